@@ -1,0 +1,137 @@
+"""Node identity: an Ed25519 key pair, its fingerprint, and its signed-note verifier key.
+
+* Fingerprint: ``SHA256:`` + lowercase hex of SHA-256 over the 32-byte raw public key; partners
+  pin it (and the key itself) in their agreements.
+* Verifier key (C2SP signed-note, as Go's ``golang.org/x/mod/sumdb/note``):
+  ``<name>+<key hash, 8 hex digits>+<base64(0x01 || public key)>`` where the key hash is the
+  first 4 bytes of SHA-256(name || "\\n" || 0x01 || public key), big-endian.
+  See https://c2sp.org/signed-note.
+
+Private keys are written with mode 0600 and never printed or logged: :class:`Identity` has no
+``__repr__`` that shows key material.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from accord.errors import ConfigError, InputError, SignatureError
+
+ED25519_ALG = 0x01  # signed-note signature type for Ed25519
+
+
+def public_key_from_bytes(raw: bytes) -> Ed25519PublicKey:
+    if len(raw) != 32:
+        raise InputError(f"Ed25519 public key must be 32 bytes, got {len(raw)}")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def public_key_from_b64(text: str, *, field: str | None = None) -> Ed25519PublicKey:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (ValueError, TypeError):
+        raise InputError(f"public key is not valid base64: {text!r}", field=field) from None
+    if len(raw) != 32:
+        raise InputError(f"Ed25519 public key must be 32 bytes, got {len(raw)}", field=field)
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def raw_public(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def fingerprint(key: Ed25519PublicKey) -> str:
+    return "SHA256:" + hashlib.sha256(raw_public(key)).hexdigest()
+
+
+def note_key_hash(name: str, key: Ed25519PublicKey) -> bytes:
+    """The 4-byte key hash of the signed-note format."""
+    return hashlib.sha256(name.encode() + b"\n" + bytes([ED25519_ALG]) + raw_public(key)).digest()[:4]
+
+
+def verifier_key(name: str, key: Ed25519PublicKey) -> str:
+    """Signed-note verifier key string ``name+hash+base64``."""
+    if not name or "+" in name or any(c.isspace() for c in name):
+        raise InputError(f"signed-note key name must be non-empty without '+' or spaces: {name!r}")
+    return f"{name}+{note_key_hash(name, key).hex()}+" + base64.b64encode(
+        bytes([ED25519_ALG]) + raw_public(key)).decode()
+
+
+def verify_signature(key: Ed25519PublicKey, signature: bytes, message: bytes, *, what: str = "message") -> None:
+    """Raise :class:`SignatureError` unless ``signature`` is ``key``'s Ed25519 signature over ``message``."""
+    try:
+        key.verify(signature, message)
+    except InvalidSignature:
+        raise SignatureError(f"{what}: Ed25519 signature does not verify under key {fingerprint(key)}") from None
+
+
+@dataclass(frozen=True, repr=False)
+class Identity:
+    """A party's node key pair. ``repr`` never shows the private key."""
+
+    party: str
+    private_key: Ed25519PrivateKey
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return self.private_key.public_key()
+
+    @property
+    def public_b64(self) -> str:
+        return base64.b64encode(raw_public(self.public_key)).decode()
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.public_key)
+
+    def sign(self, message: bytes) -> bytes:
+        return self.private_key.sign(message)
+
+    def __repr__(self) -> str:
+        return f"Identity(party={self.party!r}, fingerprint={self.fingerprint!r})"
+
+    @classmethod
+    def generate(cls, party: str) -> "Identity":
+        return cls(party, Ed25519PrivateKey.generate())
+
+    def save(self, path: Path) -> None:
+        """Write the private key (PKCS#8 PEM) with mode 0600, atomically; refuse to overwrite."""
+        path = Path(path)
+        if path.exists():
+            raise ConfigError(f"{path}: key file already exists; refusing to overwrite a node identity")
+        pem = self.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption())
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, pem)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, party: str, path: Path) -> "Identity":
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: node key not found (run `accord node init`)") from None
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise ConfigError(f"{path}: private key is readable by others (mode {mode:o}); chmod 600 it")
+        try:
+            key = serialization.load_pem_private_key(data, password=None)
+        except (ValueError, TypeError):
+            raise ConfigError(f"{path}: not a PEM private key") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ConfigError(f"{path}: not an Ed25519 private key")
+        return cls(party, key)

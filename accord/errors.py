@@ -1,0 +1,136 @@
+"""One exception hierarchy for Accord.
+
+Every error names what was wrong and where (file, line, field, party). The CLI prints
+``str(error)`` on one line, without a traceback, and exits with ``error.exit_code``.
+Verification functions raise one of these; none of them returns a bool to forget to check.
+"""
+
+from __future__ import annotations
+
+
+class AccordError(Exception):
+    """Base of every error Accord raises on purpose."""
+
+    exit_code = 1
+
+
+class InputError(AccordError):
+    """Bad input from a user or a file: names the file/line/field at fault."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, source: str | None = None, line: int | None = None,
+                 field: str | None = None) -> None:
+        where = []
+        if source:
+            where.append(str(source))
+        if line is not None:
+            where.append(f"line {line}")
+        if field:
+            where.append(f"field {field!r}")
+        self.source, self.line, self.field = source, line, field
+        self.detail = message
+        super().__init__(f"{': '.join([', '.join(where)] if where else [])}{': ' if where else ''}{message}")
+
+
+class ConfigError(AccordError):
+    """A node directory or configuration is missing or inconsistent."""
+
+    exit_code = 2
+
+
+class NotFoundError(AccordError):
+    """A named thing (item, collection, agreement, partner …) does not exist."""
+
+    exit_code = 3
+
+
+class VerificationError(AccordError):
+    """Something failed cryptographic or structural verification.
+
+    Carries ``expected`` and ``actual`` where a value was compared.
+    """
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, expected: object = None, actual: object = None) -> None:
+        self.expected, self.actual = expected, actual
+        if expected is not None or actual is not None:
+            message = f"{message} (expected {expected!r}, got {actual!r})"
+        super().__init__(message)
+
+
+# --- signatures and envelopes -------------------------------------------------------------
+class SignatureError(VerificationError):
+    """A signature does not verify under the key it claims."""
+
+
+class UnknownKeyError(VerificationError):
+    """A message is signed by, or addressed from, a key/party that is not pinned."""
+
+
+class ReplayError(VerificationError):
+    """An envelope's sequence number was already accepted."""
+
+
+class SequenceGapError(VerificationError):
+    """An envelope arrived beyond the allowed out-of-order window."""
+
+
+class ExpiredError(VerificationError):
+    """An envelope, agreement or token is outside its validity window."""
+
+
+class CanonicalJSONError(InputError):
+    """JSON that is not acceptable for signing (duplicate keys, non-finite numbers …)."""
+
+
+# --- markings, agreements, policy ----------------------------------------------------------
+class MarkingError(InputError):
+    """A classification banner or marking is malformed or unknown."""
+
+
+class AgreementError(VerificationError):
+    """An agreement is malformed, unsigned by a party, altered, or out of its window."""
+
+
+class PolicyDenied(AccordError):
+    """Sharing an item to a partner is not allowed; ``reasons`` lists why."""
+
+    exit_code = 5
+
+    def __init__(self, message: str, reasons: list[str] | tuple[str, ...] = ()) -> None:
+        self.reasons = list(reasons)
+        super().__init__(message + (": " + "; ".join(self.reasons) if self.reasons else ""))
+
+
+# --- ledger ----------------------------------------------------------------------------
+class LedgerError(VerificationError):
+    """A ledger proof, checkpoint or consistency check failed."""
+
+
+class InclusionProofError(LedgerError):
+    """An inclusion proof does not lead to the claimed root."""
+
+
+class ConsistencyProofError(LedgerError):
+    """A consistency proof does not link the old and new tree heads (history rewritten?)."""
+
+
+class CheckpointError(LedgerError):
+    """A checkpoint / signed note is malformed or its signature fails."""
+
+
+# --- store / federation ------------------------------------------------------------------
+class StoreError(AccordError):
+    """The store refused an operation; nothing was changed."""
+
+
+class FederationError(AccordError):
+    """A partner could not be reached or refused a delivery."""
+
+
+class AuthError(AccordError):
+    """Missing or wrong credentials."""
+
+    exit_code = 6

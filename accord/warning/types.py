@@ -1,0 +1,99 @@
+"""Value types shared by the tracker, the predictor, the alert engine and the exercise runner.
+
+They mirror the JSON Lines formats of ``docs/formats/warning-files.md`` (tracks.jsonl,
+predictions.jsonl) and carry what those formats leave implicit (covariances, ground tracks),
+so the alert engine can draw the ellipse and the overflown path without recomputing anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Ellipse95:
+    """95 % confidence ellipse on the ground, centred on a lat/lon point."""
+
+    semi_major_m: float
+    semi_minor_m: float
+    bearing_deg: float  # direction of the major axis, clockwise from north
+
+
+@dataclass(frozen=True)
+class TrackState:
+    """A confirmed track at time ``t`` (seconds from scenario start): ECEF state and 6×6 covariance."""
+
+    t: float
+    track_id: str
+    x: float
+    y: float
+    z: float
+    vx: float
+    vy: float
+    vz: float
+    cov: tuple[float, ...] | None = None  # 36 numbers, row-major over x y z vx vy vz
+
+    def to_json(self) -> dict:
+        d = {"t": self.t, "track_id": self.track_id, "x": self.x, "y": self.y, "z": self.z,
+             "vx": self.vx, "vy": self.vy, "vz": self.vz}
+        if self.cov is not None:
+            d["cov"] = list(self.cov)
+        return d
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Launch and impact prediction for one confirmed ballistic track, computed at ``t``.
+
+    ``impact_cov_en_m2`` is the 2×2 impact-point covariance in the local East-North plane at the
+    predicted impact point (row-major 4 numbers), from which ``impact_ellipse_95`` is derived.
+    ``ground_track`` is the predicted sub-missile path from now to impact as (lat°, lon°) pairs,
+    for overflight rules. ``status`` is ``"tracking"`` while the track is alive and
+    ``"lost"`` once the tracker has dropped it (the alert engine must never turn a lost track
+    into "passed over" or a firm impact).
+    """
+
+    t: float
+    track_id: str
+    launch_t: float
+    launch_lat_deg: float
+    launch_lon_deg: float
+    launch_sigma_m: float
+    impact_t: float
+    impact_lat_deg: float
+    impact_lon_deg: float
+    impact_ellipse_95: Ellipse95
+    impact_cov_en_m2: tuple[float, float, float, float] | None = None
+    ground_track: tuple[tuple[float, float], ...] = field(default=())
+    status: str = "tracking"
+
+    def to_json(self) -> dict:
+        """The predictions.jsonl line (extra fields are additive and optional)."""
+        d = {"t": self.t, "track_id": self.track_id, "launch_t": self.launch_t,
+             "launch_lat_deg": self.launch_lat_deg, "launch_lon_deg": self.launch_lon_deg,
+             "launch_sigma_m": self.launch_sigma_m, "impact_t": self.impact_t,
+             "impact_lat_deg": self.impact_lat_deg, "impact_lon_deg": self.impact_lon_deg,
+             "impact_ellipse_95": {"semi_major_m": self.impact_ellipse_95.semi_major_m,
+                                   "semi_minor_m": self.impact_ellipse_95.semi_minor_m,
+                                   "bearing_deg": self.impact_ellipse_95.bearing_deg}}
+        if self.impact_cov_en_m2 is not None:
+            d["impact_cov_en_m2"] = list(self.impact_cov_en_m2)
+        if self.ground_track:
+            d["ground_track"] = [list(p) for p in self.ground_track]
+        if self.status != "tracking":
+            d["status"] = self.status
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Prediction":
+        e = d["impact_ellipse_95"]
+        cov = d.get("impact_cov_en_m2")
+        return cls(t=float(d["t"]), track_id=str(d["track_id"]), launch_t=float(d["launch_t"]),
+                   launch_lat_deg=float(d["launch_lat_deg"]), launch_lon_deg=float(d["launch_lon_deg"]),
+                   launch_sigma_m=float(d["launch_sigma_m"]), impact_t=float(d["impact_t"]),
+                   impact_lat_deg=float(d["impact_lat_deg"]), impact_lon_deg=float(d["impact_lon_deg"]),
+                   impact_ellipse_95=Ellipse95(float(e["semi_major_m"]), float(e["semi_minor_m"]),
+                                               float(e["bearing_deg"])),
+                   impact_cov_en_m2=tuple(float(c) for c in cov) if cov is not None else None,
+                   ground_track=tuple((float(a), float(b)) for a, b in d.get("ground_track", ())),
+                   status=str(d.get("status", "tracking")))

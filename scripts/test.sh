@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs and run it. This is the README's second command and
+# what CI (.ci/run) calls. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages: Debian's Chromium for the browser tests (Playwright drives it by path, since
+# Playwright's own browser download cannot be reached), libfiu for disk-fault injection.
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v fiu-run >/dev/null 2>&1 || need+=(fiu-utils)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "warning: missing system packages (${need[*]}); install them with apt-get as root" >&2
+  fi
+fi
+
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -m pip install -q -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -c 'import accord' # fail loudly if the install did not work
+exec .venv/bin/python -m pytest -q "$@"

@@ -37,32 +37,27 @@ def version() -> None:
     typer.echo(__version__)
 
 
-# (module, command name) — each module defines ``app = typer.Typer(...)``.
-_SUBCOMMANDS = [
-    ("node", "node"),
-    ("agreement", "agreement"),
-    ("policy", "policy"),
-    ("ledger", "ledger"),
-    ("share", None),  # top-level commands (accord share …)
-    ("warning", "warning"),
-    ("intel", "intel"),
-    ("dialogue", "dialogue"),
-    ("exercise", "exercise"),
-    ("demo", None),
+# Each area's CLI lives in its own module ``accord.cli.<name>``. A module that defines ``app``
+# (a ``typer.Typer``) becomes the sub-command ``accord <name>``; a module may also define
+# ``register(root)`` to add commands to the root app or to another area's app (for example
+# ``accord node serve`` from the federation module). Areas not present in a checkout are skipped.
+_AREAS = [
+    "node", "agreement", "policy", "ledger", "federation",
+    "warning", "warning_track", "warning_alerts",
+    "intel", "dialogue", "exercise", "demo",
 ]
 
-for _module, _name in _SUBCOMMANDS:
+for _area in _AREAS:
     try:
-        _mod = importlib.import_module(f"accord.cli.{_module}")
-    except ModuleNotFoundError as exc:  # an area not built yet in this checkout
-        if exc.name != f"accord.cli.{_module}":
+        _mod = importlib.import_module(f"accord.cli.{_area}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"accord.cli.{_area}":
             raise
         continue
-    if _name is None:
-        for _cmd in getattr(_mod, "COMMANDS", []):
-            app.command()(_cmd)
-    else:
-        app.add_typer(_mod.app, name=_name)
+    if hasattr(_mod, "app") and not _area.startswith(("warning_",)) and _area != "federation":
+        app.add_typer(_mod.app, name=_area)
+    if hasattr(_mod, "register"):
+        _mod.register(app)
 
 
 def main() -> None:

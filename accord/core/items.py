@@ -1,0 +1,118 @@
+"""Items: what nodes share (a track, an alert, a STIX object, a commitment …).
+
+An :class:`Item` is immutable. Its wire form (:meth:`Item.to_json`) is a JSON object::
+
+    {"kind": "warning.track", "id": "JPN:warning.track:8f2c…", "originator": "JPN",
+     "marking": {"classification": "SECRET", "rel_to": ["JPN", "KOR"]},
+     "created": "2026-01-01T00:00:00.000Z", "body": {…}}
+
+and its :meth:`Item.digest` is the SHA-256 (hex) of the RFC 8785 canonical JSON of that object,
+so two nodes agree on an item's digest byte for byte. ``created`` is kept at millisecond
+precision (the wire precision of :func:`accord.clock.to_rfc3339`) so the round trip is exact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from accord.clock import parse_rfc3339, to_rfc3339
+from accord.core.canonical import canonical_json
+from accord.core.markings import Marking, check_party
+from accord.errors import AccordError, InputError
+
+KINDS: tuple[str, ...] = ("warning.track", "warning.prediction", "warning.alert", "intel.stix",
+                          "dialogue.series", "dialogue.meeting", "dialogue.commitment", "test.note")
+"""The item kinds named in docs/architecture.md (others that match :data:`KIND_RE` are allowed)."""
+
+KIND_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_-]+)+")
+_FIELDS = ("kind", "id", "originator", "marking", "created", "body")
+
+
+def _ms(when: datetime) -> datetime:
+    return when.replace(microsecond=when.microsecond - when.microsecond % 1000)
+
+
+@dataclass(frozen=True)
+class Item:
+    kind: str            # "warning.track" …
+    id: str              # unique for its originator, e.g. "JPN:warning.track:8f2c…"
+    originator: str      # party
+    marking: Marking
+    created: datetime
+    body: dict           # JSON-serialisable payload
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, str) or not KIND_RE.fullmatch(self.kind):
+            raise InputError(f"item kind {self.kind!r} is not a dotted lower-case kind such as "
+                             "'warning.track'", field="kind")
+        try:
+            check_party(self.originator, what="originator")
+        except AccordError as exc:
+            raise InputError(str(exc), field="originator") from None
+        if not isinstance(self.id, str) or not self.id.startswith(f"{self.originator}:") \
+                or len(self.id) > 256 or any(c.isspace() for c in self.id):
+            raise InputError(f"item id {self.id!r} must start with its originator "
+                             f"'{self.originator}:' and contain no spaces (≤ 256 chars)", field="id")
+        if not isinstance(self.marking, Marking):
+            raise InputError("marking must be a Marking", field="marking")
+        if not isinstance(self.created, datetime) or self.created.tzinfo is None:
+            raise InputError("created must be a timezone-aware datetime", field="created")
+        object.__setattr__(self, "created", _ms(self.created))
+        if not isinstance(self.body, dict):
+            raise InputError(f"body must be a JSON object, got {type(self.body).__name__}", field="body")
+        try:
+            canonical_json(self.body)
+        except AccordError as exc:
+            raise InputError(f"body is not JSON-serialisable: {exc}", field="body") from None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "id": self.id, "originator": self.originator,
+                "marking": self.marking.to_json(), "created": to_rfc3339(self.created),
+                "body": self.body}
+
+    @classmethod
+    def from_json(cls, data: object, *, source: str | None = None) -> "Item":
+        """Build an item from its wire form; errors name the field (and ``source``) at fault."""
+        if not isinstance(data, dict):
+            raise InputError(f"an item must be a JSON object, got {type(data).__name__}", source=source)
+        missing = [f for f in _FIELDS if f not in data]
+        if missing:
+            raise InputError(f"item is missing field(s): {', '.join(missing)}", source=source,
+                             field=missing[0])
+        unknown = sorted(set(data) - set(_FIELDS))
+        if unknown:
+            raise InputError(f"item has unknown field(s): {', '.join(unknown)}", source=source,
+                             field=unknown[0])
+        try:
+            marking = Marking.from_json(data["marking"])
+            created = parse_rfc3339(data["created"], field="created")
+            return cls(data["kind"], data["id"], data["originator"], marking, created, data["body"])
+        except InputError as exc:
+            if source is None:
+                raise
+            raise type(exc)(exc.detail, source=source, field=exc.field) from None
+
+    def digest(self) -> str:
+        """SHA-256 (hex) of the RFC 8785 canonical JSON of :meth:`to_json`."""
+        return hashlib.sha256(canonical_json(self.to_json())).hexdigest()
+
+
+def new_item(kind: str, body: dict, marking: Marking, originator: str, now: datetime) -> Item:
+    """A new item whose id is derived from its content: ``<originator>:<kind>:<32 hex>``.
+
+    The id is the first 128 bits of SHA-256 over the canonical JSON of (kind, originator,
+    marking, created, body): deterministic (the core has no hidden randomness), so making the
+    same item twice gives the same id and storing it twice is a no-op.
+    """
+    created = _ms(now)
+    material = {"kind": kind, "originator": originator, "marking": marking.to_json(),
+                "created": to_rfc3339(created), "body": body}
+    try:
+        digest = hashlib.sha256(canonical_json(material)).hexdigest()[:32]
+    except AccordError as exc:
+        raise InputError(f"body is not JSON-serialisable: {exc}", field="body") from None
+    return Item(kind, f"{originator}:{kind}:{digest}", originator, marking, created, body)

@@ -134,3 +134,12 @@ class AuthError(AccordError):
     """Missing or wrong credentials."""
 
     exit_code = 6
+
+
+# --- dialogue ------------------------------------------------------------------------------
+class StatusTransitionError(InputError):
+    """A commitment or meeting status change that its state machine does not allow."""
+
+
+class NotOwnerError(VerificationError):
+    """A change to an agreed commitment that is not signed by the commitment's owner party."""

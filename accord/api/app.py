@@ -1,0 +1,101 @@
+"""The node's HTTP API: one FastAPI app per node.
+
+``create_app(node)`` mounts
+
+* ``GET /health`` — the only endpoint that answers without authentication;
+* ``GET /openapi.json`` — the OpenAPI 3 description (bearer token required, any scope);
+* ``/api/v1/…`` — the user API (:mod:`accord.api.user`), bearer API tokens with scopes;
+* ``/federation/v1/…`` — the partner API (:mod:`accord.api.partner`), RFC 9421 signed requests
+  from pinned partner keys carrying signed envelopes;
+* ``/taxii2/…`` (:mod:`accord.api.taxii`) and the dialogue API (:mod:`accord.api.dialogue`) when
+  those modules are present (each exports ``make_router(node) -> APIRouter``).
+
+When ``federation`` is given (or ``start_federation=True``), the app's lifespan starts its
+delivery workers and stops them on shutdown.
+"""
+
+from __future__ import annotations
+
+import importlib
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse
+
+from accord import __version__
+from accord.api.deps import Principal, current_principal
+from accord.federation.schema import ensure_federation_schema, write_lock
+from accord.federation.tokens import TOKENS_DDL
+from accord.store.sqlite import ensure_schema
+
+_OPTIONAL_ROUTERS = (
+    # (module, prefix used when the router's own paths do not already carry it)
+    ("accord.api.taxii", "/taxii2"),
+    ("accord.api.dialogue", "/api/v1/dialogue"),
+)
+
+
+def _include_optional(app: FastAPI, node: Any) -> list[str]:
+    included = []
+    for module_name, prefix in _OPTIONAL_ROUTERS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        router = module.make_router(node)
+        paths = [getattr(r, "path", "") for r in router.routes]
+        already = router.prefix or any(p.startswith(prefix) for p in paths)
+        app.include_router(router, prefix="" if already else prefix)
+        included.append(module_name)
+    return included
+
+
+def create_app(node: Any, *, federation: Any = None, start_federation: bool = False) -> FastAPI:
+    """Build the API of ``node``; optionally run its federation workers for the app's lifetime."""
+    ensure_schema(node.conn, TOKENS_DDL)
+    ensure_federation_schema(node.conn)
+    if federation is None and start_federation:
+        from accord.federation.service import Federation
+        federation = Federation(node)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # noqa: ANN202 - FastAPI's lifespan protocol
+        if federation is not None:
+            federation.start()
+        try:
+            yield
+        finally:
+            if federation is not None:
+                federation.stop()
+
+    app = FastAPI(
+        title=f"Accord node {node.party}",
+        version=__version__,
+        description="Signed, policy-controlled sharing between allied nodes. Every endpoint "
+                    "except /health needs authentication: a bearer API token (user API) or an "
+                    "RFC 9421 signature by a pinned partner key (partner API).",
+        openapi_url=None, docs_url=None, redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.node = node
+    app.state.federation = federation
+    app.state.auth_lock = write_lock(node)
+
+    @app.get("/health", tags=["health"], summary="Liveness (no authentication)")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "party": node.party}
+
+    @app.get("/openapi.json", tags=["health"], summary="OpenAPI description (authenticated)",
+             include_in_schema=False)
+    def openapi(principal: Principal = Depends(current_principal)) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    from accord.api import partner, user
+
+    app.include_router(user.make_router(node), prefix="/api/v1")
+    app.include_router(partner.make_router(node), prefix="/federation/v1")
+    app.state.optional_routers = _include_optional(app, node)
+    return app

@@ -1,0 +1,84 @@
+"""FastAPI dependencies shared by every router: who is calling, and may they.
+
+* :func:`current_principal` reads ``Authorization: Bearer <token>``, looks the token up by its
+  SHA-256 digest in the node's ``api_tokens`` table (constant-time compare, see
+  :mod:`accord.federation.tokens`) and returns a :class:`Principal`. A token of another party
+  than the node's is refused (403): a node serves its own party's users only.
+* :func:`require_scope` (``Depends(require_scope("items:read"))``) adds a scope check.
+* :func:`get_node` gives the :class:`accord.node.Node` that :func:`accord.api.app.create_app`
+  put on ``app.state.node``.
+
+Tokens are never logged: errors name the token (its label), never the secret.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from accord.errors import AuthError
+from accord.federation.tokens import (  # re-exported: the token store API
+    KNOWN_SCOPES,
+    Principal,
+    TokenInfo,
+    authenticate_token,
+    create_token,
+    list_tokens,
+    revoke_token,
+)
+
+__all__ = [
+    "KNOWN_SCOPES", "Principal", "TokenInfo", "create_token", "list_tokens", "revoke_token",
+    "current_principal", "require_scope", "get_node",
+]
+
+_bearer = HTTPBearer(auto_error=False, description="API token made by `accord node token create`")
+
+
+def get_node(request: Request) -> Any:
+    return request.app.state.node
+
+
+def _read_conn(request: Request) -> Any:
+    # A dedicated read connection (made by create_app) so token lookups never interleave with
+    # a write transaction on the node's own connection.
+    return getattr(request.app.state, "auth_conn", None) or request.app.state.node.conn
+
+
+def current_principal(request: Request,
+                      credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
+    """The authenticated caller, or 401 (no/unknown token) / 403 (token of another party)."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer API token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    lock = getattr(request.app.state, "auth_lock", None)
+    try:
+        if lock is not None:
+            with lock:
+                principal = authenticate_token(_read_conn(request), credentials.credentials)
+        else:
+            principal = authenticate_token(_read_conn(request), credentials.credentials)
+    except AuthError as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc),
+                            headers={"WWW-Authenticate": "Bearer"}) from None
+    node_party = request.app.state.node.party
+    if principal.party != node_party:
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"token {principal.name!r} belongs to party {principal.party}, "
+                            f"this node serves {node_party}")
+    return principal
+
+
+def require_scope(scope: str) -> Callable[..., Principal]:
+    """A dependency that returns the principal if it holds ``scope`` (or ``admin``), else 403."""
+
+    def _check(principal: Principal = Depends(current_principal)) -> Principal:
+        if not principal.has(scope):
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"token {principal.name!r} lacks scope {scope!r}")
+        return principal
+
+    _check.__name__ = f"require_scope_{scope.replace(':', '_')}"
+    return _check

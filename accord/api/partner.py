@@ -1,0 +1,72 @@
+"""The partner API (``/federation/v1``): what pinned partner nodes call.
+
+Every request must carry an RFC 9421 HTTP message signature by a pinned partner key
+(:mod:`accord.federation.httpsig`); each envelope inside is then verified again on its own
+(signature, sequence, policy) by :func:`accord.federation.receive_batch` before anything is stored.
+
+* ``POST /envelopes`` — a batch ``{"envelopes": [...]}`` from one originator, applied in one
+  transaction; the answer (sent only after the commit is on disk) lists each envelope's outcome
+  and the next sequence number this node expects from the sender.
+* ``GET /checkpoint`` — this node's latest signed ledger checkpoint (C2SP signed note).
+* ``GET /consistency?first=M&second=N`` — an RFC 9162 consistency proof between two tree sizes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from accord.errors import AccordError, AuthError, InputError
+
+
+def make_router(node: Any) -> APIRouter:
+    from accord import federation
+    from accord.federation import httpsig, treeheads
+
+    router = APIRouter(tags=["partner"])
+
+    async def authenticate(request: Request, body: bytes) -> str:
+        try:
+            return httpsig.verify_request(request.headers, request.method, request.url.path,
+                                          request.url.query, body, federation.partner_keys(node),
+                                          node.clock.now())
+        except AuthError as exc:
+            federation.record_request_rejection(node, request.headers.get("signature-input"), str(exc))
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, {"error": "unauthenticated",
+                                                               "reason": str(exc)}) from None
+
+    @router.post("/envelopes", summary="Deliver a batch of signed envelopes (partners only)")
+    async def envelopes(request: Request) -> JSONResponse:
+        body = await request.body()
+        sender = await authenticate(request, body)
+        try:
+            envs = federation.parse_batch(body)
+        except InputError as exc:
+            federation.record_request_rejection(node, sender, str(exc))
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, {"error": "malformed", "reason": str(exc)}) from None
+        # sqlite work runs in a worker thread, so the event loop keeps serving other partners
+        from starlette.concurrency import run_in_threadpool
+        try:
+            ack = await run_in_threadpool(federation.receive_batch, node, envs, sender=sender)
+        except AccordError as exc:  # the batch could not be committed: nothing was applied
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                                {"error": "not_committed", "reason": str(exc)}) from None
+        return JSONResponse(ack.to_json())
+
+    @router.get("/checkpoint", summary="This node's latest signed checkpoint (partners only)")
+    async def checkpoint(request: Request) -> PlainTextResponse:
+        await authenticate(request, b"")
+        return PlainTextResponse(treeheads.local_checkpoint(node))
+
+    @router.get("/consistency", summary="RFC 9162 consistency proof (partners only)")
+    async def consistency(request: Request, first: int, second: int) -> dict[str, Any]:
+        await authenticate(request, b"")
+        try:
+            proof = treeheads.local_consistency(node, first, second)
+        except AccordError as exc:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+        return {"first": first, "second": second, "proof": proof}
+
+    return router

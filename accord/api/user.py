@@ -1,0 +1,98 @@
+"""The user API of a node (``/api/v1``): items, sharing, retraction, status.
+
+Thin routes over :mod:`accord.federation` and the :class:`~accord.node.Node`; every route needs a
+bearer API token of the node's own party with the named scope.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from pydantic import BaseModel, Field
+
+from accord.api.deps import Principal, require_scope
+from accord.errors import AccordError, InputError, NotFoundError, PolicyDenied
+
+
+class NewItem(BaseModel):
+    kind: str = Field(examples=["warning.track"])
+    marking: str = Field(description="a banner such as 'SECRET//REL TO JPN, KOR'",
+                         examples=["RESTRICTED//REL TO JPN, KOR, USA"])
+    body: dict[str, Any] = Field(default_factory=dict)
+
+
+class ShareRequest(BaseModel):
+    item_id: str
+    to: str = Field(examples=["KOR"])
+
+
+class RetractRequest(BaseModel):
+    item_id: str
+    reason: str = Field(min_length=1, max_length=500)
+
+
+def _http_error(exc: AccordError) -> HTTPException:
+    if isinstance(exc, NotFoundError):
+        return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
+    if isinstance(exc, PolicyDenied):
+        return HTTPException(status.HTTP_403_FORBIDDEN, {"error": "policy_denied", "reasons": exc.reasons,
+                                                         "message": str(exc)})
+    if isinstance(exc, InputError):
+        return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc))
+    return HTTPException(status.HTTP_409_CONFLICT, str(exc))
+
+
+def make_router(node: Any) -> APIRouter:
+    from accord import federation
+    from accord.core.items import new_item
+    from accord.core.markings import Marking
+
+    router = APIRouter(tags=["user"])
+
+    @router.get("/items", summary="List items held by this node")
+    def list_items(kind: str | None = None,
+                   _: Principal = Depends(require_scope("items:read"))) -> list[dict[str, Any]]:
+        return [i.to_json() for i in node.items(kind=kind)]
+
+    @router.get("/items/{item_id:path}", summary="One item, with its retraction if withdrawn")
+    def get_item(item_id: str, _: Principal = Depends(require_scope("items:read"))) -> dict[str, Any]:
+        try:
+            item = node.get_item(item_id)
+        except AccordError as exc:
+            raise _http_error(exc) from None
+        out = item.to_json()
+        out["retracted"] = federation.retraction_of(node, item_id)
+        return out
+
+    @router.post("/items", status_code=201, summary="Create an item; standing sharing rules apply")
+    def create(req: NewItem, principal: Principal = Depends(require_scope("items:write"))) -> dict[str, Any]:
+        try:
+            item = new_item(req.kind, req.body, Marking.parse(req.marking), node.party, node.clock.now())
+            stored = federation.create_item(node, item)
+        except AccordError as exc:
+            raise _http_error(exc) from None
+        return {"item": stored.item.to_json(), "shared_to": stored.shared_to}
+
+    @router.post("/share", summary="Share an item with a partner (policy decides)")
+    def share(req: ShareRequest, _: Principal = Depends(require_scope("share"))) -> dict[str, Any]:
+        try:
+            item = node.get_item(req.item_id)
+            result = federation.share(node, item, req.to)
+        except AccordError as exc:
+            raise _http_error(exc) from None
+        return result.to_json()
+
+    @router.post("/retract", summary="Withdraw an own item from every partner that received it")
+    def retract(req: RetractRequest, _: Principal = Depends(require_scope("share"))) -> dict[str, Any]:
+        try:
+            results = federation.retract(node, req.item_id, req.reason)
+        except AccordError as exc:
+            raise _http_error(exc) from None
+        return {"retracted": req.item_id, "sent": [r.to_json() for r in results]}
+
+    @router.get("/status", summary="Partners, queues, ledger head, rejections")
+    def node_status(_: Principal = Depends(require_scope("status"))) -> dict[str, Any]:
+        return federation.status(node)
+
+    return router

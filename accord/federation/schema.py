@@ -1,0 +1,121 @@
+"""The federation tables in a node's database, and the node-wide write lock.
+
+Tables (all created with :func:`accord.store.sqlite.ensure_schema`):
+
+* ``fed_outbox`` — one row per (recipient, seq): the sealed envelope bytes, kept after delivery
+  (``state`` ``queued`` → ``delivered`` | ``rejected``) so a partner that lost data can be
+  re-sent everything from the sequence number it asks for. Catch-up is keyed on ``seq``, never on
+  a timestamp.
+* ``fed_out_seq`` — the last sequence number used per recipient (a counter that survives rows
+  being pruned).
+* ``fed_inbox`` — one row per accepted (originator, seq): the envelope digest, so an exact
+  duplicate is acknowledged idempotently and a different envelope under a used seq is a replay.
+* ``fed_received`` — (originator, item id) → digest: the same item arriving twice (two paths,
+  two sequence numbers) is stored once.
+* ``fed_rejections`` — every refused envelope or request, with its code and reason.
+* ``fed_partner_state`` — per partner: last contact, last error, consecutive failures, the next
+  sequence number the partner asked for, the last verified checkpoint, and an inconsistency flag.
+* ``fed_rules`` — standing sharing rules (kind pattern → partner or ``*``).
+* ``fed_retractions`` — items withdrawn by their originator.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from typing import Any
+
+from accord.store.sqlite import ensure_schema
+
+FEDERATION_DDL = """
+CREATE TABLE IF NOT EXISTS fed_outbox (
+  recipient TEXT NOT NULL,
+  seq       INTEGER NOT NULL,
+  item_id   TEXT NOT NULL,
+  kind      TEXT NOT NULL,
+  envelope  BLOB NOT NULL,
+  queued    TEXT NOT NULL,
+  state     TEXT NOT NULL DEFAULT 'queued',
+  attempts  INTEGER NOT NULL DEFAULT 0,
+  acked     TEXT,
+  reason    TEXT,
+  PRIMARY KEY (recipient, seq)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS fed_outbox_item ON fed_outbox(recipient, item_id);
+CREATE INDEX IF NOT EXISTS fed_outbox_state ON fed_outbox(recipient, state, seq);
+CREATE TABLE IF NOT EXISTS fed_out_seq (
+  recipient TEXT PRIMARY KEY,
+  last_seq  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS fed_inbox (
+  originator TEXT NOT NULL,
+  seq        INTEGER NOT NULL,
+  item_id    TEXT,
+  digest     TEXT NOT NULL,
+  outcome    TEXT NOT NULL,
+  reason     TEXT,
+  received   TEXT NOT NULL,
+  PRIMARY KEY (originator, seq)
+);
+CREATE TABLE IF NOT EXISTS fed_received (
+  originator TEXT NOT NULL,
+  item_id    TEXT NOT NULL,
+  digest     TEXT NOT NULL,
+  seq        INTEGER NOT NULL,
+  received   TEXT NOT NULL,
+  PRIMARY KEY (originator, item_id)
+);
+CREATE TABLE IF NOT EXISTS fed_rejections (
+  id      INTEGER PRIMARY KEY AUTOINCREMENT,
+  at      TEXT NOT NULL,
+  sender  TEXT,
+  seq     INTEGER,
+  code    TEXT NOT NULL,
+  reason  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS fed_partner_state (
+  party        TEXT PRIMARY KEY,
+  last_contact TEXT,
+  last_error   TEXT,
+  failures     INTEGER NOT NULL DEFAULT 0,
+  peer_next_seq INTEGER,
+  head_size    INTEGER,
+  head_root    TEXT,
+  head_note    TEXT,
+  head_checked TEXT,
+  inconsistent TEXT
+);
+CREATE TABLE IF NOT EXISTS fed_rules (
+  id       INTEGER PRIMARY KEY AUTOINCREMENT,
+  kinds    TEXT NOT NULL,
+  to_party TEXT NOT NULL DEFAULT '*',
+  UNIQUE (kinds, to_party)
+);
+CREATE TABLE IF NOT EXISTS fed_retractions (
+  item_id    TEXT PRIMARY KEY,
+  originator TEXT NOT NULL,
+  reason     TEXT NOT NULL,
+  at         TEXT NOT NULL
+);
+"""
+
+_guard = threading.Lock()
+_locks: dict[int, threading.RLock] = {}
+
+
+def ensure_federation_schema(conn: sqlite3.Connection) -> None:
+    ensure_schema(conn, FEDERATION_DDL)
+
+
+def write_lock(node: Any) -> threading.RLock:
+    """The lock that serialises this process's writes on ``node.conn``.
+
+    A node has one SQLite connection; Python's ``with conn:`` transactions on a shared connection
+    would interleave across threads (the API's thread pool, delivery workers), so every
+    federation write takes this lock first.
+    """
+    lock = getattr(node, "write_lock", None)
+    if lock is not None:
+        return lock
+    with _guard:
+        return _locks.setdefault(id(node.conn), threading.RLock())

@@ -1,0 +1,135 @@
+"""API tokens for a node's own users, stored hashed in the node database.
+
+A token is ``acc_`` + 32 random bytes (URL-safe base64, from :mod:`secrets`). Only its SHA-256
+digest is stored (table ``api_tokens``); the secret is returned once by :func:`create_token` and
+never stored, logged or printed again. Lookup is by digest, and the stored digest is compared
+with :func:`hmac.compare_digest` so the comparison does not leak timing.
+
+Scopes are short strings (``items:read``, ``items:write``, ``share``, ``status``,
+``taxii:read``, ``taxii:write``, ``dialogue:read``, ``dialogue:write``); ``admin`` grants every
+scope. A token belongs to one party: a node serves only its own party's users.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from accord.clock import to_rfc3339
+from accord.errors import AuthError, InputError
+from accord.store.sqlite import ensure_schema
+
+TOKEN_PREFIX = "acc_"
+KNOWN_SCOPES = frozenset({
+    "admin", "items:read", "items:write", "share", "status",
+    "taxii:read", "taxii:write", "dialogue:read", "dialogue:write",
+})
+_SCOPE_RE = re.compile(r"^[a-z][a-z0-9_.-]*(:[a-z0-9_.*-]+)?$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+_PARTY_RE = re.compile(r"^[A-Z]{3}$")
+
+TOKENS_DDL = """
+CREATE TABLE IF NOT EXISTS api_tokens (
+  name        TEXT PRIMARY KEY,
+  party       TEXT NOT NULL,
+  scopes      TEXT NOT NULL,
+  token_hash  TEXT NOT NULL UNIQUE,
+  created     TEXT NOT NULL,
+  revoked     INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a token's name, the party it belongs to, and what it may do."""
+
+    name: str
+    party: str
+    scopes: frozenset[str]
+
+    def has(self, scope: str) -> bool:
+        return "admin" in self.scopes or scope in self.scopes
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What :func:`list_tokens` shows: never the secret, never its hash."""
+
+    name: str
+    party: str
+    scopes: tuple[str, ...]
+    created: str
+    revoked: bool
+
+
+def token_digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _ensure(conn: sqlite3.Connection) -> None:
+    ensure_schema(conn, TOKENS_DDL)
+
+
+def create_token(conn: sqlite3.Connection, name: str, party: str, scopes: frozenset[str] | set[str] | list[str] | tuple[str, ...],
+                 *, now: datetime | None = None) -> str:
+    """Create a named token for ``party`` with ``scopes``; return the secret (shown once)."""
+    if not _NAME_RE.match(name or ""):
+        raise InputError(f"token name must be 1-64 of [A-Za-z0-9_.@-], got {name!r}", field="name")
+    if not _PARTY_RE.match(party or ""):
+        raise InputError(f"party must be an ISO 3166-1 alpha-3 code, got {party!r}", field="party")
+    scope_set = frozenset(scopes)
+    if not scope_set:
+        raise InputError("a token needs at least one scope", field="scopes")
+    for scope in scope_set:
+        if not _SCOPE_RE.match(scope):
+            raise InputError(f"malformed scope {scope!r}", field="scopes")
+    _ensure(conn)
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    try:
+        with conn:
+            conn.execute(
+                "INSERT INTO api_tokens(name, party, scopes, token_hash, created) VALUES (?,?,?,?,?)",
+                (name, party, " ".join(sorted(scope_set)), token_digest(secret),
+                 to_rfc3339(now or datetime.now(UTC))))
+    except sqlite3.IntegrityError:
+        raise InputError(f"a token named {name!r} already exists", field="name") from None
+    return secret
+
+
+def revoke_token(conn: sqlite3.Connection, name: str) -> None:
+    _ensure(conn)
+    with conn:
+        cur = conn.execute("UPDATE api_tokens SET revoked = 1 WHERE name = ?", (name,))
+    if cur.rowcount == 0:
+        raise InputError(f"no token named {name!r}", field="name")
+
+
+def list_tokens(conn: sqlite3.Connection) -> list[TokenInfo]:
+    _ensure(conn)
+    rows = conn.execute("SELECT name, party, scopes, created, revoked FROM api_tokens ORDER BY name").fetchall()
+    return [TokenInfo(r[0], r[1], tuple(r[2].split()), r[3], bool(r[4])) for r in rows]
+
+
+def authenticate_token(conn: sqlite3.Connection, secret: str) -> Principal:
+    """Return the :class:`Principal` of a live token, or raise :class:`AuthError`.
+
+    The error never repeats the presented secret.
+    """
+    if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+        raise AuthError("malformed API token")
+    digest = token_digest(secret)
+    row = conn.execute("SELECT name, party, scopes, token_hash, revoked FROM api_tokens WHERE token_hash = ?",
+                       (digest,)).fetchone()
+    # compare_digest even on a miss, so hit and miss take the same path
+    stored = row[3] if row is not None else "0" * 64
+    if not hmac.compare_digest(stored.encode(), digest.encode()) or row is None:
+        raise AuthError("unknown API token")
+    if row[4]:
+        raise AuthError(f"API token {row[0]!r} is revoked")
+    return Principal(row[0], row[1], frozenset(row[2].split()))

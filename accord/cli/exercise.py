@@ -1,0 +1,75 @@
+"""``accord exercise``: list, validate and run joint exercises."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from accord.exercise.scenario import builtin_names, json_schema, load_scenario
+
+app = typer.Typer(help="Joint exercises: run a whole federation through a scenario and score it.",
+                  no_args_is_help=True)
+console = Console()
+
+
+@app.command("list")
+def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts.")) -> None:
+    """List the built-in scenarios."""
+    rows = []
+    for name in builtin_names():
+        s = load_scenario(name)
+        n_launch = len(s.launches.explicit) + (s.launches.generated.count if s.launches.generated else 0)
+        faults = sum(len(link.partitions) for link in s.links)
+        rows.append({"name": name, "parties": [p.code for p in s.parties], "radars": len(s.radars),
+                     "launches": n_launch, "partitions": faults, "injects": [i.type for i in s.injects],
+                     "duration_s": s.duration_s, "description": s.description})
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="Built-in scenarios")
+    for col in ("name", "parties", "radars", "launches", "partitions", "injects", "duration (s)"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], ", ".join(r["parties"]), str(r["radars"]), str(r["launches"]),
+                      str(r["partitions"]), ", ".join(r["injects"]) or "—", f"{r['duration_s']:.0f}")
+    console.print(table)
+
+
+@app.command()
+def validate(file: str = typer.Argument(..., help="Scenario YAML file, or a built-in scenario name.")) -> None:
+    """Check a scenario file; errors name the line and the field."""
+    s = load_scenario(file)
+    console.print(f"[green]ok[/]: {file} — scenario {s.name!r}, {len(s.parties)} parties, "
+                  f"{len(s.radars)} radars, {len(s.injects)} injects", highlight=False)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files."""
+    typer.echo(json.dumps(json_schema(), indent=2))
+
+
+@app.command()
+def run(
+    scenario: str = typer.Argument("trilateral-warning", help="Scenario file or built-in name."),
+    out: Path = typer.Option(Path("exercise-out"), "--out", help="Directory for nodes, report and metrics."),
+    transport: str = typer.Option("inproc", "--transport", help="inproc (default) or http (loopback)."),
+    seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON instead of a table."),
+) -> None:
+    """Run an exercise and write report.html and metrics.json (default: the trilateral drill)."""
+    from accord.exercise.runner import print_summary, run_exercise
+
+    s = load_scenario(scenario)
+    result = run_exercise(s, out, transport=transport, seed=seed, progress=progress and not as_json)
+    if as_json:
+        typer.echo(json.dumps(result.metrics, indent=2, sort_keys=True))
+    else:
+        print_summary(result, console)
+    if not result.passed:
+        raise typer.Exit(1)

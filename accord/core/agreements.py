@@ -1,0 +1,427 @@
+"""Agreements: which item kinds may flow between which parties, up to which classification, when.
+
+File format (YAML; one document, two top-level keys)::
+
+    agreement:
+      format: accord-agreement/1
+      id: jpn-kor-warning
+      version: 1
+      title: JPN–KOR early-warning exchange
+      parties: [JPN, KOR]
+      keys:                      # each party's Ed25519 public key (base64), bound by the signatures
+        JPN: 3q2+7w…=
+        KOR: yv66vg…=
+      valid_from: '2026-01-01T00:00:00.000Z'
+      valid_until: '2027-01-01T00:00:00.000Z'   # exclusive
+      rules:                     # one per direction; absent direction = nothing flows that way
+      - from: JPN
+        to: KOR
+        kinds: ['warning.*']     # fnmatch patterns over item kinds
+        max_classification: SECRET
+    signatures:
+    - party: JPN
+      fingerprint: SHA256:…
+      signature: <base64 Ed25519 signature>
+
+Signing (:func:`sign_agreement`): every party signs, with Ed25519 (RFC 8032), the RFC 8785
+canonical JSON of the normalised ``agreement`` body (:meth:`Agreement.body`): timestamps as
+RFC 3339 millisecond strings, parties sorted, the ``format`` tag included so a signature over an
+agreement can never be replayed as a signature over anything else. Because the body is
+normalised, re-indenting the YAML does not break signatures, but changing any value does.
+
+In force (:func:`agreement_problems`, :func:`verify_agreement`): an agreement is in force at
+``now`` iff every party named has a signature that verifies under that party's key in the body,
+that key is the one the node has pinned for the party, and ``valid_from <= now < valid_until``.
+Anything else is a problem, and :func:`verify_agreement` raises :class:`AgreementError` listing
+each one (missing signature of X, altered after signing, unknown key, expired / not yet valid).
+
+The YAML loader rejects duplicate keys (naming the line) and keeps timestamps as strings, so
+what is signed is exactly what the file says.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from accord.clock import parse_rfc3339, to_rfc3339
+from accord.core.canonical import canonical_json
+from accord.core.identity import Identity, fingerprint, public_key_from_b64, raw_public
+from accord.core.markings import Classification, check_party
+from accord.errors import AccordError, AgreementError, InputError
+
+FORMAT = "accord-agreement/1"
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_PATTERN_RE = re.compile(r"[a-z0-9_.*?\[\]-]+")
+_BODY_FIELDS = {"format", "id", "version", "title", "parties", "keys", "valid_from", "valid_until", "rules"}
+_RULE_FIELDS = {"from", "to", "kinds", "max_classification"}
+
+
+# --- YAML loading: no duplicate keys, timestamps stay strings ---------------------------------
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate mapping keys and does not turn timestamps into datetimes."""
+
+
+_StrictLoader.yaml_implicit_resolvers = {
+    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise InputError(f"duplicate key {key!r} (first on line {seen[key]})",
+                             line=key_node.start_mark.line + 1, field=str(key))
+        seen[key] = key_node.start_mark.line + 1
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml_strict(text: str, *, source: str | None = None) -> Any:
+    """Parse YAML with :class:`_StrictLoader`; errors name ``source`` and the line."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except InputError as exc:
+        raise InputError(exc.detail, source=source, line=exc.line, field=exc.field) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InputError(f"malformed YAML: {problem}", source=source,
+                         line=mark.line + 1 if mark else None) from None
+
+
+# --- the model -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Rule:
+    """Items of a kind matching one of ``kinds`` may flow ``from_party`` → ``to_party`` up to ``max_classification``."""
+
+    from_party: str
+    to_party: str
+    kinds: tuple[str, ...]
+    max_classification: Classification
+
+    def covers(self, kind: str) -> bool:
+        return any(fnmatchcase(kind, pattern) for pattern in self.kinds)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"from": self.from_party, "to": self.to_party, "kinds": list(self.kinds),
+                "max_classification": self.max_classification.banner}
+
+
+@dataclass(frozen=True)
+class AgreementSignature:
+    party: str
+    fingerprint: str
+    signature: bytes
+
+    def to_json(self) -> dict[str, str]:
+        return {"party": self.party, "fingerprint": self.fingerprint,
+                "signature": base64.b64encode(self.signature).decode()}
+
+
+@dataclass(frozen=True)
+class Agreement:
+    id: str
+    version: int
+    title: str
+    parties: tuple[str, ...]
+    keys: Mapping[str, str]                # party → base64 raw Ed25519 public key
+    valid_from: datetime
+    valid_until: datetime
+    rules: tuple[Rule, ...]
+    signatures: tuple[AgreementSignature, ...] = field(default=())
+
+    # --- the signed body -----------------------------------------------------------------
+    def body(self) -> dict[str, Any]:
+        """The normalised body every party signs (see the module docstring)."""
+        return {"format": FORMAT, "id": self.id, "version": self.version, "title": self.title,
+                "parties": sorted(self.parties), "keys": {p: self.keys[p] for p in sorted(self.keys)},
+                "valid_from": to_rfc3339(self.valid_from), "valid_until": to_rfc3339(self.valid_until),
+                "rules": [r.to_json() for r in self.rules]}
+
+    def signing_bytes(self) -> bytes:
+        """RFC 8785 canonical JSON of :meth:`body`: the exact bytes each party signs."""
+        return canonical_json(self.body())
+
+    def in_window(self, now: datetime) -> bool:
+        return self.valid_from <= now < self.valid_until
+
+    def rules_for(self, from_party: str, to_party: str) -> tuple[Rule, ...]:
+        return tuple(r for r in self.rules if r.from_party == from_party and r.to_party == to_party)
+
+    def signature_of(self, party: str) -> AgreementSignature | None:
+        return next((s for s in self.signatures if s.party == party), None)
+
+    def public_key(self, party: str) -> Ed25519PublicKey:
+        return public_key_from_b64(self.keys[party], field=f"agreement.keys.{party}")
+
+    # --- files -----------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {"agreement": self.body(), "signatures": [s.to_json() for s in self.signatures]}
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_json(), sort_keys=False, allow_unicode=True, width=100)
+
+    @classmethod
+    def from_json(cls, data: object, *, source: str | None = None) -> "Agreement":
+        return _agreement_from_json(data, source)
+
+    @classmethod
+    def from_yaml(cls, text: str, *, source: str | None = None) -> "Agreement":
+        return _agreement_from_json(load_yaml_strict(text, source=source), source)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_yaml(), encoding="utf-8")
+
+
+def load_agreement(path: str | Path) -> Agreement:
+    """Read and parse an agreement file (structure only; see :func:`verify_agreement`)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("agreement file not found", source=str(path)) from None
+    except UnicodeDecodeError:
+        raise InputError("agreement file is not UTF-8 text", source=str(path)) from None
+    return Agreement.from_yaml(text, source=str(path))
+
+
+def _fail(msg: str, source: str | None, fld: str) -> InputError:
+    return InputError(msg, source=source, field=fld)
+
+
+def _agreement_from_json(data: object, source: str | None) -> Agreement:
+    try:
+        return _parse_agreement(data, source)
+    except InputError as exc:
+        if exc.source or not source:
+            raise
+        raise InputError(exc.detail, source=source, line=exc.line, field=exc.field) from None
+
+
+def _parse_agreement(data: object, source: str | None) -> Agreement:
+    if not isinstance(data, dict) or "agreement" not in data:
+        raise _fail("an agreement file must be a mapping with an 'agreement' key", source, "agreement")
+    extra = set(data) - {"agreement", "signatures"}
+    if extra:
+        raise _fail(f"unknown top-level key(s): {', '.join(sorted(map(str, extra)))}", source, sorted(map(str, extra))[0])
+    body = data["agreement"]
+    if not isinstance(body, dict):
+        raise _fail("must be a mapping", source, "agreement")
+    unknown = set(body) - _BODY_FIELDS
+    if unknown:
+        raise _fail(f"unknown field(s): {', '.join(sorted(map(str, unknown)))}", source,
+                    "agreement." + sorted(map(str, unknown))[0])
+    missing = sorted(_BODY_FIELDS - {"format", "title"} - set(body))
+    if missing:
+        raise _fail(f"missing field(s): {', '.join(missing)}", source, "agreement." + missing[0])
+    if body.get("format", FORMAT) != FORMAT:
+        raise _fail(f"unsupported format {body.get('format')!r} (expected {FORMAT!r})", source, "agreement.format")
+
+    agreement_id = body["id"]
+    if not isinstance(agreement_id, str) or not _ID_RE.fullmatch(agreement_id):
+        raise _fail(f"id {agreement_id!r} must be 1–128 of A-Z a-z 0-9 . _ -", source, "agreement.id")
+    version = body["version"]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _fail(f"version must be a positive integer, got {version!r}", source, "agreement.version")
+    title = body.get("title", "")
+    if not isinstance(title, str):
+        raise _fail("title must be a string", source, "agreement.title")
+
+    parties = body["parties"]
+    if not isinstance(parties, list) or len(parties) < 2:
+        raise _fail("parties must list at least two parties", source, "agreement.parties")
+    for p in parties:
+        try:
+            check_party(p)
+        except AccordError as exc:
+            raise _fail(str(exc), source, "agreement.parties") from None
+    if len(set(parties)) != len(parties):
+        raise _fail("a party is listed twice", source, "agreement.parties")
+
+    keys = body["keys"]
+    if not isinstance(keys, dict):
+        raise _fail("keys must map each party to its base64 Ed25519 public key", source, "agreement.keys")
+    if set(keys) != set(parties):
+        raise _fail(f"keys must name exactly the parties {sorted(parties)}, got {sorted(map(str, keys))}",
+                    source, "agreement.keys")
+    for p, k in keys.items():
+        if not isinstance(k, str):
+            raise _fail(f"key of {p} must be a base64 string", source, f"agreement.keys.{p}")
+        public_key_from_b64(k, field=f"agreement.keys.{p}")  # raises InputError naming the party
+
+    valid_from = parse_rfc3339(body["valid_from"], field="agreement.valid_from")
+    valid_until = parse_rfc3339(body["valid_until"], field="agreement.valid_until")
+    if valid_until <= valid_from:
+        raise _fail("valid_until must be after valid_from", source, "agreement.valid_until")
+
+    raw_rules = body["rules"]
+    if not isinstance(raw_rules, list):
+        raise _fail("rules must be a list", source, "agreement.rules")
+    rules = []
+    for i, r in enumerate(raw_rules):
+        where = f"agreement.rules[{i}]"
+        if not isinstance(r, dict):
+            raise _fail("a rule must be a mapping", source, where)
+        if set(r) != _RULE_FIELDS:
+            raise _fail(f"a rule has exactly the fields {sorted(_RULE_FIELDS)}, got {sorted(map(str, r))}",
+                        source, where)
+        if r["from"] not in parties or r["to"] not in parties or r["from"] == r["to"]:
+            raise _fail(f"from/to must be two different parties of the agreement, got "
+                        f"{r['from']!r} → {r['to']!r}", source, where)
+        kinds = r["kinds"]
+        if not isinstance(kinds, list) or not kinds or not all(
+                isinstance(k, str) and _PATTERN_RE.fullmatch(k) for k in kinds):
+            raise _fail(f"kinds must be a non-empty list of patterns such as 'warning.*', got {kinds!r}",
+                        source, where + ".kinds")
+        try:
+            ceiling = Classification.parse(r["max_classification"])
+        except AccordError as exc:
+            raise _fail(str(exc), source, where + ".max_classification") from None
+        rules.append(Rule(r["from"], r["to"], tuple(kinds), ceiling))
+
+    raw_sigs = data.get("signatures") or []
+    if not isinstance(raw_sigs, list):
+        raise _fail("signatures must be a list", source, "signatures")
+    sigs = []
+    for i, s in enumerate(raw_sigs):
+        where = f"signatures[{i}]"
+        if not isinstance(s, dict) or set(s) != {"party", "fingerprint", "signature"}:
+            raise _fail("a signature has exactly the fields party, fingerprint, signature", source, where)
+        if not isinstance(s["party"], str) or not isinstance(s["fingerprint"], str) \
+                or not isinstance(s["signature"], str):
+            raise _fail("party, fingerprint and signature must be strings", source, where)
+        try:
+            sig = base64.b64decode(s["signature"], validate=True)
+        except (binascii.Error, ValueError):
+            raise _fail("signature is not valid base64", source, where + ".signature") from None
+        if len(sig) != 64:
+            raise _fail(f"an Ed25519 signature is 64 bytes, got {len(sig)}", source, where + ".signature")
+        if any(x.party == s["party"] for x in sigs):
+            raise _fail(f"{s['party']} has signed twice", source, where)
+        sigs.append(AgreementSignature(s["party"], s["fingerprint"], sig))
+
+    return Agreement(agreement_id, version, title, tuple(sorted(parties)), dict(keys), valid_from,
+                     valid_until, tuple(rules), tuple(sigs))
+
+
+# --- signing and verification -------------------------------------------------------------
+def sign_agreement(agreement: Agreement, identity: Identity) -> Agreement:
+    """Return ``agreement`` with ``identity``'s signature added (replacing an older one of that party)."""
+    party = identity.party
+    if party not in agreement.parties:
+        raise AgreementError(f"agreement {agreement.id}: {party} is not a party (parties: "
+                             f"{', '.join(agreement.parties)})")
+    if agreement.keys[party] != identity.public_b64:
+        raise AgreementError(f"agreement {agreement.id}: the key it names for {party} is not this "
+                             f"node's key", expected=identity.fingerprint,
+                             actual=fingerprint(agreement.public_key(party)))
+    sig = AgreementSignature(party, identity.fingerprint, identity.sign(agreement.signing_bytes()))
+    others = tuple(s for s in agreement.signatures if s.party != party)
+    return replace(agreement, signatures=tuple(sorted(others + (sig,), key=lambda s: s.party)))
+
+
+def agreement_problems(agreement: Agreement, pinned_keys: Mapping[str, Ed25519PublicKey] | None,
+                       now: datetime) -> list[str]:
+    """Every reason ``agreement`` is not in force at ``now`` (empty list: in force).
+
+    With ``pinned_keys=None`` only the agreement's own keys are used (self-consistency: all
+    parties signed this exact body); with a mapping, each party's key must also be the pinned one.
+    """
+    problems: list[str] = []
+    message = agreement.signing_bytes()
+    for party in agreement.parties:
+        key = agreement.public_key(party)
+        if pinned_keys is not None:
+            pinned = pinned_keys.get(party)
+            if pinned is None:
+                problems.append(f"unknown key: no pinned key for {party}")
+                continue
+            if raw_public(pinned) != raw_public(key):
+                problems.append(f"unknown key: the agreement names key {fingerprint(key)} for {party}, "
+                                f"but {party}'s pinned key is {fingerprint(pinned)}")
+                continue
+        sig = agreement.signature_of(party)
+        if sig is None:
+            problems.append(f"missing signature of {party}")
+            continue
+        try:
+            key.verify(sig.signature, message)
+        except Exception:  # cryptography.exceptions.InvalidSignature
+            problems.append(f"signature of {party} does not verify: the agreement was altered after "
+                            f"{party} signed it (or the signature is forged)")
+    strangers = [s.party for s in agreement.signatures if s.party not in agreement.parties]
+    if strangers:
+        problems.append(f"signed by non-parties: {', '.join(strangers)}")
+    if now < agreement.valid_from:
+        problems.append(f"not yet valid: valid from {to_rfc3339(agreement.valid_from)}, now {to_rfc3339(now)}")
+    elif now >= agreement.valid_until:
+        problems.append(f"expired: valid until {to_rfc3339(agreement.valid_until)}, now {to_rfc3339(now)}")
+    return problems
+
+
+def verify_agreement(agreement: Agreement, pinned_keys: Mapping[str, Ed25519PublicKey] | None,
+                     now: datetime) -> Agreement:
+    """Return ``agreement`` if it is in force at ``now``; else raise :class:`AgreementError` saying why."""
+    problems = agreement_problems(agreement, pinned_keys, now)
+    if problems:
+        err = AgreementError(f"agreement {agreement.id} v{agreement.version} is not in force: "
+                             + "; ".join(problems))
+        err.problems = problems  # type: ignore[attr-defined]
+        raise err
+    return agreement
+
+
+def agreement_in_force(agreement: Agreement, pinned_keys: Mapping[str, Ed25519PublicKey] | None,
+                       now: datetime) -> bool:
+    """Whether :func:`agreement_problems` is empty (for filtering; use :func:`verify_agreement` to gate)."""
+    return not agreement_problems(agreement, pinned_keys, now)
+
+
+def agreements_in_force(agreements: Iterable[Agreement], pinned_keys: Mapping[str, Ed25519PublicKey] | None,
+                        now: datetime) -> list[Agreement]:
+    return [a for a in agreements if agreement_in_force(a, pinned_keys, now)]
+
+
+def new_agreement(agreement_id: str, parties: Iterable[str], keys: Mapping[str, Ed25519PublicKey | str],
+                  rules: Iterable[Rule | tuple[str, str, Iterable[str], Classification | str]],
+                  valid_from: datetime, valid_until: datetime, *, version: int = 1,
+                  title: str = "") -> Agreement:
+    """Build an unsigned agreement, validated exactly as a file would be."""
+    def b64(k: Ed25519PublicKey | str) -> str:
+        return k if isinstance(k, str) else base64.b64encode(raw_public(k)).decode()
+
+    rule_json = []
+    for r in rules:
+        if isinstance(r, Rule):
+            rule_json.append(r.to_json())
+        else:
+            f, t, kinds, ceiling = r
+            rule_json.append({"from": f, "to": t, "kinds": list(kinds),
+                              "max_classification": Classification.parse(ceiling).banner
+                              if isinstance(ceiling, str) else Classification(ceiling).banner})
+    body = {"format": FORMAT, "id": agreement_id, "version": version, "title": title,
+            "parties": list(parties), "keys": {p: b64(k) for p, k in keys.items()},
+            "valid_from": to_rfc3339(valid_from), "valid_until": to_rfc3339(valid_until),
+            "rules": rule_json}
+    return _agreement_from_json({"agreement": body, "signatures": []}, None)
+
+
+__all__ = ["FORMAT", "Agreement", "AgreementSignature", "Rule", "agreement_in_force", "agreement_problems",
+           "agreements_in_force", "load_agreement", "load_yaml_strict", "new_agreement", "sign_agreement",
+           "verify_agreement"]

@@ -1,0 +1,339 @@
+"""The node's audit ledger: an append-only RFC 9162 Merkle log persisted in the node's SQLite db.
+
+Every event (item created, shared, received, rejected; agreement added or changed; checkpoint
+witnessed; partner inconsistent) is one leaf. The leaf bytes are the RFC 8785 canonical JSON of
+``{"type": event_type, "time": RFC 3339, "data": {...}}`` and the leaf hash is
+``SHA-256(0x00 || leaf)`` (RFC 9162 §2.1.1).
+
+Storage (tables created with :func:`accord.store.sqlite.ensure_schema`):
+
+* ``ledger_leaves(idx, type, time, leaf)`` — the entries, in order;
+* ``ledger_nodes(id, hash)`` — the hash of every *complete* subtree ``(level, index)`` (leaf
+  hashes are level 0), keyed ``id = level << 48 | index``. An append writes the leaf and the
+  ≤ log2(n) nodes it completes (one on average), so appends are O(1) amortised, and the root or
+  any inclusion/consistency proof is O(log n) node reads in one query, never a scan.
+
+The right frontier of the tree (its compact range) is cached in memory only as a speed-up: each
+write transaction first checks it against the last stored leaf, so a rolled-back caller
+transaction or another connection appending cannot make it lie. Writes happen in one
+transaction (all or nothing); if the caller already holds a transaction the ledger joins it, so
+an item and its ``item.created`` event commit together.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from accord.clock import parse_rfc3339, to_rfc3339
+from accord.core import merkle
+from accord.core.canonical import canonical_json, parse_json_strict
+from accord.core.checkpoint import Checkpoint, sign_checkpoint
+from accord.core.identity import Identity
+from accord.errors import InputError, LedgerError, NotFoundError
+from accord.store.sqlite import ensure_schema
+
+_LEVEL_SHIFT = 48  # node id = level << 48 | index: room for 2^48 leaves
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS ledger_leaves (
+    idx  INTEGER PRIMARY KEY,      -- leaf index, 0 …
+    type TEXT NOT NULL,            -- event type, e.g. item.created
+    time TEXT NOT NULL,            -- RFC 3339
+    leaf BLOB NOT NULL             -- RFC 8785 canonical JSON of {type, time, data}
+);
+CREATE TABLE IF NOT EXISTS ledger_nodes (
+    id   INTEGER PRIMARY KEY,      -- level << 48 | index of a complete subtree
+    hash BLOB NOT NULL             -- MTH of leaves [index·2^level, (index+1)·2^level)
+);
+"""
+
+
+def _node_id(level: int, index: int) -> int:
+    return level << _LEVEL_SHIFT | index
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One ledger event as stored: its leaf index, decoded fields, leaf bytes and leaf hash."""
+
+    index: int
+    type: str
+    time: datetime
+    data: dict[str, Any]
+    leaf: bytes
+
+    @property
+    def leaf_hash(self) -> bytes:
+        return merkle.hash_leaf(self.leaf)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "type": self.type, "time": to_rfc3339(self.time), "data": self.data,
+                "leaf_hash": self.leaf_hash.hex()}
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    """``PATH(index, D[size])`` with what a verifier needs beside it."""
+
+    index: int
+    size: int
+    leaf_hash: bytes
+    root: bytes
+    path: tuple[bytes, ...]
+
+    def verify(self) -> None:
+        merkle.verify_inclusion(self.index, self.size, self.leaf_hash, self.path, self.root)
+
+    def to_json(self) -> dict[str, Any]:
+        import base64
+        return {"index": self.index, "tree_size": self.size, "leaf_hash": self.leaf_hash.hex(),
+                "root_hash": base64.b64encode(self.root).decode(),
+                "path": [base64.b64encode(p).decode() for p in self.path]}
+
+
+def leaf_bytes(event_type: str, data: dict[str, Any], time: datetime) -> bytes:
+    """The leaf bytes of an event: RFC 8785 canonical JSON of ``{"type","time","data"}``."""
+    if not isinstance(event_type, str) or not event_type or any(c.isspace() for c in event_type):
+        raise InputError(f"ledger event type must be a non-empty string without spaces: {event_type!r}",
+                         field="type")
+    if not isinstance(data, dict):
+        raise InputError(f"ledger event data must be a JSON object, got {type(data).__name__}", field="data")
+    return canonical_json({"type": event_type, "time": to_rfc3339(time), "data": data})
+
+
+class Ledger:
+    """An append-only Merkle log of events on a node's database connection.
+
+    ``origin`` names the log in its checkpoints (see :func:`accord.core.checkpoint.origin_for`) and
+    is the signed-note key name the node signs them with.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, identity: Identity, origin: str) -> None:
+        self.conn = conn
+        self.identity = identity
+        self.origin = origin
+        ensure_schema(conn, SCHEMA)
+        self._frontier: merkle.CompactRange | None = None
+        self._last_hash: bytes | None = None
+
+    # --- state ------------------------------------------------------------------------------
+    def _stored_tail(self) -> tuple[int, bytes | None]:
+        row = self.conn.execute("SELECT id, hash FROM ledger_nodes WHERE id < ? ORDER BY id DESC LIMIT 1",
+                                (1 << _LEVEL_SHIFT,)).fetchone()
+        return (0, None) if row is None else (row[0] + 1, bytes(row[1]))
+
+    def _current(self) -> merkle.CompactRange:
+        """The compact range of the stored tree, reloaded if the cache no longer matches the db."""
+        size, last = self._stored_tail()
+        cr = self._frontier
+        if cr is None or cr.size != size or self._last_hash != last:
+            ids = [_node_id(lv, ix) for lv, ix in merkle.subtree_nodes(0, size)]
+            hashes = self._node_hashes(ids)
+            cr = merkle.CompactRange(size, [hashes[i] for i in ids])
+            self._frontier, self._last_hash = cr, last
+        return cr
+
+    def _node_hashes(self, ids: list[int]) -> dict[int, bytes]:
+        found: dict[int, bytes] = {}
+        for chunk in range(0, len(ids), 500):
+            part = ids[chunk:chunk + 500]
+            q = f"SELECT id, hash FROM ledger_nodes WHERE id IN ({','.join('?' * len(part))})"
+            found.update((r[0], bytes(r[1])) for r in self.conn.execute(q, part))
+        missing = [i for i in ids if i not in found]
+        if missing:
+            lv, ix = missing[0] >> _LEVEL_SHIFT, missing[0] & ((1 << _LEVEL_SHIFT) - 1)
+            raise LedgerError(f"ledger is missing the hash of subtree (level {lv}, index {ix}); "
+                              "the database was altered")
+        return found
+
+    @property
+    def size(self) -> int:
+        """Number of leaves (events) in the log."""
+        return self._stored_tail()[0]
+
+    # --- appending --------------------------------------------------------------------------
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        own = not self.conn.in_transaction
+        if own:
+            self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if own:
+                self.conn.rollback()
+            self._frontier = None
+            raise
+        if own:
+            self.conn.commit()
+
+    def append(self, event_type: str, data: dict[str, Any], *, time: datetime) -> int:
+        """Append one event; return its leaf index."""
+        return self.append_many([(event_type, data, time)])[0]
+
+    def append_many(self, events: Iterable[tuple[str, dict[str, Any], datetime]]) -> list[int]:
+        """Append ``(event_type, data, time)`` events in one transaction; return their leaf indices."""
+        rows = []
+        for n, (event_type, data, time) in enumerate(events):
+            try:
+                rows.append((event_type, to_rfc3339(time), leaf_bytes(event_type, data, time)))
+            except InputError as exc:
+                raise InputError(f"ledger event #{n}: {exc}") from None
+        if not rows:
+            return []
+        with self._write():
+            cr = self._current()
+            first = cr.size
+            leaf_rows, node_rows = [], []
+            last = self._last_hash
+            try:
+                for i, (event_type, when, leaf) in enumerate(rows):
+                    leaf_rows.append((first + i, event_type, when, leaf))
+                    last = merkle.hash_leaf(leaf)
+                    for level, index, h in cr.append(last):
+                        node_rows.append((_node_id(level, index), h))
+                self.conn.executemany("INSERT INTO ledger_leaves (idx, type, time, leaf) VALUES (?,?,?,?)",
+                                      leaf_rows)
+                self.conn.executemany("INSERT INTO ledger_nodes (id, hash) VALUES (?,?)", node_rows)
+            except BaseException:
+                self._frontier = None
+                raise
+            self._last_hash = last
+        return list(range(first, first + len(rows)))
+
+    # --- reading ----------------------------------------------------------------------------
+    def _subtree_hash(self, start: int, end: int, cache: dict[int, bytes]) -> bytes:
+        return merkle.fold_right([cache[_node_id(lv, ix)] for lv, ix in merkle.subtree_nodes(start, end)])
+
+    def _hashes_for(self, ranges: list[tuple[int, int]]) -> list[bytes]:
+        ids = [_node_id(lv, ix) for a, b in ranges for lv, ix in merkle.subtree_nodes(a, b)]
+        cache = self._node_hashes(ids)
+        return [self._subtree_hash(a, b, cache) for a, b in ranges]
+
+    def _check_size(self, size: int | None, what: str = "size") -> int:
+        current = self.size
+        if size is None:
+            return current
+        if not 0 <= size <= current:
+            raise NotFoundError(f"ledger has {current} entries; no tree of {what} {size}")
+        return size
+
+    def root(self, size: int | None = None) -> bytes:
+        """``MTH(D[size])`` (default: the current size), from O(log n) stored subtree hashes."""
+        if size is None:
+            return self._current().root()
+        size = self._check_size(size)
+        return self._hashes_for([(0, size)])[0] if size else merkle.EMPTY_ROOT
+
+    def leaf(self, index: int) -> bytes:
+        """The leaf bytes of entry ``index``."""
+        row = self.conn.execute("SELECT leaf FROM ledger_leaves WHERE idx = ?", (index,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"ledger has no entry {index} (size {self.size})")
+        return bytes(row[0])
+
+    def entry(self, index: int) -> LedgerEntry:
+        return self._decode(index, self.leaf(index))
+
+    def entries(self, start: int = 0, end: int | None = None) -> list[LedgerEntry]:
+        """Entries ``[start, end)`` in order (``end`` defaults to the current size)."""
+        end = self.size if end is None else end
+        rows = self.conn.execute("SELECT idx, leaf FROM ledger_leaves WHERE idx >= ? AND idx < ? ORDER BY idx",
+                                 (start, end)).fetchall()
+        return [self._decode(r[0], bytes(r[1])) for r in rows]
+
+    @staticmethod
+    def _decode(index: int, leaf: bytes) -> LedgerEntry:
+        d = parse_json_strict(leaf, source=f"ledger entry {index}")
+        return LedgerEntry(index, d["type"], parse_rfc3339(d["time"]), d["data"], leaf)
+
+    # --- proofs -----------------------------------------------------------------------------
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """``PATH(index, D[size])`` (RFC 9162 §2.1.3.1), bottom first; O(log n) reads."""
+        size = self._check_size(size)
+        if not 0 <= index < size:
+            raise NotFoundError(f"no leaf {index} in a tree of size {size}")
+        return self._hashes_for(merkle.path_ranges(index, 0, size))
+
+    def prove_inclusion(self, index: int, size: int | None = None) -> InclusionProof:
+        """An :class:`InclusionProof` bundle for entry ``index`` at ``size`` (default current)."""
+        size = self._check_size(size)
+        path = self.inclusion_proof(index, size)
+        return InclusionProof(index, size, merkle.hash_leaf(self.leaf(index)), self.root(size), tuple(path))
+
+    def consistency_proof(self, old: int, new: int | None = None) -> list[bytes]:
+        """``PROOF(old, D[new])`` (RFC 9162 §2.1.4.1); ``0 < old <= new``."""
+        new = self._check_size(new, "new size")
+        if not 0 < old <= new:
+            raise LedgerError(f"no consistency proof from size {old} to size {new} (need 0 < old <= new)")
+        return self._hashes_for(merkle.subproof_ranges(old, new))
+
+    # --- checkpoints ------------------------------------------------------------------------
+    def checkpoint_body(self) -> Checkpoint:
+        cr = self._current()
+        return Checkpoint(self.origin, cr.size, cr.root())
+
+    def checkpoint(self) -> str:
+        """The latest tree head as a C2SP tlog-checkpoint, signed as a C2SP signed note by this node."""
+        return sign_checkpoint(self.checkpoint_body(), self.identity, self.origin)
+
+    # --- audit ------------------------------------------------------------------------------
+    def verify(self, *, progress: Any = None) -> Checkpoint:
+        """Recompute every leaf hash and every stored subtree hash from the leaf bytes.
+
+        Level 0: ``hash_leaf(leaf_i)`` must equal the stored leaf hash, for ``i = 0 … n-1`` with no
+        gap; level ``L > 0``: node ``i`` must equal ``H(0x01 || node_{L-1}[2i] || node_{L-1}[2i+1])``
+        and there must be exactly ``n >> L`` of them. Streams the tables level by level (O(n) time,
+        O(1) memory) and raises :class:`LedgerError` naming the first entry or node at fault (an
+        entry edited, deleted or inserted; a node hash changed). ``progress(done, total)`` is called
+        as levels complete. Returns the verified tree head (origin, size, root).
+        """
+        total = self.size
+        levels = dict(self.conn.execute(f"SELECT id >> {_LEVEL_SHIFT}, count(*) FROM ledger_nodes GROUP BY 1"))
+        for level, count in sorted(levels.items()):
+            if count != total >> level:
+                raise LedgerError(f"ledger has {count} stored subtree hashes at level {level} for "
+                                  f"{total} entries", expected=total >> level, actual=count)
+        count, top = self.conn.execute("SELECT count(*), max(idx) FROM ledger_leaves").fetchone()
+        if count != total or (count and top != total - 1):
+            raise LedgerError(f"ledger has {count} entries (last index {top}) but {total} leaf hashes: "
+                              "entries were deleted or inserted", expected=total, actual=count)
+        n = -1
+        leaves = self.conn.execute("SELECT idx, leaf FROM ledger_leaves ORDER BY idx")
+        hashes = self.conn.execute("SELECT id, hash FROM ledger_nodes WHERE id < ? ORDER BY id", (1 << _LEVEL_SHIFT,))
+        for n, ((idx, leaf), (nid, h)) in enumerate(zip(leaves, hashes, strict=False)):
+            if idx != n or nid != n:
+                raise LedgerError(f"ledger entry {n} is missing (next stored index is {min(idx, nid)})")
+            try:
+                self._decode(idx, bytes(leaf))
+            except (InputError, KeyError, TypeError) as exc:
+                raise LedgerError(f"ledger entry {idx} is not a valid event: {exc}") from None
+            if merkle.hash_leaf(bytes(leaf)) != h:
+                raise LedgerError(f"ledger entry {idx} does not match its stored leaf hash (entry altered)",
+                                  expected=bytes(h).hex(), actual=merkle.hash_leaf(bytes(leaf)).hex())
+        if n + 1 != total:
+            raise LedgerError("ledger entries and leaf hashes differ in number", expected=total, actual=n + 1)
+        level = 1
+        while total >> level:
+            lower = self.conn.execute("SELECT hash FROM ledger_nodes WHERE id >= ? AND id < ? ORDER BY id",
+                                      (_node_id(level - 1, 0), _node_id(level, 0)))
+            upper = self.conn.execute("SELECT id, hash FROM ledger_nodes WHERE id >= ? AND id < ? ORDER BY id",
+                                      (_node_id(level, 0), _node_id(level + 1, 0)))
+            for i, (nid, h) in enumerate(upper):
+                left, right = lower.fetchone()[0], lower.fetchone()[0]
+                want = merkle.hash_children(bytes(left), bytes(right))
+                if nid != _node_id(level, i) or bytes(h) != want:
+                    first = i << level
+                    raise LedgerError(f"ledger subtree (level {level}, index {i}) over entries "
+                                      f"[{first}, {first + (1 << level)}) does not match its children",
+                                      expected=want.hex(), actual=bytes(h).hex())
+            if progress is not None:
+                progress(level, total.bit_length())
+            level += 1
+        self._frontier = None
+        return Checkpoint(self.origin, total, self.root())

@@ -143,3 +143,14 @@ class StatusTransitionError(InputError):
 
 class NotOwnerError(VerificationError):
     """A change to an agreed commitment that is not signed by the commitment's owner party."""
+
+
+# --- intel ---------------------------------------------------------------------------------
+class StixValidationError(InputError):
+    """STIX content failed validation; ``failures`` lists ``{"index", "id", "message"}`` per
+    object at fault. Nothing of the request or file was stored."""
+
+    def __init__(self, message: str, failures: list[dict] | None = None, *,
+                 source: str | None = None) -> None:
+        self.failures = list(failures or [])
+        super().__init__(message, source=source)

@@ -161,6 +161,11 @@ _PARTY = re.compile(r"[A-Z]{3}")
 _CAVEAT = re.compile(r"[A-Z0-9-]+( [A-Z0-9-]+)*")
 
 
+def is_party(party: object) -> bool:
+    """Whether ``party`` is an ISO 3166-1 alpha-3 code in upper case."""
+    return isinstance(party, str) and _PARTY.fullmatch(party) is not None
+
+
 def check_party(party: object, *, what: str = "party") -> str:
     """Return ``party`` if it is an ISO 3166-1 alpha-3 code in upper case, else raise."""
     if not isinstance(party, str) or not _PARTY.fullmatch(party):

@@ -154,3 +154,12 @@ class StixValidationError(InputError):
                  source: str | None = None) -> None:
         self.failures = list(failures or [])
         super().__init__(message, source=source)
+
+
+# --- envelopes (core) ----------------------------------------------------------------------
+class WrongRecipientError(VerificationError):
+    """An envelope addressed to another party arrived here."""
+
+
+class EnvelopeError(InputError):
+    """An envelope is malformed (missing/extra fields, wrong types, item not from its sender)."""

@@ -1,0 +1,180 @@
+"""Envelopes: what travels between nodes — a signed item with sender, recipient, sequence, time.
+
+Wire form (a JSON object; on the wire its RFC 8785 canonical bytes)::
+
+    {"format": "accord-envelope/1", "originator": "JPN", "recipient": "KOR", "seq": 42,
+     "timestamp": "2026-06-01T00:00:00.000Z", "item": {…Item.to_json()…},
+     "signature": "<base64 Ed25519 signature>"}
+
+The signature is Ed25519 (RFC 8032) by the originator's node key over the RFC 8785 canonical
+JSON of every field except ``signature`` (:meth:`Envelope.signing_bytes`); the ``format`` tag
+separates it from every other thing Accord signs. ``seq`` counts envelopes per (originator,
+recipient) pair from 1.
+
+:func:`verify_envelope` checks, in this order, and raises a distinct error for each failure:
+
+1. the originator's key is pinned (:class:`~accord.errors.UnknownKeyError`);
+2. the signature verifies under it (:class:`~accord.errors.SignatureError`: forged or altered);
+3. it is addressed to us (:class:`~accord.errors.WrongRecipientError`);
+4. ``seq > last_seq`` (:class:`~accord.errors.ReplayError`) and ``seq <= last_seq + window``
+   (:class:`~accord.errors.SequenceGapError`) — ``last_seq`` is the highest sequence accepted
+   *in order* from this originator; the caller (federation) dedupes out-of-order arrivals
+   inside the window by (originator, seq) and persists ``last_seq``;
+5. ``now - max_age <= timestamp <= now + max_skew`` (:class:`~accord.errors.ExpiredError`);
+6. the item is well-formed and its originator is the envelope's originator
+   (:class:`~accord.errors.EnvelopeError`).
+
+The function is pure: it touches no store and returns the verified :class:`Item`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from accord.clock import parse_rfc3339, to_rfc3339
+from accord.core.canonical import canonical_json, parse_json_strict
+from accord.core.identity import Identity, fingerprint
+from accord.core.items import Item
+from accord.core.markings import is_party
+from accord.errors import (AccordError, EnvelopeError, ExpiredError, InputError, ReplayError,
+                           SequenceGapError, SignatureError, UnknownKeyError, WrongRecipientError)
+
+FORMAT = "accord-envelope/1"
+_FIELDS = ("format", "originator", "recipient", "seq", "timestamp", "item", "signature")
+MAX_ENVELOPE_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Envelope:
+    originator: str
+    recipient: str
+    seq: int
+    timestamp: datetime
+    item: dict[str, Any]
+    signature: bytes
+
+    def unsigned_json(self) -> dict[str, Any]:
+        return {"format": FORMAT, "originator": self.originator, "recipient": self.recipient,
+                "seq": self.seq, "timestamp": to_rfc3339(self.timestamp), "item": self.item}
+
+    def signing_bytes(self) -> bytes:
+        """RFC 8785 canonical JSON of every field but the signature: what the originator signs."""
+        return canonical_json(self.unsigned_json())
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.unsigned_json(), "signature": base64.b64encode(self.signature).decode()}
+
+    def to_bytes(self) -> bytes:
+        return canonical_json(self.to_json())
+
+    def digest(self) -> str:
+        """SHA-256 (hex) of :meth:`to_bytes` — for ledger events and dedupe."""
+        return hashlib.sha256(self.to_bytes()).hexdigest()
+
+    @classmethod
+    def from_json(cls, data: object, *, source: str = "envelope") -> "Envelope":
+        """Check the structure (not the signature — that is :func:`verify_envelope`'s job)."""
+        def bad(msg: str, fld: str | None = None) -> EnvelopeError:
+            return EnvelopeError(msg, source=source, field=fld)
+
+        if not isinstance(data, dict):
+            raise bad(f"an envelope must be a JSON object, got {type(data).__name__}")
+        missing = [f for f in _FIELDS if f not in data]
+        if missing:
+            raise bad(f"missing field(s): {', '.join(missing)}", missing[0])
+        extra = sorted(set(data) - set(_FIELDS))
+        if extra:
+            raise bad(f"unknown field(s): {', '.join(extra)}", extra[0])
+        if data["format"] != FORMAT:
+            raise bad(f"unsupported format {data['format']!r} (expected {FORMAT!r})", "format")
+        for fld in ("originator", "recipient"):
+            if not is_party(data[fld]):
+                raise bad(f"{data[fld]!r} is not an ISO 3166-1 alpha-3 party", fld)
+        seq = data["seq"]
+        if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq < 2**53:
+            raise bad(f"seq must be an integer from 1, got {seq!r}", "seq")
+        try:
+            timestamp = parse_rfc3339(data["timestamp"], field="timestamp")
+        except InputError as exc:
+            raise bad(exc.detail, "timestamp") from None
+        if not isinstance(data["item"], dict):
+            raise bad("item must be a JSON object", "item")
+        sig_text = data["signature"]
+        try:
+            if not isinstance(sig_text, str):
+                raise ValueError
+            signature = base64.b64decode(sig_text, validate=True)
+        except (binascii.Error, ValueError):
+            raise bad("signature is not a base64 string", "signature") from None
+        if len(signature) != 64:
+            raise bad(f"an Ed25519 signature is 64 bytes, got {len(signature)}", "signature")
+        return cls(data["originator"], data["recipient"], seq, timestamp, data["item"], signature)
+
+    @classmethod
+    def from_bytes(cls, data: bytes | str, *, source: str = "envelope") -> "Envelope":
+        """Parse strictly (duplicate keys and NaN rejected, size capped) and check the structure."""
+        if len(data) > MAX_ENVELOPE_BYTES:
+            raise EnvelopeError(f"envelope of {len(data)} bytes exceeds {MAX_ENVELOPE_BYTES}", source=source)
+        return cls.from_json(parse_json_strict(data, source=source), source=source)
+
+
+def seal(item: Item, recipient: str, seq: int, identity: Identity, now: datetime) -> Envelope:
+    """Sign ``item`` for ``recipient`` as envelope number ``seq`` of ``identity.party`` → ``recipient``."""
+    if item.originator != identity.party:
+        raise EnvelopeError(f"item {item.id} was originated by {item.originator}, not by this node "
+                            f"({identity.party}); a node seals only its own items", field="item.originator")
+    if not is_party(recipient) or recipient == identity.party:
+        raise EnvelopeError(f"recipient {recipient!r} must be a partner party", field="recipient")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+        raise EnvelopeError(f"seq must be an integer from 1, got {seq!r}", field="seq")
+    now = now.replace(microsecond=now.microsecond - now.microsecond % 1000)  # wire precision
+    unsigned = Envelope(identity.party, recipient, seq, now, item.to_json(), b"")
+    return Envelope(identity.party, recipient, seq, unsigned.timestamp, unsigned.item,
+                    identity.sign(unsigned.signing_bytes()))
+
+
+def verify_envelope(env: Envelope, *, recipient: str, keys: Mapping[str, Ed25519PublicKey], last_seq: int,
+                    now: datetime, window: int = 64, max_age: timedelta = timedelta(minutes=10),
+                    max_skew: timedelta = timedelta(seconds=30)) -> Item:
+    """Verify ``env`` (see the module docstring for the order of checks) and return its item."""
+    key = keys.get(env.originator)
+    if key is None:
+        raise UnknownKeyError(f"envelope from {env.originator}: no pinned key for {env.originator} "
+                              f"(pinned: {', '.join(sorted(keys)) or 'none'})")
+    try:
+        key.verify(env.signature, env.signing_bytes())
+    except (InvalidSignature, AccordError):
+        raise SignatureError(f"envelope {env.originator}→{env.recipient} #{env.seq}: signature does not "
+                             f"verify under {env.originator}'s pinned key {fingerprint(key)} "
+                             "(forged or altered in transit)") from None
+    if env.recipient != recipient:
+        raise WrongRecipientError(f"envelope {env.originator} #{env.seq} is addressed to another party",
+                                  expected=recipient, actual=env.recipient)
+    if env.seq <= last_seq:
+        raise ReplayError(f"envelope {env.originator}→{recipient} #{env.seq} replayed: sequence already "
+                          f"accepted up to {last_seq}", expected=f"> {last_seq}", actual=env.seq)
+    if env.seq > last_seq + window:
+        raise SequenceGapError(f"envelope {env.originator}→{recipient} #{env.seq} is beyond the "
+                               f"out-of-order window of {window} after #{last_seq}",
+                               expected=f"<= {last_seq + window}", actual=env.seq)
+    if env.timestamp < now - max_age:
+        raise ExpiredError(f"envelope {env.originator}→{recipient} #{env.seq} is too old: sent "
+                           f"{to_rfc3339(env.timestamp)}, now {to_rfc3339(now)}, max age {max_age}")
+    if env.timestamp > now + max_skew:
+        raise ExpiredError(f"envelope {env.originator}→{recipient} #{env.seq} is from the future: sent "
+                           f"{to_rfc3339(env.timestamp)}, now {to_rfc3339(now)}, allowed skew {max_skew}")
+    item = Item.from_json(env.item, source=f"envelope {env.originator} #{env.seq} item")
+    if item.originator != env.originator:
+        raise EnvelopeError(f"item {item.id} claims originator {item.originator} but the envelope is "
+                            f"from {env.originator}", source=f"envelope {env.originator} #{env.seq}",
+                            field="item.originator")
+    return item

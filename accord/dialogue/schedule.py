@@ -1,0 +1,59 @@
+"""Cadence: when and where a series meets next.
+
+Month arithmetic is ``dateutil.relativedelta`` (calendar months, clamped to the last day of the
+month: 31 Aug + 6 months = 28 Feb, or 29 Feb in a leap year). Occurrence ``n`` (0-based) is
+
+    date_n = first_meeting + relativedelta(months = n × cadence_months)
+    host_n = host_rotation[n mod len(host_rotation)]
+
+always counted from the *first* meeting, never from the previous one, so clamping does not
+accumulate: 31 Aug 2025 → 28 Feb 2026 → 31 Aug 2026 (not 28 Aug).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from dateutil.relativedelta import relativedelta
+
+from accord.dialogue.model import Series
+from accord.errors import InputError
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """A planned meeting slot of a series."""
+
+    number: int  # 1-based
+    date: date
+    host: str
+    place: str
+
+
+def occurrence(series: Series, number: int) -> Occurrence:
+    """The ``number``-th (1-based) meeting of ``series`` by its cadence."""
+    if number < 1:
+        raise InputError(f"meeting number must be ≥ 1, got {number}", field="number")
+    n = number - 1
+    when = series.first_meeting + relativedelta(months=n * series.cadence_months)
+    host = series.host_rotation[n % len(series.host_rotation)]
+    return Occurrence(number, when, host, series.venue(host))
+
+
+def next_occurrences(series: Series, *, after: date, count: int, min_number: int = 1) -> list[Occurrence]:
+    """The next ``count`` occurrences strictly after ``after`` with number ≥ ``min_number``."""
+    if count < 0:
+        raise InputError(f"count must be ≥ 0, got {count}", field="count")
+    if count == 0:
+        return []
+    # jump close to ``after`` instead of walking from the first meeting one cadence at a time
+    months = (after.year - series.first_meeting.year) * 12 + after.month - series.first_meeting.month
+    number = max(min_number, months // series.cadence_months)  # ≤ the first one after ``after``
+    out: list[Occurrence] = []
+    while len(out) < count:
+        occ = occurrence(series, number)
+        if occ.date > after:
+            out.append(occ)
+        number += 1
+    return out

@@ -1,0 +1,57 @@
+"""iCalendar export parsed back with the ``icalendar`` library."""
+
+from datetime import UTC, date, datetime, timedelta
+
+from icalendar import Calendar
+
+from accord.core.identity import Identity
+from accord.dialogue.ical import to_ical, uid
+from accord.dialogue.model import (Attendee, Commitment, Decision, Level, Meeting, MeetingStatus, Series,
+                                   Status)
+from accord.dialogue.versions import sign_version
+
+JPN = Identity.generate("JPN")
+T0 = datetime(2026, 1, 10, 3, 4, 5, 678000, tzinfo=UTC)
+SERIES = Series("S", "Japan–ROK ministers", ("JPN", "KOR"), Level.MINISTERS, 6, date(2025, 9, 8),
+                ("KOR", "JPN"), (("JPN", "Tokyo"), ("KOR", "Seoul"))).validate()
+
+
+def _calendar() -> bytes:
+    s = sign_version(JPN, SERIES, prev=None, now=T0)
+    held = Meeting("S-M1", "S", 1, MeetingStatus.HELD, date(2025, 9, 8), "KOR", "Seoul",
+                   attendees=(Attendee("JPN", "Minister of Defense (JPN)"),),
+                   agenda=("Regional security",), decisions=(Decision("D1", "Meet regularly"),))
+    m1 = sign_version(JPN, held, prev=None, now=T0)
+    timed = Meeting("S-M2", "S", 2, MeetingStatus.PLANNED, date(2026, 3, 8), "JPN", "Tokyo",
+                    start=datetime(2026, 3, 8, 10, 0, tzinfo=UTC) + timedelta(hours=-9), duration_minutes=90)
+    m2a = sign_version(JPN, timed, prev=None, now=T0)
+    m2b = sign_version(JPN, timed, prev=m2a, now=T0 + timedelta(days=1))  # a second version
+    c = Commitment("S-M1-C1", "S", "S-M1", "JPN", "Host the next meeting", date(2026, 3, 31), Status.PROPOSED)
+    c1 = sign_version(JPN, c, prev=None, now=T0)
+    return to_ical(s, [m2b, m1], [c1])
+
+
+def test_ical_parses_back_with_all_day_and_timed_events():
+    cal = Calendar.from_ical(_calendar())
+    assert str(cal["VERSION"]) == "2.0" and "Accord" in str(cal["PRODID"])
+    events = cal.walk("VEVENT")
+    assert [str(e["UID"]) for e in events] == ["S-M1@accord-dialogue", "S-M2@accord-dialogue"]
+    allday, timed = events
+    assert allday["DTSTART"].dt == date(2025, 9, 8) and allday["DTEND"].dt == date(2025, 9, 9)
+    assert not isinstance(allday["DTSTART"].dt, datetime)
+    assert str(allday["STATUS"]) == "CONFIRMED" and str(allday["LOCATION"]) == "Seoul"
+    assert "Minister of Defense (JPN)" in str(allday["DESCRIPTION"])
+    assert timed["DTSTART"].dt == datetime(2026, 3, 8, 1, 0, tzinfo=UTC)
+    assert timed["DTEND"].dt - timed["DTSTART"].dt == timedelta(minutes=90)
+    assert str(timed["STATUS"]) == "TENTATIVE"
+    assert int(timed["SEQUENCE"]) == 1 and int(allday["SEQUENCE"]) == 0
+    assert timed["DTSTAMP"].dt == datetime(2026, 1, 11, 3, 4, 5, tzinfo=UTC)  # signed time, whole seconds
+    todo, = cal.walk("VTODO")
+    assert str(todo["UID"]) == uid("S-M1-C1") and todo["DUE"].dt == date(2026, 3, 31)
+    assert str(todo["STATUS"]) == "NEEDS-ACTION" and str(todo["X-ACCORD-OWNER"]) == "JPN"
+    assert str(todo["RELATED-TO"]) == "S-M1@accord-dialogue"
+
+
+def test_ical_export_is_stable_byte_for_byte():
+    assert _calendar() == _calendar()
+    assert b"\r\n" in _calendar()

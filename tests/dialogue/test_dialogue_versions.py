@@ -1,0 +1,96 @@
+"""Signed versions: hash chain, signatures, and who may change an agreed commitment."""
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from accord.core.identity import Identity
+from accord.dialogue.model import Commitment, Level, Series, Status
+from accord.dialogue.versions import SignedVersion, sign_version, verify_version
+from accord.errors import NotOwnerError, SignatureError, StatusTransitionError, UnknownKeyError, VerificationError
+
+JPN, KOR, USA = Identity.generate("JPN"), Identity.generate("KOR"), Identity.generate("USA")
+KEYS = {"JPN": JPN.public_key, "KOR": KOR.public_key, "USA": USA.public_key}
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+SERIES = Series("S", "T", ("JPN", "KOR"), Level.MINISTERS, 6, date(2025, 9, 8), ("KOR", "JPN")).validate()
+C = Commitment("S-M1-C1", "S", "S-M1", "KOR", "Hold vice-ministerial talks", date(2026, 6, 30))
+
+
+def _verify(v, prev):
+    return verify_version(v, prev=prev, series=SERIES, key_for=KEYS.__getitem__)
+
+
+def _agreed():
+    v1 = sign_version(JPN, C, prev=None, now=T0)          # JPN records the proposal
+    v2 = sign_version(KOR, replace(C, status=Status.AGREED), prev=v1, now=T0 + timedelta(1))  # owner agrees
+    return v1, v2
+
+
+def test_owner_agrees_and_chain_verifies():
+    v1, v2 = _agreed()
+    assert _verify(v1, None) is v1 and _verify(v2, v1) is v2
+    assert v2.prev == v1.digest() and v2.version == 2
+    assert v2.item_id == "KOR:dialogue.commitment:S-M1-C1.v2"
+    assert SignedVersion.from_item(v2.to_item(_marking())) == v2
+
+
+def _marking():
+    from accord.core.markings import Classification, Marking
+    return Marking(Classification.UNCLASSIFIED, frozenset({"JPN", "KOR"}))
+
+
+def test_non_owner_cannot_agree_on_the_owners_behalf():
+    v1 = sign_version(JPN, C, prev=None, now=T0)
+    v2 = sign_version(JPN, replace(C, status=Status.AGREED), prev=v1, now=T0)
+    with pytest.raises(NotOwnerError, match="only its owner KOR can agree it, not JPN"):
+        _verify(v2, v1)
+
+
+def test_change_to_agreed_commitment_by_non_owner_is_refused():
+    v1, v2 = _agreed()
+    v3 = sign_version(JPN, replace(C, status=Status.AGREED, due=date(2027, 1, 1)), prev=v2, now=T0)
+    with pytest.raises(NotOwnerError, match="needs the signature of its owner KOR, not JPN"):
+        _verify(v3, v2)
+    ok = sign_version(KOR, replace(C, status=Status.IN_PROGRESS, evidence=("talks held",)), prev=v2, now=T0)
+    assert _verify(ok, v2) is ok
+
+
+def test_party_outside_the_series_cannot_sign():
+    v1 = sign_version(USA, C, prev=None, now=T0)
+    with pytest.raises(NotOwnerError, match="signer USA is not a party of series S"):
+        _verify(v1, None)
+
+
+def test_forged_signature_and_unknown_key_are_refused():
+    v1, v2 = _agreed()
+    forged = replace(v2, signature=JPN.sign(b"x"))
+    with pytest.raises(SignatureError):
+        _verify(forged, v1)
+    with pytest.raises(UnknownKeyError, match="no pinned key for signer KOR"):
+        verify_version(v2, prev=v1, series=SERIES, key_for={"JPN": JPN.public_key}.__getitem__)
+
+
+def test_tampered_state_or_broken_chain_is_refused():
+    v1, v2 = _agreed()
+    tampered = replace(v2, state={**v2.state, "text": "Something else"})
+    with pytest.raises(SignatureError):
+        _verify(tampered, v1)
+    other_v1 = sign_version(JPN, replace(C, text="different"), prev=None, now=T0)
+    with pytest.raises(VerificationError, match="prev does not name version 1"):
+        _verify(v2, other_v1)
+
+
+def test_status_jump_skipping_agreement_is_refused_even_when_signed_by_owner():
+    v1 = sign_version(JPN, C, prev=None, now=T0)
+    v2 = sign_version(KOR, replace(C, status=Status.DONE), prev=v1, now=T0)
+    with pytest.raises(StatusTransitionError, match="skips agreement"):
+        _verify(v2, v1)
+
+
+def test_evidence_cannot_be_removed():
+    v1, v2 = _agreed()
+    v3 = sign_version(KOR, replace(C, status=Status.IN_PROGRESS, evidence=("a",)), prev=v2, now=T0)
+    v4 = sign_version(KOR, replace(C, status=Status.IN_PROGRESS, evidence=()), prev=v3, now=T0)
+    with pytest.raises(VerificationError, match="never removed"):
+        _verify(v4, v3)

@@ -1,0 +1,419 @@
+"""TAXII 2.1 (OASIS, 2021) on the node, at ``/taxii2/``: a thin layer over
+:class:`accord.intel.store.IntelStore`.
+
+Endpoints (TAXII 2.1 §4–§5): discovery ``/taxii2/``, the API root ``/taxii2/intel/``, status
+``/taxii2/intel/status/{id}/``, collections, manifest, objects (get, add), object (get, delete)
+and versions. Responses are ``application/taxii+json;version=2.1``; errors use the TAXII error
+message (§3.6.1: ``title``, ``description``, ``http_status`` …) with the right status:
+400 bad filter or paging token, 401 no/bad credentials, 403 no permission, 404 unknown
+collection/object/status, 406 unacceptable ``Accept``, 413 request above
+``max_content_length``, 415 unsupported ``Content-Type``, 422 invalid STIX (nothing stored).
+
+Media types are negotiated liberally where the specification allows: ``Accept`` may also be
+``application/json``, ``*/*`` or ``application/stix+json;version=2.1`` (OpenCTI sends
+``application/json, text/plain, */*``, opencti issue 4246), and an add may be sent as
+``application/stix+json;version=2.1`` or ``application/json`` (connectors issue 7499); only a
+TAXII/STIX version other than 2.1 or a non-JSON type is refused.
+
+Authentication on every endpoint: ``Authorization: Bearer <API token>`` or HTTP Basic with the
+token as password (what TAXII clients such as taxii2-client and OpenCTI send). Tokens of another
+party than the node's are accepted here — TAXII is how partners' tools read — and every read is
+filtered by releasability to the token's party. Permissions: ``admin``, ``taxii:read`` /
+``taxii:write`` (all collections) or per collection ``taxii.read:<collection id or alias>`` /
+``taxii.write:<…>`` (``taxii:read:<id>`` is accepted too).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
+
+from accord.errors import AccordError, AuthError, InputError, NotFoundError, StixValidationError
+from accord.intel.store import Collection, Filters, IntelStore, Page, parse_timestamp_us, us_to_rfc3339
+
+MEDIA_TAXII = "application/taxii+json;version=2.1"
+MEDIA_STIX = "application/stix+json;version=2.1"
+API_ROOT = "intel"
+DEFAULT_MAX_CONTENT = 10 * 1024 * 1024
+
+
+class TaxiiHTTPError(Exception):
+    def __init__(self, status: int, title: str, description: str = "", *,
+                 details: Any = None, headers: dict[str, str] | None = None) -> None:
+        self.status, self.title, self.description = status, title, description
+        self.details, self.headers = details, headers
+        super().__init__(f"{status} {title}: {description}")
+
+
+def error_response(status: int, title: str, description: str = "", *, details: Any = None,
+                   headers: dict[str, str] | None = None) -> Response:
+    body: dict[str, Any] = {"title": title, "http_status": str(status)}
+    if description:
+        body["description"] = description
+    if details is not None:
+        body["details"] = details
+    return Response(json.dumps(body, ensure_ascii=False), status_code=status, media_type=MEDIA_TAXII,
+                    headers=headers)
+
+
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+           405: "Method Not Allowed", 406: "Not Acceptable", 413: "Payload Too Large",
+           415: "Unsupported Media Type", 422: "Unprocessable Entity"}
+
+
+class TaxiiRoute(APIRoute):
+    """Every failure of a TAXII route — ours, FastAPI's, a dependency's — leaves as a TAXII
+    error message (§3.6.1) with the TAXII media type."""
+
+    def get_route_handler(self) -> Callable:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except TaxiiHTTPError as exc:
+                return error_response(exc.status, exc.title, exc.description, details=exc.details,
+                                      headers=exc.headers)
+            except HTTPException as exc:
+                return error_response(exc.status_code, _TITLES.get(exc.status_code, "Error"),
+                                      str(exc.detail), headers=getattr(exc, "headers", None))
+            except RequestValidationError as exc:
+                return error_response(400, "Bad Request", "invalid request parameters",
+                                      details=[{"loc": list(e.get("loc", ())), "msg": e.get("msg")}
+                                               for e in exc.errors()])
+            except StixValidationError as exc:
+                return error_response(422, "Invalid STIX", str(exc), details={"failures": exc.failures})
+            except NotFoundError as exc:
+                return error_response(404, "Not Found", str(exc))
+            except InputError as exc:
+                return error_response(400, "Bad Request", str(exc))
+            except AuthError as exc:
+                return error_response(401, "Unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"})
+
+        return route
+
+
+# --- media types --------------------------------------------------------------------------
+def _media_ranges(header: str) -> list[tuple[str, dict[str, str]]]:
+    out = []
+    for part in header.split(","):
+        fields = [f.strip() for f in part.split(";")]
+        if not fields[0]:
+            continue
+        params = {}
+        for f in fields[1:]:
+            k, _, v = f.partition("=")
+            params[k.strip().lower()] = v.strip().strip('"')
+        out.append((fields[0].lower(), params))
+    return out
+
+
+def _json_type(mtype: str, params: dict[str, str]) -> str | None:
+    """``"taxii"``/``"stix"``/``"json"`` if the media range is an acceptable JSON type."""
+    version = params.get("version")
+    if mtype == "application/taxii+json" and version in (None, "2.1"):
+        return "taxii"
+    if mtype == "application/stix+json" and version in (None, "2.1"):
+        return "stix"
+    if mtype == "application/json":
+        return "json"
+    return None
+
+
+def negotiate(request: Request) -> str:
+    """The response media type for the request's ``Accept``, or 406 (TAXII 2.1 §1.6.8)."""
+    header = request.headers.get("accept")
+    if not header:
+        return MEDIA_TAXII
+    kinds = set()
+    for mtype, params in _media_ranges(header):
+        if params.get("q") in ("0", "0.0", "0.00", "0.000"):
+            continue
+        if mtype in ("*/*", "application/*"):
+            kinds.add("taxii")
+        kind = _json_type(mtype, params)
+        if kind:
+            kinds.add(kind)
+    if not kinds:
+        raise TaxiiHTTPError(406, "Not Acceptable",
+                             f"cannot answer Accept: {header!r}; this server speaks {MEDIA_TAXII}")
+    if kinds == {"stix"}:
+        return MEDIA_STIX
+    return MEDIA_TAXII
+
+
+def _check_content_type(request: Request) -> None:
+    header = request.headers.get("content-type", "")
+    ranges = _media_ranges(header)
+    if not ranges or _json_type(*ranges[0]) is None:
+        raise TaxiiHTTPError(415, "Unsupported Media Type",
+                             f"Content-Type {header!r} is not accepted; send {MEDIA_TAXII}")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None:
+        try:
+            if int(length) > limit:
+                raise TaxiiHTTPError(413, "Payload Too Large",
+                                     f"request of {int(length)} bytes exceeds max_content_length {limit}")
+        except ValueError:
+            raise TaxiiHTTPError(400, "Bad Request", "malformed Content-Length") from None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TaxiiHTTPError(413, "Payload Too Large",
+                                 f"request body exceeds max_content_length {limit}")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# --- authentication and permissions ---------------------------------------------------------
+def _credentials(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if scheme.lower() == "basic" and value.strip():
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            raise AuthError("malformed Basic credentials") from None
+        return decoded.partition(":")[2]
+    raise TaxiiHTTPError(401, "Unauthorized", "missing credentials: send a bearer API token "
+                         "(or HTTP Basic with the token as password)",
+                         headers={"WWW-Authenticate": 'Bearer, Basic realm="taxii"'})
+
+
+def make_principal_dependency(node: Any) -> Callable[..., Any]:
+    """Authenticate a TAXII caller by API token (any party; reads are filtered by party)."""
+    from accord.federation.tokens import authenticate_token
+
+    def taxii_principal(request: Request) -> Any:
+        secret = _credentials(request)
+        state = request.app.state
+        conn = getattr(state, "auth_conn", None) or node.conn
+        lock = getattr(state, "auth_lock", None)
+        if lock is not None:
+            with lock:
+                return authenticate_token(conn, secret)
+        return authenticate_token(conn, secret)
+
+    return taxii_principal
+
+
+def _has(principal: Any, action: str, coll: Collection) -> bool:
+    scopes = principal.scopes
+    if "admin" in scopes or f"taxii:{action}" in scopes:
+        return True
+    for key in (coll.id, coll.alias, "*"):
+        if key and (f"taxii.{action}:{key}" in scopes or f"taxii:{action}:{key}" in scopes):
+            return True
+    return False
+
+
+# --- filters --------------------------------------------------------------------------------
+def _values(request: Request, name: str) -> tuple[str, ...]:
+    out: list[str] = []
+    for raw in request.query_params.getlist(name):
+        out.extend(v.strip() for v in raw.split(",") if v.strip())
+    return tuple(out)
+
+
+def _filters(request: Request) -> tuple[Filters, int | None, str | None]:
+    q = request.query_params
+    known = {"added_after", "limit", "next", "match[id]", "match[type]", "match[version]",
+             "match[spec_version]"}
+    unknown = sorted(k for k in q.keys() if k not in known)
+    if unknown:
+        raise TaxiiHTTPError(400, "Bad Request", f"unsupported filter or parameter(s): {', '.join(unknown)}")
+    after = q.get("added_after")
+    added_after = parse_timestamp_us(after, field="added_after") if after else None
+    limit = None
+    if q.get("limit"):
+        try:
+            limit = int(q["limit"])
+        except ValueError:
+            raise TaxiiHTTPError(400, "Bad Request", f"limit must be an integer, got {q['limit']!r}") from None
+        if limit < 1:
+            raise TaxiiHTTPError(400, "Bad Request", "limit must be at least 1")
+    return (Filters(added_after, _values(request, "match[id]"), _values(request, "match[type]"),
+                    _values(request, "match[version]"), _values(request, "match[spec_version]")),
+            limit, q.get("next") or None)
+
+
+def _page_headers(page: Page) -> dict[str, str]:
+    if page.first_added is None:
+        return {}
+    return {"X-TAXII-Date-Added-First": us_to_rfc3339(page.first_added),
+            "X-TAXII-Date-Added-Last": us_to_rfc3339(page.last_added or page.first_added)}
+
+
+def _envelope(page: Page, key: str, raw: bool) -> bytes:
+    head = '{"more":' + ("true" if page.more else "false")
+    if page.next:
+        head += ',"next":' + json.dumps(page.next)
+    if page.items:
+        items = ",".join(page.items) if raw else ",".join(
+            json.dumps(i, separators=(",", ":"), ensure_ascii=False) for i in page.items)
+        head += f',"{key}":[' + items + "]"
+    return (head + "}").encode("utf-8")
+
+
+# --- the router -----------------------------------------------------------------------------
+def make_router(node: Any, *, store: IntelStore | None = None,
+                principal_dependency: Callable[..., Any] | None = None,
+                max_content_length: int = DEFAULT_MAX_CONTENT, title: str | None = None) -> APIRouter:
+    """The TAXII 2.1 router of ``node`` (paths carry the ``/taxii2`` prefix)."""
+    if store is None:
+        from accord.intel.node_store import store_for
+
+        store = store_for(node)
+    the_store = store
+    party = store.party
+    principal_dep = principal_dependency or make_principal_dependency(node)
+    router = APIRouter(prefix="/taxii2", route_class=TaxiiRoute, tags=["taxii"])
+
+    def ok(body: Any, media: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+        content = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+        return Response(content, status_code=status, media_type=media, headers=headers)
+
+    def root_check(api_root: str) -> None:
+        if api_root != API_ROOT:
+            raise TaxiiHTTPError(404, "Not Found", f"no API root {api_root!r} (this server has {API_ROOT!r})")
+
+    def coll_for(api_root: str, collection_id: str, principal: Any, action: str) -> Collection:
+        root_check(api_root)
+        coll = the_store.collection(collection_id)
+        if action == "any":
+            if not (_has(principal, "read", coll) or _has(principal, "write", coll)):
+                raise TaxiiHTTPError(403, "Forbidden", f"{principal.name} may not access collection {coll.id}")
+        elif not _has(principal, action, coll):
+            raise TaxiiHTTPError(403, "Forbidden", f"{principal.name} may not {action} collection {coll.id}")
+        return coll
+
+    def coll_json(coll: Collection, principal: Any) -> dict[str, Any]:
+        out = {"id": coll.id, "title": coll.title, "can_read": _has(principal, "read", coll),
+               "can_write": _has(principal, "write", coll), "media_types": [MEDIA_STIX]}
+        if coll.description:
+            out["description"] = coll.description
+        if coll.alias:
+            out["alias"] = coll.alias
+        return out
+
+    @router.get("/", summary="TAXII server discovery (§4.1)")
+    async def discovery(request: Request, principal: Any = Depends(principal_dep)) -> Response:
+        media = negotiate(request)
+        base = str(request.url_for("api_root_info", api_root=API_ROOT))
+        return ok({"title": title or f"Accord node {party} TAXII server",
+                   "description": "STIX 2.1 intelligence shared under Accord agreements and markings",
+                   "default": base, "api_roots": [base]}, media)
+
+    @router.get("/{api_root}/", summary="API root information (§4.2)")
+    async def api_root_info(api_root: str, request: Request, principal: Any = Depends(principal_dep)) -> Response:
+        media = negotiate(request)
+        root_check(api_root)
+        return ok({"title": f"Accord {party} intelligence", "versions": [MEDIA_TAXII],
+                   "max_content_length": max_content_length}, media)
+
+    @router.get("/{api_root}/status/{status_id}/", summary="Status of an add request (§4.3)")
+    async def get_status(api_root: str, status_id: str, request: Request,
+                         principal: Any = Depends(principal_dep)) -> Response:
+        media = negotiate(request)
+        root_check(api_root)
+        coll_id, status = the_store.status(status_id, principal.party)
+        coll_for(api_root, coll_id, principal, "any")
+        return ok(status, media)
+
+    @router.get("/{api_root}/collections/", summary="Collections (§5.1)")
+    async def collections(api_root: str, request: Request, principal: Any = Depends(principal_dep)) -> Response:
+        media = negotiate(request)
+        root_check(api_root)
+        visible = [coll_json(c, principal) for c in the_store.collections()
+                   if _has(principal, "read", c) or _has(principal, "write", c)]
+        return ok({"collections": visible} if visible else {}, media)
+
+    @router.get("/{api_root}/collections/{collection_id}/", summary="A collection (§5.2)")
+    async def collection(api_root: str, collection_id: str, request: Request,
+                         principal: Any = Depends(principal_dep)) -> Response:
+        media = negotiate(request)
+        return ok(coll_json(coll_for(api_root, collection_id, principal, "any"), principal), media)
+
+    @router.get("/{api_root}/collections/{collection_id}/manifest/", summary="Manifest (§5.3)")
+    async def manifest(api_root: str, collection_id: str, request: Request,
+                       principal: Any = Depends(principal_dep)) -> Response:
+        media = negotiate(request)
+        coll = coll_for(api_root, collection_id, principal, "read")
+        f, limit, nxt = _filters(request)
+        page = the_store.manifest(coll.id, principal.party, f, limit=limit, next=nxt)
+        return ok(_envelope(page, "objects", raw=False), media, headers=_page_headers(page))
+
+    @router.get("/{api_root}/collections/{collection_id}/objects/", summary="Get objects (§5.4)")
+    async def get_objects(api_root: str, collection_id: str, request: Request,
+                          principal: Any = Depends(principal_dep)) -> Response:
+        media = negotiate(request)
+        coll = coll_for(api_root, collection_id, principal, "read")
+        f, limit, nxt = _filters(request)
+        page = the_store.get_objects(coll.id, principal.party, f, limit=limit, next=nxt)
+        return ok(_envelope(page, "objects", raw=True), media, headers=_page_headers(page))
+
+    @router.post("/{api_root}/collections/{collection_id}/objects/", summary="Add objects (§5.5)")
+    async def add_objects(api_root: str, collection_id: str, request: Request,
+                          principal: Any = Depends(principal_dep)) -> Response:
+        media = negotiate(request)
+        coll = coll_for(api_root, collection_id, principal, "write")
+        _check_content_type(request)
+        raw = await _read_body(request, max_content_length)
+        try:
+            envelope = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise TaxiiHTTPError(400, "Bad Request", f"body is not JSON: {exc}") from None
+        if not isinstance(envelope, dict) or not isinstance(envelope.get("objects"), list):
+            raise TaxiiHTTPError(400, "Bad Request",
+                                 "body must be a TAXII envelope (or STIX bundle) with an 'objects' list")
+        if not envelope["objects"]:
+            raise TaxiiHTTPError(400, "Bad Request", "the envelope has no objects")
+        result = the_store.add_objects(coll.id, envelope["objects"], principal=principal.name)
+        return ok(result.status, media, status=202)
+
+    @router.get("/{api_root}/collections/{collection_id}/objects/{object_id}/", summary="Get an object (§5.6)")
+    async def get_object(api_root: str, collection_id: str, object_id: str, request: Request,
+                         principal: Any = Depends(principal_dep)) -> Response:
+        media = negotiate(request)
+        coll = coll_for(api_root, collection_id, principal, "read")
+        f, limit, nxt = _filters(request)
+        page = the_store.get_objects(coll.id, principal.party, f, limit=limit, next=nxt, object_id=object_id)
+        return ok(_envelope(page, "objects", raw=True), media, headers=_page_headers(page))
+
+    @router.delete("/{api_root}/collections/{collection_id}/objects/{object_id}/", summary="Delete an object (§5.7)")
+    async def delete_object(api_root: str, collection_id: str, object_id: str, request: Request,
+                            principal: Any = Depends(principal_dep)) -> Response:
+        media = negotiate(request)
+        coll = coll_for(api_root, collection_id, principal, "read")
+        coll_for(api_root, collection_id, principal, "write")
+        f, _, _ = _filters(request)
+        the_store.delete_object(coll.id, object_id, principal.party, f)
+        return Response(status_code=200, media_type=media)
+
+    @router.get("/{api_root}/collections/{collection_id}/objects/{object_id}/versions/",
+                summary="Object versions (§5.8)")
+    async def versions(api_root: str, collection_id: str, object_id: str, request: Request,
+                       principal: Any = Depends(principal_dep)) -> Response:
+        media = negotiate(request)
+        coll = coll_for(api_root, collection_id, principal, "read")
+        f, limit, nxt = _filters(request)
+        page = the_store.versions(coll.id, object_id, principal.party, f, limit=limit, next=nxt)
+        return ok(_envelope(page, "versions", raw=False), media, headers=_page_headers(page))
+
+    return router
+
+
+__all__ = ["make_router", "MEDIA_TAXII", "MEDIA_STIX", "API_ROOT", "negotiate", "AccordError"]

@@ -1,0 +1,31 @@
+"""The intel store of a :class:`accord.node.Node` (one per node object, sharing its lock)."""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Any
+
+from accord.intel.store import IntelStore
+
+_stores: "weakref.WeakKeyDictionary[Any, IntelStore]" = weakref.WeakKeyDictionary()
+_guard = threading.Lock()
+
+
+def _write_lock(node: Any) -> Any:
+    try:  # the federation's per-connection lock, so intel writes never interleave with its own
+        from accord.federation.schema import write_lock
+    except ImportError:  # pragma: no cover - federation not installed in this checkout
+        return getattr(node, "write_lock", None) or threading.RLock()
+    return write_lock(node)
+
+
+def store_for(node: Any) -> IntelStore:
+    """The :class:`IntelStore` over ``node.conn`` (created once per node object)."""
+    with _guard:
+        store = _stores.get(node)
+        if store is None:
+            store = IntelStore(node.conn, party=node.party, clock=getattr(node, "clock", None))
+            store.lock = _write_lock(node)
+            _stores[node] = store
+        return store

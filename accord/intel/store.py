@@ -1,0 +1,543 @@
+"""The STIX 2.1 store: objects, versions and collections in the node's SQLite database.
+
+Tables (created with :func:`accord.store.sqlite.ensure_schema`):
+
+``intel_collections``  TAXII collections (id, title, alias, ``shared`` flag, default REL TO).
+``intel_objects``      one row per object *version*: unique on (collection, id, version key),
+                       with the TAXII ``date_added`` (µs since the epoch, strictly increasing
+                       per collection so it orders and pages exactly), first/last-version flags,
+                       the releasability code (:func:`accord.intel.markings.rel_code`) and the
+                       granular-redaction plan computed once at ingest, the originator party and
+                       the object's JSON text (served as stored: no re-serialisation on reads).
+``intel_markings``     every marking definition seen (immutable by STIX rules), by id.
+``intel_status``       TAXII status resources of add requests (persisted).
+``intel_meta``         the secret that signs paging cursors (made once, kept in the database,
+                       so a cursor is valid on any worker and after a restart).
+
+The version of an object (TAXII 2.1 §3.4.1) is its ``modified``, else its ``created``; objects
+with neither (most SCOs) have one version. Version keys normalise timestamps to a 9-digit
+fraction so that ``…:00Z`` and ``…:00.000Z`` are the same version and keys sort in time order.
+
+Every write is one ``with conn:`` transaction: an add either stores every object of the request
+(and its status) or nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from accord.clock import Clock, SystemClock, to_rfc3339
+from accord.core.markings import Marking, check_party
+from accord.errors import InputError, NotFoundError, StixValidationError
+from accord.intel import markings as mk
+from accord.intel.validate import TS_RE, check_object, validate_full, version_key
+from accord.store.sqlite import ensure_schema
+
+DDL = """
+CREATE TABLE IF NOT EXISTS intel_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS intel_collections (
+  id TEXT PRIMARY KEY, title TEXT NOT NULL, description TEXT, alias TEXT UNIQUE,
+  shared INTEGER NOT NULL DEFAULT 0, rel_to TEXT NOT NULL DEFAULT '', strict INTEGER NOT NULL DEFAULT 0,
+  created TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS intel_objects (
+  seq INTEGER PRIMARY KEY,
+  collection TEXT NOT NULL REFERENCES intel_collections(id),
+  stix_id TEXT NOT NULL, type TEXT NOT NULL, spec_version TEXT NOT NULL,
+  version TEXT NOT NULL, vkey TEXT NOT NULL, date_added INTEGER NOT NULL,
+  is_first INTEGER NOT NULL, is_last INTEGER NOT NULL,
+  rel TEXT NOT NULL, granular TEXT, originator TEXT NOT NULL, body TEXT NOT NULL,
+  UNIQUE (collection, stix_id, vkey));
+CREATE INDEX IF NOT EXISTS intel_objects_added ON intel_objects(collection, date_added);
+CREATE TABLE IF NOT EXISTS intel_markings (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS intel_status (
+  id TEXT PRIMARY KEY, collection TEXT NOT NULL, request_timestamp TEXT NOT NULL,
+  principal TEXT, body TEXT NOT NULL);
+"""
+
+ALL = "|*|"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MEDIA_STIX21 = "application/stix+json;version=2.1"
+
+
+def to_us(when: datetime) -> int:
+    return (when - _EPOCH) // timedelta(microseconds=1)
+
+
+def us_to_rfc3339(us: int) -> str:
+    """µs since the epoch → RFC 3339 with a 6-digit fraction (date_added on the wire)."""
+    when = _EPOCH + timedelta(microseconds=us)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{us % 1_000_000:06d}Z"
+
+
+def parse_timestamp_us(text: str, *, field: str) -> int:
+    """RFC 3339 UTC timestamp (any fraction length) → µs since the epoch (fraction truncated)."""
+    if not isinstance(text, str) or not TS_RE.match(text):
+        raise InputError(f"{text!r} is not an RFC 3339 UTC timestamp", field=field)
+    base, _, frac = text[:-1].partition(".")
+    try:
+        when = datetime.fromisoformat(base).replace(tzinfo=UTC)
+    except ValueError:
+        raise InputError(f"{text!r} is not a valid date", field=field) from None
+    return to_us(when) + int((frac + "000000")[:6])
+
+
+@dataclass(frozen=True)
+class Collection:
+    id: str
+    title: str
+    description: str | None
+    alias: str | None
+    shared: bool
+    rel_to: frozenset[str]
+    strict: bool
+    created: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "description": self.description,
+                "alias": self.alias, "shared": self.shared, "rel_to": sorted(self.rel_to),
+                "strict": self.strict, "created": self.created}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """TAXII 2.1 §3.5 filters. ``versions`` holds ``first``/``last``/``all``/timestamps."""
+
+    added_after: int | None = None
+    ids: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    versions: tuple[str, ...] = ()
+    spec_versions: tuple[str, ...] = ()
+
+
+@dataclass
+class Page:
+    """One page of a paged TAXII listing."""
+
+    items: list[Any]
+    more: bool
+    next: str | None
+    first_added: int | None
+    last_added: int | None
+
+
+@dataclass
+class Stored:
+    """An object version this request stored (handed to sharing hooks)."""
+
+    collection: str
+    object: dict[str, Any]
+    version: str
+    marking: Marking
+    known: bool
+    originator: str
+
+
+@dataclass
+class AddResult:
+    status: dict[str, Any]
+    stored: list[Stored] = field(default_factory=list)
+
+
+class IntelStore:
+    """STIX objects and TAXII collections of one node (``party`` is the node's own party:
+    its users see everything; other parties see what is releasable to them)."""
+
+    def __init__(self, conn: sqlite3.Connection, *, party: str, clock: Clock | None = None,
+                 max_page: int = 1000) -> None:
+        check_party(party, what="node party")
+        self.conn = conn
+        self.party = party
+        self.clock = clock or SystemClock()
+        self.max_page = max_page
+        self.lock = threading.RLock()
+        self.hooks: list[Callable[[list[Stored]], None]] = []
+        self._defs: dict[str, dict[str, Any]] = {}
+        ensure_schema(conn, DDL)
+        with self.lock, conn:
+            conn.execute("INSERT OR IGNORE INTO intel_meta(key, value) VALUES ('cursor_secret', ?)",
+                         (secrets.token_hex(32),))
+        self._secret = bytes.fromhex(conn.execute(
+            "SELECT value FROM intel_meta WHERE key = 'cursor_secret'").fetchone()[0])
+
+    # --- collections -----------------------------------------------------------------------
+    def add_collection(self, title: str, *, alias: str | None = None, description: str | None = None,
+                       shared: bool = False, rel_to: Iterable[str] = (), strict: bool = False,
+                       id: str | None = None) -> Collection:
+        """Create a TAXII collection. ``rel_to`` is the default REL TO of objects in it that
+        carry no Accord marking (default: none, i.e. home party only)."""
+        if not title or not isinstance(title, str):
+            raise InputError("a collection needs a title", field="title")
+        rel = sorted({check_party(p, what="rel_to party") for p in rel_to})
+        cid = id or str(uuid.uuid4())
+        try:
+            uuid.UUID(cid)
+        except ValueError:
+            raise InputError(f"collection id {cid!r} is not a UUID", field="id") from None
+        if alias is not None and (not alias or "/" in alias):
+            raise InputError(f"bad alias {alias!r}", field="alias")
+        created = to_rfc3339(self.clock.now())
+        try:
+            with self.lock, self.conn:
+                self.conn.execute(
+                    "INSERT INTO intel_collections(id, title, description, alias, shared, rel_to, strict, created)"
+                    " VALUES (?,?,?,?,?,?,?,?)",
+                    (cid, title, description, alias, int(shared), ",".join(rel), int(strict), created))
+        except sqlite3.IntegrityError:
+            raise InputError(f"a collection with id {cid!r} or alias {alias!r} already exists",
+                             field="alias") from None
+        return self.collection(cid)
+
+    def collections(self) -> list[Collection]:
+        with self.lock:
+            rows = self.conn.execute("SELECT * FROM intel_collections ORDER BY created, id").fetchall()
+        return [self._collection(r) for r in rows]
+
+    def collection(self, key: str) -> Collection:
+        """A collection by id or alias; :class:`NotFoundError` if none."""
+        with self.lock:
+            row = self.conn.execute("SELECT * FROM intel_collections WHERE id = ? OR alias = ?",
+                                    (key, key)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no collection {key!r}")
+        return self._collection(row)
+
+    @staticmethod
+    def _collection(r: sqlite3.Row) -> Collection:
+        return Collection(r["id"], r["title"], r["description"], r["alias"], bool(r["shared"]),
+                          frozenset(p for p in r["rel_to"].split(",") if p), bool(r["strict"]),
+                          r["created"])
+
+    # --- markings --------------------------------------------------------------------------
+    def _definitions(self, refs: Iterable[str], local: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for ref in refs:
+            if ref in local:
+                out[ref] = local[ref]
+            elif ref in self._defs:
+                out[ref] = self._defs[ref]
+            else:
+                row = self.conn.execute("SELECT body FROM intel_markings WHERE id = ?", (ref,)).fetchone()
+                if row is not None:
+                    # marking definitions never change (STIX 2.1 §7.2.1), so caching is safe
+                    self._defs[ref] = out[ref] = json.loads(row[0])
+        return out
+
+    def marking_of(self, obj: Mapping[str, Any], default_rel_to: frozenset[str] = frozenset(),
+                   local: Mapping[str, dict[str, Any]] | None = None) -> tuple[Marking, bool]:
+        """The effective marking of ``obj`` (see :mod:`accord.intel.markings`)."""
+        refs = obj.get("object_marking_refs") or []
+        return mk.effective_marking(refs, self._definitions(refs, local or {}), default_rel_to)
+
+    # --- adding ----------------------------------------------------------------------------
+    def add_objects(self, collection: str, objects: Sequence[Any], *, originator: str | None = None,
+                    principal: str | None = None, strict: bool | None = None,
+                    validator: bool = False) -> AddResult:
+        """Validate and store ``objects`` in ``collection`` in one transaction (all or nothing).
+
+        Structural validation (:func:`check_object`) always; ``stix2.parse`` (+ stix2-validator
+        if ``validator``) when ``strict`` or the collection is strict. Raises
+        :class:`StixValidationError` listing every failing object; stores nothing then.
+        Re-adding a version already present is a success that changes nothing.
+        """
+        coll = self.collection(collection)
+        origin = originator or self.party
+        check_party(origin, what="originator")
+        if not isinstance(objects, (list, tuple)):
+            raise StixValidationError("objects must be a list", [])
+        failures = []
+        for i, obj in enumerate(objects):
+            try:
+                check_object(obj, i)
+            except InputError as exc:
+                failures.append({"index": i, "id": obj.get("id") if isinstance(obj, dict) else None,
+                                 "message": str(exc)})
+        if not failures and (strict or (strict is None and coll.strict)):
+            for i, obj in enumerate(objects):
+                try:
+                    validate_full([obj], source=None, validator=validator)
+                except InputError as exc:
+                    failures.append({"index": i, "id": obj.get("id"), "message": str(exc).replace("objects[0]", f"objects[{i}]")})
+        if failures:
+            raise StixValidationError(
+                f"{len(failures)} of {len(objects)} object(s) are not valid STIX 2.1; nothing was stored",
+                failures)
+        local = {o["id"]: o for o in objects if o["type"] == "marking-definition"}
+        now = self.clock.now()
+        now_us = to_us(now)
+        request_ts = us_to_rfc3339(now_us)
+        successes: list[dict[str, Any]] = []
+        stored: list[Stored] = []
+        status_id = str(uuid.uuid4())
+        with self.lock, self.conn:
+            cur = self.conn.cursor()
+            last = cur.execute("SELECT MAX(date_added) FROM intel_objects WHERE collection = ?",
+                               (coll.id,)).fetchone()[0]
+            next_us = max(now_us, (last or 0) + 1)
+            for obj in objects:
+                version = obj.get("modified") or obj.get("created") or ""
+                vkey = version_key(version) if version else ""
+                sid = obj["id"]
+                known_row = cur.execute(
+                    "SELECT MIN(vkey), MAX(vkey), COUNT(*), SUM(vkey = ?) FROM intel_objects"
+                    " WHERE collection = ? AND stix_id = ?", (vkey, coll.id, sid)).fetchone()
+                marking, known = self.marking_of(obj, coll.rel_to, local)
+                if obj["type"] in ("marking-definition", "extension-definition") \
+                        and not obj.get("object_marking_refs"):
+                    rel = ALL
+                else:
+                    rel = mk.rel_code(marking, known)
+                granular = None
+                if obj.get("granular_markings"):
+                    refs = [g.get("marking_ref") for g in obj["granular_markings"] if g.get("marking_ref")]
+                    defs = self._definitions(refs, local)
+                    withhold, plan = mk.granular_plan(obj, defs, coll.rel_to)
+                    if withhold != "*":
+                        rel = withhold if rel == ALL else mk._intersect(rel, withhold)
+                    granular = json.dumps(plan) if plan else None
+                if known_row[2] and known_row[3]:
+                    successes.append({"id": sid, "version": version or us_to_rfc3339(next_us),
+                                      "message": "already present", "rel": rel})
+                    continue
+                count, vmin, vmax = known_row[2], known_row[0], known_row[1]
+                is_first = not count or vkey < vmin
+                is_last = not count or vkey > vmax
+                if count and is_first:
+                    cur.execute("UPDATE intel_objects SET is_first = 0 WHERE collection = ? AND stix_id = ?"
+                                " AND is_first = 1", (coll.id, sid))
+                if count and is_last:
+                    cur.execute("UPDATE intel_objects SET is_last = 0 WHERE collection = ? AND stix_id = ?"
+                                " AND is_last = 1", (coll.id, sid))
+                date_added = next_us
+                next_us += 1
+                cur.execute(
+                    "INSERT INTO intel_objects(collection, stix_id, type, spec_version, version, vkey,"
+                    " date_added, is_first, is_last, rel, granular, originator, body)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (coll.id, sid, obj["type"], obj.get("spec_version", "2.1"), version, vkey,
+                     date_added, int(is_first), int(is_last), rel, granular, origin,
+                     json.dumps(obj, separators=(",", ":"), ensure_ascii=False)))
+                if obj["type"] == "marking-definition":
+                    cur.execute("INSERT OR IGNORE INTO intel_markings(id, body) VALUES (?, ?)",
+                                (sid, json.dumps(obj, separators=(",", ":"))))
+                vout = version or us_to_rfc3339(date_added)
+                successes.append({"id": sid, "version": vout, "rel": rel})
+                stored.append(Stored(coll.id, obj, vout, marking, known, origin))
+            body = {"successes": successes, "failures": [], "pendings": []}
+            cur.execute("INSERT INTO intel_status(id, collection, request_timestamp, principal, body)"
+                        " VALUES (?,?,?,?,?)", (status_id, coll.id, request_ts, principal,
+                                                json.dumps(body, separators=(",", ":"))))
+        result = AddResult(self._status_json(status_id, request_ts, body, self.party), stored)
+        for hook in list(self.hooks):
+            if stored:
+                hook(stored)
+        return result
+
+    # --- status ----------------------------------------------------------------------------
+    def status(self, status_id: str, party: str) -> tuple[str, dict[str, Any]]:
+        """``(collection_id, status resource)``, details filtered for ``party``."""
+        with self.lock:
+            row = self.conn.execute("SELECT collection, request_timestamp, body FROM intel_status WHERE id = ?",
+                                    (status_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no status {status_id!r}")
+        return row[0], self._status_json(status_id, row[1], json.loads(row[2]), party)
+
+    def _status_json(self, sid: str, ts: str, body: dict[str, Any], party: str) -> dict[str, Any]:
+        def visible(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            out = []
+            for e in entries:
+                if party == self.party or e.get("rel") == ALL or mk.rel_allows(e.get("rel", "|"), party):
+                    out.append({k: v for k, v in e.items() if k != "rel"})
+            return out
+        succ, fail, pend = visible(body["successes"]), visible(body["failures"]), visible(body["pendings"])
+        out: dict[str, Any] = {"id": sid, "status": "complete" if not pend else "pending",
+                               "request_timestamp": ts,
+                               "total_count": len(succ) + len(fail) + len(pend),
+                               "success_count": len(succ), "failure_count": len(fail),
+                               "pending_count": len(pend)}
+        if succ:
+            out["successes"] = succ
+        if fail:
+            out["failures"] = fail
+        if pend:
+            out["pendings"] = pend
+        return out
+
+    # --- cursors ---------------------------------------------------------------------------
+    def _sign(self, scope: str, date_added: int, seq: int) -> str:
+        mac = hmac.new(self._secret, f"{scope}|{date_added}|{seq}".encode(), hashlib.sha256).digest()[:12]
+        return f"{date_added:x}.{seq:x}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+
+    def _unsign(self, scope: str, token: str) -> tuple[int, int]:
+        try:
+            a, b, _ = token.split(".")
+            date_added, seq = int(a, 16), int(b, 16)
+        except (ValueError, AttributeError):
+            raise InputError("malformed paging token", field="next") from None
+        if not hmac.compare_digest(self._sign(scope, date_added, seq), token):
+            raise InputError("paging token does not belong to this listing or was altered", field="next")
+        return date_added, seq
+
+    # --- reading ---------------------------------------------------------------------------
+    def _where(self, coll: str, party: str, f: Filters, default_version: str,
+               object_id: str | None) -> tuple[list[str], list[Any]] | None:
+        where, args = ["collection = ?"], [coll]
+        if party != self.party:
+            where.append("(rel = '|*|' OR instr(rel, ?) > 0)")
+            args.append(f"|{party}|")
+        if object_id is not None:
+            where.append("stix_id = ?")
+            args.append(object_id)
+        if f.added_after is not None:
+            where.append("date_added > ?")
+            args.append(f.added_after)
+        if f.ids:
+            where.append(f"stix_id IN ({','.join('?' * len(f.ids))})")
+            args.extend(f.ids)
+        if f.types:
+            where.append(f"type IN ({','.join('?' * len(f.types))})")
+            args.extend(f.types)
+        if f.spec_versions and "2.1" not in f.spec_versions:
+            return None  # this store holds STIX 2.1 only
+        versions = f.versions or (default_version,)
+        if "all" not in versions:
+            conds, vargs = [], []
+            for v in versions:
+                if v == "first":
+                    conds.append("is_first = 1")
+                elif v == "last":
+                    conds.append("is_last = 1")
+                else:
+                    parse_timestamp_us(v, field="match[version]")
+                    conds.append("vkey = ?")
+                    vargs.append(version_key(v))
+            where.append("(" + " OR ".join(conds) + ")")
+            args.extend(vargs)
+        return where, args
+
+    def _page(self, what: str, coll: str, party: str, f: Filters, limit: int | None,
+              next_token: str | None, default_version: str, object_id: str | None,
+              columns: str) -> tuple[list[sqlite3.Row], bool, str | None]:
+        limit = self.max_page if limit is None else limit
+        if limit < 1:
+            raise InputError("limit must be a positive integer", field="limit")
+        limit = min(limit, self.max_page)
+        built = self._where(coll, party, f, default_version, object_id)
+        if built is None:
+            return [], False, None
+        where, args = built
+        scope = f"{what}|{coll}|{object_id or ''}"
+        if next_token:
+            after_added, after_seq = self._unsign(scope, next_token)
+            where.append("(date_added > ? OR (date_added = ? AND seq > ?))")
+            args.extend([after_added, after_added, after_seq])
+        sql = (f"SELECT {columns}, seq, date_added FROM intel_objects WHERE {' AND '.join(where)}"
+               " ORDER BY date_added, seq LIMIT ?")
+        with self.lock:
+            rows = self.conn.execute(sql, [*args, limit + 1]).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        token = self._sign(scope, rows[-1]["date_added"], rows[-1]["seq"]) if more else None
+        return rows, more, token
+
+    def _body(self, row: sqlite3.Row, party: str) -> str:
+        if row["granular"] and party != self.party:
+            plan = json.loads(row["granular"])
+            obj = mk.redact(json.loads(row["body"]), plan, party)
+            return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+        return row["body"]
+
+    def get_objects(self, collection: str, party: str, f: Filters = Filters(), *,
+                    limit: int | None = None, next: str | None = None,
+                    object_id: str | None = None) -> Page:
+        """Objects (JSON texts) visible to ``party``, oldest ``date_added`` first."""
+        coll = self.collection(collection).id
+        rows, more, token = self._page("objects", coll, party, f, limit, next, "last", object_id,
+                                       "body, granular")
+        if object_id is not None and not rows and not next:
+            self._require_object(coll, party, object_id)
+        return Page([self._body(r, party) for r in rows], more, token,
+                    rows[0]["date_added"] if rows else None, rows[-1]["date_added"] if rows else None)
+
+    def _require_object(self, coll: str, party: str, object_id: str) -> None:
+        built = self._where(coll, party, Filters(), "all", object_id)
+        assert built is not None
+        with self.lock:
+            hit = self.conn.execute(f"SELECT 1 FROM intel_objects WHERE {' AND '.join(built[0])} LIMIT 1",
+                                    built[1]).fetchone()
+        if hit is None:
+            raise NotFoundError(f"no object {object_id!r} in collection {coll}")
+
+    def manifest(self, collection: str, party: str, f: Filters = Filters(), *,
+                 limit: int | None = None, next: str | None = None) -> Page:
+        """TAXII manifest records (§5.3) of the objects visible to ``party``."""
+        coll = self.collection(collection).id
+        rows, more, token = self._page("manifest", coll, party, f, limit, next, "last", None,
+                                       "stix_id, version")
+        items = [{"id": r["stix_id"], "date_added": us_to_rfc3339(r["date_added"]),
+                  "version": r["version"] or us_to_rfc3339(r["date_added"]), "media_type": MEDIA_STIX21}
+                 for r in rows]
+        return Page(items, more, token, rows[0]["date_added"] if rows else None,
+                    rows[-1]["date_added"] if rows else None)
+
+    def versions(self, collection: str, object_id: str, party: str, f: Filters = Filters(), *,
+                 limit: int | None = None, next: str | None = None) -> Page:
+        """The versions of one object visible to ``party`` (§5.8), oldest first."""
+        coll = self.collection(collection).id
+        f = Filters(added_after=f.added_after, spec_versions=f.spec_versions, versions=("all",))
+        rows, more, token = self._page("versions", coll, party, f, limit, next, "all", object_id,
+                                       "version")
+        if not rows and not next:
+            self._require_object(coll, party, object_id)
+        return Page([r["version"] or us_to_rfc3339(r["date_added"]) for r in rows], more, token,
+                    rows[0]["date_added"] if rows else None, rows[-1]["date_added"] if rows else None)
+
+    def delete_object(self, collection: str, object_id: str, party: str, f: Filters = Filters()) -> int:
+        """Delete the versions of ``object_id`` matching ``f`` (default: all) that ``party`` can
+        see; :class:`NotFoundError` if there are none."""
+        coll = self.collection(collection).id
+        built = self._where(coll, party, f, "all", object_id)
+        if built is None:
+            raise NotFoundError(f"no object {object_id!r} in collection {coll}")
+        where, args = built
+        with self.lock, self.conn:
+            n = self.conn.execute(f"DELETE FROM intel_objects WHERE {' AND '.join(where)}", args).rowcount
+            if n:
+                self.conn.execute(
+                    "UPDATE intel_objects SET"
+                    " is_first = (vkey = (SELECT MIN(vkey) FROM intel_objects o WHERE o.collection = intel_objects.collection AND o.stix_id = intel_objects.stix_id)),"
+                    " is_last = (vkey = (SELECT MAX(vkey) FROM intel_objects o WHERE o.collection = intel_objects.collection AND o.stix_id = intel_objects.stix_id))"
+                    " WHERE collection = ? AND stix_id = ?", (coll, object_id))
+        if not n:
+            raise NotFoundError(f"no object {object_id!r} in collection {coll}")
+        return n
+
+    def all_objects(self, collection: str | None = None, *, versions: str = "last") -> list[dict[str, Any]]:
+        """Every stored object (for export), in ``date_added`` order."""
+        sql = "SELECT body FROM intel_objects"
+        conds, args = [], []
+        if collection is not None:
+            conds.append("collection = ?")
+            args.append(self.collection(collection).id)
+        if versions == "last":
+            conds.append("is_last = 1")
+        if conds:
+            sql += " WHERE " + " AND ".join(conds)
+        with self.lock:
+            return [json.loads(r[0]) for r in self.conn.execute(sql + " ORDER BY date_added, seq", args)]
+
+    def count(self, collection: str) -> int:
+        with self.lock:
+            return self.conn.execute("SELECT COUNT(*) FROM intel_objects WHERE collection = ?",
+                                     (self.collection(collection).id,)).fetchone()[0]

@@ -46,12 +46,14 @@ import binascii
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property, lru_cache
 from datetime import datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from accord.clock import parse_rfc3339, to_rfc3339
@@ -156,6 +158,10 @@ class Agreement:
 
     def signing_bytes(self) -> bytes:
         """RFC 8785 canonical JSON of :meth:`body`: the exact bytes each party signs."""
+        return self._signing_bytes
+
+    @cached_property
+    def _signing_bytes(self) -> bytes:  # the dataclass is frozen, so the body never changes
         return canonical_json(self.body())
 
     def in_window(self, now: datetime) -> bool:
@@ -336,6 +342,16 @@ def sign_agreement(agreement: Agreement, identity: Identity) -> Agreement:
     return replace(agreement, signatures=tuple(sorted(others + (sig,), key=lambda s: s.party)))
 
 
+@lru_cache(maxsize=4096)
+def _signature_valid(raw_key: bytes, signature: bytes, message: bytes) -> bool:
+    """Ed25519 verification, memoised: policy checks the same few agreements for every item."""
+    try:
+        Ed25519PublicKey.from_public_bytes(raw_key).verify(signature, message)
+        return True
+    except InvalidSignature:
+        return False
+
+
 def agreement_problems(agreement: Agreement, pinned_keys: Mapping[str, Ed25519PublicKey] | None,
                        now: datetime) -> list[str]:
     """Every reason ``agreement`` is not in force at ``now`` (empty list: in force).
@@ -360,9 +376,7 @@ def agreement_problems(agreement: Agreement, pinned_keys: Mapping[str, Ed25519Pu
         if sig is None:
             problems.append(f"missing signature of {party}")
             continue
-        try:
-            key.verify(sig.signature, message)
-        except Exception:  # cryptography.exceptions.InvalidSignature
+        if not _signature_valid(raw_public(key), sig.signature, message):
             problems.append(f"signature of {party} does not verify: the agreement was altered after "
                             f"{party} signed it (or the signature is forged)")
     strangers = [s.party for s in agreement.signatures if s.party not in agreement.parties]

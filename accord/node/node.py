@@ -1,0 +1,410 @@
+"""A node: one directory holding a party's key, configuration and database.
+
+Layout of a node directory::
+
+    node.key     Ed25519 private key, PKCS#8 PEM, mode 0600 — never printed or logged
+    node.yaml    party, name, created, and the pinned partners (key, optional url)
+    accord.db    SQLite (WAL): items, partners, agreements, the ledger, and other areas' tables
+
+``node.yaml`` is the configuration and the source of truth for pinned partners; the
+``partners`` table mirrors it for SQL joins. Every write to the database is one transaction
+that also appends its ledger event (``item.created``, ``agreement.added``,
+``agreement.changed``), so a crash leaves either both or neither. Writes join a transaction the
+caller already holds (so a pillar can store an item together with its own rows).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from accord.clock import Clock, SystemClock, parse_rfc3339, to_rfc3339
+from accord.core.agreements import Agreement, agreement_problems, agreements_in_force, load_yaml_strict
+from accord.core.canonical import canonical_json, parse_json_strict
+from accord.core.checkpoint import origin_for
+from accord.core.identity import Identity, fingerprint, public_key_from_b64, raw_public, verifier_key
+from accord.core.items import Item
+from accord.core.markings import is_party
+from accord.core.policy import Decision, decide
+from accord.errors import AccordError, AgreementError, ConfigError, InputError, NotFoundError, StoreError
+from accord.store.ledger import Ledger
+from accord.store.sqlite import connect, ensure_schema
+
+KEY_FILE = "node.key"
+CONFIG_FILE = "node.yaml"
+DB_FILE = "accord.db"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    id             TEXT PRIMARY KEY,
+    kind           TEXT NOT NULL,
+    originator     TEXT NOT NULL,
+    created        TEXT NOT NULL,      -- RFC 3339
+    classification INTEGER NOT NULL,   -- common scale, 0 (UNCLASSIFIED) … 4 (TOP SECRET)
+    digest         TEXT NOT NULL,      -- Item.digest(): SHA-256 of RFC 8785 JSON
+    json           BLOB NOT NULL,      -- RFC 8785 JSON of Item.to_json()
+    stored         TEXT NOT NULL       -- when this node stored it
+);
+CREATE INDEX IF NOT EXISTS items_by_kind ON items(kind, created);
+CREATE TABLE IF NOT EXISTS partners (
+    party       TEXT PRIMARY KEY,
+    public_key  TEXT NOT NULL,         -- base64 raw Ed25519
+    fingerprint TEXT NOT NULL,
+    url         TEXT
+);
+CREATE TABLE IF NOT EXISTS agreements (
+    id      TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    digest  TEXT NOT NULL,             -- SHA-256 of the signed body's RFC 8785 JSON
+    yaml    TEXT NOT NULL,             -- the agreement file, with its signatures
+    added   TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Partner:
+    """A pinned partner: its party, Ed25519 public key (base64) and optional base URL."""
+
+    party: str
+    public_key_b64: str
+    url: str | None = None
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return public_key_from_b64(self.public_key_b64, field=f"partners.{self.party}.key")
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.public_key)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"party": self.party, "key": self.public_key_b64, "fingerprint": self.fingerprint, "url": self.url}
+
+
+def _sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Node:
+    """A party's node (see the module docstring). Use :meth:`init` or :meth:`open`."""
+
+    def __init__(self, directory: Path, identity: Identity, config: dict[str, Any],
+                 conn: sqlite3.Connection, clock: Clock) -> None:
+        self.dir = Path(directory)
+        self.identity = identity
+        self.party = identity.party
+        self.name: str = config.get("name") or f"{self.party} node"
+        self.created: datetime = parse_rfc3339(config["created"], field="created")
+        self.conn = conn
+        self.clock = clock
+        self.write_lock = threading.RLock()
+        self._partners: dict[str, Partner] = {}
+        self._agreements: dict[str, tuple[str, Agreement]] = {}
+        ensure_schema(conn, SCHEMA)
+        self.origin = origin_for(self.party, identity.public_key)
+        self.ledger = Ledger(conn, identity, self.origin)
+        self._load_partners(config.get("partners") or {})
+
+    def __repr__(self) -> str:
+        return f"Node(party={self.party!r}, dir={str(self.dir)!r})"
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    @classmethod
+    def init(cls, directory: str | Path, party: str, clock: Clock | None = None, *,
+             name: str | None = None) -> "Node":
+        """Create a node directory: a new key (0600), ``node.yaml`` and ``accord.db`` (WAL)."""
+        if not is_party(party):
+            raise InputError(f"party {party!r} is not an ISO 3166-1 alpha-3 code in upper case (e.g. JPN)",
+                             field="party")
+        directory = Path(directory)
+        if (directory / CONFIG_FILE).exists() or (directory / KEY_FILE).exists():
+            raise ConfigError(f"{directory}: already a node directory; refusing to overwrite its identity")
+        directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(directory, 0o700)
+        clock = clock or SystemClock()
+        identity = Identity.generate(party)
+        identity.save(directory / KEY_FILE)
+        config = {"party": party, "name": name or f"{party} node", "created": to_rfc3339(clock.now()),
+                  "fingerprint": identity.fingerprint, "partners": {}}
+        _write_config(directory / CONFIG_FILE, config)
+        return cls(directory, identity, config, connect(directory / DB_FILE), clock)
+
+    @classmethod
+    def open(cls, directory: str | Path, clock: Clock | None = None) -> "Node":
+        """Open an existing node directory; errors name the file at fault."""
+        directory = Path(directory)
+        cfg_path = directory / CONFIG_FILE
+        if not cfg_path.exists():
+            raise ConfigError(f"{directory}: not a node directory (no {CONFIG_FILE}; run `accord node init`)")
+        config = _read_config(cfg_path)
+        identity = Identity.load(config["party"], directory / KEY_FILE)
+        if config.get("fingerprint") not in (None, identity.fingerprint):
+            raise ConfigError(f"{cfg_path}: fingerprint {config['fingerprint']} does not match the key in "
+                              f"{KEY_FILE} ({identity.fingerprint})")
+        return cls(directory, identity, config, connect(directory / DB_FILE), clock or SystemClock())
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Node":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (or join the caller's), under the node's write lock."""
+        with self.write_lock:
+            if self.conn.in_transaction:
+                yield self.conn
+                return
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.rollback()
+                raise
+            self.conn.commit()
+
+    # --- identity ----------------------------------------------------------------------------
+    @property
+    def fingerprint(self) -> str:
+        return self.identity.fingerprint
+
+    @property
+    def verifier_key(self) -> str:
+        """The signed-note verifier key of this node's checkpoints (key name = ledger origin)."""
+        return verifier_key(self.origin, self.identity.public_key)
+
+    def info(self) -> dict[str, Any]:
+        """What ``accord node show`` prints: nothing secret."""
+        return {"party": self.party, "name": self.name, "dir": str(self.dir), "created": to_rfc3339(self.created),
+                "fingerprint": self.fingerprint, "public_key": self.identity.public_b64,
+                "ledger_origin": self.origin, "verifier_key": self.verifier_key,
+                "ledger_size": self.ledger.size,
+                "partners": {p: v.to_json() for p, v in sorted(self._partners.items())},
+                "agreements": [f"{a.id} v{a.version}" for a in self.agreements()],
+                "items": self.conn.execute("SELECT count(*) FROM items").fetchone()[0]}
+
+    # --- partners ----------------------------------------------------------------------------
+    def _load_partners(self, raw: Any) -> None:
+        cfg = self.dir / CONFIG_FILE
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{cfg}: partners must be a mapping of party → {{key, url}}")
+        partners = {}
+        for party, entry in raw.items():
+            if not is_party(party) or party == self.party:
+                raise ConfigError(f"{cfg}: partners: {party!r} is not a partner party code")
+            if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
+                raise ConfigError(f"{cfg}: partners.{party} needs a base64 'key'")
+            try:
+                public_key_from_b64(entry["key"])
+            except InputError as exc:
+                raise ConfigError(f"{cfg}: partners.{party}.key: {exc.detail}") from None
+            url = entry.get("url")
+            if url is not None and not isinstance(url, str):
+                raise ConfigError(f"{cfg}: partners.{party}.url must be a string")
+            partners[party] = Partner(party, entry["key"], url)
+        self._partners = partners
+        with self._write() as conn:
+            conn.execute("DELETE FROM partners")
+            conn.executemany("INSERT INTO partners(party, public_key, fingerprint, url) VALUES (?,?,?,?)",
+                             [(p.party, p.public_key_b64, p.fingerprint, p.url) for p in partners.values()])
+
+    def add_partner(self, party: str, public_key_b64: str, url: str | None = None, *,
+                    replace: bool = False) -> Partner:
+        """Pin ``party``'s public key (and URL). Re-pinning a different key needs ``replace=True``."""
+        if not is_party(party):
+            raise InputError(f"party {party!r} is not an ISO 3166-1 alpha-3 code in upper case", field="party")
+        if party == self.party:
+            raise InputError(f"{party} is this node's own party, not a partner", field="party")
+        key = public_key_from_b64(public_key_b64.strip() if isinstance(public_key_b64, str) else public_key_b64,
+                                  field="key")
+        if raw_public(key) == raw_public(self.identity.public_key):
+            raise InputError("that is this node's own public key, not the partner's", field="key")
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise InputError(f"partner URL must start with http:// or https://, got {url!r}", field="url")
+        partner = Partner(party, base64.b64encode(raw_public(key)).decode(), url)
+        old = self._partners.get(party)
+        if old is not None and old.public_key_b64 != partner.public_key_b64 and not replace:
+            raise ConfigError(f"{party} is already pinned with key {old.fingerprint}; re-pinning a different "
+                              "key must be deliberate (--replace)")
+        cfg_path = self.dir / CONFIG_FILE
+        config = _read_config(cfg_path)
+        config.setdefault("partners", {})[party] = {"key": partner.public_key_b64, "fingerprint": partner.fingerprint,
+                                                    **({"url": url} if url else {})}
+        _write_config(cfg_path, config)
+        self._load_partners(config["partners"])
+        return partner
+
+    def partners(self) -> dict[str, Partner]:
+        return dict(self._partners)
+
+    def partner_keys(self) -> dict[str, Ed25519PublicKey]:
+        """Pinned partner keys (not this node's own): what envelopes are verified against."""
+        return {p: v.public_key for p, v in self._partners.items()}
+
+    def pinned_keys(self) -> dict[str, Ed25519PublicKey]:
+        """Partner keys plus this node's own: what agreements are verified against."""
+        return {**self.partner_keys(), self.party: self.identity.public_key}
+
+    # --- agreements --------------------------------------------------------------------------
+    def add_agreement(self, agreement: Agreement) -> str:
+        """Verify and store ``agreement``; ledger ``agreement.added`` / ``agreement.changed``.
+
+        Must name this node's party, carry every party's valid signature under the pinned keys,
+        and not be expired (an agreement not yet valid may be stored in advance). Returns
+        ``"added"``, ``"changed"`` (a higher version replaced an older) or ``"unchanged"``.
+        """
+        if self.party not in agreement.parties:
+            raise AgreementError(f"agreement {agreement.id} does not name this node's party {self.party}")
+        now = self.clock.now()
+        problems = agreement_problems(agreement, self.pinned_keys(), max(now, agreement.valid_from))
+        if problems:
+            raise AgreementError(f"agreement {agreement.id} v{agreement.version} refused: " + "; ".join(problems))
+        digest = _sha256_hex(agreement.signing_bytes())
+        with self._write() as conn:
+            row = conn.execute("SELECT version, digest FROM agreements WHERE id = ?", (agreement.id,)).fetchone()
+            if row is not None:
+                if row["digest"] == digest:
+                    if agreement.to_yaml() != conn.execute("SELECT yaml FROM agreements WHERE id = ?",
+                                                           (agreement.id,)).fetchone()[0]:
+                        conn.execute("UPDATE agreements SET yaml = ? WHERE id = ?", (agreement.to_yaml(), agreement.id))
+                    return "unchanged"
+                if agreement.version <= row["version"]:
+                    raise AgreementError(f"agreement {agreement.id}: version {agreement.version} differs from the "
+                                         f"stored version {row['version']}; a change needs a higher version")
+            conn.execute("INSERT OR REPLACE INTO agreements(id, version, digest, yaml, added) VALUES (?,?,?,?,?)",
+                         (agreement.id, agreement.version, digest, agreement.to_yaml(), to_rfc3339(now)))
+            event = "agreement.added" if row is None else "agreement.changed"
+            self.ledger.append(event, {"agreement_id": agreement.id, "version": agreement.version,
+                                       "digest": digest, "parties": list(agreement.parties),
+                                       **({"previous_version": row["version"]} if row is not None else {})}, time=now)
+            return "added" if row is None else "changed"
+
+    def agreements(self) -> list[Agreement]:
+        """Stored agreements (latest version of each id), parsed once and cached by digest."""
+        out = []
+        seen = set()
+        for r in self.conn.execute("SELECT id, digest, yaml FROM agreements ORDER BY id"):
+            seen.add(r["id"])
+            cached = self._agreements.get(r["id"])
+            if cached is None or cached[0] != r["digest"]:
+                cached = (r["digest"], Agreement.from_yaml(r["yaml"], source=f"stored agreement {r['id']}"))
+                self._agreements[r["id"]] = cached
+            out.append(cached[1])
+        for gone in set(self._agreements) - seen:
+            del self._agreements[gone]
+        return out
+
+    def get_agreement(self, agreement_id: str) -> Agreement:
+        for a in self.agreements():
+            if a.id == agreement_id:
+                return a
+        raise NotFoundError(f"no agreement {agreement_id!r} on node {self.party}")
+
+    def agreements_in_force(self, now: datetime | None = None) -> list[Agreement]:
+        return agreements_in_force(self.agreements(), self.pinned_keys(), now or self.clock.now())
+
+    def decide(self, item: Item, recipient: str) -> Decision:
+        """Policy for sharing ``item`` with ``recipient`` now, under this node's agreements and pins."""
+        return decide(item, recipient, self.agreements(), self.clock.now(), pinned_keys=self.pinned_keys())
+
+    # --- items -------------------------------------------------------------------------------
+    def _insert_item(self, conn: sqlite3.Connection, item: Item) -> bool:
+        """Insert unless present; True if inserted. Same id with another digest is an error."""
+        digest = item.digest()
+        row = conn.execute("SELECT digest FROM items WHERE id = ?", (item.id,)).fetchone()
+        if row is not None:
+            if row[0] != digest:
+                raise StoreError(f"item {item.id} is already stored with digest {row[0][:16]}…, not "
+                                 f"{digest[:16]}…; an item id names one content only")
+            return False
+        conn.execute("INSERT INTO items(id, kind, originator, created, classification, digest, json, stored) "
+                     "VALUES (?,?,?,?,?,?,?,?)",
+                     (item.id, item.kind, item.originator, to_rfc3339(item.created),
+                      int(item.marking.classification), digest, canonical_json(item.to_json()),
+                      to_rfc3339(self.clock.now())))
+        return True
+
+    def put_item(self, item: Item) -> Item:
+        """Store ``item`` and ledger ``item.created`` in one transaction; idempotent on (id, digest)."""
+        if not isinstance(item, Item):
+            raise InputError(f"put_item needs an Item, got {type(item).__name__}")
+        with self._write() as conn:
+            if self._insert_item(conn, item):
+                self.ledger.append("item.created", {"item_id": item.id, "kind": item.kind,
+                                                    "originator": item.originator, "digest": item.digest(),
+                                                    "classification": item.marking.classification.name},
+                                   time=self.clock.now())
+        return item
+
+    def store_received(self, items: list[Item]) -> None:
+        """Store partner items in the caller's transaction (the caller ledgers ``item.received``)."""
+        with self._write() as conn:
+            for item in items:
+                self._insert_item(conn, item)
+
+    def get_item(self, item_id: str) -> Item:
+        row = self.conn.execute("SELECT json FROM items WHERE id = ?", (item_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no item {item_id!r} on node {self.party}")
+        return Item.from_json(parse_json_strict(bytes(row[0])), source=f"stored item {item_id}")
+
+    def items(self, kind: str | None = None, *, originator: str | None = None) -> list[Item]:
+        """Stored items, oldest first, optionally of one ``kind`` and/or ``originator``."""
+        q, args = "SELECT id, json FROM items WHERE 1=1", []
+        if kind is not None:
+            q += " AND kind = ?"
+            args.append(kind)
+        if originator is not None:
+            q += " AND originator = ?"
+            args.append(originator)
+        rows = self.conn.execute(q + " ORDER BY created, id", args).fetchall()
+        return [Item.from_json(parse_json_strict(bytes(r["json"])), source=f"stored item {r['id']}") for r in rows]
+
+
+# --- node.yaml ------------------------------------------------------------------------------
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        data = load_yaml_strict(path.read_text(encoding="utf-8"), source=str(path))
+    except AccordError as exc:
+        raise ConfigError(str(exc)) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must be a mapping")
+    for fld in ("party", "created"):
+        if fld not in data:
+            raise ConfigError(f"{path}: missing field {fld!r}")
+    if not is_party(data["party"]):
+        raise ConfigError(f"{path}: party {data['party']!r} is not an ISO 3166-1 alpha-3 code")
+    try:
+        parse_rfc3339(data["created"], field="created")
+    except InputError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return data
+
+
+def _write_config(path: Path, config: dict[str, Any]) -> None:
+    """Write ``node.yaml`` atomically (temp file, fsync, rename)."""
+    text = ("# Accord node configuration. Partners are pinned with `accord node partner add`.\n"
+            + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    tmp = path.with_suffix(".yaml.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,182 @@
+"""Node: directory layout, partners, agreements and items stored with their ledger events."""
+
+import os
+import stat
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from accord.clock import ManualClock
+from accord.core.agreements import new_agreement, sign_agreement
+from accord.core.items import new_item
+from accord.core.markings import Marking
+from accord.errors import AgreementError, ConfigError, InputError, NotFoundError, StoreError
+from accord.node import Node
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock():
+    return ManualClock(datetime(2026, 6, 1, tzinfo=UTC))
+
+
+@pytest.fixture
+def pair(tmp_path, clock):
+    jpn = Node.init(tmp_path / "jpn", "JPN", clock)
+    kor = Node.init(tmp_path / "kor", "KOR", clock)
+    jpn.add_partner("KOR", kor.identity.public_b64, "https://kor.example")
+    kor.add_partner("JPN", jpn.identity.public_b64)
+    yield jpn, kor
+    jpn.close()
+    kor.close()
+
+
+def signed_agreement(jpn, kor, version=1, ceiling="SECRET", until=datetime(2027, 1, 1, tzinfo=UTC)):
+    a = new_agreement("jpn-kor", ["JPN", "KOR"], {"JPN": jpn.identity.public_key, "KOR": kor.identity.public_key},
+                      [("JPN", "KOR", ["warning.*"], ceiling)], T0, until, version=version)
+    return sign_agreement(sign_agreement(a, jpn.identity), kor.identity)
+
+
+def test_init_layout_and_secrets(tmp_path, clock):
+    node = Node.init(tmp_path / "n", "JPN", clock)
+    key = tmp_path / "n" / "node.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert node.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    pem = key.read_text()
+    shown = repr(node) + repr(node.identity) + str(node.info())
+    assert "PRIVATE" not in shown and pem.splitlines()[1] not in shown
+    assert node.info()["verifier_key"].startswith(node.origin + "+")
+    with pytest.raises(ConfigError, match="already a node directory"):
+        Node.init(tmp_path / "n", "JPN", clock)
+    node.close()
+    again = Node.open(tmp_path / "n", clock)
+    assert again.fingerprint == node.fingerprint and again.party == "JPN"
+
+
+def test_open_rejects_bad_directories(tmp_path, clock):
+    with pytest.raises(ConfigError, match="not a node directory"):
+        Node.open(tmp_path)
+    Node.init(tmp_path / "n", "JPN", clock).close()
+    os.chmod(tmp_path / "n" / "node.key", 0o644)
+    with pytest.raises(ConfigError, match="readable by others"):
+        Node.open(tmp_path / "n")
+    os.chmod(tmp_path / "n" / "node.key", 0o600)
+    (tmp_path / "n" / "node.yaml").write_text("party: JPN\nparty: KOR\n")
+    with pytest.raises(ConfigError, match="duplicate key 'party'"):
+        Node.open(tmp_path / "n")
+    with pytest.raises(InputError, match="ISO 3166-1"):
+        Node.init(tmp_path / "m", "Japan", clock)
+
+
+def test_partners_are_pinned_and_persisted(pair, clock):
+    jpn, kor = pair
+    assert jpn.partners()["KOR"].url == "https://kor.example"
+    assert jpn.partners()["KOR"].fingerprint == kor.fingerprint
+    reopened = Node.open(jpn.dir, clock)
+    assert reopened.partners() == jpn.partners()
+    assert [r[0] for r in reopened.conn.execute("SELECT party FROM partners")] == ["KOR"]
+    other = Node.init(jpn.dir.parent / "x", "KOR", clock)
+    with pytest.raises(ConfigError, match="already pinned"):
+        jpn.add_partner("KOR", other.identity.public_b64)
+    jpn.add_partner("KOR", other.identity.public_b64, replace=True)
+    assert jpn.partners()["KOR"].fingerprint == other.fingerprint
+
+
+@pytest.mark.parametrize("party,key,match", [
+    ("kor", None, "ISO 3166-1"), ("JPN", None, "own party"), ("USA", "not base64!", "not valid base64"),
+    ("USA", "AAAA", "must be 32 bytes"),
+])
+def test_bad_partner_input(pair, party, key, match):
+    jpn, kor = pair
+    before = (jpn.dir / "node.yaml").read_text()
+    with pytest.raises(InputError, match=match):
+        jpn.add_partner(party, key or kor.identity.public_b64)
+    assert (jpn.dir / "node.yaml").read_text() == before
+
+
+def test_put_item_is_idempotent_and_ledgered(pair):
+    jpn, _ = pair
+    item = new_item("warning.track", {"t": 1}, Marking.parse("SECRET//REL TO JPN, KOR"), "JPN", jpn.clock.now())
+    assert jpn.put_item(item) == item
+    jpn.put_item(item)
+    assert jpn.ledger.size == 1 and jpn.ledger.entry(0).type == "item.created"
+    assert jpn.ledger.entry(0).data["digest"] == item.digest()
+    assert jpn.get_item(item.id) == item and jpn.items("warning.track") == [item] and jpn.items("intel.stix") == []
+    jpn.ledger.verify()
+
+
+def test_same_id_different_content_is_refused_and_store_unchanged(pair):
+    jpn, _ = pair
+    item = new_item("test.note", {"v": 1}, Marking.parse("UNCLASSIFIED"), "JPN", jpn.clock.now())
+    jpn.put_item(item)
+    from dataclasses import replace
+    with pytest.raises(StoreError, match="already stored"):
+        jpn.put_item(replace(item, body={"v": 2}))
+    assert jpn.get_item(item.id).body == {"v": 1} and jpn.ledger.size == 1
+
+
+def test_put_item_joins_callers_transaction(pair):
+    jpn, _ = pair
+    item = new_item("test.note", {}, Marking.parse("UNCLASSIFIED"), "JPN", jpn.clock.now())
+    jpn.conn.execute("BEGIN IMMEDIATE")
+    jpn.put_item(item)
+    jpn.conn.rollback()
+    with pytest.raises(NotFoundError):
+        jpn.get_item(item.id)
+    assert jpn.ledger.size == 0
+
+
+def test_agreements_are_verified_before_stored(pair, clock):
+    jpn, kor = pair
+    half = sign_agreement(signed_agreement(jpn, kor).__class__.from_yaml(signed_agreement(jpn, kor).to_yaml()),
+                          jpn.identity)
+    from dataclasses import replace
+    unsigned = replace(half, signatures=tuple(s for s in half.signatures if s.party == "JPN"))
+    with pytest.raises(AgreementError, match="missing signature of KOR"):
+        jpn.add_agreement(unsigned)
+    assert jpn.agreements() == [] and jpn.ledger.size == 0
+    a = signed_agreement(jpn, kor)
+    assert jpn.add_agreement(a) == "added"
+    assert jpn.add_agreement(a) == "unchanged"
+    assert jpn.ledger.entry(0).type == "agreement.added"
+    with pytest.raises(AgreementError, match="higher version"):
+        jpn.add_agreement(signed_agreement(jpn, kor, ceiling="TOP SECRET"))
+    assert jpn.add_agreement(signed_agreement(jpn, kor, version=2, ceiling="TOP SECRET")) == "changed"
+    assert jpn.ledger.entry(1).type == "agreement.changed" and jpn.get_agreement("jpn-kor").version == 2
+    assert [x.id for x in jpn.agreements_in_force()] == ["jpn-kor"]
+    assert jpn.agreements_in_force(datetime(2027, 2, 1, tzinfo=UTC)) == []
+
+
+def test_expired_or_foreign_agreement_refused(pair, tmp_path, clock):
+    jpn, kor = pair
+    with pytest.raises(AgreementError, match="expired"):
+        jpn.add_agreement(signed_agreement(jpn, kor, until=clock.now() - timedelta(days=1)))
+    usa = Node.init(tmp_path / "usa", "USA", clock)
+    ku = new_agreement("kor-usa", ["KOR", "USA"], {"KOR": kor.identity.public_key, "USA": usa.identity.public_key},
+                       [], T0, datetime(2027, 1, 1, tzinfo=UTC))
+    with pytest.raises(AgreementError, match="does not name this node's party JPN"):
+        jpn.add_agreement(ku)
+
+
+def test_agreement_with_unpinned_key_refused(pair, tmp_path, clock):
+    jpn, kor = pair
+    impostor = Node.init(tmp_path / "imp", "KOR", clock)
+    a = new_agreement("jpn-kor", ["JPN", "KOR"], {"JPN": jpn.identity.public_key, "KOR": impostor.identity.public_key},
+                      [("JPN", "KOR", ["*"], "SECRET")], T0, datetime(2027, 1, 1, tzinfo=UTC))
+    a = sign_agreement(sign_agreement(a, jpn.identity), impostor.identity)
+    with pytest.raises(AgreementError, match="pinned key is"):
+        jpn.add_agreement(a)
+
+
+def test_node_decide_uses_its_agreements(pair):
+    jpn, kor = pair
+    item = new_item("warning.track", {}, Marking.parse("SECRET//REL TO JPN, KOR"), "JPN", jpn.clock.now())
+    assert not jpn.decide(item, "KOR").allowed
+    jpn.add_agreement(signed_agreement(jpn, kor))
+    d = jpn.decide(item, "KOR")
+    assert d.allowed and d.agreement_id == "jpn-kor"
+    kor.add_agreement(signed_agreement(jpn, kor))
+    assert kor.decide(item, "KOR").allowed  # the receiver checks incoming items by the same rules
+    ts = new_item("warning.track", {}, Marking.parse("TOP SECRET//REL TO JPN, KOR"), "JPN", jpn.clock.now())
+    assert not kor.decide(ts, "KOR").allowed

@@ -1,0 +1,542 @@
+"""The dialogue record on a node: signed versions stored as items, indexed in the node database.
+
+The node's item store (``node.put_item``, ledgered as ``item.created``) is the source of truth;
+the ``dialogue_versions`` table is an index over it — one row per verified version, primary key
+``(record_id, version)`` so a record can never hold two different versions with one number (a
+fork). Items that arrive from partners (federation stores them in the node's item store) are
+verified by :meth:`DialogueStore.sync` before they enter the index: signature under the signer's
+pinned key, hash chain, and the who-may-change-what rules of :mod:`accord.dialogue.versions`; a
+version that fails is recorded in ``dialogue_rejected`` (and ledgered as ``item.rejected``),
+never indexed.
+
+Writes verify everything first and then store every item and index row of one operation inside
+one ``BEGIN IMMEDIATE`` transaction under the node's write lock: all or nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from accord.clock import to_rfc3339
+from accord.core.canonical import canonical_json
+from accord.core.identity import public_key_from_b64
+from accord.core.items import Item
+from accord.core.markings import Classification, Marking
+from accord.dialogue import ical, report
+from accord.dialogue.inputs import (CommitmentIn, CommitmentUpdateIn, DialogueFile, MeetingIn, SeriesIn,
+                                    located)
+from accord.dialogue.model import (KIND_COMMITMENT, KIND_MEETING, KIND_SERIES, KINDS, Commitment,
+                                   CommitmentChange, Link, Meeting, MeetingStatus, Series, Status,
+                                   apply_change, check_party, check_transition)
+from accord.dialogue.schedule import next_occurrences, occurrence
+from accord.dialogue.versions import SignedVersion, check_commitment_update, sign_version, verify_version
+from accord.errors import (AccordError, InputError, NotFoundError, NotOwnerError, StoreError,
+                           UnknownKeyError, VerificationError)
+from accord.store.sqlite import ensure_schema
+
+DDL = """
+CREATE TABLE IF NOT EXISTS dialogue_versions (
+    record_id  TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    kind       TEXT NOT NULL,
+    series_id  TEXT NOT NULL,
+    item_id    TEXT NOT NULL UNIQUE,
+    digest     TEXT NOT NULL,
+    signer     TEXT NOT NULL,
+    signed_at  TEXT NOT NULL,
+    marking    TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    PRIMARY KEY (record_id, version)
+);
+CREATE INDEX IF NOT EXISTS dialogue_versions_kind ON dialogue_versions (kind, series_id);
+CREATE TABLE IF NOT EXISTS dialogue_rejected (
+    item_id  TEXT PRIMARY KEY,
+    digest   TEXT NOT NULL,
+    reason   TEXT NOT NULL,
+    at       TEXT NOT NULL
+);
+"""
+
+_locks: dict[int, threading.RLock] = {}
+_guard = threading.Lock()
+
+
+def _write_lock(node: Any) -> threading.RLock:
+    lock = getattr(node, "write_lock", None)
+    if lock is not None:
+        return lock
+    try:  # share the federation's lock on this connection when it is there
+        from accord.federation.schema import write_lock
+        return write_lock(node)
+    except ImportError:  # pragma: no cover - federation always ships with the node
+        with _guard:
+            return _locks.setdefault(id(node.conn), threading.RLock())
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    if conn.in_transaction:
+        raise StoreError("dialogue write started inside another open transaction")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.rollback()
+        raise
+    if conn.in_transaction:
+        conn.commit()
+
+
+def default_marking(parties: tuple[str, ...] | list[str]) -> Marking:
+    """Dialogue records default to UNCLASSIFIED, releasable to the series' parties only."""
+    return Marking(Classification.UNCLASSIFIED, frozenset(parties))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a write produced: the new versions, and (if shared) the per-partner results."""
+
+    versions: tuple[SignedVersion, ...]
+    shared: tuple[tuple[str, str, str], ...] = ()  # (item id, partner, "queued" | "denied: …")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"versions": [{"record_id": v.record_id, "version": v.version, "kind": v.kind,
+                              "item_id": v.item_id, "digest": v.digest(), "signer": v.signer}
+                             for v in self.versions],
+                "shared": [{"item_id": i, "partner": p, "result": r} for i, p, r in self.shared]}
+
+
+class DialogueStore:
+    """Dialogue records on one node (``node`` is an :class:`accord.node.Node`)."""
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+        self.conn: sqlite3.Connection = node.conn
+        ensure_schema(self.conn, DDL)
+
+    # --- keys -----------------------------------------------------------------------------
+    def key_for(self, party: str) -> Ed25519PublicKey:
+        """The signer's pinned Ed25519 key: this node's own, or a pinned partner's."""
+        if party == self.node.party:
+            return self.node.identity.public_key
+        partner = self.node.partners().get(party)
+        if partner is None:
+            raise KeyError(party)
+        for attr in ("public_key", "public_key_b64", "key"):
+            key = getattr(partner, attr, None)
+            if isinstance(key, Ed25519PublicKey):
+                return key
+            if isinstance(key, str):
+                return public_key_from_b64(key, field=f"partners.{party}")
+        raise KeyError(party)  # pragma: no cover - a Partner always carries its key
+
+    def known_parties(self) -> tuple[str, ...]:
+        return tuple(sorted({self.node.party, *self.node.partners()}))
+
+    # --- reading ----------------------------------------------------------------------------
+    def _rows(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        return self.conn.execute(sql, args).fetchall()
+
+    @staticmethod
+    def _version(row: sqlite3.Row) -> SignedVersion:
+        return SignedVersion.from_body(json.loads(row["body"]), source=row["item_id"])
+
+    def history(self, record_id: str) -> list[SignedVersion]:
+        """Every verified version of a record, oldest first."""
+        self.sync()
+        rows = self._rows("SELECT * FROM dialogue_versions WHERE record_id=? ORDER BY version", (record_id,))
+        if not rows:
+            raise NotFoundError(f"no dialogue record {record_id!r} on node {self.node.party}")
+        return [self._version(r) for r in rows]
+
+    def latest(self, record_id: str, *, kind: str | None = None, sync: bool = True) -> SignedVersion:
+        if sync:
+            self.sync()
+        row = self.conn.execute("SELECT * FROM dialogue_versions WHERE record_id=? ORDER BY version DESC "
+                                "LIMIT 1", (record_id,)).fetchone()
+        if row is None or (kind is not None and row["kind"] != kind):
+            what = {KIND_SERIES: "series", KIND_MEETING: "meeting", KIND_COMMITMENT: "commitment"}.get(
+                kind or "", "record")
+            raise NotFoundError(f"no dialogue {what} {record_id!r} on node {self.node.party}")
+        return self._version(row)
+
+    def _marking_of(self, record_id: str) -> Marking:
+        row = self.conn.execute("SELECT marking FROM dialogue_versions WHERE record_id=? ORDER BY version "
+                                "DESC LIMIT 1", (record_id,)).fetchone()
+        return Marking.parse(row["marking"])
+
+    def all_latest(self, kind: str, *, series_id: str | None = None, sync: bool = True) -> list[SignedVersion]:
+        if sync:
+            self.sync()
+        sql = ("SELECT v.* FROM dialogue_versions v JOIN (SELECT record_id, MAX(version) AS mv FROM "
+               "dialogue_versions WHERE kind=? GROUP BY record_id) m ON v.record_id=m.record_id AND "
+               "v.version=m.mv")
+        args: tuple = (kind,)
+        if series_id is not None:
+            sql += " WHERE v.series_id=?"
+            args += (series_id,)
+        return [self._version(r) for r in self._rows(sql + " ORDER BY v.record_id", args)]
+
+    def series(self, series_id: str, *, sync: bool = True) -> Series:
+        return self.latest(series_id, kind=KIND_SERIES, sync=sync).value  # type: ignore[return-value]
+
+    def list_series(self) -> list[Series]:
+        return [v.value for v in self.all_latest(KIND_SERIES)]  # type: ignore[misc]
+
+    def meetings(self, series_id: str | None = None) -> list[Meeting]:
+        return sorted((v.value for v in self.all_latest(KIND_MEETING, series_id=series_id)),  # type: ignore[misc]
+                      key=lambda m: (m.series_id, m.number))
+
+    def commitments(self, series_id: str | None = None, *, owner: str | None = None) -> list[tuple[Commitment, int]]:
+        out = [(v.value, v.version) for v in self.all_latest(KIND_COMMITMENT, series_id=series_id)]
+        return [(c, n) for c, n in out if owner is None or c.owner == owner]  # type: ignore[misc]
+
+    def due(self, now: datetime, *, days: int = 30, series_id: str | None = None,
+            owner: str | None = None) -> tuple[list[report.CommitmentRow], list[report.CommitmentRow]]:
+        """(overdue, due within ``days``) open commitments, by due date."""
+        rows = [report.commitment_row(c, now, soon_days=days, version=n)
+                for c, n in self.commitments(series_id, owner=owner)]
+        key = (lambda r: (r.due, r.id))
+        return sorted((r for r in rows if r.overdue), key=key), sorted((r for r in rows if r.due_soon), key=key)
+
+    def ical(self, series_id: str) -> bytes:
+        s = self.latest(series_id, kind=KIND_SERIES)
+        return ical.to_ical(s, self.all_latest(KIND_MEETING, series_id=series_id, sync=False),
+                            self.all_latest(KIND_COMMITMENT, series_id=series_id, sync=False))
+
+    def report(self, now: datetime, *, series_id: str | None = None, party: str | None = None,
+               soon_days: int = 30) -> report.Report:
+        if party is not None:
+            check_party(party, field="party")
+        series = [self.series(series_id)] if series_id else self.list_series()
+        if party is not None:
+            series = [s for s in series if party in s.parties]
+            if not series:
+                raise NotFoundError(f"party {party} is in no dialogue series on node {self.node.party}")
+        return report.build_report(series, self.meetings(series_id), self.commitments(series_id),
+                                   now, party=party, soon_days=soon_days)
+
+    # --- writing ----------------------------------------------------------------------------
+    def _now(self) -> datetime:
+        return self.node.clock.now()
+
+    def _sign(self, value: Series | Meeting | Commitment, prev: SignedVersion | None,
+              change: dict | None = None) -> SignedVersion:
+        return sign_version(self.node.identity, value, prev=prev, now=self._now(), change=change)
+
+    def _commit(self, versions: list[tuple[SignedVersion, Marking]], *, share: bool = True) -> Outcome:
+        """Verify the versions as a chain on top of what is held, then store them all at once."""
+        pending: dict[str, SignedVersion] = {}
+        series_cache: dict[str, Series] = {}
+        for v, _ in versions:
+            prev = pending.get(v.record_id)
+            if prev is None and v.version > 1:
+                prev = self.latest(v.record_id, sync=False)
+            s = series_cache.get(v.series_id)
+            if s is None and v.kind != KIND_SERIES:
+                s = series_cache[v.series_id] = self.series(v.series_id, sync=False)
+            verify_version(v, prev=prev, series=s if v.kind != KIND_SERIES else
+                           (prev.value if prev else None),  # type: ignore[arg-type]
+                           key_for=self.key_for)
+            pending[v.record_id] = v
+            if v.kind == KIND_SERIES:
+                series_cache[v.record_id] = v.value  # type: ignore[assignment]
+        items = [(v, v.to_item(m)) for v, m in versions]
+        with _write_lock(self.node):
+            with _transaction(self.conn):
+                for v, item in items:
+                    self.node.put_item(item)
+                    self._index(v, item)
+        shared: list[tuple[str, str, str]] = []
+        if share:
+            for v, item in items:
+                shared += self._share(v, item, series_cache.get(v.series_id) or self.series(v.series_id, sync=False))
+        return Outcome(tuple(v for v, _ in versions), tuple(shared))
+
+    def _index(self, v: SignedVersion, item: Item) -> None:
+        try:
+            self.conn.execute(
+                "INSERT INTO dialogue_versions (record_id, version, kind, series_id, item_id, digest, signer, "
+                "signed_at, marking, body) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (v.record_id, v.version, v.kind, v.series_id, item.id, v.digest(), v.signer, v.signed_at,
+                 str(item.marking), canonical_json(v.to_body()).decode()))
+        except sqlite3.IntegrityError:
+            row = self.conn.execute("SELECT digest, item_id FROM dialogue_versions WHERE record_id=? AND "
+                                    "version=?", (v.record_id, v.version)).fetchone()
+            raise VerificationError(f"{v.kind} {v.record_id}: version {v.version} is already held "
+                                    f"(item {row['item_id'] if row else '?'}); a record cannot fork",
+                                    expected=row["digest"] if row else None, actual=v.digest()) from None
+
+    def _share(self, v: SignedVersion, item: Item, series: Series) -> list[tuple[str, str, str]]:
+        """Queue the item to the other parties of the series through federation (policy decides)."""
+        try:
+            from accord.federation import share as federation_share  # type: ignore[attr-defined]
+        except ImportError:
+            return []
+        out = []
+        for party in series.parties:
+            if party == self.node.party:
+                continue
+            try:
+                federation_share(self.node, item, party)
+                out.append((item.id, party, "queued"))
+            except AccordError as exc:  # default deny is an answer, not a failure of the write
+                out.append((item.id, party, f"not shared: {exc}"))
+        return out
+
+    def create_series(self, spec: SeriesIn | dict, *, share: bool = True) -> Outcome:
+        """Create a series; every party must be this node or a pinned partner (keys to verify)."""
+        spec = spec if isinstance(spec, SeriesIn) else _validate(SeriesIn, spec)
+        series = spec.to_series()
+        known = self.known_parties()
+        for i, p in enumerate(series.parties):
+            check_party(p, field=f"parties[{i}]", parties=known,
+                        context=f" (neither this node {self.node.party} nor a pinned partner)")
+        if self.node.party not in series.parties:
+            raise InputError(f"this node ({self.node.party}) is not a party of the series", field="parties")
+        if self._exists(series.id):
+            raise InputError(f"dialogue record {series.id!r} already exists", field="id")
+        marking = Marking.parse(spec.marking) if spec.marking else default_marking(series.parties)
+        return self._commit([(self._sign(series, None), marking)], share=share)
+
+    def _exists(self, record_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM dialogue_versions WHERE record_id=?", (record_id,)).fetchone() \
+            is not None
+
+    def schedule(self, series_id: str, *, count: int = 2, after: date | None = None,
+                 share: bool = True) -> Outcome:
+        """Plan the next ``count`` meetings of a series from its cadence (after the last one held)."""
+        self.sync()
+        series = self.series(series_id, sync=False)
+        held = self.meetings(series_id)
+        last = max((m.number for m in held), default=0)
+        after = after or self._now().date()
+        slots = next_occurrences(series, after=after, count=count, min_number=last + 1)
+        marking = self._marking_of(series_id)
+        versions = []
+        for occ in slots:
+            m = Meeting(f"{series.id}-M{occ.number}", series.id, occ.number, MeetingStatus.PLANNED, occ.date,
+                        occ.host, occ.place).validate(series)
+            versions.append((self._sign(m, None), marking))
+        return self._commit(versions, share=share)
+
+    def record_meeting(self, series_id: str, spec: MeetingIn | dict, *, source: str | None = None,
+                       root: Any = None, prefix: tuple = (), share: bool = True) -> Outcome:
+        """Record a held meeting, its decisions and its commitments (all proposed) in one write.
+
+        A commitment whose requested ``status`` is beyond ``proposed`` is taken further in the same
+        write only if this node's party owns it (agreement needs the owner's signature); the
+        others stay proposed until their owner agrees on its own node.
+        """
+        self.sync()
+        spec = spec if isinstance(spec, MeetingIn) else _validate(MeetingIn, spec, source=source)
+        series = self.series(series_id, sync=False)
+        existing = {m.number: m for m in self.meetings(series_id)}
+        number = spec.number or (max(existing, default=0) + 1)
+        occ = occurrence(series, number)
+        try:
+            meeting = spec.to_meeting(series, number, occ.host, occ.place)
+        except InputError as exc:
+            raise located(exc, source=source, root=root, prefix=prefix) from None
+        prev_meeting = None
+        if self._exists(meeting.id):
+            prev_meeting = self.latest(meeting.id, kind=KIND_MEETING, sync=False)
+            old: Meeting = prev_meeting.value  # type: ignore[assignment]
+            if old.status != MeetingStatus.PLANNED:
+                raise InputError(f"meeting {meeting.id} is already recorded as {old.status.value}",
+                                 source=source, field=".".join(map(str, prefix + ("number",))) or "number")
+        commitments: list[tuple[Commitment, Status]] = []
+        seen: set[str] = set()
+        for i, cin in enumerate(spec.commitments):
+            where = prefix + ("commitments", i)
+            try:
+                c = cin.to_commitment(series, meeting.id, f"{meeting.id}-C{i + 1}")
+                if c.id in seen or self._exists(c.id):
+                    raise InputError(f"commitment id {c.id!r} is already used", field="id")
+                check_transition(Status.PROPOSED, Status.AGREED if cin.status != Status.PROPOSED else
+                                 Status.PROPOSED)
+            except InputError as exc:
+                raise located(exc, source=source, root=root, prefix=where) from None
+            seen.add(c.id)
+            commitments.append((c, cin.status))
+        meeting = Meeting(**{**meeting.__dict__, "outcomes": tuple(c.id for c, _ in commitments)})
+        marking = self._marking_of(series_id)
+        versions: list[tuple[SignedVersion, Marking]] = [
+            (self._sign(meeting, prev_meeting, {"record": "held"}), marking)]
+        for c, target in commitments:
+            versions += [(v, marking) for v in self._path_to(c, target, series)]
+        return self._commit(versions, share=share)
+
+    def _path_to(self, c: Commitment, target: Status, series: Series) -> list[SignedVersion]:
+        """Version 1 (proposed) and, if this node owns it, the steps to ``target``."""
+        out = [self._sign(c, None, {"propose": True})]
+        if target == Status.PROPOSED or c.owner != self.node.party:
+            return out
+        steps = {Status.AGREED: [Status.AGREED], Status.IN_PROGRESS: [Status.AGREED, Status.IN_PROGRESS],
+                 Status.DONE: [Status.AGREED, Status.DONE], Status.LAPSED: [Status.LAPSED]}[target]
+        cur = c
+        for st in steps:
+            change = CommitmentChange(status=st)
+            cur = apply_change(cur, change, series)
+            out.append(self._sign(cur, out[-1], change.to_json()))
+        return out
+
+    def add_commitment(self, meeting_id: str, spec: CommitmentIn | dict, *, share: bool = True) -> Outcome:
+        """Propose a commitment at a recorded meeting (a new record; the meeting is not rewritten)."""
+        self.sync()
+        spec = spec if isinstance(spec, CommitmentIn) else _validate(CommitmentIn, spec)
+        meeting: Meeting = self.latest(meeting_id, kind=KIND_MEETING, sync=False).value  # type: ignore[assignment]
+        series = self.series(meeting.series_id, sync=False)
+        n = 1 + sum(1 for c, _ in self.commitments(series.id) if c.meeting_id == meeting_id)
+        default_id = f"{meeting_id}-C{n}"
+        while self._exists(default_id):
+            n += 1
+            default_id = f"{meeting_id}-C{n}"
+        c = spec.to_commitment(series, meeting_id, default_id)
+        if self._exists(c.id):
+            raise InputError(f"commitment id {c.id!r} is already used", field="id")
+        versions = self._path_to(c, spec.status, series)
+        marking = self._marking_of(series.id)
+        return self._commit([(v, marking) for v in versions], share=share)
+
+    def update_commitment(self, record_id: str, spec: CommitmentUpdateIn | CommitmentChange | dict, *,
+                          share: bool = True) -> Outcome:
+        """Sign and store the next version of a commitment, as this node's party.
+
+        Refused before anything is signed when this node may not make the change: an agreed (or
+        later) commitment of another party raises :class:`~accord.errors.NotOwnerError`.
+        """
+        self.sync()
+        if isinstance(spec, dict):
+            spec = _validate(CommitmentUpdateIn, spec)
+        change = spec if isinstance(spec, CommitmentChange) else CommitmentChange(
+            status=spec.status, text=spec.text, due=spec.due, add_evidence=tuple(spec.add_evidence),
+            add_links=tuple(Link(x.kind, x.ref) for x in spec.add_links), note=spec.note)
+        prev = self.latest(record_id, kind=KIND_COMMITMENT, sync=False)
+        old: Commitment = prev.value  # type: ignore[assignment]
+        series = self.series(old.series_id, sync=False)
+        new = apply_change(old, change, series)
+        try:
+            check_commitment_update(old, new, signer=self.node.party)
+        except NotOwnerError as exc:
+            raise NotOwnerError(f"{exc.args[0].split(' (expected')[0]}; this node is {self.node.party}, "
+                                f"so the change is refused — ask {old.owner} to make it on its node",
+                                expected=old.owner, actual=self.node.party) from None
+        v = self._sign(new, prev, change.to_json())
+        return self._commit([(v, self._marking_of(record_id))], share=share)
+
+    def load(self, data: DialogueFile, *, source: str | None = None, root: Any = None,
+             share: bool = True) -> Outcome:
+        """Load a dialogue file: the series (if new) and its meetings, each meeting one write."""
+        versions: list[SignedVersion] = []
+        shared: list[tuple[str, str, str]] = []
+        if not self._exists(data.series.id):
+            try:
+                out = self.create_series(data.series, share=share)
+            except InputError as exc:
+                raise located(exc, source=source, root=root, prefix=("series",)) from None
+            versions += out.versions
+            shared += out.shared
+        for i, m in enumerate(data.meetings):
+            out = self.record_meeting(data.series.id, m, source=source, root=root, prefix=("meetings", i),
+                                      share=share)
+            versions += out.versions
+            shared += out.shared
+        return Outcome(tuple(versions), tuple(shared))
+
+    # --- receiving --------------------------------------------------------------------------
+    def sync(self) -> tuple[int, int]:
+        """Index dialogue items held by the node but not yet indexed (e.g. received from partners).
+
+        Versions are verified in (record, version) order; one whose predecessor is not here yet
+        waits for a later sync. Returns (indexed, rejected).
+        """
+        indexed_ids = {r[0] for r in self.conn.execute("SELECT item_id FROM dialogue_versions")}
+        rejected_ids = {r[0] for r in self.conn.execute("SELECT item_id FROM dialogue_rejected")}
+        fresh: list[tuple[SignedVersion | None, Item, str | None]] = []
+        for kind in KINDS:
+            for item in self.node.items(kind=kind):
+                if item.id in indexed_ids or item.id in rejected_ids:
+                    continue
+                try:
+                    fresh.append((SignedVersion.from_item(item), item, None))
+                except AccordError as exc:
+                    fresh.append((None, item, str(exc)))
+        if not fresh:
+            return 0, 0
+        order = {KIND_SERIES: 0, KIND_MEETING: 1, KIND_COMMITMENT: 2}
+        fresh.sort(key=lambda t: (order[t[1].kind], t[0].record_id if t[0] else "", t[0].version if t[0] else 0))
+        n_ok = n_bad = 0
+        with _write_lock(self.node):
+            with _transaction(self.conn):
+                for v, item, err in fresh:
+                    if v is not None:
+                        err = self._try_index(v, item)
+                        if err == "":
+                            n_ok += 1
+                            continue
+                        if err is None:  # waiting for its predecessor
+                            continue
+                    self._reject(item, err or "malformed")
+                    n_bad += 1
+        return n_ok, n_bad
+
+    def _try_index(self, v: SignedVersion, item: Item) -> str | None:
+        """'' when indexed, None when its predecessor is missing, else the rejection reason."""
+        held = self.conn.execute("SELECT * FROM dialogue_versions WHERE record_id=? ORDER BY version DESC "
+                                 "LIMIT 1", (v.record_id,)).fetchone()
+        held_version = held["version"] if held else 0
+        if v.version > held_version + 1:
+            return None
+        if v.version <= held_version:
+            same = self.conn.execute("SELECT digest FROM dialogue_versions WHERE record_id=? AND version=?",
+                                     (v.record_id, v.version)).fetchone()
+            return f"fork: version {v.version} of {v.record_id} is already held with digest {same['digest']}"
+        prev = self._version(held) if held else None
+        try:
+            if v.kind == KIND_SERIES:
+                series = prev.value if prev else None
+            else:
+                series = self.series(v.series_id, sync=False)
+            verify_version(v, prev=prev, series=series, key_for=self.key_for)  # type: ignore[arg-type]
+        except NotFoundError:
+            return None  # the series has not arrived yet
+        except (AccordError, KeyError) as exc:
+            return str(exc)
+        self._index(v, item)
+        return ""
+
+    def _reject(self, item: Item, reason: str) -> None:
+        now = self._now()
+        self.conn.execute("INSERT OR IGNORE INTO dialogue_rejected (item_id, digest, reason, at) VALUES (?,?,?,?)",
+                          (item.id, item.digest(), reason, to_rfc3339(now)))
+        ledger = getattr(self.node, "ledger", None)
+        if ledger is not None:
+            ledger.append("item.rejected", {"item_id": item.id, "digest": item.digest(),
+                                            "reason": f"dialogue: {reason}"[:500]}, time=now)
+
+    def rejected(self) -> list[dict[str, str]]:
+        return [dict(r) for r in self._rows("SELECT * FROM dialogue_rejected ORDER BY at, item_id")]
+
+
+def _validate(model: type, data: dict, *, source: str | None = None) -> Any:
+    from pydantic import ValidationError
+
+    from accord.dialogue.inputs import validation_error
+    try:
+        return model.model_validate(data)  # type: ignore[attr-defined]
+    except ValidationError as exc:
+        raise validation_error(exc, source=source) from None
+
+
+__all__ = ["DDL", "DialogueStore", "Outcome", "default_marking", "UnknownKeyError"]

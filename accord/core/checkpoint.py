@@ -372,6 +372,7 @@ def verify_consistency(old: Checkpoint, new: Checkpoint, proof: Sequence[bytes])
     try:
         merkle.verify_consistency(old.size, new.size, proof, old.root_hash, new.root_hash)
     except ConsistencyProofError as exc:
-        raise ConsistencyProofError(f"log {new.origin}: tree head {new.size} is not consistent with "
-                                    f"tree head {old.size} seen before (history rewritten or forked): "
-                                    f"{exc}") from None
+        err = ConsistencyProofError(f"log {new.origin}: tree head {new.size} is not consistent with "
+                                    f"tree head {old.size} seen before (history rewritten or forked): {exc}")
+        err.expected, err.actual = exc.expected, exc.actual
+        raise err from None

@@ -1,0 +1,142 @@
+"""Bad input answered with the TAXII-correct status and error body, and nothing partly stored;
+media-type leniency where real clients need it; paging tokens that survive a restart."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from accord.intel.node_store import store_for
+from conftest import build_app, make_node, reopen_node, serve, token
+from intel_samples import indicator
+
+TAXII = "application/taxii+json;version=2.1"
+STIX = "application/stix+json;version=2.1"
+
+
+@pytest.fixture
+def served(jpn):
+    store = store_for(jpn)
+    coll = store.add_collection("Intel", alias="intel-a")
+    secret = token(jpn, "analyst", "JPN", ["taxii:read", "taxii:write"])
+    reader = token(jpn, "reader", "JPN", ["taxii.read:intel-a"])
+    with serve(build_app(jpn, max_content_length=20_000)) as base:
+        url = f"{base}/taxii2/intel/collections/{coll.id}/objects/"
+        yield {"url": url, "base": base, "auth": {"Authorization": f"Bearer {secret}"},
+               "reader": {"Authorization": f"Bearer {reader}"}, "store": store, "coll": coll}
+
+
+def _error(r: httpx.Response, status: int) -> dict:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/taxii+json")
+    body = r.json()
+    assert body["http_status"] == str(status) and body["title"]
+    return body
+
+
+def post(s, objects, headers=None, raw=None):
+    h = {"Accept": TAXII, "Content-Type": TAXII, **s["auth"], **(headers or {})}
+    return httpx.post(s["url"], headers=h, content=raw if raw is not None else json.dumps({"objects": objects}))
+
+
+def test_invalid_stix_is_422_and_nothing_is_stored(served):
+    good = indicator(1)
+    bad_id = indicator(2, id="indicator--not-a-uuid")
+    bad_time = indicator(3, modified="2026-13-01T00:00:00Z")
+    bad_ref = indicator(4, created_by_ref="malware--" + "0" * 8 + "-0000-4000-8000-" + "0" * 12)
+    no_spec = {k: v for k, v in indicator(5).items() if k != "spec_version"}
+    body = _error(post(served, [good, bad_id, bad_time, bad_ref, no_spec]), 422)
+    failed = {f["index"]: f["message"] for f in body["details"]["failures"]}
+    assert set(failed) == {1, 2, 3, 4}
+    assert "id" in failed[1] and "modified" in failed[2] and "identity" in failed[3]
+    assert "spec_version" in failed[4]
+    assert served["store"].count(served["coll"].id) == 0  # not even the good one
+
+
+def test_malformed_envelopes_are_400(served):
+    _error(post(served, None, raw=b"{not json"), 400)
+    _error(post(served, None, raw=b'{"type": "bundle"}'), 400)
+    _error(post(served, None, raw=b'{"objects": []}'), 400)
+
+
+def test_oversized_request_is_413(served):
+    big = [indicator(i, description="x" * 1000) for i in range(30)]
+    _error(post(served, big), 413)
+    assert served["store"].count(served["coll"].id) == 0
+
+
+def test_media_types(served):
+    # a STIX Content-Type and a plain JSON Accept are accepted (connectors 7499, opencti 4246)
+    r = post(served, [indicator(1)], headers={"Content-Type": STIX, "Accept": "application/json, text/plain, */*"})
+    assert r.status_code == 202 and r.json()["success_count"] == 1
+    r = post(served, [indicator(2)], headers={"Content-Type": "application/json"})
+    assert r.status_code == 202
+    _error(post(served, [indicator(3)], headers={"Content-Type": "text/plain"}), 415)
+    _error(post(served, [indicator(3)], headers={"Content-Type": "application/taxii+json;version=2.0"}), 415)
+    get = lambda accept: httpx.get(served["url"], headers={"Accept": accept, **served["auth"]})  # noqa: E731
+    _error(get("application/taxii+json;version=2.0"), 406)
+    _error(get("text/html"), 406)
+    assert get("*/*").status_code == 200
+    r = get(STIX)
+    assert r.status_code == 200 and r.headers["content-type"] == STIX
+    assert httpx.get(served["url"], headers=served["auth"]).status_code == 200  # no Accept at all
+
+
+def test_unknown_things_are_404(served):
+    base = served["base"] + "/taxii2"
+    a = served["auth"]
+    _error(httpx.get(f"{base}/nope/", headers=a), 404)
+    _error(httpx.get(f"{base}/intel/collections/00000000-0000-4000-8000-000000000000/", headers=a), 404)
+    _error(httpx.get(served["url"] + indicator(9)["id"] + "/", headers=a), 404)
+    _error(httpx.delete(served["url"] + indicator(9)["id"] + "/", headers=a), 404)
+    _error(httpx.get(f"{base}/intel/status/00000000-0000-4000-8000-000000000000/", headers=a), 404)
+
+
+def test_authentication_and_permissions(served):
+    base = served["base"] + "/taxii2"
+    for path in ("/", "/intel/", "/intel/collections/", served["url"][len(served["base"]) + 7:]):
+        _error(httpx.get(base + path), 401)
+    _error(httpx.get(base + "/", headers={"Authorization": "Bearer acc_wrong"}), 401)
+    # a read-only token may read but not write
+    assert httpx.get(served["url"], headers=served["reader"]).status_code == 200
+    _error(post(served, [indicator(1)], headers=served["reader"]), 403)
+    # HTTP Basic with the token as password works too (what TAXII clients send)
+    secret = served["auth"]["Authorization"].split()[1]
+    assert httpx.get(served["url"], auth=("analyst", secret)).status_code == 200
+
+
+def test_bad_filters_and_tokens_are_400(served):
+    a = served["auth"]
+    _error(httpx.get(served["url"], params={"added_after": "yesterday"}, headers=a), 400)
+    _error(httpx.get(served["url"], params={"limit": "0"}, headers=a), 400)
+    _error(httpx.get(served["url"], params={"next": "abc.def.ghi"}, headers=a), 400)
+    _error(httpx.get(served["url"], params={"match[colour]": "red"}, headers=a), 400)
+    _error(httpx.get(served["url"], params={"match[version]": "newest"}, headers=a), 400)
+
+
+def test_paging_token_survives_a_restart(tmp_path):
+    node = make_node(tmp_path / "n", "JPN")
+    store = store_for(node)
+    coll = store.add_collection("Intel")
+    store.add_objects(coll.id, [indicator(i) for i in range(9)])
+    secret = token(node, "analyst", "JPN", ["taxii:read"])
+    h = {"Authorization": f"Bearer {secret}", "Accept": TAXII}
+    with serve(build_app(node)) as base:
+        url = f"{base}/taxii2/intel/collections/{coll.id}/objects/"
+        first = httpx.get(url, params={"limit": 4}, headers=h).json()
+    assert first["more"] is True and len(first["objects"]) == 4
+    node2 = reopen_node(node)  # a new process would see exactly this: the database, nothing else
+    with serve(build_app(node2)) as base:
+        url = f"{base}/taxii2/intel/collections/{coll.id}/objects/"
+        second = httpx.get(url, params={"limit": 4, "next": first["next"]}, headers=h).json()
+        third = httpx.get(url, params={"limit": 4, "next": second["next"]}, headers=h).json()
+    assert [o["id"] for o in first["objects"] + second["objects"] + third["objects"]] == \
+        [indicator(i)["id"] for i in range(9)]
+    assert third["more"] is False and "next" not in third
+    # a token is bound to its listing: it is refused on the manifest
+    with serve(build_app(node2)) as base:
+        r = httpx.get(f"{base}/taxii2/intel/collections/{coll.id}/manifest/",
+                      params={"next": first["next"]}, headers=h)
+    assert r.status_code == 400

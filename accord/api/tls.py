@@ -1,0 +1,83 @@
+"""TLS for a node's API: a self-signed certificate that partners pin.
+
+``accord node tls init --dir DIR`` writes ``DIR/tls/key.pem`` (0600) and ``DIR/tls/cert.pem``: an
+ECDSA P-256 certificate for ``localhost``/``127.0.0.1`` (plus any names given), valid for one
+year, made with ``cryptography``'s x509 builder. Its SHA-256 fingerprint (over the DER encoding)
+is what a partner checks out of band before pinning the certificate with
+``accord node tls pin --party P --cert FILE --fingerprint SHA256:…``; the pinned certificate is
+then the only trust anchor for that partner (:class:`accord.federation.HttpTransport`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from accord.errors import ConfigError, InputError, VerificationError
+
+
+def tls_dir(node_dir: str | Path) -> Path:
+    return Path(node_dir) / "tls"
+
+
+def cert_fingerprint(pem: bytes) -> str:
+    """``SHA256:`` + hex SHA-256 of the certificate's DER encoding."""
+    try:
+        cert = x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        raise InputError("not a PEM X.509 certificate") from None
+    return "SHA256:" + hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def make_self_signed(node_dir: str | Path, party: str, *, names: list[str] | None = None,
+                     now: datetime | None = None, days: int = 365) -> str:
+    """Write key.pem (0600) and cert.pem under ``node_dir/tls``; return the cert fingerprint."""
+    d = tls_dir(node_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    key_path, cert_path = d / "key.pem", d / "cert.pem"
+    if key_path.exists() or cert_path.exists():
+        raise ConfigError(f"{d}: a TLS certificate already exists; refusing to overwrite it")
+    now = now or datetime.now(UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"accord node {party}"),
+                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Accord")])
+    alt: list[x509.GeneralName] = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    for n in names or []:
+        try:
+            alt.append(x509.IPAddress(ipaddress.ip_address(n)))
+        except ValueError:
+            alt.append(x509.DNSName(n))
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=days))
+            .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .sign(key, hashes.SHA256()))
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                   serialization.NoEncryption()))
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    cert_path.write_bytes(pem)
+    return cert_fingerprint(pem)
+
+
+def pin_partner_cert(node_dir: str | Path, party: str, cert_file: str | Path, fingerprint: str | None) -> str:
+    """Pin partner ``party``'s certificate; with ``fingerprint`` it must match. Return it."""
+    pem = Path(cert_file).read_bytes()
+    got = cert_fingerprint(pem)
+    if fingerprint is not None and fingerprint.lower() != got.lower():
+        raise VerificationError(f"certificate {cert_file} of {party} does not have the expected fingerprint",
+                                expected=fingerprint, actual=got)
+    d = tls_dir(node_dir) / "partners"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"{party}.pem").write_bytes(pem)
+    return got

@@ -1,0 +1,241 @@
+"""CLI for federation: ``accord node serve|status|sync|token …|tls …|rule …`` and ``accord share``.
+
+Registered by :func:`register` into the ``node`` app of :mod:`accord.cli.node` (skipped if that
+module is absent) and the root app. Every command is a thin call into :mod:`accord.federation`
+or :mod:`accord.api`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+console = Console()
+
+
+def _open(dir: Path):  # noqa: ANN202
+    from accord.node import Node
+    return Node.open(dir)
+
+
+def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="port to listen on")] = 8600,
+          tls: Annotated[bool, typer.Option("--tls/--no-tls", help="serve HTTPS with DIR/tls/cert.pem")] = False,
+          log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning") -> None:
+    """Serve the node's API (user + partner) and run its delivery workers."""
+    import uvicorn
+
+    from accord.api.app import create_app
+    from accord.api.tls import tls_dir
+
+    node = _open(dir)
+    app = create_app(node, start_federation=True)
+    kwargs = {}
+    scheme = "http"
+    if tls:
+        d = tls_dir(dir)
+        if not (d / "cert.pem").exists():
+            from accord.errors import ConfigError
+            raise ConfigError(f"{d}/cert.pem not found: run `accord node tls init --dir {dir}` first")
+        kwargs = {"ssl_certfile": str(d / "cert.pem"), "ssl_keyfile": str(d / "key.pem")}
+        scheme = "https"
+    console.print(f"node {node.party} serving on {scheme}://{host}:{port}", highlight=False)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, **kwargs)
+
+
+def status(dir: DirOpt, json_out: JsonOpt = False) -> None:
+    """Partners, last contact, queue depths, ledger head, rejections."""
+    from accord.federation import status as fed_status
+
+    st = fed_status(_open(dir))
+    if json_out:
+        typer.echo(json.dumps(st, indent=2))
+        return
+    led = st["ledger"]
+    console.print(f"node {st['party']}  ledger {led['size']} entries  root {led['root'][:16]}…", highlight=False)
+    t = Table("partner", "last contact", "queued", "delivered", "rejected", "sent seq", "recv seq",
+              "partner head", "state")
+    for p in st["partners"]:
+        head = p["partner_head"]
+        state = ("[red]INCONSISTENT[/]" if p["inconsistent"] else
+                 f"[yellow]{p['consecutive_failures']} failures[/]" if p["consecutive_failures"] else "ok")
+        t.add_row(p["party"], p["last_contact"] or "never", str(p["queued"]), str(p["delivered"]),
+                  str(p["rejected_by_partner"]), str(p["sent_seq"]), str(p["received_seq"]),
+                  f"{head['size']}" if head else "-", state)
+    console.print(t)
+    for p in st["partners"]:
+        if p["inconsistent"]:
+            console.print(f"[red]{p['party']} inconsistent:[/] {p['inconsistent']}", highlight=False)
+        elif p["last_error"]:
+            console.print(f"{p['party']} last error: {p['last_error']}", highlight=False)
+    r = st["rejections"]
+    console.print(f"rejections: {r['total']}", highlight=False)
+    for rej in r["recent"]:
+        console.print(f"  {rej['at']} from {rej['from']} #{rej['seq']}: {rej['code']}: {rej['reason']}",
+                      highlight=False)
+
+
+def sync(dir: DirOpt, json_out: JsonOpt = False) -> None:
+    """Deliver queued envelopes and check partner tree heads once, without serving."""
+    from accord.federation import Federation
+
+    node = _open(dir)
+    fed = Federation(node)
+    try:
+        result = fed.sync()
+    finally:
+        fed.stop()
+    if json_out:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    for party, err in result.items():
+        console.print(f"{party}: {'ok' if err is None else err}", highlight=False)
+
+
+token_app = typer.Typer(help="API tokens for the node's users (stored hashed).", no_args_is_help=True)
+
+
+@token_app.command("create")
+def token_create(dir: DirOpt, name: Annotated[str, typer.Option(help="a label for the token")],
+                 scope: Annotated[list[str], typer.Option(help="scope (repeat): items:read, items:write, "
+                                                         "share, status, taxii:read, admin …")]) -> None:
+    """Create a token; the secret is printed once and never stored."""
+    from accord.api.deps import create_token
+
+    node = _open(dir)
+    secret = create_token(node.conn, name, node.party, frozenset(scope))
+    typer.echo(secret)
+
+
+@token_app.command("list")
+def token_list(dir: DirOpt, json_out: JsonOpt = False) -> None:
+    """List tokens (names and scopes only)."""
+    from accord.api.deps import list_tokens
+
+    tokens = list_tokens(_open(dir).conn)
+    if json_out:
+        typer.echo(json.dumps([{"name": t.name, "party": t.party, "scopes": list(t.scopes),
+                                "created": t.created, "revoked": t.revoked} for t in tokens], indent=2))
+        return
+    t = Table("name", "party", "scopes", "created", "revoked")
+    for tok in tokens:
+        t.add_row(tok.name, tok.party, " ".join(tok.scopes), tok.created, "yes" if tok.revoked else "")
+    console.print(t)
+
+
+@token_app.command("revoke")
+def token_revoke(dir: DirOpt, name: Annotated[str, typer.Option(help="token label")]) -> None:
+    """Revoke a token."""
+    from accord.api.deps import revoke_token
+
+    revoke_token(_open(dir).conn, name)
+    typer.echo(f"revoked {name}")
+
+
+tls_app = typer.Typer(help="TLS certificate of the node's API, and partners' pinned certificates.",
+                      no_args_is_help=True)
+
+
+@tls_app.command("init")
+def tls_init(dir: DirOpt, name: Annotated[Optional[list[str]], typer.Option(help="extra DNS name or IP")] = None) -> None:
+    """Make a self-signed certificate (DIR/tls/cert.pem) and print its fingerprint."""
+    from accord.api.tls import make_self_signed
+
+    node = _open(dir)
+    fp = make_self_signed(dir, node.party, names=name or [])
+    typer.echo(f"certificate: {Path(dir) / 'tls' / 'cert.pem'}")
+    typer.echo(f"fingerprint: {fp}")
+
+
+@tls_app.command("pin")
+def tls_pin(dir: DirOpt, party: Annotated[str, typer.Option(help="partner party")],
+            cert: Annotated[Path, typer.Option(help="the partner's cert.pem")],
+            fingerprint: Annotated[Optional[str], typer.Option(help="expected SHA256:… fingerprint")] = None) -> None:
+    """Pin a partner's TLS certificate (checked against its fingerprint)."""
+    from accord.api.tls import pin_partner_cert
+
+    typer.echo(f"pinned {party}: {pin_partner_cert(dir, party, cert, fingerprint)}")
+
+
+rule_app = typer.Typer(help="Standing sharing rules (every own item of a kind to a partner or '*').",
+                       no_args_is_help=True)
+
+
+@rule_app.command("add")
+def rule_add(dir: DirOpt, kinds: Annotated[str, typer.Option(help="kind pattern, e.g. warning.track or intel.*")],
+             to: Annotated[str, typer.Option(help="partner party or '*' for every partner")] = "*") -> None:
+    """Add a standing rule; the policy still decides each item."""
+    from accord.federation import add_rule
+
+    add_rule(_open(dir), kinds, to)
+    typer.echo(f"rule: {kinds} → {to}")
+
+
+@rule_app.command("list")
+def rule_list(dir: DirOpt, json_out: JsonOpt = False) -> None:
+    """List standing rules."""
+    from accord.federation import rules
+
+    rs = rules(_open(dir))
+    if json_out:
+        typer.echo(json.dumps([{"kinds": k, "to": t} for k, t in rs]))
+        return
+    for k, t in rs:
+        typer.echo(f"{k} → {t}")
+
+
+def share(item_id: Annotated[Optional[str], typer.Argument(help="id of an item the node holds")] = None,
+          to: Annotated[list[str], typer.Option("--to", help="partner party (repeat)")] = [],  # noqa: B006
+          dir: DirOpt = Path("."),
+          kind: Annotated[Optional[str], typer.Option(help="create a new item of this kind")] = None,
+          marking: Annotated[Optional[str], typer.Option(help="banner of the new item")] = None,
+          body: Annotated[Optional[str], typer.Option(help="JSON body of the new item")] = None,
+          json_out: JsonOpt = False) -> None:
+    """Share an item (or a new one made from --kind/--marking/--body) with partners, under policy."""
+    from accord import federation
+    from accord.core.canonical import parse_json_strict
+    from accord.core.items import new_item
+    from accord.core.markings import Marking
+    from accord.errors import InputError
+
+    node = _open(dir)
+    if item_id is None:
+        if not (kind and marking):
+            raise InputError("give an ITEM id, or --kind and --marking (and --body) for a new item")
+        data = parse_json_strict(body or "{}", source="--body")
+        item = federation.create_item(node, new_item(kind, data, Marking.parse(marking), node.party,
+                                                     node.clock.now())).item
+    else:
+        item = node.get_item(item_id)
+    results = [federation.share(node, item, p) for p in to]
+    if json_out:
+        typer.echo(json.dumps({"item_id": item.id, "shared": [r.to_json() for r in results]}, indent=2))
+        return
+    typer.echo(f"item {item.id}")
+    for r in results:
+        typer.echo(f"  → {r.to}: {r.status} as #{r.seq} (agreement {r.agreement})")
+
+
+def register(root: typer.Typer) -> None:
+    """Add the federation commands to ``accord node`` and ``accord share`` to the root."""
+    root.command("share")(share)
+    try:
+        from accord.cli.node import app as node_app
+    except ModuleNotFoundError as exc:
+        if exc.name != "accord.cli.node":
+            raise
+        return
+    node_app.command("serve")(serve)
+    node_app.command("status")(status)
+    node_app.command("sync")(sync)
+    node_app.add_typer(token_app, name="token")
+    node_app.add_typer(tls_app, name="tls")
+    node_app.add_typer(rule_app, name="rule")

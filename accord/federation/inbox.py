@@ -1,0 +1,289 @@
+"""Receiving envelopes: verify everything first, then apply a whole batch in one transaction.
+
+For each envelope of a batch, in order (:func:`receive_batch`):
+
+1. **Authenticity** — parse it strictly and verify it with the core's
+   :func:`accord.core.envelopes.verify_envelope` (Ed25519 signature under the pinned key of its
+   originator, addressed to this node, sequence, age). A forged, altered, unknown-key or
+   wrongly addressed envelope is rejected and does *not* consume a sequence number (no one else
+   can burn a partner's sequence).
+2. **Addressing** — the originator must be the authenticated sender of the request, and the
+   recipient this node (no relaying, no wrong-party envelopes).
+3. **Sequence** — per (originator, this node) the next expected number ``n``: ``seq == n`` is
+   applied; ``seq < n`` with the same signature as the envelope accepted then is an idempotent
+   duplicate (acknowledged, nothing applied again); ``seq < n`` with a different signature is a
+   replay and rejected; ``seq > n`` is a gap: rejected without consuming, and the answer's
+   ``next_seq`` tells the sender where to resume. Catch-up is keyed on these numbers only.
+4. **Content** — the item's originator must be the envelope's (a node never relays another
+   party's items, which rules out loops A→B→C→A); the same item id from the same originator
+   already held is a duplicate (same digest) or a conflict (different digest); the receiver's own
+   policy (its agreements in force now) must allow the item from its originator to this node. A
+   rejection here consumes the sequence number (the sender signed it; the stream goes on).
+
+Then everything — stored items, inbox rows, rejections and their ledger events (``item.received``,
+``item.rejected``, ``item.retracted``) — is written in **one** transaction
+(``synchronous=FULL``: on disk when the commit returns). Only after that commit does the caller
+send the acknowledgement, so an acknowledged item is never lost and an interrupted batch leaves
+nothing half applied. If the commit fails, nothing was applied and the sender retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from accord.clock import to_rfc3339
+from accord.core.canonical import canonical_json, parse_json_strict
+from accord.core.envelopes import Envelope, verify_envelope
+from accord.errors import AccordError, InputError, StoreError, VerificationError
+from accord.federation import wire
+from accord.federation.schema import ensure_federation_schema, write_lock
+from accord.federation.txn import transaction
+
+RETRACTION_KIND = wire.RETRACTION_KIND
+MAX_AGE = timedelta(days=7)
+"""Oldest envelope accepted. Freshness is not what stops replays (sequence numbers do); it bounds
+how long a partner may be cut off and still catch up from the sender's outbox."""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The outcome of one envelope. ``consumed``: its sequence number is used up."""
+
+    originator: str | None
+    seq: int | None
+    item_id: str | None
+    status: str                      # "stored" | "duplicate" | "rejected"
+    code: str | None = None          # rejection code, e.g. "policy_denied"
+    reason: str | None = None
+    consumed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"originator": self.originator, "seq": self.seq, "item_id": self.item_id,
+                "status": self.status, "code": self.code, "reason": self.reason,
+                "consumed": self.consumed}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Receipt":
+        return cls(d.get("originator"), d.get("seq"), d.get("item_id"), d["status"], d.get("code"),
+                   d.get("reason"), bool(d.get("consumed")))
+
+
+@dataclass(frozen=True)
+class BatchAck:
+    """The answer to a batch: per-envelope receipts and the next sequence number expected."""
+
+    receiver: str
+    sender: str | None
+    next_seq: int | None
+    receipts: tuple[Receipt, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"receiver": self.receiver, "sender": self.sender, "next_seq": self.next_seq,
+                "receipts": [r.to_json() for r in self.receipts]}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "BatchAck":
+        return cls(d["receiver"], d.get("sender"), d.get("next_seq"),
+                   tuple(Receipt.from_json(r) for r in d.get("receipts", [])))
+
+
+def parse_batch(body: bytes) -> list[dict[str, Any]]:
+    """The envelopes of a POSTed batch ``{"envelopes": [...]}`` (strict JSON)."""
+    data = parse_json_strict(body, source="envelope batch")
+    if not isinstance(data, dict) or not isinstance(data.get("envelopes"), list):
+        raise InputError('an envelope batch must be {"envelopes": [...]}', source="envelope batch")
+    if len(data["envelopes"]) > 10_000:
+        raise InputError("an envelope batch holds at most 10000 envelopes", source="envelope batch")
+    return data["envelopes"]
+
+
+def _last_seq(conn: Any, originator: str) -> int:
+    row = conn.execute("SELECT MAX(seq) FROM fed_inbox WHERE originator = ?", (originator,)).fetchone()
+    return row[0] or 0
+
+
+_schema_ready: set[int] = set()
+
+
+def _ready(node: Any) -> None:
+    if id(node.conn) not in _schema_ready:
+        ensure_federation_schema(node.conn)
+        _schema_ready.add(id(node.conn))
+
+
+def receive_envelope(node: Any, envelope: bytes | dict[str, Any], *, sender: str | None = None,
+                     max_age: timedelta = MAX_AGE) -> Receipt:
+    """Receive one envelope (bytes or parsed JSON); see :func:`receive_batch`."""
+    if isinstance(envelope, (bytes, bytearray, str)):
+        envelope = parse_json_strict(envelope, source="envelope")
+    return receive_batch(node, [envelope], sender=sender, max_age=max_age).receipts[0]
+
+
+def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
+                  max_age: timedelta = MAX_AGE) -> BatchAck:
+    """Verify and apply a batch of envelopes from ``sender`` (the authenticated partner).
+
+    Raises :class:`StoreError` if the batch could not be committed (nothing applied).
+    """
+    _ready(node)
+    now = node.clock.now()
+    with write_lock(node):
+        conn = node.conn
+        receipts: list[Receipt] = []
+        expected: dict[str, int] = {}
+        seen_in_batch: dict[tuple[str, int], str] = {}
+        items_seen: dict[tuple[str, str], str] = {}
+        inbox_rows: list[tuple] = []
+        received_rows: list[tuple] = []
+        rejection_rows: list[tuple] = []
+        retraction_rows: list[tuple] = []
+        items_to_store: list[Any] = []
+        events: list[tuple[str, dict[str, Any], Any]] = []
+        decisions: dict[tuple[str, str, str], Any] = {}
+
+        def reject(orig: str | None, seq: int | None, item_id: str | None, code: str, reason: str,
+                   *, consumed: bool, digest: str | None = None) -> None:
+            receipts.append(Receipt(orig, seq, item_id, "rejected", code, reason, consumed))
+            rejection_rows.append((to_rfc3339(now), orig or sender, seq, code, reason))
+            events.append(("item.rejected", {"from": orig or sender, "seq": seq, "item_id": item_id,
+                                             "code": code, "reason": reason[:500]}, now))
+            if consumed:
+                inbox_rows.append((orig, seq, item_id, digest, "rejected", reason[:500], to_rfc3339(now)))
+
+        keys = wire.partner_keys(node)
+        for raw in envelopes:
+            try:
+                env = Envelope.from_json(raw)
+            except InputError as exc:
+                reject(wire.claimed(raw, "originator"), wire.claimed(raw, "seq"), None, "malformed", str(exc),
+                       consumed=False)
+                continue
+            orig, seq = env.originator, env.seq
+            item_id = env.item.get("id") if isinstance(env.item.get("id"), str) else None
+            if sender is not None and orig != sender:
+                reject(orig, seq, item_id, "wrong_party",
+                       f"envelope from {orig} delivered by {sender}: a node may only deliver its own "
+                       "envelopes", consumed=False)
+                continue
+            # dedupe key: the Ed25519 signature (deterministic, RFC 8032 §5.1.6), which binds the
+            # signed content; hashing it avoids canonicalising the whole envelope again
+            digest = hashlib.sha256(env.signature).hexdigest()
+            nxt = expected.setdefault(orig, _last_seq(conn, orig) + 1)
+            if seq < nxt:
+                # identical bytes to an envelope verified and accepted before: idempotent ack
+                prev = seen_in_batch.get((orig, seq))
+                if prev is None:
+                    row = conn.execute("SELECT digest FROM fed_inbox WHERE originator=? AND seq=?",
+                                       (orig, seq)).fetchone()
+                    prev = row[0] if row else None
+                if prev == digest:
+                    receipts.append(Receipt(orig, seq, item_id, "duplicate", None,
+                                            "already received (idempotent acknowledgement)", True))
+                    continue
+            try:
+                item = verify_envelope(env, recipient=node.party, keys=keys, last_seq=nxt - 1, now=now,
+                                       window=1, max_age=max_age)
+            except (VerificationError, InputError) as exc:
+                code = wire.error_code(exc)
+                # after the signature, addressing and sequence checks passed, the sender's stream
+                # must go on: an expired or malformed item consumes its number (recorded, reported)
+                consumed = code in ("expired", "malformed")
+                if consumed:
+                    expected[orig] = nxt + 1
+                    seen_in_batch[(orig, seq)] = digest
+                reject(orig, seq, item_id, code, str(exc), consumed=consumed, digest=digest)
+                continue
+            # seq == nxt: this envelope consumes its sequence number whatever happens next
+            expected[orig] = nxt + 1
+            seen_in_batch[(orig, seq)] = digest
+            item_digest = item.digest()
+            key = (orig, item.id)
+            held = items_seen.get(key)
+            if held is None:
+                row = conn.execute("SELECT digest FROM fed_received WHERE originator=? AND item_id=?",
+                                   key).fetchone()
+                held = row[0] if row else None
+            if held is not None:
+                if held == item_digest:
+                    receipts.append(Receipt(orig, seq, item.id, "duplicate", None,
+                                            "item already held (same originator and id)", True))
+                    inbox_rows.append((orig, seq, item.id, digest, "duplicate", None, to_rfc3339(now)))
+                else:
+                    reject(orig, seq, item.id, "conflict",
+                           f"item {item.id} is already held with different content", consumed=True,
+                           digest=digest)
+                continue
+            if item.kind == RETRACTION_KIND:
+                target = item.body.get("retracts")
+                if not isinstance(target, str) or not target.startswith(f"{orig}:"):
+                    reject(orig, seq, item.id, "bad_retraction",
+                           f"a retraction from {orig} must name one of {orig}'s own items",
+                           consumed=True, digest=digest)
+                    continue
+                retraction_rows.append((target, orig, str(item.body.get("reason", ""))[:500], to_rfc3339(now)))
+                events.append(("item.retracted", {"item_id": target, "by": orig, "retraction": item.id}, now))
+            else:
+                # decide() depends only on (originator, kind, marking) for a fixed recipient and time
+                dkey = (orig, item.kind, str(item.marking))
+                decision = decisions.get(dkey)
+                if decision is None:
+                    decision = decisions[dkey] = node.decide(item, node.party)
+                if not decision.allowed:
+                    reasons = [r for r in decision.reasons if r.startswith("no:")]
+                    reject(orig, seq, item.id, "policy_denied",
+                           f"policy of {node.party} refuses {item.kind} {item.id} from {orig}: "
+                           + "; ".join(reasons), consumed=True, digest=digest)
+                    continue
+                items_to_store.append(item)
+                events.append(("item.received", {"item_id": item.id, "kind": item.kind, "from": orig,
+                                                 "seq": seq, "digest": item_digest}, now))
+            items_seen[key] = item_digest
+            received_rows.append((orig, item.id, item_digest, seq, to_rfc3339(now)))
+            inbox_rows.append((orig, seq, item.id, digest, "stored", None, to_rfc3339(now)))
+            receipts.append(Receipt(orig, seq, item.id, "stored", consumed=True))
+
+        try:
+            with transaction(conn):
+                if items_to_store:
+                    wire.store_received_items(node, items_to_store)
+                conn.executemany("INSERT INTO fed_inbox(originator, seq, item_id, digest, outcome, reason, "
+                                 "received) VALUES (?,?,?,?,?,?,?)", inbox_rows)
+                conn.executemany("INSERT INTO fed_received(originator, item_id, digest, seq, received) "
+                                 "VALUES (?,?,?,?,?)", received_rows)
+                conn.executemany("INSERT INTO fed_rejections(at, sender, seq, code, reason) VALUES (?,?,?,?,?)",
+                                 rejection_rows)
+                conn.executemany("INSERT OR IGNORE INTO fed_retractions(item_id, originator, reason, at) "
+                                 "VALUES (?,?,?,?)", retraction_rows)
+                if events:
+                    node.ledger.append_many(events)
+        except Exception as exc:  # sqlite I/O errors, disk full …: nothing was applied
+            raise StoreError(f"{node.party} could not commit a batch of {len(envelopes)} envelope(s) "
+                             f"from {sender}: {exc}") from exc
+        nxt_for_sender = None
+        if sender is not None:
+            nxt_for_sender = expected.get(sender) or _last_seq(conn, sender) + 1
+        return BatchAck(node.party, sender, nxt_for_sender, tuple(receipts))
+
+
+def record_request_rejection(node: Any, who: str | None, reason: str) -> None:
+    """Record a refused partner request (bad signature, unknown party …) in table and ledger."""
+    _ready(node)
+    now = node.clock.now()
+    sender = None
+    if who and 'keyid="' in who:
+        sender = who.split('keyid="', 1)[1][:3]
+    elif who and len(who) == 3:
+        sender = who
+    with write_lock(node):
+        try:
+            with transaction(node.conn):
+                node.conn.execute("INSERT INTO fed_rejections(at, sender, seq, code, reason) VALUES (?,?,?,?,?)",
+                                  (to_rfc3339(now), sender, None, "unauthenticated", reason[:500]))
+                node.ledger.append("item.rejected", {"from": sender, "seq": None, "item_id": None,
+                                                     "code": "unauthenticated", "reason": reason[:500]},
+                                   time=now)
+        except Exception:  # noqa: BLE001 - recording a refusal must never turn it into a 500
+            pass

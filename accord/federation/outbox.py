@@ -1,0 +1,285 @@
+"""Sharing: policy → sealed envelope → durable per-partner outbox row → ledger ``item.shared``.
+
+:func:`share` is the one way an item leaves a node. It refuses items that the node did not
+originate (received items are never re-forwarded as the node's own, so no sync loop
+A→B→C→A can form), asks the policy (default deny), takes the next sequence number for the
+(originator, recipient) pair, seals the envelope, and writes the outbox row and the ledger event in
+one transaction. Delivery (:mod:`accord.federation.service`) reads the outbox in sequence order and
+marks rows delivered only after the partner's acknowledgement.
+
+Standing sharing rules (:func:`add_rule`): "every item of kind pattern P goes to partner X (or to
+every partner, ``*``) that the policy allows", applied by :func:`create_item` to the node's own
+new items. Retractions (:func:`retract`) go to exactly the partners that were sent the item,
+whatever the policy says now: a retraction reveals nothing new and must always propagate.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from typing import Any
+
+from accord.clock import to_rfc3339
+from accord.errors import FederationError, InputError, NotFoundError
+from accord.federation import wire
+from accord.federation.inbox import BatchAck, _ready
+from accord.federation.schema import write_lock
+from accord.federation.txn import transaction
+
+
+@dataclass(frozen=True)
+class ShareResult:
+    item_id: str
+    to: str
+    seq: int
+    status: str          # "queued" | "already_queued"
+    agreement: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"item_id": self.item_id, "to": self.to, "seq": self.seq, "status": self.status,
+                "agreement": self.agreement}
+
+
+@dataclass(frozen=True)
+class Created:
+    item: Any
+    shared_to: list[str]
+
+
+_notifiers: dict[int, Any] = {}
+
+
+def register_notifier(node: Any, callback: Any) -> None:
+    """Let a running delivery service know when a partner's outbox grew."""
+    _notifiers[id(node.conn)] = callback
+
+
+def unregister_notifier(node: Any) -> None:
+    _notifiers.pop(id(node.conn), None)
+
+
+def _notify(node: Any, party: str) -> None:
+    cb = _notifiers.get(id(node.conn))
+    if cb is not None:
+        cb(party)
+
+
+def _enqueue(node: Any, entries: list[tuple[Any, str, str | None]], *, store: bool = False) -> list[ShareResult]:
+    """Seal and queue ``(item, to, agreement)`` entries in ONE transaction (with the items
+    themselves when ``store``): outbox rows, sequence counters and ``item.shared`` events commit
+    together or not at all."""
+    conn = node.conn
+    now = node.clock.now()
+    results: list[ShareResult] = []
+    events: list[tuple[str, dict[str, Any], Any]] = []
+    with write_lock(node):
+        with transaction(conn):
+            if store:
+                for item in {id(i): i for i, _, _ in entries}.values():
+                    node.put_item(item)
+            last: dict[str, int] = {}
+            for item, to, agreement in entries:
+                row = conn.execute("SELECT seq FROM fed_outbox WHERE recipient = ? AND item_id = ?",
+                                   (to, item.id)).fetchone()
+                if row is not None:
+                    results.append(ShareResult(item.id, to, row[0], "already_queued", agreement))
+                    continue
+                if to not in last:
+                    row = conn.execute("SELECT last_seq FROM fed_out_seq WHERE recipient = ?", (to,)).fetchone()
+                    last[to] = row[0] if row else 0
+                seq = last[to] = last[to] + 1
+                envelope = wire.seal_envelope(node, item, to, seq, now)
+                conn.execute("INSERT INTO fed_outbox(recipient, seq, item_id, kind, envelope, queued) "
+                             "VALUES (?,?,?,?,?,?)", (to, seq, item.id, item.kind, envelope, to_rfc3339(now)))
+                events.append(("item.shared", {"item_id": item.id, "kind": item.kind, "to": to, "seq": seq,
+                                               "agreement": agreement}, now))
+                results.append(ShareResult(item.id, to, seq, "queued", agreement))
+            conn.executemany("INSERT INTO fed_out_seq(recipient, last_seq) VALUES (?, ?) ON CONFLICT(recipient) "
+                             "DO UPDATE SET last_seq = excluded.last_seq", list(last.items()))
+            if events:
+                node.ledger.append_many(events)
+    for to in sorted({r.to for r in results if r.status == "queued"}):
+        _notify(node, to)
+    return results
+
+
+def _check_share(node: Any, item: Any, to: str) -> None:
+    if item.originator != node.party:
+        raise FederationError(f"item {item.id} originates at {item.originator}, not {node.party}: a node "
+                              "shares only its own items (received items are never re-forwarded)")
+    if to == node.party:
+        raise InputError(f"cannot share with this node's own party {to}", field="to")
+    if to not in node.partners():
+        raise NotFoundError(f"{to} is not a pinned partner of {node.party} (accord node partner add)")
+
+
+def share(node: Any, item: Any, to: str) -> ShareResult:
+    """Share ``item`` (originated by this node) with partner ``to`` if the policy allows.
+
+    Raises :class:`PolicyDenied` with the policy's reasons, :class:`FederationError` for an item
+    this node did not originate, :class:`NotFoundError` for a partner that is not pinned.
+    Sharing the same item with the same partner twice is a no-op (``already_queued``). The item
+    is stored (``item.created``) in the same transaction if the node did not hold it yet.
+    """
+    _ready(node)
+    _check_share(node, item, to)
+    decision = node.decide(item, to)
+    decision.raise_if_denied(item, to)
+    return _enqueue(node, [(item, to, decision.agreement_id)], store=True)[0]
+
+
+def share_many(node: Any, items: list[Any], to: str) -> list[ShareResult]:
+    """Share several own items with ``to`` in one transaction (all allowed, or none queued).
+
+    The policy is asked once per distinct (kind, marking): :func:`accord.core.policy.decide`
+    depends on nothing else of an item for a given originator, recipient and time.
+    """
+    _ready(node)
+    decisions: dict[tuple[str, str], Any] = {}
+    entries = []
+    for item in items:
+        _check_share(node, item, to)
+        key = (item.kind, str(item.marking))
+        if key not in decisions:
+            decisions[key] = node.decide(item, to)
+        decisions[key].raise_if_denied(item, to)
+        entries.append((item, to, decisions[key].agreement_id))
+    return _enqueue(node, entries, store=True)
+
+
+def retract(node: Any, item_id: str, reason: str) -> list[ShareResult]:
+    """Withdraw an own item: store a retraction item and send it to every partner sent the item."""
+    _ready(node)
+    item = node.get_item(item_id)
+    if item.originator != node.party:
+        raise FederationError(f"item {item_id} originates at {item.originator}: only its originator "
+                              "may retract it")
+    retraction = wire.make_retraction(node, item, reason)
+    node.put_item(retraction)
+    now = node.clock.now()
+    with write_lock(node):
+        with transaction(node.conn):
+            node.conn.execute("INSERT OR IGNORE INTO fed_retractions(item_id, originator, reason, at) "
+                              "VALUES (?,?,?,?)", (item_id, node.party, reason[:500], to_rfc3339(now)))
+            node.ledger.append("item.retracted", {"item_id": item_id, "by": node.party,
+                                                  "retraction": retraction.id}, time=now)
+    parties = [r[0] for r in node.conn.execute(
+        "SELECT DISTINCT recipient FROM fed_outbox WHERE item_id = ? ORDER BY recipient", (item_id,))]
+    return _enqueue(node, [(retraction, p, None) for p in parties])
+
+
+def retraction_of(node: Any, item_id: str) -> dict[str, Any] | None:
+    _ready(node)
+    row = node.conn.execute("SELECT originator, reason, at FROM fed_retractions WHERE item_id = ?",
+                            (item_id,)).fetchone()
+    return None if row is None else {"by": row[0], "reason": row[1], "at": row[2]}
+
+
+# --- standing rules ---------------------------------------------------------------------------
+def add_rule(node: Any, kinds: str, to: str = "*") -> None:
+    """Standing rule: share every own item whose kind matches ``kinds`` to ``to`` (or ``*``)."""
+    _ready(node)
+    if not kinds or any(c.isspace() for c in kinds):
+        raise InputError(f"kind pattern {kinds!r} must be non-empty without spaces", field="kinds")
+    with write_lock(node):
+        with transaction(node.conn):
+            node.conn.execute("INSERT OR IGNORE INTO fed_rules(kinds, to_party) VALUES (?, ?)", (kinds, to))
+
+
+def rules(node: Any) -> list[tuple[str, str]]:
+    _ready(node)
+    return [(r[0], r[1]) for r in node.conn.execute("SELECT kinds, to_party FROM fed_rules ORDER BY id")]
+
+
+def _config_rules(node: Any) -> list[tuple[str, str]]:
+    """Rules from the node config (``sharing: [{kinds: warning.track, to: "*"}]``), if any."""
+    config = getattr(node, "config", None)
+    raw = config.get("sharing") if isinstance(config, dict) else getattr(config, "sharing", None)
+    out = []
+    for rule in raw or []:
+        if isinstance(rule, dict) and isinstance(rule.get("kinds"), str):
+            out.append((rule["kinds"], str(rule.get("to", "*"))))
+    return out
+
+
+def apply_rules(node: Any, item: Any) -> list[str]:
+    """Share ``item`` to every partner a matching standing rule names and the policy allows."""
+    if item.originator != node.party:
+        return []
+    targets: list[str] = []
+    partners = sorted(node.partners())
+    for kinds, to in rules(node) + _config_rules(node):
+        if not fnmatch.fnmatchcase(item.kind, kinds):
+            continue
+        for party in partners if to == "*" else [to]:
+            if party in partners and party not in targets and node.decide(item, party).allowed:
+                targets.append(party)
+    if targets:
+        _enqueue(node, [(item, p, node.decide(item, p).agreement_id) for p in targets], store=True)
+    return targets
+
+
+def create_item(node: Any, item: Any) -> Created:
+    """Store an own new item (ledger ``item.created``) and apply the standing sharing rules."""
+    stored = node.put_item(item)
+    return Created(stored, apply_rules(node, stored))
+
+
+# --- delivery bookkeeping --------------------------------------------------------------------
+def pending(node: Any, party: str, limit: int) -> list[tuple[int, bytes]]:
+    """Queued envelopes for ``party``, lowest sequence number first."""
+    return [(r[0], bytes(r[1])) for r in node.conn.execute(
+        "SELECT seq, envelope FROM fed_outbox WHERE recipient = ? AND state = 'queued' ORDER BY seq LIMIT ?",
+        (party, limit))]
+
+
+def queue_depth(node: Any, party: str) -> int:
+    return node.conn.execute("SELECT COUNT(*) FROM fed_outbox WHERE recipient = ? AND state = 'queued'",
+                             (party,)).fetchone()[0]
+
+
+def apply_ack(node: Any, party: str, ack: BatchAck) -> tuple[int, int]:
+    """Mark rows the partner acknowledged; return (delivered, rejected).
+
+    A consumed receipt (stored, duplicate, or rejected by the partner's checks) ends that row's
+    life: ``delivered`` or ``rejected`` with the partner's reason. A receipt that did not consume
+    its number (gap, transient refusal) leaves the row queued. If the partner asks for a number
+    below rows already marked delivered (it lost them), those rows are queued again: catch-up is
+    keyed on the partner's sequence number.
+    """
+    now = to_rfc3339(node.clock.now())
+    delivered = rejected = 0
+    with write_lock(node):
+        with transaction(node.conn):
+            for r in ack.receipts:
+                if r.seq is None or not r.consumed:
+                    continue
+                if r.status in ("stored", "duplicate"):
+                    node.conn.execute("UPDATE fed_outbox SET state='delivered', acked=? WHERE recipient=? "
+                                      "AND seq=? AND state='queued'", (now, party, r.seq))
+                    delivered += 1
+                else:
+                    node.conn.execute("UPDATE fed_outbox SET state='rejected', acked=?, reason=? WHERE "
+                                      "recipient=? AND seq=? AND state='queued'",
+                                      (now, f"{r.code}: {r.reason}"[:500], party, r.seq))
+                    rejected += 1
+            if ack.next_seq is not None:
+                node.conn.execute("UPDATE fed_outbox SET state='queued' WHERE recipient=? AND seq>=? "
+                                  "AND state='delivered'", (party, ack.next_seq))
+            node.conn.execute(
+                "INSERT INTO fed_partner_state(party, last_contact, last_error, failures, peer_next_seq) "
+                "VALUES (?,?,NULL,0,?) ON CONFLICT(party) DO UPDATE SET last_contact=excluded.last_contact, "
+                "last_error=NULL, failures=0, peer_next_seq=excluded.peer_next_seq",
+                (party, now, ack.next_seq))
+    return delivered, rejected
+
+
+def record_failure(node: Any, party: str, error: str) -> int:
+    """Count a failed delivery attempt; return the number of consecutive failures."""
+    with write_lock(node):
+        with transaction(node.conn):
+            node.conn.execute(
+                "INSERT INTO fed_partner_state(party, last_error, failures) VALUES (?,?,1) "
+                "ON CONFLICT(party) DO UPDATE SET last_error=excluded.last_error, failures=failures+1",
+                (party, error[:500]))
+        return node.conn.execute("SELECT failures FROM fed_partner_state WHERE party=?", (party,)).fetchone()[0]

@@ -1,0 +1,165 @@
+"""Delivery: one worker per partner drains that partner's outbox, in sequence order.
+
+Each worker loops: take up to ``batch_size`` queued envelopes (lowest ``seq`` first), send them as
+one batch, apply the acknowledgement (:func:`accord.federation.outbox.apply_ack`: rows are marked
+delivered only once the partner has committed them), repeat while the queue is non-empty. A
+failure (unreachable, refused, not committed) counts one more consecutive failure for *that*
+partner and the worker sleeps a jittered exponential backoff
+(:func:`accord.federation.backoff.backoff_delay`) — the other partners' workers are independent
+threads, so one unresponsive partner never blocks delivery to the others. New shares wake the
+worker at once (no polling delay on the hot path); shares written by another process (the CLI)
+are found by a poll every ``poll_interval`` seconds. Between deliveries, and every
+``head_interval`` seconds, the worker fetches the partner's signed tree head and checks it
+(:mod:`accord.federation.treeheads`).
+
+Nothing here is kept only in memory: the outbox, sequence counters, acknowledgements and
+partner heads are rows in the node database, so a crashed sender resumes where it stopped.
+:meth:`Federation.sync` performs the same steps synchronously (tests, simulations).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from accord.errors import AccordError, FederationError
+from accord.federation import outbox
+from accord.federation.backoff import backoff_delay
+from accord.federation.inbox import _ready
+from accord.federation.treeheads import check_partner_head
+
+log = logging.getLogger("accord.federation")
+
+
+class Federation:
+    """The delivery service of one node."""
+
+    def __init__(self, node: Any, transport: Any = None, *, batch_size: int = 500,
+                 head_interval: float = 2.0, poll_interval: float = 0.5, backoff_base: float = 0.05,
+                 backoff_cap: float = 5.0) -> None:
+        if transport is None:
+            from accord.federation.transport import HttpTransport
+            transport = HttpTransport()
+        _ready(node)
+        self.node, self.transport = node, transport
+        self.batch_size, self.head_interval, self.poll_interval = batch_size, head_interval, poll_interval
+        self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
+        self._events: dict[str, threading.Event] = {}
+        self._threads: dict[str, threading.Thread] = {}
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    # --- one step, synchronously -----------------------------------------------------------
+    def deliver_once(self, party: str) -> int:
+        """Send one batch to ``party``; return how many envelopes it settled (0: queue empty).
+
+        Raises :class:`FederationError` / :class:`AuthError` if the batch got no acknowledgement.
+        """
+        batch = outbox.pending(self.node, party, self.batch_size)
+        if not batch:
+            return 0
+        ack = self.transport.send(self.node, party, [env for _, env in batch])
+        delivered, rejected = outbox.apply_ack(self.node, party, ack)
+        if delivered + rejected == 0:
+            first = ack.receipts[0] if ack.receipts else None
+            why = f"{first.code}: {first.reason}" if first else "no receipts"
+            raise FederationError(f"{party} settled none of {len(batch)} envelope(s): {why}")
+        return delivered + rejected
+
+    def sync(self, party: str | None = None, *, heads: bool = True) -> dict[str, str | None]:
+        """Drain every (or one) partner's outbox and check heads, synchronously.
+
+        Returns ``{party: error or None}``; a failing partner does not stop the others.
+        """
+        result: dict[str, str | None] = {}
+        for p in [party] if party else sorted(self.node.partners()):
+            try:
+                while self.deliver_once(p):
+                    pass
+                if heads:
+                    check_partner_head(self.node, p, self.transport)
+                result[p] = None
+            except AccordError as exc:
+                outbox.record_failure(self.node, p, str(exc))
+                result[p] = str(exc)
+        return result
+
+    # --- background workers ----------------------------------------------------------------
+    def start(self) -> None:
+        outbox.register_notifier(self.node, self.notify)
+        for party in sorted(self.node.partners()):
+            self._ensure_worker(party)
+
+    def _ensure_worker(self, party: str) -> None:
+        with self._lock:
+            if party in self._threads or self._stop.is_set():
+                return
+            ev = self._events.setdefault(party, threading.Event())
+            t = threading.Thread(target=self._run, args=(party, ev), name=f"accord-deliver-{party}", daemon=True)
+            self._threads[party] = t
+            t.start()
+
+    def notify(self, party: str) -> None:
+        ev = self._events.get(party)
+        if ev is None:
+            self._ensure_worker(party)
+            ev = self._events.get(party)
+        if ev is not None:
+            ev.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        outbox.unregister_notifier(self.node)
+        self._stop.set()
+        for ev in self._events.values():
+            ev.set()
+        for t in self._threads.values():
+            t.join(timeout)
+        close = getattr(self.transport, "close", None)
+        if close:
+            close()
+
+    def _run(self, party: str, wake: threading.Event) -> None:
+        failures = 0
+        next_head = 0.0
+        while not self._stop.is_set():
+            wake.clear()
+            try:
+                settled = self.deliver_once(party)
+                failures = 0
+                if settled:
+                    continue
+                if time.monotonic() >= next_head:
+                    check_partner_head(self.node, party, self.transport)
+                    next_head = time.monotonic() + self.head_interval
+            except AccordError as exc:
+                failures += 1
+                try:
+                    outbox.record_failure(self.node, party, str(exc))
+                except AccordError:  # pragma: no cover - the store itself failing
+                    pass
+                delay = backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap)
+                log.info("delivery to %s failed (%d in a row), retry in %.2fs: %s", party, failures, delay, exc)
+                self._stop.wait(delay)
+                continue
+            except Exception as exc:  # noqa: BLE001 - a worker must survive anything and retry
+                failures += 1
+                log.exception("delivery worker for %s: unexpected error", party)
+                self._stop.wait(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))
+                continue
+            # woken at once by shares made in this process; other processes writing the same
+            # database (the CLI) are picked up by the poll
+            wake.wait(max(0.01, min(self.poll_interval, next_head - time.monotonic())))
+
+    # --- helpers for tests and benches -----------------------------------------------------
+    def drained(self) -> bool:
+        return all(outbox.queue_depth(self.node, p) == 0 for p in self.node.partners())
+
+    def wait_drained(self, timeout: float = 30.0) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.drained():
+                return True
+            time.sleep(0.02)
+        return self.drained()

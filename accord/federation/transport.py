@@ -1,0 +1,185 @@
+"""How envelopes travel: a small interface, an HTTP implementation and an in-process one.
+
+:class:`Transport` has three calls, all made by the *sending* node ``node`` towards partner
+``party``: deliver a batch body and get the partner's :class:`~accord.federation.inbox.BatchAck`,
+fetch its latest signed checkpoint, and fetch a consistency proof. Any failure to get an answer
+raises :class:`~accord.errors.FederationError` (the caller retries with backoff); a refusal of
+the request itself raises :class:`~accord.errors.AuthError`.
+
+* :class:`HttpTransport` — HTTPS (or HTTP on loopback) with httpx, every request signed per
+  RFC 9421 (:mod:`accord.federation.httpsig`); a partner's TLS certificate is pinned (it is the
+  only trust anchor for that partner).
+* :class:`InProcessNetwork` — nodes in one process (exercises, property tests) with injectable
+  delay, loss (of the request or of the answer after the receiver committed) and partitions.
+"""
+
+from __future__ import annotations
+
+import random
+import ssl
+import threading
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from accord.core.canonical import canonical_json, parse_json_strict
+from accord.errors import AuthError, FederationError
+from accord.federation.httpsig import sign_request
+from accord.federation.inbox import BatchAck, receive_batch
+
+
+class Transport(Protocol):
+    def send(self, node: Any, party: str, envelopes: list[bytes]) -> BatchAck: ...
+    def get_checkpoint(self, node: Any, party: str) -> str: ...
+    def get_consistency(self, node: Any, party: str, first: int, second: int) -> list[str]: ...
+
+
+def batch_body(envelopes: list[bytes]) -> bytes:
+    """``{"envelopes": [...]}`` without re-canonicalising each stored envelope."""
+    return b'{"envelopes":[' + b",".join(envelopes) + b"]}"
+
+
+# --- HTTP -------------------------------------------------------------------------------------
+class HttpTransport:
+    """Signed HTTP(S) requests to each partner's URL (``node.partners()[party].url``)."""
+
+    def __init__(self, *, timeout: float = 10.0, tls_pins: dict[str, Path] | None = None) -> None:
+        self.timeout = timeout
+        self.tls_pins = dict(tls_pins or {})
+        self._clients: dict[str, httpx.Client] = {}
+        self._lock = threading.Lock()
+
+    def _client(self, node: Any, party: str) -> tuple[httpx.Client, str]:
+        partner = node.partners().get(party)
+        url = getattr(partner, "url", None) if partner is not None else None
+        if not url:
+            raise FederationError(f"partner {party} has no URL (pin it with a URL to deliver to it)")
+        with self._lock:
+            client = self._clients.get(party)
+            if client is None:
+                verify: Any = True
+                pin = self.tls_pins.get(party) or _pinned_cert(node, party)
+                if url.startswith("https://"):
+                    if pin is None:
+                        raise FederationError(f"partner {party} uses HTTPS but no certificate is pinned "
+                                              "(accord node tls pin)")
+                    ctx = ssl.create_default_context(cafile=str(pin))
+                    ctx.check_hostname = False  # the pinned self-signed cert is the only anchor
+                    verify = ctx
+                client = httpx.Client(base_url=url.rstrip("/"), timeout=self.timeout, verify=verify)
+                self._clients[party] = client
+        return client, url
+
+    def _request(self, node: Any, party: str, method: str, path: str, params: dict[str, Any] | None,
+                 body: bytes) -> httpx.Response:
+        client, url = self._client(node, party)
+        query = str(httpx.QueryParams(params or {}))
+        headers = sign_request(node.identity, method, path, query, body, node.clock.now())
+        if body:
+            headers["Content-Type"] = "application/json"
+        try:
+            resp = client.request(method, path, params=params, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise FederationError(f"{party} at {url} unreachable: {type(exc).__name__}: {exc}") from None
+        if resp.status_code in (401, 403):
+            raise AuthError(f"{party} refused the request: {resp.text[:300]}")
+        if resp.status_code != 200:
+            raise FederationError(f"{party} answered HTTP {resp.status_code}: {resp.text[:300]}")
+        return resp
+
+    def send(self, node: Any, party: str, envelopes: list[bytes]) -> BatchAck:
+        resp = self._request(node, party, "POST", "/federation/v1/envelopes", None, batch_body(envelopes))
+        return BatchAck.from_json(parse_json_strict(resp.content, source=f"ack from {party}"))
+
+    def get_checkpoint(self, node: Any, party: str) -> str:
+        return self._request(node, party, "GET", "/federation/v1/checkpoint", None, b"").text
+
+    def get_consistency(self, node: Any, party: str, first: int, second: int) -> list[str]:
+        resp = self._request(node, party, "GET", "/federation/v1/consistency",
+                             {"first": first, "second": second}, b"")
+        return list(resp.json()["proof"])
+
+    def close(self) -> None:
+        with self._lock:
+            for c in self._clients.values():
+                c.close()
+            self._clients.clear()
+
+
+def _pinned_cert(node: Any, party: str) -> Path | None:
+    path = Path(node.dir) / "tls" / "partners" / f"{party}.pem"
+    return path if path.exists() else None
+
+
+# --- in process -------------------------------------------------------------------------------
+class InProcessNetwork:
+    """Nodes in one process, linked by a simulated network.
+
+    ``delay`` seconds per request, ``loss`` probability that a request is lost before the
+    receiver sees it, ``ack_loss`` probability that the answer is lost *after* the receiver
+    committed (the sender then retries and must get an idempotent duplicate), ``partition(a, b)``
+    cuts a link both ways, ``down(party)`` makes a node unreachable (a crashed process).
+    """
+
+    def __init__(self, *, delay: float = 0.0, loss: float = 0.0, ack_loss: float = 0.0,
+                 seed: int | None = None) -> None:
+        self.nodes: dict[str, Any] = {}
+        self.delay, self.loss, self.ack_loss = delay, loss, ack_loss
+        self.rng = random.Random(seed)
+        self.cut: set[frozenset[str]] = set()
+        self.stopped: set[str] = set()
+        self._lock = threading.Lock()
+
+    def attach(self, node: Any) -> None:
+        self.nodes[node.party] = node
+
+    def partition(self, a: str, b: str) -> None:
+        self.cut.add(frozenset((a, b)))
+
+    def heal(self, a: str | None = None, b: str | None = None) -> None:
+        if a is None:
+            self.cut.clear()
+        else:
+            self.cut.discard(frozenset((a, b)))
+
+    def down(self, party: str) -> None:
+        self.stopped.add(party)
+
+    def up(self, party: str, node: Any | None = None) -> None:
+        self.stopped.discard(party)
+        if node is not None:
+            self.nodes[party] = node
+
+    def _target(self, node: Any, party: str) -> Any:
+        if self.delay:
+            time.sleep(self.delay)
+        if party in self.stopped or node.party in self.stopped or party not in self.nodes:
+            raise FederationError(f"{party} is down")
+        if frozenset((node.party, party)) in self.cut:
+            raise FederationError(f"link {node.party}–{party} is cut")
+        with self._lock:
+            lost = self.loss and self.rng.random() < self.loss
+        if lost:
+            raise FederationError(f"request {node.party} → {party} lost")
+        return self.nodes[party]
+
+    def send(self, node: Any, party: str, envelopes: list[bytes]) -> BatchAck:
+        target = self._target(node, party)
+        parsed = [parse_json_strict(e) for e in envelopes]
+        ack = receive_batch(target, parsed, sender=node.party)
+        with self._lock:
+            lost = self.ack_loss and self.rng.random() < self.ack_loss
+        if lost:
+            raise FederationError(f"acknowledgement {party} → {node.party} lost")
+        # round-trip through JSON, as over the wire
+        return BatchAck.from_json(parse_json_strict(canonical_json(ack.to_json())))
+
+    def get_checkpoint(self, node: Any, party: str) -> str:
+        from accord.federation.treeheads import local_checkpoint
+        return local_checkpoint(self._target(node, party))
+
+    def get_consistency(self, node: Any, party: str, first: int, second: int) -> list[str]:
+        from accord.federation.treeheads import local_consistency
+        return local_consistency(self._target(node, party), first, second)

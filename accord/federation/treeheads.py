@@ -1,0 +1,95 @@
+"""Tree-head exchange: fetch each partner's signed checkpoint and check it extends the last one.
+
+For partner P with pinned key K (RFC 9162 §2.1.4, C2SP tlog-checkpoint / signed-note):
+
+1. fetch P's latest checkpoint note and open it with the verifier ``origin_for(P, K)`` (a head
+   not signed by P's pinned key is refused);
+2. compare with the last head of P this node verified ``(m, r_m)``: the new size ``n`` must be
+   ``>= m``, ``n == m`` needs the same root, and ``n > m`` needs a consistency proof
+   ``PROOF(m, D[n])`` fetched from P that links ``r_m`` to ``r_n``
+   (:func:`accord.core.checkpoint.verify_consistency`);
+3. on success the new head is stored; on failure the partner is flagged **at once**: ledger event
+   ``partner.inconsistent`` (old and new size and root, the reason) and a sticky flag in
+   ``fed_partner_state.inconsistent`` that ``accord node status`` shows. The old head is kept, so
+   every later head is still checked against the last trusted one.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from accord.clock import to_rfc3339
+from accord.core.checkpoint import Checkpoint, Verifier, open_checkpoint, origin_for, verify_consistency
+from accord.errors import CheckpointError, ConsistencyProofError, LedgerError
+from accord.federation import wire
+from accord.federation.inbox import _ready
+from accord.federation.schema import write_lock
+from accord.federation.txn import transaction
+
+
+def local_checkpoint(node: Any) -> str:
+    """This node's latest signed checkpoint (a C2SP signed note)."""
+    with write_lock(node):
+        return node.ledger.checkpoint()
+
+
+def local_consistency(node: Any, first: int, second: int) -> list[str]:
+    """``PROOF(first, D[second])`` of this node's ledger, base64 hashes."""
+    with write_lock(node):
+        return [base64.b64encode(h).decode() for h in node.ledger.consistency_proof(first, second)]
+
+
+@dataclass(frozen=True)
+class HeadCheck:
+    party: str
+    size: int
+    root: str
+    consistent: bool
+    reason: str | None = None
+
+
+def check_partner_head(node: Any, party: str, transport: Any) -> HeadCheck:
+    """Fetch, verify and record partner ``party``'s tree head (see module docstring).
+
+    Network failures propagate as :class:`~accord.errors.FederationError`; a bad signature raises
+    :class:`CheckpointError` (nothing recorded: it proves nothing about the partner); an
+    inconsistent history is recorded and returned with ``consistent=False``.
+    """
+    _ready(node)
+    key = wire.partner_key(node, party)
+    origin = origin_for(party, key)
+    note = transport.get_checkpoint(node, party)
+    new, _ = open_checkpoint(note, [Verifier.from_key(origin, key)], origin=origin)
+    row = node.conn.execute("SELECT head_size, head_root, inconsistent FROM fed_partner_state WHERE party=?",
+                            (party,)).fetchone()
+    old_size = row[0] if row and row[0] is not None else None
+    reason = None
+    if old_size is not None:
+        old = Checkpoint(origin, old_size, bytes.fromhex(row[1]))
+        try:
+            proof = []
+            if 0 < old.size < new.size:
+                proof = [base64.b64decode(p) for p in transport.get_consistency(node, party, old.size, new.size)]
+            verify_consistency(old, new, proof)
+        except (ConsistencyProofError, LedgerError, CheckpointError, ValueError) as exc:
+            reason = str(exc)
+    now = node.clock.now()
+    with write_lock(node):
+        with transaction(node.conn):
+            if reason is None:
+                node.conn.execute(
+                    "INSERT INTO fed_partner_state(party, head_size, head_root, head_note, head_checked, last_contact) "
+                    "VALUES (?,?,?,?,?,?) ON CONFLICT(party) DO UPDATE SET head_size=excluded.head_size, "
+                    "head_root=excluded.head_root, head_note=excluded.head_note, "
+                    "head_checked=excluded.head_checked, last_contact=excluded.last_contact",
+                    (party, new.size, new.root_hash.hex(), note, to_rfc3339(now), to_rfc3339(now)))
+            else:
+                node.conn.execute("UPDATE fed_partner_state SET inconsistent=?, head_checked=? WHERE party=?",
+                                  (f"{to_rfc3339(now)}: {reason}"[:1000], to_rfc3339(now), party))
+                if not (row and row[2]):  # flag once; later heads stay refused until cleared
+                    node.ledger.append("partner.inconsistent", {
+                        "party": party, "old_size": old_size, "old_root": row[1], "new_size": new.size,
+                        "new_root": new.root_hash.hex(), "reason": reason[:500]}, time=now)
+    return HeadCheck(party, new.size, new.root_hash.hex(), reason is None, reason)

@@ -1,0 +1,129 @@
+"""Helpers for the federation tests: three nodes, their agreements, and node server processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from accord.core.agreements import new_agreement, sign_agreement
+from accord.core.items import new_item
+from accord.core.markings import Marking
+from accord.node import Node
+
+PARTIES = ("JPN", "KOR", "USA")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def agreements_for(nodes: dict[str, Node], now: datetime, *, days: int = 365):
+    """The bilateral JPN–KOR agreement (everything up to SECRET) and the trilateral warning one."""
+    keys = {p: n.identity.public_b64 for p, n in nodes.items()}
+    start, end = now - timedelta(days=1), now + timedelta(days=days)
+    out = []
+    if {"JPN", "KOR"} <= set(nodes):
+        rules = [(a, b, ["test.*", "intel.*", "dialogue.*", "warning.*"], "SECRET")
+                 for a, b in (("JPN", "KOR"), ("KOR", "JPN"))]
+        ag = new_agreement("jpn-kor-bilateral", ["JPN", "KOR"], {p: keys[p] for p in ("JPN", "KOR")},
+                           rules, start, end, title="JPN-KOR bilateral")
+        out.append(ag)
+    tri = [p for p in PARTIES if p in nodes]
+    if len(tri) == 3:
+        rules = [(a, b, ["warning.*"], "SECRET") for a in tri for b in tri if a != b]
+        out.append(new_agreement("trilateral-warning", tri, {p: keys[p] for p in tri}, rules, start, end,
+                                 title="Trilateral missile warning"))
+    signed = []
+    for ag in out:
+        for p in ag.parties:
+            ag = sign_agreement(ag, nodes[p].identity)
+        signed.append(ag)
+    return signed
+
+
+def make_nodes(base: Path, parties=PARTIES, *, ports: dict[str, int] | None = None, clock=None) -> dict[str, Node]:
+    """Initialise nodes, pin each other's keys (and URLs), add the signed agreements."""
+    nodes = {p: Node.init(base / p, party=p, clock=clock) for p in parties}
+    for p, n in nodes.items():
+        for q, m in nodes.items():
+            if p != q:
+                url = f"http://127.0.0.1:{ports[q]}" if ports else None
+                n.add_partner(q, m.identity.public_b64, url=url)
+    now = nodes[parties[0]].clock.now()
+    for ag in agreements_for(nodes, now):
+        for p in ag.parties:
+            nodes[p].add_agreement(ag)
+    return nodes
+
+
+def note(node: Node, n: int, *, kind: str = "test.note", banner: str = "RESTRICTED//REL TO JPN, KOR, USA"):
+    return new_item(kind, {"n": n}, Marking.parse(banner), node.party, node.clock.now())
+
+
+class NodeProcess:
+    """``accord node serve`` in its own process, on a free loopback port."""
+
+    def __init__(self, dir: Path, port: int, *, wrapper: list[str] | None = None) -> None:
+        self.dir, self.port, self.wrapper = dir, port, wrapper or []
+        self.proc: subprocess.Popen | None = None
+        self.url = f"http://127.0.0.1:{port}"
+
+    def start(self, timeout: float = 20.0) -> "NodeProcess":
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        cmd = [*self.wrapper, sys.executable, "-m", "accord.cli.main", "node", "serve", "--dir", str(self.dir),
+               "--port", str(self.port)]
+        self.log = open(self.dir / "serve.log", "ab")
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"node server exited with {self.proc.returncode}: "
+                                   + (self.dir / "serve.log").read_text()[-2000:])
+            try:
+                if httpx.get(self.url + "/health", timeout=0.5).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("node server did not come up")
+
+    def kill9(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+        if getattr(self, "log", None):
+            self.log.close()
+            self.log = None
+
+
+def wait_for(pred, timeout: float = 30.0, interval: float = 0.05) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(interval)
+    return pred()
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

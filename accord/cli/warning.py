@@ -44,3 +44,55 @@ def simulate(
         table.add_row(e.id, f"{e.launch_t:.2f}", f"{e.burnout_t:.1f}", f"{e.impact_t:.1f}",
                       f"{e.range_km:.0f}", f"{e.apogee_km:.0f}", "yes" if e.lofted else "no")
     console.print(table)
+
+
+def _fmt(v: float | None, unit: str = "m", digits: int = 0) -> str:
+    if v is None or v != v:  # None or NaN
+        return "—"
+    return f"{v:,.{digits}f} {unit}".strip()
+
+
+def print_score(score, title: str) -> None:
+    """Rich tables of a :class:`accord.warning.scoring.Score`."""
+    t = Table(title=title)
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    t.add_row("GOSPA mean (c=5 km, p=2, α=2)", _fmt(score.gospa_mean_m))
+    t.add_row("  localisation part", _fmt(score.localisation_m))
+    t.add_row("  missed part", _fmt(score.missed_m))
+    t.add_row("  false part", _fmt(score.false_m))
+    t.add_row("missiles in coverage / s", f"{score.mean_truths:.2f}")
+    t.add_row("missed / s, false tracks / s", f"{score.mean_missed:.2f}, {score.mean_false:.2f}")
+    t.add_row("position RMSE (assigned)", _fmt(score.position_rmse_m))
+    t.add_row("velocity RMSE (assigned)", _fmt(score.velocity_rmse_mps, "m/s", 1))
+    t.add_row("seconds scored", str(score.n_seconds))
+    t.add_row("impact error, median (≥60 s post-burnout)", _fmt(score.impact_median_post_burnout_m))
+    t.add_row("95 % ellipse coverage (≥60 s post-burnout)",
+              "—" if score.impact_coverage_post_burnout != score.impact_coverage_post_burnout
+              else f"{score.impact_coverage_post_burnout:.0%} of {score.n_post_burnout}")
+    t.add_row("launch-point error, median", _fmt(score.launch_median_error_m))
+    console.print(t)
+    b = Table(title="Impact-point error vs time since launch")
+    for col in ("since launch", "predictions", "median error", "90th pct", "in 95 % ellipse"):
+        b.add_column(col, justify="right")
+    for row in score.impact_bins:
+        hi = "∞" if row.hi_s == float("inf") else f"{row.hi_s:.0f}"
+        b.add_row(f"{row.lo_s:.0f}–{hi} s", str(row.n), _fmt(row.median_error_m), _fmt(row.p90_error_m),
+                  "—" if row.n == 0 else f"{row.ellipse_coverage:.0%}")
+    console.print(b)
+
+
+@app.command()
+def score(
+    scenario_dir: Path = typer.Argument(..., help="Scenario directory (detections, truth, events)."),
+    out_dir: Path = typer.Argument(..., help="Tracker output directory (tracks.jsonl, predictions.jsonl)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the score as JSON."),
+) -> None:
+    """Score tracks and predictions: GOSPA and its parts, RMSE, impact-point error."""
+    from accord.warning.scoring import score_dirs
+
+    result = score_dirs(scenario_dir, out_dir)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+        return
+    print_score(result, f"{out_dir} against {scenario_dir}")

@@ -1,0 +1,119 @@
+"""Scenario scoring: truth set by coverage, RMSE, impact error and ellipse coverage, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from accord.warning.frames import EARTH_RADIUS_M, ecef_to_lla
+from accord.warning.io import write_predictions, write_tracks
+from accord.warning.scoring import GOSPA_C_M, score_dirs, score_tracks, scenario_seconds
+from accord.warning.sim import DEFAULT_SENSORS, LaunchSpec, ScenarioSpec, in_any_coverage, simulate, write_scenario
+from accord.warning.types import Ellipse95, Prediction, TrackState
+
+LAUNCH = LaunchSpec(id="M001", launch_t=5.0, launch_lat_deg=39.2, launch_lon_deg=127.1,
+                    aim_lat_deg=41.46, aim_lon_deg=132.59)
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate(ScenarioSpec(DEFAULT_SENSORS, (LAUNCH,), seed=4))
+
+
+def tracks_from_truth(sim, offset=(0.0, 0.0, 0.0), only_covered=True, tid="T1"):
+    tr = sim.truth
+    cov = in_any_coverage(sim.header.sensors, tr.state[:, :3])
+    out = []
+    for t, s, c in zip(tr.t, tr.state, cov):
+        if c or not only_covered:
+            p = s[:3] + offset
+            out.append(TrackState(float(t), tid, *p.tolist(), *s[3:].tolist()))
+    return out
+
+
+def score(sim, tracks, preds=()):
+    return score_tracks(sim.header.sensors, sim.truth, sim.events, tracks, list(preds),
+                        seconds=scenario_seconds(sim.detections.t))
+
+
+def test_truth_set_is_only_the_covered_part_of_the_flight(sim):
+    cov = in_any_coverage(sim.header.sensors, sim.truth.state[:, :3])
+    assert 0 < cov.sum() < len(cov)  # the boost starts below the radars' horizon
+    s = score(sim, tracks_from_truth(sim))
+    assert s.gospa_mean_m == 0.0 and s.position_rmse_m == 0.0 and s.mean_false == 0.0
+    assert s.n_assigned == int(cov.sum())
+    # tracks also where no radar sees the missile are false tracks there
+    s2 = score(sim, tracks_from_truth(sim, only_covered=False))
+    n_out = int((~cov).sum())
+    assert s2.mean_false * s2.n_seconds == pytest.approx(n_out)
+    assert s2.false_m == pytest.approx(math.sqrt(n_out * GOSPA_C_M**2 / 2 / s2.n_seconds))
+
+
+def test_offset_tracks_give_that_rmse_and_gospa(sim):
+    s = score(sim, tracks_from_truth(sim, offset=(600.0, 0.0, 800.0)))
+    assert s.position_rmse_m == pytest.approx(1000.0)
+    n_cov = s.n_assigned
+    assert s.gospa_mean_m == pytest.approx(1000.0 * n_cov / s.n_seconds)
+    assert s.localisation_m == pytest.approx(1000.0 * math.sqrt(n_cov / s.n_seconds))
+    assert s.missed_m == 0.0 and s.false_m == 0.0
+
+
+def test_no_tracks_is_all_missed(sim):
+    s = score(sim, [])
+    assert s.localisation_m == 0.0 and s.false_m == 0.0 and math.isnan(s.position_rmse_m)
+    assert s.mean_missed == pytest.approx(s.mean_truths)
+    assert s.missed_m == pytest.approx(GOSPA_C_M / math.sqrt(2) * math.sqrt(s.mean_truths))
+
+
+def _pred(t, lat, lon, a, b, bearing, tid="T1"):
+    return Prediction(t=t, track_id=tid, launch_t=5.0, launch_lat_deg=39.2, launch_lon_deg=127.1,
+                      launch_sigma_m=100.0, impact_t=400.0, impact_lat_deg=lat, impact_lon_deg=lon,
+                      impact_ellipse_95=Ellipse95(a, b, bearing))
+
+
+def test_impact_error_and_ellipse_coverage(sim):
+    ev = sim.events[0]
+    tracks = tracks_from_truth(sim)
+    t_cov = [tr.t for tr in tracks]
+    # 3 km due east of the true impact
+    dlon = math.degrees(3000.0 / (EARTH_RADIUS_M * math.cos(math.radians(ev.impact_lat_deg))))
+    lat, lon = ev.impact_lat_deg, ev.impact_lon_deg + dlon
+    t_late = t_cov[-5]
+    preds = [
+        _pred(t_cov[2], ev.impact_lat_deg, ev.impact_lon_deg, 1000.0, 500.0, 0.0),  # exact
+        _pred(t_late, lat, lon, 4000.0, 1000.0, 90.0),   # major axis east: covers
+        _pred(t_late, lat, lon, 4000.0, 1000.0, 0.0),    # major axis north: misses
+        _pred(t_late, lat, lon, 2000.0, 1000.0, 90.0),   # too small: misses
+        _pred(t_late, 30.0, 120.0, 1e5, 1e5, 0.0, tid="GHOST"),  # a track never assigned: ignored
+    ]
+    s = score(sim, tracks, preds)
+    assert s.n_predictions == 4
+    early = [b for b in s.impact_bins if b.lo_s <= t_cov[2] - ev.launch_t < b.hi_s][0]
+    assert early.n == 1 and early.median_error_m == pytest.approx(0.0, abs=1.0) and early.ellipse_coverage == 1.0
+    late = [b for b in s.impact_bins if b.lo_s <= t_late - ev.launch_t < b.hi_s][0]
+    assert late.n == 3 and late.median_error_m == pytest.approx(3000.0, rel=1e-3)
+    assert late.ellipse_coverage == pytest.approx(1 / 3)
+    assert t_late - max(ev.burnout_t, t_cov[0]) >= 60
+    assert s.n_post_burnout == 3 and s.impact_coverage_post_burnout == pytest.approx(1 / 3)
+
+
+def test_score_command_prints_table_and_json(tmp_path, sim):
+    from accord.cli.main import app
+    sc = write_scenario(tmp_path / "sc", sim)
+    out = tmp_path / "out"
+    out.mkdir()
+    write_tracks(out / "tracks.jsonl", tracks_from_truth(sim, offset=(0.0, 300.0, 400.0)))
+    write_predictions(out / "predictions.jsonl", [])
+    assert score_dirs(sc, out).position_rmse_m == pytest.approx(500.0)
+    r = CliRunner().invoke(app, ["warning", "score", str(sc), str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["position_rmse_m"] == pytest.approx(500.0) and d["mean_false"] == 0.0
+    r = CliRunner().invoke(app, ["warning", "score", str(sc), str(out)])
+    assert r.exit_code == 0 and "GOSPA" in r.output and "500" in r.output
+    r = CliRunner().invoke(app, ["warning", "score", str(sc), str(tmp_path / "nope")])
+    assert r.exit_code != 0

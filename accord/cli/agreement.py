@@ -1,0 +1,150 @@
+"""``accord agreement create|sign|verify|show|add|list``: thin over :mod:`accord.core.agreements`."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from accord.clock import SystemClock, parse_rfc3339, to_rfc3339
+from accord.core.agreements import (Agreement, agreement_problems, load_agreement, new_agreement,
+                                    sign_agreement)
+from accord.core.identity import fingerprint
+from accord.errors import AgreementError, InputError
+
+app = typer.Typer(help="Sharing agreements: create, sign, verify, show, add to a node.", no_args_is_help=True)
+console = Console(soft_wrap=True)
+DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+_RULE = re.compile(r"(?P<a>[A-Z]{3})(?P<dir>->|<->)(?P<b>[A-Z]{3}):(?P<kinds>[^:]+):(?P<level>[A-Z_ ]+)")
+
+
+def parse_rule(text: str) -> list[tuple[str, str, list[str], str]]:
+    """``JPN->KOR:warning.*,intel.*:SECRET`` (one way) or ``JPN<->KOR:…`` (both ways)."""
+    m = _RULE.fullmatch(text.strip())
+    if not m:
+        raise InputError(f"rule {text!r} is not FROM->TO:KIND[,KIND…]:LEVEL (or FROM<->TO:…), "
+                         "e.g. 'JPN->KOR:warning.*:SECRET'", field="rule")
+    kinds = [k.strip() for k in m["kinds"].split(",")]
+    rules = [(m["a"], m["b"], kinds, m["level"])]
+    if m["dir"] == "<->":
+        rules.append((m["b"], m["a"], kinds, m["level"]))
+    return rules
+
+
+def _open(dir: Path):  # noqa: ANN202
+    from accord.node import Node
+
+    return Node.open(dir)
+
+
+@app.command("create")
+def create(dir: DirOpt, agreement_id: Annotated[str, typer.Option("--id", help="agreement id")],
+           party: Annotated[list[str], typer.Option("--party", help="another party (repeat); keys come from the node's pins")],
+           rule: Annotated[list[str], typer.Option("--rule", help="FROM->TO:KINDS:LEVEL or FROM<->TO:KINDS:LEVEL (repeat)")],
+           out: Annotated[Path, typer.Option("--out", help="agreement YAML file to write")],
+           valid_from: Annotated[Optional[str], typer.Option(help="RFC 3339 (default: now)")] = None,
+           valid_until: Annotated[Optional[str], typer.Option(help="RFC 3339 (default: one year after valid-from)")] = None,
+           title: Annotated[str, typer.Option(help="human title")] = "",
+           version: Annotated[int, typer.Option(help="version (raise it to change an agreement)")] = 1) -> None:
+    """Write a new, unsigned agreement between this node and the named (pinned) partners."""
+    node = _open(dir)
+    keys = {node.party: node.identity.public_key}
+    for p in party:
+        if p not in node.partners():
+            raise InputError(f"{p} is not a pinned partner of {node.party} (accord node partner add)", field="party")
+        keys[p] = node.partners()[p].public_key
+    start = parse_rfc3339(valid_from, field="valid-from") if valid_from else SystemClock().now()
+    end = parse_rfc3339(valid_until, field="valid-until") if valid_until else start + timedelta(days=365)
+    rules = [r for text in rule for r in parse_rule(text)]
+    a = new_agreement(agreement_id, list(keys), keys, rules, start, end, version=version, title=title)
+    if out.exists():
+        raise InputError("file exists; refusing to overwrite an agreement", source=str(out))
+    a.save(out)
+    console.print(f"wrote {out}: {a.id} v{a.version}, parties {', '.join(a.parties)}, {len(a.rules)} rule(s); "
+                  f"unsigned — each party runs `accord agreement sign {out} --dir <its node>`", highlight=False)
+
+
+@app.command("sign")
+def sign(file: Path, dir: DirOpt) -> None:
+    """Add this node's signature to the agreement file (in place)."""
+    node = _open(dir)
+    a = sign_agreement(load_agreement(file), node.identity)
+    a.save(file)
+    missing = [p for p in a.parties if a.signature_of(p) is None]
+    console.print(f"{node.party} signed {a.id} v{a.version}; " +
+                  (f"still missing: {', '.join(missing)}" if missing else "signed by every party"), highlight=False)
+
+
+@app.command("verify")
+def verify(file: Path, dir: DirOpt,
+           at: Annotated[Optional[str], typer.Option(help="check at this RFC 3339 time (default now)")] = None) -> None:
+    """Check that every party signed this exact agreement under its pinned key and it is in force."""
+    node = _open(dir)
+    a = load_agreement(file)
+    now = parse_rfc3339(at, field="at") if at else SystemClock().now()
+    problems = agreement_problems(a, node.pinned_keys(), now)
+    if problems:
+        err = AgreementError(f"{file}: {a.id} v{a.version} is NOT in force: " + "; ".join(problems))
+        raise err
+    console.print(f"{file}: {a.id} v{a.version} is in force at {to_rfc3339(now)} "
+                  f"(signed by {', '.join(a.parties)} under their pinned keys)", highlight=False)
+
+
+def _describe(a: Agreement) -> dict:
+    d = a.to_json()
+    d["fingerprints"] = {p: fingerprint(a.public_key(p)) for p in a.parties}
+    d["missing_signatures"] = [p for p in a.parties if a.signature_of(p) is None]
+    return d
+
+
+@app.command("show")
+def show(file: Path, json_out: JsonOpt = False) -> None:
+    """Print an agreement: parties, keys, window, rules, signatures present."""
+    a = load_agreement(file)
+    if json_out:
+        typer.echo(json.dumps(_describe(a), indent=2, ensure_ascii=False))
+        return
+    console.print(f"[bold]{a.id}[/] v{a.version}  {a.title}", highlight=False)
+    console.print(f"valid {to_rfc3339(a.valid_from)} → {to_rfc3339(a.valid_until)}", highlight=False)
+    t = Table("party", "key fingerprint", "signed")
+    for p in a.parties:
+        t.add_row(p, fingerprint(a.public_key(p))[:23] + "…", "yes" if a.signature_of(p) else "[red]no[/]")
+    console.print(t)
+    r = Table("from", "to", "kinds", "max classification")
+    for rule in a.rules:
+        r.add_row(rule.from_party, rule.to_party, ", ".join(rule.kinds), rule.max_classification.banner)
+    console.print(r)
+
+
+@app.command("add")
+def add(file: Path, dir: DirOpt) -> None:
+    """Verify the agreement against the node's pins and store it (ledger agreement.added)."""
+    node = _open(dir)
+    a = load_agreement(file)
+    outcome = node.add_agreement(a)
+    console.print(f"{node.party}: agreement {a.id} v{a.version} {outcome}", highlight=False)
+
+
+@app.command("list")
+def list_(dir: DirOpt, json_out: JsonOpt = False) -> None:
+    """Agreements stored on the node, with whether each is in force now."""
+    node = _open(dir)
+    now = node.clock.now()
+    rows = [{"id": a.id, "version": a.version, "parties": list(a.parties),
+             "valid_from": to_rfc3339(a.valid_from), "valid_until": to_rfc3339(a.valid_until),
+             "problems": agreement_problems(a, node.pinned_keys(), now)} for a in node.agreements()]
+    if json_out:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    t = Table("id", "version", "parties", "valid until", "in force")
+    for r in rows:
+        t.add_row(r["id"], str(r["version"]), ", ".join(r["parties"]), r["valid_until"],
+                  "yes" if not r["problems"] else "[red]no[/]: " + "; ".join(r["problems"]))
+    console.print(t)

@@ -1,0 +1,125 @@
+"""``accord node …``: create a node, show its identity, pin partners, add and list items.
+
+Thin over :class:`accord.node.Node`. Other areas add commands to :data:`app` (federation adds
+``serve``, ``status``, ``sync`` …). The private key is never printed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from accord.core.canonical import parse_json_strict
+from accord.core.items import new_item
+from accord.core.markings import Marking
+from accord.errors import InputError
+
+app = typer.Typer(help="Node identity, partners and items.", no_args_is_help=True)
+partner_app = typer.Typer(help="Pin partner nodes' public keys.", no_args_is_help=True)
+item_app = typer.Typer(help="Create and list items on a node.", no_args_is_help=True)
+app.add_typer(partner_app, name="partner")
+app.add_typer(item_app, name="item")
+
+DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+console = Console(soft_wrap=True)
+
+
+def open_node(directory: Path):  # noqa: ANN201 - Node, imported lazily to keep `accord --help` fast
+    from accord.node import Node
+
+    return Node.open(directory)
+
+
+@app.command("init")
+def init(party: Annotated[str, typer.Option("--party", help="ISO 3166-1 alpha-3 code, e.g. JPN")],
+         dir: DirOpt,
+         name: Annotated[Optional[str], typer.Option("--name", help="display name")] = None) -> None:
+    """Create a node directory: Ed25519 key (0600), node.yaml, accord.db (WAL)."""
+    from accord.node import Node
+
+    node = Node.init(dir, party, name=name)
+    console.print(f"created node {node.party} in {node.dir}", highlight=False)
+    console.print(f"fingerprint   {node.fingerprint}", highlight=False)
+    console.print(f"public key    {node.identity.public_b64}", highlight=False)
+    console.print(f"verifier key  {node.verifier_key}", highlight=False)
+    console.print(f"partners pin it with: accord node partner add --party {node.party} "
+                  f"--key {node.identity.public_b64} --dir <their node>", highlight=False)
+
+
+@app.command("show")
+def show(dir: DirOpt, json_out: JsonOpt = False) -> None:
+    """Print the node's party, key fingerprint, public key, signed-note verifier key and partners."""
+    info = open_node(dir).info()
+    if json_out:
+        typer.echo(json.dumps(info, indent=2, ensure_ascii=False))
+        return
+    for k in ("party", "name", "dir", "created", "fingerprint", "public_key", "verifier_key", "ledger_origin",
+              "ledger_size", "items"):
+        console.print(f"{k:<14}{info[k]}", highlight=False)
+    console.print(f"{'agreements':<14}{', '.join(info['agreements']) or '(none)'}", highlight=False)
+    for p, v in info["partners"].items():
+        console.print(f"{'partner':<14}{p}  {v['fingerprint']}  {v['url'] or ''}", highlight=False)
+
+
+@partner_app.command("add")
+def partner_add(dir: DirOpt, party: Annotated[str, typer.Option("--party", help="partner party code")],
+                key: Annotated[str, typer.Option("--key", help="partner's base64 Ed25519 public key")],
+                url: Annotated[Optional[str], typer.Option("--url", help="partner base URL")] = None,
+                replace: Annotated[bool, typer.Option("--replace", help="re-pin a different key")] = False) -> None:
+    """Pin a partner's public key (check its fingerprint with the partner out of band)."""
+    p = open_node(dir).add_partner(party, key, url, replace=replace)
+    console.print(f"pinned {p.party} {p.fingerprint}" + (f" at {p.url}" if p.url else ""), highlight=False)
+
+
+@partner_app.command("list")
+def partner_list(dir: DirOpt, json_out: JsonOpt = False) -> None:
+    """List pinned partners."""
+    partners = open_node(dir).partners()
+    if json_out:
+        typer.echo(json.dumps([p.to_json() for p in partners.values()], indent=2))
+        return
+    t = Table("party", "fingerprint", "url")
+    for p in partners.values():
+        t.add_row(p.party, p.fingerprint[:23] + "…", p.url or "")
+    console.print(t)
+
+
+@item_app.command("add")
+def item_add(dir: DirOpt, kind: Annotated[str, typer.Option("--kind", help="e.g. warning.track")],
+             marking: Annotated[str, typer.Option("--marking", help="banner, e.g. 'SECRET//REL TO JPN, KOR'")],
+             body: Annotated[str, typer.Option("--body", help="JSON object, or @FILE")] = "{}",
+             out: Annotated[Optional[Path], typer.Option("--out", help="also write the item JSON here")] = None,
+             json_out: JsonOpt = False) -> None:
+    """Create an item originated by this node, store it (ledger item.created) and print its id."""
+    node = open_node(dir)
+    text = Path(body[1:]).read_text(encoding="utf-8") if body.startswith("@") else body
+    data = parse_json_strict(text, source="--body")
+    if not isinstance(data, dict):
+        raise InputError("--body must be a JSON object", field="body")
+    item = node.put_item(new_item(kind, data, Marking.parse(marking), node.party, node.clock.now()))
+    if out is not None:
+        out.write_text(json.dumps(item.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if json_out:
+        typer.echo(json.dumps(item.to_json(), indent=2, ensure_ascii=False))
+    else:
+        console.print(f"{item.id}  {item.marking}  digest {item.digest()[:16]}…", highlight=False)
+
+
+@item_app.command("list")
+def item_list(dir: DirOpt, kind: Annotated[Optional[str], typer.Option("--kind")] = None,
+              json_out: JsonOpt = False) -> None:
+    """List stored items (own and received)."""
+    items = open_node(dir).items(kind)
+    if json_out:
+        typer.echo(json.dumps([i.to_json() for i in items], indent=2, ensure_ascii=False))
+        return
+    t = Table("id", "kind", "originator", "marking", "created")
+    for i in items:
+        t.add_row(i.id, i.kind, i.originator, str(i.marking), i.created.isoformat(timespec="seconds"))
+    console.print(t)

@@ -1,0 +1,106 @@
+"""CLI: node, agreement and policy commands are thin, print real values, and fail in one line."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from accord.cli.main import app
+from accord.errors import AgreementError, ConfigError, InputError, MarkingError
+from accord.node import Node
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=True)
+
+
+@pytest.fixture
+def nodes(tmp_path):
+    for p in ("JPN", "KOR"):
+        assert run("node", "init", "--party", p, "--dir", tmp_path / p.lower()).exit_code == 0
+    keys = {p: json.loads(run("node", "show", "--dir", tmp_path / p.lower(), "--json").stdout)["public_key"]
+            for p in ("JPN", "KOR")}
+    assert run("node", "partner", "add", "--dir", tmp_path / "jpn", "--party", "KOR", "--key", keys["KOR"]).exit_code == 0
+    assert run("node", "partner", "add", "--dir", tmp_path / "kor", "--party", "JPN", "--key", keys["JPN"]).exit_code == 0
+    return tmp_path
+
+
+def test_node_show_never_prints_the_private_key(nodes):
+    out = run("node", "show", "--dir", nodes / "jpn").stdout
+    pem_line = (nodes / "jpn" / "node.key").read_text().splitlines()[1]
+    assert pem_line not in out and "PRIVATE" not in out
+    info = json.loads(run("node", "show", "--dir", nodes / "jpn", "--json").stdout)
+    node = Node.open(nodes / "jpn")
+    assert info["fingerprint"] == node.fingerprint and info["verifier_key"] == node.verifier_key
+    assert info["partners"]["KOR"]["fingerprint"] == Node.open(nodes / "kor").fingerprint
+
+
+def test_agreement_lifecycle_and_policy_explain(nodes):
+    a = nodes / "a.yaml"
+    r = run("agreement", "create", "--dir", nodes / "jpn", "--id", "jk", "--party", "KOR",
+            "--rule", "JPN<->KOR:warning.*:SECRET", "--out", a)
+    assert r.exit_code == 0, r.output
+    assert run("agreement", "sign", a, "--dir", nodes / "jpn").exit_code == 0
+    r = run("agreement", "verify", a, "--dir", nodes / "jpn")
+    assert isinstance(r.exception, AgreementError) and "missing signature of KOR" in str(r.exception)
+    assert "still missing" not in run("agreement", "sign", a, "--dir", nodes / "kor").stdout
+    assert "is in force" in run("agreement", "verify", a, "--dir", nodes / "jpn").stdout
+    assert "added" in run("agreement", "add", a, "--dir", nodes / "jpn").stdout
+    shown = json.loads(run("agreement", "show", a, "--json").stdout)
+    assert shown["missing_signatures"] == [] and shown["agreement"]["rules"][0]["max_classification"] == "SECRET"
+    r = run("node", "item", "add", "--dir", nodes / "jpn", "--kind", "warning.track", "--marking",
+            "SECRET//REL TO JPN, KOR", "--body", '{"t": 1}', "--out", nodes / "item.json")
+    assert r.exit_code == 0, r.output
+    ok = run("policy", "explain", nodes / "item.json", "KOR", "--dir", nodes / "jpn", "--json")
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["allowed"] is True
+    no = run("policy", "explain", nodes / "item.json", "USA", "--dir", nodes / "jpn")
+    assert no.exit_code == 5 and "USA is not in REL TO JPN, KOR" in no.stdout
+    # an agreement altered after signing is reported as such
+    a.write_text(a.read_text().replace("max_classification: SECRET", "max_classification: TOP SECRET"))
+    r = run("agreement", "verify", a, "--dir", nodes / "jpn")
+    assert "altered after JPN signed" in str(r.exception)
+
+
+@pytest.mark.parametrize("args,exc,text", [
+    (["node", "partner", "add", "--party", "KOR", "--key", "xyz"], InputError, "not valid base64"),
+    (["node", "item", "add", "--kind", "test.note", "--marking", "SECRET//REL TO KOR, JPN"], MarkingError,
+     "alphabetical"),
+    (["node", "item", "add", "--kind", "test.note", "--marking", "SECRET", "--body", "{\"a\":1,\"a\":2}"], InputError,
+     "duplicate key 'a'"),
+    (["agreement", "create", "--id", "x", "--party", "KOR", "--rule", "JPN=>KOR:*:SECRET", "--out", "/dev/null/x"],
+     InputError, "is not FROM->TO"),
+    (["agreement", "create", "--id", "x", "--party", "USA", "--rule", "JPN->USA:*:SECRET", "--out", "/dev/null/x"],
+     InputError, "not a pinned partner"),
+])
+def test_bad_input_is_named_and_store_unchanged(nodes, args, exc, text):
+    before = Node.open(nodes / "jpn")
+    size, items = before.ledger.size, len(before.items())
+    cfg = (nodes / "jpn" / "node.yaml").read_text()
+    r = run(*args, "--dir", nodes / "jpn")
+    assert isinstance(r.exception, exc) and text in str(r.exception), r.output
+    after = Node.open(nodes / "jpn")
+    assert after.ledger.size == size and len(after.items()) == items
+    assert (nodes / "jpn" / "node.yaml").read_text() == cfg
+
+
+def test_malformed_files(nodes):
+    (nodes / "bad.yaml").write_text("agreement:\n  id: [unclosed\n")
+    r = run("agreement", "show", nodes / "bad.yaml")
+    assert isinstance(r.exception, InputError) and "bad.yaml" in str(r.exception) and "line" in str(r.exception)
+    (nodes / "item.json").write_text('{"kind": "test.note"}')
+    r = run("policy", "explain", nodes / "item.json", "KOR", "--dir", nodes / "jpn")
+    assert isinstance(r.exception, InputError) and "missing field" in str(r.exception)
+    r = run("node", "show", "--dir", nodes / "nowhere")
+    assert isinstance(r.exception, ConfigError) and "not a node directory" in str(r.exception)
+
+
+def test_errors_print_one_line_without_traceback(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "accord.cli.main", "node", "init", "--party", "Japan", "--dir",
+                          str(tmp_path / "n")], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr
+    assert "ISO 3166-1 alpha-3" in out.stderr

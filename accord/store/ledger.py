@@ -7,11 +7,12 @@ witnessed; partner inconsistent) is one leaf. The leaf bytes are the RFC 8785 ca
 
 Storage (tables created with :func:`accord.store.sqlite.ensure_schema`):
 
-* ``ledger_leaves(idx, type, time, leaf)`` — the entries, in order;
-* ``ledger_nodes(id, hash)`` — the hash of every *complete* subtree ``(level, index)`` (leaf
-  hashes are level 0), keyed ``id = level << 48 | index``. An append writes the leaf and the
-  ≤ log2(n) nodes it completes (one on average), so appends are O(1) amortised, and the root or
-  any inclusion/consistency proof is O(log n) node reads in one query, never a scan.
+* ``ledger_leaves(idx, type, time, hash, leaf)`` — the entries in order, with their leaf hashes
+  (the level-0 nodes of the tree);
+* ``ledger_nodes(id, hash)`` — the hash of every *complete* subtree ``(level, index)`` above the
+  leaves, keyed ``id = level << 48 | index``. An append writes the leaf and the ≤ log2(n) nodes
+  it completes (one on average), so appends are O(1) amortised, and the root or any
+  inclusion/consistency proof is O(log n) reads in two indexed queries, never a scan.
 
 The right frontier of the tree (its compact range) is cached in memory only as a speed-up: each
 write transaction first checks it against the last stored leaf, so a rolled-back caller
@@ -22,9 +23,11 @@ an item and its ``item.created`` event commit together.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,10 +49,11 @@ CREATE TABLE IF NOT EXISTS ledger_leaves (
     idx  INTEGER PRIMARY KEY,      -- leaf index, 0 …
     type TEXT NOT NULL,            -- event type, e.g. item.created
     time TEXT NOT NULL,            -- RFC 3339
+    hash BLOB NOT NULL,            -- SHA-256(0x00 || leaf)
     leaf BLOB NOT NULL             -- RFC 8785 canonical JSON of {type, time, data}
 );
 CREATE TABLE IF NOT EXISTS ledger_nodes (
-    id   INTEGER PRIMARY KEY,      -- level << 48 | index of a complete subtree
+    id   INTEGER PRIMARY KEY,      -- level << 48 | index of a complete subtree, level >= 1
     hash BLOB NOT NULL             -- MTH of leaves [index·2^level, (index+1)·2^level)
 );
 """
@@ -75,7 +79,7 @@ class LedgerEntry:
 
     def to_json(self) -> dict[str, Any]:
         return {"index": self.index, "type": self.type, "time": to_rfc3339(self.time), "data": self.data,
-                "leaf_hash": self.leaf_hash.hex()}
+                "leaf_hash": base64.b64encode(self.leaf_hash).decode()}
 
 
 @dataclass(frozen=True)
@@ -92,8 +96,8 @@ class InclusionProof:
         merkle.verify_inclusion(self.index, self.size, self.leaf_hash, self.path, self.root)
 
     def to_json(self) -> dict[str, Any]:
-        import base64
-        return {"index": self.index, "tree_size": self.size, "leaf_hash": self.leaf_hash.hex(),
+        """Hashes in base64, as in C2SP checkpoints."""
+        return {"index": self.index, "tree_size": self.size, "leaf_hash": base64.b64encode(self.leaf_hash).decode(),
                 "root_hash": base64.b64encode(self.root).decode(),
                 "path": [base64.b64encode(p).decode() for p in self.path]}
 
@@ -111,16 +115,14 @@ def _plain_json(value: Any) -> bool:
     """
     t = type(value)
     if t is dict:
-        items = value.items()
-        for k, _ in items:
-            if type(k) is not str or not (k.isascii() or max(k, default="") < "\ud800"):
-                return False
-        values: Any = value.values()
+        pairs: Any = value.items()
     elif t is list:
-        values = value
+        pairs = (("", v) for v in value)
     else:
-        values = (value,)
-    for v in values:
+        pairs = (("", value),)
+    for k, v in pairs:
+        if type(k) is not str or not (k.isascii() or max(k) < "\ud800"):
+            return False
         tv = type(v)
         if tv is str or v is None or tv is bool:
             continue
@@ -163,7 +165,13 @@ def leaf_bytes(event_type: str, data: dict[str, Any], time: datetime | str) -> b
     if not isinstance(data, dict):
         raise InputError(f"ledger event data must be a JSON object, got {type(data).__name__}", field="data")
     when = time if isinstance(time, str) else _rfc3339(time)
-    return canonical_leaf({"type": event_type, "time": when, "data": data})
+    event = {"type": event_type, "time": when, "data": data}
+    if _plain_json(data):  # type and time are plain strings already
+        try:
+            return _dumps(event).encode("utf-8")
+        except UnicodeEncodeError:
+            pass
+    return canonical_json(event)
 
 
 class Ledger:
@@ -180,15 +188,19 @@ class Ledger:
         ensure_schema(conn, SCHEMA)
         self._frontier: merkle.CompactRange | None = None
         self._last_hash: bytes | None = None
+        self._lock = threading.RLock()  # the frontier cache and the transaction, per Ledger
 
     # --- state ------------------------------------------------------------------------------
     def _stored_tail(self) -> tuple[int, bytes | None]:
-        row = self.conn.execute("SELECT id, hash FROM ledger_nodes WHERE id < ? ORDER BY id DESC LIMIT 1",
-                                (1 << _LEVEL_SHIFT,)).fetchone()
+        row = self.conn.execute("SELECT idx, hash FROM ledger_leaves ORDER BY idx DESC LIMIT 1").fetchone()
         return (0, None) if row is None else (row[0] + 1, bytes(row[1]))
 
     def _current(self) -> merkle.CompactRange:
         """The compact range of the stored tree, reloaded if the cache no longer matches the db."""
+        with self._lock:
+            return self._current_locked()
+
+    def _current_locked(self) -> merkle.CompactRange:
         size, last = self._stored_tail()
         cr = self._frontier
         if cr is None or cr.size != size or self._last_hash != last:
@@ -200,10 +212,13 @@ class Ledger:
 
     def _node_hashes(self, ids: list[int]) -> dict[int, bytes]:
         found: dict[int, bytes] = {}
-        for chunk in range(0, len(ids), 500):
-            part = ids[chunk:chunk + 500]
-            q = f"SELECT id, hash FROM ledger_nodes WHERE id IN ({','.join('?' * len(part))})"
-            found.update((r[0], bytes(r[1])) for r in self.conn.execute(q, part))
+        leaves = [i for i in ids if i < 1 << _LEVEL_SHIFT]  # level 0: the leaf hashes
+        nodes = [i for i in ids if i >= 1 << _LEVEL_SHIFT]
+        for table, key, wanted in (("ledger_leaves", "idx", leaves), ("ledger_nodes", "id", nodes)):
+            for chunk in range(0, len(wanted), 500):
+                part = wanted[chunk:chunk + 500]
+                q = f"SELECT {key}, hash FROM {table} WHERE {key} IN ({','.join('?' * len(part))})"
+                found.update((r[0], bytes(r[1])) for r in self.conn.execute(q, part))
         missing = [i for i in ids if i not in found]
         if missing:
             lv, ix = missing[0] >> _LEVEL_SHIFT, missing[0] & ((1 << _LEVEL_SHIFT) - 1)
@@ -219,18 +234,19 @@ class Ledger:
     # --- appending --------------------------------------------------------------------------
     @contextmanager
     def _write(self) -> Iterator[None]:
-        own = not self.conn.in_transaction
-        if own:
-            self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
+        with self._lock:
+            own = not self.conn.in_transaction
             if own:
-                self.conn.rollback()
-            self._frontier = None
-            raise
-        if own:
-            self.conn.commit()
+                self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                if own:
+                    self.conn.rollback()
+                self._frontier = None
+                raise
+            if own:
+                self.conn.commit()
 
     def append(self, event_type: str, data: dict[str, Any], *, time: datetime) -> int:
         """Append one event; return its leaf index."""
@@ -254,11 +270,12 @@ class Ledger:
             last = self._last_hash
             try:
                 for i, (event_type, when, leaf) in enumerate(rows):
-                    leaf_rows.append((first + i, event_type, when, leaf))
                     last = merkle.hash_leaf(leaf)
-                    for level, index, h in cr.append(last):
-                        node_rows.append((_node_id(level, index), h))
-                self.conn.executemany("INSERT INTO ledger_leaves (idx, type, time, leaf) VALUES (?,?,?,?)",
+                    leaf_rows.append((first + i, event_type, when, last, leaf))
+                    made = cr.append(last)
+                    for level, index, h in made[1:]:
+                        node_rows.append((level << _LEVEL_SHIFT | index, h))
+                self.conn.executemany("INSERT INTO ledger_leaves (idx, type, time, hash, leaf) VALUES (?,?,?,?,?)",
                                       leaf_rows)
                 self.conn.executemany("INSERT INTO ledger_nodes (id, hash) VALUES (?,?)", node_rows)
             except BaseException:
@@ -287,7 +304,8 @@ class Ledger:
     def root(self, size: int | None = None) -> bytes:
         """``MTH(D[size])`` (default: the current size), from O(log n) stored subtree hashes."""
         if size is None:
-            return self._current().root()
+            with self._lock:
+                return self._current().root()
         size = self._check_size(size)
         return self._hashes_for([(0, size)])[0] if size else merkle.EMPTY_ROOT
 
@@ -336,8 +354,10 @@ class Ledger:
 
     # --- checkpoints ------------------------------------------------------------------------
     def checkpoint_body(self) -> Checkpoint:
-        cr = self._current()
-        return Checkpoint(self.origin, cr.size, cr.root())
+        """The current tree head (origin, size, root), unsigned."""
+        with self._lock:
+            cr = self._current()
+            return Checkpoint(self.origin, cr.size, cr.root())
 
     def checkpoint(self) -> str:
         """The latest tree head as a C2SP tlog-checkpoint, signed as a C2SP signed note by this node."""
@@ -357,32 +377,32 @@ class Ledger:
         total = self.size
         levels = dict(self.conn.execute(f"SELECT id >> {_LEVEL_SHIFT}, count(*) FROM ledger_nodes GROUP BY 1"))
         for level, count in sorted(levels.items()):
-            if count != total >> level:
+            if level < 1 or count != total >> level:
                 raise LedgerError(f"ledger has {count} stored subtree hashes at level {level} for "
                                   f"{total} entries", expected=total >> level, actual=count)
-        count, top = self.conn.execute("SELECT count(*), max(idx) FROM ledger_leaves").fetchone()
-        if count != total or (count and top != total - 1):
-            raise LedgerError(f"ledger has {count} entries (last index {top}) but {total} leaf hashes: "
-                              "entries were deleted or inserted", expected=total, actual=count)
-        n = -1
-        leaves = self.conn.execute("SELECT idx, leaf FROM ledger_leaves ORDER BY idx")
-        hashes = self.conn.execute("SELECT id, hash FROM ledger_nodes WHERE id < ? ORDER BY id", (1 << _LEVEL_SHIFT,))
-        for n, ((idx, leaf), (nid, h)) in enumerate(zip(leaves, hashes, strict=False)):
-            if idx != n or nid != n:
-                raise LedgerError(f"ledger entry {n} is missing (next stored index is {min(idx, nid)})")
+        count = self.conn.execute("SELECT count(*) FROM ledger_leaves").fetchone()[0]
+        if count != total:
+            raise LedgerError(f"ledger has {count} entries but its last index is {total - 1}: "
+                              "entries were deleted", expected=total, actual=count)
+        for n, (idx, h, leaf) in enumerate(self.conn.execute("SELECT idx, hash, leaf FROM ledger_leaves ORDER BY idx")):
+            if idx != n:
+                raise LedgerError(f"ledger entry {n} is missing (next stored index is {idx})")
+            if not isinstance(leaf, bytes) or not isinstance(h, bytes):
+                raise LedgerError(f"ledger entry {idx} is not stored as bytes (the database was edited)")
             try:
-                self._decode(idx, bytes(leaf))
+                self._decode(idx, leaf)
             except (InputError, KeyError, TypeError) as exc:
                 raise LedgerError(f"ledger entry {idx} is not a valid event: {exc}") from None
-            if merkle.hash_leaf(bytes(leaf)) != h:
+            if merkle.hash_leaf(leaf) != h:
                 raise LedgerError(f"ledger entry {idx} does not match its stored leaf hash (entry altered)",
-                                  expected=bytes(h).hex(), actual=merkle.hash_leaf(bytes(leaf)).hex())
-        if n + 1 != total:
-            raise LedgerError("ledger entries and leaf hashes differ in number", expected=total, actual=n + 1)
+                                  expected=bytes(h).hex(), actual=merkle.hash_leaf(leaf).hex())
         level = 1
         while total >> level:
-            lower = self.conn.execute("SELECT hash FROM ledger_nodes WHERE id >= ? AND id < ? ORDER BY id",
-                                      (_node_id(level - 1, 0), _node_id(level, 0)))
+            if level == 1:
+                lower = self.conn.execute("SELECT hash FROM ledger_leaves ORDER BY idx")
+            else:
+                lower = self.conn.execute("SELECT hash FROM ledger_nodes WHERE id >= ? AND id < ? ORDER BY id",
+                                          (_node_id(level - 1, 0), _node_id(level, 0)))
             upper = self.conn.execute("SELECT id, hash FROM ledger_nodes WHERE id >= ? AND id < ? ORDER BY id",
                                       (_node_id(level, 0), _node_id(level + 1, 0)))
             for i, (nid, h) in enumerate(upper):

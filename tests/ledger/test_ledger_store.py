@@ -129,8 +129,10 @@ def test_non_utc_times_are_normalised(node):
 
 
 @pytest.mark.parametrize("tamper", [
+    "UPDATE ledger_leaves SET leaf = CAST(replace(leaf, 'test.note:5', 'test.note:X') AS BLOB) WHERE idx = 5",
     "UPDATE ledger_leaves SET leaf = replace(leaf, 'test.note:5', 'test.note:X') WHERE idx = 5",
     "DELETE FROM ledger_leaves WHERE idx = 9",
+    "UPDATE ledger_leaves SET hash = zeroblob(32) WHERE idx = 2",
     "UPDATE ledger_nodes SET hash = zeroblob(32) WHERE id = (1 << 48) | 2",
     "UPDATE ledger_nodes SET hash = zeroblob(32) WHERE id = (3 << 48)",
     "DELETE FROM ledger_nodes WHERE id = (2 << 48) | 1",

@@ -1,0 +1,136 @@
+"""``accord ledger``: the node's audit log — verify it, print its signed checkpoint, prove entries.
+
+Thin over :class:`accord.store.ledger.Ledger` (opened through :class:`accord.node.Node`) and
+:mod:`accord.core.checkpoint`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn
+from rich.table import Table
+
+from accord.clock import to_rfc3339
+
+app = typer.Typer(help="The node's audit ledger: an RFC 9162 Merkle log with signed C2SP checkpoints.",
+                  no_args_is_help=True)
+console = Console()
+
+DirOption = typer.Option(..., "--dir", help="The node directory (made by `accord node init`).")
+
+
+def _open(directory: Path):
+    from accord.node import Node
+
+    return Node.open(directory)
+
+
+def _b64(h: bytes) -> str:
+    return base64.b64encode(h).decode()
+
+
+@app.command()
+def verify(directory: Path = DirOption,
+           as_json: bool = typer.Option(False, "--json", help="Print the verified head as JSON.")) -> None:
+    """Recompute every leaf and subtree hash of the node's log; fail on the first mismatch."""
+    with _open(directory) as node:
+        with Progress(TextColumn("verifying ledger"), BarColumn(), TextColumn("level {task.completed}/{task.total}"),
+                      console=Console(stderr=True), transient=True, disable=as_json) as progress:
+            task = progress.add_task("verify", total=None)
+
+            def report(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            head = node.ledger.verify(progress=report)
+        if as_json:
+            typer.echo(json.dumps({"ok": True, "origin": head.origin, "tree_size": head.size,
+                                   "root_hash": _b64(head.root_hash)}, indent=2))
+            return
+        console.print(f"ledger OK: {head.size} entries, every leaf and subtree hash recomputed", highlight=False)
+        console.print(f"origin {head.origin}\nroot   {_b64(head.root_hash)}", highlight=False)
+
+
+@app.command()
+def checkpoint(directory: Path = DirOption) -> None:
+    """Print the latest tree head as a C2SP checkpoint signed by this node (a signed note)."""
+    with _open(directory) as node:
+        typer.echo(node.ledger.checkpoint(), nl=False)
+
+
+@app.command()
+def proof(directory: Path = DirOption,
+          index: int = typer.Option(..., "--index", min=0, help="Leaf index of the entry to prove."),
+          size: int = typer.Option(None, "--size", min=1, help="Tree size to prove against (default: current)."),
+          as_json: bool = typer.Option(False, "--json", help="Print the proof as JSON.")) -> None:
+    """Inclusion proof (RFC 9162 §2.1.3) of one entry; it is verified before it is printed."""
+    with _open(directory) as node:
+        bundle = node.ledger.prove_inclusion(index, size)
+        bundle.verify()
+        entry = node.ledger.entry(index)
+        if as_json:
+            typer.echo(json.dumps({**bundle.to_json(), "origin": node.ledger.origin, "entry": entry.to_json()},
+                                  indent=2))
+            return
+        console.print(f"entry {index} ({entry.type}, {to_rfc3339(entry.time)}) is in the tree of size "
+                      f"{bundle.size}, root {_b64(bundle.root)}", highlight=False)
+        console.print(f"leaf hash {_b64(bundle.leaf_hash)}", highlight=False)
+        table = Table(title=f"inclusion proof: {len(bundle.path)} hashes (verified)")
+        table.add_column("#", justify="right")
+        table.add_column("sibling hash (base64)")
+        for i, h in enumerate(bundle.path):
+            table.add_row(str(i), _b64(h))
+        console.print(table)
+
+
+@app.command()
+def consistency(directory: Path = DirOption,
+                old: int = typer.Option(..., "--old", min=1, help="The older tree size a partner has seen."),
+                new: int = typer.Option(None, "--new", min=1, help="The newer tree size (default: current)."),
+                as_json: bool = typer.Option(False, "--json", help="Print the proof as JSON.")) -> None:
+    """Consistency proof (RFC 9162 §2.1.4) that the log at ``--old`` is a prefix of ``--new``."""
+    from accord.core import merkle
+
+    with _open(directory) as node:
+        ledger = node.ledger
+        new_size = ledger.size if new is None else new
+        path = ledger.consistency_proof(old, new_size)
+        old_root, new_root = ledger.root(old), ledger.root(new_size)
+        merkle.verify_consistency(old, new_size, path, old_root, new_root)
+        out = {"origin": ledger.origin, "old_size": old, "old_root": _b64(old_root), "new_size": new_size,
+               "new_root": _b64(new_root), "proof": [_b64(h) for h in path]}
+        if as_json:
+            typer.echo(json.dumps(out, indent=2))
+            return
+        console.print(f"tree {old} ({out['old_root']}) is a prefix of tree {new_size} ({out['new_root']})",
+                      highlight=False)
+        for i, h in enumerate(out["proof"]):
+            console.print(f"  {i:2d} {h}", highlight=False)
+
+
+@app.command()
+def show(directory: Path = DirOption,
+         start: int = typer.Option(None, "--start", min=0, help="First entry (default: the last --limit)."),
+         limit: int = typer.Option(20, "--limit", min=1, help="How many entries to list."),
+         as_json: bool = typer.Option(False, "--json", help="Print the head and entries as JSON.")) -> None:
+    """The log's head and its entries (newest last)."""
+    with _open(directory) as node:
+        ledger = node.ledger
+        head = ledger.checkpoint_body()
+        first = max(0, head.size - limit) if start is None else start
+        entries = ledger.entries(first, min(head.size, first + limit))
+        if as_json:
+            typer.echo(json.dumps({"origin": head.origin, "tree_size": head.size, "root_hash": _b64(head.root_hash),
+                                   "entries": [e.to_json() for e in entries]}, indent=2))
+            return
+        table = Table(title=f"{head.origin}: {head.size} entries, root {_b64(head.root_hash)}")
+        for col in ("#", "time", "type", "data"):
+            table.add_column(col, justify="right" if col == "#" else "left", overflow="fold")
+        for e in entries:
+            table.add_row(str(e.index), e.time.strftime("%Y-%m-%d %H:%M:%S"), e.type,
+                          json.dumps(e.data, ensure_ascii=False, separators=(",", ":")))
+        console.print(table)

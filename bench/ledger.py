@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import random
 import sys
 import tempfile
@@ -57,11 +58,11 @@ def run(n: int, workdir: Path, progress: Progress) -> dict:
     ledger = Ledger(conn, ident, origin_for("JPN", ident.public_key))
     t0 = datetime(2026, 3, 1, tzinfo=UTC)
     task = progress.add_task(f"appending {n:,}", total=n)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for i in range(0, n, BATCH):
         ledger.append_many(list(_events(i, min(BATCH, n - i), t0)))
         progress.update(task, advance=min(BATCH, n - i))
-    append_s = time.perf_counter() - start
+    append_s, append_cpu = time.perf_counter() - start, time.process_time() - cpu
     progress.remove_task(task)
     assert ledger.size == n
 
@@ -79,15 +80,16 @@ def run(n: int, workdir: Path, progress: Progress) -> dict:
     proofs = [ledger.inclusion_proof(i, size) for i in indices]
     prove_s = time.perf_counter() - start
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for i, h, p in zip(indices, leaf_hashes, proofs, strict=True):
         merkle.verify_inclusion(i, size, h, p, root)
-    verify_s = time.perf_counter() - start
+    verify_s, verify_cpu = time.perf_counter() - start, time.process_time() - cpu
 
     lengths = [len(p) for p in proofs]
     db_bytes = sum(f.stat().st_size for f in workdir.glob(f"ledger-{n}.db*"))
     conn.close()
-    return {"n": n, "appends_per_s": n / append_s, "single_per_s": SINGLE / single_s,
+    return {"n": n, "appends_per_s": n / append_s, "appends_cpu": n / append_cpu, "single_per_s": SINGLE / single_s,
+            "verify_cpu": PROOFS / verify_cpu,
             "proofs_per_s": PROOFS / prove_s, "verify_per_s": PROOFS / verify_s,
             "verify_us": verify_s / PROOFS * 1e6, "proof_mean": sum(lengths) / len(lengths),
             "proof_max": max(lengths), "log2n": math.log2(size), "db_mb": db_bytes / 1e6}
@@ -97,21 +99,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10**4, 10**5, 10**6])
     args = parser.parse_args(argv)
-    console = Console()
+    console = Console(width=170)
     rows = []
     with tempfile.TemporaryDirectory(prefix="accord-bench-ledger-") as tmp, \
             Progress(console=console, transient=True) as progress:
         for n in args.sizes:
             rows.append(run(n, Path(tmp), progress))
-    table = Table(title="Accord ledger: RFC 9162 Merkle log persisted in SQLite (WAL, synchronous=FULL)")
-    for col in ("leaves", "appends/s (batched)", "appends/s (1 per txn)", "proofs/s (from db)",
-                "verifications/s", "µs/verify", "proof hashes mean/max", "log2 n", "proof bytes max", "db MB"):
+    table = Table(title="Accord ledger: RFC 9162 Merkle log in SQLite (WAL, synchronous=FULL), "
+                        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    for col in ("leaves", "appends/s", "appends/s per CPU-s", "1 per txn/s", "proofs/s (db)",
+                "verifs/s", "verifs/s per CPU-s", "µs/verif", "hashes/proof", "log2 n", "db MB"):
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(f"{r['n']:,}", f"{r['appends_per_s']:,.0f}", f"{r['single_per_s']:,.0f}",
-                      f"{r['proofs_per_s']:,.0f}", f"{r['verify_per_s']:,.0f}", f"{r['verify_us']:.1f}",
-                      f"{r['proof_mean']:.1f} / {r['proof_max']}", f"{r['log2n']:.1f}",
-                      f"{r['proof_max'] * merkle.HASH_SIZE:,}", f"{r['db_mb']:.1f}")
+        table.add_row(f"{r['n']:,}", f"{r['appends_per_s']:,.0f}", f"{r['appends_cpu']:,.0f}",
+                      f"{r['single_per_s']:,.0f}", f"{r['proofs_per_s']:,.0f}", f"{r['verify_per_s']:,.0f}",
+                      f"{r['verify_cpu']:,.0f}", f"{r['verify_us']:.1f}",
+                      f"{r['proof_mean']:.1f} (max {r['proof_max']}, {r['proof_max'] * merkle.HASH_SIZE} B)",
+                      f"{r['log2n']:.1f}", f"{r['db_mb']:.0f}")
     console.print(table)
     first, last = rows[0], rows[-1]
     if len(rows) > 1:
@@ -120,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
                       f"verify time ×{last['verify_us'] / first['verify_us']:.2f}, "
                       f"log2 n ×{last['log2n'] / first['log2n']:.2f}")
     ok = all(r["appends_per_s"] >= 20_000 and r["verify_per_s"] >= 5_000 for r in rows)
-    console.print("targets (≥ 20,000 appends/s, ≥ 5,000 verifications/s): " + ("met" if ok else "NOT met"))
+    ok_cpu = all(r["appends_cpu"] >= 20_000 and r["verify_cpu"] >= 5_000 for r in rows)
+    console.print("targets (≥ 20,000 appends/s, ≥ 5,000 verifications/s): wall clock "
+                  + ("met" if ok else "NOT met") + "; per CPU-second " + ("met" if ok_cpu else "NOT met")
+                  + " (wall-clock rates fall when other processes share the cores)")
     return 0
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from accord.core.canonical import canonical_json
 from accord.dialogue.inputs import DialogueFile, load_dialogue_file
-from accord.dialogue.model import CommitmentChange, Status
+from accord.dialogue.model import CommitmentChange, steps_to
 from accord.dialogue.store import DialogueStore, Outcome
 
 EXAMPLE = "japan-rok-ministers.yaml"
@@ -37,11 +37,6 @@ def load_example_file() -> tuple[DialogueFile, Any]:
     return load_dialogue_file(str(path), path.read_text(encoding="utf-8"))
 
 
-_STEPS = {Status.PROPOSED: [], Status.AGREED: [Status.AGREED],
-          Status.IN_PROGRESS: [Status.AGREED, Status.IN_PROGRESS],
-          Status.DONE: [Status.AGREED, Status.DONE], Status.LAPSED: [Status.LAPSED]}
-
-
 def adopt(store: DialogueStore, data: DialogueFile) -> Outcome:
     """Take this node's own commitments of ``data`` to the status the file records (one version a step)."""
     versions, shared = [], []
@@ -50,8 +45,7 @@ def adopt(store: DialogueStore, data: DialogueFile) -> Outcome:
         want = targets.get(c.id)
         if want is None or c.status == want.status:
             continue
-        path = _STEPS[want.status]
-        todo = path[path.index(c.status) + 1:] if c.status in path else path
+        todo = steps_to(c.status, want.status)
         for st in todo:
             out = store.update_commitment(c.id, CommitmentChange(status=st))
             versions += out.versions

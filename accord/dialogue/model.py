@@ -456,3 +456,21 @@ def state_from_json(kind: str, d: dict) -> Series | Meeting | Commitment:
     if kind == KIND_COMMITMENT:
         return Commitment.from_json(d)
     raise InputError(f"not a dialogue kind: {kind!r}", field="kind")
+
+
+_RANK = {Status.PROPOSED: 0, Status.AGREED: 1, Status.IN_PROGRESS: 2, Status.DONE: 3}
+
+
+def steps_to(current: Status, target: Status) -> list[Status]:
+    """The shortest allowed status steps from ``current`` forward to ``target`` ([] if none or
+    if ``current`` is already final or beyond ``target``: status never moves backwards)."""
+    if current == target or current in TERMINAL:
+        return []
+    if target == Status.LAPSED:
+        return [Status.LAPSED]
+    if _RANK[current] >= _RANK[target]:
+        return []
+    steps = [Status.AGREED] if current == Status.PROPOSED else []
+    if target in (Status.IN_PROGRESS, Status.DONE):
+        steps.append(target)
+    return steps

@@ -36,7 +36,7 @@ from accord.dialogue.inputs import (CommitmentIn, CommitmentUpdateIn, DialogueFi
                                     located)
 from accord.dialogue.model import (KIND_COMMITMENT, KIND_MEETING, KIND_SERIES, KINDS, Commitment,
                                    CommitmentChange, Link, Meeting, MeetingStatus, Series, Status,
-                                   apply_change, check_party, check_transition)
+                                   apply_change, check_party, check_transition, steps_to)
 from accord.dialogue.schedule import next_occurrences, occurrence
 from accord.dialogue.versions import SignedVersion, check_commitment_update, sign_version, verify_version
 from accord.errors import (AccordError, InputError, NotFoundError, NotOwnerError, StoreError,
@@ -363,8 +363,6 @@ class DialogueStore:
                 c = cin.to_commitment(series, meeting.id, f"{meeting.id}-C{i + 1}")
                 if c.id in seen or self._exists(c.id):
                     raise InputError(f"commitment id {c.id!r} is already used", field="id")
-                check_transition(Status.PROPOSED, Status.AGREED if cin.status != Status.PROPOSED else
-                                 Status.PROPOSED)
             except InputError as exc:
                 raise located(exc, source=source, root=root, prefix=where) from None
             seen.add(c.id)
@@ -382,8 +380,7 @@ class DialogueStore:
         out = [self._sign(c, None, {"propose": True})]
         if target == Status.PROPOSED or c.owner != self.node.party:
             return out
-        steps = {Status.AGREED: [Status.AGREED], Status.IN_PROGRESS: [Status.AGREED, Status.IN_PROGRESS],
-                 Status.DONE: [Status.AGREED, Status.DONE], Status.LAPSED: [Status.LAPSED]}[target]
+        steps = steps_to(Status.PROPOSED, target)
         cur = c
         for st in steps:
             change = CommitmentChange(status=st)

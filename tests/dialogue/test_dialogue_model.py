@@ -123,3 +123,15 @@ def test_series_needs_known_hosts_and_two_parties():
     assert exc.value.field == "host_rotation[0]"
     with pytest.raises(InputError, match="at least two parties"):
         Series("S", "T", ("JPN",), Level.MINISTERS, 6, date(2025, 1, 1), ("JPN",)).validate()
+
+
+@given(statuses, statuses)
+def test_steps_to_is_a_legal_forward_walk(current, target):
+    from accord.dialogue.model import steps_to
+    steps = steps_to(current, target)
+    cur = current
+    for st in steps:
+        cur = check_transition(cur, st)  # each step is allowed (raises otherwise)
+    assert cur == target or steps == []
+    if steps:
+        assert current not in (Status.DONE, Status.LAPSED)

@@ -336,6 +336,7 @@ def make_router(node: Any, *, store: IntelStore | None = None,
     @router.get("/{api_root}/collections/", summary="Collections (§5.1)")
     async def collections(api_root: str, request: Request, principal: Any = Depends(principal_dep)) -> Response:
         media = negotiate(request)
+        the_store.sync()
         root_check(api_root)
         visible = [coll_json(c, principal) for c in the_store.collections()
                    if _has(principal, "read", c) or _has(principal, "write", c)]
@@ -351,6 +352,7 @@ def make_router(node: Any, *, store: IntelStore | None = None,
     async def manifest(api_root: str, collection_id: str, request: Request,
                        principal: Any = Depends(principal_dep)) -> Response:
         media = negotiate(request)
+        the_store.sync()
         coll = coll_for(api_root, collection_id, principal, "read")
         f, limit, nxt = _filters(request)
         page = the_store.manifest(coll.id, principal.party, f, limit=limit, next=nxt)
@@ -360,6 +362,7 @@ def make_router(node: Any, *, store: IntelStore | None = None,
     async def get_objects(api_root: str, collection_id: str, request: Request,
                           principal: Any = Depends(principal_dep)) -> Response:
         media = negotiate(request)
+        the_store.sync()
         coll = coll_for(api_root, collection_id, principal, "read")
         f, limit, nxt = _filters(request)
         page = the_store.get_objects(coll.id, principal.party, f, limit=limit, next=nxt)

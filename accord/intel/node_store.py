@@ -27,5 +27,10 @@ def store_for(node: Any) -> IntelStore:
         if store is None:
             store = IntelStore(node.conn, party=node.party, clock=getattr(node, "clock", None))
             store.lock = _write_lock(node)
+            if hasattr(node, "partners"):  # a real node: share on add, apply what partners sent
+                from accord.intel import sharing
+
+                sharing.install(node, store)
+                store.syncer = sharing.Syncer(node, store)
             _stores[node] = store
         return store

@@ -60,6 +60,9 @@ CREATE TABLE IF NOT EXISTS intel_objects (
   UNIQUE (collection, stix_id, vkey));
 CREATE INDEX IF NOT EXISTS intel_objects_added ON intel_objects(collection, date_added);
 CREATE TABLE IF NOT EXISTS intel_markings (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS intel_received (
+  item_id TEXT PRIMARY KEY, originator TEXT NOT NULL, collection TEXT, stix_id TEXT,
+  outcome TEXT NOT NULL, reason TEXT);
 CREATE TABLE IF NOT EXISTS intel_status (
   id TEXT PRIMARY KEY, collection TEXT NOT NULL, request_timestamp TEXT NOT NULL,
   principal TEXT, body TEXT NOT NULL);
@@ -141,6 +144,8 @@ class Stored:
     marking: Marking
     known: bool
     originator: str
+    rel: str = "|"
+    plan: list[list[Any]] | None = None
 
 
 @dataclass
@@ -162,6 +167,7 @@ class IntelStore:
         self.max_page = max_page
         self.lock = threading.RLock()
         self.hooks: list[Callable[[list[Stored]], None]] = []
+        self.syncer: Callable[[], None] | None = None  # applies partners' items (sharing.Syncer)
         self._defs: dict[str, dict[str, Any]] = {}
         ensure_schema(conn, DDL)
         with self.lock, conn:
@@ -169,6 +175,11 @@ class IntelStore:
                          (secrets.token_hex(32),))
         self._secret = bytes.fromhex(conn.execute(
             "SELECT value FROM intel_meta WHERE key = 'cursor_secret'").fetchone()[0])
+
+    def sync(self) -> None:
+        """Apply items received from partners, if this store belongs to a node (throttled)."""
+        if self.syncer is not None:
+            self.syncer()
 
     # --- collections -----------------------------------------------------------------------
     def add_collection(self, title: str, *, alias: str | None = None, description: str | None = None,
@@ -242,13 +253,15 @@ class IntelStore:
     # --- adding ----------------------------------------------------------------------------
     def add_objects(self, collection: str, objects: Sequence[Any], *, originator: str | None = None,
                     principal: str | None = None, strict: bool | None = None,
-                    validator: bool = False) -> AddResult:
+                    validator: bool = False, received: tuple[str, str] | None = None) -> AddResult:
         """Validate and store ``objects`` in ``collection`` in one transaction (all or nothing).
 
         Structural validation (:func:`check_object`) always; ``stix2.parse`` (+ stix2-validator
         if ``validator``) when ``strict`` or the collection is strict. Raises
         :class:`StixValidationError` listing every failing object; stores nothing then.
-        Re-adding a version already present is a success that changes nothing.
+        Re-adding a version already present is a success that changes nothing. ``received`` =
+        ``(item id, originator)`` records, in the same transaction, that a partner's item was
+        applied (:mod:`accord.intel.sharing`).
         """
         coll = self.collection(collection)
         origin = originator or self.party
@@ -332,7 +345,11 @@ class IntelStore:
                                 (sid, json.dumps(obj, separators=(",", ":"))))
                 vout = version or us_to_rfc3339(date_added)
                 successes.append({"id": sid, "version": vout, "rel": rel})
-                stored.append(Stored(coll.id, obj, vout, marking, known, origin))
+                stored.append(Stored(coll.id, obj, vout, marking, known, origin, rel,
+                                     json.loads(granular) if granular else None))
+            if received is not None:
+                cur.execute("INSERT INTO intel_received(item_id, originator, collection, stix_id, outcome)"
+                            " VALUES (?,?,?,?,'applied')", (received[0], received[1], coll.id, objects[-1]["id"]))
             body = {"successes": successes, "failures": [], "pendings": []}
             cur.execute("INSERT INTO intel_status(id, collection, request_timestamp, principal, body)"
                         " VALUES (?,?,?,?,?)", (status_id, coll.id, request_ts, principal,

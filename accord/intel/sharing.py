@@ -1,0 +1,175 @@
+"""STIX objects flowing between nodes: out through :func:`accord.federation.share_many`, in
+through the node's item store.
+
+Outgoing (:func:`share_stored`, run after every add to a collection flagged ``shared``): each new
+object version originated by this node becomes an :class:`~accord.core.items.Item` of kind
+``intel.stix`` whose marking is the object's effective marking (classification, REL TO, TLP,
+caveats — :mod:`accord.intel.markings`), and goes to each pinned partner the marking releases it
+to, if the node's agreements allow (:func:`accord.core.policy.decide`, default deny; federation
+ledgers ``item.shared``). The item body carries the collection (id, title), the object —
+redacted for that partner if granular markings say so — and the marking definitions it
+references, so the receiver can interpret them::
+
+    {"collection": {"id": "…", "title": "…"}, "object": {…}, "markings": [{…}, …]}
+
+Marking and extension definitions are not shared on their own: they travel inside the items
+that use them. Received objects are never re-shared (federation refuses it anyway).
+
+Incoming (:func:`sync_received`): items of kind ``intel.stix`` from partners (already verified,
+policy-checked and ledgered ``item.received`` by federation) are added to the collection of the
+same id — created on first receipt, titled after the sender's — with their originator recorded
+and their STIX markings intact. Each item is applied once (table ``intel_received``), in the same
+transaction as its objects.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from accord.core.items import Item
+from accord.core.markings import Marking
+from accord.errors import AccordError, NotFoundError, PolicyDenied, StixValidationError
+from accord.intel import markings as mk
+from accord.intel.store import IntelStore, Stored
+from accord.store.sqlite import ensure_schema
+
+KIND = "intel.stix"
+log = logging.getLogger("accord.intel.sharing")
+
+DDL = """
+CREATE TABLE IF NOT EXISTS intel_received (
+  item_id TEXT PRIMARY KEY, originator TEXT NOT NULL, collection TEXT, stix_id TEXT,
+  outcome TEXT NOT NULL, reason TEXT);
+"""
+
+
+def _item_id(party: str, obj: dict[str, Any], version: str, partner: str | None) -> str:
+    base = f"{party}:{KIND}:{obj['id']}@{version}"
+    return base if partner is None else f"{base}~{partner}"  # a partner-specific redaction
+
+
+def item_for(store: IntelStore, stored: Stored, partner: str, now: Any) -> Item:
+    """The item carrying ``stored`` to ``partner`` (redacted for it if granular markings say so)."""
+    coll = store.collection(stored.collection)
+    obj = stored.object
+    redacted = mk.redact(obj, stored.plan, partner) if stored.plan else obj
+    refs = list(obj.get("object_marking_refs") or [])
+    refs += [g["marking_ref"] for g in redacted.get("granular_markings", []) if g.get("marking_ref")]
+    defs = store._definitions(refs, {})
+    body = {"collection": {"id": coll.id, "title": coll.title},
+            "object": redacted, "markings": [defs[r] for r in sorted(set(refs)) if r in defs]}
+    return Item(KIND, _item_id(store.party, obj, stored.version, partner if redacted is not obj else None),
+                store.party, stored.marking, now, body)
+
+
+def share_stored(node: Any, store: IntelStore, stored: list[Stored]) -> dict[str, list[dict[str, str]]]:
+    """Share newly stored versions of shared collections with the partners allowed to have them.
+
+    Returns ``{"shared": [{"item", "to"}], "denied": [{"item", "to", "reason"}]}``; a denial never
+    fails the add that triggered it (the objects stay stored locally).
+    """
+    from accord.federation.outbox import share_many
+
+    out: dict[str, list[dict[str, str]]] = {"shared": [], "denied": []}
+    shared_colls = {c.id for c in store.collections() if c.shared}
+    partners = sorted(node.partners())
+    now = node.clock.now()
+    per_partner: dict[str, dict[str, list[Item]]] = {}
+    for s in stored:
+        if s.collection not in shared_colls or s.originator != node.party:
+            continue
+        if s.object.get("type") in ("marking-definition", "extension-definition"):
+            continue  # they travel inside the items that use them
+        for partner in partners:
+            if not mk.rel_allows(s.rel, partner):
+                continue
+            item = item_for(store, s, partner, now)
+            per_partner.setdefault(partner, {}).setdefault(str(item.marking), []).append(item)
+    for partner, groups in per_partner.items():
+        for items in groups.values():  # one policy decision per (kind, marking): all or none
+            try:
+                for r in share_many(node, items, partner):
+                    out["shared"].append({"item": r.item_id, "to": partner})
+            except PolicyDenied as exc:
+                for item in items:
+                    out["denied"].append({"item": item.id, "to": partner, "reason": str(exc)})
+            except AccordError as exc:  # a partner unreachable later is federation's business
+                log.warning("intel: sharing %d object(s) with %s failed: %s", len(items), partner, exc)
+                for item in items:
+                    out["denied"].append({"item": item.id, "to": partner, "reason": str(exc)})
+    return out
+
+
+def install(node: Any, store: IntelStore) -> None:
+    """Share on every add (the store calls this hook after each committed add)."""
+    store.hooks.append(lambda stored: share_stored(node, store, stored))
+
+
+def _pending_ids(node: Any, store: IntelStore) -> list[str]:
+    ensure_schema(store.conn, DDL)
+    with store.lock:
+        try:  # the node's items table (accord.node): ids only, so this stays cheap
+            rows = store.conn.execute(
+                "SELECT id FROM items WHERE kind = ? AND originator != ? AND id NOT IN "
+                "(SELECT item_id FROM intel_received) ORDER BY created, id", (KIND, node.party)).fetchall()
+            return [r[0] for r in rows]
+        except Exception:  # noqa: BLE001 - another node implementation: fall back to its API
+            have = {r[0] for r in store.conn.execute("SELECT item_id FROM intel_received")}
+            return [i.id for i in node.items(kind=KIND) if i.originator != node.party and i.id not in have]
+
+
+def sync_received(node: Any, store: IntelStore) -> dict[str, int]:
+    """Apply received ``intel.stix`` items not applied yet; ``{"applied": n, "invalid": m}``."""
+    applied = invalid = 0
+    for item_id in _pending_ids(node, store):
+        item = node.get_item(item_id)
+        body = item.body if isinstance(item.body, dict) else {}
+        coll = body.get("collection") if isinstance(body.get("collection"), dict) else {}
+        obj = body.get("object")
+        markings = body.get("markings") if isinstance(body.get("markings"), list) else []
+        cid = coll.get("id")
+        try:
+            uuid.UUID(str(cid))
+            if not isinstance(obj, dict):
+                raise StixValidationError("item carries no STIX object", [])
+            try:
+                store.collection(cid)
+            except NotFoundError:
+                store.add_collection(f"{coll.get('title') or 'intel'} (from {item.originator})", id=cid,
+                                     description=f"received from {item.originator}")
+            store.add_objects(cid, [*markings, obj], originator=item.originator,
+                              received=(item.id, item.originator))
+            applied += 1
+        except (AccordError, ValueError) as exc:
+            invalid += 1
+            with store.lock, store.conn:
+                store.conn.execute(
+                    "INSERT OR IGNORE INTO intel_received(item_id, originator, collection, stix_id, outcome, reason)"
+                    " VALUES (?,?,?,?,?,?)", (item.id, item.originator, cid,
+                                              obj.get("id") if isinstance(obj, dict) else None,
+                                              "invalid", str(exc)[:500]))
+    return {"applied": applied, "invalid": invalid}
+
+
+class Syncer:
+    """Runs :func:`sync_received` at most every ``interval`` seconds (TAXII reads call it)."""
+
+    def __init__(self, node: Any, store: IntelStore, interval: float = 0.5) -> None:
+        self.node, self.store, self.interval = node, store, interval
+        self._last = 0.0
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            return
+        self._last = now
+        try:
+            sync_received(self.node, self.store)
+        except AccordError as exc:  # a bad item must not break reads
+            log.warning("intel: applying received items failed: %s", exc)
+
+
+__all__ = ["KIND", "item_for", "share_stored", "install", "sync_received", "Syncer", "Marking"]

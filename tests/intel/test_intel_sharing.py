@@ -1,0 +1,113 @@
+"""Objects added to a shared collection flow to partners as markings and agreements allow, arrive
+in the partner's collection with their originator and markings, and are ledgered."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from accord.clock import ManualClock
+from accord.core.agreements import new_agreement, sign_agreement
+from accord.federation import Federation, InProcessNetwork
+from accord.federation.schema import ensure_federation_schema
+from accord.intel.markings import AccordLabel, TLP2_IDS
+from accord.intel.node_store import store_for
+from accord.intel.sharing import sync_received
+from accord.node import Node
+from intel_samples import indicator
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def trio(tmp_path):
+    clock = ManualClock(T0)
+    nodes = {p: Node.init(tmp_path / p.lower(), p, clock) for p in ("JPN", "KOR", "USA")}
+    for a in nodes.values():
+        for b in nodes.values():
+            if a is not b:
+                a.add_partner(b.party, b.identity.public_b64)
+    keys = {p: n.identity.public_key for p, n in nodes.items()}
+    # JPN↔KOR share intel up to SECRET; JPN→USA only up to CONFIDENTIAL
+    ag = new_agreement("jpn-kor-intel", ["JPN", "KOR"], {"JPN": keys["JPN"], "KOR": keys["KOR"]},
+                       [("JPN", "KOR", ["intel.*"], "SECRET"), ("KOR", "JPN", ["intel.*"], "SECRET")],
+                       T0 - timedelta(days=1), T0 + timedelta(days=365))
+    ag = sign_agreement(sign_agreement(ag, nodes["JPN"].identity), nodes["KOR"].identity)
+    ag2 = new_agreement("jpn-usa-intel", ["JPN", "USA"], {"JPN": keys["JPN"], "USA": keys["USA"]},
+                        [("JPN", "USA", ["intel.*"], "CONFIDENTIAL")],
+                        T0 - timedelta(days=1), T0 + timedelta(days=365))
+    ag2 = sign_agreement(sign_agreement(ag2, nodes["JPN"].identity), nodes["USA"].identity)
+    for n in nodes.values():
+        ensure_federation_schema(n.conn)
+    nodes["JPN"].add_agreement(ag)
+    nodes["KOR"].add_agreement(ag)
+    nodes["JPN"].add_agreement(ag2)
+    nodes["USA"].add_agreement(ag2)
+    net = InProcessNetwork()
+    for n in nodes.values():
+        net.attach(n)
+    feds = {p: Federation(n, net) for p, n in nodes.items()}
+    yield nodes, feds
+    for n in nodes.values():
+        n.close()
+
+
+def test_shared_collection_flows_to_partners_under_policy(trio):
+    nodes, feds = trio
+    jpn = store_for(nodes["JPN"])
+    coll = jpn.add_collection("Cyber indicators", alias="cyber", shared=True, rel_to=["KOR"])
+    secret_all = AccordLabel("SECRET", {"JPN", "KOR", "USA"}, originator="JPN").marking_definition()
+    conf_usa = AccordLabel("CONFIDENTIAL", {"JPN", "USA"}, originator="JPN").marking_definition()
+    to_kor = indicator(1, markings=[TLP2_IDS["GREEN"]])           # default REL TO KOR
+    secret = indicator(2, markings=[secret_all["id"]])            # KOR yes; USA: above CONFIDENTIAL
+    for_usa = indicator(3, markings=[conf_usa["id"]])             # USA only
+    red = indicator(4, markings=[TLP2_IDS["RED"]])                # nobody
+    granular = indicator(5, description="from a liaison officer", object_marking_refs=[secret_all["id"]],
+                         granular_markings=[{"marking_ref": conf_usa["id"], "selectors": ["description"]}])
+    jpn.add_objects(coll.id, [secret_all, conf_usa, to_kor, secret, for_usa, red, granular])
+
+    for to in ("KOR", "USA"):
+        assert feds["JPN"].sync(to, heads=False)[to] is None
+
+    kor = store_for(nodes["KOR"])
+    assert sync_received(nodes["KOR"], kor) == {"applied": 3, "invalid": 0}
+    got = {o["id"]: o for o in kor.all_objects(coll.id)}
+    assert set(got) - {secret_all["id"]} == {to_kor["id"], secret["id"], granular["id"]}
+    assert got[secret["id"]] == secret  # unchanged, markings intact
+    assert got[secret_all["id"]] == secret_all  # the marking definition travelled with it
+    assert "description" not in got[granular["id"]]  # redacted for KOR before it left JPN
+    row = kor.conn.execute("SELECT originator FROM intel_objects WHERE stix_id = ?", (secret["id"],)).fetchone()
+    assert row[0] == "JPN"
+    assert "from JPN" in kor.collection(coll.id).title
+
+    usa = store_for(nodes["USA"])
+    sync_received(nodes["USA"], usa)
+    got_usa = {o["id"] for o in usa.all_objects(coll.id)} - {conf_usa["id"]}
+    assert got_usa == {for_usa["id"]}  # SECRET items refused by the JPN–USA agreement
+
+    # ledgered on both sides: item.shared at JPN (3 to KOR, 1 to USA), item.received at KOR
+    def events(node, kind):
+        return [e.data for e in node.ledger.entries() if e.type == kind]
+    shared = events(nodes["JPN"], "item.shared")
+    assert sorted(e.get("to") for e in shared if str(e.get("item_id", "")).startswith("JPN:intel.stix:")) \
+        == ["KOR", "KOR", "KOR", "USA"]
+    received = events(nodes["KOR"], "item.received")
+    assert len([e for e in received if e["kind"] == "intel.stix"]) == 3
+    assert sync_received(nodes["KOR"], kor) == {"applied": 0, "invalid": 0}  # applied once
+
+
+def test_received_objects_are_not_reshared(trio):
+    nodes, feds = trio
+    jpn = store_for(nodes["JPN"])
+    coll = jpn.add_collection("Shared", shared=True, rel_to=["KOR", "USA"])
+    jpn.add_objects(coll.id, [indicator(7)])
+    assert feds["JPN"].sync("KOR", heads=False)["KOR"] is None
+    kor_node = nodes["KOR"]
+    kor = store_for(kor_node)
+    sync_received(kor_node, kor)
+    # KOR marks its copy shared too: nothing goes back out, the object is JPN's
+    kor.conn.execute("UPDATE intel_collections SET shared = 1, rel_to = 'JPN,USA'")
+    kor.conn.commit()
+    kor.add_objects(coll.id, [indicator(7)])  # already present: no new version, nothing to share
+    assert kor_node.conn.execute("SELECT COUNT(*) FROM fed_outbox").fetchone()[0] == 0

@@ -162,9 +162,19 @@ def validation_error(exc: ValidationError, *, source: str | None, root: yaml.Nod
                       field=dotted(loc) or None)
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that leaves timestamps as strings: PyYAML would raise a bare ValueError on
+    ``2026-02-30``; as a string it reaches pydantic, whose error names the field and line."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
 def parse_yaml(text: str, *, source: str) -> tuple[Any, yaml.Node | None]:
     try:
-        return yaml.safe_load(text), yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.load(text, Loader=_Loader), yaml.compose(text, Loader=_Loader)  # noqa: S506 - safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise InputError(f"not valid YAML: {getattr(exc, 'problem', exc)}", source=source,

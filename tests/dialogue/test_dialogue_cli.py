@@ -1,0 +1,60 @@
+"""``accord dialogue …`` end to end on node directories: the example, --json listings, errors."""
+
+import json
+import textwrap
+
+from typer.testing import CliRunner
+
+from accord.cli.main import app
+from accord.errors import InputError, NotOwnerError
+
+runner = CliRunner()
+
+
+def _ok(*args):
+    res = runner.invoke(app, ["dialogue", *args])
+    assert res.exit_code == 0, (res.output, res.exception)
+    return res.output
+
+
+def test_example_due_report_ical_and_refusals(tmp_path):
+    out = json.loads(_ok("load-example", "--dir", str(tmp_path), "--json"))
+    assert out["identical"] and out["records"] == 11
+    jpn, kor = str(tmp_path / "jpn"), str(tmp_path / "kor")
+    due = json.loads(_ok("due", "--dir", jpn, "--now", "2026-04-01T00:00:00Z", "--days", "100", "--json"))
+    assert [r["id"] for r in due["overdue"]] == ["JPN-KOR-DMM-M1-C1"]
+    assert [r["id"] for r in due["due_soon"]] == ["JPN-KOR-DMM-M1-C2"]
+    # the non-owner is refused, the owner is not
+    res = runner.invoke(app, ["dialogue", "commitment", "update", "JPN-KOR-DMM-M1-C2", "--status", "done",
+                              "--dir", jpn])
+    assert isinstance(res.exception, NotOwnerError) and res.exception.exit_code == 4
+    _ok("commitment", "update", "JPN-KOR-DMM-M1-C2", "--status", "done", "--evidence", "talks held", "--dir", kor)
+    hist = json.loads(_ok("history", "JPN-KOR-DMM-M1-C2", "--dir", kor, "--json"))
+    assert [h["signer"] for h in hist] == ["JPN", "KOR", "KOR", "KOR"]
+    md = _ok("report", "--dir", jpn, "--party", "JPN", "--now", "2026-04-01T00:00:00Z")
+    assert md.startswith("# Commitments of JPN") and "JPN-KOR-DMM-M1-C9" not in md
+    html_file = tmp_path / "r.html"
+    _ok("report", "--dir", jpn, "--format", "html", "-o", str(html_file))
+    assert "<h1>Status of Japan–ROK Defence Ministers&#39; Meeting</h1>" in html_file.read_text()
+    assert "BEGIN:VCALENDAR" in _ok("ical", "JPN-KOR-DMM", "--dir", jpn)
+
+
+def test_meeting_file_errors_name_line_and_field(tmp_path):
+    _ok("load-example", "--dir", str(tmp_path))
+    f = tmp_path / "m.yaml"
+    f.write_text(textwrap.dedent("""\
+        date: 2026-03-08
+        commitments:
+          - owner: JPN
+            text: Draft the plan
+            due: 2026-02-30
+        """))
+    res = runner.invoke(app, ["dialogue", "meeting", "record", "JPN-KOR-DMM", "--file", str(f),
+                              "--dir", str(tmp_path / "jpn")])
+    assert isinstance(res.exception, InputError)
+    assert res.exception.line == 5 and res.exception.field == "commitments[0].due"
+    f.write_text("date: 2026-03-08\ncommitments:\n  - owner: CHN\n    text: x\n    due: 2026-04-01\n")
+    res = runner.invoke(app, ["dialogue", "meeting", "record", "JPN-KOR-DMM", "--file", str(f),
+                              "--dir", str(tmp_path / "jpn")])
+    assert isinstance(res.exception, InputError) and "unknown party 'CHN'" in str(res.exception)
+    assert res.exception.line == 3 and res.exception.field == "commitments[0].owner"

@@ -220,10 +220,13 @@ class Node:
                 raise ConfigError(f"{cfg}: partners.{party}.url must be a string")
             partners[party] = Partner(party, entry["key"], url)
         self._partners = partners
-        with self._write() as conn:
-            conn.execute("DELETE FROM partners")
-            conn.executemany("INSERT INTO partners(party, public_key, fingerprint, url) VALUES (?,?,?,?)",
-                             [(p.party, p.public_key_b64, p.fingerprint, p.url) for p in partners.values()])
+        rows = sorted((p.party, p.public_key_b64, p.fingerprint, p.url) for p in partners.values())
+        stored = [tuple(r) for r in self.conn.execute(
+            "SELECT party, public_key, fingerprint, url FROM partners ORDER BY party")]
+        if stored != rows:  # mirror node.yaml; no write (and no lock wait) when already in step
+            with self._write() as conn:
+                conn.execute("DELETE FROM partners")
+                conn.executemany("INSERT INTO partners(party, public_key, fingerprint, url) VALUES (?,?,?,?)", rows)
 
     def add_partner(self, party: str, public_key_b64: str, url: str | None = None, *,
                     replace: bool = False) -> Partner:

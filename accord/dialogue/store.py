@@ -296,6 +296,9 @@ class DialogueStore:
 
     def create_series(self, spec: SeriesIn | dict, *, share: bool = True) -> Outcome:
         """Create a series; every party must be this node or a pinned partner (keys to verify)."""
+        return self._commit(self._series_versions(spec), share=share)
+
+    def _series_versions(self, spec: SeriesIn | dict) -> list[tuple[SignedVersion, Marking]]:
         spec = spec if isinstance(spec, SeriesIn) else _validate(SeriesIn, spec)
         series = spec.to_series()
         known = self.known_parties()
@@ -307,7 +310,7 @@ class DialogueStore:
         if self._exists(series.id):
             raise InputError(f"dialogue record {series.id!r} already exists", field="id")
         marking = Marking.parse(spec.marking) if spec.marking else default_marking(series.parties)
-        return self._commit([(self._sign(series, None), marking)], share=share)
+        return [(self._sign(series, None), marking)]
 
     def _exists(self, record_id: str) -> bool:
         return self.conn.execute("SELECT 1 FROM dialogue_versions WHERE record_id=?", (record_id,)).fetchone() \
@@ -341,7 +344,15 @@ class DialogueStore:
         self.sync()
         spec = spec if isinstance(spec, MeetingIn) else _validate(MeetingIn, spec, source=source)
         series = self.series(series_id, sync=False)
-        existing = {m.number: m for m in self.meetings(series_id)}
+        versions = self._meeting_versions(series, self._marking_of(series_id), spec, self.meetings(series_id),
+                                          set(), source=source, root=root, prefix=prefix)
+        return self._commit(versions, share=share)
+
+    def _meeting_versions(self, series: Series, marking: Marking, spec: MeetingIn, held: list[Meeting],
+                          used: set[str], *, source: str | None, root: Any,
+                          prefix: tuple) -> list[tuple[SignedVersion, Marking]]:
+        """Sign the meeting and its commitments; ``used`` collects ids taken in the same write."""
+        existing = {m.number: m for m in held}
         number = spec.number or (max(existing, default=0) + 1)
         occ = occurrence(series, number)
         try:
@@ -349,31 +360,32 @@ class DialogueStore:
         except InputError as exc:
             raise located(exc, source=source, root=root, prefix=prefix) from None
         prev_meeting = None
+        if meeting.id in used:
+            raise located(InputError(f"meeting {meeting.id} appears twice", field="number"),
+                          source=source, root=root, prefix=prefix)
         if self._exists(meeting.id):
             prev_meeting = self.latest(meeting.id, kind=KIND_MEETING, sync=False)
             old: Meeting = prev_meeting.value  # type: ignore[assignment]
             if old.status != MeetingStatus.PLANNED:
-                raise InputError(f"meeting {meeting.id} is already recorded as {old.status.value}",
-                                 source=source, field=".".join(map(str, prefix + ("number",))) or "number")
+                raise located(InputError(f"meeting {meeting.id} is already recorded as {old.status.value}",
+                                         field="number"), source=source, root=root, prefix=prefix)
+        used.add(meeting.id)
         commitments: list[tuple[Commitment, Status]] = []
-        seen: set[str] = set()
         for i, cin in enumerate(spec.commitments):
-            where = prefix + ("commitments", i)
             try:
                 c = cin.to_commitment(series, meeting.id, f"{meeting.id}-C{i + 1}")
-                if c.id in seen or self._exists(c.id):
+                if c.id in used or self._exists(c.id):
                     raise InputError(f"commitment id {c.id!r} is already used", field="id")
             except InputError as exc:
-                raise located(exc, source=source, root=root, prefix=where) from None
-            seen.add(c.id)
+                raise located(exc, source=source, root=root, prefix=prefix + ("commitments", i)) from None
+            used.add(c.id)
             commitments.append((c, cin.status))
         meeting = Meeting(**{**meeting.__dict__, "outcomes": tuple(c.id for c, _ in commitments)})
-        marking = self._marking_of(series_id)
         versions: list[tuple[SignedVersion, Marking]] = [
-            (self._sign(meeting, prev_meeting, {"record": "held"}), marking)]
+            (self._sign(meeting, prev_meeting, {"record": meeting.status.value}), marking)]
         for c, target in commitments:
             versions += [(v, marking) for v in self._path_to(c, target, series)]
-        return self._commit(versions, share=share)
+        return versions
 
     def _path_to(self, c: Commitment, target: Status, series: Series) -> list[SignedVersion]:
         """Version 1 (proposed) and, if this node owns it, the steps to ``target``."""
@@ -434,22 +446,28 @@ class DialogueStore:
 
     def load(self, data: DialogueFile, *, source: str | None = None, root: Any = None,
              share: bool = True) -> Outcome:
-        """Load a dialogue file: the series (if new) and its meetings, each meeting one write."""
-        versions: list[SignedVersion] = []
-        shared: list[tuple[str, str, str]] = []
-        if not self._exists(data.series.id):
+        """Load a dialogue file — the series (if new) and its meetings — in ONE write: a bad
+        meeting anywhere in the file leaves nothing stored."""
+        self.sync()
+        versions: list[tuple[SignedVersion, Marking]] = []
+        if self._exists(data.series.id):
+            series = self.series(data.series.id, sync=False)
+            marking = self._marking_of(series.id)
+            held = self.meetings(series.id)
+        else:
             try:
-                out = self.create_series(data.series, share=share)
+                versions += self._series_versions(data.series)
             except InputError as exc:
                 raise located(exc, source=source, root=root, prefix=("series",)) from None
-            versions += out.versions
-            shared += out.shared
+            series, marking = versions[0][0].value, versions[0][1]  # type: ignore[assignment]
+            held = []
+        used: set[str] = set()
         for i, m in enumerate(data.meetings):
-            out = self.record_meeting(data.series.id, m, source=source, root=root, prefix=("meetings", i),
-                                      share=share)
-            versions += out.versions
-            shared += out.shared
-        return Outcome(tuple(versions), tuple(shared))
+            mv = self._meeting_versions(series, marking, m, held, used, source=source, root=root,
+                                        prefix=("meetings", i))
+            held = held + [mv[0][0].value]  # type: ignore[list-item]
+            versions += mv
+        return self._commit(versions, share=share)
 
     # --- receiving --------------------------------------------------------------------------
     def sync(self) -> tuple[int, int]:

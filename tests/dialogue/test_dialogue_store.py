@@ -199,3 +199,35 @@ def test_overdue_and_due_soon_with_fixed_now(pair):
     assert overdue[0].days_left == -1
     overdue, _ = sj.due(datetime(2025, 12, 31, tzinfo=UTC))
     assert overdue == []  # C6 (due 2025-12-31) is done, and due today is not late
+
+
+def test_loading_a_file_with_a_bad_second_meeting_stores_nothing(pair):
+    from accord.dialogue.inputs import load_dialogue_file
+    sj, _, _, _ = pair
+    text = """\
+series: {id: S2, title: Talks, parties: [JPN, KOR], level: ministers, cadence_months: 6, first_meeting: 2025-01-31}
+meetings:
+  - date: 2025-01-31
+    commitments: [{owner: JPN, text: fine, due: 2025-06-30}]
+  - date: 2025-07-31
+    commitments:
+      - {owner: KOR, text: fine too, due: 2025-12-31}
+      - {owner: JPN, text: no due date}
+"""
+    with pytest.raises(InputError) as exc:
+        load_dialogue_file("talks.yaml", text)
+    assert exc.value.field == "meetings[1].commitments[1].due" and exc.value.line == 8
+    bad_owner = text.replace("{owner: JPN, text: no due date}", "{owner: USA, text: x, due: 2026-01-01}")
+    data, root = load_dialogue_file("talks.yaml", bad_owner)
+    items = len(sj.node.items())
+    with pytest.raises(InputError, match="unknown party 'USA'") as exc:
+        sj.load(data, source="talks.yaml", root=root)
+    assert exc.value.field == "meetings[1].commitments[1].owner" and exc.value.line == 8
+    assert len(sj.node.items()) == items
+    with pytest.raises(NotFoundError):
+        sj.series("S2")
+    ok = text.replace("{owner: JPN, text: no due date}", "{owner: JPN, text: x, due: 2026-01-01}")
+    data, root = load_dialogue_file("talks.yaml", ok)
+    out = sj.load(data, share=False)
+    assert [v.record_id for v in out.versions][:2] == ["S2", "S2-M1"]
+    assert [m.number for m in sj.meetings("S2")] == [1, 2]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -19,7 +20,7 @@ from accord.clock import to_rfc3339
 
 app = typer.Typer(help="The node's audit ledger: an RFC 9162 Merkle log with signed C2SP checkpoints.",
                   no_args_is_help=True)
-console = Console()
+console = Console(soft_wrap=True)
 
 DirOption = typer.Option(..., "--dir", help="The node directory (made by `accord node init`).")
 
@@ -134,3 +135,75 @@ def show(directory: Path = DirOption,
             table.add_row(str(e.index), e.time.strftime("%Y-%m-%d %H:%M:%S"), e.type,
                           json.dumps(e.data, ensure_ascii=False, separators=(",", ":")))
         console.print(table)
+
+
+def _pinned_verifiers(node) -> list:
+    """Every key this node trusts for checkpoints: each pinned partner's log key (type 0x01) and
+    witness key (type 0x04), and its own."""
+    from accord.core.checkpoint import COSIGNATURE_ALG, Verifier, origin_for
+
+    keys = {node.party: node.identity.public_key}
+    keys.update({p: partner.public_key for p, partner in node.partners().items()})
+    out = []
+    for party, key in keys.items():
+        name = origin_for(party, key)
+        out += [Verifier.from_key(name, key), Verifier.from_key(name, key, COSIGNATURE_ALG)]
+    return out
+
+
+def _read_note(path: Path) -> str:
+    from accord.errors import InputError
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read checkpoint: {exc}", source=str(path)) from None
+
+
+@app.command("open")
+def open_(directory: Path = DirOption,
+          note_file: Path = typer.Argument(..., help="A signed checkpoint (C2SP signed note) file."),
+          as_json: bool = typer.Option(False, "--json", help="Print the checkpoint and signers as JSON.")) -> None:
+    """Verify a checkpoint's signatures against this node's pinned partner keys and show its head."""
+    from accord.core.checkpoint import open_checkpoint
+
+    with _open(directory) as node:
+        cp, note = open_checkpoint(_read_note(note_file), _pinned_verifiers(node))
+        signers = [{"name": s.name, "key_hash": s.key_hash.hex(), "cosigned_at": s.timestamp}
+                   for s in note.verified]
+        if as_json:
+            typer.echo(json.dumps({"origin": cp.origin, "tree_size": cp.size, "root_hash": _b64(cp.root_hash),
+                                   "verified_signatures": signers,
+                                   "unverified_signatures": len(note.signatures) - len(signers)}, indent=2))
+            return
+        console.print(f"{cp.origin}: tree size {cp.size}, root {_b64(cp.root_hash)}", highlight=False)
+        for s in signers:
+            kind = (f"witness cosignature at {to_rfc3339(datetime.fromtimestamp(s['cosigned_at'], UTC))}"
+                    if s["cosigned_at"] is not None else "log signature")
+            console.print(f"  verified  {s['name']}  ({kind})", highlight=False)
+        if len(note.signatures) > len(signers):
+            console.print(f"  ignored   {len(note.signatures) - len(signers)} signature(s) from unknown keys")
+
+
+@app.command()
+def cosign(directory: Path = DirOption,
+           note_file: Path = typer.Argument(..., help="A partner's signed checkpoint file."),
+           party: str = typer.Option(..., "--party", help="The partner whose log it is (its key must be pinned)."),
+           out: Path = typer.Option(None, "--out", help="Write the cosigned note here (default: print it).")) -> None:
+    """Witness a partner's checkpoint: verify its signature with the pinned key, add this node's
+    C2SP tlog-cosignature/v1 (timestamped Ed25519) and print the note."""
+    from accord.core.checkpoint import Verifier, cosign as add_cosignature, origin_for
+    from accord.errors import NotFoundError
+
+    with _open(directory) as node:
+        partners = node.partners()
+        if party not in partners:
+            raise NotFoundError(f"partner {party} is not pinned on this node (accord node partner add)")
+        key = partners[party].public_key
+        log = origin_for(party, key)
+        note = add_cosignature(_read_note(note_file), node.identity, node.origin, time=node.clock.now(),
+                               log_verifiers=[Verifier.from_key(log, key)])
+        if out is not None:
+            out.write_text(note, encoding="utf-8")
+        else:
+            typer.echo(note, nl=False)

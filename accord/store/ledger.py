@@ -185,10 +185,30 @@ class Ledger:
         self.conn = conn
         self.identity = identity
         self.origin = origin
-        ensure_schema(conn, SCHEMA)
         self._frontier: merkle.CompactRange | None = None
         self._last_hash: bytes | None = None
         self._lock = threading.RLock()  # the frontier cache and the transaction, per Ledger
+        ensure_schema(conn, SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Databases made before leaf hashes moved beside the leaves (early 0.1 development):
+        add the column, fill it, drop the level-0 rows from ``ledger_nodes``, in one transaction."""
+        cols = [r[1] for r in self.conn.execute("PRAGMA table_info(ledger_leaves)")]
+        if "hash" in cols:
+            return
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.execute("ALTER TABLE ledger_leaves ADD COLUMN hash BLOB")
+                rows = self.conn.execute("SELECT idx, leaf FROM ledger_leaves").fetchall()
+                self.conn.executemany("UPDATE ledger_leaves SET hash = ? WHERE idx = ?",
+                                      [(merkle.hash_leaf(bytes(leaf)), idx) for idx, leaf in rows])
+                self.conn.execute("DELETE FROM ledger_nodes WHERE id < ?", (1 << _LEVEL_SHIFT,))
+            except BaseException:
+                self.conn.rollback()
+                raise
+            self.conn.commit()
 
     # --- state ------------------------------------------------------------------------------
     def _stored_tail(self) -> tuple[int, bytes | None]:

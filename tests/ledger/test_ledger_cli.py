@@ -98,3 +98,27 @@ def test_show_lists_entries(node_dir):
 def test_not_a_node_directory(tmp_path):
     r = _run("ledger", "verify", "--dir", str(tmp_path / "nope"))
     assert r.exit_code != 0 and "not a node directory" in str(r.exception)
+
+
+def test_partner_cosigns_a_checkpoint_and_both_signatures_verify(tmp_path, node_dir):
+    kor_dir = tmp_path / "kor"
+    with Node.init(kor_dir, party="KOR") as kor, Node.open(node_dir) as jpn:
+        kor.add_partner("JPN", jpn.identity.public_b64)
+        jpn.add_partner("KOR", kor.identity.public_b64)
+        kor_origin = kor.origin
+    cp = tmp_path / "jpn.cp"
+    cp.write_text(_run("ledger", "checkpoint", "--dir", str(node_dir)).output)
+    cosigned = tmp_path / "jpn-cosigned.cp"
+    r = _run("ledger", "cosign", "--dir", str(kor_dir), "--party", "JPN", str(cp), "--out", str(cosigned))
+    assert r.exit_code == 0, r.output
+    r = _run("ledger", "open", "--dir", str(node_dir), str(cosigned), "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert [s["name"] for s in out["verified_signatures"]][1] == kor_origin
+    assert out["verified_signatures"][1]["cosigned_at"] is not None and out["tree_size"] == 11
+    # a witness refuses a head whose log signature fails, and an unpinned party
+    cp.write_text(cp.read_text().replace("\n11\n", "\n12\n"))
+    r = _run("ledger", "cosign", "--dir", str(kor_dir), "--party", "JPN", str(cp))
+    assert r.exit_code != 0 and "invalid signature" in str(r.exception)
+    r = _run("ledger", "cosign", "--dir", str(kor_dir), "--party", "USA", str(cp))
+    assert r.exit_code != 0 and "not pinned" in str(r.exception)

@@ -18,7 +18,7 @@ terminal. :func:`check_transition` raises :class:`~accord.errors.StatusTransitio
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -434,18 +434,6 @@ def check_meeting_transition(old: MeetingStatus, new: MeetingStatus, *, record: 
     if new not in _MEETING_TRANSITIONS[old]:
         raise StatusTransitionError(f"meeting {record}: {old.value} → {new.value} is not allowed",
                                     field="status")
-
-
-@dataclass(frozen=True)
-class Record:
-    """One kind of dialogue record in its current state (a union over the three kinds)."""
-
-    kind: str
-    value: Series | Meeting | Commitment = field(compare=True)
-
-    @property
-    def id(self) -> str:
-        return self.value.id
 
 
 def state_from_json(kind: str, d: dict) -> Series | Meeting | Commitment:

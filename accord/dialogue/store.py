@@ -36,11 +36,10 @@ from accord.dialogue.inputs import (CommitmentIn, CommitmentUpdateIn, DialogueFi
                                     located)
 from accord.dialogue.model import (KIND_COMMITMENT, KIND_MEETING, KIND_SERIES, KINDS, Commitment,
                                    CommitmentChange, Link, Meeting, MeetingStatus, Series, Status,
-                                   apply_change, check_party, check_transition, steps_to)
+                                   apply_change, check_party, steps_to)
 from accord.dialogue.schedule import next_occurrences, occurrence
 from accord.dialogue.versions import SignedVersion, check_commitment_update, sign_version, verify_version
-from accord.errors import (AccordError, InputError, NotFoundError, NotOwnerError, StoreError,
-                           UnknownKeyError, VerificationError)
+from accord.errors import (AccordError, InputError, NotFoundError, NotOwnerError, StoreError, VerificationError)
 from accord.store.sqlite import ensure_schema
 
 DDL = """
@@ -554,4 +553,4 @@ def _validate(model: type, data: dict, *, source: str | None = None) -> Any:
         raise validation_error(exc, source=source) from None
 
 
-__all__ = ["DDL", "DialogueStore", "Outcome", "default_marking", "UnknownKeyError"]
+__all__ = ["DDL", "DialogueStore", "Outcome", "default_marking"]

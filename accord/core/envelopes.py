@@ -34,6 +34,7 @@ import binascii
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -68,12 +69,20 @@ class Envelope:
 
     def signing_bytes(self) -> bytes:
         """RFC 8785 canonical JSON of every field but the signature: what the originator signs."""
+        return self._signing_bytes
+
+    @cached_property
+    def _signing_bytes(self) -> bytes:  # frozen: computed once (RFC 8785 in Python is the hot spot)
         return canonical_json(self.unsigned_json())
 
     def to_json(self) -> dict[str, Any]:
         return {**self.unsigned_json(), "signature": base64.b64encode(self.signature).decode()}
 
     def to_bytes(self) -> bytes:
+        return self._bytes
+
+    @cached_property
+    def _bytes(self) -> bytes:
         return canonical_json(self.to_json())
 
     def digest(self) -> str:

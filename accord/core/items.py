@@ -14,6 +14,7 @@ precision (the wire precision of :func:`accord.clock.to_rfc3339`) so the round t
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +35,35 @@ _FIELDS = ("kind", "id", "originator", "marking", "created", "body")
 
 def _ms(when: datetime) -> datetime:
     return when.replace(microsecond=when.microsecond - when.microsecond % 1000)
+
+
+def _json_problem(value: Any, path: str, depth: int = 0) -> str | None:
+    """Why ``value`` is not plain JSON (I-JSON, RFC 7493) for RFC 8785, or None. Cheaper than
+    canonicalising, which is left to the moment the item is hashed or signed."""
+    if depth > 64:
+        return f"{path} is nested more than 64 levels deep"
+    t = type(value)
+    if value is None or t is bool or t is str:
+        return None
+    if t is int:
+        return None if -(2**53) < value < 2**53 else f"{path} = {value} is outside ±2^53 (RFC 8785 §3.2.2.3)"
+    if t is float:
+        return None if math.isfinite(value) else f"{path} = {value} is not a finite number"
+    if t is dict:
+        for k, v in value.items():
+            if type(k) is not str:
+                return f"{path} has a non-string key {k!r}"
+            problem = _json_problem(v, f"{path}.{k}", depth + 1)
+            if problem:
+                return problem
+        return None
+    if t is list:
+        for i, v in enumerate(value):
+            problem = _json_problem(v, f"{path}[{i}]", depth + 1)
+            if problem:
+                return problem
+        return None
+    return f"{path} has a {t.__name__}, which is not JSON"
 
 
 @dataclass(frozen=True)
@@ -64,10 +94,9 @@ class Item:
         object.__setattr__(self, "created", _ms(self.created))
         if not isinstance(self.body, dict):
             raise InputError(f"body must be a JSON object, got {type(self.body).__name__}", field="body")
-        try:
-            canonical_json(self.body)
-        except AccordError as exc:
-            raise InputError(f"body is not JSON-serialisable: {exc}", field="body") from None
+        problem = _json_problem(self.body, "body")
+        if problem:
+            raise InputError(f"body is not JSON-serialisable: {problem}", field="body")
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "id": self.id, "originator": self.originator,

@@ -305,13 +305,12 @@ class Ledger:
         return list(range(first, first + len(rows)))
 
     # --- reading ----------------------------------------------------------------------------
-    def _subtree_hash(self, start: int, end: int, cache: dict[int, bytes]) -> bytes:
-        return merkle.fold_right([cache[_node_id(lv, ix)] for lv, ix in merkle.subtree_nodes(start, end)])
-
     def _hashes_for(self, ranges: list[tuple[int, int]]) -> list[bytes]:
-        ids = [_node_id(lv, ix) for a, b in ranges for lv, ix in merkle.subtree_nodes(a, b)]
-        cache = self._node_hashes(ids)
-        return [self._subtree_hash(a, b, cache) for a, b in ranges]
+        """``MTH(D[a:b])`` for each aligned range, folded from its stored complete subtrees
+        (all fetched in one query per table)."""
+        plan = [[lv << _LEVEL_SHIFT | ix for lv, ix in merkle.subtree_nodes(a, b)] for a, b in ranges]
+        cache = self._node_hashes([i for ids in plan for i in ids])
+        return [merkle.fold_right([cache[i] for i in ids]) for ids in plan]
 
     def _check_size(self, size: int | None, what: str = "size") -> int:
         current = self.size

@@ -137,6 +137,9 @@ def new_item(kind: str, body: dict, marking: Marking, originator: str, now: date
     marking, created, body): deterministic (the core has no hidden randomness), so making the
     same item twice gives the same id and storing it twice is a no-op.
     """
+    problem = _json_problem(body, "body")
+    if problem:
+        raise InputError(f"body is not JSON-serialisable: {problem}", field="body")
     created = _ms(now)
     material = {"kind": kind, "originator": originator, "marking": marking.to_json(),
                 "created": to_rfc3339(created), "body": body}

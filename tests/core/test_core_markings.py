@@ -150,3 +150,21 @@ def test_item_missing_and_unknown_fields():
         Item.from_json({k: v for k, v in good.items() if k != "body"})
     with pytest.raises(InputError, match="unknown field"):
         Item.from_json({**good, "extra": 1})
+
+
+@pytest.mark.parametrize("party", ["JPN", "KOR", "USA"])
+def test_every_level_has_a_national_name_that_maps_back(party):
+    for level in Classification:
+        assert from_national(party, national_name(party, level)) is level
+
+
+@pytest.mark.parametrize("body,problem", [
+    ({"x": float("nan")}, "body.x = nan is not a finite number"),
+    ({"x": [1, {2: 3}]}, "non-string key 2"),
+    ({"x": 2**60}, "outside ±2^53"),
+    ({"x": {1, 2}}, "set, which is not JSON"),
+])
+def test_item_body_must_be_plain_json(body, problem):
+    with pytest.raises(InputError, match="field 'body'") as err:
+        new_item("test.note", body, Marking.parse("UNCLASSIFIED"), "JPN", NOW)
+    assert problem in str(err.value)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from accord.errors import AccordError, AuthError, InputError
@@ -27,7 +27,9 @@ def make_router(node: Any) -> APIRouter:
 
     router = APIRouter(tags=["partner"])
 
-    async def authenticate(request: Request, body: bytes) -> str:
+    async def authenticate(request: Request) -> str:
+        """Dependency: the authenticated partner party (runs before any parameter validation)."""
+        body = await request.body()
         try:
             return httpsig.verify_request(request.headers, request.method, request.url.path,
                                           request.url.query, body, federation.partner_keys(node),
@@ -38,9 +40,8 @@ def make_router(node: Any) -> APIRouter:
                                                                "reason": str(exc)}) from None
 
     @router.post("/envelopes", summary="Deliver a batch of signed envelopes (partners only)")
-    async def envelopes(request: Request) -> JSONResponse:
+    async def envelopes(request: Request, sender: str = Depends(authenticate)) -> JSONResponse:
         body = await request.body()
-        sender = await authenticate(request, body)
         try:
             envs = federation.parse_batch(body)
         except InputError as exc:
@@ -56,13 +57,14 @@ def make_router(node: Any) -> APIRouter:
         return JSONResponse(ack.to_json())
 
     @router.get("/checkpoint", summary="This node's latest signed checkpoint (partners only)")
-    async def checkpoint(request: Request) -> PlainTextResponse:
-        await authenticate(request, b"")
+    async def checkpoint(sender: str = Depends(authenticate)) -> PlainTextResponse:
         return PlainTextResponse(treeheads.local_checkpoint(node))
 
     @router.get("/consistency", summary="RFC 9162 consistency proof (partners only)")
-    async def consistency(request: Request, first: int, second: int) -> dict[str, Any]:
-        await authenticate(request, b"")
+    async def consistency(first: int | None = None, second: int | None = None,
+                          sender: str = Depends(authenticate)) -> dict[str, Any]:
+        if first is None or second is None:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "query parameters first and second are required")
         try:
             proof = treeheads.local_consistency(node, first, second)
         except AccordError as exc:

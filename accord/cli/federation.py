@@ -29,15 +29,18 @@ def _open(dir: Path):  # noqa: ANN202
 def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="port to listen on")] = 8600,
           tls: Annotated[bool, typer.Option("--tls/--no-tls", help="serve HTTPS with DIR/tls/cert.pem")] = False,
-          log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning") -> None:
+          log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning",
+          batch_size: Annotated[int, typer.Option(help="envelopes per delivery POST")] = 500) -> None:
     """Serve the node's API (user + partner) and run its delivery workers."""
     import uvicorn
 
     from accord.api.app import create_app
     from accord.api.tls import tls_dir
 
+    from accord.federation import Federation
+
     node = _open(dir)
-    app = create_app(node, start_federation=True)
+    app = create_app(node, federation=Federation(node, batch_size=batch_size))
     kwargs = {}
     scheme = "http"
     if tls:

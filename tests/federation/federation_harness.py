@@ -74,15 +74,15 @@ def note(node: Node, n: int, *, kind: str = "test.note", banner: str = "RESTRICT
 class NodeProcess:
     """``accord node serve`` in its own process, on a free loopback port."""
 
-    def __init__(self, dir: Path, port: int, *, wrapper: list[str] | None = None) -> None:
-        self.dir, self.port, self.wrapper = dir, port, wrapper or []
+    def __init__(self, dir: Path, port: int, *, wrapper: list[str] | None = None, args: list[str] | None = None) -> None:
+        self.dir, self.port, self.wrapper, self.args = dir, port, wrapper or [], args or []
         self.proc: subprocess.Popen | None = None
         self.url = f"http://127.0.0.1:{port}"
 
     def start(self, timeout: float = 20.0) -> "NodeProcess":
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         cmd = [*self.wrapper, sys.executable, "-m", "accord.cli.main", "node", "serve", "--dir", str(self.dir),
-               "--port", str(self.port)]
+               "--port", str(self.port), *self.args]
         self.log = open(self.dir / "serve.log", "ab")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         end = time.monotonic() + timeout
@@ -127,3 +127,42 @@ def wait_for(pred, timeout: float = 30.0, interval: float = 0.05) -> bool:
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+def db(dir: Path):
+    """A plain read connection to a node's database (the server may be running)."""
+    import sqlite3
+    conn = sqlite3.connect(str(dir / "accord.db"), timeout=30)
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def received(dir: Path, originator: str) -> list[tuple[int, str]]:
+    """(seq, item id) of the items a node stored from ``originator``, in sequence order."""
+    conn = db(dir)
+    try:
+        return conn.execute("SELECT seq, item_id FROM fed_received WHERE originator=? ORDER BY seq",
+                            (originator,)).fetchall()
+    except Exception:  # table not made yet
+        return []
+    finally:
+        conn.close()
+
+
+def ledger_events(dir: Path, event_type: str) -> list[dict]:
+    import json
+    conn = db(dir)
+    try:
+        return [json.loads(r[0])["data"] for r in conn.execute(
+            "SELECT leaf FROM ledger_leaves WHERE type=? ORDER BY idx", (event_type,))]
+    finally:
+        conn.close()
+
+
+def outbox_states(dir: Path, recipient: str) -> dict[str, int]:
+    conn = db(dir)
+    try:
+        return dict(conn.execute("SELECT state, COUNT(*) FROM fed_outbox WHERE recipient=? GROUP BY state",
+                                 (recipient,)).fetchall())
+    finally:
+        conn.close()

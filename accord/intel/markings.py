@@ -75,8 +75,7 @@ TLP1_IDS: dict[str, str] = {
     "AMBER": "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82",
     "RED": "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed",
 }
-TLP_BY_ID: dict[str, str] = {v: k for k, v in (TLP1_IDS | TLP2_IDS).items()} | {
-    v: k for k, v in TLP2_IDS.items()}
+TLP_BY_ID: dict[str, str] = {mid: label for ids in (TLP1_IDS, TLP2_IDS) for label, mid in ids.items()}
 TLP_ORDER = ("CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED")
 
 

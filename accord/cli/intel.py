@@ -1,0 +1,137 @@
+"""``accord intel …``: STIX collections, import and export — thin over :mod:`accord.intel`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="STIX 2.1 intelligence: TAXII collections, import, export.", no_args_is_help=True)
+
+DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+console = Console(soft_wrap=True)
+
+
+def _store(directory: Path):  # noqa: ANN202 - IntelStore, imported lazily to keep --help fast
+    from accord.intel.node_store import store_for
+    from accord.node import Node
+
+    return store_for(Node.open(directory))
+
+
+@app.command("add-collection")
+def add_collection(title: Annotated[str, typer.Argument(help="collection title")], dir: DirOpt,
+                   alias: Annotated[Optional[str], typer.Option("--alias", help="short name usable in URLs")] = None,
+                   description: Annotated[Optional[str], typer.Option("--description")] = None,
+                   shared: Annotated[bool, typer.Option("--shared", help="share new objects with partners as policy allows")] = False,
+                   rel_to: Annotated[str, typer.Option("--rel-to", help="default REL TO for objects without an Accord marking, e.g. KOR,USA")] = "",
+                   strict: Annotated[bool, typer.Option("--strict", help="validate adds with stix2 (slower)")] = False,
+                   json_out: JsonOpt = False) -> None:
+    """Create a TAXII collection on the node."""
+    coll = _store(dir).add_collection(title, alias=alias, description=description, shared=shared,
+                                      rel_to=[p.strip() for p in rel_to.split(",") if p.strip()], strict=strict)
+    if json_out:
+        typer.echo(json.dumps(coll.to_json(), indent=2))
+    else:
+        console.print(f"collection {coll.id} ({coll.alias or 'no alias'}): {coll.title}"
+                      f"{' [shared]' if coll.shared else ''}", highlight=False)
+
+
+@app.command("collections")
+def collections(dir: DirOpt, json_out: JsonOpt = False) -> None:
+    """List the node's TAXII collections with their object-version counts."""
+    store = _store(dir)
+    rows = [{**c.to_json(), "versions": store.count(c.id)} for c in store.collections()]
+    if json_out:
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    table = Table("id", "alias", "title", "shared", "default REL TO", "versions")
+    for r in rows:
+        table.add_row(r["id"], r["alias"] or "", r["title"], "yes" if r["shared"] else "no",
+                      ", ".join(r["rel_to"]) or "-", str(r["versions"]))
+    console.print(table)
+
+
+@app.command("import")
+def import_(bundle: Annotated[Path, typer.Argument(help="STIX 2.1 bundle (JSON)")], dir: DirOpt,
+            collection: Annotated[Optional[str], typer.Option("--collection", help="collection id or alias (default: 'imports')")] = None,
+            strict: Annotated[bool, typer.Option("--strict", help="also run stix2-validator's MUST checks")] = False,
+            json_out: JsonOpt = False) -> None:
+    """Import a bundle: every object validated in full first; all stored, or nothing."""
+    from accord.errors import StixValidationError
+    from accord.intel.import_export import import_bundle
+
+    store = _store(dir)
+    try:
+        with console.status(f"validating and importing {bundle} …"):
+            summary = import_bundle(store, bundle, collection=collection, strict=strict)
+    except StixValidationError as exc:
+        for f in exc.failures[:20]:
+            Console(stderr=True).print(f"  {f['message']}", highlight=False, soft_wrap=True)
+        if len(exc.failures) > 20:
+            Console(stderr=True).print(f"  … and {len(exc.failures) - 20} more", highlight=False)
+        raise
+    if json_out:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    console.print(f"imported {summary['objects']} objects from {bundle} into "
+                  f"{summary['alias'] or summary['collection']}: {summary['stored']} new, "
+                  f"{summary['already_present']} already present", highlight=False)
+    console.print("  " + ", ".join(f"{t} {n}" for t, n in summary["types"].items()), highlight=False)
+
+
+@app.command("export")
+def export(dir: DirOpt,
+           collection: Annotated[Optional[str], typer.Option("--collection", help="collection id or alias (default: all)")] = None,
+           fmt: Annotated[str, typer.Option("--format", help="stix | acs | misp-distribution")] = "stix",
+           for_party: Annotated[Optional[str], typer.Option("--for", help="export what this partner party may see (redacted)")] = None,
+           output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write to this file (default: stdout)")] = None) -> None:
+    """Export the latest version of every object as a STIX bundle, ACS 3.0-marked bundle or MISP distribution list."""
+    from accord.intel.import_export import export_bundle
+
+    data = export_bundle(_store(dir), collection=collection, fmt=fmt, party=for_party)
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+        count = len(data["objects"])
+        console.print(f"wrote {count} objects ({fmt}) to {output}", highlight=False)
+
+
+@app.command("sync")
+def sync(dir: DirOpt, json_out: JsonOpt = False) -> None:
+    """Apply STIX items received from partners to their collections (TAXII reads also do this)."""
+    from accord.intel.node_store import store_for
+    from accord.intel.sharing import sync_received
+    from accord.node import Node
+
+    node = Node.open(dir)
+    result = sync_received(node, store_for(node))
+    if json_out:
+        typer.echo(json.dumps(result))
+    else:
+        console.print(f"applied {result['applied']} received item(s), {result['invalid']} invalid", highlight=False)
+
+
+@app.command("validate")
+def validate(bundle: Annotated[Path, typer.Argument(help="STIX 2.1 bundle (JSON)")],
+             strict: Annotated[bool, typer.Option("--strict", help="also run stix2-validator")] = False) -> None:
+    """Validate a bundle without a node (exit 2 and one line per invalid object if it fails)."""
+    from accord.errors import StixValidationError
+    from accord.intel.import_export import read_bundle, validate_objects
+
+    objects = read_bundle(bundle)
+    try:
+        validate_objects(objects, source=str(bundle), strict=strict)
+    except StixValidationError as exc:
+        for f in exc.failures[:20]:
+            Console(stderr=True).print(f"  {f['message']}", highlight=False, soft_wrap=True)
+        raise
+    console.print(f"{bundle}: {len(objects)} objects, valid STIX 2.1"
+                  f"{' (stix2-validator: no errors)' if strict else ''}", highlight=False)

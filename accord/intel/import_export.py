@@ -1,0 +1,186 @@
+"""Import STIX 2.1 bundles (MISP, OpenCTI, any producer) and export collections.
+
+Import (:func:`import_bundle`) is all or nothing: every object is validated in full first —
+structure (:func:`accord.intel.validate.check_object`), then ``stix2.parse`` (types, vocabularies,
+patterns), and with ``strict`` also ``stix2-validator``'s MUST checks — and every failure is
+reported (:class:`~accord.errors.StixValidationError`, one line per object); only a bundle with
+no failure is stored, in one transaction.
+
+Marking definitions that carry a predefined TLP id (STIX 2.1 §7.2.1.4 TLP 1.0, or the OASIS TLP
+2.0 ids) are *predefined*: their meaning is fixed by the id, whatever the producer wrote inside
+(OpenCTI writes ``definition_type: "TLP"``, ``definition: {"TLP": "TLP:AMBER"}``), so
+``stix2.parse``'s exact-content check is not applied to them; the structural check still is.
+
+Export (:func:`export_bundle`) writes, for the node's own users or for one partner party
+(releasability-filtered and redacted as a TAXII read would be):
+
+``stix``               a STIX 2.1 bundle of the latest versions, plus the TLP 2.0 and Accord
+                       extension definitions the objects refer to;
+``acs``                the same bundle re-marked for ISA ACS 3.0 consumers: each object's
+                       effective Accord marking becomes an ACS 3.0 marking definition
+                       (:func:`accord.intel.markings.to_acs30`);
+``misp-distribution``  per object, MISP's ``distribution`` level, sharing group and tags
+                       (:func:`accord.intel.markings.misp_distribution`).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from accord.clock import to_rfc3339
+from accord.core.canonical import parse_json_strict
+from accord.errors import InputError, NotFoundError, StixValidationError
+from accord.intel import markings as mk
+from accord.intel.store import Filters, IntelStore
+from accord.intel.validate import check_object
+
+DEFAULT_COLLECTION = "imports"
+FORMATS = ("stix", "acs", "misp-distribution")
+
+
+def read_bundle(path: str | Path) -> list[dict[str, Any]]:
+    """The objects of a STIX bundle file (or a TAXII envelope, or a JSON list of objects)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", source=str(path)) from None
+    data = parse_json_strict(raw, source=str(path))
+    if isinstance(data, dict) and data.get("type") == "bundle" or isinstance(data, dict) and "objects" in data:
+        objects = data.get("objects")
+    elif isinstance(data, list):
+        objects = data
+    else:
+        raise InputError("expected a STIX bundle ({\"type\": \"bundle\", \"objects\": [...]})", source=str(path))
+    if not isinstance(objects, list) or not objects:
+        raise InputError("the bundle has no objects", source=str(path), field="objects")
+    return objects
+
+
+def validate_objects(objects: list[Any], *, source: str, strict: bool = False) -> None:
+    """Full validation of every object; raise one :class:`StixValidationError` listing all."""
+    import stix2
+    from stix2.exceptions import STIXError
+
+    failures: list[dict[str, Any]] = []
+    checked = []
+    for i, obj in enumerate(objects):
+        try:
+            check_object(obj, i)
+        except InputError as exc:
+            failures.append({"index": i, "id": obj.get("id") if isinstance(obj, dict) else None,
+                             "message": str(exc)})
+            continue
+        if obj["type"] == "marking-definition" and obj["id"] in mk.TLP_BY_ID:
+            continue  # predefined: meaning fixed by the id (module docstring)
+        try:
+            stix2.parse(dict(obj), allow_custom=True, version="2.1")
+        except (STIXError, ValueError, TypeError) as exc:
+            failures.append({"index": i, "id": obj["id"], "message": f"objects[{i}] {obj['id']}: {exc}"})
+            continue
+        checked.append((i, obj))
+    if strict and not failures:
+        try:
+            from stix2validator import ValidationOptions, validate_instance
+        except ImportError:
+            raise InputError("--strict needs the stix2-validator package (pip install stix2-validator)") from None
+        options = ValidationOptions(version="2.1", silent=True)
+        for i, obj in checked:
+            result = validate_instance(dict(obj), options)
+            if not result.is_valid:
+                msgs = "; ".join(getattr(e, "message", str(e)).removeprefix(obj["id"] + ": ")
+                                 for e in result.errors[:3])
+                failures.append({"index": i, "id": obj["id"], "message": f"objects[{i}] {obj['id']}: {msgs}"})
+    if failures:
+        raise StixValidationError(
+            f"{len(failures)} of {len(objects)} object(s) are not valid STIX 2.1; nothing was stored",
+            failures, source=source)
+
+
+def import_bundle(store: IntelStore, path: str | Path, *, collection: str | None = None,
+                  strict: bool = False) -> dict[str, Any]:
+    """Validate then store every object of a bundle in one transaction; a summary."""
+    objects = read_bundle(path)
+    validate_objects(objects, source=str(path), strict=strict)
+    if collection is None:
+        try:
+            coll = store.collection(DEFAULT_COLLECTION)
+        except NotFoundError:
+            coll = store.add_collection("Imported bundles", alias=DEFAULT_COLLECTION)
+    else:
+        coll = store.collection(collection)
+    result = store.add_objects(coll.id, objects, strict=False)
+    new = len(result.stored)
+    types: dict[str, int] = {}
+    for obj in objects:
+        types[obj["type"]] = types.get(obj["type"], 0) + 1
+    return {"file": str(path), "collection": coll.id, "alias": coll.alias, "objects": len(objects),
+            "stored": new, "already_present": len(objects) - new, "types": dict(sorted(types.items())),
+            "status": result.status["id"]}
+
+
+def _latest(store: IntelStore, collection: str | None, party: str) -> list[tuple[Any, dict[str, Any]]]:
+    colls = [store.collection(collection)] if collection else store.collections()
+    out = []
+    for coll in colls:
+        token = None
+        while True:
+            page = store.get_objects(coll.id, party, Filters(versions=("last",)), limit=store.max_page, next=token)
+            out.extend((coll, json.loads(t)) for t in page.items)
+            if not page.more:
+                break
+            token = page.next
+    return out
+
+
+def export_bundle(store: IntelStore, *, collection: str | None = None, fmt: str = "stix",
+                  party: str | None = None) -> dict[str, Any]:
+    """Export the latest version of every object (visible to ``party``; default the node's own)."""
+    if fmt not in FORMATS:
+        raise InputError(f"unknown export format {fmt!r} (expected one of {', '.join(FORMATS)})", field="format")
+    party = party or store.party
+    pairs = _latest(store, collection, party)
+    objects = list({o["id"]: o for _, o in pairs}.values())  # an object in two collections once
+    have = {o["id"] for o in objects}
+    if fmt == "misp-distribution":
+        rows = []
+        for coll, obj in pairs:
+            if obj["type"] in ("marking-definition", "extension-definition"):
+                continue
+            marking, known = store.marking_of(obj, coll.rel_to)
+            rows.append({"id": obj["id"], "type": obj["type"], "collection": coll.alias or coll.id,
+                         "marking": str(marking),
+                         **mk.misp_distribution(marking, known)})
+        return {"format": "misp-distribution", "party": party, "objects": rows}
+    refs = {r for o in objects for r in o.get("object_marking_refs", [])}
+    refs |= {g["marking_ref"] for o in objects for g in o.get("granular_markings", []) if g.get("marking_ref")}
+    extra = [mk.tlp_marking_definition(label) for label, mid in mk.TLP2_IDS.items() if mid in refs and mid not in have]
+    defs = store._definitions(refs, {o["id"]: o for o in objects if o["type"] == "marking-definition"})
+    if any(mk.definition_kind(d)[0] == "accord" for d in defs.values()):
+        for extra_obj in (mk.accord_identity(), mk.accord_extension_definition()):
+            if extra_obj["id"] not in have:
+                extra.append(extra_obj)
+    if fmt == "acs":
+        now = to_rfc3339(store.clock.now())
+        acs_defs: dict[str, dict[str, Any]] = {}
+        remarked = []
+        for obj in objects:
+            if obj["type"] == "marking-definition" and mk.definition_kind(obj)[0] == "accord":
+                continue  # replaced by its ACS 3.0 rendering
+            accord_refs = [r for r in obj.get("object_marking_refs", [])
+                           if r in defs and mk.definition_kind(defs[r])[0] == "accord"]
+            if accord_refs:
+                marking, _ = mk.effective_marking(accord_refs, defs)
+                originator = next((mk.definition_kind(defs[r])[1].originator for r in accord_refs
+                                   if mk.definition_kind(defs[r])[1].originator), store.party)
+                acs = mk.to_acs30(marking, originator=originator, created=now)
+                acs_defs[acs["id"]] = acs
+                keep = [r for r in obj["object_marking_refs"] if r not in accord_refs]
+                obj = {**obj, "object_marking_refs": keep + [acs["id"]]}
+            remarked.append(obj)
+        objects = list(acs_defs.values()) + remarked
+        extra = [e for e in extra if e["id"] not in (mk.ACCORD_EXTENSION_ID, mk.ACCORD_IDENTITY_ID)]
+    return {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": extra + objects}

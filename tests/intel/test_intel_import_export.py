@@ -1,0 +1,128 @@
+"""Import of MISP- and OpenCTI-produced bundles (all or nothing, full validation), export as
+STIX, ACS 3.0 re-marked STIX and MISP distribution; the ``accord intel`` commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from accord.errors import InputError, StixValidationError
+from accord.intel import markings as mk
+from accord.intel.import_export import export_bundle, import_bundle
+from accord.intel.node_store import store_for
+from conftest import make_node
+from intel_samples import indicator
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def store(jpn):
+    return store_for(jpn)
+
+
+def test_misp_bundle_imports_and_keeps_every_object(store):
+    summary = import_bundle(store, DATA / "misp-bundle.json")
+    source = json.loads((DATA / "misp-bundle.json").read_text())["objects"]
+    assert summary["stored"] == len(source) == 24
+    stored = {o["id"] + o["type"]: o for o in store.all_objects("imports")}
+    assert all(stored[o["id"] + o["type"]] == o for o in source)
+    # MISP marks the report TLP:AMBER with the STIX 2.1 predefined (TLP 1.0) id: understood
+    rows = {r["id"]: r for r in export_bundle(store, fmt="misp-distribution")["objects"]}
+    report = rows["report--5e0b2f9a-3c1d-4f7e-9a6b-2d8c4e1f0a11"]
+    assert report["marking"] == "UNCLASSIFIED//TLP:AMBER" and report["distribution"] == 1
+    email = rows["observed-data--91a3c7d2-4b5e-4f60-8a71-0c2d3e4f5a64"]
+    assert email["distribution"] == 2 and "tlp:green" in email["tags"]
+    # importing again changes nothing
+    assert import_bundle(store, DATA / "misp-bundle.json")["already_present"] == 24
+
+
+def test_opencti_bundle_imports_with_its_extensions(store):
+    summary = import_bundle(store, DATA / "opencti-bundle.json")
+    assert summary["stored"] == 8
+    exported = {o["id"]: o for o in export_bundle(store, collection="imports")["objects"]}
+    for obj in json.loads((DATA / "opencti-bundle.json").read_text())["objects"]:
+        assert exported[obj["id"]] == obj  # x_opencti_* and the OpenCTI extension kept as sent
+    rows = {r["id"]: r for r in export_bundle(store, fmt="misp-distribution")["objects"]}
+    assert rows["indicator--3b0d6e8f-2c4a-5b1d-9e7f-1a2b3c4d5e74"]["marking"] == "UNCLASSIFIED//TLP:AMBER"
+
+
+def test_strict_import_runs_stix2_validator_and_stores_nothing(store):
+    with pytest.raises(StixValidationError) as err:
+        import_bundle(store, DATA / "opencti-bundle.json", strict=True)
+    assert [f["id"] for f in err.value.failures] == ["malware--2a9c5d7e-1b3f-5a4c-8d6e-0f1a2b3c4d52"]
+    assert "x_opencti_files: empty arrays are not allowed" in err.value.failures[0]["message"]
+    with pytest.raises(Exception):
+        store.collection("imports").id and store.count("imports")
+    assert store.conn.execute("SELECT COUNT(*) FROM intel_objects").fetchone()[0] == 0
+
+
+def test_one_bad_object_rejects_the_whole_bundle(store, tmp_path):
+    bad = indicator(2, pattern="[ipv4-addr:value = '1.2.3.4'")  # unbalanced: stix2 rejects the pattern
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps({"type": "bundle", "id": "bundle--6c0c5c4a-0d8e-4a52-8d0e-9d1c6a2b3c4d",
+                                "objects": [indicator(1), bad, {"type": "indicator", "id": "nope"}]}))
+    with pytest.raises(StixValidationError) as err:
+        import_bundle(store, path)
+    assert {f["index"] for f in err.value.failures} == {1, 2}
+    assert str(path) in str(err.value)
+    assert store.conn.execute("SELECT COUNT(*) FROM intel_objects").fetchone()[0] == 0
+    path.write_text('{"type": "bundle", "objects": [], "objects": []}')
+    with pytest.raises(InputError, match="duplicate"):
+        import_bundle(store, path)
+
+
+def test_export_for_a_partner_and_acs_remarking(store, tmp_path):
+    coll = store.add_collection("Shared", alias="shared", rel_to=["KOR"])
+    label = mk.AccordLabel("SECRET", {"JPN", "USA"}, ("EXERCISE",), originator="JPN").marking_definition()
+    secret = indicator(1, markings=[label["id"]])
+    plain = indicator(2, markings=[mk.TLP2_IDS["GREEN"]])
+    store.add_objects(coll.id, [label, secret, plain])
+    for_kor = export_bundle(store, party="KOR")
+    ids = {o["id"] for o in for_kor["objects"]}
+    assert plain["id"] in ids and secret["id"] not in ids
+    assert mk.tlp_marking_definition("GREEN") in for_kor["objects"]  # the TLP 2.0 definition travels
+    mine = export_bundle(store)
+    assert mk.accord_extension_definition() in mine["objects"]
+    acs = export_bundle(store, fmt="acs")
+    objs = {o["id"]: o for o in acs["objects"]}
+    acs_defs = [o for o in acs["objects"] if mk.ACS_EXTENSION_ID in o.get("extensions", {})]
+    assert len(acs_defs) == 1 and label["id"] not in objs
+    block = acs_defs[0]["extensions"][mk.ACS_EXTENSION_ID]
+    assert block["control_set"] == {"classification": "S", "permitted_nationalities": ["JPN", "USA"]}
+    assert block["policy_reference"].startswith("urn:isa:policy:acs:ns:v3.0?")
+    assert objs[secret["id"]]["object_marking_refs"] == [acs_defs[0]["id"]]
+    # an export imports back unchanged into another node
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(mine))
+    other = store_for(make_node(tmp_path / "usa", "USA"))
+    import_bundle(other, path)
+    assert {o["id"]: o for o in other.all_objects()} == {o["id"]: o for o in mine["objects"]}
+
+
+def test_cli_collections_import_export_validate(tmp_path):
+    from accord.cli.main import app
+
+    runner = CliRunner()
+    node = make_node(tmp_path / "jpn", "JPN")
+    node.close()
+    d = str(tmp_path / "jpn")
+    r = runner.invoke(app, ["intel", "add-collection", "Cyber", "--alias", "cyber", "--rel-to", "KOR", "--dir", d])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["intel", "import", str(DATA / "misp-bundle.json"), "--collection", "cyber", "--dir", d])
+    assert r.exit_code == 0 and "24 new" in r.output
+    r = runner.invoke(app, ["intel", "collections", "--json", "--dir", d])
+    rows = json.loads(r.output)
+    assert rows[0]["alias"] == "cyber" and rows[0]["versions"] == 24 and rows[0]["rel_to"] == ["KOR"]
+    out = tmp_path / "out.json"
+    r = runner.invoke(app, ["intel", "export", "--collection", "cyber", "--for", "KOR", "-o", str(out), "--dir", d])
+    assert r.exit_code == 0
+    assert len(json.loads(out.read_text())["objects"]) == 24
+    r = runner.invoke(app, ["intel", "validate", str(DATA / "opencti-bundle.json"), "--strict"])
+    assert isinstance(r.exception, StixValidationError) and r.exception.exit_code == 2  # main() exits 2
+    assert "x_opencti_files" in r.output
+    r = runner.invoke(app, ["intel", "validate", str(DATA / "opencti-bundle.json")])
+    assert r.exit_code == 0 and "8 objects" in r.output

@@ -319,6 +319,12 @@ def sync(dir: DirOpt, json_out: JsonOpt = False) -> None:
         console.print(f"  rejected {r['item_id']}: {r['reason']}", highlight=False)
 
 
+@app.command("share")
+def share(dir: DirOpt, json_out: JsonOpt = False) -> None:
+    """(Re-)share every dialogue version this node signed with the other parties (idempotent)."""
+    _print_outcome(_store(dir).share_all(), json_out)
+
+
 @app.command("load")
 def load(file: Annotated[Path, typer.Argument(help="dialogue YAML (series: and meetings:)")], dir: DirOpt,
          json_out: JsonOpt = False) -> None:

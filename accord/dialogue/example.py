@@ -79,7 +79,7 @@ def load_example(recorder: DialogueStore, partner: DialogueStore,
     return {"series": data.series.id,
             "versions": {recorder.node.party: len(first.versions) + len(first_adopt.versions),
                          partner.node.party: len(second.versions)},
-            "not_shared": [s for o in (first, first_adopt, second) for s in o.shared if s[2] != "queued"],
+            "not_shared": [s for o in (first, first_adopt, second) for s in o.shared if s[2] not in ("queued", "already_queued")],
             "records": len(a), "identical": a == b, "commitments": commitments}
 
 

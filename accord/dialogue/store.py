@@ -287,11 +287,27 @@ class DialogueStore:
             if party == self.node.party:
                 continue
             try:
-                federation_share(self.node, item, party)
-                out.append((item.id, party, "queued"))
+                res = federation_share(self.node, item, party)
+                out.append((item.id, party, getattr(res, "status", "queued")))
             except AccordError as exc:  # default deny is an answer, not a failure of the write
                 out.append((item.id, party, f"not shared: {exc}"))
         return out
+
+    def share_all(self) -> Outcome:
+        """(Re-)share every dialogue version this node signed with the other parties of its series.
+
+        Idempotent (federation dedupes per item and partner); use it after a crash between a
+        write's commit and its sharing, or after an agreement covering ``dialogue.*`` is added.
+        """
+        self.sync()
+        shared: list[tuple[str, str, str]] = []
+        series: dict[str, Series] = {}
+        for row in self._rows("SELECT * FROM dialogue_versions WHERE signer=? ORDER BY kind DESC, record_id, "
+                              "version", (self.node.party,)):
+            v = self._version(row)
+            s = series.get(v.series_id) or series.setdefault(v.series_id, self.series(v.series_id, sync=False))
+            shared += self._share(v, self.node.get_item(row["item_id"]), s)
+        return Outcome((), tuple(shared))
 
     def create_series(self, spec: SeriesIn | dict, *, share: bool = True) -> Outcome:
         """Create a series; every party must be this node or a pinned partner (keys to verify)."""

@@ -89,6 +89,11 @@ def test_non_owner_edit_of_agreed_commitment_is_refused_and_nothing_is_written(p
     deliver(sk.node, "JPN")
     c = sj.latest("JPN-KOR-DMM-M1-C2").value
     assert c.status == Status.DONE and c.evidence == ("talks held 2026-05",)
+    # re-sharing is idempotent and keeps both records identical
+    again = sk.share_all()
+    assert again.shared and {r for _, _, r in again.shared} <= {"queued", "already_queued"}
+    deliver(sk.node, "JPN")
+    assert record_digests(sj) == record_digests(sk) and sj.rejected() == []
 
 
 def test_forged_non_owner_version_arriving_from_a_partner_is_rejected_on_receipt(pair):

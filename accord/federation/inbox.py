@@ -30,6 +30,7 @@ nothing half applied. If the commit fails, nothing was applied and the sender re
 from __future__ import annotations
 
 import hashlib
+import weakref
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -105,13 +106,19 @@ def _last_seq(conn: Any, originator: str) -> int:
     return row[0] or 0
 
 
-_schema_ready: set[int] = set()
+_schema_ready: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
 
 def _ready(node: Any) -> None:
-    if id(node.conn) not in _schema_ready:
+    """Create the federation tables once per node object."""
+    try:
+        if node in _schema_ready:
+            return
+    except TypeError:  # pragma: no cover - a node type without weak references
         ensure_federation_schema(node.conn)
-        _schema_ready.add(id(node.conn))
+        return
+    ensure_federation_schema(node.conn)
+    _schema_ready.add(node)
 
 
 def receive_envelope(node: Any, envelope: bytes | dict[str, Any], *, sender: str | None = None,

@@ -1,0 +1,255 @@
+"""Federation in one process (InProcessNetwork): rejections, loops, two paths, retractions,
+rewritten ledgers. The same code paths as over HTTP, minus the sockets."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+
+import pytest
+
+from accord.core.envelopes import seal
+from accord.core.identity import Identity
+from accord.core.items import new_item
+from accord.core.markings import Marking
+from accord.errors import FederationError, PolicyDenied
+from accord.federation import (Federation, InProcessNetwork, check_partner_head, receive_envelope, retract,
+                               retraction_of, share, status)
+from federation_harness import ledger_events, make_nodes, note, now_utc, received
+
+
+@pytest.fixture
+def trio(tmp_path):
+    nodes = make_nodes(tmp_path)
+    net = InProcessNetwork()
+    for n in nodes.values():
+        net.attach(n)
+    feds = {p: Federation(n, net) for p, n in nodes.items()}
+    yield nodes, net, feds
+    for n in nodes.values():
+        n.close()
+
+
+def _env(node, item, to, seq, when=None):
+    return seal(item, to, seq, node.identity, when or now_utc()).to_json()
+
+
+def _rejections(node):
+    return [(r[0], r[1]) for r in node.conn.execute("SELECT code, sender FROM fed_rejections ORDER BY id")]
+
+
+# --- (d) forged, replayed and policy-violating envelopes -----------------------------------
+def test_forged_envelope_is_rejected_recorded_and_not_stored(trio):
+    nodes, _, _ = trio
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    env = _env(jpn, note(jpn, 1), "KOR", 1)
+    env["item"]["body"] = {"n": 666}                    # altered in transit
+    r = receive_envelope(kor, env, sender="JPN")
+    assert (r.status, r.code, r.consumed) == ("rejected", "forged", False)
+    impostor = Identity.generate("JPN")                 # right party name, wrong key
+    r = receive_envelope(kor, seal(note(jpn, 2), "KOR", 1, impostor, now_utc()).to_json(), sender="JPN")
+    assert (r.status, r.code) == ("rejected", "forged")
+    stranger = Identity.generate("CHN")
+    item = new_item("test.note", {}, Marking.parse("UNCLASSIFIED"), "CHN", now_utc())
+    r = receive_envelope(kor, seal(item, "KOR", 1, stranger, now_utc()).to_json())
+    assert (r.status, r.code) == ("rejected", "unknown_key")
+    assert kor.items() == []
+    assert [e["code"] for e in ledger_events(kor.dir, "item.rejected")] == ["forged", "forged", "unknown_key"]
+    assert [c for c, _ in _rejections(kor)] == ["forged", "forged", "unknown_key"]
+    # none of them used up JPN's sequence: the genuine #1 is still accepted
+    assert receive_envelope(kor, _env(jpn, note(jpn, 3), "KOR", 1), sender="JPN").status == "stored"
+
+
+def test_replays_are_acknowledged_once_or_rejected_never_applied_twice(trio):
+    nodes, _, _ = trio
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    first = _env(jpn, note(jpn, 1), "KOR", 1)
+    assert receive_envelope(kor, first, sender="JPN").status == "stored"
+    size = kor.ledger.size
+    again = receive_envelope(kor, first, sender="JPN")   # same bytes: idempotent acknowledgement
+    assert (again.status, again.consumed) == ("duplicate", True)
+    assert kor.ledger.size == size and len(kor.items()) == 1
+    other = _env(jpn, note(jpn, 2), "KOR", 1)            # seq 1 reused for different content
+    r = receive_envelope(kor, other, sender="JPN")
+    assert (r.status, r.code, r.consumed) == ("rejected", "replay", False)
+    stale = _env(jpn, note(jpn, 3), "KOR", 2, when=now_utc() - timedelta(days=30))
+    r = receive_envelope(kor, stale, sender="JPN")
+    assert (r.status, r.code, r.consumed) == ("rejected", "expired", True)
+    usa_env = _env(jpn, note(jpn, 4, kind="warning.track"), "USA", 1)  # JPN→USA replayed at KOR
+    r = receive_envelope(kor, usa_env, sender="JPN")
+    assert (r.status, r.code) == ("rejected", "wrong_recipient")
+    gap = _env(jpn, note(jpn, 5), "KOR", 9)
+    r = receive_envelope(kor, gap, sender="JPN")
+    assert (r.status, r.code, r.consumed) == ("rejected", "sequence_gap", False)
+    assert len(kor.items()) == 1
+    assert [c for c, _ in _rejections(kor)] == ["replay", "expired", "wrong_recipient", "sequence_gap"]
+
+
+def test_policy_violating_envelope_is_rejected_with_reasons(trio):
+    nodes, _, _ = trio
+    jpn, usa, kor = nodes["JPN"], nodes["USA"], nodes["KOR"]
+    # JPN and USA share only warning.* (trilateral): a test.note sealed anyway is refused by USA
+    r = receive_envelope(usa, _env(jpn, note(jpn, 1), "USA", 1), sender="JPN")
+    assert (r.status, r.code, r.consumed) == ("rejected", "policy_denied", True)
+    assert "test.note" in r.reason and "JPN" in r.reason
+    # a warning.track not releasable to USA
+    secret = note(jpn, 2, kind="warning.track", banner="SECRET//REL TO JPN, KOR")
+    r = receive_envelope(usa, _env(jpn, secret, "USA", 2), sender="JPN")
+    assert (r.status, r.code) == ("rejected", "policy_denied")
+    assert "USA" in r.reason
+    # above the ceiling of every agreement
+    ts = note(jpn, 3, banner="TOP SECRET//REL TO JPN, KOR")
+    r = receive_envelope(kor, _env(jpn, ts, "KOR", 1), sender="JPN")
+    assert (r.status, r.code) == ("rejected", "policy_denied")
+    assert usa.items() == [] and kor.items() == []
+    assert [e["code"] for e in ledger_events(usa.dir, "item.rejected")] == ["policy_denied"] * 2
+    # and the sender's own policy refuses the same share up front
+    with pytest.raises(PolicyDenied):
+        share(jpn, note(jpn, 4), "USA")
+
+
+def test_rejection_reason_reaches_the_sender_and_the_stream_goes_on(trio):
+    nodes, net, feds = trio
+    jpn, usa = nodes["JPN"], nodes["USA"]
+    items = [note(jpn, i, kind="warning.track") for i in range(3)]
+    for it in items:
+        share(jpn, it, "USA")
+    # USA withdraws from everything before delivery: its policy now refuses the second item
+    usa.conn.execute("DELETE FROM agreements")
+    usa.conn.commit()
+    feds["JPN"].sync("USA", heads=False)
+    rows = jpn.conn.execute("SELECT seq, state, reason FROM fed_outbox WHERE recipient='USA' ORDER BY seq").fetchall()
+    assert [(s, st) for s, st, _ in rows] == [(1, "rejected"), (2, "rejected"), (3, "rejected")]
+    assert all("policy_denied" in reason for _, _, reason in rows)
+    assert status(jpn)["partners"][1]["rejected_by_partner"] == 3
+
+
+# --- loops, two paths, retractions ----------------------------------------------------------
+def test_received_items_are_never_re_forwarded(trio):
+    nodes, _, feds = trio
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    track = note(jpn, 1, kind="warning.track")
+    share(jpn, track, "KOR")
+    feds["JPN"].sync(heads=False)
+    assert kor.get_item(track.id) == track
+    with pytest.raises(FederationError, match="never re-forwarded"):
+        share(kor, track, "USA")
+    # and an envelope relaying a third party's item is refused by the receiver
+    env = _env(jpn, track, "USA", 1)
+    env["originator"] = "KOR"
+    r = receive_envelope(nodes["USA"], env, sender="KOR")
+    assert r.status == "rejected"
+
+
+def test_same_item_by_two_envelopes_is_stored_once(trio):
+    nodes, _, _ = trio
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    it = note(jpn, 1)
+    assert receive_envelope(kor, _env(jpn, it, "KOR", 1), sender="JPN").status == "stored"
+    r = receive_envelope(kor, _env(jpn, it, "KOR", 2), sender="JPN")
+    assert (r.status, r.consumed) == ("duplicate", True)
+    assert len(kor.items()) == 1 and len(ledger_events(kor.dir, "item.received")) == 1
+
+
+def test_retraction_propagates_to_everyone_who_got_the_item(trio):
+    nodes, net, feds = trio
+    jpn, kor, usa = nodes["JPN"], nodes["KOR"], nodes["USA"]
+    track = note(jpn, 1, kind="warning.track")
+    share(jpn, track, "KOR")
+    share(jpn, track, "USA")
+    feds["JPN"].sync(heads=False)
+    net.partition("JPN", "USA")
+    sent = retract(jpn, track.id, "false alarm: sensor fault")
+    assert sorted(r.to for r in sent) == ["KOR", "USA"]
+    feds["JPN"].sync(heads=False)
+    assert retraction_of(kor, track.id)["reason"] == "false alarm: sensor fault"
+    assert retraction_of(usa, track.id) is None          # cut off: still queued
+    net.heal()
+    feds["JPN"].sync(heads=False)
+    assert retraction_of(usa, track.id)["by"] == "JPN"
+    assert [e["item_id"] for e in ledger_events(usa.dir, "item.retracted")] == [track.id]
+
+
+def test_batch_is_applied_whole_or_not_at_all(trio, monkeypatch):
+    nodes, net, feds = trio
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    for i in range(20):
+        share(jpn, note(jpn, i), "KOR")
+    size = kor.ledger.size
+    import accord.federation.wire as wire
+
+    def failing_store(node, items):  # the disk fails half way through the batch
+        node.conn.execute("INSERT INTO items(id, kind, originator, created, classification, digest, json, stored) "
+                          "VALUES ('KOR:x:y','test.note','KOR','t',0,'d',x'00','t')")
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(wire, "store_received_items", failing_store)
+    result = feds["JPN"].sync("KOR", heads=False)
+    assert "could not commit" in result["KOR"]
+    assert kor.items() == [] and kor.ledger.size == size and received(kor.dir, "JPN") == []
+    monkeypatch.undo()
+    assert feds["JPN"].sync("KOR", heads=False)["KOR"] is None
+    assert len(received(kor.dir, "JPN")) == 20
+
+
+# --- (e) a rewritten ledger is caught by both partners -------------------------------------
+def _rewrite_history(node, extra: int) -> None:
+    """What a node that rewrites its past would do: rebuild its log with different entries."""
+    from accord.store.ledger import Ledger
+
+    entries = node.ledger.entries()
+    node.conn.execute("DELETE FROM ledger_leaves")
+    node.conn.execute("DELETE FROM ledger_nodes")
+    node.conn.commit()
+    fresh = Ledger(node.conn, node.identity, node.origin)
+    events = [(e.type, {**e.data, "rewritten": True} if i == 1 else e.data, e.time) for i, e in enumerate(entries)]
+    events += [("item.created", {"item_id": f"JPN:test.note:{i}"}, now_utc()) for i in range(extra)]
+    fresh.append_many(events)
+    node.ledger = fresh
+
+
+@pytest.mark.parametrize("extra", [3, 0])
+def test_rewritten_ledger_is_flagged_by_both_partners(trio, extra):
+    nodes, _, feds = trio
+    jpn, kor, usa = nodes["JPN"], nodes["KOR"], nodes["USA"]
+    share(jpn, note(jpn, 1, kind="warning.track"), "KOR")
+    for p in ("KOR", "USA"):
+        feds[p].sync("JPN")                                 # both record JPN's honest head
+    assert all(s["inconsistent"] is None for s in status(kor)["partners"])
+    _rewrite_history(jpn, extra)
+    for p in ("KOR", "USA"):
+        check = check_partner_head(nodes[p], "JPN", feds[p].transport)
+        assert not check.consistent
+        flagged = [s for s in status(nodes[p])["partners"] if s["party"] == "JPN"][0]
+        assert flagged["inconsistent"] and "JPN" in flagged["inconsistent"]
+        events = ledger_events(nodes[p].dir, "partner.inconsistent")
+        assert [e["party"] for e in events] == ["JPN"]
+    # the flag is sticky and recorded once, even as JPN's head keeps moving
+    share(jpn, note(jpn, 2, kind="warning.track"), "USA")
+    assert not check_partner_head(usa, "JPN", feds["USA"].transport).consistent
+    assert len(ledger_events(usa.dir, "partner.inconsistent")) == 1
+
+
+def test_honest_growth_is_consistent(trio):
+    nodes, _, feds = trio
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    for i in range(5):
+        share(jpn, note(jpn, i), "KOR")
+        feds["JPN"].sync(heads=False)
+        assert check_partner_head(kor, "JPN", feds["KOR"].transport).consistent
+    assert len(kor.conn.execute("SELECT * FROM fed_partner_state WHERE inconsistent IS NOT NULL").fetchall()) == 0
+
+
+def test_checkpoint_signed_by_another_key_is_refused(trio):
+    from accord.core.checkpoint import sign_checkpoint
+    from accord.errors import CheckpointError
+
+    nodes, _, _ = trio
+
+    class Impostor:  # serves JPN's tree head signed by a key that is not JPN's pinned one
+        def get_checkpoint(self, node, party):
+            return sign_checkpoint(nodes["JPN"].ledger.checkpoint_body(), Identity.generate("JPN"),
+                                   nodes["JPN"].origin)
+
+    with pytest.raises(CheckpointError):
+        check_partner_head(nodes["KOR"], "JPN", Impostor())

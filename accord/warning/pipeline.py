@@ -83,6 +83,10 @@ def _columns(detections: Any, sensors: SensorArray) -> tuple[np.ndarray, np.ndar
     if not (np.isfinite(t).all() and np.isfinite(rae).all()):
         i = int(np.flatnonzero(~(np.isfinite(t) & np.isfinite(rae).all(axis=1)))[0])
         raise InputError(f"detection {i} has a non-finite value", field="detections")
+    if (rae[:, 0] <= 0).any():
+        i = int(np.flatnonzero(rae[:, 0] <= 0)[0])
+        raise InputError(f"detection {i}: range must be > 0 m", field="range_m")
+    rae[:, 1] %= 2.0 * np.pi
     back = np.flatnonzero(np.diff(t) < 0)
     if len(back):
         i = int(back[0]) + 1
@@ -127,7 +131,7 @@ def track_detections(sensors: Sequence[Any] | SensorArray, detections: Any,
         while next_w < ts:
             emit(next_w)
             next_w += 1
-        trk.process_scan(ts, s_list[k], rae[a:b])
+        trk._process(ts, s_list[k], rae[a:b])  # validated in bulk by _columns
         if progress is not None and k % 256 == 0:
             progress(b)
     while next_w <= t_last:

@@ -28,9 +28,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
+import math
 
-from accord.warning.frames import EARTH_RADIUS_M, MU, ecef_to_lla, enu_basis
+import numpy as np
+from numba import njit
+
+from accord.warning.frames import EARTH_RADIUS_M, MU, ecef_to_lla
 from accord.warning.types import Ellipse95, Prediction
 
 CHI2_2DOF_95 = 5.991464547107979
@@ -40,61 +43,91 @@ LAUNCH_MODEL_SIGMA_M = 20_000.0
 TWO_PI = 2.0 * np.pi
 
 
-def _anomaly_to_mean(theta: np.ndarray, e: np.ndarray) -> np.ndarray:
+@njit(cache=True)
+def _mean_anomaly(theta, e):
     """Mean anomaly of true anomaly ``θ ∈ [0, 2π)`` (continuous and increasing on that range)."""
     half = 0.5 * theta
-    E = 2.0 * np.arctan2(np.sqrt(1.0 - e) * np.sin(half), np.sqrt(1.0 + e) * np.cos(half))
-    return E - e * np.sin(E)
+    E = 2.0 * math.atan2(math.sqrt(1.0 - e) * math.sin(half), math.sqrt(1.0 + e) * math.cos(half))
+    return E - e * math.sin(E)
 
 
-def kepler_ground_arc(r: np.ndarray, v: np.ndarray, *, mu: float = MU,
-                      radius: float = EARTH_RADIUS_M) -> dict[str, np.ndarray]:
+@njit(cache=True)
+def _ground_arc_kernel(r, v, mu, radius, n_track):
+    """The formulas of the module docstring for each row of ``r, v (K, 3)``."""
+    K = r.shape[0]
+    impact = np.zeros((K, 3))
+    launch = np.zeros((K, 3))
+    dt_i = np.zeros(K)
+    dt_l = np.zeros(K)
+    valid = np.zeros(K, dtype=np.bool_)
+    track = np.zeros((K, n_track, 3))
+    for k in range(K):
+        rx, ry, rz = r[k, 0], r[k, 1], r[k, 2]
+        vx, vy, vz = v[k, 0], v[k, 1], v[k, 2]
+        rn = math.sqrt(rx * rx + ry * ry + rz * rz)
+        hx, hy, hz = ry * vz - rz * vy, rz * vx - rx * vz, rx * vy - ry * vx
+        hn = math.sqrt(hx * hx + hy * hy + hz * hz)
+        v2 = vx * vx + vy * vy + vz * vz
+        rv = rx * vx + ry * vy + rz * vz
+        eps = 0.5 * v2 - mu / rn
+        if eps >= 0.0 or hn <= 0.0 or rn < radius - 1.0:
+            continue
+        p = hn * hn / mu
+        ex = (vy * hz - vz * hy) / mu - rx / rn
+        ey = (vz * hx - vx * hz) / mu - ry / rn
+        ez = (vx * hy - vy * hx) / mu - rz / rn
+        e = math.sqrt(ex * ex + ey * ey + ez * ez)
+        if e <= 1e-9 or e >= 1.0:
+            continue
+        c = (p / radius - 1.0) / e
+        if abs(c) > 1.0:
+            continue
+        theta0 = math.atan2(hn * rv / (mu * rn), p / rn - 1.0) % TWO_PI
+        Px, Py, Pz = ex / e, ey / e, ez / e
+        ux, uy, uz = hx / hn, hy / hn, hz / hn
+        Qx, Qy, Qz = uy * Pz - uz * Py, uz * Px - ux * Pz, ux * Py - uy * Px
+        th_l = math.acos(c)
+        th_i = TWO_PI - th_l
+        a = -mu / (2.0 * eps)
+        n = math.sqrt(mu / (a * a * a))
+        M0 = _mean_anomaly(theta0, e)
+        dt_i[k] = (_mean_anomaly(th_i, e) - M0) / n
+        dt_l[k] = (_mean_anomaly(th_l, e) - M0) / n
+        ci, si, cl, sl = math.cos(th_i), math.sin(th_i), math.cos(th_l), math.sin(th_l)
+        impact[k, 0] = radius * (ci * Px + si * Qx)
+        impact[k, 1] = radius * (ci * Py + si * Qy)
+        impact[k, 2] = radius * (ci * Pz + si * Qz)
+        launch[k, 0] = radius * (cl * Px + sl * Qx)
+        launch[k, 1] = radius * (cl * Py + sl * Qy)
+        launch[k, 2] = radius * (cl * Pz + sl * Qz)
+        valid[k] = dt_i[k] > 0.0 and dt_l[k] <= 0.0
+        for q in range(n_track):
+            th = theta0 + (th_i - theta0) * q / max(n_track - 1, 1)
+            rr = p / (1.0 + e * math.cos(th))
+            ct, st = math.cos(th), math.sin(th)
+            track[k, q, 0] = rr * (ct * Px + st * Qx)
+            track[k, q, 1] = rr * (ct * Py + st * Qy)
+            track[k, q, 2] = rr * (ct * Pz + st * Qz)
+    return impact, launch, dt_i, dt_l, valid, track
+
+
+def kepler_ground_arc(r: np.ndarray, v: np.ndarray, *, mu: float = MU, radius: float = EARTH_RADIUS_M,
+                      track_points: int = 0) -> dict[str, np.ndarray]:
     """Where and when the Kepler arc of ``(r, v)`` (…, 3) meets the sphere, both ways.
 
     Returns arrays over the leading axes: ``impact`` and ``launch`` (…, 3) ECEF points,
-    ``dt_impact`` (> 0) and ``dt_launch`` (< 0) seconds from now, ``valid`` (the arc is a bound
-    ellipse that meets the ground on both branches and the state is above ground) and the orbit
-    elements ``p, e, P, Q, theta0`` for :func:`arc_points`.
+    ``dt_impact`` (> 0) and ``dt_launch`` (≤ 0) seconds from now, ``valid`` (a bound arc that
+    meets the ground on both branches, from a state above ground) and, when ``track_points`` > 0,
+    ``track`` (…, track_points, 3): points of the arc from now to impact, equally spaced in θ.
     """
-    rn = np.linalg.norm(r, axis=-1)
-    h = np.cross(r, v)
-    hn = np.linalg.norm(h, axis=-1)
-    v2 = np.einsum("...i,...i->...", v, v)
-    rv = np.einsum("...i,...i->...", r, v)
-    eps = 0.5 * v2 - mu / rn
-    p = hn * hn / mu
-    evec = np.cross(v, h) / mu - r / rn[..., None]
-    e = np.linalg.norm(evec, axis=-1)
-    theta0 = np.mod(np.arctan2(hn * rv / (mu * rn), p / rn - 1.0), TWO_PI)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        c = (p / radius - 1.0) / e
-        a = -mu / (2.0 * eps)
-        n = np.sqrt(mu / np.abs(a) ** 3)
-        P = evec / e[..., None]
-    valid = (eps < 0) & (np.abs(c) <= 1.0) & (e > 1e-9) & (e < 1.0) & (rn >= radius - 1.0)
-    c = np.clip(np.nan_to_num(c), -1.0, 1.0)
-    e_safe = np.where(valid, e, 0.5)
-    P = np.where(valid[..., None], np.nan_to_num(P), np.array([1.0, 0.0, 0.0]))
-    hu = h / np.maximum(hn, 1e-12)[..., None]
-    Q = np.cross(hu, P)
-    th_l = np.arccos(c)
-    th_i = TWO_PI - th_l
-    M0 = _anomaly_to_mean(theta0, e_safe)
-    n = np.where(valid, n, 1.0)
-    dt_i = (_anomaly_to_mean(th_i, e_safe) - M0) / n
-    dt_l = (_anomaly_to_mean(th_l, e_safe) - M0) / n
-    impact = radius * (np.cos(th_i)[..., None] * P + np.sin(th_i)[..., None] * Q)
-    launch = radius * (np.cos(th_l)[..., None] * P + np.sin(th_l)[..., None] * Q)
-    return {"impact": impact, "launch": launch, "dt_impact": dt_i, "dt_launch": dt_l,
-            "valid": valid & (dt_i > 0) & (dt_l <= 0), "p": p, "e": e_safe, "P": P, "Q": Q,
-            "theta0": theta0, "theta_impact": th_i}
-
-
-def arc_points(arc: dict[str, np.ndarray], k: int, n_points: int) -> np.ndarray:
-    """``n_points`` ECEF points (n, 3) along arc ``k`` from now to impact, equally spaced in θ."""
-    th = np.linspace(arc["theta0"][k], arc["theta_impact"][k], n_points)
-    rr = arc["p"][k] / (1.0 + arc["e"][k] * np.cos(th))
-    return rr[:, None] * (np.cos(th)[:, None] * arc["P"][k] + np.sin(th)[:, None] * arc["Q"][k])
+    r = np.asarray(r, dtype=float)
+    lead = r.shape[:-1]
+    out = _ground_arc_kernel(np.ascontiguousarray(r.reshape(-1, 3)),
+                             np.ascontiguousarray(np.asarray(v, dtype=float).reshape(-1, 3)),
+                             float(mu), float(radius), int(track_points))
+    names = ("impact", "launch", "dt_impact", "dt_launch", "valid", "track")
+    shapes = (lead + (3,), lead + (3,), lead, lead, lead, lead + (int(track_points), 3))
+    return {k: a.reshape(sh) for k, a, sh in zip(names, out, shapes)}
 
 
 def sigma_points(x: np.ndarray, P: np.ndarray, kappa: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -109,25 +142,50 @@ def sigma_points(x: np.ndarray, P: np.ndarray, kappa: float = 1.0) -> tuple[np.n
     return chi, w
 
 
-def _ground_stats(pts: np.ndarray, w: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Mean lat/lon (K,), (K,) and East-North covariance (K, 2, 2) of weighted ground points."""
-    mean = np.einsum("s,ksi->ki", w, pts)
-    mean *= radius / np.linalg.norm(mean, axis=-1, keepdims=True)
-    lat, lon, _ = ecef_to_lla(mean, radius)
-    B = enu_basis(lat, lon)[:, 0:2, :]                          # (K, 2, 3) East, North rows
-    en = np.einsum("kij,ksj->ksi", B, pts - mean[:, None, :])   # (K, S, 2)
-    cov = np.einsum("s,ksi,ksj->kij", w, en, en)
-    return lat, lon, cov, mean
+@njit(cache=True)
+def _ground_stats(pts, w, radius):
+    """Weighted mean point on the sphere (lat°, lon°) and East-North covariance (K, 2, 2) of
+    ground points ``pts (K, S, 3)`` with sigma-point weights ``w (S,)``."""
+    K, S = pts.shape[0], pts.shape[1]
+    lat = np.empty(K)
+    lon = np.empty(K)
+    cov = np.zeros((K, 2, 2))
+    for k in range(K):
+        mx = my = mz = 0.0
+        for q in range(S):
+            mx += w[q] * pts[k, q, 0]
+            my += w[q] * pts[k, q, 1]
+            mz += w[q] * pts[k, q, 2]
+        nrm = math.sqrt(mx * mx + my * my + mz * mz)
+        mx, my, mz = mx * radius / nrm, my * radius / nrm, mz * radius / nrm
+        la = math.asin(max(-1.0, min(1.0, mz / radius)))
+        lo = math.atan2(my, mx)
+        lat[k] = math.degrees(la)
+        lon[k] = math.degrees(lo)
+        sl, cl, so, co = math.sin(la), math.cos(la), math.sin(lo), math.cos(lo)
+        for q in range(S):
+            dx, dy, dz = pts[k, q, 0] - mx, pts[k, q, 1] - my, pts[k, q, 2] - mz
+            e = -so * dx + co * dy
+            n = -sl * co * dx - sl * so * dy + cl * dz
+            cov[k, 0, 0] += w[q] * e * e
+            cov[k, 0, 1] += w[q] * e * n
+            cov[k, 1, 1] += w[q] * n * n
+        cov[k, 1, 0] = cov[k, 0, 1]
+    return lat, lon, cov
 
 
 def ellipse_95(cov_en: np.ndarray) -> Ellipse95:
-    """The 95 % ellipse of a 2×2 East-North covariance (semi-axes in m, major-axis bearing)."""
-    vals, vecs = np.linalg.eigh(cov_en)
-    vals = np.clip(vals, 0.0, None)
-    major = vecs[:, 1]
-    bearing = float(np.degrees(np.arctan2(major[0], major[1])) % 180.0)
-    return Ellipse95(semi_major_m=float(np.sqrt(CHI2_2DOF_95 * vals[1])),
-                     semi_minor_m=float(np.sqrt(CHI2_2DOF_95 * vals[0])), bearing_deg=bearing)
+    """The 95 % ellipse of a 2×2 East-North covariance ``[[a, b], [b, d]]``.
+
+    Eigenvalues ``λ± = (a + d)/2 ± √(((a − d)/2)² + b²)``; the major axis makes the angle
+    ``φ = ½ atan2(2b, a − d)`` with East, so its bearing (clockwise from north) is ``90° − φ``.
+    """
+    a, b, d = float(cov_en[0, 0]), 0.5 * float(cov_en[0, 1] + cov_en[1, 0]), float(cov_en[1, 1])
+    mid, rad = 0.5 * (a + d), math.hypot(0.5 * (a - d), b)
+    phi = 0.5 * math.degrees(math.atan2(2.0 * b, a - d))
+    return Ellipse95(semi_major_m=math.sqrt(CHI2_2DOF_95 * max(mid + rad, 0.0)),
+                     semi_minor_m=math.sqrt(CHI2_2DOF_95 * max(mid - rad, 0.0)),
+                     bearing_deg=(90.0 - phi) % 180.0)
 
 
 def predict_launch_impact(t: float, track_ids: Sequence[str], x: np.ndarray, P: np.ndarray, *,
@@ -144,27 +202,33 @@ def predict_launch_impact(t: float, track_ids: Sequence[str], x: np.ndarray, P: 
     if x.shape[0] == 0:
         return []
     chi, w = sigma_points(x, P)
-    K, S = chi.shape[:2]
     arc = kepler_ground_arc(chi[..., 0:3], chi[..., 3:6], mu=mu, radius=radius)
     ok = arc["valid"].all(axis=1)
-    i_lat, i_lon, i_cov, _ = _ground_stats(arc["impact"], w, radius)
-    l_lat, l_lon, l_cov, _ = _ground_stats(arc["launch"], w, radius)
-    t_imp = t + arc["dt_impact"] @ w
-    t_lau = t + arc["dt_launch"] @ w
-    nominal = kepler_ground_arc(x[:, 0:3], x[:, 3:6], mu=mu, radius=radius)
+    if not ok.any():
+        return []
+    nominal = kepler_ground_arc(x[:, 0:3], x[:, 3:6], mu=mu, radius=radius,
+                                track_points=ground_track_points)
     ok &= nominal["valid"]
+    sel = np.flatnonzero(ok)
+    if len(sel) == 0:
+        return []
+    i_lat, i_lon, i_cov = _ground_stats(arc["impact"][sel], w, radius)
+    l_lat, l_lon, l_cov = _ground_stats(arc["launch"][sel], w, radius)
+    t_imp = t + arc["dt_impact"][sel] @ w
+    t_lau = t + arc["dt_launch"][sel] @ w
+    glat, glon, _ = ecef_to_lla(nominal["track"][sel], radius)
+    glat, glon = np.round(glat, 5).tolist(), np.round(glon, 5).tolist()
+    l_sig = np.sqrt(np.trace(l_cov, axis1=1, axis2=2) + launch_model_sigma_m**2).tolist()
     out = []
-    for k in np.flatnonzero(ok):
-        gt = arc_points(nominal, int(k), ground_track_points)
-        glat, glon, _ = ecef_to_lla(gt, radius)
-        cov = i_cov[k]
+    for q, k in enumerate(sel.tolist()):
+        cov = i_cov[q]
         out.append(Prediction(
             t=float(t), track_id=str(track_ids[k]),
-            launch_t=float(t_lau[k]), launch_lat_deg=float(l_lat[k]), launch_lon_deg=float(l_lon[k]),
-            launch_sigma_m=float(np.sqrt(np.trace(l_cov[k]) + launch_model_sigma_m**2)),
-            impact_t=float(t_imp[k]), impact_lat_deg=float(i_lat[k]), impact_lon_deg=float(i_lon[k]),
+            launch_t=float(t_lau[q]), launch_lat_deg=float(l_lat[q]), launch_lon_deg=float(l_lon[q]),
+            launch_sigma_m=l_sig[q],
+            impact_t=float(t_imp[q]), impact_lat_deg=float(i_lat[q]), impact_lon_deg=float(i_lon[q]),
             impact_ellipse_95=ellipse_95(cov),
             impact_cov_en_m2=(float(cov[0, 0]), float(cov[0, 1]), float(cov[1, 0]), float(cov[1, 1])),
-            ground_track=tuple(zip(np.round(glat, 5).tolist(), np.round(glon, 5).tolist())),
+            ground_track=tuple(zip(glat[q], glon[q])),
         ))
     return out

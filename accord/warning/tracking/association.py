@@ -22,22 +22,23 @@ from accord.warning.tracking.sensors import wrap_angle
 _BIG = 1e9
 
 
-def gate_and_cost(z: np.ndarray, zhat: np.ndarray, S: np.ndarray, log_cbar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distances and costs for all track/detection pairs of a scan.
+def gate_and_cost(z: np.ndarray, zhat: np.ndarray, S: np.ndarray, log_cbar: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Distances, likelihoods and costs for all track/detection pairs of a scan.
 
-    ``z (m, 3)``, ``zhat (N, M, 3)``, ``S (N, M, 3, 3)``, ``log_cbar (N, M)``.
-    Returns ``d2min (N, m)`` (smallest squared Mahalanobis distance over the models) and
-    ``cost (N, m)`` (negative log mixture likelihood).
+    ``z (m, 3)``, ``zhat (N, 2, 3)``, ``S (N, 2, 3, 3)``, ``log_cbar (N, 2)``. Returns
+    ``in_gate_d2 (N, m)`` (smallest squared Mahalanobis distance over the models),
+    ``loglik (N, 2, m)`` (``log N(ν; 0, S)`` per model), ``cost (N, m)`` and ``S⁻¹``.
     """
-    nu = z[None, None, :, :] - zhat[:, :, None, :]               # (N, M, m, 3)
+    nu = z[None, None, :, :] - zhat[:, :, None, :]               # (N, 2, m, 3)
     nu[..., 1] = wrap_angle(nu[..., 1])
     Sinv = np.linalg.inv(S)
-    d2 = np.einsum("nkmi,nkij,nkmj->nkm", nu, Sinv, nu)
-    logdet = np.log(np.linalg.det(S))                            # (N, M)
-    ll = -0.5 * (d2 + (logdet + 3 * LOG_2PI + 0.0)[:, :, None]) + log_cbar[:, :, None]
-    top = ll.max(axis=1)
-    cost = -(top + np.log(np.exp(ll - top[:, None, :]).sum(axis=1)))
-    return d2.min(axis=1), cost
+    d2 = ((nu @ Sinv) * nu).sum(axis=-1)                         # (N, 2, m)
+    ll = -0.5 * (d2 + (np.log(np.linalg.det(S)) + 3 * LOG_2PI)[:, :, None])
+    lw = ll + log_cbar[:, :, None]
+    a, b = lw[:, 0], lw[:, 1]
+    top = np.maximum(a, b)
+    cost = -(top + np.log1p(np.exp(-np.abs(a - b))))
+    return np.minimum(d2[:, 0], d2[:, 1]), ll, cost, Sinv
 
 
 def assign(cost: np.ndarray, in_gate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -45,7 +46,7 @@ def assign(cost: np.ndarray, in_gate: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
     Returns index arrays ``(rows, cols)`` of the accepted pairs.
     """
-    if cost.size == 0 or not in_gate.any():
+    if not in_gate.any():
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     c = np.where(in_gate, cost, _BIG)
     rows, cols = linear_sum_assignment(c)

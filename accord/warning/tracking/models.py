@@ -3,26 +3,35 @@
 State ``x = [p, v, a]`` (9 numbers, ECEF metres, m/s, m/s²): position, velocity and the
 *non-gravitational* (thrust) acceleration. Two models share that layout so the IMM can mix them
 (Blom & Bar-Shalom 1988; Bar-Shalom, Li & Kirubarajan, *Estimation with Applications to Tracking
-and Navigation*, §11.6):
+and Navigation*, 2001, §11.6):
 
 * **ballistic** (index :data:`BALLISTIC`): ``ṗ = v``, ``v̇ = g(p)``, ``a ≡ 0``, with a small
   white-noise acceleration ``q_ballistic`` (m²/s³) for linearisation and round-off;
 * **boost** (index :data:`BOOST`): ``ṗ = v``, ``v̇ = g(p) + a``, ``ȧ = w`` — the thrust
   acceleration is a random walk driven by white jerk of spectral density ``q_boost`` (m²/s⁵),
-  which follows the pitch programme and the rising thrust-to-mass ratio, and drops to the
-  ballistic model at burnout.
+  which follows the pitch programme and the rising thrust-to-mass ratio; at burnout the IMM
+  hands the track to the ballistic model.
 
 Gravity is ``g(p) = −μ p / |p|³`` (:func:`accord.warning.frames.gravity`) on the non-rotating
 sphere. Over a step ``Δt`` the mean is propagated by the third-order Taylor series
 
     p' = p + v Δt + ½ (g + a) Δt² + ⅙ G v Δt³,     v' = v + (g + a) Δt + ½ G v Δt²,
 
-with the gravity gradient ``G = ∂g/∂p = μ/r³ (3 r̂ r̂ᵀ − I)``; the neglected terms are of order
-``|G|² |p| Δt⁴ ≈ 10⁻⁵ m`` for ``Δt = 2 s``. Longer gaps are split into sub-steps of at most
-``max_step`` seconds. The transition matrix is the Jacobian of that map (with ``G`` held fixed).
+with the gravity gradient ``G = ∂g/∂p = μ/r³ (3 r̂ r̂ᵀ − I)``, so ``G v = μ/r³ (3 r̂ (r̂·v) − v)``;
+the neglected terms are of order ``|G|² |p| Δt⁴ ≈ 10⁻⁵ m`` for ``Δt = 2 s``. Longer gaps are split
+into sub-steps of at most ``max_step`` seconds.
+
+The covariance is propagated with the transition matrix of the kinematic part,
+``Φ = [[I, Δt I, ½Δt² I], [0, I, Δt I], [0, 0, I]]`` (thrust terms zeroed for the ballistic
+model), i.e. the gravity-gradient terms (``|G| Δt ≈ 1.5·10⁻⁶`` per half-second step) are left
+out of ``Φ``; that keeps ``Φ`` the same for every track of a scan (one broadcast product
+instead of one matrix per track). Launch/impact prediction uses the exact Kepler map instead
+(:mod:`accord.warning.prediction`).
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 
@@ -34,80 +43,91 @@ N_MODELS = 2
 DIM = 9
 _I3 = np.eye(3)
 #: Model mask: the thrust acceleration acts (1) or is held at zero (0).
-_THRUST = np.array([0.0, 1.0])
+_THRUST = np.array([0.0, 1.0])[:, None]
 
 
-def gravity_and_gradient(p: np.ndarray, mu: float = MU) -> tuple[np.ndarray, np.ndarray]:
-    """``g(p) = −μ p/r³`` (…, 3) and its gradient ``G = μ/r³ (3 r̂ r̂ᵀ − I)`` (…, 3, 3)."""
-    r2 = np.einsum("...i,...i->...", p, p)
-    r = np.sqrt(r2)
-    k = mu / (r2 * r)
-    g = -k[..., None] * p
-    u = p / r[..., None]
-    G = k[..., None, None] * (3.0 * u[..., :, None] * u[..., None, :] - _I3)
-    return g, G
+def _kron_i3(C: np.ndarray) -> np.ndarray:
+    """``C ⊗ I₃`` for stacked 3×3 blocks ``C (M, 3, 3)`` → ``(M, 9, 9)`` in [p, v, a] layout."""
+    return (C[:, :, None, :, None] * _I3[None, None, :, None, :]).reshape(C.shape[0], 9, 9)
 
 
-def _propagate_once(X: np.ndarray, dt: float, mu: float) -> tuple[np.ndarray, np.ndarray]:
-    """One Taylor step for stacked states ``X (..., 2, 9)`` (model axis second to last)."""
-    p, v, a = X[..., 0:3], X[..., 3:6], X[..., 6:9]
-    thrust = _THRUST[:, None]
-    g, G = gravity_and_gradient(p, mu)
-    Gv = np.einsum("...ij,...j->...i", G, v)
-    acc = g + a * thrust
-    dt2, dt3 = dt * dt, dt * dt * dt
-    out = np.empty_like(X)
-    out[..., 0:3] = p + v * dt + 0.5 * acc * dt2 + Gv * (dt3 / 6.0)
-    out[..., 3:6] = v + acc * dt + 0.5 * Gv * dt2
-    out[..., 6:9] = a * thrust
-    # Transition matrix (Jacobian of the step, G frozen at the start of the step).
-    F = np.zeros(X.shape + (DIM,))
-    Gd2 = G * (0.5 * dt2)
-    F[..., 0:3, 0:3] = _I3 + Gd2
-    F[..., 0:3, 3:6] = _I3 * dt + G * (dt3 / 6.0)
-    F[..., 3:6, 0:3] = G * dt
-    F[..., 3:6, 3:6] = _I3 + Gd2
-    F[..., 0:3, 6:9] = (0.5 * dt2) * _I3 * thrust[..., None]
-    F[..., 3:6, 6:9] = dt * _I3 * thrust[..., None]
-    F[..., 6:9, 6:9] = _I3 * thrust[..., None]
-    return out, F
+@lru_cache(maxsize=512)
+def transition_axis(dt: float) -> np.ndarray:
+    """Per-axis kinematic transition matrices ``φ (2, 3, 3)`` over (p, v, a) of both models."""
+    c = np.array([[[1.0, dt, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]],
+                  [[1.0, dt, 0.5 * dt * dt], [0.0, 1.0, dt], [0.0, 0.0, 1.0]]])
+    c.setflags(write=False)
+    return c
 
 
+@lru_cache(maxsize=512)
+def transition(dt: float) -> np.ndarray:
+    """Kinematic transition matrices ``Φ = φ ⊗ I₃ (2, 9, 9)`` of both models for a step ``dt``."""
+    F = _kron_i3(transition_axis(dt))
+    F.setflags(write=False)
+    return F
+
+
+@lru_cache(maxsize=512)
 def process_noise(dt: float, q_ballistic: float, q_boost: float, q_boost_vel: float = 0.0,
                   sigma_a_ballistic: float = 1e-3) -> np.ndarray:
     """Discrete process noise ``Q (2, 9, 9)`` for a step of ``dt`` seconds.
 
     Ballistic: white acceleration of density ``q`` on each axis,
     ``Q = q [[Δt³/3, Δt²/2], [Δt²/2, Δt]] ⊗ I₃`` over (p, v), and ``σ²`` on the pinned ``a``.
-    Boost: white jerk of density ``q_j`` on the thrust acceleration (the discrete Wiener-process
-    acceleration model of Bar-Shalom et al. §6.3.3, continuous form),
+    Boost: white jerk of density ``q_j`` on the thrust acceleration (the continuous
+    Wiener-process-acceleration model, Bar-Shalom et al. §6.2.3),
     ``Q = q_j [[Δt⁵/20, Δt⁴/8, Δt³/6], [Δt⁴/8, Δt³/3, Δt²/2], [Δt³/6, Δt²/2, Δt]] ⊗ I₃``,
     plus a white acceleration of density ``q_boost_vel`` on (p, v).
     """
     dt = abs(dt)
     d2, d3, d4, d5 = dt**2, dt**3, dt**4, dt**5
-    cb = np.zeros((3, 3))
-    cb[:2, :2] = [[d3 / 3, d2 / 2], [d2 / 2, dt]]
-    cb *= q_ballistic
-    cb[2, 2] = sigma_a_ballistic**2
-    cj = q_boost * np.array([[d5 / 20, d4 / 8, d3 / 6], [d4 / 8, d3 / 3, d2 / 2], [d3 / 6, d2 / 2, dt]])
-    cj[:2, :2] += q_boost_vel * np.array([[d3 / 3, d2 / 2], [d2 / 2, dt]])
-    return np.stack([np.kron(cb, _I3), np.kron(cj, _I3)])
+    wa = np.array([[d3 / 3, d2 / 2], [d2 / 2, dt]])
+    c = np.zeros((2, 3, 3))
+    c[0, :2, :2] = q_ballistic * wa
+    c[0, 2, 2] = sigma_a_ballistic**2
+    c[1] = q_boost * np.array([[d5 / 20, d4 / 8, d3 / 6], [d4 / 8, d3 / 3, d2 / 2], [d3 / 6, d2 / 2, dt]])
+    c[1, :2, :2] += q_boost_vel * wa
+    Q = _kron_i3(c)
+    Q.setflags(write=False)
+    return Q
+
+
+def gravity_terms(p: np.ndarray, v: np.ndarray, mu: float = MU) -> tuple[np.ndarray, np.ndarray]:
+    """``g(p) = −μ p/r³`` and ``G v = μ/r³ (3 p (p·v)/r² − v)``, both (…, 3)."""
+    r2 = (p * p).sum(axis=-1, keepdims=True)
+    k = mu / (r2 * np.sqrt(r2))
+    pv = (p * v).sum(axis=-1, keepdims=True) / r2
+    return -k * p, k * (3.0 * pv * p - v)
+
+
+def propagate_mean(X: np.ndarray, dt: float, mu: float = MU) -> np.ndarray:
+    """Taylor step of the means ``X (..., 2, 9)`` (model axis second to last) over ``dt``."""
+    p, v, a = X[..., 0:3], X[..., 3:6], X[..., 6:9]
+    g, Gv = gravity_terms(p, v, mu)
+    acc = g + a * _THRUST
+    out = np.empty_like(X)
+    out[..., 0:3] = p + v * dt + acc * (0.5 * dt * dt) + Gv * (dt * dt * dt / 6.0)
+    out[..., 3:6] = v + acc * dt + Gv * (0.5 * dt * dt)
+    out[..., 6:9] = a * _THRUST
+    return out
 
 
 def predict(X: np.ndarray, P: np.ndarray, dt: float, Q: np.ndarray, *, mu: float = MU,
             max_step: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
-    """EKF time update of both models: ``x_{k|k-1} = f(x_{k-1})``, ``P_{k|k-1} = F P Fᵀ + Q``.
+    """EKF time update of both models: ``x_{k|k-1} = f(x_{k-1})``, ``P_{k|k-1} = Φ P Φᵀ + Q``.
 
     ``X (N, 2, 9)``, ``P (N, 2, 9, 9)``; ``Q (2, 9, 9)`` is the noise of the whole step ``dt``
-    (split evenly over sub-steps when ``|dt| > max_step``). ``dt`` may be negative.
+    (spread evenly over sub-steps when ``|dt| > max_step``). ``dt`` may be negative.
     """
     if X.shape[0] == 0 or dt == 0.0:
         return X, P
     n = max(1, int(np.ceil(abs(dt) / max_step)))
     h = dt / n
-    Qs = Q / n
+    F = transition(h)
+    FT = np.swapaxes(F, -1, -2)
+    Qs = Q / n if n > 1 else Q
     for _ in range(n):
-        X, F = _propagate_once(X, h, mu)
-        P = F @ P @ np.swapaxes(F, -1, -2) + Qs
-    return X, 0.5 * (P + np.swapaxes(P, -1, -2))
+        X = propagate_mean(X, h, mu)
+        P = F @ P @ FT + Qs
+    return X, P

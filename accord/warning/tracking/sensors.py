@@ -23,6 +23,7 @@ import numpy as np
 
 from accord.errors import InputError
 from accord.warning.frames import enu_basis, lla_to_ecef
+from accord.warning.tracking.kernels import coverage
 
 TWO_PI = 2.0 * np.pi
 _FIELDS = ("lat_deg", "lon_deg", "alt_m", "sigma_range_m", "sigma_az_rad", "sigma_el_rad",
@@ -109,16 +110,18 @@ class SensorArray:
         rho2 = h2 + u * u
         rho = np.sqrt(rho2)
         h = np.sqrt(h2)
-        z = np.stack([rho, np.arctan2(e, n) % TWO_PI, np.arctan2(u, h)], axis=-1)
-        Hd = np.empty(p.shape[:-1] + (3, 3))
+        z = np.empty_like(d)
+        z[..., 0] = rho
+        z[..., 1] = np.arctan2(e, n) % TWO_PI
+        z[..., 2] = np.arctan2(u, h)
+        Hd = np.empty(d.shape + (3,))
         Hd[..., 0, :] = d / rho[..., None]
         Hd[..., 1, 0] = n / h2
         Hd[..., 1, 1] = -e / h2
         Hd[..., 1, 2] = 0.0
-        k = 1.0 / (rho2 * h)
-        Hd[..., 2, 0] = -e * u * k
-        Hd[..., 2, 1] = -n * u * k
-        Hd[..., 2, 2] = h2 * k
+        k = u / (rho2 * h)
+        Hd[..., 2, 0:2] = d[..., 0:2] * -k[..., None]
+        Hd[..., 2, 2] = h / rho2
         return z, Hd @ B
 
     def to_ecef(self, rae: np.ndarray, s: int) -> np.ndarray:
@@ -141,15 +144,6 @@ class SensorArray:
 
     def in_coverage(self, p: np.ndarray, s: int | None = None) -> np.ndarray:
         """Whether positions ``p`` (N, 3) are inside sensor ``s``'s coverage (or any sensor's)."""
-        idx = range(len(self.ids)) if s is None else (s,)
-        out = np.zeros(p.shape[0], dtype=bool)
-        for k in idx:
-            d = (p - self.site[k]) @ self.basis[k].T
-            rho = np.sqrt(np.einsum("ij,ij->i", d, d))
-            el = np.arcsin(np.clip(d[:, 2] / np.maximum(rho, 1e-9), -1.0, 1.0))
-            az = np.arctan2(d[:, 0], d[:, 1])
-            ok = ((rho >= self.range_lim[k, 0]) & (rho <= self.range_lim[k, 1])
-                  & (el >= self.el_lim[k, 0]) & (el <= self.el_lim[k, 1])
-                  & (np.abs(wrap_angle(az - self.az_center[k])) <= self.az_half[k]))
-            out |= ok
-        return out
+        sl = slice(None) if s is None else slice(s, s + 1)
+        return coverage(np.ascontiguousarray(p, dtype=float), self.site[sl], self.basis[sl],
+                        self.range_lim[sl], self.el_lim[sl], self.az_center[sl], self.az_half[sl])

@@ -10,9 +10,10 @@ scan costs a fixed number of array operations whatever the number of tracks and 
    azimuth innovation wrapped; global nearest neighbour by optimal assignment, confirmed tracks
    first, then tentative ones on the detections left (:mod:`.association`);
 3. **update** the assigned tracks — EKF per model with the Joseph form, mode probabilities;
-4. **book-keep** — M-of-N confirmation (:mod:`.initiation`), deletion (:mod:`.deletion`), new
-   tentative tracks from the plausible detections that no confirmed track gates, and merging of
-   confirmed duplicates (6-D Mahalanobis test).
+4. **book-keep** — M-of-N confirmation (:mod:`.initiation`), deletion (:mod:`.deletion`),
+   two-point initiation of tentative tracks from the detections no track gates (paired with the
+   candidate detections of earlier scans by a velocity gate), and merging of confirmed
+   duplicates (6-D Mahalanobis test).
 
 :meth:`Tracker.confirmed_tracks` reports the confirmed tracks predicted to any time, and
 :meth:`Tracker.predictions` the launch/impact predictions of the confirmed *ballistic* ones
@@ -26,15 +27,16 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 from scipy.stats import chi2
 
 from accord.errors import InputError
 from accord.warning.frames import EARTH_RADIUS_M, MU
 from accord.warning.prediction import predict_launch_impact
-from accord.warning.tracking import deletion, initiation
-from accord.warning.tracking.association import assign, gate_and_cost
-from accord.warning.tracking.filters import combine, ekf_update, mix, transition_matrix
-from accord.warning.tracking.models import BALLISTIC, DIM, N_MODELS, predict, process_noise
+from accord.warning.tracking import initiation, kernels
+from accord.warning.tracking.association import assign
+from accord.warning.tracking.filters import combine, ekf_update, transition_matrix
+from accord.warning.tracking.models import BALLISTIC, DIM, N_MODELS, process_noise, transition_axis
 from accord.warning.tracking.sensors import TWO_PI, SensorArray, wrap_angle
 from accord.warning.types import Prediction, TrackState
 
@@ -61,9 +63,16 @@ class TrackerConfig:
     """Prior σ of each velocity component of a new track, m/s."""
     sigma_a_init: float = 40.0
     """Prior σ of each thrust-acceleration component of a new track (boost model), m/s²."""
+    v_max: float = 7500.0
+    """Fastest plausible missile, m/s (velocity gate of two-point initiation)."""
+    init_n_sigma: float = 4.0
+    """Position-error allowance of the velocity gate, in σ."""
+    init_min_dt_s: float = 0.05
+    init_window_s: float = 3.0
+    """A candidate detection pairs with one between ``min_dt`` and ``window`` seconds later."""
     confirm_m: int = 3
     confirm_n: int = 5
-    """M-of-N confirmation over detection opportunities."""
+    """M-of-N confirmation over detection opportunities (the initiating pair counts two hits)."""
     tentative_misses: int = 2
     confirmed_misses: int = 5
     """Consecutive missed opportunities that delete a tentative / confirmed track."""
@@ -90,20 +99,24 @@ class TrackerConfig:
 
 
 _INT = np.int64
+_TRACK_FIELDS = ("_X", "_P", "_mu", "_hist", "_misses", "_last", "_ball_since", "_confirmed", "_id")
+
+
+def _dt_key(dt: float) -> float:
+    """Steps are rounded to the microsecond so the per-step constants are cached and reused."""
+    return round(dt, 6)
 
 
 class Tracker:
-    """IMM-EKF multi-target tracker with GNN association, M-of-N initiation and deletion.
+    """IMM-EKF multi-target tracker with GNN association, two-point/M-of-N initiation, deletion.
 
     ``sensors``: the header's sensors (:class:`accord.warning.io.Sensor` objects or header
-    dicts, or a :class:`SensorArray`). Detections must come in non-decreasing time.
+    dicts, or a :class:`SensorArray`). Scans must come in non-decreasing time.
     """
 
     def __init__(self, sensors: Sequence[Any] | SensorArray, config: TrackerConfig | None = None) -> None:
         self.sensors = SensorArray.from_sensors(sensors)
         self.config = config or TrackerConfig()
-        c = self.config
-        self._tau = np.array([c.tau_ballistic_s, c.tau_boost_s])
         self.t: float | None = None
         self.n_scans = 0
         self.n_detections = 0
@@ -116,6 +129,12 @@ class Tracker:
         self._ball_since = np.zeros(0)
         self._confirmed = np.zeros(0, bool)
         self._id = np.zeros(0, _INT)
+        cap = 64  # candidate slots; doubled when full
+        self._cpos = np.zeros((cap, 3))
+        self._ctr = np.zeros(cap)
+        self._ccov = np.zeros((cap, 3, 3))
+        self._ct = np.zeros(cap)
+        self._cvalid = np.zeros(cap, bool)
         self._next_id = 1
         self._lost: list[tuple[str, float]] = []
         self._last_pred: dict[str, Prediction] = {}
@@ -132,11 +151,22 @@ class Tracker:
         return int(self._confirmed.sum())
 
     def _keep(self, keep: np.ndarray) -> None:
-        for name in ("_X", "_P", "_mu", "_hist", "_misses", "_last", "_ball_since", "_confirmed", "_id"):
+        for name in _TRACK_FIELDS:
             setattr(self, name, getattr(self, name)[keep])
 
     def _track_ids(self, idx: np.ndarray) -> list[str]:
         return [f"T{i}" for i in self._id[idx].tolist()]
+
+    def _step(self, X: np.ndarray, P: np.ndarray, mu: np.ndarray, dt: float) -> None:
+        """In place: IMM mixing and model-matched prediction over ``dt`` (sub-steps ≤ 4 s)."""
+        c = self.config
+        n = max(1, int(np.ceil(abs(dt) / 4.0)))
+        key = _dt_key(dt / n)
+        Pi = transition_matrix(key, c.tau_ballistic_s, c.tau_boost_s)
+        Q = process_noise(key, c.q_ballistic, c.q_boost, c.q_boost_vel)
+        Phi = transition_axis(key)
+        for _ in range(n):
+            kernels.imm_predict(X, P, mu, dt / n, Pi, Phi, Q, c.mu)
 
     # ------------------------------------------------------------------ time update
     def _predict_to(self, t: float) -> None:
@@ -144,25 +174,19 @@ class Tracker:
             self.t = t
             return
         dt = t - self.t
-        if dt > 0.0 and self.n_tracks:
-            c = self.config
-            X0, P0, cbar = mix(self._X, self._P, self._mu, transition_matrix(dt, self._tau))
-            Q = process_noise(dt, c.q_ballistic, c.q_boost, c.q_boost_vel)
-            self._X, self._P = predict(X0, P0, dt, Q, mu=c.mu)
-            self._mu = cbar
         if dt > 0.0:
+            if self.n_tracks:
+                self._step(self._X, self._P, self._mu, dt)
             self.t = t
 
-    def _predicted_copy(self, t: float, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Combined (x 9, P 9×9) of tracks ``idx`` predicted to ``t`` without changing the tracker."""
-        c = self.config
+    def _predicted_copy(self, t: float, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(X, P, μ) and the combined (x, P) of tracks ``idx`` at ``t``, tracker unchanged."""
         X, P, mu = self._X[idx], self._P[idx], self._mu[idx]
         dt = t - (self.t if self.t is not None else t)
         if dt != 0.0 and len(idx):
-            X0, P0, cbar = mix(X, P, mu, transition_matrix(dt, self._tau))
-            X, P = predict(X0, P0, dt, process_noise(dt, c.q_ballistic, c.q_boost, c.q_boost_vel), mu=c.mu)
-            mu = cbar
-        return combine(X, P, mu)
+            self._step(X, P, mu, dt)
+        x, Pc = combine(X, P, mu)
+        return X, P, x, Pc
 
     # ------------------------------------------------------------------ the scan
     def process_scan(self, t: float, sensor: str | int, rae: np.ndarray) -> None:
@@ -175,7 +199,7 @@ class Tracker:
             raise InputError(f"scan at t={t} is earlier than the previous scan at t={self.t} "
                              "(detections must come in time order)", field="t")
         s = self.sensors.index(sensor)
-        z = np.array(rae, dtype=float, copy=True)
+        z = np.array(rae, dtype=float)
         if z.size == 0:
             z = z.reshape(0, 3)
         if z.ndim != 2 or z.shape[1] != 3:
@@ -186,123 +210,118 @@ class Tracker:
         if (z[:, 0] <= 0).any():
             raise InputError("detection range must be > 0 m", field="range_m")
         z[:, 1] %= TWO_PI
+        self._process(t, s, z)
+
+    def _process(self, t: float, s: int, z: np.ndarray) -> None:
+        """:meth:`process_scan` on validated input: ``z`` a C-contiguous float (n, 3) array with
+        ranges > 0 and azimuths in [0, 2π), ``s`` a sensor index, ``t`` not before :attr:`t`."""
         self._predict_to(t)
         self.n_scans += 1
         self.n_detections += z.shape[0]
         c = self.config
         N, m = self.n_tracks, z.shape[0]
-        hit = np.zeros(N, bool)
         free = np.ones(m, bool)
-        near_confirmed = np.zeros(m, bool)
         if N:
-            zhat, Hp = self.sensors.measure(self._X[:, :, 0:3], s)             # (N,2,3), (N,2,3,3)
-            HpT = np.swapaxes(Hp, -1, -2)
-            S = Hp @ self._P[:, :, 0:3, 0:3] @ HpT + self.sensors.R[s]
+            hit = np.zeros(N, bool)
             if m:
-                d2, cost = gate_and_cost(z, zhat, S, np.log(np.maximum(self._mu, 1e-300)))
+                sa = self.sensors
+                zhat, Hp, Sinv, d2, ll, cost = kernels.gate(self._X, self._P, self._mu, z, sa.site[s],
+                                                            sa.basis[s], sa.R[s])
                 in_gate = d2 < c.gate
-                conf = np.flatnonzero(self._confirmed)
-                r1, c1 = assign(cost[conf], in_gate[conf])
-                rows, cols = [conf[r1]], [c1]
-                free[c1] = False
-                tent = np.flatnonzero(~self._confirmed)
-                left = np.flatnonzero(free)
-                if len(tent) and len(left):
-                    r2, c2 = assign(cost[np.ix_(tent, left)], in_gate[np.ix_(tent, left)])
-                    rows.append(tent[r2])
-                    cols.append(left[c2])
-                    free[left[c2]] = False
-                ri = np.concatenate(rows)
-                ci = np.concatenate(cols)
-                near_confirmed = in_gate[conf].any(axis=0)
+                conf = self._confirmed
+                if conf.all() or not conf.any():
+                    ri, ci = assign(cost, in_gate)
+                else:  # confirmed tracks choose first, tentative ones take what is left
+                    ic, it = np.flatnonzero(conf), np.flatnonzero(~conf)
+                    r1, c1 = assign(cost[ic], in_gate[ic])
+                    left = np.ones(m, bool)
+                    left[c1] = False
+                    lc = np.flatnonzero(left)
+                    r2, c2 = assign(cost[np.ix_(it, lc)], in_gate[np.ix_(it, lc)])
+                    ri, ci = np.concatenate([ic[r1], it[r2]]), np.concatenate([c1, lc[c2]])
+                free = ~in_gate.any(axis=0)   # a detection in any track's gate starts nothing
                 if len(ri):
-                    self._update(ri, z[ci], zhat[ri], Hp[ri], s)
+                    kernels.imm_update(self._X, self._P, self._mu, ri, ci, z, zhat, Hp, Sinv, ll,
+                                       self.sensors.R[s])
                     hit[ri] = True
-            # detection opportunities: the predicted position is in this radar's coverage
-            x_pos = np.einsum("nj,nji->ni", self._mu, self._X[:, :, 0:3])
-            opp = self.sensors.in_coverage(x_pos, s) | hit
-            self._hist[opp] = ((self._hist[opp] << 1) | hit[opp]) & 0xFFFF
-            self._misses[opp & ~hit] += 1
-            self._misses[hit] = 0
-            self._last[hit] = t
-            newly = ~self._confirmed & (initiation.popcount(self._hist, c.confirm_n) >= c.confirm_m)
-            if newly.any():
+            sa = self.sensors
+            sl = slice(s, s + 1)
+            newly, dead = kernels.bookkeep(
+                self._X, self._P, self._mu, self._hist, self._misses, self._last, self._ball_since,
+                self._confirmed, hit, t, sa.site[sl], sa.basis[sl], sa.range_lim[sl], sa.el_lim[sl],
+                sa.az_center[sl], sa.az_half[sl], c.confirm_m, c.confirm_n, c.ballistic_prob,
+                c.tentative_misses, c.confirmed_misses, c.max_coast_tentative_s, c.max_coast_s,
+                c.max_sigma_m**2, c.min_alt_m, c.earth_radius_m)
+            any_new = newly.any()
+            if any_new:
                 k = int(newly.sum())
                 self._id[newly] = np.arange(self._next_id, self._next_id + k)
                 self._next_id += k
                 self._confirmed |= newly
-            ball = self._mu[:, BALLISTIC] >= c.ballistic_prob
-            self._ball_since = np.where(ball, np.minimum(self._ball_since, t), np.inf)
-            self._delete(t)
-            if (newly.any() or t - self._last_merge_t >= 1.0) and self.n_confirmed > 1:
+            if dead.any():
+                for tid in self._track_ids(np.flatnonzero(dead & self._confirmed)):
+                    self._lost.append((tid, t))
+                self._keep(~dead)
+            if (any_new or t - self._last_merge_t >= 1.0) and self.n_confirmed > 1:
                 self._merge(t)
-        # new tentative tracks
-        new = free & ~near_confirmed
-        if new.any():
-            zn = z[new]
-            pos = self.sensors.to_ecef(zn, s)
-            alt = np.linalg.norm(pos, axis=1) - c.earth_radius_m
-            ok = initiation.plausible(alt, c.init_min_alt_m, c.init_max_alt_m)
-            if ok.any():
-                self._spawn(t, pos[ok], self.sensors.position_cov(zn[ok], s))
+        self._initiate(t, s, z[free])
 
-    def _update(self, ri: np.ndarray, zk: np.ndarray, zhat: np.ndarray, Hp: np.ndarray, s: int) -> None:
-        K = len(ri)
-        nu = zk[:, None, :] - zhat                                            # (K, 2, 3)
-        nu[..., 1] = wrap_angle(nu[..., 1])
-        Xn, Pn, ll = ekf_update(self._X[ri].reshape(K * N_MODELS, DIM),
-                                self._P[ri].reshape(K * N_MODELS, DIM, DIM),
-                                nu.reshape(K * N_MODELS, 3), Hp.reshape(K * N_MODELS, 3, 3),
-                                self.sensors.R[s])
-        self._X[ri] = Xn.reshape(K, N_MODELS, DIM)
-        self._P[ri] = Pn.reshape(K, N_MODELS, DIM, DIM)
-        ll = ll.reshape(K, N_MODELS)
-        w = self._mu[ri] * np.exp(ll - ll.max(axis=1, keepdims=True))
-        w = np.maximum(w / w.sum(axis=1, keepdims=True), 1e-12)
-        self._mu[ri] = w / w.sum(axis=1, keepdims=True)
-
-    def _spawn(self, t: float, pos: np.ndarray, pos_cov: np.ndarray) -> None:
+    def _initiate(self, t: float, s: int, z: np.ndarray) -> None:
+        """Pair this scan's free detections with recent candidates; keep the rest as candidates."""
         c = self.config
-        X, P, mu = initiation.initial_states(pos, pos_cov, c.sigma_v_init, c.sigma_a_init, c.mu0_boost)
-        k = pos.shape[0]
-        self._X = np.concatenate([self._X, X])
-        self._P = np.concatenate([self._P, P])
+        sa = self.sensors
+        pos, cov, tr, keep, ok, cost, anyok = kernels.initiation_scan(
+            z, sa.site[s], sa.basis[s], sa.R[s], c.earth_radius_m, c.init_min_alt_m, c.init_max_alt_m,
+            self._cpos, self._ctr, self._ct, self._cvalid, t, c.init_window_s, c.v_max,
+            c.init_n_sigma, c.init_min_dt_s)
+        if anyok:
+            r, k = linear_sum_assignment(cost)
+            sel = ok[r, k]
+            r, k = r[sel], k[sel]
+            if len(r):
+                self._open(t, s, r, z[k])
+                self._cvalid[r] = False
+                keep[k] = False
+        while kernels.store_candidates(self._cpos, self._ccov, self._ctr, self._ct, self._cvalid,
+                                       pos, cov, tr, t, keep):
+            self._grow_candidates()
+
+    def _grow_candidates(self) -> None:
+        n = len(self._ct)
+        self._cpos = np.concatenate([self._cpos, np.zeros((n, 3))])
+        self._ccov = np.concatenate([self._ccov, np.zeros((n, 3, 3))])
+        self._ctr = np.concatenate([self._ctr, np.zeros(n)])
+        self._ct = np.concatenate([self._ct, np.zeros(n)])
+        self._cvalid = np.concatenate([self._cvalid, np.zeros(n, bool)])
+
+    def _open(self, t: float, s: int, rows: np.ndarray, z: np.ndarray) -> None:
+        """Open tentative tracks from candidate rows and their second detections ``z``."""
+        c = self.config
+        X, P, mu = initiation.two_point_prior(self._cpos[rows], self._ccov[rows], t - self._ct[rows],
+                                              c.sigma_v_init, c.sigma_a_init, c.mu0_boost, c.mu)
+        k = len(rows)
+        zhat, Hp = self.sensors.measure(X[:, :, 0:3], s)
+        S = Hp @ P[:, :, 0:3, 0:3] @ np.swapaxes(Hp, -1, -2) + self.sensors.R[s]
+        nu = z[:, None, :] - zhat
+        nu[..., 1] = wrap_angle(nu[..., 1])
+        k2 = k * N_MODELS
+        X, P = ekf_update(X.reshape(k2, DIM), P.reshape(k2, DIM, DIM), nu.reshape(k2, 3),
+                          Hp.reshape(k2, 3, 3), np.linalg.inv(S).reshape(k2, 3, 3), self.sensors.R[s])
+        self._X = np.concatenate([self._X, X.reshape(k, N_MODELS, DIM)])
+        self._P = np.concatenate([self._P, P.reshape(k, N_MODELS, DIM, DIM)])
         self._mu = np.concatenate([self._mu, mu])
-        self._hist = np.concatenate([self._hist, np.ones(k, _INT)])
+        self._hist = np.concatenate([self._hist, np.full(k, 0b11, _INT)])
         self._misses = np.concatenate([self._misses, np.zeros(k, _INT)])
         self._last = np.concatenate([self._last, np.full(k, t)])
         self._ball_since = np.concatenate([self._ball_since, np.full(k, np.inf)])
         self._confirmed = np.concatenate([self._confirmed, np.zeros(k, bool)])
         self._id = np.concatenate([self._id, np.full(k, -1, _INT)])
 
-    def _delete(self, t: float) -> None:
-        c = self.config
-        pos = np.einsum("nj,nji->ni", self._mu, self._X[:, :, 0:3])
-        alt = np.linalg.norm(pos, axis=1) - c.earth_radius_m
-        pvar = np.einsum("nj,njii->n", self._mu, self._P[:, :, 0:3, 0:3])
-        dead = deletion.to_delete(t, self._confirmed, self._misses, self._last, alt, pvar,
-                                  tentative_misses=c.tentative_misses, confirmed_misses=c.confirmed_misses,
-                                  max_coast_tentative_s=c.max_coast_tentative_s, max_coast_s=c.max_coast_s,
-                                  max_sigma_m=c.max_sigma_m, min_alt_m=c.min_alt_m)
-        if dead.any():
-            for tid in self._track_ids(np.flatnonzero(dead & self._confirmed)):
-                self._lost.append((tid, t))
-            self._keep(~dead)
-
     def _merge(self, t: float) -> None:
         self._last_merge_t = t
-        idx = np.flatnonzero(self._confirmed)
-        x, P = combine(self._X[idx], self._P[idx], self._mu[idx])
-        x, P = x[:, 0:6], P[:, 0:6, 0:6]
-        i, j = np.triu_indices(len(idx), 1)
-        d = x[i] - x[j]
-        d2 = np.einsum("ki,kij,kj->k", d, np.linalg.inv(P[i] + P[j]), d)
-        close = d2 < self.config.merge_gate
-        if close.any():
-            # keep the older track (smaller id) of each close pair
-            drop = np.where(self._id[idx[i]] > self._id[idx[j]], idx[i], idx[j])[close]
-            dead = np.zeros(self.n_tracks, bool)
-            dead[drop] = True
+        dead = kernels.duplicates(self._X, self._P, self._mu, np.flatnonzero(self._confirmed), self._id,
+                                  self.config.merge_gate)
+        if dead.any():
             for tid in self._track_ids(np.flatnonzero(dead)):
                 self._lost.append((tid, t))
             self._keep(~dead)
@@ -317,7 +336,7 @@ class Tracker:
         idx = np.flatnonzero(self._confirmed)
         if len(idx) == 0:
             return []
-        x, P = self._predicted_copy(float(t), idx)
+        _, _, x, P = self._predicted_copy(float(t), idx)
         if not self.config.report_outside_coverage:
             vis = self.sensors.in_coverage(x[:, 0:3])
             idx, x, P = idx[vis], x[vis], P[vis]
@@ -328,7 +347,12 @@ class Tracker:
 
     def predictions(self, t: float) -> list[Prediction]:
         """Launch/impact predictions at ``t`` for the confirmed ballistic tracks, plus a
-        ``status="lost"`` copy of the last prediction of each track dropped since the last call."""
+        ``status="lost"`` copy of the last prediction of each track dropped since the last call.
+
+        A track is *ballistic* once its IMM ballistic-mode probability has stayed at or above
+        ``config.ballistic_prob`` for ``config.min_ballistic_s``; its ballistic-model state and
+        covariance (predicted to ``t``) go through :func:`predict_launch_impact`.
+        """
         c = self.config
         t = float(t)
         out: list[Prediction] = []
@@ -341,14 +365,9 @@ class Tracker:
                              & (t - self._ball_since >= c.min_ballistic_s))
         if len(sel) == 0:
             return out
-        X, P = self._X[sel, BALLISTIC], self._P[sel, BALLISTIC]
-        dt = t - (self.t if self.t is not None else t)
-        if dt != 0.0:
-            Xs, Ps = predict(self._X[sel], self._P[sel], dt,
-                             process_noise(dt, c.q_ballistic, c.q_boost, c.q_boost_vel), mu=c.mu)
-            X, P = Xs[:, BALLISTIC], Ps[:, BALLISTIC]
-        preds = predict_launch_impact(t, self._track_ids(sel), X[:, 0:6], P[:, 0:6, 0:6],
-                                      mu=c.mu, radius=c.earth_radius_m)
+        X, P, _, _ = self._predicted_copy(t, sel)
+        preds = predict_launch_impact(t, self._track_ids(sel), X[:, BALLISTIC, 0:6],
+                                      P[:, BALLISTIC, 0:6, 0:6], mu=c.mu, radius=c.earth_radius_m)
         for p in preds:
             self._last_pred[p.track_id] = p
         return out + preds

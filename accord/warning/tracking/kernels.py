@@ -1,0 +1,473 @@
+"""Compiled per-scan kernels of the tracker (numba), one call per phase of a scan.
+
+A scan touches every track a handful of times; written as numpy array expressions that is some
+hundred small array operations per scan, each costing microseconds of interpreter overhead
+whatever the array size. These kernels do the same arithmetic in one compiled loop per phase:
+
+* :func:`imm_predict` — IMM mixing and the model-matched time update
+  (:func:`accord.warning.tracking.filters.mix`, :func:`accord.warning.tracking.models.predict`);
+* :func:`gate` — predicted measurements, Jacobians, innovation covariances, squared Mahalanobis
+  distances and mixture-likelihood costs of all track/detection pairs
+  (:meth:`SensorArray.measure`, :func:`accord.warning.tracking.association.gate_and_cost`);
+* :func:`imm_update` — the EKF update (Joseph form) of the assigned pairs and the mode
+  probabilities (:func:`accord.warning.tracking.filters.ekf_update`);
+* :func:`coverage`, :func:`detections_to_ecef`, :func:`velocity_gate` — radar coverage, detection
+  positions with covariances ``J R Jᵀ``, and the two-point initiation gate.
+
+The numpy functions named above are the reference implementations (and document the maths);
+``tests/warning/test_tracking_kernels.py`` checks that both agree. Compiled code is cached on
+disk (``cache=True``), so only the first run on a machine pays the compilation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+TWO_PI = 2.0 * math.pi
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+@njit(cache=True)
+def _propagate_model(x, j, dt, mu_g, out):
+    """Taylor step of one model's mean (see :func:`models.propagate_mean`)."""
+    px, py, pz = x[0], x[1], x[2]
+    vx, vy, vz = x[3], x[4], x[5]
+    r2 = px * px + py * py + pz * pz
+    k = mu_g / (r2 * math.sqrt(r2))
+    pv = (px * vx + py * vy + pz * vz) / r2
+    thrust = 1.0 if j == 1 else 0.0
+    h2 = 0.5 * dt * dt
+    h3 = dt * dt * dt / 6.0
+    for i in range(3):
+        p = x[i]
+        v = x[3 + i]
+        a = x[6 + i] * thrust
+        acc = -k * p + a
+        gv = k * (3.0 * pv * p - v)
+        out[i] = p + v * dt + acc * h2 + gv * h3
+        out[3 + i] = v + acc * dt + gv * h2
+        out[6 + i] = a
+
+
+@njit(cache=True)
+def imm_predict(X, P, mu, dt, Pi, Phi, Q, mu_g):
+    """In place: IMM mixing with ``Pi`` then ``x = f(x)``, ``P = (Φ⊗I) P (Φ⊗I)ᵀ + Q`` per model.
+
+    ``Phi (2, 3, 3)`` are the per-axis kinematic transition matrices, ``Q (2, 9, 9)``.
+    """
+    N = X.shape[0]
+    x0 = np.empty(9)
+    P0 = np.empty((9, 9))
+    xo = np.empty(9)
+    for n in range(N):
+        m0, m1 = mu[n, 0], mu[n, 1]
+        c = np.empty(2)
+        c[0] = m0 * Pi[0, 0] + m1 * Pi[1, 0]
+        c[1] = m0 * Pi[0, 1] + m1 * Pi[1, 1]
+        Xn0 = X[n, 0].copy()
+        Xn1 = X[n, 1].copy()
+        Pn0 = P[n, 0].copy()
+        Pn1 = P[n, 1].copy()
+        for j in range(2):
+            wa = m0 * Pi[0, j] / c[j]
+            wb = m1 * Pi[1, j] / c[j]
+            ww = wa * wb
+            for a in range(9):
+                x0[a] = wa * Xn0[a] + wb * Xn1[a]
+            for a in range(9):
+                da = Xn0[a] - Xn1[a]
+                for b in range(9):
+                    P0[a, b] = wa * Pn0[a, b] + wb * Pn1[a, b] + ww * da * (Xn0[b] - Xn1[b])
+            _propagate_model(x0, j, dt, mu_g, xo)
+            X[n, j, :] = xo
+            F = Phi[j]
+            for a in range(3):
+                for b in range(3):
+                    for i in range(3):
+                        for jj in range(3):
+                            s = 0.0
+                            for cc in range(3):
+                                fa = F[a, cc]
+                                if fa == 0.0:
+                                    continue
+                                for d in range(3):
+                                    fb = F[b, d]
+                                    if fb != 0.0:
+                                        s += fa * fb * P0[3 * cc + i, 3 * d + jj]
+                            P[n, j, 3 * a + i, 3 * b + jj] = s + Q[j, 3 * a + i, 3 * b + jj]
+        mu[n, 0] = c[0]
+        mu[n, 1] = c[1]
+
+
+@njit(cache=True)
+def _inv3(S, out):
+    """Inverse of a 3×3 matrix by cofactors; returns the determinant."""
+    a, b, c = S[0, 0], S[0, 1], S[0, 2]
+    d, e, f = S[1, 0], S[1, 1], S[1, 2]
+    g, h, i = S[2, 0], S[2, 1], S[2, 2]
+    A = e * i - f * h
+    B = -(d * i - f * g)
+    C = d * h - e * g
+    det = a * A + b * B + c * C
+    r = 1.0 / det
+    out[0, 0] = A * r
+    out[1, 0] = B * r
+    out[2, 0] = C * r
+    out[0, 1] = -(b * i - c * h) * r
+    out[1, 1] = (a * i - c * g) * r
+    out[2, 1] = -(a * h - b * g) * r
+    out[0, 2] = (b * f - c * e) * r
+    out[1, 2] = -(a * f - c * d) * r
+    out[2, 2] = (a * e - b * d) * r
+    return det
+
+
+@njit(cache=True)
+def gate(X, P, mu, z, site, B, R):
+    """All-pairs gating of a scan for the radar at ``site`` with ENU rows ``B`` and noise ``R``.
+
+    Returns ``zhat (N,2,3)``, ``Hp (N,2,3,3)``, ``Sinv (N,2,3,3)``, ``d2min (N,m)``,
+    ``ll (N,2,m)`` (``log N(ν; 0, S)``) and ``cost (N,m)`` (``−log Σ_j μ_j N(ν_j; 0, S_j)``).
+    """
+    N = X.shape[0]
+    m = z.shape[0]
+    zhat = np.empty((N, 2, 3))
+    Hp = np.empty((N, 2, 3, 3))
+    Sinv = np.empty((N, 2, 3, 3))
+    ll = np.empty((N, 2, m))
+    d2min = np.empty((N, m))
+    cost = np.empty((N, m))
+    Hd = np.empty((3, 3))
+    S = np.empty((3, 3))
+    HP = np.empty((3, 3))
+    logdet = np.empty(2)
+    for n in range(N):
+        for j in range(2):
+            dx = X[n, j, 0] - site[0]
+            dy = X[n, j, 1] - site[1]
+            dz = X[n, j, 2] - site[2]
+            e = B[0, 0] * dx + B[0, 1] * dy + B[0, 2] * dz
+            nn = B[1, 0] * dx + B[1, 1] * dy + B[1, 2] * dz
+            u = B[2, 0] * dx + B[2, 1] * dy + B[2, 2] * dz
+            h2 = e * e + nn * nn
+            rho2 = h2 + u * u
+            rho = math.sqrt(rho2)
+            h = math.sqrt(h2)
+            zhat[n, j, 0] = rho
+            zhat[n, j, 1] = math.atan2(e, nn) % TWO_PI
+            zhat[n, j, 2] = math.atan2(u, h)
+            Hd[0, 0] = e / rho
+            Hd[0, 1] = nn / rho
+            Hd[0, 2] = u / rho
+            Hd[1, 0] = nn / h2
+            Hd[1, 1] = -e / h2
+            Hd[1, 2] = 0.0
+            kk = u / (rho2 * h)
+            Hd[2, 0] = -e * kk
+            Hd[2, 1] = -nn * kk
+            Hd[2, 2] = h / rho2
+            for a in range(3):
+                for b in range(3):
+                    Hp[n, j, a, b] = Hd[a, 0] * B[0, b] + Hd[a, 1] * B[1, b] + Hd[a, 2] * B[2, b]
+            for a in range(3):
+                for b in range(3):
+                    HP[a, b] = (Hp[n, j, a, 0] * P[n, j, 0, b] + Hp[n, j, a, 1] * P[n, j, 1, b]
+                                + Hp[n, j, a, 2] * P[n, j, 2, b])
+            for a in range(3):
+                for b in range(3):
+                    S[a, b] = (HP[a, 0] * Hp[n, j, b, 0] + HP[a, 1] * Hp[n, j, b, 1]
+                               + HP[a, 2] * Hp[n, j, b, 2] + R[a, b])
+            det = _inv3(S, Sinv[n, j])
+            logdet[j] = math.log(det)
+        lm0 = math.log(mu[n, 0])
+        lm1 = math.log(mu[n, 1])
+        for k in range(m):
+            best = 1e300
+            for j in range(2):
+                n0 = z[k, 0] - zhat[n, j, 0]
+                n1 = (z[k, 1] - zhat[n, j, 1] + math.pi) % TWO_PI - math.pi
+                n2 = z[k, 2] - zhat[n, j, 2]
+                Si = Sinv[n, j]
+                d2 = (n0 * (Si[0, 0] * n0 + Si[0, 1] * n1 + Si[0, 2] * n2)
+                      + n1 * (Si[1, 0] * n0 + Si[1, 1] * n1 + Si[1, 2] * n2)
+                      + n2 * (Si[2, 0] * n0 + Si[2, 1] * n1 + Si[2, 2] * n2))
+                if d2 < best:
+                    best = d2
+                ll[n, j, k] = -0.5 * (d2 + logdet[j] + 3.0 * LOG_2PI)
+            d2min[n, k] = best
+            a0 = ll[n, 0, k] + lm0
+            a1 = ll[n, 1, k] + lm1
+            top = max(a0, a1)
+            cost[n, k] = -(top + math.log1p(math.exp(-abs(a0 - a1))))
+    return zhat, Hp, Sinv, d2min, ll, cost
+
+
+@njit(cache=True)
+def imm_update(X, P, mu, rows, cols, z, zhat, Hp, Sinv, ll, R):
+    """In place: EKF update (Joseph form) of track ``rows[i]`` with detection ``cols[i]``, both
+    models, and the mode probabilities ``μ_j ∝ μ_j Λ_j``."""
+    K = np.empty((9, 3))
+    PHt = np.empty((9, 3))
+    A = np.empty((9, 9))
+    AP = np.empty((9, 9))
+    KR = np.empty((9, 3))
+    nu = np.empty(3)
+    for q in range(rows.shape[0]):
+        n = rows[q]
+        k = cols[q]
+        for j in range(2):
+            H = Hp[n, j]
+            Si = Sinv[n, j]
+            Pm = P[n, j]
+            nu[0] = z[k, 0] - zhat[n, j, 0]
+            nu[1] = (z[k, 1] - zhat[n, j, 1] + math.pi) % TWO_PI - math.pi
+            nu[2] = z[k, 2] - zhat[n, j, 2]
+            for a in range(9):
+                for b in range(3):
+                    PHt[a, b] = Pm[a, 0] * H[b, 0] + Pm[a, 1] * H[b, 1] + Pm[a, 2] * H[b, 2]
+            for a in range(9):
+                for b in range(3):
+                    K[a, b] = PHt[a, 0] * Si[0, b] + PHt[a, 1] * Si[1, b] + PHt[a, 2] * Si[2, b]
+            for a in range(9):
+                X[n, j, a] += K[a, 0] * nu[0] + K[a, 1] * nu[1] + K[a, 2] * nu[2]
+            # A = I − K H  (H = [H_p 0])
+            for a in range(9):
+                for b in range(9):
+                    A[a, b] = 1.0 if a == b else 0.0
+                for b in range(3):
+                    A[a, b] -= K[a, 0] * H[0, b] + K[a, 1] * H[1, b] + K[a, 2] * H[2, b]
+            for a in range(9):
+                for b in range(9):
+                    s = 0.0
+                    for c in range(9):
+                        s += A[a, c] * Pm[c, b]
+                    AP[a, b] = s
+            for a in range(9):
+                for b in range(3):
+                    KR[a, b] = K[a, 0] * R[0, b] + K[a, 1] * R[1, b] + K[a, 2] * R[2, b]
+            for a in range(9):
+                for b in range(a, 9):
+                    s = 0.0
+                    for c in range(9):
+                        s += AP[a, c] * A[b, c]
+                    s += KR[a, 0] * K[b, 0] + KR[a, 1] * K[b, 1] + KR[a, 2] * K[b, 2]
+                    Pm[a, b] = s
+                    Pm[b, a] = s
+        l0 = ll[n, 0, k]
+        l1 = ll[n, 1, k]
+        top = max(l0, l1)
+        w0 = mu[n, 0] * math.exp(l0 - top)
+        w1 = mu[n, 1] * math.exp(l1 - top)
+        s = w0 + w1
+        w0 = max(w0 / s, 1e-9)
+        w1 = max(w1 / s, 1e-9)
+        mu[n, 0] = w0 / (w0 + w1)
+        mu[n, 1] = w1 / (w0 + w1)
+
+
+@njit(cache=True)
+def coverage(pos, site, B, range_lim, el_lim, az_center, az_half):
+    """``ok[n]``: position ``n`` is inside the coverage of at least one of the given radars."""
+    N = pos.shape[0]
+    S = site.shape[0]
+    ok = np.zeros(N, dtype=np.bool_)
+    for n in range(N):
+        for s in range(S):
+            dx = pos[n, 0] - site[s, 0]
+            dy = pos[n, 1] - site[s, 1]
+            dz = pos[n, 2] - site[s, 2]
+            e = B[s, 0, 0] * dx + B[s, 0, 1] * dy + B[s, 0, 2] * dz
+            nn = B[s, 1, 0] * dx + B[s, 1, 1] * dy + B[s, 1, 2] * dz
+            u = B[s, 2, 0] * dx + B[s, 2, 1] * dy + B[s, 2, 2] * dz
+            rho = math.sqrt(e * e + nn * nn + u * u)
+            if rho < range_lim[s, 0] or rho > range_lim[s, 1]:
+                continue
+            el = math.asin(min(1.0, max(-1.0, u / rho)))
+            if el < el_lim[s, 0] or el > el_lim[s, 1]:
+                continue
+            daz = (math.atan2(e, nn) - az_center[s] + math.pi) % TWO_PI - math.pi
+            if abs(daz) <= az_half[s]:
+                ok[n] = True
+                break
+    return ok
+
+
+@njit(cache=True)
+def detections_to_ecef(z, site, B, R, radius):
+    """ECEF positions (m,3), covariances ``J R Jᵀ`` (m,3,3), their traces and altitudes."""
+    m = z.shape[0]
+    pos = np.empty((m, 3))
+    cov = np.empty((m, 3, 3))
+    tr = np.empty(m)
+    alt = np.empty(m)
+    J = np.empty((3, 3))
+    Je = np.empty((3, 3))
+    for k in range(m):
+        rng, az, el = z[k, 0], z[k, 1], z[k, 2]
+        ce, se, ca, sa = math.cos(el), math.sin(el), math.cos(az), math.sin(az)
+        enu0, enu1, enu2 = rng * ce * sa, rng * ce * ca, rng * se
+        r2 = 0.0
+        for i in range(3):
+            pos[k, i] = site[i] + enu0 * B[0, i] + enu1 * B[1, i] + enu2 * B[2, i]
+            r2 += pos[k, i] * pos[k, i]
+        alt[k] = math.sqrt(r2) - radius
+        J[0, 0], J[0, 1], J[0, 2] = ce * sa, rng * ce * ca, -rng * se * sa
+        J[1, 0], J[1, 1], J[1, 2] = ce * ca, -rng * ce * sa, -rng * se * ca
+        J[2, 0], J[2, 1], J[2, 2] = se, 0.0, rng * ce
+        for i in range(3):
+            for c in range(3):
+                Je[i, c] = B[0, i] * J[0, c] + B[1, i] * J[1, c] + B[2, i] * J[2, c]
+        t = 0.0
+        for a in range(3):
+            for b in range(3):
+                cov[k, a, b] = (Je[a, 0] * R[0, 0] * Je[b, 0] + Je[a, 1] * R[1, 1] * Je[b, 1]
+                                + Je[a, 2] * R[2, 2] * Je[b, 2])
+            t += cov[k, a, a]
+        tr[k] = t
+    return pos, cov, tr, alt
+
+
+@njit(cache=True)
+def _popcount(b, n):
+    c = 0
+    for i in range(n):
+        c += (b >> i) & 1
+    return c
+
+
+@njit(cache=True)
+def bookkeep(X, P, mu, hist, misses, last, ball_since, confirmed, hit, t, site, B, range_lim, el_lim,
+             az_center, az_half, confirm_m, confirm_n, ball_prob, tent_misses, conf_misses,
+             coast_tent, coast, max_var, min_alt, radius):
+    """In place: detection-opportunity history, miss counts, ballistic-since times; returns the
+    masks of tracks to confirm (M-of-N) and to delete (:mod:`.deletion`'s rules)."""
+    N = X.shape[0]
+    pos = np.empty((N, 3))
+    for n in range(N):
+        for i in range(3):
+            pos[n, i] = mu[n, 0] * X[n, 0, i] + mu[n, 1] * X[n, 1, i]
+    opp = coverage(pos, site, B, range_lim, el_lim, az_center, az_half)
+    newly = np.zeros(N, dtype=np.bool_)
+    dead = np.zeros(N, dtype=np.bool_)
+    for n in range(N):
+        h = hit[n]
+        if opp[n] or h:
+            hist[n] = ((hist[n] << 1) | (1 if h else 0)) & 0xFFFF
+            misses[n] += 1
+        if h:
+            misses[n] = 0
+            last[n] = t
+        if not confirmed[n] and _popcount(hist[n], confirm_n) >= confirm_m:
+            newly[n] = True
+        if mu[n, 0] >= ball_prob:
+            ball_since[n] = min(ball_since[n], t)
+        else:
+            ball_since[n] = np.inf
+        conf = confirmed[n] or newly[n]
+        r = math.sqrt(pos[n, 0] ** 2 + pos[n, 1] ** 2 + pos[n, 2] ** 2)
+        pvar = 0.0
+        for j in range(2):
+            pvar += mu[n, j] * (P[n, j, 0, 0] + P[n, j, 1, 1] + P[n, j, 2, 2])
+        kmax = conf_misses if conf else tent_misses
+        cmax = coast if conf else coast_tent
+        dead[n] = (misses[n] >= kmax or t - last[n] > cmax or pvar > max_var or r - radius < min_alt)
+    return newly, dead
+
+
+@njit(cache=True)
+def initiation_scan(z, site, B, R, radius, min_alt, max_alt, cpos, ctr, ct, cvalid, t, window,
+                    v_max, n_sigma, min_dt):
+    """Expire old candidates, place this scan's free detections (ECEF, ``J R Jᵀ``, plausible
+    altitude) and evaluate the velocity gate against the live candidates."""
+    for i in range(ct.shape[0]):
+        if cvalid[i] and ct[i] < t - window:
+            cvalid[i] = False
+    pos, cov, tr, alt = detections_to_ecef(z, site, B, R, radius)
+    m = z.shape[0]
+    plaus = np.empty(m, dtype=np.bool_)
+    for k in range(m):
+        plaus[k] = min_alt <= alt[k] <= max_alt
+    C = cpos.shape[0]
+    ok = np.zeros((C, m), dtype=np.bool_)
+    cost = np.full((C, m), 1e9)
+    anyok = False
+    for i in range(C):
+        if not cvalid[i]:
+            continue
+        dt = t - ct[i]
+        if dt < min_dt:
+            continue
+        for k in range(m):
+            if not plaus[k]:
+                continue
+            dx = cpos[i, 0] - pos[k, 0]
+            dy = cpos[i, 1] - pos[k, 1]
+            dz = cpos[i, 2] - pos[k, 2]
+            d = math.sqrt(dx * dx + dy * dy + dz * dz)
+            reach = v_max * dt + n_sigma * math.sqrt(ctr[i] + tr[k])
+            if d <= reach:
+                ok[i, k] = True
+                cost[i, k] = d / reach
+                anyok = True
+    return pos, cov, tr, plaus, ok, cost, anyok
+
+
+@njit(cache=True)
+def store_candidates(cpos, ccov, ctr, ct, cvalid, pos, cov, tr, t, keep):
+    """Write detections ``keep`` into free candidate slots; returns how many did not fit."""
+    slot = 0
+    C = ct.shape[0]
+    left = 0
+    for k in range(pos.shape[0]):
+        if not keep[k]:
+            continue
+        while slot < C and cvalid[slot]:
+            slot += 1
+        if slot == C:
+            left += 1
+            continue
+        cpos[slot] = pos[k]
+        ccov[slot] = cov[k]
+        ctr[slot] = tr[k]
+        ct[slot] = t
+        cvalid[slot] = True
+    return left
+
+
+@njit(cache=True)
+def duplicates(X, P, mu, idx, ids, gate):
+    """Tracks (indices into ``X``) to drop because an older track (smaller id) among ``idx``
+    estimates the same target: 6-D Mahalanobis distance of the combined IMM states under
+    ``P_a + P_b`` below ``gate``. A cheap 50 km position test screens the pairs first."""
+    n = idx.shape[0]
+    drop = np.zeros(X.shape[0], dtype=np.bool_)
+    xs = np.empty((n, 6))
+    Ps = np.empty((n, 6, 6))
+    for q in range(n):
+        i = idx[q]
+        m0, m1 = mu[i, 0], mu[i, 1]
+        for a in range(6):
+            xs[q, a] = m0 * X[i, 0, a] + m1 * X[i, 1, a]
+        for a in range(6):
+            da = X[i, 0, a] - X[i, 1, a]
+            for b in range(6):
+                Ps[q, a, b] = (m0 * P[i, 0, a, b] + m1 * P[i, 1, a, b]
+                               + m0 * m1 * da * (X[i, 0, b] - X[i, 1, b]))
+    for a in range(n):
+        for b in range(a + 1, n):
+            d2p = 0.0
+            for k in range(3):
+                d2p += (xs[a, k] - xs[b, k]) ** 2
+            if d2p > 2.5e9:
+                continue
+            d = xs[a] - xs[b]
+            y = np.linalg.solve(Ps[a] + Ps[b], d)
+            if (d * y).sum() < gate:
+                if ids[idx[a]] > ids[idx[b]]:
+                    drop[idx[a]] = True
+                else:
+                    drop[idx[b]] = True
+    return drop

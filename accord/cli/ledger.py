@@ -192,7 +192,8 @@ def cosign(directory: Path = DirOption,
            out: Path = typer.Option(None, "--out", help="Write the cosigned note here (default: print it).")) -> None:
     """Witness a partner's checkpoint: verify its signature with the pinned key, add this node's
     C2SP tlog-cosignature/v1 (timestamped Ed25519) and print the note."""
-    from accord.core.checkpoint import Verifier, cosign as add_cosignature, origin_for
+    from accord.core.checkpoint import Verifier, origin_for
+    from accord.core.checkpoint import cosign as add_cosignature
     from accord.errors import NotFoundError
 
     with _open(directory) as node:

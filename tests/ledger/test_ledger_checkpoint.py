@@ -154,7 +154,8 @@ def test_go_open_duplicated_verified_and_unverified_signatures():
     TEXT + "\n" + PETER_SIG[:-1],
     "\x01" + TEXT + "\n" + PETER_SIG,
     b"\xff" + (TEXT + "\n" + PETER_SIG).encode(),
-    TEXT + "\n" + "— Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=",
+    TEXT + "\n" + "— Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6"
+                   "RyyBwJnAM=",
     TEXT + "\n" + PETER_SIG + "Unexpected line.\n",
 ], ids=["no-sigs", "blank-only", "no-final-newline", "control-char", "bad-utf8", "bad-name", "junk-line"])
 def test_go_open_malformed_notes(msg):

@@ -19,8 +19,6 @@ from hypothesis import strategies as st
 from accord.core import merkle
 from accord.errors import ConsistencyProofError, InclusionProofError, LedgerError
 
-
-
 entries = st.lists(st.binary(max_size=24), min_size=1, max_size=70)
 
 

@@ -206,3 +206,42 @@ def test_fast_path_declines_where_json_and_jcs_differ():
 def test_integers_beyond_the_safe_domain_are_rejected_like_rfc8785(n):
     with pytest.raises(CanonicalJSONError):
         canonical_leaf({"n": n})
+
+
+def test_threads_appending_through_one_ledger_lose_nothing(node):
+    import threading
+
+    def worker(k: int) -> None:
+        for i in range(40):
+            node.append("item.created", {"thread": k, "i": i}, time=T0)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert node.size == 160
+    seen = {(e.data["thread"], e.data["i"]) for e in node.entries()}
+    assert seen == {(k, i) for k in range(4) for i in range(40)}
+    node.verify()
+
+
+def test_two_connections_appending_concurrently_lose_nothing(tmp_path):
+    import threading
+
+    identity = Identity.generate("USA")
+    origin = origin_for("USA", identity.public_key)
+    ledgers = [Ledger(connect(tmp_path / "n.db"), identity, origin) for _ in range(2)]
+
+    def worker(k: int) -> None:
+        for i in range(30):
+            ledgers[k].append_many([("item.shared", {"k": k, "i": i, "j": j}, T0) for j in range(3)])
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert ledgers[0].size == ledgers[1].size == 180
+    ledgers[0].verify()
+    assert ledgers[0].root() == ledgers[1].root()

@@ -27,7 +27,6 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from accord.clock import to_rfc3339
-from accord.core.canonical import canonical_json
 from accord.core.identity import public_key_from_b64
 from accord.core.items import Item
 from accord.core.markings import Classification, Marking
@@ -256,10 +255,8 @@ class DialogueStore:
                 for v, item in items:
                     self.node.put_item(item)
                     self._index(v, item)
-        shared: list[tuple[str, str, str]] = []
-        if share:
-            for v, item in items:
-                shared += self._share(v, item, series_cache.get(v.series_id) or self.series(v.series_id, sync=False))
+        shared = self._share([(item, series_cache.get(v.series_id) or self.series(v.series_id, sync=False))
+                              for v, item in items]) if share else []
         return Outcome(tuple(v for v, _ in versions), tuple(shared))
 
     def _index(self, v: SignedVersion, item: Item) -> None:
@@ -268,7 +265,7 @@ class DialogueStore:
                 "INSERT INTO dialogue_versions (record_id, version, kind, series_id, item_id, digest, signer, "
                 "signed_at, marking, body) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (v.record_id, v.version, v.kind, v.series_id, item.id, v.digest(), v.signer, v.signed_at,
-                 str(item.marking), canonical_json(v.to_body()).decode()))
+                 str(item.marking), json.dumps(v.to_body(), ensure_ascii=False, sort_keys=True)))
         except sqlite3.IntegrityError:
             row = self.conn.execute("SELECT digest, item_id FROM dialogue_versions WHERE record_id=? AND "
                                     "version=?", (v.record_id, v.version)).fetchone()
@@ -276,21 +273,33 @@ class DialogueStore:
                                     f"(item {row['item_id'] if row else '?'}); a record cannot fork",
                                     expected=row["digest"] if row else None, actual=v.digest()) from None
 
-    def _share(self, v: SignedVersion, item: Item, series: Series) -> list[tuple[str, str, str]]:
-        """Queue the item to the other parties of the series through federation (policy decides)."""
+    def _share(self, batch: list[tuple[Item, Series]]) -> list[tuple[str, str, str]]:
+        """Queue items to the other parties of their series through federation (policy decides).
+
+        One federation transaction per partner (``share_many``: all of that partner's items, or —
+        when the policy denies one — none, each reported with the reason).
+        """
         try:
-            from accord.federation import share as federation_share  # type: ignore[attr-defined]
-        except ImportError:
+            from accord.federation import share_many  # type: ignore[attr-defined]
+        except ImportError:  # pragma: no cover - federation always ships with the node
             return []
-        out = []
-        for party in series.parties:
-            if party == self.node.party:
-                continue
+        per_party: dict[str, list[Item]] = {}
+        for item, series in batch:
+            for party in series.parties:
+                if party != self.node.party:
+                    per_party.setdefault(party, []).append(item)
+        out: list[tuple[str, str, str]] = []
+        for party, items in per_party.items():
             try:
-                res = federation_share(self.node, item, party)
-                out.append((item.id, party, getattr(res, "status", "queued")))
-            except AccordError as exc:  # default deny is an answer, not a failure of the write
-                out.append((item.id, party, f"not shared: {exc}"))
+                results = share_many(self.node, items, party)
+                out += [(r.item_id, party, r.status) for r in results]
+            except AccordError:  # default deny is an answer, not a failure of the write
+                for item in items:  # say why, item by item
+                    try:
+                        self.node.decide(item, party).raise_if_denied(item, party)
+                        out.append((item.id, party, "not shared: another item of the batch was refused"))
+                    except AccordError as exc:
+                        out.append((item.id, party, f"not shared: {exc}"))
         return out
 
     def share_all(self) -> Outcome:
@@ -300,14 +309,14 @@ class DialogueStore:
         write's commit and its sharing, or after an agreement covering ``dialogue.*`` is added.
         """
         self.sync()
-        shared: list[tuple[str, str, str]] = []
         series: dict[str, Series] = {}
-        for row in self._rows("SELECT * FROM dialogue_versions WHERE signer=? ORDER BY kind DESC, record_id, "
-                              "version", (self.node.party,)):
-            v = self._version(row)
-            s = series.get(v.series_id) or series.setdefault(v.series_id, self.series(v.series_id, sync=False))
-            shared += self._share(v, self.node.get_item(row["item_id"]), s)
-        return Outcome((), tuple(shared))
+        batch = []
+        for row in self._rows("SELECT item_id, series_id FROM dialogue_versions WHERE signer=? ORDER BY kind DESC, "
+                              "record_id, version", (self.node.party,)):
+            if row["series_id"] not in series:
+                series[row["series_id"]] = self.series(row["series_id"], sync=False)
+            batch.append((self.node.get_item(row["item_id"]), series[row["series_id"]]))
+        return Outcome((), tuple(self._share(batch)))
 
     def create_series(self, spec: SeriesIn | dict, *, share: bool = True) -> Outcome:
         """Create a series; every party must be this node or a pinned partner (keys to verify)."""

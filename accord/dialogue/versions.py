@@ -28,6 +28,7 @@ import base64
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime
 from typing import Any
 
@@ -64,9 +65,14 @@ class SignedVersion:
                 "prev": self.prev, "series_id": self.series_id, "signer": self.signer,
                 "signed_at": self.signed_at, "state": self.state, "change": self.change}
 
+    @cached_property
+    def signing_bytes(self) -> bytes:
+        """RFC 8785 canonical JSON of the payload: what is signed and hashed (computed once)."""
+        return canonical_json(self.payload())
+
     def digest(self) -> str:
         """SHA-256 (hex) of the canonical JSON of the payload: what ``prev`` of the next names."""
-        return hashlib.sha256(canonical_json(self.payload())).hexdigest()
+        return hashlib.sha256(self.signing_bytes).hexdigest()
 
     @property
     def value(self) -> Series | Meeting | Commitment:
@@ -113,8 +119,9 @@ def sign_version(identity: Identity, value: Series | Meeting | Commitment, *, pr
     unsigned = SignedVersion(kind, value.id, 1 if prev is None else prev.version + 1,
                              None if prev is None else prev.digest(), series_id, identity.party,
                              to_rfc3339(now), value.to_json(), change, b"")
-    signature = identity.sign(canonical_json(unsigned.payload()))
-    return SignedVersion(**{**unsigned.__dict__, "signature": signature})
+    signature = identity.sign(unsigned.signing_bytes)
+    fields = {k: getattr(unsigned, k) for k in unsigned.__dataclass_fields__}
+    return SignedVersion(**{**fields, "signature": signature})
 
 
 def verify_version(v: SignedVersion, *, prev: SignedVersion | None, series: Series | None,
@@ -162,7 +169,7 @@ def verify_version(v: SignedVersion, *, prev: SignedVersion | None, series: Seri
         key = key_for(v.signer)
     except KeyError:
         raise UnknownKeyError(f"{where}: no pinned key for signer {v.signer}") from None
-    verify_signature(key, v.signature, canonical_json(v.payload()), what=where)
+    verify_signature(key, v.signature, v.signing_bytes, what=where)
     if prev is not None:
         old = prev.value
         if isinstance(value, Commitment):

@@ -60,6 +60,10 @@ def make_nodes(base: Path, parties=PARTIES, *, ports: dict[str, int] | None = No
             if p != q:
                 url = f"http://127.0.0.1:{ports[q]}" if ports else None
                 n.add_partner(q, m.identity.public_b64, url=url)
+    from accord.federation.schema import ensure_federation_schema
+
+    for n in nodes.values():
+        ensure_federation_schema(n.conn)
     now = nodes[parties[0]].clock.now()
     for ag in agreements_for(nodes, now):
         for p in ag.parties:

@@ -44,3 +44,50 @@ def test_nan_and_malformed_json_are_rejected_with_location():
 def test_canonical_round_trip_is_stable(value):
     once = canonical_json(value)
     assert canonical_json(parse_json_strict(once)) == once
+
+
+@given(json_values)
+def test_fast_path_is_byte_identical_to_rfc8785(value):
+    import rfc8785
+
+    try:
+        expected = rfc8785.dumps(value)
+    except Exception:
+        with pytest.raises(CanonicalJSONError):
+            canonical_json(value)
+        return
+    assert canonical_json(value) == expected
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_every_double_is_printed_as_ecmascript_does(x):
+    import rfc8785
+
+    try:
+        expected = rfc8785.dumps(x)
+    except Exception:
+        return  # outside I-JSON's exact domain: both raise (covered above)
+    assert canonical_json(x) == expected
+
+
+@given(st.integers(0, 2**64 - 1))
+def test_random_bit_patterns_match_rfc8785(bits):
+    import struct
+
+    import rfc8785
+
+    x = struct.unpack("<d", struct.pack("<Q", bits))[0]
+    if x != x or x in (float("inf"), float("-inf")):
+        return
+    try:
+        expected = rfc8785.dumps({"v": [x, -x]})
+    except Exception:
+        return
+    assert canonical_json({"v": [x, -x]}) == expected
+
+
+def test_non_bmp_keys_sort_by_utf16_and_tuples_are_arrays():
+    import rfc8785
+
+    value = {"\U0001F600": 1, "\uff61": 2, "a": (1.5, 2)}
+    assert canonical_json(value) == rfc8785.dumps({"\U0001F600": 1, "\uff61": 2, "a": [1.5, 2]})

@@ -96,7 +96,8 @@ class AlertEngine:
         any state changes, so no partial alert is ever produced.
         """
         a = self.assess(pred)  # raises on bad input, before touching state
-        out = self.on_time(now_t)
+        # Advance time first, but let this prediction supersede a held-back Update of its own track.
+        out = self._advance(now_t, skip_pending=pred.track_id)
         inc = self._incidents.get(pred.track_id)
         if inc is None:
             self._serial += 1
@@ -134,6 +135,9 @@ class AlertEngine:
 
     def on_time(self, now_t: float) -> list[CapMessage]:
         """Advance the clock: send held-back Updates and clear incidents whose threat has passed."""
+        return self._advance(now_t)
+
+    def _advance(self, now_t: float, skip_pending: str | None = None) -> list[CapMessage]:
         if now_t < self._now_t:
             now_t = self._now_t  # time never runs backwards inside the engine
         self._now_t = now_t
@@ -143,7 +147,7 @@ class AlertEngine:
                 continue
             if now_t >= inc.last_pred.impact_t + self.rules.clear_after_impact_s:
                 out.append(self._cancel(inc, self._end_reason(inc), now_t))
-            elif inc.pending and now_t - inc.last_sent_t >= self.rules.min_update_interval_s:
+            elif inc.pending and inc.track_id != skip_pending and now_t - inc.last_sent_t >= self.rules.min_update_interval_s:
                 out.append(self._emit(inc, "Update", "update", inc.last_pred, inc.last_assessment,
                                       now_t))
         return out

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -102,6 +103,7 @@ class Geography:
         areas = [a for p in parties.values() for a in p.areas]
         self._areas = areas
         self._tree = shapely.STRtree([a.geometry for a in areas])
+        self._party_trees = {k: shapely.STRtree([a.geometry for a in v.areas]) for k, v in parties.items()}
         for g in [a.geometry for a in areas] + [p.territorial for p in parties.values()]:
             shapely.prepare(g)
 
@@ -197,6 +199,20 @@ class Geography:
         idx = self._tree.query(geom_lonlat)
         out = [self._areas[i] for i in sorted(idx)]
         return [a for a in out if party is None or a.party == party]
+
+    def areas_within(self, party: str, geom_lonlat: BaseGeometry, distance_m: float) -> list[AdminArea]:
+        """The party's areas within ``distance_m`` of ``geom_lonlat`` — a conservative prefilter
+        in degree space (GEOS ``dwithin``), to be confirmed by an exact metric distance."""
+        lat = max(abs(geom_lonlat.bounds[1]), abs(geom_lonlat.bounds[3]))
+        deg = distance_m / (111_195.0 * max(math.cos(math.radians(min(lat + 1.0, 89.0))), 0.01))
+        areas = self.party(party).areas
+        idx = self._party_trees[party].query(geom_lonlat, predicate="dwithin", distance=deg)
+        return [areas[i] for i in sorted(idx)]
+
+    def nearest_area(self, party: str, lon_deg: float, lat_deg: float) -> AdminArea:
+        """The party's admin area nearest to a point (in degree space: for wording only)."""
+        areas = self.party(party).areas
+        return areas[int(self._party_trees[party].query_nearest(Point(lon_deg, lat_deg))[0])]
 
     def sea_at(self, lat_deg: float, lon_deg: float) -> NamedRegion | None:
         p = Point(lon_deg, lat_deg)

@@ -25,7 +25,8 @@ import shapely
 import shapely.affinity
 import shapely.ops
 import yaml
-from shapely.geometry import LineString, Polygon, box
+from pyproj import Geod
+from shapely.geometry import LineString, Polygon
 
 from accord.errors import ConfigError, InputError
 from accord.warning.alerts.geography import AdminArea, Geography, NamedRegion, local_projection, project
@@ -246,22 +247,21 @@ def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> Assessm
     aor = set(rules.areas)
 
     reach = geography.territorial_m + rules.margin_m + rules.clear_hysteresis_m
-    zone_m = ell_m.buffer(reach, quad_segs=4)
-    zone_ll = project(zone_m, inv)
-    x0, y0, x1, y1 = zone_ll.bounds
+    candidates = geography.areas_within(rules.party, project(ell_m, inv), reach)
+    x0, y0, x1, y1 = project(ell_m.buffer(reach, quad_segs=2), inv).bounds
     if x1 - x0 > 180:  # the zone wraps the antimeridian: look everywhere in longitude
         x0, x1 = -180.0, 180.0
     clip = (x0, y0, x1, y1)
 
     impact_hits: list[AreaHit] = []
-    terr_ll = shapely.clip_by_rect(pg.territorial, *clip)
     dist_terr = math.inf
-    if not terr_ll.is_empty:
+    terr_ll = shapely.clip_by_rect(pg.territorial, *clip) if candidates else None
+    if terr_ll is not None and not terr_ll.is_empty:
         terr_m = project(terr_ll, fwd)
         dist_terr = float(ell_m.distance(terr_m))
     impact_on_land = False
     nearest: tuple[AdminArea, float, float] | None = None
-    for a in geography.areas_near(box(*clip), rules.party):
+    for a in candidates:
         part = shapely.clip_by_rect(a.geometry, *clip)
         if part.is_empty:
             continue
@@ -283,6 +283,9 @@ def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> Assessm
         # The ellipse does not touch land or territorial sea: an EEZ-only (or high-seas) landing.
         impact_hits = []
 
+    if nearest is None:
+        nearest = _far_nearest(e, geography.nearest_area(rules.party, e.lon_deg, e.lat_deg))
+
     over_hits: list[AreaHit] = []
     corridor: tuple[tuple[float, float], ...] = ()
     if rules.alert_on_overflight and len(pred.ground_track) >= 2:
@@ -294,6 +297,18 @@ def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> Assessm
     codes = tuple(sorted({h.area.code for h in hits_sorted + over_sorted}))
     return Assessment(rules.party, e, ring, hits_sorted, over_sorted, dist_terr, impact_on_land,
                       corridor, region, nearest, pred.status == "lost", codes)
+
+
+_GEOD = Geod(ellps="WGS84")
+
+
+def _far_nearest(e: Ellipse, area: AdminArea) -> tuple[AdminArea, float, float]:
+    """Distance and bearing from ``area``'s nearest point to a far-off impact point (wording
+    only): geodesic on the WGS84 ellipsoid."""
+    c = shapely.Point(e.lon_deg, e.lat_deg)
+    q = shapely.ops.nearest_points(area.geometry, c)[0]
+    az, _, d = _GEOD.inv(q.x, q.y, c.x, c.y)
+    return (area, float(d), float(az) % 360)
 
 
 def _overflight(pred: Prediction, rules: AlertRules, geography: Geography):
@@ -314,7 +329,7 @@ def _overflight(pred: Prediction, rules: AlertRules, geography: Geography):
     x0, y0, x1, y1 = corr_ll.bounds
     if x1 - x0 > 180:
         x0, x1 = -180.0, 180.0
-    for a in geography.areas_near(box(x0, y0, x1, y1), rules.party):
+    for a in geography.areas_within(rules.party, LineString(pts), rules.margin_m):
         if aor and a.code not in aor:
             continue
         part = shapely.clip_by_rect(a.geometry, x0, y0, x1, y1)

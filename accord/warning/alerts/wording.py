@@ -199,8 +199,8 @@ def clear_text(*, lang: str, reason: str, areas: list[AdminArea], region_where: 
              "ja": f"ミサイル情報解除（{n}）。予測飛翔時間が経過しました。",
              "ko": f"[경보 해제] {n}: 예측 비행시간이 지났습니다."}[lang]
         d = {"en": lost_en + f"Its predicted flight time ended at about {t_impact}, so no further "
-                             f"danger from this launch is expected. Whether it fell in or passed "
-                             f"over {n} has NOT been confirmed.",
+                             f"danger from this launch is expected. It has NOT been confirmed "
+                             f"whether it fell in, or flew over, {n}.",
              "ja": lost_ja + f"予測飛翔時間（{t_impact}頃）が経過したため、このミサイルによる新たな危険はない"
                              f"とみられます。{n}への落下や上空通過は確認されていません。",
              "ko": lost_ko + f"예측 비행시간({t_impact}경)이 지나 이번 발사로 인한 추가 위험은 없을 것으로 "

@@ -1,0 +1,123 @@
+"""The packaged offline geography: right areas in the right places, a 12 nmi territorial sea,
+clear errors for a broken file."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+from pyproj import Geod
+from shapely.geometry import Point
+
+from accord.errors import ConfigError, InputError
+from accord.warning.alerts import Geography
+
+GEOD = Geod(ellps="WGS84")
+
+
+def area_at(geo: Geography, lat: float, lon: float) -> str | None:
+    p = Point(lon, lat)
+    hits = [a.code for party in geo.parties.values() for a in party.areas if a.geometry.contains(p)]
+    assert len(hits) <= 1, hits
+    return hits[0] if hits else None
+
+
+@pytest.mark.parametrize("name,lat,lon,code", [
+    ("Sapporo", 43.06, 141.35, "JPN-01"), ("Aomori city", 40.82, 140.74, "JPN-02"),
+    ("Sado island", 38.05, 138.40, "JPN-15"), ("Hachijo-jima", 33.11, 139.79, "JPN-13"),
+    ("Amami Oshima", 28.35, 129.50, "JPN-46"), ("Iki", 33.78, 129.72, "JPN-42"),
+    ("Tsushima", 34.40, 129.30, "JPN-42"), ("Awaji", 34.40, 134.85, "JPN-28"),
+    ("Ishigaki", 24.42, 124.18, "JPN-47"), ("Rishiri", 45.18, 141.24, "JPN-01"),
+    ("Oki", 36.25, 133.27, "JPN-32"), ("Seoul", 37.56, 126.98, "KOR-11"),
+    ("Jeju", 33.38, 126.55, "KOR-50"), ("Ulleungdo", 37.50, 130.87, "KOR-47"),
+    ("Busan", 35.15, 129.05, "KOR-26"), ("Guam", 13.45, 144.79, "USA-66"),
+    ("Oahu", 21.46, -157.97, "USA-15"), ("Attu (west of 180°)", 52.90, 173.20, "USA-02"),
+    ("Anchorage", 61.20, -149.90, "USA-02"), ("Los Angeles", 34.05, -118.25, "USA-06"),
+])
+def test_alerts_geography_places_fall_in_their_own_admin_area(geo, name, lat, lon, code):
+    assert area_at(geo, lat, lon) == code, name
+
+
+@pytest.mark.parametrize("lat,lon", [(40.0, 134.0), (38.0, 125.0), (39.0, 127.5), (30.0, 150.0)])
+def test_alerts_geography_open_sea_and_foreign_land_belong_to_no_party(geo, lat, lon):
+    assert area_at(geo, lat, lon) is None
+    for pg in geo.parties.values():
+        assert not pg.territorial.contains(Point(lon, lat))
+
+
+def test_alerts_geography_territorial_sea_is_12_nautical_miles_off_a_straight_coast(geo):
+    # Off the Pacific coast of Iwate (a long, fairly straight coast facing east at ~39.5 N):
+    # walk east from the coast and find where the territorial sea ends.
+    jp = geo.party("JPN")
+    lat, lon = 39.55, 141.90
+    while jp.land.contains(Point(lon, lat)):
+        lon += 0.001
+    coast = lon
+    while jp.territorial.contains(Point(lon, lat)):
+        lon += 0.001
+    _, _, width = GEOD.inv(coast, lat, lon, lat)
+    assert 20_500 < width < 23_500, width  # 22 224 m ± the simplification and the coast's bends
+
+
+def test_alerts_geography_names_in_three_languages(geo):
+    hk = next(a for a in geo.party("JPN").areas if a.code == "JPN-01")
+    assert (hk.name("en"), hk.name("ja"), hk.name("ko")) == ("Hokkaido", "北海道", "홋카이도")
+    seoul = next(a for a in geo.party("KOR").areas if a.code == "KOR-11")
+    assert seoul.name("ko") == "서울특별시" and seoul.name("ja") == "ソウル特別市"
+    assert len(geo.party("JPN").areas) == 47 and len(geo.party("KOR").areas) == 17
+    assert geo.sea_at(40.0, 134.0).name("ko") == "동해"
+    assert geo.country_at(39.2, 127.1).code == "PRK"
+
+
+def test_alerts_geography_unknown_party_is_a_config_error(geo):
+    with pytest.raises(ConfigError, match="unknown party 'XYZ'.*JPN, KOR, USA"):
+        geo.party("XYZ")
+    with pytest.raises(ConfigError, match="PRK"):
+        Geography.load(parties=["PRK"])
+
+
+def _good_doc() -> dict:
+    return {"format": "accord-geography/1", "simplify_m": 1000, "territorial_m": 22224,
+            "parties": {"JPN": {"names": {"en": "Japan"},
+                                "land": {"type": "Polygon", "coordinates": [[[140, 40], [141, 40], [141, 41], [140, 40]]]},
+                                "territorial": {"type": "Polygon", "coordinates": [[[139.7, 39.7], [141.3, 39.7], [141.3, 41.3], [139.7, 39.7]]]}}},
+            "areas": [{"party": "JPN", "code": "JPN-99", "names": {"en": "Test"},
+                       "geometry": {"type": "Polygon", "coordinates": [[[140, 40], [141, 40], [141, 41], [140, 40]]]}}],
+            "seas": []}
+
+
+def test_alerts_geography_small_valid_file_loads(tmp_path):
+    f = tmp_path / "g.json.gz"
+    f.write_bytes(gzip.compress(json.dumps(_good_doc()).encode()))
+    g = Geography.load(f)
+    assert [a.code for a in g.party("JPN").areas] == ["JPN-99"]
+
+
+@pytest.mark.parametrize("mutate,match", [
+    (lambda raw: raw[: len(raw) // 2], "not valid gzip/JSON"),
+    (lambda raw: gzip.compress(b"{not json"), "not valid gzip/JSON"),
+    (lambda raw: gzip.compress(json.dumps({**_good_doc(), "format": "other/9"}).encode()), "format"),
+    (lambda raw: gzip.compress(json.dumps({k: v for k, v in _good_doc().items() if k != "areas"}).encode()),
+     "'areas'"),
+    (lambda raw: gzip.compress(json.dumps(_bad_geometry()).encode()), r"areas\[0\]\.geometry"),
+])
+def test_alerts_geography_broken_file_is_a_clear_input_error(tmp_path, mutate, match):
+    f = tmp_path / "broken.json.gz"
+    f.write_bytes(mutate(gzip.compress(json.dumps(_good_doc()).encode())))
+    with pytest.raises(InputError, match=match) as ei:
+        Geography.load(f)
+    assert str(f) in str(ei.value)
+
+
+def _bad_geometry() -> dict:
+    d = _good_doc()
+    # a self-intersecting "bow tie": invalid
+    d["areas"][0]["geometry"] = {"type": "Polygon",
+                                 "coordinates": [[[140, 40], [141, 41], [141, 40], [140, 41], [140, 40]]]}
+    return d
+
+
+def test_alerts_geography_missing_file_is_a_clear_input_error(tmp_path):
+    with pytest.raises(InputError, match="cannot read geography file"):
+        Geography.load(tmp_path / "nope.json.gz")

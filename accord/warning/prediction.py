@@ -39,7 +39,7 @@ from accord.warning.types import Ellipse95, Prediction
 CHI2_2DOF_95 = 5.991464547107979
 #: 1-σ error of the equivalent-ballistic launch point against the true pad, from the boost
 #: phase's curvature (measured on the sample scenarios; see docs/tracking.md).
-LAUNCH_MODEL_SIGMA_M = 20_000.0
+LAUNCH_MODEL_SIGMA_M = 5_000.0
 TWO_PI = 2.0 * np.pi
 
 

@@ -53,18 +53,44 @@ def _propagate_model(x, j, dt, mu_g, out):
 
 
 @njit(cache=True)
-def imm_predict(X, P, mu, dt, Pi, Phi, Q, mu_g):
+def imm_predict(X, P, mu, latched, dt, Pi, Phi, Q, mu_g):
     """In place: IMM mixing with ``Pi`` then ``x = f(x)``, ``P = (Φ⊗I) P (Φ⊗I)ᵀ + Q`` per model.
 
-    ``Phi (2, 3, 3)`` are the per-axis kinematic transition matrices, ``Q (2, 9, 9)``.
+    ``Phi (2, 3, 3)`` are the per-axis kinematic transition matrices, ``Q (2, 9, 9)``. A
+    *latched* track (burnout declared: a missile does not relight) no longer mixes: its
+    ballistic model runs alone with ``μ = (1, 0)``.
     """
     N = X.shape[0]
     x0 = np.empty(9)
     P0 = np.empty((9, 9))
     xo = np.empty(9)
+    c = np.empty(2)
     for n in range(N):
         m0, m1 = mu[n, 0], mu[n, 1]
-        c = np.empty(2)
+        if latched[n]:
+            _propagate_model(X[n, 0].copy(), 0, dt, mu_g, xo)
+            X[n, 0, :] = xo
+            X[n, 1, :] = xo
+            P0[:, :] = P[n, 0]
+            F = Phi[0]
+            for a in range(3):
+                for b in range(3):
+                    for i in range(3):
+                        for jj in range(3):
+                            s = 0.0
+                            for cc in range(3):
+                                fa = F[a, cc]
+                                if fa == 0.0:
+                                    continue
+                                for d in range(3):
+                                    fb = F[b, d]
+                                    if fb != 0.0:
+                                        s += fa * fb * P0[3 * cc + i, 3 * d + jj]
+                            P[n, 0, 3 * a + i, 3 * b + jj] = s + Q[0, 3 * a + i, 3 * b + jj]
+            P[n, 1] = P[n, 0]
+            mu[n, 0] = 1.0
+            mu[n, 1] = 0.0
+            continue
         c[0] = m0 * Pi[0, 0] + m1 * Pi[1, 0]
         c[1] = m0 * Pi[0, 1] + m1 * Pi[1, 1]
         Xn0 = X[n, 0].copy()
@@ -182,8 +208,8 @@ def gate(X, P, mu, z, site, B, R):
                                + HP[a, 2] * Hp[n, j, b, 2] + R[a, b])
             det = _inv3(S, Sinv[n, j])
             logdet[j] = math.log(det)
-        lm0 = math.log(mu[n, 0])
-        lm1 = math.log(mu[n, 1])
+        lm0 = math.log(max(mu[n, 0], 1e-300))
+        lm1 = math.log(max(mu[n, 1], 1e-300))
         for k in range(m):
             best = 1e300
             for j in range(2):
@@ -206,7 +232,7 @@ def gate(X, P, mu, z, site, B, R):
 
 
 @njit(cache=True)
-def imm_update(X, P, mu, rows, cols, z, zhat, Hp, Sinv, ll, R):
+def imm_update(X, P, mu, latched, rows, cols, z, zhat, Hp, Sinv, ll, R):
     """In place: EKF update (Joseph form) of track ``rows[i]`` with detection ``cols[i]``, both
     models, and the mode probabilities ``μ_j ∝ μ_j Λ_j``."""
     K = np.empty((9, 3))
@@ -256,6 +282,8 @@ def imm_update(X, P, mu, rows, cols, z, zhat, Hp, Sinv, ll, R):
                     s += KR[a, 0] * K[b, 0] + KR[a, 1] * K[b, 1] + KR[a, 2] * K[b, 2]
                     Pm[a, b] = s
                     Pm[b, a] = s
+        if latched[n]:
+            continue
         l0 = ll[n, 0, k]
         l1 = ll[n, 1, k]
         top = max(l0, l1)
@@ -339,11 +367,12 @@ def _popcount(b, n):
 
 
 @njit(cache=True)
-def bookkeep(X, P, mu, hist, misses, last, ball_since, confirmed, hit, t, site, B, range_lim, el_lim,
-             az_center, az_half, confirm_m, confirm_n, ball_prob, tent_misses, conf_misses,
-             coast_tent, coast, max_var, min_alt, radius):
-    """In place: detection-opportunity history, miss counts, ballistic-since times; returns the
-    masks of tracks to confirm (M-of-N) and to delete (:mod:`.deletion`'s rules)."""
+def bookkeep(X, P, mu, hist, misses, last, ball_since, latched, confirmed, hit, t, site, B, range_lim,
+             el_lim, az_center, az_half, confirm_m, confirm_n, ball_prob, min_ball_s, tent_misses,
+             conf_misses, coast_tent, coast, max_var, min_alt, radius):
+    """In place: detection-opportunity history, miss counts, ballistic-since times and the
+    burnout latch (ballistic-mode probability ≥ ``ball_prob`` for ``min_ball_s`` seconds);
+    returns the masks of tracks to confirm (M-of-N) and to delete (:mod:`.deletion`'s rules)."""
     N = X.shape[0]
     pos = np.empty((N, 3))
     for n in range(N):
@@ -364,7 +393,9 @@ def bookkeep(X, P, mu, hist, misses, last, ball_since, confirmed, hit, t, site, 
             newly[n] = True
         if mu[n, 0] >= ball_prob:
             ball_since[n] = min(ball_since[n], t)
-        else:
+            if t - ball_since[n] >= min_ball_s:
+                latched[n] = True
+        elif not latched[n]:
             ball_since[n] = np.inf
         conf = confirmed[n] or newly[n]
         r = math.sqrt(pos[n, 0] ** 2 + pos[n, 1] ** 2 + pos[n, 2] ** 2)

@@ -45,7 +45,7 @@ from accord.warning.types import Prediction, TrackState
 class TrackerConfig:
     """Tuning of the tracker (defaults tuned on the sample scenarios; see docs/tracking.md)."""
 
-    q_ballistic: float = 0.05
+    q_ballistic: float = 0.0005
     """Ballistic model: white-acceleration density, m²/s³ (model and round-off error only)."""
     q_boost: float = 2.0
     """Boost model: white-jerk density on the thrust acceleration, m²/s⁵."""
@@ -89,9 +89,9 @@ class TrackerConfig:
     merge_gate: float = float(chi2.ppf(0.999, 6))
     """Two confirmed tracks closer than this 6-D Mahalanobis distance are one target."""
     ballistic_prob: float = 0.95
-    """Predictions are made for confirmed tracks whose ballistic-mode probability is at least this."""
-    min_ballistic_s: float = 4.0
-    """… and has been so for this many seconds."""
+    min_ballistic_s: float = 6.0
+    """Burnout is declared (latched: ballistic model only, predictions start) once the
+    ballistic-mode probability has stayed at least ``ballistic_prob`` for ``min_ballistic_s``."""
     report_outside_coverage: bool = False
     """Report confirmed tracks predicted outside every radar's coverage (coasting)."""
     mu: float = MU
@@ -99,7 +99,8 @@ class TrackerConfig:
 
 
 _INT = np.int64
-_TRACK_FIELDS = ("_X", "_P", "_mu", "_hist", "_misses", "_last", "_ball_since", "_confirmed", "_id")
+_TRACK_FIELDS = ("_X", "_P", "_mu", "_hist", "_misses", "_last", "_ball_since", "_latched", "_confirmed",
+                 "_id")
 
 
 def _dt_key(dt: float) -> float:
@@ -127,6 +128,7 @@ class Tracker:
         self._misses = np.zeros(0, _INT)
         self._last = np.zeros(0)
         self._ball_since = np.zeros(0)
+        self._latched = np.zeros(0, bool)
         self._confirmed = np.zeros(0, bool)
         self._id = np.zeros(0, _INT)
         cap = 64  # candidate slots; doubled when full
@@ -157,7 +159,7 @@ class Tracker:
     def _track_ids(self, idx: np.ndarray) -> list[str]:
         return [f"T{i}" for i in self._id[idx].tolist()]
 
-    def _step(self, X: np.ndarray, P: np.ndarray, mu: np.ndarray, dt: float) -> None:
+    def _step(self, X: np.ndarray, P: np.ndarray, mu: np.ndarray, latched: np.ndarray, dt: float) -> None:
         """In place: IMM mixing and model-matched prediction over ``dt`` (sub-steps ≤ 4 s)."""
         c = self.config
         n = max(1, int(np.ceil(abs(dt) / 4.0)))
@@ -166,7 +168,7 @@ class Tracker:
         Q = process_noise(key, c.q_ballistic, c.q_boost, c.q_boost_vel)
         Phi = transition_axis(key)
         for _ in range(n):
-            kernels.imm_predict(X, P, mu, dt / n, Pi, Phi, Q, c.mu)
+            kernels.imm_predict(X, P, mu, latched, dt / n, Pi, Phi, Q, c.mu)
 
     # ------------------------------------------------------------------ time update
     def _predict_to(self, t: float) -> None:
@@ -176,7 +178,7 @@ class Tracker:
         dt = t - self.t
         if dt > 0.0:
             if self.n_tracks:
-                self._step(self._X, self._P, self._mu, dt)
+                self._step(self._X, self._P, self._mu, self._latched, dt)
             self.t = t
 
     def _predicted_copy(self, t: float, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -184,7 +186,7 @@ class Tracker:
         X, P, mu = self._X[idx], self._P[idx], self._mu[idx]
         dt = t - (self.t if self.t is not None else t)
         if dt != 0.0 and len(idx):
-            self._step(X, P, mu, dt)
+            self._step(X, P, mu, self._latched[idx], dt)
         x, Pc = combine(X, P, mu)
         return X, P, x, Pc
 
@@ -241,16 +243,16 @@ class Tracker:
                     ri, ci = np.concatenate([ic[r1], it[r2]]), np.concatenate([c1, lc[c2]])
                 free = ~in_gate.any(axis=0)   # a detection in any track's gate starts nothing
                 if len(ri):
-                    kernels.imm_update(self._X, self._P, self._mu, ri, ci, z, zhat, Hp, Sinv, ll,
+                    kernels.imm_update(self._X, self._P, self._mu, self._latched, ri, ci, z, zhat, Hp, Sinv, ll,
                                        self.sensors.R[s])
                     hit[ri] = True
             sa = self.sensors
             sl = slice(s, s + 1)
             newly, dead = kernels.bookkeep(
                 self._X, self._P, self._mu, self._hist, self._misses, self._last, self._ball_since,
-                self._confirmed, hit, t, sa.site[sl], sa.basis[sl], sa.range_lim[sl], sa.el_lim[sl],
-                sa.az_center[sl], sa.az_half[sl], c.confirm_m, c.confirm_n, c.ballistic_prob,
-                c.tentative_misses, c.confirmed_misses, c.max_coast_tentative_s, c.max_coast_s,
+                self._latched, self._confirmed, hit, t, sa.site[sl], sa.basis[sl], sa.range_lim[sl],
+                sa.el_lim[sl], sa.az_center[sl], sa.az_half[sl], c.confirm_m, c.confirm_n,
+                c.ballistic_prob, c.min_ballistic_s, c.tentative_misses, c.confirmed_misses, c.max_coast_tentative_s, c.max_coast_s,
                 c.max_sigma_m**2, c.min_alt_m, c.earth_radius_m)
             any_new = newly.any()
             if any_new:
@@ -314,6 +316,7 @@ class Tracker:
         self._misses = np.concatenate([self._misses, np.zeros(k, _INT)])
         self._last = np.concatenate([self._last, np.full(k, t)])
         self._ball_since = np.concatenate([self._ball_since, np.full(k, np.inf)])
+        self._latched = np.concatenate([self._latched, np.zeros(k, bool)])
         self._confirmed = np.concatenate([self._confirmed, np.zeros(k, bool)])
         self._id = np.concatenate([self._id, np.full(k, -1, _INT)])
 
@@ -349,8 +352,9 @@ class Tracker:
         """Launch/impact predictions at ``t`` for the confirmed ballistic tracks, plus a
         ``status="lost"`` copy of the last prediction of each track dropped since the last call.
 
-        A track is *ballistic* once its IMM ballistic-mode probability has stayed at or above
-        ``config.ballistic_prob`` for ``config.min_ballistic_s``; its ballistic-model state and
+        A track is *ballistic* (burnout latched) once its IMM ballistic-mode probability has
+        stayed at or above ``config.ballistic_prob`` for ``config.min_ballistic_s``; from then on
+        it runs the ballistic model alone (a missile does not relight), and its state and
         covariance (predicted to ``t``) go through :func:`predict_launch_impact`.
         """
         c = self.config
@@ -361,8 +365,7 @@ class Tracker:
             if last is not None:
                 out.append(replace(last, t=tl, status="lost"))
         self._lost.clear()
-        sel = np.flatnonzero(self._confirmed & (self._mu[:, BALLISTIC] >= c.ballistic_prob)
-                             & (t - self._ball_since >= c.min_ballistic_s))
+        sel = np.flatnonzero(self._confirmed & self._latched)
         if len(sel) == 0:
             return out
         X, P, _, _ = self._predicted_copy(t, sel)

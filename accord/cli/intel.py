@@ -104,6 +104,26 @@ def export(dir: DirOpt,
         console.print(f"wrote {count} objects ({fmt}) to {output}", highlight=False)
 
 
+@app.command("token")
+def token(dir: DirOpt,
+          name: Annotated[str, typer.Option("--name", help="a label for the token")],
+          party: Annotated[Optional[str], typer.Option("--party", help="the user's party (default: the node's); a partner's analysts read through TAXII filtered by releasability")] = None,
+          read: Annotated[Optional[list[str]], typer.Option("--read", help="collection id or alias readable (repeat; '*' for all)")] = None,
+          write: Annotated[Optional[list[str]], typer.Option("--write", help="collection id or alias writable (repeat; '*' for all)")] = None) -> None:
+    """Create a TAXII API token with per-collection read/write scopes; the secret is printed once."""
+    from accord.errors import InputError
+    from accord.federation.tokens import create_token
+    from accord.node import Node
+
+    node = Node.open(dir)
+    scopes = [f"taxii.read:{c}" for c in read or []] + [f"taxii.write:{c}" for c in write or []]
+    if not scopes:
+        raise InputError("give at least one --read or --write collection", field="scopes")
+    secret = create_token(node.conn, name, party or node.party, scopes)
+    console.print(f"token {name} ({party or node.party}): {' '.join(scopes)}", highlight=False)
+    typer.echo(secret)
+
+
 @app.command("sync")
 def sync(dir: DirOpt, json_out: JsonOpt = False) -> None:
     """Apply STIX items received from partners to their collections (TAXII reads also do this)."""

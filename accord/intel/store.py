@@ -28,10 +28,12 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import sqlite3
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -69,6 +71,7 @@ CREATE TABLE IF NOT EXISTS intel_status (
 """
 
 ALL = "|*|"
+ALIAS_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MEDIA_STIX21 = "application/stix+json;version=2.1"
 
@@ -195,8 +198,9 @@ class IntelStore:
             uuid.UUID(cid)
         except ValueError:
             raise InputError(f"collection id {cid!r} is not a UUID", field="id") from None
-        if alias is not None and (not alias or "/" in alias):
-            raise InputError(f"bad alias {alias!r}", field="alias")
+        if alias is not None and not ALIAS_RE.fullmatch(alias):
+            raise InputError(f"alias {alias!r} must be lower-case letters, digits, '.', '_' or '-' "
+                             "(it appears in URLs and token scopes)", field="alias")
         created = to_rfc3339(self.clock.now())
         try:
             with self.lock, self.conn:
@@ -292,61 +296,89 @@ class IntelStore:
         successes: list[dict[str, Any]] = []
         stored: list[Stored] = []
         status_id = str(uuid.uuid4())
+        marking_cache: dict[tuple[str, ...], tuple[Marking, bool]] = {}
         with self.lock, self.conn:
             cur = self.conn.cursor()
             last = cur.execute("SELECT MAX(date_added) FROM intel_objects WHERE collection = ?",
                                (coll.id,)).fetchone()[0]
             next_us = max(now_us, (last or 0) + 1)
+            # What is already stored of these ids, in one query per 500 ids: the (id, version) pairs
+            # present and each id's first/last version key.
+            ids = list({o["id"] for o in objects})
+            present: set[tuple[str, str]] = set()
+            bounds: dict[str, list[str]] = {}
+            for lo in range(0, len(ids), 500):
+                chunk = ids[lo:lo + 500]
+                for sid, vkey in cur.execute(
+                        f"SELECT stix_id, vkey FROM intel_objects WHERE collection = ? AND stix_id IN "
+                        f"({','.join('?' * len(chunk))})", [coll.id, *chunk]):
+                    present.add((sid, vkey))
+                    b = bounds.setdefault(sid, [vkey, vkey])
+                    b[0], b[1] = min(b[0], vkey), max(b[1], vkey)
+            rows: list[tuple[Any, ...]] = []
+            clear_first: list[tuple[str, str]] = []
+            clear_last: list[tuple[str, str]] = []
             for obj in objects:
                 version = obj.get("modified") or obj.get("created") or ""
                 vkey = version_key(version) if version else ""
                 sid = obj["id"]
-                known_row = cur.execute(
-                    "SELECT MIN(vkey), MAX(vkey), COUNT(*), SUM(vkey = ?) FROM intel_objects"
-                    " WHERE collection = ? AND stix_id = ?", (vkey, coll.id, sid)).fetchone()
-                marking, known = self.marking_of(obj, coll.rel_to, local)
-                if obj["type"] in ("marking-definition", "extension-definition") \
-                        and not obj.get("object_marking_refs"):
+                refs = tuple(obj.get("object_marking_refs") or ())
+                cached = marking_cache.get(refs)
+                if cached is None:
+                    cached = marking_cache[refs] = self.marking_of(obj, coll.rel_to, local)
+                marking, known = cached
+                if obj["type"] in ("marking-definition", "extension-definition") and not refs:
                     rel = ALL
                 else:
                     rel = mk.rel_code(marking, known)
                 granular = None
                 if obj.get("granular_markings"):
-                    refs = [g.get("marking_ref") for g in obj["granular_markings"] if g.get("marking_ref")]
-                    defs = self._definitions(refs, local)
+                    grefs = [g.get("marking_ref") for g in obj["granular_markings"] if g.get("marking_ref")]
+                    defs = self._definitions(grefs, local)
                     withhold, plan = mk.granular_plan(obj, defs, coll.rel_to)
                     if withhold != "*":
                         rel = withhold if rel == ALL else mk._intersect(rel, withhold)
                     granular = json.dumps(plan) if plan else None
-                if known_row[2] and known_row[3]:
+                if (sid, vkey) in present:
                     successes.append({"id": sid, "version": version or us_to_rfc3339(next_us),
                                       "message": "already present", "rel": rel})
                     continue
-                count, vmin, vmax = known_row[2], known_row[0], known_row[1]
-                is_first = not count or vkey < vmin
-                is_last = not count or vkey > vmax
-                if count and is_first:
-                    cur.execute("UPDATE intel_objects SET is_first = 0 WHERE collection = ? AND stix_id = ?"
-                                " AND is_first = 1", (coll.id, sid))
-                if count and is_last:
-                    cur.execute("UPDATE intel_objects SET is_last = 0 WHERE collection = ? AND stix_id = ?"
-                                " AND is_last = 1", (coll.id, sid))
+                b = bounds.get(sid)
+                is_first = b is None or vkey < b[0]
+                is_last = b is None or vkey > b[1]
+                if b is not None and is_first:
+                    clear_first.append((coll.id, sid))
+                if b is not None and is_last:
+                    clear_last.append((coll.id, sid))
+                if b is None:
+                    bounds[sid] = [vkey, vkey]
+                else:
+                    b[0], b[1] = min(b[0], vkey), max(b[1], vkey)
+                present.add((sid, vkey))
                 date_added = next_us
                 next_us += 1
-                cur.execute(
-                    "INSERT INTO intel_objects(collection, stix_id, type, spec_version, version, vkey,"
-                    " date_added, is_first, is_last, rel, granular, originator, body)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (coll.id, sid, obj["type"], obj.get("spec_version", "2.1"), version, vkey,
-                     date_added, int(is_first), int(is_last), rel, granular, origin,
-                     json.dumps(obj, separators=(",", ":"), ensure_ascii=False)))
+                body_text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+                rows.append((coll.id, sid, obj["type"], obj.get("spec_version", "2.1"), version, vkey,
+                             date_added, int(is_first), int(is_last), rel, granular, origin, body_text))
                 if obj["type"] == "marking-definition":
-                    cur.execute("INSERT OR IGNORE INTO intel_markings(id, body) VALUES (?, ?)",
-                                (sid, json.dumps(obj, separators=(",", ":"))))
+                    cur.execute("INSERT OR IGNORE INTO intel_markings(id, body) VALUES (?, ?)", (sid, body_text))
                 vout = version or us_to_rfc3339(date_added)
                 successes.append({"id": sid, "version": vout, "rel": rel})
                 stored.append(Stored(coll.id, obj, vout, marking, known, origin, rel,
                                      json.loads(granular) if granular else None))
+            # flags first (rows of this request are inserted after, with their own flags right;
+            # a version superseded within the same request is fixed by the pass below)
+            cur.executemany("UPDATE intel_objects SET is_first = 0 WHERE collection = ? AND stix_id = ?"
+                            " AND is_first = 1", clear_first)
+            cur.executemany("UPDATE intel_objects SET is_last = 0 WHERE collection = ? AND stix_id = ?"
+                            " AND is_last = 1", clear_last)
+            cur.executemany(
+                "INSERT INTO intel_objects(collection, stix_id, type, spec_version, version, vkey,"
+                " date_added, is_first, is_last, rel, granular, originator, body)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            counts = Counter(r[1] for r in rows)
+            for sid in (k for k, n in counts.items() if n > 1):  # several versions of one id in this request: recompute its flags
+                self._fix_flags(cur, coll.id, sid)
             if received is not None:
                 cur.execute("INSERT INTO intel_received(item_id, originator, collection, stix_id, outcome)"
                             " VALUES (?,?,?,?,'applied')", (received[0], received[1], coll.id, objects[-1]["id"]))
@@ -359,6 +391,14 @@ class IntelStore:
             if stored:
                 hook(stored)
         return result
+
+    @staticmethod
+    def _fix_flags(cur: sqlite3.Cursor, coll: str, sid: str) -> None:
+        cur.execute(
+            "UPDATE intel_objects SET"
+            " is_first = (vkey = (SELECT MIN(vkey) FROM intel_objects o WHERE o.collection = ? AND o.stix_id = ?)),"
+            " is_last = (vkey = (SELECT MAX(vkey) FROM intel_objects o WHERE o.collection = ? AND o.stix_id = ?))"
+            " WHERE collection = ? AND stix_id = ?", (coll, sid, coll, sid, coll, sid))
 
     # --- status ----------------------------------------------------------------------------
     def status(self, status_id: str, party: str) -> tuple[str, dict[str, Any]]:
@@ -531,11 +571,7 @@ class IntelStore:
         with self.lock, self.conn:
             n = self.conn.execute(f"DELETE FROM intel_objects WHERE {' AND '.join(where)}", args).rowcount
             if n:
-                self.conn.execute(
-                    "UPDATE intel_objects SET"
-                    " is_first = (vkey = (SELECT MIN(vkey) FROM intel_objects o WHERE o.collection = intel_objects.collection AND o.stix_id = intel_objects.stix_id)),"
-                    " is_last = (vkey = (SELECT MAX(vkey) FROM intel_objects o WHERE o.collection = intel_objects.collection AND o.stix_id = intel_objects.stix_id))"
-                    " WHERE collection = ? AND stix_id = ?", (coll, object_id))
+                self._fix_flags(self.conn.cursor(), coll, object_id)
         if not n:
             raise NotFoundError(f"no object {object_id!r} in collection {coll}")
         return n

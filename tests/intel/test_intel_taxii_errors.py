@@ -140,3 +140,22 @@ def test_paging_token_survives_a_restart(tmp_path):
         r = httpx.get(f"{base}/taxii2/intel/collections/{coll.id}/manifest/",
                       params={"next": first["next"]}, headers=h)
     assert r.status_code == 400
+
+
+def test_versions_in_any_order_keep_first_and_last_right(tmp_path):
+    from accord.intel.store import Filters
+
+    node = make_node(tmp_path / "v", "JPN")
+    store = store_for(node)
+    coll = store.add_collection("Versions")
+    v = {m: indicator(1, modified=f"2026-0{m}-01T00:00:00.000Z") for m in (1, 2, 3, 4)}
+    store.add_objects(coll.id, [v[3], v[2], v[4]])  # several versions of one id in one request
+    store.add_objects(coll.id, [v[1], v[4]])        # an older one later; a repeat is a no-op
+    last = store.get_objects(coll.id, "JPN").items
+    assert [json.loads(t)["modified"] for t in last] == [v[4]["modified"]]
+    first = store.get_objects(coll.id, "JPN", Filters(versions=("first",))).items
+    assert [json.loads(t)["modified"] for t in first] == [v[1]["modified"]]
+    assert store.versions(coll.id, v[1]["id"], "JPN").items == [v[m]["modified"] for m in (3, 2, 4, 1)]
+    store.delete_object(coll.id, v[1]["id"], "JPN", Filters(versions=("last",)))
+    last = store.get_objects(coll.id, "JPN").items
+    assert [json.loads(t)["modified"] for t in last] == [v[3]["modified"]]

@@ -62,8 +62,11 @@ def _print_outcome(out: Any, json_out: bool) -> None:
     for v in out.versions:
         console.print(f"signed {v.kind} {v.record_id} v{v.version} by {v.signer}  "
                       f"digest {v.digest()[:16]}…", highlight=False)
-    for item_id, partner, result in out.shared:
-        console.print(f"  {item_id} → {partner}: {result}", highlight=False)
+    groups: dict[tuple[str, str], int] = {}
+    for _, partner, result in out.shared:
+        groups[(partner, result)] = groups.get((partner, result), 0) + 1
+    for (partner, result), n in groups.items():
+        console.print(f"  → {partner}: {n} item{'s' if n > 1 else ''} {result}", highlight=False)
 
 
 def _csv(text: str) -> list[str]:

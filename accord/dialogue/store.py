@@ -299,7 +299,8 @@ class DialogueStore:
                         self.node.decide(item, party).raise_if_denied(item, party)
                         out.append((item.id, party, "not shared: another item of the batch was refused"))
                     except AccordError as exc:
-                        out.append((item.id, party, f"not shared: {exc}"))
+                        why = "; ".join(getattr(exc, "reasons", None) or []) or str(exc)
+                        out.append((item.id, party, f"not shared: {why}"))
         return out
 
     def share_all(self) -> Outcome:

@@ -94,3 +94,28 @@ def test_evidence_cannot_be_removed():
     v4 = sign_version(KOR, replace(C, status=Status.IN_PROGRESS, evidence=()), prev=v3, now=T0)
     with pytest.raises(VerificationError, match="never removed"):
         _verify(v4, v3)
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from accord.core.items import Item
+from accord.errors import AccordError
+
+_text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40).filter(str.strip)
+
+
+@settings(max_examples=40, deadline=None)
+@given(text=_text, due=st.dates(date(2000, 1, 1), date(2100, 12, 31)), owner=st.sampled_from(["JPN", "KOR"]),
+       evidence=st.lists(_text, max_size=3), tamper=_text)
+def test_signed_commitment_round_trips_through_item_json_and_any_edit_breaks_it(text, due, owner, evidence, tamper):
+    c = Commitment("S-M1-C1", "S", "S-M1", owner, text, due, Status.PROPOSED, tuple(evidence))
+    signer = JPN if owner == "KOR" else KOR  # proposed by the other party
+    v = sign_version(signer, c, prev=None, now=T0)
+    wire = Item.from_json(v.to_item(_marking()).to_json())
+    back = SignedVersion.from_item(wire)
+    assert back == v and back.value == c and _verify(back, None) is back
+    if tamper != text:
+        edited = replace(back, state={**back.state, "text": tamper})
+        with pytest.raises(AccordError):
+            _verify(edited, None)

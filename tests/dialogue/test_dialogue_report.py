@@ -1,0 +1,50 @@
+"""Status report: counts per party and status, overdue / due soon, safe Markdown and HTML."""
+
+import re
+from datetime import UTC, date, datetime
+
+from accord.dialogue.model import Commitment, Level, Meeting, MeetingStatus, Series, Status
+from accord.dialogue.report import build_report, render_html, render_markdown
+
+S = Series("S", "Ministers <b>&</b> co", ("JPN", "KOR"), Level.MINISTERS, 6, date(2025, 8, 31), ("JPN", "KOR"),
+           (("JPN", "Tokyo"), ("KOR", "Seoul"))).validate()
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def _c(i, owner, status, due):
+    return Commitment(f"S-M1-C{i}", "S", "S-M1", owner, f"item {i} | with a pipe <script>x</script>", due, status)
+
+
+COMMITMENTS = [(_c(1, "JPN", Status.AGREED, date(2026, 2, 28)), 2), (_c(2, "JPN", Status.DONE, date(2026, 1, 1)), 3),
+               (_c(3, "KOR", Status.IN_PROGRESS, date(2026, 3, 20)), 3), (_c(4, "KOR", Status.PROPOSED, date(2026, 9, 1)), 1),
+               (_c(5, "KOR", Status.LAPSED, date(2025, 12, 1)), 2)]
+MEETINGS = [Meeting("S-M1", "S", 1, MeetingStatus.HELD, date(2025, 8, 31), "JPN", "Tokyo")]
+
+
+def test_counts_overdue_and_next_meetings():
+    r = build_report([S], MEETINGS, COMMITMENTS, NOW, soon_days=30)
+    (sec,) = r.sections
+    assert sec.counts["JPN"] == {"proposed": 0, "agreed": 1, "in_progress": 0, "done": 1, "lapsed": 0, "overdue": 1}
+    assert sec.counts["KOR"] == {"proposed": 1, "agreed": 0, "in_progress": 1, "done": 0, "lapsed": 1, "overdue": 0}
+    assert [x.id for x in r.overdue] == ["S-M1-C1"] and [x.id for x in r.due_soon] == ["S-M1-C3"]
+    # next slots by cadence after today (2026-03-01): 31 Aug 2026 (no. 3, JPN), 28 Feb 2027 (no. 4, KOR)
+    assert sec.next_meetings == ((3, date(2026, 8, 31), "JPN", "Tokyo"), (4, date(2027, 2, 28), "KOR", "Seoul"))
+    assert r.to_json()["overdue"] == ["S-M1-C1"]
+
+
+def test_party_report_keeps_only_that_partys_commitments():
+    r = build_report([S], MEETINGS, COMMITMENTS, NOW, party="KOR")
+    assert {x.owner for x in r.rows} == {"KOR"} and list(r.sections[0].counts) == ["KOR"]
+    assert r.title == "Commitments of KOR"
+
+
+def test_markdown_escapes_pipes_and_html_escapes_markup():
+    r = build_report([S], MEETINGS, COMMITMENTS, NOW)
+    md = render_markdown(r)
+    assert "item 1 \\| with a pipe" in md and "**OVERDUE** 1 d" in md
+    for line in md.splitlines():
+        if line.startswith("| `S-M1-C"):
+            assert len(re.split(r"(?<!\\)\|", line)) == 7  # five cells: the pipe in the text is escaped
+    html = render_html(r)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "Ministers &lt;b&gt;&amp;&lt;/b&gt; co" in html

@@ -391,7 +391,8 @@ class Ledger:
         and there must be exactly ``n >> L`` of them. Streams the tables level by level (O(n) time,
         O(1) memory) and raises :class:`LedgerError` naming the first entry or node at fault (an
         entry edited, deleted or inserted; a node hash changed). ``progress(done, total)`` is called
-        as levels complete. Returns the verified tree head (origin, size, root).
+        as the work proceeds (units: entries plus interior nodes checked). Returns the verified tree
+        head (origin, size, root).
         """
         total = self.size
         levels = dict(self.conn.execute(f"SELECT id >> {_LEVEL_SHIFT}, count(*) FROM ledger_nodes GROUP BY 1"))
@@ -399,6 +400,7 @@ class Ledger:
             if level < 1 or count != total >> level:
                 raise LedgerError(f"ledger has {count} stored subtree hashes at level {level} for "
                                   f"{total} entries", expected=total >> level, actual=count)
+        work = total + sum(total >> lv for lv in range(1, total.bit_length()))
         count = self.conn.execute("SELECT count(*) FROM ledger_leaves").fetchone()[0]
         if count != total:
             raise LedgerError(f"ledger has {count} entries but its last index is {total - 1}: "
@@ -415,6 +417,9 @@ class Ledger:
             if merkle.hash_leaf(leaf) != h:
                 raise LedgerError(f"ledger entry {idx} does not match its stored leaf hash (entry altered)",
                                   expected=bytes(h).hex(), actual=merkle.hash_leaf(leaf).hex())
+            if progress is not None and n % 16384 == 16383:
+                progress(n + 1, work)
+        done = total
         level = 1
         while total >> level:
             if level == 1:
@@ -432,8 +437,11 @@ class Ledger:
                     raise LedgerError(f"ledger subtree (level {level}, index {i}) over entries "
                                       f"[{first}, {first + (1 << level)}) does not match its children",
                                       expected=want.hex(), actual=bytes(h).hex())
+            done += total >> level
             if progress is not None:
-                progress(level, total.bit_length())
+                progress(done, work)
             level += 1
+        if progress is not None:
+            progress(work, work)
         self._frontier = None
         return Checkpoint(self.origin, total, self.root())

@@ -245,3 +245,12 @@ def test_two_connections_appending_concurrently_lose_nothing(tmp_path):
     assert ledgers[0].size == ledgers[1].size == 180
     ledgers[0].verify()
     assert ledgers[0].root() == ledgers[1].root()
+
+
+def test_verify_reports_progress_up_to_all_hashes(node):
+    _fill(node, 37)
+    calls = []
+    node.verify(progress=lambda done, total: calls.append((done, total)))
+    work = 37 + 18 + 9 + 4 + 2 + 1  # leaves + interior nodes at levels 1..5
+    assert calls[-1] == (work, work)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)

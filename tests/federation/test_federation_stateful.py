@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from accord.core.agreements import new_agreement, sign_agreement
 from accord.core.items import new_item
@@ -38,6 +38,13 @@ class FederationMachine(RuleBasedStateMachine):
         self.revoked_at: dict[tuple[str, str], int] | None = None
 
     # --- actions ------------------------------------------------------------------------------
+    @initialize()
+    def some_traffic_already_delivered(self):
+        for o, r in self.shared:
+            self.share_item((o, r), "warning.track", "all")
+        for o in PARTIES:
+            Federation(self.nodes[o], self.net).sync(heads=False)
+
     @rule(pair=pairs, kind=st.sampled_from(["test.note", "warning.track"]),
           release=st.sampled_from(["all", "pair", "not-recipient"]))
     def share_item(self, pair, kind, release):
@@ -55,6 +62,12 @@ class FederationMachine(RuleBasedStateMachine):
             return
         assert release != "not-recipient", "policy let an item go to a party outside its REL TO"
         self.shared[(o, r)].append(item.id)
+
+    @rule(pair=pairs, n=st.integers(min_value=1, max_value=3))
+    def share_tracks_and_deliver(self, pair, n):
+        for _ in range(n):
+            self.share_item(pair, "warning.track", "all")
+        self.deliver(pair)
 
     @rule(pair=pairs)
     def deliver(self, pair):
@@ -168,6 +181,6 @@ class FederationMachine(RuleBasedStateMachine):
 
 
 FederationMachine.TestCase.settings = settings(
-    max_examples=12, stateful_step_count=25, deadline=None,
+    max_examples=15, stateful_step_count=30, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 test_federation_state_machine = FederationMachine.TestCase

@@ -93,6 +93,6 @@ def score(
 
     result = score_dirs(scenario_dir, out_dir)
     if as_json:
-        typer.echo(json.dumps(result.to_json(), indent=2))
+        typer.echo(json.dumps(result.to_json(), indent=2, allow_nan=False))
         return
     print_score(result, f"{out_dir} against {scenario_dir}")

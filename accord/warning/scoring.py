@@ -137,7 +137,18 @@ class Score:
         d = asdict(self)
         if not per_second:
             d.pop("per_second")
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+        return _finite(d)
+
+
+def _finite(v):
+    """JSON-safe copy: non-finite floats (no data, open-ended bins) become ``None``."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
 
 
 def _tracks_by_second(tracks: Sequence[TrackState]) -> dict[int, tuple[list[str], np.ndarray]]:

@@ -111,7 +111,8 @@ def test_score_command_prints_table_and_json(tmp_path, sim):
     assert score_dirs(sc, out).position_rmse_m == pytest.approx(500.0)
     r = CliRunner().invoke(app, ["warning", "score", str(sc), str(out), "--json"])
     assert r.exit_code == 0, r.output
-    d = json.loads(r.output)
+    d = json.loads(r.output, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    assert d["impact_bins"][-1]["hi_s"] is None  # open-ended bin, valid JSON
     assert d["position_rmse_m"] == pytest.approx(500.0) and d["mean_false"] == 0.0
     r = CliRunner().invoke(app, ["warning", "score", str(sc), str(out)])
     assert r.exit_code == 0 and "GOSPA" in r.output and "500" in r.output

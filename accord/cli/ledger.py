@@ -40,7 +40,8 @@ def verify(directory: Path = DirOption,
            as_json: bool = typer.Option(False, "--json", help="Print the verified head as JSON.")) -> None:
     """Recompute every leaf and subtree hash of the node's log; fail on the first mismatch."""
     with _open(directory) as node:
-        with Progress(TextColumn("verifying ledger"), BarColumn(), TextColumn("{task.completed:,.0f}/{task.total:,.0f} hashes"),
+        with Progress(TextColumn("verifying ledger"), BarColumn(),
+                      TextColumn("{task.completed:,.0f}/{task.total:,.0f} hashes"),
                       console=Console(stderr=True), transient=True, disable=as_json) as progress:
             task = progress.add_task("verify", total=node.ledger.size or 1)
 

@@ -197,18 +197,12 @@ class Ledger:
         cols = [r[1] for r in self.conn.execute("PRAGMA table_info(ledger_leaves)")]
         if "hash" in cols:
             return
-        with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                self.conn.execute("ALTER TABLE ledger_leaves ADD COLUMN hash BLOB")
-                rows = self.conn.execute("SELECT idx, leaf FROM ledger_leaves").fetchall()
-                self.conn.executemany("UPDATE ledger_leaves SET hash = ? WHERE idx = ?",
-                                      [(merkle.hash_leaf(bytes(leaf)), idx) for idx, leaf in rows])
-                self.conn.execute("DELETE FROM ledger_nodes WHERE id < ?", (1 << _LEVEL_SHIFT,))
-            except BaseException:
-                self.conn.rollback()
-                raise
-            self.conn.commit()
+        with self._write():
+            self.conn.execute("ALTER TABLE ledger_leaves ADD COLUMN hash BLOB")
+            rows = self.conn.execute("SELECT idx, leaf FROM ledger_leaves").fetchall()
+            self.conn.executemany("UPDATE ledger_leaves SET hash = ? WHERE idx = ?",
+                                  [(merkle.hash_leaf(bytes(leaf)), idx) for idx, leaf in rows])
+            self.conn.execute("DELETE FROM ledger_nodes WHERE id < ?", (1 << _LEVEL_SHIFT,))
 
     # --- state ------------------------------------------------------------------------------
     def _stored_tail(self) -> tuple[int, bytes | None]:

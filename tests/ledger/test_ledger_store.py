@@ -254,3 +254,27 @@ def test_verify_reports_progress_up_to_all_hashes(node):
     work = 37 + 18 + 9 + 4 + 2 + 1  # leaves + interior nodes at levels 1..5
     assert calls[-1] == (work, work)
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_database_from_before_leaf_hashes_moved_is_migrated(tmp_path):
+    """Early 0.1 databases kept leaf hashes as level-0 rows of ledger_nodes: opening migrates them."""
+    identity = Identity.generate("JPN")
+    origin = origin_for("JPN", identity.public_key)
+    fresh = Ledger(connect(tmp_path / "new.db"), identity, origin)
+    _fill(fresh, 13)
+    old = connect(tmp_path / "old.db")
+    old.executescript("""
+        CREATE TABLE ledger_leaves (idx INTEGER PRIMARY KEY, type TEXT NOT NULL, time TEXT NOT NULL,
+                                    leaf BLOB NOT NULL);
+        CREATE TABLE ledger_nodes (id INTEGER PRIMARY KEY, hash BLOB NOT NULL);
+    """)
+    for e in fresh.entries():
+        old.execute("INSERT INTO ledger_leaves VALUES (?,?,?,?)", (e.index, e.type, "t", e.leaf))
+        old.execute("INSERT INTO ledger_nodes VALUES (?,?)", (e.index, e.leaf_hash))
+    old.executemany("INSERT INTO ledger_nodes VALUES (?,?)",
+                    fresh.conn.execute("SELECT id, hash FROM ledger_nodes").fetchall())
+    old.commit()
+    migrated = Ledger(old, identity, origin)
+    assert migrated.verify().root_hash == fresh.root()
+    assert migrated.append("x", {}, time=T0) == 13
+    migrated.verify()

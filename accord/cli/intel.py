@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,7 +15,8 @@ app = typer.Typer(help="STIX 2.1 intelligence: TAXII collections, import, export
 
 DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-console = Console(soft_wrap=True)
+# collection ids are 36 characters: give tables room when the output is not a terminal
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 
 
 def _store(directory: Path):  # noqa: ANN202 - IntelStore, imported lazily to keep --help fast
@@ -50,7 +52,8 @@ def collections(dir: DirOpt, json_out: JsonOpt = False) -> None:
     if json_out:
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    table = Table("id", "alias", "title", "shared", "default REL TO", "versions")
+    table = Table("id", "alias", "title", "shared", "REL TO", "versions")
+    table.columns[0].no_wrap = True
     for r in rows:
         table.add_row(r["id"], r["alias"] or "", r["title"], "yes" if r["shared"] else "no",
                       ", ".join(r["rel_to"]) or "-", str(r["versions"]))

@@ -13,12 +13,15 @@ Every request must carry an RFC 9421 HTTP message signature by a pinned partner 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from accord.errors import AccordError, AuthError, InputError
+
+log = logging.getLogger("accord.federation")
 
 
 def make_router(node: Any) -> APIRouter:
@@ -52,6 +55,7 @@ def make_router(node: Any) -> APIRouter:
         try:
             ack = await run_in_threadpool(federation.receive_batch, node, envs, sender=sender)
         except AccordError as exc:  # the batch could not be committed: nothing was applied
+            log.warning("batch from %s not committed (sender will retry): %s", sender, exc)
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
                                 {"error": "not_committed", "reason": str(exc)}) from None
         return JSONResponse(ack.to_json())

@@ -539,8 +539,8 @@ def random_scenario(seed: int, missiles: int, *, sensors: Sequence[Sensor] = DEF
                     duration: float | None = None, pd: float | None = None,
                     clutter_per_scan: float | None = None) -> ScenarioSpec:
     """A seeded scenario like ``shared/scenarios/east-sea-*`` (``pd``/clutter overridable)."""
-    ss = tuple(dataclasses.replace(s, **{k: v for k, v in (("pd", pd), ("clutter_per_scan", clutter_per_scan))
-                                        if v is not None}) for s in sensors)
+    over = {k: v for k, v in (("pd", pd), ("clutter_per_scan", clutter_per_scan)) if v is not None}
+    ss = tuple(parse_sensor({**s.to_json(), **over}, source="overrides") for s in sensors)  # re-validated
     return ScenarioSpec(sensors=ss, launches=random_launches(seed, missiles), duration=duration, seed=seed)
 
 

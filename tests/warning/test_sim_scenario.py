@@ -121,6 +121,14 @@ def test_random_scenario_is_like_the_sample_scenarios():
         assert 300e3 <= great_circle_m(ln.launch_lat_deg, ln.launch_lon_deg, ln.aim_lat_deg, ln.aim_lon_deg) <= 1500e3
 
 
+def test_bad_overrides_are_input_errors():
+    from accord.errors import InputError
+    with pytest.raises(InputError, match="pd"):
+        random_scenario(1, 1, pd=1.5)
+    with pytest.raises(InputError, match="clutter_per_scan"):
+        random_scenario(1, 1, clutter_per_scan=-1.0)
+
+
 def test_pd_one_and_no_clutter_detects_every_covered_scan():
     sensors = tuple(dataclasses.replace(s, pd=1.0, clutter_per_scan=0.0) for s in DEFAULT_SENSORS)
     r = simulate(ScenarioSpec(sensors, (LAUNCH,), duration=200.0, seed=1))

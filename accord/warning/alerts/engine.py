@@ -142,8 +142,8 @@ class AlertEngine:
             now_t = self._now_t  # time never runs backwards inside the engine
         self._now_t = now_t
         out: list[CapMessage] = []
-        for inc in sorted(self._incidents.values(), key=lambda i: i.serial):
-            if not inc.open or inc.last_pred is None:
+        for inc in sorted((i for i in self._incidents.values() if i.open), key=lambda i: i.serial):
+            if inc.last_pred is None:
                 continue
             if now_t >= inc.last_pred.impact_t + self.rules.clear_after_impact_s:
                 out.append(self._cancel(inc, self._end_reason(inc), now_t))

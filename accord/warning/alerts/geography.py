@@ -75,12 +75,17 @@ class PartyGeography:
 def local_projection(lat_deg: float, lon_deg: float) -> tuple[Transformer, Transformer]:
     """(forward, inverse) transformers of an azimuthal-equidistant projection at (lat, lon).
 
-    Callers round the centre (to 0.1°) so the cache is effective; being off-centre by a few
-    kilometres changes distances by far less than a metre.
+    Built as PROJ pipelines (degrees ↔ metres on the WGS84 ellipsoid), which take ~0.5 ms to
+    create instead of ~50 ms for a CRS-to-CRS transformer. Callers round the centre (to 0.1°) so
+    the cache is effective; being a few kilometres off-centre changes distances by far less
+    than a metre.
     """
-    crs = f"+proj=aeqd +lat_0={lat_deg} +lon_0={lon_deg} +datum=WGS84 +units=m"
-    return (Transformer.from_crs("EPSG:4326", crs, always_xy=True),
-            Transformer.from_crs(crs, "EPSG:4326", always_xy=True))
+    aeqd = f"+proj=aeqd +lat_0={lat_deg} +lon_0={lon_deg} +ellps=WGS84"
+    fwd = Transformer.from_pipeline(
+        f"+proj=pipeline +step +proj=unitconvert +xy_in=deg +xy_out=rad +step {aeqd}")
+    inv = Transformer.from_pipeline(
+        f"+proj=pipeline +step +inv {aeqd} +step +proj=unitconvert +xy_in=rad +xy_out=deg")
+    return fwd, inv
 
 
 def project(geom: BaseGeometry, transformer: Transformer) -> BaseGeometry:

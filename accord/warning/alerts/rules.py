@@ -53,7 +53,7 @@ class AlertRules:
     clear_hysteresis_m: float = 5_000.0       # an open alert clears only when this far outside
     min_update_interval_s: float = 20.0       # rate limit for Updates that add no new area
     material_shift_m: float = 10_000.0        # impact point moved this far: Update
-    material_axis_ratio: float = 0.3          # semi-major axis changed by this fraction: Update
+    material_axis_ratio: float = 0.5          # semi-major axis changed by this fraction: Update
     material_time_s: float = 30.0             # impact time changed by this much: Update
     clear_after_impact_s: float = 30.0        # Cancel this long after the predicted impact time
     confirm_window_s: float = 90.0            # tracked to within this of impact: "assessed to have fallen"
@@ -107,7 +107,7 @@ class AlertRules:
         if not isinstance(doc, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
         section = dict(doc.get("alerts") or {})
-        party = party or section.get("party") or doc.get("party")
+        party = party or doc.get("party")
         return cls.from_config(section, party=party, source=str(path))
 
     def validate(self, geography: Geography) -> "AlertRules":
@@ -220,10 +220,21 @@ class Assessment:
         return list(seen.values())
 
 
+def _lonlat_bounds(bounds_m: tuple, pad_m: float, inv) -> tuple[float, float, float, float]:
+    """Lon/lat box holding a metric box grown by ``pad_m`` (corners and edge midpoints of the
+    box, inverse-projected, plus 0.05° for the curvature of its edges between them)."""
+    x0, y0, x1, y1 = bounds_m[0] - pad_m, bounds_m[1] - pad_m, bounds_m[2] + pad_m, bounds_m[3] + pad_m
+    xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
+    lon, lat = inv.transform(np.array([x0, xm, x1, x0, x1, x0, xm, x1]),
+                             np.array([y0, y0, y0, ym, ym, y1, y1, y1]))
+    return (float(lon.min()) - 0.05, max(float(lat.min()) - 0.05, -90.0),
+            float(lon.max()) + 0.05, min(float(lat.max()) + 0.05, 90.0))
+
+
 def _ring_latlon(poly_m: Polygon, inv) -> tuple[tuple[float, float], ...]:
     xy = np.asarray(poly_m.exterior.coords)
     lon, lat = inv.transform(xy[:, 0], xy[:, 1])
-    ring = [(round(float(a), 4), round(float(o), 4)) for a, o in zip(lat, lon)]
+    ring = list(zip(np.round(lat, 4).tolist(), np.round(lon, 4).tolist()))
     if ring[0] != ring[-1]:
         ring.append(ring[0])
     return tuple(ring)
@@ -248,7 +259,7 @@ def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> Assessm
 
     reach = geography.territorial_m + rules.margin_m + rules.clear_hysteresis_m
     candidates = geography.areas_within(rules.party, project(ell_m, inv), reach)
-    x0, y0, x1, y1 = project(ell_m.buffer(reach, quad_segs=2), inv).bounds
+    x0, y0, x1, y1 = _lonlat_bounds(ell_m.bounds, reach, inv)
     if x1 - x0 > 180:  # the zone wraps the antimeridian: look everywhere in longitude
         x0, x1 = -180.0, 180.0
     clip = (x0, y0, x1, y1)

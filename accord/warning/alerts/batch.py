@@ -1,0 +1,143 @@
+"""Batch use of the engine: a predictions file (or a scenario directory) in, an alert directory out.
+
+The output directory holds one ``NNNN-<msgType>-<identifier>.xml`` file per CAP message and an
+``index.json`` listing them in order. It is written into a temporary sibling directory and
+renamed into place only when every message has been built and validated, so bad input never
+leaves a partial alert sequence behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from accord.errors import ConfigError, InputError
+from accord.warning.alerts.cap import CapMessage, cap_time, validate
+from accord.warning.alerts.engine import AlertEngine
+from accord.warning.types import Prediction
+
+INDEX = "index.json"
+
+
+@dataclass(frozen=True)
+class AlertInput:
+    predictions: list[Prediction]
+    source: str
+    simulated: bool          # a scenario directory with truth: never "Actual"
+    tracked: bool            # predictions came from running the tracker on detections
+
+
+def load_input(path: str | Path, *, progress: Callable[[int, int], None] | None = None) -> AlertInput:
+    """Read predictions from ``predictions.jsonl`` (a file, or inside a directory), or track a
+    scenario directory's ``detections.jsonl`` first with :func:`accord.warning.pipeline.track_detections`."""
+    from accord.warning.io import read_predictions
+
+    p = Path(path)
+    if p.is_file():
+        return AlertInput(read_predictions(p), str(p), _simulated(p.parent), False)
+    if not p.is_dir():
+        raise InputError("no such predictions file or scenario directory", source=str(p))
+    if (p / "predictions.jsonl").is_file():
+        return AlertInput(read_predictions(p / "predictions.jsonl"), str(p / "predictions.jsonl"),
+                          _simulated(p), False)
+    det = p / "detections.jsonl"
+    if not det.is_file():
+        raise InputError("directory has neither predictions.jsonl nor detections.jsonl", source=str(p))
+    try:
+        from accord.warning.pipeline import track_detections
+    except ImportError as exc:  # the tracker is another part of Accord; it may be absent
+        raise ConfigError(f"{p}: has only detections.jsonl and the tracker pipeline is not "
+                          f"available ({exc})") from None
+    from accord.warning.io import read_detections
+
+    header, detections = read_detections(det)
+    total = len(detections.t)
+    result = track_detections(header.sensors, detections,
+                              progress=(lambda n: progress(n, total)) if progress else None)
+    return AlertInput(sorted(result.predictions, key=lambda q: (q.t, q.track_id)), str(det),
+                      _simulated(p), True)
+
+
+def _simulated(d: Path) -> bool:
+    return (d / "truth.jsonl").exists() or (d / "events.jsonl").exists()
+
+
+def run_engine(engine: AlertEngine, predictions: list[Prediction], *,
+               end_t: float | None = None) -> list[CapMessage]:
+    """Feed predictions in time order (each at its own ``t``), then let time run to ``end_t``
+    (default: the last predicted impact + the clearing delay + 1 s) so every incident closes."""
+    preds = sorted(predictions, key=lambda q: (q.t, q.track_id))
+    out: list[CapMessage] = []
+    for q in preds:
+        out.extend(engine.on_prediction(q, q.t))
+    if end_t is None and preds:
+        end_t = max(q.impact_t for q in preds) + engine.rules.clear_after_impact_s + 1.0
+    if end_t is not None:
+        out.extend(engine.on_time(end_t))
+    return out
+
+
+def index_json(messages: list[CapMessage], *, party: str, status: str, source: str) -> dict:
+    return {"format": "accord-alerts/1", "party": party, "status": status, "source": source,
+            "messages": [dict(m.to_json(), file=_file_name(i, m)) for i, m in enumerate(messages, 1)]}
+
+
+def _file_name(i: int, m: CapMessage) -> str:
+    return f"{i:04d}-{m.msg_type}-{m.identifier}.xml"
+
+
+def write_alerts(out_dir: str | Path, messages: list[CapMessage], *, party: str, status: str,
+                 source: str) -> Path:
+    """Write the messages and ``index.json`` atomically (temp dir + rename).
+
+    An existing ``out_dir`` is replaced only if it is an earlier alert directory (it has an
+    ``index.json`` in this format); anything else is refused, so nothing unrelated is deleted.
+    """
+    out = Path(out_dir)
+    if out.exists():
+        if not out.is_dir():
+            raise InputError("output path exists and is not a directory", source=str(out))
+        if any(out.iterdir()) and not _is_alert_dir(out):
+            raise InputError("output directory is not empty and is not an earlier alert "
+                             "directory; refusing to replace it", source=str(out))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for i, m in enumerate(messages, 1):
+            validate(m.xml)
+            (tmp / _file_name(i, m)).write_bytes(m.xml)
+        doc = index_json(messages, party=party, status=status, source=source)
+        (tmp / INDEX).write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _is_alert_dir(d: Path) -> bool:
+    try:
+        return json.loads((d / INDEX).read_text(encoding="utf-8")).get("format") == "accord-alerts/1"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def summary_rows(messages: list[CapMessage]) -> list[dict]:
+    return [{"sent": cap_time(m.sent), "t": m.t, "msgType": m.msg_type, "track": m.track_id,
+             "reason": m.reason, "areas": list(m.area_codes), "headline": m.texts["en"].headline}
+            for m in messages]

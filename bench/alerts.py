@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""Benchmark of the alert engine.
+
+1. **Latency**: time from a qualifying prediction to its CAP 1.2 message (``on_prediction`` →
+   assessed, worded, serialised), p50/p99 over many hand-made predictions around Japan, Korea
+   and the USA (target p99 < 10 ms). Also the cost of a non-qualifying prediction.
+2. **Scenarios** (optional, path argument, e.g. ``/work/shared/scenarios``): every scenario
+   directory is run through Accord's tracker (``accord.warning.pipeline.track_detections``) and
+   the alert engine; against the truth (``events.jsonl``, ``truth.jsonl``) it reports
+   - launch → first alert naming each truly affected area (target: median < 120 s, and every
+     area warned before the missile passes over it or lands),
+   - threat cleared (true impact time) → Cancel (target < 60 s),
+   - the fraction of Alert/Update messages naming exactly the truly affected areas, and the
+     fraction naming no area the true path does not touch within the margin.
+   "Truly affected": the true impact point lies in the party's land or territorial sea within
+   ``margin_m`` of the area, or the true ground track passes within ``margin_m`` of its land.
+
+Usage::
+
+    .venv/bin/python bench/alerts.py [SCENARIOS_DIR] [--party JPN] [--n 2000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import shapely
+from shapely.geometry import LineString, Point
+
+from accord.warning.alerts import AlertEngine, AlertRules, Geography
+from accord.warning.alerts.geography import local_projection, project
+from accord.warning.types import Ellipse95, Prediction
+
+CACHE = Path("/tmp/accord-bench-alerts")
+
+
+def pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(xs), q)) if xs else float("nan")
+
+
+# --- 1. latency ---------------------------------------------------------------------------
+def latency(geo: Geography, n: int, seed: int = 1) -> dict:
+    rng = random.Random(seed)
+    per_party = {"JPN": [(41.0, 139.5), (43.3, 140.0), (35.0, 140.5), (33.5, 130.0), (26.5, 128.0)],
+                 "KOR": [(37.5, 129.3), (35.0, 129.4), (34.0, 126.5), (37.0, 126.0)],
+                 "USA": [(13.4, 144.5), (21.3, -158.2), (34.0, -119.0), (57.0, -153.0)]}
+    qual, nonq = [], []
+    for party, anchors in per_party.items():
+        rules = AlertRules(party=party)
+        eng = AlertEngine(rules, geo, f"accord.{party.lower()}.example", "Exercise")
+        for k in range(n // len(per_party)):
+            lat, lon = rng.choice(anchors)
+            lat += rng.uniform(-0.3, 0.3)
+            lon += rng.uniform(-0.3, 0.3)
+            a = rng.uniform(5_000, 60_000)
+            p = Prediction(t=100.0, track_id=f"B{k}", launch_t=10.0, launch_lat_deg=39.2,
+                           launch_lon_deg=127.1, launch_sigma_m=2000.0, impact_t=400.0,
+                           impact_lat_deg=lat, impact_lon_deg=lon,
+                           impact_ellipse_95=Ellipse95(a, a * rng.uniform(0.2, 1.0), rng.uniform(0, 180)))
+            t0 = time.perf_counter()
+            msgs = eng.on_prediction(p, 100.0)
+            dt = (time.perf_counter() - t0) * 1000.0
+            (qual if msgs else nonq).append(dt)
+    return {"qualifying_n": len(qual), "qualifying_p50_ms": pct(qual, 50), "qualifying_p99_ms": pct(qual, 99),
+            "non_qualifying_n": len(nonq), "non_qualifying_p50_ms": pct(nonq, 50),
+            "non_qualifying_p99_ms": pct(nonq, 99)}
+
+
+# --- 2. scenarios -------------------------------------------------------------------------
+def tracked_predictions(scen: Path) -> tuple[list[Prediction], float]:
+    """Run the tracker (cached in /tmp by detections size+mtime); return predictions, seconds."""
+    from accord.warning.io import read_detections, read_predictions, write_predictions
+    from accord.warning.pipeline import track_detections
+
+    det = scen / "detections.jsonl"
+    st = det.stat()
+    cached = CACHE / f"{scen.name}-{st.st_size}-{int(st.st_mtime)}-predictions.jsonl"
+    if cached.exists():
+        return read_predictions(cached), float("nan")
+    t0 = time.perf_counter()
+    header, detections = read_detections(det)
+    res = track_detections(header.sensors, detections)
+    secs = time.perf_counter() - t0
+    CACHE.mkdir(parents=True, exist_ok=True)
+    write_predictions(cached, res.predictions)
+    return sorted(res.predictions, key=lambda q: (q.t, q.track_id)), secs
+
+
+def truth_areas(geo: Geography, rules: AlertRules, scen: Path) -> dict[str, dict]:
+    """Per missile: truly affected area codes, and for each the time it is first threatened
+    (overflight: first truth second within the margin of its land; impact: impact time)."""
+    from accord.warning.frames import ecef_to_lla
+    from accord.warning.io import read_events, read_truth
+
+    events = {e.id: e for e in read_events(scen / "events.jsonl")}
+    truth = read_truth(scen / "truth.jsonl")
+    pg = geo.party(rules.party)
+    out = {}
+    for mid, ev in events.items():
+        sel = truth.ids == mid
+        lat, lon, _ = ecef_to_lla(truth.state[sel, :3])
+        ts = truth.t[sel]
+        areas: dict[str, float] = {}
+        # impact: point in land/territorial sea → areas within margin (+12 nmi for waters)
+        if pg.territorial.contains(Point(ev.impact_lon_deg, ev.impact_lat_deg)):
+            fwd, _ = local_projection(round(ev.impact_lat_deg, 1), round(ev.impact_lon_deg, 1))
+            c = project(Point(ev.impact_lon_deg, ev.impact_lat_deg), fwd)
+            for a in geo.areas_within(rules.party, Point(ev.impact_lon_deg, ev.impact_lat_deg),
+                                      geo.territorial_m + rules.margin_m):
+                if project(a.geometry, fwd).distance(c) <= geo.territorial_m + rules.margin_m:
+                    areas[a.code] = ev.impact_t
+        # overflight: the true ground track within the margin of the land
+        if len(lat) >= 2:
+            line = LineString(np.column_stack([lon, lat]))
+            mid_lat, mid_lon = float(np.mean(lat)), float(np.mean(lon))
+            fwd, _ = local_projection(round(mid_lat, 1), round(mid_lon, 1))
+            line_m = project(line, fwd)
+            for a in geo.areas_within(rules.party, line, rules.margin_m):
+                am = project(a.geometry, fwd)
+                if line_m.distance(am) <= rules.margin_m:
+                    pts_m = project(shapely.points(np.column_stack([lon, lat])), fwd)
+                    near = np.flatnonzero(shapely.distance(pts_m, am) <= rules.margin_m + 10_000)
+                    t_first = float(ts[near[0]]) if len(near) else ev.impact_t
+                    areas[a.code] = min(areas.get(a.code, math.inf), t_first)
+        out[mid] = {"event": ev, "areas": areas}
+    return out
+
+
+def associate(preds: list[Prediction], events: dict[str, dict]) -> dict[str, str]:
+    """Track → missile by the nearest predicted launch (time and place)."""
+    by_track: dict[str, Prediction] = {}
+    for p in preds:
+        by_track[p.track_id] = p  # the latest prediction of each track
+    out = {}
+    for tid, p in by_track.items():
+        best = min(events.values(), key=lambda d: abs(d["event"].launch_t - p.launch_t)
+                   + math.hypot(d["event"].launch_lat_deg - p.launch_lat_deg,
+                                d["event"].launch_lon_deg - p.launch_lon_deg) * 30)
+        out[tid] = best["event"].id
+    return out
+
+
+def scenario(geo: Geography, rules: AlertRules, scen: Path) -> dict:
+    from accord.warning.alerts.batch import run_engine
+
+    preds, track_s = tracked_predictions(scen)
+    truth = truth_areas(geo, rules, scen)
+    eng = AlertEngine(rules, geo, f"accord.{rules.party.lower()}.example", "Exercise")
+    msgs = run_engine(eng, preds)
+    t2m = associate(preds, truth)
+    first: dict[tuple[str, str], float] = {}
+    exact = subset = n_named = 0
+    for m in msgs:
+        mid = t2m.get(m.track_id)
+        if m.msg_type == "Cancel" or mid is None:
+            continue
+        n_named += 1
+        true = set(truth[mid]["areas"])
+        exact += set(m.area_codes) == true
+        subset += set(m.area_codes) <= true
+        for code in m.area_codes:
+            first.setdefault((mid, code), m.t)
+    rows, delays, early = [], [], []
+    for mid, d in truth.items():
+        ev = d["event"]
+        for code, t_threat in sorted(d["areas"].items()):
+            t_alert = first.get((mid, code))
+            rows.append({"missile": mid, "area": code, "launch_t": ev.launch_t, "threat_t": t_threat,
+                         "first_alert_t": t_alert})
+            if t_alert is not None:
+                delays.append(t_alert - ev.launch_t)
+                early.append(t_alert < t_threat)
+            else:
+                early.append(False)
+    cancels = []
+    for m in msgs:
+        mid = t2m.get(m.track_id)
+        if m.msg_type == "Cancel" and mid is not None:
+            cancels.append(m.t - truth[mid]["event"].impact_t)
+    extra = [(m.track_id, t2m.get(m.track_id), m.area_codes) for m in msgs
+             if m.msg_type == "Alert" and t2m.get(m.track_id) is not None
+             and not truth[t2m[m.track_id]]["areas"]]
+    return {"scenario": scen.name, "tracker_s": track_s, "predictions": len(preds),
+            "messages": len(msgs), "by_type": {k: sum(m.msg_type == k for m in msgs)
+                                               for k in ("Alert", "Update", "Cancel")},
+            "affected": rows, "launch_to_first_alert_s": delays,
+            "warned_before_threat": early, "impact_to_cancel_s": cancels,
+            "exact_areas_fraction": exact / n_named if n_named else float("nan"),
+            "no_wrong_area_fraction": subset / n_named if n_named else float("nan"),
+            "alerts_for_unaffected_missiles": extra}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("scenarios", nargs="?", type=Path)
+    ap.add_argument("--party", default="JPN")
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    t0 = time.perf_counter()
+    geo = Geography.load()
+    load_s = time.perf_counter() - t0
+    report: dict = {"geography_load_s": load_s, "latency": latency(geo, a.n)}
+    lat = report["latency"]
+    if not a.json:
+        print(f"geography load: {load_s:.2f} s")
+        print(f"prediction → CAP message (qualifying, n={lat['qualifying_n']}): "
+              f"p50 {lat['qualifying_p50_ms']:.2f} ms, p99 {lat['qualifying_p99_ms']:.2f} ms "
+              f"(target < 10 ms: {'met' if lat['qualifying_p99_ms'] < 10 else 'NOT met'})")
+        print(f"non-qualifying prediction (n={lat['non_qualifying_n']}): "
+              f"p50 {lat['non_qualifying_p50_ms']:.2f} ms, p99 {lat['non_qualifying_p99_ms']:.2f} ms")
+    if a.scenarios:
+        rules = AlertRules(party=a.party)
+        report["scenarios"] = []
+        for scen in sorted(p for p in a.scenarios.iterdir() if (p / "detections.jsonl").exists()):
+            r = scenario(geo, rules, scen)
+            report["scenarios"].append(r)
+            if a.json:
+                continue
+            print(f"\n{scen.name}: tracker {r['tracker_s']:.0f} s (nan = cached), {r['predictions']} "
+                  f"predictions → {r['messages']} messages {r['by_type']}")
+            for row in r["affected"]:
+                fa = row["first_alert_t"]
+                print(f"  {row['missile']} {row['area']}: launch {row['launch_t']:.0f} s, "
+                      f"threat {row['threat_t']:.0f} s, first alert "
+                      + (f"{fa:.0f} s (+{fa - row['launch_t']:.0f} s after launch, "
+                         f"{row['threat_t'] - fa:.0f} s before the threat)" if fa is not None else "NONE"))
+            if r["launch_to_first_alert_s"]:
+                print(f"  launch → first alert per area: median {statistics.median(r['launch_to_first_alert_s']):.0f} s "
+                      f"(target < 120 s); warned before threat: {sum(r['warned_before_threat'])}/"
+                      f"{len(r['warned_before_threat'])}")
+            if r["impact_to_cancel_s"]:
+                print(f"  true impact → Cancel: {', '.join(f'{x:.0f}' for x in r['impact_to_cancel_s'])} s "
+                      f"(target < 60 s)")
+            print(f"  Alert/Update messages naming exactly the true areas: {r['exact_areas_fraction']:.2f}; "
+                  f"naming no area outside the truth: {r['no_wrong_area_fraction']:.2f}")
+            if r["alerts_for_unaffected_missiles"]:
+                print(f"  alerts for missiles that truly affect no area: {r['alerts_for_unaffected_missiles']}")
+    if a.json:
+        json.dump(report, sys.stdout, indent=2, default=str)
+        print()
+
+
+if __name__ == "__main__":
+    main()

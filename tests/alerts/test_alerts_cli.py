@@ -1,0 +1,117 @@
+"""``accord warning alerts`` and the batch layer: files out, atomic, clear errors; rules from YAML."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from alerts_helpers import make_pred
+from typer.testing import CliRunner
+
+from accord.cli.main import app
+from accord.errors import ConfigError, InputError
+from accord.warning.alerts import AlertRules, validate
+
+runner = CliRunner()
+
+
+def write_preds(path, preds, extra_lines=()):
+    lines = [json.dumps(p.to_json()) for p in preds] + list(extra_lines)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def hokkaido_preds():
+    return [make_pred(300, 43.3, 140.0, 8_000, 4_000, 90, impact_t=400),
+            make_pred(320, 43.3, 140.05, 6_000, 3_000, 90, impact_t=400)]
+
+
+def test_alerts_cli_writes_the_sequence_and_an_index(tmp_path):
+    src = tmp_path / "predictions.jsonl"
+    write_preds(src, hokkaido_preds())
+    out = tmp_path / "alerts"
+    r = runner.invoke(app, ["warning", "alerts", str(src), "--party", "JPN", "--out", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    index = json.loads((out / "index.json").read_text(encoding="utf-8"))
+    assert index["party"] == "JPN" and index["status"] == "Exercise"
+    assert [m["msgType"] for m in index["messages"]] == ["Alert", "Cancel"]
+    assert index["messages"][0]["areas"] == ["JPN-01"]
+    files = sorted(p.name for p in out.glob("*.xml"))
+    assert files == [m["file"] for m in index["messages"]]
+    for f in out.glob("*.xml"):
+        validate(f.read_bytes())
+    assert json.loads(r.output)["messages"][1]["references"] == [
+        f"{index['messages'][0]['identifier']}".join(["accord.jpn.example,", ","]) + index["messages"][0]["sent"]]
+
+
+def test_alerts_cli_rerun_replaces_an_earlier_alert_dir_but_not_other_dirs(tmp_path):
+    src = tmp_path / "p.jsonl"
+    write_preds(src, hokkaido_preds())
+    out = tmp_path / "alerts"
+    for _ in range(2):
+        assert runner.invoke(app, ["warning", "alerts", str(src), "--party", "JPN", "--out", str(out)]).exit_code == 0
+    other = tmp_path / "precious"
+    other.mkdir()
+    (other / "keep.txt").write_text("x")
+    r = runner.invoke(app, ["warning", "alerts", str(src), "--party", "JPN", "--out", str(other)])
+    assert isinstance(r.exception, InputError) and "refusing" in str(r.exception)
+    assert (other / "keep.txt").read_text() == "x"
+
+
+def test_alerts_cli_bad_prediction_leaves_no_partial_output(tmp_path):
+    src = tmp_path / "p.jsonl"
+    bad = make_pred(350, 43.3, 140.0, 0.0, 0.0, 0.0, impact_t=400)  # no ellipse, no covariance
+    write_preds(src, hokkaido_preds() + [bad])
+    out = tmp_path / "alerts"
+    r = runner.invoke(app, ["warning", "alerts", str(src), "--party", "JPN", "--out", str(out)])
+    assert isinstance(r.exception, InputError)
+    assert "impact_ellipse_95/impact_cov_en_m2" in str(r.exception) and "t=350" in str(r.exception)
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["p.jsonl"]  # no temp dir left behind
+
+
+def test_alerts_cli_malformed_line_names_file_and_line(tmp_path):
+    src = tmp_path / "p.jsonl"
+    write_preds(src, hokkaido_preds(), extra_lines=['{"t": 1, "track_id": "T9"}'])
+    r = runner.invoke(app, ["warning", "alerts", str(src), "--party", "JPN", "--out", str(tmp_path / "o")])
+    assert isinstance(r.exception, InputError)
+    assert "line 3" in str(r.exception) and str(src) in str(r.exception)
+    assert not (tmp_path / "o").exists()
+
+
+def test_alerts_cli_unknown_party_is_refused(tmp_path):
+    src = tmp_path / "p.jsonl"
+    write_preds(src, hokkaido_preds())
+    r = runner.invoke(app, ["warning", "alerts", str(src), "--party", "ATL", "--out", str(tmp_path / "o")])
+    assert isinstance(r.exception, ConfigError) and "ATL" in str(r.exception)
+    assert not (tmp_path / "o").exists()
+
+
+def test_alerts_cli_simulated_scenario_cannot_be_actual(tmp_path):
+    scen = tmp_path / "scen"
+    scen.mkdir()
+    write_preds(scen / "predictions.jsonl", hokkaido_preds())
+    (scen / "events.jsonl").write_text("{}\n")
+    r = runner.invoke(app, ["warning", "alerts", str(scen), "--party", "JPN", "--out", str(tmp_path / "o"),
+                            "--status", "Actual"])
+    assert isinstance(r.exception, ConfigError) and "Actual" in str(r.exception)
+    assert not (tmp_path / "o").exists()
+
+
+def test_alerts_rules_from_node_yaml(tmp_path):
+    cfg = tmp_path / "node.yaml"
+    cfg.write_text("party: JPN\ncreated: '2026-01-01T00:00:00.000Z'\nalerts:\n  margin_m: 2000\n"
+                   "  areas: [JPN-01, JPN-02]\n  min_update_interval_s: 10\n", encoding="utf-8")
+    r = AlertRules.from_yaml(cfg)
+    assert (r.party, r.margin_m, r.areas, r.min_update_interval_s) == ("JPN", 2000.0, ("JPN-01", "JPN-02"), 10.0)
+
+
+@pytest.mark.parametrize("section,match", [
+    ("  margin: 5\n", "unknown alert rule key"), ("  margin_m: lots\n", "must be a number"),
+    ("  margin_m: -1\n", "≥ 0"), ("  areas: JPN-01\n", "list of area codes"),
+    ("  party: KOR\n", "differs from the node's party"),
+])
+def test_alerts_rules_bad_yaml_names_the_field(tmp_path, section, match):
+    cfg = tmp_path / "node.yaml"
+    cfg.write_text("party: JPN\nalerts:\n" + section, encoding="utf-8")
+    with pytest.raises(ConfigError, match=match):
+        AlertRules.from_yaml(cfg)

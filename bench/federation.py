@@ -1,0 +1,178 @@
+"""Federation bench: end-to-end latency and sustained throughput between two nodes on loopback.
+
+Node A (JPN) runs in this process (library + delivery workers, HTTP transport); node B (KOR) is
+a real ``accord node serve`` process. An item's latency is from its creation at A to the moment B
+has stored it and ledgered ``item.received`` (B's ``fed_received.received`` timestamp, same
+machine clock, millisecond precision).
+
+1. Latency at a steady rate (default 500 items/s for 10 s): every 10 ms A creates and shares the
+   items due (one transaction per tick); p50/p90/p99/max.
+2. Sustained throughput: A creates and shares N items as fast as it can (batches of 500) while
+   its worker delivers them; items/s from first creation to last stored at B.
+3. Drain: N items already queued at A (B down), then B comes up: items/s to drain the outbox.
+
+Every run checks that B holds exactly the items A shared, once each, in order.
+Targets (issue #4): p99 < 50 ms at 500/s; >= 2,000 items/s; nothing lost.
+
+    .venv/bin/python bench/federation.py [--rate 500] [--seconds 10] [--items 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "federation"))
+
+from federation_harness import NodeProcess, free_port, make_nodes  # noqa: E402
+
+from accord.clock import parse_rfc3339  # noqa: E402
+from accord.core.items import new_item  # noqa: E402
+from accord.core.markings import Marking  # noqa: E402
+from accord.federation import Federation, HttpTransport, share_many  # noqa: E402
+from accord.node import Node  # noqa: E402
+
+MARK = Marking.parse("RESTRICTED//REL TO JPN, KOR")
+
+
+def _received(dir: Path) -> list[tuple[int, str, str]]:
+    conn = sqlite3.connect(str(dir / "accord.db"), timeout=30)
+    try:
+        return conn.execute("SELECT seq, item_id, received FROM fed_received WHERE originator='JPN' ORDER BY seq").fetchall()
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        conn.close()
+
+
+def _wait(dir: Path, n: int, timeout: float) -> list[tuple[int, str, str]]:
+    end = time.monotonic() + timeout
+    conn = sqlite3.connect(str(dir / "accord.db"), timeout=30)
+    try:
+        while time.monotonic() < end:
+            try:
+                if conn.execute("SELECT COUNT(*) FROM fed_received WHERE originator='JPN'").fetchone()[0] >= n:
+                    break
+            except sqlite3.OperationalError:
+                pass
+            time.sleep(0.02)
+    finally:
+        conn.close()
+    return _received(dir)
+
+
+def _check(got, ids, label: str) -> None:
+    got_ids = [r[1] for r in got]
+    tail = got_ids[-len(ids):] if ids else []
+    ok = tail == ids and len(set(got_ids)) == len(got_ids)
+    print(f"  {label}: {len(ids)} shared, {len(set(got_ids) & set(ids))} stored at B, "
+          f"{'exactly once, in order' if ok else 'MISMATCH'}")
+    if not ok:
+        raise SystemExit(1)
+
+
+def latency(base: Path, a: Node, rate: int, seconds: float) -> None:
+    print(f"latency at {rate} items/s for {seconds:.0f} s")
+    created: dict[str, datetime] = {}
+    ids: list[str] = []
+    t0 = time.monotonic()
+    n = 0
+    total = int(rate * seconds)
+    while n < total:
+        due = min(total, int((time.monotonic() - t0) * rate) + 1)
+        batch = []
+        now = a.clock.now()
+        while n < due:
+            item = new_item("test.note", {"n": n, "bench": "latency"}, MARK, "JPN", now)
+            created[item.id] = now
+            batch.append(item)
+            n += 1
+        if batch:
+            share_many(a, batch, "KOR")
+            ids.extend(i.id for i in batch)
+        sleep = t0 + n / rate - time.monotonic()
+        if sleep > 0:
+            time.sleep(min(sleep, 0.01))
+    achieved = total / (time.monotonic() - t0)
+    got = _wait(base / "KOR", len(created), 120)
+    lat = sorted((parse_rfc3339(r[2]) - created[r[1]]).total_seconds() * 1000 for r in got if r[1] in created)
+    _check(got, ids, "check")
+    q = statistics.quantiles(lat, n=100)
+    print(f"  offered {achieved:.0f} items/s; latency ms: p50 {q[49]:.1f}  p90 {q[89]:.1f}  "
+          f"p99 {q[98]:.1f}  max {lat[-1]:.1f}  (target p99 < 50)")
+
+
+def throughput(base: Path, a: Node, count: int) -> None:
+    print(f"sustained throughput, {count} items created and shared as fast as possible")
+    before = len(_received(base / "KOR"))
+    ids = []
+    t0 = time.monotonic()
+    for start in range(0, count, 500):
+        now = a.clock.now()
+        batch = [new_item("test.note", {"n": k, "bench": "throughput"}, MARK, "JPN", now)
+                 for k in range(start, min(count, start + 500))]
+        share_many(a, batch, "KOR")
+        ids.extend(i.id for i in batch)
+    t_shared = time.monotonic() - t0
+    got = _wait(base / "KOR", before + count, 300)
+    elapsed = time.monotonic() - t0
+    _check(got, ids, "check")
+    print(f"  A created+queued at {count / t_shared:.0f} items/s; end to end {count / elapsed:.0f} items/s "
+          f"({elapsed:.1f} s)  (target >= 2000)")
+
+
+def drain(base: Path, a: Node, fed: Federation, b: NodeProcess, count: int) -> NodeProcess:
+    print(f"drain: {count} items queued while B is down, then B starts")
+    b.stop()
+    before = len(_received(base / "KOR"))
+    ids = []
+    for start in range(0, count, 500):
+        now = a.clock.now()
+        batch = [new_item("test.note", {"n": k, "bench": "drain"}, MARK, "JPN", now)
+                 for k in range(start, min(count, start + 500))]
+        share_many(a, batch, "KOR")
+        ids.extend(i.id for i in batch)
+    b = NodeProcess(b.dir, b.port).start()
+    t0 = time.monotonic()
+    fed.notify("KOR")
+    got = _wait(base / "KOR", before + count, 300)
+    elapsed = time.monotonic() - t0
+    _check(got, ids, "check")
+    print(f"  drained at {count / elapsed:.0f} items/s ({elapsed:.1f} s, includes the first retry backoff)")
+    return b
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rate", type=int, default=500)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--items", type=int, default=10_000)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="accord-bench-") as tmp:
+        base = Path(tmp)
+        ports = {"JPN": free_port(), "KOR": free_port()}
+        nodes = make_nodes(base, ("JPN", "KOR"), ports=ports)
+        nodes["KOR"].close()
+        a = nodes["JPN"]
+        b = NodeProcess(base / "KOR", ports["KOR"]).start()
+        fed = Federation(a, HttpTransport(), batch_size=500, backoff_cap=0.5)
+        fed.start()
+        try:
+            latency(base, a, args.rate, args.seconds)
+            throughput(base, a, args.items)
+            b = drain(base, a, fed, b, args.items)
+        finally:
+            fed.stop()
+            b.stop()
+            a.close()
+    print(f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {Path('/proc/loadavg').read_text().split()[0]} load average)")
+
+
+if __name__ == "__main__":
+    main()

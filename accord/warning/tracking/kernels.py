@@ -53,8 +53,63 @@ def _propagate_model(x, j, dt, mu_g, out):
 
 
 @njit(cache=True)
+def _transition_full(x, phi, dt, mu_g, F):
+    """``F = φ ⊗ I₃`` plus the gravity-gradient terms ``G = μ/r³ (3 r̂ r̂ᵀ − I)`` at ``x``:
+    ``∂p'/∂p = I + G Δt²/2``, ``∂p'/∂v = I Δt + G Δt³/6``, ``∂v'/∂p = G Δt``, ``∂v'/∂v = I + G Δt²/2``."""
+    for a in range(9):
+        for b in range(9):
+            F[a, b] = 0.0
+    for a in range(3):
+        for b in range(3):
+            for i in range(3):
+                F[3 * a + i, 3 * b + i] = phi[a, b]
+    px, py, pz = x[0], x[1], x[2]
+    r2 = px * px + py * py + pz * pz
+    r = math.sqrt(r2)
+    k = mu_g / (r2 * r)
+    u0, u1, u2 = px / r, py / r, pz / r
+    h2 = 0.5 * dt * dt
+    h3 = dt * dt * dt / 6.0
+    for i in range(3):
+        ui = u0 if i == 0 else (u1 if i == 1 else u2)
+        for j in range(3):
+            uj = u0 if j == 0 else (u1 if j == 1 else u2)
+            g = k * (3.0 * ui * uj - (1.0 if i == j else 0.0))
+            F[i, j] += g * h2
+            F[i, 3 + j] += g * h3
+            F[3 + i, j] += g * dt
+            F[3 + i, 3 + j] += g * h2
+
+
+@njit(cache=True)
+def _fpft_q(F, P0, Q, out):
+    """``out = F P0 Fᵀ + Q`` (9×9), symmetrised."""
+    FP = np.empty((9, 9))
+    for a in range(9):
+        for b in range(9):
+            s = 0.0
+            for c in range(9):
+                f = F[a, c]
+                if f != 0.0:
+                    s += f * P0[c, b]
+            FP[a, b] = s
+    for a in range(9):
+        for b in range(a, 9):
+            s = 0.0
+            for c in range(9):
+                f = F[b, c]
+                if f != 0.0:
+                    s += FP[a, c] * f
+            s += 0.5 * (Q[a, b] + Q[b, a])
+            out[a, b] = s
+            out[b, a] = s
+
+
+
+@njit(cache=True)
 def imm_predict(X, P, mu, latched, dt, Pi, Phi, Q, mu_g):
-    """In place: IMM mixing with ``Pi`` then ``x = f(x)``, ``P = (Φ⊗I) P (Φ⊗I)ᵀ + Q`` per model.
+    """In place: IMM mixing with ``Pi`` then ``x = f(x)``, ``P = F P Fᵀ + Q`` per model, with
+    ``F`` the Jacobian of the Taylor step (kinematic ``φ ⊗ I₃`` plus gravity-gradient terms).
 
     ``Phi (2, 3, 3)`` are the per-axis kinematic transition matrices, ``Q (2, 9, 9)``. A
     *latched* track (burnout declared: a missile does not relight) no longer mixes: its
@@ -64,29 +119,17 @@ def imm_predict(X, P, mu, latched, dt, Pi, Phi, Q, mu_g):
     x0 = np.empty(9)
     P0 = np.empty((9, 9))
     xo = np.empty(9)
+    F = np.empty((9, 9))
     c = np.empty(2)
     for n in range(N):
         m0, m1 = mu[n, 0], mu[n, 1]
         if latched[n]:
+            _transition_full(X[n, 0], Phi[0], dt, mu_g, F)
             _propagate_model(X[n, 0].copy(), 0, dt, mu_g, xo)
             X[n, 0, :] = xo
             X[n, 1, :] = xo
             P0[:, :] = P[n, 0]
-            F = Phi[0]
-            for a in range(3):
-                for b in range(3):
-                    for i in range(3):
-                        for jj in range(3):
-                            s = 0.0
-                            for cc in range(3):
-                                fa = F[a, cc]
-                                if fa == 0.0:
-                                    continue
-                                for d in range(3):
-                                    fb = F[b, d]
-                                    if fb != 0.0:
-                                        s += fa * fb * P0[3 * cc + i, 3 * d + jj]
-                            P[n, 0, 3 * a + i, 3 * b + jj] = s + Q[0, 3 * a + i, 3 * b + jj]
+            _fpft_q(F, P0, Q[0], P[n, 0])
             P[n, 1] = P[n, 0]
             mu[n, 0] = 1.0
             mu[n, 1] = 0.0
@@ -107,23 +150,10 @@ def imm_predict(X, P, mu, latched, dt, Pi, Phi, Q, mu_g):
                 da = Xn0[a] - Xn1[a]
                 for b in range(9):
                     P0[a, b] = wa * Pn0[a, b] + wb * Pn1[a, b] + ww * da * (Xn0[b] - Xn1[b])
+            _transition_full(x0, Phi[j], dt, mu_g, F)
             _propagate_model(x0, j, dt, mu_g, xo)
             X[n, j, :] = xo
-            F = Phi[j]
-            for a in range(3):
-                for b in range(3):
-                    for i in range(3):
-                        for jj in range(3):
-                            s = 0.0
-                            for cc in range(3):
-                                fa = F[a, cc]
-                                if fa == 0.0:
-                                    continue
-                                for d in range(3):
-                                    fb = F[b, d]
-                                    if fb != 0.0:
-                                        s += fa * fb * P0[3 * cc + i, 3 * d + jj]
-                            P[n, j, 3 * a + i, 3 * b + jj] = s + Q[j, 3 * a + i, 3 * b + jj]
+            _fpft_q(F, P0, Q[j], P[n, j])
         mu[n, 0] = c[0]
         mu[n, 1] = c[1]
 

@@ -21,12 +21,10 @@ with the gravity gradient ``G = ∂g/∂p = μ/r³ (3 r̂ r̂ᵀ − I)``, so ``
 the neglected terms are of order ``|G|² |p| Δt⁴ ≈ 10⁻⁵ m`` for ``Δt = 2 s``. Longer gaps are split
 into sub-steps of at most ``max_step`` seconds.
 
-The covariance is propagated with the transition matrix of the kinematic part,
-``Φ = [[I, Δt I, ½Δt² I], [0, I, Δt I], [0, 0, I]]`` (thrust terms zeroed for the ballistic
-model), i.e. the gravity-gradient terms (``|G| Δt ≈ 1.5·10⁻⁶`` per half-second step) are left
-out of ``Φ``; that keeps ``Φ`` the same for every track of a scan (one broadcast product
-instead of one matrix per track). Launch/impact prediction uses the exact Kepler map instead
-(:mod:`accord.warning.prediction`).
+The covariance is propagated with the Jacobian of that step: the kinematic matrix
+``φ ⊗ I₃``, ``φ = [[1, Δt, ½Δt²], [0, 1, Δt], [0, 0, 1]]`` (thrust column and row zeroed for
+the ballistic model), plus the gravity-gradient terms ``∂p'/∂p = I + G Δt²/2``,
+``∂p'/∂v = I Δt + G Δt³/6``, ``∂v'/∂p = G Δt``, ``∂v'/∂v = I + G Δt²/2``.
 """
 
 from __future__ import annotations
@@ -113,21 +111,35 @@ def propagate_mean(X: np.ndarray, dt: float, mu: float = MU) -> np.ndarray:
     return out
 
 
+def jacobian(X: np.ndarray, dt: float, mu: float = MU) -> np.ndarray:
+    """Transition matrices ``F (..., 2, 9, 9)`` of the Taylor step at the states ``X (..., 2, 9)``."""
+    p = X[..., 0:3]
+    r2 = (p * p).sum(axis=-1)[..., None, None]
+    u = p / np.sqrt(r2[..., 0])
+    G = mu / (r2 * np.sqrt(r2)) * (3.0 * u[..., :, None] * u[..., None, :] - _I3)
+    F = np.broadcast_to(transition(dt), X.shape[:-1] + (9, 9)).copy()
+    F[..., 0:3, 0:3] += G * (0.5 * dt * dt)
+    F[..., 0:3, 3:6] += G * (dt * dt * dt / 6.0)
+    F[..., 3:6, 0:3] += G * dt
+    F[..., 3:6, 3:6] += G * (0.5 * dt * dt)
+    return F
+
+
 def predict(X: np.ndarray, P: np.ndarray, dt: float, Q: np.ndarray, *, mu: float = MU,
             max_step: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
-    """EKF time update of both models: ``x_{k|k-1} = f(x_{k-1})``, ``P_{k|k-1} = Φ P Φᵀ + Q``.
+    """EKF time update of both models: ``x_{k|k-1} = f(x_{k-1})``, ``P_{k|k-1} = F P Fᵀ + Q``.
 
     ``X (N, 2, 9)``, ``P (N, 2, 9, 9)``; ``Q (2, 9, 9)`` is the noise of the whole step ``dt``
-    (spread evenly over sub-steps when ``|dt| > max_step``). ``dt`` may be negative.
+    (spread evenly over sub-steps when ``|dt| > max_step``). ``dt`` may be negative. This numpy
+    version is the reference for the compiled :func:`accord.warning.tracking.kernels.imm_predict`.
     """
     if X.shape[0] == 0 or dt == 0.0:
         return X, P
     n = max(1, int(np.ceil(abs(dt) / max_step)))
     h = dt / n
-    F = transition(h)
-    FT = np.swapaxes(F, -1, -2)
     Qs = Q / n if n > 1 else Q
     for _ in range(n):
+        F = jacobian(X, h, mu)
         X = propagate_mean(X, h, mu)
-        P = F @ P @ FT + Qs
+        P = F @ P @ np.swapaxes(F, -1, -2) + Qs
     return X, P

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from scipy.stats import chi2
+from scipy.special import gammaincinv
 
 from accord.errors import InputError
 from accord.warning.frames import EARTH_RADIUS_M, MU
@@ -39,6 +39,11 @@ from accord.warning.tracking.filters import combine, ekf_update, transition_matr
 from accord.warning.tracking.models import BALLISTIC, DIM, N_MODELS, process_noise, transition_axis
 from accord.warning.tracking.sensors import TWO_PI, SensorArray, wrap_angle
 from accord.warning.types import Prediction, TrackState
+
+
+def chi2_quantile(p: float, dof: int) -> float:
+    """χ² quantile ``F⁻¹(p; k) = 2 P⁻¹(k/2, p)`` (regularised incomplete gamma inverse)."""
+    return float(2.0 * gammaincinv(0.5 * dof, p))
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ class TrackerConfig:
     """Mean time before the ballistic model switches to boost (rare: staging, mis-initiation)."""
     mu0_boost: float = 0.5
     """Boost-model probability of a new track."""
-    gate: float = float(chi2.ppf(0.9999, 3))
+    gate: float = chi2_quantile(0.9999, 3)
     """χ²(3) gate on the squared Mahalanobis distance of a detection to a track."""
     sigma_v_init: float = 2500.0
     """Prior σ of each velocity component of a new track, m/s."""
@@ -86,7 +91,7 @@ class TrackerConfig:
     init_min_alt_m: float = -2_000.0
     init_max_alt_m: float = 1_500_000.0
     """Altitude band of detections that may start a track (clutter rejection)."""
-    merge_gate: float = float(chi2.ppf(0.999, 6))
+    merge_gate: float = chi2_quantile(0.999, 6)
     """Two confirmed tracks closer than this 6-D Mahalanobis distance are one target."""
     ballistic_prob: float = 0.95
     min_ballistic_s: float = 6.0

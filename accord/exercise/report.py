@@ -22,6 +22,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.collections import PolyCollection  # noqa: E402
 from matplotlib.patches import Ellipse as MplEllipse  # noqa: E402
 
 PARTY_COLOURS = {"JPN": "#c0392b", "KOR": "#2e6fbf", "USA": "#2c8a4b"}
@@ -55,12 +56,13 @@ def draw_map(layer: MapLayer, bounds: tuple[float, float, float, float]) -> str:
     lon0, lon1, lat0, lat1 = bounds
     fig, ax = plt.subplots(figsize=(9, 7))
     ax.set_facecolor("#eef4fa")
-    for ring in layer.coastlines:
-        xs, ys = zip(*ring) if ring else ((), ())
-        ax.fill(xs, ys, color="#e8e4d8", edgecolor="#8a8576", linewidth=0.5, zorder=1)
-    for name, ring in layer.alert_areas:
-        xs, ys = zip(*ring)
-        ax.fill(xs, ys, color="#f5b041", alpha=0.55, edgecolor="#b9770e", linewidth=0.8, zorder=2)
+    # one collection per layer: thousands of separate patches make matplotlib crawl
+    ax.add_collection(PolyCollection([r for r in layer.coastlines if len(r) > 2], facecolor="#e8e4d8",
+                                     edgecolor="#8a8576", linewidth=0.5, zorder=1))
+    alert_rings = [r for _, r in layer.alert_areas if len(r) > 2]
+    if alert_rings:
+        ax.add_collection(PolyCollection(alert_rings, facecolor="#f5b041", alpha=0.55, edgecolor="#b9770e",
+                                         linewidth=0.8, zorder=2))
     for r in layer.radars:
         c = PARTY_COLOURS.get(r["owner"], "#555")
         ax.plot(r["lon_deg"], r["lat_deg"], marker="^", color=c, markersize=9, zorder=6)

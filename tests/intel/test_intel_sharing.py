@@ -82,7 +82,7 @@ def test_shared_collection_flows_to_partners_under_policy(trio):
     assert "from JPN" in kor.collection(coll.id).title
 
     usa = store_for(nodes["USA"])
-    sync_received(nodes["USA"], usa)
+    usa.sync()  # what every TAXII read does (throttled): applies received items
     got_usa = {o["id"] for o in usa.all_objects(coll.id)} - {conf_usa["id"]}
     assert got_usa == {for_usa["id"]}  # SECRET items refused by the JPN–USA agreement
 

@@ -94,6 +94,8 @@ class Timer:
 def run_accord(header: DetectionsHeader, det: Detections) -> tuple[list[TrackState], list, Timer]:
     from accord.warning.pipeline import track_detections
 
+    if len(det):  # warm-up (imports, caches) outside the timing, as Stone Soup's imports are
+        track_detections(header.sensors, det.until(float(det.t[0]) + 30.0))
     with Timer() as tm:
         res = track_detections(header.sensors, det)
     return res.tracks, res.predictions, tm

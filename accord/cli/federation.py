@@ -64,13 +64,13 @@ def status(dir: DirOpt, json_out: JsonOpt = False) -> None:
         return
     led = st["ledger"]
     console.print(f"node {st['party']}  ledger {led['size']} entries  root {led['root'][:16]}…", highlight=False)
-    t = Table("partner", "last contact", "queued", "delivered", "rejected", "sent seq", "recv seq",
-              "partner head", "state")
+    t = Table("partner", "last contact (UTC)", "queued", "delivered", "refused", "sent #", "recv #",
+              "head", "state")
     for p in st["partners"]:
         head = p["partner_head"]
         state = ("[red]INCONSISTENT[/]" if p["inconsistent"] else
                  f"[yellow]{p['consecutive_failures']} failures[/]" if p["consecutive_failures"] else "ok")
-        t.add_row(p["party"], p["last_contact"] or "never", str(p["queued"]), str(p["delivered"]),
+        t.add_row(p["party"], (p["last_contact"] or "never").replace("T", " ")[:19], str(p["queued"]), str(p["delivered"]),
                   str(p["rejected_by_partner"]), str(p["sent_seq"]), str(p["received_seq"]),
                   f"{head['size']}" if head else "-", state)
     console.print(t)
@@ -210,19 +210,26 @@ def share(item_id: Annotated[Optional[str], typer.Argument(help="id of an item t
     from accord.errors import InputError
 
     node = _open(dir)
+    by_rule: list[str] = []
     if item_id is None:
         if not (kind and marking):
             raise InputError("give an ITEM id, or --kind and --marking (and --body) for a new item")
         data = parse_json_strict(body or "{}", source="--body")
-        item = federation.create_item(node, new_item(kind, data, Marking.parse(marking), node.party,
-                                                     node.clock.now())).item
+        created = federation.create_item(node, new_item(kind, data, Marking.parse(marking), node.party,
+                                                        node.clock.now()))
+        item, by_rule = created.item, created.shared_to
     else:
         item = node.get_item(item_id)
     results = [federation.share(node, item, p) for p in to]
+    queued = {r[0]: r[1] for r in node.conn.execute(
+        "SELECT recipient, seq FROM fed_outbox WHERE item_id = ?", (item.id,))}
     if json_out:
-        typer.echo(json.dumps({"item_id": item.id, "shared": [r.to_json() for r in results]}, indent=2))
+        typer.echo(json.dumps({"item_id": item.id, "shared_by_rule": {p: queued.get(p) for p in by_rule},
+                               "shared": [r.to_json() for r in results]}, indent=2))
         return
     typer.echo(f"item {item.id}")
+    for p in by_rule:
+        typer.echo(f"  → {p}: queued as #{queued.get(p)} (standing rule)")
     for r in results:
         typer.echo(f"  → {r.to}: {r.status} as #{r.seq} (agreement {r.agreement})")
 

@@ -43,7 +43,7 @@ class MapLayer:
 
 def _svg(fig: plt.Figure, element_id: str) -> str:
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     text = buf.getvalue()
     start = text.index("<svg")

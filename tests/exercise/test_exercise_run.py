@@ -11,12 +11,6 @@ from accord.exercise.scenario import load_scenario
 DRILL = Path(__file__).parent / "data" / "small-drill.yaml"
 
 
-@pytest.fixture(scope="module")
-def drill(tmp_path_factory):
-    out = tmp_path_factory.mktemp("drill")
-    return run_exercise(load_scenario(DRILL), out, progress=False)
-
-
 def test_drill_passes_with_nothing_lost_duplicated_or_leaked(drill):
     m = drill.metrics
     fed = m["federation"]

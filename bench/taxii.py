@@ -235,6 +235,11 @@ def main() -> None:
             proc, url, auth = start(work)
             procs.append(proc)
             colls[name] = Collection(url, user=auth[0], password=auth[1])
+        for coll in colls.values():  # warm up both servers (imports, caches, connections): one object
+            warm = stix_indicator(99_999_999)
+            coll.add_objects({"objects": [warm]}, poll_interval=0.05)
+            coll.get_object(warm["id"])
+            coll.get_objects()
         out: dict[str, dict[int, dict[str, float]]] = {"accord": {}, "medallion": {}}
         have, extra = 0, 10_000_000  # objects added outside the fill get ids far above the fill range
         for n in sizes:

@@ -84,12 +84,19 @@ class NodeProcess:
         self.proc: subprocess.Popen | None = None
         self.url = f"{scheme}://127.0.0.1:{port}"
 
-    def start(self, timeout: float = 20.0) -> "NodeProcess":
+    def start(self, timeout: float = 90.0) -> "NodeProcess":
+        return self.spawn().wait_ready(timeout)
+
+    def spawn(self) -> "NodeProcess":
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         cmd = [*self.wrapper, sys.executable, "-m", "accord.cli.main", "node", "serve", "--dir", str(self.dir),
                "--port", str(self.port), *self.args]
         self.log = open(self.dir / "serve.log", "ab")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        return self
+
+    def wait_ready(self, timeout: float = 90.0) -> "NodeProcess":
+        assert self.proc is not None
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.proc.poll() is not None:
@@ -172,3 +179,12 @@ def outbox_states(dir: Path, recipient: str) -> dict[str, int]:
                                  (recipient,)).fetchall())
     finally:
         conn.close()
+
+
+def start_all(procs: dict[str, NodeProcess], timeout: float = 90.0) -> dict[str, NodeProcess]:
+    """Spawn every server first, then wait for each (they start in parallel)."""
+    for p in procs.values():
+        p.spawn()
+    for p in procs.values():
+        p.wait_ready(timeout)
+    return procs

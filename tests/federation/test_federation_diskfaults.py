@@ -49,7 +49,7 @@ def _start_faulty(dir, port):
 def test_disk_faults_on_receiver_lose_no_acknowledged_item(tmp_path):
     ports = {"JPN": free_port(), "KOR": free_port()}
     nodes = make_nodes(tmp_path, ("JPN", "KOR"), ports=ports)
-    items = [note(nodes["JPN"], i) for i in range(150)]
+    items = [note(nodes["JPN"], i) for i in range(100)]
     share_many(nodes["JPN"], items, "KOR")
     ids = [i.id for i in items]
     for n in nodes.values():
@@ -57,8 +57,8 @@ def test_disk_faults_on_receiver_lose_no_acknowledged_item(tmp_path):
     jpn = NodeProcess(tmp_path / "JPN", ports["JPN"], args=["--batch-size", "10"]).start()
     kor = _start_faulty(tmp_path / "KOR", ports["KOR"])
     try:
-        for _ in range(4):  # let it run under faults, restarting the receiver if a fault killed it
-            wait_for(lambda: kor.proc.poll() is not None or len(_acknowledged(tmp_path / "JPN")) >= 150, timeout=6)
+        for _ in range(3):  # let it run under faults, restarting the receiver if a fault killed it
+            wait_for(lambda: kor.proc.poll() is not None or len(_acknowledged(tmp_path / "JPN")) >= 100, timeout=5)
             if kor.proc.poll() is not None:
                 kor = _start_faulty(tmp_path / "KOR", ports["KOR"])
         acked = _acknowledged(tmp_path / "JPN")
@@ -69,7 +69,7 @@ def test_disk_faults_on_receiver_lose_no_acknowledged_item(tmp_path):
         assert acked <= held, f"{len(acked - held)} acknowledged item(s) lost"
         # faults off: the rest arrives, exactly once, in order, and the ledger is intact
         kor = NodeProcess(tmp_path / "KOR", ports["KOR"]).start()
-        assert wait_for(lambda: len(received(tmp_path / "KOR", "JPN")) >= 150, timeout=90)
+        assert wait_for(lambda: len(received(tmp_path / "KOR", "JPN")) >= 100, timeout=90)
         got = received(tmp_path / "KOR", "JPN")
         assert [iid for _, iid in got] == ids
         events = [e["item_id"] for e in ledger_events(tmp_path / "KOR", "item.received")]
@@ -80,6 +80,6 @@ def test_disk_faults_on_receiver_lose_no_acknowledged_item(tmp_path):
     reopened = Node.open(tmp_path / "KOR")
     try:
         reopened.ledger.verify()
-        assert len(reopened.items()) == 150
+        assert len(reopened.items()) == 100
     finally:
         reopened.close()

@@ -16,7 +16,7 @@ from accord.api.deps import create_token
 from accord.federation import share_many
 from accord.node import Node
 from federation_harness import (PARTIES, NodeProcess, free_port, ledger_events, make_nodes, note,
-                                now_utc, outbox_states, received, wait_for)
+                                now_utc, outbox_states, received, start_all, wait_for)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -45,7 +45,7 @@ def cluster(tmp_path_factory):
     for n in nodes.values():
         n.close()
     # a small batch size so that a stream of 1,000 items spans many POSTs (kill -9 lands mid-stream)
-    procs = {p: NodeProcess(base / p, ports[p], args=["--batch-size", "50"]).start() for p in PARTIES}
+    procs = start_all({p: NodeProcess(base / p, ports[p], args=["--batch-size", "50"]) for p in PARTIES})
     yield Cluster(base, ports, procs, tokens, impostor)
     for p in procs.values():
         p.stop()

@@ -181,6 +181,6 @@ class FederationMachine(RuleBasedStateMachine):
 
 
 FederationMachine.TestCase.settings = settings(
-    max_examples=15, stateful_step_count=30, deadline=None,
+    max_examples=10, stateful_step_count=30, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 test_federation_state_machine = FederationMachine.TestCase

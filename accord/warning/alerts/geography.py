@@ -208,10 +208,13 @@ class Geography:
     def areas_within(self, party: str, geom_lonlat: BaseGeometry, distance_m: float) -> list[AdminArea]:
         """The party's areas within ``distance_m`` of ``geom_lonlat`` — a conservative prefilter
         in degree space (GEOS ``dwithin``), to be confirmed by an exact metric distance."""
-        lat = max(abs(geom_lonlat.bounds[1]), abs(geom_lonlat.bounds[3]))
-        deg = distance_m / (111_195.0 * max(math.cos(math.radians(min(lat + 1.0, 89.0))), 0.01))
+        x0, y0, x1, y1 = geom_lonlat.bounds
+        lat = max(abs(y0), abs(y1))
+        dlat = distance_m / 111_195.0
+        dlon = dlat / max(math.cos(math.radians(min(lat + dlat, 89.0))), 0.01)
         areas = self.party(party).areas
-        idx = self._party_trees[party].query(geom_lonlat, predicate="dwithin", distance=deg)
+        # bounding boxes only: cheap, and the exact metric distance is computed by the caller
+        idx = self._party_trees[party].query(shapely.box(x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat))
         return [areas[i] for i in sorted(idx)]
 
     def nearest_area(self, party: str, lon_deg: float, lat_deg: float) -> AdminArea:

@@ -293,6 +293,13 @@ def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> Assessm
     if dist_terr > 0.0:
         # The ellipse does not touch land or territorial sea: an EEZ-only (or high-seas) landing.
         impact_hits = []
+    elif not impact_hits:
+        # It touches the territorial sea of an islet too small to be in the area outlines (or
+        # one farther out than the reach): the nearest area is the one responsible.
+        owner = nearest[0] if nearest is not None else \
+            geography.nearest_area(rules.party, e.lon_deg, e.lat_deg)
+        if not aor or owner.code in aor:
+            impact_hits.append(AreaHit(owner, nearest[1] if nearest is not None else math.inf, "waters"))
 
     if nearest is None:
         nearest = _far_nearest(e, geography.nearest_area(rules.party, e.lon_deg, e.lat_deg))

@@ -1,0 +1,67 @@
+"""Property tests: for any ellipse near Japan's or Korea's coasts, every message is valid CAP 1.2,
+every named area really is within the stated reach of the ellipse (checked independently, with a
+CRS-to-CRS pyproj transformer centred exactly on the impact point), and an ellipse that touches
+no territorial sea never alerts."""
+
+from __future__ import annotations
+
+import shapely
+from alerts_helpers import make_pred
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pyproj import Transformer
+from shapely.geometry import Point
+
+from accord.warning.alerts import AlertEngine, AlertRules, validate
+from accord.warning.alerts.rules import ellipse_polygon_m, impact_ellipse
+
+ANCHORS = [("JPN", 41.0, 139.6), ("JPN", 43.3, 140.1), ("JPN", 35.0, 140.3), ("JPN", 33.6, 130.1),
+           ("KOR", 37.6, 129.3), ("KOR", 34.3, 126.4), ("KOR", 37.4, 130.9)]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(anchor=st.sampled_from(ANCHORS), dlat=st.floats(-0.6, 0.6), dlon=st.floats(-0.6, 0.6),
+       a=st.floats(2_000, 80_000), ratio=st.floats(0.1, 1.0), brg=st.floats(0, 180))
+def test_alerts_named_areas_are_within_reach_and_messages_valid(geo, anchor, dlat, dlon, a, ratio, brg):
+    party, lat0, lon0 = anchor
+    rules = AlertRules(party=party)
+    p = make_pred(100, lat0 + dlat, lon0 + dlon, a, a * ratio, brg, impact_t=400)
+    eng = AlertEngine(rules, geo, "accord.test.example", "Exercise")
+    msgs = eng.on_prediction(p, 100) + eng.on_time(500)
+    for m in msgs:
+        validate(m.xml)
+    # independent geometry: exact AEQD at the impact point via a CRS-to-CRS transformer
+    e = impact_ellipse(p)
+    crs = f"+proj=aeqd +lat_0={e.lat_deg} +lon_0={e.lon_deg} +datum=WGS84 +units=m"
+    fwd = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+
+    def to_m(g):
+        return shapely.transform(g, lambda xy: __import__("numpy").column_stack(fwd.transform(xy[:, 0], xy[:, 1])))
+
+    ell = ellipse_polygon_m(e)
+    pg = geo.party(party)
+    terr_m = to_m(shapely.clip_by_rect(pg.territorial, e.lon_deg - 3, e.lat_deg - 3, e.lon_deg + 3,
+                                       e.lat_deg + 3))
+    d_terr = terr_m.distance(ell)
+    if not msgs:
+        # no alert: the ellipse misses the territorial sea (or grazes it by under 1 ha)
+        assert d_terr > 0.0 or terr_m.intersection(ell).area < 1e4
+        return
+    assert msgs[0].msg_type == "Alert" and msgs[-1].msg_type == "Cancel"
+    assert d_terr < 5.0
+    for code in msgs[0].area_codes:
+        area = next(x for x in pg.areas if x.code == code)
+        d = to_m(shapely.clip_by_rect(area.geometry, e.lon_deg - 3, e.lat_deg - 3, e.lon_deg + 3,
+                                      e.lat_deg + 3)).distance(ell)
+        assert d <= geo.territorial_m + rules.margin_m + 50.0, (code, d)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lat=st.floats(38.3, 42.0), lon=st.floats(131.5, 136.0), a=st.floats(2_000, 40_000))
+def test_alerts_open_sea_of_japan_never_alerts(geo, lat, lon, a):
+    # the middle of the Sea of Japan, north of Ulleungdo and Dokdo: >100 km from any coast
+    for party in ("JPN", "KOR"):
+        pg = geo.party(party)
+        assert not pg.territorial.buffer(0.5).contains(Point(lon, lat))
+        eng = AlertEngine(AlertRules(party=party), geo, "accord.test.example", "Actual")
+        assert eng.on_prediction(make_pred(100, lat, lon, a, a / 2), 100) == []

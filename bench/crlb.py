@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     since = seconds - flight.burnout_t
     print(f"{args.runs} Monte-Carlo runs in {el:.1f} s")
     print(f"{'t since launch':>15} {'since burnout':>14} {'tracked':>8} {'RMSE m':>9} {'bound m':>9} {'ratio':>6}")
-    picks = sorted({*[flight.burnout_t - 20 + flight.launch_t * 0], *[flight.burnout_t + d for d in (1, 10, 30, 60, 120, 200)],
+    picks = sorted({flight.burnout_t - 20, *[flight.burnout_t + d for d in (1, 10, 30, 60, 120, 200)],
                     flight.impact_t - 30})
     for tp in picks:
         i = int(np.argmin(np.abs(seconds - round(tp))))

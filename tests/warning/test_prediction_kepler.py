@@ -1,0 +1,81 @@
+"""Launch/impact prediction: closed-form Kepler arcs, the unscented ellipse, its calibration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from accord.warning.frames import EARTH_RADIUS_M, enu_basis, great_circle_m, lla_to_ecef
+from accord.warning.prediction import (
+    CHI2_2DOF_95, ellipse_95, kepler_ground_arc, predict_launch_impact)
+from accord.warning.sim import LaunchSpec, fly
+
+
+@pytest.fixture(scope="module")
+def flight():
+    return fly(LaunchSpec(id="M1", launch_t=10.0, launch_lat_deg=39.5, launch_lon_deg=126.0,
+                          aim_lat_deg=40.5, aim_lon_deg=135.0))
+
+
+def test_kepler_arc_from_a_post_burnout_state_lands_on_the_simulated_impact(flight):
+    t = flight.burnout_t + 30.0
+    s = flight.state_at(np.array([t]))[0]
+    arc = kepler_ground_arc(s[:3], s[3:])
+    assert arc["valid"]
+    assert np.linalg.norm(arc["impact"] - flight.impact_ecef) < 50.0          # metres
+    assert abs(t + arc["dt_impact"] - flight.impact_t) < 0.5                    # seconds
+    assert abs(np.linalg.norm(arc["impact"]) - EARTH_RADIUS_M) < 1e-3
+    # the same arc seen from another point of the flight gives the same impact
+    s2 = flight.state_at(np.array([flight.impact_t - 60.0]))[0]
+    arc2 = kepler_ground_arc(s2[:3], s2[3:])
+    assert np.linalg.norm(arc2["impact"] - arc["impact"]) < 1.0
+
+
+def test_launch_is_the_ballistic_arc_continued_to_the_ground(flight):
+    s = flight.state_at(np.array([flight.burnout_t + 30.0]))[0]
+    arc = kepler_ground_arc(s[:3], s[3:])
+    assert arc["dt_launch"] < 0
+    lat = np.degrees(np.arcsin(arc["launch"][2] / EARTH_RADIUS_M))
+    lon = np.degrees(np.arctan2(arc["launch"][1], arc["launch"][0]))
+    # boost bends the real path, so the equivalent-ballistic pad is near, not on, the real one
+    assert great_circle_m(lat, lon, 39.5, 126.0) < 150e3
+
+
+def test_states_that_never_meet_the_ground_are_invalid():
+    r = lla_to_ecef(0.0, 0.0, 400e3)
+    v_circ = np.sqrt(3.986004418e14 / np.linalg.norm(r))
+    assert not kepler_ground_arc(r, np.array([0.0, v_circ, 0.0]))["valid"]        # orbit
+    assert not kepler_ground_arc(r, np.array([0.0, 2 * v_circ, 0.0]))["valid"]    # escape
+    assert not kepler_ground_arc(lla_to_ecef(0, 0, -10e3), np.array([0.0, 100.0, 0.0]))["valid"]
+
+
+@pytest.mark.parametrize("cov, bearing", [([[1.0, 0.0], [0.0, 9.0]], 0.0),
+                                          ([[9.0, 0.0], [0.0, 1.0]], 90.0),
+                                          ([[5.0, 4.0], [4.0, 5.0]], 45.0)])
+def test_ellipse_axes_and_bearing(cov, bearing):
+    e = ellipse_95(np.array(cov) * 1e6)
+    vals = np.linalg.eigvalsh(np.array(cov) * 1e6)
+    assert e.semi_major_m == pytest.approx(np.sqrt(CHI2_2DOF_95 * vals[1]))
+    assert e.semi_minor_m == pytest.approx(np.sqrt(CHI2_2DOF_95 * vals[0]))
+    assert min(abs(e.bearing_deg - bearing), 180 - abs(e.bearing_deg - bearing)) < 1e-6
+
+
+def test_unscented_ellipse_holds_95_percent_of_monte_carlo_impacts(flight):
+    """Sample states from N(x, P), fly each to the ground: ~95 % land inside the 95 % ellipse."""
+    t = flight.burnout_t + 20.0
+    x = flight.state_at(np.array([t]))[0]
+    A = np.random.default_rng(0).normal(size=(6, 6))
+    P = np.diag([300.0, 300.0, 300.0, 3.0, 3.0, 3.0]) ** 2 + (A @ A.T) * 1e2
+    (pred,) = predict_launch_impact(t, ["T1"], x[None], P[None])
+    samples = np.random.default_rng(1).multivariate_normal(x, P, size=4000)
+    arc = kepler_ground_arc(samples[:, :3], samples[:, 3:])
+    assert arc["valid"].all()
+    centre = lla_to_ecef(pred.impact_lat_deg, pred.impact_lon_deg)
+    en = (arc["impact"] - centre) @ enu_basis(pred.impact_lat_deg, pred.impact_lon_deg)[:2].T
+    C = np.array(pred.impact_cov_en_m2).reshape(2, 2)
+    m2 = np.einsum("ki,ij,kj->k", en, np.linalg.inv(C), en)
+    assert 0.93 < np.mean(m2 <= CHI2_2DOF_95) < 0.97
+    assert abs(pred.impact_t - (t + np.mean(arc["dt_impact"]))) < 1.0
+    # the ellipse is the covariance's: semi-major² / 5.991 is its largest eigenvalue
+    assert pred.impact_ellipse_95.semi_major_m ** 2 / CHI2_2DOF_95 == pytest.approx(np.linalg.eigvalsh(C)[1])
+    assert len(pred.ground_track) == 24 and pred.status == "tracking"

@@ -35,9 +35,12 @@ SHELTER = {
           "창문에서 떨어지고, 재난방송과 안전디딤돌 앱의 안내를 따르십시오.",
 }
 STAY = {
-    "en": "Stay in your shelter until the all-clear. Follow official broadcasts.",
-    "ja": "解除の連絡があるまで、引き続き建物の中、又は地下に避難して下さい。",
-    "ko": "해제 안내가 있을 때까지 대피 장소에 머무르십시오. 재난방송의 안내를 따르십시오.",
+    "en": "Stay inside a sturdy building or underground until the all-clear; if you are outside, "
+          "take shelter there now. Stay away from windows. Follow official broadcasts.",
+    "ja": "解除の連絡があるまで、引き続き頑丈な建物の中、又は地下に避難して下さい。"
+          "屋外にいる場合は直ちに避難して下さい。窓から離れて下さい。",
+    "ko": "해제 안내가 있을 때까지 튼튼한 건물 안이나 지하 대피소에 머무르십시오. 실외에 있다면 "
+          "즉시 대피하십시오. 창문에서 떨어지고, 재난방송의 안내를 따르십시오.",
 }
 DEBRIS = {
     "en": "You may leave shelter. If you find anything suspicious that may have fallen, do not "
@@ -47,6 +50,10 @@ DEBRIS = {
     "ko": "대피를 해제해도 됩니다. 낙하물로 의심되는 물체를 발견하면 절대 가까이 가거나 "
           "만지지 말고 즉시 경찰이나 소방서에 신고하십시오.",
 }
+
+
+def _km(x: float) -> str:
+    return f"{x:.1f}" if x < 10 else f"{x:.0f}"
 
 
 def _cap_first(s: str) -> str:
@@ -87,7 +94,7 @@ def sea_where(region: NamedRegion | None, nearest: tuple[AdminArea, float, float
               lang: str) -> str:
     body = region.name(lang) if region is not None else {"en": "the open sea", "ja": "公海",
                                                           "ko": "공해"}[lang]
-    if nearest is None:
+    if nearest is None or nearest[1] > 500_000:  # far out: a distance to a prefecture means little
         return {"en": f"the {body}" if region else body, "ja": body, "ko": body}[lang]
     area, d_m, brg = nearest
     km = max(10, int(round(d_m / 10_000.0)) * 10)
@@ -118,12 +125,19 @@ def warning_text(*, lang: str, impact_areas: list[AdminArea], over_areas: list[A
         where = impact_where(impact_areas, on_land, lang)
         parts_h.append({"en": f"may fall {where}", "ja": f"{where}に落下する可能性",
                         "ko": f"{where}에 낙하 가능성"}[lang])
-        parts_d.append({"en": f"It is predicted that it may fall {where} at about {t_impact} "
-                              f"(95 % area {a:.0f} km × {b:.0f} km).",
-                        "ja": f"{t_impact}頃、{where}に落下する可能性があります"
-                              f"（95%範囲 {a:.0f}km×{b:.0f}km）。",
-                        "ko": f"{t_impact}경 {where}에 낙하할 가능성이 있습니다"
-                              f"(95% 범위 {a:.0f}km×{b:.0f}km)."}[lang])
+        if lost:  # no ellipse size: a lost track's last ellipse would read as a firm point
+            parts_d.append({"en": f"Before tracking was lost, it was predicted that it may fall {where} "
+                                  f"at about {t_impact}.",
+                            "ja": f"追尾が途絶える前の予測では、{t_impact}頃、{where}に落下する可能性がありました。",
+                            "ko": f"추적이 끊기기 전 예측으로는 {t_impact}경 {where}에 낙하할 가능성이 있었습니다."}[lang])
+        else:
+            sa, sb = _km(a), _km(b)
+            parts_d.append({"en": f"It is predicted that it may fall {where} at about {t_impact} "
+                                  f"(95 % area {sa} km × {sb} km).",
+                            "ja": f"{t_impact}頃、{where}に落下する可能性があります"
+                                  f"（95%範囲 {sa}km×{sb}km）。",
+                            "ko": f"{t_impact}경 {where}에 낙하할 가능성이 있습니다"
+                                  f"(95% 범위 {sa}km×{sb}km)."}[lang])
     if over_areas:
         n = names(over_areas, lang)
         parts_h.append({"en": f"may pass over {n}", "ja": f"{n}の上空を通過する可能性",
@@ -131,17 +145,18 @@ def warning_text(*, lang: str, impact_areas: list[AdminArea], over_areas: list[A
         parts_d.append({"en": f"Its predicted path passes over {n}.",
                         "ja": f"予測される飛翔経路は{n}の上空を通過します。",
                         "ko": f"예측 비행경로가 {n} 상공을 지납니다."}[lang])
+    lost_tag = {"en": "Tracking lost. ", "ja": "追尾途絶。", "ko": "추적 끊김. "}[lang] if lost else ""
     if lang == "en":
-        head = ("Missile launch. Missile launch. " if not update else "Missile update: ") + \
+        head = ("Missile launch. Missile launch. " if not update else "Missile update: ") + lost_tag + \
             _cap_first("; ".join(parts_h) + ".")
         desc = f"A ballistic missile appears to have been launched from {src} at about {t_launch}. "
     elif lang == "ja":
-        head = ("ミサイル発射。ミサイル発射。" if not update else "ミサイル情報（更新）。") + \
+        head = ("ミサイル発射。ミサイル発射。" if not update else "ミサイル情報（更新）。") + lost_tag + \
             "、".join(parts_h) + "があります。"
         desc = f"{t_launch}頃、{src}からミサイルが発射された模様です。"
     else:
         kind = "공습경보" if impact_areas else "경계경보"
-        head = f"[{kind}] " + ("미사일 발사. " if not update else "미사일 정보 갱신. ") + \
+        head = f"[{kind}] " + ("미사일 발사. " if not update else "미사일 정보 갱신. ") + lost_tag + \
             ", ".join(parts_h) + "이 있습니다."
         desc = f"{t_launch}경 {src}에서 탄도미사일이 발사된 것으로 보입니다. "
     desc += " ".join(parts_d) if lang != "ja" else "".join(parts_d)
@@ -154,7 +169,7 @@ def warning_text(*, lang: str, impact_areas: list[AdminArea], over_areas: list[A
                        f"{t_impact}頃まで引き続き危険があります。",
                  "ko": f" {t_lost}경 미사일 추적이 끊겼습니다. 위 지역은 마지막 예측에 따른 것이며 "
                        f"{t_impact}경까지 위험이 남아 있습니다."}[lang]
-        instr = STAY[lang] + (" " if lang != "ja" else "") + SHELTER[lang]
+        instr = STAY[lang]
     return Text(head, desc.strip(), instr)
 
 
@@ -185,10 +200,10 @@ def clear_text(*, lang: str, reason: str, areas: list[AdminArea], region_where: 
         h = {"en": f"Missile passed. The missile passed over {n}.",
              "ja": f"ミサイル通過。ミサイル通過。先程、このミサイルは{n}の上空を通過した模様です。",
              "ko": f"[경보 해제] 미사일이 {n} 상공을 통과한 것으로 보입니다."}[lang]
-        d = {"en": f"It was tracked past the land and is predicted to have fallen in {region_where} "
-                   f"at about {t_impact}.",
-             "ja": f"陸地の通過後も追尾しており、{t_impact}頃、{region_where}に落下したものとみられます。",
-             "ko": f"육지 통과 후에도 추적되었으며 {t_impact}경 {region_where}에 낙하한 것으로 추정됩니다."}[lang]
+        d = {"en": f"It was tracked past the land. Its predicted impact: {region_where}, at about "
+                   f"{t_impact}.",
+             "ja": f"陸地の通過後も追尾しています。予測落下地点は{region_where}、{t_impact}頃です。",
+             "ko": f"육지 통과 후에도 추적되었습니다. 예측 낙하 지점은 {region_where}, {t_impact}경입니다."}[lang]
     else:  # clear-unconfirmed: the track was lost or ended before the threat resolved
         t_lost = hhmm(lost_at, lang) if lost_at else None
         lost_en = f"Tracking of the missile was lost at about {t_lost}. " if t_lost else \

@@ -82,8 +82,8 @@ def status(dir: DirOpt, json_out: JsonOpt = False) -> None:
     r = st["rejections"]
     console.print(f"rejections: {r['total']}", highlight=False)
     for rej in r["recent"]:
-        console.print(f"  {rej['at']} from {rej['from']} #{rej['seq']}: {rej['code']}: {rej['reason']}",
-                      highlight=False)
+        where = f"from {rej['from'] or 'an unknown caller'}" + (f" #{rej['seq']}" if rej["seq"] is not None else "")
+        console.print(f"  {rej['at']} {where}: {rej['code']}: {rej['reason']}", highlight=False)
 
 
 def sync(dir: DirOpt, json_out: JsonOpt = False) -> None:

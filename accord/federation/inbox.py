@@ -137,6 +137,7 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
     """
     _ready(node)
     now = node.clock.now()
+    stamp = to_rfc3339(now)
     with write_lock(node):
         conn = node.conn
         receipts: list[Receipt] = []
@@ -154,11 +155,11 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
         def reject(orig: str | None, seq: int | None, item_id: str | None, code: str, reason: str,
                    *, consumed: bool, digest: str | None = None) -> None:
             receipts.append(Receipt(orig, seq, item_id, "rejected", code, reason, consumed))
-            rejection_rows.append((to_rfc3339(now), orig or sender, seq, code, reason))
+            rejection_rows.append((stamp, orig or sender, seq, code, reason))
             events.append(("item.rejected", {"from": orig or sender, "seq": seq, "item_id": item_id,
                                              "code": code, "reason": reason[:500]}, now))
             if consumed:
-                inbox_rows.append((orig, seq, item_id, digest, "rejected", reason[:500], to_rfc3339(now)))
+                inbox_rows.append((orig, seq, item_id, digest, "rejected", reason[:500], stamp))
 
         keys = wire.partner_keys(node)
         for raw in envelopes:
@@ -217,7 +218,7 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
                 if held == item_digest:
                     receipts.append(Receipt(orig, seq, item.id, "duplicate", None,
                                             "item already held (same originator and id)", True))
-                    inbox_rows.append((orig, seq, item.id, digest, "duplicate", None, to_rfc3339(now)))
+                    inbox_rows.append((orig, seq, item.id, digest, "duplicate", None, stamp))
                 else:
                     reject(orig, seq, item.id, "conflict",
                            f"item {item.id} is already held with different content", consumed=True,
@@ -230,7 +231,7 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
                            f"a retraction from {orig} must name one of {orig}'s own items",
                            consumed=True, digest=digest)
                     continue
-                retraction_rows.append((target, orig, str(item.body.get("reason", ""))[:500], to_rfc3339(now)))
+                retraction_rows.append((target, orig, str(item.body.get("reason", ""))[:500], stamp))
                 events.append(("item.retracted", {"item_id": target, "by": orig, "retraction": item.id}, now))
             else:
                 # decide() depends only on (originator, kind, marking) for a fixed recipient and time
@@ -248,8 +249,8 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
                 events.append(("item.received", {"item_id": item.id, "kind": item.kind, "from": orig,
                                                  "seq": seq, "digest": item_digest}, now))
             items_seen[key] = item_digest
-            received_rows.append((orig, item.id, item_digest, seq, to_rfc3339(now)))
-            inbox_rows.append((orig, seq, item.id, digest, "stored", None, to_rfc3339(now)))
+            received_rows.append((orig, item.id, item_digest, seq, stamp))
+            inbox_rows.append((orig, seq, item.id, digest, "stored", None, stamp))
             receipts.append(Receipt(orig, seq, item.id, "stored", consumed=True))
 
         try:

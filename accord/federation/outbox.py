@@ -70,6 +70,7 @@ def _enqueue(node: Any, entries: list[tuple[Any, str, str | None]], *, store: bo
     together or not at all."""
     conn = node.conn
     now = node.clock.now()
+    stamp = to_rfc3339(now)
     results: list[ShareResult] = []
     events: list[tuple[str, dict[str, Any], Any]] = []
     with write_lock(node):
@@ -90,7 +91,7 @@ def _enqueue(node: Any, entries: list[tuple[Any, str, str | None]], *, store: bo
                 seq = last[to] = last[to] + 1
                 envelope = wire.seal_envelope(node, item, to, seq, now)
                 conn.execute("INSERT INTO fed_outbox(recipient, seq, item_id, kind, envelope, queued) "
-                             "VALUES (?,?,?,?,?,?)", (to, seq, item.id, item.kind, envelope, to_rfc3339(now)))
+                             "VALUES (?,?,?,?,?,?)", (to, seq, item.id, item.kind, envelope, stamp))
                 events.append(("item.shared", {"item_id": item.id, "kind": item.kind, "to": to, "seq": seq,
                                                "agreement": agreement}, now))
                 results.append(ShareResult(item.id, to, seq, "queued", agreement))

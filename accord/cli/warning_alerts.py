@@ -51,7 +51,7 @@ def alerts(
                           f"issued with status Actual")
     when: datetime = parse_rfc3339(epoch, field="epoch")
     engine = AlertEngine(rules, geo, sender or f"accord.{party.lower()}.example", chosen, epoch=when)
-    messages = run_engine(engine, inp.predictions)
+    messages = run_engine(engine, inp.predictions, source=inp.source)
     write_alerts(out, messages, party=party, status=chosen, source=inp.source)
     if as_json:
         typer.echo(json.dumps(index_json(messages, party=party, status=chosen, source=inp.source),

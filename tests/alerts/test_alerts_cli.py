@@ -64,7 +64,8 @@ def test_alerts_cli_bad_prediction_leaves_no_partial_output(tmp_path):
     out = tmp_path / "alerts"
     r = runner.invoke(app, ["warning", "alerts", str(src), "--party", "JPN", "--out", str(out)])
     assert isinstance(r.exception, InputError)
-    assert "impact_ellipse_95/impact_cov_en_m2" in str(r.exception) and "t=350" in str(r.exception)
+    assert "impact_ellipse_95/impact_cov_en_m2" in str(r.exception) and "prediction #3 (track T1, t=350" in str(r.exception)
+    assert str(src) in str(r.exception)
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["p.jsonl"]  # no temp dir left behind
 

@@ -68,13 +68,21 @@ def _simulated(d: Path) -> bool:
 
 
 def run_engine(engine: AlertEngine, predictions: list[Prediction], *,
-               end_t: float | None = None) -> list[CapMessage]:
+               end_t: float | None = None, source: str | None = None) -> list[CapMessage]:
     """Feed predictions in time order (each at its own ``t``), then let time run to ``end_t``
-    (default: the last predicted impact + the clearing delay + 1 s) so every incident closes."""
-    preds = sorted(predictions, key=lambda q: (q.t, q.track_id))
+    (default: the last predicted impact + the clearing delay + 1 s) so every incident closes.
+
+    A bad prediction raises :class:`InputError` naming ``source`` and the prediction's position
+    in the input (1-based, in file order)."""
+    order = sorted(range(len(predictions)), key=lambda i: (predictions[i].t, predictions[i].track_id))
+    preds = [predictions[i] for i in order]
     out: list[CapMessage] = []
-    for q in preds:
-        out.extend(engine.on_prediction(q, q.t))
+    for i, q in zip(order, preds):
+        try:
+            out.extend(engine.on_prediction(q, q.t))
+        except InputError as exc:
+            raise InputError(f"prediction #{i + 1} (track {q.track_id}, t={q.t}): {exc.detail}",
+                             source=source, field=exc.field) from None
     if end_t is None and preds:
         end_t = max(q.impact_t for q in preds) + engine.rules.clear_after_impact_s + 1.0
     if end_t is not None:

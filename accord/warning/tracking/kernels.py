@@ -423,8 +423,18 @@ def bookkeep(X, P, mu, hist, misses, last, ball_since, latched, confirmed, hit, 
             newly[n] = True
         if mu[n, 0] >= ball_prob:
             ball_since[n] = min(ball_since[n], t)
-            if t - ball_since[n] >= min_ball_s:
+            if t - ball_since[n] >= min_ball_s and not latched[n]:
+                # collapse the mixture onto the ballistic model by moment matching, so the
+                # boost hypothesis' spread stays in the covariance the predictions start from
                 latched[n] = True
+                m0, m1 = mu[n, 0], mu[n, 1]
+                xc = m0 * X[n, 0] + m1 * X[n, 1]
+                d = X[n, 0] - X[n, 1]
+                for a in range(6):
+                    for b in range(6):
+                        P[n, 0, a, b] = m0 * P[n, 0, a, b] + m1 * P[n, 1, a, b] + m0 * m1 * d[a] * d[b]
+                for a in range(6):
+                    X[n, 0, a] = xc[a]
         elif not latched[n]:
             ball_since[n] = np.inf
         conf = confirmed[n] or newly[n]

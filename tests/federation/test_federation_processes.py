@@ -16,7 +16,7 @@ from accord.api.deps import create_token
 from accord.federation import share_many
 from accord.node import Node
 from federation_harness import (PARTIES, NodeProcess, free_port, ledger_events, make_nodes, note,
-                                now_utc, outbox_states, received, start_all, wait_for)
+                                db, now_utc, outbox_states, received, start_all, wait_for)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -178,3 +178,47 @@ def test_partner_endpoint_refuses_unpinned_keys_and_relayed_envelopes(cluster):
     assert receipt["status"] == "rejected" and receipt["code"] == "wrong_party" and not receipt["consumed"]
     events = ledger_events(base / "JPN", "item.rejected")[before:]
     assert {e["code"] for e in events} >= {"unauthenticated", "wrong_party"}
+
+
+# --- (e) a rewritten ledger, caught by both partners' running nodes -------------------------
+def test_node_that_rewrites_its_ledger_is_flagged_by_both_partners(cluster):
+    """Runs last in this module: it leaves JPN distrusted by its partners."""
+    from accord.federation import status
+    from accord.store.ledger import Ledger
+
+    base, ports, procs = cluster
+
+    def head_of_jpn(party):
+        conn = db(base / party)
+        try:
+            return conn.execute("SELECT head_size, inconsistent FROM fed_partner_state WHERE party='JPN'").fetchone()
+        finally:
+            conn.close()
+
+    # both partners have verified a head of JPN's log by now (workers check every 2 s)
+    assert wait_for(lambda: all((head_of_jpn(p) or (None,))[0] for p in ("KOR", "USA")), timeout=30)
+    assert all(head_of_jpn(p)[1] is None for p in ("KOR", "USA"))
+    procs["JPN"].stop()
+    jpn = Node.open(base / "JPN")
+    try:  # JPN edits one past entry and rebuilds its Merkle tree so that it verifies on its own
+        entries = jpn.ledger.entries()
+        jpn.conn.execute("DELETE FROM ledger_leaves")
+        jpn.conn.execute("DELETE FROM ledger_nodes")
+        jpn.conn.commit()
+        forged = [(e.type, {**e.data, "rewritten": True} if i == 2 else e.data, e.time) for i, e in enumerate(entries)]
+        rebuilt = Ledger(jpn.conn, jpn.identity, jpn.origin)
+        rebuilt.append_many(forged)
+        rebuilt.verify()
+    finally:
+        jpn.close()
+    procs["JPN"] = NodeProcess(base / "JPN", ports["JPN"], args=["--batch-size", "50"]).start()
+    assert wait_for(lambda: all((head_of_jpn(p) or (None, None))[1] for p in ("KOR", "USA")), timeout=60)
+    for party in ("KOR", "USA"):
+        events = ledger_events(base / party, "partner.inconsistent")
+        assert [e["party"] for e in events] == ["JPN"]
+        node = Node.open(base / party)
+        try:
+            row = [p for p in status(node)["partners"] if p["party"] == "JPN"][0]
+        finally:
+            node.close()
+        assert row["inconsistent"] and "JPN" in row["inconsistent"]

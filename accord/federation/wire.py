@@ -22,9 +22,21 @@ RETRACTION_KIND = "accord.retraction"
 """Kind of the item an originator sends to withdraw one of its earlier items."""
 
 
+_TIMESTAMP_MEMBER = b',"timestamp":"'
+
+
 def seal_envelope(node: Any, item: Item, recipient: str, seq: int, now: datetime) -> bytes:
-    """RFC 8785 canonical bytes of the sealed envelope (what the outbox stores and sends)."""
-    return seal(item, recipient, seq, node.identity, now).to_bytes()
+    """RFC 8785 canonical bytes of the sealed envelope (what the outbox stores and sends).
+
+    Equal to ``seal(...).to_bytes()`` without canonicalising the item a second time: the signed
+    bytes are the canonical object minus ``signature``, and in RFC 8785 member order (§3.2.3)
+    ``signature`` sits just before ``timestamp``, the object's last member — so its last
+    ``,"timestamp":"`` is the top-level one, and the signature member goes right before it.
+    """
+    env = seal(item, recipient, seq, node.identity, now)
+    signed = env.signing_bytes()
+    at = signed.rfind(_TIMESTAMP_MEMBER)
+    return signed[:at] + b',"signature":"' + base64.b64encode(env.signature) + b'"' + signed[at:]
 
 
 def _key_of(partner: Any) -> Ed25519PublicKey:

@@ -107,3 +107,20 @@ def test_tls_certificate_pin_checks_the_fingerprint(tmp_path):
         pin_partner_cert(tmp_path / "jpn", "KOR", cert, "SHA256:" + "0" * 64)
     assert pin_partner_cert(tmp_path / "jpn", "KOR", cert, fp) == fp
     assert (tmp_path / "jpn" / "tls" / "partners" / "KOR.pem").read_bytes() == cert.read_bytes()
+
+
+def test_outbox_envelope_bytes_equal_the_core_canonical_form(tmp_path):
+    from accord.core.envelopes import Envelope, seal
+    from accord.core.items import new_item
+    from accord.core.markings import Marking
+    from accord.federation.wire import seal_envelope
+
+    class FakeNode:
+        identity = Identity.generate("JPN")
+
+    bodies = [{}, {"timestamp": "x", "z": [{"timestamp": 1}]}, {"ñ": "\u2028\"\\", "n": 2**52, "f": 1.5e-7}]
+    for body in bodies:
+        item = new_item("test.note", body, Marking.parse("UNCLASSIFIED"), "JPN", NOW)
+        got = seal_envelope(FakeNode, item, "KOR", 7, NOW)
+        assert got == seal(item, "KOR", 7, FakeNode.identity, NOW).to_bytes()
+        assert Envelope.from_bytes(got).item == item.to_json()

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from accord.clock import to_rfc3339
-from accord.errors import FederationError, InputError, NotFoundError
+from accord.errors import AccordError, ConfigError, FederationError, InputError, NotFoundError
 from accord.federation import wire
 from accord.federation.inbox import BatchAck, _ready
 from accord.federation.schema import write_lock
@@ -192,14 +193,40 @@ def rules(node: Any) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in node.conn.execute("SELECT kinds, to_party FROM fed_rules ORDER BY id")]
 
 
+_config_cache: dict[str, tuple[float, list[tuple[str, str]]]] = {}
+
+
 def _config_rules(node: Any) -> list[tuple[str, str]]:
-    """Rules from the node config (``sharing: [{kinds: warning.track, to: "*"}]``), if any."""
-    config = getattr(node, "config", None)
-    raw = config.get("sharing") if isinstance(config, dict) else getattr(config, "sharing", None)
+    """Rules from the node's ``node.yaml``::
+
+        sharing:
+          - {kinds: warning.track, to: "*"}
+          - {kinds: "intel.*", to: KOR}
+
+    Read when the file changes (its mtime), so an edit applies without a restart.
+    """
+    from accord.core.agreements import load_yaml_strict
+
+    path = Path(node.dir) / "node.yaml"
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        return []
+    cached = _config_cache.get(str(path))
+    if cached and cached[0] == mtime:
+        return cached[1]
+    try:
+        raw = (load_yaml_strict(path.read_text(encoding="utf-8"), source=str(path)) or {}).get("sharing") or []
+    except AccordError as exc:
+        raise ConfigError(f"{path}: sharing rules: {exc}") from None
+    if not isinstance(raw, list):
+        raise ConfigError(f"{path}: 'sharing' must be a list of {{kinds, to}} rules")
     out = []
-    for rule in raw or []:
-        if isinstance(rule, dict) and isinstance(rule.get("kinds"), str):
-            out.append((rule["kinds"], str(rule.get("to", "*"))))
+    for n, rule in enumerate(raw):
+        if not isinstance(rule, dict) or not isinstance(rule.get("kinds"), str):
+            raise ConfigError(f"{path}: sharing[{n}] needs a 'kinds' pattern (and optionally 'to')")
+        out.append((rule["kinds"], str(rule.get("to", "*"))))
+    _config_cache[str(path)] = (mtime, out)
     return out
 
 

@@ -253,3 +253,23 @@ def test_checkpoint_signed_by_another_key_is_refused(trio):
 
     with pytest.raises(CheckpointError):
         check_partner_head(nodes["KOR"], "JPN", Impostor())
+
+
+def test_standing_rules_from_table_and_node_yaml_share_only_what_policy_allows(trio):
+    from accord.federation import add_rule, create_item
+
+    nodes, _, feds = trio
+    jpn = nodes["JPN"]
+    add_rule(jpn, "warning.track", "*")
+    created = create_item(jpn, note(jpn, 1, kind="warning.track"))
+    assert created.shared_to == ["KOR", "USA"]
+    # REL TO JPN, KOR: the rule names every partner, the policy lets only KOR have it
+    assert create_item(jpn, note(jpn, 2, kind="warning.track", banner="SECRET//REL TO JPN, KOR")).shared_to == ["KOR"]
+    assert create_item(jpn, note(jpn, 3)).shared_to == []          # no rule for test.note yet
+    cfg = jpn.dir / "node.yaml"
+    cfg.write_text(cfg.read_text() + "sharing:\n  - {kinds: 'test.*', to: KOR}\n  - {kinds: 'test.*', to: USA}\n")
+    import os
+    os.utime(cfg, (1, 1))  # a different mtime than the cached read
+    assert create_item(jpn, note(jpn, 4)).shared_to == ["KOR"]      # USA: no agreement for test.*
+    feds["JPN"].sync(heads=False)
+    assert len(received(nodes["KOR"].dir, "JPN")) == 3 and len(received(nodes["USA"].dir, "JPN")) == 1

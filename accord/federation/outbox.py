@@ -292,8 +292,11 @@ def apply_ack(node: Any, party: str, ack: BatchAck) -> tuple[int, int]:
                                       (now, f"{r.code}: {r.reason}"[:500], party, r.seq))
                     rejected += 1
             if ack.next_seq is not None:
+                # the partner lost what it had acknowledged (restored from a backup?): send it all
+                # again from its next_seq, including rows it had refused, or it would wait for
+                # those numbers for ever
                 node.conn.execute("UPDATE fed_outbox SET state='queued' WHERE recipient=? AND seq>=? "
-                                  "AND state='delivered'", (party, ack.next_seq))
+                                  "AND state IN ('delivered', 'rejected')", (party, ack.next_seq))
             node.conn.execute(
                 "INSERT INTO fed_partner_state(party, last_contact, last_error, failures, peer_next_seq) "
                 "VALUES (?,?,NULL,0,?) ON CONFLICT(party) DO UPDATE SET last_contact=excluded.last_contact, "

@@ -273,3 +273,41 @@ def test_standing_rules_from_table_and_node_yaml_share_only_what_policy_allows(t
     assert create_item(jpn, note(jpn, 4)).shared_to == ["KOR"]      # USA: no agreement for test.*
     feds["JPN"].sync(heads=False)
     assert len(received(nodes["KOR"].dir, "JPN")) == 3 and len(received(nodes["USA"].dir, "JPN")) == 1
+
+
+def test_partner_restored_from_backup_is_refilled_from_its_sequence_number(trio, tmp_path):
+    import shutil
+
+    from accord.node import Node
+
+    nodes, net, feds = trio
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    first = [note(jpn, i) for i in range(3)]
+    for it in first:
+        share(jpn, it, "KOR")
+    feds["JPN"].sync("KOR", heads=False)
+    kor.close()
+    shutil.copytree(kor.dir, tmp_path / "backup")            # KOR's state after 3 items
+    kor = nodes["KOR"] = Node.open(kor.dir)
+    net.up("KOR", kor)
+    later = [note(jpn, 10 + i) for i in range(3)]
+    share(jpn, later[0], "KOR")
+    secret = note(jpn, 99, banner="TOP SECRET//REL TO JPN, KOR")
+    from accord.federation.outbox import _enqueue
+    _enqueue(jpn, [(secret, "KOR", None)])                    # a row KOR will refuse (above ceiling)
+    for it in later[1:]:
+        share(jpn, it, "KOR")
+    feds["JPN"].sync("KOR", heads=False)
+    assert len(received(kor.dir, "JPN")) == 6
+    kor.close()                                               # KOR loses everything after the backup
+    shutil.rmtree(kor.dir)
+    shutil.copytree(tmp_path / "backup", kor.dir)
+    kor = nodes["KOR"] = Node.open(kor.dir)
+    net.up("KOR", kor)
+    assert len(received(kor.dir, "JPN")) == 3
+    share(jpn, note(jpn, 50), "KOR")                          # next contact: KOR asks for #4
+    for _ in range(3):
+        feds["JPN"].sync("KOR", heads=False)
+    got = [i for _, i in received(kor.dir, "JPN")]
+    assert got == [i.id for i in first + later] + [got[-1]] and len(got) == 7
+    assert secret.id not in got

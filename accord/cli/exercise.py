@@ -31,11 +31,12 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON for scr
         typer.echo(json.dumps(rows, indent=2))
         return
     table = Table(title="Built-in scenarios")
-    for col in ("name", "parties", "radars", "launches", "partitions", "injects", "duration (s)"):
-        table.add_column(col)
+    table.add_column("name", no_wrap=True)
+    for col in ("parties", "radars", "launches", "partitions", "injects", "duration"):
+        table.add_column(col, justify="right" if col != "parties" else "left")
     for r in rows:
-        table.add_row(r["name"], ", ".join(r["parties"]), str(r["radars"]), str(r["launches"]),
-                      str(r["partitions"]), ", ".join(r["injects"]) or "—", f"{r['duration_s']:.0f}")
+        table.add_row(r["name"], " ".join(r["parties"]), str(r["radars"]), str(r["launches"]),
+                      str(r["partitions"]), str(len(r["injects"])), f"{r['duration_s']:.0f} s")
     console.print(table)
 
 

@@ -298,12 +298,13 @@ class Runner:
                         self._deferred.append(inj)
                 self._restarts(t)
                 self._track_outputs(t)
-                self._network_step(t)
+                self._deliver_due(t)
                 if t >= next_share:
                     # share, fuse and alert at the sharing cadence: partners' tracks change no faster
                     self._share_tracks(t)
                     self._fuse_and_alert(t)
                     next_share = t + self.s.share_period_s
+                self._send_pending(t)
                 if t >= next_heads:
                     self._exchange_heads()
                     next_heads = t + HEAD_CHECK_PERIOD_S
@@ -376,14 +377,20 @@ class Runner:
                     share_many(st.node, allowed, partner)
 
     def _network_step(self, t: float) -> None:
-        # 1. deliver what has arrived by t
+        self._deliver_due(t)
+        self._send_pending(t)
+
+    def _deliver_due(self, t: float) -> None:
+        """Deliver every request and acknowledgement that has arrived by ``t``."""
         for arrive_t, src, dst, payload in self.net.due(t):
             kind, body = payload
             if kind == "batch":
                 self._deliver_batch(src, dst, arrive_t, body)
             else:
                 self._deliver_ack(src, dst, arrive_t, body)
-        # 2. senders put queued envelopes on the wire (retrying after an ack timeout)
+
+    def _send_pending(self, t: float) -> None:
+        """Senders put queued envelopes on the wire (retrying after an acknowledgement timeout)."""
         for st in self.states.values():
             if not st.up or st.node is None:
                 continue

@@ -17,6 +17,7 @@ Tables (all created with :func:`accord.store.sqlite.ensure_schema`):
   sequence number the partner asked for, the last verified checkpoint, and an inconsistency flag.
 * ``fed_rules`` — standing sharing rules (kind pattern → partner or ``*``).
 * ``fed_retractions`` — items withdrawn by their originator.
+* ``fed_cursor`` — how far the standing rules have scanned the ledger's ``item.created`` events.
 """
 
 from __future__ import annotations
@@ -90,6 +91,10 @@ CREATE TABLE IF NOT EXISTS fed_rules (
   kinds    TEXT NOT NULL,
   to_party TEXT NOT NULL DEFAULT '*',
   UNIQUE (kinds, to_party)
+);
+CREATE TABLE IF NOT EXISTS fed_cursor (
+  name  TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS fed_retractions (
   item_id    TEXT PRIMARY KEY,

@@ -74,6 +74,8 @@ class Federation:
         Returns ``{party: error or None}``; a failing partner does not stop the others.
         """
         result: dict[str, str | None] = {}
+        while outbox.apply_rules_to_new_items(self.node):
+            pass
         for p in [party] if party else sorted(self.node.partners()):
             try:
                 while self.deliver_once(p):
@@ -91,6 +93,18 @@ class Federation:
         outbox.register_notifier(self.node, self.notify)
         for party in sorted(self.node.partners()):
             self._ensure_worker(party)
+        self._rules_thread = threading.Thread(target=self._run_rules, name="accord-rules", daemon=True)
+        self._rules_thread.start()
+
+    def _run_rules(self) -> None:
+        """Apply standing rules to items other parts of Accord stored (``node.put_item``)."""
+        while not self._stop.is_set():
+            try:
+                if outbox.apply_rules_to_new_items(self.node):
+                    continue
+            except Exception:  # noqa: BLE001 - keep scanning; the cursor did not move
+                log.exception("standing rules: scan failed")
+            self._stop.wait(self.poll_interval)
 
     def _ensure_worker(self, party: str) -> None:
         with self._lock:
@@ -114,8 +128,9 @@ class Federation:
         self._stop.set()
         for ev in self._events.values():
             ev.set()
-        for t in self._threads.values():
-            t.join(timeout)
+        for t in [*self._threads.values(), getattr(self, "_rules_thread", None)]:
+            if t is not None:
+                t.join(timeout)
         close = getattr(self.transport, "close", None)
         if close:
             close()

@@ -15,7 +15,8 @@ For a state ``(r, v)`` (Vallado, *Fundamentals of Astrodynamics*, 4th ed., §2.4
 
 The *launch* is the ballistic arc continued backwards to the ground: the boost phase bends the
 real trajectory, so this is the "equivalent ballistic launch point"; ``launch_sigma_m`` adds
-that model error (:data:`LAUNCH_MODEL_SIGMA_M`) to the propagated uncertainty.
+that model error (:data:`LAUNCH_MODEL_SIGMA_M`) to the propagated uncertainty. When the track
+saw the boost, :func:`launch_from_boost` back-extrapolates its early state instead (closer).
 
 Uncertainty: the 6×6 state covariance is carried through that (nonlinear) map by the unscented
 transform (Julier & Uhlmann 1997) with 2n + 1 = 13 sigma points, ``κ = 1``. The impact points of
@@ -27,6 +28,7 @@ eigenvectors, and its bearing is the major axis' direction clockwise from north.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import math
 
@@ -243,3 +245,40 @@ def predict_launch_impact(t: float, track_ids: Sequence[str], x: np.ndarray, P: 
             impact_ellipse_95=Ellipse95(ma, mi, be), impact_cov_en_m2=tuple(covs[q]),
             ground_track=tuple(zip(glat[q], glon[q]))))
     return out
+
+
+#: 1-σ error of the launch point estimated from a boost-phase anchor (:func:`launch_from_boost`),
+#: measured on simulated salvos (see docs/tracking.md).
+LAUNCH_ANCHOR_SIGMA_M = 12_000.0
+#: Anchors above this altitude are too far into the pitch programme for a straight-line rise.
+LAUNCH_ANCHOR_MAX_ALT_M = 80_000.0
+
+
+def launch_from_boost(pred: Prediction, anchor: np.ndarray, *, radius: float = EARTH_RADIUS_M,
+                      sigma_m: float = LAUNCH_ANCHOR_SIGMA_M) -> Prediction:
+    """Replace the equivalent-ballistic launch of ``pred`` by one from the track's boost phase.
+
+    ``anchor = (t, p, v)`` is the track's state early in the boost. A rise from rest under a
+    constant net acceleration ``a`` along a straight line gives ``p = p_L + ½ a τ²``, ``v = a τ``,
+    hence ``p_L = p − ½ v τ`` with ``|p_L| = R``: the smaller positive root of
+    ``|u|² τ² − 2 (p·u) τ + |p|² − R² = 0``, ``u = v/2``; launch time ``t − τ``. Without a usable
+    anchor (NaN, too high, not rising) ``pred`` is returned unchanged.
+    """
+    if not np.isfinite(anchor).all():
+        return pred
+    t0, p, v = float(anchor[0]), anchor[1:4], anchor[4:7]
+    rn = float(np.linalg.norm(p))
+    if rn - radius > LAUNCH_ANCHOR_MAX_ALT_M or float(p @ v) <= 0.0:
+        return pred
+    u = 0.5 * v
+    a, b, c = float(u @ u), float(p @ u), float(p @ p) - radius * radius
+    disc = b * b - a * c
+    if a <= 0.0 or disc < 0.0:
+        return pred
+    tau = (b - math.sqrt(disc)) / a
+    if not 0.0 < tau < 600.0:
+        return pred
+    pl = p - u * tau
+    lat, lon, _ = ecef_to_lla(pl * (radius / np.linalg.norm(pl)), radius)
+    return replace(pred, launch_t=t0 - tau, launch_lat_deg=float(lat), launch_lon_deg=float(lon),
+                   launch_sigma_m=float(sigma_m))

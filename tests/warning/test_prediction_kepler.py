@@ -79,3 +79,21 @@ def test_unscented_ellipse_holds_95_percent_of_monte_carlo_impacts(flight):
     # the ellipse is the covariance's: semi-major² / 5.991 is its largest eigenvalue
     assert pred.impact_ellipse_95.semi_major_m ** 2 / CHI2_2DOF_95 == pytest.approx(np.linalg.eigvalsh(C)[1])
     assert len(pred.ground_track) == 24 and pred.status == "tracking"
+
+
+def test_launch_from_a_boost_anchor_recovers_a_straight_line_rise():
+    from accord.warning.prediction import launch_from_boost
+    pad = lla_to_ecef(39.8, 126.4, 0.0)
+    up = pad / np.linalg.norm(pad)
+    d = up + 0.3 * np.cross([0.0, 0.0, 1.0], up)
+    a = 30.0 * d / np.linalg.norm(d)                        # net acceleration, m/s²
+    tau = 35.0
+    anchor = np.r_[100.0, pad + 0.5 * a * tau**2, a * tau]   # seen at t = 100 s
+    s = lla_to_ecef(41.0, 130.0, 150e3)
+    (pred,) = predict_launch_impact(150.0, ["T1"], np.r_[s, 2000.0 * np.cross([0, 0, 1.0], s / np.linalg.norm(s))][None],
+                                    (np.eye(6) * 100.0)[None])
+    out = launch_from_boost(pred, anchor)
+    assert abs(out.launch_t - (100.0 - tau)) < 1e-6
+    assert great_circle_m(out.launch_lat_deg, out.launch_lon_deg, 39.8, 126.4) < 1.0
+    assert out.impact_lat_deg == pred.impact_lat_deg               # only the launch changes
+    assert launch_from_boost(pred, np.full(7, np.nan)) is pred     # no anchor: unchanged

@@ -32,7 +32,7 @@ from scipy.special import gammaincinv
 
 from accord.errors import InputError
 from accord.warning.frames import EARTH_RADIUS_M, MU
-from accord.warning.prediction import predict_launch_impact
+from accord.warning.prediction import launch_from_boost, predict_launch_impact
 from accord.warning.tracking import initiation, kernels
 from accord.warning.tracking.association import assign
 from accord.warning.tracking.filters import combine, ekf_update, transition_matrix
@@ -97,6 +97,9 @@ class TrackerConfig:
     min_ballistic_s: float = 6.0
     """Burnout is declared (latched: ballistic model only, predictions start) once the
     ballistic-mode probability has stayed at least ``ballistic_prob`` for ``min_ballistic_s``."""
+    launch_anchor_s: float = 10.0
+    """A track confirmed during the boost keeps its state this long after confirmation as the
+    anchor of its launch estimate (see :func:`accord.warning.prediction.launch_from_boost`)."""
     report_outside_coverage: bool = False
     """Report confirmed tracks predicted outside every radar's coverage (coasting)."""
     mu: float = MU
@@ -105,7 +108,7 @@ class TrackerConfig:
 
 _INT = np.int64
 _TRACK_FIELDS = ("_X", "_P", "_mu", "_hist", "_misses", "_last", "_ball_since", "_latched", "_confirmed",
-                 "_id")
+                 "_id", "_conf_t", "_anchor")
 
 
 def _dt_key(dt: float) -> float:
@@ -133,6 +136,8 @@ class Tracker:
         self._misses = np.zeros(0, _INT)
         self._last = np.zeros(0)
         self._ball_since = np.zeros(0)
+        self._conf_t = np.zeros(0)
+        self._anchor = np.zeros((0, 7))   # boost-phase state (t, p, v) for the launch estimate
         self._latched = np.zeros(0, bool)
         self._confirmed = np.zeros(0, bool)
         self._id = np.zeros(0, _INT)
@@ -261,10 +266,16 @@ class Tracker:
                 c.max_sigma_m**2, c.min_alt_m, c.earth_radius_m)
             any_new = newly.any()
             if any_new:
+                self._conf_t[newly] = t
                 k = int(newly.sum())
                 self._id[newly] = np.arange(self._next_id, self._next_id + k)
                 self._next_id += k
                 self._confirmed |= newly
+            anchor = (self._confirmed & ~self._latched & np.isnan(self._anchor[:, 0])
+                      & (t - self._conf_t >= c.launch_anchor_s))
+            if anchor.any():
+                x, _ = combine(self._X[anchor], self._P[anchor], self._mu[anchor])
+                self._anchor[anchor] = np.column_stack([np.full(len(x), t), x[:, 0:6]])
             if dead.any():
                 for tid in self._track_ids(np.flatnonzero(dead & self._confirmed)):
                     self._lost.append((tid, t))
@@ -321,6 +332,8 @@ class Tracker:
         self._misses = np.concatenate([self._misses, np.zeros(k, _INT)])
         self._last = np.concatenate([self._last, np.full(k, t)])
         self._ball_since = np.concatenate([self._ball_since, np.full(k, np.inf)])
+        self._conf_t = np.concatenate([self._conf_t, np.full(k, np.inf)])
+        self._anchor = np.concatenate([self._anchor, np.full((k, 7), np.nan)])
         self._latched = np.concatenate([self._latched, np.zeros(k, bool)])
         self._confirmed = np.concatenate([self._confirmed, np.zeros(k, bool)])
         self._id = np.concatenate([self._id, np.full(k, -1, _INT)])
@@ -376,6 +389,8 @@ class Tracker:
         X, P, _, _ = self._predicted_copy(t, sel)
         preds = predict_launch_impact(t, self._track_ids(sel), X[:, BALLISTIC, 0:6],
                                       P[:, BALLISTIC, 0:6, 0:6], mu=c.mu, radius=c.earth_radius_m)
+        anchors = dict(zip(self._track_ids(sel), self._anchor[sel]))
+        preds = [launch_from_boost(p, anchors[p.track_id], radius=c.earth_radius_m) for p in preds]
         for p in preds:
             self._last_pred[p.track_id] = p
         return out + preds

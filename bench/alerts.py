@@ -141,15 +141,16 @@ def truth_areas(geo: Geography, rules: AlertRules, scen: Path) -> dict[str, dict
 
 
 def associate(preds: list[Prediction], events: dict[str, dict]) -> dict[str, str]:
-    """Track → missile by the nearest predicted launch (time and place)."""
+    """Track → missile by the nearest predicted impact (time, and place at ~1 s per km)."""
     by_track: dict[str, Prediction] = {}
     for p in preds:
         by_track[p.track_id] = p  # the latest prediction of each track
     out = {}
     for tid, p in by_track.items():
-        best = min(events.values(), key=lambda d: abs(d["event"].launch_t - p.launch_t)
-                   + math.hypot(d["event"].launch_lat_deg - p.launch_lat_deg,
-                                d["event"].launch_lon_deg - p.launch_lon_deg) * 30)
+        # by the predicted impact (time and place): what the alerts are about
+        best = min(events.values(), key=lambda d: abs(d["event"].impact_t - p.impact_t)
+                   + math.hypot(d["event"].impact_lat_deg - p.impact_lat_deg,
+                                d["event"].impact_lon_deg - p.impact_lon_deg) * 100)
         out[tid] = best["event"].id
     return out
 

@@ -9,6 +9,7 @@ leaves a partial alert sequence behind.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -68,16 +69,29 @@ def _simulated(d: Path) -> bool:
 
 
 def run_engine(engine: AlertEngine, predictions: list[Prediction], *,
-               end_t: float | None = None, source: str | None = None) -> list[CapMessage]:
+               end_t: float | None = None, source: str | None = None,
+               tick_s: float = 1.0) -> list[CapMessage]:
     """Feed predictions in time order (each at its own ``t``), then let time run to ``end_t``
     (default: the last predicted impact + the clearing delay + 1 s) so every incident closes.
+    Between predictions the clock ticks every ``tick_s`` seconds (:meth:`AlertEngine.on_time`),
+    as it would on a live node, so held-back Updates and Cancels go out on time.
 
     A bad prediction raises :class:`InputError` naming ``source`` and the prediction's position
     in the input (1-based, in file order)."""
     order = sorted(range(len(predictions)), key=lambda i: (predictions[i].t, predictions[i].track_id))
     preds = [predictions[i] for i in order]
     out: list[CapMessage] = []
+    clock = math.floor(preds[0].t) if preds else 0.0
+
+    def tick(until: float) -> None:
+        # a live node calls on_time every second; replay that between predictions
+        nonlocal clock
+        while clock + tick_s <= until:
+            clock += tick_s
+            out.extend(engine.on_time(clock))
+
     for i, q in zip(order, preds):
+        tick(q.t)
         try:
             out.extend(engine.on_prediction(q, q.t))
         except InputError as exc:
@@ -86,6 +100,7 @@ def run_engine(engine: AlertEngine, predictions: list[Prediction], *,
     if end_t is None and preds:
         end_t = max(q.impact_t for q in preds) + engine.rules.clear_after_impact_s + 1.0
     if end_t is not None:
+        tick(end_t)
         out.extend(engine.on_time(end_t))
     return out
 

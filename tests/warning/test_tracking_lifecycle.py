@@ -142,3 +142,36 @@ def test_duplicate_confirmed_tracks_are_merged_keeping_the_older():
     ids = np.array([7, 3, 9])
     drop = kernels.duplicates(X, P, mu, np.arange(3), ids, 22.46)
     assert drop.tolist() == [True, False, False]          # id 3 is older than id 7
+
+
+def test_bookkeeping_kernel_applies_the_documented_deletion_rules():
+    from accord.warning.tracking import deletion, kernels
+    rng = np.random.default_rng(8)
+    n = 40
+    X = np.zeros((n, 2, 9))
+    X[:, :, 0:3] = lla_to_ecef(rng.uniform(30, 45, n), rng.uniform(125, 140, n),
+                               rng.uniform(-5e3, 300e3, n))[:, None, :]
+    P = np.zeros((n, 2, 9, 9))
+    P[:, :, [0, 1, 2], [0, 1, 2]] = rng.choice([1e4, 1e10], n)[:, None, None]
+    mu = np.full((n, 2), 0.5)
+    misses = rng.integers(0, 7, n)
+    last = rng.uniform(0.0, 30.0, n)
+    confirmed = rng.random(n) < 0.5
+    sa = SensorArray.from_sensors([RADAR])
+    cfg = TrackerConfig()
+    hist = np.zeros(n, np.int64)
+    hit = np.zeros(n, bool)
+    m_after = misses.copy()
+    _, dead = kernels.bookkeep(X, P, mu, hist, m_after, last.copy(), np.full(n, np.inf), np.zeros(n, bool),
+                               confirmed, hit, 30.0, sa.site, sa.basis, sa.range_lim, sa.el_lim,
+                               sa.az_center, sa.az_half, 3, 5, 0.95, 6.0, cfg.tentative_misses,
+                               cfg.confirmed_misses, cfg.max_coast_tentative_s, cfg.max_coast_s,
+                               cfg.max_sigma_m**2, cfg.min_alt_m, 6371000.0)
+    pos = X[:, 0, 0:3]
+    ref = deletion.to_delete(30.0, confirmed, m_after, last, np.linalg.norm(pos, axis=1) - 6371000.0,
+                             np.trace(P[:, 0, 0:3, 0:3], axis1=1, axis2=2),
+                             tentative_misses=cfg.tentative_misses, confirmed_misses=cfg.confirmed_misses,
+                             max_coast_tentative_s=cfg.max_coast_tentative_s, max_coast_s=cfg.max_coast_s,
+                             max_sigma_m=cfg.max_sigma_m, min_alt_m=cfg.min_alt_m)
+    assert dead.tolist() == ref.tolist()
+    assert 0 < dead.sum() < n

@@ -31,6 +31,8 @@ def alerts(
     geography: Annotated[Optional[Path], typer.Option("--geography", help="Geography file (default: packaged).")] = None,
     epoch: Annotated[str, typer.Option("--epoch", help="Wall-clock time of scenario t=0 (RFC 3339).")]
     = "2026-01-01T00:00:00Z",
+    node_dir: Annotated[Optional[Path], typer.Option(
+        "--node", help="Also store each message as a 'warning.alert' item in this node (ledgered).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the index as JSON.")] = False,
 ) -> None:
     """Produce the CAP 1.2 Alert/Update/Cancel sequence for one party from predictions."""
@@ -52,7 +54,19 @@ def alerts(
     when: datetime = parse_rfc3339(epoch, field="epoch")
     engine = AlertEngine(rules, geo, sender or f"accord.{party.lower()}.example", chosen, epoch=when)
     messages = run_engine(engine, inp.predictions, source=inp.source)
+    node = None
+    if node_dir is not None:
+        from accord.node import Node
+
+        node = Node.open(node_dir)
+        if node.party != party:
+            node.close()
+            raise ConfigError(f"{node_dir}: the node is {node.party}'s, not {party}'s")
     write_alerts(out, messages, party=party, status=chosen, source=inp.source)
+    if node is not None:
+        with node:
+            for m in messages:
+                node.put_item(m.to_item())
     if as_json:
         typer.echo(json.dumps(index_json(messages, party=party, status=chosen, source=inp.source),
                               indent=2, ensure_ascii=False))

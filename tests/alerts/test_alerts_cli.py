@@ -116,3 +116,22 @@ def test_alerts_rules_bad_yaml_names_the_field(tmp_path, section, match):
     cfg.write_text("party: JPN\nalerts:\n" + section, encoding="utf-8")
     with pytest.raises(ConfigError, match=match):
         AlertRules.from_yaml(cfg)
+
+
+def test_alerts_cli_stores_messages_as_items_in_the_node(tmp_path):
+    from accord.node import Node
+
+    Node.init(tmp_path / "node", party="JPN").close()
+    src = tmp_path / "p.jsonl"
+    write_preds(src, hokkaido_preds())
+    r = runner.invoke(app, ["warning", "alerts", str(src), "--party", "JPN", "--out", str(tmp_path / "o"),
+                            "--node", str(tmp_path / "node"), "--json"])
+    assert r.exit_code == 0, r.output
+    index = json.loads(r.output)
+    with Node.open(tmp_path / "node") as node:
+        items = node.items(kind="warning.alert")
+        assert sorted(i.body["identifier"] for i in items) == sorted(m["identifier"] for m in index["messages"])
+        assert all(str(i.marking) == "UNCLASSIFIED//REL TO JPN, KOR, USA" for i in items)
+    r = runner.invoke(app, ["warning", "alerts", str(src), "--party", "KOR", "--out", str(tmp_path / "k"),
+                            "--node", str(tmp_path / "node")])
+    assert isinstance(r.exception, ConfigError) and "JPN's, not KOR's" in str(r.exception)

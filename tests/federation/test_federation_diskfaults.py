@@ -10,6 +10,7 @@ stop, everything arrives exactly once.
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import pytest
 
@@ -35,15 +36,15 @@ def _acknowledged(dir):
 
 
 def _start_faulty(dir, port):
-    wrapper = ["fiu-run", "-x", "-f", ""]
+    """Start the receiver under libfiu with remote control, then switch the faults on.
+
+    Enabling them only once it serves keeps start-up (schema creation) out of the experiment.
+    """
+    ctl = str(dir / "fiu-ctrl")
+    node = NodeProcess(dir, port, wrapper=["fiu-run", "-x", "-f", ctl]).start()
     for f in FAULTS:
-        wrapper += ["-c", f]
-    for _ in range(10):  # the faults may also hit the receiver while it opens its database
-        try:
-            return NodeProcess(dir, port, wrapper=wrapper).start()
-        except RuntimeError:
-            continue
-    raise RuntimeError("receiver never started under fault injection")
+        subprocess.run(["fiu-ctrl", "-f", ctl, "-c", f, str(node.proc.pid)], check=True, timeout=30)
+    return node
 
 
 def test_disk_faults_on_receiver_lose_no_acknowledged_item(tmp_path):
@@ -58,7 +59,7 @@ def test_disk_faults_on_receiver_lose_no_acknowledged_item(tmp_path):
     kor = _start_faulty(tmp_path / "KOR", ports["KOR"])
     try:
         for _ in range(3):  # let it run under faults, restarting the receiver if a fault killed it
-            wait_for(lambda: kor.proc.poll() is not None or len(_acknowledged(tmp_path / "JPN")) >= 100, timeout=5)
+            wait_for(lambda: kor.proc.poll() is not None or len(_acknowledged(tmp_path / "JPN")) >= 100, timeout=4)
             if kor.proc.poll() is not None:
                 kor = _start_faulty(tmp_path / "KOR", ports["KOR"])
         acked = _acknowledged(tmp_path / "JPN")

@@ -342,3 +342,17 @@ def test_alerts_schema_rejects_a_broken_message(geo):
     broken = m.xml.replace(b"<msgType>Alert</msgType>", b"<msgType>Warning</msgType>")
     with pytest.raises(InputError, match="schema"):
         validate(broken)
+
+
+def test_alerts_track_regained_after_loss_is_updated_at_once(geo):
+    e, out = engine(geo, min_update_interval_s=60.0), []
+    collect(e.on_prediction(make_pred(300, *HOKKAIDO_WATERS, 8_000, 4_000, 90, impact_t=500), 300), out)
+    collect(e.on_prediction(make_pred(301, *HOKKAIDO_WATERS, 8_000, 4_000, 90, impact_t=500,
+                                      status="lost"), 301), out)
+    collect(e.on_prediction(make_pred(305, *HOKKAIDO_WATERS, 8_000, 4_000, 90, impact_t=500), 305), out)
+    assert [(m.msg_type, m.reason) for m in out] == [("Alert", "alert"), ("Update", "lost"), ("Update", "update")]
+    assert "lost" not in out[-1].texts["en"].headline
+    # time never runs backwards: a late prediction is stamped no earlier than the last message
+    collect(e.on_prediction(make_pred(200, 43.6, 140.3, 30_000, 9_000, 90, impact_t=500), 200), out)
+    assert all(b.sent >= a.sent for a, b in zip(out, out[1:]))
+    check_chain(out)

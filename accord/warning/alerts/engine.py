@@ -96,6 +96,7 @@ class AlertEngine:
         any state changes, so no partial alert is ever produced.
         """
         a = self.assess(pred)  # raises on bad input, before touching state
+        now_t = max(float(now_t), self._now_t)  # time never runs backwards inside the engine
         # Advance time first, but let this prediction supersede a held-back Update of its own track.
         out = self._advance(now_t, skip_pending=pred.track_id)
         inc = self._incidents.get(pred.track_id)
@@ -162,8 +163,8 @@ class AlertEngine:
     def _material_change(self, inc: _Incident, pred: Prediction, a: Assessment) -> tuple[bool, bool]:
         """(changed materially?, urgent?) versus the last message sent for this incident."""
         old, old_p = inc.sent_assessment, inc.sent_pred
-        if old is None or old_p is None:
-            return True, True
+        if old is None or old_p is None or old_p.status != pred.status:
+            return True, True  # first message, or tracking regained after a loss
         new_codes, old_codes = set(a.area_codes), set(old.area_codes)
         if new_codes - old_codes:
             return True, True  # a newly threatened area is warned at once

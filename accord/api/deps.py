@@ -13,6 +13,7 @@ Tokens are never logged: errors name the token (its label), never the secret.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any, Callable
 
 from fastapi import Depends, HTTPException, Request, status
@@ -41,25 +42,18 @@ def get_node(request: Request) -> Any:
     return request.app.state.node
 
 
-def _read_conn(request: Request) -> Any:
-    # A dedicated read connection (made by create_app) so token lookups never interleave with
-    # a write transaction on the node's own connection.
-    return getattr(request.app.state, "auth_conn", None) or request.app.state.node.conn
-
-
 def current_principal(request: Request,
                       credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
     """The authenticated caller, or 401 (no/unknown token) / 403 (token of another party)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer API token",
                             headers={"WWW-Authenticate": "Bearer"})
-    lock = getattr(request.app.state, "auth_lock", None)
+    # under the node's write lock: the lookup must not run on the shared connection in the
+    # middle of another thread's write transaction
+    lock = getattr(request.app.state, "auth_lock", None) or nullcontext()
     try:
-        if lock is not None:
-            with lock:
-                principal = authenticate_token(_read_conn(request), credentials.credentials)
-        else:
-            principal = authenticate_token(_read_conn(request), credentials.credentials)
+        with lock:
+            principal = authenticate_token(request.app.state.node.conn, credentials.credentials)
     except AuthError as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc),
                             headers={"WWW-Authenticate": "Bearer"}) from None

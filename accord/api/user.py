@@ -39,7 +39,7 @@ def _http_error(exc: AccordError) -> HTTPException:
         return HTTPException(status.HTTP_403_FORBIDDEN, {"error": "policy_denied", "reasons": exc.reasons,
                                                          "message": str(exc)})
     if isinstance(exc, InputError):
-        return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc))
+        return HTTPException(422, str(exc))
     return HTTPException(status.HTTP_409_CONFLICT, str(exc))
 
 

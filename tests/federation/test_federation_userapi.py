@@ -1,0 +1,60 @@
+"""The user API routes (``/api/v1``) in process, with FastAPI's TestClient."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from accord.api.app import create_app
+from accord.api.deps import create_token
+from accord.federation import Federation, InProcessNetwork
+from federation_harness import make_nodes, received
+
+
+@pytest.fixture
+def api(tmp_path):
+    nodes = make_nodes(tmp_path)
+    net = InProcessNetwork()
+    for n in nodes.values():
+        net.attach(n)
+    jpn = nodes["JPN"]
+    admin = create_token(jpn.conn, "ops", "JPN", {"items:read", "items:write", "share", "status"})
+    client = TestClient(create_app(jpn))
+    client.headers["Authorization"] = f"Bearer {admin}"
+    yield client, nodes, Federation(jpn, net)
+    for n in nodes.values():
+        n.close()
+
+
+def test_create_share_retract_and_status_through_the_api(api):
+    client, nodes, fed = api
+    r = client.post("/api/v1/items", json={"kind": "warning.track", "marking": "SECRET//REL TO JPN, KOR, USA",
+                                           "body": {"track": "T1"}})
+    assert r.status_code == 201, r.text
+    item_id = r.json()["item"]["id"]
+    r = client.post("/api/v1/share", json={"item_id": item_id, "to": "USA"})
+    assert r.status_code == 200 and r.json()["status"] == "queued" and r.json()["seq"] == 1
+    assert client.post("/api/v1/share", json={"item_id": item_id, "to": "USA"}).json()["status"] == "already_queued"
+    fed.sync(heads=False)
+    assert [i for _, i in received(nodes["USA"].dir, "JPN")] == [item_id]
+    r = client.post("/api/v1/retract", json={"item_id": item_id, "reason": "duplicate track"})
+    assert r.status_code == 200 and [s["to"] for s in r.json()["sent"]] == ["USA"]
+    fed.sync(heads=False)
+    assert client.get(f"/api/v1/items/{item_id}").json()["retracted"]["reason"] == "duplicate track"
+    st = client.get("/api/v1/status").json()
+    usa = [p for p in st["partners"] if p["party"] == "USA"][0]
+    assert usa["delivered"] == 2 and usa["queued"] == 0
+
+
+def test_policy_denial_and_bad_input_are_clear_errors(api):
+    client, nodes, _ = api
+    r = client.post("/api/v1/items", json={"kind": "test.note", "marking": "RESTRICTED//REL TO JPN, KOR, USA"})
+    item_id = r.json()["item"]["id"]
+    r = client.post("/api/v1/share", json={"item_id": item_id, "to": "USA"})
+    assert r.status_code == 403
+    detail = r.json()["detail"]
+    assert detail["error"] == "policy_denied" and any("test.note" in x for x in detail["reasons"])
+    r = client.post("/api/v1/items", json={"kind": "test.note", "marking": "SECRET//REL TO MARS"})
+    assert r.status_code == 422
+    assert client.get("/api/v1/items/JPN:test.note:nope").status_code == 404
+    assert client.post("/api/v1/share", json={"item_id": item_id, "to": "FRA"}).status_code == 404

@@ -356,3 +356,23 @@ def test_alerts_track_regained_after_loss_is_updated_at_once(geo):
     collect(e.on_prediction(make_pred(200, 43.6, 140.3, 30_000, 9_000, 90, impact_t=500), 200), out)
     assert all(b.sent >= a.sent for a, b in zip(out, out[1:]))
     check_chain(out)
+
+
+def test_alerts_korea_gets_a_civil_defence_air_raid_alert_naming_gangwon(geo):
+    e = AlertEngine(AlertRules(party="KOR"), geo, "accord.kor.example", "Exercise")
+    msgs = e.on_prediction(make_pred(300, 37.8, 129.15, 8_000, 4_000, 0, impact_t=400), 300)
+    assert [m.area_codes for m in msgs] == [("KOR-42",)]
+    validate(msgs[0].xml)
+    ko = msgs[0].texts["ko"]
+    assert ko.headline.startswith("[공습경보] 미사일 발사.") and "강원특별자치도" in ko.headline
+    heads = [h.text for h in etree.fromstring(msgs[0].xml).findall("cap:info/cap:headline", NS)]
+    assert heads[2] == "[훈련] " + ko.headline
+    assert "북한에서 탄도미사일이 발사" in ko.description       # the reason …
+    assert "지하 대피소" in ko.instruction                      # … and where to go
+    assert "Gangwon" in msgs[0].texts["en"].headline and "江原特別自治道" in msgs[0].texts["ja"].headline
+
+
+def test_alerts_usa_guam_waters_alert_and_open_ocean_silence(geo):
+    e = AlertEngine(AlertRules(party="USA"), geo, "accord.usa.example", "Exercise")
+    assert e.on_prediction(make_pred(300, 13.6, 144.65, 8_000, 4_000, 0, impact_t=400), 300)[0].area_codes == ("USA-66",)
+    assert e.on_prediction(make_pred(300, 13.3, 144.3, 8_000, 4_000, 0, impact_t=400, track="T2"), 300) == []

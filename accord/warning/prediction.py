@@ -204,8 +204,12 @@ def ellipse_95(cov_en: np.ndarray) -> Ellipse95:
 def predict_launch_impact(t: float, track_ids: Sequence[str], x: np.ndarray, P: np.ndarray, *,
                           mu: float = MU, radius: float = EARTH_RADIUS_M,
                           ground_track_points: int = 24,
-                          launch_model_sigma_m: float = LAUNCH_MODEL_SIGMA_M) -> list[Prediction]:
+                          launch_model_sigma_m: float = LAUNCH_MODEL_SIGMA_M,
+                          anchors: np.ndarray | None = None) -> list[Prediction]:
     """Predictions for ballistic states ``x (K, 6)`` with covariances ``P (K, 6, 6)`` at ``t``.
+
+    ``anchors (K, 7)``: optional boost-phase states ``(t, p, v)``; where usable the launch comes
+    from them (:func:`launch_from_anchors`, σ :data:`LAUNCH_ANCHOR_SIGMA_M`).
 
     A track whose arc (or any of its sigma points' arcs) does not meet the ground on both
     branches (still boosting into orbit-like states, or a diverged estimate) gets no prediction.
@@ -231,7 +235,14 @@ def predict_launch_impact(t: float, track_ids: Sequence[str], x: np.ndarray, P: 
     t_lau = t + arc["dt_launch"][sel] @ w
     glat, glon, _ = ecef_to_lla(nominal["track"][sel], radius)
     glat, glon = np.round(glat, 5).tolist(), np.round(glon, 5).tolist()
-    l_sig = np.sqrt(np.trace(l_cov, axis1=1, axis2=2) + launch_model_sigma_m**2).tolist()
+    l_sig = np.sqrt(np.trace(l_cov, axis1=1, axis2=2) + launch_model_sigma_m**2)
+    if anchors is not None:
+        ok_a, a_t, a_lat, a_lon = launch_from_anchors(np.asarray(anchors)[sel], radius=radius)
+        t_lau = np.where(ok_a, a_t, t_lau)
+        l_lat = np.where(ok_a, a_lat, l_lat)
+        l_lon = np.where(ok_a, a_lon, l_lon)
+        l_sig = np.where(ok_a, LAUNCH_ANCHOR_SIGMA_M, l_sig)
+    l_sig = l_sig.tolist()
     major, minor, bearing = _ellipse_axes(i_cov)
     cols = [a.tolist() for a in (t_lau, l_lat, l_lon, t_imp, i_lat, i_lon, major, minor, bearing)]
     covs = i_cov.reshape(-1, 4).tolist()
@@ -254,31 +265,37 @@ LAUNCH_ANCHOR_SIGMA_M = 12_000.0
 LAUNCH_ANCHOR_MAX_ALT_M = 80_000.0
 
 
+def launch_from_anchors(anchors: np.ndarray, *, radius: float = EARTH_RADIUS_M) -> tuple[np.ndarray, ...]:
+    """Launch points from boost-phase anchors ``(t, p, v)`` (K, 7), vectorised.
+
+    A rise from rest under a constant net acceleration ``a`` along a straight line gives
+    ``p = p_L + ½ a τ²``, ``v = a τ``, hence ``p_L = p − ½ v τ`` with ``|p_L| = R``: the smaller
+    positive root of ``|u|² τ² − 2 (p·u) τ + |p|² − R² = 0``, ``u = v/2``; launch time ``t − τ``.
+    Returns ``(ok, launch_t, lat°, lon°)``; ``ok`` is false for a missing anchor (NaN), one above
+    :data:`LAUNCH_ANCHOR_MAX_ALT_M` or not rising.
+    """
+    A = np.asarray(anchors, dtype=float).reshape(-1, 7)
+    t0, p, v = A[:, 0], A[:, 1:4], A[:, 4:7]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = 0.5 * v
+        a = (u * u).sum(axis=1)
+        b = (p * u).sum(axis=1)
+        pp = (p * p).sum(axis=1)
+        disc = b * b - a * (pp - radius * radius)
+        tau = (b - np.sqrt(disc)) / a
+        ok = (np.isfinite(A).all(axis=1) & (np.sqrt(pp) - radius <= LAUNCH_ANCHOR_MAX_ALT_M)
+              & (b > 0.0) & (disc >= 0.0) & (tau > 0.0) & (tau < 600.0))
+        pl = p - u * np.where(ok, tau, 0.0)[:, None]
+        lat, lon, _ = ecef_to_lla(pl, radius)
+    return ok, t0 - tau, lat, lon
+
+
 def launch_from_boost(pred: Prediction, anchor: np.ndarray, *, radius: float = EARTH_RADIUS_M,
                       sigma_m: float = LAUNCH_ANCHOR_SIGMA_M) -> Prediction:
-    """Replace the equivalent-ballistic launch of ``pred`` by one from the track's boost phase.
-
-    ``anchor = (t, p, v)`` is the track's state early in the boost. A rise from rest under a
-    constant net acceleration ``a`` along a straight line gives ``p = p_L + ½ a τ²``, ``v = a τ``,
-    hence ``p_L = p − ½ v τ`` with ``|p_L| = R``: the smaller positive root of
-    ``|u|² τ² − 2 (p·u) τ + |p|² − R² = 0``, ``u = v/2``; launch time ``t − τ``. Without a usable
-    anchor (NaN, too high, not rising) ``pred`` is returned unchanged.
-    """
-    if not np.isfinite(anchor).all():
+    """``pred`` with its launch taken from the boost-phase ``anchor`` (:func:`launch_from_anchors`),
+    or ``pred`` itself when the anchor is unusable."""
+    ok, lt, la, lo = launch_from_anchors(anchor, radius=radius)
+    if not ok[0]:
         return pred
-    t0, p, v = float(anchor[0]), anchor[1:4], anchor[4:7]
-    rn = float(np.linalg.norm(p))
-    if rn - radius > LAUNCH_ANCHOR_MAX_ALT_M or float(p @ v) <= 0.0:
-        return pred
-    u = 0.5 * v
-    a, b, c = float(u @ u), float(p @ u), float(p @ p) - radius * radius
-    disc = b * b - a * c
-    if a <= 0.0 or disc < 0.0:
-        return pred
-    tau = (b - math.sqrt(disc)) / a
-    if not 0.0 < tau < 600.0:
-        return pred
-    pl = p - u * tau
-    lat, lon, _ = ecef_to_lla(pl * (radius / np.linalg.norm(pl)), radius)
-    return replace(pred, launch_t=t0 - tau, launch_lat_deg=float(lat), launch_lon_deg=float(lon),
+    return replace(pred, launch_t=float(lt[0]), launch_lat_deg=float(la[0]), launch_lon_deg=float(lo[0]),
                    launch_sigma_m=float(sigma_m))

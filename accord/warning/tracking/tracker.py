@@ -32,7 +32,7 @@ from scipy.special import gammaincinv
 
 from accord.errors import InputError
 from accord.warning.frames import EARTH_RADIUS_M, MU
-from accord.warning.prediction import launch_from_boost, predict_launch_impact
+from accord.warning.prediction import predict_launch_impact
 from accord.warning.tracking import initiation, kernels
 from accord.warning.tracking.association import assign
 from accord.warning.tracking.filters import combine, ekf_update, transition_matrix
@@ -388,9 +388,8 @@ class Tracker:
             return out
         X, P, _, _ = self._predicted_copy(t, sel)
         preds = predict_launch_impact(t, self._track_ids(sel), X[:, BALLISTIC, 0:6],
-                                      P[:, BALLISTIC, 0:6, 0:6], mu=c.mu, radius=c.earth_radius_m)
-        anchors = dict(zip(self._track_ids(sel), self._anchor[sel]))
-        preds = [launch_from_boost(p, anchors[p.track_id], radius=c.earth_radius_m) for p in preds]
+                                      P[:, BALLISTIC, 0:6, 0:6], mu=c.mu, radius=c.earth_radius_m,
+                                      anchors=self._anchor[sel])
         for p in preds:
             self._last_pred[p.track_id] = p
         return out + preds

@@ -20,6 +20,7 @@ Targets (issue #4): p99 < 50 ms at 500/s; >= 2,000 items/s; nothing lost.
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import statistics
 import sys
@@ -108,10 +109,17 @@ def latency(base: Path, a: Node, rate: int, seconds: float) -> None:
           f"p99 {q[98]:.1f}  max {lat[-1]:.1f}  (target p99 < 50)")
 
 
-def throughput(base: Path, a: Node, count: int) -> None:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (``/proc/PID/stat`` fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def throughput(base: Path, a: Node, count: int, b: NodeProcess) -> None:
     print(f"sustained throughput, {count} items created and shared as fast as possible")
     before = len(_received(base / "KOR"))
     ids = []
+    cpu_a, cpu_b = time.process_time(), _cpu_seconds(b.proc.pid)
     t0 = time.monotonic()
     for start in range(0, count, 500):
         now = a.clock.now()
@@ -122,9 +130,13 @@ def throughput(base: Path, a: Node, count: int) -> None:
     t_shared = time.monotonic() - t0
     got = _wait(base / "KOR", before + count, 300)
     elapsed = time.monotonic() - t0
+    ms_a = (time.process_time() - cpu_a) * 1000 / count
+    ms_b = (_cpu_seconds(b.proc.pid) - cpu_b) * 1000 / count
     _check(got, ids, "check")
     print(f"  A created+queued at {count / t_shared:.0f} items/s; end to end {count / elapsed:.0f} items/s "
           f"({elapsed:.1f} s)  (target >= 2000)")
+    print(f"  CPU per item: A {ms_a:.2f} ms (create, store, seal, queue, send), B {ms_b:.2f} ms (verify, "
+          f"store, ledger) -> at most {1000 / max(ms_a, ms_b):.0f} items/s with an idle core per node")
 
 
 def drain(base: Path, a: Node, fed: Federation, b: NodeProcess, count: int) -> NodeProcess:
@@ -165,7 +177,7 @@ def main() -> None:
         fed.start()
         try:
             latency(base, a, args.rate, args.seconds)
-            throughput(base, a, args.items)
+            throughput(base, a, args.items, b)
             b = drain(base, a, fed, b, args.items)
         finally:
             fed.stop()

@@ -321,21 +321,17 @@ def apply_ack(node: Any, party: str, ack: BatchAck) -> tuple[int, int]:
     keyed on the partner's sequence number.
     """
     now = to_rfc3339(node.clock.now())
-    delivered = rejected = 0
     with write_lock(node):
         with transaction(node.conn):
-            for r in ack.receipts:
-                if r.seq is None or not r.consumed:
-                    continue
-                if r.status in ("stored", "duplicate"):
-                    node.conn.execute("UPDATE fed_outbox SET state='delivered', acked=? WHERE recipient=? "
-                                      "AND seq=? AND state='queued'", (now, party, r.seq))
-                    delivered += 1
-                else:
-                    node.conn.execute("UPDATE fed_outbox SET state='rejected', acked=?, reason=? WHERE "
-                                      "recipient=? AND seq=? AND state='queued'",
-                                      (now, f"{r.code}: {r.reason}"[:500], party, r.seq))
-                    rejected += 1
+            done = [(now, party, r.seq) for r in ack.receipts
+                    if r.seq is not None and r.consumed and r.status in ("stored", "duplicate")]
+            refused = [(now, f"{r.code}: {r.reason}"[:500], party, r.seq) for r in ack.receipts
+                       if r.seq is not None and r.consumed and r.status not in ("stored", "duplicate")]
+            node.conn.executemany("UPDATE fed_outbox SET state='delivered', acked=? WHERE recipient=? "
+                                  "AND seq=? AND state='queued'", done)
+            node.conn.executemany("UPDATE fed_outbox SET state='rejected', acked=?, reason=? WHERE "
+                                  "recipient=? AND seq=? AND state='queued'", refused)
+            delivered, rejected = len(done), len(refused)
             if ack.next_seq is not None:
                 # the partner lost what it had acknowledged (restored from a backup?): send it all
                 # again from its next_seq, including rows it had refused, or it would wait for

@@ -8,9 +8,9 @@ partner and the worker sleeps a jittered exponential backoff
 (:func:`accord.federation.backoff.backoff_delay`) — the other partners' workers are independent
 threads, so one unresponsive partner never blocks delivery to the others. New shares wake the
 worker at once (no polling delay on the hot path); shares written by another process (the CLI)
-are found by a poll every ``poll_interval`` seconds. Between deliveries, and every
-``head_interval`` seconds, the worker fetches the partner's signed tree head and checks it
-(:mod:`accord.federation.treeheads`).
+are found by a poll every ``poll_interval`` seconds. A separate thread fetches every partner's
+signed tree head each ``head_interval`` seconds and checks it
+(:mod:`accord.federation.treeheads`), so a slow proof never delays delivery.
 
 Nothing here is kept only in memory: the outbox, sequence counters, acknowledgements and
 partner heads are rows in the node database, so a crashed sender resumes where it stopped.
@@ -95,6 +95,8 @@ class Federation:
             self._ensure_worker(party)
         self._rules_thread = threading.Thread(target=self._run_rules, name="accord-rules", daemon=True)
         self._rules_thread.start()
+        self._heads_thread = threading.Thread(target=self._run_heads, name="accord-heads", daemon=True)
+        self._heads_thread.start()
 
     def _run_rules(self) -> None:
         """Apply standing rules to items other parts of Accord stored (``node.put_item``)."""
@@ -128,7 +130,8 @@ class Federation:
         self._stop.set()
         for ev in self._events.values():
             ev.set()
-        for t in [*self._threads.values(), getattr(self, "_rules_thread", None)]:
+        for t in [*self._threads.values(), getattr(self, "_rules_thread", None),
+                  getattr(self, "_heads_thread", None)]:
             if t is not None:
                 t.join(timeout)
         close = getattr(self.transport, "close", None)
@@ -137,17 +140,13 @@ class Federation:
 
     def _run(self, party: str, wake: threading.Event) -> None:
         failures = 0
-        next_head = 0.0
         while not self._stop.is_set():
             wake.clear()
             try:
-                settled = self.deliver_once(party)
-                failures = 0
-                if settled:
+                if self.deliver_once(party):
+                    failures = 0
                     continue
-                if time.monotonic() >= next_head:
-                    check_partner_head(self.node, party, self.transport)
-                    next_head = time.monotonic() + self.head_interval
+                failures = 0
             except AccordError as exc:
                 failures += 1
                 try:
@@ -158,14 +157,29 @@ class Federation:
                 log.info("delivery to %s failed (%d in a row), retry in %.2fs: %s", party, failures, delay, exc)
                 self._stop.wait(delay)
                 continue
-            except Exception as exc:  # noqa: BLE001 - a worker must survive anything and retry
+            except Exception:  # noqa: BLE001 - a worker must survive anything and retry
                 failures += 1
                 log.exception("delivery worker for %s: unexpected error", party)
                 self._stop.wait(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))
                 continue
             # woken at once by shares made in this process; other processes writing the same
             # database (the CLI) are picked up by the poll
-            wake.wait(max(0.01, min(self.poll_interval, next_head - time.monotonic())))
+            wake.wait(self.poll_interval)
+
+    def _run_heads(self) -> None:
+        """Check every partner's tree head each ``head_interval`` seconds, in its own thread so
+        that a slow partner or a long proof never delays delivery."""
+        while not self._stop.is_set():
+            for party in sorted(self.node.partners()):
+                if self._stop.is_set():
+                    break
+                try:
+                    check_partner_head(self.node, party, self.transport)
+                except AccordError as exc:  # unreachable or refusing: delivery records that
+                    log.info("tree head of %s not checked: %s", party, exc)
+                except Exception:  # noqa: BLE001
+                    log.exception("tree head check of %s: unexpected error", party)
+            self._stop.wait(self.head_interval)
 
     # --- helpers for tests and benches -----------------------------------------------------
     def drained(self) -> bool:

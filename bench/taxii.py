@@ -70,7 +70,8 @@ def wait_up(url: str, auth: Any, proc: subprocess.Popen) -> None:
 
 
 # --- servers --------------------------------------------------------------------------------
-def start_medallion(work: Path) -> tuple[subprocess.Popen, str, Any]:
+def start_medallion(work: Path, preload: int = 0) -> tuple[subprocess.Popen, str, Any]:
+    work.mkdir(parents=True, exist_ok=True)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     data = {
@@ -83,7 +84,12 @@ def start_medallion(work: Path) -> tuple[subprocess.Popen, str, Any]:
                  "collections": [{"id": COLLECTION_ID, "title": "bench", "description": "",
                                   "can_read": True, "can_write": True,
                                   "media_types": ["application/stix+json;version=2.1"],
-                                  "objects": [], "manifest": []}]},
+                                  "objects": [stix_indicator(i) for i in range(preload)],
+                                  "manifest": [{"id": stix_indicator(i)["id"],
+                                                "date_added": "2026-01-01T00:00:00.%06dZ" % i,
+                                                "version": "2026-01-01T00:00:00.000Z",
+                                                "media_type": "application/stix+json;version=2.1"}
+                                               for i in range(preload)]}]},
     }
     (work / "medallion-data.json").write_text(json.dumps(data))
     config = {"backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
@@ -98,13 +104,16 @@ def start_medallion(work: Path) -> tuple[subprocess.Popen, str, Any]:
     return proc, f"{base}/api1/collections/{COLLECTION_ID}/", auth
 
 
-def start_accord(work: Path) -> tuple[subprocess.Popen, str, Any]:
+def start_accord(work: Path, preload: int = 0) -> tuple[subprocess.Popen, str, Any]:
     from accord.federation.tokens import create_token
     from accord.intel.node_store import store_for
     from accord.node import Node
 
     node = Node.init(work / "node", party="JPN")
-    store_for(node).add_collection("bench", id=COLLECTION_ID)
+    store = store_for(node)
+    store.add_collection("bench", id=COLLECTION_ID)
+    for lo in range(0, preload, 1000):
+        store.add_objects(COLLECTION_ID, [stix_indicator(i) for i in range(lo, min(lo + 1000, preload))])
     secret = create_token(node.conn, "bench", "JPN", ["taxii:read", "taxii:write"])
     node.close()
     port = free_port()
@@ -182,7 +191,7 @@ def pct(values: list[float], q: float) -> float:
 
 def measure(name: str, coll: Collection, have: int, n: int, extra: int, singles: int, read: int,
             trips: int) -> dict[str, float]:
-    fill_rate = fill(coll, have, n)
+    fill_rate = fill(coll, have, n) if n > have else float("nan")  # nan: preloaded, not measured
     add1 = add_singles(coll, extra, singles)
     read_rate = paged_read(coll, min(read, n))
     rt = round_trips(coll, extra + singles, trips)
@@ -217,6 +226,8 @@ def main() -> None:
     ap.add_argument("--singles", type=int, default=50, help="single-object envelopes per size")
     ap.add_argument("--read", type=int, default=1000, help="objects read by paging per size")
     ap.add_argument("--trips", type=int, default=50, help="round trips per size")
+    ap.add_argument("--preload", type=int, default=0,
+                    help="start both servers with this many objects already stored (skips the slow fill)")
     ap.add_argument("--budget", type=float, default=60.0, help="seconds per measured phase at most")
     ap.add_argument("--json", help="write the figures to this file")
     args = ap.parse_args()
@@ -232,7 +243,7 @@ def main() -> None:
               f"{fsync_ms(work):.2f} ms")
         colls = {}
         for name, start in (("accord", start_accord), ("medallion", start_medallion)):
-            proc, url, auth = start(work)
+            proc, url, auth = start(work / name, args.preload)
             procs.append(proc)
             colls[name] = Collection(url, user=auth[0], password=auth[1])
         for coll in colls.values():  # warm up both servers (imports, caches, connections): one object
@@ -241,7 +252,7 @@ def main() -> None:
             coll.get_object(warm["id"])
             coll.get_objects()
         out: dict[str, dict[int, dict[str, float]]] = {"accord": {}, "medallion": {}}
-        have, extra = 0, 10_000_000  # objects added outside the fill get ids far above the fill range
+        have, extra = args.preload, 10_000_000  # objects added outside the fill get ids far above the fill range
         for n in sizes:
             for name in ("accord", "medallion"):
                 out[name][n] = measure(name, colls[name], have, n, extra, args.singles, args.read, args.trips)

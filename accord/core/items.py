@@ -125,9 +125,25 @@ class Item:
                 raise
             raise type(exc)(exc.detail, source=source, field=exc.field) from None
 
+    def canonical(self) -> bytes:
+        """RFC 8785 canonical JSON of :meth:`to_json`, computed once per item.
+
+        An item is immutable (its ``body`` must not be mutated after construction), so the
+        bytes are cached: a shared item is hashed and signed several times on its way.
+        """
+        cached = self.__dict__.get("_canonical")
+        if cached is None:
+            cached = canonical_json(self.to_json())
+            object.__setattr__(self, "_canonical", cached)
+        return cached
+
     def digest(self) -> str:
         """SHA-256 (hex) of the RFC 8785 canonical JSON of :meth:`to_json`."""
-        return hashlib.sha256(canonical_json(self.to_json())).hexdigest()
+        cached = self.__dict__.get("_digest")
+        if cached is None:
+            cached = hashlib.sha256(self.canonical()).hexdigest()
+            object.__setattr__(self, "_digest", cached)
+        return cached
 
 
 def new_item(kind: str, body: dict, marking: Marking, originator: str, now: datetime) -> Item:

@@ -270,6 +270,7 @@ def compute_metrics(runner: "Runner", wall: float, drained_at: float | None) -> 
     summary_table = [
         ("scenario", s.name),
         ("simulated time / wall time", f"{s.duration_s:.0f} s / {wall:.1f} s  (×{s.duration_s / wall:.0f})"),
+        ("CPU time", f"{runner.cpu_s:.1f} s"),
         ("launches", str(len(launches))),
         ("median launch → first track", fmt_t(median_delay("first_track_t"))),
         ("median launch → partner receipt", fmt_t(median_delay("first_partner_receipt_t"))),
@@ -292,7 +293,7 @@ def compute_metrics(runner: "Runner", wall: float, drained_at: float | None) -> 
     return {
         "scenario": {"name": s.name, "description": s.description, "seed": runner.seed,
                      "duration_s": s.duration_s, "status": s.status, "parties": parties},
-        "wall_s": wall, "simulated_s": s.duration_s, "speedup": s.duration_s / wall if wall else None,
+        "wall_s": wall, "cpu_s": runner.cpu_s, "simulated_s": s.duration_s, "speedup": s.duration_s / wall if wall else None,
         "detections": int(len(det)),
         "launches": launches, "gospa": gospa_out, "federation": fed,
         "policy_violations": violations, "policy_violation_examples": violation_detail[:10],

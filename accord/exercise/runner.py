@@ -258,6 +258,7 @@ class Runner:
     # --- the loop ----------------------------------------------------------------------------
     def run(self, progress: bool = True) -> dict[str, Any]:
         wall0 = wallclock.perf_counter()
+        cpu0 = wallclock.process_time()
         self.setup()
         self.sim = self.simulate()
         self._flight = {f.spec.id: f for f in self.sim.flights}
@@ -317,6 +318,7 @@ class Runner:
             drained_at = self._drain(duration)
             self._exchange_heads()
         wall = wallclock.perf_counter() - wall0
+        self.cpu_s = wallclock.process_time() - cpu0
         metrics = self._metrics(wall, drained_at)
         for st in self.states.values():
             if st.node is not None:

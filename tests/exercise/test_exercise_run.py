@@ -71,7 +71,7 @@ def test_same_scenario_and_seed_give_the_same_results(drill, tmp_path):
     again = run_exercise(load_scenario(DRILL), tmp_path / "again", progress=False)
 
     def stable(m):
-        drop = {"wall_s", "speedup", "ledgers", "summary_table"}
+        drop = {"wall_s", "cpu_s", "speedup", "ledgers", "summary_table"}
         return {k: v for k, v in m.items() if k not in drop}
 
     assert stable(again.metrics) == stable(drill.metrics)

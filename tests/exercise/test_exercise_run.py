@@ -1,6 +1,7 @@
 """The exercise runner end to end on a small drill: nothing lost, injects caught, deterministic."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,13 @@ from accord.exercise.runner import run_exercise
 from accord.exercise.scenario import load_scenario
 
 DRILL = Path(__file__).parent / "data" / "small-drill.yaml"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def drill(tmp_path_factory):
+    """One run of the small drill, shared by the tests of this module (it takes a few seconds)."""
+    return run_exercise(load_scenario(DRILL), tmp_path_factory.mktemp("drill"), progress=False)
 
 
 def test_drill_passes_with_nothing_lost_duplicated_or_leaked(drill):
@@ -100,3 +108,39 @@ def test_unknown_transport_is_refused(tmp_path):
 
     with pytest.raises(InputError, match="unknown transport 'carrier-pigeon'"):
         run_exercise(load_scenario(DRILL), tmp_path, transport="carrier-pigeon", progress=False)
+
+
+def test_report_renders_in_chromium_without_console_errors(drill, tmp_path):
+    report = drill.report_path
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is required for the browser tests (scripts/test.sh installs it)")
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    requests: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(report.as_uri())
+            page.wait_for_load_state("load")
+            assert page.title().startswith("After-action report")
+            for fig in ("map", "timelines", "gospa", "latency"):
+                box = page.locator(f"svg#{fig}").bounding_box()
+                assert box is not None and box["width"] > 300 and box["height"] > 100, fig
+            # the map really drew land, radars and paths
+            assert page.locator("svg#map path").count() > 20
+            summary = page.locator("#summary").inner_text()
+            assert "PASSED" in summary and "Injects caught: 5 of 5" in summary
+            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+            page.locator("svg#map").screenshot(path=str(tmp_path / "map.png"))
+        finally:
+            browser.close()
+    assert errors == []
+    assert all(u.startswith("file://") for u in requests), requests

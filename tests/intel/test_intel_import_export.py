@@ -13,7 +13,7 @@ from accord.errors import InputError, StixValidationError
 from accord.intel import markings as mk
 from accord.intel.import_export import export_bundle, import_bundle
 from accord.intel.node_store import store_for
-from conftest import make_node
+from intel_testkit import make_node
 from intel_samples import indicator
 
 DATA = Path(__file__).parent / "data"

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from accord.errors import InputError
 from accord.intel.node_store import store_for
 from accord.intel.validate import check_object
-from conftest import build_app, make_node, serve, token
+from intel_testkit import build_app, make_node, serve, token
 
 SDO_TYPES = ["attack-pattern", "campaign", "course-of-action", "identity", "intrusion-set",
              "threat-actor", "tool", "vulnerability", "infrastructure", "x-accord-test"]

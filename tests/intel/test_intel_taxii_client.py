@@ -9,7 +9,7 @@ from taxii2client.v21 import Server, Status, as_pages
 
 from accord.intel.markings import AccordLabel, TLP2_IDS
 from accord.intel.node_store import store_for
-from conftest import build_app, serve, token
+from intel_testkit import build_app, serve, token
 from intel_samples import indicator, malware, relationship
 
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from accord.intel.node_store import store_for
-from conftest import build_app, make_node, reopen_node, serve, token
+from intel_testkit import build_app, make_node, reopen_node, serve, token
 from intel_samples import indicator
 
 TAXII = "application/taxii+json;version=2.1"

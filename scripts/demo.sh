@@ -4,10 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-.venv/bin/python -m pip install -q -e . 2>&1 | grep -v '^WARNING: Location' || true
-if .venv/bin/accord exercise --help >/dev/null 2>&1; then
-  exec .venv/bin/accord exercise run "$@"
-else
-  exec .venv/bin/accord demo "$@"
-fi
+install() {  # pip's output goes to .venv/install.log and is shown only if the install fails
+  if ! .venv/bin/python -m pip install "$@" >> .venv/install.log 2>&1; then
+    cat .venv/install.log >&2; echo "error: pip install $* failed (log: .venv/install.log)" >&2; exit 1
+  fi
+}
+echo "installing Accord into .venv (log: .venv/install.log) …"
+install -q --upgrade pip
+install -q -e .
+exec .venv/bin/accord exercise run "$@"

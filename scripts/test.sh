@@ -18,7 +18,13 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-.venv/bin/python -m pip install -q -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
+install() {  # pip's output goes to .venv/install.log and is shown only if the install fails
+  if ! .venv/bin/python -m pip install "$@" >> .venv/install.log 2>&1; then
+    cat .venv/install.log >&2; echo "error: pip install $* failed (log: .venv/install.log)" >&2; exit 1
+  fi
+}
+echo "installing Accord and its test tools into .venv (log: .venv/install.log) …"
+install -q --upgrade pip
+install -q -e '.[test]'
 .venv/bin/python -c 'import accord' # fail loudly if the install did not work
 exec .venv/bin/python -m pytest -q "$@"

@@ -91,3 +91,38 @@ def test_non_bmp_keys_sort_by_utf16_and_tuples_are_arrays():
 
     value = {"\U0001F600": 1, "\uff61": 2, "a": (1.5, 2)}
     assert canonical_json(value) == rfc8785.dumps({"\U0001F600": 1, "\uff61": 2, "a": [1.5, 2]})
+
+
+def test_sealed_envelope_signing_bytes_equal_canonical_json_of_the_envelope():
+    """seal() splices the item's cached canonical bytes; they must be exactly RFC 8785's."""
+    from datetime import UTC, datetime
+
+    from hypothesis import given as given_
+    from hypothesis import settings
+
+    from accord.core.envelopes import Envelope, seal
+    from accord.core.identity import Identity
+    from accord.core.items import new_item
+    from accord.core.markings import Marking
+
+    ident = Identity.generate("JPN")
+
+    @settings(max_examples=60, deadline=None)
+    @given_(st.dictionaries(st.text(max_size=8), json_values, max_size=5), st.integers(1, 2**40))
+    def check(body, seq):
+        item = new_item("test.note", body, Marking.parse("UNCLASSIFIED//REL TO JPN, KOR"), "JPN",
+                        datetime(2026, 11, 25, 1, 2, 3, 456789, tzinfo=UTC))
+        env = seal(item, "KOR", seq, ident, datetime(2026, 11, 25, 1, 2, 4, 987654, tzinfo=UTC))
+        assert env.signing_bytes() == canonical_json(env.unsigned_json())
+        again = Envelope.from_bytes(env.to_bytes())
+        assert again.signing_bytes() == env.signing_bytes()
+        ident.public_key.verify(env.signature, again.signing_bytes())
+        from accord.core.envelopes import verify_envelope
+
+        got = verify_envelope(again, recipient="KOR", keys={"JPN": ident.public_key}, last_seq=seq - 1,
+                              now=env.timestamp)
+        assert "_canonical" in got.__dict__  # primed from the signed bytes …
+        assert got.canonical() == canonical_json(got.to_json())  # … and exactly RFC 8785's
+        assert got.digest() == item.digest()
+
+    check()

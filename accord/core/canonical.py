@@ -21,7 +21,8 @@ from accord.errors import CanonicalJSONError
 
 _MAX_SAFE = 2**53 - 1  # I-JSON / rfc8785's exact-integer domain
 _INF = (float("inf"), float("-inf"))
-_encode_str = json.JSONEncoder(ensure_ascii=False).encode  # escapes as JCS does (RFC 8785 §3.2.2.2)
+# JSON string escaping as JCS does it (RFC 8785 §3.2.2.2): json's C encoder for str, non-ASCII raw.
+_encode_str = getattr(json.encoder, "c_encode_basestring", None) or json.encoder.py_encode_basestring
 
 
 class _Slow(Exception):

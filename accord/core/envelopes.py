@@ -147,8 +147,15 @@ def seal(item: Item, recipient: str, seq: int, identity: Identity, now: datetime
         raise EnvelopeError(f"seq must be an integer from 1, got {seq!r}", field="seq")
     now = now.replace(microsecond=now.microsecond - now.microsecond % 1000)  # wire precision
     unsigned = Envelope(identity.party, recipient, seq, now, item.to_json(), b"")
-    return Envelope(identity.party, recipient, seq, unsigned.timestamp, unsigned.item,
-                    identity.sign(unsigned.signing_bytes()))
+    # RFC 8785 orders the members format, item, originator, recipient, seq, timestamp (§3.2.3):
+    # splice in the item's cached canonical bytes instead of canonicalising it again.
+    enc = canonical_json
+    signing = (b'{"format":' + enc(FORMAT) + b',"item":' + item.canonical() + b',"originator":'
+               + enc(identity.party) + b',"recipient":' + enc(recipient) + b',"seq":' + enc(seq)
+               + b',"timestamp":' + enc(to_rfc3339(unsigned.timestamp)) + b"}")
+    sealed = Envelope(identity.party, recipient, seq, unsigned.timestamp, unsigned.item, identity.sign(signing))
+    sealed.__dict__["_signing_bytes"] = signing  # the cached_property's slot
+    return sealed
 
 
 def verify_envelope(env: Envelope, *, recipient: str, keys: Mapping[str, Ed25519PublicKey], last_seq: int,
@@ -186,4 +193,25 @@ def verify_envelope(env: Envelope, *, recipient: str, keys: Mapping[str, Ed25519
         raise EnvelopeError(f"item {item.id} claims originator {item.originator} but the envelope is "
                             f"from {env.originator}", source=f"envelope {env.originator} #{env.seq}",
                             field="item.originator")
+    _prime_item_bytes(env, item)
     return item
+
+
+def _prime_item_bytes(env: Envelope, item: Item) -> None:
+    """Give ``item`` its canonical bytes from the envelope's verified signing bytes.
+
+    The signing bytes are RFC 8785 JSON of {format, item, originator, recipient, seq, timestamp}
+    in that member order (§3.2.3), so the item's canonical bytes are what lies between the fixed
+    head and the tail rebuilt from the other members. That equals ``canonical_json(item.to_json())``
+    only when the item's wire form was already normal (``to_json() == env.item``); otherwise
+    nothing is primed and the item canonicalises itself when asked.
+    """
+    if item.to_json() != env.item:
+        return
+    signing = env.signing_bytes()
+    head = b'{"format":' + canonical_json(FORMAT) + b',"item":'
+    tail = (b',"originator":' + canonical_json(env.originator) + b',"recipient":'
+            + canonical_json(env.recipient) + b',"seq":' + canonical_json(env.seq) + b',"timestamp":'
+            + canonical_json(to_rfc3339(env.timestamp)) + b"}")
+    if signing.startswith(head) and signing.endswith(tail):
+        item.__dict__["_canonical"] = signing[len(head):-len(tail)]

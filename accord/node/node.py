@@ -340,7 +340,7 @@ class Node:
         conn.execute("INSERT INTO items(id, kind, originator, created, classification, digest, json, stored) "
                      "VALUES (?,?,?,?,?,?,?,?)",
                      (item.id, item.kind, item.originator, to_rfc3339(item.created),
-                      int(item.marking.classification), digest, canonical_json(item.to_json()),
+                      int(item.marking.classification), digest, item.canonical(),
                       to_rfc3339(self.clock.now())))
         return True
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -62,7 +61,7 @@ class _Associator:
 def compute_metrics(runner: "Runner", wall: float, drained_at: float | None) -> dict[str, Any]:
     s = runner.s
     sim = runner.sim
-    assoc = _Associator(list(sim.flights))
+    assoc = runner.assoc
     parties = [p.code for p in s.parties]
 
     # --- per launch ---------------------------------------------------------------------------

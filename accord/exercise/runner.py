@@ -18,7 +18,6 @@ simulated second takes a wall second.
 
 from __future__ import annotations
 
-import base64
 import math
 import shutil
 import time as wallclock
@@ -33,15 +32,15 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from accord.clock import ManualClock, to_rfc3339
+from accord.clock import ManualClock
 from accord.core.agreements import new_agreement, sign_agreement
 from accord.core.canonical import parse_json_strict
 from accord.core.envelopes import seal
 from accord.core.identity import Identity
 from accord.core.items import Item, new_item
 from accord.core.markings import Marking
-from accord.core.policy import decide
 from accord.errors import AccordError, FederationError, InputError, PolicyDenied
+from accord.exercise.metrics import _Associator
 from accord.exercise.network import SimulatedNetwork, links_from
 from accord.exercise.scenario import Scenario
 from accord.federation import receive_batch
@@ -50,10 +49,9 @@ from accord.federation.outbox import apply_ack, pending, share_many
 from accord.federation.schema import ensure_federation_schema
 from accord.federation.treeheads import check_partner_head, local_checkpoint, local_consistency
 from accord.node.node import Node
-from accord.warning.frames import ecef_to_lla, great_circle_m, lla_to_ecef, rae_to_ecef
+from accord.warning.frames import great_circle_m, lla_to_ecef
 from accord.warning.fusion import FusedTrack, fuse
 from accord.warning.io import Sensor
-from accord.warning.scoring import GOSPA_C_M, gospa
 from accord.warning.sim import LaunchSpec, ScenarioSpec, SimResult, in_any_coverage, simulate
 from accord.warning.tracking import Tracker
 from accord.warning.types import Prediction, TrackState
@@ -63,7 +61,6 @@ TRACK_MARKING = "CONFIDENTIAL//REL TO JPN, KOR, USA"
 ACK_TIMEOUT_S = 2.0
 HEAD_CHECK_PERIOD_S = 30.0
 DRAIN_LIMIT_S = 600.0
-ASSOC_M = GOSPA_C_M  # a track, item or alert belongs to a missile when within c of its true position
 
 
 @dataclass
@@ -180,8 +177,6 @@ class Runner:
         self.fused_log: dict[str, list[tuple[float, list[FusedTrack]]]] = defaultdict(list)
         self.preds_log: list[tuple[str, float, Prediction]] = []
         self.alerts_log: list[dict[str, Any]] = []
-        self.replayable: dict[tuple[str, str], bytes] = {}
-        self.head_checks: list[dict[str, Any]] = []
         self.crash_pending: list[tuple[float, str]] = []
         self._deferred: list[Any] = []
 
@@ -261,7 +256,7 @@ class Runner:
         cpu0 = wallclock.process_time()
         self.setup()
         self.sim = self.simulate()
-        self._flight = {f.spec.id: f for f in self.sim.flights}
+        self.assoc = _Associator(list(self.sim.flights))  # truth, for scoring only
         det = self.sim.detections
         self.det_t = det.t
         self.det_s = det.sensor_idx
@@ -424,7 +419,6 @@ class Runner:
                 if item.id in self.created_at:
                     self.latencies_ms.append((t - self.created_at[item.id]) * 1000.0)
                 self._on_received(st, src, item)
-                self.replayable.setdefault((src, dst), envelopes[0])
         self.net.send(dst, src, t, ("ack", ack.to_json()))
 
     def _receive(self, src: str, dst: str, parsed: list[dict[str, Any]], envelopes: list[bytes]) -> BatchAck:
@@ -491,13 +485,10 @@ class Runner:
 
     def _missiles_of(self, st: NodeState, sources: list[str], t: float) -> list[str]:
         """Which simulated missiles an alert's threat is (truth, for scoring only)."""
-        from accord.exercise.metrics import _Associator
-
         tracks = [ft for ft in st.picture if set(ft.sources) & set(sources)]
         if not tracks:
             return []
-        assoc = _Associator(list(self.sim.flights))
-        mids = assoc.nearest(np.array([ft.x[:3] for ft in tracks]), np.full(len(tracks), t))
+        mids = self.assoc.nearest(np.array([ft.x[:3] for ft in tracks]), np.full(len(tracks), t))
         return sorted({m for m in mids if m})
 
     # --- heads -------------------------------------------------------------------------------
@@ -510,11 +501,9 @@ class Runner:
                 if partner == st.party:
                     continue
                 try:
-                    hc = check_partner_head(st.node, partner, tr)
+                    check_partner_head(st.node, partner, tr)  # an inconsistency is recorded in the node
                 except FederationError:
                     continue
-                self.head_checks.append({"t": self.t, "node": st.party, "partner": partner, "size": hc.size,
-                                         "consistent": hc.consistent, "reason": hc.reason})
 
     # --- injects -----------------------------------------------------------------------------
     def _inject(self, inj: Any) -> None:

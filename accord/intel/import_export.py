@@ -35,7 +35,7 @@ from accord.core.canonical import parse_json_strict
 from accord.errors import InputError, NotFoundError, StixValidationError
 from accord.intel import markings as mk
 from accord.intel.store import Filters, IntelStore
-from accord.intel.validate import check_object
+from accord.intel.validate import structural_failure
 
 DEFAULT_COLLECTION = "imports"
 FORMATS = ("stix", "acs", "misp-distribution")
@@ -68,11 +68,9 @@ def validate_objects(objects: list[Any], *, source: str, strict: bool = False) -
     failures: list[dict[str, Any]] = []
     checked = []
     for i, obj in enumerate(objects):
-        try:
-            check_object(obj, i)
-        except InputError as exc:
-            failures.append({"index": i, "id": obj.get("id") if isinstance(obj, dict) else None,
-                             "message": str(exc)})
+        failure = structural_failure(obj, i)
+        if failure is not None:
+            failures.append(failure)
             continue
         if obj["type"] == "marking-definition" and obj["id"] in mk.TLP_BY_ID:
             continue  # predefined: meaning fixed by the id (module docstring)

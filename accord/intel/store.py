@@ -43,7 +43,7 @@ from accord.clock import Clock, SystemClock, to_rfc3339
 from accord.core.markings import Marking, check_party
 from accord.errors import InputError, NotFoundError, StixValidationError
 from accord.intel import markings as mk
-from accord.intel.validate import TS_RE, check_object, validate_full, version_key
+from accord.intel.validate import TS_RE, structural_failure, validate_full, version_key
 from accord.store.sqlite import ensure_schema
 
 DDL = """
@@ -272,13 +272,7 @@ class IntelStore:
         check_party(origin, what="originator")
         if not isinstance(objects, (list, tuple)):
             raise StixValidationError("objects must be a list", [])
-        failures = []
-        for i, obj in enumerate(objects):
-            try:
-                check_object(obj, i)
-            except InputError as exc:
-                failures.append({"index": i, "id": obj.get("id") if isinstance(obj, dict) else None,
-                                 "message": str(exc)})
+        failures = [f for i, obj in enumerate(objects) if (f := structural_failure(obj, i)) is not None]
         if not failures and (strict or (strict is None and coll.strict)):
             for i, obj in enumerate(objects):
                 try:

@@ -148,6 +148,16 @@ def check_object(obj: Any, index: int | None = None) -> dict[str, Any]:
     return obj
 
 
+
+def structural_failure(obj: Any, index: int) -> dict[str, Any] | None:
+    """:func:`check_object` as a failure record ``{index, id, message}`` (None when it passes),
+    for reporting every bad object of a request at once."""
+    try:
+        check_object(obj, index)
+    except InputError as exc:
+        return {"index": index, "id": obj.get("id") if isinstance(obj, dict) else None, "message": str(exc)}
+    return None
+
 def _ts_key(ts: str) -> str:
     """Timestamps in a fixed-width form that sorts lexically (9-digit fraction)."""
     base, _, frac = ts[:-1].partition(".")

@@ -36,9 +36,9 @@ from datetime import timedelta
 from typing import Any
 
 from accord.clock import to_rfc3339
-from accord.core.canonical import canonical_json, parse_json_strict
+from accord.core.canonical import parse_json_strict
 from accord.core.envelopes import Envelope, verify_envelope
-from accord.errors import AccordError, InputError, StoreError, VerificationError
+from accord.errors import InputError, StoreError, VerificationError
 from accord.federation import wire
 from accord.federation.schema import ensure_federation_schema, write_lock
 from accord.federation.txn import transaction

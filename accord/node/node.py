@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from accord.clock import Clock, SystemClock, parse_rfc3339, to_rfc3339
 from accord.core.agreements import Agreement, agreement_problems, agreements_in_force, load_yaml_strict
-from accord.core.canonical import canonical_json, parse_json_strict
+from accord.core.canonical import parse_json_strict
 from accord.core.checkpoint import origin_for
 from accord.core.identity import Identity, fingerprint, public_key_from_b64, raw_public, verifier_key
 from accord.core.items import Item

@@ -1,23 +1,40 @@
 """TAXII 2.1 side by side: medallion 3.0.0 (OASIS reference server, memory backend) vs an Accord
-node (SQLite, synchronous=FULL), same client (taxii2-client over requests), same objects,
-loopback only.
+node (SQLite WAL, synchronous=FULL), the same TAXII requests and objects, loopback only.
 
-For each collection size N in (100, 1000, 10000) the collection is filled to N with envelopes of
-100 objects (add throughput, 100 per envelope), then at size N:
+Two clients drive both servers, in two separate passes (fresh servers for each pass):
+
+* ``taxii2-client`` — the OASIS client library over ``requests`` (interop realism; it costs
+  ~1–2 ms per request by itself on a small machine, a cost both servers share);
+* ``lean`` — a keep-alive :mod:`http.client` connection sending the identical requests, headers
+  and bodies (bodies encoded before the clock starts), following ``next``/``more`` when paging and
+  polling the status resource when an add is pending. It shows what the servers themselves cost.
+
+For each collection size N (default 100, 1000, 10000) the collection is first filled to N with
+envelopes of 100 objects (printed as ``fill``, not a target figure), then at size N:
 
 * add throughput, 1 object per envelope (``--singles`` envelopes);
-* paged read throughput: the first ``--read`` objects in pages of 100 (taxii2-client ``as_pages``);
-* single-object round trip: add one object, then get it by id; p50 / p99 over ``--trips``.
+* paged read throughput: the first ``--read`` objects in pages of 100;
+* single-object round trip: add one object, then get it by id; p50 / p99 over ``--trips``;
+* add throughput, 100 objects per envelope (``--batches`` envelopes, measured last so the other
+  phases run at exactly N).
+
+Every phase stops after ``--budget`` seconds (a slow server does fewer requests). ``--preload N``
+starts both servers with N objects (medallion's fill to 10,000 is slow). ``--read-spec`` adds
+``match[spec_version]=2.1`` to the paged reads (for both servers): without it medallion's
+memory backend compares every object with every other on each page (O(N²), minutes at 10,000).
 
 Both servers run as their own process with their shipped defaults (medallion: Flask's threaded
 server; Accord: one uvicorn worker). Needs ``pip install medallion==3.0.0`` (bench only).
 
-    .venv/bin/python bench/taxii.py [--sizes 100,1000,10000] [--json out.json]
+    .venv/bin/python bench/taxii.py [--sizes 100,1000,10000] [--client both|taxii2-client|lean]
+        [--preload N] [--budget 60] [--read-spec] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import http.client
 import json
 import os
 import shutil
@@ -28,14 +45,17 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 from taxii2client.v21 import Collection, as_pages
 
 NS = uuid.UUID("0f3b3c52-6b8e-4d0e-9a57-3b1a0c3f2e44")
 COLLECTION_ID = "8d5e7c1e-3f7a-4b8e-9a1f-2c6d4e5f7a80"
+MEDIA_TAXII = "application/taxii+json;version=2.1"
 
 
 def stix_indicator(i: int) -> dict[str, Any]:
@@ -55,12 +75,12 @@ def free_port() -> int:
 
 
 def wait_up(url: str, auth: Any, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
         try:
-            r = requests.get(url, auth=auth, headers={"Accept": "application/taxii+json;version=2.1"}, timeout=2)
+            r = requests.get(url, auth=auth, headers={"Accept": MEDIA_TAXII}, timeout=2)
             if r.status_code == 200:
                 return
         except requests.ConnectionError:
@@ -78,8 +98,7 @@ def start_medallion(work: Path, preload: int = 0) -> tuple[subprocess.Popen, str
         "/discovery": {"title": "medallion bench", "description": "", "contact": "",
                        "default": f"{base}/api1/", "api_roots": [f"{base}/api1/"]},
         "api1": {"information": {"title": "api1", "description": "",
-                                 "versions": ["application/taxii+json;version=2.1"],
-                                 "max_content_length": 100_000_000},
+                                 "versions": [MEDIA_TAXII], "max_content_length": 100_000_000},
                  "status": [],
                  "collections": [{"id": COLLECTION_ID, "title": "bench", "description": "",
                                   "can_read": True, "can_write": True,
@@ -135,48 +154,136 @@ def serve_accord(directory: str, port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
+# --- clients --------------------------------------------------------------------------------
+class Taxii2Client:
+    """The OASIS ``taxii2-client`` (over ``requests``), as a TAXII tool would use it."""
+
+    name = "taxii2-client"
+
+    def __init__(self, url: str, auth: Any, spec_filter: bool) -> None:
+        self.coll = Collection(url, user=auth[0], password=auth[1])
+        self.filters = {"spec_version": "2.1"} if spec_filter else {}
+
+    def prepare(self, envelope: dict[str, Any]) -> Any:
+        return envelope  # the client encodes it (json.dumps) inside add_objects
+
+    def add(self, prepared: Any) -> dict[str, Any]:
+        status = self.coll.add_objects(prepared, poll_interval=0.05)
+        return {"status": status.status, "success_count": status.success_count}
+
+    def get_object(self, object_id: str) -> dict[str, Any]:
+        return self.coll.get_object(object_id)
+
+    def pages(self, per_request: int) -> Iterator[dict[str, Any]]:
+        return as_pages(self.coll.get_objects, per_request=per_request, **self.filters)
+
+    def close(self) -> None:
+        self.coll._conn.close()
+
+
+class _NoDelayConnection(http.client.HTTPConnection):
+    """Keep-alive where the server allows it (medallion's server closes after each response, and
+    http.client then reconnects by itself); Nagle off on every connection."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class LeanClient:
+    """The same TAXII requests over one keep-alive :mod:`http.client` connection."""
+
+    name = "lean"
+
+    def __init__(self, url: str, auth: Any, spec_filter: bool, timeout: float = 600.0) -> None:
+        parts = urlsplit(url)
+        self.conn = _NoDelayConnection(parts.hostname, parts.port, timeout=timeout)
+        self.path = parts.path
+        self.status_base = urljoin(parts.path, "../../status/")
+        basic = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        self.get_headers = {"Accept": MEDIA_TAXII, "Authorization": f"Basic {basic}"}
+        self.post_headers = {**self.get_headers, "Content-Type": MEDIA_TAXII}
+        self.spec_filter = spec_filter
+
+    def _request(self, method: str, path: str, body: bytes | None = None) -> tuple[dict[str, Any], Any]:
+        self.conn.request(method, path, body=body, headers=self.post_headers if body else self.get_headers)
+        resp = self.conn.getresponse()
+        data = resp.read()
+        if resp.status >= 300:
+            raise RuntimeError(f"{method} {path}: HTTP {resp.status} {data[:200]!r}")
+        return (json.loads(data) if data else {}), resp
+
+    def prepare(self, envelope: dict[str, Any]) -> bytes:
+        return json.dumps(envelope, ensure_ascii=False).encode("utf-8")
+
+    def add(self, body: bytes) -> dict[str, Any]:
+        status, _ = self._request("POST", self.path + "objects/", body)
+        while status.get("status") != "complete":
+            time.sleep(0.05)
+            status, _ = self._request("GET", f"{self.status_base}{status['id']}/")
+        return status
+
+    def get_object(self, object_id: str) -> dict[str, Any]:
+        return self._request("GET", f"{self.path}objects/{object_id}/")[0]
+
+    def pages(self, per_request: int) -> Iterator[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": per_request}
+        if self.spec_filter:
+            params["match[spec_version]"] = "2.1"
+        while True:
+            envelope, resp = self._request("GET", f"{self.path}objects/?{urlencode(params)}")
+            yield envelope
+            if not envelope.get("more"):
+                return
+            if envelope.get("next"):
+                params = {**params, "next": envelope["next"]}
+            else:  # no token: continue after the last date_added (TAXII 2.1 §3.4.2)
+                params = {**params, "added_after": resp.getheader("X-TAXII-Date-Added-Last")}
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+CLIENTS = {"taxii2-client": Taxii2Client, "lean": LeanClient}
+
+
 # --- measurements ---------------------------------------------------------------------------
-def fill(coll: Collection, start: int, stop: int) -> float:
-    """Add objects start..stop-1 in envelopes of 100; objects/s."""
-    t0 = time.perf_counter()
-    for lo in range(start, stop, 100):
-        status = coll.add_objects({"objects": [stix_indicator(i) for i in range(lo, min(lo + 100, stop))]},
-                                  poll_interval=0.05)
-        assert status.success_count == min(100, stop - lo), status.__dict__
-    return (stop - start) / (time.perf_counter() - t0)
-
-
 BUDGET = 60.0  # seconds per measured phase: a slow server does fewer requests, never hangs the bench
 
 
-def add_singles(coll: Collection, start: int, count: int) -> float:
+def add_envelopes(client: Any, start: int, count: int, per: int, budget: bool = True) -> float:
+    """Add ``count`` envelopes of ``per`` objects (ids from ``start``); objects/s."""
+    bodies = [client.prepare({"objects": [stix_indicator(i) for i in range(lo, lo + per)]})
+              for lo in range(start, start + count * per, per)]
     t0 = time.perf_counter()
     done = 0
-    for i in range(start, start + count):
-        coll.add_objects({"objects": [stix_indicator(i)]}, poll_interval=0.05)
-        done += 1
-        if time.perf_counter() - t0 > BUDGET:
+    for body in bodies:
+        status = client.add(body)
+        assert status["success_count"] == per, status
+        done += per
+        if budget and time.perf_counter() - t0 > BUDGET:
             break
     return done / (time.perf_counter() - t0)
 
 
-def paged_read(coll: Collection, count: int) -> float:
+def paged_read(client: Any, count: int) -> float:
     t0 = time.perf_counter()
     got = 0
-    for envelope in as_pages(coll.get_objects, per_request=100):
+    for envelope in client.pages(100):
         got += len(envelope.get("objects", []))
         if got >= count or time.perf_counter() - t0 > BUDGET:
             break
     return got / (time.perf_counter() - t0)
 
 
-def round_trips(coll: Collection, start: int, count: int) -> list[float]:
+def round_trips(client: Any, start: int, count: int) -> list[float]:
     out = []
     for i in range(start, start + count):
         obj = stix_indicator(i)
+        body = client.prepare({"objects": [obj]})
         t0 = time.perf_counter()
-        coll.add_objects({"objects": [obj]}, poll_interval=0.05)
-        got = coll.get_object(obj["id"])
+        client.add(body)
+        got = client.get_object(obj["id"])
         out.append(time.perf_counter() - t0)
         assert got["objects"][0]["id"] == obj["id"]
         if sum(out) > BUDGET:
@@ -189,17 +296,17 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
-def measure(name: str, coll: Collection, have: int, n: int, extra: int, singles: int, read: int,
-            trips: int) -> dict[str, float]:
-    fill_rate = fill(coll, have, n) if n > have else float("nan")  # nan: preloaded, not measured
-    add1 = add_singles(coll, extra, singles)
-    read_rate = paged_read(coll, min(read, n))
-    rt = round_trips(coll, extra + singles, trips)
-    r = {"add100_obj_s": fill_rate, "add1_obj_s": add1, "read_obj_s": read_rate,
-         "rt_p50_ms": 1000 * pct(rt, 0.5), "rt_p99_ms": 1000 * pct(rt, 0.99)}
-    print(f"  {name:9s} N={n:>6}: add×100 {r['add100_obj_s']:8.0f} obj/s | add×1 {r['add1_obj_s']:7.0f} obj/s"
-          f" | read {r['read_obj_s']:8.0f} obj/s | round trip p50 {r['rt_p50_ms']:7.2f} ms"
-          f" p99 {r['rt_p99_ms']:7.2f} ms  ({len(rt)} trips)", flush=True)
+def measure(name: str, client: Any, have: int, n: int, extra: int, args: argparse.Namespace) -> dict[str, float]:
+    fill = add_envelopes(client, have, (n - have) // 100, 100, budget=False) if n > have else float("nan")
+    add1 = add_envelopes(client, extra, args.singles, 1)
+    read_rate = paged_read(client, min(args.read, n))
+    rt = round_trips(client, extra + args.singles, args.trips)
+    add100 = add_envelopes(client, extra + args.singles + args.trips, args.batches, 100)
+    r = {"fill_obj_s": fill, "add100_obj_s": add100, "add1_obj_s": add1, "read_obj_s": read_rate,
+         "rt_p50_ms": 1000 * pct(rt, 0.5), "rt_p99_ms": 1000 * pct(rt, 0.99), "trips": len(rt)}
+    print(f"  {name:9s} N={n:>6}: add×100 {add100:8.0f} obj/s | add×1 {add1:7.0f} obj/s"
+          f" | read {read_rate:8.0f} obj/s | round trip p50 {r['rt_p50_ms']:7.2f} ms"
+          f" p99 {r['rt_p99_ms']:7.2f} ms  ({len(rt)} trips; fill {fill:.0f} obj/s)", flush=True)
     return r
 
 
@@ -217,66 +324,90 @@ def fsync_ms(work: Path) -> float:
     return (time.perf_counter() - t0) / 50 * 1000
 
 
+def run_pass(kind: str, work: Path, sizes: list[int], args: argparse.Namespace) -> dict[str, dict[int, dict[str, float]]]:
+    """One client kind against fresh servers: every size, the two servers alternately."""
+    print(f"\n[{kind}] load average {os.getloadavg()[0]:.2f}", flush=True)
+    procs, clients = [], {}
+    try:
+        for name, start in (("accord", start_accord), ("medallion", start_medallion)):
+            proc, url, auth = start(work / f"{kind}-{name}", args.preload)
+            procs.append(proc)
+            clients[name] = CLIENTS[kind](url, auth, args.read_spec)
+        for client in clients.values():  # warm up both servers (imports, caches, connections): one object
+            warm = stix_indicator(99_999_999)
+            client.add(client.prepare({"objects": [warm]}))
+            client.get_object(warm["id"])
+            next(iter(client.pages(1)))
+        out: dict[str, dict[int, dict[str, float]]] = {"accord": {}, "medallion": {}}
+        have, extra = args.preload, 10_000_000  # objects added outside the fill get ids far above the fill range
+        for n in sizes:
+            for name in ("accord", "medallion"):
+                out[name][n] = measure(name, clients[name], have, n, extra, args)
+            have, extra = n, extra + args.singles + args.trips + 100 * args.batches
+        return out
+    finally:
+        for client in clients.values():
+            client.close()
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def report(kind: str, sizes: list[int], out: dict[str, dict[int, dict[str, float]]]) -> None:
+    print(f"\nratios, {kind} (Accord / medallion; round trip: medallion time / Accord time):")
+    for n in sizes:
+        a, m = out["accord"][n], out["medallion"][n]
+        print(f"  N={n:>6}: add×100 {a['add100_obj_s'] / m['add100_obj_s']:6.1f}×  "
+              f"add×1 {a['add1_obj_s'] / m['add1_obj_s']:6.1f}×  read {a['read_obj_s'] / m['read_obj_s']:6.1f}×  "
+              f"round trip p50 {m['rt_p50_ms'] / a['rt_p50_ms']:6.1f}×  p99 {m['rt_p99_ms'] / a['rt_p99_ms']:6.1f}×")
+    a0, a1 = out["accord"][sizes[0]], out["accord"][sizes[-1]]
+    print(f"Accord flatness, {kind}, N={sizes[0]}→{sizes[-1]}: round trip p50 {a0['rt_p50_ms']:.2f}→"
+          f"{a1['rt_p50_ms']:.2f} ms, add×1 {1000 / a0['add1_obj_s']:.2f}→{1000 / a1['add1_obj_s']:.2f} ms/request,"
+          f" add×100 {100_000 / a0['add100_obj_s']:.2f}→{100_000 / a1['add100_obj_s']:.2f} ms/request,"
+          f" read {100_000 / a0['read_obj_s']:.2f}→{100_000 / a1['read_obj_s']:.2f} ms/page")
+
+
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--serve-accord":
         serve_accord(sys.argv[2], int(sys.argv[3]))
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="100,1000,10000")
+    ap.add_argument("--client", choices=("both", "taxii2-client", "lean"), default="both")
     ap.add_argument("--singles", type=int, default=50, help="single-object envelopes per size")
+    ap.add_argument("--batches", type=int, default=3, help="envelopes of 100 objects per size (add×100)")
     ap.add_argument("--read", type=int, default=1000, help="objects read by paging per size")
     ap.add_argument("--trips", type=int, default=50, help="round trips per size")
     ap.add_argument("--preload", type=int, default=0,
                     help="start both servers with this many objects already stored (skips the slow fill)")
     ap.add_argument("--budget", type=float, default=60.0, help="seconds per measured phase at most")
+    ap.add_argument("--read-spec", action="store_true",
+                    help="paged reads send match[spec_version]=2.1 (both servers)")
     ap.add_argument("--json", help="write the figures to this file")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     global BUDGET
     BUDGET = args.budget
+    kinds = ["taxii2-client", "lean"] if args.client == "both" else [args.client]
     work = Path(tempfile.mkdtemp(prefix="accord-bench-taxii-"))
-    procs = []
     try:
-        print(f"TAXII 2.1 bench, loopback, sizes {sizes}; same taxii2-client code for both servers;"
-              f" the two servers are measured alternately at each size")
+        print(f"TAXII 2.1 bench, loopback, sizes {sizes}, preload {args.preload}; clients {', '.join(kinds)}"
+              f" (the same requests to both servers; fresh servers per client); reads"
+              f"{' with match[spec_version]=2.1' if args.read_spec else ' unfiltered'}")
         print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; one durable SQLite commit "
               f"{fsync_ms(work):.2f} ms")
-        colls = {}
-        for name, start in (("accord", start_accord), ("medallion", start_medallion)):
-            proc, url, auth = start(work / name, args.preload)
-            procs.append(proc)
-            colls[name] = Collection(url, user=auth[0], password=auth[1])
-        for coll in colls.values():  # warm up both servers (imports, caches, connections): one object
-            warm = stix_indicator(99_999_999)
-            coll.add_objects({"objects": [warm]}, poll_interval=0.05)
-            coll.get_object(warm["id"])
-            coll.get_objects()
-        out: dict[str, dict[int, dict[str, float]]] = {"accord": {}, "medallion": {}}
-        have, extra = args.preload, 10_000_000  # objects added outside the fill get ids far above the fill range
-        for n in sizes:
-            for name in ("accord", "medallion"):
-                out[name][n] = measure(name, colls[name], have, n, extra, args.singles, args.read, args.trips)
-            have, extra = n, extra + args.singles + args.trips
-        print("\nratios (Accord / medallion; round trip: medallion time / Accord time):")
-        for n in sizes:
-            a, m = out["accord"][n], out["medallion"][n]
-            print(f"  N={n:>6}: add×100 {a['add100_obj_s'] / m['add100_obj_s']:6.1f}×  "
-                  f"add×1 {a['add1_obj_s'] / m['add1_obj_s']:6.1f}×  read {a['read_obj_s'] / m['read_obj_s']:6.1f}×  "
-                  f"round trip p50 {m['rt_p50_ms'] / a['rt_p50_ms']:6.1f}×  p99 {m['rt_p99_ms'] / a['rt_p99_ms']:6.1f}×")
-        a0, a1 = out["accord"][sizes[0]], out["accord"][sizes[-1]]
-        print(f"\nAccord flatness N={sizes[0]}→{sizes[-1]}: round trip p50 {a0['rt_p50_ms']:.2f}→{a1['rt_p50_ms']:.2f} ms,"
-              f" add×1 {1000 / a0['add1_obj_s']:.2f}→{1000 / a1['add1_obj_s']:.2f} ms/request,"
-              f" read page {100_000 / a0['read_obj_s']:.2f}→{100_000 / a1['read_obj_s']:.2f} ms/page")
+        results = {kind: run_pass(kind, work, sizes, args) for kind in kinds}
+        for kind in kinds:
+            report(kind, sizes, results[kind])
+        print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
         if args.json:
-            Path(args.json).write_text(json.dumps(out, indent=2))
+            Path(args.json).write_text(json.dumps(results, indent=2))
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
         shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    # a terminated bench still stops the servers it started (the finally block in main)
+    # a terminated bench still stops the servers it started (the finally blocks)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     main()

@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -176,6 +178,27 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+_LONG_NUMBER = re.compile(rb"\d{19}")
+
+
+def parse_json(raw: bytes) -> tuple[Any, bool]:
+    """``(value, plain)``: the request body parsed by orjson when that gives exactly what
+    :func:`json.loads` gives (``plain=True``: the store may then write it back with orjson),
+    else by :func:`json.loads` (``plain=False``). orjson reads integers beyond 64 bits as
+    floats, so bodies with a run of 19+ digits go to :mod:`json`; so does anything orjson
+    refuses that :mod:`json` accepts (UTF-16/32, a BOM, NaN, lone surrogates). 400 if neither
+    parses it."""
+    if _LONG_NUMBER.search(raw) is None:
+        try:
+            return orjson.loads(raw), True
+        except orjson.JSONDecodeError:
+            pass
+    try:
+        return json.loads(raw), False
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise TaxiiHTTPError(400, "Bad Request", f"body is not JSON: {exc}") from None
+
+
 # --- authentication and permissions ---------------------------------------------------------
 def _credentials(request: Request) -> str:
     header = request.headers.get("authorization", "")
@@ -258,13 +281,20 @@ def _page_headers(page: Page) -> dict[str, str]:
             "X-TAXII-Date-Added-Last": us_to_rfc3339(page.last_added or page.first_added)}
 
 
+def _dumps(body: Any) -> bytes:
+    """JSON of a response body we built (str keys, plain values): orjson, else :mod:`json`."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:  # e.g. a string with a lone surrogate: the error json.dumps gives
+        return json.dumps(body, ensure_ascii=False).encode()
+
+
 def _envelope(page: Page, key: str, raw: bool) -> bytes:
     head = '{"more":' + ("true" if page.more else "false")
     if page.next:
         head += ',"next":' + json.dumps(page.next)
     if page.items:
-        items = ",".join(page.items) if raw else ",".join(
-            json.dumps(i, separators=(",", ":"), ensure_ascii=False) for i in page.items)
+        items = ",".join(page.items) if raw else orjson.dumps(page.items).decode()[1:-1]
         head += f',"{key}":[' + items + "]"
     return (head + "}").encode("utf-8")
 
@@ -284,7 +314,7 @@ def make_router(node: Any, *, store: IntelStore | None = None,
     router = APIRouter(prefix="/taxii2", route_class=TaxiiRoute, tags=["taxii"])
 
     def ok(body: Any, media: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-        content = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+        content = body if isinstance(body, bytes) else _dumps(body)
         return Response(content, status_code=status, media_type=media, headers=headers)
 
     def root_check(api_root: str) -> None:
@@ -376,16 +406,14 @@ def make_router(node: Any, *, store: IntelStore | None = None,
         coll = coll_for(api_root, collection_id, principal, "write")
         _check_content_type(request)
         raw = await _read_body(request, max_content_length)
-        try:
-            envelope = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise TaxiiHTTPError(400, "Bad Request", f"body is not JSON: {exc}") from None
+        envelope, plain = parse_json(raw)
         if not isinstance(envelope, dict) or not isinstance(envelope.get("objects"), list):
             raise TaxiiHTTPError(400, "Bad Request",
                                  "body must be a TAXII envelope (or STIX bundle) with an 'objects' list")
         if not envelope["objects"]:
             raise TaxiiHTTPError(400, "Bad Request", "the envelope has no objects")
-        result = the_store.add_objects(coll.id, envelope["objects"], principal=principal.name)
+        result = the_store.add_objects(coll.id, envelope["objects"], principal=principal.name,
+                                       plain_json=plain)
         return ok(result.status, media, status=202)
 
     @router.get("/{api_root}/collections/{collection_id}/objects/{object_id}/", summary="Get an object (§5.6)")

@@ -74,15 +74,19 @@ def share_stored(node: Any, store: IntelStore, stored: list[Stored]) -> dict[str
     from accord.federation.outbox import share_many
 
     out: dict[str, list[dict[str, str]]] = {"shared": [], "denied": []}
-    shared_colls = {c.id for c in store.collections() if c.shared}
+    # own objects only (received ones are never re-shared); definitions travel inside the
+    # items that use them
+    mine = [s for s in stored if s.originator == node.party
+            and s.object.get("type") not in ("marking-definition", "extension-definition")]
+    shared_colls = {c for c in {s.collection for s in mine} if store.collection(c).shared}
+    if not shared_colls:  # the common case of a local collection: nothing to do
+        return out
     partners = sorted(node.partners())
     now = node.clock.now()
     per_partner: dict[str, dict[str, list[Item]]] = {}
-    for s in stored:
-        if s.collection not in shared_colls or s.originator != node.party:
+    for s in mine:
+        if s.collection not in shared_colls:
             continue
-        if s.object.get("type") in ("marking-definition", "extension-definition"):
-            continue  # they travel inside the items that use them
         for partner in partners:
             if not mk.rel_allows(s.rel, partner):
                 continue

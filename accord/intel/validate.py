@@ -82,7 +82,154 @@ def _check_ref(value: Any, field: str, obj: Mapping[str, Any], index: int | None
 
 def check_object(obj: Any, index: int | None = None) -> dict[str, Any]:
     """Structural STIX 2.1 checks (module docstring); return ``obj`` or raise :class:`InputError`
-    naming the object (index and id) and the field at fault."""
+    naming the object (index and id) and the field at fault.
+
+    :func:`_passes_fast` answers first for the common case (a plain object that passes every
+    rule); anything it is not sure of — every failure included — goes through
+    :func:`check_object_reference`, so what is accepted and every error message are exactly
+    those of the reference checks (a property test holds the two together)."""
+    if _passes_fast(obj):
+        return obj
+    return check_object_reference(obj, index)
+
+
+# --- the fast path ----------------------------------------------------------------------------
+# Memos of rules already decided: by object shape (its keys, in order) and by value (types,
+# timestamps, identifiers seen before). Each answers exactly what the rule answers for that
+# string, so they only save time; each is bounded (cleared when full).
+TIMESTAMP_SET = frozenset(TIMESTAMP_PROPS)
+_MEMO_MAX = 1 << 16
+_type_memo: dict[str, bool] = {}
+_ts_memo: dict[str, bool] = {}
+_ref_memo: dict[str, str | None] = {}  # identifier -> its type part, None if not an identifier
+_shape_memo: dict[tuple[Any, ...], tuple[tuple[str, ...], tuple[tuple[str, str | None], ...],
+                                         tuple[tuple[str, str | None], ...]] | None] = {}
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    memo[key] = value
+
+
+def _type_ok(t: str) -> bool:
+    ok = _type_memo.get(t)
+    if ok is None:
+        ok = TYPE_RE.match(t) is not None and "--" not in t and t != "bundle"
+        _remember(_type_memo, t, ok)
+    return ok
+
+
+def _ts_ok(value: Any) -> bool:
+    """What :func:`check_timestamp` accepts: the regex, then a real date. Days 01–28 exist in
+    every month and the regex bounds the other fields, so only day > 28, second 60 and year 0
+    need :meth:`datetime.fromisoformat`."""
+    if type(value) is not str:
+        return False
+    ok = _ts_memo.get(value)
+    if ok is None:
+        ok = TS_RE.match(value) is not None
+        if ok and not (value[8:10] <= "28" and value[17:19] != "60" and value[:4] != "0000"):
+            try:
+                datetime.fromisoformat(value[:19])
+            except ValueError:
+                ok = False
+        _remember(_ts_memo, value, ok)
+    return ok
+
+
+def _ref_type(value: str) -> str | None:
+    try:
+        return _ref_memo[value]
+    except KeyError:
+        m = ID_RE.match(value)
+        t = m.group(1) if m is not None else None
+        _remember(_ref_memo, value, t)
+        return t
+
+
+def _shape(keys: tuple[Any, ...]) -> Any:
+    """Which keys of an object of this shape are timestamps, ``*_ref`` and ``*_refs`` (with
+    the type they must reference); None if a key is not a plain string."""
+    try:
+        return _shape_memo[keys]
+    except KeyError:
+        pass
+    if any(type(k) is not str for k in keys):
+        plan = None
+    else:
+        plan = (tuple(k for k in keys if k in TIMESTAMP_SET),
+                tuple((k, "identity" if k == "created_by_ref" else None)
+                      for k in keys if k not in TIMESTAMP_SET and k.endswith("_ref")),
+                tuple((k, "marking-definition" if k == "object_marking_refs" else None)
+                      for k in keys if k not in TIMESTAMP_SET and k.endswith("_refs")))
+    _remember(_shape_memo, keys, plan)
+    return plan
+
+
+def _passes_fast(obj: Any) -> bool:
+    """True only if :func:`check_object_reference` would accept ``obj``; False means "ask it"
+    (it may still accept: granular markings and str/dict subclasses are left to it)."""
+    if type(obj) is not dict:
+        return False
+    t = obj.get("type")
+    if type(t) is not str or not _type_ok(t):
+        return False
+    oid = obj.get("id")
+    if type(oid) is not str:
+        return False
+    m = ID_RE.match(oid)
+    if m is None or m.group(1) != t:
+        return False
+    sco = t in SCO_TYPES or (t.startswith("x-") and "created" not in obj)
+    sv = obj.get("spec_version")
+    if sv is None:
+        if not sco:
+            return False
+    elif type(sv) is not str or sv != "2.1":
+        return False
+    if not sco and ("created" not in obj or (t not in SMO_NO_MODIFIED and "modified" not in obj)):
+        return False
+    plan = _shape(tuple(obj))
+    if plan is None:
+        return False
+    ts_keys, ref_keys, refs_keys = plan
+    for key in ts_keys:
+        if not _ts_ok(obj[key]):
+            return False
+    for key, want in ref_keys:
+        value = obj[key]
+        if type(value) is not str:
+            return False
+        rt = _ref_type(value)
+        if rt is None or (want is not None and rt != want):
+            return False
+    for key, want in refs_keys:
+        value = obj[key]
+        if type(value) is not list or not value:
+            return False
+        for ref in value:
+            if type(ref) is not str:
+                return False
+            rt = _ref_type(ref)
+            if rt is None or (want is not None and rt != want):
+                return False
+    if "modified" in obj and "created" in obj:
+        mod, cre = obj["modified"], obj["created"]
+        if mod != cre and _ts_key(mod) < _ts_key(cre):
+            return False
+    if obj.get("granular_markings") is not None:
+        return False
+    if "extensions" in obj and type(obj["extensions"]) is not dict:
+        return False
+    if t == "relationship":
+        return "relationship_type" in obj and "source_ref" in obj and "target_ref" in obj
+    return t != "sighting" or "sighting_of_ref" in obj
+
+
+def check_object_reference(obj: Any, index: int | None = None) -> dict[str, Any]:
+    """The structural checks written out rule by rule (module docstring); the definition
+    :func:`check_object` is held to."""
     if not isinstance(obj, dict):
         raise _fail(f"a STIX object must be a JSON object, got {type(obj).__name__}", None, None, index)
     t = obj.get("type")

@@ -50,9 +50,13 @@ class ManualClock:
 
 def to_rfc3339(when: datetime) -> str:
     """UTC RFC 3339 with millisecond precision and a ``Z`` suffix (as STIX uses)."""
-    if when.tzinfo is None:
-        raise InputError("timestamp must be timezone-aware")
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.astimezone(UTC).microsecond // 1000:03d}Z"
+    if when.tzinfo is not UTC:
+        if when.tzinfo is None:
+            raise InputError("timestamp must be timezone-aware")
+        when = when.astimezone(UTC)
+    # isoformat truncates to milliseconds (as the wire precision wants) and, unlike strftime's
+    # %Y, always writes four year digits; it is also ~2x cheaper (a hot path: items, ledger)
+    return when.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def parse_rfc3339(text: str, *, field: str | None = None) -> datetime:

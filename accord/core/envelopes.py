@@ -73,7 +73,17 @@ class Envelope:
 
     @cached_property
     def _signing_bytes(self) -> bytes:  # frozen: computed once (RFC 8785 in Python is the hot spot)
+        if is_party(self.originator) and is_party(self.recipient) and type(self.seq) is int \
+                and type(self.timestamp) is datetime and self.timestamp.tzinfo is not None:
+            # RFC 8785 orders the members format, item, originator, recipient, seq, timestamp
+            # (§3.2.3): only the item needs canonicalising; the rest is fixed text
+            return _HEAD + self.item_bytes + _tail(self.originator, self.recipient, self.seq, self.timestamp)
         return canonical_json(self.unsigned_json())
+
+    @cached_property
+    def item_bytes(self) -> bytes:
+        """RFC 8785 canonical JSON of the envelope's ``item`` (the middle of the signing bytes)."""
+        return canonical_json(self.item)
 
     def to_json(self) -> dict[str, Any]:
         return {**self.unsigned_json(), "signature": base64.b64encode(self.signature).decode()}
@@ -136,6 +146,19 @@ class Envelope:
         return cls.from_json(parse_json_strict(data, source=source), source=source)
 
 
+_HEAD = b'{"format":' + canonical_json(FORMAT) + b',"item":'
+
+
+def _tail(originator: str, recipient: str, seq: int, timestamp: datetime) -> bytes:
+    """The signing bytes after the item (RFC 8785: originator, recipient, seq, timestamp).
+
+    Parties are ISO alpha-3 codes, ``seq`` a safe integer and the timestamp RFC 3339 text, all
+    checked before this is called, so none needs JSON escaping or number formatting.
+    """
+    return (f',"originator":"{originator}","recipient":"{recipient}","seq":{seq},'
+            f'"timestamp":"{to_rfc3339(timestamp)}"}}').encode()
+
+
 def seal(item: Item, recipient: str, seq: int, identity: Identity, now: datetime) -> Envelope:
     """Sign ``item`` for ``recipient`` as envelope number ``seq`` of ``identity.party`` → ``recipient``."""
     if item.originator != identity.party:
@@ -149,10 +172,7 @@ def seal(item: Item, recipient: str, seq: int, identity: Identity, now: datetime
     unsigned = Envelope(identity.party, recipient, seq, now, item.to_json(), b"")
     # RFC 8785 orders the members format, item, originator, recipient, seq, timestamp (§3.2.3):
     # splice in the item's cached canonical bytes instead of canonicalising it again.
-    enc = canonical_json
-    signing = (b'{"format":' + enc(FORMAT) + b',"item":' + item.canonical() + b',"originator":'
-               + enc(identity.party) + b',"recipient":' + enc(recipient) + b',"seq":' + enc(seq)
-               + b',"timestamp":' + enc(to_rfc3339(unsigned.timestamp)) + b"}")
+    signing = _HEAD + item.canonical() + _tail(identity.party, recipient, seq, unsigned.timestamp)
     sealed = Envelope(identity.party, recipient, seq, unsigned.timestamp, unsigned.item, identity.sign(signing))
     sealed.__dict__["_signing_bytes"] = signing  # the cached_property's slot
     return sealed
@@ -201,17 +221,11 @@ def _prime_item_bytes(env: Envelope, item: Item) -> None:
     """Give ``item`` its canonical bytes from the envelope's verified signing bytes.
 
     The signing bytes are RFC 8785 JSON of {format, item, originator, recipient, seq, timestamp}
-    in that member order (§3.2.3), so the item's canonical bytes are what lies between the fixed
-    head and the tail rebuilt from the other members. That equals ``canonical_json(item.to_json())``
-    only when the item's wire form was already normal (``to_json() == env.item``); otherwise
-    nothing is primed and the item canonicalises itself when asked.
+    in that member order (§3.2.3), built around :attr:`Envelope.item_bytes`. Those equal
+    ``canonical_json(item.to_json())`` only when the item's wire form was already normal
+    (``to_json() == env.item``); otherwise nothing is primed and the item canonicalises itself
+    when asked.
     """
     if item.to_json() != env.item:
         return
-    signing = env.signing_bytes()
-    head = b'{"format":' + canonical_json(FORMAT) + b',"item":'
-    tail = (b',"originator":' + canonical_json(env.originator) + b',"recipient":'
-            + canonical_json(env.recipient) + b',"seq":' + canonical_json(env.seq) + b',"timestamp":'
-            + canonical_json(to_rfc3339(env.timestamp)) + b"}")
-    if signing.startswith(head) and signing.endswith(tail):
-        item.__dict__["_canonical"] = signing[len(head):-len(tail)]
+    item.__dict__["_canonical"] = env.item_bytes

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ KINDS: tuple[str, ...] = ("warning.track", "warning.prediction", "warning.alert"
 """The item kinds named in docs/architecture.md (others that match :data:`KIND_RE` are allowed)."""
 
 KIND_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_-]+)+")
+_SPACE = re.compile(r"\s")
 _FIELDS = ("kind", "id", "originator", "marking", "created", "body")
 
 
@@ -74,8 +75,12 @@ class Item:
     marking: Marking
     created: datetime
     body: dict           # JSON-serialisable payload
+    _checked: InitVar[bool] = False  # internal: new_item() has validated every field already
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, _checked: bool = False) -> None:
+        if _checked:
+            object.__setattr__(self, "created", _ms(self.created))
+            return
         if not isinstance(self.kind, str) or not KIND_RE.fullmatch(self.kind):
             raise InputError(f"item kind {self.kind!r} is not a dotted lower-case kind such as "
                              "'warning.track'", field="kind")
@@ -84,7 +89,7 @@ class Item:
         except AccordError as exc:
             raise InputError(str(exc), field="originator") from None
         if not isinstance(self.id, str) or not self.id.startswith(f"{self.originator}:") \
-                or len(self.id) > 256 or any(c.isspace() for c in self.id):
+                or len(self.id) > 256 or _SPACE.search(self.id):
             raise InputError(f"item id {self.id!r} must start with its originator "
                              f"'{self.originator}:' and contain no spaces (≤ 256 chars)", field="id")
         if not isinstance(self.marking, Marking):
@@ -98,9 +103,17 @@ class Item:
         if problem:
             raise InputError(f"body is not JSON-serialisable: {problem}", field="body")
 
+    def created_text(self) -> str:
+        """``created`` in its wire form (RFC 3339, milliseconds), computed once."""
+        cached = self.__dict__.get("_created_text")
+        if cached is None:
+            cached = to_rfc3339(self.created)
+            object.__setattr__(self, "_created_text", cached)
+        return cached
+
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "id": self.id, "originator": self.originator,
-                "marking": self.marking.to_json(), "created": to_rfc3339(self.created),
+                "marking": self.marking.to_json(), "created": self.created_text(),
                 "body": self.body}
 
     @classmethod
@@ -146,21 +159,58 @@ class Item:
         return cached
 
 
+def _marking_canonical(marking: Marking) -> bytes:
+    """RFC 8785 bytes of ``marking.to_json()``, cached on the (immutable) marking."""
+    cached = marking.__dict__.get("_canonical")
+    if cached is None:
+        cached = canonical_json(marking.to_json())
+        object.__setattr__(marking, "_canonical", cached)
+    return cached
+
+
 def new_item(kind: str, body: dict, marking: Marking, originator: str, now: datetime) -> Item:
     """A new item whose id is derived from its content: ``<originator>:<kind>:<32 hex>``.
 
     The id is the first 128 bits of SHA-256 over the canonical JSON of (kind, originator,
     marking, created, body): deterministic (the core has no hidden randomness), so making the
     same item twice gives the same id and storing it twice is a no-op.
+
+    The body is canonicalised once: the id's material and the item's own canonical bytes are
+    both assembled from it (RFC 8785 §3.2.3 orders the members body, created, [id,] kind,
+    marking, originator; tests check the result against ``canonical_json(item.to_json())``).
     """
+    if not isinstance(kind, str) or not KIND_RE.fullmatch(kind):
+        raise InputError(f"item kind {kind!r} is not a dotted lower-case kind such as "
+                         "'warning.track'", field="kind")
+    try:
+        check_party(originator, what="originator")
+    except AccordError as exc:
+        raise InputError(str(exc), field="originator") from None
+    if not isinstance(marking, Marking):
+        raise InputError("marking must be a Marking", field="marking")
+    if not isinstance(now, datetime) or now.tzinfo is None:
+        raise InputError("created must be a timezone-aware datetime", field="created")
+    if not isinstance(body, dict):
+        raise InputError(f"body must be a JSON object, got {type(body).__name__}", field="body")
     problem = _json_problem(body, "body")
     if problem:
         raise InputError(f"body is not JSON-serialisable: {problem}", field="body")
-    created = _ms(now)
-    material = {"kind": kind, "originator": originator, "marking": marking.to_json(),
-                "created": to_rfc3339(created), "body": body}
     try:
-        digest = hashlib.sha256(canonical_json(material)).hexdigest()[:32]
+        body_bytes = canonical_json(body)
     except AccordError as exc:
         raise InputError(f"body is not JSON-serialisable: {exc}", field="body") from None
-    return Item(kind, f"{originator}:{kind}:{digest}", originator, marking, created, body)
+    created = _ms(now)
+    created_text = to_rfc3339(created)
+    # kind (KIND_RE), originator (ISO alpha-3) and the timestamp need no JSON escaping
+    head = b'{"body":' + body_bytes + b',"created":"' + created_text.encode() + b'"'
+    tail = (b',"kind":"' + kind.encode() + b'","marking":' + _marking_canonical(marking)
+            + b',"originator":"' + originator.encode() + b'"}')
+    digest = hashlib.sha256(head + tail).hexdigest()[:32]
+    item_id = f"{originator}:{kind}:{digest}"
+    if len(item_id) > 256:
+        raise InputError(f"item id {item_id!r} would be longer than 256 characters (kind too long)",
+                         field="kind")
+    item = Item(kind, item_id, originator, marking, created, body, _checked=True)
+    object.__setattr__(item, "_created_text", created_text)
+    object.__setattr__(item, "_canonical", head + b',"id":"' + item_id.encode() + b'"' + tail)
+    return item

@@ -1,0 +1,42 @@
+"""RFC 3339 timestamps: the wire form every item, envelope and ledger entry uses."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from accord.clock import parse_rfc3339, to_rfc3339
+from accord.errors import InputError
+
+WIRE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+zones = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=zones))
+def test_wire_form_is_utc_milliseconds_and_round_trips(when):
+    text = to_rfc3339(when)
+    assert WIRE.fullmatch(text), text
+    back = parse_rfc3339(text)
+    utc = when.astimezone(UTC)
+    # truncated (never rounded) to the millisecond, in UTC
+    assert back == utc.replace(microsecond=utc.microsecond - utc.microsecond % 1000)
+    assert back.tzinfo is UTC
+
+
+@given(st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 31), timezones=st.just(UTC)))
+def test_same_text_as_the_strftime_formula(when):
+    expected = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+    assert to_rfc3339(when) == expected
+
+
+def test_years_before_1000_keep_four_digits():
+    assert to_rfc3339(datetime(999, 1, 2, 3, 4, 5, 678999, tzinfo=UTC)) == "0999-01-02T03:04:05.678Z"
+
+
+def test_naive_datetime_is_refused():
+    with pytest.raises(InputError, match="timezone-aware"):
+        to_rfc3339(datetime(2026, 1, 1))

@@ -26,16 +26,18 @@ filtered by releasability to the token's party. Permissions: ``admin``, ``taxii:
 from __future__ import annotations
 
 import base64
+import inspect
 import json
 import re
 from collections.abc import Callable
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
+from starlette.convertors import StringConvertor
 
 from accord.errors import AccordError, AuthError, InputError, NotFoundError, StixValidationError
 from accord.intel.store import Collection, Filters, IntelStore, Page, parse_timestamp_us, us_to_rfc3339
@@ -76,9 +78,17 @@ class TaxiiRoute(APIRoute):
 
     def get_route_handler(self) -> Callable:
         handler = super().get_route_handler()
+        direct = self._direct_call()
 
         async def route(request: Request) -> Response:
             try:
+                if direct is not None:
+                    dep_name, dep, names = direct
+                    call = getattr(request.app, "dependency_overrides", {}).get(dep, dep)
+                    if call is dep:  # no override: call it and the endpoint ourselves
+                        kwargs = {n: request.path_params[n] for n in names}
+                        kwargs[dep_name] = await dep(request)
+                        return await self.endpoint(request=request, **kwargs)
                 return await handler(request)
             except TaxiiHTTPError as exc:
                 return error_response(exc.status, exc.title, exc.description, details=exc.details,
@@ -100,6 +110,31 @@ class TaxiiRoute(APIRoute):
                 return error_response(401, "Unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"})
 
         return route
+
+    def _direct_call(self) -> tuple[str, Callable[..., Any], list[str]] | None:
+        """For an endpoint of the shape every TAXII route has — ``async (<path params: str>,
+        request, principal=Depends(async (request) -> principal))`` — what is needed to call it
+        without FastAPI's per-request dependency solving (a third of a small request's time);
+        the route, its parameters and its OpenAPI entry stay as declared. None otherwise."""
+        if not inspect.iscoroutinefunction(self.endpoint):
+            return None
+        path_names, dep_name, dep = [], None, None
+        for name, param in inspect.signature(self.endpoint).parameters.items():
+            if name == "request":
+                continue
+            if isinstance(param.default, params.Depends) and dep is None:
+                dep_name, dep = name, param.default.dependency
+            elif name in self.param_convertors and param.annotation in (str, "str"):
+                path_names.append(name)
+            else:
+                return None
+        if dep is None or not inspect.iscoroutinefunction(dep):
+            return None
+        if list(inspect.signature(dep).parameters) != ["request"]:
+            return None
+        if any(not isinstance(c, StringConvertor) for c in self.param_convertors.values()):
+            return None
+        return dep_name, dep, path_names
 
 
 # --- media types --------------------------------------------------------------------------
@@ -412,7 +447,7 @@ def make_router(node: Any, *, store: IntelStore | None = None,
                                  "body must be a TAXII envelope (or STIX bundle) with an 'objects' list")
         if not envelope["objects"]:
             raise TaxiiHTTPError(400, "Bad Request", "the envelope has no objects")
-        result = the_store.add_objects(coll.id, envelope["objects"], principal=principal.name,
+        result = the_store.add_objects(coll, envelope["objects"], principal=principal.name,
                                        plain_json=plain)
         return ok(result.status, media, status=202)
 

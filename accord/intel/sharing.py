@@ -78,15 +78,14 @@ def share_stored(node: Any, store: IntelStore, stored: list[Stored]) -> dict[str
     # items that use them
     mine = [s for s in stored if s.originator == node.party
             and s.object.get("type") not in ("marking-definition", "extension-definition")]
-    shared_colls = {c for c in {s.collection for s in mine} if store.collection(c).shared}
-    if not shared_colls:  # the common case of a local collection: nothing to do
+    flags = {c: store.collection(c).shared for c in {s.collection for s in mine if s.shared is None}}
+    mine = [s for s in mine if (flags[s.collection] if s.shared is None else s.shared)]
+    if not mine:  # the common case of a local collection: nothing to do
         return out
     partners = sorted(node.partners())
     now = node.clock.now()
     per_partner: dict[str, dict[str, list[Item]]] = {}
     for s in mine:
-        if s.collection not in shared_colls:
-            continue
         for partner in partners:
             if not mk.rel_allows(s.rel, partner):
                 continue

@@ -166,6 +166,7 @@ class Stored:
     originator: str
     rel: str = "|"
     plan: list[list[Any]] | None = None
+    shared: bool | None = None  # the collection's flag when stored (None: look it up)
 
 
 @dataclass
@@ -272,7 +273,7 @@ class IntelStore:
         return mk.effective_marking(refs, self._definitions(refs, local or {}), default_rel_to)
 
     # --- adding ----------------------------------------------------------------------------
-    def add_objects(self, collection: str, objects: Sequence[Any], *, originator: str | None = None,
+    def add_objects(self, collection: str | Collection, objects: Sequence[Any], *, originator: str | None = None,
                     principal: str | None = None, strict: bool | None = None,
                     validator: bool = False, received: tuple[str, str] | None = None,
                     plain_json: bool = False) -> AddResult:
@@ -283,11 +284,12 @@ class IntelStore:
         :class:`StixValidationError` listing every failing object; stores nothing then.
         Re-adding a version already present is a success that changes nothing. ``received`` =
         ``(item id, originator)`` records, in the same transaction, that a partner's item was
-        applied (:mod:`accord.intel.sharing`). ``plain_json``: the objects come straight from
+        applied (:mod:`accord.intel.sharing`). ``collection`` is an id, an alias or a
+        :class:`Collection` just read (saves reading it again). ``plain_json``: the objects come straight from
         :func:`orjson.loads` (the TAXII API), so their text is written by orjson
         (:func:`encode_json`).
         """
-        coll = self.collection(collection)
+        coll = collection if isinstance(collection, Collection) else self.collection(collection)
         origin = originator or self.party
         check_party(origin, what="originator")
         if not isinstance(objects, (list, tuple)):
@@ -310,7 +312,7 @@ class IntelStore:
         successes: list[dict[str, Any]] = []
         stored: list[Stored] = []
         status_id = str(uuid.uuid4())
-        marking_cache: dict[tuple[str, ...], tuple[Marking, bool]] = {}
+        marking_cache: dict[tuple[str, ...], tuple[Marking, bool, str]] = {}
         with self.lock, self.conn:
             cur = self.conn.cursor()
             last = cur.execute("SELECT MAX(date_added) FROM intel_objects WHERE collection = ?",
@@ -339,12 +341,11 @@ class IntelStore:
                 refs = tuple(obj.get("object_marking_refs") or ())
                 cached = marking_cache.get(refs)
                 if cached is None:
-                    cached = marking_cache[refs] = self.marking_of(obj, coll.rel_to, local)
-                marking, known = cached
+                    m, k = self.marking_of(obj, coll.rel_to, local)
+                    cached = marking_cache[refs] = (m, k, mk.rel_code(m, k))
+                marking, known, rel = cached
                 if obj["type"] in ("marking-definition", "extension-definition") and not refs:
                     rel = ALL
-                else:
-                    rel = mk.rel_code(marking, known)
                 granular = None
                 if obj.get("granular_markings"):
                     grefs = [g.get("marking_ref") for g in obj["granular_markings"] if g.get("marking_ref")]
@@ -379,13 +380,15 @@ class IntelStore:
                 vout = version or us_to_rfc3339(date_added)
                 successes.append({"id": sid, "version": vout, "rel": rel})
                 stored.append(Stored(coll.id, obj, vout, marking, known, origin, rel,
-                                     json.loads(granular) if granular else None))
+                                     json.loads(granular) if granular else None, coll.shared))
             # flags first (rows of this request are inserted after, with their own flags right;
             # a version superseded within the same request is fixed by the pass below)
-            cur.executemany("UPDATE intel_objects SET is_first = 0 WHERE collection = ? AND stix_id = ?"
-                            " AND is_first = 1", clear_first)
-            cur.executemany("UPDATE intel_objects SET is_last = 0 WHERE collection = ? AND stix_id = ?"
-                            " AND is_last = 1", clear_last)
+            if clear_first:
+                cur.executemany("UPDATE intel_objects SET is_first = 0 WHERE collection = ? AND stix_id = ?"
+                                " AND is_first = 1", clear_first)
+            if clear_last:
+                cur.executemany("UPDATE intel_objects SET is_last = 0 WHERE collection = ? AND stix_id = ?"
+                                " AND is_last = 1", clear_last)
             cur.executemany(
                 "INSERT INTO intel_objects(collection, stix_id, type, spec_version, version, vkey,"
                 " date_added, is_first, is_last, rel, granular, originator, body)"

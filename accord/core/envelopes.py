@@ -38,12 +38,11 @@ from functools import cached_property
 from datetime import datetime, timedelta
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from accord.clock import parse_rfc3339, to_rfc3339
 from accord.core.canonical import canonical_json, parse_json_strict
-from accord.core.identity import Identity, fingerprint
+from accord.core.identity import Identity, fingerprint, verify_fast
 from accord.core.items import Item
 from accord.core.markings import is_party
 from accord.errors import (AccordError, EnvelopeError, ExpiredError, InputError, ReplayError,
@@ -187,8 +186,10 @@ def verify_envelope(env: Envelope, *, recipient: str, keys: Mapping[str, Ed25519
         raise UnknownKeyError(f"envelope from {env.originator}: no pinned key for {env.originator} "
                               f"(pinned: {', '.join(sorted(keys)) or 'none'})")
     try:
-        key.verify(env.signature, env.signing_bytes())
-    except (InvalidSignature, AccordError):
+        ok = verify_fast(key, env.signature, env.signing_bytes())
+    except AccordError:
+        ok = False
+    if not ok:
         raise SignatureError(f"envelope {env.originator}→{env.recipient} #{env.seq}: signature does not "
                              f"verify under {env.originator}'s pinned key {fingerprint(key)} "
                              "(forged or altered in transit)") from None

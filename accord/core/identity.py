@@ -22,6 +22,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
 
 from accord.errors import ConfigError, InputError, SignatureError
 
@@ -46,6 +48,29 @@ def public_key_from_b64(text: str, *, field: str | None = None) -> Ed25519Public
 
 def raw_public(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+_verify_keys: dict[bytes, VerifyKey] = {}
+
+
+def verify_fast(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+    """Whether ``signature`` is a valid Ed25519 signature (RFC 8032) of ``message`` by ``key``.
+
+    The hot path of every received envelope: libsodium (PyNaCl) verifies in ~100 µs here where
+    OpenSSL (``cryptography``) takes ~140–170 µs. libsodium is the stricter of the two (it also
+    refuses small-order keys and non-canonical encodings); an honest signature passes both.
+    """
+    raw = raw_public(key)
+    vk = _verify_keys.get(raw)
+    if vk is None:
+        if len(_verify_keys) > 4096:  # partner keys are few; bound the cache all the same
+            _verify_keys.clear()
+        vk = _verify_keys[raw] = VerifyKey(raw)
+    try:
+        vk.verify(message, signature)
+        return True
+    except (BadSignatureError, ValueError, TypeError):
+        return False
 
 
 def fingerprint(key: Ed25519PublicKey) -> str:

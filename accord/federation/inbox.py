@@ -162,6 +162,24 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
                 inbox_rows.append((orig, seq, item_id, digest, "rejected", reason[:500], stamp))
 
         keys = wire.partner_keys(node)
+        # the items of this batch that are held already, one query per originator and 500 ids
+        # (ids as the envelopes claim them; an envelope is verified before its id is trusted)
+        claimed_ids: dict[str, set[str]] = {}
+        for raw in envelopes:
+            if isinstance(raw, dict) and isinstance(raw.get("item"), dict):
+                orig, iid = raw.get("originator"), raw["item"].get("id")
+                if isinstance(orig, str) and isinstance(iid, str):
+                    claimed_ids.setdefault(orig, set()).add(iid)
+        held_before: dict[tuple[str, str], str | None] = {}
+        for orig, id_set in claimed_ids.items():
+            ids = list(id_set)
+            for lo in range(0, len(ids), 500):
+                chunk = ids[lo:lo + 500]
+                held_before.update(dict.fromkeys(((orig, i) for i in chunk), None))
+                for iid, dig in conn.execute(
+                        "SELECT item_id, digest FROM fed_received WHERE originator = ? AND item_id IN "
+                        f"({','.join('?' * len(chunk))})", [orig, *chunk]):
+                    held_before[(orig, iid)] = dig
         for raw in envelopes:
             try:
                 env = Envelope.from_json(raw)
@@ -211,9 +229,12 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
             key = (orig, item.id)
             held = items_seen.get(key)
             if held is None:
-                row = conn.execute("SELECT digest FROM fed_received WHERE originator=? AND item_id=?",
-                                   key).fetchone()
-                held = row[0] if row else None
+                if key in held_before:
+                    held = held_before[key]
+                else:
+                    row = conn.execute("SELECT digest FROM fed_received WHERE originator=? AND item_id=?",
+                                       key).fetchone()
+                    held = row[0] if row else None
             if held is not None:
                 if held == item_digest:
                     receipts.append(Receipt(orig, seq, item.id, "duplicate", None,

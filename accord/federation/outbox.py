@@ -77,25 +77,39 @@ def _enqueue(node: Any, entries: list[tuple[Any, str, str | None]], *, store: bo
     with write_lock(node):
         with transaction(conn):
             if store:
-                for item in {id(i): i for i, _, _ in entries}.values():
-                    node.put_item(item)
+                node.put_items(list({id(i): i for i, _, _ in entries}.values()))
             last: dict[str, int] = {}
+            # what is queued already, one query per recipient and 500 ids
+            queued: dict[tuple[str, str], int] = {}
+            wanted: dict[str, list[str]] = {}
+            for item, to, _ in entries:
+                wanted.setdefault(to, []).append(item.id)
+            for to, ids in wanted.items():
+                ids = list(dict.fromkeys(ids))
+                for lo in range(0, len(ids), 500):
+                    chunk = ids[lo:lo + 500]
+                    for item_id, seq in conn.execute(
+                            "SELECT item_id, seq FROM fed_outbox WHERE recipient = ? AND item_id IN "
+                            f"({','.join('?' * len(chunk))})", [to, *chunk]):
+                        queued[(to, item_id)] = seq
+            rows = []
             for item, to, agreement in entries:
-                row = conn.execute("SELECT seq FROM fed_outbox WHERE recipient = ? AND item_id = ?",
-                                   (to, item.id)).fetchone()
-                if row is not None:
-                    results.append(ShareResult(item.id, to, row[0], "already_queued", agreement))
+                seq = queued.get((to, item.id))
+                if seq is not None:
+                    results.append(ShareResult(item.id, to, seq, "already_queued", agreement))
                     continue
                 if to not in last:
                     row = conn.execute("SELECT last_seq FROM fed_out_seq WHERE recipient = ?", (to,)).fetchone()
                     last[to] = row[0] if row else 0
                 seq = last[to] = last[to] + 1
+                queued[(to, item.id)] = seq
                 envelope = wire.seal_envelope(node, item, to, seq, now)
-                conn.execute("INSERT INTO fed_outbox(recipient, seq, item_id, kind, envelope, queued) "
-                             "VALUES (?,?,?,?,?,?)", (to, seq, item.id, item.kind, envelope, stamp))
+                rows.append((to, seq, item.id, item.kind, envelope, stamp))
                 events.append(("item.shared", {"item_id": item.id, "kind": item.kind, "to": to, "seq": seq,
                                                "agreement": agreement}, now))
                 results.append(ShareResult(item.id, to, seq, "queued", agreement))
+            conn.executemany("INSERT INTO fed_outbox(recipient, seq, item_id, kind, envelope, queued) "
+                             "VALUES (?,?,?,?,?,?)", rows)
             conn.executemany("INSERT INTO fed_out_seq(recipient, last_seq) VALUES (?, ?) ON CONFLICT(recipient) "
                              "DO UPDATE SET last_seq = excluded.last_seq", list(last.items()))
             if events:

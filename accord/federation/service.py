@@ -22,12 +22,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from accord.errors import AccordError, FederationError
 from accord.federation import outbox
 from accord.federation.backoff import backoff_delay
 from accord.federation.inbox import _ready
+from accord.federation.schema import write_lock
 from accord.federation.treeheads import check_partner_head
 
 log = logging.getLogger("accord.federation")
@@ -57,7 +59,8 @@ class Federation:
 
         Raises :class:`FederationError` / :class:`AuthError` if the batch got no acknowledgement.
         """
-        batch = outbox.pending(self.node, party, self.batch_size)
+        with write_lock(self.node):  # committed rows only, never another thread's open transaction
+            batch = outbox.pending(self.node, party, self.batch_size)
         if not batch:
             return 0
         ack = self.transport.send(self.node, party, [env for _, env in batch])
@@ -138,33 +141,113 @@ class Federation:
         if close:
             close()
 
+    def _reader(self) -> Any:
+        """A connection of this worker's own for reading the outbox: it sees committed rows only,
+        so an envelope is never sent from a transaction that might still roll back, and reading
+        never waits for the node's write lock. ``None`` for a database without a file."""
+        try:
+            path = self.node.conn.execute("PRAGMA database_list").fetchone()[2]
+        except Exception:  # noqa: BLE001 - a node double without a real connection
+            return None
+        if not path:
+            return None
+        from accord.store.sqlite import connect
+        return connect(path)
+
+    def _pending_after(self, reader: Any, party: str, after: int) -> list[tuple[int, bytes]]:
+        if reader is None:
+            with write_lock(self.node):
+                rows = outbox.pending(self.node, party, self.batch_size + after)
+            return [r for r in rows if r[0] > after][:self.batch_size]
+        return [(r[0], bytes(r[1])) for r in reader.execute(
+            "SELECT seq, envelope FROM fed_outbox WHERE recipient = ? AND state = 'queued' AND seq > ? "
+            "ORDER BY seq LIMIT ?", (party, after, self.batch_size))]
+
     def _run(self, party: str, wake: threading.Event) -> None:
+        """Deliver to ``party`` until stopped, one batch in flight.
+
+        The partner's acknowledgement of batch *k* is applied (a write transaction, which may wait
+        for the node's write lock) by a helper thread while batch *k+1* is already on its way, so
+        the partner is not left idle meanwhile. At most one acknowledgement is outstanding: it is
+        settled before the next one is handed over. ``cursor`` is the last sequence number sent;
+        whenever the partner asks for an earlier number (a gap, or it lost data) or anything
+        fails, the cursor goes back to 0 and the lowest queued row is sent next.
+        """
         failures = 0
-        while not self._stop.is_set():
-            wake.clear()
-            try:
-                if self.deliver_once(party):
-                    failures = 0
-                    continue
-                failures = 0
-            except AccordError as exc:
-                failures += 1
+        reader = self._reader()
+        applier = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"accord-ack-{party}")
+        inflight: Future | None = None
+        cursor = 0
+        try:
+            while not self._stop.is_set():
+                wake.clear()
                 try:
-                    outbox.record_failure(self.node, party, str(exc))
-                except AccordError:  # pragma: no cover - the store itself failing
+                    batch = self._pending_after(reader, party, cursor)
+                    if not batch:
+                        if inflight is not None:
+                            inflight, pending_ack = None, inflight
+                            pending_ack.result()
+                            cursor = 0
+                            continue
+                        cursor = 0
+                        failures = 0
+                        # woken at once by shares made in this process; other processes writing
+                        # the same database (the CLI) are picked up by the poll
+                        wake.wait(self.poll_interval)
+                        continue
+                    ack = self.transport.send(self.node, party, [env for _, env in batch])
+                    if inflight is not None:
+                        inflight, pending_ack = None, inflight
+                        pending_ack.result()
+                    settled = sum(1 for r in ack.receipts if r.seq is not None and r.consumed)
+                    if settled == 0:
+                        outbox.apply_ack(self.node, party, ack)
+                        first = ack.receipts[0] if ack.receipts else None
+                        why = f"{first.code}: {first.reason}" if first else "no receipts"
+                        raise FederationError(f"{party} settled none of {len(batch)} envelope(s): {why}")
+                    inflight = applier.submit(outbox.apply_ack, self.node, party, ack)
+                    cursor = batch[-1][0]
+                    if ack.next_seq is not None and ack.next_seq <= cursor:
+                        inflight, pending_ack = None, inflight
+                        pending_ack.result()
+                        cursor = 0
+                    failures = 0
+                except AccordError as exc:
+                    cursor = 0
+                    if inflight is not None:
+                        inflight, pending_ack = None, inflight
+                        try:
+                            pending_ack.result()
+                        except Exception:  # noqa: BLE001 - its rows stay queued and are sent again
+                            pass
+                    failures += 1
+                    try:
+                        outbox.record_failure(self.node, party, str(exc))
+                    except AccordError:  # pragma: no cover - the store itself failing
+                        pass
+                    delay = backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap)
+                    log.info("delivery to %s failed (%d in a row), retry in %.2fs: %s", party, failures, delay, exc)
+                    self._stop.wait(delay)
+                except Exception:  # noqa: BLE001 - a worker must survive anything and retry
+                    cursor = 0
+                    if inflight is not None:
+                        inflight, pending_ack = None, inflight
+                        try:
+                            pending_ack.result()
+                        except Exception:  # noqa: BLE001
+                            pass
+                    failures += 1
+                    log.exception("delivery worker for %s: unexpected error", party)
+                    self._stop.wait(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))
+        finally:
+            if inflight is not None:
+                try:
+                    inflight.result()
+                except Exception:  # noqa: BLE001 - rows not marked stay queued: sent again later
                     pass
-                delay = backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap)
-                log.info("delivery to %s failed (%d in a row), retry in %.2fs: %s", party, failures, delay, exc)
-                self._stop.wait(delay)
-                continue
-            except Exception:  # noqa: BLE001 - a worker must survive anything and retry
-                failures += 1
-                log.exception("delivery worker for %s: unexpected error", party)
-                self._stop.wait(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))
-                continue
-            # woken at once by shares made in this process; other processes writing the same
-            # database (the CLI) are picked up by the poll
-            wake.wait(self.poll_interval)
+            applier.shutdown(wait=True)
+            if reader is not None:
+                reader.close()
 
     def _run_heads(self) -> None:
         """Check every partner's tree head each ``head_interval`` seconds, in its own thread so

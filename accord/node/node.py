@@ -328,39 +328,62 @@ class Node:
         return decide(item, recipient, self.agreements(), self.clock.now(), pinned_keys=self.pinned_keys())
 
     # --- items -------------------------------------------------------------------------------
-    def _insert_item(self, conn: sqlite3.Connection, item: Item) -> bool:
-        """Insert unless present; True if inserted. Same id with another digest is an error."""
-        digest = item.digest()
-        row = conn.execute("SELECT digest FROM items WHERE id = ?", (item.id,)).fetchone()
-        if row is not None:
-            if row[0] != digest:
-                raise StoreError(f"item {item.id} is already stored with digest {row[0][:16]}…, not "
-                                 f"{digest[:16]}…; an item id names one content only")
-            return False
-        conn.execute("INSERT INTO items(id, kind, originator, created, classification, digest, json, stored) "
-                     "VALUES (?,?,?,?,?,?,?,?)",
-                     (item.id, item.kind, item.originator, to_rfc3339(item.created),
-                      int(item.marking.classification), digest, item.canonical(),
-                      to_rfc3339(self.clock.now())))
-        return True
+    def _insert_items(self, conn: sqlite3.Connection, items: list[Item]) -> list[Item]:
+        """Insert the items not stored yet (one query per 500 ids to find those); return them.
+
+        The same id with another digest — stored already, or twice in ``items`` — is an error
+        (an item id names one content only) and nothing is inserted.
+        """
+        for item in items:
+            if not isinstance(item, Item):
+                raise InputError(f"put_item needs an Item, got {type(item).__name__}")
+        held: dict[str, str] = {}
+        ids = list({item.id for item in items})
+        for lo in range(0, len(ids), 500):
+            chunk = ids[lo:lo + 500]
+            held.update(conn.execute(f"SELECT id, digest FROM items WHERE id IN ({','.join('?' * len(chunk))})",
+                                     chunk).fetchall())
+        stored = to_rfc3339(self.clock.now())
+        rows, new = [], []
+        for item in items:
+            digest = item.digest()
+            have = held.get(item.id)
+            if have is not None:
+                if have != digest:
+                    raise StoreError(f"item {item.id} is already stored with digest {have[:16]}…, not "
+                                     f"{digest[:16]}…; an item id names one content only")
+                continue
+            held[item.id] = digest
+            rows.append((item.id, item.kind, item.originator, item.created_text(),
+                         int(item.marking.classification), digest, item.canonical(), stored))
+            new.append(item)
+        conn.executemany("INSERT INTO items(id, kind, originator, created, classification, digest, json, stored) "
+                         "VALUES (?,?,?,?,?,?,?,?)", rows)
+        return new
 
     def put_item(self, item: Item) -> Item:
         """Store ``item`` and ledger ``item.created`` in one transaction; idempotent on (id, digest)."""
         if not isinstance(item, Item):
             raise InputError(f"put_item needs an Item, got {type(item).__name__}")
-        with self._write() as conn:
-            if self._insert_item(conn, item):
-                self.ledger.append("item.created", {"item_id": item.id, "kind": item.kind,
-                                                    "originator": item.originator, "digest": item.digest(),
-                                                    "classification": item.marking.classification.name},
-                                   time=self.clock.now())
+        self.put_items([item])
         return item
+
+    def put_items(self, items: list[Item]) -> list[Item]:
+        """Store own or local ``items`` and ledger ``item.created`` for each new one, all in one
+        transaction (all or nothing); idempotent on (id, digest). Returns the newly stored."""
+        with self._write() as conn:
+            new = self._insert_items(conn, list(items))
+            now = self.clock.now()
+            self.ledger.append_many([("item.created", {"item_id": item.id, "kind": item.kind,
+                                                       "originator": item.originator, "digest": item.digest(),
+                                                       "classification": item.marking.classification.name}, now)
+                                     for item in new])
+        return new
 
     def store_received(self, items: list[Item]) -> None:
         """Store partner items in the caller's transaction (the caller ledgers ``item.received``)."""
         with self._write() as conn:
-            for item in items:
-                self._insert_item(conn, item)
+            self._insert_items(conn, list(items))
 
     def get_item(self, item_id: str) -> Item:
         row = self.conn.execute("SELECT json FROM items WHERE id = ?", (item_id,)).fetchone()

@@ -266,9 +266,13 @@ class Ledger:
     def append_many(self, events: Iterable[tuple[str, dict[str, Any], datetime]]) -> list[int]:
         """Append ``(event_type, data, time)`` events in one transaction; return their leaf indices."""
         rows = []
+        last_time: Any = None
+        when = ""
         for n, (event_type, data, time) in enumerate(events):
             try:
-                when = _rfc3339(time) if isinstance(time, datetime) else to_rfc3339(time)
+                if time is not last_time:  # a batch's events usually share one time: format it once
+                    when = _rfc3339(time) if isinstance(time, datetime) else to_rfc3339(time)
+                    last_time = time
                 rows.append((event_type, when, leaf_bytes(event_type, data, when)))
             except InputError as exc:
                 raise type(exc)(f"ledger event #{n}: {exc.detail}", field=exc.field) from None

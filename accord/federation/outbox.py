@@ -273,7 +273,8 @@ def apply_rules_to_new_items(node: Any, *, limit: int = 2000) -> int:
     Pillars store items with ``node.put_item`` (ledger ``item.created``); this reads those
     events after a cursor kept in ``fed_cursor`` and shares each own item as the rules and the
     policy allow. Crash-safe and idempotent: sharing an item already queued to a partner is a
-    no-op, so a rescan after a crash shares nothing twice. Returns the number of events read.
+    no-op, so a rescan after a crash shares nothing twice. Only `item.created` leaves are read;
+    with no rules the cursor just moves on. Returns the number of ledger entries passed.
     """
     _ready(node)
     with write_lock(node):
@@ -286,24 +287,32 @@ def apply_rules_to_new_items(node: Any, *, limit: int = 2000) -> int:
                 _start_cursor(node)
             return 0
         start = row[0]
+        end = node.conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger_leaves").fetchone()[0]
+        if end <= start:
+            return 0
+        if not active:  # no rules: nothing to apply, just move past these events
+            with transaction(node.conn):
+                node.conn.execute("UPDATE fed_cursor SET value = ? WHERE name='rules'", (end,))
+            return end - start
+        # only item.created events matter (received items, shares, acks … are passed over unread)
         events = node.conn.execute(
-            "SELECT idx, leaf FROM ledger_leaves WHERE idx >= ? ORDER BY idx LIMIT ?", (start, limit)).fetchall()
-    if not events:
-        return 0
+            "SELECT idx, leaf FROM ledger_leaves WHERE idx >= ? AND idx < ? AND type = 'item.created' "
+            "ORDER BY idx LIMIT ?", (start, end, limit)).fetchall()
+        stop = events[-1][0] + 1 if len(events) == limit else end
     from accord.core.canonical import parse_json_strict
 
     for idx, leaf in events:
         entry = parse_json_strict(bytes(leaf))
         data = entry.get("data") or {}
-        if active and entry.get("type") == "item.created" and data.get("originator") == node.party:
+        if entry.get("type") == "item.created" and data.get("originator") == node.party:
             try:
                 apply_rules(node, node.get_item(data["item_id"]))
             except NotFoundError:  # pragma: no cover - an item.created without its item
                 continue
     with write_lock(node):
         with transaction(node.conn):
-            node.conn.execute("UPDATE fed_cursor SET value = ? WHERE name='rules'", (events[-1][0] + 1,))
-    return len(events)
+            node.conn.execute("UPDATE fed_cursor SET value = ? WHERE name='rules'", (stop,))
+    return stop - start
 
 
 def create_item(node: Any, item: Any) -> Created:

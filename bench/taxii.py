@@ -18,16 +18,21 @@ envelopes of 100 objects (printed as ``fill``, not a target figure), then at siz
 * add throughput, 100 objects per envelope (``--batches`` envelopes, measured last so the other
   phases run at exactly N).
 
-Every phase stops after ``--budget`` seconds (a slow server does fewer requests). ``--preload N``
-starts both servers with N objects (medallion's fill to 10,000 is slow). ``--read-spec`` adds
-``match[spec_version]=2.1`` to the paged reads (for both servers): without it medallion's
-memory backend compares every object with every other on each page (O(N²), minutes at 10,000).
+Every phase stops after ``--budget`` seconds (a slow server does fewer requests) and no request
+waits longer than the budget + 5 s: a page that does not come back in time ends the read, whose
+rate is then printed as an upper bound (``read<``, and the ratio as a lower bound ``read>``).
+``--preload N`` starts both servers with N objects (medallion's fill to 10,000 is slow).
+``--read-last`` measures the read after the adds: medallion's memory backend pages in O(N²)
+(every manifest entry against every object, and without ``match[spec_version]`` every object
+against every other), minutes per page at 10,000 objects, and a page it is still computing
+would slow its later phases. ``--read-spec`` adds ``match[spec_version]=2.1`` to the reads of
+both servers.
 
 Both servers run as their own process with their shipped defaults (medallion: Flask's threaded
 server; Accord: one uvicorn worker). Needs ``pip install medallion==3.0.0`` (bench only).
 
     .venv/bin/python bench/taxii.py [--sizes 100,1000,10000] [--client both|taxii2-client|lean]
-        [--preload N] [--budget 60] [--read-spec] [--json out.json]
+        [--preload N] [--budget 60] [--read-last] [--read-spec] [--json out.json]
 """
 
 from __future__ import annotations
@@ -155,6 +160,15 @@ def serve_accord(directory: str, port: int) -> None:
 
 
 # --- clients --------------------------------------------------------------------------------
+class _TimeoutAdapter(requests.adapters.HTTPAdapter):
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        kwargs["timeout"] = kwargs.get("timeout") or BUDGET + 5
+        return super().send(request, **kwargs)
+
+
+TIMEOUTS = (requests.Timeout, socket.timeout, TimeoutError)
+
+
 class Taxii2Client:
     """The OASIS ``taxii2-client`` (over ``requests``), as a TAXII tool would use it."""
 
@@ -163,6 +177,7 @@ class Taxii2Client:
     def __init__(self, url: str, auth: Any, spec_filter: bool) -> None:
         self.coll = Collection(url, user=auth[0], password=auth[1])
         self.filters = {"spec_version": "2.1"} if spec_filter else {}
+        self.coll._conn.session.mount("http://", _TimeoutAdapter())  # a request never outlives BUDGET
 
     def prepare(self, envelope: dict[str, Any]) -> Any:
         return envelope  # the client encodes it (json.dumps) inside add_objects
@@ -195,9 +210,9 @@ class LeanClient:
 
     name = "lean"
 
-    def __init__(self, url: str, auth: Any, spec_filter: bool, timeout: float = 600.0) -> None:
+    def __init__(self, url: str, auth: Any, spec_filter: bool) -> None:
         parts = urlsplit(url)
-        self.conn = _NoDelayConnection(parts.hostname, parts.port, timeout=timeout)
+        self.conn = _NoDelayConnection(parts.hostname, parts.port, timeout=BUDGET + 5)
         self.path = parts.path
         self.status_base = urljoin(parts.path, "../../status/")
         basic = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
@@ -206,9 +221,13 @@ class LeanClient:
         self.spec_filter = spec_filter
 
     def _request(self, method: str, path: str, body: bytes | None = None) -> tuple[dict[str, Any], Any]:
-        self.conn.request(method, path, body=body, headers=self.post_headers if body else self.get_headers)
-        resp = self.conn.getresponse()
-        data = resp.read()
+        try:
+            self.conn.request(method, path, body=body, headers=self.post_headers if body else self.get_headers)
+            resp = self.conn.getresponse()
+            data = resp.read()
+        except TIMEOUTS:
+            self.conn.close()  # the next request opens a fresh connection
+            raise
         if resp.status >= 300:
             raise RuntimeError(f"{method} {path}: HTTP {resp.status} {data[:200]!r}")
         return (json.loads(data) if data else {}), resp
@@ -266,14 +285,19 @@ def add_envelopes(client: Any, start: int, count: int, per: int, budget: bool = 
     return done / (time.perf_counter() - t0)
 
 
-def paged_read(client: Any, count: int) -> float:
+def paged_read(client: Any, count: int) -> tuple[float, bool]:
+    """Objects/s reading pages of 100; True if a page did not come back within the budget
+    (the rate is then an upper bound: the page was still being computed)."""
     t0 = time.perf_counter()
     got = 0
-    for envelope in client.pages(100):
-        got += len(envelope.get("objects", []))
-        if got >= count or time.perf_counter() - t0 > BUDGET:
-            break
-    return got / (time.perf_counter() - t0)
+    try:
+        for envelope in client.pages(100):
+            got += len(envelope.get("objects", []))
+            if got >= count or time.perf_counter() - t0 > BUDGET:
+                break
+    except TIMEOUTS:
+        return (got + 100) / (time.perf_counter() - t0), True  # the late page: at most 100 more
+    return got / (time.perf_counter() - t0), False
 
 
 def round_trips(client: Any, start: int, count: int) -> list[float]:
@@ -299,13 +323,18 @@ def pct(values: list[float], q: float) -> float:
 def measure(name: str, client: Any, have: int, n: int, extra: int, args: argparse.Namespace) -> dict[str, float]:
     fill = add_envelopes(client, have, (n - have) // 100, 100, budget=False) if n > have else float("nan")
     add1 = add_envelopes(client, extra, args.singles, 1)
-    read_rate = paged_read(client, min(args.read, n))
+    if not args.read_last:
+        read_rate, timed_out = paged_read(client, min(args.read, n))
     rt = round_trips(client, extra + args.singles, args.trips)
     add100 = add_envelopes(client, extra + args.singles + args.trips, args.batches, 100)
+    if args.read_last:
+        read_rate, timed_out = paged_read(client, min(args.read, n))
     r = {"fill_obj_s": fill, "add100_obj_s": add100, "add1_obj_s": add1, "read_obj_s": read_rate,
+         "read_timed_out": timed_out,
          "rt_p50_ms": 1000 * pct(rt, 0.5), "rt_p99_ms": 1000 * pct(rt, 0.99), "trips": len(rt)}
+    bound = "<" if timed_out else " "
     print(f"  {name:9s} N={n:>6}: add×100 {add100:8.0f} obj/s | add×1 {add1:7.0f} obj/s"
-          f" | read {read_rate:8.0f} obj/s | round trip p50 {r['rt_p50_ms']:7.2f} ms"
+          f" | read{bound}{read_rate:8.0f} obj/s | round trip p50 {r['rt_p50_ms']:7.2f} ms"
           f" p99 {r['rt_p99_ms']:7.2f} ms  ({len(rt)} trips; fill {fill:.0f} obj/s)", flush=True)
     return r
 
@@ -337,7 +366,8 @@ def run_pass(kind: str, work: Path, sizes: list[int], args: argparse.Namespace) 
             warm = stix_indicator(99_999_999)
             client.add(client.prepare({"objects": [warm]}))
             client.get_object(warm["id"])
-            next(iter(client.pages(1)))
+            if args.preload <= 1000:  # medallion pages in O(N²): minutes at 10,000 objects
+                next(iter(client.pages(1)))
         out: dict[str, dict[int, dict[str, float]]] = {"accord": {}, "medallion": {}}
         have, extra = args.preload, 10_000_000  # objects added outside the fill get ids far above the fill range
         for n in sizes:
@@ -358,8 +388,9 @@ def report(kind: str, sizes: list[int], out: dict[str, dict[int, dict[str, float
     print(f"\nratios, {kind} (Accord / medallion; round trip: medallion time / Accord time):")
     for n in sizes:
         a, m = out["accord"][n], out["medallion"][n]
+        bound = ">" if m["read_timed_out"] and not a["read_timed_out"] else " "
         print(f"  N={n:>6}: add×100 {a['add100_obj_s'] / m['add100_obj_s']:6.1f}×  "
-              f"add×1 {a['add1_obj_s'] / m['add1_obj_s']:6.1f}×  read {a['read_obj_s'] / m['read_obj_s']:6.1f}×  "
+              f"add×1 {a['add1_obj_s'] / m['add1_obj_s']:6.1f}×  read{bound}{a['read_obj_s'] / m['read_obj_s']:6.1f}×  "
               f"round trip p50 {m['rt_p50_ms'] / a['rt_p50_ms']:6.1f}×  p99 {m['rt_p99_ms'] / a['rt_p99_ms']:6.1f}×")
     a0, a1 = out["accord"][sizes[0]], out["accord"][sizes[-1]]
     print(f"Accord flatness, {kind}, N={sizes[0]}→{sizes[-1]}: round trip p50 {a0['rt_p50_ms']:.2f}→"
@@ -384,6 +415,9 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=60.0, help="seconds per measured phase at most")
     ap.add_argument("--read-spec", action="store_true",
                     help="paged reads send match[spec_version]=2.1 (both servers)")
+    ap.add_argument("--read-last", action="store_true",
+                    help="measure the paged read after the adds (a server still computing a page"
+                         " that timed out then cannot slow its own later phases)")
     ap.add_argument("--json", help="write the figures to this file")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -126,3 +127,39 @@ def test_sealed_envelope_signing_bytes_equal_canonical_json_of_the_envelope():
         assert got.digest() == item.digest()
 
     check()
+
+
+# --- the orjson fast path (values without floats) -----------------------------------------
+plain_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.text(st.characters(codec="utf-8"))  # every code point but lone surrogates
+    | st.text(alphabet=st.characters(max_codepoint=0x3F)),  # control characters, quotes, backslash
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(st.characters(codec="utf-8"), max_size=4), children, max_size=4),
+    max_leaves=25,
+)
+
+
+@given(plain_values)
+def test_plain_values_take_orjson_and_equal_rfc8785(value):
+    from accord.core.canonical import plain_json
+
+    want = rfc8785.dumps(value)
+    assert canonical_json(value) == want
+    # keys at or above U+D800 (UTF-16 order differs from code-point order there) leave the fast path
+    if plain_json(value):
+        import orjson
+        assert orjson.dumps(value, option=orjson.OPT_SORT_KEYS) == want
+
+
+def test_keys_beyond_the_bmp_sort_by_utf16_not_code_point():
+    value = {"\U0001F600": 1, "\uff61": 2}  # U+1F600 is D83D DE00 in UTF-16: before U+FF61
+    assert canonical_json(value) == rfc8785.dumps(value) == '{"😀":1,"｡":2}'.encode()
+
+
+def test_big_integers_and_lone_surrogates_leave_the_fast_path():
+    assert canonical_json({"n": 2**53 - 1}) == b'{"n":9007199254740991}'
+    with pytest.raises(CanonicalJSONError):
+        canonical_json({"n": 2**53})
+    with pytest.raises(CanonicalJSONError):
+        canonical_json({"s": "\ud800"})

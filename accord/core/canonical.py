@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 import rfc8785
 
 from accord.errors import CanonicalJSONError
@@ -61,6 +62,46 @@ def es_number(x: float) -> str:
     e = n - 1
     es = f"e{'+' if e >= 0 else '-'}{abs(e)}"
     return sign + (digits if k == 1 else digits[0] + "." + digits[1:]) + es
+
+
+_MAX_EXACT_INT = 2 ** 53 - 1  # rfc8785's safe-integer domain (an IEEE double holds it exactly)
+_SORT = orjson.OPT_SORT_KEYS
+_orjson_dumps = orjson.dumps
+
+
+def plain_json(value: Any) -> bool:
+    """True if ``orjson.dumps(value, option=OPT_SORT_KEYS)`` is byte-identical to RFC 8785.
+
+    That holds for dicts with string keys below U+D800 (so code-point order, orjson's, equals
+    JCS's UTF-16 order), lists, strings, booleans, None and integers with ``|n| < 2^53`` (JCS
+    prints them as ES6 does: plain decimal); orjson escapes strings exactly as JCS §3.2.2.2 does
+    (short escapes for backspace, tab, newline, form feed and return, ``u00xx`` escapes for other
+    control characters, nothing else).
+    Floats (ES6 number formatting) and anything else take the other paths; tests check the result
+    against ``rfc8785``.
+    """
+    t = type(value)
+    if t is dict:
+        pairs: Any = value.items()
+    elif t is list:
+        pairs = (("", v) for v in value)
+    else:
+        pairs = (("", value),)
+    for k, v in pairs:
+        if type(k) is not str or not (k.isascii() or max(k) < "\ud800"):
+            return False
+        tv = type(v)
+        if tv is str or v is None or tv is bool:
+            continue
+        if tv is int:
+            if not -_MAX_EXACT_INT <= v <= _MAX_EXACT_INT:
+                return False
+        elif tv is dict or tv is list:
+            if not plain_json(v):
+                return False
+        else:
+            return False
+    return True
 
 
 def _utf16_key(k: str) -> bytes:
@@ -128,6 +169,11 @@ def canonical_json(value: Any) -> bytes:
     (huge integers, non-finite numbers, lone surrogates, other types) goes to ``rfc8785`` itself,
     so errors are its errors.
     """
+    if plain_json(value):
+        try:
+            return _orjson_dumps(value, option=_SORT)
+        except TypeError:  # a lone surrogate (or nesting orjson refuses): the paths below decide
+            pass
     out: list[str] = []
     try:
         _fast(value, out)

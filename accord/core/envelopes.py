@@ -227,6 +227,9 @@ def _prime_item_bytes(env: Envelope, item: Item) -> None:
     (``to_json() == env.item``); otherwise nothing is primed and the item canonicalises itself
     when asked.
     """
-    if item.to_json() != env.item:
-        return
-    item.__dict__["_canonical"] = env.item_bytes
+    w = env.item
+    if len(w) == 6 and w.get("id") == item.id and w.get("kind") == item.kind \
+            and w.get("originator") == item.originator and w.get("created") == item.created_text() \
+            and (w.get("body") is item.body or w.get("body") == item.body) \
+            and w.get("marking") == item.marking.json_view():  # i.e. item.to_json() == env.item
+        item.__dict__["_canonical"] = env.item_bytes

@@ -173,6 +173,9 @@ def check_party(party: object, *, what: str = "party") -> str:
     return party
 
 
+_FROM_JSON: dict[str, "Marking"] = {}
+
+
 @dataclass(frozen=True)
 class Marking:
     """Classification + releasability + optional TLP 2.0 label + caveats (in banner order)."""
@@ -272,9 +275,35 @@ class Marking:
             out["caveats"] = list(self.caveats)
         return out
 
+    def json_view(self) -> dict[str, Any]:
+        """:meth:`to_json`, computed once per marking — for comparisons only: do not modify it."""
+        cached = self.__dict__.get("_json")
+        if cached is None:
+            cached = self.to_json()
+            object.__setattr__(self, "_json", cached)
+        return cached
+
     @classmethod
     def from_json(cls, data: object) -> "Marking":
-        """Inverse of :meth:`to_json`; also accepts a banner string. Unknown fields are errors."""
+        """Inverse of :meth:`to_json`; also accepts a banner string. Unknown fields are errors.
+
+        Markings repeat (every track of a feed carries the same one), so a parsed marking is
+        remembered by the ``repr`` of its input — exact for the str/list/dict values JSON gives,
+        types included — and shared: a marking is immutable.
+        """
+        if type(data) is dict:
+            key = repr(data)
+            hit = _FROM_JSON.get(key)
+            if hit is None:
+                hit = cls._from_json(data)
+                if len(_FROM_JSON) >= 1024:
+                    _FROM_JSON.clear()
+                _FROM_JSON[key] = hit
+            return hit
+        return cls._from_json(data)
+
+    @classmethod
+    def _from_json(cls, data: object) -> "Marking":
         if isinstance(data, str):
             return cls.parse(data)
         if not isinstance(data, dict):

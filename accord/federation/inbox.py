@@ -197,7 +197,9 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
             # dedupe key: the Ed25519 signature (deterministic, RFC 8032 §5.1.6), which binds the
             # signed content; hashing it avoids canonicalising the whole envelope again
             digest = hashlib.sha256(env.signature).hexdigest()
-            nxt = expected.setdefault(orig, _last_seq(conn, orig) + 1)
+            nxt = expected.get(orig)
+            if nxt is None:  # (not setdefault: that would run the query for every envelope)
+                nxt = expected[orig] = _last_seq(conn, orig) + 1
             if seq < nxt:
                 # identical bytes to an envelope verified and accepted before: idempotent ack
                 prev = seen_in_batch.get((orig, seq))

@@ -24,7 +24,6 @@ an item and its ``item.created`` event commit together.
 from __future__ import annotations
 
 import base64
-import json
 import re
 import sqlite3
 import threading
@@ -102,49 +101,9 @@ class InclusionProof:
                 "path": [base64.b64encode(p).decode() for p in self.path]}
 
 
-_MAX_EXACT_INT = 2 ** 53 - 1  # rfc8785's safe-integer domain (an IEEE double holds it exactly)
-_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")).encode
-
-
-def _plain_json(value: Any) -> bool:
-    """True if ``json.dumps(sort_keys=True)`` of ``value`` is byte-identical to RFC 8785.
-
-    That holds for dicts with string keys below U+D800 (so code-point order equals JCS's UTF-16
-    order), lists, strings, booleans, None and integers with ``|n| < 2^53`` (JCS prints them as
-    ES6 does: plain decimal). Floats and anything else take the ``rfc8785`` path.
-    """
-    t = type(value)
-    if t is dict:
-        pairs: Any = value.items()
-    elif t is list:
-        pairs = (("", v) for v in value)
-    else:
-        pairs = (("", value),)
-    for k, v in pairs:
-        if type(k) is not str or not (k.isascii() or max(k) < "\ud800"):
-            return False
-        tv = type(v)
-        if tv is str or v is None or tv is bool:
-            continue
-        if tv is int:
-            if not -_MAX_EXACT_INT <= v <= _MAX_EXACT_INT:
-                return False
-        elif tv is dict or tv is list:
-            if not _plain_json(v):
-                return False
-        else:
-            return False
-    return True
-
-
 def canonical_leaf(value: dict[str, Any]) -> bytes:
-    """RFC 8785 bytes of ``value``: a fast ``json`` path where it provably agrees with JCS
-    (see :func:`_plain_json`; tests check it against ``rfc8785``), else :func:`canonical_json`."""
-    if _plain_json(value):
-        try:
-            return _dumps(value).encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate: let rfc8785 give the proper error
-            pass
+    """RFC 8785 bytes of ``value`` (:func:`accord.core.canonical.canonical_json`, whose fast path
+    covers the plain JSON of ledger events)."""
     return canonical_json(value)
 
 
@@ -162,13 +121,7 @@ def leaf_bytes(event_type: str, data: dict[str, Any], time: datetime | str) -> b
     if not isinstance(data, dict):
         raise InputError(f"ledger event data must be a JSON object, got {type(data).__name__}", field="data")
     when = time if isinstance(time, str) else _rfc3339(time)
-    event = {"type": event_type, "time": when, "data": data}
-    if _plain_json(data):  # type and time are plain strings already
-        try:
-            return _dumps(event).encode("utf-8")
-        except UnicodeEncodeError:
-            pass
-    return canonical_json(event)
+    return canonical_json({"type": event_type, "time": when, "data": data})
 
 
 class Ledger:

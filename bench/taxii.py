@@ -60,6 +60,7 @@ from taxii2client.v21 import Collection, as_pages
 
 NS = uuid.UUID("0f3b3c52-6b8e-4d0e-9a57-3b1a0c3f2e44")
 COLLECTION_ID = "8d5e7c1e-3f7a-4b8e-9a1f-2c6d4e5f7a80"
+WARM_ID = "3c1d9a0b-7e52-4f6a-8b3d-5e9f1a2c4d60"  # a second collection, for the warm-up only
 MEDIA_TAXII = "application/taxii+json;version=2.1"
 
 
@@ -113,7 +114,11 @@ def start_medallion(work: Path, preload: int = 0) -> tuple[subprocess.Popen, str
                                                 "date_added": "2026-01-01T00:00:00.%06dZ" % i,
                                                 "version": "2026-01-01T00:00:00.000Z",
                                                 "media_type": "application/stix+json;version=2.1"}
-                                               for i in range(preload)]}]},
+                                               for i in range(preload)]},
+                                 {"id": WARM_ID, "title": "warm-up", "description": "",
+                                  "can_read": True, "can_write": True,
+                                  "media_types": ["application/stix+json;version=2.1"],
+                                  "objects": [], "manifest": []}]},
     }
     (work / "medallion-data.json").write_text(json.dumps(data))
     config = {"backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
@@ -136,6 +141,7 @@ def start_accord(work: Path, preload: int = 0) -> tuple[subprocess.Popen, str, A
     node = Node.init(work / "node", party="JPN")
     store = store_for(node)
     store.add_collection("bench", id=COLLECTION_ID)
+    store.add_collection("warm-up", id=WARM_ID)
     for lo in range(0, preload, 1000):
         store.add_objects(COLLECTION_ID, [stix_indicator(i) for i in range(lo, min(lo + 1000, preload))])
     secret = create_token(node.conn, "bench", "JPN", ["taxii:read", "taxii:write"])
@@ -356,18 +362,29 @@ def fsync_ms(work: Path) -> float:
 def run_pass(kind: str, work: Path, sizes: list[int], args: argparse.Namespace) -> dict[str, dict[int, dict[str, float]]]:
     """One client kind against fresh servers: every size, the two servers alternately."""
     print(f"\n[{kind}] load average {os.getloadavg()[0]:.2f}", flush=True)
-    procs, clients = [], {}
+    procs, clients, urls, auths = [], {}, {}, {}
     try:
         for name, start in (("accord", start_accord), ("medallion", start_medallion)):
             proc, url, auth = start(work / f"{kind}-{name}", args.preload)
             procs.append(proc)
             clients[name] = CLIENTS[kind](url, auth, args.read_spec)
-        for client in clients.values():  # warm up both servers (imports, caches, connections): one object
-            warm = stix_indicator(99_999_999)
-            client.add(client.prepare({"objects": [warm]}))
-            client.get_object(warm["id"])
-            if args.preload <= 1000:  # medallion pages in O(N²): minutes at 10,000 objects
-                next(iter(client.pages(1)))
+            urls[name], auths[name] = url, auth
+        for name, client in clients.items():
+            # warm up both servers (imports, caches, the interpreter's specialisation) on a second
+            # collection, so the measured one holds exactly N objects. Accord: 30 single adds and
+            # gets, 3 envelopes of 100, paging through them. medallion: one add, one get, one
+            # page — every add grows the data its memory backend walks on each request (all
+            # collections and all status resources), so a longer warm-up would only slow it.
+            warm = CLIENTS[kind](urls[name].replace(COLLECTION_ID, WARM_ID), auths[name], args.read_spec)
+            rounds, envelopes = (30, 3) if name == "accord" else (1, 0)
+            for i in range(rounds):
+                obj = stix_indicator(90_000_000 + i)
+                warm.add(warm.prepare({"objects": [obj]}))
+                warm.get_object(obj["id"])
+            add_envelopes(warm, 90_000_100, envelopes, 100, budget=False)
+            for _ in warm.pages(100):
+                pass
+            warm.close()
         out: dict[str, dict[int, dict[str, float]]] = {"accord": {}, "medallion": {}}
         have, extra = args.preload, 10_000_000  # objects added outside the fill get ids far above the fill range
         for n in sizes:

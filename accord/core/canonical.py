@@ -187,11 +187,13 @@ def canonical_json(value: Any) -> bytes:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, val in pairs:
-        if key in out:
-            raise CanonicalJSONError(f"duplicate key {key!r} in JSON object")
-        out[key] = val
+    out = dict(pairs)  # in C; a duplicate shows as a shorter dict (this hook runs per JSON object)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise CanonicalJSONError(f"duplicate key {key!r} in JSON object")
+            seen.add(key)
     return out
 
 

@@ -121,6 +121,28 @@ def _ready(node: Any) -> None:
     _schema_ready.add(node)
 
 
+def _first_outcome(conn: Any, orig: str, seq: int, seen_in_batch: dict[tuple[str, int], str],
+                   receipts: list["Receipt"]) -> tuple[str, str, str | None, str | None] | None:
+    """(digest, outcome, code, reason) of the envelope that consumed ``(orig, seq)`` — earlier in
+    this batch or before — or None. ``outcome`` is "stored", "duplicate" or "rejected"."""
+    digest = seen_in_batch.get((orig, seq))
+    if digest is not None:
+        for r in reversed(receipts):
+            if r.originator == orig and r.seq == seq and r.consumed:
+                return digest, r.status, r.code, r.reason
+        return None  # pragma: no cover - a consumed number always has its receipt
+    row = conn.execute("SELECT digest, outcome, reason FROM fed_inbox WHERE originator=? AND seq=?",
+                       (orig, seq)).fetchone()
+    if row is None:
+        return None
+    code = None
+    if row[1] == "rejected":
+        found = conn.execute("SELECT code FROM fed_rejections WHERE sender=? AND seq=? ORDER BY id DESC LIMIT 1",
+                             (orig, seq)).fetchone()
+        code = found[0] if found else None
+    return row[0], row[1], code, row[2]
+
+
 def receive_envelope(node: Any, envelope: bytes | dict[str, Any], *, sender: str | None = None,
                      max_age: timedelta = MAX_AGE) -> Receipt:
     """Receive one envelope (bytes or parsed JSON); see :func:`receive_batch`."""
@@ -201,15 +223,17 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
             if nxt is None:  # (not setdefault: that would run the query for every envelope)
                 nxt = expected[orig] = _last_seq(conn, orig) + 1
             if seq < nxt:
-                # identical bytes to an envelope verified and accepted before: idempotent ack
-                prev = seen_in_batch.get((orig, seq))
-                if prev is None:
-                    row = conn.execute("SELECT digest FROM fed_inbox WHERE originator=? AND seq=?",
-                                       (orig, seq)).fetchone()
-                    prev = row[0] if row else None
-                if prev == digest:
-                    receipts.append(Receipt(orig, seq, item_id, "duplicate", None,
-                                            "already received (idempotent acknowledgement)", True))
+                # identical bytes to an envelope verified before: answer what was answered then
+                # (a lost acknowledgement makes the sender send it again), record nothing new
+                first = _first_outcome(conn, orig, seq, seen_in_batch, receipts)
+                if first is not None and first[0] == digest:
+                    _, outcome, code, reason = first
+                    if outcome == "rejected":
+                        receipts.append(Receipt(orig, seq, item_id, "rejected", code or "rejected",
+                                                f"already refused: {reason or 'no reason recorded'}", True))
+                    else:
+                        receipts.append(Receipt(orig, seq, item_id, "duplicate", None,
+                                                "already received (idempotent acknowledgement)", True))
                     continue
             try:
                 item = verify_envelope(env, recipient=node.party, keys=keys, last_seq=nxt - 1, now=now,

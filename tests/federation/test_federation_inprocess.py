@@ -330,3 +330,35 @@ def test_standing_rules_also_share_items_stored_by_other_parts_of_accord(trio):
         assert [i for _, i in received(nodes[party].dir, "JPN")] == [track.id]
     feds["JPN"].sync(heads=False)             # a rescan shares nothing twice
     assert jpn.conn.execute("SELECT COUNT(*) FROM fed_outbox").fetchone()[0] == 2
+
+
+def test_refusal_is_repeated_when_the_acknowledgement_was_lost(trio):
+    """A refused envelope sent again (its acknowledgement was lost) is refused again with the
+    same reason — not acknowledged as a duplicate, which the sender would take as delivered."""
+    from accord.core.agreements import new_agreement, sign_agreement
+
+    nodes, net, feds = trio
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    item = note(kor, 1)
+    share(kor, item, "JPN")  # allowed at KOR: the bilateral agreement covers test.note
+    old = jpn.get_agreement("jpn-kor-bilateral")
+    now = now_utc()
+    v2 = new_agreement(old.id, old.parties, dict(old.keys),
+                       [(a, b, ["warning.*"], "SECRET") for a, b in (("JPN", "KOR"), ("KOR", "JPN"))],
+                       now - timedelta(days=1), now + timedelta(days=30), version=old.version + 1)
+    for p in ("JPN", "KOR"):
+        v2 = sign_agreement(v2, nodes[p].identity)
+    jpn.add_agreement(v2)  # JPN alone has the new version: it now refuses test.note from KOR
+    net.ack_loss = 1.0
+    try:
+        feds["KOR"].sync("JPN", heads=False)
+    finally:
+        net.ack_loss = 0.0
+    state = kor.conn.execute("SELECT state FROM fed_outbox WHERE item_id=?", (item.id,)).fetchone()[0]
+    assert state == "queued"  # the refusal never reached KOR
+    size = jpn.ledger.size
+    assert feds["KOR"].sync("JPN", heads=False)["JPN"] is None
+    state, reason = kor.conn.execute("SELECT state, reason FROM fed_outbox WHERE item_id=?", (item.id,)).fetchone()
+    assert state == "rejected" and reason.startswith("policy_denied: already refused: policy of JPN refuses")
+    assert jpn.ledger.size == size  # the repeat is an answer, not a new event
+    assert received(jpn.dir, "KOR") == [r for r in received(jpn.dir, "KOR") if r[1] != item.id]

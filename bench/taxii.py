@@ -372,11 +372,13 @@ def run_pass(kind: str, work: Path, sizes: list[int], args: argparse.Namespace) 
         for name, client in clients.items():
             # warm up both servers (imports, caches, the interpreter's specialisation) on a second
             # collection, so the measured one holds exactly N objects. Accord: 30 single adds and
-            # gets, 3 envelopes of 100, paging through them. medallion: one add, one get, one
-            # page — every add grows the data its memory backend walks on each request (all
-            # collections and all status resources), so a longer warm-up would only slow it.
+            # gets, 20 envelopes of 100 (enough to bring its fresh WAL file to its steady size, as
+            # on a node that has been running: commits that grow the file cost more), paging
+            # through them. medallion: one add, one get, one page — every add grows the data its
+            # memory backend walks on each request (all collections and all status resources),
+            # so a longer warm-up would only slow it.
             warm = CLIENTS[kind](urls[name].replace(COLLECTION_ID, WARM_ID), auths[name], args.read_spec)
-            rounds, envelopes = (30, 3) if name == "accord" else (1, 0)
+            rounds, envelopes = (30, 20) if name == "accord" else (1, 0)
             for i in range(rounds):
                 obj = stix_indicator(90_000_000 + i)
                 warm.add(warm.prepare({"objects": [obj]}))

@@ -28,7 +28,6 @@ from __future__ import annotations
 import base64
 import inspect
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -213,7 +212,10 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-_LONG_NUMBER = re.compile(rb"\d{19}")
+# every ASCII digit -> "0", every other byte -> " ": a run of 19 digits is then a plain substring
+# search (C speed; a regex over a 50 kB body costs ~1 ms here)
+_DIGITS = bytes(48 if 48 <= c <= 57 else 32 for c in range(256))
+_RUN19 = b"0" * 19
 
 
 def parse_json(raw: bytes) -> tuple[Any, bool]:
@@ -223,7 +225,7 @@ def parse_json(raw: bytes) -> tuple[Any, bool]:
     floats, so bodies with a run of 19+ digits go to :mod:`json`; so does anything orjson
     refuses that :mod:`json` accepts (UTF-16/32, a BOM, NaN, lone surrogates). 400 if neither
     parses it."""
-    if _LONG_NUMBER.search(raw) is None:
+    if _RUN19 not in raw.translate(_DIGITS):
         try:
             return orjson.loads(raw), True
         except orjson.JSONDecodeError:

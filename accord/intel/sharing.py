@@ -76,7 +76,10 @@ def share_stored(node: Any, store: IntelStore, stored: list[Stored]) -> dict[str
     out: dict[str, list[dict[str, str]]] = {"shared": [], "denied": []}
     # own objects only (received ones are never re-shared); definitions travel inside the
     # items that use them
-    mine = [s for s in stored if s.originator == node.party
+    if all(s.shared is False for s in stored):  # the common case of a local collection
+        return out
+    party = node.party
+    mine = [s for s in stored if s.originator == party
             and s.object.get("type") not in ("marking-definition", "extension-definition")]
     flags = {c: store.collection(c).shared for c in {s.collection for s in mine if s.shared is None}}
     mine = [s for s in mine if (flags[s.collection] if s.shared is None else s.shared)]

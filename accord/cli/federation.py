@@ -30,7 +30,7 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind")
           port: Annotated[int, typer.Option(help="port to listen on")] = 8600,
           tls: Annotated[bool, typer.Option("--tls/--no-tls", help="serve HTTPS with DIR/tls/cert.pem")] = False,
           log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning",
-          batch_size: Annotated[int, typer.Option(help="envelopes per delivery POST")] = 500) -> None:
+          batch_size: Annotated[int, typer.Option(help="envelopes per delivery POST at most (a backlog goes in batches this big; a trickle goes one by one)")] = 2000) -> None:
     """Serve the node's API (user + partner) and run its delivery workers."""
     import uvicorn
 

@@ -38,7 +38,7 @@ log = logging.getLogger("accord.federation")
 class Federation:
     """The delivery service of one node."""
 
-    def __init__(self, node: Any, transport: Any = None, *, batch_size: int = 500,
+    def __init__(self, node: Any, transport: Any = None, *, batch_size: int = 2000,
                  head_interval: float = 2.0, poll_interval: float = 0.5, backoff_base: float = 0.05,
                  backoff_cap: float = 5.0) -> None:
         if transport is None:

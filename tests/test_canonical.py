@@ -163,3 +163,24 @@ def test_big_integers_and_lone_surrogates_leave_the_fast_path():
         canonical_json({"n": 2**53})
     with pytest.raises(CanonicalJSONError):
         canonical_json({"s": "\ud800"})
+
+
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=30),
+       st.floats(allow_nan=False, allow_infinity=False))
+def test_floats_on_every_path_equal_rfc8785(values, one):
+    """Non-integral floats in [1e-4, 1e16) take orjson; the rest (integral, tiny, huge, -0.0)
+    take the ES6 formatter — both must match rfc8785 byte for byte."""
+    for value in ({"v": values, "x": one}, values, [one, "s", 1], {"a": {"b": [one, one * 3.7]}}):
+        try:
+            want = rfc8785.dumps(value)
+        except Exception:
+            with pytest.raises(CanonicalJSONError):
+                canonical_json(value)
+            continue
+        assert canonical_json(value) == want
+
+
+def test_float_layout_boundaries():
+    for x in (1e-4, 9.999e-5, 0.1, 1.5, 1e15 + 0.5, 9999999999999998.0, 1e16, 1e21, 1.0, -0.0, 5e-324,
+              123456789.125, -2.5e-7, 1.7976931348623157e308):
+        assert canonical_json([x]) == rfc8785.dumps([x]), x

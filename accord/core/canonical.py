@@ -73,12 +73,13 @@ def plain_json(value: Any) -> bool:
     """True if ``orjson.dumps(value, option=OPT_SORT_KEYS)`` is byte-identical to RFC 8785.
 
     That holds for dicts with string keys below U+D800 (so code-point order, orjson's, equals
-    JCS's UTF-16 order), lists, strings, booleans, None and integers with ``|n| < 2^53`` (JCS
-    prints them as ES6 does: plain decimal); orjson escapes strings exactly as JCS §3.2.2.2 does
+    JCS's UTF-16 order), lists, strings, booleans, None, integers with ``|n| < 2^53`` (JCS
+    prints them as ES6 does: plain decimal) and non-integral floats with ``1e-4 <= |x| < 1e16``
+    (both write the shortest round-trip digits, positionally); orjson escapes strings exactly as JCS §3.2.2.2 does
     (short escapes for backspace, tab, newline, form feed and return, ``u00xx`` escapes for other
     control characters, nothing else).
-    Floats (ES6 number formatting) and anything else take the other paths; tests check the result
-    against ``rfc8785``.
+    Other floats (ES6 layout differs there) and anything else take the other paths; tests check
+    the result against ``rfc8785``.
     """
     t = type(value)
     if t is dict:
@@ -95,6 +96,11 @@ def plain_json(value: Any) -> bool:
             continue
         if tv is int:
             if not -_MAX_EXACT_INT <= v <= _MAX_EXACT_INT:
+                return False
+        elif tv is float:
+            # orjson writes the shortest round-trip digits, like ES6; the layouts agree in
+            # positional range without a trailing ".0" (ES writes 1.0 as 1, 1e16 in full)
+            if not 1e-4 <= abs(v) < 1e16 or v.is_integer():
                 return False
         elif tv is dict or tv is list:
             if not plain_json(v):

@@ -27,4 +27,6 @@ echo "installing Accord and its test tools into .venv (log: .venv/install.log) â
 install -q --upgrade pip
 install -q -e '.[test]'
 .venv/bin/python -c 'import accord' # fail loudly if the install did not work
+echo "ruff: pyflakes checks over accord/, bench/, tests/, scripts/ â€¦"
+.venv/bin/ruff check -q accord bench tests scripts
 exec .venv/bin/python -m pytest -q "$@"

@@ -169,12 +169,12 @@ def negotiate(request: Request) -> str:
     if not header:
         return MEDIA_TAXII
     kinds = set()
-    for mtype, params in _media_ranges(header):
-        if params.get("q") in ("0", "0.0", "0.00", "0.000"):
+    for mtype, mparams in _media_ranges(header):
+        if mparams.get("q") in ("0", "0.0", "0.00", "0.000"):
             continue
         if mtype in ("*/*", "application/*"):
             kinds.add("taxii")
-        kind = _json_type(mtype, params)
+        kind = _json_type(mtype, mparams)
         if kind:
             kinds.add(kind)
     if not kinds:

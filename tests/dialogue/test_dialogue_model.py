@@ -130,8 +130,8 @@ def test_steps_to_is_a_legal_forward_walk(current, target):
     from accord.dialogue.model import steps_to
     steps = steps_to(current, target)
     cur = current
-    for st in steps:
-        cur = check_transition(cur, st)  # each step is allowed (raises otherwise)
+    for step in steps:
+        cur = check_transition(cur, step)  # each step is allowed (raises otherwise)
     assert cur == target or steps == []
     if steps:
         assert current not in (Status.DONE, Status.LAPSED)

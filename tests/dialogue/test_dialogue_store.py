@@ -9,10 +9,10 @@ import pytest
 from accord.clock import ManualClock
 from accord.core.agreements import new_agreement, sign_agreement
 from accord.core.envelopes import seal, verify_envelope
-from accord.dialogue.example import load_example, load_example_file, record_digests
-from accord.dialogue.model import KIND_COMMITMENT, Status
+from accord.dialogue.example import load_example, record_digests
+from accord.dialogue.model import Status
 from accord.dialogue.store import DialogueStore
-from accord.dialogue.versions import SignedVersion, sign_version
+from accord.dialogue.versions import sign_version
 from accord.errors import InputError, NotFoundError, NotOwnerError, StatusTransitionError
 from accord.federation import Federation, InProcessNetwork
 from accord.federation.schema import ensure_federation_schema

@@ -112,7 +112,7 @@ class FederationMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.revoked_at is None)
     @rule()
     def revoke_bilateral_agreement(self):
-        jpn, kor = self.nodes["JPN"], self.nodes["KOR"]
+        jpn = self.nodes["JPN"]
         old = jpn.get_agreement("jpn-kor-bilateral")
         now = jpn.clock.now()
         v2 = new_agreement(old.id, old.parties, dict(old.keys),

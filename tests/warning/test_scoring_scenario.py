@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import math
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from accord.warning.frames import EARTH_RADIUS_M, ecef_to_lla
+from accord.warning.frames import EARTH_RADIUS_M
 from accord.warning.io import write_predictions, write_tracks
 from accord.warning.scoring import GOSPA_C_M, score_dirs, score_tracks, scenario_seconds
 from accord.warning.sim import DEFAULT_SENSORS, LaunchSpec, ScenarioSpec, in_any_coverage, simulate, write_scenario

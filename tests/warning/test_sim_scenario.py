@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from accord.warning.frames import ecef_to_rae, lla_to_ecef, rae_to_ecef
+from accord.warning.frames import ecef_to_rae, rae_to_ecef
 from accord.warning.io import parse_sensor, read_detections, read_events, read_truth
 from accord.warning.sim import (
     DEFAULT_SENSORS,

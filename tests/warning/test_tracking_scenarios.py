@@ -99,7 +99,6 @@ def test_predictions_hit_the_true_impact_point_inside_calibrated_ellipses(single
 
 def test_predictions_firm_up_as_the_track_ages(single_shot):
     sim, result = single_shot
-    ev = sim.events[0]
     preds = [p for p in result.predictions if p.status == "tracking"]
     first, last = preds[: len(preds) // 5], preds[-len(preds) // 5:]
     major = lambda ps: np.median([p.impact_ellipse_95.semi_major_m for p in ps])  # noqa: E731

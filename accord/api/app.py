@@ -27,7 +27,7 @@ from accord import __version__
 from accord.api.deps import Principal, current_principal
 from accord.federation.schema import ensure_federation_schema, write_lock
 from accord.federation.tokens import TOKENS_DDL
-from accord.store.sqlite import ensure_schema
+from accord.store.sqlite import Checkpointer, ensure_schema
 
 _OPTIONAL_ROUTERS = (
     # (module, prefix used when the router's own paths do not already carry it)
@@ -63,6 +63,10 @@ def create_app(node: Any, *, federation: Any = None, start_federation: bool = Fa
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202 - FastAPI's lifespan protocol
+        # WAL checkpoints run in a thread of their own while the server runs, not inside
+        # whichever request's commit crosses SQLite's threshold (see store.sqlite.Checkpointer)
+        checkpointer = Checkpointer(node.conn).start()
+        app.state.checkpointer = checkpointer
         if federation is not None:
             federation.start()
         try:
@@ -70,6 +74,7 @@ def create_app(node: Any, *, federation: Any = None, start_federation: bool = Fa
         finally:
             if federation is not None:
                 federation.stop()
+            checkpointer.stop()
 
     app = FastAPI(
         title=f"Accord node {node.party}",

@@ -24,6 +24,34 @@ from accord.errors import AccordError, AuthError, InputError
 log = logging.getLogger("accord.federation")
 
 
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+"""The largest partner request read (a batch; senders cap theirs at half this, and one envelope
+is at most 16 MiB). The body is read before its signature can be checked, so without a cap an
+unauthenticated client could make the node hold any amount of memory."""
+
+
+async def _capped_body(request: Request) -> bytes:
+    """The request body, read at most once and refused with 413 past :data:`MAX_REQUEST_BYTES`
+    (by its Content-Length before reading, or while reading a body that has none)."""
+    cached = getattr(request.state, "capped_body", None)
+    if cached is not None:
+        return cached
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_REQUEST_BYTES):
+        raise HTTPException(413,
+                            {"error": "too_large", "reason": f"Content-Length {length[:20]!r} exceeds "
+                                                             f"{MAX_REQUEST_BYTES} bytes"})
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_REQUEST_BYTES:
+            raise HTTPException(413,
+                                {"error": "too_large", "reason": f"body exceeds {MAX_REQUEST_BYTES} bytes"})
+        chunks.append(chunk)
+    request.state.capped_body = body = b"".join(chunks)
+    return body
+
+
 def make_router(node: Any) -> APIRouter:
     from accord import federation
     from accord.federation import httpsig, treeheads
@@ -32,7 +60,7 @@ def make_router(node: Any) -> APIRouter:
 
     async def authenticate(request: Request) -> str:
         """Dependency: the authenticated partner party (runs before any parameter validation)."""
-        body = await request.body()
+        body = await _capped_body(request)
         try:
             return httpsig.verify_request(request.headers, request.method, request.url.path,
                                           request.url.query, body, federation.partner_keys(node),
@@ -44,7 +72,7 @@ def make_router(node: Any) -> APIRouter:
 
     @router.post("/envelopes", summary="Deliver a batch of signed envelopes (partners only)")
     async def envelopes(request: Request, sender: str = Depends(authenticate)) -> JSONResponse:
-        body = await request.body()
+        body = await _capped_body(request)
         try:
             envs = federation.parse_batch(body)
         except InputError as exc:

@@ -30,6 +30,8 @@ nothing half applied. If the commit fails, nothing was applied and the sender re
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 import weakref
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -323,22 +325,56 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
         return BatchAck(node.party, sender, nxt_for_sender, tuple(receipts))
 
 
+REFUSALS_PER_MINUTE = 30
+"""At most this many refused partner requests per node and minute are recorded one by one; the
+rest are counted and the count is recorded with the next one let through, so a flood of forged
+requests cannot grow the ledger without bound."""
+
+_refusal_windows: "weakref.WeakKeyDictionary[Any, list[float]]" = weakref.WeakKeyDictionary()
+_refusal_guard = threading.Lock()
+
+
+def _refusal_budget(node: Any, now: float) -> tuple[bool, int]:
+    """(record this refusal?, refusals suppressed since the last recorded one)."""
+    with _refusal_guard:
+        try:
+            window = _refusal_windows.setdefault(node, [now, 0.0, 0.0])  # [start, recorded, suppressed]
+        except TypeError:  # pragma: no cover - a node type without weak references
+            return True, 0
+        if now - window[0] >= 60.0:
+            window[0], window[1] = now, 0.0
+        if window[1] >= REFUSALS_PER_MINUTE:
+            window[2] += 1
+            return False, 0
+        window[1] += 1
+        suppressed, window[2] = int(window[2]), 0.0
+        return True, suppressed
+
+
 def record_request_rejection(node: Any, who: str | None, reason: str) -> None:
-    """Record a refused partner request (bad signature, unknown party …) in table and ledger."""
+    """Record a refused partner request (bad signature, unknown party …) in table and ledger,
+    at most :data:`REFUSALS_PER_MINUTE` a minute (the others are counted, see there)."""
     _ready(node)
+    record, suppressed = _refusal_budget(node, time.monotonic())
+    if not record:
+        return
     now = node.clock.now()
     sender = None
     if who and 'keyid="' in who:
         sender = who.split('keyid="', 1)[1][:3]
     elif who and len(who) == 3:
         sender = who
+    data: dict[str, Any] = {"from": sender, "seq": None, "item_id": None, "code": "unauthenticated",
+                            "reason": reason[:500]}
+    if suppressed:
+        data["suppressed_before"] = suppressed  # refusals not recorded one by one since the last
     with write_lock(node):
         try:
             with transaction(node.conn):
                 node.conn.execute("INSERT INTO fed_rejections(at, sender, seq, code, reason) VALUES (?,?,?,?,?)",
-                                  (to_rfc3339(now), sender, None, "unauthenticated", reason[:500]))
-                node.ledger.append("item.rejected", {"from": sender, "seq": None, "item_id": None,
-                                                     "code": "unauthenticated", "reason": reason[:500]},
-                                   time=now)
+                                  (to_rfc3339(now), sender, None, "unauthenticated",
+                                   (reason[:500] + (f" (+{suppressed} earlier refusals not recorded one by one)"
+                                                    if suppressed else ""))))
+                node.ledger.append("item.rejected", data, time=now)
         except Exception:  # noqa: BLE001 - recording a refusal must never turn it into a 500
             pass

@@ -35,6 +35,20 @@ from accord.federation.treeheads import check_partner_head
 log = logging.getLogger("accord.federation")
 
 
+MAX_BATCH_BYTES = 32 * 1024 * 1024
+"""A batch stops growing at this many bytes of envelopes (it always holds at least one); a
+partner reads requests up to twice this (:data:`accord.api.partner.MAX_REQUEST_BYTES`)."""
+
+
+def _cap_bytes(rows: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    total = 0
+    for k, (_, env) in enumerate(rows):
+        total += len(env) + 1
+        if total > MAX_BATCH_BYTES and k > 0:
+            return rows[:k]
+    return rows
+
+
 class Federation:
     """The delivery service of one node."""
 
@@ -60,7 +74,7 @@ class Federation:
         Raises :class:`FederationError` / :class:`AuthError` if the batch got no acknowledgement.
         """
         with write_lock(self.node):  # committed rows only, never another thread's open transaction
-            batch = outbox.pending(self.node, party, self.batch_size)
+            batch = _cap_bytes(outbox.pending(self.node, party, self.batch_size))
         if not batch:
             return 0
         ack = self.transport.send(self.node, party, [env for _, env in batch])
@@ -158,10 +172,10 @@ class Federation:
         if reader is None:
             with write_lock(self.node):
                 rows = outbox.pending(self.node, party, self.batch_size + after)
-            return [r for r in rows if r[0] > after][:self.batch_size]
-        return [(r[0], bytes(r[1])) for r in reader.execute(
+            return _cap_bytes([r for r in rows if r[0] > after][:self.batch_size])
+        return _cap_bytes([(r[0], bytes(r[1])) for r in reader.execute(
             "SELECT seq, envelope FROM fed_outbox WHERE recipient = ? AND state = 'queued' AND seq > ? "
-            "ORDER BY seq LIMIT ?", (party, after, self.batch_size))]
+            "ORDER BY seq LIMIT ?", (party, after, self.batch_size))])
 
     def _run(self, party: str, wake: threading.Event) -> None:
         """Deliver to ``party`` until stopped, one batch in flight.

@@ -1,0 +1,73 @@
+"""Limits on what an unauthenticated client can make a node do: the partner API reads at most
+MAX_REQUEST_BYTES before the signature is checked, refused requests are recorded at most
+REFUSALS_PER_MINUTE a minute, and a sender's batches stop growing at MAX_BATCH_BYTES."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+import accord.api.partner as partner
+import accord.federation.inbox as inbox
+import accord.federation.service as service
+from accord.api.app import create_app
+from accord.federation.httpsig import sign_request
+from federation_harness import ledger_events, make_nodes, now_utc
+
+
+@pytest.fixture
+def pair(tmp_path):
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    yield nodes
+    for n in nodes.values():
+        n.close()
+
+
+def test_oversized_partner_request_is_refused_before_it_is_read(pair, monkeypatch):
+    jpn, kor = pair["JPN"], pair["KOR"]
+    monkeypatch.setattr(partner, "MAX_REQUEST_BYTES", 2000)
+    size = kor.ledger.size
+    with TestClient(create_app(kor)) as client:
+        big = b'{"envelopes":[' + b" " * 5000 + b"]}"
+        headers = sign_request(jpn.identity, "POST", "/federation/v1/envelopes", "", big, now_utc())
+        r = client.post("/federation/v1/envelopes", content=big, headers=headers)
+        assert r.status_code == 413 and r.json()["detail"]["error"] == "too_large"
+
+        def chunks():  # no Content-Length: the cap applies while reading
+            for _ in range(10):
+                yield b" " * 500
+        r = client.post("/federation/v1/envelopes", content=chunks(), headers=headers)
+        assert r.status_code == 413
+        # a request under the cap is read and judged as before (here: a valid, empty batch)
+        small = b'{"envelopes":[]}'
+        headers = sign_request(jpn.identity, "POST", "/federation/v1/envelopes", "", small, now_utc())
+        r = client.post("/federation/v1/envelopes", content=small, headers=headers)
+        assert r.status_code == 200
+    assert kor.ledger.size == size  # nothing oversized reached the ledger
+
+
+def test_refusals_are_recorded_at_most_so_many_a_minute(pair, monkeypatch):
+    kor = pair["KOR"]
+    monkeypatch.setattr(inbox, "REFUSALS_PER_MINUTE", 5)
+    clock = [1000.0]
+    monkeypatch.setattr(inbox.time, "monotonic", lambda: clock[0])
+    for i in range(12):
+        inbox.record_request_rejection(kor, 'sig1=("@method");keyid="XXX"', f"forged #{i}")
+    events = ledger_events(kor.dir, "item.rejected")
+    assert len(events) == 5
+    assert kor.conn.execute("SELECT COUNT(*) FROM fed_rejections").fetchone()[0] == 5
+    clock[0] += 61  # a new minute: the next refusal is recorded with the count of those skipped
+    inbox.record_request_rejection(kor, "XXX", "forged again")
+    events = ledger_events(kor.dir, "item.rejected")
+    assert len(events) == 6 and events[-1]["suppressed_before"] == 7
+    reason = kor.conn.execute("SELECT reason FROM fed_rejections ORDER BY id DESC").fetchone()[0]
+    assert "+7 earlier refusals" in reason
+
+
+def test_batches_stop_growing_at_the_byte_cap(monkeypatch):
+    monkeypatch.setattr(service, "MAX_BATCH_BYTES", 1000)
+    rows = [(i, b"x" * 300) for i in range(1, 10)]
+    assert [s for s, _ in service._cap_bytes(rows)] == [1, 2, 3]  # 3 × 301 ≤ 1000 < 4 × 301
+    huge = [(1, b"x" * 5000), (2, b"y")]
+    assert service._cap_bytes(huge) == [(1, b"x" * 5000)]  # never empty: one envelope always goes
+    assert service._cap_bytes([]) == []

@@ -77,6 +77,24 @@ def partner_add(dir: DirOpt, party: Annotated[str, typer.Option("--party", help=
     console.print(f"pinned {p.party} {p.fingerprint}" + (f" at {p.url}" if p.url else ""), highlight=False)
 
 
+@partner_app.command("reset-head")
+def partner_reset_head(dir: DirOpt, party: Annotated[str, typer.Option("--party", help="partner party code")],
+                       reason: Annotated[str, typer.Option("--reason", help="why the partner is trusted again "
+                                                           "(recorded in the ledger)")],
+                       json_out: JsonOpt = False) -> None:
+    """Trust a partner's ledger again after an inconsistency was investigated: forget its last
+    verified tree head and clear the flag; the next head becomes the baseline (ledgered)."""
+    from accord.federation.treeheads import reset_partner_head
+
+    out = reset_partner_head(open_node(dir), party, reason)
+    if json_out:
+        typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
+        return
+    was = f"flagged: {out['was_inconsistent']}" if out["was_inconsistent"] else "not flagged"
+    console.print(f"reset the head of {party} (was size {out['old_size']}, {was}); the next head "
+                  "fetched becomes the baseline", highlight=False)
+
+
 @partner_app.command("list")
 def partner_list(dir: DirOpt, json_out: JsonOpt = False) -> None:
     """List pinned partners."""

@@ -11,7 +11,9 @@ For partner P with pinned key K (RFC 9162 §2.1.4, C2SP tlog-checkpoint / signed
 3. on success the new head is stored; on failure the partner is flagged **at once**: ledger event
    ``partner.inconsistent`` (old and new size and root, the reason) and a sticky flag in
    ``fed_partner_state.inconsistent`` that ``accord node status`` shows. The old head is kept, so
-   every later head is still checked against the last trusted one.
+   every later head is still checked against the last trusted one — until an operator who has
+   looked into it resets the head (:func:`reset_partner_head`, ``accord node partner
+   reset-head``), itself a ledger event.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 from accord.clock import to_rfc3339
 from accord.core.checkpoint import Checkpoint, Verifier, open_checkpoint, origin_for, verify_consistency
-from accord.errors import CheckpointError, ConsistencyProofError, LedgerError
+from accord.errors import CheckpointError, ConsistencyProofError, InputError, LedgerError
 from accord.federation import wire
 from accord.federation.inbox import _ready
 from accord.federation.schema import write_lock
@@ -93,3 +95,29 @@ def check_partner_head(node: Any, party: str, transport: Any) -> HeadCheck:
                         "party": party, "old_size": old_size, "old_root": row[1], "new_size": new.size,
                         "new_root": new.root_hash.hex(), "reason": reason[:500]}, time=now)
     return HeadCheck(party, new.size, new.root_hash.hex(), reason is None, reason)
+
+
+def reset_partner_head(node: Any, party: str, reason: str) -> dict[str, Any]:
+    """Forget the last verified head of ``party`` and clear its inconsistent flag.
+
+    For the operator who has investigated a flagged partner (a history rewritten, a node restored
+    from an old backup) and decided to trust its ledger again from now on: the next head fetched
+    becomes the new baseline, as at first contact. Nothing is deleted from this node's own ledger:
+    the reset is itself recorded (``partner.head_reset``, with the old head, the flag and
+    ``reason``), next to the ``partner.inconsistent`` event it answers. Returns what was reset.
+    """
+    _ready(node)
+    if not isinstance(reason, str) or not reason.strip():
+        raise InputError("a head reset needs a reason (it is recorded in the ledger)", field="reason")
+    wire.partner_key(node, party)  # NotFoundError for a party that is not pinned
+    now = node.clock.now()
+    with write_lock(node):
+        with transaction(node.conn):
+            row = node.conn.execute("SELECT head_size, head_root, inconsistent FROM fed_partner_state WHERE party=?",
+                                    (party,)).fetchone()
+            old = {"party": party, "old_size": row[0] if row else None, "old_root": row[1] if row else None,
+                   "was_inconsistent": row[2] if row else None, "reason": reason.strip()[:500]}
+            node.conn.execute("UPDATE fed_partner_state SET head_size=NULL, head_root=NULL, head_note=NULL, "
+                              "inconsistent=NULL, head_checked=? WHERE party=?", (to_rfc3339(now), party))
+            node.ledger.append("partner.head_reset", old, time=now)
+    return old

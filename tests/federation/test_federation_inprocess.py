@@ -362,3 +362,44 @@ def test_refusal_is_repeated_when_the_acknowledgement_was_lost(trio):
     assert state == "rejected" and reason.startswith("policy_denied: already refused: policy of JPN refuses")
     assert jpn.ledger.size == size  # the repeat is an answer, not a new event
     assert received(jpn.dir, "KOR") == [r for r in received(jpn.dir, "KOR") if r[1] != item.id]
+
+
+def test_operator_resets_a_flagged_head_and_the_next_head_is_the_baseline(trio, tmp_path):
+    from typer.testing import CliRunner
+
+    from accord.cli.main import app as cli
+    from accord.errors import InputError, NotFoundError
+    from accord.federation.treeheads import reset_partner_head
+
+    nodes, _, feds = trio
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    share(jpn, note(jpn, 1, kind="warning.track"), "KOR")
+    feds["KOR"].sync("JPN")
+    _rewrite_history(jpn, 2)
+    assert not check_partner_head(kor, "JPN", feds["KOR"].transport).consistent
+    with pytest.raises(InputError, match="reason"):
+        reset_partner_head(kor, "JPN", "  ")
+    with pytest.raises(NotFoundError):
+        reset_partner_head(kor, "FRA", "no such partner")
+    flagged = [s for s in status(kor)["partners"] if s["party"] == "JPN"][0]["inconsistent"]
+    assert flagged
+    # through the CLI, as an operator would
+    kor.close()
+    result = CliRunner().invoke(cli, ["node", "partner", "reset-head", "--dir", str(kor.dir), "--party", "JPN",
+                                      "--reason", "JPN restored from backup, confirmed by phone", "--json"])
+    assert result.exit_code == 0, result.output
+    import json
+    out = json.loads(result.output)
+    assert out["was_inconsistent"] == flagged and out["old_size"] > 0
+    from accord.node import Node
+    kor = nodes["KOR"] = Node.open(kor.dir)
+    net = feds["KOR"].transport
+    net.up("KOR", kor)
+    assert [s for s in status(kor)["partners"] if s["party"] == "JPN"][0]["inconsistent"] is None
+    events = ledger_events(kor.dir, "partner.head_reset")
+    assert len(events) == 1 and events[0]["reason"].startswith("JPN restored")
+    # the next head is taken as the baseline, and honest growth from there is consistent again
+    assert check_partner_head(kor, "JPN", net).consistent
+    share(jpn, note(jpn, 3, kind="warning.track"), "KOR")
+    assert check_partner_head(kor, "JPN", net).consistent
+    assert len(ledger_events(kor.dir, "partner.inconsistent")) == 1  # history keeps the flag's event

@@ -49,6 +49,17 @@ def _cap_bytes(rows: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
     return rows
 
 
+def _settle_quietly(inflight: Future | None) -> None:
+    """Wait for an acknowledgement being applied, ignoring its failure: rows it did not mark
+    stay queued and are sent again (the partner answers them as duplicates). Returns None."""
+    if inflight is not None:
+        try:
+            inflight.result()
+        except Exception:  # noqa: BLE001
+            pass
+    return None
+
+
 class Federation:
     """The delivery service of one node."""
 
@@ -227,13 +238,7 @@ class Federation:
                         cursor = 0
                     failures = 0
                 except AccordError as exc:
-                    cursor = 0
-                    if inflight is not None:
-                        inflight, pending_ack = None, inflight
-                        try:
-                            pending_ack.result()
-                        except Exception:  # noqa: BLE001 - its rows stay queued and are sent again
-                            pass
+                    cursor, inflight = 0, _settle_quietly(inflight)
                     failures += 1
                     try:
                         outbox.record_failure(self.node, party, str(exc))
@@ -243,22 +248,12 @@ class Federation:
                     log.info("delivery to %s failed (%d in a row), retry in %.2fs: %s", party, failures, delay, exc)
                     self._stop.wait(delay)
                 except Exception:  # noqa: BLE001 - a worker must survive anything and retry
-                    cursor = 0
-                    if inflight is not None:
-                        inflight, pending_ack = None, inflight
-                        try:
-                            pending_ack.result()
-                        except Exception:  # noqa: BLE001
-                            pass
+                    cursor, inflight = 0, _settle_quietly(inflight)
                     failures += 1
                     log.exception("delivery worker for %s: unexpected error", party)
                     self._stop.wait(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))
         finally:
-            if inflight is not None:
-                try:
-                    inflight.result()
-                except Exception:  # noqa: BLE001 - rows not marked stay queued: sent again later
-                    pass
+            _settle_quietly(inflight)
             applier.shutdown(wait=True)
             if reader is not None:
                 reader.close()

@@ -17,6 +17,7 @@ delivery workers and stops them on shutdown.
 from __future__ import annotations
 
 import importlib
+import inspect
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -28,6 +29,9 @@ from accord.api.deps import Principal, current_principal
 from accord.federation.schema import ensure_federation_schema, write_lock
 from accord.federation.tokens import TOKENS_DDL
 from accord.store.sqlite import Checkpointer, ensure_schema
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+"""The largest request body any route reads (FastAPI ≥ 0.16x enforces it app-wide with 413)."""
 
 _OPTIONAL_ROUTERS = (
     # (module, prefix used when the router's own paths do not already carry it)
@@ -76,7 +80,11 @@ def create_app(node: Any, *, federation: Any = None, start_federation: bool = Fa
                 federation.stop()
             checkpointer.stop()
 
+    # Bodies are read before a route's authentication runs: cap them for the whole app (the
+    # partner and TAXII routes check their own, lower limits as they read)
+    limit = {"max_body_size": MAX_BODY_BYTES} if "max_body_size" in inspect.signature(FastAPI).parameters else {}
     app = FastAPI(
+        **limit,
         title=f"Accord node {node.party}",
         version=__version__,
         description="Signed, policy-controlled sharing between allied nodes. Every endpoint "

@@ -71,3 +71,15 @@ def test_batches_stop_growing_at_the_byte_cap(monkeypatch):
     huge = [(1, b"x" * 5000), (2, b"y")]
     assert service._cap_bytes(huge) == [(1, b"x" * 5000)]  # never empty: one envelope always goes
     assert service._cap_bytes([]) == []
+
+
+def test_every_route_refuses_bodies_over_the_app_limit(pair, monkeypatch):
+    import accord.api.app as app_module
+
+    monkeypatch.setattr(app_module, "MAX_BODY_BYTES", 1000)
+    with TestClient(create_app(pair["KOR"])) as client:
+        # the user API parses a JSON body before its bearer-token check runs: the cap comes first
+        r = client.post("/api/v1/items", content=b"x" * 5000, headers={"Content-Type": "application/json"})
+        assert r.status_code == 413
+        r = client.post("/api/v1/items", content=b"{}", headers={"Content-Type": "application/json"})
+        assert r.status_code == 401  # under the cap: judged as before

@@ -76,9 +76,13 @@ def create_app(node: Any, *, federation: Any = None, start_federation: bool = Fa
         try:
             yield
         finally:
-            if federation is not None:
-                federation.stop()
-            checkpointer.stop()
+            try:
+                if federation is not None:
+                    federation.stop()
+                from accord.federation.inbox import flush_refusal_count
+                flush_refusal_count(node)
+            finally:
+                checkpointer.stop()
 
     # Bodies are read before a route's authentication runs: cap them for the whole app (the
     # partner and TAXII routes check their own, lower limits as they read)

@@ -293,6 +293,8 @@ class Marking:
         """
         if type(data) is dict:
             key = repr(data)
+            if len(key) > 1024:  # unusual markings are parsed, not remembered
+                return cls._from_json(data)
             hit = _FROM_JSON.get(key)
             if hit is None:
                 hit = cls._from_json(data)

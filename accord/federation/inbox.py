@@ -123,6 +123,10 @@ def _ready(node: Any) -> None:
     _schema_ready.add(node)
 
 
+CONSUMING_CODES = ("expired", "malformed", "conflict", "policy_denied", "bad_retraction")
+"""Refusal codes that use up the envelope's sequence number (the sender's stream goes on)."""
+
+
 def _first_outcome(conn: Any, orig: str, seq: int, seen_in_batch: dict[tuple[str, int], str],
                    receipts: list["Receipt"]) -> tuple[str, str, str | None, str | None] | None:
     """(digest, outcome, code, reason) of the envelope that consumed ``(orig, seq)`` — earlier in
@@ -139,8 +143,10 @@ def _first_outcome(conn: Any, orig: str, seq: int, seen_in_batch: dict[tuple[str
         return None
     code = None
     if row[1] == "rejected":
-        found = conn.execute("SELECT code FROM fed_rejections WHERE sender=? AND seq=? ORDER BY id DESC LIMIT 1",
-                             (orig, seq)).fetchone()
+        # the refusal that used the number up (refusals that did not consume it may share the seq)
+        found = conn.execute("SELECT code FROM fed_rejections WHERE sender=? AND seq=? AND code IN "
+                             f"({','.join('?' * len(CONSUMING_CODES))}) ORDER BY id DESC LIMIT 1",
+                             (orig, seq, *CONSUMING_CODES)).fetchone()
         code = found[0] if found else None
     return row[0], row[1], code, row[2]
 
@@ -349,6 +355,31 @@ def _refusal_budget(node: Any, now: float) -> tuple[bool, int]:
         window[1] += 1
         suppressed, window[2] = int(window[2]), 0.0
         return True, suppressed
+
+
+def flush_refusal_count(node: Any) -> int:
+    """Record the refusals counted but not recorded one by one since the last recorded one (a
+    server calls this when it stops, so a flood followed by silence still leaves its count in
+    the ledger). Returns that count."""
+    with _refusal_guard:
+        try:
+            window = _refusal_windows.get(node)
+        except TypeError:  # pragma: no cover
+            return 0
+        if not window or not window[2]:
+            return 0
+        count, window[2] = int(window[2]), 0.0
+    now = node.clock.now()
+    with write_lock(node):
+        try:
+            with transaction(node.conn):
+                node.ledger.append("item.rejected", {"from": None, "seq": None, "item_id": None,
+                                                     "code": "unauthenticated", "reason": "refusals counted, "
+                                                     "not recorded one by one", "suppressed_before": count},
+                                   time=now)
+        except Exception:  # noqa: BLE001 - shutting down: never fail on the record of refusals
+            return 0
+    return count
 
 
 def record_request_rejection(node: Any, who: str | None, reason: str) -> None:

@@ -74,6 +74,7 @@ CREATE TABLE IF NOT EXISTS fed_rejections (
   code    TEXT NOT NULL,
   reason  TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS fed_rejections_seq ON fed_rejections(sender, seq);
 CREATE TABLE IF NOT EXISTS fed_partner_state (
   party        TEXT PRIMARY KEY,
   last_contact TEXT,

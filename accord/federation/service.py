@@ -199,7 +199,11 @@ class Federation:
         fails, the cursor goes back to 0 and the lowest queued row is sent next.
         """
         failures = 0
-        reader = self._reader()
+        try:
+            reader = self._reader()
+        except Exception:  # noqa: BLE001 - read under the write lock instead (still committed rows only)
+            log.exception("delivery worker for %s: no reading connection of its own", party)
+            reader = None
         applier = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"accord-ack-{party}")
         inflight: Future | None = None
         cursor = 0

@@ -80,12 +80,19 @@ def check_partner_head(node: Any, party: str, transport: Any) -> HeadCheck:
     now = node.clock.now()
     with write_lock(node):
         with transaction(node.conn):
+            again = node.conn.execute("SELECT head_size, head_root, inconsistent FROM fed_partner_state "
+                                      "WHERE party=?", (party,)).fetchone()
+            if (tuple(again) if again else None) != (tuple(row) if row else None):
+                # the state changed while the proof was fetched (an operator's reset, another
+                # check): this result was judged against a stale head, so it records nothing
+                return HeadCheck(party, new.size, new.root_hash.hex(), reason is None, reason)
             if reason is None:
                 node.conn.execute(
                     "INSERT INTO fed_partner_state(party, head_size, head_root, head_note, head_checked, last_contact) "
                     "VALUES (?,?,?,?,?,?) ON CONFLICT(party) DO UPDATE SET head_size=excluded.head_size, "
                     "head_root=excluded.head_root, head_note=excluded.head_note, "
-                    "head_checked=excluded.head_checked, last_contact=excluded.last_contact",
+                    "head_checked=excluded.head_checked, last_contact=excluded.last_contact"
+                    + (", inconsistent=NULL" if old_size is None else ""),  # a new baseline
                     (party, new.size, new.root_hash.hex(), note, to_rfc3339(now), to_rfc3339(now)))
             else:
                 node.conn.execute("UPDATE fed_partner_state SET inconsistent=?, head_checked=? WHERE party=?",

@@ -59,7 +59,8 @@ class Checkpointer:
         self._thread: threading.Thread | None = None
         self.checkpoints = 0  # completed checkpoints that copied frames (for status and tests)
         self._path = conn.execute("PRAGMA database_list").fetchone()[2]
-        self._previous = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        # 0 means another checkpointer has it off already: give back SQLite's default then
+        self._previous = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] or 1000
 
     @property
     def active(self) -> bool:
@@ -74,7 +75,11 @@ class Checkpointer:
         return self
 
     def _run(self) -> None:
-        own = connect(self._path)
+        try:
+            own = connect(self._path)
+        except sqlite3.Error:  # cannot checkpoint from here: let the writer do it again
+            self._restore()
+            return
         try:
             while not self._stop.wait(self.interval):
                 self._once(own)
@@ -96,6 +101,9 @@ class Checkpointer:
         self._stop.set()
         self._thread.join(timeout)
         self._thread = None
+        self._restore()
+
+    def _restore(self) -> None:
         try:
             self.conn.execute(f"PRAGMA wal_autocheckpoint={int(self._previous)}")
         except sqlite3.Error:  # pragma: no cover - the connection was closed first

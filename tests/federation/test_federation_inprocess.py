@@ -403,3 +403,37 @@ def test_operator_resets_a_flagged_head_and_the_next_head_is_the_baseline(trio, 
     share(jpn, note(jpn, 3, kind="warning.track"), "KOR")
     assert check_partner_head(kor, "JPN", net).consistent
     assert len(ledger_events(kor.dir, "partner.inconsistent")) == 1  # history keeps the flag's event
+
+
+def test_a_head_check_racing_a_reset_records_nothing(trio):
+    """A check that fetched its proof while an operator reset the head must not write back the
+    stale verdict (it would re-flag the partner for good)."""
+    from accord.federation.treeheads import reset_partner_head
+
+    nodes, net, feds = trio
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    share(jpn, note(jpn, 1, kind="warning.track"), "KOR")
+    feds["KOR"].sync("JPN")
+    _rewrite_history(jpn, 2)
+    assert not check_partner_head(kor, "JPN", net).consistent  # flagged
+
+    class ResetDuringProof:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def get_checkpoint(self, node, party):
+            return self.inner.get_checkpoint(node, party)
+
+        def get_consistency(self, node, party, first, second):
+            proof = self.inner.get_consistency(node, party, first, second)
+            reset_partner_head(kor, "JPN", "restored from backup; checked with JPN")
+            return proof
+
+    share(jpn, note(jpn, 2, kind="warning.track"), "KOR")  # the head grows: a proof is fetched
+    check_partner_head(kor, "JPN", ResetDuringProof(net))
+    state = kor.conn.execute("SELECT head_size, inconsistent FROM fed_partner_state WHERE party='JPN'").fetchone()
+    assert state[0] is None and state[1] is None  # the reset stands
+    assert check_partner_head(kor, "JPN", net).consistent  # next head: the new baseline
+    assert check_partner_head(kor, "JPN", net).consistent
+    flag = kor.conn.execute("SELECT inconsistent FROM fed_partner_state WHERE party='JPN'").fetchone()[0]
+    assert flag is None

@@ -83,3 +83,14 @@ def test_every_route_refuses_bodies_over_the_app_limit(pair, monkeypatch):
         assert r.status_code == 413
         r = client.post("/api/v1/items", content=b"{}", headers={"Content-Type": "application/json"})
         assert r.status_code == 401  # under the cap: judged as before
+
+
+def test_a_flood_followed_by_silence_leaves_its_count_when_the_server_stops(pair, monkeypatch):
+    kor = pair["KOR"]
+    monkeypatch.setattr(inbox, "REFUSALS_PER_MINUTE", 2)
+    with TestClient(create_app(kor)) as client:
+        for _ in range(7):  # unsigned requests: refused, 2 recorded, 5 counted
+            assert client.post("/federation/v1/envelopes", content=b"{}").status_code == 401
+    events = ledger_events(kor.dir, "item.rejected")
+    assert len(events) == 3 and events[-1]["suppressed_before"] == 5
+    assert inbox.flush_refusal_count(kor) == 0  # nothing left to flush

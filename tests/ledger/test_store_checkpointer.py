@@ -65,3 +65,13 @@ def test_server_lifespan_runs_the_checkpointer(tmp_path):
     assert not app.state.checkpointer.active
     assert node.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
     node.close()
+
+
+def test_a_second_checkpointer_gives_back_the_default_not_zero(tmp_path):
+    conn = connect(tmp_path / "n.db")
+    first = Checkpointer(conn, interval=0.05).start()
+    second = Checkpointer(conn, interval=0.05).start()  # e.g. two apps on one node object
+    second.stop()
+    first.stop()
+    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    conn.close()

@@ -64,7 +64,6 @@ def es_number(x: float) -> str:
     return sign + (digits if k == 1 else digits[0] + "." + digits[1:]) + es
 
 
-_MAX_EXACT_INT = 2 ** 53 - 1  # rfc8785's safe-integer domain (an IEEE double holds it exactly)
 _SORT = orjson.OPT_SORT_KEYS
 _orjson_dumps = orjson.dumps
 
@@ -95,7 +94,7 @@ def plain_json(value: Any) -> bool:
         if tv is str or v is None or tv is bool:
             continue
         if tv is int:
-            if not -_MAX_EXACT_INT <= v <= _MAX_EXACT_INT:
+            if not -_MAX_SAFE <= v <= _MAX_SAFE:
                 return False
         elif tv is float:
             # orjson writes the shortest round-trip digits, like ES6; the layouts agree in
@@ -159,7 +158,7 @@ def _fast(value: Any, out: list[str]) -> None:
             raise _Slow
         out.append(str(value))
     elif t is float:
-        if value != value or value in (float("inf"), float("-inf")) or (
+        if value != value or value in _INF or (
                 abs(value) > _MAX_SAFE and value == int(value)):
             raise _Slow
         out.append(es_number(value))

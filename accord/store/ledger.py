@@ -101,16 +101,7 @@ class InclusionProof:
                 "path": [base64.b64encode(p).decode() for p in self.path]}
 
 
-def canonical_leaf(value: dict[str, Any]) -> bytes:
-    """RFC 8785 bytes of ``value`` (:func:`accord.core.canonical.canonical_json`, whose fast path
-    covers the plain JSON of ledger events)."""
-    return canonical_json(value)
-
-
 _EVENT_TYPE = re.compile(r"[^\s]+")
-
-
-_rfc3339 = to_rfc3339
 
 
 def leaf_bytes(event_type: str, data: dict[str, Any], time: datetime | str) -> bytes:
@@ -120,7 +111,7 @@ def leaf_bytes(event_type: str, data: dict[str, Any], time: datetime | str) -> b
                          field="type")
     if not isinstance(data, dict):
         raise InputError(f"ledger event data must be a JSON object, got {type(data).__name__}", field="data")
-    when = time if isinstance(time, str) else _rfc3339(time)
+    when = time if isinstance(time, str) else to_rfc3339(time)
     return canonical_json({"type": event_type, "time": when, "data": data})
 
 
@@ -224,7 +215,7 @@ class Ledger:
         for n, (event_type, data, time) in enumerate(events):
             try:
                 if time is not last_time:  # a batch's events usually share one time: format it once
-                    when = _rfc3339(time) if isinstance(time, datetime) else to_rfc3339(time)
+                    when = to_rfc3339(time)
                     last_time = time
                 rows.append((event_type, when, leaf_bytes(event_type, data, when)))
             except InputError as exc:

@@ -14,7 +14,7 @@ from accord.core import merkle
 from accord.core.checkpoint import Verifier, open_checkpoint, origin_for
 from accord.core.identity import Identity
 from accord.errors import CanonicalJSONError, InputError, LedgerError, NotFoundError
-from accord.store.ledger import Ledger, canonical_leaf
+from accord.store.ledger import Ledger, leaf_bytes
 from accord.store.sqlite import connect
 
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
@@ -177,6 +177,7 @@ def test_missing_things_are_named(node):
         node.consistency_proof(0, 3)
 
 
+T = "2026-01-01T00:00:00.000Z"
 json_data = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.text()
     | st.floats(allow_nan=False, allow_infinity=False),
@@ -188,24 +189,25 @@ json_data = st.recursive(
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(st.text(), json_data, max_size=5))
 def test_fast_canonical_path_is_byte_identical_to_rfc8785(data):
+    event = {"type": "t.x", "time": T, "data": data}
     try:
-        want = rfc8785.dumps(data)
+        want = rfc8785.dumps(event)
     except (rfc8785.CanonicalizationError, ValueError, TypeError):
         with pytest.raises(CanonicalJSONError):
-            canonical_leaf(data)
+            leaf_bytes("t.x", data, T)
         return
-    assert canonical_leaf(data) == want
+    assert leaf_bytes("t.x", data, T) == want
 
 
 def test_fast_path_declines_where_json_and_jcs_differ():
     tricky = {"\U0001F600": 1, "\uE000": 2, "big": 2**53 - 1, "f": 1.0, "e": 1e21}
-    assert canonical_leaf(tricky) == rfc8785.dumps(tricky)
+    assert leaf_bytes("t.x", tricky, T) == rfc8785.dumps({"type": "t.x", "time": T, "data": tricky})
 
 
 @pytest.mark.parametrize("n", [2**53, -(2**53), 2**60])
 def test_integers_beyond_the_safe_domain_are_rejected_like_rfc8785(n):
     with pytest.raises(CanonicalJSONError):
-        canonical_leaf({"n": n})
+        leaf_bytes("t.x", {"n": n}, T)
 
 
 def test_threads_appending_through_one_ledger_lose_nothing(node):

@@ -322,11 +322,12 @@ def create_item(node: Any, item: Any) -> Created:
 
 
 # --- delivery bookkeeping --------------------------------------------------------------------
-def pending(node: Any, party: str, limit: int) -> list[tuple[int, bytes]]:
-    """Queued envelopes for ``party``, lowest sequence number first."""
-    return [(r[0], bytes(r[1])) for r in node.conn.execute(
-        "SELECT seq, envelope FROM fed_outbox WHERE recipient = ? AND state = 'queued' ORDER BY seq LIMIT ?",
-        (party, limit))]
+def pending(node: Any, party: str, limit: int, *, after: int = 0, conn: Any = None) -> list[tuple[int, bytes]]:
+    """Queued envelopes for ``party`` numbered above ``after``, lowest sequence number first,
+    read on ``conn`` (default: the node's own connection)."""
+    return [(r[0], bytes(r[1])) for r in (conn or node.conn).execute(
+        "SELECT seq, envelope FROM fed_outbox WHERE recipient = ? AND state = 'queued' AND seq > ? "
+        "ORDER BY seq LIMIT ?", (party, after, limit))]
 
 
 def queue_depth(node: Any, party: str) -> int:

@@ -49,15 +49,28 @@ def _cap_bytes(rows: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
     return rows
 
 
-def _settle_quietly(inflight: Future | None) -> None:
-    """Wait for an acknowledgement being applied, ignoring its failure: rows it did not mark
-    stay queued and are sent again (the partner answers them as duplicates). Returns None."""
+def _settle(inflight: Future | None) -> None:
+    """Wait for an acknowledgement being applied; its failure propagates. Returns None, the
+    worker's next ``inflight`` (``inflight = _settle(inflight)``: on failure it stays set, for
+    the error handler to settle quietly)."""
     if inflight is not None:
-        try:
-            inflight.result()
-        except Exception:  # noqa: BLE001
-            pass
+        inflight.result()
     return None
+
+
+def _settle_quietly(inflight: Future | None) -> None:
+    """:func:`_settle`, ignoring a failure: rows it did not mark stay queued and are sent again
+    (the partner answers them as duplicates)."""
+    try:
+        return _settle(inflight)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _settled_none(party: str, sent: int, ack: Any) -> FederationError:
+    first = ack.receipts[0] if ack.receipts else None
+    why = f"{first.code}: {first.reason}" if first else "no receipts"
+    return FederationError(f"{party} settled none of {sent} envelope(s): {why}")
 
 
 class Federation:
@@ -91,9 +104,7 @@ class Federation:
         ack = self.transport.send(self.node, party, [env for _, env in batch])
         delivered, rejected = outbox.apply_ack(self.node, party, ack)
         if delivered + rejected == 0:
-            first = ack.receipts[0] if ack.receipts else None
-            why = f"{first.code}: {first.reason}" if first else "no receipts"
-            raise FederationError(f"{party} settled none of {len(batch)} envelope(s): {why}")
+            raise _settled_none(party, len(batch), ack)
         return delivered + rejected
 
     def sync(self, party: str | None = None, *, heads: bool = True) -> dict[str, str | None]:
@@ -180,13 +191,10 @@ class Federation:
         return connect(path)
 
     def _pending_after(self, reader: Any, party: str, after: int) -> list[tuple[int, bytes]]:
-        if reader is None:
+        if reader is None:  # the node's connection: under the write lock, so committed rows only
             with write_lock(self.node):
-                rows = outbox.pending(self.node, party, self.batch_size + after)
-            return _cap_bytes([r for r in rows if r[0] > after][:self.batch_size])
-        return _cap_bytes([(r[0], bytes(r[1])) for r in reader.execute(
-            "SELECT seq, envelope FROM fed_outbox WHERE recipient = ? AND state = 'queued' AND seq > ? "
-            "ORDER BY seq LIMIT ?", (party, after, self.batch_size))])
+                return _cap_bytes(outbox.pending(self.node, party, self.batch_size, after=after))
+        return _cap_bytes(outbox.pending(self.node, party, self.batch_size, after=after, conn=reader))
 
     def _run(self, party: str, wake: threading.Event) -> None:
         """Deliver to ``party`` until stopped, one batch in flight.
@@ -213,33 +221,24 @@ class Federation:
                 try:
                     batch = self._pending_after(reader, party, cursor)
                     if not batch:
-                        if inflight is not None:
-                            inflight, pending_ack = None, inflight
-                            pending_ack.result()
-                            cursor = 0
-                            continue
                         cursor = 0
+                        if inflight is not None:  # its acknowledgement may queue rows again: look again
+                            inflight = _settle(inflight)
+                            continue
                         failures = 0
                         # woken at once by shares made in this process; other processes writing
                         # the same database (the CLI) are picked up by the poll
                         wake.wait(self.poll_interval)
                         continue
                     ack = self.transport.send(self.node, party, [env for _, env in batch])
-                    if inflight is not None:
-                        inflight, pending_ack = None, inflight
-                        pending_ack.result()
-                    settled = sum(1 for r in ack.receipts if r.seq is not None and r.consumed)
-                    if settled == 0:
+                    inflight = _settle(inflight)
+                    if not any(r.seq is not None and r.consumed for r in ack.receipts):
                         outbox.apply_ack(self.node, party, ack)
-                        first = ack.receipts[0] if ack.receipts else None
-                        why = f"{first.code}: {first.reason}" if first else "no receipts"
-                        raise FederationError(f"{party} settled none of {len(batch)} envelope(s): {why}")
+                        raise _settled_none(party, len(batch), ack)
                     inflight = applier.submit(outbox.apply_ack, self.node, party, ack)
                     cursor = batch[-1][0]
                     if ack.next_seq is not None and ack.next_seq <= cursor:
-                        inflight, pending_ack = None, inflight
-                        pending_ack.result()
-                        cursor = 0
+                        inflight, cursor = _settle(inflight), 0
                     failures = 0
                 except AccordError as exc:
                     cursor, inflight = 0, _settle_quietly(inflight)

@@ -44,6 +44,7 @@ from accord.errors import InputError, StoreError, VerificationError
 from accord.federation import wire
 from accord.federation.schema import ensure_federation_schema, write_lock
 from accord.federation.txn import transaction
+from accord.store.sqlite import select_in
 
 RETRACTION_KIND = wire.RETRACTION_KIND
 MAX_AGE = timedelta(days=7)
@@ -202,14 +203,10 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
                     claimed_ids.setdefault(orig, set()).add(iid)
         held_before: dict[tuple[str, str], str | None] = {}
         for orig, id_set in claimed_ids.items():
-            ids = list(id_set)
-            for lo in range(0, len(ids), 500):
-                chunk = ids[lo:lo + 500]
-                held_before.update(dict.fromkeys(((orig, i) for i in chunk), None))
-                for iid, dig in conn.execute(
-                        "SELECT item_id, digest FROM fed_received WHERE originator = ? AND item_id IN "
-                        f"({','.join('?' * len(chunk))})", [orig, *chunk]):
-                    held_before[(orig, iid)] = dig
+            held_before.update(dict.fromkeys(((orig, i) for i in id_set), None))
+            for iid, dig in select_in(conn, "SELECT item_id, digest FROM fed_received WHERE originator = ? "
+                                      "AND item_id IN ({})", id_set, orig):
+                held_before[(orig, iid)] = dig
         for raw in envelopes:
             try:
                 env = Envelope.from_json(raw)
@@ -357,6 +354,16 @@ def _refusal_budget(node: Any, now: float) -> tuple[bool, int]:
         return True, suppressed
 
 
+def _refusal_event(sender: str | None, reason: str, suppressed: int = 0) -> dict[str, Any]:
+    """The ledger data of a refused partner request (``suppressed_before``: refusals counted,
+    not recorded one by one, since the last recorded)."""
+    data: dict[str, Any] = {"from": sender, "seq": None, "item_id": None, "code": "unauthenticated",
+                            "reason": reason[:500]}
+    if suppressed:
+        data["suppressed_before"] = suppressed
+    return data
+
+
 def flush_refusal_count(node: Any) -> int:
     """Record the refusals counted but not recorded one by one since the last recorded one (a
     server calls this when it stops, so a flood followed by silence still leaves its count in
@@ -373,10 +380,8 @@ def flush_refusal_count(node: Any) -> int:
     with write_lock(node):
         try:
             with transaction(node.conn):
-                node.ledger.append("item.rejected", {"from": None, "seq": None, "item_id": None,
-                                                     "code": "unauthenticated", "reason": "refusals counted, "
-                                                     "not recorded one by one", "suppressed_before": count},
-                                   time=now)
+                node.ledger.append("item.rejected", _refusal_event(
+                    None, "refusals counted, not recorded one by one", count), time=now)
         except Exception:  # noqa: BLE001 - shutting down: never fail on the record of refusals
             return 0
     return count
@@ -395,10 +400,7 @@ def record_request_rejection(node: Any, who: str | None, reason: str) -> None:
         sender = who.split('keyid="', 1)[1][:3]
     elif who and len(who) == 3:
         sender = who
-    data: dict[str, Any] = {"from": sender, "seq": None, "item_id": None, "code": "unauthenticated",
-                            "reason": reason[:500]}
-    if suppressed:
-        data["suppressed_before"] = suppressed  # refusals not recorded one by one since the last
+    data = _refusal_event(sender, reason, suppressed)
     with write_lock(node):
         try:
             with transaction(node.conn):

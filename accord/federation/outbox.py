@@ -25,6 +25,7 @@ from accord.errors import AccordError, ConfigError, FederationError, InputError,
 from accord.federation import wire
 from accord.federation.inbox import BatchAck, _ready
 from accord.federation.schema import write_lock
+from accord.store.sqlite import select_in
 from accord.federation.txn import transaction
 
 
@@ -85,13 +86,9 @@ def _enqueue(node: Any, entries: list[tuple[Any, str, str | None]], *, store: bo
             for item, to, _ in entries:
                 wanted.setdefault(to, []).append(item.id)
             for to, ids in wanted.items():
-                ids = list(dict.fromkeys(ids))
-                for lo in range(0, len(ids), 500):
-                    chunk = ids[lo:lo + 500]
-                    for item_id, seq in conn.execute(
-                            "SELECT item_id, seq FROM fed_outbox WHERE recipient = ? AND item_id IN "
-                            f"({','.join('?' * len(chunk))})", [to, *chunk]):
-                        queued[(to, item_id)] = seq
+                for item_id, seq in select_in(conn, "SELECT item_id, seq FROM fed_outbox WHERE recipient = ? "
+                                              "AND item_id IN ({})", ids, to):
+                    queued[(to, item_id)] = seq
             rows = []
             for item, to, agreement in entries:
                 seq = queued.get((to, item.id))

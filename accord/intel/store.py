@@ -46,7 +46,7 @@ from accord.core.markings import Marking, check_party
 from accord.errors import InputError, NotFoundError, StixValidationError
 from accord.intel import markings as mk
 from accord.intel.validate import TS_RE, structural_failure, validate_full, version_key
-from accord.store.sqlite import ensure_schema
+from accord.store.sqlite import ensure_schema, select_in
 
 DDL = """
 CREATE TABLE IF NOT EXISTS intel_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -323,14 +323,11 @@ class IntelStore:
             ids = list({o["id"] for o in objects})
             present: set[tuple[str, str]] = set()
             bounds: dict[str, list[str]] = {}
-            for lo in range(0, len(ids), 500):
-                chunk = ids[lo:lo + 500]
-                for sid, vkey in cur.execute(
-                        f"SELECT stix_id, vkey FROM intel_objects WHERE collection = ? AND stix_id IN "
-                        f"({','.join('?' * len(chunk))})", [coll.id, *chunk]):
-                    present.add((sid, vkey))
-                    b = bounds.setdefault(sid, [vkey, vkey])
-                    b[0], b[1] = min(b[0], vkey), max(b[1], vkey)
+            for sid, vkey in select_in(cur, "SELECT stix_id, vkey FROM intel_objects WHERE collection = ? "
+                                       "AND stix_id IN ({})", ids, coll.id):
+                present.add((sid, vkey))
+                b = bounds.setdefault(sid, [vkey, vkey])
+                b[0], b[1] = min(b[0], vkey), max(b[1], vkey)
             rows: list[tuple[Any, ...]] = []
             clear_first: list[tuple[str, str]] = []
             clear_last: list[tuple[str, str]] = []

@@ -40,7 +40,7 @@ from accord.core.markings import is_party
 from accord.core.policy import Decision, decide
 from accord.errors import AccordError, AgreementError, ConfigError, InputError, NotFoundError, StoreError
 from accord.store.ledger import Ledger
-from accord.store.sqlite import connect, ensure_schema
+from accord.store.sqlite import connect, ensure_schema, select_in
 
 KEY_FILE = "node.key"
 CONFIG_FILE = "node.yaml"
@@ -337,12 +337,8 @@ class Node:
         for item in items:
             if not isinstance(item, Item):
                 raise InputError(f"put_item needs an Item, got {type(item).__name__}")
-        held: dict[str, str] = {}
-        ids = list({item.id for item in items})
-        for lo in range(0, len(ids), 500):
-            chunk = ids[lo:lo + 500]
-            held.update(conn.execute(f"SELECT id, digest FROM items WHERE id IN ({','.join('?' * len(chunk))})",
-                                     chunk).fetchall())
+        held: dict[str, str] = dict(select_in(conn, "SELECT id, digest FROM items WHERE id IN ({})",
+                                              (item.id for item in items)))
         stored = to_rfc3339(self.clock.now())
         rows, new = [], []
         for item in items:

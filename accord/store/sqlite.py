@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 _schema_lock = threading.Lock()
 
@@ -31,6 +33,17 @@ def connect(path: str | Path, *, check_same_thread: bool = False) -> sqlite3.Con
     # a write touching random ids (STIX objects, items) would otherwise re-read its pages
     conn.execute("PRAGMA cache_size=-32768")
     return conn
+
+
+def select_in(conn: sqlite3.Connection | sqlite3.Cursor, sql: str, values: Iterable[Any], *params: Any,
+              chunk: int = 500) -> Iterator[Any]:
+    """The rows of ``sql`` — a query ending in ``IN ({})`` — for all of ``values`` (duplicates
+    dropped), one query per ``chunk`` values so a batch never passes SQLite's limit on bound
+    variables; ``params`` bind the placeholders before the ``IN`` list."""
+    distinct = list(dict.fromkeys(values))
+    for lo in range(0, len(distinct), chunk):
+        part = distinct[lo:lo + chunk]
+        yield from conn.execute(sql.format(",".join("?" * len(part))), [*params, *part])
 
 
 def ensure_schema(conn: sqlite3.Connection, ddl: str) -> None:

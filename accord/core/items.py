@@ -17,6 +17,7 @@ import hashlib
 import math
 import re
 from dataclasses import InitVar, dataclass
+from functools import cached_property
 from datetime import datetime
 from typing import Any
 
@@ -67,6 +68,31 @@ def _json_problem(value: Any, path: str, depth: int = 0) -> str | None:
     return f"{path} has a {t.__name__}, which is not JSON"
 
 
+def _check_kind_and_originator(kind: Any, originator: Any) -> None:
+    if not isinstance(kind, str) or not KIND_RE.fullmatch(kind):
+        raise InputError(f"item kind {kind!r} is not a dotted lower-case kind such as "
+                         "'warning.track'", field="kind")
+    try:
+        check_party(originator, what="originator")
+    except AccordError as exc:
+        raise InputError(str(exc), field="originator") from None
+
+
+def _check_marking_created_body(marking: Any, created: Any, body: Any) -> None:
+    if not isinstance(marking, Marking):
+        raise InputError("marking must be a Marking", field="marking")
+    if not isinstance(created, datetime) or created.tzinfo is None:
+        raise InputError("created must be a timezone-aware datetime", field="created")
+    if not isinstance(body, dict):
+        raise InputError(f"body must be a JSON object, got {type(body).__name__}", field="body")
+
+
+def _check_body_json(body: dict) -> None:
+    problem = _json_problem(body, "body")
+    if problem:
+        raise InputError(f"body is not JSON-serialisable: {problem}", field="body")
+
+
 @dataclass(frozen=True)
 class Item:
     kind: str            # "warning.track" …
@@ -78,38 +104,34 @@ class Item:
     _checked: InitVar[bool] = False  # internal: new_item() has validated every field already
 
     def __post_init__(self, _checked: bool = False) -> None:
-        if _checked:
-            object.__setattr__(self, "created", _ms(self.created))
-            return
-        if not isinstance(self.kind, str) or not KIND_RE.fullmatch(self.kind):
-            raise InputError(f"item kind {self.kind!r} is not a dotted lower-case kind such as "
-                             "'warning.track'", field="kind")
-        try:
-            check_party(self.originator, what="originator")
-        except AccordError as exc:
-            raise InputError(str(exc), field="originator") from None
-        if not isinstance(self.id, str) or not self.id.startswith(f"{self.originator}:") \
-                or len(self.id) > 256 or _SPACE.search(self.id):
-            raise InputError(f"item id {self.id!r} must start with its originator "
-                             f"'{self.originator}:' and contain no spaces (≤ 256 chars)", field="id")
-        if not isinstance(self.marking, Marking):
-            raise InputError("marking must be a Marking", field="marking")
-        if not isinstance(self.created, datetime) or self.created.tzinfo is None:
-            raise InputError("created must be a timezone-aware datetime", field="created")
+        if not _checked:
+            _check_kind_and_originator(self.kind, self.originator)
+            if not isinstance(self.id, str) or not self.id.startswith(f"{self.originator}:") \
+                    or len(self.id) > 256 or _SPACE.search(self.id):
+                raise InputError(f"item id {self.id!r} must start with its originator "
+                                 f"'{self.originator}:' and contain no spaces (≤ 256 chars)", field="id")
+            _check_marking_created_body(self.marking, self.created, self.body)
         object.__setattr__(self, "created", _ms(self.created))
-        if not isinstance(self.body, dict):
-            raise InputError(f"body must be a JSON object, got {type(self.body).__name__}", field="body")
-        problem = _json_problem(self.body, "body")
-        if problem:
-            raise InputError(f"body is not JSON-serialisable: {problem}", field="body")
+        if not _checked:
+            _check_body_json(self.body)
+
+    # computed once (an item is immutable: its body must not be mutated after construction);
+    # new_item() and envelope verification fill _created_text / _canonical from bytes they hold
+    @cached_property
+    def _created_text(self) -> str:
+        return to_rfc3339(self.created)
+
+    @cached_property
+    def _canonical(self) -> bytes:
+        return canonical_json(self.to_json())
+
+    @cached_property
+    def _digest(self) -> str:
+        return hashlib.sha256(self._canonical).hexdigest()
 
     def created_text(self) -> str:
         """``created`` in its wire form (RFC 3339, milliseconds), computed once."""
-        cached = self.__dict__.get("_created_text")
-        if cached is None:
-            cached = to_rfc3339(self.created)
-            object.__setattr__(self, "_created_text", cached)
-        return cached
+        return self._created_text
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "id": self.id, "originator": self.originator,
@@ -139,33 +161,13 @@ class Item:
             raise type(exc)(exc.detail, source=source, field=exc.field) from None
 
     def canonical(self) -> bytes:
-        """RFC 8785 canonical JSON of :meth:`to_json`, computed once per item.
-
-        An item is immutable (its ``body`` must not be mutated after construction), so the
-        bytes are cached: a shared item is hashed and signed several times on its way.
-        """
-        cached = self.__dict__.get("_canonical")
-        if cached is None:
-            cached = canonical_json(self.to_json())
-            object.__setattr__(self, "_canonical", cached)
-        return cached
+        """RFC 8785 canonical JSON of :meth:`to_json`, computed once per item (a shared item is
+        hashed and signed several times on its way)."""
+        return self._canonical
 
     def digest(self) -> str:
         """SHA-256 (hex) of the RFC 8785 canonical JSON of :meth:`to_json`."""
-        cached = self.__dict__.get("_digest")
-        if cached is None:
-            cached = hashlib.sha256(self.canonical()).hexdigest()
-            object.__setattr__(self, "_digest", cached)
-        return cached
-
-
-def _marking_canonical(marking: Marking) -> bytes:
-    """RFC 8785 bytes of ``marking.to_json()``, cached on the (immutable) marking."""
-    cached = marking.__dict__.get("_canonical")
-    if cached is None:
-        cached = canonical_json(marking.to_json())
-        object.__setattr__(marking, "_canonical", cached)
-    return cached
+        return self._digest
 
 
 def new_item(kind: str, body: dict, marking: Marking, originator: str, now: datetime) -> Item:
@@ -179,22 +181,9 @@ def new_item(kind: str, body: dict, marking: Marking, originator: str, now: date
     both assembled from it (RFC 8785 §3.2.3 orders the members body, created, [id,] kind,
     marking, originator; tests check the result against ``canonical_json(item.to_json())``).
     """
-    if not isinstance(kind, str) or not KIND_RE.fullmatch(kind):
-        raise InputError(f"item kind {kind!r} is not a dotted lower-case kind such as "
-                         "'warning.track'", field="kind")
-    try:
-        check_party(originator, what="originator")
-    except AccordError as exc:
-        raise InputError(str(exc), field="originator") from None
-    if not isinstance(marking, Marking):
-        raise InputError("marking must be a Marking", field="marking")
-    if not isinstance(now, datetime) or now.tzinfo is None:
-        raise InputError("created must be a timezone-aware datetime", field="created")
-    if not isinstance(body, dict):
-        raise InputError(f"body must be a JSON object, got {type(body).__name__}", field="body")
-    problem = _json_problem(body, "body")
-    if problem:
-        raise InputError(f"body is not JSON-serialisable: {problem}", field="body")
+    _check_kind_and_originator(kind, originator)
+    _check_marking_created_body(marking, now, body)
+    _check_body_json(body)
     try:
         body_bytes = canonical_json(body)
     except AccordError as exc:
@@ -203,7 +192,7 @@ def new_item(kind: str, body: dict, marking: Marking, originator: str, now: date
     created_text = to_rfc3339(created)
     # kind (KIND_RE), originator (ISO alpha-3) and the timestamp need no JSON escaping
     head = b'{"body":' + body_bytes + b',"created":"' + created_text.encode() + b'"'
-    tail = (b',"kind":"' + kind.encode() + b'","marking":' + _marking_canonical(marking)
+    tail = (b',"kind":"' + kind.encode() + b'","marking":' + marking.canonical()
             + b',"originator":"' + originator.encode() + b'"}')
     digest = hashlib.sha256(head + tail).hexdigest()[:32]
     item_id = f"{originator}:{kind}:{digest}"
@@ -211,6 +200,6 @@ def new_item(kind: str, body: dict, marking: Marking, originator: str, now: date
         raise InputError(f"item id {item_id!r} would be longer than 256 characters (kind too long)",
                          field="kind")
     item = Item(kind, item_id, originator, marking, created, body, _checked=True)
-    object.__setattr__(item, "_created_text", created_text)
-    object.__setattr__(item, "_canonical", head + b',"id":"' + item_id.encode() + b'"' + tail)
+    item.__dict__["_created_text"] = created_text  # the cached properties' slots
+    item.__dict__["_canonical"] = head + b',"id":"' + item_id.encode() + b'"' + tail
     return item

@@ -51,8 +51,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import cached_property
 from typing import Any
 
+from accord.core.canonical import canonical_json
 from accord.errors import MarkingError
 
 
@@ -275,13 +277,21 @@ class Marking:
             out["caveats"] = list(self.caveats)
         return out
 
+    @cached_property
+    def _json(self) -> dict[str, Any]:
+        return self.to_json()
+
+    @cached_property
+    def _canonical(self) -> bytes:
+        return canonical_json(self.to_json())
+
     def json_view(self) -> dict[str, Any]:
         """:meth:`to_json`, computed once per marking — for comparisons only: do not modify it."""
-        cached = self.__dict__.get("_json")
-        if cached is None:
-            cached = self.to_json()
-            object.__setattr__(self, "_json", cached)
-        return cached
+        return self._json
+
+    def canonical(self) -> bytes:
+        """RFC 8785 canonical JSON of :meth:`to_json`, computed once per (immutable) marking."""
+        return self._canonical
 
     @classmethod
     def from_json(cls, data: object) -> "Marking":

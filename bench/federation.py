@@ -139,18 +139,23 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _share_all(a: Node, count: int, phase: str) -> list[str]:
+    """Create and share ``count`` items with B as fast as possible, 500 per transaction; their ids."""
+    ids: list[str] = []
+    for start in range(0, count, 500):
+        now = a.clock.now()
+        batch = [new_item(*body(k, phase), MARK, "JPN", now) for k in range(start, min(count, start + 500))]
+        share_many(a, batch, "KOR")
+        ids.extend(i.id for i in batch)
+    return ids
+
+
 def throughput(base: Path, a: Node, count: int, b: NodeProcess) -> None:
     print(f"sustained throughput, {count} items created and shared as fast as possible")
     before = len(_received(base / "KOR"))
-    ids = []
     cpu_a, cpu_b = time.process_time(), _cpu_seconds(b.proc.pid)
     t0 = time.monotonic()
-    for start in range(0, count, 500):
-        now = a.clock.now()
-        batch = [new_item(*body(k, "throughput"), MARK, "JPN", now)
-                 for k in range(start, min(count, start + 500))]
-        share_many(a, batch, "KOR")
-        ids.extend(i.id for i in batch)
+    ids = _share_all(a, count, "throughput")
     t_shared = time.monotonic() - t0
     got = _wait(base / "KOR", before + count, 300)
     elapsed = time.monotonic() - t0
@@ -167,13 +172,7 @@ def drain(base: Path, a: Node, fed: Federation, b: NodeProcess, count: int) -> N
     print(f"drain: {count} items queued while B is down, then B starts")
     b.stop()
     before = len(_received(base / "KOR"))
-    ids = []
-    for start in range(0, count, 500):
-        now = a.clock.now()
-        batch = [new_item(*body(k, "drain"), MARK, "JPN", now)
-                 for k in range(start, min(count, start + 500))]
-        share_many(a, batch, "KOR")
-        ids.extend(i.id for i in batch)
+    ids = _share_all(a, count, "drain")
     b = NodeProcess(b.dir, b.port).start()
     t0 = time.monotonic()
     fed.notify("KOR")

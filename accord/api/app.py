@@ -17,7 +17,6 @@ delivery workers and stops them on shutdown.
 from __future__ import annotations
 
 import importlib
-import inspect
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -31,7 +30,7 @@ from accord.federation.tokens import TOKENS_DDL
 from accord.store.sqlite import Checkpointer, ensure_schema
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
-"""The largest request body any route reads (FastAPI ≥ 0.16x enforces it app-wide with 413)."""
+"""The largest request body any route reads (FastAPI enforces it app-wide with 413)."""
 
 _OPTIONAL_ROUTERS = (
     # (module, prefix used when the router's own paths do not already carry it)
@@ -86,9 +85,8 @@ def create_app(node: Any, *, federation: Any = None, start_federation: bool = Fa
 
     # Bodies are read before a route's authentication runs: cap them for the whole app (the
     # partner and TAXII routes check their own, lower limits as they read)
-    limit = {"max_body_size": MAX_BODY_BYTES} if "max_body_size" in inspect.signature(FastAPI).parameters else {}
     app = FastAPI(
-        **limit,
+        max_body_size=MAX_BODY_BYTES,
         title=f"Accord node {node.party}",
         version=__version__,
         description="Signed, policy-controlled sharing between allied nodes. Every endpoint "

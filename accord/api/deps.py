@@ -76,3 +76,36 @@ def require_scope(scope: str) -> Callable[..., Principal]:
 
     _check.__name__ = f"require_scope_{scope.replace(':', '_')}"
     return _check
+
+
+class BodyTooLarge(Exception):
+    """A request body over a route's limit; ``declared`` is its Content-Length if that gave it
+    away before reading (None: found while reading a body without one)."""
+
+    def __init__(self, declared: int | None) -> None:
+        super().__init__(declared)
+        self.declared = declared
+
+
+class MalformedLength(Exception):
+    """A Content-Length header that is not a decimal number."""
+
+
+async def read_body_capped(request: Request, limit: int) -> bytes:
+    """The request body, refused past ``limit`` bytes — by its Content-Length before anything is
+    read, or as soon as a body without one passes the limit — so a caller that is not yet
+    authenticated cannot make the node hold more. Raises :class:`BodyTooLarge` or
+    :class:`MalformedLength`; each route answers those in its own error format."""
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not length.isdigit():
+            raise MalformedLength(length[:20])
+        if int(length) > limit:
+            raise BodyTooLarge(int(length))
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(None)
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from accord.api.deps import BodyTooLarge, MalformedLength, read_body_capped
 from accord.errors import AccordError, AuthError, InputError
 
 log = logging.getLogger("accord.federation")
@@ -36,19 +37,14 @@ async def _capped_body(request: Request) -> bytes:
     cached = getattr(request.state, "capped_body", None)
     if cached is not None:
         return cached
-    length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > MAX_REQUEST_BYTES):
-        raise HTTPException(413,
-                            {"error": "too_large", "reason": f"Content-Length {length[:20]!r} exceeds "
-                                                             f"{MAX_REQUEST_BYTES} bytes"})
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_REQUEST_BYTES:
-            raise HTTPException(413,
-                                {"error": "too_large", "reason": f"body exceeds {MAX_REQUEST_BYTES} bytes"})
-        chunks.append(chunk)
-    request.state.capped_body = body = b"".join(chunks)
+    try:
+        body = await read_body_capped(request, MAX_REQUEST_BYTES)
+    except (BodyTooLarge, MalformedLength) as exc:
+        declared = exc.declared if isinstance(exc, BodyTooLarge) else exc.args[0]
+        reason = (f"Content-Length {str(declared)!r} exceeds {MAX_REQUEST_BYTES} bytes" if declared is not None
+                  else f"body exceeds {MAX_REQUEST_BYTES} bytes")
+        raise HTTPException(413, {"error": "too_large", "reason": reason}) from None
+    request.state.capped_body = body
     return body
 
 

@@ -38,6 +38,7 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.convertors import StringConvertor
 
+from accord.api.deps import BodyTooLarge, MalformedLength, read_body_capped
 from accord.errors import AccordError, AuthError, InputError, NotFoundError, StixValidationError
 from accord.intel.store import Collection, Filters, IntelStore, Page, parse_timestamp_us, us_to_rfc3339
 
@@ -194,22 +195,15 @@ def _check_content_type(request: Request) -> None:
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None:
-        try:
-            if int(length) > limit:
-                raise TaxiiHTTPError(413, "Payload Too Large",
-                                     f"request of {int(length)} bytes exceeds max_content_length {limit}")
-        except ValueError:
-            raise TaxiiHTTPError(400, "Bad Request", "malformed Content-Length") from None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TaxiiHTTPError(413, "Payload Too Large",
-                                 f"request body exceeds max_content_length {limit}")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_body_capped(request, limit)
+    except BodyTooLarge as exc:
+        raise TaxiiHTTPError(413, "Payload Too Large",
+                             f"request of {exc.declared} bytes exceeds max_content_length {limit}"
+                             if exc.declared is not None else
+                             f"request body exceeds max_content_length {limit}") from None
+    except MalformedLength:
+        raise TaxiiHTTPError(400, "Bad Request", "malformed Content-Length") from None
 
 
 # every ASCII digit -> "0", every other byte -> " ": a run of 19 digits is then a plain substring

@@ -3,7 +3,8 @@
 Tables (created with :func:`accord.store.sqlite.ensure_schema`):
 
 ``intel_collections``  TAXII collections (id, title, alias, ``shared`` flag, default REL TO).
-``intel_objects``      one row per object *version*: unique on (collection, id, version key),
+``intel_objects``      one row per object *version*: unique on (collection, id, version key)
+                       (checked by :meth:`IntelStore.add_objects`; found by the id hash ``idh``),
                        with the TAXII ``date_added`` (µs since the epoch, strictly increasing
                        per collection so it orders and pages exactly), first/last-version flags,
                        the releasability code (:func:`accord.intel.markings.rel_code`) and the
@@ -54,15 +55,6 @@ CREATE TABLE IF NOT EXISTS intel_collections (
   id TEXT PRIMARY KEY, title TEXT NOT NULL, description TEXT, alias TEXT UNIQUE,
   shared INTEGER NOT NULL DEFAULT 0, rel_to TEXT NOT NULL DEFAULT '', strict INTEGER NOT NULL DEFAULT 0,
   created TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS intel_objects (
-  seq INTEGER PRIMARY KEY,
-  collection TEXT NOT NULL REFERENCES intel_collections(id),
-  stix_id TEXT NOT NULL, type TEXT NOT NULL, spec_version TEXT NOT NULL,
-  version TEXT NOT NULL, vkey TEXT NOT NULL, date_added INTEGER NOT NULL,
-  is_first INTEGER NOT NULL, is_last INTEGER NOT NULL,
-  rel TEXT NOT NULL, granular TEXT, originator TEXT NOT NULL, body TEXT NOT NULL,
-  UNIQUE (collection, stix_id, vkey));
-CREATE INDEX IF NOT EXISTS intel_objects_added ON intel_objects(collection, date_added);
 CREATE TABLE IF NOT EXISTS intel_markings (id TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS intel_received (
   item_id TEXT PRIMARY KEY, originator TEXT NOT NULL, collection TEXT, stix_id TEXT,
@@ -71,10 +63,45 @@ CREATE TABLE IF NOT EXISTS intel_status (
   id TEXT PRIMARY KEY, collection TEXT NOT NULL, request_timestamp TEXT NOT NULL,
   principal TEXT, body TEXT NOT NULL);
 """
+# One row per object version. (collection, stix_id, vkey) is unique: add_objects checks it
+# inside the write transaction it opens with BEGIN IMMEDIATE (so no other writer, in this
+# process or another, can slip in between the check and the insert). Lookups by id go through
+# ``idh``, a 64-bit hash of the id (:func:`id_hash`): an entry of ~14 bytes instead of the
+# ~120 of a (collection, stix_id, vkey) index. Object ids are random UUIDs, so every object
+# added dirties a random page of the id index, and each dirty page is written to the WAL and
+# fsync'd at commit: a small index keeps that to a few pages per request. The hash only narrows
+# a lookup; every query also compares ``stix_id``, so a collision costs a row read, never a
+# wrong answer.
+OBJECTS_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
+  seq INTEGER PRIMARY KEY,
+  collection TEXT NOT NULL REFERENCES intel_collections(id),
+  stix_id TEXT NOT NULL, idh INTEGER NOT NULL, type TEXT NOT NULL, spec_version TEXT NOT NULL,
+  version TEXT NOT NULL, vkey TEXT NOT NULL, date_added INTEGER NOT NULL,
+  is_first INTEGER NOT NULL, is_last INTEGER NOT NULL,
+  rel TEXT NOT NULL, granular TEXT, originator TEXT NOT NULL, body TEXT NOT NULL);
+"""
+OBJECTS_INDEXES = """
+CREATE INDEX IF NOT EXISTS intel_objects_added ON intel_objects(collection, date_added);
+CREATE INDEX IF NOT EXISTS intel_objects_idh ON intel_objects(idh);
+"""
+# the columns of the first schema (then unique on (collection, stix_id, vkey), without idh): a
+# database made by an earlier Accord is rebuilt into the new table once, when a store opens it
+V1_COLUMNS = ("seq, collection, stix_id, type, spec_version, version, vkey, date_added, is_first,"
+              " is_last, rel, granular, originator, body")
+
+
+def id_hash(stix_id: str) -> int:
+    """The ``idh`` of a STIX id: the first 8 bytes of its BLAKE2b digest, as a signed 64-bit
+    integer (stable across processes and versions: it is stored)."""
+    return int.from_bytes(hashlib.blake2b(stix_id.encode("utf-8"), digest_size=8).digest(), "big", signed=True)
+
 
 ALL = "|*|"
-# the index SQLite makes for UNIQUE (collection, stix_id, vkey): the first UNIQUE of the table
-ID_INDEXED = "intel_objects INDEXED BY sqlite_autoindex_intel_objects_1"
+# by id: seek the id-hash index. Left to itself SQLite may walk the (collection, date_added)
+# index instead (to avoid a sort, or because it cannot tell which equality is narrower), i.e.
+# read the whole collection per lookup.
+ID_INDEXED = "intel_objects INDEXED BY intel_objects_idh"
 ALIAS_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MEDIA_STIX21 = "application/stix+json;version=2.1"
@@ -113,6 +140,31 @@ def parse_timestamp_us(text: str, *, field: str) -> int:
     except ValueError:
         raise InputError(f"{text!r} is not a valid date", field=field) from None
     return to_us(when) + int((frac + "000000")[:6])
+
+
+def _upgrade_v1(conn: sqlite3.Connection) -> None:
+    """Rebuild a first-schema ``intel_objects`` (no ``idh``) into the current one, in one
+    transaction: rows, seq numbers and date_added unchanged; nothing changes if it fails."""
+    def columns() -> set[str]:
+        return {r[1] for r in conn.execute("PRAGMA table_info(intel_objects)")}
+
+    if not columns() or "idh" in columns():
+        return
+    conn.create_function("accord_id_hash", 1, id_hash, deterministic=True)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if "idh" not in columns():  # not upgraded meanwhile by another process
+            conn.execute(OBJECTS_TABLE.format(name="intel_objects_v2"))
+            conn.execute(f"INSERT INTO intel_objects_v2({V1_COLUMNS}, idh)"
+                         f" SELECT {V1_COLUMNS}, accord_id_hash(stix_id) FROM intel_objects")
+            conn.execute("DROP TABLE intel_objects")  # and its indexes
+            conn.execute("ALTER TABLE intel_objects_v2 RENAME TO intel_objects")
+            for stmt in OBJECTS_INDEXES.strip().splitlines():
+                conn.execute(stmt)
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
 
 
 @dataclass(frozen=True)
@@ -191,6 +243,9 @@ class IntelStore:
         self.syncer: Callable[[], None] | None = None  # applies partners' items (sharing.Syncer)
         self._defs: dict[str, dict[str, Any]] = {}
         ensure_schema(conn, DDL)
+        with self.lock:
+            _upgrade_v1(conn)
+        ensure_schema(conn, OBJECTS_TABLE.format(name="intel_objects") + OBJECTS_INDEXES)
         with self.lock, conn:
             conn.execute("INSERT OR IGNORE INTO intel_meta(key, value) VALUES ('cursor_secret', ?)",
                          (secrets.token_hex(32),))
@@ -314,17 +369,24 @@ class IntelStore:
         status_id = str(uuid.uuid4())
         marking_cache: dict[tuple[str, ...], tuple[Marking, bool, str]] = {}
         with self.lock, self.conn:
+            if not self.conn.in_transaction:
+                # take the write lock before reading what is present: the uniqueness of
+                # (collection, id, version) and the order of date_added rest on no other
+                # writer committing between this read and the inserts
+                self.conn.execute("BEGIN IMMEDIATE")
             cur = self.conn.cursor()
             last = cur.execute("SELECT MAX(date_added) FROM intel_objects WHERE collection = ?",
                                (coll.id,)).fetchone()[0]
             next_us = max(now_us, (last or 0) + 1)
             # What is already stored of these ids, in one query per 500 ids: the (id, version) pairs
             # present and each id's first/last version key.
-            ids = list({o["id"] for o in objects})
+            hashes = {sid: id_hash(sid) for sid in {o["id"] for o in objects}}
             present: set[tuple[str, str]] = set()
             bounds: dict[str, list[str]] = {}
-            for sid, vkey in select_in(cur, "SELECT stix_id, vkey FROM intel_objects WHERE collection = ? "
-                                       "AND stix_id IN ({})", ids, coll.id):
+            for sid, vkey in select_in(cur, f"SELECT stix_id, vkey FROM {ID_INDEXED} WHERE collection = ? "
+                                       "AND idh IN ({})", hashes.values(), coll.id):
+                if sid not in hashes:
+                    continue  # another id with the same hash
                 present.add((sid, vkey))
                 b = bounds.setdefault(sid, [vkey, vkey])
                 b[0], b[1] = min(b[0], vkey), max(b[1], vkey)
@@ -359,9 +421,9 @@ class IntelStore:
                 is_first = b is None or vkey < b[0]
                 is_last = b is None or vkey > b[1]
                 if b is not None and is_first:
-                    clear_first.append((coll.id, sid))
+                    clear_first.append((hashes[sid], coll.id, sid))
                 if b is not None and is_last:
-                    clear_last.append((coll.id, sid))
+                    clear_last.append((hashes[sid], coll.id, sid))
                 if b is None:
                     bounds[sid] = [vkey, vkey]
                 else:
@@ -370,7 +432,7 @@ class IntelStore:
                 date_added = next_us
                 next_us += 1
                 body_text = encode_json(obj, plain=plain_json)
-                rows.append((coll.id, sid, obj["type"], obj.get("spec_version", "2.1"), version, vkey,
+                rows.append((coll.id, sid, hashes[sid], obj["type"], obj.get("spec_version", "2.1"), version, vkey,
                              date_added, int(is_first), int(is_last), rel, granular, origin, body_text))
                 if obj["type"] == "marking-definition":
                     cur.execute("INSERT OR IGNORE INTO intel_markings(id, body) VALUES (?, ?)", (sid, body_text))
@@ -381,15 +443,15 @@ class IntelStore:
             # flags first (rows of this request are inserted after, with their own flags right;
             # a version superseded within the same request is fixed by the pass below)
             if clear_first:
-                cur.executemany("UPDATE intel_objects SET is_first = 0 WHERE collection = ? AND stix_id = ?"
-                                " AND is_first = 1", clear_first)
+                cur.executemany(f"UPDATE {ID_INDEXED} SET is_first = 0 WHERE idh = ? AND collection = ?"
+                                " AND stix_id = ? AND is_first = 1", clear_first)
             if clear_last:
-                cur.executemany("UPDATE intel_objects SET is_last = 0 WHERE collection = ? AND stix_id = ?"
-                                " AND is_last = 1", clear_last)
+                cur.executemany(f"UPDATE {ID_INDEXED} SET is_last = 0 WHERE idh = ? AND collection = ?"
+                                " AND stix_id = ? AND is_last = 1", clear_last)
             cur.executemany(
-                "INSERT INTO intel_objects(collection, stix_id, type, spec_version, version, vkey,"
+                "INSERT INTO intel_objects(collection, stix_id, idh, type, spec_version, version, vkey,"
                 " date_added, is_first, is_last, rel, granular, originator, body)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
             counts = Counter(r[1] for r in rows)
             for sid in (k for k, n in counts.items() if n > 1):  # several versions of one id in this request: recompute its flags
                 self._fix_flags(cur, coll.id, sid)
@@ -408,11 +470,13 @@ class IntelStore:
 
     @staticmethod
     def _fix_flags(cur: sqlite3.Cursor, coll: str, sid: str) -> None:
+        match = "idh = ? AND collection = ? AND stix_id = ?"
+        key = (id_hash(sid), coll, sid)
         cur.execute(
-            "UPDATE intel_objects SET"
-            " is_first = (vkey = (SELECT MIN(vkey) FROM intel_objects o WHERE o.collection = ? AND o.stix_id = ?)),"
-            " is_last = (vkey = (SELECT MAX(vkey) FROM intel_objects o WHERE o.collection = ? AND o.stix_id = ?))"
-            " WHERE collection = ? AND stix_id = ?", (coll, sid, coll, sid, coll, sid))
+            f"UPDATE {ID_INDEXED} SET"
+            f" is_first = (vkey = (SELECT MIN(vkey) FROM {ID_INDEXED} WHERE {match})),"
+            f" is_last = (vkey = (SELECT MAX(vkey) FROM {ID_INDEXED} WHERE {match}))"
+            f" WHERE {match}", key * 3)
 
     # --- status ----------------------------------------------------------------------------
     def status(self, status_id: str, party: str) -> tuple[str, dict[str, Any]]:
@@ -468,13 +532,15 @@ class IntelStore:
             where.append("(rel = '|*|' OR instr(rel, ?) > 0)")
             args.append(f"|{party}|")
         if object_id is not None:
-            where.append("stix_id = ?")
-            args.append(object_id)
+            where.append("idh = ? AND stix_id = ?")
+            args.extend((id_hash(object_id), object_id))
         if f.added_after is not None:
             where.append("date_added > ?")
             args.append(f.added_after)
         if f.ids:
-            where.append(f"stix_id IN ({','.join('?' * len(f.ids))})")
+            marks = ",".join("?" * len(f.ids))
+            where.append(f"idh IN ({marks}) AND stix_id IN ({marks})")
+            args.extend(id_hash(i) for i in f.ids)
             args.extend(f.ids)
         if f.types:
             where.append(f"type IN ({','.join('?' * len(f.types))})")
@@ -513,8 +579,6 @@ class IntelStore:
             after_added, after_seq = self._unsign(scope, next_token)
             where.append("(date_added > ? OR (date_added = ? AND seq > ?))")
             args.extend([after_added, after_added, after_seq])
-        # By id: seek the (collection, stix_id, vkey) index. Left to itself SQLite walks the
-        # (collection, date_added) index to avoid a sort, i.e. the whole collection per lookup.
         table = ID_INDEXED if (object_id is not None or f.ids) else "intel_objects"
         sql = (f"SELECT {columns}, seq, date_added FROM {table} WHERE {' AND '.join(where)}"
                " ORDER BY date_added, seq LIMIT ?")
@@ -548,7 +612,7 @@ class IntelStore:
         built = self._where(coll, party, Filters(), "all", object_id)
         assert built is not None
         with self.lock:
-            hit = self.conn.execute(f"SELECT 1 FROM intel_objects WHERE {' AND '.join(built[0])} LIMIT 1",
+            hit = self.conn.execute(f"SELECT 1 FROM {ID_INDEXED} WHERE {' AND '.join(built[0])} LIMIT 1",
                                     built[1]).fetchone()
         if hit is None:
             raise NotFoundError(f"no object {object_id!r} in collection {coll}")
@@ -586,7 +650,7 @@ class IntelStore:
             raise NotFoundError(f"no object {object_id!r} in collection {coll}")
         where, args = built
         with self.lock, self.conn:
-            n = self.conn.execute(f"DELETE FROM intel_objects WHERE {' AND '.join(where)}", args).rowcount
+            n = self.conn.execute(f"DELETE FROM {ID_INDEXED} WHERE {' AND '.join(where)}", args).rowcount
             if n:
                 self._fix_flags(self.conn.cursor(), coll, object_id)
         if not n:

@@ -106,7 +106,7 @@ def test_get_by_id_seeks_the_id_index(jpn):
         sql = [s for s in _traced_sql(store, call) if s.startswith("SELECT body")]
         assert sql, "no object query traced"
         plan = " ".join(r[3] for r in store.conn.execute("EXPLAIN QUERY PLAN " + sql[0]))
-        assert "sqlite_autoindex_intel_objects_1 (collection=? AND stix_id=?)" in plan, plan
+        assert "USING INDEX intel_objects_idh (idh=?)" in plan, plan
     page = store.get_objects(coll.id, "JPN", object_id=target)
     assert [json.loads(t)["id"] for t in page.items] == [target]
 

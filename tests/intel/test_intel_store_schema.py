@@ -1,0 +1,177 @@
+"""The object table's id-hash index: lookups stay exact whatever the hash does, (collection, id,
+version) stays unique with no UNIQUE index behind it, and a database made with the first schema
+is upgraded in place, all or nothing."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+
+import pytest
+
+from accord.intel import store as store_mod
+from accord.intel.node_store import store_for
+from accord.intel.store import Filters, IntelStore, id_hash
+from accord.store.sqlite import connect
+from intel_samples import indicator
+from intel_testkit import make_node, reopen_node
+
+# The first schema of intel_objects (Accord before the id-hash index), as it was created
+V1_DDL = """
+CREATE TABLE intel_objects (
+  seq INTEGER PRIMARY KEY,
+  collection TEXT NOT NULL REFERENCES intel_collections(id),
+  stix_id TEXT NOT NULL, type TEXT NOT NULL, spec_version TEXT NOT NULL,
+  version TEXT NOT NULL, vkey TEXT NOT NULL, date_added INTEGER NOT NULL,
+  is_first INTEGER NOT NULL, is_last INTEGER NOT NULL,
+  rel TEXT NOT NULL, granular TEXT, originator TEXT NOT NULL, body TEXT NOT NULL,
+  UNIQUE (collection, stix_id, vkey));
+CREATE INDEX intel_objects_added ON intel_objects(collection, date_added);
+"""
+V1_COLUMNS = store_mod.V1_COLUMNS
+
+
+def _rows(conn):
+    return [tuple(r) for r in conn.execute(f"SELECT {V1_COLUMNS} FROM intel_objects ORDER BY seq")]
+
+
+def _columns(conn):
+    return [r[1] for r in conn.execute("PRAGMA table_info(intel_objects)")]
+
+
+def _to_v1(conn):
+    """Rewrite the node's intel_objects as the first schema had it (same rows, no idh)."""
+    with conn:
+        conn.execute("ALTER TABLE intel_objects RENAME TO intel_objects_now")
+        conn.execute("DROP INDEX intel_objects_added")
+        conn.execute("DROP INDEX intel_objects_idh")
+        conn.executescript("SAVEPOINT v1;" + V1_DDL + "RELEASE v1;")
+        conn.execute(f"INSERT INTO intel_objects({V1_COLUMNS}) SELECT {V1_COLUMNS} FROM intel_objects_now")
+        conn.execute("DROP TABLE intel_objects_now")
+
+
+def _versions(store, coll, oid, party="JPN"):
+    return store.versions(coll, oid, party).items
+
+
+def test_first_schema_database_is_upgraded_in_place(tmp_path):
+    node = make_node(tmp_path / "jpn", "JPN")
+    store = store_for(node)
+    coll = store.add_collection("Intel", rel_to=["KOR"])
+    store.add_objects(coll.id, [indicator(i) for i in range(5)])
+    store.add_objects(coll.id, [indicator(1, modified="2026-02-01T00:00:00.000Z")])
+    before = _rows(node.conn)
+    _to_v1(node.conn)
+    assert "idh" not in _columns(node.conn) and _rows(node.conn) == before
+
+    node = reopen_node(node)
+    store = store_for(node)
+    assert "idh" in _columns(node.conn)
+    assert _rows(node.conn) == before  # seq, date_added, flags and bodies unchanged
+    assert all(h == id_hash(s) for s, h in node.conn.execute("SELECT stix_id, idh FROM intel_objects"))
+    indexes = {r[1] for r in node.conn.execute("PRAGMA index_list(intel_objects)")}
+    assert indexes == {"intel_objects_added", "intel_objects_idh"}
+    oid = indicator(1)["id"]
+    assert _versions(store, coll.id, oid) == ["2026-01-01T00:00:00.000Z", "2026-02-01T00:00:00.000Z"]
+    # the uniqueness the old UNIQUE index gave still holds, and flags still move
+    again = store.add_objects(coll.id, [indicator(1, modified="2026-02-01T00:00:00.000Z")])
+    assert again.status["successes"][0]["message"] == "already present"
+    store.add_objects(coll.id, [indicator(1, modified="2026-03-01T00:00:00.000Z")])
+    latest = store.get_objects(coll.id, "JPN", object_id=oid).items
+    assert [json.loads(t)["modified"] for t in latest] == ["2026-03-01T00:00:00.000Z"]
+    assert len(_versions(store, coll.id, oid)) == 3
+
+
+def test_a_failed_upgrade_changes_nothing(tmp_path, monkeypatch):
+    node = make_node(tmp_path / "jpn", "JPN")
+    store = store_for(node)
+    coll = store.add_collection("Intel")
+    store.add_objects(coll.id, [indicator(i) for i in range(5)])
+    before = _rows(node.conn)
+    _to_v1(node.conn)
+    path = node.conn.execute("PRAGMA database_list").fetchone()[2]
+    calls = []
+
+    def failing_hash(stix_id: str) -> int:
+        calls.append(stix_id)
+        if len(calls) == 3:
+            raise RuntimeError("disk on fire")
+        return 0
+
+    monkeypatch.setattr(store_mod, "id_hash", failing_hash)
+    conn = connect(path)
+    with pytest.raises(sqlite3.OperationalError, match="user-defined function raised exception"):
+        IntelStore(conn, party="JPN")
+    assert "idh" not in _columns(conn) and _rows(conn) == before
+    assert not conn.in_transaction
+    assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master")} >= {"intel_objects"}
+    assert "intel_objects_v2" not in {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    monkeypatch.undo()
+    IntelStore(conn, party="JPN")  # the next open upgrades
+    assert "idh" in _columns(conn) and _rows(conn) == before
+
+
+def test_lookups_are_exact_when_every_id_hashes_alike(jpn, monkeypatch):
+    """The hash only narrows a lookup: with every id colliding, every read, add and delete
+    still answers for exactly the ids asked."""
+    monkeypatch.setattr(store_mod, "id_hash", lambda stix_id: 42)
+    store = IntelStore(jpn.conn, party="JPN")
+    coll = store.add_collection("Collide").id
+    store.add_objects(coll, [indicator(i) for i in range(6)])
+    store.add_objects(coll, [indicator(2, modified="2026-02-01T00:00:00.000Z"),
+                             indicator(2, modified="2026-03-01T00:00:00.000Z")])
+    assert {r[0] for r in jpn.conn.execute("SELECT idh FROM intel_objects")} == {42}
+    a, b = indicator(2)["id"], indicator(4)["id"]
+    assert [json.loads(t)["id"] for t in store.get_objects(coll, "JPN", object_id=b).items] == [b]
+    got = store.get_objects(coll, "JPN", Filters(ids=(a, b))).items
+    assert sorted((json.loads(t)["id"], json.loads(t)["modified"]) for t in got) == sorted(
+        [(a, "2026-03-01T00:00:00.000Z"), (b, "2026-01-01T00:00:00.000Z")])
+    assert _versions(store, coll, a) == ["2026-01-01T00:00:00.000Z", "2026-02-01T00:00:00.000Z",
+                                         "2026-03-01T00:00:00.000Z"]
+    assert _versions(store, coll, b) == ["2026-01-01T00:00:00.000Z"]
+    firsts = store.get_objects(coll, "JPN", Filters(ids=(a,), versions=("first",))).items
+    assert [json.loads(t)["modified"] for t in firsts] == ["2026-01-01T00:00:00.000Z"]
+    again = store.add_objects(coll, [indicator(4), indicator(7)])
+    assert [s.get("message") for s in again.status["successes"]] == ["already present", None]
+    assert store.delete_object(coll, a, "JPN") == 3
+    assert store.count(coll) == 6  # 0..7 without 2, versions of the others untouched
+    assert _versions(store, coll, b) == ["2026-01-01T00:00:00.000Z"]
+
+
+def test_two_connections_adding_the_same_version_store_it_once(jpn):
+    """No UNIQUE index backs (collection, id, version): add_objects takes the write lock
+    before it reads what is present. A second writer (another connection, as another process
+    would have) arriving between that read and the insert must wait, then see the row."""
+    path = jpn.conn.execute("PRAGMA database_list").fetchone()[2]
+    first = IntelStore(connect(path), party="JPN")
+    second = IntelStore(connect(path), party="JPN")
+    coll = first.add_collection("Race").id
+    obj = indicator(9)
+    results: dict[str, object] = {}
+    real_select_in = store_mod.select_in
+    entered = threading.Event()
+
+    def second_add():
+        results["second"] = second.add_objects(coll, [obj]).status
+
+    def select_in_then_race(*args, **kwargs):
+        rows = list(real_select_in(*args, **kwargs))
+        if not entered.is_set():  # first writer: it has read "not present"; now the rival comes
+            entered.set()
+            rival = threading.Thread(target=second_add)
+            rival.start()
+            rival.join(timeout=0.5)  # blocked on the write lock (or, wrongly, done already)
+            results["rival"] = rival
+        return iter(rows)
+
+    store_mod.select_in = select_in_then_race
+    try:
+        results["first"] = first.add_objects(coll, [obj]).status
+    finally:
+        store_mod.select_in = real_select_in
+    results["rival"].join(timeout=30)
+    n = first.conn.execute("SELECT COUNT(*) FROM intel_objects WHERE stix_id = ?", (obj["id"],)).fetchone()[0]
+    assert n == 1
+    assert results["first"]["successes"][0].get("message") is None
+    assert results["second"]["successes"][0]["message"] == "already present"

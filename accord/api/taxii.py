@@ -111,6 +111,16 @@ class TaxiiRoute(APIRoute):
 
         return route
 
+    @staticmethod
+    def internal_error() -> Response:
+        return error_response(500, "Internal Server Error", "the server failed to process the request")
+
+    def direct_handler(self) -> Callable[[Request], Any] | None:
+        """``async (request) -> Response`` for this route when it needs nothing of the app's
+        middleware or of FastAPI's dependency solving (see :class:`accord.api.app.NodeApp`);
+        None if the endpoint is not of the direct shape."""
+        return self.get_route_handler() if self._direct_call() is not None else None
+
     def _direct_call(self) -> tuple[str, Callable[..., Any], list[str]] | None:
         """For an endpoint of the shape every TAXII route has — ``async (<path params: str>,
         request, principal=Depends(async (request) -> principal))`` — what is needed to call it

@@ -46,7 +46,7 @@ from accord.clock import Clock, SystemClock, to_rfc3339
 from accord.core.markings import Marking, check_party
 from accord.errors import InputError, NotFoundError, StixValidationError
 from accord.intel import markings as mk
-from accord.intel.validate import TS_RE, structural_failure, validate_full, version_key
+from accord.intel.validate import TS_RE, structural_failures, validate_full, version_key
 from accord.store.sqlite import ensure_schema, select_in
 
 DDL = """
@@ -165,6 +165,21 @@ def _upgrade_v1(conn: sqlite3.Connection) -> None:
     except BaseException:
         conn.rollback()
         raise
+
+
+def _status_resource(sid: str, ts: str, succ: list[dict[str, Any]], fail: list[dict[str, Any]],
+                     pend: list[dict[str, Any]]) -> dict[str, Any]:
+    """A TAXII status resource (§4.3.1) from its (already filtered) detail lists."""
+    out: dict[str, Any] = {"id": sid, "status": "complete" if not pend else "pending",
+                           "request_timestamp": ts, "total_count": len(succ) + len(fail) + len(pend),
+                           "success_count": len(succ), "failure_count": len(fail), "pending_count": len(pend)}
+    if succ:
+        out["successes"] = succ
+    if fail:
+        out["failures"] = fail
+    if pend:
+        out["pendings"] = pend
+    return out
 
 
 @dataclass(frozen=True)
@@ -349,7 +364,7 @@ class IntelStore:
         check_party(origin, what="originator")
         if not isinstance(objects, (list, tuple)):
             raise StixValidationError("objects must be a list", [])
-        failures = [f for i, obj in enumerate(objects) if (f := structural_failure(obj, i)) is not None]
+        failures = structural_failures(objects)
         if not failures and (strict or (strict is None and coll.strict)):
             for i, obj in enumerate(objects):
                 try:
@@ -361,13 +376,39 @@ class IntelStore:
                 f"{len(failures)} of {len(objects)} object(s) are not valid STIX 2.1; nothing was stored",
                 failures)
         local = {o["id"]: o for o in objects if o["type"] == "marking-definition"}
-        now = self.clock.now()
-        now_us = to_us(now)
+        # Everything that does not depend on what is stored is computed before the write lock is
+        # taken: version keys, markings, the JSON text, the id hash.
+        prepared: list[tuple[Any, ...]] = []
+        marking_cache: dict[tuple[str, ...], tuple[Marking, bool, str]] = {}
+        hashes: dict[str, int] = {}
+        for obj in objects:
+            version = obj.get("modified") or obj.get("created") or ""
+            sid = obj["id"]
+            refs = tuple(obj.get("object_marking_refs") or ())
+            cached = marking_cache.get(refs)
+            if cached is None:
+                m, k = self.marking_of(obj, coll.rel_to, local)
+                cached = marking_cache[refs] = (m, k, mk.rel_code(m, k))
+            marking, known, rel = cached
+            if not refs and obj["type"] in ("marking-definition", "extension-definition"):
+                rel = ALL
+            granular = None
+            if obj.get("granular_markings"):
+                grefs = [g.get("marking_ref") for g in obj["granular_markings"] if g.get("marking_ref")]
+                withhold, plan = mk.granular_plan(obj, self._definitions(grefs, local), coll.rel_to)
+                if withhold != "*":
+                    rel = withhold if rel == ALL else mk._intersect(rel, withhold)
+                granular = json.dumps(plan) if plan else None
+            if sid not in hashes:
+                hashes[sid] = id_hash(sid)
+            prepared.append((obj, sid, version, version_key(version) if version else "", marking, known,
+                             rel, granular, encode_json(obj, plain=plain_json)))
+        now_us = to_us(self.clock.now())
         request_ts = us_to_rfc3339(now_us)
-        successes: list[dict[str, Any]] = []
+        successes: list[dict[str, Any]] = []  # as stored, with each entry's releasability
+        public: list[dict[str, Any]] = []     # as the node's own users see them
         stored: list[Stored] = []
         status_id = str(uuid.uuid4())
-        marking_cache: dict[tuple[str, ...], tuple[Marking, bool, str]] = {}
         with self.lock, self.conn:
             if not self.conn.in_transaction:
                 # take the write lock before reading what is present: the uniqueness of
@@ -380,7 +421,6 @@ class IntelStore:
             next_us = max(now_us, (last or 0) + 1)
             # What is already stored of these ids, in one query per 500 ids: the (id, version) pairs
             # present and each id's first/last version key.
-            hashes = {sid: id_hash(sid) for sid in {o["id"] for o in objects}}
             present: set[tuple[str, str]] = set()
             bounds: dict[str, list[str]] = {}
             for sid, vkey in select_in(cur, f"SELECT stix_id, vkey FROM {ID_INDEXED} WHERE collection = ? "
@@ -391,53 +431,36 @@ class IntelStore:
                 b = bounds.setdefault(sid, [vkey, vkey])
                 b[0], b[1] = min(b[0], vkey), max(b[1], vkey)
             rows: list[tuple[Any, ...]] = []
-            clear_first: list[tuple[str, str]] = []
-            clear_last: list[tuple[str, str]] = []
-            for obj in objects:
-                version = obj.get("modified") or obj.get("created") or ""
-                vkey = version_key(version) if version else ""
-                sid = obj["id"]
-                refs = tuple(obj.get("object_marking_refs") or ())
-                cached = marking_cache.get(refs)
-                if cached is None:
-                    m, k = self.marking_of(obj, coll.rel_to, local)
-                    cached = marking_cache[refs] = (m, k, mk.rel_code(m, k))
-                marking, known, rel = cached
-                if obj["type"] in ("marking-definition", "extension-definition") and not refs:
-                    rel = ALL
-                granular = None
-                if obj.get("granular_markings"):
-                    grefs = [g.get("marking_ref") for g in obj["granular_markings"] if g.get("marking_ref")]
-                    defs = self._definitions(grefs, local)
-                    withhold, plan = mk.granular_plan(obj, defs, coll.rel_to)
-                    if withhold != "*":
-                        rel = withhold if rel == ALL else mk._intersect(rel, withhold)
-                    granular = json.dumps(plan) if plan else None
+            clear_first: list[tuple[int, str, str]] = []
+            clear_last: list[tuple[int, str, str]] = []
+            for obj, sid, version, vkey, marking, known, rel, granular, body_text in prepared:
                 if (sid, vkey) in present:
-                    successes.append({"id": sid, "version": version or us_to_rfc3339(next_us),
-                                      "message": "already present", "rel": rel})
+                    vout = version or us_to_rfc3339(next_us)
+                    successes.append({"id": sid, "version": vout, "message": "already present", "rel": rel})
+                    public.append({"id": sid, "version": vout, "message": "already present"})
                     continue
                 b = bounds.get(sid)
-                is_first = b is None or vkey < b[0]
-                is_last = b is None or vkey > b[1]
-                if b is not None and is_first:
-                    clear_first.append((hashes[sid], coll.id, sid))
-                if b is not None and is_last:
-                    clear_last.append((hashes[sid], coll.id, sid))
                 if b is None:
+                    is_first = is_last = True
                     bounds[sid] = [vkey, vkey]
                 else:
-                    b[0], b[1] = min(b[0], vkey), max(b[1], vkey)
+                    is_first, is_last = vkey < b[0], vkey > b[1]
+                    if is_first:
+                        clear_first.append((hashes[sid], coll.id, sid))
+                        b[0] = vkey
+                    if is_last:
+                        clear_last.append((hashes[sid], coll.id, sid))
+                        b[1] = vkey
                 present.add((sid, vkey))
                 date_added = next_us
                 next_us += 1
-                body_text = encode_json(obj, plain=plain_json)
                 rows.append((coll.id, sid, hashes[sid], obj["type"], obj.get("spec_version", "2.1"), version, vkey,
                              date_added, int(is_first), int(is_last), rel, granular, origin, body_text))
                 if obj["type"] == "marking-definition":
                     cur.execute("INSERT OR IGNORE INTO intel_markings(id, body) VALUES (?, ?)", (sid, body_text))
                 vout = version or us_to_rfc3339(date_added)
                 successes.append({"id": sid, "version": vout, "rel": rel})
+                public.append({"id": sid, "version": vout})
                 stored.append(Stored(coll.id, obj, vout, marking, known, origin, rel,
                                      json.loads(granular) if granular else None, coll.shared))
             # flags first (rows of this request are inserted after, with their own flags right;
@@ -458,11 +481,10 @@ class IntelStore:
             if received is not None:
                 cur.execute("INSERT INTO intel_received(item_id, originator, collection, stix_id, outcome)"
                             " VALUES (?,?,?,?,'applied')", (received[0], received[1], coll.id, objects[-1]["id"]))
-            body = {"successes": successes, "failures": [], "pendings": []}
             cur.execute("INSERT INTO intel_status(id, collection, request_timestamp, principal, body)"
-                        " VALUES (?,?,?,?,?)", (status_id, coll.id, request_ts, principal,
-                                                orjson.dumps(body).decode()))
-        result = AddResult(self._status_json(status_id, request_ts, body, self.party), stored)
+                        " VALUES (?,?,?,?,?)", (status_id, coll.id, request_ts, principal, orjson.dumps(
+                            {"successes": successes, "failures": [], "pendings": []}).decode()))
+        result = AddResult(_status_resource(status_id, request_ts, public, [], []), stored)
         for hook in list(self.hooks):
             if stored:
                 hook(stored)
@@ -495,19 +517,8 @@ class IntelStore:
                 if party == self.party or e.get("rel") == ALL or mk.rel_allows(e.get("rel", "|"), party):
                     out.append({k: v for k, v in e.items() if k != "rel"})
             return out
-        succ, fail, pend = visible(body["successes"]), visible(body["failures"]), visible(body["pendings"])
-        out: dict[str, Any] = {"id": sid, "status": "complete" if not pend else "pending",
-                               "request_timestamp": ts,
-                               "total_count": len(succ) + len(fail) + len(pend),
-                               "success_count": len(succ), "failure_count": len(fail),
-                               "pending_count": len(pend)}
-        if succ:
-            out["successes"] = succ
-        if fail:
-            out["failures"] = fail
-        if pend:
-            out["pendings"] = pend
-        return out
+        return _status_resource(sid, ts, visible(body["successes"]), visible(body["failures"]),
+                                visible(body["pendings"]))
 
     # --- cursors ---------------------------------------------------------------------------
     def _sign(self, scope: str, date_added: int, seq: int) -> str:

@@ -297,6 +297,14 @@ def check_object_reference(obj: Any, index: int | None = None) -> dict[str, Any]
 
 
 
+def structural_failures(objects: Sequence[Any]) -> list[dict[str, Any]]:
+    """:func:`structural_failure` of every object that fails, in order ([] when all pass): one
+    pass of the fast path when every object takes it (the common case), else the full report."""
+    if all(map(_passes_fast, objects)):
+        return []
+    return [f for i, obj in enumerate(objects) if (f := structural_failure(obj, i)) is not None]
+
+
 def structural_failure(obj: Any, index: int) -> dict[str, Any] | None:
     """:func:`check_object` as a failure record ``{index, id, message}`` (None when it passes),
     for reporting every bad object of a request at once."""

@@ -9,6 +9,8 @@ import sqlite3
 import threading
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from accord.intel import store as store_mod
 from accord.intel.node_store import store_for
@@ -175,3 +177,63 @@ def test_two_connections_adding_the_same_version_store_it_once(jpn):
     assert n == 1
     assert results["first"]["successes"][0].get("message") is None
     assert results["second"]["successes"][0]["message"] == "already present"
+
+
+IDS = [indicator(i)["id"] for i in range(3)]
+VERSIONS = ["2026-01-01T00:00:00.000Z", "2026-01-01T00:00:00Z", "2026-02-01T00:00:00.5Z",
+            "2026-03-01T00:00:00.000Z", "2026-04-01T12:00:00.123456Z"]
+
+
+def _vkey(v: str) -> str:
+    return store_mod.version_key(v)
+
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(requests=st.lists(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 4)), min_size=1, max_size=5),
+                         min_size=1, max_size=5),
+       deletes=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 4)), max_size=2))
+# two new versions of one id next to an id already present, in one request
+@example(requests=[[(1, 0)], [(0, 0), (0, 3), (1, 0)]], deletes=[])
+def test_versions_flags_and_presence_follow_a_model(tmp_path_factory, requests, deletes):
+    """Any sequence of adds (repeats, several versions of an id in one request, versions already
+    present, the same version written two ways) and deletes: the stored versions, the
+    first/last flags, the "already present" answers and date_added order match a plain model."""
+    node = make_node(tmp_path_factory.mktemp("model") / "jpn", "JPN")
+    store = IntelStore(node.conn, party="JPN")
+    coll = store.add_collection("Model").id
+    model: dict[str, set[str]] = {}
+    order: list[tuple[str, str]] = []  # (id, version key) in the order first stored
+    for request in requests:
+        objs = [indicator(0, modified=VERSIONS[v]) | {"id": IDS[i]} for i, v in request]
+        expected_present = []
+        seen: dict[str, set[str]] = {k: set(v) for k, v in model.items()}
+        for i, v in request:
+            key = _vkey(VERSIONS[v])
+            expected_present.append(key in seen.get(IDS[i], set()))
+            if key not in seen.setdefault(IDS[i], set()):
+                order.append((IDS[i], key))
+            seen[IDS[i]].add(key)
+        status = store.add_objects(coll, objs).status
+        got_present = [s.get("message") == "already present" for s in status["successes"]]
+        assert got_present == expected_present
+        model = seen
+    for i, v in deletes:
+        key = _vkey(VERSIONS[v])
+        if key in model.get(IDS[i], set()):
+            store.delete_object(coll, IDS[i], "JPN", Filters(versions=(VERSIONS[v],)))
+            model[IDS[i]].discard(key)
+            order.remove((IDS[i], key))
+    rows = node.conn.execute("SELECT stix_id, vkey, is_first, is_last, date_added FROM intel_objects"
+                             " ORDER BY seq").fetchall()
+    assert {(r[0], r[1]) for r in rows} == {(i, k) for i, ks in model.items() for k in ks}
+    assert len(rows) == sum(len(ks) for ks in model.values())
+    for r in rows:
+        ks = model[r[0]]
+        assert (r[2], r[3]) == (int(r[1] == min(ks)), int(r[1] == max(ks))), (r, sorted(ks))
+    added = [r[4] for r in rows]
+    assert added == sorted(added) and len(set(added)) == len(added)
+    for oid, ks in model.items():
+        if ks:
+            # the versions endpoint lists them oldest date_added first
+            assert [_vkey(v) for v in store.versions(coll, oid, "JPN").items] == [k for i, k in order if i == oid]

@@ -165,6 +165,49 @@ def serve_accord(directory: str, port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
+def serve_null(port: int) -> None:
+    """A TAXII server that stores nothing: it answers an add with a complete status resource
+    counting the objects it was sent, and a get with an envelope of the one object asked for
+    (what the clients check). Timing the clients against it gives their own floor per request."""
+    import orjson
+    import uvicorn
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        path = scope["path"]
+        if scope["method"] == "POST":
+            objects = orjson.loads(body)["objects"]
+            out = {"id": str(uuid.uuid4()), "status": "complete", "total_count": len(objects),
+                   "success_count": len(objects), "failure_count": 0, "pending_count": 0,
+                   "successes": [{"id": o["id"], "version": o.get("modified", "")} for o in objects]}
+            status = 202
+        elif path.endswith("/collections/") or "/objects/" not in path:
+            out, status = {"id": COLLECTION_ID, "title": "null", "can_read": True, "can_write": True,
+                           "media_types": ["application/stix+json;version=2.1"]}, 200
+        else:
+            out, status = {"objects": [{"id": path.rstrip("/").rsplit("/", 1)[-1]}]}, 200
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", MEDIA_TAXII.encode())]})
+        await send({"type": "http.response.body", "body": orjson.dumps(out)})
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def start_null() -> tuple[subprocess.Popen, str, Any]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, __file__, "--serve-null", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    wait_up(f"{base}/taxii2/", None, proc)
+    return proc, f"{base}/taxii2/intel/collections/{COLLECTION_ID}/", ("bench", "none")
+
+
 # --- clients --------------------------------------------------------------------------------
 class _TimeoutAdapter(requests.adapters.HTTPAdapter):
     def send(self, request: Any, **kwargs: Any) -> Any:
@@ -359,7 +402,27 @@ def fsync_ms(work: Path) -> float:
     return (time.perf_counter() - t0) / 50 * 1000
 
 
-def run_pass(kind: str, work: Path, sizes: list[int], args: argparse.Namespace) -> dict[str, dict[int, dict[str, float]]]:
+def client_floor(kind: str, args: argparse.Namespace) -> dict[str, float]:
+    """The client's own time per request, against :func:`serve_null`: what no server can go
+    below, and so (medallion's time ÷ this) the highest ratio any server could show here."""
+    proc, url, auth = start_null()
+    client = CLIENTS[kind](url, auth, args.read_spec)
+    try:
+        add_envelopes(client, 0, 20, 1, budget=False)  # warm-up
+        add1 = add_envelopes(client, 100, max(args.singles, 50), 1, budget=False)
+        add100 = add_envelopes(client, 1000, max(args.batches, 10), 100, budget=False)
+        rt = round_trips(client, 5000, max(args.trips, 50))
+    finally:
+        client.close()
+        proc.kill()
+        proc.wait()
+    floor = {"add1_ms": 1000 / add1, "add100_ms": 100_000 / add100, "rt_p50_ms": 1000 * pct(rt, 0.5)}
+    print(f"  {'floor':9s} (a server that stores nothing): add×1 {floor['add1_ms']:.2f} ms/request | "
+          f"add×100 {floor['add100_ms']:.2f} ms/request | round trip p50 {floor['rt_p50_ms']:.2f} ms", flush=True)
+    return floor
+
+
+def run_pass(kind: str, work: Path, sizes: list[int], args: argparse.Namespace) -> dict[str, Any]:
     """One client kind against fresh servers: every size, the two servers alternately."""
     print(f"\n[{kind}] load average {os.getloadavg()[0]:.2f}", flush=True)
     procs, clients, urls, auths = [], {}, {}, {}
@@ -387,12 +450,13 @@ def run_pass(kind: str, work: Path, sizes: list[int], args: argparse.Namespace) 
             for _ in warm.pages(100):
                 pass
             warm.close()
-        out: dict[str, dict[int, dict[str, float]]] = {"accord": {}, "medallion": {}}
+        out: dict[str, Any] = {"accord": {}, "medallion": {}}
         have, extra = args.preload, 10_000_000  # objects added outside the fill get ids far above the fill range
         for n in sizes:
             for name in ("accord", "medallion"):
                 out[name][n] = measure(name, clients[name], have, n, extra, args)
             have, extra = n, extra + args.singles + args.trips + 100 * args.batches
+        out["floor"] = client_floor(kind, args)
         return out
     finally:
         for client in clients.values():
@@ -403,7 +467,7 @@ def run_pass(kind: str, work: Path, sizes: list[int], args: argparse.Namespace) 
                 p.wait()
 
 
-def report(kind: str, sizes: list[int], out: dict[str, dict[int, dict[str, float]]]) -> None:
+def report(kind: str, sizes: list[int], out: dict[str, Any]) -> None:
     print(f"\nratios, {kind} (Accord / medallion; round trip: medallion time / Accord time):")
     for n in sizes:
         a, m = out["accord"][n], out["medallion"][n]
@@ -411,6 +475,10 @@ def report(kind: str, sizes: list[int], out: dict[str, dict[int, dict[str, float
         print(f"  N={n:>6}: add×100 {a['add100_obj_s'] / m['add100_obj_s']:6.1f}×  "
               f"add×1 {a['add1_obj_s'] / m['add1_obj_s']:6.1f}×  read{bound}{a['read_obj_s'] / m['read_obj_s']:6.1f}×  "
               f"round trip p50 {m['rt_p50_ms'] / a['rt_p50_ms']:6.1f}×  p99 {m['rt_p99_ms'] / a['rt_p99_ms']:6.1f}×")
+    f, m0 = out["floor"], out["medallion"][sizes[0]]
+    print(f"  ceiling at N={sizes[0]} (medallion ÷ the client's own floor: no server could show more with this"
+          f" client): add×100 {100_000 / m0['add100_obj_s'] / f['add100_ms']:.1f}×  add×1"
+          f" {1000 / m0['add1_obj_s'] / f['add1_ms']:.1f}×  round trip p50 {m0['rt_p50_ms'] / f['rt_p50_ms']:.1f}×")
     a0, a1 = out["accord"][sizes[0]], out["accord"][sizes[-1]]
     print(f"Accord flatness, {kind}, N={sizes[0]}→{sizes[-1]}: round trip p50 {a0['rt_p50_ms']:.2f}→"
           f"{a1['rt_p50_ms']:.2f} ms, add×1 {1000 / a0['add1_obj_s']:.2f}→{1000 / a1['add1_obj_s']:.2f} ms/request,"
@@ -421,6 +489,9 @@ def report(kind: str, sizes: list[int], out: dict[str, dict[int, dict[str, float
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--serve-accord":
         serve_accord(sys.argv[2], int(sys.argv[3]))
+        return
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve-null":
+        serve_null(int(sys.argv[2]))
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="100,1000,10000")

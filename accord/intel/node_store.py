@@ -25,8 +25,8 @@ def store_for(node: Any) -> IntelStore:
     with _guard:
         store = _stores.get(node)
         if store is None:
-            store = IntelStore(node.conn, party=node.party, clock=getattr(node, "clock", None))
-            store.lock = _write_lock(node)
+            store = IntelStore(node.conn, party=node.party, clock=getattr(node, "clock", None),
+                               lock=_write_lock(node))
             if hasattr(node, "partners"):  # a real node: share on add, apply what partners sent
                 from accord.intel import sharing
 

@@ -247,25 +247,27 @@ class IntelStore:
     its users see everything; other parties see what is releasable to them)."""
 
     def __init__(self, conn: sqlite3.Connection, *, party: str, clock: Clock | None = None,
-                 max_page: int = 1000) -> None:
+                 max_page: int = 1000, lock: Any = None) -> None:
+        """``lock`` guards ``conn`` against the other threads using it (a node passes the one its
+        federation uses, :func:`accord.intel.node_store.store_for`); a private one by default."""
         check_party(party, what="node party")
         self.conn = conn
         self.party = party
         self.clock = clock or SystemClock()
         self.max_page = max_page
-        self.lock = threading.RLock()
+        self.lock = lock if lock is not None else threading.RLock()
         self.hooks: list[Callable[[list[Stored]], None]] = []
         self.syncer: Callable[[], None] | None = None  # applies partners' items (sharing.Syncer)
         self._defs: dict[str, dict[str, Any]] = {}
-        ensure_schema(conn, DDL)
         with self.lock:
+            ensure_schema(conn, DDL)
             _upgrade_v1(conn)
-        ensure_schema(conn, OBJECTS_TABLE.format(name="intel_objects") + OBJECTS_INDEXES)
-        with self.lock, conn:
-            conn.execute("INSERT OR IGNORE INTO intel_meta(key, value) VALUES ('cursor_secret', ?)",
-                         (secrets.token_hex(32),))
-        self._secret = bytes.fromhex(conn.execute(
-            "SELECT value FROM intel_meta WHERE key = 'cursor_secret'").fetchone()[0])
+            ensure_schema(conn, OBJECTS_TABLE.format(name="intel_objects") + OBJECTS_INDEXES)
+            with conn:
+                conn.execute("INSERT OR IGNORE INTO intel_meta(key, value) VALUES ('cursor_secret', ?)",
+                             (secrets.token_hex(32),))
+            self._secret = bytes.fromhex(conn.execute(
+                "SELECT value FROM intel_meta WHERE key = 'cursor_secret'").fetchone()[0])
 
     def sync(self) -> None:
         """Apply items received from partners, if this store belongs to a node (throttled)."""
@@ -375,9 +377,21 @@ class IntelStore:
             raise StixValidationError(
                 f"{len(failures)} of {len(objects)} object(s) are not valid STIX 2.1; nothing was stored",
                 failures)
+        with self.lock:  # reads on the shared connection: never inside another thread's transaction
+            prepared, hashes = self._prepare(coll, objects, plain_json)
+            result = self._store(coll, prepared, hashes, origin=origin, principal=principal,
+                                 received=received)
+        for hook in list(self.hooks):
+            if result.stored:
+                hook(result.stored)
+        return result
+
+    def _prepare(self, coll: Collection, objects: Sequence[dict[str, Any]],
+                 plain_json: bool) -> tuple[list[tuple[Any, ...]], dict[str, int]]:
+        """What does not depend on what is stored, computed before SQLite's write lock is taken
+        (other processes' writers wait on that lock): each object's version and version key,
+        effective marking and releasability, granular plan, JSON text; and each id's hash."""
         local = {o["id"]: o for o in objects if o["type"] == "marking-definition"}
-        # Everything that does not depend on what is stored is computed before the write lock is
-        # taken: version keys, markings, the JSON text, the id hash.
         prepared: list[tuple[Any, ...]] = []
         marking_cache: dict[tuple[str, ...], tuple[Marking, bool, str]] = {}
         hashes: dict[str, int] = {}
@@ -403,13 +417,18 @@ class IntelStore:
                 hashes[sid] = id_hash(sid)
             prepared.append((obj, sid, version, version_key(version) if version else "", marking, known,
                              rel, granular, encode_json(obj, plain=plain_json)))
+        return prepared, hashes
+
+    def _store(self, coll: Collection, prepared: list[tuple[Any, ...]], hashes: dict[str, int], *,
+               origin: str, principal: str | None, received: tuple[str, str] | None) -> AddResult:
+        """Store what :meth:`_prepare` made, in one transaction (the caller holds ``self.lock``)."""
         now_us = to_us(self.clock.now())
         request_ts = us_to_rfc3339(now_us)
         successes: list[dict[str, Any]] = []  # as stored, with each entry's releasability
         public: list[dict[str, Any]] = []     # as the node's own users see them
         stored: list[Stored] = []
         status_id = str(uuid.uuid4())
-        with self.lock, self.conn:
+        with self.conn:
             if not self.conn.in_transaction:
                 # take the write lock before reading what is present: the uniqueness of
                 # (collection, id, version) and the order of date_added rest on no other
@@ -421,21 +440,21 @@ class IntelStore:
             next_us = max(now_us, (last or 0) + 1)
             # What is already stored of these ids, in one query per 500 ids: the (id, version) pairs
             # present and each id's first/last version key.
-            present: set[tuple[str, str]] = set()
+            present: dict[tuple[str, str], int] = {}  # (id, version key) -> its date_added
             bounds: dict[str, list[str]] = {}
-            for sid, vkey in select_in(cur, f"SELECT stix_id, vkey FROM {ID_INDEXED} WHERE collection = ? "
-                                       "AND idh IN ({})", hashes.values(), coll.id):
+            for sid, vkey, added in select_in(cur, f"SELECT stix_id, vkey, date_added FROM {ID_INDEXED}"
+                                              " WHERE collection = ? AND idh IN ({})", hashes.values(), coll.id):
                 if sid not in hashes:
                     continue  # another id with the same hash
-                present.add((sid, vkey))
+                present[(sid, vkey)] = added
                 b = bounds.setdefault(sid, [vkey, vkey])
                 b[0], b[1] = min(b[0], vkey), max(b[1], vkey)
             rows: list[tuple[Any, ...]] = []
             clear_first: list[tuple[int, str, str]] = []
             clear_last: list[tuple[int, str, str]] = []
             for obj, sid, version, vkey, marking, known, rel, granular, body_text in prepared:
-                if (sid, vkey) in present:
-                    vout = version or us_to_rfc3339(next_us)
+                if (sid, vkey) in present:  # a version without a timestamp is its date_added
+                    vout = version or us_to_rfc3339(present[(sid, vkey)])
                     successes.append({"id": sid, "version": vout, "message": "already present", "rel": rel})
                     public.append({"id": sid, "version": vout, "message": "already present"})
                     continue
@@ -451,8 +470,7 @@ class IntelStore:
                     if is_last:
                         clear_last.append((hashes[sid], coll.id, sid))
                         b[1] = vkey
-                present.add((sid, vkey))
-                date_added = next_us
+                date_added = present[(sid, vkey)] = next_us
                 next_us += 1
                 rows.append((coll.id, sid, hashes[sid], obj["type"], obj.get("spec_version", "2.1"), version, vkey,
                              date_added, int(is_first), int(is_last), rel, granular, origin, body_text))
@@ -480,15 +498,11 @@ class IntelStore:
                 self._fix_flags(cur, coll.id, sid)
             if received is not None:
                 cur.execute("INSERT INTO intel_received(item_id, originator, collection, stix_id, outcome)"
-                            " VALUES (?,?,?,?,'applied')", (received[0], received[1], coll.id, objects[-1]["id"]))
+                            " VALUES (?,?,?,?,'applied')", (received[0], received[1], coll.id, prepared[-1][1] if prepared else None))
             cur.execute("INSERT INTO intel_status(id, collection, request_timestamp, principal, body)"
                         " VALUES (?,?,?,?,?)", (status_id, coll.id, request_ts, principal, orjson.dumps(
                             {"successes": successes, "failures": [], "pendings": []}).decode()))
-        result = AddResult(_status_resource(status_id, request_ts, public, [], []), stored)
-        for hook in list(self.hooks):
-            if stored:
-                hook(stored)
-        return result
+        return AddResult(_status_resource(status_id, request_ts, public, [], []), stored)
 
     @staticmethod
     def _fix_flags(cur: sqlite3.Cursor, coll: str, sid: str) -> None:

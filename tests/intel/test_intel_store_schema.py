@@ -154,7 +154,10 @@ def test_two_connections_adding_the_same_version_store_it_once(jpn):
     real_select_in = store_mod.select_in
     entered = threading.Event()
 
+    starting = threading.Event()
+
     def second_add():
+        starting.set()
         results["second"] = second.add_objects(coll, [obj]).status
 
     def select_in_then_race(*args, **kwargs):
@@ -163,7 +166,10 @@ def test_two_connections_adding_the_same_version_store_it_once(jpn):
             entered.set()
             rival = threading.Thread(target=second_add)
             rival.start()
-            rival.join(timeout=0.5)  # blocked on the write lock (or, wrongly, done already)
+            starting.wait(10)
+            # the rival now waits on the write lock; were there none, its add (a few ms) would be
+            # done well within this second and the row stored twice
+            rival.join(timeout=1.0)
             results["rival"] = rival
         return iter(rows)
 
@@ -237,3 +243,55 @@ def test_versions_flags_and_presence_follow_a_model(tmp_path_factory, requests, 
         if ks:
             # the versions endpoint lists them oldest date_added first
             assert [_vkey(v) for v in store.versions(coll, oid, "JPN").items] == [k for i, k in order if i == oid]
+
+
+def test_a_marking_in_another_threads_open_transaction_is_not_used(jpn):
+    """Markings are read on the node's shared connection: an add must not see (nor cache) a
+    marking definition another thread has written but not committed. Had it done so, a rollback
+    would leave an object released to KOR by a marking that was never stored (unknown markings
+    withhold)."""
+    from accord.intel.markings import AccordLabel
+
+    store = store_for(jpn)
+    coll = store.add_collection("Intel")
+    md = AccordLabel("UNCLASSIFIED", frozenset({"JPN", "KOR"}), originator="JPN").marking_definition()
+    holding, release = threading.Event(), threading.Event()
+
+    def writer():  # another writer on the shared connection: the marking, then a rollback
+        with store.lock:
+            store.conn.execute("BEGIN IMMEDIATE")
+            store.conn.execute("INSERT INTO intel_markings(id, body) VALUES (?, ?)", (md["id"], json.dumps(md)))
+            holding.set()
+            release.wait(10)
+            store.conn.rollback()
+
+    w = threading.Thread(target=writer)
+    w.start()
+    assert holding.wait(10)
+    obj = indicator(1) | {"object_marking_refs": [md["id"]]}
+    adder = threading.Thread(target=lambda: store.add_objects(coll, [obj]))
+    adder.start()
+    adder.join(timeout=0.5)  # waits for the writer (or, wrongly, has read its marking already)
+    release.set()
+    w.join(10)
+    adder.join(10)
+    assert md["id"] not in store._defs
+    assert jpn.conn.execute("SELECT rel FROM intel_objects WHERE stix_id = ?", (obj["id"],)).fetchone()[0] == "|"
+    assert store.get_objects(coll.id, "KOR").items == []
+
+
+def test_an_sco_already_present_reports_its_stored_version(jpn):
+    """An object without created/modified has one version, named by its date_added: adding it
+    again answers "already present" with that same version, not a new timestamp."""
+    store = store_for(jpn)
+    coll = store.add_collection("Observables").id
+    sco = {"type": "ipv4-addr", "spec_version": "2.1",
+           "id": "ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd", "value": "198.51.100.7"}
+    first = store.add_objects(coll, [sco]).status["successes"][0]
+    again = store.add_objects(coll, [sco, dict(sco)]).status["successes"]
+    assert [a["message"] for a in again] == ["already present", "already present"]
+    assert {a["version"] for a in again} == {first["version"]}
+    assert store.versions(coll, sco["id"], "JPN").items == [first["version"]]
+    fresh = {**sco, "id": "ipv4-addr--0b0c2a8e-7d1f-5d6b-9a51-8e2c3f4d5a61", "value": "198.51.100.8"}
+    twice = store.add_objects(coll, [fresh, dict(fresh)]).status["successes"]  # new, then present
+    assert twice[0]["version"] == twice[1]["version"] and twice[1]["message"] == "already present"

@@ -23,6 +23,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from accord import __version__
@@ -48,15 +49,28 @@ class NodeApp(FastAPI):
     the request against them first and calls the handler straight away, with the scope the
     router would give it (path parameters, ``app``, ``router``). Everything else — other paths,
     a method the route does not take, trailing-slash redirects, the lifespan, and every request
-    while ``dependency_overrides`` are set (tests) — goes the usual way. An exception the handler
-    does not turn into a response is logged and answered 500 with the route's
-    ``internal_error()`` body (what ``ServerErrorMiddleware`` would do, in the route's format).
+    while the app has middleware, dependency overrides (tests), app-level dependencies or
+    exception handlers of its own (:meth:`_lane_open`) — goes the usual way. An exception the
+    handler does not turn into a response is logged and answered 500 with the route's
+    ``internal_error()`` body (what ``ServerErrorMiddleware`` would do, in the route's format);
+    a client that leaves while sending its body gets no answer and no error log.
     """
 
     direct_routes: list[tuple[Any, Any, Any]] = []  # (route, handler, internal_error): see create_app
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._stock_handlers = frozenset(self.exception_handlers)
+
+    def _lane_open(self) -> bool:
+        """The lane skips what ``FastAPI.__call__`` and the middleware stack would do, so it is
+        closed as soon as the app has any of it to do: middleware, dependency overrides, an
+        app-level root_path or dependencies, exception handlers beyond FastAPI's own."""
+        return not (self.dependency_overrides or self.user_middleware or self.root_path
+                    or self.router.dependencies or frozenset(self.exception_handlers) != self._stock_handlers)
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and not self.dependency_overrides:
+        if scope["type"] == "http" and self.direct_routes and self._lane_open():
             for route, handler, internal_error in self.direct_routes:
                 match, child = route.matches(scope)
                 if match is Match.FULL:
@@ -64,6 +78,9 @@ class NodeApp(FastAPI):
                     scope["app"], scope["router"] = self, self.router
                     try:
                         response = await handler(Request(scope, receive, send))
+                    except ClientDisconnect:  # gone while sending its body: nobody to answer
+                        log.info("client left during %s %s", scope["method"], route.path)
+                        return
                     except Exception:
                         log.exception("unhandled error in %s %s", scope["method"], route.path)
                         response = internal_error()

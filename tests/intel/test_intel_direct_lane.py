@@ -45,21 +45,26 @@ def _requests(coll_id: str, oid: str) -> list[tuple[str, str, dict[str, str], by
         ("POST", objects, {"Content-Type": TAXII}, b"{not json"),
         ("POST", objects, {"Content-Type": TAXII}, bad_stix),
         ("POST", objects, {"Content-Type": TAXII}, b" " * (10 * 1024 * 1024 + 1)),  # above max_content_length
+        ("DELETE", f"{objects}indicator--00000000-0000-4000-8000-000000000000/", {}, None),
+        ("HEAD", objects, {}, None),
+        ("GET", objects + f"?match[id]={oid}", {"X-Party": "KOR"}, None),  # a partner's token
+        ("GET", f"{objects}{oid}/versions/", {"X-Party": "KOR"}, None),
         ("GET", "/health", {}, None),
         ("GET", "/api/v1/items", {}, None),
     ]
 
 
-def _answer(client: httpx.Client, base: str, secret: str, req) -> tuple[int, str | None, object, str | None]:
+def _answer(client: httpx.Client, base: str, secrets: dict[str, str], req) -> tuple[int, dict[str, str], object]:
     method, path, extra, body = req
-    headers = {"Accept": TAXII, "Authorization": f"Bearer {secret}", **extra}
-    headers = {k: v for k, v in headers.items() if v}
+    party = extra.get("X-Party", "JPN")
+    headers = {"Accept": TAXII, "Authorization": f"Bearer {secrets[party]}", **extra}
+    headers = {k: v for k, v in headers.items() if v and k != "X-Party"}
     r = client.request(method, base + path, headers=headers, content=body)
     try:
         payload: object = r.json()
     except ValueError:
         payload = r.text
-    return r.status_code, r.headers.get("content-type"), payload, r.headers.get("location")
+    return r.status_code, {k: v for k, v in r.headers.items() if k != "date"}, payload
 
 
 def test_direct_lane_answers_exactly_like_the_full_stack(jpn):
@@ -67,21 +72,24 @@ def test_direct_lane_answers_exactly_like_the_full_stack(jpn):
     coll = store.add_collection("Intel", rel_to=["KOR"])
     store.add_objects(coll.id, [indicator(i) for i in range(4)])
     store.add_objects(coll.id, [indicator(1, modified="2026-02-01T00:00:00.000Z")])
-    secret = token(jpn, "analyst", "JPN", ["taxii:read", "taxii:write"])
+    secrets = {"JPN": token(jpn, "analyst", "JPN", ["taxii:read", "taxii:write"]),
+               "KOR": token(jpn, "kor-soc", "KOR", ["taxii:read"])}
     app = create_app(jpn)
     assert isinstance(app, NodeApp) and len(app.direct_routes) >= 10
     lane = app.direct_routes
     requests = _requests(coll.id, indicator(1)["id"])
     with serve(app) as base, httpx.Client(follow_redirects=False) as client:
-        direct = [_answer(client, base, secret, r) for r in requests]
+        direct = [_answer(client, base, secrets, r) for r in requests]
         app.direct_routes = []  # the same app, every request through FastAPI's full stack
-        full = [_answer(client, base, secret, r) for r in requests]
+        full = [_answer(client, base, secrets, r) for r in requests]
         app.direct_routes = lane
     for req, a, b in zip(requests, direct, full):
-        assert a == b, (req[:2], a, b)
+        assert a == b, (req[:2], a, b)  # status, every header but Date, body
     statuses = [a[0] for a in direct]
     assert statuses == [200, 200, 404, 200, 200, 404, 200, 200, 400, 400, 200, 200, 200, 404, 404,
-                        406, 401, 401, 307, 405, 415, 400, 422, 413, 200, 403]
+                        406, 401, 401, 307, 405, 415, 400, 422, 413, 404, 405, 200, 200, 200, 403]
+    kor_page = direct[-4][2]
+    assert [o["id"] for o in kor_page["objects"]] == [indicator(1)["id"]]  # REL TO KOR: visible
 
 
 def test_direct_lane_is_taken_for_taxii_requests_only(jpn):
@@ -131,3 +139,50 @@ def test_lane_still_needs_credentials(jpn, path):
     with serve(create_app(jpn)) as base:
         r = httpx.get(base + path, headers={"Accept": TAXII})
     assert r.status_code == 401 and r.headers["content-type"] == TAXII
+
+
+def test_middleware_closes_the_lane_and_sees_taxii_requests(jpn):
+    """An app with middleware of its own (audit, CORS, rate limits …) must run it for TAXII
+    requests too: the lane is then closed."""
+    secret = token(jpn, "analyst", "JPN", ["taxii:read"])
+    app = create_app(jpn)
+    seen: list[str] = []
+
+    @app.middleware("http")
+    async def audit(request, call_next):
+        seen.append(request.url.path)
+        return await call_next(request)
+
+    assert not app._lane_open()
+    with serve(app) as base:
+        r = httpx.get(base + "/taxii2/intel/collections/", headers={"Accept": TAXII, "Authorization": f"Bearer {secret}"})
+    assert r.status_code == 200 and seen == ["/taxii2/intel/collections/"]
+
+
+def test_a_client_gone_mid_body_gets_no_answer_and_no_error_log(jpn, caplog):
+    import asyncio
+
+    store = store_for(jpn)
+    coll = store.add_collection("Intel")
+    secret = token(jpn, "analyst", "JPN", ["taxii:write"])
+    app = create_app(jpn)
+    path = f"/taxii2/intel/collections/{coll.id}/objects/"
+    scope = {"type": "http", "http_version": "1.1", "method": "POST", "scheme": "http", "path": path,
+             "raw_path": path.encode(), "root_path": "", "query_string": b"",
+             "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 5000),
+             "headers": [(b"host", b"127.0.0.1"), (b"accept", TAXII.encode()), (b"content-type", TAXII.encode()),
+                         (b"authorization", f"Bearer {secret}".encode())]}
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    with caplog.at_level(logging.INFO, logger="accord.api"):
+        asyncio.run(app(scope, receive, send))
+    assert sent == []
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("client left" in r.getMessage() for r in caplog.records)
+    assert store.count(coll.id) == 0

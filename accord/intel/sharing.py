@@ -34,16 +34,9 @@ from accord.core.markings import Marking
 from accord.errors import AccordError, NotFoundError, PolicyDenied, StixValidationError
 from accord.intel import markings as mk
 from accord.intel.store import IntelStore, Stored
-from accord.store.sqlite import ensure_schema
 
 KIND = "intel.stix"
 log = logging.getLogger("accord.intel.sharing")
-
-DDL = """
-CREATE TABLE IF NOT EXISTS intel_received (
-  item_id TEXT PRIMARY KEY, originator TEXT NOT NULL, collection TEXT, stix_id TEXT,
-  outcome TEXT NOT NULL, reason TEXT);
-"""
 
 
 def _item_id(party: str, obj: dict[str, Any], version: str, partner: str | None) -> str:
@@ -115,7 +108,9 @@ def install(node: Any, store: IntelStore) -> None:
 
 
 def _pending_ids(node: Any, store: IntelStore) -> list[str]:
-    ensure_schema(store.conn, DDL)
+    # intel_received is the store's table (made when the store opened, under the node's lock):
+    # no schema statement here, where it would run outside the lock on every sync and commit
+    # whatever another thread had half done on the shared connection
     with store.lock:
         try:  # the node's items table (accord.node): ids only, so this stays cheap
             rows = store.conn.execute(

@@ -332,7 +332,8 @@ class IntelStore:
             elif ref in self._defs:
                 out[ref] = self._defs[ref]
             else:
-                row = self.conn.execute("SELECT body FROM intel_markings WHERE id = ?", (ref,)).fetchone()
+                with self.lock:  # the shared connection: not inside another thread's transaction
+                    row = self.conn.execute("SELECT body FROM intel_markings WHERE id = ?", (ref,)).fetchone()
                 if row is not None:
                     # marking definitions never change (STIX 2.1 §7.2.1), so caching is safe
                     self._defs[ref] = out[ref] = json.loads(row[0])

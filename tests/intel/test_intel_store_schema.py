@@ -295,3 +295,65 @@ def test_an_sco_already_present_reports_its_stored_version(jpn):
     fresh = {**sco, "id": "ipv4-addr--0b0c2a8e-7d1f-5d6b-9a51-8e2c3f4d5a61", "value": "198.51.100.8"}
     twice = store.add_objects(coll, [fresh, dict(fresh)]).status["successes"]  # new, then present
     assert twice[0]["version"] == twice[1]["version"] and twice[1]["message"] == "already present"
+
+
+def test_applying_received_items_never_commits_another_threads_transaction(jpn):
+    """A TAXII read applies partners' items (sharing.sync_received). It must not touch the
+    shared connection outside the node's lock: a schema statement there (executescript) first
+    COMMITs whatever transaction another thread has open on it, half-done, so a later rollback
+    of that thread's work no longer undoes it."""
+    from accord.intel.sharing import sync_received
+
+    store = store_for(jpn)
+    coll = store.add_collection("Intel").id
+    holding, release = threading.Event(), threading.Event()
+
+    def writer():  # e.g. the federation applying a batch on node.conn, then failing
+        with store.lock:
+            jpn.conn.execute("BEGIN IMMEDIATE")
+            jpn.conn.execute("INSERT INTO intel_meta(key, value) VALUES ('half-done', 'x')")
+            holding.set()
+            release.wait(10)
+            jpn.conn.rollback()
+
+    w = threading.Thread(target=writer)
+    w.start()
+    assert holding.wait(10)
+    reader = threading.Thread(target=lambda: sync_received(jpn, store))
+    reader.start()
+    reader.join(timeout=0.5)  # it must wait for the writer's lock, not commit its transaction
+    release.set()
+    w.join(10)
+    reader.join(10)
+    assert jpn.conn.execute("SELECT COUNT(*) FROM intel_meta WHERE key = 'half-done'").fetchone()[0] == 0
+    assert store.count(coll) == 0
+
+
+def test_marking_lookups_for_sharing_wait_for_other_threads_transactions(jpn):
+    """Sharing (after the add, outside its lock) looks marking definitions up to send them with
+    the items: that lookup takes the lock too, so it never sees nor caches an uncommitted one."""
+    from accord.intel.markings import AccordLabel
+
+    store = store_for(jpn)
+    md = AccordLabel("UNCLASSIFIED", frozenset({"JPN", "KOR"}), originator="JPN").marking_definition()
+    holding, release = threading.Event(), threading.Event()
+    found: dict[str, object] = {}
+
+    def writer():
+        with store.lock:
+            jpn.conn.execute("BEGIN IMMEDIATE")
+            jpn.conn.execute("INSERT INTO intel_markings(id, body) VALUES (?, ?)", (md["id"], json.dumps(md)))
+            holding.set()
+            release.wait(10)
+            jpn.conn.rollback()
+
+    w = threading.Thread(target=writer)
+    w.start()
+    assert holding.wait(10)
+    lookup = threading.Thread(target=lambda: found.update(store._definitions([md["id"]], {})))
+    lookup.start()
+    lookup.join(timeout=0.5)
+    release.set()
+    w.join(10)
+    lookup.join(10)
+    assert found == {} and md["id"] not in store._defs

@@ -236,21 +236,24 @@ class DialogueStore:
         """Verify the versions as a chain on top of what is held, then store them all at once."""
         pending: dict[str, SignedVersion] = {}
         series_cache: dict[str, Series] = {}
-        for v, _ in versions:
-            prev = pending.get(v.record_id)
-            if prev is None and v.version > 1:
-                prev = self.latest(v.record_id, sync=False)
-            s = series_cache.get(v.series_id)
-            if s is None and v.kind != KIND_SERIES:
-                s = series_cache[v.series_id] = self.series(v.series_id, sync=False)
-            verify_version(v, prev=prev, series=s if v.kind != KIND_SERIES else
-                           (prev.value if prev else None),  # type: ignore[arg-type]
-                           key_for=self.key_for)
-            pending[v.record_id] = v
-            if v.kind == KIND_SERIES:
-                series_cache[v.record_id] = v.value  # type: ignore[assignment]
-        items = [(v, v.to_item(m)) for v, m in versions]
+        # the reads this check rests on and the write, under one lock: on the node's shared
+        # connection a read outside it could see (and chain onto) another thread's uncommitted
+        # version that is then rolled back
         with _write_lock(self.node):
+            for v, _ in versions:
+                prev = pending.get(v.record_id)
+                if prev is None and v.version > 1:
+                    prev = self.latest(v.record_id, sync=False)
+                s = series_cache.get(v.series_id)
+                if s is None and v.kind != KIND_SERIES:
+                    s = series_cache[v.series_id] = self.series(v.series_id, sync=False)
+                verify_version(v, prev=prev, series=s if v.kind != KIND_SERIES else
+                               (prev.value if prev else None),  # type: ignore[arg-type]
+                               key_for=self.key_for)
+                pending[v.record_id] = v
+                if v.kind == KIND_SERIES:
+                    series_cache[v.record_id] = v.value  # type: ignore[assignment]
+            items = [(v, v.to_item(m)) for v, m in versions]
             with _transaction(self.conn):
                 for v, item in items:
                     self.node.put_item(item)
@@ -501,18 +504,21 @@ class DialogueStore:
         Versions are verified in (record, version) order; one whose predecessor is not here yet
         waits for a later sync. Returns (indexed, rejected).
         """
-        fresh: list[tuple[SignedVersion | None, Item, str | None]] = []
-        for item in self._unindexed_items():
-            try:
-                fresh.append((SignedVersion.from_item(item), item, None))
-            except AccordError as exc:
-                fresh.append((None, item, str(exc)))
-        if not fresh:
-            return 0, 0
-        order = {KIND_SERIES: 0, KIND_MEETING: 1, KIND_COMMITMENT: 2}
-        fresh.sort(key=lambda t: (order[t[1].kind], t[0].record_id if t[0] else "", t[0].version if t[0] else 0))
-        n_ok = n_bad = 0
+        # what is unindexed is read under the lock that the indexing takes: read outside it, two
+        # syncs could both see an item and the second reject it as a fork of itself, or a sync
+        # could see another thread's uncommitted item (on the shared connection)
         with _write_lock(self.node):
+            fresh: list[tuple[SignedVersion | None, Item, str | None]] = []
+            for item in self._unindexed_items():
+                try:
+                    fresh.append((SignedVersion.from_item(item), item, None))
+                except AccordError as exc:
+                    fresh.append((None, item, str(exc)))
+            if not fresh:
+                return 0, 0
+            order = {KIND_SERIES: 0, KIND_MEETING: 1, KIND_COMMITMENT: 2}
+            fresh.sort(key=lambda t: (order[t[1].kind], t[0].record_id if t[0] else "", t[0].version if t[0] else 0))
+            n_ok = n_bad = 0
             with _transaction(self.conn):
                 for v, item, err in fresh:
                     if v is not None:
@@ -520,7 +526,7 @@ class DialogueStore:
                         if err == "":
                             n_ok += 1
                             continue
-                        if err is None:  # waiting for its predecessor
+                        if err is None:  # waiting for its predecessor, or held already
                             continue
                     self._reject(item, err or "malformed")
                     n_bad += 1
@@ -544,7 +550,8 @@ class DialogueStore:
         return [self.node.get_item(i) for i in ids]
 
     def _try_index(self, v: SignedVersion, item: Item) -> str | None:
-        """'' when indexed, None when its predecessor is missing, else the rejection reason."""
+        """'' when indexed; None when its predecessor is missing (it waits for a later sync) or
+        this very version is held already; else the rejection reason."""
         held = self.conn.execute("SELECT * FROM dialogue_versions WHERE record_id=? ORDER BY version DESC "
                                  "LIMIT 1", (v.record_id,)).fetchone()
         held_version = held["version"] if held else 0
@@ -553,6 +560,10 @@ class DialogueStore:
         if v.version <= held_version:
             same = self.conn.execute("SELECT digest FROM dialogue_versions WHERE record_id=? AND version=?",
                                      (v.record_id, v.version)).fetchone()
+            if same is not None and same["digest"] == v.digest():
+                # the very version is held already (indexed from another copy of the item, or by
+                # another process syncing the same database): nothing to do, and no fork
+                return None
             return f"fork: version {v.version} of {v.record_id} is already held with digest {same['digest']}"
         prev = self._version(held) if held else None
         try:

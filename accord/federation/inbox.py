@@ -118,9 +118,13 @@ def _ready(node: Any) -> None:
         if node in _schema_ready:
             return
     except TypeError:  # pragma: no cover - a node type without weak references
-        ensure_federation_schema(node.conn)
+        with write_lock(node):
+            ensure_federation_schema(node.conn)
         return
-    ensure_federation_schema(node.conn)
+    # under the node's lock: ensure_schema's executescript first COMMITs any transaction open on
+    # the shared connection, which could be another thread's, half done
+    with write_lock(node):
+        ensure_federation_schema(node.conn)
     _schema_ready.add(node)
 
 

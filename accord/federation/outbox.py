@@ -34,7 +34,7 @@ class ShareResult:
     item_id: str
     to: str
     seq: int
-    status: str          # "queued" | "already_queued"
+    status: str          # "queued" | "already_queued" | "retracted" (never sent: seq 0)
     agreement: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -89,8 +89,16 @@ def _enqueue(node: Any, entries: list[tuple[Any, str, str | None]], *, store: bo
                 for item_id, seq in select_in(conn, "SELECT item_id, seq FROM fed_outbox WHERE recipient = ? "
                                               "AND item_id IN ({})", ids, to):
                     queued[(to, item_id)] = seq
+            # an item retracted before it went anywhere (the rules scan comes up to half a second
+            # after an item is stored) is never sent: its retraction went to nobody. Checked
+            # under the lock retract() records under, so no order of the two lets it out.
+            retracted = {r[0] for r in select_in(conn, "SELECT item_id FROM fed_retractions WHERE item_id IN ({})",
+                                                 (i.id for i, _, _ in entries))}
             rows = []
             for item, to, agreement in entries:
+                if item.id in retracted and (to, item.id) not in queued:
+                    results.append(ShareResult(item.id, to, 0, "retracted", agreement))
+                    continue
                 seq = queued.get((to, item.id))
                 if seq is not None:
                     results.append(ShareResult(item.id, to, seq, "already_queued", agreement))
@@ -131,7 +139,8 @@ def share(node: Any, item: Any, to: str) -> ShareResult:
 
     Raises :class:`PolicyDenied` with the policy's reasons, :class:`FederationError` for an item
     this node did not originate, :class:`NotFoundError` for a partner that is not pinned.
-    Sharing the same item with the same partner twice is a no-op (``already_queued``). The item
+    Sharing the same item with the same partner twice is a no-op (``already_queued``); an item
+    this node has retracted and not yet sent to ``to`` is not sent (``retracted``). The item
     is stored (``item.created``) in the same transaction if the node did not hold it yet.
     """
     _ready(node)

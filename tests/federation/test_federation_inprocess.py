@@ -437,3 +437,24 @@ def test_a_head_check_racing_a_reset_records_nothing(trio):
     assert check_partner_head(kor, "JPN", net).consistent
     flag = kor.conn.execute("SELECT inconsistent FROM fed_partner_state WHERE party='JPN'").fetchone()[0]
     assert flag is None
+
+
+def test_an_item_retracted_before_the_rules_shared_it_never_leaves(trio):
+    """An item stored (rules share it on the next scan, within half a second) and retracted
+    before that scan: nobody had it, so no retraction is sent — and the scan must not then send
+    the retracted item itself. An explicit share of it is refused the same way."""
+    from accord.federation import add_rule
+    from accord.federation.outbox import apply_rules_to_new_items
+
+    nodes, _, feds = trio
+    jpn = nodes["JPN"]
+    add_rule(jpn, "warning.*", "*")
+    track = note(jpn, 1, kind="warning.track")
+    jpn.put_item(track)                       # as the warning pillar stores its tracks
+    assert retract(jpn, track.id, "false alarm") == []  # not sent to anyone yet
+    apply_rules_to_new_items(jpn)             # the rules scan comes after the retraction
+    assert share(jpn, track, "KOR").status == "retracted"
+    feds["JPN"].sync(heads=False)
+    assert jpn.conn.execute("SELECT COUNT(*) FROM fed_outbox WHERE item_id = ?", (track.id,)).fetchone()[0] == 0
+    for party in ("KOR", "USA"):
+        assert track.id not in [i for _, i in received(nodes[party].dir, "JPN")]

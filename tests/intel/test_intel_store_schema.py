@@ -245,6 +245,32 @@ def test_versions_flags_and_presence_follow_a_model(tmp_path_factory, requests, 
             assert [_vkey(v) for v in store.versions(coll, oid, "JPN").items] == [k for i, k in order if i == oid]
 
 
+def _during_uncommitted_write(store, sql: str, params: tuple, action) -> None:
+    """Run ``action`` in a thread while another thread (as the federation or an API request
+    would) holds the node's lock with ``sql`` executed in an open transaction on the shared
+    connection; then that transaction is rolled back. ``action`` gets half a second to (wrongly)
+    run ahead of the lock before the rollback."""
+    holding, release = threading.Event(), threading.Event()
+
+    def writer():
+        with store.lock:
+            store.conn.execute("BEGIN IMMEDIATE")
+            store.conn.execute(sql, params)
+            holding.set()
+            release.wait(10)
+            store.conn.rollback()
+
+    w = threading.Thread(target=writer)
+    w.start()
+    assert holding.wait(10)
+    t = threading.Thread(target=action)
+    t.start()
+    t.join(timeout=0.5)  # it must wait for the writer's lock
+    release.set()
+    w.join(10)
+    t.join(10)
+
+
 def test_a_marking_in_another_threads_open_transaction_is_not_used(jpn):
     """Markings are read on the node's shared connection: an add must not see (nor cache) a
     marking definition another thread has written but not committed. Had it done so, a rollback
@@ -255,26 +281,9 @@ def test_a_marking_in_another_threads_open_transaction_is_not_used(jpn):
     store = store_for(jpn)
     coll = store.add_collection("Intel")
     md = AccordLabel("UNCLASSIFIED", frozenset({"JPN", "KOR"}), originator="JPN").marking_definition()
-    holding, release = threading.Event(), threading.Event()
-
-    def writer():  # another writer on the shared connection: the marking, then a rollback
-        with store.lock:
-            store.conn.execute("BEGIN IMMEDIATE")
-            store.conn.execute("INSERT INTO intel_markings(id, body) VALUES (?, ?)", (md["id"], json.dumps(md)))
-            holding.set()
-            release.wait(10)
-            store.conn.rollback()
-
-    w = threading.Thread(target=writer)
-    w.start()
-    assert holding.wait(10)
     obj = indicator(1) | {"object_marking_refs": [md["id"]]}
-    adder = threading.Thread(target=lambda: store.add_objects(coll, [obj]))
-    adder.start()
-    adder.join(timeout=0.5)  # waits for the writer (or, wrongly, has read its marking already)
-    release.set()
-    w.join(10)
-    adder.join(10)
+    _during_uncommitted_write(store, "INSERT INTO intel_markings(id, body) VALUES (?, ?)",
+                              (md["id"], json.dumps(md)), lambda: store.add_objects(coll, [obj]))
     assert md["id"] not in store._defs
     assert jpn.conn.execute("SELECT rel FROM intel_objects WHERE stix_id = ?", (obj["id"],)).fetchone()[0] == "|"
     assert store.get_objects(coll.id, "KOR").items == []
@@ -306,25 +315,9 @@ def test_applying_received_items_never_commits_another_threads_transaction(jpn):
 
     store = store_for(jpn)
     coll = store.add_collection("Intel").id
-    holding, release = threading.Event(), threading.Event()
-
-    def writer():  # e.g. the federation applying a batch on node.conn, then failing
-        with store.lock:
-            jpn.conn.execute("BEGIN IMMEDIATE")
-            jpn.conn.execute("INSERT INTO intel_meta(key, value) VALUES ('half-done', 'x')")
-            holding.set()
-            release.wait(10)
-            jpn.conn.rollback()
-
-    w = threading.Thread(target=writer)
-    w.start()
-    assert holding.wait(10)
-    reader = threading.Thread(target=lambda: sync_received(jpn, store))
-    reader.start()
-    reader.join(timeout=0.5)  # it must wait for the writer's lock, not commit its transaction
-    release.set()
-    w.join(10)
-    reader.join(10)
+    # e.g. the federation applying a batch on node.conn, then failing
+    _during_uncommitted_write(store, "INSERT INTO intel_meta(key, value) VALUES ('half-done', 'x')", (),
+                              lambda: sync_received(jpn, store))
     assert jpn.conn.execute("SELECT COUNT(*) FROM intel_meta WHERE key = 'half-done'").fetchone()[0] == 0
     assert store.count(coll) == 0
 
@@ -336,24 +329,7 @@ def test_marking_lookups_for_sharing_wait_for_other_threads_transactions(jpn):
 
     store = store_for(jpn)
     md = AccordLabel("UNCLASSIFIED", frozenset({"JPN", "KOR"}), originator="JPN").marking_definition()
-    holding, release = threading.Event(), threading.Event()
     found: dict[str, object] = {}
-
-    def writer():
-        with store.lock:
-            jpn.conn.execute("BEGIN IMMEDIATE")
-            jpn.conn.execute("INSERT INTO intel_markings(id, body) VALUES (?, ?)", (md["id"], json.dumps(md)))
-            holding.set()
-            release.wait(10)
-            jpn.conn.rollback()
-
-    w = threading.Thread(target=writer)
-    w.start()
-    assert holding.wait(10)
-    lookup = threading.Thread(target=lambda: found.update(store._definitions([md["id"]], {})))
-    lookup.start()
-    lookup.join(timeout=0.5)
-    release.set()
-    w.join(10)
-    lookup.join(10)
+    _during_uncommitted_write(store, "INSERT INTO intel_markings(id, body) VALUES (?, ?)",
+                              (md["id"], json.dumps(md)), lambda: found.update(store._definitions([md["id"]], {})))
     assert found == {} and md["id"] not in store._defs

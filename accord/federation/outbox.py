@@ -192,8 +192,9 @@ def retract(node: Any, item_id: str, reason: str) -> list[ShareResult]:
 
 def retraction_of(node: Any, item_id: str) -> dict[str, Any] | None:
     _ready(node)
-    row = node.conn.execute("SELECT originator, reason, at FROM fed_retractions WHERE item_id = ?",
-                            (item_id,)).fetchone()
+    with write_lock(node):  # not beside another thread's open transaction on the shared connection
+        row = node.conn.execute("SELECT originator, reason, at FROM fed_retractions WHERE item_id = ?",
+                                (item_id,)).fetchone()
     return None if row is None else {"by": row[0], "reason": row[1], "at": row[2]}
 
 

@@ -382,7 +382,10 @@ class Node:
             self._insert_items(conn, list(items))
 
     def get_item(self, item_id: str) -> Item:
-        row = self.conn.execute("SELECT json FROM items WHERE id = ?", (item_id,)).fetchone()
+        # reads take the write lock too: on the shared connection a read beside another thread's
+        # open transaction would see its uncommitted items (gone again if it rolls back)
+        with self.write_lock:
+            row = self.conn.execute("SELECT json FROM items WHERE id = ?", (item_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"no item {item_id!r} on node {self.party}")
         return Item.from_json(parse_json_strict(bytes(row[0])), source=f"stored item {item_id}")
@@ -396,7 +399,8 @@ class Node:
         if originator is not None:
             q += " AND originator = ?"
             args.append(originator)
-        rows = self.conn.execute(q + " ORDER BY created, id", args).fetchall()
+        with self.write_lock:  # see get_item
+            rows = self.conn.execute(q + " ORDER BY created, id", args).fetchall()
         return [Item.from_json(parse_json_strict(bytes(r["json"])), source=f"stored item {r['id']}") for r in rows]
 
 

@@ -180,3 +180,42 @@ def test_node_decide_uses_its_agreements(pair):
     assert kor.decide(item, "KOR").allowed  # the receiver checks incoming items by the same rules
     ts = new_item("warning.track", {}, Marking.parse("TOP SECRET//REL TO JPN, KOR"), "JPN", jpn.clock.now())
     assert not kor.decide(ts, "KOR").allowed
+
+
+def test_reads_never_see_another_threads_uncommitted_items(pair, clock):
+    """A node has one connection shared by threads (API threadpool, federation, TAXII). A read
+    beside another thread's open transaction would return items that are gone again when that
+    transaction rolls back; reads wait for the node's lock instead."""
+    import threading
+
+    jpn, _ = pair
+    item = new_item("test.note", {"n": 1}, Marking.parse("UNCLASSIFIED"), "JPN", clock.now())
+    holding, release = threading.Event(), threading.Event()
+
+    def writer():  # stores the item, then fails and rolls back
+        with jpn.write_lock:
+            jpn.conn.execute("BEGIN IMMEDIATE")
+            jpn._insert_items(jpn.conn, [item])
+            holding.set()
+            release.wait(10)
+            jpn.conn.rollback()
+
+    seen: dict[str, object] = {}
+
+    def reader():
+        seen["items"] = [i.id for i in jpn.items(kind="test.note")]
+        try:
+            seen["get"] = jpn.get_item(item.id).id
+        except NotFoundError:
+            seen["get"] = None
+
+    w = threading.Thread(target=writer)
+    w.start()
+    assert holding.wait(10)
+    r = threading.Thread(target=reader)
+    r.start()
+    r.join(timeout=0.5)  # it must wait for the writer's lock
+    release.set()
+    w.join(10)
+    r.join(10)
+    assert seen == {"items": [], "get": None}

@@ -167,21 +167,6 @@ def _upgrade_v1(conn: sqlite3.Connection) -> None:
         raise
 
 
-def _status_resource(sid: str, ts: str, succ: list[dict[str, Any]], fail: list[dict[str, Any]],
-                     pend: list[dict[str, Any]]) -> dict[str, Any]:
-    """A TAXII status resource (§4.3.1) from its (already filtered) detail lists."""
-    out: dict[str, Any] = {"id": sid, "status": "complete" if not pend else "pending",
-                           "request_timestamp": ts, "total_count": len(succ) + len(fail) + len(pend),
-                           "success_count": len(succ), "failure_count": len(fail), "pending_count": len(pend)}
-    if succ:
-        out["successes"] = succ
-    if fail:
-        out["failures"] = fail
-    if pend:
-        out["pendings"] = pend
-    return out
-
-
 @dataclass(frozen=True)
 class Collection:
     id: str
@@ -425,8 +410,7 @@ class IntelStore:
         """Store what :meth:`_prepare` made, in one transaction (the caller holds ``self.lock``)."""
         now_us = to_us(self.clock.now())
         request_ts = us_to_rfc3339(now_us)
-        successes: list[dict[str, Any]] = []  # as stored, with each entry's releasability
-        public: list[dict[str, Any]] = []     # as the node's own users see them
+        successes: list[dict[str, Any]] = []  # with each entry's releasability (filters status reads)
         stored: list[Stored] = []
         status_id = str(uuid.uuid4())
         with self.conn:
@@ -457,7 +441,6 @@ class IntelStore:
                 if (sid, vkey) in present:  # a version without a timestamp is its date_added
                     vout = version or us_to_rfc3339(present[(sid, vkey)])
                     successes.append({"id": sid, "version": vout, "message": "already present", "rel": rel})
-                    public.append({"id": sid, "version": vout, "message": "already present"})
                     continue
                 b = bounds.get(sid)
                 if b is None:
@@ -479,7 +462,6 @@ class IntelStore:
                     cur.execute("INSERT OR IGNORE INTO intel_markings(id, body) VALUES (?, ?)", (sid, body_text))
                 vout = version or us_to_rfc3339(date_added)
                 successes.append({"id": sid, "version": vout, "rel": rel})
-                public.append({"id": sid, "version": vout})
                 stored.append(Stored(coll.id, obj, vout, marking, known, origin, rel,
                                      json.loads(granular) if granular else None, coll.shared))
             # flags first (rows of this request are inserted after, with their own flags right;
@@ -500,10 +482,11 @@ class IntelStore:
             if received is not None:
                 cur.execute("INSERT INTO intel_received(item_id, originator, collection, stix_id, outcome)"
                             " VALUES (?,?,?,?,'applied')", (received[0], received[1], coll.id, prepared[-1][1] if prepared else None))
+            body = {"successes": successes, "failures": [], "pendings": []}
             cur.execute("INSERT INTO intel_status(id, collection, request_timestamp, principal, body)"
-                        " VALUES (?,?,?,?,?)", (status_id, coll.id, request_ts, principal, orjson.dumps(
-                            {"successes": successes, "failures": [], "pendings": []}).decode()))
-        return AddResult(_status_resource(status_id, request_ts, public, [], []), stored)
+                        " VALUES (?,?,?,?,?)", (status_id, coll.id, request_ts, principal,
+                                                orjson.dumps(body).decode()))
+        return AddResult(self._status_json(status_id, request_ts, body, self.party), stored)
 
     @staticmethod
     def _fix_flags(cur: sqlite3.Cursor, coll: str, sid: str) -> None:
@@ -532,8 +515,19 @@ class IntelStore:
                 if party == self.party or e.get("rel") == ALL or mk.rel_allows(e.get("rel", "|"), party):
                     out.append({k: v for k, v in e.items() if k != "rel"})
             return out
-        return _status_resource(sid, ts, visible(body["successes"]), visible(body["failures"]),
-                                visible(body["pendings"]))
+        succ, fail, pend = visible(body["successes"]), visible(body["failures"]), visible(body["pendings"])
+        out: dict[str, Any] = {"id": sid, "status": "complete" if not pend else "pending",
+                               "request_timestamp": ts,
+                               "total_count": len(succ) + len(fail) + len(pend),
+                               "success_count": len(succ), "failure_count": len(fail),
+                               "pending_count": len(pend)}
+        if succ:
+            out["successes"] = succ
+        if fail:
+            out["failures"] = fail
+        if pend:
+            out["pendings"] = pend
+        return out
 
     # --- cursors ---------------------------------------------------------------------------
     def _sign(self, scope: str, date_added: int, seq: int) -> str:

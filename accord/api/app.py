@@ -67,7 +67,7 @@ class NodeApp(FastAPI):
         closed as soon as the app has any of it to do: middleware, dependency overrides, an
         app-level root_path or dependencies, exception handlers beyond FastAPI's own."""
         return not (self.dependency_overrides or self.user_middleware or self.root_path
-                    or self.router.dependencies or frozenset(self.exception_handlers) != self._stock_handlers)
+                    or self.router.dependencies or self.exception_handlers.keys() != self._stock_handlers)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and self.direct_routes and self._lane_open():

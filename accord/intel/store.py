@@ -148,7 +148,8 @@ def _upgrade_v1(conn: sqlite3.Connection) -> None:
     def columns() -> set[str]:
         return {r[1] for r in conn.execute("PRAGMA table_info(intel_objects)")}
 
-    if not columns() or "idh" in columns():
+    present = columns()
+    if not present or "idh" in present:
         return
     conn.create_function("accord_id_hash", 1, id_hash, deterministic=True)
     conn.execute("BEGIN IMMEDIATE")

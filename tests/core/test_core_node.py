@@ -182,24 +182,12 @@ def test_node_decide_uses_its_agreements(pair):
     assert not kor.decide(ts, "KOR").allowed
 
 
-def test_reads_never_see_another_threads_uncommitted_items(pair, clock):
+def test_reads_never_see_another_threads_uncommitted_items(pair, clock, while_uncommitted):
     """A node has one connection shared by threads (API threadpool, federation, TAXII). A read
     beside another thread's open transaction would return items that are gone again when that
     transaction rolls back; reads wait for the node's lock instead."""
-    import threading
-
     jpn, _ = pair
     item = new_item("test.note", {"n": 1}, Marking.parse("UNCLASSIFIED"), "JPN", clock.now())
-    holding, release = threading.Event(), threading.Event()
-
-    def writer():  # stores the item, then fails and rolls back
-        with jpn.write_lock:
-            jpn.conn.execute("BEGIN IMMEDIATE")
-            jpn._insert_items(jpn.conn, [item])
-            holding.set()
-            release.wait(10)
-            jpn.conn.rollback()
-
     seen: dict[str, object] = {}
 
     def reader():
@@ -209,13 +197,6 @@ def test_reads_never_see_another_threads_uncommitted_items(pair, clock):
         except NotFoundError:
             seen["get"] = None
 
-    w = threading.Thread(target=writer)
-    w.start()
-    assert holding.wait(10)
-    r = threading.Thread(target=reader)
-    r.start()
-    r.join(timeout=0.5)  # it must wait for the writer's lock
-    release.set()
-    w.join(10)
-    r.join(10)
+    # the writer stores the item, then fails and rolls back
+    while_uncommitted(jpn.write_lock, jpn.conn, lambda conn: jpn._insert_items(conn, [item]), reader)
     assert seen == {"items": [], "get": None}

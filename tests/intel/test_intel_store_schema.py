@@ -245,33 +245,11 @@ def test_versions_flags_and_presence_follow_a_model(tmp_path_factory, requests, 
             assert [_vkey(v) for v in store.versions(coll, oid, "JPN").items] == [k for i, k in order if i == oid]
 
 
-def _during_uncommitted_write(store, sql: str, params: tuple, action) -> None:
-    """Run ``action`` in a thread while another thread (as the federation or an API request
-    would) holds the node's lock with ``sql`` executed in an open transaction on the shared
-    connection; then that transaction is rolled back. ``action`` gets half a second to (wrongly)
-    run ahead of the lock before the rollback."""
-    holding, release = threading.Event(), threading.Event()
-
-    def writer():
-        with store.lock:
-            store.conn.execute("BEGIN IMMEDIATE")
-            store.conn.execute(sql, params)
-            holding.set()
-            release.wait(10)
-            store.conn.rollback()
-
-    w = threading.Thread(target=writer)
-    w.start()
-    assert holding.wait(10)
-    t = threading.Thread(target=action)
-    t.start()
-    t.join(timeout=0.5)  # it must wait for the writer's lock
-    release.set()
-    w.join(10)
-    t.join(10)
+def _insert_marking(md):
+    return lambda conn: conn.execute("INSERT INTO intel_markings(id, body) VALUES (?, ?)", (md["id"], json.dumps(md)))
 
 
-def test_a_marking_in_another_threads_open_transaction_is_not_used(jpn):
+def test_a_marking_in_another_threads_open_transaction_is_not_used(jpn, while_uncommitted):
     """Markings are read on the node's shared connection: an add must not see (nor cache) a
     marking definition another thread has written but not committed. Had it done so, a rollback
     would leave an object released to KOR by a marking that was never stored (unknown markings
@@ -282,8 +260,7 @@ def test_a_marking_in_another_threads_open_transaction_is_not_used(jpn):
     coll = store.add_collection("Intel")
     md = AccordLabel("UNCLASSIFIED", frozenset({"JPN", "KOR"}), originator="JPN").marking_definition()
     obj = indicator(1) | {"object_marking_refs": [md["id"]]}
-    _during_uncommitted_write(store, "INSERT INTO intel_markings(id, body) VALUES (?, ?)",
-                              (md["id"], json.dumps(md)), lambda: store.add_objects(coll, [obj]))
+    while_uncommitted(store.lock, store.conn, _insert_marking(md), lambda: store.add_objects(coll, [obj]))
     assert md["id"] not in store._defs
     assert jpn.conn.execute("SELECT rel FROM intel_objects WHERE stix_id = ?", (obj["id"],)).fetchone()[0] == "|"
     assert store.get_objects(coll.id, "KOR").items == []
@@ -306,7 +283,7 @@ def test_an_sco_already_present_reports_its_stored_version(jpn):
     assert twice[0]["version"] == twice[1]["version"] and twice[1]["message"] == "already present"
 
 
-def test_applying_received_items_never_commits_another_threads_transaction(jpn):
+def test_applying_received_items_never_commits_another_threads_transaction(jpn, while_uncommitted):
     """A TAXII read applies partners' items (sharing.sync_received). It must not touch the
     shared connection outside the node's lock: a schema statement there (executescript) first
     COMMITs whatever transaction another thread has open on it, half-done, so a later rollback
@@ -316,13 +293,14 @@ def test_applying_received_items_never_commits_another_threads_transaction(jpn):
     store = store_for(jpn)
     coll = store.add_collection("Intel").id
     # e.g. the federation applying a batch on node.conn, then failing
-    _during_uncommitted_write(store, "INSERT INTO intel_meta(key, value) VALUES ('half-done', 'x')", (),
-                              lambda: sync_received(jpn, store))
+    while_uncommitted(store.lock, store.conn,
+                      lambda c: c.execute("INSERT INTO intel_meta(key, value) VALUES ('half-done', 'x')"),
+                      lambda: sync_received(jpn, store))
     assert jpn.conn.execute("SELECT COUNT(*) FROM intel_meta WHERE key = 'half-done'").fetchone()[0] == 0
     assert store.count(coll) == 0
 
 
-def test_marking_lookups_for_sharing_wait_for_other_threads_transactions(jpn):
+def test_marking_lookups_for_sharing_wait_for_other_threads_transactions(jpn, while_uncommitted):
     """Sharing (after the add, outside its lock) looks marking definitions up to send them with
     the items: that lookup takes the lock too, so it never sees nor caches an uncommitted one."""
     from accord.intel.markings import AccordLabel
@@ -330,6 +308,6 @@ def test_marking_lookups_for_sharing_wait_for_other_threads_transactions(jpn):
     store = store_for(jpn)
     md = AccordLabel("UNCLASSIFIED", frozenset({"JPN", "KOR"}), originator="JPN").marking_definition()
     found: dict[str, object] = {}
-    _during_uncommitted_write(store, "INSERT INTO intel_markings(id, body) VALUES (?, ?)",
-                              (md["id"], json.dumps(md)), lambda: found.update(store._definitions([md["id"]], {})))
+    while_uncommitted(store.lock, store.conn, _insert_marking(md),
+                      lambda: found.update(store._definitions([md["id"]], {})))
     assert found == {} and md["id"] not in store._defs

@@ -42,7 +42,8 @@ class FusedTrack:
     sources: tuple[str, ...]  # e.g. ("JPN:T3", "KOR:T1")
 
     def to_state(self) -> TrackState:
-        return TrackState(self.t, self.track_id, *map(float, self.x), cov=tuple(map(float, self.P.ravel())))
+        x, y, z, vx, vy, vz = map(float, self.x)
+        return TrackState(self.t, self.track_id, x, y, z, vx, vy, vz, cov=tuple(map(float, self.P.ravel())))
 
 
 def _as_xp(track: TrackState) -> tuple[np.ndarray, np.ndarray]:

@@ -172,7 +172,7 @@ def parse_sensor(obj: Any, *, source: str = "<header>", line: int = 1) -> Sensor
             raise InputError(f"{what}: ecef_m is {off:.0f} m from lat/lon/alt on the sphere "
                              "(wrong units or a WGS84 position?)", source=source, line=line,
                              field="ecef_m")
-    return Sensor(id=sid, **vals, ecef_m=tuple(float(c) for c in computed))
+    return Sensor(id=sid, **vals, ecef_m=(float(computed[0]), float(computed[1]), float(computed[2])))
 
 
 @dataclass(frozen=True)
@@ -472,7 +472,8 @@ def read_tracks(path: str | Path) -> list[TrackState]:
             vals = [float(d[k]) for k in ("t", "x", "y", "z", "vx", "vy", "vz")]
             if not all(math.isfinite(v) for v in vals):
                 raise ValueError("non-finite state")
-            out.append(TrackState(vals[0], str(d["track_id"]), *vals[1:],
+            x, y, z, vx, vy, vz = vals[1:]
+            out.append(TrackState(vals[0], str(d["track_id"]), x, y, z, vx, vy, vz,
                                   cov=None if cov is None else tuple(float(c) for c in cov)))
         except (KeyError, TypeError, ValueError) as exc:
             raise _field_error(path, line, exc) from None

@@ -218,11 +218,12 @@ def score_tracks(sensors: Sequence[Sensor], truth: Truth, events: Sequence[Event
     ev = {e.id: e for e in events}
     errors, covers, since, post_err, post_cov, launch_err = [], [], [], [], [], []
     for pr in predictions:
-        mid = assigned.get((pr.track_id, round(pr.t)))
-        if mid is None and counts.get(pr.track_id):
-            mid = counts[pr.track_id].most_common(1)[0][0]
-        if mid is None or mid not in ev:
+        match = assigned.get((pr.track_id, round(pr.t)))
+        if match is None and counts.get(pr.track_id):
+            match = counts[pr.track_id].most_common(1)[0][0]
+        if match is None or match not in ev:
             continue  # a prediction from a false track: counted by GOSPA's false part already
+        mid = match
         e = ev[mid]
         err = float(great_circle_m(pr.impact_lat_deg, pr.impact_lon_deg, e.impact_lat_deg, e.impact_lon_deg))
         inside = _inside_ellipse(pr, e.impact_lat_deg, e.impact_lon_deg)

@@ -290,7 +290,7 @@ def solve_launch(spec: LaunchSpec) -> LaunchSpec:
         lo, hi = tb_min * 0.98, tb_min * 1.02
         tb = brentq(miss, lo, hi, xtol=1e-6) if miss(lo) < 0 < miss(hi) else tb_min
     else:
-        gamma = None
+        found: float | None = None
         surplus = spec.energy_surplus
         for _ in range(4):  # a surplus too large for a depressed shot: halve it
             tb = tb_min * (1.0 + surplus)
@@ -302,14 +302,15 @@ def solve_launch(spec: LaunchSpec) -> LaunchSpec:
                      else [(i - 1, i) for i in range(i_max, 0, -1)])
             for j, k in pairs:
                 if (rng[j] >= 0) != (rng[k] >= 0):
-                    gamma = brentq(lambda g: float(_fly(m, np.array([g]))[0]) - target,
+                    found = brentq(lambda g: float(_fly(m, np.array([g]))[0]) - target,
                                    _GAMMA_GRID[j], _GAMMA_GRID[k], xtol=1e-9)
                     break
-            if gamma is not None:
+            if found is not None:
                 break
             surplus /= 2
-        if gamma is None:
+        if found is None:
             raise InputError(f"missile {spec.id}: no {spec.trajectory} trajectory reaches the aim")
+        gamma = found
     return dataclasses.replace(spec, burn_time_s=float(tb), burnout_elev_deg=float(np.degrees(gamma)))
 
 
@@ -360,6 +361,7 @@ class Flight:
 def fly(spec: LaunchSpec) -> Flight:
     """Solve (if needed) and integrate one missile's flight from launch to impact (RK4)."""
     spec = solve_launch(spec)
+    assert spec.burn_time_s is not None and spec.burnout_elev_deg is not None  # solve_launch sets both
     m = _motor(spec, spec.burn_time_s)
     gb = np.array([np.radians(spec.burnout_elev_deg)])
     r, v, crashed, taus, rs, vs = _boost(m, gb, record=True)

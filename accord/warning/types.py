@@ -8,6 +8,7 @@ so the alert engine can draw the ellipse and the overflown path without recomput
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class Prediction:
                    impact_lat_deg=float(d["impact_lat_deg"]), impact_lon_deg=float(d["impact_lon_deg"]),
                    impact_ellipse_95=Ellipse95(float(e["semi_major_m"]), float(e["semi_minor_m"]),
                                                float(e["bearing_deg"])),
-                   impact_cov_en_m2=tuple(float(c) for c in cov) if cov is not None else None,
+                   impact_cov_en_m2=(cast("tuple[float, float, float, float]", tuple(float(c) for c in cov))
+                                     if cov is not None else None),  # 4 numbers as written by to_json
                    ground_track=tuple((float(a), float(b)) for a, b in d.get("ground_track", ())),
                    status=str(d.get("status", "tracking")))

@@ -25,6 +25,7 @@ from lxml import etree
 
 if TYPE_CHECKING:  # pragma: no cover
     from accord.core.items import Item
+    from accord.core.markings import Marking
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 SCHEMA_PATH = "schema/CAP-v1.2.xsd"
@@ -90,7 +91,7 @@ class CapMessage:
                 "incident": self.incident, "t": self.t, "track_id": self.track_id,
                 "reason": self.reason, "areas": list(self.area_codes)}
 
-    def to_item(self, marking: object | None = None) -> "Item":
+    def to_item(self, marking: "Marking | None" = None) -> "Item":
         """This alert as an :class:`accord.core.items.Item` of kind ``warning.alert``.
 
         Default marking: ``UNCLASSIFIED//REL TO JPN, KOR, USA`` (public civil-defence warnings).

@@ -149,6 +149,7 @@ class AlertEngine:
             if now_t >= inc.last_pred.impact_t + self.rules.clear_after_impact_s:
                 out.append(self._cancel(inc, self._end_reason(inc), now_t))
             elif inc.pending and inc.track_id != skip_pending and now_t - inc.last_sent_t >= self.rules.min_update_interval_s:
+                assert inc.last_assessment is not None  # set together with last_pred (on_prediction)
                 out.append(self._emit(inc, "Update", "update", inc.last_pred, inc.last_assessment,
                                       now_t))
         return out

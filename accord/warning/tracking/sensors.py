@@ -54,8 +54,9 @@ class SensorArray:
         return len(self.ids)
 
     @classmethod
-    def from_sensors(cls, sensors: Sequence[Any]) -> "SensorArray":
-        """Build from header sensors: :class:`accord.warning.io.Sensor` objects or header dicts."""
+    def from_sensors(cls, sensors: "Sequence[Any] | SensorArray") -> "SensorArray":
+        """Build from header sensors: :class:`accord.warning.io.Sensor` objects or header dicts
+        (a :class:`SensorArray` is returned as it is)."""
         if isinstance(sensors, SensorArray):
             return sensors
         if sensors is None or len(sensors) == 0:

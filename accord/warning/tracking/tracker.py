@@ -363,8 +363,8 @@ class Tracker:
             idx, x, P = idx[vis], x[vis], P[vis]
         ids = self._track_ids(idx)
         covs = P[:, 0:6, 0:6].reshape(len(idx), 36).tolist()
-        return [TrackState(float(t), tid, *row, cov=tuple(cv))
-                for tid, row, cv in zip(ids, x[:, 0:6].tolist(), covs)]
+        return [TrackState(float(t), tid, r[0], r[1], r[2], r[3], r[4], r[5], cov=tuple(cv))
+                for tid, r, cv in zip(ids, x[:, 0:6].tolist(), covs)]
 
     def predictions(self, t: float) -> list[Prediction]:
         """Launch/impact predictions at ``t`` for the confirmed ballistic tracks, plus a

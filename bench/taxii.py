@@ -15,8 +15,12 @@ envelopes of 100 objects (printed as ``fill``, not a target figure), then at siz
 * add throughput, 1 object per envelope (``--singles`` envelopes);
 * paged read throughput: the first ``--read`` objects in pages of 100;
 * single-object round trip: add one object, then get it by id; p50 / p99 over ``--trips``;
-* add throughput, 100 objects per envelope (``--batches`` envelopes, measured last so the other
-  phases run at exactly N).
+* add throughput, 100 objects per envelope (``--batches`` envelopes).
+
+Every add is measured at exactly N: after each measured add, its objects are deleted off the
+clock (TAXII object delete), so ten envelopes of 100 at N=100 are ten samples at 100 objects,
+not a collection growing to 1,100. ``--let-grow`` keeps them instead (the method before, with
+``--batches 3``).
 
 Every phase stops after ``--budget`` seconds (a slow server does fewer requests) and no request
 waits longer than the budget + 5 s: a page that does not come back in time ends the read, whose
@@ -238,6 +242,9 @@ class Taxii2Client:
     def get_object(self, object_id: str) -> dict[str, Any]:
         return self.coll.get_object(object_id)
 
+    def delete(self, object_id: str) -> None:
+        self.coll.delete_object(object_id)
+
     def pages(self, per_request: int) -> Iterator[dict[str, Any]]:
         return as_pages(self.coll.get_objects, per_request=per_request, **self.filters)
 
@@ -294,6 +301,9 @@ class LeanClient:
     def get_object(self, object_id: str) -> dict[str, Any]:
         return self._request("GET", f"{self.path}objects/{object_id}/")[0]
 
+    def delete(self, object_id: str) -> None:
+        self._request("DELETE", f"{self.path}objects/{object_id}/")
+
     def pages(self, per_request: int) -> Iterator[dict[str, Any]]:
         params: dict[str, Any] = {"limit": per_request}
         if self.spec_filter:
@@ -319,19 +329,29 @@ CLIENTS = {"taxii2-client": Taxii2Client, "lean": LeanClient}
 BUDGET = 60.0  # seconds per measured phase: a slow server does fewer requests, never hangs the bench
 
 
-def add_envelopes(client: Any, start: int, count: int, per: int, budget: bool = True) -> float:
-    """Add ``count`` envelopes of ``per`` objects (ids from ``start``); objects/s."""
-    bodies = [client.prepare({"objects": [stix_indicator(i) for i in range(lo, lo + per)]})
-              for lo in range(start, start + count * per, per)]
-    t0 = time.perf_counter()
+def add_envelopes(client: Any, start: int, count: int, per: int, budget: bool = True,
+                  keep_size: bool = False) -> float:
+    """Add ``count`` envelopes of ``per`` objects (ids from ``start``); objects/s.
+
+    ``keep_size``: after each add (off the clock) delete the objects it added, so every envelope
+    is measured at the collection's size N, however many envelopes are sent."""
+    envelopes = [[stix_indicator(i) for i in range(lo, lo + per)]
+                 for lo in range(start, start + count * per, per)]
+    bodies = [client.prepare({"objects": objects}) for objects in envelopes]
+    spent = 0.0
     done = 0
-    for body in bodies:
+    for objects, body in zip(envelopes, bodies):
+        t0 = time.perf_counter()
         status = client.add(body)
+        spent += time.perf_counter() - t0
         assert status["success_count"] == per, status
         done += per
-        if budget and time.perf_counter() - t0 > BUDGET:
+        if keep_size:
+            for obj in objects:
+                client.delete(obj["id"])
+        if budget and spent > BUDGET:
             break
-    return done / (time.perf_counter() - t0)
+    return done / spent if spent else float("nan")
 
 
 def paged_read(client: Any, count: int) -> tuple[float, bool]:
@@ -349,7 +369,7 @@ def paged_read(client: Any, count: int) -> tuple[float, bool]:
     return got / (time.perf_counter() - t0), False
 
 
-def round_trips(client: Any, start: int, count: int) -> list[float]:
+def round_trips(client: Any, start: int, count: int, keep_size: bool = False) -> list[float]:
     out = []
     for i in range(start, start + count):
         obj = stix_indicator(i)
@@ -359,6 +379,8 @@ def round_trips(client: Any, start: int, count: int) -> list[float]:
         got = client.get_object(obj["id"])
         out.append(time.perf_counter() - t0)
         assert got["objects"][0]["id"] == obj["id"]
+        if keep_size:
+            client.delete(obj["id"])
         if sum(out) > BUDGET:
             break
     return out
@@ -371,11 +393,12 @@ def pct(values: list[float], q: float) -> float:
 
 def measure(name: str, client: Any, have: int, n: int, extra: int, args: argparse.Namespace) -> dict[str, float]:
     fill = add_envelopes(client, have, (n - have) // 100, 100, budget=False) if n > have else float("nan")
-    add1 = add_envelopes(client, extra, args.singles, 1)
+    keep = not args.let_grow
+    add1 = add_envelopes(client, extra, args.singles, 1, keep_size=keep)
     if not args.read_last:
         read_rate, timed_out = paged_read(client, min(args.read, n))
-    rt = round_trips(client, extra + args.singles, args.trips)
-    add100 = add_envelopes(client, extra + args.singles + args.trips, args.batches, 100)
+    rt = round_trips(client, extra + args.singles, args.trips, keep_size=keep)
+    add100 = add_envelopes(client, extra + args.singles + args.trips, args.batches, 100, keep_size=keep)
     if args.read_last:
         read_rate, timed_out = paged_read(client, min(args.read, n))
     r = {"fill_obj_s": fill, "add100_obj_s": add100, "add1_obj_s": add1, "read_obj_s": read_rate,
@@ -455,7 +478,8 @@ def run_pass(kind: str, work: Path, sizes: list[int], args: argparse.Namespace) 
         for n in sizes:
             for name in ("accord", "medallion"):
                 out[name][n] = measure(name, clients[name], have, n, extra, args)
-            have, extra = n, extra + args.singles + args.trips + 100 * args.batches
+            grown = 0 if not args.let_grow else args.singles + args.trips + 100 * args.batches
+            have, extra = n + grown, extra + args.singles + args.trips + 100 * args.batches
         out["floor"] = client_floor(kind, args)
         return out
     finally:
@@ -497,7 +521,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="100,1000,10000")
     ap.add_argument("--client", choices=("both", "taxii2-client", "lean"), default="both")
     ap.add_argument("--singles", type=int, default=50, help="single-object envelopes per size")
-    ap.add_argument("--batches", type=int, default=3, help="envelopes of 100 objects per size (add×100)")
+    ap.add_argument("--batches", type=int, default=10, help="envelopes of 100 objects per size (add×100)")
     ap.add_argument("--read", type=int, default=1000, help="objects read by paging per size")
     ap.add_argument("--trips", type=int, default=50, help="round trips per size")
     ap.add_argument("--preload", type=int, default=0,
@@ -508,6 +532,9 @@ def main() -> None:
     ap.add_argument("--read-last", action="store_true",
                     help="measure the paged read after the adds (a server still computing a page"
                          " that timed out then cannot slow its own later phases)")
+    ap.add_argument("--let-grow", action="store_true",
+                    help="keep what the measured adds store (the collection grows past N during"
+                         " them; the default deletes each add's objects off the clock)")
     ap.add_argument("--json", help="write the figures to this file")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]

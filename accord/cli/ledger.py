@@ -10,6 +10,7 @@ import base64
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -170,7 +171,7 @@ def open_(directory: Path = DirOption,
 
     with _open(directory) as node:
         cp, note = open_checkpoint(_read_note(note_file), _pinned_verifiers(node))
-        signers = [{"name": s.name, "key_hash": s.key_hash.hex(), "cosigned_at": s.timestamp}
+        signers: list[dict[str, Any]] = [{"name": s.name, "key_hash": s.key_hash.hex(), "cosigned_at": s.timestamp}
                    for s in note.verified]
         if as_json:
             typer.echo(json.dumps({"origin": cp.origin, "tree_size": cp.size, "root_hash": _b64(cp.root_hash),

@@ -304,7 +304,7 @@ def _parse_agreement(data: object, source: str | None) -> Agreement:
     raw_sigs = data.get("signatures") or []
     if not isinstance(raw_sigs, list):
         raise _fail("signatures must be a list", source, "signatures")
-    sigs = []
+    sigs: list[AgreementSignature] = []
     for i, s in enumerate(raw_sigs):
         where = f"signatures[{i}]"
         if not isinstance(s, dict) or set(s) != {"party", "fingerprint", "signature"}:

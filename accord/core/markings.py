@@ -73,8 +73,9 @@ class Classification(IntEnum):
         return self.name.replace("_", " ")
 
     @classmethod
-    def parse(cls, text: str) -> "Classification":
-        """Parse a banner spelling (``TOP SECRET``) or enum name (``TOP_SECRET``)."""
+    def parse(cls, text: object) -> "Classification":
+        """Parse a banner spelling (``TOP SECRET``) or enum name (``TOP_SECRET``); any other
+        value (``None`` from a missing field, a number …) raises :class:`MarkingError`."""
         if isinstance(text, Classification):
             return text
         if not isinstance(text, str):

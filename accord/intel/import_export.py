@@ -122,7 +122,7 @@ def import_bundle(store: IntelStore, path: str | Path, *, collection: str | None
 
 def _latest(store: IntelStore, collection: str | None, party: str) -> list[tuple[Any, dict[str, Any]]]:
     colls = [store.collection(collection)] if collection else store.collections()
-    out = []
+    out: list[tuple[Any, dict[str, Any]]] = []
     for coll in colls:
         token = None
         while True:

@@ -220,6 +220,8 @@ def effective_marking(refs: Iterable[str], definitions: Mapping[str, Mapping[str
     caveats: list[str] = []
     tlp: str | None = None
     known = True
+    kind: str
+    value: Any  # what definition_kind returns: a TLP label, an AccordLabel, a statement …
     for ref in refs:
         definition = definitions.get(ref)
         if definition is None and ref in TLP_BY_ID:

@@ -128,20 +128,22 @@ def sync_received(node: Any, store: IntelStore) -> dict[str, int]:
     for item_id in _pending_ids(node, store):
         item = node.get_item(item_id)
         body = item.body if isinstance(item.body, dict) else {}
-        coll = body.get("collection") if isinstance(body.get("collection"), dict) else {}
+        raw_coll, raw_markings = body.get("collection"), body.get("markings")
+        coll: dict[str, Any] = raw_coll if isinstance(raw_coll, dict) else {}
         obj = body.get("object")
-        markings = body.get("markings") if isinstance(body.get("markings"), list) else []
-        cid = coll.get("id")
+        markings: list[Any] = raw_markings if isinstance(raw_markings, list) else []
+        cid = coll.get("id")  # recorded as it came (NULL if missing) when the item is invalid
         try:
             uuid.UUID(str(cid))
+            cid_s = str(cid)
             if not isinstance(obj, dict):
                 raise StixValidationError("item carries no STIX object", [])
             try:
-                store.collection(cid)
+                store.collection(cid_s)
             except NotFoundError:
-                store.add_collection(f"{coll.get('title') or 'intel'} (from {item.originator})", id=cid,
+                store.add_collection(f"{coll.get('title') or 'intel'} (from {item.originator})", id=cid_s,
                                      description=f"received from {item.originator}")
-            store.add_objects(cid, [*markings, obj], originator=item.originator,
+            store.add_objects(cid_s, [*markings, obj], originator=item.originator,
                               received=(item.id, item.originator))
             applied += 1
         except (AccordError, ValueError) as exc:

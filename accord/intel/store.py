@@ -242,7 +242,7 @@ class IntelStore:
         self.clock = clock or SystemClock()
         self.max_page = max_page
         self.lock = lock if lock is not None else threading.RLock()
-        self.hooks: list[Callable[[list[Stored]], None]] = []
+        self.hooks: list[Callable[[list[Stored]], object]] = []  # return values are ignored
         self.syncer: Callable[[], None] | None = None  # applies partners' items (sharing.Syncer)
         self._defs: dict[str, dict[str, Any]] = {}
         with self.lock:
@@ -443,18 +443,18 @@ class IntelStore:
                     vout = version or us_to_rfc3339(present[(sid, vkey)])
                     successes.append({"id": sid, "version": vout, "message": "already present", "rel": rel})
                     continue
-                b = bounds.get(sid)
-                if b is None:
+                known_b = bounds.get(sid)
+                if known_b is None:
                     is_first = is_last = True
                     bounds[sid] = [vkey, vkey]
                 else:
-                    is_first, is_last = vkey < b[0], vkey > b[1]
+                    is_first, is_last = vkey < known_b[0], vkey > known_b[1]
                     if is_first:
                         clear_first.append((hashes[sid], coll.id, sid))
-                        b[0] = vkey
+                        known_b[0] = vkey
                     if is_last:
                         clear_last.append((hashes[sid], coll.id, sid))
-                        b[1] = vkey
+                        known_b[1] = vkey
                 date_added = present[(sid, vkey)] = next_us
                 next_us += 1
                 rows.append((coll.id, sid, hashes[sid], obj["type"], obj.get("spec_version", "2.1"), version, vkey,
@@ -548,7 +548,8 @@ class IntelStore:
     # --- reading ---------------------------------------------------------------------------
     def _where(self, coll: str, party: str, f: Filters, default_version: str,
                object_id: str | None) -> tuple[list[str], list[Any]] | None:
-        where, args = ["collection = ?"], [coll]
+        where: list[str] = ["collection = ?"]
+        args: list[Any] = [coll]
         if party != self.party:
             where.append("(rel = '|*|' OR instr(rel, ?) > 0)")
             args.append(f"|{party}|")

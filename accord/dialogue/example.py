@@ -24,6 +24,7 @@ from accord.core.canonical import canonical_json
 from accord.dialogue.inputs import DialogueFile, load_dialogue_file
 from accord.dialogue.model import CommitmentChange, steps_to
 from accord.dialogue.store import DialogueStore, Outcome
+from accord.dialogue.versions import SignedVersion
 
 EXAMPLE = "japan-rok-ministers.yaml"
 
@@ -39,7 +40,8 @@ def load_example_file() -> tuple[DialogueFile, Any]:
 
 def adopt(store: DialogueStore, data: DialogueFile) -> Outcome:
     """Take this node's own commitments of ``data`` to the status the file records (one version a step)."""
-    versions, shared = [], []
+    versions: list[SignedVersion] = []
+    shared: list[tuple[str, str, str]] = []
     targets = {c.id: c for m in data.meetings for c in m.commitments if c.id}
     for c, _ in store.commitments(data.series.id, owner=store.node.party):
         want = targets.get(c.id)

@@ -17,6 +17,7 @@ Built with the ``icalendar`` library. Choices, with the RFC sections they follow
 from __future__ import annotations
 
 from datetime import UTC, timedelta
+from typing import cast
 
 from icalendar import Calendar, Event, Todo
 
@@ -38,15 +39,17 @@ def uid(record_id: str) -> str:
 
 
 def _meeting_event(series: Series, v: SignedVersion) -> Event:
-    m: Meeting = v.value  # type: ignore[assignment]
+    m = cast(Meeting, v.value)
     ev = Event()
     ev.add("uid", uid(m.id))
     ev.add("dtstamp", parse_rfc3339(v.signed_at).replace(microsecond=0))  # RFC 5545: whole seconds
     ev.add("sequence", v.version - 1)
     ev.add("summary", f"{series.title} — meeting {m.number} (host {m.host})")
     if m.start is not None:
+        end = m.end
+        assert end is not None  # None only when start is
         ev.add("dtstart", m.start.astimezone(UTC))
-        ev.add("dtend", m.end.astimezone(UTC))  # type: ignore[union-attr]
+        ev.add("dtend", end.astimezone(UTC))
     else:
         ev.add("dtstart", m.date)
         ev.add("dtend", m.date + timedelta(days=1))
@@ -68,7 +71,7 @@ def _meeting_event(series: Series, v: SignedVersion) -> Event:
 
 
 def _commitment_todo(series: Series, v: SignedVersion) -> Todo:
-    c: Commitment = v.value  # type: ignore[assignment]
+    c = cast(Commitment, v.value)
     todo = Todo()
     todo.add("uid", uid(c.id))
     todo.add("dtstamp", parse_rfc3339(v.signed_at).replace(microsecond=0))
@@ -87,13 +90,13 @@ def _commitment_todo(series: Series, v: SignedVersion) -> Todo:
 
 def to_ical(series: SignedVersion, meetings: list[SignedVersion], commitments: list[SignedVersion]) -> bytes:
     """The series as an RFC 5545 calendar (bytes, CRLF line endings), records in id order."""
-    s: Series = series.value  # type: ignore[assignment]
+    s = cast(Series, series.value)
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("x-wr-calname", s.title)
-    for v in sorted(meetings, key=lambda v: (v.value.number, v.record_id)):  # type: ignore[union-attr]
+    for v in sorted(meetings, key=lambda v: (cast(Meeting, v.value).number, v.record_id)):
         cal.add_component(_meeting_event(s, v))
     for v in sorted(commitments, key=lambda v: v.record_id):
         cal.add_component(_commitment_todo(s, v))

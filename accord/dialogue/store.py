@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -40,6 +40,9 @@ from accord.dialogue.schedule import next_occurrences, occurrence
 from accord.dialogue.versions import SignedVersion, check_commitment_update, sign_version, verify_version
 from accord.errors import (AccordError, InputError, NotFoundError, NotOwnerError, StoreError, VerificationError)
 from accord.store.sqlite import ensure_schema
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pydantic import BaseModel
 
 DDL = """
 CREATE TABLE IF NOT EXISTS dialogue_versions (
@@ -186,18 +189,19 @@ class DialogueStore:
         return [self._version(r) for r in self._rows(sql + " ORDER BY v.record_id", args)]
 
     def series(self, series_id: str, *, sync: bool = True) -> Series:
-        return self.latest(series_id, kind=KIND_SERIES, sync=sync).value  # type: ignore[return-value]
+        return cast(Series, self.latest(series_id, kind=KIND_SERIES, sync=sync).value)
 
     def list_series(self) -> list[Series]:
-        return [v.value for v in self.all_latest(KIND_SERIES)]  # type: ignore[misc]
+        return [cast(Series, v.value) for v in self.all_latest(KIND_SERIES)]
 
     def meetings(self, series_id: str | None = None) -> list[Meeting]:
-        return sorted((v.value for v in self.all_latest(KIND_MEETING, series_id=series_id)),  # type: ignore[misc]
+        return sorted((cast(Meeting, v.value) for v in self.all_latest(KIND_MEETING, series_id=series_id)),
                       key=lambda m: (m.series_id, m.number))
 
     def commitments(self, series_id: str | None = None, *, owner: str | None = None) -> list[tuple[Commitment, int]]:
-        out = [(v.value, v.version) for v in self.all_latest(KIND_COMMITMENT, series_id=series_id)]
-        return [(c, n) for c, n in out if owner is None or c.owner == owner]  # type: ignore[misc]
+        out = [(cast(Commitment, v.value), v.version)
+               for v in self.all_latest(KIND_COMMITMENT, series_id=series_id)]
+        return [(c, n) for c, n in out if owner is None or c.owner == owner]
 
     def due(self, now: datetime, *, days: int = 30, series_id: str | None = None,
             owner: str | None = None) -> tuple[list[report.CommitmentRow], list[report.CommitmentRow]]:
@@ -248,11 +252,11 @@ class DialogueStore:
                 if s is None and v.kind != KIND_SERIES:
                     s = series_cache[v.series_id] = self.series(v.series_id, sync=False)
                 verify_version(v, prev=prev, series=s if v.kind != KIND_SERIES else
-                               (prev.value if prev else None),  # type: ignore[arg-type]
+                               (cast(Series, prev.value) if prev else None),
                                key_for=self.key_for)
                 pending[v.record_id] = v
                 if v.kind == KIND_SERIES:
-                    series_cache[v.record_id] = v.value  # type: ignore[assignment]
+                    series_cache[v.record_id] = cast(Series, v.value)
             items = [(v, v.to_item(m)) for v, m in versions]
             with _transaction(self.conn):
                 for v, item in items:
@@ -283,7 +287,7 @@ class DialogueStore:
         when the policy denies one — none, each reported with the reason).
         """
         try:
-            from accord.federation import share_many  # type: ignore[attr-defined]
+            from accord.federation import share_many
         except ImportError:  # pragma: no cover - federation always ships with the node
             return []
         per_party: dict[str, list[Item]] = {}
@@ -393,7 +397,7 @@ class DialogueStore:
                           source=source, root=root, prefix=prefix)
         if self._exists(meeting.id):
             prev_meeting = self.latest(meeting.id, kind=KIND_MEETING, sync=False)
-            old: Meeting = prev_meeting.value  # type: ignore[assignment]
+            old = cast(Meeting, prev_meeting.value)
             if old.status != MeetingStatus.PLANNED:
                 raise located(InputError(f"meeting {meeting.id} is already recorded as {old.status.value}",
                                          field="number"), source=source, root=root, prefix=prefix)
@@ -432,7 +436,7 @@ class DialogueStore:
         """Propose a commitment at a recorded meeting (a new record; the meeting is not rewritten)."""
         self.sync()
         spec = spec if isinstance(spec, CommitmentIn) else _validate(CommitmentIn, spec)
-        meeting: Meeting = self.latest(meeting_id, kind=KIND_MEETING, sync=False).value  # type: ignore[assignment]
+        meeting = cast(Meeting, self.latest(meeting_id, kind=KIND_MEETING, sync=False).value)
         series = self.series(meeting.series_id, sync=False)
         n = 1 + sum(1 for c, _ in self.commitments(series.id) if c.meeting_id == meeting_id)
         default_id = f"{meeting_id}-C{n}"
@@ -460,7 +464,7 @@ class DialogueStore:
             status=spec.status, text=spec.text, due=spec.due, add_evidence=tuple(spec.add_evidence),
             add_links=tuple(Link(x.kind, x.ref) for x in spec.add_links), note=spec.note)
         prev = self.latest(record_id, kind=KIND_COMMITMENT, sync=False)
-        old: Commitment = prev.value  # type: ignore[assignment]
+        old = cast(Commitment, prev.value)
         series = self.series(old.series_id, sync=False)
         new = apply_change(old, change, series)
         try:
@@ -487,13 +491,13 @@ class DialogueStore:
                 versions += self._series_versions(data.series)
             except InputError as exc:
                 raise located(exc, source=source, root=root, prefix=("series",)) from None
-            series, marking = versions[0][0].value, versions[0][1]  # type: ignore[assignment]
+            series, marking = cast(Series, versions[0][0].value), versions[0][1]
             held = []
         used: set[str] = set()
         for i, m in enumerate(data.meetings):
             mv = self._meeting_versions(series, marking, m, held, used, source=source, root=root,
                                         prefix=("meetings", i))
-            held = held + [mv[0][0].value]  # type: ignore[list-item]
+            held = held + [cast(Meeting, mv[0][0].value)]
             versions += mv
         return self._commit(versions, share=share)
 
@@ -568,10 +572,10 @@ class DialogueStore:
         prev = self._version(held) if held else None
         try:
             if v.kind == KIND_SERIES:
-                series = prev.value if prev else None
+                series: Series | None = cast(Series, prev.value) if prev else None
             else:
                 series = self.series(v.series_id, sync=False)
-            verify_version(v, prev=prev, series=series, key_for=self.key_for)  # type: ignore[arg-type]
+            verify_version(v, prev=prev, series=series, key_for=self.key_for)
         except NotFoundError:
             return None  # the series has not arrived yet
         except (AccordError, KeyError) as exc:
@@ -592,12 +596,15 @@ class DialogueStore:
         return [dict(r) for r in self._rows("SELECT * FROM dialogue_rejected ORDER BY at, item_id")]
 
 
-def _validate(model: type, data: dict, *, source: str | None = None) -> Any:
+_M = TypeVar("_M", bound="BaseModel")
+
+
+def _validate(model: type[_M], data: dict, *, source: str | None = None) -> _M:
     from pydantic import ValidationError
 
     from accord.dialogue.inputs import validation_error
     try:
-        return model.model_validate(data)  # type: ignore[attr-defined]
+        return model.model_validate(data)
     except ValidationError as exc:
         raise validation_error(exc, source=source) from None
 

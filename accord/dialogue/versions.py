@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -171,11 +171,11 @@ def verify_version(v: SignedVersion, *, prev: SignedVersion | None, series: Seri
         raise UnknownKeyError(f"{where}: no pinned key for signer {v.signer}") from None
     verify_signature(key, v.signature, v.signing_bytes, what=where)
     if prev is not None:
-        old = prev.value
+        old = prev.value  # same kind as ``value`` (checked above), so the same class
         if isinstance(value, Commitment):
-            check_commitment_update(old, value, signer=v.signer)  # type: ignore[arg-type]
+            check_commitment_update(cast(Commitment, old), value, signer=v.signer)
         elif isinstance(value, Meeting):
-            check_meeting_transition(old.status, value.status, record=value.id)  # type: ignore[union-attr]
+            check_meeting_transition(cast(Meeting, old).status, value.status, record=value.id)
     elif isinstance(value, Commitment) and value.status != Status.PROPOSED:
         # a commitment is born proposed, or agreed by its owner in the same act
         if value.status != Status.AGREED or v.signer != value.owner:

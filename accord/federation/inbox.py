@@ -6,7 +6,11 @@ For each envelope of a batch, in order (:func:`receive_batch`):
    :func:`accord.core.envelopes.verify_envelope` (Ed25519 signature under the pinned key of its
    originator, addressed to this node, sequence, age). A forged, altered, unknown-key or
    wrongly addressed envelope is rejected and does *not* consume a sequence number (no one else
-   can burn a partner's sequence).
+   can burn a partner's sequence). The parsing and the signature checks are pure, so they run
+   *before* the node's write lock is taken (the node's other writers do not wait for up to
+   10,000 Ed25519 verifications); under the lock the pinned keys are compared with those used
+   (all verified again against the keys in force if any changed), and the stateful checks below
+   run in exactly the order :func:`verify_envelope` has them.
 2. **Addressing** — the originator must be the authenticated sender of the request, and the
    recipient this node (no relaying, no wrong-party envelopes).
 3. **Sequence** — per (originator, this node) the next expected number ``n``: ``seq == n`` is
@@ -40,7 +44,10 @@ from typing import Any
 from accord.clock import to_rfc3339
 from accord.core.canonical import parse_json_strict
 from accord.core.envelopes import Envelope, verify_envelope
-from accord.errors import InputError, StoreError, VerificationError
+from accord.core.identity import raw_public
+from accord.core.items import Item
+from accord.errors import (InputError, ReplayError, SequenceGapError, SignatureError, StoreError,
+                           UnknownKeyError, VerificationError, WrongRecipientError)
 from accord.federation import wire
 from accord.federation.schema import ensure_federation_schema, write_lock
 from accord.federation.txn import transaction
@@ -164,6 +171,54 @@ def receive_envelope(node: Any, envelope: bytes | dict[str, Any], *, sender: str
     return receive_batch(node, [envelope], sender=sender, max_age=max_age).receipts[0]
 
 
+_BEFORE_SEQUENCE = (UnknownKeyError, SignatureError, WrongRecipientError)
+"""What :func:`verify_envelope` checks before the sequence number (its checks 1–3: key pinned,
+signature, addressing); everything else it raises comes after the sequence checks."""
+
+
+def _key_bytes(keys: dict[str, Any]) -> dict[str, bytes]:
+    """The raw 32-byte public keys by party: what "the same pinned keys" means."""
+    return {party: raw_public(key) for party, key in keys.items()}
+
+
+def _pre_verify(env: Envelope, *, recipient: str, keys: dict[str, Any], now: Any,
+                max_age: timedelta) -> tuple[Item | None, BaseException | None]:
+    """Everything :func:`verify_envelope` checks that does not depend on stored state — key,
+    Ed25519 signature, addressing, age, the item — run *before* the node's write lock is taken.
+
+    It is the very call the locked part would make for an envelope whose number is the one
+    expected (``last_seq = seq - 1``, window 1), so for such an envelope its outcome *is* the
+    outcome; for any other number :func:`_verified` adds the sequence refusal in
+    :func:`verify_envelope`'s order. Returns ``(item, None)`` or ``(None, the exception)``.
+    """
+    try:
+        return verify_envelope(env, recipient=recipient, keys=keys, last_seq=env.seq - 1, now=now,
+                               window=1, max_age=max_age), None
+    except Exception as exc:  # noqa: BLE001 - raised again, in order, under the lock (_verified)
+        return None, exc
+
+
+def _verified(env: Envelope, pre: tuple[Item | None, BaseException | None], last_seq: int) -> Item:
+    """The outcome of ``verify_envelope(env, last_seq=last_seq, window=1, …)`` from the pre-lock
+    outcome ``pre`` (same keys, recipient, time and age): raises what it would raise, in its
+    order — key/signature/addressing (1–3), then replay/gap (4), then the rest (5–6)."""
+    item, exc = pre
+    if isinstance(exc, _BEFORE_SEQUENCE):
+        raise exc
+    recipient = env.recipient  # checks 1-3 passed: it is addressed to us
+    if env.seq <= last_seq:
+        raise ReplayError(f"envelope {env.originator}→{recipient} #{env.seq} replayed: sequence already "
+                          f"accepted up to {last_seq}", expected=f"> {last_seq}", actual=env.seq)
+    if env.seq > last_seq + 1:
+        raise SequenceGapError(f"envelope {env.originator}→{recipient} #{env.seq} is beyond the "
+                               f"out-of-order window of 1 after #{last_seq}",
+                               expected=f"<= {last_seq + 1}", actual=env.seq)
+    if exc is not None:
+        raise exc
+    assert item is not None
+    return item
+
+
 def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
                   max_age: timedelta = MAX_AGE) -> BatchAck:
     """Verify and apply a batch of envelopes from ``sender`` (the authenticated partner).
@@ -173,8 +228,36 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
     _ready(node)
     now = node.clock.now()
     stamp = to_rfc3339(now)
+    # The pure work first, *outside* the node's write lock, so that the node's other writers
+    # (TAXII adds, refusal records, dialogue …) do not wait for up to 10,000 Ed25519
+    # verifications: parse each envelope and verify it against the partner keys pinned now.
+    keys = wire.partner_keys(node)
+    parsed: list[Envelope | InputError] = []
+    pre: dict[int, tuple[Item | None, BaseException | None]] = {}
+    for i, raw in enumerate(envelopes):
+        try:
+            one = Envelope.from_json(raw)
+        except InputError as exc:
+            parsed.append(exc)
+            continue
+        parsed.append(one)
+        if sender is None or one.originator == sender:  # (the others are refused unverified)
+            pre[i] = _pre_verify(one, recipient=node.party, keys=keys, now=now, max_age=max_age)
+    # the items of this batch that may be held already (ids as the envelopes claim them; an
+    # envelope is verified before its id is trusted)
+    claimed_ids: dict[str, set[str]] = {}
+    for raw in envelopes:
+        if isinstance(raw, dict) and isinstance(raw.get("item"), dict):
+            orig, iid = raw.get("originator"), raw["item"].get("id")
+            if isinstance(orig, str) and isinstance(iid, str):
+                claimed_ids.setdefault(orig, set()).add(iid)
     with write_lock(node):
         conn = node.conn
+        keys_now = wire.partner_keys(node)
+        if _key_bytes(keys_now) != _key_bytes(keys):
+            # a key was pinned, re-pinned or dropped meanwhile: what was verified against the old
+            # keys counts for nothing; verify under the lock against the keys in force
+            keys, pre = keys_now, {}
         receipts: list[Receipt] = []
         expected: dict[str, int] = {}
         seen_in_batch: dict[tuple[str, int], str] = {}
@@ -196,26 +279,16 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
             if consumed:
                 inbox_rows.append((orig, seq, item_id, digest, "rejected", reason[:500], stamp))
 
-        keys = wire.partner_keys(node)
-        # the items of this batch that are held already, one query per originator and 500 ids
-        # (ids as the envelopes claim them; an envelope is verified before its id is trusted)
-        claimed_ids: dict[str, set[str]] = {}
-        for raw in envelopes:
-            if isinstance(raw, dict) and isinstance(raw.get("item"), dict):
-                orig, iid = raw.get("originator"), raw["item"].get("id")
-                if isinstance(orig, str) and isinstance(iid, str):
-                    claimed_ids.setdefault(orig, set()).add(iid)
+        # the claimed items held already: one query per originator and 500 ids
         held_before: dict[tuple[str, str], str | None] = {}
         for orig, id_set in claimed_ids.items():
             held_before.update(dict.fromkeys(((orig, i) for i in id_set), None))
             for iid, dig in select_in(conn, "SELECT item_id, digest FROM fed_received WHERE originator = ? "
                                       "AND item_id IN ({})", id_set, orig):
                 held_before[(orig, iid)] = dig
-        for raw in envelopes:
-            try:
-                env = Envelope.from_json(raw)
-            except InputError as exc:
-                reject(wire.claimed(raw, "originator"), wire.claimed(raw, "seq"), None, "malformed", str(exc),
+        for i, (raw, env) in enumerate(zip(envelopes, parsed)):
+            if isinstance(env, InputError):
+                reject(wire.claimed(raw, "originator"), wire.claimed(raw, "seq"), None, "malformed", str(env),
                        consumed=False)
                 continue
             orig, seq = env.originator, env.seq
@@ -245,8 +318,12 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
                                                 "already received (idempotent acknowledgement)", True))
                     continue
             try:
-                item = verify_envelope(env, recipient=node.party, keys=keys, last_seq=nxt - 1, now=now,
-                                       window=1, max_age=max_age)
+                checked = pre.get(i)
+                if checked is not None:  # verified before the lock, against these very keys
+                    item = _verified(env, checked, nxt - 1)
+                else:
+                    item = verify_envelope(env, recipient=node.party, keys=keys, last_seq=nxt - 1, now=now,
+                                           window=1, max_age=max_age)
             except (VerificationError, InputError) as exc:
                 code = wire.error_code(exc)
                 # after the signature, addressing and sequence checks passed, the sender's stream

@@ -25,6 +25,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 from starlette.routing import Match
+from starlette.types import Receive, Scope, Send
 
 from accord import __version__
 from accord.api.deps import Principal, current_principal
@@ -69,7 +70,7 @@ class NodeApp(FastAPI):
         return not (self.dependency_overrides or self.user_middleware or self.root_path
                     or self.router.dependencies or self.exception_handlers.keys() != self._stock_handlers)
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.direct_routes and self._lane_open():
             for route, handler, internal_error in self.direct_routes:
                 match, child = route.matches(scope)

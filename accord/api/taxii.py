@@ -128,7 +128,8 @@ class TaxiiRoute(APIRoute):
         the route, its parameters and its OpenAPI entry stay as declared. None otherwise."""
         if not inspect.iscoroutinefunction(self.endpoint):
             return None
-        path_names, dep_name, dep = [], None, None
+        path_names: list[str] = []
+        dep_name, dep = "", None
         for name, param in inspect.signature(self.endpoint).parameters.items():
             if name == "request":
                 continue

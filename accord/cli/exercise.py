@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -19,7 +20,7 @@ console = Console()
 @app.command("list")
 def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts.")) -> None:
     """List the built-in scenarios."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in builtin_names():
         s = load_scenario(name)
         n_launch = len(s.launches.explicit) + (s.launches.generated.count if s.launches.generated else 0)

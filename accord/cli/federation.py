@@ -41,17 +41,18 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind")
 
     node = _open(dir)
     app = create_app(node, federation=Federation(node, batch_size=batch_size))
-    kwargs = {}
+    certfile = keyfile = None
     scheme = "http"
     if tls:
         d = tls_dir(dir)
         if not (d / "cert.pem").exists():
             from accord.errors import ConfigError
             raise ConfigError(f"{d}/cert.pem not found: run `accord node tls init --dir {dir}` first")
-        kwargs = {"ssl_certfile": str(d / "cert.pem"), "ssl_keyfile": str(d / "key.pem")}
+        certfile, keyfile = str(d / "cert.pem"), str(d / "key.pem")
         scheme = "https"
     console.print(f"node {node.party} serving on {scheme}://{host}:{port}", highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, **kwargs)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
+                ssl_certfile=certfile, ssl_keyfile=keyfile)
 
 
 def status(dir: DirOpt, json_out: JsonOpt = False) -> None:

@@ -50,8 +50,8 @@ def _cap_bytes(rows: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
 
 
 def _settle(inflight: Future | None) -> None:
-    """Wait for an acknowledgement being applied; its failure propagates. Returns None, the
-    worker's next ``inflight`` (``inflight = _settle(inflight)``: on failure it stays set, for
+    """Wait for an acknowledgement being applied; its failure propagates. The worker then sets
+    ``inflight = None`` (``_settle(inflight); inflight = None``: on failure it stays set, for
     the error handler to settle quietly)."""
     if inflight is not None:
         inflight.result()
@@ -62,9 +62,9 @@ def _settle_quietly(inflight: Future | None) -> None:
     """:func:`_settle`, ignoring a failure: rows it did not mark stay queued and are sent again
     (the partner answers them as duplicates)."""
     try:
-        return _settle(inflight)
+        _settle(inflight)
     except Exception:  # noqa: BLE001
-        return None
+        pass
 
 
 def _settled_none(party: str, sent: int, ack: Any) -> FederationError:
@@ -223,7 +223,8 @@ class Federation:
                     if not batch:
                         cursor = 0
                         if inflight is not None:  # its acknowledgement may queue rows again: look again
-                            inflight = _settle(inflight)
+                            _settle(inflight)
+                            inflight = None
                             continue
                         failures = 0
                         # woken at once by shares made in this process; other processes writing
@@ -231,17 +232,20 @@ class Federation:
                         wake.wait(self.poll_interval)
                         continue
                     ack = self.transport.send(self.node, party, [env for _, env in batch])
-                    inflight = _settle(inflight)
+                    _settle(inflight)
+                    inflight = None
                     if not any(r.seq is not None and r.consumed for r in ack.receipts):
                         outbox.apply_ack(self.node, party, ack)
                         raise _settled_none(party, len(batch), ack)
                     inflight = applier.submit(outbox.apply_ack, self.node, party, ack)
                     cursor = batch[-1][0]
                     if ack.next_seq is not None and ack.next_seq <= cursor:
-                        inflight, cursor = _settle(inflight), 0
+                        _settle(inflight)
+                        inflight, cursor = None, 0
                     failures = 0
                 except AccordError as exc:
-                    cursor, inflight = 0, _settle_quietly(inflight)
+                    _settle_quietly(inflight)
+                    cursor, inflight = 0, None
                     failures += 1
                     try:
                         outbox.record_failure(self.node, party, str(exc))
@@ -251,7 +255,8 @@ class Federation:
                     log.info("delivery to %s failed (%d in a row), retry in %.2fs: %s", party, failures, delay, exc)
                     self._stop.wait(delay)
                 except Exception:  # noqa: BLE001 - a worker must survive anything and retry
-                    cursor, inflight = 0, _settle_quietly(inflight)
+                    _settle_quietly(inflight)
+                    cursor, inflight = 0, None
                     failures += 1
                     log.exception("delivery worker for %s: unexpected error", party)
                     self._stop.wait(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))

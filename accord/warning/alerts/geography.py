@@ -149,7 +149,7 @@ class Geography:
 
         def geom(d: object, where: str) -> BaseGeometry:
             try:
-                g = shape(d)  # type: ignore[arg-type]
+                g = shape(d)
             except Exception as exc:  # shapely raises several types on malformed GeoJSON
                 raise InputError(f"bad geometry: {exc}", source=source, field=where) from exc
             if g.is_empty or not g.is_valid:

@@ -97,7 +97,7 @@ class SensorArray:
             raise InputError(f"unknown sensor index {int(sensor)} (have {len(self.ids)} sensors)",
                              field="sensor")
         try:
-            return self.ids.index(sensor)  # type: ignore[arg-type]
+            return self.ids.index(sensor)
         except ValueError:
             raise InputError(f"unknown sensor {sensor!r} (known: {', '.join(self.ids)})",
                              field="sensor") from None

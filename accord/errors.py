@@ -163,3 +163,9 @@ class WrongRecipientError(VerificationError):
 
 class EnvelopeError(InputError):
     """An envelope is malformed (missing/extra fields, wrong types, item not from its sender)."""
+
+
+# --- store ---------------------------------------------------------------------------------
+class SchemaInTransactionError(StoreError):
+    """Schema creation was asked for while a transaction is open on the connection (its script
+    would first COMMIT that transaction, perhaps another thread's, half done)."""

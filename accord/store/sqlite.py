@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from accord.errors import SchemaInTransactionError
+
 _schema_lock = threading.Lock()
 
 
@@ -47,8 +49,19 @@ def select_in(conn: sqlite3.Connection | sqlite3.Cursor, sql: str, values: Itera
 
 
 def ensure_schema(conn: sqlite3.Connection, ddl: str) -> None:
-    """Run idempotent DDL (``CREATE … IF NOT EXISTS``) in one transaction."""
+    """Run idempotent DDL (``CREATE … IF NOT EXISTS``) in one transaction.
+
+    Refuses (:class:`~accord.errors.SchemaInTransactionError`, nothing executed) while a
+    transaction is open on ``conn``: :meth:`sqlite3.Connection.executescript` first COMMITs any
+    open transaction, which on a connection shared between threads may be another thread's,
+    half done. Callers on a shared connection run this under the owner's write lock.
+    """
     with _schema_lock:
+        if conn.in_transaction:
+            raise SchemaInTransactionError(
+                "cannot create the schema while a transaction is open on this connection: running "
+                "the DDL script would first commit that transaction (perhaps another thread's, half "
+                "done); create the schema before writing, or under the connection's write lock")
         conn.executescript("BEGIN;\n" + ddl + "\nCOMMIT;")
 
 

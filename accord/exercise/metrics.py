@@ -111,22 +111,22 @@ def compute_metrics(runner: "Runner", wall: float, drained_at: float | None) -> 
                 receipt_by[mid].setdefault(receiver, t)
     # alerts
     alert_by: dict[str, dict[str, float]] = defaultdict(dict)
-    alert_msgs = Counter()
-    for a in runner.alerts_log:
-        alert_msgs[(a["party"], a.get("msg_type", "?"))] += 1
-        if a.get("msg_type") == "Alert":
-            for mid in a.get("missiles", []):
-                alert_by[mid].setdefault(a["party"], a["t"])
+    alert_msgs: Counter[tuple[str, str]] = Counter()
+    for alert in runner.alerts_log:
+        alert_msgs[(alert["party"], alert.get("msg_type", "?"))] += 1
+        if alert.get("msg_type") == "Alert":
+            for mid in alert.get("missiles", []):
+                alert_by[mid].setdefault(alert["party"], alert["t"])
     # impact error over time
     imp_err: dict[str, list[tuple[float, float, bool]]] = defaultdict(list)
-    for party, t, p in runner.preds_log:
-        if p.status != "tracking":
+    for party, t, pred in runner.preds_log:
+        if pred.status != "tracking":
             continue
-        mid = track_missile.get((party, p.track_id))
+        mid = track_missile.get((party, pred.track_id))
         if mid is None:
             continue
         e = ev[mid]
-        err = float(great_circle_m(p.impact_lat_deg, p.impact_lon_deg, e.impact_lat_deg, e.impact_lon_deg))
+        err = float(great_circle_m(pred.impact_lat_deg, pred.impact_lon_deg, e.impact_lat_deg, e.impact_lon_deg))
         imp_err[mid].append((t - e.launch_t, err, party == parties[0]))
     for f in sim.flights:
         mid = f.spec.id
@@ -182,7 +182,7 @@ def compute_metrics(runner: "Runner", wall: float, drained_at: float | None) -> 
     nodes = {p: Node.open(runner.states[p].dir, runner.clock) for p in parties}
     try:
         sent = delivered = lost = rejected_by_partner = 0
-        lost_detail = []
+        lost_detail: list[str] = []
         for a in parties:
             for b in parties:
                 if a == b:
@@ -203,7 +203,7 @@ def compute_metrics(runner: "Runner", wall: float, drained_at: float | None) -> 
         dup_counter = Counter((r, o, it.id) for r, o, _, it in runner.receipts)
         duplicated = sum(c - 1 for c in dup_counter.values() if c > 1)
         violations = 0
-        violation_detail = []
+        violation_detail: list[str] = []
         for p, node in nodes.items():
             for item in node.items():
                 if item.originator == p:
@@ -212,7 +212,7 @@ def compute_metrics(runner: "Runner", wall: float, drained_at: float | None) -> 
                 if not d.allowed:
                     violations += 1
                     violation_detail.append(f"{item.originator}→{p} {item.kind} {item.id}")
-        ledgers = {}
+        ledgers: dict[str, dict[str, Any]] = {}
         for p, node in nodes.items():
             try:
                 cp = node.ledger.verify()

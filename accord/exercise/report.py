@@ -32,8 +32,8 @@ PARTY_COLOURS = {"JPN": "#c0392b", "KOR": "#2e6fbf", "USA": "#2c8a4b"}
 class MapLayer:
     """What the map shows; all coordinates are (lon°, lat°)."""
 
-    coastlines: list[Sequence[tuple[float, float]]] = field(default_factory=list)
-    alert_areas: list[tuple[str, Sequence[tuple[float, float]]]] = field(default_factory=list)
+    coastlines: Sequence[Sequence[tuple[float, float]]] = field(default_factory=list)
+    alert_areas: Sequence[tuple[str, Sequence[tuple[float, float]]]] = field(default_factory=list)
     radars: list[dict[str, Any]] = field(default_factory=list)  # id, owner, lat_deg, lon_deg, max_range_m
     truth_paths: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     track_paths: dict[str, list[tuple[float, float]]] = field(default_factory=dict)

@@ -83,7 +83,7 @@ def _sensor(r: Any) -> Sensor:
                   scan_offset_s=r.scan_offset_s, pd=r.pd, clutter_per_scan=r.clutter_per_scan,
                   min_range_m=r.min_range_m, max_range_m=r.max_range_m, min_el_deg=r.min_el_deg,
                   max_el_deg=r.max_el_deg, az_center_deg=r.az_center_deg, az_half_width_deg=r.az_half_width_deg,
-                  ecef_m=tuple(float(v) for v in ecef))
+                  ecef_m=(float(ecef[0]), float(ecef[1]), float(ecef[2])))
 
 
 def launches_of(s: Scenario) -> list[LaunchSpec]:
@@ -177,6 +177,7 @@ class Runner:
         self.fused_log: dict[str, list[tuple[float, list[FusedTrack]]]] = defaultdict(list)
         self.preds_log: list[tuple[str, float, Prediction]] = []
         self.alerts_log: list[dict[str, Any]] = []
+        self._series: dict[str, dict[str, list[tuple[float, float]]]] = {}  # GOSPA curves (metrics)
         self.crash_pending: list[tuple[float, str]] = []
         self._deferred: list[Any] = []
 
@@ -190,17 +191,18 @@ class Runner:
             shutil.rmtree(self.out)
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / MARKER).write_text("accord exercise output; safe to delete\n")
-        for p in self.s.parties:
-            d = nodes_dir / p.code.lower()
-            node = Node.init(d, p.code, self.clock, name=p.name)
+        nodes: dict[str, Node] = {}  # party → its node, all up at setup
+        for party in self.s.parties:
+            d = nodes_dir / party.code.lower()
+            node = nodes[party.code] = Node.init(d, party.code, self.clock, name=party.name)
             self._prepare(node)
-            idx = [i for i, owner in enumerate(self.sensor_owner) if owner == p.code]
-            self.states[p.code] = NodeState(p.code, d, node, idx)
-        for a in self.states.values():
-            for b in self.states.values():
-                if a is not b:
-                    a.node.add_partner(b.party, b.node.identity.public_b64, self._partner_url(b.party))
-        keys = {p: st.node.identity.public_key for p, st in self.states.items()}
+            idx = [i for i, owner in enumerate(self.sensor_owner) if owner == party.code]
+            self.states[party.code] = NodeState(party.code, d, node, idx)
+        for a, node_a in nodes.items():
+            for b, node_b in nodes.items():
+                if a != b:
+                    node_a.add_partner(b, node_b.identity.public_b64, self._partner_url(b))
+        keys = {p: node.identity.public_key for p, node in nodes.items()}
         for sa in self.s.agreements:
             rules = [(f, t, list(rule.kinds), rule.max_classification)
                      for rule in sa.rules for f in sa.parties for t in sa.parties if f != t]
@@ -208,10 +210,10 @@ class Runner:
                                self.epoch - timedelta(days=1), self.epoch + timedelta(days=sa.valid_days),
                                title=f"exercise {self.s.name}: {sa.id}")
             for p in sa.parties:
-                ag = sign_agreement(ag, self.states[p].node.identity)
+                ag = sign_agreement(ag, nodes[p].identity)
             ag.save(self.out / f"agreement-{sa.id}.yaml")
             for p in sa.parties:
-                self.states[p].node.add_agreement(ag)
+                nodes[p].add_agreement(ag)
         for st in self.states.values():
             self._start_tracking(st)
 
@@ -356,7 +358,7 @@ class Runner:
         marking = Marking.parse(TRACK_MARKING)
         now = self.clock.now()
         for st in self.states.values():
-            if not st.up or st.tracker is None:
+            if not st.up or st.tracker is None or st.node is None:  # (a node that is up is not None)
                 continue
             items = [new_item("warning.track", {**tr.to_json(), "source": st.party}, marking, st.party, now)
                      for tr in st.own_tracks]
@@ -514,8 +516,24 @@ class Runner:
         except AccordError as exc:  # the inject itself could not be played
             rec["how"] = f"inject failed to play: {exc}"
 
+    def _postpone_while_down(self, inj: Any, rec: dict[str, Any], *parties: str) -> bool:
+        """True if a node ``inj`` acts on is down (crashed, not yet restarted): the inject is then
+        played again a second later, or — at the end of the run — recorded as not played."""
+        down = [p for p in parties if self.states[p].node is None]
+        if not down:
+            return False
+        if inj.t + 1 <= self.s.duration_s:
+            self._deferred.append(inj.model_copy(update={"t": inj.t + 1}))
+            self.injects_out.remove(rec)
+        else:
+            rec["how"] = f"{', '.join(down)} down until the end of the run: the inject could not be played"
+        return True
+
     def _inject_forged_envelope(self, inj: Any, rec: dict[str, Any]) -> None:
+        if self._postpone_while_down(inj, rec, inj.to):
+            return
         target = self.states[inj.to]
+        assert target.node is not None
         forger = Identity.generate(inj.node)  # right name, wrong key
         item = new_item(inj.kind, {"note": "forged by exercise inject"}, Marking.parse(TRACK_MARKING), inj.node,
                         self.clock.now())
@@ -549,7 +567,10 @@ class Runner:
         rec["how"] = f"{inj.to} answered {r.status} ({r.code or 'already applied'}); nothing stored twice"
 
     def _inject_policy_violation(self, inj: Any, rec: dict[str, Any]) -> None:
+        if self._postpone_while_down(inj, rec, inj.node, inj.to):  # both sides' policy is checked
+            return
         sender, target = self.states[inj.node], self.states[inj.to]
+        assert sender.node is not None and target.node is not None
         banner = f"{inj.classification}//REL TO {inj.node}, {inj.to}"
         item = new_item(inj.kind, {"note": "policy-violating share attempt (exercise inject)"},
                         Marking.parse(banner), inj.node, self.clock.now())
@@ -564,7 +585,7 @@ class Runner:
         after = sender.node.conn.execute("SELECT COUNT(*) FROM fed_outbox WHERE recipient=?", (inj.to,)).fetchone()[0]
         # A rogue sender that skipped its own check would meet the same policy at the receiver:
         # receive_batch applies the receiver's decide() before storing anything.
-        receiver_denies = target.node is not None and not target.node.decide(item, inj.to).allowed
+        receiver_denies = not target.node.decide(item, inj.to).allowed
         rec["caught"] = refused_by_sender and after == before and receiver_denies
         rec["how"] = (f"{inj.node} refused to queue it ({why}); {inj.to}'s own policy also denies it"
                       if rec["caught"] else f"{inj.node}: {why}; receiver denies: {receiver_denies}")
@@ -593,8 +614,10 @@ class Runner:
                 self._start_tracking(st)
 
     def _inject_ledger_rewrite(self, inj: Any, rec: dict[str, Any]) -> None:
-        st = self.states[inj.node]
-        node = st.node
+        if self._postpone_while_down(inj, rec, inj.node):
+            return
+        node = self.states[inj.node].node
+        assert node is not None
         entries = node.ledger.entries()
         if len(entries) < 2:
             rec["how"] = "ledger too short to rewrite"

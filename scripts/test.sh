@@ -29,4 +29,6 @@ install -q -e '.[test]'
 .venv/bin/python -c 'import accord' # fail loudly if the install did not work
 echo "ruff: pyflakes checks over accord/, bench/, tests/, scripts/ …"
 .venv/bin/ruff check -q accord bench tests scripts
+echo "mypy: type checks over accord/ (settings in pyproject.toml) …"
+.venv/bin/mypy --no-error-summary
 exec .venv/bin/python -m pytest -q "$@"

@@ -196,13 +196,7 @@ def verify_envelope(env: Envelope, *, recipient: str, keys: Mapping[str, Ed25519
     if env.recipient != recipient:
         raise WrongRecipientError(f"envelope {env.originator} #{env.seq} is addressed to another party",
                                   expected=recipient, actual=env.recipient)
-    if env.seq <= last_seq:
-        raise ReplayError(f"envelope {env.originator}→{recipient} #{env.seq} replayed: sequence already "
-                          f"accepted up to {last_seq}", expected=f"> {last_seq}", actual=env.seq)
-    if env.seq > last_seq + window:
-        raise SequenceGapError(f"envelope {env.originator}→{recipient} #{env.seq} is beyond the "
-                               f"out-of-order window of {window} after #{last_seq}",
-                               expected=f"<= {last_seq + window}", actual=env.seq)
+    check_sequence(env, last_seq=last_seq, window=window)
     if env.timestamp < now - max_age:
         raise ExpiredError(f"envelope {env.originator}→{recipient} #{env.seq} is too old: sent "
                            f"{to_rfc3339(env.timestamp)}, now {to_rfc3339(now)}, max age {max_age}")
@@ -216,6 +210,18 @@ def verify_envelope(env: Envelope, *, recipient: str, keys: Mapping[str, Ed25519
                             field="item.originator")
     _prime_item_bytes(env, item)
     return item
+
+
+def check_sequence(env: Envelope, *, last_seq: int, window: int) -> None:
+    """:func:`verify_envelope`'s sequence check (4): raise :class:`ReplayError` if ``env.seq`` was
+    accepted already (``<= last_seq``), :class:`SequenceGapError` if it lies beyond the window."""
+    if env.seq <= last_seq:
+        raise ReplayError(f"envelope {env.originator}→{env.recipient} #{env.seq} replayed: sequence already "
+                          f"accepted up to {last_seq}", expected=f"> {last_seq}", actual=env.seq)
+    if env.seq > last_seq + window:
+        raise SequenceGapError(f"envelope {env.originator}→{env.recipient} #{env.seq} is beyond the "
+                               f"out-of-order window of {window} after #{last_seq}",
+                               expected=f"<= {last_seq + window}", actual=env.seq)
 
 
 def _prime_item_bytes(env: Envelope, item: Item) -> None:

@@ -43,11 +43,11 @@ from typing import Any
 
 from accord.clock import to_rfc3339
 from accord.core.canonical import parse_json_strict
-from accord.core.envelopes import Envelope, verify_envelope
+from accord.core.envelopes import Envelope, check_sequence, verify_envelope
 from accord.core.identity import raw_public
 from accord.core.items import Item
-from accord.errors import (InputError, ReplayError, SequenceGapError, SignatureError, StoreError,
-                           UnknownKeyError, VerificationError, WrongRecipientError)
+from accord.errors import (InputError, SignatureError, StoreError, UnknownKeyError, VerificationError,
+                           WrongRecipientError)
 from accord.federation import wire
 from accord.federation.schema import ensure_federation_schema, write_lock
 from accord.federation.txn import transaction
@@ -205,14 +205,7 @@ def _verified(env: Envelope, pre: tuple[Item | None, BaseException | None], last
     item, exc = pre
     if isinstance(exc, _BEFORE_SEQUENCE):
         raise exc
-    recipient = env.recipient  # checks 1-3 passed: it is addressed to us
-    if env.seq <= last_seq:
-        raise ReplayError(f"envelope {env.originator}→{recipient} #{env.seq} replayed: sequence already "
-                          f"accepted up to {last_seq}", expected=f"> {last_seq}", actual=env.seq)
-    if env.seq > last_seq + 1:
-        raise SequenceGapError(f"envelope {env.originator}→{recipient} #{env.seq} is beyond the "
-                               f"out-of-order window of 1 after #{last_seq}",
-                               expected=f"<= {last_seq + 1}", actual=env.seq)
+    check_sequence(env, last_seq=last_seq, window=1)  # checks 1-3 passed: it is addressed to us
     if exc is not None:
         raise exc
     assert item is not None

@@ -16,7 +16,8 @@ For a state ``(r, v)`` (Vallado, *Fundamentals of Astrodynamics*, 4th ed., §2.4
 The *launch* is the ballistic arc continued backwards to the ground: the boost phase bends the
 real trajectory, so this is the "equivalent ballistic launch point"; ``launch_sigma_m`` adds
 that model error (:data:`LAUNCH_MODEL_SIGMA_M`) to the propagated uncertainty. When the track
-saw the boost, :func:`launch_from_boost` back-extrapolates its early state instead (closer).
+saw the boost, :func:`launch_from_boost_states` fits a rise from rest to its boost-phase states
+instead (closer; :func:`launch_from_boost` back-extrapolates one early state when too few).
 
 Uncertainty: the 6×6 state covariance is carried through that (nonlinear) map by the unscented
 transform (Julier & Uhlmann 1997) with 2n + 1 = 13 sigma points, ``κ = 1``. The impact points of
@@ -205,11 +206,15 @@ def predict_launch_impact(t: float, track_ids: Sequence[str], x: np.ndarray, P: 
                           mu: float = MU, radius: float = EARTH_RADIUS_M,
                           ground_track_points: int = 24,
                           launch_model_sigma_m: float = LAUNCH_MODEL_SIGMA_M,
-                          anchors: np.ndarray | None = None) -> list[Prediction]:
+                          anchors: np.ndarray | None = None,
+                          launch_fit: np.ndarray | None = None) -> list[Prediction]:
     """Predictions for ballistic states ``x (K, 6)`` with covariances ``P (K, 6, 6)`` at ``t``.
 
-    ``anchors (K, 7)``: optional boost-phase states ``(t, p, v)``; where usable the launch comes
-    from them (:func:`launch_from_anchors`, σ :data:`LAUNCH_ANCHOR_SIGMA_M`).
+    ``launch_fit (K, 4)``: optional launches already estimated from the boost phase
+    ``(t, lat°, lon°, σ m)`` (:func:`launch_from_boost_states`); rows with ``σ > 0`` are used as
+    they are. Otherwise ``anchors (K, 7)``: optional boost-phase states ``(t, p, v)``; where
+    usable the launch comes from them (:func:`launch_from_anchors`, σ
+    :data:`LAUNCH_ANCHOR_SIGMA_M`). Otherwise the ballistic arc continued to the ground.
 
     A track whose arc (or any of its sigma points' arcs) does not meet the ground on both
     branches (still boosting into orbit-like states, or a diverged estimate) gets no prediction.
@@ -242,6 +247,13 @@ def predict_launch_impact(t: float, track_ids: Sequence[str], x: np.ndarray, P: 
         l_lat = np.where(ok_a, a_lat, l_lat)
         l_lon = np.where(ok_a, a_lon, l_lon)
         l_sig = np.where(ok_a, LAUNCH_ANCHOR_SIGMA_M, l_sig)
+    if launch_fit is not None:
+        lf = np.asarray(launch_fit, dtype=float).reshape(-1, 4)[sel]
+        ok_f = lf[:, 3] > 0.0            # NaN (no fit) compares false
+        t_lau = np.where(ok_f, lf[:, 0], t_lau)
+        l_lat = np.where(ok_f, lf[:, 1], l_lat)
+        l_lon = np.where(ok_f, lf[:, 2], l_lon)
+        l_sig = np.where(ok_f, lf[:, 3], l_sig)
     l_sig = l_sig.tolist()
     major, minor, bearing = _ellipse_axes(i_cov)
     cols = [a.tolist() for a in (t_lau, l_lat, l_lon, t_imp, i_lat, i_lon, major, minor, bearing)]
@@ -299,3 +311,136 @@ def launch_from_boost(pred: Prediction, anchor: np.ndarray, *, radius: float = E
         return pred
     return replace(pred, launch_t=float(lt[0]), launch_lat_deg=float(la[0]), launch_lon_deg=float(lo[0]),
                    launch_sigma_m=float(sigma_m))
+
+
+#: Boost-phase states kept per track for :func:`launch_from_boost_states` (one every
+#: :data:`BOOST_STATE_EVERY_S` from confirmation while the ballistic mode is below
+#: :data:`BOOST_STATE_MAX_BALLISTIC`).
+BOOST_STATES = 32
+BOOST_STATE_EVERY_S = 2.0
+BOOST_STATE_MAX_BALLISTIC = 0.9
+#: Fewest states and shortest span the rise fit needs; otherwise the single anchor is used.
+BOOST_FIT_MIN_STATES = 6
+BOOST_FIT_MIN_SPAN_S = 10.0
+#: 1-σ model error of the rise fit (radial, m): the cubic-from-rest rise against the simulator's
+#: vertical-rise-then-linear-pitch boost, measured on simulated salvos (docs/tracking.md).
+BOOST_FIT_MODEL_SIGMA_M = 4_000.0
+#: Launch times searched, seconds before the first kept state, and the grid step.
+BOOST_FIT_TAU_MAX_S = 150.0
+BOOST_FIT_TAU_STEP_S = 1.0
+
+
+@njit(cache=True)
+def _rise_ls(S, k, m, tl):
+    """Weighted least squares of the rise from rest at ``tl`` for track ``k``'s first ``m`` states:
+    ``(p_L (3,), residual Σ w r², (AᵀWA)⁻¹₀₀, |p_L| − R placeholder)``."""
+    N = np.zeros((3, 3))
+    b = np.zeros((3, 3))
+    yy = 0.0
+    for i in range(m):
+        tau = S[k, i, 0] - tl
+        wp = S[k, i, 7]
+        wv = S[k, i, 8]
+        fp = (1.0, tau * tau, tau * tau * tau)
+        fv = (0.0, 2.0 * tau, 3.0 * tau * tau)
+        for a in range(3):
+            for c in range(3):
+                N[a, c] += wp * fp[a] * fp[c] + wv * fv[a] * fv[c]
+            for ax in range(3):
+                b[a, ax] += wp * fp[a] * S[k, i, 1 + ax] + wv * fv[a] * S[k, i, 4 + ax]
+        for ax in range(3):
+            yy += wp * S[k, i, 1 + ax] ** 2 + wv * S[k, i, 4 + ax] ** 2
+    Ninv = np.linalg.inv(N)
+    coef = Ninv @ b
+    ss = yy
+    for ax in range(3):   # Σ w r² = yᵀWy − cᵀ(AᵀWy) at the least-squares solution
+        for a in range(3):
+            ss -= coef[a, ax] * b[a, ax]
+    return coef[0].copy(), max(ss, 0.0), Ninv[0, 0]
+
+
+@njit(cache=True)
+def _rise_fit_kernel(S, n, radius, tau_max, tau_step):
+    """Least-squares rise from rest for each track (see :func:`launch_from_boost_states`): the
+    launch-time grid brackets the ground crossings of ``|p_L|``, the best one is bisected."""
+    K = S.shape[0]
+    out = np.full((K, 6), np.nan)   # t_L, x, y, z, tr Cov(p_L) (m²), χ²/dof
+    G = int(tau_max / tau_step)
+    for k in range(K):
+        m = n[k]
+        if m < 4:
+            continue
+        t0 = S[k, 0, 0]
+        best_ss = np.inf
+        lo = hi = np.nan
+        prev_g = np.nan
+        for gi in range(G + 1):
+            tl = t0 - 1.0 - gi * tau_step
+            p, ss, _ = _rise_ls(S, k, m, tl)
+            g = math.sqrt(p[0] * p[0] + p[1] * p[1] + p[2] * p[2]) - radius
+            if gi > 0 and (g <= 0.0) != (prev_g <= 0.0) and ss < best_ss:
+                best_ss, lo, hi = ss, tl + tau_step, tl
+            prev_g = g
+        if not np.isfinite(lo):
+            continue
+        p, ss, var = _rise_ls(S, k, m, lo)
+        g_lo = math.sqrt(p[0] * p[0] + p[1] * p[1] + p[2] * p[2]) - radius
+        for _ in range(20):   # bisection to ~1 ms
+            mid = 0.5 * (lo + hi)
+            p, ss, var = _rise_ls(S, k, m, mid)
+            g = math.sqrt(p[0] * p[0] + p[1] * p[1] + p[2] * p[2]) - radius
+            if (g <= 0.0) == (g_lo <= 0.0):
+                lo, g_lo = mid, g
+            else:
+                hi = mid
+        out[k, 0] = mid
+        out[k, 1:4] = p * (radius / (g + radius))   # on the sphere
+        out[k, 4] = 3.0 * var
+        out[k, 5] = ss / max(6 * m - 9, 1)
+    return out
+
+
+def launch_from_boost_states(states: np.ndarray, counts: np.ndarray, *, radius: float = EARTH_RADIUS_M,
+                             model_sigma_m: float = BOOST_FIT_MODEL_SIGMA_M) -> tuple[np.ndarray, ...]:
+    """Launch points from several boost-phase states per track, by a least-squares rise fit.
+
+    ``states (K, M, 9)``: per track up to ``M`` rows ``(t, p, v, σp, σv)`` (ECEF, σ per axis of
+    the filter's position / velocity), the first ``counts[k]`` of them filled, in time order.
+
+    Model (one per ECEF axis, the same design for the three): a rise from rest at ``t_L``,
+    ``p(t) = p_L + c₂ τ² + c₃ τ³``, ``v(t) = 2 c₂ τ + 3 c₃ τ²``, ``τ = t − t_L`` — no ``τ`` term
+    because the missile starts at rest, a ``τ³`` term for the pitch-over and the growing thrust
+    (the single-anchor :func:`launch_from_anchors` is the ``c₃ = 0``, one-state case). For a
+    given ``t_L`` it is linear: weighted least squares over positions (weight ``1/σp²``) and
+    velocities (``1/σv²``). ``t_L`` is where the fitted ``|p_L|`` crosses ``R`` — the launch is on the
+    ground: a 1 s grid up to :data:`BOOST_FIT_TAU_MAX_S` before the first state brackets the
+    crossings, the one with the smallest residual is bisected.
+
+    σ (radial, m): ``√(s² tr Cov(p_L) + σ_model²)`` with ``Cov(p_L)`` the least-squares
+    covariance (``(AᵀWA)⁻¹₀₀`` per axis) scaled by ``s² = max(1, χ²/dof)`` — the filter's states
+    are correlated in time, so the residual rather than the nominal σ sets the scale — and
+    ``σ_model`` (:data:`BOOST_FIT_MODEL_SIGMA_M`) the model error measured on simulated salvos.
+
+    Returns ``(ok, launch_t, lat°, lon°, sigma_m)``; ``ok`` false when a track has fewer than
+    :data:`BOOST_FIT_MIN_STATES` states or a span under :data:`BOOST_FIT_MIN_SPAN_S`, or no
+    crossing was found.
+    """
+    S = np.ascontiguousarray(np.asarray(states, dtype=float))
+    if S.ndim != 3 or S.shape[2] != 9:
+        raise ValueError(f"states must be (K, M, 9), got {S.shape}")
+    n = np.asarray(counts, dtype=np.int64).reshape(-1)
+    K = S.shape[0]
+    idx = np.arange(K)
+    last = np.maximum(n - 1, 0)
+    span = np.where(n > 0, S[idx, last, 0] - S[:, 0, 0], 0.0)
+    use = (n >= BOOST_FIT_MIN_STATES) & (span >= BOOST_FIT_MIN_SPAN_S)
+    W = S.copy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        W[..., 7] = 1.0 / np.maximum(S[..., 7], 1.0) ** 2
+        W[..., 8] = 1.0 / np.maximum(S[..., 8], 0.1) ** 2
+    fit = _rise_fit_kernel(W, np.where(use, n, 0), float(radius), BOOST_FIT_TAU_MAX_S, BOOST_FIT_TAU_STEP_S)
+    ok = use & np.isfinite(fit[:, 0])
+    pl = np.where(ok[:, None], fit[:, 1:4], radius * np.array([1.0, 0.0, 0.0]))
+    lat, lon, _ = ecef_to_lla(pl, radius)
+    sig = np.sqrt(np.maximum(fit[:, 5], 1.0) * fit[:, 4] + model_sigma_m**2)
+    return ok, fit[:, 0], lat, lon, sig

@@ -31,6 +31,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.special import gammaincinv
 
 from accord.errors import InputError
+from accord.warning import prediction as _pred
 from accord.warning.frames import EARTH_RADIUS_M, MU
 from accord.warning.prediction import predict_launch_impact
 from accord.warning.tracking import initiation, kernels
@@ -108,7 +109,7 @@ class TrackerConfig:
 
 _INT = np.int64
 _TRACK_FIELDS = ("_X", "_P", "_mu", "_hist", "_misses", "_last", "_ball_since", "_latched", "_confirmed",
-                 "_id", "_conf_t", "_anchor")
+                 "_id", "_conf_t", "_anchor", "_boost", "_boost_n", "_boost_t", "_lfit")
 
 
 def _dt_key(dt: float) -> float:
@@ -138,6 +139,10 @@ class Tracker:
         self._ball_since = np.zeros(0)
         self._conf_t = np.zeros(0)
         self._anchor = np.zeros((0, 7))   # boost-phase state (t, p, v) for the launch estimate
+        self._boost = np.zeros((0, _pred.BOOST_STATES, 9))  # boost states (t, p, v, σp, σv) for the rise fit
+        self._boost_n = np.zeros(0, _INT)
+        self._boost_t = np.zeros(0)       # time of the last boost state kept
+        self._lfit = np.zeros((0, 4))     # fitted launch (t, lat, lon, σ); NaN: not yet, σ −1: none
         self._latched = np.zeros(0, bool)
         self._confirmed = np.zeros(0, bool)
         self._id = np.zeros(0, _INT)
@@ -271,11 +276,13 @@ class Tracker:
                 self._id[newly] = np.arange(self._next_id, self._next_id + k)
                 self._next_id += k
                 self._confirmed |= newly
-            anchor = (self._confirmed & ~self._latched & np.isnan(self._anchor[:, 0])
-                      & (t - self._conf_t >= c.launch_anchor_s))
-            if anchor.any():
-                x, _ = combine(self._X[anchor], self._P[anchor], self._mu[anchor])
-                self._anchor[anchor] = np.column_stack([np.full(len(x), t), x[:, 0:6]])
+            boosting = self._confirmed & ~self._latched
+            if boosting.any():
+                anchor = boosting & np.isnan(self._anchor[:, 0]) & (t - self._conf_t >= c.launch_anchor_s)
+                if anchor.any():
+                    x, _ = combine(self._X[anchor], self._P[anchor], self._mu[anchor])
+                    self._anchor[anchor] = np.column_stack([np.full(len(x), t), x[:, 0:6]])
+                self._keep_boost_states(t, boosting)
             if dead.any():
                 for tid in self._track_ids(np.flatnonzero(dead & self._confirmed)):
                     self._lost.append((tid, t))
@@ -283,6 +290,21 @@ class Tracker:
             if (any_new or t - self._last_merge_t >= 1.0) and self.n_confirmed > 1:
                 self._merge(t)
         self._initiate(t, s, z[free])
+
+    def _keep_boost_states(self, t: float, boosting: np.ndarray) -> None:
+        """Every ``BOOST_STATE_EVERY_S`` keep the state of confirmed boosting tracks (ballistic
+        mode below ``BOOST_STATE_MAX_BALLISTIC``, at most ``BOOST_STATES``) for the launch fit."""
+        due = (boosting & (self._boost_n < _pred.BOOST_STATES)
+               & (self._mu[:, BALLISTIC] < _pred.BOOST_STATE_MAX_BALLISTIC)
+               & (t - self._boost_t >= _pred.BOOST_STATE_EVERY_S - 1e-6))
+        if due.any():
+            i = np.flatnonzero(due)
+            x, P = combine(self._X[i], self._P[i], self._mu[i])
+            sp = np.sqrt(np.trace(P[:, 0:3, 0:3], axis1=1, axis2=2) / 3.0)
+            sv = np.sqrt(np.trace(P[:, 3:6, 3:6], axis1=1, axis2=2) / 3.0)
+            self._boost[i, self._boost_n[i]] = np.column_stack([np.full(len(i), t), x[:, 0:6], sp, sv])
+            self._boost_n[i] += 1
+            self._boost_t[i] = t
 
     def _initiate(self, t: float, s: int, z: np.ndarray) -> None:
         """Pair this scan's free detections with recent candidates; keep the rest as candidates."""
@@ -334,6 +356,10 @@ class Tracker:
         self._ball_since = np.concatenate([self._ball_since, np.full(k, np.inf)])
         self._conf_t = np.concatenate([self._conf_t, np.full(k, np.inf)])
         self._anchor = np.concatenate([self._anchor, np.full((k, 7), np.nan)])
+        self._boost = np.concatenate([self._boost, np.full((k, _pred.BOOST_STATES, 9), np.nan)])
+        self._boost_n = np.concatenate([self._boost_n, np.zeros(k, _INT)])
+        self._boost_t = np.concatenate([self._boost_t, np.full(k, -np.inf)])
+        self._lfit = np.concatenate([self._lfit, np.full((k, 4), np.nan)])
         self._latched = np.concatenate([self._latched, np.zeros(k, bool)])
         self._confirmed = np.concatenate([self._confirmed, np.zeros(k, bool)])
         self._id = np.concatenate([self._id, np.full(k, -1, _INT)])
@@ -386,10 +412,15 @@ class Tracker:
         sel = np.flatnonzero(self._confirmed & self._latched)
         if len(sel) == 0:
             return out
+        todo = sel[np.isnan(self._lfit[sel, 3])]
+        if len(todo):   # once per track, at its first prediction: the boost is over
+            ok, lt, la, lo, sg = _pred.launch_from_boost_states(self._boost[todo], self._boost_n[todo],
+                                                                radius=c.earth_radius_m)
+            self._lfit[todo] = np.column_stack([lt, la, lo, np.where(ok, sg, -1.0)])
         X, P, _, _ = self._predicted_copy(t, sel)
         preds = predict_launch_impact(t, self._track_ids(sel), X[:, BALLISTIC, 0:6],
                                       P[:, BALLISTIC, 0:6, 0:6], mu=c.mu, radius=c.earth_radius_m,
-                                      anchors=self._anchor[sel])
+                                      anchors=self._anchor[sel], launch_fit=self._lfit[sel])
         for p in preds:
             self._last_pred[p.track_id] = p
         return out + preds

@@ -322,9 +322,15 @@ BOOST_STATE_MAX_BALLISTIC = 0.9
 #: Fewest states and shortest span the rise fit needs; otherwise the single anchor is used.
 BOOST_FIT_MIN_STATES = 6
 BOOST_FIT_MIN_SPAN_S = 10.0
-#: 1-σ model error of the rise fit (radial, m): the cubic-from-rest rise against the simulator's
-#: vertical-rise-then-linear-pitch boost, measured on simulated salvos (docs/tracking.md).
-BOOST_FIT_MODEL_SIGMA_M = 4_000.0
+#: Model error of the rise fit (radial 1-σ, m) for a launch :data:`BOOST_FIT_MODEL_TAU_S` before
+#: the first kept state, growing as the square of that extrapolation (an acceleration-like bias):
+#: the cubic rise against the simulator's vertical-rise-then-pitch-over boost, calibrated on
+#: simulated salvos and the sample scenarios (docs/tracking.md).
+BOOST_FIT_MODEL_SIGMA_M = 3_000.0
+BOOST_FIT_MODEL_TAU_S = 45.0
+#: Inflation of the fit's own σ: the kept states are filtered estimates, correlated in time, so
+#: they carry fewer independent measurements than their count says.
+BOOST_FIT_CORRELATION = 2.0
 #: Launch times searched, seconds before the first kept state, and the grid step.
 BOOST_FIT_TAU_MAX_S = 150.0
 BOOST_FIT_TAU_STEP_S = 1.0
@@ -401,7 +407,8 @@ def _rise_fit_kernel(S, n, radius, tau_max, tau_step):
 
 
 def launch_from_boost_states(states: np.ndarray, counts: np.ndarray, *, radius: float = EARTH_RADIUS_M,
-                             model_sigma_m: float = BOOST_FIT_MODEL_SIGMA_M) -> tuple[np.ndarray, ...]:
+                             model_sigma_m: float = BOOST_FIT_MODEL_SIGMA_M,
+                             correlation: float = BOOST_FIT_CORRELATION) -> tuple[np.ndarray, ...]:
     """Launch points from several boost-phase states per track, by a least-squares rise fit.
 
     ``states (K, M, 9)``: per track up to ``M`` rows ``(t, p, v, σp, σv)`` (ECEF, σ per axis of
@@ -416,10 +423,12 @@ def launch_from_boost_states(states: np.ndarray, counts: np.ndarray, *, radius: 
     ground: a 1 s grid up to :data:`BOOST_FIT_TAU_MAX_S` before the first state brackets the
     crossings, the one with the smallest residual is bisected.
 
-    σ (radial, m): ``√(s² tr Cov(p_L) + σ_model²)`` with ``Cov(p_L)`` the least-squares
-    covariance (``(AᵀWA)⁻¹₀₀`` per axis) scaled by ``s² = max(1, χ²/dof)`` — the filter's states
-    are correlated in time, so the residual rather than the nominal σ sets the scale — and
-    ``σ_model`` (:data:`BOOST_FIT_MODEL_SIGMA_M`) the model error measured on simulated salvos.
+    σ (radial, m, the RMS of the horizontal error; the 95 % circle has radius ``√(5.991/2) σ``):
+    ``√(k² s² tr Cov(p_L) + (σ_m (τ₀/τ_m)²)²)`` with ``Cov(p_L)`` the least-squares covariance
+    (``(AᵀWA)⁻¹₀₀`` per axis) scaled by ``s² = max(1, χ²/dof)``, ``k``
+    (:data:`BOOST_FIT_CORRELATION`) for the time correlation of filtered states, and the model
+    term ``σ_m = ``:data:`BOOST_FIT_MODEL_SIGMA_M` at ``τ_m = ``:data:`BOOST_FIT_MODEL_TAU_S`,
+    scaled by the square of ``τ₀``, the time from launch to the first kept state.
 
     Returns ``(ok, launch_t, lat°, lon°, sigma_m)``; ``ok`` false when a track has fewer than
     :data:`BOOST_FIT_MIN_STATES` states or a span under :data:`BOOST_FIT_MIN_SPAN_S`, or no
@@ -442,5 +451,7 @@ def launch_from_boost_states(states: np.ndarray, counts: np.ndarray, *, radius: 
     ok = use & np.isfinite(fit[:, 0])
     pl = np.where(ok[:, None], fit[:, 1:4], radius * np.array([1.0, 0.0, 0.0]))
     lat, lon, _ = ecef_to_lla(pl, radius)
-    sig = np.sqrt(np.maximum(fit[:, 5], 1.0) * fit[:, 4] + model_sigma_m**2)
+    tau0 = S[:, 0, 0] - fit[:, 0]
+    sig = np.sqrt(correlation**2 * np.maximum(fit[:, 5], 1.0) * fit[:, 4]
+                  + (model_sigma_m * (tau0 / BOOST_FIT_MODEL_TAU_S) ** 2) ** 2)
     return ok, fit[:, 0], lat, lon, sig

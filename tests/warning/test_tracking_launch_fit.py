@@ -37,7 +37,7 @@ def test_exact_cubic_rise_gives_the_pad_within_a_metre():
     a = _cubic_rise(39.7, 126.1, 12.37, 12.37 + 43.1 + 2.0 * np.arange(20), [0.9, 0.4, 14.0], [0.05, 0.02, 0.02])
     b = _cubic_rise(40.1, 125.6, 80.0, 80.0 + 38.6 + 2.0 * np.arange(12), [0.0, 1.5, 12.0], [0.0, 0.03, 0.05])
     S, n = _pack([a, b])
-    ok, lt, lat, lon, sig = launch_from_boost_states(S, n, model_sigma_m=0.0)
+    ok, lt, lat, lon, sig = launch_from_boost_states(S, n, model_sigma_m=0.0, correlation=1.0)
     assert ok.all()
     assert great_circle_m(lat[0], lon[0], 39.7, 126.1) < 1.0
     assert great_circle_m(lat[1], lon[1], 40.1, 125.6) < 1.0
@@ -109,8 +109,8 @@ def test_simulated_salvos_launch_points_beat_the_single_anchor(salvos, fitted, m
 
 def test_simulated_salvos_launch_sigma_covers_the_pad(fitted):
     # the 95 % circle (radius √(5.991/2) σ) holds the true pad in ≥ 90 % of the missiles,
-    # and σ is not grossly inflated (clean detections here: σ is mostly the 4 km model term, so
-    # errors run below it; a calibrated circular error has median 0.83 σ)
+    # and σ is not grossly inflated (clean detections here: σ is mostly the model term, so errors
+    # run below it; a calibrated circular error has median 0.83 σ)
     inside = fitted[:, 0] <= R95 * fitted[:, 1]
     assert inside.mean() >= 0.9
     assert np.median(fitted[:, 0] / fitted[:, 1]) > 0.2

@@ -241,19 +241,19 @@ def predict_launch_impact(t: float, track_ids: Sequence[str], x: np.ndarray, P: 
     glat, glon, _ = ecef_to_lla(nominal["track"][sel], radius)
     glat, glon = np.round(glat, 5).tolist(), np.round(glon, 5).tolist()
     l_sig = np.sqrt(np.trace(l_cov, axis1=1, axis2=2) + launch_model_sigma_m**2)
-    if anchors is not None:
-        ok_a, a_t, a_lat, a_lon = launch_from_anchors(np.asarray(anchors)[sel], radius=radius)
-        t_lau = np.where(ok_a, a_t, t_lau)
-        l_lat = np.where(ok_a, a_lat, l_lat)
-        l_lon = np.where(ok_a, a_lon, l_lon)
-        l_sig = np.where(ok_a, LAUNCH_ANCHOR_SIGMA_M, l_sig)
+    fitted = np.zeros(len(sel), dtype=bool)
     if launch_fit is not None:
         lf = np.asarray(launch_fit, dtype=float).reshape(-1, 4)[sel]
-        ok_f = lf[:, 3] > 0.0            # NaN (no fit) compares false
-        t_lau = np.where(ok_f, lf[:, 0], t_lau)
-        l_lat = np.where(ok_f, lf[:, 1], l_lat)
-        l_lon = np.where(ok_f, lf[:, 2], l_lon)
-        l_sig = np.where(ok_f, lf[:, 3], l_sig)
+        fitted = lf[:, 3] > 0.0          # NaN (no fit) compares false
+        t_lau = np.where(fitted, lf[:, 0], t_lau)
+        l_lat = np.where(fitted, lf[:, 1], l_lat)
+        l_lon = np.where(fitted, lf[:, 2], l_lon)
+        l_sig = np.where(fitted, lf[:, 3], l_sig)
+    rest = np.flatnonzero(~fitted)
+    if anchors is not None and len(rest):
+        ok_a, a_t, a_lat, a_lon = launch_from_anchors(np.asarray(anchors)[sel[rest]], radius=radius)
+        r = rest[ok_a]
+        t_lau[r], l_lat[r], l_lon[r], l_sig[r] = a_t[ok_a], a_lat[ok_a], a_lon[ok_a], LAUNCH_ANCHOR_SIGMA_M
     l_sig = l_sig.tolist()
     major, minor, bearing = _ellipse_axes(i_cov)
     cols = [a.tolist() for a in (t_lau, l_lat, l_lon, t_imp, i_lat, i_lon, major, minor, bearing)]

@@ -109,7 +109,7 @@ class TrackerConfig:
 
 _INT = np.int64
 _TRACK_FIELDS = ("_X", "_P", "_mu", "_hist", "_misses", "_last", "_ball_since", "_latched", "_confirmed",
-                 "_id", "_conf_t", "_anchor", "_boost", "_boost_n", "_boost_t", "_lfit")
+                 "_id", "_conf_t", "_anchor", "_boost", "_boost_n", "_lfit")
 
 
 def _dt_key(dt: float) -> float:
@@ -141,8 +141,8 @@ class Tracker:
         self._anchor = np.zeros((0, 7))   # boost-phase state (t, p, v) for the launch estimate
         self._boost = np.zeros((0, _pred.BOOST_STATES, 9))  # boost states (t, p, v, σp, σv) for the rise fit
         self._boost_n = np.zeros(0, _INT)
-        self._boost_t = np.zeros(0)       # time of the last boost state kept
         self._lfit = np.zeros((0, 4))     # fitted launch (t, lat, lon, σ); NaN: not yet, σ −1: none
+        self._boost_due = -np.inf         # next time boost states are kept (all tracks together)
         self._latched = np.zeros(0, bool)
         self._confirmed = np.zeros(0, bool)
         self._id = np.zeros(0, _INT)
@@ -282,7 +282,8 @@ class Tracker:
                 if anchor.any():
                     x, _ = combine(self._X[anchor], self._P[anchor], self._mu[anchor])
                     self._anchor[anchor] = np.column_stack([np.full(len(x), t), x[:, 0:6]])
-                self._keep_boost_states(t, boosting)
+                if t >= self._boost_due:
+                    self._keep_boost_states(t, boosting)
             if dead.any():
                 for tid in self._track_ids(np.flatnonzero(dead & self._confirmed)):
                     self._lost.append((tid, t))
@@ -292,11 +293,12 @@ class Tracker:
         self._initiate(t, s, z[free])
 
     def _keep_boost_states(self, t: float, boosting: np.ndarray) -> None:
-        """Every ``BOOST_STATE_EVERY_S`` keep the state of confirmed boosting tracks (ballistic
-        mode below ``BOOST_STATE_MAX_BALLISTIC``, at most ``BOOST_STATES``) for the launch fit."""
+        """Keep the state of confirmed boosting tracks (ballistic mode below
+        ``BOOST_STATE_MAX_BALLISTIC``, at most ``BOOST_STATES`` each) for the launch fit; called
+        every ``BOOST_STATE_EVERY_S`` (one clock for all tracks, so most scans skip it)."""
+        self._boost_due = t + _pred.BOOST_STATE_EVERY_S - 1e-6
         due = (boosting & (self._boost_n < _pred.BOOST_STATES)
-               & (self._mu[:, BALLISTIC] < _pred.BOOST_STATE_MAX_BALLISTIC)
-               & (t - self._boost_t >= _pred.BOOST_STATE_EVERY_S - 1e-6))
+               & (self._mu[:, BALLISTIC] < _pred.BOOST_STATE_MAX_BALLISTIC))
         if due.any():
             i = np.flatnonzero(due)
             x, P = combine(self._X[i], self._P[i], self._mu[i])
@@ -304,7 +306,6 @@ class Tracker:
             sv = np.sqrt(np.trace(P[:, 3:6, 3:6], axis1=1, axis2=2) / 3.0)
             self._boost[i, self._boost_n[i]] = np.column_stack([np.full(len(i), t), x[:, 0:6], sp, sv])
             self._boost_n[i] += 1
-            self._boost_t[i] = t
 
     def _initiate(self, t: float, s: int, z: np.ndarray) -> None:
         """Pair this scan's free detections with recent candidates; keep the rest as candidates."""
@@ -358,7 +359,6 @@ class Tracker:
         self._anchor = np.concatenate([self._anchor, np.full((k, 7), np.nan)])
         self._boost = np.concatenate([self._boost, np.full((k, _pred.BOOST_STATES, 9), np.nan)])
         self._boost_n = np.concatenate([self._boost_n, np.zeros(k, _INT)])
-        self._boost_t = np.concatenate([self._boost_t, np.full(k, -np.inf)])
         self._lfit = np.concatenate([self._lfit, np.full((k, 4), np.nan)])
         self._latched = np.concatenate([self._latched, np.zeros(k, bool)])
         self._confirmed = np.concatenate([self._confirmed, np.zeros(k, bool)])

@@ -114,3 +114,24 @@ def test_simulated_salvos_launch_sigma_covers_the_pad(fitted):
     inside = fitted[:, 0] <= R95 * fitted[:, 1]
     assert inside.mean() >= 0.9
     assert np.median(fitted[:, 0] / fitted[:, 1]) > 0.2
+
+
+def test_predictions_take_the_fit_first_then_the_anchor_then_the_ballistic_arc():
+    pad = lla_to_ecef(39.8, 126.4, 0.0)
+    up = pad / np.linalg.norm(pad)
+    a = 30.0 * up
+    anchor = np.r_[100.0, pad + 0.5 * a * 35.0**2, a * 35.0]   # a straight rise from (39.8, 126.4)
+    s = lla_to_ecef(41.0, 130.0, 150e3)
+    x = np.r_[s, 2000.0 * np.cross([0, 0, 1.0], s / np.linalg.norm(s))]
+    X, P = np.stack([x, x, x]), np.stack([np.eye(6) * 100.0] * 3)
+    anchors = np.stack([anchor, anchor, np.full(7, np.nan)])
+    fits = np.array([[60.0, 40.2, 125.9, 3_500.0],        # fitted: used as is
+                     [np.nan, np.nan, np.nan, -1.0],      # fit tried, none: the anchor
+                     [np.nan, np.nan, np.nan, np.nan]])   # neither: the ballistic arc
+    p_fit, p_anchor, p_arc = prediction.predict_launch_impact(150.0, ["T1", "T2", "T3"], X, P, anchors=anchors,
+                                                              launch_fit=fits)
+    assert (p_fit.launch_t, p_fit.launch_lat_deg, p_fit.launch_lon_deg, p_fit.launch_sigma_m) == (60.0, 40.2, 125.9, 3_500.0)
+    assert great_circle_m(p_anchor.launch_lat_deg, p_anchor.launch_lon_deg, 39.8, 126.4) < 1.0
+    assert p_anchor.launch_sigma_m == prediction.LAUNCH_ANCHOR_SIGMA_M
+    assert p_arc.launch_sigma_m >= prediction.LAUNCH_MODEL_SIGMA_M
+    assert p_fit.impact_lat_deg == p_anchor.impact_lat_deg == p_arc.impact_lat_deg   # only the launch differs

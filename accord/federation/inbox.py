@@ -182,20 +182,24 @@ def _key_bytes(keys: dict[str, Any]) -> dict[str, bytes]:
 
 
 def _pre_verify(env: Envelope, *, recipient: str, keys: dict[str, Any], now: Any,
-                max_age: timedelta) -> tuple[Item | None, BaseException | None]:
+                max_age: timedelta) -> tuple[Item | None, BaseException | None] | None:
     """Everything :func:`verify_envelope` checks that does not depend on stored state — key,
     Ed25519 signature, addressing, age, the item — run *before* the node's write lock is taken.
 
     It is the very call the locked part would make for an envelope whose number is the one
     expected (``last_seq = seq - 1``, window 1), so for such an envelope its outcome *is* the
     outcome; for any other number :func:`_verified` adds the sequence refusal in
-    :func:`verify_envelope`'s order. Returns ``(item, None)`` or ``(None, the exception)``.
+    :func:`verify_envelope`'s order. Returns ``(item, None)`` or ``(None, the refusal)``; None
+    when it failed otherwise (say, a RecursionError canonicalising a deeply nested item: where in
+    the order of checks that falls is not known), and the envelope is verified under the lock.
     """
     try:
         return verify_envelope(env, recipient=recipient, keys=keys, last_seq=env.seq - 1, now=now,
                                window=1, max_age=max_age), None
-    except Exception as exc:  # noqa: BLE001 - raised again, in order, under the lock (_verified)
+    except (VerificationError, InputError) as exc:  # raised again, in order, under the lock (_verified)
         return None, exc
+    except Exception:  # noqa: BLE001 - not a refusal: verify_envelope under the lock decides
+        return None
 
 
 def _verified(env: Envelope, pre: tuple[Item | None, BaseException | None], last_seq: int) -> Item:
@@ -226,16 +230,25 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
     # verifications: parse each envelope and verify it against the partner keys pinned now.
     keys = wire.partner_keys(node)
     parsed: list[Envelope | InputError] = []
-    pre: dict[int, tuple[Item | None, BaseException | None]] = {}
-    for i, raw in enumerate(envelopes):
+    for raw in envelopes:
         try:
-            one = Envelope.from_json(raw)
+            parsed.append(Envelope.from_json(raw))
         except InputError as exc:
             parsed.append(exc)
-            continue
-        parsed.append(one)
-        if sender is None or one.originator == sender:  # (the others are refused unverified)
-            pre[i] = _pre_verify(one, recipient=node.party, keys=keys, now=now, max_age=max_age)
+    # Only numbers not accepted yet are worth verifying here: a resent batch (its acknowledgement
+    # was lost) is answered from the inbox without a signature check, as before. The numbers
+    # accepted so far, read under the lock for a moment; they only grow, so an envelope skipped
+    # here is one the locked loop answers as a resend or verifies itself.
+    originators = {e.originator for e in parsed if isinstance(e, Envelope)
+                   and (sender is None or e.originator == sender)}  # (the others are refused unverified)
+    with write_lock(node):
+        accepted = {orig: _last_seq(node.conn, orig) for orig in originators}
+    pre: dict[int, tuple[Item | None, BaseException | None]] = {}
+    for i, one in enumerate(parsed):
+        if isinstance(one, Envelope) and one.originator in accepted and one.seq > accepted[one.originator]:
+            checked = _pre_verify(one, recipient=node.party, keys=keys, now=now, max_age=max_age)
+            if checked is not None:
+                pre[i] = checked
     # the items of this batch that may be held already (ids as the envelopes claim them; an
     # envelope is verified before its id is trusted)
     claimed_ids: dict[str, set[str]] = {}

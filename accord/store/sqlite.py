@@ -54,7 +54,10 @@ def ensure_schema(conn: sqlite3.Connection, ddl: str) -> None:
     Refuses (:class:`~accord.errors.SchemaInTransactionError`, nothing executed) while a
     transaction is open on ``conn``: :meth:`sqlite3.Connection.executescript` first COMMITs any
     open transaction, which on a connection shared between threads may be another thread's,
-    half done. Callers on a shared connection run this under the owner's write lock.
+    half done. The check only catches a transaction already open: another thread could still
+    open one between the check and the script. So on a shared connection call this at
+    construction (before any other thread uses the connection) or under the owner's write lock,
+    as every caller in Accord does.
     """
     with _schema_lock:
         if conn.in_transaction:

@@ -255,3 +255,54 @@ def test_the_pool_covers_every_outcome(base, monkeypatch):
     codes.add(ack.receipts[0].code)
     assert codes >= {"duplicate", "replay", "stored", "forged", "expired", "wrong_recipient", "sequence_gap",
                      "unknown_key", "malformed", "policy_denied", "conflict", "bad_retraction", "wrong_party"}
+
+
+def test_a_resent_batch_is_answered_without_checking_signatures_again(base, tmp_path, monkeypatch):
+    """A lost acknowledgement makes the sender send the batch again: its numbers are accepted
+    already, so the inbox answers from what it recorded, verifying nothing (the pre-check skips
+    numbers accepted before the batch, as verifying under the lock did)."""
+    import accord.core.envelopes as envelopes
+
+    kor_dir, pool = base
+    kor = _copy(kor_dir, tmp_path / "KOR")
+    try:
+        batch = [pool["good3"], pool["good4"], pool["good5"]]
+        assert [r.status for r in receive_batch(kor, batch, sender="JPN").receipts] == ["stored"] * 3
+        real, calls = envelopes.verify_fast, [0]
+
+        def counting(*args, **kwargs):
+            calls[0] += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(envelopes, "verify_fast", counting)
+        again = receive_batch(kor, [pool["dup1"], *batch], sender="JPN")
+        assert [r.status for r in again.receipts] == ["duplicate"] * 4
+        assert calls[0] == 0
+        assert [r.status for r in receive_batch(kor, [pool["gap9"]], sender="JPN").receipts] == ["rejected"]
+        assert calls[0] == 1  # a number not accepted yet is still verified (once)
+    finally:
+        kor.close()
+
+
+def test_a_failure_that_is_not_a_refusal_is_not_turned_into_one(base, tmp_path, monkeypatch):
+    """Verifying can fail with something other than a refusal (a RecursionError canonicalising a
+    deeply nested item, say). Where that falls in the order of checks is unknown, so the envelope
+    is verified under the lock as before and the failure propagates as it did there: it is never
+    recorded as the replay or gap refusal of an envelope whose signature was never checked."""
+    import accord.core.envelopes as envelopes
+
+    def broken(*args, **kwargs):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    kor_dir, pool = base
+    for name in ("replay1", "gap9", "good3"):
+        kor = _copy(kor_dir, tmp_path / name)
+        try:
+            before = _state(kor)
+            with monkeypatch.context() as m:
+                m.setattr(envelopes, "verify_fast", broken)
+                with pytest.raises(RecursionError):
+                    receive_batch(kor, [pool[name]], sender="JPN")
+            assert _state(kor) == before, name
+        finally:
+            kor.close()

@@ -277,9 +277,18 @@ class LeanClient:
         self.spec_filter = spec_filter
 
     def _request(self, method: str, path: str, body: bytes | None = None) -> tuple[dict[str, Any], Any]:
+        headers = self.post_headers if body else self.get_headers
         try:
-            self.conn.request(method, path, body=body, headers=self.post_headers if body else self.get_headers)
-            resp = self.conn.getresponse()
+            try:
+                self.conn.request(method, path, body=body, headers=headers)
+                resp = self.conn.getresponse()
+            except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                # the server closed the idle keep-alive connection (uvicorn does after 5 s, e.g.
+                # while the other server is measured) before it read this request: send it again
+                # on a fresh connection (an add sent twice is "already present", a success)
+                self.conn.close()
+                self.conn.request(method, path, body=body, headers=headers)
+                resp = self.conn.getresponse()
             data = resp.read()
         except TIMEOUTS:
             self.conn.close()  # the next request opens a fresh connection

@@ -18,9 +18,10 @@ envelopes of 100 objects (printed as ``fill``, not a target figure), then at siz
 * add throughput, 100 objects per envelope (``--batches`` envelopes).
 
 Every add is measured at exactly N: after each measured add, its objects are deleted off the
-clock (TAXII object delete; after the 100 deletes of an envelope of 100, a 0.3 s pause so that
-their aftermath, such as a WAL checkpoint, is not billed to the next add), so ten envelopes of
-100 at N=100 are ten samples at 100 objects, not a collection growing to 1,100. ``--let-grow`` keeps them instead (the method before, with
+clock (TAXII object delete), so ten envelopes of 100 at N=100 are ten samples at 100 objects,
+not a collection growing to 1,100. (No pause after the deletes: an add after 0.3 s idle took
+~1.5 ms more than one straight after the deletes, which took 0.4–0.7 ms more than an add into a
+growing collection.) ``--let-grow`` keeps them instead (the method before, with
 ``--batches 3``).
 
 Every phase stops after ``--budget`` seconds (a slow server does fewer requests) and no request
@@ -359,10 +360,6 @@ def add_envelopes(client: Any, start: int, count: int, per: int, budget: bool = 
         if keep_size:
             for obj in objects:
                 client.delete(obj["id"])
-            if per > 1:
-                # let the server finish the deletes' aftermath (Accord's checkpointer copies their
-                # WAL pages every 0.25 s) before the next add is timed: it is not the add's cost
-                time.sleep(0.3)
         if budget and spent > BUDGET:
             break
     return done / spent if spent else float("nan")

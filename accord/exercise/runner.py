@@ -516,17 +516,23 @@ class Runner:
         except AccordError as exc:  # the inject itself could not be played
             rec["how"] = f"inject failed to play: {exc}"
 
+    def _retry_next_second(self, inj: Any, rec: dict[str, Any], why_not: str) -> None:
+        """Play ``inj`` again a second later or, at the end of the run, record it as not played
+        (``why_not``)."""
+        if inj.t + 1 <= self.s.duration_s:
+            self._deferred.append(inj.model_copy(update={"t": inj.t + 1}))
+            self.injects_out.remove(rec)
+        else:
+            rec["how"] = why_not
+
     def _postpone_while_down(self, inj: Any, rec: dict[str, Any], *parties: str) -> bool:
         """True if a node ``inj`` acts on is down (crashed, not yet restarted): the inject is then
         played again a second later, or — at the end of the run — recorded as not played."""
         down = [p for p in parties if self.states[p].node is None]
         if not down:
             return False
-        if inj.t + 1 <= self.s.duration_s:
-            self._deferred.append(inj.model_copy(update={"t": inj.t + 1}))
-            self.injects_out.remove(rec)
-        else:
-            rec["how"] = f"{', '.join(down)} down until the end of the run: the inject could not be played"
+        self._retry_next_second(inj, rec, f"{', '.join(down)} down until the end of the run: the inject could "
+                                          "not be played")
         return True
 
     def _inject_forged_envelope(self, inj: Any, rec: dict[str, Any]) -> None:
@@ -553,11 +559,7 @@ class Runner:
                 (inj.to,)).fetchone()
         if row is None or target.node is None:
             # nothing delivered yet on that link (or the target is down): try again next second
-            if inj.t + 1 <= self.s.duration_s:
-                self._deferred.append(inj.model_copy(update={"t": inj.t + 1}))
-                self.injects_out.remove(rec)
-            else:
-                rec["how"] = f"nothing from {inj.node} to {inj.to} was ever delivered to replay"
+            self._retry_next_second(inj, rec, f"nothing from {inj.node} to {inj.to} was ever delivered to replay")
             return
         env = bytes(row[0])
         before = len(target.node.items())

@@ -339,7 +339,7 @@ BOOST_FIT_TAU_STEP_S = 1.0
 @njit(cache=True)
 def _rise_ls(S, k, m, tl):
     """Weighted least squares of the rise from rest at ``tl`` for track ``k``'s first ``m`` states:
-    ``(p_L (3,), residual Σ w r², (AᵀWA)⁻¹₀₀, |p_L| − R placeholder)``."""
+    ``(p_L (3,), residual Σ w r², (AᵀWA)⁻¹₀₀)``."""
     N = np.zeros((3, 3))
     b = np.zeros((3, 3))
     yy = 0.0
@@ -366,6 +366,12 @@ def _rise_ls(S, k, m, tl):
 
 
 @njit(cache=True)
+def _height(p, radius):
+    """``|p| − R``: the height of the fitted launch point above the sphere."""
+    return math.sqrt(p[0] * p[0] + p[1] * p[1] + p[2] * p[2]) - radius
+
+
+@njit(cache=True)
 def _rise_fit_kernel(S, n, radius, tau_max, tau_step):
     """Least-squares rise from rest for each track (see :func:`launch_from_boost_states`): the
     launch-time grid brackets the ground crossings of ``|p_L|``, the best one is bisected."""
@@ -383,18 +389,18 @@ def _rise_fit_kernel(S, n, radius, tau_max, tau_step):
         for gi in range(G + 1):
             tl = t0 - 1.0 - gi * tau_step
             p, ss, _ = _rise_ls(S, k, m, tl)
-            g = math.sqrt(p[0] * p[0] + p[1] * p[1] + p[2] * p[2]) - radius
+            g = _height(p, radius)
             if gi > 0 and (g <= 0.0) != (prev_g <= 0.0) and ss < best_ss:
                 best_ss, lo, hi = ss, tl + tau_step, tl
             prev_g = g
         if not np.isfinite(lo):
             continue
         p, ss, var = _rise_ls(S, k, m, lo)
-        g_lo = math.sqrt(p[0] * p[0] + p[1] * p[1] + p[2] * p[2]) - radius
+        g_lo = _height(p, radius)
         for _ in range(20):   # bisection to ~1 ms
             mid = 0.5 * (lo + hi)
             p, ss, var = _rise_ls(S, k, m, mid)
-            g = math.sqrt(p[0] * p[0] + p[1] * p[1] + p[2] * p[2]) - radius
+            g = _height(p, radius)
             if (g <= 0.0) == (g_lo <= 0.0):
                 lo, g_lo = mid, g
             else:

@@ -171,12 +171,25 @@ def serve_accord(directory: str, port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def serve_null(port: int) -> None:
+def serve_null(port: int, durable_dir: str | None = None) -> None:
     """A TAXII server that stores nothing: it answers an add with a complete status resource
     counting the objects it was sent, and a get with an envelope of the one object asked for
-    (what the clients check). Timing the clients against it gives their own floor per request."""
+    (what the clients check). Timing the clients against it gives their own floor per request.
+
+    With ``durable_dir`` it does the least a durable server must do before it acknowledges an
+    add: the request body goes into a SQLite database (WAL, ``synchronous=FULL``, as Accord's)
+    as one row, one commit. No validation, no indexing, no status resource stored: medallion's
+    time divided by this floor is the highest ratio any server that keeps what it acknowledges
+    could show with that client."""
     import orjson
     import uvicorn
+
+    db = None
+    if durable_dir is not None:
+        from accord.store.sqlite import connect
+
+        db = connect(Path(durable_dir) / "durable-null.db")
+        db.execute("CREATE TABLE IF NOT EXISTS adds(body BLOB)")
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -189,6 +202,9 @@ def serve_null(port: int) -> None:
         path = scope["path"]
         if scope["method"] == "POST":
             objects = orjson.loads(body)["objects"]
+            if db is not None:
+                with db:
+                    db.execute("INSERT INTO adds VALUES (?)", (body,))
             out = {"id": str(uuid.uuid4()), "status": "complete", "total_count": len(objects),
                    "success_count": len(objects), "failure_count": 0, "pending_count": 0,
                    "successes": [{"id": o["id"], "version": o.get("modified", "")} for o in objects]}
@@ -205,9 +221,10 @@ def serve_null(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def start_null() -> tuple[subprocess.Popen, str, Any]:
+def start_null(durable_dir: Path | None = None) -> tuple[subprocess.Popen, str, Any]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--serve-null", str(port)],
+    extra = [] if durable_dir is None else [str(durable_dir)]
+    proc = subprocess.Popen([sys.executable, __file__, "--serve-null", str(port), *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     wait_up(f"{base}/taxii2/", None, proc)
@@ -436,13 +453,16 @@ def fsync_ms(work: Path) -> float:
     return (time.perf_counter() - t0) / 50 * 1000
 
 
-def client_floor(kind: str, args: argparse.Namespace) -> dict[str, float]:
+def client_floor(kind: str, args: argparse.Namespace, durable_dir: Path | None = None) -> dict[str, float]:
     """The client's own time per request, against :func:`serve_null`: what no server can go
-    below, and so (medallion's time ÷ this) the highest ratio any server could show here."""
-    proc, url, auth = start_null()
+    below, and so (medallion's time ÷ this) the highest ratio any server could show here. With
+    ``durable_dir``, against the durable null server: the floor of any server that keeps what it
+    acknowledges (one fsync'd SQLite commit of the body per add)."""
+    proc, url, auth = start_null(durable_dir)
     client = CLIENTS[kind](url, auth, args.read_spec)
     try:
-        add_envelopes(client, 0, 20, 1, budget=False)  # warm-up
+        add_envelopes(client, 0, 20, 1, budget=False)  # warm-up (also grows the WAL file to its steady size)
+        add_envelopes(client, 0, 20, 100, budget=False)
         add1 = add_envelopes(client, 100, max(args.singles, 50), 1, budget=False)
         add100 = add_envelopes(client, 1000, max(args.batches, 10), 100, budget=False)
         rt = round_trips(client, 5000, max(args.trips, 50))
@@ -451,7 +471,9 @@ def client_floor(kind: str, args: argparse.Namespace) -> dict[str, float]:
         proc.kill()
         proc.wait()
     floor = {"add1_ms": 1000 / add1, "add100_ms": 100_000 / add100, "rt_p50_ms": 1000 * pct(rt, 0.5)}
-    print(f"  {'floor':9s} (a server that stores nothing): add×1 {floor['add1_ms']:.2f} ms/request | "
+    what = "a server that stores nothing" if durable_dir is None else "one that only commits the body durably"
+    label = "floor" if durable_dir is None else "durable"
+    print(f"  {label:9s} ({what}): add×1 {floor['add1_ms']:.2f} ms/request | "
           f"add×100 {floor['add100_ms']:.2f} ms/request | round trip p50 {floor['rt_p50_ms']:.2f} ms", flush=True)
     return floor
 
@@ -492,6 +514,9 @@ def run_pass(kind: str, work: Path, sizes: list[int], args: argparse.Namespace) 
             grown = 0 if not args.let_grow else args.singles + args.trips + 100 * args.batches
             have, extra = n + grown, extra + args.singles + args.trips + 100 * args.batches
         out["floor"] = client_floor(kind, args)
+        durable_dir = work / f"{kind}-durable-null"
+        durable_dir.mkdir(parents=True, exist_ok=True)
+        out["durable_floor"] = client_floor(kind, args, durable_dir)
         return out
     finally:
         for client in clients.values():
@@ -510,10 +535,14 @@ def report(kind: str, sizes: list[int], out: dict[str, Any]) -> None:
         print(f"  N={n:>6}: add×100 {a['add100_obj_s'] / m['add100_obj_s']:6.1f}×  "
               f"add×1 {a['add1_obj_s'] / m['add1_obj_s']:6.1f}×  read{bound}{a['read_obj_s'] / m['read_obj_s']:6.1f}×  "
               f"round trip p50 {m['rt_p50_ms'] / a['rt_p50_ms']:6.1f}×  p99 {m['rt_p99_ms'] / a['rt_p99_ms']:6.1f}×")
-    f, m0 = out["floor"], out["medallion"][sizes[0]]
-    print(f"  ceiling at N={sizes[0]} (medallion ÷ the client's own floor: no server could show more with this"
-          f" client): add×100 {100_000 / m0['add100_obj_s'] / f['add100_ms']:.1f}×  add×1"
-          f" {1000 / m0['add1_obj_s'] / f['add1_ms']:.1f}×  round trip p50 {m0['rt_p50_ms'] / f['rt_p50_ms']:.1f}×")
+    m0 = out["medallion"][sizes[0]]
+    for key, what in (("floor", "the client's own floor: no server could show more with this client"),
+                      ("durable_floor", "the durable floor: no server that keeps what it acknowledges"
+                                        " could show more with this client")):
+        f = out[key]
+        print(f"  ceiling at N={sizes[0]} (medallion ÷ {what}): add×100"
+              f" {100_000 / m0['add100_obj_s'] / f['add100_ms']:.1f}×  add×1"
+              f" {1000 / m0['add1_obj_s'] / f['add1_ms']:.1f}×  round trip p50 {m0['rt_p50_ms'] / f['rt_p50_ms']:.1f}×")
     a0, a1 = out["accord"][sizes[0]], out["accord"][sizes[-1]]
     print(f"Accord flatness, {kind}, N={sizes[0]}→{sizes[-1]}: round trip p50 {a0['rt_p50_ms']:.2f}→"
           f"{a1['rt_p50_ms']:.2f} ms, add×1 {1000 / a0['add1_obj_s']:.2f}→{1000 / a1['add1_obj_s']:.2f} ms/request,"
@@ -525,8 +554,8 @@ def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--serve-accord":
         serve_accord(sys.argv[2], int(sys.argv[3]))
         return
-    if len(sys.argv) == 3 and sys.argv[1] == "--serve-null":
-        serve_null(int(sys.argv[2]))
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "--serve-null":
+        serve_null(int(sys.argv[2]), sys.argv[3] if len(sys.argv) == 4 else None)
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="100,1000,10000")

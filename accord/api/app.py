@@ -24,7 +24,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
-from starlette.routing import Match
+from starlette.routing import Match, get_route_path
 from starlette.types import Receive, Scope, Send
 
 from accord import __version__
@@ -72,7 +72,12 @@ class NodeApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.direct_routes and self._lane_open():
+            path = get_route_path(scope)
             for route, handler, internal_error in self.direct_routes:
+                # the route's own first test, without the rest of FastAPI's matches() (a third
+                # of the lane's time with a dozen routes): a path its regex refuses never matches
+                if route.path_regex.match(path) is None:
+                    continue
                 match, child = route.matches(scope)
                 if match is Match.FULL:
                     scope.update(child)

@@ -26,6 +26,7 @@ filtered by releasability to the token's party. Permissions: ``admin``, ``taxii:
 from __future__ import annotations
 
 import base64
+import functools
 import inspect
 import json
 from collections.abc import Callable
@@ -180,6 +181,15 @@ def negotiate(request: Request) -> str:
     header = request.headers.get("accept")
     if not header:
         return MEDIA_TAXII
+    media = _negotiated(header)
+    if media is None:
+        raise TaxiiHTTPError(406, "Not Acceptable",
+                             f"cannot answer Accept: {header!r}; this server speaks {MEDIA_TAXII}")
+    return media
+
+
+@functools.lru_cache(maxsize=256)  # a client sends the same header on every request
+def _negotiated(header: str) -> str | None:
     kinds = set()
     for mtype, mparams in _media_ranges(header):
         if mparams.get("q") in ("0", "0.0", "0.00", "0.000"):
@@ -190,8 +200,7 @@ def negotiate(request: Request) -> str:
         if kind:
             kinds.add(kind)
     if not kinds:
-        raise TaxiiHTTPError(406, "Not Acceptable",
-                             f"cannot answer Accept: {header!r}; this server speaks {MEDIA_TAXII}")
+        return None
     if kinds == {"stix"}:
         return MEDIA_STIX
     return MEDIA_TAXII
@@ -199,10 +208,15 @@ def negotiate(request: Request) -> str:
 
 def _check_content_type(request: Request) -> None:
     header = request.headers.get("content-type", "")
-    ranges = _media_ranges(header)
-    if not ranges or _json_type(*ranges[0]) is None:
+    if not _json_content_type(header):
         raise TaxiiHTTPError(415, "Unsupported Media Type",
                              f"Content-Type {header!r} is not accepted; send {MEDIA_TAXII}")
+
+
+@functools.lru_cache(maxsize=256)
+def _json_content_type(header: str) -> bool:
+    ranges = _media_ranges(header)
+    return bool(ranges) and _json_type(*ranges[0]) is not None
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -294,7 +308,12 @@ def _values(request: Request, name: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+_NO_FILTERS = Filters()
+
+
 def _filters(request: Request) -> tuple[Filters, int | None, str | None]:
+    if not request.scope.get("query_string"):  # most gets by id and deletes: nothing to parse
+        return _NO_FILTERS, None, None
     q = request.query_params
     known = {"added_after", "limit", "next", "match[id]", "match[type]", "match[version]",
              "match[spec_version]"}
@@ -363,14 +382,17 @@ def make_router(node: Any, *, store: IntelStore | None = None,
         if api_root != API_ROOT:
             raise TaxiiHTTPError(404, "Not Found", f"no API root {api_root!r} (this server has {API_ROOT!r})")
 
-    def coll_for(api_root: str, collection_id: str, principal: Any, action: str) -> Collection:
+    def coll_for(api_root: str, collection_id: str, principal: Any, *actions: str) -> Collection:
+        """The collection, once the principal may do each of ``actions`` (``"any"``: read or
+        write) on it; 404 / 403 otherwise, checked in the order given."""
         root_check(api_root)
         coll = the_store.collection(collection_id)
-        if action == "any":
-            if not (_has(principal, "read", coll) or _has(principal, "write", coll)):
-                raise TaxiiHTTPError(403, "Forbidden", f"{principal.name} may not access collection {coll.id}")
-        elif not _has(principal, action, coll):
-            raise TaxiiHTTPError(403, "Forbidden", f"{principal.name} may not {action} collection {coll.id}")
+        for action in actions:
+            if action == "any":
+                if not (_has(principal, "read", coll) or _has(principal, "write", coll)):
+                    raise TaxiiHTTPError(403, "Forbidden", f"{principal.name} may not access collection {coll.id}")
+            elif not _has(principal, action, coll):
+                raise TaxiiHTTPError(403, "Forbidden", f"{principal.name} may not {action} collection {coll.id}")
         return coll
 
     def coll_json(coll: Collection, principal: Any) -> dict[str, Any]:
@@ -428,7 +450,7 @@ def make_router(node: Any, *, store: IntelStore | None = None,
         the_store.sync()
         coll = coll_for(api_root, collection_id, principal, "read")
         f, limit, nxt = _filters(request)
-        page = the_store.manifest(coll.id, principal.party, f, limit=limit, next=nxt)
+        page = the_store.manifest(coll, principal.party, f, limit=limit, next=nxt)
         return ok(_envelope(page, "objects", raw=False), media, headers=_page_headers(page))
 
     @router.get("/{api_root}/collections/{collection_id}/objects/", summary="Get objects (§5.4)")
@@ -438,7 +460,7 @@ def make_router(node: Any, *, store: IntelStore | None = None,
         the_store.sync()
         coll = coll_for(api_root, collection_id, principal, "read")
         f, limit, nxt = _filters(request)
-        page = the_store.get_objects(coll.id, principal.party, f, limit=limit, next=nxt)
+        page = the_store.get_objects(coll, principal.party, f, limit=limit, next=nxt)
         return ok(_envelope(page, "objects", raw=True), media, headers=_page_headers(page))
 
     @router.post("/{api_root}/collections/{collection_id}/objects/", summary="Add objects (§5.5)")
@@ -464,17 +486,16 @@ def make_router(node: Any, *, store: IntelStore | None = None,
         media = negotiate(request)
         coll = coll_for(api_root, collection_id, principal, "read")
         f, limit, nxt = _filters(request)
-        page = the_store.get_objects(coll.id, principal.party, f, limit=limit, next=nxt, object_id=object_id)
+        page = the_store.get_objects(coll, principal.party, f, limit=limit, next=nxt, object_id=object_id)
         return ok(_envelope(page, "objects", raw=True), media, headers=_page_headers(page))
 
     @router.delete("/{api_root}/collections/{collection_id}/objects/{object_id}/", summary="Delete an object (§5.7)")
     async def delete_object(api_root: str, collection_id: str, object_id: str, request: Request,
                             principal: Any = Depends(principal_dep)) -> Response:
         media = negotiate(request)
-        coll = coll_for(api_root, collection_id, principal, "read")
-        coll_for(api_root, collection_id, principal, "write")
+        coll = coll_for(api_root, collection_id, principal, "read", "write")
         f, _, _ = _filters(request)
-        the_store.delete_object(coll.id, object_id, principal.party, f)
+        the_store.delete_object(coll, object_id, principal.party, f)
         return Response(status_code=200, media_type=media)
 
     @router.get("/{api_root}/collections/{collection_id}/objects/{object_id}/versions/",
@@ -484,7 +505,7 @@ def make_router(node: Any, *, store: IntelStore | None = None,
         media = negotiate(request)
         coll = coll_for(api_root, collection_id, principal, "read")
         f, limit, nxt = _filters(request)
-        page = the_store.versions(coll.id, object_id, principal.party, f, limit=limit, next=nxt)
+        page = the_store.versions(coll, object_id, principal.party, f, limit=limit, next=nxt)
         return ok(_envelope(page, "versions", raw=False), media, headers=_page_headers(page))
 
     return router

@@ -26,6 +26,7 @@ Every write is one ``with conn:`` transaction: an add either stores every object
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -126,8 +127,13 @@ def to_us(when: datetime) -> int:
 
 def us_to_rfc3339(us: int) -> str:
     """µs since the epoch → RFC 3339 with a 6-digit fraction (date_added on the wire)."""
-    when = _EPOCH + timedelta(microseconds=us)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{us % 1_000_000:06d}Z"
+    seconds, fraction = divmod(us, 1_000_000)
+    return _second_rfc3339(seconds) + f"{fraction:06d}Z"
+
+
+@functools.lru_cache(maxsize=1024)  # consecutive date_added values mostly share their second
+def _second_rfc3339(seconds: int) -> str:
+    return (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.")
 
 
 def parse_timestamp_us(text: str, *, field: str) -> int:
@@ -302,6 +308,11 @@ class IntelStore:
         if row is None:
             raise NotFoundError(f"no collection {key!r}")
         return self._collection(row)
+
+    def _coll_id(self, collection: str | Collection) -> str:
+        """The id of a collection given by id or alias, or as the :class:`Collection` a caller
+        has looked up already (the TAXII routes do, to check permissions)."""
+        return collection.id if isinstance(collection, Collection) else self.collection(collection).id
 
     @staticmethod
     def _collection(r: sqlite3.Row) -> Collection:
@@ -618,11 +629,11 @@ class IntelStore:
             return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
         return row["body"]
 
-    def get_objects(self, collection: str, party: str, f: Filters = Filters(), *,
+    def get_objects(self, collection: str | Collection, party: str, f: Filters = Filters(), *,
                     limit: int | None = None, next: str | None = None,
                     object_id: str | None = None) -> Page:
         """Objects (JSON texts) visible to ``party``, oldest ``date_added`` first."""
-        coll = self.collection(collection).id
+        coll = self._coll_id(collection)
         rows, more, token = self._page("objects", coll, party, f, limit, next, "last", object_id,
                                        "body, granular")
         if object_id is not None and not rows and not next:
@@ -639,10 +650,10 @@ class IntelStore:
         if hit is None:
             raise NotFoundError(f"no object {object_id!r} in collection {coll}")
 
-    def manifest(self, collection: str, party: str, f: Filters = Filters(), *,
+    def manifest(self, collection: str | Collection, party: str, f: Filters = Filters(), *,
                  limit: int | None = None, next: str | None = None) -> Page:
         """TAXII manifest records (§5.3) of the objects visible to ``party``."""
-        coll = self.collection(collection).id
+        coll = self._coll_id(collection)
         rows, more, token = self._page("manifest", coll, party, f, limit, next, "last", None,
                                        "stix_id, version")
         items = [{"id": r["stix_id"], "date_added": us_to_rfc3339(r["date_added"]),
@@ -651,10 +662,10 @@ class IntelStore:
         return Page(items, more, token, rows[0]["date_added"] if rows else None,
                     rows[-1]["date_added"] if rows else None)
 
-    def versions(self, collection: str, object_id: str, party: str, f: Filters = Filters(), *,
+    def versions(self, collection: str | Collection, object_id: str, party: str, f: Filters = Filters(), *,
                  limit: int | None = None, next: str | None = None) -> Page:
         """The versions of one object visible to ``party`` (§5.8), oldest first."""
-        coll = self.collection(collection).id
+        coll = self._coll_id(collection)
         f = Filters(added_after=f.added_after, spec_versions=f.spec_versions, versions=("all",))
         rows, more, token = self._page("versions", coll, party, f, limit, next, "all", object_id,
                                        "version")
@@ -663,10 +674,10 @@ class IntelStore:
         return Page([r["version"] or us_to_rfc3339(r["date_added"]) for r in rows], more, token,
                     rows[0]["date_added"] if rows else None, rows[-1]["date_added"] if rows else None)
 
-    def delete_object(self, collection: str, object_id: str, party: str, f: Filters = Filters()) -> int:
+    def delete_object(self, collection: str | Collection, object_id: str, party: str, f: Filters = Filters()) -> int:
         """Delete the versions of ``object_id`` matching ``f`` (default: all) that ``party`` can
         see; :class:`NotFoundError` if there are none."""
-        coll = self.collection(collection).id
+        coll = self._coll_id(collection)
         built = self._where(coll, party, f, "all", object_id)
         if built is None:
             raise NotFoundError(f"no object {object_id!r} in collection {coll}")

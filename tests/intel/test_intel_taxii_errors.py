@@ -159,3 +159,31 @@ def test_versions_in_any_order_keep_first_and_last_right(tmp_path):
     store.delete_object(coll.id, v[1]["id"], "JPN", Filters(versions=("last",)))
     last = store.get_objects(coll.id, "JPN").items
     assert [json.loads(t)["modified"] for t in last] == [v[3]["modified"]]
+
+
+def test_delete_needs_read_and_write_permission(served, jpn):
+    # TAXII 2.1 §5.7: deleting needs both; a token with one of them gets 403 and nothing goes
+    assert post(served, [indicator(1)]).status_code == 202
+    obj = served["url"] + indicator(1)["id"] + "/"
+    writer = token(jpn, "writer", "JPN", ["taxii.write:intel-a"])
+    body = _error(httpx.delete(obj, headers={"Accept": TAXII, **served["reader"]}), 403)
+    assert "may not write" in body["description"]
+    body = _error(httpx.delete(obj, headers={"Accept": TAXII, "Authorization": f"Bearer {writer}"}), 403)
+    assert "may not read" in body["description"]
+    assert served["store"].count(served["coll"].id) == 1
+    assert httpx.delete(obj, headers={"Accept": TAXII, **served["auth"]}).status_code == 200
+    assert served["store"].count(served["coll"].id) == 0
+    _error(httpx.delete(obj, headers={"Accept": TAXII, **served["auth"]}), 404)
+
+
+def test_accept_and_content_type_answers_do_not_depend_on_what_came_before(served):
+    # the media-type decisions are remembered per header value: the same header gets the same
+    # answer every time, and a refused one stays refused after accepted ones (and back)
+    get = lambda accept: httpx.get(served["url"], headers={"Accept": accept, **served["auth"]})  # noqa: E731
+    for _ in range(2):
+        assert get(STIX).headers["content-type"].startswith("application/stix+json")
+        assert get("application/json").headers["content-type"].startswith("application/taxii+json")
+        _error(get("text/html"), 406)
+        _error(get("application/taxii+json;version=2.1;q=0"), 406)
+        _error(post(served, [indicator(7)], headers={"Content-Type": "text/plain"}), 415)
+        assert post(served, [indicator(7)], headers={"Content-Type": STIX}).status_code == 202

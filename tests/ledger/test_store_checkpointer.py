@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from accord.store.sqlite import Checkpointer, connect
@@ -83,26 +84,77 @@ def _wal_file_frames(path):
     return (size - 32) // (24 + 4096)  # WAL header, then one 24-byte header and a page per frame
 
 
+def _write(conn, lock, n, pace=10):
+    for i in range(n):
+        with lock, conn:
+            conn.execute("INSERT INTO t(x) VALUES (?)", (bytes(600),))
+        if i % pace == 0:  # a server's writer leaves gaps (it waits for its clients)
+            time.sleep(0.0005)
+
+
 def test_the_wal_starts_over_under_steady_writes(tmp_path):
     # A PASSIVE checkpoint from another connection ends a few frames behind a writer that keeps
     # committing, and a writer starts the WAL over only when every frame is in the database at
-    # the start of its transaction: without the RESTART step the WAL file grew by every frame
-    # ever written (and each commit extended the file, which makes its fsync dearer).
+    # the start of its transaction: with PASSIVE alone the WAL file grew by every frame ever
+    # written (and each commit extended the file, which makes its fsync dearer).
     path = tmp_path / "n.db"
     conn = connect(path)
     conn.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, x BLOB)")
-    cp = Checkpointer(conn, interval=0.005, restart_frames=100).start()
+    lock = threading.RLock()
+    cp = Checkpointer(conn, interval=0.005, restart_frames=100, lock=lock)
+    cp.backstop_frames = 10**9  # no backstop here: the RESTART alone must keep the WAL small
+    cp.start()
     try:
-        for _ in range(3000):
-            with conn:
-                conn.execute("INSERT INTO t(x) VALUES (?)", (bytes(600),))
-        written = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
-        # far below the ~4,000 frames these commits write (what the file held before): it was
-        # written over from its start, at the latest at the writer's backstop (400 frames here)
-        assert _wal_file_frames(path) < 1500, (_wal_file_frames(path), written, cp.restarts)
+        _write(conn, lock, 1500)
+        assert cp.restarts > 0
+        # far below the ~2,000 frames these commits write (what the file held before)
+        assert _wal_file_frames(path) < 1000, (_wal_file_frames(path), cp.restarts)
     finally:
         cp.stop()
-    assert conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 3000
+    assert conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 1500
+    conn.close()
+
+
+def test_without_a_lock_the_writers_backstop_bounds_the_wal(tmp_path):
+    path = tmp_path / "n.db"
+    conn = connect(path)
+    conn.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, x BLOB)")
+    cp = Checkpointer(conn, interval=0.005, restart_frames=100).start()  # backstop at 400 frames
+    try:
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 400
+        _write(conn, threading.RLock(), 1500)
+        assert cp.restarts == 0  # never without the writers' lock
+        assert _wal_file_frames(path) < 1000, _wal_file_frames(path)
+    finally:
+        cp.stop()
+    conn.close()
+
+
+def test_writers_with_a_statement_open_never_meet_a_restart(tmp_path):
+    # A RESTART holds SQLite's write lock while it waits for readers; a connection that has a
+    # statement open (a shared connection: another thread is reading) then gets "database is
+    # locked" at once instead of waiting. The RESTART runs under the writers' own lock, so
+    # they wait on it instead.
+    path = tmp_path / "n.db"
+    conn = connect(path)
+    conn.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, x BLOB)")
+    with conn:
+        conn.executemany("INSERT INTO t(x) VALUES (?)", [(bytes(600),)] * 50)
+    lock = threading.RLock()
+    cp = Checkpointer(conn, interval=0.001, restart_frames=20, lock=lock).start()
+    try:
+        reading = conn.execute("SELECT x FROM t")
+        reading.fetchone()  # a statement left open: this connection holds a read snapshot
+        tried = 0
+        end = time.monotonic() + 60
+        while cp.restarts + tried < 400 and time.monotonic() < end:
+            with lock, conn:  # raises "database is locked" if it met a RESTART's write lock
+                conn.execute("INSERT INTO t(x) VALUES (?)", (bytes(600),))
+            tried += 1
+            time.sleep(0.0005)
+        reading.close()
+    finally:
+        cp.stop()
     conn.close()
 
 
@@ -113,7 +165,7 @@ def test_a_restart_never_waits_for_a_reader(tmp_path):
     conn = connect(path)
     conn.execute("CREATE TABLE t(x BLOB)")
     reader = connect(path)
-    cp = Checkpointer(conn, interval=3600, restart_frames=10)
+    cp = Checkpointer(conn, interval=3600, restart_frames=10, lock=threading.RLock())
     own = cp._connect_own()  # what its thread checkpoints with
     try:
         for _ in range(20):
@@ -130,6 +182,8 @@ def test_a_restart_never_waits_for_a_reader(tmp_path):
         reader.rollback()
         cp._once(own)
         assert cp.restarts == 1
+        cp._once(own)  # nothing written since: an idle WAL is not restarted again
+        assert cp.restarts == 1
         with conn:  # the next writer starts the WAL over: it holds this one commit's frames
             conn.execute("INSERT INTO t VALUES (?)", (bytes(4000),))
         assert conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1] <= 3
@@ -137,3 +191,16 @@ def test_a_restart_never_waits_for_a_reader(tmp_path):
         own.close()
         reader.close()
         conn.close()
+
+
+def test_the_last_checkpointer_to_stop_gives_back_the_value_before_the_first(tmp_path):
+    conn = connect(tmp_path / "n.db")
+    conn.execute("PRAGMA wal_autocheckpoint=4000")  # the owner's own choice (4 × 1,000, by chance)
+    first = Checkpointer(conn, interval=0.05).start()
+    second = Checkpointer(conn, interval=0.05, restart_frames=100).start()
+    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 400
+    first.stop()
+    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 400  # second still runs
+    second.stop()
+    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 4000
+    conn.close()

@@ -98,6 +98,15 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         conn.commit()
 
 
+def _federation() -> Any:
+    """:mod:`accord.federation.outbox` (the sharing half of federation), or None without it."""
+    try:
+        from accord.federation import outbox
+    except ImportError:  # pragma: no cover - federation always ships with the node
+        return None
+    return outbox
+
+
 def default_marking(parties: tuple[str, ...] | list[str]) -> Marking:
     """Dialogue records default to UNCLASSIFIED, releasable to the series' parties only."""
     return Marking(Classification.UNCLASSIFIED, frozenset(parties))
@@ -237,9 +246,14 @@ class DialogueStore:
         return sign_version(self.node.identity, value, prev=prev, now=self._now(), change=change)
 
     def _commit(self, versions: list[tuple[SignedVersion, Marking]], *, share: bool = True) -> Outcome:
-        """Verify the versions as a chain on top of what is held, then store them all at once."""
+        """Verify the versions as a chain on top of what is held, then store them and queue them
+        for the series' other parties, all in one transaction: a crash leaves both or neither
+        (policy denials are answers, reported in the outcome, and do not undo the write)."""
         pending: dict[str, SignedVersion] = {}
         series_cache: dict[str, Series] = {}
+        federation = _federation() if share else None
+        if federation is not None:
+            federation.ready(self.node)  # creates tables: never inside the transaction below
         # the reads this check rests on and the write, under one lock: on the node's shared
         # connection a read outside it could see (and chain onto) another thread's uncommitted
         # version that is then rolled back
@@ -258,12 +272,15 @@ class DialogueStore:
                 if v.kind == KIND_SERIES:
                     series_cache[v.record_id] = cast(Series, v.value)
             items = [(v, v.to_item(m)) for v, m in versions]
+            results: list[Any] = []
             with _transaction(self.conn):
                 for v, item in items:
                     self.node.put_item(item)
                     self._index(v, item)
-        shared = self._share([(item, series_cache.get(v.series_id) or self.series(v.series_id, sync=False))
-                              for v, item in items]) if share else []
+                shared = self._share([(item, series_cache.get(v.series_id) or self.series(v.series_id, sync=False))
+                                      for v, item in items], join=True, results=results) if federation else []
+        if federation is not None:
+            federation.notify_queued(self.node, results)  # committed: wake the delivery workers
         return Outcome(tuple(v for v, _ in versions), tuple(shared))
 
     def _index(self, v: SignedVersion, item: Item) -> None:
@@ -280,15 +297,17 @@ class DialogueStore:
                                     f"(item {row['item_id'] if row else '?'}); a record cannot fork",
                                     expected=row["digest"] if row else None, actual=v.digest()) from None
 
-    def _share(self, batch: list[tuple[Item, Series]]) -> list[tuple[str, str, str]]:
+    def _share(self, batch: list[tuple[Item, Series]], *, join: bool = False,
+               results: list[Any] | None = None) -> list[tuple[str, str, str]]:
         """Queue items to the other parties of their series through federation (policy decides).
 
         One federation transaction per partner (``share_many``: all of that partner's items, or —
-        when the policy denies one — none, each reported with the reason).
+        when the policy denies one — none, each reported with the reason). ``join``: inside the
+        caller's open transaction, each partner's queueing under a savepoint; the queued results
+        are added to ``results`` so the caller can wake the workers once it has committed.
         """
-        try:
-            from accord.federation import share_many
-        except ImportError:  # pragma: no cover - federation always ships with the node
+        federation = _federation()
+        if federation is None:  # pragma: no cover - federation always ships with the node
             return []
         per_party: dict[str, list[Item]] = {}
         for item, series in batch:
@@ -298,8 +317,10 @@ class DialogueStore:
         out: list[tuple[str, str, str]] = []
         for party, items in per_party.items():
             try:
-                results = share_many(self.node, items, party)
-                out += [(r.item_id, party, r.status) for r in results]
+                got = federation.share_many(self.node, items, party, join=join)
+                if results is not None:
+                    results.extend(got)
+                out += [(r.item_id, party, r.status) for r in got]
             except AccordError:  # default deny is an answer, not a failure of the write
                 for item in items:  # say why, item by item
                     try:
@@ -313,8 +334,8 @@ class DialogueStore:
     def share_all(self) -> Outcome:
         """(Re-)share every dialogue version this node signed with the other parties of its series.
 
-        Idempotent (federation dedupes per item and partner); use it after a crash between a
-        write's commit and its sharing, or after an agreement covering ``dialogue.*`` is added.
+        Idempotent (federation dedupes per item and partner); use it after an agreement covering
+        ``dialogue.*`` is added, or for versions written with ``share=False``.
         """
         self.sync()
         series: dict[str, Series] = {}

@@ -16,6 +16,9 @@ whatever the policy says now: a retraction reveals nothing new and must always p
 from __future__ import annotations
 
 import fnmatch
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,17 +69,43 @@ def _notify(node: Any, party: str) -> None:
         cb(party)
 
 
-def _enqueue(node: Any, entries: list[tuple[Any, str, str | None]], *, store: bool = False) -> list[ShareResult]:
+def notify_queued(node: Any, results: list[ShareResult]) -> None:
+    """Wake the delivery workers for the partners ``results`` queued something for: what
+    :func:`share_many` does by itself, left to the caller with ``join=True`` (after its commit)."""
+    for to in sorted({r.to for r in results if r.status == "queued"}):
+        _notify(node, to)
+
+
+@contextmanager
+def _savepoint(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Inside the caller's open transaction: this share's writes, or none of them (a failure
+    rolls back to here and is raised; the caller's transaction decides the rest)."""
+    if not conn.in_transaction:
+        raise RuntimeError("join=True shares inside the caller's transaction, and none is open")
+    conn.execute("SAVEPOINT accord_share")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK TO accord_share")
+        conn.execute("RELEASE accord_share")
+        raise
+    conn.execute("RELEASE accord_share")
+
+
+def _enqueue(node: Any, entries: list[tuple[Any, str, str | None]], *, store: bool = False,
+             join: bool = False) -> list[ShareResult]:
     """Seal and queue ``(item, to, agreement)`` entries in ONE transaction (with the items
     themselves when ``store``): outbox rows, sequence counters and ``item.shared`` events commit
-    together or not at all."""
+    together or not at all. ``join``: in the caller's open transaction (under the node's write
+    lock), so the caller's own writes and the queueing commit together; the caller then wakes
+    the workers (:func:`notify_queued`) once it has committed."""
     conn = node.conn
     now = node.clock.now()
     stamp = to_rfc3339(now)
     results: list[ShareResult] = []
     events: list[tuple[str, dict[str, Any], Any]] = []
     with write_lock(node):
-        with transaction(conn):
+        with (_savepoint(conn) if join else transaction(conn)):
             if store:
                 node.put_items(list({id(i): i for i, _, _ in entries}.values()))
             last: dict[str, int] = {}
@@ -119,8 +148,8 @@ def _enqueue(node: Any, entries: list[tuple[Any, str, str | None]], *, store: bo
                              "DO UPDATE SET last_seq = excluded.last_seq", list(last.items()))
             if events:
                 node.ledger.append_many(events)
-    for to in sorted({r.to for r in results if r.status == "queued"}):
-        _notify(node, to)
+    if not join:
+        notify_queued(node, results)
     return results
 
 
@@ -150,11 +179,21 @@ def share(node: Any, item: Any, to: str) -> ShareResult:
     return _enqueue(node, [(item, to, decision.agreement_id)], store=True)[0]
 
 
-def share_many(node: Any, items: list[Any], to: str) -> list[ShareResult]:
+def ready(node: Any) -> None:
+    """Create the federation's tables on ``node`` if they are not there yet. It must not run
+    inside an open transaction, so a caller that shares with ``join=True`` calls it before
+    opening its own."""
+    _ready(node)
+
+
+def share_many(node: Any, items: list[Any], to: str, *, join: bool = False) -> list[ShareResult]:
     """Share several own items with ``to`` in one transaction (all allowed, or none queued).
 
     The policy is asked once per distinct (kind, marking): :func:`accord.core.policy.decide`
-    depends on nothing else of an item for a given originator, recipient and time.
+    depends on nothing else of an item for a given originator, recipient and time. A denial is
+    raised before anything is written. ``join=True``: queue inside the caller's open
+    transaction (see :func:`_enqueue`; call :func:`ready` before opening it and
+    :func:`notify_queued` after committing it).
     """
     _ready(node)
     decisions: dict[tuple[str, str], Any] = {}
@@ -166,7 +205,7 @@ def share_many(node: Any, items: list[Any], to: str) -> list[ShareResult]:
             decisions[key] = node.decide(item, to)
         decisions[key].raise_if_denied(item, to)
         entries.append((item, to, decisions[key].agreement_id))
-    return _enqueue(node, entries, store=True)
+    return _enqueue(node, entries, store=True, join=join)
 
 
 def retract(node: Any, item_id: str, reason: str) -> list[ShareResult]:

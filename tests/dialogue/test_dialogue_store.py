@@ -157,6 +157,49 @@ def test_failure_inside_the_write_rolls_back_every_item(pair, monkeypatch):
     assert sj.conn.execute("SELECT COUNT(*) FROM dialogue_versions WHERE kind != 'dialogue.series'").fetchone()[0] == 0
 
 
+def test_a_write_and_its_sharing_commit_together(pair, monkeypatch):
+    # a failure while queueing a write's versions for the partner undoes the write too: before,
+    # the versions were committed first and queued after, so a crash in between left them
+    # stored and never sent (until someone ran `accord dialogue share`)
+    from accord.federation import wire
+
+    sj, sk, deliver, _ = pair
+    sj.create_series(SERIES)
+    items, ledger = len(sj.node.items()), sj.node.ledger.size
+    outbox = sj.conn.execute("SELECT COUNT(*) FROM fed_outbox").fetchone()[0]
+    real = wire.seal_envelope
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("process killed while queueing")
+
+    monkeypatch.setattr(wire, "seal_envelope", failing)
+    meeting = {"date": "2025-08-31", "commitments": [{"owner": "JPN", "text": "c0", "due": "2026-01-31"}]}
+    with pytest.raises(RuntimeError, match="killed while queueing"):
+        sj.record_meeting("S1", meeting)
+    assert len(sj.node.items()) == items and sj.node.ledger.size == ledger
+    assert sj.conn.execute("SELECT COUNT(*) FROM fed_outbox").fetchone()[0] == outbox
+    assert sj.conn.execute("SELECT COUNT(*) FROM dialogue_versions WHERE kind != 'dialogue.series'"
+                           ).fetchone()[0] == 0
+    assert not sj.conn.in_transaction
+    monkeypatch.setattr(wire, "seal_envelope", real)
+    out = sj.record_meeting("S1", meeting)  # the same write again: stored and queued at once
+    assert out.shared and {r for _, _, r in out.shared} == {"queued"}
+    deliver(sj.node, "KOR")
+    assert record_digests(sj) == record_digests(sk)
+
+
+def test_a_denied_share_leaves_the_write_stored(pair):
+    # default deny is an answer, not a failure: the write stands (in the same transaction the
+    # queueing would have been in) and the outcome says why nothing went
+    sj, _, _, _ = pair
+    outbox = sj.conn.execute("SELECT COUNT(*) FROM fed_outbox").fetchone()[0]
+    out = sj.create_series({**SERIES, "marking": "SECRET//REL TO JPN, KOR"})  # above RESTRICTED
+    assert out.shared and all(r.startswith("not shared") for _, _, r in out.shared)
+    assert sj.series("S1").title == SERIES["title"]
+    assert sj.conn.execute("SELECT COUNT(*) FROM fed_outbox").fetchone()[0] == outbox
+    assert not sj.conn.in_transaction
+
+
 def test_status_jump_skipping_agreement_is_refused_by_the_store(pair):
     sj, _, _, _ = pair
     sj.create_series(SERIES, share=False)

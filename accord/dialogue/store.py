@@ -38,7 +38,8 @@ from accord.dialogue.model import (KIND_COMMITMENT, KIND_MEETING, KIND_SERIES, K
                                    apply_change, check_party, steps_to)
 from accord.dialogue.schedule import next_occurrences, occurrence
 from accord.dialogue.versions import SignedVersion, check_commitment_update, sign_version, verify_version
-from accord.errors import (AccordError, InputError, NotFoundError, NotOwnerError, StoreError, VerificationError)
+from accord.errors import (AccordError, InputError, NotFoundError, NotOwnerError, PolicyDenied, StoreError,
+                           VerificationError)
 from accord.store.sqlite import ensure_schema
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -316,12 +317,9 @@ class DialogueStore:
                     per_party.setdefault(party, []).append(item)
         out: list[tuple[str, str, str]] = []
         for party, items in per_party.items():
-            try:
-                got = federation.share_many(self.node, items, party, join=join)
-                if results is not None:
-                    results.extend(got)
-                out += [(r.item_id, party, r.status) for r in got]
-            except AccordError:  # default deny is an answer, not a failure of the write
+            try:  # refusals (policy, a partner no longer pinned) come before anything is written
+                entries = federation.plan_share(self.node, items, party)
+            except PolicyDenied:  # default deny is an answer, not a failure of the write
                 for item in items:  # say why, item by item
                     try:
                         self.node.decide(item, party).raise_if_denied(item, party)
@@ -329,6 +327,15 @@ class DialogueStore:
                     except AccordError as exc:
                         why = "; ".join(getattr(exc, "reasons", None) or []) or str(exc)
                         out.append((item.id, party, f"not shared: {why}"))
+                continue
+            except AccordError as exc:  # e.g. a party no longer pinned as a partner
+                out += [(item.id, party, f"not shared: {exc}") for item in items]
+                continue
+            # a failure while queueing is a failure of the write (joined: it rolls back)
+            got = federation.enqueue(self.node, entries, join=join)
+            if results is not None:
+                results.extend(got)
+            out += [(r.item_id, party, r.status) for r in got]
         return out
 
     def share_all(self) -> Outcome:

@@ -86,8 +86,9 @@ def _savepoint(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK TO accord_share")
-        conn.execute("RELEASE accord_share")
+        if conn.in_transaction:  # SQLite may have rolled the whole transaction back itself
+            conn.execute("ROLLBACK TO accord_share")
+            conn.execute("RELEASE accord_share")
         raise
     conn.execute("RELEASE accord_share")
 
@@ -186,15 +187,10 @@ def ready(node: Any) -> None:
     _ready(node)
 
 
-def share_many(node: Any, items: list[Any], to: str, *, join: bool = False) -> list[ShareResult]:
-    """Share several own items with ``to`` in one transaction (all allowed, or none queued).
-
-    The policy is asked once per distinct (kind, marking): :func:`accord.core.policy.decide`
-    depends on nothing else of an item for a given originator, recipient and time. A denial is
-    raised before anything is written. ``join=True``: queue inside the caller's open
-    transaction (see :func:`_enqueue`; call :func:`ready` before opening it and
-    :func:`notify_queued` after committing it).
-    """
+def plan_share(node: Any, items: list[Any], to: str) -> list[tuple[Any, str, str | None]]:
+    """What :func:`share_many` would queue for ``to``, checked and decided, nothing written: the
+    entries for :func:`enqueue`. Raises as :func:`share` does (:class:`PolicyDenied` for any
+    item the policy refuses, so a batch is all or none)."""
     _ready(node)
     decisions: dict[tuple[str, str], Any] = {}
     entries = []
@@ -205,7 +201,26 @@ def share_many(node: Any, items: list[Any], to: str, *, join: bool = False) -> l
             decisions[key] = node.decide(item, to)
         decisions[key].raise_if_denied(item, to)
         entries.append((item, to, decisions[key].agreement_id))
+    return entries
+
+
+def enqueue(node: Any, entries: list[tuple[Any, str, str | None]], *, join: bool = False) -> list[ShareResult]:
+    """Store, seal and queue what :func:`plan_share` returned (see :func:`_enqueue`)."""
     return _enqueue(node, entries, store=True, join=join)
+
+
+def share_many(node: Any, items: list[Any], to: str, *, join: bool = False) -> list[ShareResult]:
+    """Share several own items with ``to`` in one transaction (all allowed, or none queued).
+
+    The policy is asked once per distinct (kind, marking): :func:`accord.core.policy.decide`
+    depends on nothing else of an item for a given originator, recipient and time. A denial is
+    raised before anything is written. ``join=True``: queue inside the caller's open
+    transaction (see :func:`_enqueue`; call :func:`ready` before opening it and
+    :func:`notify_queued` after committing it). A caller that treats refusals as answers but
+    any other failure as a failure of its own write calls :func:`plan_share` and
+    :func:`enqueue` instead.
+    """
+    return enqueue(node, plan_share(node, items, to), join=join)
 
 
 def retract(node: Any, item_id: str, reason: str) -> list[ShareResult]:

@@ -58,13 +58,16 @@ def item_for(store: IntelStore, stored: Stored, partner: str, now: Any) -> Item:
                 store.party, stored.marking, now, body)
 
 
-def share_stored(node: Any, store: IntelStore, stored: list[Stored]) -> dict[str, list[dict[str, str]]]:
+def share_stored(node: Any, store: IntelStore, stored: list[Stored], *, join: bool = False,
+                 results: list[Any] | None = None) -> dict[str, list[dict[str, str]]]:
     """Share newly stored versions of shared collections with the partners allowed to have them.
 
-    Returns ``{"shared": [{"item", "to"}], "denied": [{"item", "to", "reason"}]}``; a denial never
-    fails the add that triggered it (the objects stay stored locally).
+    Returns ``{"shared": [{"item", "to"}], "denied": [{"item", "to", "reason"}]}``; a refusal
+    (the policy, default deny) never fails the add that triggered it (the objects stay stored
+    locally); any other failure while queueing does. ``join``: queue inside the add's own open
+    transaction (see :func:`install`), the queued results added to ``results``.
     """
-    from accord.federation.outbox import share_many
+    from accord.federation.outbox import enqueue, plan_share
 
     out: dict[str, list[dict[str, str]]] = {"shared": [], "denied": []}
     # own objects only (received ones are never re-shared); definitions travel inside the
@@ -89,22 +92,36 @@ def share_stored(node: Any, store: IntelStore, stored: list[Stored]) -> dict[str
             per_partner.setdefault(partner, {}).setdefault(str(item.marking), []).append(item)
     for partner, groups in per_partner.items():
         for items in groups.values():  # one policy decision per (kind, marking): all or none
-            try:
-                for r in share_many(node, items, partner):
-                    out["shared"].append({"item": r.item_id, "to": partner})
-            except PolicyDenied as exc:
+            try:  # refusals come before anything is written
+                entries = plan_share(node, items, partner)
+            except AccordError as exc:  # PolicyDenied above all (a partner unreachable later is federation's business)
+                if not isinstance(exc, PolicyDenied):
+                    log.warning("intel: sharing %d object(s) with %s refused: %s", len(items), partner, exc)
                 for item in items:
                     out["denied"].append({"item": item.id, "to": partner, "reason": str(exc)})
-            except AccordError as exc:  # a partner unreachable later is federation's business
-                log.warning("intel: sharing %d object(s) with %s failed: %s", len(items), partner, exc)
-                for item in items:
-                    out["denied"].append({"item": item.id, "to": partner, "reason": str(exc)})
+                continue
+            got = enqueue(node, entries, join=join)  # a failure here is a failure of the add
+            if results is not None:
+                results.extend(got)
+            out["shared"] += [{"item": r.item_id, "to": partner} for r in got]
     return out
 
 
 def install(node: Any, store: IntelStore) -> None:
-    """Share on every add (the store calls this hook after each committed add)."""
-    store.hooks.append(lambda stored: share_stored(node, store, stored))
+    """Share on every add, in the add's own transaction: the objects, their items, the outbox
+    rows and the ledger events commit together, so a crash leaves all of them or none (it used
+    to run after the commit, and a crash in between left objects stored and never sent). The
+    delivery workers are woken once the add has committed."""
+    from accord.federation.outbox import notify_queued, ready
+
+    ready(node)  # the federation's tables: never created inside an add's transaction
+
+    def hook(stored: list[Stored]) -> Any:
+        results: list[Any] = []
+        share_stored(node, store, stored, join=True, results=results)
+        return (lambda: notify_queued(node, results)) if results else None
+
+    store.txn_hooks.append(hook)
 
 
 def _pending_ids(node: Any, store: IntelStore) -> list[str]:

@@ -248,7 +248,10 @@ class IntelStore:
         self.clock = clock or SystemClock()
         self.max_page = max_page
         self.lock = lock if lock is not None else threading.RLock()
-        self.hooks: list[Callable[[list[Stored]], object]] = []  # return values are ignored
+        self.hooks: list[Callable[[list[Stored]], object]] = []  # after each add's commit; return values ignored
+        # inside each add's transaction, after its rows (a failure rolls the add back); each may
+        # return what to run once the add has committed (sharing: queue, then wake the workers)
+        self.txn_hooks: list[Callable[[list[Stored]], Callable[[], object] | None]] = []
         self.syncer: Callable[[], None] | None = None  # applies partners' items (sharing.Syncer)
         self._defs: dict[str, dict[str, Any]] = {}
         with self.lock:
@@ -375,10 +378,13 @@ class IntelStore:
             raise StixValidationError(
                 f"{len(failures)} of {len(objects)} object(s) are not valid STIX 2.1; nothing was stored",
                 failures)
+        after: list[Callable[[], object]] = []
         with self.lock:  # reads on the shared connection: never inside another thread's transaction
             prepared, hashes = self._prepare(coll, objects, plain_json)
             result = self._store(coll, prepared, hashes, origin=origin, principal=principal,
-                                 received=received)
+                                 received=received, after=after)
+        for then in after:
+            then()
         for hook in list(self.hooks):
             if result.stored:
                 hook(result.stored)
@@ -418,8 +424,11 @@ class IntelStore:
         return prepared, hashes
 
     def _store(self, coll: Collection, prepared: list[tuple[Any, ...]], hashes: dict[str, int], *,
-               origin: str, principal: str | None, received: tuple[str, str] | None) -> AddResult:
-        """Store what :meth:`_prepare` made, in one transaction (the caller holds ``self.lock``)."""
+               origin: str, principal: str | None, received: tuple[str, str] | None,
+               after: list[Callable[[], object]] | None = None) -> AddResult:
+        """Store what :meth:`_prepare` made, in one transaction (the caller holds ``self.lock``),
+        with what :attr:`txn_hooks` write for it; what they return to run after the commit goes
+        to ``after``."""
         now_us = to_us(self.clock.now())
         request_ts = us_to_rfc3339(now_us)
         successes: list[dict[str, Any]] = []  # with each entry's releasability (filters status reads)
@@ -498,6 +507,11 @@ class IntelStore:
             cur.execute("INSERT INTO intel_status(id, collection, request_timestamp, principal, body)"
                         " VALUES (?,?,?,?,?)", (status_id, coll.id, request_ts, principal,
                                                 orjson.dumps(body).decode()))
+            if stored:
+                for hook in list(self.txn_hooks):
+                    then = hook(stored)
+                    if then is not None and after is not None:
+                        after.append(then)
         return AddResult(self._status_json(status_id, request_ts, body, self.party), stored)
 
     @staticmethod

@@ -9,6 +9,7 @@ import pytest
 
 from accord.clock import ManualClock
 from accord.core.agreements import new_agreement, sign_agreement
+from accord.errors import FederationError
 from accord.federation import Federation, InProcessNetwork
 from accord.federation.schema import ensure_federation_schema
 from accord.intel.markings import AccordLabel, TLP2_IDS
@@ -95,6 +96,45 @@ def test_shared_collection_flows_to_partners_under_policy(trio):
     received = events(nodes["KOR"], "item.received")
     assert len([e for e in received if e["kind"] == "intel.stix"]) == 3
     assert sync_received(nodes["KOR"], kor) == {"applied": 0, "invalid": 0}  # applied once
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("process killed while queueing"),
+                                     FederationError("sealing failed while queueing")])
+def test_an_add_and_its_sharing_commit_together(trio, monkeypatch, failure):
+    # the objects, their items, the outbox rows and the ledger events are one transaction: a
+    # failure while queueing for a partner undoes the add (before, the add committed first and
+    # was shared after, so a crash in between left objects stored and never sent); a refusal by
+    # the policy is an answer and leaves the add stored
+    from accord.federation import wire
+
+    nodes, feds = trio
+    jpn = store_for(nodes["JPN"])
+    coll = jpn.add_collection("Cyber indicators", alias="cyber", shared=True, rel_to=["KOR"])
+    conn = nodes["JPN"].conn
+    before = (len(nodes["JPN"].items()), nodes["JPN"].ledger.size,
+              conn.execute("SELECT COUNT(*) FROM fed_outbox").fetchone()[0])
+    real = wire.seal_envelope
+
+    def failing(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(wire, "seal_envelope", failing)
+    with pytest.raises(type(failure), match="while queueing"):
+        jpn.add_objects(coll.id, [indicator(1, markings=[TLP2_IDS["GREEN"]])])
+    assert jpn.count(coll.id) == 0
+    assert (len(nodes["JPN"].items()), nodes["JPN"].ledger.size,
+            conn.execute("SELECT COUNT(*) FROM fed_outbox").fetchone()[0]) == before
+    assert conn.execute("SELECT COUNT(*) FROM intel_status").fetchone()[0] == 0
+    assert not conn.in_transaction
+    monkeypatch.setattr(wire, "seal_envelope", real)
+    jpn.add_objects(coll.id, [indicator(1, markings=[TLP2_IDS["GREEN"]]),
+                              indicator(2, markings=[TLP2_IDS["RED"]])])  # RED: refused, still stored
+    assert jpn.count(coll.id) == 2
+    assert conn.execute("SELECT COUNT(*) FROM fed_outbox WHERE recipient = 'KOR'").fetchone()[0] == 1
+    assert feds["JPN"].sync("KOR", heads=False)["KOR"] is None
+    kor = store_for(nodes["KOR"])
+    assert sync_received(nodes["KOR"], kor) == {"applied": 1, "invalid": 0}
+    assert nodes["JPN"].ledger.verify().size == nodes["JPN"].ledger.size
 
 
 def test_received_objects_are_not_reshared(trio):

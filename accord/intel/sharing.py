@@ -34,6 +34,7 @@ from accord.core.markings import Marking
 from accord.errors import AccordError, NotFoundError, PolicyDenied, StixValidationError
 from accord.intel import markings as mk
 from accord.intel.store import IntelStore, Stored
+from accord.store.sqlite import select_in
 
 KIND = "intel.stix"
 log = logging.getLogger("accord.intel.sharing")
@@ -92,19 +93,39 @@ def share_stored(node: Any, store: IntelStore, stored: list[Stored], *, join: bo
             per_partner.setdefault(partner, {}).setdefault(str(item.marking), []).append(item)
     for partner, groups in per_partner.items():
         for items in groups.values():  # one policy decision per (kind, marking): all or none
-            try:  # refusals come before anything is written
+            try:  # refusals come before anything is written; any other error fails the add
                 entries = plan_share(node, items, partner)
-            except AccordError as exc:  # PolicyDenied above all (a partner unreachable later is federation's business)
-                if not isinstance(exc, PolicyDenied):
-                    log.warning("intel: sharing %d object(s) with %s refused: %s", len(items), partner, exc)
+            except PolicyDenied as exc:
                 for item in items:
                     out["denied"].append({"item": item.id, "to": partner, "reason": str(exc)})
+                continue
+            clash = _held_otherwise(store, [e[0] for e in entries])
+            for item_id in sorted(clash):
+                why = (f"item {item_id} was shared before with other content (this version in another"
+                       " collection, or added again after a delete); not sent again")
+                log.warning("intel: %s", why)
+                out["denied"].append({"item": item_id, "to": partner, "reason": why})
+            entries = [e for e in entries if e[0].id not in clash]
+            if not entries:
                 continue
             got = enqueue(node, entries, join=join)  # a failure here is a failure of the add
             if results is not None:
                 results.extend(got)
             out["shared"] += [{"item": r.item_id, "to": partner} for r in got]
     return out
+
+
+def _held_otherwise(store: IntelStore, items: list[Item]) -> set[str]:
+    """Ids of ``items`` the node already holds with other content. An item's id names the object
+    version and party only, so the same version added to a second shared collection, or added
+    again after a delete (``created`` is the time of sharing), makes another item under the same
+    id, which the node refuses to store: such items are reported and skipped, never a failure
+    of the add (as when sharing ran after the commit)."""
+    try:
+        held = dict(select_in(store.conn, "SELECT id, digest FROM items WHERE id IN ({})", (i.id for i in items)))
+    except Exception:  # noqa: BLE001 - another node implementation: its own store decides
+        return set()
+    return {i.id for i in items if i.id in held and held[i.id] != i.digest()}
 
 
 def install(node: Any, store: IntelStore) -> None:

@@ -137,6 +137,28 @@ def test_an_add_and_its_sharing_commit_together(trio, monkeypatch, failure):
     assert nodes["JPN"].ledger.verify().size == nodes["JPN"].ledger.size
 
 
+def test_a_version_shared_before_never_fails_a_later_add(trio):
+    # the item carrying an object version is named by party, id and version: the same version in
+    # a second shared collection, or added again after a delete, makes another item under that
+    # id. It is reported and not sent again; the add itself stores its objects (it failed with
+    # a 500 when sharing first moved into the add's transaction: found in review)
+    nodes, feds = trio
+    jpn = store_for(nodes["JPN"])
+    first = jpn.add_collection("Cyber indicators", shared=True, rel_to=["KOR"])
+    second = jpn.add_collection("Cyber indicators, copy", shared=True, rel_to=["KOR"])
+    obj = indicator(1, markings=[TLP2_IDS["GREEN"]])
+    jpn.add_objects(first.id, [obj])
+    outbox = nodes["JPN"].conn.execute("SELECT COUNT(*) FROM fed_outbox").fetchone()[0]
+    assert jpn.add_objects(second.id, [obj]).stored  # another collection
+    assert jpn.count(second.id) == 1
+    jpn.delete_object(first.id, obj["id"], "JPN")
+    assert jpn.add_objects(first.id, [obj]).stored  # again after a delete
+    assert jpn.count(first.id) == 1
+    assert nodes["JPN"].conn.execute("SELECT COUNT(*) FROM fed_outbox").fetchone()[0] == outbox
+    assert feds["JPN"].sync("KOR", heads=False)["KOR"] is None
+    assert sync_received(nodes["KOR"], store_for(nodes["KOR"])) == {"applied": 1, "invalid": 0}
+
+
 def test_received_objects_are_not_reshared(trio):
     nodes, feds = trio
     jpn = store_for(nodes["JPN"])

@@ -173,11 +173,7 @@ def share(node: Any, item: Any, to: str) -> ShareResult:
     this node has retracted and not yet sent to ``to`` is not sent (``retracted``). The item
     is stored (``item.created``) in the same transaction if the node did not hold it yet.
     """
-    _ready(node)
-    _check_share(node, item, to)
-    decision = node.decide(item, to)
-    decision.raise_if_denied(item, to)
-    return _enqueue(node, [(item, to, decision.agreement_id)], store=True)[0]
+    return enqueue(node, plan_share(node, [item], to))[0]
 
 
 def ready(node: Any) -> None:

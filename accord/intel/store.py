@@ -425,7 +425,7 @@ class IntelStore:
 
     def _store(self, coll: Collection, prepared: list[tuple[Any, ...]], hashes: dict[str, int], *,
                origin: str, principal: str | None, received: tuple[str, str] | None,
-               after: list[Callable[[], object]] | None = None) -> AddResult:
+               after: list[Callable[[], object]]) -> AddResult:
         """Store what :meth:`_prepare` made, in one transaction (the caller holds ``self.lock``),
         with what :attr:`txn_hooks` write for it; what they return to run after the commit goes
         to ``after``."""
@@ -510,7 +510,7 @@ class IntelStore:
             if stored:
                 for hook in list(self.txn_hooks):
                     then = hook(stored)
-                    if then is not None and after is not None:
+                    if then is not None:
                         after.append(then)
         return AddResult(self._status_json(status_id, request_ts, body, self.party), stored)
 

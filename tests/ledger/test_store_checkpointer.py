@@ -84,6 +84,13 @@ def _wal_file_frames(path):
     return (size - 32) // (24 + 4096)  # WAL header, then one 24-byte header and a page per frame
 
 
+def _table(tmp_path):
+    path = tmp_path / "n.db"
+    conn = connect(path)
+    conn.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, x BLOB)")
+    return path, conn
+
+
 def _write(conn, lock, n, pace=10):
     for i in range(n):
         with lock, conn:
@@ -97,9 +104,7 @@ def test_the_wal_starts_over_under_steady_writes(tmp_path):
     # committing, and a writer starts the WAL over only when every frame is in the database at
     # the start of its transaction: with PASSIVE alone the WAL file grew by every frame ever
     # written (and each commit extended the file, which makes its fsync dearer).
-    path = tmp_path / "n.db"
-    conn = connect(path)
-    conn.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, x BLOB)")
+    path, conn = _table(tmp_path)
     lock = threading.RLock()
     cp = Checkpointer(conn, interval=0.005, restart_frames=100, lock=lock)
     cp.backstop_frames = 10**9  # no backstop here: the RESTART alone must keep the WAL small
@@ -116,9 +121,7 @@ def test_the_wal_starts_over_under_steady_writes(tmp_path):
 
 
 def test_without_a_lock_the_writers_backstop_bounds_the_wal(tmp_path):
-    path = tmp_path / "n.db"
-    conn = connect(path)
-    conn.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, x BLOB)")
+    path, conn = _table(tmp_path)
     cp = Checkpointer(conn, interval=0.005, restart_frames=100).start()  # backstop at 400 frames
     try:
         assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 400
@@ -135,9 +138,7 @@ def test_writers_with_a_statement_open_never_meet_a_restart(tmp_path):
     # statement open (a shared connection: another thread is reading) then gets "database is
     # locked" at once instead of waiting. The RESTART runs under the writers' own lock, so
     # they wait on it instead.
-    path = tmp_path / "n.db"
-    conn = connect(path)
-    conn.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, x BLOB)")
+    path, conn = _table(tmp_path)
     with conn:
         conn.executemany("INSERT INTO t(x) VALUES (?)", [(bytes(600),)] * 50)
     lock = threading.RLock()

@@ -134,6 +134,7 @@ class NodeState:
     failures: dict[str, int] = field(default_factory=dict)
     up: bool = True
     alert_engine: Any = None
+    alert_store: Any = None
     own_tracks: list[TrackState] = field(default_factory=list)
     own_preds: list[Prediction] = field(default_factory=list)
 
@@ -237,13 +238,18 @@ class Runner:
         st.partner_preds.clear()
         st.picture = []
         party = next(p for p in self.s.parties if p.code == st.party)
-        st.alert_engine = self._alert_engine(st.party) if party.alerts else None
+        st.alert_engine = self._alert_engine(st) if party.alerts else None
 
-    def _alert_engine(self, party: str) -> Any:
+    def _alert_engine(self, st: NodeState) -> Any:
+        """The party's alert engine; after a restart, the one its node stored (open incidents
+        carry on and are closed when their threat ends)."""
         from accord.exercise.alerting import make_engine
+        from accord.warning.alerts.store import AlertStore
 
-        return make_engine(party, status=self.s.status, sender=f"accord-{party.lower()}@exercise.invalid",
-                           epoch=self.epoch)
+        assert st.node is not None  # tracking starts only on a running node
+        st.alert_store = AlertStore(st.node)
+        return make_engine(st.party, status=self.s.status, sender=f"accord-{st.party.lower()}@exercise.invalid",
+                           epoch=self.epoch, state=st.alert_store.load(st.party))
 
     # --- simulation --------------------------------------------------------------------------
     def simulate(self) -> SimResult:
@@ -468,10 +474,13 @@ class Runner:
     def _alert(self, st: NodeState, t: float) -> None:
         from accord.exercise.alerting import alert_step
 
-        msgs = alert_step(st.alert_engine, t, st.picture, st.own_preds, dict(st.partner_preds))
-        for m in msgs:
-            item = m.pop("item")
-            xml = m.pop("xml")
+        msgs = alert_step(st.alert_engine, t, st.own_preds, dict(st.partner_preds))
+        items = [m.pop("item") for m in msgs]
+        if st.node is not None:
+            # the messages and the engine's open incidents, in one transaction
+            st.alert_store.save(st.alert_engine, items)
+        for m, item in zip(msgs, items):
+            xml = m.pop("message").xml
             m["t"] = t
             m["party"] = st.party
             m["missiles"] = self._missiles_of(st, m["sources"], t)
@@ -480,7 +489,6 @@ class Runner:
             d.mkdir(parents=True, exist_ok=True)
             (d / f"{len(self.alerts_log):04d}-{m['msg_type'].lower()}.xml").write_bytes(xml)
             if st.node is not None:
-                st.node.put_item(item)
                 for partner in self.states:
                     if partner != st.party and st.node.decide(item, partner).allowed:
                         share_many(st.node, [item], partner)

@@ -33,7 +33,9 @@ def test_alerts_cli_writes_the_sequence_and_an_index(tmp_path):
     assert r.exit_code == 0, r.output
     index = json.loads((out / "index.json").read_text(encoding="utf-8"))
     assert index["party"] == "JPN" and index["status"] == "Exercise"
-    assert [m["msgType"] for m in index["messages"]] == ["Alert", "Cancel"]
+    # tracked to within 80 s of impact in Hokkaido's waters: believed fallen at 400, cleared at 430
+    assert [(m["msgType"], m["reason"]) for m in index["messages"]] == [
+        ("Alert", "alert"), ("Update", "impact"), ("Cancel", "clear-impact")]
     assert index["messages"][0]["areas"] == ["JPN-01"]
     files = sorted(p.name for p in out.glob("*.xml"))
     assert files == [m["file"] for m in index["messages"]]

@@ -103,11 +103,18 @@ def test_alerts_ellipse_touching_hokkaido_alerts_naming_hokkaido_then_cancels_af
     assert abs(sum(lats[:-1]) / len(lats[:-1]) - 43.3) < 0.01 and abs(sum(lons[:-1]) / len(lons[:-1]) - 140.0) < 0.01
     assert (max(lons) - min(lons)) * 111.2 * math.cos(math.radians(43.3)) == pytest.approx(16.0, rel=0.05)
 
-    assert collect(e.on_time(420), out) == []          # not yet: impact 400 + 30 s
+    assert collect(e.on_time(399), out) == []          # not yet: impact at 400
+    collect(e.on_time(400), out)
+    assert [(m.msg_type, m.reason) for m in out] == [("Alert", "alert"), ("Update", "impact")]
+    fallen = out[1]
+    assert "believed to have fallen in the territorial waters off Hokkaido" in fallen.texts["en"].headline
+    assert "落下したものとみられます" in fallen.texts["ja"].headline
+    assert "no longer expected" not in xml_texts(fallen)
+    assert collect(e.on_time(420), out) == []          # the Cancel: impact 400 + 30 s
     collect(e.on_time(431), out)
-    assert [m.msg_type for m in out] == ["Alert", "Cancel"]
-    cancel = out[1]
-    assert cancel.reason == "clear-fallen"
+    assert [m.msg_type for m in out] == ["Alert", "Update", "Cancel"]
+    cancel = out[2]
+    assert cancel.reason == "clear-impact"
     assert etree.fromstring(cancel.xml).find("cap:info/cap:responseType", NS).text == "AllClear"
     assert "ミサイル落下" in cancel.texts["ja"].headline
     check_chain(out)
@@ -168,7 +175,12 @@ def test_alerts_shrinking_ellipse_moving_off_the_coast_updates_then_clears(geo):
     assert collect(e.on_prediction(near, 140), out) == []
     third = make_pred(150, 40.9, 138.6, 15_000, 6_000, 60, impact_t=400)
     assert not e.assess(third).qualifies
+    # the whole ellipse is outside: an all-clear only once that has held for clear_hold_s (30 s)
     collect(e.on_prediction(third, 150), out)
+    for t in (160, 170):
+        collect(e.on_prediction(make_pred(t, 40.9, 138.58, 12_000, 5_000, 60, impact_t=400), t), out)
+    assert [m.msg_type for m in out] == ["Alert", "Update"]
+    collect(e.on_prediction(make_pred(180, 40.9, 138.58, 10_000, 4_000, 60, impact_t=400), 180), out)
     assert [m.msg_type for m in out] == ["Alert", "Update", "Cancel"]
     assert out[-1].reason == "clear-moved"
     assert "no longer expected" in out[-1].texts["en"].headline
@@ -249,7 +261,7 @@ def test_alerts_status_is_carried_by_every_message_and_never_mixed(geo, status):
     e, out = engine(geo, status=status), []
     collect(e.on_prediction(make_pred(330, *HOKKAIDO_WATERS, 8_000, 4_000, 90, impact_t=400), 330), out)
     collect(e.on_time(431), out)
-    assert len(out) == 2
+    assert len(out) == 3
     for m in out:
         doc = etree.fromstring(m.xml)
         assert doc.find("cap:status", NS).text == status == m.status
@@ -350,7 +362,7 @@ def test_alerts_track_regained_after_loss_is_updated_at_once(geo):
     collect(e.on_prediction(make_pred(301, *HOKKAIDO_WATERS, 8_000, 4_000, 90, impact_t=500,
                                       status="lost"), 301), out)
     collect(e.on_prediction(make_pred(305, *HOKKAIDO_WATERS, 8_000, 4_000, 90, impact_t=500), 305), out)
-    assert [(m.msg_type, m.reason) for m in out] == [("Alert", "alert"), ("Update", "lost"), ("Update", "update")]
+    assert [(m.msg_type, m.reason) for m in out] == [("Alert", "alert"), ("Update", "lost"), ("Update", "reacquired")]
     assert "lost" not in out[-1].texts["en"].headline
     # time never runs backwards: a late prediction is stamped no earlier than the last message
     collect(e.on_prediction(make_pred(200, 43.6, 140.3, 30_000, 9_000, 90, impact_t=500), 200), out)

@@ -26,6 +26,7 @@ from lxml import etree
 if TYPE_CHECKING:  # pragma: no cover
     from accord.core.items import Item
     from accord.core.markings import Marking
+    from accord.warning.types import Prediction
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 SCHEMA_PATH = "schema/CAP-v1.2.xsd"
@@ -74,11 +75,13 @@ class CapMessage:
     incident: str
     t: float                           # scenario seconds when it was issued
     track_id: str
-    reason: str                        # alert | update | lost | clear-moved | clear-fallen | ...
+    reason: str                        # alert | update | lost | reacquired | impact | clear-* (docs/alerts.md)
     area_codes: tuple[str, ...]
     xml: bytes = field(repr=False)
     party: str = ""
     texts: dict = field(default_factory=dict, repr=False, compare=False)
+    sources: tuple[str, ...] = ()      # the tracks bound to the incident when it was issued
+    basis: "Prediction | None" = field(default=None, repr=False, compare=False)  # the prediction behind it
 
     @property
     def ref(self) -> str:

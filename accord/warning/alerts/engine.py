@@ -1,63 +1,105 @@
 """The alert engine: predictions in, CAP 1.2 messages out (pure, deterministic, no I/O).
 
-One *incident* per track. Its life, as a state machine::
+One *incident* per missile. Predictions come from *tracks* (the node's own, and partners'
+shared ones); a track is bound to an incident while its predictions stay on the incident's
+ballistic arc (:func:`accord.warning.identity.same_arc`: the predicted impact point and time,
+within their covariances). So a missile seen by several radars or partners, or lost and picked
+up again by a new track, stays one incident: its messages are an Alert, Updates, one Cancel.
 
-    (none) --qualifying prediction--> Alert --material change--> Update ... --> Cancel
-                                        |                                  ^
-                                        +-- status "lost" --> Update (lost) + time passes
+The incident's *reference* is its latest prediction on the arc; it drives every message. Its
+life, as a state machine::
+
+    (none) --qualifying prediction, before its impact time--> Alert
+    Alert --material change--> Update ... --> Cancel
+      |  --every track lost before the impact time--> Update (lost)
+      |  --predicted impact time passes, impact inside the area, tracked to the end-->
+      |                                  Update ("believed to have fallen") --30 s--> Cancel
+      +-- a prediction off the arc: its track is *suspect*; the incident holds (no message)
 
 * **Alert** when the 95 % ellipse touches the party's land or territorial sea, or the ground
-  track overflies its land (:func:`accord.warning.alerts.rules.assess`).
+  track overflies its land (:func:`accord.warning.alerts.rules.assess`), and the predicted
+  impact time is still ahead.
 * **Update** when the prediction changes materially: a new area (sent at once), an area dropped,
   the impact point moved more than ``material_shift_m``, the ellipse's semi-major axis changed by
-  more than ``material_axis_ratio``, the impact time by more than ``material_time_s``, or the track
-  was lost (sent at once). Other Updates are rate-limited to one per ``min_update_interval_s``;
-  a change held back is sent by :meth:`AlertEngine.on_time` when the interval has passed.
-* **Cancel** (CAP ``msgType`` Cancel, ``responseType`` AllClear) when the ellipse has moved at
-  least ``clear_hysteresis_m`` outside the territory and the ground track no longer overflies it,
-  or ``clear_after_impact_s`` after the predicted impact time (the threat has passed).
+  more than ``material_axis_ratio``, the impact time by more than ``material_time_s``, the track
+  was lost or regained (sent at once). Other Updates are rate-limited to one per
+  ``min_update_interval_s``; a change held back is sent by :meth:`AlertEngine.on_time`.
+* **Cancel** (CAP ``msgType`` Cancel, ``responseType`` AllClear) only on positive evidence that
+  the threat is over:
+
+  - ``clear-moved``: predictions on the incident's arc have put the whole 95 % ellipse at least
+    ``clear_hysteresis_m`` outside the territory, and the ground track off its land, for
+    ``clear_hold_s`` without a break;
+  - ``clear-passed``: a tracked prediction shows the missile beyond the land it was warned about;
+  - ``clear-impact``: the predicted impact time has passed with the impact inside the area, the
+    missile tracked to within ``confirm_window_s`` of it: an Update saying it is believed to have
+    fallen there at the impact time, the Cancel ``clear_after_impact_s`` later;
+  - ``clear-unconfirmed``: the predicted flight time has passed (+ ``clear_after_impact_s``) but
+    the track was lost earlier, or the threat was an overflight not seen past the land.
+
+* A prediction off the arc (an association or identity error: the track now follows another
+  object) never clears, narrows or moves the warning. Its track is detached and marked suspect;
+  the incident keeps its reference, and ends on it. A suspect track may start an incident of its
+  own only after its new arc has held ``suspect_hold_s``.
 
 Every Update and Cancel ``references`` all earlier messages of its incident (CAP 1.2 §3.2.1),
 so a receiver that missed one can still link the chain. Times are scenario seconds ``t``, mapped
 to wall-clock by ``epoch + t``. The same inputs always give byte-identical messages.
+:meth:`AlertEngine.snapshot` and :meth:`AlertEngine.restore` carry the open incidents across a
+restart (:mod:`accord.warning.alerts.store` keeps them in the node's database).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from shapely.geometry import LineString, Point
 
-from accord.errors import ConfigError
+from accord.errors import ConfigError, InputError
 from accord.warning.alerts import wording
 from accord.warning.alerts.cap import (STATUSES, AreaBlock, CapMessage, InfoParams, build_xml,
                                        cap_time, safe_token)
 from accord.warning.alerts.geography import AdminArea, Geography
 from accord.warning.alerts.rules import AlertRules, Assessment, assess
+from accord.warning.identity import arc_distance, same_arc
 from accord.warning.types import Prediction
 
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+SNAPSHOT_FORMAT = "accord-alert-engine/1"
 _EARTH_M_PER_DEG = 111_194.9
 
 
 @dataclass
 class _Incident:
-    track_id: str
+    name: str                                   # its first track: names identifiers and incident
     serial: int
-    messages: list[CapMessage] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)  # CAP reference triples of its messages
     open: bool = False
-    launch_t: float = 0.0
-    last_pred: Prediction | None = None
-    last_assessment: Assessment | None = None
+    tracks: dict[str, bool] = field(default_factory=dict)  # bound track -> lost?
+    ref: Prediction | None = None               # latest prediction on the arc: drives messages
+    ref_a: Assessment | None = None
     sent_pred: Prediction | None = None        # the prediction behind the last message sent
-    sent_assessment: Assessment | None = None
+    sent_a: Assessment | None = None
     last_sent_t: float = -math.inf
     pending: bool = False
     lost_t: float | None = None
     tracked_overflight_done: bool = False     # a tracked (not lost) prediction showed the path past the land
     alerted_areas: dict[str, AdminArea] = field(default_factory=dict)
+    clear_since: float | None = None          # start of the current run of predictions outside
+    fallen: bool = False                      # "believed to have fallen" sent
+    suspects: dict[str, float] = field(default_factory=dict)  # tracks that jumped off the arc, when
+
+
+@dataclass
+class _Suspect:
+    """A track detached from its incident for a jump off the arc, and its new arc so far."""
+
+    since: float       # when its current run of mutually consistent predictions began
+    last: Prediction
 
 
 class AlertEngine:
@@ -80,7 +122,9 @@ class AlertEngine:
         self.sender = sender
         self.status = status
         self.epoch = epoch
-        self._incidents: dict[str, _Incident] = {}
+        self._incidents: list[_Incident] = []          # open ones, in serial order
+        self._by_track: dict[str, _Incident] = {}
+        self._suspects: dict[str, _Suspect] = {}
         self._serial = 0
         self._seq = 0
         self._now_t = -math.inf
@@ -95,75 +139,186 @@ class AlertEngine:
         Bad input (no usable ellipse/covariance) raises :class:`accord.errors.InputError` before
         any state changes, so no partial alert is ever produced.
         """
-        a = self.assess(pred)  # raises on bad input, before touching state
-        now_t = max(float(now_t), self._now_t)  # time never runs backwards inside the engine
-        # Advance time first, but let this prediction supersede a held-back Update of its own track.
-        out = self._advance(now_t, skip_pending=pred.track_id)
-        inc = self._incidents.get(pred.track_id)
-        if inc is None:
-            self._serial += 1
-            inc = self._incidents[pred.track_id] = _Incident(pred.track_id, self._serial,
-                                                             launch_t=pred.launch_t)
-        lost = pred.status == "lost"
-        if lost and inc.lost_t is None:
-            inc.lost_t = now_t
-        if not lost and inc.open and not a.overflight and self._passed(inc, pred):
-            inc.tracked_overflight_done = True
-        inc.last_pred, inc.last_assessment = pred, a
+        return self.on_predictions([pred], now_t)
 
-        if not inc.open:
-            if a.qualifies and now_t <= pred.impact_t + self.rules.clear_after_impact_s:
-                out.append(self._emit(inc, "Alert", "lost" if lost else "alert", pred, a, now_t))
-            return out
-        if lost:
-            if inc.sent_pred is not None and inc.sent_pred.status == "lost":
-                return out  # already told; the Cancel comes from on_time
-            # Keep the areas already warned: a lost track's last guess must not silently shrink them.
-            out.append(self._emit(inc, "Update", "lost", pred, a, now_t))
-            return out
-        if inc.tracked_overflight_done and not a.impact_threat:
-            out.append(self._cancel(inc, "clear-passed", now_t))
-            return out
-        if self._keep_open(a):
-            change, urgent = self._material_change(inc, pred, a)
-            if change and (urgent or now_t - inc.last_sent_t >= self.rules.min_update_interval_s):
-                out.append(self._emit(inc, "Update", "update", pred, a, now_t))
-            elif change:
-                inc.pending = True
-            return out
-        out.append(self._cancel(inc, "clear-moved", now_t))
+    def on_predictions(self, preds: Iterable[Prediction], now_t: float) -> list[CapMessage]:
+        """Feed the predictions of one moment (every track's latest, own and partners'); return
+        the messages they cause. Each incident is driven by the freshest, then tightest, of its
+        tracks' predictions on its arc. Bad input raises before any state changes."""
+        batch = sorted(((p, self.assess(p)) for p in preds), key=lambda pa: (pa[0].track_id, pa[0].t))
+        now_t = max(float(now_t), self._now_t)  # time never runs backwards inside the engine
+        fed = {id(self._by_track[p.track_id]) for p, _ in batch if p.track_id in self._by_track}
+        # Advance time first, but let this moment's predictions supersede held-back Updates.
+        out = self._advance(now_t, skip=fed)
+        drivers: dict[int, tuple[_Incident, Prediction, Assessment]] = {}
+        lost: list[tuple[_Incident, Prediction, Assessment]] = []
+        unbound: list[tuple[Prediction, Assessment]] = []
+        for p, a in batch:
+            inc = self._bind(p, now_t)
+            if inc is None:
+                unbound.append((p, a))
+            elif p.status == "lost":
+                inc.tracks[p.track_id] = True
+                lost.append((inc, p, a))
+            else:
+                inc.tracks[p.track_id] = False
+                best = drivers.get(id(inc))
+                if best is None or _fresher(p, best[1]):
+                    drivers[id(inc)] = (inc, p, a)
+        for inc, p, a in sorted(drivers.values(), key=lambda d: d[0].serial):
+            if inc.ref is None or not _fresher(inc.ref, p):
+                out += self._drive(inc, p, a, now_t)
+        for inc, p, a in lost:
+            if inc.open and inc.lost_t is None and all(inc.tracks.values()):
+                out += self._lose(inc, p, now_t)
+        for p, a in unbound:
+            out += self._start(p, a, now_t)
         return out
 
     def on_time(self, now_t: float) -> list[CapMessage]:
-        """Advance the clock: send held-back Updates and clear incidents whose threat has passed."""
+        """Advance the clock: send held-back Updates and end incidents whose threat has passed."""
         return self._advance(now_t)
 
-    def _advance(self, now_t: float, skip_pending: str | None = None) -> list[CapMessage]:
+    def open_incidents(self) -> list[str]:
+        return [i.name for i in self._incidents if i.open]
+
+    def incident_tracks(self) -> dict[str, list[str]]:
+        """Open incident → the tracks bound to it now."""
+        return {i.name: sorted(i.tracks) for i in self._incidents if i.open}
+
+    def suspect_tracks(self) -> dict[str, float]:
+        """Tracks detached from an incident for a prediction off its arc (→ when), not yet
+        cleared of suspicion."""
+        return {k: s.since for k, s in sorted(self._suspects.items())}
+
+    # --- identity -------------------------------------------------------------------------
+    def _bind(self, p: Prediction, now_t: float) -> _Incident | None:
+        """The open incident ``p``'s track belongs to, binding or detaching it as its arc says."""
+        tid = p.track_id
+        inc = self._by_track.get(tid)
+        if inc is not None:
+            if p.status != "suspect" and (inc.ref is None or same_arc(inc.ref, p)):
+                return inc
+            # Off the arc: an association or identity error. The incident holds its reference.
+            del self._by_track[tid]
+            inc.tracks.pop(tid, None)
+            inc.suspects[tid] = now_t
+            self._suspects[tid] = _Suspect(now_t, p)
+        if p.status == "suspect":
+            self._note_suspect(tid, p, now_t)
+            return None
+        best, best_d2 = None, math.inf
+        for cand in self._incidents:
+            if cand.open and cand.ref is not None and same_arc(cand.ref, p):
+                d2 = arc_distance(cand.ref, p)[0]
+                if d2 < best_d2:
+                    best, best_d2 = cand, d2
+        if best is not None:
+            self._by_track[tid] = best
+            best.tracks[tid] = p.status == "lost"
+            self._suspects.pop(tid, None)
+            return best
+        if tid in self._suspects:
+            self._note_suspect(tid, p, now_t)
+        return None
+
+    def _note_suspect(self, tid: str, p: Prediction, now_t: float) -> None:
+        s = self._suspects.get(tid)
+        if s is None:
+            self._suspects[tid] = _Suspect(now_t, p)
+            return
+        if p.status == "suspect" or not same_arc(s.last, p):
+            s.since = now_t  # its new arc is not steady yet
+        s.last = p
+
+    def _start(self, p: Prediction, a: Assessment, now_t: float) -> list[CapMessage]:
+        """A prediction of no open incident: a new incident if it threatens, still ahead."""
+        s = self._suspects.get(p.track_id)
+        if s is not None:
+            if now_t - s.since < self.rules.suspect_hold_s:
+                return []
+            del self._suspects[p.track_id]
+        if not a.qualifies or now_t >= p.impact_t:
+            return []
+        self._serial += 1
+        inc = _Incident(p.track_id, self._serial)
+        lost = p.status == "lost"
+        inc.tracks[p.track_id] = lost
+        if lost:
+            inc.lost_t = now_t
+        inc.ref, inc.ref_a = p, a
+        self._incidents.append(inc)
+        self._by_track[p.track_id] = inc
+        return [self._emit(inc, "Alert", "lost" if lost else "alert", p, a, now_t)]
+
+    # --- decisions ------------------------------------------------------------------------
+    def _drive(self, inc: _Incident, p: Prediction, a: Assessment, now_t: float) -> list[CapMessage]:
+        """A tracked prediction on the incident's arc, the freshest it has: the new reference."""
+        inc.ref, inc.ref_a = p, a
+        regained = inc.lost_t is not None
+        inc.lost_t = None
+        if inc.fallen:
+            return []  # after the predicted impact only the Cancel follows
+        if not a.overflight and self._passed(inc, p):
+            inc.tracked_overflight_done = True
+        if inc.tracked_overflight_done and not a.impact_threat:
+            return [self._cancel(inc, "clear-passed", now_t)]
+        if self._keep_open(a):
+            inc.clear_since = None
+            change, urgent = self._material_change(inc, p, a)
+            if change and (urgent or now_t - inc.last_sent_t >= self.rules.min_update_interval_s):
+                return [self._emit(inc, "Update", "reacquired" if regained else "update", p, a, now_t)]
+            if change:
+                inc.pending = True
+            return []
+        # The whole 95 % region is outside: an all-clear once that has held long enough.
+        if inc.clear_since is None:
+            inc.clear_since = now_t
+        if now_t - inc.clear_since >= self.rules.clear_hold_s:
+            return [self._cancel(inc, "clear-moved", now_t)]
+        return []
+
+    def _lose(self, inc: _Incident, p: Prediction, now_t: float) -> list[CapMessage]:
+        """Every track of the incident is lost."""
+        inc.lost_t = now_t
+        ref = inc.ref or p
+        if now_t >= ref.impact_t or inc.fallen:
+            return []  # lost at (or after) the predicted impact: that is the end of its flight
+        a = inc.ref_a or self.assess(p)
+        # Keep the areas already warned: a lost track's last guess must not silently shrink them.
+        return [self._emit(inc, "Update", "lost", replace(ref, status="lost"), a, now_t)]
+
+    def _advance(self, now_t: float, skip: set[int] | None = None) -> list[CapMessage]:
         if now_t < self._now_t:
             now_t = self._now_t  # time never runs backwards inside the engine
         self._now_t = now_t
         out: list[CapMessage] = []
-        for inc in sorted((i for i in self._incidents.values() if i.open), key=lambda i: i.serial):
-            if inc.last_pred is None:
+        for inc in list(self._incidents):
+            if not inc.open or inc.ref is None:
                 continue
-            if now_t >= inc.last_pred.impact_t + self.rules.clear_after_impact_s:
+            end = inc.ref.impact_t
+            if now_t >= end and not inc.fallen and self._held_to_impact(inc):
+                out.append(self._fallen(inc, now_t))
+            if now_t >= end + self.rules.clear_after_impact_s:
                 out.append(self._cancel(inc, self._end_reason(inc), now_t))
-            elif inc.pending and inc.track_id != skip_pending and now_t - inc.last_sent_t >= self.rules.min_update_interval_s:
-                assert inc.last_assessment is not None  # set together with last_pred (on_prediction)
-                out.append(self._emit(inc, "Update", "update", inc.last_pred, inc.last_assessment,
-                                      now_t))
+            elif inc.pending and not inc.fallen and id(inc) not in (skip or ()) \
+                    and now_t - inc.last_sent_t >= self.rules.min_update_interval_s:
+                assert inc.ref_a is not None  # set together with ref
+                out.append(self._emit(inc, "Update", "update", inc.ref, inc.ref_a, now_t))
         return out
 
-    def open_incidents(self) -> list[str]:
-        return [i.track_id for i in sorted(self._incidents.values(), key=lambda i: i.serial) if i.open]
+    def _held_to_impact(self, inc: _Incident) -> bool:
+        """The impact threat was tracked to within ``confirm_window_s`` of the impact time."""
+        p, a = inc.ref, inc.ref_a
+        return (p is not None and a is not None and a.impact_threat and p.status != "lost"
+                and p.impact_t - p.t <= self.rules.confirm_window_s)
 
-    # --- decisions ------------------------------------------------------------------------
     def _keep_open(self, a: Assessment) -> bool:
         return a.qualifies or a.distance_to_territory_m <= self.rules.clear_hysteresis_m
 
     def _material_change(self, inc: _Incident, pred: Prediction, a: Assessment) -> tuple[bool, bool]:
         """(changed materially?, urgent?) versus the last message sent for this incident."""
-        old, old_p = inc.sent_assessment, inc.sent_pred
+        old, old_p = inc.sent_a, inc.sent_pred
         if old is None or old_p is None or old_p.status != pred.status:
             return True, True  # first message, or tracking regained after a loss
         new_codes, old_codes = set(a.area_codes), set(old.area_codes)
@@ -190,7 +345,7 @@ class AlertEngine:
         onto the ground track of the last message, lies beyond that track's last point over any
         warned overflight area. (A path that merely *shifted* away does not pass this test.)
         """
-        old_a, old_p = inc.sent_assessment, inc.sent_pred
+        old_a, old_p = inc.sent_a, inc.sent_pred
         if old_a is None or old_p is None or not old_a.overflight or len(old_p.ground_track) < 2 \
                 or not pred.ground_track:
             return False
@@ -205,14 +360,8 @@ class AlertEngine:
         return s_land > 0.0 and s_now > s_land
 
     def _end_reason(self, inc: _Incident) -> str:
-        p = inc.last_pred
-        assert p is not None
-        if p.status == "lost":
-            return "clear-unconfirmed"
-        a = inc.last_assessment
-        if a is not None and a.impact_threat:
-            held = p.impact_t - p.t <= self.rules.confirm_window_s
-            return "clear-fallen" if held else "clear-unconfirmed"
+        if inc.fallen:
+            return "clear-impact"
         if inc.tracked_overflight_done:
             return "clear-passed"
         return "clear-unconfirmed"
@@ -224,10 +373,10 @@ class AlertEngine:
     def _next_id(self, inc: _Incident) -> str:
         self._seq += 1
         ex = "EX." if self.status == "Exercise" else ""
-        return f"accord.{self.rules.party}.{ex}{safe_token(inc.track_id)}.{len(inc.messages) + 1}.{self._seq}"
+        return f"accord.{self.rules.party}.{ex}{safe_token(inc.name)}.{len(inc.refs) + 1}.{self._seq}"
 
     def _incident_id(self, inc: _Incident) -> str:
-        return f"{self.rules.party}-{safe_token(inc.track_id)}-{inc.serial}"
+        return f"{self.rules.party}-{safe_token(inc.name)}-{inc.serial}"
 
     def _area_blocks(self, a: Assessment, areas: list[AdminArea], *, cancel: bool) -> tuple[AreaBlock, ...]:
         impact_desc = {lang: wording.names(areas, lang) for lang in ("en", "ja", "ko")}
@@ -242,12 +391,17 @@ class AlertEngine:
 
     def _params(self, inc: _Incident, pred: Prediction, a: Assessment, reason: str) -> tuple:
         e = a.ellipse
-        return (("trackId", inc.track_id), ("trackStatus", pred.status), ("reason", reason),
-                ("predictionTime", cap_time(self._when(pred.t))),
-                ("predictedImpactTime", cap_time(self._when(pred.impact_t))),
-                ("impactEllipse95", f"{e.lat_deg:.4f},{e.lon_deg:.4f} {e.semi_major_m:.0f} "
-                                    f"{e.semi_minor_m:.0f} {e.bearing_deg:.0f}"),
-                ("affectedAreas", " ".join(a.area_codes) or "none"))
+        params = [("trackId", inc.name), ("trackStatus", pred.status), ("reason", reason),
+                  ("predictionTime", cap_time(self._when(pred.t))),
+                  ("predictedImpactTime", cap_time(self._when(pred.impact_t))),
+                  ("impactEllipse95", f"{e.lat_deg:.4f},{e.lon_deg:.4f} {e.semi_major_m:.0f} "
+                                      f"{e.semi_minor_m:.0f} {e.bearing_deg:.0f}"),
+                  ("affectedAreas", " ".join(a.area_codes) or "none")]
+        if pred.track_id != inc.name:
+            params.append(("predictionTrack", pred.track_id))
+        if inc.suspects:
+            params.append(("suspectTracks", " ".join(sorted(inc.suspects))))
+        return tuple(params)
 
     def _emit(self, inc: _Incident, msg_type: str, reason: str, pred: Prediction, a: Assessment,
               now_t: float) -> CapMessage:
@@ -274,15 +428,34 @@ class AlertEngine:
                             sent, self._when(pred.impact_t + self.rules.expires_after_impact_s),
                             self._params(inc, pred, a, reason))
         msg = self._finish(inc, msg_type, reason, now_t, texts, params,
-                           self._area_blocks(a, area_list, cancel=False), tuple(sorted(areas)))
+                           self._area_blocks(a, area_list, cancel=False), tuple(sorted(areas)), pred)
         inc.open = True
         inc.pending = False
-        inc.sent_pred, inc.sent_assessment, inc.last_sent_t = pred, a, now_t
+        inc.sent_pred, inc.sent_a, inc.last_sent_t = pred, a, now_t
         inc.alerted_areas.update(areas)
         return msg
 
+    def _fallen(self, inc: _Incident, now_t: float) -> CapMessage:
+        """The Update at the predicted impact time: believed to have fallen in the area."""
+        pred, a = inc.ref, inc.ref_a
+        assert pred is not None and a is not None
+        impact_areas = [h.area for h in a.impact_hits]
+        texts = {lang: wording.fallen_text(lang=lang, impact_areas=impact_areas, on_land=a.impact_on_land,
+                                           impact_at=self._when(pred.impact_t))
+                 for lang in ("en", "ja", "ko")}
+        areas = [inc.alerted_areas[c] for c in sorted(inc.alerted_areas)]
+        params = InfoParams("Shelter", "Immediate", "Extreme", "Likely", self._when(now_t),
+                            self._when(pred.impact_t + self.rules.expires_after_impact_s),
+                            self._params(inc, pred, a, "impact"))
+        msg = self._finish(inc, "Update", "impact", now_t, texts, params,
+                           self._area_blocks(a, areas, cancel=True), tuple(sorted(inc.alerted_areas)), pred)
+        inc.fallen = True
+        inc.pending = False
+        inc.last_sent_t = now_t
+        return msg
+
     def _cancel(self, inc: _Incident, reason: str, now_t: float) -> CapMessage:
-        pred, a = inc.last_pred, inc.last_assessment
+        pred, a = inc.ref, inc.ref_a
         assert pred is not None and a is not None
         areas = [inc.alerted_areas[c] for c in sorted(inc.alerted_areas)]
         impact_areas = [h.area for h in a.impact_hits] or areas
@@ -297,29 +470,95 @@ class AlertEngine:
         params = InfoParams("AllClear", "Past", "Minor", certainty, sent,
                             sent + timedelta(hours=1), self._params(inc, pred, a, reason))
         msg = self._finish(inc, "Cancel", reason, now_t, texts, params,
-                           self._area_blocks(a, areas, cancel=True), tuple(sorted(inc.alerted_areas)))
+                           self._area_blocks(a, areas, cancel=True), tuple(sorted(inc.alerted_areas)), pred)
         inc.open = False
-        inc.pending = False
-        inc.last_sent_t = now_t
-        # A later qualifying prediction for the same track starts a new incident chain.
-        self._serial += 1
-        inc.serial = self._serial
-        inc.messages = []
-        inc.alerted_areas = {}
-        inc.sent_pred = inc.sent_assessment = None
-        inc.tracked_overflight_done = False
+        self._incidents.remove(inc)
+        for tid in inc.tracks:
+            if self._by_track.get(tid) is inc:
+                del self._by_track[tid]
         return msg
 
     def _finish(self, inc: _Incident, msg_type: str, reason: str, now_t: float, texts: dict,
-                params: InfoParams, blocks: tuple[AreaBlock, ...], codes: tuple[str, ...]) -> CapMessage:
+                params: InfoParams, blocks: tuple[AreaBlock, ...], codes: tuple[str, ...],
+                basis: Prediction) -> CapMessage:
         identifier = self._next_id(inc)
         sent = self._when(now_t)
-        refs = tuple(m.ref for m in inc.messages) if msg_type != "Alert" else ()
+        refs = tuple(inc.refs) if msg_type != "Alert" else ()
         xml = build_xml(identifier=identifier, sender=self.sender, sent=sent, status=self.status,
                         msg_type=msg_type, references=refs, incident=self._incident_id(inc),
                         party=self.rules.party, texts=texts, params=params, areas=blocks)
         msg = CapMessage(identifier, self.sender, sent, self.status, msg_type, refs,
-                         self._incident_id(inc), float(now_t), inc.track_id, reason, codes, xml,
-                         party=self.rules.party, texts=texts)
-        inc.messages.append(msg)
+                         self._incident_id(inc), float(now_t), inc.name, reason, codes, xml,
+                         party=self.rules.party, texts=texts, sources=tuple(sorted(inc.tracks)),
+                         basis=basis)
+        inc.refs.append(msg.ref)
         return msg
+
+    # --- durable state --------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """The engine's state as JSON-able data: what :meth:`restore` needs to carry the open
+        incidents (their messages' references, warned areas, reference predictions, timers) and
+        the identifier counters across a restart."""
+        def pred(p: Prediction | None) -> dict | None:
+            return p.to_json() if p is not None else None
+
+        def num(x: float | None) -> float | None:
+            return x if x is not None and math.isfinite(x) else None
+
+        return {"format": SNAPSHOT_FORMAT, "party": self.rules.party, "serial": self._serial,
+                "seq": self._seq, "now_t": num(self._now_t),
+                "incidents": [{"name": i.name, "serial": i.serial, "refs": list(i.refs),
+                               "tracks": dict(sorted(i.tracks.items())), "ref": pred(i.ref),
+                               "sent": pred(i.sent_pred), "last_sent_t": num(i.last_sent_t),
+                               "pending": i.pending, "lost_t": i.lost_t,
+                               "overflight_done": i.tracked_overflight_done,
+                               "areas": sorted(i.alerted_areas), "clear_since": i.clear_since,
+                               "fallen": i.fallen, "suspects": dict(sorted(i.suspects.items()))}
+                              for i in self._incidents if i.open],
+                "suspects": {k: {"since": s.since, "last": s.last.to_json()}
+                             for k, s in sorted(self._suspects.items())}}
+
+    @classmethod
+    def restore(cls, snapshot: dict[str, Any], rules: AlertRules, geography: Geography, sender: str,
+                status: str, *, epoch: datetime = DEFAULT_EPOCH) -> "AlertEngine":
+        """An engine that carries on from :meth:`snapshot`: its open incidents end when their
+        threat does, and their later messages reference the earlier ones."""
+        if not isinstance(snapshot, dict) or snapshot.get("format") != SNAPSHOT_FORMAT:
+            raise InputError(f"not an alert engine snapshot (format {SNAPSHOT_FORMAT})", field="format")
+        eng = cls(rules, geography, sender, status, epoch=epoch)
+        if snapshot.get("party") != eng.rules.party:
+            raise ConfigError(f"alert engine state is {snapshot.get('party')}'s, not {eng.rules.party}'s")
+        areas = {a.code: a for a in geography.party(eng.rules.party).areas}
+        try:
+            eng._serial, eng._seq = int(snapshot["serial"]), int(snapshot["seq"])
+            now = snapshot.get("now_t")
+            eng._now_t = float(now) if now is not None else -math.inf
+            for d in snapshot["incidents"]:
+                inc = _Incident(str(d["name"]), int(d["serial"]), refs=[str(r) for r in d["refs"]],
+                                open=True, tracks={str(k): bool(v) for k, v in d["tracks"].items()})
+                if d["ref"] is not None:
+                    inc.ref = Prediction.from_json(d["ref"])
+                    inc.ref_a = eng.assess(inc.ref)
+                if d["sent"] is not None:
+                    inc.sent_pred = Prediction.from_json(d["sent"])
+                    inc.sent_a = eng.assess(inc.sent_pred)
+                inc.last_sent_t = d["last_sent_t"] if d["last_sent_t"] is not None else -math.inf
+                inc.pending, inc.lost_t = bool(d["pending"]), d["lost_t"]
+                inc.tracked_overflight_done = bool(d["overflight_done"])
+                inc.alerted_areas = {c: areas[c] for c in d["areas"]}
+                inc.clear_since, inc.fallen = d["clear_since"], bool(d["fallen"])
+                inc.suspects = {str(k): float(v) for k, v in d["suspects"].items()}
+                eng._incidents.append(inc)
+                for tid in inc.tracks:
+                    eng._by_track[tid] = inc
+            for k, s in snapshot["suspects"].items():
+                eng._suspects[str(k)] = _Suspect(float(s["since"]), Prediction.from_json(s["last"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"alert engine snapshot is damaged: {exc!r}", field="incidents") from None
+        eng._incidents.sort(key=lambda i: i.serial)
+        return eng
+
+
+def _fresher(p: Prediction, q: Prediction) -> bool:
+    """``p`` is a better driver than ``q``: made later, or as late and tighter."""
+    return (p.t, -p.impact_ellipse_95.semi_major_m) > (q.t, -q.impact_ellipse_95.semi_major_m)

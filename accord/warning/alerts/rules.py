@@ -30,9 +30,9 @@ from shapely.geometry import LineString, Polygon
 
 from accord.errors import ConfigError, InputError
 from accord.warning.alerts.geography import AdminArea, Geography, NamedRegion, local_projection, project
+from accord.warning.identity import CHI2_2_95
 from accord.warning.types import Prediction
 
-CHI2_2_95 = -2.0 * math.log(0.05)  # 5.991464547107979
 ELLIPSE_VERTICES = 48
 NMI_M = 1852.0
 
@@ -51,6 +51,7 @@ class AlertRules:
     margin_m: float = 5_000.0
     alert_on_overflight: bool = True
     clear_hysteresis_m: float = 5_000.0       # an open alert clears only when this far outside
+    clear_hold_s: float = 30.0                # ... for this long, on predictions of the same arc
     min_update_interval_s: float = 20.0       # rate limit for Updates that add no new area
     material_shift_m: float = 10_000.0        # impact point moved this far: Update
     material_axis_ratio: float = 0.5          # semi-major axis changed by this fraction: Update
@@ -58,6 +59,8 @@ class AlertRules:
     clear_after_impact_s: float = 30.0        # Cancel this long after the predicted impact time
     confirm_window_s: float = 90.0            # tracked to within this of impact: "assessed to have fallen"
     expires_after_impact_s: float = 900.0     # CAP <expires> = impact time + this
+    suspect_hold_s: float = 10.0              # a track that jumped off its arc alerts anew only
+                                              # after its new arc has held this long
 
     @classmethod
     def from_config(cls, data: dict, *, party: str | None = None, source: str = "<config>") -> "AlertRules":

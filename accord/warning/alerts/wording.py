@@ -147,7 +147,8 @@ def warning_text(*, lang: str, impact_areas: list[AdminArea], over_areas: list[A
                         "ko": f"예측 비행경로가 {n} 상공을 지납니다."}[lang])
     lost_tag = {"en": "Tracking lost. ", "ja": "追尾途絶。", "ko": "추적 끊김. "}[lang] if lost else ""
     if lang == "en":
-        head = ("Missile launch. Missile launch. " if not update else "Missile update: ") + lost_tag + \
+        # J-Alert says ミサイル発射 twice (below); an English headline says it once
+        head = ("Missile launch: " if not update else "Missile update: ") + lost_tag + \
             _cap_first("; ".join(parts_h) + ".")
         desc = f"A ballistic missile appears to have been launched from {src} at about {t_launch}. "
     elif lang == "ja":
@@ -173,6 +174,23 @@ def warning_text(*, lang: str, impact_areas: list[AdminArea], over_areas: list[A
     return Text(head, desc.strip(), instr)
 
 
+def fallen_text(*, lang: str, impact_areas: list[AdminArea], on_land: bool, impact_at: datetime) -> Text:
+    """The Update at the predicted impact time of a missile tracked to its end inside the area."""
+    where = impact_where(impact_areas, on_land, lang)
+    t_impact = hhmm(impact_at, lang)
+    h = {"en": f"Missile update: the missile is believed to have fallen {where} at about {t_impact}.",
+         "ja": f"ミサイル情報（更新）。ミサイルは{t_impact}頃、{where}に落下したものとみられます。",
+         "ko": f"미사일 정보 갱신. 미사일이 {t_impact}경 {where}에 낙하한 것으로 추정됩니다."}[lang]
+    d = {"en": "The missile was tracked until shortly before its predicted impact time, which has now "
+               "passed. This is an assessment from the prediction, not an observed impact point. "
+               "Further messages will follow.",
+         "ja": "ミサイルは予測落下時刻の直前まで追尾され、その時刻を過ぎました。これは予測に基づく推定であり、"
+               "落下地点は確認されていません。続報に注意して下さい。",
+         "ko": "미사일은 예측 낙하 시각 직전까지 추적되었고 그 시각이 지났습니다. 이는 예측에 근거한 추정이며 "
+               "낙하 지점은 확인되지 않았습니다. 후속 안내에 유의하십시오."}[lang]
+    return Text(h, d, STAY[lang])
+
+
 def clear_text(*, lang: str, reason: str, areas: list[AdminArea], region_where: str,
                impact_areas: list[AdminArea], on_land: bool, impact_at: datetime,
                lost_at: datetime | None) -> Text:
@@ -187,7 +205,7 @@ def clear_text(*, lang: str, reason: str, areas: list[AdminArea], region_where: 
                    f"territory and territorial waters.",
              "ja": f"最新の予測では、{region_where}（領域外）に落下する見込みです。",
              "ko": f"최신 예측으로는 영역 밖인 {region_where}에 낙하할 것으로 보입니다."}[lang]
-    elif reason == "clear-fallen":
+    elif reason == "clear-impact":
         where = impact_where(impact_areas, on_land, lang)
         h = {"en": f"Missile fall: the missile is assessed to have fallen {where} at about {t_impact}.",
              "ja": f"ミサイル落下。ミサイルは{t_impact}頃、{where}に落下したものとみられます。",

@@ -33,6 +33,7 @@ from scipy.special import gammaincinv
 from accord.errors import InputError
 from accord.warning import prediction as _pred
 from accord.warning.frames import EARTH_RADIUS_M, MU
+from accord.warning.identity import same_arc
 from accord.warning.prediction import predict_launch_impact
 from accord.warning.tracking import initiation, kernels
 from accord.warning.tracking.association import assign
@@ -101,6 +102,10 @@ class TrackerConfig:
     launch_anchor_s: float = 10.0
     """A track confirmed during the boost keeps its state this long after confirmation as the
     anchor of its launch estimate (see :func:`accord.warning.prediction.launch_from_boost`)."""
+    suspect_hold_s: float = 10.0
+    """A prediction off the track's own arc (:func:`accord.warning.identity.same_arc`) marks the
+    track *suspect* (an association error: it now follows another object); a new arc becomes the
+    track's own once it has held this long."""
     report_outside_coverage: bool = False
     """Report confirmed tracks predicted outside every radar's coverage (coasting)."""
     mu: float = MU
@@ -155,6 +160,8 @@ class Tracker:
         self._next_id = 1
         self._lost: list[tuple[str, float]] = []
         self._last_pred: dict[str, Prediction] = {}
+        self._arc: dict[str, Prediction] = {}                     # track → latest prediction on its arc
+        self._suspect: dict[str, tuple[float, Prediction]] = {}   # track → (new arc since, its latest)
         self._last_merge_t = -np.inf
 
     # ------------------------------------------------------------------ state of the tracks
@@ -405,6 +412,8 @@ class Tracker:
         t = float(t)
         out: list[Prediction] = []
         for tid, tl in self._lost:
+            self._arc.pop(tid, None)
+            self._suspect.pop(tid, None)
             last = self._last_pred.pop(tid, None)
             if last is not None:
                 out.append(replace(last, t=tl, status="lost"))
@@ -421,6 +430,32 @@ class Tracker:
         preds = predict_launch_impact(t, self._track_ids(sel), X[:, BALLISTIC, 0:6],
                                       P[:, BALLISTIC, 0:6, 0:6], mu=c.mu, radius=c.earth_radius_m,
                                       anchors=self._anchor[sel], launch_fit=self._lfit[sel])
+        preds = self._mark_suspects(preds)
         for p in preds:
             self._last_pred[p.track_id] = p
         return out + preds
+
+    def _mark_suspects(self, preds: list[Prediction]) -> list[Prediction]:
+        """``status="suspect"`` on each prediction off its track's own arc (the arc is the
+        track's latest prediction that was on it); a new arc that holds for
+        ``config.suspect_hold_s`` becomes the track's arc (see :mod:`accord.warning.identity`)."""
+        out = []
+        for p in preds:
+            tid = p.track_id
+            arc = self._arc.get(tid)
+            if arc is None or same_arc(arc, p):
+                self._arc[tid] = p
+                self._suspect.pop(tid, None)
+                out.append(p)
+                continue
+            since, last = self._suspect.get(tid, (p.t, p))
+            if not same_arc(last, p):
+                since = p.t
+            if p.t - since >= self.config.suspect_hold_s:
+                self._arc[tid] = p
+                self._suspect.pop(tid, None)
+                out.append(p)
+                continue
+            self._suspect[tid] = (since, p)
+            out.append(replace(p, status="suspect"))
+        return out

@@ -14,10 +14,16 @@
      fraction naming no area the true path does not touch within the margin.
    "Truly affected": the true impact point lies in the party's land or territorial sea within
    ``margin_m`` of the area, or the true ground track passes within ``margin_m`` of its land.
+3. **Integrity** (issue #21), per scenario and for seeded random salvos run as whole exercises
+   (``--salvos K``, :func:`accord.exercise.salvos.random_salvo`: crossing paths, lofted and
+   overflying shots, coverage gaps, partner hand-overs, node crashes, a partition; both JPN and
+   KOR alert): **false all-clears** (a Cancel naming an area the true path still ends in or
+   crosses), **alerts never closed**, **alerts that switched to another missile**, and missiles
+   **alerted twice** (:mod:`accord.warning.alerts.audit`). All must be 0.
 
 Usage::
 
-    .venv/bin/python bench/alerts.py [SCENARIOS_DIR] [--party JPN] [--n 2000] [--json]
+    .venv/bin/python bench/alerts.py [SCENARIOS_DIR] [--party JPN] [--n 2000] [--salvos 4] [--json]
 """
 
 from __future__ import annotations
@@ -32,11 +38,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import shapely
-from shapely.geometry import LineString, Point
 
 from accord.warning.alerts import AlertEngine, AlertRules, Geography
-from accord.warning.alerts.geography import local_projection, project
 from accord.warning.types import Ellipse95, Prediction
 
 CACHE = Path("/tmp/accord-bench-alerts")
@@ -100,44 +103,16 @@ def tracked_predictions(scen: Path) -> tuple[list[Prediction], float]:
     return sorted(res.predictions, key=lambda q: (q.t, q.track_id)), secs
 
 
-def truth_areas(geo: Geography, rules: AlertRules, scen: Path) -> dict[str, dict]:
+def truth_areas(geo: Geography, rules: AlertRules, scen: Path) -> tuple[dict[str, dict], dict]:
     """Per missile: truly affected area codes, and for each the time it is first threatened
-    (overflight: first truth second within the margin of its land; impact: impact time)."""
-    from accord.warning.frames import ecef_to_lla
+    (overflight: first truth second within the margin of its land; impact: impact time); and the
+    audit's :class:`~accord.warning.alerts.audit.MissileThreat` of each missile."""
+    from accord.warning.alerts.audit import missile_threats
     from accord.warning.io import read_events, read_truth
 
-    events = {e.id: e for e in read_events(scen / "events.jsonl")}
-    truth = read_truth(scen / "truth.jsonl")
-    pg = geo.party(rules.party)
-    out = {}
-    for mid, ev in events.items():
-        sel = truth.ids == mid
-        lat, lon, _ = ecef_to_lla(truth.state[sel, :3])
-        ts = truth.t[sel]
-        areas: dict[str, float] = {}
-        # impact: point in land/territorial sea → areas within margin (+12 nmi for waters)
-        if pg.territorial.contains(Point(ev.impact_lon_deg, ev.impact_lat_deg)):
-            fwd, _ = local_projection(round(ev.impact_lat_deg, 1), round(ev.impact_lon_deg, 1))
-            c = project(Point(ev.impact_lon_deg, ev.impact_lat_deg), fwd)
-            for a in geo.areas_within(rules.party, Point(ev.impact_lon_deg, ev.impact_lat_deg),
-                                      geo.territorial_m + rules.margin_m):
-                if project(a.geometry, fwd).distance(c) <= geo.territorial_m + rules.margin_m:
-                    areas[a.code] = ev.impact_t
-        # overflight: the true ground track within the margin of the land
-        if len(lat) >= 2:
-            line = LineString(np.column_stack([lon, lat]))
-            mid_lat, mid_lon = float(np.mean(lat)), float(np.mean(lon))
-            fwd, _ = local_projection(round(mid_lat, 1), round(mid_lon, 1))
-            line_m = project(line, fwd)
-            for a in geo.areas_within(rules.party, line, rules.margin_m):
-                am = project(a.geometry, fwd)
-                if line_m.distance(am) <= rules.margin_m:
-                    pts_m = project(shapely.points(np.column_stack([lon, lat])), fwd)
-                    near = np.flatnonzero(shapely.distance(pts_m, am) <= rules.margin_m + 10_000)
-                    t_first = float(ts[near[0]]) if len(near) else ev.impact_t
-                    areas[a.code] = min(areas.get(a.code, math.inf), t_first)
-        out[mid] = {"event": ev, "areas": areas}
-    return out
+    events = read_events(scen / "events.jsonl")
+    threats = missile_threats(read_truth(scen / "truth.jsonl"), events, geo, rules)
+    return {ev.id: {"event": ev, "areas": dict(threats[ev.id].since)} for ev in events}, threats
 
 
 def associate(preds: list[Prediction], events: dict[str, dict]) -> dict[str, str]:
@@ -158,10 +133,13 @@ def associate(preds: list[Prediction], events: dict[str, dict]) -> dict[str, str
 def scenario(geo: Geography, rules: AlertRules, scen: Path) -> dict:
     from accord.warning.alerts.batch import run_engine
 
+    from accord.warning.alerts.audit import AlertRecord, audit_alerts
+
     preds, track_s = tracked_predictions(scen)
-    truth = truth_areas(geo, rules, scen)
+    truth, threats = truth_areas(geo, rules, scen)
     eng = AlertEngine(rules, geo, f"accord.{rules.party.lower()}.example", "Exercise")
     msgs = run_engine(eng, preds)
+    integrity = audit_alerts([AlertRecord.of(m) for m in msgs], threats)
     t2m = associate(preds, truth)
     first: dict[tuple[str, str], float] = {}
     exact = subset = n_named = 0
@@ -202,7 +180,47 @@ def scenario(geo: Geography, rules: AlertRules, scen: Path) -> dict:
             "warned_before_threat": early, "impact_to_cancel_s": cancels,
             "exact_areas_fraction": exact / n_named if n_named else float("nan"),
             "no_wrong_area_fraction": subset / n_named if n_named else float("nan"),
-            "alerts_for_unaffected_missiles": extra}
+            "alerts_for_unaffected_missiles": extra, "integrity": integrity.counts(),
+            "integrity_detail": {"false_all_clears": integrity.false_all_clears,
+                                 "never_closed": integrity.never_closed, "switched": integrity.switched,
+                                 "alerted_twice": integrity.alerted_twice}}
+
+
+def salvo(seed: int, missiles: int) -> dict:
+    """One seeded random salvo run as a whole exercise; the integrity audit of each alerting party."""
+    import tempfile
+
+    from accord.exercise.alerting import geography
+    from accord.exercise.runner import Runner
+    from accord.exercise.salvos import random_salvo
+    from accord.warning.alerts.audit import AlertRecord, audit_alerts, missile_threats
+
+    sc = random_salvo(seed, missiles)
+    t0 = time.process_time()
+    with tempfile.TemporaryDirectory() as d:
+        runner = Runner(sc, Path(d) / "out")
+        runner.run(progress=False)
+    cpu = time.process_time() - t0
+    out = {"scenario": sc.name, "missiles": missiles, "cpu_s": cpu,
+           "injects": [f"{i.type} {i.node} t={i.t:.0f}" for i in sc.injects], "parties": {}}
+    for party in [p.code for p in sc.parties if p.alerts]:
+        threats = missile_threats(runner.sim.truth, runner.sim.events, geography(), AlertRules(party=party))
+        recs = [AlertRecord.of(m) for m in runner.alerts_log if m["party"] == party]
+        a = audit_alerts(recs, threats)
+        out["parties"][party] = {"messages": len(recs), "threatened_missiles": sum(bool(th.until) for th in threats.values()),
+                                 **a.counts(), "detail": {"false_all_clears": a.false_all_clears,
+                                                          "never_closed": a.never_closed, "switched": a.switched,
+                                                          "alerted_twice": a.alerted_twice}}
+    return out
+
+
+INTEGRITY = ("false_all_clears", "never_closed", "switched", "alerted_twice")
+
+
+def integrity_line(c: dict) -> str:
+    return (f"false all-clears {c['false_all_clears']}, alerts never closed {c['never_closed']}, "
+            f"switched to another missile {c['switched']}, missiles alerted twice {c['alerted_twice']} "
+            f"(incidents {c['incidents']})")
 
 
 def main() -> None:
@@ -213,6 +231,10 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--simulate", type=int, default=0, metavar="K",
                     help="also simulate K seeded 10-missile scenarios (accord.warning.sim) into /tmp")
+    ap.add_argument("--salvos", type=int, default=4, metavar="K",
+                    help="run K seeded random salvos as whole exercises (crossing paths, node crashes, "
+                         "hand-overs) and audit their alerts (0: none)")
+    ap.add_argument("--salvo-missiles", type=int, default=6)
     a = ap.parse_args()
     dirs: list[Path] = []
     if a.scenarios:
@@ -266,6 +288,10 @@ def main() -> None:
                   f"naming no area outside the truth: {r['no_wrong_area_fraction']:.2f}")
             if r["alerts_for_unaffected_missiles"]:
                 print(f"  alerts for missiles that truly affect no area: {r['alerts_for_unaffected_missiles']}")
+            print(f"  integrity: {integrity_line(r['integrity'])}")
+            for k in INTEGRITY:
+                for x in r["integrity_detail"][k]:
+                    print(f"    {k}: {x}")
     if dirs and not a.json:
         allr = report["scenarios"]
         delays = [x for r in allr for x in r["launch_to_first_alert_s"]]
@@ -283,6 +309,28 @@ def main() -> None:
         print(f"  Alert/Update messages naming exactly the true areas: "
               f"{sum(e * n for e, _, n in named) / w:.2f}; naming no area outside the truth: "
               f"{sum(s_ * n for _, s_, n in named) / w:.2f}")
+        total = {k: sum(r["integrity"][k] for r in allr) for k in ("incidents",) + INTEGRITY}
+        print(f"  integrity: {integrity_line(total)}")
+    if a.salvos:
+        report["salvos"] = []
+        if not a.json:
+            print(f"\nrandom salvos as exercises ({a.salvo_missiles} missiles each; JPN, KOR and USA nodes):")
+        for seed in range(1, a.salvos + 1):
+            r = salvo(seed, a.salvo_missiles)
+            report["salvos"].append(r)
+            if a.json:
+                continue
+            print(f"{r['scenario']}: {', '.join(r['injects']) or 'no injects'}; CPU {r['cpu_s']:.0f} s")
+            for party, c in r["parties"].items():
+                print(f"  {party}: {c['messages']} messages, {c['threatened_missiles']} missiles truly "
+                      f"threatening; {integrity_line(c)}")
+                for k in INTEGRITY:
+                    for x in c["detail"][k]:
+                        print(f"    {k}: {x}")
+        if not a.json:
+            total = {k: sum(c[k] for r in report["salvos"] for c in r["parties"].values())
+                     for k in ("incidents",) + INTEGRITY}
+            print(f"ALL {a.salvos} salvos: {integrity_line(total)}")
     if a.json:
         json.dump(report, sys.stdout, indent=2, default=str)
         print()

@@ -49,10 +49,15 @@ def make_engine(party: str, *, status: str, sender: str, epoch: datetime,
 
 
 def alert_step(engine: AlertEngine, t: float, own_preds: list[Prediction],
-               partner_preds: dict[tuple[str, str], Prediction]) -> list[dict[str, Any]]:
-    """Feed this tick's predictions to the engine; return the CAP messages it issued."""
+               partner_preds: dict[tuple[str, str], Prediction], *, restarts: int = 0) -> list[dict[str, Any]]:
+    """Feed this tick's predictions to the engine; return the CAP messages it issued.
+
+    ``restarts``: how often the node's tracker has been restarted; it numbers its tracks anew
+    each time, so its tracks are named ``JPN:T3@2`` after the second restart (an old ``T3`` is
+    another object)."""
     party = engine.rules.party
-    preds = [replace(p, track_id=f"{party}:{p.track_id}") for p in own_preds]
+    tag = f"@{restarts}" if restarts else ""
+    preds = [replace(p, track_id=f"{party}:{p.track_id}{tag}") for p in own_preds]
     # partners share their live tracks' predictions only; an old one is a track they dropped
     preds += [replace(p, track_id=f"{src}:{tid}") for (src, tid), p in sorted(partner_preds.items())
               if t - p.t <= PARTNER_PRED_MAX_AGE_S]

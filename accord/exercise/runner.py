@@ -135,6 +135,7 @@ class NodeState:
     up: bool = True
     alert_engine: Any = None
     alert_store: Any = None
+    restarts: int = 0
     own_tracks: list[TrackState] = field(default_factory=list)
     own_preds: list[Prediction] = field(default_factory=list)
 
@@ -474,7 +475,7 @@ class Runner:
     def _alert(self, st: NodeState, t: float) -> None:
         from accord.exercise.alerting import alert_step
 
-        msgs = alert_step(st.alert_engine, t, st.own_preds, dict(st.partner_preds))
+        msgs = alert_step(st.alert_engine, t, st.own_preds, dict(st.partner_preds), restarts=st.restarts)
         items = [m.pop("item") for m in msgs]
         if st.node is not None:
             # the messages and the engine's open incidents, in one transaction
@@ -619,6 +620,7 @@ class Runner:
                 st.node = Node.open(st.dir, self.clock)
                 self._prepare(st.node)
                 st.up = True
+                st.restarts += 1
                 st.in_flight_until.clear()
                 st.failures.clear()
                 self._start_tracking(st)

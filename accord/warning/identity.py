@@ -9,18 +9,20 @@ marks such a track *suspect* (:class:`accord.warning.tracking.Tracker`) and the 
 never lets such a prediction clear or narrow a warning (:mod:`accord.warning.alerts.engine`).
 
 The test, for a reference prediction ``r`` and a new one ``n`` (impact points ``x_r``, ``x_n``,
-2×2 East-North covariances ``P_r``, ``P_n`` at the impact point, impact times ``T_r``, ``T_n``):
+2×2 East-North covariances ``P_r``, ``P_n`` at the impact point, impact times ``T_r``, ``T_n`` with
+1-σ uncertainties ``σ_r``, ``σ_n``):
 
-    d = x_n − x_r  (metres, local East-North plane at x_r),
-    S = P_r + P_n + σ_f² I,                d² = dᵀ S⁻¹ d ≤ γ,
-    |T_n − T_r| ≤ τ_f + √γ · σ_T,          σ_T = √(λ_max(P_r) + λ_max(P_n)) / v̄,
+    d = x_n − x_r  (metres, local East-North plane at the mean point),
+    d² = dᵀ (P_r + P_n + σ_f² I)⁻¹ d  +  (T_n − T_r)² / (σ_r² + σ_n² + τ_f²)  ≤  γ,
 
-with ``γ`` the χ²₂ quantile at 1 − 10⁻⁶ (27.6: a true refinement fails it once in a million),
-``σ_f`` = 500 m for model error, ``τ_f`` = 15 s, and ``v̄`` the arc's mean ground speed (launch to
-impact, at least 500 m/s), which turns the along-track uncertainty into a time uncertainty. Over
-the sample and simulated scenarios a track's successive predictions stay below d² ≈ 5 (see
-docs/alerts.md); the exercise failure this guards against was a jump of 390 km and 160 s against
-ellipses of 0.2 km.
+with ``γ`` the χ²₃ quantile at 1 − 10⁻⁶ (30.7: a true refinement fails it once in a million),
+``σ_f`` = 500 m and ``τ_f`` = 1 s for model error. The impact-time σ is the unscented transform's
+(``Prediction.impact_t_sigma_s``); a prediction without it gets ``√λ_max(P) / v̄``, its along-track
+uncertainty over the arc's mean ground speed (launch to impact, at least 500 m/s), with
+``τ_f`` = 5 s. Over the sample and simulated scenarios a track's successive predictions stay
+below d² ≈ 5 (see docs/alerts.md); the exercise failure this guards against was a jump of 390 km
+and 160 s against ellipses of 0.2 km. Two missiles aimed at one point seconds apart are told apart
+by their impact times once those are known to a few seconds.
 
 Comparing two predictions is symmetric, so the same test associates two tracks (a re-acquired
 missile's new track, or a partner's track) with one arc.
@@ -35,9 +37,10 @@ import numpy as np
 from accord.warning.types import Prediction
 
 CHI2_2_95 = -2.0 * math.log(0.05)          # 5.991: the 95 % ellipse's χ²₂ quantile
-IDENTITY_GATE = -2.0 * math.log(1e-6)      # 27.63: χ²₂ quantile at 1 − 10⁻⁶ (χ²₂ is exponential)
+IDENTITY_GATE = 30.664849706               # χ²₃ quantile at 1 − 10⁻⁶
 FLOOR_SIGMA_M = 500.0
-TIME_FLOOR_S = 15.0
+FLOOR_SIGMA_T_S = 1.0
+FLOOR_SIGMA_T_NO_UT_S = 5.0
 MIN_GROUND_SPEED_MPS = 500.0
 _M_PER_DEG = 111_194.9  # spherical Earth (radius 6 371 km): metres per degree of arc
 
@@ -75,20 +78,64 @@ def _ground_speed(p: Prediction) -> float:
     return max(MIN_GROUND_SPEED_MPS, dist / flight)
 
 
-def arc_distance(ref: Prediction, new: Prediction) -> tuple[float, float, float]:
-    """``(d², |ΔT|, allowed |ΔT|)`` of the test in the module docstring."""
+def _sigma_t(p: Prediction, P: np.ndarray) -> float:
+    if p.impact_t_sigma_s is not None and math.isfinite(p.impact_t_sigma_s):
+        return p.impact_t_sigma_s
+    return math.sqrt(max(float(np.linalg.eigvalsh(P)[-1]), 0.0)) / _ground_speed(p)
+
+
+def arc_distance(ref: Prediction, new: Prediction) -> float:
+    """The squared distance ``d²`` of the test in the module docstring."""
     Pr, Pn = impact_cov_en(ref), impact_cov_en(new)
     d = impact_offset_en(ref, new)
     S = Pr + Pn + FLOOR_SIGMA_M ** 2 * np.eye(2)
     d2 = float(d @ np.linalg.solve(S, d))
-    lam = float(np.linalg.eigvalsh(Pr)[-1] + np.linalg.eigvalsh(Pn)[-1])
-    sigma_t = math.sqrt(max(lam, 0.0)) / min(_ground_speed(ref), _ground_speed(new))
-    allowed = TIME_FLOOR_S + math.sqrt(IDENTITY_GATE) * sigma_t
-    return d2, abs(new.impact_t - ref.impact_t), allowed
+    floor_t = FLOOR_SIGMA_T_S if ref.impact_t_sigma_s is not None and new.impact_t_sigma_s is not None \
+        else FLOOR_SIGMA_T_NO_UT_S
+    var_t = _sigma_t(ref, Pr) ** 2 + _sigma_t(new, Pn) ** 2 + floor_t ** 2
+    return d2 + (new.impact_t - ref.impact_t) ** 2 / var_t
 
 
 def same_arc(ref: Prediction, new: Prediction, *, gate: float = IDENTITY_GATE) -> bool:
     """True when ``new`` predicts the same impact (point and time) as ``ref`` within their
     uncertainty: the two can be one missile. False is an identity error (module docstring)."""
-    d2, dt, allowed = arc_distance(ref, new)
-    return math.isfinite(d2) and d2 <= gate and dt <= allowed
+    d2 = arc_distance(ref, new)
+    return math.isfinite(d2) and d2 <= gate
+
+
+#: Two live tracks whose missiles are farther apart than this (plus 30 % of the ground covered
+#: between their predictions' times) are two missiles, whatever their arcs say.
+SAME_PLACE_M = 15_000.0
+
+
+def _ground_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance between two (lat, lon) points on the spherical Earth, metres."""
+    la1, lo1, la2, lo2 = map(math.radians, (a[0], a[1], b[0], b[1]))
+    h = math.sin((la2 - la1) / 2) ** 2 + math.cos(la1) * math.cos(la2) * math.sin((lo2 - lo1) / 2) ** 2
+    return 2.0 * math.degrees(math.asin(min(1.0, math.sqrt(h)))) * _M_PER_DEG
+
+
+def same_place(ref: Prediction, new: Prediction) -> bool:
+    """Are the two predictions' missiles where one missile would be? Each prediction's ground
+    track starts at the missile's sub-point when it was made (radar-precise); ``ref``'s is moved
+    on along its ground track to ``new``'s time at its mean ground speed (remaining length over
+    remaining time). Meant for predictions made seconds apart: the test that tells two missiles
+    on one arc (a salvo at one point, seconds apart) from one missile seen by two trackers."""
+    if len(ref.ground_track) < 2 or not new.ground_track:
+        return True  # nothing to compare: the arc test alone decides
+    seg = [_ground_m(a, b) for a, b in zip(ref.ground_track, ref.ground_track[1:])]
+    total, left = sum(seg), ref.impact_t - ref.t
+    dt = new.t - ref.t
+    s = total * min(max(dt / left, 0.0), 1.0) if left > 0 else total
+    k, pos = 0, ref.ground_track[0]
+    while k < len(seg) and s > seg[k]:
+        s -= seg[k]
+        k += 1
+    if k < len(seg):
+        f = s / seg[k] if seg[k] > 0 else 0.0
+        a, b = ref.ground_track[k], ref.ground_track[k + 1]
+        pos = (a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1]))
+    else:
+        pos = ref.ground_track[-1]
+    speed = total / left if left > 0 else 0.0
+    return _ground_m(pos, new.ground_track[0]) <= SAME_PLACE_M + 0.3 * speed * abs(dt)

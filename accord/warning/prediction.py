@@ -237,6 +237,7 @@ def predict_launch_impact(t: float, track_ids: Sequence[str], x: np.ndarray, P: 
     i_lat, i_lon, i_cov = _ground_stats(arc["impact"][sel], w, radius)
     l_lat, l_lon, l_cov = _ground_stats(arc["launch"][sel], w, radius)
     t_imp = t + arc["dt_impact"][sel] @ w
+    t_imp_sigma = np.sqrt(np.maximum(((arc["dt_impact"][sel] - (t_imp - t)[:, None]) ** 2) @ w, 0.0))
     t_lau = t + arc["dt_launch"][sel] @ w
     glat, glon, _ = ecef_to_lla(nominal["track"][sel], radius)
     glat, glon = np.round(glat, 5).tolist(), np.round(glon, 5).tolist()
@@ -256,17 +257,17 @@ def predict_launch_impact(t: float, track_ids: Sequence[str], x: np.ndarray, P: 
         t_lau[r], l_lat[r], l_lon[r], l_sig[r] = a_t[ok_a], a_lat[ok_a], a_lon[ok_a], LAUNCH_ANCHOR_SIGMA_M
     l_sig = l_sig.tolist()
     major, minor, bearing = _ellipse_axes(i_cov)
-    cols = [a.tolist() for a in (t_lau, l_lat, l_lon, t_imp, i_lat, i_lon, major, minor, bearing)]
+    cols = [a.tolist() for a in (t_lau, l_lat, l_lon, t_imp, i_lat, i_lon, major, minor, bearing, t_imp_sigma)]
     covs = i_cov.reshape(-1, 4).tolist()
     t = float(t)
     out = []
     for q, k in enumerate(sel.tolist()):
-        tl, la, lo, ti, ia, io, ma, mi, be = (c[q] for c in cols)
+        tl, la, lo, ti, ia, io, ma, mi, be, ts = (c[q] for c in cols)
         out.append(Prediction(
             t=t, track_id=str(track_ids[k]), launch_t=tl, launch_lat_deg=la, launch_lon_deg=lo,
             launch_sigma_m=l_sig[q], impact_t=ti, impact_lat_deg=ia, impact_lon_deg=io,
             impact_ellipse_95=Ellipse95(ma, mi, be), impact_cov_en_m2=tuple(covs[q]),
-            ground_track=tuple(zip(glat[q], glon[q]))))
+            ground_track=tuple(zip(glat[q], glon[q])), impact_t_sigma_s=ts))
     return out
 
 

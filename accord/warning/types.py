@@ -51,7 +51,9 @@ class Prediction:
     ``ground_track`` is the predicted sub-missile path from now to impact as (lat°, lon°) pairs,
     for overflight rules. ``status`` is ``"tracking"`` while the track is alive and
     ``"lost"`` once the tracker has dropped it (the alert engine must never turn a lost track
-    into "passed over" or a firm impact).
+    into "passed over" or a firm impact); ``"suspect"`` marks a prediction off its track's own
+    ballistic arc (:mod:`accord.warning.identity`). ``impact_t_sigma_s`` is the 1-σ uncertainty
+    of ``impact_t``.
     """
 
     t: float
@@ -67,6 +69,7 @@ class Prediction:
     impact_cov_en_m2: tuple[float, float, float, float] | None = None
     ground_track: tuple[tuple[float, float], ...] = field(default=())
     status: str = "tracking"
+    impact_t_sigma_s: float | None = None  # 1-σ of impact_t (unscented transform), when known
 
     def to_json(self) -> dict:
         """The predictions.jsonl line (extra fields are additive and optional)."""
@@ -83,6 +86,8 @@ class Prediction:
             d["ground_track"] = [list(p) for p in self.ground_track]
         if self.status != "tracking":
             d["status"] = self.status
+        if self.impact_t_sigma_s is not None:
+            d["impact_t_sigma_s"] = self.impact_t_sigma_s
         return d
 
     @classmethod
@@ -98,4 +103,6 @@ class Prediction:
                    impact_cov_en_m2=(cast("tuple[float, float, float, float]", tuple(float(c) for c in cov))
                                      if cov is not None else None),  # 4 numbers as written by to_json
                    ground_track=tuple((float(a), float(b)) for a, b in d.get("ground_track", ())),
-                   status=str(d.get("status", "tracking")))
+                   status=str(d.get("status", "tracking")),
+                   impact_t_sigma_s=(float(d["impact_t_sigma_s"]) if d.get("impact_t_sigma_s") is not None
+                                     else None))

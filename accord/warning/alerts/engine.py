@@ -65,11 +65,12 @@ from accord.warning.alerts.cap import (STATUSES, AreaBlock, CapMessage, InfoPara
                                        cap_time, safe_token)
 from accord.warning.alerts.geography import AdminArea, Geography
 from accord.warning.alerts.rules import AlertRules, Assessment, assess
-from accord.warning.identity import arc_distance, same_arc
+from accord.warning.identity import arc_distance, same_arc, same_place
 from accord.warning.types import Prediction
 
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 SNAPSHOT_FORMAT = "accord-alert-engine/1"
+LIVE_S = 10.0   # a track that predicted this recently (and is not lost) is live
 _EARTH_M_PER_DEG = 111_194.9
 
 
@@ -80,6 +81,7 @@ class _Incident:
     refs: list[str] = field(default_factory=list)  # CAP reference triples of its messages
     open: bool = False
     tracks: dict[str, bool] = field(default_factory=dict)  # bound track -> lost?
+    seen: dict[str, float] = field(default_factory=dict)   # bound track -> when it last predicted
     ref: Prediction | None = None               # latest prediction on the arc: drives messages
     ref_a: Assessment | None = None
     sent_pred: Prediction | None = None        # the prediction behind the last message sent
@@ -125,6 +127,7 @@ class AlertEngine:
         self._incidents: list[_Incident] = []          # open ones, in serial order
         self._by_track: dict[str, _Incident] = {}
         self._suspects: dict[str, _Suspect] = {}
+        self._last: dict[str, Prediction] = {}          # each bound track's latest prediction
         self._serial = 0
         self._seq = 0
         self._now_t = -math.inf
@@ -162,6 +165,8 @@ class AlertEngine:
                 lost.append((inc, p, a))
             else:
                 inc.tracks[p.track_id] = False
+                inc.seen[p.track_id] = max(p.t, inc.seen.get(p.track_id, -math.inf))
+                self._last[p.track_id] = p
                 best = drivers.get(id(inc))
                 if best is None or _fresher(p, best[1]):
                     drivers[id(inc)] = (inc, p, a)
@@ -172,7 +177,14 @@ class AlertEngine:
             if inc.open and inc.lost_t is None and all(inc.tracks.values()):
                 out += self._lose(inc, p, now_t)
         for p, a in unbound:
-            out += self._start(p, a, now_t)
+            # an incident started a moment ago by another track of the same missile takes it
+            inc = self._bind(p, now_t) if self._incidents else None
+            if inc is None:
+                out += self._start(p, a, now_t)
+            elif p.status != "lost":
+                inc.tracks[p.track_id] = False
+                inc.seen[p.track_id] = p.t
+                self._last[p.track_id] = p
         return out
 
     def on_time(self, now_t: float) -> list[CapMessage]:
@@ -202,15 +214,21 @@ class AlertEngine:
             # Off the arc: an association or identity error. The incident holds its reference.
             del self._by_track[tid]
             inc.tracks.pop(tid, None)
+            inc.seen.pop(tid, None)
+            self._last.pop(tid, None)
             inc.suspects[tid] = now_t
             self._suspects[tid] = _Suspect(now_t, p)
         if p.status == "suspect":
             self._note_suspect(tid, p, now_t)
             return None
-        best, best_d2 = None, math.inf
+        best, best_d2, doubled = None, math.inf, False
         for cand in self._incidents:
-            if cand.open and cand.ref is not None and same_arc(cand.ref, p):
-                d2 = arc_distance(cand.ref, p)[0]
+            if not (cand.open and cand.ref is not None and same_arc(cand.ref, p)):
+                continue
+            why = self._elsewhere(cand, p, now_t)
+            doubled = doubled or why == "tracker"
+            if why is None:
+                d2 = arc_distance(cand.ref, p)
                 if d2 < best_d2:
                     best, best_d2 = cand, d2
         if best is not None:
@@ -218,9 +236,30 @@ class AlertEngine:
             best.tracks[tid] = p.status == "lost"
             self._suspects.pop(tid, None)
             return best
-        if tid in self._suspects:
+        if tid in self._suspects or doubled:
+            # A second track of one tracker on an incident's arc, beside its live one: a
+            # duplicate, or another object that carried this arc for a moment. It waits, as a
+            # suspect, until its own arc has held (another missile on the same arc alerts then).
             self._note_suspect(tid, p, now_t)
         return None
+
+    def _elsewhere(self, inc: _Incident, p: Prediction, now_t: float) -> str | None:
+        """Why ``p``'s missile is not the one ``inc``'s live tracks follow, or None: ``"place"``
+        when a live track of ``inc`` has its missile elsewhere now
+        (:func:`accord.warning.identity.same_place`: two missiles on one arc, a salvo at one
+        point seconds apart); ``"tracker"`` when the tracker that made ``p`` already has a live
+        track on ``inc`` (one tracker keeps one track per object: it merges duplicates)."""
+        net = _network(p.track_id)
+        why = None
+        for k, lost in inc.tracks.items():
+            if lost or now_t - inc.seen.get(k, -math.inf) > LIVE_S:
+                continue
+            last = self._last.get(k)
+            if last is not None and not same_place(last, p):
+                return "place"
+            if _network(k) == net:
+                why = "tracker"
+        return why
 
     def _note_suspect(self, tid: str, p: Prediction, now_t: float) -> None:
         s = self._suspects.get(tid)
@@ -244,6 +283,8 @@ class AlertEngine:
         inc = _Incident(p.track_id, self._serial)
         lost = p.status == "lost"
         inc.tracks[p.track_id] = lost
+        inc.seen[p.track_id] = p.t
+        self._last[p.track_id] = p
         if lost:
             inc.lost_t = now_t
         inc.ref, inc.ref_a = p, a
@@ -476,6 +517,7 @@ class AlertEngine:
         for tid in inc.tracks:
             if self._by_track.get(tid) is inc:
                 del self._by_track[tid]
+                self._last.pop(tid, None)
         return msg
 
     def _finish(self, inc: _Incident, msg_type: str, reason: str, now_t: float, texts: dict,
@@ -508,7 +550,8 @@ class AlertEngine:
         return {"format": SNAPSHOT_FORMAT, "party": self.rules.party, "serial": self._serial,
                 "seq": self._seq, "now_t": num(self._now_t),
                 "incidents": [{"name": i.name, "serial": i.serial, "refs": list(i.refs),
-                               "tracks": dict(sorted(i.tracks.items())), "ref": pred(i.ref),
+                               "tracks": dict(sorted(i.tracks.items())),
+                               "seen": dict(sorted(i.seen.items())), "ref": pred(i.ref),
                                "sent": pred(i.sent_pred), "last_sent_t": num(i.last_sent_t),
                                "pending": i.pending, "lost_t": i.lost_t,
                                "overflight_done": i.tracked_overflight_done,
@@ -535,7 +578,8 @@ class AlertEngine:
             eng._now_t = float(now) if now is not None else -math.inf
             for d in snapshot["incidents"]:
                 inc = _Incident(str(d["name"]), int(d["serial"]), refs=[str(r) for r in d["refs"]],
-                                open=True, tracks={str(k): bool(v) for k, v in d["tracks"].items()})
+                                open=True, tracks={str(k): bool(v) for k, v in d["tracks"].items()},
+                                seen={str(k): float(v) for k, v in d["seen"].items()})
                 if d["ref"] is not None:
                     inc.ref = Prediction.from_json(d["ref"])
                     inc.ref_a = eng.assess(inc.ref)
@@ -557,6 +601,11 @@ class AlertEngine:
             raise InputError(f"alert engine snapshot is damaged: {exc!r}", field="incidents") from None
         eng._incidents.sort(key=lambda i: i.serial)
         return eng
+
+
+def _network(track_id: str) -> str:
+    """The tracker a track id comes from: ``JPN`` of ``JPN:T3`` ('' for a bare ``T3``)."""
+    return track_id.rpartition(":")[0]
 
 
 def _fresher(p: Prediction, q: Prediction) -> bool:

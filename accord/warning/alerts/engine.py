@@ -302,7 +302,7 @@ class AlertEngine:
             return []  # after the predicted impact only the Cancel follows
         if not a.overflight and self._passed(inc, p):
             inc.tracked_overflight_done = True
-        if inc.tracked_overflight_done and not a.impact_threat:
+        if inc.tracked_overflight_done and not self._keep_open(a):
             return [self._cancel(inc, "clear-passed", now_t)]
         if self._keep_open(a):
             inc.clear_since = None
@@ -355,7 +355,11 @@ class AlertEngine:
                 and p.impact_t - p.t <= self.rules.confirm_window_s)
 
     def _keep_open(self, a: Assessment) -> bool:
-        return a.qualifies or a.distance_to_territory_m <= self.rules.clear_hysteresis_m
+        """Still a threat, or within the hysteresis of one: the ellipse within
+        ``clear_hysteresis_m`` of the territory, or the ground track within ``margin_m +
+        clear_hysteresis_m`` of an area's land."""
+        return (a.qualifies or a.distance_to_territory_m <= self.rules.clear_hysteresis_m
+                or a.track_distance_m <= self.rules.margin_m + self.rules.clear_hysteresis_m)
 
     def _material_change(self, inc: _Incident, pred: Prediction, a: Assessment) -> tuple[bool, bool]:
         """(changed materially?, urgent?) versus the last message sent for this incident."""

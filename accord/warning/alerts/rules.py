@@ -203,6 +203,8 @@ class Assessment:
     nearest: tuple[AdminArea, float, float] | None = None  # area, distance m, bearing ° from it
     lost: bool = False
     area_codes: tuple[str, ...] = field(default=())
+    track_distance_m: float = math.inf            # ground track to the nearest area's land (if
+                                                  # within margin + hysteresis; else inf)
 
     @property
     def impact_threat(self) -> bool:
@@ -250,7 +252,8 @@ def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> Assessm
       of responsibility lies within ``territorial_m + margin_m`` of it. Named areas: those whose
       land is within ``margin_m`` of the ellipse (``via="land"``) or whose territorial sea the
       ellipse touches (within ``territorial_m + margin_m`` of their land, ``via="waters"``).
-    * overflight: the predicted ground track comes within ``margin_m`` of an area's land.
+    * overflight: the predicted ground track comes within ``margin_m`` of an area's land
+      (``track_distance_m``: how near it comes, when within ``margin_m + clear_hysteresis_m``).
     """
     pg = geography.party(rules.party)
     e = impact_ellipse(pred)
@@ -309,15 +312,16 @@ def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> Assessm
 
     over_hits: list[AreaHit] = []
     corridor: tuple[tuple[float, float], ...] = ()
+    track_d = math.inf
     if rules.alert_on_overflight and len(pred.ground_track) >= 2:
-        over_hits, corridor = _overflight(pred, rules, geography)
+        over_hits, corridor, track_d = _overflight(pred, rules, geography)
 
     region = geography.where(e.lat_deg, e.lon_deg)
     hits_sorted = tuple(sorted(impact_hits, key=lambda h: h.area.code))
     over_sorted = tuple(sorted(over_hits, key=lambda h: h.area.code))
     codes = tuple(sorted({h.area.code for h in hits_sorted + over_sorted}))
     return Assessment(rules.party, e, ring, hits_sorted, over_sorted, dist_terr, impact_on_land,
-                      corridor, region, nearest, pred.status == "lost", codes)
+                      corridor, region, nearest, pred.status == "lost", codes, track_d)
 
 
 _GEOD = Geod(ellps="WGS84")
@@ -343,14 +347,16 @@ def _overflight(pred: Prediction, rules: AlertRules, geography: Geography):
     fwd, inv = local_projection(*_centre(mid_lat, mid_lon))
     track_m = project(LineString(pts), fwd)
     corridor_m = track_m.buffer(rules.margin_m, quad_segs=4)
-    corr_ll = project(corridor_m, inv)
+    # land this near the track keeps an open alert open (the clearing hysteresis)
+    reach = rules.margin_m + rules.clear_hysteresis_m
     hits: list[AreaHit] = []
     aor = set(rules.areas)
     over_land = []
-    x0, y0, x1, y1 = corr_ll.bounds
+    x0, y0, x1, y1 = project(track_m.buffer(reach, quad_segs=2), inv).bounds
     if x1 - x0 > 180:
         x0, x1 = -180.0, 180.0
-    for a in geography.areas_within(rules.party, LineString(pts), rules.margin_m):
+    track_d = math.inf
+    for a in geography.areas_within(rules.party, LineString(pts), reach):
         if aor and a.code not in aor:
             continue
         part = shapely.clip_by_rect(a.geometry, x0, y0, x1, y1)
@@ -358,6 +364,7 @@ def _overflight(pred: Prediction, rules: AlertRules, geography: Geography):
             continue
         part_m = project(part, fwd)
         d = float(track_m.distance(part_m))
+        track_d = min(track_d, d)
         if d <= rules.margin_m:
             hits.append(AreaHit(a, d, "overflight"))
             over_land.append(corridor_m.intersection(part_m.buffer(rules.margin_m, quad_segs=2)))
@@ -370,4 +377,4 @@ def _overflight(pred: Prediction, rules: AlertRules, geography: Geography):
         outline = outline.simplify(500.0)
         if isinstance(outline, Polygon) and not outline.is_empty:
             corridor = _ring_latlon(outline, inv)
-    return hits, corridor
+    return hits, corridor, track_d

@@ -19,7 +19,8 @@
    overflying shots, coverage gaps, partner hand-overs, node crashes, a partition; both JPN and
    KOR alert): **false all-clears** (a Cancel naming an area the true path still ends in or
    crosses), **alerts never closed**, **alerts that switched to another missile**, and missiles
-   **alerted twice** (:mod:`accord.warning.alerts.audit`). All must be 0.
+   with two incidents open at once (**duplicated**) (:mod:`accord.warning.alerts.audit`). All
+   must be 0. Missiles alerted again after an all-clear are counted beside them.
 
 Usage::
 
@@ -183,7 +184,7 @@ def scenario(geo: Geography, rules: AlertRules, scen: Path) -> dict:
             "alerts_for_unaffected_missiles": extra, "integrity": integrity.counts(),
             "integrity_detail": {"false_all_clears": integrity.false_all_clears,
                                  "never_closed": integrity.never_closed, "switched": integrity.switched,
-                                 "alerted_twice": integrity.alerted_twice}}
+                                 "duplicated": integrity.duplicated, "realerted": integrity.realerted}}
 
 
 def salvo(seed: int, missiles: int) -> dict:
@@ -210,17 +211,17 @@ def salvo(seed: int, missiles: int) -> dict:
         out["parties"][party] = {"messages": len(recs), "threatened_missiles": sum(bool(th.until) for th in threats.values()),
                                  **a.counts(), "detail": {"false_all_clears": a.false_all_clears,
                                                           "never_closed": a.never_closed, "switched": a.switched,
-                                                          "alerted_twice": a.alerted_twice}}
+                                                          "duplicated": a.duplicated, "realerted": a.realerted}}
     return out
 
 
-INTEGRITY = ("false_all_clears", "never_closed", "switched", "alerted_twice")
+INTEGRITY = ("false_all_clears", "never_closed", "switched", "duplicated", "realerted")
 
 
 def integrity_line(c: dict) -> str:
     return (f"false all-clears {c['false_all_clears']}, alerts never closed {c['never_closed']}, "
-            f"switched to another missile {c['switched']}, missiles alerted twice {c['alerted_twice']} "
-            f"(incidents {c['incidents']})")
+            f"switched to another missile {c['switched']}, duplicated {c['duplicated']} "
+            f"(incidents {c['incidents']}; missiles alerted again after an all-clear: {c['realerted']})")
 
 
 def main() -> None:

@@ -173,6 +173,7 @@ def test_alerts_shrinking_ellipse_moving_off_the_coast_updates_then_clears(geo):
     near = make_pred(140, 40.95, 138.9, 60_000, 25_000, 60, impact_t=400)
     assert 0 < e.assess(near).distance_to_territory_m < 5_000
     assert collect(e.on_prediction(near, 140), out) == []
+    assert collect(e.on_time(146), out) == []  # nor an Update that names no area
     third = make_pred(150, 40.9, 138.6, 15_000, 6_000, 60, impact_t=400)
     assert not e.assess(third).qualifies
     # the whole ellipse is outside: an all-clear only once that has held for clear_hold_s (30 s)

@@ -150,7 +150,7 @@ def test_random_salvos_never_clear_falsely_always_close_and_never_switch(geo, se
     msgs, threats = feed(seed, geo=geo)
     audit = audit_alerts([AlertRecord.of(m) for m in msgs], threats)
     assert audit.false_all_clears == [] and audit.never_closed == [] and audit.switched == [], audit
-    assert audit.alerted_twice == [], audit  # one missile, one incident (#18)
+    assert audit.duplicated == [] and audit.realerted == [], audit  # one missile, one incident (#18)
     # the cases are not vacuous: something was threatened and alerted
     if any(th.until for th in threats.values()):
         assert audit.incidents >= 1

@@ -71,6 +71,7 @@ def test_an_alert_open_when_its_node_crashes_is_resumed_and_closed_on_the_impact
     for party in ("JPN", "KOR"):
         a = audit(r, party)
         assert a.false_all_clears == [] and a.never_closed == [] and a.switched == [], (party, a)
+        assert a.duplicated == [], (party, a)
 
 
 @pytest.mark.parametrize("seed", [3])
@@ -83,3 +84,4 @@ def test_a_random_salvo_with_crashes_never_clears_falsely_always_closes_and_neve
     for party in ("JPN", "KOR"):
         a = audit(r, party)
         assert a.false_all_clears == [] and a.never_closed == [] and a.switched == [], (party, a)
+        assert a.duplicated == [], (party, a)

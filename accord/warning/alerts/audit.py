@@ -11,8 +11,9 @@ alerts that switched to another missile.
 * **Switched** — an incident whose messages were driven by predictions of more than one missile.
   A message's missile is the one whose true sub-missile point at the prediction's time is
   nearest the prediction's own (the first point of its ground track), within ``match_km``.
-* **Alerted twice** — a missile with more than one incident (a second Alert for it: a siren
-  sounding twice for one missile).
+* **Duplicated** — a missile with two incidents open at once (two Alerts for one missile: a
+  siren sounding twice). Reported beside it, not a failure: **re-alerted** — a missile alerted
+  again after an earlier incident of it was closed (its prediction came back into an area).
 
 Pure functions over plain records, so the same audit serves the tracker benchmark
 (``bench/alerts.py``), the exercise runner and the tests.
@@ -81,17 +82,13 @@ class AlertAudit:
     false_all_clears: list[dict[str, Any]] = field(default_factory=list)
     never_closed: list[str] = field(default_factory=list)
     switched: list[dict[str, Any]] = field(default_factory=list)
-    alerted_twice: list[dict[str, Any]] = field(default_factory=list)
+    duplicated: list[dict[str, Any]] = field(default_factory=list)
+    realerted: list[dict[str, Any]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {"incidents": self.incidents, "false_all_clears": len(self.false_all_clears),
                 "never_closed": len(self.never_closed), "switched": len(self.switched),
-                "alerted_twice": len(self.alerted_twice)}
-
-    def merge(self, other: "AlertAudit") -> "AlertAudit":
-        return AlertAudit(self.incidents + other.incidents, self.false_all_clears + other.false_all_clears,
-                          self.never_closed + other.never_closed, self.switched + other.switched,
-                          self.alerted_twice + other.alerted_twice)
+                "duplicated": len(self.duplicated), "realerted": len(self.realerted)}
 
 
 def missile_threats(truth: Truth, events: Sequence[Event], geography: Geography,
@@ -175,6 +172,12 @@ def audit_alerts(records: Iterable[AlertRecord], threats: dict[str, MissileThrea
                     if until is not None and r.t < until:
                         audit.false_all_clears.append({"incident": inc, "t": r.t, "reason": r.reason,
                                                        "area": code, "missile": mid, "threat_until": until})
-    audit.alerted_twice = [{"missile": mid, "incidents": incs} for mid, incs in sorted(incidents_of.items())
-                           if len(incs) > 1]
+    span = {inc: (msgs[0].t, msgs[-1].t if msgs[-1].msg_type == "Cancel" else math.inf)
+            for inc, msgs in by_incident.items()}
+    for mid, incs in sorted(incidents_of.items()):
+        for i, a in enumerate(incs):
+            for b in incs[i + 1:]:
+                (a0, a1), (b0, b1) = sorted([span[a], span[b]])
+                (audit.duplicated if b0 <= a1 else audit.realerted).append(
+                    {"missile": mid, "incidents": [a, b]})
     return audit

@@ -304,13 +304,17 @@ class AlertEngine:
             inc.tracked_overflight_done = True
         if inc.tracked_overflight_done and not self._keep_open(a):
             return [self._cancel(inc, "clear-passed", now_t)]
-        if self._keep_open(a):
+        if a.qualifies:
             inc.clear_since = None
             change, urgent = self._material_change(inc, p, a)
             if change and (urgent or now_t - inc.last_sent_t >= self.rules.min_update_interval_s):
                 return [self._emit(inc, "Update", "reacquired" if regained else "update", p, a, now_t)]
-            if change:
-                inc.pending = True
+            inc.pending = inc.pending or change
+            return []
+        if self._keep_open(a):
+            # within the clearing hysteresis of the territory: the warning stands as it was sent
+            inc.clear_since = None
+            inc.pending = False
             return []
         # The whole 95 % region is outside: an all-clear once that has held long enough.
         if inc.clear_since is None:
@@ -344,7 +348,7 @@ class AlertEngine:
                 out.append(self._cancel(inc, self._end_reason(inc), now_t))
             elif inc.pending and not inc.fallen and id(inc) not in (skip or ()) \
                     and now_t - inc.last_sent_t >= self.rules.min_update_interval_s:
-                assert inc.ref_a is not None  # set together with ref
+                assert inc.ref_a is not None and inc.ref_a.qualifies  # pending only on a threat
                 out.append(self._emit(inc, "Update", "update", inc.ref, inc.ref_a, now_t))
         return out
 

@@ -164,9 +164,7 @@ class AlertEngine:
                 inc.tracks[p.track_id] = True
                 lost.append((inc, p, a))
             else:
-                inc.tracks[p.track_id] = False
-                inc.seen[p.track_id] = max(p.t, inc.seen.get(p.track_id, -math.inf))
-                self._last[p.track_id] = p
+                self._live(inc, p)
                 best = drivers.get(id(inc))
                 if best is None or _fresher(p, best[1]):
                     drivers[id(inc)] = (inc, p, a)
@@ -182,10 +180,14 @@ class AlertEngine:
             if inc is None:
                 out += self._start(p, a, now_t)
             elif p.status != "lost":
-                inc.tracks[p.track_id] = False
-                inc.seen[p.track_id] = p.t
-                self._last[p.track_id] = p
+                self._live(inc, p)
         return out
+
+    def _live(self, inc: _Incident, p: Prediction) -> None:
+        """``p``'s track is bound to ``inc`` and tracking."""
+        inc.tracks[p.track_id] = False
+        inc.seen[p.track_id] = max(p.t, inc.seen.get(p.track_id, -math.inf))
+        self._last[p.track_id] = p
 
     def on_time(self, now_t: float) -> list[CapMessage]:
         """Advance the clock: send held-back Updates and end incidents whose threat has passed."""
@@ -193,10 +195,6 @@ class AlertEngine:
 
     def open_incidents(self) -> list[str]:
         return [i.name for i in self._incidents if i.open]
-
-    def incident_tracks(self) -> dict[str, list[str]]:
-        """Open incident → the tracks bound to it now."""
-        return {i.name: sorted(i.tracks) for i in self._incidents if i.open}
 
     def suspect_tracks(self) -> dict[str, float]:
         """Tracks detached from an incident for a prediction off its arc (→ when), not yet
@@ -282,10 +280,9 @@ class AlertEngine:
         self._serial += 1
         inc = _Incident(p.track_id, self._serial)
         lost = p.status == "lost"
-        inc.tracks[p.track_id] = lost
-        inc.seen[p.track_id] = p.t
-        self._last[p.track_id] = p
+        self._live(inc, p)
         if lost:
+            inc.tracks[p.track_id] = True
             inc.lost_t = now_t
         inc.ref, inc.ref_a = p, a
         self._incidents.append(inc)

@@ -489,12 +489,14 @@ class AlertEngine:
         texts = {lang: wording.fallen_text(lang=lang, impact_areas=impact_areas, on_land=a.impact_on_land,
                                            impact_at=self._when(pred.impact_t))
                  for lang in ("en", "ja", "ko")}
-        areas = [inc.alerted_areas[c] for c in sorted(inc.alerted_areas)]
+        # the areas of the last prediction (where it fell, and any it flew over on the way);
+        # the Cancel that follows names every area ever warned
+        areas = sorted(a.areas(), key=lambda x: x.code)
         params = InfoParams("Shelter", "Immediate", "Extreme", "Likely", self._when(now_t),
                             self._when(pred.impact_t + self.rules.expires_after_impact_s),
                             self._params(inc, pred, a, "impact"))
         msg = self._finish(inc, "Update", "impact", now_t, texts, params,
-                           self._area_blocks(a, areas, cancel=True), tuple(sorted(inc.alerted_areas)), pred)
+                           self._area_blocks(a, areas, cancel=True), tuple(x.code for x in areas), pred)
         inc.fallen = True
         inc.pending = False
         inc.last_sent_t = now_t

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import Message, Receive, Scope
 
 from accord.errors import AuthError
 from accord.federation.tokens import (  # re-exported: the token store API
@@ -32,7 +33,8 @@ from accord.federation.tokens import (  # re-exported: the token store API
 
 __all__ = [
     "KNOWN_SCOPES", "Principal", "TokenInfo", "create_token", "list_tokens", "revoke_token",
-    "current_principal", "require_scope", "get_node",
+    "current_principal", "require_scope", "get_node", "bearer_principal", "mark_authenticated",
+    "guard_body", "PRE_AUTH_BODY_BYTES",
 ]
 
 _bearer = HTTPBearer(auto_error=False, description="API token made by `accord node token create`")
@@ -42,27 +44,79 @@ def get_node(request: Request) -> Any:
     return request.app.state.node
 
 
-def current_principal(request: Request,
-                      credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
-    """The authenticated caller, or 401 (no/unknown token) / 403 (token of another party)."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
+PRINCIPAL_KEY = "accord.principal"
+"""Where :class:`accord.api.app.NodeApp` leaves the principal it authenticated (in the ASGI
+scope), so the route's own :func:`current_principal` does not look the token up again."""
+
+AUTHENTICATED_KEY = "accord.authenticated"
+"""Set in the ASGI scope once a request is authenticated, by whichever scheme its route uses."""
+
+PRE_AUTH_BODY_BYTES = 4 * 1024
+"""The most of a request body any route can read before the request is authenticated."""
+
+
+def bearer_principal(app_state: Any, authorization: str | None) -> Principal:
+    """The caller an ``Authorization`` header names, or 401 (no/unknown token) / 403 (token of
+    another party than the node's) as :class:`HTTPException`."""
+    scheme, _, secret = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer API token",
                             headers={"WWW-Authenticate": "Bearer"})
     # under the node's write lock: the lookup must not run on the shared connection in the
     # middle of another thread's write transaction
-    lock = getattr(request.app.state, "auth_lock", None) or nullcontext()
+    lock = getattr(app_state, "auth_lock", None) or nullcontext()
     try:
         with lock:
-            principal = authenticate_token(request.app.state.node.conn, credentials.credentials)
+            principal = authenticate_token(app_state.node.conn, secret.strip())
     except AuthError as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc),
                             headers={"WWW-Authenticate": "Bearer"}) from None
-    node_party = request.app.state.node.party
+    node_party = app_state.node.party
     if principal.party != node_party:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"token {principal.name!r} belongs to party {principal.party}, "
                             f"this node serves {node_party}")
     return principal
+
+
+def current_principal(request: Request,
+                      credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
+    """The authenticated caller, or 401 (no/unknown token) / 403 (token of another party).
+    ``credentials`` is declared so that the OpenAPI document names the bearer scheme."""
+    known = request.scope.get(PRINCIPAL_KEY)
+    if known is not None:
+        return known
+    principal = bearer_principal(request.app.state, request.headers.get("authorization"))
+    mark_authenticated(request, principal)
+    return principal
+
+
+def mark_authenticated(request: Request, principal: Any = None) -> None:
+    """Record that ``request`` is authenticated: from now on its body may be read in full."""
+    request.scope[AUTHENTICATED_KEY] = True
+    if principal is not None:
+        request.scope[PRINCIPAL_KEY] = principal
+
+
+def guard_body(scope: Scope, receive: Receive) -> Receive:
+    """``receive`` that refuses to hand a route more than :data:`PRE_AUTH_BODY_BYTES` of the
+    body before something has called :func:`mark_authenticated` — so no route, present or
+    future, can parse a large body for an anonymous caller. The refusal is a 401
+    :class:`HTTPException`, which every router answers in its own format."""
+    taken = 0
+
+    async def guarded() -> Message:
+        nonlocal taken
+        message = await receive()
+        if message["type"] == "http.request" and not scope.get(AUTHENTICATED_KEY):
+            taken += len(message.get("body", b""))
+            if taken > PRE_AUTH_BODY_BYTES:
+                raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                                    f"authenticate first: at most {PRE_AUTH_BODY_BYTES} bytes of a "
+                                    "body are read before the request is authenticated")
+        return message
+
+    return guarded
 
 
 def require_scope(scope: str) -> Callable[..., Principal]:

@@ -39,8 +39,9 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.convertors import StringConvertor
 
-from accord.api.deps import BodyTooLarge, MalformedLength, read_body_capped
-from accord.errors import AccordError, AuthError, InputError, NotFoundError, StixValidationError
+from accord.api.deps import AUTHENTICATED_KEY, BodyTooLarge, MalformedLength, read_body_capped
+from accord.core.canonical import check_json_depth, finite_float, json_limit_error
+from accord.errors import AccordError, AuthError, CanonicalJSONError, InputError, NotFoundError, StixValidationError
 from accord.intel.store import Collection, Filters, IntelStore, Page, parse_timestamp_us, us_to_rfc3339
 
 MEDIA_TAXII = "application/taxii+json;version=2.1"
@@ -243,16 +244,29 @@ def parse_json(raw: bytes) -> tuple[Any, bool]:
     else by :func:`json.loads` (``plain=False``). orjson reads integers beyond 64 bits as
     floats, so bodies with a run of 19+ digits go to :mod:`json`; so does anything orjson
     refuses that :mod:`json` accepts (UTF-16/32, a BOM, NaN, lone surrogates). 400 if neither
-    parses it."""
+    parses it, if it nests deeper than :data:`~accord.core.canonical.MAX_JSON_DEPTH` or holds a
+    number beyond a double (``1e400``) or an integer of more than 4,300 digits."""
+    try:
+        value, plain = _parse_json(raw)
+        return check_json_depth(value, text=raw), plain
+    except CanonicalJSONError as exc:
+        raise TaxiiHTTPError(400, "Bad Request", f"body is not acceptable JSON: {exc}") from None
+    except RecursionError as exc:
+        raise TaxiiHTTPError(400, "Bad Request", f"body is not acceptable JSON: {json_limit_error(exc)}") from None
+    except UnicodeDecodeError as exc:
+        raise TaxiiHTTPError(400, "Bad Request", f"body is not JSON: {exc}") from None
+    except ValueError as exc:  # json.JSONDecodeError, or an integer past 4,300 digits
+        detail = exc if isinstance(exc, json.JSONDecodeError) else json_limit_error(exc)
+        raise TaxiiHTTPError(400, "Bad Request", f"body is not JSON: {detail}") from None
+
+
+def _parse_json(raw: bytes) -> tuple[Any, bool]:
     if _RUN19 not in raw.translate(_DIGITS):
         try:
             return orjson.loads(raw), True
         except orjson.JSONDecodeError:
             pass
-    try:
-        return json.loads(raw), False
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise TaxiiHTTPError(400, "Bad Request", f"body is not JSON: {exc}") from None
+    return json.loads(raw, parse_float=finite_float), False
 
 
 # --- authentication and permissions ---------------------------------------------------------
@@ -284,8 +298,11 @@ def make_principal_dependency(node: Any) -> Callable[..., Any]:
         lock = getattr(state, "auth_lock", None)
         if lock is not None:
             with lock:
-                return authenticate_token(conn, secret)
-        return authenticate_token(conn, secret)
+                principal = authenticate_token(conn, secret)
+        else:
+            principal = authenticate_token(conn, secret)
+        request.scope[AUTHENTICATED_KEY] = True  # the body may now be read (NodeApp's guard)
+        return principal
 
     return taxii_principal
 

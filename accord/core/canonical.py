@@ -6,12 +6,16 @@ ordering of non-ASCII keys, which sort by UTF-16 code units in JCS).
 
 :func:`parse_json_strict` is the only way Accord parses JSON that it will verify: duplicate
 object keys are rejected (RFC 8785 §3.1 requires I-JSON, RFC 7493, which forbids them), as are
-NaN and Infinity, which JSON does not have.
+NaN and Infinity, which JSON does not have, numbers out of a double's range (``1e400``), integers
+longer than Python converts (4,300 digits), and nesting deeper than :data:`MAX_JSON_DEPTH`.
+:func:`check_json_depth` holds values parsed by other parsers (TAXII's orjson, FastAPI request
+bodies) to the same depth bound.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import orjson
@@ -19,6 +23,12 @@ import rfc8785
 
 from accord.errors import CanonicalJSONError
 
+
+MAX_JSON_DEPTH = 100
+"""The deepest nesting of arrays and objects Accord parses. Real payloads (envelopes around
+items around STIX objects or tracks) stay under 15; the bound keeps every recursive step after
+parsing (canonicalisation, validation, redaction) far from Python's recursion limit, so a hostile
+document gets an :class:`~accord.errors.InputError` instead of a ``RecursionError`` (a 500)."""
 
 _MAX_SAFE = 2**53 - 1  # I-JSON / rfc8785's exact-integer domain
 _INF = (float("inf"), float("-inf"))
@@ -207,12 +217,72 @@ def _no_constant(name: str) -> Any:
 
 
 def parse_json_strict(data: bytes | str, *, source: str | None = None) -> Any:
-    """Parse JSON, rejecting duplicate keys and NaN/Infinity, with a clear error."""
+    """Parse JSON, rejecting duplicate keys, NaN/Infinity, out-of-range numbers and nesting
+    deeper than :data:`MAX_JSON_DEPTH`, with a clear one-line error."""
     try:
-        return json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        value = json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
+                           parse_float=finite_float)
     except CanonicalJSONError as exc:
         raise CanonicalJSONError(exc.detail, source=source) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         line = getattr(exc, "lineno", None)
         raise CanonicalJSONError(f"malformed JSON: {exc.msg if hasattr(exc, 'msg') else exc}",
                                  source=source, line=line) from None
+    except (RecursionError, ValueError) as exc:
+        raise CanonicalJSONError(json_limit_error(exc).detail, source=source) from None
+    return check_json_depth(value, text=data, source=source)
+
+
+def finite_float(text: str) -> float:
+    """``parse_float`` for :func:`json.loads`: a JSON number, refused beyond a double's range."""
+    value = float(text)
+    if value in _INF:
+        raise CanonicalJSONError(f"number {_clip(text)} is out of range (beyond a 64-bit double)")
+    return value
+
+
+def _clip(text: str, width: int = 24) -> str:
+    return text if len(text) <= width else f"{text[:width]}… ({len(text)} characters)"
+
+
+def _too_deep(limit: int) -> CanonicalJSONError:
+    return CanonicalJSONError(f"JSON nested deeper than {limit} levels")
+
+
+def json_limit_error(exc: RecursionError | ValueError) -> CanonicalJSONError:
+    """The one-line error for what :func:`json.loads` raises past its limits: ``RecursionError``
+    (the C scanner's stack bound, far past :data:`MAX_JSON_DEPTH`: the same answer) or the
+    ``ValueError`` of an integer longer than ``sys.get_int_max_str_digits()`` (4,300)."""
+    if isinstance(exc, RecursionError):
+        return _too_deep(MAX_JSON_DEPTH)
+    if "digits" in str(exc):
+        return CanonicalJSONError(f"integer longer than {sys.get_int_max_str_digits()} digits")
+    return CanonicalJSONError(f"malformed JSON: {str(exc)[:200]}")
+
+
+def check_json_depth(value: Any, *, text: bytes | str | None = None, limit: int = MAX_JSON_DEPTH,
+                     source: str | None = None) -> Any:
+    """Return ``value`` if its arrays and objects nest at most ``limit`` deep, else raise
+    :class:`CanonicalJSONError`. Iterative (a deep value cannot exhaust the stack here), and it
+    visits containers only; given the ``text`` it was parsed from, a text with at most ``limit``
+    opening brackets is not walked at all."""
+    if text is not None and not _opens_more_than(text, limit):
+        return value
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth >= limit:
+                    raise CanonicalJSONError(_too_deep(limit).detail, source=source)
+                stack.append((child, depth + 1))
+    return value
+
+
+def _opens_more_than(data: bytes | str, limit: int) -> bool:
+    """At most ``limit`` opening brackets: no need to walk the parsed value (C-speed count)."""
+    if isinstance(data, str):
+        return data.count("[") + data.count("{") > limit
+    raw = bytes(data)
+    return raw.count(b"[") + raw.count(b"{") > limit

@@ -14,13 +14,16 @@ Tokens are never logged: errors name the token (its label), never the secret.
 from __future__ import annotations
 
 from contextlib import nullcontext
-from typing import Any, Callable
+from typing import Any, Callable, Coroutine
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.responses import Response
 from starlette.types import Message, Receive, Scope
 
-from accord.errors import AuthError
+from accord.core.canonical import parse_json_strict
+from accord.errors import AuthError, CanonicalJSONError
 from accord.federation.tokens import (  # re-exported: the token store API
     KNOWN_SCOPES,
     Principal,
@@ -34,7 +37,7 @@ from accord.federation.tokens import (  # re-exported: the token store API
 __all__ = [
     "KNOWN_SCOPES", "Principal", "TokenInfo", "create_token", "list_tokens", "revoke_token",
     "current_principal", "require_scope", "get_node", "bearer_principal", "mark_authenticated",
-    "guard_body", "PRE_AUTH_BODY_BYTES",
+    "guard_body", "PRE_AUTH_BODY_BYTES", "StrictJSONRoute",
 ]
 
 _bearer = HTTPBearer(auto_error=False, description="API token made by `accord node token create`")
@@ -163,3 +166,28 @@ async def read_body_capped(request: Request, limit: int) -> bytes:
             raise BodyTooLarge(None)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class _StrictJSONRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            try:
+                self._json = parse_json_strict(await self.body(), source="request body")
+            except CanonicalJSONError as exc:
+                raise HTTPException(422, str(exc)) from None
+        return self._json
+
+
+class StrictJSONRoute(APIRoute):
+    """A route whose JSON body is parsed by :func:`accord.core.canonical.parse_json_strict`
+    (bounded depth and numbers, no duplicate keys): a hostile body gets a one-line 422 naming
+    what is wrong, where FastAPI's own ``json.loads`` answered a bare 400 or let a value nested
+    a thousand deep through to code that recurses on it."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            return await handler(_StrictJSONRequest(request.scope, request.receive))
+
+        return route

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
-from accord.api.deps import Principal, require_scope
+from accord.api.deps import Principal, StrictJSONRoute, require_scope
 from accord.clock import parse_rfc3339
 from accord.dialogue.inputs import CommitmentIn, CommitmentUpdateIn, MeetingIn, SeriesIn
 from accord.dialogue.report import render_html, render_markdown
@@ -48,7 +48,7 @@ def _now(text: str | None) -> datetime:
 
 def make_router(node: Any) -> APIRouter:
     store = DialogueStore(node)
-    router = APIRouter(prefix="/api/v1/dialogue", tags=["dialogue"])
+    router = APIRouter(prefix="/api/v1/dialogue", tags=["dialogue"], route_class=StrictJSONRoute)
     read = Depends(require_scope("dialogue:read"))
     write = Depends(require_scope("dialogue:write"))
 

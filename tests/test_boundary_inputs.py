@@ -141,7 +141,7 @@ def nested(depth: int, kinds: list[bool]) -> str:
     return opening + "0" + closing
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(depth=st.integers(1, 3 * MAX_JSON_DEPTH), kinds=st.lists(st.booleans(), min_size=1, max_size=5))
 @example(depth=MAX_JSON_DEPTH, kinds=[False]).via("the bound itself")
 @example(depth=MAX_JSON_DEPTH + 1, kinds=[True]).via("one past the bound")
@@ -164,7 +164,7 @@ def test_every_json_parser_accepts_exactly_the_bounded_depths(depth, kinds):
     assert outcomes[2] == (depth + 1 <= MAX_JSON_DEPTH)  # the batch object is one more level
 
 
-@settings(max_examples=40)
+@settings(max_examples=40, deadline=None)
 @given(digits=st.integers(1, 6000))
 @example(digits=4300).via("the last accepted")
 @example(digits=4301).via("the first refused")
@@ -177,7 +177,7 @@ def test_integers_parse_up_to_the_interpreter_limit_and_are_refused_past_it(digi
             parse_json_strict(text)
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
                     | st.text(max_size=5),
                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
@@ -246,7 +246,7 @@ yaml_values = st.recursive(yaml_scalars, lambda inner: st.lists(inner, max_size=
                            max_leaves=25)
 
 
-@settings(max_examples=80)
+@settings(max_examples=80, deadline=None)
 @given(yaml_values)
 def test_safe_yaml_reads_plain_documents_as_pyyaml_does(value):
     """Differential: without anchors, merge keys or complex keys, the safe loader is PyYAML's."""
@@ -254,7 +254,7 @@ def test_safe_yaml_reads_plain_documents_as_pyyaml_does(value):
     assert load_yaml(text) == yaml.safe_load(text) == value
 
 
-@settings(max_examples=40)
+@settings(max_examples=40, deadline=None)
 @given(shared=st.lists(yaml_scalars, min_size=1, max_size=3), copies=st.integers(2, 9))
 def test_safe_yaml_refuses_every_document_pyyaml_writes_with_an_alias(shared, copies):
     """The same list referenced twice is dumped as an anchor and aliases: always refused."""
@@ -264,7 +264,7 @@ def test_safe_yaml_refuses_every_document_pyyaml_writes_with_an_alias(shared, co
         load_yaml(text)
 
 
-@settings(max_examples=30)
+@settings(max_examples=30, deadline=None)
 @given(depth=st.integers(1, 3 * MAX_YAML_DEPTH))
 @example(depth=MAX_YAML_DEPTH).via("the bound itself")
 @example(depth=MAX_YAML_DEPTH + 1).via("one past the bound")
@@ -292,7 +292,7 @@ def test_stix_pattern_nested_5000_deep_is_refused_by_every_validator(tmp_path):
     validate_full([INDICATOR])  # a real indicator still passes
 
 
-@settings(max_examples=40)
+@settings(max_examples=40, deadline=None)
 @given(depth=st.integers(0, 2 * MAX_PATTERN_DEPTH), noise=st.text("()[]'\\ab", max_size=12))
 @example(depth=MAX_PATTERN_DEPTH - 1, noise="").via("the bound itself")
 @example(depth=MAX_PATTERN_DEPTH, noise="((((").via("one past the bound")

@@ -52,7 +52,7 @@ def _loads(text: str) -> Any:
         return check_json_depth(json.loads(text, parse_constant=_reject_constant), text=text)
     except json.JSONDecodeError:
         raise
-    except (RecursionError, ValueError) as exc:  # ours, or json.loads past its limits
+    except (RecursionError, ValueError, CanonicalJSONError) as exc:  # ours, or json.loads past its limits
         detail = exc.detail if isinstance(exc, CanonicalJSONError) else json_limit_error(exc).detail
         raise ValueError(detail) from None
 

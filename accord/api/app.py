@@ -28,7 +28,8 @@ from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Match, get_route_path
-from starlette.types import Receive, Scope, Send
+from starlette.routing import Route as PathRoute
+from starlette.types import Message, Receive, Scope, Send
 
 from accord import __version__
 from accord.api.deps import (
@@ -133,7 +134,21 @@ class NodeApp(FastAPI):
                         response = internal_error()
                     await response(scope, receive, send)
                     return
-        await super().__call__(scope, receive, send)
+        await super().__call__(scope, receive, self._allow_every_method(path, send))
+
+    def _allow_every_method(self, path: str, send: Send) -> Send:
+        """``send`` that completes the ``Allow`` header of a 405: Starlette names only the methods
+        of the first route whose path matched (``GET`` where ``POST`` is served at the same path
+        too), and RFC 9110 §15.5.6 wants every method the resource supports."""
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                methods = sorted({m for r in self.router.routes if isinstance(r, PathRoute)
+                                  and r.methods and r.path_regex.match(path) for m in r.methods})
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
+                message = {**message, "headers": [*headers, (b"allow", ", ".join(methods).encode())]}
+            await send(message)
+
+        return sending
 
 
 _OPTIONAL_ROUTERS = (

@@ -37,7 +37,7 @@ from accord.federation.tokens import (  # re-exported: the token store API
 __all__ = [
     "KNOWN_SCOPES", "Principal", "TokenInfo", "create_token", "list_tokens", "revoke_token",
     "current_principal", "require_scope", "get_node", "bearer_principal", "mark_authenticated",
-    "guard_body", "PRE_AUTH_BODY_BYTES", "StrictJSONRoute",
+    "guard_body", "PRE_AUTH_BODY_BYTES", "StrictJSONRoute", "error_responses", "BEARER_ERRORS",
 ]
 
 _bearer = HTTPBearer(auto_error=False, description="API token made by `accord node token create`")
@@ -191,3 +191,27 @@ class StrictJSONRoute(APIRoute):
             return await handler(_StrictJSONRequest(request.scope, request.receive))
 
         return route
+
+
+_ERROR_BODY = {"type": "object", "required": ["detail"], "properties": {"detail": {}}}
+"""Every error of the user, dialogue and partner APIs: FastAPI's ``{"detail": …}``, where
+``detail`` is a message, an object with ``error`` and a reason, or a validation error list."""
+
+_ERROR_DESCRIPTIONS = {
+    400: "Malformed request", 401: "Not authenticated (no, unknown or expired credentials)",
+    403: "Authenticated, but not allowed (scope, party or policy)", 404: "No such resource",
+    409: "Conflicts with what the node holds", 413: "Request body too large",
+    422: "Invalid input (the message names the field)", 503: "Not committed; retry",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` declaring the errors a router answers — JSON ``{"detail": …}``,
+    whatever the media type of the route's success — so that a client (or schemathesis'
+    conformance checks) knows every status it can get."""
+    return {code: {"description": _ERROR_DESCRIPTIONS[code], "content": {"application/json": {"schema": _ERROR_BODY}}}
+            for code in codes}
+
+
+BEARER_ERRORS = error_responses(401, 403, 422)
+"""What every bearer-token route can answer besides its own success and errors."""

@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from accord.api.deps import BodyTooLarge, MalformedLength, mark_authenticated, read_body_capped
+from accord.api.deps import BodyTooLarge, MalformedLength, error_responses, mark_authenticated, read_body_capped
 from accord.errors import AccordError, AuthError, InputError
 
 log = logging.getLogger("accord.federation")
@@ -52,7 +52,7 @@ def make_router(node: Any) -> APIRouter:
     from accord import federation
     from accord.federation import httpsig, treeheads
 
-    router = APIRouter(tags=["partner"])
+    router = APIRouter(tags=["partner"], responses=error_responses(400, 401, 413, 422, 503))
 
     def refuse(request: Request, exc: AuthError) -> HTTPException:
         federation.record_request_rejection(node, request.headers.get("signature-input"), str(exc))

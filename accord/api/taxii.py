@@ -35,7 +35,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, params
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.convertors import StringConvertor
 
@@ -72,6 +72,27 @@ def error_response(status: int, title: str, description: str = "", *, details: A
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 406: "Not Acceptable", 413: "Payload Too Large",
            415: "Unsupported Media Type", 422: "Unprocessable Entity"}
+
+
+class TaxiiResponse(JSONResponse):
+    """The media type TAXII answers in (so the OpenAPI document declares it, not JSON's; the
+    routes build their responses themselves)."""
+
+    media_type = MEDIA_TAXII
+
+
+_ERROR_SCHEMA = {"type": "object", "required": ["title"], "properties": {
+    "title": {"type": "string"}, "http_status": {"type": "string"}, "description": {"type": "string"},
+    "details": {}}}
+
+
+def openapi_responses() -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of every TAXII route: a success may also come as STIX (an
+    ``Accept`` of ``application/stix+json`` alone), and every error is a TAXII error message."""
+    errors: dict[int | str, dict[str, Any]] = {
+        code: {"description": title, "content": {MEDIA_TAXII: {"schema": _ERROR_SCHEMA}}}
+              for code, title in _TITLES.items() if code != 405}
+    return {200: {"content": {MEDIA_STIX: {"schema": {"type": "object"}}}}, **errors}
 
 
 class TaxiiRoute(APIRoute):
@@ -389,7 +410,8 @@ def make_router(node: Any, *, store: IntelStore | None = None,
     the_store = store
     party = store.party
     principal_dep = principal_dependency or make_principal_dependency(node)
-    router = APIRouter(prefix="/taxii2", route_class=TaxiiRoute, tags=["taxii"])
+    router = APIRouter(prefix="/taxii2", route_class=TaxiiRoute, tags=["taxii"],
+                       default_response_class=TaxiiResponse, responses=openapi_responses())
 
     def ok(body: Any, media: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
         content = body if isinstance(body, bytes) else _dumps(body)
@@ -480,7 +502,8 @@ def make_router(node: Any, *, store: IntelStore | None = None,
         page = the_store.get_objects(coll, principal.party, f, limit=limit, next=nxt)
         return ok(_envelope(page, "objects", raw=True), media, headers=_page_headers(page))
 
-    @router.post("/{api_root}/collections/{collection_id}/objects/", summary="Add objects (§5.5)")
+    @router.post("/{api_root}/collections/{collection_id}/objects/", summary="Add objects (§5.5)",
+                 status_code=202)
     async def add_objects(api_root: str, collection_id: str, request: Request,
                           principal: Any = Depends(principal_dep)) -> Response:
         media = negotiate(request)

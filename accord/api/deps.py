@@ -4,7 +4,14 @@
   SHA-256 digest in the node's ``api_tokens`` table (constant-time compare, see
   :mod:`accord.federation.tokens`) and returns a :class:`Principal`. A token of another party
   than the node's is refused (403): a node serves its own party's users only.
+  :class:`accord.api.app.NodeApp` runs the same check (:func:`bearer_principal`) before the app
+  reads anything, and leaves the principal in the scope for this dependency.
 * :func:`require_scope` (``Depends(require_scope("items:read"))``) adds a scope check.
+* :func:`guard_body` and :func:`mark_authenticated`: no route reads more than
+  :data:`PRE_AUTH_BODY_BYTES` of a body before its request is authenticated;
+  :func:`read_body_capped` caps what is read after.
+* :class:`StrictJSONRoute`: JSON bodies parsed with Accord's bounds (depth, numbers, duplicate keys);
+  :func:`error_responses`: the errors a router declares in the OpenAPI document.
 * :func:`get_node` gives the :class:`accord.node.Node` that :func:`accord.api.app.create_app`
   put on ``app.state.node``.
 

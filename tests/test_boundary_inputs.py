@@ -364,3 +364,22 @@ def test_partner_api_answers_hostile_json_from_a_pinned_partner_with_400(served,
         assert [(x["status"], x["code"]) for x in r.json()["receipts"]] == [("rejected", "malformed")]
         return
     assert r.status_code == 400 and r.json()["detail"]["error"] == "malformed"
+
+
+@pytest.mark.parametrize("value", [TEN_400, "1e400", HUGE_INT])
+def test_warning_track_cli_answers_numbers_beyond_a_double_in_one_line(tmp_path, value):
+    from typer.testing import CliRunner
+
+    from accord.cli.main import app
+
+    good = [json.dumps({"t": float(t), "sensor": "R1", "range_m": 8e5, "az_rad": 4.5, "el_rad": 0.1}) for t in range(3)]
+    bad = f'{{"t": 3.5, "sensor": "R1", "range_m": {value}, "az_rad": 4.5, "el_rad": 0.1}}'
+    path = tmp_path / "d.jsonl"
+    path.write_text("\n".join([HEADER, *good, bad]) + "\n")
+    runner = CliRunner()
+    res = runner.invoke(app, ["warning", "track", str(path), "--out", str(tmp_path / "o1")])
+    assert res.exit_code != 0 and isinstance(res.exception, InputError) and res.exception.line == 5
+    one_line(res.exception)
+    res = runner.invoke(app, ["warning", "track", str(path), "--out", str(tmp_path / "o2"), "--lenient", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["skipped_lines"] == 1

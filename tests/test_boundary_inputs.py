@@ -316,8 +316,10 @@ def served(tmp_path_factory):
     kor.add_partner("JPN", jpn.identity.public_b64)
     token = create_token(kor.conn, "ops", "KOR", {"admin"})
     collection = store_for(kor).add_collection("Intel").id
+    strict = store_for(kor).add_collection("Checked", alias="checked", strict=True).id
     with TestClient(create_app(kor)) as client:
         client.headers["Authorization"] = f"Bearer {token}"
+        client.strict_collection = strict  # type: ignore[attr-defined]
         yield client, jpn, collection
     jpn.close()
     kor.close()
@@ -383,3 +385,21 @@ def test_warning_track_cli_answers_numbers_beyond_a_double_in_one_line(tmp_path,
     res = runner.invoke(app, ["warning", "track", str(path), "--out", str(tmp_path / "o2"), "--lenient", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["skipped_lines"] == 1
+
+
+@pytest.mark.parametrize("case", ["deep array", "deep object"])
+def test_alert_geography_file_refuses_deep_json(case):
+    from accord.warning.alerts.geography import Geography
+
+    with pytest.raises(InputError, match="nested deeper than") as info:
+        Geography.from_bytes(HOSTILE_JSON[case].encode(), source="geo.json")
+    one_line(info.value)
+
+
+def test_taxii_add_to_a_strict_collection_refuses_a_pattern_nested_5000_deep(served):
+    client, _, _ = served
+    body = json.dumps({"objects": [dict(INDICATOR, id="indicator--0e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+                                        pattern=PATTERN_5000)]})
+    r = client.post(f"/taxii2/intel/collections/{client.strict_collection}/objects/", content=body,
+                    headers={"Content-Type": MEDIA_TAXII, "Accept": MEDIA_TAXII})
+    assert r.status_code in (400, 422) and "pattern nested deeper than" in r.text, r.text[:300]

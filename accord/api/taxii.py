@@ -40,7 +40,7 @@ from fastapi.routing import APIRoute
 from starlette.convertors import StringConvertor
 
 from accord.api.deps import AUTHENTICATED_KEY, BodyTooLarge, MalformedLength, read_body_capped
-from accord.core.canonical import check_json_depth, finite_float, json_limit_error
+from accord.core.canonical import check_json_bounds, finite_float, json_limit_error
 from accord.errors import AccordError, AuthError, CanonicalJSONError, InputError, NotFoundError, StixValidationError
 from accord.intel.store import Collection, Filters, IntelStore, Page, parse_timestamp_us, us_to_rfc3339
 
@@ -269,7 +269,7 @@ def parse_json(raw: bytes) -> tuple[Any, bool]:
     number beyond a double (``1e400``) or an integer of more than 4,300 digits."""
     try:
         value, plain = _parse_json(raw)
-        return check_json_depth(value, text=raw), plain
+        return check_json_bounds(value, text=raw), plain
     except CanonicalJSONError as exc:
         raise TaxiiHTTPError(400, "Bad Request", f"body is not acceptable JSON: {exc}") from None
     except RecursionError as exc:

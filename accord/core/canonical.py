@@ -8,7 +8,7 @@ ordering of non-ASCII keys, which sort by UTF-16 code units in JCS).
 object keys are rejected (RFC 8785 §3.1 requires I-JSON, RFC 7493, which forbids them), as are
 NaN and Infinity, which JSON does not have, numbers out of a double's range (``1e400``), integers
 longer than Python converts (4,300 digits), and nesting deeper than :data:`MAX_JSON_DEPTH`.
-:func:`check_json_depth` holds values parsed by other parsers (TAXII's orjson, FastAPI request
+:func:`check_json_bounds` holds values parsed by other parsers (TAXII's orjson, FastAPI request
 bodies) to the same depth bound.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -219,9 +220,12 @@ def _no_constant(name: str) -> Any:
 def parse_json_strict(data: bytes | str, *, source: str | None = None) -> Any:
     """Parse JSON, rejecting duplicate keys, NaN/Infinity, out-of-range numbers and nesting
     deeper than :data:`MAX_JSON_DEPTH`, with a clear one-line error."""
+    walk = _opens_more_than(data, MAX_JSON_DEPTH)
     try:
+        # a text the bounds walk will visit is checked for infinities there, at C speed; a
+        # parse_float hook is a Python call per number (a third of a batch of tracks' parse)
         value = json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
-                           parse_float=finite_float)
+                           parse_float=None if walk else finite_float)
     except CanonicalJSONError as exc:
         raise CanonicalJSONError(exc.detail, source=source) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -230,7 +234,7 @@ def parse_json_strict(data: bytes | str, *, source: str | None = None) -> Any:
                                  source=source, line=line) from None
     except (RecursionError, ValueError) as exc:
         raise CanonicalJSONError(json_limit_error(exc).detail, source=source) from None
-    return check_json_depth(value, text=data, source=source)
+    return check_json_bounds(value, source=source) if walk else value
 
 
 def finite_float(text: str) -> float:
@@ -260,24 +264,30 @@ def json_limit_error(exc: RecursionError | ValueError) -> CanonicalJSONError:
     return CanonicalJSONError(f"malformed JSON: {str(exc)[:200]}")
 
 
-def check_json_depth(value: Any, *, text: bytes | str | None = None, limit: int = MAX_JSON_DEPTH,
-                     source: str | None = None) -> Any:
-    """Return ``value`` if its arrays and objects nest at most ``limit`` deep, else raise
-    :class:`CanonicalJSONError`. Iterative (a deep value cannot exhaust the stack here), and it
-    visits containers only; given the ``text`` it was parsed from, a text with at most ``limit``
-    opening brackets is not walked at all."""
+def check_json_bounds(value: Any, *, text: bytes | str | None = None, limit: int = MAX_JSON_DEPTH,
+                      source: str | None = None) -> Any:
+    """Return ``value`` if its arrays and objects nest at most ``limit`` deep and it holds no
+    infinite number (what ``1e400`` parses to), else raise :class:`CanonicalJSONError`.
+
+    Level by level (a deep value cannot exhaust the stack here), each level's children gathered
+    and searched for infinities by C loops, so a batch of envelopes costs a few per cent of its
+    parse. Given the ``text`` it was parsed from, a text with at most ``limit`` opening brackets
+    is not walked: its depth is bounded, and its parser's ``parse_float`` checks its numbers."""
     if text is not None and not _opens_more_than(text, limit):
         return value
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        for child in children:
-            if isinstance(child, (dict, list)):
-                if depth >= limit:
-                    raise CanonicalJSONError(_too_deep(limit).detail, source=source)
-                stack.append((child, depth + 1))
+    level, depth = ([value] if type(value) in _CONTAINERS else []), 0
+    while level:
+        depth += 1
+        children = [*chain.from_iterable(n.values() if type(n) is dict else n for n in level)]
+        if _INF[0] in children or _INF[1] in children:
+            raise CanonicalJSONError("number out of range (beyond a 64-bit double)", source=source)
+        level = [c for c in children if type(c) in _CONTAINERS]
+        if level and depth >= limit:
+            raise CanonicalJSONError(_too_deep(limit).detail, source=source)
     return value
+
+
+_CONTAINERS = frozenset({dict, list})
 
 
 def _opens_more_than(data: bytes | str, limit: int) -> bool:

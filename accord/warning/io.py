@@ -25,7 +25,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from accord.core.canonical import check_json_depth, json_limit_error
+from accord.core.canonical import check_json_bounds, json_limit_error
 from accord.errors import CanonicalJSONError, InputError
 from accord.warning.frames import EARTH_RADIUS_M, MU, enu_basis, lla_to_ecef
 from accord.warning.types import Prediction, TrackState
@@ -49,7 +49,7 @@ def _loads(text: str) -> Any:
     than :data:`~accord.core.canonical.MAX_JSON_DEPTH` and integers longer than 4,300 digits
     raise a ``ValueError`` that says so (not a ``RecursionError`` or int()'s advice)."""
     try:
-        return check_json_depth(json.loads(text, parse_constant=_reject_constant), text=text)
+        return check_json_bounds(json.loads(text, parse_constant=_reject_constant), text=text)
     except json.JSONDecodeError:
         raise
     except (RecursionError, ValueError, CanonicalJSONError) as exc:  # ours, or json.loads past its limits

@@ -27,7 +27,7 @@ from pyproj import Transformer
 from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
 
-from accord.core.canonical import check_json_depth, json_limit_error
+from accord.core.canonical import check_json_bounds, json_limit_error
 from accord.errors import ConfigError, InputError
 
 FORMAT = "accord-geography/1"
@@ -141,7 +141,7 @@ class Geography:
         try:
             if raw[:2] == b"\x1f\x8b":
                 raw = gzip.decompress(raw)
-            doc = check_json_depth(json.loads(raw), text=raw)
+            doc = check_json_bounds(json.loads(raw), text=raw)
         except RecursionError as exc:
             raise InputError(f"geography file is not acceptable JSON: {json_limit_error(exc).detail}",
                              source=source) from None

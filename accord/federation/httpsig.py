@@ -238,8 +238,7 @@ def verify_headers(headers: Mapping[str, str], method: str, path: str, query: st
     missing = [n for n, v in (("Signature-Input", sig_input), ("Signature", sig_field),
                               ("Content-Digest", _field(headers, "content-digest"))) if not v]
     if missing:
-        raise _refuse(f"partner request is not signed: no {', '.join(missing)} header (RFC 9421 request "
-                      "signatures need Signature-Input, Signature and Content-Digest)")
+        raise _refuse(f"partner request is not signed (RFC 9421): missing {', '.join(missing)}")
     assert sig_input is not None and sig_field is not None
     inputs = _dictionary("Signature-Input", sig_input)
     signatures = _dictionary("Signature", sig_field)

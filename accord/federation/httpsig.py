@@ -44,6 +44,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -66,6 +67,7 @@ DIGESTS: dict[str, Callable[[bytes], Any]] = {"sha-256": hashlib.sha256, "sha-51
 """RFC 9530 digest algorithms checked against the body."""
 _SIGNATURE_PARAMS = {"created", "expires", "nonce", "alg", "keyid", "tag"}  # RFC 9421 §2.3
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
+_FIELD_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+")  # RFC 9110 §5.1 token, lowercased (RFC 9421 §2.1)
 
 
 # --- signing (what Accord sends) -------------------------------------------------------------
@@ -141,10 +143,6 @@ def _dictionary(name: str, value: str, signer: str | None = None) -> dict[str, A
     return parsed
 
 
-def _quoted(value: object) -> str:
-    return f'"{value}"' if isinstance(value, str) else repr(value)
-
-
 def _components(label: str, member: Any) -> tuple[list[str], dict[str, Any]]:
     """A ``Signature-Input`` member: (covered component names, signature parameters)."""
     if not isinstance(member, tuple) or not isinstance(member[0], list):
@@ -198,13 +196,15 @@ def _signature_base(label: str, names: list[str], params_text: str, headers: Map
                               "support (supported: @method, @path, @query, @request-target, @authority, "
                               "@scheme, @target-uri)")
         else:
-            if name != name.lower():
-                raise _refuse(f'signature "{label}" covers "{name}": field names must be lowercase')
+            if not _FIELD_NAME.fullmatch(name):
+                raise _refuse(f'signature "{label}" covers {name!r}, which is not a lowercase HTTP field name')
             field = _field(headers, name)
             if field is None:
                 raise _refuse(f'signature "{label}" covers the header field "{name}", which the request '
                               "does not carry")
             value = field
+        if "\n" in value or "\r" in value:  # one line per component, or the base is ambiguous
+            raise _refuse(f'signature "{label}" covers "{name}", whose value contains a line break')
         lines.append((f'"{name}"', value))
     return _base(lines, params_text)
 
@@ -212,7 +212,7 @@ def _signature_base(label: str, names: list[str], params_text: str, headers: Map
 def _integer_param(label: str, params: Mapping[str, Any], name: str) -> int | None:
     value = params.get(name)
     if value is not None and type(value) is not int:
-        raise _refuse(f'signature "{label}": {name} must be an integer, got {_quoted(value)}')
+        raise _refuse(f'signature "{label}": {name} must be an integer, got {http_sf.ser(value)}')
     return value
 
 
@@ -246,10 +246,14 @@ def verify_headers(headers: Mapping[str, str], method: str, path: str, query: st
     candidates, others = [], []
     for label, member in inputs.items():
         keyid = member[1].get("keyid") if isinstance(member, tuple) else None
-        if isinstance(keyid, str) and keyid in keys:
+        if type(keyid) is str and keyid in keys:
             candidates.append((label, member, keyid))
+        elif keyid is None:
+            others.append(f'"{label}" (no keyid)')
+        elif type(keyid) is not str:
+            others.append(f'"{label}" (keyid {keyid!s} is not a quoted string)')
         else:
-            others.append(f'"{label}" (keyid {_quoted(keyid) if keyid is not None else "absent"})')
+            others.append(f'"{label}" (keyid "{keyid}")')
     if not candidates:
         raise _refuse("no signature by a pinned partner key: " + ", ".join(others)
                       + f"; pinned: {', '.join(sorted(keys)) or 'none'}")

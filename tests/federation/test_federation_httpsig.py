@@ -9,6 +9,7 @@ be accepted by another (issue #16.5).
 
 from __future__ import annotations
 
+import base64
 import re
 import string
 from datetime import UTC, datetime, timedelta
@@ -27,7 +28,8 @@ from accord.core.canonical import canonical_json
 from accord.core.envelopes import seal
 from accord.core.identity import Identity
 from accord.errors import RequestSignatureError
-from accord.federation.httpsig import SignedRequest, sign_request, verify_body, verify_request
+from accord.federation.httpsig import (COMPONENTS, SignedRequest, content_digest, sign_request, signature_base,
+                                       verify_body, verify_request)
 from accord.federation.transport import batch_body
 from federation_harness import ledger_events, make_nodes, note
 
@@ -306,3 +308,59 @@ def test_content_digest_errors_say_what_is_wrong(digest, message):
 def test_both_supported_digests_are_checked_and_unknown_ones_ignored():
     both = ContentDigest.create(BODY) + ", " + Sha512Digest.create(BODY) + ", unixsum=:AAAA:"
     verify_body(SignedRequest("JPN", "sig1", both), BODY)
+
+
+SIGNED_AT = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def _crafted(sig_input: str, signature: str = "sig1=:" + "A" * 86 + "==:", **extra) -> dict[str, str]:
+    headers = {k.lower(): v for k, v in _VALID.items()}
+    return {**headers, "signature-input": sig_input, "signature": signature, **extra}
+
+
+@pytest.mark.parametrize("headers, message", [
+    (_crafted('sig1=("@method" "Content-Type");keyid="JPN"'), "'Content-Type', which is not a lowercase HTTP field"),
+    (_crafted('sig1=("@method" "x-a");keyid="JPN"', **{"x-a": "a\nb"}), 'value contains a line break'),
+    (_crafted('sig1=("@method" "x-b");keyid="JPN"'), 'covers the header field "x-b", which the request does not'),
+    (_crafted('sig1=("@status");keyid="JPN"'), '"@status", a derived component Accord does not support'),
+    (_crafted('sig1=("@authority");keyid="JPN"'), "was not told the request's authority"),
+    (_crafted('sig1=();keyid=JPN'), 'no signature by a pinned partner key: "sig1" (keyid JPN is not a quoted string)'),
+    (_crafted('sig1=()'), '"sig1" (no keyid); pinned: JPN'),
+    (_crafted('sig1=("@method" "@method");keyid="JPN"'), 'covers "@method" twice'),
+    (_crafted('sig1=:AAAA:'), '"sig1" (no keyid)'),
+    (_crafted('sig1=(1);keyid="JPN"'), "lists 1, not a component name string"),
+    (_crafted('sig1=();keyid="JPN";created=1.5'), "created must be an integer, got 1.5"),
+    (_crafted('sig1=();keyid="JPN";created=?1'), "created must be an integer, got ?1"),
+    (_crafted('sig1=();keyid="JPN";alg="rsa-v1_5-sha256"'), 'declares alg "rsa-v1_5-sha256"'),
+    (_crafted('sig1=();keyid="JPN"', "other=:AAAA:"), 'the Signature header has no member of that label'),
+    (_crafted('sig1=();keyid="JPN"', "sig1=1"), 'Signature member "sig1" is not a byte sequence'),
+    (_crafted('a=();keyid="JPN", a=();keyid="JPN"'), "Signature-Input is not an RFC 8941 dictionary: duplicate key"),
+    (_crafted('sig1=();keyid="JPN"'), 'signature "sig1" (keyid "JPN") does not verify under JPN\'s pinned key'),
+])
+def test_malformed_signatures_are_refused_saying_what_is_wrong(headers, message):
+    with pytest.raises(RequestSignatureError) as exc:
+        verify_request(headers, "POST", PATH, "", BODY, {"JPN": _PROPERTY_KEYS["JPN"].public_key}, SIGNED_AT,
+                       recipient="KOR")
+    assert message in str(exc.value)
+    assert exc.value.signer is None  # nothing verified: nobody is named
+
+
+def _accord_signed(params: str) -> dict[str, str]:
+    """A request JPN signed over Accord's components with parameters of the test's choosing."""
+    digest = content_digest(BODY)
+    inner = f'({" ".join(COMPONENTS)}){params}'
+    sig = _PROPERTY_KEYS["JPN"].sign(signature_base("POST", PATH, "", digest, "KOR", inner))
+    return {"content-digest": digest, "accord-recipient": "KOR", "signature-input": "s=" + inner,
+            "signature": "s=:" + base64.b64encode(sig).decode() + ":"}
+
+
+@pytest.mark.parametrize("params, message", [
+    (';keyid="JPN"', 'signature "s" of JPN has no created parameter'),
+    (f';keyid="JPN";created={int(SIGNED_AT.timestamp())};foo=1', "parameters RFC 9421 does not define: foo"),
+    (f';keyid="JPN";created={int(SIGNED_AT.timestamp()) + 400}', "created 400 s in the future"),
+])
+def test_authentic_but_unacceptable_signatures_are_refused_under_their_signer(params, message):
+    with pytest.raises(RequestSignatureError) as exc:
+        verify_request(_accord_signed(params), "POST", PATH, "", BODY, {"JPN": _PROPERTY_KEYS["JPN"].public_key},
+                       SIGNED_AT, recipient="KOR")
+    assert message in str(exc.value) and exc.value.signer == "JPN"

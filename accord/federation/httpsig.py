@@ -26,8 +26,8 @@ it needs, however the signer laid it out. ``Signature-Input``, ``Signature`` and
 4. the body must match ``Content-Digest`` (RFC 9530): every ``sha-256`` and ``sha-512`` member
    present must match, and at least one must be present; other algorithms are ignored.
 
-Steps 1–3 need the headers only (:func:`verify_headers`); step 4 needs the body
-(:func:`verify_body`). A refusal raises :class:`~accord.errors.RequestSignatureError` whose
+Steps 1–3 need the headers only (:func:`verify_request` with ``body=None``); step 4 needs the
+body (:func:`verify_content_digest`). A refusal raises :class:`~accord.errors.RequestSignatureError` whose
 ``signer`` is the party whose pinned key verified the signature, or ``None`` when no pinned key
 did: a forged request is recorded as from an unknown key, never under the ``keyid`` it claims.
 
@@ -46,7 +46,6 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -106,15 +105,6 @@ def sign_request(identity: Identity, method: str, path: str, query: str, body: b
 
 
 # --- verification (what Accord accepts) ------------------------------------------------------
-@dataclass(frozen=True)
-class SignedRequest:
-    """A request whose signature verified under ``party``'s pinned key (headers checked)."""
-
-    party: str
-    label: str
-    content_digest: str  # the covered Content-Digest field value, checked against the body later
-
-
 def _field(headers: Mapping[str, str], name: str) -> str | None:
     """A header field's value, its lines combined as RFC 9110 §5.3 and RFC 9421 §2.1 say."""
     getlist = getattr(headers, "getlist", None)
@@ -223,16 +213,10 @@ def _string_param(label: str, params: Mapping[str, Any], name: str) -> str | Non
     return value
 
 
-def verify_headers(headers: Mapping[str, str], method: str, path: str, query: str,
-                   keys: Mapping[str, Ed25519PublicKey], now: datetime, *, recipient: str,
-                   authority: str | None = None, scheme: str | None = None) -> SignedRequest:
-    """Steps 1–3 of the module docstring: the request's signature by a pinned partner key.
-
-    ``keys`` maps each pinned partner party to its Ed25519 public key; ``recipient`` is this
-    node's party; ``authority`` (the Host) and ``scheme`` are needed only by signatures that
-    cover ``@authority``, ``@scheme`` or ``@target-uri``. Raises
-    :class:`~accord.errors.RequestSignatureError` saying what is wrong.
-    """
+def _verify_signature(headers: Mapping[str, str], method: str, path: str, query: str,
+                      keys: Mapping[str, Ed25519PublicKey], now: datetime, recipient: str,
+                      authority: str | None, scheme: str | None) -> str:
+    """Steps 1–3 of the module docstring: the party whose pinned key signed the request."""
     sig_input = _field(headers, "signature-input")
     sig_field = _field(headers, "signature")
     missing = [n for n, v in (("Signature-Input", sig_input), ("Signature", sig_field),
@@ -273,7 +257,7 @@ def verify_headers(headers: Mapping[str, str], method: str, path: str, query: st
 
 def _verify_one(label: str, member: Any, party: str, signatures: Mapping[str, Any],
                 headers: Mapping[str, str], method: str, path: str, query: str, key: Ed25519PublicKey,
-                now: datetime, recipient: str, authority: str | None, scheme: str | None) -> SignedRequest:
+                now: datetime, recipient: str, authority: str | None, scheme: str | None) -> str:
     names, params = _components(label, member)
     alg = _string_param(label, params, "alg")
     if alg is not None and alg != ALG:
@@ -317,15 +301,15 @@ def _verify_one(label: str, member: Any, party: str, signatures: Mapping[str, An
     to = _field(headers, RECIPIENT_FIELD)
     if to != recipient:
         raise _refuse(f"request from {party} is addressed to {to}, not to this node ({recipient})", party)
-    digest = _field(headers, "content-digest")
-    assert digest is not None
-    return SignedRequest(party, label, digest)
+    return party
 
 
-def verify_body(signed: SignedRequest, body: bytes) -> None:
-    """Step 4: the body matches the signed ``Content-Digest`` (RFC 9530: sha-256 and sha-512)."""
-    party = signed.party
-    members = _dictionary(f"Content-Digest of the request from {party}", signed.content_digest, party)
+def verify_content_digest(headers: Mapping[str, str], body: bytes, party: str) -> None:
+    """Step 4: the body matches the request's ``Content-Digest`` (RFC 9530: every sha-256 and
+    sha-512 member, at least one of them), or :class:`~accord.errors.RequestSignatureError`
+    naming ``party``, the signer :func:`verify_request` returned."""
+    members = _dictionary(f"Content-Digest of the request from {party}",
+                          _field(headers, "content-digest") or "", party)
     checked = 0
     for alg, member in members.items():
         hasher = DIGESTS.get(alg)
@@ -342,12 +326,19 @@ def verify_body(signed: SignedRequest, body: bytes) -> None:
                       f"(has: {', '.join(members) or 'nothing'})", party)
 
 
-def verify_request(headers: Mapping[str, str], method: str, path: str, query: str, body: bytes,
+def verify_request(headers: Mapping[str, str], method: str, path: str, query: str, body: bytes | None,
                    keys: Mapping[str, Ed25519PublicKey], now: datetime, *, recipient: str,
                    authority: str | None = None, scheme: str | None = None) -> str:
-    """Return the authenticated party, or raise :class:`~accord.errors.RequestSignatureError`
-    saying what was wrong (:func:`verify_headers` then :func:`verify_body`)."""
-    signed = verify_headers(headers, method, path, query, keys, now, recipient=recipient,
-                            authority=authority, scheme=scheme)
-    verify_body(signed, body)
-    return signed.party
+    """Return the party whose pinned key signed the request, or raise
+    :class:`~accord.errors.RequestSignatureError` saying what was wrong.
+
+    ``keys`` maps each pinned partner party to its Ed25519 public key; ``recipient`` is this
+    node's party; ``authority`` (the Host) and ``scheme`` are needed only by signatures that
+    cover ``@authority``, ``@scheme`` or ``@target-uri``. ``body=None`` checks the headers alone
+    (steps 1–3: the signature covers the Content-Digest header, not the body), as a server does
+    before it reads a body; it then calls :func:`verify_content_digest` on the body it read.
+    """
+    party = _verify_signature(headers, method, path, query, keys, now, recipient, authority, scheme)
+    if body is not None:
+        verify_content_digest(headers, body, party)
+    return party

@@ -28,8 +28,8 @@ from accord.core.canonical import canonical_json
 from accord.core.envelopes import seal
 from accord.core.identity import Identity
 from accord.errors import RequestSignatureError
-from accord.federation.httpsig import (COMPONENTS, SignedRequest, content_digest, sign_request, signature_base,
-                                       verify_body, verify_request)
+from accord.federation.httpsig import (COMPONENTS, content_digest, sign_request, signature_base,
+                                       verify_content_digest, verify_request)
 from accord.federation.transport import batch_body
 from federation_harness import ledger_events, make_nodes, note
 
@@ -301,13 +301,13 @@ def test_malformed_signature_headers_get_an_accord_error_never_a_crash(field, va
 ])
 def test_content_digest_errors_say_what_is_wrong(digest, message):
     with pytest.raises(RequestSignatureError) as exc:
-        verify_body(SignedRequest("JPN", "sig1", digest), BODY)
+        verify_content_digest({"content-digest": digest}, BODY, "JPN")
     assert message in str(exc.value) and exc.value.signer == "JPN"
 
 
 def test_both_supported_digests_are_checked_and_unknown_ones_ignored():
     both = ContentDigest.create(BODY) + ", " + Sha512Digest.create(BODY) + ", unixsum=:AAAA:"
-    verify_body(SignedRequest("JPN", "sig1", both), BODY)
+    verify_content_digest({"content-digest": both}, BODY, "JPN")
 
 
 SIGNED_AT = datetime(2026, 6, 1, tzinfo=UTC)
@@ -364,3 +364,18 @@ def test_authentic_but_unacceptable_signatures_are_refused_under_their_signer(pa
         verify_request(_accord_signed(params), "POST", PATH, "", BODY, {"JPN": _PROPERTY_KEYS["JPN"].public_key},
                        SIGNED_AT, recipient="KOR")
     assert message in str(exc.value) and exc.value.signer == "JPN"
+
+
+def test_headers_alone_authenticate_before_the_body_is_read():
+    """``body=None``: the signature covers the Content-Digest header, so the signer is known
+    before the body is read; the body is then matched against that header."""
+    keys = {"JPN": _PROPERTY_KEYS["JPN"].public_key}
+    headers = {k.lower(): v for k, v in _VALID.items()}
+    assert verify_request(headers, "POST", PATH, "", None, keys, SIGNED_AT, recipient="KOR") == "JPN"
+    verify_content_digest(headers, BODY, "JPN")
+    with pytest.raises(RequestSignatureError, match="does not match its body") as exc:
+        verify_content_digest(headers, BODY + b" ", "JPN")
+    assert exc.value.signer == "JPN"
+    forged = {**headers, "content-digest": content_digest(b"other")}
+    with pytest.raises(RequestSignatureError, match="does not verify"):
+        verify_request(forged, "POST", PATH, "", None, keys, SIGNED_AT, recipient="KOR")

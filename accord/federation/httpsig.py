@@ -242,17 +242,15 @@ def _verify_signature(headers: Mapping[str, str], method: str, path: str, query:
         raise _refuse("no signature by a pinned partner key: " + ", ".join(others)
                       + f"; pinned: {', '.join(sorted(keys)) or 'none'}")
 
-    first_error: RequestSignatureError | None = None
-    for label, member, party in candidates:
+    errors: list[RequestSignatureError] = []
+    for label, member, party in candidates:  # any one acceptable signature by a pinned key will do
         try:
             return _verify_one(label, member, party, signatures, headers, method, path, query,
                                keys[party], now, recipient, authority, scheme)
         except RequestSignatureError as exc:
-            if exc.signer is not None:  # authentic, but not acceptable: that is the answer
-                raise
-            first_error = first_error or exc
-    assert first_error is not None
-    raise first_error
+            errors.append(exc)
+    # the answer: what is wrong with an authentic signature, if there was one, else the first
+    raise next((e for e in errors if e.signer is not None), errors[0])
 
 
 def _verify_one(label: str, member: Any, party: str, signatures: Mapping[str, Any],

@@ -379,3 +379,15 @@ def test_headers_alone_authenticate_before_the_body_is_read():
     forged = {**headers, "content-digest": content_digest(b"other")}
     with pytest.raises(RequestSignatureError, match="does not verify"):
         verify_request(forged, "POST", PATH, "", None, keys, SIGNED_AT, recipient="KOR")
+
+
+def test_an_expired_signature_beside_a_fresh_one_by_the_same_key_does_not_hide_it(nodes, clients):
+    jpn_key = nodes["JPN"].identity.private_key
+    req = hms_request(jpn_key, "JPN", label="old", expires=_later(-1))
+    sign(req, jpn_key, "JPN", label="new", components=REQUIRED, append_if_signature_exists=True,
+         use_existing_digest=True, body=BODY)
+    assert post(clients["KOR"], req).status_code == 200
+    only_old = hms_request(jpn_key, "JPN", label="old", expires=_later(-1))
+    gateway_signs(only_old)  # a signature by no pinned key does not change the answer
+    r = post(clients["KOR"], only_old)
+    assert r.status_code == 401 and "request from JPN expired at" in r.json()["detail"]["reason"]

@@ -182,6 +182,22 @@ def test_partner_endpoint_refuses_unpinned_keys_and_relayed_envelopes(cluster):
     assert [e["from"] for e in events if e["code"] == "unauthenticated"] == [None, None]
 
 
+def test_a_request_captured_on_its_way_to_one_node_is_refused_by_another(cluster):
+    """Issue #16.5: USA's signed request to KOR, replayed to JPN inside the window."""
+    from accord.federation.httpsig import sign_request
+
+    base, ports, procs = cluster
+    usa = Node.open(base / "USA")
+    try:
+        headers = sign_request(usa.identity, "GET", "/federation/v1/checkpoint", "", b"", now_utc(), "KOR")
+    finally:
+        usa.close()
+    assert httpx.get(procs["KOR"].url + "/federation/v1/checkpoint", headers=headers).status_code == 200
+    r = httpx.get(procs["JPN"].url + "/federation/v1/checkpoint", headers=headers)
+    assert r.status_code == 401
+    assert r.json()["detail"]["reason"] == "request from USA is addressed to KOR, not to this node (JPN)"
+
+
 # --- (e) a rewritten ledger, caught by both partners' running nodes -------------------------
 def test_node_that_rewrites_its_ledger_is_flagged_by_both_partners(cluster):
     """Runs last in this module: it leaves JPN distrusted by its partners."""

@@ -11,10 +11,10 @@ What Accord **accepts** (:func:`verify_request`) is any valid RFC 9421 signature
 it needs, however the signer laid it out. ``Signature-Input``, ``Signature`` and
 ``Content-Digest`` are parsed as RFC 8941 dictionaries (http-sf); then
 
-1. the signature is picked **by key**: the first member of ``Signature-Input`` whose ``keyid`` is
-   a pinned partner party and whose signature verifies under that party's pinned Ed25519 key
-   (its label does not matter; other signatures beside it, a gateway's say, are ignored);
-   ``alg``, when present, must be ``"ed25519"``;
+1. the signature is picked **by key**: a member of ``Signature-Input`` whose ``keyid`` is a
+   pinned partner party and whose signature verifies under that party's pinned Ed25519 key and
+   passes steps 2–3 (its label does not matter; other signatures beside it, a gateway's say, are
+   ignored); ``alg``, when present, must be ``"ed25519"``;
 2. its covered components are resolved in the signer's order and the signature base is built as
    RFC 9421 §2.5 says: one line ``"<name>": <value>`` per component, then
    ``"@signature-params": <the inner list, re-serialised per RFC 8941>``, joined by ``\\n``;
@@ -27,9 +27,10 @@ it needs, however the signer laid it out. ``Signature-Input``, ``Signature`` and
    present must match, and at least one must be present; other algorithms are ignored.
 
 Steps 1–3 need the headers only (:func:`verify_request` with ``body=None``); step 4 needs the
-body (:func:`verify_content_digest`). A refusal raises :class:`~accord.errors.RequestSignatureError` whose
-``signer`` is the party whose pinned key verified the signature, or ``None`` when no pinned key
-did: a forged request is recorded as from an unknown key, never under the ``keyid`` it claims.
+body (:func:`verify_content_digest`). A refusal raises
+:class:`~accord.errors.RequestSignatureError` whose ``signer`` is the party whose pinned key
+verified the signature, or ``None`` when no pinned key did: a forged request is recorded as from
+an unknown key, never under the ``keyid`` it claims.
 
 Why a signed request on top of signed envelopes: the envelope signature proves who wrote each
 item, but the partner endpoint also answers requests that carry no envelope (checkpoints,
@@ -199,6 +200,13 @@ def _signature_base(label: str, names: list[str], params_text: str, headers: Map
     return _base(lines, params_text)
 
 
+def _unix_time(seconds: int) -> str:
+    try:
+        return f"{datetime.fromtimestamp(seconds, UTC):%Y-%m-%dT%H:%M:%SZ}"
+    except (ValueError, OverflowError, OSError):  # beyond what datetime holds (year 1 to 9999)
+        return f"{seconds} (Unix time)"
+
+
 def _integer_param(label: str, params: Mapping[str, Any], name: str) -> int | None:
     value = params.get(name)
     if value is not None and type(value) is not int:
@@ -294,8 +302,7 @@ def _verify_one(label: str, member: Any, party: str, signatures: Mapping[str, An
         raise _refuse(f"request from {party} was created {when} by this node's clock "
                       f"(limit {MAX_SKEW:.0f} s either way)", party)
     if expires is not None and t > expires:
-        raise _refuse(f"request from {party} expired at {datetime.fromtimestamp(expires, UTC):%Y-%m-%dT%H:%M:%SZ} "
-                      f"({t - expires:.0f} s ago)", party)
+        raise _refuse(f"request from {party} expired at {_unix_time(expires)} ({t - expires:.0f} s ago)", party)
     to = _field(headers, RECIPIENT_FIELD)
     if to != recipient:
         raise _refuse(f"request from {party} is addressed to {to}, not to this node ({recipient})", party)

@@ -359,6 +359,10 @@ def _accord_signed(params: str) -> dict[str, str]:
     (';keyid="JPN"', 'signature "s" of JPN has no created parameter'),
     (f';keyid="JPN";created={int(SIGNED_AT.timestamp())};foo=1', "parameters RFC 9421 does not define: foo"),
     (f';keyid="JPN";created={int(SIGNED_AT.timestamp()) + 400}', "created 400 s in the future"),
+    (f';keyid="JPN";created={int(SIGNED_AT.timestamp())};expires=-999999999999999',
+     "expired at -999999999999999 (Unix time)"),
+    (f';keyid="JPN";created={int(SIGNED_AT.timestamp())};expires={int(SIGNED_AT.timestamp()) - 1}',
+     "expired at 2026-05-31T23:59:59Z (1 s ago)"),
 ])
 def test_authentic_but_unacceptable_signatures_are_refused_under_their_signer(params, message):
     with pytest.raises(RequestSignatureError) as exc:
@@ -392,3 +396,23 @@ def test_an_expired_signature_beside_a_fresh_one_by_the_same_key_does_not_hide_i
     gateway_signs(only_old)  # a signature by no pinned key does not change the answer
     r = post(clients["KOR"], only_old)
     assert r.status_code == 401 and "request from JPN expired at" in r.json()["detail"]["reason"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(created=st.none() | st.integers(-10**15 + 1, 10**15 - 1) | st.sampled_from([0, int(SIGNED_AT.timestamp())]),
+       expires=st.none() | st.integers(-10**15 + 1, 10**15 - 1),
+       nonce=st.none() | st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7e, exclude_characters='"\\'),
+                                 max_size=40))
+def test_authentic_signatures_with_any_structured_field_integers_get_an_answer(created, expires, nonce):
+    """Past the signature check, every created/expires an RFC 8941 integer can hold (15 digits,
+    either sign) is judged with an Accord error, never a crash (datetime cannot hold them all)."""
+    params = ';keyid="JPN"' + (f";created={created}" if created is not None else "")
+    params += (f";expires={expires}" if expires is not None else "") + (f';nonce="{nonce}"' if nonce is not None else "")
+    try:
+        party = verify_request(_accord_signed(params), "POST", PATH, "", BODY,
+                               {"JPN": _PROPERTY_KEYS["JPN"].public_key}, SIGNED_AT, recipient="KOR")
+    except RequestSignatureError as exc:
+        assert exc.signer == "JPN" and "\n" not in str(exc)
+    else:
+        assert party == "JPN" and created is not None and abs(created - SIGNED_AT.timestamp()) <= 300
+        assert expires is None or expires >= SIGNED_AT.timestamp()

@@ -416,3 +416,12 @@ def test_authentic_signatures_with_any_structured_field_integers_get_an_answer(c
     else:
         assert party == "JPN" and created is not None and abs(created - SIGNED_AT.timestamp()) <= 300
         assert expires is None or expires >= SIGNED_AT.timestamp()
+
+
+def test_a_get_with_a_query_signed_by_another_library_is_accepted(nodes, clients):
+    size = nodes["KOR"].ledger.size
+    url = f"http://testserver/federation/v1/consistency?first=1&second={size}"
+    req = hms_request(nodes["JPN"].identity.private_key, "JPN", method="GET", url=url, body=b"")
+    r = post(clients["KOR"], req)
+    assert r.status_code == 200, r.text
+    assert r.json()["second"] == size

@@ -367,7 +367,7 @@ def test_taxii_add_answers_hostile_json_with_a_taxii_error(served, case):
 def test_partner_api_answers_hostile_json_from_a_pinned_partner_with_400(served, case):
     client, jpn, _ = served
     body = f'{{"envelopes": [{HTTP_VALUES[case]}]}}'.encode()
-    headers = sign_request(jpn.identity, "POST", "/federation/v1/envelopes", "", body, datetime.now(UTC))
+    headers = sign_request(jpn.identity, "POST", "/federation/v1/envelopes", "", body, datetime.now(UTC), "KOR")
     r = client.post("/federation/v1/envelopes", content=body, headers={**headers, "Authorization": ""})
     if case == "10**400":  # valid JSON: the batch is read, the "envelope" refused on its own
         assert r.status_code == 200, r.text[:300]

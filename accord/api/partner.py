@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from accord.api.deps import BodyTooLarge, MalformedLength, error_responses, mark_authenticated, read_body_capped
-from accord.errors import AccordError, AuthError, InputError
+from accord.errors import AccordError, InputError, RequestSignatureError
 
 log = logging.getLogger("accord.federation")
 
@@ -54,8 +54,9 @@ def make_router(node: Any) -> APIRouter:
 
     router = APIRouter(tags=["partner"], responses=error_responses(400, 401, 413, 422, 503))
 
-    def refuse(request: Request, exc: AuthError) -> HTTPException:
-        federation.record_request_rejection(node, request.headers.get("signature-input"), str(exc))
+    def refuse(exc: RequestSignatureError) -> HTTPException:
+        # recorded under the key that signed it, if any: never under the keyid it claims
+        federation.record_request_rejection(node, exc.signer, str(exc))
         return HTTPException(status.HTTP_401_UNAUTHORIZED, {"error": "unauthenticated", "reason": str(exc)})
 
     async def authenticate(request: Request) -> str:
@@ -67,14 +68,15 @@ def make_router(node: Any) -> APIRouter:
         try:
             party = httpsig.verify_request(request.headers, request.method, request.url.path,
                                            request.url.query, None, federation.partner_keys(node),
-                                           node.clock.now())
-        except AuthError as exc:
-            raise refuse(request, exc) from None
+                                           node.clock.now(), recipient=node.party,
+                                           authority=request.headers.get("host"), scheme=request.url.scheme)
+        except RequestSignatureError as exc:
+            raise refuse(exc) from None
         mark_authenticated(request)
         try:
             httpsig.verify_content_digest(request.headers, await _capped_body(request), party)
-        except AuthError as exc:
-            raise refuse(request, exc) from None
+        except RequestSignatureError as exc:
+            raise refuse(exc) from None
         return party
 
     @router.post("/envelopes", summary="Deliver a batch of signed envelopes (partners only)")

@@ -98,18 +98,18 @@ def test_unsigned_partner_request_is_refused_before_its_body_is_read(pair):
 def test_partner_request_signed_by_an_unknown_key_is_refused_before_its_body_is_read(pair):
     jpn, kor = pair["JPN"], pair["KOR"]
     kor_app = create_app(kor)
-    headers = sign_request(kor.identity, "POST", "/federation/v1/envelopes", "", b"[]", now_utc())
+    headers = sign_request(kor.identity, "POST", "/federation/v1/envelopes", "", b"[]", now_utc(), "KOR")
     status, body, taken = call(kor_app, "POST", "/federation/v1/envelopes", headers)  # KOR is not its own partner
-    assert (status, taken) == (401, 0) and b"not a pinned partner" in body
+    assert (status, taken) == (401, 0) and b"no signature by a pinned partner key" in body
     # a pinned partner's signature over other headers than those sent: the signature fails
-    headers = sign_request(jpn.identity, "POST", "/federation/v1/checkpoint", "", b"[]", now_utc())
+    headers = sign_request(jpn.identity, "POST", "/federation/v1/checkpoint", "", b"[]", now_utc(), "KOR")
     status, body, taken = call(kor_app, "POST", "/federation/v1/envelopes", headers)
     assert (status, taken) == (401, 0)
 
 
 def test_partner_body_is_read_after_the_signature_and_matched_to_its_digest(pair):
     jpn, kor = pair["JPN"], pair["KOR"]
-    headers = sign_request(jpn.identity, "POST", "/federation/v1/envelopes", "", b'{"envelopes":[]}', now_utc())
+    headers = sign_request(jpn.identity, "POST", "/federation/v1/envelopes", "", b'{"envelopes":[]}', now_utc(), "KOR")
     status, body, taken = call(create_app(kor), "POST", "/federation/v1/envelopes", headers, size=2 * CHUNK)
     assert status == 401 and b"does not match its body" in body and taken == 2 * CHUNK
 

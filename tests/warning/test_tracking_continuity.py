@@ -69,14 +69,14 @@ def flight():
     return fly(SHOT)
 
 
-def _track(paths, seen, config=None, seed=0):
+def _track(paths, seen, config=None, seed=0, span=(130.0, 300.0)):
     """Run one radar (1 Hz) over ``paths`` (callables t → ECEF position), detecting path ``i`` at
     ``t`` when ``seen(i, t)``; returns the tracker and the confirmed track ids reported."""
     rng = np.random.default_rng(seed)
     sa = SensorArray.from_sensors([RADAR])
     trk = Tracker([RADAR], config)
     ids = set()
-    for t in np.arange(130.0, 300.0, 1.0):
+    for t in np.arange(*span, 1.0):
         rows = [ecef_to_rae(p(t), sa.site[0], sa.basis[0]) for i, p in enumerate(paths) if seen(i, t)]
         z = np.array(rows).reshape(-1, 3) + rng.normal(0.0, 1.0, (len(rows), 3)) * sa.sigma[0]
         trk.process_scan(t, "R1", z)
@@ -122,3 +122,23 @@ def test_another_missile_never_takes_a_lost_identity(flight):
     assert np.linalg.norm(first(235.0) - second(235.0)) > 100e3
     trk, ids = _track([first, second], lambda i, t: (t < 180.0) if i == 0 else (t >= 230.0))
     assert ids == {"T1", "T2"} and trk.n_reacquired == 0
+
+
+def test_a_track_lost_in_the_boost_is_not_re_acquired_after_its_prediction_has_diverged(flight):
+    """Lost while boosting, a track is predicted with the boost model: after minutes its position
+    σ is far beyond ``max_sigma_m`` and it would gate any new track, so it is not a candidate."""
+    other = fly(dataclasses.replace(SHOT, id="M2", launch_t=150.0, aim_lat_deg=40.5, aim_lon_deg=134.0))
+
+    def first(t):
+        return flight.state_at([t])[0, :3]
+
+    def second(t):
+        return other.state_at([t])[0, :3]
+    seen = lambda i, t: (t < 45.0) if i == 0 else (t >= 300.0)  # noqa: E731
+    # the boost is below this radar's horizon (report it anyway); a gate wide enough (d² = 41
+    # here) that only the σ limit stands between the diverged prediction and the new track
+    cfg = TrackerConfig(report_outside_coverage=True, reacquire_gate=60.0)
+    trk, ids = _track([first, second], seen, cfg, span=(20.0, 360.0))
+    assert ids == {"T1", "T2"} and trk.n_reacquired == 0
+    _, ids = _track([first, second], seen, dataclasses.replace(cfg, max_sigma_m=1e12), span=(20.0, 360.0))
+    assert ids == {"T1"}          # without the σ limit the 300 km-wide prediction takes it over

@@ -433,8 +433,9 @@ class Tracker:
         model — the ballistic arc once burnout is latched, the IMM otherwise — and compared with
         the new track in the 6-D state space: ``d² = (x_n − x_l)ᵀ (P_n + P_l)⁻¹ (x_n − x_l)``
         (the two estimates share no detection, so their errors are independent). Pairs with
-        ``d² < reacquire_gate`` and the lost track still above ground are assigned one-to-one by
-        minimum total ``d²`` (Hungarian method). The new track keeps its own state and takes
+        ``d² < reacquire_gate``, the lost track still above ground and its predicted position σ
+        within ``max_sigma_m``, are assigned one-to-one by minimum total ``d²`` (Hungarian
+        method). The new track keeps its own state and takes
         the lost track's identity, confirmation time, launch anchor and boost-phase states (its
         launch fit is redone at its next prediction); a coasting live candidate is dropped.
         """
@@ -453,8 +454,11 @@ class Tracker:
         d = xn[:, None, 0:6] - xl[None, :, 0:6]
         S = Pn[:, None, 0:6, 0:6] + Pl[None, :, 0:6, 0:6]
         d2 = np.einsum("ijk,ijk->ij", d, np.linalg.solve(S, d[..., None])[..., 0])
-        above = np.linalg.norm(xl[:, 0:3], axis=1) - c.earth_radius_m >= c.min_alt_m
-        ok = (d2 < c.reacquire_gate) & above[None, :] & (last[None, :] < self._born[new][:, None])
+        # a candidate predicted below ground, or so vaguely that a live track would be deleted
+        # for it (position σ over max_sigma_m), would gate anything: it is never re-acquired
+        alive = ((np.linalg.norm(xl[:, 0:3], axis=1) - c.earth_radius_m >= c.min_alt_m)
+                 & (np.trace(Pl[:, 0:3, 0:3], axis1=1, axis2=2) <= c.max_sigma_m**2))
+        ok = (d2 < c.reacquire_gate) & alive[None, :] & (last[None, :] < self._born[new][:, None])
         fresh = newly.copy()
         if not ok.any():
             return fresh, dead

@@ -110,6 +110,31 @@ def test_drifted_track_is_re_acquired_thanks_to_its_widened_covariance(flight):
     assert ids == {"T1", "T2"}
 
 
+def test_track_still_coasting_hands_its_identity_to_the_new_track_on_its_missile(flight):
+    """The new track is confirmed while the drifted old one is still alive (coasting on misses):
+    the new track takes the identity, the old one goes silently (no second identity, no
+    "lost" report for an identity that lives on)."""
+    kick = np.array([90.0, -90.0, 80.0])
+
+    def path(t):
+        return flight.state_at([t])[0, :3] + kick * max(0.0, t - 180.0)
+    cfg = TrackerConfig(confirmed_misses=12)          # alive for 12 missed scans
+    rng = np.random.default_rng(0)
+    sa = SensorArray.from_sensors([RADAR])
+    trk = Tracker([RADAR], cfg)
+    ids, lost, both_alive = set(), [], False
+    for t in np.arange(130.0, 260.0, 1.0):
+        z = [ecef_to_rae(path(t), sa.site[0], sa.basis[0])] if not 180.0 <= t < 184.0 else []
+        z = np.array(z).reshape(-1, 3) + rng.normal(0.0, 1.0, (len(z), 3)) * sa.sigma[0]
+        before = trk.n_tracks
+        trk.process_scan(t, "R1", z)
+        both_alive |= trk.n_reacquired == 1 and before >= 2
+        ids |= {tr.track_id for tr in trk.confirmed_tracks(t)}
+        lost += [p.track_id for p in trk.predictions(t) if p.status == "lost"]
+    assert ids == {"T1"} and trk.n_reacquired == 1 and trk.n_confirmed == 1
+    assert both_alive and lost == []
+
+
 def test_another_missile_never_takes_a_lost_identity(flight):
     """A second missile 100+ km away appears after the first is lost: a fresh identity."""
     other = fly(dataclasses.replace(SHOT, id="M2", launch_t=-20.0, aim_lat_deg=43.5, aim_lon_deg=136.0))

@@ -402,14 +402,18 @@ class Tracker:
                 self._pool[name] = np.concatenate([self._pool[name], getattr(self, name)[idx]])
             missed = np.flatnonzero(self._pool["_misses"] >= c.confirmed_misses)
             missed = missed[missed >= len(self._pool_t)]
-            for q in missed:   # ΔP = σ² [[τ² I, τ I], [τ I, I]], τ = time since the last update
-                tau = t - float(self._pool["_last"][q])
-                self._pool["_P"][q, :, 0:6, 0:6] += c.lost_sigma_v**2 * np.kron([[tau * tau, tau], [tau, 1.0]], np.eye(3))
+            for q in missed:
+                self._pool["_P"][q, :, 0:6, 0:6] += self._drift(t - float(self._pool["_last"][q]))
             self._pool_t = np.concatenate([self._pool_t, np.full(len(idx), t)])
         fresh = t - self._pool["_last"] <= c.reacquire_s
         if not fresh.all():
             self._pool = {name: a[fresh] for name, a in self._pool.items()}
             self._pool_t = self._pool_t[fresh]
+
+    def _drift(self, tau: float) -> np.ndarray:
+        """Covariance a drifted track gains: white velocity error of ``lost_sigma_v`` per axis
+        entered ``tau`` seconds ago, ``ΔP = σ² [[τ² I, τ I], [τ I, I]]`` (6×6)."""
+        return self.config.lost_sigma_v**2 * np.kron([[tau * tau, tau], [tau, 1.0]], np.eye(3))
 
     def _pooled_at(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """Combined (x, P) of the pooled tracks, each predicted from its own time to ``t``."""
@@ -429,7 +433,8 @@ class Tracker:
 
         Candidates are the pooled tracks (deleted confirmed tracks, :meth:`_to_pool`) and the
         live confirmed tracks not updated since the new track's first detection (coasting on a
-        missile already picked up again). Each is predicted over the gap along its own motion
+        missile already picked up again; one that has missed detections since gets the drift
+        covariance :meth:`_drift` of a track deleted for misses). Each is predicted over the gap along its own motion
         model — the ballistic arc once burnout is latched, the IMM otherwise — and compared with
         the new track in the 6-D state space: ``d² = (x_n − x_l)ᵀ (P_n + P_l)⁻¹ (x_n − x_l)``
         (the two estimates share no detection, so their errors are independent). Pairs with
@@ -447,6 +452,8 @@ class Tracker:
             return newly, dead
         xn, Pn = combine(self._X[new], self._P[new], self._mu[new])
         xl, Pl = combine(self._X[live], self._P[live], self._mu[live])
+        for q in np.flatnonzero(self._misses[live] > 0):   # detections left its gate: drifted
+            Pl[q, 0:6, 0:6] += self._drift(t - float(self._last[live[q]]))
         if n_pool:
             xp, Pp = self._pooled_at(t)
             xl, Pl = np.concatenate([xp, xl]), np.concatenate([Pp, Pl])

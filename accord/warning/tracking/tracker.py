@@ -434,15 +434,16 @@ class Tracker:
         Candidates are the pooled tracks (deleted confirmed tracks, :meth:`_to_pool`) and the
         live confirmed tracks not updated since the new track's first detection (coasting on a
         missile already picked up again; one that has missed detections since gets the drift
-        covariance :meth:`_drift` of a track deleted for misses). Each is predicted over the gap along its own motion
-        model — the ballistic arc once burnout is latched, the IMM otherwise — and compared with
-        the new track in the 6-D state space: ``d² = (x_n − x_l)ᵀ (P_n + P_l)⁻¹ (x_n − x_l)``
-        (the two estimates share no detection, so their errors are independent). Pairs with
-        ``d² < reacquire_gate``, the lost track still above ground and its predicted position σ
-        within ``max_sigma_m``, are assigned one-to-one by minimum total ``d²`` (Hungarian
-        method). The new track keeps its own state and takes
-        the lost track's identity, confirmation time, launch anchor and boost-phase states (its
-        launch fit is redone at its next prediction); a coasting live candidate is dropped.
+        covariance :meth:`_drift` of a track deleted for misses). Each is predicted over the gap
+        along its own motion model — the ballistic arc once burnout is latched, the IMM
+        otherwise — and compared with the new track in the 6-D state space:
+        ``d² = (x_n − x_l)ᵀ (P_n + P_l)⁻¹ (x_n − x_l)`` (the two estimates share no detection,
+        so their errors are independent). Pairs with ``d² < reacquire_gate``, the lost track
+        still above ground and its predicted position σ within ``max_sigma_m``, are assigned
+        one-to-one by minimum total ``d²`` (Hungarian method). The new track keeps its own state
+        and takes the lost track's identity, confirmation time, launch anchor and boost-phase
+        states (its launch fit is redone at its next prediction); a coasting live candidate is
+        dropped.
         """
         c = self.config
         new = np.flatnonzero(newly)

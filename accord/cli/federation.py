@@ -211,26 +211,22 @@ def share(item_id: Annotated[Optional[str], typer.Argument(help="id of an item t
     from accord.errors import InputError
 
     node = _open(dir)
-    by_rule: list[str] = []
     if item_id is None:
         if not (kind and marking):
             raise InputError("give an ITEM id, or --kind and --marking (and --body) for a new item")
         data = parse_json_strict(body or "{}", source="--body")
-        created = federation.create_item(node, new_item(kind, data, Marking.parse(marking), node.party,
-                                                        node.clock.now()))
-        item, by_rule = created.item, created.shared_to
+        item = new_item(kind, data, Marking.parse(marking), node.party, node.clock.now())
     else:
         item = node.get_item(item_id)
-    results = [federation.share(node, item, p) for p in to]
-    queued = {r[0]: r[1] for r in node.conn.execute(
-        "SELECT recipient, seq FROM fed_outbox WHERE item_id = ?", (item.id,))}
+    # every recipient is checked before anything is written: a refusal leaves no item behind
+    results, by_rule = federation.share_with(node, item, to, standing=item_id is None)
     if json_out:
-        typer.echo(json.dumps({"item_id": item.id, "shared_by_rule": {p: queued.get(p) for p in by_rule},
+        typer.echo(json.dumps({"item_id": item.id, "shared_by_rule": {r.to: r.seq for r in by_rule},
                                "shared": [r.to_json() for r in results]}, indent=2))
         return
     typer.echo(f"item {item.id}")
-    for p in by_rule:
-        typer.echo(f"  → {p}: queued as #{queued.get(p)} (standing rule)")
+    for r in by_rule:
+        typer.echo(f"  → {r.to}: {r.status} as #{r.seq} (standing rule)")
     for r in results:
         typer.echo(f"  → {r.to}: {r.status} as #{r.seq} (agreement {r.agreement})")
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from accord.clock import to_rfc3339
+from accord.core.parties import party_problem
 from accord.errors import AccordError, ConfigError, FederationError, InputError, NotFoundError
 from accord.federation import wire
 from accord.federation.inbox import BatchAck, _ready
@@ -158,6 +159,9 @@ def _check_share(node: Any, item: Any, to: str) -> None:
     if item.originator != node.party:
         raise FederationError(f"item {item.id} originates at {item.originator}, not {node.party}: a node "
                               "shares only its own items (received items are never re-forwarded)")
+    problem = party_problem(to, what="recipient")
+    if problem is not None:
+        raise InputError(problem, field="to")
     if to == node.party:
         raise InputError(f"cannot share with this node's own party {to}", field="to")
     if to not in node.partners():
@@ -254,10 +258,41 @@ def add_rule(node: Any, kinds: str, to: str = "*") -> None:
     _ready(node)
     if not kinds or any(c.isspace() for c in kinds):
         raise InputError(f"kind pattern {kinds!r} must be non-empty without spaces", field="kinds")
+    problem = None if to == "*" else party_problem(to, what="rule recipient")
+    if problem is not None:
+        raise InputError(problem + " (or '*' for every partner)", field="to")
     with write_lock(node):
         with transaction(node.conn):
             _start_cursor(node)
             node.conn.execute("INSERT OR IGNORE INTO fed_rules(kinds, to_party) VALUES (?, ?)", (kinds, to))
+
+
+def remove_partner(node: Any, party: str) -> dict[str, Any]:
+    """Unpin partner ``party`` and ledger ``partner.removed``, in one transaction.
+
+    What a removal means:
+
+    * its key is no longer pinned: envelopes and requests it signs are refused (unknown key),
+      and agreements naming it no longer verify, so the policy refuses every share to it;
+    * the standing rules that name it (``accord node rule add --to PARTY``) are deleted — rules
+      to ``*`` stay and apply to the partners still pinned;
+    * its undelivered outbox rows are **held**, not deleted: no worker delivers to an unpinned
+      party, and the rows keep their sequence numbers, so if the party is pinned again its
+      node receives them in order with no gap (a deleted number would stall its inbox for ever).
+      ``accord node status`` no longer lists the party; the count held is returned and ledgered.
+
+    Returns ``{party, fingerprint, rules_removed, queue_held}``.
+    """
+    _ready(node)
+    with write_lock(node):
+        with transaction(node.conn):
+            rules_removed = node.conn.execute("DELETE FROM fed_rules WHERE to_party = ?", (party,)).rowcount
+            held = queue_depth(node, party)
+            old = node.remove_partner(party)
+            out = {"party": party, "fingerprint": old.fingerprint, "rules_removed": rules_removed,
+                   "queue_held": held}
+            node.ledger.append("partner.removed", out, time=node.clock.now())
+    return out
 
 
 def _start_cursor(node: Any) -> None:
@@ -302,26 +337,39 @@ def _config_rules(node: Any) -> list[tuple[str, str]]:
     for n, rule in enumerate(raw):
         if not isinstance(rule, dict) or not isinstance(rule.get("kinds"), str):
             raise ConfigError(f"{path}: sharing[{n}] needs a 'kinds' pattern (and optionally 'to')")
-        out.append((rule["kinds"], str(rule.get("to", "*"))))
+        to = str(rule.get("to", "*"))
+        problem = None if to == "*" else party_problem(to, what=f"sharing[{n}].to")
+        if problem is not None:
+            raise ConfigError(f"{path}: {problem}")
+        out.append((rule["kinds"], to))
     _config_cache[str(path)] = (mtime, out)
     return out
 
 
-def apply_rules(node: Any, item: Any) -> list[str]:
-    """Share ``item`` to every partner a matching standing rule names and the policy allows."""
+def rule_entries(node: Any, item: Any) -> list[tuple[Any, str, str | None]]:
+    """The ``(item, partner, agreement)`` entries the standing rules would queue for ``item``:
+    every partner a matching rule names and the policy allows (nothing written)."""
     if item.originator != node.party:
         return []
-    targets: list[str] = []
+    entries: list[tuple[Any, str, str | None]] = []
     partners = sorted(node.partners())
     for kinds, to in rules(node) + _config_rules(node):
         if not fnmatch.fnmatchcase(item.kind, kinds):
             continue
         for party in partners if to == "*" else [to]:
-            if party in partners and party not in targets and node.decide(item, party).allowed:
-                targets.append(party)
-    if targets:
-        _enqueue(node, [(item, p, node.decide(item, p).agreement_id) for p in targets], store=True)
-    return targets
+            if party in partners and party not in {e[1] for e in entries}:
+                decision = node.decide(item, party)
+                if decision.allowed:
+                    entries.append((item, party, decision.agreement_id))
+    return entries
+
+
+def apply_rules(node: Any, item: Any) -> list[str]:
+    """Share ``item`` to every partner a matching standing rule names and the policy allows."""
+    entries = rule_entries(node, item)
+    if entries:
+        _enqueue(node, entries, store=True)
+    return [to for _, to, _ in entries]
 
 
 def apply_rules_to_new_items(node: Any, *, limit: int = 2000) -> int:
@@ -374,8 +422,34 @@ def apply_rules_to_new_items(node: Any, *, limit: int = 2000) -> int:
 
 def create_item(node: Any, item: Any) -> Created:
     """Store an own new item (ledger ``item.created``) and apply the standing sharing rules."""
-    stored = node.put_item(item)
-    return Created(stored, apply_rules(node, stored))
+    _, by_rule = share_with(node, item, [], standing=True)
+    return Created(item, [r.to for r in by_rule])
+
+
+def share_with(node: Any, item: Any, to: list[str], *,
+               standing: bool = False) -> tuple[list[ShareResult], list[ShareResult]]:
+    """Share an own ``item`` with every party in ``to`` (and, with ``standing``, with the partners
+    the standing rules name): all or nothing.
+
+    Every recipient in ``to`` is checked first — a pinned partner that the policy allows the
+    item to reach — and the first refusal is raised (:class:`PolicyDenied`,
+    :class:`NotFoundError` …) before anything is written: the item is not stored and no
+    standing rule sends it anywhere. Then the item (if the node did not hold it yet), its
+    ``item.created`` event, the outbox rows and the ``item.shared`` events commit in one
+    transaction. Returns ``(results for to, results for the standing rules)``; the rules'
+    results leave out the parties already in ``to``.
+    """
+    _ready(node)
+    entries: list[tuple[Any, str, str | None]] = []
+    for party in dict.fromkeys(to):
+        entries += plan_share(node, [item], party)
+    named = {e[1] for e in entries}
+    by_rule = [e for e in rule_entries(node, item) if e[1] not in named] if standing else []
+    if not entries and not by_rule:
+        node.put_item(item)
+        return [], []
+    results = _enqueue(node, entries + by_rule, store=True)
+    return results[:len(entries)], results[len(entries):]
 
 
 # --- delivery bookkeeping --------------------------------------------------------------------

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from accord.clock import to_rfc3339
+from accord.core.parties import party_problem
 from accord.errors import AuthError, InputError
 from accord.store.sqlite import ensure_schema
 
@@ -31,7 +32,6 @@ KNOWN_SCOPES = frozenset({
 })
 _SCOPE_RE = re.compile(r"^[a-z][a-z0-9_.-]*(:[a-z0-9_.*-]+)?$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
-_PARTY_RE = re.compile(r"^[A-Z]{3}$")
 
 TOKENS_DDL = """
 CREATE TABLE IF NOT EXISTS api_tokens (
@@ -81,8 +81,9 @@ def create_token(conn: sqlite3.Connection, name: str, party: str, scopes: frozen
     """Create a named token for ``party`` with ``scopes``; return the secret (shown once)."""
     if not _NAME_RE.match(name or ""):
         raise InputError(f"token name must be 1-64 of [A-Za-z0-9_.@-], got {name!r}", field="name")
-    if not _PARTY_RE.match(party or ""):
-        raise InputError(f"party must be an ISO 3166-1 alpha-3 code, got {party!r}", field="party")
+    problem = party_problem(party)
+    if problem is not None:
+        raise InputError(problem, field="party")
     scope_set = frozenset(scopes)
     if not scope_set:
         raise InputError("a token needs at least one scope", field="scopes")

@@ -36,7 +36,7 @@ from accord.core.canonical import parse_json_strict
 from accord.core.checkpoint import origin_for
 from accord.core.identity import Identity, fingerprint, public_key_from_b64, raw_public, verifier_key
 from accord.core.items import Item
-from accord.core.markings import is_party
+from accord.core.parties import is_party, party_problem
 from accord.core.policy import Decision, decide
 from accord.errors import AccordError, AgreementError, ConfigError, InputError, NotFoundError, StoreError
 from accord.store.ledger import Ledger
@@ -127,8 +127,7 @@ class Node:
              name: str | None = None) -> "Node":
         """Create a node directory: a new key (0600), ``node.yaml`` and ``accord.db`` (WAL)."""
         if not is_party(party):
-            raise InputError(f"party {party!r} is not an ISO 3166-1 alpha-3 code in upper case (e.g. JPN)",
-                             field="party")
+            raise InputError(str(party_problem(party)), field="party")
         directory = Path(directory)
         if (directory / CONFIG_FILE).exists() or (directory / KEY_FILE).exists():
             raise ConfigError(f"{directory}: already a node directory; refusing to overwrite its identity")
@@ -208,7 +207,7 @@ class Node:
         partners = {}
         for party, entry in raw.items():
             if not is_party(party) or party == self.party:
-                raise ConfigError(f"{cfg}: partners: {party!r} is not a partner party code")
+                raise ConfigError(f"{cfg}: partners: {party_problem(party) or f'{party} is this node itself'}")
             if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
                 raise ConfigError(f"{cfg}: partners.{party} needs a base64 'key'")
             try:
@@ -232,7 +231,7 @@ class Node:
                     replace: bool = False) -> Partner:
         """Pin ``party``'s public key (and URL). Re-pinning a different key needs ``replace=True``."""
         if not is_party(party):
-            raise InputError(f"party {party!r} is not an ISO 3166-1 alpha-3 code in upper case", field="party")
+            raise InputError(str(party_problem(party, what="partner party")), field="party")
         if party == self.party:
             raise InputError(f"{party} is this node's own party, not a partner", field="party")
         key = public_key_from_b64(public_key_b64.strip() if isinstance(public_key_b64, str) else public_key_b64,
@@ -253,6 +252,24 @@ class Node:
         _write_config(cfg_path, config)
         self._load_partners(config["partners"])
         return partner
+
+    def remove_partner(self, party: str) -> Partner:
+        """Unpin ``party``: drop it from ``node.yaml`` and the ``partners`` table (joining the
+        caller's transaction if there is one). Returns the partner as it was pinned. What else
+        a removal means (rules, queue, ledger) is :func:`accord.federation.remove_partner`'s."""
+        problem = party_problem(party, what="partner party")
+        if problem is not None:
+            raise InputError(problem, field="party")
+        old = self._partners.get(party)
+        if old is None:
+            raise NotFoundError(f"{party} is not a pinned partner of {self.party}")
+        cfg_path = self.dir / CONFIG_FILE
+        config = _read_config(cfg_path)
+        (config.get("partners") or {}).pop(party, None)
+        with self._write():
+            self._load_partners(config.get("partners") or {})
+            _write_config(cfg_path, config)
+        return old
 
     def partners(self) -> dict[str, Partner]:
         return dict(self._partners)
@@ -416,7 +433,7 @@ def _read_config(path: Path) -> dict[str, Any]:
         if fld not in data:
             raise ConfigError(f"{path}: missing field {fld!r}")
     if not is_party(data["party"]):
-        raise ConfigError(f"{path}: party {data['party']!r} is not an ISO 3166-1 alpha-3 code")
+        raise ConfigError(f"{path}: {party_problem(data['party'])}")
     try:
         parse_rfc3339(data["created"], field="created")
     except InputError as exc:

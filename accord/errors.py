@@ -171,6 +171,11 @@ class StixValidationError(InputError):
         super().__init__(message, source=source)
 
 
+class InvalidObjectsSkipped(StixValidationError):
+    """``accord intel import --skip-invalid`` stored the valid objects of a bundle and skipped
+    these (``failures``); the message names the report file that lists them with reasons."""
+
+
 # --- envelopes (core) ----------------------------------------------------------------------
 class WrongRecipientError(VerificationError):
     """An envelope addressed to another party arrived here."""

@@ -80,8 +80,8 @@ def partner_add(dir: DirOpt, party: Annotated[str, typer.Option("--party", help=
 @partner_app.command("remove")
 def partner_remove(dir: DirOpt, party: Annotated[str, typer.Option("--party", help="partner party code")],
                    json_out: JsonOpt = False) -> None:
-    """Unpin a partner (ledgered): its key, and the standing rules naming it, are removed; its
-    undelivered queue is held (delivered in order if the party is pinned again)."""
+    """Unpin a partner (ledgered): its key and the standing rules naming it are removed, its
+    tokens revoked; its undelivered queue is held (delivered in order if it is pinned again)."""
     from accord.federation import remove_partner
 
     out = remove_partner(open_node(dir), party)
@@ -89,7 +89,8 @@ def partner_remove(dir: DirOpt, party: Annotated[str, typer.Option("--party", he
         typer.echo(json.dumps(out, indent=2))
         return
     console.print(f"removed {party} {out['fingerprint']}: {out['rules_removed']} standing rule(s) deleted, "
-                  f"{out['queue_held']} queued envelope(s) held", highlight=False)
+                  f"{len(out['tokens_revoked'])} token(s) revoked, {out['queue_held']} queued envelope(s) held",
+                  highlight=False)
 
 
 @partner_app.command("reset-head")

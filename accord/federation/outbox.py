@@ -276,21 +276,25 @@ def remove_partner(node: Any, party: str) -> dict[str, Any]:
       and agreements naming it no longer verify, so the policy refuses every share to it;
     * the standing rules that name it (``accord node rule add --to PARTY``) are deleted — rules
       to ``*`` stay and apply to the partners still pinned;
+    * the API tokens issued to it (``accord intel token --party``) are revoked;
     * its undelivered outbox rows are **held**, not deleted: no worker delivers to an unpinned
       party, and the rows keep their sequence numbers, so if the party is pinned again its
       node receives them in order with no gap (a deleted number would stall its inbox for ever).
       ``accord node status`` no longer lists the party; the count held is returned and ledgered.
 
-    Returns ``{party, fingerprint, rules_removed, queue_held}``.
+    Returns ``{party, fingerprint, rules_removed, tokens_revoked, queue_held}``.
     """
+    from accord.federation.tokens import ensure_tokens, revoke_party_tokens
+
     _ready(node)
+    ensure_tokens(node.conn)
     with write_lock(node):
         with transaction(node.conn):
             rules_removed = node.conn.execute("DELETE FROM fed_rules WHERE to_party = ?", (party,)).rowcount
             held = queue_depth(node, party)
             old = node.remove_partner(party)
             out = {"party": party, "fingerprint": old.fingerprint, "rules_removed": rules_removed,
-                   "queue_held": held}
+                   "tokens_revoked": revoke_party_tokens(node.conn, party), "queue_held": held}
             node.ledger.append("partner.removed", out, time=node.clock.now())
     return out
 

@@ -76,6 +76,9 @@ def _ensure(conn: sqlite3.Connection) -> None:
     ensure_schema(conn, TOKENS_DDL)
 
 
+ensure_tokens = _ensure
+
+
 def create_token(conn: sqlite3.Connection, name: str, party: str, scopes: frozenset[str] | set[str] | list[str] | tuple[str, ...],
                  *, now: datetime | None = None) -> str:
     """Create a named token for ``party`` with ``scopes``; return the secret (shown once)."""
@@ -109,6 +112,16 @@ def revoke_token(conn: sqlite3.Connection, name: str) -> None:
         cur = conn.execute("UPDATE api_tokens SET revoked = 1 WHERE name = ?", (name,))
     if cur.rowcount == 0:
         raise InputError(f"no token named {name!r}", field="name")
+
+
+def revoke_party_tokens(conn: sqlite3.Connection, party: str) -> list[str]:
+    """Revoke every live token issued to ``party`` inside the caller's open transaction (call
+    :func:`ensure_tokens` before opening it); return their names. A removed partner's tools
+    (TAXII clients holding ``accord intel token --party``) lose access with the removal."""
+    names = [r[0] for r in conn.execute("SELECT name FROM api_tokens WHERE party = ? AND revoked = 0 "
+                                        "ORDER BY name", (party,))]
+    conn.execute("UPDATE api_tokens SET revoked = 1 WHERE party = ? AND revoked = 0", (party,))
+    return names
 
 
 def list_tokens(conn: sqlite3.Connection) -> list[TokenInfo]:

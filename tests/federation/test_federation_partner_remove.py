@@ -12,6 +12,7 @@ from accord import federation
 from accord.cli.main import app
 from accord.errors import NotFoundError, PolicyDenied
 from accord.federation.outbox import pending, queue_depth
+from accord.federation.tokens import create_token, list_tokens
 from accord.node import Node
 
 from federation_harness import make_nodes, note
@@ -30,10 +31,14 @@ def test_remove_unpins_deletes_its_rules_holds_its_queue_and_is_ledgered(nodes, 
     federation.add_rule(jpn, "warning.*", "*")
     federation.share(jpn, note(jpn, 1), "KOR")
     federation.share(jpn, note(jpn, 2), "KOR")
+    create_token(jpn.conn, "kor-soc", "KOR", {"taxii.read:cyber"})
+    create_token(jpn.conn, "ops", "JPN", {"status"})
     size = jpn.ledger.size
 
     out = federation.remove_partner(jpn, "KOR")
-    assert out == {"party": "KOR", "fingerprint": kor.fingerprint, "rules_removed": 1, "queue_held": 2}
+    assert out == {"party": "KOR", "fingerprint": kor.fingerprint, "rules_removed": 1,
+                   "tokens_revoked": ["kor-soc"], "queue_held": 2}
+    assert {t.name: t.revoked for t in list_tokens(jpn.conn)} == {"kor-soc": True, "ops": False}
     assert "KOR" not in jpn.partners() and "KOR" not in Node.open(tmp_path / "JPN").partners()
     assert federation.rules(jpn) == [("warning.*", "*")]
     entry = jpn.ledger.entry(size)
@@ -62,7 +67,7 @@ def test_removing_a_partner_that_is_not_pinned_changes_nothing(nodes):
 def test_cli_partner_remove(nodes, tmp_path):
     r = runner.invoke(app, ["node", "partner", "remove", "--dir", str(tmp_path / "JPN"), "--party", "KOR"])
     assert r.exit_code == 0, r.output
-    assert r.stdout.startswith("removed KOR SHA256:") and "0 standing rule(s) deleted, 0 queued" in r.stdout
+    assert r.stdout.startswith("removed KOR SHA256:") and "0 standing rule(s) deleted, 0 token(s) revoked, 0 queued" in r.stdout
     listed = runner.invoke(app, ["node", "partner", "list", "--dir", str(tmp_path / "JPN"), "--json"])
     assert json.loads(listed.stdout) == []
     r = runner.invoke(app, ["node", "partner", "remove", "--dir", str(tmp_path / "JPN"), "--party", "KOR"])

@@ -153,7 +153,10 @@ class Node:
         if config.get("fingerprint") not in (None, identity.fingerprint):
             raise ConfigError(f"{cfg_path}: fingerprint {config['fingerprint']} does not match the key in "
                               f"{KEY_FILE} ({identity.fingerprint})")
-        return cls(directory, identity, config, connect(directory / DB_FILE), clock or SystemClock())
+        try:
+            return cls(directory, identity, config, connect(directory / DB_FILE), clock or SystemClock())
+        except sqlite3.DatabaseError as exc:  # a damaged file: say which, in one line
+            raise StoreError(f"{directory / DB_FILE}: cannot open the node database: {exc}") from None
 
     def close(self) -> None:
         self.conn.close()

@@ -74,7 +74,10 @@ def verify_node(node: Any, *, quick: bool = False,
     every problem found. ``quick``: the ledger's own hashes only (what a partner's checkpoint
     check relies on), which raises the ledger's :class:`LedgerError` as before."""
     if quick:
-        return NodeVerification(node.ledger.verify(progress=progress), True)
+        try:
+            return NodeVerification(node.ledger.verify(progress=progress), True)
+        except sqlite3.DatabaseError as exc:
+            raise NodeIntegrityError([Problem("ledger", f"cannot be read: {exc}")]) from None
     problems: list[Problem] = []
     result = NodeVerification(None, False)
     problems += _sqlite(node.conn)

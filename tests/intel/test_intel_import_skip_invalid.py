@@ -57,6 +57,11 @@ def _count(store) -> int:
     return store.conn.execute("SELECT COUNT(*) FROM intel_objects").fetchone()[0]
 
 
+def test_the_vendored_sample_is_what_the_generator_makes(tmp_path):
+    path, _ = _mixed(tmp_path / "mixed.json")
+    assert json.loads((DATA / "opencti-mixed-bundle.json").read_text()) == json.loads(path.read_text())
+
+
 def test_without_the_flag_a_mixed_bundle_is_refused_whole(jpn, tmp_path):
     path, bad_at = _mixed(tmp_path / "mixed.json")
     store = store_for(jpn)
@@ -117,7 +122,7 @@ def test_whatever_the_mix_exactly_the_valid_objects_are_stored(pattern, rnd: ran
 def test_cli_writes_the_report_prints_its_path_and_exits_non_zero(tmp_path):
     node = make_node(tmp_path / "jpn", "JPN")
     node.close()
-    path, bad_at = _mixed(tmp_path / "opencti-mixed.json")
+    path, bad_at = DATA / "opencti-mixed-bundle.json", {1, 3, 5, 7, 9, 11}
     d = str(tmp_path / "jpn")
     r = runner.invoke(app, ["intel", "import", str(path), "--dir", d])
     assert isinstance(r.exception, StixValidationError) and not isinstance(r.exception, InvalidObjectsSkipped)

@@ -115,6 +115,16 @@ def test_nodes_partners_agreements_tokens_and_dialogue_refuse_unknown_codes(tmp_
     _one_line_naming(err.value, "JAP")
 
 
+@pytest.mark.parametrize("party", ["KRO", "../../x", "jpn"])
+def test_a_tls_pin_for_an_unknown_code_is_refused_and_writes_nothing(tmp_path, party):
+    from accord.api.tls import pin_partner_cert
+
+    with pytest.raises(InputError) as err:
+        pin_partner_cert(tmp_path / "jpn", party, tmp_path / "missing.pem", None)
+    _one_line_naming(err.value, party)
+    assert not (tmp_path / "jpn").exists() and not (tmp_path / "x.pem").exists()
+
+
 def test_node_yaml_naming_an_unknown_partner_is_refused_on_open(tmp_path):
     node = Node.init(tmp_path / "jpn", party="JPN")
     node.add_partner("KOR", Identity.generate("KOR").public_b64)

@@ -33,6 +33,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,11 +74,31 @@ def verify_node(node: Any, *, quick: bool = False,
     """Verify ``node`` (see the module docstring); raise :class:`NodeIntegrityError` listing
     every problem found. ``quick``: the ledger's own hashes only (what a partner's checkpoint
     check relies on), which raises the ledger's :class:`LedgerError` as before."""
-    if quick:
+    with _snapshot(node):
+        if quick:
+            try:
+                return NodeVerification(node.ledger.verify(progress=progress), True)
+            except sqlite3.DatabaseError as exc:
+                raise NodeIntegrityError([Problem("ledger", f"cannot be read: {exc}")]) from None
+        return _verify_all(node, progress)
+
+
+@contextmanager
+def _snapshot(node: Any) -> Iterator[None]:
+    """One read transaction around every check, so that they all see the same database: a
+    server writing meanwhile (an item and its ledger entry) cannot show one without the other."""
+    with node.write_lock:
+        if node.conn.in_transaction:
+            yield
+            return
+        node.conn.execute("BEGIN")
         try:
-            return NodeVerification(node.ledger.verify(progress=progress), True)
-        except sqlite3.DatabaseError as exc:
-            raise NodeIntegrityError([Problem("ledger", f"cannot be read: {exc}")]) from None
+            yield
+        finally:
+            node.conn.rollback()  # nothing was written
+
+
+def _verify_all(node: Any, progress: Callable[[int, int], None] | None) -> NodeVerification:
     problems: list[Problem] = []
     result = NodeVerification(None, False)
     problems += _sqlite(node.conn)

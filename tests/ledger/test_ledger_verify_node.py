@@ -63,6 +63,22 @@ def test_an_untouched_node_verifies_and_says_what_it_checked(jpn):
     assert result.checked == {"items": 3, "agreements": 1, "dialogue versions": 0}
 
 
+def test_every_check_reads_one_snapshot_while_another_process_writes(jpn, tmp_path):
+    """An item and its ledger entry written by another connection in the middle of the check
+    (here: once the log is verified) are seen by no part of it, so nothing disagrees."""
+    other = Node.open(tmp_path / "jpn")
+
+    def write_meanwhile(done, total):
+        if done == total and other.ledger.size == 4:
+            other.put_item(new_item("test.note", {"text": "meanwhile"}, Marking.parse("UNCLASSIFIED"), "JPN", T0))
+
+    result = verify_node(jpn, progress=write_meanwhile)
+    assert other.ledger.size == 5
+    assert (result.head.size, result.checked["items"]) == (4, 3)
+    assert verify_node(jpn).checked["items"] == 4
+    other.close()
+
+
 def test_an_item_body_edited_with_raw_sql_is_named(jpn):
     item_id = _item_id(jpn, 1)
     jpn.conn.execute("UPDATE items SET json = replace(json, 'note-1-marker', 'note-1-MARKER') WHERE id = ?",

@@ -106,8 +106,8 @@ def import_(bundle: Annotated[Path, typer.Argument(help="STIX 2.1 bundle (JSON)"
             console.print(f"skipped {summary['skipped']} invalid object(s); report: {written}", highlight=False)
     if written is not None:
         raise InvalidObjectsSkipped(
-            f"{summary['skipped']} of {summary['objects']} object(s) were not valid STIX 2.1 and were skipped "
-            f"(the others were stored); each is listed with its reason in {written}",
+            f"{summary['skipped']} of {summary['objects']} object(s) were not valid STIX 2.1 and were skipped, "
+            f"{summary['objects'] - summary['skipped']} were stored; each skipped one is listed with its reason in {written}",
             [{"index": r["index"], "id": r["id"], "message": r["reason"]} for r in summary["rejected"]],
             source=str(bundle))
 

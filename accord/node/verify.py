@@ -17,11 +17,13 @@ log was not rewritten; it says nothing of the rows beside it. The full check add
    id, at the same version;
 4. **dialogue** — each row of the ``dialogue_versions`` index must repeat the signed version its
    item holds (body, version digest, record, version), so reads served from the index show what
-   was signed and ledgered.
+   was signed and ledgered;
+5. **received intelligence** — each STIX object applied from a partner's ``intel.stix`` item
+   (``intel_received``) must be stored exactly as that item carries it, so TAXII serves what
+   was received and ledgered.
 
 Intelligence objects added locally (``accord intel import``, TAXII adds) are not ledgered one
-by one, so only check 1 covers them; objects received from partners arrive as ``intel.stix``
-items and are covered by check 2.
+by one, so only check 1 covers them.
 
 Every problem found is collected (not only the first); :func:`verify_node` raises
 :class:`~accord.errors.NodeIntegrityError` carrying them all, or returns what it verified.
@@ -108,7 +110,8 @@ def _verify_all(node: Any, progress: Callable[[int, int], None] | None) -> NodeV
         problems.append(Problem("ledger", str(exc)))
     except sqlite3.DatabaseError as exc:
         problems.append(Problem("ledger", f"cannot be read: {exc}"))
-    for name, check in (("items", _items), ("agreements", _agreements), ("dialogue versions", _dialogue)):
+    for name, check in (("items", _items), ("agreements", _agreements), ("dialogue versions", _dialogue),
+                        ("received intel objects", _intel_received)):
         try:
             result.checked[name] = check(node, problems)
         except sqlite3.DatabaseError as exc:
@@ -225,9 +228,46 @@ def _agreements(node: Any, problems: list[Problem]) -> int:
     return count
 
 
+def _table(node: Any, name: str) -> bool:
+    return node.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+                             ).fetchone() is not None
+
+
+def _intel_received(node: Any, problems: list[Problem]) -> int:
+    if not (_table(node, "intel_received") and _table(node, "intel_objects")):
+        return 0
+    from accord.intel.store import ID_INDEXED, id_hash
+    from accord.intel.validate import version_key
+
+    count = 0
+    rows = node.conn.execute("SELECT r.item_id, r.collection, r.stix_id, i.originator, i.json FROM intel_received r "
+                             "LEFT JOIN items i ON i.id = r.item_id WHERE r.outcome = 'applied'").fetchall()
+    for item_id, collection, stix_id, originator, item_json in rows:
+        count += 1
+        where = f"intel object {stix_id} in collection {collection}"
+        if item_json is None:
+            problems.append(Problem(where, f"the item {item_id} it was received in is not stored"))
+            continue
+        try:
+            obj = orjson.loads(bytes(item_json))["body"]["object"]
+            version = obj.get("modified") or obj.get("created") or ""
+            vkey = version_key(version) if version else ""
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, AccordError) as exc:
+            problems.append(Problem(where, f"its item {item_id} carries no STIX object: {exc}"))
+            continue
+        stored = node.conn.execute(f"SELECT body FROM {ID_INDEXED} WHERE idh = ? AND collection = ? AND stix_id = ? "
+                                   "AND vkey = ? AND originator = ?",
+                                   (id_hash(str(stix_id)), collection, stix_id, vkey, originator)).fetchone()
+        if stored is None:
+            problems.append(Problem(where, f"received in item {item_id} but not stored (the row was deleted)"))
+        elif orjson.loads(stored[0]) != obj:
+            problems.append(Problem(where, f"differs from the object item {item_id} carried (the object was "
+                                    "edited)"))
+    return count
+
+
 def _dialogue(node: Any, problems: list[Problem]) -> int:
-    if node.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'dialogue_versions'"
-                         ).fetchone() is None:
+    if not _table(node, "dialogue_versions"):
         return 0
     from accord.dialogue.versions import SignedVersion
 

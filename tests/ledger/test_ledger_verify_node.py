@@ -60,7 +60,7 @@ def _problems(node):
 def test_an_untouched_node_verifies_and_says_what_it_checked(jpn):
     result = verify_node(jpn)
     assert result.head.size == jpn.ledger.size == 4
-    assert result.checked == {"items": 3, "agreements": 1, "dialogue versions": 0}
+    assert result.checked == {"items": 3, "agreements": 1, "dialogue versions": 0, "received intel objects": 0}
 
 
 def test_every_check_reads_one_snapshot_while_another_process_writes(jpn, tmp_path):
@@ -226,5 +226,5 @@ def test_cli_on_an_untouched_node_says_what_it_checked(jpn, tmp_path):
     r = runner.invoke(app, ["ledger", "verify", "--dir", str(tmp_path / "jpn")])
     assert r.exit_code == 0, r.output
     assert ("database OK: SQLite integrity check passed; stored rows match their ledger entries (items 3, "
-            "agreements 1, dialogue versions 0)") in r.stdout
+            "agreements 1, dialogue versions 0, received intel objects 0)") in r.stdout
     sqlite3.connect(tmp_path / "jpn" / "accord.db").close()

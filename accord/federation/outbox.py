@@ -288,14 +288,19 @@ def remove_partner(node: Any, party: str) -> dict[str, Any]:
 
     _ready(node)
     ensure_tokens(node.conn)
+    problem = party_problem(party, what="partner party")
+    if problem is not None:
+        raise InputError(problem, field="party")
+    partner = node.partners().get(party)
+    if partner is None:
+        raise NotFoundError(f"{party} is not a pinned partner of {node.party}")
     with write_lock(node):
         with transaction(node.conn):
-            rules_removed = node.conn.execute("DELETE FROM fed_rules WHERE to_party = ?", (party,)).rowcount
-            held = queue_depth(node, party)
-            old = node.remove_partner(party)
-            out = {"party": party, "fingerprint": old.fingerprint, "rules_removed": rules_removed,
-                   "tokens_revoked": revoke_party_tokens(node.conn, party), "queue_held": held}
+            out = {"party": party, "fingerprint": partner.fingerprint,
+                   "rules_removed": node.conn.execute("DELETE FROM fed_rules WHERE to_party = ?", (party,)).rowcount,
+                   "tokens_revoked": revoke_party_tokens(node.conn, party), "queue_held": queue_depth(node, party)}
             node.ledger.append("partner.removed", out, time=node.clock.now())
+            node.remove_partner(party)  # last: node.yaml is rewritten only once the rest is written
     return out
 
 

@@ -269,9 +269,14 @@ class Node:
         cfg_path = self.dir / CONFIG_FILE
         config = _read_config(cfg_path)
         (config.get("partners") or {}).pop(party, None)
-        with self._write():
-            self._load_partners(config.get("partners") or {})
-            _write_config(cfg_path, config)
+        before = self._partners
+        try:
+            with self._write():
+                self._load_partners(config.get("partners") or {})
+                _write_config(cfg_path, config)
+        except BaseException:
+            self._partners = before  # the mirror rolls back with the transaction; so does this
+            raise
         return old
 
     def partners(self) -> dict[str, Partner]:

@@ -72,3 +72,22 @@ def test_cli_partner_remove(nodes, tmp_path):
     assert json.loads(listed.stdout) == []
     r = runner.invoke(app, ["node", "partner", "remove", "--dir", str(tmp_path / "JPN"), "--party", "KOR"])
     assert isinstance(r.exception, NotFoundError)
+
+
+def test_a_removal_that_fails_half_way_changes_nothing(nodes, tmp_path, monkeypatch):
+    import accord.node.node as node_module
+
+    jpn = nodes["JPN"]
+    federation.add_rule(jpn, "test.*", "KOR")
+    size = jpn.ledger.size
+
+    def disk_full(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(node_module, "_write_config", disk_full)
+    with pytest.raises(OSError):
+        federation.remove_partner(jpn, "KOR")
+    assert "KOR" in jpn.partners() and "KOR" in jpn.partner_keys()
+    assert jpn.ledger.size == size and federation.rules(jpn) == [("test.*", "KOR")]
+    monkeypatch.undo()
+    assert "KOR" in Node.open(tmp_path / "JPN").partners()

@@ -112,6 +112,7 @@ class Node:
         self.clock = clock
         self.write_lock = threading.RLock()
         self._partners: dict[str, Partner] = {}
+        self._config_stamp = _stamp(self.dir / CONFIG_FILE)
         self._agreements: dict[str, tuple[str, Agreement]] = {}
         ensure_schema(conn, SCHEMA)
         self.origin = origin_for(self.party, identity.public_key)
@@ -198,7 +199,7 @@ class Node:
                 "fingerprint": self.fingerprint, "public_key": self.identity.public_b64,
                 "ledger_origin": self.origin, "verifier_key": self.verifier_key,
                 "ledger_size": self.ledger.size,
-                "partners": {p: v.to_json() for p, v in sorted(self._partners.items())},
+                "partners": {p: v.to_json() for p, v in sorted(self.partners().items())},
                 "agreements": [f"{a.id} v{a.version}" for a in self.agreements()],
                 "items": self.conn.execute("SELECT count(*) FROM items").fetchone()[0]}
 
@@ -254,6 +255,7 @@ class Node:
                                                     **({"url": url} if url else {})}
         _write_config(cfg_path, config)
         self._load_partners(config["partners"])
+        self._config_stamp = _stamp(cfg_path)
         return partner
 
     def remove_partner(self, party: str) -> Partner:
@@ -263,7 +265,7 @@ class Node:
         problem = party_problem(party, what="partner party")
         if problem is not None:
             raise InputError(problem, field="party")
-        old = self._partners.get(party)
+        old = self.partners().get(party)
         if old is None:
             raise NotFoundError(f"{party} is not a pinned partner of {self.party}")
         cfg_path = self.dir / CONFIG_FILE
@@ -277,13 +279,32 @@ class Node:
         except BaseException:
             self._partners = before  # the mirror rolls back with the transaction; so does this
             raise
+        self._config_stamp = _stamp(cfg_path)
         return old
 
+    def _refresh_partners(self) -> None:
+        """Re-read the pins when ``node.yaml`` changed since this node read it (another process —
+        ``accord node partner add/remove`` beside a running ``node serve`` — rewrote it): a
+        removed partner is refused at once, not at the next restart. One ``stat`` per call; a
+        file that no longer parses leaves the pins as they were (and is reported when the node
+        is next opened)."""
+        path = self.dir / CONFIG_FILE
+        stamp = _stamp(path)
+        if stamp == self._config_stamp:
+            return
+        self._config_stamp = stamp
+        try:
+            self._load_partners(_read_config(path).get("partners") or {})
+        except ConfigError:
+            return
+
     def partners(self) -> dict[str, Partner]:
+        self._refresh_partners()
         return dict(self._partners)
 
     def partner_keys(self) -> dict[str, Ed25519PublicKey]:
         """Pinned partner keys (not this node's own): what envelopes are verified against."""
+        self._refresh_partners()
         return {p: v.public_key for p, v in self._partners.items()}
 
     def pinned_keys(self) -> dict[str, Ed25519PublicKey]:
@@ -447,6 +468,16 @@ def _read_config(path: Path) -> dict[str, Any]:
     except InputError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return data
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What tells that ``node.yaml`` was rewritten: inode (it is replaced, never edited in
+    place, by :func:`_write_config`), size and modification time."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _write_config(path: Path, config: dict[str, Any]) -> None:

@@ -91,3 +91,20 @@ def test_a_removal_that_fails_half_way_changes_nothing(nodes, tmp_path, monkeypa
     assert jpn.ledger.size == size and federation.rules(jpn) == [("test.*", "KOR")]
     monkeypatch.undo()
     assert "KOR" in Node.open(tmp_path / "JPN").partners()
+
+
+def test_a_removal_by_another_process_takes_effect_in_a_running_node(nodes, tmp_path):
+    """`accord node partner remove` beside a running `node serve`: the serving node (another
+    Node on the same directory) stops trusting the key at once, without a restart."""
+    serving = nodes["JPN"]
+    kor = nodes["KOR"]
+    assert "KOR" in serving.partner_keys()
+    cli = Node.open(tmp_path / "JPN")
+    federation.remove_partner(cli, "KOR")
+    assert "KOR" not in serving.partner_keys() and "KOR" not in serving.partners()
+    assert not serving.decide(note(serving, 9), "KOR").allowed
+    cli.add_partner("KOR", kor.identity.public_b64)  # and a pin made elsewhere is seen too
+    assert "KOR" in serving.partners()
+    # a node.yaml broken meanwhile leaves the pins as they were
+    (tmp_path / "JPN" / "node.yaml").write_text("party: [")
+    assert "KOR" in serving.partners()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,8 @@ def verify(directory: Path = DirOption,
     with _open(directory) as node:
         with Progress(TextColumn("verifying ledger"), BarColumn(),
                       TextColumn("{task.completed:,.0f}/{task.total:,.0f} hashes"),
-                      console=Console(stderr=True), transient=True, disable=as_json) as progress:
+                      console=Console(stderr=True), transient=True,
+                      disable=as_json or not sys.stderr.isatty()) as progress:  # piped: no bar, no blank line
             task = progress.add_task("verify", total=1)
 
             def report(done: int, total: int) -> None:

@@ -77,6 +77,16 @@ def test_any_text_is_either_a_listed_code_or_refused(text):
     assert is_party(text) == (text in ISO)
 
 
+@given(st.lists(st.sampled_from(sorted(ISO)), max_size=4, unique=True), unknown)
+def test_a_rel_to_list_with_one_unknown_code_is_refused_naming_it(known, bad):
+    banner = "SECRET//REL TO " + ", ".join(sorted([*known, bad]))
+    with pytest.raises(MarkingError) as err:
+        Marking.parse(banner)
+    assert f"REL TO party {bad!r}" in str(err.value)
+    with pytest.raises(MarkingError):
+        Marking.from_json({"classification": "SECRET", "rel_to": sorted([*known, bad])})
+
+
 # --- every place a party is named --------------------------------------------------------------
 @pytest.mark.parametrize("banner, code", [("SECRET//REL TO JPN, KRO", "KRO"),
                                           ("SECRET//REL TO JAP, KOR", "JAP")])

@@ -20,7 +20,12 @@ log was not rewritten; it says nothing of the rows beside it. The full check add
    was signed and ledgered;
 5. **received intelligence** — each STIX object applied from a partner's ``intel.stix`` item
    (``intel_received``) must be stored exactly as that item carries it, so TAXII serves what
-   was received and ledgered.
+   was received and ledgered;
+6. **outbox** — each envelope in ``fed_outbox`` must be recorded by the ``item.shared`` entry of
+   its recipient and number, carry that entry's item exactly as stored (same digest), be
+   addressed as its row says and be signed by this node's key: nothing was slipped into the
+   queue, re-addressed or altered. (Rows may be pruned once delivered, so a missing row is not
+   a problem.)
 
 Intelligence objects added locally (``accord intel import``, TAXII adds) are not ledgered one
 by one, so only check 1 covers them.
@@ -111,7 +116,7 @@ def _verify_all(node: Any, progress: Callable[[int, int], None] | None) -> NodeV
     except sqlite3.DatabaseError as exc:
         problems.append(Problem("ledger", f"cannot be read: {exc}"))
     for name, check in (("items", _items), ("agreements", _agreements), ("dialogue versions", _dialogue),
-                        ("received intel objects", _intel_received)):
+                        ("received intel objects", _intel_received), ("queued envelopes", _outbox)):
         try:
             result.checked[name] = check(node, problems)
         except sqlite3.DatabaseError as exc:
@@ -263,6 +268,44 @@ def _intel_received(node: Any, problems: list[Problem]) -> int:
         elif orjson.loads(stored[0]) != obj:
             problems.append(Problem(where, f"differs from the object item {item_id} carried (the object was "
                                     "edited)"))
+    return count
+
+
+def _outbox(node: Any, problems: list[Problem]) -> int:
+    if not _table(node, "fed_outbox"):
+        return 0
+    from accord.core.envelopes import Envelope
+    from accord.core.identity import verify_fast
+
+    shared: dict[tuple[str, int], tuple[int, str]] = {}  # (recipient, seq) -> (ledger entry, item id)
+    for idx, data in _ledgered(node, ("item.shared",)):
+        to, seq, item_id = data.get("to"), data.get("seq"), data.get("item_id")
+        if isinstance(to, str) and type(seq) is int and isinstance(item_id, str):
+            shared[(to, seq)] = (idx, item_id)
+    key = node.identity.public_key
+    count = 0
+    for recipient, seq, item_id, blob, digest in node.conn.execute(
+            "SELECT o.recipient, o.seq, o.item_id, o.envelope, i.digest FROM fed_outbox o "
+            "LEFT JOIN items i ON i.id = o.item_id ORDER BY o.recipient, o.seq"):
+        count += 1
+        where = f"queued envelope to {recipient} #{seq}"
+        entry = shared.get((recipient, seq))
+        if entry is None:
+            problems.append(Problem(where, "no item.shared ledger entry records it (slipped into the queue)"))
+        elif entry[1] != item_id:
+            problems.append(Problem(where, f"row names item {item_id}, but ledger entry {entry[0]} shared "
+                                    f"{entry[1]} under this number"))
+        try:
+            env = Envelope.from_bytes(bytes(blob), source=where)
+            signed = verify_fast(key, env.signature, env.signing_bytes())
+        except (AccordError, TypeError, ValueError) as exc:
+            problems.append(Problem(where, f"not a sealed envelope: {exc}"))
+            continue
+        if not signed or (env.originator, env.recipient, env.seq) != (node.party, recipient, seq):
+            problems.append(Problem(where, "its signature or addressing does not verify under this node's key "
+                                    "(the envelope was altered)"))
+        elif env.item.get("id") != item_id or hashlib.sha256(env.item_bytes).hexdigest() != digest:
+            problems.append(Problem(where, f"carries {env.item.get('id')}, not item {item_id} as stored"))
     return count
 
 

@@ -168,6 +168,12 @@ def test_retraction_propagates_to_everyone_who_got_the_item(trio):
     feds["JPN"].sync(heads=False)
     assert retraction_of(usa, track.id)["by"] == "JPN"
     assert [e["item_id"] for e in ledger_events(usa.dir, "item.retracted")] == [track.id]
+    # after shares, deliveries, a partition and a retraction every node's stored state matches
+    # its ledger (accord ledger verify): queued and delivered envelopes, received items, agreements
+    from accord.node.verify import verify_node
+
+    checked = {p: verify_node(n).checked for p, n in nodes.items()}
+    assert checked["JPN"]["queued envelopes"] == 4 and checked["KOR"]["items"] == len(kor.items()) == 1
 
 
 def test_batch_is_applied_whole_or_not_at_all(trio, monkeypatch):

@@ -60,7 +60,8 @@ def _problems(node):
 def test_an_untouched_node_verifies_and_says_what_it_checked(jpn):
     result = verify_node(jpn)
     assert result.head.size == jpn.ledger.size == 4
-    assert result.checked == {"items": 3, "agreements": 1, "dialogue versions": 0, "received intel objects": 0}
+    assert result.checked == {"items": 3, "agreements": 1, "dialogue versions": 0, "received intel objects": 0,
+                              "queued envelopes": 0}
 
 
 def test_every_check_reads_one_snapshot_while_another_process_writes(jpn, tmp_path):
@@ -226,5 +227,30 @@ def test_cli_on_an_untouched_node_says_what_it_checked(jpn, tmp_path):
     r = runner.invoke(app, ["ledger", "verify", "--dir", str(tmp_path / "jpn")])
     assert r.exit_code == 0, r.output
     assert ("database OK: SQLite integrity check passed; stored rows match their ledger entries (items 3, "
-            "agreements 1, dialogue versions 0, received intel objects 0)") in r.stdout
+            "agreements 1, dialogue versions 0, received intel objects 0, queued envelopes 0)") in r.stdout
     sqlite3.connect(tmp_path / "jpn" / "accord.db").close()
+
+
+def test_queued_envelopes_are_checked_against_their_item_shared_entries(jpn):
+    from accord import federation
+
+    item = jpn.items()[0]
+    federation.share(jpn, item, "KOR")
+    federation.share(jpn, jpn.items()[1], "KOR")
+    assert verify_node(jpn).checked["queued envelopes"] == 2
+    blob = bytes(jpn.conn.execute("SELECT envelope FROM fed_outbox WHERE seq = 1").fetchone()[0])
+    # a body altered inside a queued envelope (its signature no longer verifies) …
+    altered = blob.replace(item.body["text"].encode(), b"altered-marker")
+    jpn.conn.execute("UPDATE fed_outbox SET envelope = ? WHERE seq = 1", (altered,))
+    # … and an envelope slipped into the queue under a number no ledger entry records
+    jpn.conn.execute("INSERT INTO fed_outbox(recipient, seq, item_id, kind, envelope, queued) "
+                     "SELECT recipient, 7, ?, kind, envelope, queued FROM fed_outbox WHERE seq = 2",
+                     (jpn.items()[2].id,))
+    jpn.conn.commit()
+    problems = _problems(jpn)
+    assert problems == [
+        "queued envelope to KOR #1: its signature or addressing does not verify under this node's key "
+        "(the envelope was altered)",
+        "queued envelope to KOR #7: no item.shared ledger entry records it (slipped into the queue)",
+        "queued envelope to KOR #7: its signature or addressing does not verify under this node's key "
+        "(the envelope was altered)"]

@@ -34,6 +34,7 @@ nothing half applied. If the commit fails, nothing was applied and the sender re
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 import weakref
@@ -50,8 +51,11 @@ from accord.errors import (InputError, SignatureError, StoreError, UnknownKeyErr
                            WrongRecipientError)
 from accord.federation import wire
 from accord.federation.schema import ensure_federation_schema, write_lock
+from accord.federation.stats import counters
 from accord.federation.txn import transaction
 from accord.store.sqlite import select_in
+
+log = logging.getLogger("accord.federation")
 
 RETRACTION_KIND = wire.RETRACTION_KIND
 MAX_AGE = timedelta(days=7)
@@ -409,10 +413,28 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
         except Exception as exc:  # sqlite I/O errors, disk full …: nothing was applied
             raise StoreError(f"{node.party} could not commit a batch of {len(envelopes)} envelope(s) "
                              f"from {sender}: {exc}") from exc
+        _count_and_log(node, sender, receipts)
         nxt_for_sender = None
         if sender is not None:
             nxt_for_sender = expected.get(sender) or _last_seq(conn, sender) + 1
         return BatchAck(node.party, sender, nxt_for_sender, tuple(receipts))
+
+
+def _count_and_log(node: Any, sender: str | None, receipts: list[Receipt]) -> None:
+    """After a batch committed: count it for the metrics and log its refusals, one line per
+    batch (a resent envelope refused before is not a new refusal)."""
+    refused = [r for r in receipts if r.status == "rejected" and not (r.reason or "").startswith("already refused")]
+    if sender is not None:
+        counts = counters(node).partner(sender)
+        counts.received += len(receipts) - len(refused)
+        counts.refused += len(refused)
+    if refused:
+        first = refused[0]
+        codes = sorted({r.code or "rejected" for r in refused})
+        log.warning("refused %d envelope(s) from %s (%s), first #%s: %s", len(refused), sender or first.originator,
+                    ", ".join(codes), first.seq, first.reason,
+                    extra={"event": "envelopes.refused", "partner": sender or first.originator,
+                           "count": len(refused), "codes": codes})
 
 
 REFUSALS_PER_MINUTE = 30
@@ -478,6 +500,7 @@ def record_request_rejection(node: Any, who: str | None, reason: str) -> None:
     """Record a refused partner request (bad signature, unknown party …) in table and ledger,
     at most :data:`REFUSALS_PER_MINUTE` a minute (the others are counted, see there)."""
     _ready(node)
+    counters(node).auth_failed("partner")
     record, suppressed = _refusal_budget(node, time.monotonic())
     if not record:
         return
@@ -488,6 +511,11 @@ def record_request_rejection(node: Any, who: str | None, reason: str) -> None:
     elif who and len(who) == 3:
         sender = who
     data = _refusal_event(sender, reason, suppressed)
+    # logged as recorded: at most REFUSALS_PER_MINUTE lines a minute, each with the count of
+    # the refusals passed over since the last one. The request's headers are never logged.
+    log.warning("refused a partner request from %s: %s%s", sender or "an unknown caller", reason[:500],
+                f" (+{suppressed} earlier refusals not logged one by one)" if suppressed else "",
+                extra={"event": "auth.failed", "api": "partner", "partner": sender, "suppressed": suppressed})
     with write_lock(node):
         try:
             with transaction(node.conn):

@@ -436,6 +436,16 @@ def apply_ack(node: Any, party: str, ack: BatchAck) -> tuple[int, int]:
                 # those numbers for ever
                 node.conn.execute("UPDATE fed_outbox SET state='queued' WHERE recipient=? AND seq>=? "
                                   "AND state IN ('delivered', 'rejected')", (party, ack.next_seq))
+                # … and if retention pruned some of those rows, seal them again from the ledger
+                held = node.conn.execute("SELECT MIN(seq) FROM fed_outbox WHERE recipient=? AND seq>=?",
+                                         (party, ack.next_seq)).fetchone()[0]
+                if held != ack.next_seq:
+                    last = node.conn.execute("SELECT last_seq FROM fed_out_seq WHERE recipient=?",
+                                             (party,)).fetchone()
+                    top = (held - 1) if held is not None else (last[0] if last else 0)
+                    if ack.next_seq <= top:
+                        from accord.federation.retention import refill
+                        refill(node, party, ack.next_seq, top)
             node.conn.execute(
                 "INSERT INTO fed_partner_state(party, last_contact, last_error, failures, peer_next_seq) "
                 "VALUES (?,?,NULL,0,?) ON CONFLICT(party) DO UPDATE SET last_contact=excluded.last_contact, "

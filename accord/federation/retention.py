@@ -7,7 +7,8 @@ The outbox holds each sealed envelope a partner was sent. What must be kept:
 * an acknowledged row (``delivered``, or ``rejected`` by the partner's checks) only for the
   retention window, ``keep`` (:data:`DEFAULT_KEEP`): within it, a partner restored from a backup
   that asks again for numbers it had acknowledged is re-sent them from the rows
-  (:func:`accord.federation.outbox.apply_ack`).
+  (:func:`accord.federation.outbox.apply_ack`); past it, :func:`refill` seals them again from
+  the ledger and the items, so even an older backup is caught up.
 
 Nothing else needs the acknowledged rows: the ledger already records each share
 (``item.shared`` with the item, partner and sequence number, which is how a retraction finds
@@ -28,6 +29,7 @@ from datetime import timedelta
 from typing import Any
 
 from accord.clock import duration_text, to_rfc3339
+from accord.core.items import Item
 from accord.errors import InputError
 from accord.federation.inbox import _ready
 from accord.federation.schema import write_lock
@@ -105,3 +107,46 @@ def prune(node: Any, keep: timedelta = DEFAULT_KEEP) -> PruneResult:
                  extra={"event": "outbox.pruned", "pruned": result.pruned, "kept_queued": result.kept_queued,
                         "kept_acknowledged": result.kept_acknowledged, "keep_s": keep.total_seconds()})
     return result
+
+
+def refill(node: Any, party: str, first: int, last: int) -> int:
+    """Queue again, re-sealed, the envelopes ``first``…``last`` to ``party`` that retention pruned:
+    for a partner restored from a backup older than the window, which asks again for numbers it
+    had acknowledged. Inside the caller's transaction, under the node's write lock
+    (:func:`accord.federation.outbox.apply_ack` calls it).
+
+    What each number carried is in the ledger (``item.shared``: item, partner, number) and the
+    item in the ``items`` table, so the envelope is sealed again with the same number and a fresh
+    timestamp (the partner refuses envelopes older than its freshness limit). The policy is not
+    asked again: the partner was given exactly this item under this number once already, so
+    sending it again reveals nothing new — as with the rows still held. Returns how many rows
+    were queued; a number the ledger does not explain is left missing (the partner keeps asking,
+    and the delivery failures say so).
+    """
+    from accord.core.canonical import canonical_json, parse_json_strict
+    from accord.federation import wire
+
+    conn = node.conn
+    wanted: dict[int, str] = {}
+    needle = b'"to":' + canonical_json(party)
+    for (leaf,) in conn.execute("SELECT leaf FROM ledger_leaves WHERE type = 'item.shared' AND instr(leaf, ?) > 0",
+                                (needle,)):
+        data = parse_json_strict(bytes(leaf)).get("data") or {}
+        seq, item_id = data.get("seq"), data.get("item_id")
+        if data.get("to") == party and isinstance(seq, int) and first <= seq <= last and isinstance(item_id, str):
+            wanted[seq] = item_id
+    now = node.clock.now()
+    rows = []
+    for seq in sorted(wanted):
+        row = conn.execute("SELECT json FROM items WHERE id = ?", (wanted[seq],)).fetchone()
+        if row is None:  # pragma: no cover - items are never deleted
+            continue
+        item = Item.from_json(parse_json_strict(bytes(row[0])), source=f"stored item {wanted[seq]}")
+        rows.append((party, seq, item.id, item.kind, wire.seal_envelope(node, item, party, seq, now), to_rfc3339(now)))
+    conn.executemany("INSERT OR IGNORE INTO fed_outbox(recipient, seq, item_id, kind, envelope, queued) "
+                     "VALUES (?,?,?,?,?,?)", rows)
+    log.warning("partner %s asked again for #%d…#%d, pruned from the outbox (restored from an old backup?): "
+                "%d envelope(s) sealed again from the ledger and queued", party, first, last, len(rows),
+                extra={"event": "outbox.refilled", "partner": party, "first": first, "last": last,
+                       "queued": len(rows)})
+    return len(rows)

@@ -121,3 +121,56 @@ def test_prune_from_the_cli_and_a_bad_duration_is_one_line(trio):
     bad = subprocess.run([*run, "--keep", "soon"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().count("\n") == 0 and "duration 'soon'" in bad.stderr
+
+
+def test_a_partner_restored_from_a_backup_older_than_the_window_is_refilled_from_the_ledger(trio, tmp_path,
+                                                                                          caplog):
+    import logging
+    import shutil
+
+    from accord.node import Node
+
+    nodes, net, clock, fed = trio
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    first = share_many(jpn, [note(jpn, i) for i in range(3)], "KOR")
+    fed.sync("KOR", heads=False)
+    kor.close()
+    shutil.copytree(kor.dir, tmp_path / "backup")             # KOR's state after 3 items
+    kor = nodes["KOR"] = Node.open(kor.dir, clock=clock)
+    net.up("KOR", kor)
+    later = share_many(jpn, [note(jpn, 10 + i) for i in range(3)], "KOR")
+    fed.sync("KOR", heads=False)
+    clock.advance(7200)
+    assert prune(jpn, timedelta(hours=1)).delivered == {"KOR": 6}  # nothing left to re-send from
+    kor.close()                                               # KOR loses everything after the backup
+    shutil.rmtree(kor.dir)
+    shutil.copytree(tmp_path / "backup", kor.dir)
+    kor = nodes["KOR"] = Node.open(kor.dir, clock=clock)
+    net.up("KOR", kor)
+    caplog.set_level(logging.WARNING, logger="accord.federation")
+    last = share_many(jpn, [note(jpn, 50)], "KOR")             # next contact: KOR asks for #4
+    for _ in range(3):
+        fed.sync("KOR", heads=False)
+    got = [i for _, i in received(kor.dir, "JPN")]
+    assert got == [r.item_id for r in first + later + last]
+    refilled = [r for r in caplog.records if getattr(r, "event", None) == "outbox.refilled"]
+    assert len(refilled) == 1 and (refilled[0].first, refilled[0].last, refilled[0].queued) == (4, 6, 3)
+    kor.ledger.verify()
+    jpn.ledger.verify()
+
+
+def test_a_database_made_before_the_new_columns_gains_them(tmp_path):
+    import sqlite3
+
+    from accord.federation.schema import ensure_federation_schema
+
+    conn = sqlite3.connect(tmp_path / "old.db")
+    conn.execute("CREATE TABLE fed_partner_state (party TEXT PRIMARY KEY, last_contact TEXT, last_error TEXT, "
+                 "failures INTEGER NOT NULL DEFAULT 0, peer_next_seq INTEGER, head_size INTEGER, head_root TEXT, "
+                 "head_note TEXT, head_checked TEXT, inconsistent TEXT)")
+    conn.execute("INSERT INTO fed_partner_state(party, failures) VALUES ('KOR', 2)")
+    conn.commit()
+    ensure_federation_schema(conn)
+    ensure_federation_schema(conn)  # and again: nothing left to add
+    row = conn.execute("SELECT failures, failing_since, pruned_delivered, pruned_rejected FROM fed_partner_state")
+    assert row.fetchone() == (2, None, 0, 0)

@@ -33,7 +33,7 @@ FORMATS = ("text", "json")
 _SECRETS = re.compile(
     r"-----BEGIN [A-Z ]+-----.*?-----END [A-Z ]+-----"   # PEM (private keys, certificates)
     r"|acc_[A-Za-z0-9_-]{8,}"                             # Accord API tokens
-    r"|(?i:bearer|basic)\s+[A-Za-z0-9._~+/=-]+"           # Authorization header values
+    r"|(?i:bearer|basic)\s+[A-Za-z0-9._~+/=-]{12,}"      # Authorization header values
     r"|:[A-Za-z0-9+/]{40,}={0,2}:"                        # RFC 9421 / 9530 byte sequences
     r"|(?<![A-Za-z0-9+/])(?=[A-Za-z0-9+/]*[G-Zg-z+/])[A-Za-z0-9+/]{40,}={0,2}",  # base64 keys, signatures
     re.DOTALL)

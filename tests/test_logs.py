@@ -60,7 +60,8 @@ def test_text_lines_and_tracebacks_are_redacted_too(captured):
 
 def test_public_identifiers_are_left_alone():
     kept = ("root 538287f09bddc06366b509372f353df590d75d053dedbe495244af8bfc87cb6d, item "
-            "JPN:warning.track:4f78f48ef165256ba47ea3a12fa48b1e, indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f")
+            "JPN:warning.track:4f78f48ef165256ba47ea3a12fa48b1e, indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f; "
+            "missing bearer API token")
     assert redact(kept) == kept
 
 
@@ -76,3 +77,17 @@ def test_throttle_lets_a_few_lines_through_and_counts_the_rest():
     assert [t.allow() for _ in range(5)] == [(True, 0)] * 3 + [(False, 0)] * 2
     t._start -= 61  # a minute later: the next line carries the count passed over
     assert t.allow() == (True, 2) and t.allow() == (True, 0)
+
+
+def test_durations_parse_and_print():
+    from datetime import timedelta
+
+    from accord.clock import duration_text, parse_duration
+
+    assert [parse_duration(t) for t in ("0", "90s", "15m", "1h", "7d")] == [
+        timedelta(0), timedelta(seconds=90), timedelta(minutes=15), timedelta(hours=1), timedelta(days=7)]
+    for bad in ("", "1w", "-5m", "1.5h", "h"):
+        with pytest.raises(InputError, match="whole number with one unit"):
+            parse_duration(bad, field="keep")
+    assert [duration_text(s) for s in (None, 0, 0.44, 42.4, 250, 7500, 273600)] == [
+        "-", "0 s", "0.4 s", "42 s", "4 m 10 s", "2 h 05 m", "3 d 04 h"]

@@ -119,8 +119,8 @@ def prune(dir: DirOpt, keep: Annotated[str, typer.Option(help="keep acknowledged
          for p in {*result.delivered, *result.rejected}}.items()))
     typer.echo(f"pruned {result.pruned} acknowledged envelope(s)" + (f" ({per})" if per else "")
                + f" acknowledged before {result.cutoff}")
-    typer.echo(f"kept {result.kept_queued} unacknowledged, {result.kept_acknowledged} acknowledged within "
-               f"the last {duration_text(window.total_seconds())}")
+    typer.echo(f"kept {result.kept_queued} unacknowledged, {result.kept_acknowledged} acknowledged inside the "
+               f"retention window ({duration_text(window.total_seconds())})")
 
 
 def sync(dir: DirOpt, json_out: JsonOpt = False) -> None:

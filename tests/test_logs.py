@@ -91,3 +91,32 @@ def test_durations_parse_and_print():
             parse_duration(bad, field="keep")
     assert [duration_text(s) for s in (None, 0, 0.44, 42.4, 250, 7500, 273600)] == [
         "-", "0 s", "0.4 s", "42 s", "4 m 10 s", "2 h 05 m", "3 d 04 h"]
+
+
+def test_nothing_is_printed_unless_the_application_configures_logging():
+    """A library emits, the application decides: `accord demo` or an exercise must not print the
+    warnings a serving node logs (Python's last-resort handler would, without accord's own)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", "import accord, logging; "
+                          "logging.getLogger('accord.federation').warning('partner KOR unreachable')"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stderr == ""
+
+
+def test_an_own_alert_stored_is_logged_once(tmp_path, caplog):
+    from accord.core.items import new_item
+    from accord.core.markings import Marking
+    from accord.node import Node
+
+    node = Node.init(tmp_path / "jpn", party="JPN")
+    caplog.set_level(logging.INFO, logger="accord")
+    body = {"msgType": "Update", "identifier": "JPN-7", "areas": ["JP-13", "JP-14"], "reason": "impact ellipse"}
+    alert = new_item("warning.alert", body, Marking.parse("UNCLASSIFIED//REL TO JPN, KOR, USA"), "JPN",
+                     node.clock.now())
+    node.put_item(alert)
+    node.put_item(alert)  # stored once: logged once
+    lines = [r for r in caplog.records if getattr(r, "event", None) == "alert.issued"]
+    assert [r.getMessage() for r in lines] == ["alert issued: Update JPN-7 for JP-13, JP-14: impact ellipse"]
+    assert lines[0].msg_type == "Update" and lines[0].areas == ["JP-13", "JP-14"]

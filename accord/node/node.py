@@ -416,11 +416,11 @@ ALERT_KIND = "warning.alert"
 def _log_alert(item: Item) -> None:
     """One line per own CAP alert stored (issued, updated or cancelled): operators act on them."""
     body = item.body
-    areas = body.get("areas") or []
-    log.warning("alert issued: %s %s (%s) for %s: %s", body.get("msgType", "?"), body.get("identifier", item.id),
-                body.get("incident", "-"), ", ".join(map(str, areas)) or "no areas", body.get("reason", ""),
+    areas = [str(a) for a in body.get("areas") or []]
+    log.warning("alert issued: %s %s%s%s", body.get("msgType") or "alert", body.get("identifier") or item.id,
+                f" for {', '.join(areas)}" if areas else "", f": {body['reason']}" if body.get("reason") else "",
                 extra={"event": "alert.issued", "item_id": item.id, "msg_type": body.get("msgType"),
-                       "identifier": body.get("identifier"), "areas": list(areas)})
+                       "identifier": body.get("identifier"), "areas": areas})
 
 
 # --- node.yaml ------------------------------------------------------------------------------

@@ -102,3 +102,21 @@ def test_a_long_outage_is_summarised_not_logged_per_retry(pair, caplog):
     last = _events(caplog, "partner.still_unreachable")[-1]
     assert last.backlog == 1 and last.attempts > 1 and "still unreachable" in last.getMessage()
     assert [r for r in caplog.records if r.name.startswith("accord") and r.levelno >= logging.INFO] == lines
+
+
+def test_refusals_are_one_line_per_batch_on_each_side(pair, caplog):
+    nodes, net, clock = pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    caplog.set_level(logging.INFO, logger="accord")
+    kor.conn.execute("DELETE FROM agreements")  # KOR's policy now refuses what JPN's still allows
+    kor.conn.commit()
+    from accord.federation import share_many
+
+    share_many(jpn, [note(jpn, i) for i in range(3)], "KOR")
+    Federation(jpn, net).sync(heads=False)
+    theirs = _events(caplog, "envelopes.refused")
+    ours = _events(caplog, "partner.refused")
+    assert len(theirs) == 1 and theirs[0].count == 3 and theirs[0].codes == ["policy_denied"]
+    assert theirs[0].getMessage().startswith("refused 3 envelope(s) from JPN (policy_denied), first #1: policy of KOR")
+    assert len(ours) == 1 and ours[0].count == 3 and ours[0].partner == "KOR"
+    assert counters(kor).partner("JPN").refused == 3 and counters(jpn).partner("KOR").refused_by == 3

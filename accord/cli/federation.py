@@ -118,7 +118,7 @@ def prune(dir: DirOpt, keep: Annotated[str, typer.Option(help="keep acknowledged
         {p: result.delivered.get(p, 0) + result.rejected.get(p, 0)
          for p in {*result.delivered, *result.rejected}}.items()))
     typer.echo(f"pruned {result.pruned} acknowledged envelope(s)" + (f" ({per})" if per else "")
-               + f" acknowledged before {result.cutoff}")
+               + f" acknowledged at or before {result.cutoff}")
     typer.echo(f"kept {result.kept_queued} unacknowledged, {result.kept_acknowledged} acknowledged inside the "
                f"retention window ({duration_text(window.total_seconds())})")
 

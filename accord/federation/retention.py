@@ -50,7 +50,7 @@ CHUNK = 5000
 
 @dataclass(frozen=True)
 class PruneResult:
-    cutoff: str                       # rows acknowledged before this instant were pruned
+    cutoff: str                       # rows acknowledged at or before this instant were pruned
     delivered: dict[str, int]         # per partner: delivered rows pruned
     rejected: dict[str, int]          # per partner: rows the partner refused, pruned
     kept_queued: int                  # unacknowledged rows, all kept
@@ -67,7 +67,7 @@ class PruneResult:
 
 
 def prune(node: Any, keep: timedelta = DEFAULT_KEEP) -> PruneResult:
-    """Delete the outbox rows acknowledged more than ``keep`` ago (see the module docstring);
+    """Delete the outbox rows acknowledged ``keep`` or more ago (see the module docstring);
     unacknowledged rows are never touched. Returns what was pruned and what is kept."""
     if keep < timedelta(0):
         raise InputError(f"retention {keep} must not be negative", field="keep")
@@ -87,7 +87,7 @@ def prune(node: Any, keep: timedelta = DEFAULT_KEEP) -> PruneResult:
                         # (the state index), at most CHUNK per transaction
                         n = conn.execute(
                             "DELETE FROM fed_outbox WHERE rowid IN (SELECT rowid FROM fed_outbox WHERE recipient = ? "
-                            "AND state = ? AND acked < ? ORDER BY seq LIMIT ?)", (party, state, cutoff, CHUNK)).rowcount
+                            "AND state = ? AND acked <= ? ORDER BY seq LIMIT ?)", (party, state, cutoff, CHUNK)).rowcount
                         if n:
                             column = "pruned_delivered" if state == "delivered" else "pruned_rejected"
                             conn.execute(f"INSERT INTO fed_partner_state(party, {column}) VALUES (?, ?) "

@@ -174,3 +174,21 @@ def test_a_database_made_before_the_new_columns_gains_them(tmp_path):
     ensure_federation_schema(conn)  # and again: nothing left to add
     row = conn.execute("SELECT failures, failing_since, pruned_delivered, pruned_rejected FROM fed_partner_state")
     assert row.fetchone() == (2, None, 0, 0)
+
+
+def test_a_serving_node_prunes_by_itself(trio):
+    import time
+
+    nodes, net, clock, _ = trio
+    jpn = nodes["JPN"]
+    fed = Federation(jpn, net, retention=timedelta(0), prune_interval=0.02, head_interval=3600)
+    fed.start()
+    try:
+        share_many(jpn, [note(jpn, i) for i in range(5)], "KOR")
+        end = time.monotonic() + 20
+        while time.monotonic() < end and not (len(received(nodes["KOR"].dir, "JPN")) == 5 and _outbox(jpn) == {}):
+            time.sleep(0.02)
+    finally:
+        fed.stop()
+    assert len(received(nodes["KOR"].dir, "JPN")) == 5 and _outbox(jpn) == {}
+    assert {p["party"]: p["delivered"] for p in status(jpn)["partners"]}["KOR"] == 5

@@ -322,7 +322,7 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
                     _, outcome, code, reason = first
                     if outcome == "rejected":
                         receipts.append(Receipt(orig, seq, item_id, "rejected", code or "rejected",
-                                                f"already refused: {reason or 'no reason recorded'}", True))
+                                                f"{ALREADY_REFUSED}{reason or 'no reason recorded'}", True))
                     else:
                         receipts.append(Receipt(orig, seq, item_id, "duplicate", None,
                                                 "already received (idempotent acknowledgement)", True))
@@ -420,10 +420,19 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
         return BatchAck(node.party, sender, nxt_for_sender, tuple(receipts))
 
 
+def new_refusal(receipt: Receipt) -> bool:
+    """A refusal made now, not the answer repeated for an envelope refused before (sent again
+    because the first answer was lost)."""
+    return receipt.status == "rejected" and not (receipt.reason or "").startswith(ALREADY_REFUSED)
+
+
+ALREADY_REFUSED = "already refused: "
+
+
 def _count_and_log(node: Any, sender: str | None, receipts: list[Receipt]) -> None:
     """After a batch committed: count it for the metrics and log its refusals, one line per
     batch (a resent envelope refused before is not a new refusal)."""
-    refused = [r for r in receipts if r.status == "rejected" and not (r.reason or "").startswith("already refused")]
+    refused = [r for r in receipts if new_refusal(r)]
     if sender is not None:
         counts = counters(node).partner(sender)
         counts.received += len(receipts) - len(refused)

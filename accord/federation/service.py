@@ -12,6 +12,12 @@ are found by a poll every ``poll_interval`` seconds. A separate thread fetches e
 signed tree head each ``head_interval`` seconds and checks it
 (:mod:`accord.federation.treeheads`), so a slow proof never delays delivery.
 
+For the operator, each worker logs a partner's outage once when it starts, a summary every
+``summary_interval`` seconds while it lasts and once when its backlog has been delivered (never a
+line per retry), and counts its traffic per batch for the metrics (:mod:`accord.federation.stats`).
+With ``retention`` a further thread prunes acknowledged outbox rows
+(:mod:`accord.federation.retention`).
+
 Nothing here is kept only in memory: the outbox, sequence counters, acknowledgements and
 partner heads are rows in the node database, so a crashed sender resumes where it stopped.
 :meth:`Federation.sync` performs the same steps synchronously (tests, simulations).
@@ -24,13 +30,14 @@ import threading
 import time
 from contextlib import nullcontext
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from accord.clock import duration_text, to_rfc3339
 from accord.errors import AccordError, FederationError
 from accord.federation import outbox
 from accord.federation.backoff import backoff_delay
-from accord.federation.inbox import _ready
+from accord.federation.inbox import _ready, new_refusal
 from accord.federation.schema import write_lock
 from accord.federation.stats import counters
 from accord.federation.treeheads import check_partner_head
@@ -76,8 +83,8 @@ class _Outage:
     has been delivered. ``since``/``until`` come from the node's clock (the outage's length);
     the summary's pacing from the monotonic clock."""
 
-    def __init__(self, since: Any, error: str) -> None:
-        self.since, self.until, self.error = since, None, error
+    def __init__(self, since: Any) -> None:
+        self.since, self.until = since, None
         self.attempts, self.delivered = 1, 0
         self.next_summary = 0.0
 
@@ -103,10 +110,10 @@ def _tally(party: str, counts: Any, ack: Any) -> int:
     refused = []
     for r in ack.receipts:
         if r.consumed:
-            if r.status == "rejected":
-                refused.append(r)
-            else:
+            if r.status != "rejected":
                 ok += 1
+            elif new_refusal(r):  # (a repeat of an earlier refusal is neither counted nor logged)
+                refused.append(r)
     counts.sent += ok
     if refused:
         counts.refused_by += len(refused)
@@ -115,7 +122,7 @@ def _tally(party: str, counts: Any, ack: Any) -> int:
                     first.item_id, first.code, first.reason,
                     extra={"event": "partner.refused", "partner": party, "count": len(refused),
                            "codes": sorted({r.code or "rejected" for r in refused})})
-    return ok + len(refused)
+    return ok + sum(1 for r in ack.receipts if r.consumed and r.status == "rejected")
 
 
 def _settled_none(party: str, sent: int, ack: Any) -> FederationError:
@@ -129,7 +136,7 @@ class Federation:
 
     def __init__(self, node: Any, transport: Any = None, *, batch_size: int = 2000,
                  head_interval: float = 2.0, poll_interval: float = 0.5, backoff_base: float = 0.05,
-                 backoff_cap: float = 5.0, summary_interval: float = 300.0, retention: Any = None,
+                 backoff_cap: float = 5.0, summary_interval: float = 300.0, retention: timedelta | None = None,
                  prune_interval: float = 60.0) -> None:
         if transport is None:
             from accord.federation.transport import HttpTransport
@@ -205,9 +212,11 @@ class Federation:
         (:func:`accord.federation.retention.prune`; unacknowledged rows are never pruned)."""
         from accord.federation.retention import prune
 
+        keep = self.retention
+        assert keep is not None  # started only with a retention
         while not self._stop.is_set():
             try:
-                prune(self.node, self.retention)
+                prune(self.node, keep)
             except Exception:  # noqa: BLE001 - try again next time; pruning is never urgent
                 log.exception("outbox retention: prune failed")
             self._stop.wait(self.prune_interval)
@@ -361,7 +370,7 @@ class Federation:
         run lasts, and nothing for the retries in between."""
         now = self.node.clock.now()
         if outage is None:
-            outage = _Outage(now, str(exc))
+            outage = _Outage(now)
             outage.next_summary = time.monotonic() + self.summary_interval
             queued, oldest = _backlog(self.node, reader, party)
             log.warning("partner %s unreachable: %s (%d item(s) queued)", party, exc, queued,
@@ -371,7 +380,6 @@ class Federation:
         if outage.until is not None:  # failing again while draining: the same outage goes on
             outage.until = None
         outage.attempts += 1
-        outage.error = str(exc)
         if time.monotonic() >= outage.next_summary:
             outage.next_summary = time.monotonic() + self.summary_interval
             queued, oldest = _backlog(self.node, reader, party)

@@ -123,12 +123,21 @@ _ADDED_COLUMNS = (
 )
 
 
+def _missing_columns(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    return [(t, c, d) for t, c, d in _ADDED_COLUMNS if c not in {r[1] for r in conn.execute(f"PRAGMA table_info({t})")}]
+
+
 def ensure_federation_schema(conn: sqlite3.Connection) -> None:
     ensure_schema(conn, FEDERATION_DDL)
-    missing = [(t, c, d) for t, c, d in _ADDED_COLUMNS
-               if c not in {r[1] for r in conn.execute(f"PRAGMA table_info({t})")}]
+    missing = _missing_columns(conn)
     if missing:  # a database made before these columns: add them, all or none
-        ensure_schema(conn, "\n".join(f"ALTER TABLE {t} ADD COLUMN {c} {d};" for t, c, d in missing))
+        try:
+            ensure_schema(conn, "\n".join(f"ALTER TABLE {t} ADD COLUMN {c} {d};" for t, c, d in missing))
+        except sqlite3.OperationalError:
+            if conn.in_transaction:
+                conn.rollback()
+            if _missing_columns(conn):  # not another process adding them at the same moment
+                raise
 
 
 def write_lock(node: Any) -> threading.RLock:

@@ -192,3 +192,18 @@ def test_a_serving_node_prunes_by_itself(trio):
         fed.stop()
     assert len(received(nodes["KOR"].dir, "JPN")) == 5 and _outbox(jpn) == {}
     assert {p["party"]: p["delivered"] for p in status(jpn)["partners"]}["KOR"] == 5
+
+
+def test_two_processes_adding_the_new_columns_at_once_both_succeed(tmp_path, monkeypatch):
+    """The other process added the columns between this one's look and its ALTER TABLE."""
+    import sqlite3
+
+    from accord.federation import schema
+
+    conn = sqlite3.connect(tmp_path / "race.db")
+    schema.ensure_federation_schema(conn)  # the columns are there (the "other process" added them)
+    looks = iter([list(schema._ADDED_COLUMNS), []])  # this process looked just before that
+    monkeypatch.setattr(schema, "_missing_columns", lambda c: next(looks))
+    schema.ensure_federation_schema(conn)
+    assert not conn.in_transaction
+    assert conn.execute("SELECT COUNT(*) FROM fed_partner_state").fetchone() == (0,)

@@ -207,3 +207,19 @@ def test_two_processes_adding_the_new_columns_at_once_both_succeed(tmp_path, mon
     schema.ensure_federation_schema(conn)
     assert not conn.in_transaction
     assert conn.execute("SELECT COUNT(*) FROM fed_partner_state").fetchone() == (0,)
+
+
+def test_sharing_again_after_pruning_sends_a_duplicate_the_partner_stores_once(trio):
+    from accord.federation import share
+
+    nodes, net, clock, fed = trio
+    jpn = nodes["JPN"]
+    item = note(jpn, 1)
+    assert share(jpn, item, "KOR").seq == 1
+    fed.sync(heads=False)
+    prune(jpn, timedelta(0))
+    again = share(jpn, item, "KOR")
+    assert (again.status, again.seq) == ("queued", 2)
+    fed.sync(heads=False)
+    assert received(nodes["KOR"].dir, "JPN") == [(1, item.id)]
+    assert _outbox(jpn) == {"delivered": 1}

@@ -48,7 +48,7 @@ class NodeCollector:
         with write_lock(node):  # reads on the shared connection: not inside another thread's write
             queued = backlogs(conn)
             health = {r[0]: r[1:] for r in conn.execute(
-                "SELECT party, failures, failing_since, inconsistent FROM fed_partner_state")}
+                "SELECT party, failures, failing_since, inconsistent, last_contact FROM fed_partner_state")}
             outbox_rows = conn.execute("SELECT COUNT(*) FROM fed_outbox").fetchone()[0]
             ledger_size = node.ledger.size
             alerts = conn.execute(
@@ -71,6 +71,12 @@ class NodeCollector:
                     "(0: none waiting)", {p: age(oldest) for p, (_, oldest) in queued.items()})
         yield gauge("accord_partner_failing_seconds", "How long deliveries to the partner have been failing "
                     "(0: the last one succeeded)", {p: age(h[1]) for p, h in health.items()})
+        # an idle partner (nothing queued for it) is still reached every few seconds for its
+        # tree head: a growing age here says it is gone before any delivery fails
+        yield gauge("accord_partner_last_contact_age_seconds", "Seconds since the partner last answered "
+                    "(a delivery or a tree-head check; -1: never)",
+                    {p: age(h[3]) if h[3] else -1 for p, h in health.items()} | {
+                        p: -1 for p in parties if p not in health})
         yield gauge("accord_partner_consecutive_failures", "Delivery attempts in a row that got no answer",
                     {p: h[0] for p, h in health.items()})
         yield gauge("accord_partner_inconsistent", "1 if the partner's ledger was found inconsistent (flag "

@@ -60,6 +60,8 @@ def test_metrics_report_the_backlog_while_it_lasts_then_the_delivery(ops):
     assert during[("accord_envelopes_sent_total", (("partner", "USA"),))] == 1
     assert during[("accord_delivery_latency_seconds_count", (("partner", "USA"),))] == 1
     assert during[("accord_outbox_rows", ())] == 4
+    assert during[("accord_partner_last_contact_age_seconds", (("partner", "KOR"),))] == -1  # never answered
+    assert during[("accord_partner_last_contact_age_seconds", (("partner", "USA"),))] == 30
 
     net.up("KOR", nodes["KOR"])
     fed.sync(heads=False)

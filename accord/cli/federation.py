@@ -82,7 +82,8 @@ def status(dir: DirOpt, json_out: JsonOpt = False) -> None:
         head = p["partner_head"]
         state = ("[red]INCONSISTENT[/]" if p["inconsistent"] else
                  f"[yellow]failing for {duration_text(p['failing_for_s'])} "
-                 f"({p['consecutive_failures']} attempts)[/]" if p["consecutive_failures"] else "ok")
+                 f"({p['consecutive_failures']} attempt{'s' if p['consecutive_failures'] != 1 else ''})[/]"
+                 if p["consecutive_failures"] else "ok")
         t.add_row(p["party"], (p["last_contact"] or "never").replace("T", " ")[:19], str(p["queued"]),
                   duration_text(p["oldest_queued_age_s"]), str(p["delivered"]),
                   str(p["rejected_by_partner"]), str(p["sent_seq"]), str(p["received_seq"]),

@@ -120,3 +120,30 @@ def test_refusals_are_one_line_per_batch_on_each_side(pair, caplog):
     assert theirs[0].getMessage().startswith("refused 3 envelope(s) from JPN (policy_denied), first #1: policy of KOR")
     assert len(ours) == 1 and ours[0].count == 3 and ours[0].partner == "KOR"
     assert counters(kor).partner("JPN").refused == 3 and counters(jpn).partner("KOR").refused_by == 3
+
+
+def test_node_status_shows_since_when_and_how_old(pair):
+    """The CLI over the same status: its own clock is the wall clock, the node's was a manual one
+    set to 2026-01-01, so the outage reads in days."""
+    import json
+    import re
+
+    from typer.testing import CliRunner
+
+    from accord.cli.main import app as cli
+
+    nodes, net, clock = pair
+    jpn = nodes["JPN"]
+    net.down("KOR")
+    share(jpn, note(jpn, 1), "KOR")
+    Federation(jpn, net).sync(heads=False)
+    jpn.close()
+    text = CliRunner().invoke(cli, ["node", "status", "--dir", str(jpn.dir)], env={"COLUMNS": "200"})
+    assert text.exit_code == 0, text.output
+    row = next(line for line in text.output.splitlines() if line.startswith("│ KOR"))
+    assert re.search(r"│ 1 +│ \d+ d \d\d h +│", row) and re.search(r"failing for \d+ d \d\d h \(1 attempt\)", row)
+    assert "KOR last error (failing since 2026-01-01T00:00:00.000Z): KOR is down" in text.output
+    js = json.loads(CliRunner().invoke(cli, ["node", "status", "--dir", str(jpn.dir), "--json"]).output)
+    kor = next(p for p in js["partners"] if p["party"] == "KOR")
+    assert kor["failing_since"] == "2026-01-01T00:00:00.000Z" and kor["oldest_queued"] == "2026-01-01T00:00:00.000Z"
+    assert kor["failing_for_s"] > 86400 and kor["oldest_queued_age_s"] > 86400

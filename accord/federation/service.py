@@ -12,9 +12,10 @@ are found by a poll every ``poll_interval`` seconds. A separate thread fetches e
 signed tree head each ``head_interval`` seconds and checks it
 (:mod:`accord.federation.treeheads`), so a slow proof never delays delivery.
 
-For the operator, each worker logs a partner's outage once when it starts, a summary every
-``summary_interval`` seconds while it lasts and once when its backlog has been delivered (never a
-line per retry), and counts its traffic per batch for the metrics (:mod:`accord.federation.stats`).
+For the operator, a partner's outage (failed deliveries or tree-head checks) is logged once when
+it starts, summarised every ``summary_interval`` seconds while it lasts and logged once more when
+the partner answers again and its backlog has been delivered (never a line per retry); each worker
+counts its traffic per batch for the metrics (:mod:`accord.federation.stats`).
 With ``retention`` a further thread prunes acknowledged outbox rows
 (:mod:`accord.federation.retention`).
 
@@ -34,7 +35,7 @@ from datetime import timedelta
 from typing import Any
 
 from accord.clock import duration_text, to_rfc3339
-from accord.errors import AccordError, FederationError
+from accord.errors import AccordError, AuthError, FederationError
 from accord.federation import outbox
 from accord.federation.backoff import backoff_delay
 from accord.federation.inbox import _ready, new_refusal
@@ -78,7 +79,7 @@ def _settle_quietly(inflight: Future | None) -> None:
 
 
 class _Outage:
-    """One partner's run of failed deliveries, as its worker sees it, for the log: one line when
+    """One partner's run of failed contacts (deliveries, tree-head checks), for the log: one line when
     it starts, a summary each ``summary_interval`` while it lasts, one when the backlog it left
     has been delivered. ``since``/``until`` come from the node's clock (the outage's length);
     the summary's pacing from the monotonic clock."""
@@ -152,6 +153,8 @@ class Federation:
         self._threads: dict[str, threading.Thread] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._outages: dict[str, _Outage] = {}  # open outages by partner (see _unreached)
+        self._outage_lock = threading.Lock()
 
     # --- one step, synchronously -----------------------------------------------------------
     def deliver_once(self, party: str) -> int:
@@ -291,7 +294,6 @@ class Federation:
         fails, the cursor goes back to 0 and the lowest queued row is sent next.
         """
         failures = 0
-        outage: _Outage | None = None
         counts = counters(self.node).partner(party)
         try:
             reader = self._reader()
@@ -312,9 +314,7 @@ class Federation:
                             _settle(inflight)
                             inflight = None
                             continue
-                        if outage is not None and outage.until is not None:
-                            self._log_recovered(party, outage)
-                            outage = None
+                        self._backlog_delivered(party)
                         failures = 0
                         # woken at once by shares made in this process; other processes writing
                         # the same database (the CLI) are picked up by the poll
@@ -329,10 +329,7 @@ class Federation:
                         outbox.apply_ack(self.node, party, ack)
                         raise _settled_none(party, len(batch), ack)
                     settled = _tally(party, counts, ack)
-                    if outage is not None:
-                        if outage.until is None:  # reachable again: the outage ends here
-                            outage.until = self.node.clock.now()
-                        outage.delivered += settled
+                    self._reached(party, settled)
                     inflight = applier.submit(outbox.apply_ack, self.node, party, ack)
                     cursor = batch[-1][0]
                     if ack.next_seq is not None and ack.next_seq <= cursor:
@@ -348,7 +345,7 @@ class Federation:
                         outbox.record_failure(self.node, party, str(exc))
                     except AccordError:  # pragma: no cover - the store itself failing
                         pass
-                    outage = self._outage_goes_on(party, outage, exc, reader)
+                    self._unreached(party, exc, reader)
                     delay = backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap)
                     log.debug("delivery to %s failed (%d in a row), retry in %.2fs: %s", party, failures, delay, exc)
                     self._stop.wait(delay)
@@ -364,36 +361,63 @@ class Federation:
             if reader is not None:
                 reader.close()
 
-    def _outage_goes_on(self, party: str, outage: _Outage | None, exc: Exception, reader: Any) -> _Outage:
-        """Log a failed delivery to ``party`` as an operator wants it: the first failure of a run
-        as "unreachable", then a summary at most every ``summary_interval`` seconds while the
-        run lasts, and nothing for the retries in between."""
+    # --- outages, as the operator's log tells them -------------------------------------------
+    # Both the delivery worker and the tree-head thread reach a partner; either failing opens
+    # (or continues) its outage, either succeeding ends it, and it is reported recovered once
+    # nothing that queued up during it is left. One record per partner, under one lock.
+    def _unreached(self, party: str, exc: Exception, reader: Any) -> None:
+        """A contact with ``party`` failed: the first failure of a run is logged "unreachable",
+        then a summary at most every ``summary_interval`` seconds while the run lasts, and
+        nothing for the retries in between."""
         now = self.node.clock.now()
-        if outage is None:
-            outage = _Outage(now)
-            outage.next_summary = time.monotonic() + self.summary_interval
-            queued, oldest = _backlog(self.node, reader, party)
-            log.warning("partner %s unreachable: %s (%d item(s) queued)", party, exc, queued,
-                        extra={"event": "partner.unreachable", "partner": party, "since": to_rfc3339(now),
-                               "error": str(exc), "backlog": queued, "oldest_queued_age_s": oldest})
-            return outage
-        if outage.until is not None:  # failing again while draining: the same outage goes on
-            outage.until = None
-        outage.attempts += 1
-        if time.monotonic() >= outage.next_summary:
-            outage.next_summary = time.monotonic() + self.summary_interval
-            queued, oldest = _backlog(self.node, reader, party)
-            length = outage.length(now)
-            log.warning("partner %s still unreachable after %s (since %s): %d failed attempts, %d item(s) "
-                        "queued, the oldest %s old; last error: %s", party, duration_text(length),
-                        to_rfc3339(outage.since), outage.attempts, queued, duration_text(oldest), exc,
-                        extra={"event": "partner.still_unreachable", "partner": party,
-                               "since": to_rfc3339(outage.since), "outage_s": round(length, 3),
-                               "attempts": outage.attempts, "backlog": queued, "oldest_queued_age_s": oldest,
-                               "error": str(exc)})
-        return outage
+        with self._outage_lock:
+            outage = self._outages.get(party)
+            if outage is None:
+                outage = self._outages[party] = _Outage(now)
+                outage.next_summary = time.monotonic() + self.summary_interval
+                queued, oldest = _backlog(self.node, reader, party)
+                log.warning("partner %s unreachable: %s (%d item(s) queued)", party, exc, queued,
+                            extra={"event": "partner.unreachable", "partner": party, "since": to_rfc3339(now),
+                                   "error": str(exc), "backlog": queued, "oldest_queued_age_s": oldest})
+                return
+            if outage.until is not None:  # failing again while draining: the same outage goes on
+                outage.until = None
+            outage.attempts += 1
+            if time.monotonic() >= outage.next_summary:
+                self._summarise(party, outage, exc, reader, now)
 
-    def _log_recovered(self, party: str, outage: _Outage) -> None:
+    def _summarise(self, party: str, outage: _Outage, exc: Exception, reader: Any, now: Any) -> None:
+        outage.next_summary = time.monotonic() + self.summary_interval
+        queued, oldest = _backlog(self.node, reader, party)
+        length = outage.length(now)
+        log.warning("partner %s still unreachable after %s (since %s): %d failed attempts, %d item(s) "
+                    "queued, the oldest %s old; last error: %s", party, duration_text(length),
+                    to_rfc3339(outage.since), outage.attempts, queued, duration_text(oldest), exc,
+                    extra={"event": "partner.still_unreachable", "partner": party,
+                           "since": to_rfc3339(outage.since), "outage_s": round(length, 3),
+                           "attempts": outage.attempts, "backlog": queued, "oldest_queued_age_s": oldest,
+                           "error": str(exc)})
+
+    def _reached(self, party: str, settled: int = 0) -> bool:
+        """A contact with ``party`` succeeded (``settled`` envelopes acknowledged): an open outage
+        ends here, though it is reported only once its backlog is delivered. Returns whether
+        one was open."""
+        with self._outage_lock:
+            outage = self._outages.get(party)
+            if outage is None:
+                return False
+            if outage.until is None:
+                outage.until = self.node.clock.now()
+            outage.delivered += settled
+            return True
+
+    def _backlog_delivered(self, party: str) -> None:
+        """Nothing is queued for ``party``: report its outage recovered, if it had one that ended."""
+        with self._outage_lock:
+            outage = self._outages.get(party)
+            if outage is None or outage.until is None:
+                return
+            del self._outages[party]
         length = outage.length(self.node.clock.now())
         log.info("partner %s recovered after %s unreachable (since %s, %d failed attempts); backlog of %d "
                  "item(s) delivered", party, duration_text(length), to_rfc3339(outage.since), outage.attempts,
@@ -410,10 +434,17 @@ class Federation:
                     break
                 try:
                     check_partner_head(self.node, party, self.transport)
-                except AccordError as exc:  # unreachable or refusing: delivery reports outages
+                except (FederationError, AuthError) as exc:  # not reached, or it refused us
+                    log.debug("tree head of %s not checked: %s", party, exc)
+                    self._unreached(party, exc, None)
+                except AccordError as exc:  # a bad checkpoint: reached, and what it says is logged
                     log.debug("tree head of %s not checked: %s", party, exc)
                 except Exception:  # noqa: BLE001
                     log.exception("tree head check of %s: unexpected error", party)
+                else:
+                    # reached; with nothing queued for it no worker will say so: say it here
+                    if self._reached(party) and _backlog(self.node, None, party)[0] == 0:
+                        self._backlog_delivered(party)
             self._stop.wait(self.head_interval)
 
     # --- helpers for tests and benches -----------------------------------------------------

@@ -74,7 +74,8 @@ def test_partner_down_then_back_logs_one_unreachable_and_one_recovered_line(pair
     assert unreachable[0].levelno == logging.WARNING and unreachable[0].partner == "KOR"
     assert "KOR is down" in unreachable[0].getMessage()
     assert recovered[0].outage_s == OUTAGE and recovered[0].drained == 5
-    assert recovered[0].attempts == counters(jpn).partner("KOR").failures
+    # every failed contact: the deliveries, and the tree-head check made when the service started
+    assert recovered[0].attempts == counters(jpn).partner("KOR").failures + 1
     assert "42 s unreachable" in recovered[0].getMessage()
     assert not _events(caplog, "partner.still_unreachable")  # the summary interval never passed
 
@@ -147,3 +148,25 @@ def test_node_status_shows_since_when_and_how_old(pair):
     kor = next(p for p in js["partners"] if p["party"] == "KOR")
     assert kor["failing_since"] == "2026-01-01T00:00:00.000Z" and kor["oldest_queued"] == "2026-01-01T00:00:00.000Z"
     assert kor["failing_for_s"] > 86400 and kor["oldest_queued_age_s"] > 86400
+
+
+def test_an_idle_partner_going_away_and_coming_back_is_logged_too(pair, caplog):
+    """Nothing queued for KOR: its tree-head checks are what notice it (one line each way)."""
+    nodes, net, clock = pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    caplog.set_level(logging.INFO, logger="accord")
+    fed = Federation(jpn, net, head_interval=0.01, summary_interval=3600)
+    net.down("KOR")
+    fed.start()
+    try:
+        assert _wait(lambda: _events(caplog, "partner.unreachable"))
+        clock.advance(7)
+        time.sleep(0.1)  # more failed checks: no more lines
+        net.up("KOR", kor)
+        assert _wait(lambda: _events(caplog, "partner.recovered"))
+        time.sleep(0.1)
+    finally:
+        fed.stop()
+    assert len(_events(caplog, "partner.unreachable")) == 1
+    (recovered,) = _events(caplog, "partner.recovered")
+    assert recovered.outage_s == 7 and recovered.drained == 0 and recovered.attempts > 1

@@ -239,9 +239,26 @@ def retract(node: Any, item_id: str, reason: str) -> list[ShareResult]:
                               "VALUES (?,?,?,?)", (item_id, node.party, reason[:500], to_rfc3339(now)))
             node.ledger.append("item.retracted", {"item_id": item_id, "by": node.party,
                                                   "retraction": retraction.id}, time=now)
-    parties = [r[0] for r in node.conn.execute(
-        "SELECT DISTINCT recipient FROM fed_outbox WHERE item_id = ? ORDER BY recipient", (item_id,))]
-    return _enqueue(node, [(retraction, p, None) for p in parties])
+    return _enqueue(node, [(retraction, p, None) for p in sent_to(node, item_id)])
+
+
+def sent_to(node: Any, item_id: str) -> list[str]:
+    """Every partner ``item_id`` was queued for: its outbox rows, and — for rows retention has
+    pruned (:mod:`accord.federation.retention`) — the ledger's ``item.shared`` events, which
+    outlive them. The ledger is searched for the item's id as its canonical JSON writes it."""
+    from accord.core.canonical import canonical_json, parse_json_strict
+
+    needle = b'"item_id":' + canonical_json(item_id)
+    with write_lock(node):
+        parties = {r[0] for r in node.conn.execute("SELECT DISTINCT recipient FROM fed_outbox WHERE item_id = ?",
+                                                   (item_id,))}
+        leaves = node.conn.execute("SELECT leaf FROM ledger_leaves WHERE type = 'item.shared' AND instr(leaf, ?) > 0",
+                                   (needle,)).fetchall()
+    for (leaf,) in leaves:
+        data = parse_json_strict(bytes(leaf)).get("data") or {}
+        if data.get("item_id") == item_id and isinstance(data.get("to"), str):
+            parties.add(data["to"])
+    return sorted(parties)
 
 
 def retraction_of(node: Any, item_id: str) -> dict[str, Any] | None:
@@ -502,20 +519,33 @@ def apply_ack(node: Any, party: str, ack: BatchAck) -> tuple[int, int]:
                 # those numbers for ever
                 node.conn.execute("UPDATE fed_outbox SET state='queued' WHERE recipient=? AND seq>=? "
                                   "AND state IN ('delivered', 'rejected')", (party, ack.next_seq))
+                # … and if retention pruned some of those rows, seal them again from the ledger
+                held = node.conn.execute("SELECT MIN(seq) FROM fed_outbox WHERE recipient=? AND seq>=?",
+                                         (party, ack.next_seq)).fetchone()[0]
+                if held != ack.next_seq:
+                    last = node.conn.execute("SELECT last_seq FROM fed_out_seq WHERE recipient=?",
+                                             (party,)).fetchone()
+                    top = (held - 1) if held is not None else (last[0] if last else 0)
+                    if ack.next_seq <= top:
+                        from accord.federation.retention import refill
+                        refill(node, party, ack.next_seq, top)
             node.conn.execute(
                 "INSERT INTO fed_partner_state(party, last_contact, last_error, failures, peer_next_seq) "
                 "VALUES (?,?,NULL,0,?) ON CONFLICT(party) DO UPDATE SET last_contact=excluded.last_contact, "
-                "last_error=NULL, failures=0, peer_next_seq=excluded.peer_next_seq",
+                "last_error=NULL, failures=0, failing_since=NULL, peer_next_seq=excluded.peer_next_seq",
                 (party, now, ack.next_seq))
     return delivered, rejected
 
 
 def record_failure(node: Any, party: str, error: str) -> int:
-    """Count a failed delivery attempt; return the number of consecutive failures."""
+    """Count a failed delivery attempt; return the number of consecutive failures. The first of
+    a run stamps ``failing_since`` (cleared by the next acknowledgement, :func:`apply_ack`)."""
+    now = to_rfc3339(node.clock.now())
     with write_lock(node):
         with transaction(node.conn):
             node.conn.execute(
-                "INSERT INTO fed_partner_state(party, last_error, failures) VALUES (?,?,1) "
-                "ON CONFLICT(party) DO UPDATE SET last_error=excluded.last_error, failures=failures+1",
-                (party, error[:500]))
+                "INSERT INTO fed_partner_state(party, last_error, failures, failing_since) VALUES (?,?,1,?) "
+                "ON CONFLICT(party) DO UPDATE SET last_error=excluded.last_error, failures=failures+1, "
+                "failing_since=COALESCE(failing_since, excluded.failing_since)",
+                (party, error[:500], now))
         return node.conn.execute("SELECT failures FROM fed_partner_state WHERE party=?", (party,)).fetchone()[0]

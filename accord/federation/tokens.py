@@ -27,7 +27,7 @@ from accord.store.sqlite import ensure_schema
 
 TOKEN_PREFIX = "acc_"
 KNOWN_SCOPES = frozenset({
-    "admin", "items:read", "items:write", "share", "status",
+    "admin", "items:read", "items:write", "share", "status", "metrics",
     "taxii:read", "taxii:write", "dialogue:read", "dialogue:write",
 })
 _SCOPE_RE = re.compile(r"^[a-z][a-z0-9_.-]*(:[a-z0-9_.*-]+)?$")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import sqlite3
 import threading
@@ -41,6 +42,8 @@ from accord.core.policy import Decision, decide
 from accord.errors import AccordError, AgreementError, ConfigError, InputError, NotFoundError, StoreError
 from accord.store.ledger import Ledger
 from accord.store.sqlite import connect, ensure_schema, select_in
+
+log = logging.getLogger("accord.node")
 
 KEY_FILE = "node.key"
 CONFIG_FILE = "node.yaml"
@@ -420,6 +423,9 @@ class Node:
                                                        "originator": item.originator, "digest": item.digest(),
                                                        "classification": item.marking.classification.name}, now)
                                      for item in new])
+        for item in new:
+            if item.kind == ALERT_KIND and item.originator == self.party:
+                _log_alert(item)
         return new
 
     def store_received(self, items: list[Item]) -> None:
@@ -448,6 +454,19 @@ class Node:
         with self.write_lock:  # see get_item
             rows = self.conn.execute(q + " ORDER BY created, id", args).fetchall()
         return [Item.from_json(parse_json_strict(bytes(r["json"])), source=f"stored item {r['id']}") for r in rows]
+
+
+ALERT_KIND = "warning.alert"
+
+
+def _log_alert(item: Item) -> None:
+    """One line per own CAP alert stored (issued, updated or cancelled): operators act on them."""
+    body = item.body
+    areas = [str(a) for a in body.get("areas") or []]
+    log.warning("alert issued: %s %s%s%s", body.get("msgType") or "alert", body.get("identifier") or item.id,
+                f" for {', '.join(areas)}" if areas else "", f": {body['reason']}" if body.get("reason") else "",
+                extra={"event": "alert.issued", "item_id": item.id, "msg_type": body.get("msgType"),
+                       "identifier": body.get("identifier"), "areas": areas})
 
 
 # --- node.yaml ------------------------------------------------------------------------------

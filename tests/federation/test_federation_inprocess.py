@@ -215,7 +215,10 @@ def _rewrite_history(node, extra: int) -> None:
 
 
 @pytest.mark.parametrize("extra", [3, 0])
-def test_rewritten_ledger_is_flagged_by_both_partners(trio, extra):
+def test_rewritten_ledger_is_flagged_by_both_partners(trio, extra, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="accord.federation")
     nodes, _, feds = trio
     jpn, kor, usa = nodes["JPN"], nodes["KOR"], nodes["USA"]
     share(jpn, note(jpn, 1, kind="warning.track"), "KOR")
@@ -234,6 +237,10 @@ def test_rewritten_ledger_is_flagged_by_both_partners(trio, extra):
     share(jpn, note(jpn, 2, kind="warning.track"), "USA")
     assert not check_partner_head(usa, "JPN", feds["USA"].transport).consistent
     assert len(ledger_events(usa.dir, "partner.inconsistent")) == 1
+    # and logged once per partner that caught it, at error level, for the operator
+    logged = [r for r in caplog.records if getattr(r, "event", None) == "ledger.inconsistent"]
+    assert [(r.levelno, r.partner) for r in logged] == [(logging.ERROR, "JPN")] * 2
+    assert "reset-head" in logged[0].getMessage()
 
 
 def test_honest_growth_is_consistent(trio):

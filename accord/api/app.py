@@ -5,6 +5,8 @@
 * ``GET /health`` — the only endpoint that answers without authentication;
 * ``GET /openapi.json`` — the OpenAPI 3 description (bearer token required, any scope);
 * ``/api/v1/…`` — the user API (:mod:`accord.api.user`), bearer API tokens with scopes;
+* ``GET /metrics`` — Prometheus metrics (:mod:`accord.api.metrics`), bearer token with scope
+  ``metrics``;
 * ``/federation/v1/…`` — the partner API (:mod:`accord.api.partner`), RFC 9421 signed requests
   from pinned partner keys carrying signed envelopes;
 * ``/taxii2/…`` (:mod:`accord.api.taxii`) and the dialogue API (:mod:`accord.api.dialogue`) when
@@ -24,7 +26,6 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Match, get_route_path
@@ -88,9 +89,9 @@ class NodeApp(FastAPI):
         """Check the bearer token before anything reads the body: None (the principal is left in
         the scope for the route's own dependency), or the 401/403 to send — without reading a
         byte of the body, however large the request says it is."""
-        authorization = Headers(scope=scope).get("authorization")
+        scope["app"] = self  # what Starlette sets next: the request below reads the app's state
         try:
-            principal = await run_in_threadpool(bearer_principal, self.state, authorization)
+            principal = await run_in_threadpool(bearer_principal, Request(scope))
         except HTTPException as exc:
             return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
         scope[AUTHENTICATED_KEY], scope[PRINCIPAL_KEY] = True, principal
@@ -231,8 +232,9 @@ def create_app(node: Any, *, federation: Any = None, start_federation: bool = Fa
     def openapi(principal: Principal = Depends(current_principal)) -> JSONResponse:
         return JSONResponse(app.openapi())
 
-    from accord.api import partner, user
+    from accord.api import metrics, partner, user
 
+    app.include_router(metrics.make_router(node))
     app.include_router(user.make_router(node), prefix="/api/v1")
     app.include_router(partner.make_router(node), prefix="/federation/v1")
     app.state.optional_routers = _include_optional(app, node)

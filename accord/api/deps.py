@@ -20,6 +20,7 @@ Tokens are never logged: errors name the token (its label), never the secret.
 
 from __future__ import annotations
 
+import logging
 from contextlib import nullcontext
 from typing import Any, Callable, Coroutine
 
@@ -31,6 +32,7 @@ from starlette.types import Message, Receive, Scope
 
 from accord.core.canonical import parse_json_strict
 from accord.errors import AuthError, CanonicalJSONError
+from accord.federation.stats import counters
 from accord.federation.tokens import (  # re-exported: the token store API
     KNOWN_SCOPES,
     Principal,
@@ -40,12 +42,15 @@ from accord.federation.tokens import (  # re-exported: the token store API
     list_tokens,
     revoke_token,
 )
+from accord.logs import Throttle
 
 __all__ = [
     "KNOWN_SCOPES", "Principal", "TokenInfo", "create_token", "list_tokens", "revoke_token",
     "current_principal", "require_scope", "get_node", "bearer_principal", "mark_authenticated",
     "guard_body", "PRE_AUTH_BODY_BYTES", "StrictJSONRoute", "error_responses", "BEARER_ERRORS",
 ]
+
+log = logging.getLogger("accord.api")
 
 _bearer = HTTPBearer(auto_error=False, description="API token made by `accord node token create`")
 
@@ -65,24 +70,29 @@ PRE_AUTH_BODY_BYTES = 4 * 1024
 """The most of a request body any route can read before the request is authenticated."""
 
 
-def bearer_principal(app_state: Any, authorization: str | None) -> Principal:
-    """The caller an ``Authorization`` header names, or 401 (no/unknown token) / 403 (token of
-    another party than the node's) as :class:`HTTPException`."""
-    scheme, _, secret = (authorization or "").partition(" ")
+def bearer_principal(request: Request) -> Principal:
+    """The caller the request's ``Authorization`` header names, or 401 (no/unknown token) / 403
+    (token of another party than the node's) as :class:`HTTPException`, each refusal counted and
+    logged (:func:`note_auth_failure`)."""
+    scheme, _, secret = (request.headers.get("authorization") or "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
+        note_auth_failure(request, "user", "missing bearer API token")
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer API token",
                             headers={"WWW-Authenticate": "Bearer"})
     # under the node's write lock: the lookup must not run on the shared connection in the
     # middle of another thread's write transaction
-    lock = getattr(app_state, "auth_lock", None) or nullcontext()
+    state = request.app.state
+    lock = getattr(state, "auth_lock", None) or nullcontext()
     try:
         with lock:
-            principal = authenticate_token(app_state.node.conn, secret.strip())
+            principal = authenticate_token(state.node.conn, secret.strip())
     except AuthError as exc:
+        note_auth_failure(request, "user", str(exc))
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc),
                             headers={"WWW-Authenticate": "Bearer"}) from None
-    node_party = app_state.node.party
+    node_party = state.node.party
     if principal.party != node_party:
+        note_auth_failure(request, "user", f"token {principal.name!r} belongs to party {principal.party}")
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"token {principal.name!r} belongs to party {principal.party}, "
                             f"this node serves {node_party}")
@@ -96,9 +106,27 @@ def current_principal(request: Request,
     known = request.scope.get(PRINCIPAL_KEY)
     if known is not None:
         return known
-    principal = bearer_principal(request.app.state, request.headers.get("authorization"))
+    principal = bearer_principal(request)
     mark_authenticated(request, principal)
     return principal
+
+
+_auth_log = Throttle(per_minute=30)
+
+
+def note_auth_failure(request: Request, api: str, reason: str) -> None:
+    """Count a refused request (metrics) and log it: at most 30 lines a minute, each with the
+    number passed over since the last (:class:`accord.logs.Throttle`). The line names the
+    route and the reason; the reasons name tokens by label, and credentials are never logged."""
+    node = getattr(request.app.state, "node", None)
+    if node is not None:
+        counters(node).auth_failed(api)
+    allowed, passed = _auth_log.allow()
+    if allowed:
+        client = request.client.host if request.client else "unknown"
+        log.warning("refused a %s API request %s %s from %s: %s%s", api, request.method, request.url.path, client,
+                    reason, f" (+{passed} earlier refusals not logged one by one)" if passed else "",
+                    extra={"event": "auth.failed", "api": api, "client": client, "suppressed": passed})
 
 
 def mark_authenticated(request: Request, principal: Any = None) -> None:

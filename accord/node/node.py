@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -40,6 +39,7 @@ from accord.core.markings import is_party
 from accord.core.policy import Decision, decide
 from accord.errors import AccordError, AgreementError, ConfigError, InputError, NotFoundError, StoreError
 from accord.store.ledger import Ledger
+from accord.store.private_files import private_dir, write_private
 from accord.store.sqlite import connect, ensure_schema, select_in
 
 KEY_FILE = "node.key"
@@ -132,8 +132,7 @@ class Node:
         directory = Path(directory)
         if (directory / CONFIG_FILE).exists() or (directory / KEY_FILE).exists():
             raise ConfigError(f"{directory}: already a node directory; refusing to overwrite its identity")
-        directory.mkdir(parents=True, exist_ok=True)
-        os.chmod(directory, 0o700)
+        private_dir(directory)
         clock = clock or SystemClock()
         identity = Identity.generate(party)
         identity.save(directory / KEY_FILE)
@@ -425,12 +424,7 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 
 def _write_config(path: Path, config: dict[str, Any]) -> None:
-    """Write ``node.yaml`` atomically (temp file, fsync, rename)."""
+    """Write ``node.yaml`` atomically (temp file, fsync, rename), mode 0600."""
     text = ("# Accord node configuration. Partners are pinned with `accord node partner add`.\n"
             + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
-    tmp = path.with_suffix(".yaml.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_private(path, text.encode("utf-8"))

@@ -18,7 +18,7 @@ from rich.table import Table
 DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
-console = Console()
+console = Console(soft_wrap=True)  # lines are never wrapped into a pipe or a log
 
 
 def _open(dir: Path):  # noqa: ANN202
@@ -26,33 +26,52 @@ def _open(dir: Path):  # noqa: ANN202
     return Node.open(dir)
 
 
-def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="port to listen on")] = 8600,
+def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (plain HTTP off loopback "
+                                                            "needs --tls or --insecure)")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="port to listen on (1–65535)")] = 8600,
           tls: Annotated[bool, typer.Option("--tls/--no-tls", help="serve HTTPS with DIR/tls/cert.pem")] = False,
+          insecure: Annotated[bool, typer.Option("--insecure", help="accept plain HTTP on an address other than "
+                                                 "loopback (warned, recorded in the ledger)")] = False,
           log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning",
           batch_size: Annotated[int, typer.Option(help="envelopes per delivery POST at most (a backlog goes in batches this big; a trickle goes one by one)")] = 2000) -> None:
-    """Serve the node's API (user + partner) and run its delivery workers."""
-    import uvicorn
+    """Serve the node's API (user + partner) and run its delivery workers.
 
+    One server per node directory (DIR/serve.lock holds its PID); "serving on …" is printed once
+    the address is bound and the application has started.
+    """
+    from accord.api import serve as serving
     from accord.api.app import create_app
     from accord.api.tls import tls_dir
-
+    from accord.cli.node import warn
     from accord.federation import Federation
 
+    serving.check_port(port)
     node = _open(dir)
-    app = create_app(node, federation=Federation(node, batch_size=batch_size))
-    certfile = keyfile = None
-    scheme = "http"
-    if tls:
-        d = tls_dir(dir)
-        if not (d / "cert.pem").exists():
-            from accord.errors import ConfigError
-            raise ConfigError(f"{d}/cert.pem not found: run `accord node tls init --dir {dir}` first")
-        certfile, keyfile = str(d / "cert.pem"), str(d / "key.pem")
-        scheme = "https"
-    console.print(f"node {node.party} serving on {scheme}://{host}:{port}", highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
-                ssl_certfile=certfile, ssl_keyfile=keyfile)
+    with serving.ServeLock(dir) as lock:
+        if lock.taken_over is not None:
+            console.print(f"took over {lock.path} from process {lock.taken_over}, which no longer runs",
+                          highlight=False)
+        certfile = keyfile = None
+        scheme = "http"
+        if tls:
+            d = tls_dir(dir)
+            if not (d / "cert.pem").exists():
+                from accord.errors import ConfigError
+                raise ConfigError(f"{d}/cert.pem not found: run `accord node tls init --dir {dir}` first")
+            certfile, keyfile = str(d / "cert.pem"), str(d / "key.pem")
+            scheme = "https"
+        plain_http = serving.check_plain_http(host, tls=tls, insecure=insecure)
+        with serving.bind(host, port) as sock:
+            if plain_http:
+                serving.record_plain_http(node, host, port)
+                warn(f"serving plain HTTP on {serving.host_port(host, port)}, not loopback: bearer tokens and "
+                     "envelopes cross the network unencrypted (accepted with --insecure; recorded in the "
+                     "ledger as insecure.http)")
+            app = create_app(node, federation=Federation(node, batch_size=batch_size))
+            where = f"{scheme}://{serving.host_port(host, port)}"
+            serving.run(app, sock, log_level=log_level, ssl_certfile=certfile, ssl_keyfile=keyfile,
+                        on_started=lambda: console.print(f"node {node.party} serving on {where}", highlight=False),
+                        on_stopped=lock.release)
 
 
 def status(dir: DirOpt, json_out: JsonOpt = False) -> None:

@@ -30,6 +30,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")
 console = Console(soft_wrap=True)
 
 
+def warn(message: str) -> None:
+    """One line on stderr: ``warning: …``."""
+    Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/] {message}", highlight=False)
+
+
 def open_node(directory: Path):  # noqa: ANN201 - Node, imported lazily to keep `accord --help` fast
     from accord.node import Node
 
@@ -71,9 +76,15 @@ def show(dir: DirOpt, json_out: JsonOpt = False) -> None:
 def partner_add(dir: DirOpt, party: Annotated[str, typer.Option("--party", help="partner party code")],
                 key: Annotated[str, typer.Option("--key", help="partner's base64 Ed25519 public key")],
                 url: Annotated[Optional[str], typer.Option("--url", help="partner base URL")] = None,
-                replace: Annotated[bool, typer.Option("--replace", help="re-pin a different key")] = False) -> None:
+                replace: Annotated[bool, typer.Option("--replace", help="re-pin a different key")] = False,
+                insecure: Annotated[bool, typer.Option("--insecure", help="accept a plain http:// URL to a host "
+                                                       "other than loopback (warned, recorded in the ledger)")]
+                = False) -> None:
     """Pin a partner's public key (check its fingerprint with the partner out of band)."""
-    p = open_node(dir).add_partner(party, key, url, replace=replace)
+    p = open_node(dir).add_partner(party, key, url, replace=replace, insecure=insecure)
+    if p.insecure:
+        warn(f"{p.party}'s URL {p.url} is plain HTTP off loopback: envelopes cross the network unencrypted "
+             "(accepted with --insecure; recorded in the ledger as insecure.http)")
     console.print(f"pinned {p.party} {p.fingerprint}" + (f" at {p.url}" if p.url else ""), highlight=False)
 
 

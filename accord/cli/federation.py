@@ -15,6 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from accord.cli.output import print_table
+
 DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
@@ -42,7 +44,7 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
     from accord.api import serve as serving
     from accord.api.app import create_app
     from accord.api.tls import tls_dir
-    from accord.cli.node import warn
+    from accord.cli.output import warn
     from accord.federation import Federation
 
     serving.check_port(port)
@@ -93,7 +95,7 @@ def status(dir: DirOpt, json_out: JsonOpt = False) -> None:
         t.add_row(p["party"], (p["last_contact"] or "never").replace("T", " ")[:19], str(p["queued"]), str(p["delivered"]),
                   str(p["rejected_by_partner"]), str(p["sent_seq"]), str(p["received_seq"]),
                   f"{head['size']}" if head else "-", state)
-    console.print(t)
+    print_table(console, t)
     for p in st["partners"]:
         if p["inconsistent"]:
             console.print(f"[red]{p['party']} inconsistent:[/] {p['inconsistent']}", highlight=False)
@@ -130,12 +132,35 @@ token_app = typer.Typer(help="API tokens for the node's users (stored hashed).",
 def token_create(dir: DirOpt, name: Annotated[str, typer.Option(help="a label for the token")],
                  scope: Annotated[list[str], typer.Option(help="scope (repeat): items:read, items:write, "
                                                          "share, status, taxii:read, admin …")]) -> None:
-    """Create a token; the secret is printed once and never stored."""
+    """Create a token; the secret is printed once and never stored.
+
+    The secret alone goes to stdout (``TOKEN=$(accord node token create …)``); how to use it goes
+    to stderr.
+    """
     from accord.api.deps import create_token
 
     node = _open(dir)
     secret = create_token(node.conn, name, node.party, frozenset(scope))
     typer.echo(secret)
+    example = next((_EXAMPLE_REQUEST[s] for s in scope if s in _EXAMPLE_REQUEST), _EXAMPLE_REQUEST["status"])
+    Console(stderr=True, soft_wrap=True, highlight=False).print(
+        f"token {name!r} for {node.party} ({' '.join(sorted(set(scope)))}): the secret is printed once, on stdout; "
+        "the node keeps only its SHA-256.\nSend it as a bearer token to the node's API, at the URL `accord node "
+        f"serve` prints, e.g.:\n  curl -H \"Authorization: Bearer $TOKEN\" {example}", markup=False)
+
+
+#: A request each scope allows, for the hint `token create` prints (the API: docs/federation.md).
+_JSON = "-H 'Content-Type: application/json' -d"
+_EXAMPLE_REQUEST = {
+    "items:read": "http://127.0.0.1:8600/api/v1/items", "status": "http://127.0.0.1:8600/api/v1/status",
+    "admin": "http://127.0.0.1:8600/api/v1/status",
+    "items:write": f"""{_JSON} '{{"kind": "test.note", "marking": "UNCLASSIFIED", "body": {{}}}}' """
+                   "http://127.0.0.1:8600/api/v1/items",
+    "share": f"""{_JSON} '{{"item_id": "<item id>", "to": "<party>"}}' http://127.0.0.1:8600/api/v1/share""",
+    "dialogue:read": "http://127.0.0.1:8600/api/v1/dialogue/commitments",
+    "dialogue:write": "http://127.0.0.1:8600/api/v1/dialogue/series",
+    "taxii:read": "http://127.0.0.1:8600/taxii2/", "taxii:write": "http://127.0.0.1:8600/taxii2/",
+}
 
 
 @token_app.command("list")
@@ -151,7 +176,7 @@ def token_list(dir: DirOpt, json_out: JsonOpt = False) -> None:
     t = Table("name", "party", "scopes", "created", "revoked")
     for tok in tokens:
         t.add_row(tok.name, tok.party, " ".join(tok.scopes), tok.created, "yes" if tok.revoked else "")
-    console.print(t)
+    print_table(console, t)
 
 
 @token_app.command("revoke")

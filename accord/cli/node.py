@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from accord.cli.output import print_table, warn
 from accord.core.canonical import parse_json_strict
 from accord.core.items import new_item
 from accord.core.markings import Marking
@@ -28,11 +29,6 @@ app.add_typer(item_app, name="item")
 DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 console = Console(soft_wrap=True)
-
-
-def warn(message: str) -> None:
-    """One line on stderr: ``warning: …``."""
-    Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/] {message}", highlight=False)
 
 
 def open_node(directory: Path):  # noqa: ANN201 - Node, imported lazily to keep `accord --help` fast
@@ -116,7 +112,7 @@ def partner_list(dir: DirOpt, json_out: JsonOpt = False) -> None:
     t = Table("party", "fingerprint", "url")
     for p in partners.values():
         t.add_row(p.party, p.fingerprint[:23] + "…", p.url or "")
-    console.print(t)
+    print_table(console, t)
 
 
 @item_app.command("add")
@@ -151,4 +147,4 @@ def item_list(dir: DirOpt, kind: Annotated[Optional[str], typer.Option("--kind")
     t = Table("id", "kind", "originator", "marking", "created")
     for i in items:
         t.add_row(i.id, i.kind, i.originator, str(i.marking), i.created.isoformat(timespec="seconds"))
-    console.print(t)
+    print_table(console, t)

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
+from accord.cli.output import print_table
 from accord.errors import ConfigError
 
 console = Console()
@@ -78,7 +79,7 @@ def alerts(
     for r in summary_rows(messages):
         table.add_row(f"{r['t']:.0f}", r["sent"][11:19], r["msgType"], r["track"], r["reason"],
                       " ".join(r["areas"]), r["headline"])
-    console.print(table)
+    print_table(console, table)
 
 
 def register(root: typer.Typer) -> None:

@@ -28,9 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
 from accord.clock import ManualClock
 from accord.core.agreements import new_agreement, sign_agreement
@@ -685,15 +683,3 @@ def run_exercise(scenario: Scenario, out_dir: str | Path, *, transport: str = "i
     report = write_outputs(runner, metrics)
     return ExerciseResult(metrics, Path(out_dir), report, bool(metrics["passed"]), metrics["wall_s"],
                           metrics["simulated_s"])
-
-
-def print_summary(result: ExerciseResult, console: Console) -> None:
-    m = result.metrics
-    table = Table(title=f"Exercise {m['scenario']['name']} — {'PASSED' if result.passed else 'FAILED'}")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for label, value in m["summary_table"]:
-        table.add_row(label, value)
-    console.print(table)
-    console.print(f"report: {result.report_path}", highlight=False)
-    console.print(f"metrics: {result.out_dir / 'metrics.json'}", highlight=False)

@@ -30,7 +30,7 @@ app.add_typer(commitment_app, name="commitment")
 DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 NowOpt = Annotated[Optional[str], typer.Option("--now", help="evaluate at this RFC 3339 time (default: now)")]
-console = Console()
+console = Console(soft_wrap=True)  # a line into a pipe or a log stays one line
 
 
 def _store(directory: Path):  # noqa: ANN202 - imported lazily to keep `accord --help` fast

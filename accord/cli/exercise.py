@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Joint exercises: run a whole federation through a scenario and score it.",
                   no_args_is_help=True)
-console = Console()
+console = Console(soft_wrap=True)  # a line into a pipe or a log stays one line
 
 
 @app.command("list")
@@ -67,12 +67,15 @@ def run(
     seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON instead of a table."),
+    force: bool = typer.Option(False, "--force", help="Replace another run's output in --out (another "
+                               "scenario, seed or transport)."),
 ) -> None:
     """Run an exercise and write report.html and metrics.json (default: the trilateral drill)."""
     from accord.exercise.runner import run_exercise
 
     s = load_scenario(scenario)
-    result = run_exercise(s, out, transport=transport, seed=seed, progress=progress and not as_json)
+    result = run_exercise(s, out, transport=transport, seed=seed, progress=progress and not as_json,
+                          force=force)
     if as_json:
         typer.echo(json.dumps(result.metrics, indent=2, sort_keys=True))
     else:

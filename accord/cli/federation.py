@@ -20,7 +20,7 @@ from accord.cli.output import print_table
 DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
-console = Console(soft_wrap=True)  # lines are never wrapped into a pipe or a log
+console = Console(soft_wrap=True)  # a line into a pipe or a log stays one line
 
 
 def _open(dir: Path):  # noqa: ANN202

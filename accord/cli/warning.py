@@ -14,7 +14,7 @@ from accord.cli.output import print_table
 
 app = typer.Typer(help="Early warning: simulate radar scenarios, track missiles, score trackers.",
                   no_args_is_help=True)
-console = Console()
+console = Console(soft_wrap=True)  # a line into a pipe or a log stays one line
 
 
 @app.command()

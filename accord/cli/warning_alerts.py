@@ -16,7 +16,7 @@ from rich.table import Table
 from accord.cli.output import print_table
 from accord.errors import ConfigError
 
-console = Console()
+console = Console(soft_wrap=True)  # a line into a pipe or a log stays one line
 
 
 def alerts(

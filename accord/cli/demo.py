@@ -35,7 +35,7 @@ def demo(dir: Annotated[Optional[Path], typer.Option("--dir", help="where to cre
     if json_out:
         typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
         return
-    console = Console(soft_wrap=False, width=max(Console().width, 150))
+    console = Console(soft_wrap=True)  # the tables: print_table (whole into a pipe, folded on a terminal)
     console.print(f"[bold]Accord demo[/] — nodes JPN, KOR, USA in {dir}; agreements "
                   "jpn-kor-bilateral (warning.* ≤ SECRET, intel.* ≤ CONFIDENTIAL) and trilateral-warning "
                   "(warning.alert, warning.prediction ≤ CONFIDENTIAL), signed by every party", highlight=False)

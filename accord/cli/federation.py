@@ -38,8 +38,7 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
           batch_size: Annotated[int, typer.Option(help="envelopes per delivery POST at most (a backlog goes in batches this big; a trickle goes one by one)")] = 2000) -> None:
     """Serve the node's API (user + partner) and run its delivery workers.
 
-    One server per node directory (DIR/serve.lock holds its PID); "serving on …" is printed once
-    the address is bound and the application has started.
+    One server per node directory (its PID in DIR/serve.lock); "serving on …" once bound and started.
     """
     from accord.api import serve as serving
     from accord.api.app import create_app

@@ -31,7 +31,8 @@ def simulate(
     from accord.warning.sim import random_scenario, simulate as run, write_scenario
 
     spec = random_scenario(seed, missiles, duration=duration, pd=pd, clutter_per_scan=clutter)
-    with Progress(console=console, transient=True, disable=as_json) as progress:
+    with Progress(console=console, transient=True,
+                  disable=as_json or not console.is_terminal) as progress:
         task = progress.add_task("solving launches", total=len(spec.launches))
         result = run(spec, progress=lambda _id: progress.advance(task))
     write_scenario(out, result)

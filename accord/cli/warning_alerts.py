@@ -45,7 +45,7 @@ def alerts(
     geo = Geography.load(geography, parties=[party])
     rules = AlertRules.from_yaml(config, party=party) if config else AlertRules(party=party)
     with Progress(TextColumn("{task.description}"), BarColumn(), console=console, transient=True,
-                  disable=as_json) as progress:
+                  disable=as_json or not console.is_terminal) as progress:
         task = progress.add_task("tracking detections", total=None)
         inp = load_input(source, progress=lambda n, total: progress.update(task, completed=n, total=total))
     chosen = status or "Exercise"

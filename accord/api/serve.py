@@ -63,7 +63,10 @@ class ServeLock:
         self._fd: int | None = None
 
     def acquire(self) -> "ServeLock":
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        except OSError as exc:
+            raise ConfigError(f"{self.path}: cannot make the serve lock: {exc.strerror}") from None
         try:
             os.fchmod(fd, FILE_MODE)
             try:

@@ -98,6 +98,8 @@ def test_serve_lock_in_process(tmp_path):
     (tmp_path / "serve.lock").write_text("4194304\n")  # above Linux's pid_max: no such process
     with ServeLock(tmp_path) as lock:
         assert lock.taken_over == 4194304
+    with pytest.raises(ConfigError, match="cannot make the serve lock"):
+        ServeLock(tmp_path / "no-such-node").acquire()
 
 
 def test_check_port_bounds():

@@ -46,7 +46,8 @@ def test_tour_names_checkout_files_through_accord_and_they_exist():
 def test_tour_commands_that_read_checkout_files_run_from_an_empty_directory(tmp_path):
     wanted = ("accord node init", "key()", "accord node partner add", "accord intel add-collection",
               "accord intel import", "accord exercise validate")
-    script = "\n".join(c for c in tour_commands() if c.startswith(wanted))
+    # (the --skip-invalid import exits 2 on purpose: it skipped objects; its path is checked above)
+    script = "\n".join(c for c in tour_commands() if c.startswith(wanted) and "--skip-invalid" not in c)
     assert script.count("\n") + 1 == 8, script
     r = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True, text=True,
                        timeout=120, env={**os.environ, "ACCORD": str(ROOT),

@@ -160,9 +160,11 @@ class _Server(uvicorn.Server):
 
 def run(app: Any, sock: socket.socket, *, on_started: Callable[[], None], on_stopped: Callable[[], None],
         log_level: str = "warning", ssl_certfile: str | None = None, ssl_keyfile: str | None = None) -> None:
-    """Serve ``app`` on the bound ``sock`` until stopped (SIGINT/SIGTERM). ``on_started`` runs
+    """Serve ``app`` on the bound ``sock`` until stopped (SIGINT/SIGTERM); uvicorn's own messages at
+    ``log_level`` through the handlers already configured (:func:`accord.logs.configure`). ``on_started`` runs
     once the application has started and the socket accepts connections, ``on_stopped`` once
     the server has shut down (before a caught SIGTERM ends the process)."""
-    config = uvicorn.Config(app, log_level=log_level, access_log=False, ssl_certfile=ssl_certfile,
-                            ssl_keyfile=ssl_keyfile)
+    # log_config=None: the handlers accord.logs set up stay (uvicorn would replace them)
+    config = uvicorn.Config(app, log_config=None, log_level=log_level, access_log=False,
+                            ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
     _Server(config, on_started, on_stopped).run(sockets=[sock])

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import httpx
 
 from accord.core.canonical import canonical_json, parse_json_strict
+from accord.core.plain_http import plain_remote_host
 from accord.errors import AuthError, FederationError, InputError
 from accord.federation.httpsig import sign_request
 from accord.federation.inbox import BatchAck, receive_batch
@@ -56,6 +57,9 @@ class HttpTransport:
         url = getattr(partner, "url", None) if partner is not None else None
         if not url:
             raise FederationError(f"partner {party} has no URL (pin it with a URL to deliver to it)")
+        if plain_remote_host(url) is not None and not getattr(partner, "insecure", False):
+            raise FederationError(f"partner {party}'s URL {url} is plain HTTP off loopback and was not accepted "
+                                  "with --insecure; re-pin it with https:// or --insecure")
         with self._lock:
             client = self._clients.get(party)
             if client is None:

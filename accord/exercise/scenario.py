@@ -15,11 +15,23 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from accord.core.parties import party_problem
+from accord.core.safe_yaml import parse_yaml
 from accord.errors import InputError
 
-PartyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 alpha-3 code")]
+
+
+def _known_party(code: str) -> str:
+    problem = party_problem(code)
+    if problem is not None:
+        raise ValueError(problem)
+    return code
+
+
+PartyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 alpha-3 code"),
+                      AfterValidator(_known_party)]
 Lat = Annotated[float, Field(ge=-90.0, le=90.0)]
 Lon = Annotated[float, Field(ge=-180.0, le=180.0)]
 
@@ -259,13 +271,7 @@ def _dotted(loc: tuple[Any, ...]) -> str:
 
 def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
     """Parse and validate a scenario; raise :class:`InputError` naming the line and field."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InputError(f"not valid YAML: {getattr(exc, 'problem', exc)}", source=source,
-                         line=mark.line + 1 if mark else None) from None
+    data, root = parse_yaml(text, source=source)
     if not isinstance(data, dict):
         raise InputError("a scenario is a YAML mapping (name:, parties:, radars: …)", source=source, line=1)
     try:

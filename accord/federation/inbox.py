@@ -34,6 +34,7 @@ nothing half applied. If the commit fails, nothing was applied and the sender re
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 import weakref
@@ -50,8 +51,11 @@ from accord.errors import (InputError, SignatureError, StoreError, UnknownKeyErr
                            WrongRecipientError)
 from accord.federation import wire
 from accord.federation.schema import ensure_federation_schema, write_lock
+from accord.federation.stats import counters
 from accord.federation.txn import transaction
 from accord.store.sqlite import select_in
+
+log = logging.getLogger("accord.federation")
 
 RETRACTION_KIND = wire.RETRACTION_KIND
 MAX_AGE = timedelta(days=7)
@@ -318,7 +322,7 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
                     _, outcome, code, reason = first
                     if outcome == "rejected":
                         receipts.append(Receipt(orig, seq, item_id, "rejected", code or "rejected",
-                                                f"already refused: {reason or 'no reason recorded'}", True))
+                                                f"{ALREADY_REFUSED}{reason or 'no reason recorded'}", True))
                     else:
                         receipts.append(Receipt(orig, seq, item_id, "duplicate", None,
                                                 "already received (idempotent acknowledgement)", True))
@@ -409,16 +413,45 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
         except Exception as exc:  # sqlite I/O errors, disk full …: nothing was applied
             raise StoreError(f"{node.party} could not commit a batch of {len(envelopes)} envelope(s) "
                              f"from {sender}: {exc}") from exc
+        _count_and_log(node, sender, receipts)
         nxt_for_sender = None
         if sender is not None:
             nxt_for_sender = expected.get(sender) or _last_seq(conn, sender) + 1
         return BatchAck(node.party, sender, nxt_for_sender, tuple(receipts))
 
 
+def new_refusal(receipt: Receipt) -> bool:
+    """A refusal made now, not the answer repeated for an envelope refused before (sent again
+    because the first answer was lost)."""
+    return receipt.status == "rejected" and not (receipt.reason or "").startswith(ALREADY_REFUSED)
+
+
+ALREADY_REFUSED = "already refused: "
+
+
+def _count_and_log(node: Any, sender: str | None, receipts: list[Receipt]) -> None:
+    """After a batch committed: count it for the metrics and log its refusals, one line per
+    batch (a resent envelope refused before is not a new refusal)."""
+    refused = [r for r in receipts if new_refusal(r)]
+    if sender is not None:
+        counts = counters(node).partner(sender)
+        counts.received += len(receipts) - len(refused)
+        counts.refused += len(refused)
+    if refused:
+        first = refused[0]
+        codes = sorted({r.code or "rejected" for r in refused})
+        log.warning("refused %d envelope(s) from %s (%s), first #%s: %s", len(refused), sender or first.originator,
+                    ", ".join(codes), first.seq, first.reason,
+                    extra={"event": "envelopes.refused", "partner": sender or first.originator,
+                           "count": len(refused), "codes": codes})
+
+
 REFUSALS_PER_MINUTE = 30
-"""At most this many refused partner requests per node and minute are recorded one by one; the
-rest are counted and the count is recorded with the next one let through, so a flood of forged
-requests cannot grow the ledger without bound."""
+REFUSALS_PER_DAY = 1000
+"""At most this many refused partner requests per node are recorded one by one in a minute, and
+at most :data:`REFUSALS_PER_DAY` in a day (a steady 30 a minute would still add 43,200 entries a
+day); the rest are counted and the count is recorded with the next one let through, so a flood
+of forged requests cannot grow the ledger without bound."""
 
 _refusal_windows: "weakref.WeakKeyDictionary[Any, list[float]]" = weakref.WeakKeyDictionary()
 _refusal_guard = threading.Lock()
@@ -428,15 +461,19 @@ def _refusal_budget(node: Any, now: float) -> tuple[bool, int]:
     """(record this refusal?, refusals suppressed since the last recorded one)."""
     with _refusal_guard:
         try:
-            window = _refusal_windows.setdefault(node, [now, 0.0, 0.0])  # [start, recorded, suppressed]
+            # [minute start, recorded this minute, suppressed, day start, recorded this day]
+            window = _refusal_windows.setdefault(node, [now, 0.0, 0.0, now, 0.0])
         except TypeError:  # pragma: no cover - a node type without weak references
             return True, 0
         if now - window[0] >= 60.0:
             window[0], window[1] = now, 0.0
-        if window[1] >= REFUSALS_PER_MINUTE:
+        if now - window[3] >= 86400.0:
+            window[3], window[4] = now, 0.0
+        if window[1] >= REFUSALS_PER_MINUTE or window[4] >= REFUSALS_PER_DAY:
             window[2] += 1
             return False, 0
         window[1] += 1
+        window[4] += 1
         suppressed, window[2] = int(window[2]), 0.0
         return True, suppressed
 
@@ -474,25 +511,29 @@ def flush_refusal_count(node: Any) -> int:
     return count
 
 
-def record_request_rejection(node: Any, who: str | None, reason: str) -> None:
+def record_request_rejection(node: Any, signer: str | None, reason: str) -> None:
     """Record a refused partner request (bad signature, unknown party …) in table and ledger,
-    at most :data:`REFUSALS_PER_MINUTE` a minute (the others are counted, see there)."""
+    at most :data:`REFUSALS_PER_MINUTE` a minute and :data:`REFUSALS_PER_DAY` a day (the others
+    are counted, see there). ``signer`` is the party whose pinned key verified the request, or
+    ``None``: a forged request is recorded as from an unknown key, never under the ``keyid`` it
+    claims (:class:`~accord.errors.RequestSignatureError`)."""
     _ready(node)
+    counters(node).auth_failed("partner")
     record, suppressed = _refusal_budget(node, time.monotonic())
     if not record:
         return
     now = node.clock.now()
-    sender = None
-    if who and 'keyid="' in who:
-        sender = who.split('keyid="', 1)[1][:3]
-    elif who and len(who) == 3:
-        sender = who
-    data = _refusal_event(sender, reason, suppressed)
+    data = {**_refusal_event(signer, reason, suppressed), "signer": signer or "unknown key"}
+    # logged as recorded: at most as many lines as ledger entries, each with the count of the
+    # refusals passed over since the last one. The request's headers are never logged.
+    log.warning("refused a partner request from %s: %s%s", signer or "an unknown key", reason[:500],
+                f" (+{suppressed} earlier refusals not logged one by one)" if suppressed else "",
+                extra={"event": "auth.failed", "api": "partner", "partner": signer, "suppressed": suppressed})
     with write_lock(node):
         try:
             with transaction(node.conn):
                 node.conn.execute("INSERT INTO fed_rejections(at, sender, seq, code, reason) VALUES (?,?,?,?,?)",
-                                  (to_rfc3339(now), sender, None, "unauthenticated",
+                                  (to_rfc3339(now), signer, None, "unauthenticated",
                                    (reason[:500] + (f" (+{suppressed} earlier refusals not recorded one by one)"
                                                     if suppressed else ""))))
                 node.ledger.append("item.rejected", data, time=now)

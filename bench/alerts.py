@@ -85,14 +85,29 @@ def latency(geo: Geography, n: int, seed: int = 1) -> dict:
 
 
 # --- 2. scenarios -------------------------------------------------------------------------
+def tracker_version() -> str:
+    """A digest of the tracker's and predictor's source, so cached predictions of an older
+    tracker are never reused."""
+    import hashlib
+
+    import accord.warning.prediction as prediction
+    import accord.warning.tracking as tracking
+
+    h = hashlib.sha256()
+    for f in sorted(Path(tracking.__file__).parent.glob("*.py")) + [Path(prediction.__file__)]:
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
 def tracked_predictions(scen: Path) -> tuple[list[Prediction], float]:
-    """Run the tracker (cached in /tmp by detections size+mtime); return predictions, seconds."""
+    """Run the tracker (cached in /tmp by detections size+mtime and the tracker's source); return
+    predictions, seconds."""
     from accord.warning.io import read_detections, read_predictions, write_predictions
     from accord.warning.pipeline import track_detections
 
     det = scen / "detections.jsonl"
     st = det.stat()
-    cached = CACHE / f"{scen.name}-{st.st_size}-{int(st.st_mtime)}-predictions.jsonl"
+    cached = CACHE / f"{scen.name}-{st.st_size}-{int(st.st_mtime)}-{tracker_version()}-predictions.jsonl"
     if cached.exists():
         return read_predictions(cached), float("nan")
     t0 = time.perf_counter()

@@ -49,6 +49,9 @@ def test_after_delivery_and_pruning_the_outbox_holds_only_what_is_unacknowledged
     assert _outbox(jpn) == {"queued": 3}
     assert {r[0] for r in jpn.conn.execute("SELECT seq FROM fed_outbox")} == {r.seq for r in usa_waiting}
     jpn.ledger.verify()  # pruning touches no ledger entry
+    from accord.node.verify import verify_node
+
+    assert verify_node(jpn).checked["queued envelopes"] == 3  # nor anything the node check holds to it
     by_party = {p["party"]: p for p in status(jpn)["partners"]}
     assert by_party["KOR"]["delivered"] == 20 and by_party["USA"]["delivered"] == 5
     assert by_party["USA"]["queued"] == 3 and by_party["KOR"]["sent_seq"] == 20

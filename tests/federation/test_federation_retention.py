@@ -51,7 +51,7 @@ def test_after_delivery_and_pruning_the_outbox_holds_only_what_is_unacknowledged
     jpn.ledger.verify()  # pruning touches no ledger entry
     from accord.node.verify import verify_node
 
-    verify_node(jpn)  # nor anything the node's own check holds the outbox to
+    assert verify_node(jpn).checked["queued envelopes"] == 3  # nor anything the node's own check holds the outbox to
     by_party = {p["party"]: p for p in status(jpn)["partners"]}
     assert by_party["KOR"]["delivered"] == 20 and by_party["USA"]["delivered"] == 5
     assert by_party["USA"]["queued"] == 3 and by_party["KOR"]["sent_seq"] == 20

@@ -7,8 +7,10 @@
 * ``/api/v1/…`` — the user API (:mod:`accord.api.user`), bearer API tokens with scopes;
 * ``/federation/v1/…`` — the partner API (:mod:`accord.api.partner`), RFC 9421 signed requests
   from pinned partner keys carrying signed envelopes;
-* ``/taxii2/…`` (:mod:`accord.api.taxii`) and the dialogue API (:mod:`accord.api.dialogue`) when
-  those modules are present (each exports ``make_router(node) -> APIRouter``).
+* ``/taxii2/…`` (:mod:`accord.api.taxii`), the dialogue API (:mod:`accord.api.dialogue`) and
+  the web console at ``/console/`` (:mod:`accord.console.routes`, cookie sessions, not in the
+  OpenAPI description) when those modules are present (each exports
+  ``make_router(node) -> APIRouter``).
 
 When ``federation`` is given (or ``start_federation=True``), the app's lifespan starts its
 delivery workers and stops them on shutdown.
@@ -99,6 +101,7 @@ _OPTIONAL_ROUTERS = (
     # (module, prefix used when the router's own paths do not already carry it)
     ("accord.api.taxii", "/taxii2"),
     ("accord.api.dialogue", "/api/v1/dialogue"),
+    ("accord.console.routes", "/console"),
 )
 
 

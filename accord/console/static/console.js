@@ -1,0 +1,89 @@
+/* Accord console: live updates over Server-Sent Events (GET /console/events).
+ * Own code, Apache-2.0, no dependencies. Loaded as a static file: the console's
+ * Content-Security-Policy allows no inline script. Builds DOM with textContent only. */
+(function () {
+  "use strict";
+  var LEVELS = ["u", "r", "c", "s", "ts"];
+  var NAMES = {u: "UNCLASSIFIED", r: "RESTRICTED", c: "CONFIDENTIAL", s: "SECRET", ts: "TOP SECRET"};
+  var TLP = ["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"];
+
+  function list(s) { return s ? s.split(",") : []; }
+
+  /* the page banner covers every marking on screen: highest level, all caveats, the parties
+   * every item is releasable to, the most restrictive TLP (accord/console/view.py, same rules) */
+  function raiseBanners(m) {
+    document.querySelectorAll("[data-banner]").forEach(function (b) {
+      var count = parseInt(b.dataset.count || "0", 10);
+      var level = LEVELS[Math.max(LEVELS.indexOf(b.dataset.level), LEVELS.indexOf(m.level))];
+      var caveats = list(b.dataset.caveats);
+      m.caveats.forEach(function (c) { if (caveats.indexOf(c) < 0) { caveats.push(c); } });
+      var rel = count === 0 ? m.rel.slice() : list(b.dataset.rel).filter(function (p) { return m.rel.indexOf(p) >= 0; });
+      var tlp = TLP[Math.max(TLP.indexOf(b.dataset.tlp), TLP.indexOf(m.tlp || ""))] || "";
+      var text = [NAMES[level]].concat(caveats);
+      if (rel.length) { text.push("REL TO " + rel.sort().join(", ")); }
+      if (tlp) { text.push("TLP:" + tlp); }
+      b.dataset.count = String(count + 1);
+      b.dataset.level = level; b.dataset.rel = rel.join(","); b.dataset.tlp = tlp; b.dataset.caveats = caveats.join(",");
+      b.className = "banner " + level;
+      b.textContent = text.join("//");
+    });
+  }
+
+  function cell(tr, child) { var td = document.createElement("td"); td.appendChild(child); tr.appendChild(td); }
+  function text(s) { return document.createTextNode(s); }
+
+  function addItem(d) {
+    var shown = false;
+    document.querySelectorAll("tbody[data-live]").forEach(function (tb) {
+      var want = tb.dataset.live;
+      if (want !== "*" && want !== d.kind) { return; }
+      if (tb.querySelector('tr[data-id="' + CSS.escape(d.id) + '"]')) { return; }
+      var tr = document.createElement("tr");
+      tr.dataset.id = d.id;
+      tr.className = "fresh";
+      var mark = document.createElement("span");
+      mark.className = "mark " + d.level; mark.textContent = d.marking;
+      cell(tr, mark);
+      var time = document.createElement("time");
+      time.dateTime = d.created; time.textContent = d.created.replace("T", " ").replace(/\.\d+Z$/, "Z");
+      cell(tr, time);
+      cell(tr, text(d.originator));
+      cell(tr, text(d.kind));
+      var a = document.createElement("a");
+      a.href = "/console/items/" + encodeURI(d.id); a.textContent = d.summary || d.id;
+      cell(tr, a);
+      tb.insertBefore(tr, tb.firstChild);
+      while (tb.rows.length > 200) { tb.deleteRow(tb.rows.length - 1); }
+      shown = true;
+    });
+    if (shown) { raiseBanners(d); }
+  }
+
+  function status(d) {
+    var size = document.getElementById("ledger-size");
+    if (size) { size.textContent = String(d.ledger); }
+    d.partners.forEach(function (p) {
+      var row = document.querySelector('#partners tr[data-party="' + CSS.escape(p.party) + '"]');
+      if (!row) { return; }
+      var q = row.querySelector('[data-f="queued"]'); if (q) { q.textContent = String(p.queued); }
+      var c = row.querySelector('[data-f="last_contact"]'); if (c) { c.textContent = p.last_contact || "—"; }
+    });
+  }
+
+  function connect() {
+    var url = document.body.dataset.events;
+    if (!url || !window.EventSource) { return; }
+    var live = document.getElementById("live");
+    var es = new EventSource(url);  /* the browser resends Last-Event-ID when it reconnects */
+    es.addEventListener("open", function () {
+      if (live) { live.textContent = document.body.dataset.connected; live.className = "live on"; }
+    });
+    es.addEventListener("error", function () {
+      if (live) { live.textContent = document.body.dataset.disconnected; live.className = "live off"; }
+    });
+    es.addEventListener("item", function (e) { addItem(JSON.parse(e.data)); });
+    es.addEventListener("status", function (e) { status(JSON.parse(e.data)); });
+  }
+
+  document.addEventListener("DOMContentLoaded", connect);
+}());

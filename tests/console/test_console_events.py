@@ -1,0 +1,102 @@
+"""The live stream: ledger entries as events, filtered per viewer, resumable with Last-Event-ID."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+from conftest import csrf_of
+from console_world import alert_item
+
+from accord.console.events import read_after, start_index
+from accord.console.view import Viewer
+from accord.federation.schema import write_lock
+from accord.federation.tokens import Principal
+
+
+def _viewer(world, party: str, *scopes: str) -> Viewer:
+    return Viewer(Principal("t", party, frozenset(scopes)), world.jpn.party)
+
+
+def test_events_are_ledger_entries_after_an_index_filtered_for_the_viewer(world):
+    jpn = world.jpn
+    start = -1
+    home, _ = read_after(jpn, _viewer(world, "JPN", "items:read"), start)
+    kor, last = read_after(jpn, _viewer(world, "KOR", "items:read"), start)
+    assert last == jpn.ledger.size - 1
+    assert {world.secret.id, world.releasable.id} <= {e.data["id"] for e in home if e.event == "item"}
+    assert world.secret.id not in {e.data.get("id") for e in kor}
+    assert world.releasable.id in {e.data.get("id") for e in kor}
+    assert all(e.event == "item" for e in kor)  # a partner gets no ledger bookkeeping
+    # ids are ledger indices, increasing; only entries after the given index come back
+    ids = [e.id for e in home]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    later, _ = read_after(jpn, _viewer(world, "JPN", "items:read"), ids[-1])
+    assert later == []
+    new = jpn.put_item(alert_item(jpn, 7, "Cancel", "UNCLASSIFIED//REL TO JPN, KOR"))
+    later, _ = read_after(jpn, _viewer(world, "JPN", "items:read"), ids[-1])
+    assert [e.data["id"] for e in later] == [new.id] and later[0].data["summary"].startswith("Cancel INC-1")
+    assert "cap_xml" not in later[0].json()  # events carry a summary, never the body
+
+
+def test_a_node_party_viewer_with_status_scope_also_gets_ledger_events(world):
+    events, _ = read_after(world.jpn, _viewer(world, "JPN", "admin"), -1)
+    assert "agreement.added" in {e.data.get("type") for e in events if e.event == "ledger"}
+
+
+def test_the_stream_starts_after_last_event_id_then_after_then_at_the_end(world):
+    end = world.jpn.ledger.size - 1
+    assert start_index(world.jpn, "3", "1") == 3
+    assert start_index(world.jpn, None, "1") == 1
+    assert start_index(world.jpn, None, None) == end
+    assert start_index(world.jpn, "garbage", None) == end
+
+
+def _events(lines: Iterator[str]) -> Iterator[dict]:
+    ev: dict = {}
+    for line in lines:
+        if not line:
+            if "data" in ev:
+                yield ev
+            ev = {}
+        elif not line.startswith(":"):
+            key, _, value = line.partition(":")
+            ev[key] = value[1:] if value.startswith(" ") else value
+
+
+def _session(served, token: str) -> httpx.Client:
+    client = httpx.Client(base_url=served.url, timeout=10)
+    r = client.get("/console/login")
+    r = client.post("/console/login", data={"token": token, "csrf": csrf_of(r.text)})
+    assert r.status_code == 303
+    return client
+
+
+def test_a_reconnect_with_last_event_id_loses_nothing(served, world):
+    jpn = world.jpn
+    client = _session(served, world.reader)
+
+    def put(n: int):
+        with write_lock(jpn):
+            return jpn.put_item(alert_item(jpn, n, "Update", "UNCLASSIFIED//REL TO JPN, KOR"))
+
+    with client.stream("GET", f"/console/events?after={jpn.ledger.size - 1}") as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+        a = put(10)
+        first = next(_events(r.iter_lines()))
+    assert first["event"] == "item" and json.loads(first["data"])["id"] == a.id
+    # while the browser is away, two more arrive
+    b, c = put(11), put(12)
+    with client.stream("GET", "/console/events", headers={"Last-Event-ID": first["id"]}) as r:
+        got = _events(r.iter_lines())
+        again = [next(got), next(got)]
+    assert [json.loads(e["data"])["id"] for e in again] == [b.id, c.id]
+    assert int(first["id"]) < int(again[0]["id"]) < int(again[1]["id"])
+    client.close()
+
+
+def test_the_event_stream_needs_a_session(served):
+    r = httpx.get(f"{served.url}/console/events", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/login"

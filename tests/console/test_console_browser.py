@@ -1,0 +1,99 @@
+"""The console in Debian's Chromium (Playwright): log in, see an alert arrive live, filter
+intelligence, update a commitment, log out — with no console errors (a CSP violation is one) and
+no request leaving the node. Screenshots of every page go to tmp/artefacts/console/."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import ARTEFACTS
+from console_world import alert_item
+
+from accord.federation.schema import write_lock
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is required for the browser tests (scripts/test.sh installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def test_watch_officer_session_in_chromium(served, world, browser):
+    from playwright.sync_api import expect
+
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    foreign: list[str] = []
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    page.set_default_timeout(10_000)
+    page.on("console", lambda m: errors.append(f"{m.text} {m.location}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: None if r.url.startswith(served.url) else foreign.append(r.url))
+
+    page.goto(f"{served.url}/console/alerts")
+    expect(page).to_have_url(f"{served.url}/console/login")
+    page.screenshot(path=str(ARTEFACTS / "login.png"))
+    page.fill("#token", world.admin)
+    page.keyboard.press("Enter")  # keyboard only
+    expect(page).to_have_url(f"{served.url}/console/")
+    page.screenshot(path=str(ARTEFACTS / "overview.png"), full_page=True)
+
+    page.click("nav >> text=Alerts")
+    expect(page.locator("#live")).to_have_class("live on")
+    top = page.locator("[data-banner]").first
+    expect(top).to_have_text("SECRET//REL TO JPN, KOR")
+    with write_lock(world.jpn):
+        new = world.jpn.put_item(alert_item(world.jpn, 9, "Update", "TOP SECRET//REL TO JPN, KOR"))
+    row = page.locator(f'#new-alerts tr[data-id="{new.id}"]')
+    expect(row).to_contain_text("Update INC-1")
+    expect(top).to_have_text("TOP SECRET//REL TO JPN, KOR")
+    expect(top).to_have_class("banner ts")
+    page.screenshot(path=str(ARTEFACTS / "alerts.png"), full_page=True)
+
+    page.click("nav >> text=Intelligence")
+    page.fill("input[name=type]", "malware")
+    page.click("#filter")
+    expect(page.locator("#objects")).to_contain_text("Stealer")
+    expect(page.locator("#objects")).not_to_contain_text("Bad domain")
+    page.screenshot(path=str(ARTEFACTS / "intel.png"), full_page=True)
+    page.click("#objects >> text=Stealer")
+    expect(page.locator("#relationships")).to_contain_text("indicates")
+    page.screenshot(path=str(ARTEFACTS / "object.png"), full_page=True)
+
+    page.click("nav >> text=Federation")
+    expect(page.locator("#partners")).to_contain_text("KOR")
+    page.screenshot(path=str(ARTEFACTS / "federation.png"), full_page=True)
+
+    page.click("nav >> text=Dialogue")
+    row = page.locator(f'#commitments tr[data-id="{world.commitment}"]')
+    row.locator("select").select_option("done")
+    row.locator("input[name=evidence]").fill("Plan signed")
+    row.locator("button").click()
+    expect(page.locator("#updated")).to_contain_text(world.commitment)
+    expect(page.locator(f'#commitments tr[data-id="{world.commitment}"] [data-f="status"]')).to_have_text("done")
+    page.screenshot(path=str(ARTEFACTS / "dialogue.png"), full_page=True)
+
+    page.click("a[hreflang=ja]")
+    expect(page.locator("h1")).to_have_text("対話")
+
+    page.click("#logout")
+    expect(page).to_have_url(f"{served.url}/console/login")
+    page.goto(f"{served.url}/console/")
+    expect(page).to_have_url(f"{served.url}/console/login")
+    assert errors == []
+    assert foreign == []

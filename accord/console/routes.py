@@ -81,16 +81,24 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         return node.clock.now()
 
     # --- sessions -------------------------------------------------------------------------
-    def session_of(request: Request) -> Session:
-        s = sessions.get(request.cookies.get(SESSION_COOKIE), now())
+    def live_session(session_id: str | None) -> Session | None:
+        """The session if it has not expired and its token is still live (revoking the token
+        ends the session), else None."""
+        s = sessions.get(session_id, now())
         if s is None:
-            raise LoginRequired()
-        try:  # the token may have been revoked since login: that ends the session
+            return None
+        try:
             with lock:
                 principal_for_digest(node.conn, s.token_digest)
         except AuthError:
             sessions.end(s.id)
-            raise LoginRequired() from None
+            return None
+        return s
+
+    def session_of(request: Request) -> Session:
+        s = live_session(request.cookies.get(SESSION_COOKIE))
+        if s is None:
+            raise LoginRequired()
         lang = request.query_params.get("lang")
         if lang in LANGS:
             s.lang = lang
@@ -387,8 +395,8 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         status_due = 0.0
         waited = 0.0
         while True:
-            if await request.is_disconnected() or sessions.get(s.id, now()) is None:
-                return  # logged out or expired: the stream ends with the session
+            if await request.is_disconnected() or await to_thread.run_sync(live_session, s.id) is None:
+                return  # logged out, expired or token revoked: the stream ends with the session
             batch, last = await to_thread.run_sync(lambda: ev.read_after(node, v, last))
             for e in batch:
                 yield ServerSentEvent(data=e.json(), event=e.event, id=str(e.id) if e.id is not None else None)

@@ -100,3 +100,16 @@ def test_a_reconnect_with_last_event_id_loses_nothing(served, world):
 def test_the_event_stream_needs_a_session(served):
     r = httpx.get(f"{served.url}/console/events", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/console/login"
+
+
+def test_the_stream_ends_when_the_token_is_revoked(served, world):
+    from accord.federation.tokens import revoke_token
+
+    client = _session(served, world.reader)
+    with client.stream("GET", f"/console/events?after={world.jpn.ledger.size - 1}") as r:
+        assert r.status_code == 200
+        with write_lock(world.jpn):
+            revoke_token(world.jpn.conn, "reader")
+        assert list(_events(r.iter_lines())) == []  # the server closes the stream: iteration ends
+    assert client.get("/console/").status_code == 303
+    client.close()

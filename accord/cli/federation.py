@@ -51,6 +51,7 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind")
         certfile, keyfile = str(d / "cert.pem"), str(d / "key.pem")
         scheme = "https"
     console.print(f"node {node.party} serving on {scheme}://{host}:{port}", highlight=False)
+    console.print(f"console: {scheme}://{host}:{port}/console/ (log in with an API token)", highlight=False)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
                 ssl_certfile=certfile, ssl_keyfile=keyfile)
 
@@ -110,12 +111,16 @@ token_app = typer.Typer(help="API tokens for the node's users (stored hashed).",
 @token_app.command("create")
 def token_create(dir: DirOpt, name: Annotated[str, typer.Option(help="a label for the token")],
                  scope: Annotated[list[str], typer.Option(help="scope (repeat): items:read, items:write, "
-                                                         "share, status, taxii:read, admin …")]) -> None:
+                                                         "share, status, taxii:read, admin …")],
+                 party: Annotated[str | None, typer.Option(
+                     help="the user's party (default: the node's); a partner's token is refused by "
+                          "the user API and sees, in the console and over TAXII, only what is "
+                          "releasable to its party")] = None) -> None:
     """Create a token; the secret is printed once and never stored."""
     from accord.api.deps import create_token
 
     node = _open(dir)
-    secret = create_token(node.conn, name, node.party, frozenset(scope))
+    secret = create_token(node.conn, name, party or node.party, frozenset(scope))
     typer.echo(secret)
 
 

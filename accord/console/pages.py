@@ -5,6 +5,7 @@ banner, the session's CSRF token."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,16 @@ HERE = Path(__file__).parent
 env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
                   trim_blocks=True, lstrip_blocks=True)
 env.filters["level"] = lambda m: BANNER_CLASS[m.classification]
+
+
+def clock(td: timedelta) -> str:
+    """``H:MM:SS`` (``-`` in front when negative): time since launch, time to impact."""
+    total = int(td.total_seconds())
+    sign, total = ("-", -total) if total < 0 else ("", total)
+    return f"{sign}{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
+env.globals["clock"] = clock
 
 
 def banner(markings: Iterable[Marking]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
 from accord.api.deps import BodyTooLarge, MalformedLength, read_body_capped
 from accord.console import events as ev
+from accord.console.boards import incidents
 from accord.console.i18n import LANGS, pick_lang
 from accord.console.pages import HERE, render
 from accord.console.security import LOGIN_PATH, ConsoleRoute, LoginRequired
@@ -121,7 +122,7 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         with lock:
             after = node.ledger.size - 1
         return render(request, template, session=s, viewer=viewer_of(s), markings=markings,
-                      events_url=f"/console/events?after={after}", **ctx)
+                      events_url=f"/console/events?after={after}", server_now=now().isoformat(), **ctx)
 
     def visible_items(v: Viewer, kind: str | None = None) -> list[Any]:
         with lock:
@@ -212,13 +213,11 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     def alerts(request: Request, s: Session = Depends(session_of)) -> Response:
         v = viewer_of(s)
         need(v, "items:read")
-        items = sorted(visible_items(v, "warning.alert"), key=lambda i: (i.body.get("t", 0), i.created))
-        incidents: dict[str, list[Any]] = {}
-        for i in items:
-            incidents.setdefault(str(i.body.get("incident", "?")), []).append(i)
+        alerts_ = visible_items(v, "warning.alert")
+        board = incidents(alerts_, visible_items(v, "warning.prediction"))
         names = area_names(s.lang)
-        return page(request, s, "alerts.html", [i.marking for i in items], incidents=incidents,
-                    area_name=lambda code: names.get(code, code))
+        return page(request, s, "alerts.html", [i.marking for i in alerts_], incidents=board,
+                    area_name=lambda code: names.get(code, code), now=now())
 
     @router.get("/console/alerts/cap/{item_id:path}")
     def cap_xml(item_id: str, s: Session = Depends(session_of)) -> Response:

@@ -85,5 +85,26 @@
     es.addEventListener("status", function (e) { status(JSON.parse(e.data)); });
   }
 
+  /* time since launch and to impact, ticking each second on the server's clock (data-now: the
+   * server's time when it rendered the page, so an exercise's simulated clock is respected) */
+  function clocks() {
+    var rendered = Date.parse(document.body.dataset.now || "");
+    if (isNaN(rendered)) { return; }
+    var offset = rendered - Date.now();
+    function fmt(ms) {
+      var s = Math.trunc(ms / 1000), sign = s < 0 ? "-" : "";
+      s = Math.abs(s);
+      var m = Math.floor(s % 3600 / 60), ss = s % 60;
+      return sign + Math.floor(s / 3600) + ":" + (m < 10 ? "0" : "") + m + ":" + (ss < 10 ? "0" : "") + ss;
+    }
+    function tick() {
+      var now = Date.now() + offset;
+      document.querySelectorAll("time[data-since]").forEach(function (el) { el.textContent = fmt(now - Date.parse(el.dataset.since)); });
+      document.querySelectorAll("time[data-until]").forEach(function (el) { el.textContent = fmt(Date.parse(el.dataset.until) - now); });
+    }
+    if (document.querySelector("time[data-since], time[data-until]")) { window.setInterval(tick, 1000); }
+  }
+
   document.addEventListener("DOMContentLoaded", connect);
+  document.addEventListener("DOMContentLoaded", clocks);
 }());

@@ -1,0 +1,66 @@
+"""The alerts board's model: incidents, their CAP sequence, and when the launch was and the
+impact will be.
+
+Warning-pillar times are seconds from scenario start (``t``, ``launch_t``, ``impact_t``); the node
+stamps each item with the clock time it made it (``created``), so a prediction made at ``t`` with
+``created`` = C puts the launch at ``C − (t − launch_t)`` and the impact at
+``C + (impact_t − t)``. An incident takes the latest prediction of its track from the same
+originator; without one its times are unknown (shown as such).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+
+@dataclass
+class Incident:
+    id: str
+    originator: str
+    track_id: str
+    messages: list[Any] = field(default_factory=list)  # warning.alert items, in issue order
+    launch_at: datetime | None = None
+    impact_at: datetime | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return bool(self.messages) and self.messages[-1].body.get("msgType") == "Cancel"
+
+    @property
+    def areas(self) -> list[str]:
+        """The areas the latest message names (none once cancelled)."""
+        return [] if self.cancelled or not self.messages else list(self.messages[-1].body.get("areas", []))
+
+
+def _seconds(body: dict, key: str) -> float | None:
+    value = body.get(key)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def incidents(alerts: Iterable[Any], predictions: Iterable[Any]) -> list[Incident]:
+    """Alerts grouped by (originator, incident), each with its track's latest prediction's times;
+    the most recent incident first."""
+    latest: dict[tuple[str, str], Any] = {}
+    for p in predictions:
+        key = (p.originator, str(p.body.get("track_id")))
+        if key not in latest or (_seconds(p.body, "t") or 0) >= (_seconds(latest[key].body, "t") or 0):
+            latest[key] = p
+    out: dict[tuple[str, str], Incident] = {}
+    for a in sorted(alerts, key=lambda i: (_seconds(i.body, "t") or 0, i.created)):
+        key = (a.originator, str(a.body.get("incident", "?")))
+        inc = out.setdefault(key, Incident(key[1], a.originator, str(a.body.get("track_id", ""))))
+        inc.messages.append(a)
+    for inc in out.values():
+        p = latest.get((inc.originator, inc.track_id))
+        t = _seconds(p.body, "t") if p is not None else None
+        if p is None or t is None:
+            continue
+        launch_t, impact_t = _seconds(p.body, "launch_t"), _seconds(p.body, "impact_t")
+        if launch_t is not None:
+            inc.launch_at = p.created - timedelta(seconds=t - launch_t)
+        if impact_t is not None:
+            inc.impact_at = p.created + timedelta(seconds=impact_t - t)
+    return sorted(out.values(), key=lambda i: i.messages[-1].created, reverse=True)

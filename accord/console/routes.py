@@ -22,7 +22,7 @@ from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from accord.api.deps import BodyTooLarge, MalformedLength, read_body_capped
 from accord.console import events as ev
 from accord.console.boards import incidents
-from accord.console.i18n import LANGS, pick_lang
+from accord.console.i18n import LANGS, pick_lang, translator
 from accord.console.pages import HERE, render
 from accord.console.security import LOGIN_PATH, ConsoleRoute, LoginRequired
 from accord.console.sessions import (
@@ -218,6 +218,42 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         names = area_names(s.lang)
         return page(request, s, "alerts.html", [i.marking for i in alerts_], incidents=board,
                     area_name=lambda code: names.get(code, code), now=now())
+
+    def picture_of(v: Viewer, lang: str) -> tuple[str, list[Marking], list[Any]]:
+        """The live picture's SVG, the markings of what it draws, and its tracks' latest items."""
+        from accord.console import picture
+
+        since = now() - timedelta(minutes=picture.TRAIL_MINUTES)
+        tracks = [i for i in visible_items(v, "warning.track") if i.created >= since]
+        latest: dict[tuple[str, str], Any] = {}
+        for p in visible_items(v, "warning.prediction"):
+            key = (p.originator, str(p.body.get("track_id")))
+            if p.created >= since and (key not in latest or p.body.get("t", 0) >= latest[key].body.get("t", 0)):
+                latest[key] = p
+        preds = [p for p in latest.values() if p.body.get("status", "tracking") == "tracking"]
+        boards = [inc for inc in incidents(visible_items(v, "warning.alert"), []) if inc.areas]
+        alerted = sorted({c for inc in boards for c in inc.areas})
+        svg = picture.render(home=node.party, tracks=tracks, predictions=preds, alerted=alerted, lang=lang,
+                             now=now(), t=translator(lang))
+        heads: dict[tuple[str, str], Any] = {}
+        for i in sorted(tracks, key=lambda i: (i.body.get("t", 0), i.created)):
+            heads[(i.originator, str(i.body.get("track_id")))] = i
+        shown = [i.marking for i in tracks] + [p.marking for p in preds] + \
+            [inc.messages[-1].marking for inc in boards]
+        return svg, shown, [heads[k] for k in sorted(heads)]
+
+    @router.get("/console/picture")
+    def picture_page(request: Request, s: Session = Depends(session_of)) -> Response:
+        v = viewer_of(s)
+        need(v, "items:read")
+        svg, shown, heads = picture_of(v, s.lang)
+        return page(request, s, "picture.html", shown, svg=svg, heads=heads, home=node.party)
+
+    @router.get("/console/picture.svg")
+    def picture_svg(s: Session = Depends(session_of)) -> Response:
+        v = viewer_of(s)
+        need(v, "items:read")
+        return Response(picture_of(v, s.lang)[0], media_type="image/svg+xml")
 
     @router.get("/console/alerts/cap/{item_id:path}")
     def cap_xml(item_id: str, s: Session = Depends(session_of)) -> Response:
@@ -427,9 +463,9 @@ _AREA_NAMES: dict[str, dict[str, str]] = {}
 def area_names(lang: str) -> dict[str, str]:
     """Area code → name in ``lang`` from the packaged geography (loaded once, every language)."""
     if not _AREA_NAMES:
-        from accord.warning.alerts.geography import Geography
+        from accord.exercise.alerting import geography
 
-        areas = [a for p in Geography.load().parties.values() for a in p.areas]
+        areas = [a for p in geography().parties.values() for a in p.areas]
         _AREA_NAMES.update({code: {a.code: a.name(code) for a in areas} for code in LANGS})
     return _AREA_NAMES[lang]
 

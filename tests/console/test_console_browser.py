@@ -1,5 +1,5 @@
-"""The console in Debian's Chromium (Playwright): log in, see an alert arrive live, filter
-intelligence, update a commitment, log out — with no console errors (a CSP violation is one) and
+"""The console in Debian's Chromium (Playwright): log in, see an alert arrive live, see a track
+appear on the live picture, filter intelligence, update a commitment, log out — with no console errors (a CSP violation is one) and
 no request leaving the node. Screenshots of every page go to tmp/artefacts/console/."""
 
 from __future__ import annotations
@@ -64,6 +64,15 @@ def test_watch_officer_session_in_chromium(served, world, browser):
     expect(top).to_have_text("TOP SECRET//REL TO JPN, KOR")
     expect(top).to_have_class("banner ts")
     page.screenshot(path=str(ARTEFACTS / "alerts.png"), full_page=True)
+
+    page.click("nav >> text=Live picture")
+    expect(page.locator("#picture")).to_be_visible()
+    from test_console_picture import _track
+
+    with write_lock(world.jpn):
+        track = _track(world.jpn, "KOR", "K-9", 40.0, 38.5, 131.5, "SECRET//REL TO JPN, KOR")
+    expect(page.locator(f'#picture a[href="/console/items/{track.id}"]')).to_have_count(1)  # redrawn live
+    page.screenshot(path=str(ARTEFACTS / "picture.png"), full_page=True)
 
     page.click("nav >> text=Intelligence")
     page.fill("input[name=type]", "malware")

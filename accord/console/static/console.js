@@ -70,6 +70,26 @@
     });
   }
 
+  /* the live picture is drawn by the server: fetch the new SVG (at most once a second) and swap it in */
+  var pictureDue = null;
+  function refreshPicture(d) {
+    var box = document.getElementById("picture-box");
+    if (!box) { return; }
+    raiseBanners(d);
+    if (pictureDue) { return; }
+    pictureDue = window.setTimeout(function () {
+      pictureDue = null;
+      fetch(box.dataset.src, {credentials: "same-origin"}).then(function (r) {
+        return r.ok ? r.text() : Promise.reject(new Error("picture " + r.status));
+      }).then(function (text) {
+        var doc = new DOMParser().parseFromString(text, "image/svg+xml");
+        var svg = doc.documentElement;
+        if (svg.nodeName !== "svg") { return; }
+        box.replaceChildren(document.importNode(svg, true));
+      }).catch(function () { /* the next event tries again */ });
+    }, 1000);
+  }
+
   function connect() {
     var url = document.body.dataset.events;
     if (!url || !window.EventSource) { return; }
@@ -81,7 +101,11 @@
     es.addEventListener("error", function () {
       if (live) { live.textContent = document.body.dataset.disconnected; live.className = "live off"; }
     });
-    es.addEventListener("item", function (e) { addItem(JSON.parse(e.data)); });
+    es.addEventListener("item", function (e) {
+      var d = JSON.parse(e.data);
+      addItem(d);
+      if (d.kind.indexOf("warning.") === 0) { refreshPicture(d); }
+    });
     es.addEventListener("status", function (e) { status(JSON.parse(e.data)); });
   }
 

@@ -29,11 +29,12 @@ from accord.console.sessions import (
     LOGIN_COOKIE, SESSION_COOKIE, LoginLimiter, Session, SessionStore, new_secret, same_secret)
 from accord.console.view import Viewer
 from accord.core.markings import Marking, is_party
-from accord.errors import AccordError, AuthError, InputError, NotFoundError, NotOwnerError
+from accord.errors import AccordError, AuthError, InputError, NotFoundError, NotOwnerError, StixValidationError
 from accord.federation.schema import write_lock
 from accord.federation.tokens import authenticate_token, principal_for_digest, token_digest
 
 FORM_LIMIT = 16 * 1024
+IMPORT_LIMIT = 4 * 1024 * 1024  # a pasted STIX bundle
 STATIC = {"console.css": "text/css", "console.js": "text/javascript"}
 EXPIRING_DAYS = 30
 
@@ -42,16 +43,16 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def read_form(request: Request) -> dict[str, str]:
+async def read_form(request: Request, limit: int = FORM_LIMIT) -> dict[str, str]:
     """A small ``application/x-www-form-urlencoded`` body as {name: first value}; 415/413/400
     pages for anything else."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/x-www-form-urlencoded":
         raise HTTPException(415, "forms must be sent as application/x-www-form-urlencoded")
     try:
-        raw = await read_body_capped(request, FORM_LIMIT)
+        raw = await read_body_capped(request, limit)
     except (BodyTooLarge, MalformedLength):
-        raise HTTPException(413, f"form larger than {FORM_LIMIT} bytes") from None
+        raise HTTPException(413, f"form larger than {limit} bytes") from None
     try:
         fields = parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=50)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -108,8 +109,8 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     def viewer_of(s: Session) -> Viewer:
         return Viewer(s.principal, node.party)
 
-    async def posted(request: Request, s: Session) -> dict[str, str]:
-        form = await read_form(request)
+    async def posted(request: Request, s: Session, limit: int = FORM_LIMIT) -> dict[str, str]:
+        form = await read_form(request, limit)
         if not same_secret(form.get("csrf"), s.csrf):
             raise HTTPException(403, "missing or wrong CSRF token: reload the page and try again")
         return form
@@ -118,10 +119,11 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         if not v.may(scope):
             raise HTTPException(403, f"token {v.principal.name!r} lacks scope {scope!r}")
 
-    def page(request: Request, s: Session, template: str, markings: list[Marking], **ctx: Any) -> Response:
+    def page(request: Request, s: Session, template: str, markings: list[Marking], *, status: int = 200,
+             **ctx: Any) -> Response:
         with lock:
             after = node.ledger.size - 1
-        return render(request, template, session=s, viewer=viewer_of(s), markings=markings,
+        return render(request, template, status=status, session=s, viewer=viewer_of(s), markings=markings,
                       events_url=f"/console/events?after={after}", server_now=now().isoformat(), **ctx)
 
     def visible_items(v: Viewer, kind: str | None = None) -> list[Any]:
@@ -313,10 +315,61 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
                     continue
                 rows.append((c, obj, m))
         rows.sort(key=lambda r: str(r[1].get("modified", "")), reverse=True)
-        return page(request, s, "intel.html", [m for _, _, m in rows[:500]], collections=colls,
+        writable = [] if v.partner else [c for c in colls if taxii_allows(v.principal, "write", c)]
+        return page(request, s, "intel.html", [m for _, _, m in rows[:500]], collections=colls, writable=writable,
                     rows=rows[:500], total=len(rows), types=sorted(t for t in types if t),
                     f={"collection": collection, "type": type, "label": label, "marking": marking,
                        "since": since, "q": q})
+
+    def collection_for(v: Viewer, key: str, action: str) -> Any:
+        """The collection ``key`` if the viewer may ``action`` (read/write) it, else a 404 page
+        (no hint that a collection it may not read exists)."""
+        from accord.api.taxii import _has as taxii_allows
+
+        try:
+            with lock:
+                coll = store_for(node).collection(key)
+        except NotFoundError:
+            coll = None
+        if coll is None or not taxii_allows(v.principal, "read", coll):
+            raise HTTPException(404, f"no collection {key[:100]!r}")
+        if action == "write" and not (not v.partner and taxii_allows(v.principal, "write", coll)):
+            raise HTTPException(403, f"token {v.principal.name!r} may not write to collection {key[:100]!r}")
+        return coll
+
+    @router.get("/console/intel/export")
+    def intel_export(collection: str = "", format: str = "stix", s: Session = Depends(session_of)) -> Response:
+        from accord.intel.import_export import FORMATS, export_bundle
+
+        v = viewer_of(s)
+        if format not in FORMATS:
+            raise HTTPException(400, f"format: one of {', '.join(FORMATS)}, not {format[:40]!r}")
+        coll = collection_for(v, collection, "read")
+        with lock:
+            bundle = export_bundle(store_for(node), collection=coll.id, fmt=format, party=v.party)
+        name = quote(f"{coll.alias or coll.id}-{format}.json", safe="")
+        return Response(json.dumps(bundle, ensure_ascii=False, indent=1), media_type="application/json",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    @router.post("/console/intel/import")
+    async def intel_import(request: Request, s: Session = Depends(session_of)) -> Response:
+        from accord.intel.import_export import import_objects, parse_bundle
+
+        form = await posted(request, s, IMPORT_LIMIT)
+        v = viewer_of(s)
+        coll = collection_for(v, form.get("collection", ""), "write")
+        source = f"console import by {v.principal.name}"
+        try:
+            objects = parse_bundle(form.get("bundle", "").encode("utf-8"), source=source)
+            result = await to_thread.run_sync(lambda: import_objects(store_for(node), objects, source=source,
+                                                                     collection=coll.id))
+        except StixValidationError as exc:
+            return page(request, s, "intel_import.html", [], coll=coll, error=str(exc), failures=exc.failures,
+                        result=None, status=422)
+        except InputError as exc:
+            return page(request, s, "intel_import.html", [], coll=coll, error=str(exc), failures=[],
+                        result=None, status=422)
+        return page(request, s, "intel_import.html", [], coll=coll, error=None, failures=[], result=result)
 
     @router.get("/console/intel/{collection}/{object_id}")
     def intel_object(collection: str, object_id: str, request: Request,

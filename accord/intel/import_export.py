@@ -48,15 +48,20 @@ def read_bundle(path: str | Path) -> list[dict[str, Any]]:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", source=str(path)) from None
-    data = parse_json_strict(raw, source=str(path))
+    return parse_bundle(raw, source=str(path))
+
+
+def parse_bundle(raw: bytes, *, source: str) -> list[dict[str, Any]]:
+    """The objects of a STIX bundle (or a TAXII envelope, or a JSON list of objects) given as bytes."""
+    data = parse_json_strict(raw, source=source)
     if isinstance(data, dict) and data.get("type") == "bundle" or isinstance(data, dict) and "objects" in data:
         objects = data.get("objects")
     elif isinstance(data, list):
         objects = data
     else:
-        raise InputError("expected a STIX bundle ({\"type\": \"bundle\", \"objects\": [...]})", source=str(path))
+        raise InputError("expected a STIX bundle ({\"type\": \"bundle\", \"objects\": [...]})", source=source)
     if not isinstance(objects, list) or not objects:
-        raise InputError("the bundle has no objects", source=str(path), field="objects")
+        raise InputError("the bundle has no objects", source=source, field="objects")
     return objects
 
 
@@ -101,8 +106,13 @@ def validate_objects(objects: list[Any], *, source: str, strict: bool = False) -
 def import_bundle(store: IntelStore, path: str | Path, *, collection: str | None = None,
                   strict: bool = False) -> dict[str, Any]:
     """Validate then store every object of a bundle in one transaction; a summary."""
-    objects = read_bundle(path)
-    validate_objects(objects, source=str(path), strict=strict)
+    return import_objects(store, read_bundle(path), source=str(path), collection=collection, strict=strict)
+
+
+def import_objects(store: IntelStore, objects: list[Any], *, source: str, collection: str | None = None,
+                   strict: bool = False) -> dict[str, Any]:
+    """:func:`import_bundle` for objects already read (the console's import form)."""
+    validate_objects(objects, source=source, strict=strict)
     if collection is None:
         try:
             coll = store.collection(DEFAULT_COLLECTION)
@@ -115,7 +125,7 @@ def import_bundle(store: IntelStore, path: str | Path, *, collection: str | None
     types: dict[str, int] = {}
     for obj in objects:
         types[obj["type"]] = types.get(obj["type"], 0) + 1
-    return {"file": str(path), "collection": coll.id, "alias": coll.alias, "objects": len(objects),
+    return {"file": source, "collection": coll.id, "alias": coll.alias, "objects": len(objects),
             "stored": new, "already_present": len(objects) - new, "types": dict(sorted(types.items())),
             "status": result.status["id"]}
 

@@ -437,7 +437,9 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
                       s: Session = Depends(session_of)) -> Response:
         v = viewer_of(s)
         need(v, "dialogue:read")
-        rows = [r for r in commitments(v) if not owner or r[0].owner == owner]
+        every = commitments(v)
+        owners = sorted({r[0].owner for r in every})
+        rows = [r for r in every if not owner or r[0].owner == owner]
         rows.sort(key=lambda r: (r[0].owner, r[0].status.value, r[0].due, r[0].id))
         today = now().date()
         with lock:
@@ -446,7 +448,7 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
                         and (series_ids is None or m.series_id in series_ids)]
         return page(request, s, "dialogue.html", [m for _, _, m in rows], rows=rows, today=today,
                     meetings=sorted(meetings, key=lambda m: m.date)[:10], statuses=[x.value for x in Status],
-                    owner=owner, updated=updated, may_write=v.may_write("dialogue:write"), home=node.party)
+                    owner=owner, owners=owners, updated=updated, may_write=v.may_write("dialogue:write"), home=node.party)
 
     @router.post("/console/dialogue/commitments/{commitment_id}")
     async def update_commitment(commitment_id: str, request: Request,

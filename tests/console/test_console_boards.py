@@ -189,3 +189,11 @@ def test_alerts_board_shows_time_since_launch_and_a_countdown_to_impact(admin, w
 def test_an_incident_without_a_prediction_has_unknown_times(admin):
     page = admin.get("/console/alerts").text
     assert page.count(">unknown<") == 2 and "Nagasaki" in page
+
+
+def test_commitments_filter_by_owner(admin):
+    page = admin.get("/console/dialogue?owner=KOR").text
+    assert 'data-id="S1-M1-C2"' in page and 'data-id="S1-M1-C1"' not in page
+    assert "<option selected>KOR</option>" in page
+    page = admin.get("/console/dialogue").text
+    assert 'data-id="S1-M1-C2"' in page and 'data-id="S1-M1-C1"' in page

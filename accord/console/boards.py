@@ -55,12 +55,22 @@ def incidents(alerts: Iterable[Any], predictions: Iterable[Any]) -> list[Inciden
         inc.messages.append(a)
     for inc in out.values():
         p = latest.get((inc.originator, inc.track_id))
-        t = _seconds(p.body, "t") if p is not None else None
-        if p is None or t is None:
-            continue
-        launch_t, impact_t = _seconds(p.body, "launch_t"), _seconds(p.body, "impact_t")
-        if launch_t is not None:
-            inc.launch_at = p.created - timedelta(seconds=t - launch_t)
-        if impact_t is not None:
-            inc.impact_at = p.created + timedelta(seconds=impact_t - t)
+        if p is not None:
+            inc.launch_at, inc.impact_at = prediction_times(p)
     return sorted(out.values(), key=lambda i: i.messages[-1].created, reverse=True)
+
+
+def prediction_times(p: Any) -> tuple[datetime | None, datetime | None]:
+    """(launch, impact) as clock times for a ``warning.prediction`` item (module docstring)."""
+    t = _seconds(p.body, "t")
+    if t is None:
+        return None, None
+    launch_t, impact_t = _seconds(p.body, "launch_t"), _seconds(p.body, "impact_t")
+    return (None if launch_t is None else p.created - timedelta(seconds=t - launch_t),
+            None if impact_t is None else p.created + timedelta(seconds=impact_t - t))
+
+
+def latest_prediction(predictions: Iterable[Any], originator: str, track_id: str) -> Any | None:
+    """The latest ``warning.prediction`` of one track (by its ``t``), or None."""
+    mine = [p for p in predictions if p.originator == originator and str(p.body.get("track_id")) == track_id]
+    return max(mine, key=lambda p: (_seconds(p.body, "t") or 0, p.created), default=None)

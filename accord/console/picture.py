@@ -124,3 +124,20 @@ def render(*, home: str, tracks: list[Any], predictions: list[Any], alerted: lis
                    f'<circle cx="{ix}" cy="{iy}" r="7" fill="none" stroke="#8e44ad" stroke-width="1.5"/></a>')
     out.append("</svg>")
     return "".join(out)
+
+
+def track_facts(item: Any) -> dict[str, Any] | None:
+    """What a track's page shows beside its body: position, altitude, speed, phase, source."""
+    body = item.body
+    ll = _lonlat(body)
+    if ll is None:
+        return None
+    from accord.warning.frames import ecef_to_lla
+
+    _, _, alt = ecef_to_lla([float(body["x"]), float(body["y"]), float(body["z"])])
+    try:
+        speed = math.sqrt(sum(float(body[k]) ** 2 for k in ("vx", "vy", "vz")))
+    except (KeyError, TypeError, ValueError):
+        speed = None
+    return {"lon": ll[0], "lat": ll[1], "alt_km": float(alt) / 1000.0, "speed": speed,
+            "phase": body.get("phase"), "source": body.get("source", item.originator)}

@@ -208,7 +208,20 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
             raise HTTPException(404, f"no item {item_id!r}")
         body = dict(item.body)
         body.pop("cap_xml", None)
-        return page(request, s, "item.html", [item.marking], item=item,
+        facts = pred = None
+        times: tuple[Any, Any] = (None, None)
+        shown = [item.marking]
+        if item.kind == "warning.track":
+            from accord.console.boards import latest_prediction, prediction_times
+            from accord.console.picture import track_facts
+
+            facts = track_facts(item)
+            pred = latest_prediction(visible_items(v, "warning.prediction"), item.originator,
+                                     str(item.body.get("track_id")))
+            if pred is not None:
+                times = prediction_times(pred)
+                shown.append(pred.marking)
+        return page(request, s, "item.html", shown, item=item, facts=facts, pred=pred, impact_at=times[1],
                     body=json.dumps(body, indent=2, ensure_ascii=False), summary=ev.summary)
 
     @router.get("/console/alerts")

@@ -56,3 +56,19 @@ def test_the_svg_endpoint_has_the_console_headers_and_needs_a_session(admin, ano
     assert r.status_code == 200 and r.headers["content-type"] == "image/svg+xml"
     assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
     assert anon.get("/console/picture.svg").status_code == 303
+
+
+def test_selecting_a_track_shows_position_altitude_speed_and_its_predicted_impact(admin, world):
+    from test_console_boards import _prediction
+
+    x, y, z = (float(v) for v in lla_to_ecef(39.0, 128.0, 120_000.0))
+    body = {"t": 30.0, "track_id": "T-1", "x": x, "y": y, "z": z, "vx": 300.0, "vy": 400.0, "vz": 1200.0,
+            "phase": "ballistic", "source": "JPN"}
+    track = world.jpn.put_item(new_item("warning.track", body, Marking.parse("SECRET//REL TO JPN, KOR"), "JPN",
+                                        world.jpn.clock.now()))
+    _prediction(world.jpn, 30.0, 0.0, 420.0)
+    page = admin.get(f"/console/items/{track.id}").text
+    facts = page[page.index('id="track-facts"'):page.index("</dl>", page.index('id="track-facts"'))]
+    assert "39.000° N, 128.000° E" in facts and "120.0 km" in facts and "1300 m/s" in facts
+    assert "ballistic" in facts and "33.000° N, 130.000° E" in facts and "09:06:30Z" in facts
+    assert "0.9 × 0.4 km" in facts

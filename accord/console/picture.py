@@ -77,7 +77,7 @@ def render(*, home: str, tracks: list[Any], predictions: list[Any], alerted: lis
 
     e = html.escape
     out = [f'<svg id="picture" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
-           f'role="img" aria-labelledby="picture-title"><title id="picture-title">{e(t("picture"))}</title>',
+           f'role="group" aria-labelledby="picture-title"><title id="picture-title">{e(t("picture"))}</title>',
            f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#eef4fa"/>',
            f'<path d="{land_path()}" fill="#e8e4d8" stroke="#8a8576" stroke-width="0.6"/>']
     for name, ring in area_outlines(alerted, lang):

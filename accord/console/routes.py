@@ -160,8 +160,9 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         lang = pick_lang(form.get("lang"), request.headers.get("accept-language"))
         s = sessions.create(principal, token_digest(secret), now(), lang)
         response = RedirectResponse("/console/", status_code=303)
+        # the login nonce stays (it expires on its own): a form submitted twice — Enter pressed
+        # twice, a browser's retry — logs in twice instead of showing a CSRF error
         _cookie(response, request, SESSION_COOKIE, s.id, int(sessions.lifetime.total_seconds()))
-        response.delete_cookie(LOGIN_COOKIE, path="/console")
         return response
 
     @router.post("/console/logout")

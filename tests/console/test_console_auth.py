@@ -153,3 +153,10 @@ def test_console_routes_are_not_in_the_openapi_description_and_the_taxii_lane_st
     spec = client.get("/openapi.json", headers={"Authorization": f"Bearer {world.admin}"}).json()
     assert not [p for p in spec["paths"] if p.startswith("/console")]
     assert app._lane_open() and app.direct_routes
+
+
+def test_a_login_form_submitted_twice_logs_in_both_times(anon, world):
+    nonce = csrf_of(anon.get("/console/login").text)
+    for _ in range(2):
+        r = anon.post("/console/login", data={"token": world.admin, "csrf": nonce})
+        assert r.status_code == 303 and r.headers["location"] == "/console/"

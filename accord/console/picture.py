@@ -6,7 +6,8 @@ Projection: equirectangular over :data:`BOUNDS` with the vertical scale chosen s
 is the same number of pixels east–west and north–south at the middle latitude; so an ellipse's
 axes can be drawn in metres (``px_per_m``), rotated by its bearing. Tracks are ECEF states
 (``warning.track`` bodies) turned into lat/lon with :func:`accord.warning.frames.ecef_to_lla`;
-a trail is the track's positions over the last :data:`TRAIL_MINUTES` by ``created``. Each
+a trail is the track's positions over the last :data:`TRAIL_MINUTES` by ``created`` (at most
+:data:`TRAIL_POINTS`, the newest). Each
 track's head and each prediction is a link (keyboard-focusable) to the item's page.
 """
 
@@ -22,6 +23,7 @@ from typing import Any
 BOUNDS = (122.0, 146.0, 30.0, 45.5)  # lon0, lon1, lat0, lat1: Korea, Japan and the seas between
 WIDTH = 900
 TRAIL_MINUTES = 30
+TRAIL_POINTS = 240  # per track: the newest; a trail never grows past this many vertices
 PARTY_COLOURS = {"JPN": "#c0392b", "KOR": "#2e6fbf", "USA": "#2c8a4b"}
 M_PER_DEG = 111_195.0
 
@@ -60,14 +62,21 @@ def land_path() -> str:
     return _path(coastlines(BOUNDS))
 
 
-def _lonlat(body: dict) -> tuple[float, float] | None:
-    from accord.warning.frames import ecef_to_lla
-
+def _xyz(body: dict) -> tuple[float, float, float] | None:
     try:
-        lat, lon, _ = ecef_to_lla([float(body["x"]), float(body["y"]), float(body["z"])])
+        return float(body["x"]), float(body["y"]), float(body["z"])
     except (KeyError, TypeError, ValueError):
         return None
-    return float(lon), float(lat)
+
+
+def _lonlats(xyz: list[Any]) -> list[tuple[float, float]]:
+    """ECEF positions → (lon°, lat°), in one vectorised call."""
+    from accord.warning.frames import ecef_to_lla
+
+    if not xyz:
+        return []
+    lat, lon, _ = ecef_to_lla(xyz)
+    return list(zip(lon.tolist(), lat.tolist()))
 
 
 def render(*, home: str, tracks: list[Any], predictions: list[Any], alerted: list[str], lang: str,
@@ -90,7 +99,8 @@ def render(*, home: str, tracks: list[Any], predictions: list[Any], alerted: lis
             trails.setdefault((item.originator, str(item.body.get("track_id"))), []).append(item)
     for (party, track_id), items in sorted(trails.items()):
         items.sort(key=lambda i: (i.body.get("t", 0), i.created))
-        pts = [p for p in (_lonlat(i.body) for i in items) if p is not None]
+        items = [i for i in items[-TRAIL_POINTS:] if _xyz(i.body) is not None]
+        pts = _lonlats([_xyz(i.body) for i in items])
         if not pts:
             continue
         colour = PARTY_COLOURS.get(party, "#8e44ad")
@@ -128,13 +138,14 @@ def render(*, home: str, tracks: list[Any], predictions: list[Any], alerted: lis
 
 def track_facts(item: Any) -> dict[str, Any] | None:
     """What a track's page shows beside its body: position, altitude, speed, phase, source."""
-    body = item.body
-    ll = _lonlat(body)
-    if ll is None:
-        return None
     from accord.warning.frames import ecef_to_lla
 
-    _, _, alt = ecef_to_lla([float(body["x"]), float(body["y"]), float(body["z"])])
+    body = item.body
+    xyz = _xyz(body)
+    if xyz is None:
+        return None
+    lat, lon, alt = (float(v) for v in ecef_to_lla(list(xyz)))
+    ll = (lon, lat)
     try:
         speed = math.sqrt(sum(float(body[k]) ** 2 for k in ("vx", "vy", "vz")))
     except (KeyError, TypeError, ValueError):

@@ -16,7 +16,7 @@ combines markings by the same rules when items arrive live.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from accord.core.items import Item
@@ -24,10 +24,13 @@ from accord.core.markings import TLP_LABELS, Classification, Marking
 from accord.federation.tokens import Principal
 
 
-@dataclass(frozen=True)
+@dataclass
 class Viewer:
     principal: Principal
     home: str  # the node's party
+    # the policy's answer depends on an item's originator, kind and marking only, so one decision
+    # serves every item that shares them (a board of 10,000 tracks asks a handful of times)
+    _decided: dict[tuple[str, str, str], bool] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def party(self) -> str:
@@ -46,7 +49,10 @@ class Viewer:
     def sees(self, node: Any, item: Item) -> bool:
         if not self.partner or item.originator == self.party:
             return True
-        return bool(node.decide(item, self.party).allowed)
+        key = (item.originator, item.kind, str(item.marking))
+        if key not in self._decided:
+            self._decided[key] = bool(node.decide(item, self.party).allowed)
+        return self._decided[key]
 
 
 def page_marking(markings: Iterable[Marking]) -> Marking:

@@ -197,3 +197,20 @@ def test_commitments_filter_by_owner(admin):
     assert "<option selected>KOR</option>" in page
     page = admin.get("/console/dialogue").text
     assert 'data-id="S1-M1-C2"' in page and 'data-id="S1-M1-C1"' in page
+
+
+def test_a_partner_viewer_asks_the_policy_once_per_originator_kind_and_marking(world, monkeypatch):
+    from console_world import alert_item
+
+    from accord.console.view import Viewer
+    from accord.federation.tokens import Principal
+
+    calls = []
+    real = world.jpn.decide
+    monkeypatch.setattr(world.jpn, "decide", lambda item, party: calls.append(item.id) or real(item, party))
+    v = Viewer(Principal("k", "KOR", frozenset({"items:read"})), "JPN")
+    same = [alert_item(world.jpn, n, "Update", "SECRET//REL TO JPN, KOR") for n in range(5)]
+    noforn = alert_item(world.jpn, 9, "Update", "SECRET")
+    assert [v.sees(world.jpn, i) for i in same] == [True] * 5
+    assert v.sees(world.jpn, noforn) is False  # same originator and kind, another marking: asked again
+    assert len(calls) == 2

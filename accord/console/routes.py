@@ -501,7 +501,9 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         while True:
             if await request.is_disconnected() or await to_thread.run_sync(live_session, s.id) is None:
                 return  # logged out, expired or token revoked: the stream ends with the session
-            batch, last = await to_thread.run_sync(lambda: ev.read_after(node, v, last))
+            # a fresh viewer per poll: its policy answers are cached, and an agreement that lapses
+            # while the stream is open must stop the flow at once
+            batch, last = await to_thread.run_sync(lambda: ev.read_after(node, viewer_of(s), last))
             for e in batch:
                 yield ServerSentEvent(data=e.json(), event=e.event, id=str(e.id) if e.id is not None else None)
             if not v.partner and v.may("status") and waited >= status_due:

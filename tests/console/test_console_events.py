@@ -113,3 +113,39 @@ def test_the_stream_ends_when_the_token_is_revoked(served, world):
         assert list(_events(r.iter_lines())) == []  # the server closes the stream: iteration ends
     assert client.get("/console/").status_code == 303
     client.close()
+
+
+def test_a_partner_stream_stops_showing_items_once_the_agreement_no_longer_allows_them(served, world):
+    from datetime import timedelta
+
+    from console_world import NOW
+
+    from accord.core.agreements import new_agreement, sign_agreement
+
+    jpn, kor = world.jpn, world.kor
+    client = _session(served, world.partner)
+
+    def put(n: int, banner: str = "SECRET//REL TO JPN, KOR"):
+        with write_lock(jpn):
+            return jpn.put_item(alert_item(jpn, n, "Update", banner))
+
+    with client.stream("GET", f"/console/events?after={jpn.ledger.size - 1}") as r:
+        got = _events(r.iter_lines())
+        first = put(20)
+        assert json.loads(next(got)["data"])["id"] == first.id
+        # version 2 of the agreement drops warning items from JPN to KOR
+        v2 = new_agreement("jpn-kor", ["JPN", "KOR"], {"JPN": jpn.identity.public_b64, "KOR": kor.identity.public_b64},
+                           [("JPN", "KOR", ["test.*"], "SECRET")], NOW - timedelta(days=1), NOW + timedelta(days=20),
+                           title="JPN-KOR", version=2)
+        with write_lock(jpn):
+            jpn.add_agreement(sign_agreement(sign_agreement(v2, jpn.identity), kor.identity))
+        hidden = put(21)
+        from accord.core.items import new_item
+        from accord.core.markings import Marking
+
+        with write_lock(jpn):  # still allowed: the next event the partner sees
+            marker = jpn.put_item(new_item("test.note", {"n": 1}, Marking.parse("SECRET//REL TO JPN, KOR"), "JPN",
+                                           jpn.clock.now()))
+        assert json.loads(next(got)["data"])["id"] == marker.id  # the alert in between never came
+    assert hidden.id != marker.id
+    client.close()

@@ -32,6 +32,7 @@ from accord.federation.schema import write_lock
 POLL_SECONDS = 0.2
 STATUS_SECONDS = 5.0
 BATCH = 500
+MAX_STREAMS = 4  # open streams per session (a few tabs); more are answered 429
 ITEM_EVENTS = ("item.created", "item.received")
 
 

@@ -491,11 +491,22 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     @router.get("/console/events")
     async def events(request: Request, after: str | None = None, s: Session = Depends(session_of)) -> Response:
         v = viewer_of(s)
+        if s.streams >= ev.MAX_STREAMS:  # each stream polls: a session may not open without bound
+            raise HTTPException(429, f"this session already has {s.streams} open event streams",
+                                headers={"Retry-After": "5"})
         last = ev.start_index(node, request.headers.get("last-event-id"), after)
         return EventSourceResponse(stream(request, s, v, last), ping=15,
                                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     async def stream(request: Request, s: Session, v: Viewer, last: int) -> Any:
+        s.streams += 1
+        try:
+            async for e in _stream(request, s, v, last):
+                yield e
+        finally:
+            s.streams -= 1
+
+    async def _stream(request: Request, s: Session, v: Viewer, last: int) -> Any:
         status_due = 0.0
         waited = 0.0
         while True:

@@ -55,6 +55,7 @@ class Session:
     created: datetime
     last_seen: datetime
     lang: str = "en"
+    streams: int = 0  # open /console/events streams (the event loop's thread only)
 
     def expired(self, now: datetime, idle: timedelta, lifetime: timedelta) -> bool:
         return now - self.last_seen > idle or now - self.created > lifetime

@@ -149,3 +149,29 @@ def test_a_partner_stream_stops_showing_items_once_the_agreement_no_longer_allow
         assert json.loads(next(got)["data"])["id"] == marker.id  # the alert in between never came
     assert hidden.id != marker.id
     client.close()
+
+
+def test_a_session_may_hold_only_a_few_open_streams(served, world):
+    from contextlib import ExitStack
+
+    from accord.console.events import MAX_STREAMS
+
+    client = _session(served, world.admin)  # admin: a status event arrives as soon as a stream runs
+    with ExitStack() as stack:
+        readers = []  # kept: a dropped line iterator closes its response
+        for _ in range(MAX_STREAMS):
+            r = stack.enter_context(client.stream("GET", "/console/events"))
+            readers.append(_events(r.iter_lines()))
+            assert next(readers[-1])["event"] == "status"
+        r = client.get("/console/events")
+        assert r.status_code == 429 and r.headers["retry-after"] == "5"
+    # closed streams free their places
+    import time
+
+    for _ in range(100):
+        with client.stream("GET", "/console/events") as r:
+            if r.status_code == 200:
+                break
+        time.sleep(0.05)
+    assert r.status_code == 200
+    client.close()

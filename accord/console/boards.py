@@ -74,3 +74,17 @@ def latest_prediction(predictions: Iterable[Any], originator: str, track_id: str
     """The latest ``warning.prediction`` of one track (by its ``t``), or None."""
     mine = [p for p in predictions if p.originator == originator and str(p.body.get("track_id")) == track_id]
     return max(mine, key=lambda p: (_seconds(p.body, "t") or 0, p.created), default=None)
+
+
+_AREA_NAMES: dict[str, dict[str, str]] = {}
+
+
+def area_names(lang: str) -> dict[str, str]:
+    """Area code → name in ``lang`` from the packaged geography (loaded once, every language)."""
+    if not _AREA_NAMES:
+        from accord.console.i18n import LANGS
+        from accord.exercise.alerting import geography
+
+        areas = [a for p in geography().parties.values() for a in p.areas]
+        _AREA_NAMES.update({code: {a.code: a.name(code) for a in areas} for code in LANGS})
+    return _AREA_NAMES.get(lang, _AREA_NAMES["en"])

@@ -62,16 +62,25 @@ def summary(item: Any) -> str:
     return ""
 
 
-def item_event(item: Any, index: int) -> ConsoleEvent:
-    return ConsoleEvent("item", {
+def item_event(item: Any, index: int, lang: str = "en") -> ConsoleEvent:
+    data = {
         "id": item.id, "kind": item.kind, "originator": item.originator,
         "marking": str(item.marking), "level": BANNER_CLASS[item.marking.classification],
         "rel": sorted(item.marking.rel_to), "tlp": item.marking.tlp, "caveats": list(item.marking.caveats),
         "created": item.created.isoformat().replace("+00:00", "Z"), "summary": summary(item),
-    }, index)
+    }
+    if item.kind == "warning.alert" and isinstance(item.body, dict):  # for the alerts board's incident tables
+        from accord.console.boards import area_names
+
+        names = area_names(lang)
+        b = item.body
+        data["alert"] = {"incident": f"{item.originator}:{b.get('incident', '?')}", "msgType": b.get("msgType"),
+                         "reason": b.get("reason"), "areas": [names.get(c, c) for c in b.get("areas", [])]}
+    return ConsoleEvent("item", data, index)
 
 
-def read_after(node: Any, viewer: Viewer, last: int, *, limit: int = BATCH) -> tuple[list[ConsoleEvent], int]:
+def read_after(node: Any, viewer: Viewer, last: int, *, limit: int = BATCH,
+               lang: str = "en") -> tuple[list[ConsoleEvent], int]:
     """Events for ``viewer`` from ledger entries after index ``last``; and the last index read."""
     with write_lock(node):
         size = node.ledger.size
@@ -87,7 +96,7 @@ def read_after(node: Any, viewer: Viewer, last: int, *, limit: int = BATCH) -> t
             except AccordError:  # retracted or never stored: nothing to show
                 continue
             if viewer.sees(node, item):
-                out.append(item_event(item, e.index))
+                out.append(item_event(item, e.index, lang))
         elif not viewer.partner and viewer.may("status"):
             out.append(ConsoleEvent("ledger", {"type": e.type, "data": e.data,
                                                "time": e.time.isoformat().replace("+00:00", "Z")}, e.index))

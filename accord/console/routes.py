@@ -21,7 +21,7 @@ from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
 from accord.api.deps import BodyTooLarge, MalformedLength, read_body_capped
 from accord.console import events as ev
-from accord.console.boards import incidents
+from accord.console.boards import area_names, incidents
 from accord.console.i18n import LANGS, pick_lang, translator
 from accord.console.pages import HERE, render
 from accord.console.security import LOGIN_PATH, ConsoleRoute, LoginRequired
@@ -514,7 +514,7 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
                 return  # logged out, expired or token revoked: the stream ends with the session
             # a fresh viewer per poll: its policy answers are cached, and an agreement that lapses
             # while the stream is open must stop the flow at once
-            batch, last = await to_thread.run_sync(lambda: ev.read_after(node, viewer_of(s), last))
+            batch, last = await to_thread.run_sync(lambda: ev.read_after(node, viewer_of(s), last, lang=s.lang))
             for e in batch:
                 yield ServerSentEvent(data=e.json(), event=e.event, id=str(e.id) if e.id is not None else None)
             if not v.partner and v.may("status") and waited >= status_due:
@@ -537,18 +537,3 @@ def status_event(st: dict[str, Any]) -> dict[str, Any]:
         {"party": p["party"], "queued": p["queued"], "last_contact": p["last_contact"],
          "failures": p["consecutive_failures"], "inconsistent": bool(p["inconsistent"])}
         for p in st["partners"]]}
-
-
-_AREA_NAMES: dict[str, dict[str, str]] = {}
-
-
-def area_names(lang: str) -> dict[str, str]:
-    """Area code → name in ``lang`` from the packaged geography (loaded once, every language)."""
-    if not _AREA_NAMES:
-        from accord.exercise.alerting import geography
-
-        areas = [a for p in geography().parties.values() for a in p.areas]
-        _AREA_NAMES.update({code: {a.code: a.name(code) for a in areas} for code in LANGS})
-    return _AREA_NAMES[lang]
-
-

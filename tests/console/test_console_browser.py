@@ -71,8 +71,9 @@ def test_watch_officer_session_in_chromium(served, world, browser):
     expect(top).to_have_text("SECRET//REL TO JPN, KOR")
     with write_lock(world.jpn):
         new = world.jpn.put_item(alert_item(world.jpn, 9, "Update", "TOP SECRET//REL TO JPN, KOR"))
-    row = page.locator(f'#new-alerts tr[data-id="{new.id}"]')
-    expect(row).to_contain_text("Update INC-1")
+    row = page.locator(f'section[data-incident="JPN:INC-1"] tr[data-id="{new.id}"]')  # joins its incident
+    expect(row).to_contain_text("Update")
+    expect(row).to_contain_text("Nagasaki")
     expect(top).to_have_text("TOP SECRET//REL TO JPN, KOR")
     expect(top).to_have_class("banner ts")
     page.screenshot(path=str(ARTEFACTS / "alerts.png"), full_page=True)

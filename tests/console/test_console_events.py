@@ -175,3 +175,13 @@ def test_a_session_may_hold_only_a_few_open_streams(served, world):
         time.sleep(0.05)
     assert r.status_code == 200
     client.close()
+
+
+def test_alert_events_carry_their_incident_and_areas_named_in_the_session_language(world):
+    jpn = world.jpn
+    last = jpn.ledger.size - 1
+    new = jpn.put_item(alert_item(jpn, 8, "Update", "UNCLASSIFIED//REL TO JPN, KOR", areas=("JPN-42", "KOR-11")))
+    (event,), _ = read_after(jpn, _viewer(world, "JPN", "items:read"), last, lang="ko")
+    assert event.data["id"] == new.id
+    assert event.data["alert"] == {"incident": "JPN:INC-1", "msgType": "Update", "reason": "update",
+                                   "areas": ["나가사키현", "서울특별시"]}

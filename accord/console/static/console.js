@@ -32,7 +32,40 @@
   function cell(tr, child) { var td = document.createElement("td"); td.appendChild(child); tr.appendChild(td); }
   function text(s) { return document.createTextNode(s); }
 
+  /* an alert of an incident on the board joins its incident's table, in issue order */
+  function addAlert(d) {
+    var sections = document.querySelectorAll("section[data-incident]");
+    var section = null;
+    sections.forEach(function (s) { if (s.dataset.incident === d.alert.incident) { section = s; } });
+    var tb = section && section.querySelector("tbody[data-incident-rows]");
+    if (!tb || tb.querySelector('tr[data-id="' + CSS.escape(d.id) + '"]')) { return false; }
+    var tr = document.createElement("tr");
+    tr.dataset.id = d.id;
+    tr.className = "fresh cap-" + String(d.alert.msgType || "").toLowerCase();
+    var mark = document.createElement("span");
+    mark.className = "mark " + d.level; mark.textContent = d.marking;
+    cell(tr, mark);
+    var type = document.createElement("b");
+    type.textContent = d.alert.msgType || "?";
+    cell(tr, type);
+    var time = document.createElement("time");
+    time.dateTime = d.created; time.textContent = d.created.replace("T", " ").replace(/\.\d+Z$/, "Z");
+    cell(tr, time);
+    cell(tr, text(d.originator));
+    cell(tr, text(d.alert.areas.join(", ")));
+    var a = document.createElement("a");
+    a.href = "/console/alerts/cap/" + encodeURI(d.id); a.textContent = tb.dataset.download;
+    cell(tr, a);
+    tb.appendChild(tr);
+    if (d.alert.msgType === "Cancel") {
+      section.classList.add("cancelled");
+      section.querySelectorAll("time[data-until]").forEach(function (el) { el.removeAttribute("data-until"); });
+    }
+    return true;
+  }
+
   function addItem(d) {
+    if (d.alert && addAlert(d)) { raiseBanners(d); return; }
     var shown = false;
     document.querySelectorAll("tbody[data-live]").forEach(function (tb) {
       var want = tb.dataset.live;

@@ -525,8 +525,12 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
             waited += ev.POLL_SECONDS
 
     # --- anything else under /console: a 404 page with the console's headers -------------
-    @router.api_route("/console/{rest:path}", methods=["GET", "POST"])
-    def not_found(rest: str, s: Session = Depends(session_of)) -> Response:
+    # every method, so that a PUT to a page is answered here (with the headers), not by the router
+    @router.api_route("/console/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+    def not_found(rest: str, request: Request, s: Session = Depends(session_of)) -> Response:
+        if request.method not in ("GET", "POST"):
+            raise HTTPException(405, f"the console answers GET and POST only, not {request.method}",
+                                headers={"Allow": "GET, POST"})
         raise HTTPException(404, f"no console page /console/{rest[:100]}")
 
     return router

@@ -160,3 +160,13 @@ def test_a_login_form_submitted_twice_logs_in_both_times(anon, world):
     for _ in range(2):
         r = anon.post("/console/login", data={"token": world.admin, "csrf": nonce})
         assert r.status_code == 303 and r.headers["location"] == "/console/"
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+def test_other_methods_get_the_console_headers_too(anon, admin, method):
+    r = anon.request(method, "/console/alerts")
+    assert r.status_code == 303
+    assert_csp(r)
+    r = admin.request(method, "/console/alerts")
+    assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
+    assert_csp(r)

@@ -77,7 +77,6 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     dialogue = DialogueStore(node)
     lock = write_lock(node)
     router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
-    router.sessions = sessions  # type: ignore[attr-defined]  # for tests and `accord node serve`
 
     def now() -> datetime:
         return node.clock.now()
@@ -101,6 +100,10 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         s = live_session(request.cookies.get(SESSION_COOKIE))
         if s is None:
             raise LoginRequired()
+        # the ledger's end before the page reads anything: its stream starts there, so what is
+        # stored while the page renders arrives live (console.js drops a row it already shows)
+        with lock:
+            request.state.ledger_last = node.ledger.size - 1
         lang = request.query_params.get("lang")
         if lang in LANGS:
             s.lang = lang
@@ -121,8 +124,7 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
 
     def page(request: Request, s: Session, template: str, markings: list[Marking], *, status: int = 200,
              **ctx: Any) -> Response:
-        with lock:
-            after = node.ledger.size - 1
+        after = request.state.ledger_last
         return render(request, template, status=status, session=s, viewer=viewer_of(s), markings=markings,
                       events_url=f"/console/events?after={after}", server_now=now().isoformat(), **ctx)
 

@@ -185,3 +185,24 @@ def test_alert_events_carry_their_incident_and_areas_named_in_the_session_langua
     assert event.data["id"] == new.id
     assert event.data["alert"] == {"incident": "JPN:INC-1", "msgType": "Update", "reason": "update",
                                    "areas": ["나가사키현", "서울특별시"]}
+
+
+def test_a_page_s_stream_starts_where_the_ledger_ended_before_the_page_read_anything(admin, world, monkeypatch):
+    import re
+
+    jpn = world.jpn
+    before = jpn.ledger.size - 1
+    real = jpn.items
+    stored = []
+
+    def items_while_a_write_lands(kind=None, **kw):  # an item arrives while the page reads
+        if not stored:
+            stored.append(jpn.put_item(alert_item(jpn, 30, "Update", "UNCLASSIFIED//REL TO JPN, KOR")))
+        return real(kind=kind, **kw)
+
+    monkeypatch.setattr(jpn, "items", items_while_a_write_lands)
+    page = admin.get("/console/").text
+    after = int(re.search(r'data-events="/console/events\?after=(-?\d+)"', page).group(1))
+    assert after == before
+    events, _ = read_after(jpn, _viewer(world, "JPN", "items:read"), after)
+    assert stored[0].id in {e.data["id"] for e in events}

@@ -9,8 +9,9 @@ database — and nothing can be lost between "stored" and "announced", because t
 write. The cost is polling: each open stream reads the ledger's size every
 :data:`POLL_SECONDS` (one indexed read) and the new entries when it grew.
 
-A page is rendered at a known ledger size and opens ``/console/events?after=<size - 1>``, so
-what is stored between the page's render and the stream's start arrives too.
+A page notes the ledger's last index before it reads anything and opens
+``/console/events?after=<that index>``, so what is stored while the page renders, or before its
+stream starts, arrives too.
 
 Each entry becomes at most one event, filtered for the viewer (:meth:`Viewer.sees`): ``item``
 events carry the item's id, kind, originator, marking, creation time and a one-line summary (never

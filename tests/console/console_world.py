@@ -4,9 +4,12 @@ an intel collection and a dialogue series with commitments."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from fastapi.testclient import TestClient
 
 from accord.core.agreements import new_agreement, sign_agreement
 from accord.core.items import Item, new_item
@@ -17,7 +20,9 @@ from accord.federation.tokens import TOKENS_DDL, create_token
 from accord.intel.node_store import store_for
 from accord.node import Node
 from accord.store.sqlite import ensure_schema
+from accord.warning.frames import lla_to_ecef
 
+ARTEFACTS = Path(__file__).resolve().parents[2] / "tmp" / "artefacts" / "console"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 ALERT_XML = "<alert xmlns='urn:oasis:names:tc:emergency:cap:1.2'><identifier>JPN-1</identifier></alert>"
@@ -92,3 +97,60 @@ def build(base: Path, clock) -> World:
                                                    {"owner": "KOR", "text": "Host staff talks",
                                                     "due": "2026-09-30"}]})
     return World(jpn, kor, admin, reader, partner, releasable, secret, "S1-M1-C1")
+
+
+def prediction(node, t: float, launch_t: float, impact_t: float, track: str = "T-1"):
+    body = {"t": t, "track_id": track, "launch_t": launch_t, "impact_t": impact_t, "launch_lat_deg": 40.0,
+            "launch_lon_deg": 127.0, "launch_sigma_m": 500.0, "impact_lat_deg": 33.0, "impact_lon_deg": 130.0,
+            "impact_ellipse_95": {"semi_major_m": 900.0, "semi_minor_m": 400.0, "bearing_deg": 30.0}}
+    return node.put_item(new_item("warning.prediction", body, Marking.parse("SECRET//REL TO JPN, KOR"), node.party,
+                                  node.clock.now()))
+
+
+def track(node, originator: str, track_id: str, t: float, lat: float, lon: float, banner: str):
+    x, y, z = (float(v) for v in lla_to_ecef(lat, lon, 80_000.0))
+    body = {"t": t, "track_id": track_id, "x": x, "y": y, "z": z, "vx": 0.0, "vy": 0.0, "vz": 0.0}
+    return node.put_item(new_item("warning.track", body, Marking.parse(banner), originator, node.clock.now()))
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def log_in(client: TestClient, token: str) -> TestClient:
+    r = client.get("/console/login")
+    r = client.post("/console/login", data={"token": token, "csrf": csrf_of(r.text)})
+    assert r.status_code == 303 and r.headers["location"] == "/console/", r.text
+    return client
+
+
+class Served:
+    """The node's whole app under uvicorn on a loopback port, in a thread of the test process."""
+
+    def __init__(self, app) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    timeout_graceful_shutdown=1))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "Served":
+        import time
+
+        self.thread.start()
+        for _ in range(400):
+            if self.server.started:
+                return self
+            time.sleep(0.025)
+        raise RuntimeError("uvicorn did not start")
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 import pytest
-from conftest import csrf_of, log_in
+from console_world import csrf_of, log_in
 from fastapi.testclient import TestClient
 
 from accord.federation.tokens import revoke_token

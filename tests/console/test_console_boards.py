@@ -6,7 +6,7 @@ import html
 import re
 
 import pytest
-from conftest import csrf_of, log_in
+from console_world import csrf_of, log_in, prediction
 from fastapi.testclient import TestClient
 
 from accord.console.i18n import CATALOGUE, LANGS
@@ -160,21 +160,11 @@ def test_every_ui_string_has_english_japanese_and_korean():
     assert all(len(v) == 3 and all(s.strip() for s in v) for v in CATALOGUE.values())
 
 
-def _prediction(node, t: float, launch_t: float, impact_t: float, track: str = "T-1"):
-    from accord.core.items import new_item
-
-    body = {"t": t, "track_id": track, "launch_t": launch_t, "impact_t": impact_t, "launch_lat_deg": 40.0,
-            "launch_lon_deg": 127.0, "launch_sigma_m": 500.0, "impact_lat_deg": 33.0, "impact_lon_deg": 130.0,
-            "impact_ellipse_95": {"semi_major_m": 900.0, "semi_minor_m": 400.0, "bearing_deg": 30.0}}
-    return node.put_item(new_item("warning.prediction", body, M("SECRET//REL TO JPN, KOR"), node.party,
-                                  node.clock.now()))
-
-
 def test_alerts_board_shows_time_since_launch_and_a_countdown_to_impact(admin, world, clock):
     from console_world import alert_item
 
-    _prediction(world.jpn, 90.0, 40.0, 400.0)   # older: ignored
-    _prediction(world.jpn, 100.0, 40.0, 400.0)  # made now: launch 60 s ago, impact in 300 s
+    prediction(world.jpn, 90.0, 40.0, 400.0)   # older: ignored
+    prediction(world.jpn, 100.0, 40.0, 400.0)  # made now: launch 60 s ago, impact in 300 s
     page = admin.get("/console/alerts").text
     assert ">0:01:00</time>" in page and ">0:05:00</time>" in page
     clock.advance(30)

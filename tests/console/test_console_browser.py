@@ -9,8 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ARTEFACTS
-from console_world import alert_item
+from console_world import ARTEFACTS, alert_item, track
 
 from accord.federation.schema import write_lock
 
@@ -81,11 +80,9 @@ def test_watch_officer_session_in_chromium(served, world, browser):
 
     page.click("nav >> text=Live picture")
     expect(page.locator("#picture")).to_be_visible()
-    from test_console_picture import _track
-
     with write_lock(world.jpn):
-        track = _track(world.jpn, "KOR", "K-9", 40.0, 38.5, 131.5, "SECRET//REL TO JPN, KOR")
-    expect(page.locator(f'#picture a[href="/console/items/{track.id}"]')).to_have_count(1)  # redrawn live
+        k9 = track(world.jpn, "KOR", "K-9", 40.0, 38.5, 131.5, "SECRET//REL TO JPN, KOR")
+    expect(page.locator(f'#picture a[href="/console/items/{k9.id}"]')).to_have_count(1)  # redrawn live
     page.screenshot(path=str(ARTEFACTS / "picture.png"), full_page=True)
     a11y["picture"] = serious_violations(page)
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 
 import httpx
-from conftest import csrf_of
+from console_world import csrf_of
 from console_world import alert_item
 
 from accord.console.events import read_after, start_index

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import csrf_of
+from console_world import csrf_of
 
 from accord.intel.node_store import store_for
 
@@ -52,7 +52,7 @@ def test_import_refuses_an_invalid_bundle_naming_each_bad_object_and_stores_noth
 
 
 def test_import_is_for_writers_of_the_node_s_own_party_with_csrf(admin, partner, app, world):
-    from conftest import log_in
+    from console_world import log_in
     from fastapi.testclient import TestClient
 
     assert 'id="import"' in admin.get("/console/intel").text

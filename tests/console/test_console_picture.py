@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import re
 
+from console_world import prediction, track
+
 from accord.console import picture
 from accord.core.items import new_item
 from accord.core.markings import Marking
 from accord.warning.frames import lla_to_ecef
-
-
-def _track(node, originator: str, track_id: str, t: float, lat: float, lon: float, banner: str):
-    x, y, z = (float(v) for v in lla_to_ecef(lat, lon, 80_000.0))
-    body = {"t": t, "track_id": track_id, "x": x, "y": y, "z": z, "vx": 0.0, "vy": 0.0, "vz": 0.0}
-    return node.put_item(new_item("warning.track", body, Marking.parse(banner), originator, node.clock.now()))
 
 
 def test_projection_keeps_metres_square_and_the_bounds_on_the_canvas():
@@ -27,13 +23,11 @@ def test_projection_keeps_metres_square_and_the_bounds_on_the_canvas():
 
 
 def test_the_picture_draws_own_and_partner_tracks_predictions_and_alerted_areas(admin, partner, world, clock):
-    own = [_track(world.jpn, "JPN", "T-1", t, 39.0 + t / 100, 128.0 + t / 50, "SECRET//REL TO JPN, KOR")
+    own = [track(world.jpn, "JPN", "T-1", t, 39.0 + t / 100, 128.0 + t / 50, "SECRET//REL TO JPN, KOR")
            for t in (10.0, 20.0, 30.0)]
-    kor = _track(world.jpn, "KOR", "K-7", 15.0, 38.0, 131.0, "SECRET//REL TO JPN, KOR")
-    hidden = _track(world.jpn, "JPN", "T-NOFORN-2", 12.0, 37.0, 132.0, "SECRET")
-    from test_console_boards import _prediction
-
-    pred = _prediction(world.jpn, 30.0, 0.0, 420.0)
+    kor = track(world.jpn, "KOR", "K-7", 15.0, 38.0, 131.0, "SECRET//REL TO JPN, KOR")
+    hidden = track(world.jpn, "JPN", "T-NOFORN-2", 12.0, 37.0, 132.0, "SECRET")
+    pred = prediction(world.jpn, 30.0, 0.0, 420.0)
     page = admin.get("/console/picture").text
     svg = page[page.index("<svg id=\"picture\""):page.index("</svg>") + 6]
     assert f'<a href="/console/items/{own[-1].id}" class="track" data-party="JPN">' in svg  # the head is the latest
@@ -59,14 +53,12 @@ def test_the_svg_endpoint_has_the_console_headers_and_needs_a_session(admin, ano
 
 
 def test_selecting_a_track_shows_position_altitude_speed_and_its_predicted_impact(admin, world):
-    from test_console_boards import _prediction
-
     x, y, z = (float(v) for v in lla_to_ecef(39.0, 128.0, 120_000.0))
     body = {"t": 30.0, "track_id": "T-1", "x": x, "y": y, "z": z, "vx": 300.0, "vy": 400.0, "vz": 1200.0,
             "phase": "ballistic", "source": "JPN"}
     track = world.jpn.put_item(new_item("warning.track", body, Marking.parse("SECRET//REL TO JPN, KOR"), "JPN",
                                         world.jpn.clock.now()))
-    _prediction(world.jpn, 30.0, 0.0, 420.0)
+    prediction(world.jpn, 30.0, 0.0, 420.0)
     page = admin.get(f"/console/items/{track.id}").text
     facts = page[page.index('id="track-facts"'):page.index("</dl>", page.index('id="track-facts"'))]
     assert "39.000° N, 128.000° E" in facts and "120.0 km" in facts and "1300 m/s" in facts

@@ -136,6 +136,19 @@ class AuthError(AccordError):
     exit_code = 6
 
 
+class RequestSignatureError(AuthError):
+    """A partner request's RFC 9421 signature is missing, malformed, forged or not acceptable.
+
+    ``signer`` is the pinned party whose key verified the signature (the request is authentic
+    but refused, e.g. expired or addressed to another node), or ``None`` when no pinned key
+    verified it: whatever ``keyid`` a forged request claims, it is from an unknown key.
+    """
+
+    def __init__(self, message: str, *, signer: str | None = None) -> None:
+        self.signer = signer
+        super().__init__(message)
+
+
 # --- dialogue ------------------------------------------------------------------------------
 class StatusTransitionError(InputError):
     """A commitment or meeting status change that its state machine does not allow."""

@@ -5,6 +5,8 @@ a real ``accord node serve`` process. An item's latency is from its creation at 
 has stored it and ledgered ``item.received`` (B's ``fed_received.received`` timestamp, same
 machine clock, millisecond precision).
 
+0. The partner-request signature check (RFC 9421, :mod:`accord.federation.httpsig`): CPU per
+   request, in this process, beside one Ed25519 verification.
 1. Latency at a steady rate (20 items/s for 3 s, then the target rate, default 500 items/s for
    10 s): every 10 ms A creates and shares the items due (one transaction per tick);
    p50/p90/p99/max.
@@ -183,6 +185,38 @@ def drain(base: Path, a: Node, fed: Federation, b: NodeProcess, count: int) -> N
     return b
 
 
+def request_signature_cost(n: int = 2000) -> None:
+    """CPU per partner request to check its RFC 9421 signature and digest (B's side, in this
+    process): Accord's own layout, and the same signature after a gateway's in the headers,
+    beside one Ed25519 verification alone (the floor)."""
+    import base64
+
+    from accord.core.identity import Identity, verify_fast
+    from accord.federation.httpsig import sign_request, verify_request
+
+    jpn, now, batch = Identity.generate("JPN"), datetime.now(UTC), b'{"envelopes":[]}'
+    own = {k.lower(): v for k, v in sign_request(jpn, "POST", "/federation/v1/envelopes", "", batch, now,
+                                                 "KOR").items()}
+    gateway = 'gw=("@method" "@authority" "@target-uri");created=1;keyid="gw-tokyo-1";alg="ecdsa-p256-sha256"'
+    beside = {**own, "signature-input": gateway + ", " + own["signature-input"],
+              "signature": "gw=:" + "A" * 86 + "==:, " + own["signature"]}
+    sig = base64.b64decode(own["signature"].split(":")[1])
+    keys = {"JPN": jpn.public_key}
+
+    def cpu_us(f) -> float:
+        t0 = time.process_time()
+        for _ in range(n):
+            f()
+        return (time.process_time() - t0) / n * 1e6
+
+    floor = cpu_us(lambda: verify_fast(jpn.public_key, sig, b"x" * 300))
+    a = cpu_us(lambda: verify_request(own, "POST", "/federation/v1/envelopes", "", batch, keys, now, recipient="KOR"))
+    b = cpu_us(lambda: verify_request(beside, "POST", "/federation/v1/envelopes", "", batch, keys, now,
+                                      recipient="KOR"))
+    print(f"partner request signature check, CPU per request: Accord's layout {a:.0f} us, after a gateway's "
+          f"signature {b:.0f} us; Ed25519 verify alone {floor:.0f} us ({a / floor:.2f}x / {b / floor:.2f}x)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rate", type=int, default=500)
@@ -195,6 +229,7 @@ def main() -> None:
     args = ap.parse_args()
     global BODY
     BODY = args.body
+    request_signature_cost()
     print(f"items: {BODY} ({len(canonical_json(new_item(*body(1, 'x'), MARK, 'JPN', datetime.now(UTC)).to_json()))} bytes "
           f"of RFC 8785 JSON each)")
     with tempfile.TemporaryDirectory(prefix="accord-bench-") as tmp:

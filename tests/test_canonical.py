@@ -181,3 +181,57 @@ def test_float_layout_boundaries():
     for x in (1e-4, 9.999e-5, 0.1, 1.5, 1e15 + 0.5, 9999999999999998.0, 1e16, 1e21, 1.0, -0.0, 5e-324,
               123456789.125, -2.5e-7, 1.7976931348623157e308):
         assert canonical_json([x]) == rfc8785.dumps([x]), x
+
+
+# --- a second implementation and the RFC's own vectors -------------------------------------------
+# jcs is a port of the RFC's reference implementation (cyberphone/json-canonicalization), written
+# independently of rfc8785: Accord's bytes must equal both wherever Accord accepts the value.
+RFC8785_APPENDIX_B = [  # IEEE 754 bit pattern → ECMAScript number serialisation (RFC 8785 Appendix B)
+    ("0000000000000000", "0"), ("8000000000000000", "0"), ("0000000000000001", "5e-324"),
+    ("8000000000000001", "-5e-324"), ("7fefffffffffffff", "1.7976931348623157e+308"),
+    ("ffefffffffffffff", "-1.7976931348623157e+308"), ("4340000000000000", "9007199254740992"),
+    ("c340000000000000", "-9007199254740992"), ("4430000000000000", "295147905179352830000"),
+    ("44b52d02c7e14af5", "9.999999999999997e+22"), ("44b52d02c7e14af6", "1e+23"),
+    ("44b52d02c7e14af7", "1.0000000000000001e+23"), ("444b1ae4d6e2ef4e", "999999999999999700000"),
+    ("444b1ae4d6e2ef4f", "999999999999999900000"), ("444b1ae4d6e2ef50", "1e+21"),
+    ("3eb0c6f7a0b5ed8c", "9.999999999999997e-7"), ("3eb0c6f7a0b5ed8d", "0.000001"),
+    ("41b3de4355555553", "333333333.3333332"), ("41b3de4355555554", "333333333.33333325"),
+    ("41b3de4355555555", "333333333.3333333"), ("41b3de4355555556", "333333333.3333334"),
+    ("41b3de4355555557", "333333333.33333343"), ("becbf647612f3696", "-0.0000033333333333333333"),
+    ("43143ff3c1cb0959", "1424953923781206.2"),
+]
+
+
+@pytest.mark.parametrize("bits, text", RFC8785_APPENDIX_B)
+def test_rfc8785_appendix_b_numbers(bits, text):
+    import struct
+
+    import jcs
+
+    x = struct.unpack(">d", bytes.fromhex(bits))[0]
+    assert canonical_json([x]) == jcs.canonicalize([x]) == f"[{text}]".encode()
+
+
+def assert_same_as_jcs(value):
+    import jcs
+
+    try:
+        ours = canonical_json(value)
+    except CanonicalJSONError:
+        return  # outside what Accord signs (big integers, lone surrogates): rfc8785 agrees above
+    assert ours == jcs.canonicalize(value)
+
+
+@given(json_values | plain_values)
+def test_canonical_json_equals_a_second_implementation(value):
+    assert_same_as_jcs(value)
+
+
+@given(st.integers(0, 2**64 - 1), st.text(max_size=6))
+def test_random_doubles_and_keys_equal_a_second_implementation(bits, key):
+    import struct
+
+    x = struct.unpack("<d", struct.pack("<Q", bits))[0]
+    if x != x or x in (float("inf"), float("-inf")):
+        return
+    assert_same_as_jcs({key: [x, -x, x / 3], "\U0001F600" + key: {"\uff61": x}})

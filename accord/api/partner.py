@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from accord.api.deps import BodyTooLarge, MalformedLength, read_body_capped
-from accord.errors import AccordError, AuthError, InputError
+from accord.errors import AccordError, InputError, RequestSignatureError
 
 log = logging.getLogger("accord.federation")
 
@@ -60,9 +60,10 @@ def make_router(node: Any) -> APIRouter:
         try:
             return httpsig.verify_request(request.headers, request.method, request.url.path,
                                           request.url.query, body, federation.partner_keys(node),
-                                          node.clock.now())
-        except AuthError as exc:
-            federation.record_request_rejection(node, request.headers.get("signature-input"), str(exc))
+                                          node.clock.now(), recipient=node.party,
+                                          authority=request.headers.get("host"), scheme=request.url.scheme)
+        except RequestSignatureError as exc:  # recorded under the key that signed it, if any
+            federation.record_request_rejection(node, exc.signer, str(exc))
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, {"error": "unauthenticated",
                                                                "reason": str(exc)}) from None
 

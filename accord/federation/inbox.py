@@ -416,9 +416,11 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
 
 
 REFUSALS_PER_MINUTE = 30
-"""At most this many refused partner requests per node and minute are recorded one by one; the
-rest are counted and the count is recorded with the next one let through, so a flood of forged
-requests cannot grow the ledger without bound."""
+REFUSALS_PER_DAY = 1000
+"""At most this many refused partner requests per node are recorded one by one in a minute, and
+at most :data:`REFUSALS_PER_DAY` in a day (a steady 30 a minute would still add 43,200 entries a
+day); the rest are counted and the count is recorded with the next one let through, so a flood
+of forged requests cannot grow the ledger without bound."""
 
 _refusal_windows: "weakref.WeakKeyDictionary[Any, list[float]]" = weakref.WeakKeyDictionary()
 _refusal_guard = threading.Lock()
@@ -428,15 +430,19 @@ def _refusal_budget(node: Any, now: float) -> tuple[bool, int]:
     """(record this refusal?, refusals suppressed since the last recorded one)."""
     with _refusal_guard:
         try:
-            window = _refusal_windows.setdefault(node, [now, 0.0, 0.0])  # [start, recorded, suppressed]
+            # [minute start, recorded this minute, suppressed, day start, recorded this day]
+            window = _refusal_windows.setdefault(node, [now, 0.0, 0.0, now, 0.0])
         except TypeError:  # pragma: no cover - a node type without weak references
             return True, 0
         if now - window[0] >= 60.0:
             window[0], window[1] = now, 0.0
-        if window[1] >= REFUSALS_PER_MINUTE:
+        if now - window[3] >= 86400.0:
+            window[3], window[4] = now, 0.0
+        if window[1] >= REFUSALS_PER_MINUTE or window[4] >= REFUSALS_PER_DAY:
             window[2] += 1
             return False, 0
         window[1] += 1
+        window[4] += 1
         suppressed, window[2] = int(window[2]), 0.0
         return True, suppressed
 
@@ -474,25 +480,23 @@ def flush_refusal_count(node: Any) -> int:
     return count
 
 
-def record_request_rejection(node: Any, who: str | None, reason: str) -> None:
+def record_request_rejection(node: Any, signer: str | None, reason: str) -> None:
     """Record a refused partner request (bad signature, unknown party …) in table and ledger,
-    at most :data:`REFUSALS_PER_MINUTE` a minute (the others are counted, see there)."""
+    at most :data:`REFUSALS_PER_MINUTE` a minute and :data:`REFUSALS_PER_DAY` a day (the others
+    are counted, see there). ``signer`` is the party whose pinned key verified the request, or
+    ``None``: a forged request is recorded as from an unknown key, never under the ``keyid`` it
+    claims (:class:`~accord.errors.RequestSignatureError`)."""
     _ready(node)
     record, suppressed = _refusal_budget(node, time.monotonic())
     if not record:
         return
     now = node.clock.now()
-    sender = None
-    if who and 'keyid="' in who:
-        sender = who.split('keyid="', 1)[1][:3]
-    elif who and len(who) == 3:
-        sender = who
-    data = _refusal_event(sender, reason, suppressed)
+    data = {**_refusal_event(signer, reason, suppressed), "signer": signer or "unknown key"}
     with write_lock(node):
         try:
             with transaction(node.conn):
                 node.conn.execute("INSERT INTO fed_rejections(at, sender, seq, code, reason) VALUES (?,?,?,?,?)",
-                                  (to_rfc3339(now), sender, None, "unauthenticated",
+                                  (to_rfc3339(now), signer, None, "unauthenticated",
                                    (reason[:500] + (f" (+{suppressed} earlier refusals not recorded one by one)"
                                                     if suppressed else ""))))
                 node.ledger.append("item.rejected", data, time=now)

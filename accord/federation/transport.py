@@ -76,7 +76,7 @@ class HttpTransport:
                  body: bytes) -> httpx.Response:
         client, url = self._client(node, party)
         query = str(httpx.QueryParams(params or {}))
-        headers = sign_request(node.identity, method, path, query, body, node.clock.now())
+        headers = sign_request(node.identity, method, path, query, body, node.clock.now(), party)
         if body:
             headers["Content-Type"] = "application/json"
         try:

@@ -55,3 +55,34 @@ def test_ical_parses_back_with_all_day_and_timed_events():
 def test_ical_export_is_stable_byte_for_byte():
     assert _calendar() == _calendar()
     assert b"\r\n" in _calendar()
+
+
+def test_ical_export_reads_the_same_in_a_second_parser():
+    """vobject, written independently of the icalendar library that writes the export, reads
+    every value back: long Japanese and Korean lines folded at 75 octets (never inside a
+    character), commas, semicolons and backslashes escaped, newlines kept."""
+    import vobject
+
+    agenda = ("北朝鮮の弾道ミサイル発射に関する情報共有の強化、及び日米韓の三か国協力について; 詳細は別紙",
+              "한일 국방장관 회담: 미사일 경보정보의 실시간 공유, 그리고 \\ 역내 안보 협력 강화 방안")
+    held = Meeting("S-M3", "S", 3, MeetingStatus.HELD, date(2026, 9, 8), "JPN", "Tokyo, Ichigaya; Room 1",
+                   agenda=agenda, decisions=(Decision("D1", "Meet, regularly; and report"),))
+    evidence = ("차관급 회담 개최, 2026년 3월 — 東京にて実施済み; 記録は文書番号 A\\B に保存",)
+    c = Commitment("S-M3-C1", "S", "S-M3", "KOR", "경보 정보 공유 체계를 구축한다, 三か国で", date(2026, 12, 31),
+                   Status.DONE, evidence=evidence)
+    raw = to_ical(sign_version(JPN, SERIES, prev=None, now=T0), [sign_version(JPN, held, prev=None, now=T0)],
+                  [sign_version(JPN, c, prev=None, now=T0)])
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 75  # folded, in octets
+    cal = vobject.readOne(raw.decode("utf-8"))
+    assert cal.prodid.value == "-//Accord//Dialogue//EN" and cal.version.value == "2.0"
+    event, = cal.vevent_list
+    assert event.uid.value == "S-M3@accord-dialogue" and event.dtstart.value == date(2026, 9, 8)
+    assert event.location.value == "Tokyo, Ichigaya; Room 1"
+    assert event.description.value == "\n".join(["Agenda:", *[f"- {a}" for a in agenda], "Decisions:",
+                                                 "- D1: Meet, regularly; and report"])
+    assert event.summary.value == "Japan–ROK ministers — meeting 3 (host JPN)"
+    todo, = cal.vtodo_list
+    assert todo.summary.value == "[KOR] 경보 정보 공유 체계를 구축한다, 三か国で"
+    assert todo.description.value == "Evidence:\n- " + evidence[0]
+    assert todo.due.value == date(2026, 12, 31) and todo.status.value == "COMPLETED"
+    assert todo.dtstamp.value == T0.replace(microsecond=0)

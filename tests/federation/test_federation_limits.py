@@ -29,7 +29,7 @@ def test_oversized_partner_request_is_refused_before_it_is_read(pair, monkeypatc
     size = kor.ledger.size
     with TestClient(create_app(kor)) as client:
         big = b'{"envelopes":[' + b" " * 5000 + b"]}"
-        headers = sign_request(jpn.identity, "POST", "/federation/v1/envelopes", "", big, now_utc())
+        headers = sign_request(jpn.identity, "POST", "/federation/v1/envelopes", "", big, now_utc(), "KOR")
         r = client.post("/federation/v1/envelopes", content=big, headers=headers)
         assert r.status_code == 413 and r.json()["detail"]["error"] == "too_large"
 
@@ -40,7 +40,7 @@ def test_oversized_partner_request_is_refused_before_it_is_read(pair, monkeypatc
         assert r.status_code == 413
         # a request under the cap is read and judged as before (here: a valid, empty batch)
         small = b'{"envelopes":[]}'
-        headers = sign_request(jpn.identity, "POST", "/federation/v1/envelopes", "", small, now_utc())
+        headers = sign_request(jpn.identity, "POST", "/federation/v1/envelopes", "", small, now_utc(), "KOR")
         r = client.post("/federation/v1/envelopes", content=small, headers=headers)
         assert r.status_code == 200
     assert kor.ledger.size == size  # nothing oversized reached the ledger
@@ -52,16 +52,41 @@ def test_refusals_are_recorded_at_most_so_many_a_minute(pair, monkeypatch):
     clock = [1000.0]
     monkeypatch.setattr(inbox.time, "monotonic", lambda: clock[0])
     for i in range(12):
-        inbox.record_request_rejection(kor, 'sig1=("@method");keyid="XXX"', f"forged #{i}")
+        inbox.record_request_rejection(kor, None, f"forged #{i}")
     events = ledger_events(kor.dir, "item.rejected")
     assert len(events) == 5
     assert kor.conn.execute("SELECT COUNT(*) FROM fed_rejections").fetchone()[0] == 5
     clock[0] += 61  # a new minute: the next refusal is recorded with the count of those skipped
-    inbox.record_request_rejection(kor, "XXX", "forged again")
+    inbox.record_request_rejection(kor, None, "forged again")
     events = ledger_events(kor.dir, "item.rejected")
     assert len(events) == 6 and events[-1]["suppressed_before"] == 7
     reason = kor.conn.execute("SELECT reason FROM fed_rejections ORDER BY id DESC").fetchone()[0]
     assert "+7 earlier refusals" in reason
+
+
+def test_refusals_are_recorded_at_most_so_many_a_day_as_well(pair, monkeypatch):
+    """30 a minute alone would still let a steady flood add 43,200 ledger entries a day."""
+    kor = pair["KOR"]
+    monkeypatch.setattr(inbox, "REFUSALS_PER_MINUTE", 5)
+    monkeypatch.setattr(inbox, "REFUSALS_PER_DAY", 8)
+    clock = [1000.0]
+    monkeypatch.setattr(inbox.time, "monotonic", lambda: clock[0])
+
+    def minute_of_refusals(n: int) -> None:
+        for i in range(n):
+            inbox.record_request_rejection(kor, None, f"forged #{i}")
+        clock[0] += 61
+
+    minute_of_refusals(6)  # 5 recorded, 1 counted
+    minute_of_refusals(6)  # 3 recorded (the first with that count: the day's 8 are used up), 3 counted
+    minute_of_refusals(6)  # a new minute, but the same day: all 6 counted
+    assert len(ledger_events(kor.dir, "item.rejected")) == 8
+    clock[0] += 86400  # the next day: recorded again, with the count of all those skipped
+    inbox.record_request_rejection(kor, "JPN", "expired")
+    events = ledger_events(kor.dir, "item.rejected")
+    assert len(events) == 9 and events[-1]["suppressed_before"] == 3 + 6
+    assert (events[-1]["from"], events[-1]["signer"]) == ("JPN", "JPN")
+    assert kor.conn.execute("SELECT COUNT(*) FROM fed_rejections").fetchone()[0] == 9
 
 
 def test_batches_stop_growing_at_the_byte_cap(monkeypatch):

@@ -158,7 +158,7 @@ def test_partner_endpoint_refuses_unpinned_keys_and_relayed_envelopes(cluster):
     before = len(ledger_events(base / "JPN", "item.rejected"))
     # signed by a key that is not KOR's pinned key
     body = b'{"envelopes":[]}'
-    headers = sign_request(cluster.impostor, "POST", "/federation/v1/envelopes", "", body, now_utc())
+    headers = sign_request(cluster.impostor, "POST", "/federation/v1/envelopes", "", body, now_utc(), "JPN")
     r = httpx.post(url + "/federation/v1/envelopes", content=body, headers=headers)
     assert r.status_code == 401 and "signature" in r.text
     # a checkpoint request without any signature
@@ -169,7 +169,7 @@ def test_partner_endpoint_refuses_unpinned_keys_and_relayed_envelopes(cluster):
         env = seal(note(usa, 1, kind="warning.track"), "JPN", 1, usa.identity, now_utc()).to_json()
         env["originator"] = "KOR"
         body = batch_body([canonical_json(env)])
-        headers = sign_request(usa.identity, "POST", "/federation/v1/envelopes", "", body, now_utc())
+        headers = sign_request(usa.identity, "POST", "/federation/v1/envelopes", "", body, now_utc(), "JPN")
     finally:
         usa.close()
     r = httpx.post(url + "/federation/v1/envelopes", content=body, headers=headers)
@@ -178,6 +178,24 @@ def test_partner_endpoint_refuses_unpinned_keys_and_relayed_envelopes(cluster):
     assert receipt["status"] == "rejected" and receipt["code"] == "wrong_party" and not receipt["consumed"]
     events = ledger_events(base / "JPN", "item.rejected")[before:]
     assert {e["code"] for e in events} >= {"unauthenticated", "wrong_party"}
+    # the impostor's request claimed keyid KOR: it is recorded as from an unknown key, not KOR
+    assert [e["from"] for e in events if e["code"] == "unauthenticated"] == [None, None]
+
+
+def test_a_request_captured_on_its_way_to_one_node_is_refused_by_another(cluster):
+    """Issue #16.5: USA's signed request to KOR, replayed to JPN inside the window."""
+    from accord.federation.httpsig import sign_request
+
+    base, ports, procs = cluster
+    usa = Node.open(base / "USA")
+    try:
+        headers = sign_request(usa.identity, "GET", "/federation/v1/checkpoint", "", b"", now_utc(), "KOR")
+    finally:
+        usa.close()
+    assert httpx.get(procs["KOR"].url + "/federation/v1/checkpoint", headers=headers).status_code == 200
+    r = httpx.get(procs["JPN"].url + "/federation/v1/checkpoint", headers=headers)
+    assert r.status_code == 401
+    assert r.json()["detail"]["reason"] == "request from USA is addressed to KOR, not to this node (JPN)"
 
 
 # --- (e) a rewritten ledger, caught by both partners' running nodes -------------------------

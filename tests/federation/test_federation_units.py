@@ -46,28 +46,33 @@ def test_token_input_is_checked(tmp_path):
 
 
 def _signed(identity, body=b'{"envelopes":[]}', when=NOW, path="/federation/v1/envelopes"):
-    return sign_request(identity, "POST", path, "", body, when), body
+    return sign_request(identity, "POST", path, "", body, when, "JPN"), body
+
+
+def _verify(h, b, keys, when=NOW, path="/federation/v1/envelopes", recipient="JPN"):
+    return verify_request(h, "POST", path, "", b, keys, when, recipient=recipient)
 
 
 def test_request_signature_verifies_and_names_the_party():
     kor = Identity.generate("KOR")
     headers, body = _signed(kor)
     lower = {k.lower(): v for k, v in headers.items()}
-    assert verify_request(lower, "POST", "/federation/v1/envelopes", "", body, {"KOR": kor.public_key}, NOW) == "KOR"
+    assert _verify(lower, body, {"KOR": kor.public_key}) == "KOR"
 
 
 @pytest.mark.parametrize("tamper, message", [
-    (lambda h, b: (h, b + b" "), "Content-Digest"),
-    (lambda h, b: ({**h, "content-digest": "sha-256=:AAAA:"}, b"x"), "Content-Digest"),
-    (lambda h, b: ({k: v for k, v in h.items() if k != "signature"}, b), "not signed"),
-    (lambda h, b: ({**h, "signature-input": h["signature-input"].replace('"@query" ', "")}, b), "components"),
+    (lambda h, b: (h, b + b" "), "Content-Digest sha-256 of the request from KOR does not match"),
+    (lambda h, b: ({**h, "content-digest": "sha-256=:AAAA:"}, b"x"), "does not verify"),
+    (lambda h, b: ({k: v for k, v in h.items() if k != "signature"}, b), r"not signed \(RFC 9421\): missing Signature$"),
+    (lambda h, b: ({**h, "signature-input": h["signature-input"].replace('"@query" ', "")}, b), "does not verify"),
+    (lambda h, b: ({**h, "accord-recipient": "USA"}, b), "does not verify"),
 ])
 def test_tampered_requests_are_refused(tamper, message):
     kor = Identity.generate("KOR")
     headers, body = _signed(kor)
     h, b = tamper({k.lower(): v for k, v in headers.items()}, body)
     with pytest.raises(AuthError, match=message):
-        verify_request(h, "POST", "/federation/v1/envelopes", "", b, {"KOR": kor.public_key}, NOW)
+        _verify(h, b, {"KOR": kor.public_key})
 
 
 def test_other_path_old_request_and_unpinned_key_are_refused():
@@ -76,13 +81,15 @@ def test_other_path_old_request_and_unpinned_key_are_refused():
     h, b = _signed(kor)
     h = {k.lower(): v for k, v in h.items()}
     with pytest.raises(AuthError, match="signature"):
-        verify_request(h, "POST", "/federation/v1/other", "", b, keys, NOW)
+        _verify(h, b, keys, path="/federation/v1/other")
     with pytest.raises(AuthError, match="clock"):
-        verify_request(h, "POST", "/federation/v1/envelopes", "", b, keys, NOW + timedelta(minutes=10))
-    with pytest.raises(AuthError, match="not a pinned partner"):
-        verify_request(h, "POST", "/federation/v1/envelopes", "", b, {"USA": kor.public_key}, NOW)
+        _verify(h, b, keys, when=NOW + timedelta(minutes=10))
+    with pytest.raises(AuthError, match="not a pinned partner|no signature by a pinned partner key"):
+        _verify(h, b, {"USA": kor.public_key})
     with pytest.raises(AuthError, match="signature"):
-        verify_request(h, "POST", "/federation/v1/envelopes", "", b, {"KOR": Identity.generate("KOR").public_key}, NOW)
+        _verify(h, b, {"KOR": Identity.generate("KOR").public_key})
+    with pytest.raises(AuthError, match=r"addressed to JPN, not to this node \(USA\)"):
+        _verify(h, b, keys, recipient="USA")
 
 
 def test_backoff_grows_exponentially_with_jitter_and_is_capped():

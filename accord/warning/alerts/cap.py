@@ -36,8 +36,13 @@ _ID_SAFE = re.compile(r"[^A-Za-z0-9._:-]")
 
 
 def cap_time(when: datetime) -> str:
-    """CAP 1.2 dateTime: ``YYYY-MM-DDThh:mm:ss+00:00`` (the schema forbids ``Z`` and fractions)."""
-    return when.astimezone(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    """CAP 1.2 dateTime in UTC: ``YYYY-MM-DDThh:mm:ss-00:00``.
+
+    CAP 1.2 §3.3.2: "Alphabetic timezone designators such as 'Z' MUST NOT be used. The timezone
+    for UTC MUST be represented as '-00:00'" (the schema's pattern also forbids fractions, but
+    accepts ``+00:00``, so only this function keeps the sign right).
+    """
+    return when.astimezone(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%S-00:00")
 
 
 def safe_token(text: str) -> str:

@@ -94,6 +94,7 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
     "queued": ("Queued", "待機", "대기"),
     "delivered": ("Delivered", "配信済", "전달됨"),
     "failures": ("Failures", "失敗", "실패"),
+    "lag": ("Not yet acknowledged", "未確認", "미확인"),
     "partner_head": ("Partner ledger head", "相手台帳ヘッド", "상대 원장 헤드"),
     "consistency": ("Consistency", "整合性", "일관성"),
     "consistent": ("consistent", "整合", "일관됨"),

@@ -204,3 +204,13 @@ def test_a_partner_viewer_asks_the_policy_once_per_originator_kind_and_marking(w
     assert [v.sees(world.jpn, i) for i in same] == [True] * 5
     assert v.sees(world.jpn, noforn) is False  # same originator and kind, another marking: asked again
     assert len(calls) == 2
+
+
+def test_federation_page_shows_how_many_sent_items_a_partner_has_not_acknowledged(admin, world):
+    from accord import federation
+
+    st = {p["party"]: p for p in federation.status(world.jpn)["partners"]}["KOR"]
+    # the world's dialogue records were queued for KOR and never delivered (no transport runs)
+    assert st["sent_seq"] > 0 and st["partner_expects_seq"] is None
+    page = admin.get("/console/federation").text
+    assert int(re.search(r'<td data-f="lag">(\d+)</td>', page).group(1)) == st["sent_seq"]

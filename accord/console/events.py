@@ -77,6 +77,11 @@ def item_event(item: Any, index: int, lang: str = "en") -> ConsoleEvent:
         b = item.body
         data["alert"] = {"incident": f"{item.originator}:{b.get('incident', '?')}", "msgType": b.get("msgType"),
                          "reason": b.get("reason"), "areas": [names.get(c, c) for c in b.get("areas", [])]}
+    if item.kind == "dialogue.commitment" and isinstance(item.body, dict):  # for the dialogue board's rows
+        payload = item.body.get("payload") or {}
+        state = payload.get("state") or {}
+        data["commitment"] = {"id": state.get("id"), "status": state.get("status"), "owner": state.get("owner"),
+                              "version": payload.get("version")}
     return ConsoleEvent("item", data, index)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from console_world import ARTEFACTS, alert_item, track
 
+from accord.dialogue.store import DialogueStore
 from accord.federation.schema import write_lock
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -105,6 +106,10 @@ def test_watch_officer_session_in_chromium(served, world, browser):
 
     page.click("nav >> text=Dialogue")
     row = page.locator(f'#commitments tr[data-id="{world.commitment}"]')
+    expect(page.locator("#live")).to_have_class("live on")
+    DialogueStore(world.jpn).update_commitment(world.commitment, {"status": "in_progress"})  # e.g. by the CLI
+    expect(row.locator('[data-f="status"]')).to_have_text("in_progress")  # updated in place
+    expect(row.locator("[data-version]")).to_have_text("v3")
     row.locator("select").select_option("done")
     row.locator("input[name=evidence]").fill("Plan signed")
     row.locator("button").click()

@@ -206,3 +206,15 @@ def test_a_page_s_stream_starts_where_the_ledger_ended_before_the_page_read_anyt
     assert after == before
     events, _ = read_after(jpn, _viewer(world, "JPN", "items:read"), after)
     assert stored[0].id in {e.data["id"] for e in events}
+
+
+def test_commitment_events_carry_the_record_s_new_status_and_version(world):
+    from accord.dialogue.store import DialogueStore
+
+    jpn = world.jpn
+    last = jpn.ledger.size - 1
+    DialogueStore(jpn).update_commitment(world.commitment, {"status": "in_progress"})
+    events, _ = read_after(jpn, _viewer(world, "JPN", "items:read"), last)
+    (event,) = [e for e in events if e.event == "item" and e.data["kind"] == "dialogue.commitment"]
+    assert event.data["commitment"] == {"id": world.commitment, "status": "in_progress", "owner": "JPN",
+                                        "version": 3}

@@ -64,8 +64,21 @@
     return true;
   }
 
+  /* a new signed version of a commitment on the dialogue board updates its row */
+  function updateCommitment(d) {
+    var row = document.querySelector('#commitments tr[data-id="' + CSS.escape(d.commitment.id || "") + '"]');
+    if (!row) { return false; }
+    var cell = row.querySelector('[data-f="status"]');
+    if (cell) { cell.textContent = d.commitment.status; }
+    var version = row.querySelector("[data-version]");
+    if (version) { version.textContent = "v" + d.commitment.version; }
+    row.classList.add("fresh");
+    return true;
+  }
+
   function addItem(d) {
     if (d.alert && addAlert(d)) { raiseBanners(d); return; }
+    if (d.commitment && updateCommitment(d)) { raiseBanners(d); return; }
     var shown = false;
     document.querySelectorAll("tbody[data-live]").forEach(function (tb) {
       var want = tb.dataset.live;

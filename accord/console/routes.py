@@ -449,22 +449,24 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         return out
 
     @router.get("/console/dialogue")
-    def dialogue_page(request: Request, owner: str = "", updated: str = "",
+    def dialogue_page(request: Request, owner: str = "", status: str = "", updated: str = "",
                       s: Session = Depends(session_of)) -> Response:
         v = viewer_of(s)
         need(v, "dialogue:read")
         every = commitments(v)
         owners = sorted({r[0].owner for r in every})
-        rows = [r for r in every if not owner or r[0].owner == owner]
+        rows = [r for r in every
+                if (not owner or r[0].owner == owner) and (not status or r[0].status.value == status)]
         rows.sort(key=lambda r: (r[0].owner, r[0].status.value, r[0].due, r[0].id))
         today = now().date()
         with lock:
-            series_ids = {r[0].series_id for r in rows} if v.partner else None
+            series_ids = {r[0].series_id for r in every} if v.partner else None  # series it may see
             meetings = [m for m in dialogue.meetings() if m.date >= today and m.status.value == "planned"
                         and (series_ids is None or m.series_id in series_ids)]
         return page(request, s, "dialogue.html", [m for _, _, m in rows], rows=rows, today=today,
                     meetings=sorted(meetings, key=lambda m: m.date)[:10], statuses=[x.value for x in Status],
-                    owner=owner, owners=owners, updated=updated, may_write=v.may_write("dialogue:write"), home=node.party)
+                    owner=owner, owners=owners, status_filter=status, updated=updated,
+                    may_write=v.may_write("dialogue:write"), home=node.party)
 
     @router.post("/console/dialogue/commitments/{commitment_id}")
     async def update_commitment(commitment_id: str, request: Request,

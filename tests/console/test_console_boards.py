@@ -181,7 +181,7 @@ def test_an_incident_without_a_prediction_has_unknown_times(admin):
     assert page.count(">unknown<") == 2 and "Nagasaki" in page
 
 
-def test_commitments_filter_by_owner(admin):
+def test_commitments_filter_by_owner_and_status(admin):
     page = admin.get("/console/dialogue?owner=KOR").text
     assert 'data-id="S1-M1-C2"' in page and 'data-id="S1-M1-C1"' not in page
     assert "<option selected>KOR</option>" in page
@@ -214,3 +214,6 @@ def test_federation_page_shows_how_many_sent_items_a_partner_has_not_acknowledge
     assert st["sent_seq"] > 0 and st["partner_expects_seq"] is None
     page = admin.get("/console/federation").text
     assert int(re.search(r'<td data-f="lag">(\d+)</td>', page).group(1)) == st["sent_seq"]
+    page = admin.get("/console/dialogue?status=proposed").text
+    assert 'data-id="S1-M1-C2"' in page and 'data-id="S1-M1-C1"' not in page
+    assert admin.get("/console/dialogue?status=done").text.count("<tr data-id=") == 0

@@ -125,29 +125,46 @@ def pcrlb(flight: Flight, sensors: tuple[Sensor, ...], seconds: np.ndarray, q_bo
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", type=int, default=20, help="Monte-Carlo runs")
-    ap.add_argument("--seed", type=int, default=1, help="first noise seed")
-    ap.add_argument("--q-boost", type=float, default=25.0,
-                    help="boost-phase white acceleration PSD for the bound (m²/s³)")
-    args = ap.parse_args(argv)
+@dataclasses.dataclass(frozen=True)
+class MonteCarlo:
+    """Squared position errors of ``runs`` noise seeds at each whole second, and the bound there."""
+
+    flight: Flight
+    seconds: np.ndarray
+    sq: np.ndarray        # Σ over runs of the squared error (runs that reported a track)
+    n: np.ndarray         # runs that reported a track at that second
+    bound: np.ndarray     # PCRLB position σ (m)
+    runs: int
+    wall_s: float
+
+    def phases(self) -> list[tuple[str, float, float, int]]:
+        """(phase, RMSE m, RMS bound m, seconds) for the boost, the ballistic arc and the flight."""
+        since = self.seconds - self.flight.burnout_t
+        out = []
+        for name, m in (("boost", since < 0), ("ballistic", since >= 0), ("whole flight", since > -1e9)):
+            ok = m & (self.n > 0) & np.isfinite(self.bound)
+            if ok.sum():
+                r = math.sqrt(np.sum(self.sq[ok]) / np.sum(self.n[ok]))
+                b = math.sqrt(np.sum(self.bound[ok] ** 2 * self.n[ok]) / np.sum(self.n[ok]))
+                out.append((name, r, b, int(ok.sum())))
+        return out
+
+
+def monte_carlo(runs: int, seed: int = 1, q_boost: float = 25.0, progress: bool = False) -> MonteCarlo:
+    """Track the clean missile ``runs`` times (noise seeds ``seed, seed + 1, …``) against the bound."""
     from accord.warning.pipeline import track_detections
 
     sensors = tuple(dataclasses.replace(s, pd=1.0, clutter_per_scan=0.0) for s in DEFAULT_SENSORS)
     spec = solve_launch(LAUNCH)
     flight = fly(spec)
-    ev = flight.event()
     seconds = np.arange(math.ceil(flight.launch_t), math.floor(flight.impact_t) + 1, dtype=float)
     truth = flight.state_at(seconds)
-    bound = pcrlb(flight, sensors, seconds, args.q_boost)
-    print(f"missile: {ev.range_km:.0f} km, apogee {ev.apogee_km:.0f} km, launch {ev.launch_t:.1f} s, "
-          f"burnout {ev.burnout_t:.1f} s, impact {ev.impact_t:.1f} s; radars pd=1, no clutter")
+    bound = pcrlb(flight, sensors, seconds, q_boost)
     sq = np.zeros(len(seconds))
     n = np.zeros(len(seconds))
     t0 = time.perf_counter()
-    for k in range(args.runs):
-        res = simulate(ScenarioSpec(sensors, (spec,), seed=args.seed + k))
+    for k in range(runs):
+        res = simulate(ScenarioSpec(sensors, (spec,), seed=seed + k))
         out = track_detections(res.header.sensors, res.detections)
         by_t: dict[float, list] = {}
         for tr in out.tracks:
@@ -157,13 +174,28 @@ def main(argv: list[str] | None = None) -> int:
                 d = np.linalg.norm(np.asarray(by_t[w]) - truth[i, :3], axis=1).min()
                 sq[i] += d * d
                 n[i] += 1
-        print(f"  run {k + 1}/{args.runs}: {len(res.detections)} detections, {len(out.tracks)} track points",
-              file=sys.stderr, flush=True)
-    el = time.perf_counter() - t0
+        if progress:
+            print(f"  run {k + 1}/{runs}: {len(res.detections)} detections, {len(out.tracks)} track points",
+                  file=sys.stderr, flush=True)
+    return MonteCarlo(flight, seconds, sq, n, bound, runs, time.perf_counter() - t0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=20, help="Monte-Carlo runs")
+    ap.add_argument("--seed", type=int, default=1, help="first noise seed")
+    ap.add_argument("--q-boost", type=float, default=25.0,
+                    help="boost-phase white acceleration PSD for the bound (m²/s³)")
+    args = ap.parse_args(argv)
+    mc = monte_carlo(args.runs, args.seed, args.q_boost, progress=True)
+    flight, seconds, sq, n, bound = mc.flight, mc.seconds, mc.sq, mc.n, mc.bound
+    ev = flight.event()
+    print(f"missile: {ev.range_km:.0f} km, apogee {ev.apogee_km:.0f} km, launch {ev.launch_t:.1f} s, "
+          f"burnout {ev.burnout_t:.1f} s, impact {ev.impact_t:.1f} s; radars pd=1, no clutter")
     with np.errstate(invalid="ignore", divide="ignore"):
         rmse = np.sqrt(sq / n)
     since = seconds - flight.burnout_t
-    print(f"{args.runs} Monte-Carlo runs in {el:.1f} s")
+    print(f"{args.runs} Monte-Carlo runs in {mc.wall_s:.1f} s")
     print(f"{'t since launch':>15} {'since burnout':>14} {'tracked':>8} {'RMSE m':>9} {'bound m':>9} {'ratio':>6}")
     picks = sorted({flight.burnout_t - 20, *[flight.burnout_t + d for d in (1, 10, 30, 60, 120, 200)],
                     flight.impact_t - 30})
@@ -171,15 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         i = int(np.argmin(np.abs(seconds - round(tp))))
         print(f"{seconds[i] - flight.launch_t:15.0f} {since[i]:14.0f} {n[i] / args.runs:8.0%} {rmse[i]:9.1f} "
               f"{bound[i]:9.1f} {rmse[i] / bound[i]:6.2f}")
-    for name, m in (("boost (tracked seconds)", (since < 0)), ("ballistic (tracked seconds)", since >= 0),
-                    ("whole flight", since > -1e9)):
-        ok = m & (n > 0) & np.isfinite(bound)
-        if ok.sum() == 0:
-            continue
-        r = math.sqrt(np.sum(sq[ok]) / np.sum(n[ok]))
-        b = math.sqrt(np.sum(bound[ok] ** 2 * n[ok]) / np.sum(n[ok]))
-        print(f"{name}: RMSE {r:.1f} m, RMS bound {b:.1f} m, ratio {r / b:.2f} (target ≤ 2), "
-              f"{int(ok.sum())} s")
+    for name, r, b, k in mc.phases():
+        label = name if name == "whole flight" else f"{name} (tracked seconds)"
+        print(f"{label}: RMSE {r:.1f} m, RMS bound {b:.1f} m, ratio {r / b:.2f} (target ≤ 2), {k} s")
     return 0
 
 

@@ -27,6 +27,15 @@ tracking loop only (file reading and Stone Soup's per-detection object construct
 CPU time rather than wall time because the bench machine is shared (wall figures printed too).
 ``--max-time T`` truncates both runs identically to detections with ``t ≤ T`` and scores the same
 seconds.
+
+Beside GOSPA each run prints track continuity — confirmed tracks per missile (fragmentation) and
+identity switches (``accord.warning.scoring``) — and the 95 % impact-ellipse coverage per phase
+since burnout. Then Accord alone on seeded random salvos (``--salvos N`` seeds of
+``--salvo-missiles`` missiles) under the sample radars and under :data:`accord.warning.sim.GAP_SENSORS`
+(a mid-course coverage gap and a hand-over from the Korean to the Japanese radars), and its
+position RMSE against the posterior Cramér–Rao bound (``bench/crlb.py``, ``--crlb-runs`` Monte-Carlo
+runs). ``--quick`` is the reduced mode for a shared machine: east-sea-2 up to 200 s, 2 salvos of
+each kind, 3 Monte-Carlo runs.
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ import numpy as np
 
 from accord.warning.io import Detections, DetectionsHeader, read_detections, read_events, read_truth
 from accord.warning.scoring import Score, scenario_seconds, score_tracks
+from accord.warning.sim import DEFAULT_SENSORS, GAP_SENSORS, ScenarioSpec, random_launches, simulate
 from accord.warning.types import TrackState
 
 REPO = Path(__file__).resolve().parents[1]
@@ -216,6 +226,81 @@ def fmt_row(r: Run) -> str:
             f"{r.det_per_s:9.0f} det/CPU-s ({r.det_per_wall_s:.0f} det/wall-s)")
 
 
+def _phases(phases) -> str:
+    """``0–20 s 74% of 31, …`` from (lo, hi, n, coverage) rows."""
+    out = []
+    for lo, hi, n, cov in phases:
+        span = f"≥{lo:.0f} s" if hi == math.inf else f"{lo:.0f}–{hi:.0f} s"
+        out.append(f"{span} {cov:.0%} of {n}" if n else f"{span} —")
+    return ", ".join(out)
+
+
+def identity_row(name: str, s: Score) -> str:
+    """Track continuity and ellipse coverage per phase of one run."""
+    most = max((len(v) for v in s.missile_tracks.values()), default=0)
+    row = (f"{name:<11} tracks per missile {s.tracks_per_missile:.2f} (max {most}, "
+           f"{len(s.missile_tracks)} missiles tracked), identity switches {s.identity_switches}")
+    if any(p.n for p in s.phase_coverage):
+        row += "; 95 % ellipse holds truth " + _phases(
+            (p.lo_s, p.hi_s, p.n, p.ellipse_coverage) for p in s.phase_coverage) + " after burnout"
+    return row
+
+
+SALVO_RADARS = {"sample radars": DEFAULT_SENSORS, "coverage gap + hand-over": GAP_SENSORS}
+
+
+def run_salvos(n: int, missiles: int, first_seed: int) -> list[dict]:
+    """Accord on ``n`` seeded random salvos under each radar set of :data:`SALVO_RADARS`."""
+    from accord.warning.pipeline import track_detections
+
+    rows = []
+    for kind, sensors in SALVO_RADARS.items():
+        scores, n_det, cpu = [], 0, 0.0
+        for seed in range(first_seed, first_seed + n):
+            sim = simulate(ScenarioSpec(sensors, random_launches(seed, missiles), seed=seed))
+            with Timer() as tm:
+                res = track_detections(sim.header.sensors, sim.detections)
+            sc = score_tracks(sim.header.sensors, sim.truth, sim.events, res.tracks, res.predictions,
+                              seconds=scenario_seconds(sim.detections.t))
+            ids = len({tr.track_id for tr in res.tracks})
+            print(f"  {kind:<24} seed {seed:>3}: {len(sim.detections):>6} detections, {missiles} missiles → "
+                  f"{ids} confirmed identities; tracks per missile {sc.tracks_per_missile:.2f}, "
+                  f"identity switches {sc.identity_switches}, GOSPA {sc.gospa_mean_m:,.0f} m, "
+                  f"{len(sim.detections) / tm.cpu:,.0f} det/CPU-s", flush=True)
+            scores.append(sc)
+            n_det += len(sim.detections)
+            cpu += tm.cpu
+            rows.append({"radars": kind, "seed": seed, "identities": ids, "missiles": missiles,
+                         "det_per_s": len(sim.detections) / tm.cpu, **sc.to_json()})
+        pooled = []
+        for k, p in enumerate(scores[0].phase_coverage):
+            m = sum(s.phase_coverage[k].n for s in scores)
+            c = sum(s.phase_coverage[k].n * s.phase_coverage[k].ellipse_coverage
+                    for s in scores if s.phase_coverage[k].n)
+            pooled.append((p.lo_s, p.hi_s, m, c / m if m else math.nan))
+        tracked = sum(len(s.missile_tracks) for s in scores)
+        frag = sum(s.tracks_per_missile * len(s.missile_tracks) for s in scores) / max(tracked, 1)
+        print(f"salvos, {kind}: {n} × {missiles} missiles: tracks per missile {frag:.2f}, "
+              f"identity switches {sum(s.identity_switches for s in scores)}, "
+              f"95 % ellipse holds truth {_phases(pooled)} after burnout, {n_det / cpu:,.0f} det/CPU-s",
+              flush=True)
+    return rows
+
+
+def crlb_rows(runs: int) -> list[dict]:
+    """Accord's position RMSE / PCRLB per phase (``bench/crlb.py``, ``runs`` Monte-Carlo runs)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from crlb import monte_carlo
+
+    mc = monte_carlo(runs)
+    out = []
+    for name, r, b, k in mc.phases():
+        print(f"RMSE / PCRLB, {name}: {r:.1f} m / {b:.1f} m = {r / b:.2f} ({runs} Monte-Carlo runs, {k} s; "
+              "issue #18 target ≤ 1.15)", flush=True)
+        out.append({"phase": name, "rmse_m": r, "bound_m": b, "ratio": r / b, "seconds": k})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scenario", type=Path, action="append",
@@ -234,8 +319,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sweep-q", default="0.2,1,3,5")
     ap.add_argument("--no-stonesoup", action="store_true", help="run Accord only")
     ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--salvos", type=int, default=4, help="random salvos per radar set (0: none)")
+    ap.add_argument("--salvo-missiles", type=int, default=5)
+    ap.add_argument("--salvo-seed", type=int, default=1, help="first salvo seed")
+    ap.add_argument("--crlb-runs", type=int, default=10, help="Monte-Carlo runs of RMSE / PCRLB (0: none)")
+    ap.add_argument("--quick", action="store_true",
+                    help="reduced mode: east-sea-2 up to 200 s, 2 salvos per radar set, 3 Monte-Carlo runs")
     ap.add_argument("--json", action="store_true", help="print results as JSON")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.max_time = args.max_time if args.max_time is not None else 200.0
+        args.salvos, args.crlb_runs = min(args.salvos, 2), min(args.crlb_runs, 3)
     scenarios = args.scenario or [SCENARIOS / "east-sea-2"]
     results = []
     for sc in scenarios:
@@ -248,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         tracks, preds, tm = run_accord(header, det)
         acc = Run("accord", "default", tm.cpu, tm.wall, len(det), score(header, det, truth, events, tracks, preds))
         print(fmt_row(acc), flush=True)
+        print(identity_row("accord", acc.score), flush=True)
         entry = {"scenario": sc.name, "max_time": args.max_time, "n_detections": len(det),
                  "accord": {"cpu_s": tm.cpu, "wall_s": tm.wall, "det_per_s": acc.det_per_s,
                             **acc.score.to_json()}}
@@ -272,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
                 run = Run("stone soup", label, ss_tm.cpu, ss_tm.wall, len(det),
                           score(header, det, truth, events, ss_tracks, []))
                 print(fmt_row(run), flush=True)
+                print(identity_row("stone soup", run.score), flush=True)
                 sweep_rows.append({"settings": label, "gospa_mean_m": run.score.gospa_mean_m,
                                    "det_per_s": run.det_per_s})
                 if best is None or run.score.gospa_mean_m < best.score.gospa_mean_m:
@@ -291,8 +387,16 @@ def main(argv: list[str] | None = None) -> int:
               f"(target < 5 km), 95 % ellipse holds truth in {s.impact_coverage_post_burnout:.0%} "
               f"of {s.n_post_burnout} (target ≥ 90 %)", flush=True)
         results.append(entry)
+    out: dict = {"scenarios": results}
+    if args.salvos > 0:
+        print(f"== random salvos (Accord only; seeds {args.salvo_seed}–{args.salvo_seed + args.salvos - 1})",
+              flush=True)
+        out["salvos"] = run_salvos(args.salvos, args.salvo_missiles, args.salvo_seed)
+    if args.crlb_runs > 0:
+        print("== RMSE against the posterior Cramér–Rao bound (bench/crlb.py)", flush=True)
+        out["crlb"] = crlb_rows(args.crlb_runs)
     if args.json:
-        print(json.dumps(results, indent=2, default=float))
+        print(json.dumps(out, indent=2, default=float))
     return 0
 
 

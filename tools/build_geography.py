@@ -33,11 +33,15 @@ on each land part, so buffers and simplification are metric and not distorted by
    Islets smaller than ``--min-island-m2`` (default 0.05 km²) are then dropped from the admin-area
    outlines (Korea's coast has thousands; Dokdo, 0.19 km², stays) — but not from the territorial
    sea, which is buffered from the full land.
-3. **Territorial sea**: each land part buffered by ``--territorial-m`` (12 nmi = 22 224 m,
-   UNCLOS art. 3) in its own projection, unioned, minus the land of every *other* country
-   (so the buffer does not spill across a land border such as the Korean DMZ). This is the
-   normal-baseline approximation: straight baselines (UNCLOS art. 7) are not modelled, which
-   can only make the derived sea narrower than the legal one in deep bays.
+3. **Territorial sea**: each land part, and the internal waters behind the baselines of
+   ``BASELINES``, buffered by ``--territorial-m`` (12 nmi = 22 224 m, UNCLOS art. 3) in its own
+   projection, unioned, minus the land of every *other* country (so the buffer does not spill
+   across a land border such as the Korean DMZ). Internal waters (:func:`enclosed_waters`): the
+   coast and the baselines are polygonized; a face that is not land and runs along a baseline is
+   enclosed water. ``BASELINES`` holds what could be sourced (Japan's Seto Inland Sea lines);
+   elsewhere the sea is measured from the low-water line — the straight-baseline tables of Japan
+   and Korea are not in it yet (see the comment above ``BASELINES``), which makes the derived sea
+   narrower than the legal one there (and wider in the Korea Strait, 3 nmi by law).
 4. **Countries** (North Korea, China, Russia — Natural Earth, clipped to East Asia and simplified
    to 2 km) and the parties' land: only to name where a missile was launched from.
 5. **Seas**: coarse, hand-drawn polygons (own work, CC0) used only to *name* the body of water a
@@ -63,6 +67,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 import shapely.affinity
+import shapely.ops
 from pyproj import Transformer
 from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.ops import unary_union
@@ -127,6 +132,114 @@ KR_SIDO = {
     "46": ("South Jeolla", "全羅南道"), "47": ("North Gyeongsang", "慶尚北道"),
     "48": ("South Gyeongsang", "慶尚南道"), "50": ("Jeju", "済州特別自治道"),
 }
+
+# US states, DC and territories (us-atlas FIPS codes) -> Japanese and Korean names, as the
+# two governments' and the US embassies' own texts write them (state names with 州 / 주; own work).
+US_STATES = {
+    "01": ("アラバマ州", "앨라배마주"), "02": ("アラスカ州", "알래스카주"), "04": ("アリゾナ州", "애리조나주"),
+    "05": ("アーカンソー州", "아칸소주"), "06": ("カリフォルニア州", "캘리포니아주"),
+    "08": ("コロラド州", "콜로라도주"), "09": ("コネチカット州", "코네티컷주"), "10": ("デラウェア州", "델라웨어주"),
+    "11": ("コロンビア特別区", "컬럼비아 특별구"), "12": ("フロリダ州", "플로리다주"),
+    "13": ("ジョージア州", "조지아주"), "15": ("ハワイ州", "하와이주"), "16": ("アイダホ州", "아이다호주"),
+    "17": ("イリノイ州", "일리노이주"), "18": ("インディアナ州", "인디애나주"), "19": ("アイオワ州", "아이오와주"),
+    "20": ("カンザス州", "캔자스주"), "21": ("ケンタッキー州", "켄터키주"), "22": ("ルイジアナ州", "루이지애나주"),
+    "23": ("メイン州", "메인주"), "24": ("メリーランド州", "메릴랜드주"),
+    "25": ("マサチューセッツ州", "매사추세츠주"), "26": ("ミシガン州", "미시간주"),
+    "27": ("ミネソタ州", "미네소타주"), "28": ("ミシシッピ州", "미시시피주"), "29": ("ミズーリ州", "미주리주"),
+    "30": ("モンタナ州", "몬태나주"), "31": ("ネブラスカ州", "네브래스카주"), "32": ("ネバダ州", "네바다주"),
+    "33": ("ニューハンプシャー州", "뉴햄프셔주"), "34": ("ニュージャージー州", "뉴저지주"),
+    "35": ("ニューメキシコ州", "뉴멕시코주"), "36": ("ニューヨーク州", "뉴욕주"),
+    "37": ("ノースカロライナ州", "노스캐롤라이나주"), "38": ("ノースダコタ州", "노스다코타주"),
+    "39": ("オハイオ州", "오하이오주"), "40": ("オクラホマ州", "오클라호마주"), "41": ("オレゴン州", "오리건주"),
+    "42": ("ペンシルベニア州", "펜실베이니아주"), "44": ("ロードアイランド州", "로드아일랜드주"),
+    "45": ("サウスカロライナ州", "사우스캐롤라이나주"), "46": ("サウスダコタ州", "사우스다코타주"),
+    "47": ("テネシー州", "테네시주"), "48": ("テキサス州", "텍사스주"), "49": ("ユタ州", "유타주"),
+    "50": ("バーモント州", "버몬트주"), "51": ("バージニア州", "버지니아주"), "53": ("ワシントン州", "워싱턴주"),
+    "54": ("ウェストバージニア州", "웨스트버지니아주"), "55": ("ウィスコンシン州", "위스콘신주"),
+    "56": ("ワイオミング州", "와이오밍주"), "60": ("米領サモア", "아메리칸사모아"), "66": ("グアム", "괌"),
+    "69": ("北マリアナ諸島", "북마리아나 제도"), "72": ("プエルトリコ", "푸에르토리코"),
+    "78": ("米領バージン諸島", "미국령 버진아일랜드"),
+}
+
+# Baselines other than the low-water line (UNCLOS arts. 7, 10; own transcription of public law
+# texts; degrees, minutes, seconds). Each is a line of points; the waters it encloses with the
+# party's coast are internal waters, and the territorial sea is measured from it.
+#
+# JAPAN. Act on the Territorial Sea and the Contiguous Zone (Act No. 30 of 1977) art. 2(1): the
+# Seto Inland Sea is internal waters and its limits are the baselines there; the Enforcement
+# Order (Cabinet Order No. 210 of 1977, as amended 2001) art. 1 draws them between the
+# lighthouses below — the coordinates are the Order's own. The straight baselines of art. 2(1)
+# and the Order's Table 1 (別表第一, UNCLOS art. 7; in force 1 January 1997) and the bay closing
+# lines of the Order's art. 2(2) are NOT in this file: their coordinates could not be obtained
+# from the public material available when this was built (see docs/alerts.md, "Territorial
+# sea"), so outside the Seto Inland Sea Japan's sea is still measured from the low-water line.
+#
+# REPUBLIC OF KOREA. Enforcement Decree of the Territorial Sea and Contiguous Zone Act
+# (Presidential Decree No. 9162 of 1978, as amended) Table 1: 23 base points from Dalmangap near
+# Pohang round the south and west coasts to Soryeongdo (19 straight segments, Jeju on its
+# low-water line), and Table 2: the 3 nmi territorial sea of the Korea Strait between
+# 1.5 Miteoam, Saengdo and Hongdo. Their coordinates could not be obtained either: none is
+# listed here, and Korea's sea is measured from its low-water line everywhere (a narrower sea
+# than the legal one off the south-west coast; a wider one in the Korea Strait, 12 nmi for 3).
+BASELINES = [
+    ("JPN", "Seto Inland Sea: Kii channel", [("Kii Hinomisaki lighthouse", (33, 52, 55), (135, 3, 40)),
+                                             ("Kamoda-misaki lighthouse", (33, 50, 3), (134, 44, 58))]),
+    ("JPN", "Seto Inland Sea: Bungo channel", [("Sadamisaki lighthouse", (33, 20, 35), (132, 0, 54)),
+                                               ("Sekizaki lighthouse", (33, 16, 0), (131, 54, 8))]),
+    ("JPN", "Seto Inland Sea: Kanmon strait", [("Takenokojima Daiba-bana", (33, 57, 2), (130, 52, 18)),
+                                               ("Wakamatsu Dokai-wan breakwater lighthouse", (33, 56, 28),
+                                                (130, 51, 2))]),
+]
+#: A baseline end off the simplified coast (which may pass a few hundred metres inside the
+#: lighthouse) is joined to the nearest point of the land and carried this far past it (degrees,
+#: ~100 m), so that the line and the coast close the waters between them.
+BASELINE_SNAP_DEG = 0.001
+
+
+def dms(d: tuple[int, int, int]) -> float:
+    return d[0] + d[1] / 60 + d[2] / 3600
+
+
+def baseline_lines(party: str, land=None) -> list:
+    """The party's baselines as lines (lon, lat); with ``land``, each end that lies off it is
+    joined to its nearest point (:data:`BASELINE_SNAP_DEG` past it)."""
+    out = []
+    for p, _name, pts in BASELINES:
+        if p != party:
+            continue
+        xy = [np.array([dms(lo), dms(la)]) for _, la, lo in pts]
+        if land is not None:
+            for end in (0, -1):
+                e = shapely.Point(xy[end])
+                if land.contains(e):
+                    continue
+                q = np.asarray(shapely.ops.nearest_points(land, e)[0].coords[0])
+                step = (q - xy[end]) / np.linalg.norm(q - xy[end])
+                extra = [q, q + BASELINE_SNAP_DEG * step]
+                xy = xy + extra if end == -1 else extra[::-1] + xy
+        out.append(shapely.LineString(xy))
+    return out
+
+
+def enclosed_waters(land, lines) -> object:
+    """Waters enclosed between baselines and the coast (UNCLOS art. 8: internal waters).
+
+    The coast and the baselines are noded together and polygonized; a face that is not land
+    and whose boundary runs along a baseline is enclosed water. The open sea on a baseline's
+    seaward side is never a closed face, so it never comes out."""
+    if not lines:
+        return Polygon()
+    edges = unary_union([*(pg.exterior for pg in polygons(land)),
+                         *(r for pg in polygons(land) for r in pg.interiors), *lines])
+    base = unary_union(lines)
+    out = []
+    for face in polygons(shapely.polygonize(list(getattr(edges, "geoms", [edges])))):
+        if land.contains(face.representative_point()):
+            continue
+        if face.exterior.intersection(base.buffer(1e-9)).length > 0:
+            out.append(face)
+    return unary_union(out) if out else Polygon()
+
 
 # Neighbouring countries, for naming a launch region only (clipped to the region of interest).
 NEIGHBOURS = {
@@ -357,7 +470,8 @@ def build(work: Path, out: Path, simplify_m: float, territorial_m: float,
     states = topo_to_geojson(work, work / "us-atlas" / "package" / "states-10m.json", "states")
     for f in sorted(states["features"], key=lambda f: f["id"]):
         nm = f["properties"]["name"]
-        areas.append({"party": "USA", "code": f"USA-{f['id']}", "names": {"en": nm, "ja": nm, "ko": nm},
+        ja, ko = US_STATES[f["id"]]
+        areas.append({"party": "USA", "code": f"USA-{f['id']}", "names": {"en": nm, "ja": ja, "ko": ko},
                       "geom": shapely.make_valid(shape(f["geometry"]))})
 
     stage("sources read")
@@ -375,14 +489,17 @@ def build(work: Path, out: Path, simplify_m: float, territorial_m: float,
     parties = {}
     for party in PARTY_NAMES:
         land = unary_union([a["geom"] for a in areas if a["party"] == party])
-        buf = metric_op(unary_union(full_land[party]), lambda g: g.buffer(territorial_m, quad_segs=4))
+        whole = unary_union(full_land[party])
+        internal = enclosed_waters(whole, baseline_lines(party, whole))
+        buf = metric_op(unary_union([whole, internal]), lambda g: g.buffer(territorial_m, quad_segs=4))
         foreign = unary_union([g for k, g in ne.items() if k != PARTY_NE_ID[party]
                                and g.intersects(buf.envelope)])
-        terr = shapely.make_valid(unary_union([buf.difference(foreign), unary_union(full_land[party])]))
+        terr = shapely.make_valid(unary_union([buf.difference(foreign), whole, internal]))
         terr = simplify(terr, simplify_m / 2)
         parties[party] = {"names": PARTY_NAMES[party], "land": land, "territorial": terr}
         print(f"{party}: {len([a for a in areas if a['party'] == party])} areas, "
-              f"land {len(polygons(land))} parts, territorial {len(polygons(terr))} parts",
+              f"land {len(polygons(land))} parts, territorial {len(polygons(terr))} parts, "
+              f"internal waters behind baselines {internal.area:.3f} deg²",
               file=sys.stderr)
 
     neighbours = []
@@ -395,7 +512,12 @@ def build(work: Path, out: Path, simplify_m: float, territorial_m: float,
         "simplify_m": simplify_m,
         "territorial_m": territorial_m,
         "min_island_m2": min_island_m2,
-        "sources": [f"npm {k}@{v}" for k, v in NPM.items()] + [f"pypi {k}=={v}" for k, v in PYPI.items()],
+        "sources": [f"npm {k}@{v}" for k, v in NPM.items()] + [f"pypi {k}=={v}" for k, v in PYPI.items()]
+        + ["JPN baselines: Enforcement Order of the Act on the Territorial Sea and the Contiguous Zone "
+           "(Cabinet Order No. 210 of 1977) art. 1 (Seto Inland Sea)"],
+        "baselines": [{"party": p, "name": n, "points": [{"name": pn, "lat_deg": round(dms(la), 6),
+                                                           "lon_deg": round(dms(lo), 6)} for pn, la, lo in pts]}
+                      for p, n, pts in BASELINES],
         "parties": {p: {"names": v["names"], "land": round_geom(v["land"]),
                         "territorial": round_geom(v["territorial"])} for p, v in parties.items()},
         "areas": [{"party": a["party"], "code": a["code"], "names": a["names"],

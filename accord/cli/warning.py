@@ -66,10 +66,18 @@ def print_score(score, title: str) -> None:
     t.add_row("position RMSE (assigned)", _fmt(score.position_rmse_m))
     t.add_row("velocity RMSE (assigned)", _fmt(score.velocity_rmse_mps, "m/s", 1))
     t.add_row("seconds scored", str(score.n_seconds))
+    t.add_row("tracks per missile (fragmentation)",
+              "—" if not score.missile_tracks else
+              f"{score.tracks_per_missile:.2f} ({len(score.missile_tracks)} missiles)")
+    t.add_row("identity switches", str(score.identity_switches))
     t.add_row("impact error, median (≥60 s post-burnout)", _fmt(score.impact_median_post_burnout_m))
     t.add_row("95 % ellipse coverage (≥60 s post-burnout)",
               "—" if score.impact_coverage_post_burnout != score.impact_coverage_post_burnout
               else f"{score.impact_coverage_post_burnout:.0%} of {score.n_post_burnout}")
+    for ph in score.phase_coverage:
+        span = f"≥{ph.lo_s:.0f} s" if ph.hi_s == float("inf") else f"{ph.lo_s:.0f}–{ph.hi_s:.0f} s"
+        t.add_row(f"  95 % ellipse coverage, {span} post-burnout",
+                  "—" if ph.n == 0 else f"{ph.ellipse_coverage:.0%} of {ph.n}")
     t.add_row("launch-point error, median", _fmt(score.launch_median_error_m))
     console.print(t)
     b = Table(title="Impact-point error vs time since launch")

@@ -19,6 +19,13 @@ is the tracks reported at that second. The scenario score is the mean of ``d`` o
 the parts are reported as ``sqrt(mean_t part_t)`` (so ``loc² + missed² + false²`` is the mean of
 ``d²``), with the mean counts of missed and false tracks.
 
+**Identity** (track continuity): a missile's *tracks* are the distinct confirmed track ids GOSPA
+assigned to it over the seconds scored; *fragmentation* is their mean number over the missiles
+ever assigned a track (1.0: one identity per missile). An *identity switch* is a second at which
+a missile is assigned a different track from the one it was last assigned (the mismatch count of
+CLEAR MOT, Bernardin & Stiefelhagen 2008): a track lost and replaced by a new one after a gap
+counts one, a track swapped onto another missile counts one for each missile it changes.
+
 **Predictions**: each prediction is attributed to the missile its track was assigned to by GOSPA
 at that second (else the track's most frequent assignment); the impact error is the great-circle
 distance to the true impact of ``events.jsonl``, binned by time since launch; the 95 % ellipse
@@ -59,6 +66,9 @@ GOSPA_ALPHA = 2.0
 IMPACT_BINS_S = (0.0, 60.0, 120.0, 180.0, 240.0, 300.0, 400.0, math.inf)
 #: "Once 60 s of post-burnout track exist" (issue #5's impact target).
 POST_BURNOUT_S = 60.0
+#: Phases of the 95 % ellipse coverage table: seconds since burnout (issue #18: calibrated in
+#: every phase, including the first 20 s).
+PHASE_BINS_S = (0.0, 20.0, 60.0, math.inf)
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,16 @@ class ImpactBin:
 
 
 @dataclass(frozen=True)
+class PhaseCoverage:
+    """95 % impact-ellipse coverage of the predictions made ``lo_s``–``hi_s`` after burnout."""
+
+    lo_s: float
+    hi_s: float
+    n: int
+    ellipse_coverage: float
+
+
+@dataclass(frozen=True)
 class Score:
     """A scenario's score (see the module docstring for the definitions)."""
 
@@ -131,6 +151,10 @@ class Score:
     impact_coverage_post_burnout: float
     n_post_burnout: int
     launch_median_error_m: float
+    tracks_per_missile: float = math.nan   # fragmentation: mean distinct tracks per tracked missile
+    identity_switches: int = 0
+    missile_tracks: dict = field(default_factory=dict)   # missile id → its track ids, first seen first
+    phase_coverage: tuple[PhaseCoverage, ...] = ()
     per_second: dict = field(default_factory=dict, repr=False)
 
     def to_json(self, per_second: bool = False) -> dict:
@@ -198,6 +222,7 @@ def score_tracks(sensors: Sequence[Sensor], truth: Truth, events: Sequence[Event
     assigned: dict[tuple[str, int], str] = {}          # (track_id, second) → missile id
     first_assigned: dict[tuple[str, str], int] = {}    # (track_id, missile) → first second
     counts: dict[str, Counter] = defaultdict(Counter)
+    per_missile: dict[str, list[str]] = defaultdict(list)   # assigned track per second, in order
     for s, a, b in zip(seconds.astype(np.int64).tolist(), starts.tolist(), ends.tolist()):
         idx = order[a:b]
         idx = idx[covered[idx]]
@@ -211,12 +236,13 @@ def score_tracks(sensors: Sequence[Sensor], truth: Truth, events: Sequence[Event
             sq_vel.append(float(np.sum((X[i, 3:] - Y[j, 3:]) ** 2)))
             mid = str(truth.ids[idx[i]])
             assigned[(ids[j], s)] = mid
+            per_missile[mid].append(ids[j])
             first_assigned.setdefault((ids[j], mid), s)
             counts[ids[j]][mid] += 1
 
     n = max(len(d_t), 1)
     ev = {e.id: e for e in events}
-    errors, covers, since, post_err, post_cov, launch_err = [], [], [], [], [], []
+    errors, covers, since, post_err, post_cov, launch_err, after_bo = [], [], [], [], [], [], []
     for pr in predictions:
         match = assigned.get((pr.track_id, round(pr.t)))
         if match is None and counts.get(pr.track_id):
@@ -228,6 +254,7 @@ def score_tracks(sensors: Sequence[Sensor], truth: Truth, events: Sequence[Event
         err = float(great_circle_m(pr.impact_lat_deg, pr.impact_lon_deg, e.impact_lat_deg, e.impact_lon_deg))
         inside = _inside_ellipse(pr, e.impact_lat_deg, e.impact_lon_deg)
         errors.append(err); covers.append(inside); since.append(pr.t - e.launch_t)
+        after_bo.append(pr.t - e.burnout_t)
         launch_err.append(float(great_circle_m(pr.launch_lat_deg, pr.launch_lon_deg,
                                                e.launch_lat_deg, e.launch_lon_deg)))
         first = first_assigned.get((pr.track_id, mid), round(pr.t))
@@ -241,7 +268,18 @@ def score_tracks(sensors: Sequence[Sensor], truth: Truth, events: Sequence[Event
         bins.append(ImpactBin(lo, hi, k, float(np.median(errors_a[m])) if k else math.nan,
                               float(np.percentile(errors_a[m], 90)) if k else math.nan,
                               float(covers_a[m].mean()) if k else math.nan))
+    after_a = np.asarray(after_bo)
+    phases = []
+    for lo, hi in zip(PHASE_BINS_S[:-1], PHASE_BINS_S[1:]):
+        m = (after_a >= lo) & (after_a < hi)
+        k = int(m.sum())
+        phases.append(PhaseCoverage(lo, hi, k, float(covers_a[m].mean()) if k else math.nan))
+    missile_tracks = {mid: tuple(dict.fromkeys(seq)) for mid, seq in sorted(per_missile.items())}
+    switches = sum(sum(a != b for a, b in zip(seq, seq[1:])) for seq in per_missile.values())
     return Score(
+        tracks_per_missile=(float(np.mean([len(v) for v in missile_tracks.values()]))
+                            if missile_tracks else math.nan),
+        identity_switches=int(switches), missile_tracks=missile_tracks, phase_coverage=tuple(phases),
         n_seconds=len(d_t),
         gospa_mean_m=float(np.mean(d_t)) if d_t else 0.0,
         gospa_rms_m=float(np.sqrt(np.mean(np.square(d_t)))) if d_t else 0.0,

@@ -81,6 +81,12 @@ DEFAULT_SENSORS: tuple[Sensor, ...] = tuple(parse_sensor(s) for s in (
      "min_el_deg": 2.0, "max_el_deg": 85.0, "az_center_deg": 295.0, "az_half_width_deg": 60.0},
 ))
 
+#: The sample radars with a shorter reach (Korean 600 km, Japanese 800 km): most flights are seen
+#: by the Korean radar in the boost, by nobody in mid-course, then by the Japanese ones — a
+#: coverage gap and a hand-over between partners' radars (track-continuity tests and benches).
+GAP_SENSORS: tuple[Sensor, ...] = tuple(
+    dataclasses.replace(s, max_range_m=600e3 if s.id.startswith("KOR") else 800e3) for s in DEFAULT_SENSORS)
+
 #: Where random scenarios launch from and aim at (lat/lon boxes as in the sample scenarios).
 LAUNCH_BOX = ((38.8, 40.2), (125.2, 127.3))
 AIM_BOX = ((37.0, 46.0), (129.5, 142.0))
@@ -546,6 +552,6 @@ def random_scenario(seed: int, missiles: int, *, sensors: Sequence[Sensor] = DEF
     return ScenarioSpec(sensors=ss, launches=random_launches(seed, missiles), duration=duration, seed=seed)
 
 
-__all__ = ["DEFAULT_SENSORS", "Flight", "LaunchSpec", "ScenarioSpec", "SimResult", "TRAJECTORIES",
+__all__ = ["DEFAULT_SENSORS", "Flight", "GAP_SENSORS", "LaunchSpec", "ScenarioSpec", "SimResult", "TRAJECTORIES",
            "fly", "in_any_coverage", "in_coverage", "random_launches", "random_scenario", "rae_to_ecef",
            "simulate", "solve_launch", "write_scenario"]

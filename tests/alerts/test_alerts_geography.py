@@ -7,6 +7,7 @@ import gzip
 import json
 
 import pytest
+import shapely.ops
 from pyproj import Geod
 from shapely.geometry import Point
 
@@ -58,6 +59,32 @@ def test_alerts_geography_territorial_sea_is_12_nautical_miles_off_a_straight_co
         lon += 0.001
     _, _, width = GEOD.inv(coast, lat, lon, lat)
     assert 20_500 < width < 23_500, width  # 22 224 m ± the simplification and the coast's bends
+
+
+def test_alerts_geography_territorial_sea_is_measured_from_the_seto_inland_sea_baselines(geo):
+    # South of the Kii channel line (Kii Hinomisaki — Kamoda-misaki lighthouses, the Enforcement
+    # Order's art. 1): 24 km from any land, so outside a low-water-line sea, but 21–22 km from
+    # the baseline closing the Seto Inland Sea, so inside Japan's territorial sea.
+    jp = geo.party("JPN")
+    lat, lon = 33.663, 134.917
+    p = Point(lon, lat)
+    near = shapely.ops.nearest_points(jp.land, p)[0]
+    assert GEOD.inv(lon, lat, near.x, near.y)[2] > 24_000
+    assert GEOD.inv(lon, lat, 134.905, 33.858)[2] < geo.territorial_m    # the line's middle
+    assert jp.territorial.contains(p)
+    # the Seto Inland Sea is internal waters, the Pacific beyond the lines is not
+    for lat, lon in [(33.75, 132.25), (34.1, 133.3), (34.5, 135.3), (33.85, 131.5)]:
+        assert jp.territorial.contains(Point(lon, lat))
+    for lat, lon in [(33.45, 134.9), (32.9, 134.2)]:
+        assert not jp.territorial.contains(Point(lon, lat))
+
+
+def test_alerts_geography_us_states_are_named_in_japanese_and_korean(geo):
+    us = {a.code: a for a in geo.party("USA").areas}
+    assert (us["USA-06"].name("ja"), us["USA-06"].name("ko")) == ("カリフォルニア州", "캘리포니아주")
+    assert (us["USA-15"].name("ja"), us["USA-15"].name("ko")) == ("ハワイ州", "하와이주")
+    assert (us["USA-66"].name("ja"), us["USA-66"].name("ko")) == ("グアム", "괌")
+    assert all(a.name("ja") != a.name("en") and a.name("ko") != a.name("en") for a in us.values())
 
 
 def test_alerts_geography_names_in_three_languages(geo):

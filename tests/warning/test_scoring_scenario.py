@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 from typer.testing import CliRunner
@@ -68,6 +69,57 @@ def test_no_tracks_is_all_missed(sim):
     assert s.missed_m == pytest.approx(GOSPA_C_M / math.sqrt(2) * math.sqrt(s.mean_truths))
 
 
+def test_one_track_per_missile_has_no_fragmentation_and_no_switch(sim):
+    s = score(sim, tracks_from_truth(sim))
+    assert s.missile_tracks == {"M001": ("T1",)}
+    assert s.tracks_per_missile == 1.0 and s.identity_switches == 0
+
+
+def test_a_track_replaced_after_a_gap_is_two_tracks_and_one_switch(sim):
+    tracks = tracks_from_truth(sim)
+    cut, back = len(tracks) // 3, len(tracks) // 3 + 20   # 20 s unreported, then a new identity
+    renamed = [replace(tr, track_id="T9") for tr in tracks[back:]]
+    s = score(sim, tracks[:cut] + renamed)
+    assert s.missile_tracks == {"M001": ("T1", "T9")}
+    assert s.tracks_per_missile == 2.0 and s.identity_switches == 1
+    # the same identity back after the gap: one track, no switch
+    s = score(sim, tracks[:cut] + tracks[back:])
+    assert s.tracks_per_missile == 1.0 and s.identity_switches == 0
+    # identities flickering T1, T2, T1: two tracks, two switches
+    flicker = tracks[:cut] + [replace(tr, track_id="T2") for tr in tracks[cut:back]] + tracks[back:]
+    s = score(sim, flicker)
+    assert s.missile_tracks == {"M001": ("T1", "T2")} and s.identity_switches == 2
+
+
+def test_identity_swap_between_two_missiles_counts_a_switch_for_each():
+    two = simulate(ScenarioSpec(DEFAULT_SENSORS, (LAUNCH, replace(LAUNCH, id="M002", launch_t=15.0,
+                                                                  aim_lat_deg=40.0)), seed=4))
+    tracks = []
+    for t, mid, st in zip(two.truth.t, two.truth.ids, two.truth.state):
+        tid = {"M001": "A", "M002": "B"}[mid]
+        if t >= 300:   # the two tracks swap missiles
+            tid = "B" if tid == "A" else "A"
+        tracks.append(TrackState(float(t), tid, *st.tolist()))
+    s = score(two, tracks)
+    assert s.missile_tracks == {"M001": ("A", "B"), "M002": ("B", "A")}
+    assert s.identity_switches == 2 and s.tracks_per_missile == 2.0
+
+
+def test_ellipse_coverage_is_reported_per_phase_since_burnout(sim):
+    ev = sim.events[0]
+    tracks = tracks_from_truth(sim)
+    t_cov = {tr.t for tr in tracks}
+    t_early = min(t for t in t_cov if t >= ev.burnout_t + 5)      # 0–20 s after burnout
+    t_late = min(t for t in t_cov if t >= ev.burnout_t + 100)    # ≥ 60 s
+    preds = [_pred(t_early, ev.impact_lat_deg, ev.impact_lon_deg, 1000.0, 500.0, 0.0),
+             _pred(t_early, ev.impact_lat_deg + 1.0, ev.impact_lon_deg, 1000.0, 500.0, 0.0),
+             _pred(t_late, ev.impact_lat_deg, ev.impact_lon_deg, 1000.0, 500.0, 0.0)]
+    s = score(sim, tracks, preds)
+    assert [(p.lo_s, p.n) for p in s.phase_coverage] == [(0.0, 2), (20.0, 0), (60.0, 1)]
+    assert s.phase_coverage[0].ellipse_coverage == 0.5 and s.phase_coverage[2].ellipse_coverage == 1.0
+    assert math.isnan(s.phase_coverage[1].ellipse_coverage)
+
+
 def _pred(t, lat, lon, a, b, bearing, tid="T1"):
     return Prediction(t=t, track_id=tid, launch_t=5.0, launch_lat_deg=39.2, launch_lon_deg=127.1,
                       launch_sigma_m=100.0, impact_t=400.0, impact_lat_deg=lat, impact_lon_deg=lon,
@@ -115,5 +167,7 @@ def test_score_command_prints_table_and_json(tmp_path, sim):
     assert d["position_rmse_m"] == pytest.approx(500.0) and d["mean_false"] == 0.0
     r = CliRunner().invoke(app, ["warning", "score", str(sc), str(out)])
     assert r.exit_code == 0 and "GOSPA" in r.output and "500" in r.output
+    assert "tracks per missile" in r.output and "identity switches" in r.output
+    assert d["tracks_per_missile"] == 1.0 and d["identity_switches"] == 0
     r = CliRunner().invoke(app, ["warning", "score", str(sc), str(tmp_path / "nope")])
     assert r.exit_code != 0

@@ -13,7 +13,12 @@ scan costs a fixed number of array operations whatever the number of tracks and 
 4. **book-keep** — M-of-N confirmation (:mod:`.initiation`), deletion (:mod:`.deletion`),
    two-point initiation of tentative tracks from the detections no track gates (paired with the
    candidate detections of earlier scans by a velocity gate), and merging of confirmed
-   duplicates (6-D Mahalanobis test).
+   duplicates (6-D Mahalanobis test);
+5. **re-acquire** — a newly confirmed track takes over the identity of a *lost* confirmed track
+   (deleted, or coasting since before the new track's first detection) whose state, predicted
+   along its own arc over the gap, is consistent with the new track's (6-D Mahalanobis test
+   under the sum of the covariances; :meth:`Tracker._reacquire`), so that one missile keeps one
+   identity through coverage gaps and radar hand-overs.
 
 :meth:`Tracker.confirmed_tracks` reports the confirmed tracks predicted to any time, and
 :meth:`Tracker.predictions` the launch/impact predictions of the confirmed *ballistic* ones
@@ -94,6 +99,15 @@ class TrackerConfig:
     """Altitude band of detections that may start a track (clutter rejection)."""
     merge_gate: float = chi2_quantile(0.999, 6)
     """Two confirmed tracks closer than this 6-D Mahalanobis distance are one target."""
+    reacquire_gate: float = chi2_quantile(0.9999, 6)
+    """A newly confirmed track continues a lost one whose predicted state lies within this 6-D
+    Mahalanobis distance of its own (covariance: the sum of both)."""
+    reacquire_s: float = 600.0
+    """A lost confirmed track may be re-acquired for this long after its last update."""
+    lost_sigma_v: float = 300.0
+    """A track deleted for missed detections inside coverage had drifted off its missile (often
+    burnout latched while thrust went on): before re-acquisition, white velocity uncertainty of
+    this σ per axis (m/s) is added at its last update and carried to the time of deletion."""
     ballistic_prob: float = 0.95
     min_ballistic_s: float = 6.0
     """Burnout is declared (latched: ballistic model only, predictions start) once the
@@ -109,7 +123,7 @@ class TrackerConfig:
 
 _INT = np.int64
 _TRACK_FIELDS = ("_X", "_P", "_mu", "_hist", "_misses", "_last", "_ball_since", "_latched", "_confirmed",
-                 "_id", "_conf_t", "_anchor", "_boost", "_boost_n", "_lfit")
+                 "_id", "_conf_t", "_anchor", "_boost", "_boost_n", "_lfit", "_born")
 
 
 def _dt_key(dt: float) -> float:
@@ -146,6 +160,11 @@ class Tracker:
         self._latched = np.zeros(0, bool)
         self._confirmed = np.zeros(0, bool)
         self._id = np.zeros(0, _INT)
+        self._born = np.zeros(0)          # time of the track's first detection
+        self._pool: dict[str, np.ndarray] = {name: getattr(self, name) for name in _TRACK_FIELDS}
+        """Lost confirmed tracks (same fields, frozen at their last scan) awaiting re-acquisition."""
+        self._pool_t = np.zeros(0)        # time each pooled track's state refers to
+        self.n_reacquired = 0
         cap = 64  # candidate slots; doubled when full
         self._cpos = np.zeros((cap, 3))
         self._ctr = np.zeros(cap)
@@ -269,13 +288,17 @@ class Tracker:
                 sa.el_lim[sl], sa.az_center[sl], sa.az_half[sl], c.confirm_m, c.confirm_n,
                 c.ballistic_prob, c.min_ballistic_s, c.tentative_misses, c.confirmed_misses, c.max_coast_tentative_s, c.max_coast_s,
                 c.max_sigma_m**2, c.min_alt_m, c.earth_radius_m)
+            newly &= ~dead
             any_new = newly.any()
+            if dead.any():
+                self._to_pool(t, dead & self._confirmed)
             if any_new:
                 self._conf_t[newly] = t
-                k = int(newly.sum())
-                self._id[newly] = np.arange(self._next_id, self._next_id + k)
-                self._next_id += k
                 self._confirmed |= newly
+                fresh, dead = self._reacquire(t, newly, dead)
+                k = int(fresh.sum())
+                self._id[fresh] = np.arange(self._next_id, self._next_id + k)
+                self._next_id += k
             boosting = self._confirmed & ~self._latched
             if boosting.any():
                 anchor = boosting & np.isnan(self._anchor[:, 0]) & (t - self._conf_t >= c.launch_anchor_s)
@@ -285,7 +308,7 @@ class Tracker:
                 if t >= self._boost_due:
                     self._keep_boost_states(t, boosting)
             if dead.any():
-                for tid in self._track_ids(np.flatnonzero(dead & self._confirmed)):
+                for tid in self._track_ids(np.flatnonzero(dead & self._confirmed & (self._id > 0))):
                     self._lost.append((tid, t))
                 self._keep(~dead)
             if (any_new or t - self._last_merge_t >= 1.0) and self.n_confirmed > 1:
@@ -363,6 +386,111 @@ class Tracker:
         self._latched = np.concatenate([self._latched, np.zeros(k, bool)])
         self._confirmed = np.concatenate([self._confirmed, np.zeros(k, bool)])
         self._id = np.concatenate([self._id, np.full(k, -1, _INT)])
+        self._born = np.concatenate([self._born, self._ct[rows]])
+
+    # ------------------------------------------------------------------ re-acquisition
+    def _to_pool(self, t: float, rows: np.ndarray) -> None:
+        """Keep the dying confirmed tracks ``rows`` (mask) that are neither below ground nor
+        diverged, as they are at ``t``, for :meth:`_reacquire`; forget those lost too long ago."""
+        c = self.config
+        if rows.any():
+            x, P = combine(self._X[rows], self._P[rows], self._mu[rows])
+            alt = np.linalg.norm(x[:, 0:3], axis=1) - c.earth_radius_m
+            ok = (alt >= c.min_alt_m) & (np.trace(P[:, 0:3, 0:3], axis1=1, axis2=2) <= c.max_sigma_m**2)
+            idx = np.flatnonzero(rows)[ok]
+            for name in _TRACK_FIELDS:
+                self._pool[name] = np.concatenate([self._pool[name], getattr(self, name)[idx]])
+            missed = np.flatnonzero(self._pool["_misses"] >= c.confirmed_misses)
+            missed = missed[missed >= len(self._pool_t)]
+            for q in missed:
+                self._pool["_P"][q, :, 0:6, 0:6] += self._drift(t - float(self._pool["_last"][q]))
+            self._pool_t = np.concatenate([self._pool_t, np.full(len(idx), t)])
+        fresh = t - self._pool["_last"] <= c.reacquire_s
+        if not fresh.all():
+            self._pool = {name: a[fresh] for name, a in self._pool.items()}
+            self._pool_t = self._pool_t[fresh]
+
+    def _drift(self, tau: float) -> np.ndarray:
+        """Covariance a drifted track gains: white velocity error of ``lost_sigma_v`` per axis
+        entered ``tau`` seconds ago, ``ΔP = σ² [[τ² I, τ I], [τ I, I]]`` (6×6)."""
+        return self.config.lost_sigma_v**2 * np.kron([[tau * tau, tau], [tau, 1.0]], np.eye(3))
+
+    def _pooled_at(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """Combined (x, P) of the pooled tracks, each predicted from its own time to ``t``."""
+        n = len(self._pool_t)
+        X, P, mu = self._pool["_X"].copy(), self._pool["_P"].copy(), self._pool["_mu"].copy()
+        for k in range(n):
+            dt = t - float(self._pool_t[k])
+            if dt > 0.0:
+                sl = slice(k, k + 1)
+                self._step(X[sl], P[sl], mu[sl], self._pool["_latched"][sl], dt)
+        return combine(X, P, mu)
+
+    def _reacquire(self, t: float, newly: np.ndarray, dead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Give the newly confirmed tracks ``newly`` (mask) the identity of the lost tracks they
+        continue; returns the mask of those left to take a fresh identity and ``dead`` with the
+        coasting live tracks taken over added (their identity lives on: not reported lost).
+
+        Candidates are the pooled tracks (deleted confirmed tracks, :meth:`_to_pool`) and the
+        live confirmed tracks not updated since the new track's first detection (coasting on a
+        missile already picked up again; one that has missed detections since gets the drift
+        covariance :meth:`_drift` of a track deleted for misses). Each is predicted over the gap
+        along its own motion model — the ballistic arc once burnout is latched, the IMM
+        otherwise — and compared with the new track in the 6-D state space:
+        ``d² = (x_n − x_l)ᵀ (P_n + P_l)⁻¹ (x_n − x_l)`` (the two estimates share no detection,
+        so their errors are independent). Pairs with ``d² < reacquire_gate``, the lost track
+        still above ground and its predicted position σ within ``max_sigma_m``, are assigned
+        one-to-one by minimum total ``d²`` (Hungarian method). The new track keeps its own state
+        and takes the lost track's identity, confirmation time, launch anchor and boost-phase
+        states (its launch fit is redone at its next prediction); a coasting live candidate is
+        dropped.
+        """
+        c = self.config
+        new = np.flatnonzero(newly)
+        live = np.flatnonzero(self._confirmed & ~newly & ~dead & (self._last < self._born[new].max()))
+        n_pool = len(self._pool_t)
+        if n_pool + len(live) == 0:
+            return newly, dead
+        xn, Pn = combine(self._X[new], self._P[new], self._mu[new])
+        xl, Pl = combine(self._X[live], self._P[live], self._mu[live])
+        for q in np.flatnonzero(self._misses[live] > 0):   # detections left its gate: drifted
+            Pl[q, 0:6, 0:6] += self._drift(t - float(self._last[live[q]]))
+        if n_pool:
+            xp, Pp = self._pooled_at(t)
+            xl, Pl = np.concatenate([xp, xl]), np.concatenate([Pp, Pl])
+        last = np.concatenate([self._pool["_last"], self._last[live]])
+        d = xn[:, None, 0:6] - xl[None, :, 0:6]
+        S = Pn[:, None, 0:6, 0:6] + Pl[None, :, 0:6, 0:6]
+        d2 = np.einsum("ijk,ijk->ij", d, np.linalg.solve(S, d[..., None])[..., 0])
+        # a candidate predicted below ground, or so vaguely that a live track would be deleted
+        # for it (position σ over max_sigma_m), would gate anything: it is never re-acquired
+        alive = ((np.linalg.norm(xl[:, 0:3], axis=1) - c.earth_radius_m >= c.min_alt_m)
+                 & (np.trace(Pl[:, 0:3, 0:3], axis1=1, axis2=2) <= c.max_sigma_m**2))
+        ok = (d2 < c.reacquire_gate) & alive[None, :] & (last[None, :] < self._born[new][:, None])
+        fresh = newly.copy()
+        if not ok.any():
+            return fresh, dead
+        r, k = assign(d2, ok)
+        from_pool, from_live = k < n_pool, k >= n_pool
+        src = {name: np.concatenate([self._pool[name], getattr(self, name)[live]])
+               for name in ("_id", "_conf_t", "_anchor", "_boost", "_boost_n")}
+        i = new[r]
+        for name, arr in src.items():
+            getattr(self, name)[i] = arr[k]
+        self._lfit[i] = np.nan
+        fresh[i] = False
+        self.n_reacquired += len(r)
+        if from_pool.any():
+            keep = np.ones(n_pool, bool)
+            keep[k[from_pool]] = False
+            self._pool = {name: a[keep] for name, a in self._pool.items()}
+            self._pool_t = self._pool_t[keep]
+        if from_live.any():
+            taken = live[k[from_live] - n_pool]
+            self._id[taken] = -1     # its identity now belongs to the new track
+            dead = dead.copy()
+            dead[taken] = True
+        return fresh, dead
 
     def _merge(self, t: float) -> None:
         self._last_merge_t = t

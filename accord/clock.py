@@ -70,3 +70,31 @@ def parse_rfc3339(text: str, *, field: str | None = None) -> datetime:
     if when.tzinfo is None:
         raise InputError(f"timestamp has no time zone: {text!r}", field=field)
     return when.astimezone(UTC)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str, *, field: str | None = None) -> timedelta:
+    """``"0"``, ``"90s"``, ``"15m"``, ``"1h"``, ``"7d"`` (a whole number and one unit; a bare
+    number is seconds) as a :class:`timedelta`; anything else is an :class:`InputError`."""
+    raw = text.strip().lower() if isinstance(text, str) else ""
+    number, unit = (raw[:-1], raw[-1]) if raw[-1:] in _UNITS else (raw, "s")
+    if not number.isdigit() or len(number) > 9:
+        raise InputError(f"duration {text!r} is not a whole number with one unit of s, m, h or d "
+                         "(e.g. 90s, 15m, 1h, 7d)", field=field)
+    return timedelta(seconds=int(number) * _UNITS[unit])
+
+
+def duration_text(seconds: float | None) -> str:
+    """A duration for people: ``-`` for none, else its two largest units (``0.4 s``, ``42 s``,
+    ``4 m 10 s``, ``2 h 05 m``, ``3 d 04 h``)."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 and not float(seconds).is_integer() else f"{seconds:.0f} s"
+    s = int(seconds)
+    for unit, size, sub, subsize in (("d", 86400, "h", 3600), ("h", 3600, "m", 60), ("m", 60, "s", 1)):
+        if s >= size:
+            return f"{s // size} {unit} {(s % size) // subsize:02d} {sub}"
+    raise AssertionError("unreachable")  # pragma: no cover - s >= 60 matched "m" above

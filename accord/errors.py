@@ -121,6 +121,21 @@ class CheckpointError(LedgerError):
     """A checkpoint / signed note is malformed or its signature fails."""
 
 
+class NodeIntegrityError(VerificationError):
+    """A node's stored data disagrees with itself or with its ledger (``accord ledger verify``).
+
+    ``problems`` lists every one found (each names its place: ``item …``, ``agreement …``,
+    ``ledger``, ``sqlite`` …); the message names how many and the first few, on one line.
+    """
+
+    def __init__(self, problems: list) -> None:
+        self.problems = list(problems)
+        shown = "; ".join(str(p) for p in self.problems[:3])
+        more = f"; and {len(self.problems) - 3} more" if len(self.problems) > 3 else ""
+        super().__init__(f"node verification failed, {len(self.problems)} problem(s): {shown}{more}"
+                         .replace("\n", " "))
+
+
 # --- store / federation ------------------------------------------------------------------
 class StoreError(AccordError):
     """The store refused an operation; nothing was changed."""
@@ -167,6 +182,11 @@ class StixValidationError(InputError):
                  source: str | None = None) -> None:
         self.failures = list(failures or [])
         super().__init__(message, source=source)
+
+
+class InvalidObjectsSkipped(StixValidationError):
+    """``accord intel import --skip-invalid`` stored the valid objects of a bundle and skipped
+    these (``failures``); the message names the report file that lists them with reasons."""
 
 
 # --- envelopes (core) ----------------------------------------------------------------------

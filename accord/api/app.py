@@ -5,6 +5,8 @@
 * ``GET /health`` — the only endpoint that answers without authentication;
 * ``GET /openapi.json`` — the OpenAPI 3 description (bearer token required, any scope);
 * ``/api/v1/…`` — the user API (:mod:`accord.api.user`), bearer API tokens with scopes;
+* ``GET /metrics`` — Prometheus metrics (:mod:`accord.api.metrics`), bearer token with scope
+  ``metrics``;
 * ``/federation/v1/…`` — the partner API (:mod:`accord.api.partner`), RFC 9421 signed requests
   from pinned partner keys carrying signed envelopes;
 * ``/taxii2/…`` (:mod:`accord.api.taxii`), the dialogue API (:mod:`accord.api.dialogue`) and
@@ -178,8 +180,9 @@ def create_app(node: Any, *, federation: Any = None, start_federation: bool = Fa
     def openapi(principal: Principal = Depends(current_principal)) -> JSONResponse:
         return JSONResponse(app.openapi())
 
-    from accord.api import partner, user
+    from accord.api import metrics, partner, user
 
+    app.include_router(metrics.make_router(node))
     app.include_router(user.make_router(node), prefix="/api/v1")
     app.include_router(partner.make_router(node), prefix="/federation/v1")
     app.state.optional_routers = _include_optional(app, node)

@@ -13,6 +13,7 @@ Tokens are never logged: errors name the token (its label), never the secret.
 
 from __future__ import annotations
 
+import logging
 from contextlib import nullcontext
 from typing import Any, Callable
 
@@ -20,6 +21,8 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from accord.errors import AuthError
+from accord.federation.stats import counters
+from accord.logs import Throttle
 from accord.federation.tokens import (  # re-exported: the token store API
     KNOWN_SCOPES,
     Principal,
@@ -35,6 +38,8 @@ __all__ = [
     "current_principal", "require_scope", "get_node",
 ]
 
+log = logging.getLogger("accord.api")
+
 _bearer = HTTPBearer(auto_error=False, description="API token made by `accord node token create`")
 
 
@@ -46,6 +51,7 @@ def current_principal(request: Request,
                       credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
     """The authenticated caller, or 401 (no/unknown token) / 403 (token of another party)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
+        note_auth_failure(request, "user", "missing bearer API token")
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer API token",
                             headers={"WWW-Authenticate": "Bearer"})
     # under the node's write lock: the lookup must not run on the shared connection in the
@@ -55,14 +61,34 @@ def current_principal(request: Request,
         with lock:
             principal = authenticate_token(request.app.state.node.conn, credentials.credentials)
     except AuthError as exc:
+        note_auth_failure(request, "user", str(exc))
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc),
                             headers={"WWW-Authenticate": "Bearer"}) from None
     node_party = request.app.state.node.party
     if principal.party != node_party:
+        note_auth_failure(request, "user", f"token {principal.name!r} belongs to party {principal.party}")
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"token {principal.name!r} belongs to party {principal.party}, "
                             f"this node serves {node_party}")
     return principal
+
+
+_auth_log = Throttle(per_minute=30)
+
+
+def note_auth_failure(request: Request, api: str, reason: str) -> None:
+    """Count a refused request (metrics) and log it: at most 30 lines a minute, each with the
+    number passed over since the last (:class:`accord.logs.Throttle`). The line names the
+    route and the reason; the reasons name tokens by label, and credentials are never logged."""
+    node = getattr(request.app.state, "node", None)
+    if node is not None:
+        counters(node).auth_failed(api)
+    allowed, passed = _auth_log.allow()
+    if allowed:
+        client = request.client.host if request.client else "unknown"
+        log.warning("refused a %s API request %s %s from %s: %s%s", api, request.method, request.url.path, client,
+                    reason, f" (+{passed} earlier refusals not logged one by one)" if passed else "",
+                    extra={"event": "auth.failed", "api": api, "client": client, "suppressed": passed})
 
 
 def require_scope(scope: str) -> Callable[..., Principal]:

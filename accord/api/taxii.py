@@ -29,6 +29,7 @@ import base64
 import functools
 import inspect
 import json
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -39,7 +40,7 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.convertors import StringConvertor
 
-from accord.api.deps import BodyTooLarge, MalformedLength, read_body_capped
+from accord.api.deps import BodyTooLarge, MalformedLength, note_auth_failure, read_body_capped
 from accord.errors import AccordError, AuthError, InputError, NotFoundError, StixValidationError
 from accord.intel.store import Collection, Filters, IntelStore, Page, parse_timestamp_us, us_to_rfc3339
 
@@ -77,11 +78,21 @@ class TaxiiRoute(APIRoute):
     """Every failure of a TAXII route — ours, FastAPI's, a dependency's — leaves as a TAXII
     error message (§3.6.1) with the TAXII media type."""
 
+    counts: "Counter[tuple[str, int]] | None" = None
+    """Where this route counts its requests by (method, status): the node's
+    :class:`~accord.federation.stats.NodeCounters`, set by :func:`make_router`."""
+
     def get_route_handler(self) -> Callable:
         handler = super().get_route_handler()
         direct = self._direct_call()
 
         async def route(request: Request) -> Response:
+            response = await answer(request)
+            if self.counts is not None:  # for the metrics: one dict update (the event loop's thread)
+                self.counts[(request.method, response.status_code)] += 1
+            return response
+
+        async def answer(request: Request) -> Response:
             try:
                 if direct is not None:
                     dep_name, dep, names = direct
@@ -108,6 +119,7 @@ class TaxiiRoute(APIRoute):
             except InputError as exc:
                 return error_response(400, "Bad Request", str(exc))
             except AuthError as exc:
+                note_auth_failure(request, "taxii", str(exc))
                 return error_response(401, "Unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"})
 
         return route
@@ -372,7 +384,12 @@ def make_router(node: Any, *, store: IntelStore | None = None,
     the_store = store
     party = store.party
     principal_dep = principal_dependency or make_principal_dependency(node)
-    router = APIRouter(prefix="/taxii2", route_class=TaxiiRoute, tags=["taxii"])
+    # routes of a class bound to this node's request counters (include_router copies routes
+    # with their class, so the app's copies count too)
+    from accord.federation.stats import counters
+
+    route_class = type("TaxiiRoute", (TaxiiRoute,), {"counts": counters(node).taxii_requests})
+    router = APIRouter(prefix="/taxii2", route_class=route_class, tags=["taxii"])
 
     def ok(body: Any, media: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
         content = body if isinstance(body, bytes) else _dumps(body)

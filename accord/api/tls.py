@@ -72,6 +72,11 @@ def make_self_signed(node_dir: str | Path, party: str, *, names: list[str] | Non
 
 def pin_partner_cert(node_dir: str | Path, party: str, cert_file: str | Path, fingerprint: str | None) -> str:
     """Pin partner ``party``'s certificate; with ``fingerprint`` it must match. Return it."""
+    from accord.core.parties import party_problem
+
+    problem = party_problem(party)  # also names the file written: never a path
+    if problem is not None:
+        raise InputError(problem, field="party")
     pem = Path(cert_file).read_bytes()
     got = cert_fingerprint(pem)
     if fingerprint is not None and fingerprint.lower() != got.lower():

@@ -16,6 +16,7 @@ from accord.clock import SystemClock, parse_rfc3339, to_rfc3339
 from accord.core.agreements import (Agreement, agreement_problems, load_agreement, new_agreement,
                                     sign_agreement)
 from accord.core.identity import fingerprint
+from accord.core.parties import party_problem
 from accord.errors import AgreementError, InputError
 
 app = typer.Typer(help="Sharing agreements: create, sign, verify, show, add to a node.", no_args_is_help=True)
@@ -31,6 +32,10 @@ def parse_rule(text: str) -> list[tuple[str, str, list[str], str]]:
     if not m:
         raise InputError(f"rule {text!r} is not FROM->TO:KIND[,KIND…]:LEVEL (or FROM<->TO:…), "
                          "e.g. 'JPN->KOR:warning.*:SECRET'", field="rule")
+    for code in (m["a"], m["b"]):
+        problem = party_problem(code, what="rule party")
+        if problem is not None:
+            raise InputError(f"rule {text!r}: {problem}", field="rule")
     kinds = [k.strip() for k in m["kinds"].split(",")]
     rules = [(m["a"], m["b"], kinds, m["level"])]
     if m["dir"] == "<->":
@@ -54,15 +59,18 @@ def create(dir: DirOpt, agreement_id: Annotated[str, typer.Option("--id", help="
            title: Annotated[str, typer.Option(help="human title")] = "",
            version: Annotated[int, typer.Option(help="version (raise it to change an agreement)")] = 1) -> None:
     """Write a new, unsigned agreement between this node and the named (pinned) partners."""
+    rules = [r for text in rule for r in parse_rule(text)]
     node = _open(dir)
     keys = {node.party: node.identity.public_key}
     for p in party:
+        problem = party_problem(p)
+        if problem is not None:
+            raise InputError(problem, field="party")
         if p not in node.partners():
             raise InputError(f"{p} is not a pinned partner of {node.party} (accord node partner add)", field="party")
         keys[p] = node.partners()[p].public_key
     start = parse_rfc3339(valid_from, field="valid-from") if valid_from else SystemClock().now()
     end = parse_rfc3339(valid_until, field="valid-until") if valid_until else start + timedelta(days=365)
-    rules = [r for text in rule for r in parse_rule(text)]
     a = new_agreement(agreement_id, list(keys), keys, rules, start, end, version=version, title=title)
     if out.exists():
         raise InputError("file exists; refusing to overwrite an agreement", source=str(out))

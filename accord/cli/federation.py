@@ -29,18 +29,26 @@ def _open(dir: Path):  # noqa: ANN202
 def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="port to listen on")] = 8600,
           tls: Annotated[bool, typer.Option("--tls/--no-tls", help="serve HTTPS with DIR/tls/cert.pem")] = False,
-          log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning",
+          log_level: Annotated[str, typer.Option(help="debug, info, warning or error (the server's own "
+                                                 "messages: warning and up)")] = "info",
+          log_format: Annotated[str, typer.Option(help="text, or json: one object per line")] = "text",
+          keep: Annotated[str, typer.Option(help="prune acknowledged outbox rows older than this "
+                                            "(e.g. 1h, 30m, 0), every minute")] = "1h",
           batch_size: Annotated[int, typer.Option(help="envelopes per delivery POST at most (a backlog goes in batches this big; a trickle goes one by one)")] = 2000) -> None:
     """Serve the node's API (user + partner) and run its delivery workers."""
     import uvicorn
 
     from accord.api.app import create_app
     from accord.api.tls import tls_dir
+    from accord.clock import parse_duration
+    from accord.logs import configure
 
     from accord.federation import Federation
 
+    configure(log_level, log_format)  # first: a bad level or format fails before anything starts
+    retention = parse_duration(keep, field="keep")
     node = _open(dir)
-    app = create_app(node, federation=Federation(node, batch_size=batch_size))
+    app = create_app(node, federation=Federation(node, batch_size=batch_size, retention=retention))
     certfile = keyfile = None
     scheme = "http"
     if tls:
@@ -52,12 +60,15 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind")
         scheme = "https"
     console.print(f"node {node.party} serving on {scheme}://{host}:{port}", highlight=False)
     console.print(f"console: {scheme}://{host}:{port}/console/ (log in with an API token)", highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
+    # log_config=None: the handlers accord.logs set up stay (uvicorn would replace them)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,
+                log_level="warning" if log_level.lower() in ("debug", "info") else log_level.lower(),
                 ssl_certfile=certfile, ssl_keyfile=keyfile)
 
 
 def status(dir: DirOpt, json_out: JsonOpt = False) -> None:
     """Partners, last contact, queue depths, ledger head, rejections."""
+    from accord.clock import duration_text
     from accord.federation import status as fed_status
 
     st = fed_status(_open(dir))
@@ -66,13 +77,16 @@ def status(dir: DirOpt, json_out: JsonOpt = False) -> None:
         return
     led = st["ledger"]
     console.print(f"node {st['party']}  ledger {led['size']} entries  root {led['root'][:16]}…", highlight=False)
-    t = Table("partner", "last contact (UTC)", "queued", "delivered", "refused", "sent #", "recv #",
+    t = Table("partner", "last contact (UTC)", "queued", "oldest", "delivered", "refused", "sent #", "recv #",
               "head", "state")
     for p in st["partners"]:
         head = p["partner_head"]
         state = ("[red]INCONSISTENT[/]" if p["inconsistent"] else
-                 f"[yellow]{p['consecutive_failures']} failures[/]" if p["consecutive_failures"] else "ok")
-        t.add_row(p["party"], (p["last_contact"] or "never").replace("T", " ")[:19], str(p["queued"]), str(p["delivered"]),
+                 f"[yellow]failing for {duration_text(p['failing_for_s'])} "
+                 f"({p['consecutive_failures']} attempt{'s' if p['consecutive_failures'] != 1 else ''})[/]"
+                 if p["consecutive_failures"] else "ok")
+        t.add_row(p["party"], (p["last_contact"] or "never").replace("T", " ")[:19], str(p["queued"]),
+                  duration_text(p["oldest_queued_age_s"]), str(p["delivered"]),
                   str(p["rejected_by_partner"]), str(p["sent_seq"]), str(p["received_seq"]),
                   f"{head['size']}" if head else "-", state)
     console.print(t)
@@ -80,12 +94,35 @@ def status(dir: DirOpt, json_out: JsonOpt = False) -> None:
         if p["inconsistent"]:
             console.print(f"[red]{p['party']} inconsistent:[/] {p['inconsistent']}", highlight=False)
         elif p["last_error"]:
-            console.print(f"{p['party']} last error: {p['last_error']}", highlight=False)
+            since = f" (failing since {p['failing_since']})" if p["failing_since"] else ""
+            console.print(f"{p['party']} last error{since}: {p['last_error']}", highlight=False)
     r = st["rejections"]
     console.print(f"rejections: {r['total']}", highlight=False)
     for rej in r["recent"]:
         where = f"from {rej['from'] or 'an unknown caller'}" + (f" #{rej['seq']}" if rej["seq"] is not None else "")
         console.print(f"  {rej['at']} {where}: {rej['code']}: {rej['reason']}", highlight=False)
+
+
+def prune(dir: DirOpt, keep: Annotated[str, typer.Option(help="keep acknowledged rows younger than this "
+                                                         "(e.g. 1h, 30m; 0 prunes every acknowledged row)")] = "1h",
+          json_out: JsonOpt = False) -> None:
+    """Prune the outbox: drop envelopes partners acknowledged more than KEEP ago; never an
+    unacknowledged one. The ledger is not touched (ledger verify passes afterwards)."""
+    from accord.clock import duration_text, parse_duration
+    from accord.federation.retention import prune as prune_outbox
+
+    window = parse_duration(keep, field="keep")
+    result = prune_outbox(_open(dir), window)
+    if json_out:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+        return
+    per = ", ".join(f"{p} {n}" for p, n in sorted(
+        {p: result.delivered.get(p, 0) + result.rejected.get(p, 0)
+         for p in {*result.delivered, *result.rejected}}.items()))
+    typer.echo(f"pruned {result.pruned} acknowledged envelope(s)" + (f" ({per})" if per else "")
+               + f" acknowledged at or before {result.cutoff}")
+    typer.echo(f"kept {result.kept_queued} unacknowledged, {result.kept_acknowledged} acknowledged inside the "
+               f"retention window ({duration_text(window.total_seconds())})")
 
 
 def sync(dir: DirOpt, json_out: JsonOpt = False) -> None:
@@ -216,26 +253,22 @@ def share(item_id: Annotated[Optional[str], typer.Argument(help="id of an item t
     from accord.errors import InputError
 
     node = _open(dir)
-    by_rule: list[str] = []
     if item_id is None:
         if not (kind and marking):
             raise InputError("give an ITEM id, or --kind and --marking (and --body) for a new item")
         data = parse_json_strict(body or "{}", source="--body")
-        created = federation.create_item(node, new_item(kind, data, Marking.parse(marking), node.party,
-                                                        node.clock.now()))
-        item, by_rule = created.item, created.shared_to
+        item = new_item(kind, data, Marking.parse(marking), node.party, node.clock.now())
     else:
         item = node.get_item(item_id)
-    results = [federation.share(node, item, p) for p in to]
-    queued = {r[0]: r[1] for r in node.conn.execute(
-        "SELECT recipient, seq FROM fed_outbox WHERE item_id = ?", (item.id,))}
+    # every recipient is checked before anything is written: a refusal leaves no item behind
+    results, by_rule = federation.share_with(node, item, to, standing=item_id is None)
     if json_out:
-        typer.echo(json.dumps({"item_id": item.id, "shared_by_rule": {p: queued.get(p) for p in by_rule},
+        typer.echo(json.dumps({"item_id": item.id, "shared_by_rule": {r.to: r.seq for r in by_rule},
                                "shared": [r.to_json() for r in results]}, indent=2))
         return
     typer.echo(f"item {item.id}")
-    for p in by_rule:
-        typer.echo(f"  → {p}: queued as #{queued.get(p)} (standing rule)")
+    for r in by_rule:
+        typer.echo(f"  → {r.to}: {r.status} as #{r.seq} (standing rule)")
     for r in results:
         typer.echo(f"  → {r.to}: {r.status} as #{r.seq} (agreement {r.agreement})")
 
@@ -252,6 +285,7 @@ def register(root: typer.Typer) -> None:
     node_app.command("serve")(serve)
     node_app.command("status")(status)
     node_app.command("sync")(sync)
+    node_app.command("prune")(prune)
     node_app.add_typer(token_app, name="token")
     node_app.add_typer(tls_app, name="tls")
     node_app.add_typer(rule_app, name="rule")

@@ -64,28 +64,52 @@ def collections(dir: DirOpt, json_out: JsonOpt = False) -> None:
 def import_(bundle: Annotated[Path, typer.Argument(help="STIX 2.1 bundle (JSON)")], dir: DirOpt,
             collection: Annotated[Optional[str], typer.Option("--collection", help="collection id or alias (default: 'imports')")] = None,
             strict: Annotated[bool, typer.Option("--strict", help="also run stix2-validator's MUST checks")] = False,
+            skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="store the valid objects, skip the "
+                                                       "invalid ones, list them with reasons in a report file and "
+                                                       "exit non-zero")] = False,
+            report: Annotated[Optional[Path], typer.Option("--report", help="where --skip-invalid writes its report "
+                                                           "(default: DIR/import-reports/BUNDLE-TIME.rejected.json)")] = None,
             json_out: JsonOpt = False) -> None:
-    """Import a bundle: every object validated in full first; all stored, or nothing."""
-    from accord.errors import StixValidationError
-    from accord.intel.import_export import import_bundle
+    """Import a bundle: every object validated in full first; all stored, or nothing
+    (with --skip-invalid: every valid object stored, each invalid one reported)."""
+    from accord.errors import InvalidObjectsSkipped, StixValidationError
+    from accord.intel.import_export import import_bundle, write_rejection_report
 
+    if report is not None and not skip_invalid:
+        from accord.errors import InputError
+        raise InputError("--report is where --skip-invalid writes what it skipped; give --skip-invalid too",
+                         field="report")
     store = _store(dir)
     try:
         with console.status(f"validating and importing {bundle} …"):
-            summary = import_bundle(store, bundle, collection=collection, strict=strict)
+            summary = import_bundle(store, bundle, collection=collection, strict=strict, skip_invalid=skip_invalid)
     except StixValidationError as exc:
         for f in exc.failures[:20]:
             Console(stderr=True).print(f"  {f['message']}", highlight=False, soft_wrap=True)
         if len(exc.failures) > 20:
             Console(stderr=True).print(f"  … and {len(exc.failures) - 20} more", highlight=False)
         raise
+    written = None
+    if summary.get("skipped"):
+        stamp = store.clock.now().strftime("%Y%m%dT%H%M%SZ")
+        written = write_rejection_report(summary, report or dir / "import-reports" / f"{bundle.stem}-{stamp}.rejected.json")
+        summary = {**summary, "report": str(written)}
     if json_out:
-        typer.echo(json.dumps(summary, indent=2))
-        return
-    console.print(f"imported {summary['objects']} objects from {bundle} into "
-                  f"{summary['alias'] or summary['collection']}: {summary['stored']} new, "
-                  f"{summary['already_present']} already present", highlight=False)
-    console.print("  " + ", ".join(f"{t} {n}" for t, n in summary["types"].items()), highlight=False)
+        typer.echo(json.dumps({k: v for k, v in summary.items() if k != "rejected"}, indent=2))
+    else:
+        count = (f"{summary['objects'] - summary['skipped']} of {summary['objects']}" if summary.get("skipped")
+                 else str(summary["objects"]))
+        console.print(f"imported {count} objects from {bundle} into {summary['alias'] or summary['collection']}: "
+                      f"{summary['stored']} new, {summary['already_present']} already present", highlight=False)
+        console.print("  " + ", ".join(f"{t} {n}" for t, n in summary["types"].items()), highlight=False)
+        if written is not None:
+            console.print(f"skipped {summary['skipped']} invalid object(s); report: {written}", highlight=False)
+    if written is not None:
+        raise InvalidObjectsSkipped(
+            f"{summary['skipped']} of {summary['objects']} object(s) were not valid STIX 2.1 and were skipped, "
+            f"{summary['objects'] - summary['skipped']} were stored; each skipped one is listed with its reason in {written}",
+            [{"index": r["index"], "id": r["id"], "message": r["reason"]} for r in summary["rejected"]],
+            source=str(bundle))
 
 
 @app.command("export")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,23 +39,46 @@ def _b64(h: bytes) -> str:
 
 @app.command()
 def verify(directory: Path = DirOption,
-           as_json: bool = typer.Option(False, "--json", help="Print the verified head as JSON.")) -> None:
-    """Recompute every leaf and subtree hash of the node's log; fail on the first mismatch."""
+           quick: bool = typer.Option(False, "--quick", help="Check the ledger's own hashes only, not the "
+                                      "database file and the stored items and agreements against it."),
+           as_json: bool = typer.Option(False, "--json", help="Print the verified head (or the problems) as JSON.")
+           ) -> None:
+    """Verify the node: SQLite's integrity check, every leaf and subtree hash of the log, and every
+    stored item, agreement and dialogue version against its ledger entry. Lists every problem
+    found (what and where) and exits non-zero; ``--quick`` checks the ledger alone."""
+    from accord.errors import NodeIntegrityError
+    from accord.node.verify import verify_node
+
     with _open(directory) as node:
         with Progress(TextColumn("verifying ledger"), BarColumn(),
                       TextColumn("{task.completed:,.0f}/{task.total:,.0f} hashes"),
-                      console=Console(stderr=True), transient=True, disable=as_json) as progress:
-            task = progress.add_task("verify", total=node.ledger.size or 1)
+                      console=Console(stderr=True), transient=True,
+                      disable=as_json or not sys.stderr.isatty()) as progress:  # piped: no bar, no blank line
+            task = progress.add_task("verify", total=1)
 
             def report(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            head = node.ledger.verify(progress=report)
+            try:
+                result = verify_node(node, quick=quick, progress=report)
+            except NodeIntegrityError as exc:
+                if as_json:
+                    typer.echo(json.dumps({"ok": False, "problems": [p.to_json() for p in exc.problems]}, indent=2))
+                else:
+                    for p in exc.problems:
+                        console.print(f"FAIL {p}", highlight=False, markup=False)
+                raise
+        head = result.head
+        assert head is not None  # no problem found, so the ledger verified
         if as_json:
             typer.echo(json.dumps({"ok": True, "origin": head.origin, "tree_size": head.size,
-                                   "root_hash": _b64(head.root_hash)}, indent=2))
+                                   "root_hash": _b64(head.root_hash), "quick": quick, "checked": result.checked},
+                                  indent=2))
             return
         console.print(f"ledger OK: {head.size} entries, every leaf and subtree hash recomputed", highlight=False)
+        if not quick:
+            console.print("database OK: SQLite integrity check passed; stored rows match their ledger entries ("
+                          + ", ".join(f"{what} {n}" for what, n in result.checked.items()) + ")", highlight=False)
         console.print(f"origin {head.origin}\nroot   {_b64(head.root_hash)}", highlight=False)
 
 

@@ -77,6 +77,22 @@ def partner_add(dir: DirOpt, party: Annotated[str, typer.Option("--party", help=
     console.print(f"pinned {p.party} {p.fingerprint}" + (f" at {p.url}" if p.url else ""), highlight=False)
 
 
+@partner_app.command("remove")
+def partner_remove(dir: DirOpt, party: Annotated[str, typer.Option("--party", help="partner party code")],
+                   json_out: JsonOpt = False) -> None:
+    """Unpin a partner (ledgered): its key and the standing rules naming it are removed, its
+    tokens revoked; its undelivered queue is held (delivered in order if it is pinned again)."""
+    from accord.federation import remove_partner
+
+    out = remove_partner(open_node(dir), party)
+    if json_out:
+        typer.echo(json.dumps(out, indent=2))
+        return
+    console.print(f"removed {party} {out['fingerprint']}: {out['rules_removed']} standing rule(s) deleted, "
+                  f"{len(out['tokens_revoked'])} token(s) revoked, {out['queue_held']} queued envelope(s) held",
+                  highlight=False)
+
+
 @partner_app.command("reset-head")
 def partner_reset_head(dir: DirOpt, party: Annotated[str, typer.Option("--party", help="partner party code")],
                        reason: Annotated[str, typer.Option("--reason", help="why the partner is trusted again "

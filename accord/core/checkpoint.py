@@ -35,12 +35,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from accord.core import merkle
 from accord.core.identity import ED25519_ALG, Identity, raw_public
+from accord.core.parties import party_problem
 from accord.errors import CheckpointError, ConsistencyProofError
 
 COSIGNATURE_ALG = 0x04  # C2SP tlog-cosignature/v1, Ed25519 with timestamp
 SIG_PREFIX = "— "      # U+2014 EM DASH, U+0020
 MAX_SIGNATURES = 100    # as Go's note.Open: bounds the work a hostile note can cause
-_PARTY_RE = re.compile(r"^[A-Z]{3}$")
 
 
 def origin_for(party: str, public_key: Ed25519PublicKey | bytes) -> str:
@@ -49,8 +49,9 @@ def origin_for(party: str, public_key: Ed25519PublicKey | bytes) -> str:
     ``accord.node/<PARTY>/<first 16 hex of SHA-256(raw public key)>`` — the same digest as the
     node fingerprint (``SHA256:<hex>``), so the name says whose key signs it.
     """
-    if not isinstance(party, str) or not _PARTY_RE.match(party):
-        raise CheckpointError(f"party must be an ISO 3166-1 alpha-3 code such as JPN, got {party!r}")
+    problem = party_problem(party)
+    if problem is not None:
+        raise CheckpointError(problem)
     raw = public_key if isinstance(public_key, bytes) else raw_public(public_key)
     if len(raw) != 32:
         raise CheckpointError(f"Ed25519 public key must be 32 bytes, got {len(raw)}")

@@ -30,7 +30,7 @@ Banner grammar (what :meth:`Marking.parse` accepts and ``str(marking)`` prints)
     banner         = classification *( "//" caveat ) [ "//" rel-to ] [ "//" tlp ]
     classification = "UNCLASSIFIED" / "RESTRICTED" / "CONFIDENTIAL" / "SECRET" / "TOP SECRET"
     caveat         = word *( " " word )          ; word = 1*( A-Z / 0-9 / "-" ), e.g. "EXERCISE"
-    rel-to         = "REL TO " party *( ", " party )   ; party = 3 ALPHA (ISO 3166-1 alpha-3)
+    rel-to         = "REL TO " party *( ", " party )   ; party = an ISO 3166-1 alpha-3 code (accord.core.parties)
     tlp            = "TLP:" ( "CLEAR" / "GREEN" / "AMBER" / "AMBER+STRICT" / "RED" )   ; TLP 2.0
 
 Only the canonical form is accepted, so ``str(Marking.parse(b)) == b`` for every valid ``b``:
@@ -55,7 +55,11 @@ from functools import cached_property
 from typing import Any
 
 from accord.core.canonical import canonical_json
+from accord.core.parties import check_party, is_party, party_problem
 from accord.errors import MarkingError
+
+__all__ = ["Classification", "Marking", "TLP_LABELS", "NATIONAL_LEVELS", "NATIONAL_ENGLISH", "from_national",
+           "national_name", "check_party", "is_party"]
 
 
 class Classification(IntEnum):
@@ -160,20 +164,7 @@ def national_name(party: str, level: Classification) -> str:
     raise MarkingError(f"{party} has no level corresponding to {level.banner}")  # pragma: no cover
 
 
-_PARTY = re.compile(r"[A-Z]{3}")
 _CAVEAT = re.compile(r"[A-Z0-9-]+( [A-Z0-9-]+)*")
-
-
-def is_party(party: object) -> bool:
-    """Whether ``party`` is an ISO 3166-1 alpha-3 code in upper case."""
-    return isinstance(party, str) and _PARTY.fullmatch(party) is not None
-
-
-def check_party(party: object, *, what: str = "party") -> str:
-    """Return ``party`` if it is an ISO 3166-1 alpha-3 code in upper case, else raise."""
-    if not isinstance(party, str) or not _PARTY.fullmatch(party):
-        raise MarkingError(f"{what} {party!r} is not an ISO 3166-1 alpha-3 code in upper case (e.g. JPN)")
-    return party
 
 
 _FROM_JSON: dict[str, "Marking"] = {}
@@ -363,9 +354,10 @@ def _parse_rel_to(block: str, banner: str) -> frozenset[str]:
         raise MarkingError(f"banner {banner!r}: malformed token {block!r} (expected 'REL TO JPN, KOR')")
     tokens = block[len("REL TO "):].split(", ")
     for token in tokens:
-        if not _PARTY.fullmatch(token):
-            raise MarkingError(f"banner {banner!r}: bad party token {token!r} in REL TO "
-                               "(ISO 3166-1 alpha-3 codes separated by ', ')")
+        problem = party_problem(token, what="REL TO party")
+        if problem is not None:
+            raise MarkingError(f"banner {banner!r}: {problem} (REL TO lists ISO 3166-1 alpha-3 codes "
+                               "separated by ', ')")
     if len(set(tokens)) != len(tokens):
         dup = next(t for t in tokens if tokens.count(t) > 1)
         raise MarkingError(f"banner {banner!r}: party {dup!r} repeated in REL TO")

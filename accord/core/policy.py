@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from accord.core.agreements import Agreement, agreement_problems
 from accord.core.items import Item
-from accord.core.markings import is_party
+from accord.core.parties import is_party, party_problem
 from accord.errors import PolicyDenied
 
 
@@ -51,7 +51,7 @@ def decide(item: Item, recipient: str, agreements: Iterable[Agreement], now: dat
     o, r = item.originator, recipient
     reasons: list[str] = []
     if not is_party(r):
-        return Decision(False, (f"no: recipient {r!r} is not an ISO 3166-1 alpha-3 party",
+        return Decision(False, (f"no: {party_problem(r, what='recipient')}",
                                 f"DENY: {item.id} → {r!r} (default deny)"))
     if r == o:
         return Decision(False, (f"no: recipient {r} is the originator itself",

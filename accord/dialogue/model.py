@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from accord.clock import parse_rfc3339, to_rfc3339
+from accord.core.parties import party_problem
 from accord.errors import InputError, StatusTransitionError
 
 KIND_SERIES = "dialogue.series"
@@ -31,7 +32,6 @@ KIND_MEETING = "dialogue.meeting"
 KIND_COMMITMENT = "dialogue.commitment"
 KINDS = (KIND_SERIES, KIND_MEETING, KIND_COMMITMENT)
 
-_PARTY = re.compile(r"^[A-Z]{3}$")
 _RECORD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 
@@ -104,9 +104,9 @@ def parse_status(value: Status | str, *, field: str = "status") -> Status:
 def check_party(code: str, *, field: str, parties: tuple[str, ...] | None = None,
                 context: str = "") -> str:
     """An ISO 3166-1 alpha-3 party code, optionally one of ``parties``."""
-    if not isinstance(code, str) or not _PARTY.match(code):
-        raise InputError(f"party must be an ISO 3166-1 alpha-3 code in upper case, got {code!r}",
-                         field=field)
+    problem = party_problem(code)
+    if problem is not None:
+        raise InputError(problem, field=field)
     if parties is not None and code not in parties:
         raise InputError(f"unknown party {code!r}{context}; known parties: {', '.join(parties)}",
                          field=field)

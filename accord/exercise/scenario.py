@@ -15,11 +15,22 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from accord.core.parties import party_problem
 from accord.errors import InputError
 
-PartyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 alpha-3 code")]
+
+
+def _known_party(code: str) -> str:
+    problem = party_problem(code)
+    if problem is not None:
+        raise ValueError(problem)
+    return code
+
+
+PartyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 alpha-3 code"),
+                      AfterValidator(_known_party)]
 Lat = Annotated[float, Field(ge=-90.0, le=90.0)]
 Lon = Annotated[float, Field(ge=-180.0, le=180.0)]
 

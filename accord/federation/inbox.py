@@ -34,6 +34,7 @@ nothing half applied. If the commit fails, nothing was applied and the sender re
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 import weakref
@@ -50,8 +51,11 @@ from accord.errors import (InputError, SignatureError, StoreError, UnknownKeyErr
                            WrongRecipientError)
 from accord.federation import wire
 from accord.federation.schema import ensure_federation_schema, write_lock
+from accord.federation.stats import counters
 from accord.federation.txn import transaction
 from accord.store.sqlite import select_in
+
+log = logging.getLogger("accord.federation")
 
 RETRACTION_KIND = wire.RETRACTION_KIND
 MAX_AGE = timedelta(days=7)
@@ -318,7 +322,7 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
                     _, outcome, code, reason = first
                     if outcome == "rejected":
                         receipts.append(Receipt(orig, seq, item_id, "rejected", code or "rejected",
-                                                f"already refused: {reason or 'no reason recorded'}", True))
+                                                f"{ALREADY_REFUSED}{reason or 'no reason recorded'}", True))
                     else:
                         receipts.append(Receipt(orig, seq, item_id, "duplicate", None,
                                                 "already received (idempotent acknowledgement)", True))
@@ -409,10 +413,37 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
         except Exception as exc:  # sqlite I/O errors, disk full …: nothing was applied
             raise StoreError(f"{node.party} could not commit a batch of {len(envelopes)} envelope(s) "
                              f"from {sender}: {exc}") from exc
+        _count_and_log(node, sender, receipts)
         nxt_for_sender = None
         if sender is not None:
             nxt_for_sender = expected.get(sender) or _last_seq(conn, sender) + 1
         return BatchAck(node.party, sender, nxt_for_sender, tuple(receipts))
+
+
+def new_refusal(receipt: Receipt) -> bool:
+    """A refusal made now, not the answer repeated for an envelope refused before (sent again
+    because the first answer was lost)."""
+    return receipt.status == "rejected" and not (receipt.reason or "").startswith(ALREADY_REFUSED)
+
+
+ALREADY_REFUSED = "already refused: "
+
+
+def _count_and_log(node: Any, sender: str | None, receipts: list[Receipt]) -> None:
+    """After a batch committed: count it for the metrics and log its refusals, one line per
+    batch (a resent envelope refused before is not a new refusal)."""
+    refused = [r for r in receipts if new_refusal(r)]
+    if sender is not None:
+        counts = counters(node).partner(sender)
+        counts.received += len(receipts) - len(refused)
+        counts.refused += len(refused)
+    if refused:
+        first = refused[0]
+        codes = sorted({r.code or "rejected" for r in refused})
+        log.warning("refused %d envelope(s) from %s (%s), first #%s: %s", len(refused), sender or first.originator,
+                    ", ".join(codes), first.seq, first.reason,
+                    extra={"event": "envelopes.refused", "partner": sender or first.originator,
+                           "count": len(refused), "codes": codes})
 
 
 REFUSALS_PER_MINUTE = 30
@@ -487,11 +518,17 @@ def record_request_rejection(node: Any, signer: str | None, reason: str) -> None
     ``None``: a forged request is recorded as from an unknown key, never under the ``keyid`` it
     claims (:class:`~accord.errors.RequestSignatureError`)."""
     _ready(node)
+    counters(node).auth_failed("partner")
     record, suppressed = _refusal_budget(node, time.monotonic())
     if not record:
         return
     now = node.clock.now()
     data = {**_refusal_event(signer, reason, suppressed), "signer": signer or "unknown key"}
+    # logged as recorded: at most as many lines as ledger entries, each with the count of the
+    # refusals passed over since the last one. The request's headers are never logged.
+    log.warning("refused a partner request from %s: %s%s", signer or "an unknown key", reason[:500],
+                f" (+{suppressed} earlier refusals not logged one by one)" if suppressed else "",
+                extra={"event": "auth.failed", "api": "partner", "partner": signer, "suppressed": suppressed})
     with write_lock(node):
         try:
             with transaction(node.conn):

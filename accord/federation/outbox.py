@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from accord.clock import to_rfc3339
+from accord.core.parties import party_problem
 from accord.errors import AccordError, ConfigError, FederationError, InputError, NotFoundError
 from accord.federation import wire
 from accord.federation.inbox import BatchAck, _ready
@@ -158,6 +159,9 @@ def _check_share(node: Any, item: Any, to: str) -> None:
     if item.originator != node.party:
         raise FederationError(f"item {item.id} originates at {item.originator}, not {node.party}: a node "
                               "shares only its own items (received items are never re-forwarded)")
+    problem = party_problem(to, what="recipient")
+    if problem is not None:
+        raise InputError(problem, field="to")
     if to == node.party:
         raise InputError(f"cannot share with this node's own party {to}", field="to")
     if to not in node.partners():
@@ -235,9 +239,26 @@ def retract(node: Any, item_id: str, reason: str) -> list[ShareResult]:
                               "VALUES (?,?,?,?)", (item_id, node.party, reason[:500], to_rfc3339(now)))
             node.ledger.append("item.retracted", {"item_id": item_id, "by": node.party,
                                                   "retraction": retraction.id}, time=now)
-    parties = [r[0] for r in node.conn.execute(
-        "SELECT DISTINCT recipient FROM fed_outbox WHERE item_id = ? ORDER BY recipient", (item_id,))]
-    return _enqueue(node, [(retraction, p, None) for p in parties])
+    return _enqueue(node, [(retraction, p, None) for p in sent_to(node, item_id)])
+
+
+def sent_to(node: Any, item_id: str) -> list[str]:
+    """Every partner ``item_id`` was queued for: its outbox rows, and — for rows retention has
+    pruned (:mod:`accord.federation.retention`) — the ledger's ``item.shared`` events, which
+    outlive them. The ledger is searched for the item's id as its canonical JSON writes it."""
+    from accord.core.canonical import canonical_json, parse_json_strict
+
+    needle = b'"item_id":' + canonical_json(item_id)
+    with write_lock(node):
+        parties = {r[0] for r in node.conn.execute("SELECT DISTINCT recipient FROM fed_outbox WHERE item_id = ?",
+                                                   (item_id,))}
+        leaves = node.conn.execute("SELECT leaf FROM ledger_leaves WHERE type = 'item.shared' AND instr(leaf, ?) > 0",
+                                   (needle,)).fetchall()
+    for (leaf,) in leaves:
+        data = parse_json_strict(bytes(leaf)).get("data") or {}
+        if data.get("item_id") == item_id and isinstance(data.get("to"), str):
+            parties.add(data["to"])
+    return sorted(parties)
 
 
 def retraction_of(node: Any, item_id: str) -> dict[str, Any] | None:
@@ -254,10 +275,50 @@ def add_rule(node: Any, kinds: str, to: str = "*") -> None:
     _ready(node)
     if not kinds or any(c.isspace() for c in kinds):
         raise InputError(f"kind pattern {kinds!r} must be non-empty without spaces", field="kinds")
+    problem = None if to == "*" else party_problem(to, what="rule recipient")
+    if problem is not None:
+        raise InputError(problem + " (or '*' for every partner)", field="to")
     with write_lock(node):
         with transaction(node.conn):
             _start_cursor(node)
             node.conn.execute("INSERT OR IGNORE INTO fed_rules(kinds, to_party) VALUES (?, ?)", (kinds, to))
+
+
+def remove_partner(node: Any, party: str) -> dict[str, Any]:
+    """Unpin partner ``party`` and ledger ``partner.removed``, in one transaction.
+
+    What a removal means:
+
+    * its key is no longer pinned: envelopes and requests it signs are refused (unknown key),
+      and agreements naming it no longer verify, so the policy refuses every share to it;
+    * the standing rules that name it (``accord node rule add --to PARTY``) are deleted — rules
+      to ``*`` stay and apply to the partners still pinned;
+    * the API tokens issued to it (``accord intel token --party``) are revoked;
+    * its undelivered outbox rows are **held**, not deleted: no worker delivers to an unpinned
+      party, and the rows keep their sequence numbers, so if the party is pinned again its
+      node receives them in order with no gap (a deleted number would stall its inbox for ever).
+      ``accord node status`` no longer lists the party; the count held is returned and ledgered.
+
+    Returns ``{party, fingerprint, rules_removed, tokens_revoked, queue_held}``.
+    """
+    from accord.federation.tokens import ensure_tokens, revoke_party_tokens
+
+    _ready(node)
+    ensure_tokens(node.conn)
+    problem = party_problem(party, what="partner party")
+    if problem is not None:
+        raise InputError(problem, field="party")
+    partner = node.partners().get(party)
+    if partner is None:
+        raise NotFoundError(f"{party} is not a pinned partner of {node.party}")
+    with write_lock(node):
+        with transaction(node.conn):
+            out = {"party": party, "fingerprint": partner.fingerprint,
+                   "rules_removed": node.conn.execute("DELETE FROM fed_rules WHERE to_party = ?", (party,)).rowcount,
+                   "tokens_revoked": revoke_party_tokens(node.conn, party), "queue_held": queue_depth(node, party)}
+            node.ledger.append("partner.removed", out, time=node.clock.now())
+            node.remove_partner(party)  # last: node.yaml is rewritten only once the rest is written
+    return out
 
 
 def _start_cursor(node: Any) -> None:
@@ -302,26 +363,39 @@ def _config_rules(node: Any) -> list[tuple[str, str]]:
     for n, rule in enumerate(raw):
         if not isinstance(rule, dict) or not isinstance(rule.get("kinds"), str):
             raise ConfigError(f"{path}: sharing[{n}] needs a 'kinds' pattern (and optionally 'to')")
-        out.append((rule["kinds"], str(rule.get("to", "*"))))
+        to = str(rule.get("to", "*"))
+        problem = None if to == "*" else party_problem(to, what=f"sharing[{n}].to")
+        if problem is not None:
+            raise ConfigError(f"{path}: {problem}")
+        out.append((rule["kinds"], to))
     _config_cache[str(path)] = (mtime, out)
     return out
 
 
-def apply_rules(node: Any, item: Any) -> list[str]:
-    """Share ``item`` to every partner a matching standing rule names and the policy allows."""
+def rule_entries(node: Any, item: Any) -> list[tuple[Any, str, str | None]]:
+    """The ``(item, partner, agreement)`` entries the standing rules would queue for ``item``:
+    every partner a matching rule names and the policy allows (nothing written)."""
     if item.originator != node.party:
         return []
-    targets: list[str] = []
+    entries: list[tuple[Any, str, str | None]] = []
     partners = sorted(node.partners())
     for kinds, to in rules(node) + _config_rules(node):
         if not fnmatch.fnmatchcase(item.kind, kinds):
             continue
         for party in partners if to == "*" else [to]:
-            if party in partners and party not in targets and node.decide(item, party).allowed:
-                targets.append(party)
-    if targets:
-        _enqueue(node, [(item, p, node.decide(item, p).agreement_id) for p in targets], store=True)
-    return targets
+            if party in partners and party not in {e[1] for e in entries}:
+                decision = node.decide(item, party)
+                if decision.allowed:
+                    entries.append((item, party, decision.agreement_id))
+    return entries
+
+
+def apply_rules(node: Any, item: Any) -> list[str]:
+    """Share ``item`` to every partner a matching standing rule names and the policy allows."""
+    entries = rule_entries(node, item)
+    if entries:
+        _enqueue(node, entries, store=True)
+    return [to for _, to, _ in entries]
 
 
 def apply_rules_to_new_items(node: Any, *, limit: int = 2000) -> int:
@@ -374,8 +448,34 @@ def apply_rules_to_new_items(node: Any, *, limit: int = 2000) -> int:
 
 def create_item(node: Any, item: Any) -> Created:
     """Store an own new item (ledger ``item.created``) and apply the standing sharing rules."""
-    stored = node.put_item(item)
-    return Created(stored, apply_rules(node, stored))
+    _, by_rule = share_with(node, item, [], standing=True)
+    return Created(item, [r.to for r in by_rule])
+
+
+def share_with(node: Any, item: Any, to: list[str], *,
+               standing: bool = False) -> tuple[list[ShareResult], list[ShareResult]]:
+    """Share an own ``item`` with every party in ``to`` (and, with ``standing``, with the partners
+    the standing rules name): all or nothing.
+
+    Every recipient in ``to`` is checked first — a pinned partner that the policy allows the
+    item to reach — and the first refusal is raised (:class:`PolicyDenied`,
+    :class:`NotFoundError` …) before anything is written: the item is not stored and no
+    standing rule sends it anywhere. Then the item (if the node did not hold it yet), its
+    ``item.created`` event, the outbox rows and the ``item.shared`` events commit in one
+    transaction. Returns ``(results for to, results for the standing rules)``; the rules'
+    results leave out the parties already in ``to``.
+    """
+    _ready(node)
+    entries: list[tuple[Any, str, str | None]] = []
+    for party in dict.fromkeys(to):
+        entries += plan_share(node, [item], party)
+    named = {e[1] for e in entries}
+    by_rule = [e for e in rule_entries(node, item) if e[1] not in named] if standing else []
+    if not entries and not by_rule:
+        node.put_item(item)
+        return [], []
+    results = _enqueue(node, entries + by_rule, store=True)
+    return results[:len(entries)], results[len(entries):]
 
 
 # --- delivery bookkeeping --------------------------------------------------------------------
@@ -419,20 +519,33 @@ def apply_ack(node: Any, party: str, ack: BatchAck) -> tuple[int, int]:
                 # those numbers for ever
                 node.conn.execute("UPDATE fed_outbox SET state='queued' WHERE recipient=? AND seq>=? "
                                   "AND state IN ('delivered', 'rejected')", (party, ack.next_seq))
+                # … and if retention pruned some of those rows, seal them again from the ledger
+                held = node.conn.execute("SELECT MIN(seq) FROM fed_outbox WHERE recipient=? AND seq>=?",
+                                         (party, ack.next_seq)).fetchone()[0]
+                if held != ack.next_seq:
+                    last = node.conn.execute("SELECT last_seq FROM fed_out_seq WHERE recipient=?",
+                                             (party,)).fetchone()
+                    top = (held - 1) if held is not None else (last[0] if last else 0)
+                    if ack.next_seq <= top:
+                        from accord.federation.retention import refill
+                        refill(node, party, ack.next_seq, top)
             node.conn.execute(
                 "INSERT INTO fed_partner_state(party, last_contact, last_error, failures, peer_next_seq) "
                 "VALUES (?,?,NULL,0,?) ON CONFLICT(party) DO UPDATE SET last_contact=excluded.last_contact, "
-                "last_error=NULL, failures=0, peer_next_seq=excluded.peer_next_seq",
+                "last_error=NULL, failures=0, failing_since=NULL, peer_next_seq=excluded.peer_next_seq",
                 (party, now, ack.next_seq))
     return delivered, rejected
 
 
 def record_failure(node: Any, party: str, error: str) -> int:
-    """Count a failed delivery attempt; return the number of consecutive failures."""
+    """Count a failed delivery attempt; return the number of consecutive failures. The first of
+    a run stamps ``failing_since`` (cleared by the next acknowledgement, :func:`apply_ack`)."""
+    now = to_rfc3339(node.clock.now())
     with write_lock(node):
         with transaction(node.conn):
             node.conn.execute(
-                "INSERT INTO fed_partner_state(party, last_error, failures) VALUES (?,?,1) "
-                "ON CONFLICT(party) DO UPDATE SET last_error=excluded.last_error, failures=failures+1",
-                (party, error[:500]))
+                "INSERT INTO fed_partner_state(party, last_error, failures, failing_since) VALUES (?,?,1,?) "
+                "ON CONFLICT(party) DO UPDATE SET last_error=excluded.last_error, failures=failures+1, "
+                "failing_since=COALESCE(failing_since, excluded.failing_since)",
+                (party, error[:500], now))
         return node.conn.execute("SELECT failures FROM fed_partner_state WHERE party=?", (party,)).fetchone()[0]

@@ -3,9 +3,10 @@
 Tables (all created with :func:`accord.store.sqlite.ensure_schema`):
 
 * ``fed_outbox`` — one row per (recipient, seq): the sealed envelope bytes, kept after delivery
-  (``state`` ``queued`` → ``delivered`` | ``rejected``) so a partner that lost data can be
-  re-sent everything from the sequence number it asks for. Catch-up is keyed on ``seq``, never on
-  a timestamp.
+  (``state`` ``queued`` → ``delivered`` | ``rejected``) for the retention window
+  (:mod:`accord.federation.retention`) so a partner that lost data can be re-sent everything
+  from the sequence number it asks for; then pruned. Catch-up is keyed on ``seq``, never on a
+  timestamp.
 * ``fed_out_seq`` — the last sequence number used per recipient (a counter that survives rows
   being pruned).
 * ``fed_inbox`` — one row per accepted (originator, seq): the envelope digest, so an exact
@@ -13,8 +14,10 @@ Tables (all created with :func:`accord.store.sqlite.ensure_schema`):
 * ``fed_received`` — (originator, item id) → digest: the same item arriving twice (two paths,
   two sequence numbers) is stored once.
 * ``fed_rejections`` — every refused envelope or request, with its code and reason.
-* ``fed_partner_state`` — per partner: last contact, last error, consecutive failures, the next
-  sequence number the partner asked for, the last verified checkpoint, and an inconsistency flag.
+* ``fed_partner_state`` — per partner: last contact, last error, consecutive failures and since
+  when they have lasted (``failing_since``), the next sequence number the partner asked for, the
+  last verified checkpoint, an inconsistency flag, and how many acknowledged outbox rows
+  retention has pruned (``pruned_delivered``, ``pruned_rejected``: status totals survive it).
 * ``fed_rules`` — standing sharing rules (kind pattern → partner or ``*``).
 * ``fed_retractions`` — items withdrawn by their originator.
 * ``fed_cursor`` — how far the standing rules have scanned the ledger's ``item.created`` events.
@@ -85,7 +88,10 @@ CREATE TABLE IF NOT EXISTS fed_partner_state (
   head_root    TEXT,
   head_note    TEXT,
   head_checked TEXT,
-  inconsistent TEXT
+  inconsistent TEXT,
+  failing_since TEXT,
+  pruned_delivered INTEGER NOT NULL DEFAULT 0,
+  pruned_rejected  INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS fed_rules (
   id       INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -109,8 +115,29 @@ _guard = threading.Lock()
 _locks: dict[int, threading.RLock] = {}
 
 
+_ADDED_COLUMNS = (
+    # (table, column, its declaration): columns added after databases were made without them
+    ("fed_partner_state", "failing_since", "TEXT"),
+    ("fed_partner_state", "pruned_delivered", "INTEGER NOT NULL DEFAULT 0"),
+    ("fed_partner_state", "pruned_rejected", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+
+def _missing_columns(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    return [(t, c, d) for t, c, d in _ADDED_COLUMNS if c not in {r[1] for r in conn.execute(f"PRAGMA table_info({t})")}]
+
+
 def ensure_federation_schema(conn: sqlite3.Connection) -> None:
     ensure_schema(conn, FEDERATION_DDL)
+    missing = _missing_columns(conn)
+    if missing:  # a database made before these columns: add them, all or none
+        try:
+            ensure_schema(conn, "\n".join(f"ALTER TABLE {t} ADD COLUMN {c} {d};" for t, c, d in missing))
+        except sqlite3.OperationalError:
+            if conn.in_transaction:
+                conn.rollback()
+            if _missing_columns(conn):  # not another process adding them at the same moment
+                raise
 
 
 def write_lock(node: Any) -> threading.RLock:

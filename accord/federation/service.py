@@ -12,6 +12,13 @@ are found by a poll every ``poll_interval`` seconds. A separate thread fetches e
 signed tree head each ``head_interval`` seconds and checks it
 (:mod:`accord.federation.treeheads`), so a slow proof never delays delivery.
 
+For the operator, a partner's outage (failed deliveries or tree-head checks) is logged once when
+it starts, summarised every ``summary_interval`` seconds while it lasts and logged once more when
+the partner answers again and its backlog has been delivered (never a line per retry); each worker
+counts its traffic per batch for the metrics (:mod:`accord.federation.stats`).
+With ``retention`` a further thread prunes acknowledged outbox rows
+(:mod:`accord.federation.retention`).
+
 Nothing here is kept only in memory: the outbox, sequence counters, acknowledgements and
 partner heads are rows in the node database, so a crashed sender resumes where it stopped.
 :meth:`Federation.sync` performs the same steps synchronously (tests, simulations).
@@ -22,14 +29,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import nullcontext
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
-from accord.errors import AccordError, FederationError
+from accord.clock import duration_text, to_rfc3339
+from accord.errors import AccordError, AuthError, FederationError
 from accord.federation import outbox
 from accord.federation.backoff import backoff_delay
-from accord.federation.inbox import _ready
+from accord.federation.inbox import _ready, new_refusal
 from accord.federation.schema import write_lock
+from accord.federation.stats import counters
 from accord.federation.treeheads import check_partner_head
 
 log = logging.getLogger("accord.federation")
@@ -67,6 +78,54 @@ def _settle_quietly(inflight: Future | None) -> None:
         pass
 
 
+class _Outage:
+    """One partner's run of failed contacts (deliveries, tree-head checks), for the log: one line when
+    it starts, a summary each ``summary_interval`` while it lasts, one when the backlog it left
+    has been delivered. ``since``/``until`` come from the node's clock (the outage's length);
+    the summary's pacing from the monotonic clock."""
+
+    def __init__(self, since: Any) -> None:
+        self.since, self.until = since, None
+        self.attempts, self.delivered = 1, 0
+        self.next_summary = 0.0
+
+    def length(self, now: Any) -> float:
+        return ((self.until or now) - self.since).total_seconds()
+
+
+def _backlog(node: Any, reader: Any, party: str) -> tuple[int, float | None]:
+    """(items queued for ``party``, the oldest one's age in seconds) — for log lines only."""
+    from accord.clock import parse_rfc3339
+
+    with nullcontext() if reader is not None else write_lock(node):
+        n, oldest = (reader or node.conn).execute(
+            "SELECT COUNT(*), MIN(queued) FROM fed_outbox WHERE recipient = ? AND state = 'queued'",
+            (party,)).fetchone()
+    return n, None if oldest is None else (node.clock.now() - parse_rfc3339(oldest)).total_seconds()
+
+
+def _tally(party: str, counts: Any, ack: Any) -> int:
+    """Count a batch's receipts into the partner's counters, log the partner's refusals (one line
+    per batch), and return how many envelopes the batch settled."""
+    ok = 0
+    refused = []
+    for r in ack.receipts:
+        if r.consumed:
+            if r.status != "rejected":
+                ok += 1
+            elif new_refusal(r):  # (a repeat of an earlier refusal is neither counted nor logged)
+                refused.append(r)
+    counts.sent += ok
+    if refused:
+        counts.refused_by += len(refused)
+        first = refused[0]
+        log.warning("partner %s refused %d envelope(s), first #%s (%s): %s: %s", party, len(refused), first.seq,
+                    first.item_id, first.code, first.reason,
+                    extra={"event": "partner.refused", "partner": party, "count": len(refused),
+                           "codes": sorted({r.code or "rejected" for r in refused})})
+    return ok + sum(1 for r in ack.receipts if r.consumed and r.status == "rejected")
+
+
 def _settled_none(party: str, sent: int, ack: Any) -> FederationError:
     first = ack.receipts[0] if ack.receipts else None
     why = f"{first.code}: {first.reason}" if first else "no receipts"
@@ -78,7 +137,8 @@ class Federation:
 
     def __init__(self, node: Any, transport: Any = None, *, batch_size: int = 2000,
                  head_interval: float = 2.0, poll_interval: float = 0.5, backoff_base: float = 0.05,
-                 backoff_cap: float = 5.0) -> None:
+                 backoff_cap: float = 5.0, summary_interval: float = 300.0, retention: timedelta | None = None,
+                 prune_interval: float = 60.0) -> None:
         if transport is None:
             from accord.federation.transport import HttpTransport
             transport = HttpTransport()
@@ -86,10 +146,15 @@ class Federation:
         self.node, self.transport = node, transport
         self.batch_size, self.head_interval, self.poll_interval = batch_size, head_interval, poll_interval
         self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
+        self.summary_interval = summary_interval  # seconds between "still unreachable" log lines
+        # outbox retention while running (a timedelta; None: keep every row, as a library default)
+        self.retention, self.prune_interval = retention, prune_interval
         self._events: dict[str, threading.Event] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._outages: dict[str, _Outage] = {}  # open outages by partner (see _unreached)
+        self._outage_lock = threading.Lock()
 
     # --- one step, synchronously -----------------------------------------------------------
     def deliver_once(self, party: str) -> int:
@@ -101,7 +166,11 @@ class Federation:
             batch = _cap_bytes(outbox.pending(self.node, party, self.batch_size))
         if not batch:
             return 0
+        counts = counters(self.node).partner(party)
+        started = time.monotonic()
         ack = self.transport.send(self.node, party, [env for _, env in batch])
+        counts.latency.observe(time.monotonic() - started)
+        _tally(party, counts, ack)
         delivered, rejected = outbox.apply_ack(self.node, party, ack)
         if delivered + rejected == 0:
             raise _settled_none(party, len(batch), ack)
@@ -123,6 +192,7 @@ class Federation:
                     check_partner_head(self.node, p, self.transport)
                 result[p] = None
             except AccordError as exc:
+                counters(self.node).partner(p).failures += 1
                 outbox.record_failure(self.node, p, str(exc))
                 result[p] = str(exc)
         return result
@@ -136,6 +206,23 @@ class Federation:
         self._rules_thread.start()
         self._heads_thread = threading.Thread(target=self._run_heads, name="accord-heads", daemon=True)
         self._heads_thread.start()
+        if self.retention is not None:
+            self._prune_thread = threading.Thread(target=self._run_prune, name="accord-prune", daemon=True)
+            self._prune_thread.start()
+
+    def _run_prune(self) -> None:
+        """Prune acknowledged outbox rows older than ``retention`` each ``prune_interval`` seconds
+        (:func:`accord.federation.retention.prune`; unacknowledged rows are never pruned)."""
+        from accord.federation.retention import prune
+
+        keep = self.retention
+        assert keep is not None  # started only with a retention
+        while not self._stop.is_set():
+            try:
+                prune(self.node, keep)
+            except Exception:  # noqa: BLE001 - try again next time; pruning is never urgent
+                log.exception("outbox retention: prune failed")
+            self._stop.wait(self.prune_interval)
 
     def _run_rules(self) -> None:
         """Apply standing rules to items other parts of Accord stored (``node.put_item``)."""
@@ -170,7 +257,7 @@ class Federation:
         for ev in self._events.values():
             ev.set()
         for t in [*self._threads.values(), getattr(self, "_rules_thread", None),
-                  getattr(self, "_heads_thread", None)]:
+                  getattr(self, "_heads_thread", None), getattr(self, "_prune_thread", None)]:
             if t is not None:
                 t.join(timeout)
         close = getattr(self.transport, "close", None)
@@ -207,6 +294,7 @@ class Federation:
         fails, the cursor goes back to 0 and the lowest queued row is sent next.
         """
         failures = 0
+        counts = counters(self.node).partner(party)
         try:
             reader = self._reader()
         except Exception:  # noqa: BLE001 - read under the write lock instead (still committed rows only)
@@ -226,17 +314,22 @@ class Federation:
                             _settle(inflight)
                             inflight = None
                             continue
+                        self._backlog_delivered(party)
                         failures = 0
                         # woken at once by shares made in this process; other processes writing
                         # the same database (the CLI) are picked up by the poll
                         wake.wait(self.poll_interval)
                         continue
+                    started = time.monotonic()
                     ack = self.transport.send(self.node, party, [env for _, env in batch])
+                    counts.latency.observe(time.monotonic() - started)
                     _settle(inflight)
                     inflight = None
                     if not any(r.seq is not None and r.consumed for r in ack.receipts):
                         outbox.apply_ack(self.node, party, ack)
                         raise _settled_none(party, len(batch), ack)
+                    settled = _tally(party, counts, ack)
+                    self._reached(party, settled)
                     inflight = applier.submit(outbox.apply_ack, self.node, party, ack)
                     cursor = batch[-1][0]
                     if ack.next_seq is not None and ack.next_seq <= cursor:
@@ -247,12 +340,14 @@ class Federation:
                     _settle_quietly(inflight)
                     cursor, inflight = 0, None
                     failures += 1
+                    counts.failures += 1
                     try:
                         outbox.record_failure(self.node, party, str(exc))
                     except AccordError:  # pragma: no cover - the store itself failing
                         pass
+                    self._unreached(party, exc, reader)
                     delay = backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap)
-                    log.info("delivery to %s failed (%d in a row), retry in %.2fs: %s", party, failures, delay, exc)
+                    log.debug("delivery to %s failed (%d in a row), retry in %.2fs: %s", party, failures, delay, exc)
                     self._stop.wait(delay)
                 except Exception:  # noqa: BLE001 - a worker must survive anything and retry
                     _settle_quietly(inflight)
@@ -266,6 +361,70 @@ class Federation:
             if reader is not None:
                 reader.close()
 
+    # --- outages, as the operator's log tells them -------------------------------------------
+    # Both the delivery worker and the tree-head thread reach a partner; either failing opens
+    # (or continues) its outage, either succeeding ends it, and it is reported recovered once
+    # nothing that queued up during it is left. One record per partner, under one lock.
+    def _unreached(self, party: str, exc: Exception, reader: Any) -> None:
+        """A contact with ``party`` failed: the first failure of a run is logged "unreachable",
+        then a summary at most every ``summary_interval`` seconds while the run lasts, and
+        nothing for the retries in between."""
+        now = self.node.clock.now()
+        with self._outage_lock:
+            outage = self._outages.get(party)
+            if outage is None:
+                outage = self._outages[party] = _Outage(now)
+                outage.next_summary = time.monotonic() + self.summary_interval
+                queued, oldest = _backlog(self.node, reader, party)
+                log.warning("partner %s unreachable: %s (%d item(s) queued)", party, exc, queued,
+                            extra={"event": "partner.unreachable", "partner": party, "since": to_rfc3339(now),
+                                   "error": str(exc), "backlog": queued, "oldest_queued_age_s": oldest})
+                return
+            if outage.until is not None:  # failing again while draining: the same outage goes on
+                outage.until = None
+            outage.attempts += 1
+            if time.monotonic() >= outage.next_summary:
+                self._summarise(party, outage, exc, reader, now)
+
+    def _summarise(self, party: str, outage: _Outage, exc: Exception, reader: Any, now: Any) -> None:
+        outage.next_summary = time.monotonic() + self.summary_interval
+        queued, oldest = _backlog(self.node, reader, party)
+        length = outage.length(now)
+        log.warning("partner %s still unreachable after %s (since %s): %d failed attempts, %d item(s) "
+                    "queued, the oldest %s old; last error: %s", party, duration_text(length),
+                    to_rfc3339(outage.since), outage.attempts, queued, duration_text(oldest), exc,
+                    extra={"event": "partner.still_unreachable", "partner": party,
+                           "since": to_rfc3339(outage.since), "outage_s": round(length, 3),
+                           "attempts": outage.attempts, "backlog": queued, "oldest_queued_age_s": oldest,
+                           "error": str(exc)})
+
+    def _reached(self, party: str, settled: int = 0) -> bool:
+        """A contact with ``party`` succeeded (``settled`` envelopes acknowledged): an open outage
+        ends here, though it is reported only once its backlog is delivered. Returns whether
+        one was open."""
+        with self._outage_lock:
+            outage = self._outages.get(party)
+            if outage is None:
+                return False
+            if outage.until is None:
+                outage.until = self.node.clock.now()
+            outage.delivered += settled
+            return True
+
+    def _backlog_delivered(self, party: str) -> None:
+        """Nothing is queued for ``party``: report its outage recovered, if it had one that ended."""
+        with self._outage_lock:
+            outage = self._outages.get(party)
+            if outage is None or outage.until is None:
+                return
+            del self._outages[party]
+        length = outage.length(self.node.clock.now())
+        log.info("partner %s recovered after %s unreachable (since %s, %d failed attempts); backlog of %d "
+                 "item(s) delivered", party, duration_text(length), to_rfc3339(outage.since), outage.attempts,
+                 outage.delivered,
+                 extra={"event": "partner.recovered", "partner": party, "since": to_rfc3339(outage.since),
+                        "outage_s": round(length, 3), "attempts": outage.attempts, "drained": outage.delivered})
+
     def _run_heads(self) -> None:
         """Check every partner's tree head each ``head_interval`` seconds, in its own thread so
         that a slow partner or a long proof never delays delivery."""
@@ -275,10 +434,17 @@ class Federation:
                     break
                 try:
                     check_partner_head(self.node, party, self.transport)
-                except AccordError as exc:  # unreachable or refusing: delivery records that
-                    log.info("tree head of %s not checked: %s", party, exc)
+                except (FederationError, AuthError) as exc:  # not reached, or it refused us
+                    log.debug("tree head of %s not checked: %s", party, exc)
+                    self._unreached(party, exc, None)
+                except AccordError as exc:  # a bad checkpoint: reached, and what it says is logged
+                    log.debug("tree head of %s not checked: %s", party, exc)
                 except Exception:  # noqa: BLE001
                     log.exception("tree head check of %s: unexpected error", party)
+                else:
+                    # reached; with nothing queued for it no worker will say so: say it here
+                    if self._reached(party) and _backlog(self.node, None, party)[0] == 0:
+                        self._backlog_delivered(party)
             self._stop.wait(self.head_interval)
 
     # --- helpers for tests and benches -----------------------------------------------------

@@ -1,36 +1,66 @@
-"""``accord node status``: partners, last contact, queues, ledger head, rejections."""
+"""``accord node status``: partners, last contact, queues, ledger head, rejections.
+
+For each partner it tells *how long* as well as how many: since when delivery has been failing
+(``failing_since``, stamped by the first failure of a run and cleared by the next
+acknowledgement), and the age of the oldest item still waiting for it (``oldest_queued``).
+:func:`backlogs` is the one query behind both this and the metrics endpoint
+(:mod:`accord.api.metrics`).
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from accord.clock import parse_rfc3339, to_rfc3339
 from accord.federation.inbox import _ready
 from accord.federation.schema import write_lock
+
+
+def _age(now: datetime, stamp: str | None) -> float | None:
+    return None if stamp is None else round(max(0.0, (now - parse_rfc3339(stamp)).total_seconds()), 3)
+
+
+def backlogs(conn: Any) -> dict[str, tuple[int, str | None]]:
+    """``{partner: (items queued, when the oldest of them was queued)}`` for every partner with a
+    backlog, in one query over the queued rows only (the outbox's state index)."""
+    return {r[0]: (r[1], r[2]) for r in conn.execute(
+        "SELECT recipient, COUNT(*), MIN(queued) FROM fed_outbox WHERE state = 'queued' GROUP BY recipient")}
 
 
 def status(node: Any, *, rejections: int = 10) -> dict[str, Any]:
     """A JSON-ready picture of the node's federation state (read-only)."""
     _ready(node)
     conn = node.conn
+    now = node.clock.now()
     with write_lock(node):
         head = node.ledger.checkpoint_body()
+        queued = backlogs(conn)
         partners = []
         for party in sorted(node.partners()):
             st = conn.execute("SELECT last_contact, last_error, failures, peer_next_seq, head_size, head_root, "
-                              "head_checked, inconsistent FROM fed_partner_state WHERE party=?", (party,)).fetchone()
+                              "head_checked, inconsistent, failing_since, pruned_delivered, pruned_rejected "
+                              "FROM fed_partner_state WHERE party=?", (party,)).fetchone()
             counts = dict(conn.execute("SELECT state, COUNT(*) FROM fed_outbox WHERE recipient=? GROUP BY state",
                                        (party,)).fetchall())
             last_out = conn.execute("SELECT last_seq FROM fed_out_seq WHERE recipient=?", (party,)).fetchone()
             last_in = conn.execute("SELECT MAX(seq) FROM fed_inbox WHERE originator=?", (party,)).fetchone()
             url = getattr(node.partners()[party], "url", None)
+            backlog, oldest = queued.get(party, (0, None))
+            failing_since = st[8] if st else None
             partners.append({
                 "party": party, "url": url,
                 "last_contact": st[0] if st else None,
                 "last_error": st[1] if st else None,
                 "consecutive_failures": st[2] if st else 0,
-                "queued": counts.get("queued", 0),
-                "delivered": counts.get("delivered", 0),
-                "rejected_by_partner": counts.get("rejected", 0),
+                "failing_since": failing_since,
+                "failing_for_s": _age(now, failing_since),
+                "queued": backlog,
+                "oldest_queued": oldest,
+                "oldest_queued_age_s": _age(now, oldest),
+                # acknowledged rows still held plus those retention pruned
+                "delivered": counts.get("delivered", 0) + (st[9] if st else 0),
+                "rejected_by_partner": counts.get("rejected", 0) + (st[10] if st else 0),
                 "sent_seq": last_out[0] if last_out else 0,
                 "partner_expects_seq": st[3] if st else None,
                 "received_seq": last_in[0] or 0,
@@ -43,6 +73,7 @@ def status(node: Any, *, rejections: int = 10) -> dict[str, Any]:
             "SELECT at, sender, seq, code, reason FROM fed_rejections ORDER BY id DESC LIMIT ?", (rejections,))]
     return {
         "party": node.party,
+        "at": to_rfc3339(now),
         "ledger": {"origin": head.origin, "size": head.size, "root": head.root_hash.hex()},
         "partners": partners,
         "rejections": {"total": rej_total, "recent": recent},

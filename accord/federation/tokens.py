@@ -21,17 +21,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from accord.clock import to_rfc3339
+from accord.core.parties import party_problem
 from accord.errors import AuthError, InputError
 from accord.store.sqlite import ensure_schema
 
 TOKEN_PREFIX = "acc_"
 KNOWN_SCOPES = frozenset({
-    "admin", "items:read", "items:write", "share", "status",
+    "admin", "items:read", "items:write", "share", "status", "metrics",
     "taxii:read", "taxii:write", "dialogue:read", "dialogue:write",
 })
 _SCOPE_RE = re.compile(r"^[a-z][a-z0-9_.-]*(:[a-z0-9_.*-]+)?$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
-_PARTY_RE = re.compile(r"^[A-Z]{3}$")
 
 TOKENS_DDL = """
 CREATE TABLE IF NOT EXISTS api_tokens (
@@ -76,13 +76,17 @@ def _ensure(conn: sqlite3.Connection) -> None:
     ensure_schema(conn, TOKENS_DDL)
 
 
+ensure_tokens = _ensure
+
+
 def create_token(conn: sqlite3.Connection, name: str, party: str, scopes: frozenset[str] | set[str] | list[str] | tuple[str, ...],
                  *, now: datetime | None = None) -> str:
     """Create a named token for ``party`` with ``scopes``; return the secret (shown once)."""
     if not _NAME_RE.match(name or ""):
         raise InputError(f"token name must be 1-64 of [A-Za-z0-9_.@-], got {name!r}", field="name")
-    if not _PARTY_RE.match(party or ""):
-        raise InputError(f"party must be an ISO 3166-1 alpha-3 code, got {party!r}", field="party")
+    problem = party_problem(party)
+    if problem is not None:
+        raise InputError(problem, field="party")
     scope_set = frozenset(scopes)
     if not scope_set:
         raise InputError("a token needs at least one scope", field="scopes")
@@ -108,6 +112,16 @@ def revoke_token(conn: sqlite3.Connection, name: str) -> None:
         cur = conn.execute("UPDATE api_tokens SET revoked = 1 WHERE name = ?", (name,))
     if cur.rowcount == 0:
         raise InputError(f"no token named {name!r}", field="name")
+
+
+def revoke_party_tokens(conn: sqlite3.Connection, party: str) -> list[str]:
+    """Revoke every live token issued to ``party`` inside the caller's open transaction (call
+    :func:`ensure_tokens` before opening it); return their names. A removed partner's tools
+    (TAXII clients holding ``accord intel token --party``) lose access with the removal."""
+    names = [r[0] for r in conn.execute("SELECT name FROM api_tokens WHERE party = ? AND revoked = 0 "
+                                        "ORDER BY name", (party,))]
+    conn.execute("UPDATE api_tokens SET revoked = 1 WHERE party = ? AND revoked = 0", (party,))
+    return names
 
 
 def list_tokens(conn: sqlite3.Connection) -> list[TokenInfo]:

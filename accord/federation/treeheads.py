@@ -19,6 +19,7 @@ For partner P with pinned key K (RFC 9162 §2.1.4, C2SP tlog-checkpoint / signed
 from __future__ import annotations
 
 import base64
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,8 @@ from accord.federation import wire
 from accord.federation.inbox import _ready
 from accord.federation.schema import write_lock
 from accord.federation.txn import transaction
+
+log = logging.getLogger("accord.federation")
 
 
 def local_checkpoint(node: Any) -> str:
@@ -101,6 +104,10 @@ def check_partner_head(node: Any, party: str, transport: Any) -> HeadCheck:
                     node.ledger.append("partner.inconsistent", {
                         "party": party, "old_size": old_size, "old_root": row[1], "new_size": new.size,
                         "new_root": new.root_hash.hex(), "reason": reason[:500]}, time=now)
+                    log.error("ledger of partner %s is inconsistent: head %d does not extend the verified head %d "
+                              "(%s); flagged until `accord node partner reset-head`", party, new.size, old_size,
+                              reason, extra={"event": "ledger.inconsistent", "partner": party,
+                                             "old_size": old_size, "new_size": new.size})
     return HeadCheck(party, new.size, new.root_hash.hex(), reason is None, reason)
 
 

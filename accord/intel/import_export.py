@@ -1,10 +1,12 @@
 """Import STIX 2.1 bundles (MISP, OpenCTI, any producer) and export collections.
 
-Import (:func:`import_bundle`) is all or nothing: every object is validated in full first —
-structure (:func:`accord.intel.validate.check_object`), then ``stix2.parse`` (types, vocabularies,
-patterns), and with ``strict`` also ``stix2-validator``'s MUST checks — and every failure is
-reported (:class:`~accord.errors.StixValidationError`, one line per object); only a bundle with
-no failure is stored, in one transaction.
+Import (:func:`import_bundle`) is all or nothing by default: every object is validated in full
+first — structure (:func:`accord.intel.validate.check_object`), then ``stix2.parse`` (types,
+vocabularies, patterns), and with ``strict`` also ``stix2-validator``'s MUST checks — and every
+failure is reported (:class:`~accord.errors.StixValidationError`, one line per object); only a
+bundle with no failure is stored, in one transaction. With ``skip_invalid`` the valid objects are
+stored (in one transaction) and the invalid ones are returned with their reasons
+(:func:`write_rejection_report` writes them to a file): real producers' exports often mix both.
 
 Marking definitions that carry a predefined TLP id (STIX 2.1 §7.2.1.4 TLP 1.0, or the OASIS TLP
 2.0 ids) are *predefined*: their meaning is fixed by the id, whatever the producer wrote inside
@@ -26,6 +28,7 @@ Export (:func:`export_bundle`) writes, for the node's own users or for one partn
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -65,8 +68,10 @@ def parse_bundle(raw: bytes, *, source: str) -> list[dict[str, Any]]:
     return objects
 
 
-def validate_objects(objects: list[Any], *, source: str, strict: bool = False) -> None:
-    """Full validation of every object; raise one :class:`StixValidationError` listing all."""
+def object_failures(objects: list[Any], *, strict: bool = False) -> list[dict[str, Any]]:
+    """Full validation of every object: one ``{"index", "id", "message"}`` per object at fault
+    (structure, then ``stix2.parse``, then with ``strict`` stix2-validator's MUST checks on the
+    objects that passed the first two)."""
     import stix2
     from stix2.exceptions import STIXError
 
@@ -85,7 +90,7 @@ def validate_objects(objects: list[Any], *, source: str, strict: bool = False) -
             failures.append({"index": i, "id": obj["id"], "message": f"objects[{i}] {obj['id']}: {exc}"})
             continue
         checked.append((i, obj))
-    if strict and not failures:
+    if strict:
         try:
             from stix2validator import ValidationOptions, validate_instance
         except ImportError:
@@ -97,6 +102,12 @@ def validate_objects(objects: list[Any], *, source: str, strict: bool = False) -
                 msgs = "; ".join(getattr(e, "message", str(e)).removeprefix(obj["id"] + ": ")
                                  for e in result.errors[:3])
                 failures.append({"index": i, "id": obj["id"], "message": f"objects[{i}] {obj['id']}: {msgs}"})
+    return sorted(failures, key=lambda f: f["index"])
+
+
+def validate_objects(objects: list[Any], *, source: str, strict: bool = False) -> None:
+    """Full validation of every object; raise one :class:`StixValidationError` listing all."""
+    failures = object_failures(objects, strict=strict)
     if failures:
         raise StixValidationError(
             f"{len(failures)} of {len(objects)} object(s) are not valid STIX 2.1; nothing was stored",
@@ -104,15 +115,31 @@ def validate_objects(objects: list[Any], *, source: str, strict: bool = False) -
 
 
 def import_bundle(store: IntelStore, path: str | Path, *, collection: str | None = None,
-                  strict: bool = False) -> dict[str, Any]:
-    """Validate then store every object of a bundle in one transaction; a summary."""
-    return import_objects(store, read_bundle(path), source=str(path), collection=collection, strict=strict)
+                  strict: bool = False, skip_invalid: bool = False) -> dict[str, Any]:
+    """Validate then store the objects of a bundle in one transaction; a summary.
+
+    By default all or nothing: any invalid object raises :class:`StixValidationError` and
+    nothing is stored. ``skip_invalid``: the valid objects are stored and each invalid one is
+    listed in the summary's ``rejected`` (index, id, type, reason and the object as it was);
+    the caller decides what a skip means (the CLI writes them to a report and exits non-zero).
+    """
+    return import_objects(store, read_bundle(path), source=str(path), collection=collection, strict=strict,
+                          skip_invalid=skip_invalid)
 
 
 def import_objects(store: IntelStore, objects: list[Any], *, source: str, collection: str | None = None,
-                   strict: bool = False) -> dict[str, Any]:
+                   strict: bool = False, skip_invalid: bool = False) -> dict[str, Any]:
     """:func:`import_bundle` for objects already read (the console's import form)."""
-    validate_objects(objects, source=source, strict=strict)
+    rejected: list[dict[str, Any]] = []
+    if skip_invalid:
+        failures = object_failures(objects, strict=strict)
+        bad = {f["index"] for f in failures}
+        rejected = [{"index": f["index"], "id": f["id"], "type": _type_of(objects[f["index"]]),
+                     "reason": f["message"], "object": objects[f["index"]]} for f in failures]
+        valid = [o for i, o in enumerate(objects) if i not in bad]
+    else:
+        validate_objects(objects, source=source, strict=strict)
+        valid = objects
     if collection is None:
         try:
             coll = store.collection(DEFAULT_COLLECTION)
@@ -120,14 +147,37 @@ def import_objects(store: IntelStore, objects: list[Any], *, source: str, collec
             coll = store.add_collection("Imported bundles", alias=DEFAULT_COLLECTION)
     else:
         coll = store.collection(collection)
-    result = store.add_objects(coll.id, objects, strict=False)
-    new = len(result.stored)
+    result = store.add_objects(coll.id, valid, strict=False) if valid else None
+    new = len(result.stored) if result is not None else 0
     types: dict[str, int] = {}
-    for obj in objects:
+    for obj in valid:
         types[obj["type"]] = types.get(obj["type"], 0) + 1
-    return {"file": source, "collection": coll.id, "alias": coll.alias, "objects": len(objects),
-            "stored": new, "already_present": len(objects) - new, "types": dict(sorted(types.items())),
-            "status": result.status["id"]}
+    summary = {"file": source, "collection": coll.id, "alias": coll.alias, "objects": len(objects),
+               "stored": new, "already_present": len(valid) - new, "types": dict(sorted(types.items())),
+               "status": result.status["id"] if result is not None else None}
+    if skip_invalid:
+        summary["skipped"] = len(rejected)
+        summary["rejected"] = rejected
+    return summary
+
+
+def _type_of(obj: Any) -> str | None:
+    return obj.get("type") if isinstance(obj, dict) and isinstance(obj.get("type"), str) else None
+
+
+def write_rejection_report(summary: dict[str, Any], path: str | Path) -> Path:
+    """Write what :func:`import_bundle` skipped (``skip_invalid``) as JSON to ``path`` (mode
+    0600: the objects are the operator's intelligence); return the path."""
+    path = Path(path)
+    report = {"file": summary["file"], "collection": summary["collection"], "objects": summary["objects"],
+              "stored": summary["stored"], "already_present": summary["already_present"],
+              "skipped": summary["skipped"], "rejected": summary["rejected"]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    os.chmod(path, 0o600)
+    return path
 
 
 def _latest(store: IntelStore, collection: str | None, party: str) -> list[tuple[Any, dict[str, Any]]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import sqlite3
 import threading
@@ -36,11 +37,13 @@ from accord.core.canonical import parse_json_strict
 from accord.core.checkpoint import origin_for
 from accord.core.identity import Identity, fingerprint, public_key_from_b64, raw_public, verifier_key
 from accord.core.items import Item
-from accord.core.markings import is_party
+from accord.core.parties import is_party, party_problem
 from accord.core.policy import Decision, decide
 from accord.errors import AccordError, AgreementError, ConfigError, InputError, NotFoundError, StoreError
 from accord.store.ledger import Ledger
 from accord.store.sqlite import connect, ensure_schema, select_in
+
+log = logging.getLogger("accord.node")
 
 KEY_FILE = "node.key"
 CONFIG_FILE = "node.yaml"
@@ -112,6 +115,7 @@ class Node:
         self.clock = clock
         self.write_lock = threading.RLock()
         self._partners: dict[str, Partner] = {}
+        self._config_stamp = _stamp(self.dir / CONFIG_FILE)
         self._agreements: dict[str, tuple[str, Agreement]] = {}
         ensure_schema(conn, SCHEMA)
         self.origin = origin_for(self.party, identity.public_key)
@@ -127,8 +131,7 @@ class Node:
              name: str | None = None) -> "Node":
         """Create a node directory: a new key (0600), ``node.yaml`` and ``accord.db`` (WAL)."""
         if not is_party(party):
-            raise InputError(f"party {party!r} is not an ISO 3166-1 alpha-3 code in upper case (e.g. JPN)",
-                             field="party")
+            raise InputError(str(party_problem(party)), field="party")
         directory = Path(directory)
         if (directory / CONFIG_FILE).exists() or (directory / KEY_FILE).exists():
             raise ConfigError(f"{directory}: already a node directory; refusing to overwrite its identity")
@@ -154,7 +157,10 @@ class Node:
         if config.get("fingerprint") not in (None, identity.fingerprint):
             raise ConfigError(f"{cfg_path}: fingerprint {config['fingerprint']} does not match the key in "
                               f"{KEY_FILE} ({identity.fingerprint})")
-        return cls(directory, identity, config, connect(directory / DB_FILE), clock or SystemClock())
+        try:
+            return cls(directory, identity, config, connect(directory / DB_FILE), clock or SystemClock())
+        except sqlite3.DatabaseError as exc:  # a damaged file: say which, in one line
+            raise StoreError(f"{directory / DB_FILE}: cannot open the node database: {exc}") from None
 
     def close(self) -> None:
         self.conn.close()
@@ -196,7 +202,7 @@ class Node:
                 "fingerprint": self.fingerprint, "public_key": self.identity.public_b64,
                 "ledger_origin": self.origin, "verifier_key": self.verifier_key,
                 "ledger_size": self.ledger.size,
-                "partners": {p: v.to_json() for p, v in sorted(self._partners.items())},
+                "partners": {p: v.to_json() for p, v in sorted(self.partners().items())},
                 "agreements": [f"{a.id} v{a.version}" for a in self.agreements()],
                 "items": self.conn.execute("SELECT count(*) FROM items").fetchone()[0]}
 
@@ -208,7 +214,7 @@ class Node:
         partners = {}
         for party, entry in raw.items():
             if not is_party(party) or party == self.party:
-                raise ConfigError(f"{cfg}: partners: {party!r} is not a partner party code")
+                raise ConfigError(f"{cfg}: partners: {party_problem(party) or f'{party} is this node itself'}")
             if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
                 raise ConfigError(f"{cfg}: partners.{party} needs a base64 'key'")
             try:
@@ -232,7 +238,7 @@ class Node:
                     replace: bool = False) -> Partner:
         """Pin ``party``'s public key (and URL). Re-pinning a different key needs ``replace=True``."""
         if not is_party(party):
-            raise InputError(f"party {party!r} is not an ISO 3166-1 alpha-3 code in upper case", field="party")
+            raise InputError(str(party_problem(party, what="partner party")), field="party")
         if party == self.party:
             raise InputError(f"{party} is this node's own party, not a partner", field="party")
         key = public_key_from_b64(public_key_b64.strip() if isinstance(public_key_b64, str) else public_key_b64,
@@ -252,13 +258,56 @@ class Node:
                                                     **({"url": url} if url else {})}
         _write_config(cfg_path, config)
         self._load_partners(config["partners"])
+        self._config_stamp = _stamp(cfg_path)
         return partner
 
+    def remove_partner(self, party: str) -> Partner:
+        """Unpin ``party``: drop it from ``node.yaml`` and the ``partners`` table (joining the
+        caller's transaction if there is one). Returns the partner as it was pinned. What else
+        a removal means (rules, queue, ledger) is :func:`accord.federation.remove_partner`'s."""
+        problem = party_problem(party, what="partner party")
+        if problem is not None:
+            raise InputError(problem, field="party")
+        old = self.partners().get(party)
+        if old is None:
+            raise NotFoundError(f"{party} is not a pinned partner of {self.party}")
+        cfg_path = self.dir / CONFIG_FILE
+        config = _read_config(cfg_path)
+        (config.get("partners") or {}).pop(party, None)
+        before = self._partners
+        try:
+            with self._write():
+                self._load_partners(config.get("partners") or {})
+                _write_config(cfg_path, config)
+        except BaseException:
+            self._partners = before  # the mirror rolls back with the transaction; so does this
+            raise
+        self._config_stamp = _stamp(cfg_path)
+        return old
+
+    def _refresh_partners(self) -> None:
+        """Re-read the pins when ``node.yaml`` changed since this node read it (another process —
+        ``accord node partner add/remove`` beside a running ``node serve`` — rewrote it): a
+        removed partner is refused at once, not at the next restart. One ``stat`` per call; a
+        file that no longer parses leaves the pins as they were (and is reported when the node
+        is next opened)."""
+        path = self.dir / CONFIG_FILE
+        stamp = _stamp(path)
+        if stamp == self._config_stamp:
+            return
+        self._config_stamp = stamp
+        try:
+            self._load_partners(_read_config(path).get("partners") or {})
+        except ConfigError:
+            return
+
     def partners(self) -> dict[str, Partner]:
+        self._refresh_partners()
         return dict(self._partners)
 
     def partner_keys(self) -> dict[str, Ed25519PublicKey]:
         """Pinned partner keys (not this node's own): what envelopes are verified against."""
+        self._refresh_partners()
         return {p: v.public_key for p, v in self._partners.items()}
 
     def pinned_keys(self) -> dict[str, Ed25519PublicKey]:
@@ -374,6 +423,9 @@ class Node:
                                                        "originator": item.originator, "digest": item.digest(),
                                                        "classification": item.marking.classification.name}, now)
                                      for item in new])
+        for item in new:
+            if item.kind == ALERT_KIND and item.originator == self.party:
+                _log_alert(item)
         return new
 
     def store_received(self, items: list[Item]) -> None:
@@ -404,6 +456,19 @@ class Node:
         return [Item.from_json(parse_json_strict(bytes(r["json"])), source=f"stored item {r['id']}") for r in rows]
 
 
+ALERT_KIND = "warning.alert"
+
+
+def _log_alert(item: Item) -> None:
+    """One line per own CAP alert stored (issued, updated or cancelled): operators act on them."""
+    body = item.body
+    areas = [str(a) for a in body.get("areas") or []]
+    log.warning("alert issued: %s %s%s%s", body.get("msgType") or "alert", body.get("identifier") or item.id,
+                f" for {', '.join(areas)}" if areas else "", f": {body['reason']}" if body.get("reason") else "",
+                extra={"event": "alert.issued", "item_id": item.id, "msg_type": body.get("msgType"),
+                       "identifier": body.get("identifier"), "areas": areas})
+
+
 # --- node.yaml ------------------------------------------------------------------------------
 def _read_config(path: Path) -> dict[str, Any]:
     try:
@@ -416,12 +481,22 @@ def _read_config(path: Path) -> dict[str, Any]:
         if fld not in data:
             raise ConfigError(f"{path}: missing field {fld!r}")
     if not is_party(data["party"]):
-        raise ConfigError(f"{path}: party {data['party']!r} is not an ISO 3166-1 alpha-3 code")
+        raise ConfigError(f"{path}: {party_problem(data['party'])}")
     try:
         parse_rfc3339(data["created"], field="created")
     except InputError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return data
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What tells that ``node.yaml`` was rewritten: inode (it is replaced, never edited in
+    place, by :func:`_write_config`), size and modification time."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _write_config(path: Path, config: dict[str, Any]) -> None:

@@ -9,9 +9,10 @@ from hypothesis import strategies as st
 from accord.core.items import Item, new_item
 from accord.core.markings import (TLP_LABELS, Classification, Marking, from_national,
                                   national_name)
+from accord.core.parties import party_codes
 from accord.errors import InputError, MarkingError
 
-parties = st.from_regex(r"[A-Z]{3}", fullmatch=True)
+parties = st.sampled_from(sorted(party_codes()))
 caveat_words = st.from_regex(r"[A-Z0-9-]{1,8}", fullmatch=True)
 caveats = st.lists(caveat_words, max_size=3, unique=True).map(tuple).filter(
     lambda cs: all(c.replace(" ", "_") not in Classification.__members__ for c in cs))

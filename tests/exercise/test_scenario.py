@@ -26,7 +26,7 @@ def test_builtins_include_the_default_and_a_partition_and_crash_drill():
 
 @pytest.mark.parametrize("old,new,line_of,field,words", [
     ("pd: 0.9,", "pd: 1.9,", "id: KOR-GP1", "radars[0].pd", "less than or equal to 1"),
-    ("owner: JPN", "owner: JAP", "id: JPN-TPY1", "radars[1].owner", "unknown party 'JAP'"),
+    ("owner: JPN", "owner: JAP", "id: JPN-TPY1", "radars[1].owner", "party 'JAP' is not an ISO 3166-1"),
     ("t: 150,", "t: 1500,", "t: 1500,", "injects[0].t", "after the end"),
     ("duration_s: 900", "duration_s: -5", "duration_s: -5", "duration_s", "greater than 0"),
     ("sigma_range_m: 40,", "sigma_range_m: forty,", "sigma_range_m: forty", "radars[0].sigma_range_m",

@@ -168,6 +168,12 @@ def test_retraction_propagates_to_everyone_who_got_the_item(trio):
     feds["JPN"].sync(heads=False)
     assert retraction_of(usa, track.id)["by"] == "JPN"
     assert [e["item_id"] for e in ledger_events(usa.dir, "item.retracted")] == [track.id]
+    # after shares, deliveries, a partition and a retraction every node's stored state matches
+    # its ledger (accord ledger verify): queued and delivered envelopes, received items, agreements
+    from accord.node.verify import verify_node
+
+    checked = {p: verify_node(n).checked for p, n in nodes.items()}
+    assert checked["JPN"]["queued envelopes"] == 4 and checked["KOR"]["items"] == len(kor.items()) == 1
 
 
 def test_batch_is_applied_whole_or_not_at_all(trio, monkeypatch):
@@ -209,7 +215,10 @@ def _rewrite_history(node, extra: int) -> None:
 
 
 @pytest.mark.parametrize("extra", [3, 0])
-def test_rewritten_ledger_is_flagged_by_both_partners(trio, extra):
+def test_rewritten_ledger_is_flagged_by_both_partners(trio, extra, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="accord.federation")
     nodes, _, feds = trio
     jpn, kor, usa = nodes["JPN"], nodes["KOR"], nodes["USA"]
     share(jpn, note(jpn, 1, kind="warning.track"), "KOR")
@@ -228,6 +237,10 @@ def test_rewritten_ledger_is_flagged_by_both_partners(trio, extra):
     share(jpn, note(jpn, 2, kind="warning.track"), "USA")
     assert not check_partner_head(usa, "JPN", feds["USA"].transport).consistent
     assert len(ledger_events(usa.dir, "partner.inconsistent")) == 1
+    # and logged once per partner that caught it, at error level, for the operator
+    logged = [r for r in caplog.records if getattr(r, "event", None) == "ledger.inconsistent"]
+    assert [(r.levelno, r.partner) for r in logged] == [(logging.ERROR, "JPN")] * 2
+    assert "reset-head" in logged[0].getMessage()
 
 
 def test_honest_growth_is_consistent(trio):

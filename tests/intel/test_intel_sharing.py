@@ -173,3 +173,27 @@ def test_received_objects_are_not_reshared(trio):
     kor.conn.commit()
     kor.add_objects(coll.id, [indicator(7)])  # already present: no new version, nothing to share
     assert kor_node.conn.execute("SELECT COUNT(*) FROM fed_outbox").fetchone()[0] == 0
+
+
+def test_node_verification_covers_objects_received_from_partners(trio):
+    """`accord ledger verify`: a received object is stored as the ledgered item carried it; an
+    edit of the stored object (what TAXII serves) is named."""
+    from accord.errors import NodeIntegrityError
+    from accord.node.verify import verify_node
+
+    nodes, feds = trio
+    jpn = store_for(nodes["JPN"])
+    coll = jpn.add_collection("Cyber indicators", alias="cyber", shared=True, rel_to=["KOR"])
+    jpn.add_objects(coll.id, [indicator(1, markings=[TLP2_IDS["GREEN"]]), indicator(2, markings=[TLP2_IDS["GREEN"]])])
+    assert feds["JPN"].sync("KOR", heads=False)["KOR"] is None
+    kor = nodes["KOR"]
+    assert sync_received(kor, store_for(kor))["applied"] == 2
+    assert verify_node(kor).checked["received intel objects"] == 2
+    kor.conn.execute("UPDATE intel_objects SET body = replace(body, '198.51.100.1', '192.0.2.1') "
+                     "WHERE stix_id = ?", (indicator(1)["id"],))
+    kor.conn.commit()
+    kor.ledger.verify()  # the log alone sees nothing
+    with pytest.raises(NodeIntegrityError) as err:
+        verify_node(kor)
+    assert [p.where for p in err.value.problems] == [f"intel object {indicator(1)['id']} in collection {coll.id}"]
+    assert "edited" in err.value.problems[0].what

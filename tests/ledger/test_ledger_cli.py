@@ -37,7 +37,9 @@ def test_verify_reports_size_and_root(node_dir):
     out = json.loads(r.output)
     with Node.open(node_dir) as node:
         assert out == {"ok": True, "origin": node.origin, "tree_size": 11,
-                       "root_hash": base64.b64encode(node.ledger.root()).decode()}
+                       "root_hash": base64.b64encode(node.ledger.root()).decode(), "quick": False,
+                       "checked": {"items": 0, "agreements": 0, "dialogue versions": 0,
+                                   "received intel objects": 0, "queued envelopes": 0}}
     r = _run("ledger", "verify", "--dir", str(node_dir))
     assert r.exit_code == 0 and "ledger OK: 11 entries" in r.output
 

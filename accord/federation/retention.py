@@ -1,0 +1,152 @@
+"""Retention: what the outbox must keep, and pruning the rest.
+
+The outbox holds each sealed envelope a partner was sent. What must be kept:
+
+* **every row not acknowledged yet** (``queued``) — a partner's catch-up needs exactly these, and
+  they are never pruned, however old;
+* an acknowledged row (``delivered``, or ``rejected`` by the partner's checks) only for the
+  retention window, ``keep`` (:data:`DEFAULT_KEEP`): within it, a partner restored from a backup
+  that asks again for numbers it had acknowledged is re-sent them from the rows
+  (:func:`accord.federation.outbox.apply_ack`); past it, :func:`refill` seals them again from
+  the ledger and the items, so even an older backup is caught up.
+
+Nothing else needs the acknowledged rows: the ledger already records each share
+(``item.shared`` with the item, partner and sequence number, which is how a retraction finds
+every partner an item went to), the items themselves stay in the node's ``items`` table, the
+sequence counters live in ``fed_out_seq``, and the status totals survive in
+``fed_partner_state.pruned_delivered`` / ``pruned_rejected``. So :func:`prune` deletes
+acknowledged rows older than ``keep`` and nothing in the ledger changes (``accord ledger
+verify`` passes before and after). ``accord node prune`` runs it once; ``accord node serve``
+runs it every :data:`PRUNE_INTERVAL` seconds. The outbox then holds the backlog plus at most
+``keep`` worth of traffic, whatever the node has sent before.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from accord.clock import duration_text, to_rfc3339
+from accord.core.items import Item
+from accord.errors import InputError
+from accord.federation.inbox import _ready
+from accord.federation.schema import write_lock
+from accord.federation.txn import transaction
+
+log = logging.getLogger("accord.federation")
+
+DEFAULT_KEEP = timedelta(hours=1)
+"""How long acknowledged envelopes stay in the outbox by default: a partner restored from a
+backup up to this old is refilled from it. At 50 items/s that is ~180,000 rows (~160 MB)."""
+
+PRUNE_INTERVAL = 60.0
+"""Seconds between two prunes while a node serves."""
+
+CHUNK = 5000
+"""Rows deleted per transaction, so that pruning never holds the node's write lock for long."""
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    cutoff: str                       # rows acknowledged at or before this instant were pruned
+    delivered: dict[str, int]         # per partner: delivered rows pruned
+    rejected: dict[str, int]          # per partner: rows the partner refused, pruned
+    kept_queued: int                  # unacknowledged rows, all kept
+    kept_acknowledged: int            # acknowledged rows still inside the window
+
+    @property
+    def pruned(self) -> int:
+        return sum(self.delivered.values()) + sum(self.rejected.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {"cutoff": self.cutoff, "pruned": self.pruned, "delivered": self.delivered,
+                "rejected": self.rejected, "kept_queued": self.kept_queued,
+                "kept_acknowledged": self.kept_acknowledged}
+
+
+def prune(node: Any, keep: timedelta = DEFAULT_KEEP) -> PruneResult:
+    """Delete the outbox rows acknowledged ``keep`` or more ago (see the module docstring);
+    unacknowledged rows are never touched. Returns what was pruned and what is kept."""
+    if keep < timedelta(0):
+        raise InputError(f"retention {keep} must not be negative", field="keep")
+    _ready(node)
+    conn = node.conn
+    now = node.clock.now()
+    cutoff = to_rfc3339(now - keep)
+    pruned: dict[str, dict[str, int]] = {"delivered": {}, "rejected": {}}
+    with write_lock(node):
+        parties = [r[0] for r in conn.execute("SELECT DISTINCT recipient FROM fed_outbox")]
+    for party in parties:
+        for state in ("delivered", "rejected"):
+            while True:
+                with write_lock(node):
+                    with transaction(conn):
+                        # acknowledged rows of one partner and state, oldest numbers first
+                        # (the state index), at most CHUNK per transaction
+                        n = conn.execute(
+                            "DELETE FROM fed_outbox WHERE rowid IN (SELECT rowid FROM fed_outbox WHERE recipient = ? "
+                            "AND state = ? AND acked <= ? ORDER BY seq LIMIT ?)", (party, state, cutoff, CHUNK)).rowcount
+                        if n:
+                            column = "pruned_delivered" if state == "delivered" else "pruned_rejected"
+                            conn.execute(f"INSERT INTO fed_partner_state(party, {column}) VALUES (?, ?) "
+                                         f"ON CONFLICT(party) DO UPDATE SET {column} = {column} + excluded.{column}",
+                                         (party, n))
+                if n:
+                    pruned[state][party] = pruned[state].get(party, 0) + n
+                if n < CHUNK:
+                    break
+    with write_lock(node):
+        counts = dict(conn.execute("SELECT state = 'queued', COUNT(*) FROM fed_outbox GROUP BY state = 'queued'"))
+    result = PruneResult(cutoff, pruned["delivered"], pruned["rejected"], counts.get(1, 0), counts.get(0, 0))
+    if result.pruned:
+        log.info("pruned %d acknowledged envelope(s) from the outbox (acknowledged over %s ago); kept %d "
+                 "unacknowledged and %d inside the window", result.pruned, duration_text(keep.total_seconds()),
+                 result.kept_queued, result.kept_acknowledged,
+                 extra={"event": "outbox.pruned", "pruned": result.pruned, "kept_queued": result.kept_queued,
+                        "kept_acknowledged": result.kept_acknowledged, "keep_s": keep.total_seconds()})
+    return result
+
+
+def refill(node: Any, party: str, first: int, last: int) -> int:
+    """Queue again, re-sealed, the envelopes ``first``…``last`` to ``party`` that retention pruned:
+    for a partner restored from a backup older than the window, which asks again for numbers it
+    had acknowledged. Inside the caller's transaction, under the node's write lock
+    (:func:`accord.federation.outbox.apply_ack` calls it).
+
+    What each number carried is in the ledger (``item.shared``: item, partner, number) and the
+    item in the ``items`` table, so the envelope is sealed again with the same number and a fresh
+    timestamp (the partner refuses envelopes older than its freshness limit). The policy is not
+    asked again: the partner was given exactly this item under this number once already, so
+    sending it again reveals nothing new — as with the rows still held. Returns how many rows
+    were queued; a number the ledger does not explain is left missing (the partner keeps asking,
+    and the delivery failures say so).
+    """
+    from accord.core.canonical import canonical_json, parse_json_strict
+    from accord.federation import wire
+
+    conn = node.conn
+    wanted: dict[int, str] = {}
+    needle = b'"to":' + canonical_json(party)
+    for (leaf,) in conn.execute("SELECT leaf FROM ledger_leaves WHERE type = 'item.shared' AND instr(leaf, ?) > 0",
+                                (needle,)):
+        data = parse_json_strict(bytes(leaf)).get("data") or {}
+        seq, item_id = data.get("seq"), data.get("item_id")
+        if data.get("to") == party and isinstance(seq, int) and first <= seq <= last and isinstance(item_id, str):
+            wanted[seq] = item_id
+    now = node.clock.now()
+    rows = []
+    for seq in sorted(wanted):
+        row = conn.execute("SELECT json FROM items WHERE id = ?", (wanted[seq],)).fetchone()
+        if row is None:  # pragma: no cover - items are never deleted
+            continue
+        item = Item.from_json(parse_json_strict(bytes(row[0])), source=f"stored item {wanted[seq]}")
+        rows.append((party, seq, item.id, item.kind, wire.seal_envelope(node, item, party, seq, now), to_rfc3339(now)))
+    conn.executemany("INSERT OR IGNORE INTO fed_outbox(recipient, seq, item_id, kind, envelope, queued) "
+                     "VALUES (?,?,?,?,?,?)", rows)
+    log.warning("partner %s asked again for #%d…#%d, pruned from the outbox (restored from an old backup?): "
+                "%d envelope(s) sealed again from the ledger and queued", party, first, last, len(rows),
+                extra={"event": "outbox.refilled", "partner": party, "first": first, "last": last,
+                       "queued": len(rows)})
+    return len(rows)

@@ -1,0 +1,134 @@
+"""Logs of a serving node: what an operator acts on, one line per event, never a secret.
+
+The library only *emits* (``logging.getLogger("accord.…")``, with the event's fields in
+``extra``); :func:`configure` — called by ``accord node serve`` — decides where the lines go and
+how they look: ``text`` for people, ``json`` (one object per line) for log collectors. Events an
+operator acts on, each with an ``event`` field in JSON:
+
+``partner.unreachable`` (first failure of a run) · ``partner.still_unreachable`` (a summary while
+it lasts) · ``partner.recovered`` (the outage's length and the backlog delivered) ·
+``partner.refused`` (a partner refused envelopes of ours) · ``envelopes.refused`` (this node
+refused a partner's) · ``auth.failed`` (a request without valid credentials) · ``alert.issued`` ·
+``ledger.inconsistent`` (a partner's tree head does not extend the last one) · ``outbox.pruned``.
+
+Secrets never reach the output: the messages are written not to carry them (tokens are named by
+their label, requests by their party), and :class:`Redact`, on every handler, rewrites anything
+shaped like one that slips through anyway — API tokens, bearer credentials, RFC 9421 signatures,
+PEM blocks, base64 runs of key or signature length.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import threading
+import time
+from typing import IO, Any
+
+LEVELS = ("debug", "info", "warning", "error")
+FORMATS = ("text", "json")
+
+_SECRETS = re.compile(
+    r"-----BEGIN [A-Z ]+-----.*?-----END [A-Z ]+-----"   # PEM (private keys, certificates)
+    r"|acc_[A-Za-z0-9_-]{8,}"                             # Accord API tokens
+    r"|(?i:bearer|basic)\s+[A-Za-z0-9._~+/=-]{12,}"      # Authorization header values
+    r"|:[A-Za-z0-9+/]{40,}={0,2}:"                        # RFC 9421 / 9530 byte sequences
+    r"|(?<![A-Za-z0-9+/])(?=[A-Za-z0-9+/]*[G-Zg-z+/])[A-Za-z0-9+/]{40,}={0,2}",  # base64 keys, signatures
+    re.DOTALL)
+
+
+def redact(text: str) -> str:
+    """``text`` with everything shaped like a secret replaced by ``[redacted]``. Hex runs (digests,
+    Merkle roots, fingerprints) stay: they are public and operators need them."""
+    return _SECRETS.sub("[redacted]", text)
+
+
+# the attributes every LogRecord has: anything else on a record came in through ``extra``
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+class Redact(logging.Filter):
+    """Rewrites each record's message, arguments and extra fields through :func:`redact`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        for key, value in list(vars(record).items()):
+            if key not in _STANDARD and isinstance(value, str):
+                setattr(record, key, redact(value))
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``time`` (RFC 3339, UTC), ``level``, ``logger``, ``message``,
+    then the event's own fields (``event``, ``partner``, ``outage_s`` …)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                out[key] = value
+        if record.exc_text:
+            out["exception"] = record.exc_text
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+class _TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s.%(msecs)03dZ %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
+        self.converter = time.gmtime
+
+
+def configure(level: str = "info", fmt: str = "text", stream: IO[str] | None = None) -> logging.Handler:
+    """Send the ``accord`` loggers' records at ``level`` and above to ``stream`` (stderr) as
+    ``text`` or ``json``, through :class:`Redact`; uvicorn's own messages go the same way at
+    ``warning`` and above (or ``level``, if lower). Returns the handler (tests remove it)."""
+    from accord.errors import InputError
+
+    if level.lower() not in LEVELS:
+        raise InputError(f"log level {level!r} is not one of {', '.join(LEVELS)}", field="log-level")
+    if fmt not in FORMATS:
+        raise InputError(f"log format {fmt!r} is not one of {', '.join(FORMATS)}", field="log-format")
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(Redact())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else _TextFormatter())
+    numeric = getattr(logging, level.upper())
+    for name, lvl in (("accord", numeric), ("uvicorn", max(numeric, logging.WARNING))):
+        logger = logging.getLogger(name)
+        logger.handlers = [h for h in logger.handlers if not getattr(h, "_accord", False)] + [handler]
+        logger.setLevel(lvl)
+        logger.propagate = False
+    handler._accord = True  # type: ignore[attr-defined]
+    return handler
+
+
+class Throttle:
+    """At most ``per_minute`` events a minute get a line of their own; the others are counted and
+    the count rides on the next line let through (``allow() -> (log it?, passed over since)``),
+    so a flood of bad requests cannot flood the log."""
+
+    def __init__(self, per_minute: int = 30) -> None:
+        self.per_minute = per_minute
+        self._lock = threading.Lock()
+        self._start, self._logged, self._passed = time.monotonic(), 0, 0
+
+    def allow(self) -> tuple[bool, int]:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._start >= 60.0:
+                self._start, self._logged = now, 0
+            if self._logged >= self.per_minute:
+                self._passed += 1
+                return False, 0
+            self._logged += 1
+            passed, self._passed = self._passed, 0
+            return True, passed

@@ -1,0 +1,102 @@
+"""``GET /metrics``: guarded like every route, and it reports a partner's backlog while it lasts."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from accord.api.app import create_app
+from accord.api.deps import create_token
+from accord.clock import ManualClock
+from accord.core.items import new_item
+from accord.core.markings import Marking
+from accord.federation import Federation, InProcessNetwork, share
+from federation_harness import make_nodes, note
+
+
+def scrape(client: TestClient) -> dict[tuple[str, tuple], float]:
+    r = client.get("/metrics")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/plain")
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(r.text) for s in fam.samples}
+
+
+@pytest.fixture
+def ops(tmp_path):
+    clock = ManualClock()
+    nodes = make_nodes(tmp_path, clock=clock)
+    net = InProcessNetwork()
+    for n in nodes.values():
+        net.attach(n)
+    jpn = nodes["JPN"]
+    token = create_token(jpn.conn, "prometheus", "JPN", {"metrics"})
+    client = TestClient(create_app(jpn))
+    client.headers["Authorization"] = f"Bearer {token}"
+    yield client, nodes, net, clock, Federation(jpn, net)
+    for n in nodes.values():
+        n.close()
+
+
+def test_metrics_report_the_backlog_while_it_lasts_then_the_delivery(ops):
+    client, nodes, net, clock, fed = ops
+    jpn = nodes["JPN"]
+    net.down("KOR")
+    for i in range(3):
+        share(jpn, note(jpn, i), "KOR")
+    share(jpn, note(jpn, 9, kind="warning.track"), "USA")
+    assert fed.sync(heads=False)["KOR"] == "KOR is down"
+    clock.advance(30)
+
+    during = scrape(client)
+    assert during[("accord_queue_depth", (("partner", "KOR"),))] == 3
+    assert during[("accord_oldest_queued_age_seconds", (("partner", "KOR"),))] == 30
+    assert during[("accord_partner_failing_seconds", (("partner", "KOR"),))] == 30
+    assert during[("accord_partner_consecutive_failures", (("partner", "KOR"),))] == 1
+    assert during[("accord_delivery_failures_total", (("partner", "KOR"),))] == 1
+    # USA got its item: no backlog, no failure
+    assert during[("accord_queue_depth", (("partner", "USA"),))] == 0
+    assert during[("accord_envelopes_sent_total", (("partner", "USA"),))] == 1
+    assert during[("accord_delivery_latency_seconds_count", (("partner", "USA"),))] == 1
+    assert during[("accord_outbox_rows", ())] == 4
+    assert during[("accord_partner_last_contact_age_seconds", (("partner", "KOR"),))] == -1  # never answered
+    assert during[("accord_partner_last_contact_age_seconds", (("partner", "USA"),))] == 30
+
+    net.up("KOR", nodes["KOR"])
+    fed.sync(heads=False)
+    after = scrape(client)
+    assert after[("accord_queue_depth", (("partner", "KOR"),))] == 0
+    assert after[("accord_oldest_queued_age_seconds", (("partner", "KOR"),))] == 0
+    assert after[("accord_partner_failing_seconds", (("partner", "KOR"),))] == 0
+    assert after[("accord_envelopes_sent_total", (("partner", "KOR"),))] == 3
+    assert after[("accord_ledger_entries", ())] == jpn.ledger.size
+
+
+def test_metrics_count_received_refused_alerts_auth_failures_and_taxii(ops):
+    client, nodes, net, clock, fed = ops
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    share(kor, note(kor, 1), "JPN")
+    Federation(kor, net).sync(heads=False)
+    alert = new_item("warning.alert", {"msgType": "Alert", "identifier": "JPN-1", "areas": ["JP-13"]},
+                     Marking.parse("UNCLASSIFIED//REL TO JPN, KOR, USA"), "JPN", clock.now())
+    jpn.put_item(alert)
+    bad = TestClient(client.app)
+    assert bad.get("/api/v1/items", headers={"Authorization": "Bearer acc_nope"}).status_code == 401
+    assert bad.get("/taxii2/", headers={"Authorization": "Bearer acc_nope"}).status_code == 401
+    m = scrape(client)
+    assert m[("accord_envelopes_received_total", (("partner", "KOR"),))] == 1
+    assert m[("accord_envelopes_refused_total", (("partner", "KOR"),))] == 0
+    assert m[("accord_alerts_total", (("msg_type", "Alert"), ("originator", "JPN")))] == 1
+    assert m[("accord_auth_failures_total", (("api", "user"),))] == 1
+    assert m[("accord_auth_failures_total", (("api", "taxii"),))] == 1
+    assert m[("accord_taxii_requests_total", (("method", "GET"), ("status", "401")))] == 1
+
+
+def test_metrics_need_a_token_with_the_metrics_scope(ops):
+    client, nodes, *_ = ops
+    anonymous = TestClient(client.app)
+    assert anonymous.get("/metrics").status_code == 401
+    status_only = create_token(nodes["JPN"].conn, "dash", "JPN", {"status"})
+    r = anonymous.get("/metrics", headers={"Authorization": f"Bearer {status_only}"})
+    assert r.status_code == 403 and "metrics" in r.json()["detail"]

@@ -1,0 +1,110 @@
+"""`accord node partner remove`: the key is unpinned, the rules naming the partner go, its
+undelivered queue is held (delivered in order if it is pinned again), and the ledger says so."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from accord import federation
+from accord.cli.main import app
+from accord.errors import NotFoundError, PolicyDenied
+from accord.federation.outbox import pending, queue_depth
+from accord.federation.tokens import create_token, list_tokens
+from accord.node import Node
+
+from federation_harness import make_nodes, note
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def nodes(tmp_path):
+    return make_nodes(tmp_path, ("JPN", "KOR"))
+
+
+def test_remove_unpins_deletes_its_rules_holds_its_queue_and_is_ledgered(nodes, tmp_path):
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    federation.add_rule(jpn, "test.*", "KOR")
+    federation.add_rule(jpn, "warning.*", "*")
+    federation.share(jpn, note(jpn, 1), "KOR")
+    federation.share(jpn, note(jpn, 2), "KOR")
+    create_token(jpn.conn, "kor-soc", "KOR", {"taxii.read:cyber"})
+    create_token(jpn.conn, "ops", "JPN", {"status"})
+    size = jpn.ledger.size
+
+    out = federation.remove_partner(jpn, "KOR")
+    assert out == {"party": "KOR", "fingerprint": kor.fingerprint, "rules_removed": 1,
+                   "tokens_revoked": ["kor-soc"], "queue_held": 2}
+    assert {t.name: t.revoked for t in list_tokens(jpn.conn)} == {"kor-soc": True, "ops": False}
+    assert "KOR" not in jpn.partners() and "KOR" not in Node.open(tmp_path / "JPN").partners()
+    assert federation.rules(jpn) == [("warning.*", "*")]
+    entry = jpn.ledger.entry(size)
+    assert (entry.type, entry.data) == ("partner.removed", out) and jpn.ledger.size == size + 1
+    # nothing more goes to KOR: the policy refuses (its key no longer verifies the agreement)
+    with pytest.raises((PolicyDenied, NotFoundError)):
+        federation.share(jpn, note(jpn, 3), "KOR")
+    assert federation.status(jpn)["partners"] == []
+    # the queue is held, with its numbers: pinned again, KOR gets 1 and 2 in order, no gap
+    assert [s for s, _ in pending(jpn, "KOR", 10)] == [1, 2]
+    jpn.add_partner("KOR", kor.identity.public_b64)
+    assert queue_depth(jpn, "KOR") == 2 and [s for s, _ in pending(jpn, "KOR", 10)] == [1, 2]
+    assert federation.share(jpn, note(jpn, 4), "KOR").seq == 3
+
+
+def test_removing_a_partner_that_is_not_pinned_changes_nothing(nodes):
+    jpn = nodes["JPN"]
+    size = jpn.ledger.size
+    with pytest.raises(NotFoundError, match="USA is not a pinned partner"):
+        federation.remove_partner(jpn, "USA")
+    with pytest.raises(Exception, match="'KRO'"):
+        federation.remove_partner(jpn, "KRO")
+    assert jpn.ledger.size == size and set(jpn.partners()) == {"KOR"}
+
+
+def test_cli_partner_remove(nodes, tmp_path):
+    r = runner.invoke(app, ["node", "partner", "remove", "--dir", str(tmp_path / "JPN"), "--party", "KOR"])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("removed KOR SHA256:") and "0 standing rule(s) deleted, 0 token(s) revoked, 0 queued" in r.stdout
+    listed = runner.invoke(app, ["node", "partner", "list", "--dir", str(tmp_path / "JPN"), "--json"])
+    assert json.loads(listed.stdout) == []
+    r = runner.invoke(app, ["node", "partner", "remove", "--dir", str(tmp_path / "JPN"), "--party", "KOR"])
+    assert isinstance(r.exception, NotFoundError)
+
+
+def test_a_removal_that_fails_half_way_changes_nothing(nodes, tmp_path, monkeypatch):
+    import accord.node.node as node_module
+
+    jpn = nodes["JPN"]
+    federation.add_rule(jpn, "test.*", "KOR")
+    size = jpn.ledger.size
+
+    def disk_full(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(node_module, "_write_config", disk_full)
+    with pytest.raises(OSError):
+        federation.remove_partner(jpn, "KOR")
+    assert "KOR" in jpn.partners() and "KOR" in jpn.partner_keys()
+    assert jpn.ledger.size == size and federation.rules(jpn) == [("test.*", "KOR")]
+    monkeypatch.undo()
+    assert "KOR" in Node.open(tmp_path / "JPN").partners()
+
+
+def test_a_removal_by_another_process_takes_effect_in_a_running_node(nodes, tmp_path):
+    """`accord node partner remove` beside a running `node serve`: the serving node (another
+    Node on the same directory) stops trusting the key at once, without a restart."""
+    serving = nodes["JPN"]
+    kor = nodes["KOR"]
+    assert "KOR" in serving.partner_keys()
+    cli = Node.open(tmp_path / "JPN")
+    federation.remove_partner(cli, "KOR")
+    assert "KOR" not in serving.partner_keys() and "KOR" not in serving.partners()
+    assert not serving.decide(note(serving, 9), "KOR").allowed
+    cli.add_partner("KOR", kor.identity.public_b64)  # and a pin made elsewhere is seen too
+    assert "KOR" in serving.partners()
+    # a node.yaml broken meanwhile leaves the pins as they were
+    (tmp_path / "JPN" / "node.yaml").write_text("party: [")
+    assert "KOR" in serving.partners()

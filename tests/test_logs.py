@@ -1,0 +1,122 @@
+"""accord.logs: JSON and text lines, secrets redacted, bad options refused, floods throttled."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from accord.errors import InputError
+from accord.logs import Throttle, configure, redact
+
+SECRETS = [
+    "acc_Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eA",                  # an API token
+    "WI+jQixwpkdHC8M0RhGOJp6n+rLrZLhF67tG/vgFPZI=",                # a key in base64
+    "jHp4p1Rk0Ev0+Zz9sEVb0HVlnU9m0gHf7WL0TByJZz1Ucv7m7QHiP3tm5ykbHnyZQ3kDQ8OcT2PCt1w2x8yYBw==",  # a signature
+]
+
+
+@pytest.fixture
+def captured():
+    """configure() onto a buffer; afterwards the accord and uvicorn loggers as they were."""
+    saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level, logging.getLogger(n).propagate)
+             for n in ("accord", "uvicorn")}
+    buf = io.StringIO()
+    yield buf
+    for n, (handlers, level, propagate) in saved.items():
+        lg = logging.getLogger(n)
+        lg.handlers, lg.level, lg.propagate = handlers, level, propagate
+
+
+def test_json_lines_carry_the_event_fields_and_no_secret(captured):
+    configure("info", "json", captured)
+    log = logging.getLogger("accord.federation")
+    log.warning("partner %s unreachable: %s", "KOR", f"refused Bearer {SECRETS[0]} sig=:{SECRETS[2]}:",
+                extra={"event": "partner.unreachable", "partner": "KOR", "error": f"key {SECRETS[1]}",
+                       "backlog": 3})
+    log.debug("not shown at info")
+    lines = captured.getvalue().splitlines()
+    assert len(lines) == 1
+    line = json.loads(lines[0])
+    assert line["event"] == "partner.unreachable" and line["partner"] == "KOR" and line["backlog"] == 3
+    assert line["level"] == "warning" and line["logger"] == "accord.federation" and line["time"].endswith("Z")
+    assert line["message"].startswith("partner KOR unreachable: refused [redacted]")
+    assert line["error"] == "key [redacted]"
+    assert not any(s in captured.getvalue() for s in SECRETS)
+
+
+def test_text_lines_and_tracebacks_are_redacted_too(captured):
+    configure("debug", "text", captured)
+    try:
+        raise ValueError(f"token {SECRETS[0]} leaked into an exception")
+    except ValueError:
+        logging.getLogger("accord.api").exception("unexpected error")
+    out = captured.getvalue()
+    assert "ERROR" in out and "accord.api: unexpected error" in out and "ValueError: token [redacted]" in out
+    assert SECRETS[0] not in out
+
+
+def test_public_identifiers_are_left_alone():
+    kept = ("root 538287f09bddc06366b509372f353df590d75d053dedbe495244af8bfc87cb6d, item "
+            "JPN:warning.track:4f78f48ef165256ba47ea3a12fa48b1e, indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f; "
+            "missing bearer API token")
+    assert redact(kept) == kept
+
+
+def test_bad_level_or_format_is_a_clear_error():
+    with pytest.raises(InputError, match="log level 'loud' is not one of debug, info, warning, error"):
+        configure("loud", "text")
+    with pytest.raises(InputError, match="log format 'xml' is not one of text, json"):
+        configure("info", "xml")
+
+
+def test_throttle_lets_a_few_lines_through_and_counts_the_rest():
+    t = Throttle(per_minute=3)
+    assert [t.allow() for _ in range(5)] == [(True, 0)] * 3 + [(False, 0)] * 2
+    t._start -= 61  # a minute later: the next line carries the count passed over
+    assert t.allow() == (True, 2) and t.allow() == (True, 0)
+
+
+def test_durations_parse_and_print():
+    from datetime import timedelta
+
+    from accord.clock import duration_text, parse_duration
+
+    assert [parse_duration(t) for t in ("0", "90s", "15m", "1h", "7d")] == [
+        timedelta(0), timedelta(seconds=90), timedelta(minutes=15), timedelta(hours=1), timedelta(days=7)]
+    for bad in ("", "1w", "-5m", "1.5h", "h"):
+        with pytest.raises(InputError, match="whole number with one unit"):
+            parse_duration(bad, field="keep")
+    assert [duration_text(s) for s in (None, 0, 0.44, 42.4, 250, 7500, 273600)] == [
+        "-", "0 s", "0.4 s", "42 s", "4 m 10 s", "2 h 05 m", "3 d 04 h"]
+
+
+def test_nothing_is_printed_unless_the_application_configures_logging():
+    """A library emits, the application decides: `accord demo` or an exercise must not print the
+    warnings a serving node logs (Python's last-resort handler would, without accord's own)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", "import accord, logging; "
+                          "logging.getLogger('accord.federation').warning('partner KOR unreachable')"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stderr == ""
+
+
+def test_an_own_alert_stored_is_logged_once(tmp_path, caplog):
+    from accord.core.items import new_item
+    from accord.core.markings import Marking
+    from accord.node import Node
+
+    node = Node.init(tmp_path / "jpn", party="JPN")
+    caplog.set_level(logging.INFO, logger="accord")
+    body = {"msgType": "Update", "identifier": "JPN-7", "areas": ["JP-13", "JP-14"], "reason": "impact ellipse"}
+    alert = new_item("warning.alert", body, Marking.parse("UNCLASSIFIED//REL TO JPN, KOR, USA"), "JPN",
+                     node.clock.now())
+    node.put_item(alert)
+    node.put_item(alert)  # stored once: logged once
+    lines = [r for r in caplog.records if getattr(r, "event", None) == "alert.issued"]
+    assert [r.getMessage() for r in lines] == ["alert issued: Update JPN-7 for JP-13, JP-14: impact ellipse"]
+    assert lines[0].msg_type == "Update" and lines[0].areas == ["JP-13", "JP-14"]

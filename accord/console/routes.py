@@ -375,10 +375,11 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         v = viewer_of(s)
         coll = collection_for(v, form.get("collection", ""), "write")
         source = f"console import by {v.principal.name}"
+        skip = form.get("skip_invalid") == "1"
         try:
             objects = parse_bundle(form.get("bundle", "").encode("utf-8"), source=source)
             result = await to_thread.run_sync(lambda: import_objects(store_for(node), objects, source=source,
-                                                                     collection=coll.id))
+                                                                     collection=coll.id, skip_invalid=skip))
         except StixValidationError as exc:
             return page(request, s, "intel_import.html", [], coll=coll, error=str(exc), failures=exc.failures,
                         result=None, status=422)

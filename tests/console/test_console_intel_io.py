@@ -66,3 +66,14 @@ def test_import_is_for_writers_of_the_node_s_own_party_with_csrf(admin, partner,
                     create_token(world.jpn.conn, "intel-reader", "JPN", {"taxii.read:cyber"}))
     assert _import(reader, json.dumps([NEW])).status_code == 403
     assert NEW["id"] not in {o["id"] for o in store_for(world.jpn).all_objects("cyber")}
+
+
+def test_import_with_skip_invalid_stores_the_valid_objects_and_lists_the_rest(admin, world):
+    bad = {"type": "indicator", "id": "not-an-id"}
+    csrf = csrf_of(admin.get("/console/intel").text)
+    r = admin.post("/console/intel/import", data={"csrf": csrf, "collection": "cyber", "skip_invalid": "1",
+                                                  "bundle": json.dumps([NEW, bad])})
+    assert r.status_code == 200 and "Stored: 1 / 2" in r.text
+    skipped = r.text[r.text.index('id="import-skipped"'):]
+    assert "Skipped (invalid): 1" in r.text and "not-an-id" in skipped.split("</ul>")[0]
+    assert NEW["id"] in {o["id"] for o in store_for(world.jpn).all_objects("cyber")}

@@ -25,20 +25,41 @@ import logging
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 from starlette.routing import Match, get_route_path
-from starlette.types import Receive, Scope, Send
+from starlette.routing import Route as PathRoute
+from starlette.types import Message, Receive, Scope, Send
 
 from accord import __version__
-from accord.api.deps import Principal, current_principal
+from accord.api.deps import (
+    AUTHENTICATED_KEY,
+    PRINCIPAL_KEY,
+    Principal,
+    bearer_principal,
+    current_principal,
+    guard_body,
+)
 from accord.federation.schema import ensure_federation_schema, write_lock
 from accord.federation.tokens import TOKENS_DDL
 from accord.store.sqlite import Checkpointer, ensure_schema
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
-"""The largest request body any route reads (FastAPI enforces it app-wide with 413)."""
+"""The largest request body any route reads once the request is authenticated (FastAPI enforces
+it app-wide with 413); before, :data:`accord.api.deps.PRE_AUTH_BODY_BYTES`."""
+
+OPEN_PATHS = frozenset({"/health", "/console"})
+"""The only paths served without authentication (``/console`` only redirects to ``/console/``)."""
+
+SELF_AUTHENTICATED = ("/federation/", "/taxii2/", "/console/")
+"""Path prefixes whose routes authenticate by their own scheme (RFC 9421 partner signatures,
+TAXII's bearer or Basic credentials, in TAXII's error format, the console's session cookie, whose
+pages redirect to its login form) before reading a body. Every other
+path needs a bearer API token of the node's party, checked by :class:`NodeApp` before the app
+reads anything: a router added later is protected without doing anything."""
 
 log = logging.getLogger("accord.api")
 
@@ -67,6 +88,18 @@ class NodeApp(FastAPI):
         super().__init__(*args, **kwargs)
         self._stock_handlers = frozenset(self.exception_handlers)
 
+    async def _authenticate_bearer(self, scope: Scope) -> Response | None:
+        """Check the bearer token before anything reads the body: None (the principal is left in
+        the scope for the route's own dependency), or the 401/403 to send — without reading a
+        byte of the body, however large the request says it is."""
+        scope["app"] = self  # what Starlette sets next: the request below reads the app's state
+        try:
+            principal = await run_in_threadpool(bearer_principal, Request(scope))
+        except HTTPException as exc:
+            return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+        scope[AUTHENTICATED_KEY], scope[PRINCIPAL_KEY] = True, principal
+        return None
+
     def _lane_open(self) -> bool:
         """The lane skips what ``FastAPI.__call__`` and the middleware stack would do, so it is
         closed as soon as the app has any of it to do: middleware, dependency overrides, an
@@ -75,8 +108,17 @@ class NodeApp(FastAPI):
                     or self.router.dependencies or self.exception_handlers.keys() != self._stock_handlers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.direct_routes and self._lane_open():
-            path = get_route_path(scope)
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        receive = guard_body(scope, receive)
+        path = get_route_path(scope)
+        if not path.startswith(SELF_AUTHENTICATED) and path not in OPEN_PATHS:
+            refusal = await self._authenticate_bearer(scope)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        if self.direct_routes and self._lane_open():
             for route, handler, internal_error in self.direct_routes:
                 # the route's own first test, without the rest of FastAPI's matches() (a third
                 # of the lane's time with a dozen routes): a path its regex refuses never matches
@@ -96,7 +138,21 @@ class NodeApp(FastAPI):
                         response = internal_error()
                     await response(scope, receive, send)
                     return
-        await super().__call__(scope, receive, send)
+        await super().__call__(scope, receive, self._allow_every_method(path, send))
+
+    def _allow_every_method(self, path: str, send: Send) -> Send:
+        """``send`` that completes the ``Allow`` header of a 405: Starlette names only the methods
+        of the first route whose path matched (``GET`` where ``POST`` is served at the same path
+        too), and RFC 9110 §15.5.6 wants every method the resource supports."""
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                methods = sorted({m for r in self.router.routes if isinstance(r, PathRoute)
+                                  and r.methods and r.path_regex.match(path) for m in r.methods})
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
+                message = {**message, "headers": [*headers, (b"allow", ", ".join(methods).encode())]}
+            await send(message)
+
+        return sending
 
 
 _OPTIONAL_ROUTERS = (
@@ -155,8 +211,8 @@ def create_app(node: Any, *, federation: Any = None, start_federation: bool = Fa
             finally:
                 checkpointer.stop()
 
-    # Bodies are read before a route's authentication runs: cap them for the whole app (the
-    # partner and TAXII routes check their own, lower limits as they read)
+    # the cap for authenticated requests (the partner and TAXII routes check their own, lower
+    # limits as they read); nothing reads more than a few KiB before authentication (NodeApp)
     app = NodeApp(
         max_body_size=MAX_BODY_BYTES,
         title=f"Accord node {node.party}",

@@ -4,7 +4,14 @@
   SHA-256 digest in the node's ``api_tokens`` table (constant-time compare, see
   :mod:`accord.federation.tokens`) and returns a :class:`Principal`. A token of another party
   than the node's is refused (403): a node serves its own party's users only.
+  :class:`accord.api.app.NodeApp` runs the same check (:func:`bearer_principal`) before the app
+  reads anything, and leaves the principal in the scope for this dependency.
 * :func:`require_scope` (``Depends(require_scope("items:read"))``) adds a scope check.
+* :func:`guard_body` and :func:`mark_authenticated`: no route reads more than
+  :data:`PRE_AUTH_BODY_BYTES` of a body before its request is authenticated;
+  :func:`read_body_capped` caps what is read after.
+* :class:`StrictJSONRoute`: JSON bodies parsed with Accord's bounds (depth, numbers, duplicate keys);
+  :func:`error_responses`: the errors a router declares in the OpenAPI document.
 * :func:`get_node` gives the :class:`accord.node.Node` that :func:`accord.api.app.create_app`
   put on ``app.state.node``.
 
@@ -15,14 +22,17 @@ from __future__ import annotations
 
 import logging
 from contextlib import nullcontext
-from typing import Any, Callable
+from typing import Any, Callable, Coroutine
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope
 
-from accord.errors import AuthError
+from accord.core.canonical import parse_json_strict
+from accord.errors import AuthError, CanonicalJSONError
 from accord.federation.stats import counters
-from accord.logs import Throttle
 from accord.federation.tokens import (  # re-exported: the token store API
     KNOWN_SCOPES,
     Principal,
@@ -32,10 +42,12 @@ from accord.federation.tokens import (  # re-exported: the token store API
     list_tokens,
     revoke_token,
 )
+from accord.logs import Throttle
 
 __all__ = [
     "KNOWN_SCOPES", "Principal", "TokenInfo", "create_token", "list_tokens", "revoke_token",
-    "current_principal", "require_scope", "get_node",
+    "current_principal", "require_scope", "get_node", "bearer_principal", "mark_authenticated",
+    "guard_body", "PRE_AUTH_BODY_BYTES", "StrictJSONRoute", "error_responses", "BEARER_ERRORS",
 ]
 
 log = logging.getLogger("accord.api")
@@ -47,29 +59,55 @@ def get_node(request: Request) -> Any:
     return request.app.state.node
 
 
-def current_principal(request: Request,
-                      credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
-    """The authenticated caller, or 401 (no/unknown token) / 403 (token of another party)."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
+PRINCIPAL_KEY = "accord.principal"
+"""Where :class:`accord.api.app.NodeApp` leaves the principal it authenticated (in the ASGI
+scope), so the route's own :func:`current_principal` does not look the token up again."""
+
+AUTHENTICATED_KEY = "accord.authenticated"
+"""Set in the ASGI scope once a request is authenticated, by whichever scheme its route uses."""
+
+PRE_AUTH_BODY_BYTES = 4 * 1024
+"""The most of a request body any route can read before the request is authenticated."""
+
+
+def bearer_principal(request: Request) -> Principal:
+    """The caller the request's ``Authorization`` header names, or 401 (no/unknown token) / 403
+    (token of another party than the node's) as :class:`HTTPException`, each refusal counted and
+    logged (:func:`note_auth_failure`)."""
+    scheme, _, secret = (request.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
         note_auth_failure(request, "user", "missing bearer API token")
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer API token",
                             headers={"WWW-Authenticate": "Bearer"})
     # under the node's write lock: the lookup must not run on the shared connection in the
     # middle of another thread's write transaction
-    lock = getattr(request.app.state, "auth_lock", None) or nullcontext()
+    state = request.app.state
+    lock = getattr(state, "auth_lock", None) or nullcontext()
     try:
         with lock:
-            principal = authenticate_token(request.app.state.node.conn, credentials.credentials)
+            principal = authenticate_token(state.node.conn, secret.strip())
     except AuthError as exc:
         note_auth_failure(request, "user", str(exc))
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc),
                             headers={"WWW-Authenticate": "Bearer"}) from None
-    node_party = request.app.state.node.party
+    node_party = state.node.party
     if principal.party != node_party:
         note_auth_failure(request, "user", f"token {principal.name!r} belongs to party {principal.party}")
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"token {principal.name!r} belongs to party {principal.party}, "
                             f"this node serves {node_party}")
+    return principal
+
+
+def current_principal(request: Request,
+                      credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
+    """The authenticated caller, or 401 (no/unknown token) / 403 (token of another party).
+    ``credentials`` is declared so that the OpenAPI document names the bearer scheme."""
+    known = request.scope.get(PRINCIPAL_KEY)
+    if known is not None:
+        return known
+    principal = bearer_principal(request)
+    mark_authenticated(request, principal)
     return principal
 
 
@@ -89,6 +127,34 @@ def note_auth_failure(request: Request, api: str, reason: str) -> None:
         log.warning("refused a %s API request %s %s from %s: %s%s", api, request.method, request.url.path, client,
                     reason, f" (+{passed} earlier refusals not logged one by one)" if passed else "",
                     extra={"event": "auth.failed", "api": api, "client": client, "suppressed": passed})
+
+
+def mark_authenticated(request: Request, principal: Any = None) -> None:
+    """Record that ``request`` is authenticated: from now on its body may be read in full."""
+    request.scope[AUTHENTICATED_KEY] = True
+    if principal is not None:
+        request.scope[PRINCIPAL_KEY] = principal
+
+
+def guard_body(scope: Scope, receive: Receive) -> Receive:
+    """``receive`` that refuses to hand a route more than :data:`PRE_AUTH_BODY_BYTES` of the
+    body before something has called :func:`mark_authenticated` — so no route, present or
+    future, can parse a large body for an anonymous caller. The refusal is a 401
+    :class:`HTTPException`, which every router answers in its own format."""
+    taken = 0
+
+    async def guarded() -> Message:
+        nonlocal taken
+        message = await receive()
+        if message["type"] == "http.request" and not scope.get(AUTHENTICATED_KEY):
+            taken += len(message.get("body", b""))
+            if taken > PRE_AUTH_BODY_BYTES:
+                raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                                    f"authenticate first: at most {PRE_AUTH_BODY_BYTES} bytes of a "
+                                    "body are read before the request is authenticated")
+        return message
+
+    return guarded
 
 
 def require_scope(scope: str) -> Callable[..., Principal]:
@@ -135,3 +201,52 @@ async def read_body_capped(request: Request, limit: int) -> bytes:
             raise BodyTooLarge(None)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class _StrictJSONRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            try:
+                self._json = parse_json_strict(await self.body(), source="request body")
+            except CanonicalJSONError as exc:
+                raise HTTPException(422, str(exc)) from None
+        return self._json
+
+
+class StrictJSONRoute(APIRoute):
+    """A route whose JSON body is parsed by :func:`accord.core.canonical.parse_json_strict`
+    (bounded depth and numbers, no duplicate keys): a hostile body gets a one-line 422 naming
+    what is wrong, where FastAPI's own ``json.loads`` answered a bare 400 or let a value nested
+    a thousand deep through to code that recurses on it."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            return await handler(_StrictJSONRequest(request.scope, request.receive))
+
+        return route
+
+
+_ERROR_BODY = {"type": "object", "required": ["detail"], "properties": {"detail": {}}}
+"""Every error of the user, dialogue and partner APIs: FastAPI's ``{"detail": …}``, where
+``detail`` is a message, an object with ``error`` and a reason, or a validation error list."""
+
+_ERROR_DESCRIPTIONS = {
+    400: "Malformed request", 401: "Not authenticated (no, unknown or expired credentials)",
+    403: "Authenticated, but not allowed (scope, party or policy)", 404: "No such resource",
+    409: "Conflicts with what the node holds", 413: "Request body too large",
+    422: "Invalid input (the message names the field)", 503: "Not committed; retry",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` declaring the errors a router answers — JSON ``{"detail": …}``,
+    whatever the media type of the route's success — so that a client (or schemathesis'
+    conformance checks) knows every status it can get."""
+    return {code: {"description": _ERROR_DESCRIPTIONS[code], "content": {"application/json": {"schema": _ERROR_BODY}}}
+            for code in codes}
+
+
+BEARER_ERRORS = error_responses(401, 403, 422)
+"""What every bearer-token route can answer besides its own success and errors."""

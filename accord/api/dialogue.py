@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
-from accord.api.deps import Principal, require_scope
+from accord.api.deps import BEARER_ERRORS, Principal, StrictJSONRoute, error_responses, require_scope
 from accord.clock import parse_rfc3339
 from accord.dialogue.inputs import CommitmentIn, CommitmentUpdateIn, MeetingIn, SeriesIn
 from accord.dialogue.report import render_html, render_markdown
@@ -48,7 +48,8 @@ def _now(text: str | None) -> datetime:
 
 def make_router(node: Any) -> APIRouter:
     store = DialogueStore(node)
-    router = APIRouter(prefix="/api/v1/dialogue", tags=["dialogue"])
+    router = APIRouter(prefix="/api/v1/dialogue", tags=["dialogue"], route_class=StrictJSONRoute,
+                       responses={**BEARER_ERRORS, **error_responses(404, 409, 413)})
     read = Depends(require_scope("dialogue:read"))
     write = Depends(require_scope("dialogue:write"))
 
@@ -112,7 +113,9 @@ def make_router(node: Any) -> APIRouter:
     def history(record_id: str, _: Principal = read) -> list[dict[str, Any]]:
         return [{**v.payload(), "digest": v.digest(), "item_id": v.item_id} for v in run(store.history, record_id)]
 
-    @router.get("/report", summary="Status report per series or party (json, md or html)")
+    @router.get("/report", summary="Status report per series or party (json, md or html)",
+                responses={200: {"content": {"text/markdown": {"schema": {"type": "string"}},
+                                             "text/html": {"schema": {"type": "string"}}}}})
     def report(series: str | None = None, party: str | None = None,
                format: str = Query(default="json", pattern="^(json|md|html)$"),
                days: int = Query(default=30, ge=0, le=3650), now: str | None = None,

@@ -24,7 +24,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from accord.api.deps import Principal, require_scope
+from accord.api.deps import BEARER_ERRORS, Principal, require_scope
 from accord.clock import parse_rfc3339
 from accord.federation.schema import write_lock
 from accord.federation.stats import counters
@@ -132,7 +132,8 @@ def make_router(node: Any) -> APIRouter:
     registry.register(NodeCollector(node))
     router = APIRouter(tags=["metrics"])
 
-    @router.get("/metrics", summary="Prometheus metrics (scope metrics)", response_class=Response)
+    @router.get("/metrics", summary="Prometheus metrics (scope metrics)", response_class=Response,
+                responses={**BEARER_ERRORS, 200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}})
     def metrics(_: Principal = Depends(require_scope("metrics"))) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 

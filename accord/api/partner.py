@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from accord.api.deps import BodyTooLarge, MalformedLength, read_body_capped
+from accord.api.deps import BodyTooLarge, MalformedLength, error_responses, mark_authenticated, read_body_capped
 from accord.errors import AccordError, InputError, RequestSignatureError
 
 log = logging.getLogger("accord.federation")
@@ -27,8 +27,8 @@ log = logging.getLogger("accord.federation")
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
 """The largest partner request read (a batch; senders cap theirs at half this, and one envelope
-is at most 16 MiB). The body is read before its signature can be checked, so without a cap an
-unauthenticated client could make the node hold any amount of memory."""
+is at most 16 MiB). It is read only once the headers' signature by a pinned key has been checked,
+and the cap bounds what even a partner can make the node hold."""
 
 
 async def _capped_body(request: Request) -> bytes:
@@ -52,20 +52,32 @@ def make_router(node: Any) -> APIRouter:
     from accord import federation
     from accord.federation import httpsig, treeheads
 
-    router = APIRouter(tags=["partner"])
+    router = APIRouter(tags=["partner"], responses=error_responses(400, 401, 413, 422, 503))
+
+    def refuse(exc: RequestSignatureError) -> HTTPException:
+        # recorded under the key that signed it, if any: never under the keyid it claims
+        federation.record_request_rejection(node, exc.signer, str(exc))
+        return HTTPException(status.HTTP_401_UNAUTHORIZED, {"error": "unauthenticated", "reason": str(exc)})
 
     async def authenticate(request: Request) -> str:
-        """Dependency: the authenticated partner party (runs before any parameter validation)."""
-        body = await _capped_body(request)
+        """Dependency: the authenticated partner party (runs before any parameter validation).
+
+        The signature is checked over the headers first — it covers the Content-Digest header,
+        not the body — so a request without a valid signature by a pinned key is refused before
+        a byte of its body is read; only then is the body read (capped) and its digest matched."""
         try:
-            return httpsig.verify_request(request.headers, request.method, request.url.path,
-                                          request.url.query, body, federation.partner_keys(node),
-                                          node.clock.now(), recipient=node.party,
-                                          authority=request.headers.get("host"), scheme=request.url.scheme)
-        except RequestSignatureError as exc:  # recorded under the key that signed it, if any
-            federation.record_request_rejection(node, exc.signer, str(exc))
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, {"error": "unauthenticated",
-                                                               "reason": str(exc)}) from None
+            party = httpsig.verify_request(request.headers, request.method, request.url.path,
+                                           request.url.query, None, federation.partner_keys(node),
+                                           node.clock.now(), recipient=node.party,
+                                           authority=request.headers.get("host"), scheme=request.url.scheme)
+        except RequestSignatureError as exc:
+            raise refuse(exc) from None
+        mark_authenticated(request)
+        try:
+            httpsig.verify_content_digest(request.headers, await _capped_body(request), party)
+        except RequestSignatureError as exc:
+            raise refuse(exc) from None
+        return party
 
     @router.post("/envelopes", summary="Deliver a batch of signed envelopes (partners only)")
     async def envelopes(request: Request, sender: str = Depends(authenticate)) -> JSONResponse:

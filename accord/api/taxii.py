@@ -36,12 +36,13 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, params
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.convertors import StringConvertor
 
-from accord.api.deps import BodyTooLarge, MalformedLength, note_auth_failure, read_body_capped
-from accord.errors import AccordError, AuthError, InputError, NotFoundError, StixValidationError
+from accord.api.deps import AUTHENTICATED_KEY, BodyTooLarge, MalformedLength, note_auth_failure, read_body_capped
+from accord.core.canonical import check_json_bounds, finite_float, json_limit_error
+from accord.errors import AccordError, AuthError, CanonicalJSONError, InputError, NotFoundError, StixValidationError
 from accord.intel.store import Collection, Filters, IntelStore, Page, parse_timestamp_us, us_to_rfc3339
 
 MEDIA_TAXII = "application/taxii+json;version=2.1"
@@ -72,6 +73,27 @@ def error_response(status: int, title: str, description: str = "", *, details: A
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 406: "Not Acceptable", 413: "Payload Too Large",
            415: "Unsupported Media Type", 422: "Unprocessable Entity"}
+
+
+class TaxiiResponse(JSONResponse):
+    """The media type TAXII answers in (so the OpenAPI document declares it, not JSON's; the
+    routes build their responses themselves)."""
+
+    media_type = MEDIA_TAXII
+
+
+_ERROR_SCHEMA = {"type": "object", "required": ["title"], "properties": {
+    "title": {"type": "string"}, "http_status": {"type": "string"}, "description": {"type": "string"},
+    "details": {}}}
+
+
+def openapi_responses() -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of every TAXII route: a success may also come as STIX (an
+    ``Accept`` of ``application/stix+json`` alone), and every error is a TAXII error message."""
+    errors: dict[int | str, dict[str, Any]] = {
+        code: {"description": title, "content": {MEDIA_TAXII: {"schema": _ERROR_SCHEMA}}}
+              for code, title in _TITLES.items() if code != 405}
+    return {200: {"content": {MEDIA_STIX: {"schema": {"type": "object"}}}}, **errors}
 
 
 class TaxiiRoute(APIRoute):
@@ -255,16 +277,29 @@ def parse_json(raw: bytes) -> tuple[Any, bool]:
     else by :func:`json.loads` (``plain=False``). orjson reads integers beyond 64 bits as
     floats, so bodies with a run of 19+ digits go to :mod:`json`; so does anything orjson
     refuses that :mod:`json` accepts (UTF-16/32, a BOM, NaN, lone surrogates). 400 if neither
-    parses it."""
+    parses it, if it nests deeper than :data:`~accord.core.canonical.MAX_JSON_DEPTH` or holds a
+    number beyond a double (``1e400``) or an integer of more than 4,300 digits."""
+    try:
+        value, plain = _parse_json(raw)
+        return check_json_bounds(value, text=raw), plain
+    except CanonicalJSONError as exc:
+        raise TaxiiHTTPError(400, "Bad Request", f"body is not acceptable JSON: {exc}") from None
+    except RecursionError as exc:
+        raise TaxiiHTTPError(400, "Bad Request", f"body is not acceptable JSON: {json_limit_error(exc)}") from None
+    except UnicodeDecodeError as exc:
+        raise TaxiiHTTPError(400, "Bad Request", f"body is not JSON: {exc}") from None
+    except ValueError as exc:  # json.JSONDecodeError, or an integer past 4,300 digits
+        detail = exc if isinstance(exc, json.JSONDecodeError) else json_limit_error(exc)
+        raise TaxiiHTTPError(400, "Bad Request", f"body is not JSON: {detail}") from None
+
+
+def _parse_json(raw: bytes) -> tuple[Any, bool]:
     if _RUN19 not in raw.translate(_DIGITS):
         try:
             return orjson.loads(raw), True
         except orjson.JSONDecodeError:
             pass
-    try:
-        return json.loads(raw), False
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise TaxiiHTTPError(400, "Bad Request", f"body is not JSON: {exc}") from None
+    return json.loads(raw, parse_float=finite_float), False
 
 
 # --- authentication and permissions ---------------------------------------------------------
@@ -296,8 +331,11 @@ def make_principal_dependency(node: Any) -> Callable[..., Any]:
         lock = getattr(state, "auth_lock", None)
         if lock is not None:
             with lock:
-                return authenticate_token(conn, secret)
-        return authenticate_token(conn, secret)
+                principal = authenticate_token(conn, secret)
+        else:
+            principal = authenticate_token(conn, secret)
+        request.scope[AUTHENTICATED_KEY] = True  # the body may now be read (NodeApp's guard)
+        return principal
 
     return taxii_principal
 
@@ -389,7 +427,8 @@ def make_router(node: Any, *, store: IntelStore | None = None,
     from accord.federation.stats import counters
 
     route_class = type("TaxiiRoute", (TaxiiRoute,), {"counts": counters(node).taxii_requests})
-    router = APIRouter(prefix="/taxii2", route_class=route_class, tags=["taxii"])
+    router = APIRouter(prefix="/taxii2", route_class=route_class, tags=["taxii"],
+                       default_response_class=TaxiiResponse, responses=openapi_responses())
 
     def ok(body: Any, media: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
         content = body if isinstance(body, bytes) else _dumps(body)
@@ -480,7 +519,8 @@ def make_router(node: Any, *, store: IntelStore | None = None,
         page = the_store.get_objects(coll, principal.party, f, limit=limit, next=nxt)
         return ok(_envelope(page, "objects", raw=True), media, headers=_page_headers(page))
 
-    @router.post("/{api_root}/collections/{collection_id}/objects/", summary="Add objects (§5.5)")
+    @router.post("/{api_root}/collections/{collection_id}/objects/", summary="Add objects (§5.5)",
+                 status_code=202)
     async def add_objects(api_root: str, collection_id: str, request: Request,
                           principal: Any = Depends(principal_dep)) -> Response:
         media = negotiate(request)

@@ -1,6 +1,6 @@
 """TLS for a node's API: a self-signed certificate that partners pin.
 
-``accord node tls init --dir DIR`` writes ``DIR/tls/key.pem`` (0600) and ``DIR/tls/cert.pem``: an
+``accord node tls init --dir DIR`` writes ``DIR/tls/key.pem`` and ``DIR/tls/cert.pem`` (0600): an
 ECDSA P-256 certificate for ``localhost``/``127.0.0.1`` (plus any names given), valid for one
 year, made with ``cryptography``'s x509 builder. Its SHA-256 fingerprint (over the DER encoding)
 is what a partner checks out of band before pinning the certificate with
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from accord.errors import ConfigError, InputError, VerificationError
+from accord.store.private_files import private_dir, write_private
 
 
 def tls_dir(node_dir: str | Path) -> Path:
@@ -40,8 +40,7 @@ def cert_fingerprint(pem: bytes) -> str:
 def make_self_signed(node_dir: str | Path, party: str, *, names: list[str] | None = None,
                      now: datetime | None = None, days: int = 365) -> str:
     """Write key.pem (0600) and cert.pem under ``node_dir/tls``; return the cert fingerprint."""
-    d = tls_dir(node_dir)
-    d.mkdir(parents=True, exist_ok=True)
+    d = private_dir(tls_dir(node_dir))
     key_path, cert_path = d / "key.pem", d / "cert.pem"
     if key_path.exists() or cert_path.exists():
         raise ConfigError(f"{d}: a TLS certificate already exists; refusing to overwrite it")
@@ -61,12 +60,10 @@ def make_self_signed(node_dir: str | Path, party: str, *, names: list[str] | Non
             .add_extension(x509.SubjectAlternativeName(alt), critical=False)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .sign(key, hashes.SHA256()))
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                   serialization.NoEncryption()))
+    write_private(key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()))
     pem = cert.public_bytes(serialization.Encoding.PEM)
-    cert_path.write_bytes(pem)
+    write_private(cert_path, pem)
     return cert_fingerprint(pem)
 
 
@@ -82,7 +79,6 @@ def pin_partner_cert(node_dir: str | Path, party: str, cert_file: str | Path, fi
     if fingerprint is not None and fingerprint.lower() != got.lower():
         raise VerificationError(f"certificate {cert_file} of {party} does not have the expected fingerprint",
                                 expected=fingerprint, actual=got)
-    d = tls_dir(node_dir) / "partners"
-    d.mkdir(parents=True, exist_ok=True)
-    (d / f"{party}.pem").write_bytes(pem)
+    d = private_dir(tls_dir(node_dir) / "partners")
+    write_private(d / f"{party}.pem", pem)
     return got

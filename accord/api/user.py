@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
-from accord.api.deps import Principal, require_scope
+from accord.api.deps import BEARER_ERRORS, Principal, StrictJSONRoute, error_responses, require_scope
 from accord.errors import AccordError, InputError, NotFoundError, PolicyDenied
 
 
@@ -48,7 +48,8 @@ def make_router(node: Any) -> APIRouter:
     from accord.core.items import new_item
     from accord.core.markings import Marking
 
-    router = APIRouter(tags=["user"])
+    router = APIRouter(tags=["user"], route_class=StrictJSONRoute,
+                       responses={**BEARER_ERRORS, **error_responses(404, 409, 413)})
 
     @router.get("/items", summary="List items held by this node")
     def list_items(kind: str | None = None,

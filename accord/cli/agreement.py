@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from accord.cli.output import print_table
 from accord.clock import SystemClock, parse_rfc3339, to_rfc3339
 from accord.core.agreements import (Agreement, agreement_problems, load_agreement, new_agreement,
                                     sign_agreement)
@@ -124,11 +125,11 @@ def show(file: Path, json_out: JsonOpt = False) -> None:
     t = Table("party", "key fingerprint", "signed")
     for p in a.parties:
         t.add_row(p, fingerprint(a.public_key(p))[:23] + "…", "yes" if a.signature_of(p) else "[red]no[/]")
-    console.print(t)
+    print_table(console, t)
     r = Table("from", "to", "kinds", "max classification")
     for rule in a.rules:
         r.add_row(rule.from_party, rule.to_party, ", ".join(rule.kinds), rule.max_classification.banner)
-    console.print(r)
+    print_table(console, r)
 
 
 @app.command("add")
@@ -155,4 +156,4 @@ def list_(dir: DirOpt, json_out: JsonOpt = False) -> None:
     for r in rows:
         t.add_row(r["id"], str(r["version"]), ", ".join(r["parties"]), r["valid_until"],
                   "yes" if not r["problems"] else "[red]no[/]: " + "; ".join(r["problems"]))
-    console.print(t)
+    print_table(console, t)

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from accord.cli.output import print_table
 from accord.errors import ConfigError
 
 
@@ -34,7 +35,7 @@ def demo(dir: Annotated[Optional[Path], typer.Option("--dir", help="where to cre
     if json_out:
         typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
         return
-    console = Console(soft_wrap=False, width=max(Console().width, 150))
+    console = Console(soft_wrap=True)  # the tables: print_table (whole into a pipe, folded on a terminal)
     console.print(f"[bold]Accord demo[/] — nodes JPN, KOR, USA in {dir}; agreements "
                   "jpn-kor-bilateral (warning.* ≤ SECRET, intel.* ≤ CONFIDENTIAL) and trilateral-warning "
                   "(warning.alert, warning.prediction ≤ CONFIDENTIAL), signed by every party", highlight=False)
@@ -44,14 +45,14 @@ def demo(dir: Annotated[Optional[Path], typer.Option("--dir", help="where to cre
     for e in result.exchanges:
         style = {"delivered": "green", "refused by sender": "yellow"}.get(e.outcome, "red")
         t.add_row(e.step, f"{e.sender} → {e.recipient}", e.kind, e.marking, f"[{style}]{e.outcome}[/]", e.reason)
-    console.print(t)
+    print_table(console, t)
     n = Table(title="Ledgers (RFC 9162 Merkle logs, every entry and subtree hash recomputed)")
     for col in ("node", "items", "ledger size", "root (first 16 hex)", "verified", "events"):
         n.add_column(col, overflow="fold")
     for party, led in result.ledgers.items():
         n.add_row(party, str(led["items"]), str(led["size"]), led["root"][:16], "[green]yes[/]" if led["verified"] else "no",
                   ", ".join(f"{k} {v}" for k, v in sorted(led["events"].items())))
-    console.print(n)
+    print_table(console, n)
     delivered = sum(e.outcome == "delivered" for e in result.exchanges)
     console.print(f"{delivered} delivered, {len(result.exchanges) - delivered} refused or rejected, "
                   f"3 ledgers verified in {elapsed:.2f} s. Agreements: {dir}/*.yaml; nodes: {dir}/jpn, kor, usa "

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from accord.cli.output import print_table
 from accord.errors import InputError
 
 app = typer.Typer(help="Dialogue: meeting series, meetings, decisions and commitments.", no_args_is_help=True)
@@ -29,7 +30,7 @@ app.add_typer(commitment_app, name="commitment")
 DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 NowOpt = Annotated[Optional[str], typer.Option("--now", help="evaluate at this RFC 3339 time (default: now)")]
-console = Console()
+console = Console(soft_wrap=True)  # a line into a pipe or a log stays one line
 
 
 def _store(directory: Path):  # noqa: ANN202 - imported lazily to keep `accord --help` fast
@@ -117,7 +118,7 @@ def series_list(dir: DirOpt, json_out: JsonOpt = False) -> None:
     for s in series:
         t.add_row(s.id, s.title, ", ".join(s.parties), s.level.value, f"{s.cadence_months} months",
                   s.first_meeting.isoformat(), ", ".join(s.host_rotation))
-    console.print(t)
+    print_table(console, t)
 
 
 @app.command("schedule")
@@ -169,7 +170,7 @@ def meeting_list(dir: DirOpt, series_id: Annotated[Optional[str], typer.Option("
     for m in meetings:
         t.add_row(m.id, str(m.number), m.date.isoformat(), m.host, m.place, m.status.value,
                   str(len(m.decisions)), str(len(m.outcomes)))
-    console.print(t)
+    print_table(console, t)
 
 
 # --- commitments -----------------------------------------------------------------------------
@@ -237,7 +238,7 @@ def _rows_table(rows: list[Any]) -> None:
     for r in rows:
         due = f"[bold red]{r.due}[/]" if r.overdue else (f"[yellow]{r.due}[/]" if r.due_soon else str(r.due))
         t.add_row(r.id, r.owner, due, r.status, str(r.version), r.text)
-    console.print(t)
+    print_table(console, t)
 
 
 @app.command("due")
@@ -269,7 +270,7 @@ def history(record_id: Annotated[str, typer.Argument(help="series, meeting or co
         t.add_row(str(v.version), v.signer, v.signed_at, str(v.state.get("status", "")),
                   json.dumps(v.change, ensure_ascii=False) if v.change else "", v.digest()[:12] + "…",
                   (v.prev or "")[:12] + ("…" if v.prev else ""))
-    console.print(t)
+    print_table(console, t)
 
 
 @app.command("ical")
@@ -394,4 +395,4 @@ def load_example(dir: DirOpt, json_out: JsonOpt = False) -> None:
     t = Table("commitment", "status")
     for cid, st in res["commitments"].items():
         t.add_row(cid, st)
-    console.print(t)
+    print_table(console, t)

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from accord.cli.output import print_table
 from accord.exercise.scenario import builtin_names, json_schema, load_scenario
+
+if TYPE_CHECKING:
+    from accord.exercise.runner import ExerciseResult
 
 app = typer.Typer(help="Joint exercises: run a whole federation through a scenario and score it.",
                   no_args_is_help=True)
-console = Console()
+console = Console(soft_wrap=True)  # a line into a pipe or a log stays one line
 
 
 @app.command("list")
@@ -38,7 +42,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON for scr
     for r in rows:
         table.add_row(r["name"], " ".join(r["parties"]), str(r["radars"]), str(r["launches"]),
                       str(r["partitions"]), str(len(r["injects"])), f"{r['duration_s']:.0f} s")
-    console.print(table)
+    print_table(console, table)
 
 
 @app.command()
@@ -63,15 +67,31 @@ def run(
     seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON instead of a table."),
+    force: bool = typer.Option(False, "--force", help="Replace another run's output in --out (another "
+                               "scenario, seed or transport)."),
 ) -> None:
     """Run an exercise and write report.html and metrics.json (default: the trilateral drill)."""
-    from accord.exercise.runner import print_summary, run_exercise
+    from accord.exercise.runner import run_exercise
 
     s = load_scenario(scenario)
-    result = run_exercise(s, out, transport=transport, seed=seed, progress=progress and not as_json)
+    result = run_exercise(s, out, transport=transport, seed=seed, progress=progress and not as_json,
+                          force=force)
     if as_json:
         typer.echo(json.dumps(result.metrics, indent=2, sort_keys=True))
     else:
-        print_summary(result, console)
+        print_summary(result)
     if not result.passed:
         raise typer.Exit(1)
+
+
+def print_summary(result: "ExerciseResult") -> None:
+    """The summary table of a run, and where its report and metrics are."""
+    m = result.metrics
+    table = Table(title=f"Exercise {m['scenario']['name']} — {'PASSED' if result.passed else 'FAILED'}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for label, value in m["summary_table"]:
+        table.add_row(label, value)
+    print_table(console, table)
+    console.print(f"report: {result.report_path}", highlight=False)
+    console.print(f"metrics: {result.out_dir / 'metrics.json'}", highlight=False)

@@ -15,10 +15,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from accord.cli.output import print_table
+
 DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
-console = Console()
+console = Console(soft_wrap=True)  # a line into a pipe or a log stays one line
 
 
 def _open(dir: Path):  # noqa: ANN202
@@ -26,44 +28,62 @@ def _open(dir: Path):  # noqa: ANN202
     return Node.open(dir)
 
 
-def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="port to listen on")] = 8600,
+def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (plain HTTP off loopback "
+                                                            "needs --tls or --insecure)")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="port to listen on (1–65535)")] = 8600,
           tls: Annotated[bool, typer.Option("--tls/--no-tls", help="serve HTTPS with DIR/tls/cert.pem")] = False,
+          insecure: Annotated[bool, typer.Option("--insecure", help="accept plain HTTP on an address other than "
+                                                 "loopback (warned, recorded in the ledger)")] = False,
           log_level: Annotated[str, typer.Option(help="debug, info, warning or error (the server's own "
                                                  "messages: warning and up)")] = "info",
           log_format: Annotated[str, typer.Option(help="text, or json: one object per line")] = "text",
           keep: Annotated[str, typer.Option(help="prune acknowledged outbox rows older than this "
                                             "(e.g. 1h, 30m, 0), every minute")] = "1h",
           batch_size: Annotated[int, typer.Option(help="envelopes per delivery POST at most (a backlog goes in batches this big; a trickle goes one by one)")] = 2000) -> None:
-    """Serve the node's API (user + partner) and run its delivery workers."""
-    import uvicorn
+    """Serve the node's API (user + partner) and run its delivery workers.
 
+    One server per node directory (its PID in DIR/serve.lock); "serving on …" once bound and started.
+    """
+    from accord.api import serve as serving
     from accord.api.app import create_app
     from accord.api.tls import tls_dir
+    from accord.cli.output import warn
     from accord.clock import parse_duration
-    from accord.logs import configure
-
     from accord.federation import Federation
+    from accord.logs import configure
 
     configure(log_level, log_format)  # first: a bad level or format fails before anything starts
     retention = parse_duration(keep, field="keep")
+    serving.check_port(port)
     node = _open(dir)
-    app = create_app(node, federation=Federation(node, batch_size=batch_size, retention=retention))
-    certfile = keyfile = None
-    scheme = "http"
-    if tls:
-        d = tls_dir(dir)
-        if not (d / "cert.pem").exists():
-            from accord.errors import ConfigError
-            raise ConfigError(f"{d}/cert.pem not found: run `accord node tls init --dir {dir}` first")
-        certfile, keyfile = str(d / "cert.pem"), str(d / "key.pem")
-        scheme = "https"
-    console.print(f"node {node.party} serving on {scheme}://{host}:{port}", highlight=False)
-    console.print(f"console: {scheme}://{host}:{port}/console/ (log in with an API token)", highlight=False)
-    # log_config=None: the handlers accord.logs set up stay (uvicorn would replace them)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,
-                log_level="warning" if log_level.lower() in ("debug", "info") else log_level.lower(),
-                ssl_certfile=certfile, ssl_keyfile=keyfile)
+    with serving.ServeLock(dir) as lock:
+        if lock.taken_over is not None:
+            console.print(f"took over {lock.path} from process {lock.taken_over}, which no longer runs",
+                          highlight=False)
+        certfile = keyfile = None
+        scheme = "http"
+        if tls:
+            d = tls_dir(dir)
+            if not (d / "cert.pem").exists():
+                from accord.errors import ConfigError
+                raise ConfigError(f"{d}/cert.pem not found: run `accord node tls init --dir {dir}` first")
+            certfile, keyfile = str(d / "cert.pem"), str(d / "key.pem")
+            scheme = "https"
+        plain_http = serving.check_plain_http(host, tls=tls, insecure=insecure)
+        with serving.bind(host, port) as sock:
+            if plain_http:
+                serving.record_plain_http(node, host, port)
+                warn(f"serving plain HTTP on {serving.host_port(host, port)}, not loopback: bearer tokens and "
+                     "envelopes cross the network unencrypted (accepted with --insecure; recorded in the "
+                     "ledger as insecure.http)")
+            app = create_app(node, federation=Federation(node, batch_size=batch_size, retention=retention))
+            where = f"{scheme}://{serving.host_port(host, port)}"
+            serving.run(app, sock, ssl_certfile=certfile, ssl_keyfile=keyfile,
+                        log_level="warning" if log_level.lower() in ("debug", "info") else log_level.lower(),
+                        on_started=lambda: console.print(f"node {node.party} serving on {where}\n"
+                                                         f"console: {where}/console/ (log in with an API token)",
+                                                         highlight=False),
+                        on_stopped=lock.release)
 
 
 def status(dir: DirOpt, json_out: JsonOpt = False) -> None:
@@ -89,7 +109,7 @@ def status(dir: DirOpt, json_out: JsonOpt = False) -> None:
                   duration_text(p["oldest_queued_age_s"]), str(p["delivered"]),
                   str(p["rejected_by_partner"]), str(p["sent_seq"]), str(p["received_seq"]),
                   f"{head['size']}" if head else "-", state)
-    console.print(t)
+    print_table(console, t)
     for p in st["partners"]:
         if p["inconsistent"]:
             console.print(f"[red]{p['party']} inconsistent:[/] {p['inconsistent']}", highlight=False)
@@ -153,12 +173,35 @@ def token_create(dir: DirOpt, name: Annotated[str, typer.Option(help="a label fo
                      help="the user's party (default: the node's); a partner's token is refused by "
                           "the user API and sees, in the console and over TAXII, only what is "
                           "releasable to its party")] = None) -> None:
-    """Create a token; the secret is printed once and never stored."""
+    """Create a token; the secret is printed once and never stored.
+
+    The secret alone goes to stdout (``TOKEN=$(accord node token create …)``); how to use it goes
+    to stderr.
+    """
     from accord.api.deps import create_token
 
     node = _open(dir)
     secret = create_token(node.conn, name, party or node.party, frozenset(scope))
     typer.echo(secret)
+    example = next((_EXAMPLE_REQUEST[s] for s in scope if s in _EXAMPLE_REQUEST), _EXAMPLE_REQUEST["status"])
+    Console(stderr=True, soft_wrap=True, highlight=False).print(
+        f"token {name!r} for {party or node.party} ({' '.join(sorted(set(scope)))}): the secret is printed once, on stdout; "
+        "the node keeps only its SHA-256.\nSend it as a bearer token to the node's API, at the URL `accord node "
+        f"serve` prints, e.g.:\n  curl -H \"Authorization: Bearer $TOKEN\" {example}", markup=False)
+
+
+#: A request each scope allows, for the hint `token create` prints (the API: docs/federation.md).
+_JSON = "-H 'Content-Type: application/json' -d"
+_EXAMPLE_REQUEST = {
+    "items:read": "http://127.0.0.1:8600/api/v1/items", "status": "http://127.0.0.1:8600/api/v1/status",
+    "admin": "http://127.0.0.1:8600/api/v1/status", "metrics": "http://127.0.0.1:8600/metrics",
+    "items:write": f"""{_JSON} '{{"kind": "test.note", "marking": "UNCLASSIFIED", "body": {{}}}}' """
+                   "http://127.0.0.1:8600/api/v1/items",
+    "share": f"""{_JSON} '{{"item_id": "<item id>", "to": "<party>"}}' http://127.0.0.1:8600/api/v1/share""",
+    "dialogue:read": "http://127.0.0.1:8600/api/v1/dialogue/commitments",
+    "dialogue:write": "http://127.0.0.1:8600/api/v1/dialogue/series",
+    "taxii:read": "http://127.0.0.1:8600/taxii2/", "taxii:write": "http://127.0.0.1:8600/taxii2/",
+}
 
 
 @token_app.command("list")
@@ -174,7 +217,7 @@ def token_list(dir: DirOpt, json_out: JsonOpt = False) -> None:
     t = Table("name", "party", "scopes", "created", "revoked")
     for tok in tokens:
         t.add_row(tok.name, tok.party, " ".join(tok.scopes), tok.created, "yes" if tok.revoked else "")
-    console.print(t)
+    print_table(console, t)
 
 
 @token_app.command("revoke")

@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from accord.cli.output import print_table
+
 app = typer.Typer(help="STIX 2.1 intelligence: TAXII collections, import, export.", no_args_is_help=True)
 
 DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
@@ -57,7 +59,7 @@ def collections(dir: DirOpt, json_out: JsonOpt = False) -> None:
     for r in rows:
         table.add_row(r["id"], r["alias"] or "", r["title"], "yes" if r["shared"] else "no",
                       ", ".join(r["rel_to"]) or "-", str(r["versions"]))
-    console.print(table)
+    print_table(console, table)
 
 
 @app.command("import")

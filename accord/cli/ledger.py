@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
+from accord.cli.output import print_table
 from accord.clock import to_rfc3339
 
 app = typer.Typer(help="The node's audit ledger: an RFC 9162 Merkle log with signed C2SP checkpoints.",
@@ -111,7 +112,7 @@ def proof(directory: Path = DirOption,
         table.add_column("sibling hash (base64)")
         for i, h in enumerate(bundle.path):
             table.add_row(str(i), _b64(h))
-        console.print(table)
+        print_table(console, table)
 
 
 @app.command()
@@ -160,7 +161,7 @@ def show(directory: Path = DirOption,
         for e in entries:
             table.add_row(str(e.index), e.time.strftime("%Y-%m-%d %H:%M:%S"), e.type,
                           json.dumps(e.data, ensure_ascii=False, separators=(",", ":")))
-        console.print(table)
+        print_table(console, table)
 
 
 def _pinned_verifiers(node) -> list:

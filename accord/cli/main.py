@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -24,17 +25,28 @@ app = typer.Typer(
     add_completion=False,
 )
 
+def _version_line() -> str:
+    from accord import __version__
+
+    return f"accord {__version__}"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(_version_line())
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                help="Print Accord's version and exit.")] = False) -> None:
     """Accord: signed, policy-controlled sharing between allied nodes."""
 
 
 @app.command()
 def version() -> None:
-    """Print Accord's version."""
-    from accord import __version__
-
-    typer.echo(__version__)
+    """Print Accord's version (as --version does)."""
+    typer.echo(_version_line())
 
 
 # Each area's CLI lives in its own module ``accord.cli.<name>``. A module that defines ``app``

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from accord.cli.output import print_table, warn
 from accord.core.canonical import parse_json_strict
 from accord.core.items import new_item
 from accord.core.markings import Marking
@@ -71,9 +72,15 @@ def show(dir: DirOpt, json_out: JsonOpt = False) -> None:
 def partner_add(dir: DirOpt, party: Annotated[str, typer.Option("--party", help="partner party code")],
                 key: Annotated[str, typer.Option("--key", help="partner's base64 Ed25519 public key")],
                 url: Annotated[Optional[str], typer.Option("--url", help="partner base URL")] = None,
-                replace: Annotated[bool, typer.Option("--replace", help="re-pin a different key")] = False) -> None:
+                replace: Annotated[bool, typer.Option("--replace", help="re-pin a different key")] = False,
+                insecure: Annotated[bool, typer.Option("--insecure", help="accept a plain http:// URL to a host "
+                                                       "other than loopback (warned, recorded in the ledger)")]
+                = False) -> None:
     """Pin a partner's public key (check its fingerprint with the partner out of band)."""
-    p = open_node(dir).add_partner(party, key, url, replace=replace)
+    p = open_node(dir).add_partner(party, key, url, replace=replace, insecure=insecure)
+    if p.insecure:
+        warn(f"{p.party}'s URL {p.url} is plain HTTP off loopback: envelopes cross the network unencrypted "
+             "(accepted with --insecure; recorded in the ledger as insecure.http)")
     console.print(f"pinned {p.party} {p.fingerprint}" + (f" at {p.url}" if p.url else ""), highlight=False)
 
 
@@ -121,7 +128,7 @@ def partner_list(dir: DirOpt, json_out: JsonOpt = False) -> None:
     t = Table("party", "fingerprint", "url")
     for p in partners.values():
         t.add_row(p.party, p.fingerprint[:23] + "…", p.url or "")
-    console.print(t)
+    print_table(console, t)
 
 
 @item_app.command("add")
@@ -156,4 +163,4 @@ def item_list(dir: DirOpt, kind: Annotated[Optional[str], typer.Option("--kind")
     t = Table("id", "kind", "originator", "marking", "created")
     for i in items:
         t.add_row(i.id, i.kind, i.originator, str(i.marking), i.created.isoformat(timespec="seconds"))
-    console.print(t)
+    print_table(console, t)

@@ -10,9 +10,11 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from accord.cli.output import print_table
+
 app = typer.Typer(help="Early warning: simulate radar scenarios, track missiles, score trackers.",
                   no_args_is_help=True)
-console = Console()
+console = Console(soft_wrap=True)  # a line into a pipe or a log stays one line
 
 
 @app.command()
@@ -29,7 +31,8 @@ def simulate(
     from accord.warning.sim import random_scenario, simulate as run, write_scenario
 
     spec = random_scenario(seed, missiles, duration=duration, pd=pd, clutter_per_scan=clutter)
-    with Progress(console=console, transient=True, disable=as_json) as progress:
+    with Progress(console=console, transient=True,
+                  disable=as_json or not console.is_terminal) as progress:
         task = progress.add_task("solving launches", total=len(spec.launches))
         result = run(spec, progress=lambda _id: progress.advance(task))
     write_scenario(out, result)
@@ -43,7 +46,7 @@ def simulate(
     for e in result.events:
         table.add_row(e.id, f"{e.launch_t:.2f}", f"{e.burnout_t:.1f}", f"{e.impact_t:.1f}",
                       f"{e.range_km:.0f}", f"{e.apogee_km:.0f}", "yes" if e.lofted else "no")
-    console.print(table)
+    print_table(console, table)
 
 
 def _fmt(v: float | None, unit: str = "m", digits: int = 0) -> str:
@@ -54,13 +57,16 @@ def _fmt(v: float | None, unit: str = "m", digits: int = 0) -> str:
 
 def print_score(score, title: str) -> None:
     """Rich tables of a :class:`accord.warning.scoring.Score`."""
-    t = Table(title=title)
+    # The parts are root-mean-squares over the seconds, so they add up (in quadrature) to the
+    # GOSPA's RMS, not to its mean: printed under the RMS, named as its parts.
+    t = Table(title=title, caption="the parts: localisation² + missed² + false² = RMS²")
     t.add_column("metric")
     t.add_column("value", justify="right")
-    t.add_row("GOSPA mean (c=5 km, p=2, α=2)", _fmt(score.gospa_mean_m))
-    t.add_row("  localisation part", _fmt(score.localisation_m))
-    t.add_row("  missed part", _fmt(score.missed_m))
-    t.add_row("  false part", _fmt(score.false_m))
+    t.add_row("GOSPA mean over the seconds (c=5 km, p=2, α=2)", _fmt(score.gospa_mean_m))
+    t.add_row("GOSPA RMS over the seconds", _fmt(score.gospa_rms_m))
+    t.add_row("  localisation part of the RMS", _fmt(score.localisation_m))
+    t.add_row("  missed part of the RMS", _fmt(score.missed_m))
+    t.add_row("  false part of the RMS", _fmt(score.false_m))
     t.add_row("missiles in coverage / s", f"{score.mean_truths:.2f}")
     t.add_row("missed / s, false tracks / s", f"{score.mean_missed:.2f}, {score.mean_false:.2f}")
     t.add_row("position RMSE (assigned)", _fmt(score.position_rmse_m))
@@ -79,7 +85,7 @@ def print_score(score, title: str) -> None:
         t.add_row(f"  95 % ellipse coverage, {span} post-burnout",
                   "—" if ph.n == 0 else f"{ph.ellipse_coverage:.0%} of {ph.n}")
     t.add_row("launch-point error, median", _fmt(score.launch_median_error_m))
-    console.print(t)
+    print_table(console, t)
     b = Table(title="Impact-point error vs time since launch")
     for col in ("since launch", "predictions", "median error", "90th pct", "in 95 % ellipse"):
         b.add_column(col, justify="right")
@@ -87,7 +93,7 @@ def print_score(score, title: str) -> None:
         hi = "∞" if row.hi_s == float("inf") else f"{row.hi_s:.0f}"
         b.add_row(f"{row.lo_s:.0f}–{hi} s", str(row.n), _fmt(row.median_error_m), _fmt(row.p90_error_m),
                   "—" if row.n == 0 else f"{row.ellipse_coverage:.0%}")
-    console.print(b)
+    print_table(console, b)
 
 
 @app.command()

@@ -13,9 +13,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
+from accord.cli.output import print_table
 from accord.errors import ConfigError
 
-console = Console()
+console = Console(soft_wrap=True)  # a line into a pipe or a log stays one line
 
 
 def alerts(
@@ -44,7 +45,7 @@ def alerts(
     geo = Geography.load(geography, parties=[party])
     rules = AlertRules.from_yaml(config, party=party) if config else AlertRules(party=party)
     with Progress(TextColumn("{task.description}"), BarColumn(), console=console, transient=True,
-                  disable=as_json) as progress:
+                  disable=as_json or not console.is_terminal) as progress:
         task = progress.add_task("tracking detections", total=None)
         inp = load_input(source, progress=lambda n, total: progress.update(task, completed=n, total=total))
     chosen = status or "Exercise"
@@ -78,7 +79,7 @@ def alerts(
     for r in summary_rows(messages):
         table.add_row(f"{r['t']:.0f}", r["sent"][11:19], r["msgType"], r["track"], r["reason"],
                       " ".join(r["areas"]), r["headline"])
-    console.print(table)
+    print_table(console, table)
 
 
 def register(root: typer.Typer) -> None:

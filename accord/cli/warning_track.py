@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-console = Console()
+console = Console(soft_wrap=True)  # a line into a pipe or a log stays one line
 
 
 def track(
@@ -27,7 +27,8 @@ def track(
 
     header, det = read_detections(detections, lenient=lenient)
     with Progress(TextColumn("tracking"), BarColumn(), MofNCompleteColumn(), TextColumn("detections"),
-                  TimeElapsedColumn(), console=console, transient=True, disable=as_json) as progress:
+                  TimeElapsedColumn(), console=console, transient=True,
+                  disable=as_json or not console.is_terminal) as progress:
         task = progress.add_task("tracking", total=len(det))
         t0, c0 = time.perf_counter(), time.process_time()
         result = track_detections(header.sensors, det, predict_every_s=predict_every,

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
-from accord.api.deps import BodyTooLarge, MalformedLength, read_body_capped
+from accord.api.deps import BodyTooLarge, MalformedLength, mark_authenticated, note_auth_failure, read_body_capped
 from accord.console import events as ev
 from accord.console.boards import area_names, incidents
 from accord.console.i18n import LANGS, pick_lang, translator
@@ -100,6 +100,7 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         s = live_session(request.cookies.get(SESSION_COOKIE))
         if s is None:
             raise LoginRequired()
+        mark_authenticated(request, s.principal)  # its body may now be read (up to the form's cap)
         # the ledger's end before the page reads anything: its stream starts there, so what is
         # stored while the page renders arrives live (console.js drops a row it already shows)
         with lock:
@@ -156,8 +157,9 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         try:
             with lock:
                 principal = authenticate_token(node.conn, secret)
-        except AuthError:
+        except AuthError as exc:
             limiter.failed(client, now())
+            note_auth_failure(request, "console", str(exc))
             return RedirectResponse(f"{LOGIN_PATH}?error=failed", status_code=303)
         lang = pick_lang(form.get("lang"), request.headers.get("accept-language"))
         s = sessions.create(principal, token_digest(secret), now(), lang)

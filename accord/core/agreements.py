@@ -60,6 +60,7 @@ from accord.clock import parse_rfc3339, to_rfc3339
 from accord.core.canonical import canonical_json
 from accord.core.identity import Identity, fingerprint, public_key_from_b64, raw_public
 from accord.core.markings import Classification, check_party
+from accord.core.safe_yaml import load_yaml
 from accord.errors import AccordError, AgreementError, InputError
 
 FORMAT = "accord-agreement/1"
@@ -69,42 +70,10 @@ _BODY_FIELDS = {"format", "id", "version", "title", "parties", "keys", "valid_fr
 _RULE_FIELDS = {"from", "to", "kinds", "max_classification"}
 
 
-# --- YAML loading: no duplicate keys, timestamps stay strings ---------------------------------
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate mapping keys and does not turn timestamps into datetimes."""
-
-
-_StrictLoader.yaml_implicit_resolvers = {
-    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise InputError(f"duplicate key {key!r} (first on line {seen[key]})",
-                             line=key_node.start_mark.line + 1, field=str(key))
-        seen[key] = key_node.start_mark.line + 1
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
+# --- YAML loading: accord.core.safe_yaml (no aliases, merge keys, complex or duplicate keys) --
 def load_yaml_strict(text: str, *, source: str | None = None) -> Any:
-    """Parse YAML with :class:`_StrictLoader`; errors name ``source`` and the line."""
-    try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except InputError as exc:
-        raise InputError(exc.detail, source=source, line=exc.line, field=exc.field) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InputError(f"malformed YAML: {problem}", source=source,
-                         line=mark.line + 1 if mark else None) from None
+    """Parse YAML with :func:`accord.core.safe_yaml.load_yaml`; errors name ``source`` and the line."""
+    return load_yaml(text, source=source)
 
 
 # --- the model -------------------------------------------------------------------------------

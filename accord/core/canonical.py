@@ -6,12 +6,17 @@ ordering of non-ASCII keys, which sort by UTF-16 code units in JCS).
 
 :func:`parse_json_strict` is the only way Accord parses JSON that it will verify: duplicate
 object keys are rejected (RFC 8785 §3.1 requires I-JSON, RFC 7493, which forbids them), as are
-NaN and Infinity, which JSON does not have.
+NaN and Infinity, which JSON does not have, numbers out of a double's range (``1e400``), integers
+longer than Python converts (4,300 digits), and nesting deeper than :data:`MAX_JSON_DEPTH`.
+:func:`check_json_bounds` holds values parsed by other parsers (TAXII's orjson, FastAPI request
+bodies) to the same depth bound.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -19,6 +24,12 @@ import rfc8785
 
 from accord.errors import CanonicalJSONError
 
+
+MAX_JSON_DEPTH = 100
+"""The deepest nesting of arrays and objects Accord parses. Real payloads (envelopes around
+items around STIX objects or tracks) stay under 15; the bound keeps every recursive step after
+parsing (canonicalisation, validation, redaction) far from Python's recursion limit, so a hostile
+document gets an :class:`~accord.errors.InputError` instead of a ``RecursionError`` (a 500)."""
 
 _MAX_SAFE = 2**53 - 1  # I-JSON / rfc8785's exact-integer domain
 _INF = (float("inf"), float("-inf"))
@@ -207,12 +218,81 @@ def _no_constant(name: str) -> Any:
 
 
 def parse_json_strict(data: bytes | str, *, source: str | None = None) -> Any:
-    """Parse JSON, rejecting duplicate keys and NaN/Infinity, with a clear error."""
+    """Parse JSON, rejecting duplicate keys, NaN/Infinity, out-of-range numbers and nesting
+    deeper than :data:`MAX_JSON_DEPTH`, with a clear one-line error."""
+    walk = _opens_more_than(data, MAX_JSON_DEPTH)
     try:
-        return json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        # a text the bounds walk will visit is checked for infinities there, at C speed; a
+        # parse_float hook is a Python call per number (a third of a batch of tracks' parse)
+        value = json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
+                           parse_float=None if walk else finite_float)
     except CanonicalJSONError as exc:
         raise CanonicalJSONError(exc.detail, source=source) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         line = getattr(exc, "lineno", None)
         raise CanonicalJSONError(f"malformed JSON: {exc.msg if hasattr(exc, 'msg') else exc}",
                                  source=source, line=line) from None
+    except (RecursionError, ValueError) as exc:
+        raise CanonicalJSONError(json_limit_error(exc).detail, source=source) from None
+    return check_json_bounds(value, source=source) if walk else value
+
+
+def finite_float(text: str) -> float:
+    """``parse_float`` for :func:`json.loads`: a JSON number, refused beyond a double's range."""
+    value = float(text)
+    if value in _INF:
+        raise CanonicalJSONError(f"number {_clip(text)} is out of range (beyond a 64-bit double)")
+    return value
+
+
+def _clip(text: str, width: int = 24) -> str:
+    return text if len(text) <= width else f"{text[:width]}… ({len(text)} characters)"
+
+
+def _too_deep(limit: int) -> CanonicalJSONError:
+    return CanonicalJSONError(f"JSON nested deeper than {limit} levels")
+
+
+def json_limit_error(exc: RecursionError | ValueError) -> CanonicalJSONError:
+    """The one-line error for what :func:`json.loads` raises past its limits: ``RecursionError``
+    (the C scanner's stack bound, far past :data:`MAX_JSON_DEPTH`: the same answer) or the
+    ``ValueError`` of an integer longer than ``sys.get_int_max_str_digits()`` (4,300)."""
+    if isinstance(exc, RecursionError):
+        return _too_deep(MAX_JSON_DEPTH)
+    if "digits" in str(exc):
+        return CanonicalJSONError(f"integer longer than {sys.get_int_max_str_digits()} digits")
+    return CanonicalJSONError(f"malformed JSON: {str(exc)[:200]}")
+
+
+def check_json_bounds(value: Any, *, text: bytes | str | None = None, limit: int = MAX_JSON_DEPTH,
+                      source: str | None = None) -> Any:
+    """Return ``value`` if its arrays and objects nest at most ``limit`` deep and it holds no
+    infinite number (what ``1e400`` parses to), else raise :class:`CanonicalJSONError`.
+
+    Level by level (a deep value cannot exhaust the stack here), each level's children gathered
+    and searched for infinities by C loops, so a batch of envelopes costs a few per cent of its
+    parse. Given the ``text`` it was parsed from, a text with at most ``limit`` opening brackets
+    is not walked: its depth is bounded, and its parser's ``parse_float`` checks its numbers."""
+    if text is not None and not _opens_more_than(text, limit):
+        return value
+    level, depth = ([value] if type(value) in _CONTAINERS else []), 0
+    while level:
+        depth += 1
+        children = [*chain.from_iterable(n.values() if type(n) is dict else n for n in level)]
+        if _INF[0] in children or _INF[1] in children:
+            raise CanonicalJSONError("number out of range (beyond a 64-bit double)", source=source)
+        level = [c for c in children if type(c) in _CONTAINERS]
+        if level and depth >= limit:
+            raise CanonicalJSONError(_too_deep(limit).detail, source=source)
+    return value
+
+
+_CONTAINERS = frozenset({dict, list})
+
+
+def _opens_more_than(data: bytes | str, limit: int) -> bool:
+    """At most ``limit`` opening brackets: no need to walk the parsed value (C-speed count)."""
+    if isinstance(data, str):
+        return data.count("[") + data.count("{") > limit
+    raw = bytes(data)
+    return raw.count(b"[") + raw.count(b"{") > limit

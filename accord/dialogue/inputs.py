@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from accord.dialogue.model import (Attendee, Commitment, Decision, Level, Link, Meeting, MeetingStatus,
                                    Series, Status)
+from accord.core.safe_yaml import parse_yaml  # re-exported: the CLI reads dialogue files with it
 from accord.errors import InputError
 
 
@@ -160,25 +161,6 @@ def validation_error(exc: ValidationError, *, source: str | None, root: yaml.Nod
         msg += f" (and {more} more problem{'s' if more > 1 else ''})"
     return InputError(msg, source=source, line=yaml_line(root, loc) if root is not None else None,
                       field=dotted(loc) or None)
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that leaves timestamps as strings: PyYAML would raise a bare ValueError on
-    ``2026-02-30``; as a string it reaches pydantic, whose error names the field and line."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-
-
-def parse_yaml(text: str, *, source: str) -> tuple[Any, yaml.Node | None]:
-    try:
-        return yaml.load(text, Loader=_Loader), yaml.compose(text, Loader=_Loader)  # noqa: S506 - safe loader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InputError(f"not valid YAML: {getattr(exc, 'problem', exc)}", source=source,
-                         line=mark.line + 1 if mark else None) from None
 
 
 def load_dialogue_file(path: str | Path, text: str | None = None) -> tuple[DialogueFile, yaml.Node | None]:

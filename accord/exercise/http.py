@@ -67,6 +67,8 @@ class _Heads:
 
 
 class HttpRunner(Runner):
+    transport = "http"
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.ports = {p.code: _free_port() for p in self.s.parties}

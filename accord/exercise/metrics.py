@@ -268,6 +268,7 @@ def compute_metrics(runner: "Runner", wall: float, drained_at: float | None) -> 
 
     summary_table = [
         ("scenario", s.name),
+        ("transport", runner.transport),
         ("simulated time / wall time", f"{s.duration_s:.0f} s / {wall:.1f} s  (×{s.duration_s / wall:.0f})"),
         ("CPU time", f"{runner.cpu_s:.1f} s"),
         ("launches", str(len(launches))),
@@ -292,6 +293,7 @@ def compute_metrics(runner: "Runner", wall: float, drained_at: float | None) -> 
     return {
         "scenario": {"name": s.name, "description": s.description, "seed": runner.seed,
                      "duration_s": s.duration_s, "status": s.status, "parties": parties},
+        "transport": runner.transport,
         "wall_s": wall, "cpu_s": runner.cpu_s, "simulated_s": s.duration_s, "speedup": s.duration_s / wall if wall else None,
         "detections": int(len(det)),
         "launches": launches, "gospa": gospa_out, "federation": fed,

@@ -18,6 +18,7 @@ simulated second takes a wall second.
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import time as wallclock
@@ -28,9 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
 from accord.clock import ManualClock
 from accord.core.agreements import new_agreement, sign_agreement
@@ -158,10 +157,14 @@ class _HeadTransport:
 
 
 class Runner:
-    def __init__(self, scenario: Scenario, out_dir: Path, *, seed: int | None = None) -> None:
+    #: how envelopes travel between the nodes (``metrics.json``'s ``transport``)
+    transport = "inproc"
+
+    def __init__(self, scenario: Scenario, out_dir: Path, *, seed: int | None = None, force: bool = False) -> None:
         self.s = scenario
         self.seed = scenario.seed if seed is None else seed
         self.out = Path(out_dir)
+        self.force = force
         self.epoch: datetime = scenario.epoch
         self.clock = ManualClock(self.epoch)
         self.t = 0.0
@@ -182,15 +185,34 @@ class Runner:
         self._deferred: list[Any] = []
 
     # --- setup -----------------------------------------------------------------------------
-    def setup(self) -> None:
-        nodes_dir = self.out / "nodes"
+    def run_identity(self) -> dict[str, Any]:
+        """What makes two runs the same run: scenario, seed and transport (kept in the marker)."""
+        return {"scenario": self.s.name, "seed": self.seed, "transport": self.transport}
+
+    def claim_out_dir(self) -> None:
+        """Make ``out`` this run's: empty or new, or the output of the same run (replaced).
+
+        A directory Accord did not make is never touched. Another run's output (another
+        scenario, seed or transport, or one from before runs were recorded) is replaced only
+        with ``force``, so one run cannot silently overwrite the report of another.
+        """
+        marker = self.out / MARKER
         if self.out.exists() and any(self.out.iterdir()):
-            if not (self.out / MARKER).exists():
+            if not marker.exists():
                 raise InputError(f"{self.out} exists and is not an exercise output directory; "
                                  "choose another --out", field="out")
+            before = _read_marker(marker)
+            if before != self.run_identity() and not self.force:
+                raise InputError(f"{self.out} holds the output of another run ({_describe_run(before)}; this run: "
+                                 f"{_describe_run(self.run_identity())}); choose another --out, or pass --force "
+                                 "to replace it", field="out")
             shutil.rmtree(self.out)
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / MARKER).write_text("accord exercise output; safe to delete\n")
+        marker.write_text(json.dumps({"format": "accord-exercise-output/1", **self.run_identity()}) + "\n")
+
+    def setup(self) -> None:
+        nodes_dir = self.out / "nodes"
+        self.claim_out_dir()
         nodes: dict[str, Node] = {}  # party → its node, all up at setup
         for party in self.s.parties:
             d = nodes_dir / party.code.lower()
@@ -668,32 +690,41 @@ class Runner:
         return compute_metrics(self, wall, drained_at)
 
 
+def _read_marker(path: Path) -> dict[str, Any] | None:
+    """The run identity an output directory's marker records (None: unknown, an older marker)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != "accord-exercise-output/1":
+        return None
+    return {k: data.get(k) for k in ("scenario", "seed", "transport")}
+
+
+def _describe_run(run: dict[str, Any] | None) -> str:
+    if run is None:
+        return "a run that did not record its scenario, seed and transport"
+    return f"scenario {run['scenario']}, seed {run['seed']}, transport {run['transport']}"
+
+
 def run_exercise(scenario: Scenario, out_dir: str | Path, *, transport: str = "inproc", seed: int | None = None,
-                 progress: bool = True) -> ExerciseResult:
-    """Run ``scenario``; write ``report.html`` and ``metrics.json`` into ``out_dir``."""
+                 progress: bool = True, force: bool = False) -> ExerciseResult:
+    """Run ``scenario``; write ``report.html`` and ``metrics.json`` into ``out_dir``.
+
+    ``out_dir`` may hold the output of the same run (scenario, seed, transport), which is
+    replaced; another run's output only with ``force`` (:meth:`Runner.claim_out_dir`).
+    """
     if transport not in ("inproc", "http"):
         raise InputError(f"unknown transport {transport!r} (inproc or http)", field="transport")
     if transport == "http":
         from accord.exercise.http import HttpRunner
 
-        runner: Runner = HttpRunner(scenario, Path(out_dir), seed=seed)
+        runner: Runner = HttpRunner(scenario, Path(out_dir), seed=seed, force=force)
     else:
-        runner = Runner(scenario, Path(out_dir), seed=seed)
+        runner = Runner(scenario, Path(out_dir), seed=seed, force=force)
     metrics = runner.run(progress=progress)
     from accord.exercise.metrics import write_outputs
 
     report = write_outputs(runner, metrics)
     return ExerciseResult(metrics, Path(out_dir), report, bool(metrics["passed"]), metrics["wall_s"],
                           metrics["simulated_s"])
-
-
-def print_summary(result: ExerciseResult, console: Console) -> None:
-    m = result.metrics
-    table = Table(title=f"Exercise {m['scenario']['name']} — {'PASSED' if result.passed else 'FAILED'}")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for label, value in m["summary_table"]:
-        table.add_row(label, value)
-    console.print(table)
-    console.print(f"report: {result.report_path}", highlight=False)
-    console.print(f"metrics: {result.out_dir / 'metrics.json'}", highlight=False)

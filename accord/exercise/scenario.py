@@ -18,6 +18,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from accord.core.parties import party_problem
+from accord.core.safe_yaml import parse_yaml
 from accord.errors import InputError
 
 
@@ -270,13 +271,7 @@ def _dotted(loc: tuple[Any, ...]) -> str:
 
 def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
     """Parse and validate a scenario; raise :class:`InputError` naming the line and field."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InputError(f"not valid YAML: {getattr(exc, 'problem', exc)}", source=source,
-                         line=mark.line + 1 if mark else None) from None
+    data, root = parse_yaml(text, source=source)
     if not isinstance(data, dict):
         raise InputError("a scenario is a YAML mapping (name:, parties:, radars: …)", source=source, line=1)
     try:

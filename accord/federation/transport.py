@@ -25,7 +25,8 @@ from typing import Any, Protocol
 import httpx
 
 from accord.core.canonical import canonical_json, parse_json_strict
-from accord.errors import AuthError, FederationError
+from accord.core.plain_http import plain_remote_host
+from accord.errors import AuthError, FederationError, InputError
 from accord.federation.httpsig import sign_request
 from accord.federation.inbox import BatchAck, receive_batch
 
@@ -56,6 +57,9 @@ class HttpTransport:
         url = getattr(partner, "url", None) if partner is not None else None
         if not url:
             raise FederationError(f"partner {party} has no URL (pin it with a URL to deliver to it)")
+        if plain_remote_host(url) is not None and not getattr(partner, "insecure", False):
+            raise FederationError(f"partner {party}'s URL {url} is plain HTTP off loopback and was not accepted "
+                                  "with --insecure; re-pin it with https:// or --insecure")
         with self._lock:
             client = self._clients.get(party)
             if client is None:
@@ -99,7 +103,10 @@ class HttpTransport:
     def get_consistency(self, node: Any, party: str, first: int, second: int) -> list[str]:
         resp = self._request(node, party, "GET", "/federation/v1/consistency",
                              {"first": first, "second": second}, b"")
-        return list(resp.json()["proof"])
+        try:  # bounded like every JSON a partner sends (depth, numbers)
+            return list(parse_json_strict(resp.content, source=f"consistency proof from {party}")["proof"])
+        except (InputError, KeyError, TypeError) as exc:
+            raise FederationError(f"{party} sent a malformed consistency proof: {exc}") from None
 
     def close(self) -> None:
         with self._lock:

@@ -38,7 +38,7 @@ from accord.core.canonical import parse_json_strict
 from accord.errors import InputError, NotFoundError, StixValidationError
 from accord.intel import markings as mk
 from accord.intel.store import Filters, IntelStore
-from accord.intel.validate import structural_failure
+from accord.intel.validate import check_pattern_depth, structural_failure
 
 DEFAULT_COLLECTION = "imports"
 FORMATS = ("stix", "acs", "misp-distribution")
@@ -85,8 +85,9 @@ def object_failures(objects: list[Any], *, strict: bool = False) -> list[dict[st
         if obj["type"] == "marking-definition" and obj["id"] in mk.TLP_BY_ID:
             continue  # predefined: meaning fixed by the id (module docstring)
         try:
+            check_pattern_depth(obj)  # before the pattern parser, which recurses per level
             stix2.parse(dict(obj), allow_custom=True, version="2.1")
-        except (STIXError, ValueError, TypeError) as exc:
+        except (STIXError, ValueError, TypeError, InputError) as exc:
             failures.append({"index": i, "id": obj["id"], "message": f"objects[{i}] {obj['id']}: {exc}"})
             continue
         checked.append((i, obj))

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from itertools import accumulate
 from typing import Any
 
 from accord.errors import InputError
@@ -323,6 +324,35 @@ def _ts_key(ts: str) -> str:
 version_key = _ts_key
 
 
+MAX_PATTERN_DEPTH = 64
+"""The deepest nesting of parentheses and brackets accepted in a STIX pattern (§9). The pattern
+parser (ANTLR) recurses per level: 5,000 levels were a ``RecursionError``; real indicators nest
+a handful deep."""
+
+_PATTERN_STRING = re.compile(r"'(?:[^'\\]|\\.)*'")  # a quoted literal ('…', b'…', h'…', t'…')
+_NOT_BRACKET = re.compile(r"[^()\[\]]+")
+_PATTERN_STEP = str.maketrans({"(": "\x01", "[": "\x01", ")": "\xff", "]": "\xff"})
+
+
+def pattern_depth(pattern: str) -> int:
+    """How deep ``(`` and ``[`` nest in a STIX pattern, outside its quoted literals (regex and
+    C-level iteration: a 10 MB pattern costs milliseconds)."""
+    brackets = _NOT_BRACKET.sub("", _PATTERN_STRING.sub("", pattern))
+    steps = brackets.translate(_PATTERN_STEP).encode("latin-1")  # +1 / -1 as signed bytes
+    return max(accumulate(memoryview(steps).cast("b")), default=0)
+
+
+def check_pattern_depth(obj: Mapping[str, Any], index: int | None = None, source: str | None = None) -> None:
+    """Raise :class:`InputError` if ``obj`` has a ``pattern`` nested deeper than
+    :data:`MAX_PATTERN_DEPTH` (checked before any pattern parser sees it)."""
+    pattern = obj.get("pattern")
+    if not isinstance(pattern, str) or pattern.count("(") + pattern.count("[") <= MAX_PATTERN_DEPTH:
+        return
+    if pattern_depth(pattern) > MAX_PATTERN_DEPTH:
+        raise InputError(f"pattern nested deeper than {MAX_PATTERN_DEPTH} levels",
+                         source=_where(source, index, obj) if index is not None else source, field="pattern")
+
+
 def validate_full(objects: Sequence[Mapping[str, Any]], *, source: str | None = None,
                   validator: bool = True) -> None:
     """Full validation: :func:`check_object`, ``stix2.parse`` and, with ``validator`` and if the
@@ -333,6 +363,7 @@ def validate_full(objects: Sequence[Mapping[str, Any]], *, source: str | None = 
 
     for i, obj in enumerate(objects):
         check_object(obj, i)
+        check_pattern_depth(obj, i, source)
         try:
             stix2.parse(dict(obj), allow_custom=True, version="2.1")
         except (STIXError, ValueError, TypeError) as exc:

@@ -40,7 +40,10 @@ from accord.core.items import Item
 from accord.core.parties import is_party, party_problem
 from accord.core.policy import Decision, decide
 from accord.errors import AccordError, AgreementError, ConfigError, InputError, NotFoundError, StoreError
+from accord.core.plain_http import EVENT as PLAIN_HTTP_EVENT
+from accord.core.plain_http import plain_remote_host
 from accord.store.ledger import Ledger
+from accord.store.private_files import private_dir, write_private
 from accord.store.sqlite import connect, ensure_schema, select_in
 
 log = logging.getLogger("accord.node")
@@ -79,11 +82,16 @@ CREATE TABLE IF NOT EXISTS agreements (
 
 @dataclass(frozen=True)
 class Partner:
-    """A pinned partner: its party, Ed25519 public key (base64) and optional base URL."""
+    """A pinned partner: its party, Ed25519 public key (base64) and optional base URL.
+
+    ``insecure``: the operator accepted a plain-HTTP URL to a non-loopback host (``--insecure``,
+    ledgered as ``insecure.http``); without it such a URL is refused (:mod:`accord.core.plain_http`).
+    """
 
     party: str
     public_key_b64: str
     url: str | None = None
+    insecure: bool = False
 
     @property
     def public_key(self) -> Ed25519PublicKey:
@@ -94,7 +102,8 @@ class Partner:
         return fingerprint(self.public_key)
 
     def to_json(self) -> dict[str, Any]:
-        return {"party": self.party, "key": self.public_key_b64, "fingerprint": self.fingerprint, "url": self.url}
+        return {"party": self.party, "key": self.public_key_b64, "fingerprint": self.fingerprint, "url": self.url,
+                "insecure": self.insecure}
 
 
 def _sha256_hex(data: bytes) -> str:
@@ -135,8 +144,7 @@ class Node:
         directory = Path(directory)
         if (directory / CONFIG_FILE).exists() or (directory / KEY_FILE).exists():
             raise ConfigError(f"{directory}: already a node directory; refusing to overwrite its identity")
-        directory.mkdir(parents=True, exist_ok=True)
-        os.chmod(directory, 0o700)
+        private_dir(directory)
         clock = clock or SystemClock()
         identity = Identity.generate(party)
         identity.save(directory / KEY_FILE)
@@ -224,7 +232,10 @@ class Node:
             url = entry.get("url")
             if url is not None and not isinstance(url, str):
                 raise ConfigError(f"{cfg}: partners.{party}.url must be a string")
-            partners[party] = Partner(party, entry["key"], url)
+            insecure = entry.get("insecure", False)
+            if not isinstance(insecure, bool):
+                raise ConfigError(f"{cfg}: partners.{party}.insecure must be true or false")
+            partners[party] = Partner(party, entry["key"], url, insecure)
         self._partners = partners
         rows = sorted((p.party, p.public_key_b64, p.fingerprint, p.url) for p in partners.values())
         stored = [tuple(r) for r in self.conn.execute(
@@ -235,8 +246,12 @@ class Node:
                 conn.executemany("INSERT INTO partners(party, public_key, fingerprint, url) VALUES (?,?,?,?)", rows)
 
     def add_partner(self, party: str, public_key_b64: str, url: str | None = None, *,
-                    replace: bool = False) -> Partner:
-        """Pin ``party``'s public key (and URL). Re-pinning a different key needs ``replace=True``."""
+                    replace: bool = False, insecure: bool = False) -> Partner:
+        """Pin ``party``'s public key (and URL). Re-pinning a different key needs ``replace=True``.
+
+        A plain ``http://`` URL to a host other than loopback is refused unless ``insecure``:
+        then the acceptance is ledgered (``insecure.http``) and kept in ``node.yaml``.
+        """
         if not is_party(party):
             raise InputError(str(party_problem(party, what="partner party")), field="party")
         if party == self.party:
@@ -247,19 +262,33 @@ class Node:
             raise InputError("that is this node's own public key, not the partner's", field="key")
         if url is not None and not url.startswith(("http://", "https://")):
             raise InputError(f"partner URL must start with http:// or https://, got {url!r}", field="url")
-        partner = Partner(party, base64.b64encode(raw_public(key)).decode(), url)
+        remote = plain_remote_host(url) if url is not None else None
+        if remote is not None and not insecure:
+            raise InputError(f"{url} is plain HTTP to {remote}, not loopback: envelopes and tokens would cross "
+                             "the network unencrypted; use https:// (accord node tls pin) or pass --insecure "
+                             "(recorded in the ledger)", field="url")
+        partner = Partner(party, base64.b64encode(raw_public(key)).decode(), url, remote is not None)
         old = self._partners.get(party)
         if old is not None and old.public_key_b64 != partner.public_key_b64 and not replace:
             raise ConfigError(f"{party} is already pinned with key {old.fingerprint}; re-pinning a different "
                               "key must be deliberate (--replace)")
+        if partner.insecure:  # on the record before it takes effect
+            self.record_plain_http({"use": "partner", "party": party, "url": url})
         cfg_path = self.dir / CONFIG_FILE
         config = _read_config(cfg_path)
         config.setdefault("partners", {})[party] = {"key": partner.public_key_b64, "fingerprint": partner.fingerprint,
-                                                    **({"url": url} if url else {})}
+                                                    **({"url": url} if url else {}),
+                                                    **({"insecure": True} if partner.insecure else {})}
         _write_config(cfg_path, config)
         self._load_partners(config["partners"])
         self._config_stamp = _stamp(cfg_path)
         return partner
+
+    def record_plain_http(self, detail: dict[str, Any]) -> int:
+        """Ledger an operator's ``--insecure``: plain HTTP accepted off loopback (``detail`` says
+        for what and where). Returns the leaf index."""
+        with self._write():
+            return self.ledger.append(PLAIN_HTTP_EVENT, detail, time=self.clock.now())
 
     def remove_partner(self, party: str) -> Partner:
         """Unpin ``party``: drop it from ``node.yaml`` and the ``partners`` table (joining the
@@ -500,12 +529,7 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
 
 
 def _write_config(path: Path, config: dict[str, Any]) -> None:
-    """Write ``node.yaml`` atomically (temp file, fsync, rename)."""
+    """Write ``node.yaml`` atomically (temp file, fsync, rename), mode 0600."""
     text = ("# Accord node configuration. Partners are pinned with `accord node partner add`.\n"
             + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
-    tmp = path.with_suffix(".yaml.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_private(path, text.encode("utf-8"))

@@ -8,19 +8,27 @@ a node acknowledges only what is on disk.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from accord.errors import SchemaInTransactionError
+from accord.errors import SchemaInTransactionError, StoreError
+from accord.store.private_files import make_private, narrow_private
 
 _schema_lock = threading.Lock()
 
 
 def connect(path: str | Path, *, check_same_thread: bool = False) -> sqlite3.Connection:
-    """Open a node database with Accord's settings (WAL, FULL sync, foreign keys, busy wait)."""
+    """Open a node database with Accord's settings (WAL, FULL sync, foreign keys, busy wait).
+
+    The database file, and its ``-wal`` and ``-shm`` files, are mode 0600 whatever the umask
+    (:mod:`accord.store.private_files`).
+    """
+    if str(path) != ":memory:":
+        _private_database(Path(path))
     conn = sqlite3.connect(str(path), timeout=30.0, isolation_level="DEFERRED",
                            check_same_thread=check_same_thread)
     conn.row_factory = sqlite3.Row
@@ -35,6 +43,16 @@ def connect(path: str | Path, *, check_same_thread: bool = False) -> sqlite3.Con
     # a write touching random ids (STIX objects, items) would otherwise re-read its pages
     conn.execute("PRAGMA cache_size=-32768")
     return conn
+
+
+def _private_database(path: Path) -> None:
+    try:
+        make_private(path)
+        for companion in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            with contextlib.suppress(FileNotFoundError):  # SQLite makes new ones with the database's mode
+                narrow_private(companion)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot open the database: {exc.strerror}") from None
 
 
 def select_in(conn: sqlite3.Connection | sqlite3.Cursor, sql: str, values: Iterable[Any], *params: Any,

@@ -25,7 +25,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from accord.errors import InputError
+from accord.core.canonical import check_json_bounds, json_limit_error
+from accord.errors import CanonicalJSONError, InputError
 from accord.warning.frames import EARTH_RADIUS_M, MU, enu_basis, lla_to_ecef
 from accord.warning.types import Prediction, TrackState
 
@@ -44,8 +45,25 @@ def _reject_constant(name: str) -> float:
 
 
 def _loads(text: str) -> Any:
-    """Strict JSON: NaN/Infinity rejected (Python's json accepts them by default)."""
-    return json.loads(text, parse_constant=_reject_constant)
+    """Strict JSON: NaN/Infinity rejected (Python's json accepts them by default); nesting deeper
+    than :data:`~accord.core.canonical.MAX_JSON_DEPTH` and integers longer than 4,300 digits
+    raise a ``ValueError`` that says so (not a ``RecursionError`` or int()'s advice)."""
+    try:
+        return check_json_bounds(json.loads(text, parse_constant=_reject_constant), text=text)
+    except json.JSONDecodeError:
+        raise
+    except (RecursionError, ValueError, CanonicalJSONError) as exc:  # ours, or json.loads past its limits
+        detail = exc.detail if isinstance(exc, CanonicalJSONError) else json_limit_error(exc).detail
+        raise ValueError(detail) from None
+
+
+def _float(v: int | float) -> float:
+    """``float(v)``, with integers beyond a double (``10**400``, which JSON reads as an int) as
+    infinity (then refused as not finite) instead of an ``OverflowError``."""
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf if v > 0 else -math.inf
 
 
 # --------------------------------------------------------------------------------------------
@@ -131,9 +149,9 @@ def _number(obj: dict, key: str, *, source: str, line: int, what: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise InputError(f"{what}: expected a number, got {type(v).__name__} {v!r}"[:200],
                          source=source, line=line, field=key)
-    v = float(v)
+    v = _float(v)
     if not math.isfinite(v):
-        raise InputError(f"{what}: not a finite number", source=source, line=line, field=key)
+        raise InputError(f"{what}: not a finite number (or beyond a 64-bit double)", source=source, line=line, field=key)
     return v
 
 
@@ -310,9 +328,9 @@ def _detection_values(text: str, index: dict[str, int]) -> tuple[float, int, flo
         v = obj[key]
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise _Skip("malformed", f"expected a number, got {type(v).__name__}", key)
-        v = float(v)
+        v = _float(v)
         if not math.isfinite(v):
-            raise _Skip("malformed", "not a finite number", key)
+            raise _Skip("malformed", "not a finite number (or beyond a 64-bit double)", key)
         out.append(v)
     t, rng, az, el = out
     if t < 0.0:
@@ -475,7 +493,7 @@ def read_tracks(path: str | Path) -> list[TrackState]:
             x, y, z, vx, vy, vz = vals[1:]
             out.append(TrackState(vals[0], str(d["track_id"]), x, y, z, vx, vy, vz,
                                   cov=None if cov is None else tuple(float(c) for c in cov)))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise _field_error(path, line, exc) from None
     return out
 
@@ -486,7 +504,7 @@ def read_predictions(path: str | Path) -> list[Prediction]:
     for line, d in _jsonl_objects(path, "predictions"):
         try:
             out.append(Prediction.from_json(d))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise _field_error(path, line, exc) from None
     return out
 
@@ -516,7 +534,7 @@ def read_truth(path: str | Path) -> Truth:
             ids.append(str(d["id"]))
             st.append([float(d[k]) for k in TRUTH_KEYS])
             ph.append(str(d.get("phase", "")))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise _field_error(path, line, exc) from None
     return Truth(t=np.asarray(t, dtype=float), ids=np.asarray(ids, dtype=object),
                  state=np.asarray(st, dtype=float).reshape(-1, 6), phase=np.asarray(ph, dtype=object))
@@ -553,7 +571,7 @@ def read_events(path: str | Path) -> list[Event]:
         try:
             out.append(Event(id=str(d["id"]), lofted=bool(d["lofted"]),
                              **{k: float(d[k]) for k in EVENT_KEYS if k not in ("id", "lofted")}))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise _field_error(path, line, exc) from None
     return out
 

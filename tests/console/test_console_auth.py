@@ -168,5 +168,5 @@ def test_other_methods_get_the_console_headers_too(anon, admin, method):
     assert r.status_code == 303
     assert_csp(r)
     r = admin.request(method, "/console/alerts")
-    assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
+    assert r.status_code == 405 and "GET and POST only" in r.text
     assert_csp(r)

@@ -142,5 +142,5 @@ def test_bad_key_and_broken_yaml(ids):
     bad = text.replace(ids["KOR"].public_b64, "not-base64!!")
     with pytest.raises(InputError, match="keys.KOR"):
         Agreement.from_yaml(bad)
-    with pytest.raises(InputError, match="malformed YAML"):
+    with pytest.raises(InputError, match="a.yaml, line 2: not valid YAML"):
         Agreement.from_yaml("agreement: [unclosed\n", source="a.yaml")

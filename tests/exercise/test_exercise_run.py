@@ -65,6 +65,7 @@ def test_launch_timeline_is_measured(drill):
 def test_outputs_are_written(drill):
     metrics = json.loads((drill.out_dir / "metrics.json").read_text())
     assert metrics["passed"] is True
+    assert metrics["transport"] == "inproc" and ("transport", "inproc") in drill.metrics["summary_table"]
     html = drill.report_path.read_text()
     for element in ('id="map"', 'id="gospa"', 'id="latency"', 'id="timelines"', 'id="summary"'):
         assert element in html
@@ -94,11 +95,56 @@ def test_refuses_to_overwrite_a_directory_it_did_not_make(tmp_path):
     assert (tmp_path / "precious.txt").read_text() == "keep me"
 
 
+def test_another_runs_output_is_replaced_only_with_force(tmp_path):
+    """The same run (scenario, seed, transport) replaces its own output; another run's needs
+    force; a directory Accord did not make is refused even with force (claimed before running)."""
+    from accord.errors import InputError
+    from accord.exercise.http import HttpRunner
+    from accord.exercise.runner import MARKER, Runner
+
+    drill, out = load_scenario(DRILL), tmp_path / "out"
+    Runner(drill, out).claim_out_dir()
+    assert json.loads((out / MARKER).read_text()) == {"format": "accord-exercise-output/1",
+                                                      "scenario": "small-drill", "seed": 5, "transport": "inproc"}
+    (out / "report.html").write_text("the inproc run's report")
+    Runner(drill, out).claim_out_dir()  # the same run again: replaced
+    assert not (out / "report.html").exists()
+    (out / "report.html").write_text("the inproc run's report")
+    for other, differs in ((Runner(drill, out, seed=6), "seed 6"), (HttpRunner(drill, out), "transport http")):
+        with pytest.raises(InputError, match=r"holds the output of another run \(scenario small-drill, seed 5, "
+                                             r"transport inproc; this run: .*" + differs + r".*--force"):
+            other.claim_out_dir()
+        assert (out / "report.html").read_text() == "the inproc run's report"
+    HttpRunner(drill, out, force=True).claim_out_dir()
+    assert not (out / "report.html").exists() and json.loads((out / MARKER).read_text())["transport"] == "http"
+    (out / MARKER).write_text("accord exercise output; safe to delete\n")  # before runs were recorded
+    with pytest.raises(InputError, match="a run that did not record its scenario, seed and transport"):
+        Runner(drill, out).claim_out_dir()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(InputError, match="not an exercise output directory"):
+        Runner(drill, tmp_path / "mine", force=True).claim_out_dir()
+
+
+def test_cli_run_refuses_another_runs_output_before_running(tmp_path):
+    from typer.testing import CliRunner
+
+    from accord.cli.main import app
+    from accord.errors import InputError
+    from accord.exercise.http import HttpRunner
+
+    HttpRunner(load_scenario(DRILL), tmp_path / "out").claim_out_dir()
+    r = CliRunner().invoke(app, ["exercise", "run", str(DRILL), "--out", str(tmp_path / "out"), "--no-progress"])
+    assert isinstance(r.exception, InputError) and "holds the output of another run" in str(r.exception)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".accord-exercise"]
+
+
 def test_http_transport_over_loopback_gives_the_same_guarantees(tmp_path):
     """Every node behind its own uvicorn server; envelopes as signed HTTP POSTs."""
     res = run_exercise(load_scenario(DRILL), tmp_path / "http", transport="http", progress=False)
     fed = res.metrics["federation"]
     assert res.passed, res.metrics["summary_table"]
+    assert json.loads((res.out_dir / "metrics.json").read_text())["transport"] == "http"
     assert fed["items_lost"] == 0 and fed["items_duplicated"] == 0 and fed["items_sent"] > 50
     assert all(i["caught"] for i in res.metrics["injects"])
 

@@ -11,10 +11,11 @@ import math
 import httpx
 import pytest
 from fastapi import FastAPI, Request
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from accord.api.taxii import TaxiiHTTPError, make_router, make_principal_dependency, parse_json
+from accord.core.canonical import MAX_JSON_DEPTH
 from accord.intel.node_store import store_for
 from accord.intel.store import IntelStore, encode_json
 from intel_samples import indicator
@@ -29,8 +30,18 @@ json_values = st.recursive(
     max_leaves=12)
 
 
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
 @settings(max_examples=300, deadline=None)
 @given(value=json_values)
+@example(value=10**400).via("an integer beyond a double, exact through the json path")
+@example(value=-(10**4299)).via("the longest integer json reads")
+@example(value=_nested(MAX_JSON_DEPTH - 2)).via("the deepest body accepted (envelope and list add two)")
 def test_orjson_path_gives_what_json_gives(value):
     raw = json.dumps({"objects": [value]}, ensure_ascii=False).encode()
     parsed, plain = parse_json(raw)

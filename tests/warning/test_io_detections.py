@@ -151,6 +151,13 @@ junk_line = st.one_of(
                                                 "el_rad": e}),
               st.floats(-10, 100), st.sampled_from(["JPN-TPY1", "KOR-GP1", "X"]),
               st.floats(allow_nan=True, allow_infinity=True), st.floats(-1, 7), st.floats(-2, 2)),
+    # boundary values random drawing never reaches (issue #16): beyond a double, past int()'s
+    # 4,300 digits, nested past the JSON depth bound — in any numeric field
+    st.builds(lambda field, value: json.dumps({"t": 1.0, "sensor": "JPN-TPY1", "range_m": 8e5, "az_rad": 1.0,
+                                               "el_rad": 0.1, field: "VALUE"}).replace('"VALUE"', value),
+              st.sampled_from(["t", "range_m", "az_rad", "el_rad"]),
+              st.sampled_from(["1" + "0" * 400, "-1" + "0" * 400, "1e400", "-1e400", "9" * 5000,
+                               "[" * 5000 + "]" * 5000, '{"a":' * 200 + "1" + "}" * 200])),
 )
 
 

@@ -171,3 +171,28 @@ def test_score_command_prints_table_and_json(tmp_path, sim):
     assert d["tracks_per_missile"] == 1.0 and d["identity_switches"] == 0
     r = CliRunner().invoke(app, ["warning", "score", str(sc), str(tmp_path / "nope")])
     assert r.exit_code != 0
+
+
+def test_score_table_labels_the_figure_its_parts_add_up_to(tmp_path, sim):
+    """The parts are RMS over the seconds: printed under the GOSPA RMS, named as its parts, and
+    they add up to it in quadrature (not to the mean, printed above them)."""
+    from accord.cli.main import app
+    sc = write_scenario(tmp_path / "sc", sim)
+    out = tmp_path / "out"
+    out.mkdir()
+    tracks = tracks_from_truth(sim, offset=(0.0, 300.0, 400.0))
+    write_tracks(out / "tracks.jsonl", tracks[::3] + [TrackState(t.t, "F1", t.x + 9e4, t.y, t.z, 0, 0, 0)
+                                                      for t in tracks[::7]])
+    write_predictions(out / "predictions.jsonl", [])
+    r = CliRunner().invoke(app, ["warning", "score", str(sc), str(out)])
+    assert r.exit_code == 0, r.output
+    rows = {}
+    for line in r.stdout.splitlines():
+        cells = [c.strip() for c in line.strip("│ ").split("│")]
+        if len(cells) == 2 and cells[1].endswith(" m"):
+            rows[cells[0]] = float(cells[1][:-2].replace(",", ""))
+    mean, rms = rows["GOSPA mean over the seconds (c=5 km, p=2, α=2)"], rows["GOSPA RMS over the seconds"]
+    parts = [rows[f"{p} part of the RMS"] for p in ("localisation", "missed", "false")]
+    assert all(p > 0 for p in parts) and mean < rms
+    assert math.sqrt(sum(p * p for p in parts)) == pytest.approx(rms, abs=1.5)  # printed rounded to 1 m
+    assert "localisation² + missed² + false² = RMS²" in r.stdout

@@ -149,3 +149,13 @@ def test_cli_simulate_writes_a_scenario(tmp_path):
     assert "M001" in res.output
     header, det = read_detections(out / "detections.jsonl")
     assert len(det) > 100 and len(read_events(out / "events.jsonl")) == 1
+
+
+def test_cli_simulate_into_a_pipe_starts_with_its_table(tmp_path):
+    """The progress bar is for terminals: into a pipe it left a blank first line."""
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "accord.cli.main", "warning", "simulate", "--seed", "3", "--missiles",
+                        "1", "--out", str(tmp_path / "sc")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].strip().startswith(f"{tmp_path / 'sc'}: ")

@@ -27,6 +27,7 @@ from pyproj import Transformer
 from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
 
+from accord.core.canonical import check_json_bounds, json_limit_error
 from accord.errors import ConfigError, InputError
 
 FORMAT = "accord-geography/1"
@@ -140,8 +141,11 @@ class Geography:
         try:
             if raw[:2] == b"\x1f\x8b":
                 raw = gzip.decompress(raw)
-            doc = json.loads(raw)
-        except (OSError, EOFError, ValueError) as exc:
+            doc = check_json_bounds(json.loads(raw), text=raw)
+        except RecursionError as exc:
+            raise InputError(f"geography file is not acceptable JSON: {json_limit_error(exc).detail}",
+                             source=source) from None
+        except (OSError, EOFError, ValueError, InputError) as exc:
             raise InputError(f"geography file is not valid gzip/JSON: {exc}", source=source) from exc
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             got = doc.get("format") if isinstance(doc, dict) else type(doc).__name__

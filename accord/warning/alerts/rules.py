@@ -24,10 +24,10 @@ import numpy as np
 import shapely
 import shapely.affinity
 import shapely.ops
-import yaml
 from pyproj import Geod
 from shapely.geometry import LineString, Polygon
 
+from accord.core.safe_yaml import load_yaml
 from accord.errors import ConfigError, InputError
 from accord.warning.alerts.geography import AdminArea, Geography, NamedRegion, local_projection, project
 from accord.warning.types import Prediction
@@ -99,11 +99,11 @@ class AlertRules:
     def from_yaml(cls, path: str | Path, *, party: str | None = None) -> "AlertRules":
         """Read the ``alerts:`` section of a node's YAML configuration (``party`` from the node)."""
         try:
-            doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            doc = load_yaml(Path(path).read_text(encoding="utf-8"), source=str(path)) or {}
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        except InputError as exc:
+            raise ConfigError(str(exc)) from None
         if not isinstance(doc, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
         section = dict(doc.get("alerts") or {})

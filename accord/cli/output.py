@@ -1,0 +1,36 @@
+"""What the CLI prints besides plain lines: tables that keep every value whole, and warnings.
+
+Rich fits a table to the console's width, which is the terminal's, or 80 columns when there is
+no terminal (a pipe, a file, a CI log), and cuts what does not fit with "…": ``accord node
+status | cat`` printed "conta…" for "last contact" and "deliv…" for "delivered". So:
+
+* into a pipe or a file, a table is printed at its natural width, however wide, so that
+  scripts, ``grep`` and ``less`` see whole values;
+* on a terminal narrower than the table, each column folds a value that does not fit onto
+  further lines instead of cutting it.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
+
+_UNBOUNDED = 1 << 16
+
+
+def print_table(console: Console, table: Table) -> None:
+    """Print ``table`` on ``console`` with no value cut (see the module docstring)."""
+    for column in table.columns:
+        column.overflow = "fold"
+    if console.is_terminal:
+        console.print(table)
+        return
+    natural = Measurement.get(console, console.options.update(width=_UNBOUNDED), table).maximum
+    Console(file=console.file, width=natural, color_system=console.color_system,  # type: ignore[arg-type]
+            no_color=console.no_color).print(table)
+
+
+def warn(message: str) -> None:
+    """One line on stderr: ``warning: …``."""
+    Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/] {message}", highlight=False)

@@ -1,0 +1,115 @@
+"""The one YAML loader for every file Accord reads: agreements, node configuration (``node.yaml``,
+its ``sharing:`` and ``alerts:`` sections), exercise scenarios and dialogue files.
+
+YAML 1.1 has features that turn a small file into a large or surprising value, and that no
+Accord file needs; this loader refuses them while the document is being composed, before
+anything is built, with a one-line :class:`~accord.errors.InputError` naming the file and line:
+
+* **anchors and aliases** (``&a`` / ``*a``): nested aliases ("billion laughs") make a 1.5 KB
+  file expand into gigabytes, and an error message that formats the value takes a minute;
+* **merge keys** (``<<:``), which copy mappings into others (they also ride on aliases);
+* **complex keys** (``? [a]``, ``{[a]: 1}``): a list or mapping as a key is unhashable, and
+  PyYAML answers with a bare ``TypeError``;
+* **duplicate keys**, which PyYAML resolves silently to the last value;
+* nesting deeper than :data:`MAX_DEPTH` (the composer recurses: ``[[[[…]]]]`` 100,000 deep is a
+  ``RecursionError``).
+
+Timestamps stay strings (PyYAML raises a bare ``ValueError`` on ``2026-02-30``); each format's
+own model parses them and names the field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from accord.errors import InputError
+
+MAX_DEPTH = 64
+"""The deepest nesting of lists and mappings accepted (Accord's files nest five or six deep)."""
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _Refused(yaml.YAMLError):
+    """A YAML feature Accord files do not use, found at ``mark``."""
+
+    def __init__(self, problem: str, mark: yaml.Mark | None, field: str | None = None) -> None:
+        super().__init__(problem)
+        self.problem, self.problem_mark, self.field = problem, mark, field
+
+
+class SafeLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader without aliases, anchors, merge keys, complex or duplicate keys, or
+    deep nesting (see the module docstring); timestamps stay strings."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise _Refused(f"YAML aliases (*{event.anchor}) are not accepted", event.start_mark)
+        if getattr(event, "anchor", None) is not None:
+            raise _Refused(f"YAML anchors (&{event.anchor}) are not accepted", event.start_mark)
+        if not isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            return super().compose_node(parent, index)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _Refused(f"YAML nested deeper than {MAX_DEPTH} levels", event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def compose_mapping_node(self, anchor: Any) -> yaml.MappingNode:
+        node = super().compose_mapping_node(anchor)
+        seen: dict[str, int] = {}
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                raise _Refused("complex YAML keys (a list or mapping used as a key) are not accepted",
+                               key.start_mark)
+            if key.tag == _MERGE_TAG:
+                raise _Refused("YAML merge keys (<<) are not accepted", key.start_mark)
+            line = key.start_mark.line + 1
+            if key.value in seen:
+                raise _Refused(f"duplicate key {key.value!r} (first on line {seen[key.value]})",
+                               key.start_mark, field=key.value)
+            seen[key.value] = line
+        return node
+
+
+SafeLoader.yaml_implicit_resolvers = {
+    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def parse_yaml(text: str, *, source: str | None = None) -> tuple[Any, yaml.Node | None]:
+    """``(value, root node)`` of a one-document YAML text: the node tree gives line numbers to
+    errors found later (pydantic's locations). Raises :class:`InputError` naming ``source`` and
+    the line; the message never quotes the document."""
+    loader = SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        return (loader.construct_document(root) if root is not None else None), root
+    except _Refused as exc:
+        raise InputError(exc.problem, source=source, line=_line(exc.problem_mark), field=exc.field) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise InputError(f"not valid YAML: {' '.join(str(problem).split())}", source=source,
+                         line=_line(mark)) from None
+    finally:
+        loader.dispose()
+
+
+def _line(mark: yaml.Mark | None) -> int | None:
+    return mark.line + 1 if mark is not None else None
+
+
+def load_yaml(text: str, *, source: str | None = None) -> Any:
+    """The value of a YAML text, read by :class:`SafeLoader` (see :func:`parse_yaml`)."""
+    return parse_yaml(text, source=source)[0]

@@ -1,0 +1,106 @@
+"""What the CLI prints for a new user (issue #16, item 11): `accord --version`, a token that says
+how to use it, and tables that keep every value whole in a pipe or a narrow terminal."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import pkgutil
+from collections import Counter
+
+import pytest
+from rich.console import Console
+from rich.table import Table
+from typer.testing import CliRunner
+
+import accord.cli
+from accord import __version__
+from accord.cli.main import app
+from accord.cli.output import print_table
+from accord.node import Node
+
+runner = CliRunner()
+
+
+def test_version_flag_and_command_print_the_version():
+    for args in (["--version"], ["version"], ["--version", "node"]):
+        r = runner.invoke(app, args)
+        assert r.exit_code == 0 and r.stdout == f"accord {__version__}\n", (args, r.output)
+
+
+@pytest.mark.parametrize("scopes,request_shown", [
+    (["items:read", "status"], "http://127.0.0.1:8600/api/v1/items"),
+    (["status"], "http://127.0.0.1:8600/api/v1/status"),
+    (["share"], "-H 'Content-Type: application/json' -d '{\"item_id\": \"<item id>\", \"to\": \"<party>\"}' "
+                "http://127.0.0.1:8600/api/v1/share"),
+])
+def test_token_create_prints_the_secret_alone_and_how_to_use_it(tmp_path, scopes, request_shown):
+    Node.init(tmp_path / "jpn", "JPN").close()
+    args = ["node", "token", "create", "--dir", str(tmp_path / "jpn"), "--name", "analyst"]
+    r = runner.invoke(app, [*args, *[a for s in scopes for a in ("--scope", s)]])
+    assert r.exit_code == 0, r.output
+    secret = r.stdout.strip()
+    assert r.stdout == secret + "\n" and secret.startswith("acc_")  # TOKEN=$(…) gets the secret only
+    assert secret not in r.stderr
+    assert f"token 'analyst' for JPN ({' '.join(sorted(scopes))})" in r.stderr
+    assert f'curl -H "Authorization: Bearer $TOKEN" {request_shown}' in r.stderr
+
+
+HEADERS = ("partner", "last contact (UTC)", "queued", "delivered", "refused", "sent #", "recv #", "head", "state")
+ROW = ("KOR", "2026-11-25 13:15:29", "0", "2", "0", "2", "0", "5", "3 failures")
+
+
+def wide_table() -> Table:
+    t = Table(*HEADERS)
+    t.add_row(*ROW)
+    return t
+
+
+def test_a_table_into_a_pipe_keeps_its_natural_width():
+    out = io.StringIO()
+    print_table(Console(file=out, width=40), wide_table())
+    text = out.getvalue()
+    assert "…" not in text
+    for value in ("last contact (UTC)", "delivered", "2026-11-25 13:15:29", "3 failures"):
+        assert value in text
+    assert len({len(line) for line in text.splitlines()}) == 1  # one table, every line whole
+
+
+def test_a_table_on_a_narrow_terminal_folds_values_instead_of_cutting_them():
+    out = io.StringIO()
+    print_table(Console(file=out, width=50, force_terminal=True, color_system=None), wide_table())
+    text = out.getvalue()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 50
+    # folded cells interleave on the lines, so compare the letters and digits: none may be lost
+    printed = Counter(ch for ch in text if ch.isalnum())
+    assert Counter(ch for value in HEADERS + ROW for ch in value if ch.isalnum()) - printed == Counter()
+
+
+@pytest.fixture
+def narrow_consoles(monkeypatch):
+    """Every CLI module's console 60 columns wide, as in a small window or a CI log."""
+    for info in pkgutil.iter_modules(accord.cli.__path__):
+        module = importlib.import_module(f"accord.cli.{info.name}")
+        if isinstance(getattr(module, "console", None), Console):
+            monkeypatch.setattr(module.console, "width", 60)
+
+
+def test_status_tokens_and_partners_stay_whole_when_piped(tmp_path, narrow_consoles):
+    jpn, kor = Node.init(tmp_path / "jpn", "JPN"), Node.init(tmp_path / "kor", "KOR")
+    jpn.add_partner("KOR", kor.identity.public_b64, "http://127.0.0.1:8602")
+    jpn.close()
+    d = str(tmp_path / "jpn")
+    scopes = ["items:read", "items:write", "share", "status", "dialogue:read"]
+    assert runner.invoke(app, ["node", "token", "create", "--dir", d, "--name", "operations-desk",
+                               *[a for s in scopes for a in ("--scope", s)]]).exit_code == 0
+    status = runner.invoke(app, ["node", "status", "--dir", d])
+    tokens = runner.invoke(app, ["node", "token", "list", "--dir", d])
+    partners = runner.invoke(app, ["node", "partner", "list", "--dir", d])
+    for r in (status, tokens, partners):  # (a "…" of their own abbreviates keys and roots)
+        assert r.exit_code == 0, r.output
+    for header in ("last contact (UTC)", "queued", "delivered", "refused", "sent #", "recv #", "head", "state"):
+        assert header in status.stdout
+    assert "dialogue:read items:read items:write share status" in tokens.stdout
+    assert "operations-desk" in tokens.stdout and "http://127.0.0.1:8602" in partners.stdout
+    assert json.loads(runner.invoke(app, ["node", "partner", "list", "--dir", d, "--json"]).stdout)[0]["party"] == "KOR"

@@ -1,0 +1,124 @@
+"""``accord node serve`` tells the truth (issue #16, items 4 and 10): it binds before it says
+"serving on", refuses ports outside 1–65535, refuses a node directory another process serves
+(and takes over a lock a dead one left), and serves plain HTTP off loopback only with
+``--insecure``, warned and ledgered."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from accord.api.serve import ServeLock, check_port
+from accord.core.plain_http import is_loopback_host, plain_remote_host
+from accord.errors import ConfigError, InputError
+from accord.node import Node
+from federation_harness import ROOT, NodeProcess, free_port, ledger_events
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def serve(dir, *args: str) -> subprocess.CompletedProcess:
+    """Run ``accord node serve``; every case here must exit on its own (the old code served on)."""
+    return subprocess.run([sys.executable, "-m", "accord.cli.main", "node", "serve", "--dir", str(dir), *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=30)
+
+
+@pytest.fixture
+def jpn(tmp_path):
+    Node.init(tmp_path / "jpn", "JPN").close()
+    return tmp_path / "jpn"
+
+
+@pytest.mark.parametrize("port", ["99999", "0"])  # the other bounds: test_check_port_bounds
+def test_a_port_outside_1_to_65535_is_refused(jpn, port):
+    r = serve(jpn, "--port", port)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"port {port} is not a TCP port (1–65535)" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert "serving on" not in r.stdout
+
+
+def test_an_address_in_use_is_an_error_and_never_announced(jpn):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = serve(jpn, "--port", str(port))
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert "serving on" not in r.stdout
+
+
+def test_one_server_per_node_directory_and_a_dead_servers_lock_is_taken_over(jpn):
+    first = NodeProcess(jpn, free_port()).start()
+    try:
+        assert (jpn / "serve.lock").read_text() == f"{first.proc.pid}\n"
+        r = serve(jpn, "--port", str(free_port()))
+        assert r.returncode == 2 and "serving on" not in r.stdout
+        assert f"is already served by process {first.proc.pid}" in r.stderr
+        dead = first.proc.pid
+        first.kill9()  # the lock file still names it
+        assert (jpn / "serve.lock").read_text() == f"{dead}\n"
+        second = NodeProcess(jpn, free_port()).start()
+        try:
+            log = (jpn / "serve.log").read_text()
+            assert f"took over {jpn / 'serve.lock'} from process {dead}, which no longer runs" in log
+            assert (jpn / "serve.lock").read_text() == f"{second.proc.pid}\n"
+        finally:
+            second.stop()
+        assert (jpn / "serve.lock").read_text() == ""  # a clean stop leaves no PID behind
+    finally:
+        first.stop()
+
+
+def test_plain_http_off_loopback_needs_insecure_which_is_warned_and_ledgered(jpn):
+    r = serve(jpn, "--host", "0.0.0.0", "--port", str(free_port()))
+    assert r.returncode == 2 and "serving on" not in r.stdout
+    assert "serving plain HTTP on 0.0.0.0 (not loopback)" in r.stderr and "--insecure" in r.stderr
+    assert ledger_events(jpn, "insecure.http") == []
+    port = free_port()
+    server = NodeProcess(jpn, port, args=["--host", "0.0.0.0", "--insecure"]).start()
+    try:
+        assert ledger_events(jpn, "insecure.http") == [{"use": "serve", "address": f"http://0.0.0.0:{port}"}]
+        log = (jpn / "serve.log").read_text()
+        assert f"warning: serving plain HTTP on 0.0.0.0:{port}, not loopback" in log
+        assert log.index("warning:") < log.index(f"serving on http://0.0.0.0:{port}")
+    finally:
+        server.stop()
+
+
+def test_serve_lock_in_process(tmp_path):
+    with ServeLock(tmp_path) as lock:
+        assert lock.taken_over is None
+        with pytest.raises(ConfigError, match=f"already served by process {os.getpid()} "):
+            ServeLock(tmp_path).acquire()
+    (tmp_path / "serve.lock").write_text("4194304\n")  # above Linux's pid_max: no such process
+    with ServeLock(tmp_path) as lock:
+        assert lock.taken_over == 4194304
+    with pytest.raises(ConfigError, match="cannot make the serve lock"):
+        ServeLock(tmp_path / "no-such-node").acquire()
+
+
+def test_check_port_bounds():
+    assert check_port(1) == 1 and check_port(65535) == 65535
+    for bad in (0, 65536, -80):
+        with pytest.raises(InputError, match="1–65535"):
+            check_port(bad)
+
+
+@pytest.mark.parametrize("host,loopback", [
+    ("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("[::1]", True), ("localhost", True),
+    ("LOCALHOST.", True), ("kor.localhost", True), ("0.0.0.0", False), ("::", False), ("10.0.0.5", False),
+    ("kor.example", False), ("127.0.0.1.example", False), ("", False)])
+def test_is_loopback_host(host, loopback):
+    assert is_loopback_host(host) is loopback
+
+
+def test_plain_remote_host():
+    assert plain_remote_host("http://192.0.2.7:8602") == "192.0.2.7"
+    assert plain_remote_host("HTTP://kor.example/") == "kor.example"
+    for fine in ("https://192.0.2.7:8602", "http://127.0.0.1:8602", "http://[::1]:8602", "http://localhost"):
+        assert plain_remote_host(fine) is None

@@ -2,7 +2,8 @@
 
 ``create_app(node)`` mounts
 
-* ``GET /health`` — the only endpoint that answers without authentication;
+* ``GET /health`` — the only API endpoint that answers without authentication (the console's
+  login page is the other public page);
 * ``GET /openapi.json`` — the OpenAPI 3 description (bearer token required, any scope);
 * ``/api/v1/…`` — the user API (:mod:`accord.api.user`), bearer API tokens with scopes;
 * ``GET /metrics`` — Prometheus metrics (:mod:`accord.api.metrics`), bearer token with scope

@@ -2,15 +2,18 @@
 
 ``create_app(node)`` mounts
 
-* ``GET /health`` — the only endpoint that answers without authentication;
+* ``GET /health`` — the only API endpoint that answers without authentication (the console's
+  login page is the other public page);
 * ``GET /openapi.json`` — the OpenAPI 3 description (bearer token required, any scope);
 * ``/api/v1/…`` — the user API (:mod:`accord.api.user`), bearer API tokens with scopes;
 * ``GET /metrics`` — Prometheus metrics (:mod:`accord.api.metrics`), bearer token with scope
   ``metrics``;
 * ``/federation/v1/…`` — the partner API (:mod:`accord.api.partner`), RFC 9421 signed requests
   from pinned partner keys carrying signed envelopes;
-* ``/taxii2/…`` (:mod:`accord.api.taxii`) and the dialogue API (:mod:`accord.api.dialogue`) when
-  those modules are present (each exports ``make_router(node) -> APIRouter``).
+* ``/taxii2/…`` (:mod:`accord.api.taxii`), the dialogue API (:mod:`accord.api.dialogue`) and
+  the web console at ``/console/`` (:mod:`accord.console.routes`, cookie sessions, not in the
+  OpenAPI description) when those modules are present (each exports
+  ``make_router(node) -> APIRouter``).
 
 When ``federation`` is given (or ``start_federation=True``), the app's lifespan starts its
 delivery workers and stops them on shutdown.
@@ -49,12 +52,13 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 """The largest request body any route reads once the request is authenticated (FastAPI enforces
 it app-wide with 413); before, :data:`accord.api.deps.PRE_AUTH_BODY_BYTES`."""
 
-OPEN_PATHS = frozenset({"/health"})
-"""The only paths served without authentication."""
+OPEN_PATHS = frozenset({"/health", "/console"})
+"""The only paths served without authentication (``/console`` only redirects to ``/console/``)."""
 
-SELF_AUTHENTICATED = ("/federation/", "/taxii2/")
+SELF_AUTHENTICATED = ("/federation/", "/taxii2/", "/console/")
 """Path prefixes whose routes authenticate by their own scheme (RFC 9421 partner signatures,
-TAXII's bearer or Basic credentials, in TAXII's error format) before reading a body. Every other
+TAXII's bearer or Basic credentials, in TAXII's error format, the console's session cookie, whose
+pages redirect to its login form) before reading a body. Every other
 path needs a bearer API token of the node's party, checked by :class:`NodeApp` before the app
 reads anything: a router added later is protected without doing anything."""
 
@@ -156,6 +160,7 @@ _OPTIONAL_ROUTERS = (
     # (module, prefix used when the router's own paths do not already carry it)
     ("accord.api.taxii", "/taxii2"),
     ("accord.api.dialogue", "/api/v1/dialogue"),
+    ("accord.console.routes", "/console"),
 )
 
 

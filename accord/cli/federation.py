@@ -80,7 +80,9 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
             where = f"{scheme}://{serving.host_port(host, port)}"
             serving.run(app, sock, ssl_certfile=certfile, ssl_keyfile=keyfile,
                         log_level="warning" if log_level.lower() in ("debug", "info") else log_level.lower(),
-                        on_started=lambda: console.print(f"node {node.party} serving on {where}", highlight=False),
+                        on_started=lambda: console.print(f"node {node.party} serving on {where}\n"
+                                                         f"console: {where}/console/ (log in with an API token)",
+                                                         highlight=False),
                         on_stopped=lock.release)
 
 
@@ -166,7 +168,11 @@ token_app = typer.Typer(help="API tokens for the node's users (stored hashed).",
 @token_app.command("create")
 def token_create(dir: DirOpt, name: Annotated[str, typer.Option(help="a label for the token")],
                  scope: Annotated[list[str], typer.Option(help="scope (repeat): items:read, items:write, "
-                                                         "share, status, taxii:read, admin …")]) -> None:
+                                                         "share, status, taxii:read, admin …")],
+                 party: Annotated[str | None, typer.Option(
+                     help="the user's party (default: the node's); a partner's token is refused by "
+                          "the user API and sees, in the console and over TAXII, only what is "
+                          "releasable to its party")] = None) -> None:
     """Create a token; the secret is printed once and never stored.
 
     The secret alone goes to stdout (``TOKEN=$(accord node token create …)``); how to use it goes
@@ -175,11 +181,11 @@ def token_create(dir: DirOpt, name: Annotated[str, typer.Option(help="a label fo
     from accord.api.deps import create_token
 
     node = _open(dir)
-    secret = create_token(node.conn, name, node.party, frozenset(scope))
+    secret = create_token(node.conn, name, party or node.party, frozenset(scope))
     typer.echo(secret)
     example = next((_EXAMPLE_REQUEST[s] for s in scope if s in _EXAMPLE_REQUEST), _EXAMPLE_REQUEST["status"])
     Console(stderr=True, soft_wrap=True, highlight=False).print(
-        f"token {name!r} for {node.party} ({' '.join(sorted(set(scope)))}): the secret is printed once, on stdout; "
+        f"token {name!r} for {party or node.party} ({' '.join(sorted(set(scope)))}): the secret is printed once, on stdout; "
         "the node keeps only its SHA-256.\nSend it as a bearer token to the node's API, at the URL `accord node "
         f"serve` prints, e.g.:\n  curl -H \"Authorization: Bearer $TOKEN\" {example}", markup=False)
 

@@ -103,12 +103,13 @@ def coastlines(bounds: tuple[float, float, float, float]) -> list[list[tuple[flo
     return rings
 
 
-def area_outlines(codes: list[str]) -> list[tuple[str, list[tuple[float, float]]]]:
-    """Outlines of the named admin areas (by code), for the report map."""
+def area_outlines(codes: list[str], lang: str = "en") -> list[tuple[str, list[tuple[float, float]]]]:
+    """Outlines of the named admin areas (by code), named in ``lang``, for the report map and the
+    console's live picture."""
     geo = geography()
     out = []
     for p in geo.parties.values():
         for a in p.areas:
             if a.code in codes:
-                out += [(a.name("en"), ring) for ring in _rings(a.geometry)]
+                out += [(a.name(lang), ring) for ring in _rings(a.geometry)]
     return out

@@ -137,7 +137,13 @@ def authenticate_token(conn: sqlite3.Connection, secret: str) -> Principal:
     """
     if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         raise AuthError("malformed API token")
-    digest = token_digest(secret)
+    return principal_for_digest(conn, token_digest(secret))
+
+
+def principal_for_digest(conn: sqlite3.Connection, digest: str) -> Principal:
+    """The :class:`Principal` of the live token whose SHA-256 digest is ``digest``, or raise
+    :class:`AuthError` (unknown or revoked). For holders of a digest who must not keep the
+    secret, such as the console's sessions, which re-check their token on every request."""
     row = conn.execute("SELECT name, party, scopes, token_hash, revoked FROM api_tokens WHERE token_hash = ?",
                        (digest,)).fetchone()
     # compare_digest even on a miss, so hit and miss take the same path

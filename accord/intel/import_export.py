@@ -51,15 +51,20 @@ def read_bundle(path: str | Path) -> list[dict[str, Any]]:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", source=str(path)) from None
-    data = parse_json_strict(raw, source=str(path))
+    return parse_bundle(raw, source=str(path))
+
+
+def parse_bundle(raw: bytes, *, source: str) -> list[dict[str, Any]]:
+    """The objects of a STIX bundle (or a TAXII envelope, or a JSON list of objects) given as bytes."""
+    data = parse_json_strict(raw, source=source)
     if isinstance(data, dict) and data.get("type") == "bundle" or isinstance(data, dict) and "objects" in data:
         objects = data.get("objects")
     elif isinstance(data, list):
         objects = data
     else:
-        raise InputError("expected a STIX bundle ({\"type\": \"bundle\", \"objects\": [...]})", source=str(path))
+        raise InputError("expected a STIX bundle ({\"type\": \"bundle\", \"objects\": [...]})", source=source)
     if not isinstance(objects, list) or not objects:
-        raise InputError("the bundle has no objects", source=str(path), field="objects")
+        raise InputError("the bundle has no objects", source=source, field="objects")
     return objects
 
 
@@ -119,7 +124,13 @@ def import_bundle(store: IntelStore, path: str | Path, *, collection: str | None
     listed in the summary's ``rejected`` (index, id, type, reason and the object as it was);
     the caller decides what a skip means (the CLI writes them to a report and exits non-zero).
     """
-    objects = read_bundle(path)
+    return import_objects(store, read_bundle(path), source=str(path), collection=collection, strict=strict,
+                          skip_invalid=skip_invalid)
+
+
+def import_objects(store: IntelStore, objects: list[Any], *, source: str, collection: str | None = None,
+                   strict: bool = False, skip_invalid: bool = False) -> dict[str, Any]:
+    """:func:`import_bundle` for objects already read (the console's import form)."""
     rejected: list[dict[str, Any]] = []
     if skip_invalid:
         failures = object_failures(objects, strict=strict)
@@ -128,7 +139,7 @@ def import_bundle(store: IntelStore, path: str | Path, *, collection: str | None
                      "reason": f["message"], "object": objects[f["index"]]} for f in failures]
         valid = [o for i, o in enumerate(objects) if i not in bad]
     else:
-        validate_objects(objects, source=str(path), strict=strict)
+        validate_objects(objects, source=source, strict=strict)
         valid = objects
     if collection is None:
         try:
@@ -142,7 +153,7 @@ def import_bundle(store: IntelStore, path: str | Path, *, collection: str | None
     types: dict[str, int] = {}
     for obj in valid:
         types[obj["type"]] = types.get(obj["type"], 0) + 1
-    summary = {"file": str(path), "collection": coll.id, "alias": coll.alias, "objects": len(objects),
+    summary = {"file": source, "collection": coll.id, "alias": coll.alias, "objects": len(objects),
                "stored": new, "already_present": len(valid) - new, "types": dict(sorted(types.items())),
                "status": result.status["id"] if result is not None else None}
     if skip_invalid:

@@ -1,0 +1,154 @@
+"""The live picture: an SVG map drawn on the server from the packaged geography (no tiles, no
+network), with alerted areas, own and partner tracks with their trails, predicted launch points
+and 95 % impact ellipses.
+
+Projection: equirectangular over :data:`BOUNDS` with the vertical scale chosen so that a metre
+is the same number of pixels east–west and north–south at the middle latitude; so an ellipse's
+axes can be drawn in metres (``px_per_m``), rotated by its bearing. Tracks are ECEF states
+(``warning.track`` bodies) turned into lat/lon with :func:`accord.warning.frames.ecef_to_lla`;
+a trail is the track's positions over the last :data:`TRAIL_MINUTES` by ``created`` (at most
+:data:`TRAIL_POINTS`, the newest). Each
+track's head and each prediction is a link (keyboard-focusable) to the item's page.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+BOUNDS = (122.0, 146.0, 30.0, 45.5)  # lon0, lon1, lat0, lat1: Korea, Japan and the seas between
+WIDTH = 900
+TRAIL_MINUTES = 30
+TRAIL_POINTS = 240  # per track: the newest; a trail never grows past this many vertices
+PARTY_COLOURS = {"JPN": "#c0392b", "KOR": "#2e6fbf", "USA": "#2c8a4b"}
+M_PER_DEG = 111_195.0
+
+
+def _height() -> int:
+    lon0, lon1, lat0, lat1 = BOUNDS
+    return round(WIDTH * (lat1 - lat0) / ((lon1 - lon0) * math.cos(math.radians((lat0 + lat1) / 2))))
+
+
+HEIGHT = _height()
+
+
+def xy(lon: float, lat: float) -> tuple[float, float]:
+    lon0, lon1, lat0, lat1 = BOUNDS
+    return (round((lon - lon0) / (lon1 - lon0) * WIDTH, 1), round((lat1 - lat) / (lat1 - lat0) * HEIGHT, 1))
+
+
+def px_per_m() -> float:
+    lon0, lon1, lat0, lat1 = BOUNDS
+    return HEIGHT / ((lat1 - lat0) * M_PER_DEG)
+
+
+def _path(rings: Iterable[Iterable[tuple[float, float]]]) -> str:
+    parts = []
+    for ring in rings:
+        pts = [xy(lon, lat) for lon, lat in ring]
+        if len(pts) > 2:
+            parts.append("M" + "L".join(f"{x} {y}" for x, y in pts) + "Z")
+    return "".join(parts)
+
+
+@lru_cache(maxsize=1)
+def land_path() -> str:
+    from accord.exercise.alerting import coastlines
+
+    return _path(coastlines(BOUNDS))
+
+
+def _xyz(body: dict) -> tuple[float, float, float] | None:
+    try:
+        return float(body["x"]), float(body["y"]), float(body["z"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _lonlats(xyz: list[Any]) -> list[tuple[float, float]]:
+    """ECEF positions → (lon°, lat°), in one vectorised call."""
+    from accord.warning.frames import ecef_to_lla
+
+    if not xyz:
+        return []
+    lat, lon, _ = ecef_to_lla(xyz)
+    return list(zip(lon.tolist(), lat.tolist()))
+
+
+def render(*, home: str, tracks: list[Any], predictions: list[Any], alerted: list[str], lang: str,
+           now: datetime, t: Callable[[str], str]) -> str:
+    """The picture's ``<svg>`` (escaped: every text comes through :func:`html.escape`)."""
+    from accord.exercise.alerting import area_outlines
+
+    e = html.escape
+    out = [f'<svg id="picture" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
+           f'role="group" aria-labelledby="picture-title"><title id="picture-title">{e(t("picture"))}</title>',
+           f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#eef4fa"/>',
+           f'<path d="{land_path()}" fill="#e8e4d8" stroke="#8a8576" stroke-width="0.6"/>']
+    for name, ring in area_outlines(alerted, lang):
+        out.append(f'<path class="alerted" d="{_path([ring])}" fill="#f5b041" fill-opacity="0.6" stroke="#b9770e">'
+                   f'<title>{e(name)}</title></path>')
+    since = now - timedelta(minutes=TRAIL_MINUTES)
+    trails: dict[tuple[str, str], list[Any]] = {}
+    for item in tracks:
+        if item.created >= since:
+            trails.setdefault((item.originator, str(item.body.get("track_id"))), []).append(item)
+    for (party, track_id), items in sorted(trails.items()):
+        items.sort(key=lambda i: (i.body.get("t", 0), i.created))
+        items = [i for i in items[-TRAIL_POINTS:] if _xyz(i.body) is not None]
+        pts = _lonlats([_xyz(i.body) for i in items])
+        if not pts:
+            continue
+        colour = PARTY_COLOURS.get(party, "#8e44ad")
+        dash = "" if party == home else ' stroke-dasharray="6 3"'
+        if len(pts) > 1:
+            line = " ".join(f"{x},{y}" for x, y in (xy(*p) for p in pts))
+            out.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="1.8"{dash}/>')
+        x, y = xy(*pts[-1])
+        head = items[-1]
+        out.append(f'<a href="/console/items/{e(head.id)}" class="track" data-party="{e(party)}">'
+                   f'<title>{e(party)} {e(track_id)} — {e(str(head.marking))}</title>'
+                   f'<circle cx="{x}" cy="{y}" r="{6 if party == home else 5}" fill="{colour}" stroke="#fff" '
+                   f'stroke-width="1.5"/></a>')
+    ppm = px_per_m()
+    for p in predictions:
+        b = p.body
+        try:
+            lx, ly = xy(float(b["launch_lon_deg"]), float(b["launch_lat_deg"]))
+            ix, iy = xy(float(b["impact_lon_deg"]), float(b["impact_lat_deg"]))
+            ell = b["impact_ellipse_95"]
+            rx, ry = float(ell["semi_major_m"]) * ppm, float(ell["semi_minor_m"]) * ppm
+            rot = float(ell["bearing_deg"]) - 90.0  # bearing: from north, clockwise; SVG: from +x, clockwise
+        except (KeyError, TypeError, ValueError):
+            continue
+        label = f'{p.originator} {b.get("track_id", "")} — {p.marking}'
+        out.append(f'<a href="/console/items/{e(p.id)}" class="prediction"><title>{e(label)}</title>'
+                   f'<path d="M{lx - 5} {ly - 5}L{lx + 5} {ly + 5}M{lx - 5} {ly + 5}L{lx + 5} {ly - 5}" '
+                   f'stroke="#111" stroke-width="2"/>'
+                   f'<ellipse cx="{ix}" cy="{iy}" rx="{max(rx, 0.5):.2f}" ry="{max(ry, 0.5):.2f}" '
+                   f'transform="rotate({rot:.1f} {ix} {iy})" fill="#8e44ad" fill-opacity="0.25" stroke="#8e44ad"/>'
+                   f'<circle cx="{ix}" cy="{iy}" r="7" fill="none" stroke="#8e44ad" stroke-width="1.5"/></a>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def track_facts(item: Any) -> dict[str, Any] | None:
+    """What a track's page shows beside its body: position, altitude, speed, phase, source."""
+    from accord.warning.frames import ecef_to_lla
+
+    body = item.body
+    xyz = _xyz(body)
+    if xyz is None:
+        return None
+    lat, lon, alt = (float(v) for v in ecef_to_lla(list(xyz)))
+    ll = (lon, lat)
+    try:
+        speed = math.sqrt(sum(float(body[k]) ** 2 for k in ("vx", "vy", "vz")))
+    except (KeyError, TypeError, ValueError):
+        speed = None
+    return {"lon": ll[0], "lat": ll[1], "alt_km": float(alt) / 1000.0, "speed": speed,
+            "phase": body.get("phase"), "source": body.get("source", item.originator)}

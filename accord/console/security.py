@@ -1,0 +1,82 @@
+"""The console's response headers and error pages, set by its own route class.
+
+The node's app has no middleware on purpose (:class:`accord.api.app.NodeApp` keeps a direct lane
+for TAXII only while it has none), so the console sets its headers on its own responses:
+:class:`ConsoleRoute` wraps every console endpoint, turns the exceptions its dependencies raise
+(:class:`LoginRequired`, ``HTTPException``, request validation) into a redirect or an HTML error
+page, and adds :data:`SECURITY_HEADERS` to whatever comes out — pages, redirects, errors, the
+event stream and static files alike.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse, Response
+from fastapi.routing import APIRoute
+
+log = logging.getLogger("accord.console")
+
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+"""No inline script or style, nothing from another origin, never framed."""
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+LOGIN_PATH = "/console/login"
+
+
+class LoginRequired(Exception):
+    """No live session: the console answers ``303`` to the login page."""
+
+
+def with_headers(response: Response, *, cache: bool = False) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers[name] = value
+    if not cache and "cache-control" not in response.headers:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+class ConsoleRoute(APIRoute):
+    """An APIRoute whose every response carries :data:`SECURITY_HEADERS` and whose errors are
+    HTML pages (:func:`accord.console.pages.render_error`)."""
+
+    def get_route_handler(self) -> Callable[[Request], Any]:
+        original = super().get_route_handler()
+        static = self.path.startswith("/console/static/")
+
+        async def handler(request: Request) -> Response:
+            try:
+                response = await original(request)
+            except LoginRequired:
+                response = RedirectResponse(LOGIN_PATH, status_code=303)
+            except HTTPException as exc:
+                response = error_page(request, exc.status_code, str(exc.detail))
+                for name, value in (exc.headers or {}).items():
+                    response.headers[name] = value
+            except RequestValidationError as exc:
+                fields = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in exc.errors())
+                response = error_page(request, 400, f"bad request: {fields}")
+            except Exception:  # a bug: logged, and still an HTML page with the console's headers
+                log.exception("console error in %s %s", request.method, request.url.path)
+                response = error_page(request, 500, "internal error (logged on the node)")
+            return with_headers(response, cache=static)
+
+        return handler
+
+
+def error_page(request: Request, status: int, message: str) -> Response:
+    from accord.console.pages import render_error
+
+    return render_error(request, status, message)

@@ -1,0 +1,138 @@
+"""Console sessions, CSRF tokens and the login rate limit (all in the serving process's memory).
+
+A session is created by a successful ``POST /console/login`` with an Accord API token. The cookie
+carries only a random session id (32 bytes from :mod:`secrets`); the server keeps, per session,
+the token's *digest* (never the secret), the :class:`~accord.federation.tokens.Principal`, a
+CSRF token and two deadlines: an idle timeout (default 30 min) and an absolute lifetime (default
+8 h). Each request re-checks the token against the node's token table, so revoking the token
+ends its console sessions at once.
+
+Sessions live in memory: a restart of ``accord node serve`` logs everyone out, and several
+serving processes behind one address would each need their own login (sticky sessions).
+
+CSRF: every form carries the session's CSRF token and every ``POST`` compares it in constant
+time; the login form, which has no session yet, uses a double-submit cookie (the same random
+value in a ``SameSite=Strict`` cookie and in the form). ``SameSite=Strict`` alone already stops
+cross-site posts in current browsers; the tokens are the defence that does not depend on it.
+
+Login rate limit: at most ``attempts`` failed logins per client address in a sliding
+``window`` (default 5 per 60 s); beyond that every login from the address is answered 429 until
+the window has room again, whether the token is right or not.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from accord.federation.tokens import Principal
+
+SESSION_COOKIE = "accord_console"
+LOGIN_COOKIE = "accord_console_login"
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def same_secret(a: str | None, b: str | None) -> bool:
+    """Constant-time equality of two non-empty secrets."""
+    if not a or not b:
+        return False
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+@dataclass
+class Session:
+    id: str
+    principal: Principal
+    token_digest: str
+    csrf: str
+    created: datetime
+    last_seen: datetime
+    lang: str = "en"
+    streams: int = 0  # open /console/events streams (the event loop's thread only)
+
+    def expired(self, now: datetime, idle: timedelta, lifetime: timedelta) -> bool:
+        return now - self.last_seen > idle or now - self.created > lifetime
+
+
+@dataclass
+class SessionStore:
+    """Sessions by id, bounded (the oldest go first past ``limit``)."""
+
+    idle: timedelta = timedelta(minutes=30)
+    lifetime: timedelta = timedelta(hours=8)
+    limit: int = 10_000
+    _sessions: OrderedDict[str, Session] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def create(self, principal: Principal, token_digest: str, now: datetime, lang: str = "en") -> Session:
+        s = Session(new_secret(), principal, token_digest, new_secret(), now, now, lang)
+        with self._lock:
+            self._sessions[s.id] = s
+            while len(self._sessions) > self.limit:
+                self._sessions.popitem(last=False)
+        return s
+
+    def get(self, session_id: str | None, now: datetime) -> Session | None:
+        """The live session with this id (its idle clock restarted), or None; an expired one is
+        dropped."""
+        if not session_id or len(session_id) > 100:
+            return None
+        with self._lock:
+            s = self._sessions.get(session_id)
+            if s is None:
+                return None
+            if s.expired(now, self.idle, self.lifetime):
+                del self._sessions[session_id]
+                return None
+            s.last_seen = now
+            return s
+
+    def end(self, session_id: str | None) -> None:
+        with self._lock:
+            self._sessions.pop(session_id or "", None)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+
+@dataclass
+class LoginLimiter:
+    """Failed logins per client address in a sliding window."""
+
+    attempts: int = 5
+    window: timedelta = timedelta(seconds=60)
+    max_clients: int = 10_000
+    _failures: OrderedDict[str, deque[datetime]] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _recent(self, client: str, now: datetime) -> deque[datetime]:
+        q = self._failures.get(client)
+        if q is None:
+            return deque()
+        while q and now - q[0] > self.window:
+            q.popleft()
+        return q
+
+    def retry_after(self, client: str, now: datetime) -> int | None:
+        """Seconds until ``client`` may try again, or None if it may now."""
+        with self._lock:
+            q = self._recent(client, now)
+            if len(q) < self.attempts:
+                return None
+            return max(1, int((q[0] + self.window - now).total_seconds()) + 1)
+
+    def failed(self, client: str, now: datetime) -> None:
+        with self._lock:
+            q = self._recent(client, now)
+            q.append(now)
+            self._failures[client] = q
+            self._failures.move_to_end(client)
+            while len(self._failures) > self.max_clients:
+                self._failures.popitem(last=False)

@@ -1,0 +1,81 @@
+"""Who is looking, what they may see, and the banner of a page.
+
+A console user is an API token's :class:`~accord.federation.tokens.Principal`. A token of the
+node's own party sees everything the node holds (its scopes still decide which boards open); a
+**partner's** token (another party, as TAXII accepts) sees an item only if it originated the item
+or the node's policy would release the item to it now (:meth:`accord.node.Node.decide`: the
+marking's ``REL TO`` and an agreement in force covering the kind at that level — default deny).
+A partner's token never writes.
+
+The page banner (:func:`page_marking`) is the marking that covers everything on a page: the
+highest classification, the caveats of all, the parties every item is releasable to (an item
+without ``REL TO`` empties the list) and the most restrictive TLP label. ``static/console.js``
+combines markings by the same rules when items arrive live.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from accord.core.items import Item
+from accord.core.markings import TLP_LABELS, Classification, Marking
+from accord.federation.tokens import Principal
+
+
+@dataclass
+class Viewer:
+    principal: Principal
+    home: str  # the node's party
+    # the policy's answer depends on an item's originator, kind and marking only, so one decision
+    # serves every item that shares them (a board of 10,000 tracks asks a handful of times)
+    _decided: dict[tuple[str, str, str], bool] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def party(self) -> str:
+        return self.principal.party
+
+    @property
+    def partner(self) -> bool:
+        return self.principal.party != self.home
+
+    def may(self, scope: str) -> bool:
+        return self.principal.has(scope)
+
+    def may_write(self, scope: str) -> bool:
+        return not self.partner and self.principal.has(scope)
+
+    def sees(self, node: Any, item: Item) -> bool:
+        if not self.partner or item.originator == self.party:
+            return True
+        key = (item.originator, item.kind, str(item.marking))
+        if key not in self._decided:
+            self._decided[key] = bool(node.decide(item, self.party).allowed)
+        return self._decided[key]
+
+
+def page_marking(markings: Iterable[Marking]) -> Marking:
+    """The marking covering all of ``markings`` (UNCLASSIFIED for an empty page)."""
+    level = Classification.UNCLASSIFIED
+    caveats: dict[str, None] = {}
+    rel: frozenset[str] | None = None
+    tlp: int = -1
+    any_seen = False
+    for m in markings:
+        any_seen = True
+        level = max(level, m.classification)
+        caveats.update(dict.fromkeys(m.caveats))
+        rel = m.rel_to if rel is None else rel & m.rel_to
+        if m.tlp is not None:
+            tlp = max(tlp, TLP_LABELS.index(m.tlp))
+    if not any_seen:
+        return Marking(Classification.UNCLASSIFIED)
+    return Marking(level, rel or frozenset(), TLP_LABELS[tlp] if tlp >= 0 else None, tuple(caveats))
+
+
+BANNER_CLASS = {
+    Classification.UNCLASSIFIED: "u", Classification.RESTRICTED: "r", Classification.CONFIDENTIAL: "c",
+    Classification.SECRET: "s", Classification.TOP_SECRET: "ts",
+}
+"""CSS class per level: the usual colours (green, blue-grey, blue, red, orange) in console.css."""

@@ -1,0 +1,172 @@
+"""The console's front door: sessions, CSRF, rate limit, headers on every response."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import pytest
+from console_world import csrf_of, log_in
+from fastapi.testclient import TestClient
+
+from accord.federation.tokens import revoke_token
+
+PAGES = ["/console/", "/console/alerts", "/console/intel", "/console/federation", "/console/dialogue",
+         "/console/events", "/console/items/x", "/console/no-such-page", "/console"]
+
+
+def assert_csp(r) -> None:
+    csp = r.headers["content-security-policy"]
+    directives = dict((d.split(" ", 1) + [""])[:2] for d in (x.strip() for x in csp.split(";")))
+    assert directives["frame-ancestors"] == "'none'"
+    assert directives["script-src"] == "'self'" and "unsafe" not in csp
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+class _InlineFinder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        names = {k for k, _ in attrs}
+        if tag == "script" and "src" not in names:
+            self.problems.append("inline <script>")
+        if tag == "script":
+            self._in_script = True
+        self.problems += [f"{tag}[{k}]" for k in names if k.startswith("on") or k == "style"]
+        if tag == "style":
+            self.problems.append("<style>")
+
+    def handle_endtag(self, tag):
+        self._in_script = self._in_script and tag != "script"
+
+    def handle_data(self, data):
+        if self._in_script and data.strip():
+            self.problems.append("script body")
+
+
+def inline_code(html: str) -> list[str]:
+    f = _InlineFinder()
+    f.feed(html)
+    return f.problems
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_unauthenticated_requests_are_sent_to_login_with_the_headers(anon, path):
+    r = anon.get(path)
+    assert r.status_code == 303 and r.headers["location"] in ("/console/login", "/console/")
+    assert_csp(r)
+
+
+def test_login_page_is_public_has_no_inline_code_and_a_csp(anon):
+    r = anon.get("/console/login")
+    assert r.status_code == 200 and 'name="token"' in r.text
+    assert_csp(r)
+    assert inline_code(r.text) == []
+
+
+def test_every_page_of_a_session_carries_the_csp_and_no_inline_code(admin, world):
+    for path in ["/console/", "/console/alerts", "/console/intel", "/console/federation", "/console/dialogue",
+                 f"/console/items/{world.releasable.id}", "/console/static/console.js", "/console/nope"]:
+        r = admin.get(path)
+        assert r.status_code in (200, 404), (path, r.status_code)
+        assert_csp(r)
+        assert inline_code(r.text) == [] if r.headers["content-type"].startswith("text/html") else True
+
+
+def test_login_sets_an_httponly_strict_cookie_secure_only_under_tls(app, world):
+    for base, secure in (("http://testserver", False), ("https://testserver", True)):
+        client = TestClient(app, base_url=base, follow_redirects=False)
+        r = client.get("/console/login")
+        r = client.post("/console/login", data={"token": world.admin, "csrf": csrf_of(r.text)})
+        assert r.status_code == 303 and r.headers["location"] == "/console/"
+        cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("accord_console="))
+        attrs = {a.strip().split("=")[0].lower() for a in cookie.split(";")}
+        assert {"httponly", "path"} <= attrs and "samesite=strict" in cookie.lower()
+        assert ("secure" in attrs) is secure
+        assert world.admin not in cookie  # the cookie is a session id, never the token
+
+
+def test_login_without_the_form_csrf_value_is_refused(anon, world):
+    anon.get("/console/login")
+    r = anon.post("/console/login", data={"token": world.admin})
+    assert r.status_code == 403 and "CSRF" in r.text
+    r = anon.post("/console/login", data={"token": world.admin, "csrf": "forged"})
+    assert r.status_code == 403
+    assert "accord_console=" not in r.headers.get("set-cookie", "")
+
+
+def test_a_wrong_token_fails_and_repeated_failures_are_rate_limited(anon, world):
+    nonce = csrf_of(anon.get("/console/login").text)
+    for _ in range(5):
+        r = anon.post("/console/login", data={"token": "acc_wrong", "csrf": nonce})
+        assert r.status_code == 303 and r.headers["location"] == "/console/login?error=failed"
+    r = anon.post("/console/login", data={"token": world.admin, "csrf": nonce})  # even the right one now
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    assert_csp(r)
+
+
+def test_logout_needs_the_session_csrf_token_and_ends_the_session(admin):
+    page = admin.get("/console/")
+    assert admin.post("/console/logout", data={"csrf": "nope"}).status_code == 403
+    assert admin.get("/console/").status_code == 200
+    r = admin.post("/console/logout", data={"csrf": csrf_of(page.text)})
+    assert r.status_code == 303 and r.headers["location"] == "/console/login"
+    admin.cookies.clear()
+    assert admin.get("/console/").status_code == 303
+
+
+def test_a_stolen_session_id_is_dead_after_logout(app, world):
+    client = log_in(TestClient(app, follow_redirects=False), world.admin)
+    sid = client.cookies["accord_console"]
+    client.post("/console/logout", data={"csrf": csrf_of(client.get("/console/").text)})
+    thief = TestClient(app, follow_redirects=False, cookies={"accord_console": sid})
+    assert thief.get("/console/").status_code == 303
+
+
+def test_sessions_expire_when_idle(admin, clock):
+    clock.advance(29 * 60)
+    assert admin.get("/console/").status_code == 200
+    clock.advance(31 * 60)
+    assert admin.get("/console/").status_code == 303
+
+
+def test_revoking_the_token_ends_its_sessions(admin, world):
+    assert admin.get("/console/").status_code == 200
+    revoke_token(world.jpn.conn, "watch-officer")
+    assert admin.get("/console/").status_code == 303
+
+
+def test_forms_must_be_urlencoded_and_small(admin):
+    csrf = csrf_of(admin.get("/console/").text)
+    r = admin.post("/console/logout", content=b'{"csrf": "x"}', headers={"content-type": "application/json"})
+    assert r.status_code == 415
+    r = admin.post("/console/logout", content=b"csrf=" + csrf.encode() + b"&pad=" + b"x" * 20_000,
+                   headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 413
+    assert_csp(r)
+
+
+def test_console_routes_are_not_in_the_openapi_description_and_the_taxii_lane_stays_open(app, world):
+    client = TestClient(app)
+    spec = client.get("/openapi.json", headers={"Authorization": f"Bearer {world.admin}"}).json()
+    assert not [p for p in spec["paths"] if p.startswith("/console")]
+    assert app._lane_open() and app.direct_routes
+
+
+def test_a_login_form_submitted_twice_logs_in_both_times(anon, world):
+    nonce = csrf_of(anon.get("/console/login").text)
+    for _ in range(2):
+        r = anon.post("/console/login", data={"token": world.admin, "csrf": nonce})
+        assert r.status_code == 303 and r.headers["location"] == "/console/"
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+def test_other_methods_get_the_console_headers_too(anon, admin, method):
+    r = anon.request(method, "/console/alerts")
+    assert r.status_code == 303
+    assert_csp(r)
+    r = admin.request(method, "/console/alerts")
+    assert r.status_code == 405 and "GET and POST only" in r.text
+    assert_csp(r)

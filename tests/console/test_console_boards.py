@@ -1,0 +1,219 @@
+"""The boards: what each token sees, filters, the commitment update, banners, languages."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from console_world import csrf_of, log_in, prediction
+from fastapi.testclient import TestClient
+
+from accord.console.i18n import CATALOGUE, LANGS
+from accord.console.view import page_marking
+from accord.core.markings import Marking
+from accord.dialogue.store import DialogueStore
+
+M = Marking.parse
+
+
+def test_a_partner_token_never_sees_an_item_not_releasable_to_it(partner, admin, world):
+    hidden, shown = world.secret, world.releasable
+    for path in ["/console/", "/console/alerts"]:
+        assert hidden.id not in partner.get(path).text and "T-NOFORN" not in partner.get(path).text
+    assert "T-NOFORN" in admin.get("/console/").text  # the node's own party sees it
+    assert partner.get(f"/console/items/{hidden.id}").status_code == 404
+    assert partner.get(f"/console/items/{shown.id}").status_code == 200
+    # the 404 for a hidden item is the same as for one that does not exist
+    assert partner.get("/console/items/JPN:warning.track:nothing").status_code == 404
+    assert partner.get("/console/federation").status_code == 403
+    assert "partner view" in partner.get("/console/").text
+
+
+def test_a_partner_token_never_sees_a_commitment_of_a_series_not_released_to_it(app, world, clock):
+    from accord.federation.tokens import create_token
+
+    usa = create_token(world.jpn.conn, "usa-liaison", "USA", {"items:read", "dialogue:read"})
+    client = log_in(TestClient(app, follow_redirects=False), usa)
+    page = client.get("/console/dialogue").text
+    assert "S1-M1-C1" not in page and "Draft the exchange plan" not in page
+    assert "S1-M1-C1" in log_in(TestClient(app, follow_redirects=False), world.partner).get("/console/dialogue").text
+
+
+def test_scopes_decide_which_boards_open(app, world):
+    reader = log_in(TestClient(app, follow_redirects=False), world.reader)
+    assert reader.get("/console/alerts").status_code == 200
+    for path in ["/console/dialogue", "/console/federation", "/console/intel"]:
+        r = reader.get(path)
+        assert r.status_code == 403 and "lacks scope" in r.text, path
+
+
+def test_alerts_board_groups_an_incident_names_areas_in_the_ui_language_and_serves_the_cap(admin, world):
+    from console_world import alert_item
+
+    world.jpn.put_item(alert_item(world.jpn, 2, "Update", "UNCLASSIFIED//REL TO JPN, KOR, USA",
+                                  areas=("JPN-42", "JPN-43")))
+    page = admin.get("/console/alerts").text
+    assert page.index(">Alert<") < page.index(">Update<")
+    assert "Nagasaki" in page and "Kumamoto" in page
+    assert "長崎県" in admin.get("/console/alerts?lang=ja").text
+    assert "나가사키" in admin.get("/console/alerts?lang=ko").text
+    assert 'lang="ko"' in admin.get("/console/").text  # the choice sticks to the session
+    r = admin.get(f"/console/alerts/cap/{world.releasable.id}")
+    assert r.status_code == 200 and r.headers["content-disposition"].startswith("attachment")
+    assert b"<identifier>JPN-ALERT-1</identifier>" in r.content
+    assert admin.get(f"/console/alerts/cap/{world.secret.id}").status_code == 404  # not an alert
+
+
+def test_every_page_has_banners_with_the_highest_marking_on_it(admin, partner):
+    def banners(page: str) -> list[str]:
+        return re.findall(r'class="banner (\w+)"[^>]*aria-label="classification \((?:top|bottom)\)">([^<]*)<', page)
+
+    # the NOFORN track has no REL TO, so the page is releasable to no one
+    assert banners(admin.get("/console/").text) == [("s", "SECRET")] * 2
+    assert banners(partner.get("/console/alerts").text) == [("s", "SECRET//REL TO JPN, KOR")] * 2
+    assert banners(admin.get("/console/federation").text) == [("u", "UNCLASSIFIED")] * 2
+
+
+def test_page_marking_combines_level_caveats_releasability_and_tlp():
+    assert str(page_marking([])) == "UNCLASSIFIED"
+    assert str(page_marking([M("SECRET//REL TO JPN, KOR"), M("CONFIDENTIAL//REL TO JPN, KOR, USA")])) \
+        == "SECRET//REL TO JPN, KOR"
+    assert str(page_marking([M("UNCLASSIFIED//EXERCISE//REL TO KOR//TLP:GREEN"),
+                             M("RESTRICTED//REL TO KOR//TLP:AMBER")])) == "RESTRICTED//EXERCISE//REL TO KOR//TLP:AMBER"
+    assert str(page_marking([M("SECRET//REL TO JPN, KOR"), M("SECRET")])) == "SECRET"
+
+
+@pytest.mark.parametrize("query, present, absent", [
+    ("type=malware", ["Stealer"], ["Bad domain"]),
+    ("label=malicious-activity", ["Bad domain"], ["Stealer"]),
+    ("since=2026-01-01", ["Bad domain"], ["Stealer"]),
+    ("q=evil.example", ["Bad domain"], ["Stealer"]),
+    ("marking=SECRET", [], ["Bad domain", "Stealer"]),
+    ("collection=cyber", ["Bad domain", "Stealer"], []),
+])
+def test_intelligence_filters(admin, query, present, absent):
+    page = admin.get(f"/console/intel?{query}").text
+    assert all(p in page for p in present) and not any(a in page for a in absent), query
+
+
+def test_intelligence_bad_filters_are_clear_errors(admin):
+    r = admin.get("/console/intel?since=yesterday")
+    assert r.status_code == 400 and "YYYY-MM-DD" in r.text
+    r = admin.get("/console/intel?marking=PUBLIC")
+    assert r.status_code == 400 and "unknown classification" in r.text
+
+
+def test_an_object_shows_its_relationships(admin, partner):
+    for client in (admin, partner):
+        page = client.get("/console/intel/cyber/indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f").text
+        assert "indicates" in page and "malware--31b940d4-6f7f-459a-80ea-9c1f17b5891b" in page
+    assert admin.get("/console/intel/cyber/indicator--00000000-0000-4000-8000-000000000000").status_code == 404
+
+
+def test_updating_a_commitment_writes_a_signed_version(admin, world):
+    store = DialogueStore(world.jpn)
+    before = store.history(world.commitment)
+    page = admin.get("/console/dialogue").text
+    assert 'class="overdue"' in page
+    r = admin.post(f"/console/dialogue/commitments/{world.commitment}",
+                   data={"csrf": csrf_of(page), "status": "in_progress", "evidence": "Draft circulated"})
+    assert r.status_code == 303 and r.headers["location"] == f"/console/dialogue?updated={world.commitment}"
+    after = store.history(world.commitment)
+    assert len(after) == len(before) + 1
+    latest = after[-1]
+    assert latest.value.status.value == "in_progress" and "Draft circulated" in latest.value.evidence
+    assert latest.signer == "JPN" and latest.prev == before[-1].digest()
+    assert "in_progress" in admin.get(r.headers["location"]).text
+
+
+def test_commitment_updates_are_refused_without_csrf_for_partners_and_for_other_owners(admin, partner, world):
+    store = DialogueStore(world.jpn)
+    n = len(store.history(world.commitment))
+    r = admin.post(f"/console/dialogue/commitments/{world.commitment}", data={"status": "done"})
+    assert r.status_code == 403 and "CSRF" in r.text
+    r = partner.post(f"/console/dialogue/commitments/{world.commitment}",
+                     data={"status": "done", "csrf": csrf_of(partner.get("/console/dialogue").text)})
+    assert r.status_code == 403
+    csrf = csrf_of(admin.get("/console/dialogue").text)
+    r = admin.post("/console/dialogue/commitments/S1-M1-C2", data={"status": "agreed", "csrf": csrf})
+    assert r.status_code == 403 and "ask KOR" in r.text
+    r = admin.post(f"/console/dialogue/commitments/{world.commitment}", data={"status": "finished", "csrf": csrf})
+    assert r.status_code == 422 and "status" in r.text
+    assert admin.post("/console/dialogue/commitments/NOPE", data={"status": "done", "csrf": csrf}).status_code == 404
+    assert len(store.history(world.commitment)) == n
+
+
+def test_federation_page_shows_partners_agreements_expiring_and_explains_policy(admin, world):
+    page = admin.get("/console/federation").text
+    assert 'data-party="KOR"' in page and "jpn-kor v1" in page and "expires soon" in page
+    page = admin.get(f"/console/federation?item_id={world.secret.id}&recipient=KOR").text
+    assert "DENY" in page and html.escape(world.secret.marking.release_refusal("KOR"), quote=True) in page
+    page = admin.get(f"/console/federation?item_id={world.releasable.id}&recipient=KOR").text
+    assert "ALLOW" in page
+    assert admin.get("/console/federation?item_id=x&recipient=korea").status_code == 400
+    assert admin.get("/console/federation?item_id=nope&recipient=KOR").status_code == 404
+
+
+def test_every_ui_string_has_english_japanese_and_korean():
+    assert LANGS == ("en", "ja", "ko")
+    assert all(len(v) == 3 and all(s.strip() for s in v) for v in CATALOGUE.values())
+
+
+def test_alerts_board_shows_time_since_launch_and_a_countdown_to_impact(admin, world, clock):
+    from console_world import alert_item
+
+    prediction(world.jpn, 90.0, 40.0, 400.0)   # older: ignored
+    prediction(world.jpn, 100.0, 40.0, 400.0)  # made now: launch 60 s ago, impact in 300 s
+    page = admin.get("/console/alerts").text
+    assert ">0:01:00</time>" in page and ">0:05:00</time>" in page
+    clock.advance(30)
+    page = admin.get("/console/alerts").text
+    assert ">0:01:30</time>" in page and ">0:04:30</time>" in page
+    assert 'data-until="2026-03-02T09:05:00+00:00"' in page
+    world.jpn.put_item(alert_item(world.jpn, 5, "Cancel", "UNCLASSIFIED//REL TO JPN, KOR"))
+    page = admin.get("/console/alerts").text
+    assert "data-until" not in page and "cancelled" in page
+
+
+def test_an_incident_without_a_prediction_has_unknown_times(admin):
+    page = admin.get("/console/alerts").text
+    assert page.count(">unknown<") == 2 and "Nagasaki" in page
+
+
+def test_commitments_filter_by_owner_and_status(admin):
+    page = admin.get("/console/dialogue?owner=KOR").text
+    assert 'data-id="S1-M1-C2"' in page and 'data-id="S1-M1-C1"' not in page
+    assert "<option selected>KOR</option>" in page
+    page = admin.get("/console/dialogue").text
+    assert 'data-id="S1-M1-C2"' in page and 'data-id="S1-M1-C1"' in page
+
+
+def test_a_partner_viewer_asks_the_policy_once_per_originator_kind_and_marking(world, monkeypatch):
+    from console_world import alert_item
+
+    from accord.console.view import Viewer
+    from accord.federation.tokens import Principal
+
+    calls = []
+    real = world.jpn.decide
+    monkeypatch.setattr(world.jpn, "decide", lambda item, party: calls.append(item.id) or real(item, party))
+    v = Viewer(Principal("k", "KOR", frozenset({"items:read"})), "JPN")
+    same = [alert_item(world.jpn, n, "Update", "SECRET//REL TO JPN, KOR") for n in range(5)]
+    noforn = alert_item(world.jpn, 9, "Update", "SECRET")
+    assert [v.sees(world.jpn, i) for i in same] == [True] * 5
+    assert v.sees(world.jpn, noforn) is False  # same originator and kind, another marking: asked again
+    assert len(calls) == 2
+
+
+def test_federation_page_shows_how_many_sent_items_a_partner_has_not_acknowledged(admin, world):
+    from accord import federation
+
+    st = {p["party"]: p for p in federation.status(world.jpn)["partners"]}["KOR"]
+    # the world's dialogue records were queued for KOR and never delivered (no transport runs)
+    assert st["sent_seq"] > 0 and st["partner_expects_seq"] is None
+    page = admin.get("/console/federation").text
+    assert int(re.search(r'<td data-f="lag">(\d+)</td>', page).group(1)) == st["sent_seq"]
+    page = admin.get("/console/dialogue?status=proposed").text
+    assert 'data-id="S1-M1-C2"' in page and 'data-id="S1-M1-C1"' not in page
+    assert admin.get("/console/dialogue?status=done").text.count("<tr data-id=") == 0

@@ -1,0 +1,130 @@
+"""The console in Debian's Chromium (Playwright): log in, see an alert arrive live, see a track
+appear on the live picture, filter intelligence, update a commitment, log out — with no console
+errors (a CSP violation is one), no request leaving the node, and no serious or critical axe-core
+finding on any page. Screenshots of every page go to tmp/artefacts/console/."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from console_world import ARTEFACTS, alert_item, track
+
+from accord.dialogue.store import DialogueStore
+from accord.federation.schema import write_lock
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def serious_violations(page) -> list[str]:
+    """axe-core's serious and critical findings on the page (axe-playwright-python bundles axe-core)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page).response["violations"]
+    return [f"{v['id']}: {v['help']} ({len(v['nodes'])}×)" for v in found if v["impact"] in ("serious", "critical")]
+
+
+@pytest.fixture
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is required for the browser tests (scripts/test.sh installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def test_watch_officer_session_in_chromium(served, world, browser):
+    from playwright.sync_api import expect
+
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    foreign: list[str] = []
+    a11y: dict[str, list[str]] = {}
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    page.set_default_timeout(10_000)
+    page.on("console", lambda m: errors.append(f"{m.text} {m.location}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: None if r.url.startswith(served.url) else foreign.append(r.url))
+
+    page.goto(f"{served.url}/console/alerts")
+    expect(page).to_have_url(f"{served.url}/console/login")
+    page.screenshot(path=str(ARTEFACTS / "login.png"))
+    a11y["login"] = serious_violations(page)
+    page.fill("#token", world.admin)
+    page.keyboard.press("Enter")  # keyboard only
+    expect(page).to_have_url(f"{served.url}/console/")
+    page.screenshot(path=str(ARTEFACTS / "overview.png"), full_page=True)
+    a11y["overview"] = serious_violations(page)
+
+    page.click("nav >> text=Alerts")
+    expect(page.locator("#live")).to_have_class("live on")
+    top = page.locator("[data-banner]").first
+    expect(top).to_have_text("SECRET//REL TO JPN, KOR")
+    with write_lock(world.jpn):
+        new = world.jpn.put_item(alert_item(world.jpn, 9, "Update", "TOP SECRET//REL TO JPN, KOR"))
+    row = page.locator(f'section[data-incident="JPN:INC-1"] tr[data-id="{new.id}"]')  # joins its incident
+    expect(row).to_contain_text("Update")
+    expect(row).to_contain_text("Nagasaki")
+    expect(top).to_have_text("TOP SECRET//REL TO JPN, KOR")
+    expect(top).to_have_class("banner ts")
+    page.screenshot(path=str(ARTEFACTS / "alerts.png"), full_page=True)
+    a11y["alerts"] = serious_violations(page)
+
+    page.click("nav >> text=Live picture")
+    expect(page.locator("#picture")).to_be_visible()
+    with write_lock(world.jpn):
+        k9 = track(world.jpn, "KOR", "K-9", 40.0, 38.5, 131.5, "SECRET//REL TO JPN, KOR")
+    expect(page.locator(f'#picture a[href="/console/items/{k9.id}"]')).to_have_count(1)  # redrawn live
+    page.screenshot(path=str(ARTEFACTS / "picture.png"), full_page=True)
+    a11y["picture"] = serious_violations(page)
+
+    page.click("nav >> text=Intelligence")
+    page.fill("input[name=type]", "malware")
+    page.click("#filter")
+    expect(page.locator("#objects")).to_contain_text("Stealer")
+    expect(page.locator("#objects")).not_to_contain_text("Bad domain")
+    page.screenshot(path=str(ARTEFACTS / "intel.png"), full_page=True)
+    a11y["intel"] = serious_violations(page)
+    page.click("#objects >> text=Stealer")
+    expect(page.locator("#relationships")).to_contain_text("indicates")
+    page.screenshot(path=str(ARTEFACTS / "object.png"), full_page=True)
+    a11y["object"] = serious_violations(page)
+
+    page.click("nav >> text=Federation")
+    expect(page.locator("#partners")).to_contain_text("KOR")
+    page.screenshot(path=str(ARTEFACTS / "federation.png"), full_page=True)
+    a11y["federation"] = serious_violations(page)
+
+    page.click("nav >> text=Dialogue")
+    row = page.locator(f'#commitments tr[data-id="{world.commitment}"]')
+    expect(page.locator("#live")).to_have_class("live on")
+    DialogueStore(world.jpn).update_commitment(world.commitment, {"status": "in_progress"})  # e.g. by the CLI
+    expect(row.locator('[data-f="status"]')).to_have_text("in_progress")  # updated in place
+    expect(row.locator("[data-version]")).to_have_text("v3")
+    row.locator("select").select_option("done")
+    row.locator("input[name=evidence]").fill("Plan signed")
+    row.locator("button").click()
+    expect(page.locator("#updated")).to_contain_text(world.commitment)
+    expect(page.locator(f'#commitments tr[data-id="{world.commitment}"] [data-f="status"]')).to_have_text("done")
+    page.screenshot(path=str(ARTEFACTS / "dialogue.png"), full_page=True)
+    a11y["dialogue"] = serious_violations(page)
+
+    page.click("a[hreflang=ja]")
+    expect(page.locator("h1")).to_have_text("対話")
+
+    page.click("#logout")
+    expect(page).to_have_url(f"{served.url}/console/login")
+    page.goto(f"{served.url}/console/")
+    expect(page).to_have_url(f"{served.url}/console/login")
+    assert errors == []
+    assert foreign == []
+    assert {name: found for name, found in a11y.items() if found} == {}

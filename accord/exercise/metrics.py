@@ -292,7 +292,8 @@ def compute_metrics(runner: "Runner", wall: float, drained_at: float | None) -> 
     runner._series = series
     return {
         "scenario": {"name": s.name, "description": s.description, "seed": runner.seed,
-                     "duration_s": s.duration_s, "status": s.status, "parties": parties},
+                     "duration_s": s.duration_s, "status": s.status, "parties": parties,
+                     "epoch": s.epoch.isoformat()},
         "transport": runner.transport,
         "wall_s": wall, "cpu_s": runner.cpu_s, "simulated_s": s.duration_s, "speedup": s.duration_s / wall if wall else None,
         "detections": int(len(det)),

@@ -2,9 +2,9 @@
 
 The figures are drawn with matplotlib's SVG backend and embedded inline, so the file opens
 anywhere, offline, without scripts. Sections: a plain-language summary, the map (coastlines,
-radars, launch points, true paths, fused tracks, impact ellipses, alerted areas), per-launch
-timelines, GOSPA over time with and without sharing, federation latency distribution, inject
-outcomes, and the figures table.
+radars, launch points, true paths, fused tracks, impact ellipses, alerted areas, with a legend,
+labels placed clear of each other and an inset per impact area), per-launch timelines, GOSPA over time with and without sharing, federation latency distribution, inject
+outcomes, and the figures table. Times are seconds since start with the UTC clock time beside them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,27 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
 from matplotlib.patches import Ellipse as MplEllipse  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
+from matplotlib.transforms import Bbox  # noqa: E402
 
 PARTY_COLOURS = {"JPN": "#c0392b", "KOR": "#2e6fbf", "USA": "#2c8a4b"}
+
+
+def utc_clock(epoch: datetime, t: float, dated: bool = True) -> str:
+    """The UTC clock time ``t`` seconds after ``epoch``: ``HH:MM:SS``, dated (if ``dated``) when the day differs."""
+    start = epoch.astimezone(timezone.utc)
+    at = start + timedelta(seconds=t)
+    return at.strftime("%Y-%m-%d %H:%M:%S" if dated and at.date() != start.date() else "%H:%M:%S")
+
+
+def _utc_axis(ax: Any, epoch: datetime | None) -> None:
+    """A second x axis on top of a seconds-since-start axis, in UTC clock time."""
+    if epoch is None:
+        return
+    top = ax.secondary_xaxis("top")
+    top.xaxis.set_major_formatter(FuncFormatter(lambda t, _pos: utc_clock(epoch, t, dated=False)))
+    top.tick_params(labelsize=7)
+    top.set_xlabel("UTC", fontsize=8)
 
 
 @dataclass
@@ -51,11 +71,137 @@ def _svg(fig: plt.Figure, element_id: str) -> str:
     return text.replace("<svg ", f'<svg id="{element_id}" role="img" ', 1)
 
 
-def draw_map(layer: MapLayer, bounds: tuple[float, float, float, float]) -> str:
-    """The exercise map as an inline SVG string (id ``map``)."""
-    lon0, lon1, lat0, lat1 = bounds
-    fig, ax = plt.subplots(figsize=(9, 7))
-    ax.set_facecolor("#eef4fa")
+KM_PER_DEG = 111.195
+INSETS_MAX = 3  # impact areas given their own inset; the rest are only on the main map
+INSET_CLUSTER_KM = 150.0  # ellipses closer than this share one inset
+
+
+def _ellipse_patch(e: dict[str, Any], **style: Any) -> MplEllipse:
+    """A 95 % ellipse in (lon°, lat°): east-west scaled by 1/cos(lat); bearing from north clockwise."""
+    w = 2 * e["semi_major_m"] / 1000 / KM_PER_DEG
+    h = 2 * e["semi_minor_m"] / 1000 / KM_PER_DEG
+    coslat = max(0.1, math.cos(math.radians(e["lat"])))
+    return MplEllipse((e["lon"], e["lat"]), width=w / coslat, height=h, angle=90.0 - e["bearing_deg"],
+                      fill=False, edgecolor="#8e44ad", linewidth=1.2, zorder=5, **style)
+
+
+def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Rough ground distance between two (lon°, lat°) points, enough to group impact areas."""
+    dx = (a[0] - b[0]) * math.cos(math.radians((a[1] + b[1]) / 2))
+    return math.hypot(dx, a[1] - b[1]) * KM_PER_DEG
+
+
+def impact_clusters(ellipses: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Ellipses grouped by impact area (greedy, ``INSET_CLUSTER_KM``), most ellipses first."""
+    groups: list[list[dict[str, Any]]] = []
+    for e in ellipses:
+        for g in groups:
+            if _km((e["lon"], e["lat"]), (g[0]["lon"], g[0]["lat"])) <= INSET_CLUSTER_KM:
+                g.append(e)
+                break
+        else:
+            groups.append([e])
+    return sorted(groups, key=len, reverse=True)
+
+
+def _inset_bounds(group: Sequence[dict[str, Any]]) -> tuple[float, float, float, float]:
+    """(lon0, lon1, lat0, lat1) holding every ellipse of ``group`` with a margin, at least ~10 km across."""
+    lat_mid = sum(e["lat"] for e in group) / len(group)
+    coslat = max(0.1, math.cos(math.radians(lat_mid)))
+    half_lat = [max(5000.0, e["semi_major_m"]) / 1000 / KM_PER_DEG for e in group]
+    lon0 = min(e["lon"] - h / coslat for e, h in zip(group, half_lat))
+    lon1 = max(e["lon"] + h / coslat for e, h in zip(group, half_lat))
+    lat0 = min(e["lat"] - h for e, h in zip(group, half_lat))
+    lat1 = max(e["lat"] + h for e, h in zip(group, half_lat))
+    # square on the ground, then 25 % margin each side
+    half = max((lon1 - lon0) * coslat, lat1 - lat0) / 2 * 1.5
+    cx, cy = (lon0 + lon1) / 2, (lat0 + lat1) / 2
+    return cx - half / coslat, cx + half / coslat, cy - half, cy + half
+
+
+def _overlap(a: Any, b: Any) -> float:
+    """Area shared by two display-space boxes (0 when apart)."""
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return w * h if w > 0 and h > 0 else 0.0
+
+
+# Offsets (points) tried in turn for a launch label: close first, then further out in eight directions.
+_LABEL_OFFSETS = [(r * dx, r * dy) for r in (8, 16, 26, 38, 52)
+                  for dx, dy in ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1))]
+
+
+def _launch_label(ax: Any, la: dict[str, Any], offset: tuple[float, float], leader: bool = False) -> Any:
+    dx, dy = offset
+    return ax.annotate(la["id"], (la["launch_lon_deg"], la["launch_lat_deg"]), textcoords="offset points",
+                       xytext=offset, fontsize=7, zorder=7, gid=f"launch-label-{la['id']}",
+                       ha="left" if dx > 0 else "right" if dx < 0 else "center",
+                       va="bottom" if dy > 0 else "top" if dy < 0 else "center",
+                       bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
+                       arrowprops={"arrowstyle": "-", "color": "#555", "linewidth": 0.5, "shrinkA": 0,
+                                   "shrinkB": 3} if leader else None)
+
+
+def place_launch_labels(ax: Any, launches: Sequence[dict[str, Any]]) -> list[Any]:
+    """Label each launch point where the label overlaps no other label and no launch marker.
+
+    Greedy: each label takes the first free offset of ``_LABEL_OFFSETS`` (the least-overlapping
+    one if none is free); a label moved away from its point gets a leader line. Returns the
+    annotations (gid ``launch-label-<id>``). Call after the axes' limits and aspect are set.
+    """
+    fig = ax.figure
+    ax.apply_aspect()
+    renderer = fig.canvas.get_renderer()
+    pad = 4 * fig.dpi / 72  # a launch marker's half-size in display units
+    markers = [Bbox.from_extents(x - pad, y - pad, x + pad, y + pad)
+               for x, y in (ax.transData.transform((la["launch_lon_deg"], la["launch_lat_deg"])) for la in launches)]
+    placed: list[Bbox] = []
+    out = []
+    for la in launches:
+        best: tuple[float, tuple[float, float], Bbox] | None = None
+        for offset in _LABEL_OFFSETS:
+            trial = _launch_label(ax, la, offset)
+            box = trial.get_window_extent(renderer).expanded(1.08, 1.15)
+            trial.remove()
+            cost = sum(_overlap(box, b) for b in placed + markers)
+            if best is None or cost < best[0]:
+                best = (cost, offset, box)
+            if cost == 0:
+                break
+        assert best is not None
+        placed.append(best[2])
+        out.append(_launch_label(ax, la, best[1], leader=math.hypot(*best[1]) > 12))
+    return out
+
+
+def _legend_handles(layer: MapLayer) -> list[Any]:
+    """One legend entry per kind of thing the map shows, track colours per party present."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles: list[Any] = []
+    parties = sorted({tid.split(":")[0] for tid, p in layer.track_paths.items() if len(p) > 1})
+    for party in parties:
+        handles.append(Line2D([], [], color=PARTY_COLOURS.get(party, "#8e44ad"), linewidth=1.6,
+                              label=f"track from {party}"))
+    if layer.truth_paths:
+        handles.append(Line2D([], [], color="#444", linewidth=0.8, linestyle="--", label="true path"))
+    owners = sorted({r["owner"] for r in layer.radars})
+    for owner in owners:
+        handles.append(Line2D([], [], marker="^", color=PARTY_COLOURS.get(owner, "#555"), linestyle="",
+                              markersize=8, label=f"{owner} radar"))
+    if layer.launches:
+        handles.append(Line2D([], [], marker="x", color="black", linestyle="", label="launch point"))
+        handles.append(Line2D([], [], marker="*", color="black", linestyle="", markersize=8, label="true impact"))
+    if layer.ellipses:
+        handles.append(Patch(fill=False, edgecolor="#8e44ad", linewidth=1.2, label="95 % impact ellipse"))
+    if layer.alert_areas:
+        handles.append(Patch(facecolor="#f5b041", alpha=0.55, edgecolor="#b9770e", label="alerted area"))
+    return handles
+
+
+def _draw_layers(ax: Any, layer: MapLayer, ellipse_gid: str | None = None) -> None:
+    """Land, alerted areas, paths, tracks, ellipses and impacts, shared by the map and its insets."""
     # one collection per layer: thousands of separate patches make matplotlib crawl
     ax.add_collection(PolyCollection([r for r in layer.coastlines if len(r) > 2], facecolor="#e8e4d8",
                                      edgecolor="#8a8576", linewidth=0.5, zorder=1))
@@ -63,12 +209,7 @@ def draw_map(layer: MapLayer, bounds: tuple[float, float, float, float]) -> str:
     if alert_rings:
         ax.add_collection(PolyCollection(alert_rings, facecolor="#f5b041", alpha=0.55, edgecolor="#b9770e",
                                          linewidth=0.8, zorder=2))
-    for r in layer.radars:
-        c = PARTY_COLOURS.get(r["owner"], "#555")
-        ax.plot(r["lon_deg"], r["lat_deg"], marker="^", color=c, markersize=9, zorder=6)
-        ax.annotate(r["id"], (r["lon_deg"], r["lat_deg"]), textcoords="offset points", xytext=(5, 5),
-                    fontsize=7, color=c)
-    for mid, path in layer.truth_paths.items():
+    for path in layer.truth_paths.values():
         if len(path) > 1:
             xs, ys = zip(*path)
             ax.plot(xs, ys, color="#444", linewidth=0.8, linestyle="--", zorder=3)
@@ -77,33 +218,69 @@ def draw_map(layer: MapLayer, bounds: tuple[float, float, float, float]) -> str:
             xs, ys = zip(*path)
             party = tid.split(":")[0]
             ax.plot(xs, ys, color=PARTY_COLOURS.get(party, "#8e44ad"), linewidth=1.6, alpha=0.85, zorder=4)
-    for e in layer.ellipses:
-        # Ellipse drawn in degrees: scale east-west by cos(lat).
-        km_per_deg = 111.195
-        w = 2 * e["semi_major_m"] / 1000 / km_per_deg
-        h = 2 * e["semi_minor_m"] / 1000 / km_per_deg
-        coslat = max(0.1, math.cos(math.radians(e["lat"])))
-        # bearing from north clockwise → matplotlib angle from +x counter-clockwise
-        angle = 90.0 - e["bearing_deg"]
-        ell = MplEllipse((e["lon"], e["lat"]), width=w / coslat, height=h, angle=angle,
-                         fill=False, edgecolor="#8e44ad", linewidth=1.2, zorder=5)
-        ax.add_patch(ell)
+    for i, e in enumerate(layer.ellipses):
+        ax.add_patch(_ellipse_patch(e, gid=f"{ellipse_gid}-{i}" if ellipse_gid else None))
     for la in layer.launches:
-        ax.plot(la["launch_lon_deg"], la["launch_lat_deg"], marker="x", color="black", markersize=7, zorder=6)
         ax.plot(la["impact_lon_deg"], la["impact_lat_deg"], marker="*", color="black", markersize=8, zorder=6)
-        ax.annotate(la["id"], (la["launch_lon_deg"], la["launch_lat_deg"]), textcoords="offset points",
-                    xytext=(-10, -12), fontsize=7)
+
+
+def draw_map(layer: MapLayer, bounds: tuple[float, float, float, float]) -> str:
+    """The exercise map as an inline SVG string (id ``map``).
+
+    Beside the map: a legend (gid ``map-legend``) and, for up to ``INSETS_MAX`` impact areas, an
+    inset at the ellipses' own scale (gid ``impact-inset-<n>``, its ellipses ``inset-<n>-ellipse-<i>``),
+    since a 95 % ellipse a few km across is a dot at the scale of the whole theatre.
+    """
+    lon0, lon1, lat0, lat1 = bounds
+    clusters = impact_clusters(layer.ellipses)[:INSETS_MAX]
+    fig = plt.figure(figsize=(12, 7.5))
+    grid = fig.add_gridspec(1 + max(1, len(clusters)), 2, width_ratios=[3, 1],
+                            height_ratios=[1.3] + [1] * max(1, len(clusters)), wspace=0.08, hspace=0.35)
+    ax = fig.add_subplot(grid[:, 0])
+    ax.set_facecolor("#eef4fa")
+    _draw_layers(ax, layer, ellipse_gid="map-ellipse")
+    for r in layer.radars:
+        c = PARTY_COLOURS.get(r["owner"], "#555")
+        ax.plot(r["lon_deg"], r["lat_deg"], marker="^", color=c, markersize=9, zorder=6)
+        ax.annotate(r["id"], (r["lon_deg"], r["lat_deg"]), textcoords="offset points", xytext=(5, 5),
+                    fontsize=7, color=c)
+    for la in layer.launches:
+        ax.plot(la["launch_lon_deg"], la["launch_lat_deg"], marker="x", color="black", markersize=7, zorder=6,
+                gid=f"launch-{la['id']}")
     ax.set_xlim(lon0, lon1)
     ax.set_ylim(lat0, lat1)
     ax.set_aspect(1.0 / max(0.1, math.cos(math.radians((lat0 + lat1) / 2))))
     ax.set_xlabel("longitude (°E)")
     ax.set_ylabel("latitude (°N)")
-    ax.set_title("Radars (▲), launches (×), true impacts (★), true paths (dashed), tracks, 95 % impact ellipses")
+    ax.set_title("Launches, tracks, 95 % impact ellipses and alerted areas")
     ax.grid(True, linewidth=0.3, alpha=0.5)
+    place_launch_labels(ax, layer.launches)
+    key = fig.add_subplot(grid[0, 1])
+    key.axis("off")
+    key.legend(handles=_legend_handles(layer), loc="upper left", fontsize=8, frameon=True,
+               title="Legend", title_fontsize=9).set_gid("map-legend")
+    for n, group in enumerate(clusters, start=1):
+        inset = fig.add_subplot(grid[n, 1], gid=f"impact-inset-{n}")
+        inset.set_facecolor("#eef4fa")
+        sub = MapLayer(coastlines=layer.coastlines, alert_areas=layer.alert_areas, truth_paths=layer.truth_paths,
+                       track_paths=layer.track_paths, launches=layer.launches, ellipses=group)
+        _draw_layers(inset, sub, ellipse_gid=f"inset-{n}-ellipse")
+        x0, x1, y0, y1 = _inset_bounds(group)
+        inset.set_xlim(x0, x1)
+        inset.set_ylim(y0, y1)
+        inset.set_aspect(1.0 / max(0.1, math.cos(math.radians((y0 + y1) / 2))))
+        inset.tick_params(labelsize=6)
+        inset.xaxis.set_major_locator(MaxNLocator(3))
+        inset.yaxis.set_major_locator(MaxNLocator(4))
+        inset.set_title(f"impact area {n}: {(y1 - y0) * KM_PER_DEG:.0f} km across", fontsize=8)
+        ax.indicate_inset((x0, y0, x1 - x0, y1 - y0), edgecolor="#8e44ad", linewidth=0.8, alpha=0.9)
+        ax.annotate(str(n), (x1, y1), fontsize=7, color="#8e44ad", xytext=(2, 2), textcoords="offset points")
+    if not clusters:
+        fig.add_subplot(grid[1, 1]).axis("off")
     return _svg(fig, "map")
 
 
-def draw_gospa(series: dict[str, dict[str, list[tuple[float, float]]]]) -> str:
+def draw_gospa(series: dict[str, dict[str, list[tuple[float, float]]]], epoch: datetime | None = None) -> str:
     """GOSPA over time, per node: own radars only (dashed) versus fused with partners (solid)."""
     fig, ax = plt.subplots(figsize=(9, 3.6))
     for party, curves in sorted(series.items()):
@@ -118,6 +295,7 @@ def draw_gospa(series: dict[str, dict[str, list[tuple[float, float]]]]) -> str:
     ax.set_title("Track accuracy, GOSPA (c = 5 km, p = 2, α = 2): own radars only vs fused with partners")
     ax.legend(fontsize=7, ncol=3)
     ax.grid(True, linewidth=0.3)
+    _utc_axis(ax, epoch)
     return _svg(fig, "gospa")
 
 
@@ -132,7 +310,7 @@ def draw_latency(latencies_ms: Sequence[float]) -> str:
     return _svg(fig, "latency")
 
 
-def draw_timelines(launches: list[dict[str, Any]]) -> str:
+def draw_timelines(launches: list[dict[str, Any]], epoch: datetime | None = None) -> str:
     """One row per launch: markers at first detection, first track, partner receipts, alerts, impact."""
     fig, ax = plt.subplots(figsize=(9, 0.6 + 0.45 * max(1, len(launches))))
     marks = [("first_detection_t", "o", "#555", "first detection"),
@@ -151,6 +329,7 @@ def draw_timelines(launches: list[dict[str, Any]]) -> str:
     ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.35))
     ax.set_title("Timelines per launch")
     ax.grid(True, axis="x", linewidth=0.3)
+    _utc_axis(ax, epoch)
     return _svg(fig, "timelines")
 
 
@@ -187,11 +366,20 @@ def write_report(out_dir: Path, metrics: dict[str, Any], layer: MapLayer,
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     name = metrics.get("scenario", {}).get("name", "exercise")
+    epoch_text = metrics.get("scenario", {}).get("epoch")
+    epoch = datetime.fromisoformat(epoch_text) if epoch_text else None
+
+    def at(t: float | None) -> str | None:
+        """Seconds since start, with the UTC clock time beside them when the epoch is known."""
+        if t is None:
+            return None
+        return f"{t:,.1f} s" + (f" ({utc_clock(epoch, t)} UTC)" if epoch else "")
+
     launches = metrics.get("launches", [])
-    launch_rows = [[la["id"], la["launch_t"], la.get("first_detection_t"), la.get("first_track_t"),
-                    la.get("first_partner_receipt_t"), la.get("first_alert_t"), la["impact_t"],
+    launch_rows = [[la["id"], *(at(la.get(k)) for k in ("launch_t", "first_detection_t", "first_track_t",
+                                                          "first_partner_receipt_t", "first_alert_t", "impact_t")),
                     la.get("impact_error_km_final")] for la in launches]
-    inject_rows = [[i["t"], i["type"], i.get("node"), i.get("to"), "caught" if i.get("caught") else "MISSED",
+    inject_rows = [[at(i["t"]), i["type"], i.get("node"), i.get("to"), "caught" if i.get("caught") else "MISSED",
                     i.get("how", "")] for i in metrics.get("injects", [])]
     totals = metrics.get("federation", {})
     fig_rows = [[k, v] for k, v in sorted(totals.items()) if not isinstance(v, (dict, list))]
@@ -202,18 +390,19 @@ def write_report(out_dir: Path, metrics: dict[str, Any], layer: MapLayer,
 <style>{_CSS}</style></head><body>
 <h1>After-action report: {html.escape(name)}</h1>
 <p class="muted">{html.escape(metrics.get("scenario", {}).get("description", ""))}</p>
+{f'<p class="muted" id="epoch">Times are seconds since the start, t = 0 s at {epoch.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC, with the UTC clock time beside them.</p>' if epoch else ""}
 <section class="summary" id="summary"><h2>Summary</h2><ul>
 {''.join(f'<li>{html.escape(s)}</li>' for s in summary_lines)}
 </ul></section>
 <h2>Map</h2>{draw_map(layer, bounds)}
-<h2>Timelines per launch</h2>{draw_timelines(launches)}
-{_table(launch_rows, ["launch", "launch t (s)", "first detection", "first track", "first partner receipt",
-                      "first alert", "impact t (s)", "final impact error (km)"])}
-<h2>Track accuracy with and without sharing</h2>{draw_gospa(gospa_series)}
+<h2>Timelines per launch</h2>{draw_timelines(launches, epoch)}
+{_table(launch_rows, ["launch", "launch", "first detection", "first track", "first partner receipt",
+                      "first alert", "impact", "final impact error (km)"])}
+<h2>Track accuracy with and without sharing</h2>{draw_gospa(gospa_series, epoch)}
 {_table(node_rows, ["node", "mean GOSPA, own radars (m)", "mean GOSPA, fused (m)"])}
 <h2>Federation</h2>{draw_latency(latencies_ms)}
 {_table(fig_rows, ["figure", "value"])}
-<h2>Injects</h2>{_table(inject_rows, ["t (s)", "inject", "node", "to", "outcome", "how"])}
+<h2>Injects</h2>{_table(inject_rows, ["t", "inject", "node", "to", "outcome", "how"])}
 <p class="muted">Generated by Accord. All data simulated. Metrics: metrics.json beside this file.</p>
 </body></html>
 """

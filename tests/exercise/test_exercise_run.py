@@ -67,8 +67,14 @@ def test_outputs_are_written(drill):
     assert metrics["passed"] is True
     assert metrics["transport"] == "inproc" and ("transport", "inproc") in drill.metrics["summary_table"]
     html = drill.report_path.read_text()
-    for element in ('id="map"', 'id="gospa"', 'id="latency"', 'id="timelines"', 'id="summary"'):
+    for element in ('id="map"', 'id="gospa"', 'id="latency"', 'id="timelines"', 'id="summary"',
+                    'id="map-legend"', 'id="impact-inset-1"', 'id="launch-label-A1"'):
         assert element in html
+    # the scenario's epoch (small-drill.yaml: the default, 2026-11-25T00:00Z) puts clock times beside seconds
+    assert metrics["scenario"]["epoch"] == "2026-11-25T00:00:00+00:00"
+    assert "t = 0 s at 2026-11-25 00:00:00 UTC" in html
+    la = metrics["launches"][0]
+    assert f"<td>{la['launch_t']:,.1f} s (00:00:{la['launch_t']:02.0f} UTC)</td>" in html
     # self-contained: nothing to fetch (XML namespace URIs in the SVG are names, not requests)
     import re
 

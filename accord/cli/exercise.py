@@ -14,6 +14,7 @@ from accord.cli.output import print_table
 from accord.exercise.scenario import builtin_names, json_schema, load_scenario
 
 if TYPE_CHECKING:
+    from accord.exercise.http import ConsoleLink
     from accord.exercise.runner import ExerciseResult
 
 app = typer.Typer(help="Joint exercises: run a whole federation through a scenario and score it.",
@@ -69,19 +70,32 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON instead of a table."),
     force: bool = typer.Option(False, "--force", help="Replace another run's output in --out (another "
                                "scenario, seed or transport)."),
+    console_: bool = typer.Option(False, "--console", help="Serve every party's console live while the "
+                                  "scenario plays (HTTP transport); print each URL and a one-time login link."),
+    port: int | None = typer.Option(None, "--port", help="With --console: the first party's port; the "
+                                    "others follow (default: free ports)."),
+    speed: float | None = typer.Option(None, "--speed", help="Times real time (default with --console: 10; "
+                                       "without: as fast as it goes)."),
 ) -> None:
     """Run an exercise and write report.html and metrics.json (default: the trilateral drill)."""
     from accord.exercise.runner import run_exercise
 
     s = load_scenario(scenario)
     result = run_exercise(s, out, transport=transport, seed=seed, progress=progress and not as_json,
-                          force=force)
+                          force=force, console=console_, port=port, speed=speed, announce=print_links)
     if as_json:
         typer.echo(json.dumps(result.metrics, indent=2, sort_keys=True))
     else:
         print_summary(result)
     if not result.passed:
         raise typer.Exit(1)
+
+
+def print_links(links: list["ConsoleLink"]) -> None:
+    """Each party's console and its one-time login link (valid once, for 10 minutes)."""
+    for link in links:
+        console.print(f"{link.party} console: {link.url}", highlight=False)
+        console.print(f"  one-time login (10 min): {link.login_link}", highlight=False, soft_wrap=True)
 
 
 def print_summary(result: "ExerciseResult") -> None:

@@ -26,7 +26,7 @@ from accord.console.i18n import LANGS, pick_lang, translator
 from accord.console.pages import HERE, render
 from accord.console.security import LOGIN_PATH, ConsoleRoute, LoginRequired
 from accord.console.sessions import (
-    LOGIN_COOKIE, SESSION_COOKIE, LoginLimiter, Session, SessionStore, new_secret, same_secret)
+    LOGIN_COOKIE, SESSION_COOKIE, LoginLimiter, Session, SessionStore, login_codes, new_secret, same_secret)
 from accord.console.view import Viewer
 from accord.core.markings import Marking, is_party
 from accord.errors import AccordError, AuthError, InputError, NotFoundError, NotOwnerError, StixValidationError
@@ -74,6 +74,7 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
 
     sessions = sessions or SessionStore()
     limiter = limiter or LoginLimiter()
+    codes = login_codes(node)
     dialogue = DialogueStore(node)
     lock = write_lock(node)
     router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
@@ -137,14 +138,19 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     # --- login / logout -------------------------------------------------------------------
     @router.get("/console/login")
     def login_form(request: Request, error: str | None = None) -> Response:
-        nonce = new_secret()
         messages = {"failed": "login_failed", "limited": "login_limited"}
-        response = render(request, "login.html", login_nonce=nonce, error=messages.get(error or ""))
+        return with_login_nonce(request, "login.html", error=messages.get(error or ""))
+
+    def with_login_nonce(request: Request, template: str, **ctx: Any) -> Response:
+        """A login page whose form carries a fresh double-submit CSRF nonce (also set as a cookie)."""
+        nonce = new_secret()
+        response = render(request, template, login_nonce=nonce, **ctx)
         _cookie(response, request, LOGIN_COOKIE, nonce, 600)
         return response
 
-    @router.post("/console/login")
-    async def login(request: Request) -> Response:
+    async def login_posted(request: Request, again: str) -> tuple[str, dict[str, str]]:
+        """The client address and form of a login POST, refused while the address is rate-limited
+        (429) or without the login form's CSRF nonce (403, ``again`` says what to do)."""
         client = _client(request)
         wait = limiter.retry_after(client, now())
         if wait is not None:
@@ -152,7 +158,12 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
                                 headers={"Retry-After": str(wait)})
         form = await read_form(request)
         if not same_secret(form.get("csrf"), request.cookies.get(LOGIN_COOKIE)):
-            raise HTTPException(403, "missing or wrong CSRF token: reload the login page and try again")
+            raise HTTPException(403, f"missing or wrong CSRF token: {again}")
+        return client, form
+
+    @router.post("/console/login")
+    async def login(request: Request) -> Response:
+        client, form = await login_posted(request, "reload the login page and try again")
         secret = form.get("token", "").strip()
         try:
             with lock:
@@ -162,12 +173,40 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
             note_auth_failure(request, "console", str(exc))
             return RedirectResponse(f"{LOGIN_PATH}?error=failed", status_code=303)
         lang = pick_lang(form.get("lang"), request.headers.get("accept-language"))
-        s = sessions.create(principal, token_digest(secret), now(), lang)
-        response = RedirectResponse("/console/", status_code=303)
         # the login nonce stays (it expires on its own): a form submitted twice — Enter pressed
         # twice, a browser's retry — logs in twice instead of showing a CSRF error
+        return start_session(request, principal, token_digest(secret), lang)
+
+    def start_session(request: Request, principal: Any, digest: str, lang: str) -> Response:
+        s = sessions.create(principal, digest, now(), lang)
+        response = RedirectResponse("/console/", status_code=303)
         _cookie(response, request, SESSION_COOKIE, s.id, int(sessions.lifetime.total_seconds()))
         return response
+
+    # A one-time link (``accord exercise run --console``): the GET only shows a button, so a link
+    # preview or prefetch cannot spend it and a cross-site page cannot log a victim in; the POST
+    # carries the login form's double-submit CSRF token and spends the code.
+    @router.get("/console/login/once")
+    def login_once_form(request: Request, code: str = "") -> Response:
+        return with_login_nonce(request, "login_once.html", code=code)
+
+    @router.post("/console/login/once")
+    async def login_once(request: Request) -> Response:
+        client, form = await login_posted(request, "open the login link again")
+        digest = codes.redeem(form.get("code", "").strip())
+        principal = None
+        if digest is not None:
+            try:
+                with lock:
+                    principal = principal_for_digest(node.conn, digest)
+            except AuthError:
+                principal = None
+        if principal is None:
+            limiter.failed(client, now())
+            note_auth_failure(request, "console", "unknown, used or expired one-time login code")
+            raise HTTPException(403, "this login link is unknown, already used or expired: log in with a token")
+        return start_session(request, principal, digest or "", pick_lang(form.get("lang"),
+                                                                           request.headers.get("accept-language")))
 
     @router.post("/console/logout")
     async def logout(request: Request, s: Session = Depends(session_of)) -> Response:

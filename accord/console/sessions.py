@@ -25,9 +25,13 @@ from __future__ import annotations
 import hmac
 import secrets
 import threading
+import time
+import weakref
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from accord.federation.tokens import Principal
 
@@ -136,3 +140,53 @@ class LoginLimiter:
             self._failures.move_to_end(client)
             while len(self._failures) > self.max_clients:
                 self._failures.popitem(last=False)
+
+
+@dataclass
+class LoginCodes:
+    """Single-use login codes for links such as ``/console/login/once?code=…`` that
+    ``accord exercise run --console`` prints: each code stands for a token (kept only as its
+    digest), is redeemed at most once, and expires ``ttl`` after issue.
+
+    Expiry follows the wall clock (``time.monotonic``), not the node's: an exercise node's clock is
+    the simulated one, running many times faster than the person opening the link. Redeeming
+    compares the code with every live one in constant time.
+    """
+
+    ttl: float = 600.0  # seconds
+    limit: int = 1000
+    clock: Callable[[], float] = time.monotonic
+    _codes: list[tuple[str, str, float]] = field(default_factory=list)  # code, token digest, deadline
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def issue(self, digest: str) -> str:
+        code = new_secret()
+        with self._lock:
+            self._codes.append((code, digest, self.clock() + self.ttl))
+            del self._codes[:-self.limit]
+        return code
+
+    def redeem(self, code: str | None) -> str | None:
+        """The token digest ``code`` stands for, the code then spent; None if unknown, spent or expired."""
+        now = self.clock()
+        found = None
+        with self._lock:
+            self._codes = [c for c in self._codes if c[2] > now]
+            for entry in self._codes:
+                if same_secret(code, entry[0]):  # no early exit: every live code is compared
+                    found = entry
+            if found is not None:
+                self._codes.remove(found)
+        return found[1] if found else None
+
+
+_NODE_CODES: "weakref.WeakKeyDictionary[Any, LoginCodes]" = weakref.WeakKeyDictionary()
+
+
+def login_codes(node: Any) -> LoginCodes:
+    """The one-time login codes of ``node``'s console (shared by its router and whoever issues them)."""
+    with _CODES_LOCK:
+        return _NODE_CODES.setdefault(node, LoginCodes())
+
+
+_CODES_LOCK = threading.Lock()

@@ -12,15 +12,20 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
 
 from accord.api.app import create_app
-from accord.errors import FederationError
+from accord.console.sessions import login_codes, new_secret
+from accord.errors import FederationError, InputError
 from accord.exercise.runner import Runner
 from accord.federation import HttpTransport
 from accord.federation.inbox import BatchAck
+from accord.federation.schema import write_lock
+from accord.federation.tokens import create_token, token_digest
 
 
 def _free_port() -> int:
@@ -113,3 +118,47 @@ class HttpRunner(Runner):
             for server in self.servers.values():
                 server.stop()
             self.http.close()
+
+
+@dataclass(frozen=True)
+class ConsoleLink:
+    """Where one party's console is, and a one-time link that logs its watch officer in."""
+
+    party: str
+    url: str
+    login_link: str
+
+
+class ConsoleRunner(HttpRunner):
+    """``accord exercise run --console``: the HTTP exercise paced at ``speed`` times real time,
+    each node's console live on ``port + i`` (or a free port) with an exercise token of the
+    node's own party (scope ``admin``) behind a one-time login link.
+
+    The nodes' clock is the runner's simulated clock, so the items they store, the console's
+    30-minute windows and the alerts' countdowns all follow simulated time.
+    """
+
+    def __init__(self, *args: Any, port: int | None = None, announce: Callable[[list[ConsoleLink]], None] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if port is not None:
+            if not 1 <= port <= 65535 - len(self.s.parties):
+                raise InputError(f"port {port} out of range: {len(self.s.parties)} consecutive ports from it "
+                                 "must fit below 65536", field="port")
+            self.ports = {p.code: port + i for i, p in enumerate(self.s.parties)}
+        self.announce = announce or (lambda links: None)
+        self.links: list[ConsoleLink] = []
+
+    def setup(self) -> None:
+        super().setup()
+        self.links = []
+        for party, st in self.states.items():
+            assert st.node is not None
+            with write_lock(st.node):
+                secret = create_token(st.node.conn, f"exercise-console-{new_secret()[:8]}", party, {"admin"},
+                                      now=self.clock.now())
+            code = login_codes(st.node).issue(token_digest(secret))
+            base = f"http://127.0.0.1:{self.ports[party]}"
+            self.links.append(ConsoleLink(party, f"{base}/console/", f"{base}/console/login/once?code={code}"))
+        self.announce(self.links)
+

@@ -23,6 +23,7 @@ import math
 import shutil
 import time as wallclock
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -60,6 +61,7 @@ TRACK_MARKING = "CONFIDENTIAL//REL TO JPN, KOR, USA"
 ACK_TIMEOUT_S = 2.0
 HEAD_CHECK_PERIOD_S = 30.0
 DRAIN_LIMIT_S = 600.0
+CONSOLE_SPEED = 10.0  # times real time, for ``--console`` without ``--speed``
 
 
 @dataclass
@@ -162,8 +164,11 @@ class Runner:
     #: how envelopes travel between the nodes (``metrics.json``'s ``transport``)
     transport = "inproc"
 
-    def __init__(self, scenario: Scenario, out_dir: Path, *, seed: int | None = None, force: bool = False) -> None:
+    def __init__(self, scenario: Scenario, out_dir: Path, *, seed: int | None = None, force: bool = False,
+                 speed: float | None = None) -> None:
         self.s = scenario
+        #: simulated seconds per wall-clock second (None: as fast as it goes)
+        self.speed = speed if speed is not None else 1.0 if scenario.speed == "realtime" else None
         self.seed = scenario.seed if seed is None else seed
         self.out = Path(out_dir)
         self.force = force
@@ -335,8 +340,8 @@ class Runner:
                 if t >= next_heads:
                     self._exchange_heads()
                     next_heads = t + HEAD_CHECK_PERIOD_S
-                if self.s.speed == "realtime":
-                    ahead = t - (wallclock.perf_counter() - wall0)
+                if self.speed:
+                    ahead = t / self.speed - (wallclock.perf_counter() - wall0)
                     if ahead > 0:
                         wallclock.sleep(ahead)
                 prog.update(task, completed=k)
@@ -718,20 +723,35 @@ def _describe_run(run: dict[str, Any] | None) -> str:
 
 
 def run_exercise(scenario: Scenario, out_dir: str | Path, *, transport: str = "inproc", seed: int | None = None,
-                 progress: bool = True, force: bool = False) -> ExerciseResult:
+                 progress: bool = True, force: bool = False, console: bool = False, port: int | None = None,
+                 speed: float | None = None, announce: Callable[[list[Any]], None] | None = None) -> ExerciseResult:
     """Run ``scenario``; write ``report.html`` and ``metrics.json`` into ``out_dir``.
 
     ``out_dir`` may hold the output of the same run (scenario, seed, transport), which is
     replaced; another run's output only with ``force`` (:meth:`Runner.claim_out_dir`).
+
+    With ``console``, every node is served over HTTP with its console live (ports ``port``,
+    ``port + 1``, … or free ones) and the scenario plays at ``speed`` times real time (default
+    10); ``announce`` gets each party's :class:`~accord.exercise.http.ConsoleLink` once the
+    consoles are up.
     """
     if transport not in ("inproc", "http"):
         raise InputError(f"unknown transport {transport!r} (inproc or http)", field="transport")
-    if transport == "http":
+    if speed is not None and not (math.isfinite(speed) and speed > 0):
+        raise InputError(f"speed must be a positive number of times real time, got {speed}", field="speed")
+    if port is not None and not console:
+        raise InputError("a port is only used with the console (--console)", field="port")
+    if console:
+        from accord.exercise.http import ConsoleRunner
+
+        runner: Runner = ConsoleRunner(scenario, Path(out_dir), seed=seed, force=force, port=port,
+                                       speed=speed or CONSOLE_SPEED, announce=announce)
+    elif transport == "http":
         from accord.exercise.http import HttpRunner
 
-        runner: Runner = HttpRunner(scenario, Path(out_dir), seed=seed, force=force)
+        runner = HttpRunner(scenario, Path(out_dir), seed=seed, force=force, speed=speed)
     else:
-        runner = Runner(scenario, Path(out_dir), seed=seed, force=force)
+        runner = Runner(scenario, Path(out_dir), seed=seed, force=force, speed=speed)
     metrics = runner.run(progress=progress)
     from accord.exercise.metrics import write_outputs
 

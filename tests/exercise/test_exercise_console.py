@@ -114,3 +114,62 @@ def test_cli_prints_each_partys_console_and_login_link_then_the_report(tmp_path)
                        r.output, re.M)
     assert len(links) == 3 and len(set(links)) == 3
     assert f"report: {tmp_path / 'report.html'}" in r.output
+
+
+def test_in_chromium_a_watch_officer_follows_the_link_and_watches_a_track_appear_and_move(tmp_path):
+    """The whole item end to end in Debian's Chromium: the exercise plays (×20) in a thread while
+    the browser logs in through JPN's link, opens the empty live picture, and sees a track drawn
+    live and then moved; the report is written at the end."""
+    import queue
+    import shutil
+    import threading
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.fail("Debian's chromium is required for the browser tests (scripts/test.sh installs it)")
+    from playwright.sync_api import expect, sync_playwright
+
+    links: queue.Queue = queue.Queue()
+    watching = threading.Event()
+    outcome: dict = {}
+
+    def announce(found):
+        links.put(found)
+        watching.wait(60)  # t = 0 s until the picture is open: every track arrives live
+
+    def play():
+        try:
+            outcome["result"] = run_exercise(load_scenario(DRILL), tmp_path, console=True, speed=20.0,
+                                             announce=announce, progress=False)
+        except BaseException as exc:  # reported by the main thread
+            outcome["error"] = exc
+            links.put(None)
+
+    player = threading.Thread(target=play, daemon=True)
+    player.start()
+    found = links.get(timeout=120)
+    assert found, outcome.get("error")
+    jpn = next(link for link in found if link.party == "JPN")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, headless=True,
+                                     args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(jpn.login_link)
+            page.get_by_role("button").click()
+            expect(page).to_have_url(jpn.url)
+            page.goto(jpn.url + "picture")
+            expect(page.locator("#live")).to_have_class("live on")
+            tracks = page.locator("#picture a.track circle")
+            expect(tracks).to_have_count(0)
+            watching.set()
+            expect(tracks.first).to_be_visible(timeout=60_000)
+            x = tracks.first.get_attribute("cx")
+            expect(tracks.first).not_to_have_attribute("cx", x or "", timeout=60_000)
+            page.screenshot(path=str(tmp_path / "picture.png"))
+        finally:
+            watching.set()
+            browser.close()
+    player.join(timeout=300)
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["result"].passed and outcome["result"].report_path.exists()

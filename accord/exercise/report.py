@@ -25,7 +25,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
 from matplotlib.patches import Ellipse as MplEllipse  # noqa: E402
-from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 from matplotlib.transforms import Bbox  # noqa: E402
 
 PARTY_COLOURS = {"JPN": "#c0392b", "KOR": "#2e6fbf", "USA": "#2c8a4b"}
@@ -74,6 +74,7 @@ def _svg(fig: plt.Figure, element_id: str) -> str:
 KM_PER_DEG = 111.195
 INSETS_MAX = 3  # impact areas given their own inset; the rest are only on the main map
 INSET_CLUSTER_KM = 150.0  # ellipses closer than this share one inset
+INSET_MIN_M = 200.0  # the smallest inset, across
 
 
 def _ellipse_patch(e: dict[str, Any], **style: Any) -> MplEllipse:
@@ -105,10 +106,11 @@ def impact_clusters(ellipses: Sequence[dict[str, Any]]) -> list[list[dict[str, A
 
 
 def _inset_bounds(group: Sequence[dict[str, Any]]) -> tuple[float, float, float, float]:
-    """(lon0, lon1, lat0, lat1) holding every ellipse of ``group`` with a margin, at least ~10 km across."""
+    """(lon0, lon1, lat0, lat1) holding every ellipse of ``group`` with a margin: the ellipses' own
+    scale (a 300 m ellipse gets an inset about a kilometre across), at least ``INSET_MIN_M`` across."""
     lat_mid = sum(e["lat"] for e in group) / len(group)
     coslat = max(0.1, math.cos(math.radians(lat_mid)))
-    half_lat = [max(5000.0, e["semi_major_m"]) / 1000 / KM_PER_DEG for e in group]
+    half_lat = [max(INSET_MIN_M / 2, e["semi_major_m"]) / 1000 / KM_PER_DEG for e in group]
     lon0 = min(e["lon"] - h / coslat for e, h in zip(group, half_lat))
     lon1 = max(e["lon"] + h / coslat for e, h in zip(group, half_lat))
     lat0 = min(e["lat"] - h for e, h in zip(group, half_lat))
@@ -227,15 +229,14 @@ def _draw_layers(ax: Any, layer: MapLayer, ellipse_gid: str | None = None) -> No
 def draw_map(layer: MapLayer, bounds: tuple[float, float, float, float]) -> str:
     """The exercise map as an inline SVG string (id ``map``).
 
-    Beside the map: a legend (gid ``map-legend``) and, for up to ``INSETS_MAX`` impact areas, an
-    inset at the ellipses' own scale (gid ``impact-inset-<n>``, its ellipses ``inset-<n>-ellipse-<i>``),
+    Below the map a legend (gid ``map-legend``); beside it, for up to ``INSETS_MAX`` impact areas,
+    an inset at the ellipses' own scale (gid ``impact-inset-<n>``, its ellipses ``inset-<n>-ellipse-<i>``),
     since a 95 % ellipse a few km across is a dot at the scale of the whole theatre.
     """
     lon0, lon1, lat0, lat1 = bounds
     clusters = impact_clusters(layer.ellipses)[:INSETS_MAX]
     fig = plt.figure(figsize=(12, 7.5))
-    grid = fig.add_gridspec(1 + max(1, len(clusters)), 2, width_ratios=[3, 1],
-                            height_ratios=[1.3] + [1] * max(1, len(clusters)), wspace=0.08, hspace=0.35)
+    grid = fig.add_gridspec(max(1, len(clusters)), 2, width_ratios=[3, 1], wspace=0.12, hspace=0.35)
     ax = fig.add_subplot(grid[:, 0])
     ax.set_facecolor("#eef4fa")
     _draw_layers(ax, layer, ellipse_gid="map-ellipse")
@@ -255,12 +256,10 @@ def draw_map(layer: MapLayer, bounds: tuple[float, float, float, float]) -> str:
     ax.set_title("Launches, tracks, 95 % impact ellipses and alerted areas")
     ax.grid(True, linewidth=0.3, alpha=0.5)
     place_launch_labels(ax, layer.launches)
-    key = fig.add_subplot(grid[0, 1])
-    key.axis("off")
-    key.legend(handles=_legend_handles(layer), loc="upper left", fontsize=8, frameon=True,
-               title="Legend", title_fontsize=9).set_gid("map-legend")
+    ax.legend(handles=_legend_handles(layer), loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=4,
+              fontsize=8, frameon=True).set_gid("map-legend")
     for n, group in enumerate(clusters, start=1):
-        inset = fig.add_subplot(grid[n, 1], gid=f"impact-inset-{n}")
+        inset = fig.add_subplot(grid[n - 1, 1], gid=f"impact-inset-{n}")
         inset.set_facecolor("#eef4fa")
         sub = MapLayer(coastlines=layer.coastlines, alert_areas=layer.alert_areas, truth_paths=layer.truth_paths,
                        track_paths=layer.track_paths, launches=layer.launches, ellipses=group)
@@ -269,14 +268,15 @@ def draw_map(layer: MapLayer, bounds: tuple[float, float, float, float]) -> str:
         inset.set_xlim(x0, x1)
         inset.set_ylim(y0, y1)
         inset.set_aspect(1.0 / max(0.1, math.cos(math.radians((y0 + y1) / 2))))
-        inset.tick_params(labelsize=6)
-        inset.xaxis.set_major_locator(MaxNLocator(3))
-        inset.yaxis.set_major_locator(MaxNLocator(4))
-        inset.set_title(f"impact area {n}: {(y1 - y0) * KM_PER_DEG:.0f} km across", fontsize=8)
+        inset.set_xticks([])  # degrees to five decimals say less than the scale in the title
+        inset.set_yticks([])
+        across = (y1 - y0) * KM_PER_DEG
+        inset.set_title(f"impact area {n}, {(y0 + y1) / 2:.2f}°N {(x0 + x1) / 2:.2f}°E:\n"
+                        f"{across:.{0 if across >= 10 else 1}f} km across", fontsize=8)
         ax.indicate_inset((x0, y0, x1 - x0, y1 - y0), edgecolor="#8e44ad", linewidth=0.8, alpha=0.9)
         ax.annotate(str(n), (x1, y1), fontsize=7, color="#8e44ad", xytext=(2, 2), textcoords="offset points")
     if not clusters:
-        fig.add_subplot(grid[1, 1]).axis("off")
+        fig.add_subplot(grid[0, 1]).axis("off")
     return _svg(fig, "map")
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from accord.exercise.report import MapLayer, impact_clusters, utc_clock, write_report
+from accord.exercise.report import MapLayer, draw_map, impact_clusters, utc_clock, write_report
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
@@ -109,6 +109,18 @@ def test_impact_ellipses_are_visible_in_an_inset_at_their_scale(report):
         assert on_map[2] - on_map[0] < 5
         assert in_inset[2] - in_inset[0] > 20
         assert frame[0] <= in_inset[0] and in_inset[2] <= frame[2] and frame[1] <= in_inset[1] and in_inset[3] <= frame[3]
+
+
+def test_an_inset_zooms_to_an_ellipse_of_a_few_hundred_metres():
+    """The final ellipses of a well-tracked launch are hundreds of metres across (the trilateral
+    drill's are): the inset follows their scale instead of a fixed few-km window."""
+    small = {"lat": 40.65, "lon": 133.95, "semi_major_m": 300.0, "semi_minor_m": 60.0, "bearing_deg": 150.0}
+    text = draw_map(MapLayer(ellipses=[small]), (122.0, 146.0, 33.0, 45.0))
+    root = ET.fromstring(text, parser=ET.XMLParser(target=ET.TreeBuilder(insert_comments=True)))
+    frame = extent(by_id(root, "impact-inset-1"))
+    ellipse = extent(by_id(root, "inset-1-ellipse-0"))
+    assert ellipse[3] - ellipse[1] > 0.5 * (frame[3] - frame[1])  # fills most of its inset
+    assert "0.9 km across" in " ".join(texts(by_id(root, "impact-inset-1")))
 
 
 def test_impact_areas_far_apart_get_separate_insets():

@@ -498,10 +498,18 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     @router.get("/console/events")
     async def events(request: Request, after: str | None = None, s: Session = Depends(session_of)) -> Response:
         v = viewer_of(s)
+        # item events need items:read, ledger and status events status: a token with neither
+        # (say metrics only) has nothing to stream
+        if not (v.may("items:read") or v.may("status")):
+            raise HTTPException(403, f"token {v.principal.name!r} has neither the items:read nor the "
+                                     "status scope: there are no events for it")
         if s.streams >= ev.MAX_STREAMS:  # each stream polls: a session may not open without bound
             raise HTTPException(429, f"this session already has {s.streams} open event streams",
                                 headers={"Retry-After": "5"})
-        last = ev.start_index(node, request.headers.get("last-event-id"), after)
+        try:
+            last = ev.start_index(node, request.headers.get("last-event-id"), after)
+        except InputError as exc:
+            raise HTTPException(400, str(exc)) from None
         return EventSourceResponse(stream(request, s, v, last), ping=15,
                                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 

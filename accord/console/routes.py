@@ -26,7 +26,8 @@ from accord.console.i18n import LANGS, pick_lang, translator
 from accord.console.pages import HERE, render
 from accord.console.security import LOGIN_PATH, ConsoleRoute, LoginRequired
 from accord.console.sessions import (
-    LOGIN_COOKIE, SESSION_COOKIE, LoginLimiter, Session, SessionStore, new_secret, same_secret)
+    LOGIN_COOKIE, SESSION_COOKIE, LoginLimiter, Session, SessionsFull, SessionStore, new_secret,
+    same_secret)
 from accord.console.view import Viewer
 from accord.core.markings import Marking, is_party
 from accord.errors import AccordError, AuthError, InputError, NotFoundError, NotOwnerError, StixValidationError
@@ -162,7 +163,10 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
             note_auth_failure(request, "console", str(exc))
             return RedirectResponse(f"{LOGIN_PATH}?error=failed", status_code=303)
         lang = pick_lang(form.get("lang"), request.headers.get("accept-language"))
-        s = sessions.create(principal, token_digest(secret), now(), lang)
+        try:
+            s = sessions.create(principal, token_digest(secret), now(), lang)
+        except SessionsFull as exc:  # refused rather than ending someone else's session
+            raise HTTPException(503, f"{exc}: try again later", headers={"Retry-After": "60"}) from None
         response = RedirectResponse("/console/", status_code=303)
         # the login nonce stays (it expires on its own): a form submitted twice — Enter pressed
         # twice, a browser's retry — logs in twice instead of showing a CSRF error

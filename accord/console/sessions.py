@@ -61,22 +61,40 @@ class Session:
         return now - self.last_seen > idle or now - self.created > lifetime
 
 
+class SessionsFull(Exception):
+    """The store holds ``limit`` live sessions: a new login is refused (none is evicted)."""
+
+
 @dataclass
 class SessionStore:
-    """Sessions by id, bounded (the oldest go first past ``limit``)."""
+    """Sessions by id, bounded per token and in all.
+
+    A token holds at most ``per_token`` sessions: its next login ends *its own* oldest one. So
+    logging in without end with one token — a partner's, say — can never end another token's
+    session. Past ``limit`` sessions in all (only reachable with ``limit / per_token`` distinct
+    tokens), expired sessions are dropped and, if the store is still full, the new login is
+    refused with :class:`SessionsFull` rather than evicting anyone else's live session.
+    """
 
     idle: timedelta = timedelta(minutes=30)
     lifetime: timedelta = timedelta(hours=8)
     limit: int = 10_000
+    per_token: int = 10
     _sessions: OrderedDict[str, Session] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def create(self, principal: Principal, token_digest: str, now: datetime, lang: str = "en") -> Session:
         s = Session(new_secret(), principal, token_digest, new_secret(), now, now, lang)
         with self._lock:
+            own = [k for k, o in self._sessions.items() if o.token_digest == token_digest]
+            for k in own[:max(0, len(own) - self.per_token + 1)]:  # oldest first (insertion order)
+                del self._sessions[k]
+            if len(self._sessions) >= self.limit:
+                for k in [k for k, o in self._sessions.items() if o.expired(now, self.idle, self.lifetime)]:
+                    del self._sessions[k]
+            if len(self._sessions) >= self.limit:
+                raise SessionsFull(f"the console already holds {len(self._sessions)} sessions")
             self._sessions[s.id] = s
-            while len(self._sessions) > self.limit:
-                self._sessions.popitem(last=False)
         return s
 
     def get(self, session_id: str | None, now: datetime) -> Session | None:

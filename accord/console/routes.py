@@ -430,6 +430,8 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         soon = now() + timedelta(days=EXPIRING_DAYS)
         explain = None
         if item_id or recipient:
+            # the answer names the item's kind and marking, and whether it exists at all
+            need(v, "items:read")
             if not is_party(recipient):
                 raise HTTPException(400, f"recipient: not an ISO 3166-1 alpha-3 party: {recipient[:20]!r}")
             try:

@@ -147,21 +147,29 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     @router.post("/console/login")
     async def login(request: Request) -> Response:
         client = _client(request)
-        wait = limiter.retry_after(client, now())
+        # counted before the body is read (check and count in one step): simultaneous logins
+        # cannot all pass the check before the first failure is recorded
+        at = now()
+        wait = limiter.attempt(client, at)
         if wait is not None:
             raise HTTPException(429, "too many failed logins from this address",
                                 headers={"Retry-After": str(wait)})
-        form = await read_form(request)
-        if not same_secret(form.get("csrf"), request.cookies.get(LOGIN_COOKIE)):
-            raise HTTPException(403, "missing or wrong CSRF token: reload the login page and try again")
-        secret = form.get("token", "").strip()
+        wrong = False
         try:
-            with lock:
-                principal = authenticate_token(node.conn, secret)
-        except AuthError as exc:
-            limiter.failed(client, now())
-            note_auth_failure(request, "console", str(exc))
-            return RedirectResponse(f"{LOGIN_PATH}?error=failed", status_code=303)
+            form = await read_form(request)
+            if not same_secret(form.get("csrf"), request.cookies.get(LOGIN_COOKIE)):
+                raise HTTPException(403, "missing or wrong CSRF token: reload the login page and try again")
+            secret = form.get("token", "").strip()
+            try:
+                with lock:
+                    principal = authenticate_token(node.conn, secret)
+            except AuthError as exc:
+                wrong = True
+                note_auth_failure(request, "console", str(exc))
+                return RedirectResponse(f"{LOGIN_PATH}?error=failed", status_code=303)
+        finally:
+            if not wrong:  # only a wrong token stays counted
+                limiter.release(client, at)
         lang = pick_lang(form.get("lang"), request.headers.get("accept-language"))
         try:
             s = sessions.create(principal, token_digest(secret), now(), lang)

@@ -17,7 +17,13 @@ cross-site posts in current browsers; the tokens are the defence that does not d
 
 Login rate limit: at most ``attempts`` failed logins per client address in a sliding
 ``window`` (default 5 per 60 s); beyond that every login from the address is answered 429 until
-the window has room again, whether the token is right or not.
+the window has room again, whether the token is right or not. An attempt is counted *before* its
+body is read (check and count in one step, :meth:`LoginLimiter.attempt`) and released only when
+it did not end in a wrong token, so many simultaneous logins cannot all pass the check before
+any failure is recorded. A right token is still refused while the address is limited: letting it
+through would answer "right" or "wrong" beyond the limit, which is the guessing oracle the limit
+exists to close; the cost — an address behind a shared NAT or proxy is locked out for at most a
+window after five failures — is bounded and is the documented trade-off.
 """
 
 from __future__ import annotations
@@ -146,7 +152,30 @@ class LoginLimiter:
                 return None
             return max(1, int((q[0] + self.window - now).total_seconds()) + 1)
 
+    def attempt(self, client: str, now: datetime) -> int | None:
+        """Check and count one login attempt atomically: seconds to wait if ``client`` is
+        limited (nothing counted), else None with the attempt counted as a failure until
+        :meth:`release` takes it back."""
+        with self._lock:
+            q = self._recent(client, now)
+            if len(q) >= self.attempts:
+                return max(1, int((q[0] + self.window - now).total_seconds()) + 1)
+            q.append(now)
+            self._failures[client] = q
+            self._failures.move_to_end(client)
+            while len(self._failures) > self.max_clients:
+                self._failures.popitem(last=False)
+            return None
+
+    def release(self, client: str, at: datetime) -> None:
+        """Take back an attempt counted at ``at`` (it did not end in a wrong token)."""
+        with self._lock:
+            q = self._failures.get(client)
+            if q is not None and at in q:
+                q.remove(at)
+
     def failed(self, client: str, now: datetime) -> None:
+        """Count a failure outright."""
         with self._lock:
             q = self._recent(client, now)
             q.append(now)

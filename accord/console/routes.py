@@ -10,6 +10,7 @@ these routes is in the OpenAPI description.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -26,7 +27,8 @@ from accord.console.i18n import LANGS, pick_lang, translator
 from accord.console.pages import HERE, render
 from accord.console.security import LOGIN_PATH, ConsoleRoute, LoginRequired
 from accord.console.sessions import (
-    LOGIN_COOKIE, SESSION_COOKIE, LoginLimiter, Session, SessionStore, login_codes, new_secret, same_secret)
+    LOGIN_COOKIE, SESSION_COOKIE, LoginLimiter, Session, SessionsFull, SessionStore, login_codes, new_secret,
+    same_secret)
 from accord.console.view import Viewer
 from accord.core.markings import Marking, is_party
 from accord.errors import AccordError, AuthError, InputError, NotFoundError, NotOwnerError, StixValidationError
@@ -148,40 +150,53 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         _cookie(response, request, LOGIN_COOKIE, nonce, 600)
         return response
 
-    async def login_posted(request: Request, again: str) -> tuple[str, dict[str, str]]:
-        """The client address and form of a login POST, refused while the address is rate-limited
-        (429) or without the login form's CSRF nonce (403, ``again`` says what to do)."""
+    async def log_in(request: Request, again: str, check: Callable[[dict[str, str]], tuple[Any, str]],
+                     wrong_answer: Callable[[], Response]) -> Response:
+        """A login POST: the rate limit, the login form's CSRF nonce (403, ``again`` says what to
+        do), then ``check(form)`` → (principal, token digest) or AuthError (``wrong_answer()``,
+        counted as a failed login); a session and a redirect to the overview."""
         client = _client(request)
-        wait = limiter.retry_after(client, now())
+        # counted before the body is read (check and count in one step): simultaneous logins
+        # cannot all pass the check before the first failure is recorded
+        at = now()
+        wait = limiter.attempt(client, at)
         if wait is not None:
             raise HTTPException(429, "too many failed logins from this address",
                                 headers={"Retry-After": str(wait)})
-        form = await read_form(request)
-        if not same_secret(form.get("csrf"), request.cookies.get(LOGIN_COOKIE)):
-            raise HTTPException(403, f"missing or wrong CSRF token: {again}")
-        return client, form
+        wrong = False
+        try:
+            form = await read_form(request)
+            if not same_secret(form.get("csrf"), request.cookies.get(LOGIN_COOKIE)):
+                raise HTTPException(403, f"missing or wrong CSRF token: {again}")
+            try:
+                with lock:
+                    principal, digest = check(form)
+            except AuthError as exc:
+                wrong = True
+                note_auth_failure(request, "console", str(exc))
+                return wrong_answer()
+        finally:
+            if not wrong:  # only a wrong token stays counted
+                limiter.release(client, at)
+        lang = pick_lang(form.get("lang"), request.headers.get("accept-language"))
+        try:
+            s = sessions.create(principal, digest, now(), lang)
+        except SessionsFull as exc:  # refused rather than ending someone else's session
+            raise HTTPException(503, f"{exc}: try again later", headers={"Retry-After": "60"}) from None
+        response = RedirectResponse("/console/", status_code=303)
+        # the login nonce stays (it expires on its own): a form submitted twice — Enter pressed
+        # twice, a browser's retry — logs in twice instead of showing a CSRF error
+        _cookie(response, request, SESSION_COOKIE, s.id, int(sessions.lifetime.total_seconds()))
+        return response
 
     @router.post("/console/login")
     async def login(request: Request) -> Response:
-        client, form = await login_posted(request, "reload the login page and try again")
-        secret = form.get("token", "").strip()
-        try:
-            with lock:
-                principal = authenticate_token(node.conn, secret)
-        except AuthError as exc:
-            limiter.failed(client, now())
-            note_auth_failure(request, "console", str(exc))
-            return RedirectResponse(f"{LOGIN_PATH}?error=failed", status_code=303)
-        lang = pick_lang(form.get("lang"), request.headers.get("accept-language"))
-        # the login nonce stays (it expires on its own): a form submitted twice — Enter pressed
-        # twice, a browser's retry — logs in twice instead of showing a CSRF error
-        return start_session(request, principal, token_digest(secret), lang)
+        def by_token(form: dict[str, str]) -> tuple[Any, str]:
+            secret = form.get("token", "").strip()
+            return authenticate_token(node.conn, secret), token_digest(secret)
 
-    def start_session(request: Request, principal: Any, digest: str, lang: str) -> Response:
-        s = sessions.create(principal, digest, now(), lang)
-        response = RedirectResponse("/console/", status_code=303)
-        _cookie(response, request, SESSION_COOKIE, s.id, int(sessions.lifetime.total_seconds()))
-        return response
+        return await log_in(request, "reload the login page and try again", by_token,
+                            lambda: RedirectResponse(f"{LOGIN_PATH}?error=failed", status_code=303))
 
     # A one-time link (``accord exercise run --console``): the GET only shows a button, so a link
     # preview or prefetch cannot spend it and a cross-site page cannot log a victim in; the POST
@@ -192,21 +207,16 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
 
     @router.post("/console/login/once")
     async def login_once(request: Request) -> Response:
-        client, form = await login_posted(request, "open the login link again")
-        digest = codes.redeem(form.get("code", "").strip())
-        principal = None
-        if digest is not None:
-            try:
-                with lock:
-                    principal = principal_for_digest(node.conn, digest)
-            except AuthError:
-                principal = None
-        if principal is None:
-            limiter.failed(client, now())
-            note_auth_failure(request, "console", "unknown, used or expired one-time login code")
+        def by_code(form: dict[str, str]) -> tuple[Any, str]:
+            digest = codes.redeem(form.get("code", "").strip())
+            if digest is None:
+                raise AuthError("unknown, used or expired one-time login code")
+            return principal_for_digest(node.conn, digest), digest
+
+        def refused() -> Response:
             raise HTTPException(403, "this login link is unknown, already used or expired: log in with a token")
-        return start_session(request, principal, digest or "", pick_lang(form.get("lang"),
-                                                                           request.headers.get("accept-language")))
+
+        return await log_in(request, "open the login link again", by_code, refused)
 
     @router.post("/console/logout")
     async def logout(request: Request, s: Session = Depends(session_of)) -> Response:
@@ -465,6 +475,8 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         soon = now() + timedelta(days=EXPIRING_DAYS)
         explain = None
         if item_id or recipient:
+            # the answer names the item's kind and marking, and whether it exists at all
+            need(v, "items:read")
             if not is_party(recipient):
                 raise HTTPException(400, f"recipient: not an ISO 3166-1 alpha-3 party: {recipient[:20]!r}")
             try:
@@ -537,10 +549,18 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     @router.get("/console/events")
     async def events(request: Request, after: str | None = None, s: Session = Depends(session_of)) -> Response:
         v = viewer_of(s)
+        # item events need items:read, ledger and status events status: a token with neither
+        # (say metrics only) has nothing to stream
+        if not (v.may("items:read") or v.may("status")):
+            raise HTTPException(403, f"token {v.principal.name!r} has neither the items:read nor the "
+                                     "status scope: there are no events for it")
         if s.streams >= ev.MAX_STREAMS:  # each stream polls: a session may not open without bound
             raise HTTPException(429, f"this session already has {s.streams} open event streams",
                                 headers={"Retry-After": "5"})
-        last = ev.start_index(node, request.headers.get("last-event-id"), after)
+        try:
+            last = ev.start_index(node, request.headers.get("last-event-id"), after)
+        except InputError as exc:
+            raise HTTPException(400, str(exc)) from None
         return EventSourceResponse(stream(request, s, v, last), ping=15,
                                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 

@@ -65,7 +65,7 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
     "no_radars": ("No known radar.", "既知のレーダーはありません。", "알려진 레이더가 없습니다."),
     "contributors": ("Contributed by", "寄与したレーダーとパートナー", "기여한 레이더와 파트너"),
     "replay": ("Time", "時刻", "시각"),
-    "replay_ago": ("minutes ago", "分前", "분 전"),
+    "replay_ago": ("ago", "前", "전"),
     "replay_show": ("Show", "表示", "표시"),
     "replay_play": ("Replay the last 30 minutes", "直近30分を再生", "최근 30분 재생"),
     "replay_live": ("Live", "ライブ", "실시간"),

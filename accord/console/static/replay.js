@@ -16,7 +16,7 @@
     function label(ago) {
       if (!ago) { return out.dataset.live; }
       var s = ago % 60;
-      return "\u2212" + Math.floor(ago / 60) + ":" + (s < 10 ? "0" : "") + s + " " + out.dataset.ago;
+      return Math.floor(ago / 60) + ":" + (s < 10 ? "0" : "") + s + " " + out.dataset.ago;
     }
 
     function draw() {

@@ -250,7 +250,7 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         window (30 minutes); anything else is a 400 page."""
         if not ago:
             return 0
-        if not ago.isascii() or not ago.isdigit() or int(ago) > REPLAY_SECONDS:
+        if not (ago.isascii() and ago.isdigit() and len(ago) <= 6) or int(ago) > REPLAY_SECONDS:
             raise HTTPException(400, f"ago: whole seconds from 0 to {REPLAY_SECONDS}, not {ago[:40]!r}")
         return int(ago)
 

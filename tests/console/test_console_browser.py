@@ -171,4 +171,10 @@ def test_the_time_control_replays_the_picture_in_chromium(served, world, clock, 
     page.keyboard.press("Home")  # back to now
     expect(page.locator("#picture-box")).to_have_attribute("data-ago", "0")
     expect(head).to_have_attribute("href", f"/console/items/{late.id}")
+    page.focus("#picture a.track")
+    page.keyboard.press("Enter")  # select the track: its page names the radar that covers it
+    expect(page.locator("#contributing-radars")).to_contain_text("JPN-R1")
+    expect(page.locator("#contributors")).to_contain_text("JPN")
+    page.screenshot(path=str(ARTEFACTS / "track.png"), full_page=True)
+    assert serious_violations(page) == []
     assert errors == []

@@ -104,6 +104,8 @@ def test_radars_and_their_coverage_are_drawn_and_a_partner_sees_only_releasable_
     assert "▲" in page  # in the legend
     seen = partner.get("/console/picture").text
     assert 'data-radar="JPN-R1"' in seen and "JPN-R2" not in seen and noforn.id not in seen
+    assert "<h1>warning.radar JPN-R1</h1>" in admin.get(f"/console/items/{shared.id}").text  # named by its id
+    assert partner.get(f"/console/items/{noforn.id}").status_code == 404
 
 
 def test_a_coverage_footprint_is_the_sector_out_to_the_maximum_range():

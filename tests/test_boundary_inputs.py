@@ -50,7 +50,15 @@ HOSTILE_YAML = {"billion laughs": (LAUGHS, "anchors"), "alias": ("a: *x\n", "ali
                 "complex key": ("? [a]\n: 1\n", "complex YAML keys"),
                 "flow complex key": ("{[a]: 1}\n", "complex YAML keys"),
                 "deep": ("[" * 100_000 + "]" * 100_000, "nested deeper"),
-                "duplicate": ("id: a\nid: b\n", "duplicate key 'id'")}
+                "duplicate": ("id: a\nid: b\n", "duplicate key 'id'"),
+                "duplicate as int": ("1: a\n0x1: b\n", "duplicate key '0x1'"),
+                "duplicate as bool": ("yes: a\ntrue: b\n", "duplicate key 'true'"),
+                "duplicate as null": ("~: a\nnull: b\n", "duplicate key 'null'"),
+                "5,000-digit integer": ("a: " + "9" * 5000 + "\n", "integer of 5000 characters is too large"),
+                "binary": ("a: !!binary aGVsbG8=\n", "tag !!binary"),
+                "set": ("a: !!set {x: null}\n", "tag !!set"),
+                "omap": ("a: !!omap [{x: 1}]\n", "tag !!omap"),
+                "pairs": ("a: !!pairs [{x: 1}]\n", "tag !!pairs")}
 
 PATTERN_5000 = "(" * 5000 + "[ipv4-addr:value = '10.0.0.1']" + ")" * 5000
 INDICATOR = {"type": "indicator", "spec_version": "2.1", "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
@@ -269,6 +277,28 @@ def test_safe_yaml_refuses_every_document_pyyaml_writes_with_an_alias(shared, co
     text = yaml.safe_dump({"items": [shared] * copies})
     assert "&id" in text and "*id" in text
     with pytest.raises(InputError, match="anchors"):
+        load_yaml(text)
+
+
+INT_SPELLINGS = [str, hex, bin, lambda n: f"0{n:o}", lambda n: f"{n:_}", lambda n: f"+{n}"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 10**9), a=st.sampled_from(range(len(INT_SPELLINGS))),
+       b=st.sampled_from(range(len(INT_SPELLINGS))))
+def test_safe_yaml_refuses_keys_that_are_one_dict_key_however_spelled(n, a, b):
+    first, second = INT_SPELLINGS[a](n), INT_SPELLINGS[b](n)
+    assert yaml.safe_load(f"{first}: x\n") == yaml.safe_load(f"{second}: x\n") == {n: "x"}
+    with pytest.raises(InputError, match="duplicate key") as info:
+        load_yaml(f"{first}: a\n{second}: b\n")
+    assert one_line(info.value).startswith("line 2")
+    assert load_yaml(f"{first}: a\n'{second}': b\n") == {n: "a", second: "b"}  # a string is another key
+
+
+@pytest.mark.parametrize("text", ["1: a\ntrue: b\n", "1: a\n1.0: b\n", "0.0: a\n-0.0: b\n",
+                                  ".nan: a\n.NaN: b\n", "off: a\nfalse: b\nno: c\n", "Null: a\nNULL: b\n"])
+def test_safe_yaml_refuses_keys_of_different_tags_that_python_merges(text):
+    with pytest.raises(InputError, match="duplicate key"):
         load_yaml(text)
 
 

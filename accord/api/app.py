@@ -32,7 +32,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Match, get_route_path
-from starlette.routing import Route as PathRoute
 from starlette.types import Message, Receive, Scope, Send
 
 from accord import __version__
@@ -139,18 +138,24 @@ class NodeApp(FastAPI):
                         response = internal_error()
                     await response(scope, receive, send)
                     return
-        await super().__call__(scope, receive, self._allow_every_method(path, send))
+        await super().__call__(scope, receive, self._allow_every_method(scope, send))
 
-    def _allow_every_method(self, path: str, send: Send) -> Send:
+    _METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+    def _allow_every_method(self, scope: Scope, send: Send) -> Send:
         """``send`` that completes the ``Allow`` header of a 405: Starlette names only the methods
         of the first route whose path matched (``GET`` where ``POST`` is served at the same path
-        too), and RFC 9110 §15.5.6 wants every method the resource supports."""
+        too), and RFC 9110 §15.5.6 wants every method the resource supports. Each method is
+        probed through the routes' own ``matches()``, which also looks inside the routers FastAPI
+        keeps nested (``include_router``); only a 405 pays for it."""
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 405:
-                methods = sorted({m for r in self.router.routes if isinstance(r, PathRoute)
-                                  and r.methods and r.path_regex.match(path) for m in r.methods})
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
-                message = {**message, "headers": [*headers, (b"allow", ", ".join(methods).encode())]}
+                methods = [m for m in self._METHODS
+                           if any(r.matches({**scope, "method": m})[0] is Match.FULL
+                                  for r in self.router.routes)]
+                if methods:
+                    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
+                    message = {**message, "headers": [*headers, (b"allow", ", ".join(methods).encode())]}
             await send(message)
 
         return sending

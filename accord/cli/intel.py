@@ -139,7 +139,8 @@ def token(dir: DirOpt,
           party: Annotated[Optional[str], typer.Option("--party", help="the user's party (default: the node's); a partner's analysts read through TAXII filtered by releasability")] = None,
           read: Annotated[Optional[list[str]], typer.Option("--read", help="collection id or alias readable (repeat; '*' for all)")] = None,
           write: Annotated[Optional[list[str]], typer.Option("--write", help="collection id or alias writable (repeat; '*' for all)")] = None) -> None:
-    """Create a TAXII API token with per-collection read/write scopes; the secret is printed once."""
+    """Create a TAXII API token with per-collection read/write scopes; the secret is printed once,
+    alone on stdout (the label goes to stderr)."""
     from accord.errors import InputError
     from accord.federation.tokens import create_token
     from accord.node import Node
@@ -149,8 +150,10 @@ def token(dir: DirOpt,
     if not scopes:
         raise InputError("give at least one --read or --write collection", field="scopes")
     secret = create_token(node.conn, name, party or node.party, scopes)
-    console.print(f"token {name} ({party or node.party}): {' '.join(scopes)}", highlight=False)
-    typer.echo(secret)
+    typer.echo(secret)  # alone on stdout, so that TOKEN=$(accord intel token …) captures the secret only
+    Console(stderr=True).print(f"token {name} ({party or node.party}): {' '.join(scopes)} "
+                               "(shown once; send it as 'Authorization: Bearer <token>' to /taxii2/)",
+                               highlight=False, soft_wrap=True)
 
 
 @app.command("sync")

@@ -23,11 +23,12 @@ refusals, agreements: ids and reasons only, as the ledger holds them) and, every
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from accord.console.view import BANNER_CLASS, Viewer
-from accord.errors import AccordError
+from accord.errors import AccordError, InputError
 from accord.federation.schema import write_lock
 
 POLL_SECONDS = 0.2
@@ -103,7 +104,7 @@ def read_after(node: Any, viewer: Viewer, last: int, *, limit: int = BATCH,
                     item = node.get_item(e.data["item_id"])
             except AccordError:  # retracted or never stored: nothing to show
                 continue
-            if viewer.sees(node, item):
+            if viewer.may("items:read") and viewer.sees(node, item):  # an item needs items:read
                 out.append(item_event(item, e.index, lang))
         elif not viewer.partner and viewer.may("status"):
             out.append(ConsoleEvent("ledger", {"type": e.type, "data": e.data,
@@ -111,11 +112,23 @@ def read_after(node: Any, viewer: Viewer, last: int, *, limit: int = BATCH,
     return out, entries[-1].index if entries else last
 
 
+_INDEX = re.compile(r"-?[0-9]{1,19}")
+
+
 def start_index(node: Any, last_event_id: str | None, after: str | None) -> int:
     """Where a stream starts: after ``Last-Event-ID`` (a reconnect), else after ``?after=`` (the
-    page's ledger size at render), else at the current end. Bad values fall back to the end."""
-    for raw in (last_event_id, after):
-        if raw is not None and raw.strip().lstrip("-").isdigit():
-            return max(-1, int(raw.strip()))
+    page's ledger size at render), else at the current end.
+
+    Only ASCII decimal integers of at most 19 digits count. A malformed ``?after=`` is the
+    caller's mistake: :class:`~accord.errors.InputError` (a 400). A malformed ``Last-Event-ID``
+    is treated as absent — it is whatever id the browser last saw, and a bad one must not stop a
+    reconnect."""
+    if last_event_id is not None and _INDEX.fullmatch(last_event_id.strip()):
+        return max(-1, int(last_event_id.strip()))
+    if after is not None:
+        if not _INDEX.fullmatch(after.strip()):
+            raise InputError(f"after must be a ledger index (an integer of at most 19 digits), "
+                             f"not {after[:40]!r}")
+        return max(-1, int(after.strip()))
     with write_lock(node):
         return node.ledger.size - 1

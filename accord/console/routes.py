@@ -27,7 +27,8 @@ from accord.console.pages import HERE, render
 from accord.console.picture import REPLAY_SECONDS
 from accord.console.security import LOGIN_PATH, ConsoleRoute, LoginRequired
 from accord.console.sessions import (
-    LOGIN_COOKIE, SESSION_COOKIE, LoginLimiter, Session, SessionStore, new_secret, same_secret)
+    LOGIN_COOKIE, SESSION_COOKIE, LoginLimiter, Session, SessionsFull, SessionStore, new_secret,
+    same_secret)
 from accord.console.view import Viewer
 from accord.core.markings import Marking, is_party
 from accord.errors import AccordError, AuthError, InputError, NotFoundError, NotOwnerError, StixValidationError
@@ -147,23 +148,34 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     @router.post("/console/login")
     async def login(request: Request) -> Response:
         client = _client(request)
-        wait = limiter.retry_after(client, now())
+        # counted before the body is read (check and count in one step): simultaneous logins
+        # cannot all pass the check before the first failure is recorded
+        at = now()
+        wait = limiter.attempt(client, at)
         if wait is not None:
             raise HTTPException(429, "too many failed logins from this address",
                                 headers={"Retry-After": str(wait)})
-        form = await read_form(request)
-        if not same_secret(form.get("csrf"), request.cookies.get(LOGIN_COOKIE)):
-            raise HTTPException(403, "missing or wrong CSRF token: reload the login page and try again")
-        secret = form.get("token", "").strip()
+        wrong = False
         try:
-            with lock:
-                principal = authenticate_token(node.conn, secret)
-        except AuthError as exc:
-            limiter.failed(client, now())
-            note_auth_failure(request, "console", str(exc))
-            return RedirectResponse(f"{LOGIN_PATH}?error=failed", status_code=303)
+            form = await read_form(request)
+            if not same_secret(form.get("csrf"), request.cookies.get(LOGIN_COOKIE)):
+                raise HTTPException(403, "missing or wrong CSRF token: reload the login page and try again")
+            secret = form.get("token", "").strip()
+            try:
+                with lock:
+                    principal = authenticate_token(node.conn, secret)
+            except AuthError as exc:
+                wrong = True
+                note_auth_failure(request, "console", str(exc))
+                return RedirectResponse(f"{LOGIN_PATH}?error=failed", status_code=303)
+        finally:
+            if not wrong:  # only a wrong token stays counted
+                limiter.release(client, at)
         lang = pick_lang(form.get("lang"), request.headers.get("accept-language"))
-        s = sessions.create(principal, token_digest(secret), now(), lang)
+        try:
+            s = sessions.create(principal, token_digest(secret), now(), lang)
+        except SessionsFull as exc:  # refused rather than ending someone else's session
+            raise HTTPException(503, f"{exc}: try again later", headers={"Retry-After": "60"}) from None
         response = RedirectResponse("/console/", status_code=303)
         # the login nonce stays (it expires on its own): a form submitted twice — Enter pressed
         # twice, a browser's retry — logs in twice instead of showing a CSRF error
@@ -450,6 +462,8 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         soon = now() + timedelta(days=EXPIRING_DAYS)
         explain = None
         if item_id or recipient:
+            # the answer names the item's kind and marking, and whether it exists at all
+            need(v, "items:read")
             if not is_party(recipient):
                 raise HTTPException(400, f"recipient: not an ISO 3166-1 alpha-3 party: {recipient[:20]!r}")
             try:
@@ -522,10 +536,18 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     @router.get("/console/events")
     async def events(request: Request, after: str | None = None, s: Session = Depends(session_of)) -> Response:
         v = viewer_of(s)
+        # item events need items:read, ledger and status events status: a token with neither
+        # (say metrics only) has nothing to stream
+        if not (v.may("items:read") or v.may("status")):
+            raise HTTPException(403, f"token {v.principal.name!r} has neither the items:read nor the "
+                                     "status scope: there are no events for it")
         if s.streams >= ev.MAX_STREAMS:  # each stream polls: a session may not open without bound
             raise HTTPException(429, f"this session already has {s.streams} open event streams",
                                 headers={"Retry-After": "5"})
-        last = ev.start_index(node, request.headers.get("last-event-id"), after)
+        try:
+            last = ev.start_index(node, request.headers.get("last-event-id"), after)
+        except InputError as exc:
+            raise HTTPException(400, str(exc)) from None
         return EventSourceResponse(stream(request, s, v, last), ping=15,
                                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 

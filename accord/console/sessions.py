@@ -17,7 +17,13 @@ cross-site posts in current browsers; the tokens are the defence that does not d
 
 Login rate limit: at most ``attempts`` failed logins per client address in a sliding
 ``window`` (default 5 per 60 s); beyond that every login from the address is answered 429 until
-the window has room again, whether the token is right or not.
+the window has room again, whether the token is right or not. An attempt is counted *before* its
+body is read (check and count in one step, :meth:`LoginLimiter.attempt`) and released only when
+it did not end in a wrong token, so many simultaneous logins cannot all pass the check before
+any failure is recorded. A right token is still refused while the address is limited: letting it
+through would answer "right" or "wrong" beyond the limit, which is the guessing oracle the limit
+exists to close; the cost — an address behind a shared NAT or proxy is locked out for at most a
+window after five failures — is bounded and is the documented trade-off.
 """
 
 from __future__ import annotations
@@ -61,22 +67,40 @@ class Session:
         return now - self.last_seen > idle or now - self.created > lifetime
 
 
+class SessionsFull(Exception):
+    """The store holds ``limit`` live sessions: a new login is refused (none is evicted)."""
+
+
 @dataclass
 class SessionStore:
-    """Sessions by id, bounded (the oldest go first past ``limit``)."""
+    """Sessions by id, bounded per token and in all.
+
+    A token holds at most ``per_token`` sessions: its next login ends *its own* oldest one. So
+    logging in without end with one token — a partner's, say — can never end another token's
+    session. Past ``limit`` sessions in all (only reachable with ``limit / per_token`` distinct
+    tokens), expired sessions are dropped and, if the store is still full, the new login is
+    refused with :class:`SessionsFull` rather than evicting anyone else's live session.
+    """
 
     idle: timedelta = timedelta(minutes=30)
     lifetime: timedelta = timedelta(hours=8)
     limit: int = 10_000
+    per_token: int = 10
     _sessions: OrderedDict[str, Session] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def create(self, principal: Principal, token_digest: str, now: datetime, lang: str = "en") -> Session:
         s = Session(new_secret(), principal, token_digest, new_secret(), now, now, lang)
         with self._lock:
+            own = [k for k, o in self._sessions.items() if o.token_digest == token_digest]
+            for k in own[:max(0, len(own) - self.per_token + 1)]:  # oldest first (insertion order)
+                del self._sessions[k]
+            if len(self._sessions) >= self.limit:
+                for k in [k for k, o in self._sessions.items() if o.expired(now, self.idle, self.lifetime)]:
+                    del self._sessions[k]
+            if len(self._sessions) >= self.limit:
+                raise SessionsFull(f"the console already holds {len(self._sessions)} sessions")
             self._sessions[s.id] = s
-            while len(self._sessions) > self.limit:
-                self._sessions.popitem(last=False)
         return s
 
     def get(self, session_id: str | None, now: datetime) -> Session | None:
@@ -128,7 +152,30 @@ class LoginLimiter:
                 return None
             return max(1, int((q[0] + self.window - now).total_seconds()) + 1)
 
+    def attempt(self, client: str, now: datetime) -> int | None:
+        """Check and count one login attempt atomically: seconds to wait if ``client`` is
+        limited (nothing counted), else None with the attempt counted as a failure until
+        :meth:`release` takes it back."""
+        with self._lock:
+            q = self._recent(client, now)
+            if len(q) >= self.attempts:
+                return max(1, int((q[0] + self.window - now).total_seconds()) + 1)
+            q.append(now)
+            self._failures[client] = q
+            self._failures.move_to_end(client)
+            while len(self._failures) > self.max_clients:
+                self._failures.popitem(last=False)
+            return None
+
+    def release(self, client: str, at: datetime) -> None:
+        """Take back an attempt counted at ``at`` (it did not end in a wrong token)."""
+        with self._lock:
+            q = self._failures.get(client)
+            if q is not None and at in q:
+                q.remove(at)
+
     def failed(self, client: str, now: datetime) -> None:
+        """Count a failure outright."""
         with self._lock:
             q = self._recent(client, now)
             q.append(now)

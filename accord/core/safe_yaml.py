@@ -10,7 +10,13 @@ anything is built, with a one-line :class:`~accord.errors.InputError` naming the
 * **merge keys** (``<<:``), which copy mappings into others (they also ride on aliases);
 * **complex keys** (``? [a]``, ``{[a]: 1}``): a list or mapping as a key is unhashable, and
   PyYAML answers with a bare ``TypeError``;
-* **duplicate keys**, which PyYAML resolves silently to the last value;
+* **duplicate keys**, which PyYAML resolves silently to the last value — compared as constructed
+  values, as the resulting dict compares them, so ``1:`` / ``0x1:``, ``yes:`` / ``true:``,
+  ``~:`` / ``null:`` — and ``1:`` / ``true:`` / ``1.0:``, one key to Python — are duplicates too;
+* the **``!!binary``, ``!!set``, ``!!omap`` and ``!!pairs``** tags: bytes, sets and lists of pairs
+  are values no Accord model takes;
+* **integers past the interpreter's digit limit** (4,300 digits), which PyYAML answers with a bare
+  ``ValueError``;
 * nesting deeper than :data:`MAX_DEPTH` (the composer recurses: ``[[[[…]]]]`` 100,000 deep is a
   ``RecursionError``).
 
@@ -30,6 +36,7 @@ MAX_DEPTH = 64
 """The deepest nesting of lists and mappings accepted (Accord's files nest five or six deep)."""
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_REFUSED_TAGS = {f"tag:yaml.org,2002:{t}": f"!!{t}" for t in ("binary", "set", "omap", "pairs")}
 
 
 class _Refused(yaml.YAMLError):
@@ -54,6 +61,8 @@ class SafeLoader(yaml.SafeLoader):
             raise _Refused(f"YAML aliases (*{event.anchor}) are not accepted", event.start_mark)
         if getattr(event, "anchor", None) is not None:
             raise _Refused(f"YAML anchors (&{event.anchor}) are not accepted", event.start_mark)
+        if getattr(event, "tag", None) in _REFUSED_TAGS:
+            raise _Refused(f"the YAML tag {_REFUSED_TAGS[event.tag]} is not accepted", event.start_mark)
         if not isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             return super().compose_node(parent, index)
         self._depth += 1
@@ -66,7 +75,7 @@ class SafeLoader(yaml.SafeLoader):
 
     def compose_mapping_node(self, anchor: Any) -> yaml.MappingNode:
         node = super().compose_mapping_node(anchor)
-        seen: dict[str, int] = {}
+        seen: dict[Any, int] = {}
         for key, _ in node.value:
             if not isinstance(key, yaml.ScalarNode):
                 raise _Refused("complex YAML keys (a list or mapping used as a key) are not accepted",
@@ -74,11 +83,23 @@ class SafeLoader(yaml.SafeLoader):
             if key.tag == _MERGE_TAG:
                 raise _Refused("YAML merge keys (<<) are not accepted", key.start_mark)
             line = key.start_mark.line + 1
-            if key.value in seen:
-                raise _Refused(f"duplicate key {key.value!r} (first on line {seen[key.value]})",
-                               key.start_mark, field=key.value)
-            seen[key.value] = line
+            # the key as the dict will compare it: "1", "0x1" and "true" are all the key 1
+            value = self.construct_object(key)
+            same = ("nan",) if isinstance(value, float) and value != value else value
+            if same in seen:
+                raise _Refused(f"duplicate key {key.value[:40]!r} (first on line {seen[same]})",
+                               key.start_mark, field=key.value[:40])
+            seen[same] = line
         return node
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:  # past sys.get_int_max_str_digits()
+            raise _Refused(f"integer of {len(node.value)} characters is too large", node.start_mark) from None
+
+
+SafeLoader.add_constructor("tag:yaml.org,2002:int", SafeLoader.construct_yaml_int)
 
 
 SafeLoader.yaml_implicit_resolvers = {
@@ -97,6 +118,8 @@ def parse_yaml(text: str, *, source: str | None = None) -> tuple[Any, yaml.Node 
         return (loader.construct_document(root) if root is not None else None), root
     except _Refused as exc:
         raise InputError(exc.problem, source=source, line=_line(exc.problem_mark), field=exc.field) from None
+    except ValueError as exc:  # a value PyYAML could not build (the first line of its reason)
+        raise InputError(f"not valid YAML: {' '.join(str(exc).split())[:200]}", source=source) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or type(exc).__name__

@@ -38,6 +38,16 @@ from accord.federation.txn import transaction
 log = logging.getLogger("accord.federation")
 
 DEFAULT_KEEP = timedelta(hours=1)
+
+REFILL_CHUNK = 500
+"""The most pruned envelopes one acknowledgement seals again (:func:`refill`): a partner that
+asks again from ``next_seq=1`` is caught up a chunk per round, never in one transaction holding
+the write lock for the whole history."""
+
+REWIND_LOG_EVERY = timedelta(hours=1)
+"""A rewind larger than a chunk is logged (``outbox.rewind``, warning) at most this often per partner."""
+
+_rewind_logged: dict[tuple[str, str], Any] = {}
 """How long acknowledged envelopes stay in the outbox by default: a partner restored from a
 backup up to this old is refilled from it. At 50 items/s that is ~180,000 rows (~160 MB)."""
 
@@ -115,6 +125,13 @@ def refill(node: Any, party: str, first: int, last: int) -> int:
     had acknowledged. Inside the caller's transaction, under the node's write lock
     (:func:`accord.federation.outbox.apply_ack` calls it).
 
+    At most :data:`REFILL_CHUNK` numbers, from ``first`` on, are sealed per call: once the partner
+    has them it asks from the next missing number, and that acknowledgement refills the next
+    chunk. So a partner answering ``next_seq=1`` every round costs one bounded chunk per round,
+    never the whole history in one transaction under the write lock. A rewind larger than a chunk
+    is logged once (``outbox.rewind``, throttled to :data:`REWIND_LOG_EVERY` per partner), its
+    chunks at info.
+
     What each number carried is in the ledger (``item.shared``: item, partner, number) and the
     item in the ``items`` table, so the envelope is sealed again with the same number and a fresh
     timestamp (the partner refuses envelopes older than its freshness limit). The policy is not
@@ -127,6 +144,18 @@ def refill(node: Any, party: str, first: int, last: int) -> int:
     from accord.federation import wire
 
     conn = node.conn
+    whole = last
+    last = min(last, first + REFILL_CHUNK - 1)
+    now = node.clock.now()
+    large = whole > last
+    if large:
+        key = (str(getattr(node, "dir", id(node))), party)
+        if key not in _rewind_logged or now - _rewind_logged[key] >= REWIND_LOG_EVERY:
+            _rewind_logged[key] = now
+            log.warning("partner %s asked again for #%d…#%d, pruned from the outbox (restored from an old "
+                        "backup?): sealing them again from the ledger, %d per acknowledgement", party, first,
+                        whole, REFILL_CHUNK, extra={"event": "outbox.rewind", "partner": party,
+                                                    "first": first, "last": whole, "chunk": REFILL_CHUNK})
     wanted: dict[int, str] = {}
     needle = b'"to":' + canonical_json(party)
     for (leaf,) in conn.execute("SELECT leaf FROM ledger_leaves WHERE type = 'item.shared' AND instr(leaf, ?) > 0",
@@ -135,7 +164,6 @@ def refill(node: Any, party: str, first: int, last: int) -> int:
         seq, item_id = data.get("seq"), data.get("item_id")
         if data.get("to") == party and isinstance(seq, int) and first <= seq <= last and isinstance(item_id, str):
             wanted[seq] = item_id
-    now = node.clock.now()
     rows = []
     for seq in sorted(wanted):
         row = conn.execute("SELECT json FROM items WHERE id = ?", (wanted[seq],)).fetchone()
@@ -145,8 +173,9 @@ def refill(node: Any, party: str, first: int, last: int) -> int:
         rows.append((party, seq, item.id, item.kind, wire.seal_envelope(node, item, party, seq, now), to_rfc3339(now)))
     conn.executemany("INSERT OR IGNORE INTO fed_outbox(recipient, seq, item_id, kind, envelope, queued) "
                      "VALUES (?,?,?,?,?,?)", rows)
-    log.warning("partner %s asked again for #%d…#%d, pruned from the outbox (restored from an old backup?): "
-                "%d envelope(s) sealed again from the ledger and queued", party, first, last, len(rows),
-                extra={"event": "outbox.refilled", "partner": party, "first": first, "last": last,
-                       "queued": len(rows)})
+    log.log(logging.INFO if large else logging.WARNING,
+            "partner %s asked again for #%d…#%d, pruned from the outbox (restored from an old backup?): "
+            "%d envelope(s) sealed again from the ledger and queued", party, first, last, len(rows),
+            extra={"event": "outbox.refilled", "partner": party, "first": first, "last": last,
+                   "queued": len(rows)})
     return len(rows)

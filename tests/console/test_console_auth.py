@@ -170,3 +170,81 @@ def test_other_methods_get_the_console_headers_too(anon, admin, method):
     r = admin.request(method, "/console/alerts")
     assert r.status_code == 405 and "GET and POST only" in r.text
     assert_csp(r)
+
+
+def test_logging_in_again_and_again_with_one_token_ends_only_that_token_s_oldest_sessions(app, world, admin):
+    attacker = TestClient(app, follow_redirects=False)
+    nonce = csrf_of(attacker.get("/console/login").text)
+    first = None
+    for _ in range(15):  # more than the per-token cap (10)
+        r = attacker.post("/console/login", data={"token": world.partner, "csrf": nonce})
+        assert r.status_code == 303 and r.headers["location"] == "/console/"
+        first = first or r.cookies["accord_console"]
+    assert admin.get("/console/").status_code == 200  # the operator's session lives on
+    stale = TestClient(app, follow_redirects=False, cookies={"accord_console": first})
+    assert stale.get("/console/").status_code == 303  # the partner's own oldest one went
+
+
+def test_a_full_session_store_refuses_new_logins_and_evicts_no_one(clock):
+    from accord.console.sessions import SessionsFull, SessionStore
+    from accord.federation.tokens import Principal
+
+    store = SessionStore(limit=5, per_token=2)
+    p = Principal("t", "JPN", frozenset({"admin"}))
+    admin = store.create(p, "admin-digest", clock.now())
+    for _ in range(50):
+        store.create(p, "partner-digest", clock.now())
+    assert store.get(admin.id, clock.now()) is admin and len(store) == 3
+    store.create(p, "b", clock.now())
+    store.create(p, "c", clock.now())
+    with pytest.raises(SessionsFull):
+        store.create(p, "d", clock.now())
+    assert store.get(admin.id, clock.now()) is admin
+    clock.advance(31 * 60)  # once the others have expired, there is room again
+    assert store.create(p, "d", clock.now()).token_digest == "d"
+
+
+def test_simultaneous_wrong_logins_cannot_pass_the_rate_limit_together(app, world):
+    import asyncio
+
+    import httpx
+
+    n = 20
+
+    async def main() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
+            nonce = csrf_of((await client.get("/console/login")).text)
+            gate = asyncio.Event()
+            state = {"reading": 0, "done": 0}
+
+            async def body(i: int):  # every handler that reads its body waits here for the others
+                state["reading"] += 1
+                await gate.wait()
+                yield f"csrf={nonce}&token=acc_wrong{i}".encode()
+
+            async def post(i: int) -> int:
+                try:
+                    r = await client.post("/console/login", content=body(i), headers={
+                        "content-type": "application/x-www-form-urlencoded"})
+                    return r.status_code
+                finally:
+                    state["done"] += 1
+
+            tasks = [asyncio.create_task(post(i)) for i in range(n)]
+            while state["reading"] + state["done"] < n:  # all have passed (or failed) the check
+                await asyncio.sleep(0)
+            gate.set()
+            return await asyncio.gather(*tasks)
+
+    codes = asyncio.run(main())
+    assert codes.count(303) == 5 and codes.count(429) == n - 5, codes
+
+
+def test_a_successful_or_malformed_login_does_not_count_against_the_limit(anon, world):
+    nonce = csrf_of(anon.get("/console/login").text)
+    for _ in range(10):
+        assert anon.post("/console/login", data={"token": world.admin, "csrf": nonce}).status_code == 303
+        assert anon.post("/console/login", data={"token": world.admin, "csrf": "forged"}).status_code == 403
+    assert anon.post("/console/login", data={"token": "acc_wrong", "csrf": nonce}).status_code == 303
+    assert anon.post("/console/login", data={"token": world.admin, "csrf": nonce}).headers["location"] == "/console/"

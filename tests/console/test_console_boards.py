@@ -217,3 +217,16 @@ def test_federation_page_shows_how_many_sent_items_a_partner_has_not_acknowledge
     page = admin.get("/console/dialogue?status=proposed").text
     assert 'data-id="S1-M1-C2"' in page and 'data-id="S1-M1-C1"' not in page
     assert admin.get("/console/dialogue?status=done").text.count("<tr data-id=") == 0
+
+
+def test_the_policy_explainer_needs_items_read_as_it_reveals_an_item_s_kind_and_marking(app, world):
+    from accord.federation.schema import write_lock
+    from accord.federation.tokens import create_token
+
+    with write_lock(world.jpn):
+        status_only = create_token(world.jpn.conn, "monitor", "JPN", {"status"})
+    client = log_in(TestClient(app, follow_redirects=False), status_only)
+    assert client.get("/console/federation").status_code == 200
+    for item_id in (world.secret.id, "nope"):  # not even whether an id exists
+        r = client.get(f"/console/federation?item_id={item_id}&recipient=KOR")
+        assert r.status_code == 403 and "items:read" in r.text

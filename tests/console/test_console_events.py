@@ -218,3 +218,38 @@ def test_commitment_events_carry_the_record_s_new_status_and_version(world):
     (event,) = [e for e in events if e.event == "item" and e.data["kind"] == "dialogue.commitment"]
     assert event.data["commitment"] == {"id": world.commitment, "status": "in_progress", "owner": "JPN",
                                         "version": 3}
+
+
+def test_item_events_need_items_read_and_a_token_with_neither_scope_gets_403(world, anon):
+    from console_world import log_in
+
+    from accord.federation.tokens import create_token
+
+    # read_after: a home token without items:read sees no item (not the SECRET one), only ledger
+    # entries if it has status; a partner without items:read sees nothing
+    home, _ = read_after(world.jpn, _viewer(world, "JPN", "status"), -1)
+    assert home and all(e.event == "ledger" for e in home)
+    assert read_after(world.jpn, _viewer(world, "JPN", "metrics"), -1)[0] == []
+    assert read_after(world.jpn, _viewer(world, "KOR", "status"), -1)[0] == []
+    # the route: a metrics-only token may log in but gets no stream, not even with after=-1
+    with write_lock(world.jpn):
+        metrics = create_token(world.jpn.conn, "prometheus", "JPN", {"metrics"})
+    client = log_in(anon, metrics)
+    r = client.get("/console/events?after=-1")
+    assert r.status_code == 403 and "items:read" in r.text
+
+
+def test_only_ascii_integers_of_at_most_19_digits_are_stream_positions(world, admin):
+    import pytest
+
+    from accord.errors import InputError
+
+    end = world.jpn.ledger.size - 1
+    for bad in ("²", "٣", "1" * 5000, "1" * 20, "1e3", "--1", ""):
+        with pytest.raises(InputError):
+            start_index(world.jpn, None, bad)
+        assert start_index(world.jpn, bad, None) == end  # a bad Last-Event-ID counts as absent
+    assert start_index(world.jpn, " 9 ", None) == 9 and start_index(world.jpn, None, "-5") == -1
+    for bad in ("²", "1" * 5000):
+        r = admin.get("/console/events", params={"after": bad})
+        assert r.status_code == 400 and "ledger index" in r.text

@@ -47,6 +47,16 @@ def test_token_create_prints_the_secret_alone_and_how_to_use_it(tmp_path, scopes
     assert f'curl -H "Authorization: Bearer $TOKEN" {request_shown}' in r.stderr
 
 
+def test_intel_token_prints_the_secret_alone_on_stdout(tmp_path):
+    Node.init(tmp_path / "jpn", "JPN").close()
+    r = runner.invoke(app, ["intel", "token", "--dir", str(tmp_path / "jpn"), "--name", "kor-soc", "--party", "KOR",
+                            "--read", "cyber"])
+    assert r.exit_code == 0, r.output
+    secret = r.stdout.strip()
+    assert r.stdout == secret + "\n" and secret.startswith("acc_")  # TOKEN=$(…) gets the secret only
+    assert "token kor-soc (KOR): taxii.read:cyber" in r.stderr and secret not in r.stderr
+
+
 HEADERS = ("partner", "last contact (UTC)", "queued", "delivered", "refused", "sent #", "recv #", "head", "state")
 ROW = ("KOR", "2026-11-25 13:15:29", "0", "2", "0", "2", "0", "5", "3 failures")
 

@@ -229,3 +229,50 @@ def test_sharing_again_after_pruning_sends_a_duplicate_the_partner_stores_once(t
     fed.sync(heads=False)
     assert received(nodes["KOR"].dir, "JPN") == [(1, item.id)]
     assert _outbox(jpn) == {"delivered": 1}
+
+
+def test_a_rewind_to_1_is_refilled_a_bounded_chunk_per_acknowledgement(trio, tmp_path, monkeypatch, caplog):
+    import logging
+    import shutil
+
+    from accord.federation import retention
+    from accord.federation.inbox import BatchAck
+    from accord.federation.outbox import apply_ack
+    from accord.node import Node
+
+    monkeypatch.setattr(retention, "REFILL_CHUNK", 3)
+    nodes, net, clock, fed = trio
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    kor.close()
+    shutil.copytree(kor.dir, tmp_path / "backup")             # KOR before anything was shared
+    kor = nodes["KOR"] = Node.open(kor.dir, clock=clock)
+    net.up("KOR", kor)
+    shared = share_many(jpn, [note(jpn, i) for i in range(10)], "KOR")
+    fed.sync("KOR", heads=False)
+    clock.advance(7200)
+    assert prune(jpn, timedelta(hours=1)).delivered == {"KOR": 10}
+
+    def queued() -> list[int]:
+        return [r[0] for r in jpn.conn.execute("SELECT seq FROM fed_outbox WHERE recipient='KOR' ORDER BY seq")]
+
+    # one hostile or confused acknowledgement asking from #1 seals one chunk, not all ten …
+    caplog.set_level(logging.INFO, logger="accord.federation")
+    apply_ack(jpn, "KOR", BatchAck("KOR", "JPN", 1))
+    assert queued() == [1, 2, 3]
+    apply_ack(jpn, "KOR", BatchAck("KOR", "JPN", 1))          # … and asking again seals nothing more
+    assert queued() == [1, 2, 3]
+
+    # a partner really restored from that backup still gets everything, a chunk per round
+    kor.close()
+    shutil.rmtree(kor.dir)
+    shutil.copytree(tmp_path / "backup", kor.dir)
+    kor = nodes["KOR"] = Node.open(kor.dir, clock=clock)
+    net.up("KOR", kor)
+    last = share_many(jpn, [note(jpn, 50)], "KOR")             # next contact: KOR asks for #1
+    for _ in range(8):
+        fed.sync("KOR", heads=False)
+    assert [i for _, i in received(kor.dir, "JPN")] == [r.item_id for r in shared + last]
+    refilled = [r for r in caplog.records if getattr(r, "event", None) == "outbox.refilled"]
+    assert refilled and all(r.queued <= 3 for r in refilled)
+    rewinds = [r for r in caplog.records if getattr(r, "event", None) == "outbox.rewind"]
+    assert len(rewinds) == 1 and (rewinds[0].first, rewinds[0].last) == (1, 10)  # logged once

@@ -58,3 +58,15 @@ def test_policy_denial_and_bad_input_are_clear_errors(api):
     assert r.status_code == 422
     assert client.get("/api/v1/items/JPN:test.note:nope").status_code == 404
     assert client.post("/api/v1/share", json={"item_id": item_id, "to": "FRA"}).status_code == 404
+
+
+def test_a_405_names_every_method_the_path_serves(api):
+    """RFC 9110 §15.5.6: the Allow header of a 405 lists the methods the resource supports. The
+    routers are included into the app (FastAPI keeps them nested), so a probe that looked only
+    at the app's own top-level routes answered an empty Allow."""
+    client, _nodes, _fed = api
+    r = client.request("DELETE", "/api/v1/items")
+    assert r.status_code == 405
+    assert r.headers["allow"] == "GET, POST"
+    r = client.request("PATCH", "/api/v1/status")
+    assert r.status_code == 405 and r.headers["allow"] == "GET"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -145,20 +146,49 @@ class NodeApp(FastAPI):
     def _allow_every_method(self, scope: Scope, send: Send) -> Send:
         """``send`` that completes the ``Allow`` header of a 405: Starlette names only the methods
         of the first route whose path matched (``GET`` where ``POST`` is served at the same path
-        too), and RFC 9110 §15.5.6 wants every method the resource supports. Each method is
-        probed through the routes' own ``matches()``, which also looks inside the routers FastAPI
-        keeps nested (``include_router``); only a 405 pays for it."""
+        too), and RFC 9110 §15.5.6 wants every method the resource supports. Only a 405 pays for
+        it (:meth:`_methods_at`)."""
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 405:
-                methods = [m for m in self._METHODS
-                           if any(r.matches({**scope, "method": m})[0] is Match.FULL
-                                  for r in self.router.routes)]
+                methods = self._methods_at(scope)
                 if methods:
                     headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
                     message = {**message, "headers": [*headers, (b"allow", ", ".join(methods).encode())]}
             await send(message)
 
         return sending
+
+    def _methods_at(self, scope: Scope) -> list[str]:
+        """The methods of the resource at the request's path. A documented path answers with the
+        methods its OpenAPI path item lists, the most literal template winning
+        (``/commitments/due`` is its own resource although ``/commitments/{id}`` also matches
+        it), so ``Allow`` agrees with the document; other paths (the console's) are probed
+        through the routes' own ``matches()``, which also looks inside the routers FastAPI keeps
+        nested (``include_router``)."""
+        path = get_route_path(scope)
+        best: tuple[int, list[str]] | None = None
+        for pattern, literal, methods in self._documented_paths():
+            if pattern.fullmatch(path) and (best is None or literal > best[0]):
+                best = (literal, methods)
+        if best is not None:
+            return best[1]
+        return [m for m in self._METHODS
+                if any(r.matches({**scope, "method": m})[0] is Match.FULL for r in self.router.routes)]
+
+    def _documented_paths(self) -> list[tuple[re.Pattern[str], int, list[str]]]:
+        """``(pattern, literal segments, methods)`` for each path of the OpenAPI document,
+        built once."""
+        cached: list[tuple[re.Pattern[str], int, list[str]]] | None = getattr(self, "_paths_cache", None)
+        if cached is None:
+            cached = []
+            for template, item in (self.openapi().get("paths") or {}).items():
+                parts = re.split(r"(\{[^}]+\})", template)
+                pattern = re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
+                literal = sum(1 for seg in template.split("/") if seg and not seg.startswith("{"))
+                methods = sorted(m.upper() for m in item if m.upper() in self._METHODS)
+                cached.append((pattern, literal, methods))
+            self._paths_cache = cached
+        return cached
 
 
 _OPTIONAL_ROUTERS = (

@@ -55,6 +55,8 @@ def summary(item: Any) -> str:
         return f"{b.get('msgType', '?')} {b.get('incident', '')} — {', '.join(b.get('areas', []))}"
     if item.kind in ("warning.track", "warning.prediction"):
         return " ".join(str(b[k]) for k in ("track_id", "phase") if k in b)
+    if item.kind == "warning.radar":
+        return str(b.get("id", ""))
     if item.kind == "intel.stix":
         obj = b.get("object", b)
         return f"{obj.get('type', '?')} {obj.get('name', obj.get('id', ''))}"

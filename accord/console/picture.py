@@ -9,6 +9,12 @@ axes can be drawn in metres (``px_per_m``), rotated by its bearing. Tracks are E
 a trail is the track's positions over the last :data:`TRAIL_MINUTES` by ``created`` (at most
 :data:`TRAIL_POINTS`, the newest). Each
 track's head and each prediction is a link (keyboard-focusable) to the item's page.
+
+Radars are ``warning.radar`` items (:func:`radars_of`): each is drawn as a site (a triangle) and
+its coverage's ground footprint, the sector out to ``max_range_m`` between
+``az_center_deg ± az_half_width_deg`` (a full circle when the half width is 180°), great circles
+on the sphere. The picture can be drawn as it was at an earlier time: the caller passes that
+time as ``now`` and only the items created by then.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Any
 BOUNDS = (122.0, 146.0, 30.0, 45.5)  # lon0, lon1, lat0, lat1: Korea, Japan and the seas between
 WIDTH = 900
 TRAIL_MINUTES = 30
+REPLAY_SECONDS = TRAIL_MINUTES * 60  # the time control goes back this far
 TRAIL_POINTS = 240  # per track: the newest; a trail never grows past this many vertices
 PARTY_COLOURS = {"JPN": "#c0392b", "KOR": "#2e6fbf", "USA": "#2c8a4b"}
 M_PER_DEG = 111_195.0
@@ -79,8 +86,61 @@ def _lonlats(xyz: list[Any]) -> list[tuple[float, float]]:
     return list(zip(lon.tolist(), lat.tolist()))
 
 
+def radars_of(items: Iterable[Any]) -> list[Any]:
+    """The radars among ``warning.radar`` items: the latest item per (originator, radar ``id``)
+    whose body is a sensor of the warning-file header (``docs/formats/warning-files.md``: site,
+    noise and coverage), in (originator, id) order. An item that is not one is left out."""
+    from accord.errors import InputError
+    from accord.warning.tracking.sensors import SensorArray
+
+    latest: dict[tuple[str, str], Any] = {}
+    for item in sorted(items, key=lambda i: i.created):
+        try:
+            SensorArray.from_sensors([item.body])
+        except (InputError, TypeError):
+            continue
+        latest[(item.originator, item.body["id"])] = item
+    return [latest[k] for k in sorted(latest)]
+
+
+def _destination(lat: float, lon: float, bearing_deg: float, dist_m: float) -> tuple[float, float]:
+    """(lon°, lat°) ``dist_m`` along the great circle from (lat, lon) at ``bearing_deg``."""
+    p1, l1, th, d = math.radians(lat), math.radians(lon), math.radians(bearing_deg), dist_m / 6_371_000.0
+    p2 = math.asin(math.sin(p1) * math.cos(d) + math.cos(p1) * math.sin(d) * math.cos(th))
+    l2 = l1 + math.atan2(math.sin(th) * math.sin(d) * math.cos(p1), math.cos(d) - math.sin(p1) * math.sin(p2))
+    return math.degrees(l2), math.degrees(p2)
+
+
+def footprint(body: dict) -> list[tuple[float, float]]:
+    """A radar's coverage on the ground as a ring of (lon°, lat°): the sector out to its maximum
+    range (from the site when it is narrower than a full circle)."""
+    lat, lon, rng = float(body["lat_deg"]), float(body["lon_deg"]), float(body["max_range_m"])
+    half = min(float(body["az_half_width_deg"]), 180.0)
+    steps = max(8, round(half / 3))
+    arc = [_destination(lat, lon, float(body["az_center_deg"]) - half + 2 * half * k / steps, rng)
+           for k in range(steps + 1)]
+    return arc if half >= 180.0 else [(lon, lat), *arc]
+
+
+def _radars_svg(radars: list[Any], home: str) -> list[str]:
+    e = html.escape
+    out = []
+    for r in radars:
+        b, party = r.body, r.originator
+        colour = PARTY_COLOURS.get(party, "#8e44ad")
+        x, y = xy(float(b["lon_deg"]), float(b["lat_deg"]))
+        label = f"{party} {b['id']} — {r.marking}"
+        dash = "" if party == home else ' stroke-dasharray="4 3"'
+        out.append(f'<g class="radar" data-party="{e(party)}" data-radar="{e(str(b["id"]))}">'
+                   f'<title>{e(label)}</title>'
+                   f'<path class="coverage" d="{_path([footprint(b)])}" fill="{colour}" fill-opacity="0.07" '
+                   f'stroke="{colour}" stroke-opacity="0.6" stroke-width="0.8"{dash}/>'
+                   f'<path d="M{x} {y - 6}L{x + 5} {y + 4}L{x - 5} {y + 4}Z" fill="{colour}" stroke="#fff"/></g>')
+    return out
+
+
 def render(*, home: str, tracks: list[Any], predictions: list[Any], alerted: list[str], lang: str,
-           now: datetime, t: Callable[[str], str]) -> str:
+           now: datetime, t: Callable[[str], str], radars: Iterable[Any] = ()) -> str:
     """The picture's ``<svg>`` (escaped: every text comes through :func:`html.escape`)."""
     from accord.exercise.alerting import area_outlines
 
@@ -92,10 +152,11 @@ def render(*, home: str, tracks: list[Any], predictions: list[Any], alerted: lis
     for name, ring in area_outlines(alerted, lang):
         out.append(f'<path class="alerted" d="{_path([ring])}" fill="#f5b041" fill-opacity="0.6" stroke="#b9770e">'
                    f'<title>{e(name)}</title></path>')
+    out += _radars_svg(list(radars), home)
     since = now - timedelta(minutes=TRAIL_MINUTES)
     trails: dict[tuple[str, str], list[Any]] = {}
     for item in tracks:
-        if item.created >= since:
+        if since <= item.created <= now:
             trails.setdefault((item.originator, str(item.body.get("track_id"))), []).append(item)
     for (party, track_id), items in sorted(trails.items()):
         items.sort(key=lambda i: (i.body.get("t", 0), i.created))
@@ -152,3 +213,37 @@ def track_facts(item: Any) -> dict[str, Any] | None:
         speed = None
     return {"lon": ll[0], "lat": ll[1], "alt_km": float(alt) / 1000.0, "speed": speed,
             "phase": body.get("phase"), "source": body.get("source", item.originator)}
+
+
+def contributors(item: Any, tracks: Iterable[Any], radars: Iterable[Any]) -> dict[str, list[Any]]:
+    """Who contributed to a track: ``parties`` as (party, track id, that party's latest visible
+    item of it or None) — the originator, or each ``PARTY:TRACK`` of a fused track's ``sources`` —
+    and ``radars`` as (radar item or None, radar id, how): those the track names in ``sensors``
+    (``how`` = ``"reported"``), else those of the contributing parties whose coverage holds the
+    track's position (``"coverage"``)."""
+    from accord.warning.tracking.sensors import SensorArray
+
+    body = item.body
+    sources = body.get("sources")
+    pairs = [tuple(str(s).split(":", 1)) for s in sources if ":" in str(s)] if isinstance(sources, list) else []
+    if not pairs:
+        pairs = [(item.originator, str(body.get("track_id")))]
+    latest: dict[tuple[str, str], Any] = {}
+    for i in sorted(tracks, key=lambda i: (i.body.get("t", 0), i.created)):
+        latest[(i.originator, str(i.body.get("track_id")))] = i
+    parties = [(p, tid, item if (p, tid) == (item.originator, str(body.get("track_id"))) else latest.get((p, tid)))
+               for p, tid in pairs]
+    known = [r for r in radars if r.originator in {p for p, _ in pairs}]
+    named = body.get("sensors")
+    if isinstance(named, list):
+        by_id = {r.body["id"]: r for r in known}
+        return {"parties": parties, "radars": [(by_id.get(str(n)), str(n), "reported") for n in named]}
+    xyz = _xyz(body)
+    if xyz is None or not known:
+        return {"parties": parties, "radars": []}
+    import numpy as np
+
+    array = SensorArray.from_sensors([r.body for r in known])
+    p = np.array([xyz])
+    return {"parties": parties, "radars": [(r, r.body["id"], "coverage") for k, r in enumerate(known)
+                                           if bool(array.in_coverage(p, k)[0])]}

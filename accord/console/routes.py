@@ -25,6 +25,7 @@ from accord.console import events as ev
 from accord.console.boards import area_names, incidents
 from accord.console.i18n import LANGS, pick_lang, translator
 from accord.console.pages import HERE, render
+from accord.console.picture import REPLAY_SECONDS
 from accord.console.security import LOGIN_PATH, ConsoleRoute, LoginRequired
 from accord.console.sessions import (
     LOGIN_COOKIE, SESSION_COOKIE, LoginLimiter, Session, SessionsFull, SessionStore, login_codes, new_secret,
@@ -37,7 +38,7 @@ from accord.federation.tokens import authenticate_token, principal_for_digest, t
 
 FORM_LIMIT = 16 * 1024
 IMPORT_LIMIT = 4 * 1024 * 1024  # a pasted STIX bundle
-STATIC = {"console.css": "text/css", "console.js": "text/javascript"}
+STATIC = {"console.css": "text/css", "console.js": "text/javascript", "replay.js": "text/javascript"}
 EXPIRING_DAYS = 30
 
 
@@ -262,20 +263,25 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
             raise HTTPException(404, f"no item {item_id!r}")
         body = dict(item.body)
         body.pop("cap_xml", None)
-        facts = pred = None
+        facts = pred = helped = None
         times: tuple[Any, Any] = (None, None)
         shown = [item.marking]
         if item.kind == "warning.track":
             from accord.console.boards import latest_prediction, prediction_times
-            from accord.console.picture import track_facts
+            from accord.console.picture import contributors, radars_of, track_facts
 
             facts = track_facts(item)
+            helped = contributors(item, visible_items(v, "warning.track"),
+                                  radars_of(visible_items(v, "warning.radar")))
+            shown += [i.marking for _, _, i in helped["parties"] if i is not None]
+            shown += [r.marking for r, _, _ in helped["radars"] if r is not None]
             pred = latest_prediction(visible_items(v, "warning.prediction"), item.originator,
                                      str(item.body.get("track_id")))
             if pred is not None:
                 times = prediction_times(pred)
                 shown.append(pred.marking)
         return page(request, s, "item.html", shown, item=item, facts=facts, pred=pred, impact_at=times[1],
+                    helped=helped,
                     body=json.dumps(body, indent=2, ensure_ascii=False), summary=ev.summary)
 
     @router.get("/console/alerts")
@@ -288,41 +294,59 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         return page(request, s, "alerts.html", [i.marking for i in alerts_], incidents=board,
                     area_name=lambda code: names.get(code, code), now=now())
 
-    def picture_of(v: Viewer, lang: str) -> tuple[str, list[Marking], list[Any]]:
-        """The live picture's SVG, the markings of what it draws, and its tracks' latest items."""
+    def replay_ago(ago: str) -> int:
+        """The ``ago`` parameter of the picture: whole seconds back from now, 0 to the replay
+        window (30 minutes); anything else is a 400 page."""
+        if not ago:
+            return 0
+        if not (ago.isascii() and ago.isdigit() and len(ago) <= 6) or int(ago) > REPLAY_SECONDS:
+            raise HTTPException(400, f"ago: whole seconds from 0 to {REPLAY_SECONDS}, not {ago[:40]!r}")
+        return int(ago)
+
+    def picture_of(v: Viewer, lang: str, ago: int = 0) -> tuple[str, list[Marking], list[Any], list[Any]]:
+        """The picture's SVG as it was ``ago`` seconds before now (drawn from the items created by
+        then), the markings of what it draws, its tracks' latest items and its radars."""
         from accord.console import picture
 
-        since = now() - timedelta(minutes=picture.TRAIL_MINUTES)
-        tracks = [i for i in visible_items(v, "warning.track") if i.created >= since]
+        at = now() - timedelta(seconds=ago)
+        since = at - timedelta(minutes=picture.TRAIL_MINUTES)
+
+        def then(kind: str) -> list[Any]:
+            return [i for i in visible_items(v, kind) if i.created <= at]
+
+        tracks = [i for i in then("warning.track") if i.created >= since]
         latest: dict[tuple[str, str], Any] = {}
-        for p in visible_items(v, "warning.prediction"):
+        for p in then("warning.prediction"):
             key = (p.originator, str(p.body.get("track_id")))
             if p.created >= since and (key not in latest or p.body.get("t", 0) >= latest[key].body.get("t", 0)):
                 latest[key] = p
         preds = [p for p in latest.values() if p.body.get("status", "tracking") == "tracking"]
-        boards = [inc for inc in incidents(visible_items(v, "warning.alert"), []) if inc.areas]
+        boards = [inc for inc in incidents(then("warning.alert"), []) if inc.areas]
         alerted = sorted({c for inc in boards for c in inc.areas})
+        radars = picture.radars_of(then("warning.radar"))
         svg = picture.render(home=node.party, tracks=tracks, predictions=preds, alerted=alerted, lang=lang,
-                             now=now(), t=translator(lang))
+                             now=at, t=translator(lang), radars=radars)
         heads: dict[tuple[str, str], Any] = {}
         for i in sorted(tracks, key=lambda i: (i.body.get("t", 0), i.created)):
             heads[(i.originator, str(i.body.get("track_id")))] = i
         shown = [i.marking for i in tracks] + [p.marking for p in preds] + \
-            [inc.messages[-1].marking for inc in boards]
-        return svg, shown, [heads[k] for k in sorted(heads)]
+            [inc.messages[-1].marking for inc in boards] + [r.marking for r in radars]
+        return svg, shown, [heads[k] for k in sorted(heads)], radars
 
     @router.get("/console/picture")
-    def picture_page(request: Request, s: Session = Depends(session_of)) -> Response:
+    def picture_page(request: Request, ago: str = "", s: Session = Depends(session_of)) -> Response:
         v = viewer_of(s)
         need(v, "items:read")
-        svg, shown, heads = picture_of(v, s.lang)
-        return page(request, s, "picture.html", shown, svg=svg, heads=heads, home=node.party)
+        seconds = replay_ago(ago)
+        svg, shown, heads, radars = picture_of(v, s.lang, seconds)
+        return page(request, s, "picture.html", shown, svg=svg, heads=heads, radars=radars, home=node.party,
+                    ago=seconds, replay_max=REPLAY_SECONDS)
 
     @router.get("/console/picture.svg")
-    def picture_svg(s: Session = Depends(session_of)) -> Response:
+    def picture_svg(ago: str = "", s: Session = Depends(session_of)) -> Response:
         v = viewer_of(s)
         need(v, "items:read")
-        return Response(picture_of(v, s.lang)[0], media_type="image/svg+xml")
+        return Response(picture_of(v, s.lang, replay_ago(ago))[0], media_type="image/svg+xml")
 
     @router.get("/console/alerts/cap/{item_id:path}")
     def cap_xml(item_id: str, s: Session = Depends(session_of)) -> Response:

@@ -24,7 +24,7 @@ import shutil
 import time as wallclock
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -227,6 +227,7 @@ class Runner:
             self._prepare(node)
             idx = [i for i, owner in enumerate(self.sensor_owner) if owner == party.code]
             self.states[party.code] = NodeState(party.code, d, node, idx)
+            self._store_radars(node, idx)
         for a, node_a in nodes.items():
             for b, node_b in nodes.items():
                 if a != b:
@@ -245,6 +246,14 @@ class Runner:
                 nodes[p].add_agreement(ag)
         for st in self.states.values():
             self._start_tracking(st)
+
+    def _store_radars(self, node: Node, idx: list[int]) -> None:
+        """The node keeps its own radars as ``warning.radar`` items (each a warning-file header
+        sensor), so its console draws them and their coverage; they stay on the node."""
+        marking = Marking.parse(TRACK_MARKING)
+        for i in idx:
+            body = {k: v for k, v in asdict(self.sensors[i]).items() if k != "ecef_m"}
+            node.put_item(new_item("warning.radar", body, marking, node.party, self.clock.now()))
 
     def _partner_url(self, party: str) -> str | None:
         return None

@@ -113,6 +113,15 @@ def track(node, originator: str, track_id: str, t: float, lat: float, lon: float
     return node.put_item(new_item("warning.track", body, Marking.parse(banner), originator, node.clock.now()))
 
 
+def radar(node, originator: str, radar_id: str, lat: float, lon: float, banner: str, *, az: float = 0.0,
+          half: float = 180.0, max_range_m: float = 1_000_000.0):
+    """A ``warning.radar`` item: one sensor of the warning-file header."""
+    body = {"id": radar_id, "lat_deg": lat, "lon_deg": lon, "alt_m": 0.0, "sigma_range_m": 50.0,
+            "sigma_az_rad": 0.001, "sigma_el_rad": 0.001, "min_range_m": 1000.0, "max_range_m": max_range_m,
+            "min_el_deg": 0.0, "max_el_deg": 90.0, "az_center_deg": az, "az_half_width_deg": half}
+    return node.put_item(new_item("warning.radar", body, Marking.parse(banner), originator, node.clock.now()))
+
+
 def csrf_of(html: str) -> str:
     return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
 

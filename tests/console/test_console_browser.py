@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from console_world import ARTEFACTS, alert_item, track
+from console_world import ARTEFACTS, alert_item, radar, track
 
 from accord.dialogue.store import DialogueStore
 from accord.federation.schema import write_lock
@@ -128,3 +128,53 @@ def test_watch_officer_session_in_chromium(served, world, browser):
     assert errors == []
     assert foreign == []
     assert {name: found for name, found in a11y.items() if found} == {}
+
+
+def test_the_time_control_replays_the_picture_in_chromium(served, world, clock, browser):
+    from playwright.sync_api import expect
+
+    errors: list[str] = []
+    with write_lock(world.jpn):
+        radar(world.jpn, "JPN", "JPN-R1", 35.0, 135.0, "SECRET//REL TO JPN, KOR", az=270.0, half=60.0)
+        early = track(world.jpn, "JPN", "T-8", 0.0, 39.0, 128.0, "SECRET//REL TO JPN, KOR")
+        clock.advance(20 * 60)
+        late = track(world.jpn, "JPN", "T-8", 1200.0, 40.0, 131.0, "SECRET//REL TO JPN, KOR")
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    page.set_default_timeout(10_000)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{served.url}/console/login")
+    page.fill("#token", world.admin)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{served.url}/console/")
+    page.goto(f"{served.url}/console/picture")
+    head = page.locator('#picture a.track')
+    expect(head).to_have_attribute("href", f"/console/items/{late.id}")
+    expect(page.locator('#picture g.radar[data-radar="JPN-R1"]')).to_have_count(1)
+    page.focus("#ago")
+    page.keyboard.press("End")  # by keyboard: 30 minutes ago, before either position was stored
+    expect(page.locator("#picture-box")).to_have_attribute("data-ago", "1800")
+    expect(head).to_have_count(0)
+    expect(page.locator("#ago-out")).to_contain_text("30:00")
+    page.locator("#ago").fill("900")  # 15 minutes ago: the first position only
+    expect(head).to_have_attribute("href", f"/console/items/{early.id}")
+    expect(page).to_have_url(f"{served.url}/console/picture?ago=900")
+    page.screenshot(path=str(ARTEFACTS / "picture-replay.png"), full_page=True)
+    assert serious_violations(page) == []
+    play = page.locator("#replay-play")
+    play.click()  # replays from 30 minutes ago towards now, a minute a frame
+    expect(play).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#picture-box")).not_to_have_attribute("data-ago", "900")
+    play.click()  # and stops
+    expect(play).to_have_attribute("aria-pressed", "false")
+    page.focus("#ago")
+    page.keyboard.press("Home")  # back to now
+    expect(page.locator("#picture-box")).to_have_attribute("data-ago", "0")
+    expect(head).to_have_attribute("href", f"/console/items/{late.id}")
+    page.focus("#picture a.track")
+    page.keyboard.press("Enter")  # select the track: its page names the radar that covers it
+    expect(page.locator("#contributing-radars")).to_contain_text("JPN-R1")
+    expect(page.locator("#contributors")).to_contain_text("JPN")
+    page.screenshot(path=str(ARTEFACTS / "track.png"), full_page=True)
+    assert serious_violations(page) == []
+    assert errors == []

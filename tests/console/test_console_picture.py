@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 
-from console_world import prediction, track
+from console_world import prediction, radar, track
 
 from accord.console import picture
 from accord.core.items import new_item
 from accord.core.markings import Marking
-from accord.warning.frames import lla_to_ecef
+from accord.warning.frames import ecef_to_lla, great_circle_m, lla_to_ecef
 
 
 def test_projection_keeps_metres_square_and_the_bounds_on_the_canvas():
@@ -64,3 +64,121 @@ def test_selecting_a_track_shows_position_altitude_speed_and_its_predicted_impac
     assert "39.000° N, 128.000° E" in facts and "120.0 km" in facts and "1300 m/s" in facts
     assert "ballistic" in facts and "33.000° N, 130.000° E" in facts and "09:06:30Z" in facts
     assert "0.9 × 0.4 km" in facts
+
+
+def _svg(client, query: str = "") -> str:
+    r = client.get(f"/console/picture.svg{query}")
+    assert r.status_code == 200, r.text
+    return r.text
+
+
+def _head_xy(svg: str, item_id: str) -> tuple[float, float]:
+    m = re.search(rf'<a href="/console/items/{re.escape(item_id)}" class="track"[^>]*>.*?<circle cx="([\d.]+)" '
+                  r'cy="([\d.]+)"', svg)
+    assert m, f"no track head for {item_id}"
+    return float(m.group(1)), float(m.group(2))
+
+
+def _where(item) -> tuple[float, float]:
+    """Where a stored track item puts its track on the canvas (from its ECEF body)."""
+    lat, lon, _ = ecef_to_lla([item.body["x"], item.body["y"], item.body["z"]])
+    return picture.xy(float(lon), float(lat))
+
+
+def test_radars_and_their_coverage_are_drawn_and_a_partner_sees_only_releasable_ones(admin, partner, world):
+    shared = radar(world.jpn, "JPN", "JPN-R1", 35.0, 135.0, "SECRET//REL TO JPN, KOR", az=270.0, half=60.0,
+                   max_range_m=500_000.0)
+    noforn = radar(world.jpn, "JPN", "JPN-R2", 36.0, 139.0, "SECRET")
+    world.jpn.put_item(new_item("warning.radar", {"id": "broken", "lat_deg": "north"},
+                                Marking.parse("SECRET//REL TO JPN, KOR"), "JPN", world.jpn.clock.now()))
+    svg = _svg(admin)
+    groups = re.findall(r'<g class="radar" data-party="JPN" data-radar="([^"]+)">(.*?)</g>', svg)
+    assert [g[0] for g in groups] == ["JPN-R1", "JPN-R2"]  # the malformed one is not a radar
+    r1 = groups[0][1]
+    assert "<title>JPN JPN-R1 — SECRET//REL TO JPN, KOR</title>" in r1 and 'class="coverage"' in r1
+    # the site triangle sits on the radar's position
+    x, y = picture.xy(135.0, 35.0)
+    assert f"M{x} {y - 6}L" in r1
+    page = admin.get("/console/picture").text
+    assert f'href="/console/items/{shared.id}"' in page and f'href="/console/items/{noforn.id}"' in page
+    assert "▲" in page  # in the legend
+    seen = partner.get("/console/picture").text
+    assert 'data-radar="JPN-R1"' in seen and "JPN-R2" not in seen and noforn.id not in seen
+    assert "<h1>warning.radar JPN-R1</h1>" in admin.get(f"/console/items/{shared.id}").text  # named by its id
+    assert partner.get(f"/console/items/{noforn.id}").status_code == 404
+
+
+def test_a_coverage_footprint_is_the_sector_out_to_the_maximum_range():
+    body = {"lat_deg": 35.0, "lon_deg": 135.0, "max_range_m": 500_000.0, "az_center_deg": 270.0,
+            "az_half_width_deg": 60.0}
+    ring = picture.footprint(body)
+    assert ring[0] == (135.0, 35.0)  # a sector starts at the site
+    for lon, lat in ring[1:]:
+        assert abs(float(great_circle_m(35.0, 135.0, lat, lon)) - 500_000.0) < 1.0
+        assert lon < 135.0  # looking west: every arc point is west of the site
+    circle = picture.footprint({**body, "az_half_width_deg": 180.0})
+    assert (135.0, 35.0) not in circle and len(circle) > 30
+    assert all(abs(float(great_circle_m(35.0, 135.0, la, lo)) - 500_000.0) < 1.0 for lo, la in circle)
+
+
+def test_a_tracks_page_shows_the_radars_and_partners_that_contributed(admin, partner, world):
+    west = radar(world.jpn, "JPN", "JPN-W", 38.0, 131.0, "SECRET//REL TO JPN, KOR", az=270.0, half=60.0)
+    radar(world.jpn, "JPN", "JPN-E", 38.0, 131.0, "SECRET//REL TO JPN, KOR", az=90.0, half=30.0)  # looks away
+    noforn = radar(world.jpn, "JPN", "JPN-N", 38.5, 130.5, "SECRET")  # covers it, but JPN eyes only
+    radar(world.jpn, "KOR", "KOR-1", 37.5, 129.0, "SECRET//REL TO JPN, KOR")  # covers it, another party's
+    own = track(world.jpn, "JPN", "T-1", 10.0, 38.0, 130.0, "SECRET//REL TO JPN, KOR")
+    rows = admin.get(f"/console/items/{own.id}").text
+    radars = rows[rows.index('id="contributing-radars"'):]
+    radars = radars[:radars.index("</table>")]
+    assert re.findall(r'data-radar="([^"]+)"', radars) == ["JPN-N", "JPN-W"]
+    assert f'href="/console/items/{west.id}"' in radars and "track inside its coverage" in radars
+    parties = rows[rows.index('id="contributors"'):]
+    assert re.findall(r'<tr data-party="([^"]+)"', parties[:parties.index("</table>")]) == ["JPN"]
+    seen = partner.get(f"/console/items/{own.id}").text
+    assert noforn.id not in seen and 'data-radar="JPN-N"' not in seen and 'data-radar="JPN-W"' in seen
+    # a fused track names its sources: each party with its own track, marking and link
+    kor = track(world.jpn, "KOR", "K-7", 10.0, 38.1, 130.1, "CONFIDENTIAL//REL TO JPN, KOR")
+    x, y, z = (float(v) for v in lla_to_ecef(38.0, 130.0, 80_000.0))
+    fused = world.jpn.put_item(new_item(
+        "warning.track", {"t": 12.0, "track_id": "F-1", "x": x, "y": y, "z": z, "vx": 0.0, "vy": 0.0, "vz": 0.0,
+                          "sources": ["JPN:T-1", "KOR:K-7"], "sensors": ["JPN-W", "USA-9"]},
+        Marking.parse("SECRET//REL TO JPN, KOR"), "JPN", world.jpn.clock.now()))
+    page = admin.get(f"/console/items/{fused.id}").text
+    parties = page[page.index('id="contributors"'):]
+    parties = parties[:parties.index("</table>")]
+    assert re.findall(r'<tr data-party="([^"]+)"', parties) == ["JPN", "KOR"]
+    assert f'href="/console/items/{own.id}">T-1' in parties and f'href="/console/items/{kor.id}">K-7' in parties
+    assert "CONFIDENTIAL//REL TO JPN, KOR" in parties
+    radars = page[page.index('id="contributing-radars"'):]
+    assert re.findall(r'data-radar="([^"]+)"', radars[:radars.index("</table>")]) == ["JPN-W", "USA-9"]
+    assert "named by the track" in radars
+
+
+def test_the_picture_at_a_past_time_shows_each_track_where_it_was_then(admin, world, clock):
+    first = track(world.jpn, "JPN", "T-5", 0.0, 39.0, 128.0, "SECRET//REL TO JPN, KOR")
+    clock.advance(300)
+    second = track(world.jpn, "JPN", "T-5", 300.0, 39.5, 129.0, "SECRET//REL TO JPN, KOR")
+    clock.advance(300)
+    pred = prediction(world.jpn, 600.0, 0.0, 900.0, track="T-5")
+    third = track(world.jpn, "JPN", "T-5", 600.0, 40.0, 130.0, "SECRET//REL TO JPN, KOR")
+    assert _head_xy(_svg(admin), third.id) == _where(third)
+    then = _svg(admin, "?ago=300")
+    assert _head_xy(then, second.id) == _where(second)
+    assert third.id not in then and pred.id not in then  # not yet stored five minutes ago
+    (ax, ay), (bx, by) = _where(first), _where(second)
+    assert then.count("<polyline") == 1 and f'points="{ax},{ay} {bx},{by}"' in then  # the trail up to then
+    earliest = _svg(admin, "?ago=600")
+    assert _head_xy(earliest, first.id) == _where(first) and "<polyline" not in earliest
+    assert 'class="track"' not in _svg(admin, "?ago=1800")
+    page = admin.get("/console/picture?ago=300").text
+    assert 'value="300"' in page and 'data-src="/console/picture.svg?ago=300"' in page
+    assert f'href="/console/items/{second.id}"' in page.split('id="tracks"')[1]  # the table, as it was then
+    assert '<script src="/console/static/replay.js" defer></script>' in page
+
+
+def test_a_bad_time_is_a_400_page_with_a_reason(admin):
+    for bad in ("abc", "-5", "1801", "1.5", "١٢", "9" * 5000):
+        for path in ("/console/picture", "/console/picture.svg"):
+            r = admin.get(path, params={"ago": bad})
+            assert r.status_code == 400, (path, bad)
+            assert "ago: whole seconds from 0 to 1800" in r.text and "Traceback" not in r.text

@@ -196,3 +196,24 @@ def test_report_renders_in_chromium_without_console_errors(drill, tmp_path):
             browser.close()
     assert errors == []
     assert all(u.startswith("file://") for u in requests), requests
+
+
+def test_each_node_holds_its_own_radars_for_its_console(tmp_path):
+    from accord.console.picture import radars_of
+    from accord.exercise.runner import Runner
+
+    scenario = load_scenario(DRILL)
+    runner = Runner(scenario, tmp_path / "out")
+    runner.setup()
+    try:
+        for party, st in runner.states.items():
+            held = radars_of(st.node.items("warning.radar"))
+            want = sorted(r.id for r in scenario.radars if r.owner == party)
+            assert sorted(r.body["id"] for r in held) == want
+            assert all(r.originator == party for r in held)
+            by_id = {r.id: r for r in scenario.radars}
+            for r in held:
+                assert r.body["max_range_m"] == by_id[r.body["id"]].max_range_m
+    finally:
+        for st in runner.states.values():
+            st.node.close()

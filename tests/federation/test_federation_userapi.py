@@ -70,3 +70,13 @@ def test_a_405_names_every_method_the_path_serves(api):
     assert r.headers["allow"] == "GET, POST"
     r = client.request("PATCH", "/api/v1/status")
     assert r.status_code == 405 and r.headers["allow"] == "GET"
+
+
+def test_a_405_at_a_literal_path_names_its_own_methods_not_a_parameterised_neighbours(tmp_path):
+    """``/api/v1/dialogue/commitments/due`` is a resource of its own (GET) although the route
+    ``/commitments/{id}`` (PATCH) matches its path too: ``Allow`` follows the OpenAPI document."""
+    node = make_nodes(tmp_path)["JPN"]
+    admin = create_token(node.conn, "ops", "JPN", {"admin"})
+    client = TestClient(create_app(node))
+    r = client.request("DELETE", "/api/v1/dialogue/commitments/due", headers={"Authorization": f"Bearer {admin}"})
+    assert r.status_code == 405 and r.headers["allow"] == "GET"

@@ -133,6 +133,16 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         return render(request, template, status=status, session=s, viewer=viewer_of(s), markings=markings,
                       events_url=f"/console/events?after={after}", server_now=now().isoformat(), **ctx)
 
+    def visible_item(v: Viewer, item_id: str) -> Any:
+        """The item ``item_id`` if it exists and ``v`` may see it, else None: a hidden item and a
+        missing one get the same answer, so the answer gives no hint that it exists."""
+        try:
+            with lock:
+                item = node.get_item(item_id)
+        except NotFoundError:
+            return None
+        return item if v.sees(node, item) else None
+
     def visible_items(v: Viewer, kind: str | None = None) -> list[Any]:
         with lock:
             items = node.items(kind=kind)
@@ -254,12 +264,8 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     def item_detail(item_id: str, request: Request, s: Session = Depends(session_of)) -> Response:
         v = viewer_of(s)
         need(v, "items:read")
-        try:
-            with lock:
-                item = node.get_item(item_id)
-        except NotFoundError:
-            item = None
-        if item is None or not v.sees(node, item):  # the same answer: no hint it exists
+        item = visible_item(v, item_id)
+        if item is None:
             raise HTTPException(404, f"no item {item_id!r}")
         body = dict(item.body)
         body.pop("cap_xml", None)
@@ -352,12 +358,8 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     def cap_xml(item_id: str, s: Session = Depends(session_of)) -> Response:
         v = viewer_of(s)
         need(v, "items:read")
-        try:
-            with lock:
-                item = node.get_item(item_id)
-        except NotFoundError:
-            item = None
-        if item is None or item.kind != "warning.alert" or not v.sees(node, item) or "cap_xml" not in item.body:
+        item = visible_item(v, item_id)
+        if item is None or item.kind != "warning.alert" or "cap_xml" not in item.body:
             raise HTTPException(404, f"no CAP alert {item_id!r}")
         name = quote(str(item.body.get("identifier", "alert")).replace("/", "_"), safe="") + ".xml"
         return Response(item.body["cap_xml"], media_type="application/xml",

@@ -305,12 +305,7 @@ def remove_partner(node: Any, party: str) -> dict[str, Any]:
 
     _ready(node)
     ensure_tokens(node.conn)
-    problem = party_problem(party, what="partner party")
-    if problem is not None:
-        raise InputError(problem, field="party")
-    partner = node.partners().get(party)
-    if partner is None:
-        raise NotFoundError(f"{party} is not a pinned partner of {node.party}")
+    partner = node.pinned_partner(party)
     with write_lock(node):
         with transaction(node.conn):
             out = {"party": party, "fingerprint": partner.fingerprint,

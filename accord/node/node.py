@@ -290,16 +290,22 @@ class Node:
         with self._write():
             return self.ledger.append(PLAIN_HTTP_EVENT, detail, time=self.clock.now())
 
+    def pinned_partner(self, party: str) -> Partner:
+        """The partner pinned as ``party``; an InputError for a code that is not a party, a
+        NotFoundError for a party that is not pinned."""
+        problem = party_problem(party, what="partner party")
+        if problem is not None:
+            raise InputError(problem, field="party")
+        partner = self.partners().get(party)
+        if partner is None:
+            raise NotFoundError(f"{party} is not a pinned partner of {self.party}")
+        return partner
+
     def remove_partner(self, party: str) -> Partner:
         """Unpin ``party``: drop it from ``node.yaml`` and the ``partners`` table (joining the
         caller's transaction if there is one). Returns the partner as it was pinned. What else
         a removal means (rules, queue, ledger) is :func:`accord.federation.remove_partner`'s."""
-        problem = party_problem(party, what="partner party")
-        if problem is not None:
-            raise InputError(problem, field="party")
-        old = self.partners().get(party)
-        if old is None:
-            raise NotFoundError(f"{party} is not a pinned partner of {self.party}")
+        old = self.pinned_partner(party)
         cfg_path = self.dir / CONFIG_FILE
         config = _read_config(cfg_path)
         (config.get("partners") or {}).pop(party, None)

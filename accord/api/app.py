@@ -232,7 +232,9 @@ def create_app(node: Any, *, federation: Any = None, start_federation: bool = Fa
     async def lifespan(app: FastAPI):  # noqa: ANN202 - FastAPI's lifespan protocol
         # WAL checkpoints run in a thread of their own while the server runs, not inside
         # whichever request's commit crosses SQLite's threshold (see store.sqlite.Checkpointer)
-        checkpointer = Checkpointer(node.conn, lock=write_lock(node)).start()
+        store = getattr(node, "store", None)
+        checkpointer = (store.start_maintenance() if store is not None
+                        else Checkpointer(node.conn, lock=write_lock(node)).start())
         app.state.checkpointer = checkpointer
         if federation is not None:
             federation.start()

@@ -27,6 +27,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from accord.api.deps import BEARER_ERRORS, Principal, require_scope
 from accord.clock import parse_rfc3339
 from accord.federation.schema import write_lock
+from accord.store.base import database_bytes
 from accord.federation.stats import counters
 from accord.federation.status import backlogs
 
@@ -54,7 +55,7 @@ class NodeCollector:
             alerts = conn.execute(
                 "SELECT originator, json_extract(CAST(json AS TEXT), '$.body.msgType'), COUNT(*) FROM items "
                 "WHERE kind = 'warning.alert' GROUP BY 1, 2").fetchall()
-            db_bytes = conn.execute("PRAGMA page_count").fetchone()[0] * conn.execute("PRAGMA page_size").fetchone()[0]
+            db_bytes = database_bytes(conn)
 
         def gauge(name: str, doc: str, values: dict[str, float]) -> GaugeMetricFamily:
             g = GaugeMetricFamily(name, doc, labels=["partner"])

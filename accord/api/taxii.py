@@ -39,6 +39,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.convertors import StringConvertor
+from starlette.concurrency import run_in_threadpool
 
 from accord.api.deps import AUTHENTICATED_KEY, BodyTooLarge, MalformedLength, note_auth_failure, read_body_capped
 from accord.core.canonical import check_json_bounds, finite_float, json_limit_error
@@ -323,17 +324,19 @@ def make_principal_dependency(node: Any) -> Callable[..., Any]:
     """Authenticate a TAXII caller by API token (any party; reads are filtered by party)."""
     from accord.federation.tokens import authenticate_token
 
-    # async: a token lookup is one indexed SELECT, cheaper than a hop to the thread pool
-    async def taxii_principal(request: Request) -> Any:
-        secret = _credentials(request)
-        state = request.app.state
+    # the lookup takes the node's write lock (reads on its shared connection): in the thread
+    # pool, never on the event loop, where it would wait out a partner batch's transaction
+    def lookup(state: Any, secret: str) -> Any:
         conn = getattr(state, "auth_conn", None) or node.conn
         lock = getattr(state, "auth_lock", None)
         if lock is not None:
             with lock:
-                principal = authenticate_token(conn, secret)
-        else:
-            principal = authenticate_token(conn, secret)
+                return authenticate_token(conn, secret)
+        return authenticate_token(conn, secret)
+
+    async def taxii_principal(request: Request) -> Any:
+        secret = _credentials(request)
+        principal = await run_in_threadpool(lookup, request.app.state, secret)
         request.scope[AUTHENTICATED_KEY] = True  # the body may now be read (NodeApp's guard)
         return principal
 
@@ -480,43 +483,56 @@ def make_router(node: Any, *, store: IntelStore | None = None,
                          principal: Any = Depends(principal_dep)) -> Response:
         media = negotiate(request)
         root_check(api_root)
-        coll_id, status = the_store.status(status_id, principal.party)
-        coll_for(api_root, coll_id, principal, "any")
-        return ok(status, media)
+
+        def read() -> Any:
+            coll_id, status = the_store.status(status_id, principal.party)
+            coll_for(api_root, coll_id, principal, "any")
+            return status
+        return ok(await run_in_threadpool(read), media)
 
     @router.get("/{api_root}/collections/", summary="Collections (§5.1)")
     async def collections(api_root: str, request: Request, principal: Any = Depends(principal_dep)) -> Response:
         media = negotiate(request)
-        the_store.sync()
         root_check(api_root)
-        visible = [coll_json(c, principal) for c in the_store.collections()
-                   if _has(principal, "read", c) or _has(principal, "write", c)]
+
+        def read() -> list[dict[str, Any]]:
+            the_store.sync()
+            return [coll_json(c, principal) for c in the_store.collections()
+                    if _has(principal, "read", c) or _has(principal, "write", c)]
+        visible = await run_in_threadpool(read)
         return ok({"collections": visible} if visible else {}, media)
 
     @router.get("/{api_root}/collections/{collection_id}/", summary="A collection (§5.2)")
     async def collection(api_root: str, collection_id: str, request: Request,
                          principal: Any = Depends(principal_dep)) -> Response:
         media = negotiate(request)
-        return ok(coll_json(coll_for(api_root, collection_id, principal, "any"), principal), media)
+        coll = await run_in_threadpool(coll_for, api_root, collection_id, principal, "any")
+        return ok(coll_json(coll, principal), media)
 
     @router.get("/{api_root}/collections/{collection_id}/manifest/", summary="Manifest (§5.3)")
     async def manifest(api_root: str, collection_id: str, request: Request,
                        principal: Any = Depends(principal_dep)) -> Response:
         media = negotiate(request)
-        the_store.sync()
-        coll = coll_for(api_root, collection_id, principal, "read")
         f, limit, nxt = _filters(request)
-        page = the_store.manifest(coll, principal.party, f, limit=limit, next=nxt)
+
+        def read() -> Page:
+            the_store.sync()
+            coll = coll_for(api_root, collection_id, principal, "read")
+            return the_store.manifest(coll, principal.party, f, limit=limit, next=nxt)
+        page = await run_in_threadpool(read)
         return ok(_envelope(page, "objects", raw=False), media, headers=_page_headers(page))
 
     @router.get("/{api_root}/collections/{collection_id}/objects/", summary="Get objects (§5.4)")
     async def get_objects(api_root: str, collection_id: str, request: Request,
                           principal: Any = Depends(principal_dep)) -> Response:
         media = negotiate(request)
-        the_store.sync()
-        coll = coll_for(api_root, collection_id, principal, "read")
         f, limit, nxt = _filters(request)
-        page = the_store.get_objects(coll, principal.party, f, limit=limit, next=nxt)
+
+        def read() -> Page:
+            the_store.sync()
+            coll = coll_for(api_root, collection_id, principal, "read")
+            return the_store.get_objects(coll, principal.party, f, limit=limit, next=nxt)
+        page = await run_in_threadpool(read)
         return ok(_envelope(page, "objects", raw=True), media, headers=_page_headers(page))
 
     @router.post("/{api_root}/collections/{collection_id}/objects/", summary="Add objects (§5.5)",
@@ -524,7 +540,7 @@ def make_router(node: Any, *, store: IntelStore | None = None,
     async def add_objects(api_root: str, collection_id: str, request: Request,
                           principal: Any = Depends(principal_dep)) -> Response:
         media = negotiate(request)
-        coll = coll_for(api_root, collection_id, principal, "write")
+        coll = await run_in_threadpool(coll_for, api_root, collection_id, principal, "write")
         _check_content_type(request)
         raw = await _read_body(request, max_content_length)
         envelope, plain = parse_json(raw)
@@ -533,26 +549,33 @@ def make_router(node: Any, *, store: IntelStore | None = None,
                                  "body must be a TAXII envelope (or STIX bundle) with an 'objects' list")
         if not envelope["objects"]:
             raise TaxiiHTTPError(400, "Bad Request", "the envelope has no objects")
-        result = the_store.add_objects(coll, envelope["objects"], principal=principal.name,
-                                       plain_json=plain)
+        # the write waits for the node's write lock: in the thread pool, not on the event loop
+        result = await run_in_threadpool(lambda: the_store.add_objects(
+            coll, envelope["objects"], principal=principal.name, plain_json=plain))
         return ok(result.status, media, status=202)
 
     @router.get("/{api_root}/collections/{collection_id}/objects/{object_id}/", summary="Get an object (§5.6)")
     async def get_object(api_root: str, collection_id: str, object_id: str, request: Request,
                          principal: Any = Depends(principal_dep)) -> Response:
         media = negotiate(request)
-        coll = coll_for(api_root, collection_id, principal, "read")
         f, limit, nxt = _filters(request)
-        page = the_store.get_objects(coll, principal.party, f, limit=limit, next=nxt, object_id=object_id)
+
+        def read() -> Page:
+            coll = coll_for(api_root, collection_id, principal, "read")
+            return the_store.get_objects(coll, principal.party, f, limit=limit, next=nxt, object_id=object_id)
+        page = await run_in_threadpool(read)
         return ok(_envelope(page, "objects", raw=True), media, headers=_page_headers(page))
 
     @router.delete("/{api_root}/collections/{collection_id}/objects/{object_id}/", summary="Delete an object (§5.7)")
     async def delete_object(api_root: str, collection_id: str, object_id: str, request: Request,
                             principal: Any = Depends(principal_dep)) -> Response:
         media = negotiate(request)
-        coll = coll_for(api_root, collection_id, principal, "read", "write")
         f, _, _ = _filters(request)
-        the_store.delete_object(coll, object_id, principal.party, f)
+
+        def delete() -> None:
+            coll = coll_for(api_root, collection_id, principal, "read", "write")
+            the_store.delete_object(coll, object_id, principal.party, f)
+        await run_in_threadpool(delete)
         return Response(status_code=200, media_type=media)
 
     @router.get("/{api_root}/collections/{collection_id}/objects/{object_id}/versions/",
@@ -560,9 +583,12 @@ def make_router(node: Any, *, store: IntelStore | None = None,
     async def versions(api_root: str, collection_id: str, object_id: str, request: Request,
                        principal: Any = Depends(principal_dep)) -> Response:
         media = negotiate(request)
-        coll = coll_for(api_root, collection_id, principal, "read")
         f, limit, nxt = _filters(request)
-        page = the_store.versions(coll, object_id, principal.party, f, limit=limit, next=nxt)
+
+        def read() -> Page:
+            coll = coll_for(api_root, collection_id, principal, "read")
+            return the_store.versions(coll, object_id, principal.party, f, limit=limit, next=nxt)
+        page = await run_in_threadpool(read)
         return ok(_envelope(page, "versions", raw=False), media, headers=_page_headers(page))
 
     return router

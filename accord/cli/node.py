@@ -40,17 +40,40 @@ def open_node(directory: Path):  # noqa: ANN201 - Node, imported lazily to keep 
 @app.command("init")
 def init(party: Annotated[str, typer.Option("--party", help="ISO 3166-1 alpha-3 code, e.g. JPN")],
          dir: DirOpt,
-         name: Annotated[Optional[str], typer.Option("--name", help="display name")] = None) -> None:
-    """Create a node directory: Ed25519 key (0600), node.yaml, accord.db (WAL)."""
+         name: Annotated[Optional[str], typer.Option("--name", help="display name")] = None,
+         store: Annotated[Optional[str], typer.Option(
+             "--store", help="keep the node's state in PostgreSQL: postgresql://user@host:port/database "
+                             "(no password in the URL: ~/.pgpass or PGPASSWORD); default SQLite in DIR")] = None
+         ) -> None:
+    """Create a node directory: Ed25519 key (0600), node.yaml, accord.db (WAL) or --store's database."""
     from accord.node import Node
 
-    node = Node.init(dir, party, name=name)
+    node = Node.init(dir, party, name=name, store=store)
     console.print(f"created node {node.party} in {node.dir}", highlight=False)
     console.print(f"fingerprint   {node.fingerprint}", highlight=False)
     console.print(f"public key    {node.identity.public_b64}", highlight=False)
     console.print(f"verifier key  {node.verifier_key}", highlight=False)
     console.print(f"partners pin it with: accord node partner add --party {node.party} "
                   f"--key {node.identity.public_b64} --dir <their node>", highlight=False)
+
+
+@app.command("migrate")
+def migrate_cmd(dir: DirOpt, json_out: JsonOpt = False) -> None:
+    """Bring every part's tables to this version of Accord (versioned steps, each all or nothing)."""
+    from accord.node.schema import migrate_node
+
+    node = open_node(dir)
+    try:
+        result = migrate_node(node)
+    finally:
+        node.close()
+    if json_out:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    table = Table("part", "was", "now", title=f"schema of {result['store']}")
+    for part, (was, now) in sorted(result["parts"].items()):
+        table.add_row(part, str(was), str(now))
+    print_table(console, table)
 
 
 @app.command("show")

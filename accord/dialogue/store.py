@@ -10,13 +10,12 @@ version that fails is recorded in ``dialogue_rejected`` (and ledgered as ``item.
 never indexed.
 
 Writes verify everything first and then store every item and index row of one operation inside
-one ``BEGIN IMMEDIATE`` transaction under the node's write lock: all or nothing.
+one write transaction (:func:`accord.store.base.transaction`) under the node's write lock: all or nothing.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,7 +39,8 @@ from accord.dialogue.schedule import next_occurrences, occurrence
 from accord.dialogue.versions import SignedVersion, check_commitment_update, sign_version, verify_version
 from accord.errors import (AccordError, InputError, NotFoundError, NotOwnerError, PolicyDenied, StoreError,
                            VerificationError)
-from accord.store.sqlite import ensure_schema
+from accord.store.base import IntegrityError, OperationalError, transaction
+from accord.store.migrations import migrate
 
 if TYPE_CHECKING:  # pragma: no cover
     from pydantic import BaseModel
@@ -85,18 +85,11 @@ def _write_lock(node: Any) -> threading.RLock:
 
 
 @contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+def _transaction(conn: Any) -> Iterator[None]:
     if conn.in_transaction:
         raise StoreError("dialogue write started inside another open transaction")
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         yield
-    except BaseException:
-        if conn.in_transaction:
-            conn.rollback()
-        raise
-    if conn.in_transaction:
-        conn.commit()
 
 
 def _federation() -> Any:
@@ -132,8 +125,8 @@ class DialogueStore:
 
     def __init__(self, node: Any) -> None:
         self.node = node
-        self.conn: sqlite3.Connection = node.conn
-        ensure_schema(self.conn, DDL)
+        self.conn: Any = node.conn
+        migrate(self.conn, "dialogue", [DDL], lock=_write_lock(node))
 
     # --- keys -----------------------------------------------------------------------------
     def key_for(self, party: str) -> Ed25519PublicKey:
@@ -155,11 +148,11 @@ class DialogueStore:
         return tuple(sorted({self.node.party, *self.node.partners()}))
 
     # --- reading ----------------------------------------------------------------------------
-    def _rows(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+    def _rows(self, sql: str, args: tuple = ()) -> list[Any]:
         return self.conn.execute(sql, args).fetchall()
 
     @staticmethod
-    def _version(row: sqlite3.Row) -> SignedVersion:
+    def _version(row: Any) -> SignedVersion:
         return SignedVersion.from_body(json.loads(row["body"]), source=row["item_id"])
 
     def history(self, record_id: str) -> list[SignedVersion]:
@@ -291,7 +284,7 @@ class DialogueStore:
                 "signed_at, marking, body) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (v.record_id, v.version, v.kind, v.series_id, item.id, v.digest(), v.signer, v.signed_at,
                  str(item.marking), json.dumps(v.to_body(), ensure_ascii=False, sort_keys=True)))
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             row = self.conn.execute("SELECT digest, item_id FROM dialogue_versions WHERE record_id=? AND "
                                     "version=?", (v.record_id, v.version)).fetchone()
             raise VerificationError(f"{v.kind} {v.record_id}: version {v.version} is already held "
@@ -575,7 +568,7 @@ class DialogueStore:
             ids = [r[0] for r in self.conn.execute(
                 f"SELECT id FROM items WHERE kind IN ({marks}) AND id NOT IN (SELECT item_id FROM "
                 "dialogue_versions) AND id NOT IN (SELECT item_id FROM dialogue_rejected) ORDER BY id", KINDS)]
-        except sqlite3.OperationalError:  # a node without the documented items table
+        except OperationalError:  # a node without the documented items table
             done = {r[0] for r in self.conn.execute("SELECT item_id FROM dialogue_versions UNION "
                                                     "SELECT item_id FROM dialogue_rejected")}
             return [i for kind in KINDS for i in self.node.items(kind=kind) if i.id not in done]

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from accord.store.base import transaction
 from accord.clock import ManualClock
 from accord.core.agreements import new_agreement, sign_agreement
 from accord.core.canonical import parse_json_strict
@@ -671,11 +672,9 @@ class Runner:
             rec["how"] = "ledger too short to rewrite"
             return
         # The node rewrites history: drops its first event and re-signs a new tree of the rest.
-        with node.write_lock:
-            node.conn.execute("BEGIN IMMEDIATE")
+        with node.write_lock, transaction(node.conn):
             node.conn.execute("DELETE FROM ledger_leaves")
             node.conn.execute("DELETE FROM ledger_nodes")
-            node.conn.commit()
         node.ledger._frontier = None
         node.ledger.append_many([(e.type, e.data, e.time) for e in entries[1:]] +
                                 [("item.created", {"note": "rewritten history"}, self.clock.now())] * 2)

@@ -52,8 +52,8 @@ from accord.errors import (InputError, SignatureError, StoreError, UnknownKeyErr
 from accord.federation import wire
 from accord.federation.schema import ensure_federation_schema, write_lock
 from accord.federation.stats import counters
-from accord.federation.txn import transaction
-from accord.store.sqlite import select_in
+from accord.store.base import transaction
+from accord.store.base import select_in
 
 log = logging.getLogger("accord.federation")
 

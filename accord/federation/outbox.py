@@ -16,7 +16,6 @@ whatever the policy says now: a retraction reveals nothing new and must always p
 from __future__ import annotations
 
 import fnmatch
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,8 +28,8 @@ from accord.errors import AccordError, ConfigError, FederationError, InputError,
 from accord.federation import wire
 from accord.federation.inbox import BatchAck, _ready
 from accord.federation.schema import write_lock
-from accord.store.sqlite import select_in
-from accord.federation.txn import transaction
+from accord.store.base import select_in
+from accord.store.base import transaction
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,7 @@ def notify_queued(node: Any, results: list[ShareResult]) -> None:
 
 
 @contextmanager
-def _savepoint(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def _savepoint(conn: Any) -> Iterator[Any]:
     """Inside the caller's open transaction: this share's writes, or none of them (a failure
     rolls back to here and is raised; the caller's transaction decides the rest)."""
     if not conn.in_transaction:

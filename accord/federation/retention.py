@@ -33,7 +33,7 @@ from accord.core.items import Item
 from accord.errors import InputError
 from accord.federation.inbox import _ready
 from accord.federation.schema import write_lock
-from accord.federation.txn import transaction
+from accord.store.base import transaction
 
 log = logging.getLogger("accord.federation")
 

@@ -1,6 +1,6 @@
 """The federation tables in a node's database, and the node-wide write lock.
 
-Tables (all created with :func:`accord.store.sqlite.ensure_schema`):
+Tables (all created with :func:`accord.store.base.ensure_schema`):
 
 * ``fed_outbox`` — one row per (recipient, seq): the sealed envelope bytes, kept after delivery
   (``state`` ``queued`` → ``delivered`` | ``rejected``) for the retention window
@@ -25,11 +25,10 @@ Tables (all created with :func:`accord.store.sqlite.ensure_schema`):
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from typing import Any
 
-from accord.store.sqlite import ensure_schema
+from accord.store.migrations import migrate
 
 FEDERATION_DDL = """
 CREATE TABLE IF NOT EXISTS fed_outbox (
@@ -123,21 +122,18 @@ _ADDED_COLUMNS = (
 )
 
 
-def _missing_columns(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+def _missing_columns(conn: Any) -> list[tuple[str, str, str]]:
     return [(t, c, d) for t, c, d in _ADDED_COLUMNS if c not in {r[1] for r in conn.execute(f"PRAGMA table_info({t})")}]
 
 
-def ensure_federation_schema(conn: sqlite3.Connection) -> None:
-    ensure_schema(conn, FEDERATION_DDL)
-    missing = _missing_columns(conn)
-    if missing:  # a database made before these columns: add them, all or none
-        try:
-            ensure_schema(conn, "\n".join(f"ALTER TABLE {t} ADD COLUMN {c} {d};" for t, c, d in missing))
-        except sqlite3.OperationalError:
-            if conn.in_transaction:
-                conn.rollback()
-            if _missing_columns(conn):  # not another process adding them at the same moment
-                raise
+def _add_columns(conn: Any) -> None:
+    """Migration 2: a database made before these columns gets them (in the step's transaction)."""
+    for t, c, d in _missing_columns(conn):
+        conn.execute(f"ALTER TABLE {t} ADD COLUMN {c} {d}")
+
+
+def ensure_federation_schema(conn: Any) -> None:
+    migrate(conn, "federation", [FEDERATION_DDL, _add_columns])
 
 
 def write_lock(node: Any) -> threading.RLock:

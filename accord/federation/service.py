@@ -268,14 +268,10 @@ class Federation:
         """A connection of this worker's own for reading the outbox: it sees committed rows only,
         so an envelope is never sent from a transaction that might still roll back, and reading
         never waits for the node's write lock. ``None`` for a database without a file."""
-        try:
-            path = self.node.conn.execute("PRAGMA database_list").fetchone()[2]
-        except Exception:  # noqa: BLE001 - a node double without a real connection
-            return None
-        if not path:
-            return None
-        from accord.store.sqlite import connect
-        return connect(path)
+        store = getattr(self.node, "store", None)
+        if store is None or getattr(store, "location", "") == ":memory:":
+            return None  # a node double without a real store
+        return store.reader()
 
     def _pending_after(self, reader: Any, party: str, after: int) -> list[tuple[int, bytes]]:
         if reader is None:  # the node's connection: under the write lock, so committed rows only

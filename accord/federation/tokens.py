@@ -15,15 +15,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from typing import Any
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from accord.clock import to_rfc3339
 from accord.core.parties import party_problem
 from accord.errors import AuthError, InputError
-from accord.store.sqlite import ensure_schema
+from accord.store.base import IntegrityError
+from accord.store.migrations import migrate
 
 TOKEN_PREFIX = "acc_"
 KNOWN_SCOPES = frozenset({
@@ -72,14 +73,14 @@ def token_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def _ensure(conn: sqlite3.Connection) -> None:
-    ensure_schema(conn, TOKENS_DDL)
+def _ensure(conn: Any) -> None:
+    migrate(conn, "tokens", [TOKENS_DDL])
 
 
 ensure_tokens = _ensure
 
 
-def create_token(conn: sqlite3.Connection, name: str, party: str, scopes: frozenset[str] | set[str] | list[str] | tuple[str, ...],
+def create_token(conn: Any, name: str, party: str, scopes: frozenset[str] | set[str] | list[str] | tuple[str, ...],
                  *, now: datetime | None = None) -> str:
     """Create a named token for ``party`` with ``scopes``; return the secret (shown once)."""
     if not _NAME_RE.match(name or ""):
@@ -101,12 +102,12 @@ def create_token(conn: sqlite3.Connection, name: str, party: str, scopes: frozen
                 "INSERT INTO api_tokens(name, party, scopes, token_hash, created) VALUES (?,?,?,?,?)",
                 (name, party, " ".join(sorted(scope_set)), token_digest(secret),
                  to_rfc3339(now or datetime.now(UTC))))
-    except sqlite3.IntegrityError:
+    except IntegrityError:
         raise InputError(f"a token named {name!r} already exists", field="name") from None
     return secret
 
 
-def revoke_token(conn: sqlite3.Connection, name: str) -> None:
+def revoke_token(conn: Any, name: str) -> None:
     _ensure(conn)
     with conn:
         cur = conn.execute("UPDATE api_tokens SET revoked = 1 WHERE name = ?", (name,))
@@ -114,7 +115,7 @@ def revoke_token(conn: sqlite3.Connection, name: str) -> None:
         raise InputError(f"no token named {name!r}", field="name")
 
 
-def revoke_party_tokens(conn: sqlite3.Connection, party: str) -> list[str]:
+def revoke_party_tokens(conn: Any, party: str) -> list[str]:
     """Revoke every live token issued to ``party`` inside the caller's open transaction (call
     :func:`ensure_tokens` before opening it); return their names. A removed partner's tools
     (TAXII clients holding ``accord intel token --party``) lose access with the removal."""
@@ -124,13 +125,13 @@ def revoke_party_tokens(conn: sqlite3.Connection, party: str) -> list[str]:
     return names
 
 
-def list_tokens(conn: sqlite3.Connection) -> list[TokenInfo]:
+def list_tokens(conn: Any) -> list[TokenInfo]:
     _ensure(conn)
     rows = conn.execute("SELECT name, party, scopes, created, revoked FROM api_tokens ORDER BY name").fetchall()
     return [TokenInfo(r[0], r[1], tuple(r[2].split()), r[3], bool(r[4])) for r in rows]
 
 
-def authenticate_token(conn: sqlite3.Connection, secret: str) -> Principal:
+def authenticate_token(conn: Any, secret: str) -> Principal:
     """Return the :class:`Principal` of a live token, or raise :class:`AuthError`.
 
     The error never repeats the presented secret.
@@ -140,7 +141,7 @@ def authenticate_token(conn: sqlite3.Connection, secret: str) -> Principal:
     return principal_for_digest(conn, token_digest(secret))
 
 
-def principal_for_digest(conn: sqlite3.Connection, digest: str) -> Principal:
+def principal_for_digest(conn: Any, digest: str) -> Principal:
     """The :class:`Principal` of the live token whose SHA-256 digest is ``digest``, or raise
     :class:`AuthError` (unknown or revoked). For holders of a digest who must not keep the
     secret, such as the console's sessions, which re-check their token on every request."""

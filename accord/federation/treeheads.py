@@ -29,7 +29,7 @@ from accord.errors import CheckpointError, ConsistencyProofError, InputError, Le
 from accord.federation import wire
 from accord.federation.inbox import _ready
 from accord.federation.schema import write_lock
-from accord.federation.txn import transaction
+from accord.store.base import transaction
 
 log = logging.getLogger("accord.federation")
 

@@ -34,7 +34,7 @@ from accord.core.markings import Marking
 from accord.errors import AccordError, NotFoundError, PolicyDenied, StixValidationError
 from accord.intel import markings as mk
 from accord.intel.store import IntelStore, Stored
-from accord.store.sqlite import select_in
+from accord.store.base import select_in
 
 KIND = "intel.stix"
 log = logging.getLogger("accord.intel.sharing")

@@ -1,6 +1,6 @@
 """The STIX 2.1 store: objects, versions and collections in the node's SQLite database.
 
-Tables (created with :func:`accord.store.sqlite.ensure_schema`):
+Tables (created with :func:`accord.store.base.ensure_schema`):
 
 ``intel_collections``  TAXII collections (id, title, alias, ``shared`` flag, default REL TO).
 ``intel_objects``      one row per object *version*: unique on (collection, id, version key)
@@ -32,7 +32,6 @@ import hmac
 import json
 import re
 import secrets
-import sqlite3
 import threading
 import uuid
 from collections import Counter
@@ -48,7 +47,8 @@ from accord.core.markings import Marking, check_party
 from accord.errors import InputError, NotFoundError, StixValidationError
 from accord.intel import markings as mk
 from accord.intel.validate import TS_RE, structural_failures, validate_full, version_key
-from accord.store.sqlite import ensure_schema, select_in
+from accord.store.base import IntegrityError, begin_write, select_in
+from accord.store.migrations import migrate
 
 DDL = """
 CREATE TABLE IF NOT EXISTS intel_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -65,7 +65,7 @@ CREATE TABLE IF NOT EXISTS intel_status (
   principal TEXT, body TEXT NOT NULL);
 """
 # One row per object version. (collection, stix_id, vkey) is unique: add_objects checks it
-# inside the write transaction it opens with BEGIN IMMEDIATE (so no other writer, in this
+# inside the write transaction it opens (:func:`accord.store.base.begin_write`) (so no other writer, in this
 # process or another, can slip in between the check and the insert). Lookups by id go through
 # ``idh``, a 64-bit hash of the id (:func:`id_hash`): an entry of ~14 bytes instead of the
 # ~120 of a (collection, stix_id, vkey) index. Object ids are random UUIDs, so every object
@@ -148,30 +148,24 @@ def parse_timestamp_us(text: str, *, field: str) -> int:
     return to_us(when) + int((frac + "000000")[:6])
 
 
-def _upgrade_v1(conn: sqlite3.Connection) -> None:
-    """Rebuild a first-schema ``intel_objects`` (no ``idh``) into the current one, in one
-    transaction: rows, seq numbers and date_added unchanged; nothing changes if it fails."""
+def _upgrade_v1(conn: Any) -> None:
+    """Migration 2: rebuild a first-schema ``intel_objects`` (no ``idh``) into the current one,
+    in the step's transaction: rows, seq numbers and date_added unchanged; nothing changes if
+    it fails."""
     def columns() -> set[str]:
         return {r[1] for r in conn.execute("PRAGMA table_info(intel_objects)")}
 
     present = columns()
     if not present or "idh" in present:
         return
-    conn.create_function("accord_id_hash", 1, id_hash, deterministic=True)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        if "idh" not in columns():  # not upgraded meanwhile by another process
-            conn.execute(OBJECTS_TABLE.format(name="intel_objects_v2"))
-            conn.execute(f"INSERT INTO intel_objects_v2({V1_COLUMNS}, idh)"
-                         f" SELECT {V1_COLUMNS}, accord_id_hash(stix_id) FROM intel_objects")
-            conn.execute("DROP TABLE intel_objects")  # and its indexes
-            conn.execute("ALTER TABLE intel_objects_v2 RENAME TO intel_objects")
-            for stmt in OBJECTS_INDEXES.strip().splitlines():
-                conn.execute(stmt)
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
+    conn.create_function("accord_id_hash", 1, id_hash, deterministic=True)  # only SQLite had v1
+    conn.execute(OBJECTS_TABLE.format(name="intel_objects_v2"))
+    conn.execute(f"INSERT INTO intel_objects_v2({V1_COLUMNS}, idh)"
+                 f" SELECT {V1_COLUMNS}, accord_id_hash(stix_id) FROM intel_objects")
+    conn.execute("DROP TABLE intel_objects")  # and its indexes
+    conn.execute("ALTER TABLE intel_objects_v2 RENAME TO intel_objects")
+    for stmt in OBJECTS_INDEXES.strip().splitlines():
+        conn.execute(stmt)
 
 
 @dataclass(frozen=True)
@@ -238,7 +232,7 @@ class IntelStore:
     """STIX objects and TAXII collections of one node (``party`` is the node's own party:
     its users see everything; other parties see what is releasable to them)."""
 
-    def __init__(self, conn: sqlite3.Connection, *, party: str, clock: Clock | None = None,
+    def __init__(self, conn: Any, *, party: str, clock: Clock | None = None,
                  max_page: int = 1000, lock: Any = None) -> None:
         """``lock`` guards ``conn`` against the other threads using it (a node passes the one its
         federation uses, :func:`accord.intel.node_store.store_for`); a private one by default."""
@@ -255,9 +249,8 @@ class IntelStore:
         self.syncer: Callable[[], None] | None = None  # applies partners' items (sharing.Syncer)
         self._defs: dict[str, dict[str, Any]] = {}
         with self.lock:
-            ensure_schema(conn, DDL)
-            _upgrade_v1(conn)
-            ensure_schema(conn, OBJECTS_TABLE.format(name="intel_objects") + OBJECTS_INDEXES)
+            migrate(conn, "intel", [DDL, _upgrade_v1, OBJECTS_TABLE.format(name="intel_objects") + OBJECTS_INDEXES],
+                    lock=self.lock)
             with conn:
                 conn.execute("INSERT OR IGNORE INTO intel_meta(key, value) VALUES ('cursor_secret', ?)",
                              (secrets.token_hex(32),))
@@ -293,7 +286,7 @@ class IntelStore:
                     "INSERT INTO intel_collections(id, title, description, alias, shared, rel_to, strict, created)"
                     " VALUES (?,?,?,?,?,?,?,?)",
                     (cid, title, description, alias, int(shared), ",".join(rel), int(strict), created))
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             raise InputError(f"a collection with id {cid!r} or alias {alias!r} already exists",
                              field="alias") from None
         return self.collection(cid)
@@ -318,7 +311,7 @@ class IntelStore:
         return collection.id if isinstance(collection, Collection) else self.collection(collection).id
 
     @staticmethod
-    def _collection(r: sqlite3.Row) -> Collection:
+    def _collection(r: Any) -> Collection:
         return Collection(r["id"], r["title"], r["description"], r["alias"], bool(r["shared"]),
                           frozenset(p for p in r["rel_to"].split(",") if p), bool(r["strict"]),
                           r["created"])
@@ -439,7 +432,7 @@ class IntelStore:
                 # take the write lock before reading what is present: the uniqueness of
                 # (collection, id, version) and the order of date_added rest on no other
                 # writer committing between this read and the inserts
-                self.conn.execute("BEGIN IMMEDIATE")
+                begin_write(self.conn)
             cur = self.conn.cursor()
             last = cur.execute("SELECT MAX(date_added) FROM intel_objects WHERE collection = ?",
                                (coll.id,)).fetchone()[0]
@@ -515,7 +508,7 @@ class IntelStore:
         return AddResult(self._status_json(status_id, request_ts, body, self.party), stored)
 
     @staticmethod
-    def _fix_flags(cur: sqlite3.Cursor, coll: str, sid: str) -> None:
+    def _fix_flags(cur: Any, coll: str, sid: str) -> None:
         match = "idh = ? AND collection = ? AND stix_id = ?"
         key = (id_hash(sid), coll, sid)
         cur.execute(
@@ -612,7 +605,7 @@ class IntelStore:
 
     def _page(self, what: str, coll: str, party: str, f: Filters, limit: int | None,
               next_token: str | None, default_version: str, object_id: str | None,
-              columns: str) -> tuple[list[sqlite3.Row], bool, str | None]:
+              columns: str) -> tuple[list[Any], bool, str | None]:
         limit = self.max_page if limit is None else limit
         if limit < 1:
             raise InputError("limit must be a positive integer", field="limit")
@@ -636,7 +629,7 @@ class IntelStore:
         token = self._sign(scope, rows[-1]["date_added"], rows[-1]["seq"]) if more else None
         return rows, more, token
 
-    def _body(self, row: sqlite3.Row, party: str) -> str:
+    def _body(self, row: Any, party: str) -> str:
         if row["granular"] and party != self.party:
             plan = json.loads(row["granular"])
             obj = mk.redact(json.loads(row["body"]), plan, party)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from accord.store.base import transaction
 from accord.clock import ManualClock, to_rfc3339
 from accord.core.agreements import new_agreement, sign_agreement
 from accord.core.envelopes import Envelope, seal, verify_envelope
@@ -77,16 +78,10 @@ def _receive(node: Node, wire: _Wire, raw: bytes) -> Item:
     item = verify_envelope(env, recipient=node.party, keys=node.partner_keys(), last_seq=last,
                            now=node.clock.now())
     node.decide(item, node.party).raise_if_denied(item, node.party)
-    with node.write_lock:
-        node.conn.execute("BEGIN IMMEDIATE")
-        try:
-            node.store_received([item])
-            node.ledger.append("item.received", {"item_id": item.id, "kind": item.kind, "from": env.originator,
-                                                 "seq": env.seq, "digest": item.digest()}, time=node.clock.now())
-        except BaseException:
-            node.conn.rollback()
-            raise
-        node.conn.commit()
+    with node.write_lock, transaction(node.conn):
+        node.store_received([item])
+        node.ledger.append("item.received", {"item_id": item.id, "kind": item.kind, "from": env.originator,
+                                             "seq": env.seq, "digest": item.digest()}, time=node.clock.now())
     wire.accepted[(env.originator, node.party)] = env.seq
     return item
 

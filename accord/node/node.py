@@ -5,6 +5,8 @@ Layout of a node directory::
     node.key     Ed25519 private key, PKCS#8 PEM, mode 0600 — never printed or logged
     node.yaml    party, name, created, and the pinned partners (key, optional url)
     accord.db    SQLite (WAL): items, partners, agreements, the ledger, and other areas' tables
+                 — or, for a node made with ``--store postgresql://…``, a PostgreSQL database
+                 named in ``node.yaml`` (``store:``); the key stays in the directory either way
 
 ``node.yaml`` is the configuration and the source of truth for pinned partners; the
 ``partners`` table mirrors it for SQL joins. Every write to the database is one transaction
@@ -19,7 +21,6 @@ import base64
 import hashlib
 import logging
 import os
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,8 +44,9 @@ from accord.errors import AccordError, AgreementError, ConfigError, InputError, 
 from accord.core.plain_http import EVENT as PLAIN_HTTP_EVENT
 from accord.core.plain_http import plain_remote_host
 from accord.store.ledger import Ledger
+from accord.store.migrations import migrate, versions
 from accord.store.private_files import private_dir, write_private
-from accord.store.sqlite import connect, ensure_schema, select_in
+from accord.store.base import DatabaseError, Store, is_url, open_store, select_in, write
 
 log = logging.getLogger("accord.node")
 
@@ -106,6 +108,28 @@ class Partner:
                 "insecure": self.insecure}
 
 
+def check_store_url(url: str) -> None:
+    """Refuse a store URL that is not PostgreSQL's or that carries a password (``node.yaml``
+    would keep it: the password belongs in ``~/.pgpass`` or ``PGPASSWORD``)."""
+    from urllib.parse import urlsplit
+
+    if not is_url(url):
+        raise InputError(f"--store {url!r}: give a postgresql://user@host:port/database URL "
+                         "(without it the node uses SQLite in its directory)", field="store")
+    if urlsplit(url).password is not None:
+        raise InputError("--store: the URL carries a password, which node.yaml would keep; put it "
+                         "in ~/.pgpass or PGPASSWORD instead", field="store")
+
+
+def _open_store(directory: Path, config: dict[str, Any]) -> Store:
+    url = config.get("store")
+    if url is None:
+        return open_store(directory / DB_FILE)
+    if not isinstance(url, str):
+        raise ConfigError(f"{directory / CONFIG_FILE}: store must be a postgresql:// URL")
+    return open_store(url)
+
+
 def _sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -114,21 +138,23 @@ class Node:
     """A party's node (see the module docstring). Use :meth:`init` or :meth:`open`."""
 
     def __init__(self, directory: Path, identity: Identity, config: dict[str, Any],
-                 conn: sqlite3.Connection, clock: Clock) -> None:
+                 store: Store, clock: Clock) -> None:
         self.dir = Path(directory)
         self.identity = identity
         self.party = identity.party
         self.name: str = config.get("name") or f"{self.party} node"
         self.created: datetime = parse_rfc3339(config["created"], field="created")
-        self.conn = conn
+        self.store = store
+        self.conn: Any = store.conn
         self.clock = clock
-        self.write_lock = threading.RLock()
+        self.write_lock: threading.RLock = store.lock
         self._partners: dict[str, Partner] = {}
         self._config_stamp = _stamp(self.dir / CONFIG_FILE)
         self._agreements: dict[str, tuple[str, Agreement]] = {}
-        ensure_schema(conn, SCHEMA)
+        self.schema_at_open = versions(self.conn)  # each part's schema version before this open
+        migrate(self.conn, "node", [SCHEMA], lock=self.write_lock)
         self.origin = origin_for(self.party, identity.public_key)
-        self.ledger = Ledger(conn, identity, self.origin)
+        self.ledger = Ledger(self.conn, identity, self.origin)
         self._load_partners(config.get("partners") or {})
 
     def __repr__(self) -> str:
@@ -137,10 +163,13 @@ class Node:
     # --- lifecycle ---------------------------------------------------------------------------
     @classmethod
     def init(cls, directory: str | Path, party: str, clock: Clock | None = None, *,
-             name: str | None = None) -> "Node":
-        """Create a node directory: a new key (0600), ``node.yaml`` and ``accord.db`` (WAL)."""
+             name: str | None = None, store: str | None = None) -> "Node":
+        """Create a node directory: a new key (0600), ``node.yaml`` and ``accord.db`` (WAL) — or
+        the node's tables in the PostgreSQL database ``store`` names (``postgresql://…``)."""
         if not is_party(party):
             raise InputError(str(party_problem(party)), field="party")
+        if store is not None:
+            check_store_url(store)
         directory = Path(directory)
         if (directory / CONFIG_FILE).exists() or (directory / KEY_FILE).exists():
             raise ConfigError(f"{directory}: already a node directory; refusing to overwrite its identity")
@@ -150,8 +179,11 @@ class Node:
         identity.save(directory / KEY_FILE)
         config = {"party": party, "name": name or f"{party} node", "created": to_rfc3339(clock.now()),
                   "fingerprint": identity.fingerprint, "partners": {}}
+        if store is not None:
+            config["store"] = store
+        the_store = _open_store(directory, config)
         _write_config(directory / CONFIG_FILE, config)
-        return cls(directory, identity, config, connect(directory / DB_FILE), clock)
+        return cls(directory, identity, config, the_store, clock)
 
     @classmethod
     def open(cls, directory: str | Path, clock: Clock | None = None) -> "Node":
@@ -165,13 +197,18 @@ class Node:
         if config.get("fingerprint") not in (None, identity.fingerprint):
             raise ConfigError(f"{cfg_path}: fingerprint {config['fingerprint']} does not match the key in "
                               f"{KEY_FILE} ({identity.fingerprint})")
+        store = None
         try:
-            return cls(directory, identity, config, connect(directory / DB_FILE), clock or SystemClock())
-        except sqlite3.DatabaseError as exc:  # a damaged file: say which, in one line
-            raise StoreError(f"{directory / DB_FILE}: cannot open the node database: {exc}") from None
+            store = _open_store(directory, config)
+            return cls(directory, identity, config, store, clock or SystemClock())
+        except DatabaseError as exc:  # a damaged file: say which, in one line
+            where = store.location if store is not None else config.get("store") or directory / DB_FILE
+            if store is not None:
+                store.close()
+            raise StoreError(f"{where}: cannot open the node database: {exc}") from None
 
     def close(self) -> None:
-        self.conn.close()
+        self.store.close()
 
     def __enter__(self) -> "Node":
         return self
@@ -180,19 +217,10 @@ class Node:
         self.close()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> Iterator[Any]:
         """One write transaction (or join the caller's), under the node's write lock."""
-        with self.write_lock:
-            if self.conn.in_transaction:
-                yield self.conn
-                return
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.conn
-            except BaseException:
-                self.conn.rollback()
-                raise
-            self.conn.commit()
+        with write(self.store) as conn:
+            yield conn
 
     # --- identity ----------------------------------------------------------------------------
     @property
@@ -375,7 +403,9 @@ class Node:
                 if agreement.version <= row["version"]:
                     raise AgreementError(f"agreement {agreement.id}: version {agreement.version} differs from the "
                                          f"stored version {row['version']}; a change needs a higher version")
-            conn.execute("INSERT OR REPLACE INTO agreements(id, version, digest, yaml, added) VALUES (?,?,?,?,?)",
+            conn.execute("INSERT INTO agreements(id, version, digest, yaml, added) VALUES (?,?,?,?,?) "
+                         "ON CONFLICT(id) DO UPDATE SET version = excluded.version, digest = excluded.digest, "
+                         "yaml = excluded.yaml, added = excluded.added",
                          (agreement.id, agreement.version, digest, agreement.to_yaml(), to_rfc3339(now)))
             event = "agreement.added" if row is None else "agreement.changed"
             self.ledger.append(event, {"agreement_id": agreement.id, "version": agreement.version,
@@ -412,7 +442,7 @@ class Node:
         return decide(item, recipient, self.agreements(), self.clock.now(), pinned_keys=self.pinned_keys())
 
     # --- items -------------------------------------------------------------------------------
-    def _insert_items(self, conn: sqlite3.Connection, items: list[Item]) -> list[Item]:
+    def _insert_items(self, conn: Any, items: list[Item]) -> list[Item]:
         """Insert the items not stored yet (one query per 500 ids to find those); return them.
 
         The same id with another digest — stored already, or twice in ``items`` — is an error

@@ -5,7 +5,7 @@ witnessed; partner inconsistent) is one leaf. The leaf bytes are the RFC 8785 ca
 ``{"type": event_type, "time": RFC 3339, "data": {...}}`` and the leaf hash is
 ``SHA-256(0x00 || leaf)`` (RFC 9162 §2.1.1).
 
-Storage (tables created with :func:`accord.store.sqlite.ensure_schema`):
+Storage (tables created with :func:`accord.store.base.ensure_schema`):
 
 * ``ledger_leaves(idx, type, time, hash, leaf)`` — the entries in order, with their leaf hashes
   (the level-0 nodes of the tree);
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import re
-import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -39,7 +38,8 @@ from accord.core.canonical import canonical_json, parse_json_strict
 from accord.core.checkpoint import Checkpoint, sign_checkpoint
 from accord.core.identity import Identity
 from accord.errors import InputError, LedgerError, NotFoundError
-from accord.store.sqlite import ensure_schema
+from accord.store.base import transaction
+from accord.store.migrations import migrate
 
 _LEVEL_SHIFT = 48  # node id = level << 48 | index: room for 2^48 leaves
 
@@ -115,6 +115,19 @@ def leaf_bytes(event_type: str, data: dict[str, Any], time: datetime | str) -> b
     return canonical_json({"type": event_type, "time": when, "data": data})
 
 
+def _leaf_hashes(conn: Any) -> None:
+    """Migration 2: databases made before leaf hashes moved beside the leaves (early 0.1
+    development): add the column, fill it, drop the level-0 rows from ``ledger_nodes``."""
+    cols = [r[1] for r in conn.execute("PRAGMA table_info(ledger_leaves)")]
+    if "hash" in cols:
+        return
+    conn.execute("ALTER TABLE ledger_leaves ADD COLUMN hash BLOB")
+    rows = conn.execute("SELECT idx, leaf FROM ledger_leaves").fetchall()
+    conn.executemany("UPDATE ledger_leaves SET hash = ? WHERE idx = ?",
+                     [(merkle.hash_leaf(bytes(leaf)), idx) for idx, leaf in rows])
+    conn.execute("DELETE FROM ledger_nodes WHERE id < ?", (1 << _LEVEL_SHIFT,))
+
+
 class Ledger:
     """An append-only Merkle log of events on a node's database connection.
 
@@ -122,28 +135,14 @@ class Ledger:
     is the signed-note key name the node signs them with.
     """
 
-    def __init__(self, conn: sqlite3.Connection, identity: Identity, origin: str) -> None:
+    def __init__(self, conn: Any, identity: Identity, origin: str) -> None:
         self.conn = conn
         self.identity = identity
         self.origin = origin
         self._frontier: merkle.CompactRange | None = None
         self._last_hash: bytes | None = None
         self._lock = threading.RLock()  # the frontier cache and the transaction, per Ledger
-        ensure_schema(conn, SCHEMA)
-        self._migrate()
-
-    def _migrate(self) -> None:
-        """Databases made before leaf hashes moved beside the leaves (early 0.1 development):
-        add the column, fill it, drop the level-0 rows from ``ledger_nodes``, in one transaction."""
-        cols = [r[1] for r in self.conn.execute("PRAGMA table_info(ledger_leaves)")]
-        if "hash" in cols:
-            return
-        with self._write():
-            self.conn.execute("ALTER TABLE ledger_leaves ADD COLUMN hash BLOB")
-            rows = self.conn.execute("SELECT idx, leaf FROM ledger_leaves").fetchall()
-            self.conn.executemany("UPDATE ledger_leaves SET hash = ? WHERE idx = ?",
-                                  [(merkle.hash_leaf(bytes(leaf)), idx) for idx, leaf in rows])
-            self.conn.execute("DELETE FROM ledger_nodes WHERE id < ?", (1 << _LEVEL_SHIFT,))
+        migrate(conn, "ledger", [SCHEMA, _leaf_hashes], lock=self._lock)
 
     # --- state ------------------------------------------------------------------------------
     def _stored_tail(self) -> tuple[int, bytes | None]:
@@ -190,18 +189,12 @@ class Ledger:
     @contextmanager
     def _write(self) -> Iterator[None]:
         with self._lock:
-            own = not self.conn.in_transaction
-            if own:
-                self.conn.execute("BEGIN IMMEDIATE")
             try:
-                yield
+                with transaction(self.conn, join=True):
+                    yield
             except BaseException:
-                if own:
-                    self.conn.rollback()
                 self._frontier = None
                 raise
-            if own:
-                self.conn.commit()
 
     def append(self, event_type: str, data: dict[str, Any], *, time: datetime) -> int:
         """Append one event; return its leaf index."""

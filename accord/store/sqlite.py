@@ -11,14 +11,15 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+
 from pathlib import Path
 from typing import Any
 
-from accord.errors import SchemaInTransactionError, StoreError
+from accord.errors import StoreError
+from accord.store.base import SQLITE, ensure_schema, select_in, write
 from accord.store.private_files import make_private, narrow_private
 
-_schema_lock = threading.Lock()
+__all__ = ["SqliteStore", "connect", "ensure_schema", "select_in", "Checkpointer"]
 
 
 def connect(path: str | Path, *, check_same_thread: bool = False) -> sqlite3.Connection:
@@ -45,6 +46,35 @@ def connect(path: str | Path, *, check_same_thread: bool = False) -> sqlite3.Con
     return conn
 
 
+class SqliteStore:
+    """A node's SQLite file (:class:`accord.store.base.Store`): one shared connection with
+    Accord's settings, the process's write lock, and a fresh connection per reading thread."""
+
+    dialect = SQLITE
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.location = str(path)
+        self.conn = connect(self.path)
+        self.lock = threading.RLock()
+
+    def write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return write(self)
+
+    def reader(self) -> sqlite3.Connection:
+        return connect(self.path)
+
+    def ensure_schema(self, ddl: str) -> None:
+        ensure_schema(self.conn, ddl)
+
+    def start_maintenance(self) -> "Checkpointer":
+        """What a serving node runs beside its requests: WAL checkpoints (:class:`Checkpointer`)."""
+        return Checkpointer(self.conn, lock=self.lock).start()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 def _private_database(path: Path) -> None:
     try:
         make_private(path)
@@ -53,37 +83,6 @@ def _private_database(path: Path) -> None:
                 narrow_private(companion)
     except OSError as exc:
         raise StoreError(f"{path}: cannot open the database: {exc.strerror}") from None
-
-
-def select_in(conn: sqlite3.Connection | sqlite3.Cursor, sql: str, values: Iterable[Any], *params: Any,
-              chunk: int = 500) -> Iterator[Any]:
-    """The rows of ``sql`` — a query ending in ``IN ({})`` — for all of ``values`` (duplicates
-    dropped), one query per ``chunk`` values so a batch never passes SQLite's limit on bound
-    variables; ``params`` bind the placeholders before the ``IN`` list."""
-    distinct = list(dict.fromkeys(values))
-    for lo in range(0, len(distinct), chunk):
-        part = distinct[lo:lo + chunk]
-        yield from conn.execute(sql.format(",".join("?" * len(part))), [*params, *part])
-
-
-def ensure_schema(conn: sqlite3.Connection, ddl: str) -> None:
-    """Run idempotent DDL (``CREATE … IF NOT EXISTS``) in one transaction.
-
-    Refuses (:class:`~accord.errors.SchemaInTransactionError`, nothing executed) while a
-    transaction is open on ``conn``: :meth:`sqlite3.Connection.executescript` first COMMITs any
-    open transaction, which on a connection shared between threads may be another thread's,
-    half done. The check only catches a transaction already open: another thread could still
-    open one between the check and the script. So on a shared connection call this at
-    construction (before any other thread uses the connection) or under the owner's write lock,
-    as every caller in Accord does.
-    """
-    with _schema_lock:
-        if conn.in_transaction:
-            raise SchemaInTransactionError(
-                "cannot create the schema while a transaction is open on this connection: running "
-                "the DDL script would first commit that transaction (perhaps another thread's, half "
-                "done); create the schema before writing, or under the connection's write lock")
-        conn.executescript("BEGIN;\n" + ddl + "\nCOMMIT;")
 
 
 _autocheckpoint_guard = threading.Lock()

@@ -19,7 +19,8 @@ from typing import Any
 from accord.clock import to_rfc3339
 from accord.core.canonical import parse_json_strict
 from accord.core.items import Item
-from accord.store.sqlite import ensure_schema
+from accord.store.base import transaction
+from accord.store.migrations import migrate
 from accord.warning.alerts.engine import DEFAULT_EPOCH, AlertEngine
 from accord.warning.alerts.geography import Geography
 from accord.warning.alerts.rules import AlertRules
@@ -39,7 +40,7 @@ class AlertStore:
     def __init__(self, node: Any) -> None:
         self.node = node
         with node.write_lock:
-            ensure_schema(node.conn, DDL)
+            migrate(node.conn, "alerts", [DDL], lock=node.write_lock)
         self._saved: dict[str, bytes] = {}
 
     def load(self, party: str) -> dict[str, Any] | None:
@@ -67,16 +68,10 @@ class AlertStore:
         if not items and self._saved.get(party) == state:
             return []
         node, conn = self.node, self.node.conn
-        with node.write_lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                new = node.put_items(items) if items else []
-                conn.execute("INSERT INTO alert_engine(party, state, updated) VALUES (?,?,?) "
-                             "ON CONFLICT(party) DO UPDATE SET state = excluded.state, updated = excluded.updated",
-                             (party, state, to_rfc3339(node.clock.now())))
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
+        with node.write_lock, transaction(conn):
+            new = node.put_items(items) if items else []
+            conn.execute("INSERT INTO alert_engine(party, state, updated) VALUES (?,?,?) "
+                         "ON CONFLICT(party) DO UPDATE SET state = excluded.state, updated = excluded.updated",
+                         (party, state, to_rfc3339(node.clock.now())))
         self._saved[party] = state
         return new

@@ -1,0 +1,187 @@
+"""The store layer: the one place that owns a node's database connections and write transactions.
+
+A :class:`Store` holds the node's shared connection (``conn``), the lock that serialises this
+process's writes on it (``lock``), and opens connections of their own for threads that read
+beside the writers (:meth:`Store.reader`). Every pillar writes through :func:`transaction` (or
+:meth:`Store.write`, the same under the store's lock); nothing else begins a write transaction:
+
+* **SQLite** (:class:`accord.store.sqlite.SqliteStore`, the embedded default): ``BEGIN
+  IMMEDIATE`` takes the database's write lock up front, so every statement inside — a pillar's
+  rows and the ledger events that record them — is one all-or-nothing unit;
+* **PostgreSQL** (:class:`accord.store.postgres.PostgresStore`): a transaction that first takes
+  ``pg_advisory_xact_lock`` on the node's key, so writers in every process serving the node
+  queue as SQLite's do and the ledger stays one sequence.
+
+Pillars write their SQL once, in SQLite's dialect with ``?`` placeholders;
+:mod:`accord.store.dialect` translates it for PostgreSQL in one tested place.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from accord.errors import SchemaInTransactionError
+
+SQLITE = "sqlite"
+POSTGRESQL = "postgresql"
+
+
+class PgDatabaseError(Exception):
+    """A PostgreSQL error, raised by :class:`accord.store.postgres.PgConnection` in place of
+    psycopg's own (so catching one needs no psycopg import: it costs ~0.3 s)."""
+
+
+class PgIntegrityError(PgDatabaseError):
+    """A constraint (unique, foreign key, not null) refused a write on PostgreSQL."""
+
+
+class PgOperationalError(PgDatabaseError):
+    """PostgreSQL could not be reached or dropped the connection (restart, network)."""
+
+
+_schema_lock = threading.Lock()
+
+# What a caller catches, whichever back end raised it.
+IntegrityError: tuple[type[Exception], ...] = (sqlite3.IntegrityError, PgIntegrityError)
+OperationalError: tuple[type[Exception], ...] = (sqlite3.OperationalError, PgOperationalError)
+DatabaseError: tuple[type[Exception], ...] = (sqlite3.DatabaseError, PgDatabaseError)
+
+
+class Store(Protocol):
+    """A node's database: one back end's connections, write lock and schema."""
+
+    dialect: str  # SQLITE or POSTGRESQL
+    location: str  # a file path, or a URL without its password: safe to print and log
+    conn: Any  # the node's shared connection (sqlite3.Connection or a PgConnection)
+    lock: threading.RLock  # this process's writers on ``conn`` take it first
+
+    def write(self) -> AbstractContextManager[Any]:
+        """One write transaction on ``conn`` under ``lock`` (joining the caller's if one is open)."""
+        ...
+
+    def reader(self) -> Any:
+        """A new connection for a thread of its own; the caller closes it."""
+        ...
+
+    def ensure_schema(self, ddl: str) -> None:
+        """Run idempotent DDL (``CREATE … IF NOT EXISTS``) in one transaction."""
+        ...
+
+    def start_maintenance(self) -> Any:
+        """Start what a serving node runs beside its requests (SQLite's WAL checkpoints); the
+        result has ``stop()`` and ``active``."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+def dialect_of(conn: Any) -> str:
+    """SQLITE or POSTGRESQL for a connection the store layer made."""
+    return getattr(conn, "dialect", SQLITE)
+
+
+def begin_write(conn: Any) -> None:
+    """Begin a write transaction that holds the database's write lock for the node (see the
+    module docstring): the one place a write transaction starts."""
+    begin = getattr(conn, "begin_write", None)
+    if begin is not None:  # PostgreSQL: BEGIN, then the node's advisory lock
+        begin()
+    else:
+        conn.execute("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def transaction(conn: Any, *, join: bool = False) -> Iterator[Any]:
+    """One explicit write transaction on ``conn``: every statement inside commits together or
+    not at all. ``join``: when the caller already holds one, run inside it (its commit decides);
+    otherwise an open transaction is a bug and raises."""
+    if conn.in_transaction:
+        if join:
+            yield conn
+            return
+        raise RuntimeError("write transaction started inside another open transaction")
+    begin_write(conn)
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:  # SQLite may have rolled the whole transaction back itself
+            conn.rollback()
+        raise
+    if conn.in_transaction:
+        conn.commit()
+
+
+@contextmanager
+def write(store: Store) -> Iterator[Any]:
+    """:meth:`Store.write` for any store: the lock, then one transaction (or the caller's)."""
+    with store.lock, transaction(store.conn, join=True) as conn:
+        yield conn
+
+
+def select_in(conn: Any, sql: str, values: Iterable[Any], *params: Any,
+              chunk: int = 500) -> Iterator[Any]:
+    """The rows of ``sql`` — a query ending in ``IN ({})`` — for all of ``values`` (duplicates
+    dropped), one query per ``chunk`` values so a batch never passes SQLite's limit on bound
+    variables; ``params`` bind the placeholders before the ``IN`` list."""
+    distinct = list(dict.fromkeys(values))
+    for lo in range(0, len(distinct), chunk):
+        part = distinct[lo:lo + chunk]
+        yield from conn.execute(sql.format(",".join("?" * len(part))), [*params, *part])
+
+
+def ensure_schema(conn: Any, ddl: str) -> None:
+    """Run idempotent DDL (``CREATE … IF NOT EXISTS``) in one transaction.
+
+    Refuses (:class:`~accord.errors.SchemaInTransactionError`, nothing executed) while a
+    transaction is open on ``conn``: :meth:`sqlite3.Connection.executescript` first COMMITs any
+    open transaction, which on a connection shared between threads may be another thread's,
+    half done. The check only catches a transaction already open: another thread could still
+    open one between the check and the script. So on a shared connection call this at
+    construction (before any other thread uses the connection) or under the owner's write lock,
+    as every caller in Accord does.
+    """
+    with _schema_lock:
+        if dialect_of(conn) == POSTGRESQL:
+            conn.run_schema(ddl)
+            return
+        if conn.in_transaction:
+            raise SchemaInTransactionError(
+                "cannot create the schema while a transaction is open on this connection: running "
+                "the DDL script would first commit that transaction (perhaps another thread's, half "
+                "done); create the schema before writing, or under the connection's write lock")
+        conn.executescript("BEGIN;\n" + ddl + "\nCOMMIT;")
+
+
+def statements(sql: str) -> list[str]:
+    """The statements of a DDL script: ``--`` comments dropped, split at ``;`` (Accord's DDL
+    has no triggers and no ``;`` inside literals)."""
+    lines = [line.split("--", 1)[0] for line in sql.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def is_url(location: str | Path) -> bool:
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+def open_store(location: str | Path) -> Store:
+    """A :class:`Store` for ``location``: a ``postgresql://`` URL, else a SQLite file path."""
+    if is_url(location):
+        from accord.store.postgres import PostgresStore
+
+        return PostgresStore(str(location))
+    from accord.store.sqlite import SqliteStore
+
+    return SqliteStore(Path(location))
+
+
+def database_bytes(conn: Any) -> int:
+    """The size of the node's database in bytes (SQLite's file; PostgreSQL's database)."""
+    if dialect_of(conn) == POSTGRESQL:
+        return int(conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])
+    return int(conn.execute("PRAGMA page_count").fetchone()[0] * conn.execute("PRAGMA page_size").fetchone()[0])

@@ -18,6 +18,10 @@ Every run checks that B holds exactly the items A shared, once each, in order.
 Targets (issue #4): p99 < 50 ms at 500/s; >= 2,000 items/s; nothing lost.
 
     .venv/bin/python bench/federation.py [--rate 500] [--seconds 10] [--items 10000] [--body note|track]
+                                         [--workers 1|2|1,2]
+
+``--workers`` is the number of server processes of B (``node serve --workers N``); ``1,2`` runs
+the bench once with each and prints their p99 and items/s side by side.
 
 ``--body note`` (default) shares small ``test.note`` items (``{"n": k, "bench": …}``);
 ``--body track`` shares ``warning.track`` items shaped like the tracker's (ECEF state, 6×6
@@ -103,7 +107,7 @@ def _check(got, ids, label: str) -> None:
         raise SystemExit(1)
 
 
-def latency(base: Path, a: Node, rate: int, seconds: float) -> None:
+def latency(base: Path, a: Node, rate: int, seconds: float) -> float:
     print(f"latency at {rate} items/s for {seconds:.0f} s")
     before = len(_received(base / "KOR"))
     created: dict[str, datetime] = {}
@@ -133,12 +137,21 @@ def latency(base: Path, a: Node, rate: int, seconds: float) -> None:
     q = statistics.quantiles(lat, n=100, method="inclusive")
     print(f"  offered {achieved:.0f} items/s; latency ms: p50 {q[49]:.1f}  p90 {q[89]:.1f}  "
           f"p99 {q[98]:.1f}  max {lat[-1]:.1f}  (target p99 < 50)")
+    return q[98]
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (``/proc/PID/stat`` fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a process and its live children (a server's workers:
+    ``/proc/PID/stat`` fields 14 and 15)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split() if entry.isdigit() else None
+        except OSError:
+            continue
+        if fields and (int(entry) == pid or int(fields[1]) == pid):
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _share_all(a: Node, count: int, phase: str) -> list[str]:
@@ -152,7 +165,7 @@ def _share_all(a: Node, count: int, phase: str) -> list[str]:
     return ids
 
 
-def throughput(base: Path, a: Node, count: int, b: NodeProcess) -> None:
+def throughput(base: Path, a: Node, count: int, b: NodeProcess) -> float:
     print(f"sustained throughput, {count} items created and shared as fast as possible")
     before = len(_received(base / "KOR"))
     cpu_a, cpu_b = time.process_time(), _cpu_seconds(b.proc.pid)
@@ -168,6 +181,7 @@ def throughput(base: Path, a: Node, count: int, b: NodeProcess) -> None:
           f"({elapsed:.1f} s)  (target >= 2000)")
     print(f"  CPU per item: A {ms_a:.2f} ms (create, store, seal, queue, send), B {ms_b:.2f} ms (verify, "
           f"store, ledger) -> at most {1000 / max(ms_a, ms_b):.0f} items/s with an idle core per node")
+    return count / elapsed
 
 
 def drain(base: Path, a: Node, fed: Federation, b: NodeProcess, count: int) -> NodeProcess:
@@ -175,7 +189,7 @@ def drain(base: Path, a: Node, fed: Federation, b: NodeProcess, count: int) -> N
     b.stop()
     before = len(_received(base / "KOR"))
     ids = _share_all(a, count, "drain")
-    b = NodeProcess(b.dir, b.port).start()
+    b = NodeProcess(b.dir, b.port, args=b.args).start()
     t0 = time.monotonic()
     fed.notify("KOR")
     got = _wait(base / "KOR", before + count, 300)
@@ -217,6 +231,30 @@ def request_signature_cost(n: int = 2000) -> None:
           f"signature {b:.0f} us; Ed25519 verify alone {floor:.0f} us ({a / floor:.2f}x / {b / floor:.2f}x)")
 
 
+def run(args: argparse.Namespace, workers: int) -> tuple[float, float]:
+    """One run with B served by ``workers`` processes: (p99 ms at ``--rate``, end-to-end items/s)."""
+    print(f"B served by {workers} process{'es' if workers > 1 else ''}")
+    with tempfile.TemporaryDirectory(prefix="accord-bench-") as tmp:
+        base = Path(tmp)
+        ports = {"JPN": free_port(), "KOR": free_port()}
+        nodes = make_nodes(base, ("JPN", "KOR"), ports=ports)
+        nodes["KOR"].close()
+        a = nodes["JPN"]
+        b = NodeProcess(base / "KOR", ports["KOR"], args=["--workers", str(workers)]).start()
+        fed = Federation(a, HttpTransport(), batch_size=args.batch, backoff_cap=0.5)
+        fed.start()
+        try:
+            latency(base, a, 20, 3)   # unloaded: what one item costs end to end
+            p99 = latency(base, a, args.rate, args.seconds)
+            rate = throughput(base, a, args.items, b)
+            b = drain(base, a, fed, b, args.items)
+        finally:
+            fed.stop()
+            b.stop()
+            a.close()
+    return p99, rate
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rate", type=int, default=500)
@@ -226,30 +264,20 @@ def main() -> None:
                     "(Federation's default)")
     ap.add_argument("--body", choices=("note", "track"), default="note",
                     help="small test.note items, or warning.track items with floats (~0.9 kB)")
+    ap.add_argument("--workers", default="1", help="server processes of B (node serve --workers N); '1,2' runs "
+                    "the bench with each and prints them side by side")
     args = ap.parse_args()
+    workers = [int(w) for w in args.workers.split(",")]
     global BODY
     BODY = args.body
     request_signature_cost()
     print(f"items: {BODY} ({len(canonical_json(new_item(*body(1, 'x'), MARK, 'JPN', datetime.now(UTC)).to_json()))} bytes "
           f"of RFC 8785 JSON each)")
-    with tempfile.TemporaryDirectory(prefix="accord-bench-") as tmp:
-        base = Path(tmp)
-        ports = {"JPN": free_port(), "KOR": free_port()}
-        nodes = make_nodes(base, ("JPN", "KOR"), ports=ports)
-        nodes["KOR"].close()
-        a = nodes["JPN"]
-        b = NodeProcess(base / "KOR", ports["KOR"]).start()
-        fed = Federation(a, HttpTransport(), batch_size=args.batch, backoff_cap=0.5)
-        fed.start()
-        try:
-            latency(base, a, 20, 3)   # unloaded: what one item costs end to end
-            latency(base, a, args.rate, args.seconds)
-            throughput(base, a, args.items, b)
-            b = drain(base, a, fed, b, args.items)
-        finally:
-            fed.stop()
-            b.stop()
-            a.close()
+    figures = {w: run(args, w) for w in workers}
+    if len(figures) > 1:
+        print("B's server processes   p99 at {} items/s (ms)   end to end (items/s)".format(args.rate))
+        for w, (p99, rate) in figures.items():
+            print(f"  {w:<20} {p99:>24.1f} {rate:>21.0f}")
     print(f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {Path('/proc/loadavg').read_text().split()[0]} load average)")
 
 

@@ -6,8 +6,8 @@ The steps, each refusing with one line before anything is served:
 1. :func:`check_port` — a TCP port is 1–65535 (the OS would take 99999 modulo 65536, or 0 as
    "any free port", and the server would listen somewhere else than it said).
 2. :class:`ServeLock` — ``DIR/serve.lock`` (0600) holds the PID of the process serving the
-   directory, under an exclusive ``flock``: a second server of the same node (two delivery
-   workers draining one outbox) is refused, naming that PID. The kernel drops the ``flock``
+   directory, under a ``flock``: a second, independent server of the same node is refused,
+   naming that PID, unless it says it co-operates (``--join``). The kernel drops the ``flock``
    when its process dies, however it dies, so a lock file left by a dead process is taken over
    (and said so); a PID reused by an unrelated process cannot keep the lock.
 3. :func:`check_plain_http` — HTTP without TLS on an address other than loopback needs
@@ -15,14 +15,22 @@ The steps, each refusing with one line before anything is served:
 4. :func:`bind` — the listening socket is made here; an address in use or not this machine's is
    an error, not a log line after "serving on".
 5. :func:`run` — uvicorn serves on that socket; ``on_started`` runs once the application's
-   startup has completed, which is when the CLI prints "serving on …".
+   startup has completed, which is when the CLI prints "serving on …". With ``--workers N``,
+   :func:`run_workers` forks N processes that each run the application on that one socket
+   (the kernel spreads connections among them), replaces one that dies, and announces once all
+   have started.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import logging
 import os
+import select
+import signal
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,24 +51,44 @@ def check_port(port: int) -> int:
     return port
 
 
+MAX_WORKERS = 64
+
+
+def check_workers(workers: int) -> int:
+    """``workers`` if it is a number of server processes ``node serve`` runs (1–64)."""
+    if not 1 <= workers <= MAX_WORKERS:
+        raise InputError(f"--workers {workers}: give 1 to {MAX_WORKERS} server processes", field="workers")
+    return workers
+
+
 def host_port(host: str, port: int) -> str:
     """``host:port``, an IPv6 host in brackets."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class ServeLock:
-    """``DIR/serve.lock``: held (``flock``) by the one process serving node directory ``DIR``.
+    """``DIR/serve.lock``: held (``flock``) by the processes serving node directory ``DIR``.
 
-    ``acquire`` raises :class:`ConfigError` naming the holder's PID if another process serves
-    the directory. ``taken_over`` is the PID a dead process left in the file, if any. The file
-    is never deleted (a waiter could lock a deleted file while a third process makes a new
-    one); ``release`` empties it.
+    A server takes it alone: ``acquire`` raises :class:`ConfigError` naming the PIDs in the file
+    if another process serves the directory. ``join=True`` (``node serve --join``) is a server
+    that co-operates with the ones already running (several processes, one node: partner leases
+    and the store's write transactions keep them consistent) and is let in beside them. The
+    workers of one ``node serve --workers N`` inherit their supervisor's lock. Every holder keeps
+    a shared ``flock``; a server that finds none taken takes it exclusively for a moment, so
+    taking over is atomic (the node directory's own ``flock`` guards taking and leaving). The
+    file holds one PID a line. ``taken_over`` is the PID a dead process left in the file, if
+    any (the kernel drops a ``flock`` when its process dies, however it dies; a PID reused by an
+    unrelated process cannot keep the lock). The file is never deleted; ``release`` removes its
+    holder's line.
     """
 
-    def __init__(self, node_dir: str | Path) -> None:
+    def __init__(self, node_dir: str | Path, *, join: bool = False) -> None:
         self.path = Path(node_dir) / LOCK_FILE
+        self.join = join
         self.taken_over: int | None = None
+        self.joined: list[int] = []  # the live servers this one joined
         self._fd: int | None = None
+        self._pid = os.getpid()
 
     def acquire(self) -> "ServeLock":
         try:
@@ -69,17 +97,25 @@ class ServeLock:
             raise ConfigError(f"{self.path}: cannot make the serve lock: {exc.strerror}") from None
         try:
             os.fchmod(fd, FILE_MODE)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = _read_pid(fd)
-                raise ConfigError(f"{self.path.parent} is already served by process "
-                                  f"{holder if holder is not None else '(unknown)'} ({self.path}); stop that "
-                                  "server first: two servers of one node would deliver its outbox twice") from None
-            self.taken_over = _read_pid(fd)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-            os.fsync(fd)
+            with _guard(self.path.parent):
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    holders = _read_pids(fd)
+                    if not self.join:
+                        who = (f"process {holders[0]}" if len(holders) == 1 else
+                               f"processes {', '.join(map(str, holders))}" if holders else "process (unknown)")
+                        raise ConfigError(f"{self.path.parent} is already served by {who} ({self.path}); stop that "
+                                          "server first, or pass --join to serve the node beside it "
+                                          "(several processes, one node)") from None
+                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # only a taker holds LOCK_EX, under the guard
+                    self.joined = [p for p in holders if _alive(p)]
+                    _write_pids(fd, [*self.joined, self._pid])
+                else:  # nobody serves the directory: whatever the file names is dead
+                    old = _read_pids(fd)
+                    self.taken_over = old[0] if old else None
+                    _write_pids(fd, [self._pid])
+                    fcntl.flock(fd, fcntl.LOCK_SH)  # let co-operating servers (--join) in beside this one
         except BaseException:
             os.close(fd)
             raise
@@ -88,8 +124,12 @@ class ServeLock:
 
     def release(self) -> None:
         if self._fd is not None:
-            os.ftruncate(self._fd, 0)
-            os.close(self._fd)  # drops the flock
+            try:
+                with _guard(self.path.parent):
+                    _write_pids(self._fd, [p for p in _read_pids(self._fd) if p != self._pid])
+            except OSError:  # pragma: no cover - the directory went away: the flock goes with the fd
+                pass
+            os.close(self._fd)  # drops the flock (once the workers that inherited it are gone too)
             self._fd = None
 
     def __enter__(self) -> "ServeLock":
@@ -99,9 +139,40 @@ class ServeLock:
         self.release()
 
 
-def _read_pid(fd: int) -> int | None:
-    text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-    return int(text) if text.isdigit() else None
+class _guard:
+    """The node directory's own ``flock``, held while a server takes or leaves ``serve.lock``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def __enter__(self) -> None:
+        self.fd = os.open(self.directory, os.O_RDONLY)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+
+def _read_pids(fd: int) -> list[int]:
+    text = os.pread(fd, 4096, 0).decode("ascii", "replace")
+    return [int(t) for t in text.split() if t.isdigit()]
+
+
+def _write_pids(fd: int, pids: list[int]) -> None:
+    os.ftruncate(fd, 0)
+    if pids:
+        os.pwrite(fd, "".join(f"{p}\n" for p in pids).encode(), 0)
+    os.fsync(fd)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - another user's process
+        return True
+    return True
 
 
 def check_plain_http(host: str, *, tls: bool, insecure: bool) -> bool:
@@ -168,3 +239,108 @@ def run(app: Any, sock: socket.socket, *, on_started: Callable[[], None], on_sto
     config = uvicorn.Config(app, log_config=None, log_level=log_level, access_log=False,
                             ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
     _Server(config, on_started, on_stopped).run(sockets=[sock])
+
+
+def run_workers(workers: int, serve_one: Callable[[int, Callable[[], None]], None], *,
+                on_started: Callable[[], None], on_stopped: Callable[[], None],
+                restart_delay: float = 1.0) -> None:
+    """Supervise ``workers`` forked processes serving one node on the socket bound before (``node
+    serve --workers N``): the kernel hands each connection to one of them.
+
+    Each child calls ``serve_one(index, ready)`` — it opens the node on connections of its own
+    (none is inherited across the fork) and serves until SIGTERM — and calls ``ready()`` once its
+    application has started; ``on_started`` runs when all have. A child that exits while the
+    supervisor is not stopping (``kill -9``, a crash) is replaced after ``restart_delay``
+    seconds, and its partner leases pass to the others meanwhile. SIGTERM or SIGINT to the
+    supervisor is passed to every child; ``on_stopped`` runs once all have exited. A child that
+    dies during start-up stops the others and raises :class:`ConfigError`.
+    """
+    log = logging.getLogger("accord.api")
+    ready_r, ready_w = os.pipe()
+    children: dict[int, int] = {}  # pid -> worker index
+    stopping = False
+
+    def spawn(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                os.close(ready_r)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                serve_one(index, lambda: os.write(ready_w, b"."))
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except BaseException:  # noqa: BLE001 - reported here: the supervisor sees only the exit code
+                log.exception("worker %d (process %d) failed", index, os.getpid())
+            finally:
+                os._exit(code)
+        children[pid] = index
+
+    def forward(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for index in range(workers):
+            spawn(index)
+        started, failed = 0, False
+        while started < workers and not stopping:
+            if select.select([ready_r], [], [], 0.2)[0]:
+                started += len(os.read(ready_r, workers))
+            done, _ = os.waitpid(-1, os.WNOHANG)
+            if done:  # a worker died before it started
+                children.pop(done, None)
+                failed = True
+                break
+        if failed and not stopping:
+            forward(signal.SIGTERM, None)
+            _reap(children)
+            raise ConfigError(f"a worker exited during start-up ({started} of {workers} had started); "
+                              "see the messages above")
+        if not stopping:
+            on_started()
+        while children:
+            try:
+                pid, status = os.waitpid(-1, 0)
+            except ChildProcessError:  # pragma: no cover - none left
+                break
+            index = children.pop(pid, None)
+            if index is None or stopping:
+                continue
+            how = (f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else
+                   f"exit code {os.WEXITSTATUS(status)}")
+            log.warning("worker %d (process %d) ended (%s); starting another", index, pid, how,
+                        extra={"event": "serve.worker_restarted", "worker": index, "pid": pid})
+            time.sleep(restart_delay)
+            if not stopping:
+                spawn(index)
+    finally:
+        os.close(ready_r)
+        os.close(ready_w)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if children:
+            forward(signal.SIGTERM, None)
+            _reap(children)
+        on_stopped()
+
+
+def _reap(children: dict[int, int], timeout: float = 15.0) -> None:
+    end = time.monotonic() + timeout
+    while children and time.monotonic() < end:
+        pid, _ = os.waitpid(-1, os.WNOHANG)
+        if pid:
+            children.pop(pid, None)
+        else:
+            time.sleep(0.05)
+    for pid in list(children):  # pragma: no cover - a worker that ignored SIGTERM
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        children.pop(pid, None)

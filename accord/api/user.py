@@ -6,9 +6,10 @@ bearer API token of the node's own party with the named scope.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
 from accord.api.deps import BEARER_ERRORS, Principal, StrictJSONRoute, error_responses, require_scope
@@ -92,8 +93,14 @@ def make_router(node: Any) -> APIRouter:
             raise _http_error(exc) from None
         return {"retracted": req.item_id, "sent": [r.to_json() for r in results]}
 
-    @router.get("/status", summary="Partners, queues, ledger head, rejections")
-    def node_status(_: Principal = Depends(require_scope("status"))) -> dict[str, Any]:
-        return federation.status(node)
+    @router.get("/status", summary="Partners, queues, ledger head, rejections, the answering server process")
+    def node_status(request: Request, _: Principal = Depends(require_scope("status"))) -> dict[str, Any]:
+        out = federation.status(node)
+        fed = getattr(request.app.state, "federation", None)
+        # which of the node's server processes answered (node serve --workers N, --join)
+        out["server"] = {"pid": os.getpid(),
+                         "lease_holder": fed.leases.holder if fed is not None else None,
+                         "leases_held": fed.leases.held() if fed is not None else []}
+        return out
 
     return router

@@ -39,10 +39,15 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
           log_format: Annotated[str, typer.Option(help="text, or json: one object per line")] = "text",
           keep: Annotated[str, typer.Option(help="prune acknowledged outbox rows older than this "
                                             "(e.g. 1h, 30m, 0), every minute")] = "1h",
-          batch_size: Annotated[int, typer.Option(help="envelopes per delivery POST at most (a backlog goes in batches this big; a trickle goes one by one)")] = 2000) -> None:
+          batch_size: Annotated[int, typer.Option(help="envelopes per delivery POST at most (a backlog goes in batches this big; a trickle goes one by one)")] = 2000,
+          workers: Annotated[int, typer.Option(help="server processes sharing the port (1–64); each partner's "
+                                               "outbox is drained by one of them at a time (a lease)")] = 1,
+          join: Annotated[bool, typer.Option("--join", help="serve beside the servers of this node already "
+                                             "running (another port or machine), co-operating by leases")] = False) -> None:
     """Serve the node's API (user + partner) and run its delivery workers.
 
-    One server per node directory (its PID in DIR/serve.lock); "serving on …" once bound and started.
+    One server per node directory (its PID in DIR/serve.lock) unless --join; "serving on …" once
+    bound and started (by every worker, with --workers).
     """
     from accord.api import serve as serving
     from accord.api.app import create_app
@@ -55,10 +60,14 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
     configure(log_level, log_format)  # first: a bad level or format fails before anything starts
     retention = parse_duration(keep, field="keep")
     serving.check_port(port)
+    serving.check_workers(workers)
     node = _open(dir)
-    with serving.ServeLock(dir) as lock:
+    with serving.ServeLock(dir, join=join) as lock:
         if lock.taken_over is not None:
             console.print(f"took over {lock.path} from process {lock.taken_over}, which no longer runs",
+                          highlight=False)
+        if lock.joined:
+            console.print(f"joining the server(s) of {dir} in process {', '.join(map(str, lock.joined))}",
                           highlight=False)
         certfile = keyfile = None
         scheme = "http"
@@ -76,14 +85,32 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
                 warn(f"serving plain HTTP on {serving.host_port(host, port)}, not loopback: bearer tokens and "
                      "envelopes cross the network unencrypted (accepted with --insecure; recorded in the "
                      "ledger as insecure.http)")
-            app = create_app(node, federation=Federation(node, batch_size=batch_size, retention=retention))
             where = f"{scheme}://{serving.host_port(host, port)}"
-            serving.run(app, sock, ssl_certfile=certfile, ssl_keyfile=keyfile,
-                        log_level="warning" if log_level.lower() in ("debug", "info") else log_level.lower(),
-                        on_started=lambda: console.print(f"node {node.party} serving on {where}\n"
-                                                         f"console: {where}/console/ (log in with an API token)",
-                                                         highlight=False),
-                        on_stopped=lock.release)
+            party = node.party
+            several = f" ({workers} worker processes)" if workers > 1 else ""
+            uvicorn_level = "warning" if log_level.lower() in ("debug", "info") else log_level.lower()
+            # several processes serving the node: shares made in another one are found by this poll
+            poll = 0.1 if workers > 1 or join else 0.5
+
+            def announce() -> None:
+                console.print(f"node {party} serving on {where}{several}\n"
+                              f"console: {where}/console/ (log in with an API token)", highlight=False)
+
+            def serve_app(the_node: object, on_started: object, on_stopped: object) -> None:
+                fed = Federation(the_node, batch_size=batch_size, retention=retention, poll_interval=poll)
+                serving.run(create_app(the_node, federation=fed), sock, ssl_certfile=certfile, ssl_keyfile=keyfile,
+                            log_level=uvicorn_level, on_started=on_started, on_stopped=on_stopped)  # type: ignore[arg-type]
+
+            if workers == 1:
+                serve_app(node, announce, lock.release)
+                return
+            create_app(node)  # every table and migration made once, before the workers open the node
+            node.close()  # no connection crosses the fork: each worker opens its own
+
+            def serve_one(index: int, ready: object) -> None:
+                serve_app(_open(dir), ready, lambda: None)
+
+            serving.run_workers(workers, serve_one, on_started=announce, on_stopped=lock.release)
 
 
 def status(dir: DirOpt, json_out: JsonOpt = False) -> None:

@@ -24,6 +24,10 @@ For each envelope of a batch, in order (:func:`receive_batch`):
    policy (its agreements in force now) must allow the item from its originator to this node. A
    rejection here consumes the sequence number (the sender signed it; the stream goes on).
 
+The stateful checks and the writes run in **one** write transaction of the store, begun before
+the sequence numbers are read, so several processes serving the node (``node serve --workers``)
+that receive the same batch apply it once: the second sees the first's commit.
+
 Then everything — stored items, inbox rows, rejections and their ledger events (``item.received``,
 ``item.rejected``, ``item.retracted``) — is written in **one** transaction
 (``synchronous=FULL``: on disk when the commit returns). Only after that commit does the caller
@@ -38,6 +42,8 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -52,8 +58,7 @@ from accord.errors import (InputError, SignatureError, StoreError, UnknownKeyErr
 from accord.federation import wire
 from accord.federation.schema import ensure_federation_schema, write_lock
 from accord.federation.stats import counters
-from accord.store.base import transaction
-from accord.store.base import select_in
+from accord.store.base import DatabaseError, select_in, transaction
 
 log = logging.getLogger("accord.federation")
 
@@ -261,8 +266,7 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
             orig, iid = raw.get("originator"), raw["item"].get("id")
             if isinstance(orig, str) and isinstance(iid, str):
                 claimed_ids.setdefault(orig, set()).add(iid)
-    with write_lock(node):
-        conn = node.conn
+    with write_lock(node), _batch_transaction(node, len(envelopes), sender) as conn:
         keys_now = wire.partner_keys(node)
         if _key_bytes(keys_now) != _key_bytes(keys):
             # a key was pinned, re-pinned or dropped meanwhile: what was verified against the old
@@ -397,27 +401,46 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
             receipts.append(Receipt(orig, seq, item.id, "stored", consumed=True))
 
         try:
-            with transaction(conn):
-                if items_to_store:
-                    wire.store_received_items(node, items_to_store)
-                conn.executemany("INSERT INTO fed_inbox(originator, seq, item_id, digest, outcome, reason, "
-                                 "received) VALUES (?,?,?,?,?,?,?)", inbox_rows)
-                conn.executemany("INSERT INTO fed_received(originator, item_id, digest, seq, received) "
-                                 "VALUES (?,?,?,?,?)", received_rows)
-                conn.executemany("INSERT INTO fed_rejections(at, sender, seq, code, reason) VALUES (?,?,?,?,?)",
-                                 rejection_rows)
-                conn.executemany("INSERT OR IGNORE INTO fed_retractions(item_id, originator, reason, at) "
-                                 "VALUES (?,?,?,?)", retraction_rows)
-                if events:
-                    node.ledger.append_many(events)
+            if items_to_store:
+                wire.store_received_items(node, items_to_store)
+            conn.executemany("INSERT INTO fed_inbox(originator, seq, item_id, digest, outcome, reason, "
+                             "received) VALUES (?,?,?,?,?,?,?)", inbox_rows)
+            conn.executemany("INSERT INTO fed_received(originator, item_id, digest, seq, received) "
+                             "VALUES (?,?,?,?,?)", received_rows)
+            conn.executemany("INSERT INTO fed_rejections(at, sender, seq, code, reason) VALUES (?,?,?,?,?)",
+                             rejection_rows)
+            conn.executemany("INSERT OR IGNORE INTO fed_retractions(item_id, originator, reason, at) "
+                             "VALUES (?,?,?,?)", retraction_rows)
+            if events:
+                node.ledger.append_many(events)
         except Exception as exc:  # sqlite I/O errors, disk full …: nothing was applied
             raise StoreError(f"{node.party} could not commit a batch of {len(envelopes)} envelope(s) "
                              f"from {sender}: {exc}") from exc
-        _count_and_log(node, sender, receipts)
         nxt_for_sender = None
         if sender is not None:
             nxt_for_sender = expected.get(sender) or _last_seq(conn, sender) + 1
-        return BatchAck(node.party, sender, nxt_for_sender, tuple(receipts))
+        ack = BatchAck(node.party, sender, nxt_for_sender, tuple(receipts))
+    # counted and logged once committed (a failed commit raised StoreError: nothing was applied)
+    _count_and_log(node, sender, receipts)
+    return ack
+
+
+@contextmanager
+def _batch_transaction(node: Any, count: int, sender: str | None) -> Iterator[Any]:
+    """The write transaction a batch is checked and applied in. It begins *before* the sequence
+    numbers and held items are read (``BEGIN IMMEDIATE`` on SQLite, the node's advisory lock on
+    PostgreSQL), so when several processes serve the node and two of them receive the same
+    batch, the second reads what the first committed and answers duplicates, storing nothing
+    twice. A commit that fails (I/O error, disk full) raises :class:`StoreError`: nothing was
+    applied and the sender retries."""
+    try:
+        with transaction(node.conn) as conn:
+            yield conn
+    except StoreError:
+        raise
+    except DatabaseError as exc:
+        raise StoreError(f"{node.party} could not commit a batch of {count} envelope(s) from {sender}: "
+                         f"{exc}") from exc
 
 
 def new_refusal(receipt: Receipt) -> bool:

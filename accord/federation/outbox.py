@@ -417,7 +417,7 @@ def apply_rules_to_new_items(node: Any, *, limit: int = 2000) -> int:
             return 0
         if not active:  # no rules: nothing to apply, just move past these events
             with transaction(node.conn):
-                node.conn.execute("UPDATE fed_cursor SET value = ? WHERE name='rules'", (end,))
+                node.conn.execute("UPDATE fed_cursor SET value = ? WHERE name='rules' AND value < ?", (end, end))
             return end - start
         # only item.created events matter (received items, shares, acks … are passed over unread)
         events = node.conn.execute(
@@ -435,8 +435,8 @@ def apply_rules_to_new_items(node: Any, *, limit: int = 2000) -> int:
             except NotFoundError:  # pragma: no cover - an item.created without its item
                 continue
     with write_lock(node):
-        with transaction(node.conn):
-            node.conn.execute("UPDATE fed_cursor SET value = ? WHERE name='rules'", (stop,))
+        with transaction(node.conn):  # never backwards: another process serving the node may have passed it
+            node.conn.execute("UPDATE fed_cursor SET value = ? WHERE name='rules' AND value < ?", (stop, stop))
     return stop - start
 
 

@@ -21,6 +21,8 @@ Tables (all created with :func:`accord.store.base.ensure_schema`):
 * ``fed_rules`` — standing sharing rules (kind pattern → partner or ``*``).
 * ``fed_retractions`` — items withdrawn by their originator.
 * ``fed_cursor`` — how far the standing rules have scanned the ledger's ``item.created`` events.
+* ``partner_leases`` — which delivery worker drains each partner's outbox, until when
+  (:mod:`accord.federation.leases`).
 """
 
 from __future__ import annotations
@@ -110,6 +112,14 @@ CREATE TABLE IF NOT EXISTS fed_retractions (
 );
 """
 
+LEASES_DDL = """
+CREATE TABLE IF NOT EXISTS partner_leases (
+  partner TEXT PRIMARY KEY,
+  holder  TEXT NOT NULL,
+  expires INTEGER NOT NULL       -- milliseconds since the Unix epoch (wall clock)
+);
+"""
+
 _guard = threading.Lock()
 _locks: dict[int, threading.RLock] = {}
 
@@ -133,7 +143,7 @@ def _add_columns(conn: Any) -> None:
 
 
 def ensure_federation_schema(conn: Any) -> None:
-    migrate(conn, "federation", [FEDERATION_DDL, _add_columns])
+    migrate(conn, "federation", [FEDERATION_DDL, _add_columns, LEASES_DDL])
 
 
 def write_lock(node: Any) -> threading.RLock:

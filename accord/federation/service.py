@@ -19,6 +19,12 @@ counts its traffic per batch for the metrics (:mod:`accord.federation.stats`).
 With ``retention`` a further thread prunes acknowledged outbox rows
 (:mod:`accord.federation.retention`).
 
+When several processes serve one node, each partner's outbox is drained by one of them at a time:
+the one holding that partner's lease (:mod:`accord.federation.leases`). A thread renews this
+service's leases every ``lease_renew`` seconds and takes over those that are free or have run
+out; a worker sends only while it holds its partner's lease, and the tree-head checks of a
+partner are made by its lease holder too. :meth:`Federation.stop` gives the leases back.
+
 Nothing here is kept only in memory: the outbox, sequence counters, acknowledgements and
 partner heads are rows in the node database, so a crashed sender resumes where it stopped.
 :meth:`Federation.sync` performs the same steps synchronously (tests, simulations).
@@ -39,6 +45,7 @@ from accord.errors import AccordError, AuthError, FederationError
 from accord.federation import outbox
 from accord.federation.backoff import backoff_delay
 from accord.federation.inbox import _ready, new_refusal
+from accord.federation.leases import RENEW, TTL, Leases
 from accord.federation.schema import write_lock
 from accord.federation.stats import counters
 from accord.federation.treeheads import check_partner_head
@@ -138,7 +145,7 @@ class Federation:
     def __init__(self, node: Any, transport: Any = None, *, batch_size: int = 2000,
                  head_interval: float = 2.0, poll_interval: float = 0.5, backoff_base: float = 0.05,
                  backoff_cap: float = 5.0, summary_interval: float = 300.0, retention: timedelta | None = None,
-                 prune_interval: float = 60.0) -> None:
+                 prune_interval: float = 60.0, lease_ttl: float = TTL, lease_renew: float = RENEW) -> None:
         if transport is None:
             from accord.federation.transport import HttpTransport
             transport = HttpTransport()
@@ -155,6 +162,8 @@ class Federation:
         self._lock = threading.Lock()
         self._outages: dict[str, _Outage] = {}  # open outages by partner (see _unreached)
         self._outage_lock = threading.Lock()
+        self.leases = Leases(node, ttl=lease_ttl)
+        self.lease_renew = lease_renew
 
     # --- one step, synchronously -----------------------------------------------------------
     def deliver_once(self, party: str) -> int:
@@ -186,6 +195,9 @@ class Federation:
             pass
         for p in [party] if party else sorted(self.node.partners()):
             try:
+                if not self.leases.refresh([p]):  # a server of this node delivers to it now
+                    result[p] = f"{p} is being delivered to by another worker of this node"
+                    continue
                 while self.deliver_once(p):
                     pass
                 if heads:
@@ -195,11 +207,20 @@ class Federation:
                 counters(self.node).partner(p).failures += 1
                 outbox.record_failure(self.node, p, str(exc))
                 result[p] = str(exc)
+            finally:
+                if not self._threads:  # a running service keeps its leases; a one-off sync gives them back
+                    self.leases.release([p])
         return result
 
     # --- background workers ----------------------------------------------------------------
     def start(self) -> None:
         outbox.register_notifier(self.node, self.notify)
+        try:
+            self.leases.refresh(self.node.partners())
+        except Exception:  # noqa: BLE001 - the lease thread tries again
+            log.exception("partner leases: first refresh failed")
+        self._leases_thread = threading.Thread(target=self._run_leases, name="accord-leases", daemon=True)
+        self._leases_thread.start()
         for party in sorted(self.node.partners()):
             self._ensure_worker(party)
         self._rules_thread = threading.Thread(target=self._run_rules, name="accord-rules", daemon=True)
@@ -223,6 +244,22 @@ class Federation:
             except Exception:  # noqa: BLE001 - try again next time; pruning is never urgent
                 log.exception("outbox retention: prune failed")
             self._stop.wait(self.prune_interval)
+
+    def _run_leases(self) -> None:
+        """Every ``lease_renew`` seconds: renew this service's partner leases and take over those
+        that are free or have run out (a worker that died); wake the workers that got one."""
+        had: set[str] = set(self.leases.held())
+        while not self._stop.wait(self.lease_renew):
+            try:
+                now = set(self.leases.refresh(self.node.partners()))
+            except Exception:  # noqa: BLE001 - the store is failing: our leases run out, others take over
+                log.exception("partner leases: refresh failed")
+                continue
+            for party in sorted(now - had):
+                log.info("delivering to %s (took over its lease)", party,
+                         extra={"event": "partner.lease", "partner": party, "holder": self.leases.holder})
+                self.notify(party)
+            had = now
 
     def _run_rules(self) -> None:
         """Apply standing rules to items other parts of Accord stored (``node.put_item``)."""
@@ -257,9 +294,14 @@ class Federation:
         for ev in self._events.values():
             ev.set()
         for t in [*self._threads.values(), getattr(self, "_rules_thread", None),
-                  getattr(self, "_heads_thread", None), getattr(self, "_prune_thread", None)]:
+                  getattr(self, "_heads_thread", None), getattr(self, "_prune_thread", None),
+                  getattr(self, "_leases_thread", None)]:
             if t is not None:
                 t.join(timeout)
+        try:
+            self.leases.release()  # another worker of this node takes the partners over at once
+        except Exception:  # noqa: BLE001 - they run out within lease_ttl anyway
+            log.exception("partner leases: release failed")
         close = getattr(self.transport, "close", None)
         if close:
             close()
@@ -302,6 +344,11 @@ class Federation:
         try:
             while not self._stop.is_set():
                 wake.clear()
+                if not self.leases.holds(party):  # another worker of this node delivers to it
+                    _settle_quietly(inflight)
+                    cursor, inflight = 0, None
+                    wake.wait(self.lease_renew)
+                    continue
                 try:
                     batch = self._pending_after(reader, party, cursor)
                     if not batch:
@@ -428,6 +475,8 @@ class Federation:
             for party in sorted(self.node.partners()):
                 if self._stop.is_set():
                     break
+                if not self.leases.holds(party):  # its lease holder checks it
+                    continue
                 try:
                     check_partner_head(self.node, party, self.transport)
                 except (FederationError, AuthError) as exc:  # not reached, or it refused us

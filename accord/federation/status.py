@@ -28,6 +28,11 @@ def backlogs(conn: Any) -> dict[str, tuple[int, str | None]]:
         "SELECT recipient, COUNT(*), MIN(queued) FROM fed_outbox WHERE state = 'queued' GROUP BY recipient")}
 
 
+def _lease_table(conn: Any) -> list[dict[str, Any]]:
+    from accord.federation.leases import lease_table
+    return lease_table(conn)
+
+
 def status(node: Any, *, rejections: int = 10) -> dict[str, Any]:
     """A JSON-ready picture of the node's federation state (read-only)."""
     _ready(node)
@@ -36,6 +41,7 @@ def status(node: Any, *, rejections: int = 10) -> dict[str, Any]:
     with write_lock(node):
         head = node.ledger.checkpoint_body()
         queued = backlogs(conn)
+        leases = {row["partner"]: row for row in _lease_table(conn)}
         partners = []
         for party in sorted(node.partners()):
             st = conn.execute("SELECT last_contact, last_error, failures, peer_next_seq, head_size, head_root, "
@@ -67,6 +73,9 @@ def status(node: Any, *, rejections: int = 10) -> dict[str, Any]:
                 "partner_head": None if not st or st[4] is None else {"size": st[4], "root": st[5],
                                                                       "checked": st[6]},
                 "inconsistent": st[7] if st else None,
+                # which delivery worker drains its outbox (host:pid:random) and for how long yet
+                "lease": ({"holder": leases[party]["holder"], "expires_in_s": leases[party]["expires_in_s"]}
+                          if party in leases else None),
             })
         rej_total = conn.execute("SELECT COUNT(*) FROM fed_rejections").fetchone()[0]
         recent = [{"at": r[0], "from": r[1], "seq": r[2], "code": r[3], "reason": r[4]} for r in conn.execute(

@@ -268,7 +268,7 @@ def run_workers(workers: int, serve_one: Callable[[int, Callable[[], None]], Non
                 os.close(ready_r)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                serve_one(index, lambda: os.write(ready_w, b"."))
+                serve_one(index, lambda: None if os.write(ready_w, b".") else None)
                 code = 0
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
@@ -310,8 +310,8 @@ def run_workers(workers: int, serve_one: Callable[[int, Callable[[], None]], Non
                 pid, status = os.waitpid(-1, 0)
             except ChildProcessError:  # pragma: no cover - none left
                 break
-            index = children.pop(pid, None)
-            if index is None or stopping:
+            index = children.pop(pid, -1)
+            if index < 0 or stopping:
                 continue
             how = (f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else
                    f"exit code {os.WEXITSTATUS(status)}")

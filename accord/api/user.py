@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
 from accord.api.deps import BEARER_ERRORS, Principal, StrictJSONRoute, error_responses, require_scope
-from accord.errors import AccordError, InputError, NotFoundError, PolicyDenied
+from accord.errors import AccordError, InputError, NotFoundError, PolicyDenied, StoreUnavailable
 
 
 class NewItem(BaseModel):
@@ -33,6 +33,8 @@ class RetractRequest(BaseModel):
 
 
 def _http_error(exc: AccordError) -> HTTPException:
+    if isinstance(exc, StoreUnavailable):
+        return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "1"})
     if isinstance(exc, NotFoundError):
         return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
     if isinstance(exc, PolicyDenied):

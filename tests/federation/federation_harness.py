@@ -143,11 +143,11 @@ def now_utc() -> datetime:
 
 
 def db(dir: Path):
-    """A plain read connection to a node's database (the server may be running)."""
-    import sqlite3
-    conn = sqlite3.connect(str(dir / "accord.db"), timeout=30)
-    conn.execute("PRAGMA busy_timeout=30000")
-    return conn
+    """A read connection of its own to a node's database, SQLite or PostgreSQL (the server may
+    be running)."""
+    from accord.node.node import open_database
+
+    return open_database(dir)
 
 
 def received(dir: Path, originator: str) -> list[tuple[int, str]]:

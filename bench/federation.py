@@ -18,6 +18,10 @@ Every run checks that B holds exactly the items A shared, once each, in order.
 Targets (issue #4): p99 < 50 ms at 500/s; >= 2,000 items/s; nothing lost.
 
     .venv/bin/python bench/federation.py [--rate 500] [--seconds 10] [--items 10000] [--body note|track]
+                                         [--store sqlite|postgresql|both]
+
+``--store both`` runs everything on SQLite, then on PostgreSQL (one serve process for B), and
+prints the figures side by side.
 
 ``--body note`` (default) shares small ``test.note`` items (``{"n": k, "bench": …}``);
 ``--body track`` shares ``warning.track`` items shaped like the tracker's (ECEF state, 6×6
@@ -28,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -37,7 +40,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "federation"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_stores import bench_stores, print_side_by_side  # noqa: E402
 from federation_harness import NodeProcess, free_port, make_nodes  # noqa: E402
 
 from accord.clock import parse_rfc3339  # noqa: E402
@@ -46,6 +51,15 @@ from accord.core.items import new_item  # noqa: E402
 from accord.core.markings import Marking  # noqa: E402
 from accord.federation import Federation, HttpTransport, share_many  # noqa: E402
 from accord.node import Node  # noqa: E402
+from accord.node.node import open_database  # noqa: E402
+from accord.store.base import DatabaseError  # noqa: E402
+
+RESULTS: dict[str, dict[str, str]] = {}  # store -> figure -> value, for the side-by-side table
+STORE = "sqlite"
+
+
+def _note(figure: str, value: str) -> None:
+    RESULTS.setdefault(STORE, {})[figure] = value
 
 MARK = Marking.parse("RESTRICTED//REL TO JPN, KOR")
 BODY = "note"
@@ -65,10 +79,11 @@ def body(n: int, phase: str) -> tuple[str, dict]:
 
 
 def _received(dir: Path) -> list[tuple[int, str, str]]:
-    conn = sqlite3.connect(str(dir / "accord.db"), timeout=30)
+    conn = open_database(dir)
     try:
-        return conn.execute("SELECT seq, item_id, received FROM fed_received WHERE originator='JPN' ORDER BY seq").fetchall()
-    except sqlite3.OperationalError:
+        return [tuple(r) for r in conn.execute(
+            "SELECT seq, item_id, received FROM fed_received WHERE originator='JPN' ORDER BY seq").fetchall()]
+    except DatabaseError:
         return []
     finally:
         conn.close()
@@ -76,7 +91,7 @@ def _received(dir: Path) -> list[tuple[int, str, str]]:
 
 def _wait(dir: Path, n: int, timeout: float) -> list[tuple[int, str, str]]:
     end = time.monotonic() + timeout
-    conn = sqlite3.connect(str(dir / "accord.db"), timeout=30)
+    conn = open_database(dir)
     try:
         while time.monotonic() < end:
             try:
@@ -85,8 +100,9 @@ def _wait(dir: Path, n: int, timeout: float) -> list[tuple[int, str, str]]:
                 # check after the wait still compares every stored item with what A shared
                 if (conn.execute("SELECT MAX(seq) FROM fed_inbox WHERE originator='JPN'").fetchone()[0] or 0) >= n:
                     break
-            except sqlite3.OperationalError:
-                pass
+            except DatabaseError:
+                if conn.in_transaction:
+                    conn.rollback()
             time.sleep(0.02)
     finally:
         conn.close()
@@ -133,6 +149,7 @@ def latency(base: Path, a: Node, rate: int, seconds: float) -> None:
     q = statistics.quantiles(lat, n=100, method="inclusive")
     print(f"  offered {achieved:.0f} items/s; latency ms: p50 {q[49]:.1f}  p90 {q[89]:.1f}  "
           f"p99 {q[98]:.1f}  max {lat[-1]:.1f}  (target p99 < 50)")
+    _note(f"latency p50 / p99 at {rate}/s", f"{q[49]:.1f} / {q[98]:.1f} ms")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -166,6 +183,7 @@ def throughput(base: Path, a: Node, count: int, b: NodeProcess) -> None:
     _check(got, ids, "check")
     print(f"  A created+queued at {count / t_shared:.0f} items/s; end to end {count / elapsed:.0f} items/s "
           f"({elapsed:.1f} s)  (target >= 2000)")
+    _note("end to end items/s", f"{count / elapsed:.0f}")
     print(f"  CPU per item: A {ms_a:.2f} ms (create, store, seal, queue, send), B {ms_b:.2f} ms (verify, "
           f"store, ledger) -> at most {1000 / max(ms_a, ms_b):.0f} items/s with an idle core per node")
 
@@ -182,6 +200,7 @@ def drain(base: Path, a: Node, fed: Federation, b: NodeProcess, count: int) -> N
     elapsed = time.monotonic() - t0
     _check(got, ids, "check")
     print(f"  drained at {count / elapsed:.0f} items/s ({elapsed:.1f} s, includes the first retry backoff)")
+    _note("drain items/s", f"{count / elapsed:.0f}")
     return b
 
 
@@ -226,16 +245,30 @@ def main() -> None:
                     "(Federation's default)")
     ap.add_argument("--body", choices=("note", "track"), default="note",
                     help="small test.note items, or warning.track items with floats (~0.9 kB)")
+    ap.add_argument("--store", choices=("sqlite", "postgresql", "both"), default="sqlite",
+                    help="where both nodes keep their state (postgresql: a fresh schema per node in "
+                         "ACCORD_BENCH_PG's database, default postgresql://postgres@127.0.0.1:5432/test)")
     args = ap.parse_args()
     global BODY
     BODY = args.body
     request_signature_cost()
     print(f"items: {BODY} ({len(canonical_json(new_item(*body(1, 'x'), MARK, 'JPN', datetime.now(UTC)).to_json()))} bytes "
           f"of RFC 8785 JSON each)")
+    global STORE
+    for STORE in (("sqlite", "postgresql") if args.store == "both" else (args.store,)):
+        print(f"--- store: {STORE} ---")
+        with bench_stores(STORE) as store:
+            run(args, store)
+    if len(RESULTS) > 1:
+        print_side_by_side(RESULTS)
+    print(f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {Path('/proc/loadavg').read_text().split()[0]} load average)")
+
+
+def run(args: argparse.Namespace, store) -> None:
     with tempfile.TemporaryDirectory(prefix="accord-bench-") as tmp:
         base = Path(tmp)
         ports = {"JPN": free_port(), "KOR": free_port()}
-        nodes = make_nodes(base, ("JPN", "KOR"), ports=ports)
+        nodes = make_nodes(base, ("JPN", "KOR"), ports=ports, store=store)
         nodes["KOR"].close()
         a = nodes["JPN"]
         b = NodeProcess(base / "KOR", ports["KOR"]).start()
@@ -250,7 +283,6 @@ def main() -> None:
             fed.stop()
             b.stop()
             a.close()
-    print(f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {Path('/proc/loadavg').read_text().split()[0]} load average)")
 
 
 if __name__ == "__main__":

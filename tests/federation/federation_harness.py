@@ -52,9 +52,11 @@ def agreements_for(nodes: dict[str, Node], now: datetime, *, days: int = 365):
     return signed
 
 
-def make_nodes(base: Path, parties=PARTIES, *, ports: dict[str, int] | None = None, clock=None) -> dict[str, Node]:
-    """Initialise nodes, pin each other's keys (and URLs), add the signed agreements."""
-    nodes = {p: Node.init(base / p, party=p, clock=clock) for p in parties}
+def make_nodes(base: Path, parties=PARTIES, *, ports: dict[str, int] | None = None, clock=None,
+               store=None) -> dict[str, Node]:
+    """Initialise nodes, pin each other's keys (and URLs), add the signed agreements. ``store``:
+    a function of the party giving its node's ``--store`` URL (default: SQLite in its directory)."""
+    nodes = {p: Node.init(base / p, party=p, clock=clock, store=store(p) if store else None) for p in parties}
     for p, n in nodes.items():
         for q, m in nodes.items():
             if p != q:

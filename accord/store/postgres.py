@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql as pgsql
-from psycopg.adapt import Loader
+from psycopg.adapt import Dumper, Loader
 from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -62,6 +62,15 @@ class _NumericLoader(Loader):
         if text in ("NaN", "Infinity", "-Infinity"):
             return float(text)
         return int(text) if "." not in text and "e" not in text.lower() else float(text)
+
+
+class _BoolAsInt(Dumper):
+    """Python's bool as an integer (what SQLite stores): Accord's flag columns are INTEGER."""
+
+    oid = psycopg.postgres.types["int8"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return b"1" if obj else b"0"
 
 
 class Row(tuple):
@@ -323,6 +332,7 @@ class PostgresStore:
     def _configure(conn: Any) -> None:
         conn.row_factory = _row_factory
         conn.adapters.register_loader("numeric", _NumericLoader)
+        conn.adapters.register_dumper(bool, _BoolAsInt)
 
     def lock_key(self, conn: Any) -> int:
         """The node's advisory-lock key: its database and schema, hashed by the server."""

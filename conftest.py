@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+from accord.store.base import begin_write
+
 settings.register_profile("dev")
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.register_profile("soak", print_blob=True, deadline=None)
@@ -35,7 +37,7 @@ def while_uncommitted() -> Callable[..., None]:
 
         def writer() -> None:
             with lock:
-                conn.execute("BEGIN IMMEDIATE")
+                begin_write(conn)
                 write(conn)
                 holding.set()
                 release.wait(10)
@@ -52,3 +54,51 @@ def while_uncommitted() -> Callable[..., None]:
         t.join(10)
 
     return run
+
+
+# --- the store the suite runs on -------------------------------------------------------------
+# ACCORD_TEST_STORE=postgresql (scripts/test.sh's second pass) runs the store-touching tests on
+# PostgreSQL: every node a test makes gets a schema of its own in ACCORD_TEST_PG's database,
+# dropped after the test. Tests of SQLite itself (its file, WAL, PRAGMAs) are marked
+# ``sqlite_only`` and left out of that pass by ``-m 'not sqlite_only'``.
+TEST_STORE = os.environ.get("ACCORD_TEST_STORE", "sqlite")
+TEST_PG = os.environ.get("ACCORD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def pytest_configure(config: Any) -> None:
+    config.addinivalue_line("markers", "sqlite_only: a test of SQLite itself (not run on PostgreSQL)")
+    config.addinivalue_line("markers", "postgresql: needs the PostgreSQL server (fails without it)")
+    if TEST_STORE not in ("sqlite", "postgresql"):
+        raise pytest.UsageError(f"ACCORD_TEST_STORE={TEST_STORE!r}: use sqlite or postgresql")
+
+
+@pytest.fixture
+def pg_schemas() -> Any:
+    """``make()`` → the URL of a new, empty schema in ACCORD_TEST_PG's database; every schema
+    made, and every store opened on one, is dropped and closed after the test. Fails (never
+    skips) when PostgreSQL cannot be reached."""
+    from tests.pgtest import SchemaFactory
+
+    factory = SchemaFactory(TEST_PG)
+    try:
+        yield factory
+    finally:
+        factory.cleanup()
+
+
+@pytest.fixture(autouse=True)
+def _suite_store(request: Any, monkeypatch: Any) -> Any:
+    if TEST_STORE != "postgresql":
+        yield
+        return
+    factory = request.getfixturevalue("pg_schemas")
+    from accord.node.node import Node
+
+    original = Node.init.__func__  # type: ignore[attr-defined]
+
+    def init(cls: Any, directory: Any, party: str, clock: Any = None, *, name: Any = None,
+             store: Any = None) -> Any:
+        return original(cls, directory, party, clock, name=name, store=store or factory.make())
+
+    monkeypatch.setattr(Node, "init", classmethod(init))
+    yield

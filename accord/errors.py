@@ -141,6 +141,11 @@ class StoreError(AccordError):
     """The store refused an operation; nothing was changed."""
 
 
+class StoreUnavailable(StoreError):
+    """The database could not be reached (a PostgreSQL restart, a network fault): nothing was
+    committed; the same request can be retried. The API answers it 503."""
+
+
 class FederationError(AccordError):
     """A partner could not be reached or refused a delivery."""
 

@@ -18,10 +18,11 @@ Every run checks that B holds exactly the items A shared, once each, in order.
 Targets (issue #4): p99 < 50 ms at 500/s; >= 2,000 items/s; nothing lost.
 
     .venv/bin/python bench/federation.py [--rate 500] [--seconds 10] [--items 10000] [--body note|track]
-                                         [--workers 1|2|1,2]
+                                         [--store sqlite|postgresql|both] [--workers 1|2|1,2]
 
-``--workers`` is the number of server processes of B (``node serve --workers N``); ``1,2`` runs
-the bench once with each and prints their p99 and items/s side by side.
+``--store both`` runs everything on SQLite, then on PostgreSQL, and prints the figures side by
+side. ``--workers`` is the number of server processes of B (``node serve --workers N``); ``1,2``
+runs the bench once with each (for each store) and adds them to the side-by-side table.
 
 ``--body note`` (default) shares small ``test.note`` items (``{"n": k, "bench": …}``);
 ``--body track`` shares ``warning.track`` items shaped like the tracker's (ECEF state, 6×6
@@ -32,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -41,7 +41,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "federation"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_stores import bench_stores, print_side_by_side  # noqa: E402
 from federation_harness import NodeProcess, free_port, make_nodes  # noqa: E402
 
 from accord.clock import parse_rfc3339  # noqa: E402
@@ -50,6 +52,15 @@ from accord.core.items import new_item  # noqa: E402
 from accord.core.markings import Marking  # noqa: E402
 from accord.federation import Federation, HttpTransport, share_many  # noqa: E402
 from accord.node import Node  # noqa: E402
+from accord.node.node import open_database  # noqa: E402
+from accord.store.base import DatabaseError  # noqa: E402
+
+RESULTS: dict[str, dict[str, str]] = {}  # store -> figure -> value, for the side-by-side table
+STORE = "sqlite"
+
+
+def _note(figure: str, value: str) -> None:
+    RESULTS.setdefault(STORE, {})[figure] = value
 
 MARK = Marking.parse("RESTRICTED//REL TO JPN, KOR")
 BODY = "note"
@@ -69,10 +80,11 @@ def body(n: int, phase: str) -> tuple[str, dict]:
 
 
 def _received(dir: Path) -> list[tuple[int, str, str]]:
-    conn = sqlite3.connect(str(dir / "accord.db"), timeout=30)
+    conn = open_database(dir)
     try:
-        return conn.execute("SELECT seq, item_id, received FROM fed_received WHERE originator='JPN' ORDER BY seq").fetchall()
-    except sqlite3.OperationalError:
+        return [tuple(r) for r in conn.execute(
+            "SELECT seq, item_id, received FROM fed_received WHERE originator='JPN' ORDER BY seq").fetchall()]
+    except DatabaseError:
         return []
     finally:
         conn.close()
@@ -80,7 +92,7 @@ def _received(dir: Path) -> list[tuple[int, str, str]]:
 
 def _wait(dir: Path, n: int, timeout: float) -> list[tuple[int, str, str]]:
     end = time.monotonic() + timeout
-    conn = sqlite3.connect(str(dir / "accord.db"), timeout=30)
+    conn = open_database(dir)
     try:
         while time.monotonic() < end:
             try:
@@ -89,8 +101,9 @@ def _wait(dir: Path, n: int, timeout: float) -> list[tuple[int, str, str]]:
                 # check after the wait still compares every stored item with what A shared
                 if (conn.execute("SELECT MAX(seq) FROM fed_inbox WHERE originator='JPN'").fetchone()[0] or 0) >= n:
                     break
-            except sqlite3.OperationalError:
-                pass
+            except DatabaseError:
+                if conn.in_transaction:
+                    conn.rollback()
             time.sleep(0.02)
     finally:
         conn.close()
@@ -107,7 +120,7 @@ def _check(got, ids, label: str) -> None:
         raise SystemExit(1)
 
 
-def latency(base: Path, a: Node, rate: int, seconds: float) -> float:
+def latency(base: Path, a: Node, rate: int, seconds: float) -> None:
     print(f"latency at {rate} items/s for {seconds:.0f} s")
     before = len(_received(base / "KOR"))
     created: dict[str, datetime] = {}
@@ -137,7 +150,7 @@ def latency(base: Path, a: Node, rate: int, seconds: float) -> float:
     q = statistics.quantiles(lat, n=100, method="inclusive")
     print(f"  offered {achieved:.0f} items/s; latency ms: p50 {q[49]:.1f}  p90 {q[89]:.1f}  "
           f"p99 {q[98]:.1f}  max {lat[-1]:.1f}  (target p99 < 50)")
-    return q[98]
+    _note(f"latency p50 / p99 at {rate}/s", f"{q[49]:.1f} / {q[98]:.1f} ms")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -165,7 +178,7 @@ def _share_all(a: Node, count: int, phase: str) -> list[str]:
     return ids
 
 
-def throughput(base: Path, a: Node, count: int, b: NodeProcess) -> float:
+def throughput(base: Path, a: Node, count: int, b: NodeProcess) -> None:
     print(f"sustained throughput, {count} items created and shared as fast as possible")
     before = len(_received(base / "KOR"))
     cpu_a, cpu_b = time.process_time(), _cpu_seconds(b.proc.pid)
@@ -179,9 +192,9 @@ def throughput(base: Path, a: Node, count: int, b: NodeProcess) -> float:
     _check(got, ids, "check")
     print(f"  A created+queued at {count / t_shared:.0f} items/s; end to end {count / elapsed:.0f} items/s "
           f"({elapsed:.1f} s)  (target >= 2000)")
+    _note("end to end items/s", f"{count / elapsed:.0f}")
     print(f"  CPU per item: A {ms_a:.2f} ms (create, store, seal, queue, send), B {ms_b:.2f} ms (verify, "
           f"store, ledger) -> at most {1000 / max(ms_a, ms_b):.0f} items/s with an idle core per node")
-    return count / elapsed
 
 
 def drain(base: Path, a: Node, fed: Federation, b: NodeProcess, count: int) -> NodeProcess:
@@ -196,6 +209,7 @@ def drain(base: Path, a: Node, fed: Federation, b: NodeProcess, count: int) -> N
     elapsed = time.monotonic() - t0
     _check(got, ids, "check")
     print(f"  drained at {count / elapsed:.0f} items/s ({elapsed:.1f} s, includes the first retry backoff)")
+    _note("drain items/s", f"{count / elapsed:.0f}")
     return b
 
 
@@ -231,30 +245,6 @@ def request_signature_cost(n: int = 2000) -> None:
           f"signature {b:.0f} us; Ed25519 verify alone {floor:.0f} us ({a / floor:.2f}x / {b / floor:.2f}x)")
 
 
-def run(args: argparse.Namespace, workers: int) -> tuple[float, float]:
-    """One run with B served by ``workers`` processes: (p99 ms at ``--rate``, end-to-end items/s)."""
-    print(f"B served by {workers} process{'es' if workers > 1 else ''}")
-    with tempfile.TemporaryDirectory(prefix="accord-bench-") as tmp:
-        base = Path(tmp)
-        ports = {"JPN": free_port(), "KOR": free_port()}
-        nodes = make_nodes(base, ("JPN", "KOR"), ports=ports)
-        nodes["KOR"].close()
-        a = nodes["JPN"]
-        b = NodeProcess(base / "KOR", ports["KOR"], args=["--workers", str(workers)]).start()
-        fed = Federation(a, HttpTransport(), batch_size=args.batch, backoff_cap=0.5)
-        fed.start()
-        try:
-            latency(base, a, 20, 3)   # unloaded: what one item costs end to end
-            p99 = latency(base, a, args.rate, args.seconds)
-            rate = throughput(base, a, args.items, b)
-            b = drain(base, a, fed, b, args.items)
-        finally:
-            fed.stop()
-            b.stop()
-            a.close()
-    return p99, rate
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rate", type=int, default=500)
@@ -264,6 +254,9 @@ def main() -> None:
                     "(Federation's default)")
     ap.add_argument("--body", choices=("note", "track"), default="note",
                     help="small test.note items, or warning.track items with floats (~0.9 kB)")
+    ap.add_argument("--store", choices=("sqlite", "postgresql", "both"), default="sqlite",
+                    help="where both nodes keep their state (postgresql: a fresh schema per node in "
+                         "ACCORD_BENCH_PG's database, default postgresql://postgres@127.0.0.1:5432/test)")
     ap.add_argument("--workers", default="1", help="server processes of B (node serve --workers N); '1,2' runs "
                     "the bench with each and prints them side by side")
     args = ap.parse_args()
@@ -273,12 +266,37 @@ def main() -> None:
     request_signature_cost()
     print(f"items: {BODY} ({len(canonical_json(new_item(*body(1, 'x'), MARK, 'JPN', datetime.now(UTC)).to_json()))} bytes "
           f"of RFC 8785 JSON each)")
-    figures = {w: run(args, w) for w in workers}
-    if len(figures) > 1:
-        print("B's server processes   p99 at {} items/s (ms)   end to end (items/s)".format(args.rate))
-        for w, (p99, rate) in figures.items():
-            print(f"  {w:<20} {p99:>24.1f} {rate:>21.0f}")
+    global STORE
+    for store_name in (("sqlite", "postgresql") if args.store == "both" else (args.store,)):
+        for w in workers:
+            STORE = store_name if workers == [1] else f"{store_name}, {w} serve process{'es' if w > 1 else ''}"
+            print(f"--- store: {store_name}; B served by {w} process{'es' if w > 1 else ''} ---")
+            with bench_stores(store_name) as store:
+                run(args, store, w)
+    if len(RESULTS) > 1:
+        print_side_by_side(RESULTS)
     print(f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {Path('/proc/loadavg').read_text().split()[0]} load average)")
+
+
+def run(args: argparse.Namespace, store, workers: int = 1) -> None:
+    with tempfile.TemporaryDirectory(prefix="accord-bench-") as tmp:
+        base = Path(tmp)
+        ports = {"JPN": free_port(), "KOR": free_port()}
+        nodes = make_nodes(base, ("JPN", "KOR"), ports=ports, store=store)
+        nodes["KOR"].close()
+        a = nodes["JPN"]
+        b = NodeProcess(base / "KOR", ports["KOR"], args=["--workers", str(workers)]).start()
+        fed = Federation(a, HttpTransport(), batch_size=args.batch, backoff_cap=0.5)
+        fed.start()
+        try:
+            latency(base, a, 20, 3)   # unloaded: what one item costs end to end
+            latency(base, a, args.rate, args.seconds)
+            throughput(base, a, args.items, b)
+            b = drain(base, a, fed, b, args.items)
+        finally:
+            fed.stop()
+            b.stop()
+            a.close()
 
 
 if __name__ == "__main__":

@@ -40,6 +40,10 @@ server; Accord: one uvicorn worker). Needs ``pip install medallion==3.0.0`` (ben
 
     .venv/bin/python bench/taxii.py [--sizes 100,1000,10000] [--client both|taxii2-client|lean]
         [--preload N] [--budget 60] [--read-last] [--read-spec] [--json out.json]
+        [--store sqlite|postgresql|both] [--without-medallion]
+
+``--store both`` serves one Accord node on SQLite and one on PostgreSQL (one uvicorn worker each)
+and prints their ratios per size beside the medallion comparison.
 """
 
 from __future__ import annotations
@@ -66,6 +70,10 @@ import requests
 from taxii2client.v21 import Collection, as_pages
 
 NS = uuid.UUID("0f3b3c52-6b8e-4d0e-9a57-3b1a0c3f2e44")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_stores import bench_stores  # noqa: E402
+
+PG_STORES: Any = None  # --store postgresql|both: party -> a fresh schema's URL (bench_stores)
 COLLECTION_ID = "8d5e7c1e-3f7a-4b8e-9a1f-2c6d4e5f7a80"
 WARM_ID = "3c1d9a0b-7e52-4f6a-8b3d-5e9f1a2c4d60"  # a second collection, for the warm-up only
 MEDIA_TAXII = "application/taxii+json;version=2.1"
@@ -140,12 +148,12 @@ def start_medallion(work: Path, preload: int = 0) -> tuple[subprocess.Popen, str
     return proc, f"{base}/api1/collections/{COLLECTION_ID}/", auth
 
 
-def start_accord(work: Path, preload: int = 0) -> tuple[subprocess.Popen, str, Any]:
+def start_accord(work: Path, preload: int = 0, store: str | None = None) -> tuple[subprocess.Popen, str, Any]:
     from accord.federation.tokens import create_token
     from accord.intel.node_store import store_for
     from accord.node import Node
 
-    node = Node.init(work / "node", party="JPN")
+    node = Node.init(work / "node", party="JPN", store=store)
     store = store_for(node)
     store.add_collection("bench", id=COLLECTION_ID)
     store.add_collection("warm-up", id=WARM_ID)
@@ -485,8 +493,15 @@ def run_pass(kind: str, work: Path, sizes: list[int], args: argparse.Namespace) 
     """One client kind against fresh servers: every size, the two servers alternately."""
     print(f"\n[{kind}] load average {os.getloadavg()[0]:.2f}", flush=True)
     procs, clients, urls, auths = [], {}, {}, {}
+    servers: list[tuple[str, Any]] = []
+    if args.store in ("sqlite", "both"):
+        servers.append(("accord", start_accord))
+    if args.store in ("postgresql", "both"):
+        servers.append(("accord-pg", lambda w, p: start_accord(w, p, PG_STORES(w.name))))
+    if not args.without_medallion:
+        servers.append(("medallion", start_medallion))
     try:
-        for name, start in (("accord", start_accord), ("medallion", start_medallion)):
+        for name, start in servers:
             proc, url, auth = start(work / f"{kind}-{name}", args.preload)
             procs.append(proc)
             clients[name] = CLIENTS[kind](url, auth, args.read_spec)
@@ -500,7 +515,7 @@ def run_pass(kind: str, work: Path, sizes: list[int], args: argparse.Namespace) 
             # memory backend walks on each request (all collections and all status resources),
             # so a longer warm-up would only slow it.
             warm = CLIENTS[kind](urls[name].replace(COLLECTION_ID, WARM_ID), auths[name], args.read_spec)
-            rounds, envelopes = (30, 20) if name == "accord" else (1, 0)
+            rounds, envelopes = (30, 20) if name.startswith("accord") else (1, 0)
             for i in range(rounds):
                 obj = stix_indicator(90_000_000 + i)
                 warm.add(warm.prepare({"objects": [obj]}))
@@ -509,10 +524,10 @@ def run_pass(kind: str, work: Path, sizes: list[int], args: argparse.Namespace) 
             for _ in warm.pages(100):
                 pass
             warm.close()
-        out: dict[str, Any] = {"accord": {}, "medallion": {}}
+        out: dict[str, Any] = {name: {} for name, _ in servers}
         have, extra = args.preload, 10_000_000  # objects added outside the fill get ids far above the fill range
         for n in sizes:
-            for name in ("accord", "medallion"):
+            for name in clients:
                 out[name][n] = measure(name, clients[name], have, n, extra, args)
             grown = 0 if not args.let_grow else args.singles + args.trips + 100 * args.batches
             have, extra = n + grown, extra + args.singles + args.trips + 100 * args.batches
@@ -530,7 +545,19 @@ def run_pass(kind: str, work: Path, sizes: list[int], args: argparse.Namespace) 
                 p.wait()
 
 
+def report_stores(kind: str, sizes: list[int], out: dict[str, Any]) -> None:
+    """Accord on PostgreSQL beside Accord on SQLite (one serve process each): time ratios."""
+    print(f"\nAccord on PostgreSQL / on SQLite, {kind} (time per object or request; target within 2×):")
+    for n in sizes:
+        s, p = out["accord"][n], out["accord-pg"][n]
+        print(f"  N={n:>6}: add×100 {s['add100_obj_s'] / p['add100_obj_s']:5.2f}×  "
+              f"add×1 {s['add1_obj_s'] / p['add1_obj_s']:5.2f}×  read {s['read_obj_s'] / p['read_obj_s']:5.2f}×  "
+              f"round trip p50 {p['rt_p50_ms'] / s['rt_p50_ms']:5.2f}×  p99 {p['rt_p99_ms'] / s['rt_p99_ms']:5.2f}×")
+
+
 def report(kind: str, sizes: list[int], out: dict[str, Any]) -> None:
+    if "medallion" not in out or "accord" not in out:
+        return
     print(f"\nratios, {kind} (Accord / medallion; round trip: medallion time / Accord time):")
     for n in sizes:
         a, m = out["accord"][n], out["medallion"][n]
@@ -580,12 +607,19 @@ def main() -> None:
                     help="keep what the measured adds store (the collection grows past N during"
                          " them; the default deletes each add's objects off the clock)")
     ap.add_argument("--json", help="write the figures to this file")
+    ap.add_argument("--store", choices=("sqlite", "postgresql", "both"), default="sqlite",
+                    help="the Accord node's store (postgresql: a fresh schema in ACCORD_BENCH_PG's database); "
+                         "both: one node on each, side by side")
+    ap.add_argument("--without-medallion", action="store_true", help="Accord only (no medallion installed)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     global BUDGET
     BUDGET = args.budget
     kinds = ["taxii2-client", "lean"] if args.client == "both" else [args.client]
     work = Path(tempfile.mkdtemp(prefix="accord-bench-taxii-"))
+    global PG_STORES
+    stores_cm = bench_stores("postgresql" if args.store != "sqlite" else "sqlite")
+    PG_STORES = stores_cm.__enter__()
     try:
         print(f"TAXII 2.1 bench, loopback, sizes {sizes}, preload {args.preload}; clients {', '.join(kinds)}"
               f" (the same requests to both servers; fresh servers per client); reads"
@@ -595,11 +629,14 @@ def main() -> None:
         results = {kind: run_pass(kind, work, sizes, args) for kind in kinds}
         for kind in kinds:
             report(kind, sizes, results[kind])
+            if "accord" in results[kind] and "accord-pg" in results[kind]:
+                report_stores(kind, sizes, results[kind])
         print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=2))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        stores_cm.__exit__(None, None, None)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope
 
 from accord.core.canonical import parse_json_strict
-from accord.errors import AuthError, CanonicalJSONError
+from accord.errors import AuthError, CanonicalJSONError, StoreUnavailable
 from accord.federation.stats import counters
 from accord.federation.tokens import (  # re-exported: the token store API
     KNOWN_SCOPES,
@@ -86,6 +86,8 @@ def bearer_principal(request: Request) -> Principal:
     try:
         with lock:
             principal = authenticate_token(state.node.conn, secret.strip())
+    except StoreUnavailable as exc:  # the database is away (a PostgreSQL restart): retry
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "1"}) from None
     except AuthError as exc:
         note_auth_failure(request, "user", str(exc))
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc),

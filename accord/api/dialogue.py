@@ -23,7 +23,7 @@ from accord.clock import parse_rfc3339
 from accord.dialogue.inputs import CommitmentIn, CommitmentUpdateIn, MeetingIn, SeriesIn
 from accord.dialogue.report import render_html, render_markdown
 from accord.dialogue.store import DialogueStore
-from accord.errors import AccordError, InputError, NotFoundError, NotOwnerError
+from accord.errors import AccordError, InputError, NotFoundError, NotOwnerError, StoreUnavailable
 
 
 class ScheduleRequest(BaseModel):
@@ -32,6 +32,9 @@ class ScheduleRequest(BaseModel):
 
 
 def _http_error(exc: AccordError) -> HTTPException:
+    if isinstance(exc, StoreUnavailable):
+        return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, {"error": "unavailable", "message": str(exc)},
+                             headers={"Retry-After": "1"})
     if isinstance(exc, NotFoundError):
         return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
     if isinstance(exc, NotOwnerError):

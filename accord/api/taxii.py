@@ -43,7 +43,8 @@ from starlette.concurrency import run_in_threadpool
 
 from accord.api.deps import AUTHENTICATED_KEY, BodyTooLarge, MalformedLength, note_auth_failure, read_body_capped
 from accord.core.canonical import check_json_bounds, finite_float, json_limit_error
-from accord.errors import AccordError, AuthError, CanonicalJSONError, InputError, NotFoundError, StixValidationError
+from accord.errors import (AccordError, AuthError, CanonicalJSONError, InputError, NotFoundError, StixValidationError,
+                           StoreUnavailable)
 from accord.intel.store import Collection, Filters, IntelStore, Page, parse_timestamp_us, us_to_rfc3339
 
 MEDIA_TAXII = "application/taxii+json;version=2.1"
@@ -128,6 +129,8 @@ class TaxiiRoute(APIRoute):
             except TaxiiHTTPError as exc:
                 return error_response(exc.status, exc.title, exc.description, details=exc.details,
                                       headers=exc.headers)
+            except StoreUnavailable as exc:  # the database is away (a PostgreSQL restart): retry
+                return error_response(503, "Service Unavailable", str(exc), headers={"Retry-After": "1"})
             except HTTPException as exc:
                 return error_response(exc.status_code, _TITLES.get(exc.status_code, "Error"),
                                       str(exc.detail), headers=getattr(exc, "headers", None))

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
 from accord.api.deps import BEARER_ERRORS, Principal, StrictJSONRoute, error_responses, require_scope
-from accord.errors import AccordError, InputError, NotFoundError, PolicyDenied
+from accord.errors import AccordError, InputError, NotFoundError, PolicyDenied, StoreUnavailable
 
 
 class NewItem(BaseModel):
@@ -34,6 +34,8 @@ class RetractRequest(BaseModel):
 
 
 def _http_error(exc: AccordError) -> HTTPException:
+    if isinstance(exc, StoreUnavailable):
+        return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "1"})
     if isinstance(exc, NotFoundError):
         return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
     if isinstance(exc, PolicyDenied):

@@ -78,7 +78,8 @@ def verify(directory: Path = DirOption,
             return
         console.print(f"ledger OK: {head.size} entries, every leaf and subtree hash recomputed", highlight=False)
         if not quick:
-            console.print("database OK: SQLite integrity check passed; stored rows match their ledger entries ("
+            pages = "SQLite integrity check passed; " if node.store.dialect == "sqlite" else ""
+            console.print(f"database OK: {pages}stored rows match their ledger entries ("
                           + ", ".join(f"{what} {n}" for what, n in result.checked.items()) + ")", highlight=False)
         console.print(f"origin {head.origin}\nroot   {_b64(head.root_hash)}", highlight=False)
 

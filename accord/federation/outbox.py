@@ -539,7 +539,7 @@ def record_failure(node: Any, party: str, error: str) -> int:
         with transaction(node.conn):
             node.conn.execute(
                 "INSERT INTO fed_partner_state(party, last_error, failures, failing_since) VALUES (?,?,1,?) "
-                "ON CONFLICT(party) DO UPDATE SET last_error=excluded.last_error, failures=failures+1, "
-                "failing_since=COALESCE(failing_since, excluded.failing_since)",
+                "ON CONFLICT(party) DO UPDATE SET last_error=excluded.last_error, failures=fed_partner_state.failures+1, "
+                "failing_since=COALESCE(fed_partner_state.failing_since, excluded.failing_since)",
                 (party, error[:500], now))
         return node.conn.execute("SELECT failures FROM fed_partner_state WHERE party=?", (party,)).fetchone()[0]

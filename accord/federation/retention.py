@@ -96,12 +96,12 @@ def prune(node: Any, keep: timedelta = DEFAULT_KEEP) -> PruneResult:
                         # acknowledged rows of one partner and state, oldest numbers first
                         # (the state index), at most CHUNK per transaction
                         n = conn.execute(
-                            "DELETE FROM fed_outbox WHERE rowid IN (SELECT rowid FROM fed_outbox WHERE recipient = ? "
-                            "AND state = ? AND acked <= ? ORDER BY seq LIMIT ?)", (party, state, cutoff, CHUNK)).rowcount
+                            "DELETE FROM fed_outbox WHERE recipient = ? AND seq IN (SELECT seq FROM fed_outbox WHERE recipient = ? "
+                            "AND state = ? AND acked <= ? ORDER BY seq LIMIT ?)", (party, party, state, cutoff, CHUNK)).rowcount
                         if n:
                             column = "pruned_delivered" if state == "delivered" else "pruned_rejected"
                             conn.execute(f"INSERT INTO fed_partner_state(party, {column}) VALUES (?, ?) "
-                                         f"ON CONFLICT(party) DO UPDATE SET {column} = {column} + excluded.{column}",
+                                         f"ON CONFLICT(party) DO UPDATE SET {column} = fed_partner_state.{column} + excluded.{column}",
                                          (party, n))
                 if n:
                     pruned[state][party] = pruned[state].get(party, 0) + n

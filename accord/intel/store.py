@@ -513,8 +513,8 @@ class IntelStore:
         key = (id_hash(sid), coll, sid)
         cur.execute(
             f"UPDATE {ID_INDEXED} SET"
-            f" is_first = (vkey = (SELECT MIN(vkey) FROM {ID_INDEXED} WHERE {match})),"
-            f" is_last = (vkey = (SELECT MAX(vkey) FROM {ID_INDEXED} WHERE {match}))"
+            f" is_first = CASE WHEN vkey = (SELECT MIN(vkey) FROM {ID_INDEXED} WHERE {match}) THEN 1 ELSE 0 END,"
+            f" is_last = CASE WHEN vkey = (SELECT MAX(vkey) FROM {ID_INDEXED} WHERE {match}) THEN 1 ELSE 0 END"
             f" WHERE {match}", key * 3)
 
     # --- status ----------------------------------------------------------------------------

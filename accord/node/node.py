@@ -130,6 +130,20 @@ def _open_store(directory: Path, config: dict[str, Any]) -> Store:
     return open_store(url)
 
 
+def open_database(directory: str | Path) -> Any:
+    """A connection of its own to the node database of ``directory`` (SQLite or PostgreSQL), for
+    tools that read it beside a running node; ``close()`` it."""
+    directory = Path(directory)
+    config = _read_config(directory / CONFIG_FILE)
+    store = _open_store(directory, config)
+    conn = store.conn
+    if store.dialect == "sqlite":
+        conn.row_factory = None  # plain tuples
+    else:
+        conn.on_close = store.close  # the pool goes with the connection
+    return conn
+
+
 def _sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -25,7 +25,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from accord.errors import SchemaInTransactionError
+from accord.errors import SchemaInTransactionError, StoreUnavailable
 
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
@@ -40,7 +40,7 @@ class PgIntegrityError(PgDatabaseError):
     """A constraint (unique, foreign key, not null) refused a write on PostgreSQL."""
 
 
-class PgOperationalError(PgDatabaseError):
+class PgOperationalError(PgDatabaseError, StoreUnavailable):
     """PostgreSQL could not be reached or dropped the connection (restart, network)."""
 
 
@@ -94,6 +94,14 @@ def begin_write(conn: Any) -> None:
         begin()
     else:
         conn.execute("BEGIN IMMEDIATE")
+
+
+def begin_read(conn: Any) -> None:
+    """Begin a read-only snapshot: every statement until the rollback sees the same database."""
+    if dialect_of(conn) == POSTGRESQL:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    else:
+        conn.execute("BEGIN")
 
 
 @contextmanager
@@ -178,6 +186,28 @@ def open_store(location: str | Path) -> Store:
     from accord.store.sqlite import SqliteStore
 
     return SqliteStore(Path(location))
+
+
+def table_exists(conn: Any, name: str) -> bool:
+    """Whether the node's database has table ``name``."""
+    if dialect_of(conn) == POSTGRESQL:
+        return conn.execute("SELECT to_regclass(?) IS NOT NULL", (name,)).fetchone()[0] is True
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
+@contextmanager
+def savepoint(conn: Any, name: str = "accord_step") -> Iterator[None]:
+    """Inside an open transaction: this block's statements, or none of them (the error is
+    raised; on PostgreSQL the transaction stays usable for the next block)."""
+    conn.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute(f"ROLLBACK TO {name}")
+            conn.execute(f"RELEASE {name}")
+        raise
+    conn.execute(f"RELEASE {name}")
 
 
 def database_bytes(conn: Any) -> int:

@@ -109,6 +109,7 @@ def test_a_damaged_or_foreign_snapshot_is_refused(geo):
         AlertEngine.restore(snap, AlertRules(party="KOR"), geo, SENDER, "Exercise")
 
 
+@pytest.mark.sqlite_only  # looks at the SQLite file
 def test_the_store_writes_nothing_when_nothing_changed(tmp_path, geo):
     with Node.init(tmp_path / "n", "JPN") as node:
         store = AlertStore(node)

@@ -12,6 +12,9 @@ from accord.core.markings import Marking
 from accord.node import Node
 from accord.store.sqlite import connect
 
+pytestmark = pytest.mark.sqlite_only  # SQLite itself: its file, WAL and connections
+
+
 
 @pytest.fixture
 def umask_000():

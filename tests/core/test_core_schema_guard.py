@@ -17,6 +17,9 @@ from accord.store.sqlite import connect, ensure_schema
 DDL = "CREATE TABLE IF NOT EXISTS guard_t (id INTEGER PRIMARY KEY, v TEXT NOT NULL);"
 MORE = "CREATE TABLE IF NOT EXISTS guard_u (id INTEGER PRIMARY KEY);"
 
+pytestmark = pytest.mark.sqlite_only  # SQLite itself: its file, WAL and connections
+
+
 
 def _tables(conn) -> set[str]:
     return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

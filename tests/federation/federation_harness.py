@@ -52,9 +52,11 @@ def agreements_for(nodes: dict[str, Node], now: datetime, *, days: int = 365):
     return signed
 
 
-def make_nodes(base: Path, parties=PARTIES, *, ports: dict[str, int] | None = None, clock=None) -> dict[str, Node]:
-    """Initialise nodes, pin each other's keys (and URLs), add the signed agreements."""
-    nodes = {p: Node.init(base / p, party=p, clock=clock) for p in parties}
+def make_nodes(base: Path, parties=PARTIES, *, ports: dict[str, int] | None = None, clock=None,
+               store=None) -> dict[str, Node]:
+    """Initialise nodes, pin each other's keys (and URLs), add the signed agreements. ``store``:
+    a function of the party giving its node's ``--store`` URL (default: SQLite in its directory)."""
+    nodes = {p: Node.init(base / p, party=p, clock=clock, store=store(p) if store else None) for p in parties}
     for p, n in nodes.items():
         for q, m in nodes.items():
             if p != q:
@@ -143,11 +145,11 @@ def now_utc() -> datetime:
 
 
 def db(dir: Path):
-    """A plain read connection to a node's database (the server may be running)."""
-    import sqlite3
-    conn = sqlite3.connect(str(dir / "accord.db"), timeout=30)
-    conn.execute("PRAGMA busy_timeout=30000")
-    return conn
+    """A read connection of its own to a node's database, SQLite or PostgreSQL (the server may
+    be running)."""
+    from accord.node.node import open_database
+
+    return open_database(dir)
 
 
 def received(dir: Path, originator: str) -> list[tuple[int, str]]:

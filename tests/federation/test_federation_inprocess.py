@@ -290,6 +290,7 @@ def test_standing_rules_from_table_and_node_yaml_share_only_what_policy_allows(t
     assert len(received(nodes["KOR"].dir, "JPN")) == 4 and len(received(nodes["USA"].dir, "JPN")) == 1
 
 
+@pytest.mark.sqlite_only  # restores a copy of the node directory (its SQLite file)
 def test_partner_restored_from_backup_is_refilled_from_its_sequence_number(trio, tmp_path):
     import shutil
 

@@ -44,6 +44,7 @@ def test_verify_reports_size_and_root(node_dir):
     assert r.exit_code == 0 and "ledger OK: 11 entries" in r.output
 
 
+@pytest.mark.sqlite_only  # SQLite's own file and SQL
 def test_verify_fails_on_a_tampered_database(node_dir):
     conn = sqlite3.connect(node_dir / DB_FILE)
     conn.execute("UPDATE ledger_leaves SET leaf = CAST(replace(leaf, 'note:3', 'note:X') AS BLOB) WHERE idx = 3")

@@ -80,6 +80,7 @@ def test_every_check_reads_one_snapshot_while_another_process_writes(jpn, tmp_pa
     other.close()
 
 
+@pytest.mark.sqlite_only  # SQLite's own file and SQL
 def test_an_item_body_edited_with_raw_sql_is_named(jpn):
     item_id = _item_id(jpn, 1)
     jpn.conn.execute("UPDATE items SET json = replace(json, 'note-1-marker', 'note-1-MARKER') WHERE id = ?",
@@ -143,6 +144,7 @@ def _flip(path, offset):
     path.write_bytes(bytes(data))
 
 
+@pytest.mark.sqlite_only  # SQLite's own file and SQL
 def test_a_byte_flipped_in_an_item_in_the_database_file_is_named(jpn, tmp_path):
     item_id = _item_id(jpn, 2)
     jpn.close()  # the last connection checkpoints the WAL into accord.db
@@ -157,6 +159,7 @@ def test_a_byte_flipped_in_an_item_in_the_database_file_is_named(jpn, tmp_path):
     assert any(p.startswith(f"item {item_id}: stored JSON hashes to") for p in problems)
 
 
+@pytest.mark.sqlite_only  # SQLite's own file and SQL
 def test_a_byte_flipped_in_a_btree_page_fails_sqlites_integrity_check(jpn, tmp_path):
     page_size = jpn.conn.execute("PRAGMA page_size").fetchone()[0]
     root = jpn.conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'items_by_kind'").fetchone()[0]
@@ -169,6 +172,7 @@ def test_a_byte_flipped_in_a_btree_page_fails_sqlites_integrity_check(jpn, tmp_p
     assert any(p.where == "sqlite" for p in err.value.problems), err.value.problems
 
 
+@pytest.mark.sqlite_only  # SQLite's own file and SQL
 def test_any_flipped_bit_is_caught_in_an_item_and_never_crashes_elsewhere(jpn, tmp_path):
     """Seeded sweep: a bit flipped anywhere in accord.db either leaves the node verifying (free
     or unused space) or fails with an Accord error — never a traceback; a bit flipped inside a
@@ -204,6 +208,7 @@ def test_any_flipped_bit_is_caught_in_an_item_and_never_crashes_elsewhere(jpn, t
         shutil.rmtree(copy)
 
 
+@pytest.mark.sqlite_only  # SQLite's own file and SQL
 def test_cli_lists_every_problem_and_exits_non_zero_and_quick_checks_the_ledger_alone(jpn, tmp_path):
     item_id = _item_id(jpn, 1)
     jpn.conn.execute("UPDATE items SET json = replace(json, 'note-1-marker', 'note-1-MARKER') WHERE id = ?",

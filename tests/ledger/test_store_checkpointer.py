@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 import threading
 import time
 
 from accord.store.sqlite import Checkpointer, connect
+
+pytestmark = pytest.mark.sqlite_only  # SQLite itself: its file, WAL and connections
+
 
 
 def _wal_frames(conn):

@@ -1,0 +1,395 @@
+"""PostgreSQL, the back end for a node that must outlive a machine (psycopg 3 and its pool).
+
+A :class:`PostgresStore` keeps a node's tables in the database (and schema: libpq's
+``options=-csearch_path=…``) its URL names; the node's key stays in the node directory. Its
+connections come from one :class:`psycopg_pool.ConnectionPool` per store; each is wrapped in a
+:class:`PgConnection`, which gives the parts the connection interface they use on SQLite:
+
+* statements in SQLite's dialect, translated by :mod:`accord.store.dialect`;
+* rows addressable by position and by column name (``sqlite3.Row``'s interface);
+* SQLite's transactions: autocommit until a write begins one — explicitly
+  (:func:`accord.store.base.begin_write`) or implicitly at a data-changing statement, as
+  Python's ``sqlite3`` does — and ``with conn:`` commits (or rolls back) it;
+* every write transaction first takes ``pg_advisory_xact_lock`` on the node's key (its
+  database and schema), the counterpart of SQLite's database write lock: writers in every
+  process serving the node queue there, so the ledger stays one sequence;
+* errors as :class:`accord.store.base.PgIntegrityError` / :class:`PgOperationalError`. A
+  connection PostgreSQL dropped (a restart, a network fault) fails that statement with
+  :class:`PgOperationalError` — a :class:`accord.errors.StoreUnavailable`, which the API answers
+  503 — and the next statement takes a fresh connection from the pool.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql as pgsql
+from psycopg.adapt import Dumper, Loader
+from psycopg.pq import TransactionStatus
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from accord.store.base import (POSTGRESQL, PgDatabaseError, PgIntegrityError, PgOperationalError, ensure_schema,
+                               write)
+from accord.store.dialect import FUNCTIONS, translate, translate_ddl
+
+OPEN_STORES: "weakref.WeakSet[PostgresStore]" = weakref.WeakSet()  # what a test run closes after each test
+_DML = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+CONNECT_TIMEOUT_S = 5  # connecting, and waiting for a pool connection, before a clean 503
+POOL_WAIT_S = 2
+
+
+def redact(url: str) -> str:
+    """``url`` without its password (what is printed and logged)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+
+
+class _NumericLoader(Loader):
+    """``numeric`` (what SUM of integers gives) as int when whole, else float — SQLite's types."""
+
+    def load(self, data: Any) -> int | float:
+        text = bytes(data).decode()
+        if text in ("NaN", "Infinity", "-Infinity"):
+            return float(text)
+        return int(text) if "." not in text and "e" not in text.lower() else float(text)
+
+
+class _BoolAsInt(Dumper):
+    """Python's bool as an integer (what SQLite stores): Accord's flag columns are INTEGER."""
+
+    oid = psycopg.postgres.types["int8"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return b"1" if obj else b"0"
+
+
+class Row(tuple):
+    """A result row: by position, or by column name like ``sqlite3.Row``."""
+
+    __slots__ = ()
+    _index: dict[str, int]
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._index[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+
+def _row_factory(cursor: Any) -> Any:
+    desc = cursor.description
+    if desc is None:
+        return tuple
+    cls = type("Row", (Row,), {"_index": {c.name: i for i, c in enumerate(desc)}, "__slots__": ()})
+    return lambda values: cls(values)
+
+
+def _wrap(exc: Exception, where: str) -> Exception:
+    if isinstance(exc, psycopg.IntegrityError):
+        return PgIntegrityError(f"{where}: {str(exc).strip().splitlines()[0]}")
+    if isinstance(exc, (psycopg.OperationalError, PoolTimeout)) or getattr(exc, "sqlstate", "") in (
+            "57P01", "57P02", "57P03"):  # admin shutdown, crash shutdown, cannot connect now
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return PgOperationalError(f"PostgreSQL at {where} is unavailable ({first}); nothing was committed, retry")
+    return PgDatabaseError(f"{where}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}")
+
+
+class PgCursor:
+    """A cursor over one statement's result (what ``conn.execute`` returns)."""
+
+    def __init__(self, owner: "PgConnection", cur: Any) -> None:
+        self._owner = owner
+        self._cur = cur
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._cur.rowcount)
+
+    @property
+    def description(self) -> Any:
+        return self._cur.description
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> "PgCursor":
+        return self._owner.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Any) -> "PgCursor":
+        return self._owner.executemany(sql, rows)
+
+    def fetchone(self) -> Any:
+        return self._cur.fetchone() if self._cur.description is not None else None
+
+    def fetchall(self) -> list[Any]:
+        return self._cur.fetchall() if self._cur.description is not None else []
+
+    def fetchmany(self, size: int = 1) -> list[Any]:
+        return self._cur.fetchmany(size) if self._cur.description is not None else []
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+    def close(self) -> None:
+        self._cur.close()
+
+
+class _Cursor:
+    """``conn.cursor()``: runs statements on the connection, keeps the last one's result."""
+
+    def __init__(self, conn: "PgConnection") -> None:
+        self._conn = conn
+        self._last: PgCursor | None = None
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> "_Cursor":
+        self._last = self._conn.execute(sql, params)
+        return self
+
+    def executemany(self, sql: str, rows: Any) -> "_Cursor":
+        self._last = self._conn.executemany(sql, rows)
+        return self
+
+    @property
+    def rowcount(self) -> int:
+        return self._last.rowcount if self._last is not None else -1
+
+    def fetchone(self) -> Any:
+        return self._last.fetchone() if self._last is not None else None
+
+    def fetchall(self) -> list[Any]:
+        return self._last.fetchall() if self._last is not None else []
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+    def close(self) -> None:
+        pass
+
+
+class PgConnection:
+    """A pool connection with SQLite's interface (see the module docstring)."""
+
+    dialect = POSTGRESQL
+
+    def __init__(self, store: "PostgresStore", *, reader: bool = False) -> None:
+        self._store = store
+        self._reader = reader
+        self._conn: Any = None
+        self._lock_key: int | None = None
+        self._guard = threading.RLock()
+        self.on_close: Any = None  # what else to close with this connection (its store's pool)
+
+    # --- the connection ---------------------------------------------------------------------
+    def _raw(self) -> Any:
+        if self._conn is not None and (self._conn.closed or self._conn.broken):
+            self._drop()
+        if self._conn is None:
+            try:
+                self._conn = self._store.pool.getconn(timeout=POOL_WAIT_S)
+            except Exception as exc:  # noqa: BLE001 - PoolTimeout, OperationalError: the server is away
+                raise _wrap(exc, self._store.name) from None
+        return self._conn
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                self._store.pool.putconn(conn)  # the pool discards a broken one
+            except Exception:  # noqa: BLE001 - the pool is closing
+                pass
+
+    @property
+    def in_transaction(self) -> bool:
+        conn = self._conn
+        if conn is None or conn.closed or conn.broken:
+            return False
+        return bool(conn.info.transaction_status != TransactionStatus.IDLE)
+
+    def _run(self, fn: Any) -> Any:
+        with self._guard:
+            conn = self._raw()
+            try:
+                return fn(conn)
+            except psycopg.Error as exc:
+                if conn.broken or conn.closed:
+                    self._drop()
+                raise _wrap(exc, self._store.name) from None
+
+    def _begin(self, conn: Any) -> None:
+        conn.execute("BEGIN")
+        if self._lock_key is None:
+            self._lock_key = self._store.lock_key(conn)
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
+
+    def begin_write(self) -> None:
+        """BEGIN, then wait for the node's advisory lock (released at COMMIT or ROLLBACK)."""
+        self._run(self._begin)
+
+    # --- statements -------------------------------------------------------------------------
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> PgCursor:
+        text, extra = translate(sql, True)
+        args = (*extra, *(params or ())) if params is not None or extra else None
+
+        def run(conn: Any) -> PgCursor:
+            if not self.in_transaction and sql.lstrip()[:7].upper().startswith(_DML):
+                self._begin(conn)  # sqlite3's implicit transaction before a data change
+            cur = conn.cursor()
+            cur.execute(text, args)
+            return PgCursor(self, cur)
+        return self._run(run)
+
+    def executemany(self, sql: str, rows: Any) -> PgCursor:
+        text, _ = translate(sql, True)
+        rows = list(rows)
+
+        def run(conn: Any) -> PgCursor:
+            if not self.in_transaction:
+                self._begin(conn)
+            cur = conn.cursor()
+            if rows:
+                cur.executemany(text, rows)
+            return PgCursor(self, cur)
+        return self._run(run)
+
+    def cursor(self) -> "_Cursor":
+        return _Cursor(self)
+
+    def run_schema(self, ddl: str) -> None:
+        """Idempotent DDL in one transaction (:func:`accord.store.base.ensure_schema`)."""
+        def run(conn: Any) -> None:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._store.lock_key(conn),))
+                for stmt in translate_ddl(ddl):
+                    conn.execute(stmt)
+        self._run(run)
+
+    def commit(self) -> None:
+        if self.in_transaction:
+            self._run(lambda conn: conn.execute("COMMIT"))
+
+    def rollback(self) -> None:
+        if self.in_transaction:
+            self._run(lambda conn: conn.execute("ROLLBACK"))
+
+    def __enter__(self) -> "PgConnection":
+        return self
+
+    def __exit__(self, exc_type: Any, *exc: object) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.rollback()
+
+    def close(self) -> None:
+        with self._guard:
+            if self.in_transaction:
+                try:
+                    self._conn.execute("ROLLBACK")
+                except psycopg.Error:
+                    pass
+            self._drop()
+        if self.on_close is not None:
+            on_close, self.on_close = self.on_close, None
+            on_close()
+
+
+class PostgresStore:
+    """A node's state in PostgreSQL (:class:`accord.store.base.Store`)."""
+
+    dialect = POSTGRESQL
+
+    def __init__(self, url: str, *, max_size: int = 4) -> None:
+        self.url = url
+        self.location = redact(url)
+        parts = urlsplit(self.location)
+        self.name = urlunsplit(parts._replace(query="", fragment=""))  # what error messages name
+        self.lock = threading.RLock()
+        self.pool = ConnectionPool(url, min_size=1, max_size=max_size, open=False, name="accord",
+                                   kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
+                                   configure=self._configure, check=ConnectionPool.check_connection)
+        try:
+            self.pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - PoolTimeout: the server is away or refuses us
+            self.pool.close()
+            raise PgOperationalError(f"PostgreSQL at {self.location}: cannot connect ({type(exc).__name__}: "
+                                     f"{exc}); is the server running and the database there?") from None
+        self._key: int | None = None
+        self.conn = PgConnection(self)
+        self._closed = False
+        OPEN_STORES.add(self)
+        self._functions()
+
+    @staticmethod
+    def _configure(conn: Any) -> None:
+        conn.row_factory = _row_factory
+        conn.adapters.register_loader("numeric", _NumericLoader)
+        conn.adapters.register_dumper(bool, _BoolAsInt)
+
+    def lock_key(self, conn: Any) -> int:
+        """The node's advisory-lock key: its database and schema, hashed by the server."""
+        if self._key is None:
+            self._key = int(conn.execute(
+                "SELECT hashtextextended('accord.node:' || current_database() || '.' || current_schema(), 0)"
+            ).fetchone()[0])
+        return self._key
+
+    def _functions(self) -> None:
+        """The functions the translated SQL calls (:data:`accord.store.dialect.FUNCTIONS`)."""
+        def run(conn: Any) -> None:
+            have = conn.execute("SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                                "WHERE p.proname = 'accord_instr' AND n.nspname = current_schema()").fetchone()[0]
+            if have >= len(FUNCTIONS):
+                return
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock_key(conn),))
+                if conn.execute("SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                                "WHERE p.proname = 'accord_instr' AND n.nspname = current_schema()"
+                                ).fetchone()[0] < len(FUNCTIONS):
+                    conn.execute("DROP FUNCTION IF EXISTS accord_instr(text, text)")
+                    conn.execute("DROP FUNCTION IF EXISTS accord_instr(bytea, text)")
+                    conn.execute("DROP FUNCTION IF EXISTS accord_instr(bytea, bytea)")
+                    for stmt in FUNCTIONS:
+                        conn.execute(stmt)
+        self.conn._run(run)
+
+    def write(self) -> AbstractContextManager[Any]:
+        return write(self)
+
+    def reader(self) -> PgConnection:
+        return PgConnection(self, reader=True)
+
+    def ensure_schema(self, ddl: str) -> None:
+        ensure_schema(self.conn, ddl)
+
+    def start_maintenance(self) -> Any:
+        return _Nothing()  # PostgreSQL checkpoints and vacuums by itself
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.conn.close()
+        self.pool.close()
+        OPEN_STORES.discard(self)
+
+
+class _Nothing:
+    active = False
+
+    def stop(self) -> None:
+        pass
+
+
+def create_schema(url: str, schema: str) -> None:
+    """Create ``schema`` in ``url``'s database (for a node kept in a schema of its own)."""
+    with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+        conn.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(schema)))

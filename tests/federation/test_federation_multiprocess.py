@@ -164,7 +164,11 @@ def test_a_lease_is_held_by_one_holder_and_passes_on_when_given_back_or_run_out(
         assert wait_for(lambda: b.refresh(["KOR"]) == ["KOR"], timeout=10)
         assert not a.holds("KOR")
         assert a.refresh(["KOR"]) == []  # and a, coming back, does not take it back
-        holders = dict(db(tmp_path / "n").execute("SELECT partner, holder FROM partner_leases").fetchall())
+        conn = db(tmp_path / "n")
+        try:
+            holders = dict(conn.execute("SELECT partner, holder FROM partner_leases").fetchall())
+        finally:
+            conn.close()
         assert holders == {"KOR": b.holder, "USA": b.holder}
         assert b.holder.split(":")[1] == str(os.getpid())
     finally:
@@ -273,7 +277,7 @@ def test_kill_9_of_the_lease_holder_mid_delivery_another_worker_delivers_the_res
         assert len(workers) == 2
         node = Node.open(tmp_path / "JPN")
         try:
-            items = [note(node, i) for i in range(3000)]
+            items = [note(node, i) for i in range(2000)]
             share_many(node, items, "KOR")
         finally:
             node.close()
@@ -285,17 +289,17 @@ def test_kill_9_of_the_lease_holder_mid_delivery_another_worker_delivers_the_res
         assert victim in workers
         os.kill(victim, signal.SIGKILL)
         at_kill = len(received(tmp_path / "KOR", "JPN"))
-        assert at_kill < 3000, "delivery finished before the kill: the test proves nothing"
-        assert wait_for(lambda: len(received(tmp_path / "KOR", "JPN")) >= 3000, timeout=180)
+        assert at_kill < 2000, "delivery finished before the kill: the test proves nothing"
+        assert wait_for(lambda: len(received(tmp_path / "KOR", "JPN")) >= 2000, timeout=180)
         new_holder = _lease_holder(tmp_path / "JPN", "KOR")
         assert new_holder is not None and new_holder != holder
         assert int(new_holder.split(":")[1]) != victim
         got = received(tmp_path / "KOR", "JPN")
-        assert [seq for seq, _ in got] == list(range(1, 3001))  # 0 lost, 0 duplicated, in order
+        assert [seq for seq, _ in got] == list(range(1, 2001))  # 0 lost, 0 duplicated, in order
         assert [iid for _, iid in got] == ids
         events = [e["item_id"] for e in ledger_events(tmp_path / "KOR", "item.received")]
         assert sorted(events) == sorted(ids)
-        assert wait_for(lambda: outbox_states(tmp_path / "JPN", "KOR") == {"delivered": 3000}, timeout=60)
+        assert wait_for(lambda: outbox_states(tmp_path / "JPN", "KOR") == {"delivered": 2000}, timeout=60)
         assert "worker 0" in (tmp_path / "JPN" / "serve.log").read_text() or \
             "worker 1" in (tmp_path / "JPN" / "serve.log").read_text()  # the supervisor replaced it
     finally:

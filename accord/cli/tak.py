@@ -152,12 +152,16 @@ def run(directory: DirOpt,
             raise typer.Exit(1)
         followers = [Follower(node, n) for n in names]
 
+        def stop_all() -> None:
+            for f in followers:
+                f.stop()
+
         async def main() -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, lambda: [f.stop() for f in followers])
+                loop.add_signal_handler(sig, stop_all)
             if duration is not None:
-                loop.call_later(duration, lambda: [f.stop() for f in followers])
+                loop.call_later(duration, stop_all)
             await asyncio.gather(*(f.run() for f in followers))
 
         asyncio.run(main())

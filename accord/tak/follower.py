@@ -37,7 +37,7 @@ from accord.federation.backoff import backoff_delay
 from accord.tak import destination as dst
 from accord.tak.client import TakConnection
 from accord.tak.cot import CotError, CotEvent, cot_time
-from accord.tak.picture import Stamp, item_events
+from accord.tak.picture import Drawn, Stamp, item_events
 
 log = logging.getLogger("accord.tak")
 
@@ -85,6 +85,7 @@ class Follower:
         self.node, self.poll_s, self.wall = node, poll_s, wall
         self.dest = dst.get_destination(node, name)
         self.stats = FollowerStats()
+        self.drawn: Drawn = {}  # alerted areas on the server, by incident (a Cancel deletes them)
         self._stop = asyncio.Event()
         self.connected = asyncio.Event()
 
@@ -141,7 +142,7 @@ class Follower:
         events: list[CotEvent] = []
         for item in kept:
             try:
-                evs = item_events(item, stamp)
+                evs = item_events(item, stamp, self.drawn)
             except AccordError as exc:
                 log.warning("TAK %s: item %s has no picture: %s", self.dest.name, item.id, exc)
                 continue

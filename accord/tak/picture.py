@@ -12,7 +12,7 @@ UIDs are stable, so each update replaces the symbol it updates:
 * a track: ``accord.<party>.<track id>`` (party: the node whose tracker made it);
 * its predicted launch point: ``accord.<party>.<track id>.launch``; its impact point and 95 %
   ellipse: ``accord.<party>.<track id>.impact``;
-* an alerted area: ``accord.<party>.alert.<incident>.<area code>.<ring>``.
+* an alerted area: ``accord.<party>.alert.<incident>.<area n>-<area code>.<ring>``.
 
 Each event carries the Accord marking (``<__accord marking=… originator=… item=…>``) and starts
 its ``<remarks>`` with the marking banner, so a TAK user reads the marking with the symbol.
@@ -136,10 +136,18 @@ def prediction_events(body: Mapping[str, Any], *, party: str, marking: str, stam
     return out
 
 
+#: areas drawn so far, by incident: uid → (lat, lon); a Cancel removes them all
+Drawn = dict[str, dict[str, tuple[float, float]]]
+
+
 def alert_events(body: Mapping[str, Any], *, party: str, marking: str, stamp: Stamp,
-                 item_id: str | None = None) -> list[CotEvent]:
-    """One CAP alert (a ``warning.alert`` item body, with ``cap_xml``) → a polygon per area ring;
-    a ``Cancel`` → a delete event per ring it names (the all-clear removes the areas)."""
+                 item_id: str | None = None, drawn: Drawn | None = None) -> list[CotEvent]:
+    """One CAP alert (a ``warning.alert`` item body, with ``cap_xml``) → a polygon per area ring.
+
+    A ``Cancel`` (the all-clear) gives a delete event for each area drawn for its incident
+    (``drawn``, kept by the caller across messages, records them) and for each area it names
+    itself: an Update may have drawn areas that the Cancel no longer lists.
+    """
     xml = body.get("cap_xml")
     if not isinstance(xml, str) or len(xml) > 2_000_000:
         raise InputError("alert without its CAP XML (cap_xml)", field="cap_xml")
@@ -148,6 +156,7 @@ def alert_events(body: Mapping[str, Any], *, party: str, marking: str, stamp: St
                                    forbid_external=True)
     except Exception as exc:
         raise InputError(f"alert CAP XML refused: {str(exc)[:200]}", field="cap_xml") from None
+    drawn = {} if drawn is None else drawn
     msg_type = root.findtext(f"{CAP}msgType") or ""
     incident = (root.findtext(f"{CAP}incidents") or body.get("incident") or "incident").split()[0]
     infos = root.findall(f"{CAP}info")
@@ -162,21 +171,19 @@ def alert_events(body: Mapping[str, Any], *, party: str, marking: str, stamp: St
     except ValueError:
         life = 600.0
     out = []
-    for area in info.findall(f"{CAP}area"):
+    areas: dict[str, tuple[float, float]] = {}
+    for a, area in enumerate(info.findall(f"{CAP}area")):
         code = next((g.findtext(f"{CAP}value") for g in area.findall(f"{CAP}geocode")), None) or "area"
         desc = area.findtext(f"{CAP}areaDesc") or code
         for k, poly in enumerate(area.findall(f"{CAP}polygon")):
-            uid = f"accord.{party}.alert.{_uid_part(incident)}.{_uid_part(code)}.{k}"
+            uid = f"accord.{party}.alert.{_uid_part(incident)}.{a}-{_uid_part(code)}.{k}"
             ring = _ring(poly.text or "")
             if not ring:
                 continue
             lat = sum(p[0] for p in ring) / len(ring)
             lon = sum(p[1] for p in ring) / len(ring)
+            areas[uid] = (lat, lon)
             if msg_type == "Cancel":
-                kind = types.DELETE
-                out.append(CotEvent(uid=f"{uid}.delete", type=kind.cot_type, how=kind.how, time=stamp.now,
-                                    start=stamp.now, stale=stamp.after(20.0), lat=lat, lon=lon, link_uid=uid,
-                                    accord=_accord(marking, party, item_id)))
                 continue
             kind = types.AREA
             out.append(CotEvent(
@@ -184,16 +191,25 @@ def alert_events(body: Mapping[str, Any], *, party: str, marking: str, stamp: St
                 stale=stamp.after(life), lat=lat, lon=lon, callsign=f"{party} alert: {desc}"[:100],
                 polygon=tuple(ring), color="ffff8000", accord=_accord(marking, party, item_id),
                 remarks=f"{marking} — {headline}"[:4000]))
+    if msg_type != "Cancel":
+        drawn.setdefault(incident, {}).update(areas)
+        return out
+    kind = types.DELETE
+    for uid, (lat, lon) in sorted({**drawn.pop(incident, {}), **areas}.items()):
+        out.append(CotEvent(uid=f"{uid}.delete", type=kind.cot_type, how=kind.how, time=stamp.now,
+                            start=stamp.now, stale=stamp.after(20.0), lat=lat, lon=lon, link_uid=uid,
+                            accord=_accord(marking, party, item_id)))
     return out
 
 
-def item_events(item: Item, stamp: Stamp) -> list[CotEvent]:
+def item_events(item: Item, stamp: Stamp, drawn: Drawn | None = None) -> list[CotEvent]:
     """The events of one stored item (``warning.track``, ``warning.prediction``,
-    ``warning.alert``); other kinds have no picture and give none."""
+    ``warning.alert``; ``drawn``: see :func:`alert_events`); other kinds have no picture."""
     marking = str(item.marking)
     party = str(item.body.get("source") or item.originator) if item.kind == "warning.track" else item.originator
-    maker = {"warning.track": track_events, "warning.prediction": prediction_events,
-             "warning.alert": alert_events}.get(item.kind)
+    if item.kind == "warning.alert":
+        return alert_events(item.body, party=party, marking=marking, stamp=stamp, item_id=item.id, drawn=drawn)
+    maker = {"warning.track": track_events, "warning.prediction": prediction_events}.get(item.kind)
     if maker is None:
         return []
     return maker(item.body, party=party, marking=marking, stamp=stamp, item_id=item.id)

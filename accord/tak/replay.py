@@ -23,7 +23,7 @@ from typing import Any
 from accord.errors import InputError
 from accord.tak.client import TakConnection, TakServer
 from accord.tak.cot import CotEvent
-from accord.tak.picture import Stamp, alert_events, prediction_events, track_events
+from accord.tak.picture import Drawn, Stamp, alert_events, prediction_events, track_events
 
 Record = tuple[float, str, dict[str, Any]]  # (t, "track" | "prediction" | "alert", body)
 
@@ -105,10 +105,14 @@ MAKERS: dict[str, Callable[..., list[CotEvent]]] = {
     "track": track_events, "prediction": prediction_events, "alert": alert_events}
 
 
-def picture_events(records: list[Record], *, party: str, marking: str, stamp: Stamp) -> list[CotEvent]:
+def picture_events(records: list[Record], *, party: str, marking: str, stamp: Stamp,
+                   drawn: Drawn | None = None) -> list[CotEvent]:
     out: list[CotEvent] = []
     for _, kind, body in records:
-        out += MAKERS[kind](body, party=party, marking=marking, stamp=stamp)
+        if kind == "alert":
+            out += alert_events(body, party=party, marking=marking, stamp=stamp, drawn=drawn)
+        else:
+            out += MAKERS[kind](body, party=party, marking=marking, stamp=stamp)
     return out
 
 
@@ -129,6 +133,7 @@ async def send_picture(picture: Picture, server: TakServer, *, marking: str, spe
     stale = stale_s if stale_s is not None else max(10.0, 5.0 / speed)
     conn = await TakConnection.open(server)
     report = SendReport()
+    drawn: Drawn = {}
     start = time.monotonic()
     try:
         records = picture.records
@@ -142,7 +147,7 @@ async def send_picture(picture: Picture, server: TakServer, *, marking: str, spe
             if delay > 0:
                 await asyncio.sleep(delay)
             events = picture_events(records[i:j], party=picture.party, marking=marking,
-                                    stamp=Stamp(now(), stale, 1.0 / speed))
+                                    stamp=Stamp(now(), stale, 1.0 / speed), drawn=drawn)
             await conn.send(events)
             report.events += len(events)
             report.frames += 1

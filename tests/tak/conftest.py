@@ -45,7 +45,7 @@ def start_taky(root: Path, *, ssl_files: dict | None = None) -> Taky:
     conf = ["[taky]", "hostname = localhost", "node_id = ACCORD-TEST", "bind_ip = 127.0.0.1",
             f"root_dir = {root}", "[cot_server]", f"port = {port}"]
     if ssl_files:
-        conf += [f"mon_ip = 127.0.0.1", f"mon_port = {free_port()}", "[ssl]", "enabled = true",
+        conf += ["mon_ip = 127.0.0.1", f"mon_port = {free_port()}", "[ssl]", "enabled = true",
                  "client_cert_required = true", f"ca = {ssl_files['ca']}", f"cert = {ssl_files['cert']}",
                  f"key = {ssl_files['key']}", f"cert_db = {root / 'cert-db.txt'}"]
     else:

@@ -4,7 +4,8 @@
 reads the items stored or received since the destination's cursor
 (:func:`accord.tak.destination.new_items`), keeps those its policy allows
 (:func:`accord.tak.destination.decide`), sends their events, and only then ledgers each send
-and moves the cursor (:func:`accord.tak.destination.record_sent`). A crash between the send and
+and moves the cursor (:func:`accord.tak.destination.record_sent`, in a worker thread, in order,
+so that the durable commit does not hold up the next poll). A crash between the send and
 the ledger write sends those items again on restart: TAK replaces an event by its UID, so a
 client sees the same picture. Within one read, only the newest update of each track and of each
 track's prediction is sent (an older one would be replaced at once); a superseded item is not
@@ -78,13 +79,14 @@ def _track_key(item: Item) -> tuple[str, str, str] | None:
 class Follower:
     """Run one destination of ``node`` until :meth:`stop` (or for ever)."""
 
-    def __init__(self, node: Any, name: str, *, poll_s: float = 0.05,
+    def __init__(self, node: Any, name: str, *, poll_s: float = 0.02,
                  wall: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         # events are stamped with the wall clock (TAK clients compare it with their own); the
         # policy runs at the node's clock
         self.node, self.poll_s, self.wall = node, poll_s, wall
         self.dest = dst.get_destination(node, name)
         self.stats = FollowerStats()
+        self._ledgering: asyncio.Task | None = None  # the previous send's ledger write, in a thread
         self.drawn: Drawn = {}  # alerted areas on the server, by incident (a Cancel deletes them)
         self._stop = asyncio.Event()
         self.connected = asyncio.Event()
@@ -114,6 +116,8 @@ class Follower:
                 log.warning("TAK %s: connection lost: %s", self.dest.name, exc, extra={"event": "tak.lost"})
             finally:
                 self.connected.clear()
+                if self._ledgering is not None:
+                    await self._ledgering  # every send made is ledgered before the follower stops
                 reader.cancel()
                 await asyncio.gather(reader, return_exceptions=True)
                 await conn.close()
@@ -151,7 +155,16 @@ class Follower:
                 events += evs
         if events:
             await conn.send(events)
-        dst.record_sent(self.node, self.dest, sent, cursor)
+        # the ledger write (a durable commit) runs in a thread so the next poll is not held behind
+        # it; writes stay in order, each after the one before
+        previous, dest = self._ledgering, self.dest
+
+        async def ledger() -> None:
+            if previous is not None:
+                await previous
+            await asyncio.to_thread(dst.record_sent, self.node, dest, sent, cursor)
+
+        self._ledgering = asyncio.create_task(ledger())
         self.dest = dataclasses.replace(self.dest, cursor=cursor)
         self.stats.items_sent += len(sent)
         self.stats.events_sent += len(events)

@@ -78,6 +78,39 @@ async def throughput(url: str, burst: int) -> tuple[float, float]:
     return rate, build_rate
 
 
+async def direct_latency(url: str, tracks: int, seconds: float) -> np.ndarray:
+    """The reference: the same updates written straight to the server by one connection (a
+    tenth of the tracks every 100 ms), no node in between."""
+    listener = Listener(url)
+    stop = asyncio.Event()
+    lt = asyncio.create_task(listener.run(stop))
+    await asyncio.sleep(0.3)
+    conn = await TakConnection.open(TakServer.parse(url))
+    sent: dict[tuple[str, float], float] = {}
+    per_batch, i = max(1, tracks // 10), 0
+    start = time.monotonic()
+    for b in range(int(seconds * tracks / per_batch)):
+        delay = start + b * per_batch / tracks - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        events = []
+        for _ in range(per_batch):
+            alt = 100_000.0 + i
+            events += track_events(_body(i % tracks, i // tracks, alt), party="JPN", marking=MARK,
+                                   stamp=Stamp(datetime.now(timezone.utc), 10.0))
+            i += 1
+        t0 = time.monotonic()
+        await conn.send(events)
+        for e in events:
+            sent[(e.uid, round(e.hae, 1))] = t0
+    await asyncio.sleep(2.0)
+    stop.set()
+    await lt
+    await conn.close()
+    return np.array([(e.arrived - sent[(e.uid, round(e.hae, 1))]) * 1000.0 for e in listener.events
+                     if (e.uid, round(e.hae, 1)) in sent])
+
+
 def latency(url: str, tracks: int, seconds: float, work: Path) -> tuple[np.ndarray, int]:
     node = Node.init(work / "jpn", "JPN")
     add_destination(node, Destination("own", TakServer.parse(url), "JPN", ("warning.track",), stale_s=10.0))
@@ -159,12 +192,23 @@ def main() -> None:
             d, lost = latency(taky.url, args.tracks, args.seconds, work)
         finally:
             stop_taky(taky)
+        taky = start_taky(work / "taky3")
+        try:
+            ref = asyncio.run(direct_latency(taky.url, args.tracks, args.seconds))
+        finally:
+            stop_taky(taky)
     if len(d):
         print(f"latency, track item stored at the node → received by the TAK client, {args.tracks} tracks at 1 Hz "
               f"for {args.seconds:.0f} s: p50 {np.percentile(d, 50):.0f} ms, p99 {np.percentile(d, 99):.0f} ms "
               f"(target < 200 ms), max {d.max():.0f} ms; {len(d)} received, {lost} not received")
     else:
         print("latency: nothing received")
+    if len(ref) and len(d):
+        print(f"reference, the same updates written straight to the server (no node): p50 "
+              f"{np.percentile(ref, 50):.0f} ms, p99 {np.percentile(ref, 99):.0f} ms; the node's path adds "
+              f"{np.percentile(d, 50) - np.percentile(ref, 50):.0f} ms at p50 "
+              f"(p99 ratio node/direct {np.percentile(d, 99) / np.percentile(ref, 99):.1f}×)")
+    print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ UIDs are stable, so each update replaces the symbol it updates:
 * a track: ``accord.<party>.<track id>`` (party: the node whose tracker made it);
 * its predicted launch point: ``accord.<party>.<track id>.launch``; its impact point and 95 %
   ellipse: ``accord.<party>.<track id>.impact``;
-* an alerted area: ``accord.<party>.alert.<incident>.<area n>-<area code>.<ring>``.
+* an alerted area: ``accord.<party>.alert.<incident>.<area n>-<area code>.<ring>``;
+* a radar: ``accord.<party>.radar.<sensor id>`` (stale after a day: it does not move).
 
 Each event carries the Accord marking (``<__accord marking=… originator=… item=…>``) and starts
 its ``<remarks>`` with the marking banner, so a TAK user reads the marking with the symbol.
@@ -136,6 +137,26 @@ def prediction_events(body: Mapping[str, Any], *, party: str, marking: str, stam
     return out
 
 
+#: how long a radar (which does not move, and is stored once) stays on a client
+RADAR_STALE_S = 86400.0
+
+
+def radar_events(body: Mapping[str, Any], *, party: str, marking: str, stamp: Stamp,
+                 item_id: str | None = None) -> list[CotEvent]:
+    """A ``warning.radar`` item (a warning-file header sensor) → a friendly ground radar."""
+    try:
+        sensor, lat, lon = str(body["id"]), float(body["lat_deg"]), float(body["lon_deg"])
+        alt = float(body.get("alt_m", 0.0))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"radar record without id, lat_deg, lon_deg: {exc}", field="radar") from None
+    kind = types.RADAR
+    return [CotEvent(uid=f"accord.{party}.radar.{_uid_part(sensor)}", type=kind.cot_type, how=kind.how,
+                     time=stamp.now, start=stamp.now, stale=stamp.now + timedelta(seconds=RADAR_STALE_S),
+                     lat=lat, lon=lon, hae=alt, ce=10.0, le=10.0, callsign=f"{party} radar {sensor}"[:100],
+                     accord=_accord(marking, party, item_id, kind.sidc),
+                     remarks=f"{marking} — Accord radar {sensor} ({party}).")]
+
+
 #: areas drawn so far, by incident: uid → (lat, lon); a Cancel removes them all
 Drawn = dict[str, dict[str, tuple[float, float]]]
 
@@ -204,12 +225,13 @@ def alert_events(body: Mapping[str, Any], *, party: str, marking: str, stamp: St
 
 def item_events(item: Item, stamp: Stamp, drawn: Drawn | None = None) -> list[CotEvent]:
     """The events of one stored item (``warning.track``, ``warning.prediction``,
-    ``warning.alert``; ``drawn``: see :func:`alert_events`); other kinds have no picture."""
+    ``warning.alert``, ``warning.radar``; ``drawn``: see :func:`alert_events`); other kinds have no picture."""
     marking = str(item.marking)
     party = str(item.body.get("source") or item.originator) if item.kind == "warning.track" else item.originator
     if item.kind == "warning.alert":
         return alert_events(item.body, party=party, marking=marking, stamp=stamp, item_id=item.id, drawn=drawn)
-    maker = {"warning.track": track_events, "warning.prediction": prediction_events}.get(item.kind)
+    maker = {"warning.track": track_events, "warning.prediction": prediction_events,
+             "warning.radar": radar_events}.get(item.kind)
     if maker is None:
         return []
     return maker(item.body, party=party, marking=marking, stamp=stamp, item_id=item.id)

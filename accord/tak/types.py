@@ -44,7 +44,7 @@ IMPACT = CotKind("u-d-c-e", None, "m-p", "predicted impact point and 95 % ellips
 #: an alerted area from a CAP alert: a drawn closed polygon (``<link point=…>`` vertices)
 AREA = CotKind("u-d-f", None, "m-p", "alerted area (drawn polygon, from the CAP alert)")
 #: a radar: friendly ground equipment, sensor, radar (2525B S*GPESR---)
-RADAR = CotKind("a-f-G-E-S-R", "SFGPESR--------", "h-e", "radar (friend, ground sensor)")
+RADAR = CotKind("a-f-G-E-S-R", "SFGPESR--------", "h-e", "radar (friend, ground sensor)")  # warning.radar items
 #: CoT's delete event: removes the drawing named by its ``<link uid=…>`` (a cancelled alert's areas)
 DELETE = CotKind("t-x-d-d", None, "h-g-i-g-o", "delete (a cancelled alert's areas)")
 

@@ -119,3 +119,16 @@ def test_parse_event_raises_only_cot_errors_on_arbitrary_bytes(data):
         parse_event(data)
     except CotError:
         pass
+
+
+def test_radar_item_is_a_friendly_ground_radar_that_lasts_a_day():
+    from accord.core.items import new_item
+    from accord.core.markings import Marking
+    from accord.tak.picture import item_events
+
+    item = new_item("warning.radar", {"id": "JPN-TPY1", "lat_deg": 40.9, "lon_deg": 140.3, "alt_m": 50.0},
+                    Marking.parse(MARK), "JPN", NOW)
+    (ev,) = item_events(item, Stamp(NOW, 10.0))
+    back = parse_event(ev.to_xml())
+    assert (back.uid, back.type, back.callsign) == ("accord.JPN.radar.JPN-TPY1", "a-f-G-E-S-R", "JPN radar JPN-TPY1")
+    assert (back.lat, back.lon, back.hae) == (40.9, 140.3, 50.0) and back.stale == NOW + timedelta(days=1)

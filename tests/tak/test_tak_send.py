@@ -167,3 +167,35 @@ def test_node_destination_over_tls_with_client_certificates(tmp_path):
     finally:
         stop_taky(taky)
     assert EARTH_RADIUS_M > 0
+
+
+def test_node_tak_run_sends_the_new_items_and_reports_what_it_did(tmp_path, taky):
+    """`accord node tak run` (its own process, as deployed beside `node serve`)."""
+    node = Node.init(tmp_path / "jpn", "JPN")
+    add_destination(node, Destination("own", TakServer.parse(taky.url), "JPN", ("warning.*",)))
+    x, y, z = lla_to_ecef(37.5, 133.0, 120_000.0)
+    node.put_item(new_item("warning.track", {"t": 1.0, "track_id": "T7", "x": float(x), "y": float(y),
+                                             "z": float(z), "vx": 0.0, "vy": 0.0, "vz": 0.0},
+                           Marking.parse("SECRET"), "JPN", node.clock.now()))
+    node.put_item(new_item("warning.track", {"t": 1.0, "track_id": "T8", "x": float(x), "y": float(y),
+                                             "z": float(z), "vx": 0.0, "vy": 0.0, "vz": 0.0},
+                           Marking.parse("SECRET//REL TO KOR"), "JPN", node.clock.now()))  # not for JPN's own
+    node.close()
+    listener = Listener(taky.url)
+
+    async def scenario() -> subprocess.CompletedProcess:
+        stop = asyncio.Event()
+        lt = asyncio.create_task(listener.run(stop))
+        await asyncio.sleep(0.3)
+        proc = await asyncio.create_subprocess_exec(ACCORD, "node", "tak", "run", "--dir", str(tmp_path / "jpn"),
+                                                    "--duration", "4", stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate()
+        stop.set()
+        await lt
+        return subprocess.CompletedProcess([], proc.returncode, out.decode(), err.decode())
+
+    res = asyncio.run(scenario())
+    assert res.returncode == 0, res.stderr
+    assert "own: 1 items sent (1 events), 1 denied by policy" in res.stdout
+    assert [e.uid for e in listener.events] == ["accord.JPN.T7"]

@@ -56,7 +56,7 @@ def version() -> None:
 _AREAS = [
     "node", "agreement", "policy", "ledger", "federation",
     "warning", "warning_track", "warning_alerts",
-    "intel", "dialogue", "exercise", "demo",
+    "intel", "dialogue", "exercise", "demo", "tak",
 ]
 
 for _area in _AREAS:

@@ -1,0 +1,212 @@
+"""Keep a TAK destination fed: new items out as CoT, accepted CoT back in as reports.
+
+:class:`Follower` runs one destination on an asyncio loop: it connects, then every ``poll_s``
+reads the items stored or received since the destination's cursor
+(:func:`accord.tak.destination.new_items`), keeps those its policy allows
+(:func:`accord.tak.destination.decide`), sends their events, and only then ledgers each send
+and moves the cursor (:func:`accord.tak.destination.record_sent`, in a worker thread, in order,
+so that the durable commit does not hold up the next poll). A crash between the send and
+the ledger write sends those items again on restart: TAK replaces an event by its UID, so a
+client sees the same picture. Within one read, only the newest update of each track and of each
+track's prediction is sent (an older one would be replaced at once); a superseded item is not
+ledgered as sent, since it was not. A lost connection is retried with backoff; what was not
+sent waits behind the cursor.
+
+CoT from the server whose type matches one of the destination's ``accept`` patterns becomes an
+item of kind ``warning.report`` (originator: this node; marking: the destination's
+``report_marking``) holding the sender's callsign, position and remarks. A malformed, oversized
+or invalid event is refused with one log line and nothing stored; an event without a callsign, a
+stale one or one dated in the future is refused too. Events with Accord's own UIDs
+(``accord.…``) are never taken back in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import fnmatch
+import logging
+from dataclasses import dataclass
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from accord.core.items import Item, new_item
+from accord.core.markings import Marking
+from accord.errors import AccordError
+from accord.federation.backoff import backoff_delay
+from accord.tak import destination as dst
+from accord.tak.client import TakConnection
+from accord.tak.cot import CotError, CotEvent, cot_time
+from accord.tak.picture import Drawn, Stamp, item_events
+
+log = logging.getLogger("accord.tak")
+
+FUTURE_SLACK = timedelta(minutes=5)
+
+
+@dataclass
+class FollowerStats:
+    items_sent: int = 0
+    events_sent: int = 0
+    denied: int = 0
+    superseded: int = 0
+    reports: int = 0
+    refused: int = 0
+    ignored: int = 0
+    connects: int = 0
+
+
+def coalesce(items: list[Item]) -> tuple[list[Item], int]:
+    """The newest track and prediction item per track (later in the list = newer); every other
+    item kept, order preserved. Returns the kept items and how many were dropped."""
+    last: dict[tuple[str, str, str], int] = {}
+    for i, item in enumerate(items):
+        key = _track_key(item)
+        if key is not None:
+            last[key] = i
+    kept = [item for i, item in enumerate(items) if (k := _track_key(item)) is None or last[k] == i]
+    return kept, len(items) - len(kept)
+
+
+def _track_key(item: Item) -> tuple[str, str, str] | None:
+    if item.kind not in ("warning.track", "warning.prediction"):
+        return None
+    source = str(item.body.get("source") or item.originator)
+    return (item.kind, source, str(item.body.get("track_id")))
+
+
+class Follower:
+    """Run one destination of ``node`` until :meth:`stop` (or for ever)."""
+
+    def __init__(self, node: Any, name: str, *, poll_s: float = 0.02,
+                 wall: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        # events are stamped with the wall clock (TAK clients compare it with their own); the
+        # policy runs at the node's clock
+        self.node, self.poll_s, self.wall = node, poll_s, wall
+        self.dest = dst.get_destination(node, name)
+        self.stats = FollowerStats()
+        self._ledgering: asyncio.Task | None = None  # the previous send's ledger write, in a thread
+        self.drawn: Drawn = {}  # alerted areas on the server, by incident (a Cancel deletes them)
+        self._stop = asyncio.Event()
+        self.connected = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                conn = await TakConnection.open(self.dest.server)
+            except AccordError as exc:
+                failures += 1
+                log.warning("TAK %s: %s", self.dest.name, exc, extra={"event": "tak.unreachable"})
+                await self._sleep(backoff_delay(failures))
+                continue
+            failures = 0
+            self.stats.connects += 1
+            self.connected.set()
+            reader = asyncio.create_task(self._receive(conn))
+            try:
+                while not self._stop.is_set() and not reader.done():
+                    await self.send_new(conn)
+                    await self._sleep(self.poll_s)
+            except (OSError, ConnectionError) as exc:
+                log.warning("TAK %s: connection lost: %s", self.dest.name, exc, extra={"event": "tak.lost"})
+            finally:
+                self.connected.clear()
+                if self._ledgering is not None:
+                    await self._ledgering  # every send made is ledgered before the follower stops
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
+                await conn.close()
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    async def send_new(self, conn: TakConnection) -> int:
+        """Send what is new since the cursor; ledger it; return the number of items sent."""
+        items, cursor = dst.new_items(self.node, self.dest)
+        if cursor == self.dest.cursor:
+            return 0
+        allowed = []
+        for item in items:
+            if dst.decide(self.node, item, self.dest).allowed:
+                allowed.append(item)
+            else:
+                self.stats.denied += 1
+        kept, dropped = coalesce(allowed)
+        self.stats.superseded += dropped
+        stamp = Stamp(self.wall(), self.dest.stale_s)
+        sent: list[tuple[Item, list[str]]] = []
+        events: list[CotEvent] = []
+        for item in kept:
+            try:
+                evs = item_events(item, stamp, self.drawn)
+            except AccordError as exc:
+                log.warning("TAK %s: item %s has no picture: %s", self.dest.name, item.id, exc)
+                continue
+            if evs:
+                sent.append((item, [e.uid for e in evs]))
+                events += evs
+        if events:
+            await conn.send(events)
+        # the ledger write (a durable commit) runs in a thread so the next poll is not held behind
+        # it; writes stay in order, each after the one before
+        previous, dest = self._ledgering, self.dest
+
+        async def ledger() -> None:
+            if previous is not None:
+                await previous
+            await asyncio.to_thread(dst.record_sent, self.node, dest, sent, cursor)
+
+        self._ledgering = asyncio.create_task(ledger())
+        self.dest = dataclasses.replace(self.dest, cursor=cursor)
+        self.stats.items_sent += len(sent)
+        self.stats.events_sent += len(events)
+        return len(sent)
+
+    async def _receive(self, conn: TakConnection) -> None:
+        async for event in conn.events():
+            if isinstance(event, CotError):
+                self.stats.refused += 1
+                log.warning("TAK %s: refused: %s", self.dest.name, event, extra={"event": "tak.refused"})
+                continue
+            try:
+                self.take_report(event)
+            except CotError as exc:
+                self.stats.refused += 1
+                log.warning("TAK %s: refused: %s", self.dest.name, exc, extra={"event": "tak.refused"})
+
+    def take_report(self, event: CotEvent) -> Item | None:
+        """Store ``event`` as a ``warning.report`` if a rule accepts it (``None`` otherwise)."""
+        d = self.dest
+        if event.uid.startswith("accord.") or not any(fnmatch.fnmatchcase(event.type, p) for p in d.accept):
+            self.stats.ignored += 1
+            return None
+        now = self.wall()
+        src = d.server.url
+        if not event.callsign:
+            raise CotError("a report needs the sender's callsign (detail/contact@callsign)", source=src,
+                           field="detail.contact.callsign")
+        if event.stale <= now:
+            raise CotError(f"stale since {cot_time(event.stale)}", source=src, field="stale")
+        if event.time > now + FUTURE_SLACK:
+            raise CotError(f"dated {cot_time(event.time)}, in the future", source=src, field="time")
+        body = {"source": "tak", "destination": d.name, "server": src, "uid": event.uid,
+                "cot_type": event.type, "how": event.how, "callsign": event.callsign,
+                "time": cot_time(event.time), "stale": cot_time(event.stale), "lat_deg": event.lat,
+                "lon_deg": event.lon, "hae_m": event.hae, "ce_m": event.ce, "le_m": event.le,
+                "remarks": event.remarks or ""}
+        assert d.report_marking is not None  # add_destination requires it with accept rules
+        # created = the event's own time: the same event relayed twice is the same item
+        item = new_item(dst.REPORT_KIND, body, Marking.parse(d.report_marking), self.node.party, event.time)
+        self.node.put_item(item)
+        self.stats.reports += 1
+        log.info("TAK %s: report %s from %s stored as %s", d.name, event.type, event.callsign, item.id,
+                 extra={"event": "tak.report", "item_id": item.id})
+        return item

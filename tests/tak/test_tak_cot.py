@@ -1,0 +1,134 @@
+"""CoT events: Accord's picture built as CoT 2.0, and hostile CoT refused with one clear error."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lxml import etree
+
+from accord.tak import types
+from accord.tak.cot import MAX_EVENT_BYTES, CotError, CotEvent, EventSplitter, parse_event
+from accord.tak.picture import Stamp, prediction_events, track_events
+from accord.warning.frames import great_circle_m, lla_to_ecef
+
+NOW = datetime(2026, 12, 4, 12, 0, 0, 123000, tzinfo=timezone.utc)
+MARK = "CONFIDENTIAL//REL TO JPN, KOR, USA"
+
+
+def _track(lat: float, lon: float, alt: float, *, sigma: float | None = None) -> dict:
+    x, y, z = lla_to_ecef(lat, lon, alt)
+    # 2 km/s due east at that point
+    e = (-math.sin(math.radians(lon)), math.cos(math.radians(lon)), 0.0)
+    body = {"t": 100.0, "track_id": "T3", "x": float(x), "y": float(y), "z": float(z),
+            "vx": 2000 * e[0], "vy": 2000 * e[1], "vz": 0.0}
+    if sigma is not None:
+        body["cov"] = [sigma ** 2 if i == j and i < 3 else (1.0 if i == j else 0.0) for i in range(6) for j in range(6)]
+    return body
+
+
+def test_track_event_round_trips_position_uid_stale_and_marking():
+    (ev,) = track_events(_track(40.123456, 131.654321, 152_000.0, sigma=100.0), party="JPN", marking=MARK,
+                         stamp=Stamp(NOW, 12.0), item_id="JPN:warning.track:abc")
+    back = parse_event(ev.to_xml())
+    assert back.uid == "accord.JPN.T3" and back.type == types.TRACK.cot_type == "a-s-A-W-M-S-S"
+    assert great_circle_m(back.lat, back.lon, 40.123456, 131.654321) < 0.05
+    assert back.hae == pytest.approx(152_000.0, abs=0.1)
+    assert back.time == back.start == NOW and back.stale == NOW + timedelta(seconds=12)
+    assert back.ce == pytest.approx(100.0, abs=0.1) and back.le == pytest.approx(100.0, abs=0.1)
+    assert back.callsign == "JPN T3" and back.remarks.startswith(MARK)
+    root = etree.fromstring(ev.to_xml())
+    acc = root.find("detail/__accord")
+    assert acc.get("marking") == MARK and acc.get("originator") == "JPN"
+    assert acc.get("item") == "JPN:warning.track:abc" and acc.get("sidc") == "SSAPWMSS-------"
+    trk = root.find("detail/track")
+    assert float(trk.get("course")) == pytest.approx(90.0, abs=0.1)
+    assert float(trk.get("speed")) == pytest.approx(2000.0, abs=0.1)
+
+
+def test_prediction_gives_launch_point_and_impact_ellipse_mapped_onto_now():
+    body = {"t": 150.0, "track_id": "T1", "launch_t": 10.0, "launch_lat_deg": 39.2, "launch_lon_deg": 127.1,
+            "launch_sigma_m": 2100.0, "impact_t": 450.0, "impact_lat_deg": 40.5, "impact_lon_deg": 134.5,
+            "impact_ellipse_95": {"semi_major_m": 8200.0, "semi_minor_m": 2100.0, "bearing_deg": 71.0}}
+    launch, impact = prediction_events(body, party="KOR", marking=MARK, stamp=Stamp(NOW, 10.0, 0.5))
+    assert (launch.uid, launch.type) == ("accord.KOR.T1.launch", "a-s-G-E-W-M")
+    assert (launch.lat, launch.lon, launch.ce) == (39.2, 127.1, 2100.0)
+    assert (impact.uid, impact.type) == ("accord.KOR.T1.impact", "u-d-c-e")
+    ell = etree.fromstring(impact.to_xml()).find("detail/shape/ellipse")
+    assert (float(ell.get("major")), float(ell.get("minor")), float(ell.get("angle"))) == (8200.0, 2100.0, 71.0)
+    # impact 300 s of picture time ahead, replayed at 2× (0.5 wall s per picture s): 150 s from now
+    assert impact.callsign.endswith(f"{NOW + timedelta(seconds=150):%H:%M:%S}Z")
+    assert prediction_events(dict(body, status="suspect"), party="KOR", marking=MARK, stamp=Stamp(NOW, 10)) == []
+
+
+@pytest.mark.parametrize("data, field, words", [
+    (b"<event uid='a' type='a-f-G'", None, "malformed XML"),
+    (b"<?xml version='1.0'?><!DOCTYPE e [<!ENTITY x 'y'>]><event/>", None, "DTDs and entities"),
+    (b"<!DOCTYPE e [<!ENTITY a '1'><!ENTITY b '&a;&a;&a;&a;'>]><event uid='&b;'/>", None, "DTDs"),
+    (b"<?xml version='1.0'?><!DOCTYPE e SYSTEM 'file:///etc/passwd'><event/>", None, "DTDs"),
+    (b"<alert/>", None, "not <event>"),
+    (b"<event uid='x y' type='a-f-G' time='2026-12-04T12:00:00Z' start='2026-12-04T12:00:00Z' "
+     b"stale='2026-12-04T12:01:00Z'><point lat='1' lon='2'/></event>", "uid", "letters"),
+    (b"<event uid='u1' type='A F G' time='2026-12-04T12:00:00Z' start='2026-12-04T12:00:00Z' "
+     b"stale='2026-12-04T12:01:00Z'><point lat='1' lon='2'/></event>", "type", "CoT type"),
+    (b"<event uid='u1' type='a-f-G' time='2026-12-04T12:00:00' start='2026-12-04T12:00:00Z' "
+     b"stale='2026-12-04T12:01:00Z'><point lat='1' lon='2'/></event>", "time", "time zone"),
+    (b"<event uid='u1' type='a-f-G' time='2026-12-04T12:00:00Z' start='2026-12-04T12:00:00Z' "
+     b"stale='2026-12-04T12:01:00Z'><point lat='999' lon='2'/></event>", "point.lat", "outside"),
+    (b"<event uid='u1' type='a-f-G' time='2026-12-04T12:00:00Z' start='2026-12-04T12:00:00Z' "
+     b"stale='2026-12-04T12:01:00Z'><point lat='nan' lon='2'/></event>", "point.lat", "outside"),
+    (b"<event uid='u1' type='a-f-G' time='2026-12-04T12:00:00Z' start='2026-12-04T12:00:00Z' "
+     b"stale='2026-12-04T12:01:00Z'/>", "point", "no <point>"),
+    (b"<event uid='u1' type='a-f-G' time='2026-12-04T12:00:00Z' start='2026-12-04T12:00:00Z' "
+     b"stale='2026-12-04T11:00:00Z'><point lat='1' lon='2'/></event>", "stale", "before start"),
+    (b"<event uid='u1' type='a-f-G' time='2026-12-04T12:00:00Z' start='2026-12-04T12:00:00Z' "
+     b"stale='2026-12-04T12:01:00Z'><point lat='1' lon='2'/><detail><remarks>" + b"x" * 5000
+     + b"</remarks></detail></event>", "detail.remarks", "longer than"),
+])
+def test_bad_events_are_refused_with_one_line_naming_the_fault(data, field, words):
+    with pytest.raises(CotError) as info:
+        parse_event(data, source="tcp://127.0.0.1:8087")
+    msg = str(info.value)
+    assert words in msg and "\n" not in msg and msg.startswith("tcp://127.0.0.1:8087")
+    assert info.value.field == field
+
+
+def test_splitter_cuts_a_stream_at_any_read_boundary_and_drops_an_oversized_event():
+    ok = CotEvent("u1", "b-r-f-h-c", "h-e", NOW, NOW, NOW + timedelta(minutes=5), 35.0, 139.0,
+                  callsign="ALPHA").to_xml()
+    huge = b"<event uid='big'><detail><remarks>" + b"x" * (MAX_EVENT_BYTES + 10) + b"</remarks></detail></event>"
+    stream = b"<?xml version='1.0'?>" + ok + b"\n" + huge + ok
+    for size in (1, 7, 1000, len(stream)):
+        sp = EventSplitter()
+        out = []
+        for i in range(0, len(stream), size):
+            out += sp.feed(stream[i:i + size])
+            assert len(sp._buf) <= MAX_EVENT_BYTES + size
+        assert [type(x).__name__ for x in out] == ["bytes", "CotError", "bytes"], size
+        assert parse_event(out[0]).callsign == parse_event(out[2]).callsign == "ALPHA"
+        assert "larger than 65536 bytes" in str(out[1])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400) | st.text(max_size=300).map(lambda s: f"<event {s}>".encode()))
+def test_parse_event_raises_only_cot_errors_on_arbitrary_bytes(data):
+    try:
+        parse_event(data)
+    except CotError:
+        pass
+
+
+def test_radar_item_is_a_friendly_ground_radar_that_lasts_a_day():
+    from accord.core.items import new_item
+    from accord.core.markings import Marking
+    from accord.tak.picture import item_events
+
+    item = new_item("warning.radar", {"id": "JPN-TPY1", "lat_deg": 40.9, "lon_deg": 140.3, "alt_m": 50.0},
+                    Marking.parse(MARK), "JPN", NOW)
+    (ev,) = item_events(item, Stamp(NOW, 10.0))
+    back = parse_event(ev.to_xml())
+    assert (back.uid, back.type, back.callsign) == ("accord.JPN.radar.JPN-TPY1", "a-f-G-E-S-R", "JPN radar JPN-TPY1")
+    assert (back.lat, back.lon, back.hae) == (40.9, 140.3, 50.0) and back.stale == NOW + timedelta(days=1)

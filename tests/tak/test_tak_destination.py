@@ -1,0 +1,108 @@
+"""TAK destinations: the policy that decides what may go (as for partner P), and their commands."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from accord.core.agreements import Agreement, Rule, sign_agreement
+from accord.core.items import new_item
+from accord.core.markings import Classification, Marking
+from accord.errors import InputError, NotFoundError
+from accord.node import Node
+from accord.tak.client import TakServer
+from accord.tak.destination import Destination, add_destination, decide, destinations, new_items
+from accord.tak.follower import coalesce
+
+ACCORD = str(Path(sys.executable).parent / "accord")
+SERVER = TakServer.parse("tcp://127.0.0.1:8087")
+
+
+@pytest.fixture
+def jpn(tmp_path):
+    jpn, kor = Node.init(tmp_path / "jpn", "JPN"), Node.init(tmp_path / "kor", "KOR")
+    jpn.add_partner("KOR", kor.identity.public_b64)
+    kor.add_partner("JPN", jpn.identity.public_b64)
+    now = jpn.clock.now()
+    ag = Agreement("jpn-kor-warning", 1, "JPN–KOR warning", ("JPN", "KOR"),
+                   {"JPN": jpn.identity.public_b64, "KOR": kor.identity.public_b64},
+                   now - timedelta(days=1), now + timedelta(days=30),
+                   (Rule("JPN", "KOR", ("warning.track",), Classification.CONFIDENTIAL),))
+    for n in (jpn, kor):
+        ag = sign_agreement(ag, n.identity)
+    jpn.add_agreement(ag)
+    kor.close()
+    yield jpn
+    jpn.close()
+
+
+def _item(node: Node, marking: str, kind: str = "warning.track", track: str = "T1", t: float = 1.0):
+    return new_item(kind, {"t": t, "track_id": track, "x": 6.5e6, "y": 0.0, "z": 0.0, "vx": 0.0, "vy": 0.0,
+                           "vz": 0.0}, Marking.parse(marking), "JPN", node.clock.now())
+
+
+def test_partner_destination_allows_exactly_what_sharing_with_the_partner_would(jpn):
+    kor = Destination("kor", SERVER, "KOR", ("warning.*",))
+    for marking, kind in (("CONFIDENTIAL//REL TO JPN, KOR", "warning.track"),
+                          ("SECRET//REL TO JPN, KOR", "warning.track"),        # above the agreement's ceiling
+                          ("CONFIDENTIAL//REL TO JPN", "warning.track"),       # not released to KOR
+                          ("CONFIDENTIAL//REL TO JPN, KOR", "warning.prediction")):  # kind not agreed
+        item = _item(jpn, marking, kind)
+        assert decide(jpn, item, kor).allowed == jpn.decide(item, "KOR").allowed, (marking, kind)
+    assert [decide(jpn, _item(jpn, m), kor).allowed for m in
+            ("CONFIDENTIAL//REL TO JPN, KOR", "SECRET//REL TO JPN, KOR", "CONFIDENTIAL//REL TO JPN")] == \
+        [True, False, False]
+
+
+def test_own_party_destination_follows_the_marking_and_the_ceiling(jpn):
+    own = Destination("own", SERVER, "JPN", ("warning.track",), max_classification=Classification.CONFIDENTIAL)
+    assert decide(jpn, _item(jpn, "CONFIDENTIAL"), own).allowed            # national: JPN's own
+    assert decide(jpn, _item(jpn, "CONFIDENTIAL//REL TO JPN, KOR"), own).allowed
+    assert not decide(jpn, _item(jpn, "SECRET//REL TO JPN"), own).allowed   # above this server's ceiling
+    assert not decide(jpn, _item(jpn, "UNCLASSIFIED//TLP:RED"), own).allowed
+    assert not decide(jpn, _item(jpn, "CONFIDENTIAL", kind="warning.alert"), own).allowed  # kind not taken
+
+
+def test_add_refuses_unknown_parties_bad_rules_and_starts_at_the_ledger_end(jpn):
+    with pytest.raises(NotFoundError, match="neither this node's party"):
+        add_destination(jpn, Destination("usa", SERVER, "USA", ("warning.*",)))
+    with pytest.raises(InputError, match="report-marking"):
+        add_destination(jpn, Destination("k", SERVER, "KOR", ("warning.*",), accept=("b-r-f-h-c",)))
+    with pytest.raises(InputError, match="CoT type pattern"):
+        add_destination(jpn, Destination("k", SERVER, "KOR", ("warning.*",), accept=("no spaces",),
+                                         report_marking="UNCLASSIFIED"))
+    jpn.put_item(_item(jpn, "CONFIDENTIAL//REL TO JPN, KOR", track="OLD"))
+    d = add_destination(jpn, Destination("kor", SERVER, "KOR", ("warning.*",)))
+    assert new_items(jpn, d)[0] == []  # items held before the destination was added do not go
+    jpn.put_item(_item(jpn, "CONFIDENTIAL//REL TO JPN, KOR", track="NEW"))
+    assert [i.body["track_id"] for i in new_items(jpn, d)[0]] == ["NEW"]
+
+
+def test_only_the_newest_update_of_each_track_is_sent_from_one_read(jpn):
+    items = [_item(jpn, "CONFIDENTIAL", track=t, t=s) for t, s in (("T1", 1), ("T2", 1), ("T1", 2), ("T1", 3))]
+    kept, dropped = coalesce(items)
+    assert [(i.body["track_id"], i.body["t"]) for i in kept] == [("T2", 1), ("T1", 3)] and dropped == 2
+
+
+def test_node_tak_commands_add_list_remove(jpn, tmp_path):
+    d = str(jpn.dir)
+    jpn.close()
+    run = lambda *a: subprocess.run([ACCORD, "node", "tak", *a], capture_output=True, text=True)  # noqa: E731
+    res = run("add", "--dir", d, "--server", "tcp://127.0.0.1:8087", "--party", "KOR", "--kinds", "warning.*",
+              "--accept", "b-r-f-h-c", "--report-marking", "UNCLASSIFIED//REL TO JPN")
+    assert res.returncode == 0, res.stderr
+    assert "TAK destination KOR: tcp://127.0.0.1:8087 as KOR's recipient" in res.stdout
+    rows = json.loads(run("list", "--dir", d, "--json").stdout)
+    assert [(r["name"], r["party"], r["kinds"], r["accept"]) for r in rows] == [("KOR", "KOR", ["warning.*"],
+                                                                                  ["b-r-f-h-c"])]
+    res = run("add", "--dir", d, "--server", "tcp://203.0.113.5:8087", "--party", "KOR", "--kinds", "warning.*",
+              "--name", "far")
+    assert res.returncode == 2 and "not loopback" in res.stderr and "Traceback" not in res.stderr
+    assert run("remove", "--dir", d, "--name", "KOR").returncode == 0
+    with Node.open(d) as node:
+        assert destinations(node) == []

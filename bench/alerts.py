@@ -44,6 +44,8 @@ from accord.warning.alerts import AlertEngine, AlertRules, Geography
 from accord.warning.types import Ellipse95, Prediction
 
 CACHE = Path("/tmp/accord-bench-alerts")
+#: An Alert cancelled within this many seconds for the same area is a flicker (issue #18).
+FLICKER_S = 30.0
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -186,6 +188,30 @@ def scenario(geo: Geography, rules: AlertRules, scen: Path) -> dict:
         mid = t2m.get(m.track_id)
         if m.msg_type == "Cancel" and mid is not None:
             cancels.append(m.t - truth[mid]["event"].impact_t)
+    # areas named that the missile's true path does not touch (within the margin), per missile
+    wrong: dict[str, set[str]] = {}
+    for m in msgs:
+        mid = t2m.get(m.track_id)
+        if m.msg_type != "Cancel" and mid is not None:
+            bad = set(m.area_codes) - set(truth[mid]["areas"])
+            if bad:
+                wrong.setdefault(mid, set()).update(bad)
+    # launch → first alert of each missile that truly threatens an area (any area named)
+    per_launch = {}
+    for mid, d in truth.items():
+        ts = [t for (m_, _c), t in first.items() if m_ == mid]
+        if d["areas"] and ts:
+            per_launch[mid] = min(ts) - d["event"].launch_t
+    # Alert → Cancel flickers: an area cancelled within 30 s of the Alert that named it
+    flickers = []
+    alert_t: dict[tuple[str, str], float] = {}
+    for m in msgs:
+        for code in m.area_codes:
+            if m.msg_type == "Alert":
+                alert_t[(m.incident, code)] = m.t
+            elif m.msg_type == "Cancel" and (m.incident, code) in alert_t \
+                    and m.t - alert_t[(m.incident, code)] < FLICKER_S:
+                flickers.append((m.incident, code, alert_t[(m.incident, code)], m.t))
     extra = [(m.track_id, t2m.get(m.track_id), m.area_codes) for m in msgs
              if m.msg_type == "Alert" and t2m.get(m.track_id) is not None
              and not truth[t2m[m.track_id]]["areas"]]
@@ -197,6 +223,8 @@ def scenario(geo: Geography, rules: AlertRules, scen: Path) -> dict:
             "exact_areas_fraction": exact / n_named if n_named else float("nan"),
             "no_wrong_area_fraction": subset / n_named if n_named else float("nan"),
             "alerts_for_unaffected_missiles": extra, "integrity": integrity.counts(),
+            "launch_to_first_alert_per_launch_s": per_launch,
+            "wrong_areas": {k: sorted(v) for k, v in wrong.items()}, "flickers": flickers,
             "integrity_detail": {"false_all_clears": integrity.false_all_clears,
                                  "never_closed": integrity.never_closed, "switched": integrity.switched,
                                  "duplicated": integrity.duplicated, "realerted": integrity.realerted}}
@@ -206,10 +234,8 @@ def salvo(seed: int, missiles: int) -> dict:
     """One seeded random salvo run as a whole exercise; the integrity audit of each alerting party."""
     import tempfile
 
-    from accord.exercise.alerting import geography
     from accord.exercise.runner import Runner
     from accord.exercise.salvos import random_salvo
-    from accord.warning.alerts.audit import AlertRecord, audit_alerts, missile_threats
 
     sc = random_salvo(seed, missiles)
     t0 = time.process_time()
@@ -218,16 +244,74 @@ def salvo(seed: int, missiles: int) -> dict:
         runner.run(progress=False)
     cpu = time.process_time() - t0
     out = {"scenario": sc.name, "missiles": missiles, "cpu_s": cpu,
-           "injects": [f"{i.type} {i.node} t={i.t:.0f}" for i in sc.injects], "parties": {}}
-    for party in [p.code for p in sc.parties if p.alerts]:
-        threats = missile_threats(runner.sim.truth, runner.sim.events, geography(), AlertRules(party=party))
-        recs = [AlertRecord.of(m) for m in runner.alerts_log if m["party"] == party]
-        a = audit_alerts(recs, threats)
-        out["parties"][party] = {"messages": len(recs), "threatened_missiles": sum(bool(th.until) for th in threats.values()),
-                                 **a.counts(), "detail": {"false_all_clears": a.false_all_clears,
-                                                          "never_closed": a.never_closed, "switched": a.switched,
-                                                          "duplicated": a.duplicated, "realerted": a.realerted}}
+           "injects": [f"{i.type} {i.node} t={i.t:.0f}" for i in sc.injects],
+           "parties": {p.code: party_figures(runner, p.code) for p in sc.parties if p.alerts}}
     return out
+
+
+def party_figures(runner, party: str) -> dict:
+    """One alerting party's messages in a finished exercise run against the simulated truth:
+    launch → first Alert of each missile that truly threatens one of its areas, areas named
+    that the missile's true path does not touch, Alert → Cancel flickers (an area cancelled
+    within :data:`FLICKER_S` of the Alert that named it), and the integrity audit. A message's
+    missile is the one its prediction followed (:func:`accord.warning.alerts.audit.missile_of`)."""
+    from accord.exercise.alerting import geography
+    from accord.warning.alerts.audit import AlertRecord, audit_alerts, missile_of, missile_threats
+
+    launch_t = {e.id: e.launch_t for e in runner.sim.events}
+    threats = missile_threats(runner.sim.truth, runner.sim.events, geography(), AlertRules(party=party))
+    recs = [AlertRecord.of(m) for m in runner.alerts_log if m["party"] == party]
+    first: dict[str, float] = {}
+    wrong: dict[str, set[str]] = {}
+    alert_t: dict[tuple[str, str], float] = {}
+    flickers = []
+    for r in recs:
+        mid = missile_of(threats, r.basis_t, r.basis_lat, r.basis_lon)
+        if r.msg_type != "Cancel" and mid is not None:
+            bad = set(r.area_codes) - set(threats[mid].since)
+            if bad:
+                wrong.setdefault(mid, set()).update(bad)
+            if r.msg_type == "Alert" and set(r.area_codes) & set(threats[mid].since):
+                first.setdefault(mid, r.t - launch_t[mid])
+        for code in r.area_codes:
+            if r.msg_type == "Alert":
+                alert_t[(r.incident, code)] = r.t
+            elif r.msg_type == "Cancel" and r.t - alert_t.get((r.incident, code), -math.inf) < FLICKER_S:
+                flickers.append((r.incident, code))
+    a = audit_alerts(recs, threats)
+    return {"messages": len(recs), "threatened_missiles": sum(bool(th.until) for th in threats.values()),
+            "threatened": sorted(m for m, th in threats.items() if th.since),
+            "first_alert_after_launch_s": first, "wrong_areas": {k: sorted(v) for k, v in wrong.items()},
+            "flickers": flickers, **a.counts(),
+            "detail": {"false_all_clears": a.false_all_clears, "never_closed": a.never_closed,
+                       "switched": a.switched, "duplicated": a.duplicated, "realerted": a.realerted}}
+
+
+def exercise_alerts(name: str = "trilateral-warning") -> dict:
+    """The built-in exercise ``name`` (the default one: ``accord exercise run``) run whole, and
+    :func:`party_figures` of each alerting party."""
+    import tempfile
+
+    from accord.exercise.runner import Runner
+    from accord.exercise.scenario import builtin_text, parse_scenario
+
+    sc = parse_scenario(builtin_text(name), source=name)
+    t0 = time.process_time()
+    with tempfile.TemporaryDirectory() as d:
+        runner = Runner(sc, Path(d) / "out")
+        runner.run(progress=False)
+    return {"scenario": name, "cpu_s": time.process_time() - t0,
+            "parties": {p.code: party_figures(runner, p.code) for p in sc.parties if p.alerts}}
+
+
+def figures_line(c: dict) -> str:
+    """Launch → first alert, wrong areas and flickers of one party's :func:`party_figures`."""
+    fa = c["first_alert_after_launch_s"]
+    return (f"launch → first alert {', '.join(f'{k} {v:.0f} s' for k, v in sorted(fa.items())) or '—'}"
+            + (f" (median {statistics.median(fa.values()):.0f} s; issue #18 target ≤ 90 s)" if fa else "")
+            + f"; areas named that the true path does not touch: {sum(len(v) for v in c['wrong_areas'].values())}"
+            + (f" {c['wrong_areas']}" if c["wrong_areas"] else "")
+            + f"; Alert → Cancel flickers: {len(c['flickers'])}")
 
 
 INTEGRITY = ("false_all_clears", "never_closed", "switched", "duplicated", "realerted")
@@ -251,6 +335,8 @@ def main() -> None:
                     help="run K seeded random salvos as whole exercises (crossing paths, node crashes, "
                          "hand-overs) and audit their alerts (0: none)")
     ap.add_argument("--salvo-missiles", type=int, default=6)
+    ap.add_argument("--exercise", action="store_true",
+                    help="also run the default exercise (trilateral-warning) whole and report its alerts")
     a = ap.parse_args()
     dirs: list[Path] = []
     if a.scenarios:
@@ -297,6 +383,15 @@ def main() -> None:
                 print(f"  launch → first alert per area: median {statistics.median(r['launch_to_first_alert_s']):.0f} s "
                       f"(target < 120 s); warned before threat: {sum(r['warned_before_threat'])}/"
                       f"{len(r['warned_before_threat'])}")
+            if r["launch_to_first_alert_per_launch_s"]:
+                pl = r["launch_to_first_alert_per_launch_s"]
+                print("  launch → first alert per launch: "
+                      + ", ".join(f"{k} {v:.0f} s" for k, v in sorted(pl.items()))
+                      + f"; median {statistics.median(pl.values()):.0f} s (issue #18 target ≤ 90 s)")
+            print(f"  areas named that the true path does not touch: "
+                  f"{sum(len(v) for v in r['wrong_areas'].values())}"
+                  f"{' ' + str(r['wrong_areas']) if r['wrong_areas'] else ''}; "
+                  f"Alert → Cancel flickers (< {FLICKER_S:.0f} s): {len(r['flickers'])}")
             if r["impact_to_cancel_s"]:
                 print(f"  true impact → Cancel: {', '.join(f'{x:.0f}' for x in r['impact_to_cancel_s'])} s "
                       f"(target < 60 s)")
@@ -320,6 +415,13 @@ def main() -> None:
               f"{len(delays)}, warned before the threat {sum(early)}")
         if delays:
             print(f"  launch → first alert: median {statistics.median(delays):.0f} s, max {max(delays):.0f} s")
+        per = [x for r in allr for x in r["launch_to_first_alert_per_launch_s"].values()]
+        if per:
+            print(f"  launch → first alert per threatening launch: median {statistics.median(per):.0f} s "
+                  f"over {len(per)} launches (issue #18 target ≤ 90 s), max {max(per):.0f} s")
+        print(f"  areas named that the true path does not touch: "
+              f"{sum(len(v) for r in allr for v in r['wrong_areas'].values())}; Alert → Cancel flickers: "
+              f"{sum(len(r['flickers']) for r in allr)}")
         if canc:
             print(f"  true impact → Cancel: median {statistics.median(canc):.0f} s, max {max(canc):.0f} s")
         print(f"  Alert/Update messages naming exactly the true areas: "
@@ -327,6 +429,15 @@ def main() -> None:
               f"{sum(s_ * n for _, s_, n in named) / w:.2f}")
         total = {k: sum(r["integrity"][k] for r in allr) for k in ("incidents",) + INTEGRITY}
         print(f"  integrity: {integrity_line(total)}")
+    if a.exercise:
+        ex = exercise_alerts()
+        report["exercise"] = ex
+        if not a.json:
+            print(f"\nthe default exercise ({ex['scenario']}), run whole: CPU {ex['cpu_s']:.0f} s")
+            for party, c in ex["parties"].items():
+                print(f"  {party}: {c['messages']} messages; missiles truly threatening its areas "
+                      f"{', '.join(c['threatened']) or 'none'}; {figures_line(c)}")
+                print(f"    {integrity_line(c)}")
     if a.salvos:
         report["salvos"] = []
         if not a.json:
@@ -340,6 +451,7 @@ def main() -> None:
             for party, c in r["parties"].items():
                 print(f"  {party}: {c['messages']} messages, {c['threatened_missiles']} missiles truly "
                       f"threatening; {integrity_line(c)}")
+                print(f"    {figures_line(c)}")
                 for k in INTEGRITY:
                     for x in c["detail"][k]:
                         print(f"    {k}: {x}")
@@ -347,6 +459,13 @@ def main() -> None:
             total = {k: sum(c[k] for r in report["salvos"] for c in r["parties"].values())
                      for k in ("incidents",) + INTEGRITY}
             print(f"ALL {a.salvos} salvos: {integrity_line(total)}")
+            fa = [v for r in report["salvos"] for c in r["parties"].values()
+                  for v in c["first_alert_after_launch_s"].values()]
+            print("  launch → first alert per threatened (missile, party): "
+                  + (f"median {statistics.median(fa):.0f} s over {len(fa)}, max {max(fa):.0f} s" if fa else "—")
+                  + f"; areas named that the true path does not touch: "
+                  f"{sum(len(v) for r in report['salvos'] for c in r['parties'].values() for v in c['wrong_areas'].values())}"
+                  f"; Alert → Cancel flickers: {sum(len(c['flickers']) for r in report['salvos'] for c in r['parties'].values())}")
     if a.json:
         json.dump(report, sys.stdout, indent=2, default=str)
         print()

@@ -266,6 +266,7 @@ def run_salvos(n: int, missiles: int, first_seed: int) -> list[dict]:
             print(f"  {kind:<24} seed {seed:>3}: {len(sim.detections):>6} detections, {missiles} missiles → "
                   f"{ids} confirmed identities; tracks per missile {sc.tracks_per_missile:.2f}, "
                   f"identity switches {sc.identity_switches}, GOSPA {sc.gospa_mean_m:,.0f} m, "
+                  f"launch-point median error {sc.launch_median_error_m / 1e3:,.1f} km, "
                   f"{len(sim.detections) / tm.cpu:,.0f} det/CPU-s", flush=True)
             scores.append(sc)
             n_det += len(sim.detections)
@@ -284,6 +285,11 @@ def run_salvos(n: int, missiles: int, first_seed: int) -> list[dict]:
               f"identity switches {sum(s.identity_switches for s in scores)}, "
               f"95 % ellipse holds truth {_phases(pooled)} after burnout, {n_det / cpu:,.0f} det/CPU-s",
               flush=True)
+        lerr = [s.launch_median_error_m for s in scores if math.isfinite(s.launch_median_error_m)]
+        if lerr:
+            print(f"salvos, {kind}: launch-point median error per salvo "
+                  f"{', '.join(f'{x / 1e3:.1f}' for x in lerr)} km; median {float(np.median(lerr)) / 1e3:.1f} km "
+                  "(issue #18 target < 10 km)", flush=True)
     return rows
 
 

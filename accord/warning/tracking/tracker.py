@@ -113,6 +113,9 @@ class TrackerConfig:
     min_ballistic_s: float = 6.0
     """Burnout is declared (latched: ballistic model only, predictions start) once the
     ballistic-mode probability has stayed at least ``ballistic_prob`` for ``min_ballistic_s``."""
+    latch_thrust_window_s: float = 9.0
+    """When a track is latched ballistic, its covariance gains the effect of the boost model's
+    thrust estimate acting unmodelled for this long (:meth:`Tracker._unseen_thrust`)."""
     launch_anchor_s: float = 10.0
     """A track confirmed during the boost keeps its state this long after confirmation as the
     anchor of its launch estimate (see :func:`accord.warning.prediction.launch_from_boost`)."""
@@ -289,12 +292,16 @@ class Tracker:
                     hit[ri] = True
             sa = self.sensors
             sl = slice(s, s + 1)
+            was_latched = self._latched.copy()
             newly, dead = kernels.bookkeep(
                 self._X, self._P, self._mu, self._hist, self._misses, self._last, self._ball_since,
                 self._latched, self._confirmed, hit, t, sa.site[sl], sa.basis[sl], sa.range_lim[sl],
                 sa.el_lim[sl], sa.az_center[sl], sa.az_half[sl], c.confirm_m, c.confirm_n,
                 c.ballistic_prob, c.min_ballistic_s, c.tentative_misses, c.confirmed_misses, c.max_coast_tentative_s, c.max_coast_s,
                 c.max_sigma_m**2, c.min_alt_m, c.earth_radius_m)
+            burnt = self._latched & ~was_latched
+            if burnt.any() and c.latch_thrust_window_s > 0.0:
+                self._unseen_thrust(burnt)
             newly &= ~dead
             any_new = newly.any()
             if dead.any():
@@ -321,6 +328,25 @@ class Tracker:
             if (any_new or t - self._last_merge_t >= 1.0) and self.n_confirmed > 1:
                 self._merge(t)
         self._initiate(t, s, z[free])
+
+    def _unseen_thrust(self, rows: np.ndarray) -> None:
+        """Widen the covariance of the tracks latched ballistic this scan (``rows``, mask) by the
+        thrust the ballistic model may have ignored while it led the IMM before the latch.
+
+        The ballistic model leads for ``W`` = ``latch_thrust_window_s`` before the latch; a
+        missile can still be thrusting then (a distant radar sees its thrust poorly: the IMM
+        prefers the ballistic model although the boost model still estimates tens of m/s²).
+        A thrust acceleration ``a`` unmodelled over ``W`` moves the state by ``J a``,
+        ``J = [W²/2 I; W I]``; with the boost model's own estimate ``a ~ N(â, P_aa)`` the
+        latched (p, v) covariance gains ``J (â âᵀ + P_aa) Jᵀ``. Tracks latched well after
+        burnout have ``â ≈ 0`` and a small ``P_aa`` (the boost model has seen no thrust for
+        seconds) and gain little; the measurements after the latch then shrink the term."""
+        i = np.flatnonzero(rows)
+        W = self.config.latch_thrust_window_s
+        a = self._X[i, 1, 6:9]                     # the boost model is untouched by the latch
+        A = a[:, :, None] * a[:, None, :] + self._P[i, 1, 6:9, 6:9]
+        J = np.vstack([0.5 * W * W * np.eye(3), W * np.eye(3)])     # (6, 3)
+        self._P[i, :, 0:6, 0:6] += (J @ A @ J.T)[:, None]
 
     def _keep_boost_states(self, t: float, boosting: np.ndarray) -> None:
         """Keep the state of confirmed boosting tracks (ballistic mode below

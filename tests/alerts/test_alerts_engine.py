@@ -79,6 +79,23 @@ def test_alerts_eez_only_landing_gives_no_alert(geo):
     assert out == []
 
 
+@pytest.mark.parametrize("inside,outside,code", [
+    # 10 and 14 nmi west of Seogyeongnyeolbido (30 and 34 nmi from the areas' land)
+    ((36.6129, 125.3344), (36.6127, 125.2516), "KOR-44"),
+    # 10 and 14 nmi off the middle of the Jeolmyeongseo–Soheuksando baseline
+    ((33.7943, 125.6813), (33.7286, 125.6665), "KOR-46"),
+])
+def test_alerts_impact_in_sea_measured_from_straight_baselines_far_from_land_alerts(geo, inside, outside,
+                                                                                     code):
+    # Korea's sea off its straight baselines lies farther from any area's land than 12 nmi + the
+    # margin: the engine must still see it, and name the nearest area.
+    eng = AlertEngine(AlertRules(party="KOR"), geo, "accord.test.example", "Exercise")
+    msgs = eng.on_prediction(make_pred(100, *inside, 3000, 2000, 30, impact_t=400), 100)
+    assert [(m.msg_type, m.area_codes) for m in msgs] == [("Alert", (code,))]
+    eng = AlertEngine(AlertRules(party="KOR"), geo, "accord.test.example", "Exercise")
+    assert eng.on_prediction(make_pred(100, *outside, 3000, 2000, 30, impact_t=400), 100) == []
+
+
 def test_alerts_ellipse_touching_hokkaido_alerts_naming_hokkaido_then_cancels_after_impact(geo):
     e, out = engine(geo), []
     collect(e.on_prediction(make_pred(330, *HOKKAIDO_WATERS, 8_000, 4_000, 90, impact_t=400), 330), out)

@@ -79,6 +79,54 @@ def test_alerts_geography_territorial_sea_is_measured_from_the_seto_inland_sea_b
         assert not jp.territorial.contains(Point(lon, lat))
 
 
+def _nmi_to(geo_party_land, lat: float, lon: float) -> float:
+    near = shapely.ops.nearest_points(geo_party_land, Point(lon, lat))[0]
+    return GEOD.inv(lon, lat, near.x, near.y)[2] / 1852
+
+
+def test_alerts_geography_korea_sea_is_measured_from_the_decrees_straight_baselines(geo):
+    # Enforcement Decree of the Territorial Sea and Contiguous Zone Act, Table 1: the chain from
+    # 1.5 Miteoam round the south and west coasts to Soryeongdo. Points chosen more than 12 nmi
+    # from any Korean land, so a sea measured from the low-water line would not hold them.
+    kr = geo.party("KOR")
+    inside = [
+        (34.9930, 125.6267, 15.2),  # behind the Goseo–Hoengdo line (17–18), 3 nmi landward of it
+        (33.7943, 125.6813, 25.5),  # 10 nmi seaward of Jeolmyeongseo–Soheuksando (13–14), mid-line
+        (36.6129, 125.3344, 29.9),  # 10 nmi west of Seogyeongnyeolbido (22)
+    ]
+    for lat, lon, far in inside:
+        assert _nmi_to(kr.land, lat, lon) > far - 0.5 > 12
+        assert kr.territorial.contains(Point(lon, lat)), (lat, lon)
+    # 14 nmi seaward of the same two lines: beyond the 12 nmi
+    for lat, lon in [(33.7286, 125.6665), (36.6127, 125.2516)]:
+        assert not kr.territorial.contains(Point(lon, lat)), (lat, lon)
+
+
+def test_alerts_geography_korea_strait_sea_is_3_nautical_miles(geo):
+    # Off the baselines 1.5 Miteoam – Saengdo – Hongdo (Decree art. 3, Table 2): 2 nmi off them is
+    # Korea's sea, 5 nmi off them is not — though Busan's coast is within 12 nmi.
+    kr = geo.party("KOR")
+    for lat, lon in [(35.0826, 129.1873), (34.7689, 128.9473)]:         # 2 nmi off 5–6, 6–7
+        assert kr.territorial.contains(Point(lon, lat)), (lat, lon)
+    for lat, lon in [(35.0519, 129.2355), (34.7433, 128.9995)]:         # 5 nmi off 5–6, 6–7
+        assert not kr.territorial.contains(Point(lon, lat)), (lat, lon)
+    assert _nmi_to(kr.land, 35.0519, 129.2355) < 7
+    # beyond the normal to the baseline at 1.5 Miteoam the 12 nmi apply again (off Gijang)
+    assert kr.territorial.contains(Point(129.35, 35.17))
+    assert not kr.land.contains(Point(129.35, 35.17))
+
+
+def test_alerts_geography_records_the_baselines_it_was_built_from(geo_doc):
+    kor = [b for b in geo_doc["baselines"] if b["party"] == "KOR"]
+    assert [b["name"] for b in kor] == ["Yeongil Bay", "Ulsan Bay", "South and west coasts"]
+    assert sum(len(b["points"]) for b in kor) == 23
+    assert kor[2]["points"][-1]["name"] == "23 Soryeongdo (소령도)"
+    assert geo_doc["narrow_seas"] == [{"party": "KOR", "name": "Korea Strait", "breadth_m": 5556.0,
+                                       "baseline": "South and west coasts",
+                                       "points": ["5 1.5 Miteoam (1.5미터암)", "6 Saengdo (생도)",
+                                                  "7 Hongdo (홍도, South Sea)"]}]
+
+
 def test_alerts_geography_us_states_are_named_in_japanese_and_korean(geo):
     us = {a.code: a for a in geo.party("USA").areas}
     assert (us["USA-06"].name("ja"), us["USA-06"].name("ko")) == ("カリフォルニア州", "캘리포니아주")

@@ -1,7 +1,8 @@
 """Property tests: for any ellipse near Japan's or Korea's coasts, every message is valid CAP 1.2,
-every named area really is within the stated reach of the ellipse (checked independently, with a
-CRS-to-CRS pyproj transformer centred exactly on the impact point), and an ellipse that touches
-no territorial sea never alerts."""
+every named area really is within the stated reach of the ellipse — or, where the ellipse touches
+territorial sea farther than that from every area (off straight baselines), is the nearest area
+(checked independently, with a CRS-to-CRS pyproj transformer centred exactly on the impact
+point) — and an ellipse that touches no territorial sea never alerts."""
 
 from __future__ import annotations
 
@@ -49,11 +50,20 @@ def test_alerts_named_areas_are_within_reach_and_messages_valid(geo, anchor, dla
         return
     assert msgs[0].msg_type == "Alert" and msgs[-1].msg_type == "Cancel"
     assert d_terr < 5.0
-    for code in msgs[0].area_codes:
-        area = next(x for x in pg.areas if x.code == code)
-        d = to_m(shapely.clip_by_rect(area.geometry, e.lon_deg - 3, e.lat_deg - 3, e.lon_deg + 3,
-                                      e.lat_deg + 3)).distance(ell)
-        assert d <= geo.territorial_m + rules.margin_m + 50.0, (code, d)
+
+    def dist(area):
+        return to_m(shapely.clip_by_rect(area.geometry, e.lon_deg - 3, e.lat_deg - 3, e.lon_deg + 3,
+                                         e.lat_deg + 3)).distance(ell)
+
+    reach = geo.territorial_m + rules.margin_m + 50.0
+    named = {code: dist(next(x for x in pg.areas if x.code == code)) for code in msgs[0].area_codes}
+    far = {code: d for code, d in named.items() if d > reach}
+    if far:
+        # territorial sea farther than the reach from every area (sea measured from straight
+        # baselines off the coast, or an islet's): the one area named is the nearest one
+        nearest = min(dist(x) for x in pg.areas)
+        assert len(named) == 1 and all(d <= nearest + 5_000.0 for d in far.values()), (named, nearest)
+        assert nearest > geo.territorial_m + rules.margin_m - 50.0, (named, nearest)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -44,7 +44,7 @@ def test_a_line_that_closes_nothing_encloses_no_water(builder):
 
 def test_baseline_lines_are_the_orders_points_joined_to_the_coast(builder):
     lines = builder.baseline_lines("JPN")
-    assert len(lines) == 3 and builder.baseline_lines("KOR") == []
+    assert len(lines) == 3 and len(builder.baseline_lines("KOR")) == 3
     hinomisaki = (135 + 3 / 60 + 40 / 3600, 33 + 52 / 60 + 55 / 3600)
     kamoda = (134 + 44 / 60 + 58 / 3600, 33 + 50 / 60 + 3 / 3600)
     assert list(lines[0].coords) == [pytest.approx(hinomisaki), pytest.approx(kamoda)]
@@ -59,3 +59,61 @@ def test_every_us_state_and_territory_has_japanese_and_korean_names(builder):
     assert len(builder.US_STATES) == 56
     assert builder.US_STATES["06"] == ("カリフォルニア州", "캘리포니아주")
     assert all(ja and ko and ja != ko for ja, ko in builder.US_STATES.values())
+
+
+def test_korea_baselines_are_the_decrees_three_water_areas(builder):
+    lines = builder.baseline_lines("KOR")
+    assert [len(ln.coords) for ln in lines] == [2, 2, 19]            # 23 base points
+    # 1 Dalmangap, 36°06'20" N 129°26'00" E; 23 Soryeongdo, 36°58'56" N 125°44'58" E
+    assert lines[0].coords[0] == pytest.approx((129 + 26 / 60, 36 + 6 / 60 + 20 / 3600))
+    assert lines[2].coords[-1] == pytest.approx((125 + 44 / 60 + 58 / 3600, 36 + 58 / 60 + 56 / 3600))
+    # the US State Department's figures for two segments: Yeongil Bay 6.1 nmi, Jeolmyeongseo
+    # (13) – Soheuksando (14) 60.3 nmi, the longest
+    from pyproj import Geod
+    geod = Geod(ellps="WGS84")
+
+    def nmi(a, b):
+        return geod.inv(*a, *b)[2] / 1852
+
+    assert nmi(*lines[0].coords) == pytest.approx(6.1, abs=0.05)
+    chain = list(lines[2].coords)
+    segs = [nmi(a, b) for a, b in zip(chain, chain[1:])]
+    assert max(segs) == segs[8] == pytest.approx(60.3, abs=0.2)
+    assert sum(s > 48 for s in segs) == 2 and sum(24 < s <= 48 for s in segs) == 5
+
+
+def test_the_korea_strait_is_the_chains_first_three_points_at_3_nmi(builder):
+    [(name, pts, breadth)] = builder.narrow_sea_points("KOR")
+    assert name == "Korea Strait" and breadth == 3 * 1852
+    assert [p for p, _, _ in builder.BASELINES[-1][2][:3]] == [
+        "5 1.5 Miteoam (1.5미터암)", "6 Saengdo (생도)", "7 Hongdo (홍도, South Sea)"]
+    assert builder.narrow_sea_points("JPN") == [] and builder.narrow_sea_points("USA") == []
+
+
+def test_a_narrow_sea_is_a_band_off_the_baseline_between_the_normals_at_its_ends(builder):
+    # A straight coast along the equator, land to the south; a baseline stretch on two rocks
+    # 0.05° (3 nmi) off it, the sea is 3 nmi from that stretch and 12 nmi elsewhere.
+    land = shapely.box(-1.0, -1.0, 2.0, 0.0)
+    nm = 1 / 60                                                      # 1 nmi in degrees of latitude
+    buf = land.buffer(12 * nm)
+    stretch = [(0.2, 3 * nm), (0.5, 3.2 * nm), (0.8, 3 * nm)]
+    out = builder.narrow_territorial(buf, land, [("strait", stretch, 3 * 1852.0)], 2 * 22224.0)
+    assert not out.contains(Point(0.5, 3.2 * nm + 5 * nm))             # 5 nmi off the stretch
+    assert out.contains(Point(0.5, 3.2 * nm + 2.5 * nm))               # 2.5 nmi off it
+    assert out.contains(Point(0.5, 1.5 * nm))                          # landward of it
+    assert out.contains(Point(1.0, 10 * nm)) and out.contains(Point(-0.1, 10 * nm))  # beyond the ends
+    assert not out.contains(Point(0.5, 13 * nm)) and buf.contains(Point(0.5, 11 * nm))
+    # the sector lies on the seaward side only
+    xy = [(x * 111_320, y * 110_574) for x, y in stretch]
+    sector = builder.narrow_sea_sector(xy, 40_000, shapely.box(-111_320, -110_574, 222_640, 0))
+    assert sector.bounds[1] >= min(y for _, y in xy) - 1e-6 and sector.bounds[3] > 40_000
+
+
+def test_a_pocket_behind_a_chain_is_filled_and_one_elsewhere_is_not(builder):
+    sea = shapely.box(0, 0, 10, 10)
+    behind, elsewhere = shapely.box(4, 1, 5, 2), shapely.box(4, 8, 5, 9)
+    terr = sea.difference(behind).difference(elsewhere)
+    chain = LineString([(0, 0), (3, 5), (10, 0)])                     # encloses (4, 1)-(5, 2)
+    out, n = builder.fill_behind_chains(terr, [chain, LineString([(0, 9.5), (9, 9.5)])])
+    assert n == 1 and out.contains(Point(4.5, 1.5)) and not out.contains(Point(4.5, 8.5))
+    assert builder.fill_behind_chains(terr, [])[1] == 0

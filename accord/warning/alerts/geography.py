@@ -110,6 +110,10 @@ class Geography:
         self._areas = areas
         self._tree = shapely.STRtree([a.geometry for a in areas])
         self._party_trees = {k: shapely.STRtree([a.geometry for a in v.areas]) for k, v in parties.items()}
+        # the territorial sea's parts: it may lie farther from the areas' land than
+        # ``territorial_m`` (straight baselines run far off the coast), so it is found on its own
+        self._terr_trees = {k: shapely.STRtree(list(getattr(v.territorial, "geoms", [v.territorial])))
+                            for k, v in parties.items()}
         for g in [a.geometry for a in areas] + [p.territorial for p in parties.values()]:
             shapely.prepare(g)
 
@@ -220,6 +224,13 @@ class Geography:
         # bounding boxes only: cheap, and the exact metric distance is computed by the caller
         idx = self._party_trees[party].query(shapely.box(x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat))
         return [areas[i] for i in sorted(idx)]
+
+    def territorial_in(self, party: str, x0: float, y0: float, x1: float, y1: float) -> BaseGeometry | None:
+        """The party's land and territorial sea clipped to a lon/lat box, or None when no part of
+        it comes near the box (a bounding-box test first: most predictions are far from all)."""
+        if len(self._terr_trees[party].query(shapely.box(x0, y0, x1, y1))) == 0:
+            return None
+        return shapely.clip_by_rect(self.party(party).territorial, x0, y0, x1, y1)
 
     def nearest_area(self, party: str, lon_deg: float, lat_deg: float) -> AdminArea:
         """The party's admin area nearest to a point (in degree space: for wording only)."""

@@ -248,14 +248,15 @@ def _ring_latlon(poly_m: Polygon, inv) -> tuple[tuple[float, float], ...]:
 def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> Assessment:
     """Assess one prediction against one party's rules (pure; no state).
 
-    * impact threat: the 95 % ellipse intersects the party's land ∪ territorial sea, and an area
-      of responsibility lies within ``territorial_m + margin_m`` of it. Named areas: those whose
-      land is within ``margin_m`` of the ellipse (``via="land"``) or whose territorial sea the
-      ellipse touches (within ``territorial_m + margin_m`` of their land, ``via="waters"``).
+    * impact threat: the 95 % ellipse intersects the party's land ∪ territorial sea. Named
+      areas: those whose land is within ``margin_m`` of the ellipse (``via="land"``) or whose
+      territorial sea the ellipse touches (within ``territorial_m + margin_m`` of their land,
+      ``via="waters"``); where it touches sea farther out than that — an islet's, or sea measured
+      from straight baselines off the coast — the nearest area (``via="waters"``).
     * overflight: the predicted ground track comes within ``margin_m`` of an area's land
       (``track_distance_m``: how near it comes, when within ``margin_m + clear_hysteresis_m``).
     """
-    pg = geography.party(rules.party)
+    geography.party(rules.party)  # an unknown party is a ConfigError before anything else
     e = impact_ellipse(pred)
     fwd, inv = local_projection(*_centre(e.lat_deg, e.lon_deg))
     cx, cy = fwd.transform(e.lon_deg, e.lat_deg)
@@ -272,7 +273,9 @@ def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> Assessm
 
     impact_hits: list[AreaHit] = []
     dist_terr = math.inf
-    terr_ll = shapely.clip_by_rect(pg.territorial, *clip) if candidates else None
+    # not only when an area is within reach: behind and off straight baselines the territorial sea
+    # lies farther than ``territorial_m`` from the nearest area's land
+    terr_ll = geography.territorial_in(rules.party, *clip)
     if terr_ll is not None and not terr_ll.is_empty:
         terr_m = project(terr_ll, fwd)
         dist_terr = float(ell_m.distance(terr_m))

@@ -628,7 +628,7 @@ class Runner:
             refused_by_sender = False
         except PolicyDenied as exc:
             refused_by_sender = True
-            why = "; ".join(r.removeprefix("no: ") for r in exc.reasons if r.startswith("no:"))[:200]
+            why = "; ".join(exc.refusals)[:200]
         after = sender.node.conn.execute("SELECT COUNT(*) FROM fed_outbox WHERE recipient=?", (inj.to,)).fetchone()[0]
         # A rogue sender that skipped its own check would meet the same policy at the receiver:
         # receive_batch applies the receiver's decide() before storing anything.

@@ -206,7 +206,7 @@ def salvo(seed: int, missiles: int) -> dict:
     """One seeded random salvo run as a whole exercise; the integrity audit of each alerting party."""
     import tempfile
 
-    from accord.exercise.alerting import geography
+    from accord.warning.alerts.outlines import geography
     from accord.exercise.runner import Runner
     from accord.exercise.salvos import random_salvo
     from accord.warning.alerts.audit import AlertRecord, audit_alerts, missile_threats

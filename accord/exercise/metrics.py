@@ -331,7 +331,7 @@ def _summary_lines(m: dict[str, Any]) -> list[str]:
 
 def write_outputs(runner: "Runner", metrics: dict[str, Any]) -> "Path":
     """Write metrics.json and report.html; returns the report path."""
-    from accord.exercise.alerting import area_outlines, coastlines
+    from accord.warning.alerts.outlines import area_outlines, coastlines
 
     layer = MapLayer()
     layer.radars = [{"id": r.id, "owner": r.owner, "lat_deg": r.lat_deg, "lon_deg": r.lon_deg}

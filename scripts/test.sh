@@ -31,4 +31,8 @@ echo "ruff: pyflakes checks over accord/, bench/, tests/, scripts/ …"
 .venv/bin/ruff check -q accord bench tests scripts
 echo "mypy: type checks over accord/ (settings in pyproject.toml) …"
 .venv/bin/mypy --no-error-summary
+echo "import-linter: the layering contracts in .importlinter (docs/architecture.md) …"
+if ! .venv/bin/lint-imports --no-cache --no-logo > .venv/lint-imports.log 2>&1; then
+  cat .venv/lint-imports.log >&2; echo "error: an import breaks a layering contract (.importlinter)" >&2; exit 1
+fi
 exec .venv/bin/python -m pytest -q "$@"

@@ -95,12 +95,15 @@ class AgreementError(VerificationError):
 
 
 class PolicyDenied(AccordError):
-    """Sharing an item to a partner is not allowed; ``reasons`` lists why."""
+    """Sharing an item to a partner is not allowed; ``reasons`` lists why as shown and sent
+    (``"no: …"``), ``refusals`` the same checks' bare texts."""
 
     exit_code = 5
 
-    def __init__(self, message: str, reasons: list[str] | tuple[str, ...] = ()) -> None:
+    def __init__(self, message: str, reasons: list[str] | tuple[str, ...] = (),
+                 refusals: list[str] | tuple[str, ...] = ()) -> None:
         self.reasons = list(reasons)
+        self.refusals = list(refusals)
         super().__init__(message + (": " + "; ".join(self.reasons) if self.reasons else ""))
 
 

@@ -255,7 +255,7 @@ def party_figures(runner, party: str) -> dict:
     that the missile's true path does not touch, Alert → Cancel flickers (an area cancelled
     within :data:`FLICKER_S` of the Alert that named it), and the integrity audit. A message's
     missile is the one its prediction followed (:func:`accord.warning.alerts.audit.missile_of`)."""
-    from accord.exercise.alerting import geography
+    from accord.warning.alerts.outlines import geography
     from accord.warning.alerts.audit import AlertRecord, audit_alerts, missile_of, missile_threats
 
     launch_t = {e.id: e.launch_t for e in runner.sim.events}

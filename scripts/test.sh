@@ -50,6 +50,10 @@ echo "ruff: pyflakes checks over accord/, bench/, tests/, scripts/ …"
 .venv/bin/ruff check -q accord bench tests scripts
 echo "mypy: type checks over accord/ (settings in pyproject.toml) …"
 .venv/bin/mypy --no-error-summary
+echo "import-linter: the layering contracts in .importlinter (docs/architecture.md) …"
+if ! .venv/bin/lint-imports --no-cache --no-logo > .venv/lint-imports.log 2>&1; then
+  cat .venv/lint-imports.log >&2; echo "error: an import breaks a layering contract (.importlinter)" >&2; exit 1
+fi
 .venv/bin/python -m pytest -q "$@"
 # The store-touching tests again, every node on PostgreSQL (a schema of its own per node):
 # the same behaviour on both back ends. Tests of SQLite itself are marked sqlite_only.

@@ -138,23 +138,15 @@ def meeting_record(series_id: Annotated[str, typer.Argument(help="series id")], 
                                                                    "minutes, decisions, commitments)")],
                    json_out: JsonOpt = False) -> None:
     """Record a held meeting with its decisions and commitments, in one signed write."""
-    from accord.dialogue.inputs import parse_yaml
+    from accord.core.input_files import load_model
+    from accord.dialogue.inputs import MeetingIn
 
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError("no such meeting file", source=str(file)) from None
-    data, root = parse_yaml(text, source=str(file))
-    if not isinstance(data, dict):
-        raise InputError("a meeting file is a mapping (date:, attendees:, commitments: …)", source=str(file),
-                         line=1)
-    from pydantic import ValidationError
-
-    from accord.dialogue.inputs import MeetingIn, validation_error
-    try:
-        spec = MeetingIn.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc, source=str(file), root=root) from None
+    spec, root = load_model(MeetingIn, text, source=str(file),
+                            not_a_mapping="a meeting file is a mapping (date:, attendees:, commitments: …)")
     _print_outcome(_store(dir).record_meeting(series_id, spec, source=str(file), root=root), json_out)
 
 

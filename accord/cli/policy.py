@@ -37,11 +37,11 @@ def explain(item_file: Annotated[Path, typer.Argument(help="item JSON file")],
     now = parse_rfc3339(at, field="at") if at else node.clock.now()
     d = decide(item, partner, node.agreements(), now, pinned_keys=node.pinned_keys())
     if json_out:
-        typer.echo(json.dumps({"allowed": d.allowed, "agreement": d.agreement_id, "reasons": list(d.reasons)},
+        typer.echo(json.dumps({"allowed": d.allowed, "agreement": d.agreement_id, "reasons": list(d.lines)},
                               indent=2, ensure_ascii=False))
     else:
         for r in d.reasons:
-            mark = {"ok:": "[green]✓[/]", "no:": "[red]✗[/]"}.get(r[:3], "[bold]→[/]")
+            mark = "[green]✓[/]" if r.passed else "[red]✗[/]" if r.failed else "[bold]→[/]"
             console.print(f"{mark} {r}", highlight=False)
     if not d.allowed:
         raise typer.Exit(PolicyDenied.exit_code)

@@ -83,7 +83,7 @@ def area_names(lang: str) -> dict[str, str]:
     """Area code → name in ``lang`` from the packaged geography (loaded once, every language)."""
     if not _AREA_NAMES:
         from accord.console.i18n import LANGS
-        from accord.exercise.alerting import geography
+        from accord.warning.alerts.outlines import geography
 
         areas = [a for p in geography().parties.values() for a in p.areas]
         _AREA_NAMES.update({code: {a.code: a.name(code) for a in areas} for code in LANGS})

@@ -64,7 +64,7 @@ def _path(rings: Iterable[Iterable[tuple[float, float]]]) -> str:
 
 @lru_cache(maxsize=1)
 def land_path() -> str:
-    from accord.exercise.alerting import coastlines
+    from accord.warning.alerts.outlines import coastlines
 
     return _path(coastlines(BOUNDS))
 
@@ -142,7 +142,7 @@ def _radars_svg(radars: list[Any], home: str) -> list[str]:
 def render(*, home: str, tracks: list[Any], predictions: list[Any], alerted: list[str], lang: str,
            now: datetime, t: Callable[[str], str], radars: Iterable[Any] = ()) -> str:
     """The picture's ``<svg>`` (escaped: every text comes through :func:`html.escape`)."""
-    from accord.exercise.alerting import area_outlines
+    from accord.warning.alerts.outlines import area_outlines
 
     e = html.escape
     out = [f'<svg id="picture" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '

@@ -33,7 +33,7 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass, field
 from functools import cached_property
 from datetime import datetime, timedelta
 from typing import Any
@@ -61,6 +61,14 @@ class Envelope:
     timestamp: datetime
     item: dict[str, Any]
     signature: bytes
+    #: internal: the signing bytes :func:`seal` already built (not a field: ``dataclasses.replace``
+    #: never carries them to another envelope)
+    _signed: InitVar[bytes | None] = None
+
+    def __post_init__(self, _signed: bytes | None = None) -> None:
+        object.__setattr__(self, "_given_signing", _signed)
+
+    _given_signing: bytes | None = field(init=False, default=None, repr=False, compare=False)
 
     def unsigned_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "originator": self.originator, "recipient": self.recipient,
@@ -72,6 +80,8 @@ class Envelope:
 
     @cached_property
     def _signing_bytes(self) -> bytes:  # frozen: computed once (RFC 8785 in Python is the hot spot)
+        if self._given_signing is not None:
+            return self._given_signing
         if is_party(self.originator) and is_party(self.recipient) and type(self.seq) is int \
                 and type(self.timestamp) is datetime and self.timestamp.tzinfo is not None:
             # RFC 8785 orders the members format, item, originator, recipient, seq, timestamp
@@ -159,7 +169,14 @@ def _tail(originator: str, recipient: str, seq: int, timestamp: datetime) -> byt
 
 
 def seal(item: Item, recipient: str, seq: int, identity: Identity, now: datetime) -> Envelope:
-    """Sign ``item`` for ``recipient`` as envelope number ``seq`` of ``identity.party`` → ``recipient``."""
+    """Sign ``item`` for ``recipient`` as envelope number ``seq`` of ``identity.party`` → ``recipient``.
+
+    The signing bytes are the item's cached canonical bytes spliced between fixed text
+    (:data:`_HEAD`, :func:`_tail`), not the envelope canonicalised again: for a track item,
+    sealing costs 1.4× as much the other way (``bench/canonical.py``, one run on a loaded
+    machine; for a small note the two were within noise). A property test holds the splice to
+    ``canonical_json(envelope.unsigned_json())``.
+    """
     if item.originator != identity.party:
         raise EnvelopeError(f"item {item.id} was originated by {item.originator}, not by this node "
                             f"({identity.party}); a node seals only its own items", field="item.originator")
@@ -172,9 +189,8 @@ def seal(item: Item, recipient: str, seq: int, identity: Identity, now: datetime
     # RFC 8785 orders the members format, item, originator, recipient, seq, timestamp (§3.2.3):
     # splice in the item's cached canonical bytes instead of canonicalising it again.
     signing = _HEAD + item.canonical() + _tail(identity.party, recipient, seq, unsigned.timestamp)
-    sealed = Envelope(identity.party, recipient, seq, unsigned.timestamp, unsigned.item, identity.sign(signing))
-    sealed.__dict__["_signing_bytes"] = signing  # the cached_property's slot
-    return sealed
+    return Envelope(identity.party, recipient, seq, unsigned.timestamp, unsigned.item, identity.sign(signing),
+                    _signed=signing)
 
 
 def verify_envelope(env: Envelope, *, recipient: str, keys: Mapping[str, Ed25519PublicKey], last_seq: int,
@@ -208,8 +224,7 @@ def verify_envelope(env: Envelope, *, recipient: str, keys: Mapping[str, Ed25519
         raise EnvelopeError(f"item {item.id} claims originator {item.originator} but the envelope is "
                             f"from {env.originator}", source=f"envelope {env.originator} #{env.seq}",
                             field="item.originator")
-    _prime_item_bytes(env, item)
-    return item
+    return _with_item_bytes(env, item)
 
 
 def check_sequence(env: Envelope, *, last_seq: int, window: int) -> None:
@@ -224,13 +239,13 @@ def check_sequence(env: Envelope, *, last_seq: int, window: int) -> None:
                                expected=f"<= {last_seq + window}", actual=env.seq)
 
 
-def _prime_item_bytes(env: Envelope, item: Item) -> None:
-    """Give ``item`` its canonical bytes from the envelope's verified signing bytes.
+def _with_item_bytes(env: Envelope, item: Item) -> Item:
+    """``item`` holding its canonical bytes from the envelope's verified signing bytes.
 
     The signing bytes are RFC 8785 JSON of {format, item, originator, recipient, seq, timestamp}
     in that member order (§3.2.3), built around :attr:`Envelope.item_bytes`. Those equal
     ``canonical_json(item.to_json())`` only when the item's wire form was already normal
-    (``to_json() == env.item``); otherwise nothing is primed and the item canonicalises itself
+    (``to_json() == env.item``); otherwise ``item`` is returned as it is and canonicalises itself
     when asked.
     """
     w = env.item
@@ -238,4 +253,6 @@ def _prime_item_bytes(env: Envelope, item: Item) -> None:
             and w.get("originator") == item.originator and w.get("created") == item.created_text() \
             and (w.get("body") is item.body or w.get("body") == item.body) \
             and w.get("marking") == item.marking.json_view():  # i.e. item.to_json() == env.item
-        item.__dict__["_canonical"] = env.item_bytes
+        return Item(item.kind, item.id, item.originator, item.marking, item.created, item.body, _checked=True,
+                    _wire=(w["created"], env.item_bytes))
+    return item

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from dataclasses import InitVar, dataclass
+from dataclasses import InitVar, dataclass, field
 from functools import cached_property
 from datetime import datetime
 from typing import Any
@@ -102,8 +102,12 @@ class Item:
     created: datetime
     body: dict           # JSON-serialisable payload
     _checked: InitVar[bool] = False  # internal: new_item() has validated every field already
+    #: internal: (created text, canonical bytes) already built by new_item() or verified in an
+    #: envelope; not a field, so ``dataclasses.replace`` never carries them to another item
+    _wire: InitVar[tuple[str, bytes] | None] = None
 
-    def __post_init__(self, _checked: bool = False) -> None:
+    def __post_init__(self, _checked: bool = False, _wire: tuple[str, bytes] | None = None) -> None:
+        object.__setattr__(self, "_given", _wire)
         if not _checked:
             _check_kind_and_originator(self.kind, self.originator)
             if not isinstance(self.id, str) or not self.id.startswith(f"{self.originator}:") \
@@ -115,15 +119,17 @@ class Item:
         if not _checked:
             _check_body_json(self.body)
 
-    # computed once (an item is immutable: its body must not be mutated after construction);
-    # new_item() and envelope verification fill _created_text / _canonical from bytes they hold
+    # computed once (an item is immutable: its body must not be mutated after construction),
+    # or taken from what new_item() and envelope verification already hold (``_wire``)
+    _given: tuple[str, bytes] | None = field(init=False, default=None, repr=False, compare=False)
+
     @cached_property
     def _created_text(self) -> str:
-        return to_rfc3339(self.created)
+        return self._given[0] if self._given is not None else to_rfc3339(self.created)
 
     @cached_property
     def _canonical(self) -> bytes:
-        return canonical_json(self.to_json())
+        return self._given[1] if self._given is not None else canonical_json(self.to_json())
 
     @cached_property
     def _digest(self) -> str:
@@ -180,6 +186,8 @@ def new_item(kind: str, body: dict, marking: Marking, originator: str, now: date
     The body is canonicalised once: the id's material and the item's own canonical bytes are
     both assembled from it (RFC 8785 §3.2.3 orders the members body, created, [id,] kind,
     marking, originator; tests check the result against ``canonical_json(item.to_json())``).
+    Kept for a measured reason: a track item made and canonicalised costs 1.5× as much when
+    the item is canonicalised again instead (``bench/canonical.py``).
     """
     _check_kind_and_originator(kind, originator)
     _check_marking_created_body(marking, now, body)
@@ -199,7 +207,5 @@ def new_item(kind: str, body: dict, marking: Marking, originator: str, now: date
     if len(item_id) > 256:
         raise InputError(f"item id {item_id!r} would be longer than 256 characters (kind too long)",
                          field="kind")
-    item = Item(kind, item_id, originator, marking, created, body, _checked=True)
-    item.__dict__["_created_text"] = created_text  # the cached properties' slots
-    item.__dict__["_canonical"] = head + b',"id":"' + item_id.encode() + b'"' + tail
-    return item
+    return Item(kind, item_id, originator, marking, created, body, _checked=True,
+                _wire=(created_text, head + b',"id":"' + item_id.encode() + b'"' + tail))

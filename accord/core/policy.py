@@ -14,7 +14,9 @@
    ``max_classification >= item.marking.classification``.
 
 If no agreement satisfies 3 and 4, the answer is no. Every check that was made is reported in
-``reasons`` (``"ok: …"`` or ``"no: …"``) so ``accord policy explain`` can show the whole chain.
+``reasons`` as a :class:`Reason` (passed or failed, with a code naming the check) and the last one
+is the verdict, so ``accord policy explain`` can show the whole chain. ``str(reason)`` is the text
+that is shown, stored and sent (``"ok: …"``, ``"no: …"``, ``"ALLOW: …"``/``"DENY: …"``).
 """
 
 from __future__ import annotations
@@ -31,17 +33,62 @@ from accord.core.parties import is_party, party_problem
 from accord.errors import PolicyDenied
 
 
+#: what a :class:`Reason` reports: a check that passed, one that failed, or the final answer
+OK, NO, VERDICT = "ok", "no", "verdict"
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One step of a decision: ``kind`` is :data:`OK`, :data:`NO` or :data:`VERDICT`; ``code``
+    names the check (``recipient``, ``marking``, ``agreement``, ``rule``, ``kind``, ``ceiling``,
+    ``no-agreement``: none names both parties, ``none-allows``: none in force allows it, ``decision``); ``text`` says it in words."""
+
+    kind: str
+    code: str
+    text: str
+
+    @property
+    def passed(self) -> bool:
+        return self.kind == OK
+
+    @property
+    def failed(self) -> bool:
+        return self.kind == NO
+
+    def __str__(self) -> str:
+        """The wire and ledger text: ``ok: …`` / ``no: …``, or the verdict as it is."""
+        return self.text if self.kind == VERDICT else f"{self.kind}: {self.text}"
+
+
+def _ok(code: str, text: str) -> Reason:
+    return Reason(OK, code, text)
+
+
+def _no(code: str, text: str) -> Reason:
+    return Reason(NO, code, text)
+
+
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
-    reasons: tuple[str, ...]
+    reasons: tuple[Reason, ...]
     agreement_id: str | None = None     # the agreement that allowed it, if any
 
+    @property
+    def refusals(self) -> list[Reason]:
+        """The checks that failed (empty when allowed)."""
+        return [r for r in self.reasons if r.failed]
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        """Every reason as the text shown and stored (``ok: …``, ``no: …``, the verdict)."""
+        return tuple(str(r) for r in self.reasons)
+
     def raise_if_denied(self, item: Item, recipient: str) -> "Decision":
-        """Return self if allowed, else raise :class:`PolicyDenied` carrying the ``no:`` reasons."""
+        """Return self if allowed, else raise :class:`PolicyDenied` carrying the failed checks."""
         if not self.allowed:
             raise PolicyDenied(f"sharing {item.id} with {recipient} is denied",
-                               [r for r in self.reasons if r.startswith("no:")])
+                               [str(r) for r in self.refusals], [r.text for r in self.refusals])
         return self
 
 
@@ -49,17 +96,19 @@ def decide(item: Item, recipient: str, agreements: Iterable[Agreement], now: dat
            pinned_keys: Mapping[str, Ed25519PublicKey] | None = None) -> Decision:
     """Decide whether ``item`` may be shared with ``recipient`` at ``now`` (see module docstring)."""
     o, r = item.originator, recipient
-    reasons: list[str] = []
+    reasons: list[Reason] = []
     if not is_party(r):
-        return Decision(False, (f"no: {party_problem(r, what='recipient')}",
-                                f"DENY: {item.id} → {r!r} (default deny)"))
+        problem = party_problem(r, what="recipient") or f"recipient {r!r} is not a party"
+        return Decision(False, (_no("recipient", problem),
+                                Reason(VERDICT, "decision", f"DENY: {item.id} → {r!r} (default deny)")))
     if r == o:
-        return Decision(False, (f"no: recipient {r} is the originator itself",
-                                f"DENY: {item.id} → {r} (default deny)"))
+        return Decision(False, (_no("recipient", f"recipient {r} is the originator itself"),
+                                Reason(VERDICT, "decision", f"DENY: {item.id} → {r} (default deny)")))
 
     refusal = item.marking.release_refusal(r)
     releasable = refusal is None
-    reasons.append(f"ok: marking {item.marking} releases it to {r}" if releasable else f"no: {refusal}")
+    reasons.append(_ok("marking", f"marking {item.marking} releases it to {r}") if releasable
+                   else _no("marking", str(refusal)))
 
     level = item.marking.classification
     allowed_by: str | None = None
@@ -71,33 +120,34 @@ def decide(item: Item, recipient: str, agreements: Iterable[Agreement], now: dat
         name = f"agreement {a.id} v{a.version}"
         problems = agreement_problems(a, pinned_keys, now)
         if problems:
-            reasons.extend(f"no: {name}: {p}" for p in problems)
+            reasons.extend(_no("agreement", f"{name}: {p}") for p in problems)
             continue
-        reasons.append(f"ok: {name} is in force (signed by {', '.join(a.parties)}; "
-                       f"valid {a.valid_from:%Y-%m-%d} to {a.valid_until:%Y-%m-%d})")
+        reasons.append(_ok("agreement", f"{name} is in force (signed by {', '.join(a.parties)}; "
+                           f"valid {a.valid_from:%Y-%m-%d} to {a.valid_until:%Y-%m-%d})"))
         rules = a.rules_for(o, r)
         if not rules:
-            reasons.append(f"no: {name} has no rule {o} → {r}")
+            reasons.append(_no("rule", f"{name} has no rule {o} → {r}"))
             continue
         covering = [rule for rule in rules if rule.covers(item.kind)]
         if not covering:
             pats = ", ".join(p for rule in rules for p in rule.kinds)
-            reasons.append(f"no: {name}: rule {o} → {r} covers {pats}, not {item.kind}")
+            reasons.append(_no("kind", f"{name}: rule {o} → {r} covers {pats}, not {item.kind}"))
             continue
         best = max(covering, key=lambda rule: rule.max_classification)
         if level > best.max_classification:
-            reasons.append(f"no: {name}: {item.kind} is {level.banner}, above the {o} → {r} "
-                           f"ceiling {best.max_classification.banner}")
+            reasons.append(_no("ceiling", f"{name}: {item.kind} is {level.banner}, above the {o} → {r} "
+                               f"ceiling {best.max_classification.banner}"))
             continue
-        reasons.append(f"ok: {name}: rule {o} → {r} covers {item.kind} up to "
-                       f"{best.max_classification.banner} (item is {level.banner})")
+        reasons.append(_ok("rule", f"{name}: rule {o} → {r} covers {item.kind} up to "
+                           f"{best.max_classification.banner} (item is {level.banner})"))
         allowed_by = allowed_by or a.id
     if considered == 0:
-        reasons.append(f"no: no agreement names both {o} and {r}")
+        reasons.append(_no("no-agreement", f"no agreement names both {o} and {r}"))
     elif allowed_by is None:
-        reasons.append(f"no: no agreement in force allows {item.kind} at {level.banner} from {o} to {r}")
+        reasons.append(_no("none-allows", f"no agreement in force allows {item.kind} at {level.banner} "
+                                           f"from {o} to {r}"))
 
     allowed = releasable and allowed_by is not None
-    reasons.append(f"{'ALLOW' if allowed else 'DENY'}: {item.id} → {r}"
-                   + (f" under {allowed_by}" if allowed else " (default deny)"))
+    reasons.append(Reason(VERDICT, "decision", f"{'ALLOW' if allowed else 'DENY'}: {item.id} → {r}"
+                          + (f" under {allowed_by}" if allowed else " (default deny)")))
     return Decision(allowed, tuple(reasons), allowed_by if allowed else None)

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from accord.dialogue.model import (Attendee, Commitment, Decision, Level, Link, Meeting, MeetingStatus,
                                    Series, Status)
-from accord.core.safe_yaml import parse_yaml  # re-exported: the CLI reads dialogue files with it
+from accord.core.input_files import load_model
+from accord.core.input_files import located, validation_error  # noqa: F401  (re-exported for the dialogue store)
 from accord.errors import InputError
 
 
@@ -115,54 +115,6 @@ class CommitmentUpdateIn(_In):
     note: str = ""
 
 
-# --- YAML with line numbers ----------------------------------------------------------------------
-def dotted(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for key in loc:
-        if isinstance(key, int):
-            out += f"[{key}]"
-        else:
-            out += ("." if out else "") + str(key)
-    return out
-
-
-def undotted(path: str) -> tuple[Any, ...]:
-    out: list[Any] = []
-    for part in path.split("."):
-        name, _, rest = part.partition("[")
-        if name:
-            out.append(name)
-        for idx in filter(None, rest.replace("]", "").split("[")) if rest else ():
-            out.append(int(idx))
-    return tuple(out)
-
-
-def yaml_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """1-based line of the deepest YAML node along ``loc`` (a pydantic error location)."""
-    node = root
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(key)),
-                        node)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-        else:
-            break
-    return node.start_mark.line + 1 if node is not None else None
-
-
-def validation_error(exc: ValidationError, *, source: str | None, root: yaml.Node | None = None,
-                     prefix: tuple[Any, ...] = ()) -> InputError:
-    err = exc.errors()[0]
-    loc = prefix + tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
-    msg = err["msg"].removeprefix("Value error, ")
-    more = len(exc.errors()) - 1
-    if more:
-        msg += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return InputError(msg, source=source, line=yaml_line(root, loc) if root is not None else None,
-                      field=dotted(loc) or None)
-
-
 def load_dialogue_file(path: str | Path, text: str | None = None) -> tuple[DialogueFile, yaml.Node | None]:
     """Parse and shape-check a dialogue YAML file; the YAML node tree is kept for line numbers."""
     source = str(path)
@@ -171,17 +123,5 @@ def load_dialogue_file(path: str | Path, text: str | None = None) -> tuple[Dialo
             text = Path(path).read_text(encoding="utf-8")
         except FileNotFoundError:
             raise InputError("no such dialogue file", source=source) from None
-    data, root = parse_yaml(text, source=source)
-    if not isinstance(data, dict):
-        raise InputError("a dialogue file is a mapping with 'series:' and 'meetings:'", source=source, line=1)
-    try:
-        return DialogueFile.model_validate(data), root
-    except ValidationError as exc:
-        raise validation_error(exc, source=source, root=root) from None
-
-
-def located(exc: InputError, *, source: str | None, root: yaml.Node | None, prefix: tuple[Any, ...]) -> InputError:
-    """Re-raise a model-level error with the file, line and full field path."""
-    loc = prefix + (undotted(exc.field) if exc.field else ())
-    return type(exc)(exc.detail, source=source, line=yaml_line(root, loc) if root is not None else None,
-                     field=dotted(loc) or None)
+    return load_model(DialogueFile, text, source=source,
+                      not_a_mapping="a dialogue file is a mapping with 'series:' and 'meetings:'")

@@ -17,24 +17,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
-
-from shapely.geometry import GeometryCollection, MultiPolygon, Polygon, box
 
 from accord.core.markings import Marking
 from accord.warning.alerts.engine import AlertEngine
-from accord.warning.alerts.geography import Geography
+from accord.warning.alerts.outlines import geography
 from accord.warning.alerts.rules import AlertRules
 from accord.warning.types import Prediction
 
 ALERT_MARKING = "UNCLASSIFIED//REL TO JPN, KOR, USA"
 PARTNER_PRED_MAX_AGE_S = 10.0
-
-
-@lru_cache(maxsize=1)
-def geography() -> Geography:
-    return Geography.load()
 
 
 def make_engine(party: str, *, status: str, sender: str, epoch: datetime,
@@ -78,38 +70,3 @@ def alert_step(engine: AlertEngine, t: float, own_preds: list[Prediction],
                       "lon": basis.ground_track[0][1] if basis.ground_track else None},
                      "message": m, "item": m.to_item(Marking.parse(ALERT_MARKING))})
     return msgs
-
-
-def _rings(geom: Any, bounds: tuple[float, float, float, float] | None = None,
-           tolerance: float = 0.02) -> list[list[tuple[float, float]]]:
-    """Exterior rings of a (multi)polygon, clipped to ``bounds`` (lon0, lon1, lat0, lat1) and
-    simplified for drawing (0.02° ≈ 2 km, finer than the map's pixels)."""
-    if bounds is not None:
-        lon0, lon1, lat0, lat1 = bounds
-        geom = geom.intersection(box(lon0, lat0, lon1, lat1))
-    geom = geom.simplify(tolerance, preserve_topology=False)
-    polys = geom.geoms if isinstance(geom, (MultiPolygon, GeometryCollection)) else [geom]
-    return [list(p.exterior.coords) for p in polys if isinstance(p, Polygon) and not p.is_empty]
-
-
-def coastlines(bounds: tuple[float, float, float, float]) -> list[list[tuple[float, float]]]:
-    """Land outlines (the parties' and their neighbours') inside ``bounds``, for the report map."""
-    geo = geography()
-    rings = []
-    for p in geo.parties.values():
-        rings += _rings(p.land, bounds)
-    for c in geo.countries:
-        rings += _rings(c.geometry, bounds)
-    return rings
-
-
-def area_outlines(codes: list[str], lang: str = "en") -> list[tuple[str, list[tuple[float, float]]]]:
-    """Outlines of the named admin areas (by code), named in ``lang``, for the report map and the
-    console's live picture."""
-    geo = geography()
-    out = []
-    for p in geo.parties.values():
-        for a in p.areas:
-            if a.code in codes:
-                out += [(a.name(lang), ring) for ring in _rings(a.geometry)]
-    return out

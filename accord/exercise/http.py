@@ -1,6 +1,7 @@
 """``accord exercise run --transport http``: the same exercise with every node served by its own
 uvicorn server on loopback, envelopes and tree heads travelling as signed HTTP requests
-(:class:`accord.federation.HttpTransport` → the partner API of :func:`accord.api.app.create_app`).
+(:class:`accord.federation.HttpTransport` → the partner API of :func:`accord.api.app.create_app`):
+:class:`HttpDelivery`, the :class:`~accord.exercise.delivery.Delivery` the runner is given.
 
 The simulated network still decides, in simulated time, which requests are delayed, lost or cut
 by a partition; a request that gets through is a real HTTP POST. A crashed node's server stops;
@@ -21,7 +22,7 @@ import uvicorn
 from accord.api.app import create_app
 from accord.console.sessions import login_codes, new_secret
 from accord.errors import FederationError, InputError
-from accord.exercise.runner import Runner
+from accord.exercise.nodes import World
 from accord.federation import HttpTransport
 from accord.federation.inbox import BatchAck
 from accord.federation.schema import write_lock
@@ -55,69 +56,68 @@ class _Server:
 class _Heads:
     """Tree-head exchange over HTTP, refused across a partition or to a crashed node."""
 
-    def __init__(self, runner: "HttpRunner") -> None:
-        self.r = runner
+    def __init__(self, world: World, http: HttpTransport) -> None:
+        self.world = world
+        self.http = http
 
     def _check(self, node: Any, party: str) -> None:
-        if not self.r.states[party].up or not self.r.net.reachable(node.party, party, self.r.t):
+        if not self.world.states[party].up or not self.world.net.reachable(node.party, party, self.world.t):
             raise FederationError(f"{party} unreachable from {node.party}")
 
     def get_checkpoint(self, node: Any, party: str) -> str:
         self._check(node, party)
-        return self.r.http.get_checkpoint(node, party)
+        return self.http.get_checkpoint(node, party)
 
     def get_consistency(self, node: Any, party: str, first: int, second: int) -> list[str]:
         self._check(node, party)
-        return self.r.http.get_consistency(node, party, first, second)
+        return self.http.get_consistency(node, party, first, second)
 
 
-class HttpRunner(Runner):
+class HttpDelivery:
+    """Each node behind its own server on a loopback port (``ports``, else free ones picked as
+    the partners are pinned); a batch that arrives is POSTed to the receiver's partner API."""
+
     transport = "http"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.ports = {p.code: _free_port() for p in self.s.parties}
+    def __init__(self, ports: dict[str, int] | None = None) -> None:
+        self.ports: dict[str, int] = dict(ports or {})
         self.servers: dict[str, _Server] = {}
         self.http = HttpTransport(timeout=30.0)
 
-    def _partner_url(self, party: str) -> str | None:
+    def partner_url(self, party: str) -> str | None:
+        if party not in self.ports:
+            self.ports[party] = _free_port()
         return f"http://127.0.0.1:{self.ports[party]}"
 
-    def _head_transport(self) -> Any:
-        return _Heads(self)
-
-    def setup(self) -> None:
-        super().setup()
-        for party, st in self.states.items():
+    def start(self, world: World) -> None:
+        for party, st in world.states.items():
+            self.partner_url(party)
             self.servers[party] = _Server(st.node, self.ports[party])
 
-    def _receive(self, src: str, dst: str, parsed: list[dict[str, Any]], envelopes: list[bytes]) -> BatchAck:
-        sender = self.states[src].node
+    def receive(self, world: World, src: str, dst: str, parsed: list[dict[str, Any]],
+                envelopes: list[bytes]) -> BatchAck:
+        sender = world.states[src].node
         if sender is None:  # the sender crashed with this request in flight: it is simply lost
             raise FederationError(f"{src} is down")
         return self.http.send(sender, dst, envelopes)
 
-    def _inject_node_crash(self, inj: Any, rec: dict[str, Any]) -> None:
-        server = self.servers.pop(inj.node, None)
+    def heads(self, world: World) -> Any:
+        return _Heads(world, self.http)
+
+    def node_down(self, party: str) -> None:
+        server = self.servers.pop(party, None)
         if server is not None:
             server.stop()
-        super()._inject_node_crash(inj, rec)
 
-    def _restarts(self, t: float) -> None:
-        down = {p for p, st in self.states.items() if not st.up}
-        super()._restarts(t)
-        for party in down:
-            st = self.states[party]
-            if st.up and party not in self.servers:
-                self.servers[party] = _Server(st.node, self.ports[party])
+    def node_up(self, party: str, node: Any) -> None:
+        if party not in self.servers:
+            self.servers[party] = _Server(node, self.ports[party])
 
-    def run(self, progress: bool = True) -> dict[str, Any]:
-        try:
-            return super().run(progress)
-        finally:
-            for server in self.servers.values():
-                server.stop()
-            self.http.close()
+    def close(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+        self.servers.clear()
+        self.http.close()
 
 
 @dataclass(frozen=True)
@@ -129,36 +129,36 @@ class ConsoleLink:
     login_link: str
 
 
-class ConsoleRunner(HttpRunner):
-    """``accord exercise run --console``: the HTTP exercise paced at ``speed`` times real time,
-    each node's console live on ``port + i`` (or a free port) with an exercise token of the
-    node's own party (scope ``admin``) behind a one-time login link.
+class ConsoleDelivery(HttpDelivery):
+    """``accord exercise run --console``: the HTTP delivery with each node's console live on
+    ``port + i`` (or a free port) and an exercise token of the node's own party (scope
+    ``admin``) behind a one-time login link, given to ``announce`` once every console is up.
 
     The nodes' clock is the runner's simulated clock, so the items they store, the console's
     30-minute windows and the alerts' countdowns all follow simulated time.
     """
 
-    def __init__(self, *args: Any, port: int | None = None, announce: Callable[[list[ConsoleLink]], None] | None = None,
-                 **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, parties: list[str], *, port: int | None = None,
+                 announce: Callable[[list[ConsoleLink]], None] | None = None) -> None:
+        ports = None
         if port is not None:
-            if not 1 <= port <= 65535 - len(self.s.parties):
-                raise InputError(f"port {port} out of range: {len(self.s.parties)} consecutive ports from it "
+            if not 1 <= port <= 65535 - len(parties):
+                raise InputError(f"port {port} out of range: {len(parties)} consecutive ports from it "
                                  "must fit below 65536", field="port")
-            self.ports = {p.code: port + i for i, p in enumerate(self.s.parties)}
+            ports = {p: port + i for i, p in enumerate(parties)}
+        super().__init__(ports)
         self.announce = announce or (lambda links: None)
         self.links: list[ConsoleLink] = []
 
-    def setup(self) -> None:
-        super().setup()
+    def start(self, world: World) -> None:
+        super().start(world)
         self.links = []
-        for party, st in self.states.items():
+        for party, st in world.states.items():
             assert st.node is not None
             with write_lock(st.node):
                 secret = create_token(st.node.conn, f"exercise-console-{new_secret()[:8]}", party, {"admin"},
-                                      now=self.clock.now())
+                                      now=world.clock.now())
             code = login_codes(st.node).issue(token_digest(secret))
             base = f"http://127.0.0.1:{self.ports[party]}"
             self.links.append(ConsoleLink(party, f"{base}/console/", f"{base}/console/login/once?code={code}"))
         self.announce(self.links)
-

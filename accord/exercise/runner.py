@@ -8,23 +8,29 @@ signed envelope → durable outbox → ledger; receipt verified and ledgered by 
 partners' tracks with its own (:mod:`accord.warning.fusion`) and runs the civil-defence alert
 engine (:mod:`accord.warning.alerts`) on the fused picture. Envelopes travel over a simulated
 network that applies the scenario's link faults in simulated time
-(:class:`accord.exercise.network.SimulatedNetwork`), or over loopback HTTP with
-``transport="http"``. Injects (forged and replayed envelopes, a policy-violating share, a node
+(:class:`accord.exercise.network.SimulatedNetwork`) and arrive through the runner's
+:class:`~accord.exercise.delivery.Delivery`: in process, or over loopback HTTP
+(:class:`accord.exercise.http.HttpDelivery`). Injects (:mod:`accord.exercise.injects`) (forged and replayed envelopes, a policy-violating share, a node
 crash, a ledger rewrite) are played at their times and must all be caught.
 
 The loop advances simulated time in one-second ticks; ``speed="realtime"`` sleeps so that a
-simulated second takes a wall second.
+simulated second takes a wall second. :meth:`Runner.run` returns an
+:class:`~accord.exercise.record.ExerciseRecord` of what happened; :mod:`accord.exercise.metrics`
+scores it and :mod:`accord.exercise.outputs` writes ``metrics.json`` and the report.
+
+At ~540 lines this module is over the project's ~400: it is the tick loop and the steps one tick
+takes (feed scans, track, share, deliver, fuse, alert, exchange heads, restart), each a short
+method of :class:`Runner` reading the same running state; what does not need that state lives in
+the modules beside it (deliveries, injects, truth, launches, output directory, metrics).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
 import time as wallclock
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,29 +42,32 @@ from accord.store.base import transaction
 from accord.clock import ManualClock
 from accord.core.agreements import new_agreement, sign_agreement
 from accord.core.canonical import parse_json_strict
-from accord.core.envelopes import seal
-from accord.core.identity import Identity
 from accord.core.items import Item, new_item
 from accord.core.markings import Marking
-from accord.errors import AccordError, FederationError, InputError, PolicyDenied
-from accord.exercise.metrics import _Associator
+from accord.errors import FederationError, InputError
+from accord.exercise.delivery import Delivery, InProcessDelivery
+from accord.exercise.injects import TRACK_MARKING, Injects
+from accord.exercise.launches import launches_of, sensor_of
+from accord.exercise.metrics import compute_metrics
 from accord.exercise.network import SimulatedNetwork, links_from
+from accord.exercise.nodes import NodeState
+from accord.exercise.outdir import MARKER, claim_out_dir
+from accord.exercise.outputs import write_outputs
+from accord.exercise.record import ExerciseRecord
 from accord.exercise.scenario import Scenario
-from accord.federation import receive_batch
+from accord.exercise.truth import TruthAssociator, truth_by_second
 from accord.federation.inbox import BatchAck
 from accord.federation.outbox import apply_ack, pending, share_many
 from accord.federation.schema import ensure_federation_schema
-from accord.federation.treeheads import check_partner_head, local_checkpoint, local_consistency
+from accord.federation.treeheads import check_partner_head
 from accord.node.node import Node
-from accord.warning.frames import great_circle_m, lla_to_ecef
 from accord.warning.fusion import FusedTrack, fuse
-from accord.warning.io import Sensor
-from accord.warning.sim import LaunchSpec, ScenarioSpec, SimResult, in_any_coverage, simulate
+from accord.warning.sim import ScenarioSpec, SimResult, simulate
 from accord.warning.tracking import Tracker
 from accord.warning.types import Prediction, TrackState
 
-MARKER = ".accord-exercise"
-TRACK_MARKING = "CONFIDENTIAL//REL TO JPN, KOR, USA"
+__all__ = ["MARKER", "TRACK_MARKING", "ExerciseResult", "Runner", "run_exercise"]
+
 ACK_TIMEOUT_S = 2.0
 HEAD_CHECK_PERIOD_S = 30.0
 DRAIN_LIMIT_S = 600.0
@@ -75,99 +84,14 @@ class ExerciseResult:
     sim_s: float
 
 
-# --------------------------------------------------------------------------------------------
-# Scenario → simulator
-# --------------------------------------------------------------------------------------------
-def _sensor(r: Any) -> Sensor:
-    ecef = lla_to_ecef(r.lat_deg, r.lon_deg, r.alt_m)
-    return Sensor(id=r.id, lat_deg=r.lat_deg, lon_deg=r.lon_deg, alt_m=r.alt_m, sigma_range_m=r.sigma_range_m,
-                  sigma_az_rad=r.sigma_az_rad, sigma_el_rad=r.sigma_el_rad, scan_period_s=r.scan_period_s,
-                  scan_offset_s=r.scan_offset_s, pd=r.pd, clutter_per_scan=r.clutter_per_scan,
-                  min_range_m=r.min_range_m, max_range_m=r.max_range_m, min_el_deg=r.min_el_deg,
-                  max_el_deg=r.max_el_deg, az_center_deg=r.az_center_deg, az_half_width_deg=r.az_half_width_deg,
-                  ecef_m=(float(ecef[0]), float(ecef[1]), float(ecef[2])))
-
-
-def launches_of(s: Scenario) -> list[LaunchSpec]:
-    """Explicit launches plus generated ones (seeded), as simulator launch specs."""
-    out = [LaunchSpec(id=e.id, launch_t=e.t, launch_lat_deg=e.launch.lat_deg, launch_lon_deg=e.launch.lon_deg,
-                      aim_lat_deg=e.aim.lat_deg, aim_lon_deg=e.aim.lon_deg, trajectory=e.profile)
-           for e in s.launches.explicit]
-    g = s.launches.generated
-    if g is not None:
-        rng = np.random.default_rng([g.seed, 20261125])
-        n = 0
-        tries = 0
-        while n < g.count:
-            tries += 1
-            if tries > 10_000:
-                raise InputError("launches.generated: no launch/aim pair fits ranges_km; widen the areas",
-                                 field="launches.generated.ranges_km")
-            la, lo = rng.uniform(*g.lat_deg), rng.uniform(*g.lon_deg)
-            aa, ao = rng.uniform(*g.aim_lat_deg), rng.uniform(*g.aim_lon_deg)
-            rkm = float(great_circle_m(la, lo, aa, ao)) / 1000.0
-            kind = "lofted" if rng.random() < g.lofted_fraction else "minimum-energy"
-            t = float(rng.uniform(*g.window_s))
-            if not g.ranges_km[0] <= rkm <= g.ranges_km[1]:
-                continue
-            n += 1
-            out.append(LaunchSpec(id=f"G{n:02d}", launch_t=round(t, 2), launch_lat_deg=round(la, 4),
-                                  launch_lon_deg=round(lo, 4), aim_lat_deg=round(aa, 4), aim_lon_deg=round(ao, 4),
-                                  trajectory=kind))
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# Nodes
-# --------------------------------------------------------------------------------------------
-@dataclass
-class NodeState:
-    """One party's running node and its in-memory (loseable) tracking state."""
-
-    party: str
-    dir: Path
-    node: Node | None
-    sensor_idx: list[int]
-    tracker: Tracker | None = None
-    partner_tracks: dict[tuple[str, str], TrackState] = field(default_factory=dict)
-    partner_preds: dict[tuple[str, str], Prediction] = field(default_factory=dict)
-    picture: list[FusedTrack] = field(default_factory=list)
-    in_flight_until: dict[str, float] = field(default_factory=dict)
-    failures: dict[str, int] = field(default_factory=dict)
-    up: bool = True
-    alert_engine: Any = None
-    alert_store: Any = None
-    restarts: int = 0
-    own_tracks: list[TrackState] = field(default_factory=list)
-    own_preds: list[Prediction] = field(default_factory=list)
-
-
-class _HeadTransport:
-    """Tree-head exchange over the simulated network (fails across a partition or to a down node)."""
-
-    def __init__(self, runner: "Runner") -> None:
-        self.r = runner
-
-    def _peer(self, node: Node, party: str) -> Node:
-        st = self.r.states[party]
-        if not st.up or st.node is None or not self.r.net.reachable(node.party, party, self.r.t):
-            raise FederationError(f"{party} unreachable from {node.party}")
-        return st.node
-
-    def get_checkpoint(self, node: Node, party: str) -> str:
-        return local_checkpoint(self._peer(node, party))
-
-    def get_consistency(self, node: Node, party: str, first: int, second: int) -> list[str]:
-        return local_consistency(self._peer(node, party), first, second)
-
-
 class Runner:
-    #: how envelopes travel between the nodes (``metrics.json``'s ``transport``)
-    transport = "inproc"
+    """One run of ``scenario`` into ``out_dir``; ``delivery`` carries envelopes between the
+    nodes (default: in process)."""
 
     def __init__(self, scenario: Scenario, out_dir: Path, *, seed: int | None = None, force: bool = False,
-                 speed: float | None = None) -> None:
+                 speed: float | None = None, delivery: Delivery | None = None) -> None:
         self.s = scenario
+        self.delivery: Delivery = delivery or InProcessDelivery()
         #: simulated seconds per wall-clock second (None: as fast as it goes)
         self.speed = speed if speed is not None else 1.0 if scenario.speed == "realtime" else None
         self.seed = scenario.seed if seed is None else seed
@@ -178,9 +102,9 @@ class Runner:
         self.t = 0.0
         self.net = SimulatedNetwork(links_from(scenario.links), seed=self.seed)
         self.states: dict[str, NodeState] = {}
-        self.sensors = [_sensor(r) for r in scenario.radars]
+        self.sensors = [sensor_of(r) for r in scenario.radars]
         self.sensor_owner = [r.owner for r in scenario.radars]
-        self.injects_out: list[dict[str, Any]] = []
+        self.injects = Injects(self)
         self.latencies_ms: list[float] = []
         self.created_at: dict[str, float] = {}
         self.receipts: list[tuple[str, str, float, Item]] = []  # (receiver, originator, t, item)
@@ -188,35 +112,22 @@ class Runner:
         self.fused_log: dict[str, list[tuple[float, list[FusedTrack]]]] = defaultdict(list)
         self.preds_log: list[tuple[str, float, Prediction]] = []
         self.alerts_log: list[dict[str, Any]] = []
-        self._series: dict[str, dict[str, list[tuple[float, float]]]] = {}  # GOSPA curves (metrics)
         self.crash_pending: list[tuple[float, str]] = []
-        self._deferred: list[Any] = []
 
     # --- setup -----------------------------------------------------------------------------
     def run_identity(self) -> dict[str, Any]:
         """What makes two runs the same run: scenario, seed and transport (kept in the marker)."""
         return {"scenario": self.s.name, "seed": self.seed, "transport": self.transport}
 
-    def claim_out_dir(self) -> None:
-        """Make ``out`` this run's: empty or new, or the output of the same run (replaced).
+    @property
+    def transport(self) -> str:
+        """How envelopes travel between the nodes (``metrics.json``'s ``transport``)."""
+        return self.delivery.transport
 
-        A directory Accord did not make is never touched. Another run's output (another
-        scenario, seed or transport, or one from before runs were recorded) is replaced only
-        with ``force``, so one run cannot silently overwrite the report of another.
-        """
-        marker = self.out / MARKER
-        if self.out.exists() and any(self.out.iterdir()):
-            if not marker.exists():
-                raise InputError(f"{self.out} exists and is not an exercise output directory; "
-                                 "choose another --out", field="out")
-            before = _read_marker(marker)
-            if before != self.run_identity() and not self.force:
-                raise InputError(f"{self.out} holds the output of another run ({_describe_run(before)}; this run: "
-                                 f"{_describe_run(self.run_identity())}); choose another --out, or pass --force "
-                                 "to replace it", field="out")
-            shutil.rmtree(self.out)
-        self.out.mkdir(parents=True, exist_ok=True)
-        marker.write_text(json.dumps({"format": "accord-exercise-output/1", **self.run_identity()}) + "\n")
+    def claim_out_dir(self) -> None:
+        """Make ``out`` this run's (:func:`accord.exercise.outdir.claim_out_dir`): another run's
+        output is replaced only with ``force``."""
+        claim_out_dir(self.out, self.run_identity(), force=self.force)
 
     def setup(self) -> None:
         nodes_dir = self.out / "nodes"
@@ -232,7 +143,7 @@ class Runner:
         for a, node_a in nodes.items():
             for b, node_b in nodes.items():
                 if a != b:
-                    node_a.add_partner(b, node_b.identity.public_b64, self._partner_url(b))
+                    node_a.add_partner(b, node_b.identity.public_b64, self.delivery.partner_url(b))
         keys = {p: node.identity.public_key for p, node in nodes.items()}
         for sa in self.s.agreements:
             rules = [(f, t, list(rule.kinds), rule.max_classification)
@@ -247,6 +158,7 @@ class Runner:
                 nodes[p].add_agreement(ag)
         for st in self.states.values():
             self._start_tracking(st)
+        self.delivery.start(self)
 
     def _store_radars(self, node: Node, idx: list[int]) -> None:
         """The node keeps its own radars as ``warning.radar`` items (each a warning-file header
@@ -255,12 +167,6 @@ class Runner:
         for i in idx:
             body = {k: v for k, v in asdict(self.sensors[i]).items() if k != "ecef_m"}
             node.put_item(new_item("warning.radar", body, marking, node.party, self.clock.now()))
-
-    def _partner_url(self, party: str) -> str | None:
-        return None
-
-    def _head_transport(self) -> Any:
-        return _HeadTransport(self)
 
     @staticmethod
     def _prepare(node: Node) -> None:
@@ -297,12 +203,19 @@ class Runner:
         return simulate(spec)
 
     # --- the loop ----------------------------------------------------------------------------
-    def run(self, progress: bool = True) -> dict[str, Any]:
+    def run(self, progress: bool = True) -> ExerciseRecord:
+        """Play the scenario; return the record of what happened (the nodes are closed)."""
+        try:
+            return self._run(progress)
+        finally:
+            self.delivery.close()
+
+    def _run(self, progress: bool) -> ExerciseRecord:
         wall0 = wallclock.perf_counter()
         cpu0 = wallclock.process_time()
         self.setup()
         self.sim = self.simulate()
-        self.assoc = _Associator(list(self.sim.flights))  # truth, for scoring only
+        self.assoc = TruthAssociator(self.sim.flights)  # truth, for scoring only
         det = self.sim.detections
         self.det_t = det.t
         self.det_s = det.sensor_idx
@@ -315,7 +228,7 @@ class Runner:
         ticks = int(math.ceil(duration))
         next_share = 0.0
         next_heads = HEAD_CHECK_PERIOD_S
-        self.truth_by_sec = self._truth_by_second()
+        self.truth_by_sec = truth_by_second(self.sim, self.sensors)
 
         prog = Progress(TextColumn("[bold]exercise[/] {task.description}"), BarColumn(),
                         TextColumn("{task.completed:.0f}/{task.total:.0f} s simulated"),
@@ -330,14 +243,9 @@ class Runner:
                 order_ptr = end
                 self._set_time(t)
                 while inj_ptr < len(injects) and injects[inj_ptr].t <= t:
-                    self._inject(injects[inj_ptr])
+                    self.injects.play(injects[inj_ptr])
                     inj_ptr += 1
-                retry, self._deferred = self._deferred, []
-                for inj in retry:
-                    if inj.t <= t:
-                        self._inject(inj)
-                    else:
-                        self._deferred.append(inj)
+                self.injects.play_retries(t)
                 self._restarts(t)
                 self._track_outputs(t)
                 self._deliver_due(t)
@@ -359,12 +267,20 @@ class Runner:
             drained_at = self._drain(duration)
             self._exchange_heads()
         wall = wallclock.perf_counter() - wall0
-        self.cpu_s = wallclock.process_time() - cpu0
-        metrics = self._metrics(wall, drained_at)
+        cpu_s = wallclock.process_time() - cpu0
         for st in self.states.values():
             if st.node is not None:
                 st.node.close()
-        return metrics
+        return ExerciseRecord(
+            scenario=self.s, seed=self.seed, transport=self.transport, out=self.out,
+            node_dirs={p: st.dir for p, st in self.states.items()},
+            sensor_idx={p: list(st.sensor_idx) for p, st in self.states.items()},
+            sensors=tuple(self.sensors), sensor_owner=tuple(self.sensor_owner), sim=self.sim,
+            truth_by_sec=self.truth_by_sec, own_tracks_log=dict(self.own_tracks_log), fused_log=dict(self.fused_log),
+            preds_log=self.preds_log, alerts_log=self.alerts_log, receipts=self.receipts,
+            latencies_ms=self.latencies_ms, injects=[dict(i) for i in self.injects.played],
+            network_messages=self.net.sent, network_losses=self.net.lost, partition_drops=self.net.partition_drops,
+            drained_at=drained_at, ended=self.clock.now(), wall_s=wall, cpu_s=cpu_s)
 
     def _set_time(self, t: float) -> None:
         self.t = t
@@ -455,7 +371,7 @@ class Runner:
         self._set_time(t)
         parsed = [parse_json_strict(e) for e in envelopes]
         try:
-            ack = self._receive(src, dst, parsed, envelopes)
+            ack = self.delivery.receive(self, src, dst, parsed, envelopes)
         except FederationError:
             return  # no answer: the sender will retry
         for raw, rec in zip(parsed, ack.receipts):
@@ -466,10 +382,6 @@ class Runner:
                     self.latencies_ms.append((t - self.created_at[item.id]) * 1000.0)
                 self._on_received(st, src, item)
         self.net.send(dst, src, t, ("ack", ack.to_json()))
-
-    def _receive(self, src: str, dst: str, parsed: list[dict[str, Any]], envelopes: list[bytes]) -> BatchAck:
-        """Hand a batch to the receiving node: in process here; over HTTP in :class:`HttpRunner`."""
-        return receive_batch(self.states[dst].node, parsed, sender=src)
 
     def _deliver_ack(self, src: str, dst: str, t: float, ack_json: dict[str, Any]) -> None:
         st = self.states[dst]
@@ -541,7 +453,7 @@ class Runner:
 
     # --- heads -------------------------------------------------------------------------------
     def _exchange_heads(self) -> None:
-        tr = self._head_transport()
+        tr = self.delivery.heads(self)
         for st in self.states.values():
             if not st.up or st.node is None:
                 continue
@@ -553,101 +465,18 @@ class Runner:
                 except FederationError:
                     continue
 
-    # --- injects -----------------------------------------------------------------------------
-    def _inject(self, inj: Any) -> None:
-        rec: dict[str, Any] = {"t": inj.t, "type": inj.type, "node": inj.node, "to": inj.to, "caught": False}
-        self.injects_out.append(rec)
-        try:
-            getattr(self, f"_inject_{inj.type}")(inj, rec)
-        except AccordError as exc:  # the inject itself could not be played
-            rec["how"] = f"inject failed to play: {exc}"
-
-    def _retry_next_second(self, inj: Any, rec: dict[str, Any], why_not: str) -> None:
-        """Play ``inj`` again a second later or, at the end of the run, record it as not played
-        (``why_not``)."""
-        if inj.t + 1 <= self.s.duration_s:
-            self._deferred.append(inj.model_copy(update={"t": inj.t + 1}))
-            self.injects_out.remove(rec)
-        else:
-            rec["how"] = why_not
-
-    def _postpone_while_down(self, inj: Any, rec: dict[str, Any], *parties: str) -> bool:
-        """True if a node ``inj`` acts on is down (crashed, not yet restarted): the inject is then
-        played again a second later, or — at the end of the run — recorded as not played."""
-        down = [p for p in parties if self.states[p].node is None]
-        if not down:
-            return False
-        self._retry_next_second(inj, rec, f"{', '.join(down)} down until the end of the run: the inject could "
-                                          "not be played")
-        return True
-
-    def _inject_forged_envelope(self, inj: Any, rec: dict[str, Any]) -> None:
-        if self._postpone_while_down(inj, rec, inj.to):
-            return
-        target = self.states[inj.to]
-        assert target.node is not None
-        forger = Identity.generate(inj.node)  # right name, wrong key
-        item = new_item(inj.kind, {"note": "forged by exercise inject"}, Marking.parse(TRACK_MARKING), inj.node,
-                        self.clock.now())
-        env = seal(item, inj.to, 10**9, forger, self.clock.now()).to_bytes()
-        before = len(target.node.items())
-        ack = receive_batch(target.node, [parse_json_strict(env)], sender=inj.node)
-        r = ack.receipts[0]
-        rec["caught"] = r.status == "rejected" and len(target.node.items()) == before
-        rec["how"] = f"{inj.to} rejected it: {r.code}"
-
-    def _inject_replay(self, inj: Any, rec: dict[str, Any]) -> None:
-        sender, target = self.states[inj.node], self.states[inj.to]
-        row = None
-        if sender.node is not None:
-            row = sender.node.conn.execute(
-                "SELECT envelope FROM fed_outbox WHERE recipient=? AND state='delivered' ORDER BY seq DESC LIMIT 1",
-                (inj.to,)).fetchone()
-        if row is None or target.node is None:
-            # nothing delivered yet on that link (or the target is down): try again next second
-            self._retry_next_second(inj, rec, f"nothing from {inj.node} to {inj.to} was ever delivered to replay")
-            return
-        env = bytes(row[0])
-        before = len(target.node.items())
-        ack = receive_batch(target.node, [parse_json_strict(env)], sender=inj.node)
-        r = ack.receipts[0]
-        rec["caught"] = r.status in ("duplicate", "rejected") and len(target.node.items()) == before
-        rec["how"] = f"{inj.to} answered {r.status} ({r.code or 'already applied'}); nothing stored twice"
-
-    def _inject_policy_violation(self, inj: Any, rec: dict[str, Any]) -> None:
-        if self._postpone_while_down(inj, rec, inj.node, inj.to):  # both sides' policy is checked
-            return
-        sender, target = self.states[inj.node], self.states[inj.to]
-        assert sender.node is not None and target.node is not None
-        banner = f"{inj.classification}//REL TO {inj.node}, {inj.to}"
-        item = new_item(inj.kind, {"note": "policy-violating share attempt (exercise inject)"},
-                        Marking.parse(banner), inj.node, self.clock.now())
-        before = sender.node.conn.execute("SELECT COUNT(*) FROM fed_outbox WHERE recipient=?", (inj.to,)).fetchone()[0]
-        why = "NOT refused"
-        try:
-            share_many(sender.node, [item], inj.to)
-            refused_by_sender = False
-        except PolicyDenied as exc:
-            refused_by_sender = True
-            why = "; ".join(r.removeprefix("no: ") for r in exc.reasons if r.startswith("no:"))[:200]
-        after = sender.node.conn.execute("SELECT COUNT(*) FROM fed_outbox WHERE recipient=?", (inj.to,)).fetchone()[0]
-        # A rogue sender that skipped its own check would meet the same policy at the receiver:
-        # receive_batch applies the receiver's decide() before storing anything.
-        receiver_denies = not target.node.decide(item, inj.to).allowed
-        rec["caught"] = refused_by_sender and after == before and receiver_denies
-        rec["how"] = (f"{inj.node} refused to queue it ({why}); {inj.to}'s own policy also denies it"
-                      if rec["caught"] else f"{inj.node}: {why}; receiver denies: {receiver_denies}")
-
-    def _inject_node_crash(self, inj: Any, rec: dict[str, Any]) -> None:
-        st = self.states[inj.node]
+    # --- crashes (the node_crash inject) ---------------------------------------------------------
+    def crash(self, party: str, restart_at: float) -> None:
+        """Kill ``party``'s node now: committed data is on disk, nothing else survives; it is
+        reopened from its directory at ``restart_at``."""
+        self.delivery.node_down(party)
+        st = self.states[party]
         if st.node is not None:
-            st.node.conn.close()  # committed data is on disk; nothing else survives
+            st.node.conn.close()
         st.node = None
         st.tracker = None
         st.up = False
-        self.crash_pending.append((inj.t + inj.restart_after_s, inj.node))
-        rec["how"] = f"{inj.node} crashed; restart at t={inj.t + inj.restart_after_s:.0f}s"
-        rec["_crash"] = True
+        self.crash_pending.append((restart_at, party))
 
     def _restarts(self, t: float) -> None:
         for when, party in list(self.crash_pending):
@@ -661,25 +490,7 @@ class Runner:
                 st.in_flight_until.clear()
                 st.failures.clear()
                 self._start_tracking(st)
-
-    def _inject_ledger_rewrite(self, inj: Any, rec: dict[str, Any]) -> None:
-        if self._postpone_while_down(inj, rec, inj.node):
-            return
-        node = self.states[inj.node].node
-        assert node is not None
-        entries = node.ledger.entries()
-        if len(entries) < 2:
-            rec["how"] = "ledger too short to rewrite"
-            return
-        # The node rewrites history: drops its first event and re-signs a new tree of the rest.
-        with node.write_lock, transaction(node.conn):
-            node.conn.execute("DELETE FROM ledger_leaves")
-            node.conn.execute("DELETE FROM ledger_nodes")
-        node.ledger._frontier = None
-        node.ledger.append_many([(e.type, e.data, e.time) for e in entries[1:]] +
-                                [("item.created", {"note": "rewritten history"}, self.clock.now())] * 2)
-        rec["_rewrite"] = inj.node
-        rec["how"] = f"{inj.node} rebuilt its ledger without its first event"
+                self.delivery.node_up(party, st.node)
 
     # --- end ---------------------------------------------------------------------------------
     def _drain(self, duration: float) -> float | None:
@@ -695,39 +506,6 @@ class Runner:
             self._set_time(t)
             self._network_step(t)
         return None
-
-    def _truth_by_second(self) -> dict[int, list[tuple[str, np.ndarray]]]:
-        tr = self.sim.truth
-        out: dict[int, list[tuple[str, np.ndarray]]] = defaultdict(list)
-        if len(tr.t) == 0:
-            return out
-        cov = in_any_coverage(self.sensors, tr.state[:, :3])
-        for t, mid, x, c in zip(tr.t, tr.ids, tr.state, cov):
-            if c:
-                out[int(t)].append((str(mid), x))
-        return out
-
-    def _metrics(self, wall: float, drained_at: float | None) -> dict[str, Any]:
-        from accord.exercise.metrics import compute_metrics
-
-        return compute_metrics(self, wall, drained_at)
-
-
-def _read_marker(path: Path) -> dict[str, Any] | None:
-    """The run identity an output directory's marker records (None: unknown, an older marker)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, OSError):
-        return None
-    if not isinstance(data, dict) or data.get("format") != "accord-exercise-output/1":
-        return None
-    return {k: data.get(k) for k in ("scenario", "seed", "transport")}
-
-
-def _describe_run(run: dict[str, Any] | None) -> str:
-    if run is None:
-        return "a run that did not record its scenario, seed and transport"
-    return f"scenario {run['scenario']}, seed {run['seed']}, transport {run['transport']}"
 
 
 def run_exercise(scenario: Scenario, out_dir: str | Path, *, transport: str = "inproc", seed: int | None = None,
@@ -749,20 +527,21 @@ def run_exercise(scenario: Scenario, out_dir: str | Path, *, transport: str = "i
         raise InputError(f"speed must be a positive number of times real time, got {speed}", field="speed")
     if port is not None and not console:
         raise InputError("a port is only used with the console (--console)", field="port")
+    delivery: Delivery
     if console:
-        from accord.exercise.http import ConsoleRunner
+        from accord.exercise.http import ConsoleDelivery
 
-        runner: Runner = ConsoleRunner(scenario, Path(out_dir), seed=seed, force=force, port=port,
-                                       speed=speed or CONSOLE_SPEED, announce=announce)
+        delivery = ConsoleDelivery([p.code for p in scenario.parties], port=port, announce=announce)
+        speed = speed or CONSOLE_SPEED
     elif transport == "http":
-        from accord.exercise.http import HttpRunner
+        from accord.exercise.http import HttpDelivery
 
-        runner = HttpRunner(scenario, Path(out_dir), seed=seed, force=force, speed=speed)
+        delivery = HttpDelivery()
     else:
-        runner = Runner(scenario, Path(out_dir), seed=seed, force=force, speed=speed)
-    metrics = runner.run(progress=progress)
-    from accord.exercise.metrics import write_outputs
-
-    report = write_outputs(runner, metrics)
+        delivery = InProcessDelivery()
+    runner = Runner(scenario, Path(out_dir), seed=seed, force=force, speed=speed, delivery=delivery)
+    record = runner.run(progress=progress)
+    metrics, series = compute_metrics(record)
+    report = write_outputs(record, metrics, series)
     return ExerciseResult(metrics, Path(out_dir), report, bool(metrics["passed"]), metrics["wall_s"],
                           metrics["simulated_s"])

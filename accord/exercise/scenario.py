@@ -2,23 +2,21 @@
 
 The JSON Schema of the format is generated from the model (:func:`json_schema`) and committed as
 ``docs/exercise-scenario.schema.json``; a test keeps the two in step. Validation errors name the
-file, the YAML line and the dotted field path, e.g.
+file, the YAML line and the dotted field path (:mod:`accord.core.input_files`), e.g.
 ``trilateral.yaml: line 42: field 'radars[1].pd': Input should be less than or equal to 1``.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from accord.core.parties import party_problem
-from accord.core.safe_yaml import parse_yaml
+from accord.core.input_files import load_model
 from accord.errors import InputError
 
 
@@ -222,74 +220,12 @@ class Scenario(_Model):
         return self
 
 
-# --- loading with line numbers ---------------------------------------------------------------
-
-def _node_at(root: yaml.Node | None, loc: tuple[Any, ...]) -> yaml.Node | None:
-    """Walk a composed YAML node tree along a pydantic error location; return the deepest node."""
-    node = root
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            nxt = None
-            for k, v in node.value:
-                if isinstance(k, yaml.ScalarNode) and k.value == str(key):
-                    nxt = v
-                    break
-            if nxt is None:
-                return node
-            node = nxt
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
-            if key >= len(node.value):
-                return node
-            node = node.value[key]
-        else:
-            return node
-    return node
-
-
-_WHERE = re.compile(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*): ")
-
-
-def _parse_dotted(path: str) -> tuple[Any, ...]:
-    out: list[Any] = []
-    for part in path.split("."):
-        name, _, rest = part.partition("[")
-        out.append(name)
-        if rest:
-            out.append(int(rest.rstrip("]")))
-    return tuple(out)
-
-
-def _dotted(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for key in loc:
-        if isinstance(key, int):
-            out += f"[{key}]"
-        elif isinstance(key, str) and not key.startswith(("function-", "tagged-union")):
-            out += ("." if out else "") + key
-    return out
-
-
 def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:
-    """Parse and validate a scenario; raise :class:`InputError` naming the line and field."""
-    data, root = parse_yaml(text, source=source)
-    if not isinstance(data, dict):
-        raise InputError("a scenario is a YAML mapping (name:, parties:, radars: …)", source=source, line=1)
-    try:
-        return Scenario.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        m = _WHERE.match(msg)
-        if m:  # a cross-field check names its own location: "radars[1].owner: unknown party"
-            loc = loc + _parse_dotted(m.group(1))
-            msg = msg[m.end():]
-        node = _node_at(root, loc)
-        line = node.start_mark.line + 1 if node is not None else None
-        more = len(exc.errors()) - 1
-        if more:
-            msg += f" (and {more} more problem{'s' if more > 1 else ''})"
-        raise InputError(msg, source=source, line=line, field=_dotted(loc) or None) from None
+    """Parse and validate a scenario; raise :class:`InputError` naming the line and field
+    (:func:`accord.core.input_files.load_model`)."""
+    scenario, _ = load_model(Scenario, text, source=source, where_in_message=True,
+                             not_a_mapping="a scenario is a YAML mapping (name:, parties:, radars: …)")
+    return scenario
 
 
 def load_scenario(path: str | Path) -> Scenario:

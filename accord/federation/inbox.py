@@ -387,7 +387,7 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
                 if decision is None:
                     decision = decisions[dkey] = node.decide(item, node.party)
                 if not decision.allowed:
-                    reasons = [r for r in decision.reasons if r.startswith("no:")]
+                    reasons = [str(r) for r in decision.refusals]
                     reject(orig, seq, item.id, "policy_denied",
                            f"policy of {node.party} refuses {item.kind} {item.id} from {orig}: "
                            + "; ".join(reasons), consumed=True, digest=digest)

@@ -139,8 +139,8 @@ def _play(directory: Path, nodes: dict[str, Node], clock: ManualClock) -> DemoRe
         item = node.put_item(new_item(kind, body, Marking.parse(banner), sender, clock.now()))
         decision = node.decide(item, to)
         if not decision.allowed:
-            no = [r[4:] for r in decision.reasons if r.startswith("no:")]
-            reasons = "; ".join([r for r in no if not r.startswith("no agreement in force")] or no)
+            no = decision.refusals
+            reasons = "; ".join([r.text for r in no if r.code != "none-allows"] or [r.text for r in no])
             node.ledger.append("item.rejected", {"to": to, "item_id": item.id, "reason": ("policy: " + reasons)[:500]},
                                time=clock.now())
             result.exchanges.append(Exchange(step, sender, to, kind, banner, "refused by sender", reasons, item.id))

@@ -192,7 +192,7 @@ def new_items(node: Any, dest: Destination, *, limit: int = 5000) -> tuple[list[
 def record_sent(node: Any, dest: Destination, sent: list[tuple[Item, list[str]]], cursor: int) -> None:
     """Ledger one ``item.sent_tak`` per item sent (with the UIDs of its events) and move the
     cursor, in one transaction."""
-    from accord.federation.txn import transaction
+    from accord.store.base import transaction
 
     now = node.clock.now()
     with node.write_lock:

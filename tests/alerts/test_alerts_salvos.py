@@ -149,7 +149,7 @@ def feed(seed: int, missiles: int = 4, party: str = "JPN", geo=None):
 @functools.lru_cache(maxsize=None)
 def case(seed: int):
     """One seeded case, run once for the tests that look at it."""
-    from accord.exercise.alerting import geography
+    from accord.warning.alerts.outlines import geography
     return feed(seed, geo=geography())
 
 

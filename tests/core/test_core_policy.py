@@ -42,29 +42,29 @@ JK = make(["JPN", "KOR"], [("JPN", "KOR", ["warning.*"], "SECRET"), ("KOR", "JPN
 def test_allowed_with_signed_agreement_and_reasons_explain_each_check():
     d = decide(item(), "KOR", [JK], NOW, pinned_keys=PINNED)
     assert d.allowed and d.agreement_id == "jpn-kor"
-    text = "\n".join(d.reasons)
+    text = "\n".join(d.lines)
     assert "releases it to KOR" in text and "is in force" in text and "up to SECRET" in text
-    assert d.reasons[-1].startswith("ALLOW")
+    assert d.lines[-1].startswith("ALLOW")
 
 
 def test_default_deny_without_agreements():
     d = decide(item(), "KOR", [], NOW)
-    assert not d.allowed and "no: no agreement names both JPN and KOR" in d.reasons
+    assert not d.allowed and "no: no agreement names both JPN and KOR" in d.lines
 
 
 def test_each_denial_reason():
-    assert "USA is not in REL TO" in "\n".join(decide(item(), "USA", [JK], NOW).reasons)
+    assert "USA is not in REL TO" in "\n".join(decide(item(), "USA", [JK], NOW).lines)
     above = decide(item(banner="TOP SECRET//REL TO JPN, KOR"), "KOR", [JK], NOW)
-    assert not above.allowed and any("above the JPN → KOR ceiling SECRET" in r for r in above.reasons)
+    assert not above.allowed and any("above the JPN → KOR ceiling SECRET" in r for r in above.lines)
     kind = decide(item(kind="intel.stix"), "KOR", [JK], NOW)
-    assert not kind.allowed and any("covers warning.*, not intel.stix" in r for r in kind.reasons)
+    assert not kind.allowed and any("covers warning.*, not intel.stix" in r for r in kind.lines)
     late = decide(item(), "KOR", [JK], T1)
-    assert not late.allowed and any("expired" in r for r in late.reasons)
+    assert not late.allowed and any("expired" in r for r in late.lines)
     half = make(["JPN", "KOR"], [("JPN", "KOR", ["warning.*"], "SECRET")], ["JPN"])
     unsigned = decide(item(), "KOR", [half], NOW)
-    assert not unsigned.allowed and any("missing signature of KOR" in r for r in unsigned.reasons)
+    assert not unsigned.allowed and any("missing signature of KOR" in r for r in unsigned.lines)
     red = decide(item(banner="UNCLASSIFIED//REL TO JPN, KOR//TLP:RED"), "KOR", [JK], NOW)
-    assert not red.allowed and any("TLP:RED" in r for r in red.reasons)
+    assert not red.allowed and any("TLP:RED" in r for r in red.lines)
     assert not decide(item(), "JPN", [JK], NOW).allowed
     assert not decide(item(), "kor", [JK], NOW).allowed
 
@@ -72,13 +72,13 @@ def test_each_denial_reason():
 def test_altered_agreement_does_not_allow():
     forged = replace(JK, rules=tuple(replace(r, max_classification=Classification.TOP_SECRET) for r in JK.rules))
     d = decide(item(banner="TOP SECRET//REL TO JPN, KOR"), "KOR", [forged], NOW)
-    assert not d.allowed and any("altered after" in r for r in d.reasons)
+    assert not d.allowed and any("altered after" in r for r in d.lines)
 
 
 def test_direction_matters():
     one_way = make(["JPN", "KOR"], [("KOR", "JPN", ["warning.*"], "SECRET")], ["JPN", "KOR"])
     d = decide(item(), "KOR", [one_way], NOW)
-    assert not d.allowed and any("has no rule JPN → KOR" in r for r in d.reasons)
+    assert not d.allowed and any("has no rule JPN → KOR" in r for r in d.lines)
 
 
 def test_raise_if_denied():
@@ -134,7 +134,7 @@ def test_never_allowed_outside_the_rules(it, pick, ags, now):
     recipient = it.originator if pick == 9 else others[pick % 2]
     d = decide(it, recipient, ags, now, pinned_keys=PINNED)
     if not d.allowed:
-        assert d.reasons[-1].startswith("DENY") and any(r.startswith("no:") for r in d.reasons)
+        assert d.lines[-1].startswith("DENY") and any(r.startswith("no:") for r in d.lines)
         return
     assert recipient in it.marking.rel_to and it.marking.tlp != "RED"
     assert recipient != it.originator
@@ -192,4 +192,21 @@ def test_allowed_iff_no_rule_is_broken(pair, ceiling, mutations, trilateral):
     if "unpinned_key" in mutations:
         pinned[r] = Identity.generate(r).public_key
     d = decide(it, r, [a], NOW, pinned_keys=pinned)
-    assert d.allowed == (not mutations), (mutations, d.reasons)
+    assert d.allowed == (not mutations), (mutations, d.lines)
+
+
+def test_reasons_are_typed_checks_whose_text_is_the_shown_one():
+    from accord.core.policy import NO, OK, VERDICT
+
+    d = decide(item(), "USA", [JK], NOW)
+    assert [r.kind for r in d.reasons][-1] == VERDICT and not d.allowed
+    assert [r.code for r in d.refusals] == ["marking", "no-agreement"]
+    assert all(r.kind == NO and str(r) == f"no: {r.text}" for r in d.refusals)
+    ok = decide(item(), "KOR", [JK], NOW)
+    assert ok.refusals == [] and [r.code for r in ok.reasons if r.kind == OK] == ["marking", "agreement", "rule"]
+    try:
+        d.raise_if_denied(item(), "USA")
+    except PolicyDenied as exc:
+        assert exc.reasons == [str(r) for r in d.refusals] and exc.refusals == [r.text for r in d.refusals]
+    else:
+        raise AssertionError("a denied decision must raise")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pytest
 
-from accord.exercise.alerting import geography
+from accord.warning.alerts.outlines import geography
 from accord.exercise.runner import Runner
 from accord.exercise.salvos import random_salvo
 from accord.exercise.scenario import Scenario, builtin_text, parse_scenario

@@ -105,7 +105,7 @@ def test_another_runs_output_is_replaced_only_with_force(tmp_path):
     """The same run (scenario, seed, transport) replaces its own output; another run's needs
     force; a directory Accord did not make is refused even with force (claimed before running)."""
     from accord.errors import InputError
-    from accord.exercise.http import HttpRunner
+    from accord.exercise.http import HttpDelivery
     from accord.exercise.runner import MARKER, Runner
 
     drill, out = load_scenario(DRILL), tmp_path / "out"
@@ -116,12 +116,12 @@ def test_another_runs_output_is_replaced_only_with_force(tmp_path):
     Runner(drill, out).claim_out_dir()  # the same run again: replaced
     assert not (out / "report.html").exists()
     (out / "report.html").write_text("the inproc run's report")
-    for other, differs in ((Runner(drill, out, seed=6), "seed 6"), (HttpRunner(drill, out), "transport http")):
+    for other, differs in ((Runner(drill, out, seed=6), "seed 6"), (Runner(drill, out, delivery=HttpDelivery()), "transport http")):
         with pytest.raises(InputError, match=r"holds the output of another run \(scenario small-drill, seed 5, "
                                              r"transport inproc; this run: .*" + differs + r".*--force"):
             other.claim_out_dir()
         assert (out / "report.html").read_text() == "the inproc run's report"
-    HttpRunner(drill, out, force=True).claim_out_dir()
+    Runner(drill, out, force=True, delivery=HttpDelivery()).claim_out_dir()
     assert not (out / "report.html").exists() and json.loads((out / MARKER).read_text())["transport"] == "http"
     (out / MARKER).write_text("accord exercise output; safe to delete\n")  # before runs were recorded
     with pytest.raises(InputError, match="a run that did not record its scenario, seed and transport"):
@@ -137,9 +137,10 @@ def test_cli_run_refuses_another_runs_output_before_running(tmp_path):
 
     from accord.cli.main import app
     from accord.errors import InputError
-    from accord.exercise.http import HttpRunner
+    from accord.exercise.http import HttpDelivery
+    from accord.exercise.runner import Runner
 
-    HttpRunner(load_scenario(DRILL), tmp_path / "out").claim_out_dir()
+    Runner(load_scenario(DRILL), tmp_path / "out", delivery=HttpDelivery()).claim_out_dir()
     r = CliRunner().invoke(app, ["exercise", "run", str(DRILL), "--out", str(tmp_path / "out"), "--no-progress"])
     assert isinstance(r.exception, InputError) and "holds the output of another run" in str(r.exception)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".accord-exercise"]

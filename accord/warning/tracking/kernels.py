@@ -11,12 +11,19 @@ whatever the array size. These kernels do the same arithmetic in one compiled lo
   (:meth:`SensorArray.measure`, :func:`accord.warning.tracking.association.gate_and_cost`);
 * :func:`imm_update` — the EKF update (Joseph form) of the assigned pairs and the mode
   probabilities (:func:`accord.warning.tracking.filters.ekf_update`);
-* :func:`coverage`, :func:`detections_to_ecef`, :func:`velocity_gate` — radar coverage, detection
-  positions with covariances ``J R Jᵀ``, and the two-point initiation gate.
+* :func:`coverage`, :func:`detections_to_ecef` — radar coverage
+  (:meth:`SensorArray.in_coverage`) and detection positions with covariances ``J R Jᵀ``
+  (:meth:`SensorArray.to_ecef`);
+* :func:`initiation_scan`, :func:`store_candidates` — the two-point initiation: candidates kept
+  per scan and the velocity gate between them (:mod:`accord.warning.tracking.initiation`);
+* :func:`bookkeep`, :func:`duplicates` — confirmation and deletion (:mod:`accord.warning.tracking.deletion`)
+  and dropping a younger track that duplicates an older one.
 
-The numpy functions named above are the reference implementations (and document the maths);
-``tests/warning/test_tracking_kernels.py`` checks that both agree. Compiled code is cached on
-disk (``cache=True``), so only the first run on a machine pays the compilation.
+The numpy functions named above are the reference implementations (and document the maths).
+``tests/warning/test_tracking_models.py`` checks that :func:`imm_predict`, :func:`gate` and
+:func:`imm_update` agree with them; ``tests/warning/test_tracking_lifecycle.py`` checks
+:func:`bookkeep` and :func:`duplicates` directly. Compiled code is cached on disk
+(``cache=True``), so only the first run on a machine pays the compilation.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 @njit(cache=True)
 def _propagate_model(x, j, dt, mu_g, out):
-    """Taylor step of one model's mean (see :func:`models.propagate_mean`)."""
+    """Taylor step of one model's mean (see :func:`accord.warning.tracking.models.propagate_mean`)."""
     px, py, pz = x[0], x[1], x[2]
     vx, vy, vz = x[3], x[4], x[5]
     r2 = px * px + py * py + pz * pz

@@ -1,0 +1,104 @@
+"""One way to read an input file: safe YAML (:mod:`accord.core.safe_yaml`) into a pydantic
+model, every error one line naming the file, the YAML line and the dotted field path, e.g.
+``trilateral.yaml: line 42: field 'radars[1].pd': Input should be less than or equal to 1``.
+
+:func:`load_model` serves the exercise's scenario files and the dialogue files;
+:func:`validation_error` and :func:`located` turn a pydantic error, or a check made after
+validation, into that one-line :class:`~accord.errors.InputError`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from accord.core.safe_yaml import parse_yaml
+from accord.errors import InputError
+
+M = TypeVar("M", bound=BaseModel)
+
+#: a cross-field check names its own location at the start of its message: "radars[1].owner: …"
+_WHERE = re.compile(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*): ")
+
+
+def dotted(loc: tuple[Any, ...]) -> str:
+    """A pydantic location as a field path: ``("radars", 1, "pd")`` → ``radars[1].pd``."""
+    out = ""
+    for key in loc:
+        if isinstance(key, int):
+            out += f"[{key}]"
+        elif isinstance(key, str) and not key.startswith(("function-", "tagged-union")):
+            out += ("." if out else "") + key
+    return out
+
+
+def undotted(path: str) -> tuple[Any, ...]:
+    """The inverse of :func:`dotted`."""
+    out: list[Any] = []
+    for part in path.split("."):
+        name, _, rest = part.partition("[")
+        if name:
+            out.append(name)
+        for idx in filter(None, rest.replace("]", "").split("[")) if rest else ():
+            out.append(int(idx))
+    return tuple(out)
+
+
+def yaml_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """1-based line of the deepest YAML node along ``loc`` (a pydantic error location)."""
+    node = root
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(key)), None)
+            if nxt is None:
+                break
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            break
+    return node.start_mark.line + 1 if node is not None else None
+
+
+def validation_error(exc: ValidationError, *, source: str | None, root: yaml.Node | None = None,
+                     prefix: tuple[Any, ...] = (), where_in_message: bool = False) -> InputError:
+    """The first problem of ``exc`` (and how many more) as one :class:`InputError`; with
+    ``where_in_message``, a message that starts with a field path (``radars[1].owner: …``) is
+    located there."""
+    err = exc.errors()[0]
+    loc = prefix + tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+    msg = err["msg"].removeprefix("Value error, ")
+    m = _WHERE.match(msg) if where_in_message else None
+    if m:
+        loc = loc + undotted(m.group(1))
+        msg = msg[m.end():]
+    more = len(exc.errors()) - 1
+    if more:
+        msg += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return InputError(msg, source=source, line=yaml_line(root, loc) if root is not None else None,
+                      field=dotted(loc) or None)
+
+
+def located(exc: InputError, *, source: str | None, root: yaml.Node | None, prefix: tuple[Any, ...]) -> InputError:
+    """A check made after validation (``exc`` names a field relative to ``prefix``) as an error
+    naming the file, the line and the full field path."""
+    loc = prefix + (undotted(exc.field) if exc.field else ())
+    return type(exc)(exc.detail, source=source, line=yaml_line(root, loc) if root is not None else None,
+                     field=dotted(loc) or None)
+
+
+def load_model(model: type[M], text: str, *, source: str, not_a_mapping: str,
+               where_in_message: bool = False) -> tuple[M, yaml.Node | None]:
+    """Parse ``text`` (safe YAML) and validate it as ``model``; return the model and the YAML
+    node tree (for locating later checks). A document that is not a mapping is refused with
+    ``not_a_mapping``."""
+    data, root = parse_yaml(text, source=source)
+    if not isinstance(data, dict):
+        raise InputError(not_a_mapping, source=source, line=1)
+    try:
+        return model.model_validate(data), root
+    except ValidationError as exc:
+        raise validation_error(exc, source=source, root=root, where_in_message=where_in_message) from None

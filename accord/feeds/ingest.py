@@ -181,7 +181,7 @@ class Ingest:
             js = nc.jetstream()
             await ensure_stream(js, opts.stream, opts.prefix, self.party)
             sub = await pull_consumer(js, opts.stream, opts.durable, opts.prefix, self.party,
-                                      max_pending=max(4 * opts.batch, 1000))
+                                      after_seq=self.seq, max_pending=max(4 * opts.batch, 1000))
             await self._publish(nc, [self.node.get_item(i) for i in self.last_items])  # maybe lost in a crash
             idle_since = time.perf_counter()
             while stop is None or not stop.is_set():

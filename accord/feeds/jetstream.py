@@ -42,12 +42,24 @@ async def ensure_stream(js: Any, stream: str, prefix: str, party: str) -> None:
 
 
 async def pull_consumer(js: Any, stream: str, durable: str, prefix: str, party: str,
-                        *, max_pending: int) -> Any:
-    """The durable pull subscription of the ingest: acknowledgements are cumulative (``AckAll``:
-    acknowledging a message acknowledges every earlier one), sent after the commit."""
+                        *, after_seq: int, max_pending: int) -> Any:
+    """The durable pull subscription of the ingest, delivering from stream sequence
+    ``after_seq + 1`` on: the node's stored sequence, not the server's, says where to resume.
+
+    The consumer is made anew at each start. An old one would hand out new messages first and
+    the unacknowledged ones of a killed process only once their ack wait expired, out of order.
+    Acknowledgements are cumulative (``AckAll``: acknowledging a message acknowledges every
+    earlier one), sent after the commit."""
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+    from nats.js.errors import NotFoundError
 
     check_token(durable, "consumer")
-    cfg = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.ALL, deliver_policy=DeliverPolicy.ALL,
-                         ack_wait=30.0, max_ack_pending=max_pending, filter_subject=radar_filter(prefix, party))
+    try:
+        await js.delete_consumer(stream, durable)
+    except NotFoundError:
+        pass
+    start = {"deliver_policy": DeliverPolicy.ALL} if after_seq <= 0 else \
+        {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": after_seq + 1}
+    cfg = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.ALL, ack_wait=30.0,
+                         max_ack_pending=max_pending, filter_subject=radar_filter(prefix, party), **start)
     return await js.pull_subscribe(radar_filter(prefix, party), durable=durable, stream=stream, config=cfg)

@@ -128,7 +128,7 @@ class LiveTracker:
         doc = {"format": SNAPSHOT_FORMAT, "tracker": values, "every": self.every, "w0": self.w0,
                "next_w": self.next_w, "last_sensors": self.last_sensors}
         buf = io.BytesIO()
-        np.savez(buf, **arrays)
+        np.savez(buf, allow_pickle=False, **arrays)
         return json.dumps(doc, sort_keys=True), buf.getvalue()
 
     @classmethod

@@ -83,6 +83,8 @@ def ingest(
     batch: Annotated[int, typer.Option("--batch", min=1, max=10_000, help="Scan messages per transaction at most.")] = 512,
     idle_exit: Annotated[Optional[float], typer.Option(
         "--idle-exit", help="Stop after this many seconds without a message (default: run until stopped).")] = None,
+    alerts: Annotated[bool, typer.Option("--alerts/--no-alerts",
+                                         help="Run the alert engine on the predictions (default) or not.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on exit.")] = False,
 ) -> None:
     """Consume the radar feed durably: track, predict, alert; store the items in the node and
@@ -107,7 +109,7 @@ def ingest(
     try:
         opts = IngestOptions(url=nats, stream=stream, durable=consumer or f"ingest-{node.party}", prefix=prefix,
                              marking=marking, status=status, epoch=parse_rfc3339(epoch, field="epoch"),
-                             batch=batch, idle_exit_s=idle_exit)
+                             batch=batch, idle_exit_s=idle_exit, alerts=alerts)
         ing = Ingest(node, header, opts)
 
         async def main() -> None:

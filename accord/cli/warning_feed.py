@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import signal
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -85,12 +83,15 @@ def ingest(
         "--idle-exit", help="Stop after this many seconds without a message (default: run until stopped).")] = None,
     alerts: Annotated[bool, typer.Option("--alerts/--no-alerts",
                                          help="Run the alert engine on the predictions (default) or not.")] = True,
+    log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
+    log_format: Annotated[str, typer.Option("--log-format", help="text or json (one object a line).")] = "text",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on exit.")] = False,
 ) -> None:
     """Consume the radar feed durably: track, predict, alert; store the items in the node and
     publish them on <prefix>.<party>.warning.<kind>. Resumes after its last committed scan."""
     from accord.clock import parse_rfc3339
     from accord.feeds.ingest import Ingest, IngestOptions
+    from accord.logs import configure
     from accord.node import Node
     from accord.warning.io import parse_header
 
@@ -104,7 +105,7 @@ def ingest(
         except OSError as exc:
             raise InputError(f"cannot read: {exc.strerror}", source=str(sensors)) from None
         header = parse_header(first, source=str(sensors))
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
+    configure(log_level, log_format)
     node = Node.open(dir)
     try:
         opts = IngestOptions(url=nats, stream=stream, durable=consumer or f"ingest-{node.party}", prefix=prefix,

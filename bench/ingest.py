@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import math
 import os
@@ -150,6 +151,9 @@ def latency(work: Path, det: Path, scans: list, url: str, rate: float, alerts: b
     a = np.array(lat)
     return {"rate": rate, "speed": speed, "n": len(a), "p50_ms": float(np.percentile(a, 50)) if len(a) else math.nan,
             "p99_ms": float(np.percentile(a, 99)) if len(a) else math.nan}
+
+
+print = functools.partial(print, flush=True)  # each line out at once, also into a file
 
 
 def main() -> None:

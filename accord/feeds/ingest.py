@@ -239,7 +239,8 @@ class Ingest:
         await self._publish(nc, items)
         for msg in refused:
             await msg.term()
-        good = [m for m in msgs if m not in refused]
+        bad = {id(m) for m in refused}
+        good = [m for m in msgs if id(m) not in bad]
         if good:
             await good[-1].ack()   # AckAll: every earlier message of the batch too
         await nc.flush()

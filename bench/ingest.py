@@ -163,7 +163,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--clutter", type=float, default=None, help="clutter returns per scan (default: the sample radars' 5)")
     ap.add_argument("--rate", type=float, default=2000.0, help="detections/s of the paced feed for the latency run")
-    ap.add_argument("--processes", default="1,2", help="ingest processes at once for the throughput run")
+    ap.add_argument("--processes", default="1,2",
+                    help="ingest processes at once for the throughput runs ('' for no throughput run)")
     ap.add_argument("--alerts", choices=("on", "off", "both"), default="both",
                     help="run the ingests with the alert engine on, off, or each mode both ways")
     args = ap.parse_args()
@@ -187,7 +188,7 @@ def main() -> None:
               f"({len(ref.tracks):,} track lines, {len(ref.predictions):,} predictions)")
         for alerts in {"on": [True], "off": [False], "both": [True, False]}[args.alerts]:
             label = "alerts on" if alerts else "alerts off"
-            for n in [int(x) for x in args.processes.split(",")]:
+            for n in [int(x) for x in args.processes.split(",") if x]:
                 r = throughput(work, det_path, scans, args.nats, n, alerts)
                 print(f"throughput ({label}, {n} ingest process{'es' if n > 1 else ''}): "
                       f"{r['det_per_s']:,.0f} detections/s through JetStream into the tracker "

@@ -46,6 +46,7 @@ from accord.warning.alerts import AlertEngine, AlertRules, Geography
 from accord.warning.alerts.engine import DEFAULT_EPOCH
 from accord.warning.io import DetectionsHeader, parse_header
 from accord.warning.live import LiveTracker
+from accord.warning.tracking import warm_up
 
 log = logging.getLogger("accord.feeds.ingest")
 
@@ -181,6 +182,7 @@ class Ingest:
         """Consume until ``stop`` is set (or, with ``idle_exit_s``, the stream has been idle that long)."""
         opts = self.opts
         lock = _lock(self.node.dir, opts.durable)
+        warm_up()   # load the tracker's compiled kernels before the first scan waits on them
         nc = await connect(opts.url)
         try:
             js = nc.jetstream()

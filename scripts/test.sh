@@ -6,11 +6,14 @@ cd "$(dirname "$0")/.."
 
 # System packages: Debian's Chromium for the browser tests (Playwright drives it by path, since
 # Playwright's own browser download cannot be reached), libfiu for disk-fault injection, and
-# PostgreSQL (the suite's second pass runs on it; one test also starts a server of its own).
+# PostgreSQL (the suite's second pass runs on it; one test also starts a server of its own), and
+# nats-server (JetStream) for the live-feed tests when no NATS server listens on 127.0.0.1:4222.
+nats_up() { (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; }
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v fiu-run >/dev/null 2>&1 || need+=(fiu-utils)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+nats_up || command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -37,6 +40,14 @@ if [ -z "${ACCORD_TEST_PG:-}" ] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/nul
 fi
 
 python3 -m venv .venv
+if ! nats_up && command -v nats-server >/dev/null 2>&1; then
+  # left running for later runs; its streams live under .venv/nats (tests name and delete their own)
+  mkdir -p .venv/nats
+  echo "starting nats-server with JetStream on 127.0.0.1:4222 (log: .venv/nats/server.log) …"
+  nohup nats-server -js -a 127.0.0.1 -p 4222 --store_dir "$PWD/.venv/nats" > .venv/nats/server.log 2>&1 &
+  for _ in $(seq 50); do nats_up && break; sleep 0.2; done
+  nats_up || echo "warning: nats-server did not start (see .venv/nats/server.log); the tests/feeds tests will fail" >&2
+fi
 install() {  # pip's output goes to .venv/install.log and is shown only if the install fails
   if ! .venv/bin/python -m pip install "$@" >> .venv/install.log 2>&1; then
     cat .venv/install.log >&2; echo "error: pip install $* failed (log: .venv/install.log)" >&2; exit 1

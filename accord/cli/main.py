@@ -55,7 +55,7 @@ def version() -> None:
 # ``accord node serve`` from the federation module). Areas not present in a checkout are skipped.
 _AREAS = [
     "node", "agreement", "policy", "ledger", "federation",
-    "warning", "warning_track", "warning_alerts",
+    "warning", "warning_track", "warning_alerts", "warning_feed",
     "intel", "dialogue", "exercise", "demo", "tak",
 ]
 

@@ -566,7 +566,9 @@ class AlertEngine:
                                "fallen": i.fallen, "suspects": dict(sorted(i.suspects.items()))}
                               for i in self._incidents if i.open],
                 "suspects": {k: {"since": s.since, "last": s.last.to_json()}
-                             for k, s in sorted(self._suspects.items())}}
+                             for k, s in sorted(self._suspects.items())},
+                # each bound track's latest prediction: where its missile is now (_elsewhere)
+                "last": {k: p.to_json() for k, p in sorted(self._last.items())}}
 
     @classmethod
     def restore(cls, snapshot: dict[str, Any], rules: AlertRules, geography: Geography, sender: str,
@@ -604,6 +606,9 @@ class AlertEngine:
                     eng._by_track[tid] = inc
             for k, s in snapshot["suspects"].items():
                 eng._suspects[str(k)] = _Suspect(float(s["since"]), Prediction.from_json(s["last"]))
+            for k, p in (snapshot.get("last") or {}).items():  # absent from snapshots before it was kept
+                if str(k) in eng._by_track:
+                    eng._last[str(k)] = Prediction.from_json(p)
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"alert engine snapshot is damaged: {exc!r}", field="incidents") from None
         eng._incidents.sort(key=lambda i: i.serial)

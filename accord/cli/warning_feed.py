@@ -1,0 +1,175 @@
+"""``accord warning feed | ingest | watch``: live radar feeds over NATS JetStream (docs/feeds.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from accord.errors import ConfigError, InputError
+
+console = Console(soft_wrap=True)
+
+NatsOpt = Annotated[str, typer.Option("--nats", help="NATS server URL, e.g. nats://127.0.0.1:4222.")]
+StreamOpt = Annotated[str, typer.Option("--stream", help="JetStream stream of the radar feed (created if absent).")]
+PrefixOpt = Annotated[str, typer.Option("--prefix", help="Subject prefix: <prefix>.<party>.radar.<sensor>.")]
+
+
+def _speed(value: str) -> float:
+    if value in ("max", "0"):
+        return 0.0
+    try:
+        v = float(value)
+    except ValueError:
+        raise InputError(f"--speed {value!r}: give a number > 0, or 0/max for as fast as possible",
+                         field="speed") from None
+    if not v >= 0 or v == float("inf"):
+        raise InputError(f"--speed {value!r}: give a number > 0, or 0/max for as fast as possible", field="speed")
+    return v
+
+
+def feed(
+    detections: Annotated[Path, typer.Argument(help="detections.jsonl to publish as a live feed.")],
+    nats: NatsOpt,
+    party: Annotated[str, typer.Option("--party", help="Party whose radars these are (subject token).")],
+    speed: Annotated[str, typer.Option("--speed", help="Times real time (2 = twice as fast); 0 or max: as fast as possible.")] = "1",
+    stream: StreamOpt = "ACCORD_RADAR",
+    prefix: PrefixOpt = "accord",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Publish DETECTIONS scan by scan to JetStream, one subject per radar, timed by the scan times."""
+    from accord.core.parties import check_party
+    from accord.feeds.feed import publish_scans
+    from accord.feeds.scans import scans_of
+    from accord.warning.io import read_detections
+
+    party = check_party(party.upper())
+    _, det = read_detections(detections)
+    scans = list(scans_of(det))
+    res = asyncio.run(publish_scans(nats, scans, party=party, stream=stream, prefix=prefix, speed=_speed(speed)))
+    summary = {"scans": res.scans, "detections": res.detections, "duplicates": res.duplicates,
+               "seconds": round(res.seconds, 3), "stream": stream,
+               "subjects": f"{prefix}.{party}.radar.<sensor>"}
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    console.print(f"published {res.scans:,} scans ({res.detections:,} detections) to stream {stream} on "
+                  f"{prefix}.{party}.radar.<sensor> in {res.seconds:.2f} s"
+                  + (f"; {res.duplicates:,} already there (same message id), not stored again" if res.duplicates else ""),
+                  highlight=False)
+
+
+def ingest(
+    dir: Annotated[Path, typer.Option("--dir", help="Node directory to store tracks, predictions and alerts in.")],
+    nats: NatsOpt,
+    sensors: Annotated[Optional[Path], typer.Option(
+        "--sensors", help="The radars: a detections file (its header line is read). Needed the first time.")] = None,
+    stream: StreamOpt = "ACCORD_RADAR",
+    prefix: PrefixOpt = "accord",
+    consumer: Annotated[Optional[str], typer.Option(
+        "--consumer", help="Durable consumer name (default ingest-<party>).")] = None,
+    marking: Annotated[Optional[str], typer.Option(
+        "--marking", help="Marking of the track and prediction items (default CONFIDENTIAL//REL TO <party>).")] = None,
+    status: Annotated[str, typer.Option("--status", help="CAP status of the alerts: Exercise or Actual.")] = "Exercise",
+    epoch: Annotated[str, typer.Option("--epoch", help="Wall-clock time of scan time t=0 (RFC 3339).")]
+    = "2026-01-01T00:00:00Z",
+    batch: Annotated[int, typer.Option("--batch", min=1, max=10_000, help="Scan messages per transaction at most.")] = 512,
+    idle_exit: Annotated[Optional[float], typer.Option(
+        "--idle-exit", help="Stop after this many seconds without a message (default: run until stopped).")] = None,
+    alerts: Annotated[bool, typer.Option("--alerts/--no-alerts",
+                                         help="Run the alert engine on the predictions (default) or not.")] = True,
+    log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
+    log_format: Annotated[str, typer.Option("--log-format", help="text or json (one object a line).")] = "text",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on exit.")] = False,
+) -> None:
+    """Consume the radar feed durably: track, predict, alert; store the items in the node and
+    publish them on <prefix>.<party>.warning.<kind>. Resumes after its last committed scan."""
+    from accord.clock import parse_rfc3339
+    from accord.feeds.ingest import Ingest, IngestOptions
+    from accord.logs import configure
+    from accord.node import Node
+    from accord.warning.io import parse_header
+
+    if status not in ("Exercise", "Actual"):
+        raise InputError(f"--status {status!r}: Exercise or Actual", field="status")
+    header = None
+    if sensors is not None:
+        try:
+            with sensors.open("r", encoding="utf-8") as fh:
+                first = fh.readline()
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror}", source=str(sensors)) from None
+        header = parse_header(first, source=str(sensors))
+    configure(log_level, log_format)
+    node = Node.open(dir)
+    try:
+        opts = IngestOptions(url=nats, stream=stream, durable=consumer or f"ingest-{node.party}", prefix=prefix,
+                             marking=marking, status=status, epoch=parse_rfc3339(epoch, field="epoch"),
+                             batch=batch, idle_exit_s=idle_exit, alerts=alerts)
+        ing = Ingest(node, header, opts)
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await ing.run(stop)
+
+        asyncio.run(main())
+    finally:
+        node.close()
+    summary = ing.summary.to_json()
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    console.print(f"ingested {summary['scans']:,} scans ({summary['detections']:,} detections), stored "
+                  f"{summary['items']:,} items; refused {summary['refused']}, skipped {summary['skipped']} "
+                  "already processed", highlight=False)
+
+
+def watch(
+    nats: NatsOpt,
+    party: Annotated[str, typer.Option("--party", help="Party whose warning events to follow.")],
+    prefix: PrefixOpt = "accord",
+    count: Annotated[Optional[int], typer.Option("--count", min=1, help="Stop after this many events.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One item (JSON) a line.")] = False,
+) -> None:
+    """Print the warning events (tracks, predictions, alerts) an ingest publishes, as they come."""
+    from accord.core.parties import check_party
+    from accord.feeds.watch import watch as run
+
+    def show(item) -> None:
+        if as_json:
+            typer.echo(json.dumps(item.to_json(), ensure_ascii=False, separators=(",", ":")))
+            return
+        b = item.body
+        what = {"warning.track": lambda: f"track {b.get('track_id')} t={b.get('t')}",
+                "warning.prediction": lambda: f"prediction {b.get('track_id')} t={b.get('t')} "
+                                              f"impact {b.get('impact_lat_deg', 0):.2f},{b.get('impact_lon_deg', 0):.2f}",
+                "warning.alert": lambda: f"alert {b.get('msgType')} {b.get('identifier')}"}.get(item.kind, lambda: "")()
+        typer.echo(f"{item.created_text()} {item.kind} {what} {item.id}")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run(nats, check_party(party.upper()), show, prefix=prefix, stop=stop, limit=count,
+                  on_error=lambda line: typer.echo(f"warning: {line}", err=True))
+
+    asyncio.run(main())
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``feed``, ``ingest`` and ``watch`` to the ``accord warning`` app."""
+    for group in root.registered_groups:
+        if group.name == "warning" and group.typer_instance is not None:
+            for name, fn in (("feed", feed), ("ingest", ingest), ("watch", watch)):
+                group.typer_instance.command(name)(fn)
+            return
+    raise ConfigError("accord warning is missing: cannot add feed/ingest/watch")  # pragma: no cover

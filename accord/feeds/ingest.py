@@ -1,0 +1,284 @@
+"""``accord warning ingest``: a durable JetStream consumer that tracks, predicts and alerts live.
+
+The loop, one batch of scan messages at a time (those JetStream has, up to ``batch``):
+
+1. skip messages at or below the stored stream sequence (processed before a crash, not yet
+   acknowledged); check each other scan (:func:`accord.feeds.scans.parse_scan`, then time order
+   and radar, :meth:`LiveTracker.check`) — a bad one is logged in one line and *terminated*
+   (JetStream never redelivers it), and nothing of it is stored;
+2. feed the good scans to the :class:`LiveTracker`; each whole second it completes gives
+   ``warning.track`` items (every confirmed track) and ``warning.prediction`` items, and the
+   predictions go through the :class:`AlertEngine` (ticked every second, as
+   :func:`accord.warning.alerts.batch.run_engine` does) for ``warning.alert`` items;
+3. store the items, the tracker and engine snapshots and the last sequence in **one**
+   transaction (:class:`accord.feeds.state.IngestStore`); the items are ledgered
+   ``item.created``, so a serving node shares them under its standing rules and the policy as
+   it does any item;
+4. publish each item on ``<prefix>.<party>.warning.<track|prediction|alert>`` (its canonical
+   JSON, ``Nats-Msg-Id`` = the item id), then acknowledge the batch (``AckAll`` on its last
+   message).
+
+Item ids derive from the content and the scenario time (``epoch + t``), so the same detections
+always give the same items: a replay could not duplicate one. One process per consumer (a lock
+file in the node directory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from accord.core.items import Item, new_item
+from accord.core.markings import Marking
+from accord.errors import ConfigError, InputError
+from accord.feeds.jetstream import connect, ensure_stream, pull_consumer
+from accord.feeds.scans import check_prefix, check_token, parse_scan, warning_subject
+from accord.feeds.state import IngestState, IngestStore
+from accord.warning.alerts import AlertEngine, AlertRules, Geography
+from accord.warning.alerts.engine import DEFAULT_EPOCH
+from accord.warning.io import DetectionsHeader, parse_header
+from accord.warning.live import LiveTracker
+from accord.warning.tracking import warm_up
+
+log = logging.getLogger("accord.feeds.ingest")
+
+
+@dataclass
+class IngestSummary:
+    scans: int = 0
+    detections: int = 0
+    refused: int = 0
+    skipped: int = 0            # already processed before a restart
+    items: int = 0
+    first_fetch: float | None = None   # perf_counter of the first message received
+    last_commit: float | None = None   # perf_counter of the last commit
+    cpu0: float | None = None          # process CPU time at the first message
+    cpu1: float | None = None          # process CPU time at the last commit
+    batches: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        busy = (self.last_commit - self.first_fetch) if self.first_fetch and self.last_commit else None
+        cpu = (self.cpu1 - self.cpu0) if self.cpu0 is not None and self.cpu1 is not None else None
+        return {"scans": self.scans, "detections": self.detections, "refused": self.refused,
+                "skipped": self.skipped, "items": self.items, "batches": self.batches,
+                "busy_seconds": None if busy is None else round(busy, 4),
+                "cpu_seconds": None if cpu is None else round(cpu, 4),
+                "detections_per_s": round(self.detections / busy) if busy else None,
+                "detections_per_cpu_s": round(self.detections / cpu) if cpu else None}
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    url: str
+    stream: str
+    durable: str
+    prefix: str = "accord"
+    marking: str | None = None     # default CONFIDENTIAL//REL TO <party>
+    status: str = "Exercise"
+    sender: str | None = None
+    epoch: datetime = DEFAULT_EPOCH
+    batch: int = 512
+    idle_exit_s: float | None = None
+    alerts: bool = True            # False: tracks and predictions only (alerting done elsewhere)
+
+
+class Ingest:
+    """The consumer of one node (see the module docstring). ``header``: the radars, or None to
+    use the ones the stored state was made with."""
+
+    def __init__(self, node: Any, header: DetectionsHeader | None, opts: IngestOptions) -> None:
+        check_prefix(opts.prefix)
+        check_token(opts.stream, "stream")
+        check_token(opts.durable, "consumer")
+        self.node, self.opts, self.party = node, opts, node.party
+        self.marking = Marking.parse(opts.marking or f"CONFIDENTIAL//REL TO {node.party}")
+        self.store = IngestStore(node, f"{opts.stream}/{opts.durable}")
+        saved = self.store.load()
+        if header is None and saved is None:
+            raise ConfigError("no radars: give --sensors (a detections file or its header line) the first time")
+        if saved is not None:
+            stored = parse_header(saved.sensors, source="stored ingest state")
+            if header is not None and header.to_json() != stored.to_json():
+                raise ConfigError(f"--sensors lists other radars than the ones consumer {opts.durable} "
+                                  "tracked with so far; use a new --consumer for a new radar list")
+            header = stored
+        assert header is not None
+        self.header = header
+        self.sensors_json = json.dumps(header.to_json(), sort_keys=True)
+        rules = AlertRules(party=self.party)
+        geo = Geography.load(None, parties=[self.party])
+        sender = opts.sender or f"accord.{self.party.lower()}.example"
+        if saved is None:
+            self.live = LiveTracker(header.sensors)
+            self.engine = AlertEngine(rules, geo, sender, opts.status, epoch=opts.epoch)
+            self.seq, self.clock, self.last_items, self.scans, self.detections = 0, None, [], 0, 0
+        else:
+            self.live = LiveTracker.restore(header.sensors, saved.tracker, saved.arrays)
+            self.engine = AlertEngine.restore(json.loads(saved.engine), rules, geo, sender, opts.status,
+                                              epoch=opts.epoch)
+            self.seq, self.clock, self.last_items = saved.stream_seq, saved.alert_clock, saved.last_items
+            self.scans, self.detections = saved.scans, saved.detections
+        self.summary = IngestSummary()
+
+    # --- the pure part: scans in, items out ---------------------------------------------------
+    def _when(self, t: float) -> datetime:
+        return self.opts.epoch + timedelta(seconds=t)
+
+    def _alerts(self, preds: list[Any], seconds: list[int]) -> list[Any]:
+        """Feed predictions and clock ticks to the engine as run_engine does for a file."""
+        out: list[Any] = []
+
+        def tick(until: float) -> None:
+            if self.clock is None:
+                return
+            while self.clock + 1.0 <= until:
+                self.clock += 1.0
+                out.extend(self.engine.on_time(self.clock))
+
+        for q in sorted(preds, key=lambda p: (p.t, p.track_id)):
+            if self.clock is None:
+                self.clock = float(math.floor(q.t))
+            tick(q.t)
+            out.extend(self.engine.on_prediction(q, q.t))
+        if seconds:
+            tick(float(seconds[-1]))
+        return out
+
+    def process(self, t: float, sensor: str, plots: Any) -> list[Item]:
+        """One checked scan through tracker and alert engine; the items it makes final."""
+        out = self.live.process(t, sensor, plots)
+        self.scans += 1
+        self.detections += len(plots)
+        if not out.seconds:
+            return []
+        party, mk = self.party, self.marking
+        items = []
+        for tr in out.tracks:
+            items.append(new_item("warning.track", _whole({**tr.to_json(), "source": party}), mk, party,
+                                  self._when(tr.t)))
+        for p in out.predictions:
+            items.append(new_item("warning.prediction", _whole(p.to_json()), mk, party, self._when(p.t)))
+        if self.opts.alerts:
+            items += [m.to_item() for m in self._alerts(out.predictions, out.seconds)]
+        return items
+
+    def state(self) -> IngestState:
+        tracker, arrays = self.live.snapshot()
+        engine = json.dumps(self.engine.snapshot(), sort_keys=True)
+        return IngestState(self.seq, self.sensors_json, tracker, arrays, engine, self.clock,
+                           self.last_items, self.scans, self.detections)
+
+    # --- the loop ----------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event | None = None) -> IngestSummary:
+        """Consume until ``stop`` is set (or, with ``idle_exit_s``, the stream has been idle that long)."""
+        opts = self.opts
+        lock = _lock(self.node.dir, opts.durable)
+        warm_up()   # load the tracker's compiled kernels before the first scan waits on them
+        nc = await connect(opts.url)
+        try:
+            js = nc.jetstream()
+            await ensure_stream(js, opts.stream, opts.prefix, self.party)
+            sub = await pull_consumer(js, opts.stream, opts.durable, opts.prefix, self.party,
+                                      after_seq=self.seq, max_pending=max(4 * opts.batch, 1000))
+            await self._publish(nc, [self.node.get_item(i) for i in self.last_items])  # maybe lost in a crash
+            idle_since = time.perf_counter()
+            while stop is None or not stop.is_set():
+                try:
+                    msgs = await sub.fetch(batch=opts.batch, timeout=0.5)
+                except asyncio.TimeoutError:
+                    msgs = []
+                if not msgs:
+                    if opts.idle_exit_s is not None and time.perf_counter() - idle_since >= opts.idle_exit_s:
+                        break
+                    continue
+                if self.summary.first_fetch is None:
+                    self.summary.first_fetch, self.summary.cpu0 = time.perf_counter(), time.process_time()
+                await self._batch(nc, msgs)
+                idle_since = time.perf_counter()
+        finally:
+            await nc.close()
+            os.close(lock)
+        return self.summary
+
+    async def _batch(self, nc: Any, msgs: list[Any]) -> None:
+        s = self.summary
+        items: list[Item] = []
+        refused: list[Any] = []
+        for msg in msgs:
+            seq = msg.metadata.sequence.stream
+            if seq <= self.seq:
+                s.skipped += 1
+                continue
+            try:
+                scan = parse_scan(msg.data, msg.subject)
+                self.live.check(scan.t, scan.sensor)
+            except InputError as exc:
+                log.error("ingest: scan message %d on %s refused: %s", seq, msg.subject, exc,
+                          extra={"event": "feed.scan_refused", "stream_seq": seq})
+                refused.append(msg)
+                self.seq = seq
+                continue
+            items += self.process(scan.t, scan.sensor, scan.plots)
+            s.scans += 1
+            s.detections += len(scan.plots)
+            self.seq = seq
+        self.last_items = [i.id for i in items]
+        # the whole batch — items, tracker, engine, sequence — or nothing; acknowledged after
+        new = await asyncio.to_thread(self.store.commit, items, self.state())
+        s.items += len(new)
+        s.batches += 1
+        s.refused += len(refused)
+        s.last_commit, s.cpu1 = time.perf_counter(), time.process_time()
+        await self._publish(nc, items)
+        for msg in refused:
+            await msg.term()
+        bad = {id(m) for m in refused}
+        good = [m for m in msgs if id(m) not in bad]
+        if good:
+            await good[-1].ack()   # AckAll: every earlier message of the batch too
+        await nc.flush()
+
+    async def _publish(self, nc: Any, items: list[Item]) -> None:
+        for it in items:
+            await nc.publish(warning_subject(self.opts.prefix, self.party, it.kind), it.canonical(),
+                             headers={"Nats-Msg-Id": it.id})
+
+
+_EXACT = 2.0**53
+
+
+def _whole(v: Any) -> Any:
+    """``v`` with every integral float below 2^53 as an int: the same RFC 8785 bytes (ES6 writes
+    5.0 as 5), but the body then takes :func:`accord.core.canonical.canonical_json`'s orjson path
+    (a whole-second ``t`` would send every track and prediction down the slower one)."""
+    if type(v) is float:
+        return int(v) if v.is_integer() and -_EXACT < v < _EXACT else v
+    if type(v) is dict:
+        return {k: _whole(x) for k, x in v.items()}
+    if type(v) is list:
+        return [_whole(x) for x in v]
+    return v
+
+
+def _lock(directory: Any, durable: str) -> int:
+    """Hold ``DIR/ingest-<consumer>.lock`` (flock) for the process's life: one ingest per consumer."""
+    path = os.path.join(str(directory), f"ingest-{durable}.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ConfigError(f"another `accord warning ingest` runs consumer {durable} on this node "
+                          f"({path} is locked)") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd

@@ -1,0 +1,131 @@
+"""Radar scans as live-feed messages: subjects, the message body, its checks (pure, no I/O).
+
+A feed carries one message per radar **scan** — every plot of one radar at one time — on the
+subject ``<prefix>.<party>.radar.<sensor>`` (prefix ``accord`` by default)::
+
+    {"t": 125.5, "sensor": "JPN-TPY1", "plots": [[range_m, az_rad, el_rad], ...]}
+
+A scan is the unit a radar reports and the unit the tracker processes, so a consumer knows a scan
+is complete when its message arrives (with one message per plot it could not know until the
+next scan came). The message id (JetStream's ``Nats-Msg-Id``) is derived from the content, so a
+feed published twice is stored once within the stream's duplicate window.
+
+Checks are those of a detections file (``docs/formats/warning-files.md``): ``t ≥ 0`` and finite,
+``range_m > 0``, ``az_rad`` in [0, 2π), ``el_rad`` in [−π/2, π/2], the sensor named in the body
+being the subject's; a failure raises :class:`InputError` naming the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from accord.core.canonical import parse_json_strict
+from accord.errors import AccordError, InputError
+from accord.warning.io import Detections
+
+MAX_SCAN_BYTES = 4 * 1024 * 1024     # a scan message larger than this is refused unread
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+KINDS = {"warning.track": "track", "warning.prediction": "prediction", "warning.alert": "alert"}
+
+
+def check_token(value: str, what: str) -> str:
+    """A NATS subject token (letters, digits, ``-``, ``_``): sensors, parties, prefixes, names."""
+    if not _TOKEN.match(value or ""):
+        raise InputError(f"{what} {value!r} must be 1-64 letters, digits, '-' or '_' "
+                         "(it becomes part of a NATS subject or name)", field=what)
+    return value
+
+
+def check_prefix(prefix: str) -> str:
+    """A subject prefix: one or more tokens joined by dots (``accord``, ``test.abc``)."""
+    for part in prefix.split("."):
+        check_token(part, "subject prefix")
+    return prefix
+
+
+def radar_subject(prefix: str, party: str, sensor: str) -> str:
+    return f"{prefix}.{party}.radar.{check_token(sensor, 'sensor')}"
+
+
+def radar_filter(prefix: str, party: str) -> str:
+    return f"{prefix}.{party}.radar.>"
+
+
+def warning_subject(prefix: str, party: str, kind: str) -> str:
+    """``<prefix>.<party>.warning.<track|prediction|alert>`` for an item kind."""
+    return f"{prefix}.{party}.warning.{KINDS[kind]}"
+
+
+@dataclass(frozen=True)
+class Scan:
+    t: float
+    sensor: str
+    plots: np.ndarray   # (n, 3): range m, azimuth rad, elevation rad
+
+    def payload(self) -> bytes:
+        return json.dumps({"t": self.t, "sensor": self.sensor, "plots": self.plots.tolist()},
+                          separators=(",", ":")).encode()
+
+
+def msg_id(payload: bytes) -> str:
+    """The de-duplication id of a scan message: a digest of its bytes."""
+    return hashlib.sha256(payload).hexdigest()[:32]
+
+
+def scans_of(det: Detections) -> Iterator[Scan]:
+    """The scans of a detections file: runs of equal time and radar, in file order (as
+    :func:`accord.warning.pipeline.track_detections` splits them)."""
+    t, s = det.t, det.sensor_idx
+    n = len(t)
+    if n == 0:
+        return
+    starts = np.flatnonzero(np.r_[True, (np.diff(t) != 0) | (np.diff(s) != 0)])
+    ends = np.r_[starts[1:], n]
+    rae = np.column_stack([det.range_m, det.az_rad, det.el_rad])
+    ids = det.sensor_ids
+    for a, b in zip(starts.tolist(), ends.tolist()):
+        yield Scan(float(t[a]), ids[int(s[a])], rae[a:b])
+
+
+def parse_scan(data: bytes, subject: str) -> Scan:
+    """Decode and check one scan message received on ``subject``."""
+    if len(data) > MAX_SCAN_BYTES:
+        raise InputError(f"scan message of {len(data)} bytes exceeds {MAX_SCAN_BYTES}")
+    try:
+        obj = parse_json_strict(data)
+    except AccordError as exc:
+        raise InputError(f"not a JSON scan: {exc}") from None
+    if not isinstance(obj, dict):
+        raise InputError("a scan must be a JSON object {t, sensor, plots}")
+    sensor = obj.get("sensor")
+    if not isinstance(sensor, str):
+        raise InputError("missing or non-string sensor", field="sensor")
+    tail = subject.rsplit(".", 1)[-1]
+    if sensor != tail:
+        raise InputError(f"sensor {sensor!r} sent on the subject of sensor {tail!r}", field="sensor")
+    t = obj.get("t")
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0:
+        raise InputError(f"t must be a finite number ≥ 0, got {t!r}", field="t")
+    plots = obj.get("plots")
+    if not isinstance(plots, list):
+        raise InputError("plots must be a list of [range_m, az_rad, el_rad]", field="plots")
+    for i, p in enumerate(plots):
+        if (not isinstance(p, list) or len(p) != 3
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)):
+            raise InputError(f"plot {i} must be [range_m, az_rad, el_rad] numbers", field="plots")
+    rae = np.array(plots, dtype=float).reshape(-1, 3)
+    bad = ~np.isfinite(rae).all(axis=1)
+    for i, name, ok in ((0, "range_m", rae[:, 0] > 0), (1, "az_rad", (rae[:, 1] >= 0) & (rae[:, 1] < 2 * math.pi)),
+                        (2, "el_rad", np.abs(rae[:, 2]) <= math.pi / 2)):
+        wrong = np.flatnonzero(bad | ~ok)
+        if len(wrong):
+            k = int(wrong[0])
+            raise InputError(f"plot {k}: {name} {plots[k][i]!r} out of range or not finite", field=name)
+    return Scan(float(t), sensor, rae)

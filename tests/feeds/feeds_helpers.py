@@ -1,0 +1,62 @@
+"""Running the live-feed commands as the operator does (real processes) and reading the node."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+
+from accord.feeds.ingest import Ingest, IngestOptions
+from accord.feeds.scans import scans_of
+from accord.node import Node
+from accord.warning.io import read_detections
+
+MARKING = "CONFIDENTIAL//REL TO JPN, KOR, USA"
+KINDS = ("warning.track", "warning.prediction", "warning.alert")
+
+
+def accord(*args: str) -> list[str]:
+    return [sys.executable, "-m", "accord.cli.main", *map(str, args)]
+
+
+def ingest_cmd(node_dir, nats_url, names, detections, *extra) -> list[str]:
+    return accord("warning", "ingest", "--dir", node_dir, "--nats", nats_url, "--sensors", detections,
+                  "--stream", names.stream, "--prefix", names.prefix, "--consumer", names.consumer,
+                  "--marking", MARKING, *extra)
+
+
+def feed_cmd(detections, nats_url, names, speed="max") -> list[str]:
+    return accord("warning", "feed", detections, "--nats", nats_url, "--party", "JPN", "--speed", speed,
+                  "--stream", names.stream, "--prefix", names.prefix, "--json")
+
+
+def run(cmd, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def stored(node_dir) -> dict[str, list]:
+    with Node.open(node_dir) as node:
+        return {k: node.items(kind=k) for k in KINDS}
+
+
+def uninterrupted(tmp_path, detections, keep=lambda scan: True) -> dict[str, list]:
+    """The items one uninterrupted pass over the file's scans stores (no NATS, one process)."""
+    header, det = read_detections(detections)
+    node = Node.init(tmp_path / "reference", "JPN")
+    ing = Ingest(node, header, IngestOptions(url="-", stream="REF", durable="ref", marking=MARKING))
+    items = []
+    for scan in scans_of(det):
+        if keep(scan):
+            items += ing.process(scan.t, scan.sensor, scan.plots)
+    ing.store.commit(items, ing.state())
+    node.close()
+    return stored(tmp_path / "reference")
+
+
+def assert_no_duplicates(items: dict[str, list]) -> None:
+    tracks = Counter((i.body["track_id"], i.body["t"]) for i in items["warning.track"])
+    preds = Counter((i.body["track_id"], i.body["t"], i.body.get("status")) for i in items["warning.prediction"])
+    alerts = Counter(i.body["identifier"] for i in items["warning.alert"])
+    for name, c in (("track", tracks), ("prediction", preds), ("alert", alerts)):
+        twice = [k for k, n in c.items() if n > 1]
+        assert not twice, f"duplicate {name} items: {twice[:3]}"

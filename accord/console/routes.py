@@ -9,6 +9,7 @@ these routes is in the OpenAPI description.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -34,6 +35,7 @@ from accord.console.view import Viewer
 from accord.core.markings import Marking, is_party
 from accord.errors import AccordError, AuthError, InputError, NotFoundError, NotOwnerError, StixValidationError
 from accord.federation.schema import write_lock
+from accord.node.bus import LEDGER as LEDGER_TOPIC
 from accord.federation.tokens import authenticate_token, principal_for_digest, token_digest
 
 FORM_LIMIT = 16 * 1024
@@ -80,6 +82,7 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     codes = login_codes(node)
     dialogue = DialogueStore(node)
     lock = write_lock(node)
+    event_log = ev.EventLog(node)  # what the streams read, decoded once for all of them
     router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
     def now() -> datetime:
@@ -580,7 +583,7 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         if not (v.may("items:read") or v.may("status")):
             raise HTTPException(403, f"token {v.principal.name!r} has neither the items:read nor the "
                                      "status scope: there are no events for it")
-        if s.streams >= ev.MAX_STREAMS:  # each stream polls: a session may not open without bound
+        if s.streams >= ev.MAX_STREAMS:  # each stream reads the ledger: a session may not open without bound
             raise HTTPException(429, f"this session already has {s.streams} open event streams",
                                 headers={"Retry-After": "5"})
         try:
@@ -599,22 +602,34 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
             s.streams -= 1
 
     async def _stream(request: Request, s: Session, v: Viewer, last: int) -> Any:
+        """Events after ledger index ``last``: read when the node's bus says the ledger grew (a
+        write committed in this process), and at least every :data:`ev.CHECK_SECONDS` (a write by
+        another process on the same database; the session's liveness)."""
         status_due = 0.0
-        waited = 0.0
-        while True:
-            if await request.is_disconnected() or await to_thread.run_sync(live_session, s.id) is None:
-                return  # logged out, expired or token revoked: the stream ends with the session
-            # a fresh viewer per poll: its policy answers are cached, and an agreement that lapses
-            # while the stream is open must stop the flow at once
-            batch, last = await to_thread.run_sync(lambda: ev.read_after(node, viewer_of(s), last, lang=s.lang))
-            for e in batch:
-                yield ServerSentEvent(data=e.json(), event=e.event, id=str(e.id) if e.id is not None else None)
-            if not v.partner and v.may("status") and waited >= status_due:
-                st = await to_thread.run_sync(federation.status, node)
-                yield ServerSentEvent(data=json.dumps(status_event(st)), event="status")
-                status_due = waited + ev.STATUS_SECONDS
-            await sleep(ev.POLL_SECONDS)
-            waited += ev.POLL_SECONDS
+        clock = asyncio.get_running_loop().time
+        started = clock()
+        async with node.bus.waker((LEDGER_TOPIC,)) as wake:  # subscribed before the first read: no gap
+            checked = -ev.CHECK_SECONDS
+            while True:
+                if clock() - checked >= ev.CHECK_SECONDS:
+                    if await request.is_disconnected() or await to_thread.run_sync(live_session, s.id) is None:
+                        return  # logged out, expired or token revoked: the stream ends with the session
+                    checked = clock()
+                # a fresh viewer per read: its policy answers are cached, and an agreement that
+                # lapses while the stream is open must stop the flow at once
+                before = last
+                batch, last = await to_thread.run_sync(
+                    lambda: ev.read_after(node, viewer_of(s), last, lang=s.lang, log=event_log))
+                if batch:
+                    yield ev.encode(batch)  # the whole batch in one write
+                if last - before >= ev.BATCH:
+                    continue  # a full batch read: there may be more, read on without waiting
+                if not v.partner and v.may("status") and clock() - started >= status_due:
+                    st = await to_thread.run_sync(federation.status, node)
+                    yield ServerSentEvent(data=json.dumps(status_event(st)), event="status")
+                    status_due = clock() - started + ev.STATUS_SECONDS
+                if await wake.wait(ev.CHECK_SECONDS):
+                    await sleep(ev.GATHER_SECONDS)  # let a burst of commits land: one read for all
 
     # --- anything else under /console: a 404 page with the console's headers -------------
     # every method, so that a PUT to a page is answered here (with the headers), not by the router

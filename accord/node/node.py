@@ -42,6 +42,8 @@ from accord.core.policy import Decision, decide
 from accord.errors import AccordError, AgreementError, ConfigError, InputError, NotFoundError, StoreError
 from accord.core.plain_http import EVENT as PLAIN_HTTP_EVENT
 from accord.core.plain_http import plain_remote_host
+from accord.node.bus import LEDGER as LEDGER_TOPIC
+from accord.node.bus import CommitLock, EventBus
 from accord.store.ledger import Ledger
 from accord.store.private_files import private_dir, write_private
 from accord.store.sqlite import connect, ensure_schema, select_in
@@ -122,13 +124,16 @@ class Node:
         self.created: datetime = parse_rfc3339(config["created"], field="created")
         self.conn = conn
         self.clock = clock
-        self.write_lock = threading.RLock()
+        self.write_lock = CommitLock()  # an RLock that publishes on the bus after the outermost release
+        self.bus = EventBus()  # "the ledger grew", after the commit (accord.node.bus)
+        self._grown: list[int] | None = None  # ledger leaves appended but not yet published
+        self._grown_guard = threading.Lock()
         self._partners: dict[str, Partner] = {}
         self._config_stamp = _stamp(self.dir / CONFIG_FILE)
         self._agreements: dict[str, tuple[str, Agreement]] = {}
         ensure_schema(conn, SCHEMA)
         self.origin = origin_for(self.party, identity.public_key)
-        self.ledger = Ledger(conn, identity, self.origin)
+        self.ledger = Ledger(conn, identity, self.origin, on_append=self._ledger_grew)
         self._load_partners(config.get("partners") or {})
 
     def __repr__(self) -> str:
@@ -193,6 +198,24 @@ class Node:
                 self.conn.rollback()
                 raise
             self.conn.commit()
+
+    def _ledger_grew(self, first: int, count: int) -> None:
+        """Ledger leaves ``first`` … ``first + count - 1`` were appended: publish one ``ledger``
+        event on :attr:`bus` once the write commits (one per outermost write-lock release, however
+        many appends the write made)."""
+        with self._grown_guard:
+            grown = self._grown
+            queued = grown is not None
+            self._grown = [first, first + count] if grown is None else \
+                [min(grown[0], first), max(grown[1], first + count)]
+        if not queued:
+            self.write_lock.after_release(self._publish_growth)
+
+    def _publish_growth(self) -> None:
+        with self._grown_guard:
+            grown, self._grown = self._grown, None
+        if grown is not None:
+            self.bus.publish(LEDGER_TOPIC, {"first": grown[0], "count": grown[1] - grown[0]})
 
     # --- identity ----------------------------------------------------------------------------
     @property
@@ -476,6 +499,12 @@ class Node:
         if row is None:
             raise NotFoundError(f"no item {item_id!r} on node {self.party}")
         return Item.from_json(parse_json_strict(bytes(row[0])), source=f"stored item {item_id}")
+
+    def get_items(self, ids: list[str]) -> dict[str, Item]:
+        """The stored items among ``ids``, by id (one query per 500 ids; a missing id is absent)."""
+        with self.write_lock:  # see get_item
+            rows = list(select_in(self.conn, "SELECT id, json FROM items WHERE id IN ({})", ids))
+        return {r[0]: Item.from_json(parse_json_strict(bytes(r[1])), source=f"stored item {r[0]}") for r in rows}
 
     def items(self, kind: str | None = None, *, originator: str | None = None) -> list[Item]:
         """Stored items, oldest first, optionally of one ``kind`` and/or ``originator``."""

@@ -10,7 +10,8 @@ Prints p50/p99 per rate and how many rows arrived.
 
 Then (issue #17, "Measured"):
 
-* First load of each page with ``--items`` items (10,000) and ``--stix`` STIX objects (5,000)
+* First load of each page with ``--items`` items (10,000 track updates: 40 tracks updated every
+  10 s over the last 42 minutes, :func:`track_history`) and ``--stix`` STIX objects (5,000)
   stored: server time for the page's HTML, GET sent → body read, through httpx with a logged-in
   session (median of 3; the first, cold, also shown), against the 1 s target. Static files and the
   browser's rendering are not included.
@@ -95,6 +96,33 @@ def indicator(k: int) -> dict:
             "valid_from": "2026-02-01T00:00:00Z"}
 
 
+TRACKS, UPDATE_SECONDS = 40, 10.0
+
+
+def track_history(node: Node, n_items: int, marking: Marking) -> list:
+    """``n_items`` ``warning.track`` items as a watch floor accumulates them: :data:`TRACKS`
+    tracks, each updated every :data:`UPDATE_SECONDS` s up to now (40 tracks × 250 updates span
+    the last 42 minutes, so about 70 % fall in the picture's 30-minute window), each position
+    moving east-north-east from a launch point over the Sea of Japan."""
+    from datetime import timedelta
+
+    from accord.warning.frames import lla_to_ecef
+
+    now = node.clock.now()
+    per = -(-n_items // TRACKS)
+    out = []
+    for k in range(n_items):
+        track, step = k % TRACKS, k // TRACKS
+        lat = 38.0 + 0.05 * track + 0.004 * step
+        lon = 128.0 + 0.1 * track + 0.01 * step
+        x, y, z = (float(v) for v in lla_to_ecef(lat, lon, 50_000.0 + 100.0 * step))
+        body = {"t": step * UPDATE_SECONDS, "track_id": f"T-{track}", "phase": "ballistic",
+                "x": x, "y": y, "z": z, "vx": 1000.0, "vy": 0.0, "vz": 0.0}
+        created = now - timedelta(seconds=(per - 1 - step) * UPDATE_SECONDS)
+        out.append(new_item("warning.track", body, marking, "JPN", created))
+    return out
+
+
 def page_loads(n_items: int, n_stix: int) -> None:
     print(f"first load of each page, {n_items} items and {n_stix} STIX objects stored "
           "(server time for the HTML via httpx; target <= 1 s)")
@@ -106,9 +134,7 @@ def page_loads(n_items: int, n_stix: int) -> None:
         marking = Marking.parse("SECRET//REL TO JPN, KOR")
         t0 = time.perf_counter()
         with write_lock(node):
-            for k in range(n_items):
-                node.put_item(new_item("warning.track", {"track_id": f"T-{k}", "phase": "ballistic"}, marking,
-                                       "JPN", node.clock.now()))
+            node.put_items(track_history(node, n_items, marking))
         intel = store_for(node)
         intel.add_collection("Cyber indicators", alias="cyber", rel_to=frozenset({"KOR"}))
         for start in range(0, n_stix, 500):

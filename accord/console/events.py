@@ -101,6 +101,8 @@ def item_event(item: Any, index: int, lang: str = "en") -> ConsoleEvent:
         b = item.body
         data["alert"] = {"incident": f"{item.originator}:{b.get('incident', '?')}", "msgType": b.get("msgType"),
                          "reason": b.get("reason"), "areas": [names.get(c, c) for c in b.get("areas", [])]}
+    if item.kind == "warning.track" and isinstance(item.body, dict):  # for the picture's tracks table
+        data["track"] = {"track_id": str(item.body.get("track_id", "")), "phase": item.body.get("phase")}
     if item.kind == "dialogue.commitment" and isinstance(item.body, dict):  # for the dialogue board's rows
         payload = item.body.get("payload") or {}
         state = payload.get("state") or {}

@@ -6,8 +6,9 @@ Projection: equirectangular over :data:`BOUNDS` with the vertical scale chosen s
 is the same number of pixels east–west and north–south at the middle latitude; so an ellipse's
 axes can be drawn in metres (``px_per_m``), rotated by its bearing. Tracks are ECEF states
 (``warning.track`` bodies) turned into lat/lon with :func:`accord.warning.frames.ecef_to_lla`;
-a trail is the track's positions over the last :data:`TRAIL_MINUTES` by ``created`` (at most
-:data:`TRAIL_POINTS`, the newest). Each
+a trail is the track's positions over the last :data:`TRAIL_MINUTES` by ``created``, thinned
+to what the map can show (:func:`thin`: vertices 2 px apart, at most :data:`TRAIL_POINTS`); the
+caller reads only the items of that window. Each
 track's head and each prediction is a link (keyboard-focusable) to the item's page.
 
 Radars are ``warning.radar`` items (:func:`radars_of`): each is drawn as a site (a triangle) and
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import html
 import math
+import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -30,7 +32,8 @@ BOUNDS = (122.0, 146.0, 30.0, 45.5)  # lon0, lon1, lat0, lat1: Korea, Japan and 
 WIDTH = 900
 TRAIL_MINUTES = 30
 REPLAY_SECONDS = TRAIL_MINUTES * 60  # the time control goes back this far
-TRAIL_POINTS = 240  # per track: the newest; a trail never grows past this many vertices
+TRAIL_POINTS = 120  # per track: a drawn trail never has more vertices than this (see thin)
+TRAIL_MIN_PX = 2.0  # per track: a trail's vertices are at least this far apart on the map
 PARTY_COLOURS = {"JPN": "#c0392b", "KOR": "#2e6fbf", "USA": "#2c8a4b"}
 M_PER_DEG = 111_195.0
 
@@ -62,11 +65,27 @@ def _path(rings: Iterable[Iterable[tuple[float, float]]]) -> str:
     return "".join(parts)
 
 
-@lru_cache(maxsize=1)
+_land_lock = threading.Lock()
+
+
 def land_path() -> str:
+    """The land outlines as one SVG path, computed once per process (seconds: the packaged
+    geography is read and clipped). :func:`warm` starts it when the console is mounted; a request
+    that comes first waits for that computation instead of starting a second one."""
+    with _land_lock:
+        return _land_path()
+
+
+@lru_cache(maxsize=1)
+def _land_path() -> str:
     from accord.exercise.alerting import coastlines
 
     return _path(coastlines(BOUNDS))
+
+
+def warm() -> None:
+    """Compute the land outlines in a background thread (the console's router calls it)."""
+    threading.Thread(target=land_path, name="accord-console-geography", daemon=True).start()
 
 
 def _xyz(body: dict) -> tuple[float, float, float] | None:
@@ -139,6 +158,25 @@ def _radars_svg(radars: list[Any], home: str) -> list[str]:
     return out
 
 
+def thin(pts: list[tuple[float, float]], min_px: float = TRAIL_MIN_PX,
+         cap: int = TRAIL_POINTS) -> list[tuple[float, float]]:
+    """A trail as drawn: the first and last points, and between them only points at least
+    ``min_px`` pixels from the last one kept (what a screen can show), then at most ``cap``
+    vertices (evenly chosen, the last always kept)."""
+    if len(pts) <= 2:
+        return list(pts)
+    kept = [pts[0]]
+    for p in pts[1:-1]:
+        q = kept[-1]
+        if (p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2 >= min_px * min_px:
+            kept.append(p)
+    kept.append(pts[-1])
+    if len(kept) > cap:
+        step = (len(kept) - 1) / (cap - 1)
+        kept = [kept[round(k * step)] for k in range(cap)]
+    return kept
+
+
 def render(*, home: str, tracks: list[Any], predictions: list[Any], alerted: list[str], lang: str,
            now: datetime, t: Callable[[str], str], radars: Iterable[Any] = ()) -> str:
     """The picture's ``<svg>`` (escaped: every text comes through :func:`html.escape`)."""
@@ -160,16 +198,17 @@ def render(*, home: str, tracks: list[Any], predictions: list[Any], alerted: lis
             trails.setdefault((item.originator, str(item.body.get("track_id"))), []).append(item)
     for (party, track_id), items in sorted(trails.items()):
         items.sort(key=lambda i: (i.body.get("t", 0), i.created))
-        items = [i for i in items[-TRAIL_POINTS:] if _xyz(i.body) is not None]
-        pts = _lonlats([_xyz(i.body) for i in items])
+        items = [i for i in items if _xyz(i.body) is not None]
+        pts = [xy(*p) for p in _lonlats([_xyz(i.body) for i in items])]
         if not pts:
             continue
         colour = PARTY_COLOURS.get(party, "#8e44ad")
         dash = "" if party == home else ' stroke-dasharray="6 3"'
-        if len(pts) > 1:
-            line = " ".join(f"{x},{y}" for x, y in (xy(*p) for p in pts))
+        trail = thin(pts)
+        if len(trail) > 1:
+            line = " ".join(f"{x},{y}" for x, y in trail)
             out.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="1.8"{dash}/>')
-        x, y = xy(*pts[-1])
+        x, y = pts[-1]
         head = items[-1]
         out.append(f'<a href="/console/items/{e(head.id)}" class="track" data-party="{e(party)}">'
                    f'<title>{e(party)} {e(track_id)} — {e(str(head.marking))}</title>'

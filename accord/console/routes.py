@@ -83,6 +83,9 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     dialogue = DialogueStore(node)
     lock = write_lock(node)
     event_log = ev.EventLog(node)  # what the streams read, decoded once for all of them
+    from accord.console import picture
+
+    picture.warm()  # the map's land outlines take seconds to compute: not on the first page load
     router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
     def now() -> datetime:
@@ -146,9 +149,10 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
             return None
         return item if v.sees(node, item) else None
 
-    def visible_items(v: Viewer, kind: str | None = None) -> list[Any]:
+    def visible_items(v: Viewer, kind: str | None = None, **window: Any) -> list[Any]:
+        """Items ``v`` may see (``window``: :meth:`Node.items`'s ``since``, ``until``, ``newest``)."""
         with lock:
-            items = node.items(kind=kind)
+            items = node.items(kind=kind, **window)
             return [i for i in items if v.sees(node, i)]
 
     # --- login / logout -------------------------------------------------------------------
@@ -255,11 +259,16 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     @router.get("/console/")
     def overview(request: Request, s: Session = Depends(session_of)) -> Response:
         v = viewer_of(s)
-        items = visible_items(v) if v.may("items:read") else []
         counts: dict[str, int] = {}
-        for i in items:
-            counts[i.kind] = counts.get(i.kind, 0) + 1
-        recent = sorted(items, key=lambda i: i.created, reverse=True)[:20]
+        recent: list[Any] = []
+        if v.may("items:read") and not v.partner:  # sees everything: counted and picked by the store
+            counts = node.count_items()
+            recent = visible_items(v, newest=20)[::-1]
+        elif v.may("items:read"):  # a partner: only what it may see, item by item
+            items = visible_items(v)
+            for i in items:
+                counts[i.kind] = counts.get(i.kind, 0) + 1
+            recent = sorted(items, key=lambda i: i.created, reverse=True)[:20]
         return page(request, s, "overview.html", [i.marking for i in recent], counts=sorted(counts.items()),
                     recent=recent, summary=ev.summary)
 
@@ -320,14 +329,15 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         at = now() - timedelta(seconds=ago)
         since = at - timedelta(minutes=picture.TRAIL_MINUTES)
 
-        def then(kind: str) -> list[Any]:
-            return [i for i in visible_items(v, kind) if i.created <= at]
+        def then(kind: str, window: bool = False) -> list[Any]:
+            """What ``v`` may see of ``kind`` created by ``at`` (in the replay window if ``window``)."""
+            return visible_items(v, kind, until=at, since=since if window else None)
 
-        tracks = [i for i in then("warning.track") if i.created >= since]
+        tracks = then("warning.track", window=True)
         latest: dict[tuple[str, str], Any] = {}
-        for p in then("warning.prediction"):
+        for p in then("warning.prediction", window=True):
             key = (p.originator, str(p.body.get("track_id")))
-            if p.created >= since and (key not in latest or p.body.get("t", 0) >= latest[key].body.get("t", 0)):
+            if key not in latest or p.body.get("t", 0) >= latest[key].body.get("t", 0):
                 latest[key] = p
         preds = [p for p in latest.values() if p.body.get("status", "tracking") == "tracking"]
         boards = [inc for inc in incidents(then("warning.alert"), []) if inc.areas]

@@ -33,10 +33,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from accord.clock import Clock, SystemClock, parse_rfc3339, to_rfc3339
 from accord.core.agreements import Agreement, agreement_problems, agreements_in_force, load_yaml_strict
-from accord.core.canonical import parse_json_strict
 from accord.core.checkpoint import origin_for
 from accord.core.identity import Identity, fingerprint, public_key_from_b64, raw_public, verifier_key
-from accord.core.items import Item
+from accord.core.items import Item, stored_item
 from accord.core.parties import is_party, party_problem
 from accord.core.policy import Decision, decide
 from accord.errors import AccordError, AgreementError, ConfigError, InputError, NotFoundError, StoreError
@@ -498,26 +497,35 @@ class Node:
             row = self.conn.execute("SELECT json FROM items WHERE id = ?", (item_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"no item {item_id!r} on node {self.party}")
-        return Item.from_json(parse_json_strict(bytes(row[0])), source=f"stored item {item_id}")
+        return stored_item(row[0], source=f"stored item {item_id}")
 
     def get_items(self, ids: list[str]) -> dict[str, Item]:
         """The stored items among ``ids``, by id (one query per 500 ids; a missing id is absent)."""
         with self.write_lock:  # see get_item
             rows = list(select_in(self.conn, "SELECT id, json FROM items WHERE id IN ({})", ids))
-        return {r[0]: Item.from_json(parse_json_strict(bytes(r[1])), source=f"stored item {r[0]}") for r in rows}
+        return {r[0]: stored_item(r[1], source=f"stored item {r[0]}") for r in rows}
 
-    def items(self, kind: str | None = None, *, originator: str | None = None) -> list[Item]:
-        """Stored items, oldest first, optionally of one ``kind`` and/or ``originator``."""
+    def items(self, kind: str | None = None, *, originator: str | None = None, since: datetime | None = None,
+              until: datetime | None = None, newest: int | None = None) -> list[Item]:
+        """Stored items, oldest first, optionally of one ``kind`` and/or ``originator``, created
+        from ``since`` to ``until`` (both included), or only the ``newest`` so many of them."""
         q, args = "SELECT id, json FROM items WHERE 1=1", []
-        if kind is not None:
-            q += " AND kind = ?"
-            args.append(kind)
-        if originator is not None:
-            q += " AND originator = ?"
-            args.append(originator)
+        for cond, value in (("kind = ?", kind), ("originator = ?", originator),
+                            ("created >= ?", since and to_rfc3339(since)), ("created <= ?", until and to_rfc3339(until))):
+            if value is not None:
+                q += f" AND {cond}"
+                args.append(value)
+        q += " ORDER BY created, id" if newest is None else f" ORDER BY created DESC, id DESC LIMIT {int(newest)}"
         with self.write_lock:  # see get_item
-            rows = self.conn.execute(q + " ORDER BY created, id", args).fetchall()
-        return [Item.from_json(parse_json_strict(bytes(r["json"])), source=f"stored item {r['id']}") for r in rows]
+            rows = self.conn.execute(q, args).fetchall()
+        if newest is not None:
+            rows.reverse()
+        return [stored_item(r["json"], source=f"stored item {r['id']}") for r in rows]
+
+    def count_items(self) -> dict[str, int]:
+        """How many items of each kind are stored."""
+        with self.write_lock:  # see get_item
+            return dict(self.conn.execute("SELECT kind, count(*) FROM items GROUP BY kind ORDER BY kind").fetchall())
 
 
 ALERT_KIND = "warning.alert"

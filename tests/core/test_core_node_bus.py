@@ -110,3 +110,29 @@ def test_the_commit_lock_is_reentrant_and_runs_callbacks_at_the_outermost_releas
     lock.release()
     with pytest.raises(RuntimeError):
         lock.release()
+
+
+def test_items_read_by_window_newest_and_ids_are_the_items_stored(tmp_path):
+    from datetime import timedelta
+
+    from accord.core.items import stored_item
+    from accord.errors import InputError
+
+    node = Node.init(tmp_path / "jpn", "JPN")
+    now = node.clock.now()
+    made = [new_item("test.note", {"n": k, "f": 0.5, "s": "é"}, Marking.parse("SECRET//REL TO JPN"), "JPN",
+                     now - timedelta(minutes=10 - k)) for k in range(10)]
+    node.put_items(made)
+    node.put_item(new_item("warning.track", {"track_id": "T"}, Marking.parse("UNCLASSIFIED"), "JPN", now))
+    window = node.items("test.note", since=now - timedelta(minutes=5), until=now - timedelta(minutes=2))
+    assert window == made[5:9]
+    assert node.items("test.note", newest=3) == made[7:]
+    assert node.count_items() == {"test.note": 10, "warning.track": 1}
+    got = node.get_items([made[0].id, "JPN:test.note:missing", made[3].id])
+    assert got == {made[0].id: made[0], made[3].id: made[3]}
+    assert all(got[i.id].digest() == i.digest() for i in (made[0], made[3]))
+    with pytest.raises(InputError, match="stored item x"):
+        stored_item(b'{"kind": "test.note"}', source="stored item x")
+    with pytest.raises(InputError, match="not JSON"):
+        stored_item(b"{", source="stored item y")
+    node.close()

@@ -28,6 +28,8 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from accord.console import symbols
+
 BOUNDS = (122.0, 146.0, 30.0, 45.5)  # lon0, lon1, lat0, lat1: Korea, Japan and the seas between
 WIDTH = 900
 TRAIL_MINUTES = 30
@@ -154,8 +156,17 @@ def _radars_svg(radars: list[Any], home: str) -> list[str]:
                    f'<title>{e(label)}</title>'
                    f'<path class="coverage" d="{_path([footprint(b)])}" fill="{colour}" fill-opacity="0.07" '
                    f'stroke="{colour}" stroke-opacity="0.6" stroke-width="0.8"{dash}/>'
-                   f'<path d="M{x} {y - 6}L{x + 5} {y + 4}L{x - 5} {y + 4}Z" fill="{colour}" stroke="#fff"/></g>')
+                   + symbol(symbols.RADAR, x, y, f'<path d="M0 -6L5 4L-5 4Z" fill="{colour}" stroke="#fff"/>')
+                   + '</g>')
     return out
+
+
+def symbol(sidc: str, x: float, y: float, fallback: str = "") -> str:
+    """A MIL-STD-2525D symbol's place at (x, y): ``static/symbols.js`` draws the symbol of
+    ``data-sidc`` there with milsymbol.js; ``fallback`` (drawn around 0,0) shows until it does,
+    and stays if scripts are off."""
+    inner = f'<g class="fallback">{fallback}</g>' if fallback else ""
+    return f'<g class="symbol" data-sidc="{sidc}" transform="translate({x} {y})">{inner}</g>'
 
 
 def thin(pts: list[tuple[float, float]], min_px: float = TRAIL_MIN_PX,
@@ -212,8 +223,8 @@ def render(*, home: str, tracks: list[Any], predictions: list[Any], alerted: lis
         head = items[-1]
         out.append(f'<a href="/console/items/{e(head.id)}" class="track" data-party="{e(party)}">'
                    f'<title>{e(party)} {e(track_id)} — {e(str(head.marking))}</title>'
-                   f'<circle cx="{x}" cy="{y}" r="{6 if party == home else 5}" fill="{colour}" stroke="#fff" '
-                   f'stroke-width="1.5"/></a>')
+                   + symbol(symbols.TRACK, x, y, f'<circle r="{6 if party == home else 5}" fill="{colour}" '
+                            'stroke="#fff" stroke-width="1.5"/>') + '</a>')
     ppm = px_per_m()
     for p in predictions:
         b = p.body
@@ -227,11 +238,11 @@ def render(*, home: str, tracks: list[Any], predictions: list[Any], alerted: lis
             continue
         label = f'{p.originator} {b.get("track_id", "")} — {p.marking}'
         out.append(f'<a href="/console/items/{e(p.id)}" class="prediction"><title>{e(label)}</title>'
-                   f'<path d="M{lx - 5} {ly - 5}L{lx + 5} {ly + 5}M{lx - 5} {ly + 5}L{lx + 5} {ly - 5}" '
-                   f'stroke="#111" stroke-width="2"/>'
-                   f'<ellipse cx="{ix}" cy="{iy}" rx="{max(rx, 0.5):.2f}" ry="{max(ry, 0.5):.2f}" '
+                   + symbol(symbols.LAUNCH, lx, ly, '<path d="M-5 -5L5 5M-5 5L5 -5" stroke="#111" stroke-width="2"/>')
+                   + f'<ellipse cx="{ix}" cy="{iy}" rx="{max(rx, 0.5):.2f}" ry="{max(ry, 0.5):.2f}" '
                    f'transform="rotate({rot:.1f} {ix} {iy})" fill="#8e44ad" fill-opacity="0.25" stroke="#8e44ad"/>'
-                   f'<circle cx="{ix}" cy="{iy}" r="7" fill="none" stroke="#8e44ad" stroke-width="1.5"/></a>')
+                   + symbol(symbols.IMPACT, ix, iy, '<circle r="7" fill="none" stroke="#8e44ad" stroke-width="1.5"/>')
+                   + '</a>')
     out.append("</svg>")
     return "".join(out)
 

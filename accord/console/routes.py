@@ -40,7 +40,9 @@ from accord.federation.tokens import authenticate_token, principal_for_digest, t
 
 FORM_LIMIT = 16 * 1024
 IMPORT_LIMIT = 4 * 1024 * 1024  # a pasted STIX bundle
-STATIC = {"console.css": "text/css", "console.js": "text/javascript", "replay.js": "text/javascript"}
+STATIC = {"console.css": "text/css", "console.js": "text/javascript", "replay.js": "text/javascript",
+          "symbols.js": "text/javascript", "milsymbol.js": "text/javascript"}
+STATIC_PATHS = {"milsymbol.js": "vendor/milsymbol.js"}  # vendored (static/vendor/README.txt)
 EXPIRING_DAYS = 30
 
 
@@ -248,7 +250,7 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     def static(name: str) -> Response:
         if name not in STATIC:
             raise HTTPException(404, f"no static file {name!r}")
-        return FileResponse(HERE / "static" / name, media_type=STATIC[name],
+        return FileResponse(HERE / "static" / STATIC_PATHS.get(name, name), media_type=STATIC[name],
                             headers={"Cache-Control": "max-age=300"})
 
     @router.get("/console")
@@ -358,8 +360,10 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         need(v, "items:read")
         seconds = replay_ago(ago)
         svg, shown, heads, radars = picture_of(v, s.lang, seconds)
+        from accord.console.symbols import LEGEND
+
         return page(request, s, "picture.html", shown, svg=svg, heads=heads, radars=radars, home=node.party,
-                    ago=seconds, replay_max=REPLAY_SECONDS)
+                    ago=seconds, replay_max=REPLAY_SECONDS, legend_symbols=LEGEND)
 
     @router.get("/console/picture.svg")
     def picture_svg(ago: str = "", s: Session = Depends(session_of)) -> Response:

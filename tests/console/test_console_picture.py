@@ -6,7 +6,7 @@ import re
 
 from console_world import prediction, radar, track
 
-from accord.console import picture
+from accord.console import picture, symbols
 from accord.core.items import new_item
 from accord.core.markings import Marking
 from accord.warning.frames import ecef_to_lla, great_circle_m, lla_to_ecef
@@ -73,8 +73,8 @@ def _svg(client, query: str = "") -> str:
 
 
 def _head_xy(svg: str, item_id: str) -> tuple[float, float]:
-    m = re.search(rf'<a href="/console/items/{re.escape(item_id)}" class="track"[^>]*>.*?<circle cx="([\d.]+)" '
-                  r'cy="([\d.]+)"', svg)
+    m = re.search(rf'<a href="/console/items/{re.escape(item_id)}" class="track"[^>]*>.*?'
+                  rf'<g class="symbol" data-sidc="{symbols.TRACK}" transform="translate\(([\d.]+) ([\d.]+)\)"', svg)
     assert m, f"no track head for {item_id}"
     return float(m.group(1)), float(m.group(2))
 
@@ -96,12 +96,12 @@ def test_radars_and_their_coverage_are_drawn_and_a_partner_sees_only_releasable_
     assert [g[0] for g in groups] == ["JPN-R1", "JPN-R2"]  # the malformed one is not a radar
     r1 = groups[0][1]
     assert "<title>JPN JPN-R1 — SECRET//REL TO JPN, KOR</title>" in r1 and 'class="coverage"' in r1
-    # the site triangle sits on the radar's position
+    # the site's 2525D symbol (a friend ground sensor) sits on the radar's position
     x, y = picture.xy(135.0, 35.0)
-    assert f"M{x} {y - 6}L" in r1
+    assert f'<g class="symbol" data-sidc="{symbols.RADAR}" transform="translate({x} {y})">' in r1
     page = admin.get("/console/picture").text
     assert f'href="/console/items/{shared.id}"' in page and f'href="/console/items/{noforn.id}"' in page
-    assert "▲" in page  # in the legend
+    assert f'data-sidc="{symbols.RADAR}" data-fit' in page and "radar (friend, ground sensor)" in page  # legend
     seen = partner.get("/console/picture").text
     assert 'data-radar="JPN-R1"' in seen and "JPN-R2" not in seen and noforn.id not in seen
     assert "<h1>warning.radar JPN-R1</h1>" in admin.get(f"/console/items/{shared.id}").text  # named by its id

@@ -161,6 +161,7 @@
         var svg = doc.documentElement;
         if (svg.nodeName !== "svg") { return; }
         box.replaceChildren(document.importNode(svg, true));
+        if (window.AccordSymbols) { window.AccordSymbols.draw(box); }
       }).catch(function () { /* the next event tries again */ });
     }, 1000);
   }

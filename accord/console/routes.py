@@ -360,7 +360,7 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         need(v, "items:read")
         seconds = replay_ago(ago)
         svg, shown, heads, radars = picture_of(v, s.lang, seconds)
-        from accord.console.symbols import LEGEND
+        from accord.warning.symbols import LEGEND
 
         return page(request, s, "picture.html", shown, svg=svg, heads=heads, radars=radars, home=node.party,
                     ago=seconds, replay_max=REPLAY_SECONDS, legend_symbols=LEGEND)

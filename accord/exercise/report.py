@@ -9,17 +9,19 @@ outcomes, and the figures table. Times are seconds since start with the UTC cloc
 
 from __future__ import annotations
 
-import html
 import io
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from functools import lru_cache
 from typing import Any
 
 import matplotlib
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -27,6 +29,8 @@ from matplotlib.collections import PolyCollection  # noqa: E402
 from matplotlib.patches import Ellipse as MplEllipse  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 from matplotlib.transforms import Bbox  # noqa: E402
+
+from accord.warning import symbols  # noqa: E402
 
 PARTY_COLOURS = {"JPN": "#c0392b", "KOR": "#2e6fbf", "USA": "#2c8a4b"}
 
@@ -226,6 +230,74 @@ def _draw_layers(ax: Any, layer: MapLayer, ellipse_gid: str | None = None) -> No
         ax.plot(la["impact_lon_deg"], la["impact_lat_deg"], marker="*", color="black", markersize=8, zorder=6)
 
 
+def _symbol_places(ax: Any, layer: MapLayer) -> None:
+    """Invisible markers (gid ``sym-<SIDC>-<n>``) where :func:`with_symbols` puts 2525D symbols:
+    each radar, each true launch and impact point, and each track's last position."""
+    places = [(symbols.RADAR, r["lon_deg"], r["lat_deg"]) for r in layer.radars]
+    places += [(symbols.LAUNCH_SITE, la["launch_lon_deg"], la["launch_lat_deg"]) for la in layer.launches]
+    places += [(symbols.TRUE_IMPACT, la["impact_lon_deg"], la["impact_lat_deg"]) for la in layer.launches
+               if "impact_lon_deg" in la]
+    places += [(symbols.TRACK, *path[-1]) for path in layer.track_paths.values() if path]
+    for n, (sidc, lon, lat) in enumerate(places):
+        ax.plot(lon, lat, marker="o", markersize=1, alpha=0, linestyle="", zorder=8, gid=f"sym-{sidc}-{n}")
+
+
+_PLACE = re.compile(r'(<g id="sym-(\d{20})-\d+">.*?<use [^>]*?x="([-\d.]+)" y="([-\d.]+)"[^>]*/>)', re.S)
+
+
+_OUTER = re.compile(r'<svg [^>]*?width="([\d.]+)"[^>]*?viewBox="([-\d.]+) ([-\d.]+) ([\d.]+) [\d.]+"[^>]*>(.*)</svg>\s*$',
+                    re.S)
+
+
+MAP_SYMBOL_SCALE = 0.55  # of the pre-rendered size: symbols a little larger than the map's markers
+
+
+def _as_group(sym: dict[str, Any], sidc: str, x: float, y: float, scale: float = 1.0) -> str:
+    """milsymbol's ``<svg>`` as a ``<g>`` whose top-left corner is at (x, y): the same drawing,
+    scaled from its viewBox to its size times ``scale`` (no nested ``<svg>`` inside the map's)."""
+    m = _OUTER.match(sym["svg"])
+    if m is None:
+        raise ValueError(f"symbols.json: symbol {sidc} is not one <svg> with width and viewBox")
+    width, vx, vy, vw, content = float(m.group(1)), float(m.group(2)), float(m.group(3)), float(m.group(4)), m.group(5)
+    return (f'<g class="sym" data-sidc="{sidc}" transform="translate({x:.2f} {y:.2f}) scale({width / vw * scale:.4f}) '
+            f'translate({-vx:g} {-vy:g})">{content}</g>')
+
+
+def with_symbols(svg: str) -> str:
+    """Each ``sym-<SIDC>-<n>`` marker of a matplotlib SVG gets its MIL-STD-2525D symbol (pre-rendered
+    by milsymbol, :mod:`accord.warning.symbols`), its anchor on the marker, as a nested ``<svg>``."""
+    drawn = symbols.rendered()
+
+    def place(m: re.Match[str]) -> str:
+        sym = drawn.get(m.group(2))
+        if sym is None:
+            return m.group(1)
+        x = float(m.group(3)) - sym["anchor"][0] * MAP_SYMBOL_SCALE
+        y = float(m.group(4)) - sym["anchor"][1] * MAP_SYMBOL_SCALE
+        return m.group(1) + _as_group(sym, m.group(2), x, y, MAP_SYMBOL_SCALE)
+
+    return _PLACE.sub(place, svg)
+
+
+SYMBOL_LABELS = ((symbols.RADAR, "radar (friend, ground sensor)"),
+                 (symbols.LAUNCH_SITE, "launch point (suspect missile launcher)"),
+                 (symbols.TRACK, "track, its last position (suspect ballistic missile)"),
+                 (symbols.TRUE_IMPACT, "impact point"))
+
+
+def symbol_legend(layer: MapLayer) -> list[tuple[str, str]]:
+    """(inline SVG, label) for each symbol the map shows: the report's symbol legend."""
+    shown = {symbols.RADAR: bool(layer.radars), symbols.LAUNCH_SITE: bool(layer.launches),
+             symbols.TRACK: any(layer.track_paths.values()), symbols.TRUE_IMPACT: bool(layer.launches)}
+    drawn = symbols.rendered()
+    return [(drawn[sidc]["svg"].replace("<svg ", f'<svg class="sym" data-sidc="{sidc}" aria-hidden="true" ', 1),
+             label) for sidc, label in SYMBOL_LABELS if shown[sidc]]
+
+
+def rendered_symbols_generator() -> str:
+    return symbols.generator()
+
+
 def draw_map(layer: MapLayer, bounds: tuple[float, float, float, float]) -> str:
     """The exercise map as an inline SVG string (id ``map``).
 
@@ -255,6 +327,7 @@ def draw_map(layer: MapLayer, bounds: tuple[float, float, float, float]) -> str:
     ax.set_ylabel("latitude (°N)")
     ax.set_title("Launches, tracks, 95 % impact ellipses and alerted areas")
     ax.grid(True, linewidth=0.3, alpha=0.5)
+    _symbol_places(ax, layer)
     place_launch_labels(ax, layer.launches)
     ax.legend(handles=_legend_handles(layer), loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=4,
               fontsize=8, frameon=True).set_gid("map-legend")
@@ -277,7 +350,7 @@ def draw_map(layer: MapLayer, bounds: tuple[float, float, float, float]) -> str:
         ax.annotate(str(n), (x1, y1), fontsize=7, color="#8e44ad", xytext=(2, 2), textcoords="offset points")
     if not clusters:
         fig.add_subplot(grid[0, 1]).axis("off")
-    return _svg(fig, "map")
+    return with_symbols(_svg(fig, "map"))
 
 
 def draw_gospa(series: dict[str, dict[str, list[tuple[float, float]]]], epoch: datetime | None = None) -> str:
@@ -340,15 +413,9 @@ h1{font-size:1.6em;margin-bottom:.2em} h2{border-bottom:1px solid #ccc;padding-b
 .ok{color:#1e7d32;font-weight:600}.bad{color:#b71c1c;font-weight:600}
 table{border-collapse:collapse;margin:.6em 0;font-size:.92em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
 th{background:#eef2f6} svg{max-width:100%;height:auto} .muted{color:#666;font-size:.9em}
+ul.symbols{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.3em 1.4em;font-size:.9em}
+ul.symbols svg{vertical-align:middle}
 """
-
-
-def _table(rows: list[list[Any]], header: list[str]) -> str:
-    out = ["<table><thead><tr>", *(f"<th>{html.escape(h)}</th>" for h in header), "</tr></thead><tbody>"]
-    for row in rows:
-        out.append("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row) + "</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
 
 
 def _fmt(v: Any) -> str:
@@ -357,6 +424,15 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:,.1f}"
     return str(v)
+
+
+@lru_cache(maxsize=1)
+def _templates() -> Environment:
+    """The report's Jinja2 templates (``accord/exercise/templates``, package data), autoescaped."""
+    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                      autoescape=select_autoescape(["html"]), undefined=StrictUndefined)
+    env.filters["fmt"] = _fmt
+    return env
 
 
 def write_report(out_dir: Path, metrics: dict[str, Any], layer: MapLayer,
@@ -385,27 +461,13 @@ def write_report(out_dir: Path, metrics: dict[str, Any], layer: MapLayer,
     fig_rows = [[k, v] for k, v in sorted(totals.items()) if not isinstance(v, (dict, list))]
     node_rows = [[p, g.get("own_mean_gospa_m"), g.get("fused_mean_gospa_m")]
                  for p, g in sorted(metrics.get("gospa", {}).items())]
-    body = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>After-action report — {html.escape(name)}</title>
-<style>{_CSS}</style></head><body>
-<h1>After-action report: {html.escape(name)}</h1>
-<p class="muted">{html.escape(metrics.get("scenario", {}).get("description", ""))}</p>
-{f'<p class="muted" id="epoch">Times are seconds since the start, t = 0 s at {epoch.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC, with the UTC clock time beside them.</p>' if epoch else ""}
-<section class="summary" id="summary"><h2>Summary</h2><ul>
-{''.join(f'<li>{html.escape(s)}</li>' for s in summary_lines)}
-</ul></section>
-<h2>Map</h2>{draw_map(layer, bounds)}
-<h2>Timelines per launch</h2>{draw_timelines(launches, epoch)}
-{_table(launch_rows, ["launch", "launch", "first detection", "first track", "first partner receipt",
-                      "first alert", "impact", "final impact error (km)"])}
-<h2>Track accuracy with and without sharing</h2>{draw_gospa(gospa_series, epoch)}
-{_table(node_rows, ["node", "mean GOSPA, own radars (m)", "mean GOSPA, fused (m)"])}
-<h2>Federation</h2>{draw_latency(latencies_ms)}
-{_table(fig_rows, ["figure", "value"])}
-<h2>Injects</h2>{_table(inject_rows, ["t", "inject", "node", "to", "outcome", "how"])}
-<p class="muted">Generated by Accord. All data simulated. Metrics: metrics.json beside this file.</p>
-</body></html>
-"""
+    body = _templates().get_template("report.html").render(
+        name=name, description=metrics.get("scenario", {}).get("description", ""), css=_CSS, epoch=epoch,
+        epoch_text=f"{epoch.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S}" if epoch else "",
+        summary_lines=summary_lines, map_svg=draw_map(layer, bounds), symbol_legend=symbol_legend(layer),
+        symbol_generator=rendered_symbols_generator(), timelines_svg=draw_timelines(launches, epoch),
+        launch_rows=launch_rows, gospa_svg=draw_gospa(gospa_series, epoch), node_rows=node_rows,
+        latency_svg=draw_latency(latencies_ms), fig_rows=fig_rows, inject_rows=inject_rows)
     path = out_dir / "report.html"
     path.write_text(body, encoding="utf-8")
     return path

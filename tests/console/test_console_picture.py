@@ -6,7 +6,8 @@ import re
 
 from console_world import prediction, radar, track
 
-from accord.console import picture, symbols
+from accord.console import picture
+from accord.warning import symbols
 from accord.core.items import new_item
 from accord.core.markings import Marking
 from accord.warning.frames import ecef_to_lla, great_circle_m, lla_to_ecef

@@ -8,18 +8,22 @@ import json
 from console_world import ARTEFACTS, alert_item, prediction, radar, track
 from test_console_browser import browser, serious_violations  # noqa: F401  (the Chromium fixture)
 
-from accord.console import symbols
+from accord.warning import symbols
+from accord.console.pages import HERE
 from accord.federation.schema import write_lock
+
+VENDOR = HERE / "static" / "vendor"
 
 
 def test_the_report_s_pre_rendered_symbols_are_what_milsymbol_draws(browser):  # noqa: F811
     """symbols.json (tools/render_symbols.js) against the vendored milsymbol.js, run in Chromium."""
     stored = symbols.rendered()
-    sidcs = [symbols.RADAR, symbols.TRACK, symbols.LAUNCH, symbols.IMPACT, symbols.TRUE_IMPACT]
+    sidcs = [symbols.RADAR, symbols.TRACK, symbols.LAUNCH, symbols.LAUNCH_SITE, symbols.IMPACT,
+             symbols.TRUE_IMPACT]
     assert sorted(stored) == sorted(sidcs)
     page = browser.new_page()
     page.set_content("<!doctype html><html><body></body></html>")
-    page.add_script_tag(path=str(symbols.VENDOR / "milsymbol.js"))
+    page.add_script_tag(path=str(VENDOR / "milsymbol.js"))
     drawn = page.evaluate("""([sidcs, size]) => sidcs.map(sidc => {
         const s = new ms.Symbol(sidc, {size: size}), a = s.getAnchor(), z = s.getSize();
         return {sidc: sidc, valid: s.isValid(), svg: s.asSVG(), anchor: [a.x, a.y], size: [z.width, z.height]};

@@ -1,6 +1,6 @@
 /* Accord console: MIL-STD-2525D / APP-6 symbols on the live picture, drawn with the vendored
  * milsymbol.js (static/vendor/, MIT) from each placeholder's data-sidc (the server chooses the
- * SIDC: accord/console/symbols.py). Own code, Apache-2.0; a static file (the CSP allows no inline
+ * SIDC: accord/warning/symbols.py). Own code, Apache-2.0; a static file (the CSP allows no inline
  * script). A placeholder <g class="symbol" data-sidc="…" transform="translate(x y)"> gets the
  * symbol with its anchor at (x, y) and data-drawn="milsymbol"; its fallback shape is then hidden
  * (console.css). A placeholder with data-fit sizes its <svg> to the symbol (the legend). */

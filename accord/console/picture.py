@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import html
 import math
-import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from accord.warning import symbols
@@ -67,27 +67,23 @@ def _path(rings: Iterable[Iterable[tuple[float, float]]]) -> str:
     return "".join(parts)
 
 
-_land_lock = threading.Lock()
-
-
-def land_path() -> str:
-    """The land outlines as one SVG path, computed once per process (seconds: the packaged
-    geography is read and clipped). :func:`warm` starts it when the console is mounted; a request
-    that comes first waits for that computation instead of starting a second one."""
-    with _land_lock:
-        return _land_path()
+LAND_FILE = Path(__file__).parent / "land_path.txt"
+"""The land outlines of :data:`BOUNDS` as one SVG path, computed from the packaged geography by
+:func:`compute_land_path` and kept as package data: computing it reads and clips the whole
+geography (seconds), which the first picture a node draws should not wait for. A test holds the
+file to the computation; regenerate it with ``python -m accord.console.picture`` when the
+geography or the bounds change."""
 
 
 @lru_cache(maxsize=1)
-def _land_path() -> str:
+def land_path() -> str:
+    return LAND_FILE.read_text(encoding="ascii").strip()
+
+
+def compute_land_path() -> str:
     from accord.exercise.alerting import coastlines
 
     return _path(coastlines(BOUNDS))
-
-
-def warm() -> None:
-    """Compute the land outlines in a background thread (the console's router calls it)."""
-    threading.Thread(target=land_path, name="accord-console-geography", daemon=True).start()
 
 
 def _xyz(body: dict) -> tuple[float, float, float] | None:
@@ -191,14 +187,14 @@ def thin(pts: list[tuple[float, float]], min_px: float = TRAIL_MIN_PX,
 def render(*, home: str, tracks: list[Any], predictions: list[Any], alerted: list[str], lang: str,
            now: datetime, t: Callable[[str], str], radars: Iterable[Any] = ()) -> str:
     """The picture's ``<svg>`` (escaped: every text comes through :func:`html.escape`)."""
-    from accord.exercise.alerting import area_outlines
-
     e = html.escape
     out = [f'<svg id="picture" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
            f'role="group" aria-labelledby="picture-title"><title id="picture-title">{e(t("picture"))}</title>',
            f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#eef4fa"/>',
            f'<path d="{land_path()}" fill="#e8e4d8" stroke="#8a8576" stroke-width="0.6"/>']
-    for name, ring in area_outlines(alerted, lang):
+    if alerted:
+        from accord.exercise.alerting import area_outlines  # reads the packaged geography (once)
+    for name, ring in area_outlines(alerted, lang) if alerted else []:
         out.append(f'<path class="alerted" d="{_path([ring])}" fill="#f5b041" fill-opacity="0.6" stroke="#b9770e">'
                    f'<title>{e(name)}</title></path>')
     out += _radars_svg(list(radars), home)
@@ -297,3 +293,7 @@ def contributors(item: Any, tracks: Iterable[Any], radars: Iterable[Any]) -> dic
     p = np.array([xyz])
     return {"parties": parties, "radars": [(r, r.body["id"], "coverage") for k, r in enumerate(known)
                                            if bool(array.in_coverage(p, k)[0])]}
+
+
+if __name__ == "__main__":  # regenerate LAND_FILE
+    LAND_FILE.write_text(compute_land_path() + "\n", encoding="ascii")

@@ -85,9 +85,6 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     dialogue = DialogueStore(node)
     lock = write_lock(node)
     event_log = ev.EventLog(node)  # what the streams read, decoded once for all of them
-    from accord.console import picture
-
-    picture.warm()  # the map's land outlines take seconds to compute: not on the first page load
     router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
     def now() -> datetime:

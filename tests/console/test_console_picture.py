@@ -226,3 +226,10 @@ def test_a_track_event_names_its_track_for_the_live_tracks_table(world):
     item = track(world.jpn, "KOR", "K-9", 5.0, 38.0, 131.0, "SECRET//REL TO JPN, KOR")
     data = item_event(item, 7).data
     assert data["track"] == {"track_id": "K-9", "phase": None} and data["originator"] == "KOR"
+
+
+def test_the_packaged_land_outlines_are_those_of_the_packaged_geography():
+    """land_path.txt (package data, so the first picture does not wait seconds for it) is what
+    the geography gives for the picture's bounds: regenerate it with python -m accord.console.picture."""
+    assert picture.land_path() == picture.compute_land_path()
+    assert picture.land_path().startswith("M") and picture.land_path().count("Z") > 10

@@ -107,6 +107,9 @@ def radars_of(items: Iterable[Any]) -> list[Any]:
     """The radars among ``warning.radar`` items: the latest item per (originator, radar ``id``)
     whose body is a sensor of the warning-file header (``docs/formats/warning-files.md``: site,
     noise and coverage), in (originator, id) order. An item that is not one is left out."""
+    items = list(items)
+    if not items:
+        return []
     from accord.errors import InputError
     from accord.warning.tracking.sensors import SensorArray
 

@@ -85,6 +85,12 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     dialogue = DialogueStore(node)
     lock = write_lock(node)
     event_log = ev.EventLog(node)  # what the streams read, decoded once for all of them
+    # loaded now, once per process, rather than by the first page that needs them (seconds each:
+    # the packaged geography for alerted areas' names and outlines, the radar model with scipy)
+    from accord.exercise.alerting import geography
+    from accord.warning.tracking import sensors  # noqa: F401
+
+    geography()
     router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
     def now() -> datetime:

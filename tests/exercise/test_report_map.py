@@ -196,7 +196,7 @@ def test_the_map_draws_2525_symbols_for_radars_launches_impacts_and_tracks_with_
                       symbols.TRUE_IMPACT: len(layer.launches), symbols.TRACK: len(layer.track_paths)}
     # a symbol's anchor sits on its point: the launch symbol's translate is the launch marker's
     # position less the symbol's anchor
-    from accord.exercise.report import MAP_SYMBOL_SCALE
+    from accord.exercise.map_symbols import MAP_SYMBOL_SCALE
 
     anchor = [a * MAP_SYMBOL_SCALE for a in symbols.rendered()[symbols.LAUNCH_SITE]["anchor"]]
     marker = next(by_id(root, "launch-G01").iter(f"{SVG_NS}use"))

@@ -137,6 +137,28 @@ def test_alerts_geography_broken_file_is_a_clear_input_error(tmp_path, mutate, m
     assert str(f) in str(ei.value)
 
 
+def test_alerts_geography_gzip_bomb_is_refused_before_it_fills_memory(tmp_path, monkeypatch):
+    """A small file that inflates past the cap is refused by size, not parsed (the cap is
+    lowered so the test inflates 2 MiB, not 256 MiB)."""
+    import accord.warning.alerts.geography as geo
+    bomb = gzip.compress(b" " * (2 * 2**20))  # ~2 KiB on disk
+    f = tmp_path / "bomb.json.gz"
+    f.write_bytes(bomb)
+    monkeypatch.setattr(geo, "MAX_GEOGRAPHY_BYTES", 2**20)
+    with pytest.raises(InputError, match="decompresses to more than 1 MiB"):
+        Geography.load(f)
+    monkeypatch.setattr(geo, "MAX_GEOGRAPHY_BYTES", 4 * 2**20)  # under the cap: read, then JSON refuses
+    with pytest.raises(InputError, match="not valid gzip/JSON"):
+        Geography.load(f)
+
+
+def test_alerts_geography_data_after_the_gzip_stream_is_refused(tmp_path):
+    f = tmp_path / "trail.json.gz"
+    f.write_bytes(gzip.compress(json.dumps(_good_doc()).encode()) + b"junk")
+    with pytest.raises(InputError, match="data after the stream"):
+        Geography.load(f)
+
+
 def _bad_geometry() -> dict:
     d = _good_doc()
     # a self-intersecting "bow tie": invalid

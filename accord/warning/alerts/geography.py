@@ -13,7 +13,7 @@ looks at, the distortion elsewhere is below 0.5 %.
 
 from __future__ import annotations
 
-import gzip
+import zlib
 import json
 import math
 from dataclasses import dataclass
@@ -138,9 +138,9 @@ class Geography:
     @classmethod
     def from_bytes(cls, raw: bytes, *, source: str = "<bytes>",
                    parties: list[str] | None = None) -> "Geography":
+        if raw[:2] == b"\x1f\x8b":
+            raw = _gunzip_capped(raw, MAX_GEOGRAPHY_BYTES, source)
         try:
-            if raw[:2] == b"\x1f\x8b":
-                raw = gzip.decompress(raw)
             doc = check_json_bounds(json.loads(raw), text=raw)
         except RecursionError as exc:
             raise InputError(f"geography file is not acceptable JSON: {json_limit_error(exc).detail}",
@@ -251,3 +251,24 @@ class Geography:
             if c.geometry.contains(p):
                 return c
         return self.sea_at(lat_deg, lon_deg)
+
+
+MAX_GEOGRAPHY_BYTES = 256 * 1024 * 1024
+"""Largest decompressed geography accepted (the packaged one is about 1 MB): a small gzip
+bomb must not fill memory before the JSON parser sees a byte."""
+
+
+def _gunzip_capped(raw: bytes, limit: int, source: str) -> bytes:
+    """``raw`` gunzipped, refusing (:class:`InputError`) output beyond ``limit`` bytes."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = d.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise InputError(f"geography file is not valid gzip/JSON: {exc}", source=source) from None
+    if len(out) > limit or d.unconsumed_tail:
+        raise InputError(f"geography file decompresses to more than {limit // 2**20} MiB",
+                         source=source)
+    if not d.eof or d.unused_data:
+        raise InputError("geography file is not valid gzip/JSON: truncated, or data after the stream",
+                         source=source)
+    return out

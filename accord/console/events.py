@@ -6,8 +6,10 @@ leaf index, written in the same transaction as the item. So the stream's event i
 ledger index: a browser that reconnects with ``Last-Event-ID: N`` gets every entry after ``N``
 — after a dropped connection, a server restart, or from another serving process on the same
 database — and nothing can be lost between "stored" and "announced", because there is no second
-write. The cost is polling: each open stream reads the ledger's size every
-:data:`POLL_SECONDS` (one indexed read) and the new entries when it grew.
+write. A stream does not poll: it waits on the node's event bus (:mod:`accord.node.bus`), which
+says "the ledger grew" after each committed write in this process, and reads the new entries
+then; it also reads at least every :data:`CHECK_SECONDS` (one indexed read of the ledger's size),
+which catches writes made by another process on the same database and checks the session.
 
 A page notes the ledger's last index before it reads anything and opens
 ``/console/events?after=<that index>``, so what is stored while the page renders, or before its
@@ -24,14 +26,20 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from sse_starlette.sse import ServerSentEvent
+
+from accord.console.i18n import LANGS
 from accord.console.view import BANNER_CLASS, Viewer
-from accord.errors import AccordError, InputError
+from accord.errors import InputError
 from accord.federation.schema import write_lock
 
-POLL_SECONDS = 0.2
+CHECK_SECONDS = 1.0  # a stream reads the ledger at least this often without a wake-up (other processes' writes)
+GATHER_SECONDS = 0.1  # after a wake-up, wait this long so that a burst of commits is read at once
 STATUS_SECONDS = 5.0
 BATCH = 500
 MAX_STREAMS = 4  # open streams per session (a few tabs); more are answered 429
@@ -45,7 +53,20 @@ class ConsoleEvent:
     id: int | None = None
 
     def json(self) -> str:
-        return json.dumps(self.data, ensure_ascii=False, separators=(",", ":"))
+        text = self.__dict__.get("_json")  # an item's event is shared by every stream: encode it once
+        if text is None:
+            text = json.dumps(self.data, ensure_ascii=False, separators=(",", ":"))
+            object.__setattr__(self, "_json", text)
+        return text
+
+    def wire(self) -> bytes:
+        """The event in SSE's wire form (encoded once, like :meth:`json`)."""
+        raw = self.__dict__.get("_wire")
+        if raw is None:
+            raw = ServerSentEvent(data=self.json(), event=self.event,
+                                  id=str(self.id) if self.id is not None else None).encode()
+            object.__setattr__(self, "_wire", raw)
+        return raw
 
 
 def summary(item: Any) -> str:
@@ -80,6 +101,8 @@ def item_event(item: Any, index: int, lang: str = "en") -> ConsoleEvent:
         b = item.body
         data["alert"] = {"incident": f"{item.originator}:{b.get('incident', '?')}", "msgType": b.get("msgType"),
                          "reason": b.get("reason"), "areas": [names.get(c, c) for c in b.get("areas", [])]}
+    if item.kind == "warning.track" and isinstance(item.body, dict):  # for the picture's tracks table
+        data["track"] = {"track_id": str(item.body.get("track_id", "")), "phase": item.body.get("phase")}
     if item.kind == "dialogue.commitment" and isinstance(item.body, dict):  # for the dialogue board's rows
         payload = item.body.get("payload") or {}
         state = payload.get("state") or {}
@@ -88,28 +111,83 @@ def item_event(item: Any, index: int, lang: str = "en") -> ConsoleEvent:
     return ConsoleEvent("item", data, index)
 
 
-def read_after(node: Any, viewer: Viewer, last: int, *, limit: int = BATCH,
-               lang: str = "en") -> tuple[list[ConsoleEvent], int]:
-    """Events for ``viewer`` from ledger entries after index ``last``; and the last index read."""
-    with write_lock(node):
-        size = node.ledger.size
-        if size <= last + 1:
-            return [], last
-        entries = node.ledger.entries(last + 1, min(size, last + 1 + limit))
+class EventLog:
+    """The ledger entries of one node as the streams read them, decoded once for all of them:
+    each entry with its item (``None`` for other entries, or an item no longer stored), and each
+    item's event per UI language, kept for the last :data:`CACHE` entries read. A node's streams
+    all read the same new entries when its ledger grows, so five consoles cost one decode, not five.
+    Ledger entries never change; an item is immutable by id, and a retraction (an
+    ``item.retracted`` entry) empties the cache, so a retracted item is not served from it."""
+
+    CACHE = 4096
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
+        self._events: dict[tuple[int, str], ConsoleEvent] = {}
+
+    def read(self, last: int, limit: int = BATCH) -> list[tuple[Any, Any]]:
+        """(entry, item or None) for the entries after index ``last`` (at most ``limit``)."""
+        node = self.node
+        with write_lock(node):
+            size = node.ledger.size
+        end = min(size, last + 1 + limit)
+        if end <= last + 1:
+            return []
+        with self._lock:
+            if all(i in self._entries for i in range(last + 1, end)):
+                return [self._entries[i] for i in range(last + 1, end)]
+        with write_lock(node):
+            entries = node.ledger.entries(last + 1, end)
+            wanted = [e.data["item_id"] for e in entries if e.type in ITEM_EVENTS and "item_id" in e.data]
+            items = node.get_items(wanted) if wanted else {}
+        out = [(e, items.get(e.data.get("item_id")) if e.type in ITEM_EVENTS else None) for e in entries]
+        with self._lock:
+            if any(e.type == "item.retracted" for e in entries):
+                self._entries.clear()
+                self._events.clear()
+            for pair in out:
+                self._entries[pair[0].index] = pair
+            while len(self._entries) > self.CACHE:
+                index, _ = self._entries.popitem(last=False)
+                for lang in LANGS:
+                    self._events.pop((index, lang), None)
+        return out
+
+    def item_event(self, item: Any, index: int, lang: str) -> ConsoleEvent:
+        key = (index, lang)
+        with self._lock:
+            event = self._events.get(key)
+        if event is None:
+            event = item_event(item, index, lang)
+            with self._lock:
+                if index in self._entries:
+                    self._events[key] = event
+        return event
+
+
+def read_after(node: Any, viewer: Viewer, last: int, *, limit: int = BATCH, lang: str = "en",
+               log: EventLog | None = None) -> tuple[list[ConsoleEvent], int]:
+    """Events for ``viewer`` from ledger entries after index ``last``; and the last index read.
+    ``log``: the node's shared :class:`EventLog` (a throwaway one if None)."""
+    log = log or EventLog(node)
+    pairs = log.read(last, limit)
     out: list[ConsoleEvent] = []
-    for e in entries:
+    for e, item in pairs:
         if e.type in ITEM_EVENTS and "item_id" in e.data:
-            try:
-                with write_lock(node):
-                    item = node.get_item(e.data["item_id"])
-            except AccordError:  # retracted or never stored: nothing to show
-                continue
-            if viewer.may("items:read") and viewer.sees(node, item):  # an item needs items:read
-                out.append(item_event(item, e.index, lang))
+            # an item needs items:read; a retracted or never stored one has nothing to show
+            if item is not None and viewer.may("items:read") and viewer.sees(node, item):
+                out.append(log.item_event(item, e.index, lang))
         elif not viewer.partner and viewer.may("status"):
             out.append(ConsoleEvent("ledger", {"type": e.type, "data": e.data,
                                                "time": e.time.isoformat().replace("+00:00", "Z")}, e.index))
-    return out, entries[-1].index if entries else last
+    return out, pairs[-1][0].index if pairs else last
+
+
+def encode(events: list[ConsoleEvent]) -> bytes:
+    """The SSE wire form of ``events``, one chunk (one write to the connection for a batch)."""
+    return b"".join(e.wire() for e in events)
 
 
 _INDEX = re.compile(r"-?[0-9]{1,19}")

@@ -6,8 +6,9 @@ Projection: equirectangular over :data:`BOUNDS` with the vertical scale chosen s
 is the same number of pixels east–west and north–south at the middle latitude; so an ellipse's
 axes can be drawn in metres (``px_per_m``), rotated by its bearing. Tracks are ECEF states
 (``warning.track`` bodies) turned into lat/lon with :func:`accord.warning.frames.ecef_to_lla`;
-a trail is the track's positions over the last :data:`TRAIL_MINUTES` by ``created`` (at most
-:data:`TRAIL_POINTS`, the newest). Each
+a trail is the track's positions over the last :data:`TRAIL_MINUTES` by ``created``, thinned
+to what the map can show (:func:`thin`: vertices 2 px apart, at most :data:`TRAIL_POINTS`); the
+caller reads only the items of that window. Each
 track's head and each prediction is a link (keyboard-focusable) to the item's page.
 
 Radars are ``warning.radar`` items (:func:`radars_of`): each is drawn as a site (a triangle) and
@@ -24,13 +25,17 @@ import math
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
+
+from accord.warning import symbols
 
 BOUNDS = (122.0, 146.0, 30.0, 45.5)  # lon0, lon1, lat0, lat1: Korea, Japan and the seas between
 WIDTH = 900
 TRAIL_MINUTES = 30
 REPLAY_SECONDS = TRAIL_MINUTES * 60  # the time control goes back this far
-TRAIL_POINTS = 240  # per track: the newest; a trail never grows past this many vertices
+TRAIL_POINTS = 120  # per track: a drawn trail never has more vertices than this (see thin)
+TRAIL_MIN_PX = 2.0  # per track: a trail's vertices are at least this far apart on the map
 PARTY_COLOURS = {"JPN": "#c0392b", "KOR": "#2e6fbf", "USA": "#2c8a4b"}
 M_PER_DEG = 111_195.0
 
@@ -62,8 +67,20 @@ def _path(rings: Iterable[Iterable[tuple[float, float]]]) -> str:
     return "".join(parts)
 
 
+LAND_FILE = Path(__file__).parent / "land_path.txt"
+"""The land outlines of :data:`BOUNDS` as one SVG path, computed from the packaged geography by
+:func:`compute_land_path` and kept as package data: computing it reads and clips the whole
+geography (seconds), which the first picture a node draws should not wait for. A test holds the
+file to the computation; regenerate it with ``python -m accord.console.picture`` when the
+geography or the bounds change."""
+
+
 @lru_cache(maxsize=1)
 def land_path() -> str:
+    return LAND_FILE.read_text(encoding="ascii").strip()
+
+
+def compute_land_path() -> str:
     from accord.warning.alerts.outlines import coastlines
 
     return _path(coastlines(BOUNDS))
@@ -90,6 +107,9 @@ def radars_of(items: Iterable[Any]) -> list[Any]:
     """The radars among ``warning.radar`` items: the latest item per (originator, radar ``id``)
     whose body is a sensor of the warning-file header (``docs/formats/warning-files.md``: site,
     noise and coverage), in (originator, id) order. An item that is not one is left out."""
+    items = list(items)
+    if not items:
+        return []
     from accord.errors import InputError
     from accord.warning.tracking.sensors import SensorArray
 
@@ -135,21 +155,49 @@ def _radars_svg(radars: list[Any], home: str) -> list[str]:
                    f'<title>{e(label)}</title>'
                    f'<path class="coverage" d="{_path([footprint(b)])}" fill="{colour}" fill-opacity="0.07" '
                    f'stroke="{colour}" stroke-opacity="0.6" stroke-width="0.8"{dash}/>'
-                   f'<path d="M{x} {y - 6}L{x + 5} {y + 4}L{x - 5} {y + 4}Z" fill="{colour}" stroke="#fff"/></g>')
+                   + symbol(symbols.RADAR, x, y, f'<path d="M0 -6L5 4L-5 4Z" fill="{colour}" stroke="#fff"/>')
+                   + '</g>')
     return out
+
+
+def symbol(sidc: str, x: float, y: float, fallback: str = "") -> str:
+    """A MIL-STD-2525D symbol's place at (x, y): ``static/symbols.js`` draws the symbol of
+    ``data-sidc`` there with milsymbol.js; ``fallback`` (drawn around 0,0) shows until it does,
+    and stays if scripts are off."""
+    inner = f'<g class="fallback">{fallback}</g>' if fallback else ""
+    return f'<g class="symbol" data-sidc="{sidc}" transform="translate({x} {y})">{inner}</g>'
+
+
+def thin(pts: list[tuple[float, float]], min_px: float = TRAIL_MIN_PX,
+         cap: int = TRAIL_POINTS) -> list[tuple[float, float]]:
+    """A trail as drawn: the first and last points, and between them only points at least
+    ``min_px`` pixels from the last one kept (what a screen can show), then at most ``cap``
+    vertices (evenly chosen, the last always kept)."""
+    if len(pts) <= 2:
+        return list(pts)
+    kept = [pts[0]]
+    for p in pts[1:-1]:
+        q = kept[-1]
+        if (p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2 >= min_px * min_px:
+            kept.append(p)
+    kept.append(pts[-1])
+    if len(kept) > cap:
+        step = (len(kept) - 1) / (cap - 1)
+        kept = [kept[round(k * step)] for k in range(cap)]
+    return kept
 
 
 def render(*, home: str, tracks: list[Any], predictions: list[Any], alerted: list[str], lang: str,
            now: datetime, t: Callable[[str], str], radars: Iterable[Any] = ()) -> str:
     """The picture's ``<svg>`` (escaped: every text comes through :func:`html.escape`)."""
-    from accord.warning.alerts.outlines import area_outlines
-
     e = html.escape
     out = [f'<svg id="picture" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
            f'role="group" aria-labelledby="picture-title"><title id="picture-title">{e(t("picture"))}</title>',
            f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#eef4fa"/>',
            f'<path d="{land_path()}" fill="#e8e4d8" stroke="#8a8576" stroke-width="0.6"/>']
-    for name, ring in area_outlines(alerted, lang):
+    if alerted:
+        from accord.warning.alerts.outlines import area_outlines  # reads the packaged geography (once)
+    for name, ring in area_outlines(alerted, lang) if alerted else []:
         out.append(f'<path class="alerted" d="{_path([ring])}" fill="#f5b041" fill-opacity="0.6" stroke="#b9770e">'
                    f'<title>{e(name)}</title></path>')
     out += _radars_svg(list(radars), home)
@@ -160,21 +208,22 @@ def render(*, home: str, tracks: list[Any], predictions: list[Any], alerted: lis
             trails.setdefault((item.originator, str(item.body.get("track_id"))), []).append(item)
     for (party, track_id), items in sorted(trails.items()):
         items.sort(key=lambda i: (i.body.get("t", 0), i.created))
-        items = [i for i in items[-TRAIL_POINTS:] if _xyz(i.body) is not None]
-        pts = _lonlats([_xyz(i.body) for i in items])
+        items = [i for i in items if _xyz(i.body) is not None]
+        pts = [xy(*p) for p in _lonlats([_xyz(i.body) for i in items])]
         if not pts:
             continue
         colour = PARTY_COLOURS.get(party, "#8e44ad")
         dash = "" if party == home else ' stroke-dasharray="6 3"'
-        if len(pts) > 1:
-            line = " ".join(f"{x},{y}" for x, y in (xy(*p) for p in pts))
+        trail = thin(pts)
+        if len(trail) > 1:
+            line = " ".join(f"{x},{y}" for x, y in trail)
             out.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="1.8"{dash}/>')
-        x, y = xy(*pts[-1])
+        x, y = pts[-1]
         head = items[-1]
         out.append(f'<a href="/console/items/{e(head.id)}" class="track" data-party="{e(party)}">'
                    f'<title>{e(party)} {e(track_id)} — {e(str(head.marking))}</title>'
-                   f'<circle cx="{x}" cy="{y}" r="{6 if party == home else 5}" fill="{colour}" stroke="#fff" '
-                   f'stroke-width="1.5"/></a>')
+                   + symbol(symbols.TRACK, x, y, f'<circle r="{6 if party == home else 5}" fill="{colour}" '
+                            'stroke="#fff" stroke-width="1.5"/>') + '</a>')
     ppm = px_per_m()
     for p in predictions:
         b = p.body
@@ -188,11 +237,11 @@ def render(*, home: str, tracks: list[Any], predictions: list[Any], alerted: lis
             continue
         label = f'{p.originator} {b.get("track_id", "")} — {p.marking}'
         out.append(f'<a href="/console/items/{e(p.id)}" class="prediction"><title>{e(label)}</title>'
-                   f'<path d="M{lx - 5} {ly - 5}L{lx + 5} {ly + 5}M{lx - 5} {ly + 5}L{lx + 5} {ly - 5}" '
-                   f'stroke="#111" stroke-width="2"/>'
-                   f'<ellipse cx="{ix}" cy="{iy}" rx="{max(rx, 0.5):.2f}" ry="{max(ry, 0.5):.2f}" '
+                   + symbol(symbols.LAUNCH, lx, ly, '<path d="M-5 -5L5 5M-5 5L5 -5" stroke="#111" stroke-width="2"/>')
+                   + f'<ellipse cx="{ix}" cy="{iy}" rx="{max(rx, 0.5):.2f}" ry="{max(ry, 0.5):.2f}" '
                    f'transform="rotate({rot:.1f} {ix} {iy})" fill="#8e44ad" fill-opacity="0.25" stroke="#8e44ad"/>'
-                   f'<circle cx="{ix}" cy="{iy}" r="7" fill="none" stroke="#8e44ad" stroke-width="1.5"/></a>')
+                   + symbol(symbols.IMPACT, ix, iy, '<circle r="7" fill="none" stroke="#8e44ad" stroke-width="1.5"/>')
+                   + '</a>')
     out.append("</svg>")
     return "".join(out)
 
@@ -247,3 +296,7 @@ def contributors(item: Any, tracks: Iterable[Any], radars: Iterable[Any]) -> dic
     p = np.array([xyz])
     return {"parties": parties, "radars": [(r, r.body["id"], "coverage") for k, r in enumerate(known)
                                            if bool(array.in_coverage(p, k)[0])]}
+
+
+if __name__ == "__main__":  # regenerate LAND_FILE
+    LAND_FILE.write_text(compute_land_path() + "\n", encoding="ascii")

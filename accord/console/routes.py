@@ -9,6 +9,7 @@ these routes is in the OpenAPI description.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -34,11 +35,14 @@ from accord.console.view import Viewer
 from accord.core.markings import Marking, is_party
 from accord.errors import AccordError, AuthError, InputError, NotFoundError, NotOwnerError, StixValidationError
 from accord.federation.schema import write_lock
+from accord.node.bus import LEDGER as LEDGER_TOPIC
 from accord.federation.tokens import authenticate_token, principal_for_digest, token_digest
 
 FORM_LIMIT = 16 * 1024
 IMPORT_LIMIT = 4 * 1024 * 1024  # a pasted STIX bundle
-STATIC = {"console.css": "text/css", "console.js": "text/javascript", "replay.js": "text/javascript"}
+STATIC = {"console.css": "text/css", "console.js": "text/javascript", "replay.js": "text/javascript",
+          "symbols.js": "text/javascript", "milsymbol.js": "text/javascript"}
+STATIC_PATHS = {"milsymbol.js": "vendor/milsymbol.js"}  # vendored (static/vendor/README.txt)
 EXPIRING_DAYS = 30
 
 
@@ -80,6 +84,13 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     codes = login_codes(node)
     dialogue = DialogueStore(node)
     lock = write_lock(node)
+    event_log = ev.EventLog(node)  # what the streams read, decoded once for all of them
+    # loaded now, once per process, rather than by the first page that needs them (seconds each:
+    # the packaged geography for alerted areas' names and outlines, the radar model with scipy)
+    from accord.warning.alerts.outlines import geography
+    from accord.warning.tracking import sensors  # noqa: F401
+
+    geography()
     router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
     def now() -> datetime:
@@ -143,9 +154,10 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
             return None
         return item if v.sees(node, item) else None
 
-    def visible_items(v: Viewer, kind: str | None = None) -> list[Any]:
+    def visible_items(v: Viewer, kind: str | None = None, **window: Any) -> list[Any]:
+        """Items ``v`` may see (``window``: :meth:`Node.items`'s ``since``, ``until``, ``newest``)."""
         with lock:
-            items = node.items(kind=kind)
+            items = node.items(kind=kind, **window)
             return [i for i in items if v.sees(node, i)]
 
     # --- login / logout -------------------------------------------------------------------
@@ -241,7 +253,7 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     def static(name: str) -> Response:
         if name not in STATIC:
             raise HTTPException(404, f"no static file {name!r}")
-        return FileResponse(HERE / "static" / name, media_type=STATIC[name],
+        return FileResponse(HERE / "static" / STATIC_PATHS.get(name, name), media_type=STATIC[name],
                             headers={"Cache-Control": "max-age=300"})
 
     @router.get("/console")
@@ -252,11 +264,16 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     @router.get("/console/")
     def overview(request: Request, s: Session = Depends(session_of)) -> Response:
         v = viewer_of(s)
-        items = visible_items(v) if v.may("items:read") else []
         counts: dict[str, int] = {}
-        for i in items:
-            counts[i.kind] = counts.get(i.kind, 0) + 1
-        recent = sorted(items, key=lambda i: i.created, reverse=True)[:20]
+        recent: list[Any] = []
+        if v.may("items:read") and not v.partner:  # sees everything: counted and picked by the store
+            counts = node.count_items()
+            recent = visible_items(v, newest=20)[::-1]
+        elif v.may("items:read"):  # a partner: only what it may see, item by item
+            items = visible_items(v)
+            for i in items:
+                counts[i.kind] = counts.get(i.kind, 0) + 1
+            recent = sorted(items, key=lambda i: i.created, reverse=True)[:20]
         return page(request, s, "overview.html", [i.marking for i in recent], counts=sorted(counts.items()),
                     recent=recent, summary=ev.summary)
 
@@ -317,14 +334,15 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         at = now() - timedelta(seconds=ago)
         since = at - timedelta(minutes=picture.TRAIL_MINUTES)
 
-        def then(kind: str) -> list[Any]:
-            return [i for i in visible_items(v, kind) if i.created <= at]
+        def then(kind: str, window: bool = False) -> list[Any]:
+            """What ``v`` may see of ``kind`` created by ``at`` (in the replay window if ``window``)."""
+            return visible_items(v, kind, until=at, since=since if window else None)
 
-        tracks = [i for i in then("warning.track") if i.created >= since]
+        tracks = then("warning.track", window=True)
         latest: dict[tuple[str, str], Any] = {}
-        for p in then("warning.prediction"):
+        for p in then("warning.prediction", window=True):
             key = (p.originator, str(p.body.get("track_id")))
-            if p.created >= since and (key not in latest or p.body.get("t", 0) >= latest[key].body.get("t", 0)):
+            if key not in latest or p.body.get("t", 0) >= latest[key].body.get("t", 0):
                 latest[key] = p
         preds = [p for p in latest.values() if p.body.get("status", "tracking") == "tracking"]
         boards = [inc for inc in incidents(then("warning.alert"), []) if inc.areas]
@@ -345,8 +363,10 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         need(v, "items:read")
         seconds = replay_ago(ago)
         svg, shown, heads, radars = picture_of(v, s.lang, seconds)
+        from accord.warning.symbols import LEGEND
+
         return page(request, s, "picture.html", shown, svg=svg, heads=heads, radars=radars, home=node.party,
-                    ago=seconds, replay_max=REPLAY_SECONDS)
+                    ago=seconds, replay_max=REPLAY_SECONDS, legend_symbols=LEGEND)
 
     @router.get("/console/picture.svg")
     def picture_svg(ago: str = "", s: Session = Depends(session_of)) -> Response:
@@ -580,7 +600,7 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         if not (v.may("items:read") or v.may("status")):
             raise HTTPException(403, f"token {v.principal.name!r} has neither the items:read nor the "
                                      "status scope: there are no events for it")
-        if s.streams >= ev.MAX_STREAMS:  # each stream polls: a session may not open without bound
+        if s.streams >= ev.MAX_STREAMS:  # each stream reads the ledger: a session may not open without bound
             raise HTTPException(429, f"this session already has {s.streams} open event streams",
                                 headers={"Retry-After": "5"})
         try:
@@ -599,22 +619,34 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
             s.streams -= 1
 
     async def _stream(request: Request, s: Session, v: Viewer, last: int) -> Any:
+        """Events after ledger index ``last``: read when the node's bus says the ledger grew (a
+        write committed in this process), and at least every :data:`ev.CHECK_SECONDS` (a write by
+        another process on the same database; the session's liveness)."""
         status_due = 0.0
-        waited = 0.0
-        while True:
-            if await request.is_disconnected() or await to_thread.run_sync(live_session, s.id) is None:
-                return  # logged out, expired or token revoked: the stream ends with the session
-            # a fresh viewer per poll: its policy answers are cached, and an agreement that lapses
-            # while the stream is open must stop the flow at once
-            batch, last = await to_thread.run_sync(lambda: ev.read_after(node, viewer_of(s), last, lang=s.lang))
-            for e in batch:
-                yield ServerSentEvent(data=e.json(), event=e.event, id=str(e.id) if e.id is not None else None)
-            if not v.partner and v.may("status") and waited >= status_due:
-                st = await to_thread.run_sync(federation.status, node)
-                yield ServerSentEvent(data=json.dumps(status_event(st)), event="status")
-                status_due = waited + ev.STATUS_SECONDS
-            await sleep(ev.POLL_SECONDS)
-            waited += ev.POLL_SECONDS
+        clock = asyncio.get_running_loop().time
+        started = clock()
+        async with node.bus.waker((LEDGER_TOPIC,)) as wake:  # subscribed before the first read: no gap
+            checked = -ev.CHECK_SECONDS
+            while True:
+                if clock() - checked >= ev.CHECK_SECONDS:
+                    if await request.is_disconnected() or await to_thread.run_sync(live_session, s.id) is None:
+                        return  # logged out, expired or token revoked: the stream ends with the session
+                    checked = clock()
+                # a fresh viewer per read: its policy answers are cached, and an agreement that
+                # lapses while the stream is open must stop the flow at once
+                before = last
+                batch, last = await to_thread.run_sync(
+                    lambda: ev.read_after(node, viewer_of(s), last, lang=s.lang, log=event_log))
+                if batch:
+                    yield ev.encode(batch)  # the whole batch in one write
+                if last - before >= ev.BATCH:
+                    continue  # a full batch read: there may be more, read on without waiting
+                if not v.partner and v.may("status") and clock() - started >= status_due:
+                    st = await to_thread.run_sync(federation.status, node)
+                    yield ServerSentEvent(data=json.dumps(status_event(st)), event="status")
+                    status_due = clock() - started + ev.STATUS_SECONDS
+                if await wake.wait(ev.CHECK_SECONDS):
+                    await sleep(ev.GATHER_SECONDS)  # let a burst of commits land: one read for all
 
     # --- anything else under /console: a 404 page with the console's headers -------------
     # every method, so that a PUT to a page is answered here (with the headers), not by the router

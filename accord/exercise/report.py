@@ -9,7 +9,6 @@ outcomes, and the figures table. Times are seconds since start with the UTC cloc
 
 from __future__ import annotations
 
-import html
 import io
 import json
 import math
@@ -17,9 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from functools import lru_cache
 from typing import Any
 
 import matplotlib
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -27,6 +28,9 @@ from matplotlib.collections import PolyCollection  # noqa: E402
 from matplotlib.patches import Ellipse as MplEllipse  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 from matplotlib.transforms import Bbox  # noqa: E402
+
+from accord.exercise.map_symbols import (  # noqa: E402
+    rendered_symbols_generator, symbol_legend, symbol_places, with_symbols)
 
 PARTY_COLOURS = {"JPN": "#c0392b", "KOR": "#2e6fbf", "USA": "#2c8a4b"}
 
@@ -255,6 +259,7 @@ def draw_map(layer: MapLayer, bounds: tuple[float, float, float, float]) -> str:
     ax.set_ylabel("latitude (°N)")
     ax.set_title("Launches, tracks, 95 % impact ellipses and alerted areas")
     ax.grid(True, linewidth=0.3, alpha=0.5)
+    symbol_places(ax, layer)
     place_launch_labels(ax, layer.launches)
     ax.legend(handles=_legend_handles(layer), loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=4,
               fontsize=8, frameon=True).set_gid("map-legend")
@@ -277,7 +282,7 @@ def draw_map(layer: MapLayer, bounds: tuple[float, float, float, float]) -> str:
         ax.annotate(str(n), (x1, y1), fontsize=7, color="#8e44ad", xytext=(2, 2), textcoords="offset points")
     if not clusters:
         fig.add_subplot(grid[0, 1]).axis("off")
-    return _svg(fig, "map")
+    return with_symbols(_svg(fig, "map"))
 
 
 def draw_gospa(series: dict[str, dict[str, list[tuple[float, float]]]], epoch: datetime | None = None) -> str:
@@ -340,15 +345,9 @@ h1{font-size:1.6em;margin-bottom:.2em} h2{border-bottom:1px solid #ccc;padding-b
 .ok{color:#1e7d32;font-weight:600}.bad{color:#b71c1c;font-weight:600}
 table{border-collapse:collapse;margin:.6em 0;font-size:.92em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
 th{background:#eef2f6} svg{max-width:100%;height:auto} .muted{color:#666;font-size:.9em}
+ul.symbols{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.3em 1.4em;font-size:.9em}
+ul.symbols svg{vertical-align:middle}
 """
-
-
-def _table(rows: list[list[Any]], header: list[str]) -> str:
-    out = ["<table><thead><tr>", *(f"<th>{html.escape(h)}</th>" for h in header), "</tr></thead><tbody>"]
-    for row in rows:
-        out.append("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row) + "</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
 
 
 def _fmt(v: Any) -> str:
@@ -357,6 +356,15 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:,.1f}"
     return str(v)
+
+
+@lru_cache(maxsize=1)
+def _templates() -> Environment:
+    """The report's Jinja2 templates (``accord/exercise/templates``, package data), autoescaped."""
+    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                      autoescape=select_autoescape(["html"]), undefined=StrictUndefined)
+    env.filters["fmt"] = _fmt
+    return env
 
 
 def write_report(out_dir: Path, metrics: dict[str, Any], layer: MapLayer,
@@ -385,27 +393,13 @@ def write_report(out_dir: Path, metrics: dict[str, Any], layer: MapLayer,
     fig_rows = [[k, v] for k, v in sorted(totals.items()) if not isinstance(v, (dict, list))]
     node_rows = [[p, g.get("own_mean_gospa_m"), g.get("fused_mean_gospa_m")]
                  for p, g in sorted(metrics.get("gospa", {}).items())]
-    body = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>After-action report — {html.escape(name)}</title>
-<style>{_CSS}</style></head><body>
-<h1>After-action report: {html.escape(name)}</h1>
-<p class="muted">{html.escape(metrics.get("scenario", {}).get("description", ""))}</p>
-{f'<p class="muted" id="epoch">Times are seconds since the start, t = 0 s at {epoch.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC, with the UTC clock time beside them.</p>' if epoch else ""}
-<section class="summary" id="summary"><h2>Summary</h2><ul>
-{''.join(f'<li>{html.escape(s)}</li>' for s in summary_lines)}
-</ul></section>
-<h2>Map</h2>{draw_map(layer, bounds)}
-<h2>Timelines per launch</h2>{draw_timelines(launches, epoch)}
-{_table(launch_rows, ["launch", "launch", "first detection", "first track", "first partner receipt",
-                      "first alert", "impact", "final impact error (km)"])}
-<h2>Track accuracy with and without sharing</h2>{draw_gospa(gospa_series, epoch)}
-{_table(node_rows, ["node", "mean GOSPA, own radars (m)", "mean GOSPA, fused (m)"])}
-<h2>Federation</h2>{draw_latency(latencies_ms)}
-{_table(fig_rows, ["figure", "value"])}
-<h2>Injects</h2>{_table(inject_rows, ["t", "inject", "node", "to", "outcome", "how"])}
-<p class="muted">Generated by Accord. All data simulated. Metrics: metrics.json beside this file.</p>
-</body></html>
-"""
+    body = _templates().get_template("report.html").render(
+        name=name, description=metrics.get("scenario", {}).get("description", ""), css=_CSS, epoch=epoch,
+        epoch_text=f"{epoch.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S}" if epoch else "",
+        summary_lines=summary_lines, map_svg=draw_map(layer, bounds), symbol_legend=symbol_legend(layer),
+        symbol_generator=rendered_symbols_generator(), timelines_svg=draw_timelines(launches, epoch),
+        launch_rows=launch_rows, gospa_svg=draw_gospa(gospa_series, epoch), node_rows=node_rows,
+        latency_svg=draw_latency(latencies_ms), fig_rows=fig_rows, inject_rows=inject_rows)
     path = out_dir / "report.html"
     path.write_text(body, encoding="utf-8")
     return path

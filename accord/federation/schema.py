@@ -146,7 +146,7 @@ def ensure_federation_schema(conn: Any) -> None:
     migrate(conn, "federation", [FEDERATION_DDL, _add_columns, LEASES_DDL])
 
 
-def write_lock(node: Any) -> threading.RLock:
+def write_lock(node: Any) -> Any:  # a threading.RLock, or the node's CommitLock (the same interface)
     """The lock that serialises this process's writes on ``node.conn``.
 
     A node has one SQLite connection; Python's ``with conn:`` transactions on a shared connection

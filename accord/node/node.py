@@ -34,15 +34,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from accord.clock import Clock, SystemClock, parse_rfc3339, to_rfc3339
 from accord.core.agreements import Agreement, agreement_problems, agreements_in_force, load_yaml_strict
-from accord.core.canonical import parse_json_strict
 from accord.core.checkpoint import origin_for
 from accord.core.identity import Identity, fingerprint, public_key_from_b64, raw_public, verifier_key
-from accord.core.items import Item
+from accord.core.items import Item, stored_item
 from accord.core.parties import is_party, party_problem
 from accord.core.policy import Decision, decide
 from accord.errors import AccordError, AgreementError, ConfigError, InputError, NotFoundError, StoreError
 from accord.core.plain_http import EVENT as PLAIN_HTTP_EVENT
 from accord.core.plain_http import plain_remote_host
+from accord.node.bus import LEDGER as LEDGER_TOPIC
+from accord.node.bus import CommitLock, EventBus
 from accord.store.ledger import Ledger
 from accord.store.migrations import migrate, versions
 from accord.store.private_files import private_dir, write_private
@@ -161,14 +162,20 @@ class Node:
         self.store = store
         self.conn: Any = store.conn
         self.clock = clock
-        self.write_lock: threading.RLock = store.lock
+        # The store's write lock becomes a CommitLock: an RLock that, when its outermost holder
+        # releases it (after the commit), publishes what the write appended on the bus.
+        store.lock = CommitLock()
+        self.write_lock: CommitLock = store.lock
+        self.bus = EventBus()  # "the ledger grew", after the commit (accord.node.bus)
+        self._grown: list[int] | None = None  # ledger leaves appended but not yet published
+        self._grown_guard = threading.Lock()
         self._partners: dict[str, Partner] = {}
         self._config_stamp = _stamp(self.dir / CONFIG_FILE)
         self._agreements: dict[str, tuple[str, Agreement]] = {}
         self.schema_at_open = versions(self.conn)  # each part's schema version before this open
         migrate(self.conn, "node", [SCHEMA], lock=self.write_lock)
         self.origin = origin_for(self.party, identity.public_key)
-        self.ledger = Ledger(self.conn, identity, self.origin)
+        self.ledger = Ledger(self.conn, identity, self.origin, on_append=self._ledger_grew)
         self._load_partners(config.get("partners") or {})
 
     def __repr__(self) -> str:
@@ -235,6 +242,24 @@ class Node:
         """One write transaction (or join the caller's), under the node's write lock."""
         with write(self.store) as conn:
             yield conn
+
+    def _ledger_grew(self, first: int, count: int) -> None:
+        """Ledger leaves ``first`` … ``first + count - 1`` were appended: publish one ``ledger``
+        event on :attr:`bus` once the write commits (one per outermost write-lock release, however
+        many appends the write made)."""
+        with self._grown_guard:
+            grown = self._grown
+            queued = grown is not None
+            self._grown = [first, first + count] if grown is None else \
+                [min(grown[0], first), max(grown[1], first + count)]
+        if not queued:
+            self.write_lock.after_release(self._publish_growth)
+
+    def _publish_growth(self) -> None:
+        with self._grown_guard:
+            grown, self._grown = self._grown, None
+        if grown is not None:
+            self.bus.publish(LEDGER_TOPIC, {"first": grown[0], "count": grown[1] - grown[0]})
 
     # --- identity ----------------------------------------------------------------------------
     @property
@@ -519,20 +544,35 @@ class Node:
             row = self.conn.execute("SELECT json FROM items WHERE id = ?", (item_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"no item {item_id!r} on node {self.party}")
-        return Item.from_json(parse_json_strict(bytes(row[0])), source=f"stored item {item_id}")
+        return stored_item(row[0], source=f"stored item {item_id}")
 
-    def items(self, kind: str | None = None, *, originator: str | None = None) -> list[Item]:
-        """Stored items, oldest first, optionally of one ``kind`` and/or ``originator``."""
-        q, args = "SELECT id, json FROM items WHERE 1=1", []
-        if kind is not None:
-            q += " AND kind = ?"
-            args.append(kind)
-        if originator is not None:
-            q += " AND originator = ?"
-            args.append(originator)
+    def get_items(self, ids: list[str]) -> dict[str, Item]:
+        """The stored items among ``ids``, by id (one query per 500 ids; a missing id is absent)."""
         with self.write_lock:  # see get_item
-            rows = self.conn.execute(q + " ORDER BY created, id", args).fetchall()
-        return [Item.from_json(parse_json_strict(bytes(r["json"])), source=f"stored item {r['id']}") for r in rows]
+            rows = list(select_in(self.conn, "SELECT id, json FROM items WHERE id IN ({})", ids))
+        return {r[0]: stored_item(r[1], source=f"stored item {r[0]}") for r in rows}
+
+    def items(self, kind: str | None = None, *, originator: str | None = None, since: datetime | None = None,
+              until: datetime | None = None, newest: int | None = None) -> list[Item]:
+        """Stored items, oldest first, optionally of one ``kind`` and/or ``originator``, created
+        from ``since`` to ``until`` (both included), or only the ``newest`` so many of them."""
+        q, args = "SELECT id, json FROM items WHERE 1=1", []
+        for cond, value in (("kind = ?", kind), ("originator = ?", originator),
+                            ("created >= ?", since and to_rfc3339(since)), ("created <= ?", until and to_rfc3339(until))):
+            if value is not None:
+                q += f" AND {cond}"
+                args.append(value)
+        q += " ORDER BY created, id" if newest is None else f" ORDER BY created DESC, id DESC LIMIT {int(newest)}"
+        with self.write_lock:  # see get_item
+            rows = self.conn.execute(q, args).fetchall()
+        if newest is not None:
+            rows.reverse()
+        return [stored_item(r["json"], source=f"stored item {r['id']}") for r in rows]
+
+    def count_items(self) -> dict[str, int]:
+        """How many items of each kind are stored."""
+        with self.write_lock:  # see get_item
+            return dict(self.conn.execute("SELECT kind, count(*) FROM items GROUP BY kind ORDER BY kind").fetchall())
 
 
 ALERT_KIND = "warning.alert"

@@ -58,7 +58,7 @@ class Store(Protocol):
     dialect: str  # SQLITE or POSTGRESQL
     location: str  # a file path, or a URL without its password: safe to print and log
     conn: Any  # the node's shared connection (sqlite3.Connection or a PgConnection)
-    lock: threading.RLock  # this process's writers on ``conn`` take it first
+    lock: Any  # re-entrant (an RLock, or the node's CommitLock): this process's writers on ``conn`` take it first
 
     def write(self) -> AbstractContextManager[Any]:
         """One write transaction on ``conn`` under ``lock`` (joining the caller's if one is open)."""

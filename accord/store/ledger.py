@@ -26,7 +26,7 @@ from __future__ import annotations
 import base64
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -135,8 +135,10 @@ class Ledger:
     is the signed-note key name the node signs them with.
     """
 
-    def __init__(self, conn: Any, identity: Identity, origin: str) -> None:
+    def __init__(self, conn: Any, identity: Identity, origin: str, *,
+                 on_append: Callable[[int, int], None] | None = None) -> None:
         self.conn = conn
+        self.on_append = on_append  # (first index, count) after each append (the node's event bus)
         self.identity = identity
         self.origin = origin
         self._frontier: merkle.CompactRange | None = None
@@ -234,6 +236,8 @@ class Ledger:
                 self._frontier = None
                 raise
             self._last_hash = last
+        if self.on_append is not None:  # after the commit when the transaction was the ledger's own
+            self.on_append(first, len(rows))
         return list(range(first, first + len(rows)))
 
     # --- reading ----------------------------------------------------------------------------

@@ -312,7 +312,7 @@ class PostgresStore:
         self.location = redact(url)
         parts = urlsplit(self.location)
         self.name = urlunsplit(parts._replace(query="", fragment=""))  # what error messages name
-        self.lock = threading.RLock()
+        self.lock: Any = threading.RLock()
         self.pool = ConnectionPool(url, min_size=1, max_size=max_size, open=False, name="accord",
                                    kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
                                    configure=self._configure, check=ConnectionPool.check_connection)

@@ -56,7 +56,7 @@ class SqliteStore:
         self.path = Path(path)
         self.location = str(path)
         self.conn = connect(self.path)
-        self.lock = threading.RLock()
+        self.lock: Any = threading.RLock()
 
     def write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         return write(self)

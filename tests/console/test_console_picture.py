@@ -7,6 +7,7 @@ import re
 from console_world import prediction, radar, track
 
 from accord.console import picture
+from accord.warning import symbols
 from accord.core.items import new_item
 from accord.core.markings import Marking
 from accord.warning.frames import ecef_to_lla, great_circle_m, lla_to_ecef
@@ -73,8 +74,8 @@ def _svg(client, query: str = "") -> str:
 
 
 def _head_xy(svg: str, item_id: str) -> tuple[float, float]:
-    m = re.search(rf'<a href="/console/items/{re.escape(item_id)}" class="track"[^>]*>.*?<circle cx="([\d.]+)" '
-                  r'cy="([\d.]+)"', svg)
+    m = re.search(rf'<a href="/console/items/{re.escape(item_id)}" class="track"[^>]*>.*?'
+                  rf'<g class="symbol" data-sidc="{symbols.TRACK}" transform="translate\(([\d.]+) ([\d.]+)\)"', svg)
     assert m, f"no track head for {item_id}"
     return float(m.group(1)), float(m.group(2))
 
@@ -96,12 +97,12 @@ def test_radars_and_their_coverage_are_drawn_and_a_partner_sees_only_releasable_
     assert [g[0] for g in groups] == ["JPN-R1", "JPN-R2"]  # the malformed one is not a radar
     r1 = groups[0][1]
     assert "<title>JPN JPN-R1 — SECRET//REL TO JPN, KOR</title>" in r1 and 'class="coverage"' in r1
-    # the site triangle sits on the radar's position
+    # the site's 2525D symbol (a friend ground sensor) sits on the radar's position
     x, y = picture.xy(135.0, 35.0)
-    assert f"M{x} {y - 6}L" in r1
+    assert f'<g class="symbol" data-sidc="{symbols.RADAR}" transform="translate({x} {y})">' in r1
     page = admin.get("/console/picture").text
     assert f'href="/console/items/{shared.id}"' in page and f'href="/console/items/{noforn.id}"' in page
-    assert "▲" in page  # in the legend
+    assert f'data-sidc="{symbols.RADAR}" data-fit' in page and "radar (friend, ground sensor)" in page  # legend
     seen = partner.get("/console/picture").text
     assert 'data-radar="JPN-R1"' in seen and "JPN-R2" not in seen and noforn.id not in seen
     assert "<h1>warning.radar JPN-R1</h1>" in admin.get(f"/console/items/{shared.id}").text  # named by its id
@@ -182,3 +183,53 @@ def test_a_bad_time_is_a_400_page_with_a_reason(admin):
             r = admin.get(path, params={"ago": bad})
             assert r.status_code == 400, (path, bad)
             assert "ago: whole seconds from 0 to 1800" in r.text and "Traceback" not in r.text
+
+
+def test_a_trail_is_thinned_to_what_the_map_shows_keeping_its_ends():
+    pts = [(100.0 + k * 0.1, 200.0) for k in range(1000)]  # a vertex every 0.1 px
+    trail = picture.thin(pts)
+    assert trail[0] == pts[0] and trail[-1] == pts[-1]
+    gaps = [b[0] - a[0] for a, b in zip(trail[:-2], trail[1:-1])]
+    assert min(gaps) >= picture.TRAIL_MIN_PX - 1e-9 and len(trail) <= 52
+    long = [(float(k * 3), 0.0) for k in range(1000)]  # every vertex 3 px apart: capped
+    capped = picture.thin(long)
+    assert len(capped) == picture.TRAIL_POINTS and capped[0] == long[0] and capped[-1] == long[-1]
+    assert picture.thin(pts[:2]) == pts[:2]
+
+
+def test_the_picture_reads_and_draws_only_the_thirty_minute_window(admin, world, clock):
+    from datetime import timedelta
+
+    x, y, z = (float(v) for v in lla_to_ecef(39.0, 128.0, 80_000.0))
+    old = world.jpn.put_item(new_item("warning.track", {"t": 1.0, "track_id": "T-OLD", "x": x, "y": y, "z": z},
+                                      Marking.parse("SECRET//REL TO JPN, KOR"), "JPN",
+                                      clock.now() - timedelta(minutes=31)))  # stored late: created 31 min ago
+    trail = []
+    for k in range(300):  # 300 updates 0.001° apart: one thinned polyline, far fewer vertices
+        trail.append(track(world.jpn, "JPN", "T-NEW", 100.0 + k, 39.0 + k * 0.001, 129.0 + k * 0.001,
+                           "SECRET//REL TO JPN, KOR"))
+    page = admin.get("/console/picture").text
+    svg = page[page.index("<svg id=\"picture\""):page.index("</svg>") + 6]
+    assert old.id not in page  # older than the window: neither drawn nor listed
+    assert f'href="/console/items/{trail[-1].id}" class="track"' in svg
+    line = re.search(r'<polyline points="([^"]+)"', svg).group(1).split()
+    assert 2 < len(line) < 20  # about 11 px of track: vertices 2 px apart, not one per update
+    assert 'data-track="T-NEW"' in page and 'data-tracks="live"' in page
+    # a past time within reach still draws it, and its table is marked as not live
+    past = admin.get("/console/picture?ago=1800").text
+    assert 'data-tracks="past"' in past
+
+
+def test_a_track_event_names_its_track_for_the_live_tracks_table(world):
+    from accord.console.events import item_event
+
+    item = track(world.jpn, "KOR", "K-9", 5.0, 38.0, 131.0, "SECRET//REL TO JPN, KOR")
+    data = item_event(item, 7).data
+    assert data["track"] == {"track_id": "K-9", "phase": None} and data["originator"] == "KOR"
+
+
+def test_the_packaged_land_outlines_are_those_of_the_packaged_geography():
+    """land_path.txt (package data, so the first picture does not wait seconds for it) is what
+    the geography gives for the picture's bounds: regenerate it with python -m accord.console.picture."""
+    assert picture.land_path() == picture.compute_land_path()
+    assert picture.land_path().startswith("M") and picture.land_path().count("Z") > 10

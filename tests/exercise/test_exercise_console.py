@@ -160,12 +160,12 @@ def test_in_chromium_a_watch_officer_follows_the_link_and_watches_a_track_appear
             expect(page).to_have_url(jpn.url)
             page.goto(jpn.url + "picture")
             expect(page.locator("#live")).to_have_class("live on")
-            tracks = page.locator("#picture a.track circle")
+            tracks = page.locator('#picture a.track g.symbol[data-drawn="milsymbol"]')  # 2525D symbols
             expect(tracks).to_have_count(0)
             watching.set()
             expect(tracks.first).to_be_visible(timeout=60_000)
-            x = tracks.first.get_attribute("cx")
-            expect(tracks.first).not_to_have_attribute("cx", x or "", timeout=60_000)
+            x = tracks.first.get_attribute("transform")  # translate(x y): where the head is
+            expect(tracks.first).not_to_have_attribute("transform", x or "", timeout=60_000)
             page.screenshot(path=str(tmp_path / "picture.png"))
         finally:
             watching.set()

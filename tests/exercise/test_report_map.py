@@ -179,3 +179,32 @@ def test_in_chromium_the_labels_stay_apart_and_the_inset_ellipses_are_drawn_larg
     assert not any(overlaps(a, b) for a, b in combinations(rects, 2)), rects
     assert inset and all(e and e["width"] > 15 and inset["x"] <= e["x"] and
                          e["x"] + e["width"] <= inset["x"] + inset["width"] for e in ellipses), (inset, ellipses)
+
+
+def test_the_map_draws_2525_symbols_for_radars_launches_impacts_and_tracks_with_a_legend(report):
+    from accord.warning import symbols
+
+    path, layer = report
+    html = path.read_text()
+    root = svg(html, "map")
+    placed = [g for g in root.iter(f"{SVG_NS}g") if g.get("class") == "sym"]
+    counts: dict[str, int] = {}
+    for g in placed:
+        counts[g.get("data-sidc")] = counts.get(g.get("data-sidc"), 0) + 1
+        assert g.find(f"{SVG_NS}path") is not None or g.find(f"{SVG_NS}circle") is not None  # a drawing
+    assert counts == {symbols.RADAR: len(layer.radars), symbols.LAUNCH_SITE: len(layer.launches),
+                      symbols.TRUE_IMPACT: len(layer.launches), symbols.TRACK: len(layer.track_paths)}
+    # a symbol's anchor sits on its point: the launch symbol's translate is the launch marker's
+    # position less the symbol's anchor
+    from accord.exercise.map_symbols import MAP_SYMBOL_SCALE
+
+    anchor = [a * MAP_SYMBOL_SCALE for a in symbols.rendered()[symbols.LAUNCH_SITE]["anchor"]]
+    marker = next(by_id(root, "launch-G01").iter(f"{SVG_NS}use"))
+    firsts = [g for g in placed if g.get("data-sidc") == symbols.LAUNCH_SITE]
+    x, y = (float(v) for v in NUMBER.findall(firsts[0].get("transform"))[:2])
+    assert abs(x + anchor[0] - float(marker.get("x"))) < 0.02 and abs(y + anchor[1] - float(marker.get("y"))) < 0.02
+    legend = html[html.index('<ul class="symbols" id="map-symbols">'):]
+    legend = legend[:legend.index("</ul>")]
+    for sidc in (symbols.RADAR, symbols.LAUNCH_SITE, symbols.TRACK, symbols.TRUE_IMPACT):
+        assert f'data-sidc="{sidc}"' in legend
+    assert "MIL-STD-2525D" in legend and "radar (friend, ground sensor)" in legend

@@ -105,6 +105,35 @@
     if (shown) { raiseBanners(d); }
   }
 
+  /* the picture's tracks table (live only, not while a past time is shown): a track's row
+   * points at its latest item; a new track gets a row */
+  function updateTrack(d) {
+    var tb = document.querySelector('#tracks tbody[data-tracks="live"]');
+    var box = document.getElementById("picture-box");
+    if (!tb || (box && box.dataset.src.indexOf("ago=") >= 0)) { return; }
+    var row = null;
+    Array.prototype.forEach.call(tb.rows, function (r) {
+      if (r.dataset.party === d.originator && r.dataset.track === d.track.track_id) { row = r; }
+    });
+    if (!row) {
+      var empty = tb.querySelector("tr[data-empty]");
+      if (empty) { empty.remove(); }
+      row = document.createElement("tr");
+      row.dataset.party = d.originator; row.dataset.track = d.track.track_id;
+      var link = document.createElement("a");
+      link.textContent = d.track.track_id;
+      cell(row, link);
+      cell(row, text(d.originator));
+      cell(row, document.createElement("span"));
+      tb.appendChild(row);
+    }
+    row.querySelector("a").href = "/console/items/" + encodeURI(d.id);
+    var mark = row.cells[2].querySelector("span") || row.cells[2].appendChild(document.createElement("span"));
+    mark.className = "mark " + d.level; mark.textContent = d.marking;
+    row.dataset.id = d.id;
+    row.classList.add("fresh");
+  }
+
   function status(d) {
     var size = document.getElementById("ledger-size");
     if (size) { size.textContent = String(d.ledger); }
@@ -132,6 +161,7 @@
         var svg = doc.documentElement;
         if (svg.nodeName !== "svg") { return; }
         box.replaceChildren(document.importNode(svg, true));
+        if (window.AccordSymbols) { window.AccordSymbols.draw(box); }
       }).catch(function () { /* the next event tries again */ });
     }, 1000);
   }
@@ -150,6 +180,7 @@
     es.addEventListener("item", function (e) {
       var d = JSON.parse(e.data);
       addItem(d);
+      if (d.track) { updateTrack(d); }
       if (d.kind.indexOf("warning.") === 0) { refreshPicture(d); }
     });
     es.addEventListener("status", function (e) { status(JSON.parse(e.data)); });

@@ -31,6 +31,7 @@
         var svg = new DOMParser().parseFromString(text, "image/svg+xml").documentElement;
         if (svg.nodeName !== "svg") { return; }
         box.replaceChildren(document.importNode(svg, true));
+        if (window.AccordSymbols) { window.AccordSymbols.draw(box); }
         box.dataset.ago = String(ago);
         window.history.replaceState(null, "", "/console/picture" + (ago ? "?ago=" + ago : ""));
       }).catch(function () { /* the next move tries again */ });

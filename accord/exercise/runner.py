@@ -38,7 +38,6 @@ from typing import Any
 import numpy as np
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from accord.store.base import transaction
 from accord.clock import ManualClock
 from accord.core.agreements import new_agreement, sign_agreement
 from accord.core.canonical import parse_json_strict

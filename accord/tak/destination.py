@@ -30,7 +30,7 @@ from accord.clock import to_rfc3339
 from accord.core.items import Item
 from accord.core.markings import Classification, Marking
 from accord.core.parties import party_problem
-from accord.core.policy import Decision
+from accord.core.policy import NO, OK, VERDICT, Decision, Reason
 from accord.errors import AccordError, ConfigError, InputError, NotFoundError
 from accord.store.sqlite import ensure_schema
 from accord.tak.client import TakServer
@@ -151,20 +151,20 @@ def remove_destination(node: Any, name: str) -> Destination:
 def decide(node: Any, item: Item, dest: Destination) -> Decision:
     """May ``item`` go to ``dest``? (module docstring; default deny, with reasons)."""
     if not any(fnmatch.fnmatchcase(item.kind, k) for k in dest.kinds):
-        return Decision(False, (f"no: destination {dest.name} takes {', '.join(dest.kinds)}, not {item.kind}",))
+        return Decision(False, (Reason(NO, "kind", f"destination {dest.name} takes {', '.join(dest.kinds)}, not {item.kind}"),))
     level = item.marking.classification
     if dest.max_classification is not None and level > dest.max_classification:
-        return Decision(False, (f"no: {item.kind} is {level.banner}, above destination {dest.name}'s "
-                                f"ceiling {dest.max_classification.banner}",))
+        return Decision(False, (Reason(NO, "ceiling", f"{item.kind} is {level.banner}, above destination {dest.name}'s "
+                                           f"ceiling {dest.max_classification.banner}"),))
     if dest.party != node.party:
         return node.decide(item, dest.party)
     m = item.marking
     if m.tlp == "RED":
-        return Decision(False, ("no: marked TLP:RED, which is never released through automated sharing",))
+        return Decision(False, (Reason(NO, "marking", "marked TLP:RED, which is never released through automated sharing"),))
     if m.rel_to and dest.party not in m.rel_to:
-        return Decision(False, (f"no: marking {m} does not release it to {dest.party}",))
-    return Decision(True, (f"ok: marking {m} releases it to {dest.party} (the node's own party)",
-                           f"ALLOW: {item.id} → TAK {dest.name}"))
+        return Decision(False, (Reason(NO, "marking", f"marking {m} does not release it to {dest.party}"),))
+    return Decision(True, (Reason(OK, "marking", f"marking {m} releases it to {dest.party} (the node's own party)"),
+                           Reason(VERDICT, "decision", f"ALLOW: {item.id} → TAK {dest.name}")))
 
 
 def new_items(node: Any, dest: Destination, *, limit: int = 5000) -> tuple[list[Item], int]:

@@ -428,7 +428,7 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
 @contextmanager
 def _batch_transaction(node: Any, count: int, sender: str | None) -> Iterator[Any]:
     """The write transaction a batch is checked and applied in. It begins *before* the sequence
-    numbers and held items are read (``BEGIN IMMEDIATE`` on SQLite, the node's advisory lock on
+    numbers and held items are read (SQLite's write lock taken up front, the node's advisory lock on
     PostgreSQL), so when several processes serve the node and two of them receive the same
     batch, the second reads what the first committed and answers duplicates, storing nothing
     twice. A commit that fails (I/O error, disk full) raises :class:`StoreError`: nothing was

@@ -7,7 +7,7 @@ delivery thread per partner; a lease decides which of them sends to a given part
 ``partner_leases(partner, holder, expires)`` holds one row per partner: the holder's name
 (``host:pid:random``, one per :class:`Leases` object) and when the lease runs out (milliseconds
 since the Unix epoch, wall clock). Taking and renewing are one write transaction of the store
-(``BEGIN IMMEDIATE`` on SQLite, the node's advisory lock on PostgreSQL), so two workers never
+(SQLite's write lock taken up front, the node's advisory lock on PostgreSQL), so two workers never
 both see a lease free and take it. A holder renews every ``renew`` seconds for ``ttl`` seconds
 (5 s); one that dies stops renewing and another worker takes the partner over once the lease
 has run out; one that stops cleanly gives its leases back at once.

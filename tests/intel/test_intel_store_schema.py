@@ -43,8 +43,10 @@ def _columns(conn):
 
 
 def _to_v1(conn):
-    """Rewrite the node's intel_objects as the first schema had it (same rows, no idh)."""
+    """Rewrite the node's intel_objects as the first schema had it (same rows, no idh), in a
+    database from before versioned migrations (no ``schema_version`` row for intel)."""
     with conn:
+        conn.execute("DELETE FROM schema_version WHERE component = 'intel'")
         conn.execute("ALTER TABLE intel_objects RENAME TO intel_objects_now")
         conn.execute("DROP INDEX intel_objects_added")
         conn.execute("DROP INDEX intel_objects_idh")

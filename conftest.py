@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
@@ -77,7 +78,15 @@ def pg_schemas() -> Any:
     """``make()`` → the URL of a new, empty schema in ACCORD_TEST_PG's database; every schema
     made, and every store opened on one, is dropped and closed after the test. Fails (never
     skips) when PostgreSQL cannot be reached."""
-    from tests.pgtest import SchemaFactory
+    # by file, not as ``tests.pgtest``: taky installs a top-level ``tests`` package into
+    # site-packages, which would shadow this checkout's tests directory
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("accord_pgtest", Path(__file__).parent / "tests" / "pgtest.py")
+    assert spec is not None and spec.loader is not None
+    pgtest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pgtest)
+    SchemaFactory = pgtest.SchemaFactory
 
     factory = SchemaFactory(TEST_PG)
     try:

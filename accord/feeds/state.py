@@ -19,6 +19,7 @@ from typing import Any
 
 from accord.clock import to_rfc3339
 from accord.core.items import Item
+from accord.store.base import transaction
 from accord.store.sqlite import ensure_schema
 
 DDL = """
@@ -74,23 +75,17 @@ class IngestStore:
     def commit(self, items: list[Item], state: IngestState) -> list[Item]:
         """Store ``items`` and ``state`` in one transaction; returns the items newly stored."""
         node, conn = self.node, self.node.conn
-        with node.write_lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                new = node.put_items(items) if items else []
-                conn.execute(
-                    "INSERT INTO ingest_state(consumer, stream_seq, sensors, tracker, arrays, engine, alert_clock, "
-                    "last_items, scans, detections, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
-                    "ON CONFLICT(consumer) DO UPDATE SET stream_seq = excluded.stream_seq, "
-                    "sensors = excluded.sensors, tracker = excluded.tracker, arrays = excluded.arrays, "
-                    "engine = excluded.engine, alert_clock = excluded.alert_clock, "
-                    "last_items = excluded.last_items, scans = excluded.scans, "
-                    "detections = excluded.detections, updated = excluded.updated",
-                    (self.consumer, state.stream_seq, state.sensors, state.tracker, state.arrays, state.engine,
-                     state.alert_clock, json.dumps(state.last_items), state.scans, state.detections,
-                     to_rfc3339(node.clock.now())))
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
+        with node.write_lock, transaction(conn):
+            new = node.put_items(items) if items else []
+            conn.execute(
+                "INSERT INTO ingest_state(consumer, stream_seq, sensors, tracker, arrays, engine, alert_clock, "
+                "last_items, scans, detections, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(consumer) DO UPDATE SET stream_seq = excluded.stream_seq, "
+                "sensors = excluded.sensors, tracker = excluded.tracker, arrays = excluded.arrays, "
+                "engine = excluded.engine, alert_clock = excluded.alert_clock, "
+                "last_items = excluded.last_items, scans = excluded.scans, "
+                "detections = excluded.detections, updated = excluded.updated",
+                (self.consumer, state.stream_seq, state.sensors, state.tracker, state.arrays, state.engine,
+                 state.alert_clock, json.dumps(state.last_items), state.scans, state.detections,
+                 to_rfc3339(node.clock.now())))
         return new

@@ -228,6 +228,7 @@ def test_cli_lists_every_problem_and_exits_non_zero_and_quick_checks_the_ledger_
     assert proc.stderr.startswith("error: node verification failed, 2 problem(s): item ")  # piped: no progress bar and "Traceback" not in proc.stderr
 
 
+@pytest.mark.sqlite_only  # SQLite's integrity check is part of what it says (PostgreSQL: docs/deployment.md)
 def test_cli_on_an_untouched_node_says_what_it_checked(jpn, tmp_path):
     r = runner.invoke(app, ["ledger", "verify", "--dir", str(tmp_path / "jpn")])
     assert r.exit_code == 0, r.output

@@ -135,6 +135,33 @@ def test_alerts_geography_us_states_are_named_in_japanese_and_korean(geo):
     assert all(a.name("ja") != a.name("en") and a.name("ko") != a.name("en") for a in us.values())
 
 
+@pytest.mark.parametrize("lat,lon,code,en,ja,ko", [
+    (21.45, -158.30, "USA-15", "Hawaii", "ハワイ州", "하와이주"),         # off Oahu's west coast
+    (13.60, 144.65, "USA-66", "Guam", "グアム", "괌"),
+    (34.00, -120.60, "USA-06", "California", "カリフォルニア州", "캘리포니아주"),  # off San Miguel
+])
+def test_alerts_us_state_names_reach_the_japanese_and_korean_texts(geo, lat, lon, code, en, ja, ko):
+    # End to end: a USA alert's Japanese and Korean headline, description and CAP areaDesc carry
+    # the state's own name in that language (the geography file's names, from US_STATES).
+    from alerts_helpers import make_pred
+    from lxml import etree
+
+    from accord.warning.alerts import AlertEngine, AlertRules
+
+    e = AlertEngine(AlertRules(party="USA"), geo, "accord.usa.example", "Exercise")
+    [msg] = e.on_prediction(make_pred(300, lat, lon, 8_000, 4_000, 0, impact_t=400), 300)
+    assert msg.area_codes == (code,)
+    for lang, name in (("ja", ja), ("ko", ko)):
+        t = msg.texts[lang]
+        assert name in t.headline and name in t.description, (lang, t.headline)
+        assert en not in t.headline + t.description, (lang, t.headline)
+    assert en in msg.texts["en"].headline
+    ns = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
+    infos = etree.fromstring(msg.xml).findall("cap:info", ns)
+    assert [(i.findtext("cap:language", namespaces=ns), i.findtext("cap:area/cap:areaDesc", namespaces=ns))
+            for i in infos] == [("en-US", en), ("ja-JP", ja), ("ko-KR", ko)]
+
+
 def test_alerts_geography_names_in_three_languages(geo):
     hk = next(a for a in geo.party("JPN").areas if a.code == "JPN-01")
     assert (hk.name("en"), hk.name("ja"), hk.name("ko")) == ("Hokkaido", "北海道", "홋카이도")

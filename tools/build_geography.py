@@ -734,7 +734,8 @@ def build(work: Path, out: Path, simplify_m: float, territorial_m: float,
         # (the US side of the Great Lakes), which the admin areas leave out: internal waters,
         # added after the simplification so that the sea's outer limit is left as it is
         lakes = terr_lakes(ne[PARTY_NE_ID[party]], terr, simplify_m / 2)
-        terr = shapely.make_valid(unary_union([terr, lakes]))
+        if not lakes.is_empty:
+            terr = shapely.make_valid(unary_union([terr, lakes]))
         terr, filled = fill_behind_chains(terr, lines)
         parties[party] = {"names": PARTY_NAMES[party], "land": land, "territorial": terr}
         if filled:

@@ -244,7 +244,7 @@ def create_app(node: Any, *, federation: Any = None, start_federation: bool = Fa
             try:
                 if federation is not None:
                     federation.stop()
-                from accord.federation.inbox import flush_refusal_count
+                from accord.federation.refusals import flush_refusal_count
                 flush_refusal_count(node)
             finally:
                 checkpointer.stop()

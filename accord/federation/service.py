@@ -44,7 +44,8 @@ from accord.clock import duration_text, to_rfc3339
 from accord.errors import AccordError, AuthError, FederationError
 from accord.federation import outbox
 from accord.federation.backoff import backoff_delay
-from accord.federation.inbox import _ready, new_refusal
+from accord.federation.inbox import new_refusal
+from accord.federation.schema import ensure_node_schema
 from accord.federation.leases import RENEW, TTL, Leases
 from accord.federation.schema import write_lock
 from accord.federation.stats import counters
@@ -149,7 +150,7 @@ class Federation:
         if transport is None:
             from accord.federation.transport import HttpTransport
             transport = HttpTransport()
-        _ready(node)
+        ensure_node_schema(node)
         self.node, self.transport = node, transport
         self.batch_size, self.head_interval, self.poll_interval = batch_size, head_interval, poll_interval
         self.backoff_base, self.backoff_cap = backoff_base, backoff_cap

@@ -55,7 +55,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from accord.clock import parse_rfc3339, to_rfc3339
 from accord.core.canonical import canonical_json, parse_json_strict
 from accord.core.identity import Identity, fingerprint, verify_fast
-from accord.core.items import Item
+from accord.core.items import Item, with_wire_form
 from accord.core.markings import is_party
 from accord.errors import (AccordError, EnvelopeError, ExpiredError, InputError, ReplayError,
                            SequenceGapError, SignatureError, UnknownKeyError, WrongRecipientError)
@@ -285,6 +285,5 @@ def _with_item_bytes(env: Envelope, item: Item) -> Item:
             and w.get("originator") == item.originator and w.get("created") == item.created_text() \
             and (w.get("body") is item.body or w.get("body") == item.body) \
             and w.get("marking") == item.marking.json_view():  # i.e. item.to_json() == env.item
-        return Item(item.kind, item.id, item.originator, item.marking, item.created, item.body, _checked=True,
-                    _wire=(w["created"], env.item_bytes))
+        return with_wire_form(item, w["created"], env.item_bytes)
     return item

@@ -97,7 +97,7 @@ class LiveTracker:
             self.next_w += 1
         if trk.t is None or t > trk.t:
             self.last_sensors = []
-        trk._process(float(t), s, np.ascontiguousarray(rae, dtype=float).reshape(-1, 3))
+        trk.process_validated(float(t), s, np.ascontiguousarray(rae, dtype=float).reshape(-1, 3))
         self.last_sensors.append(s)
         return LiveOutput(tracks, preds, seconds)
 

@@ -36,7 +36,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.special import gammaincinv
 
 from accord.errors import InputError
-from accord.warning import prediction as _pred
+from accord.warning import prediction
 from accord.warning.frames import EARTH_RADIUS_M, MU
 from accord.warning.identity import same_arc
 from accord.warning.prediction import predict_launch_impact
@@ -161,7 +161,7 @@ class Tracker:
         self._ball_since = np.zeros(0)
         self._conf_t = np.zeros(0)
         self._anchor = np.zeros((0, 7))   # boost-phase state (t, p, v) for the launch estimate
-        self._boost = np.zeros((0, _pred.BOOST_STATES, 9))  # boost states (t, p, v, σp, σv) for the rise fit
+        self._boost = np.zeros((0, prediction.BOOST_STATES, 9))  # boost states (t, p, v, σp, σv) for the rise fit
         self._boost_n = np.zeros(0, _INT)
         self._lfit = np.zeros((0, 4))     # fitted launch (t, lat, lon, σ); NaN: not yet, σ −1: none
         self._boost_due = -np.inf         # next time boost states are kept (all tracks together)
@@ -256,11 +256,13 @@ class Tracker:
         if (z[:, 0] <= 0).any():
             raise InputError("detection range must be > 0 m", field="range_m")
         z[:, 1] %= TWO_PI
-        self._process(t, s, z)
+        self.process_validated(t, s, z)
 
-    def _process(self, t: float, s: int, z: np.ndarray) -> None:
+    def process_validated(self, t: float, s: int, z: np.ndarray) -> None:
         """:meth:`process_scan` on validated input: ``z`` a C-contiguous float (n, 3) array with
-        ranges > 0 and azimuths in [0, 2π), ``s`` a sensor index, ``t`` not before :attr:`t`."""
+        ranges > 0 and azimuths in [0, 2π), ``s`` a sensor index, ``t`` not before :attr:`t`
+        (what the offline pipeline and :class:`~accord.warning.live.LiveTracker` call, having
+        checked a whole feed at once)."""
         self._predict_to(t)
         self.n_scans += 1
         self.n_detections += z.shape[0]
@@ -352,9 +354,9 @@ class Tracker:
         """Keep the state of confirmed boosting tracks (ballistic mode below
         ``BOOST_STATE_MAX_BALLISTIC``, at most ``BOOST_STATES`` each) for the launch fit; called
         every ``BOOST_STATE_EVERY_S`` (one clock for all tracks, so most scans skip it)."""
-        self._boost_due = t + _pred.BOOST_STATE_EVERY_S - 1e-6
-        due = (boosting & (self._boost_n < _pred.BOOST_STATES)
-               & (self._mu[:, BALLISTIC] < _pred.BOOST_STATE_MAX_BALLISTIC))
+        self._boost_due = t + prediction.BOOST_STATE_EVERY_S - 1e-6
+        due = (boosting & (self._boost_n < prediction.BOOST_STATES)
+               & (self._mu[:, BALLISTIC] < prediction.BOOST_STATE_MAX_BALLISTIC))
         if due.any():
             i = np.flatnonzero(due)
             x, P = combine(self._X[i], self._P[i], self._mu[i])
@@ -413,7 +415,7 @@ class Tracker:
         self._ball_since = np.concatenate([self._ball_since, np.full(k, np.inf)])
         self._conf_t = np.concatenate([self._conf_t, np.full(k, np.inf)])
         self._anchor = np.concatenate([self._anchor, np.full((k, 7), np.nan)])
-        self._boost = np.concatenate([self._boost, np.full((k, _pred.BOOST_STATES, 9), np.nan)])
+        self._boost = np.concatenate([self._boost, np.full((k, prediction.BOOST_STATES, 9), np.nan)])
         self._boost_n = np.concatenate([self._boost_n, np.zeros(k, _INT)])
         self._lfit = np.concatenate([self._lfit, np.full((k, 4), np.nan)])
         self._latched = np.concatenate([self._latched, np.zeros(k, bool)])
@@ -578,7 +580,7 @@ class Tracker:
             return out
         todo = sel[np.isnan(self._lfit[sel, 3])]
         if len(todo):   # once per track, at its first prediction: the boost is over
-            ok, lt, la, lo, sg = _pred.launch_from_boost_states(self._boost[todo], self._boost_n[todo],
+            ok, lt, la, lo, sg = prediction.launch_from_boost_states(self._boost[todo], self._boost_n[todo],
                                                                 radius=c.earth_radius_m)
             self._lfit[todo] = np.column_stack([lt, la, lo, np.where(ok, sg, -1.0)])
         X, P, _, _ = self._predicted_copy(t, sel)

@@ -1,6 +1,9 @@
 """TAXII 2.1 (OASIS, 2021) on the node, at ``/taxii2/``: a thin layer over
 :class:`accord.intel.store.IntelStore`.
 
+Kept as one module: the TAXII 2.1 router: its endpoints with their one permission
+check, filters and paging, in the order of the specification.
+
 Endpoints (TAXII 2.1 §4–§5): discovery ``/taxii2/``, the API root ``/taxii2/intel/``, status
 ``/taxii2/intel/status/{id}/``, collections, manifest, objects (get, add), object (get, delete)
 and versions. Responses are ``application/taxii+json;version=2.1``; errors use the TAXII error

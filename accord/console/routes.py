@@ -1,5 +1,8 @@
 """The console's routes (``/console/…``), mounted by :func:`accord.api.app.create_app`.
 
+Kept as one module: the console's one router: a short handler per page or form over the
+same route class, viewer and CSRF checks.
+
 Thin: each page reads through the library (the node, :mod:`accord.federation`, the intel store,
 the dialogue store), filters what it shows through :class:`~accord.console.view.Viewer`, and
 renders a template. Every route but the login page and the static files needs a live session

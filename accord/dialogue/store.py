@@ -1,5 +1,9 @@
 """The dialogue record on a node: signed versions stored as items, indexed in the node database.
 
+Kept as one module: `DialogueStore` is one class whose every write (series, meetings,
+commitments, adopt, load) goes through the same signing, version chain and sharing in one
+transaction.
+
 The node's item store (``node.put_item``, ledgered as ``item.created``) is the source of truth;
 the ``dialogue_versions`` table is an index over it — one row per verified version, primary key
 ``(record_id, version)`` so a record can never hold two different versions with one number (a

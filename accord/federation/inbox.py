@@ -1,5 +1,8 @@
 """Receiving envelopes: verify everything first, then apply a whole batch in one transaction.
 
+Kept as one module: the steps of one batch, in the order this docstring gives them,
+around the one transaction they share.
+
 :func:`receive_batch` takes each envelope of a batch, in order, through these steps (each a
 function below; :func:`_receive_one` runs them for one envelope):
 

@@ -1,5 +1,8 @@
 """Sharing: policy → sealed envelope → durable per-partner outbox row → ledger ``item.shared``.
 
+Kept as one module: every way an item enters a partner's outbox (share, share_with,
+standing rules, retraction, removal) goes through the same sequence counters in one transaction.
+
 :func:`share` is the one way an item leaves a node. It refuses items that the node did not
 originate (received items are never re-forwarded as the node's own, so no sync loop
 A→B→C→A can form), asks the policy (default deny), takes the next sequence number for the

@@ -1,5 +1,8 @@
 """Delivery: one worker per partner drains that partner's outbox, in sequence order.
 
+Kept as one module: the delivery service: a worker per partner with its batching,
+backoff, lease and acknowledgement handling, one lifecycle.
+
 Each worker loops: take up to ``batch_size`` queued envelopes (lowest ``seq`` first), send them as
 one batch, apply the acknowledgement (:func:`accord.federation.outbox.apply_ack`: rows are marked
 delivered only once the partner has committed them), repeat while the queue is non-empty. A

@@ -1,5 +1,8 @@
 """STIX 2.1 data markings in Accord: TLP 2.0, the Accord marking extension, ACS 3.0 and MISP.
 
+Kept as one module: Accord markings to STIX marking definitions and back (TLP 2.0, the
+Accord extension, ACS 3.0, MISP): both directions must agree.
+
 TLP 2.0
 -------
 STIX 2.1 (§7.2.1.4) predefines TLP **1.0** only; TLP 2.0 is published by the OASIS CTI TC as a

@@ -1,5 +1,8 @@
 """The STIX 2.1 store: objects, versions and collections in the node's SQLite database.
 
+Kept as one module: `IntelStore` is one class over the intel tables (objects, versions,
+collections, markings); its add and read paths share their SQL and the marking-definition cache.
+
 Tables (created with :func:`accord.store.base.ensure_schema`):
 
 ``intel_collections``  TAXII collections (id, title, alias, ``shared`` flag, default REL TO).

@@ -1,5 +1,8 @@
 """Compiled per-scan kernels of the tracker (numba), one call per phase of a scan.
 
+Kept as one module: the compiled per-scan kernels share numba helpers and one on-disk
+cache; each one's numpy reference is in the module its docstring names.
+
 A scan touches every track a handful of times; written as numpy array expressions that is some
 hundred small array operations per scan, each costing microseconds of interpreter overhead
 whatever the array size. These kernels do the same arithmetic in one compiled loop per phase:

@@ -1,5 +1,9 @@
 """The multi-radar, multi-target ballistic-missile tracker.
 
+Kept as one module: a scan's phases in order (predict, gate, associate, update,
+bookkeep, initiate, re-acquire, merge) read as one algorithm; the maths of each phase is in its own
+module.
+
 One :class:`Tracker` takes radar scans in time order (:meth:`Tracker.process_scan`: all
 detections of one radar at one time) and keeps every track as rows of stacked numpy arrays, so a
 scan costs a fixed number of array operations whatever the number of tracks and detections:

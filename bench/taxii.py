@@ -41,6 +41,11 @@ server; Accord: one uvicorn worker). Needs ``pip install medallion==3.0.0`` (ben
     .venv/bin/python bench/taxii.py [--sizes 100,1000,10000] [--client both|taxii2-client|lean]
         [--preload N] [--budget 60] [--read-last] [--read-spec] [--json out.json]
         [--store sqlite|postgresql|both] [--without-medallion]
+    .venv/bin/python bench/taxii.py --hot-paths
+
+``--hot-paths`` prints, in this process, the CPU per request with the node app's direct lane and
+without it, and per object of the structural STIX check with its fast path and without it: the
+measured reasons those two paths are kept (their docstrings quote the figures).
 
 ``--store both`` serves one Accord node on SQLite and one on PostgreSQL (one uvicorn worker each)
 and prints their ratios per size beside the medallion comparison.
@@ -580,6 +585,76 @@ def report(kind: str, sizes: list[int], out: dict[str, Any]) -> None:
           f" read {100_000 / a0['read_obj_s']:.2f}→{100_000 / a1['read_obj_s']:.2f} ms/page")
 
 
+# --- the two hot paths kept beside a simpler one (--hot-paths) --------------------------------
+def hot_paths(rounds: int = 5) -> None:
+    """In this process, each figure the best of ``rounds``: (1) CPU per TAXII request through the
+    node app (raw ASGI calls, no HTTP) with :class:`accord.api.app.NodeApp`'s direct lane open,
+    and closed by a dependency override (which changes nothing else); (2) CPU per object of the
+    structural STIX check, :func:`accord.intel.validate.check_object` (its fast path) beside the
+    reference checks alone (:func:`~accord.intel.validate.check_object_reference`)."""
+    import asyncio
+
+    from accord.api.app import create_app
+    from accord.federation.tokens import create_token
+    from accord.intel import validate
+    from accord.node import Node
+
+    async def per_request(app: Any, path: str, secret: str, n: int) -> float:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                 "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
+                 "headers": [(b"host", b"bench"), (b"accept", MEDIA_TAXII.encode()),
+                             (b"authorization", f"Bearer {secret}".encode())],
+                 "client": ("127.0.0.1", 1), "server": ("bench", 80)}
+        for _ in range(50):
+            await app(dict(scope), receive, send)
+        sent.clear()
+        t = time.process_time()
+        for _ in range(n):
+            await app(dict(scope), receive, send)
+        cpu = time.process_time() - t
+        assert sent[0]["status"] == 200, sent[0]
+        return cpu * 1e6 / n
+
+    print(f"hot paths (in process, best of {rounds}; load average {os.getloadavg()[0]:.2f})")
+    with tempfile.TemporaryDirectory() as tmp:
+        node = Node.init(Path(tmp) / "jpn", party="JPN")
+        secret = create_token(node.conn, "bench", "JPN", ["admin"])
+        app = create_app(node)
+        for path in ("/taxii2/", "/taxii2/intel/collections/"):
+            lane, closed = [], []
+            for _ in range(rounds):
+                app.dependency_overrides.clear()
+                lane.append(asyncio.run(per_request(app, path, secret, 400)))
+                app.dependency_overrides[object] = lambda: None  # closes the lane, nothing else
+                closed.append(asyncio.run(per_request(app, path, secret, 400)))
+            app.dependency_overrides.clear()
+            print(f"  GET {path}: CPU per request, direct lane {min(lane):.0f} us, without it {min(closed):.0f} us"
+                  f" ({min(closed) / min(lane):.2f}x)")
+        node.close()
+    objects = [stix_indicator(i) for i in range(20_000)]
+
+    def per_object(check: Any) -> float:
+        best = float("inf")
+        for _ in range(rounds):
+            t = time.process_time()
+            for k, obj in enumerate(objects):
+                check(obj, k)
+            best = min(best, time.process_time() - t)
+        return best * 1e6 / len(objects)
+
+    fast, ref = per_object(validate.check_object), per_object(validate.check_object_reference)
+    print(f"  structural STIX check, CPU per indicator: check_object {fast:.2f} us, the reference checks alone "
+          f"{ref:.2f} us ({ref / fast:.2f}x)")
+
+
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--serve-accord":
         serve_accord(sys.argv[2], int(sys.argv[3]))
@@ -611,7 +686,12 @@ def main() -> None:
                     help="the Accord node's store (postgresql: a fresh schema in ACCORD_BENCH_PG's database); "
                          "both: one node on each, side by side")
     ap.add_argument("--without-medallion", action="store_true", help="Accord only (no medallion installed)")
+    ap.add_argument("--hot-paths", action="store_true",
+                    help="only the in-process figures of the direct lane and the structural check's fast path")
     args = ap.parse_args()
+    if args.hot_paths:
+        hot_paths()
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     global BUDGET
     BUDGET = args.budget

@@ -70,5 +70,8 @@ fi
 # the same behaviour on both back ends. Tests of SQLite itself are marked sqlite_only.
 echo "the store-touching tests again on PostgreSQL (ACCORD_TEST_STORE=postgresql) …"
 ACCORD_TEST_STORE=postgresql exec .venv/bin/python -m pytest -q -m "not sqlite_only" "$@" \
-  tests/store tests/ledger tests/federation/test_federation_inprocess.py tests/dialogue/test_dialogue_store.py \
-  tests/intel/test_intel_sharing.py tests/intel/test_intel_taxii_errors.py tests/alerts/test_alerts_store.py
+  tests/store/test_store_layer.py tests/store/test_store_postgres_restart.py tests/store/test_store_ledger.py \
+  tests/store/test_store_checkpointer.py tests/core/test_core_checkpoint.py tests/core/test_core_merkle.py \
+  tests/core/test_core_merkle_vectors.py tests/cli/test_cli_ledger.py tests/node/test_node_verify.py \
+  tests/federation/test_federation_inprocess.py tests/dialogue/test_dialogue_store.py \
+  tests/intel/test_intel_sharing.py tests/intel/test_intel_taxii_errors.py tests/warning/alerts/test_alerts_store.py

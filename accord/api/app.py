@@ -81,6 +81,10 @@ class NodeApp(FastAPI):
     handler does not turn into a response is logged and answered 500 with the route's
     ``internal_error()`` body (what ``ServerErrorMiddleware`` would do, in the route's format);
     a client that leaves while sending its body gets no answer and no error log.
+
+    Kept for a measured reason: ``bench/taxii.py --hot-paths`` (in process, load average 5.4 on
+    2 cores) gives 303 µs of CPU per ``GET /taxii2/`` through the lane and 509 µs without it
+    (1.68×), 291 µs and 436 µs for the collection list (1.50×).
     """
 
     direct_routes: list[tuple[Any, Any, Any]] = []  # (route, handler, internal_error): see create_app
@@ -244,7 +248,7 @@ def create_app(node: Any, *, federation: Any = None, start_federation: bool = Fa
             try:
                 if federation is not None:
                     federation.stop()
-                from accord.federation.inbox import flush_refusal_count
+                from accord.federation.refusals import flush_refusal_count
                 flush_refusal_count(node)
             finally:
                 checkpointer.stop()

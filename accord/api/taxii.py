@@ -1,6 +1,9 @@
 """TAXII 2.1 (OASIS, 2021) on the node, at ``/taxii2/``: a thin layer over
 :class:`accord.intel.store.IntelStore`.
 
+Kept as one module: the TAXII 2.1 router: its endpoints with their one permission
+check, filters and paging, in the order of the specification.
+
 Endpoints (TAXII 2.1 §4–§5): discovery ``/taxii2/``, the API root ``/taxii2/intel/``, status
 ``/taxii2/intel/status/{id}/``, collections, manifest, objects (get, add), object (get, delete)
 and versions. Responses are ``application/taxii+json;version=2.1``; errors use the TAXII error
@@ -346,7 +349,10 @@ def make_principal_dependency(node: Any) -> Callable[..., Any]:
     return taxii_principal
 
 
-def _has(principal: Any, action: str, coll: Collection) -> bool:
+def has_permission(principal: Any, action: str, coll: Collection) -> bool:
+    """Whether ``principal`` (a bearer token's) may ``action`` (``read`` or ``write``) the
+    collection ``coll``: scope ``admin``, ``taxii:<action>`` (every collection), or
+    ``taxii.<action>:<id, alias or *>``. The console asks the same question of its users."""
     scopes = principal.scopes
     if "admin" in scopes or f"taxii:{action}" in scopes:
         return True
@@ -451,15 +457,15 @@ def make_router(node: Any, *, store: IntelStore | None = None,
         coll = the_store.collection(collection_id)
         for action in actions:
             if action == "any":
-                if not (_has(principal, "read", coll) or _has(principal, "write", coll)):
+                if not (has_permission(principal, "read", coll) or has_permission(principal, "write", coll)):
                     raise TaxiiHTTPError(403, "Forbidden", f"{principal.name} may not access collection {coll.id}")
-            elif not _has(principal, action, coll):
+            elif not has_permission(principal, action, coll):
                 raise TaxiiHTTPError(403, "Forbidden", f"{principal.name} may not {action} collection {coll.id}")
         return coll
 
     def coll_json(coll: Collection, principal: Any) -> dict[str, Any]:
-        out = {"id": coll.id, "title": coll.title, "can_read": _has(principal, "read", coll),
-               "can_write": _has(principal, "write", coll), "media_types": [MEDIA_STIX]}
+        out = {"id": coll.id, "title": coll.title, "can_read": has_permission(principal, "read", coll),
+               "can_write": has_permission(principal, "write", coll), "media_types": [MEDIA_STIX]}
         if coll.description:
             out["description"] = coll.description
         if coll.alias:
@@ -501,7 +507,7 @@ def make_router(node: Any, *, store: IntelStore | None = None,
         def read() -> list[dict[str, Any]]:
             the_store.sync()
             return [coll_json(c, principal) for c in the_store.collections()
-                    if _has(principal, "read", c) or _has(principal, "write", c)]
+                    if has_permission(principal, "read", c) or has_permission(principal, "write", c)]
         visible = await run_in_threadpool(read)
         return ok({"collections": visible} if visible else {}, media)
 

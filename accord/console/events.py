@@ -29,6 +29,7 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sse_starlette.sse import ServerSentEvent
@@ -53,20 +54,20 @@ class ConsoleEvent:
     id: int | None = None
 
     def json(self) -> str:
-        text = self.__dict__.get("_json")  # an item's event is shared by every stream: encode it once
-        if text is None:
-            text = json.dumps(self.data, ensure_ascii=False, separators=(",", ":"))
-            object.__setattr__(self, "_json", text)
-        return text
+        """``data`` as JSON, encoded once: an item's event is shared by every stream."""
+        return self._json
 
     def wire(self) -> bytes:
         """The event in SSE's wire form (encoded once, like :meth:`json`)."""
-        raw = self.__dict__.get("_wire")
-        if raw is None:
-            raw = ServerSentEvent(data=self.json(), event=self.event,
-                                  id=str(self.id) if self.id is not None else None).encode()
-            object.__setattr__(self, "_wire", raw)
-        return raw
+        return self._wire
+
+    @cached_property
+    def _json(self) -> str:
+        return json.dumps(self.data, ensure_ascii=False, separators=(",", ":"))
+
+    @cached_property
+    def _wire(self) -> bytes:
+        return ServerSentEvent(data=self.json(), event=self.event, id=str(self.id) if self.id is not None else None).encode()
 
 
 def summary(item: Any) -> str:

@@ -1,5 +1,8 @@
 """The console's routes (``/console/…``), mounted by :func:`accord.api.app.create_app`.
 
+Kept as one module: the console's one router: a short handler per page or form over the
+same route class, viewer and CSRF checks.
+
 Thin: each page reads through the library (the node, :mod:`accord.federation`, the intel store,
 the dialogue store), filters what it shows through :class:`~accord.console.view.Viewer`, and
 renders a template. Every route but the login page and the static files needs a live session
@@ -388,7 +391,7 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     @router.get("/console/intel")
     def intel(request: Request, collection: str = "", type: str = "", label: str = "", marking: str = "",
               since: str = "", q: str = "", s: Session = Depends(session_of)) -> Response:
-        from accord.api.taxii import _has as taxii_allows
+        from accord.api.taxii import has_permission as taxii_allows
         from accord.intel.store import Filters
 
         v = viewer_of(s)
@@ -437,7 +440,7 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     def collection_for(v: Viewer, key: str, action: str) -> Any:
         """The collection ``key`` if the viewer may ``action`` (read/write) it, else a 404 page
         (no hint that a collection it may not read exists)."""
-        from accord.api.taxii import _has as taxii_allows
+        from accord.api.taxii import has_permission as taxii_allows
 
         try:
             with lock:
@@ -488,7 +491,7 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     @router.get("/console/intel/{collection}/{object_id}")
     def intel_object(collection: str, object_id: str, request: Request,
                      s: Session = Depends(session_of)) -> Response:
-        from accord.api.taxii import _has as taxii_allows
+        from accord.api.taxii import has_permission as taxii_allows
         from accord.intel.store import Filters
 
         v = viewer_of(s)

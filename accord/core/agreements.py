@@ -1,5 +1,8 @@
 """Agreements: which item kinds may flow between which parties, up to which classification, when.
 
+Kept as one module: the agreement's YAML model, its signatures and its verification,
+one format.
+
 File format (YAML; one document, two top-level keys)::
 
     agreement:

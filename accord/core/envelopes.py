@@ -11,20 +11,32 @@ JSON of every field except ``signature`` (:meth:`Envelope.signing_bytes`); the `
 separates it from every other thing Accord signs. ``seq`` counts envelopes per (originator,
 recipient) pair from 1.
 
-:func:`verify_envelope` checks, in this order, and raises a distinct error for each failure:
+:func:`verify_envelope` checks, in this order, and raises a distinct error for each failure. The
+checks come in three steps, each a function of its own, so that a caller that runs them apart
+(the federation inbox checks signatures before it takes the node's write lock, sequence numbers
+under it) composes the same steps in the same order:
 
-1. the originator's key is pinned (:class:`~accord.errors.UnknownKeyError`);
-2. the signature verifies under it (:class:`~accord.errors.SignatureError`: forged or altered);
-3. it is addressed to us (:class:`~accord.errors.WrongRecipientError`);
-4. ``seq > last_seq`` (:class:`~accord.errors.ReplayError`) and ``seq <= last_seq + window``
-   (:class:`~accord.errors.SequenceGapError`) — ``last_seq`` is the highest sequence accepted
-   *in order* from this originator; the caller (federation) dedupes out-of-order arrivals
-   inside the window by (originator, seq) and persists ``last_seq``;
-5. ``now - max_age <= timestamp <= now + max_skew`` (:class:`~accord.errors.ExpiredError`);
-6. the item is well-formed and its originator is the envelope's originator
-   (:class:`~accord.errors.EnvelopeError`).
+* :func:`authenticate` —
 
-The function is pure: it touches no store and returns the verified :class:`Item`.
+  1. the originator's key is pinned (:class:`~accord.errors.UnknownKeyError`);
+  2. the signature verifies under it (:class:`~accord.errors.SignatureError`: forged or altered);
+  3. it is addressed to us (:class:`~accord.errors.WrongRecipientError`);
+
+* :func:`check_sequence` —
+
+  4. ``seq > last_seq`` (:class:`~accord.errors.ReplayError`) and ``seq <= last_seq + window``
+     (:class:`~accord.errors.SequenceGapError`) — ``last_seq`` is the highest sequence accepted
+     *in order* from this originator; the caller (federation) dedupes out-of-order arrivals
+     inside the window by (originator, seq) and persists ``last_seq``;
+
+* :func:`check_item` —
+
+  5. ``now - max_age <= timestamp <= now + max_skew`` (:class:`~accord.errors.ExpiredError`);
+  6. the item is well-formed and its originator is the envelope's originator
+     (:class:`~accord.errors.EnvelopeError`).
+
+The steps are pure: they touch no store; :func:`check_item` (and so :func:`verify_envelope`)
+returns the verified :class:`Item`.
 """
 
 from __future__ import annotations
@@ -43,7 +55,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from accord.clock import parse_rfc3339, to_rfc3339
 from accord.core.canonical import canonical_json, parse_json_strict
 from accord.core.identity import Identity, fingerprint, verify_fast
-from accord.core.items import Item
+from accord.core.items import Item, with_wire_form
 from accord.core.markings import is_party
 from accord.errors import (AccordError, EnvelopeError, ExpiredError, InputError, ReplayError,
                            SequenceGapError, SignatureError, UnknownKeyError, WrongRecipientError)
@@ -193,10 +205,24 @@ def seal(item: Item, recipient: str, seq: int, identity: Identity, now: datetime
                     _signed=signing)
 
 
+MAX_SKEW = timedelta(seconds=30)
+"""How far ahead of ``now`` an envelope's timestamp may be (two nodes' clocks disagree a little)."""
+
+
 def verify_envelope(env: Envelope, *, recipient: str, keys: Mapping[str, Ed25519PublicKey], last_seq: int,
                     now: datetime, window: int = 64, max_age: timedelta = timedelta(minutes=10),
-                    max_skew: timedelta = timedelta(seconds=30)) -> Item:
+                    max_skew: timedelta = MAX_SKEW) -> Item:
     """Verify ``env`` (see the module docstring for the order of checks) and return its item."""
+    authenticate(env, recipient=recipient, keys=keys)
+    check_sequence(env, last_seq=last_seq, window=window)
+    return check_item(env, now=now, max_age=max_age, max_skew=max_skew)
+
+
+def authenticate(env: Envelope, *, recipient: str, keys: Mapping[str, Ed25519PublicKey]) -> None:
+    """:func:`verify_envelope`'s checks 1–3: the originator's key is pinned
+    (:class:`~accord.errors.UnknownKeyError`), the Ed25519 signature verifies under it
+    (:class:`~accord.errors.SignatureError`), and the envelope is addressed to ``recipient``
+    (:class:`~accord.errors.WrongRecipientError`)."""
     key = keys.get(env.originator)
     if key is None:
         raise UnknownKeyError(f"envelope from {env.originator}: no pinned key for {env.originator} "
@@ -212,24 +238,12 @@ def verify_envelope(env: Envelope, *, recipient: str, keys: Mapping[str, Ed25519
     if env.recipient != recipient:
         raise WrongRecipientError(f"envelope {env.originator} #{env.seq} is addressed to another party",
                                   expected=recipient, actual=env.recipient)
-    check_sequence(env, last_seq=last_seq, window=window)
-    if env.timestamp < now - max_age:
-        raise ExpiredError(f"envelope {env.originator}→{recipient} #{env.seq} is too old: sent "
-                           f"{to_rfc3339(env.timestamp)}, now {to_rfc3339(now)}, max age {max_age}")
-    if env.timestamp > now + max_skew:
-        raise ExpiredError(f"envelope {env.originator}→{recipient} #{env.seq} is from the future: sent "
-                           f"{to_rfc3339(env.timestamp)}, now {to_rfc3339(now)}, allowed skew {max_skew}")
-    item = Item.from_json(env.item, source=f"envelope {env.originator} #{env.seq} item")
-    if item.originator != env.originator:
-        raise EnvelopeError(f"item {item.id} claims originator {item.originator} but the envelope is "
-                            f"from {env.originator}", source=f"envelope {env.originator} #{env.seq}",
-                            field="item.originator")
-    return _with_item_bytes(env, item)
 
 
 def check_sequence(env: Envelope, *, last_seq: int, window: int) -> None:
-    """:func:`verify_envelope`'s sequence check (4): raise :class:`ReplayError` if ``env.seq`` was
-    accepted already (``<= last_seq``), :class:`SequenceGapError` if it lies beyond the window."""
+    """:func:`verify_envelope`'s check 4: raise :class:`~accord.errors.ReplayError` if ``env.seq``
+    was accepted already (``<= last_seq``), :class:`~accord.errors.SequenceGapError` if it lies
+    beyond the window."""
     if env.seq <= last_seq:
         raise ReplayError(f"envelope {env.originator}→{env.recipient} #{env.seq} replayed: sequence already "
                           f"accepted up to {last_seq}", expected=f"> {last_seq}", actual=env.seq)
@@ -237,6 +251,24 @@ def check_sequence(env: Envelope, *, last_seq: int, window: int) -> None:
         raise SequenceGapError(f"envelope {env.originator}→{env.recipient} #{env.seq} is beyond the "
                                f"out-of-order window of {window} after #{last_seq}",
                                expected=f"<= {last_seq + window}", actual=env.seq)
+
+
+def check_item(env: Envelope, *, now: datetime, max_age: timedelta, max_skew: timedelta = MAX_SKEW) -> Item:
+    """:func:`verify_envelope`'s checks 5–6 on an envelope :func:`authenticate` passed: its age
+    (:class:`~accord.errors.ExpiredError`), then its item — well-formed and from the envelope's
+    originator (:class:`~accord.errors.EnvelopeError`). Returns the item."""
+    if env.timestamp < now - max_age:
+        raise ExpiredError(f"envelope {env.originator}→{env.recipient} #{env.seq} is too old: sent "
+                           f"{to_rfc3339(env.timestamp)}, now {to_rfc3339(now)}, max age {max_age}")
+    if env.timestamp > now + max_skew:
+        raise ExpiredError(f"envelope {env.originator}→{env.recipient} #{env.seq} is from the future: sent "
+                           f"{to_rfc3339(env.timestamp)}, now {to_rfc3339(now)}, allowed skew {max_skew}")
+    item = Item.from_json(env.item, source=f"envelope {env.originator} #{env.seq} item")
+    if item.originator != env.originator:
+        raise EnvelopeError(f"item {item.id} claims originator {item.originator} but the envelope is "
+                            f"from {env.originator}", source=f"envelope {env.originator} #{env.seq}",
+                            field="item.originator")
+    return _with_item_bytes(env, item)
 
 
 def _with_item_bytes(env: Envelope, item: Item) -> Item:
@@ -253,6 +285,5 @@ def _with_item_bytes(env: Envelope, item: Item) -> Item:
             and w.get("originator") == item.originator and w.get("created") == item.created_text() \
             and (w.get("body") is item.body or w.get("body") == item.body) \
             and w.get("marking") == item.marking.json_view():  # i.e. item.to_json() == env.item
-        return Item(item.kind, item.id, item.originator, item.marking, item.created, item.body, _checked=True,
-                    _wire=(w["created"], env.item_bytes))
+        return with_wire_form(item, w["created"], env.item_bytes)
     return item

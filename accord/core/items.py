@@ -178,6 +178,15 @@ class Item:
         return self._digest
 
 
+def with_wire_form(item: Item, created_text: str, canonical: bytes) -> Item:
+    """``item`` holding its wire form already built: ``created_text`` and the RFC 8785 bytes of
+    :meth:`Item.to_json`, which the caller has shown to be exactly those (envelope verification
+    has them from the signed bytes: :func:`accord.core.envelopes.check_item`). Nothing is checked
+    again and the bytes are trusted: ``item`` itself must be a checked :class:`Item`."""
+    return Item(item.kind, item.id, item.originator, item.marking, item.created, item.body, _checked=True,
+                _wire=(created_text, canonical))
+
+
 def new_item(kind: str, body: dict, marking: Marking, originator: str, now: datetime) -> Item:
     """A new item whose id is derived from its content: ``<originator>:<kind>:<32 hex>``.
 

@@ -1,5 +1,8 @@
 """Merkle trees for transparency logs: RFC 9162 §2.1 (Certificate Transparency v2), pure functions.
 
+Kept as one module: RFC 9162 §2.1 in one place, as sigstore's merkle.py has it:
+hashing, inclusion and consistency proofs and their verification.
+
 Hashing (RFC 9162 §2.1.1, identical to RFC 6962 §2.1), SHA-256, every hash exactly 32 bytes::
 
     MTH({})       = SHA-256()                                   the empty tree

@@ -68,7 +68,7 @@ def load_example(recorder: DialogueStore, partner: DialogueStore,
                  deliver: Callable[[Any, str], object]) -> dict[str, Any]:
     """Run steps 1–3 of the module docstring; ``deliver(node, to_party)`` drains an outbox."""
     data, root = load_example_file()
-    first = recorder.load(data, source=EXAMPLE, root=root) if not recorder._exists(data.series.id) \
+    first = recorder.load(data, source=EXAMPLE, root=root) if not recorder.exists(data.series.id) \
         else Outcome(())
     first_adopt = adopt(recorder, data)
     deliver(recorder.node, partner.node.party)

@@ -1,5 +1,8 @@
 """The dialogue record: meeting series, meetings, decisions and commitments.
 
+Kept as one module: the dialogue record's types and the transitions between their
+states, which docs/dialogue.md describes together.
+
 Frozen dataclasses (values, no I/O). Each has ``to_json`` / ``from_json`` so it can travel as the
 body of an :class:`accord.core.items.Item` (kinds ``dialogue.series``, ``dialogue.meeting``,
 ``dialogue.commitment``) and be signed over its RFC 8785 canonical JSON.

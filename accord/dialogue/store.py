@@ -1,5 +1,9 @@
 """The dialogue record on a node: signed versions stored as items, indexed in the node database.
 
+Kept as one module: `DialogueStore` is one class whose every write (series, meetings,
+commitments, adopt, load) goes through the same signing, version chain and sharing in one
+transaction.
+
 The node's item store (``node.put_item``, ledgered as ``item.created``) is the source of truth;
 the ``dialogue_versions`` table is an index over it — one row per verified version, primary key
 ``(record_id, version)`` so a record can never hold two different versions with one number (a
@@ -360,12 +364,13 @@ class DialogueStore:
                         context=f" (neither this node {self.node.party} nor a pinned partner)")
         if self.node.party not in series.parties:
             raise InputError(f"this node ({self.node.party}) is not a party of the series", field="parties")
-        if self._exists(series.id):
+        if self.exists(series.id):
             raise InputError(f"dialogue record {series.id!r} already exists", field="id")
         marking = Marking.parse(spec.marking) if spec.marking else default_marking(series.parties)
         return [(self._sign(series, None), marking)]
 
-    def _exists(self, record_id: str) -> bool:
+    def exists(self, record_id: str) -> bool:
+        """Whether a dialogue record (series, meeting or commitment) of this id has a version here."""
         return self.conn.execute("SELECT 1 FROM dialogue_versions WHERE record_id=?", (record_id,)).fetchone() \
             is not None
 
@@ -416,7 +421,7 @@ class DialogueStore:
         if meeting.id in used:
             raise located(InputError(f"meeting {meeting.id} appears twice", field="number"),
                           source=source, root=root, prefix=prefix)
-        if self._exists(meeting.id):
+        if self.exists(meeting.id):
             prev_meeting = self.latest(meeting.id, kind=KIND_MEETING, sync=False)
             old = cast(Meeting, prev_meeting.value)
             if old.status != MeetingStatus.PLANNED:
@@ -427,7 +432,7 @@ class DialogueStore:
         for i, cin in enumerate(spec.commitments):
             try:
                 c = cin.to_commitment(series, meeting.id, f"{meeting.id}-C{i + 1}")
-                if c.id in used or self._exists(c.id):
+                if c.id in used or self.exists(c.id):
                     raise InputError(f"commitment id {c.id!r} is already used", field="id")
             except InputError as exc:
                 raise located(exc, source=source, root=root, prefix=prefix + ("commitments", i)) from None
@@ -461,11 +466,11 @@ class DialogueStore:
         series = self.series(meeting.series_id, sync=False)
         n = 1 + sum(1 for c, _ in self.commitments(series.id) if c.meeting_id == meeting_id)
         default_id = f"{meeting_id}-C{n}"
-        while self._exists(default_id):
+        while self.exists(default_id):
             n += 1
             default_id = f"{meeting_id}-C{n}"
         c = spec.to_commitment(series, meeting_id, default_id)
-        if self._exists(c.id):
+        if self.exists(c.id):
             raise InputError(f"commitment id {c.id!r} is already used", field="id")
         versions = self._path_to(c, spec.status, series)
         marking = self._marking_of(series.id)
@@ -503,7 +508,7 @@ class DialogueStore:
         meeting anywhere in the file leaves nothing stored."""
         self.sync()
         versions: list[tuple[SignedVersion, Marking]] = []
-        if self._exists(data.series.id):
+        if self.exists(data.series.id):
             series = self.series(data.series.id, sync=False)
             marking = self._marking_of(series.id)
             held = self.meetings(series.id)

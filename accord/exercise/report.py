@@ -1,5 +1,8 @@
 """After-action report: one self-contained HTML file (inline SVG, no network) plus JSON metrics.
 
+Kept as one module: the report's sections, each computed for the one Jinja2 template
+that lays them out.
+
 The figures are drawn with matplotlib's SVG backend and embedded inline, so the file opens
 anywhere, offline, without scripts. Sections: a plain-language summary, the map (coastlines,
 radars, launch points, true paths, fused tracks, impact ellipses, alerted areas, with a legend,

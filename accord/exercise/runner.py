@@ -1,5 +1,8 @@
 """Play a scenario through Accord's real components and score what happened.
 
+Kept as one module: the runner's event loop; the record, deliveries, injects, truth and
+metrics are modules of their own.
+
 Every party gets a real node (key, SQLite store, ledger, pinned partners, agreements signed by
 their parties). The simulator (:mod:`accord.warning.sim`) flies the launches and makes each
 radar's detections; each node runs the real tracker (:mod:`accord.warning.tracking`) on its own

@@ -20,7 +20,6 @@ from accord.federation.inbox import (
     parse_batch,
     receive_batch,
     receive_envelope,
-    record_request_rejection,
 )
 from accord.federation.outbox import (
     ShareResult,
@@ -35,6 +34,7 @@ from accord.federation.outbox import (
     share_many,
     share_with,
 )
+from accord.federation.refusals import record_request_rejection
 from accord.federation.service import Federation
 from accord.federation.status import status
 from accord.federation.transport import HttpTransport, InProcessNetwork, Transport

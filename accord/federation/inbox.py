@@ -1,47 +1,60 @@
 """Receiving envelopes: verify everything first, then apply a whole batch in one transaction.
 
-For each envelope of a batch, in order (:func:`receive_batch`):
+Kept as one module: the steps of one batch, in the order this docstring gives them,
+around the one transaction they share.
 
-1. **Authenticity** — parse it strictly and verify it with the core's
-   :func:`accord.core.envelopes.verify_envelope` (Ed25519 signature under the pinned key of its
-   originator, addressed to this node, sequence, age). A forged, altered, unknown-key or
+:func:`receive_batch` takes each envelope of a batch, in order, through these steps (each a
+function below; :func:`_receive_one` runs them for one envelope):
+
+0. **Structure** — :func:`_parse`: a JSON object that is not an envelope is rejected
+   (``malformed``) and does not consume a sequence number.
+1. **Authenticity** — :func:`accord.core.envelopes.authenticate`: the Ed25519 signature under
+   the pinned key of its originator, addressed to this node. A forged, altered, unknown-key or
    wrongly addressed envelope is rejected and does *not* consume a sequence number (no one else
-   can burn a partner's sequence). The parsing and the signature checks are pure, so they run
+   can burn a partner's sequence). The signature checks are pure, so
+   :func:`_authenticate_unlocked` runs them — and the item checks of step 4's first half —
    *before* the node's write lock is taken (the node's other writers do not wait for up to
    10,000 Ed25519 verifications); under the lock the pinned keys are compared with those used
-   (all verified again against the keys in force if any changed), and the stateful checks below
-   run in exactly the order :func:`verify_envelope` has them.
-2. **Addressing** — the originator must be the authenticated sender of the request, and the
-   recipient this node (no relaying, no wrong-party envelopes).
-3. **Sequence** — per (originator, this node) the next expected number ``n``: ``seq == n`` is
-   applied; ``seq < n`` with the same signature as the envelope accepted then is an idempotent
-   duplicate (acknowledged, nothing applied again); ``seq < n`` with a different signature is a
-   replay and rejected; ``seq > n`` is a gap: rejected without consuming, and the answer's
-   ``next_seq`` tells the sender where to resume. Catch-up is keyed on these numbers only.
-4. **Content** — the item's originator must be the envelope's (a node never relays another
-   party's items, which rules out loops A→B→C→A); the same item id from the same originator
-   already held is a duplicate (same digest) or a conflict (different digest); the receiver's own
-   policy (its agreements in force now) must allow the item from its originator to this node. A
+   (all verified again against the keys in force if any changed), and
+   :func:`_authentic_in_sequence` raises the refusals in exactly the order
+   :func:`~accord.core.envelopes.verify_envelope` has them: its steps composed, the sequence
+   check between.
+2. **Addressing** — :func:`_from_sender`: the originator must be the authenticated sender of
+   the request (the recipient, this node, is checked with the signature): no relaying, no
+   wrong-party envelopes.
+3. **Sequence** — :func:`~accord.core.envelopes.check_sequence`, per (originator, this node)
+   against the next expected number ``n``: ``seq == n`` is applied; ``seq < n`` with the same
+   signature as the envelope accepted then is an idempotent duplicate, answered as it was then
+   (:func:`_answered_before`: acknowledged, nothing applied again, no signature checked);
+   ``seq < n`` with a different signature is a replay and rejected; ``seq > n`` is a gap:
+   rejected without consuming, and the answer's ``next_seq`` tells the sender where to resume.
+   Catch-up is keyed on these numbers only.
+4. **Content** — :func:`~accord.core.envelopes.check_item`: not expired, a well-formed item
+   whose originator is the envelope's (a node never relays another party's items, which rules
+   out loops A→B→C→A); then :func:`_take_content`: the same item id from the same originator
+   already held is a duplicate (same digest) or a conflict (different digest); a retraction
+   must name one of its originator's own items; the receiver's own policy (its agreements in
+   force now, :func:`_allowed`) must allow the item from its originator to this node. A
    rejection here consumes the sequence number (the sender signed it; the stream goes on).
+5. **Write** — :meth:`_Batch.write`: everything — stored items, inbox rows, rejections and their
+   ledger events (``item.received``, ``item.rejected``, ``item.retracted``) — in **one**
+   transaction (``synchronous=FULL``: on disk when the commit returns).
 
-The stateful checks and the writes run in **one** write transaction of the store, begun before
+The stateful checks and the writes run in that one write transaction of the store, begun before
 the sequence numbers are read, so several processes serving the node (``node serve --workers``)
-that receive the same batch apply it once: the second sees the first's commit.
+that receive the same batch apply it once: the second sees the first's commit. Only after the
+commit does the caller send the acknowledgement, so an acknowledged item is never lost and an
+interrupted batch leaves nothing half applied. If the commit fails, nothing was applied and the
+sender retries.
 
-Then everything — stored items, inbox rows, rejections and their ledger events (``item.received``,
-``item.rejected``, ``item.retracted``) — is written in **one** transaction
-(``synchronous=FULL``: on disk when the commit returns). Only after that commit does the caller
-send the acknowledgement, so an acknowledged item is never lost and an interrupted batch leaves
-nothing half applied. If the commit fails, nothing was applied and the sender retries.
+Refused partner *requests* (before any envelope is read) are recorded by
+:mod:`accord.federation.refusals`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import threading
-import time
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,13 +63,12 @@ from typing import Any
 
 from accord.clock import to_rfc3339
 from accord.core.canonical import parse_json_strict
-from accord.core.envelopes import Envelope, check_sequence, verify_envelope
+from accord.core.envelopes import Envelope, authenticate, check_item, check_sequence, verify_envelope
 from accord.core.identity import raw_public
 from accord.core.items import Item
-from accord.errors import (InputError, SignatureError, StoreError, UnknownKeyError, VerificationError,
-                           WrongRecipientError)
+from accord.errors import InputError, StoreError, VerificationError
 from accord.federation import wire
-from accord.federation.schema import ensure_federation_schema, write_lock
+from accord.federation.schema import ensure_node_schema, write_lock
 from accord.federation.stats import counters
 from accord.store.base import DatabaseError, select_in, transaction
 
@@ -125,25 +137,6 @@ def _last_seq(conn: Any, originator: str) -> int:
     return row[0] or 0
 
 
-_schema_ready: "weakref.WeakSet[Any]" = weakref.WeakSet()
-
-
-def _ready(node: Any) -> None:
-    """Create the federation tables once per node object."""
-    try:
-        if node in _schema_ready:
-            return
-    except TypeError:  # pragma: no cover - a node type without weak references
-        with write_lock(node):
-            ensure_federation_schema(node.conn)
-        return
-    # under the node's lock: ensure_schema's executescript first COMMITs any transaction open on
-    # the shared connection, which could be another thread's, half done
-    with write_lock(node):
-        ensure_federation_schema(node.conn)
-    _schema_ready.add(node)
-
-
 CONSUMING_CODES = ("expired", "malformed", "conflict", "policy_denied", "bad_retraction")
 """Refusal codes that use up the envelope's sequence number (the sender's stream goes on)."""
 
@@ -180,9 +173,114 @@ def receive_envelope(node: Any, envelope: bytes | dict[str, Any], *, sender: str
     return receive_batch(node, [envelope], sender=sender, max_age=max_age).receipts[0]
 
 
-_BEFORE_SEQUENCE = (UnknownKeyError, SignatureError, WrongRecipientError)
-"""What :func:`verify_envelope` checks before the sequence number (its checks 1–3: key pinned,
-signature, addressing); everything else it raises comes after the sequence checks."""
+def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
+                  max_age: timedelta = MAX_AGE) -> BatchAck:
+    """Verify and apply a batch of envelopes from ``sender`` (the authenticated partner), in the
+    steps of the module docstring.
+
+    Raises :class:`StoreError` if the batch could not be committed (nothing applied).
+    """
+    ensure_node_schema(node)
+    now = node.clock.now()
+    parsed = _parse(envelopes)
+    keys = wire.partner_keys(node)
+    pre = _authenticate_unlocked(node, parsed, sender=sender, keys=keys, now=now, max_age=max_age)
+    claimed = _claimed_ids(envelopes)
+    with write_lock(node), _batch_transaction(node, len(envelopes), sender) as conn:
+        keys_now = wire.partner_keys(node)
+        if _key_bytes(keys_now) != _key_bytes(keys):
+            # a key was pinned, re-pinned or dropped meanwhile: what was verified against the old
+            # keys counts for nothing; verify under the lock against the keys in force
+            keys, pre = keys_now, {}
+        batch = _Batch(node, conn, sender=sender, now=now, keys=keys, max_age=max_age,
+                       held_before=_held_items(conn, claimed))
+        for i, (raw, env) in enumerate(zip(envelopes, parsed)):
+            _receive_one(batch, raw, env, pre.get(i))
+        batch.write(len(envelopes))
+        ack = BatchAck(node.party, sender, batch.next_seq_for_sender(), tuple(batch.receipts))
+    # counted and logged once committed (a failed commit raised StoreError: nothing was applied)
+    _count_and_log(node, sender, batch.receipts)
+    return ack
+
+
+def _parse(envelopes: list[Any]) -> list[Envelope | InputError]:
+    """Step 0: each envelope's structure (:meth:`Envelope.from_json`), or why it is malformed."""
+    parsed: list[Envelope | InputError] = []
+    for raw in envelopes:
+        try:
+            parsed.append(Envelope.from_json(raw))
+        except InputError as exc:
+            parsed.append(exc)
+    return parsed
+
+
+@dataclass(frozen=True, slots=True)
+class _PreChecked:
+    """What the pure checks said of one envelope before the lock: the refusal of
+    :func:`authenticate` (checks 1–3), else the item :func:`check_item` returned or its refusal
+    (checks 5–6). Under the lock :func:`_verified` puts the sequence check (4) between them."""
+
+    refusal: VerificationError | InputError | None
+    item: Item | None = None
+    item_refusal: VerificationError | InputError | None = None
+
+
+def _authenticate_unlocked(node: Any, parsed: list[Envelope | InputError], *, sender: str | None,
+                           keys: dict[str, Any], now: Any, max_age: timedelta) -> dict[int, _PreChecked]:
+    """Step 1's pure part, run *outside* the node's write lock so that the node's other writers
+    (TAXII adds, refusal records, dialogue …) do not wait for up to 10,000 Ed25519
+    verifications: each envelope's checks against the partner keys pinned now, by position.
+
+    Only numbers not accepted yet are worth verifying: a resent batch (its acknowledgement was
+    lost) is answered from the inbox without a signature check. The numbers accepted so far are
+    read under the lock for a moment; they only grow, so an envelope skipped here is one the
+    locked loop answers as a resend or verifies itself. Envelopes from another party than the
+    sender are refused unverified (step 2)."""
+    originators = {e.originator for e in parsed if isinstance(e, Envelope)
+                   and (sender is None or e.originator == sender)}
+    with write_lock(node):
+        accepted = {orig: _last_seq(node.conn, orig) for orig in originators}
+    pre: dict[int, _PreChecked] = {}
+    for i, one in enumerate(parsed):
+        if isinstance(one, Envelope) and one.originator in accepted and one.seq > accepted[one.originator]:
+            checked = _pre_verify(one, recipient=node.party, keys=keys, now=now, max_age=max_age)
+            if checked is not None:
+                pre[i] = checked
+    return pre
+
+
+def _pre_verify(env: Envelope, *, recipient: str, keys: dict[str, Any], now: Any,
+                max_age: timedelta) -> _PreChecked | None:
+    """The checks of :func:`verify_envelope` that do not depend on stored state, in its order
+    and from its own steps: :func:`authenticate`, then :func:`check_item`. None when one failed
+    otherwise than with a refusal (say, a RecursionError canonicalising a deeply nested item:
+    where in the order of checks that falls is not known): the envelope is then verified under
+    the lock."""
+    try:
+        authenticate(env, recipient=recipient, keys=keys)
+    except (VerificationError, InputError) as exc:  # raised again, in order, under the lock (_verified)
+        return _PreChecked(exc)
+    except Exception:  # noqa: BLE001 - not a refusal: verify_envelope under the lock decides
+        return None
+    try:
+        return _PreChecked(None, check_item(env, now=now, max_age=max_age))
+    except (VerificationError, InputError) as exc:
+        return _PreChecked(None, None, exc)
+    except Exception:  # noqa: BLE001 - as above
+        return None
+
+
+def _verified(env: Envelope, pre: _PreChecked, last_seq: int) -> Item:
+    """What ``verify_envelope(env, last_seq=last_seq, window=1, …)`` gives, from the checks made
+    before the lock (same keys, recipient, time and age): :func:`verify_envelope`'s steps in its
+    order — authenticity (1–3), the sequence (4), the item (5–6)."""
+    if pre.refusal is not None:
+        raise pre.refusal
+    check_sequence(env, last_seq=last_seq, window=1)
+    if pre.item_refusal is not None:
+        raise pre.item_refusal
+    assert pre.item is not None
+    return pre.item
 
 
 def _key_bytes(keys: dict[str, Any]) -> dict[str, bytes]:
@@ -190,239 +288,236 @@ def _key_bytes(keys: dict[str, Any]) -> dict[str, bytes]:
     return {party: raw_public(key) for party, key in keys.items()}
 
 
-def _pre_verify(env: Envelope, *, recipient: str, keys: dict[str, Any], now: Any,
-                max_age: timedelta) -> tuple[Item | None, BaseException | None] | None:
-    """Everything :func:`verify_envelope` checks that does not depend on stored state — key,
-    Ed25519 signature, addressing, age, the item — run *before* the node's write lock is taken.
-
-    It is the very call the locked part would make for an envelope whose number is the one
-    expected (``last_seq = seq - 1``, window 1), so for such an envelope its outcome *is* the
-    outcome; for any other number :func:`_verified` adds the sequence refusal in
-    :func:`verify_envelope`'s order. Returns ``(item, None)`` or ``(None, the refusal)``; None
-    when it failed otherwise (say, a RecursionError canonicalising a deeply nested item: where in
-    the order of checks that falls is not known), and the envelope is verified under the lock.
-    """
-    try:
-        return verify_envelope(env, recipient=recipient, keys=keys, last_seq=env.seq - 1, now=now,
-                               window=1, max_age=max_age), None
-    except (VerificationError, InputError) as exc:  # raised again, in order, under the lock (_verified)
-        return None, exc
-    except Exception:  # noqa: BLE001 - not a refusal: verify_envelope under the lock decides
-        return None
-
-
-def _verified(env: Envelope, pre: tuple[Item | None, BaseException | None], last_seq: int) -> Item:
-    """The outcome of ``verify_envelope(env, last_seq=last_seq, window=1, …)`` from the pre-lock
-    outcome ``pre`` (same keys, recipient, time and age): raises what it would raise, in its
-    order — key/signature/addressing (1–3), then replay/gap (4), then the rest (5–6)."""
-    item, exc = pre
-    if isinstance(exc, _BEFORE_SEQUENCE):
-        raise exc
-    check_sequence(env, last_seq=last_seq, window=1)  # checks 1-3 passed: it is addressed to us
-    if exc is not None:
-        raise exc
-    assert item is not None
-    return item
-
-
-def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
-                  max_age: timedelta = MAX_AGE) -> BatchAck:
-    """Verify and apply a batch of envelopes from ``sender`` (the authenticated partner).
-
-    Raises :class:`StoreError` if the batch could not be committed (nothing applied).
-    """
-    _ready(node)
-    now = node.clock.now()
-    stamp = to_rfc3339(now)
-    # The pure work first, *outside* the node's write lock, so that the node's other writers
-    # (TAXII adds, refusal records, dialogue …) do not wait for up to 10,000 Ed25519
-    # verifications: parse each envelope and verify it against the partner keys pinned now.
-    keys = wire.partner_keys(node)
-    parsed: list[Envelope | InputError] = []
-    for raw in envelopes:
-        try:
-            parsed.append(Envelope.from_json(raw))
-        except InputError as exc:
-            parsed.append(exc)
-    # Only numbers not accepted yet are worth verifying here: a resent batch (its acknowledgement
-    # was lost) is answered from the inbox without a signature check, as before. The numbers
-    # accepted so far, read under the lock for a moment; they only grow, so an envelope skipped
-    # here is one the locked loop answers as a resend or verifies itself.
-    originators = {e.originator for e in parsed if isinstance(e, Envelope)
-                   and (sender is None or e.originator == sender)}  # (the others are refused unverified)
-    with write_lock(node):
-        accepted = {orig: _last_seq(node.conn, orig) for orig in originators}
-    pre: dict[int, tuple[Item | None, BaseException | None]] = {}
-    for i, one in enumerate(parsed):
-        if isinstance(one, Envelope) and one.originator in accepted and one.seq > accepted[one.originator]:
-            checked = _pre_verify(one, recipient=node.party, keys=keys, now=now, max_age=max_age)
-            if checked is not None:
-                pre[i] = checked
-    # the items of this batch that may be held already (ids as the envelopes claim them; an
-    # envelope is verified before its id is trusted)
-    claimed_ids: dict[str, set[str]] = {}
+def _claimed_ids(envelopes: list[Any]) -> dict[str, set[str]]:
+    """The item ids of this batch by originator, as the envelopes claim them (an envelope is
+    verified before its id is trusted): the items that may be held already."""
+    claimed: dict[str, set[str]] = {}
     for raw in envelopes:
         if isinstance(raw, dict) and isinstance(raw.get("item"), dict):
             orig, iid = raw.get("originator"), raw["item"].get("id")
             if isinstance(orig, str) and isinstance(iid, str):
-                claimed_ids.setdefault(orig, set()).add(iid)
-    with write_lock(node), _batch_transaction(node, len(envelopes), sender) as conn:
-        keys_now = wire.partner_keys(node)
-        if _key_bytes(keys_now) != _key_bytes(keys):
-            # a key was pinned, re-pinned or dropped meanwhile: what was verified against the old
-            # keys counts for nothing; verify under the lock against the keys in force
-            keys, pre = keys_now, {}
-        receipts: list[Receipt] = []
-        expected: dict[str, int] = {}
-        seen_in_batch: dict[tuple[str, int], str] = {}
-        items_seen: dict[tuple[str, str], str] = {}
-        inbox_rows: list[tuple] = []
-        received_rows: list[tuple] = []
-        rejection_rows: list[tuple] = []
-        retraction_rows: list[tuple] = []
-        items_to_store: list[Any] = []
-        events: list[tuple[str, dict[str, Any], Any]] = []
-        decisions: dict[tuple[str, str, str], Any] = {}
+                claimed.setdefault(orig, set()).add(iid)
+    return claimed
 
-        def reject(orig: str | None, seq: int | None, item_id: str | None, code: str, reason: str,
-                   *, consumed: bool, digest: str | None = None) -> None:
-            receipts.append(Receipt(orig, seq, item_id, "rejected", code, reason, consumed))
-            rejection_rows.append((stamp, orig or sender, seq, code, reason))
-            events.append(("item.rejected", {"from": orig or sender, "seq": seq, "item_id": item_id,
-                                             "code": code, "reason": reason[:500]}, now))
-            if consumed:
-                inbox_rows.append((orig, seq, item_id, digest, "rejected", reason[:500], stamp))
 
-        # the claimed items held already: one query per originator and 500 ids
-        held_before: dict[tuple[str, str], str | None] = {}
-        for orig, id_set in claimed_ids.items():
-            held_before.update(dict.fromkeys(((orig, i) for i in id_set), None))
-            for iid, dig in select_in(conn, "SELECT item_id, digest FROM fed_received WHERE originator = ? "
-                                      "AND item_id IN ({})", id_set, orig):
-                held_before[(orig, iid)] = dig
-        for i, (raw, env) in enumerate(zip(envelopes, parsed)):
-            if isinstance(env, InputError):
-                reject(wire.claimed(raw, "originator"), wire.claimed(raw, "seq"), None, "malformed", str(env),
-                       consumed=False)
-                continue
-            orig, seq = env.originator, env.seq
-            item_id = env.item.get("id") if isinstance(env.item.get("id"), str) else None
-            if sender is not None and orig != sender:
-                reject(orig, seq, item_id, "wrong_party",
-                       f"envelope from {orig} delivered by {sender}: a node may only deliver its own "
-                       "envelopes", consumed=False)
-                continue
-            # dedupe key: the Ed25519 signature (deterministic, RFC 8032 §5.1.6), which binds the
-            # signed content; hashing it avoids canonicalising the whole envelope again
-            digest = hashlib.sha256(env.signature).hexdigest()
-            nxt = expected.get(orig)
-            if nxt is None:  # (not setdefault: that would run the query for every envelope)
-                nxt = expected[orig] = _last_seq(conn, orig) + 1
-            if seq < nxt:
-                # identical bytes to an envelope verified before: answer what was answered then
-                # (a lost acknowledgement makes the sender send it again), record nothing new
-                first = _first_outcome(conn, orig, seq, seen_in_batch, receipts)
-                if first is not None and first[0] == digest:
-                    _, outcome, code, reason = first
-                    if outcome == "rejected":
-                        receipts.append(Receipt(orig, seq, item_id, "rejected", code or "rejected",
-                                                f"{ALREADY_REFUSED}{reason or 'no reason recorded'}", True))
-                    else:
-                        receipts.append(Receipt(orig, seq, item_id, "duplicate", None,
-                                                "already received (idempotent acknowledgement)", True))
-                    continue
-            try:
-                checked = pre.get(i)
-                if checked is not None:  # verified before the lock, against these very keys
-                    item = _verified(env, checked, nxt - 1)
-                else:
-                    item = verify_envelope(env, recipient=node.party, keys=keys, last_seq=nxt - 1, now=now,
-                                           window=1, max_age=max_age)
-            except (VerificationError, InputError) as exc:
-                code = wire.error_code(exc)
-                # after the signature, addressing and sequence checks passed, the sender's stream
-                # must go on: an expired or malformed item consumes its number (recorded, reported)
-                consumed = code in ("expired", "malformed")
-                if consumed:
-                    expected[orig] = nxt + 1
-                    seen_in_batch[(orig, seq)] = digest
-                reject(orig, seq, item_id, code, str(exc), consumed=consumed, digest=digest)
-                continue
-            # seq == nxt: this envelope consumes its sequence number whatever happens next
-            expected[orig] = nxt + 1
-            seen_in_batch[(orig, seq)] = digest
-            item_digest = item.digest()
-            key = (orig, item.id)
-            held = items_seen.get(key)
-            if held is None:
-                if key in held_before:
-                    held = held_before[key]
-                else:
-                    row = conn.execute("SELECT digest FROM fed_received WHERE originator=? AND item_id=?",
-                                       key).fetchone()
-                    held = row[0] if row else None
-            if held is not None:
-                if held == item_digest:
-                    receipts.append(Receipt(orig, seq, item.id, "duplicate", None,
-                                            "item already held (same originator and id)", True))
-                    inbox_rows.append((orig, seq, item.id, digest, "duplicate", None, stamp))
-                else:
-                    reject(orig, seq, item.id, "conflict",
-                           f"item {item.id} is already held with different content", consumed=True,
-                           digest=digest)
-                continue
-            if item.kind == RETRACTION_KIND:
-                target = item.body.get("retracts")
-                if not isinstance(target, str) or not target.startswith(f"{orig}:"):
-                    reject(orig, seq, item.id, "bad_retraction",
-                           f"a retraction from {orig} must name one of {orig}'s own items",
-                           consumed=True, digest=digest)
-                    continue
-                retraction_rows.append((target, orig, str(item.body.get("reason", ""))[:500], stamp))
-                events.append(("item.retracted", {"item_id": target, "by": orig, "retraction": item.id}, now))
+def _held_items(conn: Any, claimed: dict[str, set[str]]) -> dict[tuple[str, str], str | None]:
+    """(originator, item id) → digest held (None: not held) for the claimed items: one query per
+    originator and 500 ids."""
+    held: dict[tuple[str, str], str | None] = {}
+    for orig, id_set in claimed.items():
+        held.update(dict.fromkeys(((orig, i) for i in id_set), None))
+        for iid, dig in select_in(conn, "SELECT item_id, digest FROM fed_received WHERE originator = ? "
+                                  "AND item_id IN ({})", id_set, orig):
+            held[(orig, iid)] = dig
+    return held
+
+
+class _Batch:
+    """One batch under the write lock: the sequence numbers it has used up, the items it has
+    taken, its receipts, and the rows and ledger events it writes in :meth:`write`."""
+
+    def __init__(self, node: Any, conn: Any, *, sender: str | None, now: Any, keys: dict[str, Any],
+                 max_age: timedelta, held_before: dict[tuple[str, str], str | None]) -> None:
+        self.node, self.conn, self.sender, self.now, self.keys, self.max_age = node, conn, sender, now, keys, max_age
+        self.stamp = to_rfc3339(now)
+        self.held_before = held_before
+        self.receipts: list[Receipt] = []
+        self.expected: dict[str, int] = {}                    # originator -> next sequence number
+        self.seen_in_batch: dict[tuple[str, int], str] = {}    # (originator, seq) consumed -> digest
+        self.items_seen: dict[tuple[str, str], str] = {}       # (originator, item id) taken -> digest
+        self.decisions: dict[tuple[str, str, str], Any] = {}
+        self.inbox_rows: list[tuple] = []
+        self.received_rows: list[tuple] = []
+        self.rejection_rows: list[tuple] = []
+        self.retraction_rows: list[tuple] = []
+        self.items_to_store: list[Any] = []
+        self.events: list[tuple[str, dict[str, Any], Any]] = []
+
+    def next_seq(self, orig: str) -> int:
+        nxt = self.expected.get(orig)
+        if nxt is None:  # (not setdefault: that would run the query for every envelope)
+            nxt = self.expected[orig] = _last_seq(self.conn, orig) + 1
+        return nxt
+
+    def consume(self, env: Envelope, nxt: int, digest: str) -> None:
+        """``env``'s number (``nxt``, the one expected) is used up by it (signature digest ``digest``)."""
+        self.expected[env.originator] = nxt + 1
+        self.seen_in_batch[(env.originator, env.seq)] = digest
+
+    def held(self, key: tuple[str, str]) -> str | None:
+        """The digest of the item (originator, id) held already — taken earlier in this batch or
+        before — or None."""
+        held = self.items_seen.get(key)
+        if held is None:
+            if key in self.held_before:
+                held = self.held_before[key]
             else:
-                # decide() depends only on (originator, kind, marking) for a fixed recipient and time
-                dkey = (orig, item.kind, str(item.marking))
-                decision = decisions.get(dkey)
-                if decision is None:
-                    decision = decisions[dkey] = node.decide(item, node.party)
-                if not decision.allowed:
-                    reasons = [str(r) for r in decision.refusals]
-                    reject(orig, seq, item.id, "policy_denied",
-                           f"policy of {node.party} refuses {item.kind} {item.id} from {orig}: "
-                           + "; ".join(reasons), consumed=True, digest=digest)
-                    continue
-                items_to_store.append(item)
-                events.append(("item.received", {"item_id": item.id, "kind": item.kind, "from": orig,
-                                                 "seq": seq, "digest": item_digest}, now))
-            items_seen[key] = item_digest
-            received_rows.append((orig, item.id, item_digest, seq, stamp))
-            inbox_rows.append((orig, seq, item.id, digest, "stored", None, stamp))
-            receipts.append(Receipt(orig, seq, item.id, "stored", consumed=True))
+                row = self.conn.execute("SELECT digest FROM fed_received WHERE originator=? AND item_id=?",
+                                        key).fetchone()
+                held = row[0] if row else None
+        return held
 
+    def reject(self, orig: str | None, seq: int | None, item_id: str | None, code: str, reason: str,
+               *, consumed: bool, digest: str | None = None) -> None:
+        self.receipts.append(Receipt(orig, seq, item_id, "rejected", code, reason, consumed))
+        self.rejection_rows.append((self.stamp, orig or self.sender, seq, code, reason))
+        self.events.append(("item.rejected", {"from": orig or self.sender, "seq": seq, "item_id": item_id,
+                                              "code": code, "reason": reason[:500]}, self.now))
+        if consumed:
+            self.inbox_rows.append((orig, seq, item_id, digest, "rejected", reason[:500], self.stamp))
+
+    def write(self, count: int) -> None:
+        """Step 5: everything decided, in the batch's transaction (one commit)."""
+        conn, node = self.conn, self.node
         try:
-            if items_to_store:
-                wire.store_received_items(node, items_to_store)
+            if self.items_to_store:
+                wire.store_received_items(node, self.items_to_store)
             conn.executemany("INSERT INTO fed_inbox(originator, seq, item_id, digest, outcome, reason, "
-                             "received) VALUES (?,?,?,?,?,?,?)", inbox_rows)
+                             "received) VALUES (?,?,?,?,?,?,?)", self.inbox_rows)
             conn.executemany("INSERT INTO fed_received(originator, item_id, digest, seq, received) "
-                             "VALUES (?,?,?,?,?)", received_rows)
+                             "VALUES (?,?,?,?,?)", self.received_rows)
             conn.executemany("INSERT INTO fed_rejections(at, sender, seq, code, reason) VALUES (?,?,?,?,?)",
-                             rejection_rows)
+                             self.rejection_rows)
             conn.executemany("INSERT OR IGNORE INTO fed_retractions(item_id, originator, reason, at) "
-                             "VALUES (?,?,?,?)", retraction_rows)
-            if events:
-                node.ledger.append_many(events)
+                             "VALUES (?,?,?,?)", self.retraction_rows)
+            if self.events:
+                node.ledger.append_many(self.events)
         except Exception as exc:  # sqlite I/O errors, disk full …: nothing was applied
-            raise StoreError(f"{node.party} could not commit a batch of {len(envelopes)} envelope(s) "
-                             f"from {sender}: {exc}") from exc
-        nxt_for_sender = None
-        if sender is not None:
-            nxt_for_sender = expected.get(sender) or _last_seq(conn, sender) + 1
-        ack = BatchAck(node.party, sender, nxt_for_sender, tuple(receipts))
-    # counted and logged once committed (a failed commit raised StoreError: nothing was applied)
-    _count_and_log(node, sender, receipts)
-    return ack
+            raise StoreError(f"{node.party} could not commit a batch of {count} envelope(s) "
+                             f"from {self.sender}: {exc}") from exc
+
+    def next_seq_for_sender(self) -> int | None:
+        """The answer's ``next_seq``: where the sender resumes."""
+        if self.sender is None:
+            return None
+        return self.expected.get(self.sender) or _last_seq(self.conn, self.sender) + 1
+
+
+def _receive_one(batch: _Batch, raw: Any, env: Envelope | InputError, pre: _PreChecked | None) -> None:
+    """One envelope through the steps; what it decides goes into ``batch``."""
+    if isinstance(env, InputError):
+        batch.reject(wire.claimed(raw, "originator"), wire.claimed(raw, "seq"), None, "malformed", str(env),
+                     consumed=False)
+        return
+    item_id = env.item.get("id") if isinstance(env.item.get("id"), str) else None
+    if not _from_sender(batch, env, item_id):
+        return
+    # dedupe key: the Ed25519 signature (deterministic, RFC 8032 §5.1.6), which binds the signed
+    # content; hashing it avoids canonicalising the whole envelope again
+    digest = hashlib.sha256(env.signature).hexdigest()
+    nxt = batch.next_seq(env.originator)
+    if env.seq < nxt and _answered_before(batch, env, item_id, digest):
+        return
+    item = _authentic_in_sequence(batch, env, item_id, pre, nxt, digest)
+    if item is None:
+        return
+    batch.consume(env, nxt, digest)  # seq == nxt: used up whatever happens next
+    _take_content(batch, env, item, digest)
+
+
+def _from_sender(batch: _Batch, env: Envelope, item_id: str | None) -> bool:
+    """Step 2 (its first half; the recipient is checked with the signature): a node delivers
+    only its own envelopes."""
+    sender = batch.sender
+    if sender is not None and env.originator != sender:
+        batch.reject(env.originator, env.seq, item_id, "wrong_party",
+                     f"envelope from {env.originator} delivered by {sender}: a node may only deliver its "
+                     "own envelopes", consumed=False)
+        return False
+    return True
+
+
+def _answered_before(batch: _Batch, env: Envelope, item_id: str | None, digest: str) -> bool:
+    """Step 3, a number used up already: identical bytes to an envelope verified before are
+    answered as they were then (a lost acknowledgement makes the sender send them again) and
+    nothing new is recorded. False: not a resend (a replay, refused by :func:`check_sequence`)."""
+    orig, seq = env.originator, env.seq
+    first = _first_outcome(batch.conn, orig, seq, batch.seen_in_batch, batch.receipts)
+    if first is None or first[0] != digest:
+        return False
+    _, outcome, code, reason = first
+    if outcome == "rejected":
+        batch.receipts.append(Receipt(orig, seq, item_id, "rejected", code or "rejected",
+                                      f"{ALREADY_REFUSED}{reason or 'no reason recorded'}", True))
+    else:
+        batch.receipts.append(Receipt(orig, seq, item_id, "duplicate", None,
+                                      "already received (idempotent acknowledgement)", True))
+    return True
+
+
+def _authentic_in_sequence(batch: _Batch, env: Envelope, item_id: str | None, pre: _PreChecked | None,
+                           nxt: int, digest: str) -> Item | None:
+    """Steps 1 and 3 under the lock: :func:`verify_envelope`'s checks in its order, from the
+    pre-lock outcome when there is one (else all of them now). Returns the item, or None when
+    refused (recorded). After the signature, addressing and sequence checks passed, the sender's
+    stream must go on: an expired or malformed item consumes its number."""
+    try:
+        if pre is not None:  # verified before the lock, against these very keys
+            return _verified(env, pre, nxt - 1)
+        return verify_envelope(env, recipient=batch.node.party, keys=batch.keys, last_seq=nxt - 1,
+                               now=batch.now, window=1, max_age=batch.max_age)
+    except (VerificationError, InputError) as exc:
+        code = wire.error_code(exc)
+        consumed = code in ("expired", "malformed")
+        if consumed:
+            batch.consume(env, nxt, digest)
+        batch.reject(env.originator, env.seq, item_id, code, str(exc), consumed=consumed, digest=digest)
+        return None
+
+
+def _take_content(batch: _Batch, env: Envelope, item: Item, digest: str) -> None:
+    """Step 4: the item — held already (duplicate or conflict), a retraction, or allowed by this
+    node's policy — and the rows that record it."""
+    orig, seq, stamp = env.originator, env.seq, batch.stamp
+    item_digest = item.digest()
+    key = (orig, item.id)
+    held = batch.held(key)
+    if held is not None:
+        if held == item_digest:
+            batch.receipts.append(Receipt(orig, seq, item.id, "duplicate", None,
+                                          "item already held (same originator and id)", True))
+            batch.inbox_rows.append((orig, seq, item.id, digest, "duplicate", None, stamp))
+        else:
+            batch.reject(orig, seq, item.id, "conflict", f"item {item.id} is already held with different content",
+                         consumed=True, digest=digest)
+        return
+    if item.kind == RETRACTION_KIND:
+        target = item.body.get("retracts")
+        if not isinstance(target, str) or not target.startswith(f"{orig}:"):
+            batch.reject(orig, seq, item.id, "bad_retraction",
+                         f"a retraction from {orig} must name one of {orig}'s own items", consumed=True,
+                         digest=digest)
+            return
+        batch.retraction_rows.append((target, orig, str(item.body.get("reason", ""))[:500], stamp))
+        batch.events.append(("item.retracted", {"item_id": target, "by": orig, "retraction": item.id}, batch.now))
+    else:
+        if not _allowed(batch, item, orig, seq, digest):
+            return
+        batch.items_to_store.append(item)
+        batch.events.append(("item.received", {"item_id": item.id, "kind": item.kind, "from": orig,
+                                               "seq": seq, "digest": item_digest}, batch.now))
+    batch.items_seen[key] = item_digest
+    batch.received_rows.append((orig, item.id, item_digest, seq, stamp))
+    batch.inbox_rows.append((orig, seq, item.id, digest, "stored", None, stamp))
+    batch.receipts.append(Receipt(orig, seq, item.id, "stored", consumed=True))
+
+
+def _allowed(batch: _Batch, item: Item, orig: str, seq: int, digest: str) -> bool:
+    """Step 4's policy check: this node's agreements in force now allow ``item`` from ``orig``
+    (refused and recorded otherwise)."""
+    node = batch.node
+    # decide() depends only on (originator, kind, marking) for a fixed recipient and time
+    dkey = (orig, item.kind, str(item.marking))
+    decision = batch.decisions.get(dkey)
+    if decision is None:
+        decision = batch.decisions[dkey] = node.decide(item, node.party)
+    if decision.allowed:
+        return True
+    reasons = [str(r) for r in decision.refusals]
+    batch.reject(orig, seq, item.id, "policy_denied",
+                 f"policy of {node.party} refuses {item.kind} {item.id} from {orig}: " + "; ".join(reasons),
+                 consumed=True, digest=digest)
+    return False
 
 
 @contextmanager
@@ -467,98 +562,3 @@ def _count_and_log(node: Any, sender: str | None, receipts: list[Receipt]) -> No
                     ", ".join(codes), first.seq, first.reason,
                     extra={"event": "envelopes.refused", "partner": sender or first.originator,
                            "count": len(refused), "codes": codes})
-
-
-REFUSALS_PER_MINUTE = 30
-REFUSALS_PER_DAY = 1000
-"""At most this many refused partner requests per node are recorded one by one in a minute, and
-at most :data:`REFUSALS_PER_DAY` in a day (a steady 30 a minute would still add 43,200 entries a
-day); the rest are counted and the count is recorded with the next one let through, so a flood
-of forged requests cannot grow the ledger without bound."""
-
-_refusal_windows: "weakref.WeakKeyDictionary[Any, list[float]]" = weakref.WeakKeyDictionary()
-_refusal_guard = threading.Lock()
-
-
-def _refusal_budget(node: Any, now: float) -> tuple[bool, int]:
-    """(record this refusal?, refusals suppressed since the last recorded one)."""
-    with _refusal_guard:
-        try:
-            # [minute start, recorded this minute, suppressed, day start, recorded this day]
-            window = _refusal_windows.setdefault(node, [now, 0.0, 0.0, now, 0.0])
-        except TypeError:  # pragma: no cover - a node type without weak references
-            return True, 0
-        if now - window[0] >= 60.0:
-            window[0], window[1] = now, 0.0
-        if now - window[3] >= 86400.0:
-            window[3], window[4] = now, 0.0
-        if window[1] >= REFUSALS_PER_MINUTE or window[4] >= REFUSALS_PER_DAY:
-            window[2] += 1
-            return False, 0
-        window[1] += 1
-        window[4] += 1
-        suppressed, window[2] = int(window[2]), 0.0
-        return True, suppressed
-
-
-def _refusal_event(sender: str | None, reason: str, suppressed: int = 0) -> dict[str, Any]:
-    """The ledger data of a refused partner request (``suppressed_before``: refusals counted,
-    not recorded one by one, since the last recorded)."""
-    data: dict[str, Any] = {"from": sender, "seq": None, "item_id": None, "code": "unauthenticated",
-                            "reason": reason[:500]}
-    if suppressed:
-        data["suppressed_before"] = suppressed
-    return data
-
-
-def flush_refusal_count(node: Any) -> int:
-    """Record the refusals counted but not recorded one by one since the last recorded one (a
-    server calls this when it stops, so a flood followed by silence still leaves its count in
-    the ledger). Returns that count."""
-    with _refusal_guard:
-        try:
-            window = _refusal_windows.get(node)
-        except TypeError:  # pragma: no cover
-            return 0
-        if not window or not window[2]:
-            return 0
-        count, window[2] = int(window[2]), 0.0
-    now = node.clock.now()
-    with write_lock(node):
-        try:
-            with transaction(node.conn):
-                node.ledger.append("item.rejected", _refusal_event(
-                    None, "refusals counted, not recorded one by one", count), time=now)
-        except Exception:  # noqa: BLE001 - shutting down: never fail on the record of refusals
-            return 0
-    return count
-
-
-def record_request_rejection(node: Any, signer: str | None, reason: str) -> None:
-    """Record a refused partner request (bad signature, unknown party …) in table and ledger,
-    at most :data:`REFUSALS_PER_MINUTE` a minute and :data:`REFUSALS_PER_DAY` a day (the others
-    are counted, see there). ``signer`` is the party whose pinned key verified the request, or
-    ``None``: a forged request is recorded as from an unknown key, never under the ``keyid`` it
-    claims (:class:`~accord.errors.RequestSignatureError`)."""
-    _ready(node)
-    counters(node).auth_failed("partner")
-    record, suppressed = _refusal_budget(node, time.monotonic())
-    if not record:
-        return
-    now = node.clock.now()
-    data = {**_refusal_event(signer, reason, suppressed), "signer": signer or "unknown key"}
-    # logged as recorded: at most as many lines as ledger entries, each with the count of the
-    # refusals passed over since the last one. The request's headers are never logged.
-    log.warning("refused a partner request from %s: %s%s", signer or "an unknown key", reason[:500],
-                f" (+{suppressed} earlier refusals not logged one by one)" if suppressed else "",
-                extra={"event": "auth.failed", "api": "partner", "partner": signer, "suppressed": suppressed})
-    with write_lock(node):
-        try:
-            with transaction(node.conn):
-                node.conn.execute("INSERT INTO fed_rejections(at, sender, seq, code, reason) VALUES (?,?,?,?,?)",
-                                  (to_rfc3339(now), signer, None, "unauthenticated",
-                                   (reason[:500] + (f" (+{suppressed} earlier refusals not recorded one by one)"
-                                                    if suppressed else ""))))
-                node.ledger.append("item.rejected", data, time=now)
-        except Exception:  # noqa: BLE001 - recording a refusal must never turn it into a 500
-            pass

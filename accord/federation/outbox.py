@@ -1,5 +1,8 @@
 """Sharing: policy → sealed envelope → durable per-partner outbox row → ledger ``item.shared``.
 
+Kept as one module: every way an item enters a partner's outbox (share, share_with,
+standing rules, retraction, removal) goes through the same sequence counters in one transaction.
+
 :func:`share` is the one way an item leaves a node. It refuses items that the node did not
 originate (received items are never re-forwarded as the node's own, so no sync loop
 A→B→C→A can form), asks the policy (default deny), takes the next sequence number for the
@@ -26,7 +29,8 @@ from accord.clock import to_rfc3339
 from accord.core.parties import party_problem
 from accord.errors import AccordError, ConfigError, FederationError, InputError, NotFoundError
 from accord.federation import wire
-from accord.federation.inbox import BatchAck, _ready
+from accord.federation.inbox import BatchAck
+from accord.federation.schema import ensure_node_schema
 from accord.federation.schema import write_lock
 from accord.store.base import select_in
 from accord.store.base import transaction
@@ -183,14 +187,14 @@ def ready(node: Any) -> None:
     """Create the federation's tables on ``node`` if they are not there yet. It must not run
     inside an open transaction, so a caller that shares with ``join=True`` calls it before
     opening its own."""
-    _ready(node)
+    ensure_node_schema(node)
 
 
 def plan_share(node: Any, items: list[Any], to: str) -> list[tuple[Any, str, str | None]]:
     """What :func:`share_many` would queue for ``to``, checked and decided, nothing written: the
     entries for :func:`enqueue`. Raises as :func:`share` does (:class:`PolicyDenied` for any
     item the policy refuses, so a batch is all or none)."""
-    _ready(node)
+    ensure_node_schema(node)
     decisions: dict[tuple[str, str], Any] = {}
     entries = []
     for item in items:
@@ -224,7 +228,7 @@ def share_many(node: Any, items: list[Any], to: str, *, join: bool = False) -> l
 
 def retract(node: Any, item_id: str, reason: str) -> list[ShareResult]:
     """Withdraw an own item: store a retraction item and send it to every partner sent the item."""
-    _ready(node)
+    ensure_node_schema(node)
     item = node.get_item(item_id)
     if item.originator != node.party:
         raise FederationError(f"item {item_id} originates at {item.originator}: only its originator "
@@ -261,7 +265,7 @@ def sent_to(node: Any, item_id: str) -> list[str]:
 
 
 def retraction_of(node: Any, item_id: str) -> dict[str, Any] | None:
-    _ready(node)
+    ensure_node_schema(node)
     with write_lock(node):  # not beside another thread's open transaction on the shared connection
         row = node.conn.execute("SELECT originator, reason, at FROM fed_retractions WHERE item_id = ?",
                                 (item_id,)).fetchone()
@@ -271,7 +275,7 @@ def retraction_of(node: Any, item_id: str) -> dict[str, Any] | None:
 # --- standing rules ---------------------------------------------------------------------------
 def add_rule(node: Any, kinds: str, to: str = "*") -> None:
     """Standing rule: share every own item whose kind matches ``kinds`` to ``to`` (or ``*``)."""
-    _ready(node)
+    ensure_node_schema(node)
     if not kinds or any(c.isspace() for c in kinds):
         raise InputError(f"kind pattern {kinds!r} must be non-empty without spaces", field="kinds")
     problem = None if to == "*" else party_problem(to, what="rule recipient")
@@ -302,7 +306,7 @@ def remove_partner(node: Any, party: str) -> dict[str, Any]:
     """
     from accord.federation.tokens import ensure_tokens, revoke_party_tokens
 
-    _ready(node)
+    ensure_node_schema(node)
     ensure_tokens(node.conn)
     partner = node.pinned_partner(party)
     with write_lock(node):
@@ -321,7 +325,7 @@ def _start_cursor(node: Any) -> None:
 
 
 def rules(node: Any) -> list[tuple[str, str]]:
-    _ready(node)
+    ensure_node_schema(node)
     return [(r[0], r[1]) for r in node.conn.execute("SELECT kinds, to_party FROM fed_rules ORDER BY id")]
 
 
@@ -401,7 +405,7 @@ def apply_rules_to_new_items(node: Any, *, limit: int = 2000) -> int:
     no-op, so a rescan after a crash shares nothing twice. Only `item.created` leaves are read;
     with no rules the cursor just moves on. Returns the number of ledger entries passed.
     """
-    _ready(node)
+    ensure_node_schema(node)
     with write_lock(node):
         row = node.conn.execute("SELECT value FROM fed_cursor WHERE name='rules'").fetchone()
         active = bool(rules(node) or _config_rules(node))
@@ -459,7 +463,7 @@ def share_with(node: Any, item: Any, to: list[str], *,
     transaction. Returns ``(results for to, results for the standing rules)``; the rules'
     results leave out the parties already in ``to``.
     """
-    _ready(node)
+    ensure_node_schema(node)
     entries: list[tuple[Any, str, str | None]] = []
     for party in dict.fromkeys(to):
         entries += plan_share(node, [item], party)

@@ -31,7 +31,7 @@ from typing import Any
 from accord.clock import duration_text, to_rfc3339
 from accord.core.items import Item
 from accord.errors import InputError
-from accord.federation.inbox import _ready
+from accord.federation.schema import ensure_node_schema
 from accord.federation.schema import write_lock
 from accord.store.base import transaction
 
@@ -81,7 +81,7 @@ def prune(node: Any, keep: timedelta = DEFAULT_KEEP) -> PruneResult:
     unacknowledged rows are never touched. Returns what was pruned and what is kept."""
     if keep < timedelta(0):
         raise InputError(f"retention {keep} must not be negative", field="keep")
-    _ready(node)
+    ensure_node_schema(node)
     conn = node.conn
     now = node.clock.now()
     cutoff = to_rfc3339(now - keep)

@@ -28,6 +28,7 @@ Tables (all created with :func:`accord.store.base.ensure_schema`):
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any
 
 from accord.store.migrations import migrate
@@ -158,3 +159,25 @@ def write_lock(node: Any) -> Any:  # a threading.RLock, or the node's CommitLock
         return lock
     with _guard:
         return _locks.setdefault(id(node.conn), threading.RLock())
+
+
+_schema_ready: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def ensure_node_schema(node: Any) -> None:
+    """Create (or migrate) the federation tables in ``node``'s database, once per node object:
+    what every federation entry point (outbox, inbox, status, retention …) calls first.
+
+    It runs under the node's write lock: the schema step's executescript first COMMITs any
+    transaction open on the shared connection, which could be another thread's, half done.
+    """
+    try:
+        if node in _schema_ready:
+            return
+    except TypeError:  # pragma: no cover - a node type without weak references
+        with write_lock(node):
+            ensure_federation_schema(node.conn)
+        return
+    with write_lock(node):
+        ensure_federation_schema(node.conn)
+    _schema_ready.add(node)

@@ -1,5 +1,8 @@
 """Delivery: one worker per partner drains that partner's outbox, in sequence order.
 
+Kept as one module: the delivery service: a worker per partner with its batching,
+backoff, lease and acknowledgement handling, one lifecycle.
+
 Each worker loops: take up to ``batch_size`` queued envelopes (lowest ``seq`` first), send them as
 one batch, apply the acknowledgement (:func:`accord.federation.outbox.apply_ack`: rows are marked
 delivered only once the partner has committed them), repeat while the queue is non-empty. A
@@ -44,7 +47,8 @@ from accord.clock import duration_text, to_rfc3339
 from accord.errors import AccordError, AuthError, FederationError
 from accord.federation import outbox
 from accord.federation.backoff import backoff_delay
-from accord.federation.inbox import _ready, new_refusal
+from accord.federation.inbox import new_refusal
+from accord.federation.schema import ensure_node_schema
 from accord.federation.leases import RENEW, TTL, Leases
 from accord.federation.schema import write_lock
 from accord.federation.stats import counters
@@ -149,7 +153,7 @@ class Federation:
         if transport is None:
             from accord.federation.transport import HttpTransport
             transport = HttpTransport()
-        _ready(node)
+        ensure_node_schema(node)
         self.node, self.transport = node, transport
         self.batch_size, self.head_interval, self.poll_interval = batch_size, head_interval, poll_interval
         self.backoff_base, self.backoff_cap = backoff_base, backoff_cap

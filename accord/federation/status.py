@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from accord.clock import parse_rfc3339, to_rfc3339
-from accord.federation.inbox import _ready
+from accord.federation.schema import ensure_node_schema
 from accord.federation.schema import write_lock
 
 
@@ -35,7 +35,7 @@ def _lease_table(conn: Any) -> list[dict[str, Any]]:
 
 def status(node: Any, *, rejections: int = 10) -> dict[str, Any]:
     """A JSON-ready picture of the node's federation state (read-only)."""
-    _ready(node)
+    ensure_node_schema(node)
     conn = node.conn
     now = node.clock.now()
     with write_lock(node):

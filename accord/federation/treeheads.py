@@ -27,7 +27,7 @@ from accord.clock import to_rfc3339
 from accord.core.checkpoint import Checkpoint, Verifier, open_checkpoint, origin_for, verify_consistency
 from accord.errors import CheckpointError, ConsistencyProofError, InputError, LedgerError
 from accord.federation import wire
-from accord.federation.inbox import _ready
+from accord.federation.schema import ensure_node_schema
 from accord.federation.schema import write_lock
 from accord.store.base import transaction
 
@@ -62,7 +62,7 @@ def check_partner_head(node: Any, party: str, transport: Any) -> HeadCheck:
     :class:`CheckpointError` (nothing recorded: it proves nothing about the partner); an
     inconsistent history is recorded and returned with ``consistent=False``.
     """
-    _ready(node)
+    ensure_node_schema(node)
     key = wire.partner_key(node, party)
     origin = origin_for(party, key)
     note = transport.get_checkpoint(node, party)
@@ -120,7 +120,7 @@ def reset_partner_head(node: Any, party: str, reason: str) -> dict[str, Any]:
     the reset is itself recorded (``partner.head_reset``, with the old head, the flag and
     ``reason``), next to the ``partner.inconsistent`` event it answers. Returns what was reset.
     """
-    _ready(node)
+    ensure_node_schema(node)
     if not isinstance(reason, str) or not reason.strip():
         raise InputError("a head reset needs a reason (it is recorded in the ledger)", field="reason")
     wire.partner_key(node, party)  # NotFoundError for a party that is not pinned

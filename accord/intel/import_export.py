@@ -217,7 +217,7 @@ def export_bundle(store: IntelStore, *, collection: str | None = None, fmt: str 
     refs = {r for o in objects for r in o.get("object_marking_refs", [])}
     refs |= {g["marking_ref"] for o in objects for g in o.get("granular_markings", []) if g.get("marking_ref")}
     extra = [mk.tlp_marking_definition(label) for label, mid in mk.TLP2_IDS.items() if mid in refs and mid not in have]
-    defs = store._definitions(refs, {o["id"]: o for o in objects if o["type"] == "marking-definition"})
+    defs = store.definitions(refs, {o["id"]: o for o in objects if o["type"] == "marking-definition"})
     if any(mk.definition_kind(d)[0] == "accord" for d in defs.values()):
         for extra_obj in (mk.accord_identity(), mk.accord_extension_definition()):
             if extra_obj["id"] not in have:

@@ -1,5 +1,8 @@
 """STIX 2.1 data markings in Accord: TLP 2.0, the Accord marking extension, ACS 3.0 and MISP.
 
+Kept as one module: Accord markings to STIX marking definitions and back (TLP 2.0, the
+Accord extension, ACS 3.0, MISP): both directions must agree.
+
 TLP 2.0
 -------
 STIX 2.1 (§7.2.1.4) predefines TLP **1.0** only; TLP 2.0 is published by the OASIS CTI TC as a
@@ -326,12 +329,13 @@ def granular_plan(obj: Mapping[str, Any], definitions: Mapping[str, Mapping[str,
     entries: list[list[Any]] = []
     for code, props in sorted(plan.items()):
         if props & required:
-            withhold = code if withhold == "*" else _intersect(withhold, code)
+            withhold = code if withhold == "*" else intersect_rel(withhold, code)
         entries.append([code, sorted(props - required)])
     return withhold, [e for e in entries if e[1]]
 
 
-def _intersect(a: str, b: str) -> str:
+def intersect_rel(a: str, b: str) -> str:
+    """The REL code (``|JPN|KOR|``, :func:`rel_code`) of the parties both ``a`` and ``b`` allow."""
     pa = set(a.strip("|").split("|")) - {""}
     pb = set(b.strip("|").split("|")) - {""}
     return "|" + "".join(p + "|" for p in sorted(pa & pb))

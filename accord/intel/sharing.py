@@ -52,7 +52,7 @@ def item_for(store: IntelStore, stored: Stored, partner: str, now: Any) -> Item:
     redacted = mk.redact(obj, stored.plan, partner) if stored.plan else obj
     refs = list(obj.get("object_marking_refs") or [])
     refs += [g["marking_ref"] for g in redacted.get("granular_markings", []) if g.get("marking_ref")]
-    defs = store._definitions(refs, {})
+    defs = store.definitions(refs, {})
     body = {"collection": {"id": coll.id, "title": coll.title},
             "object": redacted, "markings": [defs[r] for r in sorted(set(refs)) if r in defs]}
     return Item(KIND, _item_id(store.party, obj, stored.version, partner if redacted is not obj else None),

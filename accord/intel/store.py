@@ -1,5 +1,8 @@
 """The STIX 2.1 store: objects, versions and collections in the node's SQLite database.
 
+Kept as one module: `IntelStore` is one class over the intel tables (objects, versions,
+collections, markings); its add and read paths share their SQL and the marking-definition cache.
+
 Tables (created with :func:`accord.store.base.ensure_schema`):
 
 ``intel_collections``  TAXII collections (id, title, alias, ``shared`` flag, default REL TO).
@@ -317,7 +320,9 @@ class IntelStore:
                           r["created"])
 
     # --- markings --------------------------------------------------------------------------
-    def _definitions(self, refs: Iterable[str], local: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    def definitions(self, refs: Iterable[str], local: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The marking definitions ``refs`` names, by id: from ``local`` (the objects of the bundle
+        being added), else stored (cached: a definition never changes); unknown ones left out."""
         out: dict[str, dict[str, Any]] = {}
         for ref in refs:
             if ref in local:
@@ -336,7 +341,7 @@ class IntelStore:
                    local: Mapping[str, dict[str, Any]] | None = None) -> tuple[Marking, bool]:
         """The effective marking of ``obj`` (see :mod:`accord.intel.markings`)."""
         refs = obj.get("object_marking_refs") or []
-        return mk.effective_marking(refs, self._definitions(refs, local or {}), default_rel_to)
+        return mk.effective_marking(refs, self.definitions(refs, local or {}), default_rel_to)
 
     # --- adding ----------------------------------------------------------------------------
     def add_objects(self, collection: str | Collection, objects: Sequence[Any], *, originator: str | None = None,
@@ -406,9 +411,9 @@ class IntelStore:
             granular = None
             if obj.get("granular_markings"):
                 grefs = [g.get("marking_ref") for g in obj["granular_markings"] if g.get("marking_ref")]
-                withhold, plan = mk.granular_plan(obj, self._definitions(grefs, local), coll.rel_to)
+                withhold, plan = mk.granular_plan(obj, self.definitions(grefs, local), coll.rel_to)
                 if withhold != "*":
-                    rel = withhold if rel == ALL else mk._intersect(rel, withhold)
+                    rel = withhold if rel == ALL else mk.intersect_rel(rel, withhold)
                 granular = json.dumps(plan) if plan else None
             if sid not in hashes:
                 hashes[sid] = id_hash(sid)

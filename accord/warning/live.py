@@ -28,10 +28,11 @@ import numpy as np
 
 from accord.errors import InputError
 from accord.warning.tracking import SensorArray, Tracker, TrackerConfig
+from accord.warning.tracking.tracks import Tracks
 from accord.warning.types import Prediction, TrackState
 
 SNAPSHOT_FORMAT = "accord-live-tracker/1"
-_SKIP = {"sensors", "config"}  # rebuilt from the node's radar list and tuning, not stored
+_SKIP = {"sensors", "config", "_rules"}  # rebuilt from the node's radar list and tuning, not stored
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ class LiveTracker:
             self.next_w += 1
         if trk.t is None or t > trk.t:
             self.last_sensors = []
-        trk._process(float(t), s, np.ascontiguousarray(rae, dtype=float).reshape(-1, 3))
+        trk.process_validated(float(t), s, np.ascontiguousarray(rae, dtype=float).reshape(-1, 3))
         self.last_sensors.append(s)
         return LiveOutput(tracks, preds, seconds)
 
@@ -111,9 +112,12 @@ class LiveTracker:
                 continue
             if isinstance(v, np.ndarray):
                 arrays[name] = v
-            elif name == "_pool":
-                for k, a in v.items():
-                    arrays[f"_pool{k}"] = a
+            elif name == "_tracks":  # the track table's columns, as `_X`, `_P` …
+                for k, a in v.columns().items():
+                    arrays[f"_{k}"] = a
+            elif name == "_pool":    # the pool's, as `_pool_X` …
+                for k, a in v.columns().items():
+                    arrays[f"_pool_{k}"] = a
             elif name in ("_last_pred", "_arc"):
                 values[name] = {tid: p.to_json() for tid, p in v.items()}
             elif name == "_suspect":
@@ -145,13 +149,19 @@ class LiveTracker:
             raise InputError(f"stored tracker state is damaged: {exc}", field="tracker_state") from None
         live = cls(sensors, config, predict_every_s=doc["every"])
         trk = live.tracker
-        pool = {}
+        columns = set(Tracks.empty().columns())
+        live_cols, pool_cols = {}, {}
         for k, a in loaded.items():
-            if k.startswith("_pool") and k != "_pool_t":
-                pool[k[len("_pool"):]] = a
+            if k.startswith("_pool_") and k[len("_pool_"):] in columns:
+                pool_cols[k[len("_pool_"):]] = a
+            elif k[1:] in columns:
+                live_cols[k[1:]] = a
             else:
                 setattr(trk, k, a)
-        trk._pool = pool
+        try:
+            trk._tracks, trk._pool = Tracks(**live_cols), Tracks(**pool_cols)
+        except TypeError as exc:  # a column missing
+            raise InputError(f"stored tracker state is damaged: {exc}", field="tracker_state") from None
         v = doc["tracker"]
         trk._last_pred = {tid: Prediction.from_json(p) for tid, p in v.pop("_last_pred").items()}
         trk._arc = {tid: Prediction.from_json(p) for tid, p in v.pop("_arc").items()}

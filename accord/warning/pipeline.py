@@ -135,7 +135,7 @@ def track_detections(sensors: Sequence[Any] | SensorArray, detections: Any,
         while next_w < ts:
             emit(next_w)
             next_w += 1
-        trk._process(ts, s_list[k], rae[a:b])  # validated in bulk by _columns
+        trk.process_validated(ts, s_list[k], rae[a:b])  # validated in bulk by _columns
         if progress is not None and k % 256 == 0:
             progress(b)
     while next_w <= t_last:

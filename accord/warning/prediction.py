@@ -1,5 +1,8 @@
 """Launch and impact prediction for ballistic tracks: closed-form Kepler arcs and the unscented transform.
 
+Kept as one module: the launch and impact estimators share the Kepler arc and the
+unscented transform they are built on.
+
 On Accord's non-rotating spherical Earth a missile after burnout flies a Keplerian ellipse
 exactly (inverse-square gravity, no drag in the formats' model), so the launch and impact points
 are where that conic meets the sphere ``|r| = R`` — no numerical integration is needed.

@@ -1,5 +1,8 @@
 """Seeded ballistic-missile and radar simulator writing the early-warning formats.
 
+Kept as one module: the flight model, radar model and file writing run on one seeded
+random stream; split, a module could draw from it out of order.
+
 Physics (``docs/formats/warning-files.md`` frame): spherical, non-rotating Earth, inverse-square
 gravity ``g(r) = −μ r/|r|³``. A missile starts at rest on the ground and flies
 

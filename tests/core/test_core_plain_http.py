@@ -1,5 +1,5 @@
 """Partner URLs: plain HTTP only on loopback unless the operator passes --insecure, which is
-warned about and ledgered (issue #16, item 4; serving: tests/federation/test_federation_serve.py)."""
+warned about and ledgered (issue #16, item 4; serving: tests/api/test_api_serve.py)."""
 
 import pytest
 import yaml

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import accord.api.partner as partner
-import accord.federation.inbox as inbox
+import accord.federation.refusals as refusals
 import accord.federation.service as service
 from accord.api.app import create_app
 from accord.api.deps import create_token
@@ -49,16 +49,16 @@ def test_oversized_partner_request_is_refused_before_it_is_read(pair, monkeypatc
 
 def test_refusals_are_recorded_at_most_so_many_a_minute(pair, monkeypatch):
     kor = pair["KOR"]
-    monkeypatch.setattr(inbox, "REFUSALS_PER_MINUTE", 5)
+    monkeypatch.setattr(refusals, "REFUSALS_PER_MINUTE", 5)
     clock = [1000.0]
-    monkeypatch.setattr(inbox.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(refusals.time, "monotonic", lambda: clock[0])
     for i in range(12):
-        inbox.record_request_rejection(kor, None, f"forged #{i}")
+        refusals.record_request_rejection(kor, None, f"forged #{i}")
     events = ledger_events(kor.dir, "item.rejected")
     assert len(events) == 5
     assert kor.conn.execute("SELECT COUNT(*) FROM fed_rejections").fetchone()[0] == 5
     clock[0] += 61  # a new minute: the next refusal is recorded with the count of those skipped
-    inbox.record_request_rejection(kor, None, "forged again")
+    refusals.record_request_rejection(kor, None, "forged again")
     events = ledger_events(kor.dir, "item.rejected")
     assert len(events) == 6 and events[-1]["suppressed_before"] == 7
     reason = kor.conn.execute("SELECT reason FROM fed_rejections ORDER BY id DESC").fetchone()[0]
@@ -68,14 +68,14 @@ def test_refusals_are_recorded_at_most_so_many_a_minute(pair, monkeypatch):
 def test_refusals_are_recorded_at_most_so_many_a_day_as_well(pair, monkeypatch):
     """30 a minute alone would still let a steady flood add 43,200 ledger entries a day."""
     kor = pair["KOR"]
-    monkeypatch.setattr(inbox, "REFUSALS_PER_MINUTE", 5)
-    monkeypatch.setattr(inbox, "REFUSALS_PER_DAY", 8)
+    monkeypatch.setattr(refusals, "REFUSALS_PER_MINUTE", 5)
+    monkeypatch.setattr(refusals, "REFUSALS_PER_DAY", 8)
     clock = [1000.0]
-    monkeypatch.setattr(inbox.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(refusals.time, "monotonic", lambda: clock[0])
 
     def minute_of_refusals(n: int) -> None:
         for i in range(n):
-            inbox.record_request_rejection(kor, None, f"forged #{i}")
+            refusals.record_request_rejection(kor, None, f"forged #{i}")
         clock[0] += 61
 
     minute_of_refusals(6)  # 5 recorded, 1 counted
@@ -83,7 +83,7 @@ def test_refusals_are_recorded_at_most_so_many_a_day_as_well(pair, monkeypatch):
     minute_of_refusals(6)  # a new minute, but the same day: all 6 counted
     assert len(ledger_events(kor.dir, "item.rejected")) == 8
     clock[0] += 86400  # the next day: recorded again, with the count of all those skipped
-    inbox.record_request_rejection(kor, "JPN", "expired")
+    refusals.record_request_rejection(kor, "JPN", "expired")
     events = ledger_events(kor.dir, "item.rejected")
     assert len(events) == 9 and events[-1]["suppressed_before"] == 3 + 6
     assert (events[-1]["from"], events[-1]["signer"]) == ("JPN", "JPN")
@@ -116,10 +116,10 @@ def test_every_route_refuses_bodies_over_the_app_limit(pair, monkeypatch):
 
 def test_a_flood_followed_by_silence_leaves_its_count_when_the_server_stops(pair, monkeypatch):
     kor = pair["KOR"]
-    monkeypatch.setattr(inbox, "REFUSALS_PER_MINUTE", 2)
+    monkeypatch.setattr(refusals, "REFUSALS_PER_MINUTE", 2)
     with TestClient(create_app(kor)) as client:
         for _ in range(7):  # unsigned requests: refused, 2 recorded, 5 counted
             assert client.post("/federation/v1/envelopes", content=b"{}").status_code == 401
     events = ledger_events(kor.dir, "item.rejected")
     assert len(events) == 3 and events[-1]["suppressed_before"] == 5
-    assert inbox.flush_refusal_count(kor) == 0  # nothing left to flush
+    assert refusals.flush_refusal_count(kor) == 0  # nothing left to flush

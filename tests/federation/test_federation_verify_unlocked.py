@@ -134,7 +134,7 @@ def test_the_write_lock_is_free_while_a_batch_is_being_verified(base, tmp_path, 
     kor_dir, pool = base
     kor = _copy(kor_dir, tmp_path / "KOR")
     entered, release = threading.Event(), threading.Event()
-    real, calls = inbox.verify_envelope, []
+    real, calls = inbox.authenticate, []
 
     def slow_verify(*args, **kwargs):  # the first signature check takes as long as we say
         calls.append(threading.current_thread().name)
@@ -143,7 +143,7 @@ def test_the_write_lock_is_free_while_a_batch_is_being_verified(base, tmp_path, 
             release.wait(30)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(inbox, "verify_envelope", slow_verify)
+    monkeypatch.setattr(inbox, "authenticate", slow_verify)
     batch = [pool["good3"], pool["good4"], pool["good5"]]
     result: dict[str, object] = {}
 

@@ -31,18 +31,18 @@ def test_latch_adds_the_boost_models_thrust_acting_over_the_window(one_missile):
     plain = Tracker(one_missile.header.sensors, TrackerConfig(latch_thrust_window_s=0.0))
     wide = Tracker(one_missile.header.sensors, TrackerConfig(latch_thrust_window_s=W))
     for t, s, z in _scans(one_missile):
-        before = plain._latched.copy()
+        before = plain._tracks.latched.copy()
         plain.process_scan(t, s, z)
         wide.process_scan(t, s, z)
-        if len(before) == len(plain._latched) and (plain._latched & ~before).any():
-            k = int(np.flatnonzero(plain._latched & ~before)[0])
+        if len(before) == len(plain._tracks.latched) and (plain._tracks.latched & ~before).any():
+            k = int(np.flatnonzero(plain._tracks.latched & ~before)[0])
             break
     else:
         pytest.fail("the track was never latched ballistic")
-    a = plain._X[k, 1, 6:9]
-    A = np.outer(a, a) + plain._P[k, 1, 6:9, 6:9]
+    a = plain._tracks.X[k, 1, 6:9]
+    A = np.outer(a, a) + plain._tracks.P[k, 1, 6:9, 6:9]
     J = np.vstack([0.5 * W * W * np.eye(3), W * np.eye(3)])
-    np.testing.assert_allclose(wide._P[k, 0, 0:6, 0:6] - plain._P[k, 0, 0:6, 0:6], J @ A @ J.T,
+    np.testing.assert_allclose(wide._tracks.P[k, 0, 0:6, 0:6] - plain._tracks.P[k, 0, 0:6, 0:6], J @ A @ J.T,
                                rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(wide._X[k], plain._X[k])       # the state itself is untouched
-    assert wide._latched[k]
+    np.testing.assert_allclose(wide._tracks.X[k], plain._tracks.X[k])       # the state itself is untouched
+    assert wide._tracks.latched[k]

@@ -145,7 +145,10 @@ def test_duplicate_confirmed_tracks_are_merged_keeping_the_older():
 
 
 def test_bookkeeping_kernel_applies_the_documented_deletion_rules():
+    from dataclasses import replace
+
     from accord.warning.tracking import deletion, kernels
+    from accord.warning.tracking.tracks import Bookkeeping, Tracks
     rng = np.random.default_rng(8)
     n = 40
     X = np.zeros((n, 2, 9))
@@ -162,11 +165,11 @@ def test_bookkeeping_kernel_applies_the_documented_deletion_rules():
     hist = np.zeros(n, np.int64)
     hit = np.zeros(n, bool)
     m_after = misses.copy()
-    _, dead = kernels.bookkeep(X, P, mu, hist, m_after, last.copy(), np.full(n, np.inf), np.zeros(n, bool),
-                               confirmed, hit, 30.0, sa.site, sa.basis, sa.range_lim, sa.el_lim,
-                               sa.az_center, sa.az_half, 3, 5, 0.95, 6.0, cfg.tentative_misses,
-                               cfg.confirmed_misses, cfg.max_coast_tentative_s, cfg.max_coast_s,
-                               cfg.max_sigma_m**2, cfg.min_alt_m, 6371000.0)
+    tracks = replace(Tracks.empty(), X=X, P=P, mu=mu, hist=hist, misses=m_after, last=last.copy(),
+                     ball_since=np.full(n, np.inf), latched=np.zeros(n, bool), confirmed=confirmed)
+    rules = Bookkeeping(3, 5, 0.95, 6.0, cfg.tentative_misses, cfg.confirmed_misses, cfg.max_coast_tentative_s,
+                        cfg.max_coast_s, cfg.max_sigma_m**2, cfg.min_alt_m, 6371000.0)
+    _, dead = kernels.bookkeep(tracks, hit, 30.0, sa.coverage(0), rules)
     pos = X[:, 0, 0:3]
     ref = deletion.to_delete(30.0, confirmed, m_after, last, np.linalg.norm(pos, axis=1) - 6371000.0,
                              np.trace(P[:, 0, 0:3, 0:3], axis1=1, axis2=2),

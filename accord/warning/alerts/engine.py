@@ -1,5 +1,8 @@
 """The alert engine: predictions in, CAP 1.2 messages out (pure, deterministic, no I/O).
 
+Kept as one module: the engine's per-incident state machine (Alert, Update, Cancel)
+reads as one; rules, geography, wording and CAP encoding are modules of their own.
+
 One *incident* per missile. Predictions come from *tracks* (the node's own, and partners'
 shared ones); a track is bound to an incident while its predictions stay on the incident's
 ballistic arc (:func:`accord.warning.identity.same_arc`: the predicted impact point and time,

@@ -1,5 +1,8 @@
 """Compiled per-scan kernels of the tracker (numba), one call per phase of a scan.
 
+Kept as one module: the compiled per-scan kernels share numba helpers and one on-disk
+cache; each one's numpy reference is in the module its docstring names.
+
 A scan touches every track a handful of times; written as numpy array expressions that is some
 hundred small array operations per scan, each costing microseconds of interpreter overhead
 whatever the array size. These kernels do the same arithmetic in one compiled loop per phase:
@@ -29,6 +32,7 @@ The numpy functions named above are the reference implementations (and document 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -403,13 +407,23 @@ def _popcount(b, n):
     return c
 
 
+def bookkeep(tracks: Any, hit: np.ndarray, t: float, cover: Any, rules: Any) -> tuple[np.ndarray, np.ndarray]:
+    """In place on the track table ``tracks`` (:class:`~accord.warning.tracking.tracks.Tracks`):
+    detection-opportunity history, miss counts, ballistic-since times and the burnout latch
+    (ballistic-mode probability ≥ ``rules.ballistic_prob`` for ``rules.min_ballistic_s``), after
+    a scan of the radar of coverage ``cover`` (:class:`~accord.warning.tracking.sensors.Coverage`)
+    that updated the tracks ``hit``; returns the masks of tracks to confirm (M-of-N) and to
+    delete (:mod:`.deletion`'s rules), ``rules`` a
+    :class:`~accord.warning.tracking.tracks.Bookkeeping`."""
+    return _bookkeep(tracks.X, tracks.P, tracks.mu, tracks.hist, tracks.misses, tracks.last, tracks.ball_since,
+                     tracks.latched, tracks.confirmed, hit, t, *cover, *rules)
+
+
 @njit(cache=True)
-def bookkeep(X, P, mu, hist, misses, last, ball_since, latched, confirmed, hit, t, site, B, range_lim,
-             el_lim, az_center, az_half, confirm_m, confirm_n, ball_prob, min_ball_s, tent_misses,
-             conf_misses, coast_tent, coast, max_var, min_alt, radius):
-    """In place: detection-opportunity history, miss counts, ballistic-since times and the
-    burnout latch (ballistic-mode probability ≥ ``ball_prob`` for ``min_ball_s`` seconds);
-    returns the masks of tracks to confirm (M-of-N) and to delete (:mod:`.deletion`'s rules)."""
+def _bookkeep(X, P, mu, hist, misses, last, ball_since, latched, confirmed, hit, t, site, B, range_lim,
+              el_lim, az_center, az_half, confirm_m, confirm_n, ball_prob, min_ball_s, tent_misses,
+              conf_misses, coast_tent, coast, max_var, min_alt, radius):
+    """:func:`bookkeep` on the columns and values themselves (what numba compiles)."""
     N = X.shape[0]
     pos = np.empty((N, 3))
     for n in range(N):

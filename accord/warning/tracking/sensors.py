@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -34,6 +34,18 @@ _FIELDS = ("lat_deg", "lon_deg", "alt_m", "sigma_range_m", "sigma_az_rad", "sigm
 def wrap_angle(a: np.ndarray) -> np.ndarray:
     """Wrap angles to [−π, π) (azimuth innovations across north)."""
     return (a + np.pi) % TWO_PI - np.pi
+
+
+class Coverage(NamedTuple):
+    """Radars' coverage (rows of :class:`SensorArray`): what ``kernels.coverage`` and the
+    bookkeeping kernel read."""
+
+    site: np.ndarray
+    basis: np.ndarray
+    range_lim: np.ndarray
+    el_lim: np.ndarray
+    az_center: np.ndarray
+    az_half: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -142,6 +154,12 @@ class SensorArray:
         J[:, 2, 0], J[:, 2, 1], J[:, 2, 2] = se, 0.0, rng * ce
         Je = self.basis[s].T @ J  # to ECEF
         return Je @ self.R[s] @ np.swapaxes(Je, -1, -2)
+
+    def coverage(self, s: int) -> "Coverage":
+        """Sensor ``s``'s coverage as the bookkeeping kernel reads it (its rows, kept 2-D)."""
+        sl = slice(s, s + 1)
+        return Coverage(self.site[sl], self.basis[sl], self.range_lim[sl], self.el_lim[sl], self.az_center[sl],
+                        self.az_half[sl])
 
     def in_coverage(self, p: np.ndarray, s: int | None = None) -> np.ndarray:
         """Whether positions ``p`` (N, 3) are inside sensor ``s``'s coverage (or any sensor's)."""

@@ -1,5 +1,9 @@
 """The multi-radar, multi-target ballistic-missile tracker.
 
+Kept as one module: a scan's phases in order (predict, gate, associate, update,
+bookkeep, initiate, re-acquire, merge) read as one algorithm; the maths of each phase is in its own
+module.
+
 One :class:`Tracker` takes radar scans in time order (:meth:`Tracker.process_scan`: all
 detections of one radar at one time) and keeps every track as rows of stacked numpy arrays, so a
 scan costs a fixed number of array operations whatever the number of tracks and detections:
@@ -36,7 +40,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.special import gammaincinv
 
 from accord.errors import InputError
-from accord.warning import prediction as _pred
+from accord.warning import prediction
 from accord.warning.frames import EARTH_RADIUS_M, MU
 from accord.warning.identity import same_arc
 from accord.warning.prediction import predict_launch_impact
@@ -45,6 +49,7 @@ from accord.warning.tracking.association import assign
 from accord.warning.tracking.filters import combine, ekf_update, transition_matrix
 from accord.warning.tracking.models import BALLISTIC, DIM, N_MODELS, process_noise, transition_axis
 from accord.warning.tracking.sensors import TWO_PI, SensorArray, wrap_angle
+from accord.warning.tracking.tracks import Bookkeeping, Tracks
 from accord.warning.types import Prediction, TrackState
 
 
@@ -129,9 +134,6 @@ class TrackerConfig:
     earth_radius_m: float = EARTH_RADIUS_M
 
 
-_INT = np.int64
-_TRACK_FIELDS = ("_X", "_P", "_mu", "_hist", "_misses", "_last", "_ball_since", "_latched", "_confirmed",
-                 "_id", "_conf_t", "_anchor", "_boost", "_boost_n", "_lfit", "_born")
 
 
 def _dt_key(dt: float) -> float:
@@ -149,28 +151,18 @@ class Tracker:
     def __init__(self, sensors: Sequence[Any] | SensorArray, config: TrackerConfig | None = None) -> None:
         self.sensors = SensorArray.from_sensors(sensors)
         self.config = config or TrackerConfig()
+        c = self.config
+        self._rules = Bookkeeping(c.confirm_m, c.confirm_n, c.ballistic_prob, c.min_ballistic_s, c.tentative_misses,
+                                  c.confirmed_misses, c.max_coast_tentative_s, c.max_coast_s, c.max_sigma_m**2,
+                                  c.min_alt_m, c.earth_radius_m)
         self.t: float | None = None
         self.n_scans = 0
         self.n_detections = 0
-        self._X = np.zeros((0, N_MODELS, DIM))
-        self._P = np.zeros((0, N_MODELS, DIM, DIM))
-        self._mu = np.zeros((0, N_MODELS))
-        self._hist = np.zeros(0, _INT)
-        self._misses = np.zeros(0, _INT)
-        self._last = np.zeros(0)
-        self._ball_since = np.zeros(0)
-        self._conf_t = np.zeros(0)
-        self._anchor = np.zeros((0, 7))   # boost-phase state (t, p, v) for the launch estimate
-        self._boost = np.zeros((0, _pred.BOOST_STATES, 9))  # boost states (t, p, v, σp, σv) for the rise fit
-        self._boost_n = np.zeros(0, _INT)
-        self._lfit = np.zeros((0, 4))     # fitted launch (t, lat, lon, σ); NaN: not yet, σ −1: none
+        self._tracks = Tracks.empty()
+        """The live tracks (tentative and confirmed), one row each."""
         self._boost_due = -np.inf         # next time boost states are kept (all tracks together)
-        self._latched = np.zeros(0, bool)
-        self._confirmed = np.zeros(0, bool)
-        self._id = np.zeros(0, _INT)
-        self._born = np.zeros(0)          # time of the track's first detection
-        self._pool: dict[str, np.ndarray] = {name: getattr(self, name) for name in _TRACK_FIELDS}
-        """Lost confirmed tracks (same fields, frozen at their last scan) awaiting re-acquisition."""
+        self._pool = Tracks.empty()
+        """Lost confirmed tracks (the same columns, frozen at their last scan) awaiting re-acquisition."""
         self._pool_t = np.zeros(0)        # time each pooled track's state refers to
         self.n_reacquired = 0
         cap = 64  # candidate slots; doubled when full
@@ -190,18 +182,17 @@ class Tracker:
     @property
     def n_tracks(self) -> int:
         """Number of live tracks (tentative and confirmed)."""
-        return int(self._X.shape[0])
+        return int(self._tracks.X.shape[0])
 
     @property
     def n_confirmed(self) -> int:
-        return int(self._confirmed.sum())
+        return int(self._tracks.confirmed.sum())
 
     def _keep(self, keep: np.ndarray) -> None:
-        for name in _TRACK_FIELDS:
-            setattr(self, name, getattr(self, name)[keep])
+        self._tracks = self._tracks.take(keep)
 
     def _track_ids(self, idx: np.ndarray) -> list[str]:
-        return [f"T{i}" for i in self._id[idx].tolist()]
+        return [f"T{i}" for i in self._tracks.id[idx].tolist()]
 
     def _step(self, X: np.ndarray, P: np.ndarray, mu: np.ndarray, latched: np.ndarray, dt: float) -> None:
         """In place: IMM mixing and model-matched prediction over ``dt`` (sub-steps ≤ 4 s)."""
@@ -222,15 +213,15 @@ class Tracker:
         dt = t - self.t
         if dt > 0.0:
             if self.n_tracks:
-                self._step(self._X, self._P, self._mu, self._latched, dt)
+                self._step(self._tracks.X, self._tracks.P, self._tracks.mu, self._tracks.latched, dt)
             self.t = t
 
     def _predicted_copy(self, t: float, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(X, P, μ) and the combined (x, P) of tracks ``idx`` at ``t``, tracker unchanged."""
-        X, P, mu = self._X[idx], self._P[idx], self._mu[idx]
+        X, P, mu = self._tracks.X[idx], self._tracks.P[idx], self._tracks.mu[idx]
         dt = t - (self.t if self.t is not None else t)
         if dt != 0.0 and len(idx):
-            self._step(X, P, mu, self._latched[idx], dt)
+            self._step(X, P, mu, self._tracks.latched[idx], dt)
         x, Pc = combine(X, P, mu)
         return X, P, x, Pc
 
@@ -256,11 +247,13 @@ class Tracker:
         if (z[:, 0] <= 0).any():
             raise InputError("detection range must be > 0 m", field="range_m")
         z[:, 1] %= TWO_PI
-        self._process(t, s, z)
+        self.process_validated(t, s, z)
 
-    def _process(self, t: float, s: int, z: np.ndarray) -> None:
+    def process_validated(self, t: float, s: int, z: np.ndarray) -> None:
         """:meth:`process_scan` on validated input: ``z`` a C-contiguous float (n, 3) array with
-        ranges > 0 and azimuths in [0, 2π), ``s`` a sensor index, ``t`` not before :attr:`t`."""
+        ranges > 0 and azimuths in [0, 2π), ``s`` a sensor index, ``t`` not before :attr:`t`
+        (what the offline pipeline and :class:`~accord.warning.live.LiveTracker` call, having
+        checked a whole feed at once)."""
         self._predict_to(t)
         self.n_scans += 1
         self.n_detections += z.shape[0]
@@ -271,10 +264,10 @@ class Tracker:
             hit = np.zeros(N, bool)
             if m:
                 sa = self.sensors
-                zhat, Hp, Sinv, d2, ll, cost = kernels.gate(self._X, self._P, self._mu, z, sa.site[s],
-                                                            sa.basis[s], sa.R[s])
+                tr = self._tracks
+                zhat, Hp, Sinv, d2, ll, cost = kernels.gate(tr.X, tr.P, tr.mu, z, sa.site[s], sa.basis[s], sa.R[s])
                 in_gate = d2 < c.gate
-                conf = self._confirmed
+                conf = self._tracks.confirmed
                 if conf.all() or not conf.any():
                     ri, ci = assign(cost, in_gate)
                 else:  # confirmed tracks choose first, tentative ones take what is left
@@ -287,42 +280,34 @@ class Tracker:
                     ri, ci = np.concatenate([ic[r1], it[r2]]), np.concatenate([c1, lc[c2]])
                 free = ~in_gate.any(axis=0)   # a detection in any track's gate starts nothing
                 if len(ri):
-                    kernels.imm_update(self._X, self._P, self._mu, self._latched, ri, ci, z, zhat, Hp, Sinv, ll,
-                                       self.sensors.R[s])
+                    kernels.imm_update(tr.X, tr.P, tr.mu, tr.latched, ri, ci, z, zhat, Hp, Sinv, ll, sa.R[s])
                     hit[ri] = True
-            sa = self.sensors
-            sl = slice(s, s + 1)
-            was_latched = self._latched.copy()
-            newly, dead = kernels.bookkeep(
-                self._X, self._P, self._mu, self._hist, self._misses, self._last, self._ball_since,
-                self._latched, self._confirmed, hit, t, sa.site[sl], sa.basis[sl], sa.range_lim[sl],
-                sa.el_lim[sl], sa.az_center[sl], sa.az_half[sl], c.confirm_m, c.confirm_n,
-                c.ballistic_prob, c.min_ballistic_s, c.tentative_misses, c.confirmed_misses, c.max_coast_tentative_s, c.max_coast_s,
-                c.max_sigma_m**2, c.min_alt_m, c.earth_radius_m)
-            burnt = self._latched & ~was_latched
+            was_latched = self._tracks.latched.copy()
+            newly, dead = kernels.bookkeep(self._tracks, hit, t, self.sensors.coverage(s), self._rules)
+            burnt = self._tracks.latched & ~was_latched
             if burnt.any() and c.latch_thrust_window_s > 0.0:
                 self._unseen_thrust(burnt)
             newly &= ~dead
             any_new = newly.any()
             if dead.any():
-                self._to_pool(t, dead & self._confirmed)
+                self._to_pool(t, dead & self._tracks.confirmed)
             if any_new:
-                self._conf_t[newly] = t
-                self._confirmed |= newly
+                self._tracks.conf_t[newly] = t
+                self._tracks.confirmed |= newly
                 fresh, dead = self._reacquire(t, newly, dead)
                 k = int(fresh.sum())
-                self._id[fresh] = np.arange(self._next_id, self._next_id + k)
+                self._tracks.id[fresh] = np.arange(self._next_id, self._next_id + k)
                 self._next_id += k
-            boosting = self._confirmed & ~self._latched
+            boosting = self._tracks.confirmed & ~self._tracks.latched
             if boosting.any():
-                anchor = boosting & np.isnan(self._anchor[:, 0]) & (t - self._conf_t >= c.launch_anchor_s)
+                anchor = boosting & np.isnan(self._tracks.anchor[:, 0]) & (t - self._tracks.conf_t >= c.launch_anchor_s)
                 if anchor.any():
-                    x, _ = combine(self._X[anchor], self._P[anchor], self._mu[anchor])
-                    self._anchor[anchor] = np.column_stack([np.full(len(x), t), x[:, 0:6]])
+                    x, _ = combine(self._tracks.X[anchor], self._tracks.P[anchor], self._tracks.mu[anchor])
+                    self._tracks.anchor[anchor] = np.column_stack([np.full(len(x), t), x[:, 0:6]])
                 if t >= self._boost_due:
                     self._keep_boost_states(t, boosting)
             if dead.any():
-                for tid in self._track_ids(np.flatnonzero(dead & self._confirmed & (self._id > 0))):
+                for tid in self._track_ids(np.flatnonzero(dead & self._tracks.confirmed & (self._tracks.id > 0))):
                     self._lost.append((tid, t))
                 self._keep(~dead)
             if (any_new or t - self._last_merge_t >= 1.0) and self.n_confirmed > 1:
@@ -343,25 +328,25 @@ class Tracker:
         seconds) and gain little; the measurements after the latch then shrink the term."""
         i = np.flatnonzero(rows)
         W = self.config.latch_thrust_window_s
-        a = self._X[i, 1, 6:9]                     # the boost model is untouched by the latch
-        A = a[:, :, None] * a[:, None, :] + self._P[i, 1, 6:9, 6:9]
+        a = self._tracks.X[i, 1, 6:9]                     # the boost model is untouched by the latch
+        A = a[:, :, None] * a[:, None, :] + self._tracks.P[i, 1, 6:9, 6:9]
         J = np.vstack([0.5 * W * W * np.eye(3), W * np.eye(3)])     # (6, 3)
-        self._P[i, :, 0:6, 0:6] += (J @ A @ J.T)[:, None]
+        self._tracks.P[i, :, 0:6, 0:6] += (J @ A @ J.T)[:, None]
 
     def _keep_boost_states(self, t: float, boosting: np.ndarray) -> None:
         """Keep the state of confirmed boosting tracks (ballistic mode below
         ``BOOST_STATE_MAX_BALLISTIC``, at most ``BOOST_STATES`` each) for the launch fit; called
         every ``BOOST_STATE_EVERY_S`` (one clock for all tracks, so most scans skip it)."""
-        self._boost_due = t + _pred.BOOST_STATE_EVERY_S - 1e-6
-        due = (boosting & (self._boost_n < _pred.BOOST_STATES)
-               & (self._mu[:, BALLISTIC] < _pred.BOOST_STATE_MAX_BALLISTIC))
+        self._boost_due = t + prediction.BOOST_STATE_EVERY_S - 1e-6
+        due = (boosting & (self._tracks.boost_n < prediction.BOOST_STATES)
+               & (self._tracks.mu[:, BALLISTIC] < prediction.BOOST_STATE_MAX_BALLISTIC))
         if due.any():
             i = np.flatnonzero(due)
-            x, P = combine(self._X[i], self._P[i], self._mu[i])
+            x, P = combine(self._tracks.X[i], self._tracks.P[i], self._tracks.mu[i])
             sp = np.sqrt(np.trace(P[:, 0:3, 0:3], axis1=1, axis2=2) / 3.0)
             sv = np.sqrt(np.trace(P[:, 3:6, 3:6], axis1=1, axis2=2) / 3.0)
-            self._boost[i, self._boost_n[i]] = np.column_stack([np.full(len(i), t), x[:, 0:6], sp, sv])
-            self._boost_n[i] += 1
+            self._tracks.boost[i, self._tracks.boost_n[i]] = np.column_stack([np.full(len(i), t), x[:, 0:6], sp, sv])
+            self._tracks.boost_n[i] += 1
 
     def _initiate(self, t: float, s: int, z: np.ndarray) -> None:
         """Pair this scan's free detections with recent candidates; keep the rest as candidates."""
@@ -404,22 +389,8 @@ class Tracker:
         k2 = k * N_MODELS
         X, P = ekf_update(X.reshape(k2, DIM), P.reshape(k2, DIM, DIM), nu.reshape(k2, 3),
                           Hp.reshape(k2, 3, 3), np.linalg.inv(S).reshape(k2, 3, 3), self.sensors.R[s])
-        self._X = np.concatenate([self._X, X.reshape(k, N_MODELS, DIM)])
-        self._P = np.concatenate([self._P, P.reshape(k, N_MODELS, DIM, DIM)])
-        self._mu = np.concatenate([self._mu, mu])
-        self._hist = np.concatenate([self._hist, np.full(k, 0b11, _INT)])
-        self._misses = np.concatenate([self._misses, np.zeros(k, _INT)])
-        self._last = np.concatenate([self._last, np.full(k, t)])
-        self._ball_since = np.concatenate([self._ball_since, np.full(k, np.inf)])
-        self._conf_t = np.concatenate([self._conf_t, np.full(k, np.inf)])
-        self._anchor = np.concatenate([self._anchor, np.full((k, 7), np.nan)])
-        self._boost = np.concatenate([self._boost, np.full((k, _pred.BOOST_STATES, 9), np.nan)])
-        self._boost_n = np.concatenate([self._boost_n, np.zeros(k, _INT)])
-        self._lfit = np.concatenate([self._lfit, np.full((k, 4), np.nan)])
-        self._latched = np.concatenate([self._latched, np.zeros(k, bool)])
-        self._confirmed = np.concatenate([self._confirmed, np.zeros(k, bool)])
-        self._id = np.concatenate([self._id, np.full(k, -1, _INT)])
-        self._born = np.concatenate([self._born, self._ct[rows]])
+        self._tracks = self._tracks.append(Tracks.opened(X.reshape(k, N_MODELS, DIM), P.reshape(k, N_MODELS, DIM, DIM),
+                                                         mu, t, self._ct[rows]))
 
     # ------------------------------------------------------------------ re-acquisition
     def _to_pool(self, t: float, rows: np.ndarray) -> None:
@@ -427,20 +398,19 @@ class Tracker:
         diverged, as they are at ``t``, for :meth:`_reacquire`; forget those lost too long ago."""
         c = self.config
         if rows.any():
-            x, P = combine(self._X[rows], self._P[rows], self._mu[rows])
+            x, P = combine(self._tracks.X[rows], self._tracks.P[rows], self._tracks.mu[rows])
             alt = np.linalg.norm(x[:, 0:3], axis=1) - c.earth_radius_m
             ok = (alt >= c.min_alt_m) & (np.trace(P[:, 0:3, 0:3], axis1=1, axis2=2) <= c.max_sigma_m**2)
             idx = np.flatnonzero(rows)[ok]
-            for name in _TRACK_FIELDS:
-                self._pool[name] = np.concatenate([self._pool[name], getattr(self, name)[idx]])
-            missed = np.flatnonzero(self._pool["_misses"] >= c.confirmed_misses)
+            self._pool = self._pool.append(self._tracks.take(idx))
+            missed = np.flatnonzero(self._pool.misses >= c.confirmed_misses)
             missed = missed[missed >= len(self._pool_t)]
             for q in missed:
-                self._pool["_P"][q, :, 0:6, 0:6] += self._drift(t - float(self._pool["_last"][q]))
+                self._pool.P[q, :, 0:6, 0:6] += self._drift(t - float(self._pool.last[q]))
             self._pool_t = np.concatenate([self._pool_t, np.full(len(idx), t)])
-        fresh = t - self._pool["_last"] <= c.reacquire_s
+        fresh = t - self._pool.last <= c.reacquire_s
         if not fresh.all():
-            self._pool = {name: a[fresh] for name, a in self._pool.items()}
+            self._pool = self._pool.take(fresh)
             self._pool_t = self._pool_t[fresh]
 
     def _drift(self, tau: float) -> np.ndarray:
@@ -451,12 +421,12 @@ class Tracker:
     def _pooled_at(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """Combined (x, P) of the pooled tracks, each predicted from its own time to ``t``."""
         n = len(self._pool_t)
-        X, P, mu = self._pool["_X"].copy(), self._pool["_P"].copy(), self._pool["_mu"].copy()
+        X, P, mu = self._pool.X.copy(), self._pool.P.copy(), self._pool.mu.copy()
         for k in range(n):
             dt = t - float(self._pool_t[k])
             if dt > 0.0:
                 sl = slice(k, k + 1)
-                self._step(X[sl], P[sl], mu[sl], self._pool["_latched"][sl], dt)
+                self._step(X[sl], P[sl], mu[sl], self._pool.latched[sl], dt)
         return combine(X, P, mu)
 
     def _reacquire(self, t: float, newly: np.ndarray, dead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -480,18 +450,18 @@ class Tracker:
         """
         c = self.config
         new = np.flatnonzero(newly)
-        live = np.flatnonzero(self._confirmed & ~newly & ~dead & (self._last < self._born[new].max()))
+        live = np.flatnonzero(self._tracks.confirmed & ~newly & ~dead & (self._tracks.last < self._tracks.born[new].max()))
         n_pool = len(self._pool_t)
         if n_pool + len(live) == 0:
             return newly, dead
-        xn, Pn = combine(self._X[new], self._P[new], self._mu[new])
-        xl, Pl = combine(self._X[live], self._P[live], self._mu[live])
-        for q in np.flatnonzero(self._misses[live] > 0):   # detections left its gate: drifted
-            Pl[q, 0:6, 0:6] += self._drift(t - float(self._last[live[q]]))
+        xn, Pn = combine(self._tracks.X[new], self._tracks.P[new], self._tracks.mu[new])
+        xl, Pl = combine(self._tracks.X[live], self._tracks.P[live], self._tracks.mu[live])
+        for q in np.flatnonzero(self._tracks.misses[live] > 0):   # detections left its gate: drifted
+            Pl[q, 0:6, 0:6] += self._drift(t - float(self._tracks.last[live[q]]))
         if n_pool:
             xp, Pp = self._pooled_at(t)
             xl, Pl = np.concatenate([xp, xl]), np.concatenate([Pp, Pl])
-        last = np.concatenate([self._pool["_last"], self._last[live]])
+        last = np.concatenate([self._pool.last, self._tracks.last[live]])
         d = xn[:, None, 0:6] - xl[None, :, 0:6]
         S = Pn[:, None, 0:6, 0:6] + Pl[None, :, 0:6, 0:6]
         d2 = np.einsum("ijk,ijk->ij", d, np.linalg.solve(S, d[..., None])[..., 0])
@@ -499,35 +469,35 @@ class Tracker:
         # for it (position σ over max_sigma_m), would gate anything: it is never re-acquired
         alive = ((np.linalg.norm(xl[:, 0:3], axis=1) - c.earth_radius_m >= c.min_alt_m)
                  & (np.trace(Pl[:, 0:3, 0:3], axis1=1, axis2=2) <= c.max_sigma_m**2))
-        ok = (d2 < c.reacquire_gate) & alive[None, :] & (last[None, :] < self._born[new][:, None])
+        ok = (d2 < c.reacquire_gate) & alive[None, :] & (last[None, :] < self._tracks.born[new][:, None])
         fresh = newly.copy()
         if not ok.any():
             return fresh, dead
         r, k = assign(d2, ok)
         from_pool, from_live = k < n_pool, k >= n_pool
-        src = {name: np.concatenate([self._pool[name], getattr(self, name)[live]])
-               for name in ("_id", "_conf_t", "_anchor", "_boost", "_boost_n")}
+        src = {name: np.concatenate([getattr(self._pool, name), getattr(self._tracks, name)[live]])
+               for name in ("id", "conf_t", "anchor", "boost", "boost_n")}
         i = new[r]
         for name, arr in src.items():
-            getattr(self, name)[i] = arr[k]
-        self._lfit[i] = np.nan
+            getattr(self._tracks, name)[i] = arr[k]
+        self._tracks.lfit[i] = np.nan
         fresh[i] = False
         self.n_reacquired += len(r)
         if from_pool.any():
             keep = np.ones(n_pool, bool)
             keep[k[from_pool]] = False
-            self._pool = {name: a[keep] for name, a in self._pool.items()}
+            self._pool = self._pool.take(keep)
             self._pool_t = self._pool_t[keep]
         if from_live.any():
             taken = live[k[from_live] - n_pool]
-            self._id[taken] = -1     # its identity now belongs to the new track
+            self._tracks.id[taken] = -1     # its identity now belongs to the new track
             dead = dead.copy()
             dead[taken] = True
         return fresh, dead
 
     def _merge(self, t: float) -> None:
         self._last_merge_t = t
-        dead = kernels.duplicates(self._X, self._P, self._mu, np.flatnonzero(self._confirmed), self._id,
+        dead = kernels.duplicates(self._tracks.X, self._tracks.P, self._tracks.mu, np.flatnonzero(self._tracks.confirmed), self._tracks.id,
                                   self.config.merge_gate)
         if dead.any():
             for tid in self._track_ids(np.flatnonzero(dead)):
@@ -541,7 +511,7 @@ class Tracker:
         Unless ``config.report_outside_coverage``, tracks predicted outside every radar's
         coverage (coasting after leaving it) are not reported.
         """
-        idx = np.flatnonzero(self._confirmed)
+        idx = np.flatnonzero(self._tracks.confirmed)
         if len(idx) == 0:
             return []
         _, _, x, P = self._predicted_copy(float(t), idx)
@@ -573,18 +543,18 @@ class Tracker:
             if last is not None:
                 out.append(replace(last, t=tl, status="lost"))
         self._lost.clear()
-        sel = np.flatnonzero(self._confirmed & self._latched)
+        sel = np.flatnonzero(self._tracks.confirmed & self._tracks.latched)
         if len(sel) == 0:
             return out
-        todo = sel[np.isnan(self._lfit[sel, 3])]
+        todo = sel[np.isnan(self._tracks.lfit[sel, 3])]
         if len(todo):   # once per track, at its first prediction: the boost is over
-            ok, lt, la, lo, sg = _pred.launch_from_boost_states(self._boost[todo], self._boost_n[todo],
+            ok, lt, la, lo, sg = prediction.launch_from_boost_states(self._tracks.boost[todo], self._tracks.boost_n[todo],
                                                                 radius=c.earth_radius_m)
-            self._lfit[todo] = np.column_stack([lt, la, lo, np.where(ok, sg, -1.0)])
+            self._tracks.lfit[todo] = np.column_stack([lt, la, lo, np.where(ok, sg, -1.0)])
         X, P, _, _ = self._predicted_copy(t, sel)
         preds = predict_launch_impact(t, self._track_ids(sel), X[:, BALLISTIC, 0:6],
                                       P[:, BALLISTIC, 0:6, 0:6], mu=c.mu, radius=c.earth_radius_m,
-                                      anchors=self._anchor[sel], launch_fit=self._lfit[sel])
+                                      anchors=self._tracks.anchor[sel], launch_fit=self._tracks.lfit[sel])
         preds = self._mark_suspects(preds)
         for p in preds:
             self._last_pred[p.track_id] = p

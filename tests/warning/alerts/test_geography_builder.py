@@ -1,5 +1,5 @@
 """tools/build_geography.py: waters enclosed by baselines (UNCLOS arts. 7, 8) and the tables it
-builds from (the geography file itself is built offline; tests/alerts/test_alerts_geography.py
+builds from (the geography file itself is built offline; tests/warning/alerts/test_alerts_geography.py
 checks the result)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import shapely
 from shapely.geometry import LineString, Point, Polygon
 
-_PATH = Path(__file__).resolve().parents[2] / "tools" / "build_geography.py"
+_PATH = Path(__file__).resolve().parents[3] / "tools" / "build_geography.py"
 
 
 @pytest.fixture(scope="module")

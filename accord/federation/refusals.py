@@ -1,0 +1,118 @@
+"""Refused partner requests: recorded in table and ledger, at a bounded rate.
+
+A partner request whose RFC 9421 signature fails (forged, unknown key, stale …) is refused before
+any envelope is read (:mod:`accord.api.partner`), and recorded here: a ``fed_rejections`` row and
+an ``item.rejected`` ledger event with code ``unauthenticated``. Anyone can send such requests,
+so the record is rate-limited per node (:data:`REFUSALS_PER_MINUTE`, :data:`REFUSALS_PER_DAY`):
+the refusals past the limit are counted, and the count is recorded with the next one let
+through, or by :func:`flush_refusal_count` when the server stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from typing import Any
+
+from accord.clock import to_rfc3339
+from accord.federation.schema import ensure_node_schema, write_lock
+from accord.federation.stats import counters
+from accord.store.base import transaction
+
+log = logging.getLogger("accord.federation")
+
+REFUSALS_PER_MINUTE = 30
+REFUSALS_PER_DAY = 1000
+"""At most this many refused partner requests per node are recorded one by one in a minute, and
+at most :data:`REFUSALS_PER_DAY` in a day (a steady 30 a minute would still add 43,200 entries a
+day); the rest are counted and the count is recorded with the next one let through, so a flood
+of forged requests cannot grow the ledger without bound."""
+
+_refusal_windows: "weakref.WeakKeyDictionary[Any, list[float]]" = weakref.WeakKeyDictionary()
+_refusal_guard = threading.Lock()
+
+
+def _refusal_budget(node: Any, now: float) -> tuple[bool, int]:
+    """(record this refusal?, refusals suppressed since the last recorded one)."""
+    with _refusal_guard:
+        try:
+            # [minute start, recorded this minute, suppressed, day start, recorded this day]
+            window = _refusal_windows.setdefault(node, [now, 0.0, 0.0, now, 0.0])
+        except TypeError:  # pragma: no cover - a node type without weak references
+            return True, 0
+        if now - window[0] >= 60.0:
+            window[0], window[1] = now, 0.0
+        if now - window[3] >= 86400.0:
+            window[3], window[4] = now, 0.0
+        if window[1] >= REFUSALS_PER_MINUTE or window[4] >= REFUSALS_PER_DAY:
+            window[2] += 1
+            return False, 0
+        window[1] += 1
+        window[4] += 1
+        suppressed, window[2] = int(window[2]), 0.0
+        return True, suppressed
+
+
+def _refusal_event(sender: str | None, reason: str, suppressed: int = 0) -> dict[str, Any]:
+    """The ledger data of a refused partner request (``suppressed_before``: refusals counted,
+    not recorded one by one, since the last recorded)."""
+    data: dict[str, Any] = {"from": sender, "seq": None, "item_id": None, "code": "unauthenticated",
+                            "reason": reason[:500]}
+    if suppressed:
+        data["suppressed_before"] = suppressed
+    return data
+
+
+def flush_refusal_count(node: Any) -> int:
+    """Record the refusals counted but not recorded one by one since the last recorded one (a
+    server calls this when it stops, so a flood followed by silence still leaves its count in
+    the ledger). Returns that count."""
+    with _refusal_guard:
+        try:
+            window = _refusal_windows.get(node)
+        except TypeError:  # pragma: no cover
+            return 0
+        if not window or not window[2]:
+            return 0
+        count, window[2] = int(window[2]), 0.0
+    now = node.clock.now()
+    with write_lock(node):
+        try:
+            with transaction(node.conn):
+                node.ledger.append("item.rejected", _refusal_event(
+                    None, "refusals counted, not recorded one by one", count), time=now)
+        except Exception:  # noqa: BLE001 - shutting down: never fail on the record of refusals
+            return 0
+    return count
+
+
+def record_request_rejection(node: Any, signer: str | None, reason: str) -> None:
+    """Record a refused partner request (bad signature, unknown party …) in table and ledger,
+    at most :data:`REFUSALS_PER_MINUTE` a minute and :data:`REFUSALS_PER_DAY` a day (the others
+    are counted, see there). ``signer`` is the party whose pinned key verified the request, or
+    ``None``: a forged request is recorded as from an unknown key, never under the ``keyid`` it
+    claims (:class:`~accord.errors.RequestSignatureError`)."""
+    ensure_node_schema(node)
+    counters(node).auth_failed("partner")
+    record, suppressed = _refusal_budget(node, time.monotonic())
+    if not record:
+        return
+    now = node.clock.now()
+    data = {**_refusal_event(signer, reason, suppressed), "signer": signer or "unknown key"}
+    # logged as recorded: at most as many lines as ledger entries, each with the count of the
+    # refusals passed over since the last one. The request's headers are never logged.
+    log.warning("refused a partner request from %s: %s%s", signer or "an unknown key", reason[:500],
+                f" (+{suppressed} earlier refusals not logged one by one)" if suppressed else "",
+                extra={"event": "auth.failed", "api": "partner", "partner": signer, "suppressed": suppressed})
+    with write_lock(node):
+        try:
+            with transaction(node.conn):
+                node.conn.execute("INSERT INTO fed_rejections(at, sender, seq, code, reason) VALUES (?,?,?,?,?)",
+                                  (to_rfc3339(now), signer, None, "unauthenticated",
+                                   (reason[:500] + (f" (+{suppressed} earlier refusals not recorded one by one)"
+                                                    if suppressed else ""))))
+                node.ledger.append("item.rejected", data, time=now)
+        except Exception:  # noqa: BLE001 - recording a refusal must never turn it into a 500
+            pass

@@ -230,7 +230,12 @@ class Geography:
         it comes near the box (a bounding-box test first: most predictions are far from all)."""
         if len(self._terr_trees[party].query(shapely.box(x0, y0, x1, y1))) == 0:
             return None
-        return shapely.clip_by_rect(self.party(party).territorial, x0, y0, x1, y1)
+        # Densified to edges of at most TERRITORIAL_EDGE_DEG: the sea off a straight baseline has
+        # edges up to ~110 km long, and a long edge projected by its end points alone bends by up
+        # to ~75 m differently in two projections centred some way apart — enough to decide a
+        # touch differently near the limit. With ≤ ~5 km edges the two agree to centimetres.
+        return shapely.segmentize(shapely.clip_by_rect(self.party(party).territorial, x0, y0, x1, y1),
+                                  TERRITORIAL_EDGE_DEG)
 
     def nearest_area(self, party: str, lon_deg: float, lat_deg: float) -> AdminArea:
         """The party's admin area nearest to a point (in degree space: for wording only)."""
@@ -263,6 +268,9 @@ class Geography:
                 return c
         return self.sea_at(lat_deg, lon_deg)
 
+
+TERRITORIAL_EDGE_DEG = 0.05
+"""Longest edge (degrees) of the territorial sea handed to the alert rules (see ``territorial_in``)."""
 
 MAX_GEOGRAPHY_BYTES = 256 * 1024 * 1024
 """Largest decompressed geography accepted (the packaged one is about 1 MB): a small gzip

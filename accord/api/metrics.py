@@ -17,7 +17,7 @@ batch), and those counters start at zero with the process, as Prometheus expects
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
@@ -31,11 +31,14 @@ from accord.store.base import database_bytes
 from accord.federation.stats import counters
 from accord.federation.status import backlogs
 
+if TYPE_CHECKING:
+    from accord.node import Node
+
 
 class NodeCollector:
     """A Prometheus collector reading one node's state and counters at each scrape."""
 
-    def __init__(self, node: Any) -> None:
+    def __init__(self, node: Node) -> None:
         self.node = node
 
     def describe(self) -> list[Metric]:
@@ -128,7 +131,7 @@ class NodeCollector:
         yield t
 
 
-def make_router(node: Any) -> APIRouter:
+def make_router(node: Node) -> APIRouter:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(NodeCollector(node))
     router = APIRouter(tags=["metrics"])

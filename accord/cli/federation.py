@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -17,13 +17,16 @@ from rich.table import Table
 
 from accord.cli.output import print_table
 
+if TYPE_CHECKING:
+    from accord.node import Node
+
 DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 console = Console(soft_wrap=True)  # a line into a pipe or a log stays one line
 
 
-def _open(dir: Path):  # noqa: ANN202
+def _open(dir: Path) -> Node:
     from accord.node import Node
     return Node.open(dir)
 
@@ -96,7 +99,7 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
                 console.print(f"node {party} serving on {where}{several}\n"
                               f"console: {where}/console/ (log in with an API token)", highlight=False)
 
-            def serve_app(the_node: object, on_started: object, on_stopped: object) -> None:
+            def serve_app(the_node: Node, on_started: object, on_stopped: object) -> None:
                 fed = Federation(the_node, batch_size=batch_size, retention=retention, poll_interval=poll)
                 serving.run(create_app(the_node, federation=fed), sock, ssl_certfile=certfile, ssl_keyfile=keyfile,
                             log_level=uvicorn_level, on_started=on_started, on_stopped=on_stopped)  # type: ignore[arg-type]

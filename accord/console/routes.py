@@ -13,7 +13,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote
 
 from anyio import sleep, to_thread
@@ -37,6 +37,9 @@ from accord.errors import AccordError, AuthError, InputError, NotFoundError, Not
 from accord.federation.schema import write_lock
 from accord.node.bus import LEDGER as LEDGER_TOPIC
 from accord.federation.tokens import authenticate_token, principal_for_digest, token_digest
+
+if TYPE_CHECKING:
+    from accord.node import Node
 
 FORM_LIMIT = 16 * 1024
 IMPORT_LIMIT = 4 * 1024 * 1024  # a pasted STIX bundle
@@ -72,7 +75,7 @@ def _cookie(response: Response, request: Request, name: str, value: str, max_age
                         secure=request.url.scheme == "https")
 
 
-def make_router(node: Any, *, sessions: SessionStore | None = None,
+def make_router(node: Node, *, sessions: SessionStore | None = None,
                 limiter: LoginLimiter | None = None) -> APIRouter:
     from accord import federation
     from accord.dialogue.model import Status

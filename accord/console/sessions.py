@@ -37,9 +37,12 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accord.federation.tokens import Principal
+
+if TYPE_CHECKING:
+    from accord.node import Node
 
 SESSION_COOKIE = "accord_console"
 LOGIN_COOKIE = "accord_console_login"
@@ -230,7 +233,7 @@ class LoginCodes:
 _NODE_CODES: "weakref.WeakKeyDictionary[Any, LoginCodes]" = weakref.WeakKeyDictionary()
 
 
-def login_codes(node: Any) -> LoginCodes:
+def login_codes(node: Node) -> LoginCodes:
     """The one-time login codes of ``node``'s console (shared by its router and whoever issues them)."""
     with _CODES_LOCK:
         return _NODE_CODES.setdefault(node, LoginCodes())

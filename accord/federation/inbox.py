@@ -46,7 +46,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accord.clock import to_rfc3339
 from accord.core.canonical import parse_json_strict
@@ -59,6 +59,9 @@ from accord.federation import wire
 from accord.federation.schema import ensure_federation_schema, write_lock
 from accord.federation.stats import counters
 from accord.store.base import DatabaseError, select_in, transaction
+
+if TYPE_CHECKING:
+    from accord.store.protocol import Node
 
 log = logging.getLogger("accord.federation")
 
@@ -128,7 +131,7 @@ def _last_seq(conn: Any, originator: str) -> int:
 _schema_ready: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
 
-def _ready(node: Any) -> None:
+def _ready(node: Node) -> None:
     """Create the federation tables once per node object."""
     try:
         if node in _schema_ready:
@@ -172,7 +175,7 @@ def _first_outcome(conn: Any, orig: str, seq: int, seen_in_batch: dict[tuple[str
     return row[0], row[1], code, row[2]
 
 
-def receive_envelope(node: Any, envelope: bytes | dict[str, Any], *, sender: str | None = None,
+def receive_envelope(node: Node, envelope: bytes | dict[str, Any], *, sender: str | None = None,
                      max_age: timedelta = MAX_AGE) -> Receipt:
     """Receive one envelope (bytes or parsed JSON); see :func:`receive_batch`."""
     if isinstance(envelope, (bytes, bytearray, str)):
@@ -225,7 +228,7 @@ def _verified(env: Envelope, pre: tuple[Item | None, BaseException | None], last
     return item
 
 
-def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
+def receive_batch(node: Node, envelopes: list[Any], *, sender: str | None = None,
                   max_age: timedelta = MAX_AGE) -> BatchAck:
     """Verify and apply a batch of envelopes from ``sender`` (the authenticated partner).
 
@@ -426,7 +429,7 @@ def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
 
 
 @contextmanager
-def _batch_transaction(node: Any, count: int, sender: str | None) -> Iterator[Any]:
+def _batch_transaction(node: Node, count: int, sender: str | None) -> Iterator[Any]:
     """The write transaction a batch is checked and applied in. It begins *before* the sequence
     numbers and held items are read (SQLite's write lock taken up front, the node's advisory lock on
     PostgreSQL), so when several processes serve the node and two of them receive the same
@@ -452,7 +455,7 @@ def new_refusal(receipt: Receipt) -> bool:
 ALREADY_REFUSED = "already refused: "
 
 
-def _count_and_log(node: Any, sender: str | None, receipts: list[Receipt]) -> None:
+def _count_and_log(node: Node, sender: str | None, receipts: list[Receipt]) -> None:
     """After a batch committed: count it for the metrics and log its refusals, one line per
     batch (a resent envelope refused before is not a new refusal)."""
     refused = [r for r in receipts if new_refusal(r)]
@@ -480,7 +483,7 @@ _refusal_windows: "weakref.WeakKeyDictionary[Any, list[float]]" = weakref.WeakKe
 _refusal_guard = threading.Lock()
 
 
-def _refusal_budget(node: Any, now: float) -> tuple[bool, int]:
+def _refusal_budget(node: Node, now: float) -> tuple[bool, int]:
     """(record this refusal?, refusals suppressed since the last recorded one)."""
     with _refusal_guard:
         try:
@@ -511,7 +514,7 @@ def _refusal_event(sender: str | None, reason: str, suppressed: int = 0) -> dict
     return data
 
 
-def flush_refusal_count(node: Any) -> int:
+def flush_refusal_count(node: Node) -> int:
     """Record the refusals counted but not recorded one by one since the last recorded one (a
     server calls this when it stops, so a flood followed by silence still leaves its count in
     the ledger). Returns that count."""
@@ -534,7 +537,7 @@ def flush_refusal_count(node: Any) -> int:
     return count
 
 
-def record_request_rejection(node: Any, signer: str | None, reason: str) -> None:
+def record_request_rejection(node: Node, signer: str | None, reason: str) -> None:
     """Record a refused partner request (bad signature, unknown party …) in table and ledger,
     at most :data:`REFUSALS_PER_MINUTE` a minute and :data:`REFUSALS_PER_DAY` a day (the others
     are counted, see there). ``signer`` is the party whose pinned key verified the request, or

@@ -28,9 +28,12 @@ Tables (all created with :func:`accord.store.base.ensure_schema`):
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accord.store.migrations import migrate
+
+if TYPE_CHECKING:
+    from accord.store.protocol import Node
 
 FEDERATION_DDL = """
 CREATE TABLE IF NOT EXISTS fed_outbox (
@@ -146,7 +149,7 @@ def ensure_federation_schema(conn: Any) -> None:
     migrate(conn, "federation", [FEDERATION_DDL, _add_columns, LEASES_DDL])
 
 
-def write_lock(node: Any) -> Any:  # a threading.RLock, or the node's CommitLock (the same interface)
+def write_lock(node: Node) -> Any:  # a threading.RLock, or the node's CommitLock (the same interface)
     """The lock that serialises this process's writes on ``node.conn``.
 
     A node has one SQLite connection; Python's ``with conn:`` transactions on a shared connection

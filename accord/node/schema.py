@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accord.store.migrations import versions
 
+if TYPE_CHECKING:
+    from accord.node.node import Node
 
-def migrate_node(node: Any) -> dict[str, Any]:
+
+def migrate_node(node: Node) -> dict[str, Any]:
     """Run every part's migrations on ``node`` (opening it already ran the node's and the
     ledger's); return the store's location and each part's ``(version before, version now)``."""
     before = node.schema_at_open

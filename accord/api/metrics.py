@@ -125,6 +125,12 @@ class NodeCollector:
         for api, n in sorted(traffic.auth_failures.items()):
             f.add_metric([api], n)
         yield f
+        b = CounterMetricFamily("accord_bus_events", "Events on this process's event bus, by topic and "
+                                "source (local: a write in this process; nats: brought by the NATS bridge "
+                                "from another process serving the node)", labels=["topic", "source"])
+        for (topic, source), n in sorted(dict(node.bus.published).items()):
+            b.add_metric([topic, source], n)
+        yield b
         t = CounterMetricFamily("accord_taxii_requests", "TAXII 2.1 requests answered", labels=["method", "status"])
         for (method, code), n in sorted(dict(traffic.taxii_requests).items()):
             t.add_metric([method, str(code)], n)

@@ -46,7 +46,12 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
           workers: Annotated[int, typer.Option(help="server processes sharing the port (1–64); each partner's "
                                                "outbox is drained by one of them at a time (a lease)")] = 1,
           join: Annotated[bool, typer.Option("--join", help="serve beside the servers of this node already "
-                                             "running (another port or machine), co-operating by leases")] = False) -> None:
+                                             "running (another port or machine), co-operating by leases")] = False,
+          nats: Annotated[Optional[str], typer.Option(
+              "--nats", envvar="ACCORD_NATS", help="NATS server URL: carry the console's live events between "
+              "the processes serving this node (with --workers or --join; one process needs none)")] = None,
+          nats_prefix: Annotated[str, typer.Option(
+              "--nats-prefix", help="subject prefix of the live events (<prefix>.<party>.events.>)")] = "accord") -> None:
     """Serve the node's API (user + partner) and run its delivery workers.
 
     One server per node directory (its PID in DIR/serve.lock) unless --join; "serving on …" once
@@ -64,6 +69,11 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
     retention = parse_duration(keep, field="keep")
     serving.check_port(port)
     serving.check_workers(workers)
+    if nats is not None:
+        from accord.feeds.events import check_nats, events_subject
+
+        events_subject(nats_prefix, "XXX")  # a bad prefix fails before anything starts
+        check_nats(nats)
     node = _open(dir)
     with serving.ServeLock(dir, join=join) as lock:
         if lock.taken_over is not None:
@@ -101,8 +111,18 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
 
             def serve_app(the_node: Node, on_started: object, on_stopped: object) -> None:
                 fed = Federation(the_node, batch_size=batch_size, retention=retention, poll_interval=poll)
-                serving.run(create_app(the_node, federation=fed), sock, ssl_certfile=certfile, ssl_keyfile=keyfile,
-                            log_level=uvicorn_level, on_started=on_started, on_stopped=on_stopped)  # type: ignore[arg-type]
+                bridge = None
+                if nats is not None:  # this process's bus ⇄ the node's other processes (accord.feeds.events)
+                    from accord.feeds.events import EventBridge
+
+                    bridge = EventBridge(the_node, nats, prefix=nats_prefix).start()
+                try:
+                    serving.run(create_app(the_node, federation=fed), sock, ssl_certfile=certfile,
+                                ssl_keyfile=keyfile, log_level=uvicorn_level,
+                                on_started=on_started, on_stopped=on_stopped)  # type: ignore[arg-type]
+                finally:
+                    if bridge is not None:
+                        bridge.stop()
 
             if workers == 1:
                 serve_app(node, announce, lock.release)

@@ -84,36 +84,80 @@ def test_every_unit_parses_with_the_sections_systemd_needs():
         assert set(re.findall(r"\$\{(\w+)\}", unit.read_text())) <= set(env) | own, unit.name
 
 
-def test_every_accord_command_line_in_the_units_is_a_real_command_with_real_options():
+def _check_command(where: str, argv: list[str]) -> None:
+    """``accord ARGV`` names a real command, passes only its options (with values where they
+    take one), gives every required option, and parses (the command is not run)."""
     root = typer.main.get_command(app)
+    cmd = root  # typer's own (vendored) click: duck-typed, groups have get_command
+    words = list(argv)
+    while hasattr(cmd, "get_command"):
+        assert words, f"{where}: `accord {' '.join(argv)}` names a group, not a command"
+        name = words.pop(0)
+        sub = cmd.get_command(cmd.context_class(cmd), name)
+        assert sub is not None, f"{where}: no command {name!r} in `accord {' '.join(argv)}`"
+        cmd = sub
+    known = {o: p for p in cmd.params if p.param_type_name == "option" for o in (*p.opts, *p.secondary_opts)}
+    positional = [p for p in cmd.params if p.param_type_name == "argument"]
+    given = set()
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if not word.startswith("--"):
+            assert positional, f"{where}: unexpected argument {word!r} to `accord {' '.join(argv[:2])}`"
+            i += 1
+            continue
+        opt = known.get(word.split("=", 1)[0])
+        assert opt is not None, f"{where}: `accord {' '.join(argv[:2])}` has no option {word}"
+        given.add(opt.name)
+        if not opt.is_flag and "=" not in word:
+            i += 1
+            assert i < len(words), f"{where}: {word} needs a value"
+        i += 1
+    required = {p.name for p in cmd.params if p.required and p.param_type_name == "option"}
+    assert required <= given, f"{where}: missing {required - given}"
+    cmd.make_context(cmd.name, list(words), resilient_parsing=False)
+
+
+def test_every_accord_command_line_in_the_units_is_a_real_command_with_real_options():
     lines = _accord_lines()
     assert {" ".join(a[:2]) for _, a in lines} >= {"node serve", "warning ingest", "ledger verify"}
     for where, argv in lines:
-        cmd = root  # typer's own (vendored) click: duck-typed, groups have get_command
-        words = list(argv)
-        while hasattr(cmd, "get_command"):
-            name = words.pop(0)
-            sub = cmd.get_command(cmd.context_class(cmd), name)
-            assert sub is not None, f"{where}: no command {name!r} in `accord {' '.join(argv)}`"
-            cmd = sub
-        known = {o: p for p in cmd.params if p.param_type_name == "option" for o in (*p.opts, *p.secondary_opts)}
-        given = set()
-        i = 0
-        while i < len(words):
-            word = words[i]
-            assert word.startswith("--"), f"{where}: unexpected argument {word!r}"
-            opt = known.get(word.split("=", 1)[0])
-            assert opt is not None, f"{where}: `accord {' '.join(argv[:2])}` has no option {word}"
-            given.add(opt.name)
-            if not opt.is_flag and "=" not in word:
-                i += 1
-                assert i < len(words), f"{where}: {word} needs a value"
-            i += 1
-        required = {p.name for p in cmd.params if p.required}
-        assert required <= given, f"{where}: missing {required - given}"
-        # and it parses: the option values are of the right types (the command is not run)
-        ctx = cmd.make_context(argv[1], list(words), resilient_parsing=False)
-        assert Path("/srv/accord/jpn") in ctx.params.values(), f"{where}: {ctx.params}"
+        _check_command(where, argv)
+
+
+def _doc_commands(path: Path) -> list[tuple[str, list[str]]]:
+    """Every ``$ accord …`` line (continuations joined) in the code blocks of ``path``."""
+    out, in_block, pending, start = [], False, "", 0
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if line.startswith("```"):
+            in_block = not in_block
+            continue
+        if not in_block:
+            continue
+        if pending:
+            pending += " " + line.strip()
+        elif line.startswith("$ "):
+            pending, start = line[2:].strip(), n
+        if pending and pending.endswith("\\"):
+            pending = pending[:-1]
+            continue
+        if pending:
+            argv = shlex.split(pending)
+            pending = ""
+            if argv[:1] == ["sudo"]:  # sudo [-u USER] accord …
+                argv = argv[3:] if argv[1:2] == ["-u"] else argv[1:]
+            if argv and argv[0] == "accord":
+                out.append((f"{path.name}:{start}", argv[1:]))
+    return out
+
+
+def test_every_accord_command_in_the_deployment_guide_is_real():
+    found = _doc_commands(ROOT / "docs" / "deployment.md")
+    assert len(found) >= 12
+    assert {" ".join(a[:2]) for _, a in found} >= {"node init", "node migrate", "node tls", "node partner",
+                                                  "ledger verify", "node status"}
+    for where, argv in found:
+        _check_command(where, argv)
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")

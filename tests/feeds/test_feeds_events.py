@@ -193,3 +193,31 @@ def test_serve_with_an_unreachable_nats_fails_in_one_line(tmp_path):
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "cannot connect to NATS at nats://127.0.0.1:" in r.stderr
+
+
+def test_workers_of_one_serve_hear_each_other_over_nats(tmp_path, nats_url, names):
+    d = tmp_path / "JPN"
+    node = Node.init(d, party="JPN")
+    token = create_token(node.conn, "ops", node.party, {"admin"})
+    node.close()
+    server = Serve(d, "--workers", "2", "--nats", nats_url, "--nats-prefix", names.prefix)
+    try:
+        auth = {"Authorization": f"Bearer {token}"}
+        for i in range(6):  # the kernel spreads the connections over both workers
+            with httpx.Client(timeout=10) as c:
+                r = c.post(server.url + "/api/v1/items", headers=auth,
+                           json={"kind": "test.note", "body": {"i": i}, "marking": "RESTRICTED"})
+                assert r.status_code == 201, r.text
+        time.sleep(1.0)  # a wake-up crosses NATS in milliseconds; this is room for a loaded machine
+        seen = []
+        for _ in range(10):
+            with httpx.Client(timeout=10) as c:
+                text = c.get(server.url + "/metrics", headers=auth).text
+            counts = {src: int(float(n)) for src, n in re.findall(
+                r'^accord_bus_events_total\{source="(\w+)",topic="ledger"\} ([0-9.e+]+)$', text, re.M)}
+            seen.append(counts)
+        # every worker's bus carries all six writes: its own (local) and the other's (nats)
+        assert all(c.get("local", 0) + c.get("nats", 0) == 6 for c in seen), seen
+        assert any(c.get("nats", 0) > 0 for c in seen), seen
+    finally:
+        server.stop()

@@ -7,13 +7,15 @@ cd "$(dirname "$0")/.."
 # System packages: Debian's Chromium for the browser tests (Playwright drives it by path, since
 # Playwright's own browser download cannot be reached), libfiu for disk-fault injection, and
 # PostgreSQL (the suite's second pass runs on it; one test also starts a server of its own), and
-# nats-server (JetStream) for the live-feed tests when no NATS server listens on 127.0.0.1:4222.
+# nats-server (JetStream) for the live-feed tests when no NATS server listens on 127.0.0.1:4222,
+# and nginx, whose configuration check the deployment example must pass.
 nats_up() { (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; }
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v fiu-run >/dev/null 2>&1 || need+=(fiu-utils)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 nats_up || command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
+command -v nginx >/dev/null 2>&1 || need+=(nginx-light)  # tests/test_deploy.py: `nginx -t` on deploy/nginx (never started)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

@@ -16,6 +16,7 @@ import pytest
 import typer
 
 from accord.cli.main import app
+from accord.node import Node
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -168,6 +169,25 @@ def test_systemd_analyze_verifies_the_units(tmp_path):
     r = subprocess.run(["systemd-analyze", "verify", "--man=no", *sorted(str(p) for p in tmp_path.iterdir())],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
+
+
+def test_nginx_accepts_the_proxy_configuration_with_a_node_s_certificate(tmp_path):
+    nginx = shutil.which("nginx")
+    if nginx is None:
+        pytest.fail("nginx is not installed (scripts/test.sh installs Debian's)")
+    node = Node.init(tmp_path / "jpn", party="JPN")
+    node.close()
+    r = subprocess.run([sys.executable, "-m", "accord.cli.main", "node", "tls", "init", "--dir", str(tmp_path / "jpn"),
+                        "--name", "api.jpn.example"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    site = (DEPLOY / "nginx" / "accord-jpn.conf").read_text()
+    assert site.count("/etc/accord/tls/") == 4  # certificate, key, and the upstream hop's pin (two locations)
+    (tmp_path / "site.conf").write_text(site.replace("/etc/accord/tls/", f"{tmp_path / 'jpn' / 'tls'}/"))
+    (tmp_path / "nginx.conf").write_text(f"error_log {tmp_path}/error.log;\npid {tmp_path}/nginx.pid;\n"
+                                         f"events {{}}\nhttp {{\n include {tmp_path}/site.conf;\n}}\n")
+    r = subprocess.run([nginx, "-t", "-e", "stderr", "-c", str(tmp_path / "nginx.conf"), "-p", f"{tmp_path}/"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "test is successful" in r.stderr, r.stderr
 
 
 def test_the_nats_cluster_configuration_is_valid():

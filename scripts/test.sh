@@ -15,6 +15,7 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v fiu-run >/dev/null 2>&1 || need+=(fiu-utils)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 nats_up || command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
+command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)  # the SQLite online backup the deployment guide uses
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light)  # tests/test_deploy.py: `nginx -t` on deploy/nginx (never started)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

@@ -25,7 +25,7 @@ import importlib
 import logging
 import re
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -47,6 +47,9 @@ from accord.api.deps import (
 from accord.federation.schema import ensure_federation_schema, write_lock
 from accord.federation.tokens import TOKENS_DDL
 from accord.store.sqlite import Checkpointer, ensure_schema
+
+if TYPE_CHECKING:
+    from accord.node import Node
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 """The largest request body any route reads once the request is authenticated (FastAPI enforces
@@ -203,7 +206,7 @@ _OPTIONAL_ROUTERS = (
 )
 
 
-def _include_optional(app: NodeApp, node: Any) -> list[str]:
+def _include_optional(app: NodeApp, node: Node) -> list[str]:
     included = []
     for module_name, prefix in _OPTIONAL_ROUTERS:
         try:
@@ -224,7 +227,7 @@ def _include_optional(app: NodeApp, node: Any) -> list[str]:
     return included
 
 
-def create_app(node: Any, *, federation: Any = None, start_federation: bool = False) -> NodeApp:
+def create_app(node: Node, *, federation: Any = None, start_federation: bool = False) -> NodeApp:
     """Build the API of ``node``; optionally run its federation workers for the app's lifetime."""
     ensure_schema(node.conn, TOKENS_DDL)
     ensure_federation_schema(node.conn)

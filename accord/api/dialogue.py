@@ -12,7 +12,7 @@ Errors: 404 unknown record, 422 bad input (the message names the field), 403 not
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
@@ -24,6 +24,9 @@ from accord.dialogue.inputs import CommitmentIn, CommitmentUpdateIn, MeetingIn, 
 from accord.dialogue.report import render_html, render_markdown
 from accord.dialogue.store import DialogueStore
 from accord.errors import AccordError, InputError, NotFoundError, NotOwnerError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from accord.node import Node
 
 
 class ScheduleRequest(BaseModel):
@@ -49,7 +52,7 @@ def _now(text: str | None) -> datetime:
     return parse_rfc3339(text, field="now") if text else datetime.now(UTC)
 
 
-def make_router(node: Any) -> APIRouter:
+def make_router(node: Node) -> APIRouter:
     store = DialogueStore(node)
     router = APIRouter(prefix="/api/v1/dialogue", tags=["dialogue"], route_class=StrictJSONRoute,
                        responses={**BEARER_ERRORS, **error_responses(404, 409, 413)})

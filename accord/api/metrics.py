@@ -17,7 +17,7 @@ batch), and those counters start at zero with the process, as Prometheus expects
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
@@ -31,11 +31,14 @@ from accord.store.base import database_bytes
 from accord.federation.stats import counters
 from accord.federation.status import backlogs
 
+if TYPE_CHECKING:
+    from accord.node import Node
+
 
 class NodeCollector:
     """A Prometheus collector reading one node's state and counters at each scrape."""
 
-    def __init__(self, node: Any) -> None:
+    def __init__(self, node: Node) -> None:
         self.node = node
 
     def describe(self) -> list[Metric]:
@@ -122,13 +125,19 @@ class NodeCollector:
         for api, n in sorted(traffic.auth_failures.items()):
             f.add_metric([api], n)
         yield f
+        b = CounterMetricFamily("accord_bus_events", "Events on this process's event bus, by topic and "
+                                "source (local: a write in this process; nats: brought by the NATS bridge "
+                                "from another process serving the node)", labels=["topic", "source"])
+        for (topic, source), n in sorted(dict(node.bus.published).items()):
+            b.add_metric([topic, source], n)
+        yield b
         t = CounterMetricFamily("accord_taxii_requests", "TAXII 2.1 requests answered", labels=["method", "status"])
         for (method, code), n in sorted(dict(traffic.taxii_requests).items()):
             t.add_metric([method, str(code)], n)
         yield t
 
 
-def make_router(node: Any) -> APIRouter:
+def make_router(node: Node) -> APIRouter:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(NodeCollector(node))
     router = APIRouter(tags=["metrics"])

@@ -14,13 +14,16 @@ Every request must carry an RFC 9421 HTTP message signature by a pinned partner 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from accord.api.deps import BodyTooLarge, MalformedLength, error_responses, mark_authenticated, read_body_capped
 from accord.errors import AccordError, InputError, RequestSignatureError
+
+if TYPE_CHECKING:
+    from accord.node import Node
 
 log = logging.getLogger("accord.federation")
 
@@ -48,7 +51,7 @@ async def _capped_body(request: Request) -> bytes:
     return body
 
 
-def make_router(node: Any) -> APIRouter:
+def make_router(node: Node) -> APIRouter:
     from accord import federation
     from accord.federation import httpsig, treeheads
 

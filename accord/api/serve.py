@@ -33,13 +33,16 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
 from accord.core.plain_http import is_loopback_host
 from accord.errors import ConfigError, InputError
 from accord.store.private_files import FILE_MODE
+
+if TYPE_CHECKING:
+    from accord.node import Node
 
 LOCK_FILE = "serve.lock"
 
@@ -187,7 +190,7 @@ def check_plain_http(host: str, *, tls: bool, insecure: bool) -> bool:
     return True
 
 
-def record_plain_http(node: Any, host: str, port: int) -> int:
+def record_plain_http(node: Node, host: str, port: int) -> int:
     """Ledger ``insecure.http`` (``use: serve``) for a server accepted with ``--insecure``."""
     return node.record_plain_http({"use": "serve", "address": f"http://{host_port(host, port)}"})
 

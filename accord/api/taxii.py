@@ -34,7 +34,7 @@ import inspect
 import json
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, params
@@ -49,6 +49,9 @@ from accord.core.canonical import check_json_bounds, finite_float, json_limit_er
 from accord.errors import (AccordError, AuthError, CanonicalJSONError, InputError, NotFoundError, StixValidationError,
                            StoreUnavailable)
 from accord.intel.store import Collection, Filters, IntelStore, Page, parse_timestamp_us, us_to_rfc3339
+
+if TYPE_CHECKING:
+    from accord.node import Node
 
 MEDIA_TAXII = "application/taxii+json;version=2.1"
 MEDIA_STIX = "application/stix+json;version=2.1"
@@ -326,7 +329,7 @@ def _credentials(request: Request) -> str:
                          headers={"WWW-Authenticate": 'Bearer, Basic realm="taxii"'})
 
 
-def make_principal_dependency(node: Any) -> Callable[..., Any]:
+def make_principal_dependency(node: Node) -> Callable[..., Any]:
     """Authenticate a TAXII caller by API token (any party; reads are filtered by party)."""
     from accord.federation.tokens import authenticate_token
 
@@ -423,7 +426,7 @@ def _envelope(page: Page, key: str, raw: bool) -> bytes:
 
 
 # --- the router -----------------------------------------------------------------------------
-def make_router(node: Any, *, store: IntelStore | None = None,
+def make_router(node: Node, *, store: IntelStore | None = None,
                 principal_dependency: Callable[..., Any] | None = None,
                 max_content_length: int = DEFAULT_MAX_CONTENT, title: str | None = None) -> APIRouter:
     """The TAXII 2.1 router of ``node`` (paths carry the ``/taxii2`` prefix)."""

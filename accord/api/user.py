@@ -7,13 +7,16 @@ bearer API token of the node's own party with the named scope.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
 from accord.api.deps import BEARER_ERRORS, Principal, StrictJSONRoute, error_responses, require_scope
 from accord.errors import AccordError, InputError, NotFoundError, PolicyDenied, StoreUnavailable
+
+if TYPE_CHECKING:
+    from accord.node import Node
 
 
 class NewItem(BaseModel):
@@ -46,7 +49,7 @@ def _http_error(exc: AccordError) -> HTTPException:
     return HTTPException(status.HTTP_409_CONFLICT, str(exc))
 
 
-def make_router(node: Any) -> APIRouter:
+def make_router(node: Node) -> APIRouter:
     from accord import federation
     from accord.core.items import new_item
     from accord.core.markings import Marking

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ from rich.table import Table
 
 from accord.cli.output import print_table
 from accord.errors import InputError
+
+if TYPE_CHECKING:
+    from accord.node import Node
 
 app = typer.Typer(help="Dialogue: meeting series, meetings, decisions and commitments.", no_args_is_help=True)
 series_app = typer.Typer(help="Create and list meeting series.", no_args_is_help=True)
@@ -368,7 +371,7 @@ def load_example(dir: DirOpt, json_out: JsonOpt = False) -> None:
     net.attach(k)
     feds = {"JPN": Federation(j, net), "KOR": Federation(k, net)}
 
-    def deliver(node: Any, to: str) -> None:
+    def deliver(node: Node, to: str) -> None:
         err = feds[node.party].sync(to, heads=False)[to]
         if err:
             from accord.errors import FederationError

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -17,13 +17,16 @@ from rich.table import Table
 
 from accord.cli.output import print_table
 
+if TYPE_CHECKING:
+    from accord.node import Node
+
 DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 console = Console(soft_wrap=True)  # a line into a pipe or a log stays one line
 
 
-def _open(dir: Path):  # noqa: ANN202
+def _open(dir: Path) -> Node:
     from accord.node import Node
     return Node.open(dir)
 
@@ -43,7 +46,12 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
           workers: Annotated[int, typer.Option(help="server processes sharing the port (1–64); each partner's "
                                                "outbox is drained by one of them at a time (a lease)")] = 1,
           join: Annotated[bool, typer.Option("--join", help="serve beside the servers of this node already "
-                                             "running (another port or machine), co-operating by leases")] = False) -> None:
+                                             "running (another port or machine), co-operating by leases")] = False,
+          nats: Annotated[Optional[str], typer.Option(
+              "--nats", envvar="ACCORD_NATS", help="NATS server URL: carry the console's live events between "
+              "the processes serving this node (with --workers or --join; one process needs none)")] = None,
+          nats_prefix: Annotated[str, typer.Option(
+              "--nats-prefix", help="subject prefix of the live events (<prefix>.<party>.events.>)")] = "accord") -> None:
     """Serve the node's API (user + partner) and run its delivery workers.
 
     One server per node directory (its PID in DIR/serve.lock) unless --join; "serving on …" once
@@ -61,6 +69,11 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
     retention = parse_duration(keep, field="keep")
     serving.check_port(port)
     serving.check_workers(workers)
+    if nats is not None:
+        from accord.feeds.events import check_nats, events_subject
+
+        events_subject(nats_prefix, "XXX")  # a bad prefix fails before anything starts
+        check_nats(nats)
     node = _open(dir)
     with serving.ServeLock(dir, join=join) as lock:
         if lock.taken_over is not None:
@@ -96,10 +109,20 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
                 console.print(f"node {party} serving on {where}{several}\n"
                               f"console: {where}/console/ (log in with an API token)", highlight=False)
 
-            def serve_app(the_node: object, on_started: object, on_stopped: object) -> None:
+            def serve_app(the_node: Node, on_started: object, on_stopped: object) -> None:
                 fed = Federation(the_node, batch_size=batch_size, retention=retention, poll_interval=poll)
-                serving.run(create_app(the_node, federation=fed), sock, ssl_certfile=certfile, ssl_keyfile=keyfile,
-                            log_level=uvicorn_level, on_started=on_started, on_stopped=on_stopped)  # type: ignore[arg-type]
+                bridge = None
+                if nats is not None:  # this process's bus ⇄ the node's other processes (accord.feeds.events)
+                    from accord.feeds.events import EventBridge
+
+                    bridge = EventBridge(the_node, nats, prefix=nats_prefix).start()
+                try:
+                    serving.run(create_app(the_node, federation=fed), sock, ssl_certfile=certfile,
+                                ssl_keyfile=keyfile, log_level=uvicorn_level,
+                                on_started=on_started, on_stopped=on_stopped)  # type: ignore[arg-type]
+                finally:
+                    if bridge is not None:
+                        bridge.stop()
 
             if workers == 1:
                 serve_app(node, announce, lock.release)

@@ -60,11 +60,12 @@ def init(party: Annotated[str, typer.Option("--party", help="ISO 3166-1 alpha-3 
 @app.command("migrate")
 def migrate_cmd(dir: DirOpt, json_out: JsonOpt = False) -> None:
     """Bring every part's tables to this version of Accord (versioned steps, each all or nothing)."""
+    from accord.console.sessions import ensure_sessions
     from accord.node.schema import migrate_node
 
     node = open_node(dir)
     try:
-        result = migrate_node(node)
+        result = migrate_node(node, [ensure_sessions])
     finally:
         node.close()
     if json_out:

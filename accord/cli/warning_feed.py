@@ -90,6 +90,7 @@ def ingest(
     """Consume the radar feed durably: track, predict, alert; store the items in the node and
     publish them on <prefix>.<party>.warning.<kind>. Resumes after its last committed scan."""
     from accord.clock import parse_rfc3339
+    from accord.feeds.events import EventBridge
     from accord.feeds.ingest import Ingest, IngestOptions
     from accord.logs import configure
     from accord.node import Node
@@ -120,7 +121,9 @@ def ingest(
                 loop.add_signal_handler(sig, stop.set)
             await ing.run(stop)
 
-        asyncio.run(main())
+        # the node's consoles, served by other processes, hear of each stored batch at once
+        with EventBridge(node, nats, prefix=prefix):
+            asyncio.run(main())
     finally:
         node.close()
     summary = ing.summary.to_json()

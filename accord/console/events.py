@@ -30,7 +30,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sse_starlette.sse import ServerSentEvent
 
@@ -38,6 +38,9 @@ from accord.console.i18n import LANGS
 from accord.console.view import BANNER_CLASS, Viewer
 from accord.errors import InputError
 from accord.federation.schema import write_lock
+
+if TYPE_CHECKING:
+    from accord.node import Node
 
 CHECK_SECONDS = 1.0  # a stream reads the ledger at least this often without a wake-up (other processes' writes)
 GATHER_SECONDS = 0.1  # after a wake-up, wait this long so that a burst of commits is read at once
@@ -122,7 +125,7 @@ class EventLog:
 
     CACHE = 4096
 
-    def __init__(self, node: Any) -> None:
+    def __init__(self, node: Node) -> None:
         self.node = node
         self._lock = threading.Lock()
         self._entries: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
@@ -143,7 +146,7 @@ class EventLog:
             entries = node.ledger.entries(last + 1, end)
             wanted = [e.data["item_id"] for e in entries if e.type in ITEM_EVENTS and "item_id" in e.data]
             items = node.get_items(wanted) if wanted else {}
-        out = [(e, items.get(e.data.get("item_id")) if e.type in ITEM_EVENTS else None) for e in entries]
+        out = [(e, items.get(e.data.get("item_id", "")) if e.type in ITEM_EVENTS else None) for e in entries]
         with self._lock:
             if any(e.type == "item.retracted" for e in entries):
                 self._entries.clear()
@@ -168,7 +171,7 @@ class EventLog:
         return event
 
 
-def read_after(node: Any, viewer: Viewer, last: int, *, limit: int = BATCH, lang: str = "en",
+def read_after(node: Node, viewer: Viewer, last: int, *, limit: int = BATCH, lang: str = "en",
                log: EventLog | None = None) -> tuple[list[ConsoleEvent], int]:
     """Events for ``viewer`` from ledger entries after index ``last``; and the last index read.
     ``log``: the node's shared :class:`EventLog` (a throwaway one if None)."""
@@ -194,7 +197,7 @@ def encode(events: list[ConsoleEvent]) -> bytes:
 _INDEX = re.compile(r"-?[0-9]{1,19}")
 
 
-def start_index(node: Any, last_event_id: str | None, after: str | None) -> int:
+def start_index(node: Node, last_event_id: str | None, after: str | None) -> int:
     """Where a stream starts: after ``Last-Event-ID`` (a reconnect), else after ``?after=`` (the
     page's ledger size at render), else at the current end.
 

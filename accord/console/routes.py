@@ -16,7 +16,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote
 
 from anyio import sleep, to_thread
@@ -40,6 +40,9 @@ from accord.errors import AccordError, AuthError, InputError, NotFoundError, Not
 from accord.federation.schema import write_lock
 from accord.node.bus import LEDGER as LEDGER_TOPIC
 from accord.federation.tokens import authenticate_token, principal_for_digest, token_digest
+
+if TYPE_CHECKING:
+    from accord.node import Node
 
 FORM_LIMIT = 16 * 1024
 IMPORT_LIMIT = 4 * 1024 * 1024  # a pasted STIX bundle
@@ -75,14 +78,14 @@ def _cookie(response: Response, request: Request, name: str, value: str, max_age
                         secure=request.url.scheme == "https")
 
 
-def make_router(node: Any, *, sessions: SessionStore | None = None,
+def make_router(node: Node, *, sessions: SessionStore | None = None,
                 limiter: LoginLimiter | None = None) -> APIRouter:
     from accord import federation
     from accord.dialogue.model import Status
     from accord.dialogue.store import DialogueStore
     from accord.intel.node_store import store_for
 
-    sessions = sessions or SessionStore()
+    sessions = sessions or SessionStore(node)
     limiter = limiter or LoginLimiter()
     codes = login_codes(node)
     dialogue = DialogueStore(node)
@@ -125,7 +128,7 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
             request.state.ledger_last = node.ledger.size - 1
         lang = request.query_params.get("lang")
         if lang in LANGS:
-            s.lang = lang
+            sessions.set_lang(s, lang)
         return s
 
     def viewer_of(s: Session) -> Viewer:
@@ -206,7 +209,7 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
                 limiter.release(client, at)
         lang = pick_lang(form.get("lang"), request.headers.get("accept-language"))
         try:
-            s = sessions.create(principal, digest, now(), lang)
+            s = await to_thread.run_sync(sessions.create, principal, digest, now(), lang)
         except SessionsFull as exc:  # refused rather than ending someone else's session
             raise HTTPException(503, f"{exc}: try again later", headers={"Retry-After": "60"}) from None
         response = RedirectResponse("/console/", status_code=303)
@@ -247,7 +250,7 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
     @router.post("/console/logout")
     async def logout(request: Request, s: Session = Depends(session_of)) -> Response:
         await posted(request, s)
-        sessions.end(s.id)
+        await to_thread.run_sync(sessions.end, s.id)
         response = RedirectResponse(LOGIN_PATH, status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/console")
         return response
@@ -603,8 +606,8 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
         if not (v.may("items:read") or v.may("status")):
             raise HTTPException(403, f"token {v.principal.name!r} has neither the items:read nor the "
                                      "status scope: there are no events for it")
-        if s.streams >= ev.MAX_STREAMS:  # each stream reads the ledger: a session may not open without bound
-            raise HTTPException(429, f"this session already has {s.streams} open event streams",
+        if sessions.streams(s) >= ev.MAX_STREAMS:  # each stream reads the ledger: a session may not open without bound
+            raise HTTPException(429, f"this session already has {sessions.streams(s)} open event streams",
                                 headers={"Retry-After": "5"})
         try:
             last = ev.start_index(node, request.headers.get("last-event-id"), after)
@@ -614,12 +617,12 @@ def make_router(node: Any, *, sessions: SessionStore | None = None,
                                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     async def stream(request: Request, s: Session, v: Viewer, last: int) -> Any:
-        s.streams += 1
+        sessions.stream_opened(s)
         try:
             async for e in _stream(request, s, v, last):
                 yield e
         finally:
-            s.streams -= 1
+            sessions.stream_closed(s)
 
     async def _stream(request: Request, s: Session, v: Viewer, last: int) -> Any:
         """Events after ledger index ``last``: read when the node's bus says the ledger grew (a

@@ -1,14 +1,20 @@
-"""Console sessions, CSRF tokens and the login rate limit (all in the serving process's memory).
+"""Console sessions, CSRF tokens and the login rate limit.
 
 A session is created by a successful ``POST /console/login`` with an Accord API token. The cookie
-carries only a random session id (32 bytes from :mod:`secrets`); the server keeps, per session,
-the token's *digest* (never the secret), the :class:`~accord.federation.tokens.Principal`, a
-CSRF token and two deadlines: an idle timeout (default 30 min) and an absolute lifetime (default
-8 h). Each request re-checks the token against the node's token table, so revoking the token
-ends its console sessions at once.
+carries only a random session id (32 bytes from :mod:`secrets`); the node keeps, per session, a
+row in its own database (table ``console_sessions``): the id's SHA-256 (never the id itself), the
+token's *digest* (never the secret), the :class:`~accord.federation.tokens.Principal`, a CSRF
+token, the UI language and two deadlines: an idle timeout (default 30 min) and an absolute
+lifetime (default 8 h). Each request re-checks the token against the node's token table, so
+revoking the token ends its console sessions at once.
 
-Sessions live in memory: a restart of ``accord node serve`` logs everyone out, and several
-serving processes behind one address would each need their own login (sticky sessions).
+Because sessions are rows in the node's store, every process serving the node (``node serve
+--workers N``, ``--join``, several machines on one PostgreSQL database) knows every session: a
+browser logged in through one process goes on through any other, and a restart logs no one out.
+The idle clock is written back at most every :data:`TOUCH_SECONDS` (a request is a read, not a
+write, most of the time). What stays per process: the count of a session's open event streams,
+the login rate limit's failures and the one-time login codes of ``accord exercise run --console``
+(one process by design).
 
 CSRF: every form carries the session's CSRF token and every ``POST`` compares it in constant
 time; the login form, which has no session yet, uses a double-submit cookie (the same random
@@ -16,7 +22,8 @@ value in a ``SameSite=Strict`` cookie and in the form). ``SameSite=Strict`` alon
 cross-site posts in current browsers; the tokens are the defence that does not depend on it.
 
 Login rate limit: at most ``attempts`` failed logins per client address in a sliding
-``window`` (default 5 per 60 s); beyond that every login from the address is answered 429 until
+``window`` (default 5 per 60 s) per serving process (behind a proxy spreading requests over N
+processes, up to N × 5); beyond that every login from the address is answered 429 until
 the window has room again, whether the token is right or not. An attempt is counted *before* its
 body is read (check and count in one step, :meth:`LoginLimiter.attempt`) and released only when
 it did not end in a wrong token, so many simultaneous logins cannot all pass the check before
@@ -28,7 +35,9 @@ window after five failures — is bounded and is the documented trade-off.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import json
 import secrets
 import threading
 import time
@@ -37,9 +46,18 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from accord.clock import parse_rfc3339, to_rfc3339
 from accord.federation.tokens import Principal
+from accord.store.base import write
+from accord.store.migrations import migrate
+
+if TYPE_CHECKING:
+    from accord.node import Node
+
+if TYPE_CHECKING:
+    from accord.node import Node
 
 SESSION_COOKIE = "accord_console"
 LOGIN_COOKIE = "accord_console_login"
@@ -65,7 +83,6 @@ class Session:
     created: datetime
     last_seen: datetime
     lang: str = "en"
-    streams: int = 0  # open /console/events streams (the event loop's thread only)
 
     def expired(self, now: datetime, idle: timedelta, lifetime: timedelta) -> bool:
         return now - self.last_seen > idle or now - self.created > lifetime
@@ -75,9 +92,34 @@ class SessionsFull(Exception):
     """The store holds ``limit`` live sessions: a new login is refused (none is evicted)."""
 
 
-@dataclass
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS console_sessions (
+    n            INTEGER PRIMARY KEY AUTOINCREMENT,  -- creation order (oldest first)
+    id_digest    TEXT NOT NULL UNIQUE,   -- SHA-256 of the cookie's session id
+    token_digest TEXT NOT NULL,
+    principal    TEXT NOT NULL,          -- JSON: name, party, scopes
+    csrf         TEXT NOT NULL,
+    created      TEXT NOT NULL,          -- RFC 3339
+    last_seen    TEXT NOT NULL,
+    lang         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS console_sessions_by_token ON console_sessions(token_digest, n);
+"""
+TOUCH_SECONDS = 60.0  # a session's last_seen is written back at most this often
+
+
+def ensure_sessions(node: Node) -> int:
+    """The ``console`` part's tables (``accord node migrate`` runs it too); its version before."""
+    return migrate(node.conn, "console", [SCHEMA], lock=node.write_lock)
+
+
+def _digest(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
+
+
 class SessionStore:
-    """Sessions by id, bounded per token and in all.
+    """Sessions by id in the node's database (table ``console_sessions``), bounded per token and
+    in all.
 
     A token holds at most ``per_token`` sessions: its next login ends *its own* oldest one. So
     logging in without end with one token — a partner's, say — can never end another token's
@@ -86,48 +128,89 @@ class SessionStore:
     refused with :class:`SessionsFull` rather than evicting anyone else's live session.
     """
 
-    idle: timedelta = timedelta(minutes=30)
-    lifetime: timedelta = timedelta(hours=8)
-    limit: int = 10_000
-    per_token: int = 10
-    _sessions: OrderedDict[str, Session] = field(default_factory=OrderedDict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, node: Node, *, idle: timedelta = timedelta(minutes=30),
+                 lifetime: timedelta = timedelta(hours=8), limit: int = 10_000, per_token: int = 10) -> None:
+        self.node, self.idle, self.lifetime, self.limit, self.per_token = node, idle, lifetime, limit, per_token
+        self._streams: dict[str, int] = {}  # open event streams per session id, in this process
+        ensure_sessions(node)
 
     def create(self, principal: Principal, token_digest: str, now: datetime, lang: str = "en") -> Session:
         s = Session(new_secret(), principal, token_digest, new_secret(), now, now, lang)
-        with self._lock:
-            own = [k for k, o in self._sessions.items() if o.token_digest == token_digest]
-            for k in own[:max(0, len(own) - self.per_token + 1)]:  # oldest first (insertion order)
-                del self._sessions[k]
-            if len(self._sessions) >= self.limit:
-                for k in [k for k, o in self._sessions.items() if o.expired(now, self.idle, self.lifetime)]:
-                    del self._sessions[k]
-            if len(self._sessions) >= self.limit:
-                raise SessionsFull(f"the console already holds {len(self._sessions)} sessions")
-            self._sessions[s.id] = s
+        when = to_rfc3339(now)
+        with write(self.node.store) as conn:
+            own = [r[0] for r in conn.execute(
+                "SELECT n FROM console_sessions WHERE token_digest = ? ORDER BY n", (token_digest,)).fetchall()]
+            for n in own[:max(0, len(own) - self.per_token + 1)]:  # oldest first
+                conn.execute("DELETE FROM console_sessions WHERE n = ?", (n,))
+            if self._count(conn) >= self.limit:
+                conn.execute("DELETE FROM console_sessions WHERE last_seen < ? OR created < ?",
+                             (to_rfc3339(now - self.idle), to_rfc3339(now - self.lifetime)))
+            if (held := self._count(conn)) >= self.limit:
+                raise SessionsFull(f"the console already holds {held} sessions")
+            conn.execute("INSERT INTO console_sessions(id_digest, token_digest, principal, csrf, created, last_seen, "
+                         "lang) VALUES (?,?,?,?,?,?,?)",
+                         (_digest(s.id), token_digest, json.dumps({"name": principal.name, "party": principal.party,
+                                                                   "scopes": sorted(principal.scopes)}),
+                          s.csrf, when, when, lang))
         return s
+
+    @staticmethod
+    def _count(conn: Any) -> int:
+        return int(conn.execute("SELECT count(*) FROM console_sessions").fetchone()[0])
 
     def get(self, session_id: str | None, now: datetime) -> Session | None:
         """The live session with this id (its idle clock restarted), or None; an expired one is
         dropped."""
         if not session_id or len(session_id) > 100:
             return None
-        with self._lock:
-            s = self._sessions.get(session_id)
-            if s is None:
-                return None
-            if s.expired(now, self.idle, self.lifetime):
-                del self._sessions[session_id]
-                return None
+        key = _digest(session_id)
+        with self.node.write_lock:
+            row = self.node.conn.execute(
+                "SELECT token_digest, principal, csrf, created, last_seen, lang FROM console_sessions "
+                "WHERE id_digest = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        p = json.loads(row[1])
+        s = Session(session_id, Principal(p["name"], p["party"], frozenset(p["scopes"])), row[0], row[2],
+                    parse_rfc3339(row[3]), parse_rfc3339(row[4]), row[5])
+        if s.expired(now, self.idle, self.lifetime):
+            self.end(session_id)
+            return None
+        if (now - s.last_seen).total_seconds() >= TOUCH_SECONDS:
+            with write(self.node.store) as conn:
+                conn.execute("UPDATE console_sessions SET last_seen = ? WHERE id_digest = ?", (to_rfc3339(now), key))
             s.last_seen = now
-            return s
+        return s
+
+    def set_lang(self, s: Session, lang: str) -> None:
+        """Remember ``lang`` as the session's UI language (a page's ``?lang=``)."""
+        if lang != s.lang:
+            with write(self.node.store) as conn:
+                conn.execute("UPDATE console_sessions SET lang = ? WHERE id_digest = ?", (lang, _digest(s.id)))
+            s.lang = lang
 
     def end(self, session_id: str | None) -> None:
-        with self._lock:
-            self._sessions.pop(session_id or "", None)
+        with write(self.node.store) as conn:
+            conn.execute("DELETE FROM console_sessions WHERE id_digest = ?", (_digest(session_id or ""),))
+        self._streams.pop(session_id or "", None)
+
+    def streams(self, s: Session) -> int:
+        """Open event streams of ``s`` in this process (the event loop's thread only)."""
+        return self._streams.get(s.id, 0)
+
+    def stream_opened(self, s: Session) -> None:
+        self._streams[s.id] = self._streams.get(s.id, 0) + 1
+
+    def stream_closed(self, s: Session) -> None:
+        left = self._streams.get(s.id, 0) - 1
+        if left > 0:
+            self._streams[s.id] = left
+        else:
+            self._streams.pop(s.id, None)
 
     def __len__(self) -> int:
-        return len(self._sessions)
+        with self.node.write_lock:
+            return self._count(self.node.conn)
 
 
 @dataclass
@@ -230,7 +313,7 @@ class LoginCodes:
 _NODE_CODES: "weakref.WeakKeyDictionary[Any, LoginCodes]" = weakref.WeakKeyDictionary()
 
 
-def login_codes(node: Any) -> LoginCodes:
+def login_codes(node: Node) -> LoginCodes:
     """The one-time login codes of ``node``'s console (shared by its router and whoever issues them)."""
     with _CODES_LOCK:
         return _NODE_CODES.setdefault(node, LoginCodes())

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from accord.core.items import Item
 from accord.core.markings import TLP_LABELS, Classification, Marking
 from accord.federation.tokens import Principal
+
+if TYPE_CHECKING:
+    from accord.node import Node
 
 
 @dataclass
@@ -46,7 +49,7 @@ class Viewer:
     def may_write(self, scope: str) -> bool:
         return not self.partner and self.principal.has(scope)
 
-    def sees(self, node: Any, item: Item) -> bool:
+    def sees(self, node: Node, item: Item) -> bool:
         if not self.partner or item.originator == self.party:
             return True
         key = (item.originator, item.kind, str(item.marking))

@@ -46,6 +46,9 @@ from accord.errors import (AccordError, InputError, NotFoundError, NotOwnerError
 from accord.store.base import IntegrityError, OperationalError, transaction
 from accord.store.migrations import migrate
 
+if TYPE_CHECKING:
+    from accord.store.protocol import Node
+
 if TYPE_CHECKING:  # pragma: no cover
     from pydantic import BaseModel
 
@@ -76,7 +79,7 @@ _locks: dict[int, threading.RLock] = {}
 _guard = threading.Lock()
 
 
-def _write_lock(node: Any) -> threading.RLock:
+def _write_lock(node: Node) -> threading.RLock:
     lock = getattr(node, "write_lock", None)
     if lock is not None:
         return lock
@@ -127,7 +130,7 @@ class Outcome:
 class DialogueStore:
     """Dialogue records on one node (``node`` is an :class:`accord.node.Node`)."""
 
-    def __init__(self, node: Any) -> None:
+    def __init__(self, node: Node) -> None:
         self.node = node
         self.conn: Any = node.conn
         migrate(self.conn, "dialogue", [DDL], lock=_write_lock(node))

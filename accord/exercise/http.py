@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -28,6 +28,9 @@ from accord.federation.inbox import BatchAck
 from accord.federation.schema import write_lock
 from accord.federation.tokens import create_token, token_digest
 
+if TYPE_CHECKING:
+    from accord.node import Node
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -36,7 +39,7 @@ def _free_port() -> int:
 
 
 class _Server:
-    def __init__(self, node: Any, port: int) -> None:
+    def __init__(self, node: Node, port: int) -> None:
         config = uvicorn.Config(create_app(node), host="127.0.0.1", port=port, log_level="warning",
                                 access_log=False, lifespan="on")
         self.server = uvicorn.Server(config)
@@ -60,15 +63,15 @@ class _Heads:
         self.world = world
         self.http = http
 
-    def _check(self, node: Any, party: str) -> None:
+    def _check(self, node: Node, party: str) -> None:
         if not self.world.states[party].up or not self.world.net.reachable(node.party, party, self.world.t):
             raise FederationError(f"{party} unreachable from {node.party}")
 
-    def get_checkpoint(self, node: Any, party: str) -> str:
+    def get_checkpoint(self, node: Node, party: str) -> str:
         self._check(node, party)
         return self.http.get_checkpoint(node, party)
 
-    def get_consistency(self, node: Any, party: str, first: int, second: int) -> list[str]:
+    def get_consistency(self, node: Node, party: str, first: int, second: int) -> list[str]:
         self._check(node, party)
         return self.http.get_consistency(node, party, first, second)
 
@@ -92,6 +95,7 @@ class HttpDelivery:
     def start(self, world: World) -> None:
         for party, st in world.states.items():
             self.partner_url(party)
+            assert st.node is not None, f"{party}'s node is opened before its server starts"
             self.servers[party] = _Server(st.node, self.ports[party])
 
     def receive(self, world: World, src: str, dst: str, parsed: list[dict[str, Any]],
@@ -109,7 +113,7 @@ class HttpDelivery:
         if server is not None:
             server.stop()
 
-    def node_up(self, party: str, node: Any) -> None:
+    def node_up(self, party: str, node: Node) -> None:
         if party not in self.servers:
             self.servers[party] = _Server(node, self.ports[party])
 

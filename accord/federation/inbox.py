@@ -59,7 +59,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accord.clock import to_rfc3339
 from accord.core.canonical import parse_json_strict
@@ -71,6 +71,9 @@ from accord.federation import wire
 from accord.federation.schema import ensure_node_schema, write_lock
 from accord.federation.stats import counters
 from accord.store.base import DatabaseError, select_in, transaction
+
+if TYPE_CHECKING:
+    from accord.store.protocol import Node
 
 log = logging.getLogger("accord.federation")
 
@@ -165,7 +168,7 @@ def _first_outcome(conn: Any, orig: str, seq: int, seen_in_batch: dict[tuple[str
     return row[0], row[1], code, row[2]
 
 
-def receive_envelope(node: Any, envelope: bytes | dict[str, Any], *, sender: str | None = None,
+def receive_envelope(node: Node, envelope: bytes | dict[str, Any], *, sender: str | None = None,
                      max_age: timedelta = MAX_AGE) -> Receipt:
     """Receive one envelope (bytes or parsed JSON); see :func:`receive_batch`."""
     if isinstance(envelope, (bytes, bytearray, str)):
@@ -173,7 +176,7 @@ def receive_envelope(node: Any, envelope: bytes | dict[str, Any], *, sender: str
     return receive_batch(node, [envelope], sender=sender, max_age=max_age).receipts[0]
 
 
-def receive_batch(node: Any, envelopes: list[Any], *, sender: str | None = None,
+def receive_batch(node: Node, envelopes: list[Any], *, sender: str | None = None,
                   max_age: timedelta = MAX_AGE) -> BatchAck:
     """Verify and apply a batch of envelopes from ``sender`` (the authenticated partner), in the
     steps of the module docstring.
@@ -225,7 +228,7 @@ class _PreChecked:
     item_refusal: VerificationError | InputError | None = None
 
 
-def _authenticate_unlocked(node: Any, parsed: list[Envelope | InputError], *, sender: str | None,
+def _authenticate_unlocked(node: Node, parsed: list[Envelope | InputError], *, sender: str | None,
                            keys: dict[str, Any], now: Any, max_age: timedelta) -> dict[int, _PreChecked]:
     """Step 1's pure part, run *outside* the node's write lock so that the node's other writers
     (TAXII adds, refusal records, dialogue …) do not wait for up to 10,000 Ed25519
@@ -316,7 +319,7 @@ class _Batch:
     """One batch under the write lock: the sequence numbers it has used up, the items it has
     taken, its receipts, and the rows and ledger events it writes in :meth:`write`."""
 
-    def __init__(self, node: Any, conn: Any, *, sender: str | None, now: Any, keys: dict[str, Any],
+    def __init__(self, node: Node, conn: Any, *, sender: str | None, now: Any, keys: dict[str, Any],
                  max_age: timedelta, held_before: dict[tuple[str, str], str | None]) -> None:
         self.node, self.conn, self.sender, self.now, self.keys, self.max_age = node, conn, sender, now, keys, max_age
         self.stamp = to_rfc3339(now)
@@ -521,7 +524,7 @@ def _allowed(batch: _Batch, item: Item, orig: str, seq: int, digest: str) -> boo
 
 
 @contextmanager
-def _batch_transaction(node: Any, count: int, sender: str | None) -> Iterator[Any]:
+def _batch_transaction(node: Node, count: int, sender: str | None) -> Iterator[Any]:
     """The write transaction a batch is checked and applied in. It begins *before* the sequence
     numbers and held items are read (SQLite's write lock taken up front, the node's advisory lock on
     PostgreSQL), so when several processes serve the node and two of them receive the same
@@ -547,7 +550,7 @@ def new_refusal(receipt: Receipt) -> bool:
 ALREADY_REFUSED = "already refused: "
 
 
-def _count_and_log(node: Any, sender: str | None, receipts: list[Receipt]) -> None:
+def _count_and_log(node: Node, sender: str | None, receipts: list[Receipt]) -> None:
     """After a batch committed: count it for the metrics and log its refusals, one line per
     batch (a resent envelope refused before is not a new refusal)."""
     refused = [r for r in receipts if new_refusal(r)]

@@ -27,10 +27,13 @@ import socket
 import threading
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accord.federation.schema import write_lock
 from accord.store.base import transaction
+
+if TYPE_CHECKING:
+    from accord.store.protocol import Node
 
 TTL = 5.0
 RENEW = 1.5
@@ -53,7 +56,7 @@ class Leases:
     margin, so a worker stops sending before the lease could run out under it).
     """
 
-    def __init__(self, node: Any, *, ttl: float = TTL, holder: str | None = None) -> None:
+    def __init__(self, node: Node, *, ttl: float = TTL, holder: str | None = None) -> None:
         self.node, self.ttl = node, ttl
         self.holder = holder or holder_name()
         self._until: dict[str, float] = {}  # partner -> wall time our lease runs until

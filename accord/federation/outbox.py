@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accord.clock import to_rfc3339
 from accord.core.parties import party_problem
@@ -34,6 +34,9 @@ from accord.federation.schema import ensure_node_schema
 from accord.federation.schema import write_lock
 from accord.store.base import select_in
 from accord.store.base import transaction
+
+if TYPE_CHECKING:
+    from accord.store.protocol import Node
 
 
 @dataclass(frozen=True)
@@ -58,22 +61,22 @@ class Created:
 _notifiers: dict[int, Any] = {}
 
 
-def register_notifier(node: Any, callback: Any) -> None:
+def register_notifier(node: Node, callback: Any) -> None:
     """Let a running delivery service know when a partner's outbox grew."""
     _notifiers[id(node.conn)] = callback
 
 
-def unregister_notifier(node: Any) -> None:
+def unregister_notifier(node: Node) -> None:
     _notifiers.pop(id(node.conn), None)
 
 
-def _notify(node: Any, party: str) -> None:
+def _notify(node: Node, party: str) -> None:
     cb = _notifiers.get(id(node.conn))
     if cb is not None:
         cb(party)
 
 
-def notify_queued(node: Any, results: list[ShareResult]) -> None:
+def notify_queued(node: Node, results: list[ShareResult]) -> None:
     """Wake the delivery workers for the partners ``results`` queued something for: what
     :func:`share_many` does by itself, left to the caller with ``join=True`` (after its commit)."""
     for to in sorted({r.to for r in results if r.status == "queued"}):
@@ -97,7 +100,7 @@ def _savepoint(conn: Any) -> Iterator[Any]:
     conn.execute("RELEASE accord_share")
 
 
-def _enqueue(node: Any, entries: list[tuple[Any, str, str | None]], *, store: bool = False,
+def _enqueue(node: Node, entries: list[tuple[Any, str, str | None]], *, store: bool = False,
              join: bool = False) -> list[ShareResult]:
     """Seal and queue ``(item, to, agreement)`` entries in ONE transaction (with the items
     themselves when ``store``): outbox rows, sequence counters and ``item.shared`` events commit
@@ -158,7 +161,7 @@ def _enqueue(node: Any, entries: list[tuple[Any, str, str | None]], *, store: bo
     return results
 
 
-def _check_share(node: Any, item: Any, to: str) -> None:
+def _check_share(node: Node, item: Any, to: str) -> None:
     if item.originator != node.party:
         raise FederationError(f"item {item.id} originates at {item.originator}, not {node.party}: a node "
                               "shares only its own items (received items are never re-forwarded)")
@@ -171,7 +174,7 @@ def _check_share(node: Any, item: Any, to: str) -> None:
         raise NotFoundError(f"{to} is not a pinned partner of {node.party} (accord node partner add)")
 
 
-def share(node: Any, item: Any, to: str) -> ShareResult:
+def share(node: Node, item: Any, to: str) -> ShareResult:
     """Share ``item`` (originated by this node) with partner ``to`` if the policy allows.
 
     Raises :class:`PolicyDenied` with the policy's reasons, :class:`FederationError` for an item
@@ -183,14 +186,14 @@ def share(node: Any, item: Any, to: str) -> ShareResult:
     return enqueue(node, plan_share(node, [item], to))[0]
 
 
-def ready(node: Any) -> None:
+def ready(node: Node) -> None:
     """Create the federation's tables on ``node`` if they are not there yet. It must not run
     inside an open transaction, so a caller that shares with ``join=True`` calls it before
     opening its own."""
     ensure_node_schema(node)
 
 
-def plan_share(node: Any, items: list[Any], to: str) -> list[tuple[Any, str, str | None]]:
+def plan_share(node: Node, items: list[Any], to: str) -> list[tuple[Any, str, str | None]]:
     """What :func:`share_many` would queue for ``to``, checked and decided, nothing written: the
     entries for :func:`enqueue`. Raises as :func:`share` does (:class:`PolicyDenied` for any
     item the policy refuses, so a batch is all or none)."""
@@ -207,12 +210,12 @@ def plan_share(node: Any, items: list[Any], to: str) -> list[tuple[Any, str, str
     return entries
 
 
-def enqueue(node: Any, entries: list[tuple[Any, str, str | None]], *, join: bool = False) -> list[ShareResult]:
+def enqueue(node: Node, entries: list[tuple[Any, str, str | None]], *, join: bool = False) -> list[ShareResult]:
     """Store, seal and queue what :func:`plan_share` returned (see :func:`_enqueue`)."""
     return _enqueue(node, entries, store=True, join=join)
 
 
-def share_many(node: Any, items: list[Any], to: str, *, join: bool = False) -> list[ShareResult]:
+def share_many(node: Node, items: list[Any], to: str, *, join: bool = False) -> list[ShareResult]:
     """Share several own items with ``to`` in one transaction (all allowed, or none queued).
 
     The policy is asked once per distinct (kind, marking): :func:`accord.core.policy.decide`
@@ -226,7 +229,7 @@ def share_many(node: Any, items: list[Any], to: str, *, join: bool = False) -> l
     return enqueue(node, plan_share(node, items, to), join=join)
 
 
-def retract(node: Any, item_id: str, reason: str) -> list[ShareResult]:
+def retract(node: Node, item_id: str, reason: str) -> list[ShareResult]:
     """Withdraw an own item: store a retraction item and send it to every partner sent the item."""
     ensure_node_schema(node)
     item = node.get_item(item_id)
@@ -245,7 +248,7 @@ def retract(node: Any, item_id: str, reason: str) -> list[ShareResult]:
     return _enqueue(node, [(retraction, p, None) for p in sent_to(node, item_id)])
 
 
-def sent_to(node: Any, item_id: str) -> list[str]:
+def sent_to(node: Node, item_id: str) -> list[str]:
     """Every partner ``item_id`` was queued for: its outbox rows, and — for rows retention has
     pruned (:mod:`accord.federation.retention`) — the ledger's ``item.shared`` events, which
     outlive them. The ledger is searched for the item's id as its canonical JSON writes it."""
@@ -264,7 +267,7 @@ def sent_to(node: Any, item_id: str) -> list[str]:
     return sorted(parties)
 
 
-def retraction_of(node: Any, item_id: str) -> dict[str, Any] | None:
+def retraction_of(node: Node, item_id: str) -> dict[str, Any] | None:
     ensure_node_schema(node)
     with write_lock(node):  # not beside another thread's open transaction on the shared connection
         row = node.conn.execute("SELECT originator, reason, at FROM fed_retractions WHERE item_id = ?",
@@ -273,7 +276,7 @@ def retraction_of(node: Any, item_id: str) -> dict[str, Any] | None:
 
 
 # --- standing rules ---------------------------------------------------------------------------
-def add_rule(node: Any, kinds: str, to: str = "*") -> None:
+def add_rule(node: Node, kinds: str, to: str = "*") -> None:
     """Standing rule: share every own item whose kind matches ``kinds`` to ``to`` (or ``*``)."""
     ensure_node_schema(node)
     if not kinds or any(c.isspace() for c in kinds):
@@ -287,7 +290,7 @@ def add_rule(node: Any, kinds: str, to: str = "*") -> None:
             node.conn.execute("INSERT OR IGNORE INTO fed_rules(kinds, to_party) VALUES (?, ?)", (kinds, to))
 
 
-def remove_partner(node: Any, party: str) -> dict[str, Any]:
+def remove_partner(node: Node, party: str) -> dict[str, Any]:
     """Unpin partner ``party`` and ledger ``partner.removed``, in one transaction.
 
     What a removal means:
@@ -319,12 +322,12 @@ def remove_partner(node: Any, party: str) -> dict[str, Any]:
     return out
 
 
-def _start_cursor(node: Any) -> None:
+def _start_cursor(node: Node) -> None:
     """Rules apply to items created from now on (not to the node's whole history)."""
     node.conn.execute("INSERT OR IGNORE INTO fed_cursor(name, value) VALUES ('rules', ?)", (node.ledger.size,))
 
 
-def rules(node: Any) -> list[tuple[str, str]]:
+def rules(node: Node) -> list[tuple[str, str]]:
     ensure_node_schema(node)
     return [(r[0], r[1]) for r in node.conn.execute("SELECT kinds, to_party FROM fed_rules ORDER BY id")]
 
@@ -332,7 +335,7 @@ def rules(node: Any) -> list[tuple[str, str]]:
 _config_cache: dict[str, tuple[float, list[tuple[str, str]]]] = {}
 
 
-def _config_rules(node: Any) -> list[tuple[str, str]]:
+def _config_rules(node: Node) -> list[tuple[str, str]]:
     """Rules from the node's ``node.yaml``::
 
         sharing:
@@ -370,7 +373,7 @@ def _config_rules(node: Any) -> list[tuple[str, str]]:
     return out
 
 
-def rule_entries(node: Any, item: Any) -> list[tuple[Any, str, str | None]]:
+def rule_entries(node: Node, item: Any) -> list[tuple[Any, str, str | None]]:
     """The ``(item, partner, agreement)`` entries the standing rules would queue for ``item``:
     every partner a matching rule names and the policy allows (nothing written)."""
     if item.originator != node.party:
@@ -388,7 +391,7 @@ def rule_entries(node: Any, item: Any) -> list[tuple[Any, str, str | None]]:
     return entries
 
 
-def apply_rules(node: Any, item: Any) -> list[str]:
+def apply_rules(node: Node, item: Any) -> list[str]:
     """Share ``item`` to every partner a matching standing rule names and the policy allows."""
     entries = rule_entries(node, item)
     if entries:
@@ -396,7 +399,7 @@ def apply_rules(node: Any, item: Any) -> list[str]:
     return [to for _, to, _ in entries]
 
 
-def apply_rules_to_new_items(node: Any, *, limit: int = 2000) -> int:
+def apply_rules_to_new_items(node: Node, *, limit: int = 2000) -> int:
     """Apply the standing rules to own items stored since the last scan, by any part of Accord.
 
     Pillars store items with ``node.put_item`` (ledger ``item.created``); this reads those
@@ -444,13 +447,13 @@ def apply_rules_to_new_items(node: Any, *, limit: int = 2000) -> int:
     return stop - start
 
 
-def create_item(node: Any, item: Any) -> Created:
+def create_item(node: Node, item: Any) -> Created:
     """Store an own new item (ledger ``item.created``) and apply the standing sharing rules."""
     _, by_rule = share_with(node, item, [], standing=True)
     return Created(item, [r.to for r in by_rule])
 
 
-def share_with(node: Any, item: Any, to: list[str], *,
+def share_with(node: Node, item: Any, to: list[str], *,
                standing: bool = False) -> tuple[list[ShareResult], list[ShareResult]]:
     """Share an own ``item`` with every party in ``to`` (and, with ``standing``, with the partners
     the standing rules name): all or nothing.
@@ -477,7 +480,7 @@ def share_with(node: Any, item: Any, to: list[str], *,
 
 
 # --- delivery bookkeeping --------------------------------------------------------------------
-def pending(node: Any, party: str, limit: int, *, after: int = 0, conn: Any = None) -> list[tuple[int, bytes]]:
+def pending(node: Node, party: str, limit: int, *, after: int = 0, conn: Any = None) -> list[tuple[int, bytes]]:
     """Queued envelopes for ``party`` numbered above ``after``, lowest sequence number first,
     read on ``conn`` (default: the node's own connection)."""
     return [(r[0], bytes(r[1])) for r in (conn or node.conn).execute(
@@ -485,12 +488,12 @@ def pending(node: Any, party: str, limit: int, *, after: int = 0, conn: Any = No
         "ORDER BY seq LIMIT ?", (party, after, limit))]
 
 
-def queue_depth(node: Any, party: str) -> int:
+def queue_depth(node: Node, party: str) -> int:
     return node.conn.execute("SELECT COUNT(*) FROM fed_outbox WHERE recipient = ? AND state = 'queued'",
                              (party,)).fetchone()[0]
 
 
-def apply_ack(node: Any, party: str, ack: BatchAck) -> tuple[int, int]:
+def apply_ack(node: Node, party: str, ack: BatchAck) -> tuple[int, int]:
     """Mark rows the partner acknowledged; return (delivered, rejected).
 
     A consumed receipt (stored, duplicate, or rejected by the partner's checks) ends that row's
@@ -535,7 +538,7 @@ def apply_ack(node: Any, party: str, ack: BatchAck) -> tuple[int, int]:
     return delivered, rejected
 
 
-def record_failure(node: Any, party: str, error: str) -> int:
+def record_failure(node: Node, party: str, error: str) -> int:
     """Count a failed delivery attempt; return the number of consecutive failures. The first of
     a run stamps ``failing_since`` (cleared by the next acknowledgement, :func:`apply_ack`)."""
     now = to_rfc3339(node.clock.now())

@@ -14,12 +14,15 @@ import logging
 import threading
 import time
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accord.clock import to_rfc3339
 from accord.federation.schema import ensure_node_schema, write_lock
 from accord.federation.stats import counters
 from accord.store.base import transaction
+
+if TYPE_CHECKING:
+    from accord.store.protocol import Node
 
 log = logging.getLogger("accord.federation")
 
@@ -34,7 +37,7 @@ _refusal_windows: "weakref.WeakKeyDictionary[Any, list[float]]" = weakref.WeakKe
 _refusal_guard = threading.Lock()
 
 
-def _refusal_budget(node: Any, now: float) -> tuple[bool, int]:
+def _refusal_budget(node: Node, now: float) -> tuple[bool, int]:
     """(record this refusal?, refusals suppressed since the last recorded one)."""
     with _refusal_guard:
         try:
@@ -65,7 +68,7 @@ def _refusal_event(sender: str | None, reason: str, suppressed: int = 0) -> dict
     return data
 
 
-def flush_refusal_count(node: Any) -> int:
+def flush_refusal_count(node: Node) -> int:
     """Record the refusals counted but not recorded one by one since the last recorded one (a
     server calls this when it stops, so a flood followed by silence still leaves its count in
     the ledger). Returns that count."""
@@ -88,7 +91,7 @@ def flush_refusal_count(node: Any) -> int:
     return count
 
 
-def record_request_rejection(node: Any, signer: str | None, reason: str) -> None:
+def record_request_rejection(node: Node, signer: str | None, reason: str) -> None:
     """Record a refused partner request (bad signature, unknown party …) in table and ledger,
     at most :data:`REFUSALS_PER_MINUTE` a minute and :data:`REFUSALS_PER_DAY` a day (the others
     are counted, see there). ``signer`` is the party whose pinned key verified the request, or

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accord.clock import duration_text, to_rfc3339
 from accord.core.items import Item
@@ -34,6 +34,9 @@ from accord.errors import InputError
 from accord.federation.schema import ensure_node_schema
 from accord.federation.schema import write_lock
 from accord.store.base import transaction
+
+if TYPE_CHECKING:
+    from accord.store.protocol import Node
 
 log = logging.getLogger("accord.federation")
 
@@ -76,7 +79,7 @@ class PruneResult:
                 "kept_acknowledged": self.kept_acknowledged}
 
 
-def prune(node: Any, keep: timedelta = DEFAULT_KEEP) -> PruneResult:
+def prune(node: Node, keep: timedelta = DEFAULT_KEEP) -> PruneResult:
     """Delete the outbox rows acknowledged ``keep`` or more ago (see the module docstring);
     unacknowledged rows are never touched. Returns what was pruned and what is kept."""
     if keep < timedelta(0):
@@ -119,7 +122,7 @@ def prune(node: Any, keep: timedelta = DEFAULT_KEEP) -> PruneResult:
     return result
 
 
-def refill(node: Any, party: str, first: int, last: int) -> int:
+def refill(node: Node, party: str, first: int, last: int) -> int:
     """Queue again, re-sealed, the envelopes ``first``…``last`` to ``party`` that retention pruned:
     for a partner restored from a backup older than the window, which asks again for numbers it
     had acknowledged. Inside the caller's transaction, under the node's write lock

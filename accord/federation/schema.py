@@ -29,9 +29,12 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accord.store.migrations import migrate
+
+if TYPE_CHECKING:
+    from accord.store.protocol import Node
 
 FEDERATION_DDL = """
 CREATE TABLE IF NOT EXISTS fed_outbox (
@@ -147,7 +150,7 @@ def ensure_federation_schema(conn: Any) -> None:
     migrate(conn, "federation", [FEDERATION_DDL, _add_columns, LEASES_DDL])
 
 
-def write_lock(node: Any) -> Any:  # a threading.RLock, or the node's CommitLock (the same interface)
+def write_lock(node: Node) -> Any:  # a threading.RLock, or the node's CommitLock (the same interface)
     """The lock that serialises this process's writes on ``node.conn``.
 
     A node has one SQLite connection; Python's ``with conn:`` transactions on a shared connection
@@ -164,7 +167,7 @@ def write_lock(node: Any) -> Any:  # a threading.RLock, or the node's CommitLock
 _schema_ready: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
 
-def ensure_node_schema(node: Any) -> None:
+def ensure_node_schema(node: Node) -> None:
     """Create (or migrate) the federation tables in ``node``'s database, once per node object:
     what every federation entry point (outbox, inbox, status, retention …) calls first.
 

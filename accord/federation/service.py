@@ -40,8 +40,8 @@ import threading
 import time
 from contextlib import nullcontext
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from accord.clock import duration_text, to_rfc3339
 from accord.errors import AccordError, AuthError, FederationError
@@ -53,6 +53,9 @@ from accord.federation.leases import RENEW, TTL, Leases
 from accord.federation.schema import write_lock
 from accord.federation.stats import counters
 from accord.federation.treeheads import check_partner_head
+
+if TYPE_CHECKING:
+    from accord.store.protocol import Node
 
 log = logging.getLogger("accord.federation")
 
@@ -95,8 +98,9 @@ class _Outage:
     has been delivered. ``since``/``until`` come from the node's clock (the outage's length);
     the summary's pacing from the monotonic clock."""
 
-    def __init__(self, since: Any) -> None:
-        self.since, self.until = since, None
+    def __init__(self, since: datetime) -> None:
+        self.since: datetime = since
+        self.until: datetime | None = None
         self.attempts, self.delivered = 1, 0
         self.next_summary = 0.0
 
@@ -104,7 +108,7 @@ class _Outage:
         return ((self.until or now) - self.since).total_seconds()
 
 
-def _backlog(node: Any, reader: Any, party: str) -> tuple[int, float | None]:
+def _backlog(node: Node, reader: Any, party: str) -> tuple[int, float | None]:
     """(items queued for ``party``, the oldest one's age in seconds) — for log lines only."""
     from accord.clock import parse_rfc3339
 
@@ -146,7 +150,7 @@ def _settled_none(party: str, sent: int, ack: Any) -> FederationError:
 class Federation:
     """The delivery service of one node."""
 
-    def __init__(self, node: Any, transport: Any = None, *, batch_size: int = 2000,
+    def __init__(self, node: Node, transport: Any = None, *, batch_size: int = 2000,
                  head_interval: float = 2.0, poll_interval: float = 0.5, backoff_base: float = 0.05,
                  backoff_cap: float = 5.0, summary_interval: float = 300.0, retention: timedelta | None = None,
                  prune_interval: float = 60.0, lease_ttl: float = TTL, lease_renew: float = RENEW) -> None:

@@ -15,7 +15,10 @@ import threading
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from accord.store.protocol import Node
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 """Upper bounds (seconds) of the delivery-latency histogram's buckets (``+Inf`` implied)."""
@@ -76,7 +79,7 @@ _counters: "weakref.WeakKeyDictionary[Any, NodeCounters]" = weakref.WeakKeyDicti
 _guard = threading.Lock()
 
 
-def counters(node: Any) -> NodeCounters:
+def counters(node: Node) -> NodeCounters:
     """The counters of ``node`` in this process (made on first use)."""
     found = _counters.get(node)
     if found is None:

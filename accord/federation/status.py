@@ -10,11 +10,14 @@ acknowledgement), and the age of the oldest item still waiting for it (``oldest_
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accord.clock import parse_rfc3339, to_rfc3339
 from accord.federation.schema import ensure_node_schema
 from accord.federation.schema import write_lock
+
+if TYPE_CHECKING:
+    from accord.store.protocol import Node
 
 
 def _age(now: datetime, stamp: str | None) -> float | None:
@@ -33,7 +36,7 @@ def _lease_table(conn: Any) -> list[dict[str, Any]]:
     return lease_table(conn)
 
 
-def status(node: Any, *, rejections: int = 10) -> dict[str, Any]:
+def status(node: Node, *, rejections: int = 10) -> dict[str, Any]:
     """A JSON-ready picture of the node's federation state (read-only)."""
     ensure_node_schema(node)
     conn = node.conn

@@ -20,7 +20,7 @@ import ssl
 import threading
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -30,11 +30,14 @@ from accord.errors import AuthError, FederationError, InputError
 from accord.federation.httpsig import sign_request
 from accord.federation.inbox import BatchAck, receive_batch
 
+if TYPE_CHECKING:
+    from accord.store.protocol import Node
+
 
 class Transport(Protocol):
-    def send(self, node: Any, party: str, envelopes: list[bytes]) -> BatchAck: ...
-    def get_checkpoint(self, node: Any, party: str) -> str: ...
-    def get_consistency(self, node: Any, party: str, first: int, second: int) -> list[str]: ...
+    def send(self, node: Node, party: str, envelopes: list[bytes]) -> BatchAck: ...
+    def get_checkpoint(self, node: Node, party: str) -> str: ...
+    def get_consistency(self, node: Node, party: str, first: int, second: int) -> list[str]: ...
 
 
 def batch_body(envelopes: list[bytes]) -> bytes:
@@ -52,7 +55,7 @@ class HttpTransport:
         self._clients: dict[str, httpx.Client] = {}
         self._lock = threading.Lock()
 
-    def _client(self, node: Any, party: str) -> tuple[httpx.Client, str]:
+    def _client(self, node: Node, party: str) -> tuple[httpx.Client, str]:
         partner = node.partners().get(party)
         url = getattr(partner, "url", None) if partner is not None else None
         if not url:
@@ -76,7 +79,7 @@ class HttpTransport:
                 self._clients[party] = client
         return client, url
 
-    def _request(self, node: Any, party: str, method: str, path: str, params: dict[str, Any] | None,
+    def _request(self, node: Node, party: str, method: str, path: str, params: dict[str, Any] | None,
                  body: bytes) -> httpx.Response:
         client, url = self._client(node, party)
         query = str(httpx.QueryParams(params or {}))
@@ -93,14 +96,14 @@ class HttpTransport:
             raise FederationError(f"{party} answered HTTP {resp.status_code}: {resp.text[:300]}")
         return resp
 
-    def send(self, node: Any, party: str, envelopes: list[bytes]) -> BatchAck:
+    def send(self, node: Node, party: str, envelopes: list[bytes]) -> BatchAck:
         resp = self._request(node, party, "POST", "/federation/v1/envelopes", None, batch_body(envelopes))
         return BatchAck.from_json(parse_json_strict(resp.content, source=f"ack from {party}"))
 
-    def get_checkpoint(self, node: Any, party: str) -> str:
+    def get_checkpoint(self, node: Node, party: str) -> str:
         return self._request(node, party, "GET", "/federation/v1/checkpoint", None, b"").text
 
-    def get_consistency(self, node: Any, party: str, first: int, second: int) -> list[str]:
+    def get_consistency(self, node: Node, party: str, first: int, second: int) -> list[str]:
         resp = self._request(node, party, "GET", "/federation/v1/consistency",
                              {"first": first, "second": second}, b"")
         try:  # bounded like every JSON a partner sends (depth, numbers)
@@ -115,7 +118,7 @@ class HttpTransport:
             self._clients.clear()
 
 
-def _pinned_cert(node: Any, party: str) -> Path | None:
+def _pinned_cert(node: Node, party: str) -> Path | None:
     path = Path(node.dir) / "tls" / "partners" / f"{party}.pem"
     return path if path.exists() else None
 
@@ -139,7 +142,7 @@ class InProcessNetwork:
         self.stopped: set[str] = set()
         self._lock = threading.Lock()
 
-    def attach(self, node: Any) -> None:
+    def attach(self, node: Node) -> None:
         self.nodes[node.party] = node
 
     def partition(self, a: str, b: str) -> None:
@@ -154,12 +157,12 @@ class InProcessNetwork:
     def down(self, party: str) -> None:
         self.stopped.add(party)
 
-    def up(self, party: str, node: Any | None = None) -> None:
+    def up(self, party: str, node: Node | None = None) -> None:
         self.stopped.discard(party)
         if node is not None:
             self.nodes[party] = node
 
-    def _target(self, node: Any, party: str) -> Any:
+    def _target(self, node: Node, party: str) -> Any:
         if self.delay:
             time.sleep(self.delay)
         if party in self.stopped or node.party in self.stopped or party not in self.nodes:
@@ -172,7 +175,7 @@ class InProcessNetwork:
             raise FederationError(f"request {node.party} → {party} lost")
         return self.nodes[party]
 
-    def send(self, node: Any, party: str, envelopes: list[bytes]) -> BatchAck:
+    def send(self, node: Node, party: str, envelopes: list[bytes]) -> BatchAck:
         target = self._target(node, party)
         parsed = [parse_json_strict(e) for e in envelopes]
         ack = receive_batch(target, parsed, sender=node.party)
@@ -183,10 +186,10 @@ class InProcessNetwork:
         # round-trip through JSON, as over the wire
         return BatchAck.from_json(parse_json_strict(canonical_json(ack.to_json())))
 
-    def get_checkpoint(self, node: Any, party: str) -> str:
+    def get_checkpoint(self, node: Node, party: str) -> str:
         from accord.federation.treeheads import local_checkpoint
         return local_checkpoint(self._target(node, party))
 
-    def get_consistency(self, node: Any, party: str, first: int, second: int) -> list[str]:
+    def get_consistency(self, node: Node, party: str, first: int, second: int) -> list[str]:
         from accord.federation.treeheads import local_consistency
         return local_consistency(self._target(node, party), first, second)

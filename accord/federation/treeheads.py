@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accord.clock import to_rfc3339
 from accord.core.checkpoint import Checkpoint, Verifier, open_checkpoint, origin_for, verify_consistency
@@ -31,16 +31,19 @@ from accord.federation.schema import ensure_node_schema
 from accord.federation.schema import write_lock
 from accord.store.base import transaction
 
+if TYPE_CHECKING:
+    from accord.store.protocol import Node
+
 log = logging.getLogger("accord.federation")
 
 
-def local_checkpoint(node: Any) -> str:
+def local_checkpoint(node: Node) -> str:
     """This node's latest signed checkpoint (a C2SP signed note)."""
     with write_lock(node):
         return node.ledger.checkpoint()
 
 
-def local_consistency(node: Any, first: int, second: int) -> list[str]:
+def local_consistency(node: Node, first: int, second: int) -> list[str]:
     """``PROOF(first, D[second])`` of this node's ledger, base64 hashes."""
     with write_lock(node):
         return [base64.b64encode(h).decode() for h in node.ledger.consistency_proof(first, second)]
@@ -55,7 +58,7 @@ class HeadCheck:
     reason: str | None = None
 
 
-def check_partner_head(node: Any, party: str, transport: Any) -> HeadCheck:
+def check_partner_head(node: Node, party: str, transport: Any) -> HeadCheck:
     """Fetch, verify and record partner ``party``'s tree head (see module docstring).
 
     Network failures propagate as :class:`~accord.errors.FederationError`; a bad signature raises
@@ -111,7 +114,7 @@ def check_partner_head(node: Any, party: str, transport: Any) -> HeadCheck:
     return HeadCheck(party, new.size, new.root_hash.hex(), reason is None, reason)
 
 
-def reset_partner_head(node: Any, party: str, reason: str) -> dict[str, Any]:
+def reset_partner_head(node: Node, party: str, reason: str) -> dict[str, Any]:
     """Forget the last verified head of ``party`` and clear its inconsistent flag.
 
     For the operator who has investigated a flagged partner (a history rewritten, a node restored

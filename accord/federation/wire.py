@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -18,6 +18,9 @@ from accord.core.items import Item, new_item
 from accord.errors import (EnvelopeError, ExpiredError, NotFoundError, ReplayError, SequenceGapError,
                            SignatureError, UnknownKeyError, VerificationError, WrongRecipientError)
 
+if TYPE_CHECKING:
+    from accord.store.protocol import Node
+
 RETRACTION_KIND = "accord.retraction"
 """Kind of the item an originator sends to withdraw one of its earlier items."""
 
@@ -25,7 +28,7 @@ RETRACTION_KIND = "accord.retraction"
 _TIMESTAMP_MEMBER = b',"timestamp":"'
 
 
-def seal_envelope(node: Any, item: Item, recipient: str, seq: int, now: datetime) -> bytes:
+def seal_envelope(node: Node, item: Item, recipient: str, seq: int, now: datetime) -> bytes:
     """RFC 8785 canonical bytes of the sealed envelope (what the outbox stores and sends).
 
     Equal to ``seal(...).to_bytes()`` without canonicalising the item a second time: the signed
@@ -53,7 +56,7 @@ def _key_of(partner: Any) -> Ed25519PublicKey:
     raise NotFoundError(f"partner record {partner!r} carries no public key")
 
 
-def partner_keys(node: Any) -> dict[str, Ed25519PublicKey]:
+def partner_keys(node: Node) -> dict[str, Ed25519PublicKey]:
     """Pinned partner keys by party."""
     keys_fn = getattr(node, "partner_keys", None)
     if callable(keys_fn):
@@ -61,14 +64,14 @@ def partner_keys(node: Any) -> dict[str, Ed25519PublicKey]:
     return {party: _key_of(p) for party, p in node.partners().items()}
 
 
-def partner_key(node: Any, party: str) -> Ed25519PublicKey:
+def partner_key(node: Node, party: str) -> Ed25519PublicKey:
     keys = partner_keys(node)
     if party not in keys:
         raise NotFoundError(f"{party} is not a pinned partner of {node.party}")
     return keys[party]
 
 
-def store_received_items(node: Any, items: list[Item]) -> None:
+def store_received_items(node: Node, items: list[Item]) -> None:
     """Store partner items inside the caller's open transaction (no ``item.created`` event:
     the caller records ``item.received``)."""
     store = getattr(node, "store_received", None)
@@ -79,7 +82,7 @@ def store_received_items(node: Any, items: list[Item]) -> None:
         node.put_item(item)
 
 
-def make_retraction(node: Any, item: Item, reason: str) -> Item:
+def make_retraction(node: Node, item: Item, reason: str) -> Item:
     if not isinstance(reason, str) or not reason.strip():
         from accord.errors import InputError
         raise InputError("a retraction needs a reason", field="reason")

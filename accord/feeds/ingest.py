@@ -34,7 +34,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accord.core.items import Item, new_item
 from accord.core.markings import Marking
@@ -47,6 +47,9 @@ from accord.warning.alerts.engine import DEFAULT_EPOCH
 from accord.warning.io import DetectionsHeader, parse_header
 from accord.warning.live import LiveTracker
 from accord.warning.tracking import warm_up
+
+if TYPE_CHECKING:
+    from accord.node import Node
 
 log = logging.getLogger("accord.feeds.ingest")
 
@@ -95,7 +98,7 @@ class Ingest:
     """The consumer of one node (see the module docstring). ``header``: the radars, or None to
     use the ones the stored state was made with."""
 
-    def __init__(self, node: Any, header: DetectionsHeader | None, opts: IngestOptions) -> None:
+    def __init__(self, node: Node, header: DetectionsHeader | None, opts: IngestOptions) -> None:
         check_prefix(opts.prefix)
         check_token(opts.stream, "stream")
         check_token(opts.durable, "consumer")

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from accord.clock import to_rfc3339
 from accord.core.items import Item
 from accord.store.base import transaction
 from accord.store.sqlite import ensure_schema
+
+if TYPE_CHECKING:
+    from accord.node import Node
 
 DDL = """
 CREATE TABLE IF NOT EXISTS ingest_state (
@@ -55,7 +58,7 @@ class IngestState:
 class IngestStore:
     """Durable ingest state on one node (its connection, write lock and item store)."""
 
-    def __init__(self, node: Any, consumer: str) -> None:
+    def __init__(self, node: Node, consumer: str) -> None:
         self.node = node
         self.consumer = consumer
         with node.write_lock:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accord.intel.store import IntelStore
+
+if TYPE_CHECKING:
+    from accord.store.protocol import Node
 
 _stores: "weakref.WeakKeyDictionary[Any, IntelStore]" = weakref.WeakKeyDictionary()
 _guard = threading.Lock()
 
 
-def _write_lock(node: Any) -> Any:
+def _write_lock(node: Node) -> Any:
     try:  # the federation's per-connection lock, so intel writes never interleave with its own
         from accord.federation.schema import write_lock
     except ImportError:  # pragma: no cover - federation not installed in this checkout
@@ -20,7 +23,7 @@ def _write_lock(node: Any) -> Any:
     return write_lock(node)
 
 
-def store_for(node: Any) -> IntelStore:
+def store_for(node: Node) -> IntelStore:
     """The :class:`IntelStore` over ``node.conn`` (created once per node object)."""
     with _guard:
         store = _stores.get(node)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accord.core.items import Item
 from accord.core.markings import Marking
@@ -35,6 +35,9 @@ from accord.errors import AccordError, NotFoundError, PolicyDenied, StixValidati
 from accord.intel import markings as mk
 from accord.intel.store import IntelStore, Stored
 from accord.store.base import select_in
+
+if TYPE_CHECKING:
+    from accord.store.protocol import Node
 
 KIND = "intel.stix"
 log = logging.getLogger("accord.intel.sharing")
@@ -59,7 +62,7 @@ def item_for(store: IntelStore, stored: Stored, partner: str, now: Any) -> Item:
                 store.party, stored.marking, now, body)
 
 
-def share_stored(node: Any, store: IntelStore, stored: list[Stored], *, join: bool = False,
+def share_stored(node: Node, store: IntelStore, stored: list[Stored], *, join: bool = False,
                  results: list[Any] | None = None) -> dict[str, list[dict[str, str]]]:
     """Share newly stored versions of shared collections with the partners allowed to have them.
 
@@ -128,7 +131,7 @@ def _held_otherwise(store: IntelStore, items: list[Item]) -> set[str]:
     return {i.id for i in items if i.id in held and held[i.id] != i.digest()}
 
 
-def install(node: Any, store: IntelStore) -> None:
+def install(node: Node, store: IntelStore) -> None:
     """Share on every add, in the add's own transaction: the objects, their items, the outbox
     rows and the ledger events commit together, so a crash leaves all of them or none (it used
     to run after the commit, and a crash in between left objects stored and never sent). The
@@ -145,7 +148,7 @@ def install(node: Any, store: IntelStore) -> None:
     store.txn_hooks.append(hook)
 
 
-def _pending_ids(node: Any, store: IntelStore) -> list[str]:
+def _pending_ids(node: Node, store: IntelStore) -> list[str]:
     # intel_received is the store's table (made when the store opened, under the node's lock):
     # no schema statement here, where it would run outside the lock on every sync and commit
     # whatever another thread had half done on the shared connection
@@ -160,7 +163,7 @@ def _pending_ids(node: Any, store: IntelStore) -> list[str]:
             return [i.id for i in node.items(kind=KIND) if i.originator != node.party and i.id not in have]
 
 
-def sync_received(node: Any, store: IntelStore) -> dict[str, int]:
+def sync_received(node: Node, store: IntelStore) -> dict[str, int]:
     """Apply received ``intel.stix`` items not applied yet; ``{"applied": n, "invalid": m}``."""
     applied = invalid = 0
     for item_id in _pending_ids(node, store):
@@ -198,7 +201,7 @@ def sync_received(node: Any, store: IntelStore) -> dict[str, int]:
 class Syncer:
     """Runs :func:`sync_received` at most every ``interval`` seconds (TAXII reads call it)."""
 
-    def __init__(self, node: Any, store: IntelStore, interval: float = 0.5) -> None:
+    def __init__(self, node: Node, store: IntelStore, interval: float = 0.5) -> None:
         self.node, self.store, self.interval = node, store, interval
         self._last = 0.0
 

@@ -34,6 +34,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 LEDGER = "ledger"  # data: {"first": leaf index, "count": how many were appended}
+VIA = "via"  # a data key set by a bridge on the events it brings from another process ("nats")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class EventBus:
         self._lock = threading.Lock()
         self._subs: dict[int, tuple[Callback, frozenset[str] | None]] = {}
         self._next = 0
+        self.published: dict[tuple[str, str], int] = {}  # (topic, source) -> events: "local", or the VIA
 
     def subscribe(self, callback: Callback, topics: Iterable[str] | None = None) -> Callable[[], None]:
         """Call ``callback(event)`` for each event of ``topics`` (every topic if None); returns a
@@ -72,7 +74,9 @@ class EventBus:
         """Hand ``BusEvent(topic, data)`` to every subscriber of ``topic``. A subscriber that raises
         is logged and skipped: a publisher (a write that has committed) never fails because of it."""
         event = BusEvent(topic, dict(data or {}))
+        source = str(event.data.get(VIA, "local"))
         with self._lock:
+            self.published[(topic, source)] = self.published.get((topic, source), 0) + 1
             subs = [cb for cb, topics in self._subs.values() if topics is None or topic in topics]
         for cb in subs:
             try:

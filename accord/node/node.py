@@ -27,10 +27,9 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -38,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from accord.clock import Clock, SystemClock, parse_rfc3339, to_rfc3339
 from accord.core.agreements import Agreement, agreement_problems, agreements_in_force, load_yaml_strict
 from accord.core.checkpoint import origin_for
-from accord.core.identity import Identity, fingerprint, public_key_from_b64, raw_public, verifier_key
+from accord.core.identity import Identity, public_key_from_b64, raw_public, verifier_key
 from accord.core.items import Item, stored_item
 from accord.core.parties import is_party, party_problem
 from accord.core.policy import Decision, decide
@@ -48,6 +47,8 @@ from accord.core.plain_http import plain_remote_host
 from accord.node.bus import LEDGER as LEDGER_TOPIC
 from accord.node.bus import CommitLock, EventBus
 from accord.store.ledger import Ledger
+from accord.store.protocol import Node as NodeProtocol
+from accord.store.protocol import Partner
 from accord.store.migrations import migrate, versions
 from accord.store.private_files import private_dir, write_private
 from accord.store.base import DatabaseError, Store, is_url, open_store, select_in, write
@@ -84,32 +85,6 @@ CREATE TABLE IF NOT EXISTS agreements (
     added   TEXT NOT NULL
 );
 """
-
-
-@dataclass(frozen=True)
-class Partner:
-    """A pinned partner: its party, Ed25519 public key (base64) and optional base URL.
-
-    ``insecure``: the operator accepted a plain-HTTP URL to a non-loopback host (``--insecure``,
-    ledgered as ``insecure.http``); without it such a URL is refused (:mod:`accord.core.plain_http`).
-    """
-
-    party: str
-    public_key_b64: str
-    url: str | None = None
-    insecure: bool = False
-
-    @property
-    def public_key(self) -> Ed25519PublicKey:
-        return public_key_from_b64(self.public_key_b64, field=f"partners.{self.party}.key")
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.public_key)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"party": self.party, "key": self.public_key_b64, "fingerprint": self.fingerprint, "url": self.url,
-                "insecure": self.insecure}
 
 
 def check_store_url(url: str) -> None:
@@ -626,3 +601,8 @@ def _write_config(path: Path, config: dict[str, Any]) -> None:
     text = ("# Accord node configuration. Partners are pinned with `accord node partner add`.\n"
             + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     write_private(path, text.encode("utf-8"))
+
+
+if TYPE_CHECKING:  # the concrete node is what the layers below it take as protocol.Node
+    def _conforms(node: Node) -> NodeProtocol:
+        return node

@@ -41,13 +41,16 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from accord.core.checkpoint import Checkpoint
 from accord.errors import AccordError, LedgerError, NodeIntegrityError
 from accord.store.base import POSTGRESQL, DatabaseError, begin_read, dialect_of, savepoint, table_exists
+
+if TYPE_CHECKING:
+    from accord.node.node import Node
 
 ITEM_EVENTS = ("item.created", "item.received")
 AGREEMENT_EVENTS = ("agreement.added", "agreement.changed")
@@ -76,7 +79,7 @@ class NodeVerification:
     checked: dict[str, int] = field(default_factory=dict)
 
 
-def verify_node(node: Any, *, quick: bool = False,
+def verify_node(node: Node, *, quick: bool = False,
                 progress: Callable[[int, int], None] | None = None) -> NodeVerification:
     """Verify ``node`` (see the module docstring); raise :class:`NodeIntegrityError` listing
     every problem found. ``quick``: the ledger's own hashes only (what a partner's checkpoint
@@ -91,7 +94,7 @@ def verify_node(node: Any, *, quick: bool = False,
 
 
 @contextmanager
-def _snapshot(node: Any) -> Iterator[None]:
+def _snapshot(node: Node) -> Iterator[None]:
     """One read transaction around every check, so that they all see the same database: a
     server writing meanwhile (an item and its ledger entry) cannot show one without the other."""
     with node.write_lock:
@@ -105,7 +108,7 @@ def _snapshot(node: Any) -> Iterator[None]:
             node.conn.rollback()  # nothing was written
 
 
-def _verify_all(node: Any, progress: Callable[[int, int], None] | None) -> NodeVerification:
+def _verify_all(node: Node, progress: Callable[[int, int], None] | None) -> NodeVerification:
     problems: list[Problem] = []
     result = NodeVerification(None, False)
     problems += _sqlite(node.conn)
@@ -138,7 +141,7 @@ def _sqlite(conn: Any) -> list[Problem]:
     return [] if rows == ["ok"] else [Problem("sqlite", r) for r in rows]
 
 
-def _ledgered(node: Any, types: tuple[str, ...]) -> Iterator[tuple[int, dict[str, Any]]]:
+def _ledgered(node: Node, types: tuple[str, ...]) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(index, data)`` of every ledger entry of one of ``types``, oldest first."""
     marks = ",".join("?" * len(types))
     for idx, leaf in node.conn.execute(f"SELECT idx, leaf FROM ledger_leaves WHERE type IN ({marks}) ORDER BY idx",
@@ -151,7 +154,7 @@ def _ledgered(node: Any, types: tuple[str, ...]) -> Iterator[tuple[int, dict[str
             yield idx, data
 
 
-def _items(node: Any, problems: list[Problem]) -> int:
+def _items(node: Node, problems: list[Problem]) -> int:
     from accord.core.items import Item
 
     ledgered: dict[str, tuple[int, str]] = {}  # item id -> (first ledger entry, digest it recorded)
@@ -202,7 +205,7 @@ def _items(node: Any, problems: list[Problem]) -> int:
     return count
 
 
-def _agreements(node: Any, problems: list[Problem]) -> int:
+def _agreements(node: Node, problems: list[Problem]) -> int:
     from accord.core.agreements import Agreement
 
     latest: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -237,11 +240,11 @@ def _agreements(node: Any, problems: list[Problem]) -> int:
     return count
 
 
-def _table(node: Any, name: str) -> bool:
+def _table(node: Node, name: str) -> bool:
     return table_exists(node.conn, name)
 
 
-def _intel_received(node: Any, problems: list[Problem]) -> int:
+def _intel_received(node: Node, problems: list[Problem]) -> int:
     if not (_table(node, "intel_received") and _table(node, "intel_objects")):
         return 0
     from accord.intel.store import ID_INDEXED, id_hash
@@ -274,7 +277,7 @@ def _intel_received(node: Any, problems: list[Problem]) -> int:
     return count
 
 
-def _outbox(node: Any, problems: list[Problem]) -> int:
+def _outbox(node: Node, problems: list[Problem]) -> int:
     if not _table(node, "fed_outbox"):
         return 0
     from accord.core.envelopes import Envelope
@@ -312,7 +315,7 @@ def _outbox(node: Any, problems: list[Problem]) -> int:
     return count
 
 
-def _dialogue(node: Any, problems: list[Problem]) -> int:
+def _dialogue(node: Node, problems: list[Problem]) -> int:
     if not _table(node, "dialogue_versions"):
         return 0
     from accord.dialogue.versions import SignedVersion

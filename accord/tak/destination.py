@@ -24,7 +24,7 @@ from __future__ import annotations
 import fnmatch
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accord.clock import to_rfc3339
 from accord.core.items import Item
@@ -35,6 +35,9 @@ from accord.errors import AccordError, ConfigError, InputError, NotFoundError
 from accord.store.sqlite import ensure_schema
 from accord.tak.client import TakServer
 from accord.tak.cot import TYPE_RE
+
+if TYPE_CHECKING:
+    from accord.node import Node
 
 SENT_EVENT = "item.sent_tak"
 REPORT_KIND = "warning.report"
@@ -81,12 +84,12 @@ class Destination:
                    tuple(c.get("accept") or ()), c.get("report_marking"), cursor)
 
 
-def _ready(node: Any) -> None:
+def _ready(node: Node) -> None:
     with node.write_lock:
         ensure_schema(node.conn, SCHEMA)
 
 
-def add_destination(node: Any, dest: Destination, *, from_start: bool = False) -> Destination:
+def add_destination(node: Node, dest: Destination, *, from_start: bool = False) -> Destination:
     """Store ``dest`` (its name must be new). Items stored from now on go there (or, with
     ``from_start``, every item the node holds). Plain TCP off loopback is ledgered first."""
     _ready(node)
@@ -121,7 +124,7 @@ def add_destination(node: Any, dest: Destination, *, from_start: bool = False) -
     return get_destination(node, dest.name)
 
 
-def destinations(node: Any) -> list[Destination]:
+def destinations(node: Node) -> list[Destination]:
     _ready(node)
     rows = node.conn.execute("SELECT name, config, cursor FROM tak_destinations ORDER BY name").fetchall()
     out = []
@@ -133,14 +136,14 @@ def destinations(node: Any) -> list[Destination]:
     return out
 
 
-def get_destination(node: Any, name: str) -> Destination:
+def get_destination(node: Node, name: str) -> Destination:
     for d in destinations(node):
         if d.name == name:
             return d
     raise NotFoundError(f"no TAK destination named {name!r} on node {node.party}")
 
 
-def remove_destination(node: Any, name: str) -> Destination:
+def remove_destination(node: Node, name: str) -> Destination:
     dest = get_destination(node, name)
     with node.write_lock:
         with node.conn:
@@ -148,7 +151,7 @@ def remove_destination(node: Any, name: str) -> Destination:
     return dest
 
 
-def decide(node: Any, item: Item, dest: Destination) -> Decision:
+def decide(node: Node, item: Item, dest: Destination) -> Decision:
     """May ``item`` go to ``dest``? (module docstring; default deny, with reasons)."""
     if not any(fnmatch.fnmatchcase(item.kind, k) for k in dest.kinds):
         return Decision(False, (Reason(NO, "kind", f"destination {dest.name} takes {', '.join(dest.kinds)}, not {item.kind}"),))
@@ -167,7 +170,7 @@ def decide(node: Any, item: Item, dest: Destination) -> Decision:
                            Reason(VERDICT, "decision", f"ALLOW: {item.id} → TAK {dest.name}")))
 
 
-def new_items(node: Any, dest: Destination, *, limit: int = 5000) -> tuple[list[Item], int]:
+def new_items(node: Node, dest: Destination, *, limit: int = 5000) -> tuple[list[Item], int]:
     """Items stored or received after ``dest``'s cursor (oldest first) and the cursor past them."""
     from accord.core.canonical import parse_json_strict
 
@@ -189,7 +192,7 @@ def new_items(node: Any, dest: Destination, *, limit: int = 5000) -> tuple[list[
     return items, max(end, dest.cursor)
 
 
-def record_sent(node: Any, dest: Destination, sent: list[tuple[Item, list[str]]], cursor: int) -> None:
+def record_sent(node: Node, dest: Destination, sent: list[tuple[Item, list[str]]], cursor: int) -> None:
     """Ledger one ``item.sent_tak`` per item sent (with the UIDs of its events) and move the
     cursor, in one transaction."""
     from accord.store.base import transaction

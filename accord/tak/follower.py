@@ -29,7 +29,7 @@ import logging
 from dataclasses import dataclass
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING
 
 from accord.core.items import Item, new_item
 from accord.core.markings import Marking
@@ -39,6 +39,9 @@ from accord.tak import destination as dst
 from accord.tak.client import TakConnection
 from accord.tak.cot import CotError, CotEvent, cot_time
 from accord.tak.picture import Drawn, Stamp, item_events
+
+if TYPE_CHECKING:
+    from accord.node import Node
 
 log = logging.getLogger("accord.tak")
 
@@ -79,7 +82,7 @@ def _track_key(item: Item) -> tuple[str, str, str] | None:
 class Follower:
     """Run one destination of ``node`` until :meth:`stop` (or for ever)."""
 
-    def __init__(self, node: Any, name: str, *, poll_s: float = 0.02,
+    def __init__(self, node: Node, name: str, *, poll_s: float = 0.02,
                  wall: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         # events are stamped with the wall clock (TAK clients compare it with their own); the
         # policy runs at the node's clock

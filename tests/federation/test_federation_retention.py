@@ -94,6 +94,7 @@ def _outbox_bytes(node) -> int:
                              "OR name LIKE 'sqlite_autoindex_fed_outbox%' OR name LIKE 'fed_outbox_%'").fetchone()[0]
 
 
+@pytest.mark.sqlite_only  # measures the outbox's pages with SQLite's dbstat
 def test_soak_with_pruning_keeps_the_outbox_bounded(trio):
     nodes, net, clock, fed = trio
     jpn = nodes["JPN"]
@@ -126,6 +127,7 @@ def test_prune_from_the_cli_and_a_bad_duration_is_one_line(trio):
     assert bad.stderr.strip().count("\n") == 0 and "duration 'soon'" in bad.stderr
 
 
+@pytest.mark.sqlite_only  # the backup is a copy of the node directory, SQLite's database file in it
 def test_a_partner_restored_from_a_backup_older_than_the_window_is_refilled_from_the_ledger(trio, tmp_path,
                                                                                           caplog):
     import logging

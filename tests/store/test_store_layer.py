@@ -28,6 +28,17 @@ def test_no_part_begins_a_write_transaction_or_opens_a_driver_outside_the_store_
     assert offenders == []
 
 
+def test_every_node_parameter_is_typed_by_the_node_class_or_its_protocol():
+    """A parameter named ``node`` is ``accord.node.Node`` (layers above the node) or
+    ``accord.store.protocol.Node`` (the layers below it), so mypy checks what each part uses."""
+    import re
+
+    untyped = re.compile(r"\bnode: (Any|object)\b")
+    offenders = [f"{path.relative_to(ACCORD)}:{n}" for path in ACCORD.rglob("*.py")
+                 for n, line in enumerate(path.read_text().splitlines(), 1) if untyped.search(line)]
+    assert offenders == []
+
+
 def test_sqlite_statements_are_translated_for_postgresql():
     assert translate("SELECT a FROM t WHERE b = ? AND c LIKE '%?x'") == (
         "SELECT a FROM t WHERE b = %s AND c LIKE '%%?x'", ())
@@ -52,6 +63,7 @@ def test_node_migrate_brings_every_part_to_its_version_and_says_so(tmp_path):
 
     parts = json.loads(first.output)["parts"]
     assert parts["federation"] == [0, 3] and parts["intel"] == [0, 3] and parts["ledger"] == [2, 2]
+    assert parts["console"] == [0, 1]  # the console's sessions, a part above the node
     again = json.loads(runner.invoke(app, ["node", "migrate", "--dir", str(tmp_path / "j"), "--json"]).output)
     assert all(was == now for was, now in again["parts"].values())
     with Node.open(tmp_path / "j") as node:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accord.clock import to_rfc3339
 from accord.core.canonical import parse_json_strict
@@ -24,6 +24,9 @@ from accord.store.migrations import migrate
 from accord.warning.alerts.engine import DEFAULT_EPOCH, AlertEngine
 from accord.warning.alerts.geography import Geography
 from accord.warning.alerts.rules import AlertRules
+
+if TYPE_CHECKING:
+    from accord.store.protocol import Node
 
 DDL = """
 CREATE TABLE IF NOT EXISTS alert_engine (
@@ -37,7 +40,7 @@ CREATE TABLE IF NOT EXISTS alert_engine (
 class AlertStore:
     """Durable alert-engine state on one node (its connection, write lock and item store)."""
 
-    def __init__(self, node: Any) -> None:
+    def __init__(self, node: Node) -> None:
         self.node = node
         with node.write_lock:
             migrate(node.conn, "alerts", [DDL], lock=node.write_lock)

@@ -1,0 +1,223 @@
+"""A node served by two real ``accord node serve`` processes with ``--nats``: the console's live
+events and its sessions reach across them (accord.feeds.events, accord.console.sessions).
+
+Each process's streams also read the ledger once a second, which would find another process's
+writes without NATS; so the tests check where the wake-up came from too: the serving process's
+``accord_bus_events_total{source="nats"}`` counts what its bridge brought from the other one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from accord.federation.tokens import create_token
+from accord.feeds.events import EventBridge, parse_wakeup
+from accord.node import Node
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.timeout(240)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Serve:
+    """``accord node serve`` in a process of its own on a free loopback port."""
+
+    def __init__(self, dir: Path, *args: str) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.logfile = dir.parent / f"serve-{self.port}.log"
+        with open(self.logfile, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "accord.cli.main", "node", "serve", "--dir", str(dir), "--port",
+                 str(self.port), *args], cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                stdout=log, stderr=subprocess.STDOUT)
+        end = time.monotonic() + 90
+        while time.monotonic() < end:
+            assert self.proc.poll() is None, self.logfile.read_text()[-2000:]
+            try:
+                if httpx.get(self.url + "/health", timeout=0.5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise AssertionError("node serve did not come up: " + self.logfile.read_text()[-2000:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _csrf(html: str) -> str:
+    m = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert m, html[:500]
+    return m.group(1)
+
+
+def _bridged(url: str, token: str) -> int:
+    """Events this serving process's bridge brought from another process (its /metrics)."""
+    text = httpx.get(url + "/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10).text
+    m = re.search(r'^accord_bus_events_total\{source="nats",topic="ledger"\} ([0-9.e+]+)$', text, re.M)
+    return int(float(m.group(1))) if m else 0
+
+
+@pytest.fixture
+def two_servers(tmp_path, nats_url, names):
+    d = tmp_path / "JPN"
+    node = Node.init(d, party="JPN")
+    token = create_token(node.conn, "ops", node.party, {"admin"})
+    node.close()
+    nats = ["--nats", nats_url, "--nats-prefix", names.prefix]
+    a = Serve(d, *nats)
+    try:
+        b = Serve(d, "--join", *nats)
+    except BaseException:
+        a.stop()
+        raise
+    yield a, b, token
+    b.stop()
+    a.stop()
+
+
+def test_an_item_stored_through_one_process_reaches_the_console_stream_of_the_other(two_servers):
+    a, b, token = two_servers
+    with httpx.Client(base_url=b.url, timeout=10) as console:
+        r = console.get("/console/login")
+        r = console.post("/console/login", data={"token": token, "csrf": _csrf(r.text)})
+        assert r.status_code == 303, r.text
+        before = _bridged(b.url, token)
+        got: list[dict] = []
+        with console.stream("GET", "/console/events", timeout=30) as stream:
+            assert stream.status_code == 200
+            r = httpx.post(a.url + "/api/v1/items", headers={"Authorization": f"Bearer {token}"}, timeout=10,
+                           json={"kind": "test.note", "body": {"text": "from A"}, "marking": "RESTRICTED"})
+            assert r.status_code == 201, r.text
+            item_id = r.json()["item"]["id"]
+            event = None
+            for line in stream.iter_lines():
+                if line.startswith("event:"):
+                    event = line.split(":", 1)[1].strip()
+                elif line.startswith("data:") and event == "item":
+                    got.append(json.loads(line.split(":", 1)[1]))
+                    if got[-1]["id"] == item_id:
+                        break
+    assert got[-1]["id"] == item_id and got[-1]["kind"] == "test.note"
+    # the wake-up came over NATS from A (B's own writes count as "local")
+    assert _bridged(b.url, token) > before
+
+
+def test_a_console_session_made_on_one_process_serves_on_the_other_and_ends_on_both(two_servers):
+    a, b, token = two_servers
+    with httpx.Client(base_url=a.url, timeout=10, follow_redirects=False) as on_a:
+        r = on_a.get("/console/login")
+        r = on_a.post("/console/login", data={"token": token, "csrf": _csrf(r.text)})
+        assert r.status_code == 303 and r.headers["location"] == "/console/"
+        cookie = on_a.cookies["accord_console"]
+    with httpx.Client(base_url=b.url, timeout=10, follow_redirects=False,
+                      cookies={"accord_console": cookie}) as on_b:
+        page = on_b.get("/console/")
+        assert page.status_code == 200, page.headers.get("location")
+        r = on_b.post("/console/logout", data={"csrf": _csrf(page.text)})
+        assert r.status_code == 303
+    with httpx.Client(base_url=a.url, timeout=10, follow_redirects=False,
+                      cookies={"accord_console": cookie}) as again:
+        r = again.get("/console/")
+        assert r.status_code == 303 and r.headers["location"].startswith("/console/login")
+
+
+def test_the_bridge_carries_wakeups_between_processes_and_never_its_own_echo(tmp_path, nats_url, names):
+    a_node = Node.init(tmp_path / "JPN", party="JPN")
+    b_node = Node.open(tmp_path / "JPN")  # a second "process": its own bus
+    try:
+        with EventBridge(a_node, nats_url, prefix=names.prefix) as a, \
+                EventBridge(b_node, nats_url, prefix=names.prefix) as b:
+            heard: list = []
+            b_node.bus.subscribe(heard.append)
+            a_node.put_item(_note(a_node))
+            end = time.monotonic() + 10
+            while not heard and time.monotonic() < end:
+                time.sleep(0.02)
+            time.sleep(0.3)  # room for a wrong echo to arrive
+            assert [e.data for e in heard] == [{"first": 0, "count": 1, "via": "nats"}]
+            assert a.sent == 1 and b.received == 1 and a.received == 0 and b.sent == 0
+    finally:
+        a_node.close()
+        b_node.close()
+
+
+def _note(node: Node):
+    from accord.core.items import new_item
+    from accord.core.markings import Marking
+
+    return new_item("test.note", {"text": "x"}, Marking.parse("RESTRICTED"), node.party, node.clock.now())
+
+
+@pytest.mark.parametrize("raw, why", [
+    (b"not json", "Expecting value"),
+    (json.dumps({"topic": "ledger", "data": {"first": "0"}, "source": "s"}).encode(), "integer fields"),
+    (json.dumps({"topic": "ledger", "data": {}, "source": "s", "item": {}}).encode(), "exactly topic"),
+    (json.dumps({"topic": "a.b", "data": {}, "source": "s"}).encode(), "topic"),
+    (b"{" + b" " * 2000 + b"}", "at most 1024"),
+])
+def test_a_message_that_is_not_a_wakeup_is_refused_saying_why(raw, why):
+    with pytest.raises(ValueError, match=why):
+        parse_wakeup(raw)
+
+
+def test_serve_with_an_unreachable_nats_fails_in_one_line(tmp_path):
+    Node.init(tmp_path / "JPN", party="JPN").close()
+    r = subprocess.run([sys.executable, "-m", "accord.cli.main", "node", "serve", "--dir", str(tmp_path / "JPN"),
+                        "--port", str(_free_port()), "--nats", f"nats://127.0.0.1:{_free_port()}"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "cannot connect to NATS at nats://127.0.0.1:" in r.stderr
+
+
+def test_workers_of_one_serve_hear_each_other_over_nats(tmp_path, nats_url, names):
+    d = tmp_path / "JPN"
+    node = Node.init(d, party="JPN")
+    token = create_token(node.conn, "ops", node.party, {"admin"})
+    node.close()
+    server = Serve(d, "--workers", "2", "--nats", nats_url, "--nats-prefix", names.prefix)
+    try:
+        auth = {"Authorization": f"Bearer {token}"}
+        for i in range(6):  # the kernel spreads the connections over both workers
+            with httpx.Client(timeout=10) as c:
+                r = c.post(server.url + "/api/v1/items", headers=auth,
+                           json={"kind": "test.note", "body": {"i": i}, "marking": "RESTRICTED"})
+                assert r.status_code == 201, r.text
+        time.sleep(1.0)  # a wake-up crosses NATS in milliseconds; this is room for a loaded machine
+        seen = []
+        for _ in range(10):
+            with httpx.Client(timeout=10) as c:
+                text = c.get(server.url + "/metrics", headers=auth).text
+            counts = {src: int(float(n)) for src, n in re.findall(
+                r'^accord_bus_events_total\{source="(\w+)",topic="ledger"\} ([0-9.e+]+)$', text, re.M)}
+            seen.append(counts)
+        # every worker's bus carries all six writes: its own (local) and the other's (nats)
+        assert all(c.get("local", 0) + c.get("nats", 0) == 6 for c in seen), seen
+        assert any(c.get("nats", 0) > 0 for c in seen), seen
+    finally:
+        server.stop()

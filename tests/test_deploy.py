@@ -1,0 +1,199 @@
+"""The example deployment files under deploy/ (docs/deployment.md) name real commands and flags:
+each systemd unit parses and `systemd-analyze verify` accepts it; each `accord` command line in
+an ExecStart is a real command of the CLI, every option it passes is one of that command's, and
+every required option is given; the NATS server configuration passes `nats-server -t`."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+
+from accord.cli.main import app
+from accord.node import Node
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+UNITS = sorted((DEPLOY / "systemd").glob("*.service")) + sorted((DEPLOY / "systemd").glob("*.timer"))
+ACCORD_BIN = "/opt/accord/venv/bin/accord"
+
+
+def _unit(path: Path) -> dict[str, list[tuple[str, str]]]:
+    """systemd's INI dialect: sections of (key, value), keys may repeat."""
+    sections: dict[str, list[tuple[str, str]]] = {}
+    current = None
+    for n, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            assert line.endswith("]"), f"{path.name}:{n}: {raw}"
+            current = sections.setdefault(line[1:-1], [])
+            continue
+        assert current is not None and "=" in line, f"{path.name}:{n}: not key=value in a section: {raw}"
+        key, value = line.split("=", 1)
+        current.append((key.strip(), value.strip()))
+    return sections
+
+
+def _env() -> dict[str, str]:
+    env = {}
+    for line in (DEPLOY / "systemd" / "accord.env").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            env[key] = value
+    return env
+
+
+def _accord_lines() -> list[tuple[str, list[str]]]:
+    env = _env()
+    out = []
+    for unit in UNITS:
+        sections = _unit(unit)
+        unit_env = dict(env)
+        for key, value in sections.get("Service", []):
+            if key == "Environment":
+                k, v = value.split("=", 1)
+                unit_env[k] = v
+        for key, value in sections.get("Service", []):
+            if key in ("ExecStart", "ExecStartPost", "ExecStartPre"):
+                argv = shlex.split(re.sub(r"\$\{(\w+)\}", lambda m: unit_env[m.group(1)], value))
+                if argv[0] == ACCORD_BIN:
+                    out.append((f"{unit.name} {key}", argv[1:]))
+    return out
+
+
+def test_every_unit_parses_with_the_sections_systemd_needs():
+    assert {u.name for u in UNITS} >= {"accord-serve.service", "accord-ingest.service", "accord-backup.service",
+                                       "accord-backup.timer"}
+    for unit in UNITS:
+        sections = _unit(unit)
+        assert "Unit" in sections, unit.name
+        if unit.suffix == ".service":
+            keys = dict(sections["Service"])
+            assert "ExecStart" in keys and keys.get("EnvironmentFile") == "/etc/accord/accord.env", unit.name
+    # every ${VAR} a unit uses is set in the example environment file or the unit itself
+    env = _env()
+    for unit in UNITS:
+        own = {v.split("=", 1)[0] for k, v in _unit(unit).get("Service", []) if k == "Environment"}
+        assert set(re.findall(r"\$\{(\w+)\}", unit.read_text())) <= set(env) | own, unit.name
+
+
+def _check_command(where: str, argv: list[str]) -> None:
+    """``accord ARGV`` names a real command, passes only its options (with values where they
+    take one), gives every required option, and parses (the command is not run)."""
+    root = typer.main.get_command(app)
+    cmd = root  # typer's own (vendored) click: duck-typed, groups have get_command
+    words = list(argv)
+    while hasattr(cmd, "get_command"):
+        assert words, f"{where}: `accord {' '.join(argv)}` names a group, not a command"
+        name = words.pop(0)
+        sub = cmd.get_command(cmd.context_class(cmd), name)
+        assert sub is not None, f"{where}: no command {name!r} in `accord {' '.join(argv)}`"
+        cmd = sub
+    known = {o: p for p in cmd.params if p.param_type_name == "option" for o in (*p.opts, *p.secondary_opts)}
+    positional = [p for p in cmd.params if p.param_type_name == "argument"]
+    given = set()
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if not word.startswith("--"):
+            assert positional, f"{where}: unexpected argument {word!r} to `accord {' '.join(argv[:2])}`"
+            i += 1
+            continue
+        opt = known.get(word.split("=", 1)[0])
+        assert opt is not None, f"{where}: `accord {' '.join(argv[:2])}` has no option {word}"
+        given.add(opt.name)
+        if not opt.is_flag and "=" not in word:
+            i += 1
+            assert i < len(words), f"{where}: {word} needs a value"
+        i += 1
+    required = {p.name for p in cmd.params if p.required and p.param_type_name == "option"}
+    assert required <= given, f"{where}: missing {required - given}"
+    cmd.make_context(cmd.name, list(words), resilient_parsing=False)
+
+
+def test_every_accord_command_line_in_the_units_is_a_real_command_with_real_options():
+    lines = _accord_lines()
+    assert {" ".join(a[:2]) for _, a in lines} >= {"node serve", "warning ingest", "ledger verify"}
+    for where, argv in lines:
+        _check_command(where, argv)
+
+
+def _doc_commands(path: Path) -> list[tuple[str, list[str]]]:
+    """Every ``$ accord …`` line (continuations joined) in the code blocks of ``path``."""
+    out, in_block, pending, start = [], False, "", 0
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if line.startswith("```"):
+            in_block = not in_block
+            continue
+        if not in_block:
+            continue
+        if pending:
+            pending += " " + line.strip()
+        elif line.startswith("$ "):
+            pending, start = line[2:].strip(), n
+        if pending and pending.endswith("\\"):
+            pending = pending[:-1]
+            continue
+        if pending:
+            argv = shlex.split(pending)
+            pending = ""
+            if argv[:1] == ["sudo"]:  # sudo [-u USER] accord …
+                argv = argv[3:] if argv[1:2] == ["-u"] else argv[1:]
+            if argv and argv[0] == "accord":
+                out.append((f"{path.name}:{start}", argv[1:]))
+    return out
+
+
+def test_every_accord_command_in_the_deployment_guide_is_real():
+    found = _doc_commands(ROOT / "docs" / "deployment.md")
+    assert len(found) >= 12
+    assert {" ".join(a[:2]) for _, a in found} >= {"node init", "node migrate", "node tls", "node partner",
+                                                  "ledger verify", "node status"}
+    for where, argv in found:
+        _check_command(where, argv)
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_systemd_analyze_verifies_the_units(tmp_path):
+    accord = Path(sys.executable).with_name("accord")
+    for unit in UNITS:
+        (tmp_path / unit.name).write_text(unit.read_text().replace(ACCORD_BIN, str(accord)))
+    r = subprocess.run(["systemd-analyze", "verify", "--man=no", *sorted(str(p) for p in tmp_path.iterdir())],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
+
+
+def test_nginx_accepts_the_proxy_configuration_with_a_node_s_certificate(tmp_path):
+    nginx = shutil.which("nginx")
+    if nginx is None:
+        pytest.fail("nginx is not installed (scripts/test.sh installs Debian's)")
+    node = Node.init(tmp_path / "jpn", party="JPN")
+    node.close()
+    r = subprocess.run([sys.executable, "-m", "accord.cli.main", "node", "tls", "init", "--dir", str(tmp_path / "jpn"),
+                        "--name", "api.jpn.example"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    site = (DEPLOY / "nginx" / "accord-jpn.conf").read_text()
+    assert site.count("/etc/accord/tls/") == 4  # certificate, key, and the upstream hop's pin (two locations)
+    (tmp_path / "site.conf").write_text(site.replace("/etc/accord/tls/", f"{tmp_path / 'jpn' / 'tls'}/"))
+    (tmp_path / "nginx.conf").write_text(f"error_log {tmp_path}/error.log;\npid {tmp_path}/nginx.pid;\n"
+                                         f"events {{}}\nhttp {{\n include {tmp_path}/site.conf;\n}}\n")
+    r = subprocess.run([nginx, "-t", "-e", "stderr", "-c", str(tmp_path / "nginx.conf"), "-p", f"{tmp_path}/"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "test is successful" in r.stderr, r.stderr
+
+
+def test_the_nats_cluster_configuration_is_valid():
+    nats = shutil.which("nats-server")
+    if nats is None:
+        pytest.fail("nats-server is not installed (scripts/test.sh installs Debian's)")
+    r = subprocess.run([nats, "-c", str(DEPLOY / "nats" / "nats-server.conf"), "-t"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and "is valid" in (r.stdout + r.stderr), r.stdout + r.stderr

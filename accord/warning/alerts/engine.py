@@ -207,7 +207,9 @@ class AlertEngine:
         tid = p.track_id
         inc = self._by_track.get(tid)
         if inc is not None:
-            if p.status != "suspect" and (inc.ref is None or same_arc(inc.ref, p)):
+            # before burnout a track has no arc yet: its own predictions stay with its incident
+            if p.status != "suspect" and (inc.ref is None or p.status == "boost" or inc.ref.status == "boost"
+                                          or same_arc(inc.ref, p)):
                 return inc
             # Off the arc: an association or identity error. The incident holds its reference.
             del self._by_track[tid]
@@ -219,6 +221,19 @@ class AlertEngine:
         if p.status == "suspect":
             self._note_suspect(tid, p, now_t)
             return None
+        if p.status == "boost" or any(c.open and c.ref is not None and c.ref.status == "boost"
+                                      for c in self._incidents):
+            # Boost: no arc to test yet. One missile seen by two trackers in its boost is
+            # where a live track of the incident has it now (same_place).
+            for cand in self._incidents:
+                if cand.open and cand.ref is not None and (p.status == "boost" or cand.ref.status == "boost") \
+                        and self._here(cand, p, now_t):
+                    self._by_track[tid] = cand
+                    cand.tracks[tid] = p.status == "lost"
+                    self._suspects.pop(tid, None)
+                    return cand
+            if p.status == "boost":
+                return None
         best, best_d2, doubled = None, math.inf, False
         for cand in self._incidents:
             if not (cand.open and cand.ref is not None and same_arc(cand.ref, p)):
@@ -240,6 +255,16 @@ class AlertEngine:
             # suspect, until its own arc has held (another missile on the same arc alerts then).
             self._note_suspect(tid, p, now_t)
         return None
+
+    def _here(self, inc: _Incident, p: Prediction, now_t: float) -> bool:
+        """A live track of ``inc`` has its missile where ``p``'s is now."""
+        for k, lost in inc.tracks.items():
+            if lost or now_t - inc.seen.get(k, -math.inf) > LIVE_S:
+                continue
+            last = self._last.get(k)
+            if last is not None and same_place(last, p):
+                return True
+        return False
 
     def _elsewhere(self, inc: _Incident, p: Prediction, now_t: float) -> str | None:
         """Why ``p``'s missile is not the one ``inc``'s live tracks follow, or None: ``"place"``
@@ -308,8 +333,9 @@ class AlertEngine:
                 return [self._emit(inc, "Update", "reacquired" if regained else "update", p, a, now_t)]
             inc.pending = inc.pending or change
             return []
-        if self._keep_open(a):
+        if self._keep_open(a) or p.status == "boost":
             # within the clearing hysteresis of the territory: the warning stands as it was sent
+            # (a boost-phase prediction may raise or widen a warning, never clear it)
             inc.clear_since = None
             inc.pending = False
             return []

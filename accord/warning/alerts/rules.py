@@ -61,6 +61,8 @@ class AlertRules:
     expires_after_impact_s: float = 900.0     # CAP <expires> = impact time + this
     suspect_hold_s: float = 10.0              # a track that jumped off its arc alerts anew only
                                               # after its new arc has held this long
+    boost_alert_probability: float = 0.9      # a boost-phase prediction names an area only when
+                                              # the flight reaches it with at least this probability
 
     @classmethod
     def from_config(cls, data: dict, *, party: str | None = None, source: str = "<config>") -> "AlertRules":
@@ -261,6 +263,13 @@ def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> Assessm
     fwd, inv = local_projection(*_centre(e.lat_deg, e.lon_deg))
     cx, cy = fwd.transform(e.lon_deg, e.lat_deg)
     ell_m = shapely.affinity.translate(ellipse_polygon_m(e), cx, cy)
+    if pred.status == "boost":
+        # Before burnout the region at risk is the path the flight reaches with at least
+        # ``boost_alert_probability``, not the (wide) ellipse of every impact the class allows.
+        pred = boost_reach(pred, rules.boost_alert_probability)
+        if len(pred.ground_track) < 2:
+            return Assessment(rules.party, e, _ring_latlon(ell_m, inv), (), (), math.inf, False)
+        ell_m = project(LineString([(lon, lat) for lat, lon in pred.ground_track]), fwd).buffer(500.0, quad_segs=2)
     ring = _ring_latlon(ell_m, inv)
     aor = set(rules.areas)
 
@@ -328,6 +337,17 @@ def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> Assessm
 
 
 _GEOD = Geod(ellps="WGS84")
+
+
+def boost_reach(pred: Prediction, probability: float) -> Prediction:
+    """A boost-phase prediction cut to the part of its ground track that the flight reaches
+    with at least ``probability`` (``reach_prob``); no ground track when not even its start
+    qualifies."""
+    from dataclasses import replace
+
+    keep = [i for i, q in enumerate(pred.reach_prob) if q >= probability]
+    n = (keep[-1] + 1) if keep and keep[0] == 0 else 0
+    return replace(pred, ground_track=pred.ground_track[:n])
 
 
 def _far_nearest(e: Ellipse, area: AdminArea) -> tuple[AdminArea, float, float]:

@@ -290,7 +290,8 @@ def boost_prediction(t: float, track_id: str, x: np.ndarray, P: np.ndarray, laun
     down = float(np.linalg.norm(h))
     if down < 5_000.0 + 3.0 * launch_sigma_m:
         return None
-    e2 = h / down
+    e1, e2, s_plane = _plane(e1, p, np.asarray(x[3:6], dtype=float), np.asarray(P, dtype=float), down,
+                             launch_sigma_m)
     sp2 = MODEL_SIGMA_P_M**2 + launch_sigma_m**2
     S = np.asarray(P, dtype=float)[0:6, 0:6] + np.diag([sp2] * 3 + [MODEL_SIGMA_V_MS**2] * 3)
     Sinv = np.linalg.inv(S)
@@ -326,8 +327,7 @@ def boost_prediction(t: float, track_id: str, x: np.ndarray, P: np.ndarray, laun
     ilat, ilon, _ = ecef_to_lla(imp[None, :], R)
     # East-North covariance at the mean impact: along the path σ_D, across it the plane's tilt
     # (the launch point's and the track's cross-plane σ seen from the launch) carried out to Dm
-    cross = math.sqrt(launch_sigma_m**2 + float(e_cross(e1, e2) @ P[0:3, 0:3] @ e_cross(e1, e2)))
-    s_cross = max(cross * Dm / max(down, 1.0), 1_000.0)
+    s_cross = max(s_plane * R * math.sin(min(Dm / R, math.pi / 2)), 1_000.0)
     up = imp / R
     east = np.cross([0.0, 0.0, 1.0], up)
     east /= np.linalg.norm(east)
@@ -349,10 +349,36 @@ def boost_prediction(t: float, track_id: str, x: np.ndarray, P: np.ndarray, laun
         impact_cov_en_m2=(float(C[0, 0]), float(C[0, 1]), float(C[1, 0]), float(C[1, 1])),
         ground_track=tuple(zip(np.round(glat, 5).tolist(), np.round(glon, 5).tolist())),
         status="boost", impact_t_sigma_s=max(sT, 1.0),
-        reach_prob=tuple(np.round(reach, 4).tolist()))
+        reach_prob=tuple(np.round(reach, 4).tolist()),
+        track_sigma_m=tuple(np.round(s_plane * R * np.sin(np.clip(s / R, 0.0, math.pi / 2)), 1).tolist()))
 
 
-def e_cross(e1: np.ndarray, e2: np.ndarray) -> np.ndarray:
-    """Unit normal of the flight plane spanned by ``e1``, ``e2``."""
-    n = np.cross(e1, e2)
-    return n / np.linalg.norm(n)
+def _plane(e1: np.ndarray, p: np.ndarray, v: np.ndarray, P: np.ndarray, down: float,
+           launch_sigma_m: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """The flight plane (through the Earth's centre) from two estimates of its tilt about the
+    missile's position ``p``: the launch point (``n ∝ p_L × p``; angular σ = launch σ and the
+    track's cross-plane position σ over the down-range distance) and the velocity
+    (``n ∝ p × v``; σ = the cross-plane velocity σ over the speed across ``p̂``), combined by
+    inverse variance. Returns the launch direction moved into that plane, the down-range
+    direction ``e2 = n × e1`` and the plane's angular σ (rad)."""
+    up = p / np.linalg.norm(p)
+    nL = np.cross(e1, p)
+    nL /= np.linalg.norm(nL)
+    var_pc = float(nL @ P[0:3, 0:3] @ nL)
+    sL2 = (launch_sigma_m**2 + var_pc) / down**2
+    vh = v - (v @ up) * up
+    nV = np.cross(p, v)
+    nn = float(np.linalg.norm(nV))
+    th, s2 = 0.0, sL2
+    if nn > 0.0 and float(np.linalg.norm(vh)) > 100.0:
+        nV /= nn
+        sV2 = float(nV @ P[3:6, 3:6] @ nV) / float(vh @ vh)
+        # angle from nL to nV about p̂, weighted towards the sharper estimate
+        th = math.atan2(float(np.cross(nL, nV) @ up), float(nL @ nV)) * sL2 / (sL2 + sV2)
+        s2 = sL2 * sV2 / (sL2 + sV2)
+    n = math.cos(th) * nL + math.sin(th) * np.cross(up, nL)
+    n /= np.linalg.norm(n)
+    e1p = e1 - (e1 @ n) * n
+    e1p /= np.linalg.norm(e1p)
+    e2 = np.cross(n, e1p)
+    return e1p, e2, math.sqrt(s2)

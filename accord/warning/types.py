@@ -55,7 +55,8 @@ class Prediction:
     ballistic arc (:mod:`accord.warning.identity`). ``impact_t_sigma_s`` is the 1-σ uncertainty
     of ``impact_t``. ``"boost"`` marks a prediction made before burnout from a missile-class prior
     (:mod:`accord.warning.boost`): its ellipse is the wide impact distribution and
-    ``reach_prob[i]`` the probability that the flight reaches ``ground_track[i]``.
+    ``reach_prob[i]`` the probability that the flight reaches ``ground_track[i]``, and
+    ``track_sigma_m[i]`` that point's 1-σ across the path.
     """
 
     t: float
@@ -73,6 +74,7 @@ class Prediction:
     status: str = "tracking"
     impact_t_sigma_s: float | None = None  # 1-σ of impact_t (unscented transform), when known
     reach_prob: tuple[float, ...] = field(default=())  # status "boost": P(flight reaches each ground_track point)
+    track_sigma_m: tuple[float, ...] = field(default=())  # status "boost": 1-σ across the path at each point
 
     def to_json(self) -> dict:
         """The predictions.jsonl line (extra fields are additive and optional)."""
@@ -93,6 +95,8 @@ class Prediction:
             d["impact_t_sigma_s"] = self.impact_t_sigma_s
         if self.reach_prob:
             d["reach_prob"] = list(self.reach_prob)
+        if self.track_sigma_m:
+            d["track_sigma_m"] = list(self.track_sigma_m)
         return d
 
     @classmethod
@@ -111,4 +115,5 @@ class Prediction:
                    status=str(d.get("status", "tracking")),
                    impact_t_sigma_s=(float(d["impact_t_sigma_s"]) if d.get("impact_t_sigma_s") is not None
                                      else None),
-                   reach_prob=tuple(float(q) for q in d.get("reach_prob", ())))
+                   reach_prob=tuple(float(q) for q in d.get("reach_prob", ())),
+                   track_sigma_m=tuple(float(q) for q in d.get("track_sigma_m", ())))

@@ -317,6 +317,8 @@ class AlertEngine:
     # --- decisions ------------------------------------------------------------------------
     def _drive(self, inc: _Incident, p: Prediction, a: Assessment, now_t: float) -> list[CapMessage]:
         """A tracked prediction on the incident's arc, the freshest it has: the new reference."""
+        if p.status == "boost" and not a.qualifies and inc.ref_a is not None and inc.ref_a.qualifies:
+            return []  # a boost-phase prediction may raise or widen a warning, never narrow or clear it
         inc.ref, inc.ref_a = p, a
         regained = inc.lost_t is not None
         inc.lost_t = None
@@ -339,7 +341,9 @@ class AlertEngine:
             inc.clear_since = None
             inc.pending = False
             return []
-        # The whole 95 % region is outside: an all-clear once that has held long enough.
+        # The whole 95 % region is outside: an all-clear once that has held long enough (a
+        # held-back Update of the threat it no longer shows is not sent).
+        inc.pending = False
         if inc.clear_since is None:
             inc.clear_since = now_t
         if now_t - inc.clear_since >= self.rules.clear_hold_s:

@@ -243,6 +243,8 @@ def identity_row(name: str, s: Score) -> str:
     if any(p.n for p in s.phase_coverage):
         row += "; 95 % ellipse holds truth " + _phases(
             (p.lo_s, p.hi_s, p.n, p.ellipse_coverage) for p in s.phase_coverage) + " after burnout"
+    if s.n_boost:
+        row += f"; boost-phase predictions' 95 % ellipse holds truth in {s.boost_coverage:.0%} of {s.n_boost}"
     return row
 
 

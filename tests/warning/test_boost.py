@@ -89,3 +89,23 @@ def test_no_prediction_without_a_usable_launch():
     assert boost.boost_prediction(80.0, "T1", s, P_TRACK, 0.0, 39.6, 125.9, 20_000.0) is None   # vague fit
     s = np.asarray(fl.state_at(np.array([10.0]))).reshape(-1)
     assert boost.boost_prediction(10.0, "T1", s, P_TRACK, 0.0, 39.6, 125.9, 2_000.0) is None    # no plane yet
+
+
+def test_tracker_predicts_from_the_boost_and_scoring_keeps_those_apart():
+    from accord.warning.pipeline import track_detections
+    from accord.warning.scoring import score_tracks
+
+    launch = sim.LaunchSpec(id="M001", launch_t=5.0, launch_lat_deg=39.6, launch_lon_deg=125.9,
+                            aim_lat_deg=41.4, aim_lon_deg=146.0)
+    res = sim.simulate(sim.ScenarioSpec(sim.DEFAULT_SENSORS, (launch,), seed=3, duration=260.0))
+    out = track_detections(res.header.sensors, res.detections)
+    boost_p = [p for p in out.predictions if p.status == "boost"]
+    ballistic = [p for p in out.predictions if p.status == "tracking"]
+    assert boost_p and ballistic
+    burnout = res.events[0].burnout_t
+    assert max(p.t for p in boost_p) <= min(p.t for p in ballistic)           # until the latch only
+    assert min(p.t for p in boost_p) < burnout                                 # before burnout
+    assert all(len(p.reach_prob) == len(p.ground_track) == len(p.track_sigma_m) for p in boost_p)
+    sc = score_tracks(res.header.sensors, res.truth, res.events, out.tracks, out.predictions)
+    assert sc.n_boost == len(boost_p) and sc.n_predictions == len(ballistic)
+    assert sc.boost_coverage >= 0.8          # the wide boost ellipses hold the true impact

@@ -105,6 +105,9 @@ def run_accord(header: DetectionsHeader, det: Detections) -> tuple[list[TrackSta
     from accord.warning.pipeline import track_detections
 
     if len(det):  # warm-up (imports, caches) outside the timing, as Stone Soup's imports are
+        from accord.warning.tracking import warm_up
+
+        warm_up()   # numba kernels and the boost-phase hypothesis banks (built once per process)
         track_detections(header.sensors, det.until(float(det.t[0]) + 30.0))
     with Timer() as tm:
         res = track_detections(header.sensors, det)

@@ -215,24 +215,27 @@ def banks(classes: tuple[MissileClass, ...] = DEFAULT_CLASSES) -> Bank:
     """The banks of several classes joined, each class with equal prior mass."""
     parts = [bank(c) for c in classes]
     lp = np.concatenate([b.log_prior for b in parts]) - math.log(len(parts))
-    return Bank(states=np.ascontiguousarray(np.concatenate([b.states for b in parts])),
-                burn_s=np.concatenate([b.burn_s for b in parts]),
-                impact_range_m=np.concatenate([b.impact_range_m for b in parts]),
-                impact_tau_s=np.concatenate([b.impact_tau_s for b in parts]), log_prior=lp)
+    D = np.concatenate([b.impact_range_m for b in parts])
+    o = np.argsort(D, kind="stable")      # in order of impact range: P(reach) is a cumulative sum
+    return Bank(states=np.ascontiguousarray(np.concatenate([b.states for b in parts])[o], dtype=np.float32),
+                burn_s=np.concatenate([b.burn_s for b in parts])[o], impact_range_m=D[o],
+                impact_tau_s=np.concatenate([b.impact_tau_s for b in parts])[o], log_prior=lp[o])
 
 
 @njit(cache=True)
-def _log_like(states, x, Sinv, e1, e2, tau0, offsets, log_prior):
-    """Log-likelihood of each hypothesis (logsumexp over the launch-time offsets)."""
+def _log_like(states, c, A, offsets, log_prior):
+    """Log-likelihood of each hypothesis (logsumexp over the launch-time offsets). With ``W``
+    the whitening of the innovation covariance, ``W d = c − Σ_k s_k A[k]`` for the in-plane
+    state ``s = (x, y, vx, vy)``: ``c = W x_track`` and ``A[k]`` the whitened plane axes."""
     N, T = states.shape[0], states.shape[1]
+    J = offsets.shape[0]
     out = np.full(N, -np.inf)
-    d = np.zeros(6)
+    vals = np.empty(J)
     for i in range(N):
         best = -np.inf
-        acc = 0.0
-        vals = np.full(offsets.shape[0], -np.inf)
-        for j in range(offsets.shape[0]):
-            tau = tau0 + offsets[j]
+        for j in range(J):
+            vals[j] = -np.inf
+            tau = offsets[j]
             if tau < 0.0 or tau >= T - 1:
                 continue
             k = int(tau)
@@ -241,19 +244,17 @@ def _log_like(states, x, Sinv, e1, e2, tau0, offsets, log_prior):
             s1 = (1.0 - w) * states[i, k, 1] + w * states[i, k + 1, 1]
             s2 = (1.0 - w) * states[i, k, 2] + w * states[i, k + 1, 2]
             s3 = (1.0 - w) * states[i, k, 3] + w * states[i, k + 1, 3]
-            for a in range(3):
-                d[a] = x[a] - (s0 * e1[a] + s1 * e2[a])
-                d[3 + a] = x[3 + a] - (s2 * e1[a] + s3 * e2[a])
             q = 0.0
             for a in range(6):
-                for b in range(6):
-                    q += d[a] * Sinv[a, b] * d[b]
+                r = c[a] - s0 * A[0, a] - s1 * A[1, a] - s2 * A[2, a] - s3 * A[3, a]
+                q += r * r
             vals[j] = -0.5 * q + log_prior[j]
             if vals[j] > best:
                 best = vals[j]
         if best == -np.inf:
             continue
-        for j in range(offsets.shape[0]):
+        acc = 0.0
+        for j in range(J):
             acc += math.exp(vals[j] - best)
         out[i] = best + math.log(acc)
     return out
@@ -264,7 +265,7 @@ def _log_like(states, x, Sinv, e1, e2, tau0, offsets, log_prior):
 MODEL_SIGMA_P_M = 1_500.0
 MODEL_SIGMA_V_MS = 40.0
 #: Launch-time error of the rise fit (1-σ, s) per 3 km of its launch-point σ (at least
-#: :data:`LAUNCH_T_SIGMA_MIN_S`), integrated over ±2.5 σ in 9 steps.
+#: :data:`LAUNCH_T_SIGMA_MIN_S`), integrated over ±2.4 σ in 7 steps.
 LAUNCH_T_SIGMA_PER_3KM_S = 2.0
 LAUNCH_T_SIGMA_MIN_S = 2.0
 #: A rise fit vaguer than this (launch-point σ, m) fixes neither the flight time nor the plane
@@ -294,12 +295,14 @@ def boost_prediction(t: float, track_id: str, x: np.ndarray, P: np.ndarray, laun
                              launch_sigma_m)
     sp2 = MODEL_SIGMA_P_M**2 + launch_sigma_m**2
     S = np.asarray(P, dtype=float)[0:6, 0:6] + np.diag([sp2] * 3 + [MODEL_SIGMA_V_MS**2] * 3)
-    Sinv = np.linalg.inv(S)
+    W = np.linalg.cholesky(np.linalg.inv(S)).T          # Wᵀ W = S⁻¹
+    z3 = np.zeros(3)
+    A = np.stack([W @ np.concatenate([e1, z3]), W @ np.concatenate([e2, z3]),
+                  W @ np.concatenate([z3, e1]), W @ np.concatenate([z3, e2])])
     sig_t = max(LAUNCH_T_SIGMA_MIN_S, LAUNCH_T_SIGMA_PER_3KM_S * launch_sigma_m / 3_000.0)
-    offs = np.linspace(-2.5 * sig_t, 2.5 * sig_t, 9)
+    offs = np.linspace(-2.4 * sig_t, 2.4 * sig_t, 7)
     lp = -0.5 * (offs / sig_t) ** 2
-    ll = _log_like(b.states, np.ascontiguousarray(x[0:6], dtype=float), Sinv, e1, e2,
-                   float(t - launch_t), offs, lp)
+    ll = _log_like(b.states, W @ np.asarray(x[0:6], dtype=float), A, float(t - launch_t) + offs, lp)
     chi = -2.0 * ll.max()
     ll = ll + b.log_prior
     top = ll.max()
@@ -315,11 +318,10 @@ def boost_prediction(t: float, track_id: str, x: np.ndarray, P: np.ndarray, laun
     sT = math.sqrt(max(float(w @ (t_imp - Tm) ** 2), 0.0))
     # ground track from the sub-missile point now to the farthest plausible impact
     s_now = math.atan2(float(p @ e2), float(p @ e1)) * R
-    order = np.argsort(D)
-    cw = np.cumsum(w[order])
-    far = float(D[order][min(np.searchsorted(cw, 0.999), len(D) - 1)])
+    cw = np.cumsum(w)                     # the bank is in order of impact range
+    far = float(D[min(int(np.searchsorted(cw, 0.999)), len(D) - 1)])
     s = np.linspace(s_now, max(far, s_now + 1.0), TRACK_POINTS)
-    reach = 1.0 - np.interp(s, D[order], cw, left=0.0, right=1.0)
+    reach = 1.0 - np.interp(s, D, cw, left=0.0, right=1.0)
     pts = R * (np.cos(s / R)[:, None] * e1 + np.sin(s / R)[:, None] * e2)
     glat, glon, _ = ecef_to_lla(pts, R)
     ang = Dm / R

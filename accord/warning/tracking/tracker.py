@@ -122,7 +122,9 @@ class TrackerConfig:
     anchor of its launch estimate (see :func:`accord.warning.prediction.launch_from_boost`)."""
     boost_predictions: bool = True
     """Confirmed tracks still in the boost get a ``status="boost"`` prediction from the
-    missile-class prior (:mod:`accord.warning.boost`) once their launch can be fitted."""
+    missile-class prior (:mod:`accord.warning.boost`) once their launch can be fitted, every
+    ``boost_every_s`` seconds (each costs ~2–3 ms)."""
+    boost_every_s: float = 2.0
     suspect_hold_s: float = 10.0
     """A prediction off the track's own arc (:func:`accord.warning.identity.same_arc`) marks the
     track *suspect* (an association error: it now follows another object); a new arc becomes the
@@ -190,6 +192,7 @@ class Tracker:
         self._suspect: dict[str, tuple[float, Prediction]] = {}   # track → (new arc since, its latest)
         self._last_merge_t = -np.inf
         self._boost_fits: dict[int, tuple[int, tuple[float, ...]]] = {}   # track id → (states used, launch fit)
+        self._boost_pred_due = -np.inf
 
     # ------------------------------------------------------------------ state of the tracks
     @property
@@ -602,8 +605,9 @@ class Tracker:
         launch the rise fit can place (:func:`accord.warning.boost.boost_prediction`)."""
         sel = np.flatnonzero(self._confirmed & ~self._latched & (self._id > 0)
                              & (self._boost_n >= _pred.BOOST_FIT_MIN_STATES))
-        if len(sel) == 0:
+        if len(sel) == 0 or t < self._boost_pred_due:
             return []
+        self._boost_pred_due = t + self.config.boost_every_s - 1e-6
         out = []
         _, _, x, P = self._predicted_copy(t, sel)
         for q, k in enumerate(sel.tolist()):

@@ -207,9 +207,8 @@ class AlertEngine:
         tid = p.track_id
         inc = self._by_track.get(tid)
         if inc is not None:
-            # before burnout a track has no arc yet: its own predictions stay with its incident
-            if p.status != "suspect" and (inc.ref is None or p.status == "boost" or inc.ref.status == "boost"
-                                          or same_arc(inc.ref, p)):
+            # before burnout a track has no arc yet: its own boost predictions stay with its incident
+            if p.status != "suspect" and (inc.ref is None or p.status == "boost" or same_arc(inc.ref, p)):
                 return inc
             # Off the arc: an association or identity error. The incident holds its reference.
             del self._by_track[tid]
@@ -221,19 +220,10 @@ class AlertEngine:
         if p.status == "suspect":
             self._note_suspect(tid, p, now_t)
             return None
-        if p.status == "boost" or any(c.open and c.ref is not None and c.ref.status == "boost"
-                                      for c in self._incidents):
-            # Boost: no arc to test yet. One missile seen by two trackers in its boost is
-            # where a live track of the incident has it now (same_place).
-            for cand in self._incidents:
-                if cand.open and cand.ref is not None and (p.status == "boost" or cand.ref.status == "boost") \
-                        and self._here(cand, p, now_t):
-                    self._by_track[tid] = cand
-                    cand.tracks[tid] = p.status == "lost"
-                    self._suspects.pop(tid, None)
-                    return cand
-            if p.status == "boost":
-                return None
+        if p.status == "boost":
+            # no arc to test yet, and missiles of one salvo share a place in their boost: a boost
+            # prediction never joins another track's incident (see _start)
+            return None
         best, best_d2, doubled = None, math.inf, False
         for cand in self._incidents:
             if not (cand.open and cand.ref is not None and same_arc(cand.ref, p)):
@@ -301,6 +291,11 @@ class AlertEngine:
                 return []
             del self._suspects[p.track_id]
         if not a.qualifies or now_t >= p.impact_t:
+            return []
+        if p.status == "boost" and any(c.open and self._here(c, p, now_t) for c in self._incidents):
+            # A live track of an open incident has a missile where this one is (the same missile
+            # seen by another tracker, or a salvo from one pad): no second incident from a boost
+            # prediction; its ballistic predictions join by their arc, or start their own.
             return []
         self._serial += 1
         inc = _Incident(p.track_id, self._serial)

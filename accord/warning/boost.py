@@ -82,7 +82,7 @@ DEFAULT_CLASS = SIM_CLASS
 class Bank:
     """Flown hypotheses: in-plane states every second (x up at the launch site, y down-range)."""
 
-    states: np.ndarray     # (N, T, 4): x, y, vx, vy at τ = 0, 1, … s
+    states: np.ndarray     # (N, T, 4): x, y, vx, vy at τ = 0, 1, … s ((T, N, 4) once joined by banks())
     burn_s: np.ndarray     # (N,)
     impact_range_m: np.ndarray   # (N,) down-range of the impact along the sphere
     impact_tau_s: np.ndarray     # (N,) impact time since launch
@@ -217,7 +217,8 @@ def banks(classes: tuple[MissileClass, ...] = DEFAULT_CLASSES) -> Bank:
     lp = np.concatenate([b.log_prior for b in parts]) - math.log(len(parts))
     D = np.concatenate([b.impact_range_m for b in parts])
     o = np.argsort(D, kind="stable")      # in order of impact range: P(reach) is a cumulative sum
-    return Bank(states=np.ascontiguousarray(np.concatenate([b.states for b in parts])[o], dtype=np.float32),
+    return Bank(states=np.ascontiguousarray(np.concatenate([b.states for b in parts])[o].transpose(1, 0, 2),
+                                            dtype=np.float32),
                 burn_s=np.concatenate([b.burn_s for b in parts])[o], impact_range_m=D[o],
                 impact_tau_s=np.concatenate([b.impact_tau_s for b in parts])[o], log_prior=lp[o])
 
@@ -226,36 +227,38 @@ def banks(classes: tuple[MissileClass, ...] = DEFAULT_CLASSES) -> Bank:
 def _log_like(states, c, A, offsets, log_prior):
     """Log-likelihood of each hypothesis (logsumexp over the launch-time offsets). With ``W``
     the whitening of the innovation covariance, ``W d = c − Σ_k s_k A[k]`` for the in-plane
-    state ``s = (x, y, vx, vy)``: ``c = W x_track`` and ``A[k]`` the whitened plane axes."""
-    N, T = states.shape[0], states.shape[1]
+    state ``s = (x, y, vx, vy)``: ``c = W x_track`` and ``A[k]`` the whitened plane axes.
+    ``states`` is ``(T, N, 4)``: one time's states of every hypothesis lie together."""
+    T, N = states.shape[0], states.shape[1]
     J = offsets.shape[0]
-    out = np.full(N, -np.inf)
-    vals = np.empty(J)
-    for i in range(N):
-        best = -np.inf
-        for j in range(J):
-            vals[j] = -np.inf
-            tau = offsets[j]
-            if tau < 0.0 or tau >= T - 1:
-                continue
-            k = int(tau)
-            w = tau - k
-            s0 = (1.0 - w) * states[i, k, 0] + w * states[i, k + 1, 0]
-            s1 = (1.0 - w) * states[i, k, 1] + w * states[i, k + 1, 1]
-            s2 = (1.0 - w) * states[i, k, 2] + w * states[i, k + 1, 2]
-            s3 = (1.0 - w) * states[i, k, 3] + w * states[i, k + 1, 3]
+    vals = np.full((J, N), -np.inf)
+    for j in range(J):
+        tau = offsets[j]
+        if tau < 0.0 or tau >= T - 1:
+            continue
+        k = int(tau)
+        w = tau - k
+        for i in range(N):
+            s0 = (1.0 - w) * states[k, i, 0] + w * states[k + 1, i, 0]
+            s1 = (1.0 - w) * states[k, i, 1] + w * states[k + 1, i, 1]
+            s2 = (1.0 - w) * states[k, i, 2] + w * states[k + 1, i, 2]
+            s3 = (1.0 - w) * states[k, i, 3] + w * states[k + 1, i, 3]
             q = 0.0
             for a in range(6):
                 r = c[a] - s0 * A[0, a] - s1 * A[1, a] - s2 * A[2, a] - s3 * A[3, a]
                 q += r * r
-            vals[j] = -0.5 * q + log_prior[j]
-            if vals[j] > best:
-                best = vals[j]
+            vals[j, i] = -0.5 * q + log_prior[j]
+    out = np.full(N, -np.inf)
+    for i in range(N):
+        best = -np.inf
+        for j in range(J):
+            if vals[j, i] > best:
+                best = vals[j, i]
         if best == -np.inf:
             continue
         acc = 0.0
         for j in range(J):
-            acc += math.exp(vals[j] - best)
+            acc += math.exp(vals[j, i] - best)
         out[i] = best + math.log(acc)
     return out
 
@@ -384,3 +387,9 @@ def _plane(e1: np.ndarray, p: np.ndarray, v: np.ndarray, P: np.ndarray, down: fl
     e1p /= np.linalg.norm(e1p)
     e2 = np.cross(n, e1p)
     return e1p, e2, math.sqrt(s2)
+
+
+def warm_up(classes: tuple[MissileClass, ...] = DEFAULT_CLASSES) -> None:
+    """Build the banks and load the likelihood kernel, so a timed run measures predictions."""
+    b = banks(classes)
+    _log_like(np.ascontiguousarray(b.states[:2, :1]), np.zeros(6), np.zeros((4, 6)), np.zeros(1), np.zeros(1))

@@ -92,11 +92,12 @@ def tracker_version() -> str:
     tracker are never reused."""
     import hashlib
 
+    import accord.warning.boost as boost
     import accord.warning.prediction as prediction
     import accord.warning.tracking as tracking
 
     h = hashlib.sha256()
-    for f in sorted(Path(tracking.__file__).parent.glob("*.py")) + [Path(prediction.__file__)]:
+    for f in sorted(Path(tracking.__file__).parent.glob("*.py")) + [Path(prediction.__file__), Path(boost.__file__)]:
         h.update(f.read_bytes())
     return h.hexdigest()[:12]
 

@@ -105,6 +105,9 @@ def run_accord(header: DetectionsHeader, det: Detections) -> tuple[list[TrackSta
     from accord.warning.pipeline import track_detections
 
     if len(det):  # warm-up (imports, caches) outside the timing, as Stone Soup's imports are
+        from accord.warning.tracking import warm_up
+
+        warm_up()   # numba kernels and the boost-phase hypothesis banks (built once per process)
         track_detections(header.sensors, det.until(float(det.t[0]) + 30.0))
     with Timer() as tm:
         res = track_detections(header.sensors, det)
@@ -243,6 +246,8 @@ def identity_row(name: str, s: Score) -> str:
     if any(p.n for p in s.phase_coverage):
         row += "; 95 % ellipse holds truth " + _phases(
             (p.lo_s, p.hi_s, p.n, p.ellipse_coverage) for p in s.phase_coverage) + " after burnout"
+    if s.n_boost:
+        row += f"; boost-phase predictions' 95 % ellipse holds truth in {s.boost_coverage:.0%} of {s.n_boost}"
     return row
 
 

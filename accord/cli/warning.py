@@ -84,6 +84,8 @@ def print_score(score, title: str) -> None:
         span = f"≥{ph.lo_s:.0f} s" if ph.hi_s == float("inf") else f"{ph.lo_s:.0f}–{ph.hi_s:.0f} s"
         t.add_row(f"  95 % ellipse coverage, {span} post-burnout",
                   "—" if ph.n == 0 else f"{ph.ellipse_coverage:.0%} of {ph.n}")
+    t.add_row("boost-phase predictions: 95 % ellipse coverage",
+              "—" if score.n_boost == 0 else f"{score.boost_coverage:.0%} of {score.n_boost}")
     t.add_row("launch-point error, median", _fmt(score.launch_median_error_m))
     print_table(console, t)
     b = Table(title="Impact-point error vs time since launch")

@@ -325,7 +325,7 @@ class Runner:
             items = [new_item("warning.track", {**tr.to_json(), "source": st.party}, marking, st.party, now)
                      for tr in st.own_tracks]
             items += [new_item("warning.prediction", p.to_json(), marking, st.party, now)
-                      for p in st.own_preds if p.status == "tracking"]
+                      for p in st.own_preds if p.status in ("tracking", "boost")]   # not suspect or lost
             if not items:
                 continue
             for it in items:

@@ -124,6 +124,8 @@ class LiveTracker:
                 values[name] = {tid: [since, p.to_json()] for tid, (since, p) in v.items()}
             elif name == "_lost":
                 values[name] = [[tid, tl] for tid, tl in v]
+            elif name == "_boost_fits":
+                values[name] = {str(tid): [n, list(fit)] for tid, (n, fit) in v.items()}
             elif v is None or isinstance(v, (int, float, np.floating, np.integer)):
                 values[name] = v.item() if isinstance(v, (np.floating, np.integer)) else v
             else:  # a tracker attribute this snapshot does not know: never drop state silently
@@ -167,6 +169,8 @@ class LiveTracker:
         trk._arc = {tid: Prediction.from_json(p) for tid, p in v.pop("_arc").items()}
         trk._suspect = {tid: (float(s), Prediction.from_json(p)) for tid, (s, p) in v.pop("_suspect").items()}
         trk._lost = [(str(tid), float(tl)) for tid, tl in v.pop("_lost")]
+        trk._boost_fits = {int(tid): (int(n), tuple(float(x) for x in fit))
+                           for tid, (n, fit) in v.pop("_boost_fits", {}).items()}
         for name, value in v.items():
             setattr(trk, name, value)
         live.w0, live.next_w, live.last_sensors = doc["w0"], doc["next_w"], list(doc["last_sensors"])

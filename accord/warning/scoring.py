@@ -155,6 +155,8 @@ class Score:
     identity_switches: int = 0
     missile_tracks: dict = field(default_factory=dict)   # missile id → its track ids, first seen first
     phase_coverage: tuple[PhaseCoverage, ...] = ()
+    n_boost: int = 0                       # boost-phase predictions (status "boost"), scored apart
+    boost_coverage: float = math.nan       # … whose 95 % ellipse holds the true impact
     per_second: dict = field(default_factory=dict, repr=False)
 
     def to_json(self, per_second: bool = False) -> dict:
@@ -243,6 +245,7 @@ def score_tracks(sensors: Sequence[Sensor], truth: Truth, events: Sequence[Event
     n = max(len(d_t), 1)
     ev = {e.id: e for e in events}
     errors, covers, since, post_err, post_cov, launch_err, after_bo = [], [], [], [], [], [], []
+    boost_cov: list[bool] = []
     for pr in predictions:
         match = assigned.get((pr.track_id, round(pr.t)))
         if match is None and counts.get(pr.track_id):
@@ -251,6 +254,9 @@ def score_tracks(sensors: Sequence[Sensor], truth: Truth, events: Sequence[Event
             continue  # a prediction from a false track: counted by GOSPA's false part already
         mid = match
         e = ev[mid]
+        if pr.status == "boost":   # before burnout, from the class prior: not the ballistic figures
+            boost_cov.append(_inside_ellipse(pr, e.impact_lat_deg, e.impact_lon_deg))
+            continue
         err = float(great_circle_m(pr.impact_lat_deg, pr.impact_lon_deg, e.impact_lat_deg, e.impact_lon_deg))
         inside = _inside_ellipse(pr, e.impact_lat_deg, e.impact_lon_deg)
         errors.append(err); covers.append(inside); since.append(pr.t - e.launch_t)
@@ -280,6 +286,7 @@ def score_tracks(sensors: Sequence[Sensor], truth: Truth, events: Sequence[Event
         tracks_per_missile=(float(np.mean([len(v) for v in missile_tracks.values()]))
                             if missile_tracks else math.nan),
         identity_switches=int(switches), missile_tracks=missile_tracks, phase_coverage=tuple(phases),
+        n_boost=len(boost_cov), boost_coverage=float(np.mean(boost_cov)) if boost_cov else math.nan,
         n_seconds=len(d_t),
         gospa_mean_m=float(np.mean(d_t)) if d_t else 0.0,
         gospa_rms_m=float(np.sqrt(np.mean(np.square(d_t)))) if d_t else 0.0,

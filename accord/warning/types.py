@@ -53,7 +53,10 @@ class Prediction:
     ``"lost"`` once the tracker has dropped it (the alert engine must never turn a lost track
     into "passed over" or a firm impact); ``"suspect"`` marks a prediction off its track's own
     ballistic arc (:mod:`accord.warning.identity`). ``impact_t_sigma_s`` is the 1-σ uncertainty
-    of ``impact_t``.
+    of ``impact_t``. ``"boost"`` marks a prediction made before burnout from a missile-class prior
+    (:mod:`accord.warning.boost`): its ellipse is the wide impact distribution and
+    ``reach_prob[i]`` the probability that the flight reaches ``ground_track[i]``, and
+    ``track_sigma_m[i]`` that point's 1-σ across the path.
     """
 
     t: float
@@ -70,6 +73,8 @@ class Prediction:
     ground_track: tuple[tuple[float, float], ...] = field(default=())
     status: str = "tracking"
     impact_t_sigma_s: float | None = None  # 1-σ of impact_t (unscented transform), when known
+    reach_prob: tuple[float, ...] = field(default=())  # status "boost": P(flight reaches each ground_track point)
+    track_sigma_m: tuple[float, ...] = field(default=())  # status "boost": 1-σ across the path at each point
 
     def to_json(self) -> dict:
         """The predictions.jsonl line (extra fields are additive and optional)."""
@@ -88,6 +93,10 @@ class Prediction:
             d["status"] = self.status
         if self.impact_t_sigma_s is not None:
             d["impact_t_sigma_s"] = self.impact_t_sigma_s
+        if self.reach_prob:
+            d["reach_prob"] = list(self.reach_prob)
+        if self.track_sigma_m:
+            d["track_sigma_m"] = list(self.track_sigma_m)
         return d
 
     @classmethod
@@ -105,4 +114,6 @@ class Prediction:
                    ground_track=tuple((float(a), float(b)) for a, b in d.get("ground_track", ())),
                    status=str(d.get("status", "tracking")),
                    impact_t_sigma_s=(float(d["impact_t_sigma_s"]) if d.get("impact_t_sigma_s") is not None
-                                     else None))
+                                     else None),
+                   reach_prob=tuple(float(q) for q in d.get("reach_prob", ())),
+                   track_sigma_m=tuple(float(q) for q in d.get("track_sigma_m", ())))

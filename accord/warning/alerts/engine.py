@@ -210,7 +210,8 @@ class AlertEngine:
         tid = p.track_id
         inc = self._by_track.get(tid)
         if inc is not None:
-            if p.status != "suspect" and (inc.ref is None or same_arc(inc.ref, p)):
+            # before burnout a track has no arc yet: its own boost predictions stay with its incident
+            if p.status != "suspect" and (inc.ref is None or p.status == "boost" or same_arc(inc.ref, p)):
                 return inc
             # Off the arc: an association or identity error. The incident holds its reference.
             del self._by_track[tid]
@@ -221,6 +222,10 @@ class AlertEngine:
             self._suspects[tid] = _Suspect(now_t, p)
         if p.status == "suspect":
             self._note_suspect(tid, p, now_t)
+            return None
+        if p.status == "boost":
+            # no arc to test yet, and missiles of one salvo share a place in their boost: a boost
+            # prediction never joins another track's incident (see _start)
             return None
         best, best_d2, doubled = None, math.inf, False
         for cand in self._incidents:
@@ -243,6 +248,16 @@ class AlertEngine:
             # suspect, until its own arc has held (another missile on the same arc alerts then).
             self._note_suspect(tid, p, now_t)
         return None
+
+    def _here(self, inc: _Incident, p: Prediction, now_t: float) -> bool:
+        """A live track of ``inc`` has its missile where ``p``'s is now."""
+        for k, lost in inc.tracks.items():
+            if lost or now_t - inc.seen.get(k, -math.inf) > LIVE_S:
+                continue
+            last = self._last.get(k)
+            if last is not None and same_place(last, p):
+                return True
+        return False
 
     def _elsewhere(self, inc: _Incident, p: Prediction, now_t: float) -> str | None:
         """Why ``p``'s missile is not the one ``inc``'s live tracks follow, or None: ``"place"``
@@ -280,6 +295,11 @@ class AlertEngine:
             del self._suspects[p.track_id]
         if not a.qualifies or now_t >= p.impact_t:
             return []
+        if p.status == "boost" and any(c.open and self._here(c, p, now_t) for c in self._incidents):
+            # A live track of an open incident has a missile where this one is (the same missile
+            # seen by another tracker, or a salvo from one pad): no second incident from a boost
+            # prediction; its ballistic predictions join by their arc, or start their own.
+            return []
         self._serial += 1
         inc = _Incident(p.track_id, self._serial)
         lost = p.status == "lost"
@@ -295,6 +315,8 @@ class AlertEngine:
     # --- decisions ------------------------------------------------------------------------
     def _drive(self, inc: _Incident, p: Prediction, a: Assessment, now_t: float) -> list[CapMessage]:
         """A tracked prediction on the incident's arc, the freshest it has: the new reference."""
+        if p.status == "boost" and not a.qualifies and inc.ref_a is not None and inc.ref_a.qualifies:
+            return []  # a boost-phase prediction may raise or widen a warning, never narrow or clear it
         inc.ref, inc.ref_a = p, a
         regained = inc.lost_t is not None
         inc.lost_t = None
@@ -311,12 +333,15 @@ class AlertEngine:
                 return [self._emit(inc, "Update", "reacquired" if regained else "update", p, a, now_t)]
             inc.pending = inc.pending or change
             return []
-        if self._keep_open(a):
+        if self._keep_open(a) or p.status == "boost":
             # within the clearing hysteresis of the territory: the warning stands as it was sent
+            # (a boost-phase prediction may raise or widen a warning, never clear it)
             inc.clear_since = None
             inc.pending = False
             return []
-        # The whole 95 % region is outside: an all-clear once that has held long enough.
+        # The whole 95 % region is outside: an all-clear once that has held long enough (a
+        # held-back Update of the threat it no longer shows is not sent).
+        inc.pending = False
         if inc.clear_since is None:
             inc.clear_since = now_t
         if now_t - inc.clear_since >= self.rules.clear_hold_s:

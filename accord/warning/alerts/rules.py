@@ -61,6 +61,8 @@ class AlertRules:
     expires_after_impact_s: float = 900.0     # CAP <expires> = impact time + this
     suspect_hold_s: float = 10.0              # a track that jumped off its arc alerts anew only
                                               # after its new arc has held this long
+    boost_alert_probability: float = 0.9      # a boost-phase prediction names an area only when
+                                              # the flight reaches it with at least this probability
 
     @classmethod
     def from_config(cls, data: dict, *, party: str | None = None, source: str = "<config>") -> "AlertRules":
@@ -245,8 +247,55 @@ def _ring_latlon(poly_m: Polygon, inv) -> tuple[tuple[float, float], ...]:
     return tuple(ring)
 
 
+#: A boost-phase prediction names an area only when its path, moved this many σ to either side
+#: (``track_sigma_m``), still touches it: the flight plane is not known better than that.
+BOOST_CROSS_K = 3.0
+
+
 def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> Assessment:
-    """Assess one prediction against one party's rules (pure; no state).
+    """Assess one prediction against one party's rules (pure; no state): :func:`_assess`; for a
+    boost-phase prediction (``status="boost"``) the path the flight reaches with at least
+    ``boost_alert_probability`` (:func:`boost_reach`), and only the areas it touches also when
+    moved :data:`BOOST_CROSS_K` σ to either side."""
+    if pred.status != "boost":
+        return _assess(pred, rules, geography)
+    cut = boost_reach(pred, rules.boost_alert_probability)
+    if len(cut.ground_track) < 2:
+        return _assess(cut, rules, geography, boost=True)
+    a = _assess(cut, rules, geography, boost=True)
+    if not a.qualifies or not cut.track_sigma_m:
+        return a
+    common = set(a.area_codes)
+    for k in (-BOOST_CROSS_K, BOOST_CROSS_K):
+        if common:
+            common &= set(_assess(_shifted(cut, k), rules, geography, boost=True).area_codes)
+    from dataclasses import replace
+
+    return replace(a, impact_hits=tuple(h for h in a.impact_hits if h.area.code in common),
+                   overflight_hits=tuple(h for h in a.overflight_hits if h.area.code in common),
+                   area_codes=tuple(sorted(common)))
+
+
+def _shifted(pred: Prediction, k: float) -> Prediction:
+    """``pred`` with its ground track moved ``k`` × ``track_sigma_m`` to the left of the path."""
+    from dataclasses import replace
+
+    lat = np.radians([p[0] for p in pred.ground_track])
+    lon = np.radians([p[1] for p in pred.ground_track])
+    u = np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+    d = np.gradient(u, axis=0)
+    left = np.cross(u, d)
+    left /= np.maximum(np.linalg.norm(left, axis=1, keepdims=True), 1e-12)
+    sig = np.asarray(pred.track_sigma_m, dtype=float)[: len(u)]
+    q = u + (k * sig / 6_371_000.0)[:, None] * left
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    gt = tuple(zip(np.degrees(np.arcsin(np.clip(q[:, 2], -1, 1))).tolist(),
+                   np.degrees(np.arctan2(q[:, 1], q[:, 0])).tolist()))
+    return replace(pred, ground_track=gt)
+
+
+def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bool = False) -> Assessment:
+    """One prediction against one party's rules (``boost``: ``pred``'s path is the region at risk).
 
     * impact threat: the 95 % ellipse intersects the party's land ∪ territorial sea. Named
       areas: those whose land is within ``margin_m`` of the ellipse (``via="land"``) or whose
@@ -261,6 +310,13 @@ def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> Assessm
     fwd, inv = local_projection(*_centre(e.lat_deg, e.lon_deg))
     cx, cy = fwd.transform(e.lon_deg, e.lat_deg)
     ell_m = shapely.affinity.translate(ellipse_polygon_m(e), cx, cy)
+    if boost:
+        # Before burnout the region at risk is the path the flight reaches with at least
+        # ``boost_alert_probability`` (cut by :func:`assess`), not the (wide) ellipse of every
+        # impact the class allows.
+        if len(pred.ground_track) < 2:
+            return Assessment(rules.party, e, _ring_latlon(ell_m, inv), (), (), math.inf, False)
+        ell_m = project(LineString([(lon, lat) for lat, lon in pred.ground_track]), fwd).buffer(500.0, quad_segs=2)
     ring = _ring_latlon(ell_m, inv)
     aor = set(rules.areas)
 
@@ -328,6 +384,17 @@ def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> Assessm
 
 
 _GEOD = Geod(ellps="WGS84")
+
+
+def boost_reach(pred: Prediction, probability: float) -> Prediction:
+    """A boost-phase prediction cut to the part of its ground track that the flight reaches
+    with at least ``probability`` (``reach_prob``); no ground track when not even its start
+    qualifies."""
+    from dataclasses import replace
+
+    keep = [i for i, q in enumerate(pred.reach_prob) if q >= probability]
+    n = (keep[-1] + 1) if keep and keep[0] == 0 else 0
+    return replace(pred, ground_track=pred.ground_track[:n], track_sigma_m=pred.track_sigma_m[:n])
 
 
 def _far_nearest(e: Ellipse, area: AdminArea) -> tuple[AdminArea, float, float]:

@@ -34,6 +34,9 @@ def warm_up() -> None:
         trk.process_scan(float(k), "W", np.array([[600e3 - 2e3 * k, 4.7, 0.2 + 0.002 * k], [900e3, 4.0, 0.5]]))
     trk.confirmed_tracks(12.0)
     trk.predictions(12.0)
+    from accord.warning.boost import warm_up as boost_warm_up
+
+    boost_warm_up()   # the boost-phase hypothesis banks (built once per process) and kernel
 
 
 __all__ += ["warm_up"]

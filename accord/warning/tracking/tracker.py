@@ -40,7 +40,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.special import gammaincinv
 
 from accord.errors import InputError
-from accord.warning import prediction
+from accord.warning import boost, prediction
 from accord.warning.frames import EARTH_RADIUS_M, MU
 from accord.warning.identity import same_arc
 from accord.warning.prediction import predict_launch_impact
@@ -124,6 +124,11 @@ class TrackerConfig:
     launch_anchor_s: float = 10.0
     """A track confirmed during the boost keeps its state this long after confirmation as the
     anchor of its launch estimate (see :func:`accord.warning.prediction.launch_from_boost`)."""
+    boost_predictions: bool = True
+    """Confirmed tracks still in the boost get a ``status="boost"`` prediction from the
+    missile-class prior (:mod:`accord.warning.boost`) once their launch can be fitted, every
+    ``boost_every_s`` seconds (each costs ~1.5 ms)."""
+    boost_every_s: float = 2.0
     suspect_hold_s: float = 10.0
     """A prediction off the track's own arc (:func:`accord.warning.identity.same_arc`) marks the
     track *suspect* (an association error: it now follows another object); a new arc becomes the
@@ -177,6 +182,8 @@ class Tracker:
         self._arc: dict[str, Prediction] = {}                     # track → latest prediction on its arc
         self._suspect: dict[str, tuple[float, Prediction]] = {}   # track → (new arc since, its latest)
         self._last_merge_t = -np.inf
+        self._boost_fits: dict[int, tuple[int, tuple[float, ...]]] = {}   # track id → (states used, launch fit)
+        self._boost_pred_due = -np.inf
 
     # ------------------------------------------------------------------ state of the tracks
     @property
@@ -543,6 +550,8 @@ class Tracker:
             if last is not None:
                 out.append(replace(last, t=tl, status="lost"))
         self._lost.clear()
+        if c.boost_predictions:
+            out += self._boost_predictions(t)
         sel = np.flatnonzero(self._tracks.confirmed & self._tracks.latched)
         if len(sel) == 0:
             return out
@@ -559,6 +568,31 @@ class Tracker:
         for p in preds:
             self._last_pred[p.track_id] = p
         return out + preds
+
+    def _boost_predictions(self, t: float) -> list[Prediction]:
+        """``status="boost"`` predictions of the confirmed tracks not yet latched ballistic whose
+        launch the rise fit can place (:func:`accord.warning.boost.boost_prediction`)."""
+        sel = np.flatnonzero(self._tracks.confirmed & ~self._tracks.latched & (self._tracks.id > 0)
+                             & (self._tracks.boost_n >= prediction.BOOST_FIT_MIN_STATES))
+        if len(sel) == 0 or t < self._boost_pred_due:
+            return []
+        self._boost_pred_due = t + self.config.boost_every_s - 1e-6
+        out = []
+        _, _, x, P = self._predicted_copy(t, sel)
+        for q, k in enumerate(sel.tolist()):
+            tid, n = int(self._tracks.id[k]), int(self._tracks.boost_n[k])
+            got = self._boost_fits.get(tid)
+            if got is None or got[0] != n:
+                ok, lt, la, lo, sg = prediction.launch_from_boost_states(self._tracks.boost[k:k + 1], self._tracks.boost_n[k:k + 1],
+                                                                    radius=self.config.earth_radius_m)
+                got = (n, (float(lt[0]), float(la[0]), float(lo[0]), float(sg[0])) if ok[0] else ())
+                self._boost_fits[tid] = got
+            if not got[1]:
+                continue
+            p = boost.boost_prediction(t, f"T{tid}", x[q, 0:6], P[q, 0:6, 0:6], *got[1])
+            if p is not None:
+                out.append(p)
+        return out
 
     def _mark_suspects(self, preds: list[Prediction]) -> list[Prediction]:
         """``status="suspect"`` on each prediction off its track's own arc (the arc is the

@@ -1,0 +1,395 @@
+"""Impact prediction during the boost: a missile-class prior over the burn still to come.
+
+Before burnout nobody knows where a missile will fall: the impact depends on how long the motor
+still burns and how far the pitch programme still turns it. What the track does show is the
+flight so far — altitude, speed and flight-path angle at a known time since launch — and a
+missile class flies only some trajectories. This module weighs a fixed set of trajectories drawn
+from the class (a *hypothesis bank*) by how well each matches the track now, and reports the
+impact distribution they imply and, along the ground track, the probability that the missile's
+flight reaches each point (the alert rules name an area only where that probability passes
+their threshold, :attr:`accord.warning.alerts.rules.AlertRules.boost_alert_probability`).
+
+The class (:class:`MissileClass`; :data:`DEFAULT_CLASS` is the missile the simulator flies,
+``accord.warning.sim``): thrust acceleration ``a₀/(1 − f τ/t_b)`` with ``a₀`` uniform in its
+range and ``f`` fixed, a vertical rise for ``t_v`` then a linear pitch-over to the burnout
+elevation ``γ_b`` at ``t_b``; ranges ``range_km``; and a burn at most ``surplus_max`` longer than
+the minimum-energy burn for the range it flies (the class flies minimum-energy, lofted and
+depressed shots, never far off the range-optimal energy). ``N`` hypotheses
+``(a₀, t_v, t_b, γ_b)`` are drawn uniformly, flown once (RK4 in the launch/aim plane, which is
+independent of where the launch is, so the bank is built once per class and process) and kept
+when their range and surplus fit the class.
+
+For a boosting track at ``t`` with a launch estimate ``(t_L, p_L)`` (the rise fit,
+:func:`accord.warning.prediction.launch_from_boost_states`): the flight plane is the one through
+the Earth's centre, ``p_L`` and the track's position. Hypothesis ``i`` at ``τ = t − t_L + δ``
+(``δ`` over a grid of launch-time errors with prior ``N(0, σ_t²)``) is put in that plane and its
+likelihood is ``N(x_track − x_i; 0, P_track + Q)``, ``Q = diag(σ_p² I, σ_v² I)`` the model error
+(the launch point's σ and the bank's spacing). The posterior weights give the impact down-range
+(each hypothesis' Kepler arc from its burnout), its time, and ``P(reach s)`` = the weight of the
+hypotheses whose impact lies beyond down-range ``s``.
+
+Defensive use only: this estimates where a threat may fall, for warning.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from numba import njit
+
+from accord.warning.frames import EARTH_RADIUS_M, MU, ecef_to_lla
+from accord.warning.prediction import CHI2_2DOF_95, kepler_ground_arc
+from accord.warning.types import Ellipse95, Prediction
+
+BANK_DT_S = 0.5          # RK4 step of the bank's flights
+BANK_NODE_S = 1.0        # their states are kept every second
+TRACK_POINTS = 40        # ground-track points of a boost prediction
+
+
+@dataclass(frozen=True)
+class MissileClass:
+    """The trajectories a class of missile can fly (see the module docstring)."""
+
+    name: str = "sim"
+    a0: tuple[float, float] = (32.0, 45.0)          # thrust acceleration at ignition, m/s²
+    propellant_fraction: float = 0.12
+    vertical_s: tuple[float, float] = (4.0, 8.0)
+    pitch_over_s: float | None = None               # γ reaches γ_b this long after t_v (None: at t_b)
+    burn_s: tuple[float, float] = (25.0, 220.0)
+    burnout_elev_deg: tuple[float, float] = (-5.0, 80.0)
+    range_km: tuple[float, float] = (250.0, 2200.0)
+    surplus_max: float = 0.27                       # burn at most this much over minimum energy
+    n: int = 6000                                   # hypotheses drawn (kept: those that fit)
+    tau_max_s: float = 260.0                        # states kept up to this time since launch
+    seed: int = 2026
+
+
+#: The simulator's missile (``accord.warning.sim``: mass depletion, pitch-over until burnout).
+SIM_CLASS = MissileClass()
+#: Constant thrust acceleration, pitched over within a second of the vertical rise and held at
+#: its elevation until burnout — the missiles of the sample scenarios (``east-sea-*``).
+STEP_CLASS = MissileClass(name="step", a0=(30.0, 48.0), propellant_fraction=0.0, vertical_s=(2.0, 9.0),
+                          pitch_over_s=1.0, burnout_elev_deg=(10.0, 80.0), range_km=(250.0, 1600.0), seed=2027)
+#: The classes a boost prediction weighs (equal prior mass each).
+DEFAULT_CLASSES = (SIM_CLASS, STEP_CLASS)
+DEFAULT_CLASS = SIM_CLASS
+
+
+@dataclass(frozen=True)
+class Bank:
+    """Flown hypotheses: in-plane states every second (x up at the launch site, y down-range)."""
+
+    states: np.ndarray     # (N, T, 4): x, y, vx, vy at τ = 0, 1, … s ((T, N, 4) once joined by banks())
+    burn_s: np.ndarray     # (N,)
+    impact_range_m: np.ndarray   # (N,) down-range of the impact along the sphere
+    impact_tau_s: np.ndarray     # (N,) impact time since launch
+    log_prior: np.ndarray        # (N,) log prior weight of each hypothesis
+
+
+@njit(cache=True)
+def _acc(tau, x, y, a0, tv, tb, gb, f, tp):
+    """In-plane acceleration: gravity + thrust (off after ``t_b``), the thrust elevation falling
+    linearly from 90° at ``t_v`` to ``γ_b`` at ``t_p`` (``t_p = t_b``: ``accord.warning.sim``)."""
+    rn = math.sqrt(x * x + y * y)
+    g = -MU / (rn * rn * rn)
+    ax, ay = g * x, g * y
+    if tau < tb:
+        frac = min(max((tau - tv) / (tp - tv), 0.0), 1.0)
+        gam = 0.5 * math.pi - (0.5 * math.pi - gb) * frac
+        at = a0 / (1.0 - f * min(tau, tb) / tb) / rn
+        s, c = math.sin(gam), math.cos(gam)
+        # u = r̂ (sin γ + i cos γ) in complex form
+        ax += at * (x * s - y * c)
+        ay += at * (x * c + y * s)
+    return ax, ay
+
+
+@njit(cache=True)
+def _rk4(tau, x, y, vx, vy, h, a0, tv, tb, gb, f, tp):
+    k1x, k1y = _acc(tau, x, y, a0, tv, tb, gb, f, tp)
+    k2x, k2y = _acc(tau + h / 2, x + h / 2 * vx, y + h / 2 * vy, a0, tv, tb, gb, f, tp)
+    k3x, k3y = _acc(tau + h / 2, x + h / 2 * vx + h * h / 4 * k1x, y + h / 2 * vy + h * h / 4 * k1y,
+                    a0, tv, tb, gb, f, tp)
+    k4x, k4y = _acc(tau + h, x + h * vx + h * h / 2 * k2x, y + h * vy + h * h / 2 * k2y, a0, tv, tb, gb, f, tp)
+    return (x + h * vx + h * h / 6 * (k1x + k2x + k3x), y + h * vy + h * h / 6 * (k1y + k2y + k3y),
+            vx + h / 6 * (k1x + 2 * k2x + 2 * k3x + k4x), vy + h / 6 * (k1y + 2 * k2y + 2 * k3y + k4y))
+
+
+@njit(cache=True)
+def _fly(a0, tv, tb, gb, f, tp, T, dt, node):
+    """RK4 in the launch/aim plane (x up at the launch site, y down-range) for arrays of motors:
+    states every ``node`` seconds up to ``T`` (``(N, K, 4)``) and the burnout states ``(N, 4)``.
+    A step that crosses burnout is split there, so the cut-off is exact."""
+    n = a0.shape[0]
+    steps = int(round(T / dt))
+    every = int(round(node / dt))
+    out = np.zeros((n, steps // every + 1, 4))
+    burn = np.zeros((n, 4))
+    for i in range(n):
+        x, y, vx, vy = EARTH_RADIUS_M, 0.0, 0.0, 0.0
+        out[i, 0, 0] = x
+        for k in range(steps):
+            tau = k * dt
+            if tau < tb[i] < tau + dt - 1e-9:
+                h1 = tb[i] - tau
+                x, y, vx, vy = _rk4(tau, x, y, vx, vy, h1, a0[i], tv[i], tb[i], gb[i], f, tp[i])
+                burn[i, 0], burn[i, 1], burn[i, 2], burn[i, 3] = x, y, vx, vy
+                x, y, vx, vy = _rk4(tb[i], x, y, vx, vy, dt - h1, a0[i], tv[i], tb[i], gb[i], f, tp[i])
+            else:
+                x, y, vx, vy = _rk4(tau, x, y, vx, vy, dt, a0[i], tv[i], tb[i], gb[i], f, tp[i])
+                if abs(tau + dt - tb[i]) <= 1e-9:
+                    burn[i, 0], burn[i, 1], burn[i, 2], burn[i, 3] = x, y, vx, vy
+            if (k + 1) % every == 0:
+                j = (k + 1) // every
+                out[i, j, 0], out[i, j, 1], out[i, j, 2], out[i, j, 3] = x, y, vx, vy
+    return out, burn
+
+
+def _arc(burn: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(valid, down-range m, seconds to impact) of in-plane burnout states ``(N, 4)``."""
+    z = np.zeros((len(burn), 1))
+    r3 = np.hstack([burn[:, 0:2], z])
+    v3 = np.hstack([burn[:, 2:4], z])
+    arc = kepler_ground_arc(r3, v3)
+    imp = arc["impact"]
+    ang = np.arctan2(imp[:, 1], imp[:, 0])
+    ok = arc["valid"] & (ang > 0.0)
+    return ok, ang * EARTH_RADIUS_M, arc["dt_impact"]
+
+
+def _max_range_table(cls: MissileClass) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Best range over the burnout elevation, on a grid of (a₀, t_v, t_b)."""
+    A = np.linspace(*cls.a0, 5)
+    V = np.linspace(*cls.vertical_s, 3)
+    B = np.arange(cls.burn_s[0], cls.burn_s[1] + 1e-9, 5.0)
+    G = np.radians(np.linspace(5.0, 75.0, 29))
+    a, v, b, g = (x.ravel() for x in np.meshgrid(A, V, B, G, indexing="ij"))
+    _, burn = _fly(a, v, b, g, cls.propellant_fraction, _tp(cls, v, b), float(B[-1]), 1.0, float(B[-1]))
+    ok, rng, _ = _arc(burn)
+    rng = np.where(ok, rng, 0.0).reshape(len(A), len(V), len(B), len(G)).max(axis=3)
+    return A, V, B, np.maximum.accumulate(rng, axis=2)
+
+
+def _tp(cls: MissileClass, tv: np.ndarray, tb: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(tb if cls.pitch_over_s is None else np.minimum(tv + cls.pitch_over_s, tb))
+
+
+@lru_cache(maxsize=4)
+def bank(cls: MissileClass = DEFAULT_CLASS) -> Bank:
+    """The class's hypothesis bank (built once per process: about a second)."""
+    rng = np.random.default_rng(cls.seed)
+    n = cls.n
+    a0 = rng.uniform(*cls.a0, n)
+    tv = rng.uniform(*cls.vertical_s, n)
+    tb = rng.uniform(*cls.burn_s, n)
+    gb = np.radians(rng.uniform(*cls.burnout_elev_deg, n))
+    states, burn = _fly(a0, tv, tb, gb, cls.propellant_fraction, _tp(cls, tv, tb), cls.tau_max_s, BANK_DT_S,
+                        BANK_NODE_S)
+    ok, rng_m, dt_imp = _arc(burn)
+    ok &= (rng_m >= cls.range_km[0] * 1e3) & (rng_m <= cls.range_km[1] * 1e3)
+    # minimum-energy burn for each hypothesis' range (its a₀, t_v cell), by interpolation
+    A, V, B, R = _max_range_table(cls)
+    ia = np.clip(np.searchsorted(A, a0) - 1, 0, len(A) - 2)
+    fa = (a0 - A[ia]) / (A[ia + 1] - A[ia])
+    iv = np.abs(tv[:, None] - V[None, :]).argmin(axis=1)
+    tb_min = np.full(n, np.inf)
+    for k in range(n):
+        if not ok[k]:
+            continue
+        curve = (1 - fa[k]) * R[ia[k], iv[k]] + fa[k] * R[ia[k] + 1, iv[k]]
+        if rng_m[k] <= curve[-1]:
+            tb_min[k] = float(np.interp(rng_m[k], curve, B))
+    surplus = tb / tb_min - 1.0
+    ok &= (surplus >= -0.05) & (surplus <= cls.surplus_max)
+    keep = np.flatnonzero(ok)
+    return Bank(states=np.ascontiguousarray(states[keep]), burn_s=tb[keep],
+                impact_range_m=rng_m[keep], impact_tau_s=tb[keep] + dt_imp[keep],
+                log_prior=np.full(len(keep), -math.log(max(len(keep), 1))))
+
+
+@lru_cache(maxsize=4)
+def banks(classes: tuple[MissileClass, ...] = DEFAULT_CLASSES) -> Bank:
+    """The banks of several classes joined, each class with equal prior mass."""
+    parts = [bank(c) for c in classes]
+    lp = np.concatenate([b.log_prior for b in parts]) - math.log(len(parts))
+    D = np.concatenate([b.impact_range_m for b in parts])
+    o = np.argsort(D, kind="stable")      # in order of impact range: P(reach) is a cumulative sum
+    return Bank(states=np.ascontiguousarray(np.concatenate([b.states for b in parts])[o].transpose(1, 0, 2),
+                                            dtype=np.float32),
+                burn_s=np.concatenate([b.burn_s for b in parts])[o], impact_range_m=D[o],
+                impact_tau_s=np.concatenate([b.impact_tau_s for b in parts])[o], log_prior=lp[o])
+
+
+@njit(cache=True)
+def _log_like(states, c, A, offsets, log_prior):
+    """Log-likelihood of each hypothesis (logsumexp over the launch-time offsets). With ``W``
+    the whitening of the innovation covariance, ``W d = c − Σ_k s_k A[k]`` for the in-plane
+    state ``s = (x, y, vx, vy)``: ``c = W x_track`` and ``A[k]`` the whitened plane axes.
+    ``states`` is ``(T, N, 4)``: one time's states of every hypothesis lie together."""
+    T, N = states.shape[0], states.shape[1]
+    J = offsets.shape[0]
+    vals = np.full((J, N), -np.inf)
+    for j in range(J):
+        tau = offsets[j]
+        if tau < 0.0 or tau >= T - 1:
+            continue
+        k = int(tau)
+        w = tau - k
+        for i in range(N):
+            s0 = (1.0 - w) * states[k, i, 0] + w * states[k + 1, i, 0]
+            s1 = (1.0 - w) * states[k, i, 1] + w * states[k + 1, i, 1]
+            s2 = (1.0 - w) * states[k, i, 2] + w * states[k + 1, i, 2]
+            s3 = (1.0 - w) * states[k, i, 3] + w * states[k + 1, i, 3]
+            q = 0.0
+            for a in range(6):
+                r = c[a] - s0 * A[0, a] - s1 * A[1, a] - s2 * A[2, a] - s3 * A[3, a]
+                q += r * r
+            vals[j, i] = -0.5 * q + log_prior[j]
+    out = np.full(N, -np.inf)
+    for i in range(N):
+        best = -np.inf
+        for j in range(J):
+            if vals[j, i] > best:
+                best = vals[j, i]
+        if best == -np.inf:
+            continue
+        acc = 0.0
+        for j in range(J):
+            acc += math.exp(vals[j, i] - best)
+        out[i] = best + math.log(acc)
+    return out
+
+
+#: Model error of the bank against a track: position (m) and velocity (m/s) σ per axis, on top
+#: of the launch point's own σ (the spacing of the hypotheses, the rise fit's launch-point error).
+MODEL_SIGMA_P_M = 1_500.0
+MODEL_SIGMA_V_MS = 40.0
+#: Launch-time error of the rise fit (1-σ, s) per 3 km of its launch-point σ (at least
+#: :data:`LAUNCH_T_SIGMA_MIN_S`), integrated over ±2.4 σ in 7 steps.
+LAUNCH_T_SIGMA_PER_3KM_S = 2.0
+LAUNCH_T_SIGMA_MIN_S = 2.0
+#: A rise fit vaguer than this (launch-point σ, m) fixes neither the flight time nor the plane
+#: well enough: no boost prediction (on east-sea-10 such fits missed the launch time by 20–60 s).
+MAX_LAUNCH_SIGMA_M = 8_000.0
+
+
+def boost_prediction(t: float, track_id: str, x: np.ndarray, P: np.ndarray, launch_t: float,
+                     launch_lat_deg: float, launch_lon_deg: float, launch_sigma_m: float, *,
+                     classes: tuple[MissileClass, ...] = DEFAULT_CLASSES) -> Prediction | None:
+    """The impact distribution of a boosting track ``x (6,)``, ``P (6, 6)`` at ``t``, given its
+    launch estimate; ``None`` when no hypothesis of the class fits (another class, a bad track)
+    or the track is too close to its launch point to fix the flight plane."""
+    if not launch_sigma_m <= MAX_LAUNCH_SIGMA_M:
+        return None
+    b = banks(classes)
+    R = EARTH_RADIUS_M
+    cl, sl = math.cos(math.radians(launch_lat_deg)), math.sin(math.radians(launch_lat_deg))
+    co, so = math.cos(math.radians(launch_lon_deg)), math.sin(math.radians(launch_lon_deg))
+    e1 = np.array([cl * co, cl * so, sl])
+    p = np.asarray(x[0:3], dtype=float)
+    h = p - (p @ e1) * e1
+    down = float(np.linalg.norm(h))
+    if down < 5_000.0 + 3.0 * launch_sigma_m:
+        return None
+    e1, e2, s_plane = _plane(e1, p, np.asarray(x[3:6], dtype=float), np.asarray(P, dtype=float), down,
+                             launch_sigma_m)
+    sp2 = MODEL_SIGMA_P_M**2 + launch_sigma_m**2
+    S = np.asarray(P, dtype=float)[0:6, 0:6] + np.diag([sp2] * 3 + [MODEL_SIGMA_V_MS**2] * 3)
+    W = np.linalg.cholesky(np.linalg.inv(S)).T          # Wᵀ W = S⁻¹
+    z3 = np.zeros(3)
+    A = np.stack([W @ np.concatenate([e1, z3]), W @ np.concatenate([e2, z3]),
+                  W @ np.concatenate([z3, e1]), W @ np.concatenate([z3, e2])])
+    sig_t = max(LAUNCH_T_SIGMA_MIN_S, LAUNCH_T_SIGMA_PER_3KM_S * launch_sigma_m / 3_000.0)
+    offs = np.linspace(-2.4 * sig_t, 2.4 * sig_t, 7)
+    lp = -0.5 * (offs / sig_t) ** 2
+    ll = _log_like(b.states, W @ np.asarray(x[0:6], dtype=float), A, float(t - launch_t) + offs, lp)
+    chi = -2.0 * ll.max()
+    ll = ll + b.log_prior
+    top = ll.max()
+    if not np.isfinite(top) or chi > 60.0:   # no hypothesis within χ²₆ 60 of the track
+        return None
+    w = np.exp(ll - top)
+    w /= w.sum()
+    D = b.impact_range_m
+    Dm = float(w @ D)
+    sD = math.sqrt(max(float(w @ (D - Dm) ** 2), 0.0))
+    t_imp = launch_t + b.impact_tau_s
+    Tm = float(w @ t_imp)
+    sT = math.sqrt(max(float(w @ (t_imp - Tm) ** 2), 0.0))
+    # ground track from the sub-missile point now to the farthest plausible impact
+    s_now = math.atan2(float(p @ e2), float(p @ e1)) * R
+    cw = np.cumsum(w)                     # the bank is in order of impact range
+    far = float(D[min(int(np.searchsorted(cw, 0.999)), len(D) - 1)])
+    s = np.linspace(s_now, max(far, s_now + 1.0), TRACK_POINTS)
+    reach = 1.0 - np.interp(s, D, cw, left=0.0, right=1.0)
+    pts = R * (np.cos(s / R)[:, None] * e1 + np.sin(s / R)[:, None] * e2)
+    glat, glon, _ = ecef_to_lla(pts, R)
+    ang = Dm / R
+    imp = R * (math.cos(ang) * e1 + math.sin(ang) * e2)
+    ilat, ilon, _ = ecef_to_lla(imp[None, :], R)
+    # East-North covariance at the mean impact: along the path σ_D, across it the plane's tilt
+    # (the launch point's and the track's cross-plane σ seen from the launch) carried out to Dm
+    s_cross = max(s_plane * R * math.sin(min(Dm / R, math.pi / 2)), 1_000.0)
+    up = imp / R
+    east = np.cross([0.0, 0.0, 1.0], up)
+    east /= np.linalg.norm(east)
+    north = np.cross(up, east)
+    along = -math.sin(ang) * e1 + math.cos(ang) * e2    # direction of flight at the impact
+    u = np.array([along @ east, along @ north])
+    u /= np.linalg.norm(u)
+    vperp = np.array([-u[1], u[0]])
+    C = max(sD, 1_000.0) ** 2 * np.outer(u, u) + s_cross**2 * np.outer(vperp, vperp)
+    ma, mi = math.sqrt(CHI2_2DOF_95) * max(sD, 1_000.0), math.sqrt(CHI2_2DOF_95) * s_cross
+    bearing = math.degrees(math.atan2(u[0], u[1])) % 180.0
+    if mi > ma:
+        ma, mi, bearing = mi, ma, (bearing + 90.0) % 180.0
+    return Prediction(
+        t=float(t), track_id=track_id, launch_t=float(launch_t), launch_lat_deg=float(launch_lat_deg),
+        launch_lon_deg=float(launch_lon_deg), launch_sigma_m=float(launch_sigma_m), impact_t=Tm,
+        impact_lat_deg=float(ilat[0]), impact_lon_deg=float(ilon[0]),
+        impact_ellipse_95=Ellipse95(ma, mi, bearing),
+        impact_cov_en_m2=(float(C[0, 0]), float(C[0, 1]), float(C[1, 0]), float(C[1, 1])),
+        ground_track=tuple(zip(np.round(glat, 5).tolist(), np.round(glon, 5).tolist())),
+        status="boost", impact_t_sigma_s=max(sT, 1.0),
+        reach_prob=tuple(np.round(reach, 4).tolist()),
+        track_sigma_m=tuple(np.round(s_plane * R * np.sin(np.clip(s / R, 0.0, math.pi / 2)), 1).tolist()))
+
+
+def _plane(e1: np.ndarray, p: np.ndarray, v: np.ndarray, P: np.ndarray, down: float,
+           launch_sigma_m: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """The flight plane (through the Earth's centre) from two estimates of its tilt about the
+    missile's position ``p``: the launch point (``n ∝ p_L × p``; angular σ = launch σ and the
+    track's cross-plane position σ over the down-range distance) and the velocity
+    (``n ∝ p × v``; σ = the cross-plane velocity σ over the speed across ``p̂``), combined by
+    inverse variance. Returns the launch direction moved into that plane, the down-range
+    direction ``e2 = n × e1`` and the plane's angular σ (rad)."""
+    up = p / np.linalg.norm(p)
+    nL = np.cross(e1, p)
+    nL /= np.linalg.norm(nL)
+    var_pc = float(nL @ P[0:3, 0:3] @ nL)
+    sL2 = (launch_sigma_m**2 + var_pc) / down**2
+    vh = v - (v @ up) * up
+    nV = np.cross(p, v)
+    nn = float(np.linalg.norm(nV))
+    th, s2 = 0.0, sL2
+    if nn > 0.0 and float(np.linalg.norm(vh)) > 100.0:
+        nV /= nn
+        sV2 = float(nV @ P[3:6, 3:6] @ nV) / float(vh @ vh)
+        # angle from nL to nV about p̂, weighted towards the sharper estimate
+        th = math.atan2(float(np.cross(nL, nV) @ up), float(nL @ nV)) * sL2 / (sL2 + sV2)
+        s2 = sL2 * sV2 / (sL2 + sV2)
+    n = math.cos(th) * nL + math.sin(th) * np.cross(up, nL)
+    n /= np.linalg.norm(n)
+    e1p = e1 - (e1 @ n) * n
+    e1p /= np.linalg.norm(e1p)
+    e2 = np.cross(n, e1p)
+    return e1p, e2, math.sqrt(s2)
+
+
+def warm_up(classes: tuple[MissileClass, ...] = DEFAULT_CLASSES) -> None:
+    """Build the banks and load the likelihood kernel, so a timed run measures predictions."""
+    b = banks(classes)
+    _log_like(np.ascontiguousarray(b.states[:2, :1]), np.zeros(6), np.zeros((4, 6)), np.zeros(1), np.zeros(1))

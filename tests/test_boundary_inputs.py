@@ -189,6 +189,8 @@ def test_integers_parse_up_to_the_interpreter_limit_and_are_refused_past_it(digi
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
                     max_leaves=40))
+@example(float("inf"))  # a bare top-level infinity (no level holds it), once let through
+@example(float("-inf"))
 def test_check_json_bounds_agrees_with_a_recursive_walk(value):
     """The level-by-level check against the obvious recursive definition: refused iff nested
     deeper than the limit or holding an infinity anywhere."""

@@ -282,6 +282,8 @@ def check_json_bounds(value: Any, *, text: bytes | str | None = None, limit: int
     is not walked: its depth is bounded, and its parser's ``parse_float`` checks its numbers."""
     if text is not None and not _opens_more_than(text, limit):
         return value
+    if type(value) is float and value in _INF:  # a bare top-level number: no level holds it
+        raise CanonicalJSONError("number out of range (beyond a 64-bit double)", source=source)
     level, depth = ([value] if type(value) in _CONTAINERS else []), 0
     while level:
         depth += 1

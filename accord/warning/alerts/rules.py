@@ -1,5 +1,9 @@
 """Alert rules per party and the geometric assessment of one prediction against them.
 
+Kept as one module: the rule settings and the assessment that reads them (impact, overflight,
+and before burnout the boost rule) are one decision, and the ellipse geometry is shared by all
+three; split, each half would need the other's private geometry.
+
 Japan's practice, which the defaults follow: warn when a missile **may land in the territory or
 the territorial sea** (12 nmi), or **may pass over the territory**; a landing in the exclusive
 economic zone alone does not trigger a public alert.

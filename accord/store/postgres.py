@@ -209,10 +209,14 @@ class PgConnection:
 
     @property
     def in_transaction(self) -> bool:
-        conn = self._conn
-        if conn is None or conn.closed or conn.broken:
-            return False
-        return bool(conn.info.transaction_status != TransactionStatus.IDLE)
+        """Whether a transaction is open on this connection. Asked under the statement guard:
+        while another thread's autocommit statement runs, psycopg reports ``ACTIVE`` though no
+        transaction is open, and a writer asking then would take that for one."""
+        with self._guard:
+            conn = self._conn
+            if conn is None or conn.closed or conn.broken:
+                return False
+            return bool(conn.info.transaction_status != TransactionStatus.IDLE)
 
     def _run(self, fn: Any) -> Any:
         with self._guard:

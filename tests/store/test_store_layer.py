@@ -90,3 +90,32 @@ def test_two_processes_worth_of_writers_on_one_postgresql_node_keep_one_ledger_s
     finally:
         a.close()
         b.close()
+
+
+@pytest.mark.postgresql
+def test_another_threads_autocommit_read_on_the_shared_connection_is_not_an_open_transaction(tmp_path, pg_schemas):
+    """A read running on the node's shared connection in one thread (psycopg: ``ACTIVE``) is no
+    transaction: a writer in another thread starts its own instead of refusing (a delivery worker
+    died of that while the application read outside the write lock)."""
+    from accord.store.base import transaction
+
+    url = pg_schemas.make()
+    Node.init(tmp_path / "j", "JPN", store=url).close()
+    with Node.open(tmp_path / "j") as node:
+        started = threading.Event()
+
+        def slow_read() -> None:
+            started.set()
+            node.conn.execute("SELECT pg_sleep(0.5)").fetchone()
+
+        reader = threading.Thread(target=slow_read)
+        reader.start()
+        started.wait()
+        import time
+
+        time.sleep(0.1)  # the read is under way on the server
+        with node.write_lock, transaction(node.conn):
+            node.ledger.append("test.event", {"i": 1}, time=node.clock.now())
+        reader.join(10)
+        assert node.ledger.size >= 1
+        assert not node.conn.in_transaction

@@ -41,9 +41,53 @@ def _ms(when: datetime) -> datetime:
     return when.replace(microsecond=when.microsecond - when.microsecond % 1000)
 
 
+_SAFE_INT = 2**53
+
+
+def _plain_json(value: Any) -> bool:
+    """Whether ``value`` is plain JSON as :func:`_json_problem` defines it: one iterative pass
+    that builds no path strings (the paths are made only for a value that fails, to say where)."""
+    stack = [(value, 0)]
+    pop, push, isfinite, safe = stack.pop, stack.append, math.isfinite, _SAFE_INT
+    while stack:
+        v, depth = pop()
+        t = type(v)
+        if t is str or t is bool or v is None:
+            continue
+        if t is int:
+            if not -safe < v < safe:
+                return False
+        elif t is float:
+            if not isfinite(v):
+                return False
+        elif t is dict:
+            if depth >= 64 and v:
+                return False
+            for k, x in v.items():
+                if type(k) is not str:
+                    return False
+                tx = type(x)
+                if tx is str or tx is bool or (tx is float and isfinite(x)):
+                    continue
+                push((x, depth + 1))
+        elif t is list:
+            if depth >= 64 and v:
+                return False
+            for x in v:
+                tx = type(x)
+                if tx is str or (tx is float and isfinite(x)):
+                    continue
+                push((x, depth + 1))
+        else:
+            return False
+    return True
+
+
 def _json_problem(value: Any, path: str, depth: int = 0) -> str | None:
     """Why ``value`` is not plain JSON (I-JSON, RFC 7493) for RFC 8785, or None. Cheaper than
     canonicalising, which is left to the moment the item is hashed or signed."""
+    if depth == 0 and _plain_json(value):
+        return None
     if depth > 64:
         return f"{path} is nested more than 64 levels deep"
     t = type(value)

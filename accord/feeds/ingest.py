@@ -163,10 +163,10 @@ class Ingest:
         party, mk = self.party, self.marking
         items = []
         for tr in out.tracks:
-            items.append(new_item("warning.track", _whole({**tr.to_json(), "source": party}), mk, party,
+            items.append(new_item("warning.track", {**tr.to_json(), "source": party}, mk, party,
                                   self._when(tr.t)))
         for p in out.predictions:
-            items.append(new_item("warning.prediction", _whole(p.to_json()), mk, party, self._when(p.t)))
+            items.append(new_item("warning.prediction", p.to_json(), mk, party, self._when(p.t)))
         if self.opts.alerts:
             items += [m.to_item() for m in self._alerts(out.predictions, out.seconds)]
         return items
@@ -251,22 +251,6 @@ class Ingest:
         for it in items:
             await nc.publish(warning_subject(self.opts.prefix, self.party, it.kind), it.canonical(),
                              headers={"Nats-Msg-Id": it.id})
-
-
-_EXACT = 2.0**53
-
-
-def _whole(v: Any) -> Any:
-    """``v`` with every integral float below 2^53 as an int: the same RFC 8785 bytes (ES6 writes
-    5.0 as 5), but the body then takes :func:`accord.core.canonical.canonical_json`'s orjson path
-    (a whole-second ``t`` would send every track and prediction down the slower one)."""
-    if type(v) is float:
-        return int(v) if v.is_integer() and -_EXACT < v < _EXACT else v
-    if type(v) is dict:
-        return {k: _whole(x) for k, x in v.items()}
-    if type(v) is list:
-        return [_whole(x) for x in v]
-    return v
 
 
 def _lock(directory: Any, durable: str) -> int:

@@ -271,10 +271,10 @@ class PgConnection:
                 raise _wrap(exc, self._store.name) from None
 
     def _begin(self, conn: Any) -> None:
-        conn.execute("BEGIN")
         if self._lock_key is None:
             self._lock_key = self._store.lock_key(conn)
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
+        # one round trip (the simple protocol takes both statements; the key is our own int)
+        conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({int(self._lock_key)})".encode())
 
     def begin_write(self) -> None:
         """BEGIN, then wait for the node's advisory lock (released at COMMIT or ROLLBACK)."""

@@ -41,6 +41,7 @@ def print_side_by_side(results: dict[str, dict[str, str]]) -> None:
     stores = list(results)
     figures = list(dict.fromkeys(f for r in results.values() for f in r))
     width = max(len(f) for f in figures) + 2
-    print("figure".ljust(width) + "".join(s.rjust(18) for s in stores))
+    cols = [max(18, len(s) + 2, *(len(r) + 2 for r in results[s].values())) for s in stores]
+    print("figure".ljust(width) + "".join(s.rjust(c) for s, c in zip(stores, cols)))
     for f in figures:
-        print(f.ljust(width) + "".join(results[s].get(f, "-").rjust(18) for s in stores))
+        print(f.ljust(width) + "".join(results[s].get(f, "-").rjust(c) for s, c in zip(stores, cols)))

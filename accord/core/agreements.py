@@ -330,7 +330,27 @@ def agreement_problems(agreement: Agreement, pinned_keys: Mapping[str, Ed25519Pu
 
     With ``pinned_keys=None`` only the agreement's own keys are used (self-consistency: all
     parties signed this exact body); with a mapping, each party's key must also be the pinned one.
+
+    The key and signature checks depend only on the (immutable) agreement and the pinned keys of
+    its parties: they run once per agreement object and set of pinned keys, and are remembered on
+    the agreement; a re-pinned key is another set, checked afresh. Only the validity window is
+    compared with ``now`` on every call (policy asks for every item shared).
     """
+    pinned = None if pinned_keys is None else tuple(
+        raw_public(k) if (k := pinned_keys.get(p)) is not None else None for p in agreement.parties)
+    memo = agreement.__dict__.setdefault("_key_problems", {})  # frozen dataclass: beside its fields
+    found = memo.get(pinned)
+    if found is None:
+        found = memo[pinned] = tuple(_key_problems(agreement, pinned_keys))
+    problems = list(found)
+    if now < agreement.valid_from:
+        problems.append(f"not yet valid: valid from {to_rfc3339(agreement.valid_from)}, now {to_rfc3339(now)}")
+    elif now >= agreement.valid_until:
+        problems.append(f"expired: valid until {to_rfc3339(agreement.valid_until)}, now {to_rfc3339(now)}")
+    return problems
+
+
+def _key_problems(agreement: Agreement, pinned_keys: Mapping[str, Ed25519PublicKey] | None) -> list[str]:
     problems: list[str] = []
     message = agreement.signing_bytes()
     for party in agreement.parties:
@@ -354,10 +374,6 @@ def agreement_problems(agreement: Agreement, pinned_keys: Mapping[str, Ed25519Pu
     strangers = [s.party for s in agreement.signatures if s.party not in agreement.parties]
     if strangers:
         problems.append(f"signed by non-parties: {', '.join(strangers)}")
-    if now < agreement.valid_from:
-        problems.append(f"not yet valid: valid from {to_rfc3339(agreement.valid_from)}, now {to_rfc3339(now)}")
-    elif now >= agreement.valid_until:
-        problems.append(f"expired: valid until {to_rfc3339(agreement.valid_until)}, now {to_rfc3339(now)}")
     return problems
 
 

@@ -31,24 +31,54 @@ from accord.errors import ConfigError, InputError, SignatureError
 ED25519_ALG = 0x01  # signed-note signature type for Ed25519
 
 
+# Public-key objects by their base64 text / raw bytes: a key is immutable, and a node turns the
+# same few pinned keys into objects for every policy decision and envelope (116,000 times in one
+# exercise); one object per key, and its raw bytes remembered beside it. Bounded: cleared when full.
+_KEYS_B64: dict[str, Ed25519PublicKey] = {}
+_KEYS_RAW: dict[bytes, Ed25519PublicKey] = {}
+_RAW_OF: dict[int, tuple[Ed25519PublicKey, bytes]] = {}
+_CACHE_MAX = 4096
+
+
+def _remember(cache: dict, key: object, value: object) -> None:
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    cache[key] = value
+
+
 def public_key_from_bytes(raw: bytes) -> Ed25519PublicKey:
     if len(raw) != 32:
         raise InputError(f"Ed25519 public key must be 32 bytes, got {len(raw)}")
-    return Ed25519PublicKey.from_public_bytes(raw)
+    raw = bytes(raw)
+    key = _KEYS_RAW.get(raw)
+    if key is None:
+        key = Ed25519PublicKey.from_public_bytes(raw)
+        _remember(_KEYS_RAW, raw, key)
+    return key
 
 
 def public_key_from_b64(text: str, *, field: str | None = None) -> Ed25519PublicKey:
+    key = _KEYS_B64.get(text) if type(text) is str else None
+    if key is not None:
+        return key
     try:
         raw = base64.b64decode(text, validate=True)
     except (ValueError, TypeError):
         raise InputError(f"public key is not valid base64: {text!r}", field=field) from None
     if len(raw) != 32:
         raise InputError(f"Ed25519 public key must be 32 bytes, got {len(raw)}", field=field)
-    return Ed25519PublicKey.from_public_bytes(raw)
+    key = public_key_from_bytes(raw)
+    _remember(_KEYS_B64, text, key)
+    return key
 
 
 def raw_public(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    hit = _RAW_OF.get(id(key))
+    if hit is not None and hit[0] is key:
+        return hit[1]
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    _remember(_RAW_OF, id(key), (key, raw))  # the entry holds the key, so its id is not reused meanwhile
+    return raw
 
 
 _verify_keys: dict[bytes, VerifyKey] = {}

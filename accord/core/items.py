@@ -41,9 +41,95 @@ def _ms(when: datetime) -> datetime:
     return when.replace(microsecond=when.microsecond - when.microsecond % 1000)
 
 
+_SAFE_INT = 2**53
+
+
+def _plain_json(value: Any) -> bool:
+    """Whether ``value`` is plain JSON as :func:`_json_problem` defines it: one iterative pass
+    that builds no path strings (the paths are made only for a value that fails, to say where)."""
+    stack = [(value, 0)]
+    pop, push, isfinite, safe = stack.pop, stack.append, math.isfinite, _SAFE_INT
+    while stack:
+        v, depth = pop()
+        t = type(v)
+        if t is str or t is bool or v is None:
+            continue
+        if t is int:
+            if not -safe < v < safe:
+                return False
+        elif t is float:
+            if not isfinite(v):
+                return False
+        elif t is dict:
+            if depth >= 64 and v:
+                return False
+            for k, x in v.items():
+                if type(k) is not str:
+                    return False
+                tx = type(x)
+                if tx is str or tx is bool or (tx is float and isfinite(x)):
+                    continue
+                push((x, depth + 1))
+        elif t is list:
+            if depth >= 64 and v:
+                return False
+            for x in v:
+                tx = type(x)
+                if tx is str or (tx is float and isfinite(x)):
+                    continue
+                push((x, depth + 1))
+        else:
+            return False
+    return True
+
+
+class _NotReady(Exception):
+    """The body needs the general path (:func:`_check_body_json`, then :func:`canonical_json`)."""
+
+
+def _orjson_ready(value: Any, depth: int = 0) -> Any:
+    """``value`` as orjson writes it in RFC 8785 bytes, or :class:`_NotReady`: one pass that
+    checks the body (plain JSON, as :func:`_json_problem` asks) and copies it with every integral
+    float below 2^53 as an int (ES6 writes 5.0 as 5; orjson would write 5.0). What it accepts is
+    what :func:`accord.core.canonical.plain_json` proves orjson writes as RFC 8785: string keys
+    below U+D800, integers within ±(2^53 − 1), non-integral floats with 1e-4 <= |x| < 1e16.
+    Anything else (and nesting deeper than 64) takes the general path, which also words refusals."""
+    t = type(value)
+    if t is float:
+        if value.is_integer():
+            if -_SAFE_INT < value < _SAFE_INT:
+                return int(value)
+        elif 1e-4 <= abs(value) < 1e16:
+            return value
+        raise _NotReady
+    if t is str or t is bool or value is None:
+        return value
+    if t is int:
+        if -_SAFE_INT < value < _SAFE_INT:
+            return value
+        raise _NotReady
+    if depth >= 64:
+        raise _NotReady
+    if t is dict:
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str or not (k.isascii() or max(k) < "\ud800"):
+                raise _NotReady
+            tv = type(v)
+            out[k] = v if (tv is str or (tv is float and 1e-4 <= abs(v) < 1e16 and not v.is_integer())) \
+                else _orjson_ready(v, depth + 1)
+        return out
+    if t is list:
+        return [v if (type(v) is float and 1e-4 <= abs(v) < 1e16 and not v.is_integer()) else _orjson_ready(v, depth + 1)
+                for v in value]
+    raise _NotReady
+
+
 def _json_problem(value: Any, path: str, depth: int = 0) -> str | None:
     """Why ``value`` is not plain JSON (I-JSON, RFC 7493) for RFC 8785, or None. Cheaper than
     canonicalising, which is left to the moment the item is hashed or signed."""
+    if depth == 0 and _plain_json(value):
+        return None
     if depth > 64:
         return f"{path} is nested more than 64 levels deep"
     t = type(value)
@@ -202,11 +288,14 @@ def new_item(kind: str, body: dict, marking: Marking, originator: str, now: date
     """
     _check_kind_and_originator(kind, originator)
     _check_marking_created_body(marking, now, body)
-    _check_body_json(body)
-    try:
-        body_bytes = canonical_json(body)
-    except AccordError as exc:
-        raise InputError(f"body is not JSON-serialisable: {exc}", field="body") from None
+    try:  # the common case: one checking pass, then orjson (tests hold it to rfc8785 byte for byte)
+        body_bytes = orjson.dumps(_orjson_ready(body), option=orjson.OPT_SORT_KEYS)
+    except (_NotReady, TypeError):  # (TypeError: a lone surrogate, which orjson refuses)
+        _check_body_json(body)
+        try:
+            body_bytes = canonical_json(body)
+        except AccordError as exc:
+            raise InputError(f"body is not JSON-serialisable: {exc}", field="body") from None
     created = _ms(now)
     created_text = to_rfc3339(created)
     # kind (KIND_RE), originator (ISO alpha-3) and the timestamp need no JSON escaping

@@ -394,8 +394,8 @@ class Federation:
                     counts.failures += 1
                     try:
                         outbox.record_failure(self.node, party, str(exc))
-                    except AccordError:  # pragma: no cover - the store itself failing
-                        pass
+                    except Exception:  # noqa: BLE001 - the store itself failing: the worker lives on and retries
+                        log.exception("delivery worker for %s: recording the failure failed", party)
                     self._unreached(party, exc, reader)
                     delay = backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap)
                     log.debug("delivery to %s failed (%d in a row), retry in %.2fs: %s", party, failures, delay, exc)

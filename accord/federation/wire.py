@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from accord.core.envelopes import seal
-from accord.core.identity import public_key_from_b64
+from accord.core.identity import public_key_from_b64, public_key_from_bytes
 from accord.core.items import Item, new_item
 from accord.errors import (EnvelopeError, ExpiredError, NotFoundError, ReplayError, SequenceGapError,
                            SignatureError, UnknownKeyError, VerificationError, WrongRecipientError)
@@ -52,7 +52,7 @@ def _key_of(partner: Any) -> Ed25519PublicKey:
         if isinstance(value, str):
             return public_key_from_b64(value)
         if isinstance(value, bytes) and len(value) == 32:
-            return Ed25519PublicKey.from_public_bytes(value)
+            return public_key_from_bytes(value)
     raise NotFoundError(f"partner record {partner!r} carries no public key")
 
 

@@ -65,3 +65,34 @@ def test_new_item_still_checks_every_field():
     # created is kept at millisecond precision, as on the wire
     it = new_item("test.note", {}, m, "JPN", now + timedelta(microseconds=1999))
     assert it.created == now + timedelta(milliseconds=1)
+
+
+wide_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.text(st.characters(codec=None))
+    | st.floats() | st.integers(-(2**55), 2**55).map(float)
+    | st.sampled_from([0.0, -0.0, 5.0, 1e-4, 9.99e-5, 1e16, 1e16 - 2, 2.0**53, 2.0**53 - 1, 1e21, "\ud800x"]),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(st.characters(codec=None), max_size=3), children, max_size=4),
+    max_leaves=25,
+)
+
+
+@given(st.dictionaries(st.text(max_size=3), wide_values, max_size=5))
+def test_the_one_pass_body_path_gives_rfc8785_bytes_or_the_same_refusal(body):
+    """new_item's one-pass path (integral floats as ints, then orjson) against rfc8785 of the
+    whole item, over all floats, integral floats, huge integers, lone surrogates and non-BMP keys:
+    the same bytes, or a refusal exactly when the general check refuses."""
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    mk = Marking.parse("SECRET//REL TO JPN, KOR")
+    try:
+        item = new_item("test.note", body, mk, "JPN", now)
+    except InputError:
+        with pytest.raises((InputError, rfc8785.CanonicalizationError, ValueError, TypeError)):
+            from accord.core.items import _check_body_json
+
+            _check_body_json(body)
+            rfc8785.dumps(body)
+        return
+    wire = item.to_json()
+    assert item.canonical() == rfc8785.dumps(wire)
+    assert item.body is body  # the caller's body is kept as given: only the bytes are derived

@@ -210,3 +210,19 @@ def test_reasons_are_typed_checks_whose_text_is_the_shown_one():
         assert exc.reasons == [str(r) for r in d.refusals] and exc.refusals == [r.text for r in d.refusals]
     else:
         raise AssertionError("a denied decision must raise")
+
+
+def test_remembered_agreement_checks_follow_the_pinned_keys_and_the_clock():
+    """The key and signature checks are remembered per agreement and pinned keys: a re-pinned
+    key, a dropped pin or a later clock gives the new answer on the same agreement object."""
+    assert decide(item(), "KOR", [JK], NOW, pinned_keys=PINNED).allowed
+    other = {**PINNED, "KOR": Identity.generate("KOR").public_key}
+    repinned = decide(item(), "KOR", [JK], NOW, pinned_keys=other)
+    assert not repinned.allowed and any("unknown key" in r for r in repinned.lines)
+    dropped = decide(item(), "KOR", [JK], NOW, pinned_keys={"JPN": PINNED["JPN"]})
+    assert not dropped.allowed and any("no pinned key for KOR" in r for r in dropped.lines)
+    assert decide(item(), "KOR", [JK], NOW, pinned_keys=PINNED).allowed  # back to the first pins
+    late = decide(item(), "KOR", [JK], T1 + timedelta(seconds=1), pinned_keys=PINNED)
+    assert not late.allowed and any("expired" in r for r in late.lines)
+    forged = replace(JK, rules=JK.rules[:1] + JK.rules[:1])  # altered after signing: a new object
+    assert not decide(item(), "KOR", [forged], NOW, pinned_keys=PINNED).allowed

@@ -200,3 +200,30 @@ def test_reads_never_see_another_threads_uncommitted_items(pair, clock, while_un
     # the writer stores the item, then fails and rolls back
     while_uncommitted(jpn.write_lock, jpn.conn, lambda conn: jpn._insert_items(conn, [item]), reader)
     assert seen == {"items": [], "get": None}
+
+
+def test_node_decisions_follow_a_changed_agreement_and_a_repinned_key(pair, tmp_path):
+    """Parsed agreements and their checks are remembered; a new version of the agreement (a
+    lower ceiling), or the partner's key re-pinned (in node.yaml, by another process), changes
+    the very next decision."""
+    jpn, kor = pair
+    item = new_item("warning.track", {}, Marking.parse("SECRET//REL TO JPN, KOR"), "JPN", jpn.clock.now())
+    jpn.add_agreement(signed_agreement(jpn, kor))
+    assert jpn.decide(item, "KOR").allowed and jpn.decide(item, "KOR").allowed
+    jpn.add_agreement(signed_agreement(jpn, kor, version=2, ceiling="CONFIDENTIAL"))
+    lowered = jpn.decide(item, "KOR")
+    assert not lowered.allowed and any("ceiling CONFIDENTIAL" in r for r in lowered.lines)
+    jpn.add_agreement(signed_agreement(jpn, kor, version=3))
+    assert jpn.decide(item, "KOR").allowed
+    other = Node.init(tmp_path / "kor2", "KOR", jpn.clock)
+    try:
+        again = Node.open(jpn.dir)  # another process's handle on JPN's node re-pins KOR's key
+        try:
+            again.remove_partner("KOR")
+            again.add_partner("KOR", other.identity.public_b64, "https://kor.example")
+        finally:
+            again.close()
+        repinned = jpn.decide(item, "KOR")
+        assert not repinned.allowed and any("unknown key" in r for r in repinned.lines)
+    finally:
+        other.close()

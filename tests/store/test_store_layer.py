@@ -102,3 +102,62 @@ def test_two_processes_worth_of_writers_on_one_postgresql_node_keep_one_ledger_s
     finally:
         a.close()
         b.close()
+
+
+@pytest.mark.postgresql
+def test_another_threads_autocommit_read_on_the_shared_connection_is_not_an_open_transaction(tmp_path, pg_schemas):
+    """A read running on the node's shared connection in one thread (psycopg: ``ACTIVE``) is no
+    transaction: a writer in another thread starts its own instead of refusing (a delivery worker
+    died of that while the application read outside the write lock)."""
+    from accord.store.base import transaction
+
+    url = pg_schemas.make()
+    Node.init(tmp_path / "j", "JPN", store=url).close()
+    with Node.open(tmp_path / "j") as node:
+        started = threading.Event()
+
+        def slow_read() -> None:
+            started.set()
+            node.conn.execute("SELECT pg_sleep(0.5)").fetchone()
+
+        reader = threading.Thread(target=slow_read)
+        reader.start()
+        started.wait()
+        import time
+
+        time.sleep(0.1)  # the read is under way on the server
+        with node.write_lock, transaction(node.conn):
+            node.ledger.append("test.event", {"i": 1}, time=node.clock.now())
+        reader.join(10)
+        assert node.ledger.size >= 1
+        assert not node.conn.in_transaction
+
+
+@pytest.mark.postgresql
+def test_postgresql_executemany_inserts_every_row_as_multi_row_values(tmp_path, pg_schemas):
+    """A plain INSERT (or INSERT OR IGNORE) over many rows goes out as multi-row VALUES: every
+    row arrives, across statement chunks, with NULLs and bytes; duplicates are ignored as row by
+    row; the rowcount is the rows written; an update-on-conflict is still sent row by row."""
+    from accord.store import postgres
+    from accord.store.base import open_store, transaction
+
+    store = open_store(pg_schemas.make())
+    try:
+        conn = store.conn
+        store.ensure_schema("CREATE TABLE IF NOT EXISTS t (a INTEGER PRIMARY KEY, b TEXT, c BLOB);")
+        n = postgres._ROWS_PER_STATEMENT * 2 + 7
+        rows = [(i, None if i % 3 == 0 else f"r{i}", bytes([i % 256]) * 3) for i in range(n)]
+        with transaction(conn):
+            assert conn.executemany("INSERT INTO t(a, b, c) VALUES (?, ?, ?)", rows).rowcount == n
+        with transaction(conn):
+            again = conn.executemany("INSERT OR IGNORE INTO t(a, b, c) VALUES (?,?,?)",
+                                     [(5, "x", b""), (n, "new", b"z"), (n, "dup", b"z")])
+            assert again.rowcount == 1
+        got = conn.execute("SELECT a, b, c FROM t ORDER BY a").fetchall()
+        assert [(r[0], r[1], bytes(r[2])) for r in got] == rows + [(n, "new", b"z")]
+        with transaction(conn):
+            conn.executemany("INSERT INTO t(a, b, c) VALUES (?,?,?) ON CONFLICT(a) DO UPDATE SET b = excluded.b",
+                             [(1, "one", b""), (1, "uno", b"")])
+        assert conn.execute("SELECT b FROM t WHERE a = 1").fetchone()[0] == "uno"
+    finally:
+        store.close()

@@ -1,5 +1,9 @@
 """PostgreSQL, the back end for a node that must outlive a machine (psycopg 3 and its pool).
 
+Kept as one module: the store, its pool and the connection wrapper that makes a psycopg
+connection behave as the parts' SQLite connection (transactions, rows, bulk inserts) share one
+statement lock and one notion of "in a transaction"; split, that invariant would span modules.
+
 A :class:`PostgresStore` keeps a node's tables in the database (and schema: libpq's
 ``options=-csearch_path=…``) its URL names; the node's key stays in the node directory. Its
 connections come from one :class:`psycopg_pool.ConnectionPool` per store; each is wrapped in a

@@ -114,7 +114,7 @@ pg_pass=$!
 trap 'kill "$pg_pass" 2>/dev/null || true' EXIT
 echo "the whole suite, every node on SQLite …"
 sqlite_rc=0
-.venv/bin/python -m pytest -q "$@" || sqlite_rc=$?
+.venv/bin/python -m pytest -q --durations=15 "$@" || sqlite_rc=$?  # the 15 slowest tests listed: what bounds CI
 echo "waiting for the PostgreSQL pass …"
 pg_rc=0
 wait "$pg_pass" || pg_rc=$?

@@ -477,20 +477,25 @@ class IntelStore:
                 # writer committing between this read and the inserts
                 begin_write(self.conn)
             cur = self.conn.cursor()
-            last = cur.execute("SELECT MAX(date_added) FROM intel_objects WHERE collection = ?",
-                               (coll.id,)).fetchone()[0]
-            next_us = max(now_us, (last or 0) + 1)
             # What is already stored of these ids, in one query per 500 ids: the (id, version) pairs
-            # present and each id's first/last version key.
+            # present and each id's first/last version key; and, in the same round trip, the
+            # collection's last date_added (the row with a NULL id).
+            last = 0
             present: dict[tuple[str, str], int] = {}  # (id, version key) -> its date_added
             bounds: dict[str, list[str]] = {}
-            for sid, vkey, added in select_in(cur, f"SELECT stix_id, vkey, date_added FROM {ID_INDEXED}"
-                                              " WHERE collection = ? AND idh IN ({})", hashes.values(), coll.id):
+            for sid, vkey, added in select_in(
+                    cur, "SELECT NULL, NULL, MAX(date_added) FROM intel_objects WHERE collection = ? UNION ALL"
+                         f" SELECT stix_id, vkey, date_added FROM {ID_INDEXED} WHERE collection = ? AND idh IN ({{}})",
+                    hashes.values(), coll.id, coll.id):
+                if sid is None:
+                    last = max(last, added or 0)
+                    continue
                 if sid not in hashes:
                     continue  # another id with the same hash
                 present[(sid, vkey)] = added
                 b = bounds.setdefault(sid, [vkey, vkey])
                 b[0], b[1] = min(b[0], vkey), max(b[1], vkey)
+            next_us = max(now_us, last + 1)
             rows: list[tuple[Any, ...]] = []
             clear_first: list[tuple[int, str, str]] = []
             clear_last: list[tuple[int, str, str]] = []

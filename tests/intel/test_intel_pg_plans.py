@@ -87,16 +87,16 @@ def test_lookups_and_pages_use_the_indexes_before_autovacuum_analyses(tmp_path, 
     store.manifest(coll, "JPN", Filters(ids=(indicator(3)["id"], indicator(5)["id"])))
     store.add_objects(coll, [indicator(n + 1)])
     node.conn.execute = real  # type: ignore[method-assign]
-    assert len(plans) == 6
+    assert len(plans) == 5  # the add's: what is present, and the last date_added
     for plan in plans:
         assert "BitmapAnd" not in plan and "Seq Scan" not in plan, plan
     # pages: in the index's order, no sort of the collection
     for plan in plans[:2]:
         assert "Index Scan using intel_objects_added" in plan and "Sort" not in plan, plan
     # by id: one index scan matching both the id hash and the collection
-    for plan in plans[2:4] + plans[5:]:
-        cond = next(line for line in plan.splitlines() if "Index Cond" in line)
-        assert "intel_objects_idh" in plan and "(idh = " in cond and "AND (collection = " in cond, plan
+    for plan in plans[2:]:
+        conds = [line for line in plan.splitlines() if "Index Cond" in line and "(idh = " in line]
+        assert "intel_objects_idh" in plan and conds and "AND (collection = " in conds[0], plan
     # the second page seeks to its cursor instead of filtering the collection from its start
     assert "Index Cond: ((collection = " in plans[1] and "date_added >= " in plans[1], plans[1]
     node.close()

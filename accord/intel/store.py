@@ -50,7 +50,7 @@ from accord.core.markings import Marking, check_party
 from accord.errors import InputError, NotFoundError, StixValidationError
 from accord.intel import markings as mk
 from accord.intel.validate import TS_RE, structural_failures, validate_full, version_key
-from accord.store.base import IntegrityError, begin_write, select_in
+from accord.store.base import POSTGRESQL, IntegrityError, begin_write, dialect_of, select_in
 from accord.store.migrations import migrate
 
 DDL = """
@@ -89,6 +89,20 @@ OBJECTS_INDEXES = """
 CREATE INDEX IF NOT EXISTS intel_objects_added ON intel_objects(collection, date_added);
 CREATE INDEX IF NOT EXISTS intel_objects_idh ON intel_objects(idh);
 """
+# Migration 4, PostgreSQL only: its planner, before statistics exist (a new or fast-growing
+# table: autovacuum analyses it a minute later at the earliest), estimated ~100 rows for each
+# equality and answered a lookup by id by AND-ing the id-hash index with the whole collection's
+# (collection, date_added) entries — 10,000 index entries read per lookup at 10,000 objects —
+# and a page by sorting the whole collection. An id-hash index that also holds the collection
+# matches both equalities in one index scan, and (collection, date_added, seq) gives a page's
+# order without a sort, whatever the statistics say. SQLite keeps its one-column id index
+# (``INDEXED BY`` names it; its entries stay small, see ``OBJECTS_TABLE``).
+PG_INDEXES = """
+DROP INDEX IF EXISTS intel_objects_idh;
+CREATE INDEX intel_objects_idh ON intel_objects(idh, collection);
+DROP INDEX IF EXISTS intel_objects_added;
+CREATE INDEX intel_objects_added ON intel_objects(collection, date_added, seq);
+"""
 # the columns of the first schema (then unique on (collection, stix_id, vkey), without idh): a
 # database made by an earlier Accord is rebuilt into the new table once, when a store opens it
 V1_COLUMNS = ("seq, collection, stix_id, type, spec_version, version, vkey, date_added, is_first,"
@@ -106,6 +120,9 @@ ALL = "|*|"
 # index instead (to avoid a sort, or because it cannot tell which equality is narrower), i.e.
 # read the whole collection per lookup.
 ID_INDEXED = "intel_objects INDEXED BY intel_objects_idh"
+# PostgreSQL: ANALYZE intel_objects once this store has added this many rows, then each time
+# the rows it added have doubled (see IntelStore.keep_statistics)
+ANALYSE_FIRST = 1000
 ALIAS_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MEDIA_STIX21 = "application/stix+json;version=2.1"
@@ -251,9 +268,10 @@ class IntelStore:
         self.txn_hooks: list[Callable[[list[Stored]], Callable[[], object] | None]] = []
         self.syncer: Callable[[], None] | None = None  # applies partners' items (sharing.Syncer)
         self._defs: dict[str, dict[str, Any]] = {}
+        self._added, self._analyse_at = 0, ANALYSE_FIRST  # rows this store added; when to analyse
         with self.lock:
-            migrate(conn, "intel", [DDL, _upgrade_v1, OBJECTS_TABLE.format(name="intel_objects") + OBJECTS_INDEXES],
-                    lock=self.lock)
+            migrate(conn, "intel", [DDL, _upgrade_v1, OBJECTS_TABLE.format(name="intel_objects") + OBJECTS_INDEXES,
+                                    {"sqlite": "", "postgresql": PG_INDEXES}], lock=self.lock)
             with conn:
                 conn.execute("INSERT OR IGNORE INTO intel_meta(key, value) VALUES ('cursor_secret', ?)",
                              (secrets.token_hex(32),))
@@ -383,10 +401,30 @@ class IntelStore:
                                  received=received, after=after)
         for then in after:
             then()
+        self.keep_statistics(len(result.stored))
         for hook in list(self.hooks):
             if result.stored:
                 hook(result.stored)
         return result
+
+    def keep_statistics(self, added: int) -> None:
+        """On PostgreSQL, ANALYZE ``intel_objects`` when the rows this store has added reach
+        :data:`ANALYSE_FIRST`, then each time they double (a few times per growth by 10×).
+
+        Autovacuum analyses a table a minute after it changed at the earliest; until then the
+        planner of a new or fast-growing table estimates ~100 rows for a collection and read a
+        page by sorting every row of it (10,000 at 10,000 objects) instead of walking the
+        ``(collection, date_added, seq)`` index. ANALYZE samples at most 30,000 rows (tens of
+        ms), does not block reads or writes, and invalidates cached plans made without it."""
+        if not added or dialect_of(self.conn) != POSTGRESQL:
+            return
+        self._added += added
+        if self._added < self._analyse_at:
+            return
+        self._analyse_at = 2 * self._added
+        with self.lock:
+            if not self.conn.in_transaction:  # a caller's transaction: analysed at a later add
+                self.conn.execute("ANALYZE intel_objects")
 
     def _prepare(self, coll: Collection, objects: Sequence[dict[str, Any]],
                  plain_json: bool) -> tuple[list[tuple[Any, ...]], dict[str, int]]:
@@ -439,20 +477,25 @@ class IntelStore:
                 # writer committing between this read and the inserts
                 begin_write(self.conn)
             cur = self.conn.cursor()
-            last = cur.execute("SELECT MAX(date_added) FROM intel_objects WHERE collection = ?",
-                               (coll.id,)).fetchone()[0]
-            next_us = max(now_us, (last or 0) + 1)
             # What is already stored of these ids, in one query per 500 ids: the (id, version) pairs
-            # present and each id's first/last version key.
+            # present and each id's first/last version key; and, in the same round trip, the
+            # collection's last date_added (the row with a NULL id).
+            last = 0
             present: dict[tuple[str, str], int] = {}  # (id, version key) -> its date_added
             bounds: dict[str, list[str]] = {}
-            for sid, vkey, added in select_in(cur, f"SELECT stix_id, vkey, date_added FROM {ID_INDEXED}"
-                                              " WHERE collection = ? AND idh IN ({})", hashes.values(), coll.id):
+            for sid, vkey, added in select_in(
+                    cur, "SELECT NULL, NULL, MAX(date_added) FROM intel_objects WHERE collection = ? UNION ALL"
+                         f" SELECT stix_id, vkey, date_added FROM {ID_INDEXED} WHERE collection = ? AND idh IN ({{}})",
+                    hashes.values(), coll.id, coll.id):
+                if sid is None:
+                    last = max(last, added or 0)
+                    continue
                 if sid not in hashes:
                     continue  # another id with the same hash
                 present[(sid, vkey)] = added
                 b = bounds.setdefault(sid, [vkey, vkey])
                 b[0], b[1] = min(b[0], vkey), max(b[1], vkey)
+            next_us = max(now_us, last + 1)
             rows: list[tuple[Any, ...]] = []
             clear_first: list[tuple[int, str, str]] = []
             clear_last: list[tuple[int, str, str]] = []
@@ -622,7 +665,9 @@ class IntelStore:
         scope = f"{what}|{coll}|{object_id or ''}"
         if next_token:
             after_added, after_seq = self._unsign(scope, next_token)
-            where.append("(date_added > ? OR (date_added = ? AND seq > ?))")
+            # the same rows as ``date_added > ? OR (date_added = ? AND seq > ?)``, but the index
+            # seeks to the cursor (PostgreSQL cannot seek on an OR: it read the collection from its start)
+            where.append("date_added >= ? AND (date_added > ? OR seq > ?)")
             args.extend([after_added, after_added, after_seq])
         table = ID_INDEXED if (object_id is not None or f.ids) else "intel_objects"
         sql = (f"SELECT {columns}, seq, date_added FROM {table} WHERE {' AND '.join(where)}"

@@ -98,14 +98,25 @@ def test_big_integer_survives_add_and_get(jpn):
 
 def _traced_sql(store: IntelStore, fn) -> list[str]:
     seen: list[str] = []
-    store.conn.set_trace_callback(seen.append)
+    conn = store.conn
+    if not hasattr(conn, "set_trace_callback"):  # PostgreSQL: the statements as the store sends them
+        real, real_many = conn.execute, conn.executemany
+        conn.execute = lambda sql, params=None: (seen.append(sql), real(sql, params))[1]
+        conn.executemany = lambda sql, rows: (seen.append(sql), real_many(sql, rows))[1]
+        try:
+            fn()
+        finally:
+            del conn.execute, conn.executemany
+        return seen
+    conn.set_trace_callback(seen.append)
     try:
         fn()
     finally:
-        store.conn.set_trace_callback(None)
+        conn.set_trace_callback(None)
     return seen
 
 
+@pytest.mark.sqlite_only  # SQLite's plans (PostgreSQL's: test_intel_pg_plans.py)
 def test_get_by_id_seeks_the_id_index(jpn):
     store = store_for(jpn)
     coll = store.add_collection("Big", rel_to=["KOR"])

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from accord.intel import store as store_mod
 from accord.intel.node_store import store_for
 from accord.intel.store import Filters, IntelStore, id_hash
+from accord.store.base import open_store
 from accord.store.sqlite import connect
 from intel_samples import indicator
 from intel_testkit import make_node, reopen_node
@@ -59,6 +60,7 @@ def _versions(store, coll, oid, party="JPN"):
     return store.versions(coll, oid, party).items
 
 
+@pytest.mark.sqlite_only  # the first schema existed only on SQLite (PostgreSQL came later)
 def test_first_schema_database_is_upgraded_in_place(tmp_path):
     node = make_node(tmp_path / "jpn", "JPN")
     store = store_for(node)
@@ -87,6 +89,7 @@ def test_first_schema_database_is_upgraded_in_place(tmp_path):
     assert len(_versions(store, coll.id, oid)) == 3
 
 
+@pytest.mark.sqlite_only  # the first schema existed only on SQLite (PostgreSQL came later)
 def test_a_failed_upgrade_changes_nothing(tmp_path, monkeypatch):
     node = make_node(tmp_path / "jpn", "JPN")
     store = store_for(node)
@@ -147,9 +150,9 @@ def test_two_connections_adding_the_same_version_store_it_once(jpn):
     """No UNIQUE index backs (collection, id, version): add_objects takes the write lock
     before it reads what is present. A second writer (another connection, as another process
     would have) arriving between that read and the insert must wait, then see the row."""
-    path = jpn.conn.execute("PRAGMA database_list").fetchone()[2]
-    first = IntelStore(connect(path), party="JPN")
-    second = IntelStore(connect(path), party="JPN")
+    location = getattr(jpn.store, "url", None) or jpn.store.location  # the node's database, either back end
+    first = IntelStore(open_store(location).conn, party="JPN")
+    second = IntelStore(open_store(location).conn, party="JPN")
     coll = first.add_collection("Race").id
     obj = indicator(9)
     results: dict[str, object] = {}

@@ -2,7 +2,7 @@
 model, every error one line naming the file, the YAML line and the dotted field path, e.g.
 ``trilateral.yaml: line 42: field 'radars[1].pd': Input should be less than or equal to 1``.
 
-:func:`load_model` serves the exercise's scenario files and the dialogue files;
+:func:`load_model` serves agreements, the exercise's scenario files and the dialogue files;
 :func:`check_model` validates a value already parsed from a line of JSON (the sensors of an
 early-warning ``detections.jsonl`` header), its errors naming the file and that line;
 :func:`validation_error` and :func:`located` turn a pydantic error, or a check made after
@@ -99,18 +99,20 @@ def located(exc: InputError, *, source: str | None, root: yaml.Node | None, pref
                      field=dotted(loc) or None)
 
 
-def load_model(model: type[M], text: str, *, source: str, not_a_mapping: str,
-               where_in_message: bool = False) -> tuple[M, yaml.Node | None]:
+def load_model(model: type[M], text: str, *, source: str | None, not_a_mapping: str,
+               where_in_message: bool = False,
+               messages: Mapping[str, str] | None = None) -> tuple[M, yaml.Node | None]:
     """Parse ``text`` (safe YAML) and validate it as ``model``; return the model and the YAML
     node tree (for locating later checks). A document that is not a mapping is refused with
-    ``not_a_mapping``."""
+    ``not_a_mapping``; ``messages`` as in :func:`validation_error`."""
     data, root = parse_yaml(text, source=source)
     if not isinstance(data, dict):
         raise InputError(not_a_mapping, source=source, line=1)
     try:
         return model.model_validate(data), root
     except ValidationError as exc:
-        raise validation_error(exc, source=source, root=root, where_in_message=where_in_message) from None
+        raise validation_error(exc, source=source, root=root, where_in_message=where_in_message,
+                               messages=messages) from None
 
 
 def check_model(model: type[M], data: Any, *, source: str | None, line: int | None,

@@ -39,7 +39,11 @@ Anything else is a problem, and :func:`verify_agreement` raises :class:`Agreemen
 each one (missing signature of X, altered after signing, unknown key, expired / not yet valid).
 
 The YAML loader rejects duplicate keys (naming the line) and keeps timestamps as strings, so
-what is signed is exactly what the file says.
+what is signed is exactly what the file says. The file's shape is checked by pydantic models
+(``_AgreementFile`` and the models under it) read through
+:func:`accord.core.input_files.load_model` (YAML) or :func:`~accord.core.input_files.check_model`
+(JSON): each problem is one :class:`~accord.errors.InputError` naming the file, the YAML line
+and the field.
 """
 
 from __future__ import annotations
@@ -53,14 +57,16 @@ from functools import cached_property, lru_cache
 from datetime import datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from accord.clock import parse_rfc3339, to_rfc3339
 from accord.core.canonical import canonical_json
+from accord.core.input_files import check_model, load_model
 from accord.core.identity import Identity, fingerprint, public_key_from_b64, raw_public
 from accord.core.markings import Classification, check_party
 from accord.core.safe_yaml import load_yaml
@@ -71,6 +77,7 @@ _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _PATTERN_RE = re.compile(r"[a-z0-9_.*?\[\]-]+")
 _BODY_FIELDS = {"format", "id", "version", "title", "parties", "keys", "valid_from", "valid_until", "rules"}
 _RULE_FIELDS = {"from", "to", "kinds", "max_classification"}
+_NOT_A_MAPPING = "an agreement file must be a mapping with an 'agreement' key"
 
 
 # --- YAML loading: accord.core.safe_yaml (no aliases, merge keys, complex or duplicate keys) --
@@ -161,7 +168,8 @@ class Agreement:
 
     @classmethod
     def from_yaml(cls, text: str, *, source: str | None = None) -> "Agreement":
-        return _agreement_from_json(load_yaml_strict(text, source=source), source)
+        return load_model(_AgreementFile, text, source=source, not_a_mapping=_NOT_A_MAPPING,
+                          where_in_message=True, messages=_MESSAGES)[0].agreement_value()
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.to_yaml(), encoding="utf-8")
@@ -179,123 +187,219 @@ def load_agreement(path: str | Path) -> Agreement:
     return Agreement.from_yaml(text, source=str(path))
 
 
-def _fail(msg: str, source: str | None, fld: str) -> InputError:
-    return InputError(msg, source=source, field=fld)
+# --- the file's shape: pydantic models, read through accord.core.input_files ----------------
+def _as_problem(check: Any, v: Any) -> Any:
+    """``check(v)``, an :class:`AccordError` turned into pydantic's error in the same words."""
+    try:
+        return check(v)
+    except AccordError as exc:
+        raise ValueError(exc.detail if isinstance(exc, InputError) else str(exc)) from None
+
+
+def _public_key_text(k: Any) -> str:
+    if not isinstance(k, str):
+        raise ValueError("a party's key must be a base64 string")
+    _as_problem(public_key_from_b64, k)
+    return k
+
+
+def _list_of(what: str) -> BeforeValidator:
+    """A list, or pydantic's error ``{what} must be a list``."""
+    def check(v: Any) -> Any:
+        if not isinstance(v, list):
+            raise ValueError(f"{what} must be a list")
+        return v
+    return BeforeValidator(check)
+
+
+def _keys_mapping(v: Any) -> Any:
+    if not isinstance(v, dict):
+        raise ValueError("keys must map each party to its base64 Ed25519 public key")
+    return v
+
+
+
+
+class _RuleFields(BaseModel):
+    """One rule as written: exactly ``from``, ``to``, ``kinds``, ``max_classification``
+    (``from``/``to`` are checked against the parties by :class:`_BodyFields`)."""
+
+    from_party: Any = Field(alias="from")
+    to_party: Any = Field(alias="to")
+    kinds: Any
+    max_classification: Any
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, r: Any) -> Any:
+        if not isinstance(r, dict):
+            raise ValueError("a rule must be a mapping")
+        if set(r) != _RULE_FIELDS:
+            raise ValueError(f"a rule has exactly the fields {sorted(_RULE_FIELDS)}, got {sorted(map(str, r))}")
+        return r
+
+    @field_validator("kinds")
+    @classmethod
+    def _kinds(cls, kinds: Any) -> tuple[str, ...]:
+        if not isinstance(kinds, list) or not kinds or not all(
+                isinstance(k, str) and _PATTERN_RE.fullmatch(k) for k in kinds):
+            raise ValueError(f"kinds must be a non-empty list of patterns such as 'warning.*', got {kinds!r}")
+        return tuple(kinds)
+
+    @field_validator("max_classification")
+    @classmethod
+    def _ceiling(cls, v: Any) -> Classification:
+        return _as_problem(Classification.parse, v)
+
+
+class _BodyFields(BaseModel):
+    """The ``agreement:`` mapping as written (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Any = FORMAT
+    id: Any
+    version: Any
+    title: Any = ""
+    parties: Any
+    keys: Annotated[dict[Any, Annotated[str, BeforeValidator(_public_key_text)]], BeforeValidator(_keys_mapping)]
+    valid_from: Any
+    valid_until: Any
+    rules: Annotated[list[_RuleFields], _list_of("rules")]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping(cls, body: Any) -> Any:
+        if not isinstance(body, dict):
+            raise ValueError("must be a mapping")
+        return body
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, v: Any) -> str:
+        if v != FORMAT:
+            raise ValueError(f"unsupported format {v!r} (expected {FORMAT!r})")
+        return v
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: Any) -> str:
+        if not isinstance(v, str) or not _ID_RE.fullmatch(v):
+            raise ValueError(f"id {v!r} must be 1–128 of A-Z a-z 0-9 . _ -")
+        return v
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: Any) -> int:
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"version must be a positive integer, got {v!r}")
+        return v
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, v: Any) -> str:
+        if not isinstance(v, str):
+            raise ValueError("title must be a string")
+        return v
+
+    @field_validator("parties")
+    @classmethod
+    def _parties(cls, v: Any) -> list[str]:
+        if not isinstance(v, list) or len(v) < 2:
+            raise ValueError("parties must list at least two parties")
+        for p in v:
+            _as_problem(check_party, p)
+        if len(set(v)) != len(v):
+            raise ValueError("a party is listed twice")
+        return v
+
+    @field_validator("valid_from", "valid_until")
+    @classmethod
+    def _when(cls, v: Any) -> datetime:
+        return _as_problem(parse_rfc3339, v)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "_BodyFields":
+        if set(self.keys) != set(self.parties):
+            raise ValueError(f"keys: keys must name exactly the parties {sorted(self.parties)}, got "
+                             f"{sorted(map(str, self.keys))}")
+        if self.valid_until <= self.valid_from:
+            raise ValueError("valid_until: valid_until must be after valid_from")
+        for i, r in enumerate(self.rules):
+            if r.from_party not in self.parties or r.to_party not in self.parties or r.from_party == r.to_party:
+                raise ValueError(f"rules[{i}]: from/to must be two different parties of the agreement, "
+                                 f"got {r.from_party!r} → {r.to_party!r}")
+        return self
+
+
+class _SignatureFields(BaseModel):
+    """One signature as written: exactly ``party``, ``fingerprint``, ``signature``, all strings,
+    the signature 64 bytes of base64."""
+
+    party: str
+    fingerprint: str
+    signature: bytes
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, s: Any) -> Any:
+        if not isinstance(s, dict) or set(s) != {"party", "fingerprint", "signature"}:
+            raise ValueError("a signature has exactly the fields party, fingerprint, signature")
+        if not all(isinstance(s[k], str) for k in ("party", "fingerprint", "signature")):
+            raise ValueError("party, fingerprint and signature must be strings")
+        return s
+
+    @field_validator("signature", mode="before")
+    @classmethod
+    def _signature(cls, v: str) -> bytes:
+        try:
+            sig = base64.b64decode(v, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("signature is not valid base64") from None
+        if len(sig) != 64:
+            raise ValueError(f"an Ed25519 signature is 64 bytes, got {len(sig)}")
+        return sig
+
+
+class _AgreementFile(BaseModel):
+    """An agreement file: the ``agreement`` body and its ``signatures`` (none yet, if absent)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agreement: _BodyFields
+    signatures: Annotated[list[_SignatureFields], _list_of("signatures")] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "agreement" not in data:
+            raise ValueError(f"agreement: {_NOT_A_MAPPING}")
+        return {**data, "signatures": data.get("signatures") or []}
+
+    @model_validator(mode="after")
+    def _once_each(self) -> "_AgreementFile":
+        seen: set[str] = set()
+        for i, s in enumerate(self.signatures):
+            if s.party in seen:
+                raise ValueError(f"signatures[{i}]: {s.party} has signed twice")
+            seen.add(s.party)
+        return self
+
+    def agreement_value(self) -> Agreement:
+        b = self.agreement
+        return Agreement(b.id, b.version, b.title, tuple(sorted(b.parties)), dict(b.keys), b.valid_from,
+                         b.valid_until, tuple(Rule(r.from_party, r.to_party, r.kinds, r.max_classification)
+                                              for r in b.rules),
+                         tuple(AgreementSignature(s.party, s.fingerprint, s.signature) for s in self.signatures))
+
+
+#: pydantic's own errors in this format's words (the field names what is missing or unknown)
+_MESSAGES = {"missing": "missing field", "extra_forbidden": "unknown field"}
 
 
 def _agreement_from_json(data: object, source: str | None) -> Agreement:
-    try:
-        return _parse_agreement(data, source)
-    except InputError as exc:
-        if exc.source or not source:
-            raise
-        raise InputError(exc.detail, source=source, line=exc.line, field=exc.field) from None
-
-
-def _parse_agreement(data: object, source: str | None) -> Agreement:
-    if not isinstance(data, dict) or "agreement" not in data:
-        raise _fail("an agreement file must be a mapping with an 'agreement' key", source, "agreement")
-    extra = set(data) - {"agreement", "signatures"}
-    if extra:
-        raise _fail(f"unknown top-level key(s): {', '.join(sorted(map(str, extra)))}", source, sorted(map(str, extra))[0])
-    body = data["agreement"]
-    if not isinstance(body, dict):
-        raise _fail("must be a mapping", source, "agreement")
-    unknown = set(body) - _BODY_FIELDS
-    if unknown:
-        raise _fail(f"unknown field(s): {', '.join(sorted(map(str, unknown)))}", source,
-                    "agreement." + sorted(map(str, unknown))[0])
-    missing = sorted(_BODY_FIELDS - {"format", "title"} - set(body))
-    if missing:
-        raise _fail(f"missing field(s): {', '.join(missing)}", source, "agreement." + missing[0])
-    if body.get("format", FORMAT) != FORMAT:
-        raise _fail(f"unsupported format {body.get('format')!r} (expected {FORMAT!r})", source, "agreement.format")
-
-    agreement_id = body["id"]
-    if not isinstance(agreement_id, str) or not _ID_RE.fullmatch(agreement_id):
-        raise _fail(f"id {agreement_id!r} must be 1–128 of A-Z a-z 0-9 . _ -", source, "agreement.id")
-    version = body["version"]
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise _fail(f"version must be a positive integer, got {version!r}", source, "agreement.version")
-    title = body.get("title", "")
-    if not isinstance(title, str):
-        raise _fail("title must be a string", source, "agreement.title")
-
-    parties = body["parties"]
-    if not isinstance(parties, list) or len(parties) < 2:
-        raise _fail("parties must list at least two parties", source, "agreement.parties")
-    for p in parties:
-        try:
-            check_party(p)
-        except AccordError as exc:
-            raise _fail(str(exc), source, "agreement.parties") from None
-    if len(set(parties)) != len(parties):
-        raise _fail("a party is listed twice", source, "agreement.parties")
-
-    keys = body["keys"]
-    if not isinstance(keys, dict):
-        raise _fail("keys must map each party to its base64 Ed25519 public key", source, "agreement.keys")
-    if set(keys) != set(parties):
-        raise _fail(f"keys must name exactly the parties {sorted(parties)}, got {sorted(map(str, keys))}",
-                    source, "agreement.keys")
-    for p, k in keys.items():
-        if not isinstance(k, str):
-            raise _fail(f"key of {p} must be a base64 string", source, f"agreement.keys.{p}")
-        public_key_from_b64(k, field=f"agreement.keys.{p}")  # raises InputError naming the party
-
-    valid_from = parse_rfc3339(body["valid_from"], field="agreement.valid_from")
-    valid_until = parse_rfc3339(body["valid_until"], field="agreement.valid_until")
-    if valid_until <= valid_from:
-        raise _fail("valid_until must be after valid_from", source, "agreement.valid_until")
-
-    raw_rules = body["rules"]
-    if not isinstance(raw_rules, list):
-        raise _fail("rules must be a list", source, "agreement.rules")
-    rules = []
-    for i, r in enumerate(raw_rules):
-        where = f"agreement.rules[{i}]"
-        if not isinstance(r, dict):
-            raise _fail("a rule must be a mapping", source, where)
-        if set(r) != _RULE_FIELDS:
-            raise _fail(f"a rule has exactly the fields {sorted(_RULE_FIELDS)}, got {sorted(map(str, r))}",
-                        source, where)
-        if r["from"] not in parties or r["to"] not in parties or r["from"] == r["to"]:
-            raise _fail(f"from/to must be two different parties of the agreement, got "
-                        f"{r['from']!r} → {r['to']!r}", source, where)
-        kinds = r["kinds"]
-        if not isinstance(kinds, list) or not kinds or not all(
-                isinstance(k, str) and _PATTERN_RE.fullmatch(k) for k in kinds):
-            raise _fail(f"kinds must be a non-empty list of patterns such as 'warning.*', got {kinds!r}",
-                        source, where + ".kinds")
-        try:
-            ceiling = Classification.parse(r["max_classification"])
-        except AccordError as exc:
-            raise _fail(str(exc), source, where + ".max_classification") from None
-        rules.append(Rule(r["from"], r["to"], tuple(kinds), ceiling))
-
-    raw_sigs = data.get("signatures") or []
-    if not isinstance(raw_sigs, list):
-        raise _fail("signatures must be a list", source, "signatures")
-    sigs: list[AgreementSignature] = []
-    for i, s in enumerate(raw_sigs):
-        where = f"signatures[{i}]"
-        if not isinstance(s, dict) or set(s) != {"party", "fingerprint", "signature"}:
-            raise _fail("a signature has exactly the fields party, fingerprint, signature", source, where)
-        if not isinstance(s["party"], str) or not isinstance(s["fingerprint"], str) \
-                or not isinstance(s["signature"], str):
-            raise _fail("party, fingerprint and signature must be strings", source, where)
-        try:
-            sig = base64.b64decode(s["signature"], validate=True)
-        except (binascii.Error, ValueError):
-            raise _fail("signature is not valid base64", source, where + ".signature") from None
-        if len(sig) != 64:
-            raise _fail(f"an Ed25519 signature is 64 bytes, got {len(sig)}", source, where + ".signature")
-        if any(x.party == s["party"] for x in sigs):
-            raise _fail(f"{s['party']} has signed twice", source, where)
-        sigs.append(AgreementSignature(s["party"], s["fingerprint"], sig))
-
-    return Agreement(agreement_id, version, title, tuple(sorted(parties)), dict(keys), valid_from,
-                     valid_until, tuple(rules), tuple(sigs))
+    return check_model(_AgreementFile, data, source=source, line=None, where_in_message=True,
+                       messages=_MESSAGES).agreement_value()
 
 
 # --- signing and verification -------------------------------------------------------------

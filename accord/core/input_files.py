@@ -2,7 +2,9 @@
 model, every error one line naming the file, the YAML line and the dotted field path, e.g.
 ``trilateral.yaml: line 42: field 'radars[1].pd': Input should be less than or equal to 1``.
 
-:func:`load_model` serves the exercise's scenario files and the dialogue files;
+:func:`load_model` serves agreements, the exercise's scenario files and the dialogue files;
+:func:`check_model` validates a value already parsed from a line of JSON (the sensors of an
+early-warning ``detections.jsonl`` header), its errors naming the file and that line;
 :func:`validation_error` and :func:`located` turn a pydantic error, or a check made after
 validation, into that one-line :class:`~accord.errors.InputError`.
 """
@@ -10,12 +12,13 @@ validation, into that one-line :class:`~accord.errors.InputError`.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from accord.core.safe_yaml import parse_yaml
+from accord.core.safe_yaml import mark_line, parse_yaml
 from accord.errors import InputError
 
 M = TypeVar("M", bound=BaseModel)
@@ -60,17 +63,21 @@ def yaml_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
             node = node.value[key]
         else:
             break
-    return node.start_mark.line + 1 if node is not None else None
+    return mark_line(node.start_mark) if node is not None else None
 
 
 def validation_error(exc: ValidationError, *, source: str | None, root: yaml.Node | None = None,
-                     prefix: tuple[Any, ...] = (), where_in_message: bool = False) -> InputError:
+                     prefix: tuple[Any, ...] = (), where_in_message: bool = False,
+                     line: int | None = None, what: str | None = None,
+                     messages: Mapping[str, str] | None = None) -> InputError:
     """The first problem of ``exc`` (and how many more) as one :class:`InputError`; with
     ``where_in_message``, a message that starts with a field path (``radars[1].owner: …``) is
-    located there."""
+    located there. The line is found in ``root`` (a YAML node tree), else it is ``line``;
+    ``messages`` words pydantic's own errors by their type (``{"missing": …}``), and ``what``
+    starts the message (``sensor 'R1': …``)."""
     err = exc.errors()[0]
     loc = prefix + tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
-    msg = err["msg"].removeprefix("Value error, ")
+    msg = (messages or {}).get(err["type"]) or err["msg"].removeprefix("Value error, ")
     m = _WHERE.match(msg) if where_in_message else None
     if m:
         loc = loc + undotted(m.group(1))
@@ -78,7 +85,9 @@ def validation_error(exc: ValidationError, *, source: str | None, root: yaml.Nod
     more = len(exc.errors()) - 1
     if more:
         msg += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return InputError(msg, source=source, line=yaml_line(root, loc) if root is not None else None,
+    if what:
+        msg = f"{what}: {msg}"
+    return InputError(msg, source=source, line=yaml_line(root, loc) if root is not None else line,
                       field=dotted(loc) or None)
 
 
@@ -90,15 +99,30 @@ def located(exc: InputError, *, source: str | None, root: yaml.Node | None, pref
                      field=dotted(loc) or None)
 
 
-def load_model(model: type[M], text: str, *, source: str, not_a_mapping: str,
-               where_in_message: bool = False) -> tuple[M, yaml.Node | None]:
+def load_model(model: type[M], text: str, *, source: str | None, not_a_mapping: str,
+               where_in_message: bool = False,
+               messages: Mapping[str, str] | None = None) -> tuple[M, yaml.Node | None]:
     """Parse ``text`` (safe YAML) and validate it as ``model``; return the model and the YAML
     node tree (for locating later checks). A document that is not a mapping is refused with
-    ``not_a_mapping``."""
+    ``not_a_mapping``; ``messages`` as in :func:`validation_error`."""
     data, root = parse_yaml(text, source=source)
     if not isinstance(data, dict):
         raise InputError(not_a_mapping, source=source, line=1)
     try:
         return model.model_validate(data), root
     except ValidationError as exc:
-        raise validation_error(exc, source=source, root=root, where_in_message=where_in_message) from None
+        raise validation_error(exc, source=source, root=root, where_in_message=where_in_message,
+                               messages=messages) from None
+
+
+def check_model(model: type[M], data: Any, *, source: str | None, line: int | None,
+                where_in_message: bool = False, what: str | None = None,
+                messages: Mapping[str, str] | None = None) -> M:
+    """Validate ``data``, a value already parsed from line ``line`` of ``source`` (a line of
+    JSON), as ``model``; a problem is one :class:`InputError` naming the file, that line and the
+    field (see :func:`validation_error` for ``what`` and ``messages``)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc, source=source, line=line, where_in_message=where_in_message,
+                               what=what, messages=messages) from None

@@ -117,19 +117,21 @@ def parse_yaml(text: str, *, source: str | None = None) -> tuple[Any, yaml.Node 
         root = loader.get_single_node()
         return (loader.construct_document(root) if root is not None else None), root
     except _Refused as exc:
-        raise InputError(exc.problem, source=source, line=_line(exc.problem_mark), field=exc.field) from None
+        raise InputError(exc.problem, source=source, line=mark_line(exc.problem_mark), field=exc.field) from None
     except ValueError as exc:  # a value PyYAML could not build (the first line of its reason)
         raise InputError(f"not valid YAML: {' '.join(str(exc).split())[:200]}", source=source) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or type(exc).__name__
         raise InputError(f"not valid YAML: {' '.join(str(problem).split())}", source=source,
-                         line=_line(mark)) from None
+                         line=mark_line(mark)) from None
     finally:
         loader.dispose()
 
 
-def _line(mark: yaml.Mark | None) -> int | None:
+def mark_line(mark: yaml.Mark | None) -> int | None:
+    """The 1-based line of a YAML mark (PyYAML counts from 0); every YAML line number Accord
+    reports comes from here."""
     return mark.line + 1 if mark is not None else None
 
 

@@ -11,7 +11,8 @@ a format's fields are checked and written in one place.
 * ``truth.jsonl`` / ``events.jsonl`` — scenario truth (:func:`read_truth`, :func:`read_events`).
 
 Bad input raises :class:`accord.errors.InputError` naming the file, the 1-based line number and
-the field. With ``lenient=True`` a bad *detection* line is skipped instead, and the skip is
+the field. The header is checked by pydantic models (:class:`HeaderFields`, :class:`SensorFields`)
+through :func:`accord.core.input_files.check_model`, the loader of Accord's other input files. With ``lenient=True`` a bad *detection* line is skipped instead, and the skip is
 counted and reported in :attr:`Detections.skipped` (the header is never lenient: without valid
 sensors nothing can be interpreted).
 """
@@ -24,11 +25,21 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Annotated, Any
 
 import numpy as np
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from accord.core.canonical import check_json_bounds, json_limit_error
+from accord.core.input_files import check_model
 from accord.errors import CanonicalJSONError, InputError
 from accord.warning.frames import EARTH_RADIUS_M, MU, enu_basis, lla_to_ecef
 from accord.warning.types import Prediction, TrackState
@@ -145,55 +156,103 @@ _STRICTLY_POSITIVE = {"sigma_range_m", "sigma_az_rad", "sigma_el_rad", "scan_per
                       "az_half_width_deg"}
 
 
-def _number(obj: dict, key: str, *, source: str, line: int, what: str) -> float:
-    if key not in obj:
-        raise InputError(f"{what}: missing required field", source=source, line=line, field=key)
-    v = obj[key]
+def _finite(v: Any) -> float:
+    """A JSON number as a finite float (not a bool, a string or beyond a double)."""
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise InputError(f"{what}: expected a number, got {type(v).__name__} {v!r}"[:200],
-                         source=source, line=line, field=key)
+        raise ValueError(f"expected a number, got {type(v).__name__} {v!r}"[:200])
     v = _float(v)
     if not math.isfinite(v):
-        raise InputError(f"{what}: not a finite number (or beyond a 64-bit double)", source=source, line=line, field=key)
+        raise ValueError("not a finite number (or beyond a 64-bit double)")
     return v
 
 
+_NUMBER = BeforeValidator(_finite)
+
+
+def _within(key: str) -> AfterValidator:
+    """The check of sensor field ``key``: within its :data:`_SENSOR_BOUNDS`."""
+    lo, hi, unit = _SENSOR_BOUNDS[key]
+
+    def check(v: float) -> float:
+        if v < lo or v > hi or (key in _STRICTLY_POSITIVE and v <= 0.0):
+            raise ValueError(f"{v!r} out of range [{lo}, {hi}] ({unit})")
+        return v
+    return AfterValidator(check)
+
+
+def _sensor_id(v: Any) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise ValueError("sensor needs a non-empty string id")
+    return v
+
+
+def _ecef_m(v: Any) -> tuple[float, float, float]:
+    if (not isinstance(v, list) or len(v) != 3
+            or any(isinstance(c, bool) or not isinstance(c, (int, float)) for c in v)
+            or not all(math.isfinite(c) for c in v)):
+        raise ValueError("ecef_m must be 3 finite numbers (metres)")
+    return (float(v[0]), float(v[1]), float(v[2]))
+
+
+class SensorFields(BaseModel):
+    """A sensor object of the header as written (:func:`parse_sensor` makes the :class:`Sensor`):
+    each number finite and within :data:`_SENSOR_BOUNDS`, the ranges ordered, and ``ecef_m``,
+    when given, within :data:`ECEF_TOLERANCE_M` of lat/lon/alt on the sphere. Other keys are
+    ignored."""
+
+    id: Annotated[str, BeforeValidator(_sensor_id)]
+    lat_deg: Annotated[float, _NUMBER, _within("lat_deg")]
+    lon_deg: Annotated[float, _NUMBER, _within("lon_deg")]
+    alt_m: Annotated[float, _NUMBER, _within("alt_m")]
+    sigma_range_m: Annotated[float, _NUMBER, _within("sigma_range_m")]
+    sigma_az_rad: Annotated[float, _NUMBER, _within("sigma_az_rad")]
+    sigma_el_rad: Annotated[float, _NUMBER, _within("sigma_el_rad")]
+    scan_period_s: Annotated[float, _NUMBER, _within("scan_period_s")]
+    scan_offset_s: Annotated[float, _NUMBER, _within("scan_offset_s")]
+    pd: Annotated[float, _NUMBER, _within("pd")]
+    clutter_per_scan: Annotated[float, _NUMBER, _within("clutter_per_scan")]
+    min_range_m: Annotated[float, _NUMBER, _within("min_range_m")]
+    max_range_m: Annotated[float, _NUMBER, _within("max_range_m")]
+    min_el_deg: Annotated[float, _NUMBER, _within("min_el_deg")]
+    max_el_deg: Annotated[float, _NUMBER, _within("max_el_deg")]
+    az_center_deg: Annotated[float, _NUMBER, _within("az_center_deg")]
+    az_half_width_deg: Annotated[float, _NUMBER, _within("az_half_width_deg")]
+    ecef_m: Annotated[tuple[float, float, float] | None, BeforeValidator(_ecef_m)] = None
+
+    def computed_ecef(self) -> np.ndarray:
+        """The site in ECEF metres from lat/lon/alt on the sphere."""
+        return lla_to_ecef(self.lat_deg, self.lon_deg, self.alt_m)
+
+    @model_validator(mode="after")
+    def _ordered_and_placed(self) -> "SensorFields":
+        if self.min_range_m >= self.max_range_m:
+            raise ValueError("min_range_m: min_range_m must be below max_range_m")
+        if self.min_el_deg >= self.max_el_deg:
+            raise ValueError("min_el_deg: min_el_deg must be below max_el_deg")
+        if self.ecef_m is not None:
+            off = float(np.linalg.norm(np.asarray(self.ecef_m) - self.computed_ecef()))
+            if off > ECEF_TOLERANCE_M:
+                raise ValueError(f"ecef_m: ecef_m is {off:.0f} m from lat/lon/alt on the sphere "
+                                 "(wrong units or a WGS84 position?)")
+        return self
+
+
+#: pydantic's own error for a missing key, in this format's words
+_SENSOR_MESSAGES = {"missing": "missing required field"}
+
+
 def parse_sensor(obj: Any, *, source: str = "<header>", line: int = 1) -> Sensor:
-    """Validate one sensor object of the header (required fields, units, ranges)."""
+    """Validate one sensor object of the header (required fields, units, ranges) through
+    :class:`SensorFields`; a problem names the sensor, the file, the line and the field."""
     if not isinstance(obj, dict):
         raise InputError("sensor entry must be an object", source=source, line=line, field="sensors")
     sid = obj.get("id")
-    if not isinstance(sid, str) or not sid.strip():
-        raise InputError("sensor needs a non-empty string id", source=source, line=line, field="id")
-    what = f"sensor {sid!r}"
-    vals: dict[str, float] = {}
-    for key, (lo, hi, unit) in _SENSOR_BOUNDS.items():
-        v = _number(obj, key, source=source, line=line, what=what)
-        bad = v < lo or v > hi or (key in _STRICTLY_POSITIVE and v <= 0.0)
-        if bad:
-            raise InputError(f"{what}: {v!r} out of range [{lo}, {hi}] ({unit})",
-                             source=source, line=line, field=key)
-        vals[key] = v
-    if vals["min_range_m"] >= vals["max_range_m"]:
-        raise InputError(f"{what}: min_range_m must be below max_range_m", source=source, line=line,
-                         field="min_range_m")
-    if vals["min_el_deg"] >= vals["max_el_deg"]:
-        raise InputError(f"{what}: min_el_deg must be below max_el_deg", source=source, line=line,
-                         field="min_el_deg")
-    computed = lla_to_ecef(vals["lat_deg"], vals["lon_deg"], vals["alt_m"])
-    if "ecef_m" in obj:
-        e = obj["ecef_m"]
-        if (not isinstance(e, list) or len(e) != 3
-                or any(isinstance(c, bool) or not isinstance(c, (int, float)) for c in e)
-                or not all(math.isfinite(c) for c in e)):
-            raise InputError(f"{what}: ecef_m must be 3 finite numbers (metres)", source=source,
-                             line=line, field="ecef_m")
-        off = float(np.linalg.norm(np.asarray(e, dtype=float) - computed))
-        if off > ECEF_TOLERANCE_M:
-            raise InputError(f"{what}: ecef_m is {off:.0f} m from lat/lon/alt on the sphere "
-                             "(wrong units or a WGS84 position?)", source=source, line=line,
-                             field="ecef_m")
-    return Sensor(id=sid, **vals, ecef_m=(float(computed[0]), float(computed[1]), float(computed[2])))
+    what = f"sensor {sid!r}" if isinstance(sid, str) and sid.strip() else None
+    m = check_model(SensorFields, obj, source=source, line=line, where_in_message=True, what=what,
+                    messages=_SENSOR_MESSAGES)
+    e = m.computed_ecef()
+    return Sensor(id=m.id, **{k: getattr(m, k) for k in _SENSOR_BOUNDS},
+                  ecef_m=(float(e[0]), float(e[1]), float(e[2])))
 
 
 @dataclass(frozen=True)
@@ -220,29 +279,55 @@ class DetectionsHeader:
                 "sensors": [s.to_json() for s in self.sensors]}
 
 
+def _header_number(v: Any) -> float:
+    try:
+        return _finite(v)
+    except ValueError as exc:
+        raise ValueError(f"header: {exc}") from None
+
+
+class HeaderFields(BaseModel):
+    """The header line as written: the format tag, Accord's Earth constants when given, and a
+    non-empty list of sensors (each checked by :func:`parse_sensor`). Other keys are ignored."""
+
+    format: Any = Field(None, validate_default=True)
+    earth_radius_m: Annotated[float | None, BeforeValidator(_header_number)] = None
+    mu: Annotated[float | None, BeforeValidator(_header_number)] = None
+    sensors: Any = Field(None, validate_default=True)
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, v: Any) -> str:
+        if v != DETECTIONS_FORMAT:
+            raise ValueError(f"expected format {DETECTIONS_FORMAT!r}, got {v!r}")
+        return v
+
+    @field_validator("earth_radius_m", "mu")
+    @classmethod
+    def _frame(cls, v: float | None, info: ValidationInfo) -> float | None:
+        ref = EARTH_RADIUS_M if info.field_name == "earth_radius_m" else MU
+        if v is not None and abs(v - ref) > 1e-9 * ref:
+            raise ValueError(f"Accord's frame uses {ref!r}, file says {v!r}")
+        return v
+
+    @field_validator("sensors")
+    @classmethod
+    def _sensors(cls, v: Any) -> list[Any]:
+        if not isinstance(v, list) or not v:
+            raise ValueError("header needs a non-empty list of sensors")
+        return v
+
+
 def parse_header(text: str, *, source: str = "<detections>") -> DetectionsHeader:
-    """Parse and validate the header line (line 1)."""
+    """Parse and validate the header line (line 1) through :class:`HeaderFields`."""
     try:
         obj = _loads(text)
     except (ValueError, RecursionError) as exc:
         raise InputError(f"header is not valid JSON: {exc}", source=source, line=1) from None
     if not isinstance(obj, dict):
         raise InputError("header must be a JSON object", source=source, line=1)
-    fmt = obj.get("format")
-    if fmt != DETECTIONS_FORMAT:
-        raise InputError(f"expected format {DETECTIONS_FORMAT!r}, got {fmt!r}", source=source,
-                         line=1, field="format")
-    for key, ref in (("earth_radius_m", EARTH_RADIUS_M), ("mu", MU)):
-        if key in obj:
-            v = _number(obj, key, source=source, line=1, what="header")
-            if abs(v - ref) > 1e-9 * ref:
-                raise InputError(f"Accord's frame uses {ref!r}, file says {v!r}", source=source,
-                                 line=1, field=key)
-    sensors = obj.get("sensors")
-    if not isinstance(sensors, list) or not sensors:
-        raise InputError("header needs a non-empty list of sensors", source=source, line=1,
-                         field="sensors")
-    parsed = tuple(parse_sensor(s, source=source, line=1) for s in sensors)
+    fields = check_model(HeaderFields, obj, source=source, line=1)
+    parsed = tuple(parse_sensor(s, source=source, line=1) for s in fields.sensors)
     ids = [s.id for s in parsed]
     dup = [k for k, n in Counter(ids).items() if n > 1]
     if dup:

@@ -206,3 +206,50 @@ def test_write_then_read_file(tmp_path):
     write_detections(tmp_path / "d.jsonl", header, d)
     h2, d2 = read_detections(tmp_path / "d.jsonl")
     assert h2 == header and np.array_equal(d2.rae, d.rae)
+
+
+@pytest.mark.parametrize("change, field, message", [
+    ({"pd": 1.5}, "pd", "sensor 'JPN-TPY1': 1.5 out of range [0.0, 1.0] (probability in (0, 1])"),
+    ({"pd": None}, "pd", "sensor 'JPN-TPY1': expected a number, got NoneType None"),
+    ({"pd": 10**400}, "pd", "sensor 'JPN-TPY1': not a finite number (or beyond a 64-bit double)"),
+    ({"id": " "}, "id", "sensor needs a non-empty string id"),
+    ({"max_range_m": 10.0}, "min_range_m", "sensor 'JPN-TPY1': min_range_m must be below max_range_m"),
+    ({"ecef_m": [1.0, 2.0]}, "ecef_m", "sensor 'JPN-TPY1': ecef_m must be 3 finite numbers (metres)"),
+    ({"lat_deg": "north", "pd": 2.0}, "lat_deg",
+     "sensor 'JPN-TPY1': expected a number, got str 'north' (and 1 more problem)"),
+])
+def test_a_bad_sensor_is_one_error_naming_the_sensor_file_line_and_field(change, field, message):
+    with pytest.raises(InputError) as ei:
+        parse_detections([header_line(dict(SENSOR, **change)), det(0.0)], source="d.jsonl")
+    assert (ei.value.source, ei.value.line, ei.value.field) == ("d.jsonl", 1, field)
+    assert ei.value.detail == message
+
+
+def test_a_missing_sensor_field_is_named_and_a_sensor_reads_back_from_its_json():
+    bad = dict(SENSOR)
+    del bad["max_el_deg"]
+    with pytest.raises(InputError) as ei:
+        parse_sensor(bad, source="h.jsonl", line=7)
+    assert str(ei.value) == "h.jsonl, line 7, field 'max_el_deg': sensor 'JPN-TPY1': missing required field"
+    s = parse_sensor(SENSOR)
+    assert parse_sensor(s.to_json()) == s  # ecef_m written, checked against lat/lon/alt, kept
+    assert parse_sensor(dict(SENSOR, comment="ignored")) == s
+    with pytest.raises(InputError, match="sensor entry must be an object") as ei:
+        parse_sensor(["JPN-TPY1"])
+    assert ei.value.field == "sensors"
+
+
+@pytest.mark.parametrize("header, field, message", [
+    ({"sensors": [SENSOR]}, "format", "expected format 'accord-detections/1', got None"),
+    ({"format": "accord-detections/1", "mu": "GM", "sensors": [SENSOR]}, "mu",
+     "header: expected a number, got str 'GM'"),
+    ({"format": "accord-detections/1", "earth_radius_m": 6378137.0, "sensors": [SENSOR]}, "earth_radius_m",
+     "Accord's frame uses 6371000.0, file says 6378137.0"),
+    ({"format": "accord-detections/1", "sensors": []}, "sensors", "header needs a non-empty list of sensors"),
+    ({"format": "other/1"}, "format",
+     "expected format 'accord-detections/1', got 'other/1' (and 1 more problem)"),
+])
+def test_a_bad_header_is_one_error_naming_line_1_and_the_field(header, field, message):
+    with pytest.raises(InputError) as ei:
+        parse_detections([json.dumps(header)], source="d.jsonl")
+    assert (ei.value.line, ei.value.field, ei.value.detail) == (1, field, message)

@@ -163,3 +163,17 @@ class Served:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def logged_in_page(browser, url: str, token: str, errors: list[str], *, width: int = 1280, height: int = 900):
+    """A Chromium page logged in to the console at ``url`` with ``token`` and on the overview;
+    every console error and uncaught page error is appended to ``errors``."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.set_default_timeout(10_000)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{url}/console/login")
+    page.fill("#token", token)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{url}/console/")
+    return page

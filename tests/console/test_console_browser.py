@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from console_world import ARTEFACTS, alert_item, radar, track
+from console_world import ARTEFACTS, alert_item, logged_in_page, radar, track
 
 from accord.dialogue.store import DialogueStore
 from accord.federation.schema import write_lock
@@ -139,14 +139,7 @@ def test_the_time_control_replays_the_picture_in_chromium(served, world, clock, 
         early = track(world.jpn, "JPN", "T-8", 0.0, 39.0, 128.0, "SECRET//REL TO JPN, KOR")
         clock.advance(20 * 60)
         late = track(world.jpn, "JPN", "T-8", 1200.0, 40.0, 131.0, "SECRET//REL TO JPN, KOR")
-    page = browser.new_page(viewport={"width": 1280, "height": 860})
-    page.set_default_timeout(10_000)
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{served.url}/console/login")
-    page.fill("#token", world.admin)
-    page.keyboard.press("Enter")
-    expect(page).to_have_url(f"{served.url}/console/")
+    page = logged_in_page(browser, served.url, world.admin, errors, height=860)
     page.goto(f"{served.url}/console/picture")
     head = page.locator('#picture a.track')
     expect(head).to_have_attribute("href", f"/console/items/{late.id}")

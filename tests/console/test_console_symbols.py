@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from console_world import ARTEFACTS, alert_item, prediction, radar, track
+from console_world import ARTEFACTS, alert_item, logged_in_page, prediction, radar, track
 from test_console_browser import browser, serious_violations  # noqa: F401  (the Chromium fixture)
 
 from accord.warning import symbols
@@ -51,14 +51,7 @@ def test_the_picture_draws_2525_symbols_for_radars_tracks_launch_and_impact_poin
                for t in range(10, 260, 25)]
         pred = prediction(world.jpn, 280.0, 0.0, 600.0)
         world.jpn.put_item(alert_item(world.jpn, 3, "Update", "SECRET//REL TO JPN, KOR"))
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(10_000)
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{served.url}/console/login")
-    page.fill("#token", world.admin)
-    page.keyboard.press("Enter")
-    page.wait_for_url(f"{served.url}/console/")
+    page = logged_in_page(browser, served.url, world.admin, errors)
     page.goto(f"{served.url}/console/picture")
     drawn = 'g.symbol[data-drawn="milsymbol"]'
 

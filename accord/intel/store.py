@@ -421,10 +421,11 @@ class IntelStore:
         self._added += added
         if self._added < self._analyse_at:
             return
-        self._analyse_at = 2 * self._added
         with self.lock:
-            if not self.conn.in_transaction:  # a caller's transaction: analysed at a later add
-                self.conn.execute("ANALYZE intel_objects")
+            if self.conn.in_transaction:  # a caller's transaction: analysed at a later add
+                return
+            self.conn.execute("ANALYZE intel_objects")
+        self._analyse_at = 2 * self._added
 
     def _prepare(self, coll: Collection, objects: Sequence[dict[str, Any]],
                  plain_json: bool) -> tuple[list[tuple[Any, ...]], dict[str, int]]:

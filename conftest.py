@@ -32,27 +32,43 @@ def while_uncommitted() -> Callable[..., None]:
     """``run(lock, conn, write, action)``: run ``action`` in a thread while another thread — as
     the federation or an API request would on a node's shared connection — holds ``lock`` with
     ``write(conn)`` done inside an open transaction; that transaction is then rolled back.
-    ``action`` gets half a second to (wrongly) run ahead of the lock before the rollback."""
+    ``action`` gets half a second to (wrongly) run ahead of the lock before the rollback.
+    An exception in either thread is raised again in the test (a thread's exception would
+    otherwise only be a warning, and the test would pass on whatever it asserts afterwards)."""
     def run(lock: Any, conn: Any, write: Callable[[Any], Any], action: Callable[[], Any]) -> None:
         holding, release = threading.Event(), threading.Event()
+        raised: list[BaseException] = []
 
         def writer() -> None:
-            with lock:
-                begin_write(conn)
-                write(conn)
+            try:
+                with lock:
+                    begin_write(conn)
+                    write(conn)
+                    holding.set()
+                    release.wait(10)
+                    conn.rollback()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the test below
+                raised.append(exc)
                 holding.set()
-                release.wait(10)
-                conn.rollback()
+
+        def acting() -> None:
+            try:
+                action()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the test below
+                raised.append(exc)
 
         w = threading.Thread(target=writer)
         w.start()
         assert holding.wait(10)
-        t = threading.Thread(target=action)
+        t = threading.Thread(target=acting)
         t.start()
         t.join(timeout=0.5)  # it must wait for the writer's lock
         release.set()
         w.join(10)
         t.join(10)
+        assert not w.is_alive() and not t.is_alive(), "a thread of while_uncommitted did not finish"
+        if raised:
+            raise raised[0]
 
     return run
 

@@ -85,14 +85,17 @@ fi
 #     federation: in process, several     test_federation_inprocess, _multiprocess (ledger sequence,
 #       processes, API, retention,        inbox idempotency, lease kill -9, --workers), tests/api/test_api_user.py,
 #       partner removal, all-or-nothing   _retention, _partner_remove, _share_all_or_nothing
-#     console: sessions (rows in the      tests/console/test_console_auth.py, test_console_events.py
-#       store), the live stream
+#     console: sessions (rows in the      tests/console/test_console_auth.py, _events, _boards, _picture,
+#       store), the live stream, boards,  _intel_io, _cli
+#       picture, intel import/export
+#     API: serving, metrics, auth first   tests/api/test_api_serve.py, _metrics, _auth_first
 #     NATS: the event bridge across two   tests/feeds/test_feeds_events.py; the ingest's kill -9 and
 #       serve processes; the ingest state duplicate-feed tests (its state commits with its items)
 #     dialogue, intel (TAXII, sharing),   test_dialogue_store, _concurrency, tests/api/test_api_dialogue.py; test_intel_sharing,
-#       alerts, TAK destinations          _taxii_errors, _direct_lane, _import_export; test_alerts_store;
+#       alerts, TAK destinations          _taxii_errors, _taxii_client, _direct_lane, _import_export,
+#                                         _import_skip_invalid, _store_schema; test_alerts_store;
 #                                         tests/tak/test_tak_destination.py
-#   Not in this pass (SQLite only): the console's boards and browser tests, the exercise runs,
+#   Not in this pass (SQLite only): the console's browser tests, the exercise runs,
 #   the tracker, warning and core tests — they reach the store only through the parts above.
 echo "the store-touching tests on PostgreSQL (ACCORD_TEST_STORE=postgresql) start beside the first pass (log: .venv/pytest-postgresql.log) …"
 ACCORD_TEST_STORE=postgresql .venv/bin/python -m pytest -q -p no:cacheprovider -m "not sqlite_only and not postgresql" "$@" \
@@ -103,12 +106,17 @@ ACCORD_TEST_STORE=postgresql .venv/bin/python -m pytest -q -p no:cacheprovider -
   tests/api/test_api_user.py tests/federation/test_federation_retention.py \
   tests/federation/test_federation_partner_remove.py tests/federation/test_federation_share_all_or_nothing.py \
   tests/console/test_console_auth.py tests/console/test_console_events.py \
+  tests/console/test_console_boards.py tests/console/test_console_picture.py \
+  tests/console/test_console_intel_io.py tests/console/test_console_cli.py \
+  tests/api/test_api_serve.py tests/api/test_api_metrics.py tests/api/test_api_auth_first.py \
   tests/feeds/test_feeds_events.py \
   tests/feeds/test_feeds_ingest.py::test_kill_9_mid_feed_then_restart_loses_and_duplicates_nothing \
   tests/feeds/test_feeds_ingest.py::test_a_feed_published_twice_is_stored_once \
   tests/dialogue/test_dialogue_store.py tests/api/test_api_dialogue.py tests/dialogue/test_dialogue_concurrency.py \
   tests/intel/test_intel_sharing.py tests/intel/test_intel_taxii_errors.py tests/intel/test_intel_direct_lane.py \
-  tests/intel/test_intel_import_export.py tests/warning/alerts/test_alerts_store.py tests/tak/test_tak_destination.py \
+  tests/intel/test_intel_import_export.py tests/intel/test_intel_taxii_client.py \
+  tests/intel/test_intel_import_skip_invalid.py tests/intel/test_intel_store_schema.py \
+  tests/warning/alerts/test_alerts_store.py tests/tak/test_tak_destination.py \
   > .venv/pytest-postgresql.log 2>&1 &
 pg_pass=$!
 trap 'kill "$pg_pass" 2>/dev/null || true' EXIT

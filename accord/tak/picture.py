@@ -21,6 +21,7 @@ its ``<remarks>`` with the marking banner, so a TAK user reads the marking with 
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -92,7 +93,7 @@ def track_events(body: Mapping[str, Any], *, party: str, marking: str, stamp: St
         le = math.sqrt(max(0.0, _quad(u, p)))
     kind = types.TRACK
     return [CotEvent(
-        uid=f"accord.{party}.{track_id}", type=kind.cot_type, how=kind.how, time=stamp.now, start=stamp.now,
+        uid=f"accord.{party}.{track_uid_part(track_id)}", type=kind.cot_type, how=kind.how, time=stamp.now, start=stamp.now,
         stale=stamp.stale, lat=lat, lon=lon, hae=r - EARTH_RADIUS_M, ce=ce, le=le,
         callsign=f"{party} {track_id}", track=(course, math.hypot(ve, vn)),
         accord=_accord(marking, party, item_id, kind.sidc),
@@ -121,14 +122,14 @@ def prediction_events(body: Mapping[str, Any], *, party: str, marking: str, stam
     out = []
     kind = types.LAUNCH
     out.append(CotEvent(
-        uid=f"accord.{party}.{track_id}.launch", type=kind.cot_type, how=kind.how, time=stamp.now,
+        uid=f"accord.{party}.{track_uid_part(track_id)}.launch", type=kind.cot_type, how=kind.how, time=stamp.now,
         start=stamp.now, stale=stamp.stale, lat=launch[0], lon=launch[1], ce=launch[2],
         callsign=f"{party} {track_id} launch", accord=_accord(marking, party, item_id, kind.sidc),
         remarks=f"{marking} — Accord predicted launch point of track {track_id} ({party}), "
                 f"1-σ {launch[2] / 1000:.1f} km.{lost}"))
     kind = types.IMPACT
     out.append(CotEvent(
-        uid=f"accord.{party}.{track_id}.impact", type=kind.cot_type, how=kind.how, time=stamp.now,
+        uid=f"accord.{party}.{track_uid_part(track_id)}.impact", type=kind.cot_type, how=kind.how, time=stamp.now,
         start=stamp.now, stale=stamp.stale, lat=impact[0], lon=impact[1], ce=major / SIGMA_95_2D,
         callsign=f"{party} {track_id} impact {when}", ellipse=(major, minor, bearing % 360.0),
         color="ffff0000", accord=_accord(marking, party, item_id),
@@ -249,6 +250,17 @@ def _ring(text: str) -> list[tuple[float, float]]:
         step = math.ceil(len(pts) / MAX_RING_POINTS)
         pts = pts[:-1:step] + [pts[-1]]
     return pts
+
+
+def track_uid_part(track_id: str) -> str:
+    """A track's part of its CoT UIDs. A track id is a partner's text: one of letters, digits,
+    ``-`` and ``_`` (up to 60) is used as it is (``T3`` → ``accord.JPN.T3``); any other — a
+    dot, a space, a longer one — becomes ``+`` and 24 hex digits of its SHA-256, so no track id
+    can take the UID of a radar (``accord.P.radar.S``), an alert area (``accord.P.alert.…``),
+    another track's launch or impact point (``accord.P.T.launch``), or another track id."""
+    if 0 < len(track_id) <= 60 and all(c.isascii() and (c.isalnum() or c in "-_") for c in track_id):
+        return track_id
+    return "+" + hashlib.sha256(track_id.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
 def _uid_part(text: str) -> str:

@@ -132,3 +132,27 @@ def test_radar_item_is_a_friendly_ground_radar_that_lasts_a_day():
     back = parse_event(ev.to_xml())
     assert (back.uid, back.type, back.callsign) == ("accord.JPN.radar.JPN-TPY1", "a-f-G-E-S-R", "JPN radar JPN-TPY1")
     assert (back.lat, back.lon, back.hae) == (40.9, 140.3, 50.0) and back.stale == NOW + timedelta(days=1)
+
+
+@pytest.mark.parametrize("hostile", ["radar.JPN-TPY1", "T1.launch", "alert.x.1-JP-01.0", "T 3", "",
+                                     "T" * 61, "ｔ３", "a/../b"])
+def test_a_partners_track_id_never_takes_another_objects_uid(hostile):
+    """A track id is partner text: one that is not a plain id (letters, digits, '-', '_') gets a
+    digest instead, so it cannot overwrite the party's radar, alert area, another track's launch
+    or impact point, nor another track on a TAK server."""
+    body = {**_track(40.0, 131.0, 100_000.0), "track_id": hostile}
+    (ev,) = track_events(body, party="JPN", marking=MARK, stamp=Stamp(NOW, 12.0))
+    uid = parse_event(ev.to_xml()).uid
+    assert uid.startswith("accord.JPN.+") and uid.count(".") == 2
+    assert uid not in {"accord.JPN.radar.JPN-TPY1", "accord.JPN.T1.launch", "accord.JPN.T1"}
+    other = track_events({**body, "track_id": hostile + "x"}, party="JPN", marking=MARK, stamp=Stamp(NOW, 12.0))
+    assert other[0].uid != uid
+
+
+@given(st.text(min_size=1, max_size=80))
+@settings(max_examples=200)
+def test_distinct_track_ids_give_distinct_uids(track_id):
+    from accord.tak.picture import track_uid_part
+    part = track_uid_part(track_id)
+    assert "." not in part and part != track_uid_part(track_id + "-")
+    assert (part == track_id) == (not part.startswith("+"))

@@ -17,6 +17,7 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 nats_up || command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)  # the SQLite online backup the deployment guide uses
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light)  # tests/test_deploy.py: `nginx -t` on deploy/nginx (never started)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)  # tests/test_deploy.py: `systemd-analyze verify` on deploy/systemd
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

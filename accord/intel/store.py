@@ -762,7 +762,9 @@ class IntelStore:
         if built is None:
             raise NotFoundError(f"no object {object_id!r} in collection {coll}")
         where, args = built
-        with self.lock, self.conn:
+        # PostgreSQL: BEGIN, the node's lock and the DELETE in one round trip, the flags and the
+        # COMMIT in another
+        with self.lock, pipelined(self.conn), self.conn:
             n = self.conn.execute(f"DELETE FROM {ID_INDEXED} WHERE {' AND '.join(where)}", args).rowcount
             if n:
                 self._fix_flags(self.conn.cursor(), coll, object_id)

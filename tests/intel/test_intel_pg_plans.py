@@ -137,3 +137,37 @@ def test_a_taxii_add_and_get_cost_few_round_trips_to_postgresql(tmp_path, pg_sch
         assert trips("GET", url + indicator(1)["id"] + "/") == 2
     assert store_for(node).count("c") == 102
     node.close()
+
+
+@pytest.mark.postgresql
+def test_statistics_follow_the_table_s_growth_not_adds_taken_back(tmp_path, pg_schemas):
+    """keep_statistics runs ANALYZE when the rows a store added, less those it deleted, reach
+    ANALYSE_FIRST (then each doubling): a client that adds and deletes as much — what TAXII
+    clients replacing objects do, and the bench at exactly N objects — never sets it off in a
+    request's path; real growth still does. A TAXII delete is two round trips."""
+    node = Node.init(tmp_path / "jpn", party="JPN", store=pg_schemas.make())
+    store = store_for(node)
+    coll = store.add_collection("c")
+    analysed: list[str] = []
+    real = node.conn.execute
+
+    def spy(sql, params=None):
+        if sql.lstrip().upper().startswith("ANALYZE"):
+            analysed.append(sql)
+        return real(sql, params)
+
+    node.conn.execute = spy  # type: ignore[method-assign]
+    batch = ANALYSE_FIRST * 6 // 10
+    for round_ in range(3):  # 1.8 × ANALYSE_FIRST added in all, each batch deleted again
+        objs = [indicator(10_000 * round_ + i) for i in range(batch)]
+        store.add_objects(coll, objs)
+        for i, obj in enumerate(objs):
+            before = node.conn.round_trips
+            assert store.delete_object(coll, obj["id"], "JPN") == 1
+            if i == 0:
+                assert node.conn.round_trips - before == 2
+    assert analysed == []
+    store.add_objects(coll, [indicator(100_000 + i) for i in range(ANALYSE_FIRST)])  # grown by ANALYSE_FIRST
+    assert analysed == ["ANALYZE intel_objects"]
+    node.conn.execute = real  # type: ignore[method-assign]
+    node.close()

@@ -314,5 +314,5 @@ def test_marking_lookups_for_sharing_wait_for_other_threads_transactions(jpn, wh
     md = AccordLabel("UNCLASSIFIED", frozenset({"JPN", "KOR"}), originator="JPN").marking_definition()
     found: dict[str, object] = {}
     while_uncommitted(store.lock, store.conn, _insert_marking(md),
-                      lambda: found.update(store._definitions([md["id"]], {})))
+                      lambda: found.update(store.definitions([md["id"]], {})))
     assert found == {} and md["id"] not in store._defs

@@ -39,6 +39,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -492,8 +493,12 @@ class IntelStore:
         stored: list[Stored] = []
         status_id = str(uuid.uuid4())
         # PostgreSQL: BEGIN and the node's lock go with the query of what is present (one round
-        # trip), the rows, the status and the COMMIT together (another): any error fails the add
-        with pipelined(self.conn), self.conn:
+        # trip), the rows, the status and the COMMIT together (another): any error fails the add.
+        # The pipeline holds the connection for this thread, so before hooks that take locks of
+        # their own (sharing: the ledger's) it is ended — the store's statements answered — and
+        # they run as plain statements.
+        with ExitStack() as pipe, self.conn:
+            pipe.enter_context(pipelined(self.conn))
             if not self.conn.in_transaction:
                 # take the write lock before reading what is present: the uniqueness of
                 # (collection, id, version) and the order of date_added rest on no other
@@ -571,6 +576,8 @@ class IntelStore:
             cur.execute("INSERT INTO intel_status(id, collection, request_timestamp, principal, body)"
                         " VALUES (?,?,?,?,?)", (status_id, coll.id, request_ts, principal,
                                                 orjson.dumps(body).decode()))
+            if stored and self.txn_hooks and any(st.shared is not False for st in stored):
+                pipe.close()
             if stored:
                 for hook in list(self.txn_hooks):
                     then = hook(stored)

@@ -40,7 +40,7 @@ server; Accord: one uvicorn worker). Needs ``pip install medallion==3.0.0`` (ben
 
     .venv/bin/python bench/taxii.py [--sizes 100,1000,10000] [--client both|taxii2-client|lean]
         [--preload N] [--budget 60] [--read-last] [--read-spec] [--json out.json]
-        [--store sqlite|postgresql|both] [--without-medallion]
+        [--store sqlite|postgresql|both] [--without-medallion] [--rounds R]
     .venv/bin/python bench/taxii.py --hot-paths
 
 ``--hot-paths`` prints, in this process, the CPU per request with the node app's direct lane and
@@ -48,7 +48,10 @@ without it, and per object of the structural STIX check with its fast path and w
 measured reasons those two paths are kept (their docstrings quote the figures).
 
 ``--store both`` serves one Accord node on SQLite and one on PostgreSQL (one uvicorn worker each)
-and prints their ratios per size beside the medallion comparison.
+and prints their ratios per size beside the medallion comparison. ``--rounds R`` measures every
+server R times at each size, alternately (the first server of a round changing each round), and
+reports each figure's median: on a machine with other load, a burst then falls on both servers
+rather than on one server's whole measurement.
 """
 
 from __future__ import annotations
@@ -455,6 +458,22 @@ def measure(name: str, client: Any, have: int, n: int, extra: int, args: argpars
     return r
 
 
+def median_run(name: str, n: int, runs: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over ``--rounds`` measurements of one server at one size (printed
+    when there are several); a read that timed out in any round stays a bound."""
+    if len(runs) == 1:
+        return runs[0]
+    import statistics
+
+    out = {k: statistics.median(r[k] for r in runs) for k in runs[0] if k not in ("read_timed_out", "trips")}
+    out["read_timed_out"] = any(r["read_timed_out"] for r in runs)
+    out["trips"] = sum(r["trips"] for r in runs)
+    print(f"  {name:9s} N={n:>6}: median of {len(runs)} rounds: add×100 {out['add100_obj_s']:8.0f} obj/s | add×1"
+          f" {out['add1_obj_s']:7.0f} obj/s | read {out['read_obj_s']:8.0f} obj/s | round trip p50"
+          f" {out['rt_p50_ms']:7.2f} ms p99 {out['rt_p99_ms']:7.2f} ms", flush=True)
+    return out
+
+
 def fsync_ms(work: Path) -> float:
     """The cost of one durable SQLite commit here now (what bounds Accord's add ×1)."""
     from accord.store.sqlite import connect
@@ -532,10 +551,19 @@ def run_pass(kind: str, work: Path, sizes: list[int], args: argparse.Namespace) 
         out: dict[str, Any] = {name: {} for name, _ in servers}
         have, extra = args.preload, 10_000_000  # objects added outside the fill get ids far above the fill range
         for n in sizes:
+            runs: dict[str, list[dict[str, float]]] = {name: [] for name in clients}
+            for r in range(args.rounds):
+                # the servers alternately, the first of a round changing each round: a burst of
+                # load from beside the bench falls on both, not on one server's whole measurement
+                order = list(clients) if r % 2 == 0 else list(reversed(clients))
+                for name in order:
+                    runs[name].append(measure(name, clients[name], have, n, extra, args))
+                have = n
+                extra += args.singles + args.trips + 100 * args.batches
             for name in clients:
-                out[name][n] = measure(name, clients[name], have, n, extra, args)
+                out[name][n] = median_run(name, n, runs[name])
             grown = 0 if not args.let_grow else args.singles + args.trips + 100 * args.batches
-            have, extra = n + grown, extra + args.singles + args.trips + 100 * args.batches
+            have = n + grown
         out["floor"] = client_floor(kind, args)
         durable_dir = work / f"{kind}-durable-null"
         durable_dir.mkdir(parents=True, exist_ok=True)
@@ -681,6 +709,9 @@ def main() -> None:
     ap.add_argument("--let-grow", action="store_true",
                     help="keep what the measured adds store (the collection grows past N during"
                          " them; the default deletes each add's objects off the clock)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure every server this many times at each size, alternately, and report each"
+                         " figure's median (a fairer comparison on a machine with other load)")
     ap.add_argument("--json", help="write the figures to this file")
     ap.add_argument("--store", choices=("sqlite", "postgresql", "both"), default="sqlite",
                     help="the Accord node's store (postgresql: a fresh schema in ACCORD_BENCH_PG's database); "
@@ -689,6 +720,8 @@ def main() -> None:
     ap.add_argument("--hot-paths", action="store_true",
                     help="only the in-process figures of the direct lane and the structural check's fast path")
     args = ap.parse_args()
+    if args.rounds < 1 or (args.rounds > 1 and args.let_grow):
+        ap.error("--rounds is at least 1, and more than 1 only without --let-grow (the collection must stay at N)")
     if args.hot_paths:
         hot_paths()
         return

@@ -198,3 +198,110 @@ def test_the_nats_cluster_configuration_is_valid():
     r = subprocess.run([nats, "-c", str(DEPLOY / "nats" / "nats-server.conf"), "-t"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0 and "is valid" in (r.stdout + r.stderr), r.stdout + r.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(check, what: str, proc: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise AssertionError(f"{what} exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        try:
+            if check():
+                return
+        except Exception:  # noqa: BLE001 - not up yet
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{what} did not come up in {timeout:.0f} s: {log.read_text()[-2000:]}")
+
+
+def test_nginx_with_the_deploy_configuration_serves_a_node_from_two_serve_processes(tmp_path):
+    """deploy/nginx/accord-jpn.conf for real: nginx (TLS with the node's certificate, the hop to
+    each API process TLS again, checked against that certificate) in front of two `accord node
+    serve --tls` processes of one node on loopback. Requests through it are answered by both
+    processes, and by the other one when one stops."""
+    import signal
+    import ssl
+
+    import httpx
+
+    from accord.federation.tokens import create_token
+
+    nginx = shutil.which("nginx")
+    if nginx is None:
+        pytest.fail("nginx is not installed (scripts/test.sh installs Debian's)")
+    directory = tmp_path / "jpn"
+    node = Node.init(directory, party="JPN")
+    secret = create_token(node.conn, "operator", "JPN", ["status"])
+    node.close()
+    r = subprocess.run([sys.executable, "-m", "accord.cli.main", "node", "tls", "init", "--dir", str(directory),
+                        "--name", "api.jpn.example"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    tls = directory / "tls"
+    front, first, second = _free_port(), _free_port(), _free_port()
+    site = (DEPLOY / "nginx" / "accord-jpn.conf").read_text()
+    for old, new in (("listen 443 ssl http2;", f"listen 127.0.0.1:{front} ssl;"),
+                     ("server 10.10.1.21:8600", f"server 127.0.0.1:{first}"),
+                     ("server 10.10.1.22:8600", f"server 127.0.0.1:{second}"),
+                     ("/etc/accord/tls/", f"{tls}/")):
+        assert old in site, f"deploy/nginx/accord-jpn.conf no longer has {old!r}: update this test"
+        site = site.replace(old, new)
+    (tmp_path / "site.conf").write_text(site)
+    temp = "".join(f" {kind}_temp_path {tmp_path}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (tmp_path / "nginx.conf").write_text(
+        f"user root;\nerror_log {tmp_path}/error.log;\npid {tmp_path}/nginx.pid;\nevents {{}}\n"
+        f"http {{\n access_log {tmp_path}/access.log;\n{temp} include {tmp_path}/site.conf;\n}}\n")
+
+    procs: list[subprocess.Popen] = []
+    logs: list = []
+    try:
+        for port, extra in ((first, []), (second, ["--join"])):
+            log = tmp_path / f"serve-{port}.log"
+            logs.append(open(log, "wb"))
+            proc = subprocess.Popen([sys.executable, "-m", "accord.cli.main", "node", "serve", "--dir", str(directory),
+                                     "--port", str(port), "--tls", *extra], cwd=ROOT, stdout=logs[-1],
+                                    stderr=subprocess.STDOUT)
+            procs.append(proc)
+            _wait(lambda port=port: httpx.get(f"https://127.0.0.1:{port}/health", verify=False,
+                                              timeout=1).status_code == 200, f"node serve on {port}", proc, log)
+        proxy = subprocess.Popen([nginx, "-e", f"{tmp_path}/error.log", "-c", str(tmp_path / "nginx.conf"),
+                                  "-p", f"{tmp_path}/", "-g", "daemon off;"], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        procs.append(proxy)
+        pinned = ssl.create_default_context(cafile=str(tls / "cert.pem"))  # the node's certificate, pinned
+        pinned.check_hostname = False  # its name is api.jpn.example; we reach nginx as 127.0.0.1
+        with httpx.Client(base_url=f"https://127.0.0.1:{front}", verify=pinned, timeout=10,
+                          headers={"Authorization": f"Bearer {secret}"}) as client:
+            _wait(lambda: client.get("/health").status_code == 200, "nginx", proxy, tmp_path / "error.log")
+            assert client.get("/health").json()["party"] == "JPN"
+            answered = set()
+            for _ in range(8):  # round robin over the two upstreams
+                r = client.get("/api/v1/status")
+                assert r.status_code == 200, r.text
+                answered.add(r.json()["server"]["pid"])
+            assert answered == {procs[0].pid, procs[1].pid}
+            procs[0].send_signal(signal.SIGTERM)  # one API machine goes away: the other answers
+            procs[0].wait(30)
+            for _ in range(4):
+                r = client.get("/api/v1/status")
+                assert r.status_code == 200 and r.json()["server"]["pid"] == procs[1].pid, r.text
+    finally:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        for log in logs:
+            log.close()

@@ -86,7 +86,7 @@ def make_router(node: Node, *, sessions: SessionStore | None = None,
     from accord.intel.node_store import store_for
 
     sessions = sessions or SessionStore(node)
-    limiter = limiter or LoginLimiter()
+    limiter = limiter or LoginLimiter(node)  # in the node's store: one limit for all its processes
     codes = login_codes(node)
     dialogue = DialogueStore(node)
     lock = write_lock(node)
@@ -188,7 +188,7 @@ def make_router(node: Node, *, sessions: SessionStore | None = None,
         # counted before the body is read (check and count in one step): simultaneous logins
         # cannot all pass the check before the first failure is recorded
         at = now()
-        wait = limiter.attempt(client, at)
+        wait = await to_thread.run_sync(limiter.attempt, client, at)  # a write: never on the event loop
         if wait is not None:
             raise HTTPException(429, "too many failed logins from this address",
                                 headers={"Retry-After": str(wait)})
@@ -206,7 +206,7 @@ def make_router(node: Node, *, sessions: SessionStore | None = None,
                 return wrong_answer()
         finally:
             if not wrong:  # only a wrong token stays counted
-                limiter.release(client, at)
+                await to_thread.run_sync(limiter.release, client, at)
         lang = pick_lang(form.get("lang"), request.headers.get("accept-language"))
         try:
             s = await to_thread.run_sync(sessions.create, principal, digest, now(), lang)

@@ -12,9 +12,10 @@ Because sessions are rows in the node's store, every process serving the node (`
 --workers N``, ``--join``, several machines on one PostgreSQL database) knows every session: a
 browser logged in through one process goes on through any other, and a restart logs no one out.
 The idle clock is written back at most every :data:`TOUCH_SECONDS` (a request is a read, not a
-write, most of the time). What stays per process: the count of a session's open event streams,
-the login rate limit's failures and the one-time login codes of ``accord exercise run --console``
-(one process by design).
+write, most of the time). The login rate limit's failures are rows in the store too (table
+``console_login_attempts``), so the limit is per node, not per process. What stays per process:
+the count of a session's open event streams and the one-time login codes of ``accord exercise
+run --console`` (one process by design).
 
 CSRF: every form carries the session's CSRF token and every ``POST`` compares it in constant
 time; the login form, which has no session yet, uses a double-submit cookie (the same random
@@ -22,8 +23,8 @@ value in a ``SameSite=Strict`` cookie and in the form). ``SameSite=Strict`` alon
 cross-site posts in current browsers; the tokens are the defence that does not depend on it.
 
 Login rate limit: at most ``attempts`` failed logins per client address in a sliding
-``window`` (default 5 per 60 s) per serving process (behind a proxy spreading requests over N
-processes, up to N × 5); beyond that every login from the address is answered 429 until
+``window`` (default 5 per 60 s) for the whole node, whichever process serves each attempt;
+beyond that every login from the address is answered 429 until
 the window has room again, whether the token is right or not. An attempt is counted *before* its
 body is read (check and count in one step, :meth:`LoginLimiter.attempt`) and released only when
 it did not end in a wrong token, so many simultaneous logins cannot all pass the check before
@@ -42,10 +43,9 @@ import secrets
 import threading
 import time
 import weakref
-from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from accord.clock import parse_rfc3339, to_rfc3339
@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     from accord.node import Node
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SESSION_COOKIE = "accord_console"
 LOGIN_COOKIE = "accord_console_login"
 
@@ -106,11 +107,22 @@ CREATE TABLE IF NOT EXISTS console_sessions (
 CREATE INDEX IF NOT EXISTS console_sessions_by_token ON console_sessions(token_digest, n);
 """
 TOUCH_SECONDS = 60.0  # a session's last_seen is written back at most this often
+# Migration 2: the login rate limit's attempts, in the node's store, so every process serving
+# the node counts the same failures (kept per process, N processes allowed N × the limit)
+ATTEMPTS = """
+CREATE TABLE IF NOT EXISTS console_login_attempts (
+    n      INTEGER PRIMARY KEY AUTOINCREMENT,
+    client TEXT NOT NULL,                -- the client address
+    at     INTEGER NOT NULL              -- µs since the epoch, by the node's clock
+);
+CREATE INDEX IF NOT EXISTS console_login_attempts_by_client ON console_login_attempts(client, at);
+CREATE INDEX IF NOT EXISTS console_login_attempts_by_time ON console_login_attempts(at);
+"""
 
 
 def ensure_sessions(node: Node) -> int:
     """The ``console`` part's tables (``accord node migrate`` runs it too); its version before."""
-    return migrate(node.conn, "console", [SCHEMA], lock=node.write_lock)
+    return migrate(node.conn, "console", [SCHEMA, ATTEMPTS], lock=node.write_lock)
 
 
 def _digest(session_id: str) -> str:
@@ -213,63 +225,73 @@ class SessionStore:
             return self._count(self.node.conn)
 
 
-@dataclass
 class LoginLimiter:
-    """Failed logins per client address in a sliding window."""
+    """Failed logins per client address in a sliding window, kept in the node's store (table
+    ``console_login_attempts``): every process serving the node counts the same failures, so
+    the limit holds whatever the number of processes behind the proxy. Each call is one write
+    transaction under the node's write lock — across processes, SQLite's write lock or
+    PostgreSQL's advisory lock — so the check and the count are one step; called from a worker
+    thread, never on the event loop. Past ``max_rows`` attempts in the window in all, the oldest
+    are dropped (a bound on the table, as the in-memory limit had on its clients)."""
 
-    attempts: int = 5
-    window: timedelta = timedelta(seconds=60)
-    max_clients: int = 10_000
-    _failures: OrderedDict[str, deque[datetime]] = field(default_factory=OrderedDict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, node: Node, *, attempts: int = 5, window: timedelta = timedelta(seconds=60),
+                 max_rows: int = 100_000) -> None:
+        self.node, self.attempts, self.window, self.max_rows = node, attempts, window, max_rows
+        ensure_sessions(node)
 
-    def _recent(self, client: str, now: datetime) -> deque[datetime]:
-        q = self._failures.get(client)
-        if q is None:
-            return deque()
-        while q and now - q[0] > self.window:
-            q.popleft()
-        return q
+    @staticmethod
+    def _us(when: datetime) -> int:
+        return (when - _EPOCH) // timedelta(microseconds=1)
+
+    def _wait(self, oldest: int, now: datetime) -> int:
+        return max(1, int((oldest + self._us_window() - self._us(now)) / 1_000_000) + 1)
+
+    def _us_window(self) -> int:
+        return self.window // timedelta(microseconds=1)
+
+    def _recent(self, conn: Any, client: str, now: datetime) -> tuple[int, int | None]:
+        """How many attempts ``client`` made in the window, and the oldest of them."""
+        row = conn.execute("SELECT count(*), min(at) FROM console_login_attempts WHERE client = ? AND at >= ?",
+                           (client, self._us(now) - self._us_window())).fetchone()
+        return int(row[0]), (int(row[1]) if row[1] is not None else None)
 
     def retry_after(self, client: str, now: datetime) -> int | None:
         """Seconds until ``client`` may try again, or None if it may now."""
-        with self._lock:
-            q = self._recent(client, now)
-            if len(q) < self.attempts:
-                return None
-            return max(1, int((q[0] + self.window - now).total_seconds()) + 1)
+        with self.node.write_lock:
+            count, oldest = self._recent(self.node.conn, client, now)
+        if count < self.attempts or oldest is None:
+            return None
+        return self._wait(oldest, now)
 
     def attempt(self, client: str, now: datetime) -> int | None:
-        """Check and count one login attempt atomically: seconds to wait if ``client`` is
-        limited (nothing counted), else None with the attempt counted as a failure until
+        """Check and count one login attempt in one transaction: seconds to wait if ``client``
+        is limited (nothing counted), else None with the attempt counted as a failure until
         :meth:`release` takes it back."""
-        with self._lock:
-            q = self._recent(client, now)
-            if len(q) >= self.attempts:
-                return max(1, int((q[0] + self.window - now).total_seconds()) + 1)
-            q.append(now)
-            self._failures[client] = q
-            self._failures.move_to_end(client)
-            while len(self._failures) > self.max_clients:
-                self._failures.popitem(last=False)
+        with write(self.node.store) as conn:
+            conn.execute("DELETE FROM console_login_attempts WHERE at < ?", (self._us(now) - self._us_window(),))
+            count, oldest = self._recent(conn, client, now)
+            if count >= self.attempts and oldest is not None:
+                return self._wait(oldest, now)
+            self._add(conn, client, now)
             return None
 
     def release(self, client: str, at: datetime) -> None:
         """Take back an attempt counted at ``at`` (it did not end in a wrong token)."""
-        with self._lock:
-            q = self._failures.get(client)
-            if q is not None and at in q:
-                q.remove(at)
+        with write(self.node.store) as conn:
+            conn.execute("DELETE FROM console_login_attempts WHERE n = (SELECT min(n) FROM console_login_attempts"
+                         " WHERE client = ? AND at = ?)", (client, self._us(at)))
 
     def failed(self, client: str, now: datetime) -> None:
         """Count a failure outright."""
-        with self._lock:
-            q = self._recent(client, now)
-            q.append(now)
-            self._failures[client] = q
-            self._failures.move_to_end(client)
-            while len(self._failures) > self.max_clients:
-                self._failures.popitem(last=False)
+        with write(self.node.store) as conn:
+            self._add(conn, client, now)
+
+    def _add(self, conn: Any, client: str, now: datetime) -> None:
+        conn.execute("INSERT INTO console_login_attempts(client, at) VALUES (?, ?)", (client, self._us(now)))
+        held = int(conn.execute("SELECT count(*) FROM console_login_attempts").fetchone()[0])
+        if held > self.max_rows:
+            conn.execute("DELETE FROM console_login_attempts WHERE n IN (SELECT n FROM console_login_attempts"
+                         " ORDER BY n LIMIT ?)", (held - self.max_rows,))
 
 
 @dataclass

@@ -19,6 +19,7 @@ whatever the policy says now: a retraction reveals nothing new and must always p
 from __future__ import annotations
 
 import fnmatch
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -494,7 +495,8 @@ def queue_depth(node: Node, party: str) -> int:
 
 
 def apply_ack(node: Node, party: str, ack: BatchAck) -> tuple[int, int]:
-    """Mark rows the partner acknowledged; return (delivered, rejected).
+    """Mark rows the partner acknowledged; return (delivered, rejected) — rejected counting the
+    rows renumbered after replays (:func:`_renumber`), which are settled for this round too.
 
     A consumed receipt (stored, duplicate, or rejected by the partner's checks) ends that row's
     life: ``delivered`` or ``rejected`` with the partner's reason. A receipt that did not consume
@@ -502,7 +504,8 @@ def apply_ack(node: Node, party: str, ack: BatchAck) -> tuple[int, int]:
     below rows already marked delivered (it lost them), those rows are queued again: catch-up is
     keyed on the partner's sequence number.
     """
-    now = to_rfc3339(node.clock.now())
+    when = node.clock.now()
+    now = to_rfc3339(when)
     with write_lock(node):
         with transaction(node.conn):
             done = [(now, party, r.seq) for r in ack.receipts
@@ -515,6 +518,9 @@ def apply_ack(node: Node, party: str, ack: BatchAck) -> tuple[int, int]:
                                   "recipient=? AND seq=? AND state='queued'", refused)
             delivered, rejected = len(done), len(refused)
             if ack.next_seq is not None:
+                replayed = [r.seq for r in ack.receipts if r.code == "replay" and not r.consumed
+                            and r.seq is not None and r.seq < ack.next_seq]
+                rejected += _renumber(node, party, replayed, ack.next_seq, when)
                 # the partner lost what it had acknowledged (restored from a backup?): send it all
                 # again from its next_seq, including rows it had refused, or it would wait for
                 # those numbers for ever
@@ -536,6 +542,51 @@ def apply_ack(node: Node, party: str, ack: BatchAck) -> tuple[int, int]:
                 "last_error=NULL, failures=0, failing_since=NULL, peer_next_seq=excluded.peer_next_seq",
                 (party, now, ack.next_seq))
     return delivered, rejected
+
+
+def _renumber(node: Node, party: str, replayed: list[int], next_seq: int, when: Any) -> int:
+    """Seal again, under new numbers, the queued envelopes ``party`` refused as replays: numbers
+    it had already received from this node with other content, which only a node restored from a
+    backup sends (the history after the backup, and what it sent then, is lost to it but not to
+    its partners). The numbers go on from the partner's ``next_seq`` (or this node's counter, if
+    higher), so they never go behind what the partner holds; the items keep their order. Each
+    row moves to its new number, ledgered ``item.shared`` with ``renumbered_from`` the old one, so
+    ``ledger verify`` matches every row with its entry. Runs in the caller's transaction; returns
+    the rows renumbered (counted with the batch's settled rows: the delivery goes on)."""
+    if not replayed:
+        return 0
+    conn = node.conn
+    rows = sorted((r[0], r[1], r[2]) for r in select_in(
+        conn, "SELECT seq, item_id, kind FROM fed_outbox WHERE recipient = ? AND state = 'queued' AND seq IN ({})",
+        replayed, party))
+    if not rows:
+        return 0
+    last = conn.execute("SELECT last_seq FROM fed_out_seq WHERE recipient = ?", (party,)).fetchone()
+    seq = max(last[0] if last else 0, next_seq - 1)
+    stamp = to_rfc3339(when)
+    items = node.get_items([r[1] for r in rows])
+    moved, events = [], []
+    for old, item_id, kind in rows:
+        item = items.get(item_id)
+        if item is None:  # not held any more: nothing to send again
+            continue
+        seq += 1
+        moved.append((seq, wire.seal_envelope(node, item, party, seq, when), stamp, party, old))
+        events.append(("item.shared", {"item_id": item_id, "kind": kind, "to": party, "seq": seq,
+                                       "renumbered_from": old}, when))
+    if not moved:
+        return 0
+    # the row moves to its new number (one row per recipient and item); every new number is above
+    # every old one, so no two rows ever share one
+    conn.executemany("UPDATE fed_outbox SET seq=?, envelope=?, queued=? WHERE recipient=? AND seq=? "
+                     "AND state='queued'", moved)
+    conn.execute("INSERT INTO fed_out_seq(recipient, last_seq) VALUES (?, ?) ON CONFLICT(recipient) "
+                 "DO UPDATE SET last_seq = excluded.last_seq", (party, seq))
+    node.ledger.append_many(events)
+    logging.getLogger("accord.federation").warning(
+        "%s refused %d envelope(s) as replays of numbers this node has no record of sending (restored from a "
+        "backup?): sent again as #%d..#%d", party, len(moved), seq - len(moved) + 1, seq)
+    return len(moved)
 
 
 def record_failure(node: Node, party: str, error: str) -> int:

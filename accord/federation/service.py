@@ -377,8 +377,11 @@ class Federation:
                     _settle(inflight)
                     inflight = None
                     if not any(r.seq is not None and r.consumed for r in ack.receipts):
-                        outbox.apply_ack(self.node, party, ack)
-                        raise _settled_none(party, len(batch), ack)
+                        if sum(outbox.apply_ack(self.node, party, ack)) == 0:  # (replays renumbered: go on)
+                            raise _settled_none(party, len(batch), ack)
+                        _settle(inflight)
+                        inflight, cursor = None, 0
+                        continue
                     settled = _tally(party, counts, ack)
                     self._reached(party, settled)
                     inflight = applier.submit(outbox.apply_ack, self.node, party, ack)

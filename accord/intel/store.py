@@ -39,6 +39,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,7 +51,7 @@ from accord.core.markings import Marking, check_party
 from accord.errors import InputError, NotFoundError, StixValidationError
 from accord.intel import markings as mk
 from accord.intel.validate import TS_RE, structural_failures, validate_full, version_key
-from accord.store.base import POSTGRESQL, IntegrityError, begin_write, dialect_of, select_in
+from accord.store.base import POSTGRESQL, IntegrityError, begin_write, dialect_of, pipelined, select_in
 from accord.store.migrations import migrate
 
 DDL = """
@@ -188,6 +189,13 @@ def _upgrade_v1(conn: Any) -> None:
         conn.execute(stmt)
 
 
+def _not_tlp(refs: Iterable[str]) -> list[str]:
+    """``refs`` but the TLP marking ids: an object's effective marking and granular plan take a
+    TLP id's meaning from the id alone (:func:`accord.intel.markings.definition_kind`), so its
+    definition need not be looked up — the most common marking costs no query per add."""
+    return [r for r in refs if r not in mk.TLP_BY_ID]
+
+
 @dataclass(frozen=True)
 class Collection:
     id: str
@@ -268,7 +276,8 @@ class IntelStore:
         self.txn_hooks: list[Callable[[list[Stored]], Callable[[], object] | None]] = []
         self.syncer: Callable[[], None] | None = None  # applies partners' items (sharing.Syncer)
         self._defs: dict[str, dict[str, Any]] = {}
-        self._added, self._analyse_at = 0, ANALYSE_FIRST  # rows this store added; when to analyse
+        self._known: dict[str, Collection] = {}  # collections found, by the id or alias asked (immutable)
+        self._added, self._analyse_at = 0, ANALYSE_FIRST  # rows this store added less deleted; when to analyse
         with self.lock:
             migrate(conn, "intel", [DDL, _upgrade_v1, OBJECTS_TABLE.format(name="intel_objects") + OBJECTS_INDEXES,
                                     {"sqlite": "", "postgresql": PG_INDEXES}], lock=self.lock)
@@ -318,13 +327,22 @@ class IntelStore:
         return [self._collection(r) for r in rows]
 
     def collection(self, key: str) -> Collection:
-        """A collection by id or alias; :class:`NotFoundError` if none."""
+        """A collection by id or alias; :class:`NotFoundError` if none.
+
+        A collection is never changed nor deleted once created (there is no statement that
+        would), so one found is kept and found again without a query — on PostgreSQL a round
+        trip saved on every TAXII request. A key not found is looked up each time: another
+        process may create it."""
+        hit = self._known.get(key)
+        if hit is not None:
+            return hit
         with self.lock:
             row = self.conn.execute("SELECT * FROM intel_collections WHERE id = ? OR alias = ?",
                                     (key, key)).fetchone()
         if row is None:
             raise NotFoundError(f"no collection {key!r}")
-        return self._collection(row)
+        coll = self._known[key] = self._collection(row)
+        return coll
 
     def _coll_id(self, collection: str | Collection) -> str:
         """The id of a collection given by id or alias, or as the :class:`Collection` a caller
@@ -359,7 +377,7 @@ class IntelStore:
                    local: Mapping[str, dict[str, Any]] | None = None) -> tuple[Marking, bool]:
         """The effective marking of ``obj`` (see :mod:`accord.intel.markings`)."""
         refs = obj.get("object_marking_refs") or []
-        return mk.effective_marking(refs, self.definitions(refs, local or {}), default_rel_to)
+        return mk.effective_marking(refs, self.definitions(_not_tlp(refs), local or {}), default_rel_to)
 
     # --- adding ----------------------------------------------------------------------------
     def add_objects(self, collection: str | Collection, objects: Sequence[Any], *, originator: str | None = None,
@@ -408,8 +426,11 @@ class IntelStore:
         return result
 
     def keep_statistics(self, added: int) -> None:
-        """On PostgreSQL, ANALYZE ``intel_objects`` when the rows this store has added reach
-        :data:`ANALYSE_FIRST`, then each time they double (a few times per growth by 10×).
+        """On PostgreSQL, ANALYZE ``intel_objects`` when the rows this store has added, less those
+        it has deleted, reach :data:`ANALYSE_FIRST`, then each time they double (a few times per
+        growth by 10×). Counted net of deletes because it is the table's growth that outdates
+        the statistics: adds that deletes take back (a TAXII client replacing objects) leave
+        them true, and an ANALYZE in a request's path costs that request tens of ms.
 
         Autovacuum analyses a table a minute after it changed at the earliest; until then the
         planner of a new or fast-growing table estimates ~100 rows for a collection and read a
@@ -450,7 +471,7 @@ class IntelStore:
             granular = None
             if obj.get("granular_markings"):
                 grefs = [g.get("marking_ref") for g in obj["granular_markings"] if g.get("marking_ref")]
-                withhold, plan = mk.granular_plan(obj, self.definitions(grefs, local), coll.rel_to)
+                withhold, plan = mk.granular_plan(obj, self.definitions(_not_tlp(grefs), local), coll.rel_to)
                 if withhold != "*":
                     rel = withhold if rel == ALL else mk.intersect_rel(rel, withhold)
                 granular = json.dumps(plan) if plan else None
@@ -471,7 +492,13 @@ class IntelStore:
         successes: list[dict[str, Any]] = []  # with each entry's releasability (filters status reads)
         stored: list[Stored] = []
         status_id = str(uuid.uuid4())
-        with self.conn:
+        # PostgreSQL: BEGIN and the node's lock go with the query of what is present (one round
+        # trip), the rows, the status and the COMMIT together (another): any error fails the add.
+        # The pipeline holds the connection for this thread, so before hooks that take locks of
+        # their own (sharing: the ledger's) it is ended — the store's statements answered — and
+        # they run as plain statements.
+        with ExitStack() as pipe, self.conn:
+            pipe.enter_context(pipelined(self.conn))
             if not self.conn.in_transaction:
                 # take the write lock before reading what is present: the uniqueness of
                 # (collection, id, version) and the order of date_added rest on no other
@@ -549,6 +576,8 @@ class IntelStore:
             cur.execute("INSERT INTO intel_status(id, collection, request_timestamp, principal, body)"
                         " VALUES (?,?,?,?,?)", (status_id, coll.id, request_ts, principal,
                                                 orjson.dumps(body).decode()))
+            if stored and self.txn_hooks and any(st.shared is not False for st in stored):
+                pipe.close()
             if stored:
                 for hook in list(self.txn_hooks):
                     then = hook(stored)
@@ -740,12 +769,15 @@ class IntelStore:
         if built is None:
             raise NotFoundError(f"no object {object_id!r} in collection {coll}")
         where, args = built
-        with self.lock, self.conn:
+        # PostgreSQL: BEGIN, the node's lock and the DELETE in one round trip, the flags and the
+        # COMMIT in another
+        with self.lock, pipelined(self.conn), self.conn:
             n = self.conn.execute(f"DELETE FROM {ID_INDEXED} WHERE {' AND '.join(where)}", args).rowcount
             if n:
                 self._fix_flags(self.conn.cursor(), coll, object_id)
         if not n:
             raise NotFoundError(f"no object {object_id!r} in collection {coll}")
+        self._added -= n  # the table's growth, as keep_statistics counts it
         return n
 
     def all_objects(self, collection: str | None = None, *, versions: str = "last") -> list[dict[str, Any]]:

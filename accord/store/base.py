@@ -21,7 +21,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -123,6 +123,16 @@ def transaction(conn: Any, *, join: bool = False) -> Iterator[Any]:
         raise
     if conn.in_transaction:
         conn.commit()
+
+
+def pipelined(conn: Any) -> AbstractContextManager[Any]:
+    """On PostgreSQL, send the block's statements without waiting for each one's answer
+    (:meth:`accord.store.postgres.PgConnection.pipeline`): a transaction costs a round trip per
+    result read plus one at the end, not one per statement. Errors may then surface at a later
+    statement or at the block's end (and fail the transaction), so use it only where any error
+    fails the whole block. On SQLite, in process, there is nothing to save: the block as it is."""
+    pipeline = getattr(conn, "pipeline", None)
+    return pipeline() if pipeline is not None else nullcontext()
 
 
 @contextmanager

@@ -29,7 +29,7 @@ import re
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -94,12 +94,18 @@ class Row(tuple):
         return list(self._index)
 
 
+@lru_cache(maxsize=1024)
+def _row_class(names: tuple[bytes, ...]) -> Any:
+    """The :class:`Row` class of a result with these column names (made once per shape: a class
+    and its index per statement cost ~15 µs, several times a request)."""
+    return type("Row", (Row,), {"_index": {n.decode(): i for i, n in enumerate(names)}, "__slots__": ()})
+
+
 def _row_factory(cursor: Any) -> Any:
-    desc = cursor.description
-    if desc is None:
+    res = cursor.pgresult
+    if res is None or not res.nfields:
         return tuple
-    cls = type("Row", (Row,), {"_index": {c.name: i for i, c in enumerate(desc)}, "__slots__": ()})
-    return lambda values: cls(values)
+    return _row_class(tuple(res.fname(i) for i in range(res.nfields)))
 
 
 def _wrap(exc: Exception, where: str) -> Exception:
@@ -119,12 +125,19 @@ class PgCursor:
         self._owner = owner
         self._cur = cur
 
+    def _ready(self) -> None:
+        """In a pipeline (:meth:`PgConnection.pipeline`), wait for this statement's result."""
+        if self._cur.pgresult is None and self._owner.piped:
+            self._owner.sync()
+
     @property
     def rowcount(self) -> int:
+        self._ready()
         return int(self._cur.rowcount)
 
     @property
     def description(self) -> Any:
+        self._ready()
         return self._cur.description
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> "PgCursor":
@@ -134,13 +147,13 @@ class PgCursor:
         return self._owner.executemany(sql, rows)
 
     def fetchone(self) -> Any:
-        return self._cur.fetchone() if self._cur.description is not None else None
+        return self._cur.fetchone() if self.description is not None else None
 
     def fetchall(self) -> list[Any]:
-        return self._cur.fetchall() if self._cur.description is not None else []
+        return self._cur.fetchall() if self.description is not None else []
 
     def fetchmany(self, size: int = 1) -> list[Any]:
-        return self._cur.fetchmany(size) if self._cur.description is not None else []
+        return self._cur.fetchmany(size) if self.description is not None else []
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.fetchall())
@@ -160,13 +173,15 @@ _ROWS_PER_STATEMENT = 500
 
 
 class _ManyCursor(PgCursor):
-    def __init__(self, owner: "PgConnection", cur: Any, rowcount: int) -> None:
+    def __init__(self, owner: "PgConnection", cur: Any, parts: list[Any]) -> None:
         super().__init__(owner, cur)
-        self._count = rowcount
+        self._parts = parts  # one cursor per multi-row statement (a pipeline fills them at its sync)
 
     @property
     def rowcount(self) -> int:
-        return self._count
+        if self._owner.piped and any(c.pgresult is None for c in self._parts):
+            self._owner.sync()
+        return sum(max(c.rowcount, 0) for c in self._parts)
 
 
 @lru_cache(maxsize=64)
@@ -180,13 +195,13 @@ def _many_rows(owner: "PgConnection", conn: Any, values: "re.Match[str]", rows: 
     psycopg would otherwise parse a statement of thousands of ``%s`` in Python, uncached."""
     head, tail = values.group(1), values.group(3) or ""
     width = values.group(2).count("%s")
-    cur = psycopg.RawCursor(conn)
-    count = 0
+    parts = []
     for lo in range(0, len(rows), _ROWS_PER_STATEMENT):
         part = rows[lo:lo + _ROWS_PER_STATEMENT]
+        cur = psycopg.RawCursor(conn)
         cur.execute(head + _value_groups(width, len(part)) + tail, [v for row in part for v in row])
-        count += max(cur.rowcount, 0)
-    return _ManyCursor(owner, cur, count)
+        parts.append(cur)
+    return _ManyCursor(owner, parts[-1], parts)
 
 
 class _Cursor:
@@ -233,6 +248,12 @@ class PgConnection:
         self._lock_key: int | None = None
         self._guard = threading.RLock()
         self.on_close: Any = None  # what else to close with this connection (its store's pool)
+        # in a pipeline (:meth:`pipeline`): psycopg's Pipeline, and whether a transaction is open
+        # as the statements sent so far leave it (libpq reports it only once results are read)
+        self._pipe: Any = None
+        self._pipe_txn = False
+        self._pipe_commits: list[Any] = []  # the COMMITs sent in the pipeline, checked at its sync
+        self.round_trips = 0  # times this connection has waited for the server's answers
 
     # --- the connection ---------------------------------------------------------------------
     def _raw(self) -> Any:
@@ -259,6 +280,8 @@ class PgConnection:
         while another thread's autocommit statement runs, psycopg reports ``ACTIVE`` though no
         transaction is open, and a writer asking then would take that for one."""
         with self._guard:
+            if self._pipe is not None:
+                return self._pipe_txn
             conn = self._conn
             if conn is None or conn.closed or conn.broken:
                 return False
@@ -267,6 +290,8 @@ class PgConnection:
     def _run(self, fn: Any) -> Any:
         with self._guard:
             conn = self._raw()
+            if self._pipe is None:
+                self.round_trips += 1
             try:
                 return fn(conn)
             except psycopg.Error as exc:
@@ -277,6 +302,11 @@ class PgConnection:
     def _begin(self, conn: Any) -> None:
         if self._lock_key is None:
             self._lock_key = self._store.lock_key(conn)
+        if self._pipe is not None:  # sent with what follows, answered at the pipeline's next sync
+            conn.execute("BEGIN")
+            conn.execute(f"SELECT pg_advisory_xact_lock({int(self._lock_key)})")
+            self._pipe_txn = True
+            return
         # one round trip (the simple protocol takes both statements; the key is our own int)
         conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({int(self._lock_key)})".encode())
 
@@ -326,12 +356,84 @@ class PgConnection:
         self._run(run)
 
     def commit(self) -> None:
-        if self.in_transaction:
-            self._run(lambda conn: conn.execute("COMMIT"))
+        """COMMIT the open transaction; raises if PostgreSQL rolled it back instead (it answers
+        COMMIT of a transaction a failed statement aborted with ROLLBACK, not an error). In a
+        pipeline the COMMIT is sent with the statements before it and checked at the sync."""
+        if not self.in_transaction:
+            return
+        if self._pipe is not None:
+            self._pipe_commits.append(self._run(lambda conn: conn.execute("COMMIT")))
+            self._pipe_txn = False
+            return
+        _check_committed(self._run(lambda conn: conn.execute("COMMIT")), self._store.name)
 
     def rollback(self) -> None:
-        if self.in_transaction:
-            self._run(lambda conn: conn.execute("ROLLBACK"))
+        if not self.in_transaction:
+            return
+        self._run(lambda conn: conn.execute("ROLLBACK"))
+        if self._pipe is not None:
+            self._pipe_txn = False
+
+    @property
+    def piped(self) -> bool:
+        """Whether statements are being pipelined (:meth:`pipeline`) on this connection."""
+        return self._pipe is not None
+
+    def sync(self) -> None:
+        """In a pipeline: wait for the results of every statement sent so far (one round trip);
+        raises the first error among them. Outside one: nothing."""
+        if self._pipe is not None:
+            self.round_trips += 1
+            self._run(lambda conn: self._pipe.sync())
+
+    @contextmanager
+    def pipeline(self) -> Iterator[None]:
+        """Send the block's statements without waiting for each one's answer (psycopg's
+        pipeline mode): a result is waited for only when it is read (:meth:`sync`) and at the
+        end of the block, so a transaction of statements that need no answers — BEGIN and the
+        node's lock with the first query; rows, status and COMMIT — costs a round trip per
+        query read instead of one per statement. The connection is this thread's for the block.
+
+        An error in any statement fails every later one up to the next sync, a COMMIT among
+        them included, and is raised (at the read, or at the block's end); the transaction is
+        then rolled back. A COMMIT sent in the block counts only once its answer has come back
+        as COMMIT, so nothing is reported committed before it is."""
+        with self._guard:
+            if self._pipe is not None:  # nested: part of the outer block
+                yield
+                return
+            conn = self._raw()
+            try:
+                self._pipe_txn = conn.info.transaction_status != TransactionStatus.IDLE
+                with conn.pipeline() as pipe:
+                    self._pipe = pipe
+                    try:
+                        yield
+                    finally:
+                        self._pipe = None  # the sync at the pipeline's exit runs as a plain statement would
+                        self.round_trips += 1
+            except psycopg.Error as exc:
+                self._after_failed_pipeline(conn)
+                raise _wrap(exc, self._store.name) from None
+            except BaseException:
+                self._after_failed_pipeline(conn)
+                raise
+            finally:
+                commits, self._pipe_commits = self._pipe_commits, []
+            for cur in commits:
+                _check_committed(cur, self._store.name)
+
+    def _after_failed_pipeline(self, conn: Any) -> None:
+        """Roll back what a failed pipeline left open (an aborted transaction waits for it)."""
+        self._pipe_commits = []
+        if conn.broken or conn.closed:
+            self._drop()
+            return
+        try:
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                conn.execute("ROLLBACK")
+        except psycopg.Error:
+            self._drop()
 
     def __enter__(self) -> "PgConnection":
         return self
@@ -353,6 +455,13 @@ class PgConnection:
         if self.on_close is not None:
             on_close, self.on_close = self.on_close, None
             on_close()
+
+
+def _check_committed(cur: Any, where: str) -> None:
+    """Raise unless ``cur``'s COMMIT committed (PostgreSQL answers ROLLBACK for an aborted one)."""
+    status = getattr(cur, "_cur", cur).statusmessage
+    if status != "COMMIT":
+        raise PgDatabaseError(f"{where}: the transaction was rolled back at COMMIT ({status}); nothing was committed")
 
 
 class PostgresStore:

@@ -107,6 +107,31 @@ def test_a_wrong_token_fails_and_repeated_failures_are_rate_limited(anon, world)
     assert_csp(r)
 
 
+def test_the_rate_limit_holds_across_the_serve_processes_of_one_node(world, clock):
+    """Two processes serving one node (each its own app and connections, one database): their
+    failures add up, so a proxy spreading logins over them still allows five, not ten."""
+    from accord.api.app import create_app
+    from accord.node import Node
+
+    other = Node.open(world.jpn.dir, clock)
+    try:
+        first = TestClient(create_app(world.jpn), follow_redirects=False)
+        second = TestClient(create_app(other), follow_redirects=False)
+        nonces = [csrf_of(c.get("/console/login").text) for c in (first, second)]
+        for i in range(5):  # 3 through the first process, 2 through the second
+            c, nonce = (first, nonces[0]) if i % 2 == 0 else (second, nonces[1])
+            r = c.post("/console/login", data={"token": "acc_wrong", "csrf": nonce})
+            assert r.status_code == 303 and r.headers["location"] == "/console/login?error=failed"
+        for c, nonce in zip((first, second), nonces):
+            r = c.post("/console/login", data={"token": world.admin, "csrf": nonce})
+            assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+        clock.advance(61)  # the window has passed, for both
+        r = second.post("/console/login", data={"token": world.admin, "csrf": nonces[1]})
+        assert r.status_code == 303 and r.headers["location"] == "/console/"
+    finally:
+        other.close()
+
+
 def test_logout_needs_the_session_csrf_token_and_ends_the_session(admin):
     page = admin.get("/console/")
     assert admin.post("/console/logout", data={"csrf": "nope"}).status_code == 403

@@ -100,3 +100,74 @@ def test_lookups_and_pages_use_the_indexes_before_autovacuum_analyses(tmp_path, 
     # the second page seeks to its cursor instead of filtering the collection from its start
     assert "Index Cond: ((collection = " in plans[1] and "date_added >= " in plans[1], plans[1]
     node.close()
+
+
+@pytest.mark.postgresql
+def test_a_taxii_add_and_get_cost_few_round_trips_to_postgresql(tmp_path, pg_schemas):
+    """Each statement PostgreSQL answers is a round trip to a server process: a single TAXII add
+    is the token, then BEGIN with the node's lock and what is present (one), then the rows, the
+    status and the COMMIT (one) — the collection is known once found and a TLP marking needs no
+    lookup; a get by id is the token and the object. An add of 100 costs the same three."""
+    import base64
+
+    from starlette.testclient import TestClient
+
+    from accord.api.app import create_app
+    from accord.federation.tokens import create_token
+    from accord.intel.markings import TLP2_IDS
+
+    node = Node.init(tmp_path / "jpn", party="JPN", store=pg_schemas.make())
+    coll = store_for(node).add_collection("c", alias="c")
+    secret = create_token(node.conn, "analyst", "JPN", ["taxii:read", "taxii:write"])
+    headers = {"Authorization": "Basic " + base64.b64encode(f"analyst:{secret}".encode()).decode(),
+               "Accept": "application/taxii+json;version=2.1",
+               "Content-Type": "application/taxii+json;version=2.1"}
+    url = f"/taxii2/intel/collections/{coll.id}/objects/"
+    with TestClient(create_app(node)) as client:
+        def trips(method: str, path: str, body: object = None) -> int:
+            before = node.conn.round_trips
+            r = client.request(method, path, headers=headers,
+                               content=None if body is None else json.dumps(body))
+            assert r.status_code in (200, 202), r.text
+            return node.conn.round_trips - before
+
+        trips("POST", url, {"objects": [indicator(0, markings=[TLP2_IDS["GREEN"]])]})  # the collection, found
+        assert trips("POST", url, {"objects": [indicator(1, markings=[TLP2_IDS["GREEN"]])]}) == 3
+        assert trips("POST", url, {"objects": [indicator(i) for i in range(2, 102)]}) == 3
+        assert trips("GET", url + indicator(1)["id"] + "/") == 2
+    assert store_for(node).count("c") == 102
+    node.close()
+
+
+@pytest.mark.postgresql
+def test_statistics_follow_the_table_s_growth_not_adds_taken_back(tmp_path, pg_schemas):
+    """keep_statistics runs ANALYZE when the rows a store added, less those it deleted, reach
+    ANALYSE_FIRST (then each doubling): a client that adds and deletes as much — what TAXII
+    clients replacing objects do, and the bench at exactly N objects — never sets it off in a
+    request's path; real growth still does. A TAXII delete is two round trips."""
+    node = Node.init(tmp_path / "jpn", party="JPN", store=pg_schemas.make())
+    store = store_for(node)
+    coll = store.add_collection("c")
+    analysed: list[str] = []
+    real = node.conn.execute
+
+    def spy(sql, params=None):
+        if sql.lstrip().upper().startswith("ANALYZE"):
+            analysed.append(sql)
+        return real(sql, params)
+
+    node.conn.execute = spy  # type: ignore[method-assign]
+    batch = ANALYSE_FIRST * 6 // 10
+    for round_ in range(3):  # 1.8 × ANALYSE_FIRST added in all, each batch deleted again
+        objs = [indicator(10_000 * round_ + i) for i in range(batch)]
+        store.add_objects(coll, objs)
+        for i, obj in enumerate(objs):
+            before = node.conn.round_trips
+            assert store.delete_object(coll, obj["id"], "JPN") == 1
+            if i == 0:
+                assert node.conn.round_trips - before == 2
+    assert analysed == []
+    store.add_objects(coll, [indicator(100_000 + i) for i in range(ANALYSE_FIRST)])  # grown by ANALYSE_FIRST
+    assert analysed == ["ANALYZE intel_objects"]
+    node.conn.execute = real  # type: ignore[method-assign]
+    node.close()

@@ -62,8 +62,9 @@ def chi2_quantile(p: float, dof: int) -> float:
 class TrackerConfig:
     """Tuning of the tracker (defaults tuned on the sample scenarios; see docs/tracking.md)."""
 
-    q_ballistic: float = 0.0005
-    """Ballistic model: white-acceleration density, m²/s³ (model and round-off error only)."""
+    q_ballistic: float = 1e-8
+    """Ballistic model: white-acceleration density, m²/s³ — a numerical floor: the ballistic
+    flight has no process noise (:mod:`.models`; docs/tracking.md, "Accuracy at the bound")."""
     q_boost: float = 2.0
     """Boost model: white-jerk density on the thrust acceleration, m²/s⁵."""
     q_boost_vel: float = 1.0

@@ -98,6 +98,15 @@ def test_rmse_is_near_the_bound(flight, seconds, bound, runs):
     assert _ratio(sq, bound, since >= 150) < 1.4                    # late ballistic arc
 
 
+def test_covariance_is_not_over_confident_in_the_boost(flight, seconds, runs):
+    """Over the last 30 s of the burn the NEES averages ≈ 6.5 (χ²₆: 6); with an even boost /
+    ballistic prior for new tracks the ballistic model led early and it averaged 8.2."""
+    _, nees = runs
+    boost = (seconds - flight.burnout_t >= -30) & (seconds < flight.burnout_t)
+    per_run = np.nanmean(nees[:, boost], axis=1)
+    assert per_run.mean() < 7.5, per_run
+
+
 def test_covariance_is_consistent_late_in_the_flight(flight, seconds, runs):
     """Late in the ballistic arc the 6-D NEES averages 6: neither over-confident nor padded
     (with the former ballistic process noise it averaged ≈ 3)."""

@@ -43,13 +43,15 @@ def test_single_missile_is_one_track_with_consistent_ballistic_covariance(single
     assert len({tr.track_id for tr in result.tracks}) == 1
     nees = _nees(sim, result, "ballistic")
     assert len(nees) > 100
-    # NEES of a consistent 6-D estimate averages 6. Successive seconds are correlated, so compare
-    # the mean with the 99 % χ² interval of ~1 independent sample per 10 s. The filter is never
-    # over-confident (upper bound); it is conservative late in long flights (measured mean ≈ 3,
-    # docs/tracking.md), so the lower bound allowed is a factor 2 below the χ² one.
-    n_eff = len(nees) // 10
+    # NEES of a consistent 6-D estimate averages 6. The ballistic flight has no process noise, so
+    # the error at t is made of all the measurements so far and stays correlated for a time of the
+    # order of t itself (information grows linearly: corr(e(t), e(t + Δ)) ≈ √(t / (t + Δ)), ½ at
+    # Δ = 3t); an arc from ~20 s to ~500 s after the latch holds ~3 independent draws. Compare the
+    # mean with the 99 % χ² interval of 3 samples (seeds 5–8 give 8.9, 4.5, 7.8, 7.0); the
+    # Monte-Carlo check over 10 runs is tests/warning/test_tracking_accuracy.py.
+    n_eff = 3
     lo, hi = chi2.ppf([0.005, 0.995], 6 * n_eff) / n_eff
-    assert lo / 2 < nees.mean() < hi, (nees.mean(), lo, hi)
+    assert lo < nees.mean() < hi, (nees.mean(), lo, hi)
     assert np.mean(nees < chi2.ppf(0.99, 6)) > 0.95
     first = nees[: len(nees) // 3]                   # the first third of the ballistic arc
     assert lo < first.mean() < hi, (first.mean(), lo, hi)

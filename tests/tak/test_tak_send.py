@@ -22,7 +22,7 @@ from accord.warning.frames import EARTH_RADIUS_M, ecef_to_lla, great_circle_m, l
 from accord.warning.io import write_predictions, write_tracks
 from accord.warning.types import Ellipse95, Prediction, TrackState
 
-from conftest import Listener, make_pki, start_taky, stop_taky, wait_until
+from tak_world import Listener, make_pki, start_taky, stop_taky, wait_until
 
 ACCORD = str(Path(sys.executable).parent / "accord")
 MARK = "UNCLASSIFIED//REL TO JPN, KOR"

@@ -24,7 +24,7 @@ from accord.tak.destination import SENT_EVENT, Destination, add_destination
 from accord.tak.follower import Follower
 from accord.warning.frames import EARTH_RADIUS_M, ecef_to_lla, great_circle_m
 
-from conftest import Listener, wait_until
+from tak_world import Listener, wait_until
 
 DRILL = Path(__file__).parents[1] / "exercise" / "data" / "small-drill.yaml"
 

@@ -168,8 +168,8 @@ class Ingest:
 
     def track(self, t: float, sensor: str, plots: Any) -> tuple[list[Item], tuple[list[Any], list[int]] | None]:
         """One checked scan through the tracker: the track and prediction items it makes final,
-        and the alert engine's work for it (its predictions and the whole seconds it completed),
-        None when it completed no second."""
+        and the alert engine's work for it (its predictions, whose items end the list, and the
+        whole seconds it completed), None when it completed no second."""
         out = self.live.process(t, sensor, plots)
         self.scans += 1
         self.detections += len(plots)
@@ -219,8 +219,9 @@ class Ingest:
                 await self._publish(nc, [self.node.get_item(i) for i in self.store.last_alert_items()])
                 self._alert_path = _AlertPath(self, nc, asyncio.get_running_loop())
                 for seq, work in self.store.pending_work():   # queued before a crash, not yet done
-                    self._alert_path.put(seq, [([Prediction.from_json(d) for d in preds], list(seconds))
-                                               for preds, seconds in work])
+                    stored = self.node.get_items([i for ids, _ in work for i in ids])
+                    self._alert_path.put(seq, [([Prediction.from_json(stored[i].body) for i in ids], list(seconds))
+                                               for ids, seconds in work])
             idle_since = time.perf_counter()
             while stop is None or not stop.is_set():
                 try:
@@ -266,6 +267,7 @@ class Ingest:
             path.check()
         items: list[Item] = []
         work: list[tuple[list[Any], list[int]]] = []
+        queued: list[list[Any]] = []   # the work as stored: the prediction items' ids, the seconds
         refused: list[Any] = []
         for msg in msgs:
             seq = msg.metadata.sequence.stream
@@ -288,13 +290,13 @@ class Ingest:
                 items += made
                 if todo is not None:
                     work.append(todo)
+                    queued.append([[i.id for i in made[len(made) - len(todo[0]):]], todo[1]])
             s.scans += 1
             s.detections += len(scan.plots)
             self.seq = seq
         self.last_items = [i.id for i in items]
         # the whole batch — items, tracker, engine (or the alert engine's work), sequence — or
         # nothing; acknowledged after
-        queued = [[[p.to_json() for p in preds], seconds] for preds, seconds in work]
         new = await asyncio.to_thread(self.store.commit, items, self.state(engine=path is None),
                                       work=queued, engine0=self.engine_json0)
         self._counted(len(new))

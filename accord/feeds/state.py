@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS ingest_state (
 CREATE TABLE IF NOT EXISTS ingest_alert_work (
     consumer     TEXT NOT NULL,
     stream_seq   INTEGER NOT NULL,   -- the batch's last stream sequence
-    work         TEXT NOT NULL,      -- JSON [[predictions, whole seconds completed], ...], one per scan
+    work         TEXT NOT NULL,      -- JSON [[prediction item ids, whole seconds completed], ...], one per scan
     PRIMARY KEY (consumer, stream_seq)
 );
 CREATE TABLE IF NOT EXISTS ingest_alert_state (

@@ -124,6 +124,9 @@ class Geography:
             shapely.prepare(parts)
         for g in [a.geometry for a in areas] + [p.territorial for p in parties.values()]:
             shapely.prepare(g)
+        # where / sea_at / country_at test points against these for every assessment
+        for g in [p.land for p in parties.values()] + [r.geometry for r in seas + countries]:
+            shapely.prepare(g)
 
     # --- loading ---------------------------------------------------------------------------
     @classmethod
@@ -237,8 +240,14 @@ class Geography:
         """Whether any lon/lat box (x0, y0, x1, y1) meets a part of the party's land, territorial
         sea or admin areas (as polygons in lon/lat; bounding boxes first, then the prepared
         geometries)."""
-        return self._reach_trees[party].query(shapely.box(*np.asarray(boxes, dtype=float).T),
-                                              predicate="intersects").size > 0
+        parts = self._reach_parts[party]
+        for b in boxes:
+            box = shapely.box(*b)
+            idx = self._reach_trees[party].query(box)
+            # the parts are prepared: each test looks at the few edges near the box
+            if idx.size and bool(shapely.intersects(parts[idx], box).any()):
+                return True
+        return False
 
     def territorial_in(self, party: str, x0: float, y0: float, x1: float, y1: float) -> BaseGeometry | None:
         """The party's land and territorial sea clipped to a lon/lat box, or None when no part of

@@ -9,6 +9,12 @@ consumer acknowledges the messages to JetStream only after it. So whatever the m
 crash, the stored items, the tracker and the sequence agree: on restart the messages at or
 below the stored sequence are skipped (JetStream redelivers those not acknowledged yet) and the
 tracker continues from exactly where the stored items end.
+
+When the alert engine runs on its own path (:class:`accord.feeds.ingest._AlertPath`) the batch's
+transaction leaves the engine's columns alone and queues its work instead (``ingest_alert_work``:
+the prediction item ids and the seconds each scan completed); :meth:`IngestStore.commit_alerts`
+stores the alerts, the engine's state and clock, and takes the work it did off the queue, in one
+transaction.
 """
 
 from __future__ import annotations

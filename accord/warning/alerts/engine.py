@@ -217,9 +217,9 @@ class AlertEngine:
 
     def _out_of_reach(self, p: Prediction) -> bool:
         """True only if ``p``'s assessment cannot qualify: nothing of the party's land,
-        territorial sea or areas (their bounding boxes) lies within :data:`FAR_PAD_M` + twice the
-        rules' reach of the ground track, nor that plus the semi-major axis (+5 %) of the impact
-        point. An assessment names an area only when the ellipse (or, before burnout, the path)
+        territorial sea or areas (:meth:`Geography.meets_party`) lies in a lon/lat box holding
+        every point within :data:`FAR_PAD_M` + twice the rules' reach of the ground track, nor
+        within that plus the semi-major axis (+5 %) of the impact point. An assessment names an area only when the ellipse (or, before burnout, the path)
         touches the territorial sea, or the ground track passes within ``margin_m`` of an area's
         land, measured in a local azimuthal-equidistant plane (which never shortens a distance;
         its straight edges depart from the lon/lat ones by far less than the pad). Raises the

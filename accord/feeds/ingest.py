@@ -32,6 +32,8 @@ import json
 import logging
 import math
 import os
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,6 +50,7 @@ from accord.warning.alerts.engine import DEFAULT_EPOCH
 from accord.warning.io import DetectionsHeader, parse_header
 from accord.warning.live import LiveTracker
 from accord.warning.tracking import warm_up
+from accord.warning.types import Prediction
 
 if TYPE_CHECKING:
     from accord.node import Node
@@ -126,13 +129,18 @@ class Ingest:
             self.live = LiveTracker(header.sensors)
             self.engine = AlertEngine(rules, geo, sender, opts.status, epoch=opts.epoch)
             self.seq, self.clock, self.last_items, self.scans, self.detections = 0, None, [], 0, 0
+            self.engine_json0 = json.dumps(self.engine.snapshot(), sort_keys=True)
         else:
             self.live = LiveTracker.restore(header.sensors, saved.tracker, saved.arrays)
+            assert saved.engine is not None   # always stored
             self.engine = AlertEngine.restore(json.loads(saved.engine), rules, geo, sender, opts.status,
                                               epoch=opts.epoch)
             self.seq, self.clock, self.last_items = saved.stream_seq, saved.alert_clock, saved.last_items
             self.scans, self.detections = saved.scans, saved.detections
+            self.engine_json0 = saved.engine
         self.summary = IngestSummary()
+        self._summary_lock = threading.Lock()
+        self._alert_path: _AlertPath | None = None
 
     # --- the pure part: scans in, items out ---------------------------------------------------
     def _when(self, t: float) -> datetime:
@@ -158,13 +166,15 @@ class Ingest:
             tick(float(seconds[-1]))
         return out
 
-    def process(self, t: float, sensor: str, plots: Any) -> list[Item]:
-        """One checked scan through tracker and alert engine; the items it makes final."""
+    def track(self, t: float, sensor: str, plots: Any) -> tuple[list[Item], tuple[list[Any], list[int]] | None]:
+        """One checked scan through the tracker: the track and prediction items it makes final,
+        and the alert engine's work for it (its predictions, whose items end the list, and the
+        whole seconds it completed), None when it completed no second."""
         out = self.live.process(t, sensor, plots)
         self.scans += 1
         self.detections += len(plots)
         if not out.seconds:
-            return []
+            return [], None
         party, mk = self.party, self.marking
         items = []
         for tr in out.tracks:
@@ -172,14 +182,24 @@ class Ingest:
                                   self._when(tr.t)))
         for p in out.predictions:
             items.append(new_item("warning.prediction", p.to_json(), mk, party, self._when(p.t)))
-        if self.opts.alerts:
-            items += [m.to_item() for m in self._alerts(out.predictions, out.seconds)]
+        return items, (list(out.predictions), list(out.seconds))
+
+    def alert(self, preds: list[Any], seconds: list[int]) -> list[Item]:
+        """The alert engine's items for one scan's work (:meth:`track`)."""
+        return [m.to_item() for m in self._alerts(preds, seconds)]
+
+    def process(self, t: float, sensor: str, plots: Any) -> list[Item]:
+        """One checked scan through tracker and alert engine; the items it makes final."""
+        items, work = self.track(t, sensor, plots)
+        if work is not None and self.opts.alerts:
+            items += self.alert(*work)
         return items
 
-    def state(self) -> IngestState:
+    def state(self, *, engine: bool = True) -> IngestState:
+        """The state to commit; ``engine`` False leaves the alert engine's to its own path."""
         tracker, arrays = self.live.snapshot()
-        engine = json.dumps(self.engine.snapshot(), sort_keys=True)
-        return IngestState(self.seq, self.sensors_json, tracker, arrays, engine, self.clock,
+        snap = json.dumps(self.engine.snapshot(), sort_keys=True) if engine else None
+        return IngestState(self.seq, self.sensors_json, tracker, arrays, snap, self.clock if engine else None,
                            self.last_items, self.scans, self.detections)
 
     # --- the loop ----------------------------------------------------------------------------
@@ -195,6 +215,13 @@ class Ingest:
             sub = await pull_consumer(js, opts.stream, opts.durable, opts.prefix, self.party,
                                       after_seq=self.seq, max_pending=max(4 * opts.batch, 1000))
             await self._publish(nc, [self.node.get_item(i) for i in self.last_items])  # maybe lost in a crash
+            if opts.alerts:
+                await self._publish(nc, [self.node.get_item(i) for i in self.store.last_alert_items()])
+                self._alert_path = _AlertPath(self, nc, asyncio.get_running_loop())
+                for seq, work in self.store.pending_work():   # queued before a crash, not yet done
+                    stored = self.node.get_items([i for ids, _ in work for i in ids])
+                    self._alert_path.put(seq, [([Prediction.from_json(stored[i].body) for i in ids], list(seconds))
+                                               for ids, seconds in work])
             idle_since = time.perf_counter()
             while stop is None or not stop.is_set():
                 try:
@@ -210,7 +237,11 @@ class Ingest:
                     self.summary.first_fetch, self.summary.cpu0 = time.perf_counter(), time.process_time()
                 await self._batch(nc, msgs)
                 idle_since = time.perf_counter()
+            if self._alert_path is not None:
+                await asyncio.to_thread(self._alert_path.finish)   # what the tracker passed it, done
         finally:
+            if self._alert_path is not None:
+                await asyncio.to_thread(self._alert_path.abandon)
             await nc.close()
             os.close(lock)
         return self.summary
@@ -231,7 +262,12 @@ class Ingest:
 
     async def _batch(self, nc: Any, msgs: list[Any]) -> None:
         s = self.summary
+        path = self._alert_path
+        if path is not None:
+            path.check()
         items: list[Item] = []
+        work: list[tuple[list[Any], list[int]]] = []
+        queued: list[list[Any]] = []   # the work as stored: the prediction items' ids, the seconds
         refused: list[Any] = []
         for msg in msgs:
             seq = msg.metadata.sequence.stream
@@ -247,18 +283,28 @@ class Ingest:
                 refused.append(msg)
                 self.seq = seq
                 continue
-            items += self.process(scan.t, scan.sensor, scan.plots)
+            if path is None:
+                items += self.process(scan.t, scan.sensor, scan.plots)
+            else:
+                made, todo = self.track(scan.t, scan.sensor, scan.plots)
+                items += made
+                if todo is not None:
+                    work.append(todo)
+                    queued.append([[i.id for i in made[len(made) - len(todo[0]):]], todo[1]])
             s.scans += 1
             s.detections += len(scan.plots)
             self.seq = seq
         self.last_items = [i.id for i in items]
-        # the whole batch — items, tracker, engine, sequence — or nothing; acknowledged after
-        new = await asyncio.to_thread(self.store.commit, items, self.state())
-        s.items += len(new)
+        # the whole batch — items, tracker, engine (or the alert engine's work), sequence — or
+        # nothing; acknowledged after
+        new = await asyncio.to_thread(self.store.commit, items, self.state(engine=path is None),
+                                      work=queued, engine0=self.engine_json0)
+        self._counted(len(new))
         s.batches += 1
         s.refused += len(refused)
-        s.last_commit, s.cpu1 = time.perf_counter(), time.process_time()
         await self._publish(nc, items)
+        if path is not None and work:
+            path.put(self.seq, work)
         for msg in refused:
             await msg.term()
         bad = {id(m) for m in refused}
@@ -267,10 +313,102 @@ class Ingest:
             await good[-1].ack()   # AckAll: every earlier message of the batch too
         await nc.flush()
 
+    def _counted(self, stored: int) -> None:
+        """A commit (of either path) stored ``stored`` new items."""
+        with self._summary_lock:
+            s = self.summary
+            s.items += stored
+            s.last_commit, s.cpu1 = time.perf_counter(), time.process_time()
+
     async def _publish(self, nc: Any, items: list[Item]) -> None:
         for it in items:
             await nc.publish(warning_subject(self.opts.prefix, self.party, it.kind), it.canonical(),
                              headers={"Nats-Msg-Id": it.id})
+
+
+class _AlertPath:
+    """The alert engine off the track path, on a thread of its own: a batch's tracks and
+    predictions are committed, published and acknowledged without waiting for it.
+
+    The work (each scan's predictions and the seconds it completed) is queued in the database
+    in the batch's own transaction (:meth:`IngestStore.commit`) and here in memory; the thread
+    feeds it to the engine in stream order and commits the alert items, the engine's state and
+    the work taken off in one transaction (:meth:`IngestStore.commit_alerts`), then publishes
+    them. After a crash the engine is restored as of its last commit and the work still queued
+    in the database is done first: the same alerts, none twice. What is queued when it gets to
+    it is done in commits of up to ``COMMIT_S`` of work each."""
+
+    COMMIT_S = 0.1
+
+    def __init__(self, ingest: Ingest, nc: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.ingest, self.nc, self.loop = ingest, nc, loop
+        self.queue: queue.Queue[tuple[int, list[tuple[list[Any], list[int]]]] | None] = queue.Queue()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="accord-ingest-alerts", daemon=True)
+        self.thread.start()
+
+    def put(self, seq: int, work: list[tuple[list[Any], list[int]]]) -> None:
+        self.queue.put((seq, work))
+
+    def check(self) -> None:
+        """Raise the alert path's failure in the consumer's loop."""
+        if self.error is not None:
+            raise self.error
+
+    def finish(self) -> None:
+        """Do what is queued, then stop (blocking: call from a worker thread)."""
+        self.queue.put(None)
+        self.thread.join()
+        self.check()
+
+    def abandon(self) -> None:
+        """Stop after the work in hand (the queued rest stays in the database for next time)."""
+        if self.thread.is_alive():
+            while True:
+                try:
+                    self.queue.get_nowait()
+                except queue.Empty:
+                    break
+            self.queue.put(None)
+            self.thread.join(timeout=60)
+
+    def _run(self) -> None:
+        ing = self.ingest
+        try:
+            stop = False
+            while not stop:
+                entry = self.queue.get()
+                if entry is None:
+                    break
+                # the queued batches' work, one commit for as many as take COMMIT_S at most
+                items: list[Item] = []
+                start = time.perf_counter()
+                while True:
+                    seq, work = entry
+                    for preds, seconds in work:
+                        items += ing.alert(preds, seconds)
+                    if time.perf_counter() - start >= self.COMMIT_S:
+                        break
+                    try:
+                        nxt = self.queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        stop = True
+                        break
+                    entry = nxt
+                engine = json.dumps(ing.engine.snapshot(), sort_keys=True)
+                new = ing.store.commit_alerts(items, engine, ing.clock, seq)
+                ing._counted(len(new))
+                if items:
+                    asyncio.run_coroutine_threadsafe(self._publish(items), self.loop).result()
+        except BaseException as exc:  # raised in the consumer's loop (check)
+            self.error = exc
+            log.error("ingest: the alert path failed: %r", exc, extra={"event": "feed.alerts_failed"})
+
+    async def _publish(self, items: list[Item]) -> None:
+        await self.ingest._publish(self.nc, items)
+        await self.nc.flush()
 
 
 def _lock(directory: Any, durable: str) -> int:

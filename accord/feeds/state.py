@@ -9,6 +9,12 @@ consumer acknowledges the messages to JetStream only after it. So whatever the m
 crash, the stored items, the tracker and the sequence agree: on restart the messages at or
 below the stored sequence are skipped (JetStream redelivers those not acknowledged yet) and the
 tracker continues from exactly where the stored items end.
+
+When the alert engine runs on its own path (:class:`accord.feeds.ingest._AlertPath`) the batch's
+transaction leaves the engine's columns alone and queues its work instead (``ingest_alert_work``:
+the prediction item ids and the seconds each scan completed); :meth:`IngestStore.commit_alerts`
+stores the alerts, the engine's state and clock, and takes the work it did off the queue, in one
+transaction.
 """
 
 from __future__ import annotations
@@ -39,6 +45,16 @@ CREATE TABLE IF NOT EXISTS ingest_state (
     detections   INTEGER NOT NULL,   -- detections processed so far
     updated      TEXT NOT NULL       -- RFC 3339, node clock
 );
+CREATE TABLE IF NOT EXISTS ingest_alert_work (
+    consumer     TEXT NOT NULL,
+    stream_seq   INTEGER NOT NULL,   -- the batch's last stream sequence
+    work         TEXT NOT NULL,      -- JSON [[prediction item ids, whole seconds completed], ...], one per scan
+    PRIMARY KEY (consumer, stream_seq)
+);
+CREATE TABLE IF NOT EXISTS ingest_alert_state (
+    consumer     TEXT PRIMARY KEY,
+    last_items   TEXT NOT NULL       -- JSON list of the alert item ids the last alert commit stored
+);
 """
 
 
@@ -48,7 +64,7 @@ class IngestState:
     sensors: str
     tracker: str
     arrays: bytes
-    engine: str
+    engine: str | None                  # None: the alert engine's state is the alert path's (commit_alerts)
     alert_clock: float | None
     last_items: list[str]
     scans: int
@@ -75,9 +91,16 @@ class IngestStore:
                            None if row[5] is None else float(row[5]), list(json.loads(row[6])),
                            int(row[7]), int(row[8]))
 
-    def commit(self, items: list[Item], state: IngestState) -> list[Item]:
-        """Store ``items`` and ``state`` in one transaction; returns the items newly stored."""
+    def commit(self, items: list[Item], state: IngestState, *, work: list | None = None,
+               engine0: str = "") -> list[Item]:
+        """Store ``items`` and ``state`` in one transaction; returns the items newly stored.
+
+        With ``state.engine`` None (the alert engine runs on its own path) the engine's columns
+        are left as they are (``engine0``, its state before any work, when the row is new) and
+        ``work`` — what the alert engine has to do for this batch — is queued in the same
+        transaction, for :meth:`commit_alerts` to take off."""
         node, conn = self.node, self.node.conn
+        engine_cols = "engine = excluded.engine, alert_clock = excluded.alert_clock, " if state.engine is not None else ""
         with node.write_lock, transaction(conn):
             new = node.put_items(items) if items else []
             conn.execute(
@@ -85,10 +108,45 @@ class IngestStore:
                 "last_items, scans, detections, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT(consumer) DO UPDATE SET stream_seq = excluded.stream_seq, "
                 "sensors = excluded.sensors, tracker = excluded.tracker, arrays = excluded.arrays, "
-                "engine = excluded.engine, alert_clock = excluded.alert_clock, "
+                + engine_cols +
                 "last_items = excluded.last_items, scans = excluded.scans, "
                 "detections = excluded.detections, updated = excluded.updated",
-                (self.consumer, state.stream_seq, state.sensors, state.tracker, state.arrays, state.engine,
+                (self.consumer, state.stream_seq, state.sensors, state.tracker, state.arrays,
+                 state.engine if state.engine is not None else engine0,
                  state.alert_clock, json.dumps(state.last_items), state.scans, state.detections,
                  to_rfc3339(node.clock.now())))
+            if work:
+                conn.execute("INSERT INTO ingest_alert_work(consumer, stream_seq, work) VALUES (?,?,?)",
+                             (self.consumer, state.stream_seq, json.dumps(work, separators=(",", ":"))))
         return new
+
+    def pending_work(self) -> list[tuple[int, list]]:
+        """The alert work queued by :meth:`commit` and not yet taken off by :meth:`commit_alerts`,
+        in stream order."""
+        with self.node.write_lock:
+            rows = self.node.conn.execute(
+                "SELECT stream_seq, work FROM ingest_alert_work WHERE consumer = ? ORDER BY stream_seq",
+                (self.consumer,)).fetchall()
+        return [(int(r[0]), json.loads(r[1])) for r in rows]
+
+    def commit_alerts(self, items: list[Item], engine: str, alert_clock: float | None, done_seq: int) -> list[Item]:
+        """The alert path's commit, in one transaction: its items, the engine's state and clock,
+        and the queued work up to ``done_seq`` taken off; returns the items newly stored."""
+        node, conn = self.node, self.node.conn
+        with node.write_lock, transaction(conn):
+            new = node.put_items(items) if items else []
+            conn.execute("UPDATE ingest_state SET engine = ?, alert_clock = ? WHERE consumer = ?",
+                         (engine, alert_clock, self.consumer))
+            conn.execute("DELETE FROM ingest_alert_work WHERE consumer = ? AND stream_seq <= ?",
+                         (self.consumer, done_seq))
+            conn.execute("INSERT INTO ingest_alert_state(consumer, last_items) VALUES (?, ?) "
+                         "ON CONFLICT(consumer) DO UPDATE SET last_items = excluded.last_items",
+                         (self.consumer, json.dumps([i.id for i in items])))
+        return new
+
+    def last_alert_items(self) -> list[str]:
+        """The ids of the items the last :meth:`commit_alerts` stored (maybe not yet published)."""
+        with self.node.write_lock:
+            row = self.node.conn.execute("SELECT last_items FROM ingest_alert_state WHERE consumer = ?",
+                                         (self.consumer,)).fetchone()
+        return list(json.loads(row[0])) if row is not None else []

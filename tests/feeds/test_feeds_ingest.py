@@ -102,6 +102,62 @@ def test_kill_9_mid_feed_then_restart_loses_and_duplicates_nothing(tmp_path, nam
     assert_no_duplicates(got)
 
 
+# The ingest with an alert engine that lags well behind the tracker: each scan's alert work
+# waits 30 ms more, so work is still queued when the process is killed.
+SLOW_ALERTS = """
+import sys, time
+from accord.feeds import ingest
+real = ingest.Ingest.alert
+def slow(self, preds, seconds):
+    time.sleep(0.03)
+    return real(self, preds, seconds)
+ingest.Ingest.alert = slow
+from accord.cli.main import main
+main()
+"""
+
+
+def test_kill_9_with_alert_work_queued_then_restart_loses_and_duplicates_nothing(tmp_path, names, nats_url,
+                                                                                 japan_scenario):
+    """The alert engine runs off the track path: a killed ingest leaves work the tracker passed
+    it queued in the database; the restarted one does it first, from the engine's last commit."""
+    node_dir = init_node(tmp_path)
+    r = run(feed_cmd(japan_scenario, nats_url, names))
+    assert r.returncode == 0, r.stderr
+    fed = json.loads(r.stdout)
+    cmd = ingest_cmd(node_dir, nats_url, names, japan_scenario, "--batch", "16")
+    consumer = f"{names.stream}/{names.consumer}"
+    proc = subprocess.Popen([cmd[0], "-c", SLOW_ALERTS, *cmd[3:]], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            with Node.open(node_dir) as node:
+                store = IngestStore(node, consumer)
+                queued, alerts = store.pending_work(), node.items(kind="warning.alert")
+            if len(queued) >= 5 and alerts:
+                break
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "no alert work queued behind the tracker"
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    with Node.open(node_dir) as node:
+        assert len(IngestStore(node, consumer).pending_work()) >= 5   # the kill left work queued
+    r = run(cmd + ["--idle-exit", "3", "--json"])
+    assert r.returncode == 0, r.stderr
+    with Node.open(node_dir) as node:
+        store = IngestStore(node, consumer)
+        final, left = store.load(), store.pending_work()
+    assert final is not None and final.scans == fed["scans"] and left == []
+    got, want = stored(node_dir), uninterrupted(tmp_path, japan_scenario)
+    for kind in KINDS:
+        assert sorted(i.id for i in got[kind]) == sorted(i.id for i in want[kind]), kind  # 0 lost, 0 extra
+    assert len(want["warning.alert"]) >= 2
+    assert_no_duplicates(got)
+
+
 def test_bad_messages_are_refused_once_with_a_clear_error_and_store_nothing(tmp_path, names, nats_url, japan_scenario):
     import nats
 

@@ -58,7 +58,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 from shapely.geometry import LineString, Point
 
@@ -66,8 +66,8 @@ from accord.errors import ConfigError, InputError
 from accord.warning.alerts import wording
 from accord.warning.alerts.cap import (STATUSES, AreaBlock, CapMessage, InfoParams, build_xml,
                                        cap_time, safe_token)
-from accord.warning.alerts.geography import AdminArea, Geography
-from accord.warning.alerts.rules import AlertRules, Assessment, assess
+from accord.warning.alerts.geography import AdminArea, Geography, lonlat_box
+from accord.warning.alerts.rules import AlertRules, Assessment, assess, impact_ellipse
 from accord.warning.identity import arc_distance, same_arc, same_place
 from accord.warning.types import Prediction
 
@@ -75,6 +75,7 @@ DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 SNAPSHOT_FORMAT = "accord-alert-engine/1"
 LIVE_S = 10.0   # a track that predicted this recently (and is not lost) is live
 _EARTH_M_PER_DEG = 111_194.9
+FAR_PAD_M = 50_000.0   # see AlertEngine._out_of_reach
 
 
 @dataclass
@@ -105,6 +106,26 @@ class _Suspect:
 
     since: float       # when its current run of mutually consistent predictions began
     last: Prediction
+
+
+class _Deferred:
+    """The assessment of a prediction that :meth:`AlertEngine._out_of_reach` proved cannot
+    qualify: ``qualifies`` (False) without computing it; anything else computes it (once)."""
+
+    qualifies = False
+    impact_threat = False
+    overflight = False
+
+    def __init__(self, engine: "AlertEngine", pred: Prediction) -> None:
+        self._engine, self._pred = engine, pred
+        self._full: Assessment | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if self._full is None:
+            self._full = self._engine.assess(self._pred)
+        return getattr(self._full, name)
 
 
 class AlertEngine:
@@ -151,7 +172,7 @@ class AlertEngine:
         """Feed the predictions of one moment (every track's latest, own and partners'); return
         the messages they cause. Each incident is driven by the freshest, then tightest, of its
         tracks' predictions on its arc. Bad input raises before any state changes."""
-        batch = sorted(((p, self.assess(p)) for p in preds), key=lambda pa: (pa[0].track_id, pa[0].t))
+        batch = sorted(((p, self._assessment(p)) for p in preds), key=lambda pa: (pa[0].track_id, pa[0].t))
         now_t = max(float(now_t), self._now_t)  # time never runs backwards inside the engine
         fed = {id(self._by_track[p.track_id]) for p, _ in batch if p.track_id in self._by_track}
         # Advance time first, but let this moment's predictions supersede held-back Updates.
@@ -185,6 +206,36 @@ class AlertEngine:
             elif p.status != "lost":
                 self._live(inc, p)
         return out
+
+    def _assessment(self, p: Prediction) -> Assessment:
+        """``p``'s assessment; for a prediction of a track bound to no incident, deferred
+        (:class:`_Deferred`) when :meth:`_out_of_reach` proves it cannot qualify, as most
+        predictions of a busy scene — missiles and false tracks far from the party — cannot."""
+        if p.track_id not in self._by_track and self._out_of_reach(p):
+            return cast(Assessment, _Deferred(self, p))
+        return self.assess(p)
+
+    def _out_of_reach(self, p: Prediction) -> bool:
+        """True only if ``p``'s assessment cannot qualify: nothing of the party's land,
+        territorial sea or areas (:meth:`Geography.meets_party`) lies in a lon/lat box holding
+        every point within :data:`FAR_PAD_M` + twice the rules' reach of the ground track, nor
+        within that plus the semi-major axis (+5 %) of the impact point. An assessment names an area only when the ellipse (or, before burnout, the path)
+        touches the territorial sea, or the ground track passes within ``margin_m`` of an area's
+        land, measured in a local azimuthal-equidistant plane (which never shortens a distance;
+        its straight edges depart from the lon/lat ones by far less than the pad). Raises the
+        assessment's own :class:`InputError` for a prediction without a usable ellipse."""
+        e = impact_ellipse(p)
+        r = self.rules
+        pad = FAR_PAD_M + 2.0 * (self.geography.territorial_m + r.margin_m + r.clear_hysteresis_m)
+        if e.semi_major_m > 2_000_000.0:
+            return False
+        boxes = [lonlat_box([e.lat_deg], [e.lon_deg], 1.05 * e.semi_major_m + pad)]
+        if p.ground_track:
+            lat, lon = zip(*p.ground_track)
+            boxes.append(lonlat_box(lat, lon, pad))
+        if any(b is None for b in boxes):
+            return False
+        return not self.geography.meets_party(r.party, cast(list[tuple[float, float, float, float]], boxes))
 
     def _live(self, inc: _Incident, p: Prediction) -> None:
         """``p``'s track is bound to ``inc`` and tracking."""

@@ -114,7 +114,18 @@ class Geography:
         # ``territorial_m`` (straight baselines run far off the coast), so it is found on its own
         self._terr_trees = {k: shapely.STRtree(list(getattr(v.territorial, "geoms", [v.territorial])))
                             for k, v in parties.items()}
+        # every part of a party's geography an assessment measures against (:meth:`meets_party`)
+        self._reach_parts = {k: np.array([a.geometry for a in v.areas]
+                                         + list(getattr(v.territorial, "geoms", [v.territorial]))
+                                         + list(getattr(v.land, "geoms", [v.land])), dtype=object)
+                             for k, v in parties.items()}
+        self._reach_trees = {k: shapely.STRtree(v) for k, v in self._reach_parts.items()}
+        for parts in self._reach_parts.values():
+            shapely.prepare(parts)
         for g in [a.geometry for a in areas] + [p.territorial for p in parties.values()]:
+            shapely.prepare(g)
+        # where / sea_at / country_at test points against these for every assessment
+        for g in [p.land for p in parties.values()] + [r.geometry for r in seas + countries]:
             shapely.prepare(g)
 
     # --- loading ---------------------------------------------------------------------------
@@ -225,6 +236,19 @@ class Geography:
         idx = self._party_trees[party].query(shapely.box(x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat))
         return [areas[i] for i in sorted(idx)]
 
+    def meets_party(self, party: str, boxes: list[tuple[float, float, float, float]]) -> bool:
+        """Whether any lon/lat box (x0, y0, x1, y1) meets a part of the party's land, territorial
+        sea or admin areas (as polygons in lon/lat; bounding boxes first, then the prepared
+        geometries)."""
+        parts = self._reach_parts[party]
+        for b in boxes:
+            box = shapely.box(*b)
+            idx = self._reach_trees[party].query(box)
+            # the parts are prepared: each test looks at the few edges near the box
+            if idx.size and bool(shapely.intersects(parts[idx], box).any()):
+                return True
+        return False
+
     def territorial_in(self, party: str, x0: float, y0: float, x1: float, y1: float) -> BaseGeometry | None:
         """The party's land and territorial sea clipped to a lon/lat box, or None when no part of
         it comes near the box (a bounding-box test first: most predictions are far from all)."""
@@ -267,6 +291,30 @@ class Geography:
             if c.geometry.contains(p):
                 return c
         return self.sea_at(lat_deg, lon_deg)
+
+
+def lonlat_box(lat_deg: list[float] | tuple[float, ...], lon_deg: list[float] | tuple[float, ...],
+               radius_m: float) -> tuple[float, float, float, float] | None:
+    """A lon/lat box (x0, y0, x1, y1) holding every point within ``radius_m`` (geodesic, WGS84)
+    of the given points, or None when a simple box cannot (it would reach within 5° of a pole
+    or cross the antimeridian).
+
+    Conservative: a degree of latitude is at least 110,574 m and a degree of longitude at
+    latitude φ at least 111,319 m × cos φ on the ellipsoid; the box uses 110,000 m and
+    110,000 m × cos φ at the highest latitude the box reaches.
+    """
+    if not lat_deg or not all(math.isfinite(v) for v in (*lat_deg, *lon_deg, radius_m)) or radius_m < 0:
+        return None
+    dlat = radius_m / 110_000.0
+    y0, y1 = min(lat_deg) - dlat, max(lat_deg) + dlat
+    top = max(abs(y0), abs(y1))
+    if top >= 85.0:
+        return None
+    dlon = radius_m / (110_000.0 * math.cos(math.radians(top)))
+    x0, x1 = min(lon_deg) - dlon, max(lon_deg) + dlon
+    if x0 < -180.0 or x1 > 180.0 or x1 - x0 >= 180.0:
+        return None
+    return x0, y0, x1, y1
 
 
 TERRITORIAL_EDGE_DEG = 0.05

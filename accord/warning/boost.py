@@ -47,6 +47,9 @@ from accord.warning.types import Ellipse95, Prediction
 BANK_DT_S = 0.5          # RK4 step of the bank's flights
 BANK_NODE_S = 1.0        # their states are kept every second
 TRACK_POINTS = 40        # ground-track points of a boost prediction
+#: A hypothesis this far (natural log) below the best one in likelihood is immaterial: see
+#: :func:`_log_like`.
+NEGLIGIBLE_LOG_LIKE = 60.0
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ DEFAULT_CLASS = SIM_CLASS
 class Bank:
     """Flown hypotheses: in-plane states every second (x up at the launch site, y down-range)."""
 
-    states: np.ndarray     # (N, T, 4): x, y, vx, vy at τ = 0, 1, … s ((T, N, 4) once joined by banks())
+    states: np.ndarray     # (N, T, 4): x, y, vx, vy at τ = 0, 1, … s ((T, 4, N) once joined by banks())
     burn_s: np.ndarray     # (N,)
     impact_range_m: np.ndarray   # (N,) down-range of the impact along the sphere
     impact_tau_s: np.ndarray     # (N,) impact time since launch
@@ -217,50 +220,87 @@ def banks(classes: tuple[MissileClass, ...] = DEFAULT_CLASSES) -> Bank:
     lp = np.concatenate([b.log_prior for b in parts]) - math.log(len(parts))
     D = np.concatenate([b.impact_range_m for b in parts])
     o = np.argsort(D, kind="stable")      # in order of impact range: P(reach) is a cumulative sum
-    return Bank(states=np.ascontiguousarray(np.concatenate([b.states for b in parts])[o].transpose(1, 0, 2),
+    return Bank(states=np.ascontiguousarray(np.concatenate([b.states for b in parts])[o].transpose(1, 2, 0),
                                             dtype=np.float32),
                 burn_s=np.concatenate([b.burn_s for b in parts])[o], impact_range_m=D[o],
                 impact_tau_s=np.concatenate([b.impact_tau_s for b in parts])[o], log_prior=lp[o])
 
 
 @njit(cache=True)
-def _log_like(states, c, A, offsets, log_prior):
-    """Log-likelihood of each hypothesis (logsumexp over the launch-time offsets). With ``W``
-    the whitening of the innovation covariance, ``W d = c − Σ_k s_k A[k]`` for the in-plane
-    state ``s = (x, y, vx, vy)``: ``c = W x_track`` and ``A[k]`` the whitened plane axes.
-    ``states`` is ``(T, N, 4)``: one time's states of every hypothesis lie together."""
-    T, N = states.shape[0], states.shape[1]
+def _log_like(states, M, s_hat, q0, offsets, log_prior):
+    """Log-likelihood of each hypothesis (logsumexp over the launch-time offsets).
+
+    With ``E`` (6×4) the plane axes that put an in-plane state ``s = (x, y, vx, vy)`` into
+    ECEF and ``S`` the innovation covariance, ``(x_track − E s)ᵀ S⁻¹ (x_track − E s)
+    = q₀ + (s − ŝ)ᵀ M (s − ŝ)`` with ``M = Eᵀ S⁻¹ E``, ``ŝ = M⁻¹ Eᵀ S⁻¹ x_track`` (the in-plane
+    state nearest the track) and ``q₀`` the track's squared distance from the plane
+    (:func:`_plane_quadratic`): a 4-D quadratic form per hypothesis and offset.
+    ``states`` is ``(T, 4, N)``: one time's values of one component for every hypothesis lie
+    together, so the loop over hypotheses is vectorised.
+
+    The offsets' terms of a hypothesis whose best term is more than :data:`NEGLIGIBLE_LOG_LIKE`
+    below the best hypothesis' are not summed (its log-likelihood is its best term, at most
+    ``log J`` low): its weight is under ``e⁻⁵⁵`` of the best hypothesis' either way."""
+    T, N = states.shape[0], states.shape[2]
     J = offsets.shape[0]
     vals = np.full((J, N), -np.inf)
+    m00, m01, m02, m03 = M[0, 0], M[0, 1], M[0, 2], M[0, 3]
+    m11, m12, m13 = M[1, 1], M[1, 2], M[1, 3]
+    m22, m23, m33 = M[2, 2], M[2, 3], M[3, 3]
+    h0, h1, h2, h3 = s_hat[0], s_hat[1], s_hat[2], s_hat[3]
+    best = np.full(N, -np.inf)
     for j in range(J):
         tau = offsets[j]
         if tau < 0.0 or tau >= T - 1:
             continue
         k = int(tau)
         w = tau - k
+        u = 1.0 - w
+        base = -0.5 * q0 + log_prior[j]
+        a0, a1, a2, a3 = states[k, 0], states[k, 1], states[k, 2], states[k, 3]
+        b0, b1, b2, b3 = states[k + 1, 0], states[k + 1, 1], states[k + 1, 2], states[k + 1, 3]
+        v = vals[j]
         for i in range(N):
-            s0 = (1.0 - w) * states[k, i, 0] + w * states[k + 1, i, 0]
-            s1 = (1.0 - w) * states[k, i, 1] + w * states[k + 1, i, 1]
-            s2 = (1.0 - w) * states[k, i, 2] + w * states[k + 1, i, 2]
-            s3 = (1.0 - w) * states[k, i, 3] + w * states[k + 1, i, 3]
-            q = 0.0
-            for a in range(6):
-                r = c[a] - s0 * A[0, a] - s1 * A[1, a] - s2 * A[2, a] - s3 * A[3, a]
-                q += r * r
-            vals[j, i] = -0.5 * q + log_prior[j]
-    out = np.full(N, -np.inf)
+            d0 = u * a0[i] + w * b0[i] - h0
+            d1 = u * a1[i] + w * b1[i] - h1
+            d2 = u * a2[i] + w * b2[i] - h2
+            d3 = u * a3[i] + w * b3[i] - h3
+            q = (d0 * (m00 * d0 + 2.0 * (m01 * d1 + m02 * d2 + m03 * d3))
+                 + d1 * (m11 * d1 + 2.0 * (m12 * d2 + m13 * d3))
+                 + d2 * (m22 * d2 + 2.0 * m23 * d3) + m33 * d3 * d3)
+            v[i] = base - 0.5 * q
+        for i in range(N):
+            best[i] = max(best[i], v[i])
+    top = -np.inf
     for i in range(N):
-        best = -np.inf
-        for j in range(J):
-            if vals[j, i] > best:
-                best = vals[j, i]
-        if best == -np.inf:
+        top = max(top, best[i])
+    floor = top - NEGLIGIBLE_LOG_LIKE
+    out = best.copy()
+    for i in range(N):
+        bi = best[i]
+        if bi == -np.inf or bi < floor:
             continue
         acc = 0.0
         for j in range(J):
-            acc += math.exp(vals[j, i] - best)
-        out[i] = best + math.log(acc)
+            d = vals[j, i] - bi
+            if d > -40.0:          # e⁻⁴⁰ ≪ the double epsilon of the sum (≥ 1)
+                acc += math.exp(d)
+        out[i] = bi + math.log(acc)
     return out
+
+
+def _plane_quadratic(x: np.ndarray, S: np.ndarray, e1: np.ndarray, e2: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(M, ŝ, q₀)`` of :func:`_log_like` for the track state ``x (6,)``, innovation covariance
+    ``S (6, 6)`` and the plane's axes ``e1, e2``."""
+    E = np.zeros((6, 4))
+    E[0:3, 0], E[0:3, 1], E[3:6, 2], E[3:6, 3] = e1, e2, e1, e2
+    SiE = np.linalg.solve(S, E)
+    M = E.T @ SiE
+    M = 0.5 * (M + M.T)
+    s_hat = np.linalg.solve(M, SiE.T @ x)
+    r = x - E @ s_hat
+    return M, s_hat, float(r @ np.linalg.solve(S, r))
 
 
 #: Model error of the bank against a track: position (m) and velocity (m/s) σ per axis, on top
@@ -298,14 +338,11 @@ def boost_prediction(t: float, track_id: str, x: np.ndarray, P: np.ndarray, laun
                              launch_sigma_m)
     sp2 = MODEL_SIGMA_P_M**2 + launch_sigma_m**2
     S = np.asarray(P, dtype=float)[0:6, 0:6] + np.diag([sp2] * 3 + [MODEL_SIGMA_V_MS**2] * 3)
-    W = np.linalg.cholesky(np.linalg.inv(S)).T          # Wᵀ W = S⁻¹
-    z3 = np.zeros(3)
-    A = np.stack([W @ np.concatenate([e1, z3]), W @ np.concatenate([e2, z3]),
-                  W @ np.concatenate([z3, e1]), W @ np.concatenate([z3, e2])])
+    M, s_hat, q0 = _plane_quadratic(np.asarray(x[0:6], dtype=float), S, e1, e2)
     sig_t = max(LAUNCH_T_SIGMA_MIN_S, LAUNCH_T_SIGMA_PER_3KM_S * launch_sigma_m / 3_000.0)
     offs = np.linspace(-2.4 * sig_t, 2.4 * sig_t, 7)
     lp = -0.5 * (offs / sig_t) ** 2
-    ll = _log_like(b.states, W @ np.asarray(x[0:6], dtype=float), A, float(t - launch_t) + offs, lp)
+    ll = _log_like(b.states, M, s_hat, q0, float(t - launch_t) + offs, lp)
     chi = -2.0 * ll.max()
     ll = ll + b.log_prior
     top = ll.max()
@@ -334,9 +371,9 @@ def boost_prediction(t: float, track_id: str, x: np.ndarray, P: np.ndarray, laun
     # (the launch point's and the track's cross-plane σ seen from the launch) carried out to Dm
     s_cross = max(s_plane * R * math.sin(min(Dm / R, math.pi / 2)), 1_000.0)
     up = imp / R
-    east = np.cross([0.0, 0.0, 1.0], up)
+    east = _cross([0.0, 0.0, 1.0], up)
     east /= np.linalg.norm(east)
-    north = np.cross(up, east)
+    north = _cross(up, east)
     along = -math.sin(ang) * e1 + math.cos(ang) * e2    # direction of flight at the impact
     u = np.array([along @ east, along @ north])
     u /= np.linalg.norm(u)
@@ -358,6 +395,11 @@ def boost_prediction(t: float, track_id: str, x: np.ndarray, P: np.ndarray, laun
         track_sigma_m=tuple(np.round(s_plane * R * np.sin(np.clip(s / R, 0.0, math.pi / 2)), 1).tolist()))
 
 
+def _cross(a, b) -> np.ndarray:
+    """``a × b`` of two 3-vectors (``np.cross``'s formula, without its overhead on one pair)."""
+    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
+
+
 def _plane(e1: np.ndarray, p: np.ndarray, v: np.ndarray, P: np.ndarray, down: float,
            launch_sigma_m: float) -> tuple[np.ndarray, np.ndarray, float]:
     """The flight plane (through the Earth's centre) from two estimates of its tilt about the
@@ -367,29 +409,29 @@ def _plane(e1: np.ndarray, p: np.ndarray, v: np.ndarray, P: np.ndarray, down: fl
     inverse variance. Returns the launch direction moved into that plane, the down-range
     direction ``e2 = n × e1`` and the plane's angular σ (rad)."""
     up = p / np.linalg.norm(p)
-    nL = np.cross(e1, p)
+    nL = _cross(e1, p)
     nL /= np.linalg.norm(nL)
     var_pc = float(nL @ P[0:3, 0:3] @ nL)
     sL2 = (launch_sigma_m**2 + var_pc) / down**2
     vh = v - (v @ up) * up
-    nV = np.cross(p, v)
+    nV = _cross(p, v)
     nn = float(np.linalg.norm(nV))
     th, s2 = 0.0, sL2
     if nn > 0.0 and float(np.linalg.norm(vh)) > 100.0:
         nV /= nn
         sV2 = float(nV @ P[3:6, 3:6] @ nV) / float(vh @ vh)
         # angle from nL to nV about p̂, weighted towards the sharper estimate
-        th = math.atan2(float(np.cross(nL, nV) @ up), float(nL @ nV)) * sL2 / (sL2 + sV2)
+        th = math.atan2(float(_cross(nL, nV) @ up), float(nL @ nV)) * sL2 / (sL2 + sV2)
         s2 = sL2 * sV2 / (sL2 + sV2)
-    n = math.cos(th) * nL + math.sin(th) * np.cross(up, nL)
+    n = math.cos(th) * nL + math.sin(th) * _cross(up, nL)
     n /= np.linalg.norm(n)
     e1p = e1 - (e1 @ n) * n
     e1p /= np.linalg.norm(e1p)
-    e2 = np.cross(n, e1p)
+    e2 = _cross(n, e1p)
     return e1p, e2, math.sqrt(s2)
 
 
 def warm_up(classes: tuple[MissileClass, ...] = DEFAULT_CLASSES) -> None:
     """Build the banks and load the likelihood kernel, so a timed run measures predictions."""
     b = banks(classes)
-    _log_like(np.ascontiguousarray(b.states[:2, :1]), np.zeros(6), np.zeros((4, 6)), np.zeros(1), np.zeros(1))
+    _log_like(np.ascontiguousarray(b.states[:2, :, :1]), np.eye(4), np.zeros(4), 0.0, np.zeros(1), np.zeros(1))

@@ -184,6 +184,7 @@ class Tracker:
         self._last_merge_t = -np.inf
         self._boost_fits: dict[int, tuple[int, tuple[float, ...]]] = {}   # track id → (states used, launch fit)
         self._boost_pred_due = -np.inf
+        self._at: tuple | None = None     # (t, n_scans, track table, _confirmed_at's result): a cache
 
     # ------------------------------------------------------------------ state of the tracks
     @property
@@ -231,6 +232,23 @@ class Tracker:
             self._step(X, P, mu, self._tracks.latched[idx], dt)
         x, Pc = combine(X, P, mu)
         return X, P, x, Pc
+
+    def _confirmed_at(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, X, P, x, P_c) of the confirmed tracks predicted to ``t`` (:meth:`_predicted_copy`),
+        kept until the next scan: the reports and predictions at one time share one prediction."""
+        got = self._at
+        if got is not None and got[0] == t and got[1] == self.n_scans and got[2] is self._tracks:
+            return got[3]
+        idx = np.flatnonzero(self._tracks.confirmed)
+        out = (idx, *self._predicted_copy(t, idx))
+        self._at = (t, self.n_scans, self._tracks, out)
+        return out
+
+    def _confirmed_rows_at(self, t: float, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_predicted_copy` of confirmed rows ``sel`` (sorted), from :meth:`_confirmed_at`."""
+        idx, X, P, x, Pc = self._confirmed_at(t)
+        q = np.searchsorted(idx, sel)
+        return X[q], P[q], x[q], Pc[q]
 
     # ------------------------------------------------------------------ the scan
     def process_scan(self, t: float, sensor: str | int, rae: np.ndarray) -> None:
@@ -518,10 +536,9 @@ class Tracker:
         Unless ``config.report_outside_coverage``, tracks predicted outside every radar's
         coverage (coasting after leaving it) are not reported.
         """
-        idx = np.flatnonzero(self._tracks.confirmed)
+        idx, _, _, x, P = self._confirmed_at(float(t))
         if len(idx) == 0:
             return []
-        _, _, x, P = self._predicted_copy(float(t), idx)
         if not self.config.report_outside_coverage:
             vis = self.sensors.in_coverage(x[:, 0:3])
             idx, x, P = idx[vis], x[vis], P[vis]
@@ -560,7 +577,7 @@ class Tracker:
             ok, lt, la, lo, sg = prediction.launch_from_boost_states(self._tracks.boost[todo], self._tracks.boost_n[todo],
                                                                 radius=c.earth_radius_m)
             self._tracks.lfit[todo] = np.column_stack([lt, la, lo, np.where(ok, sg, -1.0)])
-        X, P, _, _ = self._predicted_copy(t, sel)
+        X, P, _, _ = self._confirmed_rows_at(t, sel)
         preds = predict_launch_impact(t, self._track_ids(sel), X[:, BALLISTIC, 0:6],
                                       P[:, BALLISTIC, 0:6, 0:6], mu=c.mu, radius=c.earth_radius_m,
                                       anchors=self._tracks.anchor[sel], launch_fit=self._tracks.lfit[sel])
@@ -578,15 +595,19 @@ class Tracker:
             return []
         self._boost_pred_due = t + self.config.boost_every_s - 1e-6
         out = []
-        _, _, x, P = self._predicted_copy(t, sel)
-        for q, k in enumerate(sel.tolist()):
-            tid, n = int(self._tracks.id[k]), int(self._tracks.boost_n[k])
-            got = self._boost_fits.get(tid)
-            if got is None or got[0] != n:
-                ok, lt, la, lo, sg = prediction.launch_from_boost_states(self._tracks.boost[k:k + 1], self._tracks.boost_n[k:k + 1],
+        _, _, x, P = self._confirmed_rows_at(t, sel)
+        ids, counts = self._tracks.id[sel].tolist(), self._tracks.boost_n[sel].tolist()
+        stale = [q for q, (tid, n) in enumerate(zip(ids, counts))
+                 if (got := self._boost_fits.get(tid)) is None or got[0] != n]
+        if stale:   # the launch fits of the tracks with new boost states, in one call
+            rows = sel[stale]
+            ok, lt, la, lo, sg = prediction.launch_from_boost_states(self._tracks.boost[rows], self._tracks.boost_n[rows],
                                                                     radius=self.config.earth_radius_m)
-                got = (n, (float(lt[0]), float(la[0]), float(lo[0]), float(sg[0])) if ok[0] else ())
-                self._boost_fits[tid] = got
+            for r, q in enumerate(stale):
+                self._boost_fits[ids[q]] = (counts[q], (float(lt[r]), float(la[r]), float(lo[r]), float(sg[r]))
+                                            if ok[r] else ())
+        for q, tid in enumerate(ids):
+            got = self._boost_fits[tid]
             if not got[1]:
                 continue
             p = boost.boost_prediction(t, f"T{tid}", x[q, 0:6], P[q, 0:6, 0:6], *got[1])

@@ -289,18 +289,54 @@ def _log_like(states, M, s_hat, q0, offsets, log_prior):
     return out
 
 
+@njit(cache=True)
+def _posterior(ll, log_prior, D, tau):
+    """The posterior over the bank from the log-likelihoods ``ll``: ``(max ll, mean and σ of the
+    impact range D, mean and σ of the impact time since launch τ, cumulative weights (N,))``
+    (the bank is in order of impact range, so the cumulative weights give ``P(reach)``). NaN
+    moments when no hypothesis has a finite likelihood."""
+    N = ll.shape[0]
+    best = -np.inf
+    top = -np.inf
+    for i in range(N):
+        best = max(best, ll[i])
+        top = max(top, ll[i] + log_prior[i])
+    cw = np.zeros(N)
+    if top == -np.inf:
+        return best, np.nan, np.nan, np.nan, np.nan, cw
+    w = np.empty(N)
+    acc = sd = st = 0.0
+    for i in range(N):
+        d = ll[i] + log_prior[i] - top
+        wi = math.exp(d) if d > -100.0 else 0.0     # e⁻¹⁰⁰: nothing beside the top weight, 1
+        w[i] = wi
+        acc += wi
+        sd += wi * D[i]
+        st += wi * tau[i]
+    Dm, Tm = sd / acc, st / acc
+    vd = vt = run = 0.0
+    for i in range(N):
+        wi = w[i] / acc
+        vd += wi * (D[i] - Dm) ** 2
+        vt += wi * (tau[i] - Tm) ** 2
+        run += wi
+        cw[i] = run
+    return best, Dm, math.sqrt(vd), Tm, math.sqrt(vt), cw
+
+
 def _plane_quadratic(x: np.ndarray, S: np.ndarray, e1: np.ndarray, e2: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray, float]:
     """``(M, ŝ, q₀)`` of :func:`_log_like` for the track state ``x (6,)``, innovation covariance
     ``S (6, 6)`` and the plane's axes ``e1, e2``."""
     E = np.zeros((6, 4))
     E[0:3, 0], E[0:3, 1], E[3:6, 2], E[3:6, 3] = e1, e2, e1, e2
-    SiE = np.linalg.solve(S, E)
+    Si = np.linalg.inv(S)
+    SiE = Si @ E
     M = E.T @ SiE
     M = 0.5 * (M + M.T)
     s_hat = np.linalg.solve(M, SiE.T @ x)
     r = x - E @ s_hat
-    return M, s_hat, float(r @ np.linalg.solve(S, r))
+    return M, s_hat, float(r @ Si @ r)
 
 
 #: Model error of the bank against a track: position (m) and velocity (m/s) σ per axis, on top
@@ -343,22 +379,13 @@ def boost_prediction(t: float, track_id: str, x: np.ndarray, P: np.ndarray, laun
     offs = np.linspace(-2.4 * sig_t, 2.4 * sig_t, 7)
     lp = -0.5 * (offs / sig_t) ** 2
     ll = _log_like(b.states, M, s_hat, q0, float(t - launch_t) + offs, lp)
-    chi = -2.0 * ll.max()
-    ll = ll + b.log_prior
-    top = ll.max()
-    if not np.isfinite(top) or chi > 60.0:   # no hypothesis within χ²₆ 60 of the track
+    best, Dm, sD, tau_m, sT, cw = _posterior(ll, b.log_prior, b.impact_range_m, b.impact_tau_s)
+    if not best >= -30.0:   # no hypothesis within χ²₆ 60 of the track
         return None
-    w = np.exp(ll - top)
-    w /= w.sum()
     D = b.impact_range_m
-    Dm = float(w @ D)
-    sD = math.sqrt(max(float(w @ (D - Dm) ** 2), 0.0))
-    t_imp = launch_t + b.impact_tau_s
-    Tm = float(w @ t_imp)
-    sT = math.sqrt(max(float(w @ (t_imp - Tm) ** 2), 0.0))
+    Tm = launch_t + tau_m
     # ground track from the sub-missile point now to the farthest plausible impact
     s_now = math.atan2(float(p @ e2), float(p @ e1)) * R
-    cw = np.cumsum(w)                     # the bank is in order of impact range
     far = float(D[min(int(np.searchsorted(cw, 0.999)), len(D) - 1)])
     s = np.linspace(s_now, max(far, s_now + 1.0), TRACK_POINTS)
     reach = 1.0 - np.interp(s, D, cw, left=0.0, right=1.0)
@@ -434,4 +461,5 @@ def _plane(e1: np.ndarray, p: np.ndarray, v: np.ndarray, P: np.ndarray, down: fl
 def warm_up(classes: tuple[MissileClass, ...] = DEFAULT_CLASSES) -> None:
     """Build the banks and load the likelihood kernel, so a timed run measures predictions."""
     b = banks(classes)
+    _posterior(np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1))
     _log_like(np.ascontiguousarray(b.states[:2, :, :1]), np.eye(4), np.zeros(4), 0.0, np.zeros(1), np.zeros(1))

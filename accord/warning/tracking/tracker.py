@@ -574,9 +574,7 @@ class Tracker:
             return out
         todo = sel[np.isnan(self._tracks.lfit[sel, 3])]
         if len(todo):   # once per track, at its first prediction: the boost is over
-            ok, lt, la, lo, sg = prediction.launch_from_boost_states(self._tracks.boost[todo], self._tracks.boost_n[todo],
-                                                                radius=c.earth_radius_m)
-            self._tracks.lfit[todo] = np.column_stack([lt, la, lo, np.where(ok, sg, -1.0)])
+            self._tracks.lfit[todo] = [fit or (np.nan, np.nan, np.nan, -1.0) for fit in self._launch_fits(todo)]
         X, P, _, _ = self._confirmed_rows_at(t, sel)
         preds = predict_launch_impact(t, self._track_ids(sel), X[:, BALLISTIC, 0:6],
                                       P[:, BALLISTIC, 0:6, 0:6], mu=c.mu, radius=c.earth_radius_m,
@@ -596,24 +594,32 @@ class Tracker:
         self._boost_pred_due = t + self.config.boost_every_s - 1e-6
         out = []
         _, _, x, P = self._confirmed_rows_at(t, sel)
-        ids, counts = self._tracks.id[sel].tolist(), self._tracks.boost_n[sel].tolist()
-        stale = [q for q, (tid, n) in enumerate(zip(ids, counts))
-                 if (got := self._boost_fits.get(tid)) is None or got[0] != n]
-        if stale:   # the launch fits of the tracks with new boost states, in one call
-            rows = sel[stale]
-            ok, lt, la, lo, sg = prediction.launch_from_boost_states(self._tracks.boost[rows], self._tracks.boost_n[rows],
-                                                                    radius=self.config.earth_radius_m)
-            for r, q in enumerate(stale):
-                self._boost_fits[ids[q]] = (counts[q], (float(lt[r]), float(la[r]), float(lo[r]), float(sg[r]))
-                                            if ok[r] else ())
-        for q, tid in enumerate(ids):
-            got = self._boost_fits[tid]
-            if not got[1]:
+        for q, (tid, fit) in enumerate(zip(self._tracks.id[sel].tolist(), self._launch_fits(sel))):
+            if not fit:
                 continue
-            p = boost.boost_prediction(t, f"T{tid}", x[q, 0:6], P[q, 0:6, 0:6], *got[1])
+            p = boost.boost_prediction(t, f"T{tid}", x[q, 0:6], P[q, 0:6, 0:6], *fit)
             if p is not None:
                 out.append(p)
         return out
+
+    def _launch_fits(self, rows: np.ndarray) -> list[tuple[float, ...]]:
+        """The rise fit (:func:`accord.warning.prediction.launch_from_boost_states`) of tracks
+        ``rows``: ``(t, lat°, lon°, σ m)``, or ``()`` where it fails. A fit depends only on the
+        track's boost states, so it is kept per track and number of states and redone (for all
+        the tracks that need it in one call) only when a state was added."""
+        ids, counts = self._tracks.id[rows].tolist(), self._tracks.boost_n[rows].tolist()
+        stale = [q for q, (tid, n) in enumerate(zip(ids, counts))
+                 if tid <= 0 or (got := self._boost_fits.get(tid)) is None or got[0] != n]
+        fits: dict[int, tuple[float, ...]] = {}
+        if stale:
+            r = rows[stale]
+            ok, lt, la, lo, sg = prediction.launch_from_boost_states(self._tracks.boost[r], self._tracks.boost_n[r],
+                                                                    radius=self.config.earth_radius_m)
+            for k, q in enumerate(stale):
+                fits[q] = (float(lt[k]), float(la[k]), float(lo[k]), float(sg[k])) if ok[k] else ()
+                if ids[q] > 0:
+                    self._boost_fits[ids[q]] = (counts[q], fits[q])
+        return [fits[q] if q in fits else self._boost_fits[tid][1] for q, tid in enumerate(ids)]
 
     def _mark_suspects(self, preds: list[Prediction]) -> list[Prediction]:
         """``status="suspect"`` on each prediction off its track's own arc (the arc is the

@@ -31,6 +31,7 @@ scan costs a fixed number of array operations whatever the number of tracks and 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -205,7 +206,7 @@ class Tracker:
     def _step(self, X: np.ndarray, P: np.ndarray, mu: np.ndarray, latched: np.ndarray, dt: float) -> None:
         """In place: IMM mixing and model-matched prediction over ``dt`` (sub-steps ≤ 4 s)."""
         c = self.config
-        n = max(1, int(np.ceil(abs(dt) / 4.0)))
+        n = max(1, math.ceil(abs(dt) / 4.0))
         key = _dt_key(dt / n)
         Pi = transition_matrix(key, c.tau_ballistic_s, c.tau_boost_s)
         Q = process_noise(key, c.q_ballistic, c.q_boost, c.q_boost_vel)
@@ -587,9 +588,11 @@ class Tracker:
     def _boost_predictions(self, t: float) -> list[Prediction]:
         """``status="boost"`` predictions of the confirmed tracks not yet latched ballistic whose
         launch the rise fit can place (:func:`accord.warning.boost.boost_prediction`)."""
+        if t < self._boost_pred_due:
+            return []
         sel = np.flatnonzero(self._tracks.confirmed & ~self._tracks.latched & (self._tracks.id > 0)
                              & (self._tracks.boost_n >= prediction.BOOST_FIT_MIN_STATES))
-        if len(sel) == 0 or t < self._boost_pred_due:
+        if len(sel) == 0:
             return []
         self._boost_pred_due = t + self.config.boost_every_s - 1e-6
         out = []

@@ -135,3 +135,33 @@ def test_predictions_take_the_fit_first_then_the_anchor_then_the_ballistic_arc()
     assert p_anchor.launch_sigma_m == prediction.LAUNCH_ANCHOR_SIGMA_M
     assert p_arc.launch_sigma_m >= prediction.LAUNCH_MODEL_SIGMA_M
     assert p_fit.impact_lat_deg == p_anchor.impact_lat_deg == p_arc.impact_lat_deg   # only the launch differs
+
+
+def test_the_launch_of_a_track_is_estimated_once(salvos, monkeypatch):
+    """The launch from the boost phase depends only on the boost states (the rise fit) or the
+    anchor (without a fit): it is estimated once per track and state count, not at each of the
+    track's 1 Hz predictions, and every prediction of a track carries the same launch."""
+    calls = {"fit": 0, "anchor": 0}
+    anchor = prediction.launch_from_anchors
+
+    def no_fit(states, counts, **kw):     # as above: the anchor path
+        calls["fit"] += len(counts)
+        k = len(counts)
+        return np.zeros(k, bool), np.full(k, np.nan), np.zeros(k), np.zeros(k), np.zeros(k)
+
+    def counted_anchor(anchors, **kw):
+        calls["anchor"] += len(np.asarray(anchors).reshape(-1, 7))
+        return anchor(anchors, **kw)
+
+    monkeypatch.setattr(prediction, "launch_from_boost_states", no_fit)
+    monkeypatch.setattr(prediction, "launch_from_anchors", counted_anchor)
+    sim = salvos[0]
+    res = track_detections(sim.header.sensors, sim.detections)
+    ballistic = [p for p in res.predictions if p.status == "tracking"]
+    tracks = {p.track_id for p in ballistic}
+    assert len(ballistic) > 20 * len(tracks) >= 60
+    assert calls["anchor"] <= len(tracks) + 3            # once per track (plus re-acquisitions)
+    for tid in tracks:
+        launches = {(p.launch_t, p.launch_lat_deg, p.launch_lon_deg, p.launch_sigma_m) for p in ballistic
+                    if p.track_id == tid}
+        assert len(launches) == 1 and next(iter(launches))[3] == prediction.LAUNCH_ANCHOR_SIGMA_M

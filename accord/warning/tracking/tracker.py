@@ -575,7 +575,16 @@ class Tracker:
             return out
         todo = sel[np.isnan(self._tracks.lfit[sel, 3])]
         if len(todo):   # once per track, at its first prediction: the boost is over
-            self._tracks.lfit[todo] = [fit or (np.nan, np.nan, np.nan, -1.0) for fit in self._launch_fits(todo)]
+            fits = [fit or (np.nan, np.nan, np.nan, -1.0) for fit in self._launch_fits(todo)]
+            # no rise fit: the launch from the single boost-phase anchor, a fixed state, once
+            # (what predict_launch_impact would otherwise redo from the anchor at every call)
+            q = [k for k, fit in enumerate(fits) if fit[3] < 0.0]
+            if q:
+                ok, at, alat, alon = prediction.launch_from_anchors(self._tracks.anchor[todo[q]], radius=c.earth_radius_m)
+                for k, good, row in zip(q, ok.tolist(), zip(at.tolist(), alat.tolist(), alon.tolist())):
+                    if good:
+                        fits[k] = (*row, prediction.LAUNCH_ANCHOR_SIGMA_M)
+            self._tracks.lfit[todo] = fits
         X, P, _, _ = self._confirmed_rows_at(t, sel)
         preds = predict_launch_impact(t, self._track_ids(sel), X[:, BALLISTIC, 0:6],
                                       P[:, BALLISTIC, 0:6, 0:6], mu=c.mu, radius=c.earth_radius_m,

@@ -341,76 +341,135 @@ BOOST_FIT_TAU_STEP_S = 1.0
 
 
 @njit(cache=True)
-def _rise_ls(S, k, m, tl):
-    """Weighted least squares of the rise from rest at ``tl`` for track ``k``'s first ``m`` states:
-    ``(p_L (3,), residual Σ w r², (AᵀWA)⁻¹₀₀)``."""
-    N = np.zeros((3, 3))
-    b = np.zeros((3, 3))
-    yy = 0.0
+def _rise_ls(S, k, m, tl, b, c, residual):
+    """Weighted least squares of the rise from rest at ``tl`` for track ``k``'s first ``m`` states
+    (positions relative to the first state's): the coefficients into ``c (3, 3)`` (rows ``p_L``,
+    ``c₂ T²``, ``c₃ T³``, one column per axis; ``b (3, 3)`` scratch), returns
+    ``(Σ w r², (AᵀWA)⁻¹₀₀)`` (both NaN unless ``residual``).
+
+    Well conditioned: ``τ`` is scaled by ``T``, the last state's ``τ`` (columns ``1, s², s³`` with
+    ``s = τ/T ≤ 1``); the 3×3 normal matrix is solved by Cholesky; the residual is summed from
+    the residuals themselves, not as ``yᵀWy − cᵀAᵀWy`` (which cancels ~10 of its 16 digits on
+    ECEF coordinates, so rounding would pick between two ground crossings of near-equal fit)."""
+    T = S[k, m - 1, 0] - tl
+    iT = 1.0 / T
+    n00 = n01 = n02 = n11 = n12 = n22 = 0.0
+    for a in range(3):
+        for ax in range(3):
+            b[a, ax] = 0.0
     for i in range(m):
-        tau = S[k, i, 0] - tl
+        s = (S[k, i, 0] - tl) * iT
         wp = S[k, i, 7]
         wv = S[k, i, 8]
-        fp = (1.0, tau * tau, tau * tau * tau)
-        fv = (0.0, 2.0 * tau, 3.0 * tau * tau)
-        for a in range(3):
-            for c in range(3):
-                N[a, c] += wp * fp[a] * fp[c] + wv * fv[a] * fv[c]
-            for ax in range(3):
-                b[a, ax] += wp * fp[a] * S[k, i, 1 + ax] + wv * fv[a] * S[k, i, 4 + ax]
+        f1 = s * s
+        f2 = f1 * s
+        g1 = 2.0 * s * iT
+        g2 = 3.0 * f1 * iT
+        n00 += wp
+        n01 += wp * f1
+        n02 += wp * f2
+        n11 += wp * f1 * f1 + wv * g1 * g1
+        n12 += wp * f1 * f2 + wv * g1 * g2
+        n22 += wp * f2 * f2 + wv * g2 * g2
         for ax in range(3):
-            yy += wp * S[k, i, 1 + ax] ** 2 + wv * S[k, i, 4 + ax] ** 2
-    Ninv = np.linalg.inv(N)
-    coef = Ninv @ b
-    ss = yy
-    for ax in range(3):   # Σ w r² = yᵀWy − cᵀ(AᵀWy) at the least-squares solution
-        for a in range(3):
-            ss -= coef[a, ax] * b[a, ax]
-    return coef[0].copy(), max(ss, 0.0), Ninv[0, 0]
+            y = wp * S[k, i, 1 + ax]
+            yv = wv * S[k, i, 4 + ax]
+            b[0, ax] += y
+            b[1, ax] += f1 * y + g1 * yv
+            b[2, ax] += f2 * y + g2 * yv
+    # N = L Lᵀ
+    l00 = math.sqrt(n00)
+    l10 = n01 / l00
+    l20 = n02 / l00
+    l11 = math.sqrt(n11 - l10 * l10)
+    l21 = (n12 - l20 * l10) / l11
+    l22 = math.sqrt(n22 - l20 * l20 - l21 * l21)
+    for ax in range(3):
+        z0 = b[0, ax] / l00
+        z1 = (b[1, ax] - l10 * z0) / l11
+        z2 = (b[2, ax] - l20 * z0 - l21 * z1) / l22
+        c2 = z2 / l22
+        c1 = (z1 - l21 * c2) / l11
+        c[0, ax] = (z0 - l10 * c1 - l20 * c2) / l00
+        c[1, ax] = c1
+        c[2, ax] = c2
+    if not residual:
+        return np.nan, np.nan
+    ss = 0.0
+    for i in range(m):
+        s = (S[k, i, 0] - tl) * iT
+        f1 = s * s
+        f2 = f1 * s
+        g1 = 2.0 * s * iT
+        g2 = 3.0 * f1 * iT
+        wp = S[k, i, 7]
+        wv = S[k, i, 8]
+        for ax in range(3):
+            rp = S[k, i, 1 + ax] - c[0, ax] - f1 * c[1, ax] - f2 * c[2, ax]
+            rv = S[k, i, 4 + ax] - g1 * c[1, ax] - g2 * c[2, ax]
+            ss += wp * rp * rp + wv * rv * rv
+    y0 = 1.0 / l00                     # (AᵀWA)⁻¹₀₀ = |L⁻¹ e₀|²
+    y1 = -l10 * y0 / l11
+    y2 = -(l20 * y0 + l21 * y1) / l22
+    return ss, y0 * y0 + y1 * y1 + y2 * y2
 
 
 @njit(cache=True)
-def _height(p, radius):
-    """``|p| − R``: the height of the fitted launch point above the sphere."""
-    return math.sqrt(p[0] * p[0] + p[1] * p[1] + p[2] * p[2]) - radius
+def _height(c, ref, radius):
+    """``|ref + p_L| − R``: the height of the fitted launch point above the sphere."""
+    x = ref[0] + c[0, 0]
+    y = ref[1] + c[0, 1]
+    z = ref[2] + c[0, 2]
+    return math.sqrt(x * x + y * y + z * z) - radius
 
 
 @njit(cache=True)
-def _rise_fit_kernel(S, n, radius, tau_max, tau_step):
-    """Least-squares rise from rest for each track (see :func:`launch_from_boost_states`): the
-    launch-time grid brackets the ground crossings of ``|p_L|``, the best one is bisected."""
+def _rise_fit_kernel(S, ref, n, radius, tau_max, tau_step):
+    """Least-squares rise from rest for each track (see :func:`launch_from_boost_states`; ``S``'s
+    positions relative to ``ref (K, 3)``): the launch-time grid brackets the ground crossings of
+    ``|p_L|``, the best one is bisected."""
     K = S.shape[0]
     out = np.full((K, 6), np.nan)   # t_L, x, y, z, tr Cov(p_L) (m²), χ²/dof
     G = int(tau_max / tau_step)
+    b = np.empty((3, 3))
+    c = np.empty((3, 3))
     for k in range(K):
         m = n[k]
         if m < 4:
             continue
+        r = ref[k]
         t0 = S[k, 0, 0]
         best_ss = np.inf
         lo = hi = np.nan
         prev_g = np.nan
         for gi in range(G + 1):
             tl = t0 - 1.0 - gi * tau_step
-            p, ss, _ = _rise_ls(S, k, m, tl)
-            g = _height(p, radius)
-            if gi > 0 and (g <= 0.0) != (prev_g <= 0.0) and ss < best_ss:
-                best_ss, lo, hi = ss, tl + tau_step, tl
+            _rise_ls(S, k, m, tl, b, c, False)
+            g = _height(c, r, radius)
+            if gi > 0 and (g <= 0.0) != (prev_g <= 0.0):
+                ss, _ = _rise_ls(S, k, m, tl, b, c, True)   # only at a crossing
+                if ss < best_ss:
+                    best_ss, lo, hi = ss, tl + tau_step, tl
             prev_g = g
         if not np.isfinite(lo):
             continue
-        p, ss, var = _rise_ls(S, k, m, lo)
-        g_lo = _height(p, radius)
+        _rise_ls(S, k, m, lo, b, c, False)
+        g_lo = _height(c, r, radius)
+        mid = lo
+        g = g_lo
         for _ in range(20):   # bisection to ~1 ms
             mid = 0.5 * (lo + hi)
-            p, ss, var = _rise_ls(S, k, m, mid)
-            g = _height(p, radius)
+            _rise_ls(S, k, m, mid, b, c, False)
+            g = _height(c, r, radius)
             if (g <= 0.0) == (g_lo <= 0.0):
                 lo, g_lo = mid, g
             else:
                 hi = mid
+        ss, var = _rise_ls(S, k, m, mid, b, c, True)
         out[k, 0] = mid
-        out[k, 1:4] = p * (radius / (g + radius))   # on the sphere
+        f = radius / (g + radius)     # onto the sphere
+        for ax in range(3):
+            out[k, 1 + ax] = (r[ax] + c[0, ax]) * f
         out[k, 4] = 3.0 * var
         out[k, 5] = ss / max(6 * m - 9, 1)
     return out
@@ -457,7 +516,9 @@ def launch_from_boost_states(states: np.ndarray, counts: np.ndarray, *, radius: 
     with np.errstate(divide="ignore", invalid="ignore"):
         W[..., 7] = 1.0 / np.maximum(S[..., 7], 1.0) ** 2
         W[..., 8] = 1.0 / np.maximum(S[..., 8], 0.1) ** 2
-    fit = _rise_fit_kernel(W, np.where(use, n, 0), float(radius), BOOST_FIT_TAU_MAX_S, BOOST_FIT_TAU_STEP_S)
+    ref = S[:, 0, 1:4].copy()
+    W[..., 1:4] -= ref[:, None, :]
+    fit = _rise_fit_kernel(W, ref, np.where(use, n, 0), float(radius), BOOST_FIT_TAU_MAX_S, BOOST_FIT_TAU_STEP_S)
     ok = use & np.isfinite(fit[:, 0])
     pl = np.where(ok[:, None], fit[:, 1:4], radius * np.array([1.0, 0.0, 0.0]))
     lat, lon, _ = ecef_to_lla(pl, radius)

@@ -181,16 +181,6 @@ def _ground_stats(pts, w, radius):
     return lat, lon, cov
 
 
-def _ellipse_axes(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Vectorised :func:`ellipse_95` over ``cov (K, 2, 2)``: semi-major, semi-minor, bearing°."""
-    a, d = cov[:, 0, 0], cov[:, 1, 1]
-    b = 0.5 * (cov[:, 0, 1] + cov[:, 1, 0])
-    mid, rad = 0.5 * (a + d), np.hypot(0.5 * (a - d), b)
-    phi = 0.5 * np.degrees(np.arctan2(2.0 * b, a - d))
-    return (np.sqrt(CHI2_2DOF_95 * np.maximum(mid + rad, 0.0)),
-            np.sqrt(CHI2_2DOF_95 * np.maximum(mid - rad, 0.0)), (90.0 - phi) % 180.0)
-
-
 def ellipse_95(cov_en: np.ndarray) -> Ellipse95:
     """The 95 % ellipse of a 2×2 East-North covariance ``[[a, b], [b, d]]``.
 
@@ -203,6 +193,99 @@ def ellipse_95(cov_en: np.ndarray) -> Ellipse95:
     return Ellipse95(semi_major_m=math.sqrt(CHI2_2DOF_95 * max(mid + rad, 0.0)),
                      semi_minor_m=math.sqrt(CHI2_2DOF_95 * max(mid - rad, 0.0)),
                      bearing_deg=(90.0 - phi) % 180.0)
+
+
+@njit(cache=True)
+def _ballistic_kernel(x, P, mu, radius, n_track, launch_model_sigma_m):
+    """The numbers of :func:`predict_launch_impact` in one pass: sigma points (as
+    :func:`sigma_points`), their arcs and the nominal one (:func:`kepler_ground_arc`), the
+    impact and launch statistics (:func:`_ground_stats`), the ellipse axes (:func:`ellipse_95`).
+
+    Returns ``sel`` (the tracks whose arcs all meet the ground) and, per selected track, ``cols
+    (n, 13)``: launch Δt, lat°, lon°, σ m, impact Δt, lat°, lon°, semi-major, semi-minor,
+    bearing°, σ of impact Δt, then the impact covariance ``cov (n, 2, 2)`` and the nominal
+    ground track ``(n, n_track)`` lat°, lon° (unrounded)."""
+    K = x.shape[0]
+    nx = 6
+    kappa = 1.0
+    S = 2 * nx + 1
+    w = np.full(S, 0.5 / (nx + kappa))
+    w[0] = kappa / (nx + kappa)
+    r = np.empty((K * S, 3))
+    v = np.empty((K * S, 3))
+    Pj = np.empty((nx, nx))
+    for k in range(K):
+        for i in range(nx):
+            for j in range(nx):
+                Pj[i, j] = (nx + kappa) * (0.5 * (P[k, i, j] + P[k, j, i]) + (1e-9 if i == j else 0.0))
+        L = np.linalg.cholesky(Pj)
+        base = k * S
+        for a in range(3):
+            r[base, a] = x[k, a]
+            v[base, a] = x[k, 3 + a]
+        for i in range(nx):
+            for a in range(3):
+                r[base + 1 + i, a] = x[k, a] + L[a, i]
+                v[base + 1 + i, a] = x[k, 3 + a] + L[3 + a, i]
+                r[base + 1 + nx + i, a] = x[k, a] - L[a, i]
+                v[base + 1 + nx + i, a] = x[k, 3 + a] - L[3 + a, i]
+    imp, lau, dti, dtl, valid, _ = _ground_arc_kernel(r, v, mu, radius, 0)
+    x0 = np.ascontiguousarray(x[:, 0:3])
+    v0 = np.ascontiguousarray(x[:, 3:6])
+    _, _, _, _, nvalid, track = _ground_arc_kernel(x0, v0, mu, radius, n_track)
+    ok = np.zeros(K, dtype=np.bool_)
+    for k in range(K):
+        good = nvalid[k]
+        for q in range(S):
+            good = good and valid[k * S + q]
+        ok[k] = good
+    sel = np.flatnonzero(ok)
+    n = len(sel)
+    ip = np.empty((n, S, 3))
+    lp = np.empty((n, S, 3))
+    for q in range(n):
+        base = sel[q] * S
+        for s in range(S):
+            for a in range(3):
+                ip[q, s, a] = imp[base + s, a]
+                lp[q, s, a] = lau[base + s, a]
+    i_lat, i_lon, i_cov = _ground_stats(ip, w, radius)
+    l_lat, l_lon, l_cov = _ground_stats(lp, w, radius)
+    cols = np.empty((n, 11))
+    glat = np.empty((n, n_track))
+    glon = np.empty((n, n_track))
+    for q in range(n):
+        base = sel[q] * S
+        mi = ml = 0.0
+        for s in range(S):
+            mi += w[s] * dti[base + s]
+            ml += w[s] * dtl[base + s]
+        vi = 0.0
+        for s in range(S):
+            d = dti[base + s] - mi
+            vi += w[s] * d * d
+        a, d = i_cov[q, 0, 0], i_cov[q, 1, 1]
+        b = 0.5 * (i_cov[q, 0, 1] + i_cov[q, 1, 0])
+        mid, rad = 0.5 * (a + d), math.hypot(0.5 * (a - d), b)
+        phi = 0.5 * math.degrees(math.atan2(2.0 * b, a - d))
+        cols[q, 0] = ml
+        cols[q, 1] = l_lat[q]
+        cols[q, 2] = l_lon[q]
+        cols[q, 3] = math.sqrt(l_cov[q, 0, 0] + l_cov[q, 1, 1] + launch_model_sigma_m ** 2)
+        cols[q, 4] = mi
+        cols[q, 5] = i_lat[q]
+        cols[q, 6] = i_lon[q]
+        cols[q, 7] = math.sqrt(CHI2_2DOF_95 * max(mid + rad, 0.0))
+        cols[q, 8] = math.sqrt(CHI2_2DOF_95 * max(mid - rad, 0.0))
+        cols[q, 9] = (90.0 - phi) % 180.0
+        cols[q, 10] = math.sqrt(max(vi, 0.0))
+        k = sel[q]
+        for j in range(n_track):
+            px, py, pz = track[k, j, 0], track[k, j, 1], track[k, j, 2]
+            rr = math.sqrt(px * px + py * py + pz * pz)
+            glat[q, j] = math.degrees(math.asin(max(-1.0, min(1.0, pz / rr))))
+            glon[q, j] = math.degrees(math.atan2(py, px))
+    return sel, cols, i_cov, glat, glon
 
 
 def predict_launch_impact(t: float, track_ids: Sequence[str], x: np.ndarray, P: np.ndarray, *,
@@ -222,53 +305,37 @@ def predict_launch_impact(t: float, track_ids: Sequence[str], x: np.ndarray, P: 
     A track whose arc (or any of its sigma points' arcs) does not meet the ground on both
     branches (still boosting into orbit-like states, or a diverged estimate) gets no prediction.
     """
-    x = np.asarray(x, dtype=float).reshape(-1, 6)
-    P = np.asarray(P, dtype=float).reshape(-1, 6, 6)
+    x = np.ascontiguousarray(np.asarray(x, dtype=float).reshape(-1, 6))
+    P = np.ascontiguousarray(np.asarray(P, dtype=float).reshape(-1, 6, 6))
     if x.shape[0] == 0:
         return []
-    chi, w = sigma_points(x, P)
-    arc = kepler_ground_arc(chi[..., 0:3], chi[..., 3:6], mu=mu, radius=radius)
-    ok = arc["valid"].all(axis=1)
-    if not ok.any():
-        return []
-    nominal = kepler_ground_arc(x[:, 0:3], x[:, 3:6], mu=mu, radius=radius,
-                                track_points=ground_track_points)
-    ok &= nominal["valid"]
-    sel = np.flatnonzero(ok)
+    sel, cols, i_cov, glat, glon = _ballistic_kernel(x, P, float(mu), float(radius), int(ground_track_points),
+                                                     float(launch_model_sigma_m))
     if len(sel) == 0:
         return []
-    i_lat, i_lon, i_cov = _ground_stats(arc["impact"][sel], w, radius)
-    l_lat, l_lon, l_cov = _ground_stats(arc["launch"][sel], w, radius)
-    t_imp = t + arc["dt_impact"][sel] @ w
-    t_imp_sigma = np.sqrt(np.maximum(((arc["dt_impact"][sel] - (t_imp - t)[:, None]) ** 2) @ w, 0.0))
-    t_lau = t + arc["dt_launch"][sel] @ w
-    glat, glon, _ = ecef_to_lla(nominal["track"][sel], radius)
-    glat, glon = np.round(glat, 5).tolist(), np.round(glon, 5).tolist()
-    l_sig = np.sqrt(np.trace(l_cov, axis1=1, axis2=2) + launch_model_sigma_m**2)
-    fitted = np.zeros(len(sel), dtype=bool)
+    t = float(t)
+    cols[:, 0] += t
+    cols[:, 4] += t
     if launch_fit is not None:
         lf = np.asarray(launch_fit, dtype=float).reshape(-1, 4)[sel]
         fitted = lf[:, 3] > 0.0          # NaN (no fit) compares false
-        t_lau = np.where(fitted, lf[:, 0], t_lau)
-        l_lat = np.where(fitted, lf[:, 1], l_lat)
-        l_lon = np.where(fitted, lf[:, 2], l_lon)
-        l_sig = np.where(fitted, lf[:, 3], l_sig)
+        cols[fitted, 0:4] = lf[fitted]
+    else:
+        fitted = np.zeros(len(sel), dtype=bool)
     rest = np.flatnonzero(~fitted)
     if anchors is not None and len(rest):
         ok_a, a_t, a_lat, a_lon = launch_from_anchors(np.asarray(anchors)[sel[rest]], radius=radius)
         r = rest[ok_a]
-        t_lau[r], l_lat[r], l_lon[r], l_sig[r] = a_t[ok_a], a_lat[ok_a], a_lon[ok_a], LAUNCH_ANCHOR_SIGMA_M
-    l_sig = l_sig.tolist()
-    major, minor, bearing = _ellipse_axes(i_cov)
-    cols = [a.tolist() for a in (t_lau, l_lat, l_lon, t_imp, i_lat, i_lon, major, minor, bearing, t_imp_sigma)]
+        cols[r, 0], cols[r, 1], cols[r, 2], cols[r, 3] = a_t[ok_a], a_lat[ok_a], a_lon[ok_a], LAUNCH_ANCHOR_SIGMA_M
+    rows = cols.tolist()
     covs = i_cov.reshape(-1, 4).tolist()
-    t = float(t)
+    glat, glon = np.round(glat, 5).tolist(), np.round(glon, 5).tolist()
     out = []
     for q, k in enumerate(sel.tolist()):
-        tl, la, lo, ti, ia, io, ma, mi, be, ts = (c[q] for c in cols)
+        tl, la, lo, ls, ti, ia, io, ma, mi, be, ts = rows[q]
         out.append(Prediction(
             t=t, track_id=str(track_ids[k]), launch_t=tl, launch_lat_deg=la, launch_lon_deg=lo,
-            launch_sigma_m=l_sig[q], impact_t=ti, impact_lat_deg=ia, impact_lon_deg=io,
+            launch_sigma_m=ls, impact_t=ti, impact_lat_deg=ia, impact_lon_deg=io,
             impact_ellipse_95=Ellipse95(ma, mi, be), impact_cov_en_m2=tuple(covs[q]),
             ground_track=tuple(zip(glat[q], glon[q])), impact_t_sigma_s=ts))
     return out

@@ -196,15 +196,16 @@ def ellipse_95(cov_en: np.ndarray) -> Ellipse95:
 
 
 @njit(cache=True)
-def _ballistic_kernel(x, P, mu, radius, n_track, launch_model_sigma_m):
+def _ballistic_kernel(x, P, mu, radius, n_track, launch_model_sigma_m, t, lfit):
     """The numbers of :func:`predict_launch_impact` in one pass: sigma points (as
     :func:`sigma_points`), their arcs and the nominal one (:func:`kepler_ground_arc`), the
     impact and launch statistics (:func:`_ground_stats`), the ellipse axes (:func:`ellipse_95`).
 
     Returns ``sel`` (the tracks whose arcs all meet the ground) and, per selected track, ``cols
-    (n, 13)``: launch Δt, lat°, lon°, σ m, impact Δt, lat°, lon°, semi-major, semi-minor,
-    bearing°, σ of impact Δt, then the impact covariance ``cov (n, 2, 2)`` and the nominal
-    ground track ``(n, n_track)`` lat°, lon° (unrounded)."""
+    (n, 11)``: launch t, lat°, lon°, σ m (from ``lfit (K, 4)`` where its σ > 0; ``lfit`` may have
+    no rows), impact t, lat°, lon°, semi-major, semi-minor, bearing°, σ of impact t, then
+    ``fitted (n,)`` (the launch came from ``lfit``), the impact covariance ``cov (n, 2, 2)`` and the nominal
+    ground track ``(n, n_track)`` lat°, lon° rounded to 1e-5° (as ``np.round(·, 5)``)."""
     K = x.shape[0]
     nx = 6
     kappa = 1.0
@@ -252,6 +253,7 @@ def _ballistic_kernel(x, P, mu, radius, n_track, launch_model_sigma_m):
     i_lat, i_lon, i_cov = _ground_stats(ip, w, radius)
     l_lat, l_lon, l_cov = _ground_stats(lp, w, radius)
     cols = np.empty((n, 11))
+    fitted = np.zeros(n, dtype=np.bool_)
     glat = np.empty((n, n_track))
     glon = np.empty((n, n_track))
     for q in range(n):
@@ -268,24 +270,32 @@ def _ballistic_kernel(x, P, mu, radius, n_track, launch_model_sigma_m):
         b = 0.5 * (i_cov[q, 0, 1] + i_cov[q, 1, 0])
         mid, rad = 0.5 * (a + d), math.hypot(0.5 * (a - d), b)
         phi = 0.5 * math.degrees(math.atan2(2.0 * b, a - d))
-        cols[q, 0] = ml
-        cols[q, 1] = l_lat[q]
-        cols[q, 2] = l_lon[q]
-        cols[q, 3] = math.sqrt(l_cov[q, 0, 0] + l_cov[q, 1, 1] + launch_model_sigma_m ** 2)
-        cols[q, 4] = mi
+        k = sel[q]
+        if lfit.shape[0] > 0 and lfit[k, 3] > 0.0:     # NaN (no fit) compares false
+            fitted[q] = True
+            for j in range(4):
+                cols[q, j] = lfit[k, j]
+        else:
+            cols[q, 0] = t + ml
+            cols[q, 1] = l_lat[q]
+            cols[q, 2] = l_lon[q]
+            cols[q, 3] = math.sqrt(l_cov[q, 0, 0] + l_cov[q, 1, 1] + launch_model_sigma_m ** 2)
+        cols[q, 4] = t + mi
         cols[q, 5] = i_lat[q]
         cols[q, 6] = i_lon[q]
         cols[q, 7] = math.sqrt(CHI2_2DOF_95 * max(mid + rad, 0.0))
         cols[q, 8] = math.sqrt(CHI2_2DOF_95 * max(mid - rad, 0.0))
         cols[q, 9] = (90.0 - phi) % 180.0
         cols[q, 10] = math.sqrt(max(vi, 0.0))
-        k = sel[q]
         for j in range(n_track):
             px, py, pz = track[k, j, 0], track[k, j, 1], track[k, j, 2]
             rr = math.sqrt(px * px + py * py + pz * pz)
-            glat[q, j] = math.degrees(math.asin(max(-1.0, min(1.0, pz / rr))))
-            glon[q, j] = math.degrees(math.atan2(py, px))
-    return sel, cols, i_cov, glat, glon
+            glat[q, j] = np.rint(math.degrees(math.asin(max(-1.0, min(1.0, pz / rr)))) * 1e5) / 1e5
+            glon[q, j] = np.rint(math.degrees(math.atan2(py, px)) * 1e5) / 1e5
+    return sel, cols, fitted, i_cov, glat, glon
+
+
+_NO_FIT = np.zeros((0, 4))
 
 
 def predict_launch_impact(t: float, track_ids: Sequence[str], x: np.ndarray, P: np.ndarray, *,
@@ -309,27 +319,20 @@ def predict_launch_impact(t: float, track_ids: Sequence[str], x: np.ndarray, P: 
     P = np.ascontiguousarray(np.asarray(P, dtype=float).reshape(-1, 6, 6))
     if x.shape[0] == 0:
         return []
-    sel, cols, i_cov, glat, glon = _ballistic_kernel(x, P, float(mu), float(radius), int(ground_track_points),
-                                                     float(launch_model_sigma_m))
+    t = float(t)
+    lf = _NO_FIT if launch_fit is None else np.ascontiguousarray(np.asarray(launch_fit, dtype=float).reshape(-1, 4))
+    sel, cols, fitted, i_cov, glat, glon = _ballistic_kernel(x, P, float(mu), float(radius), int(ground_track_points),
+                                                             float(launch_model_sigma_m), t, lf)
     if len(sel) == 0:
         return []
-    t = float(t)
-    cols[:, 0] += t
-    cols[:, 4] += t
-    if launch_fit is not None:
-        lf = np.asarray(launch_fit, dtype=float).reshape(-1, 4)[sel]
-        fitted = lf[:, 3] > 0.0          # NaN (no fit) compares false
-        cols[fitted, 0:4] = lf[fitted]
-    else:
-        fitted = np.zeros(len(sel), dtype=bool)
-    rest = np.flatnonzero(~fitted)
-    if anchors is not None and len(rest):
+    if anchors is not None and not fitted.all():
+        rest = np.flatnonzero(~fitted)
         ok_a, a_t, a_lat, a_lon = launch_from_anchors(np.asarray(anchors)[sel[rest]], radius=radius)
         r = rest[ok_a]
         cols[r, 0], cols[r, 1], cols[r, 2], cols[r, 3] = a_t[ok_a], a_lat[ok_a], a_lon[ok_a], LAUNCH_ANCHOR_SIGMA_M
     rows = cols.tolist()
     covs = i_cov.reshape(-1, 4).tolist()
-    glat, glon = np.round(glat, 5).tolist(), np.round(glon, 5).tolist()
+    glat, glon = glat.tolist(), glon.tolist()
     out = []
     for q, k in enumerate(sel.tolist()):
         tl, la, lo, ls, ti, ia, io, ma, mi, be, ts = rows[q]

@@ -411,43 +411,65 @@ BOOST_FIT_TAU_STEP_S = 1.0
 
 
 @njit(cache=True)
-def _rise_ls(S, k, m, tl, b, c, residual):
-    """Weighted least squares of the rise from rest at ``tl`` for track ``k``'s first ``m`` states
-    (positions relative to the first state's): the coefficients into ``c (3, 3)`` (rows ``p_L``,
-    ``c₂ T²``, ``c₃ T³``, one column per axis; ``b (3, 3)`` scratch), returns
-    ``(Σ w r², (AᵀWA)⁻¹₀₀)`` (both NaN unless ``residual``).
-
-    Well conditioned: ``τ`` is scaled by ``T``, the last state's ``τ`` (columns ``1, s², s³`` with
-    ``s = τ/T ≤ 1``); the 3×3 normal matrix is solved by Cholesky; the residual is summed from
-    the residuals themselves, not as ``yᵀWy − cᵀAᵀWy`` (which cancels ~10 of its 16 digits on
-    ECEF coordinates, so rounding would pick between two ground crossings of near-equal fit)."""
-    T = S[k, m - 1, 0] - tl
-    iT = 1.0 / T
-    n00 = n01 = n02 = n11 = n12 = n22 = 0.0
-    for a in range(3):
-        for ax in range(3):
-            b[a, ax] = 0.0
+def _rise_moments(S, k, m, T, M):
+    """Per-track sums for :func:`_rise_ls`, with ``u = (t − t₀)/T`` (``t₀`` the first state's time):
+    ``M[0, j] = Σ w_p uʲ`` (j ≤ 6), ``M[1, j] = Σ w_v uʲ`` (j ≤ 4), ``M[2 + ax, j] = Σ w_p uʲ y``
+    (j ≤ 3), ``M[5 + ax, j] = Σ w_v uʲ ẏ`` (j ≤ 2). Every power sum over ``s = u + d`` follows by
+    the binomial theorem; with ``u, d ≥ 0`` and positive weights its terms do not cancel."""
+    M[:, :] = 0.0
+    t0 = S[k, 0, 0]
     for i in range(m):
-        s = (S[k, i, 0] - tl) * iT
+        u = (S[k, i, 0] - t0) / T
         wp = S[k, i, 7]
         wv = S[k, i, 8]
-        f1 = s * s
-        f2 = f1 * s
-        g1 = 2.0 * s * iT
-        g2 = 3.0 * f1 * iT
-        n00 += wp
-        n01 += wp * f1
-        n02 += wp * f2
-        n11 += wp * f1 * f1 + wv * g1 * g1
-        n12 += wp * f1 * f2 + wv * g1 * g2
-        n22 += wp * f2 * f2 + wv * g2 * g2
-        for ax in range(3):
-            y = wp * S[k, i, 1 + ax]
-            yv = wv * S[k, i, 4 + ax]
-            b[0, ax] += y
-            b[1, ax] += f1 * y + g1 * yv
-            b[2, ax] += f2 * y + g2 * yv
-    # N = L Lᵀ
+        pw = 1.0
+        for j in range(7):
+            M[0, j] += wp * pw
+            if j <= 4:
+                M[1, j] += wv * pw
+            if j <= 3:
+                for ax in range(3):
+                    M[2 + ax, j] += wp * pw * S[k, i, 1 + ax]
+            if j <= 2:
+                for ax in range(3):
+                    M[5 + ax, j] += wv * pw * S[k, i, 4 + ax]
+            pw *= u
+
+
+@njit(cache=True)
+def _rise_ls(S, k, m, tl, T, M, c, residual):
+    """Weighted least squares of the rise from rest at ``tl`` for track ``k``'s first ``m`` states
+    (positions relative to the first state's; ``M`` from :func:`_rise_moments`): the
+    coefficients into ``c (3, 3)`` (rows ``p_L``, ``c₂ T²``, ``c₃ T³``, one column per axis),
+    returns ``(Σ w r², (AᵀWA)⁻¹₀₀)`` (both NaN unless ``residual``).
+
+    Well conditioned: ``τ`` is scaled by ``T`` (columns ``1, s², s³`` with ``s = τ/T``); the 3×3
+    normal matrix is solved by Cholesky; the residual is summed from the residuals themselves,
+    not as ``yᵀWy − cᵀAᵀWy`` (which cancels ~10 of its 16 digits on ECEF coordinates, so rounding
+    would pick between two ground crossings of near-equal fit)."""
+    iT = 1.0 / T
+    d = (S[k, 0, 0] - tl) * iT
+    # power sums Σ w sᵖ = Σⱼ C(p, j) d^(p−j) Σ w uʲ
+    P0 = M[0, 0]
+    d2, d3, d4, d5, d6 = d * d, d * d * d, d ** 4, d ** 5, d ** 6
+    P2 = M[0, 2] + 2.0 * d * M[0, 1] + d2 * M[0, 0]
+    P3 = M[0, 3] + 3.0 * d * M[0, 2] + 3.0 * d2 * M[0, 1] + d3 * M[0, 0]
+    P4 = M[0, 4] + 4.0 * d * M[0, 3] + 6.0 * d2 * M[0, 2] + 4.0 * d3 * M[0, 1] + d4 * M[0, 0]
+    P5 = (M[0, 5] + 5.0 * d * M[0, 4] + 10.0 * d2 * M[0, 3] + 10.0 * d3 * M[0, 2] + 5.0 * d4 * M[0, 1]
+          + d5 * M[0, 0])
+    P6 = (M[0, 6] + 6.0 * d * M[0, 5] + 15.0 * d2 * M[0, 4] + 20.0 * d3 * M[0, 3] + 15.0 * d4 * M[0, 2]
+          + 6.0 * d5 * M[0, 1] + d6 * M[0, 0])
+    V2 = M[1, 2] + 2.0 * d * M[1, 1] + d2 * M[1, 0]
+    V3 = M[1, 3] + 3.0 * d * M[1, 2] + 3.0 * d2 * M[1, 1] + d3 * M[1, 0]
+    V4 = M[1, 4] + 4.0 * d * M[1, 3] + 6.0 * d2 * M[1, 2] + 4.0 * d3 * M[1, 1] + d4 * M[1, 0]
+    g = 2.0 * iT
+    h = 3.0 * iT
+    n00 = P0
+    n01 = P2
+    n02 = P3
+    n11 = P4 + g * g * V2
+    n12 = P5 + g * h * V3
+    n22 = P6 + h * h * V4
     l00 = math.sqrt(n00)
     l10 = n01 / l00
     l20 = n02 / l00
@@ -455,9 +477,15 @@ def _rise_ls(S, k, m, tl, b, c, residual):
     l21 = (n12 - l20 * l10) / l11
     l22 = math.sqrt(n22 - l20 * l20 - l21 * l21)
     for ax in range(3):
-        z0 = b[0, ax] / l00
-        z1 = (b[1, ax] - l10 * z0) / l11
-        z2 = (b[2, ax] - l20 * z0 - l21 * z1) / l22
+        Y = M[2 + ax]
+        Z = M[5 + ax]
+        b0 = Y[0]
+        b1 = (Y[2] + 2.0 * d * Y[1] + d2 * Y[0]) + g * (Z[1] + d * Z[0])
+        b2 = ((Y[3] + 3.0 * d * Y[2] + 3.0 * d2 * Y[1] + d3 * Y[0])
+              + h * (Z[2] + 2.0 * d * Z[1] + d2 * Z[0]))
+        z0 = b0 / l00
+        z1 = (b1 - l10 * z0) / l11
+        z2 = (b2 - l20 * z0 - l21 * z1) / l22
         c2 = z2 / l22
         c1 = (z1 - l21 * c2) / l11
         c[0, ax] = (z0 - l10 * c1 - l20 * c2) / l00
@@ -470,8 +498,8 @@ def _rise_ls(S, k, m, tl, b, c, residual):
         s = (S[k, i, 0] - tl) * iT
         f1 = s * s
         f2 = f1 * s
-        g1 = 2.0 * s * iT
-        g2 = 3.0 * f1 * iT
+        g1 = g * s
+        g2 = h * f1
         wp = S[k, i, 7]
         wv = S[k, i, 8]
         for ax in range(3):
@@ -494,55 +522,74 @@ def _height(c, ref, radius):
 
 
 @njit(cache=True)
-def _rise_fit_kernel(S, ref, n, radius, tau_max, tau_step):
-    """Least-squares rise from rest for each track (see :func:`launch_from_boost_states`; ``S``'s
-    positions relative to ``ref (K, 3)``): the launch-time grid brackets the ground crossings of
-    ``|p_L|``, the best one is bisected."""
-    K = S.shape[0]
-    out = np.full((K, 6), np.nan)   # t_L, x, y, z, tr Cov(p_L) (m²), χ²/dof
+def _rise_fit_kernel(S, n, radius, tau_max, tau_step, min_states, min_span, correlation, model_sigma, model_tau):
+    """:func:`launch_from_boost_states` for each track: the launch-time grid brackets the ground
+    crossings of ``|p_L|``, the best one is bisected. Returns ``ok, t_L, lat°, lon°, σ``."""
+    K, Mx = S.shape[0], S.shape[1]
+    ok = np.zeros(K, dtype=np.bool_)
+    lt = np.full(K, np.nan)
+    lat = np.zeros(K)
+    lon = np.zeros(K)
+    sig = np.full(K, np.nan)
     G = int(tau_max / tau_step)
-    b = np.empty((3, 3))
+    W = np.empty((1, Mx, 9))   # the track's states: positions relative to the first, weights 1/σ²
+    M = np.empty((8, 7))
     c = np.empty((3, 3))
+    r = np.empty(3)
     for k in range(K):
         m = n[k]
-        if m < 4:
+        if m < max(min_states, 4) or not S[k, m - 1, 0] - S[k, 0, 0] >= min_span:
             continue
-        r = ref[k]
+        for ax in range(3):
+            r[ax] = S[k, 0, 1 + ax]
+        for i in range(m):
+            W[0, i, 0] = S[k, i, 0]
+            for ax in range(3):
+                W[0, i, 1 + ax] = S[k, i, 1 + ax] - r[ax]
+                W[0, i, 4 + ax] = S[k, i, 4 + ax]
+            W[0, i, 7] = 1.0 / max(S[k, i, 7], 1.0) ** 2
+            W[0, i, 8] = 1.0 / max(S[k, i, 8], 0.1) ** 2
         t0 = S[k, 0, 0]
+        T = S[k, m - 1, 0] - t0 + 0.5 * tau_max     # the scale of τ
+        _rise_moments(W, 0, m, T, M)
         best_ss = np.inf
         lo = hi = np.nan
         prev_g = np.nan
         for gi in range(G + 1):
             tl = t0 - 1.0 - gi * tau_step
-            _rise_ls(S, k, m, tl, b, c, False)
+            _rise_ls(W, 0, m, tl, T, M, c, False)
             g = _height(c, r, radius)
             if gi > 0 and (g <= 0.0) != (prev_g <= 0.0):
-                ss, _ = _rise_ls(S, k, m, tl, b, c, True)   # only at a crossing
+                ss, _ = _rise_ls(W, 0, m, tl, T, M, c, True)   # only at a crossing
                 if ss < best_ss:
                     best_ss, lo, hi = ss, tl + tau_step, tl
             prev_g = g
         if not np.isfinite(lo):
             continue
-        _rise_ls(S, k, m, lo, b, c, False)
+        _rise_ls(W, 0, m, lo, T, M, c, False)
         g_lo = _height(c, r, radius)
         mid = lo
         g = g_lo
         for _ in range(20):   # bisection to ~1 ms
             mid = 0.5 * (lo + hi)
-            _rise_ls(S, k, m, mid, b, c, False)
+            _rise_ls(W, 0, m, mid, T, M, c, False)
             g = _height(c, r, radius)
             if (g <= 0.0) == (g_lo <= 0.0):
                 lo, g_lo = mid, g
             else:
                 hi = mid
-        ss, var = _rise_ls(S, k, m, mid, b, c, True)
-        out[k, 0] = mid
-        f = radius / (g + radius)     # onto the sphere
-        for ax in range(3):
-            out[k, 1 + ax] = (r[ax] + c[0, ax]) * f
-        out[k, 4] = 3.0 * var
-        out[k, 5] = ss / max(6 * m - 9, 1)
-    return out
+        ss, var = _rise_ls(W, 0, m, mid, T, M, c, True)
+        ok[k] = True
+        lt[k] = mid
+        x, y, z = r[0] + c[0, 0], r[1] + c[0, 1], r[2] + c[0, 2]   # then onto the sphere
+        rr = math.sqrt(x * x + y * y + z * z)
+        lat[k] = math.degrees(math.asin(max(-1.0, min(1.0, z / rr))))
+        lon[k] = math.degrees(math.atan2(y, x))
+        tr = 3.0 * var                                  # tr Cov(p_L), m²
+        chi2 = ss / max(6 * m - 9, 1)                   # χ²/dof
+        mod = model_sigma * ((t0 - mid) / model_tau) ** 2
+        sig[k] = math.sqrt(correlation ** 2 * max(chi2, 1.0) * tr + mod * mod)
+    return ok, lt, lat, lon, sig
 
 
 def launch_from_boost_states(states: np.ndarray, counts: np.ndarray, *, radius: float = EARTH_RADIUS_M,
@@ -562,6 +609,11 @@ def launch_from_boost_states(states: np.ndarray, counts: np.ndarray, *, radius: 
     ground: a 1 s grid up to :data:`BOOST_FIT_TAU_MAX_S` before the first state brackets the
     crossings, the one with the smallest residual is bisected.
 
+    Numerics: positions relative to the first state, ``τ`` scaled, the 3×3 normal equations
+    solved by Cholesky (their sums over the states come from per-track power sums by the
+    binomial theorem, so each grid time costs O(1)), and the residual that ranks the crossings
+    summed from the residuals themselves, so the crossing picked does not depend on rounding.
+
     σ (radial, m, the RMS of the horizontal error; the 95 % circle has radius ``√(5.991/2) σ``):
     ``√(k² s² tr Cov(p_L) + (σ_m (τ₀/τ_m)²)²)`` with ``Cov(p_L)`` the least-squares covariance
     (``(AᵀWA)⁻¹₀₀`` per axis) scaled by ``s² = max(1, χ²/dof)``, ``k``
@@ -576,23 +628,6 @@ def launch_from_boost_states(states: np.ndarray, counts: np.ndarray, *, radius: 
     S = np.ascontiguousarray(np.asarray(states, dtype=float))
     if S.ndim != 3 or S.shape[2] != 9:
         raise ValueError(f"states must be (K, M, 9), got {S.shape}")
-    n = np.asarray(counts, dtype=np.int64).reshape(-1)
-    K = S.shape[0]
-    idx = np.arange(K)
-    last = np.maximum(n - 1, 0)
-    span = np.where(n > 0, S[idx, last, 0] - S[:, 0, 0], 0.0)
-    use = (n >= BOOST_FIT_MIN_STATES) & (span >= BOOST_FIT_MIN_SPAN_S)
-    W = S.copy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        W[..., 7] = 1.0 / np.maximum(S[..., 7], 1.0) ** 2
-        W[..., 8] = 1.0 / np.maximum(S[..., 8], 0.1) ** 2
-    ref = S[:, 0, 1:4].copy()
-    W[..., 1:4] -= ref[:, None, :]
-    fit = _rise_fit_kernel(W, ref, np.where(use, n, 0), float(radius), BOOST_FIT_TAU_MAX_S, BOOST_FIT_TAU_STEP_S)
-    ok = use & np.isfinite(fit[:, 0])
-    pl = np.where(ok[:, None], fit[:, 1:4], radius * np.array([1.0, 0.0, 0.0]))
-    lat, lon, _ = ecef_to_lla(pl, radius)
-    tau0 = S[:, 0, 0] - fit[:, 0]
-    sig = np.sqrt(correlation**2 * np.maximum(fit[:, 5], 1.0) * fit[:, 4]
-                  + (model_sigma_m * (tau0 / BOOST_FIT_MODEL_TAU_S) ** 2) ** 2)
-    return ok, fit[:, 0], lat, lon, sig
+    n = np.ascontiguousarray(np.asarray(counts, dtype=np.int64).reshape(-1))
+    return _rise_fit_kernel(S, n, float(radius), BOOST_FIT_TAU_MAX_S, BOOST_FIT_TAU_STEP_S, BOOST_FIT_MIN_STATES,
+                            BOOST_FIT_MIN_SPAN_S, float(correlation), float(model_sigma_m), BOOST_FIT_MODEL_TAU_S)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from accord.warning.frames import EARTH_RADIUS_M, enu_basis, great_circle_m, lla
 from accord.warning.prediction import (
     CHI2_2DOF_95, ellipse_95, kepler_ground_arc, predict_launch_impact)
 from accord.warning.sim import LaunchSpec, fly
+from accord.warning.types import Ellipse95, Prediction
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +151,13 @@ def test_predictions_equal_the_unscented_transform_written_out(flight):
     ref = _reference_predictions(200.0, X, P)
     assert [p.track_id for p in preds] == [i for i, r in zip(ids, ref) if r is not None] == ids[:4]
     for p, r in zip(preds, [r for r in ref if r is not None]):
+        # the objects are what their constructors make: every field set, equal and hashing alike
+        rebuilt = Prediction(**{f.name: getattr(p, f.name) for f in dataclasses.fields(Prediction)})
+        assert vars(p) == vars(rebuilt) and p == rebuilt and hash(p) == hash(rebuilt)
+        assert vars(p.impact_ellipse_95) == vars(Ellipse95(*dataclasses.astuple(p.impact_ellipse_95)))
+        assert p.status == "tracking" and p.reach_prob == ()
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            p.launch_t = 0.0
         for name in ("launch_t", "impact_t"):
             assert getattr(p, name) == pytest.approx(r[name], rel=0, abs=1e-6)
         for name in ("launch_lat_deg", "launch_lon_deg", "impact_lat_deg", "impact_lon_deg"):

@@ -1,5 +1,9 @@
 """Impact prediction during the boost: a missile-class prior over the burn still to come.
 
+Kept as one module: the hypothesis bank's component-major layout, the likelihood kernel that
+reads it and the posterior and output kernels that weigh it are one model; split, each part
+would have to know the others' array layout.
+
 Before burnout nobody knows where a missile will fall: the impact depends on how long the motor
 still burns and how far the pitch programme still turns it. What the track does show is the
 flight so far — altitude, speed and flight-path angle at a known time since launch — and a

@@ -1,5 +1,9 @@
 """Impact prediction during the boost: a missile-class prior over the burn still to come.
 
+Kept as one module: the hypothesis bank's component-major layout, the likelihood kernel that
+reads it and the posterior and output kernels that weigh it are one model; split, each part
+would have to know the others' array layout.
+
 Before burnout nobody knows where a missile will fall: the impact depends on how long the motor
 still burns and how far the pitch programme still turns it. What the track does show is the
 flight so far — altitude, speed and flight-path angle at a known time since launch — and a
@@ -40,13 +44,16 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
-from accord.warning.frames import EARTH_RADIUS_M, MU, ecef_to_lla
+from accord.warning.frames import EARTH_RADIUS_M, MU
 from accord.warning.prediction import CHI2_2DOF_95, kepler_ground_arc
 from accord.warning.types import Ellipse95, Prediction
 
 BANK_DT_S = 0.5          # RK4 step of the bank's flights
 BANK_NODE_S = 1.0        # their states are kept every second
 TRACK_POINTS = 40        # ground-track points of a boost prediction
+#: A hypothesis this far (natural log) below the best one in likelihood is immaterial: see
+#: :func:`_log_like`.
+NEGLIGIBLE_LOG_LIKE = 60.0
 
 
 @dataclass(frozen=True)
@@ -82,7 +89,7 @@ DEFAULT_CLASS = SIM_CLASS
 class Bank:
     """Flown hypotheses: in-plane states every second (x up at the launch site, y down-range)."""
 
-    states: np.ndarray     # (N, T, 4): x, y, vx, vy at τ = 0, 1, … s ((T, N, 4) once joined by banks())
+    states: np.ndarray     # (N, T, 4): x, y, vx, vy at τ = 0, 1, … s ((T, 4, N) once joined by banks())
     burn_s: np.ndarray     # (N,)
     impact_range_m: np.ndarray   # (N,) down-range of the impact along the sphere
     impact_tau_s: np.ndarray     # (N,) impact time since launch
@@ -217,50 +224,124 @@ def banks(classes: tuple[MissileClass, ...] = DEFAULT_CLASSES) -> Bank:
     lp = np.concatenate([b.log_prior for b in parts]) - math.log(len(parts))
     D = np.concatenate([b.impact_range_m for b in parts])
     o = np.argsort(D, kind="stable")      # in order of impact range: P(reach) is a cumulative sum
-    return Bank(states=np.ascontiguousarray(np.concatenate([b.states for b in parts])[o].transpose(1, 0, 2),
+    return Bank(states=np.ascontiguousarray(np.concatenate([b.states for b in parts])[o].transpose(1, 2, 0),
                                             dtype=np.float32),
                 burn_s=np.concatenate([b.burn_s for b in parts])[o], impact_range_m=D[o],
                 impact_tau_s=np.concatenate([b.impact_tau_s for b in parts])[o], log_prior=lp[o])
 
 
 @njit(cache=True)
-def _log_like(states, c, A, offsets, log_prior):
-    """Log-likelihood of each hypothesis (logsumexp over the launch-time offsets). With ``W``
-    the whitening of the innovation covariance, ``W d = c − Σ_k s_k A[k]`` for the in-plane
-    state ``s = (x, y, vx, vy)``: ``c = W x_track`` and ``A[k]`` the whitened plane axes.
-    ``states`` is ``(T, N, 4)``: one time's states of every hypothesis lie together."""
-    T, N = states.shape[0], states.shape[1]
+def _log_like(states, M, s_hat, q0, offsets, log_prior):
+    """Log-likelihood of each hypothesis (logsumexp over the launch-time offsets).
+
+    With ``E`` (6×4) the plane axes that put an in-plane state ``s = (x, y, vx, vy)`` into
+    ECEF and ``S`` the innovation covariance, ``(x_track − E s)ᵀ S⁻¹ (x_track − E s)
+    = q₀ + (s − ŝ)ᵀ M (s − ŝ)`` with ``M = Eᵀ S⁻¹ E``, ``ŝ = M⁻¹ Eᵀ S⁻¹ x_track`` (the in-plane
+    state nearest the track) and ``q₀`` the track's squared distance from the plane
+    (:func:`_plane_quadratic`): a 4-D quadratic form per hypothesis and offset.
+    ``states`` is ``(T, 4, N)``: one time's values of one component for every hypothesis lie
+    together, so the loop over hypotheses is vectorised.
+
+    The offsets' terms of a hypothesis whose best term is more than :data:`NEGLIGIBLE_LOG_LIKE`
+    below the best hypothesis' are not summed (its log-likelihood is its best term, at most
+    ``log J`` low): its weight is under ``e⁻⁵⁵`` of the best hypothesis' either way."""
+    T, N = states.shape[0], states.shape[2]
     J = offsets.shape[0]
     vals = np.full((J, N), -np.inf)
+    m00, m01, m02, m03 = M[0, 0], M[0, 1], M[0, 2], M[0, 3]
+    m11, m12, m13 = M[1, 1], M[1, 2], M[1, 3]
+    m22, m23, m33 = M[2, 2], M[2, 3], M[3, 3]
+    h0, h1, h2, h3 = s_hat[0], s_hat[1], s_hat[2], s_hat[3]
+    best = np.full(N, -np.inf)
     for j in range(J):
         tau = offsets[j]
         if tau < 0.0 or tau >= T - 1:
             continue
         k = int(tau)
         w = tau - k
+        u = 1.0 - w
+        base = -0.5 * q0 + log_prior[j]
+        a0, a1, a2, a3 = states[k, 0], states[k, 1], states[k, 2], states[k, 3]
+        b0, b1, b2, b3 = states[k + 1, 0], states[k + 1, 1], states[k + 1, 2], states[k + 1, 3]
+        v = vals[j]
         for i in range(N):
-            s0 = (1.0 - w) * states[k, i, 0] + w * states[k + 1, i, 0]
-            s1 = (1.0 - w) * states[k, i, 1] + w * states[k + 1, i, 1]
-            s2 = (1.0 - w) * states[k, i, 2] + w * states[k + 1, i, 2]
-            s3 = (1.0 - w) * states[k, i, 3] + w * states[k + 1, i, 3]
-            q = 0.0
-            for a in range(6):
-                r = c[a] - s0 * A[0, a] - s1 * A[1, a] - s2 * A[2, a] - s3 * A[3, a]
-                q += r * r
-            vals[j, i] = -0.5 * q + log_prior[j]
-    out = np.full(N, -np.inf)
+            d0 = u * a0[i] + w * b0[i] - h0
+            d1 = u * a1[i] + w * b1[i] - h1
+            d2 = u * a2[i] + w * b2[i] - h2
+            d3 = u * a3[i] + w * b3[i] - h3
+            q = (d0 * (m00 * d0 + 2.0 * (m01 * d1 + m02 * d2 + m03 * d3))
+                 + d1 * (m11 * d1 + 2.0 * (m12 * d2 + m13 * d3))
+                 + d2 * (m22 * d2 + 2.0 * m23 * d3) + m33 * d3 * d3)
+            v[i] = base - 0.5 * q
+        for i in range(N):
+            best[i] = max(best[i], v[i])
+    top = -np.inf
     for i in range(N):
-        best = -np.inf
-        for j in range(J):
-            if vals[j, i] > best:
-                best = vals[j, i]
-        if best == -np.inf:
+        top = max(top, best[i])
+    floor = top - NEGLIGIBLE_LOG_LIKE
+    out = best.copy()
+    for i in range(N):
+        bi = best[i]
+        if bi == -np.inf or bi < floor:
             continue
         acc = 0.0
         for j in range(J):
-            acc += math.exp(vals[j, i] - best)
-        out[i] = best + math.log(acc)
+            d = vals[j, i] - bi
+            if d > -40.0:          # e⁻⁴⁰ ≪ the double epsilon of the sum (≥ 1)
+                acc += math.exp(d)
+        out[i] = bi + math.log(acc)
     return out
+
+
+@njit(cache=True, error_model="numpy")
+def _posterior(ll, log_prior, D, tau):
+    """The posterior over the bank from the log-likelihoods ``ll``: ``(max ll, mean and σ of the
+    impact range D, mean and σ of the impact time since launch τ, cumulative weights (N,))``
+    (the bank is in order of impact range, so the cumulative weights give ``P(reach)``). NaN
+    moments when no hypothesis has a finite likelihood."""
+    N = ll.shape[0]
+    best = -np.inf
+    top = -np.inf
+    for i in range(N):
+        best = max(best, ll[i])
+        top = max(top, ll[i] + log_prior[i])
+    cw = np.zeros(N)
+    if top == -np.inf:
+        return best, np.nan, np.nan, np.nan, np.nan, cw
+    w = np.empty(N)
+    acc = sd = st = 0.0
+    for i in range(N):
+        d = ll[i] + log_prior[i] - top
+        wi = math.exp(d) if d > -100.0 else 0.0     # e⁻¹⁰⁰: nothing beside the top weight, 1
+        w[i] = wi
+        acc += wi
+        sd += wi * D[i]
+        st += wi * tau[i]
+    Dm, Tm = sd / acc, st / acc
+    vd = vt = run = 0.0
+    for i in range(N):
+        wi = w[i] / acc
+        vd += wi * (D[i] - Dm) ** 2
+        vt += wi * (tau[i] - Tm) ** 2
+        run += wi
+        cw[i] = run
+    return best, Dm, math.sqrt(vd), Tm, math.sqrt(vt), cw
+
+
+@njit(cache=True)
+def _plane_quadratic(x, S, e1, e2):
+    """``(M, ŝ, q₀)`` of :func:`_log_like` for the track state ``x (6,)``, innovation covariance
+    ``S (6, 6)`` and the plane's axes ``e1, e2``."""
+    E = np.zeros((6, 4))
+    for a in range(3):
+        E[a, 0], E[a, 1], E[3 + a, 2], E[3 + a, 3] = e1[a], e2[a], e1[a], e2[a]
+    Si = np.linalg.inv(S)
+    SiE = Si @ E
+    M = np.ascontiguousarray(E.T) @ SiE
+    M = 0.5 * (M + M.T)
+    s_hat = np.linalg.solve(M, np.ascontiguousarray(SiE.T) @ x)
+    r = x - E @ s_hat
+    return M, s_hat, r @ (Si @ r)
 
 
 #: Model error of the bank against a track: position (m) and velocity (m/s) σ per axis, on top
@@ -289,107 +370,147 @@ def boost_prediction(t: float, track_id: str, x: np.ndarray, P: np.ndarray, laun
     cl, sl = math.cos(math.radians(launch_lat_deg)), math.sin(math.radians(launch_lat_deg))
     co, so = math.cos(math.radians(launch_lon_deg)), math.sin(math.radians(launch_lon_deg))
     e1 = np.array([cl * co, cl * so, sl])
-    p = np.asarray(x[0:3], dtype=float)
+    p = np.ascontiguousarray(x[0:3], dtype=float)
     h = p - (p @ e1) * e1
     down = float(np.linalg.norm(h))
     if down < 5_000.0 + 3.0 * launch_sigma_m:
         return None
-    e1, e2, s_plane = _plane(e1, p, np.asarray(x[3:6], dtype=float), np.asarray(P, dtype=float), down,
-                             launch_sigma_m)
+    P = np.ascontiguousarray(P[0:6, 0:6], dtype=float)
+    e1, e2, s_plane = _plane(e1, p, np.ascontiguousarray(x[3:6], dtype=float), P, down, float(launch_sigma_m))
     sp2 = MODEL_SIGMA_P_M**2 + launch_sigma_m**2
-    S = np.asarray(P, dtype=float)[0:6, 0:6] + np.diag([sp2] * 3 + [MODEL_SIGMA_V_MS**2] * 3)
-    W = np.linalg.cholesky(np.linalg.inv(S)).T          # Wᵀ W = S⁻¹
-    z3 = np.zeros(3)
-    A = np.stack([W @ np.concatenate([e1, z3]), W @ np.concatenate([e2, z3]),
-                  W @ np.concatenate([z3, e1]), W @ np.concatenate([z3, e2])])
+    S = P + np.diag([sp2] * 3 + [MODEL_SIGMA_V_MS**2] * 3)
+    M, s_hat, q0 = _plane_quadratic(np.ascontiguousarray(x[0:6], dtype=float), S, e1, e2)
     sig_t = max(LAUNCH_T_SIGMA_MIN_S, LAUNCH_T_SIGMA_PER_3KM_S * launch_sigma_m / 3_000.0)
     offs = np.linspace(-2.4 * sig_t, 2.4 * sig_t, 7)
     lp = -0.5 * (offs / sig_t) ** 2
-    ll = _log_like(b.states, W @ np.asarray(x[0:6], dtype=float), A, float(t - launch_t) + offs, lp)
-    chi = -2.0 * ll.max()
-    ll = ll + b.log_prior
-    top = ll.max()
-    if not np.isfinite(top) or chi > 60.0:   # no hypothesis within χ²₆ 60 of the track
+    ll = _log_like(b.states, M, s_hat, q0, float(t - launch_t) + offs, lp)
+    best, Dm, sD, tau_m, sT, cw = _posterior(ll, b.log_prior, b.impact_range_m, b.impact_tau_s)
+    if not best >= -30.0:   # no hypothesis within χ²₆ 60 of the track
         return None
-    w = np.exp(ll - top)
-    w /= w.sum()
     D = b.impact_range_m
-    Dm = float(w @ D)
-    sD = math.sqrt(max(float(w @ (D - Dm) ** 2), 0.0))
-    t_imp = launch_t + b.impact_tau_s
-    Tm = float(w @ t_imp)
-    sT = math.sqrt(max(float(w @ (t_imp - Tm) ** 2), 0.0))
+    Tm = launch_t + tau_m
     # ground track from the sub-missile point now to the farthest plausible impact
     s_now = math.atan2(float(p @ e2), float(p @ e1)) * R
-    cw = np.cumsum(w)                     # the bank is in order of impact range
     far = float(D[min(int(np.searchsorted(cw, 0.999)), len(D) - 1)])
     s = np.linspace(s_now, max(far, s_now + 1.0), TRACK_POINTS)
     reach = 1.0 - np.interp(s, D, cw, left=0.0, right=1.0)
-    pts = R * (np.cos(s / R)[:, None] * e1 + np.sin(s / R)[:, None] * e2)
-    glat, glon, _ = ecef_to_lla(pts, R)
-    ang = Dm / R
-    imp = R * (math.cos(ang) * e1 + math.sin(ang) * e2)
-    ilat, ilon, _ = ecef_to_lla(imp[None, :], R)
-    # East-North covariance at the mean impact: along the path σ_D, across it the plane's tilt
-    # (the launch point's and the track's cross-plane σ seen from the launch) carried out to Dm
-    s_cross = max(s_plane * R * math.sin(min(Dm / R, math.pi / 2)), 1_000.0)
-    up = imp / R
-    east = np.cross([0.0, 0.0, 1.0], up)
-    east /= np.linalg.norm(east)
-    north = np.cross(up, east)
-    along = -math.sin(ang) * e1 + math.cos(ang) * e2    # direction of flight at the impact
-    u = np.array([along @ east, along @ north])
-    u /= np.linalg.norm(u)
-    vperp = np.array([-u[1], u[0]])
-    C = max(sD, 1_000.0) ** 2 * np.outer(u, u) + s_cross**2 * np.outer(vperp, vperp)
-    ma, mi = math.sqrt(CHI2_2DOF_95) * max(sD, 1_000.0), math.sqrt(CHI2_2DOF_95) * s_cross
-    bearing = math.degrees(math.atan2(u[0], u[1])) % 180.0
-    if mi > ma:
-        ma, mi, bearing = mi, ma, (bearing + 90.0) % 180.0
+    glat, glon, t_sig = _ground_points(s, e1, e2, R, s_plane)
+    ilat, ilon, c_ee, c_en, c_nn, ma, mi, bearing = _impact_ellipse(e1, e2, R, Dm, sD, s_plane)
     return Prediction(
         t=float(t), track_id=track_id, launch_t=float(launch_t), launch_lat_deg=float(launch_lat_deg),
         launch_lon_deg=float(launch_lon_deg), launch_sigma_m=float(launch_sigma_m), impact_t=Tm,
-        impact_lat_deg=float(ilat[0]), impact_lon_deg=float(ilon[0]),
-        impact_ellipse_95=Ellipse95(ma, mi, bearing),
-        impact_cov_en_m2=(float(C[0, 0]), float(C[0, 1]), float(C[1, 0]), float(C[1, 1])),
+        impact_lat_deg=ilat, impact_lon_deg=ilon, impact_ellipse_95=Ellipse95(ma, mi, bearing),
+        impact_cov_en_m2=(c_ee, c_en, c_en, c_nn),
         ground_track=tuple(zip(np.round(glat, 5).tolist(), np.round(glon, 5).tolist())),
         status="boost", impact_t_sigma_s=max(sT, 1.0),
-        reach_prob=tuple(np.round(reach, 4).tolist()),
-        track_sigma_m=tuple(np.round(s_plane * R * np.sin(np.clip(s / R, 0.0, math.pi / 2)), 1).tolist()))
+        reach_prob=tuple(np.round(reach, 4).tolist()), track_sigma_m=tuple(np.round(t_sig, 1).tolist()))
 
 
-def _plane(e1: np.ndarray, p: np.ndarray, v: np.ndarray, P: np.ndarray, down: float,
-           launch_sigma_m: float) -> tuple[np.ndarray, np.ndarray, float]:
+@njit(cache=True, error_model="numpy")
+def _ground_points(s, e1, e2, R, s_plane):
+    """(lat°, lon°, σ across the path m) of the points at down-range ``s`` along the plane
+    ``e1, e2`` (σ: the plane's angular σ ``s_plane`` seen from the launch)."""
+    n = s.shape[0]
+    lat, lon, sig = np.empty(n), np.empty(n), np.empty(n)
+    for k in range(n):
+        c, si = math.cos(s[k] / R), math.sin(s[k] / R)
+        x, y, z = R * (c * e1[0] + si * e2[0]), R * (c * e1[1] + si * e2[1]), R * (c * e1[2] + si * e2[2])
+        r = math.sqrt(x * x + y * y + z * z)
+        lat[k] = math.degrees(math.asin(min(max(z / r, -1.0), 1.0)))
+        lon[k] = math.degrees(math.atan2(y, x))
+        sig[k] = s_plane * R * math.sin(min(max(s[k] / R, 0.0), math.pi / 2))
+    return lat, lon, sig
+
+
+@njit(cache=True, error_model="numpy")
+def _impact_ellipse(e1, e2, R, Dm, sD, s_plane):
+    """The mean impact at down-range ``Dm`` (lat°, lon°) and its East-North covariance
+    ``(ee, en, nn)`` and 95 % ellipse ``(semi-major, semi-minor, bearing°)``: along the path σ_D
+    (at least 1 km), across it the plane's tilt (the launch point's and the track's cross-plane σ
+    seen from the launch) carried out to ``Dm`` (at least 1 km)."""
+    ang = Dm / R
+    ca, sa = math.cos(ang), math.sin(ang)
+    ux, uy, uz = ca * e1[0] + sa * e2[0], ca * e1[1] + sa * e2[1], ca * e1[2] + sa * e2[2]   # up at the impact
+    lat = math.degrees(math.asin(min(max(uz, -1.0), 1.0)))
+    lon = math.degrees(math.atan2(uy, ux))
+    s_cross = max(s_plane * R * math.sin(min(Dm / R, math.pi / 2)), 1_000.0)
+    h = math.sqrt(ux * ux + uy * uy)
+    ex, ey = -uy / h, ux / h                                      # east = ẑ × up, normalised
+    nx, ny, nz = -uz * ey, uz * ex, ux * ey - uy * ex            # north = up × east
+    ax, ay, az = -sa * e1[0] + ca * e2[0], -sa * e1[1] + ca * e2[1], -sa * e1[2] + ca * e2[2]  # along
+    u0, u1 = ax * ex + ay * ey, ax * nx + ay * ny + az * nz
+    un = math.sqrt(u0 * u0 + u1 * u1)
+    u0, u1 = u0 / un, u1 / un
+    sa2, sc2 = max(sD, 1_000.0) ** 2, s_cross**2
+    c_ee = sa2 * u0 * u0 + sc2 * u1 * u1
+    c_en = sa2 * u0 * u1 - sc2 * u1 * u0
+    c_nn = sa2 * u1 * u1 + sc2 * u0 * u0
+    k = math.sqrt(CHI2_2DOF_95)
+    ma, mi = k * max(sD, 1_000.0), k * s_cross
+    bearing = math.degrees(math.atan2(u0, u1)) % 180.0
+    if mi > ma:
+        ma, mi, bearing = mi, ma, (bearing + 90.0) % 180.0
+    return lat, lon, c_ee, c_en, c_nn, ma, mi, bearing
+
+
+@njit(cache=True)
+def _cross(a, b):
+    """``a × b`` of two 3-vectors."""
+    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
+
+
+@njit(cache=True)
+def _dot(a, b):
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+@njit(cache=True)
+def _quad(u, P, o):
+    """``uᵀ P[o:o+3, o:o+3] u``."""
+    q = 0.0
+    for i in range(3):
+        for j in range(3):
+            q += u[i] * P[o + i, o + j] * u[j]
+    return q
+
+
+@njit(cache=True, error_model="numpy")
+def _plane(e1, p, v, P, down, launch_sigma_m):
     """The flight plane (through the Earth's centre) from two estimates of its tilt about the
     missile's position ``p``: the launch point (``n ∝ p_L × p``; angular σ = launch σ and the
     track's cross-plane position σ over the down-range distance) and the velocity
     (``n ∝ p × v``; σ = the cross-plane velocity σ over the speed across ``p̂``), combined by
     inverse variance. Returns the launch direction moved into that plane, the down-range
     direction ``e2 = n × e1`` and the plane's angular σ (rad)."""
-    up = p / np.linalg.norm(p)
-    nL = np.cross(e1, p)
-    nL /= np.linalg.norm(nL)
-    var_pc = float(nL @ P[0:3, 0:3] @ nL)
-    sL2 = (launch_sigma_m**2 + var_pc) / down**2
-    vh = v - (v @ up) * up
-    nV = np.cross(p, v)
-    nn = float(np.linalg.norm(nV))
+    up = p / math.sqrt(_dot(p, p))
+    nL = _cross(e1, p)
+    nL /= math.sqrt(_dot(nL, nL))
+    sL2 = (launch_sigma_m**2 + _quad(nL, P, 0)) / down**2
+    vh = v - _dot(v, up) * up
+    nV = _cross(p, v)
+    nn = math.sqrt(_dot(nV, nV))
     th, s2 = 0.0, sL2
-    if nn > 0.0 and float(np.linalg.norm(vh)) > 100.0:
+    if nn > 0.0 and math.sqrt(_dot(vh, vh)) > 100.0:
         nV /= nn
-        sV2 = float(nV @ P[3:6, 3:6] @ nV) / float(vh @ vh)
+        sV2 = _quad(nV, P, 3) / _dot(vh, vh)
         # angle from nL to nV about p̂, weighted towards the sharper estimate
-        th = math.atan2(float(np.cross(nL, nV) @ up), float(nL @ nV)) * sL2 / (sL2 + sV2)
+        th = math.atan2(_dot(_cross(nL, nV), up), _dot(nL, nV)) * sL2 / (sL2 + sV2)
         s2 = sL2 * sV2 / (sL2 + sV2)
-    n = math.cos(th) * nL + math.sin(th) * np.cross(up, nL)
-    n /= np.linalg.norm(n)
-    e1p = e1 - (e1 @ n) * n
-    e1p /= np.linalg.norm(e1p)
-    e2 = np.cross(n, e1p)
-    return e1p, e2, math.sqrt(s2)
+    n = math.cos(th) * nL + math.sin(th) * _cross(up, nL)
+    n /= math.sqrt(_dot(n, n))
+    e1p = e1 - _dot(e1, n) * n
+    e1p /= math.sqrt(_dot(e1p, e1p))
+    return e1p, _cross(n, e1p), math.sqrt(s2)
 
 
 def warm_up(classes: tuple[MissileClass, ...] = DEFAULT_CLASSES) -> None:
-    """Build the banks and load the likelihood kernel, so a timed run measures predictions."""
+    """Build the banks and load the kernels, so a timed run measures predictions."""
     b = banks(classes)
-    _log_like(np.ascontiguousarray(b.states[:2, :1]), np.zeros(6), np.zeros((4, 6)), np.zeros(1), np.zeros(1))
+    _posterior(np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1))
+    e1, e2, up = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, 1.0])
+    P = np.eye(6)
+    _plane(e1, e1 + e2, up, P, 1.0, 1.0)
+    _plane_quadratic(np.zeros(6), P, e1, e2)
+    _ground_points(np.zeros(1), e1, e2, 1.0, 0.0)
+    _impact_ellipse(e1, e2, 1.0, 0.0, 0.0, 0.0)
+    _log_like(np.ascontiguousarray(b.states[:2, :, :1]), np.eye(4), np.zeros(4), 0.0, np.zeros(1), np.zeros(1))

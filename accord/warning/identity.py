@@ -59,6 +59,15 @@ def impact_cov_en(p: Prediction) -> np.ndarray:
     return a2 * np.outer(u, u) + b2 * np.outer(v, v)
 
 
+def _cov_en_abd(p: Prediction) -> tuple[float, float, float]:
+    """:func:`impact_cov_en` as ``(P_ee, P_en, P_nn)`` floats (what :func:`arc_distance` reads)."""
+    c = p.impact_cov_en_m2
+    if c is not None and all(math.isfinite(v) for v in c):
+        return c[0], 0.5 * (c[1] + c[2]), c[3]
+    P = impact_cov_en(p)
+    return float(P[0, 0]), float(P[0, 1]), float(P[1, 1])
+
+
 def impact_offset_en(ref: Prediction, new: Prediction) -> np.ndarray:
     """``new``'s impact point relative to ``ref``'s, (east, north) metres (local tangent plane,
     good to a fraction of a per cent over the hundreds of kilometres that matter here)."""
@@ -78,18 +87,26 @@ def _ground_speed(p: Prediction) -> float:
     return max(MIN_GROUND_SPEED_MPS, dist / flight)
 
 
-def _sigma_t(p: Prediction, P: np.ndarray) -> float:
+def _sigma_t(p: Prediction, P: tuple[float, float, float]) -> float:
     if p.impact_t_sigma_s is not None and math.isfinite(p.impact_t_sigma_s):
         return p.impact_t_sigma_s
-    return math.sqrt(max(float(np.linalg.eigvalsh(P)[-1]), 0.0)) / _ground_speed(p)
+    a, b, d = P
+    lam = 0.5 * (a + d) + math.hypot(0.5 * (a - d), b)      # the larger eigenvalue
+    return math.sqrt(max(lam, 0.0)) / _ground_speed(p)
 
 
 def arc_distance(ref: Prediction, new: Prediction) -> float:
-    """The squared distance ``d²`` of the test in the module docstring."""
-    Pr, Pn = impact_cov_en(ref), impact_cov_en(new)
-    d = impact_offset_en(ref, new)
-    S = Pr + Pn + FLOOR_SIGMA_M ** 2 * np.eye(2)
-    d2 = float(d @ np.linalg.solve(S, d))
+    """The squared distance ``d²`` of the test in the module docstring (in closed form: it is
+    taken for every prediction of every track)."""
+    Pr, Pn = _cov_en_abd(ref), _cov_en_abd(new)
+    dlon = (new.impact_lon_deg - ref.impact_lon_deg + 180.0) % 360.0 - 180.0
+    lat_m = math.radians(0.5 * (new.impact_lat_deg + ref.impact_lat_deg))
+    e, n = dlon * math.cos(lat_m) * _M_PER_DEG, (new.impact_lat_deg - ref.impact_lat_deg) * _M_PER_DEG
+    a = Pr[0] + Pn[0] + FLOOR_SIGMA_M ** 2
+    b = Pr[1] + Pn[1]
+    c = Pr[2] + Pn[2] + FLOOR_SIGMA_M ** 2
+    det = a * c - b * b
+    d2 = (c * e * e - 2.0 * b * e * n + a * n * n) / det if det > 0.0 else math.inf
     floor_t = FLOOR_SIGMA_T_S if ref.impact_t_sigma_s is not None and new.impact_t_sigma_s is not None \
         else FLOOR_SIGMA_T_NO_UT_S
     var_t = _sigma_t(ref, Pr) ** 2 + _sigma_t(new, Pn) ** 2 + floor_t ** 2

@@ -181,16 +181,6 @@ def _ground_stats(pts, w, radius):
     return lat, lon, cov
 
 
-def _ellipse_axes(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Vectorised :func:`ellipse_95` over ``cov (K, 2, 2)``: semi-major, semi-minor, bearing°."""
-    a, d = cov[:, 0, 0], cov[:, 1, 1]
-    b = 0.5 * (cov[:, 0, 1] + cov[:, 1, 0])
-    mid, rad = 0.5 * (a + d), np.hypot(0.5 * (a - d), b)
-    phi = 0.5 * np.degrees(np.arctan2(2.0 * b, a - d))
-    return (np.sqrt(CHI2_2DOF_95 * np.maximum(mid + rad, 0.0)),
-            np.sqrt(CHI2_2DOF_95 * np.maximum(mid - rad, 0.0)), (90.0 - phi) % 180.0)
-
-
 def ellipse_95(cov_en: np.ndarray) -> Ellipse95:
     """The 95 % ellipse of a 2×2 East-North covariance ``[[a, b], [b, d]]``.
 
@@ -203,6 +193,109 @@ def ellipse_95(cov_en: np.ndarray) -> Ellipse95:
     return Ellipse95(semi_major_m=math.sqrt(CHI2_2DOF_95 * max(mid + rad, 0.0)),
                      semi_minor_m=math.sqrt(CHI2_2DOF_95 * max(mid - rad, 0.0)),
                      bearing_deg=(90.0 - phi) % 180.0)
+
+
+@njit(cache=True)
+def _ballistic_kernel(x, P, mu, radius, n_track, launch_model_sigma_m, t, lfit):
+    """The numbers of :func:`predict_launch_impact` in one pass: sigma points (as
+    :func:`sigma_points`), their arcs and the nominal one (:func:`kepler_ground_arc`), the
+    impact and launch statistics (:func:`_ground_stats`), the ellipse axes (:func:`ellipse_95`).
+
+    Returns ``sel`` (the tracks whose arcs all meet the ground) and, per selected track, ``cols
+    (n, 11)``: launch t, lat°, lon°, σ m (from ``lfit (K, 4)`` where its σ > 0; ``lfit`` may have
+    no rows), impact t, lat°, lon°, semi-major, semi-minor, bearing°, σ of impact t, then
+    ``fitted (n,)`` (the launch came from ``lfit``), the impact covariance ``cov (n, 2, 2)`` and the nominal
+    ground track ``(n, n_track)`` lat°, lon° rounded to 1e-5° (as ``np.round(·, 5)``)."""
+    K = x.shape[0]
+    nx = 6
+    kappa = 1.0
+    S = 2 * nx + 1
+    w = np.full(S, 0.5 / (nx + kappa))
+    w[0] = kappa / (nx + kappa)
+    r = np.empty((K * S, 3))
+    v = np.empty((K * S, 3))
+    Pj = np.empty((nx, nx))
+    for k in range(K):
+        for i in range(nx):
+            for j in range(nx):
+                Pj[i, j] = (nx + kappa) * (0.5 * (P[k, i, j] + P[k, j, i]) + (1e-9 if i == j else 0.0))
+        L = np.linalg.cholesky(Pj)
+        base = k * S
+        for a in range(3):
+            r[base, a] = x[k, a]
+            v[base, a] = x[k, 3 + a]
+        for i in range(nx):
+            for a in range(3):
+                r[base + 1 + i, a] = x[k, a] + L[a, i]
+                v[base + 1 + i, a] = x[k, 3 + a] + L[3 + a, i]
+                r[base + 1 + nx + i, a] = x[k, a] - L[a, i]
+                v[base + 1 + nx + i, a] = x[k, 3 + a] - L[3 + a, i]
+    imp, lau, dti, dtl, valid, _ = _ground_arc_kernel(r, v, mu, radius, 0)
+    x0 = np.ascontiguousarray(x[:, 0:3])
+    v0 = np.ascontiguousarray(x[:, 3:6])
+    _, _, _, _, nvalid, track = _ground_arc_kernel(x0, v0, mu, radius, n_track)
+    ok = np.zeros(K, dtype=np.bool_)
+    for k in range(K):
+        good = nvalid[k]
+        for q in range(S):
+            good = good and valid[k * S + q]
+        ok[k] = good
+    sel = np.flatnonzero(ok)
+    n = len(sel)
+    ip = np.empty((n, S, 3))
+    lp = np.empty((n, S, 3))
+    for q in range(n):
+        base = sel[q] * S
+        for s in range(S):
+            for a in range(3):
+                ip[q, s, a] = imp[base + s, a]
+                lp[q, s, a] = lau[base + s, a]
+    i_lat, i_lon, i_cov = _ground_stats(ip, w, radius)
+    l_lat, l_lon, l_cov = _ground_stats(lp, w, radius)
+    cols = np.empty((n, 11))
+    fitted = np.zeros(n, dtype=np.bool_)
+    glat = np.empty((n, n_track))
+    glon = np.empty((n, n_track))
+    for q in range(n):
+        base = sel[q] * S
+        mi = ml = 0.0
+        for s in range(S):
+            mi += w[s] * dti[base + s]
+            ml += w[s] * dtl[base + s]
+        vi = 0.0
+        for s in range(S):
+            d = dti[base + s] - mi
+            vi += w[s] * d * d
+        a, d = i_cov[q, 0, 0], i_cov[q, 1, 1]
+        b = 0.5 * (i_cov[q, 0, 1] + i_cov[q, 1, 0])
+        mid, rad = 0.5 * (a + d), math.hypot(0.5 * (a - d), b)
+        phi = 0.5 * math.degrees(math.atan2(2.0 * b, a - d))
+        k = sel[q]
+        if lfit.shape[0] > 0 and lfit[k, 3] > 0.0:     # NaN (no fit) compares false
+            fitted[q] = True
+            for j in range(4):
+                cols[q, j] = lfit[k, j]
+        else:
+            cols[q, 0] = t + ml
+            cols[q, 1] = l_lat[q]
+            cols[q, 2] = l_lon[q]
+            cols[q, 3] = math.sqrt(l_cov[q, 0, 0] + l_cov[q, 1, 1] + launch_model_sigma_m ** 2)
+        cols[q, 4] = t + mi
+        cols[q, 5] = i_lat[q]
+        cols[q, 6] = i_lon[q]
+        cols[q, 7] = math.sqrt(CHI2_2DOF_95 * max(mid + rad, 0.0))
+        cols[q, 8] = math.sqrt(CHI2_2DOF_95 * max(mid - rad, 0.0))
+        cols[q, 9] = (90.0 - phi) % 180.0
+        cols[q, 10] = math.sqrt(max(vi, 0.0))
+        for j in range(n_track):
+            px, py, pz = track[k, j, 0], track[k, j, 1], track[k, j, 2]
+            rr = math.sqrt(px * px + py * py + pz * pz)
+            glat[q, j] = np.rint(math.degrees(math.asin(max(-1.0, min(1.0, pz / rr)))) * 1e5) / 1e5
+            glon[q, j] = np.rint(math.degrees(math.atan2(py, px)) * 1e5) / 1e5
+    return sel, cols, fitted, i_cov, glat, glon
+
+
+_NO_FIT = np.zeros((0, 4))
 
 
 def predict_launch_impact(t: float, track_ids: Sequence[str], x: np.ndarray, P: np.ndarray, *,
@@ -222,56 +315,59 @@ def predict_launch_impact(t: float, track_ids: Sequence[str], x: np.ndarray, P: 
     A track whose arc (or any of its sigma points' arcs) does not meet the ground on both
     branches (still boosting into orbit-like states, or a diverged estimate) gets no prediction.
     """
-    x = np.asarray(x, dtype=float).reshape(-1, 6)
-    P = np.asarray(P, dtype=float).reshape(-1, 6, 6)
+    x = np.ascontiguousarray(np.asarray(x, dtype=float).reshape(-1, 6))
+    P = np.ascontiguousarray(np.asarray(P, dtype=float).reshape(-1, 6, 6))
     if x.shape[0] == 0:
         return []
-    chi, w = sigma_points(x, P)
-    arc = kepler_ground_arc(chi[..., 0:3], chi[..., 3:6], mu=mu, radius=radius)
-    ok = arc["valid"].all(axis=1)
-    if not ok.any():
-        return []
-    nominal = kepler_ground_arc(x[:, 0:3], x[:, 3:6], mu=mu, radius=radius,
-                                track_points=ground_track_points)
-    ok &= nominal["valid"]
-    sel = np.flatnonzero(ok)
+    t = float(t)
+    lf = _NO_FIT if launch_fit is None else np.ascontiguousarray(np.asarray(launch_fit, dtype=float).reshape(-1, 4))
+    sel, cols, fitted, i_cov, glat, glon = _ballistic_kernel(x, P, float(mu), float(radius), int(ground_track_points),
+                                                             float(launch_model_sigma_m), t, lf)
     if len(sel) == 0:
         return []
-    i_lat, i_lon, i_cov = _ground_stats(arc["impact"][sel], w, radius)
-    l_lat, l_lon, l_cov = _ground_stats(arc["launch"][sel], w, radius)
-    t_imp = t + arc["dt_impact"][sel] @ w
-    t_imp_sigma = np.sqrt(np.maximum(((arc["dt_impact"][sel] - (t_imp - t)[:, None]) ** 2) @ w, 0.0))
-    t_lau = t + arc["dt_launch"][sel] @ w
-    glat, glon, _ = ecef_to_lla(nominal["track"][sel], radius)
-    glat, glon = np.round(glat, 5).tolist(), np.round(glon, 5).tolist()
-    l_sig = np.sqrt(np.trace(l_cov, axis1=1, axis2=2) + launch_model_sigma_m**2)
-    fitted = np.zeros(len(sel), dtype=bool)
-    if launch_fit is not None:
-        lf = np.asarray(launch_fit, dtype=float).reshape(-1, 4)[sel]
-        fitted = lf[:, 3] > 0.0          # NaN (no fit) compares false
-        t_lau = np.where(fitted, lf[:, 0], t_lau)
-        l_lat = np.where(fitted, lf[:, 1], l_lat)
-        l_lon = np.where(fitted, lf[:, 2], l_lon)
-        l_sig = np.where(fitted, lf[:, 3], l_sig)
-    rest = np.flatnonzero(~fitted)
-    if anchors is not None and len(rest):
+    if anchors is not None and not fitted.all():
+        rest = np.flatnonzero(~fitted)
         ok_a, a_t, a_lat, a_lon = launch_from_anchors(np.asarray(anchors)[sel[rest]], radius=radius)
         r = rest[ok_a]
-        t_lau[r], l_lat[r], l_lon[r], l_sig[r] = a_t[ok_a], a_lat[ok_a], a_lon[ok_a], LAUNCH_ANCHOR_SIGMA_M
-    l_sig = l_sig.tolist()
-    major, minor, bearing = _ellipse_axes(i_cov)
-    cols = [a.tolist() for a in (t_lau, l_lat, l_lon, t_imp, i_lat, i_lon, major, minor, bearing, t_imp_sigma)]
+        cols[r, 0], cols[r, 1], cols[r, 2], cols[r, 3] = a_t[ok_a], a_lat[ok_a], a_lon[ok_a], LAUNCH_ANCHOR_SIGMA_M
+    rows = cols.tolist()
     covs = i_cov.reshape(-1, 4).tolist()
-    t = float(t)
+    glat, glon = glat.tolist(), glon.tolist()
     out = []
-    for q, k in enumerate(sel.tolist()):
-        tl, la, lo, ti, ia, io, ma, mi, be, ts = (c[q] for c in cols)
-        out.append(Prediction(
-            t=t, track_id=str(track_ids[k]), launch_t=tl, launch_lat_deg=la, launch_lon_deg=lo,
-            launch_sigma_m=l_sig[q], impact_t=ti, impact_lat_deg=ia, impact_lon_deg=io,
-            impact_ellipse_95=Ellipse95(ma, mi, be), impact_cov_en_m2=tuple(covs[q]),
-            ground_track=tuple(zip(glat[q], glon[q])), impact_t_sigma_s=ts))
+    if not _PLAIN_DATACLASSES:
+        for q, k in enumerate(sel.tolist()):
+            tl, la, lo, ls, ti, ia, io, ma, mi, be, ts = rows[q]
+            out.append(Prediction(
+                t=t, track_id=str(track_ids[k]), launch_t=tl, launch_lat_deg=la, launch_lon_deg=lo,
+                launch_sigma_m=ls, impact_t=ti, impact_lat_deg=ia, impact_lon_deg=io,
+                impact_ellipse_95=Ellipse95(ma, mi, be), impact_cov_en_m2=tuple(covs[q]),
+                ground_track=tuple(zip(glat[q], glon[q])), impact_t_sigma_s=ts))
+        return out
+    new = object.__new__
+    for q, k in enumerate(sel.tolist()):   # what the frozen dataclasses' __init__ would store
+        tl, la, lo, ls, ti, ia, io, ma, mi, be, ts = rows[q]
+        e = new(Ellipse95)
+        e.__dict__.update(semi_major_m=ma, semi_minor_m=mi, bearing_deg=be)
+        p = new(Prediction)
+        d = p.__dict__
+        d.update(_PREDICTION_DEFAULTS)
+        d.update(t=t, track_id=str(track_ids[k]), launch_t=tl, launch_lat_deg=la, launch_lon_deg=lo,
+                 launch_sigma_m=ls, impact_t=ti, impact_lat_deg=ia, impact_lon_deg=io, impact_ellipse_95=e,
+                 impact_cov_en_m2=tuple(covs[q]), ground_track=tuple(zip(glat[q], glon[q])),
+                 impact_t_sigma_s=ts)
+        out.append(p)
     return out
+
+
+#: ``Prediction`` and ``Ellipse95`` are plain frozen dataclasses (no ``__post_init__``, no
+#: slots): :func:`predict_launch_impact` then fills their ``__dict__`` directly, as their
+#: ``__init__`` would (a frozen dataclass's ``__init__`` costs ~5 µs, a fifth of the ballistic
+#: predictions' CPU over a whole scenario); otherwise it calls the constructors.
+_PLAIN_DATACLASSES = all(not hasattr(c, "__post_init__") and not hasattr(c, "__slots__")
+                         for c in (Prediction, Ellipse95))
+_PREDICTION_DEFAULTS = vars(Prediction(t=0.0, track_id="", launch_t=0.0, launch_lat_deg=0.0, launch_lon_deg=0.0,
+                                       launch_sigma_m=0.0, impact_t=0.0, impact_lat_deg=0.0, impact_lon_deg=0.0,
+                                       impact_ellipse_95=Ellipse95(0.0, 0.0, 0.0)))
 
 
 #: 1-σ error of the launch point estimated from a boost-phase anchor (:func:`launch_from_boost`),
@@ -341,79 +437,185 @@ BOOST_FIT_TAU_STEP_S = 1.0
 
 
 @njit(cache=True)
-def _rise_ls(S, k, m, tl):
-    """Weighted least squares of the rise from rest at ``tl`` for track ``k``'s first ``m`` states:
-    ``(p_L (3,), residual Σ w r², (AᵀWA)⁻¹₀₀)``."""
-    N = np.zeros((3, 3))
-    b = np.zeros((3, 3))
-    yy = 0.0
+def _rise_moments(S, k, m, T, M):
+    """Per-track sums for :func:`_rise_ls`, with ``u = (t − t₀)/T`` (``t₀`` the first state's time):
+    ``M[0, j] = Σ w_p uʲ`` (j ≤ 6), ``M[1, j] = Σ w_v uʲ`` (j ≤ 4), ``M[2 + ax, j] = Σ w_p uʲ y``
+    (j ≤ 3), ``M[5 + ax, j] = Σ w_v uʲ ẏ`` (j ≤ 2). Every power sum over ``s = u + d`` follows by
+    the binomial theorem; with ``u, d ≥ 0`` and positive weights its terms do not cancel."""
+    M[:, :] = 0.0
+    t0 = S[k, 0, 0]
     for i in range(m):
-        tau = S[k, i, 0] - tl
+        u = (S[k, i, 0] - t0) / T
         wp = S[k, i, 7]
         wv = S[k, i, 8]
-        fp = (1.0, tau * tau, tau * tau * tau)
-        fv = (0.0, 2.0 * tau, 3.0 * tau * tau)
-        for a in range(3):
-            for c in range(3):
-                N[a, c] += wp * fp[a] * fp[c] + wv * fv[a] * fv[c]
-            for ax in range(3):
-                b[a, ax] += wp * fp[a] * S[k, i, 1 + ax] + wv * fv[a] * S[k, i, 4 + ax]
+        pw = 1.0
+        for j in range(7):
+            M[0, j] += wp * pw
+            if j <= 4:
+                M[1, j] += wv * pw
+            if j <= 3:
+                for ax in range(3):
+                    M[2 + ax, j] += wp * pw * S[k, i, 1 + ax]
+            if j <= 2:
+                for ax in range(3):
+                    M[5 + ax, j] += wv * pw * S[k, i, 4 + ax]
+            pw *= u
+
+
+@njit(cache=True)
+def _rise_ls(S, k, m, tl, T, M, c, residual):
+    """Weighted least squares of the rise from rest at ``tl`` for track ``k``'s first ``m`` states
+    (positions relative to the first state's; ``M`` from :func:`_rise_moments`): the
+    coefficients into ``c (3, 3)`` (rows ``p_L``, ``c₂ T²``, ``c₃ T³``, one column per axis),
+    returns ``(Σ w r², (AᵀWA)⁻¹₀₀)`` (both NaN unless ``residual``).
+
+    Well conditioned: ``τ`` is scaled by ``T`` (columns ``1, s², s³`` with ``s = τ/T``); the 3×3
+    normal matrix is solved by Cholesky; the residual is summed from the residuals themselves,
+    not as ``yᵀWy − cᵀAᵀWy`` (which cancels ~10 of its 16 digits on ECEF coordinates, so rounding
+    would pick between two ground crossings of near-equal fit)."""
+    iT = 1.0 / T
+    d = (S[k, 0, 0] - tl) * iT
+    # power sums Σ w sᵖ = Σⱼ C(p, j) d^(p−j) Σ w uʲ
+    P0 = M[0, 0]
+    d2, d3, d4, d5, d6 = d * d, d * d * d, d ** 4, d ** 5, d ** 6
+    P2 = M[0, 2] + 2.0 * d * M[0, 1] + d2 * M[0, 0]
+    P3 = M[0, 3] + 3.0 * d * M[0, 2] + 3.0 * d2 * M[0, 1] + d3 * M[0, 0]
+    P4 = M[0, 4] + 4.0 * d * M[0, 3] + 6.0 * d2 * M[0, 2] + 4.0 * d3 * M[0, 1] + d4 * M[0, 0]
+    P5 = (M[0, 5] + 5.0 * d * M[0, 4] + 10.0 * d2 * M[0, 3] + 10.0 * d3 * M[0, 2] + 5.0 * d4 * M[0, 1]
+          + d5 * M[0, 0])
+    P6 = (M[0, 6] + 6.0 * d * M[0, 5] + 15.0 * d2 * M[0, 4] + 20.0 * d3 * M[0, 3] + 15.0 * d4 * M[0, 2]
+          + 6.0 * d5 * M[0, 1] + d6 * M[0, 0])
+    V2 = M[1, 2] + 2.0 * d * M[1, 1] + d2 * M[1, 0]
+    V3 = M[1, 3] + 3.0 * d * M[1, 2] + 3.0 * d2 * M[1, 1] + d3 * M[1, 0]
+    V4 = M[1, 4] + 4.0 * d * M[1, 3] + 6.0 * d2 * M[1, 2] + 4.0 * d3 * M[1, 1] + d4 * M[1, 0]
+    g = 2.0 * iT
+    h = 3.0 * iT
+    n00 = P0
+    n01 = P2
+    n02 = P3
+    n11 = P4 + g * g * V2
+    n12 = P5 + g * h * V3
+    n22 = P6 + h * h * V4
+    l00 = math.sqrt(n00)
+    l10 = n01 / l00
+    l20 = n02 / l00
+    l11 = math.sqrt(n11 - l10 * l10)
+    l21 = (n12 - l20 * l10) / l11
+    l22 = math.sqrt(n22 - l20 * l20 - l21 * l21)
+    for ax in range(3):
+        Y = M[2 + ax]
+        Z = M[5 + ax]
+        b0 = Y[0]
+        b1 = (Y[2] + 2.0 * d * Y[1] + d2 * Y[0]) + g * (Z[1] + d * Z[0])
+        b2 = ((Y[3] + 3.0 * d * Y[2] + 3.0 * d2 * Y[1] + d3 * Y[0])
+              + h * (Z[2] + 2.0 * d * Z[1] + d2 * Z[0]))
+        z0 = b0 / l00
+        z1 = (b1 - l10 * z0) / l11
+        z2 = (b2 - l20 * z0 - l21 * z1) / l22
+        c2 = z2 / l22
+        c1 = (z1 - l21 * c2) / l11
+        c[0, ax] = (z0 - l10 * c1 - l20 * c2) / l00
+        c[1, ax] = c1
+        c[2, ax] = c2
+    if not residual:
+        return np.nan, np.nan
+    ss = 0.0
+    for i in range(m):
+        s = (S[k, i, 0] - tl) * iT
+        f1 = s * s
+        f2 = f1 * s
+        g1 = g * s
+        g2 = h * f1
+        wp = S[k, i, 7]
+        wv = S[k, i, 8]
         for ax in range(3):
-            yy += wp * S[k, i, 1 + ax] ** 2 + wv * S[k, i, 4 + ax] ** 2
-    Ninv = np.linalg.inv(N)
-    coef = Ninv @ b
-    ss = yy
-    for ax in range(3):   # Σ w r² = yᵀWy − cᵀ(AᵀWy) at the least-squares solution
-        for a in range(3):
-            ss -= coef[a, ax] * b[a, ax]
-    return coef[0].copy(), max(ss, 0.0), Ninv[0, 0]
+            rp = S[k, i, 1 + ax] - c[0, ax] - f1 * c[1, ax] - f2 * c[2, ax]
+            rv = S[k, i, 4 + ax] - g1 * c[1, ax] - g2 * c[2, ax]
+            ss += wp * rp * rp + wv * rv * rv
+    y0 = 1.0 / l00                     # (AᵀWA)⁻¹₀₀ = |L⁻¹ e₀|²
+    y1 = -l10 * y0 / l11
+    y2 = -(l20 * y0 + l21 * y1) / l22
+    return ss, y0 * y0 + y1 * y1 + y2 * y2
 
 
 @njit(cache=True)
-def _height(p, radius):
-    """``|p| − R``: the height of the fitted launch point above the sphere."""
-    return math.sqrt(p[0] * p[0] + p[1] * p[1] + p[2] * p[2]) - radius
+def _height(c, ref, radius):
+    """``|ref + p_L| − R``: the height of the fitted launch point above the sphere."""
+    x = ref[0] + c[0, 0]
+    y = ref[1] + c[0, 1]
+    z = ref[2] + c[0, 2]
+    return math.sqrt(x * x + y * y + z * z) - radius
 
 
 @njit(cache=True)
-def _rise_fit_kernel(S, n, radius, tau_max, tau_step):
-    """Least-squares rise from rest for each track (see :func:`launch_from_boost_states`): the
-    launch-time grid brackets the ground crossings of ``|p_L|``, the best one is bisected."""
-    K = S.shape[0]
-    out = np.full((K, 6), np.nan)   # t_L, x, y, z, tr Cov(p_L) (m²), χ²/dof
+def _rise_fit_kernel(S, n, radius, tau_max, tau_step, min_states, min_span, correlation, model_sigma, model_tau):
+    """:func:`launch_from_boost_states` for each track: the launch-time grid brackets the ground
+    crossings of ``|p_L|``, the best one is bisected. Returns ``ok, t_L, lat°, lon°, σ``."""
+    K, Mx = S.shape[0], S.shape[1]
+    ok = np.zeros(K, dtype=np.bool_)
+    lt = np.full(K, np.nan)
+    lat = np.zeros(K)
+    lon = np.zeros(K)
+    sig = np.full(K, np.nan)
     G = int(tau_max / tau_step)
+    W = np.empty((1, Mx, 9))   # the track's states: positions relative to the first, weights 1/σ²
+    M = np.empty((8, 7))
+    c = np.empty((3, 3))
+    r = np.empty(3)
     for k in range(K):
         m = n[k]
-        if m < 4:
+        if m < max(min_states, 4) or not S[k, m - 1, 0] - S[k, 0, 0] >= min_span:
             continue
+        for ax in range(3):
+            r[ax] = S[k, 0, 1 + ax]
+        for i in range(m):
+            W[0, i, 0] = S[k, i, 0]
+            for ax in range(3):
+                W[0, i, 1 + ax] = S[k, i, 1 + ax] - r[ax]
+                W[0, i, 4 + ax] = S[k, i, 4 + ax]
+            W[0, i, 7] = 1.0 / max(S[k, i, 7], 1.0) ** 2
+            W[0, i, 8] = 1.0 / max(S[k, i, 8], 0.1) ** 2
         t0 = S[k, 0, 0]
+        T = S[k, m - 1, 0] - t0 + 0.5 * tau_max     # the scale of τ
+        _rise_moments(W, 0, m, T, M)
         best_ss = np.inf
         lo = hi = np.nan
         prev_g = np.nan
         for gi in range(G + 1):
             tl = t0 - 1.0 - gi * tau_step
-            p, ss, _ = _rise_ls(S, k, m, tl)
-            g = _height(p, radius)
-            if gi > 0 and (g <= 0.0) != (prev_g <= 0.0) and ss < best_ss:
-                best_ss, lo, hi = ss, tl + tau_step, tl
+            _rise_ls(W, 0, m, tl, T, M, c, False)
+            g = _height(c, r, radius)
+            if gi > 0 and (g <= 0.0) != (prev_g <= 0.0):
+                ss, _ = _rise_ls(W, 0, m, tl, T, M, c, True)   # only at a crossing
+                if ss < best_ss:
+                    best_ss, lo, hi = ss, tl + tau_step, tl
             prev_g = g
         if not np.isfinite(lo):
             continue
-        p, ss, var = _rise_ls(S, k, m, lo)
-        g_lo = _height(p, radius)
+        _rise_ls(W, 0, m, lo, T, M, c, False)
+        g_lo = _height(c, r, radius)
+        mid = lo
+        g = g_lo
         for _ in range(20):   # bisection to ~1 ms
             mid = 0.5 * (lo + hi)
-            p, ss, var = _rise_ls(S, k, m, mid)
-            g = _height(p, radius)
+            _rise_ls(W, 0, m, mid, T, M, c, False)
+            g = _height(c, r, radius)
             if (g <= 0.0) == (g_lo <= 0.0):
                 lo, g_lo = mid, g
             else:
                 hi = mid
-        out[k, 0] = mid
-        out[k, 1:4] = p * (radius / (g + radius))   # on the sphere
-        out[k, 4] = 3.0 * var
-        out[k, 5] = ss / max(6 * m - 9, 1)
-    return out
+        ss, var = _rise_ls(W, 0, m, mid, T, M, c, True)
+        ok[k] = True
+        lt[k] = mid
+        x, y, z = r[0] + c[0, 0], r[1] + c[0, 1], r[2] + c[0, 2]   # then onto the sphere
+        rr = math.sqrt(x * x + y * y + z * z)
+        lat[k] = math.degrees(math.asin(max(-1.0, min(1.0, z / rr))))
+        lon[k] = math.degrees(math.atan2(y, x))
+        tr = 3.0 * var                                  # tr Cov(p_L), m²
+        chi2 = ss / max(6 * m - 9, 1)                   # χ²/dof
+        mod = model_sigma * ((t0 - mid) / model_tau) ** 2
+        sig[k] = math.sqrt(correlation ** 2 * max(chi2, 1.0) * tr + mod * mod)
+    return ok, lt, lat, lon, sig
 
 
 def launch_from_boost_states(states: np.ndarray, counts: np.ndarray, *, radius: float = EARTH_RADIUS_M,
@@ -433,6 +635,11 @@ def launch_from_boost_states(states: np.ndarray, counts: np.ndarray, *, radius: 
     ground: a 1 s grid up to :data:`BOOST_FIT_TAU_MAX_S` before the first state brackets the
     crossings, the one with the smallest residual is bisected.
 
+    Numerics: positions relative to the first state, ``τ`` scaled, the 3×3 normal equations
+    solved by Cholesky (their sums over the states come from per-track power sums by the
+    binomial theorem, so each grid time costs O(1)), and the residual that ranks the crossings
+    summed from the residuals themselves, so the crossing picked does not depend on rounding.
+
     σ (radial, m, the RMS of the horizontal error; the 95 % circle has radius ``√(5.991/2) σ``):
     ``√(k² s² tr Cov(p_L) + (σ_m (τ₀/τ_m)²)²)`` with ``Cov(p_L)`` the least-squares covariance
     (``(AᵀWA)⁻¹₀₀`` per axis) scaled by ``s² = max(1, χ²/dof)``, ``k``
@@ -447,21 +654,6 @@ def launch_from_boost_states(states: np.ndarray, counts: np.ndarray, *, radius: 
     S = np.ascontiguousarray(np.asarray(states, dtype=float))
     if S.ndim != 3 or S.shape[2] != 9:
         raise ValueError(f"states must be (K, M, 9), got {S.shape}")
-    n = np.asarray(counts, dtype=np.int64).reshape(-1)
-    K = S.shape[0]
-    idx = np.arange(K)
-    last = np.maximum(n - 1, 0)
-    span = np.where(n > 0, S[idx, last, 0] - S[:, 0, 0], 0.0)
-    use = (n >= BOOST_FIT_MIN_STATES) & (span >= BOOST_FIT_MIN_SPAN_S)
-    W = S.copy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        W[..., 7] = 1.0 / np.maximum(S[..., 7], 1.0) ** 2
-        W[..., 8] = 1.0 / np.maximum(S[..., 8], 0.1) ** 2
-    fit = _rise_fit_kernel(W, np.where(use, n, 0), float(radius), BOOST_FIT_TAU_MAX_S, BOOST_FIT_TAU_STEP_S)
-    ok = use & np.isfinite(fit[:, 0])
-    pl = np.where(ok[:, None], fit[:, 1:4], radius * np.array([1.0, 0.0, 0.0]))
-    lat, lon, _ = ecef_to_lla(pl, radius)
-    tau0 = S[:, 0, 0] - fit[:, 0]
-    sig = np.sqrt(correlation**2 * np.maximum(fit[:, 5], 1.0) * fit[:, 4]
-                  + (model_sigma_m * (tau0 / BOOST_FIT_MODEL_TAU_S) ** 2) ** 2)
-    return ok, fit[:, 0], lat, lon, sig
+    n = np.ascontiguousarray(np.asarray(counts, dtype=np.int64).reshape(-1))
+    return _rise_fit_kernel(S, n, float(radius), BOOST_FIT_TAU_MAX_S, BOOST_FIT_TAU_STEP_S, BOOST_FIT_MIN_STATES,
+                            BOOST_FIT_MIN_SPAN_S, float(correlation), float(model_sigma_m), BOOST_FIT_MODEL_TAU_S)

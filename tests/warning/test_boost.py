@@ -109,3 +109,52 @@ def test_tracker_predicts_from_the_boost_and_scoring_keeps_those_apart():
     sc = score_tracks(res.header.sensors, res.truth, res.events, out.tracks, out.predictions)
     assert sc.n_boost == len(boost_p) and sc.n_predictions == len(ballistic)
     assert sc.boost_coverage >= 0.8          # the wide boost ellipses hold the true impact
+
+
+def _dense_log_like(states, x, S, e1, e2, taus, log_prior):
+    """The boost likelihood written out plainly: every hypothesis at every launch-time offset
+    put in the plane, its 6-D Mahalanobis distance to the track, logsumexp over the offsets."""
+    T = states.shape[0]
+    Si = np.linalg.inv(S)
+    vals = np.full((len(taus), states.shape[2]), -np.inf)
+    for j, tau in enumerate(taus):
+        if not 0.0 <= tau < T - 1:
+            continue
+        k, w = int(tau), tau - int(tau)
+        s = (1.0 - w) * states[k].astype(float) + w * states[k + 1].astype(float)      # (4, N)
+        d = x[:, None] - np.vstack([np.outer(e1, s[0]) + np.outer(e2, s[1]), np.outer(e1, s[2]) + np.outer(e2, s[3])])
+        vals[j] = -0.5 * np.einsum("in,ij,jn->n", d, Si, d) + log_prior[j]
+    top = vals.max(axis=0)
+    with np.errstate(invalid="ignore"):
+        return top + np.log(np.exp(vals - top).sum(axis=0))
+
+
+@pytest.mark.parametrize("launch, aim, kind", CASES)
+def test_likelihood_kernel_matches_the_dense_formula(launch, aim, kind):
+    """The kernel's 4-D quadratic form about the in-plane point nearest the track, and its
+    skipping of hypotheses more than NEGLIGIBLE_LOG_LIKE below the best, give the weights of the
+    plain 6-D formula: every hypothesis within 30 of the best to 1e-9 in log-likelihood, the
+    normalised weights to 1e-12, and no hypothesis the kernel skips is within 58 of the best."""
+    spec, fl = _flight(*launch, *aim, kind)
+    b = boost.banks()
+    e1 = np.asarray(fl.state_at(np.array([0.0]))).reshape(-1)[0:3]
+    e1 = e1 / np.linalg.norm(e1)
+    for tau in (spec.burn_time_s - 20.0, spec.burn_time_s - 2.0):
+        x = np.asarray(fl.state_at(np.array([tau]))).reshape(-1)[0:6]
+        n = np.cross(e1, x[0:3])
+        e2 = np.cross(n / np.linalg.norm(n), e1)
+        S = P_TRACK + np.diag([2_000.0**2] * 3 + [40.0**2] * 3)
+        taus = tau + np.linspace(-6.0, 6.0, 7)
+        lp = -0.5 * (np.linspace(-6.0, 6.0, 7) / 2.5) ** 2
+        M, s_hat, q0 = boost._plane_quadratic(x, S, e1, e2)
+        got = boost._log_like(b.states, M, s_hat, q0, taus, lp)
+        want = _dense_log_like(b.states, x, S, e1, e2, taus, lp)
+        near = want > want.max() - 30.0
+        assert near.sum() >= 5
+        assert np.allclose(got[near], want[near], rtol=0.0, atol=1e-9)
+        assert np.all(got <= want + 1e-9) and np.all(got >= want - math.log(7.0) - 1e-9)
+        skipped = got < want - 1e-9
+        assert np.all(want[skipped] < want.max() - boost.NEGLIGIBLE_LOG_LIKE + math.log(7.0) + 1e-9)
+        wg = np.exp(got + b.log_prior - (got + b.log_prior).max())
+        ww = np.exp(want + b.log_prior - (want + b.log_prior).max())
+        assert np.allclose(wg / wg.sum(), ww / ww.sum(), rtol=0.0, atol=1e-12)

@@ -63,3 +63,39 @@ def test_prediction_json_keeps_the_impact_time_sigma():
     p = pred(sigma_t=3.25, status="suspect")
     assert Prediction.from_json(p.to_json()) == p
     assert "impact_t_sigma_s" not in pred().to_json()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_arc_distance_is_the_matrix_formula_of_the_docstring(seed):
+    """The closed form arc_distance uses equals the docstring's matrix expression (a 2×2 solve,
+    the largest eigenvalue for an impact-time σ), with and without the East-North covariance."""
+    import numpy as np
+
+    from accord.warning.identity import FLOOR_SIGMA_M, impact_offset_en
+
+    rng = np.random.default_rng(seed)
+    for _ in range(50):
+        L = rng.normal(size=(2, 2)) * rng.uniform(200.0, 30_000.0)
+        P = L @ L.T + 1e4 * np.eye(2)
+        kw = {"impact_cov_en_m2": tuple(P.reshape(-1).tolist())} if rng.random() < 0.5 else {}
+        ref = pred(a=float(rng.uniform(500, 40_000)), b=float(rng.uniform(100, 500)),
+                   sigma_t=float(rng.uniform(0.5, 10)) if rng.random() < 0.5 else None)
+        new = pred(lat=35.62 + float(rng.normal()) * 0.3, lon=132.75 + float(rng.normal()) * 0.3,
+                   impact_t=516.0 + float(rng.normal()) * 10.0,
+                   sigma_t=float(rng.uniform(0.5, 10)) if rng.random() < 0.5 else None, **kw)
+        Pr, Pn = impact_cov_en(ref), impact_cov_en(new)
+        d = impact_offset_en(ref, new)
+        d2 = float(d @ np.linalg.solve(Pr + Pn + FLOOR_SIGMA_M**2 * np.eye(2), d))
+
+        def sig(p, Pp):
+            if p.impact_t_sigma_s is not None:
+                return p.impact_t_sigma_s
+            flight = p.impact_t - p.launch_t
+            from accord.warning.frames import great_circle_m
+            v = max(500.0, great_circle_m(p.launch_lat_deg, p.launch_lon_deg, p.impact_lat_deg,
+                                          p.impact_lon_deg) / flight)
+            return math.sqrt(np.linalg.eigvalsh(Pp)[-1]) / v
+
+        floor = 1.0 if ref.impact_t_sigma_s is not None and new.impact_t_sigma_s is not None else 5.0
+        want = d2 + (new.impact_t - ref.impact_t) ** 2 / (sig(ref, Pr) ** 2 + sig(new, Pn) ** 2 + floor**2)
+        assert arc_distance(ref, new) == pytest.approx(want, rel=1e-6)

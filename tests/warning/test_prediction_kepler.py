@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from accord.warning.frames import EARTH_RADIUS_M, enu_basis, great_circle_m, lla
 from accord.warning.prediction import (
     CHI2_2DOF_95, ellipse_95, kepler_ground_arc, predict_launch_impact)
 from accord.warning.sim import LaunchSpec, fly
+from accord.warning.types import Ellipse95, Prediction
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +100,76 @@ def test_launch_from_a_boost_anchor_recovers_a_straight_line_rise():
     assert great_circle_m(out.launch_lat_deg, out.launch_lon_deg, 39.8, 126.4) < 1.0
     assert out.impact_lat_deg == pred.impact_lat_deg               # only the launch changes
     assert launch_from_boost(pred, np.full(7, np.nan)) is pred     # no anchor: unchanged
+
+
+def _reference_predictions(t, x, P, radius=EARTH_RADIUS_M, n_track=24, launch_model_sigma_m=40_000.0):
+    """predict_launch_impact written out in numpy from the module's public pieces (sigma points,
+    Kepler arcs, the 95 % ellipse): per track ``None`` (no prediction) or its numbers."""
+    from accord.warning.frames import ecef_to_lla
+    from accord.warning.prediction import sigma_points
+    chi, w = sigma_points(x, P)
+    arc = kepler_ground_arc(chi[..., :3], chi[..., 3:])
+    nominal = kepler_ground_arc(x[:, :3], x[:, 3:], track_points=n_track)
+    out = []
+    for k in range(len(x)):
+        if not (arc["valid"][k].all() and nominal["valid"][k]):
+            out.append(None)
+            continue
+        stats = []
+        for pts in (arc["launch"][k], arc["impact"][k]):
+            m = w @ pts
+            m = m * radius / np.linalg.norm(m)
+            lat, lon, _ = ecef_to_lla(m, radius)
+            en = (pts - m) @ enu_basis(lat, lon)[:2].T
+            stats.append((float(lat), float(lon), (en * w[:, None]).T @ en))
+        (l_lat, l_lon, l_cov), (i_lat, i_lon, i_cov) = stats
+        dti = arc["dt_impact"][k]
+        e = ellipse_95(i_cov)
+        glat, glon, _ = ecef_to_lla(nominal["track"][k], radius)
+        out.append(dict(launch_t=t + w @ arc["dt_launch"][k], launch_lat_deg=l_lat, launch_lon_deg=l_lon,
+                        launch_sigma_m=np.sqrt(np.trace(l_cov) + launch_model_sigma_m**2),
+                        impact_t=t + w @ dti, impact_lat_deg=i_lat, impact_lon_deg=i_lon,
+                        impact_t_sigma_s=np.sqrt(w @ (dti - w @ dti) ** 2),
+                        semi_major_m=e.semi_major_m, semi_minor_m=e.semi_minor_m, bearing_deg=e.bearing_deg,
+                        cov=i_cov.ravel(), glat=glat, glon=glon))
+    return out
+
+
+def test_predictions_equal_the_unscented_transform_written_out(flight):
+    # several flights' post-burnout states and covariances, one escaping (no prediction)
+    rng = np.random.default_rng(5)
+    ts = flight.burnout_t + np.array([5.0, 40.0, 120.0, 300.0])
+    X = flight.state_at(ts)
+    X = np.vstack([X, X[1] * np.r_[np.ones(3), 6.0 * np.ones(3)]])
+    Ps = []
+    for _ in range(len(X)):
+        A = rng.normal(size=(6, 6))
+        Ps.append(np.diag(rng.uniform(50, 2000, 3).tolist() + rng.uniform(1, 40, 3).tolist()) ** 2 + (A @ A.T) * 50.0)
+    P = np.array(Ps)
+    ids = [f"T{k}" for k in range(len(X))]
+    preds = predict_launch_impact(200.0, ids, X, P)
+    ref = _reference_predictions(200.0, X, P)
+    assert [p.track_id for p in preds] == [i for i, r in zip(ids, ref) if r is not None] == ids[:4]
+    for p, r in zip(preds, [r for r in ref if r is not None]):
+        # the objects are what their constructors make: every field set, equal and hashing alike
+        rebuilt = Prediction(**{f.name: getattr(p, f.name) for f in dataclasses.fields(Prediction)})
+        assert vars(p) == vars(rebuilt) and p == rebuilt and hash(p) == hash(rebuilt)
+        assert vars(p.impact_ellipse_95) == vars(Ellipse95(*dataclasses.astuple(p.impact_ellipse_95)))
+        assert p.status == "tracking" and p.reach_prob == ()
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            p.launch_t = 0.0
+        for name in ("launch_t", "impact_t"):
+            assert getattr(p, name) == pytest.approx(r[name], rel=0, abs=1e-6)
+        for name in ("launch_lat_deg", "launch_lon_deg", "impact_lat_deg", "impact_lon_deg"):
+            assert getattr(p, name) == pytest.approx(r[name], rel=0, abs=1e-10)
+        for name in ("launch_sigma_m", "impact_t_sigma_s"):
+            assert getattr(p, name) == pytest.approx(r[name], rel=1e-9)
+        e = p.impact_ellipse_95
+        assert e.semi_major_m == pytest.approx(r["semi_major_m"], rel=1e-9)
+        assert e.semi_minor_m == pytest.approx(r["semi_minor_m"], rel=1e-9)
+        assert e.bearing_deg == pytest.approx(r["bearing_deg"], abs=1e-9)
+        assert np.allclose(p.impact_cov_en_m2, r["cov"], rtol=1e-9, atol=1e-6)
+        g = np.array(p.ground_track)
+        assert g.shape == (24, 2)
+        assert np.abs(g[:, 0] - r["glat"]).max() <= 5e-6 + 1e-12   # rounded to 1e-5°
+        assert np.abs(g[:, 1] - r["glon"]).max() <= 5e-6 + 1e-12

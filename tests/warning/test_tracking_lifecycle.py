@@ -178,3 +178,24 @@ def test_bookkeeping_kernel_applies_the_documented_deletion_rules():
                              max_sigma_m=cfg.max_sigma_m, min_alt_m=cfg.min_alt_m)
     assert dead.tolist() == ref.tolist()
     assert 0 < dead.sum() < n
+
+
+def test_reports_at_one_time_are_shared_only_until_the_next_scan():
+    """confirmed_tracks and predictions at one time share one prediction of the tracks; a scan
+    in between (even at that same time) makes the next report see it: the output of a tracker
+    asked after every scan equals that of one asked only at the end."""
+    t = np.arange(0.0, 24.0, 1.0)
+    rng = np.random.default_rng(4)
+    scans = list(_scans([RADAR, RADAR2], [_ballistic_path(38.0, 131.0, 80.0, t)], t, rng))
+    asked, quiet = Tracker([RADAR, RADAR2]), Tracker([RADAR, RADAR2])
+    for tk, sid, z in scans:
+        for trk in (asked, quiet):
+            trk.process_scan(tk, sid, z)
+        asked.confirmed_tracks(24.0)
+        asked.predictions(24.0)
+        tk2 = tk + 0.0        # a second radar's scan at the same time
+        for trk in (asked, quiet):
+            trk.process_scan(tk2, "R2" if sid == "R1" else "R1", z[:0])
+    got, want = asked.confirmed_tracks(24.0), quiet.confirmed_tracks(24.0)
+    assert got and got == want
+    assert asked.confirmed_tracks(24.0) == got        # asked again: the same (shared) answer

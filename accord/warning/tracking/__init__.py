@@ -29,11 +29,21 @@ def warm_up() -> None:
     sensors = [{"id": "W", "lat_deg": 40.0, "lon_deg": 135.0, "alt_m": 0.0, "sigma_range_m": 20.0,
                 "sigma_az_rad": 0.001, "sigma_el_rad": 0.001, "min_range_m": 1e4, "max_range_m": 2e6,
                 "min_el_deg": 0.0, "max_el_deg": 89.0, "az_center_deg": 270.0, "az_half_width_deg": 90.0}]
+    sensors.append(dict(sensors[0], id="V", lon_deg=136.0))   # several radars: the arrays' layouts differ
     trk = Tracker(sensors)
     for k in range(12):
         trk.process_scan(float(k), "W", np.array([[600e3 - 2e3 * k, 4.7, 0.2 + 0.002 * k], [900e3, 4.0, 0.5]]))
     trk.confirmed_tracks(12.0)
     trk.predictions(12.0)
+    # the kernels that scene does not reach: a confirmed track's coverage test, the statistics
+    # of a ballistic arc's impact points and the launch fit of boost-phase states
+    from accord.warning import prediction
+
+    trk.sensors.in_coverage(np.zeros((1, 3)))
+    SensorArray.from_sensors(sensors[:1]).in_coverage(np.zeros((1, 3)))
+    x = np.array([[6_471e3, 0.0, 0.0, 1_000.0, 2_000.0, 0.0]])
+    prediction.predict_launch_impact(0.0, ["W"], x, np.diag([1e4] * 3 + [1.0] * 3)[None])
+    prediction.launch_from_boost_states(np.zeros((1, prediction.BOOST_STATES, 9)), np.zeros(1, np.int64))
     from accord.warning.boost import warm_up as boost_warm_up
 
     boost_warm_up()   # the boost-phase hypothesis banks (built once per process) and kernel

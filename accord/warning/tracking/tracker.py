@@ -31,6 +31,7 @@ scan costs a fixed number of array operations whatever the number of tracks and 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -134,7 +135,7 @@ class TrackerConfig:
     boost_predictions: bool = True
     """Confirmed tracks still in the boost get a ``status="boost"`` prediction from the
     missile-class prior (:mod:`accord.warning.boost`) once their launch can be fitted, every
-    ``boost_every_s`` seconds (each costs ~1.5 ms)."""
+    ``boost_every_s`` seconds (each costs ~0.2 ms, and a launch fit when the track has a new boost state)."""
     boost_every_s: float = 2.0
     suspect_hold_s: float = 10.0
     """A prediction off the track's own arc (:func:`accord.warning.identity.same_arc`) marks the
@@ -191,6 +192,7 @@ class Tracker:
         self._last_merge_t = -np.inf
         self._boost_fits: dict[int, tuple[int, tuple[float, ...]]] = {}   # track id → (states used, launch fit)
         self._boost_pred_due = -np.inf
+        self._at: tuple | None = None     # (t, n_scans, track table, _confirmed_at's result): a cache
 
     # ------------------------------------------------------------------ state of the tracks
     @property
@@ -211,7 +213,7 @@ class Tracker:
     def _step(self, X: np.ndarray, P: np.ndarray, mu: np.ndarray, latched: np.ndarray, dt: float) -> None:
         """In place: IMM mixing and model-matched prediction over ``dt`` (sub-steps ≤ 4 s)."""
         c = self.config
-        n = max(1, int(np.ceil(abs(dt) / 4.0)))
+        n = max(1, math.ceil(abs(dt) / 4.0))
         key = _dt_key(dt / n)
         Pi = transition_matrix(key, c.tau_ballistic_s, c.tau_boost_s)
         Q = process_noise(key, c.q_ballistic, c.q_boost, c.q_boost_vel)
@@ -238,6 +240,23 @@ class Tracker:
             self._step(X, P, mu, self._tracks.latched[idx], dt)
         x, Pc = combine(X, P, mu)
         return X, P, x, Pc
+
+    def _confirmed_at(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, X, P, x, P_c) of the confirmed tracks predicted to ``t`` (:meth:`_predicted_copy`),
+        kept until the next scan: the reports and predictions at one time share one prediction."""
+        got = self._at
+        if got is not None and got[0] == t and got[1] == self.n_scans and got[2] is self._tracks:
+            return got[3]
+        idx = np.flatnonzero(self._tracks.confirmed)
+        out = (idx, *self._predicted_copy(t, idx))
+        self._at = (t, self.n_scans, self._tracks, out)
+        return out
+
+    def _confirmed_rows_at(self, t: float, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_predicted_copy` of confirmed rows ``sel`` (sorted), from :meth:`_confirmed_at`."""
+        idx, X, P, x, Pc = self._confirmed_at(t)
+        q = np.searchsorted(idx, sel)
+        return X[q], P[q], x[q], Pc[q]
 
     # ------------------------------------------------------------------ the scan
     def process_scan(self, t: float, sensor: str | int, rae: np.ndarray) -> None:
@@ -525,10 +544,9 @@ class Tracker:
         Unless ``config.report_outside_coverage``, tracks predicted outside every radar's
         coverage (coasting after leaving it) are not reported.
         """
-        idx = np.flatnonzero(self._tracks.confirmed)
+        idx, _, _, x, P = self._confirmed_at(float(t))
         if len(idx) == 0:
             return []
-        _, _, x, P = self._predicted_copy(float(t), idx)
         if not self.config.report_outside_coverage:
             vis = self.sensors.in_coverage(x[:, 0:3])
             idx, x, P = idx[vis], x[vis], P[vis]
@@ -564,10 +582,17 @@ class Tracker:
             return out
         todo = sel[np.isnan(self._tracks.lfit[sel, 3])]
         if len(todo):   # once per track, at its first prediction: the boost is over
-            ok, lt, la, lo, sg = prediction.launch_from_boost_states(self._tracks.boost[todo], self._tracks.boost_n[todo],
-                                                                radius=c.earth_radius_m)
-            self._tracks.lfit[todo] = np.column_stack([lt, la, lo, np.where(ok, sg, -1.0)])
-        X, P, _, _ = self._predicted_copy(t, sel)
+            fits = [fit or (np.nan, np.nan, np.nan, -1.0) for fit in self._launch_fits(todo)]
+            # no rise fit: the launch from the single boost-phase anchor, a fixed state, once
+            # (what predict_launch_impact would otherwise redo from the anchor at every call)
+            q = [k for k, fit in enumerate(fits) if fit[3] < 0.0]
+            if q:
+                ok, at, alat, alon = prediction.launch_from_anchors(self._tracks.anchor[todo[q]], radius=c.earth_radius_m)
+                for k, good, row in zip(q, ok.tolist(), zip(at.tolist(), alat.tolist(), alon.tolist())):
+                    if good:
+                        fits[k] = (*row, prediction.LAUNCH_ANCHOR_SIGMA_M)
+            self._tracks.lfit[todo] = fits
+        X, P, _, _ = self._confirmed_rows_at(t, sel)
         preds = predict_launch_impact(t, self._track_ids(sel), X[:, BALLISTIC, 0:6],
                                       P[:, BALLISTIC, 0:6, 0:6], mu=c.mu, radius=c.earth_radius_m,
                                       anchors=self._tracks.anchor[sel], launch_fit=self._tracks.lfit[sel])
@@ -579,27 +604,41 @@ class Tracker:
     def _boost_predictions(self, t: float) -> list[Prediction]:
         """``status="boost"`` predictions of the confirmed tracks not yet latched ballistic whose
         launch the rise fit can place (:func:`accord.warning.boost.boost_prediction`)."""
+        if t < self._boost_pred_due:
+            return []
         sel = np.flatnonzero(self._tracks.confirmed & ~self._tracks.latched & (self._tracks.id > 0)
                              & (self._tracks.boost_n >= prediction.BOOST_FIT_MIN_STATES))
-        if len(sel) == 0 or t < self._boost_pred_due:
+        if len(sel) == 0:
             return []
         self._boost_pred_due = t + self.config.boost_every_s - 1e-6
         out = []
-        _, _, x, P = self._predicted_copy(t, sel)
-        for q, k in enumerate(sel.tolist()):
-            tid, n = int(self._tracks.id[k]), int(self._tracks.boost_n[k])
-            got = self._boost_fits.get(tid)
-            if got is None or got[0] != n:
-                ok, lt, la, lo, sg = prediction.launch_from_boost_states(self._tracks.boost[k:k + 1], self._tracks.boost_n[k:k + 1],
-                                                                    radius=self.config.earth_radius_m)
-                got = (n, (float(lt[0]), float(la[0]), float(lo[0]), float(sg[0])) if ok[0] else ())
-                self._boost_fits[tid] = got
-            if not got[1]:
+        _, _, x, P = self._confirmed_rows_at(t, sel)
+        for q, (tid, fit) in enumerate(zip(self._tracks.id[sel].tolist(), self._launch_fits(sel))):
+            if not fit:
                 continue
-            p = boost.boost_prediction(t, f"T{tid}", x[q, 0:6], P[q, 0:6, 0:6], *got[1])
+            p = boost.boost_prediction(t, f"T{tid}", x[q, 0:6], P[q, 0:6, 0:6], *fit)
             if p is not None:
                 out.append(p)
         return out
+
+    def _launch_fits(self, rows: np.ndarray) -> list[tuple[float, ...]]:
+        """The rise fit (:func:`accord.warning.prediction.launch_from_boost_states`) of tracks
+        ``rows``: ``(t, lat°, lon°, σ m)``, or ``()`` where it fails. A fit depends only on the
+        track's boost states, so it is kept per track and number of states and redone (for all
+        the tracks that need it in one call) only when a state was added."""
+        ids, counts = self._tracks.id[rows].tolist(), self._tracks.boost_n[rows].tolist()
+        stale = [q for q, (tid, n) in enumerate(zip(ids, counts))
+                 if tid <= 0 or (got := self._boost_fits.get(tid)) is None or got[0] != n]
+        fits: dict[int, tuple[float, ...]] = {}
+        if stale:
+            r = rows[stale]
+            ok, lt, la, lo, sg = prediction.launch_from_boost_states(self._tracks.boost[r], self._tracks.boost_n[r],
+                                                                    radius=self.config.earth_radius_m)
+            for k, q in enumerate(stale):
+                fits[q] = (float(lt[k]), float(la[k]), float(lo[k]), float(sg[k])) if ok[k] else ()
+                if ids[q] > 0:
+                    self._boost_fits[ids[q]] = (counts[q], fits[q])
+        return [fits[q] if q in fits else self._boost_fits[tid][1] for q, tid in enumerate(ids)]
 
     def _mark_suspects(self, preds: list[Prediction]) -> list[Prediction]:
         """``status="suspect"`` on each prediction off its track's own arc (the arc is the

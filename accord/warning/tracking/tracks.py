@@ -39,7 +39,8 @@ class Tracks:
     anchor: np.ndarray     # (n, 7) boost-phase state (t, p, v) for the launch estimate; NaN: none yet
     boost: np.ndarray      # (n, BOOST_STATES, 9) boost states (t, p, v, σp, σv) for the rise fit
     boost_n: np.ndarray    # (n,) boost states kept
-    lfit: np.ndarray       # (n, 4) fitted launch (t, lat, lon, σ); NaN: not yet, σ −1: none
+    lfit: np.ndarray       # (n, 4) launch from the boost phase (t, lat, lon, σ): the rise fit, else the
+    #                        single anchor; NaN: not yet, σ −1: neither
     born: np.ndarray       # (n,) time of the track's first detection
 
     @classmethod

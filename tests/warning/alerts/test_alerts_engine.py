@@ -408,3 +408,25 @@ def test_alerts_usa_guam_waters_alert_and_open_ocean_silence(geo):
     e = AlertEngine(AlertRules(party="USA"), geo, "accord.usa.example", "Exercise")
     assert e.on_prediction(make_pred(300, 13.6, 144.65, 8_000, 4_000, 0, impact_t=400), 300)[0].area_codes == ("USA-66",)
     assert e.on_prediction(make_pred(300, 13.3, 144.3, 8_000, 4_000, 0, impact_t=400, track="T2"), 300) == []
+
+
+def test_alerts_a_wider_prediction_on_the_arc_does_not_widen_the_warning(geo):
+    """A track picked up anew (a short arc, a wide ellipse) on the incident's arc: the incident
+    keeps its tightest impact, so areas the better prediction ruled out are not named; once
+    the new track is the tighter, it drives the impact."""
+    e, out = engine(geo, area_probability=0.1), []
+    tight = make_pred(200, 41.4, 139.9, 20_000, 8_000, 60, impact_t=600, track="JPN:T1")  # Hokkaido 0.84
+    wide = make_pred(201, 41.4, 139.9, 150_000, 60_000, 60, impact_t=600, track="KOR:T1")  # and Aomori 0.14
+    assert set(e.assess(wide).area_codes) - set(e.assess(tight).area_codes)  # alone it names more
+    collect(e.on_prediction(tight, 200), out)
+    assert [m.msg_type for m in out] == ["Alert"]
+    named = set(out[0].area_codes)
+    collect(e.on_predictions([wide], 201), out)
+    collect(e.on_time(260), out)
+    assert all(set(m.area_codes) <= named for m in out)
+    assert len(e.open_incidents()) == 1
+    # the new track, once tighter, drives the impact (its own ellipse in the messages)
+    tighter = make_pred(262, 41.4, 139.9, 8_000, 3_000, 60, impact_t=600, track="KOR:T1")
+    collect(e.on_predictions([tighter], 262), out)
+    assert out[-1].msg_type == "Update" and "impactEllipse95" in out[-1].xml.decode()
+    assert b"41.4000,139.9000 8000 3000" in out[-1].xml

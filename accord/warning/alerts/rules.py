@@ -485,12 +485,13 @@ def impact_chances(e: Ellipse, centre_m: tuple[float, float], territory_m: BaseG
                    owner: AdminArea | None) -> dict[str, float]:
     """The chance that the impact falls in each area's sea: the probability mass of the Gaussian
     impact distribution (the ellipse's, inside its 95 % ellipse; :data:`NODES`) that falls in
-    the party's land or territorial sea (``territory_m``) within ``reach_m`` (territorial sea +
-    ``margin_m``) of the area's land (``parts``: area, its land near the ellipse, in the same
-    projection as ``centre_m``). This is the bench's and the audit's "truly threatened" test
-    (:func:`accord.warning.alerts.audit.missile_threats`) applied to each possible impact point.
-    Mass in the territory within reach of no area (an islet's sea, sea far off a straight
-    baseline) counts for ``owner``, the nearest area."""
+    the party's land or territorial sea (``territory_m``) within ``reach_m`` (the rules pass the
+    territorial sea's 12 nmi) of the area's land (``parts``: area, its land near the ellipse, in
+    the same projection as ``centre_m``). The audit's "truly threatened" test
+    (:func:`accord.warning.alerts.audit.missile_threats`) is the same region widened by
+    ``margin_m``, the documented margin a named area is judged with. Mass in the territory within
+    reach of no area (an islet's sea, sea far off a straight baseline) counts for ``owner``, the
+    nearest area."""
     if territory_m is None or territory_m.is_empty:
         return {}
     s = math.sqrt(CHI2_2_95)

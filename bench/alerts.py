@@ -265,6 +265,7 @@ def party_figures(runner, party: str) -> dict:
     first: dict[str, float] = {}
     wrong: dict[str, set[str]] = {}
     alert_t: dict[tuple[str, str], float] = {}
+    warned: dict[tuple[str, str], float] = {}
     flickers = []
     for r in recs:
         mid = missile_of(threats, r.basis_t, r.basis_lat, r.basis_lon)
@@ -272,6 +273,8 @@ def party_figures(runner, party: str) -> dict:
             bad = set(r.area_codes) - set(threats[mid].since)
             if bad:
                 wrong.setdefault(mid, set()).update(bad)
+            for code in set(r.area_codes) & set(threats[mid].since):
+                warned.setdefault((mid, code), r.t)
             if r.msg_type == "Alert" and set(r.area_codes) & set(threats[mid].since):
                 first.setdefault(mid, r.t - launch_t[mid])
         for code in r.area_codes:
@@ -280,7 +283,11 @@ def party_figures(runner, party: str) -> dict:
             elif r.msg_type == "Cancel" and r.t - alert_t.get((r.incident, code), -math.inf) < FLICKER_S:
                 flickers.append((r.incident, code))
     a = audit_alerts(recs, threats)
+    # every truly threatened (missile, area): named before the true path first threatens it?
+    late = sorted(f"{m} {c}" for m, th in threats.items() for c, t in th.since.items()
+                  if not warned.get((m, c), math.inf) < t)
     return {"messages": len(recs), "threatened_missiles": sum(bool(th.until) for th in threats.values()),
+            "threatened_areas": sum(len(th.since) for th in threats.values()), "not_warned_before": late,
             "threatened": sorted(m for m, th in threats.items() if th.since),
             "first_alert_after_launch_s": first, "wrong_areas": {k: sorted(v) for k, v in wrong.items()},
             "flickers": flickers, **a.counts(),
@@ -312,7 +319,10 @@ def figures_line(c: dict) -> str:
             + (f" (median {statistics.median(fa.values()):.0f} s; issue #18 target ≤ 90 s)" if fa else "")
             + f"; areas named that the true path does not touch: {sum(len(v) for v in c['wrong_areas'].values())}"
             + (f" {c['wrong_areas']}" if c["wrong_areas"] else "")
-            + f"; Alert → Cancel flickers: {len(c['flickers'])}")
+            + f"; Alert → Cancel flickers: {len(c['flickers'])}"
+            + f"; threatened areas warned before the path reaches them: "
+              f"{c['threatened_areas'] - len(c['not_warned_before'])}/{c['threatened_areas']}"
+            + (f" (not: {', '.join(c['not_warned_before'])})" if c["not_warned_before"] else ""))
 
 
 INTEGRITY = ("false_all_clears", "never_closed", "switched", "duplicated", "realerted")

@@ -4,7 +4,10 @@ alerts that switched to another missile.
 * **Truly threatened** — an area is threatened by a missile when its true impact point lies in the
   party's land or territorial sea within ``territorial + margin`` of the area's land (until the
   impact time), or its true ground track passes within ``margin_m`` of the area's land (until
-  the last second it does). These are the alert rules' own definitions, applied to the truth.
+  the last second it does). These are the alert rules' regions (an area's sea for an impact,
+  named by the chance of falling in it; ``margin_m`` of its land for an overflight) with the
+  documented margin: a named area the true impact misses by less than ``margin_m`` is not
+  counted wrong, and every area it reaches within the margin must be warned.
 * **False all-clear** — a Cancel naming an area that one of the incident's missiles still
   threatens at the Cancel's time: its true path still ends in or crosses that area.
 * **Never closed** — an incident with an Alert and no Cancel by the end of the run.

@@ -368,6 +368,9 @@ class AlertEngine:
         """A tracked prediction on the incident's arc, the freshest it has: the new reference."""
         if p.status == "boost" and not a.qualifies and inc.ref_a is not None and inc.ref_a.qualifies:
             return []  # a boost-phase prediction may raise or widen a warning, never narrow or clear it
+        q = _keep_tighter_impact(inc.ref, p)
+        if q is not p:
+            p, a = q, self.assess(q)
         inc.ref, inc.ref_a = p, a
         regained = inc.lost_t is not None
         inc.lost_t = None
@@ -697,6 +700,29 @@ class AlertEngine:
 def _network(track_id: str) -> str:
     """The tracker a track id comes from: ``JPN`` of ``JPN:T3`` ('' for a bare ``T3``)."""
     return track_id.rpartition(":")[0]
+
+
+def _keep_tighter_impact(ref: Prediction | None, p: Prediction) -> Prediction:
+    """``p``, or — when the incident's reference ``ref`` (on the same ballistic arc, after
+    burnout) has the narrower 95 % ellipse — ``p`` with ``ref``'s impact (point, ellipse,
+    covariance, time and its σ) and the rest of ``ref``'s ground track from the point nearest the
+    missile now. On one arc an older prediction's impact stays as valid as it was made, so a
+    track picked up anew after a gap or a hand-over (a short arc, a wide ellipse) does not widen
+    the warning to areas the incident's better prediction has already ruled out; its own
+    prediction takes over once it is the narrower."""
+    if (ref is None or p.status != "tracking" or ref.status != "tracking"
+            or ref.impact_ellipse_95.semi_major_m >= p.impact_ellipse_95.semi_major_m):
+        return p
+    gt = ref.ground_track
+    if gt and p.ground_track:
+        lat0, lon0 = p.ground_track[0]
+        c = math.cos(math.radians(lat0))
+        k = min(range(len(gt)), key=lambda i: (gt[i][0] - lat0) ** 2 + ((gt[i][1] - lon0) * c) ** 2)
+        gt = (p.ground_track[0],) + tuple(gt[k + 1:])
+    return replace(p, impact_t=ref.impact_t, impact_lat_deg=ref.impact_lat_deg,
+                   impact_lon_deg=ref.impact_lon_deg, impact_ellipse_95=ref.impact_ellipse_95,
+                   impact_cov_en_m2=ref.impact_cov_en_m2, impact_t_sigma_s=ref.impact_t_sigma_s,
+                   ground_track=gt)
 
 
 def _fresher(p: Prediction, q: Prediction) -> bool:

@@ -30,6 +30,7 @@ import shapely.affinity
 import shapely.ops
 from pyproj import Geod
 from shapely.geometry import LineString, Polygon
+from shapely.geometry.base import BaseGeometry
 
 from accord.core.safe_yaml import load_yaml
 from accord.errors import ConfigError, InputError
@@ -67,6 +68,8 @@ class AlertRules:
                                               # after its new arc has held this long
     boost_alert_probability: float = 0.9      # a boost-phase prediction names an area only when
                                               # the flight reaches it with at least this probability
+    area_probability: float = 0.2             # an impact names an area when it falls in its sea
+                                              # with at least this chance (:func:`name_by_chance`)
 
     @classmethod
     def from_config(cls, data: dict, *, party: str | None = None, source: str = "<config>") -> "AlertRules":
@@ -211,6 +214,8 @@ class Assessment:
     area_codes: tuple[str, ...] = field(default=())
     track_distance_m: float = math.inf            # ground track to the nearest area's land (if
                                                   # within margin + hysteresis; else inf)
+    impact_chances: tuple[tuple[str, float], ...] = ()  # area code → chance the impact threatens
+                                                  # it (:func:`impact_chances`), highest first
 
     @property
     def impact_threat(self) -> bool:
@@ -266,18 +271,81 @@ def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> Assessm
     cut = boost_reach(pred, rules.boost_alert_probability)
     if len(cut.ground_track) < 2:
         return _assess(cut, rules, geography, boost=True)
-    a = _assess(cut, rules, geography, boost=True)
-    if not a.qualifies or not cut.track_sigma_m:
-        return a
-    common = set(a.area_codes)
-    for k in (-BOOST_CROSS_K, BOOST_CROSS_K):
-        if common:
-            common &= set(_assess(_shifted(cut, k), rules, geography, boost=True).area_codes)
     from dataclasses import replace
 
-    return replace(a, impact_hits=tuple(h for h in a.impact_hits if h.area.code in common),
-                   overflight_hits=tuple(h for h in a.overflight_hits if h.area.code in common),
-                   area_codes=tuple(sorted(common)))
+    a = _assess(cut, rules, geography, boost=True)
+    a = replace(a, impact_hits=(), area_codes=tuple(sorted({h.area.code for h in a.overflight_hits})))
+    # impact: where the flight *ends* in an area's sea with at least the probability (reaching
+    # the sea and flying on is no impact there)
+    chances = boost_impact_chances(pred, rules, geography)
+    falls = {c for c, q in chances.items() if q >= rules.boost_alert_probability}
+    over = {h.area.code for h in a.overflight_hits}
+    if not (falls or over) or not cut.track_sigma_m:
+        return replace(a, impact_hits=(), overflight_hits=(), area_codes=())
+    for k in (-BOOST_CROSS_K, BOOST_CROSS_K):
+        if over:
+            over &= set(_assess(_shifted(cut, k), rules, geography, boost=True).area_codes)
+        if falls:
+            falls &= {c for c, q in boost_impact_chances(_shifted(pred, k), rules, geography).items()
+                      if q >= rules.boost_alert_probability}
+    areas = {x.code: x for x in geography.party(rules.party).areas}
+    return replace(a, impact_hits=tuple(AreaHit(areas[c], math.nan, "waters") for c in sorted(falls)),
+                   overflight_hits=tuple(h for h in a.overflight_hits if h.area.code in over),
+                   area_codes=tuple(sorted(falls | over)),
+                   impact_chances=tuple(sorted(chances.items(), key=lambda kv: (-kv[1], kv[0]))))
+
+
+#: Boost-phase paths are resampled to steps of at most this (m) to weigh where the flight ends.
+BOOST_STEP_M = 2_000.0
+
+
+def boost_impact_chances(pred: Prediction, rules: AlertRules, geography: Geography) -> dict[str, float]:
+    """Before burnout, the chance that the flight *ends* where it threatens each area: along
+    the ground track, the probability of ending between two points is the drop of ``reach_prob``
+    between them; summed over the stretches in the party's land or territorial sea within
+    ``territorial_m`` of the area's land (the region of :func:`impact_chances`)."""
+    gt, reach = pred.ground_track, pred.reach_prob
+    if len(gt) < 2 or len(reach) != len(gt):
+        return {}
+    lat = np.array([q[0] for q in gt])
+    lon = np.array([q[1] for q in gt])
+    fwd, inv = local_projection(*_centre(float(lat.mean()), float(lon.mean())))
+    x, y = fwd.transform(lon, lat)
+    x, y, r = np.asarray(x), np.asarray(y), np.asarray(reach, dtype=float)
+    n = np.maximum(np.ceil(np.hypot(np.diff(x), np.diff(y)) / BOOST_STEP_M).astype(int), 1)
+    f = np.concatenate([i + np.arange(k) / k for i, k in enumerate(n)] + [[len(x) - 1.0]])
+    idx = np.arange(len(x))
+    xs, ys, rs = np.interp(f, idx, x), np.interp(f, idx, y), np.interp(f, idx, r)
+    mass = np.append(rs[:-1] - rs[1:], rs[-1])           # ends between points; beyond the last
+    xm = np.append((xs[:-1] + xs[1:]) / 2, xs[-1])
+    ym = np.append((ys[:-1] + ys[1:]) / 2, ys[-1])
+    keep = mass > 0
+    if not keep.any():
+        return {}
+    xm, ym, mass = xm[keep], ym[keep], mass[keep]
+    reach_m = geography.territorial_m
+    box = _lonlat_bounds((xm.min(), ym.min(), xm.max(), ym.max()), reach_m, inv)
+    terr_ll = geography.territorial_in(rules.party, *box)
+    if terr_ll is None or terr_ll.is_empty:
+        return {}
+    terr_m = project(terr_ll, fwd)
+    shapely.prepare(terr_m)
+    inside = shapely.contains_xy(terr_m, xm, ym)
+    if not inside.any():
+        return {}
+    pts, w = shapely.points(xm[inside], ym[inside]), mass[inside]
+    aor = set(rules.areas)
+    out: dict[str, float] = {}
+    for ar in geography.areas_within(rules.party, project(shapely.multipoints(pts), inv), reach_m):
+        if aor and ar.code not in aor:
+            continue
+        part = shapely.clip_by_rect(ar.geometry, *box)
+        if part.is_empty:
+            continue
+        near = shapely.dwithin(project(part, fwd), pts, reach_m)
+        if near.any():
+            out[ar.code] = float(w[near].sum())
+    return out
 
 
 def _shifted(pred: Prediction, k: float) -> Prediction:
@@ -333,6 +401,7 @@ def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bo
 
     impact_hits: list[AreaHit] = []
     dist_terr = math.inf
+    terr_m: BaseGeometry | None = None
     # not only when an area is within reach: behind and off straight baselines the territorial sea
     # lies farther than ``territorial_m`` from the nearest area's land
     terr_ll = geography.territorial_in(rules.party, *clip)
@@ -341,6 +410,7 @@ def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bo
         dist_terr = float(ell_m.distance(terr_m))
     impact_on_land = False
     nearest: tuple[AdminArea, float, float] | None = None
+    near_parts: list[tuple[AdminArea, BaseGeometry, float]] = []
     for a in candidates:
         part = shapely.clip_by_rect(a.geometry, *clip)
         if part.is_empty:
@@ -355,20 +425,31 @@ def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bo
             nearest = (a, d, brg)
         if aor and a.code not in aor:
             continue
-        if d <= rules.margin_m:
-            impact_hits.append(AreaHit(a, d, "land"))
-        elif dist_terr == 0.0 and d <= geography.territorial_m + rules.margin_m:
-            impact_hits.append(AreaHit(a, d, "waters"))
+        if boost:
+            # the boost's lateral test (:func:`assess`): the moved path still over the land, or
+            # through the area's territorial sea
+            if d <= rules.margin_m or (dist_terr == 0.0 and d <= geography.territorial_m + rules.margin_m):
+                impact_hits.append(AreaHit(a, d, "waters"))
+        elif d <= geography.territorial_m + rules.margin_m:
+            near_parts.append((a, part_m, d))
+    chances: dict[str, float] = {}
     if dist_terr > 0.0:
         # The ellipse does not touch land or territorial sea: an EEZ-only (or high-seas) landing.
         impact_hits = []
-    elif not impact_hits:
-        # It touches the territorial sea of an islet too small to be in the area outlines (or
-        # one farther out than the reach): the nearest area is the one responsible.
+    elif not boost:
         owner = nearest[0] if nearest is not None else \
             geography.nearest_area(rules.party, e.lon_deg, e.lat_deg)
-        if not aor or owner.code in aor:
-            impact_hits.append(AreaHit(owner, nearest[1] if nearest is not None else math.inf, "waters"))
+        chances = impact_chances(e, (cx, cy), terr_m, near_parts, geography.territorial_m,
+                                 owner if not aor or owner.code in aor else None)
+        named = name_by_chance(chances, rules.area_probability)
+        if not named and (not aor or owner.code in aor):
+            # the ellipse touches the territory: an alert, naming the likeliest area
+            named = [max(chances.items(), key=lambda kv: (kv[1], kv[0]))[0]] if chances else [owner.code]
+        by_code = {a.code: (a, d) for a, _, d in near_parts}
+        if owner.code not in by_code:
+            by_code[owner.code] = (owner, nearest[1] if nearest is not None else math.inf)
+        impact_hits = [AreaHit(by_code[c][0], by_code[c][1], "land" if by_code[c][1] <= rules.margin_m else "waters")
+                       for c in named]
 
     if nearest is None:
         nearest = _far_nearest(e, geography.nearest_area(rules.party, e.lon_deg, e.lat_deg))
@@ -384,7 +465,75 @@ def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bo
     over_sorted = tuple(sorted(over_hits, key=lambda h: h.area.code))
     codes = tuple(sorted({h.area.code for h in hits_sorted + over_sorted}))
     return Assessment(rules.party, e, ring, hits_sorted, over_sorted, dist_terr, impact_on_land,
-                      corridor, region, nearest, pred.status == "lost", codes, track_d)
+                      corridor, region, nearest, pred.status == "lost", codes, track_d,
+                      tuple(sorted(chances.items(), key=lambda kv: (-kv[1], kv[0]))))
+
+
+#: Quadrature of the impact distribution inside its 95 % ellipse: ``RINGS`` rings of equal
+#: probability (Mahalanobis radius ``r`` with ``P(r) = 1 − exp(−r²/2)``, each ring at the middle
+#: of its share of the 95 %) × ``RAYS`` directions, every node carrying 0.95 / (RINGS × RAYS).
+RINGS, RAYS = 24, 48
+_q = 0.95 * (np.arange(RINGS) + 0.5) / RINGS
+_r = np.sqrt(-2.0 * np.log1p(-_q))
+_th = 2 * math.pi * (np.arange(RAYS)[None, :] + 0.5 * (np.arange(RINGS)[:, None] % 2)) / RAYS
+NODES = np.column_stack([(_r[:, None] * np.cos(_th)).ravel(), (_r[:, None] * np.sin(_th)).ravel()])
+NODE_WEIGHT = 0.95 / len(NODES)
+
+
+def impact_chances(e: Ellipse, centre_m: tuple[float, float], territory_m: BaseGeometry | None,
+                   parts: list[tuple[AdminArea, BaseGeometry, float]], reach_m: float,
+                   owner: AdminArea | None) -> dict[str, float]:
+    """The chance that the impact falls in each area's sea: the probability mass of the Gaussian
+    impact distribution (the ellipse's, inside its 95 % ellipse; :data:`NODES`) that falls in
+    the party's land or territorial sea (``territory_m``) within ``reach_m`` (the rules pass the
+    territorial sea's 12 nmi) of the area's land (``parts``: area, its land near the ellipse, in
+    the same projection as ``centre_m``). The audit's "truly threatened" test
+    (:func:`accord.warning.alerts.audit.missile_threats`) is the same region widened by
+    ``margin_m``, the documented margin a named area is judged with. Mass in the territory within
+    reach of no area (an islet's sea, sea far off a straight baseline) counts for ``owner``, the
+    nearest area."""
+    if territory_m is None or territory_m.is_empty:
+        return {}
+    s = math.sqrt(CHI2_2_95)
+    u = np.array([math.sin(math.radians(e.bearing_deg)), math.cos(math.radians(e.bearing_deg))])
+    v = np.array([u[1], -u[0]])
+    xy = (np.outer(NODES[:, 0] * e.semi_major_m / s, u) + np.outer(NODES[:, 1] * e.semi_minor_m / s, v)
+          + np.asarray(centre_m))
+    shapely.prepare(territory_m)
+    inside = shapely.contains_xy(territory_m, xy[:, 0], xy[:, 1])
+    if not inside.any():
+        return {}
+    pts = shapely.points(xy[inside])
+    claimed = np.zeros(len(pts), dtype=bool)
+    out: dict[str, float] = {}
+    for a, part_m, _ in parts:
+        near = shapely.dwithin(part_m, pts, reach_m)
+        claimed |= near
+        if near.any():
+            out[a.code] = out.get(a.code, 0.0) + float(near.sum()) * NODE_WEIGHT
+    left = float((~claimed).sum()) * NODE_WEIGHT
+    if left > 0.0 and owner is not None:
+        out[owner.code] = out.get(owner.code, 0.0) + left
+    return out
+
+
+def name_by_chance(chances: dict[str, float], probability: float) -> list[str]:
+    """The areas an impact names (chances from :func:`impact_chances`): every area the impact
+    falls in with at least ``probability``; when none does but together they reach it (a wide
+    ellipse spread over several areas), the areas in order of their chance, highest first,
+    until the chances of those left unnamed add up to less than ``probability``. Nothing when
+    all of them together are below it."""
+    order = sorted(chances.items(), key=lambda kv: (-kv[1], kv[0]))
+    named = [c for c, q in order if q >= probability]
+    if named:
+        return named
+    left = sum(c for _, c in order)
+    for code, c in order:
+        if left < probability:
+            break
+        named.append(code)
+        left -= c
+    return named
 
 
 _GEOD = Geod(ellps="WGS84")

@@ -62,3 +62,47 @@ def test_boost_alert_is_continued_by_the_ballistic_track_and_never_cleared_by_bo
     msgs = collect(eng.on_prediction(ball, 205.0), out)
     assert [m.msg_type for m in msgs] == ["Update"]
     assert msgs[0].references and len(eng.open_incidents()) == 1
+
+
+def test_an_impact_names_an_area_by_the_chance_it_falls_in_its_sea(geo):
+    """A wide ellipse over Tsugaru: every area it falls in with area_probability or more is
+    named, and a neighbour the ellipse only grazes is not (the old rule named every area the 95 %
+    ellipse came within 5 km of)."""
+    from alerts_helpers import make_pred
+
+    from accord.warning.alerts.rules import impact_chances, name_by_chance  # noqa: F401
+
+    rules = AlertRules(party="JPN")
+    a = assess(make_pred(101, 41.2, 140.1, 60_000, 25_000, 60, impact_t=600), rules, geo)
+    ch = dict(a.impact_chances)
+    assert a.area_codes == ("JPN-01", "JPN-02") and ch["JPN-02"] > ch["JPN-01"] >= 0.2
+    # a higher threshold leaves Hokkaido (0.37) out, a lower one never adds an area with no chance
+    assert assess(make_pred(101, 41.2, 140.1, 60_000, 25_000, 60, impact_t=600),
+                  replace(rules, area_probability=0.5), geo).area_codes == ("JPN-02",)
+    # grazing: 0.09 and 0.03 — only the likeliest is named (an alert, as the ellipse touches)
+    g = assess(make_pred(100, 41.0, 139.2, 120_000, 50_000, 60, impact_t=400), rules, geo)
+    assert g.area_codes == ("JPN-01",) and dict(g.impact_chances)["JPN-02"] < 0.05
+
+
+def test_name_by_chance_names_every_likely_area_or_covers_a_spread_ellipse():
+    from accord.warning.alerts.rules import name_by_chance
+
+    assert name_by_chance({"A": 0.5, "B": 0.25, "C": 0.1}, 0.2) == ["A", "B"]
+    # none reaches 0.2 but together they do: highest first until less than 0.2 is left unnamed
+    assert name_by_chance({"A": 0.15, "B": 0.12, "C": 0.1, "D": 0.05}, 0.2) == ["A", "B"]
+    assert name_by_chance({"A": 0.05, "B": 0.04}, 0.2) == []
+
+
+def test_boost_names_an_impact_area_only_where_the_flight_ends_not_where_it_flies_through(geo):
+    """Reaching an area's territorial sea with probability 1 and flying on is no impact there:
+    the chance of ending in it is the drop of reach_prob across it."""
+    from accord.warning.alerts.rules import boost_impact_chances
+
+    rules = AlertRules(party="JPN")
+    # flies through Aomori's and Hokkaido's seas (reach 1.0 all along): no impact chance there
+    p = boost_pred(100.0)
+    assert boost_impact_chances(p, rules, geo).get("JPN-02", 0.0) == 0.0
+    # the flight ends over Aomori's land between lon 140 and 141.5
+    reach = tuple(1.0 if lon < 140.0 else 0.0 if lon > 141.5 else (141.5 - lon) / 1.5 for _, lon in TRACK)
+    q = replace(p, reach_prob=reach)
+    assert boost_impact_chances(q, rules, geo)["JPN-02"] > 0.9

@@ -22,8 +22,8 @@ OVERFLIGHT = path(40.6, 126.4, 40.9, 141.0, 40) + path(40.9, 141.0, 40.5, 175.0,
 def _streams(geo) -> dict[str, list]:
     """Message streams covering Alert, Update and Cancel, both statuses and three parties."""
     jpn = AlertEngine(AlertRules(party="JPN"), geo, "accord.jpn.example", "Exercise")
-    moving = (jpn.on_prediction(make_pred(100, 41.0, 139.2, 120_000, 50_000, 60, impact_t=400), 100)
-              + jpn.on_prediction(make_pred(125, 41.0, 139.0, 90_000, 35_000, 60, impact_t=400), 125)
+    moving = (jpn.on_prediction(make_pred(100, 41.0, 139.7, 120_000, 50_000, 60, impact_t=400), 100)
+              + jpn.on_prediction(make_pred(125, 41.4, 139.9, 90_000, 35_000, 60, impact_t=400), 125)
               + jpn.on_prediction(make_pred(150, 40.9, 138.6, 15_000, 6_000, 60, impact_t=400), 150)
               + jpn.on_prediction(make_pred(330, 43.3, 140.0, 8_000, 4_000, 90, impact_t=400, track="T2"), 330)
               + jpn.on_time(431))

@@ -182,7 +182,9 @@ def test_alerts_shrinking_ellipse_moving_off_the_coast_updates_then_clears(geo):
     first = make_pred(100, 41.0, 139.2, 120_000, 50_000, 60, impact_t=400)
     assert e.assess(first).qualifies
     collect(e.on_prediction(first, 100), out)
-    assert out[-1].msg_type == "Alert" and set(out[-1].area_codes) == {"JPN-01", "JPN-02"}
+    # the ellipse touches Hokkaido's and Aomori's seas, each with a chance below
+    # area_probability (0.09, 0.03): the likeliest is named
+    assert out[-1].msg_type == "Alert" and set(out[-1].area_codes) == {"JPN-01"}
     second = make_pred(125, 41.0, 139.0, 90_000, 35_000, 60, impact_t=400)
     collect(e.on_prediction(second, 125), out)
     assert out[-1].msg_type == "Update" and out[-1].area_codes == ("JPN-01",)
@@ -210,10 +212,10 @@ def test_alerts_shrinking_ellipse_moving_off_the_coast_updates_then_clears(geo):
 
 def test_alerts_updates_are_rate_limited_and_flushed_later(geo):
     e, out = engine(geo, min_update_interval_s=20.0), []
-    collect(e.on_prediction(make_pred(100, 41.0, 139.5, 60_000, 25_000, 60, impact_t=600), 100), out)
+    collect(e.on_prediction(make_pred(100, 41.3, 139.8, 60_000, 25_000, 60, impact_t=600), 100), out)
     # the point drifts 12 km every 2 s, same areas: one Update per 20 s at most
     for k in range(1, 6):
-        collect(e.on_prediction(make_pred(100 + 2 * k, 41.0 + 0.11 * k * 0.2, 139.5, 60_000, 25_000, 60,
+        collect(e.on_prediction(make_pred(100 + 2 * k, 41.3 + 0.11 * k * 0.2, 139.8, 60_000, 25_000, 60,
                                           impact_t=600 + 40 * k), 100 + 2 * k), out)
     assert [m.msg_type for m in out] == ["Alert"]
     collect(e.on_time(119), out)
@@ -228,7 +230,7 @@ def test_alerts_a_new_area_is_warned_at_once_despite_the_rate_limit(geo):
     e, out = engine(geo, min_update_interval_s=60.0), []
     collect(e.on_prediction(make_pred(100, 41.0, 139.5, 60_000, 25_000, 60, impact_t=600), 100), out)
     before = set(out[-1].area_codes)
-    bigger = make_pred(101, 41.0, 139.5, 150_000, 60_000, 60, impact_t=600)
+    bigger = make_pred(101, 41.2, 140.1, 60_000, 25_000, 60, impact_t=600)  # Hokkaido's sea too
     assert set(e.assess(bigger).area_codes) - before
     collect(e.on_prediction(bigger, 101), out)
     assert [m.msg_type for m in out] == ["Alert", "Update"]
@@ -406,3 +408,25 @@ def test_alerts_usa_guam_waters_alert_and_open_ocean_silence(geo):
     e = AlertEngine(AlertRules(party="USA"), geo, "accord.usa.example", "Exercise")
     assert e.on_prediction(make_pred(300, 13.6, 144.65, 8_000, 4_000, 0, impact_t=400), 300)[0].area_codes == ("USA-66",)
     assert e.on_prediction(make_pred(300, 13.3, 144.3, 8_000, 4_000, 0, impact_t=400, track="T2"), 300) == []
+
+
+def test_alerts_a_wider_prediction_on_the_arc_does_not_widen_the_warning(geo):
+    """A track picked up anew (a short arc, a wide ellipse) on the incident's arc: the incident
+    keeps its tightest impact, so areas the better prediction ruled out are not named; once
+    the new track is the tighter, it drives the impact."""
+    e, out = engine(geo, area_probability=0.1), []
+    tight = make_pred(200, 41.4, 139.9, 20_000, 8_000, 60, impact_t=600, track="JPN:T1")  # Hokkaido 0.84
+    wide = make_pred(201, 41.4, 139.9, 150_000, 60_000, 60, impact_t=600, track="KOR:T1")  # and Aomori 0.14
+    assert set(e.assess(wide).area_codes) - set(e.assess(tight).area_codes)  # alone it names more
+    collect(e.on_prediction(tight, 200), out)
+    assert [m.msg_type for m in out] == ["Alert"]
+    named = set(out[0].area_codes)
+    collect(e.on_predictions([wide], 201), out)
+    collect(e.on_time(260), out)
+    assert all(set(m.area_codes) <= named for m in out)
+    assert len(e.open_incidents()) == 1
+    # the new track, once tighter, drives the impact (its own ellipse in the messages)
+    tighter = make_pred(262, 41.4, 139.9, 8_000, 3_000, 60, impact_t=600, track="KOR:T1")
+    collect(e.on_predictions([tighter], 262), out)
+    assert out[-1].msg_type == "Update" and "impactEllipse95" in out[-1].xml.decode()
+    assert b"41.4000,139.9000 8000 3000" in out[-1].xml

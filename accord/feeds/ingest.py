@@ -32,7 +32,6 @@ import json
 import logging
 import math
 import os
-import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from accord.core.items import Item, new_item
 from accord.core.markings import Marking
 from accord.errors import ConfigError, InputError
+from accord.feeds.alert_path import AlertPath
 from accord.feeds.jetstream import connect, ensure_stream, pull_consumer
 from accord.feeds.scans import check_prefix, check_token, parse_scan, warning_subject
 from accord.feeds.state import IngestState, IngestStore
@@ -140,7 +140,7 @@ class Ingest:
             self.engine_json0 = saved.engine
         self.summary = IngestSummary()
         self._summary_lock = threading.Lock()
-        self._alert_path: _AlertPath | None = None
+        self._alert_path: AlertPath | None = None
 
     # --- the pure part: scans in, items out ---------------------------------------------------
     def _when(self, t: float) -> datetime:
@@ -214,10 +214,10 @@ class Ingest:
             await ensure_stream(js, opts.stream, opts.prefix, self.party)
             sub = await pull_consumer(js, opts.stream, opts.durable, opts.prefix, self.party,
                                       after_seq=self.seq, max_pending=max(4 * opts.batch, 1000))
-            await self._publish(nc, [self.node.get_item(i) for i in self.last_items])  # maybe lost in a crash
+            await self.publish(nc, [self.node.get_item(i) for i in self.last_items])  # maybe lost in a crash
             if opts.alerts:
-                await self._publish(nc, [self.node.get_item(i) for i in self.store.last_alert_items()])
-                self._alert_path = _AlertPath(self, nc, asyncio.get_running_loop())
+                await self.publish(nc, [self.node.get_item(i) for i in self.store.last_alert_items()])
+                self._alert_path = AlertPath(self, nc, asyncio.get_running_loop())
                 for seq, work in self.store.pending_work():   # queued before a crash, not yet done
                     stored = self.node.get_items([i for ids, _ in work for i in ids])
                     self._alert_path.put(seq, [([Prediction.from_json(stored[i].body) for i in ids], list(seconds))
@@ -299,10 +299,10 @@ class Ingest:
         # nothing; acknowledged after
         new = await asyncio.to_thread(self.store.commit, items, self.state(engine=path is None),
                                       work=queued, engine0=self.engine_json0)
-        self._counted(len(new))
+        self.counted(len(new))
         s.batches += 1
         s.refused += len(refused)
-        await self._publish(nc, items)
+        await self.publish(nc, items)
         if path is not None and work:
             path.put(self.seq, work)
         for msg in refused:
@@ -313,102 +313,17 @@ class Ingest:
             await good[-1].ack()   # AckAll: every earlier message of the batch too
         await nc.flush()
 
-    def _counted(self, stored: int) -> None:
+    def counted(self, stored: int) -> None:
         """A commit (of either path) stored ``stored`` new items."""
         with self._summary_lock:
             s = self.summary
             s.items += stored
             s.last_commit, s.cpu1 = time.perf_counter(), time.process_time()
 
-    async def _publish(self, nc: Any, items: list[Item]) -> None:
+    async def publish(self, nc: Any, items: list[Item]) -> None:
         for it in items:
             await nc.publish(warning_subject(self.opts.prefix, self.party, it.kind), it.canonical(),
                              headers={"Nats-Msg-Id": it.id})
-
-
-class _AlertPath:
-    """The alert engine off the track path, on a thread of its own: a batch's tracks and
-    predictions are committed, published and acknowledged without waiting for it.
-
-    The work (each scan's predictions and the seconds it completed) is queued in the database
-    in the batch's own transaction (:meth:`IngestStore.commit`) and here in memory; the thread
-    feeds it to the engine in stream order and commits the alert items, the engine's state and
-    the work taken off in one transaction (:meth:`IngestStore.commit_alerts`), then publishes
-    them. After a crash the engine is restored as of its last commit and the work still queued
-    in the database is done first: the same alerts, none twice. What is queued when it gets to
-    it is done in commits of up to ``COMMIT_S`` of work each."""
-
-    COMMIT_S = 0.1
-
-    def __init__(self, ingest: Ingest, nc: Any, loop: asyncio.AbstractEventLoop) -> None:
-        self.ingest, self.nc, self.loop = ingest, nc, loop
-        self.queue: queue.Queue[tuple[int, list[tuple[list[Any], list[int]]]] | None] = queue.Queue()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="accord-ingest-alerts", daemon=True)
-        self.thread.start()
-
-    def put(self, seq: int, work: list[tuple[list[Any], list[int]]]) -> None:
-        self.queue.put((seq, work))
-
-    def check(self) -> None:
-        """Raise the alert path's failure in the consumer's loop."""
-        if self.error is not None:
-            raise self.error
-
-    def finish(self) -> None:
-        """Do what is queued, then stop (blocking: call from a worker thread)."""
-        self.queue.put(None)
-        self.thread.join()
-        self.check()
-
-    def abandon(self) -> None:
-        """Stop after the work in hand (the queued rest stays in the database for next time)."""
-        if self.thread.is_alive():
-            while True:
-                try:
-                    self.queue.get_nowait()
-                except queue.Empty:
-                    break
-            self.queue.put(None)
-            self.thread.join(timeout=60)
-
-    def _run(self) -> None:
-        ing = self.ingest
-        try:
-            stop = False
-            while not stop:
-                entry = self.queue.get()
-                if entry is None:
-                    break
-                # the queued batches' work, one commit for as many as take COMMIT_S at most
-                items: list[Item] = []
-                start = time.perf_counter()
-                while True:
-                    seq, work = entry
-                    for preds, seconds in work:
-                        items += ing.alert(preds, seconds)
-                    if time.perf_counter() - start >= self.COMMIT_S:
-                        break
-                    try:
-                        nxt = self.queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is None:
-                        stop = True
-                        break
-                    entry = nxt
-                engine = json.dumps(ing.engine.snapshot(), sort_keys=True)
-                new = ing.store.commit_alerts(items, engine, ing.clock, seq)
-                ing._counted(len(new))
-                if items:
-                    asyncio.run_coroutine_threadsafe(self._publish(items), self.loop).result()
-        except BaseException as exc:  # raised in the consumer's loop (check)
-            self.error = exc
-            log.error("ingest: the alert path failed: %r", exc, extra={"event": "feed.alerts_failed"})
-
-    async def _publish(self, items: list[Item]) -> None:
-        await self.ingest._publish(self.nc, items)
-        await self.nc.flush()
 
 
 def _lock(directory: Any, durable: str) -> int:

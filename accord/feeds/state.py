@@ -10,7 +10,7 @@ crash, the stored items, the tracker and the sequence agree: on restart the mess
 below the stored sequence are skipped (JetStream redelivers those not acknowledged yet) and the
 tracker continues from exactly where the stored items end.
 
-When the alert engine runs on its own path (:class:`accord.feeds.ingest._AlertPath`) the batch's
+When the alert engine runs on its own path (:class:`accord.feeds.alert_path.AlertPath`) the batch's
 transaction leaves the engine's columns alone and queues its work instead (``ingest_alert_work``:
 the prediction item ids and the seconds each scan completed); :meth:`IngestStore.commit_alerts`
 stores the alerts, the engine's state and clock, and takes the work it did off the queue, in one

@@ -113,9 +113,41 @@ def arc_distance(ref: Prediction, new: Prediction) -> float:
     return d2 + (new.impact_t - ref.impact_t) ** 2 / var_t
 
 
+def _cov_bound(p: Prediction) -> float:
+    """An upper bound of the largest eigenvalue of :func:`impact_cov_en` (m²), or NaN when this
+    cheap test cannot give one (a covariance that is not positive semi-definite, bad fields)."""
+    c = p.impact_cov_en_m2
+    if c is not None and all(math.isfinite(x) for x in c):
+        off = 0.5 * (c[1] + c[2])
+        # positive semi-definite 2×2: its largest eigenvalue is at most its trace
+        return c[0] + c[3] if c[0] >= 0.0 and c[3] >= 0.0 and c[0] * c[3] >= off * off else math.nan
+    e = p.impact_ellipse_95
+    if e is None:
+        return math.nan
+    return max(e.semi_major_m, e.semi_minor_m) ** 2 / CHI2_2_95
+
+
+def _surely_apart(ref: Prediction, new: Prediction, gate: float) -> bool:
+    """True only when :func:`arc_distance` certainly exceeds ``gate``: a cheap exact pre-check
+    of :func:`same_arc` (most pairs an alert engine compares are different missiles, hundreds of
+    kilometres apart against ellipses of kilometres). ``d²`` is at least its position term, and
+    that is at least ``|d|² / λ_max(S)``, with ``λ_max(S) ≤ λ_max(P_r) + λ_max(P_n) + σ_f²``;
+    the 1 % margin covers the rounding of the two computations."""
+    lam = _cov_bound(ref) + _cov_bound(new) + FLOOR_SIGMA_M ** 2
+    if not (math.isfinite(lam) and lam > 0.0):
+        return False
+    dlon = (new.impact_lon_deg - ref.impact_lon_deg + 180.0) % 360.0 - 180.0
+    lat_m = math.radians(0.5 * (new.impact_lat_deg + ref.impact_lat_deg))
+    de, dn = dlon * math.cos(lat_m) * _M_PER_DEG, (new.impact_lat_deg - ref.impact_lat_deg) * _M_PER_DEG
+    dd = de * de + dn * dn
+    return math.isfinite(dd) and dd > 1.01 * gate * lam
+
+
 def same_arc(ref: Prediction, new: Prediction, *, gate: float = IDENTITY_GATE) -> bool:
     """True when ``new`` predicts the same impact (point and time) as ``ref`` within their
     uncertainty: the two can be one missile. False is an identity error (module docstring)."""
+    if _surely_apart(ref, new, gate):
+        return False
     d2 = arc_distance(ref, new)
     return math.isfinite(d2) and d2 <= gate
 

@@ -569,7 +569,7 @@ def _overflight(pred: Prediction, rules: AlertRules, geography: Geography):
     mid_lat = (min(p[1] for p in pts) + max(p[1] for p in pts)) / 2
     fwd, inv = local_projection(*_centre(mid_lat, mid_lon))
     track_m = project(LineString(pts), fwd)
-    corridor_m = track_m.buffer(rules.margin_m, quad_segs=4)
+    corridor_m = None  # built at the first hit: most tracks overfly nothing
     # land this near the track keeps an open alert open (the clearing hysteresis)
     reach = rules.margin_m + rules.clear_hysteresis_m
     hits: list[AreaHit] = []
@@ -590,6 +590,8 @@ def _overflight(pred: Prediction, rules: AlertRules, geography: Geography):
         track_d = min(track_d, d)
         if d <= rules.margin_m:
             hits.append(AreaHit(a, d, "overflight"))
+            if corridor_m is None:
+                corridor_m = track_m.buffer(rules.margin_m, quad_segs=4)
             over_land.append(corridor_m.intersection(part_m.buffer(rules.margin_m, quad_segs=2)))
     corridor: tuple[tuple[float, float], ...] = ()
     if hits:

@@ -16,10 +16,11 @@ import math
 
 import numpy as np
 import shapely
-from alerts_helpers import make_pred, path
+from alerts_helpers import make_pred, offset, path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accord.warning import identity
 from accord.warning.alerts import AlertEngine, AlertRules
 from accord.warning.alerts.engine import _Deferred
 from accord.warning.alerts.geography import lonlat_box
@@ -148,3 +149,61 @@ def test_fast_and_plain_engines_keep_the_same_state(geo, monkeypatch):
         plain = [(eng2.on_prediction(p, p.t), json.dumps(eng2.snapshot(), sort_keys=True)) for p in preds]
     assert [([x.xml for x in ms], s) for ms, s in fast] == [([x.xml for x in ms], s) for ms, s in plain]
     assert any(ms for ms, _ in fast)
+
+
+# --- the arc test's pre-check, the lazy overflight corridor ---------------------------------
+# ``same_arc`` rejects pairs whose impact points are certainly too far apart
+# (``_surely_apart``) before computing the full arc distance; ``_overflight`` builds its corridor
+# only at the first area the track overflies. The plain forms: the full arc distance for every
+# pair (the corridor is built by the same call either way).
+
+def _no_arc_pre_check(m):
+    m.setattr(identity, "_surely_apart", lambda ref, new, gate: False)
+
+
+FINITE = dict(allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(lat=st.floats(-80, 80), lon=st.floats(-180, 180), dn=st.floats(-3_000_000, 3_000_000),
+       de=st.one_of(st.floats(-3_000_000, 3_000_000), st.floats(-2_000, 2_000)),
+       a=st.floats(1, 400_000), b=st.floats(1, 400_000), brg=st.floats(0, 180), dt=st.floats(-300, 300),
+       cov=st.one_of(st.none(), st.tuples(st.floats(0, 1e11, **FINITE), st.floats(-1e10, 1e10, **FINITE),
+                                           st.floats(0, 1e11, **FINITE))),
+       sig=st.one_of(st.none(), st.floats(0.1, 50)))
+def test_arc_pre_check_rejects_only_pairs_the_arc_test_rejects(lat, lon, dn, de, a, b, brg, dt, cov, sig):
+    from dataclasses import replace
+
+    ref = make_pred(100, lat, lon, a, b, brg, impact_t=400)
+    lat2, lon2 = offset(lat, lon, de, dn)
+    new = make_pred(101, max(min(lat2, 89.0), -89.0), (lon2 + 180.0) % 360.0 - 180.0, b, a, brg, impact_t=400 + dt,
+                    cov=None if cov is None else (cov[0], cov[1], cov[1], cov[2]))
+    if sig is not None:
+        ref, new = replace(ref, impact_t_sigma_s=sig), replace(new, impact_t_sigma_s=2 * sig)
+    for r, n in ((ref, new), (new, ref)):
+        if identity._surely_apart(r, n, identity.IDENTITY_GATE):
+            assert not identity.arc_distance(r, n) <= identity.IDENTITY_GATE
+
+
+def test_arc_pre_check_is_taken_for_far_pairs_and_not_near_ones():
+    ref = make_pred(100, 40.0, 135.0, 5_000, 2_000, 0)
+    assert identity._surely_apart(ref, make_pred(101, 41.0, 135.0, 5_000, 2_000, 0), identity.IDENTITY_GATE)
+    assert not identity._surely_apart(ref, make_pred(101, 40.01, 135.0, 5_000, 2_000, 0), identity.IDENTITY_GATE)
+    # a covariance that is not positive semi-definite: no bound, the full test decides
+    assert not identity._surely_apart(ref, make_pred(101, 41.0, 135.0, cov=(1e6, 2e6, 2e6, 1e6)),
+                                      identity.IDENTITY_GATE)
+
+
+def test_with_and_without_the_arc_pre_check_the_messages_are_the_same_on_random_salvos(geo, monkeypatch):
+    import test_alerts_salvos as salvos
+
+    sent = 0
+    for seed in (1, 5, 9):
+        for party in ("JPN", "KOR"):
+            fast, _ = salvos.feed(seed, missiles=4, party=party, geo=geo)
+            with monkeypatch.context() as m:
+                _no_arc_pre_check(m)
+                plain, _ = salvos.feed(seed, missiles=4, party=party, geo=geo)
+            assert [x.xml for x in fast] == [x.xml for x in plain], (seed, party)
+            sent += len(fast)
+    assert sent > 20

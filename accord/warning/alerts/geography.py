@@ -225,15 +225,22 @@ class Geography:
         return [a for a in out if party is None or a.party == party]
 
     def areas_within(self, party: str, geom_lonlat: BaseGeometry, distance_m: float) -> list[AdminArea]:
-        """The party's areas within ``distance_m`` of ``geom_lonlat`` — a conservative prefilter
-        in degree space (GEOS ``dwithin``), to be confirmed by an exact metric distance."""
+        """The party's areas whose bounding boxes meet a lon/lat box holding every point within
+        ``distance_m`` (geodesic) of ``geom_lonlat`` — a conservative prefilter, to be confirmed
+        by an exact metric distance (the local projections the rules measure in never shorten a
+        distance, so an area within ``distance_m`` there is within it here).
+
+        The box is :func:`lonlat_box` around ``geom_lonlat``'s bounds; where no simple box will
+        do (within 5° of a pole, across the antimeridian) it is the whole band of latitudes
+        within ``distance_m``, every longitude."""
         x0, y0, x1, y1 = geom_lonlat.bounds
-        lat = max(abs(y0), abs(y1))
-        dlat = distance_m / 111_195.0
-        dlon = dlat / max(math.cos(math.radians(min(lat + dlat, 89.0))), 0.01)
+        box = lonlat_box((y0, y1), (x0, x1), distance_m)
+        if box is None:
+            dlat = distance_m / 110_000.0 if math.isfinite(distance_m) else 180.0
+            box = (-180.0, max(y0 - dlat, -90.0), 180.0, min(y1 + dlat, 90.0))
         areas = self.party(party).areas
         # bounding boxes only: cheap, and the exact metric distance is computed by the caller
-        idx = self._party_trees[party].query(shapely.box(x0 - dlon, y0 - dlat, x1 + dlon, y1 + dlat))
+        idx = self._party_trees[party].query(shapely.box(*box))
         return [areas[i] for i in sorted(idx)]
 
     def meets_party(self, party: str, boxes: list[tuple[float, float, float, float]]) -> bool:

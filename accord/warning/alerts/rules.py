@@ -179,10 +179,15 @@ def impact_ellipse(pred: Prediction, *, source: str = "prediction") -> Ellipse:
 def ellipse_polygon_m(e: Ellipse, n: int = ELLIPSE_VERTICES) -> Polygon:
     """The ellipse in the AEQD plane centred on its own centre (x east, y north, metres)."""
     th = np.linspace(0.0, 2 * math.pi, n, endpoint=False)
+    return Polygon(ellipse_points_m(e, e.semi_major_m * np.cos(th), e.semi_minor_m * np.sin(th)))
+
+
+def ellipse_points_m(e: Ellipse, along_major_m: np.ndarray, along_minor_m: np.ndarray) -> np.ndarray:
+    """Points (n × 2, x east, y north, metres from the ellipse's centre) at the given offsets
+    along its major axis (towards ``bearing_deg``) and its minor axis (90° clockwise of it)."""
     u = np.array([math.sin(math.radians(e.bearing_deg)), math.cos(math.radians(e.bearing_deg))])
     v = np.array([u[1], -u[0]])
-    pts = np.outer(e.semi_major_m * np.cos(th), u) + np.outer(e.semi_minor_m * np.sin(th), v)
-    return Polygon(pts)
+    return np.outer(along_major_m, u) + np.outer(along_minor_m, v)
 
 
 def _centre(lat: float, lon: float) -> tuple[float, float]:
@@ -495,9 +500,7 @@ def impact_chances(e: Ellipse, centre_m: tuple[float, float], territory_m: BaseG
     if territory_m is None or territory_m.is_empty:
         return {}
     s = math.sqrt(CHI2_2_95)
-    u = np.array([math.sin(math.radians(e.bearing_deg)), math.cos(math.radians(e.bearing_deg))])
-    v = np.array([u[1], -u[0]])
-    xy = (np.outer(NODES[:, 0] * e.semi_major_m / s, u) + np.outer(NODES[:, 1] * e.semi_minor_m / s, v)
+    xy = (ellipse_points_m(e, NODES[:, 0] * e.semi_major_m / s, NODES[:, 1] * e.semi_minor_m / s)
           + np.asarray(centre_m))
     shapely.prepare(territory_m)
     inside = shapely.contains_xy(territory_m, xy[:, 0], xy[:, 1])

@@ -231,8 +231,11 @@ class LoginLimiter:
     the limit holds whatever the number of processes behind the proxy. Each call is one write
     transaction under the node's write lock — across processes, SQLite's write lock or
     PostgreSQL's advisory lock — so the check and the count are one step; called from a worker
-    thread, never on the event loop. Past ``max_rows`` attempts in the window in all, the oldest
-    are dropped (a bound on the table, as the in-memory limit had on its clients)."""
+    thread, never on the event loop. Every query is an index search of bounded size: a client's
+    count looks at no more than ``attempts`` of its rows in the window (index on client, time);
+    every write first drops the rows older than the window (index on time), then every row more
+    than ``max_rows`` behind the newest (primary key) — a bound on the table, as the in-memory
+    limit had on its clients."""
 
     def __init__(self, node: Node, *, attempts: int = 5, window: timedelta = timedelta(seconds=60),
                  max_rows: int = 100_000) -> None:
@@ -250,10 +253,12 @@ class LoginLimiter:
         return self.window // timedelta(microseconds=1)
 
     def _recent(self, conn: Any, client: str, now: datetime) -> tuple[int, int | None]:
-        """How many attempts ``client`` made in the window, and the oldest of them."""
-        row = conn.execute("SELECT count(*), min(at) FROM console_login_attempts WHERE client = ? AND at >= ?",
-                           (client, self._us(now) - self._us_window())).fetchone()
-        return int(row[0]), (int(row[1]) if row[1] is not None else None)
+        """How many attempts ``client`` made in the window (counted up to ``attempts``: more
+        decides nothing), and the oldest of them."""
+        rows = conn.execute("SELECT at FROM console_login_attempts WHERE client = ? AND at >= ?"
+                            " ORDER BY at LIMIT ?",
+                            (client, self._us(now) - self._us_window(), self.attempts)).fetchall()
+        return len(rows), (int(rows[0][0]) if rows else None)
 
     def retry_after(self, client: str, now: datetime) -> int | None:
         """Seconds until ``client`` may try again, or None if it may now."""
@@ -268,7 +273,7 @@ class LoginLimiter:
         is limited (nothing counted), else None with the attempt counted as a failure until
         :meth:`release` takes it back."""
         with write(self.node.store) as conn:
-            conn.execute("DELETE FROM console_login_attempts WHERE at < ?", (self._us(now) - self._us_window(),))
+            self._prune(conn, now)
             count, oldest = self._recent(conn, client, now)
             if count >= self.attempts and oldest is not None:
                 return self._wait(oldest, now)
@@ -284,14 +289,19 @@ class LoginLimiter:
     def failed(self, client: str, now: datetime) -> None:
         """Count a failure outright."""
         with write(self.node.store) as conn:
+            self._prune(conn, now)
             self._add(conn, client, now)
+
+    def _prune(self, conn: Any, now: datetime) -> None:
+        """Drop the attempts older than the window: they count for no one."""
+        conn.execute("DELETE FROM console_login_attempts WHERE at < ?", (self._us(now) - self._us_window(),))
 
     def _add(self, conn: Any, client: str, now: datetime) -> None:
         conn.execute("INSERT INTO console_login_attempts(client, at) VALUES (?, ?)", (client, self._us(now)))
-        held = int(conn.execute("SELECT count(*) FROM console_login_attempts").fetchone()[0])
-        if held > self.max_rows:
-            conn.execute("DELETE FROM console_login_attempts WHERE n IN (SELECT n FROM console_login_attempts"
-                         " ORDER BY n LIMIT ?)", (held - self.max_rows,))
+        # ``n`` only grows, so the rows more than ``max_rows`` behind the newest are the oldest
+        # and no more than ``max_rows`` rows stay (fewer where :meth:`release` took some back)
+        newest = conn.execute("SELECT max(n) FROM console_login_attempts").fetchone()[0]
+        conn.execute("DELETE FROM console_login_attempts WHERE n <= ?", (int(newest) - self.max_rows,))
 
 
 @dataclass

@@ -177,7 +177,8 @@ def prune(dir: DirOpt, keep: Annotated[str, typer.Option(help="keep acknowledged
                                                          "(e.g. 1h, 30m; 0 prunes every acknowledged row)")] = "1h",
           json_out: JsonOpt = False) -> None:
     """Prune the outbox: drop envelopes partners acknowledged more than KEEP ago; never an
-    unacknowledged one. The ledger is not touched (ledger verify passes afterwards)."""
+    unacknowledged one; and the inbox rows received over 8 days ago (each partner's last kept).
+    The ledger is not touched (ledger verify passes afterwards)."""
     from accord.clock import duration_text, parse_duration
     from accord.federation.retention import prune as prune_outbox
 
@@ -193,6 +194,12 @@ def prune(dir: DirOpt, keep: Annotated[str, typer.Option(help="keep acknowledged
                + f" acknowledged at or before {result.cutoff}")
     typer.echo(f"kept {result.kept_queued} unacknowledged, {result.kept_acknowledged} acknowledged inside the "
                f"retention window ({duration_text(window.total_seconds())})")
+    if result.inbox:
+        from accord.federation.retention import INBOX_KEEP
+
+        typer.echo(f"pruned {sum(result.inbox.values())} inbox row(s) ("
+                   + ", ".join(f"{p} {n}" for p, n in sorted(result.inbox.items()))
+                   + f") received over {duration_text(INBOX_KEEP.total_seconds())} ago")
 
 
 def sync(dir: DirOpt, json_out: JsonOpt = False) -> None:

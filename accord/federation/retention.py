@@ -19,18 +19,33 @@ acknowledged rows older than ``keep`` and nothing in the ledger changes (``accor
 verify`` passes before and after). ``accord node prune`` runs it once; ``accord node serve``
 runs it every :data:`PRUNE_INTERVAL` seconds. The outbox then holds the backlog plus at most
 ``keep`` worth of traffic, whatever the node has sent before.
+
+The inbox (``fed_inbox``: one row per partner envelope number used up, with the envelope's
+digest) is pruned too, by :func:`prune_inbox`, on its own window :data:`INBOX_KEEP`. A row
+answers a resent envelope as ``duplicate`` (or as the refusal it had) instead of ``replay``;
+that matters only while the envelope could still be accepted, and an envelope is refused as
+``expired`` once its timestamp is more than ``MAX_AGE`` (7 days) old. So rows received more than
+``MAX_AGE`` + a day ago go, except each originator's highest number, which is where its stream
+resumes (``next_seq``). Should a sender whose acknowledgement was lost resend such an old
+envelope anyway, it is refused as a ``replay`` without using a number, the sender seals the item
+again under a new one (:func:`accord.federation.outbox.apply_ack`), and the receiver, finding
+the item held, answers ``duplicate``: nothing is stored twice. ``fed_received`` (one row per item
+received: originator, id, digest) is kept: it is what makes that last step a duplicate and a
+different item under a held id a ``conflict``, for as long as the item is held — and items are
+never deleted, so it grows with the ``items`` table, not with traffic.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from accord.clock import duration_text, to_rfc3339
 from accord.core.items import Item
 from accord.errors import InputError
+from accord.federation.inbox import MAX_AGE
 from accord.federation.schema import ensure_node_schema
 from accord.federation.schema import write_lock
 from accord.store.base import transaction
@@ -54,6 +69,11 @@ _rewind_logged: dict[tuple[str, str], Any] = {}
 """How long acknowledged envelopes stay in the outbox by default: a partner restored from a
 backup up to this old is refilled from it. At 50 items/s that is ~180,000 rows (~160 MB)."""
 
+INBOX_KEEP = MAX_AGE + timedelta(days=1)
+"""How long a used-up partner envelope number's row stays in ``fed_inbox`` (:func:`prune_inbox`):
+past the age at which the envelope itself is refused as expired (``MAX_AGE``, 30 s of clock skew
+allowed), with a day to spare."""
+
 PRUNE_INTERVAL = 60.0
 """Seconds between two prunes while a node serves."""
 
@@ -68,6 +88,7 @@ class PruneResult:
     rejected: dict[str, int]          # per partner: rows the partner refused, pruned
     kept_queued: int                  # unacknowledged rows, all kept
     kept_acknowledged: int            # acknowledged rows still inside the window
+    inbox: dict[str, int] = field(default_factory=dict)  # per originator: inbox rows pruned
 
     @property
     def pruned(self) -> int:
@@ -76,7 +97,7 @@ class PruneResult:
     def to_json(self) -> dict[str, Any]:
         return {"cutoff": self.cutoff, "pruned": self.pruned, "delivered": self.delivered,
                 "rejected": self.rejected, "kept_queued": self.kept_queued,
-                "kept_acknowledged": self.kept_acknowledged}
+                "kept_acknowledged": self.kept_acknowledged, "inbox_pruned": self.inbox}
 
 
 def prune(node: Node, keep: timedelta = DEFAULT_KEEP) -> PruneResult:
@@ -112,7 +133,8 @@ def prune(node: Node, keep: timedelta = DEFAULT_KEEP) -> PruneResult:
                     break
     with write_lock(node):
         counts = dict(conn.execute("SELECT state = 'queued', COUNT(*) FROM fed_outbox GROUP BY state = 'queued'"))
-    result = PruneResult(cutoff, pruned["delivered"], pruned["rejected"], counts.get(1, 0), counts.get(0, 0))
+    result = PruneResult(cutoff, pruned["delivered"], pruned["rejected"], counts.get(1, 0), counts.get(0, 0),
+                         prune_inbox(node))
     if result.pruned:
         log.info("pruned %d acknowledged envelope(s) from the outbox (acknowledged over %s ago); kept %d "
                  "unacknowledged and %d inside the window", result.pruned, duration_text(keep.total_seconds()),
@@ -120,6 +142,49 @@ def prune(node: Node, keep: timedelta = DEFAULT_KEEP) -> PruneResult:
                  extra={"event": "outbox.pruned", "pruned": result.pruned, "kept_queued": result.kept_queued,
                         "kept_acknowledged": result.kept_acknowledged, "keep_s": keep.total_seconds()})
     return result
+
+
+def prune_inbox(node: Node, keep: timedelta = INBOX_KEEP) -> dict[str, int]:
+    """Delete the ``fed_inbox`` rows received ``keep`` or more ago, except each originator's
+    highest number (see the module docstring); returns the rows pruned per originator.
+
+    A receiver uses numbers up in order, so an originator's rows are oldest first by number: each
+    transaction reads at most :data:`CHUNK` of its lowest numbers (the primary key) and deletes
+    the run of them received before the cutoff, stopping at the first one after it. A row newer
+    than one after it (a clock set back) only stops that run early: keeping a row is always safe.
+    """
+    if keep < timedelta(0):
+        raise InputError(f"retention {keep} must not be negative", field="keep")
+    ensure_node_schema(node)
+    conn = node.conn
+    cutoff = to_rfc3339(node.clock.now() - keep)
+    pruned: dict[str, int] = {}
+    with write_lock(node):
+        tops = conn.execute("SELECT originator, MAX(seq) FROM fed_inbox GROUP BY originator").fetchall()
+    for orig, top in tops:
+        while True:
+            with write_lock(node):
+                with transaction(conn):
+                    rows = conn.execute("SELECT seq, received FROM fed_inbox WHERE originator = ? AND seq < ? "
+                                        "ORDER BY seq LIMIT ?", (orig, top, CHUNK)).fetchall()
+                    last = None
+                    for seq, received in rows:
+                        if received >= cutoff:
+                            break
+                        last = seq
+                    n = 0
+                    if last is not None:
+                        n = conn.execute("DELETE FROM fed_inbox WHERE originator = ? AND seq <= ?",
+                                         (orig, last)).rowcount
+            if n:
+                pruned[orig] = pruned.get(orig, 0) + n
+            if last is None or last != rows[-1][0] or len(rows) < CHUNK:
+                break
+    if pruned:
+        log.info("pruned %d inbox row(s) received over %s ago", sum(pruned.values()),
+                 duration_text(keep.total_seconds()),
+                 extra={"event": "inbox.pruned", "pruned": sum(pruned.values()), "keep_s": keep.total_seconds()})
+    return pruned
 
 
 def refill(node: Node, party: str, first: int, last: int) -> int:

@@ -10,7 +10,9 @@ Tables (all created with :func:`accord.store.base.ensure_schema`):
 * ``fed_out_seq`` — the last sequence number used per recipient (a counter that survives rows
   being pruned).
 * ``fed_inbox`` — one row per accepted (originator, seq): the envelope digest, so an exact
-  duplicate is acknowledged idempotently and a different envelope under a used seq is a replay.
+  duplicate is acknowledged idempotently and a different envelope under a used seq is a replay;
+  pruned past the envelopes' freshness limit, each originator's last row kept
+  (:func:`accord.federation.retention.prune_inbox`).
 * ``fed_received`` — (originator, item id) → digest: the same item arriving twice (two paths,
   two sequence numbers) is stored once.
 * ``fed_rejections`` — every refused envelope or request, with its code and reason.

@@ -334,40 +334,14 @@ def predict_launch_impact(t: float, track_ids: Sequence[str], x: np.ndarray, P: 
     covs = i_cov.reshape(-1, 4).tolist()
     glat, glon = glat.tolist(), glon.tolist()
     out = []
-    if not _PLAIN_DATACLASSES:
-        for q, k in enumerate(sel.tolist()):
-            tl, la, lo, ls, ti, ia, io, ma, mi, be, ts = rows[q]
-            out.append(Prediction(
-                t=t, track_id=str(track_ids[k]), launch_t=tl, launch_lat_deg=la, launch_lon_deg=lo,
-                launch_sigma_m=ls, impact_t=ti, impact_lat_deg=ia, impact_lon_deg=io,
-                impact_ellipse_95=Ellipse95(ma, mi, be), impact_cov_en_m2=tuple(covs[q]),
-                ground_track=tuple(zip(glat[q], glon[q])), impact_t_sigma_s=ts))
-        return out
-    new = object.__new__
-    for q, k in enumerate(sel.tolist()):   # what the frozen dataclasses' __init__ would store
+    for q, k in enumerate(sel.tolist()):
         tl, la, lo, ls, ti, ia, io, ma, mi, be, ts = rows[q]
-        e = new(Ellipse95)
-        e.__dict__.update(semi_major_m=ma, semi_minor_m=mi, bearing_deg=be)
-        p = new(Prediction)
-        d = p.__dict__
-        d.update(_PREDICTION_DEFAULTS)
-        d.update(t=t, track_id=str(track_ids[k]), launch_t=tl, launch_lat_deg=la, launch_lon_deg=lo,
-                 launch_sigma_m=ls, impact_t=ti, impact_lat_deg=ia, impact_lon_deg=io, impact_ellipse_95=e,
-                 impact_cov_en_m2=tuple(covs[q]), ground_track=tuple(zip(glat[q], glon[q])),
-                 impact_t_sigma_s=ts)
-        out.append(p)
+        out.append(Prediction(
+            t=t, track_id=str(track_ids[k]), launch_t=tl, launch_lat_deg=la, launch_lon_deg=lo,
+            launch_sigma_m=ls, impact_t=ti, impact_lat_deg=ia, impact_lon_deg=io,
+            impact_ellipse_95=Ellipse95(ma, mi, be), impact_cov_en_m2=tuple(covs[q]),
+            ground_track=tuple(zip(glat[q], glon[q])), impact_t_sigma_s=ts))
     return out
-
-
-#: ``Prediction`` and ``Ellipse95`` are plain frozen dataclasses (no ``__post_init__``, no
-#: slots): :func:`predict_launch_impact` then fills their ``__dict__`` directly, as their
-#: ``__init__`` would (a frozen dataclass's ``__init__`` costs ~5 µs, a fifth of the ballistic
-#: predictions' CPU over a whole scenario); otherwise it calls the constructors.
-_PLAIN_DATACLASSES = all(not hasattr(c, "__post_init__") and not hasattr(c, "__slots__")
-                         for c in (Prediction, Ellipse95))
-_PREDICTION_DEFAULTS = vars(Prediction(t=0.0, track_id="", launch_t=0.0, launch_lat_deg=0.0, launch_lon_deg=0.0,
-                                       launch_sigma_m=0.0, impact_t=0.0, impact_lat_deg=0.0, impact_lon_deg=0.0,
-                                       impact_ellipse_95=Ellipse95(0.0, 0.0, 0.0)))
 
 
 #: 1-σ error of the launch point estimated from a boost-phase anchor (:func:`launch_from_boost`),

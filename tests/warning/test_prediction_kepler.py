@@ -173,3 +173,32 @@ def test_predictions_equal_the_unscented_transform_written_out(flight):
         assert g.shape == (24, 2)
         assert np.abs(g[:, 0] - r["glat"]).max() <= 5e-6 + 1e-12   # rounded to 1e-5°
         assert np.abs(g[:, 1] - r["glon"]).max() <= 5e-6 + 1e-12
+
+
+def test_every_prediction_is_made_by_the_dataclass_constructors(flight, monkeypatch):
+    """No prediction bypasses ``Prediction.__init__`` / ``Ellipse95.__init__`` (a check added to
+    either then holds for all), and the objects pickle back to equal ones."""
+    import pickle
+
+    made = {"Prediction": 0, "Ellipse95": 0}
+
+    def counting(cls):
+        original = cls.__init__
+
+        def init(self, *a, **kw):
+            made[cls.__name__] += 1
+            original(self, *a, **kw)
+        monkeypatch.setattr(cls, "__init__", init)
+
+    counting(Prediction)
+    counting(Ellipse95)
+    ts = flight.burnout_t + np.array([5.0, 40.0, 120.0])
+    X = flight.state_at(ts)
+    P = np.array([np.diag([300.0, 300.0, 300.0, 5.0, 5.0, 5.0]) ** 2] * len(X))
+    preds = predict_launch_impact(200.0, ["A", "B", "C"], X, P)
+    assert len(preds) == 3
+    assert made == {"Prediction": 3, "Ellipse95": 3}
+    for p in preds:
+        back = pickle.loads(pickle.dumps(p))
+        assert back == p and list(vars(back)) == [f.name for f in dataclasses.fields(Prediction)]
+        assert Prediction.from_json(p.to_json()) == p

@@ -28,6 +28,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -198,6 +199,25 @@ class NodeApp(FastAPI):
         return cached
 
 
+def _printable(value: Any) -> Any:
+    """``value`` (a location part or message) as JSON can carry it: a string with lone
+    surrogates escaped, an int as it is, anything else as its repr."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = value if isinstance(value, str) else repr(value)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")[:200]
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 without the ``input`` it echoes: that is the request's body (up to
+    :data:`MAX_BODY_BYTES`, sent back whole), and bytes that are not UTF-8 or a string holding a
+    lone surrogate made rendering the answer fail with a 500. What is wrong and where stays."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return JSONResponse({"detail": [{"type": _printable(e.get("type", "")),
+                                     "loc": [_printable(p) for p in e.get("loc", ())],
+                                     "msg": _printable(e.get("msg", ""))} for e in errors]}, 422)
+
+
 _OPTIONAL_ROUTERS = (
     # (module, prefix used when the router's own paths do not already carry it)
     ("accord.api.taxii", "/taxii2"),
@@ -268,6 +288,7 @@ def create_app(node: Node, *, federation: Any = None, start_federation: bool = F
         openapi_url=None, docs_url=None, redoc_url=None,
         lifespan=lifespan,
     )
+    app.add_exception_handler(RequestValidationError, _validation_error)  # replaces FastAPI's: no new key
     app.state.node = node
     app.state.federation = federation
     app.state.auth_lock = write_lock(node)

@@ -298,7 +298,8 @@ def _claimed_ids(envelopes: list[Any]) -> dict[str, set[str]]:
     for raw in envelopes:
         if isinstance(raw, dict) and isinstance(raw.get("item"), dict):
             orig, iid = raw.get("originator"), raw["item"].get("id")
-            if isinstance(orig, str) and isinstance(iid, str):
+            # a string no store takes (a lone surrogate) is no id of an item held
+            if isinstance(orig, str) and isinstance(iid, str) and _text(orig) is orig and _text(iid) is iid:
                 claimed.setdefault(orig, set()).add(iid)
     return claimed
 
@@ -313,6 +314,25 @@ def _held_items(conn: Any, claimed: dict[str, set[str]]) -> dict[tuple[str, str]
                                   "AND item_id IN ({})", id_set, orig):
             held[(orig, iid)] = dig
     return held
+
+
+def _text(value: str) -> str:
+    """``value`` as every store and the ledger's canonical JSON take it: a lone surrogate escaped."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _claimed_text(value: Any) -> str | None:
+    """A claimed originator or item id, kept when it is a string (at most 200 characters)."""
+    return _text(value[:200]) if isinstance(value, str) else None
+
+
+def _claimed_seq(value: Any) -> int | None:
+    """A claimed sequence number, kept when it is an integer a database column holds."""
+    return value if type(value) is int and -(2**63) <= value < 2**63 else None
 
 
 class _Batch:
@@ -360,11 +380,17 @@ class _Batch:
                 held = row[0] if row else None
         return held
 
-    def reject(self, orig: str | None, seq: int | None, item_id: str | None, code: str, reason: str,
+    def reject(self, orig: Any, seq: Any, item_id: Any, code: str, reason: str,
                *, consumed: bool, digest: str | None = None) -> None:
+        """Record a refusal. ``orig``, ``seq`` and ``item_id`` are what the envelope claims (not
+        verified when it is refused): kept only when storable (:func:`_claimed_text`,
+        :func:`_claimed_seq`), and the refusal is recorded as from the authenticated sender, not
+        from an originator the envelope names (that stays in the reason)."""
+        orig, seq, item_id, reason = _claimed_text(orig), _claimed_seq(seq), _claimed_text(item_id), _text(reason)
         self.receipts.append(Receipt(orig, seq, item_id, "rejected", code, reason, consumed))
-        self.rejection_rows.append((self.stamp, orig or self.sender, seq, code, reason))
-        self.events.append(("item.rejected", {"from": orig or self.sender, "seq": seq, "item_id": item_id,
+        by = self.sender or orig
+        self.rejection_rows.append((self.stamp, by, seq, code, reason))
+        self.events.append(("item.rejected", {"from": by, "seq": seq, "item_id": item_id,
                                               "code": code, "reason": reason[:500]}, self.now))
         if consumed:
             self.inbox_rows.append((orig, seq, item_id, digest, "rejected", reason[:500], self.stamp))

@@ -1,0 +1,70 @@
+"""What an authenticated partner's malformed envelopes leave behind: refusals recorded under the
+partner that delivered them (never an originator the envelope merely claims), claimed sequence
+numbers and ids kept only when they are storable, and the rest of the batch applied — a claimed
+``seq`` of 10**30, a dict for an originator or a lone surrogate used to fail the whole batch's
+commit (503, retried for ever)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from accord.api.app import create_app
+from accord.core.canonical import parse_json_strict
+from accord.federation import wire
+from accord.federation.httpsig import sign_request
+from federation_harness import make_nodes, note, received
+
+
+@pytest.fixture
+def pair(tmp_path):
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    yield nodes["JPN"], nodes["KOR"], TestClient(create_app(nodes["KOR"]), raise_server_exceptions=True)
+    for n in nodes.values():
+        n.close()
+
+
+def _post(client, jpn, body: bytes):
+    headers = sign_request(jpn.identity, "POST", "/federation/v1/envelopes", "", body, datetime.now(UTC), "KOR")
+    return client.post("/federation/v1/envelopes", content=body, headers=headers)
+
+
+def _rejected(kor) -> list[dict]:
+    return [parse_json_strict(bytes(r[0]))["data"] for r in
+            kor.conn.execute("SELECT leaf FROM ledger_leaves WHERE type='item.rejected' ORDER BY rowid")]
+
+
+def test_a_malformed_envelope_is_recorded_under_the_partner_that_delivered_it(pair):
+    jpn, kor, client = pair
+    r = _post(client, jpn, json.dumps({"envelopes": [{"originator": "USA", "seq": 5}]}).encode())
+    assert r.status_code == 200, r.text
+    assert [(x["status"], x["code"]) for x in r.json()["receipts"]] == [("rejected", "malformed")]
+    assert [(e["from"], e["seq"]) for e in _rejected(kor)] == [("JPN", 5)]
+    assert [tuple(x) for x in kor.conn.execute("SELECT sender, seq FROM fed_rejections")] == [("JPN", 5)]
+
+
+def test_unstorable_claims_are_dropped_and_the_rest_of_the_batch_is_applied(pair):
+    jpn, kor, client = pair
+    item = note(jpn, 1)
+    good = json.loads(wire.seal_envelope(jpn, item, "KOR", 1, jpn.clock.now()))
+    forged_huge = {**good, "seq": 10**30}  # well formed, but its signature no longer holds
+    hostile = [{"originator": "JPN", "seq": 10**30}, {"originator": {"a": [1]}, "seq": "zz"},
+               {"originator": "JPN", "seq": 1.5}, {"originator": "JPN", "seq": True},
+               {"originator": "\ud800", "seq": -(10**30)}, {"originator": "JPN", "seq": 3, "item": {"id": "\udfff"}},
+               forged_huge]
+    body = json.dumps({"envelopes": [*hostile, good]}).encode()
+    r = _post(client, jpn, body)
+    assert r.status_code == 200, r.text
+    receipts = r.json()["receipts"]
+    assert [x["status"] for x in receipts] == ["rejected"] * len(hostile) + ["stored"]
+    assert [x["seq"] for x in receipts[:len(hostile)]] == [None, None, None, None, None, 3, None]
+    assert received(kor.dir, "JPN") == [(1, item.id)]
+    events = _rejected(kor)
+    assert len(events) == len(hostile) and {e["from"] for e in events} == {"JPN"}
+    assert all(e["seq"] is None or type(e["seq"]) is int for e in events)
+    rows = kor.conn.execute("SELECT sender, seq FROM fed_rejections").fetchall()
+    assert {r[0] for r in rows} == {"JPN"} and all(r[1] is None or type(r[1]) is int for r in rows)
+    kor.ledger.verify()

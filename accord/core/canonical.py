@@ -241,7 +241,40 @@ def parse_json_strict(data: bytes | str, *, source: str | None = None) -> Any:
                                  source=source, line=line) from None
     except (RecursionError, ValueError) as exc:
         raise CanonicalJSONError(json_limit_error(exc).detail, source=source) from None
+    _no_lone_surrogates(value, data, source)
     return check_json_bounds(value, source=source) if walk else value
+
+
+def _no_lone_surrogates(value: Any, text: bytes | str, source: str | None) -> None:
+    """Refuse a value holding a string with a lone surrogate (:class:`CanonicalJSONError`): only
+    a ``\\uD800``–``\\uDFFF`` escape in the text can make one (UTF-8 bytes cannot encode it, and
+    an escaped pair decodes to one character), so a text without ``\\ud`` in either case is not
+    walked. Such a string is not Unicode text (RFC 8259 §8.2; I-JSON refuses it) and fails every
+    later encoding — the store's, canonical JSON's, the answer's."""
+    if isinstance(text, str):
+        if "\\ud" not in text and "\\uD" not in text:
+            return
+    elif b"\\ud" not in text and b"\\uD" not in text:
+        return
+    strings: list[str] = []
+    level = [value]
+    while level:
+        children: list[Any] = []
+        for node in level:
+            if type(node) is dict:
+                strings.extend(node)
+                children.extend(node.values())
+            elif type(node) is list:
+                children.extend(node)
+            elif type(node) is str:
+                strings.append(node)
+        level = [c for c in children if type(c) in (dict, list, str)]
+    try:
+        "".join(strings).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = "".join(strings)[exc.start]
+        raise CanonicalJSONError(f"a string holds a lone surrogate (\\u{ord(bad):04x}): JSON text must be "
+                                 "Unicode", source=source) from None
 
 
 def finite_float(text: str) -> float:
@@ -280,8 +313,10 @@ def check_json_bounds(value: Any, *, text: bytes | str | None = None, limit: int
     and searched for infinities by C loops, so a batch of envelopes costs a few per cent of its
     parse. Given the ``text`` it was parsed from, a text with at most ``limit`` opening brackets
     is not walked: its depth is bounded, and its parser's ``parse_float`` checks its numbers."""
-    if text is not None and not _opens_more_than(text, limit):
-        return value
+    if text is not None:
+        _no_lone_surrogates(value, text, source)
+        if not _opens_more_than(text, limit):
+            return value
     if type(value) is float and value in _INF:  # a bare top-level number: no level holds it
         raise CanonicalJSONError("number out of range (beyond a 64-bit double)", source=source)
     level, depth = ([value] if type(value) in _CONTAINERS else []), 0

@@ -286,9 +286,9 @@ def parse_json(raw: bytes) -> tuple[Any, bool]:
     :func:`json.loads` gives (``plain=True``: the store may then write it back with orjson),
     else by :func:`json.loads` (``plain=False``). orjson reads integers beyond 64 bits as
     floats, so bodies with a run of 19+ digits go to :mod:`json`; so does anything orjson
-    refuses that :mod:`json` accepts (UTF-16/32, a BOM, NaN, lone surrogates). 400 if neither
-    parses it, if it nests deeper than :data:`~accord.core.canonical.MAX_JSON_DEPTH` or holds a
-    number beyond a double (``1e400``) or an integer of more than 4,300 digits."""
+    refuses that :mod:`json` accepts (UTF-16/32, a BOM, NaN). 400 if neither parses it, if it
+    nests deeper than :data:`~accord.core.canonical.MAX_JSON_DEPTH`, holds a number beyond a double
+    (``1e400``), an integer of more than 4,300 digits or a string with a lone surrogate."""
     try:
         value, plain = _parse_json(raw)
         return check_json_bounds(value, text=raw), plain

@@ -331,6 +331,14 @@ MAX_PATTERN_DEPTH = 64
 parser (ANTLR) recurses per level: 5,000 levels were a ``RecursionError``; real indicators nest
 a handful deep."""
 
+MAX_PATTERN_OPERATORS = 256
+"""The most ``AND`` / ``OR`` / ``FOLLOWEDBY`` operators accepted in a STIX pattern: the parser's
+tree nests one level per operator of a chain, so ~1,000 chained ``OR`` were a ``RecursionError``
+inside ``stix2.parse`` after seconds of parsing, brackets or not. With the bracket bound the
+tree stays a few hundred levels deep."""
+
+_PATTERN_OPERATOR = re.compile(r"\b(?:AND|OR|FOLLOWEDBY)\b")
+
 _PATTERN_STRING = re.compile(r"'(?:[^'\\]|\\.)*'")  # a quoted literal ('…', b'…', h'…', t'…')
 _NOT_BRACKET = re.compile(r"[^()\[\]]+")
 _PATTERN_STEP = str.maketrans({"(": "\x01", "[": "\x01", ")": "\xff", "]": "\xff"})
@@ -348,11 +356,16 @@ def check_pattern_depth(obj: Mapping[str, Any], index: int | None = None, source
     """Raise :class:`InputError` if ``obj`` has a ``pattern`` nested deeper than
     :data:`MAX_PATTERN_DEPTH` (checked before any pattern parser sees it)."""
     pattern = obj.get("pattern")
-    if not isinstance(pattern, str) or pattern.count("(") + pattern.count("[") <= MAX_PATTERN_DEPTH:
+    if not isinstance(pattern, str):
         return
-    if pattern_depth(pattern) > MAX_PATTERN_DEPTH:
-        raise InputError(f"pattern nested deeper than {MAX_PATTERN_DEPTH} levels",
-                         source=_where(source, index, obj) if index is not None else source, field="pattern")
+    where = _where(source, index, obj) if index is not None else source
+    if pattern.count("(") + pattern.count("[") > MAX_PATTERN_DEPTH and pattern_depth(pattern) > MAX_PATTERN_DEPTH:
+        raise InputError(f"pattern nested deeper than {MAX_PATTERN_DEPTH} levels", source=where, field="pattern")
+    # "OR" counts "FOLLOWEDBY"'s and "FOR"'s letters too: an upper bound, exact past it
+    if (pattern.count("AND") + pattern.count("OR") > MAX_PATTERN_OPERATORS
+            and len(_PATTERN_OPERATOR.findall(_PATTERN_STRING.sub("''", pattern))) > MAX_PATTERN_OPERATORS):
+        raise InputError(f"pattern chains more than {MAX_PATTERN_OPERATORS} AND/OR/FOLLOWEDBY operators",
+                         source=where, field="pattern")
 
 
 def validate_full(objects: Sequence[Mapping[str, Any]], *, source: str | None = None,
@@ -370,6 +383,9 @@ def validate_full(objects: Sequence[Mapping[str, Any]], *, source: str | None = 
             stix2.parse(dict(obj), allow_custom=True, version="2.1")
         except (STIXError, ValueError, TypeError) as exc:
             raise InputError(f"stix2 rejects the object: {exc}", source=_where(source, i, obj)) from None
+        except RecursionError:  # a backstop: the bounds above keep the parsers' trees shallow
+            raise InputError("stix2 rejects the object: too deeply nested for its parser",
+                             source=_where(source, i, obj)) from None
     if not validator:
         return
     try:
@@ -378,7 +394,11 @@ def validate_full(objects: Sequence[Mapping[str, Any]], *, source: str | None = 
         return
     options = ValidationOptions(version="2.1", strict=False, verbose=False, silent=True)
     for i, obj in enumerate(objects):
-        result = validate_instance(dict(obj), options)
+        try:
+            result = validate_instance(dict(obj), options)
+        except RecursionError:  # a backstop, as for stix2.parse
+            raise InputError("stix2-validator: too deeply nested for its parser",
+                             source=_where(source, i, obj)) from None
         if not result.is_valid:
             errors = "; ".join(str(e.message) if hasattr(e, "message") else str(e) for e in result.errors[:3])
             raise InputError(f"stix2-validator: {errors}", source=_where(source, i, obj))

@@ -25,10 +25,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from itertools import accumulate
 from typing import Any
 
 from accord.errors import InputError
+from accord.intel.patterns import MAX_PATTERN_DEPTH as MAX_PATTERN_DEPTH  # re-exported
+from accord.intel.patterns import MAX_PATTERN_OPERATORS as MAX_PATTERN_OPERATORS
+from accord.intel.patterns import check_pattern
+from accord.intel.patterns import pattern_depth as pattern_depth
 
 # \Z, not $: "$" also matches before a final newline, which let "…Z\n" through as a timestamp
 TYPE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,248})[a-z0-9]\Z")
@@ -326,46 +329,13 @@ def _ts_key(ts: str) -> str:
 version_key = _ts_key
 
 
-MAX_PATTERN_DEPTH = 64
-"""The deepest nesting of parentheses and brackets accepted in a STIX pattern (§9). The pattern
-parser (ANTLR) recurses per level: 5,000 levels were a ``RecursionError``; real indicators nest
-a handful deep."""
-
-MAX_PATTERN_OPERATORS = 256
-"""The most ``AND`` / ``OR`` / ``FOLLOWEDBY`` operators accepted in a STIX pattern: the parser's
-tree nests one level per operator of a chain, so ~1,000 chained ``OR`` were a ``RecursionError``
-inside ``stix2.parse`` after seconds of parsing, brackets or not. With the bracket bound the
-tree stays a few hundred levels deep."""
-
-_PATTERN_OPERATOR = re.compile(r"\b(?:AND|OR|FOLLOWEDBY)\b")
-
-_PATTERN_STRING = re.compile(r"'(?:[^'\\]|\\.)*'")  # a quoted literal ('…', b'…', h'…', t'…')
-_NOT_BRACKET = re.compile(r"[^()\[\]]+")
-_PATTERN_STEP = str.maketrans({"(": "\x01", "[": "\x01", ")": "\xff", "]": "\xff"})
-
-
-def pattern_depth(pattern: str) -> int:
-    """How deep ``(`` and ``[`` nest in a STIX pattern, outside its quoted literals (regex and
-    C-level iteration: a 10 MB pattern costs milliseconds)."""
-    brackets = _NOT_BRACKET.sub("", _PATTERN_STRING.sub("", pattern))
-    steps = brackets.translate(_PATTERN_STEP).encode("latin-1")  # +1 / -1 as signed bytes
-    return max(accumulate(memoryview(steps).cast("b")), default=0)
-
-
 def check_pattern_depth(obj: Mapping[str, Any], index: int | None = None, source: str | None = None) -> None:
     """Raise :class:`InputError` if ``obj`` has a ``pattern`` nested deeper than
-    :data:`MAX_PATTERN_DEPTH` (checked before any pattern parser sees it)."""
+    :data:`MAX_PATTERN_DEPTH` or chaining more than :data:`MAX_PATTERN_OPERATORS` operators
+    (:func:`accord.intel.patterns.check_pattern`, before any pattern parser sees it)."""
     pattern = obj.get("pattern")
-    if not isinstance(pattern, str):
-        return
-    where = _where(source, index, obj) if index is not None else source
-    if pattern.count("(") + pattern.count("[") > MAX_PATTERN_DEPTH and pattern_depth(pattern) > MAX_PATTERN_DEPTH:
-        raise InputError(f"pattern nested deeper than {MAX_PATTERN_DEPTH} levels", source=where, field="pattern")
-    # "OR" counts "FOLLOWEDBY"'s and "FOR"'s letters too: an upper bound, exact past it
-    if (pattern.count("AND") + pattern.count("OR") > MAX_PATTERN_OPERATORS
-            and len(_PATTERN_OPERATOR.findall(_PATTERN_STRING.sub("''", pattern))) > MAX_PATTERN_OPERATORS):
-        raise InputError(f"pattern chains more than {MAX_PATTERN_OPERATORS} AND/OR/FOLLOWEDBY operators",
-                         source=where, field="pattern")
+    if isinstance(pattern, str):
+        check_pattern(pattern, _where(source, index, obj) if index is not None else source)
 
 
 def validate_full(objects: Sequence[Mapping[str, Any]], *, source: str | None = None,

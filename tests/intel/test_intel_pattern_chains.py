@@ -29,8 +29,8 @@ def _ors(n: int) -> str:
     return "[" + " OR ".join(f"ipv4-addr:value = '10.0.{i // 250}.{i % 250}'" for i in range(n + 1)) + "]"
 
 
-def _observations(n: int) -> str:
-    return " FOLLOWEDBY ".join(f"[file:name = 'a OR b AND c {i}']" for i in range(n + 1))
+def _observations(n: int, literal: str = "a OR b AND c") -> str:
+    return " FOLLOWEDBY ".join(f"[file:name = '{literal} {i}']" for i in range(n + 1))
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,8 @@ def served(tmp_path_factory):
     node.close()
 
 
-@pytest.mark.parametrize("pattern", [_ors(1000), _ors(20_000), _observations(MAX_PATTERN_OPERATORS + 1)])
+@pytest.mark.parametrize("pattern", [_ors(1000), _ors(20_000), _observations(MAX_PATTERN_OPERATORS + 1),
+                                     _observations(2000, literal="x")])
 def test_a_pattern_chaining_too_many_operators_is_refused_in_one_line(pattern):
     obj = dict(INDICATOR, pattern=pattern)
     for check in (lambda: validate_full([obj]), lambda: validate_objects([obj], source="bundle.json")):

@@ -1,8 +1,8 @@
 """What an authenticated partner's malformed envelopes leave behind: refusals recorded under the
 partner that delivered them (never an originator the envelope merely claims), claimed sequence
 numbers and ids kept only when they are storable, and the rest of the batch applied — a claimed
-``seq`` of 10**30, a dict for an originator or a lone surrogate used to fail the whole batch's
-commit (503, retried for ever)."""
+``seq`` of 10**30 or a dict for an originator used to fail the whole batch's commit (503,
+retried for ever)."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_unstorable_claims_are_dropped_and_the_rest_of_the_batch_is_applied(pair
     forged_huge = {**good, "seq": 10**30}  # well formed, but its signature no longer holds
     hostile = [{"originator": "JPN", "seq": 10**30}, {"originator": {"a": [1]}, "seq": "zz"},
                {"originator": "JPN", "seq": 1.5}, {"originator": "JPN", "seq": True},
-               {"originator": "\ud800", "seq": -(10**30)}, {"originator": "JPN", "seq": 3, "item": {"id": "\udfff"}},
+               {"originator": "X" * 100_000, "seq": -(10**30)}, {"originator": "JPN", "seq": 3, "item": {"id": "i" * 5000}},
                forged_huge]
     body = json.dumps({"envelopes": [*hostile, good]}).encode()
     r = _post(client, jpn, body)
@@ -67,4 +67,11 @@ def test_unstorable_claims_are_dropped_and_the_rest_of_the_batch_is_applied(pair
     assert all(e["seq"] is None or type(e["seq"]) is int for e in events)
     rows = kor.conn.execute("SELECT sender, seq FROM fed_rejections").fetchall()
     assert {r[0] for r in rows} == {"JPN"} and all(r[1] is None or type(r[1]) is int for r in rows)
+    assert max(len(e["reason"]) for e in events) <= 500
     kor.ledger.verify()
+
+
+def test_a_batch_holding_a_lone_surrogate_is_refused_whole_in_one_line(pair):
+    jpn, kor, client = pair
+    r = _post(client, jpn, b'{"envelopes": [{"originator": "\\ud800", "seq": 1}]}')
+    assert r.status_code == 400 and "lone surrogate" in r.json()["detail"]["reason"], r.text

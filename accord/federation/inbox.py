@@ -101,9 +101,15 @@ class Receipt:
                 "consumed": self.consumed}
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "Receipt":
-        return cls(d.get("originator"), d.get("seq"), d.get("item_id"), d["status"], d.get("code"),
-                   d.get("reason"), bool(d.get("consumed")))
+    def from_json(cls, d: Any) -> "Receipt":
+        """A receipt as a partner sent it; :class:`InputError` if any field has the wrong type."""
+        if not isinstance(d, dict) or d.get("status") not in ("stored", "duplicate", "rejected"):
+            raise InputError("malformed acknowledgement: a receipt is an object with a status", source="ack")
+        for name in ("originator", "item_id", "code", "reason"):
+            if not isinstance(d.get(name), (str, type(None))):
+                raise InputError(f"malformed acknowledgement: receipt {name} is not a string", source="ack")
+        return cls(d.get("originator"), _ack_number(d.get("seq"), "receipt seq"), d.get("item_id"), d["status"],
+                   d.get("code"), d.get("reason"), d.get("consumed") is True)
 
 
 @dataclass(frozen=True)
@@ -120,9 +126,22 @@ class BatchAck:
                 "receipts": [r.to_json() for r in self.receipts]}
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "BatchAck":
-        return cls(d["receiver"], d.get("sender"), d.get("next_seq"),
+    def from_json(cls, d: Any) -> "BatchAck":
+        """An acknowledgement as a partner sent it; :class:`InputError` if it is not of this shape
+        (a wrong type would otherwise fail deep in :func:`accord.federation.outbox.apply_ack`)."""
+        if (not isinstance(d, dict) or not isinstance(d.get("receiver"), str)
+                or not isinstance(d.get("sender"), (str, type(None))) or not isinstance(d.get("receipts", []), list)):
+            raise InputError("malformed acknowledgement: not {receiver, sender, next_seq, receipts: [...]}",
+                             source="ack")
+        return cls(d["receiver"], d.get("sender"), _ack_number(d.get("next_seq"), "next_seq"),
                    tuple(Receipt.from_json(r) for r in d.get("receipts", [])))
+
+
+def _ack_number(value: Any, name: str) -> int | None:
+    """A sequence number of an acknowledgement: None or an integer a database column holds."""
+    if value is None or (type(value) is int and -(2**63) <= value < 2**63):
+        return value
+    raise InputError(f"malformed acknowledgement: {name} is not a 64-bit integer", source="ack")
 
 
 def parse_batch(body: bytes) -> list[dict[str, Any]]:

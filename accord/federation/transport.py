@@ -107,9 +107,14 @@ class HttpTransport:
         resp = self._request(node, party, "GET", "/federation/v1/consistency",
                              {"first": first, "second": second}, b"")
         try:  # bounded like every JSON a partner sends (depth, numbers)
-            return list(parse_json_strict(resp.content, source=f"consistency proof from {party}")["proof"])
+            proof = parse_json_strict(resp.content, source=f"consistency proof from {party}")["proof"]
         except (InputError, KeyError, TypeError) as exc:
             raise FederationError(f"{party} sent a malformed consistency proof: {exc}") from None
+        if not isinstance(proof, list) or not all(isinstance(p, str) for p in proof):
+            # (a string or an object would be taken apart into "hashes" and flag the partner's
+            # ledger inconsistent; numbers would fail in base64 decoding)
+            raise FederationError(f"{party} sent a malformed consistency proof: not a list of strings")
+        return proof
 
     def close(self) -> None:
         with self._lock:

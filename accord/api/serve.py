@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
+from accord.api.http_head import MAX_HEAD_BYTES as MAX_HEAD_BYTES  # re-exported: the bound in force
+from accord.api.http_head import http_protocol
 from accord.core.plain_http import is_loopback_host
 from accord.errors import ConfigError, InputError
 from accord.store.private_files import FILE_MODE
@@ -238,10 +240,17 @@ def run(app: Any, sock: socket.socket, *, on_started: Callable[[], None], on_sto
     ``log_level`` through the handlers already configured (:func:`accord.logs.configure`). ``on_started`` runs
     once the application has started and the socket accepts connections, ``on_stopped`` once
     the server has shut down (before a caught SIGTERM ends the process)."""
-    # log_config=None: the handlers accord.logs set up stay (uvicorn would replace them)
-    config = uvicorn.Config(app, log_config=None, log_level=log_level, access_log=False,
-                            ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
+    config = server_config(app, log_level=log_level, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
     _Server(config, on_started, on_stopped).run(sockets=[sock])
+
+
+def server_config(app: Any, *, log_level: str = "warning", ssl_certfile: str | None = None,
+                  ssl_keyfile: str | None = None) -> uvicorn.Config:
+    """uvicorn's configuration for serving ``app``: a request head is bounded
+    (:mod:`accord.api.http_head`, 431 past 64 KiB); no access log; log_config=None, so the
+    handlers accord.logs set up stay (uvicorn would replace them)."""
+    return uvicorn.Config(app, log_config=None, log_level=log_level, access_log=False,
+                          ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, http=http_protocol())
 
 
 def run_workers(workers: int, serve_one: Callable[[int, Callable[[], None]], None], *,

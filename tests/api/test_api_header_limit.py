@@ -1,0 +1,83 @@
+"""``accord node serve`` bounds a request's head (request line and headers) before the
+application sees it: uvicorn's httptools protocol buffers headers without limit, so one
+anonymous connection could make a node hold hundreds of MiB (200 MiB of headers to ``/health``
+grew the process by 211 MiB). Past :data:`accord.api.serve.MAX_HEAD_BYTES` the answer is 431 and
+the connection is closed; the server goes on serving."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+import uvicorn
+
+from accord.api.app import create_app
+from accord.api.serve import MAX_HEAD_BYTES, server_config
+from accord.node import Node
+
+
+@pytest.fixture(scope="module")
+def port(tmp_path_factory):
+    node = Node.init(tmp_path_factory.mktemp("nodes") / "KOR", party="KOR")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    server = uvicorn.Server(server_config(create_app(node)))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started
+    yield sock.getsockname()[1]
+    server.should_exit = True
+    thread.join(10)
+    node.close()
+
+
+def _ask(port: int, head: bytes, chunks: int = 0, chunk: bytes = b"") -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as c:
+        c.sendall(head)
+        try:
+            for _ in range(chunks):
+                c.sendall(chunk)
+            c.sendall(b"\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server stopped reading: its answer is waiting
+        out = b""
+        try:
+            while part := c.recv(65536):
+                out += part
+        except ConnectionResetError:
+            pass
+        return out
+
+
+HEALTH = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+
+
+def test_a_head_past_the_limit_is_431_and_the_server_goes_on(port):
+    big = b"X-Pad: " + b"a" * (1 << 20) + b"\r\n"
+    out = _ask(port, HEALTH, chunks=16, chunk=big)  # 16 MiB of headers
+    assert out.startswith(b"HTTP/1.1 431 "), out[:100]
+    one_header = _ask(port, HEALTH + b"X-Pad: ", chunks=64, chunk=b"a" * 65536)  # one 4 MiB header
+    assert one_header.startswith(b"HTTP/1.1 431 "), one_header[:100]
+    long_url = _ask(port, b"GET /health?" + b"q" * (MAX_HEAD_BYTES * 2) + b" HTTP/1.1\r\nHost: x\r\n")
+    assert long_url.startswith(b"HTTP/1.1 431 "), long_url[:100]
+    assert _ask(port, HEALTH).startswith(b"HTTP/1.1 200 ")
+
+
+def test_a_head_within_the_limit_is_served(port):
+    headers = b"".join(b"X-%d: %s\r\n" % (i, b"v" * 100) for i in range(MAX_HEAD_BYTES // 200))
+    assert _ask(port, HEALTH + headers).startswith(b"HTTP/1.1 200 ")
+    # keep-alive: two requests on one connection, each within the limit
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as c:
+        c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+        first = c.recv(65536)
+        c.sendall(HEALTH + headers + b"\r\n")
+        second = b""
+        while part := c.recv(65536):
+            second += part
+    assert first.startswith(b"HTTP/1.1 200 ") and second.startswith(b"HTTP/1.1 200 ")

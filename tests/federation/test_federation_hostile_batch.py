@@ -34,7 +34,7 @@ def _post(client, jpn, body: bytes):
 
 def _rejected(kor) -> list[dict]:
     return [parse_json_strict(bytes(r[0]))["data"] for r in
-            kor.conn.execute("SELECT leaf FROM ledger_leaves WHERE type='item.rejected' ORDER BY rowid")]
+            kor.conn.execute("SELECT leaf FROM ledger_leaves WHERE type='item.rejected' ORDER BY idx")]
 
 
 def test_a_malformed_envelope_is_recorded_under_the_partner_that_delivered_it(pair):

@@ -87,7 +87,7 @@ class MissileClass:
 #: (``accord.exercise``: scenario profiles, ``salvos.random_salvo``) 65 / 25 / 10 % with the
 #: default surplus 0.15 (halved when a depressed shot cannot take it).
 SIM_CLASS = MissileClass(kinds=(("minimum-energy", 0.65, 0.0, 0.0), ("lofted", 0.25, 0.10, 0.25),
-                                ("depressed", 0.10, 0.04, 0.12)), n=2400)
+                                ("depressed", 0.10, 0.04, 0.12)), n=5000)
 #: Constant thrust acceleration, pitched over within a second of the vertical rise and held at
 #: its elevation until burnout — the missiles of the sample scenarios (``east-sea-*``).
 STEP_CLASS = MissileClass(name="step", a0=(30.0, 48.0), propellant_fraction=0.0, vertical_s=(2.0, 9.0),

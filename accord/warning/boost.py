@@ -185,7 +185,8 @@ def _range_table(cls: MissileClass, B: np.ndarray, G: np.ndarray) -> tuple[np.nd
     A = np.linspace(*cls.a0, 5)
     V = np.linspace(*cls.vertical_s, 3)
     a, v, b, g = (x.ravel() for x in np.meshgrid(A, V, B, G, indexing="ij"))
-    _, burn = _fly(a, v, b, g, cls.propellant_fraction, _tp(cls, v, b), float(B[-1]), 1.0, float(B[-1]))
+    T = float(math.ceil(B[-1]) + 1.0)      # whole steps past the longest burn
+    _, burn = _fly(a, v, b, g, cls.propellant_fraction, _tp(cls, v, b), T, 1.0, T)
     ok, rng, _ = _arc(burn)
     return A, V, np.where(ok, rng, 0.0).reshape(len(A), len(V), len(B), len(G))
 

@@ -1,8 +1,9 @@
 """Impact prediction during the boost: a missile-class prior over the burn still to come.
 
 Kept as one module: the hypothesis bank's component-major layout, the likelihood kernel that
-reads it and the posterior and output kernels that weigh it are one model; split, each part
-would have to know the others' array layout.
+reads it and the posterior and output kernels that weigh it are one model, and the class's
+prior is drawn with the same flight kernel the bank is flown with; split, each part would have
+to know the others' array layout and private kernels.
 
 Before burnout nobody knows where a missile will fall: the impact depends on how long the motor
 still burns and how far the pitch programme still turns it. What the track does show is the
@@ -16,12 +17,15 @@ their threshold, :attr:`accord.warning.alerts.rules.AlertRules.boost_alert_proba
 The class (:class:`MissileClass`; :data:`DEFAULT_CLASS` is the missile the simulator flies,
 ``accord.warning.sim``): thrust acceleration ``a₀/(1 − f τ/t_b)`` with ``a₀`` uniform in its
 range and ``f`` fixed, a vertical rise for ``t_v`` then a linear pitch-over to the burnout
-elevation ``γ_b`` at ``t_b``; ranges ``range_km``; and a burn at most ``surplus_max`` longer than
-the minimum-energy burn for the range it flies (the class flies minimum-energy, lofted and
-depressed shots, never far off the range-optimal energy). ``N`` hypotheses
-``(a₀, t_v, t_b, γ_b)`` are drawn uniformly, flown once (RK4 in the launch/aim plane, which is
-independent of where the launch is, so the bank is built once per class and process) and kept
-when their range and surplus fit the class.
+elevation ``γ_b`` at ``t_b``; ranges ``range_km``. Its hypotheses ``(a₀, t_v, t_b, γ_b)`` are
+drawn by trajectory kind as the simulator solves its launches (``MissileClass.kinds``,
+:func:`_draw_by_kind`): a minimum-energy shot at the best pitch of its burn, or a lofted or
+depressed one burning a surplus longer on the pitch above or below it that reaches the same
+range, in the shares the simulator's launch generators use. A class without kinds draws
+``(a₀, t_v, t_b, γ_b)`` uniformly and keeps a burn at most ``surplus_max`` longer than the
+minimum-energy burn for its range. Each hypothesis is flown once (RK4 in the launch/aim plane,
+which is independent of where the launch is, so the bank is built once per class and process)
+and kept when its range fits the class.
 
 For a boosting track at ``t`` with a launch estimate ``(t_L, p_L)`` (the rise fit,
 :func:`accord.warning.prediction.launch_from_boost_states`): the flight plane is the one through

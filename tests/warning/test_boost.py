@@ -158,3 +158,96 @@ def test_likelihood_kernel_matches_the_dense_formula(launch, aim, kind):
         wg = np.exp(got + b.log_prior - (got + b.log_prior).max())
         ww = np.exp(want + b.log_prior - (want + b.log_prior).max())
         assert np.allclose(wg / wg.sum(), ww / ww.sum(), rtol=0.0, atol=1e-12)
+
+
+def _reach_at_range(pred, lat, lon, d_m):
+    """P(reach) at down-range ``d_m`` from (lat, lon) along the prediction's ground track."""
+    d = np.array([great_circle_m(lat, lon, a, b) for a, b in pred.ground_track])
+    return float(np.interp(d_m, d, pred.reach_prob, left=1.0, right=0.0))
+
+
+def test_calibrated_on_seeded_simulated_boosts():
+    """The simulator's own launch mix (``sim.random_launches``: minimum-energy, lofted and
+    depressed shots), seen at 55–97 % of the burn with a noisy state (500 m, 50 m/s), a launch
+    point off by 3 km and a launch time off by 2 s (σ): the 95 % ellipse holds the true impact
+    in about 95 % (neither padded nor overconfident), and the probability the prediction gives
+    of reaching the true impact range is spread like a probability should be — the truth is
+    seldom where the prediction says it almost surely reaches or almost surely does not."""
+    rng = np.random.default_rng(5)
+    P = np.diag([500.0**2] * 3 + [50.0**2] * 3)
+    inside, pit, widths = [], [], {0.55: [], 0.85: []}
+    for seed in (1, 2, 3, 4):
+        for sp in sim.random_launches(seed, 10):
+            spec = sim.solve_launch(sp)
+            fl = sim.fly(spec)
+            il, io, _ = ecef_to_lla(fl.impact_ecef[None, :])
+            d_true = great_circle_m(sp.launch_lat_deg, sp.launch_lon_deg, il[0], io[0])
+            for frac in (0.55, 0.7, 0.85, 0.97):
+                t = sp.launch_t + frac * spec.burn_time_s
+                x = np.asarray(fl.state_at(np.array([t]))).reshape(-1) + rng.multivariate_normal(np.zeros(6), P)
+                dn, de = rng.normal(0.0, 3_000.0, 2)
+                lat = sp.launch_lat_deg + dn / 111_195.0
+                lon = sp.launch_lon_deg + de / (111_195.0 * math.cos(math.radians(lat)))
+                p = boost.boost_prediction(t, "T1", x, P, sp.launch_t + rng.normal(0.0, 2.0), lat, lon, 3_000.0)
+                if p is None:
+                    continue
+                pit.append(_reach_at_range(p, lat, lon, d_true))
+                c = np.array(p.impact_cov_en_m2).reshape(2, 2)
+                v = np.array([(io[0] - p.impact_lon_deg) * 111_195.0 * math.cos(math.radians(p.impact_lat_deg)),
+                              (il[0] - p.impact_lat_deg) * 111_195.0])
+                inside.append(float(v @ np.linalg.solve(c, v)) <= 5.991)
+                if frac in widths:
+                    widths[frac].append(p.impact_ellipse_95.semi_major_m)
+    pit_a = np.asarray(pit)
+    stats = (len(inside), np.mean(inside), np.mean(pit_a > 0.9), np.mean(pit_a < 0.1), np.mean(pit_a < 0.5))
+    print("boost calibration: n, ellipse coverage, P(reach truth) > 0.9, < 0.1, < 0.5:", stats)
+    assert len(inside) >= 90, stats
+    assert 0.88 <= np.mean(inside) <= 0.995, stats
+    assert np.mean(pit_a > 0.9) <= 0.2 and np.mean(pit_a < 0.1) <= 0.2, stats
+    assert 0.3 <= np.mean(pit_a < 0.5) <= 0.7, stats
+    # and it narrows as the burn goes on
+    assert np.median(widths[0.85]) < np.median(widths[0.55])
+
+
+def test_a_minimum_energy_overflight_is_seen_reaching_its_target_area_early():
+    """The default exercise's M-OVER (minimum-energy, 1,705 km over Aomori, burn 117 s): from
+    64 s after launch the prediction gives at least 0.9 that the flight reaches Aomori (1,150 km
+    down-range) — the uniform pitch prior gave 0.5–0.7 until 96 s — and that probability only
+    grows as the burn goes on; the truth (1,705 km) stays inside the reach distribution."""
+    lat, lon = 39.6, 125.9
+    spec, fl = _flight(lat, lon, 41.4, 146.0)
+    il, io, _ = ecef_to_lla(fl.impact_ecef[None, :])
+    d_true = great_circle_m(lat, lon, il[0], io[0])
+    P = np.diag([300.0**2] * 3 + [30.0**2] * 3)
+    reach, truth = [], []
+    for tau in np.arange(64.0, spec.burn_time_s - 1.0, 4.0):
+        s = np.asarray(fl.state_at(np.array([tau]))).reshape(-1)
+        p = boost.boost_prediction(tau, "T1", s, P, 0.0, lat, lon, 3_000.0)
+        assert p is not None
+        reach.append(_reach_at_range(p, lat, lon, 1_150e3))
+        truth.append(_reach_at_range(p, lat, lon, d_true))
+    assert min(reach) >= 0.9, reach
+    assert all(b >= a - 0.005 for a, b in zip(reach, reach[1:])), reach
+    assert all(0.02 < q < 0.98 for q in truth), truth
+
+
+def test_the_simulators_class_is_drawn_by_trajectory_kind():
+    """A class drawn only as minimum-energy shots holds flights the simulator would fly to the
+    same range: solving a minimum-energy launch to a drawn hypothesis' impact range gives its
+    burn time (to 2 %) and burnout elevation (to 2°)."""
+    from dataclasses import replace
+
+    cls = replace(boost.SIM_CLASS, kinds=(("minimum-energy", 1.0, 0.0, 0.0),), n=12, seed=7)
+    a0, tv, tb, gb = boost._draw_by_kind(cls, np.random.default_rng(cls.seed))
+    _, burn = boost._fly(a0, tv, tb, gb, cls.propellant_fraction, np.ascontiguousarray(tb), 300.0, 0.5, 1.0)
+    ok, rng_m, _ = boost._arc(burn)
+    checked = 0
+    for k in np.flatnonzero(ok & (rng_m > 300e3) & (rng_m < 2_000e3))[:4]:
+        ang = rng_m[k] / 6_371_000.0                    # due north along the meridian of the launch
+        spec = sim.solve_launch(sim.LaunchSpec(id="X", launch_t=0.0, launch_lat_deg=30.0, launch_lon_deg=130.0,
+                                               aim_lat_deg=30.0 + math.degrees(ang), aim_lon_deg=130.0,
+                                               thrust_accel=float(a0[k]), vertical_s=float(tv[k])))
+        assert abs(spec.burn_time_s / tb[k] - 1.0) < 0.02, (spec.burn_time_s, tb[k])
+        assert abs(spec.burnout_elev_deg - math.degrees(gb[k])) < 2.0, (spec.burnout_elev_deg, math.degrees(gb[k]))
+        checked += 1
+    assert checked >= 3

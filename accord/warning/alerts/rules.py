@@ -449,6 +449,7 @@ def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bo
         if named is None and (not aor or owner.code in aor):
             # the ellipse touches the territory and time is short: an alert, naming the likeliest
             named = [max(chances.items(), key=lambda kv: (kv[1], kv[0]))[0]] if chances else [owner.code]
+        named = named or []
         by_code = {a.code: (a, d) for a, _, d in near_parts}
         if owner.code not in by_code:
             by_code[owner.code] = (owner, nearest[1] if nearest is not None else math.inf)

@@ -228,7 +228,8 @@ def test_alerts_updates_are_rate_limited_and_flushed_later(geo):
 
 
 def test_alerts_a_new_area_is_warned_at_once_despite_the_rate_limit(geo):
-    e, out = engine(geo, min_update_interval_s=60.0), []
+    # named by the lower bar throughout (area_lead_s: test_alerts_naming.py)
+    e, out = engine(geo, min_update_interval_s=60.0, area_lead_s=1_000.0), []
     collect(e.on_prediction(make_pred(100, 41.0, 139.5, 60_000, 25_000, 60, impact_t=600), 100), out)
     before = set(out[-1].area_codes)
     bigger = make_pred(101, 41.2, 140.1, 60_000, 25_000, 60, impact_t=600)  # Hokkaido's sea too
@@ -342,10 +343,10 @@ def test_alerts_engine_is_deterministic(geo):
 
 
 def test_alerts_areas_of_responsibility_limit_what_is_named(geo):
-    e, out = engine(geo, areas=("JPN-02",)), []
+    e, out = engine(geo, areas=("JPN-02",), area_lead_s=1_000.0), []
     collect(e.on_prediction(make_pred(100, 41.0, 139.5, 60_000, 25_000, 60), 100), out)
     assert out[0].area_codes == ("JPN-02",)
-    e2 = engine(geo, areas=("JPN-13",))
+    e2 = engine(geo, areas=("JPN-13",), area_lead_s=1_000.0)
     assert e2.on_prediction(make_pred(100, 41.0, 139.5, 60_000, 25_000, 60), 100) == []
 
 
@@ -415,7 +416,7 @@ def test_alerts_a_wider_prediction_on_the_arc_does_not_widen_the_warning(geo):
     """A track picked up anew (a short arc, a wide ellipse) on the incident's arc: the incident
     keeps its tightest impact, so areas the better prediction ruled out are not named; once
     the new track is the tighter, it drives the impact."""
-    e, out = engine(geo, area_probability=0.1), []
+    e, out = engine(geo, area_probability=0.1, area_lead_s=1_000.0), []
     tight = make_pred(200, 41.4, 139.9, 20_000, 8_000, 60, impact_t=600, track="JPN:T1")  # Hokkaido 0.84
     wide = make_pred(201, 41.4, 139.9, 150_000, 60_000, 60, impact_t=600, track="KOR:T1")  # and Aomori 0.14
     assert set(e.assess(wide).area_codes) - set(e.assess(tight).area_codes)  # alone it names more

@@ -118,3 +118,19 @@ def test_naming_by_chance_and_time_left(geo, anchor, dlat, dlon, a, ratio, brg, 
         assert l_codes                        # within the lead a touch always alerts
     else:
         assert not l_codes and not e_codes
+
+
+def test_name_areas_by_the_time_left():
+    from accord.warning.alerts.rules import name_areas
+
+    ch = {"A": 0.6, "B": 0.3, "C": 0.1}
+    assert name_areas(ch, RULES, LEAD + 1.0) == ["A"]                 # early: the even chance
+    assert name_areas(ch, RULES, LEAD) == ["A", "B"]                  # within the lead: 0.2
+    assert name_areas({"A": 0.3, "B": 0.25}, RULES, LEAD + 1.0) == ["A"]   # early: the likeliest ≥ 0.2
+    assert name_areas({"A": 0.15, "B": 0.1}, RULES, LEAD + 1.0) == []      # early: nothing yet
+    assert name_areas({"A": 0.15, "B": 0.1}, RULES, LEAD) == ["A"]         # spread: together ≥ 0.2
+    assert name_areas({"A": 0.05}, RULES, LEAD) is None               # the caller names the likeliest
+    assert name_areas({}, RULES, LEAD + 1.0) == [] and name_areas({}, RULES, LEAD) is None
+    r = AlertRules.from_config({"area_lead_s": 120, "area_probability_early": 0.4}, party="JPN")
+    assert name_areas({"A": 0.45, "B": 0.42}, r, 121.0) == ["A", "B"]
+    assert name_areas({"A": 0.45, "B": 0.42}, r, 120.0) == ["A", "B"]

@@ -24,7 +24,7 @@
 
 Usage::
 
-    .venv/bin/python bench/alerts.py [SCENARIOS_DIR] [--party JPN] [--n 2000] [--salvos 4] [--json]
+    .venv/bin/python bench/alerts.py [SCENARIOS_DIR] [--party JPN] [--n 2000] [--salvos 4 | --salvo-seeds 5-8] [--json]
 """
 
 from __future__ import annotations
@@ -334,6 +334,17 @@ def integrity_line(c: dict) -> str:
             f"(incidents {c['incidents']}; missiles alerted again after an all-clear: {c['realerted']})")
 
 
+def _seeds(text: str) -> list[int]:
+    """``5-8`` or ``1,3,9``: the salvo seeds to run."""
+    try:
+        if "-" in text:
+            lo, hi = (int(x) for x in text.split("-", 1))
+            return list(range(lo, hi + 1))
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be A-B or A,B,…, got {text!r}") from None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("scenarios", nargs="?", type=Path)
@@ -345,6 +356,8 @@ def main() -> None:
     ap.add_argument("--salvos", type=int, default=4, metavar="K",
                     help="run K seeded random salvos as whole exercises (crossing paths, node crashes, "
                          "hand-overs) and audit their alerts (0: none)")
+    ap.add_argument("--salvo-seeds", type=_seeds, default=None, metavar="A-B|A,B,…",
+                    help="the salvo seeds to run instead of 1..K (e.g. 5-8)")
     ap.add_argument("--salvo-missiles", type=int, default=6)
     ap.add_argument("--exercise", action="store_true",
                     help="also run the default exercise (trilateral-warning) whole and report its alerts")
@@ -449,11 +462,12 @@ def main() -> None:
                 print(f"  {party}: {c['messages']} messages; missiles truly threatening its areas "
                       f"{', '.join(c['threatened']) or 'none'}; {figures_line(c)}")
                 print(f"    {integrity_line(c)}")
-    if a.salvos:
+    seeds = a.salvo_seeds if a.salvo_seeds is not None else list(range(1, a.salvos + 1))
+    if seeds:
         report["salvos"] = []
         if not a.json:
             print(f"\nrandom salvos as exercises ({a.salvo_missiles} missiles each; JPN, KOR and USA nodes):")
-        for seed in range(1, a.salvos + 1):
+        for seed in seeds:
             r = salvo(seed, a.salvo_missiles)
             report["salvos"].append(r)
             if a.json:
@@ -469,7 +483,7 @@ def main() -> None:
         if not a.json:
             total = {k: sum(c[k] for r in report["salvos"] for c in r["parties"].values())
                      for k in ("incidents",) + INTEGRITY}
-            print(f"ALL {a.salvos} salvos: {integrity_line(total)}")
+            print(f"ALL {len(seeds)} salvos (seeds {', '.join(map(str, seeds))}): {integrity_line(total)}")
             fa = [v for r in report["salvos"] for c in r["parties"].values()
                   for v in c["first_alert_after_launch_s"].values()]
             print("  launch → first alert per threatened (missile, party): "

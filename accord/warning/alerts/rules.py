@@ -69,7 +69,11 @@ class AlertRules:
     boost_alert_probability: float = 0.9      # a boost-phase prediction names an area only when
                                               # the flight reaches it with at least this probability
     area_probability: float = 0.2             # an impact names an area when it falls in its sea
-                                              # with at least this chance (:func:`name_by_chance`)
+                                              # with at least this chance (:func:`name_by_chance`) ...
+    area_probability_early: float = 0.5       # ... or, while more than ``area_lead_s`` is left
+                                              # before the predicted impact, this chance
+    area_lead_s: float = 240.0                # the warning time kept for an area's people
+                                              # (:func:`name_areas`)
 
     @classmethod
     def from_config(cls, data: dict, *, party: str | None = None, source: str = "<config>") -> "AlertRules":
@@ -446,10 +450,11 @@ def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bo
             geography.nearest_area(rules.party, e.lon_deg, e.lat_deg)
         chances = impact_chances(e, (cx, cy), terr_m, near_parts, geography.territorial_m,
                                  owner if not aor or owner.code in aor else None)
-        named = name_by_chance(chances, rules.area_probability)
-        if not named and (not aor or owner.code in aor):
-            # the ellipse touches the territory: an alert, naming the likeliest area
+        named = name_areas(chances, rules, pred.impact_t - pred.t)
+        if named is None and (not aor or owner.code in aor):
+            # the ellipse touches the territory and time is short: an alert, naming the likeliest
             named = [max(chances.items(), key=lambda kv: (kv[1], kv[0]))[0]] if chances else [owner.code]
+        named = named or []
         by_code = {a.code: (a, d) for a, _, d in near_parts}
         if owner.code not in by_code:
             by_code[owner.code] = (owner, nearest[1] if nearest is not None else math.inf)
@@ -536,6 +541,30 @@ def name_by_chance(chances: dict[str, float], probability: float) -> list[str]:
             break
         named.append(code)
         left -= c
+    return named
+
+
+def name_areas(chances: dict[str, float], rules: AlertRules, time_left_s: float) -> list[str] | None:
+    """The areas an impact names, by their chances (:func:`impact_chances`) and the time left
+    before the predicted impact:
+
+    * within ``area_lead_s`` of the impact (the warning time kept for an area's people), every
+      area the impact may fall in with at least ``area_probability`` (:func:`name_by_chance`);
+      ``None`` when none does — the caller then names the likeliest area, as the 95 % ellipse
+      touches the territory and there is no time left to wait;
+    * earlier, only the areas with at least ``area_probability_early``, and when none has it the
+      likeliest area if its chance reaches ``area_probability``; otherwise none yet (``[]``):
+      the prediction has time to firm up, and a later one names the areas then likely (added
+      by an Update, which a new area sends at once).
+
+    So an early warning names a subset of what the same ellipse names later, and a neighbour
+    with a modest chance is added only if it keeps it when the time left runs short."""
+    if time_left_s <= rules.area_lead_s:
+        return name_by_chance(chances, rules.area_probability) or None
+    order = sorted(chances.items(), key=lambda kv: (-kv[1], kv[0]))
+    named = [c for c, q in order if q >= rules.area_probability_early]
+    if not named and order and order[0][1] >= rules.area_probability:
+        named = [order[0][0]]
     return named
 
 

@@ -67,20 +67,21 @@ def test_boost_alert_is_continued_by_the_ballistic_track_and_never_cleared_by_bo
 def test_an_impact_names_an_area_by_the_chance_it_falls_in_its_sea(geo):
     """A wide ellipse over Tsugaru: every area it falls in with area_probability or more is
     named, and a neighbour the ellipse only grazes is not (the old rule named every area the 95 %
-    ellipse came within 5 km of)."""
+    ellipse came within 5 km of). Within ``area_lead_s`` of the impact (earlier, see
+    test_alerts_naming.py)."""
     from alerts_helpers import make_pred
 
     from accord.warning.alerts.rules import impact_chances, name_by_chance  # noqa: F401
 
     rules = AlertRules(party="JPN")
-    a = assess(make_pred(101, 41.2, 140.1, 60_000, 25_000, 60, impact_t=600), rules, geo)
+    a = assess(make_pred(101, 41.2, 140.1, 60_000, 25_000, 60, impact_t=300), rules, geo)
     ch = dict(a.impact_chances)
     assert a.area_codes == ("JPN-01", "JPN-02") and ch["JPN-02"] > ch["JPN-01"] >= 0.2
     # a higher threshold leaves Hokkaido (0.37) out, a lower one never adds an area with no chance
-    assert assess(make_pred(101, 41.2, 140.1, 60_000, 25_000, 60, impact_t=600),
+    assert assess(make_pred(101, 41.2, 140.1, 60_000, 25_000, 60, impact_t=300),
                   replace(rules, area_probability=0.5), geo).area_codes == ("JPN-02",)
     # grazing: 0.09 and 0.03 — only the likeliest is named (an alert, as the ellipse touches)
-    g = assess(make_pred(100, 41.0, 139.2, 120_000, 50_000, 60, impact_t=400), rules, geo)
+    g = assess(make_pred(100, 41.0, 139.2, 120_000, 50_000, 60, impact_t=300), rules, geo)
     assert g.area_codes == ("JPN-01",) and dict(g.impact_chances)["JPN-02"] < 0.05
 
 

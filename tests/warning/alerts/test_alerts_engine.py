@@ -179,28 +179,29 @@ def test_alerts_lofted_shot_over_hokkaido_and_aomori_names_both(geo):
 
 def test_alerts_shrinking_ellipse_moving_off_the_coast_updates_then_clears(geo):
     e, out = engine(geo), []
-    first = make_pred(100, 41.0, 139.2, 120_000, 50_000, 60, impact_t=400)
+    first = make_pred(100, 41.0, 139.2, 120_000, 50_000, 60, impact_t=300)
     assert e.assess(first).qualifies
     collect(e.on_prediction(first, 100), out)
     # the ellipse touches Hokkaido's and Aomori's seas, each with a chance below
-    # area_probability (0.09, 0.03): the likeliest is named
+    # area_probability (0.09, 0.03): the likeliest is named (within area_lead_s of the impact;
+    # earlier it waits, test_alerts_naming.py)
     assert out[-1].msg_type == "Alert" and set(out[-1].area_codes) == {"JPN-01"}
-    second = make_pred(125, 41.0, 139.0, 90_000, 35_000, 60, impact_t=400)
+    second = make_pred(125, 41.0, 139.0, 90_000, 35_000, 60, impact_t=300)
     collect(e.on_prediction(second, 125), out)
     assert out[-1].msg_type == "Update" and out[-1].area_codes == ("JPN-01",)
     # 1.6 km outside the territorial sea: inside the 5 km hysteresis, so no all-clear yet
-    near = make_pred(140, 40.95, 138.9, 60_000, 25_000, 60, impact_t=400)
+    near = make_pred(140, 40.95, 138.9, 60_000, 25_000, 60, impact_t=300)
     assert 0 < e.assess(near).distance_to_territory_m < 5_000
     assert collect(e.on_prediction(near, 140), out) == []
     assert collect(e.on_time(146), out) == []  # nor an Update that names no area
-    third = make_pred(150, 40.9, 138.6, 15_000, 6_000, 60, impact_t=400)
+    third = make_pred(150, 40.9, 138.6, 15_000, 6_000, 60, impact_t=300)
     assert not e.assess(third).qualifies
     # the whole ellipse is outside: an all-clear only once that has held for clear_hold_s (30 s)
     collect(e.on_prediction(third, 150), out)
     for t in (160, 170):
-        collect(e.on_prediction(make_pred(t, 40.9, 138.58, 12_000, 5_000, 60, impact_t=400), t), out)
+        collect(e.on_prediction(make_pred(t, 40.9, 138.58, 12_000, 5_000, 60, impact_t=300), t), out)
     assert [m.msg_type for m in out] == ["Alert", "Update"]
-    collect(e.on_prediction(make_pred(180, 40.9, 138.58, 10_000, 4_000, 60, impact_t=400), 180), out)
+    collect(e.on_prediction(make_pred(180, 40.9, 138.58, 10_000, 4_000, 60, impact_t=300), 180), out)
     assert [m.msg_type for m in out] == ["Alert", "Update", "Cancel"]
     assert out[-1].reason == "clear-moved"
     assert "no longer expected" in out[-1].texts["en"].headline
@@ -227,7 +228,8 @@ def test_alerts_updates_are_rate_limited_and_flushed_later(geo):
 
 
 def test_alerts_a_new_area_is_warned_at_once_despite_the_rate_limit(geo):
-    e, out = engine(geo, min_update_interval_s=60.0), []
+    # named by the lower bar throughout (area_lead_s: test_alerts_naming.py)
+    e, out = engine(geo, min_update_interval_s=60.0, area_lead_s=1_000.0), []
     collect(e.on_prediction(make_pred(100, 41.0, 139.5, 60_000, 25_000, 60, impact_t=600), 100), out)
     before = set(out[-1].area_codes)
     bigger = make_pred(101, 41.2, 140.1, 60_000, 25_000, 60, impact_t=600)  # Hokkaido's sea too
@@ -341,10 +343,10 @@ def test_alerts_engine_is_deterministic(geo):
 
 
 def test_alerts_areas_of_responsibility_limit_what_is_named(geo):
-    e, out = engine(geo, areas=("JPN-02",)), []
+    e, out = engine(geo, areas=("JPN-02",), area_lead_s=1_000.0), []
     collect(e.on_prediction(make_pred(100, 41.0, 139.5, 60_000, 25_000, 60), 100), out)
     assert out[0].area_codes == ("JPN-02",)
-    e2 = engine(geo, areas=("JPN-13",))
+    e2 = engine(geo, areas=("JPN-13",), area_lead_s=1_000.0)
     assert e2.on_prediction(make_pred(100, 41.0, 139.5, 60_000, 25_000, 60), 100) == []
 
 
@@ -414,7 +416,7 @@ def test_alerts_a_wider_prediction_on_the_arc_does_not_widen_the_warning(geo):
     """A track picked up anew (a short arc, a wide ellipse) on the incident's arc: the incident
     keeps its tightest impact, so areas the better prediction ruled out are not named; once
     the new track is the tighter, it drives the impact."""
-    e, out = engine(geo, area_probability=0.1), []
+    e, out = engine(geo, area_probability=0.1, area_lead_s=1_000.0), []
     tight = make_pred(200, 41.4, 139.9, 20_000, 8_000, 60, impact_t=600, track="JPN:T1")  # Hokkaido 0.84
     wide = make_pred(201, 41.4, 139.9, 150_000, 60_000, 60, impact_t=600, track="KOR:T1")  # and Aomori 0.14
     assert set(e.assess(wide).area_codes) - set(e.assess(tight).area_codes)  # alone it names more

@@ -134,7 +134,8 @@ def test_one_stray_prediction_neither_clears_nor_alerts_anew(geo):
 
 
 def test_a_suspect_track_alerts_for_its_new_arc_only_once_that_has_held(geo):
-    e, out = engine(geo, suspect_hold_s=10.0), []
+    # named by the lower bar throughout (area_lead_s: test_alerts_naming.py)
+    e, out = engine(geo, suspect_hold_s=10.0, area_lead_s=1_000.0), []
     for t in range(120, 200, 2):
         collect(e.on_prediction(shimane(t), t), out)
     hokkaido = (43.3, 140.0)

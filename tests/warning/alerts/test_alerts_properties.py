@@ -27,9 +27,11 @@ ANCHORS = [("JPN", 41.0, 139.6), ("JPN", 43.3, 140.1), ("JPN", 35.0, 140.3), ("J
 def test_alerts_named_areas_are_within_reach_and_messages_valid(geo, anchor, dlat, dlon, a, ratio, brg):
     party, lat0, lon0 = anchor
     rules = AlertRules(party=party)
-    p = make_pred(100, lat0 + dlat, lon0 + dlon, a, a * ratio, brg, impact_t=400)
+    # within area_lead_s of the impact, where a touch of the territory always alerts (earlier:
+    # test_alerts_naming.py)
+    p = make_pred(100, lat0 + dlat, lon0 + dlon, a, a * ratio, brg, impact_t=100 + rules.area_lead_s)
     eng = AlertEngine(rules, geo, "accord.test.example", "Exercise")
-    msgs = eng.on_prediction(p, 100) + eng.on_time(500)
+    msgs = eng.on_prediction(p, 100) + eng.on_time(100 + rules.area_lead_s + 100)
     for m in msgs:
         validate(m.xml)
     # independent geometry: exact AEQD at the impact point via a CRS-to-CRS transformer

@@ -20,9 +20,12 @@ predicted impact point, where distances from the centre are exact.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import shapely
@@ -189,6 +192,41 @@ def _centre(lat: float, lon: float) -> tuple[float, float]:
     return round(lat, 1), round(lon, 1)
 
 
+T = TypeVar("T")
+
+
+class Lazy(Generic[T]):
+    """A value computed by ``fn`` (pure) on first use, then kept: the parts of an
+    :class:`Assessment` that only a message reads (its CAP polygons, the wording's places),
+    which most assessments — of predictions that send nothing — never need. Equal when the
+    values are."""
+
+    __slots__ = ("_fn", "_value")
+
+    def __init__(self, fn: Callable[[], T]) -> None:
+        self._fn: Callable[[], T] | None = fn
+        self._value: Any = None
+
+    @classmethod
+    def of(cls, value: T) -> "Lazy[T]":
+        out: Lazy[T] = cls(lambda: value)
+        out.get()
+        return out
+
+    def get(self) -> T:
+        if self._fn is not None:
+            self._value, self._fn = self._fn(), None
+        return self._value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Lazy) and self.get() == other.get()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Lazy({self.get()!r})"
+
+
 @dataclass(frozen=True)
 class AreaHit:
     area: AdminArea
@@ -202,20 +240,40 @@ class Assessment:
 
     party: str
     ellipse: Ellipse
-    ring_latlon: tuple[tuple[float, float], ...]  # closed ring of the ellipse, (lat, lon)
+    ring_lazy: Lazy[tuple[tuple[float, float], ...]]  # ring_latlon
     impact_hits: tuple[AreaHit, ...]              # areas the ellipse touches within the margin
     overflight_hits: tuple[AreaHit, ...]          # areas the ground track overflies within the margin
     distance_to_territory_m: float                # ellipse to land + territorial sea (0 if touching)
     impact_on_land: bool
-    corridor_latlon: tuple[tuple[float, float], ...] = ()  # overflight corridor ring, (lat, lon)
-    impact_region: NamedRegion | None = None
-    nearest: tuple[AdminArea, float, float] | None = None  # area, distance m, bearing ° from it
+    corridor_lazy: Lazy[tuple[tuple[float, float], ...]] = field(default_factory=lambda: Lazy.of(()))
+    region_lazy: Lazy[NamedRegion | None] = field(default_factory=lambda: Lazy.of(None))
+    nearest_lazy: Lazy[tuple[AdminArea, float, float] | None] = field(default_factory=lambda: Lazy.of(None))
     lost: bool = False
     area_codes: tuple[str, ...] = field(default=())
     track_distance_m: float = math.inf            # ground track to the nearest area's land (if
                                                   # within margin + hysteresis; else inf)
     impact_chances: tuple[tuple[str, float], ...] = ()  # area code → chance the impact threatens
                                                   # it (:func:`impact_chances`), highest first
+
+    # What only a message reads (CAP polygons, wording) is computed on first use (:class:`Lazy`):
+    @property
+    def ring_latlon(self) -> tuple[tuple[float, float], ...]:
+        """Closed ring of the ellipse (before burnout: of the path at risk), (lat, lon)."""
+        return self.ring_lazy.get()
+
+    @property
+    def corridor_latlon(self) -> tuple[tuple[float, float], ...]:
+        """Overflight corridor ring, (lat, lon); () when the track overflies nothing."""
+        return self.corridor_lazy.get()
+
+    @property
+    def impact_region(self) -> NamedRegion | None:
+        return self.region_lazy.get()
+
+    @property
+    def nearest(self) -> tuple[AdminArea, float, float] | None:
+        """The area nearest the ellipse, the distance (m) and bearing (° from it)."""
+        return self.nearest_lazy.get()
 
     @property
     def impact_threat(self) -> bool:
@@ -387,9 +445,10 @@ def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bo
         # ``boost_alert_probability`` (cut by :func:`assess`), not the (wide) ellipse of every
         # impact the class allows.
         if len(pred.ground_track) < 2:
-            return Assessment(rules.party, e, _ring_latlon(ell_m, inv), (), (), math.inf, False)
+            return Assessment(rules.party, e, Lazy(functools.partial(_ring_latlon, ell_m, inv)), (), (),
+                              math.inf, False)
         ell_m = project(LineString([(lon, lat) for lat, lon in pred.ground_track]), fwd).buffer(500.0, quad_segs=2)
-    ring = _ring_latlon(ell_m, inv)
+    ring = Lazy(functools.partial(_ring_latlon, ell_m, inv))
     aor = set(rules.areas)
 
     reach = geography.territorial_m + rules.margin_m + rules.clear_hysteresis_m
@@ -409,7 +468,7 @@ def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bo
         terr_m = project(terr_ll, fwd)
         dist_terr = float(ell_m.distance(terr_m))
     impact_on_land = False
-    nearest: tuple[AdminArea, float, float] | None = None
+    nearest: tuple[AdminArea, float, BaseGeometry] | None = None   # area, distance, its land near
     near_parts: list[tuple[AdminArea, BaseGeometry, float]] = []
     for a in candidates:
         part = shapely.clip_by_rect(a.geometry, *clip)
@@ -420,9 +479,7 @@ def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bo
         if d == 0.0:
             impact_on_land = impact_on_land or not aor or a.code in aor
         if nearest is None or d < nearest[1]:
-            p_near = shapely.ops.nearest_points(part_m, shapely.Point(cx, cy))[0]
-            brg = math.degrees(math.atan2(cx - p_near.x, cy - p_near.y)) % 360
-            nearest = (a, d, brg)
+            nearest = (a, d, part_m)
         if aor and a.code not in aor:
             continue
         if boost:
@@ -451,21 +508,24 @@ def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bo
         impact_hits = [AreaHit(by_code[c][0], by_code[c][1], "land" if by_code[c][1] <= rules.margin_m else "waters")
                        for c in named]
 
+    near: Lazy[tuple[AdminArea, float, float] | None]
     if nearest is None:
-        nearest = _far_nearest(e, geography.nearest_area(rules.party, e.lon_deg, e.lat_deg))
+        near = Lazy(functools.partial(_far_nearest, e, geography.nearest_area(rules.party, e.lon_deg, e.lat_deg)))
+    else:
+        near = Lazy(functools.partial(_near_bearing, nearest[0], nearest[1], nearest[2], cx, cy))
 
     over_hits: list[AreaHit] = []
-    corridor: tuple[tuple[float, float], ...] = ()
+    corridor: Lazy[tuple[tuple[float, float], ...]] = Lazy.of(())
     track_d = math.inf
     if rules.alert_on_overflight and len(pred.ground_track) >= 2:
         over_hits, corridor, track_d = _overflight(pred, rules, geography)
 
-    region = geography.where(e.lat_deg, e.lon_deg)
+    region = Lazy(functools.partial(geography.where, e.lat_deg, e.lon_deg))
     hits_sorted = tuple(sorted(impact_hits, key=lambda h: h.area.code))
     over_sorted = tuple(sorted(over_hits, key=lambda h: h.area.code))
     codes = tuple(sorted({h.area.code for h in hits_sorted + over_sorted}))
     return Assessment(rules.party, e, ring, hits_sorted, over_sorted, dist_terr, impact_on_land,
-                      corridor, region, nearest, pred.status == "lost", codes, track_d,
+                      corridor, region, near, pred.status == "lost", codes, track_d,
                       tuple(sorted(chances.items(), key=lambda kv: (-kv[1], kv[0]))))
 
 
@@ -507,6 +567,8 @@ def impact_chances(e: Ellipse, centre_m: tuple[float, float], territory_m: BaseG
     claimed = np.zeros(len(pts), dtype=bool)
     out: dict[str, float] = {}
     for a, part_m, _ in parts:
+        # prepared: the same exact test (GEOS ``isWithinDistance``), through an index of the edges
+        shapely.prepare(part_m)
         near = shapely.dwithin(part_m, pts, reach_m)
         claimed |= near
         if near.any():
@@ -559,6 +621,26 @@ def _far_nearest(e: Ellipse, area: AdminArea) -> tuple[AdminArea, float, float]:
     return (area, float(d), float(az) % 360)
 
 
+def _near_bearing(area: AdminArea, d: float, part_m: BaseGeometry, cx: float, cy: float) -> tuple[AdminArea, float, float]:
+    """``nearest`` of an assessment: the area, its distance and the bearing from its land's
+    point nearest the impact point (``cx``, ``cy``, in the projection of ``part_m``)."""
+    p_near = shapely.ops.nearest_points(part_m, shapely.Point(cx, cy))[0]
+    return (area, d, math.degrees(math.atan2(cx - p_near.x, cy - p_near.y)) % 360)
+
+
+def _corridor(track_m: BaseGeometry, parts_m: list[BaseGeometry], margin_m: float, inv: Any) -> tuple[tuple[float, float], ...]:
+    """The CAP polygon of an overflight: the part of the corridor (the track's buffer by
+    ``margin_m``) over, or within the margin of, the land it overflies (``parts_m``), as one
+    simplified outline (its convex hull when the land cuts it into pieces)."""
+    corridor_m = track_m.buffer(margin_m, quad_segs=4)
+    over = shapely.union_all([corridor_m.intersection(p.buffer(margin_m, quad_segs=2)) for p in parts_m])
+    outline = over if isinstance(over, Polygon) else over.convex_hull
+    outline = outline.simplify(500.0)
+    if isinstance(outline, Polygon) and not outline.is_empty:
+        return _ring_latlon(outline, inv)
+    return ()
+
+
 def _overflight(pred: Prediction, rules: AlertRules, geography: Geography):
     pts = [(lon, lat) for lat, lon in pred.ground_track]
     lons = [p[0] for p in pts]
@@ -569,12 +651,11 @@ def _overflight(pred: Prediction, rules: AlertRules, geography: Geography):
     mid_lat = (min(p[1] for p in pts) + max(p[1] for p in pts)) / 2
     fwd, inv = local_projection(*_centre(mid_lat, mid_lon))
     track_m = project(LineString(pts), fwd)
-    corridor_m = None  # built at the first hit: most tracks overfly nothing
     # land this near the track keeps an open alert open (the clearing hysteresis)
     reach = rules.margin_m + rules.clear_hysteresis_m
     hits: list[AreaHit] = []
     aor = set(rules.areas)
-    over_land = []
+    over_land: list[BaseGeometry] = []
     x0, y0, x1, y1 = project(track_m.buffer(reach, quad_segs=2), inv).bounds
     if x1 - x0 > 180:
         x0, x1 = -180.0, 180.0
@@ -590,16 +671,8 @@ def _overflight(pred: Prediction, rules: AlertRules, geography: Geography):
         track_d = min(track_d, d)
         if d <= rules.margin_m:
             hits.append(AreaHit(a, d, "overflight"))
-            if corridor_m is None:
-                corridor_m = track_m.buffer(rules.margin_m, quad_segs=4)
-            over_land.append(corridor_m.intersection(part_m.buffer(rules.margin_m, quad_segs=2)))
-    corridor: tuple[tuple[float, float], ...] = ()
-    if hits:
-        # The CAP polygon: the part of the corridor over (or within the margin of) the land,
-        # as one simplified outline (its convex hull when the land cuts it into pieces).
-        over = shapely.union_all(over_land)
-        outline = over if isinstance(over, Polygon) else over.convex_hull
-        outline = outline.simplify(500.0)
-        if isinstance(outline, Polygon) and not outline.is_empty:
-            corridor = _ring_latlon(outline, inv)
+            over_land.append(part_m)
+    # the corridor's outline only for a message (most tracks overfly nothing; most that do send none)
+    corridor: Lazy[tuple[tuple[float, float], ...]] = \
+        Lazy(functools.partial(_corridor, track_m, over_land, rules.margin_m, inv)) if hits else Lazy.of(())
     return hits, corridor, track_d

@@ -563,13 +563,22 @@ def impact_chances(e: Ellipse, centre_m: tuple[float, float], territory_m: BaseG
     inside = shapely.contains_xy(territory_m, xy[:, 0], xy[:, 1])
     if not inside.any():
         return {}
-    pts = shapely.points(xy[inside])
+    xy = xy[inside]
+    pts = shapely.points(xy)
     claimed = np.zeros(len(pts), dtype=bool)
     out: dict[str, float] = {}
     for a, part_m, _ in parts:
-        # prepared: the same exact test (GEOS ``isWithinDistance``), through an index of the edges
-        shapely.prepare(part_m)
-        near = shapely.dwithin(part_m, pts, reach_m)
+        # only the nodes within reach (+1 m, far above rounding) of the part's bounding box can
+        # be within reach of the part; those are tested exactly, on the prepared part (GEOS
+        # ``isWithinDistance``, through an index of its edges)
+        x0, y0, x1, y1 = part_m.bounds
+        dx = np.maximum(np.maximum(x0 - xy[:, 0], xy[:, 0] - x1), 0.0)
+        dy = np.maximum(np.maximum(y0 - xy[:, 1], xy[:, 1] - y1), 0.0)
+        cand = np.flatnonzero(dx * dx + dy * dy <= (reach_m + 1.0) ** 2)
+        near = np.zeros(len(pts), dtype=bool)
+        if cand.size:
+            shapely.prepare(part_m)
+            near[cand] = shapely.dwithin(part_m, pts[cand], reach_m)
         claimed |= near
         if near.any():
             out[a.code] = out.get(a.code, 0.0) + float(near.sum()) * NODE_WEIGHT

@@ -511,7 +511,8 @@ def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bo
         impact_hits = [AreaHit(by_code[c][0], by_code[c][1], "land" if by_code[c][1] <= rules.margin_m else "waters")
                        for c in named]
 
-    near = Lazy(functools.partial(_nearest_of, land, e, geography, rules.party, cx, cy))
+    near: Lazy[tuple[AdminArea, float, float] | None] = \
+        Lazy(functools.partial(_nearest_of, land, e, geography, rules.party, cx, cy))
     on_land = Lazy(lambda: land.get()[0])
 
     over_hits: list[AreaHit] = []

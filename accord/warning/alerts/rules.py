@@ -201,8 +201,8 @@ T = TypeVar("T")
 class Lazy(Generic[T]):
     """A value computed by ``fn`` (pure) on first use, then kept: the parts of an
     :class:`Assessment` that only a message reads (its CAP polygons, the wording's places),
-    which most assessments — of predictions that send nothing — never need. Equal when the
-    values are."""
+    which most assessments — of predictions that send nothing — never need. Equal (and hashed)
+    as its value."""
 
     __slots__ = ("_fn", "_value")
 
@@ -224,7 +224,8 @@ class Lazy(Generic[T]):
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Lazy) and self.get() == other.get()
 
-    __hash__ = None  # type: ignore[assignment]
+    def __hash__(self) -> int:
+        return hash(self.get())
 
     def __repr__(self) -> str:
         return f"Lazy({self.get()!r})"

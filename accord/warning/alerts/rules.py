@@ -20,9 +20,12 @@ predicted impact point, where distances from the centre are exact.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import shapely
@@ -180,10 +183,14 @@ def impact_ellipse(pred: Prediction, *, source: str = "prediction") -> Ellipse:
                      field="impact_ellipse_95/impact_cov_en_m2")
 
 
-def ellipse_polygon_m(e: Ellipse, n: int = ELLIPSE_VERTICES) -> Polygon:
-    """The ellipse in the AEQD plane centred on its own centre (x east, y north, metres)."""
+def ellipse_polygon_m(e: Ellipse, n: int = ELLIPSE_VERTICES, centre: tuple[float, float] | None = None) -> Polygon:
+    """The ellipse in the AEQD plane centred on its own centre (x east, y north, metres), or
+    moved to ``centre`` (the same coordinates as ``shapely.affinity.translate`` gives)."""
     th = np.linspace(0.0, 2 * math.pi, n, endpoint=False)
-    return Polygon(ellipse_points_m(e, e.semi_major_m * np.cos(th), e.semi_minor_m * np.sin(th)))
+    pts = ellipse_points_m(e, e.semi_major_m * np.cos(th), e.semi_minor_m * np.sin(th))
+    if centre is not None:
+        pts = pts + np.asarray(centre, dtype=float)
+    return Polygon(pts)
 
 
 def ellipse_points_m(e: Ellipse, along_major_m: np.ndarray, along_minor_m: np.ndarray) -> np.ndarray:
@@ -196,6 +203,42 @@ def ellipse_points_m(e: Ellipse, along_major_m: np.ndarray, along_minor_m: np.nd
 
 def _centre(lat: float, lon: float) -> tuple[float, float]:
     return round(lat, 1), round(lon, 1)
+
+
+T = TypeVar("T")
+
+
+class Lazy(Generic[T]):
+    """A value computed by ``fn`` (pure) on first use, then kept: the parts of an
+    :class:`Assessment` that only a message reads (its CAP polygons, the wording's places),
+    which most assessments — of predictions that send nothing — never need. Equal (and hashed)
+    as its value."""
+
+    __slots__ = ("_fn", "_value")
+
+    def __init__(self, fn: Callable[[], T]) -> None:
+        self._fn: Callable[[], T] | None = fn
+        self._value: Any = None
+
+    @classmethod
+    def of(cls, value: T) -> "Lazy[T]":
+        out: Lazy[T] = cls(lambda: value)
+        out.get()
+        return out
+
+    def get(self) -> T:
+        if self._fn is not None:
+            self._value, self._fn = self._fn(), None
+        return self._value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Lazy) and self.get() == other.get()
+
+    def __hash__(self) -> int:
+        return hash(self.get())
+
+    def __repr__(self) -> str:
+        return f"Lazy({self.get()!r})"
 
 
 @dataclass(frozen=True)
@@ -211,20 +254,45 @@ class Assessment:
 
     party: str
     ellipse: Ellipse
-    ring_latlon: tuple[tuple[float, float], ...]  # closed ring of the ellipse, (lat, lon)
+    ring_lazy: Lazy[tuple[tuple[float, float], ...]]  # ring_latlon
     impact_hits: tuple[AreaHit, ...]              # areas the ellipse touches within the margin
     overflight_hits: tuple[AreaHit, ...]          # areas the ground track overflies within the margin
     distance_to_territory_m: float                # ellipse to land + territorial sea (0 if touching)
-    impact_on_land: bool
-    corridor_latlon: tuple[tuple[float, float], ...] = ()  # overflight corridor ring, (lat, lon)
-    impact_region: NamedRegion | None = None
-    nearest: tuple[AdminArea, float, float] | None = None  # area, distance m, bearing ° from it
+    land_lazy: Lazy[bool]                         # impact_on_land
+    corridor_lazy: Lazy[tuple[tuple[float, float], ...]] = field(default_factory=lambda: Lazy.of(()))
+    region_lazy: Lazy[NamedRegion | None] = field(default_factory=lambda: Lazy.of(None))
+    nearest_lazy: Lazy[tuple[AdminArea, float, float] | None] = field(default_factory=lambda: Lazy.of(None))
     lost: bool = False
     area_codes: tuple[str, ...] = field(default=())
     track_distance_m: float = math.inf            # ground track to the nearest area's land (if
                                                   # within margin + hysteresis; else inf)
     impact_chances: tuple[tuple[str, float], ...] = ()  # area code → chance the impact threatens
                                                   # it (:func:`impact_chances`), highest first
+
+    # What only a message reads (CAP polygons, wording) is computed on first use (:class:`Lazy`):
+    @property
+    def ring_latlon(self) -> tuple[tuple[float, float], ...]:
+        """Closed ring of the ellipse (before burnout: of the path at risk), (lat, lon)."""
+        return self.ring_lazy.get()
+
+    @property
+    def corridor_latlon(self) -> tuple[tuple[float, float], ...]:
+        """Overflight corridor ring, (lat, lon); () when the track overflies nothing."""
+        return self.corridor_lazy.get()
+
+    @property
+    def impact_region(self) -> NamedRegion | None:
+        return self.region_lazy.get()
+
+    @property
+    def impact_on_land(self) -> bool:
+        """The ellipse touches an area's land (wording)."""
+        return self.land_lazy.get()
+
+    @property
+    def nearest(self) -> tuple[AdminArea, float, float] | None:
+        """The area nearest the ellipse, the distance (m) and bearing (° from it)."""
+        return self.nearest_lazy.get()
 
     @property
     def impact_threat(self) -> bool:
@@ -390,15 +458,16 @@ def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bo
     e = impact_ellipse(pred)
     fwd, inv = local_projection(*_centre(e.lat_deg, e.lon_deg))
     cx, cy = fwd.transform(e.lon_deg, e.lat_deg)
-    ell_m = shapely.affinity.translate(ellipse_polygon_m(e), cx, cy)
+    ell_m = ellipse_polygon_m(e, centre=(cx, cy))
     if boost:
         # Before burnout the region at risk is the path the flight reaches with at least
         # ``boost_alert_probability`` (cut by :func:`assess`), not the (wide) ellipse of every
         # impact the class allows.
         if len(pred.ground_track) < 2:
-            return Assessment(rules.party, e, _ring_latlon(ell_m, inv), (), (), math.inf, False)
+            return Assessment(rules.party, e, Lazy(functools.partial(_ring_latlon, ell_m, inv)), (), (),
+                              math.inf, Lazy.of(False))
         ell_m = project(LineString([(lon, lat) for lat, lon in pred.ground_track]), fwd).buffer(500.0, quad_segs=2)
-    ring = _ring_latlon(ell_m, inv)
+    ring = Lazy(functools.partial(_ring_latlon, ell_m, inv))
     aor = set(rules.areas)
 
     reach = geography.territorial_m + rules.margin_m + rules.clear_hysteresis_m
@@ -409,6 +478,7 @@ def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bo
     clip = (x0, y0, x1, y1)
 
     impact_hits: list[AreaHit] = []
+    near_parts: list[tuple[AdminArea, BaseGeometry, float]] = []
     dist_terr = math.inf
     terr_m: BaseGeometry | None = None
     # not only when an area is within reach: behind and off straight baselines the territorial sea
@@ -417,23 +487,14 @@ def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bo
     if terr_ll is not None and not terr_ll.is_empty:
         terr_m = project(terr_ll, fwd)
         dist_terr = float(ell_m.distance(terr_m))
-    impact_on_land = False
-    nearest: tuple[AdminArea, float, float] | None = None
-    near_parts: list[tuple[AdminArea, BaseGeometry, float]] = []
-    for a in candidates:
-        part = shapely.clip_by_rect(a.geometry, *clip)
-        if part.is_empty:
-            continue
-        part_m = project(part, fwd)
-        d = float(ell_m.distance(part_m))
-        if d == 0.0:
-            impact_on_land = impact_on_land or not aor or a.code in aor
-        if nearest is None or d < nearest[1]:
-            p_near = shapely.ops.nearest_points(part_m, shapely.Point(cx, cy))[0]
-            brg = math.degrees(math.atan2(cx - p_near.x, cy - p_near.y)) % 360
-            nearest = (a, d, brg)
-        if aor and a.code not in aor:
-            continue
+    near_land = functools.partial(_near_land, geography, candidates, clip, fwd, ell_m, aor)
+    land: Lazy[tuple[bool, tuple[AdminArea, float, BaseGeometry] | None, list]]
+    if boost or dist_terr == 0.0:
+        land = Lazy.of(near_land())
+    else:
+        # an EEZ-only (or high-seas) landing: the areas' land near it only for a message's wording
+        land = Lazy(near_land)
+    for a, part_m, d in (land.get()[2] if not (dist_terr > 0.0 and not boost) else ()):
         if boost:
             # the boost's lateral test (:func:`assess`): the moved path still over the land, or
             # through the area's territorial sea
@@ -441,6 +502,7 @@ def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bo
                 impact_hits.append(AreaHit(a, d, "waters"))
         elif d <= geography.territorial_m + rules.margin_m:
             near_parts.append((a, part_m, d))
+    nearest = land.get()[1] if dist_terr == 0.0 or boost else None
     chances: dict[str, float] = {}
     if dist_terr > 0.0:
         # The ellipse does not touch land or territorial sea: an EEZ-only (or high-seas) landing.
@@ -461,21 +523,22 @@ def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bo
         impact_hits = [AreaHit(by_code[c][0], by_code[c][1], "land" if by_code[c][1] <= rules.margin_m else "waters")
                        for c in named]
 
-    if nearest is None:
-        nearest = _far_nearest(e, geography.nearest_area(rules.party, e.lon_deg, e.lat_deg))
+    near: Lazy[tuple[AdminArea, float, float] | None] = \
+        Lazy(functools.partial(_nearest_of, land, e, geography, rules.party, cx, cy))
+    on_land = Lazy(lambda: land.get()[0])
 
     over_hits: list[AreaHit] = []
-    corridor: tuple[tuple[float, float], ...] = ()
+    corridor: Lazy[tuple[tuple[float, float], ...]] = Lazy.of(())
     track_d = math.inf
     if rules.alert_on_overflight and len(pred.ground_track) >= 2:
         over_hits, corridor, track_d = _overflight(pred, rules, geography)
 
-    region = geography.where(e.lat_deg, e.lon_deg)
+    region = Lazy(functools.partial(geography.where, e.lat_deg, e.lon_deg))
     hits_sorted = tuple(sorted(impact_hits, key=lambda h: h.area.code))
     over_sorted = tuple(sorted(over_hits, key=lambda h: h.area.code))
     codes = tuple(sorted({h.area.code for h in hits_sorted + over_sorted}))
-    return Assessment(rules.party, e, ring, hits_sorted, over_sorted, dist_terr, impact_on_land,
-                      corridor, region, nearest, pred.status == "lost", codes, track_d,
+    return Assessment(rules.party, e, ring, hits_sorted, over_sorted, dist_terr, on_land,
+                      corridor, region, near, pred.status == "lost", codes, track_d,
                       tuple(sorted(chances.items(), key=lambda kv: (-kv[1], kv[0]))))
 
 
@@ -511,11 +574,27 @@ def impact_chances(e: Ellipse, centre_m: tuple[float, float], territory_m: BaseG
     inside = shapely.contains_xy(territory_m, xy[:, 0], xy[:, 1])
     if not inside.any():
         return {}
-    pts = shapely.points(xy[inside])
-    claimed = np.zeros(len(pts), dtype=bool)
+    xy = xy[inside]
+    # only the nodes within reach (+1 m, far above rounding) of a part's bounding box can be
+    # within reach of the part; those are tested exactly, on the prepared part (GEOS
+    # ``isWithinDistance``, through an index of its edges)
+    cands = []
+    for _, part_m, _ in parts:
+        x0, y0, x1, y1 = part_m.bounds
+        dx = np.maximum(np.maximum(x0 - xy[:, 0], xy[:, 0] - x1), 0.0)
+        dy = np.maximum(np.maximum(y0 - xy[:, 1], xy[:, 1] - y1), 0.0)
+        cands.append(np.flatnonzero(dx * dx + dy * dy <= (reach_m + 1.0) ** 2))
+    pts = np.empty(len(xy), dtype=object)
+    used = np.unique(np.concatenate(cands)) if cands else np.zeros(0, dtype=int)
+    if used.size:
+        pts[used] = shapely.points(xy[used])
+    claimed = np.zeros(len(xy), dtype=bool)
     out: dict[str, float] = {}
-    for a, part_m, _ in parts:
-        near = shapely.dwithin(part_m, pts, reach_m)
+    for (a, part_m, _), cand in zip(parts, cands):
+        near = np.zeros(len(xy), dtype=bool)
+        if cand.size:
+            shapely.prepare(part_m)
+            near[cand] = shapely.dwithin(part_m, pts[cand], reach_m)
         claimed |= near
         if near.any():
             out[a.code] = out.get(a.code, 0.0) + float(near.sum()) * NODE_WEIGHT
@@ -591,6 +670,67 @@ def _far_nearest(e: Ellipse, area: AdminArea) -> tuple[AdminArea, float, float]:
     return (area, float(d), float(az) % 360)
 
 
+def _near_land(geography: Geography, candidates: list[AdminArea], clip: tuple[float, float, float, float],
+               fwd: Any, ell_m: BaseGeometry, aor: set[str]
+               ) -> tuple[bool, tuple[AdminArea, float, BaseGeometry] | None, list[tuple[AdminArea, BaseGeometry, float]]]:
+    """The candidate areas' land in the clip box, projected, and its distance to the ellipse
+    (``ell_m``): whether the ellipse touches land of the areas of responsibility (``aor``, empty:
+    all), the nearest area (any), its distance and land, and (area, land, distance) of each area
+    of responsibility, in the candidates' order. Clipped, projected (one transform for all) and
+    measured as arrays: the same coordinates and distances as one area at a time."""
+    on_land = False
+    nearest: tuple[AdminArea, float, BaseGeometry] | None = None
+    out: list[tuple[AdminArea, BaseGeometry, float]] = []
+    if not candidates:
+        return on_land, nearest, out
+    parts = shapely.clip_by_rect(np.array([a.geometry for a in candidates], dtype=object), *clip)
+    keep = ~shapely.is_empty(parts)
+    kept = [a for a, k in zip(candidates, keep) if k]
+    if not kept:
+        return on_land, nearest, out
+    parts_m = project(parts[keep], fwd)
+    dist = shapely.distance(ell_m, parts_m)
+    for a, part_m, d in zip(kept, parts_m, dist.tolist()):
+        if d == 0.0:
+            on_land = on_land or not aor or a.code in aor
+        if nearest is None or d < nearest[1]:
+            nearest = (a, d, part_m)
+        if aor and a.code not in aor:
+            continue
+        out.append((a, part_m, d))
+    return on_land, nearest, out
+
+
+def _nearest_of(land: Lazy, e: Ellipse, geography: Geography, party: str, cx: float, cy: float
+                ) -> tuple[AdminArea, float, float]:
+    """``nearest`` of an assessment (wording): the nearest area of :func:`_near_land`, or for
+    an ellipse far from all (none in the clip box) the party's nearest area."""
+    nearest = land.get()[1]
+    if nearest is None:
+        return _far_nearest(e, geography.nearest_area(party, e.lon_deg, e.lat_deg))
+    return _near_bearing(nearest[0], nearest[1], nearest[2], cx, cy)
+
+
+def _near_bearing(area: AdminArea, d: float, part_m: BaseGeometry, cx: float, cy: float) -> tuple[AdminArea, float, float]:
+    """``nearest`` of an assessment: the area, its distance and the bearing from its land's
+    point nearest the impact point (``cx``, ``cy``, in the projection of ``part_m``)."""
+    p_near = shapely.ops.nearest_points(part_m, shapely.Point(cx, cy))[0]
+    return (area, d, math.degrees(math.atan2(cx - p_near.x, cy - p_near.y)) % 360)
+
+
+def _corridor(track_m: BaseGeometry, parts_m: list[BaseGeometry], margin_m: float, inv: Any) -> tuple[tuple[float, float], ...]:
+    """The CAP polygon of an overflight: the part of the corridor (the track's buffer by
+    ``margin_m``) over, or within the margin of, the land it overflies (``parts_m``), as one
+    simplified outline (its convex hull when the land cuts it into pieces)."""
+    corridor_m = track_m.buffer(margin_m, quad_segs=4)
+    over = shapely.union_all([corridor_m.intersection(p.buffer(margin_m, quad_segs=2)) for p in parts_m])
+    outline = over if isinstance(over, Polygon) else over.convex_hull
+    outline = outline.simplify(500.0)
+    if isinstance(outline, Polygon) and not outline.is_empty:
+        return _ring_latlon(outline, inv)
+    return ()
+
+
 def _overflight(pred: Prediction, rules: AlertRules, geography: Geography):
     pts = [(lon, lat) for lat, lon in pred.ground_track]
     lons = [p[0] for p in pts]
@@ -601,37 +741,29 @@ def _overflight(pred: Prediction, rules: AlertRules, geography: Geography):
     mid_lat = (min(p[1] for p in pts) + max(p[1] for p in pts)) / 2
     fwd, inv = local_projection(*_centre(mid_lat, mid_lon))
     track_m = project(LineString(pts), fwd)
-    corridor_m = None  # built at the first hit: most tracks overfly nothing
     # land this near the track keeps an open alert open (the clearing hysteresis)
     reach = rules.margin_m + rules.clear_hysteresis_m
     hits: list[AreaHit] = []
     aor = set(rules.areas)
-    over_land = []
+    over_land: list[BaseGeometry] = []
     x0, y0, x1, y1 = project(track_m.buffer(reach, quad_segs=2), inv).bounds
     if x1 - x0 > 180:
         x0, x1 = -180.0, 180.0
     track_d = math.inf
-    for a in geography.areas_within(rules.party, LineString(pts), reach):
-        if aor and a.code not in aor:
-            continue
-        part = shapely.clip_by_rect(a.geometry, x0, y0, x1, y1)
-        if part.is_empty:
-            continue
-        part_m = project(part, fwd)
-        d = float(track_m.distance(part_m))
+    areas = [a for a in geography.areas_within(rules.party, LineString(pts), reach) if not aor or a.code in aor]
+    # clipped, projected (one transform for all) and measured as arrays: the same coordinates
+    # and distances as one area at a time
+    parts = shapely.clip_by_rect(np.array([a.geometry for a in areas], dtype=object), x0, y0, x1, y1)
+    keep = ~shapely.is_empty(parts)
+    areas = [a for a, k in zip(areas, keep) if k]
+    parts_m = project(parts[keep], fwd) if areas else parts[keep]
+    dist = shapely.distance(track_m, parts_m).tolist() if areas else []
+    for a, part_m, d in zip(areas, parts_m, dist):
         track_d = min(track_d, d)
         if d <= rules.margin_m:
             hits.append(AreaHit(a, d, "overflight"))
-            if corridor_m is None:
-                corridor_m = track_m.buffer(rules.margin_m, quad_segs=4)
-            over_land.append(corridor_m.intersection(part_m.buffer(rules.margin_m, quad_segs=2)))
-    corridor: tuple[tuple[float, float], ...] = ()
-    if hits:
-        # The CAP polygon: the part of the corridor over (or within the margin of) the land,
-        # as one simplified outline (its convex hull when the land cuts it into pieces).
-        over = shapely.union_all(over_land)
-        outline = over if isinstance(over, Polygon) else over.convex_hull
-        outline = outline.simplify(500.0)
-        if isinstance(outline, Polygon) and not outline.is_empty:
-            corridor = _ring_latlon(outline, inv)
+            over_land.append(part_m)
+    # the corridor's outline only for a message (most tracks overfly nothing; most that do send none)
+    corridor: Lazy[tuple[tuple[float, float], ...]] = \
+        Lazy(functools.partial(_corridor, track_m, over_land, rules.margin_m, inv)) if hits else Lazy.of(())
     return hits, corridor, track_d

@@ -21,7 +21,7 @@ from accord.warning.alerts.geography import AdminArea, Geography, NamedRegion, l
 from accord.warning.alerts.rules import (BOOST_CROSS_K, NODE_WEIGHT, NODES, AlertRules, AreaHit, Ellipse,
                                          _centre, _far_nearest, _lonlat_bounds, _ring_latlon, _shifted,
                                          boost_impact_chances, boost_reach, ellipse_polygon_m,
-                                         impact_ellipse, name_by_chance)
+                                         impact_ellipse, name_areas)
 from accord.warning.identity import CHI2_2_95
 from accord.warning.types import Prediction
 
@@ -153,10 +153,11 @@ def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bo
             geography.nearest_area(rules.party, e.lon_deg, e.lat_deg)
         chances = impact_chances(e, (cx, cy), terr_m, near_parts, geography.territorial_m,
                                  owner if not aor or owner.code in aor else None)
-        named = name_by_chance(chances, rules.area_probability)
-        if not named and (not aor or owner.code in aor):
-            # the ellipse touches the territory: an alert, naming the likeliest area
+        named = name_areas(chances, rules, pred.impact_t - pred.t)
+        if named is None and (not aor or owner.code in aor):
+            # the ellipse touches the territory and time is short: an alert, naming the likeliest
             named = [max(chances.items(), key=lambda kv: (kv[1], kv[0]))[0]] if chances else [owner.code]
+        named = named or []
         by_code = {a.code: (a, d) for a, _, d in near_parts}
         if owner.code not in by_code:
             by_code[owner.code] = (owner, nearest[1] if nearest is not None else math.inf)

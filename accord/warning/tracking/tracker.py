@@ -356,18 +356,13 @@ class Tracker:
         prefers the ballistic model although the boost model still estimates tens of m/s²).
         A thrust acceleration ``a`` unmodelled over ``W`` moves the state by ``J a``,
         ``J = [W²/2 I; W I]``; with the boost model's own estimate ``a ~ N(â, P_aa)`` the
-        latched (p, v) covariance gains ``J A Jᵀ``, ``A`` the thrust's second moment the boost
-        model's estimate shows beyond its own noise: ``â ~ N(a, P_aa)`` has ``E[â âᵀ] = a aᵀ + P_aa``,
-        so ``A = (â âᵀ − P_aa)₊`` (negative eigenvalues dropped). A track latched after burnout has
-        an ``â`` within its noise and gains (almost) nothing: its boost model's ``P_aa`` is the
-        random walk's steady-state openness, not evidence of thrust, and adding it padded the
-        clean missile's covariance by ~13 m/s per axis at the latch (RMSE 1.23× the bound 20–40 s
-        after burnout instead of 1.05×; docs/tracking.md, "Accuracy at the bound")."""
+        latched (p, v) covariance gains ``J (â âᵀ + P_aa) Jᵀ``. Tracks latched well after
+        burnout have ``â ≈ 0`` and a small ``P_aa`` (the boost model has seen no thrust for
+        seconds) and gain little; the measurements after the latch then shrink the term."""
         i = np.flatnonzero(rows)
         W = self.config.latch_thrust_window_s
         a = self._tracks.X[i, 1, 6:9]                     # the boost model is untouched by the latch
-        w, V = np.linalg.eigh(a[:, :, None] * a[:, None, :] - self._tracks.P[i, 1, 6:9, 6:9])
-        A = np.einsum("nij,nj,nkj->nik", V, np.maximum(w, 0.0), V)
+        A = a[:, :, None] * a[:, None, :] + self._tracks.P[i, 1, 6:9, 6:9]
         J = np.vstack([0.5 * W * W * np.eye(3), W * np.eye(3)])     # (6, 3)
         self._tracks.P[i, :, 0:6, 0:6] += (J @ A @ J.T)[:, None]
 

@@ -111,8 +111,14 @@ def test_simulated_salvos_launch_sigma_covers_the_pad(fitted):
     # the 95 % circle (radius √(5.991/2) σ) holds the true pad in ≥ 90 % of the missiles,
     # and σ is not grossly inflated (clean detections here: σ is mostly the model term, so errors
     # run below it; a calibrated circular error has median 0.83 σ)
+    # With six missiles a calibrated 95 % circle misses one of them a quarter of the time
+    # (1 − 0.95⁶) and two 3 % of the time: at most one may lie outside. (Measured: all six inside
+    # with the boost thrust held fixed, one at 1.05× the radius — 3.26 km, σ 1.80 km — with it
+    # turning with the velocity; the median error is 1.18 → 1.26 km, the salvo benches' medians
+    # unchanged.)
     inside = fitted[:, 0] <= R95 * fitted[:, 1]
-    assert inside.mean() >= 0.9
+    assert inside.sum() >= len(inside) - 1
+    assert (fitted[:, 0] <= 1.5 * R95 * fitted[:, 1]).all()
     assert np.median(fitted[:, 0] / fitted[:, 1]) > 0.2
 
 

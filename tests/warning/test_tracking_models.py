@@ -11,7 +11,7 @@ from accord.warning.tracking import SensorArray, kernels
 from accord.warning.tracking.association import gate_and_cost
 from accord.warning.tracking.filters import ekf_update, mix, transition_matrix
 from accord.warning.tracking.models import (
-    gravity_terms, predict, process_noise, propagate_mean, transition, transition_axis)
+    gravity_terms, jacobian, predict, process_noise, propagate_mean, thrust_turn, transition, transition_axis)
 
 SENSOR = {"id": "S", "lat_deg": 40.9, "lon_deg": 140.3, "alt_m": 50.0, "sigma_range_m": 20.0,
           "sigma_az_rad": 0.0008, "sigma_el_rad": 0.0008, "min_range_m": 5e4, "max_range_m": 2e6,
@@ -77,6 +77,39 @@ def test_thrust_acts_only_in_the_boost_model():
     dv = out[0, 1, 3:6] - out[0, 0, 3:6]
     assert np.allclose(dv, [0.0, 0.0, 40.0])
     assert np.allclose(out[0, 0, 6:9], 0.0) and np.allclose(out[0, 1, 6:9], [0.0, 0.0, 40.0])
+
+
+def test_boost_thrust_turns_with_the_velocity():
+    """Over a step the boost model's thrust is rotated by the turn of its velocity: its size and
+    its angle to the velocity are kept, the ballistic model is untouched, and the Jacobian's
+    thrust block is that rotation (checked against finite differences in ``a``)."""
+    rng = np.random.default_rng(4)
+    X = np.zeros((1, 2, 9))
+    X[0, :, 0:3] = lla_to_ecef(40.0, 127.0, 60e3)
+    X[0, :, 3:6] = [800.0, -300.0, 1200.0]
+    X[0, 1, 6:9] = [10.0, 25.0, 30.0]               # not along v: the pitch-over leads the velocity
+    out = propagate_mean(X, 2.0)
+    v0, v1, a0, a1 = X[0, 1, 3:6], out[0, 1, 3:6], X[0, 1, 6:9], out[0, 1, 6:9]
+    cos = lambda x, y: x @ y / np.linalg.norm(x) / np.linalg.norm(y)      # noqa: E731
+    assert cos(v0, v1) < 1.0 - 1e-6                                      # the velocity did turn
+    assert np.isclose(np.linalg.norm(a1), np.linalg.norm(a0), rtol=1e-12)
+    assert np.isclose(cos(a1, v1), cos(a0, v0), rtol=1e-9)
+    k = np.cross(v0, v1)
+    assert np.isclose(a1 @ k, a0 @ k, rtol=1e-9)                         # turned about v0 × v1 only
+    assert out[0, 0, 6:9] @ out[0, 0, 6:9] == 0.0                        # ballistic: a ≡ 0
+    R = thrust_turn(v0, v1)
+    assert np.allclose(R @ R.T, np.eye(3), atol=1e-12) and np.isclose(np.linalg.det(R), 1.0)
+    assert np.allclose(R @ (v0 / np.linalg.norm(v0)), v1 / np.linalg.norm(v1), atol=1e-12)
+    F = jacobian(X, 2.0)[0, 1]
+    d = rng.normal(size=3) * 1e-3
+    Xd = X.copy()
+    Xd[0, 1, 6:9] += d
+    num = propagate_mean(Xd, 2.0)[0, 1, 6:9] - a1
+    # the Jacobian leaves out the rotation's own change with ``a`` (through v'), of relative
+    # size at most |a| Δt / |v| (5 % here; measured 2.8 %)
+    err = np.linalg.norm(num - F[6:9, 6:9] @ d) / np.linalg.norm(d)
+    assert err < np.linalg.norm(a0) * 2.0 / np.linalg.norm(v0)
+    assert np.allclose(thrust_turn(np.zeros(3), v1), np.eye(3))             # no velocity: no turn
 
 
 def test_process_noise_is_symmetric_positive_semidefinite():

@@ -93,6 +93,39 @@ def _transition_full(x, phi, dt, mu_g, F):
 
 
 @njit(cache=True)
+def _thrust_turn(x0, xo, F):
+    """The boost model's thrust turns with its velocity over the step (see
+    :func:`accord.warning.tracking.models.thrust_turn`): ``xo``'s thrust becomes ``R`` times
+    ``x0``'s and ``F``'s thrust block ``R``, ``R`` the rotation taking ``x0``'s velocity direction
+    to ``xo``'s."""
+    n0 = math.sqrt(x0[3] * x0[3] + x0[4] * x0[4] + x0[5] * x0[5])
+    n1 = math.sqrt(xo[3] * xo[3] + xo[4] * xo[4] + xo[5] * xo[5])
+    if n0 < 1e-9 or n1 < 1e-9:
+        return
+    u0, u1, u2 = x0[3] / n0, x0[4] / n0, x0[5] / n0
+    w0, w1, w2 = xo[3] / n1, xo[4] / n1, xo[5] / n1
+    k0, k1, k2 = u1 * w2 - u2 * w1, u2 * w0 - u0 * w2, u0 * w1 - u1 * w0
+    f = 1.0 / (1.0 + u0 * w0 + u1 * w1 + u2 * w2)
+    # R = I + K + K² f, K = [k]ₓ; K² = k kᵀ − |k|² I
+    kk = k0 * k0 + k1 * k1 + k2 * k2
+    R = np.empty((3, 3))
+    R[0, 0] = 1.0 + (k0 * k0 - kk) * f
+    R[1, 1] = 1.0 + (k1 * k1 - kk) * f
+    R[2, 2] = 1.0 + (k2 * k2 - kk) * f
+    R[0, 1] = -k2 + k0 * k1 * f
+    R[1, 0] = k2 + k0 * k1 * f
+    R[0, 2] = k1 + k0 * k2 * f
+    R[2, 0] = -k1 + k0 * k2 * f
+    R[1, 2] = -k0 + k1 * k2 * f
+    R[2, 1] = k0 + k1 * k2 * f
+    a0, a1, a2 = x0[6], x0[7], x0[8]
+    for i in range(3):
+        xo[6 + i] = R[i, 0] * a0 + R[i, 1] * a1 + R[i, 2] * a2
+        for j in range(3):
+            F[6 + i, 6 + j] = R[i, j]
+
+
+@njit(cache=True)
 def _fpft_q(F, P0, Q, out):
     """``out = F P0 Fᵀ + Q`` (9×9), symmetrised."""
     FP = np.empty((9, 9))
@@ -163,6 +196,8 @@ def imm_predict(X, P, mu, latched, dt, Pi, Phi, Q, mu_g):
                     P0[a, b] = wa * Pn0[a, b] + wb * Pn1[a, b] + ww * da * (Xn0[b] - Xn1[b])
             _transition_full(x0, Phi[j], dt, mu_g, F)
             _propagate_model(x0, j, dt, mu_g, xo)
+            if j == 1:
+                _thrust_turn(x0, xo, F)
             X[n, j, :] = xo
             _fpft_q(F, P0, Q[j], P[n, j])
         mu[n, 0] = c[0]

@@ -11,10 +11,16 @@ and Navigation*, 2001, §11.6):
   errs by ~10⁻⁵ m and the gravity linearisation by ~10⁻¹⁰ m/s² at the filter's σ, so any real
   process noise would only make the filter forget good measurements (5·10⁻⁴ gives a position
   RMSE 1.3× the Cramér–Rao bound and a NEES ≈ 3 late in the arc);
-* **boost** (index :data:`BOOST`): ``ṗ = v``, ``v̇ = g(p) + a``, ``ȧ = w`` — the thrust
-  acceleration is a random walk driven by white jerk of spectral density ``q_boost`` (m²/s⁵),
-  which follows the pitch programme and the rising thrust-to-mass ratio; at burnout the IMM
-  hands the track to the ballistic model.
+* **boost** (index :data:`BOOST`): ``ṗ = v``, ``v̇ = g(p) + a``, and the thrust acceleration
+  ``a`` turns with the velocity — over a step it is rotated by the rotation ``R`` that takes the
+  direction of ``v`` to that of ``v'`` (:func:`thrust_turn`) — plus a random walk driven by white
+  jerk of spectral density ``q_boost`` (m²/s⁵) for what that does not explain (the pitch
+  programme's own turn, the rising thrust-to-mass ratio); at burnout the IMM hands the track to
+  the ballistic model. A thrust held fixed trailed the pitch-over (~0.7°/s, ~0.5 m/s³ on the
+  simulated missiles): the velocity at burnout was biased and the ballistic arc, with no
+  process noise, kept the error (docs/tracking.md, "Accuracy at the bound"). In the Jacobian
+  ``∂a'/∂a = R``; the rotation's own dependence on the state (through ``v'``, relative size
+  ``|a| Δt / |v|``, a few per cent in the boost) is left out.
 
 Gravity is ``g(p) = −μ p / |p|³`` (:func:`accord.warning.frames.gravity`) on the non-rotating
 sphere. Over a step ``Δt`` the mean is propagated by the third-order Taylor series
@@ -112,7 +118,26 @@ def propagate_mean(X: np.ndarray, dt: float, mu: float = MU) -> np.ndarray:
     out[..., 0:3] = p + v * dt + acc * (0.5 * dt * dt) + Gv * (dt * dt * dt / 6.0)
     out[..., 3:6] = v + acc * dt + Gv * (0.5 * dt * dt)
     out[..., 6:9] = a * _THRUST
+    R = thrust_turn(v[..., 1, :], out[..., 1, 3:6])
+    out[..., 1, 6:9] = (R @ a[..., 1, :, None])[..., 0]
     return out
+
+
+def thrust_turn(v0: np.ndarray, v1: np.ndarray) -> np.ndarray:
+    """The rotation ``R (..., 3, 3)`` that turns the direction of ``v0`` into that of ``v1``
+    about their common normal (Rodrigues: ``R = I + [k]ₓ + [k]ₓ² / (1 + c)``, ``k = v̂0 × v̂1``,
+    ``c = v̂0 · v̂1``): the boost model's thrust turns with the velocity over a step."""
+    n0 = np.linalg.norm(v0, axis=-1, keepdims=True)
+    n1 = np.linalg.norm(v1, axis=-1, keepdims=True)
+    still = (n0 < 1e-9) | (n1 < 1e-9)           # no direction to follow: no turn
+    u = v0 / np.where(still, 1.0, n0)
+    w = np.where(still, u, v1 / np.where(still, 1.0, n1))
+    k = np.cross(u, w)
+    c = np.where(still[..., 0], 1.0, (u * w).sum(axis=-1))[..., None, None]
+    K = np.zeros(k.shape[:-1] + (3, 3))
+    K[..., 0, 1], K[..., 0, 2], K[..., 1, 2] = -k[..., 2], k[..., 1], -k[..., 0]
+    K[..., 1, 0], K[..., 2, 0], K[..., 2, 1] = k[..., 2], -k[..., 1], k[..., 0]
+    return _I3 + K + K @ K / (1.0 + c)
 
 
 def jacobian(X: np.ndarray, dt: float, mu: float = MU) -> np.ndarray:
@@ -126,6 +151,8 @@ def jacobian(X: np.ndarray, dt: float, mu: float = MU) -> np.ndarray:
     F[..., 0:3, 3:6] += G * (dt * dt * dt / 6.0)
     F[..., 3:6, 0:3] += G * dt
     F[..., 3:6, 3:6] += G * (0.5 * dt * dt)
+    v1 = propagate_mean(X, dt, mu)[..., 1, 3:6]
+    F[..., 1, 6:9, 6:9] = thrust_turn(X[..., 1, 3:6], v1)
     return F
 
 

@@ -235,7 +235,9 @@ def _overflight(pred: Prediction, rules: AlertRules, geography: Geography):
     hits: list[AreaHit] = []
     aor = set(rules.areas)
     over_land = []
-    x0, y0, x1, y1 = project(track_m.buffer(reach, quad_segs=2), inv).bounds
+    # at least a metre: a line buffered by 0 is empty, its bounds NaN, and a NaN box clips every
+    # area away (with margin_m = clear_hysteresis_m = 0 a track over land overflew nothing)
+    x0, y0, x1, y1 = project(track_m.buffer(max(reach, 1.0), quad_segs=2), inv).bounds
     if x1 - x0 > 180:
         x0, x1 = -180.0, 180.0
     track_d = math.inf

@@ -432,3 +432,18 @@ def test_alerts_a_wider_prediction_on_the_arc_does_not_widen_the_warning(geo):
     collect(e.on_predictions([tighter], 262), out)
     assert out[-1].msg_type == "Update" and "impactEllipse95" in out[-1].xml.decode()
     assert b"41.4000,139.9000 8000 3000" in out[-1].xml
+
+
+def test_alerts_overflight_with_no_margin_and_no_hysteresis_clips_to_a_real_box(geo):
+    # margin_m = clear_hysteresis_m = 0: the track's search box was the bounds of an empty buffer
+    # (NaN); GEOS then returned every area unclipped (with a RuntimeWarning) — whole prefectures
+    # projected and measured for each prediction. The box is now at least a metre around the track.
+    import warnings
+
+    e, out = engine(geo, margin_m=0.0, clear_hysteresis_m=0.0), []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        collect(e.on_prediction(make_pred(150, 40.5, 175.0, 15_000, 5_000, 90, impact_t=1_300,
+                                          ground_track=OCT2022), 150), out)
+    assert [m.msg_type for m in out] == ["Alert"]
+    assert "JPN-02" in out[0].area_codes

@@ -97,7 +97,8 @@ def tracker_version() -> str:
     import accord.warning.tracking as tracking
 
     h = hashlib.sha256()
-    for f in sorted(Path(tracking.__file__).parent.glob("*.py")) + [Path(prediction.__file__), Path(boost.__file__)]:
+    for f in (sorted(Path(tracking.__file__).parent.glob("*.py")) + [Path(prediction.__file__)]
+              + sorted(Path(boost.__file__).parent.glob("*.py"))):
         h.update(f.read_bytes())
     return h.hexdigest()[:12]
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from accord.warning import boost, sim
+from accord.warning.boost import flight, likelihood, prior
 from accord.warning.frames import ecef_to_lla, great_circle_m
 
 P_TRACK = np.diag([300.0**2] * 3 + [20.0**2] * 3)
@@ -31,7 +32,7 @@ def test_bank_flies_the_simulators_missile():
     spec, fl = _flight(39.6, 125.9, 41.4, 146.0)
     m = sim._motor(spec, spec.burn_time_s)
     one = np.array
-    out, burn = boost._fly(one([spec.thrust_accel]), one([spec.vertical_s]), one([spec.burn_time_s]),
+    out, burn = flight.fly(one([spec.thrust_accel]), one([spec.vertical_s]), one([spec.burn_time_s]),
                            one([math.radians(spec.burnout_elev_deg)]), spec.propellant_fraction,
                            one([spec.burn_time_s]), 200.0, 0.5, 1.0)
     for tau in (30, 60, 90):
@@ -39,7 +40,7 @@ def test_bank_flies_the_simulators_missile():
         want = [s[0:3] @ m.e1, s[0:3] @ m.e2, s[3:6] @ m.e1, s[3:6] @ m.e2]
         assert np.allclose(out[0, tau, 0:2], want[0:2], atol=5.0)
         assert np.allclose(out[0, tau, 2:4], want[2:4], atol=0.5)
-    ok, rng, _ = boost._arc(burn)
+    ok, rng, _ = flight.impact_arc(burn)
     il, io, _ = ecef_to_lla(fl.impact_ecef[None, :])
     assert ok[0] and abs(rng[0] - great_circle_m(39.6, 125.9, il[0], io[0])) < 2_000.0
 
@@ -146,8 +147,8 @@ def test_likelihood_kernel_matches_the_dense_formula(launch, aim, kind):
         S = P_TRACK + np.diag([2_000.0**2] * 3 + [40.0**2] * 3)
         taus = tau + np.linspace(-6.0, 6.0, 7)
         lp = -0.5 * (np.linspace(-6.0, 6.0, 7) / 2.5) ** 2
-        M, s_hat, q0 = boost._plane_quadratic(x, S, e1, e2)
-        got = boost._log_like(b.states, M, s_hat, q0, taus, lp)
+        M, s_hat, q0 = likelihood.plane_quadratic(x, S, e1, e2)
+        got = likelihood.log_like(b.states, M, s_hat, q0, taus, lp)
         want = _dense_log_like(b.states, x, S, e1, e2, taus, lp)
         near = want > want.max() - 30.0
         assert near.sum() >= 5
@@ -238,9 +239,9 @@ def test_the_simulators_class_is_drawn_by_trajectory_kind():
     from dataclasses import replace
 
     cls = replace(boost.SIM_CLASS, kinds=(("minimum-energy", 1.0, 0.0, 0.0),), n=12, seed=7)
-    a0, tv, tb, gb = boost._draw_by_kind(cls, np.random.default_rng(cls.seed))
-    _, burn = boost._fly(a0, tv, tb, gb, cls.propellant_fraction, np.ascontiguousarray(tb), 300.0, 0.5, 1.0)
-    ok, rng_m, _ = boost._arc(burn)
+    a0, tv, tb, gb = prior._draw_by_kind(cls, np.random.default_rng(cls.seed))
+    _, burn = flight.fly(a0, tv, tb, gb, cls.propellant_fraction, np.ascontiguousarray(tb), 300.0, 0.5, 1.0)
+    ok, rng_m, _ = flight.impact_arc(burn)
     checked = 0
     for k in np.flatnonzero(ok & (rng_m > 300e3) & (rng_m < 2_000e3))[:4]:
         ang = rng_m[k] / 6_371_000.0                    # due north along the meridian of the launch

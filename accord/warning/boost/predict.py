@@ -1,0 +1,197 @@
+"""The boost prediction: where a boosting track's flight ends and which points it reaches.
+
+:func:`boost_prediction` places the flight plane from the rise fit's launch point and the
+track's velocity (:func:`_plane`), weighs the hypothesis bank
+(:func:`accord.warning.boost.prior.banks`) by the likelihood kernels
+(:mod:`accord.warning.boost.likelihood`) over a grid of launch-time errors, and reports a
+:class:`accord.warning.types.Prediction` with ``status="boost"``: the mean impact and its time,
+the impact's East-North covariance and 95 % ellipse (:func:`_impact_ellipse`), and the ground
+track from the point under the missile to the farthest plausible impact with, at each point, the
+probability that the flight reaches it and the plane's σ across the path (:func:`_ground_points`).
+:func:`warm_up` builds the banks and loads the compiled kernels.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from accord.warning.boost.likelihood import log_like, plane_quadratic, posterior
+from accord.warning.boost.prior import DEFAULT_CLASSES, MissileClass, banks
+from accord.warning.frames import EARTH_RADIUS_M
+from accord.warning.prediction import CHI2_2DOF_95
+from accord.warning.types import Ellipse95, Prediction
+
+TRACK_POINTS = 40        # ground-track points of a boost prediction
+#: Model error of the bank against a track: position (m) and velocity (m/s) σ per axis, on top
+#: of the launch point's own σ (the spacing of the hypotheses, the rise fit's launch-point error).
+MODEL_SIGMA_P_M = 1_500.0
+MODEL_SIGMA_V_MS = 40.0
+#: Launch-time error of the rise fit (1-σ, s) per 3 km of its launch-point σ (at least
+#: :data:`LAUNCH_T_SIGMA_MIN_S`), integrated over ±2.4 σ in 7 steps.
+LAUNCH_T_SIGMA_PER_3KM_S = 2.0
+LAUNCH_T_SIGMA_MIN_S = 2.0
+#: A rise fit vaguer than this (launch-point σ, m) fixes neither the flight time nor the plane
+#: well enough: no boost prediction (on east-sea-10 such fits missed the launch time by 20–60 s).
+MAX_LAUNCH_SIGMA_M = 8_000.0
+
+
+def boost_prediction(t: float, track_id: str, x: np.ndarray, P: np.ndarray, launch_t: float,
+                     launch_lat_deg: float, launch_lon_deg: float, launch_sigma_m: float, *,
+                     classes: tuple[MissileClass, ...] = DEFAULT_CLASSES) -> Prediction | None:
+    """The impact distribution of a boosting track ``x (6,)``, ``P (6, 6)`` at ``t``, given its
+    launch estimate; ``None`` when no hypothesis of the class fits (another class, a bad track)
+    or the track is too close to its launch point to fix the flight plane."""
+    if not launch_sigma_m <= MAX_LAUNCH_SIGMA_M:
+        return None
+    b = banks(classes)
+    R = EARTH_RADIUS_M
+    cl, sl = math.cos(math.radians(launch_lat_deg)), math.sin(math.radians(launch_lat_deg))
+    co, so = math.cos(math.radians(launch_lon_deg)), math.sin(math.radians(launch_lon_deg))
+    e1 = np.array([cl * co, cl * so, sl])
+    p = np.ascontiguousarray(x[0:3], dtype=float)
+    h = p - (p @ e1) * e1
+    down = float(np.linalg.norm(h))
+    if down < 5_000.0 + 3.0 * launch_sigma_m:
+        return None
+    P = np.ascontiguousarray(P[0:6, 0:6], dtype=float)
+    e1, e2, s_plane = _plane(e1, p, np.ascontiguousarray(x[3:6], dtype=float), P, down, float(launch_sigma_m))
+    sp2 = MODEL_SIGMA_P_M**2 + launch_sigma_m**2
+    S = P + np.diag([sp2] * 3 + [MODEL_SIGMA_V_MS**2] * 3)
+    M, s_hat, q0 = plane_quadratic(np.ascontiguousarray(x[0:6], dtype=float), S, e1, e2)
+    sig_t = max(LAUNCH_T_SIGMA_MIN_S, LAUNCH_T_SIGMA_PER_3KM_S * launch_sigma_m / 3_000.0)
+    offs = np.linspace(-2.4 * sig_t, 2.4 * sig_t, 7)
+    lp = -0.5 * (offs / sig_t) ** 2
+    ll = log_like(b.states, M, s_hat, q0, float(t - launch_t) + offs, lp)
+    best, Dm, sD, tau_m, sT, cw = posterior(ll, b.log_prior, b.impact_range_m, b.impact_tau_s)
+    if not best >= -30.0:   # no hypothesis within χ²₆ 60 of the track
+        return None
+    D = b.impact_range_m
+    Tm = launch_t + tau_m
+    # ground track from the sub-missile point now to the farthest plausible impact
+    s_now = math.atan2(float(p @ e2), float(p @ e1)) * R
+    far = float(D[min(int(np.searchsorted(cw, 0.999)), len(D) - 1)])
+    s = np.linspace(s_now, max(far, s_now + 1.0), TRACK_POINTS)
+    reach = 1.0 - np.interp(s, D, cw, left=0.0, right=1.0)
+    glat, glon, t_sig = _ground_points(s, e1, e2, R, s_plane)
+    ilat, ilon, c_ee, c_en, c_nn, ma, mi, bearing = _impact_ellipse(e1, e2, R, Dm, sD, s_plane)
+    return Prediction(
+        t=float(t), track_id=track_id, launch_t=float(launch_t), launch_lat_deg=float(launch_lat_deg),
+        launch_lon_deg=float(launch_lon_deg), launch_sigma_m=float(launch_sigma_m), impact_t=Tm,
+        impact_lat_deg=ilat, impact_lon_deg=ilon, impact_ellipse_95=Ellipse95(ma, mi, bearing),
+        impact_cov_en_m2=(c_ee, c_en, c_en, c_nn),
+        ground_track=tuple(zip(np.round(glat, 5).tolist(), np.round(glon, 5).tolist())),
+        status="boost", impact_t_sigma_s=max(sT, 1.0),
+        reach_prob=tuple(np.round(reach, 4).tolist()), track_sigma_m=tuple(np.round(t_sig, 1).tolist()))
+
+
+@njit(cache=True, error_model="numpy")
+def _ground_points(s, e1, e2, R, s_plane):
+    """(lat°, lon°, σ across the path m) of the points at down-range ``s`` along the plane
+    ``e1, e2`` (σ: the plane's angular σ ``s_plane`` seen from the launch)."""
+    n = s.shape[0]
+    lat, lon, sig = np.empty(n), np.empty(n), np.empty(n)
+    for k in range(n):
+        c, si = math.cos(s[k] / R), math.sin(s[k] / R)
+        x, y, z = R * (c * e1[0] + si * e2[0]), R * (c * e1[1] + si * e2[1]), R * (c * e1[2] + si * e2[2])
+        r = math.sqrt(x * x + y * y + z * z)
+        lat[k] = math.degrees(math.asin(min(max(z / r, -1.0), 1.0)))
+        lon[k] = math.degrees(math.atan2(y, x))
+        sig[k] = s_plane * R * math.sin(min(max(s[k] / R, 0.0), math.pi / 2))
+    return lat, lon, sig
+
+
+@njit(cache=True, error_model="numpy")
+def _impact_ellipse(e1, e2, R, Dm, sD, s_plane):
+    """The mean impact at down-range ``Dm`` (lat°, lon°) and its East-North covariance
+    ``(ee, en, nn)`` and 95 % ellipse ``(semi-major, semi-minor, bearing°)``: along the path σ_D
+    (at least 1 km), across it the plane's tilt (the launch point's and the track's cross-plane σ
+    seen from the launch) carried out to ``Dm`` (at least 1 km)."""
+    ang = Dm / R
+    ca, sa = math.cos(ang), math.sin(ang)
+    ux, uy, uz = ca * e1[0] + sa * e2[0], ca * e1[1] + sa * e2[1], ca * e1[2] + sa * e2[2]   # up at the impact
+    lat = math.degrees(math.asin(min(max(uz, -1.0), 1.0)))
+    lon = math.degrees(math.atan2(uy, ux))
+    s_cross = max(s_plane * R * math.sin(min(Dm / R, math.pi / 2)), 1_000.0)
+    h = math.sqrt(ux * ux + uy * uy)
+    ex, ey = -uy / h, ux / h                                      # east = ẑ × up, normalised
+    nx, ny, nz = -uz * ey, uz * ex, ux * ey - uy * ex            # north = up × east
+    ax, ay, az = -sa * e1[0] + ca * e2[0], -sa * e1[1] + ca * e2[1], -sa * e1[2] + ca * e2[2]  # along
+    u0, u1 = ax * ex + ay * ey, ax * nx + ay * ny + az * nz
+    un = math.sqrt(u0 * u0 + u1 * u1)
+    u0, u1 = u0 / un, u1 / un
+    sa2, sc2 = max(sD, 1_000.0) ** 2, s_cross**2
+    c_ee = sa2 * u0 * u0 + sc2 * u1 * u1
+    c_en = sa2 * u0 * u1 - sc2 * u1 * u0
+    c_nn = sa2 * u1 * u1 + sc2 * u0 * u0
+    k = math.sqrt(CHI2_2DOF_95)
+    ma, mi = k * max(sD, 1_000.0), k * s_cross
+    bearing = math.degrees(math.atan2(u0, u1)) % 180.0
+    if mi > ma:
+        ma, mi, bearing = mi, ma, (bearing + 90.0) % 180.0
+    return lat, lon, c_ee, c_en, c_nn, ma, mi, bearing
+
+
+@njit(cache=True)
+def _cross(a, b):
+    """``a × b`` of two 3-vectors."""
+    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
+
+
+@njit(cache=True)
+def _dot(a, b):
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+@njit(cache=True)
+def _quad(u, P, o):
+    """``uᵀ P[o:o+3, o:o+3] u``."""
+    q = 0.0
+    for i in range(3):
+        for j in range(3):
+            q += u[i] * P[o + i, o + j] * u[j]
+    return q
+
+
+@njit(cache=True, error_model="numpy")
+def _plane(e1, p, v, P, down, launch_sigma_m):
+    """The flight plane (through the Earth's centre) from two estimates of its tilt about the
+    missile's position ``p``: the launch point (``n ∝ p_L × p``; angular σ = launch σ and the
+    track's cross-plane position σ over the down-range distance) and the velocity
+    (``n ∝ p × v``; σ = the cross-plane velocity σ over the speed across ``p̂``), combined by
+    inverse variance. Returns the launch direction moved into that plane, the down-range
+    direction ``e2 = n × e1`` and the plane's angular σ (rad)."""
+    up = p / math.sqrt(_dot(p, p))
+    nL = _cross(e1, p)
+    nL /= math.sqrt(_dot(nL, nL))
+    sL2 = (launch_sigma_m**2 + _quad(nL, P, 0)) / down**2
+    vh = v - _dot(v, up) * up
+    nV = _cross(p, v)
+    nn = math.sqrt(_dot(nV, nV))
+    th, s2 = 0.0, sL2
+    if nn > 0.0 and math.sqrt(_dot(vh, vh)) > 100.0:
+        nV /= nn
+        sV2 = _quad(nV, P, 3) / _dot(vh, vh)
+        # angle from nL to nV about p̂, weighted towards the sharper estimate
+        th = math.atan2(_dot(_cross(nL, nV), up), _dot(nL, nV)) * sL2 / (sL2 + sV2)
+        s2 = sL2 * sV2 / (sL2 + sV2)
+    n = math.cos(th) * nL + math.sin(th) * _cross(up, nL)
+    n /= math.sqrt(_dot(n, n))
+    e1p = e1 - _dot(e1, n) * n
+    e1p /= math.sqrt(_dot(e1p, e1p))
+    return e1p, _cross(n, e1p), math.sqrt(s2)
+
+
+def warm_up(classes: tuple[MissileClass, ...] = DEFAULT_CLASSES) -> None:
+    """Build the banks and load the kernels, so a timed run measures predictions."""
+    b = banks(classes)
+    posterior(np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1))
+    e1, e2, up = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, 1.0])
+    P = np.eye(6)
+    _plane(e1, e1 + e2, up, P, 1.0, 1.0)
+    plane_quadratic(np.zeros(6), P, e1, e2)
+    _ground_points(np.zeros(1), e1, e2, 1.0, 0.0)
+    _impact_ellipse(e1, e2, 1.0, 0.0, 0.0, 0.0)
+    log_like(np.ascontiguousarray(b.states[:2, :, :1]), np.eye(4), np.zeros(4), 0.0, np.zeros(1), np.zeros(1))

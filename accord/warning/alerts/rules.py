@@ -37,7 +37,8 @@ from shapely.geometry.base import BaseGeometry
 
 from accord.core.safe_yaml import load_yaml
 from accord.errors import ConfigError, InputError
-from accord.warning.alerts.geography import AdminArea, Geography, NamedRegion, local_projection, project
+from accord.warning.alerts.geography import (AdminArea, Geography, NamedRegion, local_projection, project,
+                                             projected_bounds)
 from accord.warning.identity import CHI2_2_95
 from accord.warning.types import Prediction
 
@@ -471,7 +472,7 @@ def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bo
     aor = set(rules.areas)
 
     reach = geography.territorial_m + rules.margin_m + rules.clear_hysteresis_m
-    candidates = geography.areas_within(rules.party, project(ell_m, inv), reach)
+    candidates = geography.areas_within_bounds(rules.party, projected_bounds(ell_m, inv), reach)
     x0, y0, x1, y1 = _lonlat_bounds(ell_m.bounds, reach, inv)
     if x1 - x0 > 180:  # the zone wraps the antimeridian: look everywhere in longitude
         x0, x1 = -180.0, 180.0
@@ -585,7 +586,11 @@ def impact_chances(e: Ellipse, centre_m: tuple[float, float], territory_m: BaseG
         dy = np.maximum(np.maximum(y0 - xy[:, 1], xy[:, 1] - y1), 0.0)
         cands.append(np.flatnonzero(dx * dx + dy * dy <= (reach_m + 1.0) ** 2))
     pts = np.empty(len(xy), dtype=object)
-    used = np.unique(np.concatenate(cands)) if cands else np.zeros(0, dtype=int)
+    # the nodes near any part, in order (a mask: the sorted union ``np.unique`` gives, cheaper)
+    wanted = np.zeros(len(xy), dtype=bool)
+    for cand in cands:
+        wanted[cand] = True
+    used = np.flatnonzero(wanted)
     if used.size:
         pts[used] = shapely.points(xy[used])
     claimed = np.zeros(len(xy), dtype=bool)
@@ -739,18 +744,23 @@ def _overflight(pred: Prediction, rules: AlertRules, geography: Geography):
     mid_lon = (min(lons) + max(lons)) / 2
     mid_lon = mid_lon - 360 if mid_lon > 180 else mid_lon
     mid_lat = (min(p[1] for p in pts) + max(p[1] for p in pts)) / 2
-    fwd, inv = local_projection(*_centre(mid_lat, mid_lon))
-    track_m = project(LineString(pts), fwd)
+    track_ll = LineString(pts)
     # land this near the track keeps an open alert open (the clearing hysteresis)
     reach = rules.margin_m + rules.clear_hysteresis_m
-    hits: list[AreaHit] = []
     aor = set(rules.areas)
+    areas = [a for a in geography.areas_within(rules.party, track_ll, reach) if not aor or a.code in aor]
+    if not areas:
+        # no area near: nothing overflown, nothing within reach (what the measuring below gives
+        # for no areas, without projecting the track)
+        return [], Lazy.of(()), math.inf
+    fwd, inv = local_projection(*_centre(mid_lat, mid_lon))
+    track_m = project(track_ll, fwd)
+    hits: list[AreaHit] = []
     over_land: list[BaseGeometry] = []
-    x0, y0, x1, y1 = project(track_m.buffer(reach, quad_segs=2), inv).bounds
+    x0, y0, x1, y1 = projected_bounds(track_m.buffer(reach, quad_segs=2), inv)
     if x1 - x0 > 180:
         x0, x1 = -180.0, 180.0
     track_d = math.inf
-    areas = [a for a in geography.areas_within(rules.party, LineString(pts), reach) if not aor or a.code in aor]
     # clipped, projected (one transform for all) and measured as arrays: the same coordinates
     # and distances as one area at a time
     parts = shapely.clip_by_rect(np.array([a.geometry for a in areas], dtype=object), x0, y0, x1, y1)

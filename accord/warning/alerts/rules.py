@@ -585,21 +585,34 @@ def impact_chances(e: Ellipse, centre_m: tuple[float, float], territory_m: BaseG
         dx = np.maximum(np.maximum(x0 - xy[:, 0], xy[:, 0] - x1), 0.0)
         dy = np.maximum(np.maximum(y0 - xy[:, 1], xy[:, 1] - y1), 0.0)
         cands.append(np.flatnonzero(dx * dx + dy * dy <= (reach_m + 1.0) ** 2))
-    pts = np.empty(len(xy), dtype=object)
-    # the nodes near any part, in order (a mask: the sorted union ``np.unique`` gives, cheaper)
+    # a node in (or on) a part is at distance 0 from it: within reach without measuring (GEOS's
+    # ``isWithinDistance`` also settles such points by their location in the prepared polygon
+    # before any edge's distance); only the others are made points and measured. (Reach under a
+    # metre: every node is measured, so no rounding of a point on an edge can matter.)
+    settle = reach_m >= 1.0
+    tests: list[tuple[np.ndarray, np.ndarray]] = []   # per part: nodes in it, nodes to measure
     wanted = np.zeros(len(xy), dtype=bool)
-    for cand in cands:
-        wanted[cand] = True
+    for (_, part_m, _), cand in zip(parts, cands):
+        if cand.size:
+            shapely.prepare(part_m)
+        if cand.size and settle:
+            on = shapely.intersects_xy(part_m, xy[cand, 0], xy[cand, 1])
+            tests.append((cand[on], cand[~on]))
+        else:
+            tests.append((cand[:0], cand))
+        wanted[tests[-1][1]] = True
+    # the nodes measured against any part, made points once (in order)
+    pts = np.empty(len(xy), dtype=object)
     used = np.flatnonzero(wanted)
     if used.size:
         pts[used] = shapely.points(xy[used])
     claimed = np.zeros(len(xy), dtype=bool)
     out: dict[str, float] = {}
-    for (a, part_m, _), cand in zip(parts, cands):
+    for (a, part_m, _), (on, rest) in zip(parts, tests):
         near = np.zeros(len(xy), dtype=bool)
-        if cand.size:
-            shapely.prepare(part_m)
-            near[cand] = shapely.dwithin(part_m, pts[cand], reach_m)
+        near[on] = True
+        if rest.size:
+            near[rest] = shapely.dwithin(part_m, pts[rest], reach_m)
         claimed |= near
         if near.any():
             out[a.code] = out.get(a.code, 0.0) + float(near.sum()) * NODE_WEIGHT

@@ -32,6 +32,7 @@ import shapely
 import shapely.affinity
 import shapely.ops
 from pyproj import Geod
+from scipy.spatial import cKDTree
 from shapely.geometry import LineString, Polygon
 from shapely.geometry.base import BaseGeometry
 
@@ -587,8 +588,8 @@ def impact_chances(e: Ellipse, centre_m: tuple[float, float], territory_m: BaseG
         cands.append(np.flatnonzero(dx * dx + dy * dy <= (reach_m + 1.0) ** 2))
     # a node in (or on) a part is at distance 0 from it: within reach without measuring (GEOS's
     # ``isWithinDistance`` also settles such points by their location in the prepared polygon
-    # before any edge's distance); only the others are made points and measured. (Reach under a
-    # metre: every node is measured, so no rounding of a point on an edge can matter.)
+    # before any edge's distance); so is one within reach − 1 m of a vertex of the part; only
+    # the others are made points and measured. (Reach under a metre: every node is measured.)
     settle = reach_m >= 1.0
     tests: list[tuple[np.ndarray, np.ndarray]] = []   # per part: nodes in it, nodes to measure
     wanted = np.zeros(len(xy), dtype=bool)
@@ -597,7 +598,18 @@ def impact_chances(e: Ellipse, centre_m: tuple[float, float], territory_m: BaseG
             shapely.prepare(part_m)
         if cand.size and settle:
             on = shapely.intersects_xy(part_m, xy[cand, 0], xy[cand, 1])
-            tests.append((cand[on], cand[~on]))
+            rest = cand[~on]
+            if rest.size:
+                # a node within reach − 1 m of one of the part's vertices (points of the part)
+                # is within reach of the part: GEOS's distance to it is at most the distance to
+                # that vertex, up to rounding of nanometres
+                v = shapely.get_coordinates(part_m)
+                if len(v) and np.isfinite(v).all():
+                    dv, _ = cKDTree(v).query(xy[rest], k=1, distance_upper_bound=reach_m - 1.0)
+                    by_vertex = np.isfinite(dv)
+                    on[~on] = by_vertex
+                    rest = rest[~by_vertex]
+            tests.append((cand[on], rest))
         else:
             tests.append((cand[:0], cand))
         wanted[tests[-1][1]] = True

@@ -188,11 +188,21 @@ def impact_ellipse(pred: Prediction, *, source: str = "prediction") -> Ellipse:
 def ellipse_polygon_m(e: Ellipse, n: int = ELLIPSE_VERTICES, centre: tuple[float, float] | None = None) -> Polygon:
     """The ellipse in the AEQD plane centred on its own centre (x east, y north, metres), or
     moved to ``centre`` (the same coordinates as ``shapely.affinity.translate`` gives)."""
-    th = np.linspace(0.0, 2 * math.pi, n, endpoint=False)
-    pts = ellipse_points_m(e, e.semi_major_m * np.cos(th), e.semi_minor_m * np.sin(th))
+    cos_th, sin_th = _unit_circle(n)
+    pts = ellipse_points_m(e, e.semi_major_m * cos_th, e.semi_minor_m * sin_th)
     if centre is not None:
         pts = pts + np.asarray(centre, dtype=float)
     return Polygon(pts)
+
+
+@functools.lru_cache(maxsize=8)
+def _unit_circle(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin of ``n`` angles evenly around the circle (computed once per ``n``; read-only)."""
+    th = np.linspace(0.0, 2 * math.pi, n, endpoint=False)
+    c, s = np.cos(th), np.sin(th)
+    c.flags.writeable = False
+    s.flags.writeable = False
+    return c, s
 
 
 def ellipse_points_m(e: Ellipse, along_major_m: np.ndarray, along_minor_m: np.ndarray) -> np.ndarray:

@@ -94,6 +94,20 @@ def project(geom: BaseGeometry, transformer: Transformer) -> BaseGeometry:
     return shapely.transform(geom, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
 
 
+def projected_bounds(geom: BaseGeometry, transformer: Transformer) -> tuple[float, float, float, float]:
+    """``project(geom, transformer).bounds`` without building the projected geometry: the
+    same PROJ call on the same coordinates, and a geometry's bounds are the least and greatest
+    of its coordinates. (An empty geometry, or a coordinate PROJ cannot transform, takes the
+    geometry's own way, whose bounds are NaN.)"""
+    xy = shapely.get_coordinates(geom)
+    if len(xy):
+        x, y = transformer.transform(xy[:, 0], xy[:, 1])
+        x, y = np.asarray(x), np.asarray(y)
+        if np.isfinite(x).all() and np.isfinite(y).all():
+            return float(x.min()), float(y.min()), float(x.max()), float(y.max())
+    return project(geom, transformer).bounds
+
+
 class Geography:
     """Land, admin areas, territorial seas and named seas for the parties, loaded from one file."""
 
@@ -233,7 +247,12 @@ class Geography:
         The box is :func:`lonlat_box` around ``geom_lonlat``'s bounds; where no simple box will
         do (within 5° of a pole, across the antimeridian) it is the whole band of latitudes
         within ``distance_m``, every longitude."""
-        x0, y0, x1, y1 = geom_lonlat.bounds
+        return self.areas_within_bounds(party, geom_lonlat.bounds, distance_m)
+
+    def areas_within_bounds(self, party: str, bounds: tuple[float, float, float, float],
+                            distance_m: float) -> list[AdminArea]:
+        """:meth:`areas_within` for a geometry with these lon/lat ``bounds`` (x0, y0, x1, y1)."""
+        x0, y0, x1, y1 = bounds
         box = lonlat_box((y0, y1), (x0, x1), distance_m)
         if box is None:
             dlat = distance_m / 110_000.0 if math.isfinite(distance_m) else 180.0

@@ -32,12 +32,14 @@ import shapely
 import shapely.affinity
 import shapely.ops
 from pyproj import Geod
+from scipy.spatial import cKDTree
 from shapely.geometry import LineString, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from accord.core.safe_yaml import load_yaml
 from accord.errors import ConfigError, InputError
-from accord.warning.alerts.geography import AdminArea, Geography, NamedRegion, local_projection, project
+from accord.warning.alerts.geography import (AdminArea, Geography, NamedRegion, local_projection, project,
+                                             projected_bounds)
 from accord.warning.identity import CHI2_2_95
 from accord.warning.types import Prediction
 
@@ -186,11 +188,21 @@ def impact_ellipse(pred: Prediction, *, source: str = "prediction") -> Ellipse:
 def ellipse_polygon_m(e: Ellipse, n: int = ELLIPSE_VERTICES, centre: tuple[float, float] | None = None) -> Polygon:
     """The ellipse in the AEQD plane centred on its own centre (x east, y north, metres), or
     moved to ``centre`` (the same coordinates as ``shapely.affinity.translate`` gives)."""
-    th = np.linspace(0.0, 2 * math.pi, n, endpoint=False)
-    pts = ellipse_points_m(e, e.semi_major_m * np.cos(th), e.semi_minor_m * np.sin(th))
+    cos_th, sin_th = _unit_circle(n)
+    pts = ellipse_points_m(e, e.semi_major_m * cos_th, e.semi_minor_m * sin_th)
     if centre is not None:
         pts = pts + np.asarray(centre, dtype=float)
     return Polygon(pts)
+
+
+@functools.lru_cache(maxsize=8)
+def _unit_circle(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin of ``n`` angles evenly around the circle (computed once per ``n``; read-only)."""
+    th = np.linspace(0.0, 2 * math.pi, n, endpoint=False)
+    c, s = np.cos(th), np.sin(th)
+    c.flags.writeable = False
+    s.flags.writeable = False
+    return c, s
 
 
 def ellipse_points_m(e: Ellipse, along_major_m: np.ndarray, along_minor_m: np.ndarray) -> np.ndarray:
@@ -471,7 +483,7 @@ def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bo
     aor = set(rules.areas)
 
     reach = geography.territorial_m + rules.margin_m + rules.clear_hysteresis_m
-    candidates = geography.areas_within(rules.party, project(ell_m, inv), reach)
+    candidates = geography.areas_within_bounds(rules.party, projected_bounds(ell_m, inv), reach)
     x0, y0, x1, y1 = _lonlat_bounds(ell_m.bounds, reach, inv)
     if x1 - x0 > 180:  # the zone wraps the antimeridian: look everywhere in longitude
         x0, x1 = -180.0, 180.0
@@ -584,17 +596,45 @@ def impact_chances(e: Ellipse, centre_m: tuple[float, float], territory_m: BaseG
         dx = np.maximum(np.maximum(x0 - xy[:, 0], xy[:, 0] - x1), 0.0)
         dy = np.maximum(np.maximum(y0 - xy[:, 1], xy[:, 1] - y1), 0.0)
         cands.append(np.flatnonzero(dx * dx + dy * dy <= (reach_m + 1.0) ** 2))
+    # a node in (or on) a part is at distance 0 from it: within reach without measuring (GEOS's
+    # ``isWithinDistance`` also settles such points by their location in the prepared polygon
+    # before any edge's distance); so is one within reach − 1 m of a vertex of the part; only
+    # the others are made points and measured. (Reach under a metre: every node is measured.)
+    settle = reach_m >= 1.0
+    tests: list[tuple[np.ndarray, np.ndarray]] = []   # per part: nodes in it, nodes to measure
+    wanted = np.zeros(len(xy), dtype=bool)
+    for (_, part_m, _), cand in zip(parts, cands):
+        if cand.size:
+            shapely.prepare(part_m)
+        if cand.size and settle:
+            on = shapely.intersects_xy(part_m, xy[cand, 0], xy[cand, 1])
+            rest = cand[~on]
+            if rest.size:
+                # a node within reach − 1 m of one of the part's vertices (points of the part)
+                # is within reach of the part: GEOS's distance to it is at most the distance to
+                # that vertex, up to rounding of nanometres
+                v = shapely.get_coordinates(part_m)
+                if len(v) and np.isfinite(v).all():
+                    dv, _ = cKDTree(v).query(xy[rest], k=1, distance_upper_bound=reach_m - 1.0)
+                    by_vertex = np.isfinite(dv)
+                    on[~on] = by_vertex
+                    rest = rest[~by_vertex]
+            tests.append((cand[on], rest))
+        else:
+            tests.append((cand[:0], cand))
+        wanted[tests[-1][1]] = True
+    # the nodes measured against any part, made points once (in order)
     pts = np.empty(len(xy), dtype=object)
-    used = np.unique(np.concatenate(cands)) if cands else np.zeros(0, dtype=int)
+    used = np.flatnonzero(wanted)
     if used.size:
         pts[used] = shapely.points(xy[used])
     claimed = np.zeros(len(xy), dtype=bool)
     out: dict[str, float] = {}
-    for (a, part_m, _), cand in zip(parts, cands):
+    for (a, part_m, _), (on, rest) in zip(parts, tests):
         near = np.zeros(len(xy), dtype=bool)
-        if cand.size:
-            shapely.prepare(part_m)
-            near[cand] = shapely.dwithin(part_m, pts[cand], reach_m)
+        near[on] = True
+        if rest.size:
+            near[rest] = shapely.dwithin(part_m, pts[rest], reach_m)
         claimed |= near
         if near.any():
             out[a.code] = out.get(a.code, 0.0) + float(near.sum()) * NODE_WEIGHT
@@ -739,20 +779,25 @@ def _overflight(pred: Prediction, rules: AlertRules, geography: Geography):
     mid_lon = (min(lons) + max(lons)) / 2
     mid_lon = mid_lon - 360 if mid_lon > 180 else mid_lon
     mid_lat = (min(p[1] for p in pts) + max(p[1] for p in pts)) / 2
-    fwd, inv = local_projection(*_centre(mid_lat, mid_lon))
-    track_m = project(LineString(pts), fwd)
+    track_ll = LineString(pts)
     # land this near the track keeps an open alert open (the clearing hysteresis)
     reach = rules.margin_m + rules.clear_hysteresis_m
-    hits: list[AreaHit] = []
     aor = set(rules.areas)
+    areas = [a for a in geography.areas_within(rules.party, track_ll, reach) if not aor or a.code in aor]
+    if not areas:
+        # no area near: nothing overflown, nothing within reach (what the measuring below gives
+        # for no areas, without projecting the track)
+        return [], Lazy.of(()), math.inf
+    fwd, inv = local_projection(*_centre(mid_lat, mid_lon))
+    track_m = project(track_ll, fwd)
+    hits: list[AreaHit] = []
     over_land: list[BaseGeometry] = []
-    # at least a metre: a line buffered by 0 is empty, its bounds NaN, and a NaN box clips every
-    # area away (with margin_m = clear_hysteresis_m = 0 a track over land overflew nothing)
-    x0, y0, x1, y1 = project(track_m.buffer(max(reach, 1.0), quad_segs=2), inv).bounds
+    # at least a metre: a line buffered by 0 is empty and its bounds NaN (GEOS then clips
+    # nothing: every area measured whole, with a RuntimeWarning)
+    x0, y0, x1, y1 = projected_bounds(track_m.buffer(max(reach, 1.0), quad_segs=2), inv)
     if x1 - x0 > 180:
         x0, x1 = -180.0, 180.0
     track_d = math.inf
-    areas = [a for a in geography.areas_within(rules.party, LineString(pts), reach) if not aor or a.code in aor]
     # clipped, projected (one transform for all) and measured as arrays: the same coordinates
     # and distances as one area at a time
     parts = shapely.clip_by_rect(np.array([a.geometry for a in areas], dtype=object), x0, y0, x1, y1)

@@ -235,8 +235,8 @@ def _overflight(pred: Prediction, rules: AlertRules, geography: Geography):
     hits: list[AreaHit] = []
     aor = set(rules.areas)
     over_land = []
-    # at least a metre: a line buffered by 0 is empty, its bounds NaN, and a NaN box clips every
-    # area away (with margin_m = clear_hysteresis_m = 0 a track over land overflew nothing)
+    # at least a metre: a line buffered by 0 is empty and its bounds NaN (GEOS then clips
+    # nothing: every area measured whole, with a RuntimeWarning)
     x0, y0, x1, y1 = project(track_m.buffer(max(reach, 1.0), quad_segs=2), inv).bounds
     if x1 - x0 > 180:
         x0, x1 = -180.0, 180.0

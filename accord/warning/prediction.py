@@ -58,7 +58,7 @@ def _mean_anomaly(theta, e):
     return E - e * math.sin(E)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _ground_arc_kernel(r, v, mu, radius, n_track):
     """The formulas of the module docstring for each row of ``r, v (K, 3)``."""
     K = r.shape[0]
@@ -195,7 +195,7 @@ def ellipse_95(cov_en: np.ndarray) -> Ellipse95:
                      bearing_deg=(90.0 - phi) % 180.0)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _ballistic_kernel(x, P, mu, radius, n_track, launch_model_sigma_m, t, lfit):
     """The numbers of :func:`predict_launch_impact` in one pass: sigma points (as
     :func:`sigma_points`), their arcs and the nominal one (:func:`kepler_ground_arc`), the
@@ -521,7 +521,7 @@ def _height(c, ref, radius):
     return math.sqrt(x * x + y * y + z * z) - radius
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _rise_fit_kernel(S, n, radius, tau_max, tau_step, min_states, min_span, correlation, model_sigma, model_tau):
     """:func:`launch_from_boost_states` for each track: the launch-time grid brackets the ground
     crossings of ``|p_L|``, the best one is bisected. Returns ``ok, t_L, lat°, lon°, σ``."""

@@ -48,7 +48,7 @@ def _rk4(tau, x, y, vx, vy, h, a0, tv, tb, gb, f, tp):
             vx + h / 6 * (k1x + 2 * k2x + 2 * k3x + k4x), vy + h / 6 * (k1y + 2 * k2y + 2 * k3y + k4y))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def fly(a0, tv, tb, gb, f, tp, T, dt, node):
     """RK4 in the launch/aim plane (x up at the launch site, y down-range) for arrays of motors:
     states every ``node`` seconds up to ``T`` (``(N, K, 4)``) and the burnout states ``(N, 4)``.

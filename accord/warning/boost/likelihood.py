@@ -21,7 +21,7 @@ from numba import njit
 NEGLIGIBLE_LOG_LIKE = 60.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def log_like(states, M, s_hat, q0, offsets, log_prior):
     """Log-likelihood of each hypothesis (logsumexp over the launch-time offsets).
 
@@ -84,7 +84,7 @@ def log_like(states, M, s_hat, q0, offsets, log_prior):
     return out
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def posterior(ll, log_prior, D, tau):
     """The posterior over the bank from the log-likelihoods ``ll``: ``(max ll, mean and σ of the
     impact range D, mean and σ of the impact time since launch τ, cumulative weights (N,))``

@@ -150,7 +150,7 @@ def _fpft_q(F, P0, Q, out):
 
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def imm_predict(X, P, mu, latched, dt, Pi, Phi, Q, mu_g):
     """In place: IMM mixing with ``Pi`` then ``x = f(x)``, ``P = F P Fᵀ + Q`` per model, with
     ``F`` the Jacobian of the Taylor step (kinematic ``φ ⊗ I₃`` plus gravity-gradient terms).
@@ -227,7 +227,7 @@ def _inv3(S, out):
     return det
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def gate(X, P, mu, z, site, B, R):
     """All-pairs gating of a scan for the radar at ``site`` with ENU rows ``B`` and noise ``R``.
 
@@ -307,7 +307,7 @@ def gate(X, P, mu, z, site, B, R):
     return zhat, Hp, Sinv, d2min, ll, cost
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def imm_update(X, P, mu, latched, rows, cols, z, zhat, Hp, Sinv, ll, R):
     """In place: EKF update (Joseph form) of track ``rows[i]`` with detection ``cols[i]``, both
     models, and the mode probabilities ``μ_j ∝ μ_j Λ_j``."""
@@ -372,7 +372,7 @@ def imm_update(X, P, mu, latched, rows, cols, z, zhat, Hp, Sinv, ll, R):
         mu[n, 1] = w1 / (w0 + w1)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def coverage(pos, site, B, range_lim, el_lim, az_center, az_half):
     """``ok[n]``: position ``n`` is inside the coverage of at least one of the given radars."""
     N = pos.shape[0]
@@ -454,7 +454,7 @@ def bookkeep(tracks: Any, hit: np.ndarray, t: float, cover: Any, rules: Any) -> 
                      tracks.latched, tracks.confirmed, hit, t, *cover, *rules)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _bookkeep(X, P, mu, hist, misses, last, ball_since, latched, confirmed, hit, t, site, B, range_lim,
               el_lim, az_center, az_half, confirm_m, confirm_n, ball_prob, min_ball_s, tent_misses,
               conf_misses, coast_tent, coast, max_var, min_alt, radius):
@@ -504,7 +504,7 @@ def _bookkeep(X, P, mu, hist, misses, last, ball_since, latched, confirmed, hit,
     return newly, dead
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def initiation_scan(z, site, B, R, radius, min_alt, max_alt, cpos, ctr, ct, cvalid, t, window,
                     v_max, n_sigma, min_dt):
     """Expire old candidates, place this scan's free detections (ECEF, ``J R Jᵀ``, plausible
@@ -542,7 +542,7 @@ def initiation_scan(z, site, B, R, radius, min_alt, max_alt, cpos, ctr, ct, cval
     return pos, cov, tr, plaus, ok, cost, anyok
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def store_candidates(cpos, ccov, ctr, ct, cvalid, pos, cov, tr, t, keep):
     """Write detections ``keep`` into free candidate slots; returns how many did not fit."""
     slot = 0
@@ -564,7 +564,7 @@ def store_candidates(cpos, ccov, ctr, ct, cvalid, pos, cov, tr, t, keep):
     return left
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def duplicates(X, P, mu, idx, ids, gate):
     """Tracks (indices into ``X``) to drop because an older track (smaller id) among ``idx``
     estimates the same target: 6-D Mahalanobis distance of the combined IMM states under

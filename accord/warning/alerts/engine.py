@@ -508,7 +508,8 @@ class AlertEngine:
 
     def _area_blocks(self, a: Assessment, areas: list[AdminArea], *, cancel: bool) -> tuple[AreaBlock, ...]:
         impact_desc = {lang: wording.names(areas, lang) for lang in ("en", "ja", "ko")}
-        blocks = [AreaBlock(impact_desc, (a.ring_latlon,), tuple(x.code for x in areas))]
+        # the areas by their codes always; their ring when it can be drawn
+        blocks = [AreaBlock(impact_desc, (a.ring_latlon,) if a.ring_latlon else (), tuple(x.code for x in areas))]
         if a.corridor_latlon and not cancel and a.overflight:
             over = [h.area for h in a.overflight_hits]
             desc = {"en": "Predicted overflight: " + wording.names(over, "en"),

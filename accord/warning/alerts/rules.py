@@ -336,7 +336,14 @@ def _lonlat_bounds(bounds_m: tuple, pad_m: float, inv) -> tuple[float, float, fl
             float(lon.max()) + 0.05, min(float(lat.max()) + 0.05, 90.0))
 
 
-def _ring_latlon(poly_m: Polygon, inv) -> tuple[tuple[float, float], ...]:
+def _ring_latlon(poly_m: BaseGeometry, inv) -> tuple[tuple[float, float], ...]:
+    """The CAP ring (lat, lon) of an area at risk drawn in the local projection; a region in
+    pieces (a boost path's buffer can fall apart) is drawn as its convex hull, which covers every
+    piece, and nothing drawable as ``()``."""
+    if not isinstance(poly_m, Polygon):
+        poly_m = poly_m.convex_hull
+    if not isinstance(poly_m, Polygon) or poly_m.is_empty:
+        return ()
     xy = np.asarray(poly_m.exterior.coords)
     lon, lat = inv.transform(xy[:, 0], xy[:, 1])
     ring = list(zip(np.round(lat, 4).tolist(), np.round(lon, 4).tolist()))

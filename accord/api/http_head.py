@@ -35,21 +35,27 @@ def http_protocol() -> Any:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.head_bytes: int | None = 0  # bytes received in the current head; None: complete
+            self.tail = b""  # the head's last 3 bytes so far (its end may straddle two chunks)
 
         def data_received(self, data: bytes) -> None:
             if self.head_bytes is not None:
-                self.head_bytes += len(data)
-                if self.head_bytes > MAX_HEAD_BYTES:
+                # only the head counts: a chunk may end it and carry (part of) the body too (a
+                # 200 KiB POST read in one chunk with its small head is not refused)
+                seen = self.tail + data
+                end = seen.find(b"\r\n\r\n")
+                size = self.head_bytes + (len(data) if end < 0 else end + 4 - len(self.tail))
+                if size > MAX_HEAD_BYTES:
                     self.logger.warning("request head over %d bytes refused (431)", MAX_HEAD_BYTES)
                     self.head_bytes = None
                     self.transport.write(_REFUSAL)
                     self.transport.close()
                     return
+                self.head_bytes, self.tail = size, seen[-3:]
             super().data_received(data)
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            self.head_bytes = 0
+            self.head_bytes, self.tail = 0, b""
 
         def on_headers_complete(self) -> None:
             self.head_bytes = None

@@ -81,3 +81,46 @@ def test_a_head_within_the_limit_is_served(port):
         while part := c.recv(65536):
             second += part
     assert first.startswith(b"HTTP/1.1 200 ") and second.startswith(b"HTTP/1.1 200 ")
+
+
+
+def test_a_body_arriving_with_its_head_does_not_count_as_head(port_and_add):
+    # a small head and a 200 KiB body in one write: the server may read both in one chunk, and
+    # only the head counts against the limit (a TAXII add that reads its body: 202, never 431)
+    port, path, bearer = port_and_add
+    body = b'{"objects": []' + b" " * (200 * 1024) + b"}"
+    head = (b"POST %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer %s\r\n"
+            b"Accept: application/taxii+json;version=2.1\r\n"
+            b"Content-Type: application/taxii+json;version=2.1\r\nContent-Length: %d\r\n\r\n"
+            % (path.encode(), bearer.encode(), len(body)))
+    for _ in range(5):  # the server reads it in one chunk some of the time
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as c:
+            c.sendall(head + body)
+            out = b""
+            while part := c.recv(65536):
+                out += part
+        assert out.startswith(b"HTTP/1.1 ") and not out.startswith(b"HTTP/1.1 431 "), out[:200]
+
+
+@pytest.fixture(scope="module")
+def port_and_add(tmp_path_factory):
+    from accord.federation.tokens import create_token
+    from accord.intel.node_store import store_for
+
+    node = Node.init(tmp_path_factory.mktemp("nodes") / "JPN", party="JPN")
+    coll = store_for(node).add_collection("Intel", alias="intel-a")
+    bearer = create_token(node.conn, "analyst", "JPN", ["taxii:read", "taxii:write"])
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    server = uvicorn.Server(server_config(create_app(node)))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started
+    yield sock.getsockname()[1], f"/taxii2/intel/collections/{coll.id}/objects/", bearer
+    server.should_exit = True
+    thread.join(10)
+    node.close()

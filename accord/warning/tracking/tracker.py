@@ -356,13 +356,18 @@ class Tracker:
         prefers the ballistic model although the boost model still estimates tens of m/s²).
         A thrust acceleration ``a`` unmodelled over ``W`` moves the state by ``J a``,
         ``J = [W²/2 I; W I]``; with the boost model's own estimate ``a ~ N(â, P_aa)`` the
-        latched (p, v) covariance gains ``J (â âᵀ + P_aa) Jᵀ``. Tracks latched well after
-        burnout have ``â ≈ 0`` and a small ``P_aa`` (the boost model has seen no thrust for
-        seconds) and gain little; the measurements after the latch then shrink the term."""
+        latched (p, v) covariance gains ``J (â âᵀ + w P_aa) Jᵀ``, ``w = min(1, s²/3)``,
+        ``s² = âᵀ P_aa⁻¹ â`` (χ²₃ under no thrust, mean 3). ``P_aa`` is the random walk's steady
+        openness as much as a thrust's uncertainty: a track latched well after burnout
+        (``s²`` 0.0–0.3) gains almost nothing, one whose boost model still sees a thrust
+        standing out of its own spread gains the whole second moment. The measurements after
+        the latch then shrink the term."""
         i = np.flatnonzero(rows)
         W = self.config.latch_thrust_window_s
         a = self._tracks.X[i, 1, 6:9]                     # the boost model is untouched by the latch
-        A = a[:, :, None] * a[:, None, :] + self._tracks.P[i, 1, 6:9, 6:9]
+        Paa = self._tracks.P[i, 1, 6:9, 6:9]
+        s2 = np.einsum("ni,ni->n", a, np.linalg.solve(Paa, a[:, :, None])[:, :, 0])
+        A = a[:, :, None] * a[:, None, :] + np.minimum(1.0, s2 / 3.0)[:, None, None] * Paa
         J = np.vstack([0.5 * W * W * np.eye(3), W * np.eye(3)])     # (6, 3)
         self._tracks.P[i, :, 0:6, 0:6] += (J @ A @ J.T)[:, None]
 

@@ -6,6 +6,7 @@ the connection is closed; the server goes on serving."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -18,9 +19,9 @@ from accord.api.serve import MAX_HEAD_BYTES, server_config
 from accord.node import Node
 
 
-@pytest.fixture(scope="module")
-def port(tmp_path_factory):
-    node = Node.init(tmp_path_factory.mktemp("nodes") / "KOR", party="KOR")
+@contextlib.contextmanager
+def _served(node: Node):
+    """``node`` served as ``node serve`` serves it, on a free loopback port (yields the port)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
@@ -31,10 +32,18 @@ def port(tmp_path_factory):
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
     assert server.started
-    yield sock.getsockname()[1]
-    server.should_exit = True
-    thread.join(10)
-    node.close()
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        node.close()
+
+
+@pytest.fixture(scope="module")
+def port(tmp_path_factory):
+    with _served(Node.init(tmp_path_factory.mktemp("nodes") / "KOR", party="KOR")) as p:
+        yield p
 
 
 def _ask(port: int, head: bytes, chunks: int = 0, chunk: bytes = b"") -> bytes:
@@ -110,17 +119,5 @@ def port_and_add(tmp_path_factory):
     node = Node.init(tmp_path_factory.mktemp("nodes") / "JPN", party="JPN")
     coll = store_for(node).add_collection("Intel", alias="intel-a")
     bearer = create_token(node.conn, "analyst", "JPN", ["taxii:read", "taxii:write"])
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    server = uvicorn.Server(server_config(create_app(node)))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    yield sock.getsockname()[1], f"/taxii2/intel/collections/{coll.id}/objects/", bearer
-    server.should_exit = True
-    thread.join(10)
-    node.close()
+    with _served(node) as p:
+        yield p, f"/taxii2/intel/collections/{coll.id}/objects/", bearer

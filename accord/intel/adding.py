@@ -1,7 +1,8 @@
 """The intel store's add path: :func:`prepare` works out each object's version, marking,
-releasability, granular plan and JSON text before any lock is taken; :func:`write` stores the
-result in one transaction (what is present already, the first/last flags, the status resource,
-the store's transaction hooks); :func:`status_json` is the status resource as a party sees it.
+releasability, granular plan and JSON text before the database's write lock is taken (other
+writers wait on it); :func:`write` stores the result in one transaction (what is present
+already, the first/last flags, the status resource, the store's transaction hooks);
+:func:`status_json` is the status resource as a party sees it.
 
 :meth:`accord.intel.store.IntelStore.add_objects` validates a request, then calls these two
 under the store's lock; the tables and SQL names come from :mod:`accord.intel.tables`, the

@@ -4,7 +4,7 @@ rows are found by. :class:`accord.intel.store.IntelStore` creates them (through
 them; :mod:`accord.intel.adding` (the add path) and :mod:`accord.intel.listing` (the read path)
 build their SQL on the names here.
 
-Tables (created with :func:`accord.store.base.ensure_schema`):
+Tables:
 
 ``intel_collections``  TAXII collections (id, title, alias, ``shared`` flag, default REL TO).
 ``intel_objects``      one row per object *version*: unique on (collection, id, version key)

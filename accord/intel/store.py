@@ -1,22 +1,19 @@
-"""The STIX 2.1 store: objects, versions and collections in the node's SQLite database.
+"""The STIX 2.1 store: objects, versions and collections in the node's database.
 
-Kept as one module: `IntelStore` is one class over the intel tables (objects, versions,
-collections, markings); its add and read paths share their SQL and the marking-definition cache.
+:class:`IntelStore` is the store's one entry point: collections, marking definitions, adds,
+status resources and the TAXII reads (objects, manifests, versions, paged and filtered), and
+deletes. It holds the connection, its lock and the caches; the rest is in modules of their own:
 
-Tables (created with :func:`accord.store.base.ensure_schema`):
+* :mod:`accord.intel.tables`: the tables, indexes and migrations, and the id hash rows are
+  found by;
+* :mod:`accord.intel.records`: the values taken in and handed out (``Collection``, ``Filters``,
+  ``Page``, ``Stored``, ``AddResult``) and the JSON and timestamp encodings;
+* :mod:`accord.intel.adding`: the add path (prepare outside the lock, write in one transaction)
+  and the status resource;
+* :mod:`accord.intel.listing`: the read path's SQL conditions and paging tokens.
 
-``intel_collections``  TAXII collections (id, title, alias, ``shared`` flag, default REL TO).
-``intel_objects``      one row per object *version*: unique on (collection, id, version key)
-                       (checked by :meth:`IntelStore.add_objects`; found by the id hash ``idh``),
-                       with the TAXII ``date_added`` (µs since the epoch, strictly increasing
-                       per collection so it orders and pages exactly), first/last-version flags,
-                       the releasability code (:func:`accord.intel.markings.rel_code`) and the
-                       granular-redaction plan computed once at ingest, the originator party and
-                       the object's JSON text (served as stored: no re-serialisation on reads).
-``intel_markings``     every marking definition seen (immutable by STIX rules), by id.
-``intel_status``       TAXII status resources of add requests (persisted).
-``intel_meta``         the secret that signs paging cursors (made once, kept in the database,
-                       so a cursor is valid on any worker and after a restart).
+Their public names are importable from here too (``__all__``), as they were when this module
+held them all.
 
 The version of an object (TAXII 2.1 §3.4.1) is its ``modified``, else its ``created``; objects
 with neither (most SCOs) have one version. Version keys normalise timestamps to a 9-digit
@@ -28,20 +25,12 @@ Every write is one ``with conn:`` transaction: an add either stores every object
 
 from __future__ import annotations
 
-import base64
-import functools
-import hashlib
-import hmac
 import json
 import re
 import secrets
 import threading
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import ExitStack
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -50,210 +39,25 @@ from accord.clock import Clock, SystemClock, to_rfc3339
 from accord.core.markings import Marking, check_party
 from accord.errors import InputError, NotFoundError, StixValidationError
 from accord.intel import markings as mk
-from accord.intel.validate import TS_RE, structural_failures, validate_full, version_key
-from accord.store.base import POSTGRESQL, IntegrityError, begin_write, dialect_of, pipelined, select_in
+from accord.intel.adding import not_tlp, prepare, status_json, write
+from accord.intel.listing import Cursors, conditions
+from accord.intel.records import (ALL, MEDIA_STIX21, AddResult, Collection, Filters, Page, Stored, encode_json,
+                                  parse_timestamp_us, to_us, us_to_rfc3339)
+from accord.intel.tables import (DDL, ID_INDEXED, MIGRATIONS, OBJECTS_INDEXES, OBJECTS_TABLE, PG_INDEXES,
+                                 V1_COLUMNS, fix_flags, id_hash)
+from accord.intel.validate import structural_failures, validate_full, version_key
+from accord.store.base import POSTGRESQL, IntegrityError, dialect_of, pipelined
 from accord.store.migrations import migrate
 
-DDL = """
-CREATE TABLE IF NOT EXISTS intel_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS intel_collections (
-  id TEXT PRIMARY KEY, title TEXT NOT NULL, description TEXT, alias TEXT UNIQUE,
-  shared INTEGER NOT NULL DEFAULT 0, rel_to TEXT NOT NULL DEFAULT '', strict INTEGER NOT NULL DEFAULT 0,
-  created TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS intel_markings (id TEXT PRIMARY KEY, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS intel_received (
-  item_id TEXT PRIMARY KEY, originator TEXT NOT NULL, collection TEXT, stix_id TEXT,
-  outcome TEXT NOT NULL, reason TEXT);
-CREATE TABLE IF NOT EXISTS intel_status (
-  id TEXT PRIMARY KEY, collection TEXT NOT NULL, request_timestamp TEXT NOT NULL,
-  principal TEXT, body TEXT NOT NULL);
-"""
-# One row per object version. (collection, stix_id, vkey) is unique: add_objects checks it
-# inside the write transaction it opens (:func:`accord.store.base.begin_write`) (so no other writer, in this
-# process or another, can slip in between the check and the insert). Lookups by id go through
-# ``idh``, a 64-bit hash of the id (:func:`id_hash`): an entry of ~14 bytes instead of the
-# ~120 of a (collection, stix_id, vkey) index. Object ids are random UUIDs, so every object
-# added dirties a random page of the id index, and each dirty page is written to the WAL and
-# fsync'd at commit: a small index keeps that to a few pages per request. The hash only narrows
-# a lookup; every query also compares ``stix_id``, so a collision costs a row read, never a
-# wrong answer.
-OBJECTS_TABLE = """
-CREATE TABLE IF NOT EXISTS {name} (
-  seq INTEGER PRIMARY KEY,
-  collection TEXT NOT NULL REFERENCES intel_collections(id),
-  stix_id TEXT NOT NULL, idh INTEGER NOT NULL, type TEXT NOT NULL, spec_version TEXT NOT NULL,
-  version TEXT NOT NULL, vkey TEXT NOT NULL, date_added INTEGER NOT NULL,
-  is_first INTEGER NOT NULL, is_last INTEGER NOT NULL,
-  rel TEXT NOT NULL, granular TEXT, originator TEXT NOT NULL, body TEXT NOT NULL);
-"""
-OBJECTS_INDEXES = """
-CREATE INDEX IF NOT EXISTS intel_objects_added ON intel_objects(collection, date_added);
-CREATE INDEX IF NOT EXISTS intel_objects_idh ON intel_objects(idh);
-"""
-# Migration 4, PostgreSQL only: its planner, before statistics exist (a new or fast-growing
-# table: autovacuum analyses it a minute later at the earliest), estimated ~100 rows for each
-# equality and answered a lookup by id by AND-ing the id-hash index with the whole collection's
-# (collection, date_added) entries — 10,000 index entries read per lookup at 10,000 objects —
-# and a page by sorting the whole collection. An id-hash index that also holds the collection
-# matches both equalities in one index scan, and (collection, date_added, seq) gives a page's
-# order without a sort, whatever the statistics say. SQLite keeps its one-column id index
-# (``INDEXED BY`` names it; its entries stay small, see ``OBJECTS_TABLE``).
-PG_INDEXES = """
-DROP INDEX IF EXISTS intel_objects_idh;
-CREATE INDEX intel_objects_idh ON intel_objects(idh, collection);
-DROP INDEX IF EXISTS intel_objects_added;
-CREATE INDEX intel_objects_added ON intel_objects(collection, date_added, seq);
-"""
-# the columns of the first schema (then unique on (collection, stix_id, vkey), without idh): a
-# database made by an earlier Accord is rebuilt into the new table once, when a store opens it
-V1_COLUMNS = ("seq, collection, stix_id, type, spec_version, version, vkey, date_added, is_first,"
-              " is_last, rel, granular, originator, body")
+__all__ = ["ALIAS_RE", "ALL", "ANALYSE_FIRST", "DDL", "ID_INDEXED", "MEDIA_STIX21", "OBJECTS_INDEXES",
+           "OBJECTS_TABLE", "PG_INDEXES", "V1_COLUMNS", "AddResult", "Collection", "Filters", "IntelStore",
+           "Page", "Stored", "encode_json", "id_hash", "parse_timestamp_us", "to_us", "us_to_rfc3339",
+           "version_key"]
 
-
-def id_hash(stix_id: str) -> int:
-    """The ``idh`` of a STIX id: the first 8 bytes of its BLAKE2b digest, as a signed 64-bit
-    integer (stable across processes and versions: it is stored)."""
-    return int.from_bytes(hashlib.blake2b(stix_id.encode("utf-8"), digest_size=8).digest(), "big", signed=True)
-
-
-ALL = "|*|"
-# by id: seek the id-hash index. Left to itself SQLite may walk the (collection, date_added)
-# index instead (to avoid a sort, or because it cannot tell which equality is narrower), i.e.
-# read the whole collection per lookup.
-ID_INDEXED = "intel_objects INDEXED BY intel_objects_idh"
 # PostgreSQL: ANALYZE intel_objects once this store has added this many rows, then each time
 # the rows it added have doubled (see IntelStore.keep_statistics)
 ANALYSE_FIRST = 1000
 ALIAS_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MEDIA_STIX21 = "application/stix+json;version=2.1"
-
-
-def encode_json(value: Any, *, plain: bool = False) -> str:
-    """Compact JSON text of ``value`` (what is stored and served).
-
-    ``plain=True`` promises ``value`` holds only what :func:`orjson.loads` produces (str keys,
-    64-bit ints, finite floats, valid Unicode): orjson then writes the same JSON text as
-    ``json.dumps(value, separators=(",", ":"), ensure_ascii=False)`` (floats in their shortest
-    round-trip form, which parse to the same value), about 20× faster. Anything else goes
-    through :mod:`json` exactly as before (orjson would silently turn NaN into ``null``)."""
-    if plain:
-        return orjson.dumps(value).decode("utf-8")
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def to_us(when: datetime) -> int:
-    return (when - _EPOCH) // timedelta(microseconds=1)
-
-
-def us_to_rfc3339(us: int) -> str:
-    """µs since the epoch → RFC 3339 with a 6-digit fraction (date_added on the wire)."""
-    seconds, fraction = divmod(us, 1_000_000)
-    return _second_rfc3339(seconds) + f"{fraction:06d}Z"
-
-
-@functools.lru_cache(maxsize=1024)  # consecutive date_added values mostly share their second
-def _second_rfc3339(seconds: int) -> str:
-    return (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.")
-
-
-def parse_timestamp_us(text: str, *, field: str) -> int:
-    """RFC 3339 UTC timestamp (any fraction length) → µs since the epoch (fraction truncated)."""
-    if not isinstance(text, str) or not TS_RE.match(text):
-        raise InputError(f"{text!r} is not an RFC 3339 UTC timestamp", field=field)
-    base, _, frac = text[:-1].partition(".")
-    try:
-        when = datetime.fromisoformat(base).replace(tzinfo=UTC)
-    except ValueError:
-        raise InputError(f"{text!r} is not a valid date", field=field) from None
-    return to_us(when) + int((frac + "000000")[:6])
-
-
-def _upgrade_v1(conn: Any) -> None:
-    """Migration 2: rebuild a first-schema ``intel_objects`` (no ``idh``) into the current one,
-    in the step's transaction: rows, seq numbers and date_added unchanged; nothing changes if
-    it fails."""
-    def columns() -> set[str]:
-        return {r[1] for r in conn.execute("PRAGMA table_info(intel_objects)")}
-
-    present = columns()
-    if not present or "idh" in present:
-        return
-    conn.create_function("accord_id_hash", 1, id_hash, deterministic=True)  # only SQLite had v1
-    conn.execute(OBJECTS_TABLE.format(name="intel_objects_v2"))
-    conn.execute(f"INSERT INTO intel_objects_v2({V1_COLUMNS}, idh)"
-                 f" SELECT {V1_COLUMNS}, accord_id_hash(stix_id) FROM intel_objects")
-    conn.execute("DROP TABLE intel_objects")  # and its indexes
-    conn.execute("ALTER TABLE intel_objects_v2 RENAME TO intel_objects")
-    for stmt in OBJECTS_INDEXES.strip().splitlines():
-        conn.execute(stmt)
-
-
-def _not_tlp(refs: Iterable[str]) -> list[str]:
-    """``refs`` but the TLP marking ids: an object's effective marking and granular plan take a
-    TLP id's meaning from the id alone (:func:`accord.intel.markings.definition_kind`), so its
-    definition need not be looked up — the most common marking costs no query per add."""
-    return [r for r in refs if r not in mk.TLP_BY_ID]
-
-
-@dataclass(frozen=True)
-class Collection:
-    id: str
-    title: str
-    description: str | None
-    alias: str | None
-    shared: bool
-    rel_to: frozenset[str]
-    strict: bool
-    created: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "description": self.description,
-                "alias": self.alias, "shared": self.shared, "rel_to": sorted(self.rel_to),
-                "strict": self.strict, "created": self.created}
-
-
-@dataclass(frozen=True)
-class Filters:
-    """TAXII 2.1 §3.5 filters. ``versions`` holds ``first``/``last``/``all``/timestamps."""
-
-    added_after: int | None = None
-    ids: tuple[str, ...] = ()
-    types: tuple[str, ...] = ()
-    versions: tuple[str, ...] = ()
-    spec_versions: tuple[str, ...] = ()
-
-
-@dataclass
-class Page:
-    """One page of a paged TAXII listing."""
-
-    items: list[Any]
-    more: bool
-    next: str | None
-    first_added: int | None
-    last_added: int | None
-
-
-@dataclass
-class Stored:
-    """An object version this request stored (handed to sharing hooks)."""
-
-    collection: str
-    object: dict[str, Any]
-    version: str
-    marking: Marking
-    known: bool
-    originator: str
-    rel: str = "|"
-    plan: list[list[Any]] | None = None
-    shared: bool | None = None  # the collection's flag when stored (None: look it up)
-
-
-@dataclass
-class AddResult:
-    status: dict[str, Any]
-    stored: list[Stored] = field(default_factory=list)
 
 
 class IntelStore:
@@ -279,13 +83,12 @@ class IntelStore:
         self._known: dict[str, Collection] = {}  # collections found, by the id or alias asked (immutable)
         self._added, self._analyse_at = 0, ANALYSE_FIRST  # rows this store added less deleted; when to analyse
         with self.lock:
-            migrate(conn, "intel", [DDL, _upgrade_v1, OBJECTS_TABLE.format(name="intel_objects") + OBJECTS_INDEXES,
-                                    {"sqlite": "", "postgresql": PG_INDEXES}], lock=self.lock)
+            migrate(conn, "intel", MIGRATIONS, lock=self.lock)
             with conn:
                 conn.execute("INSERT OR IGNORE INTO intel_meta(key, value) VALUES ('cursor_secret', ?)",
                              (secrets.token_hex(32),))
-            self._secret = bytes.fromhex(conn.execute(
-                "SELECT value FROM intel_meta WHERE key = 'cursor_secret'").fetchone()[0])
+            self._cursors = Cursors(bytes.fromhex(conn.execute(
+                "SELECT value FROM intel_meta WHERE key = 'cursor_secret'").fetchone()[0]))
 
     def sync(self) -> None:
         """Apply items received from partners, if this store belongs to a node (throttled)."""
@@ -377,7 +180,7 @@ class IntelStore:
                    local: Mapping[str, dict[str, Any]] | None = None) -> tuple[Marking, bool]:
         """The effective marking of ``obj`` (see :mod:`accord.intel.markings`)."""
         refs = obj.get("object_marking_refs") or []
-        return mk.effective_marking(refs, self.definitions(_not_tlp(refs), local or {}), default_rel_to)
+        return mk.effective_marking(refs, self.definitions(not_tlp(refs), local or {}), default_rel_to)
 
     # --- adding ----------------------------------------------------------------------------
     def add_objects(self, collection: str | Collection, objects: Sequence[Any], *, originator: str | None = None,
@@ -414,9 +217,10 @@ class IntelStore:
                 failures)
         after: list[Callable[[], object]] = []
         with self.lock:  # reads on the shared connection: never inside another thread's transaction
-            prepared, hashes = self._prepare(coll, objects, plain_json)
-            result = self._store(coll, prepared, hashes, origin=origin, principal=principal,
-                                 received=received, after=after)
+            prepared, hashes = prepare(self, coll, objects, plain_json)
+            result = write(self.conn, coll, prepared, hashes, clock=self.clock, home=self.party,
+                           txn_hooks=self.txn_hooks, origin=origin, principal=principal,
+                           received=received, after=after)
         for then in after:
             then()
         self.keep_statistics(len(result.stored))
@@ -448,153 +252,6 @@ class IntelStore:
             self.conn.execute("ANALYZE intel_objects")
         self._analyse_at = 2 * self._added
 
-    def _prepare(self, coll: Collection, objects: Sequence[dict[str, Any]],
-                 plain_json: bool) -> tuple[list[tuple[Any, ...]], dict[str, int]]:
-        """What does not depend on what is stored, computed before SQLite's write lock is taken
-        (other processes' writers wait on that lock): each object's version and version key,
-        effective marking and releasability, granular plan, JSON text; and each id's hash."""
-        local = {o["id"]: o for o in objects if o["type"] == "marking-definition"}
-        prepared: list[tuple[Any, ...]] = []
-        marking_cache: dict[tuple[str, ...], tuple[Marking, bool, str]] = {}
-        hashes: dict[str, int] = {}
-        for obj in objects:
-            version = obj.get("modified") or obj.get("created") or ""
-            sid = obj["id"]
-            refs = tuple(obj.get("object_marking_refs") or ())
-            cached = marking_cache.get(refs)
-            if cached is None:
-                m, k = self.marking_of(obj, coll.rel_to, local)
-                cached = marking_cache[refs] = (m, k, mk.rel_code(m, k))
-            marking, known, rel = cached
-            if not refs and obj["type"] in ("marking-definition", "extension-definition"):
-                rel = ALL
-            granular = None
-            if obj.get("granular_markings"):
-                grefs = [g.get("marking_ref") for g in obj["granular_markings"] if g.get("marking_ref")]
-                withhold, plan = mk.granular_plan(obj, self.definitions(_not_tlp(grefs), local), coll.rel_to)
-                if withhold != "*":
-                    rel = withhold if rel == ALL else mk.intersect_rel(rel, withhold)
-                granular = json.dumps(plan) if plan else None
-            if sid not in hashes:
-                hashes[sid] = id_hash(sid)
-            prepared.append((obj, sid, version, version_key(version) if version else "", marking, known,
-                             rel, granular, encode_json(obj, plain=plain_json)))
-        return prepared, hashes
-
-    def _store(self, coll: Collection, prepared: list[tuple[Any, ...]], hashes: dict[str, int], *,
-               origin: str, principal: str | None, received: tuple[str, str] | None,
-               after: list[Callable[[], object]]) -> AddResult:
-        """Store what :meth:`_prepare` made, in one transaction (the caller holds ``self.lock``),
-        with what :attr:`txn_hooks` write for it; what they return to run after the commit goes
-        to ``after``."""
-        now_us = to_us(self.clock.now())
-        request_ts = us_to_rfc3339(now_us)
-        successes: list[dict[str, Any]] = []  # with each entry's releasability (filters status reads)
-        stored: list[Stored] = []
-        status_id = str(uuid.uuid4())
-        # PostgreSQL: BEGIN and the node's lock go with the query of what is present (one round
-        # trip), the rows, the status and the COMMIT together (another): any error fails the add.
-        # The pipeline holds the connection for this thread, so before hooks that take locks of
-        # their own (sharing: the ledger's) it is ended — the store's statements answered — and
-        # they run as plain statements.
-        with ExitStack() as pipe, self.conn:
-            pipe.enter_context(pipelined(self.conn))
-            if not self.conn.in_transaction:
-                # take the write lock before reading what is present: the uniqueness of
-                # (collection, id, version) and the order of date_added rest on no other
-                # writer committing between this read and the inserts
-                begin_write(self.conn)
-            cur = self.conn.cursor()
-            # What is already stored of these ids, in one query per 500 ids: the (id, version) pairs
-            # present and each id's first/last version key; and, in the same round trip, the
-            # collection's last date_added (the row with a NULL id).
-            last = 0
-            present: dict[tuple[str, str], int] = {}  # (id, version key) -> its date_added
-            bounds: dict[str, list[str]] = {}
-            for sid, vkey, added in select_in(
-                    cur, "SELECT NULL, NULL, MAX(date_added) FROM intel_objects WHERE collection = ? UNION ALL"
-                         f" SELECT stix_id, vkey, date_added FROM {ID_INDEXED} WHERE collection = ? AND idh IN ({{}})",
-                    hashes.values(), coll.id, coll.id):
-                if sid is None:
-                    last = max(last, added or 0)
-                    continue
-                if sid not in hashes:
-                    continue  # another id with the same hash
-                present[(sid, vkey)] = added
-                b = bounds.setdefault(sid, [vkey, vkey])
-                b[0], b[1] = min(b[0], vkey), max(b[1], vkey)
-            next_us = max(now_us, last + 1)
-            rows: list[tuple[Any, ...]] = []
-            clear_first: list[tuple[int, str, str]] = []
-            clear_last: list[tuple[int, str, str]] = []
-            for obj, sid, version, vkey, marking, known, rel, granular, body_text in prepared:
-                if (sid, vkey) in present:  # a version without a timestamp is its date_added
-                    vout = version or us_to_rfc3339(present[(sid, vkey)])
-                    successes.append({"id": sid, "version": vout, "message": "already present", "rel": rel})
-                    continue
-                known_b = bounds.get(sid)
-                if known_b is None:
-                    is_first = is_last = True
-                    bounds[sid] = [vkey, vkey]
-                else:
-                    is_first, is_last = vkey < known_b[0], vkey > known_b[1]
-                    if is_first:
-                        clear_first.append((hashes[sid], coll.id, sid))
-                        known_b[0] = vkey
-                    if is_last:
-                        clear_last.append((hashes[sid], coll.id, sid))
-                        known_b[1] = vkey
-                date_added = present[(sid, vkey)] = next_us
-                next_us += 1
-                rows.append((coll.id, sid, hashes[sid], obj["type"], obj.get("spec_version", "2.1"), version, vkey,
-                             date_added, int(is_first), int(is_last), rel, granular, origin, body_text))
-                if obj["type"] == "marking-definition":
-                    cur.execute("INSERT OR IGNORE INTO intel_markings(id, body) VALUES (?, ?)", (sid, body_text))
-                vout = version or us_to_rfc3339(date_added)
-                successes.append({"id": sid, "version": vout, "rel": rel})
-                stored.append(Stored(coll.id, obj, vout, marking, known, origin, rel,
-                                     json.loads(granular) if granular else None, coll.shared))
-            # flags first (rows of this request are inserted after, with their own flags right;
-            # a version superseded within the same request is fixed by the pass below)
-            if clear_first:
-                cur.executemany(f"UPDATE {ID_INDEXED} SET is_first = 0 WHERE idh = ? AND collection = ?"
-                                " AND stix_id = ? AND is_first = 1", clear_first)
-            if clear_last:
-                cur.executemany(f"UPDATE {ID_INDEXED} SET is_last = 0 WHERE idh = ? AND collection = ?"
-                                " AND stix_id = ? AND is_last = 1", clear_last)
-            cur.executemany(
-                "INSERT INTO intel_objects(collection, stix_id, idh, type, spec_version, version, vkey,"
-                " date_added, is_first, is_last, rel, granular, originator, body)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-            counts = Counter(r[1] for r in rows)
-            for sid in (k for k, n in counts.items() if n > 1):  # several versions of one id in this request: recompute its flags
-                self._fix_flags(cur, coll.id, sid)
-            if received is not None:
-                cur.execute("INSERT INTO intel_received(item_id, originator, collection, stix_id, outcome)"
-                            " VALUES (?,?,?,?,'applied')", (received[0], received[1], coll.id, prepared[-1][1] if prepared else None))
-            body = {"successes": successes, "failures": [], "pendings": []}
-            cur.execute("INSERT INTO intel_status(id, collection, request_timestamp, principal, body)"
-                        " VALUES (?,?,?,?,?)", (status_id, coll.id, request_ts, principal,
-                                                orjson.dumps(body).decode()))
-            if stored and self.txn_hooks and any(st.shared is not False for st in stored):
-                pipe.close()
-            if stored:
-                for hook in list(self.txn_hooks):
-                    then = hook(stored)
-                    if then is not None:
-                        after.append(then)
-        return AddResult(self._status_json(status_id, request_ts, body, self.party), stored)
-
-    @staticmethod
-    def _fix_flags(cur: Any, coll: str, sid: str) -> None:
-        match = "idh = ? AND collection = ? AND stix_id = ?"
-        key = (id_hash(sid), coll, sid)
-        cur.execute(
-            f"UPDATE {ID_INDEXED} SET"
-            f" is_first = CASE WHEN vkey = (SELECT MIN(vkey) FROM {ID_INDEXED} WHERE {match}) THEN 1 ELSE 0 END,"
-            f" is_last = CASE WHEN vkey = (SELECT MAX(vkey) FROM {ID_INDEXED} WHERE {match}) THEN 1 ELSE 0 END"
-            f" WHERE {match}", key * 3)
-
     # --- status ----------------------------------------------------------------------------
     def status(self, status_id: str, party: str) -> tuple[str, dict[str, Any]]:
         """``(collection_id, status resource)``, details filtered for ``party``."""
@@ -603,84 +260,10 @@ class IntelStore:
                                     (status_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"no status {status_id!r}")
-        return row[0], self._status_json(status_id, row[1], orjson.loads(row[2]), party)
+        return row[0], status_json(status_id, row[1], orjson.loads(row[2]), party, home=self.party)
 
-    def _status_json(self, sid: str, ts: str, body: dict[str, Any], party: str) -> dict[str, Any]:
-        def visible(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            out = []
-            for e in entries:
-                if party == self.party or e.get("rel") == ALL or mk.rel_allows(e.get("rel", "|"), party):
-                    out.append({k: v for k, v in e.items() if k != "rel"})
-            return out
-        succ, fail, pend = visible(body["successes"]), visible(body["failures"]), visible(body["pendings"])
-        out: dict[str, Any] = {"id": sid, "status": "complete" if not pend else "pending",
-                               "request_timestamp": ts,
-                               "total_count": len(succ) + len(fail) + len(pend),
-                               "success_count": len(succ), "failure_count": len(fail),
-                               "pending_count": len(pend)}
-        if succ:
-            out["successes"] = succ
-        if fail:
-            out["failures"] = fail
-        if pend:
-            out["pendings"] = pend
-        return out
-
-    # --- cursors ---------------------------------------------------------------------------
-    def _sign(self, scope: str, date_added: int, seq: int) -> str:
-        mac = hmac.new(self._secret, f"{scope}|{date_added}|{seq}".encode(), hashlib.sha256).digest()[:12]
-        return f"{date_added:x}.{seq:x}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
-
-    def _unsign(self, scope: str, token: str) -> tuple[int, int]:
-        try:
-            a, b, _ = token.split(".")
-            date_added, seq = int(a, 16), int(b, 16)
-        except (ValueError, AttributeError):
-            raise InputError("malformed paging token", field="next") from None
-        if not hmac.compare_digest(self._sign(scope, date_added, seq), token):
-            raise InputError("paging token does not belong to this listing or was altered", field="next")
-        return date_added, seq
 
     # --- reading ---------------------------------------------------------------------------
-    def _where(self, coll: str, party: str, f: Filters, default_version: str,
-               object_id: str | None) -> tuple[list[str], list[Any]] | None:
-        where: list[str] = ["collection = ?"]
-        args: list[Any] = [coll]
-        if party != self.party:
-            where.append("(rel = '|*|' OR instr(rel, ?) > 0)")
-            args.append(f"|{party}|")
-        if object_id is not None:
-            where.append("idh = ? AND stix_id = ?")
-            args.extend((id_hash(object_id), object_id))
-        if f.added_after is not None:
-            where.append("date_added > ?")
-            args.append(f.added_after)
-        if f.ids:
-            marks = ",".join("?" * len(f.ids))
-            where.append(f"idh IN ({marks}) AND stix_id IN ({marks})")
-            args.extend(id_hash(i) for i in f.ids)
-            args.extend(f.ids)
-        if f.types:
-            where.append(f"type IN ({','.join('?' * len(f.types))})")
-            args.extend(f.types)
-        if f.spec_versions and "2.1" not in f.spec_versions:
-            return None  # this store holds STIX 2.1 only
-        versions = f.versions or (default_version,)
-        if "all" not in versions:
-            conds, vargs = [], []
-            for v in versions:
-                if v == "first":
-                    conds.append("is_first = 1")
-                elif v == "last":
-                    conds.append("is_last = 1")
-                else:
-                    parse_timestamp_us(v, field="match[version]")
-                    conds.append("vkey = ?")
-                    vargs.append(version_key(v))
-            where.append("(" + " OR ".join(conds) + ")")
-            args.extend(vargs)
-        return where, args
-
     def _page(self, what: str, coll: str, party: str, f: Filters, limit: int | None,
               next_token: str | None, default_version: str, object_id: str | None,
               columns: str) -> tuple[list[Any], bool, str | None]:
@@ -688,13 +271,13 @@ class IntelStore:
         if limit < 1:
             raise InputError("limit must be a positive integer", field="limit")
         limit = min(limit, self.max_page)
-        built = self._where(coll, party, f, default_version, object_id)
+        built = conditions(coll, party, f, default_version, object_id, home=self.party)
         if built is None:
             return [], False, None
         where, args = built
         scope = f"{what}|{coll}|{object_id or ''}"
         if next_token:
-            after_added, after_seq = self._unsign(scope, next_token)
+            after_added, after_seq = self._cursors.unsign(scope, next_token)
             # the same rows as ``date_added > ? OR (date_added = ? AND seq > ?)``, but the index
             # seeks to the cursor (PostgreSQL cannot seek on an OR: it read the collection from its start)
             where.append("date_added >= ? AND (date_added > ? OR seq > ?)")
@@ -706,7 +289,7 @@ class IntelStore:
             rows = self.conn.execute(sql, [*args, limit + 1]).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        token = self._sign(scope, rows[-1]["date_added"], rows[-1]["seq"]) if more else None
+        token = self._cursors.sign(scope, rows[-1]["date_added"], rows[-1]["seq"]) if more else None
         return rows, more, token
 
     def _body(self, row: Any, party: str) -> str:
@@ -729,7 +312,7 @@ class IntelStore:
                     rows[0]["date_added"] if rows else None, rows[-1]["date_added"] if rows else None)
 
     def _require_object(self, coll: str, party: str, object_id: str) -> None:
-        built = self._where(coll, party, Filters(), "all", object_id)
+        built = conditions(coll, party, Filters(), "all", object_id, home=self.party)
         assert built is not None
         with self.lock:
             hit = self.conn.execute(f"SELECT 1 FROM {ID_INDEXED} WHERE {' AND '.join(built[0])} LIMIT 1",
@@ -765,7 +348,7 @@ class IntelStore:
         """Delete the versions of ``object_id`` matching ``f`` (default: all) that ``party`` can
         see; :class:`NotFoundError` if there are none."""
         coll = self._coll_id(collection)
-        built = self._where(coll, party, f, "all", object_id)
+        built = conditions(coll, party, f, "all", object_id, home=self.party)
         if built is None:
             raise NotFoundError(f"no object {object_id!r} in collection {coll}")
         where, args = built
@@ -774,7 +357,7 @@ class IntelStore:
         with self.lock, pipelined(self.conn), self.conn:
             n = self.conn.execute(f"DELETE FROM {ID_INDEXED} WHERE {' AND '.join(where)}", args).rowcount
             if n:
-                self._fix_flags(self.conn.cursor(), coll, object_id)
+                fix_flags(self.conn.cursor(), coll, object_id)
         if not n:
             raise NotFoundError(f"no object {object_id!r} in collection {coll}")
         self._added -= n  # the table's growth, as keep_statistics counts it

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from accord.intel import adding, listing, records, tables
 from accord.intel import store as store_mod
 from accord.intel.node_store import store_for
 from accord.intel.store import Filters, IntelStore, id_hash
@@ -33,6 +34,16 @@ CREATE TABLE intel_objects (
 CREATE INDEX intel_objects_added ON intel_objects(collection, date_added);
 """
 V1_COLUMNS = store_mod.V1_COLUMNS
+
+
+def _hash_everywhere(monkeypatch, fake):
+    """Put ``fake`` in place of the id hash in every intel store module that uses it (the tables'
+    upgrade and flag pass, the add path, the read path); a module left out would keep hashing
+    really and the assertions below would see it."""
+    modules = [m for m in (store_mod, tables, adding, listing, records) if hasattr(m, "id_hash")]
+    assert {tables, adding, listing} <= set(modules)
+    for module in modules:
+        monkeypatch.setattr(module, "id_hash", fake)
 
 
 def _rows(conn):
@@ -106,7 +117,7 @@ def test_a_failed_upgrade_changes_nothing(tmp_path, monkeypatch):
             raise RuntimeError("disk on fire")
         return 0
 
-    monkeypatch.setattr(store_mod, "id_hash", failing_hash)
+    _hash_everywhere(monkeypatch, failing_hash)
     conn = connect(path)
     with pytest.raises(sqlite3.OperationalError, match="user-defined function raised exception"):
         IntelStore(conn, party="JPN")
@@ -122,7 +133,7 @@ def test_a_failed_upgrade_changes_nothing(tmp_path, monkeypatch):
 def test_lookups_are_exact_when_every_id_hashes_alike(jpn, monkeypatch):
     """The hash only narrows a lookup: with every id colliding, every read, add and delete
     still answers for exactly the ids asked."""
-    monkeypatch.setattr(store_mod, "id_hash", lambda stix_id: 42)
+    _hash_everywhere(monkeypatch, lambda stix_id: 42)
     store = IntelStore(jpn.conn, party="JPN")
     coll = store.add_collection("Collide").id
     store.add_objects(coll, [indicator(i) for i in range(6)])
@@ -156,7 +167,7 @@ def test_two_connections_adding_the_same_version_store_it_once(jpn):
     coll = first.add_collection("Race").id
     obj = indicator(9)
     results: dict[str, object] = {}
-    real_select_in = store_mod.select_in
+    real_select_in = adding.select_in  # the add path's query of what is present
     entered = threading.Event()
 
     starting = threading.Event()
@@ -178,11 +189,11 @@ def test_two_connections_adding_the_same_version_store_it_once(jpn):
             results["rival"] = rival
         return iter(rows)
 
-    store_mod.select_in = select_in_then_race
+    adding.select_in = select_in_then_race
     try:
         results["first"] = first.add_objects(coll, [obj]).status
     finally:
-        store_mod.select_in = real_select_in
+        adding.select_in = real_select_in
     results["rival"].join(timeout=30)
     n = first.conn.execute("SELECT COUNT(*) FROM intel_objects WHERE stix_id = ?", (obj["id"],)).fetchone()[0]
     assert n == 1

@@ -1,0 +1,164 @@
+"""The console's item pages: the overview (counts and the newest items), an item's detail (a
+track's facts, contributors and latest prediction), the alerts board, the common picture (its
+page, its SVG, the replay ``ago`` seconds back) and an alert's CAP XML.
+
+Part of :mod:`accord.console.routes`; what they draw is :mod:`accord.console.boards` and
+:mod:`accord.console.picture`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response
+
+from accord.console import events as ev
+from accord.console.boards import area_names, incidents
+from accord.console.i18n import translator
+from accord.console.picture import REPLAY_SECONDS
+from accord.console.routes.common import Console
+from accord.console.sessions import Session
+from accord.console.view import Viewer
+from accord.core.markings import Marking
+
+
+def add_routes(router: APIRouter, c: Console) -> None:
+    """Register this module's routes on ``router`` (:func:`~accord.console.routes.make_router`
+    calls each module's in turn: the order in which routes match)."""
+    node = c.node
+    now = c.now
+    session_of = c.session_of
+    viewer_of = c.viewer_of
+    need = c.need
+    page = c.page
+    visible_item = c.visible_item
+    visible_items = c.visible_items
+
+    # --- pages ----------------------------------------------------------------------------
+    @router.get("/console/")
+    def overview(request: Request, s: Session = Depends(session_of)) -> Response:
+        v = viewer_of(s)
+        counts: dict[str, int] = {}
+        recent: list[Any] = []
+        if v.may("items:read") and not v.partner:  # sees everything: counted and picked by the store
+            counts = node.count_items()
+            recent = visible_items(v, newest=20)[::-1]
+        elif v.may("items:read"):  # a partner: only what it may see, item by item
+            items = visible_items(v)
+            for i in items:
+                counts[i.kind] = counts.get(i.kind, 0) + 1
+            recent = sorted(items, key=lambda i: i.created, reverse=True)[:20]
+        return page(request, s, "overview.html", [i.marking for i in recent], counts=sorted(counts.items()),
+                    recent=recent, summary=ev.summary)
+
+    @router.get("/console/items/{item_id:path}")
+    def item_detail(item_id: str, request: Request, s: Session = Depends(session_of)) -> Response:
+        v = viewer_of(s)
+        need(v, "items:read")
+        item = visible_item(v, item_id)
+        if item is None:
+            raise HTTPException(404, f"no item {item_id!r}")
+        body = dict(item.body)
+        body.pop("cap_xml", None)
+        facts = pred = helped = None
+        times: tuple[Any, Any] = (None, None)
+        shown = [item.marking]
+        if item.kind == "warning.track":
+            from accord.console.boards import latest_prediction, prediction_times
+            from accord.console.picture import contributors, radars_of, track_facts
+
+            facts = track_facts(item)
+            helped = contributors(item, visible_items(v, "warning.track"),
+                                  radars_of(visible_items(v, "warning.radar")))
+            shown += [i.marking for _, _, i in helped["parties"] if i is not None]
+            shown += [r.marking for r, _, _ in helped["radars"] if r is not None]
+            pred = latest_prediction(visible_items(v, "warning.prediction"), item.originator,
+                                     str(item.body.get("track_id")))
+            if pred is not None:
+                times = prediction_times(pred)
+                shown.append(pred.marking)
+        return page(request, s, "item.html", shown, item=item, facts=facts, pred=pred, impact_at=times[1],
+                    helped=helped,
+                    body=json.dumps(body, indent=2, ensure_ascii=False), summary=ev.summary)
+
+    @router.get("/console/alerts")
+    def alerts(request: Request, s: Session = Depends(session_of)) -> Response:
+        v = viewer_of(s)
+        need(v, "items:read")
+        alerts_ = visible_items(v, "warning.alert")
+        board = incidents(alerts_, visible_items(v, "warning.prediction"))
+        names = area_names(s.lang)
+        return page(request, s, "alerts.html", [i.marking for i in alerts_], incidents=board,
+                    area_name=lambda code: names.get(code, code), now=now())
+
+    def replay_ago(ago: str) -> int:
+        """The ``ago`` parameter of the picture: whole seconds back from now, 0 to the replay
+        window (30 minutes); anything else is a 400 page."""
+        if not ago:
+            return 0
+        if not (ago.isascii() and ago.isdigit() and len(ago) <= 6) or int(ago) > REPLAY_SECONDS:
+            raise HTTPException(400, f"ago: whole seconds from 0 to {REPLAY_SECONDS}, not {ago[:40]!r}")
+        return int(ago)
+
+    def picture_of(v: Viewer, lang: str, ago: int = 0) -> tuple[str, list[Marking], list[Any], list[Any]]:
+        """The picture's SVG as it was ``ago`` seconds before now (drawn from the items created by
+        then), the markings of what it draws, its tracks' latest items and its radars."""
+        from accord.console import picture
+
+        at = now() - timedelta(seconds=ago)
+        since = at - timedelta(minutes=picture.TRAIL_MINUTES)
+
+        def then(kind: str, window: bool = False) -> list[Any]:
+            """What ``v`` may see of ``kind`` created by ``at`` (in the replay window if ``window``)."""
+            return visible_items(v, kind, until=at, since=since if window else None)
+
+        tracks = then("warning.track", window=True)
+        latest: dict[tuple[str, str], Any] = {}
+        for p in then("warning.prediction", window=True):
+            key = (p.originator, str(p.body.get("track_id")))
+            if key not in latest or p.body.get("t", 0) >= latest[key].body.get("t", 0):
+                latest[key] = p
+        preds = [p for p in latest.values() if p.body.get("status", "tracking") == "tracking"]
+        boards = [inc for inc in incidents(then("warning.alert"), []) if inc.areas]
+        alerted = sorted({c for inc in boards for c in inc.areas})
+        radars = picture.radars_of(then("warning.radar"))
+        svg = picture.render(home=node.party, tracks=tracks, predictions=preds, alerted=alerted, lang=lang,
+                             now=at, t=translator(lang), radars=radars)
+        heads: dict[tuple[str, str], Any] = {}
+        for i in sorted(tracks, key=lambda i: (i.body.get("t", 0), i.created)):
+            heads[(i.originator, str(i.body.get("track_id")))] = i
+        shown = [i.marking for i in tracks] + [p.marking for p in preds] + \
+            [inc.messages[-1].marking for inc in boards] + [r.marking for r in radars]
+        return svg, shown, [heads[k] for k in sorted(heads)], radars
+
+    @router.get("/console/picture")
+    def picture_page(request: Request, ago: str = "", s: Session = Depends(session_of)) -> Response:
+        v = viewer_of(s)
+        need(v, "items:read")
+        seconds = replay_ago(ago)
+        svg, shown, heads, radars = picture_of(v, s.lang, seconds)
+        from accord.warning.symbols import LEGEND
+
+        return page(request, s, "picture.html", shown, svg=svg, heads=heads, radars=radars, home=node.party,
+                    ago=seconds, replay_max=REPLAY_SECONDS, legend_symbols=LEGEND)
+
+    @router.get("/console/picture.svg")
+    def picture_svg(ago: str = "", s: Session = Depends(session_of)) -> Response:
+        v = viewer_of(s)
+        need(v, "items:read")
+        return Response(picture_of(v, s.lang, replay_ago(ago))[0], media_type="image/svg+xml")
+
+    @router.get("/console/alerts/cap/{item_id:path}")
+    def cap_xml(item_id: str, s: Session = Depends(session_of)) -> Response:
+        v = viewer_of(s)
+        need(v, "items:read")
+        item = visible_item(v, item_id)
+        if item is None or item.kind != "warning.alert" or "cap_xml" not in item.body:
+            raise HTTPException(404, f"no CAP alert {item_id!r}")
+        name = quote(str(item.body.get("identifier", "alert")).replace("/", "_"), safe="") + ".xml"
+        return Response(item.body["cap_xml"], media_type="application/xml",
+                        headers={"Content-Disposition": f"attachment; filename=\"{name}\""})

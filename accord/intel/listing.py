@@ -1,0 +1,88 @@
+"""The intel store's read path: :func:`conditions` turns TAXII filters (:class:`~accord.intel.records.Filters`)
+and the reader's party into the SQL conditions on ``intel_objects``; :class:`Cursors` signs and
+checks the paging tokens (``next``) with the secret kept in ``intel_meta``.
+
+:class:`accord.intel.store.IntelStore` pages and serves objects, manifests and versions with
+these; the table and its id hash are :mod:`accord.intel.tables`'.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from typing import Any
+
+from accord.errors import InputError
+from accord.intel.records import Filters, parse_timestamp_us
+from accord.intel.tables import id_hash
+from accord.intel.validate import version_key
+
+
+@dataclass(frozen=True)
+class Cursors:
+    """Paging tokens: ``<date_added>.<seq>.<MAC>`` in hex, the MAC over the listing's scope, so a
+    token resumes only the listing that made it, on any worker and after a restart."""
+
+    secret: bytes = field(repr=False)
+
+    def sign(self, scope: str, date_added: int, seq: int) -> str:
+        """The paging token that resumes listing ``scope`` after the row (``date_added``, ``seq``)."""
+        mac = hmac.new(self.secret, f"{scope}|{date_added}|{seq}".encode(), hashlib.sha256).digest()[:12]
+        return f"{date_added:x}.{seq:x}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+
+    def unsign(self, scope: str, token: str) -> tuple[int, int]:
+        """The (``date_added``, ``seq``) a token of ``scope`` resumes after; :class:`InputError` if
+        it is malformed, altered or of another listing."""
+        try:
+            a, b, _ = token.split(".")
+            date_added, seq = int(a, 16), int(b, 16)
+        except (ValueError, AttributeError):
+            raise InputError("malformed paging token", field="next") from None
+        if not hmac.compare_digest(self.sign(scope, date_added, seq), token):
+            raise InputError("paging token does not belong to this listing or was altered", field="next")
+        return date_added, seq
+
+
+def conditions(coll: str, party: str, f: Filters, default_version: str, object_id: str | None, *,
+          home: str) -> tuple[list[str], list[Any]] | None:
+    """The conditions (SQL, arguments) selecting the rows of ``coll`` that ``party`` may see and
+    ``f`` asks for (``default_version`` when ``f`` names none; one object's if ``object_id``),
+    or None if none can match. ``home`` is the store's own party: it sees every row."""
+    where: list[str] = ["collection = ?"]
+    args: list[Any] = [coll]
+    if party != home:
+        where.append("(rel = '|*|' OR instr(rel, ?) > 0)")
+        args.append(f"|{party}|")
+    if object_id is not None:
+        where.append("idh = ? AND stix_id = ?")
+        args.extend((id_hash(object_id), object_id))
+    if f.added_after is not None:
+        where.append("date_added > ?")
+        args.append(f.added_after)
+    if f.ids:
+        marks = ",".join("?" * len(f.ids))
+        where.append(f"idh IN ({marks}) AND stix_id IN ({marks})")
+        args.extend(id_hash(i) for i in f.ids)
+        args.extend(f.ids)
+    if f.types:
+        where.append(f"type IN ({','.join('?' * len(f.types))})")
+        args.extend(f.types)
+    if f.spec_versions and "2.1" not in f.spec_versions:
+        return None  # this store holds STIX 2.1 only
+    versions = f.versions or (default_version,)
+    if "all" not in versions:
+        conds, vargs = [], []
+        for v in versions:
+            if v == "first":
+                conds.append("is_first = 1")
+            elif v == "last":
+                conds.append("is_last = 1")
+            else:
+                parse_timestamp_us(v, field="match[version]")
+                conds.append("vkey = ?")
+                vargs.append(version_key(v))
+        where.append("(" + " OR ".join(conds) + ")")
+        args.extend(vargs)
+    return where, args

@@ -1,0 +1,133 @@
+"""The intel store's SQL schema: its tables, their indexes and migrations, and the id hash
+rows are found by. :class:`accord.intel.store.IntelStore` creates them (through
+:func:`accord.store.migrations.migrate`, the steps in :data:`MIGRATIONS`) and writes and reads
+them; :mod:`accord.intel.adding` (the add path) and :mod:`accord.intel.listing` (the read path)
+build their SQL on the names here.
+
+Tables:
+
+``intel_collections``  TAXII collections (id, title, alias, ``shared`` flag, default REL TO).
+``intel_objects``      one row per object *version*: unique on (collection, id, version key)
+                       (checked by :meth:`IntelStore.add_objects`; found by the id hash ``idh``),
+                       with the TAXII ``date_added`` (µs since the epoch, strictly increasing
+                       per collection so it orders and pages exactly), first/last-version flags,
+                       the releasability code (:func:`accord.intel.markings.rel_code`) and the
+                       granular-redaction plan computed once at ingest, the originator party and
+                       the object's JSON text (served as stored: no re-serialisation on reads).
+``intel_markings``     every marking definition seen (immutable by STIX rules), by id.
+``intel_status``       TAXII status resources of add requests (persisted).
+``intel_meta``         the secret that signs paging cursors (made once, kept in the database,
+                       so a cursor is valid on any worker and after a restart).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from accord.store.migrations import Step
+
+DDL = """
+CREATE TABLE IF NOT EXISTS intel_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS intel_collections (
+  id TEXT PRIMARY KEY, title TEXT NOT NULL, description TEXT, alias TEXT UNIQUE,
+  shared INTEGER NOT NULL DEFAULT 0, rel_to TEXT NOT NULL DEFAULT '', strict INTEGER NOT NULL DEFAULT 0,
+  created TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS intel_markings (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS intel_received (
+  item_id TEXT PRIMARY KEY, originator TEXT NOT NULL, collection TEXT, stix_id TEXT,
+  outcome TEXT NOT NULL, reason TEXT);
+CREATE TABLE IF NOT EXISTS intel_status (
+  id TEXT PRIMARY KEY, collection TEXT NOT NULL, request_timestamp TEXT NOT NULL,
+  principal TEXT, body TEXT NOT NULL);
+"""
+# One row per object version. (collection, stix_id, vkey) is unique: add_objects checks it
+# inside the write transaction it opens (:func:`accord.store.base.begin_write`) (so no other writer, in this
+# process or another, can slip in between the check and the insert). Lookups by id go through
+# ``idh``, a 64-bit hash of the id (:func:`id_hash`): an entry of ~14 bytes instead of the
+# ~120 of a (collection, stix_id, vkey) index. Object ids are random UUIDs, so every object
+# added dirties a random page of the id index, and each dirty page is written to the WAL and
+# fsync'd at commit: a small index keeps that to a few pages per request. The hash only narrows
+# a lookup; every query also compares ``stix_id``, so a collision costs a row read, never a
+# wrong answer.
+OBJECTS_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
+  seq INTEGER PRIMARY KEY,
+  collection TEXT NOT NULL REFERENCES intel_collections(id),
+  stix_id TEXT NOT NULL, idh INTEGER NOT NULL, type TEXT NOT NULL, spec_version TEXT NOT NULL,
+  version TEXT NOT NULL, vkey TEXT NOT NULL, date_added INTEGER NOT NULL,
+  is_first INTEGER NOT NULL, is_last INTEGER NOT NULL,
+  rel TEXT NOT NULL, granular TEXT, originator TEXT NOT NULL, body TEXT NOT NULL);
+"""
+OBJECTS_INDEXES = """
+CREATE INDEX IF NOT EXISTS intel_objects_added ON intel_objects(collection, date_added);
+CREATE INDEX IF NOT EXISTS intel_objects_idh ON intel_objects(idh);
+"""
+# Migration 4, PostgreSQL only: its planner, before statistics exist (a new or fast-growing
+# table: autovacuum analyses it a minute later at the earliest), estimated ~100 rows for each
+# equality and answered a lookup by id by AND-ing the id-hash index with the whole collection's
+# (collection, date_added) entries — 10,000 index entries read per lookup at 10,000 objects —
+# and a page by sorting the whole collection. An id-hash index that also holds the collection
+# matches both equalities in one index scan, and (collection, date_added, seq) gives a page's
+# order without a sort, whatever the statistics say. SQLite keeps its one-column id index
+# (``INDEXED BY`` names it; its entries stay small, see ``OBJECTS_TABLE``).
+PG_INDEXES = """
+DROP INDEX IF EXISTS intel_objects_idh;
+CREATE INDEX intel_objects_idh ON intel_objects(idh, collection);
+DROP INDEX IF EXISTS intel_objects_added;
+CREATE INDEX intel_objects_added ON intel_objects(collection, date_added, seq);
+"""
+# the columns of the first schema (then unique on (collection, stix_id, vkey), without idh): a
+# database made by an earlier Accord is rebuilt into the new table once, when a store opens it
+V1_COLUMNS = ("seq, collection, stix_id, type, spec_version, version, vkey, date_added, is_first,"
+              " is_last, rel, granular, originator, body")
+
+
+def id_hash(stix_id: str) -> int:
+    """The ``idh`` of a STIX id: the first 8 bytes of its BLAKE2b digest, as a signed 64-bit
+    integer (stable across processes and versions: it is stored)."""
+    return int.from_bytes(hashlib.blake2b(stix_id.encode("utf-8"), digest_size=8).digest(), "big", signed=True)
+
+
+
+# by id: seek the id-hash index. Left to itself SQLite may walk the (collection, date_added)
+# index instead (to avoid a sort, or because it cannot tell which equality is narrower), i.e.
+# read the whole collection per lookup.
+ID_INDEXED = "intel_objects INDEXED BY intel_objects_idh"
+
+
+def upgrade_v1(conn: Any) -> None:
+    """Migration 2: rebuild a first-schema ``intel_objects`` (no ``idh``) into the current one,
+    in the step's transaction: rows, seq numbers and date_added unchanged; nothing changes if
+    it fails."""
+    def columns() -> set[str]:
+        return {r[1] for r in conn.execute("PRAGMA table_info(intel_objects)")}
+
+    present = columns()
+    if not present or "idh" in present:
+        return
+    conn.create_function("accord_id_hash", 1, id_hash, deterministic=True)  # only SQLite had v1
+    conn.execute(OBJECTS_TABLE.format(name="intel_objects_v2"))
+    conn.execute(f"INSERT INTO intel_objects_v2({V1_COLUMNS}, idh)"
+                 f" SELECT {V1_COLUMNS}, accord_id_hash(stix_id) FROM intel_objects")
+    conn.execute("DROP TABLE intel_objects")  # and its indexes
+    conn.execute("ALTER TABLE intel_objects_v2 RENAME TO intel_objects")
+    for stmt in OBJECTS_INDEXES.strip().splitlines():
+        conn.execute(stmt)
+
+
+# the steps of the intel component's schema, in order (:func:`accord.store.migrations.migrate`)
+MIGRATIONS: list[Step] = [DDL, upgrade_v1, OBJECTS_TABLE.format(name="intel_objects") + OBJECTS_INDEXES,
+                          {"sqlite": "", "postgresql": PG_INDEXES}]
+
+
+def fix_flags(cur: Any, coll: str, sid: str) -> None:
+    """Set the first/last-version flags of every stored version of ``sid`` in ``coll`` again
+    (after an add stored several versions of it at once, or a delete removed some)."""
+    match = "idh = ? AND collection = ? AND stix_id = ?"
+    key = (id_hash(sid), coll, sid)
+    cur.execute(
+        f"UPDATE {ID_INDEXED} SET"
+        f" is_first = CASE WHEN vkey = (SELECT MIN(vkey) FROM {ID_INDEXED} WHERE {match}) THEN 1 ELSE 0 END,"
+        f" is_last = CASE WHEN vkey = (SELECT MAX(vkey) FROM {ID_INDEXED} WHERE {match}) THEN 1 ELSE 0 END"
+        f" WHERE {match}", key * 3)

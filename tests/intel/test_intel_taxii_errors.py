@@ -12,6 +12,10 @@ from accord.intel.node_store import store_for
 from intel_testkit import build_app, make_node, reopen_node, serve, token
 from intel_samples import indicator
 
+# One client for the module, with a timeout a loaded CI machine cannot hit (httpx's default, 5 s, was
+# hit once by a PostgreSQL-backed request while the SQLite suite ran on the same two cores).
+HTTP = httpx.Client(timeout=60.0)
+
 TAXII = "application/taxii+json;version=2.1"
 STIX = "application/stix+json;version=2.1"
 
@@ -38,7 +42,7 @@ def _error(r: httpx.Response, status: int) -> dict:
 
 def post(s, objects, headers=None, raw=None):
     h = {"Accept": TAXII, "Content-Type": TAXII, **s["auth"], **(headers or {})}
-    return httpx.post(s["url"], headers=h, content=raw if raw is not None else json.dumps({"objects": objects}))
+    return HTTP.post(s["url"], headers=h, content=raw if raw is not None else json.dumps({"objects": objects}))
 
 
 def test_invalid_stix_is_422_and_nothing_is_stored(served):
@@ -75,45 +79,45 @@ def test_media_types(served):
     assert r.status_code == 202
     _error(post(served, [indicator(3)], headers={"Content-Type": "text/plain"}), 415)
     _error(post(served, [indicator(3)], headers={"Content-Type": "application/taxii+json;version=2.0"}), 415)
-    get = lambda accept: httpx.get(served["url"], headers={"Accept": accept, **served["auth"]})  # noqa: E731
+    get = lambda accept: HTTP.get(served["url"], headers={"Accept": accept, **served["auth"]})  # noqa: E731
     _error(get("application/taxii+json;version=2.0"), 406)
     _error(get("text/html"), 406)
     assert get("*/*").status_code == 200
     r = get(STIX)
     assert r.status_code == 200 and r.headers["content-type"] == STIX
-    assert httpx.get(served["url"], headers=served["auth"]).status_code == 200  # no Accept at all
+    assert HTTP.get(served["url"], headers=served["auth"]).status_code == 200  # no Accept at all
 
 
 def test_unknown_things_are_404(served):
     base = served["base"] + "/taxii2"
     a = served["auth"]
-    _error(httpx.get(f"{base}/nope/", headers=a), 404)
-    _error(httpx.get(f"{base}/intel/collections/00000000-0000-4000-8000-000000000000/", headers=a), 404)
-    _error(httpx.get(served["url"] + indicator(9)["id"] + "/", headers=a), 404)
-    _error(httpx.delete(served["url"] + indicator(9)["id"] + "/", headers=a), 404)
-    _error(httpx.get(f"{base}/intel/status/00000000-0000-4000-8000-000000000000/", headers=a), 404)
+    _error(HTTP.get(f"{base}/nope/", headers=a), 404)
+    _error(HTTP.get(f"{base}/intel/collections/00000000-0000-4000-8000-000000000000/", headers=a), 404)
+    _error(HTTP.get(served["url"] + indicator(9)["id"] + "/", headers=a), 404)
+    _error(HTTP.delete(served["url"] + indicator(9)["id"] + "/", headers=a), 404)
+    _error(HTTP.get(f"{base}/intel/status/00000000-0000-4000-8000-000000000000/", headers=a), 404)
 
 
 def test_authentication_and_permissions(served):
     base = served["base"] + "/taxii2"
     for path in ("/", "/intel/", "/intel/collections/", served["url"][len(served["base"]) + 7:]):
-        _error(httpx.get(base + path), 401)
-    _error(httpx.get(base + "/", headers={"Authorization": "Bearer acc_wrong"}), 401)
+        _error(HTTP.get(base + path), 401)
+    _error(HTTP.get(base + "/", headers={"Authorization": "Bearer acc_wrong"}), 401)
     # a read-only token may read but not write
-    assert httpx.get(served["url"], headers=served["reader"]).status_code == 200
+    assert HTTP.get(served["url"], headers=served["reader"]).status_code == 200
     _error(post(served, [indicator(1)], headers=served["reader"]), 403)
     # HTTP Basic with the token as password works too (what TAXII clients send)
     secret = served["auth"]["Authorization"].split()[1]
-    assert httpx.get(served["url"], auth=("analyst", secret)).status_code == 200
+    assert HTTP.get(served["url"], auth=("analyst", secret)).status_code == 200
 
 
 def test_bad_filters_and_tokens_are_400(served):
     a = served["auth"]
-    _error(httpx.get(served["url"], params={"added_after": "yesterday"}, headers=a), 400)
-    _error(httpx.get(served["url"], params={"limit": "0"}, headers=a), 400)
-    _error(httpx.get(served["url"], params={"next": "abc.def.ghi"}, headers=a), 400)
-    _error(httpx.get(served["url"], params={"match[colour]": "red"}, headers=a), 400)
-    _error(httpx.get(served["url"], params={"match[version]": "newest"}, headers=a), 400)
+    _error(HTTP.get(served["url"], params={"added_after": "yesterday"}, headers=a), 400)
+    _error(HTTP.get(served["url"], params={"limit": "0"}, headers=a), 400)
+    _error(HTTP.get(served["url"], params={"next": "abc.def.ghi"}, headers=a), 400)
+    _error(HTTP.get(served["url"], params={"match[colour]": "red"}, headers=a), 400)
+    _error(HTTP.get(served["url"], params={"match[version]": "newest"}, headers=a), 400)
 
 
 def test_paging_token_survives_a_restart(tmp_path):
@@ -125,19 +129,19 @@ def test_paging_token_survives_a_restart(tmp_path):
     h = {"Authorization": f"Bearer {secret}", "Accept": TAXII}
     with serve(build_app(node)) as base:
         url = f"{base}/taxii2/intel/collections/{coll.id}/objects/"
-        first = httpx.get(url, params={"limit": 4}, headers=h).json()
+        first = HTTP.get(url, params={"limit": 4}, headers=h).json()
     assert first["more"] is True and len(first["objects"]) == 4
     node2 = reopen_node(node)  # a new process would see exactly this: the database, nothing else
     with serve(build_app(node2)) as base:
         url = f"{base}/taxii2/intel/collections/{coll.id}/objects/"
-        second = httpx.get(url, params={"limit": 4, "next": first["next"]}, headers=h).json()
-        third = httpx.get(url, params={"limit": 4, "next": second["next"]}, headers=h).json()
+        second = HTTP.get(url, params={"limit": 4, "next": first["next"]}, headers=h).json()
+        third = HTTP.get(url, params={"limit": 4, "next": second["next"]}, headers=h).json()
     assert [o["id"] for o in first["objects"] + second["objects"] + third["objects"]] == \
         [indicator(i)["id"] for i in range(9)]
     assert third["more"] is False and "next" not in third
     # a token is bound to its listing: it is refused on the manifest
     with serve(build_app(node2)) as base:
-        r = httpx.get(f"{base}/taxii2/intel/collections/{coll.id}/manifest/",
+        r = HTTP.get(f"{base}/taxii2/intel/collections/{coll.id}/manifest/",
                       params={"next": first["next"]}, headers=h)
     assert r.status_code == 400
 
@@ -166,20 +170,20 @@ def test_delete_needs_read_and_write_permission(served, jpn):
     assert post(served, [indicator(1)]).status_code == 202
     obj = served["url"] + indicator(1)["id"] + "/"
     writer = token(jpn, "writer", "JPN", ["taxii.write:intel-a"])
-    body = _error(httpx.delete(obj, headers={"Accept": TAXII, **served["reader"]}), 403)
+    body = _error(HTTP.delete(obj, headers={"Accept": TAXII, **served["reader"]}), 403)
     assert "may not write" in body["description"]
-    body = _error(httpx.delete(obj, headers={"Accept": TAXII, "Authorization": f"Bearer {writer}"}), 403)
+    body = _error(HTTP.delete(obj, headers={"Accept": TAXII, "Authorization": f"Bearer {writer}"}), 403)
     assert "may not read" in body["description"]
     assert served["store"].count(served["coll"].id) == 1
-    assert httpx.delete(obj, headers={"Accept": TAXII, **served["auth"]}).status_code == 200
+    assert HTTP.delete(obj, headers={"Accept": TAXII, **served["auth"]}).status_code == 200
     assert served["store"].count(served["coll"].id) == 0
-    _error(httpx.delete(obj, headers={"Accept": TAXII, **served["auth"]}), 404)
+    _error(HTTP.delete(obj, headers={"Accept": TAXII, **served["auth"]}), 404)
 
 
 def test_accept_and_content_type_answers_do_not_depend_on_what_came_before(served):
     # the media-type decisions are remembered per header value: the same header gets the same
     # answer every time, and a refused one stays refused after accepted ones (and back)
-    get = lambda accept: httpx.get(served["url"], headers={"Accept": accept, **served["auth"]})  # noqa: E731
+    get = lambda accept: HTTP.get(served["url"], headers={"Accept": accept, **served["auth"]})  # noqa: E731
     for _ in range(2):
         assert get(STIX).headers["content-type"].startswith("application/stix+json")
         assert get("application/json").headers["content-type"].startswith("application/taxii+json")

@@ -108,13 +108,11 @@ class _Suspect:
     last: Prediction
 
 
-class _Deferred:
-    """The assessment of a prediction that :meth:`AlertEngine._out_of_reach` proved cannot
-    qualify: ``qualifies`` (False) without computing it; anything else computes it (once)."""
-
-    qualifies = False
-    impact_threat = False
-    overflight = False
+class _Lazy:
+    """A prediction's assessment, computed on first use (then kept): most of what the engine
+    reads of it is read at once, but a prediction whose track is given a tighter impact by its
+    incident (:func:`_keep_tighter_impact`), or that an incident takes without it driving, is
+    never read, and the assessment is pure, so computing it later gives the same one."""
 
     def __init__(self, engine: "AlertEngine", pred: Prediction) -> None:
         self._engine, self._pred = engine, pred
@@ -126,6 +124,15 @@ class _Deferred:
         if self._full is None:
             self._full = self._engine.assess(self._pred)
         return getattr(self._full, name)
+
+
+class _Deferred(_Lazy):
+    """The assessment of a prediction that :meth:`AlertEngine._out_of_reach` proved cannot
+    qualify: ``qualifies`` (False) without computing it; anything else computes it (once)."""
+
+    qualifies = False
+    impact_threat = False
+    overflight = False
 
 
 class AlertEngine:
@@ -208,12 +215,14 @@ class AlertEngine:
         return out
 
     def _assessment(self, p: Prediction) -> Assessment:
-        """``p``'s assessment; for a prediction of a track bound to no incident, deferred
-        (:class:`_Deferred`) when :meth:`_out_of_reach` proves it cannot qualify, as most
-        predictions of a busy scene — missiles and false tracks far from the party — cannot."""
+        """``p``'s assessment, computed on first use (:class:`_Lazy`); for a prediction of a
+        track bound to no incident, deferred (:class:`_Deferred`) when :meth:`_out_of_reach`
+        proves it cannot qualify, as most predictions of a busy scene — missiles and false
+        tracks far from the party — cannot."""
         if p.track_id not in self._by_track and self._out_of_reach(p):
             return cast(Assessment, _Deferred(self, p))
-        return self.assess(p)
+        impact_ellipse(p)   # bad input raises here, before any state changes
+        return cast(Assessment, _Lazy(self, p))
 
     def _out_of_reach(self, p: Prediction) -> bool:
         """True only if ``p``'s assessment cannot qualify: nothing of the party's land,

@@ -33,7 +33,7 @@ import shapely.affinity
 import shapely.ops
 from pyproj import Geod
 from scipy.spatial import cKDTree
-from shapely.geometry import LineString, Polygon
+from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 from accord.core.safe_yaml import load_yaml
@@ -485,7 +485,7 @@ def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bo
         if len(pred.ground_track) < 2:
             return Assessment(rules.party, e, Lazy(functools.partial(_ring_latlon, ell_m, inv)), (), (),
                               math.inf, Lazy.of(False))
-        ell_m = project(LineString([(lon, lat) for lat, lon in pred.ground_track]), fwd).buffer(500.0, quad_segs=2)
+        ell_m = project(_track_lonlat(pred.ground_track), fwd).buffer(500.0, quad_segs=2)
     ring = Lazy(functools.partial(_ring_latlon, ell_m, inv))
     aor = set(rules.areas)
 
@@ -622,8 +622,7 @@ def impact_chances(e: Ellipse, centre_m: tuple[float, float], territory_m: BaseG
                 # that vertex, up to rounding of nanometres
                 v = shapely.get_coordinates(part_m)
                 if len(v) and np.isfinite(v).all():
-                    dv, _ = cKDTree(v).query(xy[rest], k=1, distance_upper_bound=reach_m - 1.0)
-                    by_vertex = np.isfinite(dv)
+                    by_vertex = _near_a_vertex(v, xy[rest], reach_m - 1.0)
                     on[~on] = by_vertex
                     rest = rest[~by_vertex]
             tests.append((cand[on], rest))
@@ -649,6 +648,24 @@ def impact_chances(e: Ellipse, centre_m: tuple[float, float], territory_m: BaseG
     if left > 0.0 and owner is not None:
         out[owner.code] = out.get(owner.code, 0.0) + left
     return out
+
+
+#: Up to this many (node, vertex) pairs, :func:`_near_a_vertex` compares every pair; beyond, it
+#: builds a k-d tree of the vertices.
+PAIRS_BY_ARRAY = 100_000
+
+
+def _near_a_vertex(v: np.ndarray, q: np.ndarray, r: float) -> np.ndarray:
+    """Which points ``q`` lie less than ``r`` (up to rounding of nanometres) from one of the
+    vertices ``v``: every pair measured at once for a few, a k-d tree for many (a node's
+    settling in :func:`impact_chances` needs only that it be within reach − 1 m; either way
+    the rounding is far below that metre)."""
+    if len(v) * len(q) <= PAIRS_BY_ARRAY:
+        dx = q[:, 0, None] - v[None, :, 0]
+        dy = q[:, 1, None] - v[None, :, 1]
+        return (dx * dx + dy * dy).min(axis=1) < r * r
+    dv, _ = cKDTree(v).query(q, k=1, distance_upper_bound=r)
+    return np.isfinite(dv)
 
 
 def name_by_chance(chances: dict[str, float], probability: float) -> list[str]:
@@ -778,19 +795,31 @@ def _corridor(track_m: BaseGeometry, parts_m: list[BaseGeometry], margin_m: floa
     return ()
 
 
+def _track_lonlat(ground_track: tuple[tuple[float, float], ...]) -> BaseGeometry:
+    """The ground track (lat, lon pairs) as a lon/lat LineString (built from an array: the same
+    coordinates as from a list of tuples, without a Python loop)."""
+    return shapely.linestrings(np.array(ground_track, dtype=float)[:, ::-1])
+
+
 def _overflight(pred: Prediction, rules: AlertRules, geography: Geography):
-    pts = [(lon, lat) for lat, lon in pred.ground_track]
-    lons = [p[0] for p in pts]
-    if max(lons) - min(lons) > 180:  # crosses the antimeridian: unwrap to 0..360 for the centre
-        lons = [x + 360 if x < 0 else x for x in lons]
-    mid_lon = (min(lons) + max(lons)) / 2
+    gt = np.array(pred.ground_track, dtype=float)
+    lats, lons = gt[:, 0], gt[:, 1]
+    lon_lo, lon_hi = float(lons.min()), float(lons.max())
+    if lon_hi - lon_lo > 180:  # crosses the antimeridian: unwrap to 0..360 for the centre
+        un = np.where(lons < 0, lons + 360, lons)
+        mid_lon = (float(un.min()) + float(un.max())) / 2
+    else:
+        mid_lon = (lon_lo + lon_hi) / 2
     mid_lon = mid_lon - 360 if mid_lon > 180 else mid_lon
-    mid_lat = (min(p[1] for p in pts) + max(p[1] for p in pts)) / 2
-    track_ll = LineString(pts)
+    lat_lo, lat_hi = float(lats.min()), float(lats.max())
+    mid_lat = (lat_lo + lat_hi) / 2
+    track_ll = shapely.linestrings(gt[:, ::-1])
     # land this near the track keeps an open alert open (the clearing hysteresis)
     reach = rules.margin_m + rules.clear_hysteresis_m
     aor = set(rules.areas)
-    areas = [a for a in geography.areas_within(rules.party, track_ll, reach) if not aor or a.code in aor]
+    # (the track's bounds are its coordinates' least and greatest, as GEOS's envelope)
+    areas = [a for a in geography.areas_within_bounds(rules.party, (lon_lo, lat_lo, lon_hi, lat_hi), reach)
+             if not aor or a.code in aor]
     if not areas:
         # no area near: nothing overflown, nothing within reach (what the measuring below gives
         # for no areas, without projecting the track)

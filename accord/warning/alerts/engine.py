@@ -60,6 +60,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
+import numpy as np
 from shapely.geometry import LineString, Point
 
 from accord.errors import ConfigError, InputError
@@ -240,8 +241,11 @@ class AlertEngine:
             return False
         boxes = [lonlat_box([e.lat_deg], [e.lon_deg], 1.05 * e.semi_major_m + pad)]
         if p.ground_track:
-            lat, lon = zip(*p.ground_track)
-            boxes.append(lonlat_box(lat, lon, pad))
+            # the box of the track's extremes is the track's box (lonlat_box reads only the
+            # least and greatest, and a NaN or infinity among them refuses it as among all)
+            gt = np.array(p.ground_track, dtype=float)
+            lo, hi = gt.min(axis=0), gt.max(axis=0)
+            boxes.append(lonlat_box([float(lo[0]), float(hi[0])], [float(lo[1]), float(hi[1])], pad))
         if any(b is None for b in boxes):
             return False
         return not self.geography.meets_party(r.party, cast(list[tuple[float, float, float, float]], boxes))

@@ -192,7 +192,7 @@ def ellipse_polygon_m(e: Ellipse, n: int = ELLIPSE_VERTICES, centre: tuple[float
     pts = ellipse_points_m(e, e.semi_major_m * cos_th, e.semi_minor_m * sin_th)
     if centre is not None:
         pts = pts + np.asarray(centre, dtype=float)
-    return Polygon(pts)
+    return shapely.polygons(shapely.linearrings(pts))   # what Polygon(pts) builds, without its checks
 
 
 @functools.lru_cache(maxsize=8)

@@ -159,14 +159,13 @@ def impact_ellipse(pred: Prediction, *, source: str = "prediction") -> Ellipse:
     Raises :class:`InputError` naming the field when neither gives a finite, positive ellipse
     (an alert must never be drawn from a prediction without its uncertainty).
     """
-    where = f"{source} track {pred.track_id} t={pred.t}"
     if not (math.isfinite(pred.impact_lat_deg) and math.isfinite(pred.impact_lon_deg)
             and -90 <= pred.impact_lat_deg <= 90 and -180 <= pred.impact_lon_deg <= 180):
-        raise InputError("impact point is not a finite latitude/longitude", source=where,
+        raise InputError("impact point is not a finite latitude/longitude", source=_where(pred, source),
                          field="impact_lat_deg/impact_lon_deg")
     e = pred.impact_ellipse_95
     vals = (e.semi_major_m, e.semi_minor_m, e.bearing_deg) if e is not None else (math.nan,) * 3
-    if all(math.isfinite(v) for v in vals) and vals[0] > 0 and vals[1] > 0:
+    if math.isfinite(vals[0]) and math.isfinite(vals[1]) and math.isfinite(vals[2]) and vals[0] > 0 and vals[1] > 0:
         a, b = max(vals[0], vals[1]), min(vals[0], vals[1])
         brg = vals[2] if vals[0] >= vals[1] else vals[2] + 90.0
         return Ellipse(pred.impact_lat_deg, pred.impact_lon_deg, a, b, brg % 180.0)
@@ -181,8 +180,13 @@ def impact_ellipse(pred: Prediction, *, source: str = "prediction") -> Ellipse:
             return Ellipse(pred.impact_lat_deg, pred.impact_lon_deg, a, b,
                            math.degrees(math.atan2(east, north)) % 180.0)
     raise InputError("prediction has no usable impact covariance or 95 % ellipse "
-                     "(semi-axes must be finite and > 0)", source=where,
+                     "(semi-axes must be finite and > 0)", source=_where(pred, source),
                      field="impact_ellipse_95/impact_cov_en_m2")
+
+
+def _where(pred: Prediction, source: str) -> str:
+    """How an error names the prediction (built only when there is one)."""
+    return f"{source} track {pred.track_id} t={pred.t}"
 
 
 def ellipse_polygon_m(e: Ellipse, n: int = ELLIPSE_VERTICES, centre: tuple[float, float] | None = None) -> Polygon:

@@ -60,6 +60,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
+import numpy as np
 from shapely.geometry import LineString, Point
 
 from accord.errors import ConfigError, InputError
@@ -108,13 +109,11 @@ class _Suspect:
     last: Prediction
 
 
-class _Deferred:
-    """The assessment of a prediction that :meth:`AlertEngine._out_of_reach` proved cannot
-    qualify: ``qualifies`` (False) without computing it; anything else computes it (once)."""
-
-    qualifies = False
-    impact_threat = False
-    overflight = False
+class _Lazy:
+    """A prediction's assessment, computed on first use (then kept): most of what the engine
+    reads of it is read at once, but a prediction whose track is given a tighter impact by its
+    incident (:func:`_keep_tighter_impact`), or that an incident takes without it driving, is
+    never read, and the assessment is pure, so computing it later gives the same one."""
 
     def __init__(self, engine: "AlertEngine", pred: Prediction) -> None:
         self._engine, self._pred = engine, pred
@@ -126,6 +125,15 @@ class _Deferred:
         if self._full is None:
             self._full = self._engine.assess(self._pred)
         return getattr(self._full, name)
+
+
+class _Deferred(_Lazy):
+    """The assessment of a prediction that :meth:`AlertEngine._out_of_reach` proved cannot
+    qualify: ``qualifies`` (False) without computing it; anything else computes it (once)."""
+
+    qualifies = False
+    impact_threat = False
+    overflight = False
 
 
 class AlertEngine:
@@ -208,12 +216,14 @@ class AlertEngine:
         return out
 
     def _assessment(self, p: Prediction) -> Assessment:
-        """``p``'s assessment; for a prediction of a track bound to no incident, deferred
-        (:class:`_Deferred`) when :meth:`_out_of_reach` proves it cannot qualify, as most
-        predictions of a busy scene — missiles and false tracks far from the party — cannot."""
+        """``p``'s assessment, computed on first use (:class:`_Lazy`); for a prediction of a
+        track bound to no incident, deferred (:class:`_Deferred`) when :meth:`_out_of_reach`
+        proves it cannot qualify, as most predictions of a busy scene — missiles and false
+        tracks far from the party — cannot."""
         if p.track_id not in self._by_track and self._out_of_reach(p):
             return cast(Assessment, _Deferred(self, p))
-        return self.assess(p)
+        impact_ellipse(p)   # bad input raises here, before any state changes
+        return cast(Assessment, _Lazy(self, p))
 
     def _out_of_reach(self, p: Prediction) -> bool:
         """True only if ``p``'s assessment cannot qualify: nothing of the party's land,
@@ -231,8 +241,11 @@ class AlertEngine:
             return False
         boxes = [lonlat_box([e.lat_deg], [e.lon_deg], 1.05 * e.semi_major_m + pad)]
         if p.ground_track:
-            lat, lon = zip(*p.ground_track)
-            boxes.append(lonlat_box(lat, lon, pad))
+            # the box of the track's extremes is the track's box (lonlat_box reads only the
+            # least and greatest, and a NaN or infinity among them refuses it as among all)
+            gt = np.array(p.ground_track, dtype=float)
+            lo, hi = gt.min(axis=0), gt.max(axis=0)
+            boxes.append(lonlat_box([float(lo[0]), float(hi[0])], [float(lo[1]), float(hi[1])], pad))
         if any(b is None for b in boxes):
             return False
         return not self.geography.meets_party(r.party, cast(list[tuple[float, float, float, float]], boxes))

@@ -124,6 +124,9 @@ class Geography:
         self._areas = areas
         self._tree = shapely.STRtree([a.geometry for a in areas])
         self._party_trees = {k: shapely.STRtree([a.geometry for a in v.areas]) for k, v in parties.items()}
+        # the areas' envelopes (x0, y0, x1, y1), the ones the trees hold (areas_within_bounds)
+        self._party_envelopes = {k: shapely.bounds(np.array([a.geometry for a in v.areas], dtype=object))
+                                 for k, v in parties.items()}
         # the territorial sea's parts: it may lie farther from the areas' land than
         # ``territorial_m`` (straight baselines run far off the coast), so it is found on its own
         self._terr_trees = {k: shapely.STRtree(list(getattr(v.territorial, "geoms", [v.territorial])))
@@ -258,22 +261,27 @@ class Geography:
             dlat = distance_m / 110_000.0 if math.isfinite(distance_m) else 180.0
             box = (-180.0, max(y0 - dlat, -90.0), 180.0, min(y1 + dlat, 90.0))
         areas = self.party(party).areas
-        # bounding boxes only: cheap, and the exact metric distance is computed by the caller
-        idx = self._party_trees[party].query(shapely.box(*box))
-        return [areas[i] for i in sorted(idx)]
+        # bounding boxes only: cheap, and the exact metric distance is computed by the caller.
+        # What the party's tree gives for the box (the areas whose envelope meets it, edges
+        # included), compared as arrays: a few dozen areas take less than a tree query.
+        env = self._party_envelopes[party]
+        bx0, by0, bx1, by1 = box
+        meet = (env[:, 0] <= bx1) & (env[:, 2] >= bx0) & (env[:, 1] <= by1) & (env[:, 3] >= by0)
+        return [areas[i] for i in np.flatnonzero(meet).tolist()]
 
     def meets_party(self, party: str, boxes: list[tuple[float, float, float, float]]) -> bool:
         """Whether any lon/lat box (x0, y0, x1, y1) meets a part of the party's land, territorial
         sea or admin areas (as polygons in lon/lat; bounding boxes first, then the prepared
         geometries)."""
         parts = self._reach_parts[party]
-        for b in boxes:
-            box = shapely.box(*b)
-            idx = self._reach_trees[party].query(box)
-            # the parts are prepared: each test looks at the few edges near the box
-            if idx.size and bool(shapely.intersects(parts[idx], box).any()):
-                return True
-        return False
+        if not boxes:
+            return False
+        x0, y0, x1, y1 = np.array(boxes, dtype=float).T
+        polys = shapely.box(x0, y0, x1, y1)
+        # every (box, part) pair whose envelopes meet, all boxes in one query; the parts are
+        # prepared: each test looks at the few edges near the box
+        which, idx = self._reach_trees[party].query(polys)
+        return bool(idx.size) and bool(shapely.intersects(parts[idx], polys[which]).any())
 
     def territorial_in(self, party: str, x0: float, y0: float, x1: float, y1: float) -> BaseGeometry | None:
         """The party's land and territorial sea clipped to a lon/lat box, or None when no part of

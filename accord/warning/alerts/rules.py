@@ -33,7 +33,7 @@ import shapely.affinity
 import shapely.ops
 from pyproj import Geod
 from scipy.spatial import cKDTree
-from shapely.geometry import LineString, Polygon
+from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 from accord.core.safe_yaml import load_yaml
@@ -159,14 +159,13 @@ def impact_ellipse(pred: Prediction, *, source: str = "prediction") -> Ellipse:
     Raises :class:`InputError` naming the field when neither gives a finite, positive ellipse
     (an alert must never be drawn from a prediction without its uncertainty).
     """
-    where = f"{source} track {pred.track_id} t={pred.t}"
     if not (math.isfinite(pred.impact_lat_deg) and math.isfinite(pred.impact_lon_deg)
             and -90 <= pred.impact_lat_deg <= 90 and -180 <= pred.impact_lon_deg <= 180):
-        raise InputError("impact point is not a finite latitude/longitude", source=where,
+        raise InputError("impact point is not a finite latitude/longitude", source=_where(pred, source),
                          field="impact_lat_deg/impact_lon_deg")
     e = pred.impact_ellipse_95
     vals = (e.semi_major_m, e.semi_minor_m, e.bearing_deg) if e is not None else (math.nan,) * 3
-    if all(math.isfinite(v) for v in vals) and vals[0] > 0 and vals[1] > 0:
+    if math.isfinite(vals[0]) and math.isfinite(vals[1]) and math.isfinite(vals[2]) and vals[0] > 0 and vals[1] > 0:
         a, b = max(vals[0], vals[1]), min(vals[0], vals[1])
         brg = vals[2] if vals[0] >= vals[1] else vals[2] + 90.0
         return Ellipse(pred.impact_lat_deg, pred.impact_lon_deg, a, b, brg % 180.0)
@@ -181,8 +180,13 @@ def impact_ellipse(pred: Prediction, *, source: str = "prediction") -> Ellipse:
             return Ellipse(pred.impact_lat_deg, pred.impact_lon_deg, a, b,
                            math.degrees(math.atan2(east, north)) % 180.0)
     raise InputError("prediction has no usable impact covariance or 95 % ellipse "
-                     "(semi-axes must be finite and > 0)", source=where,
+                     "(semi-axes must be finite and > 0)", source=_where(pred, source),
                      field="impact_ellipse_95/impact_cov_en_m2")
+
+
+def _where(pred: Prediction, source: str) -> str:
+    """How an error names the prediction (built only when there is one)."""
+    return f"{source} track {pred.track_id} t={pred.t}"
 
 
 def ellipse_polygon_m(e: Ellipse, n: int = ELLIPSE_VERTICES, centre: tuple[float, float] | None = None) -> Polygon:
@@ -192,7 +196,7 @@ def ellipse_polygon_m(e: Ellipse, n: int = ELLIPSE_VERTICES, centre: tuple[float
     pts = ellipse_points_m(e, e.semi_major_m * cos_th, e.semi_minor_m * sin_th)
     if centre is not None:
         pts = pts + np.asarray(centre, dtype=float)
-    return Polygon(pts)
+    return shapely.polygons(shapely.linearrings(pts))   # what Polygon(pts) builds, without its checks
 
 
 @functools.lru_cache(maxsize=8)
@@ -485,7 +489,7 @@ def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bo
         if len(pred.ground_track) < 2:
             return Assessment(rules.party, e, Lazy(functools.partial(_ring_latlon, ell_m, inv)), (), (),
                               math.inf, Lazy.of(False))
-        ell_m = project(LineString([(lon, lat) for lat, lon in pred.ground_track]), fwd).buffer(500.0, quad_segs=2)
+        ell_m = project(_track_lonlat(pred.ground_track), fwd).buffer(500.0, quad_segs=2)
     ring = Lazy(functools.partial(_ring_latlon, ell_m, inv))
     aor = set(rules.areas)
 
@@ -622,8 +626,7 @@ def impact_chances(e: Ellipse, centre_m: tuple[float, float], territory_m: BaseG
                 # that vertex, up to rounding of nanometres
                 v = shapely.get_coordinates(part_m)
                 if len(v) and np.isfinite(v).all():
-                    dv, _ = cKDTree(v).query(xy[rest], k=1, distance_upper_bound=reach_m - 1.0)
-                    by_vertex = np.isfinite(dv)
+                    by_vertex = _near_a_vertex(v, xy[rest], reach_m - 1.0)
                     on[~on] = by_vertex
                     rest = rest[~by_vertex]
             tests.append((cand[on], rest))
@@ -649,6 +652,24 @@ def impact_chances(e: Ellipse, centre_m: tuple[float, float], territory_m: BaseG
     if left > 0.0 and owner is not None:
         out[owner.code] = out.get(owner.code, 0.0) + left
     return out
+
+
+#: Up to this many (node, vertex) pairs, :func:`_near_a_vertex` compares every pair; beyond, it
+#: builds a k-d tree of the vertices.
+PAIRS_BY_ARRAY = 100_000
+
+
+def _near_a_vertex(v: np.ndarray, q: np.ndarray, r: float) -> np.ndarray:
+    """Which points ``q`` lie less than ``r`` (up to rounding of nanometres) from one of the
+    vertices ``v``: every pair measured at once for a few, a k-d tree for many (a node's
+    settling in :func:`impact_chances` needs only that it be within reach − 1 m; either way
+    the rounding is far below that metre)."""
+    if len(v) * len(q) <= PAIRS_BY_ARRAY:
+        dx = q[:, 0, None] - v[None, :, 0]
+        dy = q[:, 1, None] - v[None, :, 1]
+        return (dx * dx + dy * dy).min(axis=1) < r * r
+    dv, _ = cKDTree(v).query(q, k=1, distance_upper_bound=r)
+    return np.isfinite(dv)
 
 
 def name_by_chance(chances: dict[str, float], probability: float) -> list[str]:
@@ -778,19 +799,31 @@ def _corridor(track_m: BaseGeometry, parts_m: list[BaseGeometry], margin_m: floa
     return ()
 
 
+def _track_lonlat(ground_track: tuple[tuple[float, float], ...]) -> BaseGeometry:
+    """The ground track (lat, lon pairs) as a lon/lat LineString (built from an array: the same
+    coordinates as from a list of tuples, without a Python loop)."""
+    return shapely.linestrings(np.array(ground_track, dtype=float)[:, ::-1])
+
+
 def _overflight(pred: Prediction, rules: AlertRules, geography: Geography):
-    pts = [(lon, lat) for lat, lon in pred.ground_track]
-    lons = [p[0] for p in pts]
-    if max(lons) - min(lons) > 180:  # crosses the antimeridian: unwrap to 0..360 for the centre
-        lons = [x + 360 if x < 0 else x for x in lons]
-    mid_lon = (min(lons) + max(lons)) / 2
+    gt = np.array(pred.ground_track, dtype=float)
+    lats, lons = gt[:, 0], gt[:, 1]
+    lon_lo, lon_hi = float(lons.min()), float(lons.max())
+    if lon_hi - lon_lo > 180:  # crosses the antimeridian: unwrap to 0..360 for the centre
+        un = np.where(lons < 0, lons + 360, lons)
+        mid_lon = (float(un.min()) + float(un.max())) / 2
+    else:
+        mid_lon = (lon_lo + lon_hi) / 2
     mid_lon = mid_lon - 360 if mid_lon > 180 else mid_lon
-    mid_lat = (min(p[1] for p in pts) + max(p[1] for p in pts)) / 2
-    track_ll = LineString(pts)
+    lat_lo, lat_hi = float(lats.min()), float(lats.max())
+    mid_lat = (lat_lo + lat_hi) / 2
+    track_ll = shapely.linestrings(gt[:, ::-1])
     # land this near the track keeps an open alert open (the clearing hysteresis)
     reach = rules.margin_m + rules.clear_hysteresis_m
     aor = set(rules.areas)
-    areas = [a for a in geography.areas_within(rules.party, track_ll, reach) if not aor or a.code in aor]
+    # (the track's bounds are its coordinates' least and greatest, as GEOS's envelope)
+    areas = [a for a in geography.areas_within_bounds(rules.party, (lon_lo, lat_lo, lon_hi, lat_hi), reach)
+             if not aor or a.code in aor]
     if not areas:
         # no area near: nothing overflown, nothing within reach (what the measuring below gives
         # for no areas, without projecting the track)

@@ -376,7 +376,11 @@ def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> Assessm
     chances = boost_impact_chances(pred, rules, geography)
     falls = {c for c, q in chances.items() if q >= rules.boost_alert_probability}
     over = {h.area.code for h in a.overflight_hits}
-    if not (falls or over) or not cut.track_sigma_m:
+    # threatened: the flight ends in the area's sea or passes within margin_m of its land (one
+    # event, the truth's; at least each of the two above)
+    threat = {c for c, q in boost_threat_chances(pred, rules, geography).items()
+              if q >= rules.boost_alert_probability} - falls - over
+    if not (falls or over or threat) or not cut.track_sigma_m:
         return replace(a, impact_hits=(), overflight_hits=(), area_codes=())
     for k in (-BOOST_CROSS_K, BOOST_CROSS_K):
         if over:
@@ -384,7 +388,11 @@ def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> Assessm
         if falls:
             falls &= {c for c, q in boost_impact_chances(_shifted(pred, k), rules, geography).items()
                       if q >= rules.boost_alert_probability}
+        if threat:
+            threat &= {c for c, q in boost_threat_chances(_shifted(pred, k), rules, geography).items()
+                       if q >= rules.boost_alert_probability}
     areas = {x.code: x for x in geography.party(rules.party).areas}
+    falls |= threat
     return replace(a, impact_hits=tuple(AreaHit(areas[c], math.nan, "waters") for c in sorted(falls)),
                    overflight_hits=tuple(h for h in a.overflight_hits if h.area.code in over),
                    area_codes=tuple(sorted(falls | over)),
@@ -395,14 +403,13 @@ def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> Assessm
 BOOST_STEP_M = 2_000.0
 
 
-def boost_impact_chances(pred: Prediction, rules: AlertRules, geography: Geography) -> dict[str, float]:
-    """Before burnout, the chance that the flight *ends* where it threatens each area: along
-    the ground track, the probability of ending between two points is the drop of ``reach_prob``
-    between them; summed over the stretches in the party's land or territorial sea within
-    ``territorial_m`` of the area's land (the region of :func:`impact_chances`)."""
+def _boost_samples(pred: Prediction):
+    """A boost path resampled to steps of at most :data:`BOOST_STEP_M` in a local projection:
+    ``(fwd, inv, x, y, reach)`` (reach interpolated linearly between the path's points), or None
+    for a path without two points or reach probabilities."""
     gt, reach = pred.ground_track, pred.reach_prob
     if len(gt) < 2 or len(reach) != len(gt):
-        return {}
+        return None
     lat = np.array([q[0] for q in gt])
     lon = np.array([q[1] for q in gt])
     fwd, inv = local_projection(*_centre(float(lat.mean()), float(lon.mean())))
@@ -411,36 +418,77 @@ def boost_impact_chances(pred: Prediction, rules: AlertRules, geography: Geograp
     n = np.maximum(np.ceil(np.hypot(np.diff(x), np.diff(y)) / BOOST_STEP_M).astype(int), 1)
     f = np.concatenate([i + np.arange(k) / k for i, k in enumerate(n)] + [[len(x) - 1.0]])
     idx = np.arange(len(x))
-    xs, ys, rs = np.interp(f, idx, x), np.interp(f, idx, y), np.interp(f, idx, r)
+    return fwd, inv, np.interp(f, idx, x), np.interp(f, idx, y), np.interp(f, idx, r)
+
+
+def boost_impact_chances(pred: Prediction, rules: AlertRules, geography: Geography) -> dict[str, float]:
+    """Before burnout, the chance that the flight *ends* where it threatens each area: along
+    the ground track, the probability of ending between two points is the drop of ``reach_prob``
+    between them; summed over the stretches in the party's land or territorial sea within
+    ``territorial_m`` of the area's land (the region of :func:`impact_chances`)."""
+    return _boost_chances(pred, rules, geography, threat=False)
+
+
+def boost_threat_chances(pred: Prediction, rules: AlertRules, geography: Geography) -> dict[str, float]:
+    """Before burnout, the chance that the flight *threatens* each area: that it ends in the
+    area's sea (as :func:`boost_impact_chances`) or passes within ``margin_m`` of its land.
+    Along the path the two are disjoint: the flight either ends in the sea before it first
+    comes within ``margin_m`` of the land, or reaches that point — so the chance is the chance
+    of ending in the sea before it plus ``reach_prob`` there. The point is taken at the far end
+    of the first resampled step (≤ :data:`BOOST_STEP_M`) within ``margin_m`` of the land and the
+    ending there left out: a lower bound, never more than the path gives."""
+    return _boost_chances(pred, rules, geography, threat=True)
+
+
+def _boost_chances(pred: Prediction, rules: AlertRules, geography: Geography, threat: bool) -> dict[str, float]:
+    s = _boost_samples(pred)
+    if s is None:
+        return {}
+    fwd, inv, xs, ys, rs = s
     mass = np.append(rs[:-1] - rs[1:], rs[-1])           # ends between points; beyond the last
     xm = np.append((xs[:-1] + xs[1:]) / 2, xs[-1])
     ym = np.append((ys[:-1] + ys[1:]) / 2, ys[-1])
     keep = mass > 0
     if not keep.any():
         return {}
-    xm, ym, mass = xm[keep], ym[keep], mass[keep]
     reach_m = geography.territorial_m
-    box = _lonlat_bounds((xm.min(), ym.min(), xm.max(), ym.max()), reach_m, inv)
+    pad = max(reach_m, rules.margin_m) if threat else reach_m
+    bx = (xs, ys) if threat else (xm[keep], ym[keep])
+    box = _lonlat_bounds((bx[0].min(), bx[1].min(), bx[0].max(), bx[1].max()), pad, inv)
     terr_ll = geography.territorial_in(rules.party, *box)
     if terr_ll is None or terr_ll.is_empty:
         return {}
     terr_m = project(terr_ll, fwd)
     shapely.prepare(terr_m)
-    inside = shapely.contains_xy(terr_m, xm, ym)
-    if not inside.any():
+    inside = shapely.contains_xy(terr_m, xm, ym) & keep
+    if not inside.any() and not threat:
         return {}
-    pts, w = shapely.points(xm[inside], ym[inside]), mass[inside]
+    ends = shapely.points(xm, ym)
     aor = set(rules.areas)
     out: dict[str, float] = {}
-    for ar in geography.areas_within(rules.party, project(shapely.multipoints(pts), inv), reach_m):
+    near_ll = project(shapely.multipoints(shapely.points(xs, ys) if threat else ends[inside]), inv)
+    for ar in geography.areas_within(rules.party, near_ll, pad):
         if aor and ar.code not in aor:
             continue
         part = shapely.clip_by_rect(ar.geometry, *box)
         if part.is_empty:
             continue
-        near = shapely.dwithin(project(part, fwd), pts, reach_m)
-        if near.any():
-            out[ar.code] = float(w[near].sum())
+        part_m = project(part, fwd)
+        shapely.prepare(part_m)
+        sea = np.zeros(len(xm), dtype=bool)
+        sea[inside] = shapely.dwithin(part_m, ends[inside], reach_m)
+        first = len(xm)
+        if threat:
+            steps = shapely.linestrings(np.stack([np.column_stack([xs[:-1], ys[:-1]]),
+                                                  np.column_stack([xs[1:], ys[1:]])], axis=1))
+            over = np.flatnonzero(shapely.dwithin(part_m, steps, rules.margin_m))
+            if len(over):
+                first = int(over[0])
+        q = float(mass[:first][sea[:first]].sum())
+        if first < len(xm):
+            q += float(rs[first + 1])
+        if q > 0.0:
+            out[ar.code] = min(q, 1.0)
     return out
 
 

@@ -20,7 +20,7 @@ from shapely.geometry.base import BaseGeometry
 from accord.warning.alerts.geography import AdminArea, Geography, NamedRegion, local_projection, project
 from accord.warning.alerts.rules import (BOOST_CROSS_K, NODE_WEIGHT, NODES, AlertRules, AreaHit, Ellipse,
                                          _centre, _far_nearest, _lonlat_bounds, _ring_latlon, _shifted,
-                                         boost_impact_chances, boost_reach, ellipse_polygon_m,
+                                         boost_impact_chances, boost_reach, boost_threat_chances, ellipse_polygon_m,
                                          impact_ellipse, name_areas)
 from accord.warning.identity import CHI2_2_95
 from accord.warning.types import Prediction
@@ -63,7 +63,9 @@ def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> PlainAs
     chances = boost_impact_chances(pred, rules, geography)
     falls = {c for c, q in chances.items() if q >= rules.boost_alert_probability}
     over = {h.area.code for h in a.overflight_hits}
-    if not (falls or over) or not cut.track_sigma_m:
+    threat = {c for c, q in boost_threat_chances(pred, rules, geography).items()
+              if q >= rules.boost_alert_probability} - falls - over
+    if not (falls or over or threat) or not cut.track_sigma_m:
         return replace(a, impact_hits=(), overflight_hits=(), area_codes=())
     for k in (-BOOST_CROSS_K, BOOST_CROSS_K):
         if over:
@@ -71,7 +73,11 @@ def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> PlainAs
         if falls:
             falls &= {c for c, q in boost_impact_chances(_shifted(pred, k), rules, geography).items()
                       if q >= rules.boost_alert_probability}
+        if threat:
+            threat &= {c for c, q in boost_threat_chances(_shifted(pred, k), rules, geography).items()
+                       if q >= rules.boost_alert_probability}
     areas = {x.code: x for x in geography.party(rules.party).areas}
+    falls |= threat
     return replace(a, impact_hits=tuple(AreaHit(areas[c], math.nan, "waters") for c in sorted(falls)),
                    overflight_hits=tuple(h for h in a.overflight_hits if h.area.code in over),
                    area_codes=tuple(sorted(falls | over)),

@@ -12,6 +12,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from alerts_helpers import make_pred, path
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_alerts_fastpath import BEARINGS, _coast_point, _move
 
 from accord.warning.alerts import AlertRules
 from accord.warning.alerts.rules import assess, boost_impact_chances, boost_reach, boost_threat_chances
@@ -85,3 +88,33 @@ def test_an_end_short_of_the_sea_threatens_nothing(geo):
     """Everything ends before Japan's sea (reach 0 from 139.8° E): no threat anywhere."""
     p = boost([(134.0, 1.0), (139.0, 1.0), (139.8, 0.0), (146.0, 0.0)])
     assert boost_threat_chances(p, AlertRules(party="JPN"), geo) == {}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(party=st.sampled_from(["JPN", "KOR", "USA"]), k=st.integers(0, 10**6), dist=st.floats(0, 60_000),
+       brg=BEARINGS, length=st.floats(50_000, 1_500_000), n=st.integers(2, 40),
+       drops=st.lists(st.floats(0.0, 1.0), min_size=40, max_size=40), start=st.floats(0.5, 1.0),
+       margin=st.sampled_from([0.0, 5_000.0, 20_000.0]), floor=st.sampled_from([0.0, 0.5, 0.9]))
+def test_the_threat_chance_equals_the_plain_one(geo, party, k, dist, brg, length, n, drops, start, margin, floor):
+    """The threat chance with its prefilters (the part of the path reached with ``floor``, the
+    path near each area, the territory near it) gives every area that reaches ``floor`` the
+    chance the plain computation gives (``plain_rules``: the whole path, the whole box)."""
+    import plain_rules
+
+    lat0, lon0 = _coast_point(geo, party, k)
+    mlat, mlon = _move(lat0, lon0, dist, brg + 90.0)
+    slat, slon = _move(mlat, mlon, length / 2, brg + 180.0)
+    elat, elon = _move(mlat, mlon, length / 2, brg)
+    if abs(slon - elon) >= 180:
+        return
+    gt = path(slat, slon, elat, elon, n=n)
+    reach = start * np.cumprod(1.0 - np.array(drops[:n]) * 0.3)
+    p = replace(make_pred(100.0, elat, elon, 300_000.0, 30_000.0, brg % 180, ground_track=gt, status="boost"),
+                reach_prob=tuple(reach.tolist()), track_sigma_m=(2_000.0,) * n)
+    rules = AlertRules(party=party, margin_m=margin)
+    plain = plain_rules.boost_threat_chances(p, rules, geo)
+    fast = boost_threat_chances(p, rules, geo, floor)
+    assert {c for c, q in fast.items() if q >= floor} == {c for c, q in plain.items() if q >= floor}
+    for c, q in fast.items():
+        if q >= floor:
+            assert q == pytest.approx(plain[c], abs=1e-9)

@@ -38,8 +38,8 @@ from shapely.geometry.base import BaseGeometry
 
 from accord.core.safe_yaml import load_yaml
 from accord.errors import ConfigError, InputError
-from accord.warning.alerts.geography import (AdminArea, Geography, NamedRegion, local_projection, project,
-                                             projected_bounds)
+from accord.warning.alerts.geography import (AdminArea, Geography, NamedRegion, local_projection, lonlat_box,
+                                             project, projected_bounds)
 from accord.warning.identity import CHI2_2_95
 from accord.warning.types import Prediction
 
@@ -380,7 +380,11 @@ def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> Assessm
     chances = boost_impact_chances(pred, rules, geography)
     falls = {c for c, q in chances.items() if q >= rules.boost_alert_probability}
     over = {h.area.code for h in a.overflight_hits}
-    if not (falls or over) or not cut.track_sigma_m:
+    # threatened: the flight ends in the area's sea or passes within margin_m of its land (one
+    # event, the truth's; at least each of the two above)
+    threat = {c for c, q in boost_threat_chances(pred, rules, geography, rules.boost_alert_probability).items()
+              if q >= rules.boost_alert_probability} - falls - over
+    if not (falls or over or threat) or not cut.track_sigma_m:
         return replace(a, impact_hits=(), overflight_hits=(), area_codes=())
     for k in (-BOOST_CROSS_K, BOOST_CROSS_K):
         if over:
@@ -388,7 +392,12 @@ def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> Assessm
         if falls:
             falls &= {c for c, q in boost_impact_chances(_shifted(pred, k), rules, geography).items()
                       if q >= rules.boost_alert_probability}
+        if threat:
+            threat &= {c for c, q in boost_threat_chances(_shifted(pred, k), rules, geography,
+                                                          rules.boost_alert_probability).items()
+                       if q >= rules.boost_alert_probability}
     areas = {x.code: x for x in geography.party(rules.party).areas}
+    falls |= threat
     return replace(a, impact_hits=tuple(AreaHit(areas[c], math.nan, "waters") for c in sorted(falls)),
                    overflight_hits=tuple(h for h in a.overflight_hits if h.area.code in over),
                    area_codes=tuple(sorted(falls | over)),
@@ -399,14 +408,14 @@ def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> Assessm
 BOOST_STEP_M = 2_000.0
 
 
-def boost_impact_chances(pred: Prediction, rules: AlertRules, geography: Geography) -> dict[str, float]:
-    """Before burnout, the chance that the flight *ends* where it threatens each area: along
-    the ground track, the probability of ending between two points is the drop of ``reach_prob``
-    between them; summed over the stretches in the party's land or territorial sea within
-    ``territorial_m`` of the area's land (the region of :func:`impact_chances`)."""
+def _boost_samples(pred: Prediction):
+    """A boost path resampled to steps of at most :data:`BOOST_STEP_M` in a local projection:
+    ``(fwd, inv, x, y, reach, f)`` (reach interpolated linearly between the path's points; ``f``
+    the points' fractional indices along the path), or None
+    for a path without two points or reach probabilities."""
     gt, reach = pred.ground_track, pred.reach_prob
     if len(gt) < 2 or len(reach) != len(gt):
-        return {}
+        return None
     lat = np.array([q[0] for q in gt])
     lon = np.array([q[1] for q in gt])
     fwd, inv = local_projection(*_centre(float(lat.mean()), float(lon.mean())))
@@ -415,7 +424,34 @@ def boost_impact_chances(pred: Prediction, rules: AlertRules, geography: Geograp
     n = np.maximum(np.ceil(np.hypot(np.diff(x), np.diff(y)) / BOOST_STEP_M).astype(int), 1)
     f = np.concatenate([i + np.arange(k) / k for i, k in enumerate(n)] + [[len(x) - 1.0]])
     idx = np.arange(len(x))
-    xs, ys, rs = np.interp(f, idx, x), np.interp(f, idx, y), np.interp(f, idx, r)
+    return fwd, inv, np.interp(f, idx, x), np.interp(f, idx, y), np.interp(f, idx, r), f
+
+
+#: The resampled points interpolated in lon/lat lie this near (m) the ones interpolated in the
+#: projection (between two points of a boost path, ≤ ~60 km apart, the two interpolations part
+#: by far less); used only to widen a prefilter.
+BOOST_LONLAT_SLACK_M = 2_000.0
+
+
+def _resampled_lonlat(pred: Prediction, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lon/lat of :func:`_boost_samples`' points at fractional indices ``f``, interpolated in
+    lon/lat (within :data:`BOOST_LONLAT_SLACK_M` of them; for a prefilter)."""
+    gt = pred.ground_track
+    lat = np.array([q[0] for q in gt])
+    lon = np.unwrap(np.array([q[1] for q in gt]), period=360.0)
+    idx = np.arange(len(gt))
+    return (np.interp(f, idx, lon) + 180.0) % 360.0 - 180.0, np.interp(f, idx, lat)
+
+
+def boost_impact_chances(pred: Prediction, rules: AlertRules, geography: Geography) -> dict[str, float]:
+    """Before burnout, the chance that the flight *ends* where it threatens each area: along
+    the ground track, the probability of ending between two points is the drop of ``reach_prob``
+    between them; summed over the stretches in the party's land or territorial sea within
+    ``territorial_m`` of the area's land (the region of :func:`impact_chances`)."""
+    s = _boost_samples(pred)
+    if s is None:
+        return {}
+    fwd, inv, xs, ys, rs, _ = s
     mass = np.append(rs[:-1] - rs[1:], rs[-1])           # ends between points; beyond the last
     xm = np.append((xs[:-1] + xs[1:]) / 2, xs[-1])
     ym = np.append((ys[:-1] + ys[1:]) / 2, ys[-1])
@@ -445,6 +481,74 @@ def boost_impact_chances(pred: Prediction, rules: AlertRules, geography: Geograp
         near = shapely.dwithin(project(part, fwd), pts, reach_m)
         if near.any():
             out[ar.code] = float(w[near].sum())
+    return out
+
+
+def boost_threat_chances(pred: Prediction, rules: AlertRules, geography: Geography,
+                         floor: float = 0.0) -> dict[str, float]:
+    """Before burnout, the chance that the flight *threatens* each area: that it ends in the
+    area's sea (as :func:`boost_impact_chances`) or passes within ``margin_m`` of its land.
+    Along the path the two are disjoint: the flight either ends in the sea before it first
+    comes within ``margin_m`` of the land, or it reaches that point — so the chance is the chance
+    of ending in the sea before it plus ``reach_prob`` there. The point is taken at the far end
+    of the first resampled step (≤ :data:`BOOST_STEP_M`) within ``margin_m`` of the land and the
+    ending there left out: a lower bound, never more than the path gives.
+
+    ``floor``: only the areas whose chance may reach it. The chance is at most ``reach_prob``
+    where the path first enters the area's sea or margin, so an area none of whose region is
+    near the part of the path reached with ``floor`` is left out without measuring."""
+    s = _boost_samples(pred)
+    if s is None:
+        return {}
+    fwd, inv, xs, ys, rs, _ = s
+    mass = np.append(rs[:-1] - rs[1:], rs[-1])           # ends between points; beyond the last
+    xm = np.append((xs[:-1] + xs[1:]) / 2, xs[-1])
+    ym = np.append((ys[:-1] + ys[1:]) / 2, ys[-1])
+    reached = np.flatnonzero(rs >= floor) if floor > 0.0 else np.arange(len(rs))
+    if not len(reached) or not (mass > 0).any():
+        return {}
+    reach_m = geography.territorial_m
+    # a midpoint within reach_m of the land, or a step within margin_m, has its first point
+    # within this of the land
+    pad = max(reach_m, rules.margin_m) + BOOST_STEP_M
+    lon, lat = _resampled_lonlat(pred, s[5])
+    head = shapely.multipoints(shapely.points(lon[: reached[-1] + 1], lat[: reached[-1] + 1]))
+    aor = set(rules.areas)
+    out: dict[str, float] = {}
+    n = len(xs)
+    for ar in geography.areas_within(rules.party, head, pad + BOOST_LONLAT_SLACK_M):
+        if aor and ar.code not in aor:
+            continue
+        x0, y0, x1, y1 = ar.geometry.bounds
+        b = lonlat_box([y0, y1], [x0, x1], pad + BOOST_LONLAT_SLACK_M)
+        near = (np.ones(n, dtype=bool) if b is None else
+                (lon >= b[0]) & (lon <= b[2]) & (lat >= b[1]) & (lat <= b[3]))
+        if not near.any():
+            continue
+        seg = np.flatnonzero(near[:-1] | near[1:])                  # steps (and their midpoints)
+        mid = np.append(seg, n - 1) if near[-1] else seg
+        box = _lonlat_bounds((xs[near].min(), ys[near].min(), xs[near].max(), ys[near].max()), pad, inv)
+        terr_ll = geography.territorial_in(rules.party, *box)
+        part = shapely.clip_by_rect(ar.geometry, *box)
+        if terr_ll is None or terr_ll.is_empty or part.is_empty:
+            continue
+        terr_m, part_m = project(terr_ll, fwd), project(part, fwd)
+        shapely.prepare(terr_m)
+        shapely.prepare(part_m)
+        pts = shapely.points(xm[mid], ym[mid])
+        sea = (mass[mid] > 0) & shapely.contains_xy(terr_m, xm[mid], ym[mid]) & shapely.dwithin(part_m, pts, reach_m)
+        first = n
+        if len(seg):
+            steps = shapely.linestrings(np.stack([np.column_stack([xs[seg], ys[seg]]),
+                                                  np.column_stack([xs[seg + 1], ys[seg + 1]])], axis=1))
+            over = np.flatnonzero(shapely.dwithin(part_m, steps, rules.margin_m))
+            if len(over):
+                first = int(seg[over[0]])
+        q = float(mass[mid][sea & (mid < first)].sum())
+        if first < n:
+            q += float(rs[first + 1])
+        if q > 0.0:
+            out[ar.code] = min(q, 1.0)
     return out
 
 

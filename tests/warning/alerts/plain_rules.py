@@ -18,7 +18,7 @@ from shapely.geometry import LineString, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from accord.warning.alerts.geography import AdminArea, Geography, NamedRegion, local_projection, project
-from accord.warning.alerts.rules import (BOOST_CROSS_K, NODE_WEIGHT, NODES, AlertRules, AreaHit, Ellipse,
+from accord.warning.alerts.rules import (BOOST_CROSS_K, BOOST_STEP_M, NODE_WEIGHT, NODES, AlertRules, AreaHit, Ellipse,
                                          _centre, _far_nearest, _lonlat_bounds, _ring_latlon, _shifted,
                                          boost_impact_chances, boost_reach, ellipse_polygon_m,
                                          impact_ellipse, name_areas)
@@ -63,7 +63,9 @@ def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> PlainAs
     chances = boost_impact_chances(pred, rules, geography)
     falls = {c for c, q in chances.items() if q >= rules.boost_alert_probability}
     over = {h.area.code for h in a.overflight_hits}
-    if not (falls or over) or not cut.track_sigma_m:
+    threat = {c for c, q in boost_threat_chances(pred, rules, geography).items()
+              if q >= rules.boost_alert_probability} - falls - over
+    if not (falls or over or threat) or not cut.track_sigma_m:
         return replace(a, impact_hits=(), overflight_hits=(), area_codes=())
     for k in (-BOOST_CROSS_K, BOOST_CROSS_K):
         if over:
@@ -71,7 +73,11 @@ def assess(pred: Prediction, rules: AlertRules, geography: Geography) -> PlainAs
         if falls:
             falls &= {c for c, q in boost_impact_chances(_shifted(pred, k), rules, geography).items()
                       if q >= rules.boost_alert_probability}
+        if threat:
+            threat &= {c for c, q in boost_threat_chances(_shifted(pred, k), rules, geography).items()
+                       if q >= rules.boost_alert_probability}
     areas = {x.code: x for x in geography.party(rules.party).areas}
+    falls |= threat
     return replace(a, impact_hits=tuple(AreaHit(areas[c], math.nan, "waters") for c in sorted(falls)),
                    overflight_hits=tuple(h for h in a.overflight_hits if h.area.code in over),
                    area_codes=tuple(sorted(falls | over)),
@@ -265,3 +271,53 @@ def _overflight(pred: Prediction, rules: AlertRules, geography: Geography):
         if isinstance(outline, Polygon) and not outline.is_empty:
             corridor = _ring_latlon(outline, inv)
     return hits, corridor, track_d
+
+
+def boost_threat_chances(pred: Prediction, rules: AlertRules, geography: Geography) -> dict[str, float]:
+    """The plain threat chance (``rules.boost_threat_chances`` without its prefilters): the
+    whole path resampled, the territory in its whole box, every area near it measured."""
+    gt, reach = pred.ground_track, pred.reach_prob
+    if len(gt) < 2 or len(reach) != len(gt):
+        return {}
+    lat = np.array([q[0] for q in gt])
+    lon = np.array([q[1] for q in gt])
+    fwd, inv = local_projection(*_centre(float(lat.mean()), float(lon.mean())))
+    x, y = fwd.transform(lon, lat)
+    x, y, r = np.asarray(x), np.asarray(y), np.asarray(reach, dtype=float)
+    n = np.maximum(np.ceil(np.hypot(np.diff(x), np.diff(y)) / BOOST_STEP_M).astype(int), 1)
+    f = np.concatenate([i + np.arange(k) / k for i, k in enumerate(n)] + [[len(x) - 1.0]])
+    idx = np.arange(len(x))
+    xs, ys, rs = np.interp(f, idx, x), np.interp(f, idx, y), np.interp(f, idx, r)
+    mass = np.append(rs[:-1] - rs[1:], rs[-1])
+    xm = np.append((xs[:-1] + xs[1:]) / 2, xs[-1])
+    ym = np.append((ys[:-1] + ys[1:]) / 2, ys[-1])
+    if not (mass > 0).any():
+        return {}
+    reach_m = geography.territorial_m
+    pad = max(reach_m, rules.margin_m)
+    box = _lonlat_bounds((xs.min(), ys.min(), xs.max(), ys.max()), pad, inv)
+    terr_ll = geography.territorial_in(rules.party, *box)
+    if terr_ll is None or terr_ll.is_empty:
+        return {}
+    terr_m = project(terr_ll, fwd)
+    ends = shapely.points(xm, ym)
+    inside = shapely.contains_xy(terr_m, xm, ym) & (mass > 0)
+    steps = shapely.linestrings(np.stack([np.column_stack([xs[:-1], ys[:-1]]),
+                                          np.column_stack([xs[1:], ys[1:]])], axis=1))
+    out: dict[str, float] = {}
+    aor = set(rules.areas)
+    for ar in geography.areas_within(rules.party, project(shapely.multipoints(shapely.points(xs, ys)), inv), pad):
+        if aor and ar.code not in aor:
+            continue
+        part = shapely.clip_by_rect(ar.geometry, *box)
+        if part.is_empty:
+            continue
+        part_m = project(part, fwd)
+        sea = np.zeros(len(xm), dtype=bool)
+        sea[inside] = shapely.dwithin(part_m, ends[inside], reach_m)
+        over = np.flatnonzero(shapely.dwithin(part_m, steps, rules.margin_m))
+        first = int(over[0]) if len(over) else len(xm)
+        q = float(mass[:first][sea[:first]].sum()) + (float(rs[first + 1]) if first < len(xm) else 0.0)
+        if q > 0.0:
+            out[ar.code] = min(q, 1.0)
+    return out

@@ -121,10 +121,12 @@ def _plain_scan(data: bytes, subject: str) -> Scan | None:
         rae = np.array(plots, dtype=float)
     except (orjson.JSONDecodeError, ValueError, TypeError, OverflowError):
         return None
-    if rae.ndim != 2 or rae.shape[1] != 3 or not np.isfinite(rae).all():
+    if rae.ndim != 2 or rae.shape[1] != 3 or not len(rae):
         return None
-    if not ((rae[:, 0] > 0).all() and (rae[:, 1] >= 0).all() and (rae[:, 1] < 2 * math.pi).all()
-            and (np.abs(rae[:, 2]) <= math.pi / 2).all()):
+    # the bounds of each column (a NaN makes its column's min and max NaN, failing every test)
+    (r0, a0, e0), (r1, a1, e1) = rae.min(axis=0).tolist(), rae.max(axis=0).tolist()
+    if not (0 < r0 and r1 < math.inf and 0 <= a0 and a1 < 2 * math.pi and -math.pi / 2 <= e0
+            and e1 <= math.pi / 2):
         return None
     return Scan(t, m.group(2).decode(), rae)
 

@@ -91,3 +91,18 @@ def test_any_message_decodes_or_is_refused_as_by_the_general_path(data):
 ])
 def test_what_the_fast_path_leaves_to_the_general_one(data):
     assert _plain_scan(data, SUBJ) is None
+
+
+def test_quiet_gc_freezes_the_start_up_heap_and_raises_the_thresholds():
+    import gc
+
+    from accord.feeds.ingest import GC_THRESHOLDS, quiet_gc
+
+    before = gc.get_threshold()
+    try:
+        quiet_gc()
+        assert gc.get_threshold() == GC_THRESHOLDS and gc.get_freeze_count() > 0
+        assert gc.isenabled()   # cycles are still collected
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

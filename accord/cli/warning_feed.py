@@ -111,7 +111,7 @@ def ingest(
     try:
         opts = IngestOptions(url=nats, stream=stream, durable=consumer or f"ingest-{node.party}", prefix=prefix,
                              marking=marking, status=status, epoch=parse_rfc3339(epoch, field="epoch"),
-                             batch=batch, idle_exit_s=idle_exit, alerts=alerts)
+                             batch=batch, idle_exit_s=idle_exit, alerts=alerts, quiet_gc=True)
         ing = Ingest(node, header, opts)
 
         async def main() -> None:

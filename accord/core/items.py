@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from accord.clock import parse_rfc3339, to_rfc3339
-from accord.core.canonical import canonical_json
+from accord.core.canonical import canonical_json, es_number
 from accord.core.markings import Marking, check_party
 from accord.errors import AccordError, InputError
 
@@ -42,6 +42,7 @@ def _ms(when: datetime) -> datetime:
 
 
 _SAFE_INT = 2**53
+_Fragment = orjson.Fragment
 
 
 def _plain_json(value: Any) -> bool:
@@ -92,8 +93,11 @@ def _orjson_ready(value: Any, depth: int = 0) -> Any:
     checks the body (plain JSON, as :func:`_json_problem` asks) and copies it with every integral
     float below 2^53 as an int (ES6 writes 5.0 as 5; orjson would write 5.0). What it accepts is
     what :func:`accord.core.canonical.plain_json` proves orjson writes as RFC 8785: string keys
-    below U+D800, integers within ±(2^53 − 1), non-integral floats with 1e-4 <= |x| < 1e16.
-    Anything else (and nesting deeper than 64) takes the general path, which also words refusals."""
+    below U+D800, integers within ±(2^53 − 1), non-integral floats with 1e-4 <= |x| < 1e16; any
+    other finite float goes in as an ``orjson.Fragment`` of its RFC 8785 text
+    (:func:`accord.core.canonical.es_number`: a covariance term of 3e-05 is ``0.00003``, which
+    orjson would write ``3e-05``). Anything else (and nesting deeper than 64) takes the general
+    path, which also words refusals."""
     t = type(value)
     if t is float:
         if value.is_integer():
@@ -101,7 +105,9 @@ def _orjson_ready(value: Any, depth: int = 0) -> Any:
                 return int(value)
         elif 1e-4 <= abs(value) < 1e16:
             return value
-        raise _NotReady
+        if not math.isfinite(value):
+            raise _NotReady
+        return _Fragment(es_number(value))   # written verbatim: RFC 8785's form (orjson's differs)
     if t is str or t is bool or value is None:
         return value
     if t is int:

@@ -2,7 +2,9 @@
 
 Kept as one module: the engine's per-incident state machine (Alert, Update, Cancel)
 reads as one; rules, geography, wording and CAP encoding are modules of their own, and so is
-the incidents' state and its durable form (:mod:`accord.warning.alerts.incidents`).
+the incidents' state, its durable form and the tests on one incident's predictions
+(:mod:`accord.warning.alerts.incidents`), and a message's CAP areas and parameters
+(:mod:`accord.warning.alerts.messages`).
 
 One *incident* per missile. Predictions come from *tracks* (the node's own, and partners'
 shared ones); a track is bound to an incident while its predictions stay on the incident's
@@ -62,15 +64,15 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
 import numpy as np
-from shapely.geometry import LineString, Point
 
 from accord.errors import ConfigError, InputError
 from accord.warning.alerts import wording
 from accord.warning.alerts.cap import (STATUSES, AreaBlock, CapMessage, InfoParams, build_xml,
-                                       cap_time, safe_token)
-from accord.warning.alerts.geography import AdminArea, Geography, lonlat_box
-from accord.warning.alerts.incidents import (Incident, Suspect, finite_or_none, fresher, incident_from_json,
-                                             incident_json, keep_tighter_impact, network)
+                                       safe_token)
+from accord.warning.alerts.geography import Geography, lonlat_box
+from accord.warning.alerts.incidents import (Incident, Suspect, finite_or_none, flown_past, fresher, incident_from_json,
+                                             incident_json, keep_tighter_impact, material_change, network)
+from accord.warning.alerts.messages import area_blocks, cap_params
 from accord.warning.alerts.rules import AlertRules, Assessment, assess, impact_ellipse
 from accord.warning.identity import arc_distance, same_arc, same_place
 from accord.warning.types import Prediction
@@ -78,7 +80,6 @@ from accord.warning.types import Prediction
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 SNAPSHOT_FORMAT = "accord-alert-engine/1"
 LIVE_S = 10.0   # a track that predicted this recently (and is not lost) is live
-_EARTH_M_PER_DEG = 111_194.9
 FAR_PAD_M = 50_000.0   # see AlertEngine._out_of_reach
 
 
@@ -362,13 +363,13 @@ class AlertEngine:
         inc.lost_t = None
         if inc.fallen:
             return []  # after the predicted impact only the Cancel follows
-        if not a.overflight and self._passed(inc, p):
+        if not a.overflight and flown_past(inc, p):
             inc.tracked_overflight_done = True
         if inc.tracked_overflight_done and not self._keep_open(a):
             return [self._cancel(inc, "clear-passed", now_t)]
         if a.qualifies:
             inc.clear_since = None
-            change, urgent = self._material_change(inc, p, a)
+            change, urgent = material_change(self.rules, inc, p, a)
             if change and (urgent or now_t - inc.last_sent_t >= self.rules.min_update_interval_s):
                 return [self._emit(inc, "Update", "reacquired" if regained else "update", p, a, now_t)]
             inc.pending = inc.pending or change
@@ -430,49 +431,6 @@ class AlertEngine:
         return (a.qualifies or a.distance_to_territory_m <= self.rules.clear_hysteresis_m
                 or a.track_distance_m <= self.rules.margin_m + self.rules.clear_hysteresis_m)
 
-    def _material_change(self, inc: Incident, pred: Prediction, a: Assessment) -> tuple[bool, bool]:
-        """(changed materially?, urgent?) versus the last message sent for this incident."""
-        old, old_p = inc.sent_a, inc.sent_pred
-        if old is None or old_p is None or old_p.status != pred.status:
-            return True, True  # first message, or tracking regained after a loss
-        new_codes, old_codes = set(a.area_codes), set(old.area_codes)
-        if new_codes - old_codes:
-            return True, True  # a newly threatened area is warned at once
-        if new_codes != old_codes or a.impact_threat != old.impact_threat or a.overflight != old.overflight:
-            return True, False
-        de = (a.ellipse.lon_deg - old.ellipse.lon_deg) * math.cos(math.radians(a.ellipse.lat_deg))
-        dn = a.ellipse.lat_deg - old.ellipse.lat_deg
-        if math.hypot(de, dn) * _EARTH_M_PER_DEG > self.rules.material_shift_m:
-            return True, False
-        if abs(a.ellipse.semi_major_m - old.ellipse.semi_major_m) > \
-                self.rules.material_axis_ratio * old.ellipse.semi_major_m:
-            return True, False
-        if abs(pred.impact_t - old_p.impact_t) > self.rules.material_time_s:
-            return True, False
-        return False, False
-
-    @staticmethod
-    def _passed(inc: Incident, pred: Prediction) -> bool:
-        """Has the tracked missile flown past every overflight area it was warned about?
-
-        True when the current sub-missile point (the new ground track's first point), projected
-        onto the ground track of the last message, lies beyond that track's last point over any
-        warned overflight area. (A path that merely *shifted* away does not pass this test.)
-        """
-        old_a, old_p = inc.sent_a, inc.sent_pred
-        if old_a is None or old_p is None or not old_a.overflight or len(old_p.ground_track) < 2 \
-                or not pred.ground_track:
-            return False
-        line = LineString([(lon, lat) for lat, lon in old_p.ground_track])
-        s_now = line.project(Point(pred.ground_track[0][1], pred.ground_track[0][0]))
-        s_land = 0.0
-        for h in old_a.overflight_hits:
-            cut = line.intersection(h.area.geometry.buffer(0.1))
-            for part in getattr(cut, "geoms", [cut]):
-                for c in getattr(part, "coords", []):
-                    s_land = max(s_land, line.project(Point(c)))
-        return s_land > 0.0 and s_now > s_land
-
     def _end_reason(self, inc: Incident) -> str:
         if inc.fallen:
             return "clear-impact"
@@ -491,32 +449,6 @@ class AlertEngine:
 
     def _incident_id(self, inc: Incident) -> str:
         return f"{self.rules.party}-{safe_token(inc.name)}-{inc.serial}"
-
-    def _area_blocks(self, a: Assessment, areas: list[AdminArea], *, cancel: bool) -> tuple[AreaBlock, ...]:
-        impact_desc = {lang: wording.names(areas, lang) for lang in ("en", "ja", "ko")}
-        # the areas by their codes always; their ring when it can be drawn
-        blocks = [AreaBlock(impact_desc, (a.ring_latlon,) if a.ring_latlon else (), tuple(x.code for x in areas))]
-        if a.corridor_latlon and not cancel and a.overflight:
-            over = [h.area for h in a.overflight_hits]
-            desc = {"en": "Predicted overflight: " + wording.names(over, "en"),
-                    "ja": "上空通過の予測：" + wording.names(over, "ja"),
-                    "ko": "상공 통과 예측: " + wording.names(over, "ko")}
-            blocks.append(AreaBlock(desc, (a.corridor_latlon,), tuple(x.code for x in over)))
-        return tuple(blocks)
-
-    def _params(self, inc: Incident, pred: Prediction, a: Assessment, reason: str) -> tuple:
-        e = a.ellipse
-        params = [("trackId", inc.name), ("trackStatus", pred.status), ("reason", reason),
-                  ("predictionTime", cap_time(self._when(pred.t))),
-                  ("predictedImpactTime", cap_time(self._when(pred.impact_t))),
-                  ("impactEllipse95", f"{e.lat_deg:.4f},{e.lon_deg:.4f} {e.semi_major_m:.0f} "
-                                      f"{e.semi_minor_m:.0f} {e.bearing_deg:.0f}"),
-                  ("affectedAreas", " ".join(a.area_codes) or "none")]
-        if pred.track_id != inc.name:
-            params.append(("predictionTrack", pred.track_id))
-        if inc.suspects:
-            params.append(("suspectTracks", " ".join(sorted(inc.suspects))))
-        return tuple(params)
 
     def _emit(self, inc: Incident, msg_type: str, reason: str, pred: Prediction, a: Assessment,
               now_t: float) -> CapMessage:
@@ -541,9 +473,9 @@ class AlertEngine:
         sent = self._when(now_t)
         params = InfoParams("Shelter", "Immediate", "Extreme", "Possible" if lost else "Likely",
                             sent, self._when(pred.impact_t + self.rules.expires_after_impact_s),
-                            self._params(inc, pred, a, reason))
+                            cap_params(inc, pred, a, reason, self._when))
         msg = self._finish(inc, msg_type, reason, now_t, texts, params,
-                           self._area_blocks(a, area_list, cancel=False), tuple(sorted(areas)), pred)
+                           area_blocks(a, area_list, cancel=False), tuple(sorted(areas)), pred)
         inc.open = True
         inc.pending = False
         inc.sent_pred, inc.sent_a, inc.last_sent_t = pred, a, now_t
@@ -563,9 +495,9 @@ class AlertEngine:
         areas = sorted(a.areas(), key=lambda x: x.code)
         params = InfoParams("Shelter", "Immediate", "Extreme", "Likely", self._when(now_t),
                             self._when(pred.impact_t + self.rules.expires_after_impact_s),
-                            self._params(inc, pred, a, "impact"))
+                            cap_params(inc, pred, a, "impact", self._when))
         msg = self._finish(inc, "Update", "impact", now_t, texts, params,
-                           self._area_blocks(a, areas, cancel=True), tuple(x.code for x in areas), pred)
+                           area_blocks(a, areas, cancel=True), tuple(x.code for x in areas), pred)
         inc.fallen = True
         inc.pending = False
         inc.last_sent_t = now_t
@@ -585,9 +517,9 @@ class AlertEngine:
         sent = self._when(now_t)
         certainty = "Unknown" if reason == "clear-unconfirmed" else "Likely"
         params = InfoParams("AllClear", "Past", "Minor", certainty, sent,
-                            sent + timedelta(hours=1), self._params(inc, pred, a, reason))
+                            sent + timedelta(hours=1), cap_params(inc, pred, a, reason, self._when))
         msg = self._finish(inc, "Cancel", reason, now_t, texts, params,
-                           self._area_blocks(a, areas, cancel=True), tuple(sorted(inc.alerted_areas)), pred)
+                           area_blocks(a, areas, cancel=True), tuple(sorted(inc.alerted_areas)), pred)
         inc.open = False
         self._incidents.remove(inc)
         for tid in inc.tracks:

@@ -1,12 +1,14 @@
 """The alert engine's state per incident and per suspect track, its durable (JSON) form, and
-the small rules on predictions the engine drives an incident with.
+the rules on one incident's predictions that read no other engine state.
 
 Part of the alert engine (:mod:`accord.warning.alerts.engine`): :class:`Incident` is one
 missile's warning — its messages' references, bound tracks, reference prediction, timers —
 and :func:`incident_json` / :func:`incident_from_json` are how
 :meth:`~accord.warning.alerts.engine.AlertEngine.snapshot` and ``restore`` carry it across a
 restart. :func:`fresher` picks an incident's driving prediction, :func:`keep_tighter_impact`
-keeps the incident's narrower impact, :func:`network` names the tracker a track comes from.
+keeps the incident's narrower impact, :func:`network` names the tracker a track comes from,
+:func:`material_change` says whether a prediction is worth an Update and :func:`flown_past`
+whether the missile has flown past the land it was warned to overfly.
 """
 
 from __future__ import annotations
@@ -16,9 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from shapely.geometry import LineString, Point
+
 from accord.warning.alerts.geography import AdminArea
-from accord.warning.alerts.rules import Assessment
+from accord.warning.alerts.rules import AlertRules, Assessment
 from accord.warning.types import Prediction
+
+EARTH_M_PER_DEG = 111_194.9   # metres per degree of a great circle (material_change)
 
 
 @dataclass
@@ -126,3 +132,48 @@ def keep_tighter_impact(ref: Prediction | None, p: Prediction) -> Prediction:
 def fresher(p: Prediction, q: Prediction) -> bool:
     """``p`` is a better driver than ``q``: made later, or as late and tighter."""
     return (p.t, -p.impact_ellipse_95.semi_major_m) > (q.t, -q.impact_ellipse_95.semi_major_m)
+
+
+def material_change(rules: AlertRules, inc: Incident, pred: Prediction, a: Assessment) -> tuple[bool, bool]:
+    """(changed materially?, urgent?) versus the last message sent for this incident, by
+    ``rules``' ``material_*`` settings."""
+    old, old_p = inc.sent_a, inc.sent_pred
+    if old is None or old_p is None or old_p.status != pred.status:
+        return True, True  # first message, or tracking regained after a loss
+    new_codes, old_codes = set(a.area_codes), set(old.area_codes)
+    if new_codes - old_codes:
+        return True, True  # a newly threatened area is warned at once
+    if new_codes != old_codes or a.impact_threat != old.impact_threat or a.overflight != old.overflight:
+        return True, False
+    de = (a.ellipse.lon_deg - old.ellipse.lon_deg) * math.cos(math.radians(a.ellipse.lat_deg))
+    dn = a.ellipse.lat_deg - old.ellipse.lat_deg
+    if math.hypot(de, dn) * EARTH_M_PER_DEG > rules.material_shift_m:
+        return True, False
+    if abs(a.ellipse.semi_major_m - old.ellipse.semi_major_m) > \
+            rules.material_axis_ratio * old.ellipse.semi_major_m:
+        return True, False
+    if abs(pred.impact_t - old_p.impact_t) > rules.material_time_s:
+        return True, False
+    return False, False
+
+
+def flown_past(inc: Incident, pred: Prediction) -> bool:
+    """Has the tracked missile flown past every overflight area it was warned about?
+
+    True when the current sub-missile point (the new ground track's first point), projected
+    onto the ground track of the last message, lies beyond that track's last point over any
+    warned overflight area. (A path that merely *shifted* away does not pass this test.)
+    """
+    old_a, old_p = inc.sent_a, inc.sent_pred
+    if old_a is None or old_p is None or not old_a.overflight or len(old_p.ground_track) < 2 \
+            or not pred.ground_track:
+        return False
+    line = LineString([(lon, lat) for lat, lon in old_p.ground_track])
+    s_now = line.project(Point(pred.ground_track[0][1], pred.ground_track[0][0]))
+    s_land = 0.0
+    for h in old_a.overflight_hits:
+        cut = line.intersection(h.area.geometry.buffer(0.1))
+        for part in getattr(cut, "geoms", [cut]):
+            for c in getattr(part, "coords", []):
+                s_land = max(s_land, line.project(Point(c)))
+    return s_land > 0.0 and s_now > s_land

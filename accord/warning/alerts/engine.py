@@ -1,7 +1,10 @@
 """The alert engine: predictions in, CAP 1.2 messages out (pure, deterministic, no I/O).
 
 Kept as one module: the engine's per-incident state machine (Alert, Update, Cancel)
-reads as one; rules, geography, wording and CAP encoding are modules of their own.
+reads as one; rules, geography, wording and CAP encoding are modules of their own, and so is
+the incidents' state, its durable form and the tests on one incident's predictions
+(:mod:`accord.warning.alerts.incidents`), and a message's CAP areas and parameters
+(:mod:`accord.warning.alerts.messages`).
 
 One *incident* per missile. Predictions come from *tracks* (the node's own, and partners'
 shared ones); a track is bound to an incident while its predictions stay on the incident's
@@ -56,18 +59,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
 import numpy as np
-from shapely.geometry import LineString, Point
 
 from accord.errors import ConfigError, InputError
 from accord.warning.alerts import wording
 from accord.warning.alerts.cap import (STATUSES, AreaBlock, CapMessage, InfoParams, build_xml,
-                                       cap_time, safe_token)
-from accord.warning.alerts.geography import AdminArea, Geography, lonlat_box
+                                       safe_token)
+from accord.warning.alerts.geography import Geography, lonlat_box
+from accord.warning.alerts.incidents import (Incident, Suspect, finite_or_none, flown_past, fresher, incident_from_json,
+                                             incident_json, keep_tighter_impact, material_change, network)
+from accord.warning.alerts.messages import area_blocks, cap_params
 from accord.warning.alerts.rules import AlertRules, Assessment, assess, impact_ellipse
 from accord.warning.identity import arc_distance, same_arc, same_place
 from accord.warning.types import Prediction
@@ -75,44 +80,13 @@ from accord.warning.types import Prediction
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 SNAPSHOT_FORMAT = "accord-alert-engine/1"
 LIVE_S = 10.0   # a track that predicted this recently (and is not lost) is live
-_EARTH_M_PER_DEG = 111_194.9
 FAR_PAD_M = 50_000.0   # see AlertEngine._out_of_reach
-
-
-@dataclass
-class _Incident:
-    name: str                                   # its first track: names identifiers and incident
-    serial: int
-    refs: list[str] = field(default_factory=list)  # CAP reference triples of its messages
-    open: bool = False
-    tracks: dict[str, bool] = field(default_factory=dict)  # bound track -> lost?
-    seen: dict[str, float] = field(default_factory=dict)   # bound track -> when it last predicted
-    ref: Prediction | None = None               # latest prediction on the arc: drives messages
-    ref_a: Assessment | None = None
-    sent_pred: Prediction | None = None        # the prediction behind the last message sent
-    sent_a: Assessment | None = None
-    last_sent_t: float = -math.inf
-    pending: bool = False
-    lost_t: float | None = None
-    tracked_overflight_done: bool = False     # a tracked (not lost) prediction showed the path past the land
-    alerted_areas: dict[str, AdminArea] = field(default_factory=dict)
-    clear_since: float | None = None          # start of the current run of predictions outside
-    fallen: bool = False                      # "believed to have fallen" sent
-    suspects: dict[str, float] = field(default_factory=dict)  # tracks that jumped off the arc, when
-
-
-@dataclass
-class _Suspect:
-    """A track detached from its incident for a jump off the arc, and its new arc so far."""
-
-    since: float       # when its current run of mutually consistent predictions began
-    last: Prediction
 
 
 class _Lazy:
     """A prediction's assessment, computed on first use (then kept): most of what the engine
     reads of it is read at once, but a prediction whose track is given a tighter impact by its
-    incident (:func:`_keep_tighter_impact`), or that an incident takes without it driving, is
+    incident (:func:`keep_tighter_impact`), or that an incident takes without it driving, is
     never read, and the assessment is pure, so computing it later gives the same one."""
 
     def __init__(self, engine: "AlertEngine", pred: Prediction) -> None:
@@ -156,9 +130,9 @@ class AlertEngine:
         self.sender = sender
         self.status = status
         self.epoch = epoch
-        self._incidents: list[_Incident] = []          # open ones, in serial order
-        self._by_track: dict[str, _Incident] = {}
-        self._suspects: dict[str, _Suspect] = {}
+        self._incidents: list[Incident] = []          # open ones, in serial order
+        self._by_track: dict[str, Incident] = {}
+        self._suspects: dict[str, Suspect] = {}
         self._last: dict[str, Prediction] = {}          # each bound track's latest prediction
         self._serial = 0
         self._seq = 0
@@ -185,8 +159,8 @@ class AlertEngine:
         fed = {id(self._by_track[p.track_id]) for p, _ in batch if p.track_id in self._by_track}
         # Advance time first, but let this moment's predictions supersede held-back Updates.
         out = self._advance(now_t, skip=fed)
-        drivers: dict[int, tuple[_Incident, Prediction, Assessment]] = {}
-        lost: list[tuple[_Incident, Prediction, Assessment]] = []
+        drivers: dict[int, tuple[Incident, Prediction, Assessment]] = {}
+        lost: list[tuple[Incident, Prediction, Assessment]] = []
         unbound: list[tuple[Prediction, Assessment]] = []
         for p, a in batch:
             inc = self._bind(p, now_t)
@@ -198,10 +172,10 @@ class AlertEngine:
             else:
                 self._live(inc, p)
                 best = drivers.get(id(inc))
-                if best is None or _fresher(p, best[1]):
+                if best is None or fresher(p, best[1]):
                     drivers[id(inc)] = (inc, p, a)
         for inc, p, a in sorted(drivers.values(), key=lambda d: d[0].serial):
-            if inc.ref is None or not _fresher(inc.ref, p):
+            if inc.ref is None or not fresher(inc.ref, p):
                 out += self._drive(inc, p, a, now_t)
         for inc, p, a in lost:
             if inc.open and inc.lost_t is None and all(inc.tracks.values()):
@@ -250,7 +224,7 @@ class AlertEngine:
             return False
         return not self.geography.meets_party(r.party, cast(list[tuple[float, float, float, float]], boxes))
 
-    def _live(self, inc: _Incident, p: Prediction) -> None:
+    def _live(self, inc: Incident, p: Prediction) -> None:
         """``p``'s track is bound to ``inc`` and tracking."""
         inc.tracks[p.track_id] = False
         inc.seen[p.track_id] = max(p.t, inc.seen.get(p.track_id, -math.inf))
@@ -269,7 +243,7 @@ class AlertEngine:
         return {k: s.since for k, s in sorted(self._suspects.items())}
 
     # --- identity -------------------------------------------------------------------------
-    def _bind(self, p: Prediction, now_t: float) -> _Incident | None:
+    def _bind(self, p: Prediction, now_t: float) -> Incident | None:
         """The open incident ``p``'s track belongs to, binding or detaching it as its arc says."""
         tid = p.track_id
         inc = self._by_track.get(tid)
@@ -283,7 +257,7 @@ class AlertEngine:
             inc.seen.pop(tid, None)
             self._last.pop(tid, None)
             inc.suspects[tid] = now_t
-            self._suspects[tid] = _Suspect(now_t, p)
+            self._suspects[tid] = Suspect(now_t, p)
         if p.status == "suspect":
             self._note_suspect(tid, p, now_t)
             return None
@@ -313,7 +287,7 @@ class AlertEngine:
             self._note_suspect(tid, p, now_t)
         return None
 
-    def _here(self, inc: _Incident, p: Prediction, now_t: float) -> bool:
+    def _here(self, inc: Incident, p: Prediction, now_t: float) -> bool:
         """A live track of ``inc`` has its missile where ``p``'s is now."""
         for k, lost in inc.tracks.items():
             if lost or now_t - inc.seen.get(k, -math.inf) > LIVE_S:
@@ -323,13 +297,13 @@ class AlertEngine:
                 return True
         return False
 
-    def _elsewhere(self, inc: _Incident, p: Prediction, now_t: float) -> str | None:
+    def _elsewhere(self, inc: Incident, p: Prediction, now_t: float) -> str | None:
         """Why ``p``'s missile is not the one ``inc``'s live tracks follow, or None: ``"place"``
         when a live track of ``inc`` has its missile elsewhere now
         (:func:`accord.warning.identity.same_place`: two missiles on one arc, a salvo at one
         point seconds apart); ``"tracker"`` when the tracker that made ``p`` already has a live
         track on ``inc`` (one tracker keeps one track per object: it merges duplicates)."""
-        net = _network(p.track_id)
+        net = network(p.track_id)
         why = None
         for k, lost in inc.tracks.items():
             if lost or now_t - inc.seen.get(k, -math.inf) > LIVE_S:
@@ -337,14 +311,14 @@ class AlertEngine:
             last = self._last.get(k)
             if last is not None and not same_place(last, p):
                 return "place"
-            if _network(k) == net:
+            if network(k) == net:
                 why = "tracker"
         return why
 
     def _note_suspect(self, tid: str, p: Prediction, now_t: float) -> None:
         s = self._suspects.get(tid)
         if s is None:
-            self._suspects[tid] = _Suspect(now_t, p)
+            self._suspects[tid] = Suspect(now_t, p)
             return
         if p.status == "suspect" or not same_arc(s.last, p):
             s.since = now_t  # its new arc is not steady yet
@@ -365,7 +339,7 @@ class AlertEngine:
             # prediction; its ballistic predictions join by their arc, or start their own.
             return []
         self._serial += 1
-        inc = _Incident(p.track_id, self._serial)
+        inc = Incident(p.track_id, self._serial)
         lost = p.status == "lost"
         self._live(inc, p)
         if lost:
@@ -377,11 +351,11 @@ class AlertEngine:
         return [self._emit(inc, "Alert", "lost" if lost else "alert", p, a, now_t)]
 
     # --- decisions ------------------------------------------------------------------------
-    def _drive(self, inc: _Incident, p: Prediction, a: Assessment, now_t: float) -> list[CapMessage]:
+    def _drive(self, inc: Incident, p: Prediction, a: Assessment, now_t: float) -> list[CapMessage]:
         """A tracked prediction on the incident's arc, the freshest it has: the new reference."""
         if p.status == "boost" and not a.qualifies and inc.ref_a is not None and inc.ref_a.qualifies:
             return []  # a boost-phase prediction may raise or widen a warning, never narrow or clear it
-        q = _keep_tighter_impact(inc.ref, p)
+        q = keep_tighter_impact(inc.ref, p)
         if q is not p:
             p, a = q, self.assess(q)
         inc.ref, inc.ref_a = p, a
@@ -389,13 +363,13 @@ class AlertEngine:
         inc.lost_t = None
         if inc.fallen:
             return []  # after the predicted impact only the Cancel follows
-        if not a.overflight and self._passed(inc, p):
+        if not a.overflight and flown_past(inc, p):
             inc.tracked_overflight_done = True
         if inc.tracked_overflight_done and not self._keep_open(a):
             return [self._cancel(inc, "clear-passed", now_t)]
         if a.qualifies:
             inc.clear_since = None
-            change, urgent = self._material_change(inc, p, a)
+            change, urgent = material_change(self.rules, inc, p, a)
             if change and (urgent or now_t - inc.last_sent_t >= self.rules.min_update_interval_s):
                 return [self._emit(inc, "Update", "reacquired" if regained else "update", p, a, now_t)]
             inc.pending = inc.pending or change
@@ -415,7 +389,7 @@ class AlertEngine:
             return [self._cancel(inc, "clear-moved", now_t)]
         return []
 
-    def _lose(self, inc: _Incident, p: Prediction, now_t: float) -> list[CapMessage]:
+    def _lose(self, inc: Incident, p: Prediction, now_t: float) -> list[CapMessage]:
         """Every track of the incident is lost."""
         inc.lost_t = now_t
         ref = inc.ref or p
@@ -444,7 +418,7 @@ class AlertEngine:
                 out.append(self._emit(inc, "Update", "update", inc.ref, inc.ref_a, now_t))
         return out
 
-    def _held_to_impact(self, inc: _Incident) -> bool:
+    def _held_to_impact(self, inc: Incident) -> bool:
         """The impact threat was tracked to within ``confirm_window_s`` of the impact time."""
         p, a = inc.ref, inc.ref_a
         return (p is not None and a is not None and a.impact_threat and p.status != "lost"
@@ -457,50 +431,7 @@ class AlertEngine:
         return (a.qualifies or a.distance_to_territory_m <= self.rules.clear_hysteresis_m
                 or a.track_distance_m <= self.rules.margin_m + self.rules.clear_hysteresis_m)
 
-    def _material_change(self, inc: _Incident, pred: Prediction, a: Assessment) -> tuple[bool, bool]:
-        """(changed materially?, urgent?) versus the last message sent for this incident."""
-        old, old_p = inc.sent_a, inc.sent_pred
-        if old is None or old_p is None or old_p.status != pred.status:
-            return True, True  # first message, or tracking regained after a loss
-        new_codes, old_codes = set(a.area_codes), set(old.area_codes)
-        if new_codes - old_codes:
-            return True, True  # a newly threatened area is warned at once
-        if new_codes != old_codes or a.impact_threat != old.impact_threat or a.overflight != old.overflight:
-            return True, False
-        de = (a.ellipse.lon_deg - old.ellipse.lon_deg) * math.cos(math.radians(a.ellipse.lat_deg))
-        dn = a.ellipse.lat_deg - old.ellipse.lat_deg
-        if math.hypot(de, dn) * _EARTH_M_PER_DEG > self.rules.material_shift_m:
-            return True, False
-        if abs(a.ellipse.semi_major_m - old.ellipse.semi_major_m) > \
-                self.rules.material_axis_ratio * old.ellipse.semi_major_m:
-            return True, False
-        if abs(pred.impact_t - old_p.impact_t) > self.rules.material_time_s:
-            return True, False
-        return False, False
-
-    @staticmethod
-    def _passed(inc: _Incident, pred: Prediction) -> bool:
-        """Has the tracked missile flown past every overflight area it was warned about?
-
-        True when the current sub-missile point (the new ground track's first point), projected
-        onto the ground track of the last message, lies beyond that track's last point over any
-        warned overflight area. (A path that merely *shifted* away does not pass this test.)
-        """
-        old_a, old_p = inc.sent_a, inc.sent_pred
-        if old_a is None or old_p is None or not old_a.overflight or len(old_p.ground_track) < 2 \
-                or not pred.ground_track:
-            return False
-        line = LineString([(lon, lat) for lat, lon in old_p.ground_track])
-        s_now = line.project(Point(pred.ground_track[0][1], pred.ground_track[0][0]))
-        s_land = 0.0
-        for h in old_a.overflight_hits:
-            cut = line.intersection(h.area.geometry.buffer(0.1))
-            for part in getattr(cut, "geoms", [cut]):
-                for c in getattr(part, "coords", []):
-                    s_land = max(s_land, line.project(Point(c)))
-        return s_land > 0.0 and s_now > s_land
-
-    def _end_reason(self, inc: _Incident) -> str:
+    def _end_reason(self, inc: Incident) -> str:
         if inc.fallen:
             return "clear-impact"
         if inc.tracked_overflight_done:
@@ -511,41 +442,15 @@ class AlertEngine:
     def _when(self, t: float) -> datetime:
         return self.epoch + timedelta(seconds=float(t))
 
-    def _next_id(self, inc: _Incident) -> str:
+    def _next_id(self, inc: Incident) -> str:
         self._seq += 1
         ex = "EX." if self.status == "Exercise" else ""
         return f"accord.{self.rules.party}.{ex}{safe_token(inc.name)}.{len(inc.refs) + 1}.{self._seq}"
 
-    def _incident_id(self, inc: _Incident) -> str:
+    def _incident_id(self, inc: Incident) -> str:
         return f"{self.rules.party}-{safe_token(inc.name)}-{inc.serial}"
 
-    def _area_blocks(self, a: Assessment, areas: list[AdminArea], *, cancel: bool) -> tuple[AreaBlock, ...]:
-        impact_desc = {lang: wording.names(areas, lang) for lang in ("en", "ja", "ko")}
-        # the areas by their codes always; their ring when it can be drawn
-        blocks = [AreaBlock(impact_desc, (a.ring_latlon,) if a.ring_latlon else (), tuple(x.code for x in areas))]
-        if a.corridor_latlon and not cancel and a.overflight:
-            over = [h.area for h in a.overflight_hits]
-            desc = {"en": "Predicted overflight: " + wording.names(over, "en"),
-                    "ja": "上空通過の予測：" + wording.names(over, "ja"),
-                    "ko": "상공 통과 예측: " + wording.names(over, "ko")}
-            blocks.append(AreaBlock(desc, (a.corridor_latlon,), tuple(x.code for x in over)))
-        return tuple(blocks)
-
-    def _params(self, inc: _Incident, pred: Prediction, a: Assessment, reason: str) -> tuple:
-        e = a.ellipse
-        params = [("trackId", inc.name), ("trackStatus", pred.status), ("reason", reason),
-                  ("predictionTime", cap_time(self._when(pred.t))),
-                  ("predictedImpactTime", cap_time(self._when(pred.impact_t))),
-                  ("impactEllipse95", f"{e.lat_deg:.4f},{e.lon_deg:.4f} {e.semi_major_m:.0f} "
-                                      f"{e.semi_minor_m:.0f} {e.bearing_deg:.0f}"),
-                  ("affectedAreas", " ".join(a.area_codes) or "none")]
-        if pred.track_id != inc.name:
-            params.append(("predictionTrack", pred.track_id))
-        if inc.suspects:
-            params.append(("suspectTracks", " ".join(sorted(inc.suspects))))
-        return tuple(params)
-
-    def _emit(self, inc: _Incident, msg_type: str, reason: str, pred: Prediction, a: Assessment,
+    def _emit(self, inc: Incident, msg_type: str, reason: str, pred: Prediction, a: Assessment,
               now_t: float) -> CapMessage:
         lost = pred.status == "lost"
         # Areas: the new assessment's, plus (for a lost track) every area already warned.
@@ -568,16 +473,16 @@ class AlertEngine:
         sent = self._when(now_t)
         params = InfoParams("Shelter", "Immediate", "Extreme", "Possible" if lost else "Likely",
                             sent, self._when(pred.impact_t + self.rules.expires_after_impact_s),
-                            self._params(inc, pred, a, reason))
+                            cap_params(inc, pred, a, reason, self._when))
         msg = self._finish(inc, msg_type, reason, now_t, texts, params,
-                           self._area_blocks(a, area_list, cancel=False), tuple(sorted(areas)), pred)
+                           area_blocks(a, area_list, cancel=False), tuple(sorted(areas)), pred)
         inc.open = True
         inc.pending = False
         inc.sent_pred, inc.sent_a, inc.last_sent_t = pred, a, now_t
         inc.alerted_areas.update(areas)
         return msg
 
-    def _fallen(self, inc: _Incident, now_t: float) -> CapMessage:
+    def _fallen(self, inc: Incident, now_t: float) -> CapMessage:
         """The Update at the predicted impact time: believed to have fallen in the area."""
         pred, a = inc.ref, inc.ref_a
         assert pred is not None and a is not None
@@ -590,15 +495,15 @@ class AlertEngine:
         areas = sorted(a.areas(), key=lambda x: x.code)
         params = InfoParams("Shelter", "Immediate", "Extreme", "Likely", self._when(now_t),
                             self._when(pred.impact_t + self.rules.expires_after_impact_s),
-                            self._params(inc, pred, a, "impact"))
+                            cap_params(inc, pred, a, "impact", self._when))
         msg = self._finish(inc, "Update", "impact", now_t, texts, params,
-                           self._area_blocks(a, areas, cancel=True), tuple(x.code for x in areas), pred)
+                           area_blocks(a, areas, cancel=True), tuple(x.code for x in areas), pred)
         inc.fallen = True
         inc.pending = False
         inc.last_sent_t = now_t
         return msg
 
-    def _cancel(self, inc: _Incident, reason: str, now_t: float) -> CapMessage:
+    def _cancel(self, inc: Incident, reason: str, now_t: float) -> CapMessage:
         pred, a = inc.ref, inc.ref_a
         assert pred is not None and a is not None
         areas = [inc.alerted_areas[c] for c in sorted(inc.alerted_areas)]
@@ -612,9 +517,9 @@ class AlertEngine:
         sent = self._when(now_t)
         certainty = "Unknown" if reason == "clear-unconfirmed" else "Likely"
         params = InfoParams("AllClear", "Past", "Minor", certainty, sent,
-                            sent + timedelta(hours=1), self._params(inc, pred, a, reason))
+                            sent + timedelta(hours=1), cap_params(inc, pred, a, reason, self._when))
         msg = self._finish(inc, "Cancel", reason, now_t, texts, params,
-                           self._area_blocks(a, areas, cancel=True), tuple(sorted(inc.alerted_areas)), pred)
+                           area_blocks(a, areas, cancel=True), tuple(sorted(inc.alerted_areas)), pred)
         inc.open = False
         self._incidents.remove(inc)
         for tid in inc.tracks:
@@ -623,7 +528,7 @@ class AlertEngine:
                 self._last.pop(tid, None)
         return msg
 
-    def _finish(self, inc: _Incident, msg_type: str, reason: str, now_t: float, texts: dict,
+    def _finish(self, inc: Incident, msg_type: str, reason: str, now_t: float, texts: dict,
                 params: InfoParams, blocks: tuple[AreaBlock, ...], codes: tuple[str, ...],
                 basis: Prediction) -> CapMessage:
         identifier = self._next_id(inc)
@@ -644,23 +549,9 @@ class AlertEngine:
         """The engine's state as JSON-able data: what :meth:`restore` needs to carry the open
         incidents (their messages' references, warned areas, reference predictions, timers) and
         the identifier counters across a restart."""
-        def pred(p: Prediction | None) -> dict | None:
-            return p.to_json() if p is not None else None
-
-        def num(x: float | None) -> float | None:
-            return x if x is not None and math.isfinite(x) else None
-
         return {"format": SNAPSHOT_FORMAT, "party": self.rules.party, "serial": self._serial,
-                "seq": self._seq, "now_t": num(self._now_t),
-                "incidents": [{"name": i.name, "serial": i.serial, "refs": list(i.refs),
-                               "tracks": dict(sorted(i.tracks.items())),
-                               "seen": dict(sorted(i.seen.items())), "ref": pred(i.ref),
-                               "sent": pred(i.sent_pred), "last_sent_t": num(i.last_sent_t),
-                               "pending": i.pending, "lost_t": i.lost_t,
-                               "overflight_done": i.tracked_overflight_done,
-                               "areas": sorted(i.alerted_areas), "clear_since": i.clear_since,
-                               "fallen": i.fallen, "suspects": dict(sorted(i.suspects.items()))}
-                              for i in self._incidents if i.open],
+                "seq": self._seq, "now_t": finite_or_none(self._now_t),
+                "incidents": [incident_json(i) for i in self._incidents if i.open],
                 "suspects": {k: {"since": s.since, "last": s.last.to_json()}
                              for k, s in sorted(self._suspects.items())},
                 # each bound track's latest prediction: where its missile is now (_elsewhere)
@@ -682,26 +573,12 @@ class AlertEngine:
             now = snapshot.get("now_t")
             eng._now_t = float(now) if now is not None else -math.inf
             for d in snapshot["incidents"]:
-                inc = _Incident(str(d["name"]), int(d["serial"]), refs=[str(r) for r in d["refs"]],
-                                open=True, tracks={str(k): bool(v) for k, v in d["tracks"].items()},
-                                seen={str(k): float(v) for k, v in d["seen"].items()})
-                if d["ref"] is not None:
-                    inc.ref = Prediction.from_json(d["ref"])
-                    inc.ref_a = eng.assess(inc.ref)
-                if d["sent"] is not None:
-                    inc.sent_pred = Prediction.from_json(d["sent"])
-                    inc.sent_a = eng.assess(inc.sent_pred)
-                inc.last_sent_t = d["last_sent_t"] if d["last_sent_t"] is not None else -math.inf
-                inc.pending, inc.lost_t = bool(d["pending"]), d["lost_t"]
-                inc.tracked_overflight_done = bool(d["overflight_done"])
-                inc.alerted_areas = {c: areas[c] for c in d["areas"]}
-                inc.clear_since, inc.fallen = d["clear_since"], bool(d["fallen"])
-                inc.suspects = {str(k): float(v) for k, v in d["suspects"].items()}
+                inc = incident_from_json(d, areas, eng.assess)
                 eng._incidents.append(inc)
                 for tid in inc.tracks:
                     eng._by_track[tid] = inc
             for k, s in snapshot["suspects"].items():
-                eng._suspects[str(k)] = _Suspect(float(s["since"]), Prediction.from_json(s["last"]))
+                eng._suspects[str(k)] = Suspect(float(s["since"]), Prediction.from_json(s["last"]))
             for k, p in (snapshot.get("last") or {}).items():  # absent from snapshots before it was kept
                 if str(k) in eng._by_track:
                     eng._last[str(k)] = Prediction.from_json(p)
@@ -709,36 +586,3 @@ class AlertEngine:
             raise InputError(f"alert engine snapshot is damaged: {exc!r}", field="incidents") from None
         eng._incidents.sort(key=lambda i: i.serial)
         return eng
-
-
-def _network(track_id: str) -> str:
-    """The tracker a track id comes from: ``JPN`` of ``JPN:T3`` ('' for a bare ``T3``)."""
-    return track_id.rpartition(":")[0]
-
-
-def _keep_tighter_impact(ref: Prediction | None, p: Prediction) -> Prediction:
-    """``p``, or — when the incident's reference ``ref`` (on the same ballistic arc, after
-    burnout) has the narrower 95 % ellipse — ``p`` with ``ref``'s impact (point, ellipse,
-    covariance, time and its σ) and the rest of ``ref``'s ground track from the point nearest the
-    missile now. On one arc an older prediction's impact stays as valid as it was made, so a
-    track picked up anew after a gap or a hand-over (a short arc, a wide ellipse) does not widen
-    the warning to areas the incident's better prediction has already ruled out; its own
-    prediction takes over once it is the narrower."""
-    if (ref is None or p.status != "tracking" or ref.status != "tracking"
-            or ref.impact_ellipse_95.semi_major_m >= p.impact_ellipse_95.semi_major_m):
-        return p
-    gt = ref.ground_track
-    if gt and p.ground_track:
-        lat0, lon0 = p.ground_track[0]
-        c = math.cos(math.radians(lat0))
-        k = min(range(len(gt)), key=lambda i: (gt[i][0] - lat0) ** 2 + ((gt[i][1] - lon0) * c) ** 2)
-        gt = (p.ground_track[0],) + tuple(gt[k + 1:])
-    return replace(p, impact_t=ref.impact_t, impact_lat_deg=ref.impact_lat_deg,
-                   impact_lon_deg=ref.impact_lon_deg, impact_ellipse_95=ref.impact_ellipse_95,
-                   impact_cov_en_m2=ref.impact_cov_en_m2, impact_t_sigma_s=ref.impact_t_sigma_s,
-                   ground_track=gt)
-
-
-def _fresher(p: Prediction, q: Prediction) -> bool:
-    """``p`` is a better driver than ``q``: made later, or as late and tighter."""
-    return (p.t, -p.impact_ellipse_95.semi_major_m) > (q.t, -q.impact_ellipse_95.semi_major_m)

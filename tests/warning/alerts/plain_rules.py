@@ -19,9 +19,11 @@ from shapely.geometry.base import BaseGeometry
 
 from accord.warning.alerts.geography import AdminArea, Geography, NamedRegion, local_projection, project
 from accord.warning.alerts.rules import (BOOST_CROSS_K, BOOST_STEP_M, NODE_WEIGHT, NODES, AlertRules, AreaHit, Ellipse,
-                                         _centre, _far_nearest, _lonlat_bounds, _ring_latlon, _shifted,
                                          boost_impact_chances, boost_reach, ellipse_polygon_m,
                                          impact_ellipse, name_areas)
+from accord.warning.alerts.rules.boost import _shifted
+from accord.warning.alerts.rules.geometry import lonlat_bounds, projection_centre, ring_latlon
+from accord.warning.alerts.rules.region import _far_nearest
 from accord.warning.identity import CHI2_2_95
 from accord.warning.types import Prediction
 
@@ -97,7 +99,7 @@ def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bo
     """
     geography.party(rules.party)  # an unknown party is a ConfigError before anything else
     e = impact_ellipse(pred)
-    fwd, inv = local_projection(*_centre(e.lat_deg, e.lon_deg))
+    fwd, inv = local_projection(*projection_centre(e.lat_deg, e.lon_deg))
     cx, cy = fwd.transform(e.lon_deg, e.lat_deg)
     ell_m = shapely.affinity.translate(ellipse_polygon_m(e), cx, cy)
     if boost:
@@ -105,14 +107,14 @@ def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bo
         # ``boost_alert_probability`` (cut by :func:`assess`), not the (wide) ellipse of every
         # impact the class allows.
         if len(pred.ground_track) < 2:
-            return PlainAssessment(rules.party, e, _ring_latlon(ell_m, inv), (), (), math.inf, False)
+            return PlainAssessment(rules.party, e, ring_latlon(ell_m, inv), (), (), math.inf, False)
         ell_m = project(LineString([(lon, lat) for lat, lon in pred.ground_track]), fwd).buffer(500.0, quad_segs=2)
-    ring = _ring_latlon(ell_m, inv)
+    ring = ring_latlon(ell_m, inv)
     aor = set(rules.areas)
 
     reach = geography.territorial_m + rules.margin_m + rules.clear_hysteresis_m
     candidates = geography.areas_within(rules.party, project(ell_m, inv), reach)
-    x0, y0, x1, y1 = _lonlat_bounds(ell_m.bounds, reach, inv)
+    x0, y0, x1, y1 = lonlat_bounds(ell_m.bounds, reach, inv)
     if x1 - x0 > 180:  # the zone wraps the antimeridian: look everywhere in longitude
         x0, x1 = -180.0, 180.0
     clip = (x0, y0, x1, y1)
@@ -233,7 +235,7 @@ def _overflight(pred: Prediction, rules: AlertRules, geography: Geography):
     mid_lon = (min(lons) + max(lons)) / 2
     mid_lon = mid_lon - 360 if mid_lon > 180 else mid_lon
     mid_lat = (min(p[1] for p in pts) + max(p[1] for p in pts)) / 2
-    fwd, inv = local_projection(*_centre(mid_lat, mid_lon))
+    fwd, inv = local_projection(*projection_centre(mid_lat, mid_lon))
     track_m = project(LineString(pts), fwd)
     corridor_m = None  # built at the first hit: most tracks overfly nothing
     # land this near the track keeps an open alert open (the clearing hysteresis)
@@ -269,7 +271,7 @@ def _overflight(pred: Prediction, rules: AlertRules, geography: Geography):
         outline = over if isinstance(over, Polygon) else over.convex_hull
         outline = outline.simplify(500.0)
         if isinstance(outline, Polygon) and not outline.is_empty:
-            corridor = _ring_latlon(outline, inv)
+            corridor = ring_latlon(outline, inv)
     return hits, corridor, track_d
 
 
@@ -281,7 +283,7 @@ def boost_threat_chances(pred: Prediction, rules: AlertRules, geography: Geograp
         return {}
     lat = np.array([q[0] for q in gt])
     lon = np.array([q[1] for q in gt])
-    fwd, inv = local_projection(*_centre(float(lat.mean()), float(lon.mean())))
+    fwd, inv = local_projection(*projection_centre(float(lat.mean()), float(lon.mean())))
     x, y = fwd.transform(lon, lat)
     x, y, r = np.asarray(x), np.asarray(y), np.asarray(reach, dtype=float)
     n = np.maximum(np.ceil(np.hypot(np.diff(x), np.diff(y)) / BOOST_STEP_M).astype(int), 1)
@@ -295,7 +297,7 @@ def boost_threat_chances(pred: Prediction, rules: AlertRules, geography: Geograp
         return {}
     reach_m = geography.territorial_m
     pad = max(reach_m, rules.margin_m)
-    box = _lonlat_bounds((xs.min(), ys.min(), xs.max(), ys.max()), pad, inv)
+    box = lonlat_bounds((xs.min(), ys.min(), xs.max(), ys.max()), pad, inv)
     terr_ll = geography.territorial_in(rules.party, *box)
     if terr_ll is None or terr_ll.is_empty:
         return {}

@@ -28,7 +28,7 @@ from accord.errors import InputError
 from accord.warning.alerts import AlertEngine, AlertRules
 from accord.warning.alerts import engine as engine_mod
 from accord.warning.alerts.geography import lonlat_box
-from accord.warning.alerts.rules import _near_a_vertex
+from accord.warning.alerts.rules.chances import _near_a_vertex
 from accord.warning.types import Ellipse95
 
 PARTIES = ("JPN", "KOR", "USA")

@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from alerts_helpers import make_pred, path
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_alerts_fastpath import BEARINGS, _coast_point, _move
 
@@ -95,6 +95,10 @@ def test_an_end_short_of_the_sea_threatens_nothing(geo):
        brg=BEARINGS, length=st.floats(50_000, 1_500_000), n=st.integers(2, 40),
        drops=st.lists(st.floats(0.0, 1.0), min_size=40, max_size=40), start=st.floats(0.5, 1.0),
        margin=st.sampled_from([0.0, 5_000.0, 20_000.0]), floor=st.sampled_from([0.0, 0.5, 0.9]))
+# found by Hypothesis: a path of two points 735 km apart, whose lon/lat-interpolated points part
+# from the projected ones by far more than the prefilter's slack (the long-step fallback)
+@example(party="KOR", k=60279, dist=0.0, brg=26.0, length=735_199.0, n=2, drops=[0.0, 1.0] + [0.0] * 38,
+         start=1.0, margin=0.0, floor=0.0)
 def test_the_threat_chance_equals_the_plain_one(geo, party, k, dist, brg, length, n, drops, start, margin, floor):
     """The threat chance with its prefilters (the part of the path reached with ``floor``, the
     path near each area, the territory near it) gives every area that reaches ``floor`` the

@@ -114,9 +114,21 @@ def _boost_samples(pred: Prediction):
 BOOST_LONLAT_SLACK_M = 2_000.0
 
 
-def _resampled_lonlat(pred: Prediction, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lon/lat of :func:`_boost_samples`' points at fractional indices ``f``, interpolated in
-    lon/lat (within :data:`BOOST_LONLAT_SLACK_M` of them; for a prefilter)."""
+#: Longest step (m) between a boost path's points for which :data:`BOOST_LONLAT_SLACK_M` holds;
+#: a path with a longer one has its resampled points inverse-projected instead.
+BOOST_LONLAT_MAX_STEP_M = 60_000.0
+
+
+def _resampled_lonlat(pred: Prediction, s: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Lon/lat of :func:`_boost_samples`' points ``s``, interpolated in lon/lat (within
+    :data:`BOOST_LONLAT_SLACK_M` of them; for a prefilter) — or, on a path with a step longer
+    than :data:`BOOST_LONLAT_MAX_STEP_M` (where the two interpolations part by more), the
+    points themselves, inverse-projected."""
+    _, inv, xs, ys, _, f = s
+    per_step = np.bincount(np.floor(f[:-1]).astype(int))
+    if per_step.max(initial=0) > BOOST_LONLAT_MAX_STEP_M / BOOST_STEP_M:   # ceil(step / BOOST_STEP_M) each
+        lon_p, lat_p = inv.transform(xs, ys)
+        return np.asarray(lon_p), np.asarray(lat_p)
     gt = pred.ground_track
     lat = np.array([q[0] for q in gt])
     lon = np.unwrap(np.array([q[1] for q in gt]), period=360.0)
@@ -192,7 +204,7 @@ def boost_threat_chances(pred: Prediction, rules: AlertRules, geography: Geograp
     # a midpoint within reach_m of the land, or a step within margin_m, has its first point
     # within this of the land
     pad = max(reach_m, rules.margin_m) + BOOST_STEP_M
-    lon, lat = _resampled_lonlat(pred, s[5])
+    lon, lat = _resampled_lonlat(pred, s)
     head = shapely.multipoints(shapely.points(lon[: reached[-1] + 1], lat[: reached[-1] + 1]))
     aor = set(rules.areas)
     out: dict[str, float] = {}

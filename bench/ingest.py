@@ -53,10 +53,14 @@ from accord.warning.pipeline import track_detections  # noqa: E402
 from accord.warning.sim import random_scenario, simulate  # noqa: E402
 
 
+ALERT_PROCESS = True   # --alert-process on|off: the alert engine in its own process or on a thread
+
+
 def ingest_cmd(node_dir: Path, det: Path, url: str, stream: str, prefix: str, alerts: bool, *extra: str) -> list[str]:
     return [sys.executable, "-m", "accord.cli.main", "warning", "ingest", "--dir", str(node_dir), "--nats", url,
             "--sensors", str(det), "--stream", stream, "--prefix", prefix, "--consumer", "bench",
-            "--marking", "CONFIDENTIAL//REL TO JPN, KOR, USA", "--alerts" if alerts else "--no-alerts", *extra]
+            "--marking", "CONFIDENTIAL//REL TO JPN, KOR, USA", "--alerts" if alerts else "--no-alerts",
+            "--alert-process" if ALERT_PROCESS else "--no-alert-process", *extra]
 
 
 async def drop_stream(url: str, stream: str) -> None:
@@ -83,13 +87,16 @@ def throughput(work: Path, det: Path, scans: list, url: str, n_proc: int, alerts
     procs = [subprocess.Popen(ingest_cmd(d, det, url, s, p, alerts, "--idle-exit", "2", "--json"),
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for d, s, p in runs]
     outs = [json.loads(p.communicate()[0]) for p in procs]
-    cpu = sum(o["cpu_seconds"] for o in outs)   # each ingest's own, first message to last commit
+    cpu = sum(o["cpu_seconds"] for o in outs)   # each ingest's own (and its alert process's), first message to last commit
     for _, s, _ in runs:
         asyncio.run(drop_stream(url, s))
     total = sum(o["detections"] for o in outs)
     busy = max(o["busy_seconds"] for o in outs)
     return {"processes": n_proc, "detections": total, "busy_s": busy, "det_per_s": total / busy,
-            "det_per_cpu_s": total / cpu, "items": sum(o["items"] for o in outs)}
+            "det_per_cpu_s": total / cpu, "items": sum(o["items"] for o in outs),
+            "ingest_cpu_s": sum(o["ingest_cpu_seconds"] for o in outs),
+            "alert_cpu_s": sum(o.get("alert_process_cpu_seconds") or 0.0 for o in outs),
+            "modes": sorted({o.get("alert_mode", "?") for o in outs})}
 
 
 async def _latency(url: str, scans: list, speed: float, stream: str, prefix: str) -> list[float]:
@@ -167,7 +174,11 @@ def main() -> None:
                     help="ingest processes at once for the throughput runs ('' for no throughput run)")
     ap.add_argument("--alerts", choices=("on", "off", "both"), default="both",
                     help="run the ingests with the alert engine on, off, or each mode both ways")
+    ap.add_argument("--alert-process", choices=("on", "off"), default="on",
+                    help="the alert engine in a process of its own beside each ingest (on) or on a thread of it")
     args = ap.parse_args()
+    global ALERT_PROCESS
+    ALERT_PROCESS = args.alert_process == "on"
 
     work = Path(tempfile.mkdtemp(prefix="accord-bench-ingest-"))
     try:
@@ -187,12 +198,18 @@ def main() -> None:
         print(f"reference, offline track_detections in this process: {ref_rate:,.0f} detections per CPU second "
               f"({len(ref.tracks):,} track lines, {len(ref.predictions):,} predictions)")
         for alerts in {"on": [True], "off": [False], "both": [True, False]}[args.alerts]:
-            label = "alerts on" if alerts else "alerts off"
+            label = ("alerts on, " + ("alert engine in its own process" if ALERT_PROCESS else "alert engine on a thread")
+                     if alerts else "alerts off")
             for n in [int(x) for x in args.processes.split(",") if x]:
                 r = throughput(work, det_path, scans, args.nats, n, alerts)
-                print(f"throughput ({label}, {n} ingest process{'es' if n > 1 else ''}): "
+                procs = f"{n} ingest process{'es' if n > 1 else ''}"
+                if alerts and ALERT_PROCESS:
+                    procs += " + its alert process" if n == 1 else " + an alert process each"
+                cpu = f"CPU {r['ingest_cpu_s']:.2f} s ingest" + (f" + {r['alert_cpu_s']:.2f} s alert process"
+                                                                 if r["alert_cpu_s"] else "")
+                print(f"throughput ({label}, {procs}; mode {'/'.join(r['modes'])}): "
                       f"{r['det_per_s']:,.0f} detections/s through JetStream into the tracker "
-                      f"({r['detections']:,} in {r['busy_s']:.2f} s, {r['items']:,} items stored); "
+                      f"({r['detections']:,} in {r['busy_s']:.2f} s, {r['items']:,} items stored; {cpu}); "
                       f"{r['det_per_cpu_s']:,.0f} per CPU second of the ingests = "
                       f"{r['det_per_cpu_s'] / ref_rate:.2f} × offline tracking; "
                       f"{r['det_per_s'] / 20_000:.2f} × the target 20,000/s")

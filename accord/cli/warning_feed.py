@@ -83,6 +83,10 @@ def ingest(
         "--idle-exit", help="Stop after this many seconds without a message (default: run until stopped).")] = None,
     alerts: Annotated[bool, typer.Option("--alerts/--no-alerts",
                                          help="Run the alert engine on the predictions (default) or not.")] = True,
+    alert_process: Annotated[bool, typer.Option(
+        "--alert-process/--no-alert-process",
+        help="Run the alert engine in a child process of its own (default; both cores busy) or on a "
+             "thread of the ingest (one process).")] = True,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
     log_format: Annotated[str, typer.Option("--log-format", help="text or json (one object a line).")] = "text",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on exit.")] = False,
@@ -111,8 +115,10 @@ def ingest(
     try:
         opts = IngestOptions(url=nats, stream=stream, durable=consumer or f"ingest-{node.party}", prefix=prefix,
                              marking=marking, status=status, epoch=parse_rfc3339(epoch, field="epoch"),
-                             batch=batch, idle_exit_s=idle_exit, alerts=alerts, quiet_gc=True)
+                             batch=batch, idle_exit_s=idle_exit, alerts=alerts, quiet_gc=True,
+                             alert_process=alert_process)
         ing = Ingest(node, header, opts)
+        ing.log_config = (log_level, log_format)
 
         async def main() -> None:
             stop = asyncio.Event()

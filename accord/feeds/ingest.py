@@ -43,6 +43,7 @@ from accord.core.items import Item, new_item
 from accord.core.markings import Marking
 from accord.errors import ConfigError, InputError
 from accord.feeds.alert_path import AlertPath
+from accord.feeds.alert_proc import AlertProcess
 from accord.feeds.jetstream import connect, ensure_stream, pull_consumer
 from accord.feeds.scans import check_prefix, check_token, parse_scan, warning_subject
 from accord.feeds.state import IngestState, IngestStore
@@ -76,7 +77,11 @@ class IngestSummary:
     def to_json(self) -> dict[str, Any]:
         busy = (self.last_commit - self.first_fetch) if self.first_fetch and self.last_commit else None
         cpu = (self.cpu1 - self.cpu0) if self.cpu0 is not None and self.cpu1 is not None else None
-        return {"scans": self.scans, "detections": self.detections, "refused": self.refused,
+        alert_cpu = self.extra.get("alert_process_cpu_seconds")
+        own = cpu
+        if cpu is not None and alert_cpu is not None:   # cpu_seconds: both processes'
+            cpu += alert_cpu
+        return {**self.extra, "ingest_cpu_seconds": None if own is None else round(own, 4), "scans": self.scans, "detections": self.detections, "refused": self.refused,
                 "skipped": self.skipped, "items": self.items, "batches": self.batches,
                 "busy_seconds": None if busy is None else round(busy, 4),
                 "cpu_seconds": None if cpu is None else round(cpu, 4),
@@ -99,6 +104,7 @@ class IngestOptions:
     idle_exit_s: float | None = None
     alerts: bool = True            # False: tracks and predictions only (alerting done elsewhere)
     quiet_gc: bool = False         # the process is the ingest's own: see quiet_gc (the CLI sets it)
+    alert_process: bool = False    # the alert engine in a child process (alert_proc), else on a thread
 
 
 class Ingest:
@@ -142,7 +148,8 @@ class Ingest:
             self.engine_json0 = saved.engine
         self.summary = IngestSummary()
         self._summary_lock = threading.Lock()
-        self._alert_path: AlertPath | None = None
+        self._alert_path: AlertPath | AlertProcess | None = None
+        self.log_config = ("info", "text")   # the alert process's logging (level, format)
 
     # --- the pure part: scans in, items out ---------------------------------------------------
     def _when(self, t: float) -> datetime:
@@ -212,6 +219,7 @@ class Ingest:
         warm_up()   # load the tracker's compiled kernels before the first scan waits on them
         if opts.quiet_gc:
             quiet_gc()
+        self.summary.extra["alert_mode"] = ("process" if opts.alert_process else "thread") if opts.alerts else "off"
         nc = await connect(opts.url)
         try:
             js = nc.jetstream()
@@ -219,7 +227,10 @@ class Ingest:
             sub = await pull_consumer(js, opts.stream, opts.durable, opts.prefix, self.party,
                                       after_seq=self.seq, max_pending=max(4 * opts.batch, 1000))
             await self.publish(nc, [self.node.get_item(i) for i in self.last_items])  # maybe lost in a crash
-            if opts.alerts:
+            if opts.alerts and opts.alert_process:
+                # the child publishes what its last commit stored and does the queued work itself
+                self._alert_path = AlertProcess(self, self.log_config)
+            elif opts.alerts:
                 await self.publish(nc, [self.node.get_item(i) for i in self.store.last_alert_items()])
                 self._alert_path = AlertPath(self, nc, asyncio.get_running_loop())
                 for seq, work in self.store.pending_work():   # queued before a crash, not yet done
@@ -233,6 +244,8 @@ class Ingest:
                 except asyncio.TimeoutError:
                     msgs = []
                 if not msgs:
+                    if self._alert_path is not None:
+                        self._alert_path.check()   # an alert process that died, noticed while idle
                     if opts.idle_exit_s is not None and time.perf_counter() - idle_since >= opts.idle_exit_s:
                         break
                     continue
@@ -243,6 +256,8 @@ class Ingest:
                 idle_since = time.perf_counter()
             if self._alert_path is not None:
                 await asyncio.to_thread(self._alert_path.finish)   # what the tracker passed it, done
+                if isinstance(self._alert_path, AlertProcess):
+                    self.summary.extra["alert_process_cpu_seconds"] = round(self._alert_path.cpu_seconds, 4)
         finally:
             if self._alert_path is not None:
                 await asyncio.to_thread(self._alert_path.abandon)

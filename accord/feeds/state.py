@@ -19,7 +19,11 @@ transaction.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -79,6 +83,23 @@ class IngestStore:
         self.consumer = consumer
         with node.write_lock:
             ensure_schema(node.conn, DDL)
+        self._turn = -1
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The node's write lock, then ``DIR/ingest-<consumer>.write.lock`` (flock) — which the
+        ingest and its alert process (:mod:`accord.feeds.alert_proc`) take turns on: a writer
+        waiting for the other is woken when it is done, not by SQLite's busy handler, which
+        polls at intervals of up to 100 ms."""
+        with self.node.write_lock:
+            if self._turn < 0:
+                name = "ingest-" + self.consumer.replace("/", "_") + ".write.lock"
+                self._turn = os.open(os.path.join(str(self.node.dir), name), os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._turn, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._turn, fcntl.LOCK_UN)
 
     def load(self) -> IngestState | None:
         with self.node.write_lock:
@@ -101,7 +122,7 @@ class IngestStore:
         transaction, for :meth:`commit_alerts` to take off."""
         node, conn = self.node, self.node.conn
         engine_cols = "engine = excluded.engine, alert_clock = excluded.alert_clock, " if state.engine is not None else ""
-        with node.write_lock, transaction(conn):
+        with self._writing(), transaction(conn):
             new = node.put_items(items) if items else []
             conn.execute(
                 "INSERT INTO ingest_state(consumer, stream_seq, sensors, tracker, arrays, engine, alert_clock, "
@@ -120,20 +141,20 @@ class IngestStore:
                              (self.consumer, state.stream_seq, json.dumps(work, separators=(",", ":"))))
         return new
 
-    def pending_work(self) -> list[tuple[int, list]]:
-        """The alert work queued by :meth:`commit` and not yet taken off by :meth:`commit_alerts`,
-        in stream order."""
+    def pending_work(self, after: int = 0) -> list[tuple[int, list]]:
+        """The alert work queued by :meth:`commit` (of the batches after stream sequence
+        ``after``) and not yet taken off by :meth:`commit_alerts`, in stream order."""
         with self.node.write_lock:
             rows = self.node.conn.execute(
-                "SELECT stream_seq, work FROM ingest_alert_work WHERE consumer = ? ORDER BY stream_seq",
-                (self.consumer,)).fetchall()
+                "SELECT stream_seq, work FROM ingest_alert_work WHERE consumer = ? AND stream_seq > ? "
+                "ORDER BY stream_seq", (self.consumer, after)).fetchall()
         return [(int(r[0]), json.loads(r[1])) for r in rows]
 
     def commit_alerts(self, items: list[Item], engine: str, alert_clock: float | None, done_seq: int) -> list[Item]:
         """The alert path's commit, in one transaction: its items, the engine's state and clock,
         and the queued work up to ``done_seq`` taken off; returns the items newly stored."""
         node, conn = self.node, self.node.conn
-        with node.write_lock, transaction(conn):
+        with self._writing(), transaction(conn):
             new = node.put_items(items) if items else []
             conn.execute("UPDATE ingest_state SET engine = ?, alert_clock = ? WHERE consumer = ?",
                          (engine, alert_clock, self.consumer))

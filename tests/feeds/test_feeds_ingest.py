@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import signal
 import subprocess
 import time
@@ -125,7 +126,7 @@ def test_kill_9_with_alert_work_queued_then_restart_loses_and_duplicates_nothing
     r = run(feed_cmd(japan_scenario, nats_url, names))
     assert r.returncode == 0, r.stderr
     fed = json.loads(r.stdout)
-    cmd = ingest_cmd(node_dir, nats_url, names, japan_scenario, "--batch", "16")
+    cmd = ingest_cmd(node_dir, nats_url, names, japan_scenario, "--batch", "16", "--no-alert-process")
     consumer = f"{names.stream}/{names.consumer}"
     proc = subprocess.Popen([cmd[0], "-c", SLOW_ALERTS, *cmd[3:]], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
@@ -147,6 +148,59 @@ def test_kill_9_with_alert_work_queued_then_restart_loses_and_duplicates_nothing
         assert len(IngestStore(node, consumer).pending_work()) >= 5   # the kill left work queued
     r = run(cmd + ["--idle-exit", "3", "--json"])
     assert r.returncode == 0, r.stderr
+    with Node.open(node_dir) as node:
+        store = IngestStore(node, consumer)
+        final, left = store.load(), store.pending_work()
+    assert final is not None and final.scans == fed["scans"] and left == []
+    got, want = stored(node_dir), uninterrupted(tmp_path, japan_scenario)
+    for kind in KINDS:
+        assert sorted(i.id for i in got[kind]) == sorted(i.id for i in want[kind]), kind  # 0 lost, 0 extra
+    assert len(want["warning.alert"]) >= 2
+    assert_no_duplicates(got)
+
+
+def test_kill_9_of_the_alert_process_mid_feed_then_restart_loses_and_duplicates_nothing(
+        tmp_path, names, nats_url, japan_scenario):
+    """The alert engine in its own process: killing it mid-feed makes the ingest stop with one
+    line; the restarted ingest (and its new alert process) stores exactly what an uninterrupted
+    run does."""
+    node_dir = init_node(tmp_path)
+    feeder = subprocess.Popen(feed_cmd(japan_scenario, nats_url, names, speed="25"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cmd = ingest_cmd(node_dir, nats_url, names, japan_scenario, "--batch", "8", "--alert-process")
+    consumer = f"{names.stream}/{names.consumer}"
+    lock = node_dir / f"ingest-{names.consumer}.alerts.lock"
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while True:
+            with Node.open(node_dir) as node:
+                state = IngestStore(node, consumer).load()
+                alerts = node.items(kind="warning.alert")
+            if state is not None and state.scans >= 150 and alerts:
+                break
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "ingest made no progress"
+            time.sleep(0.05)
+        child = int(lock.read_text())
+        assert child != proc.pid
+        os.kill(child, signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)   # the ingest notices at its next batch
+        assert proc.returncode == 1
+        lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+        assert len(lines) == 1 and "alert process" in lines[0] and "Traceback" not in err, err
+        with Node.open(node_dir) as node:
+            killed_at = IngestStore(node, consumer).load()
+        out, err = feeder.communicate(timeout=120)
+        assert feeder.returncode == 0, err
+        fed = json.loads(out)
+        assert killed_at is not None and killed_at.scans < fed["scans"], "the kill must come mid-feed"
+        r = run(cmd + ["--idle-exit", "3", "--json"])
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["alert_mode"] == "process"
+    finally:
+        if feeder.poll() is None:
+            feeder.kill()
     with Node.open(node_dir) as node:
         store = IngestStore(node, consumer)
         final, left = store.load(), store.pending_work()

@@ -90,8 +90,9 @@ fi
 #       store), the live stream, boards,  _intel_io, _cli
 #       picture, intel import/export
 #     API: serving, metrics, auth first   tests/api/test_api_serve.py, _metrics, _auth_first
-#     NATS: the event bridge across two   tests/feeds/test_feeds_events.py; the ingest's kill -9 and
-#       serve processes; the ingest state duplicate-feed tests (its state commits with its items)
+#     NATS: the event bridge across two   tests/feeds/test_feeds_events.py; the ingest's kill -9 (of
+#       serve processes; the ingest state the ingest, of its alert process) and duplicate-feed tests
+#                                         (its state commits with its items)
 #     dialogue, intel (TAXII, sharing),   test_dialogue_store, _concurrency, tests/api/test_api_dialogue.py; test_intel_sharing,
 #       alerts, TAK destinations          _taxii_errors, _taxii_client, _direct_lane, _import_export,
 #                                         _import_skip_invalid, _store_schema; test_alerts_store;
@@ -112,6 +113,7 @@ ACCORD_TEST_STORE=postgresql .venv/bin/python -m pytest -q -p no:cacheprovider -
   tests/api/test_api_serve.py tests/api/test_api_metrics.py tests/api/test_api_auth_first.py \
   tests/feeds/test_feeds_events.py \
   tests/feeds/test_feeds_ingest.py::test_kill_9_mid_feed_then_restart_loses_and_duplicates_nothing \
+  tests/feeds/test_feeds_ingest.py::test_kill_9_of_the_alert_process_mid_feed_then_restart_loses_and_duplicates_nothing \
   tests/feeds/test_feeds_ingest.py::test_a_feed_published_twice_is_stored_once \
   tests/dialogue/test_dialogue_store.py tests/api/test_api_dialogue.py tests/dialogue/test_dialogue_concurrency.py \
   tests/intel/test_intel_sharing.py tests/intel/test_intel_taxii_errors.py tests/intel/test_intel_direct_lane.py \

@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -51,9 +52,11 @@ from accord.node import Node  # noqa: E402
 from accord.warning.io import write_detections  # noqa: E402
 from accord.warning.pipeline import track_detections  # noqa: E402
 from accord.warning.sim import random_scenario, simulate  # noqa: E402
+from bench_stores import bench_stores  # noqa: E402
 
 
 ALERT_PROCESS = True   # --alert-process on|off: the alert engine in its own process or on a thread
+STORE: Callable[[str], str | None] = lambda party: None   # --store: the node's store URL (None: SQLite)
 
 
 def ingest_cmd(node_dir: Path, det: Path, url: str, stream: str, prefix: str, alerts: bool, *extra: str) -> list[str]:
@@ -80,7 +83,7 @@ def throughput(work: Path, det: Path, scans: list, url: str, n_proc: int, alerts
     for k in range(n_proc):
         tag = uuid.uuid4().hex[:10]
         d = work / f"tp-{tag}"
-        Node.init(d, "JPN").close()
+        Node.init(d, "JPN", store=STORE("JPN")).close()
         stream, prefix = f"BENCH_{tag}", f"bench{tag}"
         asyncio.run(publish_scans(url, scans, party="JPN", stream=stream, prefix=prefix, speed=0))
         runs.append((d, stream, prefix))
@@ -141,7 +144,7 @@ async def _latency(url: str, scans: list, speed: float, stream: str, prefix: str
 def latency(work: Path, det: Path, scans: list, url: str, rate: float, alerts: bool) -> dict:
     tag = uuid.uuid4().hex[:10]
     d = work / f"lat-{tag}"
-    Node.init(d, "JPN").close()
+    Node.init(d, "JPN", store=STORE("JPN")).close()
     stream, prefix = f"BENCH_{tag}", f"bench{tag}"
     n_det = sum(len(s.plots) for s in scans)
     speed = rate / (n_det / (scans[-1].t - scans[0].t))
@@ -174,10 +177,13 @@ def main() -> None:
                     help="ingest processes at once for the throughput runs ('' for no throughput run)")
     ap.add_argument("--alerts", choices=("on", "off", "both"), default="both",
                     help="run the ingests with the alert engine on, off, or each mode both ways")
+    ap.add_argument("--store", choices=("sqlite", "postgresql", "both"), default="sqlite",
+                    help="where each ingest's node keeps its state (postgresql: a fresh schema per node in "
+                         "ACCORD_BENCH_PG's database, default postgresql://postgres@127.0.0.1:5432/test)")
     ap.add_argument("--alert-process", choices=("on", "off"), default="on",
                     help="the alert engine in a process of its own beside each ingest (on) or on a thread of it")
     args = ap.parse_args()
-    global ALERT_PROCESS
+    global ALERT_PROCESS, STORE
     ALERT_PROCESS = args.alert_process == "on"
 
     work = Path(tempfile.mkdtemp(prefix="accord-bench-ingest-"))
@@ -197,26 +203,30 @@ def main() -> None:
         ref_rate = n_det / ref_cpu
         print(f"reference, offline track_detections in this process: {ref_rate:,.0f} detections per CPU second "
               f"({len(ref.tracks):,} track lines, {len(ref.predictions):,} predictions)")
-        for alerts in {"on": [True], "off": [False], "both": [True, False]}[args.alerts]:
-            label = ("alerts on, " + ("alert engine in its own process" if ALERT_PROCESS else "alert engine on a thread")
-                     if alerts else "alerts off")
-            for n in [int(x) for x in args.processes.split(",") if x]:
-                r = throughput(work, det_path, scans, args.nats, n, alerts)
-                procs = f"{n} ingest process{'es' if n > 1 else ''}"
-                if alerts and ALERT_PROCESS:
-                    procs += " + its alert process" if n == 1 else " + an alert process each"
-                cpu = f"CPU {r['ingest_cpu_s']:.2f} s ingest" + (f" + {r['alert_cpu_s']:.2f} s alert process"
-                                                                 if r["alert_cpu_s"] else "")
-                print(f"throughput ({label}, {procs}; mode {'/'.join(r['modes'])}): "
-                      f"{r['det_per_s']:,.0f} detections/s through JetStream into the tracker "
-                      f"({r['detections']:,} in {r['busy_s']:.2f} s, {r['items']:,} items stored; {cpu}); "
-                      f"{r['det_per_cpu_s']:,.0f} per CPU second of the ingests = "
-                      f"{r['det_per_cpu_s'] / ref_rate:.2f} × offline tracking; "
-                      f"{r['det_per_s'] / 20_000:.2f} × the target 20,000/s")
-            r = latency(work, det_path, scans, args.nats, args.rate, alerts)
-            print(f"latency ({label}) at {r['rate']:,.0f} detections/s (feed at {r['speed']:.1f}× real time): "
-                  f"scan completing a second → its stored track item, p50 {r['p50_ms']:.1f} ms, "
-                  f"p99 {r['p99_ms']:.1f} ms over {r['n']:,} track items (p99 {r['p99_ms'] / 100:.2f} × the target 100 ms)")
+        for kind in (("sqlite", "postgresql") if args.store == "both" else (args.store,)):
+            if args.store != "sqlite":
+                print(f"--- store: {kind} ---")
+            with bench_stores(kind) as STORE:
+                for alerts in {"on": [True], "off": [False], "both": [True, False]}[args.alerts]:
+                    label = ("alerts on, " + ("alert engine in its own process" if ALERT_PROCESS else "alert engine on a thread")
+                             if alerts else "alerts off")
+                    for n in [int(x) for x in args.processes.split(",") if x]:
+                        r = throughput(work, det_path, scans, args.nats, n, alerts)
+                        procs = f"{n} ingest process{'es' if n > 1 else ''}"
+                        if alerts and ALERT_PROCESS:
+                            procs += " + its alert process" if n == 1 else " + an alert process each"
+                        cpu = f"CPU {r['ingest_cpu_s']:.2f} s ingest" + (f" + {r['alert_cpu_s']:.2f} s alert process"
+                                                                         if r["alert_cpu_s"] else "")
+                        print(f"throughput ({label}, {procs}; mode {'/'.join(r['modes'])}): "
+                              f"{r['det_per_s']:,.0f} detections/s through JetStream into the tracker "
+                              f"({r['detections']:,} in {r['busy_s']:.2f} s, {r['items']:,} items stored; {cpu}); "
+                              f"{r['det_per_cpu_s']:,.0f} per CPU second of the ingests = "
+                              f"{r['det_per_cpu_s'] / ref_rate:.2f} × offline tracking; "
+                              f"{r['det_per_s'] / 20_000:.2f} × the target 20,000/s")
+                    r = latency(work, det_path, scans, args.nats, args.rate, alerts)
+                    print(f"latency ({label}) at {r['rate']:,.0f} detections/s (feed at {r['speed']:.1f}× real time): "
+                          f"scan completing a second → its stored track item, p50 {r['p50_ms']:.1f} ms, "
+                          f"p99 {r['p99_ms']:.1f} ms over {r['n']:,} track items (p99 {r['p99_ms'] / 100:.2f} × the target 100 ms)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

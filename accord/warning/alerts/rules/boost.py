@@ -136,6 +136,13 @@ def _resampled_lonlat(pred: Prediction, s: tuple) -> tuple[np.ndarray, np.ndarra
     return (np.interp(f, idx, lon) + 180.0) % 360.0 - 180.0, np.interp(f, idx, lat)
 
 
+def _end_masses(xs: np.ndarray, ys: np.ndarray, rs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The chance of ending on each resampled step (the drop of reach across it; beyond the
+    last point, its reach) and where: the steps' midpoints, the last point for the last."""
+    mass = np.append(rs[:-1] - rs[1:], rs[-1])
+    return mass, np.append((xs[:-1] + xs[1:]) / 2, xs[-1]), np.append((ys[:-1] + ys[1:]) / 2, ys[-1])
+
+
 def boost_impact_chances(pred: Prediction, rules: AlertRules, geography: Geography) -> dict[str, float]:
     """Before burnout, the chance that the flight *ends* where it threatens each area: along
     the ground track, the probability of ending between two points is the drop of ``reach_prob``
@@ -145,9 +152,7 @@ def boost_impact_chances(pred: Prediction, rules: AlertRules, geography: Geograp
     if s is None:
         return {}
     fwd, inv, xs, ys, rs, _ = s
-    mass = np.append(rs[:-1] - rs[1:], rs[-1])           # ends between points; beyond the last
-    xm = np.append((xs[:-1] + xs[1:]) / 2, xs[-1])
-    ym = np.append((ys[:-1] + ys[1:]) / 2, ys[-1])
+    mass, xm, ym = _end_masses(xs, ys, rs)
     keep = mass > 0
     if not keep.any():
         return {}
@@ -194,9 +199,7 @@ def boost_threat_chances(pred: Prediction, rules: AlertRules, geography: Geograp
     if s is None:
         return {}
     fwd, inv, xs, ys, rs, _ = s
-    mass = np.append(rs[:-1] - rs[1:], rs[-1])           # ends between points; beyond the last
-    xm = np.append((xs[:-1] + xs[1:]) / 2, xs[-1])
-    ym = np.append((ys[:-1] + ys[1:]) / 2, ys[-1])
+    mass, xm, ym = _end_masses(xs, ys, rs)
     reached = np.flatnonzero(rs >= floor) if floor > 0.0 else np.arange(len(rs))
     if not len(reached) or not (mass > 0).any():
         return {}

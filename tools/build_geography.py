@@ -39,9 +39,9 @@ on each land part, so buffers and simplification are metric and not distorted by
    country (so the buffer does not spill across a land border such as the Korean DMZ). Internal
    waters (:func:`enclosed_waters`): the
    coast and the baselines are polygonized; a face that is not land and runs along a baseline is
-   enclosed water. ``BASELINES`` holds what could be sourced — Japan's Seto Inland Sea lines and
-   Korea's straight baselines (Decree Table 1); elsewhere the sea is measured from the low-water
-   line (Japan's straight-baseline table is not in it: see the comment above ``BASELINES``).
+   enclosed water. ``BASELINES`` holds Japan's Seto Inland Sea lines and straight baselines
+   (Enforcement Order art. 1 and Table 1) and Korea's straight baselines (Decree Table 1);
+   elsewhere the sea is measured from the low-water line.
    Narrower seas (:data:`NARROW_SEAS`: Korea's 3 nmi in the Korea Strait) cut the buffer back to
    their breadth off the baseline stretch they lie off (:func:`narrow_territorial`); a pocket
    left landward of a chain is filled as internal waters (:func:`fill_behind_chains`); what
@@ -181,12 +181,23 @@ US_STATES = {
 #
 # JAPAN. Act on the Territorial Sea and the Contiguous Zone (Act No. 30 of 1977) art. 2(1): the
 # Seto Inland Sea is internal waters and its limits are the baselines there; the Enforcement
-# Order (Cabinet Order No. 210 of 1977, as amended 2001) art. 1 draws them between the
-# lighthouses below — the coordinates are the Order's own. The straight baselines of art. 2(1)
-# and the Order's Table 1 (別表第一, UNCLOS art. 7; in force 1 January 1997) and the bay closing
-# lines of the Order's art. 2(2) are NOT in this file: their coordinates could not be obtained
-# from the public material available when this was built (see docs/alerts.md, "Limitations"),
-# so outside the Seto Inland Sea Japan's sea is still measured from the low-water line.
+# Order (Cabinet Order No. 210 of 1977, last amended by Cabinet Order No. 434 of 2001, in force
+# 1 April 2002) art. 1 draws them between the lighthouses below. The straight baselines of the
+# Act's art. 2(1) and (2) (UNCLOS art. 7) are the Order's Table 1 (別表第一, its art. 2(1); in force
+# since 1 January 1997): fifteen items, each "the line joining the points イ to ヲ in turn" or
+# several such lines ("イ and ロ, ハ and ニ ... each joined"); each line is one entry below,
+# named by its item and first and last points, each point by item, iroha label and the Table's
+# own description. All coordinates (whole seconds) are the Order's own, from its text as served
+# by e-Gov's law data service (law.e-gov.go.jp, 法令データ提供システム; final amendment Cabinet
+# Order No. 434 of 2001) and downloaded into github.com/shibacow/law.e-gov.go.jp (commit
+# db7ffa7e, data2/text/66482bbd….txt); art. 1 there gives exactly the Seto coordinates below.
+# Items 14 (Etorofu) and 15 (Shikotan) are left out: the data's land of Japan is Natural
+# Earth's, which shows the southern Kuril islands as administered by Russia, and nothing is
+# measured from them. Lines the Table breaks on an islet are joined (:data:`BASELINE_JOIN_M`).
+# Not here: the bay closing lines of art. 2(2) (a rule, not a list) and Table 2, the outer
+# limits of the 3-nmi specified areas (bearings from Table 1's points and the 3- and 12-nmi
+# lines, no coordinates of their own); see docs/alerts.md, "Limitations". Japanese statutes are
+# not subject to copyright (Copyright Act art. 13).
 #
 # REPUBLIC OF KOREA. Territorial Sea and Contiguous Zone Act art. 2(2) and its Enforcement Decree
 # (Presidential Decree No. 9162 of 1978; Table 1 as amended by Decree No. 17803 of 2002, in force
@@ -213,6 +224,209 @@ BASELINES = [
     ("JPN", "Seto Inland Sea: Kanmon strait", [("Takenokojima Daiba-bana", (33, 57, 2), (130, 52, 18)),
                                                ("Wakamatsu Dokai-wan breakwater lighthouse", (33, 56, 28),
                                                 (130, 51, 2))]),
+    ("JPN", "Table 1 item 1 イ–ヲ", [
+        ("1イ 納沙布岬東端", (43, 23, 10), (145, 49, 6)),
+        ("1ロ 珸瑤瑁埼南東端", (43, 22, 8), (145, 48, 44)),
+        ("1ハ カブ島南東端", (43, 21, 42), (145, 48, 29)),
+        ("1ニ イソモシリ島南東端", (43, 20, 9), (145, 46, 45)),
+        ("1ホ ハボマイモシリ島南端", (43, 19, 57), (145, 46, 26)),
+        ("1ヘ", (43, 12, 9), (145, 36, 0)),
+        ("1ト", (43, 9, 54), (145, 31, 16)),
+        ("1チ", (43, 9, 40), (145, 30, 37)),
+        ("1リ 散布埼立岩南東端", (42, 59, 48), (145, 1, 16)),
+        ("1ヌ", (42, 59, 25), (145, 0, 11)),
+        ("1ル 大黒島南南東端", (42, 56, 48), (144, 52, 4)),
+        ("1ヲ 尻羽岬帆掛岩南端", (42, 56, 0), (144, 46, 53))]),
+    ("JPN", "Table 1 item 2 イ–ヲ", [
+        ("2イ 弁天鼻牛島南端", (40, 13, 1), (141, 50, 5)),
+        ("2ロ 三埼北東方の鯔岩", (40, 8, 47), (141, 53, 14)),
+        ("2ハ", (39, 58, 46), (141, 57, 35)),
+        ("2ニ", (39, 33, 33), (142, 4, 11)),
+        ("2ホ", (39, 33, 18), (142, 4, 15)),
+        ("2ヘ 鯔ケ埼東端", (39, 32, 51), (142, 4, 20)),
+        ("2ト 鯔ケ埼南東端", (39, 32, 47), (142, 4, 21)),
+        ("2チ 赤島東端", (39, 27, 53), (142, 3, 39)),
+        ("2リ", (39, 6, 15), (141, 55, 22)),
+        ("2ヌ 金華山鮑荒埼東端", (38, 16, 39), (141, 35, 12)),
+        ("2ル", (38, 16, 8), (141, 34, 47)),
+        ("2ヲ 鵜ノ尾埼東端", (37, 49, 22), (140, 59, 15))]),
+    ("JPN", "Table 1 item 3 イ–ニ", [
+        ("3イ 野島埼南端", (34, 53, 59), (139, 53, 13)),
+        ("3ロ 大島南東端", (34, 40, 43), (139, 26, 20)),
+        ("3ハ", (34, 34, 21), (138, 56, 37)),
+        ("3ニ 御前埼南端", (34, 35, 29), (138, 13, 39))]),
+    ("JPN", "Table 1 item 4 イ–ヘ", [
+        ("4イ 浜名港港口離岸導流堤南端", (34, 40, 22), (137, 35, 51)),
+        ("4ロ 大王島東端", (34, 16, 50), (136, 54, 32)),
+        ("4ハ 幣ノ島南東端", (34, 12, 58), (136, 49, 1)),
+        ("4ニ 駒ケ埼南方の大平石南東端", (33, 38, 10), (135, 58, 56)),
+        ("4ホ 梶取埼東方の大島南東端", (33, 34, 53), (135, 57, 40)),
+        ("4ヘ 梶取埼南東端", (33, 34, 46), (135, 57, 36))]),
+    ("JPN", "Table 1 item 5 イ–ル", [
+        ("5イ 瀬戸埼西端", (33, 40, 14), (135, 19, 46)),
+        ("5ロ", (33, 37, 46), (134, 29, 53)),
+        ("5ハ", (33, 14, 47), (134, 11, 1)),
+        ("5ニ", (33, 14, 39), (134, 10, 59)),
+        ("5ホ 室戸岬南方の能無シ南端", (33, 14, 26), (134, 10, 37)),
+        ("5ヘ", (33, 1, 28), (133, 5, 59)),
+        ("5ト", (32, 43, 50), (133, 1, 35)),
+        ("5チ", (32, 43, 20), (133, 1, 15)),
+        ("5リ", (32, 43, 14), (133, 0, 37)),
+        ("5ヌ 沖ノ島櫛ケ鼻南端", (32, 42, 9), (132, 32, 38)),
+        ("5ル 飛島東端", (32, 25, 29), (131, 41, 39))]),
+    ("JPN", "Table 1 item 5 ヲ–ワ", [
+        ("5ヲ 飛島南端", (32, 25, 26), (131, 41, 34)),
+        ("5ワ", (32, 25, 23), (131, 41, 24))]),
+    ("JPN", "Table 1 item 6 イ–ホ", [
+        ("6イ", (28, 24, 24), (129, 41, 39)),
+        ("6ロ 仲干瀬埼東方の方瀬", (28, 19, 19), (129, 35, 32)),
+        ("6ハ 市埼東方の御瀬", (28, 12, 19), (129, 29, 27)),
+        ("6ニ 大水島南東端", (28, 6, 24), (129, 22, 42)),
+        ("6ホ 木山島南東端", (28, 1, 4), (129, 16, 44))]),
+    ("JPN", "Table 1 item 6 ヘ–ト", [
+        ("6ヘ ジャナレ島南端", (27, 59, 58), (129, 15, 18)),
+        ("6ト 与路島南東端", (28, 1, 18), (129, 9, 54))]),
+    ("JPN", "Table 1 item 6 チ–ヲ", [
+        ("6チ 与路島西端", (28, 1, 27), (129, 8, 34)),
+        ("6リ 曽津高埼西端", (28, 15, 15), (129, 8, 0)),
+        ("6ヌ", (28, 18, 12), (129, 10, 36)),
+        ("6ル 枝手久島戸倉埼北端", (28, 18, 27), (129, 11, 2)),
+        ("6ヲ サキ埼北西端", (28, 31, 38), (129, 40, 23))]),
+    ("JPN", "Table 1 item 7 イ–ロ", [
+        ("7イ ギナン埼南東端", (26, 37, 49), (128, 14, 14)),
+        ("7ロ 知念岬東北東方のウフビシ東南東端", (26, 11, 37), (127, 57, 1))]),
+    ("JPN", "Table 1 item 7 ハ–ニ", [
+        ("7ハ 知念岬東北東方のウフビシ南南東端", (26, 10, 36), (127, 56, 8)),
+        ("7ニ 久高島南東端", (26, 9, 13), (127, 53, 33))]),
+    ("JPN", "Table 1 item 7 ホ–ヘ", [
+        ("7ホ 久高島南端", (26, 9, 4), (127, 53, 15)),
+        ("7ヘ", (26, 5, 21), (127, 43, 22))]),
+    ("JPN", "Table 1 item 8 イ–ロ", [
+        ("8イ 喜屋武埼南西端", (26, 4, 44), (127, 39, 18)),
+        ("8ロ ルカン礁南端", (26, 5, 51), (127, 32, 11))]),
+    ("JPN", "Table 1 item 8 ハ–ニ", [
+        ("8ハ ルカン礁北端", (26, 6, 44), (127, 31, 50)),
+        ("8ニ ナガンヌ島西端", (26, 15, 54), (127, 31, 34))]),
+    ("JPN", "Table 1 item 8 ホ–ヘ", [
+        ("8ホ ナガンヌ島北西端", (26, 16, 30), (127, 31, 35)),
+        ("8ヘ 伊江島西端", (26, 43, 20), (127, 44, 36))]),
+    ("JPN", "Table 1 item 8 ト–チ", [
+        ("8ト 伊江島北西端", (26, 44, 14), (127, 45, 19)),
+        ("8チ 野甫島西端", (26, 59, 33), (127, 54, 27))]),
+    ("JPN", "Table 1 item 8 リ–ル", [
+        ("8リ 伊平屋島田名岬西方弥兵衛岩", (27, 5, 29), (127, 59, 45)),
+        ("8ヌ 伊平屋島田名岬北東方の北潮被岩", (27, 6, 6), (128, 1, 50)),
+        ("8ル 辺戸岬北端", (26, 52, 33), (128, 15, 41))]),
+    ("JPN", "Table 1 item 9 イ–リ", [
+        ("9イ 都井岬南東端", (31, 21, 51), (131, 20, 52)),
+        ("9ロ", (31, 21, 41), (131, 20, 43)),
+        ("9ハ 竹島南東端", (30, 48, 6), (130, 26, 44)),
+        ("9ニ ヤクロ瀬南端", (30, 43, 30), (130, 19, 5)),
+        ("9ホ 湯瀬南端", (30, 44, 55), (130, 6, 11)),
+        ("9ヘ 草垣群島南端の島南端", (30, 49, 43), (129, 25, 27)),
+        ("9ト 草垣群島南端の島西端", (30, 49, 47), (129, 25, 22)),
+        ("9チ スズメ島西端", (31, 10, 18), (129, 24, 56)),
+        ("9リ 下甑島早埼西端", (31, 39, 33), (129, 39, 28))]),
+    ("JPN", "Table 1 item 9 ヌ–ヲ", [
+        ("9ヌ 下甑島壁立鼻北西端", (31, 43, 3), (129, 41, 53)),
+        ("9ル 上甑島縄瀬鼻北西方のサクイバ瀬北西端", (31, 53, 0), (129, 49, 58)),
+        ("9ヲ 黄島南東端", (32, 33, 41), (128, 54, 19))]),
+    ("JPN", "Table 1 item 9 ワ–カ", [
+        ("9ワ 黄島西端", (32, 33, 58), (128, 53, 27)),
+        ("9カ 福江島笠山鼻南東端", (32, 34, 22), (128, 46, 24))]),
+    ("JPN", "Table 1 item 9 ヨ–タ", [
+        ("9ヨ 福江島大瀬崎西端", (32, 36, 45), (128, 35, 54)),
+        ("9タ 嵯峨ノ島西端", (32, 43, 4), (128, 35, 20))]),
+    ("JPN", "Table 1 item 9 レ–ラ", [
+        ("9レ 嵯峨ノ島西北西端", (32, 43, 47), (128, 35, 30)),
+        ("9ソ 白瀬北端", (33, 11, 5), (128, 48, 9)),
+        ("9ツ 辰ノ島羽奈毛埼北東方の平瀬西端", (33, 52, 15), (129, 40, 32)),
+        ("9ネ", (34, 15, 0), (130, 6, 12)),
+        ("9ナ", (34, 47, 57), (131, 7, 50)),
+        ("9ラ 鳥屋鼻北端", (35, 2, 28), (132, 15, 15))]),
+    ("JPN", "Table 1 item 10 イ–ヤ", [
+        ("10イ 戸ノ埼北東端", (34, 40, 11), (129, 29, 53)),
+        ("10ロ 戸ノ埼南東端", (34, 40, 1), (129, 29, 53)),
+        ("10ハ 品木島東端", (34, 37, 56), (129, 29, 32)),
+        ("10ニ 琴埼北東端", (34, 33, 19), (129, 28, 24)),
+        ("10ホ", (34, 33, 8), (129, 28, 21)),
+        ("10ヘ 黒島黒島鼻東端", (34, 19, 4), (129, 24, 52)),
+        ("10ト 竜ノ埼南東端", (34, 7, 51), (129, 16, 58)),
+        ("10チ", (34, 7, 48), (129, 16, 56)),
+        ("10リ 内院島南東端", (34, 5, 46), (129, 14, 33)),
+        ("10ヌ", (34, 5, 12), (129, 13, 18)),
+        ("10ル 神埼南端", (34, 5, 2), (129, 12, 50)),
+        ("10ヲ", (34, 5, 2), (129, 12, 45)),
+        ("10ワ 豆酘埼南西方の大瀬南端", (34, 5, 34), (129, 9, 48)),
+        ("10カ 豆酘埼南西方の大瀬西端", (34, 5, 36), (129, 9, 48)),
+        ("10ヨ", (34, 8, 31), (129, 10, 1)),
+        ("10タ", (34, 13, 10), (129, 10, 46)),
+        ("10レ 特牛埼西端", (34, 18, 46), (129, 11, 45)),
+        ("10ソ ナギリ埼西端", (34, 19, 9), (129, 11, 52)),
+        ("10ツ", (34, 33, 47), (129, 17, 5)),
+        ("10ネ", (34, 34, 12), (129, 17, 13)),
+        ("10ナ", (34, 38, 50), (129, 19, 11)),
+        ("10ラ", (34, 38, 51), (129, 19, 12)),
+        ("10ム", (34, 38, 55), (129, 19, 16)),
+        ("10ウ", (34, 38, 56), (129, 19, 18)),
+        ("10ヰ", (34, 43, 16), (129, 25, 54)),
+        ("10ノ 鬼埼北東方の北瀬北端", (34, 43, 49), (129, 26, 53)),
+        ("10オ 久ノ下埼北方の韓崎北端", (34, 43, 44), (129, 27, 32)),
+        ("10ク", (34, 41, 0), (129, 29, 47)),
+        ("10ヤ 戸ノ埼北東端", (34, 40, 11), (129, 29, 53))]),
+    ("JPN", "Table 1 item 11 イ–ロ", [
+        ("11イ 経ケ岬北端", (35, 46, 45), (135, 13, 26)),
+        ("11ロ 安島岬西端", (36, 14, 59), (136, 7, 22))]),
+    ("JPN", "Table 1 item 12 イ–ロ", [
+        ("12イ 猿山岬西端", (37, 19, 24), (136, 43, 18)),
+        ("12ロ 舳倉島西端", (37, 50, 52), (136, 54, 39))]),
+    ("JPN", "Table 1 item 12 ハ–ホ", [
+        ("12ハ 舳倉島北東端", (37, 51, 20), (136, 55, 33)),
+        ("12ニ ネイ島西端", (38, 1, 0), (138, 13, 9)),
+        ("12ホ 佐渡島春日岬西端", (38, 1, 19), (138, 13, 17))]),
+    ("JPN", "Table 1 item 12 ヘ–ヲ", [
+        ("12ヘ 佐渡島弾埼北端", (38, 20, 3), (138, 30, 54)),
+        ("12ト 粟島鳥埼北西方のエン貝グリ北端", (38, 29, 45), (139, 15, 0)),
+        ("12チ", (39, 11, 9), (139, 31, 11)),
+        ("12リ 水島西端", (40, 0, 53), (139, 41, 44)),
+        ("12ヌ 久六島上ノ島", (40, 32, 3), (139, 29, 51)),
+        ("12ル 龍飛埼北端", (41, 15, 47), (140, 20, 34)),
+        ("12ヲ 大間埼北方の弁天島北西端", (41, 33, 21), (140, 54, 33))]),
+    ("JPN", "Table 1 item 12 ワ–カ", [
+        ("12ワ 大間埼北方の弁天島東端", (41, 33, 18), (140, 54, 52)),
+        ("12カ 尻屋埼北端", (41, 26, 14), (141, 27, 54))]),
+    ("JPN", "Table 1 item 13 イ–ヨ", [
+        ("13イ チキウ岬南端", (42, 18, 2), (141, 0, 13)),
+        ("13ロ", (41, 48, 32), (141, 11, 18)),
+        ("13ハ 恵山岬南方のトド岩", (41, 48, 6), (141, 11, 13)),
+        ("13ニ 恵山岬南西方の七ツ岩南端", (41, 46, 57), (141, 9, 23)),
+        ("13ホ 日浦岬南東端", (41, 43, 33), (141, 3, 10)),
+        ("13ヘ 武井ノ島南端", (41, 42, 55), (141, 1, 46)),
+        ("13ト", (41, 42, 45), (140, 59, 57)),
+        ("13チ", (41, 42, 32), (140, 58, 8)),
+        ("13リ", (41, 42, 34), (140, 57, 44)),
+        ("13ヌ 汐首漁港南防波堤南端", (41, 42, 41), (140, 57, 24)),
+        ("13ル 汐首岬南西端", (41, 42, 51), (140, 57, 3)),
+        ("13ヲ 石崎（銭亀沢）漁港南防波堤突端", (41, 45, 9), (140, 52, 17)),
+        ("13ワ 白神岬南東端", (41, 23, 48), (140, 11, 59)),
+        ("13カ", (41, 21, 6), (139, 47, 58)),
+        ("13ヨ 松前大島難波岬南端", (41, 29, 43), (139, 20, 28))]),
+    ("JPN", "Table 1 item 13 タ–マ", [
+        ("13タ 松前大島西北西端", (41, 31, 6), (139, 20, 5)),
+        ("13レ", (42, 10, 42), (139, 24, 6)),
+        ("13ソ", (42, 13, 17), (139, 25, 52)),
+        ("13ツ 茂津多岬北西端", (42, 37, 7), (139, 49, 35)),
+        ("13ネ 神威岬北西方のメノコ岩北西端", (43, 20, 17), (140, 20, 25)),
+        ("13ナ 雄冬岬西端", (43, 43, 30), (141, 19, 43)),
+        ("13ラ", (44, 24, 53), (141, 17, 26)),
+        ("13ム", (45, 16, 49), (141, 0, 54)),
+        ("13ウ", (45, 22, 49), (140, 58, 54)),
+        ("13ヰ 礼文島ゴロタ岬西端", (45, 26, 21), (140, 57, 46)),
+        ("13ノ", (45, 28, 32), (140, 57, 38)),
+        ("13オ 種島西端", (45, 30, 16), (140, 57, 40)),
+        ("13ク", (45, 30, 21), (140, 57, 45)),
+        ("13ヤ 宗谷岬西方の弁天島北端", (45, 31, 36), (141, 55, 8)),
+        ("13マ 宗谷岬北端", (45, 31, 25), (141, 56, 26))]),
     ("KOR", "Yeongil Bay", [("1 Dalmangap (달만갑)", (36, 6, 20), (129, 26, 0)),
                             ("2 Homigot (호미곶)", (36, 5, 29), (129, 33, 28))]),
     ("KOR", "Ulsan Bay", [("3 Hwaamchu (화암추)", (35, 28, 17), (129, 24, 40)),
@@ -258,6 +472,12 @@ BASELINE_SNAP_DEG = 0.001
 #: chain ends on Soryeongdo, an islet 19 km from the nearest land the data has) is left where the
 #: Table puts it — joining it to other land would invent a baseline.
 BASELINE_SNAP_MAX_M = 3000.0
+#: Consecutive lines of ``BASELINES`` (one party's, in the table's order) whose ends lie within
+#: this distance of each other (metres) are joined into one chain: the table breaks a line where
+#: the baseline follows an islet's low-water line for a few hundred metres (Japan's Table 1, e.g.
+#: item 7 イ–ロ, ハ–ニ, ホ–ヘ round the reef Ufubishi and Kudaka-jima), and Natural Earth lacks most
+#: such islets, so without the join the waters behind the lines would not close.
+BASELINE_JOIN_M = 3500.0
 
 
 def dms(d: tuple[int, int, int]) -> float:
@@ -265,14 +485,21 @@ def dms(d: tuple[int, int, int]) -> float:
 
 
 def baseline_lines(party: str, land=None) -> list:
-    """The party's baselines as lines (lon, lat); with ``land``, each end that lies off it but
-    within :data:`BASELINE_SNAP_MAX_M` of it is joined to its nearest point
+    """The party's baselines as lines (lon, lat), consecutive lines whose ends are within
+    :data:`BASELINE_JOIN_M` of each other joined into one; with ``land``, each end that lies off
+    it but within :data:`BASELINE_SNAP_MAX_M` of it is joined to its nearest point
     (:data:`BASELINE_SNAP_DEG` past it)."""
-    out = []
+    chains: list[list] = []
     for p, _name, pts in BASELINES:
         if p != party:
             continue
         xy = [np.array([dms(lo), dms(la)]) for _, la, lo in pts]
+        if chains and GEOD.inv(*chains[-1][-1], *xy[0])[2] <= BASELINE_JOIN_M:
+            chains[-1] = chains[-1] + xy
+        else:
+            chains.append(xy)
+    out = []
+    for xy in chains:
         if land is not None:
             for end in (0, -1):
                 e = shapely.Point(xy[end])
@@ -759,7 +986,8 @@ def build(work: Path, out: Path, simplify_m: float, territorial_m: float,
         "min_island_m2": min_island_m2,
         "sources": [f"npm {k}@{v}" for k, v in NPM.items()] + [f"pypi {k}=={v}" for k, v in PYPI.items()]
         + ["JPN baselines: Enforcement Order of the Act on the Territorial Sea and the Contiguous Zone "
-           "(Cabinet Order No. 210 of 1977) art. 1 (Seto Inland Sea)",
+           "(Cabinet Order No. 210 of 1977, as amended 2001) art. 1 (Seto Inland Sea) and Table 1 "
+           "items 1-13 (straight baselines)",
            "KOR baselines: Enforcement Decree of the Territorial Sea and Contiguous Zone Act "
            "(Presidential Decree No. 9162 of 1978, Table 1 as amended 2002) Table 1; "
            "Korea Strait 3 nmi: art. 3 and Table 2"],

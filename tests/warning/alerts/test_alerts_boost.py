@@ -74,14 +74,14 @@ def test_an_impact_names_an_area_by_the_chance_it_falls_in_its_sea(geo):
     from accord.warning.alerts.rules import impact_chances, name_by_chance  # noqa: F401
 
     rules = AlertRules(party="JPN")
-    a = assess(make_pred(101, 41.2, 140.1, 60_000, 25_000, 60, impact_t=300), rules, geo)
+    a = assess(make_pred(101, 41.2, 140.25, 60_000, 25_000, 60, impact_t=300), rules, geo)
     ch = dict(a.impact_chances)
     assert a.area_codes == ("JPN-01", "JPN-02") and ch["JPN-02"] > ch["JPN-01"] >= 0.2
-    # a higher threshold leaves Hokkaido (0.37) out, a lower one never adds an area with no chance
-    assert assess(make_pred(101, 41.2, 140.1, 60_000, 25_000, 60, impact_t=300),
+    # a higher threshold leaves Hokkaido (0.41) out, a lower one never adds an area with no chance
+    assert assess(make_pred(101, 41.2, 140.25, 60_000, 25_000, 60, impact_t=300),
                   replace(rules, area_probability=0.5), geo).area_codes == ("JPN-02",)
-    # grazing: 0.09 and 0.03 — only the likeliest is named (an alert, as the ellipse touches)
-    g = assess(make_pred(100, 41.0, 139.2, 120_000, 50_000, 60, impact_t=300), rules, geo)
+    # grazing: 0.19 and 0.02 — only the likeliest is named (an alert, as the ellipse touches)
+    g = assess(make_pred(100, 41.0, 139.1, 120_000, 50_000, 60, impact_t=300), rules, geo)
     assert g.area_codes == ("JPN-01",) and dict(g.impact_chances)["JPN-02"] < 0.05
 
 

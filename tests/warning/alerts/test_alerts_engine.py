@@ -179,29 +179,29 @@ def test_alerts_lofted_shot_over_hokkaido_and_aomori_names_both(geo):
 
 def test_alerts_shrinking_ellipse_moving_off_the_coast_updates_then_clears(geo):
     e, out = engine(geo), []
-    first = make_pred(100, 41.0, 139.2, 120_000, 50_000, 60, impact_t=300)
+    first = make_pred(100, 41.0, 139.1, 120_000, 50_000, 60, impact_t=300)
     assert e.assess(first).qualifies
     collect(e.on_prediction(first, 100), out)
     # the ellipse touches Hokkaido's and Aomori's seas, each with a chance below
-    # area_probability (0.09, 0.03): the likeliest is named (within area_lead_s of the impact;
+    # area_probability (0.19, 0.02): the likeliest is named (within area_lead_s of the impact;
     # earlier it waits, test_alerts_naming.py)
     assert out[-1].msg_type == "Alert" and set(out[-1].area_codes) == {"JPN-01"}
-    second = make_pred(125, 41.0, 139.0, 90_000, 35_000, 60, impact_t=300)
+    second = make_pred(125, 41.0, 138.9, 90_000, 35_000, 60, impact_t=300)
     collect(e.on_prediction(second, 125), out)
     assert out[-1].msg_type == "Update" and out[-1].area_codes == ("JPN-01",)
-    # 1.6 km outside the territorial sea: inside the 5 km hysteresis, so no all-clear yet
-    near = make_pred(140, 40.95, 138.9, 60_000, 25_000, 60, impact_t=300)
+    # 1.3 km outside the territorial sea: inside the 5 km hysteresis, so no all-clear yet
+    near = make_pred(140, 40.95, 138.8, 60_000, 25_000, 60, impact_t=300)
     assert 0 < e.assess(near).distance_to_territory_m < 5_000
     assert collect(e.on_prediction(near, 140), out) == []
     assert collect(e.on_time(146), out) == []  # nor an Update that names no area
-    third = make_pred(150, 40.9, 138.6, 15_000, 6_000, 60, impact_t=300)
+    third = make_pred(150, 40.9, 138.5, 15_000, 6_000, 60, impact_t=300)
     assert not e.assess(third).qualifies
     # the whole ellipse is outside: an all-clear only once that has held for clear_hold_s (30 s)
     collect(e.on_prediction(third, 150), out)
     for t in (160, 170):
-        collect(e.on_prediction(make_pred(t, 40.9, 138.58, 12_000, 5_000, 60, impact_t=300), t), out)
+        collect(e.on_prediction(make_pred(t, 40.9, 138.48, 12_000, 5_000, 60, impact_t=300), t), out)
     assert [m.msg_type for m in out] == ["Alert", "Update"]
-    collect(e.on_prediction(make_pred(180, 40.9, 138.58, 10_000, 4_000, 60, impact_t=300), 180), out)
+    collect(e.on_prediction(make_pred(180, 40.9, 138.48, 10_000, 4_000, 60, impact_t=300), 180), out)
     assert [m.msg_type for m in out] == ["Alert", "Update", "Cancel"]
     assert out[-1].reason == "clear-moved"
     assert "no longer expected" in out[-1].texts["en"].headline

@@ -64,7 +64,8 @@ def test_alerts_geography_territorial_sea_is_12_nautical_miles_off_a_straight_co
 def test_alerts_geography_territorial_sea_is_measured_from_the_seto_inland_sea_baselines(geo):
     # South of the Kii channel line (Kii Hinomisaki — Kamoda-misaki lighthouses, the Enforcement
     # Order's art. 1): 24 km from any land, so outside a low-water-line sea, but 21–22 km from
-    # the baseline closing the Seto Inland Sea, so inside Japan's territorial sea.
+    # the baseline closing the Seto Inland Sea (and on the straight baseline of Table 1 item 5,
+    # Setozaki — 5ロ, across the channel's entrance), so inside Japan's territorial sea.
     jp = geo.party("JPN")
     lat, lon = 33.663, 134.917
     p = Point(lon, lat)
@@ -75,8 +76,11 @@ def test_alerts_geography_territorial_sea_is_measured_from_the_seto_inland_sea_b
     # the Seto Inland Sea is internal waters, the Pacific beyond the lines is not
     for lat, lon in [(33.75, 132.25), (34.1, 133.3), (34.5, 135.3), (33.85, 131.5)]:
         assert jp.territorial.contains(Point(lon, lat))
-    for lat, lon in [(33.45, 134.9), (32.9, 134.2)]:
+    # more than 12 nmi beyond Table 1 item 5's line (33.45 N, 134.9 E, 12 nmi south of it, is
+    # Japan's sea now that the line is modelled)
+    for lat, lon in [(33.2, 134.9), (32.9, 134.2)]:
         assert not jp.territorial.contains(Point(lon, lat))
+    assert jp.territorial.contains(Point(134.9, 33.45))
 
 
 def _nmi_to(geo_party_land, lat: float, lon: float) -> float:
@@ -140,11 +144,35 @@ def test_alerts_an_impact_in_lake_michigan_alerts_the_united_states(geo):
     assert e.on_prediction(make_pred(300, 48.2, -87.5, 8_000, 4_000, 0, impact_t=400, track="T2"), 300) == []
 
 
+def test_alerts_geography_japan_sea_is_measured_from_the_orders_straight_baselines(geo):
+    # Enforcement Order, Table 1 item 9, the line 9ネ (34°15'N 130°06'12"E) — 9ナ (34°47'57"N
+    # 131°07'50"E) off Fukuoka and Yamaguchi: 10 nmi seaward of its middle is 27 nmi from the land
+    # the data has, so a low-water-line sea would not hold it; 14 nmi seaward is beyond the sea.
+    jp = geo.party("JPN")
+    assert _nmi_to(jp.land, 34.6654, 130.5048) > 26 and jp.territorial.contains(Point(130.5048, 34.6654))
+    assert not jp.territorial.contains(Point(130.4605, 34.7213))
+    # waters behind the lines are internal waters, however far from the coast: Sagami Bay (item 3,
+    # Nojimazaki — Oshima — Omaezaki) and Uchiura Bay (item 13, Chikyu-misaki — Esan), pockets of
+    # open water in a sea measured from the low-water line; Toyama Bay and the waters between
+    # Sado and Honshu (item 12: Noto — Hegura-jima — Sado; Sado — Awashima — ... — Oma) and
+    # between Kyushu and the Goto islands (item 9) likewise.
+    for lat, lon in [(35.012, 139.396), (42.342, 140.618), (37.446, 137.920), (38.176, 138.945),
+                     (32.604, 129.355)]:
+        assert _nmi_to(jp.land, lat, lon) > 12 and jp.territorial.contains(Point(lon, lat)), (lat, lon)
+    # the Osumi Strait south of item 9's line Toimisaki — Takeshima, more than 12 nmi from it and
+    # from Tanegashima and Yakushima, stays open sea (it is a specified area: 3 nmi in law)
+    assert not jp.territorial.contains(Point(130.684, 30.685))
+
+
 def test_alerts_geography_records_the_baselines_it_was_built_from(geo_doc):
     kor = [b for b in geo_doc["baselines"] if b["party"] == "KOR"]
     assert [b["name"] for b in kor] == ["Yeongil Bay", "Ulsan Bay", "South and west coasts"]
     assert sum(len(b["points"]) for b in kor) == 23
     assert kor[2]["points"][-1]["name"] == "23 Soryeongdo (소령도)"
+    jpn = [b for b in geo_doc["baselines"] if b["party"] == "JPN"]
+    table1 = [b for b in jpn if b["name"].startswith("Table 1 item ")]
+    assert len(jpn) - len(table1) == 3 and sum(len(b["points"]) for b in table1) == 173
+    assert table1[0]["points"][0] == {"name": "1イ 納沙布岬東端", "lat_deg": 43.386111, "lon_deg": 145.818333}
     assert geo_doc["narrow_seas"] == [{"party": "KOR", "name": "Korea Strait", "breadth_m": 5556.0,
                                        "baseline": "South and west coasts",
                                        "points": ["5 1.5 Miteoam (1.5미터암)", "6 Saengdo (생도)",

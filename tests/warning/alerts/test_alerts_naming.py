@@ -25,13 +25,13 @@ LEAD = RULES.area_lead_s
 
 
 def tsugaru(t: float, impact_t: float):
-    """A 120 km ellipse over the Tsugaru Strait: mostly Aomori's sea, Hokkaido's with ~0.37."""
-    return make_pred(t, 41.2, 140.1, 60_000, 25_000, 60, impact_t=impact_t)
+    """A 120 km ellipse over the Tsugaru Strait: mostly Aomori's sea, Hokkaido's with ~0.41."""
+    return make_pred(t, 41.2, 140.25, 60_000, 25_000, 60, impact_t=impact_t)
 
 
 def grazing(t: float, impact_t: float):
-    """A 240 km ellipse off Aomori that only grazes its sea (chance < 0.1)."""
-    return make_pred(t, 41.0, 139.2, 120_000, 50_000, 60, impact_t=impact_t)
+    """A 240 km ellipse off Aomori that only grazes its sea (chance < 0.2)."""
+    return make_pred(t, 41.0, 139.1, 120_000, 50_000, 60, impact_t=impact_t)
 
 
 def test_early_names_only_the_likely_area_late_adds_the_possible_one(geo):

@@ -44,7 +44,7 @@ def test_a_line_that_closes_nothing_encloses_no_water(builder):
 
 def test_baseline_lines_are_the_orders_points_joined_to_the_coast(builder):
     lines = builder.baseline_lines("JPN")
-    assert len(lines) == 3 and len(builder.baseline_lines("KOR")) == 3
+    assert len(builder.baseline_lines("KOR")) == 3
     hinomisaki = (135 + 3 / 60 + 40 / 3600, 33 + 52 / 60 + 55 / 3600)
     kamoda = (134 + 44 / 60 + 58 / 3600, 33 + 50 / 60 + 3 / 3600)
     assert list(lines[0].coords) == [pytest.approx(hinomisaki), pytest.approx(kamoda)]
@@ -53,6 +53,50 @@ def test_baseline_lines_are_the_orders_points_joined_to_the_coast(builder):
     kii = builder.baseline_lines("JPN", land)[0]
     assert land.contains(Point(kii.coords[0])) and land.contains(Point(kii.coords[-1]))
     assert kii.distance(Point(hinomisaki)) < 1e-12 and kii.distance(Point(kamoda)) < 1e-12
+
+
+IROHA = "イロハニホヘトチリヌルヲワカヨタレソツネナラムウヰノオクヤマ"
+
+
+def test_japan_table_1_is_the_orders_lines_items_1_to_13(builder):
+    table = [(n, pts) for p, n, pts in builder.BASELINES if p == "JPN" and n.startswith("Table 1 ")]
+    items: dict[int, list] = {}
+    for name, pts in table:
+        item = int(name.split()[3])
+        first, last = name.split()[4].split("–")
+        assert pts[0][0].startswith(f"{item}{first}") and pts[-1][0].startswith(f"{item}{last}")
+        items.setdefault(item, []).extend(pts)
+    # items 14 and 15 (Etorofu, Shikotan) are not in the data's land of Japan, so not here
+    assert sorted(items) == list(range(1, 14))
+    # each item's points are its iroha labels in order, none missing or repeated
+    for item, pts in items.items():
+        assert [p[0].split()[0] for p in pts] == [f"{item}{k}" for k in IROHA[:len(pts)]], item
+        assert all(0 <= m < 60 and 0 <= s < 60 for _, la, lo in pts for m, s in (la[1:], lo[1:]))
+    assert sum(len(p) for p in items.values()) == 173
+    assert sum(len(pts) - 1 for _, pts in table) == 143
+    # 1イ Nosappu-misaki, 43°23'10" N 145°49'06" E; item 10 closes round Tsushima (ヤ = イ)
+    assert items[1][0] == ("1イ 納沙布岬東端", (43, 23, 10), (145, 49, 6))
+    assert items[10][-1][1:] == items[10][0][1:] and items[10][-1][0] == "10ヤ 戸ノ埼北東端"
+    # all within Japan's waters: 24–46 N, 128–146 E
+    assert all(24 <= la[0] <= 45 and 127 <= lo[0] <= 145 for p in items.values() for _, la, lo in p)
+
+
+def test_lines_whose_ends_meet_on_an_islet_are_joined_into_one_chain(builder, monkeypatch):
+    # Item 7: イ–ロ, ハ–ニ, ホ–ヘ, broken where the baseline follows the reef Ufubishi (ロ, ハ
+    # 2.4 km apart) and Kudaka-jima (ニ, ホ 0.6 km apart): one chain of six points
+    lines = builder.baseline_lines("JPN")
+    i7 = next(ln for ln in lines if ln.coords[0] == pytest.approx((128 + 14 / 60 + 14 / 3600,
+                                                                    26 + 37 / 60 + 49 / 3600)))
+    assert len(i7.coords) == 6
+    # on the equator: a second line starting 1.1 km (0.01°) past the first one's end is joined,
+    # one starting 5.6 km past it is not
+    monkeypatch.setattr(builder, "BASELINES", [
+        ("XXX", "a", [("a1", (0, 0, 0), (0, 0, 0)), ("a2", (0, 0, 0), (0, 6, 0))]),
+        ("XXX", "b", [("b1", (0, 0, 0), (0, 6, 36)), ("b2", (0, 0, 0), (0, 12, 0))]),
+        ("XXX", "c", [("c1", (0, 0, 0), (0, 15, 0)), ("c2", (0, 0, 0), (0, 20, 0))]),
+    ])
+    a, c = builder.baseline_lines("XXX")
+    assert len(a.coords) == 4 and len(c.coords) == 2
 
 
 def test_every_us_state_and_territory_has_japanese_and_korean_names(builder):

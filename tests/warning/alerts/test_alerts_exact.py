@@ -86,8 +86,9 @@ def test_the_comparison_sees_a_changed_field(geo):
     lat, lon = _coast_point(geo, "JPN", 12345)
     gt = path(lat - 3.0, lon - 3.0, lat, lon, n=24)
     rules = AlertRules(party="JPN")
-    p = make_pred(100, lat, lon, 30_000.0, 10_000.0, 30.0, ground_track=gt)
-    q = make_pred(100, lat + 0.002, lon, 30_000.0, 10_000.0, 30.0, ground_track=gt)
+    # within area_lead_s of the impact: the likeliest area (chance ~0.4) is named
+    p = make_pred(100, lat, lon, 30_000.0, 10_000.0, 30.0, ground_track=gt, impact_t=300)
+    q = make_pred(100, lat + 0.002, lon, 30_000.0, 10_000.0, 30.0, ground_track=gt, impact_t=300)
     fast, plain = fields(assess(p, rules, geo)), fields(plain_rules.assess(q, rules, geo))
     assert fast["ring"] != plain["ring"] and fast["nearest"] != plain["nearest"]
     assert fields(assess(p, rules, geo)) == fields(plain_rules.assess(p, rules, geo))

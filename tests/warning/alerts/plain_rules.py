@@ -23,6 +23,7 @@ from accord.warning.alerts.rules import (BOOST_CROSS_K, BOOST_STEP_M, NODE_WEIGH
                                          impact_ellipse, name_areas)
 from accord.warning.alerts.rules.boost import _shifted
 from accord.warning.alerts.rules.geometry import lonlat_bounds, projection_centre, ring_latlon
+from accord.warning.alerts.rules.overflight import cross_sigma_m, overflight_is_early
 from accord.warning.alerts.rules.region import _far_nearest
 from accord.warning.identity import CHI2_2_95
 from accord.warning.types import Prediction
@@ -249,6 +250,8 @@ def _overflight(pred: Prediction, rules: AlertRules, geography: Geography):
     if x1 - x0 > 180:
         x0, x1 = -180.0, 180.0
     track_d = math.inf
+    # an overflight far ahead: the rules' own test (nothing of it was cut for cost)
+    sigma_end = cross_sigma_m(pred) if pred.status != "boost" else 0.0
     for a in geography.areas_within(rules.party, LineString(pts), reach):
         if aor and a.code not in aor:
             continue
@@ -259,6 +262,10 @@ def _overflight(pred: Prediction, rules: AlertRules, geography: Geography):
         d = float(track_m.distance(part_m))
         track_d = min(track_d, d)
         if d <= rules.margin_m:
+            if sigma_end > 0.0:
+                early, chance = overflight_is_early(pred, rules, track_m, part_m, d, sigma_end)
+                if early and chance < rules.overflight_probability_early:
+                    continue
             hits.append(AreaHit(a, d, "overflight"))
             if corridor_m is None:
                 corridor_m = track_m.buffer(rules.margin_m, quad_segs=4)

@@ -107,8 +107,12 @@ def test_each_rule_catches_what_the_schema_lets_through(update, case):
 def test_a_reference_to_a_message_never_sent_is_caught(geo):
     msgs = [m.xml for m in _streams(geo)["JPN moving"]]
     first_sent = msgs[0][msgs[0].index(b"<sent>") + 6:msgs[0].index(b"</sent>")]
-    later = msgs[1].replace(first_sent + b"</references>", b"2026-01-01T00:00:00-00:00</references>", 1)
-    assert later != msgs[1]
+    # the first later message that names the first one (in its references, last or not)
+    ref = next(m for m in msgs[1:] if b"<references>" in m
+               and first_sent in m[m.index(b"<references>"):m.index(b"</references>")])
+    head = ref[:ref.index(b"</references>")]
+    later = head.replace(first_sent, b"2026-01-01T00:00:00-00:00", 1) + ref[len(head):]
+    assert later != ref
     assert any("which no earlier message is" in p for p in stream_violations([msgs[0], later]))
     assert any("used twice" in p for p in stream_violations([msgs[0], msgs[0]]))
 

@@ -212,7 +212,8 @@ def test_alerts_shrinking_ellipse_moving_off_the_coast_updates_then_clears(geo):
 
 
 def test_alerts_updates_are_rate_limited_and_flushed_later(geo):
-    e, out = engine(geo, min_update_interval_s=20.0), []
+    # named by the lower bar throughout (area_lead_s: test_alerts_naming.py)
+    e, out = engine(geo, min_update_interval_s=20.0, area_lead_s=1_000.0), []
     collect(e.on_prediction(make_pred(100, 41.3, 139.8, 60_000, 25_000, 60, impact_t=600), 100), out)
     # the point drifts 12 km every 2 s, same areas: one Update per 20 s at most
     for k in range(1, 6):

@@ -55,9 +55,10 @@ def fields(a) -> dict:
        ebrg=st.floats(0, 180), track_len=st.floats(0, 1_200_000), track_brg=BEARINGS,
        status=st.sampled_from(["tracking", "tracking", "lost", "boost"]),
        margin=st.sampled_from([0.0, 5_000.0, 20_000.0]), hyst=st.sampled_from([0.0, 5_000.0, 30_000.0]),
-       overflight=st.booleans(), aor=st.integers(0, 3), prob=st.sampled_from([0.05, 0.2, 0.6]))
+       overflight=st.booleans(), aor=st.integers(0, 3), prob=st.sampled_from([0.05, 0.2, 0.6]),
+       sigma=st.sampled_from([None, 1_000.0, 10_000.0]))
 def test_the_assessment_equals_the_plain_one(geo, party, k, passing, dist, brg, a, ratio, ebrg, track_len,
-                                             track_brg, status, margin, hyst, overflight, aor, prob):
+                                             track_brg, status, margin, hyst, overflight, aor, prob, sigma):
     lat0, lon0 = _coast_point(geo, party, k)
     if passing:
         mlat, mlon = _move(lat0, lon0, dist, track_brg + 90.0)
@@ -67,7 +68,8 @@ def test_the_assessment_equals_the_plain_one(geo, party, k, passing, dist, brg, 
         lat, lon = _move(lat0, lon0, dist, brg)
         slat, slon = _move(lat, lon, track_len, track_brg)
     gt = path(slat, slon, lat, lon, n=24) if track_len > 0 and abs(slon - lon) < 180 else ()
-    p = make_pred(100, lat, lon, a, a * ratio, ebrg, impact_t=400, ground_track=gt, status=status)
+    cov = None if sigma is None else (sigma ** 2, 0.3 * sigma ** 2, 0.3 * sigma ** 2, (2 * sigma) ** 2)
+    p = make_pred(100, lat, lon, a, a * ratio, ebrg, impact_t=400, ground_track=gt, status=status, cov=cov)
     if status == "boost":
         p = Prediction(**{**p.__dict__, "reach_prob": tuple(np.linspace(1.0, 0.5, len(gt)).tolist()),
                           "track_sigma_m": (2_000.0,) * len(gt)})
@@ -84,8 +86,9 @@ def test_the_comparison_sees_a_changed_field(geo):
     lat, lon = _coast_point(geo, "JPN", 12345)
     gt = path(lat - 3.0, lon - 3.0, lat, lon, n=24)
     rules = AlertRules(party="JPN")
-    p = make_pred(100, lat, lon, 30_000.0, 10_000.0, 30.0, ground_track=gt)
-    q = make_pred(100, lat + 0.002, lon, 30_000.0, 10_000.0, 30.0, ground_track=gt)
+    # within area_lead_s of the impact: the likeliest area (chance ~0.4) is named
+    p = make_pred(100, lat, lon, 30_000.0, 10_000.0, 30.0, ground_track=gt, impact_t=300)
+    q = make_pred(100, lat + 0.002, lon, 30_000.0, 10_000.0, 30.0, ground_track=gt, impact_t=300)
     fast, plain = fields(assess(p, rules, geo)), fields(plain_rules.assess(q, rules, geo))
     assert fast["ring"] != plain["ring"] and fast["nearest"] != plain["nearest"]
     assert fields(assess(p, rules, geo)) == fields(plain_rules.assess(p, rules, geo))

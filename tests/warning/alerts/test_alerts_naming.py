@@ -1,9 +1,9 @@
 """Naming areas by chance and by the time left (docs/alerts.md, "Naming areas by chance").
 
 While more than ``area_lead_s`` is left before the predicted impact, an impact names only the
-areas it falls in with at least ``area_probability_early`` — or, when none does, the likeliest
-area if its chance reaches ``area_probability`` — and nothing else yet: the prediction still has
-time to firm up. Once the time left is within ``area_lead_s`` every area with at least
+areas it falls in with at least ``area_probability_early`` (two to one) and nothing else yet —
+not even the likeliest area when none has that chance: the prediction still has time to firm
+up. Once the time left is within ``area_lead_s`` every area with at least
 ``area_probability`` is named and an ellipse touching the territory always alerts (the
 likeliest area). So an early warning names a subset of what the same ellipse names late, and a
 wide, unsure first ellipse cannot name a neighbour its later predictions rule out."""
@@ -25,8 +25,14 @@ LEAD = RULES.area_lead_s
 
 
 def tsugaru(t: float, impact_t: float):
-    """A 120 km ellipse over the Tsugaru Strait: mostly Aomori's sea, Hokkaido's with ~0.41."""
+    """A 120 km ellipse over the Tsugaru Strait: mostly Aomori's sea (~0.79), Hokkaido's ~0.41."""
     return make_pred(t, 41.2, 140.25, 60_000, 25_000, 60, impact_t=impact_t)
+
+
+def even(t: float, impact_t: float):
+    """The same ellipse 11 km west: Aomori's sea ~0.61 (more likely than not, not two to one),
+    Hokkaido's ~0.57 (the strait's sea is within 12 nmi of both)."""
+    return make_pred(t, 41.2, 140.12, 60_000, 25_000, 60, impact_t=impact_t)
 
 
 def grazing(t: float, impact_t: float):
@@ -45,6 +51,19 @@ def test_early_names_only_the_likely_area_late_adds_the_possible_one(geo):
     # with the early threshold at the late one, the early assessment names both
     assert assess(tsugaru(100.0, 100.0 + LEAD + 60.0), replace(RULES, area_probability_early=0.2),
                   geo).area_codes == ("JPN-01", "JPN-02")
+
+
+def test_an_even_chance_waits_while_there_is_time(geo):
+    """A likeliest area with a chance under ``area_probability_early`` is not named early (the
+    rule once named it when it reached ``area_probability``): no area, no impact alert; with
+    ``area_lead_s`` left both areas are named."""
+    early = assess(even(100.0, 100.0 + LEAD + 1.0), RULES, geo)
+    ch = dict(early.impact_chances)
+    assert RULES.area_probability <= ch["JPN-01"] < ch["JPN-02"] < RULES.area_probability_early
+    assert ch["JPN-02"] > 0.5
+    assert early.distance_to_territory_m == 0.0 and not early.qualifies and early.area_codes == ()
+    late = assess(even(100.0, 100.0 + LEAD), RULES, geo)
+    assert late.area_codes == ("JPN-01", "JPN-02")
 
 
 def test_an_unlikely_touch_waits_while_there_is_time_and_alerts_when_there_is_not(geo):
@@ -95,9 +114,9 @@ ANCHORS = [("JPN", 41.0, 139.6), ("JPN", 41.4, 140.6), ("JPN", 35.0, 140.3), ("J
        a=st.floats(3_000, 120_000), ratio=st.floats(0.15, 1.0), brg=st.floats(0, 180),
        left=st.floats(LEAD + 1.0, 900.0))
 def test_naming_by_chance_and_time_left(geo, anchor, dlat, dlon, a, ratio, brg, left):
-    """For any ellipse near the coasts: early, every named impact area has the early chance (or
-    is the one likeliest area with the late chance); early names ⊆ late names; late, every area
-    with the late chance is named and a touch of the territory always alerts."""
+    """For any ellipse near the coasts: early, the named impact areas are exactly those with the
+    early chance; early names ⊆ late names; late, every area with the late chance is named and
+    a touch of the territory always alerts."""
     party, lat0, lon0 = anchor
     rules = AlertRules(party=party)
     p = make_pred(100.0, lat0 + dlat, lon0 + dlon, a, a * ratio, brg, impact_t=100.0 + left)
@@ -107,11 +126,7 @@ def test_naming_by_chance_and_time_left(geo, anchor, dlat, dlon, a, ratio, brg, 
     assert dict(early.impact_chances) == ch
     e_codes = {h.area.code for h in early.impact_hits}
     l_codes = {h.area.code for h in late.impact_hits}
-    likeliest = max(ch.items(), key=lambda kv: (kv[1], kv[0])) if ch else None
-    if e_codes:
-        assert all(ch[c] >= rules.area_probability_early for c in e_codes) or (
-            likeliest is not None and e_codes == {likeliest[0]} and likeliest[1] >= rules.area_probability)
-    assert {c for c, q in ch.items() if q >= rules.area_probability_early} <= e_codes
+    assert e_codes == {c for c, q in ch.items() if q >= rules.area_probability_early}
     assert e_codes <= l_codes
     assert {c for c, q in ch.items() if q >= rules.area_probability} <= l_codes
     if late.distance_to_territory_m == 0.0:
@@ -124,9 +139,12 @@ def test_name_areas_by_the_time_left():
     from accord.warning.alerts.rules import name_areas
 
     ch = {"A": 0.6, "B": 0.3, "C": 0.1}
-    assert name_areas(ch, RULES, LEAD + 1.0) == ["A"]                 # early: the even chance
+    assert RULES.area_probability_early == 2 / 3
+    assert name_areas(ch, RULES, LEAD + 1.0) == []                    # early: 0.6 is not two to one
+    assert name_areas({"A": 0.7, "B": 0.25}, RULES, LEAD + 1.0) == ["A"]   # early: two to one
     assert name_areas(ch, RULES, LEAD) == ["A", "B"]                  # within the lead: 0.2
-    assert name_areas({"A": 0.3, "B": 0.25}, RULES, LEAD + 1.0) == ["A"]   # early: the likeliest ≥ 0.2
+    assert name_areas({"A": 0.3, "B": 0.25}, RULES, LEAD + 1.0) == []      # early: no likeliest fallback
+    assert name_areas({"A": 0.3, "B": 0.25}, RULES, LEAD) == ["A", "B"]
     assert name_areas({"A": 0.15, "B": 0.1}, RULES, LEAD + 1.0) == []      # early: nothing yet
     assert name_areas({"A": 0.15, "B": 0.1}, RULES, LEAD) == ["A"]         # spread: together ≥ 0.2
     assert name_areas({"A": 0.05}, RULES, LEAD) is None               # the caller names the likeliest

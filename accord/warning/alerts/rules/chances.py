@@ -156,18 +156,14 @@ def name_areas(chances: dict[str, float], rules: AlertRules, time_left_s: float)
       area the impact may fall in with at least ``area_probability`` (:func:`name_by_chance`);
       ``None`` when none does — the caller then names the likeliest area, as the 95 % ellipse
       touches the territory and there is no time left to wait;
-    * earlier, only the areas with at least ``area_probability_early``, and when none has it the
-      likeliest area if its chance reaches ``area_probability``; otherwise none yet (``[]``):
-      the prediction has time to firm up, and a later one names the areas then likely (added
-      by an Update, which a new area sends at once).
+    * earlier, only the areas with at least ``area_probability_early``, and none yet (``[]``)
+      when no area has it — not even the likeliest: the prediction has time to firm up, and a
+      later one names the areas then likely (added by an Update, which a new area sends at
+      once), at the latest once ``area_lead_s`` is left.
 
     So an early warning names a subset of what the same ellipse names later, and a neighbour
     with a modest chance is added only if it keeps it when the time left runs short."""
     if time_left_s <= rules.area_lead_s:
         return name_by_chance(chances, rules.area_probability) or None
     order = sorted(chances.items(), key=lambda kv: (-kv[1], kv[0]))
-    named = [c for c, q in order if q >= rules.area_probability_early]
-    if not named and order and order[0][1] >= rules.area_probability:
-        named = [order[0][0]]
-    return named
-
+    return [c for c, q in order if q >= rules.area_probability_early]

@@ -1,5 +1,7 @@
 """The overflight test: the predicted ground track comes within ``margin_m`` of an area's land
-(:func:`assess_overflight`), and the CAP corridor drawn for it.
+(:func:`assess_overflight`) — and, while more than ``area_lead_s`` is left before it gets there,
+does so with a high chance across the track's own uncertainty (:func:`overflight_chance`) — and
+the CAP corridor drawn for it.
 
 Part of :mod:`accord.warning.alerts.rules`: called by the impact test
 (:func:`.region.assess_region`) for every prediction with a ground track, when the party's rules
@@ -14,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+import shapely.ops
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
@@ -35,6 +38,69 @@ def _corridor(track_m: BaseGeometry, parts_m: list[BaseGeometry], margin_m: floa
     if isinstance(outline, Polygon) and not outline.is_empty:
         return ring_latlon(outline, inv)
     return ()
+
+
+#: Spacing of the points at which the track is tested for where it first comes within
+#: ``margin_m`` of an area (:func:`overflight_is_early`).
+ENTRY_STEP_M = 2_000.0
+
+
+def cross_sigma_m(pred: Prediction) -> float:
+    """The 1-σ of the predicted impact point across the ground track (m): the impact
+    covariance (``impact_cov_en_m2``, East-North) along the normal to the track's last segment;
+    0 without a covariance or a track."""
+    cov = pred.impact_cov_en_m2
+    gt = pred.ground_track
+    if cov is None or len(gt) < 2:
+        return 0.0
+    (la0, lo0), (la1, lo1) = gt[-2], gt[-1]
+    de = math.radians((lo1 - lo0 + 180.0) % 360.0 - 180.0) * math.cos(math.radians(la1))
+    dn = math.radians(la1 - la0)
+    h = math.hypot(de, dn)
+    if h == 0.0:
+        return 0.0
+    ne, nn = -dn / h, de / h                      # the unit normal (East, North)
+    var = ne * ne * cov[0] + ne * nn * (cov[1] + cov[2]) + nn * nn * cov[3]
+    return math.sqrt(var) if var > 0.0 else 0.0
+
+
+def overflight_chance(d_m: float, margin_m: float, sigma_m: float) -> float:
+    """The chance that the true track comes within ``margin_m`` of land the predicted one passes
+    ``d_m`` from, its error across the track Gaussian with 1-σ ``sigma_m`` (land to one side:
+    the true track is that much nearer it): Φ((margin − d) / σ); with no error, 1 or 0."""
+    if sigma_m <= 0.0:
+        return 1.0 if d_m <= margin_m else 0.0
+    return 0.5 * math.erfc((d_m - margin_m) / (sigma_m * math.sqrt(2.0)))
+
+
+def overflight_is_early(pred: Prediction, rules: AlertRules, track_m: BaseGeometry, part_m: BaseGeometry,
+                        d_m: float, sigma_end_m: float) -> tuple[bool, float]:
+    """Whether an overflight the predicted track makes (``d_m`` ≤ ``margin_m`` from the area's
+    land ``part_m``) is still more than ``area_lead_s`` away, and its chance
+    (:func:`overflight_chance`) at the track's point nearest the land. Along the track the
+    time and the error across it are taken in proportion to the ground distance from its first
+    point (the sub-missile point now, known to the tracker's metres) to the impact (the time
+    left, ``sigma_end_m``): the points of a predicted track are evenly spaced in the arc's
+    angle. The time to the overflight is that of the first point within ``margin_m`` of the
+    land (tested every :data:`ENTRY_STEP_M`); within ``area_lead_s`` the chance is not needed
+    (``nan``)."""
+    length = float(track_m.length)
+    left = pred.impact_t - pred.t
+    if length <= 0.0 or left <= rules.area_lead_s:
+        return False, math.nan
+    near = shapely.ops.nearest_points(track_m, part_m)[0]
+    f_near = float(track_m.project(near)) / length
+    if f_near * left <= rules.area_lead_s:
+        return False, math.nan
+    # the first point of the track within the margin: not after the nearest one
+    pts = shapely.get_coordinates(shapely.segmentize(track_m, ENTRY_STEP_M))
+    shapely.prepare(part_m)
+    within = np.flatnonzero(shapely.dwithin(part_m, shapely.points(pts), rules.margin_m))
+    if within.size:
+        f_entry = float(track_m.project(shapely.Point(pts[within[0]]))) / length
+        if f_entry * left <= rules.area_lead_s:
+            return False, math.nan
+    return True, overflight_chance(d_m, rules.margin_m, f_near * sigma_end_m)
 
 
 def track_lonlat(ground_track: tuple[tuple[float, float], ...]) -> BaseGeometry:
@@ -76,6 +142,9 @@ def assess_overflight(pred: Prediction, rules: AlertRules, geography: Geography)
     if x1 - x0 > 180:
         x0, x1 = -180.0, 180.0
     track_d = math.inf
+    # an overflight far ahead is named only with a high chance across the track's uncertainty
+    # (ballistic predictions; the boost rule tests its path moved across by its own σ)
+    sigma_end = cross_sigma_m(pred) if pred.status != "boost" else 0.0
     # clipped, projected (one transform for all) and measured as arrays: the same coordinates
     # and distances as one area at a time
     parts = shapely.clip_by_rect(np.array([a.geometry for a in areas], dtype=object), x0, y0, x1, y1)
@@ -86,6 +155,10 @@ def assess_overflight(pred: Prediction, rules: AlertRules, geography: Geography)
     for a, part_m, d in zip(areas, parts_m, dist):
         track_d = min(track_d, d)
         if d <= rules.margin_m:
+            if sigma_end > 0.0:
+                early, chance = overflight_is_early(pred, rules, track_m, part_m, d, sigma_end)
+                if early and chance < rules.overflight_probability_early:
+                    continue
             hits.append(AreaHit(a, d, "overflight"))
             over_land.append(part_m)
     # the corridor's outline only for a message (most tracks overfly nothing; most that do send none)

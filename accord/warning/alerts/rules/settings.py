@@ -46,10 +46,15 @@ class AlertRules:
                                               # the flight reaches it with at least this probability
     area_probability: float = 0.2             # an impact names an area when it falls in its sea
                                               # with at least this chance (:func:`.chances.name_by_chance`) ...
-    area_probability_early: float = 0.5       # ... or, while more than ``area_lead_s`` is left
-                                              # before the predicted impact, this chance
+    area_probability_early: float = 2 / 3     # ... or, while more than ``area_lead_s`` is left
+                                              # before the predicted impact, this chance (and
+                                              # nothing below it)
     area_lead_s: float = 240.0                # the warning time kept for an area's people
                                               # (:func:`.chances.name_areas`)
+    overflight_probability_early: float = 0.9  # an overflight more than ``area_lead_s`` ahead
+                                              # names an area only when the true track comes
+                                              # within ``margin_m`` of its land with this chance
+                                              # (:func:`.overflight.overflight_is_early`)
 
     @classmethod
     def from_config(cls, data: dict, *, party: str | None = None, source: str = "<config>") -> "AlertRules":

@@ -117,7 +117,13 @@ class TrackerConfig:
     """A newly confirmed track continues a lost one whose predicted state lies within this 6-D
     Mahalanobis distance of its own (covariance: the sum of both)."""
     reacquire_s: float = 600.0
-    """A lost confirmed track may be re-acquired for this long after its last update."""
+    """A lost confirmed track still in the boost may be re-acquired for this long after its last
+    update (predicted on the boost model, it soon grows too vague to be a candidate anyway)."""
+    reacquire_ballistic_s: float = 2400.0
+    """A lost track latched ballistic may be re-acquired until its arc, predicted over the gap,
+    reaches the ground, and at most this long after its last update (a bound on the pool; a
+    2,000 km flight lasts ~1,300 s, and its mid-course gap under two partners' radars can last
+    over 700 s)."""
     lost_sigma_v: float = 300.0
     """A track deleted for missed detections inside coverage had drifted off its missile (often
     burnout latched while thrust went on): before re-acquisition, white velocity uncertainty of
@@ -446,10 +452,18 @@ class Tracker:
             for q in missed:
                 self._pool.P[q, :, 0:6, 0:6] += self._drift(t - float(self._pool.last[q]))
             self._pool_t = np.concatenate([self._pool_t, np.full(len(idx), t)])
-        fresh = t - self._pool.last <= c.reacquire_s
+        fresh = self._recent(t)
         if not fresh.all():
             self._pool = self._pool.take(fresh)
             self._pool_t = self._pool_t[fresh]
+
+    def _recent(self, t: float) -> np.ndarray:
+        """Mask of the pooled tracks lost recently enough at ``t`` to be re-acquired: within
+        ``reacquire_s`` of their last update, or ``reacquire_ballistic_s`` once latched ballistic
+        (an arc can be predicted across a long mid-course gap; the boost cannot)."""
+        c = self.config
+        age = t - self._pool.last
+        return (age <= c.reacquire_s) | (self._pool.latched & (age <= c.reacquire_ballistic_s))
 
     def _drift(self, tau: float) -> np.ndarray:
         """Covariance a drifted track gains: white velocity error of ``lost_sigma_v`` per axis
@@ -507,31 +521,54 @@ class Tracker:
         # for it (position σ over max_sigma_m), would gate anything: it is never re-acquired
         alive = ((np.linalg.norm(xl[:, 0:3], axis=1) - c.earth_radius_m >= c.min_alt_m)
                  & (np.trace(Pl[:, 0:3, 0:3], axis1=1, axis2=2) <= c.max_sigma_m**2))
+        alive[:n_pool] &= self._recent(t)
         ok = (d2 < c.reacquire_gate) & alive[None, :] & (last[None, :] < self._tracks.born[new][:, None])
+        # a pooled ballistic arc predicted into the ground has impacted: forget it
+        keep = ~(self._pool.latched & (np.linalg.norm(xl[:n_pool, 0:3], axis=1) - c.earth_radius_m < c.min_alt_m))
         fresh = newly.copy()
-        if not ok.any():
-            return fresh, dead
         r, k = assign(d2, ok)
         from_pool, from_live = k < n_pool, k >= n_pool
-        src = {name: np.concatenate([getattr(self._pool, name), getattr(self._tracks, name)[live]])
-               for name in ("id", "conf_t", "anchor", "boost", "boost_n")}
-        i = new[r]
-        for name, arr in src.items():
-            getattr(self._tracks, name)[i] = arr[k]
-        self._tracks.lfit[i] = np.nan
-        fresh[i] = False
-        self.n_reacquired += len(r)
-        if from_pool.any():
-            keep = np.ones(n_pool, bool)
-            keep[k[from_pool]] = False
+        src = {name: np.concatenate([getattr(self._pool, name), getattr(self._tracks, name)[live]])[k]
+               for name in ("id", "conf_t", "anchor", "boost", "boost_n", "latched")}
+        keep[k[from_pool]] = False
+        if not keep.all():
             self._pool = self._pool.take(keep)
             self._pool_t = self._pool_t[keep]
+        if len(r) == 0:
+            return fresh, dead
+        i = new[r]
+        for name, arr in src.items():
+            getattr(self._tracks, name)[i] = arr
+        self._tracks.lfit[i] = np.nan
+        burnt = i[src["latched"]]
+        if len(burnt):
+            self._latch(burnt, t)
+        fresh[i] = False
+        self.n_reacquired += len(r)
         if from_live.any():
             taken = live[k[from_live] - n_pool]
             self._tracks.id[taken] = -1     # its identity now belongs to the new track
             dead = dead.copy()
             dead[taken] = True
         return fresh, dead
+
+    def _latch(self, rows: np.ndarray, t: float) -> None:
+        """Latch tracks ``rows`` (indices) ballistic now: the new tracks that took over the
+        identity of a track already latched (a missile does not relight). As the bookkeeping's
+        latch does, the IMM mixture collapses onto the ballistic model by moment matching, so
+        the boost hypothesis' spread stays in the covariance; no unseen-thrust term
+        (:meth:`_unseen_thrust`): the burnout was long before. Latched, the track keeps no more
+        boost-phase states (its descent would corrupt the rise fit of the launch) and its
+        predictions resume at once, on the ballistic arc."""
+        X, P, mu = self._tracks.X, self._tracks.P, self._tracks.mu
+        x, Pc = combine(X[rows], P[rows], mu[rows])
+        X[rows, 0, 0:6] = x[:, 0:6]
+        P[rows, 0, 0:6, 0:6] = Pc[:, 0:6, 0:6]
+        X[rows, 1] = X[rows, 0]
+        P[rows, 1] = P[rows, 0]
+        mu[rows, 0], mu[rows, 1] = 1.0, 0.0
+        self._tracks.latched[rows] = True
+        self._tracks.ball_since[rows] = np.minimum(self._tracks.ball_since[rows], t)
 
     def _merge(self, t: float) -> None:
         self._last_merge_t = t

@@ -447,10 +447,6 @@ class Tracker:
             ok = (alt >= c.min_alt_m) & (np.trace(P[:, 0:3, 0:3], axis1=1, axis2=2) <= c.max_sigma_m**2)
             idx = np.flatnonzero(rows)[ok]
             self._pool = self._pool.append(self._tracks.take(idx))
-            missed = np.flatnonzero(self._pool.misses >= c.confirmed_misses)
-            missed = missed[missed >= len(self._pool_t)]
-            for q in missed:
-                self._pool.P[q, :, 0:6, 0:6] += self._drift(t - float(self._pool.last[q]))
             self._pool_t = np.concatenate([self._pool_t, np.full(len(idx), t)])
         fresh = self._recent(t)
         if not fresh.all():
@@ -470,16 +466,31 @@ class Tracker:
         entered ``tau`` seconds ago, ``ΔP = σ² [[τ² I, τ I], [τ I, I]]`` (6×6)."""
         return self.config.lost_sigma_v**2 * np.kron([[tau * tau, tau], [tau, 1.0]], np.eye(3))
 
-    def _pooled_at(self, t: float) -> tuple[np.ndarray, np.ndarray]:
-        """Combined (x, P) of the pooled tracks, each predicted from its own time to ``t``."""
+    def _pooled_at(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Combined ``(x, P, P_drift)`` of the pooled tracks, each predicted from its own time to
+        ``t``: ``P`` its own covariance carried over the gap, ``P_drift`` the same with the
+        covariance of a drift (:meth:`_drift`, entered at its last update) for a track deleted
+        for missed detections (``P`` for the others)."""
+        c = self.config
         n = len(self._pool_t)
         X, P, mu = self._pool.X.copy(), self._pool.P.copy(), self._pool.mu.copy()
+        drifted = self._pool.misses >= c.confirmed_misses
+        Pd = P.copy()
+        for q in np.flatnonzero(drifted):
+            Pd[q, :, 0:6, 0:6] += self._drift(float(self._pool_t[q] - self._pool.last[q]))
         for k in range(n):
             dt = t - float(self._pool_t[k])
             if dt > 0.0:
                 sl = slice(k, k + 1)
+                if drifted[k]:   # the means and mode probabilities do not depend on P
+                    Xk, muk = X[sl].copy(), mu[sl].copy()
+                    self._step(Xk, Pd[sl], muk, self._pool.latched[sl], dt)
                 self._step(X[sl], P[sl], mu[sl], self._pool.latched[sl], dt)
-        return combine(X, P, mu)
+        x, Pc = combine(X, P, mu)
+        Pcd = Pc.copy()
+        if drifted.any():
+            Pcd[drifted] = combine(X[drifted], Pd[drifted], mu[drifted])[1]
+        return x, Pc, Pcd
 
     def _reacquire(self, t: float, newly: np.ndarray, dead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Give the newly confirmed tracks ``newly`` (mask) the identity of the lost tracks they
@@ -508,25 +519,40 @@ class Tracker:
             return newly, dead
         xn, Pn = combine(self._tracks.X[new], self._tracks.P[new], self._tracks.mu[new])
         xl, Pl = combine(self._tracks.X[live], self._tracks.P[live], self._tracks.mu[live])
-        for q in np.flatnonzero(self._tracks.misses[live] > 0):   # detections left its gate: drifted
-            Pl[q, 0:6, 0:6] += self._drift(t - float(self._tracks.last[live[q]]))
+        Pd = Pl.copy()
+        for q in np.flatnonzero(self._tracks.misses[live] > 0):   # detections left its gate: drifted?
+            Pd[q, 0:6, 0:6] += self._drift(t - float(self._tracks.last[live[q]]))
         if n_pool:
-            xp, Pp = self._pooled_at(t)
-            xl, Pl = np.concatenate([xp, xl]), np.concatenate([Pp, Pl])
+            xp, Pp, Ppd = self._pooled_at(t)
+            xl, Pl, Pd = np.concatenate([xp, xl]), np.concatenate([Pp, Pl]), np.concatenate([Ppd, Pd])
         last = np.concatenate([self._pool.last, self._tracks.last[live]])
         d = xn[:, None, 0:6] - xl[None, :, 0:6]
-        S = Pn[:, None, 0:6, 0:6] + Pl[None, :, 0:6, 0:6]
-        d2 = np.einsum("ijk,ijk->ij", d, np.linalg.solve(S, d[..., None])[..., 0])
         # a candidate predicted below ground, or so vaguely that a live track would be deleted
         # for it (position σ over max_sigma_m), would gate anything: it is never re-acquired
-        alive = ((np.linalg.norm(xl[:, 0:3], axis=1) - c.earth_radius_m >= c.min_alt_m)
-                 & (np.trace(Pl[:, 0:3, 0:3], axis1=1, axis2=2) <= c.max_sigma_m**2))
-        alive[:n_pool] &= self._recent(t)
-        ok = (d2 < c.reacquire_gate) & alive[None, :] & (last[None, :] < self._tracks.born[new][:, None])
+        above = np.linalg.norm(xl[:, 0:3], axis=1) - c.earth_radius_m >= c.min_alt_m
+        above[:n_pool] &= self._recent(t)
+        base = above[None, :] & (last[None, :] < self._tracks.born[new][:, None])
+
+        def gated(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            S = Pn[:, None, 0:6, 0:6] + P[None, :, 0:6, 0:6]
+            d2 = np.einsum("ijk,ijk->ij", d, np.linalg.solve(S, d[..., None])[..., 0])
+            sharp = np.trace(P[:, 0:3, 0:3], axis1=1, axis2=2) <= c.max_sigma_m**2
+            return d2, (d2 < c.reacquire_gate) & sharp[None, :] & base
+
+        # first on each candidate's own arc; the drift hypothesis (a covariance that makes
+        # every nearby missile consistent) only for the new tracks and candidates left over,
+        # so that two missiles lost together (crossing in a radar fade) do not swap identities
+        d2, ok = gated(Pl)
+        r, k = assign(d2, ok)
+        if (Pd != Pl).any() and len(r) < min(d2.shape):
+            rest_r = np.setdiff1d(np.arange(d2.shape[0]), r)
+            rest_k = np.setdiff1d(np.arange(d2.shape[1]), k)
+            d2d, okd = gated(Pd)
+            r2, k2 = assign(d2d[np.ix_(rest_r, rest_k)], okd[np.ix_(rest_r, rest_k)])
+            r, k = np.concatenate([r, rest_r[r2]]), np.concatenate([k, rest_k[k2]])
         # a pooled ballistic arc predicted into the ground has impacted: forget it
         keep = ~(self._pool.latched & (np.linalg.norm(xl[:n_pool, 0:3], axis=1) - c.earth_radius_m < c.min_alt_m))
         fresh = newly.copy()
-        r, k = assign(d2, ok)
         from_pool, from_live = k < n_pool, k >= n_pool
         src = {name: np.concatenate([getattr(self._pool, name), getattr(self._tracks, name)[live]])[k]
                for name in ("id", "conf_t", "anchor", "boost", "boost_n", "latched")}

@@ -337,7 +337,10 @@ class Tracker:
                 k = int(fresh.sum())
                 self._tracks.id[fresh] = np.arange(self._next_id, self._next_id + k)
                 self._next_id += k
-            boosting = self._tracks.confirmed & ~self._tracks.latched
+            took = ~self._tracks.latched & (self._tracks.took <= t - c.min_ballistic_s)
+            if took.any():
+                self._latch(np.flatnonzero(took), t)
+            boosting = self._tracks.confirmed & ~self._tracks.latched & np.isnan(self._tracks.took)
             if boosting.any():
                 anchor = boosting & np.isnan(self._tracks.anchor[:, 0]) & (t - self._tracks.conf_t >= c.launch_anchor_s)
                 if anchor.any():
@@ -442,6 +445,9 @@ class Tracker:
         diverged, as they are at ``t``, for :meth:`_reacquire`; forget those lost too long ago."""
         c = self.config
         if rows.any():
+            took = np.flatnonzero(rows & ~self._tracks.latched & ~np.isnan(self._tracks.took))
+            if len(took):   # its missile burnt out long ago: predicted over the gap on the arc
+                self._latch(took, t)
             x, P = combine(self._tracks.X[rows], self._tracks.P[rows], self._tracks.mu[rows])
             alt = np.linalg.norm(x[:, 0:3], axis=1) - c.earth_radius_m
             ok = (alt >= c.min_alt_m) & (np.trace(P[:, 0:3, 0:3], axis1=1, axis2=2) <= c.max_sigma_m**2)
@@ -555,7 +561,7 @@ class Tracker:
         fresh = newly.copy()
         from_pool, from_live = k < n_pool, k >= n_pool
         src = {name: np.concatenate([getattr(self._pool, name), getattr(self._tracks, name)[live]])[k]
-               for name in ("id", "conf_t", "anchor", "boost", "boost_n", "latched")}
+               for name in ("id", "conf_t", "anchor", "boost", "boost_n", "latched", "took")}
         keep[k[from_pool]] = False
         if not keep.all():
             self._pool = self._pool.take(keep)
@@ -563,12 +569,10 @@ class Tracker:
         if len(r) == 0:
             return fresh, dead
         i = new[r]
-        for name, arr in src.items():
-            getattr(self._tracks, name)[i] = arr
+        for name in ("id", "conf_t", "anchor", "boost", "boost_n"):
+            getattr(self._tracks, name)[i] = src[name]
         self._tracks.lfit[i] = np.nan
-        burnt = i[src["latched"]]
-        if len(burnt):
-            self._latch(burnt, t)
+        self._tracks.took[i[src["latched"] | ~np.isnan(src["took"])]] = t
         fresh[i] = False
         self.n_reacquired += len(r)
         if from_live.any():
@@ -579,13 +583,14 @@ class Tracker:
         return fresh, dead
 
     def _latch(self, rows: np.ndarray, t: float) -> None:
-        """Latch tracks ``rows`` (indices) ballistic now: the new tracks that took over the
-        identity of a track already latched (a missile does not relight). As the bookkeeping's
-        latch does, the IMM mixture collapses onto the ballistic model by moment matching, so
-        the boost hypothesis' spread stays in the covariance; no unseen-thrust term
-        (:meth:`_unseen_thrust`): the burnout was long before. Latched, the track keeps no more
-        boost-phase states (its descent would corrupt the rise fit of the launch) and its
-        predictions resume at once, on the ballistic arc."""
+        """Latch tracks ``rows`` (indices) ballistic now: the tracks that took over the identity
+        of a track already latched (a missile does not relight), once they have run
+        ``min_ballistic_s`` on the IMM (a track a few detections old is not yet consistent enough
+        for the ballistic model alone, which has no process noise to recover with), or when they
+        are lost before. Until then they keep no boost-phase states (their descent would corrupt
+        the rise fit of the launch) and make no boost-phase predictions. As the bookkeeping's
+        latch does, the IMM mixture collapses onto the ballistic model by moment matching; no
+        unseen-thrust term (:meth:`_unseen_thrust`): the burnout was long before."""
         X, P, mu = self._tracks.X, self._tracks.P, self._tracks.mu
         x, Pc = combine(X[rows], P[rows], mu[rows])
         X[rows, 0, 0:6] = x[:, 0:6]
@@ -674,7 +679,7 @@ class Tracker:
         launch the rise fit can place (:func:`accord.warning.boost.boost_prediction`)."""
         if t < self._boost_pred_due:
             return []
-        sel = np.flatnonzero(self._tracks.confirmed & ~self._tracks.latched & (self._tracks.id > 0)
+        sel = np.flatnonzero(self._tracks.confirmed & ~self._tracks.latched & (self._tracks.id > 0) & np.isnan(self._tracks.took)
                              & (self._tracks.boost_n >= prediction.BOOST_FIT_MIN_STATES))
         if len(sel) == 0:
             return []

@@ -180,6 +180,7 @@ class Tracker:
         self._tracks = Tracks.empty()
         """The live tracks (tentative and confirmed), one row each."""
         self._boost_due = -np.inf         # next time boost states are kept (all tracks together)
+        self._took_pending = False        # some track took over a latched identity and is not latched yet
         self._pool = Tracks.empty()
         """Lost confirmed tracks (the same columns, frozen at their last scan) awaiting re-acquisition."""
         self._pool_t = np.zeros(0)        # time each pooled track's state refers to
@@ -337,10 +338,15 @@ class Tracker:
                 k = int(fresh.sum())
                 self._tracks.id[fresh] = np.arange(self._next_id, self._next_id + k)
                 self._next_id += k
-            took = ~self._tracks.latched & (self._tracks.took <= t - c.min_ballistic_s)
-            if took.any():
-                self._latch(np.flatnonzero(took), t)
-            boosting = self._tracks.confirmed & ~self._tracks.latched & np.isnan(self._tracks.took)
+            boosting = self._tracks.confirmed & ~self._tracks.latched
+            if self._took_pending:   # tracks that took over a latched identity, not yet latched
+                pending = boosting & ~np.isnan(self._tracks.took)
+                due = pending & (self._tracks.took <= t - c.min_ballistic_s)
+                if due.any():
+                    self._latch(np.flatnonzero(due), t)
+                    pending &= ~due
+                self._took_pending = bool(pending.any())
+                boosting &= ~pending & ~due
             if boosting.any():
                 anchor = boosting & np.isnan(self._tracks.anchor[:, 0]) & (t - self._tracks.conf_t >= c.launch_anchor_s)
                 if anchor.any():
@@ -572,7 +578,10 @@ class Tracker:
         for name in ("id", "conf_t", "anchor", "boost", "boost_n"):
             getattr(self._tracks, name)[i] = src[name]
         self._tracks.lfit[i] = np.nan
-        self._tracks.took[i[src["latched"] | ~np.isnan(src["took"])]] = t
+        took = i[src["latched"] | ~np.isnan(src["took"])]
+        if len(took):
+            self._tracks.took[took] = t
+            self._took_pending = True    # kept out of the boost-phase bookkeeping until latched
         fresh[i] = False
         self.n_reacquired += len(r)
         if from_live.any():

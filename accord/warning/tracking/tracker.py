@@ -22,7 +22,9 @@ scan costs a fixed number of array operations whatever the number of tracks and 
    (deleted, or coasting since before the new track's first detection) whose state, predicted
    along its own arc over the gap, is consistent with the new track's (6-D Mahalanobis test
    under the sum of the covariances; :meth:`Tracker._reacquire`), so that one missile keeps one
-   identity through coverage gaps and radar hand-overs.
+   identity through coverage gaps and radar hand-overs (own covariances first, then the drift
+   hypothesis for what is left; a track that takes over a latched identity is latched
+   ``min_ballistic_s`` later).
 
 :meth:`Tracker.confirmed_tracks` reports the confirmed tracks predicted to any time, and
 :meth:`Tracker.predictions` the launch/impact predictions of the confirmed *ballistic* ones
@@ -509,19 +511,23 @@ class Tracker:
         continue; returns the mask of those left to take a fresh identity and ``dead`` with the
         coasting live tracks taken over added (their identity lives on: not reported lost).
 
-        Candidates are the pooled tracks (deleted confirmed tracks, :meth:`_to_pool`) and the
-        live confirmed tracks not updated since the new track's first detection (coasting on a
-        missile already picked up again; one that has missed detections since gets the drift
-        covariance :meth:`_drift` of a track deleted for misses). Each is predicted over the gap
-        along its own motion model — the ballistic arc once burnout is latched, the IMM
-        otherwise — and compared with the new track in the 6-D state space:
+        Candidates are the pooled tracks (deleted confirmed tracks, :meth:`_to_pool`, lost
+        recently enough: :meth:`_recent`) and the live confirmed tracks not updated since the new
+        track's first detection (coasting on a missile already picked up again). Each is
+        predicted over the gap along its own motion model — the ballistic arc once burnout is
+        latched, the IMM otherwise — and compared with the new track in the 6-D state space:
         ``d² = (x_n − x_l)ᵀ (P_n + P_l)⁻¹ (x_n − x_l)`` (the two estimates share no detection,
         so their errors are independent). Pairs with ``d² < reacquire_gate``, the lost track
         still above ground and its predicted position σ within ``max_sigma_m``, are assigned
-        one-to-one by minimum total ``d²`` (Hungarian method). The new track keeps its own state
-        and takes the lost track's identity, confirmation time, launch anchor and boost-phase
-        states (its launch fit is redone at its next prediction); a coasting live candidate is
-        dropped.
+        one-to-one by minimum total ``d²`` (Hungarian method), first under the candidates' own
+        covariances, then, for the new tracks and candidates left over, with the drift
+        covariance (:meth:`_drift`) of a candidate that missed detections (deleted for misses,
+        or live and missed since its update): that hypothesis makes every nearby missile
+        consistent, so it must not decide between two missiles lost together. The new track
+        keeps its own state and takes the lost track's identity, confirmation time, launch
+        anchor and boost-phase states (its launch fit is redone at its next prediction); one
+        that took a latched identity is latched ``min_ballistic_s`` later (:meth:`_latch`). A
+        coasting live candidate is dropped; a pooled arc predicted into the ground is forgotten.
         """
         c = self.config
         new = np.flatnonzero(newly)

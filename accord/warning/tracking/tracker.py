@@ -22,7 +22,9 @@ scan costs a fixed number of array operations whatever the number of tracks and 
    (deleted, or coasting since before the new track's first detection) whose state, predicted
    along its own arc over the gap, is consistent with the new track's (6-D Mahalanobis test
    under the sum of the covariances; :meth:`Tracker._reacquire`), so that one missile keeps one
-   identity through coverage gaps and radar hand-overs.
+   identity through coverage gaps and radar hand-overs (own covariances first, then the drift
+   hypothesis for what is left; a track that takes over a latched identity is latched
+   ``min_ballistic_s`` later).
 
 :meth:`Tracker.confirmed_tracks` reports the confirmed tracks predicted to any time, and
 :meth:`Tracker.predictions` the launch/impact predictions of the confirmed *ballistic* ones
@@ -117,7 +119,13 @@ class TrackerConfig:
     """A newly confirmed track continues a lost one whose predicted state lies within this 6-D
     Mahalanobis distance of its own (covariance: the sum of both)."""
     reacquire_s: float = 600.0
-    """A lost confirmed track may be re-acquired for this long after its last update."""
+    """A lost confirmed track still in the boost may be re-acquired for this long after its last
+    update (predicted on the boost model, it soon grows too vague to be a candidate anyway)."""
+    reacquire_ballistic_s: float = 2400.0
+    """A lost track latched ballistic may be re-acquired until its arc, predicted over the gap,
+    reaches the ground, and at most this long after its last update (a bound on the pool; a
+    2,000 km flight lasts ~1,300 s, and its mid-course gap under two partners' radars can last
+    over 700 s)."""
     lost_sigma_v: float = 300.0
     """A track deleted for missed detections inside coverage had drifted off its missile (often
     burnout latched while thrust went on): before re-acquisition, white velocity uncertainty of
@@ -174,6 +182,7 @@ class Tracker:
         self._tracks = Tracks.empty()
         """The live tracks (tentative and confirmed), one row each."""
         self._boost_due = -np.inf         # next time boost states are kept (all tracks together)
+        self._took_pending = False        # some track took over a latched identity and is not latched yet
         self._pool = Tracks.empty()
         """Lost confirmed tracks (the same columns, frozen at their last scan) awaiting re-acquisition."""
         self._pool_t = np.zeros(0)        # time each pooled track's state refers to
@@ -332,6 +341,14 @@ class Tracker:
                 self._tracks.id[fresh] = np.arange(self._next_id, self._next_id + k)
                 self._next_id += k
             boosting = self._tracks.confirmed & ~self._tracks.latched
+            if self._took_pending:   # tracks that took over a latched identity, not yet latched
+                pending = boosting & ~np.isnan(self._tracks.took)
+                due = pending & (self._tracks.took <= t - c.min_ballistic_s)
+                if due.any():
+                    self._latch(np.flatnonzero(due), t)
+                    pending &= ~due
+                self._took_pending = bool(pending.any())
+                boosting &= ~pending & ~due
             if boosting.any():
                 anchor = boosting & np.isnan(self._tracks.anchor[:, 0]) & (t - self._tracks.conf_t >= c.launch_anchor_s)
                 if anchor.any():
@@ -436,55 +453,81 @@ class Tracker:
         diverged, as they are at ``t``, for :meth:`_reacquire`; forget those lost too long ago."""
         c = self.config
         if rows.any():
+            took = np.flatnonzero(rows & ~self._tracks.latched & ~np.isnan(self._tracks.took))
+            if len(took):   # its missile burnt out long ago: predicted over the gap on the arc
+                self._latch(took, t)
             x, P = combine(self._tracks.X[rows], self._tracks.P[rows], self._tracks.mu[rows])
             alt = np.linalg.norm(x[:, 0:3], axis=1) - c.earth_radius_m
             ok = (alt >= c.min_alt_m) & (np.trace(P[:, 0:3, 0:3], axis1=1, axis2=2) <= c.max_sigma_m**2)
             idx = np.flatnonzero(rows)[ok]
             self._pool = self._pool.append(self._tracks.take(idx))
-            missed = np.flatnonzero(self._pool.misses >= c.confirmed_misses)
-            missed = missed[missed >= len(self._pool_t)]
-            for q in missed:
-                self._pool.P[q, :, 0:6, 0:6] += self._drift(t - float(self._pool.last[q]))
             self._pool_t = np.concatenate([self._pool_t, np.full(len(idx), t)])
-        fresh = t - self._pool.last <= c.reacquire_s
+        fresh = self._recent(t)
         if not fresh.all():
             self._pool = self._pool.take(fresh)
             self._pool_t = self._pool_t[fresh]
+
+    def _recent(self, t: float) -> np.ndarray:
+        """Mask of the pooled tracks lost recently enough at ``t`` to be re-acquired: within
+        ``reacquire_s`` of their last update, or ``reacquire_ballistic_s`` once latched ballistic
+        (an arc can be predicted across a long mid-course gap; the boost cannot)."""
+        c = self.config
+        age = t - self._pool.last
+        return (age <= c.reacquire_s) | (self._pool.latched & (age <= c.reacquire_ballistic_s))
 
     def _drift(self, tau: float) -> np.ndarray:
         """Covariance a drifted track gains: white velocity error of ``lost_sigma_v`` per axis
         entered ``tau`` seconds ago, ``ΔP = σ² [[τ² I, τ I], [τ I, I]]`` (6×6)."""
         return self.config.lost_sigma_v**2 * np.kron([[tau * tau, tau], [tau, 1.0]], np.eye(3))
 
-    def _pooled_at(self, t: float) -> tuple[np.ndarray, np.ndarray]:
-        """Combined (x, P) of the pooled tracks, each predicted from its own time to ``t``."""
+    def _pooled_at(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Combined ``(x, P, P_drift)`` of the pooled tracks, each predicted from its own time to
+        ``t``: ``P`` its own covariance carried over the gap, ``P_drift`` the same with the
+        covariance of a drift (:meth:`_drift`, entered at its last update) for a track deleted
+        for missed detections (``P`` for the others)."""
+        c = self.config
         n = len(self._pool_t)
         X, P, mu = self._pool.X.copy(), self._pool.P.copy(), self._pool.mu.copy()
+        drifted = self._pool.misses >= c.confirmed_misses
+        Pd = P.copy()
+        for q in np.flatnonzero(drifted):
+            Pd[q, :, 0:6, 0:6] += self._drift(float(self._pool_t[q] - self._pool.last[q]))
         for k in range(n):
             dt = t - float(self._pool_t[k])
             if dt > 0.0:
                 sl = slice(k, k + 1)
+                if drifted[k]:   # the means and mode probabilities do not depend on P
+                    Xk, muk = X[sl].copy(), mu[sl].copy()
+                    self._step(Xk, Pd[sl], muk, self._pool.latched[sl], dt)
                 self._step(X[sl], P[sl], mu[sl], self._pool.latched[sl], dt)
-        return combine(X, P, mu)
+        x, Pc = combine(X, P, mu)
+        Pcd = Pc.copy()
+        if drifted.any():
+            Pcd[drifted] = combine(X[drifted], Pd[drifted], mu[drifted])[1]
+        return x, Pc, Pcd
 
     def _reacquire(self, t: float, newly: np.ndarray, dead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Give the newly confirmed tracks ``newly`` (mask) the identity of the lost tracks they
         continue; returns the mask of those left to take a fresh identity and ``dead`` with the
         coasting live tracks taken over added (their identity lives on: not reported lost).
 
-        Candidates are the pooled tracks (deleted confirmed tracks, :meth:`_to_pool`) and the
-        live confirmed tracks not updated since the new track's first detection (coasting on a
-        missile already picked up again; one that has missed detections since gets the drift
-        covariance :meth:`_drift` of a track deleted for misses). Each is predicted over the gap
-        along its own motion model — the ballistic arc once burnout is latched, the IMM
-        otherwise — and compared with the new track in the 6-D state space:
+        Candidates are the pooled tracks (deleted confirmed tracks, :meth:`_to_pool`, lost
+        recently enough: :meth:`_recent`) and the live confirmed tracks not updated since the new
+        track's first detection (coasting on a missile already picked up again). Each is
+        predicted over the gap along its own motion model — the ballistic arc once burnout is
+        latched, the IMM otherwise — and compared with the new track in the 6-D state space:
         ``d² = (x_n − x_l)ᵀ (P_n + P_l)⁻¹ (x_n − x_l)`` (the two estimates share no detection,
         so their errors are independent). Pairs with ``d² < reacquire_gate``, the lost track
         still above ground and its predicted position σ within ``max_sigma_m``, are assigned
-        one-to-one by minimum total ``d²`` (Hungarian method). The new track keeps its own state
-        and takes the lost track's identity, confirmation time, launch anchor and boost-phase
-        states (its launch fit is redone at its next prediction); a coasting live candidate is
-        dropped.
+        one-to-one by minimum total ``d²`` (Hungarian method), first under the candidates' own
+        covariances, then, for the new tracks and candidates left over, with the drift
+        covariance (:meth:`_drift`) of a candidate that missed detections (deleted for misses,
+        or live and missed since its update): that hypothesis makes every nearby missile
+        consistent, so it must not decide between two missiles lost together. The new track
+        keeps its own state and takes the lost track's identity, confirmation time, launch
+        anchor and boost-phase states (its launch fit is redone at its next prediction); one
+        that took a latched identity is latched ``min_ballistic_s`` later (:meth:`_latch`). A
+        coasting live candidate is dropped; a pooled arc predicted into the ground is forgotten.
         """
         c = self.config
         new = np.flatnonzero(newly)
@@ -494,44 +537,84 @@ class Tracker:
             return newly, dead
         xn, Pn = combine(self._tracks.X[new], self._tracks.P[new], self._tracks.mu[new])
         xl, Pl = combine(self._tracks.X[live], self._tracks.P[live], self._tracks.mu[live])
-        for q in np.flatnonzero(self._tracks.misses[live] > 0):   # detections left its gate: drifted
-            Pl[q, 0:6, 0:6] += self._drift(t - float(self._tracks.last[live[q]]))
+        Pd = Pl.copy()
+        for q in np.flatnonzero(self._tracks.misses[live] > 0):   # detections left its gate: drifted?
+            Pd[q, 0:6, 0:6] += self._drift(t - float(self._tracks.last[live[q]]))
         if n_pool:
-            xp, Pp = self._pooled_at(t)
-            xl, Pl = np.concatenate([xp, xl]), np.concatenate([Pp, Pl])
+            xp, Pp, Ppd = self._pooled_at(t)
+            xl, Pl, Pd = np.concatenate([xp, xl]), np.concatenate([Pp, Pl]), np.concatenate([Ppd, Pd])
         last = np.concatenate([self._pool.last, self._tracks.last[live]])
         d = xn[:, None, 0:6] - xl[None, :, 0:6]
-        S = Pn[:, None, 0:6, 0:6] + Pl[None, :, 0:6, 0:6]
-        d2 = np.einsum("ijk,ijk->ij", d, np.linalg.solve(S, d[..., None])[..., 0])
         # a candidate predicted below ground, or so vaguely that a live track would be deleted
         # for it (position σ over max_sigma_m), would gate anything: it is never re-acquired
-        alive = ((np.linalg.norm(xl[:, 0:3], axis=1) - c.earth_radius_m >= c.min_alt_m)
-                 & (np.trace(Pl[:, 0:3, 0:3], axis1=1, axis2=2) <= c.max_sigma_m**2))
-        ok = (d2 < c.reacquire_gate) & alive[None, :] & (last[None, :] < self._tracks.born[new][:, None])
-        fresh = newly.copy()
-        if not ok.any():
-            return fresh, dead
+        above = np.linalg.norm(xl[:, 0:3], axis=1) - c.earth_radius_m >= c.min_alt_m
+        above[:n_pool] &= self._recent(t)
+        base = above[None, :] & (last[None, :] < self._tracks.born[new][:, None])
+
+        def gated(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            S = Pn[:, None, 0:6, 0:6] + P[None, :, 0:6, 0:6]
+            d2 = np.einsum("ijk,ijk->ij", d, np.linalg.solve(S, d[..., None])[..., 0])
+            sharp = np.trace(P[:, 0:3, 0:3], axis1=1, axis2=2) <= c.max_sigma_m**2
+            return d2, (d2 < c.reacquire_gate) & sharp[None, :] & base
+
+        # first on each candidate's own arc; the drift hypothesis (a covariance that makes
+        # every nearby missile consistent) only for the new tracks and candidates left over,
+        # so that two missiles lost together (crossing in a radar fade) do not swap identities
+        d2, ok = gated(Pl)
         r, k = assign(d2, ok)
+        if (Pd != Pl).any() and len(r) < min(d2.shape):
+            rest_r = np.setdiff1d(np.arange(d2.shape[0]), r)
+            rest_k = np.setdiff1d(np.arange(d2.shape[1]), k)
+            d2d, okd = gated(Pd)
+            r2, k2 = assign(d2d[np.ix_(rest_r, rest_k)], okd[np.ix_(rest_r, rest_k)])
+            r, k = np.concatenate([r, rest_r[r2]]), np.concatenate([k, rest_k[k2]])
+        # a pooled ballistic arc predicted into the ground has impacted: forget it
+        keep = ~(self._pool.latched & (np.linalg.norm(xl[:n_pool, 0:3], axis=1) - c.earth_radius_m < c.min_alt_m))
+        fresh = newly.copy()
         from_pool, from_live = k < n_pool, k >= n_pool
-        src = {name: np.concatenate([getattr(self._pool, name), getattr(self._tracks, name)[live]])
-               for name in ("id", "conf_t", "anchor", "boost", "boost_n")}
-        i = new[r]
-        for name, arr in src.items():
-            getattr(self._tracks, name)[i] = arr[k]
-        self._tracks.lfit[i] = np.nan
-        fresh[i] = False
-        self.n_reacquired += len(r)
-        if from_pool.any():
-            keep = np.ones(n_pool, bool)
-            keep[k[from_pool]] = False
+        src = {name: np.concatenate([getattr(self._pool, name), getattr(self._tracks, name)[live]])[k]
+               for name in ("id", "conf_t", "anchor", "boost", "boost_n", "latched", "took")}
+        keep[k[from_pool]] = False
+        if not keep.all():
             self._pool = self._pool.take(keep)
             self._pool_t = self._pool_t[keep]
+        if len(r) == 0:
+            return fresh, dead
+        i = new[r]
+        for name in ("id", "conf_t", "anchor", "boost", "boost_n"):
+            getattr(self._tracks, name)[i] = src[name]
+        self._tracks.lfit[i] = np.nan
+        took = i[src["latched"] | ~np.isnan(src["took"])]
+        if len(took):
+            self._tracks.took[took] = t
+            self._took_pending = True    # kept out of the boost-phase bookkeeping until latched
+        fresh[i] = False
+        self.n_reacquired += len(r)
         if from_live.any():
             taken = live[k[from_live] - n_pool]
             self._tracks.id[taken] = -1     # its identity now belongs to the new track
             dead = dead.copy()
             dead[taken] = True
         return fresh, dead
+
+    def _latch(self, rows: np.ndarray, t: float) -> None:
+        """Latch tracks ``rows`` (indices) ballistic now: the tracks that took over the identity
+        of a track already latched (a missile does not relight), once they have run
+        ``min_ballistic_s`` on the IMM (a track a few detections old is not yet consistent enough
+        for the ballistic model alone, which has no process noise to recover with), or when they
+        are lost before. Until then they keep no boost-phase states (their descent would corrupt
+        the rise fit of the launch) and make no boost-phase predictions. As the bookkeeping's
+        latch does, the IMM mixture collapses onto the ballistic model by moment matching; no
+        unseen-thrust term (:meth:`_unseen_thrust`): the burnout was long before."""
+        X, P, mu = self._tracks.X, self._tracks.P, self._tracks.mu
+        x, Pc = combine(X[rows], P[rows], mu[rows])
+        X[rows, 0, 0:6] = x[:, 0:6]
+        P[rows, 0, 0:6, 0:6] = Pc[:, 0:6, 0:6]
+        X[rows, 1] = X[rows, 0]
+        P[rows, 1] = P[rows, 0]
+        mu[rows, 0], mu[rows, 1] = 1.0, 0.0
+        self._tracks.latched[rows] = True
+        self._tracks.ball_since[rows] = np.minimum(self._tracks.ball_since[rows], t)
 
     def _merge(self, t: float) -> None:
         self._last_merge_t = t
@@ -611,7 +694,7 @@ class Tracker:
         launch the rise fit can place (:func:`accord.warning.boost.boost_prediction`)."""
         if t < self._boost_pred_due:
             return []
-        sel = np.flatnonzero(self._tracks.confirmed & ~self._tracks.latched & (self._tracks.id > 0)
+        sel = np.flatnonzero(self._tracks.confirmed & ~self._tracks.latched & (self._tracks.id > 0) & np.isnan(self._tracks.took)
                              & (self._tracks.boost_n >= prediction.BOOST_FIT_MIN_STATES))
         if len(sel) == 0:
             return []

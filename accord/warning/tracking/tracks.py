@@ -42,13 +42,16 @@ class Tracks:
     lfit: np.ndarray       # (n, 4) launch from the boost phase (t, lat, lon, σ): the rise fit, else the
     #                        single anchor; NaN: not yet, σ −1: neither
     born: np.ndarray       # (n,) time of the track's first detection
+    took: np.ndarray       # (n,) when the track took over the identity of a track latched ballistic
+    #                        (it is latched in turn once it has run ``min_ballistic_s``); NaN: never
 
     @classmethod
     def empty(cls) -> "Tracks":
         return cls(np.zeros((0, N_MODELS, DIM)), np.zeros((0, N_MODELS, DIM, DIM)), np.zeros((0, N_MODELS)),
                    np.zeros(0, INT), np.zeros(0, INT), np.zeros(0), np.zeros(0), np.zeros(0, bool),
                    np.zeros(0, bool), np.zeros(0, INT), np.zeros(0), np.zeros((0, 7)),
-                   np.zeros((0, prediction.BOOST_STATES, 9)), np.zeros(0, INT), np.zeros((0, 4)), np.zeros(0))
+                   np.zeros((0, prediction.BOOST_STATES, 9)), np.zeros(0, INT), np.zeros((0, 4)), np.zeros(0),
+                   np.zeros(0))
 
     @classmethod
     def opened(cls, X: np.ndarray, P: np.ndarray, mu: np.ndarray, t: float, born: np.ndarray) -> "Tracks":
@@ -57,7 +60,7 @@ class Tracks:
         return cls(X, P, mu, np.full(k, 0b11, INT), np.zeros(k, INT), np.full(k, t), np.full(k, np.inf),
                    np.zeros(k, bool), np.zeros(k, bool), np.full(k, -1, INT), np.full(k, np.inf),
                    np.full((k, 7), np.nan), np.full((k, prediction.BOOST_STATES, 9), np.nan), np.zeros(k, INT),
-                   np.full((k, 4), np.nan), born)
+                   np.full((k, 4), np.nan), born, np.full(k, np.nan))
 
     def __len__(self) -> int:
         return int(self.X.shape[0])

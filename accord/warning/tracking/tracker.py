@@ -135,8 +135,14 @@ class TrackerConfig:
     """Burnout is declared (latched: ballistic model only, predictions start) once the
     ballistic-mode probability has stayed at least ``ballistic_prob`` for ``min_ballistic_s``."""
     latch_thrust_window_s: float = 9.0
-    """When a track is latched ballistic, its covariance gains the effect of the boost model's
-    thrust estimate acting unmodelled for this long (:meth:`Tracker._unseen_thrust`)."""
+    """When a track is latched ballistic, its covariance gains the effect of a thrust that may
+    still have been burning, acting unmodelled for this long (:meth:`Tracker._unseen_thrust`)."""
+    burning_thrust_mps2: float = 40.0
+    burning_thrust_sigma_mps2: float = 10.0
+    """A motor still burning at the latch pushes along the velocity with about this thrust
+    acceleration (mean, σ per axis): the missile classes' thrust at burnout, 30–51 m/s²
+    (:mod:`accord.warning.boost.prior`). The alternative to "burnt out" (no thrust) in
+    :meth:`Tracker._unseen_thrust`."""
     launch_anchor_s: float = 10.0
     """A track confirmed during the boost keeps its state this long after confirmation as the
     anchor of its launch estimate (see :func:`accord.warning.prediction.launch_from_boost`)."""
@@ -369,22 +375,40 @@ class Tracker:
         thrust the ballistic model may have ignored while it led the IMM before the latch.
 
         The ballistic model leads for ``W`` = ``latch_thrust_window_s`` before the latch; a
-        missile can still be thrusting then (a distant radar sees its thrust poorly: the IMM
+        missile can still be burning then (a distant radar sees its thrust poorly: the IMM
         prefers the ballistic model although the boost model still estimates tens of m/s²).
         A thrust acceleration ``a`` unmodelled over ``W`` moves the state by ``J a``,
-        ``J = [W²/2 I; W I]``; with the boost model's own estimate ``a ~ N(â, P_aa)`` the
-        latched (p, v) covariance gains ``J (â âᵀ + w P_aa) Jᵀ``, ``w = min(1, s²/3)``,
-        ``s² = âᵀ P_aa⁻¹ â`` (χ²₃ under no thrust, mean 3). ``P_aa`` is the random walk's steady
-        openness as much as a thrust's uncertainty: a track latched well after burnout
-        (``s²`` 0.0–0.3) gains almost nothing, one whose boost model still sees a thrust
-        standing out of its own spread gains the whole second moment. The measurements after
-        the latch then shrink the term."""
+        ``J = [W²/2 I; W I]``, so the latched (p, v) covariance gains ``J E[a aᵀ] Jᵀ``.
+
+        ``E[a aᵀ]`` is that of two hypotheses weighed by the boost model's own estimate
+        ``â ~ N(a, P_aa)``: *burnt out*, ``a = 0``, under which ``â ~ N(0, P_aa)``; or *still
+        burning*, ``a ~ N(A v̂, σ_A² I)`` (``burning_thrust_mps2``, ``burning_thrust_sigma_mps2``:
+        a motor's thrust at burnout along the velocity ``v̂``), under which
+        ``â ~ N(A v̂, P_aa + σ_A² I)``. With even prior odds, ``p`` = P(burning | â), and under
+        *burning* the thrust's posterior ``N(m₁, C₁)`` (the prior and ``â`` combined), so
+        ``E[a aᵀ] = p (m₁ m₁ᵀ + C₁)``. A clean latch (``|â|`` of a few m/s² against the 30–50
+        a motor gives) gets ``p`` ≈ 0 and nothing; a latch during the burn, with tens of m/s²
+        along the velocity, the thrust's whole second moment. The measurements after the latch
+        then shrink the term."""
         i = np.flatnonzero(rows)
-        W = self.config.latch_thrust_window_s
+        c = self.config
+        W = c.latch_thrust_window_s
         a = self._tracks.X[i, 1, 6:9]                     # the boost model is untouched by the latch
+        v = self._tracks.X[i, 1, 3:6]
         Paa = self._tracks.P[i, 1, 6:9, 6:9]
-        s2 = np.einsum("ni,ni->n", a, np.linalg.solve(Paa, a[:, :, None])[:, :, 0])
-        A = a[:, :, None] * a[:, None, :] + np.minimum(1.0, s2 / 3.0)[:, None, None] * Paa
+        sa2 = c.burning_thrust_sigma_mps2 ** 2
+        m = c.burning_thrust_mps2 * v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)
+        C = Paa + sa2 * np.eye(3)
+        Cinv = np.linalg.inv(C)
+        d = a - m
+        s0 = np.einsum("ni,ni->n", a, np.linalg.solve(Paa, a[:, :, None])[:, :, 0])
+        s1 = np.einsum("ni,nij,nj->n", d, Cinv, d)
+        llr = 0.5 * (s0 - s1) - 0.5 * (np.linalg.slogdet(C)[1] - np.linalg.slogdet(Paa)[1])
+        p = 0.5 * (1.0 + np.tanh(0.5 * np.clip(llr, -60.0, 60.0)))     # logistic of the log odds
+        K = sa2 * Cinv                                    # σ_A² C⁻¹
+        m1 = m + np.einsum("nij,nj->ni", K, d)
+        C1 = sa2 * (np.eye(3) - K)
+        A = p[:, None, None] * (m1[:, :, None] * m1[:, None, :] + 0.5 * (C1 + np.swapaxes(C1, 1, 2)))
         J = np.vstack([0.5 * W * W * np.eye(3), W * np.eye(3)])     # (6, 3)
         self._tracks.P[i, :, 0:6, 0:6] += (J @ A @ J.T)[:, None]
 

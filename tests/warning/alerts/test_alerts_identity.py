@@ -231,3 +231,19 @@ def test_another_missile_bound_through_a_boost_arc_never_clears_the_warning(geo)
     assert out[-1].msg_type == "Cancel" and out[-1].t >= 700 and e.open_incidents() == []
     assert out[-1].sources == ("JPN:T2", "KOR:T2")
     check_chain(out)
+
+
+def test_a_provisional_track_stays_provisional_across_a_restart(geo):
+    import json
+
+    from accord.warning.alerts import AlertEngine
+
+    e, out = engine(geo), []
+    for t in (100, 102, 104):
+        collect(e.on_predictions([boost_a(t)], t), out)
+    for t in range(106, 120, 2):
+        collect(e.on_predictions([ballistic_b(t)], t), out)
+    e = AlertEngine.restore(json.loads(json.dumps(e.snapshot())), e.rules, geo, e.sender, e.status)
+    for t in range(120, 180, 2):
+        collect(e.on_predictions([ballistic_b(t)], t), out)
+    assert [m.msg_type for m in out] == ["Alert"] and e.open_incidents() == ["KOR:T2"]

@@ -47,6 +47,10 @@ life, as a state machine::
   object) never clears, narrows or moves the warning. Its track is detached and marked suspect;
   the incident keeps its reference, and ends on it. A suspect track may start an incident of its
   own only after its new arc has held ``suspect_hold_s``.
+* A track bound through another track's *boost* prediction (whose wide region holds the arcs of
+  every missile of a salvo near it) is provisional (``Incident.provisional``): its predictions
+  may raise the warning, never clear or narrow it, and exclude no other track, until a confirmed
+  track's ballistic prediction puts it on its arc (or off it: then it is detached as suspect).
 
 Every Update and Cancel ``references`` all earlier messages of its incident (CAP 1.2 §3.2.1),
 so a receiver that missed one can still link the chain. Times are scenario seconds ``t``, mapped
@@ -110,6 +114,18 @@ class _Deferred(_Lazy):
     overflight = False
 
 
+def _arc(inc: Incident) -> Prediction | None:
+    """The prediction ``inc``'s tracks are tested against (:func:`same_arc`): its reference, or
+    while a provisional track drives it, the latest of a confirmed track."""
+    return inc.arc if inc.arc is not None else inc.ref
+
+
+def _widens(inc: Incident, a: Assessment) -> bool:
+    """``a`` qualifies and names every area of ``inc``'s last message: what a provisional track's
+    prediction must do to drive the incident (raise or widen the warning, never narrow it)."""
+    return a.qualifies and (inc.sent_a is None or set(a.area_codes) >= set(inc.sent_a.area_codes))
+
+
 class AlertEngine:
     """Turns one party's stream of predictions into CAP 1.2 Alert / Update / Cancel messages.
 
@@ -171,6 +187,8 @@ class AlertEngine:
                 lost.append((inc, p, a))
             else:
                 self._live(inc, p)
+                if p.track_id in inc.provisional and not _widens(inc, a):
+                    continue  # bound only through a boost arc: it may raise the warning, never clear it
                 best = drivers.get(id(inc))
                 if best is None or fresher(p, best[1]):
                     drivers[id(inc)] = (inc, p, a)
@@ -248,12 +266,20 @@ class AlertEngine:
         tid = p.track_id
         inc = self._by_track.get(tid)
         if inc is not None:
+            arc = _arc(inc)
             # before burnout a track has no arc yet: its own boost predictions stay with its incident
-            if p.status != "suspect" and (inc.ref is None or p.status == "boost" or same_arc(inc.ref, p)):
+            if p.status != "suspect" and (arc is None or p.status == "boost" or same_arc(arc, p)):
+                if p.status == "tracking" and arc is not None:
+                    if tid in inc.provisional:
+                        if arc.status == "tracking":
+                            inc.provisional.discard(tid)  # on a confirmed track's ballistic arc: the missile
+                    elif inc.arc is not None:
+                        inc.arc = p   # a confirmed track's latest: the arc the provisional ones must keep
                 return inc
             # Off the arc: an association or identity error. The incident holds its reference.
             del self._by_track[tid]
             inc.tracks.pop(tid, None)
+            inc.provisional.discard(tid)
             inc.seen.pop(tid, None)
             self._last.pop(tid, None)
             inc.suspects[tid] = now_t
@@ -267,17 +293,23 @@ class AlertEngine:
             return None
         best, best_d2, doubled = None, math.inf, False
         for cand in self._incidents:
-            if not (cand.open and cand.ref is not None and same_arc(cand.ref, p)):
+            arc = _arc(cand)
+            if not (cand.open and arc is not None and same_arc(arc, p)):
                 continue
             why = self._elsewhere(cand, p, now_t)
             doubled = doubled or why == "tracker"
             if why is None:
-                d2 = arc_distance(cand.ref, p)
+                d2 = arc_distance(arc, p)
                 if d2 < best_d2:
                     best, best_d2 = cand, d2
         if best is not None:
             self._by_track[tid] = best
             best.tracks[tid] = p.status == "lost"
+            arc = _arc(best)
+            if arc is not None and arc.status == "boost":
+                # Another track's boost prediction is no identity: its wide region holds the arcs
+                # of every missile of a salvo near it. Bound, but provisional (Incident.provisional).
+                best.provisional.add(tid)
             self._suspects.pop(tid, None)
             return best
         if tid in self._suspects or doubled:
@@ -306,7 +338,8 @@ class AlertEngine:
         net = network(p.track_id)
         why = None
         for k, lost in inc.tracks.items():
-            if lost or now_t - inc.seen.get(k, -math.inf) > LIVE_S:
+            # a provisional track may follow another missile: it excludes no one
+            if lost or k in inc.provisional or now_t - inc.seen.get(k, -math.inf) > LIVE_S:
                 continue
             last = self._last.get(k)
             if last is not None and not same_place(last, p):
@@ -355,15 +388,20 @@ class AlertEngine:
         """A tracked prediction on the incident's arc, the freshest it has: the new reference."""
         if p.status == "boost" and not a.qualifies and inc.ref_a is not None and inc.ref_a.qualifies:
             return []  # a boost-phase prediction may raise or widen a warning, never narrow or clear it
+        provisional = p.track_id in inc.provisional
+        if provisional and inc.arc is None:
+            inc.arc = inc.ref  # the identity reference stays the confirmed tracks' latest
         q = keep_tighter_impact(inc.ref, p)
         if q is not p:
             p, a = q, self.assess(q)
         inc.ref, inc.ref_a = p, a
+        if not provisional:
+            inc.arc = None  # the reference is the confirmed tracks' latest again
         regained = inc.lost_t is not None
         inc.lost_t = None
         if inc.fallen:
             return []  # after the predicted impact only the Cancel follows
-        if not a.overflight and flown_past(inc, p):
+        if not a.overflight and not provisional and flown_past(inc, p):
             inc.tracked_overflight_done = True
         if inc.tracked_overflight_done and not self._keep_open(a):
             return [self._cancel(inc, "clear-passed", now_t)]
@@ -408,6 +446,8 @@ class AlertEngine:
             if not inc.open or inc.ref is None:
                 continue
             end = inc.ref.impact_t
+            if inc.arc is not None:  # a provisional track drives: its missile may not be the one
+                end = max(end, inc.arc.impact_t)
             if now_t >= end and not inc.fallen and self._held_to_impact(inc):
                 out.append(self._fallen(inc, now_t))
             if now_t >= end + self.rules.clear_after_impact_s:

@@ -47,6 +47,11 @@ class Incident:
     clear_since: float | None = None          # start of the current run of predictions outside
     fallen: bool = False                      # "believed to have fallen" sent
     suspects: dict[str, float] = field(default_factory=dict)  # tracks that jumped off the arc, when
+    # Tracks bound only through a boost-phase arc (another track's wide boost prediction, which
+    # the ballistic arcs of every missile of a salvo can fall in): they may raise the warning but
+    # never clear it, until a ballistic prediction of a confirmed track puts them on its arc.
+    provisional: set[str] = field(default_factory=set)
+    arc: Prediction | None = None             # identity reference: latest of a confirmed track (None: ref)
 
 
 @dataclass
@@ -75,7 +80,8 @@ def incident_json(i: Incident) -> dict[str, Any]:
             "pending": i.pending, "lost_t": i.lost_t,
             "overflight_done": i.tracked_overflight_done,
             "areas": sorted(i.alerted_areas), "clear_since": i.clear_since,
-            "fallen": i.fallen, "suspects": dict(sorted(i.suspects.items()))}
+            "fallen": i.fallen, "suspects": dict(sorted(i.suspects.items())),
+            "provisional": sorted(i.provisional), "arc": _pred_json(i.arc)}
 
 
 def incident_from_json(d: dict[str, Any], areas: dict[str, AdminArea],
@@ -98,6 +104,10 @@ def incident_from_json(d: dict[str, Any], areas: dict[str, AdminArea],
     inc.alerted_areas = {c: areas[c] for c in d["areas"]}
     inc.clear_since, inc.fallen = d["clear_since"], bool(d["fallen"])
     inc.suspects = {str(k): float(v) for k, v in d["suspects"].items()}
+    # both absent from snapshots written before provisional tracks were kept
+    inc.provisional = {str(k) for k in d.get("provisional") or ()}
+    if d.get("arc") is not None:
+        inc.arc = Prediction.from_json(d["arc"])
     return inc
 
 

@@ -9,7 +9,9 @@ off Shimane.
 
 from __future__ import annotations
 
-from alerts_helpers import make_pred
+from dataclasses import replace
+
+from alerts_helpers import make_pred, path
 from test_alerts_engine import check_chain, collect, engine, xml_texts
 
 from accord.exercise.alerting import alert_step, make_engine
@@ -166,3 +168,82 @@ def test_tracker_marks_a_prediction_off_its_own_arc_suspect():
     # a new arc that holds for suspect_hold_s becomes the track's arc
     assert trk._mark_suspects([north(314, track="T1")])[0].status == "tracking"
     assert trk._mark_suspects([north(316, track="T1")])[0].status == "tracking"
+
+
+# Two missiles of one salvo, side by side in their boost (salvo seed 9: S02 over Hokkaido, S03
+# into the open sea, ~12 km apart 90 s after launch): a partner's boost prediction of the first
+# starts the incident, and the node's own ballistic track of the second falls in the boost's
+# wide region and at the same place.
+BOOST_PATH = path(41.0, 130.0, 41.0, 146.0, n=60)      # over Aomori (JPN-02), into the Pacific
+
+
+def boost_a(t: float):
+    """Missile A before burnout, seen by a partner: it overflies Aomori (reach 1.0 all along)."""
+    p = make_pred(t, 41.0, 146.0, 600_000.0, 60_000.0, 90.0, impact_t=700.0, track="KOR:T2",
+                  ground_track=BOOST_PATH, status="boost")
+    return replace(p, reach_prob=(1.0,) * len(BOOST_PATH), track_sigma_m=(2_000.0,) * len(BOOST_PATH))
+
+
+def ballistic_a(t: float, track: str):
+    """Missile A after burnout: on the boost's path, moving ~2 km/s east."""
+    lon = 130.0 + 0.024 * (t - 100.0)
+    a = max(5_000.0, 60_000.0 - 300.0 * (t - 150.0))
+    return make_pred(t, 41.0, 146.0, a, a / 4, 90.0, impact_t=700.0, track=track,
+                     ground_track=path(41.0, lon, 41.0, 146.0))
+
+
+def ballistic_b(t: float):
+    """Missile B, beside A in its boost (7 km): falls in the open Sea of Japan, 330 km off Japan."""
+    lon = 130.05 + 0.02 * (t - 106.0)
+    a = max(3_000.0, 40_000.0 - 600.0 * (t - 106.0))
+    return make_pred(t, 41.0, 136.0, a, a / 4, 90.0, impact_t=540.0, track="JPN:T1",
+                     ground_track=path(40.95, lon, 41.0, 136.0))
+
+
+def test_another_missile_bound_through_a_boost_arc_never_clears_the_warning(geo):
+    e, out = engine(geo), []
+    for t in (100, 102, 104):
+        collect(e.on_predictions([boost_a(t)], t), out)
+    assert [(m.msg_type, m.area_codes) for m in out] == [("Alert", ("JPN-02",))]
+    inc = out[0].incident
+    # B's ballistic predictions: on the boost's wide arc, at the same place as A, not a threat
+    for t in range(106, 150, 2):
+        collect(e.on_predictions([ballistic_b(t)], t), out)
+    assert [m.msg_type for m in out] == ["Alert"], [(m.msg_type, m.reason, m.t) for m in out]
+    assert e.open_incidents() == ["KOR:T2"]
+    # A's own ballistic track from the node's tracker joins A's incident (no second Alert), and
+    # the partner's track of A, past burnout, confirms it: B's track is detached as suspect
+    suspect_at = None
+    for t in range(150, 260, 2):
+        preds = [ballistic_a(t, "JPN:T2"), ballistic_b(t)]
+        if t >= 190:
+            preds.append(ballistic_a(t - 1, "KOR:T2"))
+        collect(e.on_predictions(preds, t), out)
+        if suspect_at is None and "JPN:T1" in e.suspect_tracks():
+            suspect_at = t
+    assert suspect_at == 192
+    assert [m.msg_type for m in out].count("Alert") == 1 and {m.incident for m in out} == {inc}
+    assert all(m.msg_type != "Cancel" for m in out)
+    # no message of A's incident ever rests on B's prediction
+    assert all(m.basis.track_id != "JPN:T1" for m in out)
+    for t in range(260, 760, 10):
+        collect(e.on_time(t), out)
+    assert out[-1].msg_type == "Cancel" and out[-1].t >= 700 and e.open_incidents() == []
+    assert out[-1].sources == ("JPN:T2", "KOR:T2")
+    check_chain(out)
+
+
+def test_a_provisional_track_stays_provisional_across_a_restart(geo):
+    import json
+
+    from accord.warning.alerts import AlertEngine
+
+    e, out = engine(geo), []
+    for t in (100, 102, 104):
+        collect(e.on_predictions([boost_a(t)], t), out)
+    for t in range(106, 120, 2):
+        collect(e.on_predictions([ballistic_b(t)], t), out)
+    e = AlertEngine.restore(json.loads(json.dumps(e.snapshot())), e.rules, geo, e.sender, e.status)
+    for t in range(120, 180, 2):
+        collect(e.on_predictions([ballistic_b(t)], t), out)
+    assert [m.msg_type for m in out] == ["Alert"] and e.open_incidents() == ["KOR:T2"]

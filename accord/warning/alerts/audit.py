@@ -2,9 +2,10 @@
 alerts that switched to another missile.
 
 * **Truly threatened** — an area is threatened by a missile when its true impact point lies in the
-  party's land or territorial sea within ``territorial + margin`` of the area's land (until the
-  impact time), or its true ground track passes within ``margin_m`` of the area's land (until
-  the last second it does). These are the alert rules' regions (an area's sea for an impact,
+  party's land or territorial sea within ``territorial + margin`` of the area's land, or in the
+  party's sea farther than that from every area's land (behind straight baselines) and nearest
+  that area, as the rules count it (until the impact time), or its true ground track passes
+  within ``margin_m`` of the area's land (until the last second it does). These are the alert rules' regions (an area's sea for an impact,
   named by the chance of falling in it; ``margin_m`` of its land for an overflight) with the
   documented margin: a named area the true impact misses by less than ``margin_m`` is not
   counted wrong, and every area it reaches within the margin must be warned.
@@ -112,9 +113,15 @@ def missile_threats(truth: Truth, events: Sequence[Event], geography: Geography,
             fwd, _ = local_projection(round(ev.impact_lat_deg, 1), round(ev.impact_lon_deg, 1))
             c = project(imp, fwd)
             reach = geography.territorial_m + rules.margin_m
-            for a in geography.areas_within(rules.party, imp, reach):
-                if project(a.geometry, fwd).distance(c) <= reach:
-                    until[a.code] = since[a.code] = ev.impact_t
+            dist = {a.code: project(a.geometry, fwd).distance(c)
+                    for a in geography.areas_within(rules.party, imp, reach)}
+            near = [code for code, d in dist.items() if d <= reach]
+            if not near:
+                # the party's sea farther than that from every area's land (behind straight
+                # baselines): the nearest area's, as the rule counts it
+                near = [geography.nearest_area(rules.party, ev.impact_lon_deg, ev.impact_lat_deg).code]
+            for code in near:
+                until[code] = since[code] = ev.impact_t
         if len(lat) >= 2:
             line = LineString(np.column_stack([lon, lat]))
             fwd, _ = local_projection(round(float(np.mean(lat)), 1), round(float(np.mean(lon)), 1))

@@ -182,3 +182,27 @@ def test_the_audit_catches_each_failure():
     mixed = [alert, AlertRecord(inc, "Update", float(other.t[k]), "update", alert.area_codes,
                                 float(other.t[k]), float(other.lat[k]), float(other.lon[k]))]
     assert audit_alerts(mixed, threats).switched == [{"incident": inc, "missiles": sorted([own, other.id])}]
+
+
+def test_an_impact_behind_straight_baselines_far_from_land_threatens_the_nearest_area():
+    """Japan's sea behind its straight baselines reaches farther from land than 12 nmi + the
+    margin (north of Kyushu, behind Table 1 item 9's lines): an impact there truly threatens the
+    nearest area, as the rules count it (docs/alerts.md, "Naming areas by chance"), not no area."""
+    from accord.warning.alerts.geography import local_projection, project
+    from accord.warning.alerts.outlines import geography
+
+    geo = geography()
+    rules = AlertRules(party="JPN")
+    f = fly(LaunchSpec(id="B1", launch_t=0.0, launch_lat_deg=36.6, launch_lon_deg=131.2,
+                       aim_lat_deg=34.5, aim_lon_deg=130.2))
+    ev = f.event()
+    pg = geo.party("JPN")
+    from shapely.geometry import Point
+    imp = Point(ev.impact_lon_deg, ev.impact_lat_deg)
+    assert pg.territorial.contains(imp)
+    fwd, _ = local_projection(round(ev.impact_lat_deg, 1), round(ev.impact_lon_deg, 1))
+    reach = geo.territorial_m + rules.margin_m
+    assert min(project(a.geometry, fwd).distance(project(imp, fwd)) for a in pg.areas) > reach
+    threats = missile_threats(truth_of([f]), [ev], geo, rules)["B1"]
+    nearest = geo.nearest_area("JPN", ev.impact_lon_deg, ev.impact_lat_deg).code
+    assert threats.until.get(nearest) == ev.impact_t

@@ -115,12 +115,12 @@ def missile_threats(truth: Truth, events: Sequence[Event], geography: Geography,
             reach = geography.territorial_m + rules.margin_m
             dist = {a.code: project(a.geometry, fwd).distance(c)
                     for a in geography.areas_within(rules.party, imp, reach)}
-            near = [code for code, d in dist.items() if d <= reach]
-            if not near:
+            hit = [code for code, d in dist.items() if d <= reach]
+            if not hit:
                 # the party's sea farther than that from every area's land (behind straight
                 # baselines): the nearest area's, as the rule counts it
-                near = [geography.nearest_area(rules.party, ev.impact_lon_deg, ev.impact_lat_deg).code]
-            for code in near:
+                hit = [geography.nearest_area(rules.party, ev.impact_lon_deg, ev.impact_lat_deg).code]
+            for code in hit:
                 until[code] = since[code] = ev.impact_t
         if len(lat) >= 2:
             line = LineString(np.column_stack([lon, lat]))

@@ -311,8 +311,9 @@ def boost_threat_chances(pred: Prediction, rules: AlertRules, geography: Geograp
     terr_m = project(terr_ll, fwd)
     ends = shapely.points(xm, ym)
     inside = shapely.contains_xy(terr_m, xm, ym) & (mass > 0)
-    steps = shapely.linestrings(np.stack([np.column_stack([xs[:-1], ys[:-1]]),
-                                          np.column_stack([xs[1:], ys[1:]])], axis=1))
+    a, b = np.column_stack([xs[:-1], ys[:-1]]), np.column_stack([xs[1:], ys[1:]])
+    steps = np.array([shapely.Point(p) if (p == q).all() else shapely.LineString([p, q]) for p, q in zip(a, b)],
+                     dtype=object)
     out: dict[str, float] = {}
     aor = set(rules.areas)
     for ar in geography.areas_within(rules.party, project(shapely.multipoints(shapely.points(xs, ys)), inv), pad):

@@ -17,7 +17,7 @@ import math
 import numpy as np
 import plain_rules
 from alerts_helpers import make_pred, path
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_alerts_fastpath import BEARINGS, _coast_point, _move
 
@@ -57,6 +57,11 @@ def fields(a) -> dict:
        margin=st.sampled_from([0.0, 5_000.0, 20_000.0]), hyst=st.sampled_from([0.0, 5_000.0, 30_000.0]),
        overflight=st.booleans(), aor=st.integers(0, 3), prob=st.sampled_from([0.05, 0.2, 0.6]),
        sigma=st.sampled_from([None, 1_000.0, 10_000.0]))
+# a boost path of zero length on a coast (all its points one point): its steps are points, which
+# GEOS measured from a prepared polygon as farther than they are — the area went unnamed
+@example(party="USA", k=42, passing=False, dist=0.0, brg=0.0, a=300.0, ratio=1.0, ebrg=0.0,
+         track_len=4.946788817409374e-298, track_brg=0.0, status="boost", margin=5_000.0, hyst=0.0,
+         overflight=False, aor=0, prob=0.05, sigma=None)
 def test_the_assessment_equals_the_plain_one(geo, party, k, passing, dist, brg, a, ratio, ebrg, track_len,
                                              track_brg, status, margin, hyst, overflight, aor, prob, sigma):
     lat0, lon0 = _coast_point(geo, party, k)

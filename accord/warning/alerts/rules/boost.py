@@ -136,6 +136,16 @@ def _resampled_lonlat(pred: Prediction, s: tuple) -> tuple[np.ndarray, np.ndarra
     return (np.interp(f, idx, lon) + 180.0) % 360.0 - 180.0, np.interp(f, idx, lat)
 
 
+def _steps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The segments ``a[i]``–``b[i]`` as geometries, a zero-length one as its point (GEOS's
+    distance from a prepared polygon to a zero-length line string is not the point's)."""
+    steps = shapely.linestrings(np.stack([a, b], axis=1))
+    same = (a == b).all(axis=1)
+    if same.any():
+        steps[same] = shapely.points(a[same])
+    return steps
+
+
 def _end_masses(xs: np.ndarray, ys: np.ndarray, rs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The chance of ending on each resampled step (the drop of reach across it; beyond the
     last point, its reach) and where: the steps' midpoints, the last point for the last."""
@@ -235,8 +245,7 @@ def boost_threat_chances(pred: Prediction, rules: AlertRules, geography: Geograp
         sea = (mass[mid] > 0) & shapely.contains_xy(terr_m, xm[mid], ym[mid]) & shapely.dwithin(part_m, pts, reach_m)
         first = n
         if len(seg):
-            steps = shapely.linestrings(np.stack([np.column_stack([xs[seg], ys[seg]]),
-                                                  np.column_stack([xs[seg + 1], ys[seg + 1]])], axis=1))
+            steps = _steps(np.column_stack([xs[seg], ys[seg]]), np.column_stack([xs[seg + 1], ys[seg + 1]]))
             over = np.flatnonzero(shapely.dwithin(part_m, steps, rules.margin_m))
             if len(over):
                 first = int(seg[over[0]])

@@ -5,8 +5,9 @@ alerts that switched to another missile.
   party's land or territorial sea within ``territorial + margin`` of the area's land, or in the
   party's sea farther than that from every area's land (behind straight baselines) and nearest
   that area, as the rules count it (until the impact time), or its true ground track passes
-  within ``margin_m`` of the area's land (until the last second it does). These are the alert rules' regions (an area's sea for an impact,
-  named by the chance of falling in it; ``margin_m`` of its land for an overflight) with the
+  within ``margin_m`` of the area's land (until the last second it does). These are the alert
+  rules' regions (an area's sea for an impact, named by the chance of falling in it;
+  ``margin_m`` of its land for an overflight) with the
   documented margin: a named area the true impact misses by less than ``margin_m`` is not
   counted wrong, and every area it reaches within the margin must be warned.
 * **False all-clear** — a Cancel naming an area that one of the incident's missiles still
@@ -113,9 +114,8 @@ def missile_threats(truth: Truth, events: Sequence[Event], geography: Geography,
             fwd, _ = local_projection(round(ev.impact_lat_deg, 1), round(ev.impact_lon_deg, 1))
             c = project(imp, fwd)
             reach = geography.territorial_m + rules.margin_m
-            dist = {a.code: project(a.geometry, fwd).distance(c)
-                    for a in geography.areas_within(rules.party, imp, reach)}
-            hit = [code for code, d in dist.items() if d <= reach]
+            hit = [a.code for a in geography.areas_within(rules.party, imp, reach)
+                   if project(a.geometry, fwd).distance(c) <= reach]
             if not hit:
                 # the party's sea farther than that from every area's land (behind straight
                 # baselines): the nearest area's, as the rule counts it

@@ -62,6 +62,21 @@ def test_feed_then_ingest_stores_what_offline_track_and_alerts_give(tmp_path, na
     assert_no_duplicates(items)
 
 
+def assert_restart_stored_what_an_uninterrupted_run_does(tmp_path, node_dir, consumer: str, fed: dict,
+                                                          scenario) -> None:
+    """After a kill and a restart: every scan read, no alert work left, and exactly the items an
+    uninterrupted run stores (0 lost, 0 extra, none twice)."""
+    with Node.open(node_dir) as node:
+        store = IngestStore(node, consumer)
+        final, left = store.load(), store.pending_work()
+    assert final is not None and final.scans == fed["scans"] and left == []
+    got, want = stored(node_dir), uninterrupted(tmp_path, scenario)
+    for kind in KINDS:
+        assert sorted(i.id for i in got[kind]) == sorted(i.id for i in want[kind]), kind  # 0 lost, 0 extra
+    assert len(want["warning.alert"]) >= 2
+    assert_no_duplicates(got)
+
+
 def test_kill_9_mid_feed_then_restart_loses_and_duplicates_nothing(tmp_path, names, nats_url, japan_scenario):
     node_dir = init_node(tmp_path)
     feeder = subprocess.Popen(feed_cmd(japan_scenario, nats_url, names, speed="25"),
@@ -148,15 +163,7 @@ def test_kill_9_with_alert_work_queued_then_restart_loses_and_duplicates_nothing
         assert len(IngestStore(node, consumer).pending_work()) >= 5   # the kill left work queued
     r = run(cmd + ["--idle-exit", "3", "--json"])
     assert r.returncode == 0, r.stderr
-    with Node.open(node_dir) as node:
-        store = IngestStore(node, consumer)
-        final, left = store.load(), store.pending_work()
-    assert final is not None and final.scans == fed["scans"] and left == []
-    got, want = stored(node_dir), uninterrupted(tmp_path, japan_scenario)
-    for kind in KINDS:
-        assert sorted(i.id for i in got[kind]) == sorted(i.id for i in want[kind]), kind  # 0 lost, 0 extra
-    assert len(want["warning.alert"]) >= 2
-    assert_no_duplicates(got)
+    assert_restart_stored_what_an_uninterrupted_run_does(tmp_path, node_dir, consumer, fed, japan_scenario)
 
 
 def test_kill_9_of_the_alert_process_mid_feed_then_restart_loses_and_duplicates_nothing(
@@ -206,15 +213,7 @@ def test_kill_9_of_the_alert_process_mid_feed_then_restart_loses_and_duplicates_
     finally:
         if feeder.poll() is None:
             feeder.kill()
-    with Node.open(node_dir) as node:
-        store = IngestStore(node, consumer)
-        final, left = store.load(), store.pending_work()
-    assert final is not None and final.scans == fed["scans"] and left == []
-    got, want = stored(node_dir), uninterrupted(tmp_path, japan_scenario)
-    for kind in KINDS:
-        assert sorted(i.id for i in got[kind]) == sorted(i.id for i in want[kind]), kind  # 0 lost, 0 extra
-    assert len(want["warning.alert"]) >= 2
-    assert_no_duplicates(got)
+    assert_restart_stored_what_an_uninterrupted_run_does(tmp_path, node_dir, consumer, fed, japan_scenario)
 
 
 def test_bad_messages_are_refused_once_with_a_clear_error_and_store_nothing(tmp_path, names, nats_url, japan_scenario):

@@ -42,6 +42,8 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
           log_format: Annotated[str, typer.Option(help="text, or json: one object per line")] = "text",
           keep: Annotated[str, typer.Option(help="prune acknowledged outbox rows older than this "
                                             "(e.g. 1h, 30m, 0), every minute")] = "1h",
+          keep_rejections: Annotated[str, typer.Option(help="prune refusal records (fed_rejections) older than "
+                                                       "this (e.g. 8d, 30d), every minute")] = "8d",
           batch_size: Annotated[int, typer.Option(help="envelopes per delivery POST at most (a backlog goes in batches this big; a trickle goes one by one)")] = 2000,
           workers: Annotated[int, typer.Option(help="server processes sharing the port (1–64); each partner's "
                                                "outbox is drained by one of them at a time (a lease)")] = 1,
@@ -67,6 +69,7 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
 
     configure(log_level, log_format)  # first: a bad level or format fails before anything starts
     retention = parse_duration(keep, field="keep")
+    rejections_retention = parse_duration(keep_rejections, field="keep-rejections")
     serving.check_port(port)
     serving.check_workers(workers)
     if nats is not None:
@@ -110,7 +113,8 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
                               f"console: {where}/console/ (log in with an API token)", highlight=False)
 
             def serve_app(the_node: Node, on_started: object, on_stopped: object) -> None:
-                fed = Federation(the_node, batch_size=batch_size, retention=retention, poll_interval=poll)
+                fed = Federation(the_node, batch_size=batch_size, retention=retention, poll_interval=poll,
+                                 rejections_retention=rejections_retention)
                 bridge = None
                 if nats is not None:  # this process's bus ⇄ the node's other processes (accord.feeds.events)
                     from accord.feeds.events import EventBridge
@@ -175,15 +179,19 @@ def status(dir: DirOpt, json_out: JsonOpt = False) -> None:
 
 def prune(dir: DirOpt, keep: Annotated[str, typer.Option(help="keep acknowledged rows younger than this "
                                                          "(e.g. 1h, 30m; 0 prunes every acknowledged row)")] = "1h",
+          keep_rejections: Annotated[str, typer.Option(help="keep refusal records (fed_rejections) younger "
+                                                       "than this (e.g. 8d, 30d)")] = "8d",
           json_out: JsonOpt = False) -> None:
     """Prune the outbox: drop envelopes partners acknowledged more than KEEP ago; never an
-    unacknowledged one; and the inbox rows received over 8 days ago (each partner's last kept).
-    The ledger is not touched (ledger verify passes afterwards)."""
+    unacknowledged one; the inbox rows received over 8 days ago (each partner's last kept); and
+    the refusal records older than KEEP_REJECTIONS (their ledger events stay, and status counts
+    them). The ledger is not touched (ledger verify passes afterwards)."""
     from accord.clock import duration_text, parse_duration
     from accord.federation.retention import prune as prune_outbox
 
     window = parse_duration(keep, field="keep")
-    result = prune_outbox(_open(dir), window)
+    rejections_window = parse_duration(keep_rejections, field="keep-rejections")
+    result = prune_outbox(_open(dir), window, rejections_window)
     if json_out:
         typer.echo(json.dumps(result.to_json(), indent=2))
         return
@@ -200,6 +208,9 @@ def prune(dir: DirOpt, keep: Annotated[str, typer.Option(help="keep acknowledged
         typer.echo(f"pruned {sum(result.inbox.values())} inbox row(s) ("
                    + ", ".join(f"{p} {n}" for p, n in sorted(result.inbox.items()))
                    + f") received over {duration_text(INBOX_KEEP.total_seconds())} ago")
+    if result.rejections:
+        typer.echo(f"pruned {result.rejections} refusal record(s) recorded over "
+                   f"{duration_text(rejections_window.total_seconds())} ago")
 
 
 def sync(dir: DirOpt, json_out: JsonOpt = False) -> None:

@@ -87,6 +87,10 @@ def ingest(
         "--alert-process/--no-alert-process",
         help="Run the alert engine in a child process of its own (default; both cores busy) or on a "
              "thread of the ingest (one process).")] = True,
+    alert_restarts: Annotated[int, typer.Option(
+        "--alert-restarts", min=0, max=1000,
+        help="Start the alert process again, after a backoff, if it dies: at most this many times within "
+             "10 minutes; once more and the ingest stops (0: stop at the first death).")] = 3,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
     log_format: Annotated[str, typer.Option("--log-format", help="text or json (one object a line).")] = "text",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on exit.")] = False,
@@ -116,7 +120,7 @@ def ingest(
         opts = IngestOptions(url=nats, stream=stream, durable=consumer or f"ingest-{node.party}", prefix=prefix,
                              marking=marking, status=status, epoch=parse_rfc3339(epoch, field="epoch"),
                              batch=batch, idle_exit_s=idle_exit, alerts=alerts, quiet_gc=True,
-                             alert_process=alert_process)
+                             alert_process=alert_process, alert_restarts=alert_restarts)
         ing = Ingest(node, header, opts)
         ing.log_config = (log_level, log_format)
 

@@ -33,6 +33,14 @@ the item held, answers ``duplicate``: nothing is stored twice. ``fed_received`` 
 received: originator, id, digest) is kept: it is what makes that last step a duplicate and a
 different item under a held id a ``conflict``, for as long as the item is held — and items are
 never deleted, so it grows with the ``items`` table, not with traffic.
+
+``fed_rejections`` (one row per refused envelope or request: time, sender, number, code, reason)
+is pruned by :func:`prune_rejections` on a window of its own, :data:`REJECTIONS_KEEP` by default
+(the inbox's: 8 days). Each refusal is also an ``item.rejected`` ledger event, which stays; the
+rows serve ``accord node status`` (the total, which counts the pruned rows from
+``fed_rejections_pruned``, and the latest ones). A row whose envelope number still has its
+``fed_inbox`` row is kept, however old: a resent envelope under that number is answered with the
+refusal's code, read from it.
 """
 
 from __future__ import annotations
@@ -74,6 +82,9 @@ INBOX_KEEP = MAX_AGE + timedelta(days=1)
 past the age at which the envelope itself is refused as expired (``MAX_AGE``, 30 s of clock skew
 allowed), with a day to spare."""
 
+REJECTIONS_KEEP = INBOX_KEEP
+"""How long a ``fed_rejections`` row stays by default (:func:`prune_rejections`): the inbox's window."""
+
 PRUNE_INTERVAL = 60.0
 """Seconds between two prunes while a node serves."""
 
@@ -89,6 +100,7 @@ class PruneResult:
     kept_queued: int                  # unacknowledged rows, all kept
     kept_acknowledged: int            # acknowledged rows still inside the window
     inbox: dict[str, int] = field(default_factory=dict)  # per originator: inbox rows pruned
+    rejections: int = 0               # fed_rejections rows pruned
 
     @property
     def pruned(self) -> int:
@@ -97,12 +109,14 @@ class PruneResult:
     def to_json(self) -> dict[str, Any]:
         return {"cutoff": self.cutoff, "pruned": self.pruned, "delivered": self.delivered,
                 "rejected": self.rejected, "kept_queued": self.kept_queued,
-                "kept_acknowledged": self.kept_acknowledged, "inbox_pruned": self.inbox}
+                "kept_acknowledged": self.kept_acknowledged, "inbox_pruned": self.inbox,
+                "rejections_pruned": self.rejections}
 
 
-def prune(node: Node, keep: timedelta = DEFAULT_KEEP) -> PruneResult:
+def prune(node: Node, keep: timedelta = DEFAULT_KEEP, rejections_keep: timedelta = REJECTIONS_KEEP) -> PruneResult:
     """Delete the outbox rows acknowledged ``keep`` or more ago (see the module docstring);
-    unacknowledged rows are never touched. Returns what was pruned and what is kept."""
+    unacknowledged rows are never touched; then the inbox rows past :data:`INBOX_KEEP` and the
+    ``fed_rejections`` rows past ``rejections_keep``. Returns what was pruned and what is kept."""
     if keep < timedelta(0):
         raise InputError(f"retention {keep} must not be negative", field="keep")
     ensure_node_schema(node)
@@ -133,8 +147,9 @@ def prune(node: Node, keep: timedelta = DEFAULT_KEEP) -> PruneResult:
                     break
     with write_lock(node):
         counts = dict(conn.execute("SELECT state = 'queued', COUNT(*) FROM fed_outbox GROUP BY state = 'queued'"))
+    inbox = prune_inbox(node)   # first: a refusal's row goes once its number's inbox row has gone
     result = PruneResult(cutoff, pruned["delivered"], pruned["rejected"], counts.get(1, 0), counts.get(0, 0),
-                         prune_inbox(node))
+                         inbox, prune_rejections(node, rejections_keep))
     if result.pruned:
         log.info("pruned %d acknowledged envelope(s) from the outbox (acknowledged over %s ago); kept %d "
                  "unacknowledged and %d inside the window", result.pruned, duration_text(keep.total_seconds()),
@@ -185,6 +200,36 @@ def prune_inbox(node: Node, keep: timedelta = INBOX_KEEP) -> dict[str, int]:
                  duration_text(keep.total_seconds()),
                  extra={"event": "inbox.pruned", "pruned": sum(pruned.values()), "keep_s": keep.total_seconds()})
     return pruned
+
+
+def prune_rejections(node: Node, keep: timedelta = REJECTIONS_KEEP) -> int:
+    """Delete the ``fed_rejections`` rows recorded ``keep`` or more ago, except those whose
+    (sender, number) still has a ``fed_inbox`` row (see the module docstring), at most
+    :data:`CHUNK` per transaction, and count them in ``fed_rejections_pruned``; returns how many."""
+    if keep < timedelta(0):
+        raise InputError(f"retention {keep} must not be negative", field="keep-rejections")
+    ensure_node_schema(node)
+    conn = node.conn
+    cutoff = to_rfc3339(node.clock.now() - keep)
+    total = 0
+    while True:
+        with write_lock(node):
+            with transaction(conn):
+                n = conn.execute(
+                    "DELETE FROM fed_rejections WHERE id IN (SELECT r.id FROM fed_rejections r WHERE r.at <= ? "
+                    "AND NOT EXISTS (SELECT 1 FROM fed_inbox i WHERE i.originator = r.sender AND i.seq = r.seq) "
+                    "ORDER BY r.id LIMIT ?)", (cutoff, CHUNK)).rowcount
+                if n:
+                    conn.execute("INSERT INTO fed_rejections_pruned(name, pruned) VALUES ('total', ?) ON CONFLICT(name) "
+                                 "DO UPDATE SET pruned = fed_rejections_pruned.pruned + excluded.pruned", (n,))
+        total += n
+        if n < CHUNK:
+            break
+    if total:
+        log.info("pruned %d refusal record(s) (fed_rejections) recorded over %s ago", total,
+                 duration_text(keep.total_seconds()),
+                 extra={"event": "rejections.pruned", "pruned": total, "keep_s": keep.total_seconds()})
+    return total
 
 
 def refill(node: Node, party: str, first: int, last: int) -> int:

@@ -15,7 +15,9 @@ Tables (all created with :func:`accord.store.base.ensure_schema`):
   (:func:`accord.federation.retention.prune_inbox`).
 * ``fed_received`` — (originator, item id) → digest: the same item arriving twice (two paths,
   two sequence numbers) is stored once.
-* ``fed_rejections`` — every refused envelope or request, with its code and reason.
+* ``fed_rejections`` — every refused envelope or request, with its code and reason; pruned after
+  a retention window (:func:`accord.federation.retention.prune_rejections`), how many in
+  ``fed_rejections_pruned`` (so the status total survives it).
 * ``fed_partner_state`` — per partner: last contact, last error, consecutive failures and since
   when they have lasted (``failing_since``), the next sequence number the partner asked for, the
   last verified checkpoint, an inconsistency flag, and how many acknowledged outbox rows
@@ -126,6 +128,13 @@ CREATE TABLE IF NOT EXISTS partner_leases (
 );
 """
 
+REJECTIONS_PRUNED_DDL = """
+CREATE TABLE IF NOT EXISTS fed_rejections_pruned (
+  name  TEXT PRIMARY KEY,        -- 'total'
+  pruned INTEGER NOT NULL DEFAULT 0
+);
+"""
+
 _guard = threading.Lock()
 _locks: dict[int, threading.RLock] = {}
 
@@ -149,7 +158,7 @@ def _add_columns(conn: Any) -> None:
 
 
 def ensure_federation_schema(conn: Any) -> None:
-    migrate(conn, "federation", [FEDERATION_DDL, _add_columns, LEASES_DDL])
+    migrate(conn, "federation", [FEDERATION_DDL, _add_columns, LEASES_DDL, REJECTIONS_PRUNED_DDL])
 
 
 def write_lock(node: Node) -> Any:  # a threading.RLock, or the node's CommitLock (the same interface)

@@ -153,7 +153,8 @@ class Federation:
     def __init__(self, node: Node, transport: Any = None, *, batch_size: int = 2000,
                  head_interval: float = 2.0, poll_interval: float = 0.5, backoff_base: float = 0.05,
                  backoff_cap: float = 5.0, summary_interval: float = 300.0, retention: timedelta | None = None,
-                 prune_interval: float = 60.0, lease_ttl: float = TTL, lease_renew: float = RENEW) -> None:
+                 prune_interval: float = 60.0, lease_ttl: float = TTL, lease_renew: float = RENEW,
+                 rejections_retention: timedelta | None = None) -> None:
         if transport is None:
             from accord.federation.transport import HttpTransport
             transport = HttpTransport()
@@ -164,6 +165,8 @@ class Federation:
         self.summary_interval = summary_interval  # seconds between "still unreachable" log lines
         # outbox retention while running (a timedelta; None: keep every row, as a library default)
         self.retention, self.prune_interval = retention, prune_interval
+        # how long fed_rejections rows stay, pruned beside the outbox (None: REJECTIONS_KEEP)
+        self.rejections_retention = rejections_retention
         self._events: dict[str, threading.Event] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._stop = threading.Event()
@@ -242,13 +245,14 @@ class Federation:
     def _run_prune(self) -> None:
         """Prune acknowledged outbox rows older than ``retention`` each ``prune_interval`` seconds
         (:func:`accord.federation.retention.prune`; unacknowledged rows are never pruned)."""
-        from accord.federation.retention import prune
+        from accord.federation.retention import REJECTIONS_KEEP, prune
 
         keep = self.retention
         assert keep is not None  # started only with a retention
+        rejections = self.rejections_retention if self.rejections_retention is not None else REJECTIONS_KEEP
         while not self._stop.is_set():
             try:
-                prune(self.node, keep)
+                prune(self.node, keep, rejections)
             except Exception:  # noqa: BLE001 - try again next time; pruning is never urgent
                 log.exception("outbox retention: prune failed")
             self._stop.wait(self.prune_interval)

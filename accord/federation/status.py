@@ -81,6 +81,8 @@ def status(node: Node, *, rejections: int = 10) -> dict[str, Any]:
                           if party in leases else None),
             })
         rej_total = conn.execute("SELECT COUNT(*) FROM fed_rejections").fetchone()[0]
+        rej_pruned = conn.execute("SELECT pruned FROM fed_rejections_pruned WHERE name = 'total'").fetchone()
+        rej_total += rej_pruned[0] if rej_pruned else 0   # the rows retention pruned, counted
         recent = [{"at": r[0], "from": r[1], "seq": r[2], "code": r[3], "reason": r[4]} for r in conn.execute(
             "SELECT at, sender, seq, code, reason FROM fed_rejections ORDER BY id DESC LIMIT ?", (rejections,))]
     return {

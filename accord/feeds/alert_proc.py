@@ -15,10 +15,12 @@ timeout), on PostgreSQL they are two connections.
 
 Shutdown: ``finish`` (the stream drained or the ingest stopped) has the child do all queued work,
 then exit; ``abandon`` (an error, or the parent gone: the pipe ends) has it stop after the commit
-in hand, the rest staying queued for the next run. A child that dies makes the parent fail with
-one line at its next batch. Crash safety is the database's: whatever was killed, the next run's
-child restores the engine as of its last commit and redoes the work still queued — the same
-alerts, none twice. One child per consumer at a time: it holds
+in hand, the rest staying queued for the next run. A child that dies (killed, or failed) is
+started again by the parent, after a backoff, at most ``--alert-restarts`` times within ten
+minutes (:class:`AlertProcess`); one more death makes the parent fail with one line at its next
+batch. Crash safety is the database's: whatever was killed, the next child (restarted, or the
+next run's) restores the engine as of its last commit and redoes the work still queued — the
+same alerts, none twice. One child per consumer at a time: it holds
 ``DIR/ingest-<consumer>.alerts.lock`` (a child left over from a killed parent finishes its
 commit before the next one starts).
 """
@@ -49,95 +51,168 @@ FINISH, ABANDON = "finish", "abandon"
 
 
 class AlertProcessDied(AccordError):
-    """The alert process ended before the ingest told it to."""
+    """The alert process ended before the ingest told it to, more often than it may be restarted."""
+
+
+RESTART_WINDOW_S = 600.0
+"""The restarts counted against ``restarts`` (:class:`AlertProcess`) are those of the last ten minutes."""
+
+BACKOFF_S, BACKOFF_CAP_S = 1.0, 30.0
+"""The n-th restart within the window waits ``BACKOFF_S * 2**(n-1)`` seconds, at most ``BACKOFF_CAP_S``."""
+
+
+def how_it_ended(exitcode: int | None) -> str:
+    """A child's exit status in words: its exit code, or the signal that killed it."""
+    if exitcode is None:
+        return "still running"
+    if exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit code {exitcode}"
 
 
 class AlertProcess:
-    """The parent's handle on the alert process: the same calls as :class:`AlertPath`."""
+    """The parent's handle on the alert process: the same calls as :class:`AlertPath`.
 
-    def __init__(self, ingest: Ingest, log_config: tuple[str, str] = ("info", "text")) -> None:
-        self.ingest = ingest
+    A supervising thread reads what the child sends and, should the child end unexpectedly
+    (killed, or failed), starts a new one (one warning line each, with how the child ended),
+    after a backoff: at most ``restarts`` times within :data:`RESTART_WINDOW_S`. The new child
+    restores the engine from its last commit and does the work still queued, so the alerts are
+    those of an uninterrupted run. One more death within the window makes :meth:`check` raise
+    :class:`AlertProcessDied` (one line), and the ingest stops as it did before it restarted
+    anything."""
+
+    def __init__(self, ingest: Ingest, log_config: tuple[str, str] = ("info", "text"), *,
+                 restarts: int = 3, window_s: float = RESTART_WINDOW_S) -> None:
+        self.ingest, self.log_config = ingest, log_config
+        self.max_restarts, self.window_s = restarts, window_s
+        self.error: BaseException | None = None
+        self.cpu_seconds = 0.0          # the children's, from their first work to their last commit
+        self._cpu_before = 0.0          # that of the children that ended
+        self.restarts = 0               # children started again after one ended unexpectedly
+        self._recent: list[float] = []  # monotonic times of the restarts within the window
+        self._lock = threading.Lock()   # the current child and its pipe; the two flags below
+        self._finishing = self._abandoning = False
+        self._stop = threading.Event()  # abandon: cut a backoff short
+        self._start()
+        self._reader = threading.Thread(target=self._supervise, name="accord-ingest-alerts-reader", daemon=True)
+        self._reader.start()
+
+    def _start(self) -> None:
+        """Start a child (under ``_lock``, or before the supervising thread runs)."""
         ctx = multiprocessing.get_context("spawn")
         child_in, self._out = ctx.Pipe(duplex=False)   # parent → child: sequences, finish, abandon
         self._in, child_out = ctx.Pipe(duplex=False)   # child → parent: commits and CPU time
         self.proc = ctx.Process(target=child_main, name="accord-ingest-alerts", daemon=True,
-                                args=(str(ingest.node.dir), ingest.opts, child_in, child_out, log_config))
+                                args=(str(self.ingest.node.dir), self.ingest.opts, child_in, child_out,
+                                      self.log_config))
         self.proc.start()
         child_in.close()
         child_out.close()
-        self.error: BaseException | None = None
-        self.cpu_seconds = 0.0          # the child's, from its first work to its last commit
-        self._ending = False
-        self._reader = threading.Thread(target=self._read, name="accord-ingest-alerts-reader", daemon=True)
-        self._reader.start()
 
     def put(self, seq: int, work: list[Any]) -> None:
         """The batch up to ``seq`` queued work (in the database): wake the child."""
-        if self.error is None:
+        with self._lock:
             try:
                 self._out.send(seq)
             except (BrokenPipeError, OSError):
-                self._died()
+                pass   # the child ended: the supervisor starts another, which reads the queue anew
 
     def check(self) -> None:
-        """Raise the alert process's failure in the consumer's loop."""
+        """Raise the alert process's failure (past its restarts) in the consumer's loop."""
         if self.error is not None:
             raise self.error
 
     def finish(self) -> None:
         """Have the child do all queued work, then stop (blocking: call from a worker thread)."""
-        self._ending = True
         self.check()
-        try:
-            self._out.send(FINISH)
-        except (BrokenPipeError, OSError):
-            self._ending = False
-            self._died()
+        with self._lock:
+            self._finishing = True
+            try:
+                self._out.send(FINISH)
+            except (BrokenPipeError, OSError):
+                pass   # a new child is told to finish as it starts
         self._reader.join()
-        self.proc.join()
-        if self.proc.exitcode != 0 and self.error is None:
-            self._ending = False
-            self._died()
         self.check()
 
     def abandon(self) -> None:
         """Stop the child after the commit in hand (the rest stays queued for next time)."""
-        self._ending = True
-        if self.proc.is_alive():
+        with self._lock:
+            self._abandoning = True
+            self._stop.set()
+            proc, out = self.proc, self._out
+        if proc.is_alive():
             try:
-                self._out.send(ABANDON)
+                out.send(ABANDON)
             except (BrokenPipeError, OSError):
                 pass
-            self.proc.join(timeout=60)
-            if self.proc.is_alive():
-                self.proc.kill()   # it ignores SIGTERM
-                self.proc.join(timeout=10)
-        self._out.close()
+            proc.join(timeout=60)
+            if proc.is_alive():
+                proc.kill()   # it ignores SIGTERM
+                proc.join(timeout=10)
+        out.close()
         self._reader.join(timeout=10)
 
-    def _died(self) -> None:
-        self.proc.join(timeout=5)
-        code = self.proc.exitcode
-        self.error = AlertProcessDied(
-            f"the alert process (pid {self.proc.pid}) ended unexpectedly (exit code {code}); "
-            "its queued work is kept: restart the ingest to do it")
-        log.error("ingest: %s", self.error, extra={"event": "feed.alerts_failed"})
+    def _supervise(self) -> None:
+        """Read the child's messages; when it ends unexpectedly, restart it or give up."""
+        while True:
+            failure = self._read()
+            self.proc.join(timeout=30)
+            if self.proc.is_alive():   # its pipe closed, the process still there: end it
+                self.proc.kill()
+                self.proc.join(timeout=10)
+            self._cpu_before = self.cpu_seconds
+            code = self.proc.exitcode
+            with self._lock:
+                if self._abandoning or (code == 0 and failure is None and self._finishing):
+                    return
+            ended = f"the alert process (pid {self.proc.pid}) ended unexpectedly ({how_it_ended(code)}" + (
+                f": {failure})" if failure else ")")
+            now = time.monotonic()
+            self._recent = [t for t in self._recent if now - t < self.window_s]
+            if len(self._recent) >= self.max_restarts:
+                self.error = AlertProcessDied(
+                    f"{ended}, after {len(self._recent)} restart(s) within {self.window_s:g} s "
+                    f"(--alert-restarts {self.max_restarts}); its queued work is kept: restart the ingest to do it")
+                log.error("ingest: %s", self.error, extra={"event": "feed.alerts_failed", "exitcode": code,
+                                                             "restarts": self.restarts})
+                return
+            self._recent.append(now)
+            wait = min(BACKOFF_S * 2 ** (len(self._recent) - 1), BACKOFF_CAP_S)
+            log.warning("ingest: %s; restarting it in %g s (restart %d of %d within %g s); it resumes from "
+                        "its last commit", ended, wait, len(self._recent), self.max_restarts, self.window_s,
+                        extra={"event": "feed.alerts_restarted", "exitcode": code, "restarts": self.restarts + 1})
+            if self._stop.wait(wait):
+                return
+            with self._lock:
+                if self._abandoning:
+                    return
+                self._in.close()
+                self._out.close()
+                self._start()
+                self.restarts += 1
+                if self._finishing:
+                    try:
+                        self._out.send(FINISH)
+                    except (BrokenPipeError, OSError):
+                        pass
 
-    def _read(self) -> None:
+    def _read(self) -> str | None:
+        """The current child's messages until it ends; its failure, if it sent one."""
+        failure = None
         while True:
             try:
                 msg = self._in.recv()
             except (EOFError, OSError):
-                break
+                return failure
             if msg[0] == "done":
                 _, stored, cpu = msg
-                self.cpu_seconds = cpu
+                self.cpu_seconds = self._cpu_before + cpu
                 self.ingest.counted(stored)
             elif msg[0] == "error":
-                self.error = AlertProcessDied(f"the alert process failed: {msg[1]}")
-                log.error("ingest: %s", self.error, extra={"event": "feed.alerts_failed"})
-        if self.error is None and not self._ending:
-            self._died()
+                failure = str(msg[1])
 
 
 def child_main(node_dir: str, opts: IngestOptions, inbox: Connection, outbox: Connection,

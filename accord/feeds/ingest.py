@@ -105,6 +105,7 @@ class IngestOptions:
     alerts: bool = True            # False: tracks and predictions only (alerting done elsewhere)
     quiet_gc: bool = False         # the process is the ingest's own: see quiet_gc (the CLI sets it)
     alert_process: bool = False    # the alert engine in a child process (alert_proc), else on a thread
+    alert_restarts: int = 3        # an alert process that dies is started again this often within 10 min
 
 
 class Ingest:
@@ -229,7 +230,7 @@ class Ingest:
             await self.publish(nc, [self.node.get_item(i) for i in self.last_items])  # maybe lost in a crash
             if opts.alerts and opts.alert_process:
                 # the child publishes what its last commit stored and does the queued work itself
-                self._alert_path = AlertProcess(self, self.log_config)
+                self._alert_path = AlertProcess(self, self.log_config, restarts=opts.alert_restarts)
             elif opts.alerts:
                 await self.publish(nc, [self.node.get_item(i) for i in self.store.last_alert_items()])
                 self._alert_path = AlertPath(self, nc, asyncio.get_running_loop())
@@ -261,6 +262,8 @@ class Ingest:
         finally:
             if self._alert_path is not None:
                 await asyncio.to_thread(self._alert_path.abandon)
+                if isinstance(self._alert_path, AlertProcess):
+                    self.summary.extra["alert_process_restarts"] = self._alert_path.restarts
             await nc.close()
             os.close(lock)
         return self.summary

@@ -1,0 +1,122 @@
+"""``accord warning ingest`` starts its alert process again when it dies (``--alert-restarts``):
+a child killed mid-feed is replaced by the ingest itself, which finishes with exactly the items
+of an uninterrupted run; one death more than the restarts allowed stops the ingest with one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+from feeds_helpers import assert_restart_stored_what_an_uninterrupted_run_does, feed_cmd, ingest_cmd
+
+from accord.feeds.state import IngestStore
+from accord.node import Node
+
+
+def init_node(tmp_path):
+    Node.init(tmp_path / "jpn", "JPN").close()
+    return tmp_path / "jpn"
+
+
+def wait_for(what: str, proc: subprocess.Popen, cond, timeout: float = 300.0):
+    """Poll ``cond()`` until it returns something true; the ingest must not end meanwhile."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = cond()
+        if got:
+            return got
+        assert proc.poll() is None, f"the ingest ended while waiting for {what}: " + (proc.stderr.read() if proc.stderr else "")
+        assert time.monotonic() < deadline, f"no {what}"
+        time.sleep(0.05)
+
+
+def alert_child(lock, other_than: int | None = None):
+    """The pid the alert process wrote into its lock file, once it is not ``other_than``."""
+    try:
+        pid = int(lock.read_text())
+    except (OSError, ValueError):   # not there yet, or being rewritten
+        return None
+    return pid if pid != other_than else None
+
+
+def working(node_dir, consumer: str, scans: int = 0):
+    """The ingest state once ``scans`` scans are read and the alert process stored an alert."""
+    with Node.open(node_dir) as node:
+        state = IngestStore(node, consumer).load()
+        alerts = node.items(kind="warning.alert")
+    return state if state is not None and state.scans >= scans and alerts else None
+
+
+def test_alert_process_killed_mid_feed_is_restarted_by_the_ingest_which_stores_what_an_uninterrupted_run_does(
+        tmp_path, names, nats_url, japan_scenario):
+    node_dir = init_node(tmp_path)
+    consumer = f"{names.stream}/{names.consumer}"
+    lock = node_dir / f"ingest-{names.consumer}.alerts.lock"
+    feeder = subprocess.Popen(feed_cmd(japan_scenario, nats_url, names, speed="25"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cmd = ingest_cmd(node_dir, nats_url, names, japan_scenario, "--batch", "8", "--alert-process",
+                     "--idle-exit", "3", "--json")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for("alerts after 150 scans", proc, lambda: working(node_dir, consumer, 150))
+        child = wait_for("alert process", proc, lambda: alert_child(lock))
+        assert child != proc.pid
+        os.kill(child, signal.SIGKILL)
+        with Node.open(node_dir) as node:
+            store = IngestStore(node, consumer)
+            killed_at, queued_at_kill = store.load(), store.pending_work()
+        wait_for("new alert process", proc, lambda: alert_child(lock, other_than=child))
+        out, err = proc.communicate(timeout=600)   # the same ingest goes on to the end of the feed
+        fout, ferr = feeder.communicate(timeout=120)
+    finally:
+        for p in (proc, feeder):
+            if p.poll() is None:
+                p.kill()
+    assert proc.returncode == 0, err
+    assert feeder.returncode == 0, ferr
+    fed = json.loads(fout)
+    # the kill interrupted work: scans still to read, or queued alert work still to do
+    assert killed_at is not None and (killed_at.scans < fed["scans"] or queued_at_kill), "the kill must interrupt work"
+    restarted = [ln for ln in err.splitlines() if "restarting it" in ln]
+    assert len(restarted) == 1 and f"pid {child}" in restarted[0] and "SIGKILL" in restarted[0], err
+    assert "error" not in err.lower() and "Traceback" not in err, err
+    summary = json.loads(out)
+    assert summary["alert_mode"] == "process" and summary["alert_process_restarts"] == 1
+    assert summary["scans"] == fed["scans"]
+    assert_restart_stored_what_an_uninterrupted_run_does(tmp_path, node_dir, consumer, fed, japan_scenario)
+
+
+def test_an_alert_process_that_dies_more_often_than_allowed_stops_the_ingest_with_one_line(
+        tmp_path, names, nats_url, japan_scenario):
+    node_dir = init_node(tmp_path)
+    consumer = f"{names.stream}/{names.consumer}"
+    lock = node_dir / f"ingest-{names.consumer}.alerts.lock"
+    feeder = subprocess.Popen(feed_cmd(japan_scenario, nats_url, names, speed="25"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cmd = ingest_cmd(node_dir, nats_url, names, japan_scenario, "--batch", "8", "--alert-process",
+                     "--alert-restarts", "1")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for("alerts", proc, lambda: working(node_dir, consumer))
+        first = wait_for("alert process", proc, lambda: alert_child(lock))
+        os.kill(first, signal.SIGKILL)
+        second = wait_for("restarted alert process", proc, lambda: alert_child(lock, other_than=first))
+        os.kill(second, signal.SIGKILL)   # one death more than --alert-restarts 1
+        _, err = proc.communicate(timeout=120)
+        feeder.communicate(timeout=120)
+    finally:
+        for p in (proc, feeder):
+            if p.poll() is None:
+                p.kill()
+    assert proc.returncode != 0
+    errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, err
+    assert f"pid {second}" in errors[0] and "SIGKILL" in errors[0] and "--alert-restarts 1" in errors[0], err
+    assert "restart the ingest" in errors[0] and "Traceback" not in err, err
+    restarted = [ln for ln in err.splitlines() if "restarting it" in ln]
+    assert len(restarted) == 1 and f"pid {first}" in restarted[0], err
+    with Node.open(node_dir) as node:   # what the tracker passed the engine and it did not do is kept
+        assert IngestStore(node, consumer).load() is not None

@@ -113,8 +113,7 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
                               f"console: {where}/console/ (log in with an API token)", highlight=False)
 
             def serve_app(the_node: Node, on_started: object, on_stopped: object) -> None:
-                fed = Federation(the_node, batch_size=batch_size, retention=retention, poll_interval=poll,
-                                 rejections_retention=rejections_retention)
+                fed = Federation(the_node, batch_size=batch_size, retention=retention, poll_interval=poll, rejections_retention=rejections_retention)
                 bridge = None
                 if nats is not None:  # this process's bus ⇄ the node's other processes (accord.feeds.events)
                     from accord.feeds.events import EventBridge
@@ -209,8 +208,7 @@ def prune(dir: DirOpt, keep: Annotated[str, typer.Option(help="keep acknowledged
                    + ", ".join(f"{p} {n}" for p, n in sorted(result.inbox.items()))
                    + f") received over {duration_text(INBOX_KEEP.total_seconds())} ago")
     if result.rejections:
-        typer.echo(f"pruned {result.rejections} refusal record(s) recorded over "
-                   f"{duration_text(rejections_window.total_seconds())} ago")
+        typer.echo(f"pruned {result.rejections} refusal record(s) recorded over {duration_text(rejections_window.total_seconds())} ago")
 
 
 def sync(dir: DirOpt, json_out: JsonOpt = False) -> None:

@@ -85,14 +85,14 @@ fi
 #                                         checkpoint, cli ledger, node verify
 #     federation: in process, several     test_federation_inprocess, _multiprocess (ledger sequence,
 #       processes, API, retention,        inbox idempotency, lease kill -9, --workers), tests/api/test_api_user.py,
-#       partner removal, all-or-nothing   _retention, _partner_remove, _share_all_or_nothing
+#       partner removal, all-or-nothing   _retention, _rejections_retention, _partner_remove, _share_all_or_nothing
 #     console: sessions (rows in the      tests/console/test_console_auth.py, _events, _boards, _picture,
 #       store), the live stream, boards,  _intel_io, _cli
 #       picture, intel import/export
 #     API: serving, metrics, auth first   tests/api/test_api_serve.py, _metrics, _auth_first
 #     NATS: the event bridge across two   tests/feeds/test_feeds_events.py; the ingest's kill -9 (of
-#       serve processes; the ingest state the ingest, of its alert process) and duplicate-feed tests
-#                                         (its state commits with its items)
+#       serve processes; the ingest state the ingest, of its alert process), alert-process restart
+#                                         and duplicate-feed tests (its state commits with its items)
 #     dialogue, intel (TAXII, sharing),   test_dialogue_store, _concurrency, tests/api/test_api_dialogue.py; test_intel_sharing,
 #       alerts, TAK destinations          _taxii_errors, _taxii_client, _direct_lane, _import_export,
 #                                         _import_skip_invalid, _store_schema; test_alerts_store;
@@ -106,6 +106,7 @@ ACCORD_TEST_STORE=postgresql .venv/bin/python -m pytest -q -p no:cacheprovider -
   tests/core/test_core_merkle_vectors.py tests/cli/test_cli_ledger.py tests/node/test_node_verify.py \
   tests/federation/test_federation_inprocess.py tests/federation/test_federation_multiprocess.py \
   tests/api/test_api_user.py tests/federation/test_federation_retention.py \
+  tests/federation/test_federation_rejections_retention.py \
   tests/federation/test_federation_partner_remove.py tests/federation/test_federation_share_all_or_nothing.py \
   tests/console/test_console_auth.py tests/console/test_console_events.py \
   tests/console/test_console_boards.py tests/console/test_console_picture.py \
@@ -115,6 +116,7 @@ ACCORD_TEST_STORE=postgresql .venv/bin/python -m pytest -q -p no:cacheprovider -
   tests/feeds/test_feeds_ingest.py::test_kill_9_mid_feed_then_restart_loses_and_duplicates_nothing \
   tests/feeds/test_feeds_ingest.py::test_kill_9_of_the_alert_process_mid_feed_then_restart_loses_and_duplicates_nothing \
   tests/feeds/test_feeds_ingest.py::test_a_feed_published_twice_is_stored_once \
+  tests/feeds/test_feeds_alert_restart.py \
   tests/dialogue/test_dialogue_store.py tests/api/test_api_dialogue.py tests/dialogue/test_dialogue_concurrency.py \
   tests/intel/test_intel_sharing.py tests/intel/test_intel_taxii_errors.py tests/intel/test_intel_direct_lane.py \
   tests/intel/test_intel_import_export.py tests/intel/test_intel_taxii_client.py \

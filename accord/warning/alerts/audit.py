@@ -2,7 +2,9 @@
 alerts that switched to another missile.
 
 * **Truly threatened** — an area is threatened by a missile when its true impact point lies in the
-  party's land or territorial sea within ``territorial + margin`` of the area's land, or in the
+  party's land or territorial sea within ``territorial + margin`` of the area's land, or within
+  ``margin_m`` of the area's sea (the party's land or territorial sea within ``territorial`` of
+  its land: an impact just outside the sea's outer limit), or in or within ``margin_m`` of the
   party's sea farther than that from every area's land (behind straight baselines) and nearest
   that area, as the rules count it (until the impact time), or its true ground track passes
   within ``margin_m`` of the area's land (until the last second it does). These are the alert
@@ -110,12 +112,22 @@ def missile_threats(truth: Truth, events: Sequence[Event], geography: Geography,
         until: dict[str, float] = {}
         since: dict[str, float] = {}
         imp = Point(ev.impact_lon_deg, ev.impact_lat_deg)
-        if pg.territorial.contains(imp):
+        # within the documented margin of the party's land or territorial sea, the outer edge of
+        # the sea included: an impact just outside the 12-nmi line misses the area's sea by less
+        # than the margin, as one within 12 nmi + margin of the area's land does
+        terr = _near_territory(geography, rules, ev.impact_lat_deg, ev.impact_lon_deg)
+        if terr is not None:
             fwd, _ = local_projection(round(ev.impact_lat_deg, 1), round(ev.impact_lon_deg, 1))
             c = project(imp, fwd)
             reach = geography.territorial_m + rules.margin_m
-            hit = [a.code for a in geography.areas_within(rules.party, imp, reach)
-                   if project(a.geometry, fwd).distance(c) <= reach]
+            cands = geography.areas_within(rules.party, imp, reach)
+            inside = pg.territorial.contains(imp)
+            hit = [a.code for a in cands if inside and project(a.geometry, fwd).distance(c) <= reach]
+            # the party's land or sea within the margin of the impact point, within 12 nmi of an
+            # area's land: that area's sea, widened by the margin
+            terr_m = project(terr, fwd).intersection(c.buffer(rules.margin_m, quad_segs=32))
+            hit += [a.code for a in cands if a.code not in hit and not terr_m.is_empty
+                    and project(a.geometry, fwd).distance(terr_m) <= geography.territorial_m]
             if not hit:
                 # the party's sea farther than that from every area's land (behind straight
                 # baselines): the nearest area's, as the rule counts it
@@ -137,6 +149,21 @@ def missile_threats(truth: Truth, events: Sequence[Event], geography: Geography,
         out[ev.id] = MissileThreat(ev.id, np.asarray(ts, float), np.asarray(lat, float),
                                    np.asarray(lon, float), ev.impact_t, until, since)
     return out
+
+
+def _near_territory(geography: Geography, rules: AlertRules, lat: float, lon: float):
+    """The party's land and territorial sea (lon/lat) within ``margin_m`` of an impact point, in
+    a box around it; None when there is none that near."""
+    fwd, inv = local_projection(round(lat, 1), round(lon, 1))
+    x, y = fwd.transform(lon, lat)
+    pad = rules.margin_m * 1.5 + 1_000.0
+    lo = inv.transform([x - pad, x + pad, x - pad, x + pad], [y - pad, y - pad, y + pad, y + pad])
+    terr = geography.territorial_in(rules.party, min(lo[0]), min(lo[1]), max(lo[0]), max(lo[1]))
+    if terr is None or terr.is_empty:
+        return None
+    if project(terr, fwd).distance(Point(x, y)) > rules.margin_m:
+        return None
+    return terr
 
 
 def missile_of(threats: dict[str, MissileThreat], t: float | None, lat: float | None,

@@ -88,7 +88,8 @@ def assess_region(pred: Prediction, rules: AlertRules, geography: Geography, boo
     for a, part_m, d in (land.get()[2] if not (dist_terr > 0.0 and not boost) else ()):
         if boost:
             # the boost's lateral test (:func:`.boost.assess_boost`): the moved path still over
-            # the land, or through the area's territorial sea
+            # the land, or within 12 nmi + margin of it while it meets the party's territory
+            # anywhere (not necessarily this area's sea: docs/alerts.md, "Before burnout")
             if d <= rules.margin_m or (dist_terr == 0.0 and d <= geography.territorial_m + rules.margin_m):
                 impact_hits.append(AreaHit(a, d, "waters"))
         elif d <= geography.territorial_m + rules.margin_m:

@@ -188,7 +188,7 @@ def test_alerts_geography_japans_sea_outside_the_specified_areas_is_still_12_nau
     # Ajigasawa (Honshu, south of the Tsugaru area's line 6), off Tsushima's north-east coast
     # and Iki's west coast, and off Tanegashima's east coast
     jp = geo.party("JPN")
-    for lat, lon in [(44.98, 142.60), (45.35, 140.85), (40.85, 140.05), (34.55, 129.62),
+    for lat, lon in [(45.05, 142.75), (45.35, 140.85), (40.85, 139.95), (34.55, 129.62),
                      (33.78, 129.52), (30.55, 131.20)]:
         assert 6 < _nmi_to(jp.land, lat, lon) < 11.5, (lat, lon)
         assert jp.territorial.contains(Point(lon, lat)), (lat, lon)

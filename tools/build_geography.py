@@ -194,10 +194,9 @@ US_STATES = {
 # Items 14 (Etorofu) and 15 (Shikotan) are left out: the data's land of Japan is Natural
 # Earth's, which shows the southern Kuril islands as administered by Russia, and nothing is
 # measured from them. Lines the Table breaks on an islet are joined (:data:`BASELINE_JOIN_M`).
-# Not here: the bay closing lines of art. 2(2) (a rule, not a list) and Table 2, the outer
-# limits of the 3-nmi specified areas (bearings from Table 1's points and the 3- and 12-nmi
-# lines, no coordinates of their own); see docs/alerts.md, "Limitations". Japanese statutes are
-# not subject to copyright (Copyright Act art. 13).
+# The same text's Table 2 (別表第二), the five 3-nmi specified areas, is :data:`SPECIFIED_AREAS`.
+# Not here: the bay closing lines of art. 2(2) (a rule, not a list); see docs/alerts.md,
+# "Limitations". Japanese statutes are not subject to copyright (Copyright Act art. 13).
 #
 # REPUBLIC OF KOREA. Territorial Sea and Contiguous Zone Act art. 2(2) and its Enforcement Decree
 # (Presidential Decree No. 9162 of 1978; Table 1 as amended by Decree No. 17803 of 2002, in force
@@ -697,6 +696,242 @@ def narrow_territorial(buf, land, narrow: list, reach_m: float):
     return buf
 
 
+# JAPAN'S SPECIFIED AREAS (特定海域). Act No. 30 of 1977, supplementary provision 2: in the Sōya
+# Strait, the Tsugaru Strait, the eastern and western channels of the Tsushima Strait and the
+# Ōsumi Strait the territorial sea is the waters out to 3 nmi from the baseline, its outer limit
+# the line the Order gives. The Order (same text as Table 1, above) art. 3: each area is the
+# water of Table 2's middle column (less any foreign territorial sea); art. 4: the outer limit is
+# Table 2's right column — "the 3-nmi line within the specified area, and the lines of items …
+# (the part from their crossing of the 3-nmi line to their crossing of the 12-nmi line)". The
+# middle column draws each area by numbered lines: Table 1 points joined, a true bearing from a
+# point, "3 nmi at N° from" a point, the first crossing of the 12-nmi line, a line tangent to it.
+# :data:`SPECIFIED_AREAS` builds each area's polygon from them, item by item (comments name the
+# items); bearings are geodesic azimuths at the line's start. The territorial sea inside an area
+# is then the 3-nmi band from the baselines and the coast; the connecting lines of art. 4 are
+# the area's own sides, so the sea steps from 3 to 12 nmi along them, as the Order draws it.
+# The lines drawn tangent to the 12-nmi line (Sōya item 4, Tsushima west items 5 and 9) close
+# an area first drawn :data:`SPECIFIED_FAR_M` out along the lines they join
+# (:func:`cut_at_tangent`, on a local projection). Two simplifications: a short stretch of an
+# islet's coast that the Table uses as a side is a straight line between its two points; and
+# Mageshima, an islet of the Ōsumi area that Natural Earth lacks, is given its 3-nmi band as
+# 3 nmi from the line joining the Table's two points on its coast (Kaminomisaki N, Shimonomisaki
+# SW), so its sea is not lost with the 12 nmi around it (:data:`SPECIFIED_ISLETS`).
+NMI_M = 1852.0
+#: How far past the 12-nmi line an area's open side is closed (m; see above).
+SPECIFIED_FAR_M = 30 * NMI_M
+#: Specified areas' base points that are not Table 1 points: Table 2's own coordinates.
+T2_POINTS = {
+    "沖ノ島西北西端": ((34, 14, 41), (130, 5, 54)),
+    "宇久島対馬瀬鼻北端": ((33, 18, 21), (129, 7, 31)),
+    "種子島喜志鹿埼北端": ((30, 50, 33), (131, 3, 24)),
+    "馬毛島上ノ岬北端": ((30, 46, 9), (130, 51, 26)),
+    "馬毛島下ノ岬南西端": ((30, 43, 35), (130, 50, 5)),
+    "口永良部島メガ埼南東端": ((30, 26, 3), (130, 15, 50)),
+    "口永良部島野埼西端": ((30, 29, 21), (130, 8, 34)),
+}
+
+
+def table_point(label: str) -> tuple[float, float]:
+    """A Table 1 point by its item and iroha label (``"13ヤ"``), or a Table 2 point by its
+    description (:data:`T2_POINTS`): (lon, lat)."""
+    if label in T2_POINTS:
+        la, lo = T2_POINTS[label]
+        return dms(lo), dms(la)
+    for _p, _n, pts in BASELINES:
+        for name, la, lo in pts:
+            if name.split()[0] == label:
+                return dms(lo), dms(la)
+    raise KeyError(label)
+
+
+def geodesic_ray(p, az: float, length_m: float, step_m: float = 250.0):
+    """The geodesic from ``p`` (lon, lat) at azimuth ``az`` (degrees true), ``length_m`` long."""
+    d = np.append(np.arange(0.0, length_m, step_m), length_m)
+    lon, lat, _ = GEOD.fwd(np.full(d.size, p[0]), np.full(d.size, p[1]), np.full(d.size, az), d)
+    return shapely.LineString(np.column_stack([lon, lat]))
+
+
+def geodesic_path(pts, step_m: float = 250.0) -> list:
+    """``pts`` (lon, lat) joined by geodesics, as a list of points."""
+    out = [tuple(pts[0])]
+    for a, b in zip(pts, pts[1:]):
+        n = int(GEOD.inv(*a, *b)[2] // step_m)
+        out += [tuple(q) for q in (GEOD.npts(*a, *b, n) if n > 0 else [])] + [tuple(b)]
+    return out
+
+
+def off(p, az: float, nmi: float) -> tuple[float, float]:
+    """The point ``nmi`` nautical miles from ``p`` at azimuth ``az`` ("…から…度…海里の点")."""
+    lon, lat, _ = GEOD.fwd(p[0], p[1], az, nmi * NMI_M)
+    return lon, lat
+
+
+def first_crossing(line, other) -> tuple[float, float]:
+    """The first point of ``line`` (from its start) on ``other``."""
+    pts = [q for g in shapely.get_parts(line.intersection(other)) for q in g.coords]
+    if not pts:
+        raise ValueError("the lines do not meet")
+    return min(pts, key=lambda q: line.project(shapely.Point(q)))
+
+
+def exit_12(p, az: float, sea12, length_m: float = 200_000.0) -> tuple[float, float]:
+    """Where the line from ``p`` (inside the 12-nmi sea ``sea12``) at azimuth ``az`` first
+    crosses the 12-nmi line ("…の十二海里の線との(最初の)交点")."""
+    assert sea12.contains(shapely.Point(p)), p
+    return first_crossing(geodesic_ray(p, az, length_m), sea12.boundary)
+
+
+def meet(p, az_p: float, q, az_q: float, length_m: float = 200_000.0) -> tuple[float, float]:
+    """Where the line from ``p`` at ``az_p`` meets the line from ``q`` at ``az_q``."""
+    return first_crossing(geodesic_ray(p, az_p, length_m), geodesic_ray(q, az_q, length_m))
+
+
+def _soya(sea12) -> list:
+    ya, ma = table_point("13ヤ"), table_point("13マ")           # 1: ヤ–マ
+    q2 = exit_12(ma, 105, sea12)                                 # 2: マ at 105°
+    p5 = off(ya, 358, 3)                                         # 5: ヤ, 358° 3 nmi
+    q6 = exit_12(p5, 285, sea12)                                 # 6: 285° from 5's end
+    # 3 and 7: 15° from 2's and 6's crossings of the 12-nmi line; 4: 285°, tangent to it
+    far = SPECIFIED_FAR_M / NMI_M
+    return [ya, ma, q2, off(q2, 15, far), off(q6, 15, far), q6, p5], [285]
+
+
+def _tsugaru(sea12) -> list:
+    p2 = off(table_point("12ワ"), 16, 3)                          # 2: 12ワ, 16° 3 nmi
+    q3 = exit_12(p2, 90, sea12)                                  # 3: 90° from 2's end
+    p11 = off(table_point("13ホ"), 149, 3)                        # 11: 13ホ, 149° 3 nmi
+    x4 = meet(q3, 0, p11, 90)                                    # 4: 0° from 3's crossing; 12: 90°
+    p5 = off(table_point("12ル"), 326, 3)                         # 5: 12ル, 326° 3 nmi
+    q6 = exit_12(p5, 235, sea12)                                 # 6: 235° from 5's end
+    p9 = off(table_point("13ワ"), 145, 3)                         # 9: 13ワ, 145° 3 nmi
+    x7 = meet(q6, 325, p9, 235)                                  # 7: 325° from 6's crossing; 10: 235°
+    line8 = [table_point(f"13{k}") for k in "ホヘトチリヌルヲワ"]   # 8: 13ホ–ワ
+    return [table_point("12ワ"), p2, q3, x4, p11, *line8, p9, x7, q6, p5,
+            table_point("12ル"), table_point("12ヲ")], []           # 1: 12ル–ヲ; the islet to 12ワ
+
+
+def _tsushima_east(sea12) -> list:
+    tsu, ne, so = table_point("9ツ"), table_point("9ネ"), table_point("9ソ")
+    # 2: from a point on 1 (9ツ–ネ) at 12°, through the point 12 nmi at 282° from Okinoshima
+    t2 = off(table_point("沖ノ島西北西端"), 282, 12)
+    s2 = first_crossing(geodesic_ray(t2, 192, 100_000), shapely.LineString(geodesic_path([tsu, ne])))
+    q2 = first_crossing(shapely.LineString(geodesic_path([s2, t2]) + list(geodesic_ray(t2, 12, 100_000).coords)),
+                        sea12.boundary)
+    # 4: from a point on 3 (9ツ–ソ) at 270°, through the point 12 nmi at 359° from Ukujima
+    t4 = off(table_point("宇久島対馬瀬鼻北端"), 359, 12)
+    s4 = first_crossing(geodesic_ray(t4, 90, 100_000), shapely.LineString(geodesic_path([tsu, so])))
+    q4 = first_crossing(shapely.LineString(geodesic_path([s4, t4]) + list(geodesic_ray(t4, 270, 100_000).coords)),
+                        sea12.boundary)
+    p6 = off(table_point("10ル"), 155, 3)                         # 6: 10ル, 155° 3 nmi
+    q7 = exit_12(p6, 227, sea12)                                 # 7: 227° from 6's end
+    p8 = off(table_point("10ト"), 120, 3)                         # 8: 10ト, 120° 3 nmi
+    q9 = exit_12(p8, 43, sea12)                                  # 9: 43° from 8's end
+    line5 = [table_point(f"10{k}") for k in "トチリヌル"]          # 5: 10ト–ル
+    # 10: 2's crossing – 9's first crossing; 11: 4's crossing – 7's crossing
+    return [s4, tsu, s2, q2, q9, p8, *line5, p6, q7, q4], []
+
+
+def _tsushima_west(sea12) -> list:
+    line1 = [table_point(f"10{k}") for k in "ソツネナラムウヰ"]     # 1: 10ソ–ヰ
+    p2 = off(line1[-1], 322, 3)                                  # 2: ヰ, 322° 3 nmi
+    q3 = exit_12(p2, 52, sea12)                                  # 3: 52° from 2's end
+    p6 = off(line1[0], 287, 3)                                   # 6: ソ, 287° 3 nmi
+    q7 = exit_12(p6, 197, sea12)                                 # 7: 197° from 6's end
+    # 4: 322° from 3's first crossing; 8: 287° from 7's; 5 and 9: 232° and 17°, tangent to it
+    far = SPECIFIED_FAR_M / NMI_M
+    return [*line1, p2, q3, off(q3, 322, far), off(q7, 287, far), q7, p6], [232, 17]
+
+
+def _osumi(sea12) -> list:
+    tk = table_point("種子島喜志鹿埼北端")
+    p9 = off(table_point("9ロ"), 144, 3)                          # 9: 9ロ, 144° 3 nmi
+    q10 = exit_12(p9, 54, sea12)                                 # 10: 54° from 9's end
+    x1 = meet(tk, 60, q10, 144)                                  # 1: 60° from Tanegashima; 11: 144°
+    line6 = [table_point(f"9{k}") for k in "ロハニホ"]             # 6: 9ロ–ホ
+    p7 = off(line6[-1], 187, 3)                                  # 7: 9ホ, 187° 3 nmi
+    kw = table_point("口永良部島野埼西端")
+    q4 = exit_12(kw, 240, sea12)                                 # 4: Kuchinoerabu, 240°
+    x5 = meet(q4, 330, p7, 240)                                  # 5: 330° from 4's crossing; 8: 240°
+    return [tk, x1, q10, p9, *line6, p7, x5, q4, kw, table_point("口永良部島メガ埼南東端"),
+            table_point("馬毛島下ノ岬南西端"), table_point("馬毛島上ノ岬北端")], []  # 3, 2
+
+
+#: Japan's specified areas (Order art. 3 and Table 2): name and the function that draws the
+#: area's outline (lon, lat) from the 12-nmi sea; inside it the sea is :data:`SPECIFIED_BREADTH_M`.
+SPECIFIED_AREAS = [
+    ("JPN", "Sōya Strait (宗谷海峡)", _soya),
+    ("JPN", "Tsugaru Strait (津軽海峡)", _tsugaru),
+    ("JPN", "Tsushima Strait east channel (対馬海峡東水道)", _tsushima_east),
+    ("JPN", "Tsushima Strait west channel (対馬海峡西水道)", _tsushima_west),
+    ("JPN", "Ōsumi Strait (大隅海峡)", _osumi),
+]
+SPECIFIED_BREADTH_M = 3 * NMI_M
+#: Islets the Table draws an area by that the data's land lacks: two points on the coast, whose
+#: joining line stands for the islet when the 3-nmi band is measured.
+SPECIFIED_ISLETS = [("馬毛島上ノ岬北端", "馬毛島下ノ岬南西端")]
+
+
+def km2(geom) -> float:
+    """Geodesic area of ``geom`` (lon, lat) in km²."""
+    return sum(abs(GEOD.geometry_area_perimeter(pg)[0]) for pg in polygons(geom)) / 1e6
+
+
+def cut_at_tangent(area, sea12, az: float):
+    """``area`` cut by the line at azimuth ``az`` tangent to the 12-nmi line on its far side ("…度
+    に十二海里の線と接するように引いた線"): the part of ``area`` beyond the farthest point of the
+    12-nmi sea ``sea12`` within it, seen across that azimuth, is dropped (in a local projection,
+    where the line is straight)."""
+    c = area.centroid
+    fwd, inv = _aeqd(c.x, c.y)
+    a = shapely.transform(area, lambda xy: np.column_stack(fwd.transform(xy[:, 0], xy[:, 1])))
+    w = shapely.transform(area.intersection(sea12), lambda xy: np.column_stack(fwd.transform(xy[:, 0], xy[:, 1])))
+    u = np.array([np.sin(np.radians(az)), np.cos(np.radians(az))])
+    n = np.array([u[1], -u[0]])
+    d = np.asarray(a.centroid.coords[0]) - np.asarray(w.centroid.coords[0])
+    n = n if n @ d > 0 else -n                                   # towards the area's far side
+    reach = max(float(n @ q) for pg in polygons(w) for q in np.asarray(pg.exterior.coords))
+    big = 1e6
+    half = Polygon([reach * n + big * u, reach * n - big * u, reach * n - big * u - big * n,
+                    reach * n + big * u - big * n])
+    assert a.difference(half).area > 0, az                       # the line closes the area
+    cut = shapely.segmentize(a.intersection(half), 250.0)       # the line stays straight in the projection
+    return shapely.transform(cut, lambda xy: np.column_stack(inv.transform(xy[:, 0], xy[:, 1])))
+
+
+def specified_areas(party: str, sea12) -> list[tuple[str, Polygon]]:
+    """The party's specified areas as polygons (lon, lat), drawn on the 12-nmi sea ``sea12``."""
+    out = []
+    for p, name, draw in SPECIFIED_AREAS:
+        if p == party:
+            pts, tangents = draw(sea12)
+            area = shapely.make_valid(Polygon(geodesic_path(pts + [pts[0]])))
+            for az in tangents:
+                area = cut_at_tangent(area, sea12, az)
+            out.append((name, area))
+    return out
+
+
+def specified_territorial(buf, base, lines, areas: list, breadth_m: float):
+    """Cut the 12-nmi sea ``buf`` back to ``breadth_m`` inside the specified ``areas``: there the
+    sea is what lies within ``breadth_m`` of ``base`` (land and internal waters), of the baseline
+    ``lines`` or of the :data:`SPECIFIED_ISLETS`; outside them it is left as it is."""
+    if not areas:
+        return buf
+    inside = unary_union([g for _, g in areas])
+    box = inside.buffer(0.5).bounds
+    near = shapely.clip_by_rect(base, *box)
+    bands = [metric_op(near, lambda g: g.buffer(breadth_m, quad_segs=8))]
+    for ln in lines:
+        for part in shapely.get_parts(shapely.clip_by_rect(ln, *box)):
+            if part.length > 0:
+                bands.append(buffer_line(part, breadth_m))
+    for a, b in SPECIFIED_ISLETS:
+        islet = shapely.LineString([table_point(a), table_point(b)])
+        if islet.intersects(shapely.box(*box)):
+            bands.append(buffer_line(islet, breadth_m))
+    return buf.difference(inside.difference(unary_union(bands)))
+
+
 # Neighbouring countries, for naming a launch region only (clipped to the region of interest).
 NEIGHBOURS = {
     "PRK": ("408", {"en": "North Korea", "ja": "北朝鮮", "ko": "북한"}, (123.0, 37.0, 131.5, 43.5)),
@@ -953,6 +1188,13 @@ def build(work: Path, out: Path, simplify_m: float, territorial_m: float,
         # the coast closes no face with it, and its waters are covered by this buffer instead
         buf = unary_union([buf, *(buffer_line(ln, territorial_m) for ln in lines)])
         buf = narrow_territorial(buf, whole, narrow_sea_points(party), 2 * territorial_m)
+        spec = specified_areas(party, buf)
+        buf12 = buf
+        buf = specified_territorial(buf, unary_union([whole, internal]), lines, spec, SPECIFIED_BREADTH_M)
+        for name, g in spec:
+            print(f"{party}: specified area {name}: {km2(g.intersection(buf12)):.0f} km² within 12 nmi, "
+                  f"{km2(g.intersection(buf12).difference(buf)):.0f} km² of it beyond "
+                  f"{SPECIFIED_BREADTH_M / 1852:.0f} nmi left out", file=sys.stderr)
         foreign = unary_union([g for k, g in ne.items() if k != PARTY_NE_ID[party]
                                and g.intersects(buf.envelope)])
         terr = shapely.make_valid(unary_union([buf.difference(foreign), whole, internal]))
@@ -964,7 +1206,7 @@ def build(work: Path, out: Path, simplify_m: float, territorial_m: float,
         if not lakes.is_empty:
             terr = shapely.make_valid(unary_union([terr, lakes]))
         terr, filled = fill_behind_chains(terr, lines)
-        parties[party] = {"names": PARTY_NAMES[party], "land": land, "territorial": terr}
+        parties[party] = {"names": PARTY_NAMES[party], "land": land, "territorial": terr, "specified": spec}
         if filled:
             print(f"{party}: {filled} pocket(s) behind a baseline chain, beyond 12 nmi of it and of "
                   f"the coast, filled as internal waters", file=sys.stderr)
@@ -990,10 +1232,14 @@ def build(work: Path, out: Path, simplify_m: float, territorial_m: float,
            "items 1-13 (straight baselines)",
            "KOR baselines: Enforcement Decree of the Territorial Sea and Contiguous Zone Act "
            "(Presidential Decree No. 9162 of 1978, Table 1 as amended 2002) Table 1; "
-           "Korea Strait 3 nmi: art. 3 and Table 2"],
+           "Korea Strait 3 nmi: art. 3 and Table 2",
+           "JPN specified areas (3 nmi): Act No. 30 of 1977 supplementary provision 2; Enforcement Order "
+           "arts. 3, 4 and Table 2"],
         "baselines": [{"party": p, "name": n, "points": [{"name": pn, "lat_deg": round(dms(la), 6),
                                                            "lon_deg": round(dms(lo), 6)} for pn, la, lo in pts]}
                       for p, n, pts in BASELINES],
+        "specified_areas": [{"party": p, "name": n, "breadth_m": SPECIFIED_BREADTH_M,
+                             "geometry": round_geom(g)} for p in parties for n, g in parties[p]["specified"]],
         "narrow_seas": [{"party": p, "name": n, "breadth_m": b, "baseline": chain,
                          "points": [pn for pn, _, _ in chains[(p, chain)][i0:i1]]}
                         for p, n, b, (chain, i0, i1) in NARROW_SEAS],

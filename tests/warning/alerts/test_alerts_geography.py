@@ -164,6 +164,36 @@ def test_alerts_geography_japan_sea_is_measured_from_the_orders_straight_baselin
     assert not jp.territorial.contains(Point(130.684, 30.685))
 
 
+@pytest.mark.parametrize("strait,out3,in3", [
+    # (lat, lon) 5–6 nmi and 2 nmi off a point of the Order: Cape Soya (13マ) due north, Oma's
+    # Benten-jima (12ワ) at 16°, Tsushima's Kōzaki (10ル) at 155°, Tanegashima's Kishikazaki
+    # north and the middle of the Osumi Strait
+    ("Soya", (45.6136, 141.9406), (45.5569, 141.9406)),
+    ("Tsugaru", (41.6351, 140.9451), (41.5871, 140.9267)),
+    ("Tsushima east channel", (33.9931, 129.2647), (34.0536, 129.2308)),
+    ("Osumi", (30.92, 130.86), (30.876, 131.0567)),
+])
+def test_alerts_geography_japans_specified_areas_are_3_nautical_miles(geo, strait, out3, in3):
+    # Act on the Territorial Sea, supplementary provision 2, and the Order's Table 2: in the
+    # five specified straits the sea is 3 nmi from the baseline. The outer point is within 12 nmi
+    # of the land the data has (a 12-nmi sea would hold it) and beyond 3 nmi of it.
+    jp = geo.party("JPN")
+    assert 3.5 < _nmi_to(jp.land, *out3) < 12
+    assert not jp.territorial.contains(Point(out3[1], out3[0])), strait
+    assert jp.territorial.contains(Point(in3[1], in3[0])), strait
+
+
+def test_alerts_geography_japans_sea_outside_the_specified_areas_is_still_12_nautical_miles(geo):
+    # 7–10 nmi off the Okhotsk coast south-east of the Soya area, off Rebun's west coast, off
+    # Ajigasawa (Honshu, south of the Tsugaru area's line 6), off Tsushima's north-east coast
+    # and Iki's west coast, and off Tanegashima's east coast
+    jp = geo.party("JPN")
+    for lat, lon in [(45.05, 142.75), (45.35, 140.85), (40.85, 139.95), (34.55, 129.62),
+                     (33.78, 129.52), (30.55, 131.20)]:
+        assert 6 < _nmi_to(jp.land, lat, lon) < 11.5, (lat, lon)
+        assert jp.territorial.contains(Point(lon, lat)), (lat, lon)
+
+
 def test_alerts_geography_records_the_baselines_it_was_built_from(geo_doc):
     kor = [b for b in geo_doc["baselines"] if b["party"] == "KOR"]
     assert [b["name"] for b in kor] == ["Yeongil Bay", "Ulsan Bay", "South and west coasts"]
@@ -173,6 +203,11 @@ def test_alerts_geography_records_the_baselines_it_was_built_from(geo_doc):
     table1 = [b for b in jpn if b["name"].startswith("Table 1 item ")]
     assert len(jpn) - len(table1) == 3 and sum(len(b["points"]) for b in table1) == 173
     assert table1[0]["points"][0] == {"name": "1イ 納沙布岬東端", "lat_deg": 43.386111, "lon_deg": 145.818333}
+    assert [a["name"] for a in geo_doc["specified_areas"]] == [
+        "Sōya Strait (宗谷海峡)", "Tsugaru Strait (津軽海峡)", "Tsushima Strait east channel (対馬海峡東水道)",
+        "Tsushima Strait west channel (対馬海峡西水道)", "Ōsumi Strait (大隅海峡)"]
+    assert {a["party"] for a in geo_doc["specified_areas"]} == {"JPN"}
+    assert {a["breadth_m"] for a in geo_doc["specified_areas"]} == {5556.0}
     assert geo_doc["narrow_seas"] == [{"party": "KOR", "name": "Korea Strait", "breadth_m": 5556.0,
                                        "baseline": "South and west coasts",
                                        "points": ["5 1.5 Miteoam (1.5미터암)", "6 Saengdo (생도)",

@@ -25,14 +25,14 @@ LEAD = RULES.area_lead_s
 
 
 def tsugaru(t: float, impact_t: float):
-    """A 120 km ellipse over the Tsugaru Strait: mostly Aomori's sea (~0.79), Hokkaido's ~0.41."""
+    """A 120 km ellipse over the Tsugaru Strait: mostly Aomori's sea (~0.67), Hokkaido's ~0.27."""
     return make_pred(t, 41.2, 140.25, 60_000, 25_000, 60, impact_t=impact_t)
 
 
 def even(t: float, impact_t: float):
-    """The same ellipse 11 km west: Aomori's sea ~0.61 (more likely than not, not two to one),
-    Hokkaido's ~0.57 (the strait's sea is within 12 nmi of both)."""
-    return make_pred(t, 41.2, 140.12, 60_000, 25_000, 60, impact_t=impact_t)
+    """The same ellipse 4 km west: Aomori's sea ~0.59 (more likely than not, not two to one),
+    Hokkaido's ~0.31 (the strait is a specified area: its sea is 3 nmi off each shore)."""
+    return make_pred(t, 41.2, 140.2, 60_000, 25_000, 60, impact_t=impact_t)
 
 
 def grazing(t: float, impact_t: float):

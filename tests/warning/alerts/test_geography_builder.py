@@ -202,3 +202,54 @@ def test_a_lake_in_the_national_outline_joins_the_territory_and_slivers_do_not(b
     lakes = builder.terr_lakes(outline, terr, 100.0)
     assert lakes.contains(Point(1.5, 1.5)) and lakes.area == pytest.approx(0.81, rel=0.01)
     assert builder.terr_lakes(land, terr, 100.0).is_empty            # nothing new: nothing added
+
+
+def test_specified_area_points_are_the_orders_own(builder):
+    # Table 2 names Table 1's points by item and label, and gives a few coordinates of its own
+    assert builder.table_point("13マ") == pytest.approx((141 + 56 / 60 + 26 / 3600, 45 + 31 / 60 + 25 / 3600))
+    assert builder.table_point("種子島喜志鹿埼北端") == pytest.approx((131 + 3 / 60 + 24 / 3600, 30 + 50 / 60 + 33 / 3600))
+    with pytest.raises(KeyError):
+        builder.table_point("99イ")
+    assert [n for _, n, _ in builder.SPECIFIED_AREAS] == [
+        "Sōya Strait (宗谷海峡)", "Tsugaru Strait (津軽海峡)", "Tsushima Strait east channel (対馬海峡東水道)",
+        "Tsushima Strait west channel (対馬海峡西水道)", "Ōsumi Strait (大隅海峡)"]
+
+
+def test_specified_area_lines_run_on_true_bearings_to_the_12_nmi_line(builder):
+    # "3 nmi at 358° from" a point; "the line's crossing of the 12-nmi line"; two lines meeting
+    lon, lat = builder.off((0.0, 0.0), 0, 3)
+    assert lon == pytest.approx(0.0, abs=1e-9) and builder.GEOD.inv(0, 0, lon, lat)[2] == pytest.approx(3 * 1852)
+    sea12 = shapely.box(-1.0, -1.0, 1.0, 0.2)
+    q = builder.exit_12((0.0, 0.0), 0, sea12)
+    assert q == pytest.approx((0.0, 0.2), abs=1e-6)
+    q = builder.exit_12((0.0, 0.0), 45, sea12)                        # first crossing: the north side
+    assert q[1] == pytest.approx(0.2, abs=1e-6) and 0.19 < q[0] < 0.21
+    x = builder.meet((0.0, 0.0), 90, (0.5, -0.5), 0)
+    assert x == pytest.approx((0.5, 0.0), abs=1e-4)
+
+
+def test_a_tangent_line_closes_an_area_beyond_the_12_nmi_line_only(builder):
+    # An area running north from a coast, 12-nmi sea a disc; the line at 90° tangent to the
+    # disc's far side cuts the area there and leaves the disc's part of it whole.
+    area = shapely.box(-0.2, 0.0, 0.2, 1.0)
+    sea12 = Point(0.0, 0.0).buffer(0.4)
+    cut = builder.cut_at_tangent(area, sea12, 90)
+    assert cut.bounds[3] == pytest.approx(0.4, abs=0.01)
+    assert cut.intersection(sea12).area == pytest.approx(area.intersection(sea12).area, rel=1e-3)
+
+
+def test_inside_a_specified_area_the_sea_is_3_nmi_and_outside_it_12(builder):
+    # A straight coast along the equator, land to the south, 12-nmi sea off it; a specified area
+    # over lon 0–1: there the sea is 3 nmi from the coast, elsewhere 12.
+    nm = 1 / 60
+    land = shapely.box(-1.0, -1.0, 2.0, 0.0)
+    buf = land.buffer(12 * nm)
+    area = shapely.box(0.0, -0.001, 1.0, 1.0)
+    out = builder.specified_territorial(buf, land, [], [("strait", area)], 3 * 1852.0)
+    assert not out.contains(Point(0.5, 5 * nm)) and out.contains(Point(0.5, 2.5 * nm))
+    assert out.contains(Point(1.5, 10 * nm)) and out.contains(Point(-0.5, 10 * nm))
+    # a baseline at sea (a rock 2 nmi off) is measured from too
+    rock = LineString([(0.4, 2 * nm), (0.6, 2 * nm)])
+    out = builder.specified_territorial(buf, land, [rock], [("strait", area)], 3 * 1852.0)
+    assert out.contains(Point(0.5, 4.5 * nm)) and not out.contains(Point(0.5, 5.5 * nm))
+    assert builder.specified_territorial(buf, land, [], [], 3 * 1852.0) is buf

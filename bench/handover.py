@@ -7,7 +7,8 @@ moment-matched mixture against the missile's true state — ``e = J (x̂ − x)`
 true state (central differences). Under calibration ``d²`` is χ²₂, mean 2, whatever the
 correlation between one track's successive states, so each missile's mean over a bin of time
 since burnout is one draw with mean 2; the bench prints their average ± standard error per bin,
-with the 3-D velocity NEES (χ²₃, mean 3) and the median boost-mode probability. It shows where
+with the 3-D velocity NEES (χ²₃, mean 3) and the median boost-mode probability; and, 0–10 s
+after each track's latch (after the latch term), the latched state's ``d²`` and 6-D NEES (χ²₆). It shows where
 the width of the 0–20 s ellipses is made: the covariance the predictions start from at the latch
 is the ballistic model's at that moment (docs/tracking.md, "Accuracy at the bound", 6.).
 
@@ -26,11 +27,13 @@ from accord.warning.pipeline import track_detections
 from accord.warning.prediction import kepler_ground_arc
 from accord.warning.scoring import score_tracks, scenario_seconds
 from accord.warning.sim import DEFAULT_SENSORS, GAP_SENSORS, ScenarioSpec, random_launches, simulate
-from accord.warning.tracking import TrackerConfig, kernels
+from accord.warning.tracking import TrackerConfig
+from accord.warning.tracking.tracker import Tracker
 from accord.warning.tracking.models import propagate_mean
 
 RADARS = {"sample": DEFAULT_SENSORS, "gap": GAP_SENSORS}
 BINS = ((-10, -5), (-5, 0), (0, 3), (3, 6), (6, 9), (9, 12), (12, 15), (15, 20))
+LATCH_BINS = ((0, 2), (2, 5), (5, 10))
 
 
 def impact_jacobian(x: np.ndarray) -> np.ndarray:
@@ -57,28 +60,45 @@ def truth_at(sim, m: str, t: float) -> np.ndarray:
 def run_one(sim, cfg: TrackerConfig) -> list[dict]:
     """Rows (missile, time since burnout, boost probability, d² and velocity NEES per model)."""
     snaps: list[tuple] = []
-    orig = kernels.bookkeep
+    orig = Tracker.process_validated
+    first: dict[int, float] = {}
 
-    def hooked(tracks, hit, t, cover, rules):
-        was = tracks.latched.copy()
-        out = orig(tracks, hit, t, cover, rules)
-        for n in np.flatnonzero(~was & tracks.confirmed):
-            snaps.append((t, int(tracks.id[n]), tracks.X[n].copy(), tracks.P[n].copy(), tracks.mu[n].copy()))
-        return out
+    def hooked(self, t, s, z):
+        orig(self, t, s, z)
+        tr = self._tracks
+        for n in np.flatnonzero(tr.confirmed & (tr.id > 0)):
+            tid = int(tr.id[n])
+            lt = None
+            if tr.latched[n]:
+                lt = first.setdefault(tid, t)
+                if t - lt >= LATCH_BINS[-1][1]:
+                    continue
+            snaps.append((t, tid, tr.X[n].copy(), tr.P[n].copy(), tr.mu[n].copy(), lt))
 
-    kernels.bookkeep = hooked
+    Tracker.process_validated = hooked
     try:
         res = track_detections(sim.header.sensors, sim.detections, cfg)
     finally:
-        kernels.bookkeep = orig
+        Tracker.process_validated = orig
     sc = score_tracks(sim.header.sensors, sim.truth, sim.events, res.tracks, res.predictions,
                       seconds=scenario_seconds(sim.detections.t))
     owner = {tid: m for m, tids in sc.missile_tracks.items() for tid in tids}
     burnout = {e.id: e.burnout_t for e in sim.events}
     rows = []
-    for t, tid, X, P, mu in snaps:
+    for t, tid, X, P, mu, lt in snaps:
         m = owner.get(f"T{tid}")
-        if m is None or not BINS[0][0] <= t - burnout[m] < BINS[-1][1]:
+        if m is None:
+            continue
+        if lt is not None:
+            x = truth_at(sim, m, t)
+            J = impact_jacobian(x)
+            e = X[0, :6] - x
+            ei = J @ e
+            rows.append({"missile": m, "latched": t - lt, "since": t - burnout[m],
+                         "ballistic": float(ei @ np.linalg.solve(J @ P[0, :6, :6] @ J.T, ei)),
+                         "nees6": float(e @ np.linalg.solve(P[0, :6, :6], e))})
+            continue
+        if not BINS[0][0] <= t - burnout[m] < BINS[-1][1]:
             continue
         x = truth_at(sim, m, t)
         J = impact_jacobian(x)
@@ -115,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         for a, b in BINS:
             per: dict[tuple, list[dict]] = {}
             for r in rows:
-                if a <= r["since"] < b:
+                if "latched" not in r and a <= r["since"] < b:
                     per.setdefault((r["seed"], r["missile"]), []).append(r)
             if len(per) < 2:
                 continue
@@ -128,6 +148,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {a:>4}…{b:<3} s after burnout, {len(per):3d} missiles, boost prob. {mub:.3f}: "
                   f"d² ballistic {avg('ballistic')}, boost {avg('boost')}, mixture {avg('mixture')}; "
                   f"velocity NEES ballistic {avg('ballistic_v')}, boost {avg('boost_v')}")
+        for a, b in LATCH_BINS:
+            per = {}
+            for r in rows:
+                if "latched" in r and a <= r["latched"] < b:
+                    per.setdefault((r["seed"], r["missile"]), []).append(r)
+            if len(per) < 2:
+                continue
+            v = np.array([np.mean([r["ballistic"] for r in rs]) for rs in per.values()])
+            w = np.array([np.mean([r["nees6"] for r in rs]) for rs in per.values()])
+            print(f"  latched {a:>2}…{b:<2} s, {len(per):3d} missiles: d² {v.mean():5.2f} ± "
+                  f"{v.std(ddof=1) / np.sqrt(len(v)):.2f}, 6-D NEES (χ²₆: 6) {w.mean():5.2f} ± "
+                  f"{w.std(ddof=1) / np.sqrt(len(w)):.2f}")
     return 0
 
 

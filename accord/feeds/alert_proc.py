@@ -93,6 +93,7 @@ class AlertProcess:
         self._cpu_before = 0.0          # that of the children that ended
         self.restarts = 0               # children started again after one ended unexpectedly
         self._recent: list[float] = []  # monotonic times of the restarts within the window
+        self._deaths_since_commit = 0   # children that ended unexpectedly since the last commit
         self._lock = threading.Lock()   # the current child and its pipe; the two flags below
         self._finishing = self._abandoning = False
         self._stop = threading.Event()  # abandon: cut a backoff short
@@ -156,7 +157,24 @@ class AlertProcess:
         self._reader.join(timeout=10)
 
     def _supervise(self) -> None:
-        """Read the child's messages; when it ends unexpectedly, restart it or give up."""
+        """Run :meth:`_watch`; should it fail itself, the ingest fails (not a silent success
+        with work left undone), and the parent's end of the pipe is closed either way."""
+        try:
+            self._watch()
+        except BaseException as e:  # noqa: BLE001 - any failure here must stop the ingest
+            self.error = AlertProcessDied(f"the alert process's supervisor failed: {e!r}; "
+                                          "its queued work is kept: restart the ingest to do it")
+            log.error("ingest: %s", self.error, extra={"event": "feed.alerts_failed"})
+        finally:
+            try:
+                self._in.close()
+            except OSError:
+                pass
+
+    def _watch(self) -> None:
+        """Read the child's messages; when it ends unexpectedly, restart it or give up: past
+        ``restarts`` restarts within the window, or ``restarts`` + 1 deaths with no commit in
+        between however far apart (a child that fails the same way, slowly, every time)."""
         while True:
             failure = self._read()
             self.proc.join(timeout=30)
@@ -172,10 +190,12 @@ class AlertProcess:
                 f": {failure})" if failure else ")")
             now = time.monotonic()
             self._recent = [t for t in self._recent if now - t < self.window_s]
-            if len(self._recent) >= self.max_restarts:
+            self._deaths_since_commit += 1
+            if len(self._recent) >= self.max_restarts or self._deaths_since_commit > self.max_restarts:
                 self.error = AlertProcessDied(
-                    f"{ended}, after {len(self._recent)} restart(s) within {self.window_s:g} s "
-                    f"(--alert-restarts {self.max_restarts}); its queued work is kept: restart the ingest to do it")
+                    f"{ended}, after {len(self._recent)} restart(s) within {self.window_s:g} s and "
+                    f"{self._deaths_since_commit - 1} since its last commit (--alert-restarts {self.max_restarts}); "
+                    "its queued work is kept: restart the ingest to do it")
                 log.error("ingest: %s", self.error, extra={"event": "feed.alerts_failed", "exitcode": code,
                                                              "restarts": self.restarts})
                 return
@@ -208,6 +228,7 @@ class AlertProcess:
             except (EOFError, OSError):
                 return failure
             if msg[0] == "done":
+                self._deaths_since_commit = 0
                 _, stored, cpu = msg
                 self.cpu_seconds = self._cpu_before + cpu
                 self.ingest.counted(stored)

@@ -90,7 +90,8 @@ def ingest(
     alert_restarts: Annotated[int, typer.Option(
         "--alert-restarts", min=0, max=1000,
         help="Start the alert process again, after a backoff, if it dies: at most this many times within "
-             "10 minutes; once more and the ingest stops (0: stop at the first death).")] = 3,
+             "10 minutes, and this many times in a row with no commit between; once more and the ingest "
+             "stops (0: stop at the first death).")] = 3,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
     log_format: Annotated[str, typer.Option("--log-format", help="text or json (one object a line).")] = "text",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on exit.")] = False,

@@ -37,7 +37,7 @@ import numpy as np
 import shapely
 from shapely.geometry import LineString, Point
 
-from accord.warning.alerts.geography import Geography, local_projection, project
+from accord.warning.alerts.geography import Geography, local_projection, lonlat_reach, project
 from accord.warning.alerts.rules import AlertRules
 from accord.warning.frames import ecef_to_lla
 from accord.warning.io import Event, Truth
@@ -152,13 +152,13 @@ def missile_threats(truth: Truth, events: Sequence[Event], geography: Geography,
 
 
 def _near_territory(geography: Geography, rules: AlertRules, lat: float, lon: float):
-    """The party's land and territorial sea (lon/lat) within ``margin_m`` of an impact point, in
-    a box around it; None when there is none that near."""
-    fwd, inv = local_projection(round(lat, 1), round(lon, 1))
+    """The party's land and territorial sea (lon/lat) in a box holding every point within
+    ``margin_m`` of an impact point (:func:`lonlat_reach`: the local projection never shortens a
+    distance, so all of it within ``margin_m`` there is in the box); None when there is none that
+    near."""
+    fwd, _ = local_projection(round(lat, 1), round(lon, 1))
     x, y = fwd.transform(lon, lat)
-    pad = rules.margin_m * 1.5 + 1_000.0
-    lo = inv.transform([x - pad, x + pad, x - pad, x + pad], [y - pad, y - pad, y + pad, y + pad])
-    terr = geography.territorial_in(rules.party, min(lo[0]), min(lo[1]), max(lo[0]), max(lo[1]))
+    terr = geography.territorial_in(rules.party, *lonlat_reach([lat], [lon], rules.margin_m))
     if terr is None or terr.is_empty:
         return None
     if project(terr, fwd).distance(Point(x, y)) > rules.margin_m:

@@ -256,10 +256,7 @@ class Geography:
                             distance_m: float) -> list[AdminArea]:
         """:meth:`areas_within` for a geometry with these lon/lat ``bounds`` (x0, y0, x1, y1)."""
         x0, y0, x1, y1 = bounds
-        box = lonlat_box((y0, y1), (x0, x1), distance_m)
-        if box is None:
-            dlat = distance_m / 110_000.0 if math.isfinite(distance_m) else 180.0
-            box = (-180.0, max(y0 - dlat, -90.0), 180.0, min(y1 + dlat, 90.0))
+        box = lonlat_reach((y0, y1), (x0, x1), distance_m)
         areas = self.party(party).areas
         # bounding boxes only: cheap, and the exact metric distance is computed by the caller.
         # What the party's tree gives for the box (the areas whose envelope meets it, edges
@@ -349,6 +346,17 @@ def lonlat_box(lat_deg: list[float] | tuple[float, ...], lon_deg: list[float] | 
     if x0 < -180.0 or x1 > 180.0 or x1 - x0 >= 180.0:
         return None
     return x0, y0, x1, y1
+
+
+def lonlat_reach(lat_deg: list[float] | tuple[float, ...], lon_deg: list[float] | tuple[float, ...],
+                 radius_m: float) -> tuple[float, float, float, float]:
+    """:func:`lonlat_box`, or where no simple box will do (within 5° of a pole, across the
+    antimeridian) the whole band of latitudes within ``radius_m`` of the points, every longitude."""
+    box = lonlat_box(lat_deg, lon_deg, radius_m)
+    if box is not None:
+        return box
+    dlat = radius_m / 110_000.0 if math.isfinite(radius_m) else 180.0
+    return (-180.0, max(min(lat_deg) - dlat, -90.0), 180.0, min(max(lat_deg) + dlat, 90.0))
 
 
 TERRITORIAL_EDGE_DEG = 0.05

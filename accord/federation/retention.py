@@ -46,6 +46,7 @@ refusal's code, read from it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -128,23 +129,8 @@ def prune(node: Node, keep: timedelta = DEFAULT_KEEP, rejections_keep: timedelta
         parties = [r[0] for r in conn.execute("SELECT DISTINCT recipient FROM fed_outbox")]
     for party in parties:
         for state in ("delivered", "rejected"):
-            while True:
-                with write_lock(node):
-                    with transaction(conn):
-                        # acknowledged rows of one partner and state, oldest numbers first
-                        # (the state index), at most CHUNK per transaction
-                        n = conn.execute(
-                            "DELETE FROM fed_outbox WHERE recipient = ? AND seq IN (SELECT seq FROM fed_outbox WHERE recipient = ? "
-                            "AND state = ? AND acked <= ? ORDER BY seq LIMIT ?)", (party, party, state, cutoff, CHUNK)).rowcount
-                        if n:
-                            column = "pruned_delivered" if state == "delivered" else "pruned_rejected"
-                            conn.execute(f"INSERT INTO fed_partner_state(party, {column}) VALUES (?, ?) "
-                                         f"ON CONFLICT(party) DO UPDATE SET {column} = fed_partner_state.{column} + excluded.{column}",
-                                         (party, n))
-                if n:
-                    pruned[state][party] = pruned[state].get(party, 0) + n
-                if n < CHUNK:
-                    break
+            if n := _delete_in_chunks(node, _prune_outbox_chunk, party, state, cutoff):
+                pruned[state][party] = n
     with write_lock(node):
         counts = dict(conn.execute("SELECT state = 'queued', COUNT(*) FROM fed_outbox GROUP BY state = 'queued'"))
     inbox = prune_inbox(node)   # first: a refusal's row goes once its number's inbox row has gone
@@ -177,24 +163,8 @@ def prune_inbox(node: Node, keep: timedelta = INBOX_KEEP) -> dict[str, int]:
     with write_lock(node):
         tops = conn.execute("SELECT originator, MAX(seq) FROM fed_inbox GROUP BY originator").fetchall()
     for orig, top in tops:
-        while True:
-            with write_lock(node):
-                with transaction(conn):
-                    rows = conn.execute("SELECT seq, received FROM fed_inbox WHERE originator = ? AND seq < ? "
-                                        "ORDER BY seq LIMIT ?", (orig, top, CHUNK)).fetchall()
-                    last = None
-                    for seq, received in rows:
-                        if received >= cutoff:
-                            break
-                        last = seq
-                    n = 0
-                    if last is not None:
-                        n = conn.execute("DELETE FROM fed_inbox WHERE originator = ? AND seq <= ?",
-                                         (orig, last)).rowcount
-            if n:
-                pruned[orig] = pruned.get(orig, 0) + n
-            if last is None or last != rows[-1][0] or len(rows) < CHUNK:
-                break
+        if n := _delete_in_chunks(node, _prune_inbox_chunk, orig, top, cutoff):
+            pruned[orig] = n
     if pruned:
         log.info("pruned %d inbox row(s) received over %s ago", sum(pruned.values()),
                  duration_text(keep.total_seconds()),
@@ -209,27 +179,70 @@ def prune_rejections(node: Node, keep: timedelta = REJECTIONS_KEEP) -> int:
     if keep < timedelta(0):
         raise InputError(f"retention {keep} must not be negative", field="keep-rejections")
     ensure_node_schema(node)
-    conn = node.conn
     cutoff = to_rfc3339(node.clock.now() - keep)
-    total = 0
-    while True:
-        with write_lock(node):
-            with transaction(conn):
-                n = conn.execute(
-                    "DELETE FROM fed_rejections WHERE id IN (SELECT r.id FROM fed_rejections r WHERE r.at <= ? "
-                    "AND NOT EXISTS (SELECT 1 FROM fed_inbox i WHERE i.originator = r.sender AND i.seq = r.seq) "
-                    "ORDER BY r.id LIMIT ?)", (cutoff, CHUNK)).rowcount
-                if n:
-                    conn.execute("INSERT INTO fed_rejections_pruned(name, pruned) VALUES ('total', ?) ON CONFLICT(name) "
-                                 "DO UPDATE SET pruned = fed_rejections_pruned.pruned + excluded.pruned", (n,))
-        total += n
-        if n < CHUNK:
-            break
+    total = _delete_in_chunks(node, _prune_rejections_chunk, cutoff)
     if total:
         log.info("pruned %d refusal record(s) (fed_rejections) recorded over %s ago", total,
                  duration_text(keep.total_seconds()),
                  extra={"event": "rejections.pruned", "pruned": total, "keep_s": keep.total_seconds()})
     return total
+
+
+def _delete_in_chunks(node: Node, chunk: Callable[..., tuple[int, bool]], *args: Any) -> int:
+    """Call ``chunk(conn, *args)`` — it deletes at most :data:`CHUNK` rows and returns how many,
+    and whether rows may be left — each call in a transaction of its own under the node's write
+    lock, until none may be left; returns the rows deleted in all."""
+    total = 0
+    while True:
+        with write_lock(node):
+            with transaction(node.conn):
+                n, more = chunk(node.conn, *args)
+        total += n
+        if not more:
+            return total
+
+
+def _prune_outbox_chunk(conn: Any, party: str, state: str, cutoff: str) -> tuple[int, bool]:
+    """One partner's acknowledged rows in one state, oldest numbers first (the state index),
+    counted in ``fed_partner_state``."""
+    n = conn.execute(
+        "DELETE FROM fed_outbox WHERE recipient = ? AND seq IN (SELECT seq FROM fed_outbox WHERE recipient = ? "
+        "AND state = ? AND acked <= ? ORDER BY seq LIMIT ?)", (party, party, state, cutoff, CHUNK)).rowcount
+    if n:
+        column = "pruned_delivered" if state == "delivered" else "pruned_rejected"
+        conn.execute(f"INSERT INTO fed_partner_state(party, {column}) VALUES (?, ?) "
+                     f"ON CONFLICT(party) DO UPDATE SET {column} = fed_partner_state.{column} + excluded.{column}",
+                     (party, n))
+    return n, n == CHUNK
+
+
+def _prune_inbox_chunk(conn: Any, orig: str, top: int, cutoff: str) -> tuple[int, bool]:
+    """The run of an originator's lowest numbers below ``top`` received before the cutoff, from at
+    most :data:`CHUNK` of them (:func:`prune_inbox`)."""
+    rows = conn.execute("SELECT seq, received FROM fed_inbox WHERE originator = ? AND seq < ? "
+                        "ORDER BY seq LIMIT ?", (orig, top, CHUNK)).fetchall()
+    last = None
+    for seq, received in rows:
+        if received >= cutoff:
+            break
+        last = seq
+    if last is None:
+        return 0, False
+    n = conn.execute("DELETE FROM fed_inbox WHERE originator = ? AND seq <= ?", (orig, last)).rowcount
+    return n, last == rows[-1][0] and len(rows) == CHUNK
+
+
+def _prune_rejections_chunk(conn: Any, cutoff: str) -> tuple[int, bool]:
+    """``fed_rejections`` rows recorded before the cutoff whose number has no inbox row, counted
+    in ``fed_rejections_pruned``."""
+    n = conn.execute(
+        "DELETE FROM fed_rejections WHERE id IN (SELECT r.id FROM fed_rejections r WHERE r.at <= ? "
+        "AND NOT EXISTS (SELECT 1 FROM fed_inbox i WHERE i.originator = r.sender AND i.seq = r.seq) "
+        "ORDER BY r.id LIMIT ?)", (cutoff, CHUNK)).rowcount
+    if n:
+        conn.execute("INSERT INTO fed_rejections_pruned(name, pruned) VALUES ('total', ?) ON CONFLICT(name) "
+                     "DO UPDATE SET pruned = fed_rejections_pruned.pruned + excluded.pruned", (n,))
+    return n, n == CHUNK
 
 
 def refill(node: Node, party: str, first: int, last: int) -> int:

@@ -278,3 +278,33 @@ def test_a_rewind_to_1_is_refilled_a_bounded_chunk_per_acknowledgement(trio, tmp
     assert refilled and all(r.queued <= 3 for r in refilled)
     rewinds = [r for r in caplog.records if getattr(r, "event", None) == "outbox.rewind"]
     assert len(rewinds) == 1 and (rewinds[0].first, rewinds[0].last) == (1, 10)  # logged once
+
+
+def test_pruning_over_many_chunks_deletes_every_old_row_and_counts_each_chunk(trio, monkeypatch):
+    """Outbox, inbox and refusal records pruned two rows per transaction: a run ending in a part
+    chunk (5 rows) and one filling its last chunk exactly (4 rows) both go whole, and the totals
+    kept for the status count every chunk."""
+    from accord.federation import retention
+    from accord.federation.refusals import record_request_rejection
+
+    monkeypatch.setattr(retention, "CHUNK", 2)
+    nodes, net, clock, fed = trio
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    share_many(jpn, [note(jpn, i) for i in range(5)], "KOR")
+    share_many(jpn, [note(jpn, i, kind="warning.track") for i in range(4)], "USA")
+    fed.sync(heads=False)
+    for _ in range(5):
+        record_request_rejection(kor, None, "bad signature")
+    clock.advance(retention.INBOX_KEEP.total_seconds() + 3600)
+
+    result = prune(jpn, timedelta(0))
+    assert result.delivered == {"KOR": 5, "USA": 4} and _outbox(jpn) == {}
+    by_party = {p["party"]: p for p in status(jpn)["partners"]}
+    assert by_party["KOR"]["delivered"] == 5 and by_party["USA"]["delivered"] == 4
+
+    result = prune(kor)
+    assert result.inbox == {"JPN": 4}   # #1…#4 in two full chunks; #5, JPN's last, stays
+    assert [r[0] for r in kor.conn.execute("SELECT seq FROM fed_inbox WHERE originator='JPN'")] == [5]
+    assert result.rejections == 5
+    assert kor.conn.execute("SELECT COUNT(*) FROM fed_rejections").fetchone()[0] == 0
+    assert status(kor)["rejections"]["total"] == 5

@@ -14,7 +14,7 @@ from accord.errors import AccordError
 from accord.federation import Federation, share_many
 from accord.federation.transport import HttpTransport
 from accord.federation.treeheads import check_partner_head, local_checkpoint
-from federation_harness import make_nodes, note
+from federation_harness import note
 
 
 class Canned(HttpTransport):
@@ -30,14 +30,6 @@ class Canned(HttpTransport):
         return httpx.Response(200, content=self.answers[path.rsplit("/", 1)[-1]])
 
 
-@pytest.fixture
-def pair(tmp_path):
-    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
-    yield nodes
-    for n in nodes.values():
-        n.close()
-
-
 ACKS = {
     "receipts not a list": {"receiver": "KOR", "sender": "JPN", "next_seq": 2, "receipts": 5},
     "receipt not an object": {"receiver": "KOR", "sender": "JPN", "next_seq": 2, "receipts": [7]},
@@ -51,10 +43,10 @@ ACKS = {
 
 
 @pytest.mark.parametrize("case", ACKS)
-def test_a_malformed_acknowledgement_is_refused_and_changes_nothing(pair, case):
-    jpn = pair["JPN"]
+def test_a_malformed_acknowledgement_is_refused_and_changes_nothing(node_pair, case):
+    jpn = node_pair["JPN"]
     share_many(jpn, [note(jpn, 1)], "KOR")
-    fed = Federation(jpn, Canned(pair, {"envelopes": json.dumps(ACKS[case]).encode()}))
+    fed = Federation(jpn, Canned(node_pair, {"envelopes": json.dumps(ACKS[case]).encode()}))
     with pytest.raises(AccordError, match="acknowledgement"):
         fed.deliver_once("KOR")
     states = jpn.conn.execute("SELECT state, COUNT(*) FROM fed_outbox GROUP BY state").fetchall()
@@ -62,9 +54,9 @@ def test_a_malformed_acknowledgement_is_refused_and_changes_nothing(pair, case):
 
 
 @pytest.mark.parametrize("proof", [[1, 2], "c2hvcnQ=", [None], {"a": 1}])
-def test_a_malformed_consistency_proof_is_refused_and_flags_nothing(pair, proof):
-    jpn, kor = pair["JPN"], pair["KOR"]
-    transport = Canned(pair, {"consistency": json.dumps({"proof": proof}).encode()})
+def test_a_malformed_consistency_proof_is_refused_and_flags_nothing(node_pair, proof):
+    jpn, kor = node_pair["JPN"], node_pair["KOR"]
+    transport = Canned(node_pair, {"consistency": json.dumps({"proof": proof}).encode()})
     assert check_partner_head(kor, "JPN", transport).consistent  # the first head: nothing to prove
     share_many(jpn, [note(jpn, 2)], "KOR")  # JPN's ledger grows: the next check asks for a proof
     with pytest.raises(AccordError, match="malformed consistency proof"):

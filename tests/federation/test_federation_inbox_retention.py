@@ -6,25 +6,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
-from accord.clock import ManualClock
-from accord.federation import Federation, InProcessNetwork, share_many, status
+from accord.federation import share_many, status
 from accord.federation.inbox import MAX_AGE, receive_envelope
 from accord.federation.retention import INBOX_KEEP, prune, prune_inbox
-from federation_harness import make_nodes, note, received
-
-
-@pytest.fixture
-def pair(tmp_path):
-    clock = ManualClock()
-    nodes = make_nodes(tmp_path, ("JPN", "KOR"), clock=clock)
-    net = InProcessNetwork()
-    for n in nodes.values():
-        net.attach(n)
-    yield nodes, net, clock, Federation(nodes["JPN"], net)
-    for n in nodes.values():
-        n.close()
+from federation_harness import note, received
 
 
 def _inbox(node) -> list[int]:
@@ -40,8 +25,8 @@ def test_the_window_outlasts_the_envelopes_freshness_limit():
     assert INBOX_KEEP > MAX_AGE + timedelta(minutes=5)
 
 
-def test_old_inbox_rows_go_the_recent_ones_and_each_originators_last_stay(pair):
-    nodes, net, clock, fed = pair
+def test_old_inbox_rows_go_the_recent_ones_and_each_originators_last_stay(fed_pair):
+    nodes, net, clock, fed = fed_pair
     jpn, kor = nodes["JPN"], nodes["KOR"]
     share_many(jpn, [note(jpn, i) for i in range(10)], "KOR")
     fed.sync(heads=False)
@@ -72,8 +57,8 @@ def test_old_inbox_rows_go_the_recent_ones_and_each_originators_last_stay(pair):
     kor.ledger.verify()
 
 
-def test_a_resend_of_a_pruned_number_is_refused_then_healed_and_stored_once(pair):
-    nodes, net, clock, fed = pair
+def test_a_resend_of_a_pruned_number_is_refused_then_healed_and_stored_once(fed_pair):
+    nodes, net, clock, fed = fed_pair
     jpn, kor = nodes["JPN"], nodes["KOR"]
     items = [note(jpn, i) for i in range(3)]
     share_many(jpn, items, "KOR")

@@ -4,7 +4,6 @@ REFUSALS_PER_MINUTE a minute, and a sender's batches stop growing at MAX_BATCH_B
 
 from __future__ import annotations
 
-import pytest
 from fastapi.testclient import TestClient
 
 import accord.api.partner as partner
@@ -13,19 +12,11 @@ import accord.federation.service as service
 from accord.api.app import create_app
 from accord.api.deps import create_token
 from accord.federation.httpsig import sign_request
-from federation_harness import ledger_events, make_nodes, now_utc
+from federation_harness import ledger_events, now_utc
 
 
-@pytest.fixture
-def pair(tmp_path):
-    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
-    yield nodes
-    for n in nodes.values():
-        n.close()
-
-
-def test_oversized_partner_request_is_refused_before_it_is_read(pair, monkeypatch):
-    jpn, kor = pair["JPN"], pair["KOR"]
+def test_oversized_partner_request_is_refused_before_it_is_read(node_pair, monkeypatch):
+    jpn, kor = node_pair["JPN"], node_pair["KOR"]
     monkeypatch.setattr(partner, "MAX_REQUEST_BYTES", 2000)
     size = kor.ledger.size
     with TestClient(create_app(kor)) as client:
@@ -47,8 +38,8 @@ def test_oversized_partner_request_is_refused_before_it_is_read(pair, monkeypatc
     assert kor.ledger.size == size  # nothing oversized reached the ledger
 
 
-def test_refusals_are_recorded_at_most_so_many_a_minute(pair, monkeypatch):
-    kor = pair["KOR"]
+def test_refusals_are_recorded_at_most_so_many_a_minute(node_pair, monkeypatch):
+    kor = node_pair["KOR"]
     monkeypatch.setattr(refusals, "REFUSALS_PER_MINUTE", 5)
     clock = [1000.0]
     monkeypatch.setattr(refusals.time, "monotonic", lambda: clock[0])
@@ -65,9 +56,9 @@ def test_refusals_are_recorded_at_most_so_many_a_minute(pair, monkeypatch):
     assert "+7 earlier refusals" in reason
 
 
-def test_refusals_are_recorded_at_most_so_many_a_day_as_well(pair, monkeypatch):
+def test_refusals_are_recorded_at_most_so_many_a_day_as_well(node_pair, monkeypatch):
     """30 a minute alone would still let a steady flood add 43,200 ledger entries a day."""
-    kor = pair["KOR"]
+    kor = node_pair["KOR"]
     monkeypatch.setattr(refusals, "REFUSALS_PER_MINUTE", 5)
     monkeypatch.setattr(refusals, "REFUSALS_PER_DAY", 8)
     clock = [1000.0]
@@ -99,13 +90,13 @@ def test_batches_stop_growing_at_the_byte_cap(monkeypatch):
     assert service._cap_bytes([]) == []
 
 
-def test_every_route_refuses_bodies_over_the_app_limit(pair, monkeypatch):
+def test_every_route_refuses_bodies_over_the_app_limit(node_pair, monkeypatch):
     import accord.api.app as app_module
 
     monkeypatch.setattr(app_module, "MAX_BODY_BYTES", 1000)
-    token = create_token(pair["KOR"].conn, "ops", "KOR", {"items:write"})
+    token = create_token(node_pair["KOR"].conn, "ops", "KOR", {"items:write"})
     auth = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
-    with TestClient(create_app(pair["KOR"])) as client:
+    with TestClient(create_app(node_pair["KOR"])) as client:
         # an authenticated request is read up to the app's cap
         r = client.post("/api/v1/items", content=b"x" * 5000, headers=auth)
         assert r.status_code == 413
@@ -114,8 +105,8 @@ def test_every_route_refuses_bodies_over_the_app_limit(pair, monkeypatch):
         assert r.status_code == 401
 
 
-def test_a_flood_followed_by_silence_leaves_its_count_when_the_server_stops(pair, monkeypatch):
-    kor = pair["KOR"]
+def test_a_flood_followed_by_silence_leaves_its_count_when_the_server_stops(node_pair, monkeypatch):
+    kor = node_pair["KOR"]
     monkeypatch.setattr(refusals, "REFUSALS_PER_MINUTE", 2)
     with TestClient(create_app(kor)) as client:
         for _ in range(7):  # unsigned requests: refused, 2 recorded, 5 counted

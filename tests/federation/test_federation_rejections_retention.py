@@ -12,24 +12,11 @@ from datetime import timedelta
 
 import pytest
 
-from accord.clock import ManualClock
-from accord.federation import Federation, InProcessNetwork, share_many, status
+from accord.federation import share_many, status
 from accord.federation.inbox import receive_envelope
 from accord.federation.refusals import record_request_rejection
 from accord.federation.retention import INBOX_KEEP, REJECTIONS_KEEP, prune, prune_rejections
 from federation_harness import ROOT, make_nodes, note
-
-
-@pytest.fixture
-def pair(tmp_path):
-    clock = ManualClock()
-    nodes = make_nodes(tmp_path, ("JPN", "KOR"), clock=clock)
-    net = InProcessNetwork()
-    for n in nodes.values():
-        net.attach(n)
-    yield nodes, net, clock, Federation(nodes["JPN"], net)
-    for n in nodes.values():
-        n.close()
 
 
 def _rejections(node) -> list[tuple]:
@@ -51,8 +38,8 @@ def test_the_default_window_is_the_inboxs():
     assert REJECTIONS_KEEP == INBOX_KEEP
 
 
-def test_old_refusal_records_go_the_total_counts_them_and_one_whose_number_is_held_stays(pair):
-    nodes, net, clock, fed = pair
+def test_old_refusal_records_go_the_total_counts_them_and_one_whose_number_is_held_stays(fed_pair):
+    nodes, net, clock, fed = fed_pair
     jpn, kor = nodes["JPN"], nodes["KOR"]
     envelope = _refuse_one_envelope(jpn, kor, fed)
     record_request_rejection(kor, None, "bad signature")   # a refused request: no sender, no number
@@ -82,8 +69,8 @@ def test_old_refusal_records_go_the_total_counts_them_and_one_whose_number_is_he
     kor.ledger.verify()
 
 
-def test_a_shorter_window_and_a_negative_one(pair):
-    nodes, net, clock, fed = pair
+def test_a_shorter_window_and_a_negative_one(fed_pair):
+    nodes, net, clock, fed = fed_pair
     kor = nodes["KOR"]
     record_request_rejection(kor, None, "bad signature")
     clock.advance(3601)

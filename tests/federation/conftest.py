@@ -1,0 +1,32 @@
+"""Fixtures shared by the federation tests (the helpers they use are in federation_harness.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from accord.clock import ManualClock
+from accord.federation import Federation, InProcessNetwork
+from federation_harness import make_nodes
+
+
+@pytest.fixture
+def node_pair(tmp_path):
+    """JPN's and KOR's nodes (``{"JPN": …, "KOR": …}``, on the real clock), closed afterwards."""
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    yield nodes
+    for n in nodes.values():
+        n.close()
+
+
+@pytest.fixture
+def fed_pair(tmp_path):
+    """JPN's and KOR's nodes on one manual clock, attached to an in-process network, and JPN's
+    :class:`Federation` over it: ``(nodes, net, clock, fed)``; the nodes closed afterwards."""
+    clock = ManualClock()
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"), clock=clock)
+    net = InProcessNetwork()
+    for n in nodes.values():
+        net.attach(n)
+    yield nodes, net, clock, Federation(nodes["JPN"], net)
+    for n in nodes.values():
+        n.close()

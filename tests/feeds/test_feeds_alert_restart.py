@@ -9,6 +9,10 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NamedTuple
 
 from feeds_helpers import assert_restart_stored_what_an_uninterrupted_run_does, feed_cmd, ingest_cmd
 
@@ -50,17 +54,39 @@ def working(node_dir, consumer: str, scans: int = 0):
     return state if state is not None and state.scans >= scans and alerts else None
 
 
-def test_alert_process_killed_mid_feed_is_restarted_by_the_ingest_which_stores_what_an_uninterrupted_run_does(
-        tmp_path, names, nats_url, japan_scenario):
+class Run(NamedTuple):
+    node_dir: Path
+    consumer: str       # the ingest state's name (stream/consumer)
+    lock: Path          # the alert process's lock file: it holds the child's pid
+    feeder: subprocess.Popen
+    proc: subprocess.Popen
+
+
+@contextmanager
+def feed_and_ingest(tmp_path, names, nats_url, japan_scenario, *ingest_args: str,
+                    stdout=subprocess.PIPE) -> Iterator[Run]:
+    """A new JPN node, the scenario fed at 25× and ``accord warning ingest`` reading it with its
+    alert process (``--batch 8 --alert-process`` and ``ingest_args``); whichever of the two is
+    still running afterwards is killed."""
     node_dir = init_node(tmp_path)
-    consumer = f"{names.stream}/{names.consumer}"
-    lock = node_dir / f"ingest-{names.consumer}.alerts.lock"
     feeder = subprocess.Popen(feed_cmd(japan_scenario, nats_url, names, speed="25"),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     cmd = ingest_cmd(node_dir, nats_url, names, japan_scenario, "--batch", "8", "--alert-process",
-                     "--idle-exit", "3", "--json")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                     *ingest_args)
+    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, text=True)
     try:
+        yield Run(node_dir, f"{names.stream}/{names.consumer}",
+                  node_dir / f"ingest-{names.consumer}.alerts.lock", feeder, proc)
+    finally:
+        for p in (proc, feeder):
+            if p.poll() is None:
+                p.kill()
+
+
+def test_alert_process_killed_mid_feed_is_restarted_by_the_ingest_which_stores_what_an_uninterrupted_run_does(
+        tmp_path, names, nats_url, japan_scenario):
+    with feed_and_ingest(tmp_path, names, nats_url, japan_scenario, "--idle-exit", "3",
+                         "--json") as (node_dir, consumer, lock, feeder, proc):
         wait_for("alerts after 150 scans", proc, lambda: working(node_dir, consumer, 150))
         child = wait_for("alert process", proc, lambda: alert_child(lock))
         assert child != proc.pid
@@ -71,10 +97,6 @@ def test_alert_process_killed_mid_feed_is_restarted_by_the_ingest_which_stores_w
         wait_for("new alert process", proc, lambda: alert_child(lock, other_than=child))
         out, err = proc.communicate(timeout=600)   # the same ingest goes on to the end of the feed
         fout, ferr = feeder.communicate(timeout=120)
-    finally:
-        for p in (proc, feeder):
-            if p.poll() is None:
-                p.kill()
     assert proc.returncode == 0, err
     assert feeder.returncode == 0, ferr
     fed = json.loads(fout)
@@ -91,15 +113,8 @@ def test_alert_process_killed_mid_feed_is_restarted_by_the_ingest_which_stores_w
 
 def test_an_alert_process_that_dies_more_often_than_allowed_stops_the_ingest_with_one_line(
         tmp_path, names, nats_url, japan_scenario):
-    node_dir = init_node(tmp_path)
-    consumer = f"{names.stream}/{names.consumer}"
-    lock = node_dir / f"ingest-{names.consumer}.alerts.lock"
-    feeder = subprocess.Popen(feed_cmd(japan_scenario, nats_url, names, speed="25"),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    cmd = ingest_cmd(node_dir, nats_url, names, japan_scenario, "--batch", "8", "--alert-process",
-                     "--alert-restarts", "1")
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
+    with feed_and_ingest(tmp_path, names, nats_url, japan_scenario, "--alert-restarts", "1",
+                         stdout=subprocess.DEVNULL) as (node_dir, consumer, lock, feeder, proc):
         wait_for("alerts", proc, lambda: working(node_dir, consumer))
         first = wait_for("alert process", proc, lambda: alert_child(lock))
         os.kill(first, signal.SIGKILL)
@@ -107,10 +122,6 @@ def test_an_alert_process_that_dies_more_often_than_allowed_stops_the_ingest_wit
         os.kill(second, signal.SIGKILL)   # one death more than --alert-restarts 1
         _, err = proc.communicate(timeout=120)
         feeder.communicate(timeout=120)
-    finally:
-        for p in (proc, feeder):
-            if p.poll() is None:
-                p.kill()
     assert proc.returncode != 0
     errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1, err

@@ -8,7 +8,8 @@ So ``/metrics`` is guarded like every other route but ``/health``; Prometheus se
 ``metrics`` scope can read nothing else.
 
 Everything the database can answer — queue depth and oldest item per partner, since when a
-partner has been failing, ledger size, outbox and database size, alerts by type — is read when
+partner has been failing, ledger size, outbox and database size, alerts by type, the alert
+processes ``accord warning ingest`` started again after one died — is read when
 scraped, so it is right whichever process wrote it and costs nothing between scrapes. Only
 traffic is counted as it happens (:mod:`accord.federation.stats`: a few integer additions per
 batch), and those counters start at zero with the process, as Prometheus expects.
@@ -27,7 +28,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from accord.api.deps import BEARER_ERRORS, Principal, require_scope
 from accord.clock import parse_rfc3339
 from accord.federation.schema import write_lock
-from accord.store.base import database_bytes
+from accord.store.base import database_bytes, table_exists
 from accord.federation.stats import counters
 from accord.federation.status import backlogs
 
@@ -59,6 +60,9 @@ class NodeCollector:
                 "SELECT originator, json_extract(CAST(json AS TEXT), '$.body.msgType'), COUNT(*) FROM items "
                 "WHERE kind = 'warning.alert' GROUP BY 1, 2").fetchall()
             db_bytes = database_bytes(conn)
+            restarts = []   # written by `accord warning ingest` (accord.feeds.state), if it ever ran here
+            if table_exists(conn, "ingest_alert_restarts"):
+                restarts = conn.execute("SELECT consumer, restarts FROM ingest_alert_restarts ORDER BY consumer").fetchall()
 
         def gauge(name: str, doc: str, values: dict[str, float]) -> GaugeMetricFamily:
             g = GaugeMetricFamily(name, doc, labels=["partner"])
@@ -120,6 +124,12 @@ class NodeCollector:
         for originator, msg_type, n in alerts:
             a.add_metric([originator, str(msg_type)], n)
         yield a
+        r = CounterMetricFamily("accord_ingest_alert_restarts", "Alert processes `accord warning ingest` "
+                                "started again after one died, by consumer (stream/durable), over all its runs",
+                                labels=["consumer"])
+        for consumer, n in restarts:
+            r.add_metric([consumer], n)
+        yield r
         f = CounterMetricFamily("accord_auth_failures", "Requests refused for want of valid credentials",
                                 labels=["api"])
         for api, n in sorted(traffic.auth_failures.items()):

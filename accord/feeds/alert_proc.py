@@ -218,6 +218,7 @@ class AlertProcess:
                         self._out.send(FINISH)
                     except (BrokenPipeError, OSError):
                         pass
+            self.ingest.store.count_alert_restart()   # the node's /metrics, across runs
 
     def _read(self) -> str | None:
         """The current child's messages until it ends; its failure, if it sent one."""

@@ -59,6 +59,10 @@ CREATE TABLE IF NOT EXISTS ingest_alert_state (
     consumer     TEXT PRIMARY KEY,
     last_items   TEXT NOT NULL       -- JSON list of the alert item ids the last alert commit stored
 );
+CREATE TABLE IF NOT EXISTS ingest_alert_restarts (
+    consumer     TEXT PRIMARY KEY,
+    restarts     INTEGER NOT NULL    -- alert processes started again after one died, every run counted
+);
 """
 
 
@@ -164,6 +168,15 @@ class IngestStore:
                          "ON CONFLICT(consumer) DO UPDATE SET last_items = excluded.last_items",
                          (self.consumer, json.dumps([i.id for i in items])))
         return new
+
+    def count_alert_restart(self) -> None:
+        """One more alert process started again after one died (:mod:`accord.feeds.alert_proc`):
+        a total over every run of the consumer, which a serving node's ``/metrics`` reports
+        (``accord_ingest_alert_restarts_total``)."""
+        with self._writing(), transaction(self.node.conn):
+            self.node.conn.execute(
+                "INSERT INTO ingest_alert_restarts(consumer, restarts) VALUES (?, 1) ON CONFLICT(consumer) "
+                "DO UPDATE SET restarts = ingest_alert_restarts.restarts + 1", (self.consumer,))
 
     def last_alert_items(self) -> list[str]:
         """The ids of the items the last :meth:`commit_alerts` stored (maybe not yet published)."""

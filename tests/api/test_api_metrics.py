@@ -1,4 +1,5 @@
-"""``GET /metrics``: guarded like every route, and it reports a partner's backlog while it lasts."""
+"""``GET /metrics``: guarded like every route, and it reports a partner's backlog while it lasts
+and the alert processes an ingest on the node started again."""
 
 from __future__ import annotations
 
@@ -91,6 +92,22 @@ def test_metrics_count_received_refused_alerts_auth_failures_and_taxii(ops):
     assert m[("accord_auth_failures_total", (("api", "user"),))] == 1
     assert m[("accord_auth_failures_total", (("api", "taxii"),))] == 1
     assert m[("accord_taxii_requests_total", (("method", "GET"), ("status", "401")))] == 1
+
+
+def test_metrics_count_the_alert_processes_an_ingest_started_again_by_consumer(ops):
+    from accord.feeds.state import IngestStore
+
+    client, nodes, *_ = ops
+    jpn = nodes["JPN"]
+    # no ingest ever ran on this node: no table yet, and the family has no sample
+    assert not [k for k in scrape(client) if k[0] == "accord_ingest_alert_restarts_total"]
+    radar = IngestStore(jpn, "ACCORD_RADAR/ingest-JPN")   # what the ingest's supervisor calls
+    radar.count_alert_restart()
+    radar.count_alert_restart()
+    IngestStore(jpn, "DRILL/ingest-drill").count_alert_restart()
+    m = scrape(client)
+    assert m[("accord_ingest_alert_restarts_total", (("consumer", "ACCORD_RADAR/ingest-JPN"),))] == 2
+    assert m[("accord_ingest_alert_restarts_total", (("consumer", "DRILL/ingest-drill"),))] == 1
 
 
 def test_metrics_need_a_token_with_the_metrics_scope(ops):

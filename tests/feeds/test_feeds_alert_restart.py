@@ -14,8 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
+from fastapi.testclient import TestClient
 from feeds_helpers import assert_restart_stored_what_an_uninterrupted_run_does, feed_cmd, ingest_cmd
 
+from accord.api.app import create_app
+from accord.api.deps import create_token
 from accord.feeds.state import IngestStore
 from accord.node import Node
 
@@ -107,6 +110,11 @@ def test_alert_process_killed_mid_feed_is_restarted_by_the_ingest_which_stores_w
     assert "error" not in err.lower() and "Traceback" not in err, err
     summary = json.loads(out)
     assert summary["alert_mode"] == "process" and summary["alert_process_restarts"] == 1
+    with Node.open(node_dir) as node:   # and the node's /metrics counts it
+        token = create_token(node.conn, "prometheus", "JPN", {"metrics"})
+        r = TestClient(create_app(node)).get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    assert f'accord_ingest_alert_restarts_total{{consumer="{consumer}"}} 1.0' in r.text.splitlines()
     assert summary["scans"] == fed["scans"]
     assert_restart_stored_what_an_uninterrupted_run_does(tmp_path, node_dir, consumer, fed, japan_scenario)
 

@@ -5,6 +5,7 @@ The end-to-end restarts (a real child killed mid-feed) are in test_feeds_alert_r
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 
 import pytest
 
@@ -36,9 +37,19 @@ class _Pipe:
         pass
 
 
+class _Store:
+    """The ingest's store, as far as the supervisor writes it: the restarts it counts."""
+
+    counted = 0
+
+    def count_alert_restart(self) -> None:
+        self.counted += 1
+
+
 def _supervisor(restarts: int, window_s: float, reads) -> AlertProcess:
     """An AlertProcess whose children are stand-ins and whose reads come from ``reads``."""
     ap = AlertProcess.__new__(AlertProcess)
+    ap.ingest = SimpleNamespace(store=_Store())  # type: ignore[assignment]
     ap.max_restarts, ap.window_s = restarts, window_s
     ap.error, ap.cpu_seconds, ap._cpu_before, ap.restarts = None, 0.0, 0.0, 0
     ap._recent, ap._deaths_since_commit = [], 0
@@ -78,6 +89,7 @@ def test_a_child_that_dies_before_any_commit_every_time_is_given_up_however_slow
     _run(ap)
     assert isinstance(ap.error, AlertProcessDied)
     assert ap.restarts == 3 and len(deaths) == 4
+    assert ap.ingest.store.counted == 3   # each restart counted in the node's database (its /metrics)
     assert "3 since its last commit" in str(ap.error) and "SIGKILL" in str(ap.error)
 
 
@@ -97,7 +109,7 @@ def test_a_commit_between_deaths_resets_the_count() -> None:
     assert isinstance(ap.error, AlertProcessDied)
     # 6 children committed then died (each restarted); the 6th's death and the next two have no
     # commit between them: restarts + 1 = 3 deaths in a row, given up at the 8th
-    assert len(n) == 8 and ap.restarts == 7
+    assert len(n) == 8 and ap.restarts == 7 and ap.ingest.store.counted == 7
 
 
 def test_a_failure_of_the_supervisor_itself_fails_the_ingest_and_closes_the_pipe() -> None:

@@ -39,7 +39,9 @@ def pair(tmp_path):
     net = InProcessNetwork()
     for n in nodes.values():
         net.attach(n)
-    return nodes, net, clock
+    yield nodes, net, clock
+    for n in nodes.values():
+        n.close()
 
 
 def test_partner_down_then_back_logs_one_unreachable_and_one_recovered_line(pair, caplog):

@@ -7,7 +7,9 @@ status | cat`` printed "conta…" for "last contact" and "deliv…" for "deliver
 * into a pipe or a file, a table is printed at its natural width, however wide, so that
   scripts, ``grep`` and ``less`` see whole values;
 * on a terminal narrower than the table, each column folds a value that does not fit onto
-  further lines instead of cutting it.
+  further lines instead of cutting it;
+* a title is never folded narrower than the console allows: a table is made at least as wide
+  as its title (a long path in a title over a narrow table came out a few letters a line).
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ def print_table(console: Console, table: Table) -> None:
     """Print ``table`` on ``console`` with no value cut (see the module docstring)."""
     for column in table.columns:
         column.overflow = "fold"
+    title = console.render_str(table.title).cell_len if isinstance(table.title, str) else 0
     if console.is_terminal:
+        table.min_width = min(title, console.width)
         console.print(table)
         return
+    table.min_width = title
     natural = Measurement.get(console, console.options.update(width=_UNBOUNDED), table).maximum
     Console(file=console.file, width=natural, color_system=console.color_system,  # type: ignore[arg-type]
             no_color=console.no_color).print(table)

@@ -87,6 +87,28 @@ def test_a_table_on_a_narrow_terminal_folds_values_instead_of_cutting_them():
     assert Counter(ch for value in HEADERS + ROW for ch in value if ch.isalnum()) - printed == Counter()
 
 
+TITLE = "/var/lib/accord/exercises/2026-12-05/east-sea-salvo/scenario: 12,345 detections (678 from missiles), 900 s"
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_a_long_title_over_a_narrow_table_stays_on_one_line(terminal):
+    """Rich wraps a title to its table's width: a path over a one-column table came a few letters a line."""
+    out = io.StringIO()
+    t = Table("id", title=TITLE)
+    t.add_row("M001")
+    print_table(Console(file=out, width=200 if terminal else 40, force_terminal=terminal, color_system=None), t)
+    assert out.getvalue().splitlines()[0].strip() == TITLE
+
+
+def test_a_title_wider_than_the_terminal_folds_at_the_terminal_not_the_table():
+    out = io.StringIO()
+    t = Table("id", title=TITLE)
+    t.add_row("M001")
+    print_table(Console(file=out, width=60, force_terminal=True, color_system=None), t)
+    lines = out.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 60 and len(lines[0].strip()) > 50
+
+
 @pytest.fixture
 def narrow_consoles(monkeypatch):
     """Every CLI module's console 60 columns wide, as in a small window or a CI log."""

@@ -290,7 +290,11 @@ def test_kill_9_of_the_lease_holder_mid_delivery_another_worker_delivers_the_res
         os.kill(victim, signal.SIGKILL)
         at_kill = len(received(tmp_path / "KOR", "JPN"))
         assert at_kill < 2000, "delivery finished before the kill: the test proves nothing"
-        assert wait_for(lambda: len(received(tmp_path / "KOR", "JPN")) >= 2000, timeout=180)
+        if not wait_for(lambda: len(received(tmp_path / "KOR", "JPN")) >= 2000, timeout=180):
+            log = (tmp_path / "JPN" / "serve.log").read_text(errors="replace").splitlines()[-20:]
+            pytest.fail(f"{len(received(tmp_path / 'KOR', 'JPN'))} of 2000 delivered 180 s after the kill "
+                        f"({at_kill} at the kill); workers now {_children(jpn.proc.pid)}, lease "
+                        f"{_lease_holder(tmp_path / 'JPN', 'KOR')}; JPN's serve.log ends:\n" + "\n".join(log))
         new_holder = _lease_holder(tmp_path / "JPN", "KOR")
         assert new_holder is not None and new_holder != holder
         assert int(new_holder.split(":")[1]) != victim

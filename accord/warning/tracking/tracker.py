@@ -715,7 +715,8 @@ class Tracker:
 
     def _boost_predictions(self, t: float) -> list[Prediction]:
         """``status="boost"`` predictions of the confirmed tracks not yet latched ballistic whose
-        launch the rise fit can place (:func:`accord.warning.boost.boost_prediction`)."""
+        launch the rise fit can place (:func:`accord.warning.boost.boost_prediction`, given the
+        track's boost states too: the flight plane is fitted to their positions)."""
         if t < self._boost_pred_due:
             return []
         sel = np.flatnonzero(self._tracks.confirmed & ~self._tracks.latched & (self._tracks.id > 0) & np.isnan(self._tracks.took)
@@ -728,7 +729,9 @@ class Tracker:
         for q, (tid, fit) in enumerate(zip(self._tracks.id[sel].tolist(), self._launch_fits(sel))):
             if not fit:
                 continue
-            p = boost.boost_prediction(t, f"T{tid}", x[q, 0:6], P[q, 0:6, 0:6], *fit)
+            row = sel[q]
+            p = boost.boost_prediction(t, f"T{tid}", x[q, 0:6], P[q, 0:6, 0:6], *fit,
+                                       states=self._tracks.boost[row, : self._tracks.boost_n[row]])
             if p is not None:
                 out.append(p)
         return out

@@ -82,10 +82,10 @@ def boost_prediction(t: float, track_id: str, x: np.ndarray, P: np.ndarray, laun
                          np.ascontiguousarray(states[:, 7], dtype=float), p, P)
         if fit is not None:
             n, C = fit
-            e1 = e1 - float(e1 @ n) * n
-            e1 /= float(np.linalg.norm(e1))
-            e2 = np.cross(n, e1)
-            if float(p @ e2) < 0.0:     # the normal's sign: down-range towards the missile
+            e1 = e1 - _dot(e1, n) * n
+            e1 /= math.sqrt(_dot(e1, e1))
+            e2 = _cross(n, e1)
+            if _dot(p, e2) < 0.0:     # the normal's sign: down-range towards the missile
                 e2 = -e2
     sp2 = MODEL_SIGMA_P_M**2 + launch_sigma_m**2
     S = P + np.diag([sp2] * 3 + [MODEL_SIGMA_V_MS**2] * 3)
@@ -107,8 +107,8 @@ def boost_prediction(t: float, track_id: str, x: np.ndarray, P: np.ndarray, laun
     glat, glon, t_sig = _ground_points(s, e1, e2, R, s_plane)
     s_cross = -1.0
     if C is not None:
-        t_sig = _cross_sigma(s, e1, e2, R, C)
-        s_cross = float(_cross_sigma(np.array([Dm]), e1, e2, R, C)[0])
+        both = _cross_sigma(np.append(s, Dm), e1, e2, R, C)
+        t_sig, s_cross = both[:-1], float(both[-1])
     ilat, ilon, c_ee, c_en, c_nn, ma, mi, bearing = _impact_ellipse(e1, e2, R, Dm, sD, s_plane, s_cross)
     return Prediction(
         t=float(t), track_id=track_id, launch_t=float(launch_t), launch_lat_deg=float(launch_lat_deg),
@@ -248,19 +248,44 @@ def _plane_fit(pos: np.ndarray, sig: np.ndarray, p: np.ndarray, P: np.ndarray) -
     so every position of the boost lies in it: a hundred km of them fix it to a few mrad where
     the velocity's direction (tens of m/s across in 2–3 km/s) and the launch point (km) give
     ~7 mrad. ``None`` when the positions do not fix a plane (all on one line through the centre)."""
-    A = (pos / sig[:, None] ** 2).T @ pos
-    n = np.linalg.eigh(A)[1][:, 0]
+    ok, n, C = _plane_fit_kernel(np.ascontiguousarray(pos, dtype=float), np.ascontiguousarray(sig, dtype=float),
+                                 np.ascontiguousarray(p, dtype=float), np.ascontiguousarray(P[0:3, 0:3], dtype=float),
+                                 float(PLANE_FIT_CORRELATION))
+    return (n, C) if ok else None
+
+
+@njit(cache=True, error_model="numpy")
+def _plane_fit_kernel(pos, sig, p, Pp, corr):
+    """:func:`_plane_fit`'s numbers: ``(ok, n, C)``."""
+    m = pos.shape[0]
+    A = np.zeros((3, 3))
+    for k in range(m):
+        w = 1.0 / (sig[k] * sig[k])
+        for i in range(3):
+            for j in range(3):
+                A[i, j] += w * pos[k, i] * pos[k, j]
+    lam, V = np.linalg.eigh(A)
+    n = V[:, 0].copy()
     for _ in range(2):
-        B = A + np.outer(p, p) / max(float(n @ P[0:3, 0:3] @ n), 1.0)
+        q = 0.0
+        for i in range(3):
+            for j in range(3):
+                q += n[i] * Pp[i, j] * n[j]
+        B = A.copy()
+        for i in range(3):
+            for j in range(3):
+                B[i, j] += p[i] * p[j] / max(q, 1.0)
         lam, V = np.linalg.eigh(B)
-        n = V[:, 0]
-    gaps = lam[1:] - lam[0]
-    if not (np.isfinite(lam).all() and gaps.min() > 0.0):
-        return None
-    s2 = max(1.0, float(lam[0]) / max(len(pos) - 1, 1))
-    k2 = PLANE_FIT_CORRELATION**2 * s2
-    C = k2 * (np.outer(V[:, 1], V[:, 1]) / gaps[0] + np.outer(V[:, 2], V[:, 2]) / gaps[1])
-    return np.ascontiguousarray(n), np.ascontiguousarray(C)
+        n = V[:, 0].copy()
+    C = np.zeros((3, 3))
+    g1, g2 = lam[1] - lam[0], lam[2] - lam[0]
+    if not (np.isfinite(lam[0]) and np.isfinite(lam[2]) and g1 > 0.0 and g2 > 0.0):
+        return False, n, C
+    k2 = corr * corr * max(1.0, lam[0] / max(m - 1, 1))
+    for i in range(3):
+        for j in range(3):
+            C[i, j] = k2 * (V[i, 1] * V[j, 1] / g1 + V[i, 2] * V[j, 2] / g2)
+    return True, n, C
 
 
 def warm_up(classes: tuple[MissileClass, ...] = DEFAULT_CLASSES) -> None:
@@ -274,4 +299,5 @@ def warm_up(classes: tuple[MissileClass, ...] = DEFAULT_CLASSES) -> None:
     _ground_points(np.zeros(1), e1, e2, 1.0, 0.0)
     _impact_ellipse(e1, e2, 1.0, 0.0, 0.0, 0.0, -1.0)
     _cross_sigma(np.zeros(1), e1, e2, 1.0, P[0:3, 0:3].copy())
+    _plane_fit_kernel(np.eye(3), np.ones(3), e1, P[0:3, 0:3].copy(), 1.0)
     log_like(np.ascontiguousarray(b.states[:2, :, :1]), np.eye(4), np.zeros(4), 0.0, np.zeros(1), np.zeros(1))

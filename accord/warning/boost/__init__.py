@@ -23,8 +23,10 @@ which is independent of where the launch is, so the bank is built once per class
 and kept when its range fits the class.
 
 For a boosting track at ``t`` with a launch estimate ``(t_L, p_L)`` (the rise fit,
-:func:`accord.warning.prediction.launch_from_boost_states`): the flight plane is the one through
-the Earth's centre, ``p_L`` and the track's position. Hypothesis ``i`` at ``τ = t − t_L + δ``
+:func:`accord.warning.prediction.launch_from_boost_states`): the flight plane is the plane
+through the Earth's centre fitted to the track's boost positions (the states the rise fit reads,
+and the position now; :func:`.predict._plane_fit`), or with too few of them the one through
+``p_L`` and the track's position turned towards its velocity (:func:`.predict._plane`). Hypothesis ``i`` at ``τ = t − t_L + δ``
 (``δ`` over a grid of launch-time errors with prior ``N(0, σ_t²)``) is put in that plane and its
 likelihood is ``N(x_track − x_i; 0, P_track + Q)``, ``Q = diag(σ_p² I, σ_v² I)`` the model error
 (the launch point's σ and the bank's spacing). The posterior weights give the impact down-range
@@ -43,8 +45,8 @@ The modules, in the order a prediction uses them (each imports only those before
   quadratic form in the flight plane (:func:`.likelihood.plane_quadratic`), the log-likelihood
   kernel over the bank (:func:`.likelihood.log_like`) and the posterior moments and cumulative
   weights (:func:`.likelihood.posterior`).
-* :mod:`.predict` — :func:`boost_prediction`: the flight plane from the launch estimate and the
-  track's velocity, the end of flight (mean impact, its time and 95 % ellipse) and the
+* :mod:`.predict` — :func:`boost_prediction`: the flight plane fitted to the track's boost
+  positions (or from the launch estimate and the track's velocity), the end of flight (mean impact, its time and 95 % ellipse) and the
   probability of reaching each point of the ground track; :func:`warm_up`.
 
 Defensive use only: this estimates where a threat may fall, for warning.

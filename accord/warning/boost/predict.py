@@ -1,13 +1,15 @@
 """The boost prediction: where a boosting track's flight ends and which points it reaches.
 
-:func:`boost_prediction` places the flight plane from the rise fit's launch point and the
-track's velocity (:func:`_plane`), weighs the hypothesis bank
+:func:`boost_prediction` places the flight plane by a fit to the track's boost positions
+(:func:`_plane_fit`) or, with too few of them, from the rise fit's launch point and the track's
+velocity (:func:`_plane`), weighs the hypothesis bank
 (:func:`accord.warning.boost.prior.banks`) by the likelihood kernels
 (:mod:`accord.warning.boost.likelihood`) over a grid of launch-time errors, and reports a
 :class:`accord.warning.types.Prediction` with ``status="boost"``: the mean impact and its time,
 the impact's East-North covariance and 95 % ellipse (:func:`_impact_ellipse`), and the ground
 track from the point under the missile to the farthest plausible impact with, at each point, the
-probability that the flight reaches it and the plane's σ across the path (:func:`_ground_points`).
+probability that the flight reaches it and the plane's σ across the path (:func:`_ground_points`,
+:func:`_cross_sigma`).
 :func:`warm_up` builds the banks and loads the compiled kernels.
 """
 
@@ -36,14 +38,30 @@ LAUNCH_T_SIGMA_MIN_S = 2.0
 #: A rise fit vaguer than this (launch-point σ, m) fixes neither the flight time nor the plane
 #: well enough: no boost prediction (on east-sea-10 such fits missed the launch time by 20–60 s).
 MAX_LAUNCH_SIGMA_M = 8_000.0
+#: Fewest boost states for which the flight plane is fitted to the track's positions
+#: (:func:`_plane_fit`); with fewer, the launch point and the velocity place it (:func:`_plane`).
+PLANE_FIT_MIN_STATES = 6
+#: Inflation of the plane fit's σ: the boost states are filtered estimates whose errors across
+#: the plane are correlated over much of the boost (a track's tilt error persists from one
+#: prediction to the next), so they carry far fewer independent looks than their count — about
+#: one in nine states, where the rise fit's launch point takes one in four
+#: (:data:`accord.warning.prediction.BOOST_FIT_CORRELATION`, 2). With 2 one track of salvo seed 2
+#: was 2–3 σ off along its whole path (docs/tracking.md, "Prediction during the boost").
+PLANE_FIT_CORRELATION = 3.0
 
 
 def boost_prediction(t: float, track_id: str, x: np.ndarray, P: np.ndarray, launch_t: float,
                      launch_lat_deg: float, launch_lon_deg: float, launch_sigma_m: float, *,
-                     classes: tuple[MissileClass, ...] = DEFAULT_CLASSES) -> Prediction | None:
+                     classes: tuple[MissileClass, ...] = DEFAULT_CLASSES,
+                     states: np.ndarray | None = None) -> Prediction | None:
     """The impact distribution of a boosting track ``x (6,)``, ``P (6, 6)`` at ``t``, given its
     launch estimate; ``None`` when no hypothesis of the class fits (another class, a bad track)
-    or the track is too close to its launch point to fix the flight plane."""
+    or the track is too close to its launch point to fix the flight plane.
+
+    ``states``: the track's boost states ``(m, 9)`` — rows ``(t, p, v, σp, σv)``, the ones the
+    rise fit reads (:func:`accord.warning.prediction.launch_from_boost_states`). With at least
+    :data:`PLANE_FIT_MIN_STATES` of them the flight plane is fitted to their positions and the
+    track's (:func:`_plane_fit`) instead of taken from the launch point and the velocity."""
     if not launch_sigma_m <= MAX_LAUNCH_SIGMA_M:
         return None
     b = banks(classes)
@@ -58,6 +76,17 @@ def boost_prediction(t: float, track_id: str, x: np.ndarray, P: np.ndarray, laun
         return None
     P = np.ascontiguousarray(P[0:6, 0:6], dtype=float)
     e1, e2, s_plane = _plane(e1, p, np.ascontiguousarray(x[3:6], dtype=float), P, down, float(launch_sigma_m))
+    C = None
+    if states is not None and len(states) >= PLANE_FIT_MIN_STATES:
+        fit = _plane_fit(np.ascontiguousarray(states[:, 1:4], dtype=float),
+                         np.ascontiguousarray(states[:, 7], dtype=float), p, P)
+        if fit is not None:
+            n, C = fit
+            e1 = e1 - _dot(e1, n) * n
+            e1 /= math.sqrt(_dot(e1, e1))
+            e2 = _cross(n, e1)
+            if _dot(p, e2) < 0.0:     # the normal's sign: down-range towards the missile
+                e2 = -e2
     sp2 = MODEL_SIGMA_P_M**2 + launch_sigma_m**2
     S = P + np.diag([sp2] * 3 + [MODEL_SIGMA_V_MS**2] * 3)
     M, s_hat, q0 = plane_quadratic(np.ascontiguousarray(x[0:6], dtype=float), S, e1, e2)
@@ -76,7 +105,11 @@ def boost_prediction(t: float, track_id: str, x: np.ndarray, P: np.ndarray, laun
     s = np.linspace(s_now, max(far, s_now + 1.0), TRACK_POINTS)
     reach = 1.0 - np.interp(s, D, cw, left=0.0, right=1.0)
     glat, glon, t_sig = _ground_points(s, e1, e2, R, s_plane)
-    ilat, ilon, c_ee, c_en, c_nn, ma, mi, bearing = _impact_ellipse(e1, e2, R, Dm, sD, s_plane)
+    s_cross = -1.0
+    if C is not None:
+        both = _cross_sigma(np.append(s, Dm), e1, e2, R, C)
+        t_sig, s_cross = both[:-1], float(both[-1])
+    ilat, ilon, c_ee, c_en, c_nn, ma, mi, bearing = _impact_ellipse(e1, e2, R, Dm, sD, s_plane, s_cross)
     return Prediction(
         t=float(t), track_id=track_id, launch_t=float(launch_t), launch_lat_deg=float(launch_lat_deg),
         launch_lon_deg=float(launch_lon_deg), launch_sigma_m=float(launch_sigma_m), impact_t=Tm,
@@ -104,17 +137,36 @@ def _ground_points(s, e1, e2, R, s_plane):
 
 
 @njit(cache=True, error_model="numpy")
-def _impact_ellipse(e1, e2, R, Dm, sD, s_plane):
+def _cross_sigma(s, e1, e2, R, C):
+    """σ across the path (m) at down-range ``s`` along the plane ``e1, e2`` from the covariance
+    ``C`` (3×3) of the plane's unit normal: a point ``u`` of the plane lies ``R (δn · u)`` off
+    a plane tilted by ``δn``."""
+    n = s.shape[0]
+    out = np.empty(n)
+    for k in range(n):
+        c, si = math.cos(s[k] / R), math.sin(s[k] / R)
+        u = c * e1 + si * e2
+        q = 0.0
+        for i in range(3):
+            for j in range(3):
+                q += u[i] * C[i, j] * u[j]
+        out[k] = R * math.sqrt(max(q, 0.0))
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _impact_ellipse(e1, e2, R, Dm, sD, s_plane, s_cross_m=-1.0):
     """The mean impact at down-range ``Dm`` (lat°, lon°) and its East-North covariance
     ``(ee, en, nn)`` and 95 % ellipse ``(semi-major, semi-minor, bearing°)``: along the path σ_D
-    (at least 1 km), across it the plane's tilt (the launch point's and the track's cross-plane σ
-    seen from the launch) carried out to ``Dm`` (at least 1 km)."""
+    (at least 1 km), across it ``s_cross_m`` when given (≥ 0), else the plane's tilt (the launch
+    point's and the track's cross-plane σ seen from the launch) carried out to ``Dm`` (at least
+    1 km either way)."""
     ang = Dm / R
     ca, sa = math.cos(ang), math.sin(ang)
     ux, uy, uz = ca * e1[0] + sa * e2[0], ca * e1[1] + sa * e2[1], ca * e1[2] + sa * e2[2]   # up at the impact
     lat = math.degrees(math.asin(min(max(uz, -1.0), 1.0)))
     lon = math.degrees(math.atan2(uy, ux))
-    s_cross = max(s_plane * R * math.sin(min(Dm / R, math.pi / 2)), 1_000.0)
+    s_cross = max(s_plane * R * math.sin(min(Dm / R, math.pi / 2)) if s_cross_m < 0.0 else s_cross_m, 1_000.0)
     h = math.sqrt(ux * ux + uy * uy)
     ex, ey = -uy / h, ux / h                                      # east = ẑ × up, normalised
     nx, ny, nz = -uz * ey, uz * ex, ux * ey - uy * ex            # north = up × east
@@ -184,6 +236,58 @@ def _plane(e1, p, v, P, down, launch_sigma_m):
     return e1p, _cross(n, e1p), math.sqrt(s2)
 
 
+def _plane_fit(pos: np.ndarray, sig: np.ndarray, p: np.ndarray, P: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The flight plane through the Earth's centre fitted to the track's boost positions ``pos
+    (m, 3)`` (1-σ per axis ``sig``) and its position now ``p`` (covariance ``P[0:3, 0:3]``):
+    the unit normal ``n`` minimising ``Σ (n · pᵢ)² / σᵢ²`` (the smallest eigenvector of
+    ``Σ pᵢ pᵢᵀ / σᵢ²``; the current position weighted by its σ along ``n``, refined once) and the
+    3×3 covariance of ``n`` — ``Σₖ eₖ eₖᵀ / (λₖ − λ₀)`` over the other two eigenvectors, scaled
+    by ``s² = max(1, χ²/dof)`` and :data:`PLANE_FIT_CORRELATION` ² (filtered states are
+    correlated in time). A missile's flight is planar (thrust and gravity in the plane of the
+    Earth's centre, the launch and the aim: the bank's model, :mod:`accord.warning.boost.flight`),
+    so every position of the boost lies in it: a hundred km of them fix it to a few mrad where
+    the velocity's direction (tens of m/s across in 2–3 km/s) and the launch point (km) give
+    ~7 mrad. ``None`` when the positions do not fix a plane (all on one line through the centre)."""
+    ok, n, C = _plane_fit_kernel(np.ascontiguousarray(pos, dtype=float), np.ascontiguousarray(sig, dtype=float),
+                                 np.ascontiguousarray(p, dtype=float), np.ascontiguousarray(P[0:3, 0:3], dtype=float),
+                                 float(PLANE_FIT_CORRELATION))
+    return (n, C) if ok else None
+
+
+@njit(cache=True, error_model="numpy")
+def _plane_fit_kernel(pos, sig, p, Pp, corr):
+    """:func:`_plane_fit`'s numbers: ``(ok, n, C)``."""
+    m = pos.shape[0]
+    A = np.zeros((3, 3))
+    for k in range(m):
+        w = 1.0 / (sig[k] * sig[k])
+        for i in range(3):
+            for j in range(3):
+                A[i, j] += w * pos[k, i] * pos[k, j]
+    lam, V = np.linalg.eigh(A)
+    n = V[:, 0].copy()
+    for _ in range(2):
+        q = 0.0
+        for i in range(3):
+            for j in range(3):
+                q += n[i] * Pp[i, j] * n[j]
+        B = A.copy()
+        for i in range(3):
+            for j in range(3):
+                B[i, j] += p[i] * p[j] / max(q, 1.0)
+        lam, V = np.linalg.eigh(B)
+        n = V[:, 0].copy()
+    C = np.zeros((3, 3))
+    g1, g2 = lam[1] - lam[0], lam[2] - lam[0]
+    if not (np.isfinite(lam[0]) and np.isfinite(lam[2]) and g1 > 0.0 and g2 > 0.0):
+        return False, n, C
+    k2 = corr * corr * max(1.0, lam[0] / max(m - 1, 1))
+    for i in range(3):
+        for j in range(3):
+            C[i, j] = k2 * (V[i, 1] * V[j, 1] / g1 + V[i, 2] * V[j, 2] / g2)
+    return True, n, C
+
+
 def warm_up(classes: tuple[MissileClass, ...] = DEFAULT_CLASSES) -> None:
     """Build the banks and load the kernels, so a timed run measures predictions."""
     b = banks(classes)
@@ -193,5 +297,7 @@ def warm_up(classes: tuple[MissileClass, ...] = DEFAULT_CLASSES) -> None:
     _plane(e1, e1 + e2, up, P, 1.0, 1.0)
     plane_quadratic(np.zeros(6), P, e1, e2)
     _ground_points(np.zeros(1), e1, e2, 1.0, 0.0)
-    _impact_ellipse(e1, e2, 1.0, 0.0, 0.0, 0.0)
+    _impact_ellipse(e1, e2, 1.0, 0.0, 0.0, 0.0, -1.0)
+    _cross_sigma(np.zeros(1), e1, e2, 1.0, P[0:3, 0:3].copy())
+    _plane_fit_kernel(np.eye(3), np.ones(3), e1, P[0:3, 0:3].copy(), 1.0)
     log_like(np.ascontiguousarray(b.states[:2, :, :1]), np.eye(4), np.zeros(4), 0.0, np.zeros(1), np.zeros(1))

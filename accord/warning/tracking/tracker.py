@@ -149,7 +149,7 @@ class TrackerConfig:
     boost_predictions: bool = True
     """Confirmed tracks still in the boost get a ``status="boost"`` prediction from the
     missile-class prior (:mod:`accord.warning.boost`) once their launch can be fitted, every
-    ``boost_every_s`` seconds (each costs ~0.2 ms, and a launch fit when the track has a new boost state)."""
+    ``boost_every_s`` seconds (each costs ~0.25 ms with its plane fit, and a launch fit when the track has a new boost state)."""
     boost_every_s: float = 2.0
     suspect_hold_s: float = 10.0
     """A prediction off the track's own arc (:func:`accord.warning.identity.same_arc`) marks the
@@ -715,7 +715,8 @@ class Tracker:
 
     def _boost_predictions(self, t: float) -> list[Prediction]:
         """``status="boost"`` predictions of the confirmed tracks not yet latched ballistic whose
-        launch the rise fit can place (:func:`accord.warning.boost.boost_prediction`)."""
+        launch the rise fit can place (:func:`accord.warning.boost.boost_prediction`, given the
+        track's boost states too: the flight plane is fitted to their positions)."""
         if t < self._boost_pred_due:
             return []
         sel = np.flatnonzero(self._tracks.confirmed & ~self._tracks.latched & (self._tracks.id > 0) & np.isnan(self._tracks.took)
@@ -728,7 +729,9 @@ class Tracker:
         for q, (tid, fit) in enumerate(zip(self._tracks.id[sel].tolist(), self._launch_fits(sel))):
             if not fit:
                 continue
-            p = boost.boost_prediction(t, f"T{tid}", x[q, 0:6], P[q, 0:6, 0:6], *fit)
+            row = sel[q]
+            p = boost.boost_prediction(t, f"T{tid}", x[q, 0:6], P[q, 0:6, 0:6], *fit,
+                                       states=self._tracks.boost[row, : self._tracks.boost_n[row]])
             if p is not None:
                 out.append(p)
         return out

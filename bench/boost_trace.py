@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""What holds a missile's first alert back in the boost: its track's boost predictions, one line each.
+
+For one missile of a scenario (``events.jsonl``, ``truth.jsonl``, ``detections.jsonl``) the
+tracker is run (``accord.warning.pipeline.track_detections``, boost predictions every
+``--every`` seconds) and each boost prediction of the track following the missile (its
+sub-missile point within 100 km of the truth's, ``accord.warning.alerts.audit.missile_of``) is
+put to the party's boost rule (``accord.warning.alerts.rules.boost``). Per prediction:
+
+* seconds since the true launch, the rise fit's launch-time error;
+* for each area the missile truly threatens, and any other with a threat chance ≥ 0.05: the
+  threat chance (``boost_threat_chances``), the same for the path moved ``BOOST_CROSS_K`` σ to
+  the left and to the right (the lateral test), the σ across the path where it passes nearest
+  the area's representative point (``track_sigma_m``);
+* the true impact's distance across the predicted path, in km and in that σ (``z``);
+* the areas the rule names.
+
+An area is named once its chance and both moved paths' chances reach
+``boost_alert_probability`` (0.9) — or by the overflight and ending tests, see docs/alerts.md,
+"Before burnout". Usage::
+
+    .venv/bin/python bench/boost_trace.py ../shared/scenarios/east-sea-10 --missile M010 --party JPN
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+
+from accord.warning.alerts import AlertRules
+from accord.warning.alerts.audit import missile_of, missile_threats
+from accord.warning.alerts.outlines import geography
+from accord.warning.alerts.rules.boost import BOOST_CROSS_K, _shifted, assess_boost, boost_threat_chances
+from accord.warning.frames import EARTH_RADIUS_M
+from accord.warning.io import read_detections, read_events, read_truth
+from accord.warning.pipeline import track_detections
+from accord.warning.tracking import TrackerConfig
+
+
+def _unit(lat: float, lon: float) -> np.ndarray:
+    la, lo = math.radians(lat), math.radians(lon)
+    return np.array([math.cos(la) * math.cos(lo), math.cos(la) * math.sin(lo), math.sin(la)])
+
+
+def _across(pred, lat: float, lon: float) -> tuple[float, float]:
+    """(distance m of (lat, lon) across the predicted path — signed, left positive —, the path's
+    σ across at its point nearest there)."""
+    u = _unit(lat, lon)
+    pts = [_unit(a, b) for a, b in pred.ground_track]
+    k = int(np.argmin([-(p @ u) for p in pts]))
+    j = min(k + 1, len(pts) - 1) if k + 1 < len(pts) else k - 1
+    n = np.cross(pts[min(k, j)], pts[max(k, j)])
+    n /= np.linalg.norm(n)
+    return EARTH_RADIUS_M * math.asin(float(np.clip(n @ u, -1.0, 1.0))), float(pred.track_sigma_m[k])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("scenario", type=Path)
+    ap.add_argument("--missile", required=True)
+    ap.add_argument("--party", default="JPN")
+    ap.add_argument("--every", type=float, default=TrackerConfig().boost_every_s,
+                    help="seconds between a track's boost predictions (the tracker's boost_every_s)")
+    ap.add_argument("--until", type=float, default=None, help="track the detections up to this time only")
+    a = ap.parse_args()
+    geo = geography()
+    rules = AlertRules(party=a.party)
+    events = {e.id: e for e in read_events(a.scenario / "events.jsonl")}
+    ev = events[a.missile]
+    threats = missile_threats(read_truth(a.scenario / "truth.jsonl"), list(events.values()), geo, rules)
+    header, det = read_detections(a.scenario / "detections.jsonl")
+    if a.until is not None:
+        import dataclasses
+
+        k = int(np.searchsorted(det.t, a.until, side="right"))
+        det = dataclasses.replace(det, t=det.t[:k], sensor_idx=det.sensor_idx[:k], range_m=det.range_m[:k],
+                                  az_rad=det.az_rad[:k], el_rad=det.el_rad[:k],
+                                  line=None if det.line is None else det.line[:k])
+    res = track_detections(header.sensors, det, TrackerConfig(boost_every_s=a.every))
+    true_areas = sorted(threats[a.missile].since)
+    print(f"{a.missile}: launch t={ev.launch_t:.2f}, burnout +{ev.burnout_t - ev.launch_t:.1f} s, "
+          f"range {ev.range_km:.0f} km; truly threatened ({a.party}): {', '.join(true_areas) or 'none'}; "
+          f"bar {rules.boost_alert_probability}, lateral test ±{BOOST_CROSS_K:g} σ")
+    for p in res.predictions:
+        if p.status != "boost" or not p.ground_track:
+            continue
+        if missile_of(threats, p.t, *p.ground_track[0]) != a.missile:
+            continue
+        ch = boost_threat_chances(p, rules, geo)
+        left = boost_threat_chances(_shifted(p, BOOST_CROSS_K), rules, geo)
+        right = boost_threat_chances(_shifted(p, -BOOST_CROSS_K), rules, geo)
+        shown = sorted(set(true_areas) | {c for c, q in ch.items() if q >= 0.05})
+        parts = []
+        for c in shown:
+            area = next((x for x in geo.party(a.party).areas if x.code == c), None)
+            sig = ""
+            if area is not None:
+                pt = area.geometry.representative_point()
+                sig = f" σ {_across(p, pt.y, pt.x)[1] / 1e3:.1f} km"
+            parts.append(f"{c} {ch.get(c, 0.0):.2f} (moved {left.get(c, 0.0):.2f}/{right.get(c, 0.0):.2f}{sig})")
+        off, s = _across(p, ev.impact_lat_deg, ev.impact_lon_deg)
+        named = assess_boost(p, rules, geo).area_codes
+        print(f"+{p.t - ev.launch_t:6.2f} s {p.track_id:>4} launch-time error {p.launch_t - ev.launch_t:+5.1f} s | "
+              + "; ".join(parts) + f" | true impact {off / 1e3:+6.1f} km across (z {off / max(s, 1.0):+.2f})"
+              + f" | named {', '.join(named) or '—'}")
+
+
+if __name__ == "__main__":
+    main()

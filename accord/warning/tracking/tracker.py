@@ -47,7 +47,7 @@ from accord.warning import boost, prediction
 from accord.warning.frames import EARTH_RADIUS_M, MU
 from accord.warning.identity import same_arc
 from accord.warning.prediction import predict_launch_impact
-from accord.warning.tracking import initiation, kernels
+from accord.warning.tracking import burnout, initiation, kernels
 from accord.warning.tracking.association import assign
 from accord.warning.tracking.filters import combine, ekf_update, transition_matrix
 from accord.warning.tracking.models import BALLISTIC, DIM, N_MODELS, process_noise, transition_axis
@@ -143,6 +143,11 @@ class TrackerConfig:
     acceleration (mean, σ per axis): the missile classes' thrust at burnout, 30–51 m/s²
     (:mod:`accord.warning.boost.prior`). The alternative to "burnt out" (no thrust) in
     :meth:`Tracker._unseen_thrust`."""
+    burnout_bank_s: float = 30.0
+    """At the latch the ballistic (p, v) and covariance come from a bank of burnout-time
+    hypotheses over the track's last this many seconds (:mod:`.burnout`); 0: the IMM's own."""
+    burnout_bank_every_s: float = 1.0
+    """Spacing of the burnout-time hypotheses (boost-model snapshots), seconds."""
     launch_anchor_s: float = 10.0
     """A track confirmed during the boost keeps its state this long after confirmation as the
     anchor of its launch estimate (see :func:`accord.warning.prediction.launch_from_boost`)."""
@@ -208,6 +213,7 @@ class Tracker:
         self._boost_fits: dict[int, tuple[int, tuple[float, ...]]] = {}   # track id → (states used, launch fit)
         self._boost_pred_due = -np.inf
         self._at: tuple | None = None     # (t, n_scans, track table, _confirmed_at's result): a cache
+        self._bank: dict[int, burnout.History] = {}   # track id → recent detections and boost snapshots
 
     # ------------------------------------------------------------------ state of the tracks
     @property
@@ -330,9 +336,13 @@ class Tracker:
                 if len(ri):
                     kernels.imm_update(tr.X, tr.P, tr.mu, tr.latched, ri, ci, z, zhat, Hp, Sinv, ll, sa.R[s])
                     hit[ri] = True
+                    if c.burnout_bank_s > 0.0:
+                        self._bank_record(t, s, z, ri, ci, ll)
             was_latched = self._tracks.latched.copy()
             newly, dead = kernels.bookkeep(self._tracks, hit, t, self.sensors.coverage(s), self._rules)
             burnt = self._tracks.latched & ~was_latched
+            if burnt.any() and c.burnout_bank_s > 0.0:
+                self._bank_latch(burnt, t)
             if burnt.any() and c.latch_thrust_window_s > 0.0:
                 self._unseen_thrust(burnt)
             newly &= ~dead
@@ -365,6 +375,7 @@ class Tracker:
             if dead.any():
                 for tid in self._track_ids(np.flatnonzero(dead & self._tracks.confirmed & (self._tracks.id > 0))):
                     self._lost.append((tid, t))
+                    self._bank.pop(int(tid[1:]), None)
                 self._keep(~dead)
             if (any_new or t - self._last_merge_t >= 1.0) and self.n_confirmed > 1:
                 self._merge(t)
@@ -411,6 +422,40 @@ class Tracker:
         A = p[:, None, None] * (m1[:, :, None] * m1[:, None, :] + 0.5 * (C1 + np.swapaxes(C1, 1, 2)))
         J = np.vstack([0.5 * W * W * np.eye(3), W * np.eye(3)])     # (6, 3)
         self._tracks.P[i, :, 0:6, 0:6] += (J @ A @ J.T)[:, None]
+
+    def _bank_record(self, t: float, s: int, z: np.ndarray, ri: np.ndarray, ci: np.ndarray, ll: np.ndarray) -> None:
+        """Keep, for the burnout-time bank (:mod:`.burnout`), the detections that updated the
+        confirmed boosting tracks ``ri`` this scan and, every ``burnout_bank_every_s``, their
+        boost model's (p, v) and covariance."""
+        c = self.config
+        tr = self._tracks
+        for n, k in zip(ri.tolist(), ci.tolist()):
+            tid = int(tr.id[n])
+            if tid <= 0 or tr.latched[n] or not tr.confirmed[n] or not math.isnan(tr.took[n]):
+                continue
+            h = self._bank.get(tid)
+            if h is None:
+                h = self._bank[tid] = burnout.History()
+            snap = t - h.last_snap >= c.burnout_bank_every_s - 1e-6
+            h.add(t, s, z[k].copy(), float(ll[n, 1, k]), tr.X[n, 1, 0:6].copy() if snap else None,
+                  tr.P[n, 1, 0:6, 0:6].copy() if snap else None, c.burnout_bank_s)
+
+    def _bank_latch(self, rows: np.ndarray, t: float) -> None:
+        """The tracks latched this scan (``rows``, mask) take the burnout-time bank's (p, v) and
+        covariance (:func:`.burnout.bank_state`) where it has one."""
+        c = self.config
+        for n in np.flatnonzero(rows).tolist():
+            h = self._bank.pop(int(self._tracks.id[n]), None)
+            if h is None:
+                continue
+            got = burnout.bank_state(h, t, self.sensors, self._step, c.mu)
+            if got is None:
+                continue
+            x, P, _, _ = got
+            self._tracks.X[n, 0, 0:6] = x
+            self._tracks.P[n, 0, 0:6, 0:6] = P
+            self._tracks.P[n, 0, 0:6, 6:9] = 0.0
+            self._tracks.P[n, 0, 6:9, 0:6] = 0.0
 
     def _keep_boost_states(self, t: float, boosting: np.ndarray) -> None:
         """Keep the state of confirmed boosting tracks (ballistic mode below
@@ -607,6 +652,8 @@ class Tracker:
         i = new[r]
         for name in ("id", "conf_t", "anchor", "boost", "boost_n"):
             getattr(self._tracks, name)[i] = src[name]
+        for tid in src["id"].tolist():   # the lost track's detections are not the new track's
+            self._bank.pop(int(tid), None)
         self._tracks.lfit[i] = np.nan
         took = i[src["latched"] | ~np.isnan(src["took"])]
         if len(took):

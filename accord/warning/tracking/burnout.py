@@ -62,6 +62,20 @@ class History:
             for q in (self.t, self.s, self.z, self.ll, self.snap):
                 q.popleft()
 
+    def to_json(self) -> dict:
+        """The history as JSON values (floats round-trip exactly); :meth:`from_json` reads it."""
+        return {"t": list(self.t), "s": list(self.s), "z": [z.tolist() for z in self.z], "ll": list(self.ll),
+                "snap": [None if sn is None else [sn[0].tolist(), sn[1].tolist()] for sn in self.snap],
+                "last_snap": self.last_snap}
+
+    @classmethod
+    def from_json(cls, v: dict) -> "History":
+        snap = [None if sn is None else (np.array(sn[0], dtype=float), np.array(sn[1], dtype=float))
+                for sn in v["snap"]]
+        return cls(deque(float(t) for t in v["t"]), deque(int(s) for s in v["s"]),
+                   deque(np.array(z, dtype=float) for z in v["z"]), deque(float(x) for x in v["ll"]),
+                   deque(snap), float(v["last_snap"]))
+
 
 def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., None], mu_g: float,
                min_hypotheses: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:

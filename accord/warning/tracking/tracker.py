@@ -14,7 +14,8 @@ scan costs a fixed number of array operations whatever the number of tracks and 
    azimuth innovation wrapped; global nearest neighbour by optimal assignment, confirmed tracks
    first, then tentative ones on the detections left (:mod:`.association`);
 3. **update** the assigned tracks — EKF per model with the Joseph form, mode probabilities;
-4. **book-keep** — M-of-N confirmation (:mod:`.initiation`), deletion (:mod:`.deletion`),
+4. **book-keep** — M-of-N confirmation (:mod:`.initiation`), deletion (:mod:`.deletion`), the
+   burnout latch (its ballistic state from a bank of burnout-time hypotheses, :mod:`.burnout`),
    two-point initiation of tentative tracks from the detections no track gates (paired with the
    candidate detections of earlier scans by a velocity gate), and merging of confirmed
    duplicates (6-D Mahalanobis test);
@@ -694,6 +695,7 @@ class Tracker:
         if dead.any():
             for tid in self._track_ids(np.flatnonzero(dead)):
                 self._lost.append((tid, t))
+                self._bank.pop(int(tid[1:]), None)
             self._keep(~dead)
 
     # ------------------------------------------------------------------ outputs

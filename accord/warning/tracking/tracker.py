@@ -430,10 +430,9 @@ class Tracker:
         boost model's (p, v) and covariance."""
         c = self.config
         tr = self._tracks
-        for n, k in zip(ri.tolist(), ci.tolist()):
+        ok = tr.confirmed[ri] & ~tr.latched[ri] & (tr.id[ri] > 0) & np.isnan(tr.took[ri])
+        for n, k in zip(ri[ok].tolist(), ci[ok].tolist()):
             tid = int(tr.id[n])
-            if tid <= 0 or tr.latched[n] or not tr.confirmed[n] or not math.isnan(tr.took[n]):
-                continue
             h = self._bank.get(tid)
             if h is None:
                 h = self._bank[tid] = burnout.History()

@@ -10,7 +10,7 @@ import pytest
 from accord.warning.sim import random_scenario, simulate
 from accord.warning.tracking import Tracker, TrackerConfig, burnout
 from accord.warning.tracking.filters import ekf_update
-from accord.warning.tracking.models import predict, process_noise
+from accord.warning.tracking.models import predict, process_noise, propagate_mean
 from accord.warning.tracking.sensors import wrap_angle
 
 
@@ -28,14 +28,24 @@ def _scans(sim):
         yield float(d.t[a]), int(d.sensor_idx[a]), np.column_stack([d.range_m[a:b], d.az_rad[a:b], d.el_rad[a:b]])
 
 
-def _reference(h, t, sensors, q_ballistic):
+def _reference(h, t, sensors, q_ballistic, boost_step, every=1.0):
     """The bank written out one hypothesis at a time with the numpy reference filter (not the
-    compiled kernels the tracker runs it on): hypothesis ``k`` is the boost model's log-likelihoods up to snapshot ``k``
-    plus a ballistic EKF from the snapshot over the detections after it, a prior uniform in
-    burnout time; the weighted moments of the (p, v) at ``t``."""
+    compiled kernels the tracker runs it on): burnout times every ``every`` s, at a detection
+    when one is due, else across the gap between two detections; hypothesis ``τ`` is the boost
+    model's log-likelihoods up to the last detection before it plus a ballistic EKF from that
+    detection's boost posterior (carried to ``τ`` by the tracker's boost step ``boost_step``)
+    over the detections after it, a prior uniform in burnout time; the weighted moments of the
+    (p, v) at ``t``."""
     ts = np.asarray(h.t)
     B = np.cumsum(h.ll)
-    starts = [j for j, sn in enumerate(h.snap) if sn is not None]
+    hyp, last = [], -np.inf
+    for j in range(len(ts)):
+        if ts[j] - last >= every - 1e-6:
+            hyp.append((ts[j], j))
+            last = ts[j]
+        while j + 1 < len(ts) and last + every < ts[j + 1] - 1e-6:
+            last += every
+            hyp.append((last, j))
     xs, Ps, score = [], [], []
 
     def step(X, P, dt):
@@ -44,13 +54,24 @@ def _reference(h, t, sensors, q_ballistic):
             X, P = predict(X, P, dt / n, process_noise(round(dt / n, 6), q_ballistic, 2.0, 1.0))
         return X, P
 
-    for q, j0 in enumerate(starts):
+    for q, (tau, j0) in enumerate(hyp):
         X = np.zeros((1, 2, 9))
         P = np.zeros((1, 2, 9, 9))
-        X[0, :, 0:6] = h.snap[j0][0]
-        P[0, :, 0:6, 0:6] = h.snap[j0][1]
+        x9, P9 = h.snap[j0]
+        if tau > ts[j0]:                             # burnt out inside the gap: thrust until τ
+            Xb, Pb = x9[None, None].repeat(2, 1).copy(), P9[None, None].repeat(2, 1).copy()
+            tp = ts[j0]
+            for tq, jq in hyp[:q + 1]:
+                if jq == j0 and tq > ts[j0]:
+                    mu = np.array([[0.0, 1.0]])
+                    boost_step(Xb, Pb, mu, np.zeros(1, bool), tq - tp)
+                    Xb[0, 0], Pb[0, 0] = Xb[0, 1], Pb[0, 1]
+                    tp = tq
+            x9, P9 = Xb[0, 1], Pb[0, 1]
+        X[0, :, 0:6] = x9[0:6]
+        P[0, :, 0:6, 0:6] = P9[0:6, 0:6]
         P[0, :, 6:9, 6:9] = 1e-6 * np.eye(3)
-        ll, tp = 0.0, ts[j0]
+        ll, tp = 0.0, tau
         for j in range(j0 + 1, len(ts)):
             if ts[j] > tp:
                 X, P = step(X, P, ts[j] - tp)
@@ -66,7 +87,7 @@ def _reference(h, t, sensors, q_ballistic):
             X[:, 1], P[:, 1] = Xu, Pu
         if t > tp:
             X, P = step(X, P, t - tp)
-        span = (ts[starts[q + 1]] if q + 1 < len(starts) else ts[-1]) - ts[j0]
+        span = (hyp[q + 1][0] if q + 1 < len(hyp) else ts[-1]) - tau
         xs.append(X[0, 0, 0:6])
         Ps.append(P[0, 0, 0:6, 0:6])
         score.append(B[j0] + ll + np.log(max(span, 1e-3)))
@@ -75,7 +96,7 @@ def _reference(h, t, sensors, q_ballistic):
     xs = np.array(xs)
     x = w @ xs
     Pm = sum(wk * (Pk + np.outer(xk - x, xk - x)) for wk, xk, Pk in zip(w, xs, Ps))
-    return x, Pm, w
+    return x, Pm, w, np.array([tau for tau, _ in hyp])
 
 
 def test_latch_takes_the_bank_of_burnout_times(one_missile, monkeypatch):
@@ -110,7 +131,8 @@ def test_latch_takes_the_bank_of_burnout_times(one_missile, monkeypatch):
     x, P, w, tk = got
     np.testing.assert_array_equal(trk._tracks.X[k, 0, 0:6], x)
     np.testing.assert_array_equal(trk._tracks.P[k, 0, 0:6, 0:6], P)
-    xr, Pr, wr = _reference(h, t, trk.sensors, cfg.q_ballistic)
+    xr, Pr, wr, tkr = _reference(h, t, trk.sensors, cfg.q_ballistic, trk._step)
+    np.testing.assert_allclose(tk, tkr)
     np.testing.assert_allclose(w, wr, atol=1e-6)
     np.testing.assert_allclose(x, xr, rtol=0, atol=1e-3)
     np.testing.assert_allclose(P, Pr, rtol=1e-6, atol=1e-9)
@@ -119,3 +141,46 @@ def test_latch_takes_the_bank_of_burnout_times(one_missile, monkeypatch):
     assert tk[0] < t_burnout - 5.0                     # the window reaches well before the burnout
     assert plain._tracks.latched[k]
     assert np.abs(plain._tracks.X[k, 0, 3:6] - x[3:6]).max() > 0.1
+
+
+def _truth_at(sim, t):
+    """The missile's true (p, v) at ``t``: its nearest 1 s sample carried by the Taylor step."""
+    k = int(np.argmin(np.abs(np.asarray(sim.truth.t) - t)))
+    x = np.zeros((1, 2, 9))
+    x[0, 0, :6] = sim.truth.state[k]
+    return propagate_mean(x, t - float(sim.truth.t[k]))[0, 0, :6]
+
+
+@pytest.mark.parametrize("gap_s", [4.0, 6.0])
+def test_bank_covers_a_burnout_between_detections(one_missile, monkeypatch, gap_s):
+    """No detection for ``gap_s`` around the true burnout: the bank still has hypotheses every
+    second across the gap (a hypothesis only at each detection would put the burnout at one of
+    the gap's two ends, seconds of thrust away from the truth), weighs them around the true
+    burnout, and the latched (p, v) covers the truth (6-D NEES under χ²₆'s 99 % point)."""
+    t_burnout = one_missile.events[0].burnout_t
+    lo, hi = t_burnout - gap_s / 2, t_burnout + gap_s / 2
+    seen = []
+    orig = burnout.bank_state
+
+    def spy(h, t, *a, **k):
+        got = orig(h, t, *a, **k)
+        seen.append((t, got))
+        return got
+
+    monkeypatch.setattr(burnout, "bank_state", spy)
+    trk = Tracker(one_missile.header.sensors, TrackerConfig(latch_thrust_window_s=0.0))
+    for t, s, z in _scans(one_missile):
+        if lo <= t <= hi:
+            continue
+        trk.process_scan(t, s, z)
+        if seen:
+            break
+    assert len(seen) == 1
+    t_latch, got = seen[0]
+    assert got is not None
+    x, P, w, tk = got
+    inside = (tk > lo) & (tk < hi)
+    assert inside.sum() >= gap_s - 2, tk                  # hypotheses across the gap, 1 s apart
+    assert abs(float(w @ tk) - t_burnout) < 1.5, (float(w @ tk), t_burnout)
+    e = x - _truth_at(one_missile, t_latch)
+    assert e @ np.linalg.solve(P, e) < 16.8

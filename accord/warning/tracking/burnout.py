@@ -46,18 +46,14 @@ class History:
     s: deque = field(default_factory=deque)       # radar index
     z: deque = field(default_factory=deque)       # (3,) range, az, el
     ll: deque = field(default_factory=deque)      # boost model's predictive log-likelihood
-    snap: deque = field(default_factory=deque)    # None, or ((6,) x, (6, 6) P) after this update
-    last_snap: float = -np.inf
+    snap: deque = field(default_factory=deque)    # the boost model's ((9,) x, (9, 9) P) after this update
 
-    def add(self, t: float, s: int, z: np.ndarray, ll: float, x: np.ndarray | None, P: np.ndarray | None,
-            keep_s: float) -> None:
+    def add(self, t: float, s: int, z: np.ndarray, ll: float, x: np.ndarray, P: np.ndarray, keep_s: float) -> None:
         self.t.append(t)
         self.s.append(s)
         self.z.append(z)
         self.ll.append(ll)
-        self.snap.append(None if x is None else (x, P))
-        if x is not None:
-            self.last_snap = t
+        self.snap.append((x, P))
         while self.t and self.t[0] < t - keep_s:
             for q in (self.t, self.s, self.z, self.ll, self.snap):
                 q.popleft()
@@ -65,30 +61,89 @@ class History:
     def to_json(self) -> dict:
         """The history as JSON values (floats round-trip exactly); :meth:`from_json` reads it."""
         return {"t": list(self.t), "s": list(self.s), "z": [z.tolist() for z in self.z], "ll": list(self.ll),
-                "snap": [None if sn is None else [sn[0].tolist(), sn[1].tolist()] for sn in self.snap],
-                "last_snap": self.last_snap}
+                "snap": [None if sn is None else [sn[0].tolist(), sn[1].tolist()] for sn in self.snap]}
 
     @classmethod
     def from_json(cls, v: dict) -> "History":
-        snap = [None if sn is None else (np.array(sn[0], dtype=float), np.array(sn[1], dtype=float))
+        snap = [None if sn is None else _full(np.array(sn[0], dtype=float), np.array(sn[1], dtype=float))
                 for sn in v["snap"]]
         return cls(deque(float(t) for t in v["t"]), deque(int(s) for s in v["s"]),
                    deque(np.array(z, dtype=float) for z in v["z"]), deque(float(x) for x in v["ll"]),
-                   deque(snap), float(v["last_snap"]))
+                   deque(snap))
+
+
+def _full(x: np.ndarray, P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A snapshot as 9-D (a (p, v) one written before the thrust was kept gets no thrust)."""
+    if len(x) == DIM:
+        return x, P
+    xf = np.zeros(DIM)
+    Pf = np.zeros((DIM, DIM))
+    xf[: len(x)] = x
+    Pf[: len(x), : len(x)] = P
+    return xf, Pf
+
+
+def _boost_leg(x: np.ndarray, P: np.ndarray, taus: list[float], t0: float,
+               step: Callable[..., None]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The boost model's (p, v) and covariance predicted from its posterior ``(x, P)`` (9-D) at
+    ``t0`` to each of ``taus`` (ascending, after ``t0``), no detection between: the start of
+    a hypothesis *burnt out at τ* inside a gap between detections."""
+    X = np.zeros((1, N_MODELS, DIM))
+    Pm = np.zeros((1, N_MODELS, DIM, DIM))
+    X[0, :] = x
+    Pm[0, :] = P
+    out = []
+    tp = t0
+    for tau in taus:
+        mu = np.zeros((1, N_MODELS))
+        mu[0, 1 - BALLISTIC] = 1.0                  # the boost model alone, still thrusting
+        step(X, Pm, mu, np.zeros(1, bool), tau - tp)
+        X[0, BALLISTIC] = X[0, 1 - BALLISTIC]
+        Pm[0, BALLISTIC] = Pm[0, 1 - BALLISTIC]
+        tp = tau
+        out.append((X[0, 1 - BALLISTIC, 0:6].copy(), Pm[0, 1 - BALLISTIC, 0:6, 0:6].copy()))
+    return out
+
+
+def hypothesis_times(h: History, every: float) -> list[tuple[float, int]]:
+    """The hypotheses' burnout times ``τ`` with the detection ``j`` whose boost posterior each
+    starts from: a detection at least ``every`` after the previous hypothesis, then, where the
+    next detection is more than ``every`` away, times every ``every`` across the gap (the burnout
+    may fall between two detections as well as at one)."""
+    ts = list(h.t)
+    out: list[tuple[float, int]] = []
+    last = -np.inf
+    for j, tj in enumerate(ts):
+        if h.snap[j] is None:
+            continue
+        if tj - last >= every - 1e-6:
+            out.append((tj, j))
+            last = tj
+        if j + 1 < len(ts):
+            tau = last + every
+            while tau < ts[j + 1] - 1e-6:
+                out.append((tau, j))
+                last = tau
+                tau += every
+    return out
 
 
 def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., None], mu_g: float,
-               min_hypotheses: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """The burnout-time bank's ``(x (6,), P (6, 6), weights, snapshot times)`` at ``t`` (not
+               every: float = 1.0, min_hypotheses: int = 3
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """The burnout-time bank's ``(x (6,), P (6, 6), weights, burnout times)`` at ``t`` (not
     before the history's last detection), or ``None`` when it has fewer than ``min_hypotheses``
-    snapshots or its best hypothesis is the earliest (the burnout before the window).
+    hypotheses or its best hypothesis is the earliest (the burnout before the window).
 
-    ``step(X, P, mu, latched, dt)`` is the tracker's time update (in place; latched rows run the
-    ballistic model alone). The hypotheses start in time order, so those running at any scan
-    are the first ``na`` rows, and each scan is the tracker's own compiled gate and update on
-    them."""
-    starts = [j for j, sn in enumerate(h.snap) if sn is not None]
-    K = len(starts)
+    The hypotheses are :func:`hypothesis_times`: one at a detection starts from the boost
+    model's posterior there; one inside a gap between detections from that posterior carried
+    by the boost model (still thrusting) to its time, then by the ballistic model to the next
+    detection. ``step(X, P, mu, latched, dt)`` is the tracker's time update (in place; latched
+    rows run the ballistic model alone). The hypotheses start in time order, so those running at
+    any scan are the first ``na`` rows, and each scan is the tracker's own compiled gate and
+    update on them."""
+    hyp = hypothesis_times(h, every)
+    K = len(hyp)
     if K < min_hypotheses:
         return None
     ts = np.asarray(h.t, dtype=float)
@@ -100,12 +155,20 @@ def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., N
     mu[:, BALLISTIC] = 1.0
     latched = np.ones(K, bool)
     L = np.zeros(K)
+    tk = np.array([tau for tau, _ in hyp])
+    Bk = np.array([B[j] for _, j in hyp])
+    at: dict[int, list[int]] = {}                  # detection → its hypotheses
+    for k, (_, j) in enumerate(hyp):
+        at.setdefault(j, []).append(k)
     na = 0
     t_prev = ts[0]
+    pending = 0                                     # gap hypotheses carried to the next detection
     for j in range(len(ts)):
+        if na and ts[j] > t_prev:
+            step(X[:na], P[:na], mu[:na], latched[:na], ts[j] - t_prev)
+        na += pending
+        pending = 0
         if na:
-            if ts[j] > t_prev:
-                step(X[:na], P[:na], mu[:na], latched[:na], ts[j] - t_prev)
             s = h.s[j]
             z = h.z[j][None, :]
             zhat, Hp, Sinv, _, ll, _ = kernels.gate(X[:na], P[:na], mu[:na], z, sensors.site[s], sensors.basis[s],
@@ -114,16 +177,25 @@ def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., N
             kernels.imm_update(X[:na], P[:na], mu[:na], latched[:na], np.arange(na), np.zeros(na, np.int64), z,
                                zhat, Hp, Sinv, ll, sensors.R[s])
         t_prev = ts[j]
-        if h.snap[j] is not None:
-            x, Px = h.snap[j]
-            X[na, :, 0:6] = x
-            P[na, :, 0:6, 0:6] = Px
+        ks = at.get(j, [])
+        if not ks:
+            continue
+        x9, P9 = h.snap[j]
+        if tk[ks[0]] == ts[j]:                      # the hypothesis at this detection
+            X[na, :, 0:6] = x9[0:6]
+            P[na, :, 0:6, 0:6] = P9[0:6, 0:6]
             na += 1
+            ks = ks[1:]
+        if ks:                                      # those inside the gap after it
+            for k, (xs, Ps) in zip(ks, _boost_leg(x9, P9, [float(tk[k]) for k in ks], ts[j], step)):
+                X[k, :, 0:6] = xs
+                P[k, :, 0:6, 0:6] = Ps
+                step(X[k:k + 1], P[k:k + 1], mu[k:k + 1], latched[k:k + 1], ts[j + 1] - tk[k])
+            pending = len(ks)
     if t > t_prev:
         step(X, P, mu, latched, t - t_prev)
-    tk = ts[starts]
     span = np.diff(np.r_[tk, ts[-1]])
-    score = B[starts] + L + np.log(np.maximum(span, 1e-3))
+    score = Bk + L + np.log(np.maximum(span, 1e-3))
     if int(np.argmax(score)) == 0:
         return None
     w = np.exp(score - score.max())

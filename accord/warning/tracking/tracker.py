@@ -436,9 +436,7 @@ class Tracker:
             h = self._bank.get(tid)
             if h is None:
                 h = self._bank[tid] = burnout.History()
-            snap = t - h.last_snap >= c.burnout_bank_every_s - 1e-6
-            h.add(t, s, z[k].copy(), float(ll[n, 1, k]), tr.X[n, 1, 0:6].copy() if snap else None,
-                  tr.P[n, 1, 0:6, 0:6].copy() if snap else None, c.burnout_bank_s)
+            h.add(t, s, z[k].copy(), float(ll[n, 1, k]), tr.X[n, 1].copy(), tr.P[n, 1].copy(), c.burnout_bank_s)
 
     def _bank_latch(self, rows: np.ndarray, t: float) -> None:
         """The tracks latched this scan (``rows``, mask) take the burnout-time bank's (p, v) and
@@ -448,7 +446,7 @@ class Tracker:
             h = self._bank.pop(int(self._tracks.id[n]), None)
             if h is None:
                 continue
-            got = burnout.bank_state(h, t, self.sensors, self._step, c.mu)
+            got = burnout.bank_state(h, t, self.sensors, self._step, c.mu, c.burnout_bank_every_s)
             if got is None:
                 continue
             x, P, _, _ = got

@@ -8,17 +8,21 @@ model, which has no process noise, keeps the covariance that mixing made until t
 ballistic (p, v) and covariance by those of a bank of burnout-time hypotheses, computed once
 from what the track kept over the last ``burnout_bank_s`` seconds (:class:`History`):
 
-* each detection it was updated with (time, radar, range/azimuth/elevation) and the boost
-  model's predictive log-likelihood of it, ``log N(ν; 0, S)`` from the gate;
-* every ``burnout_bank_every_s`` a snapshot of the boost model's (p, v) and covariance, after
-  that scan's update.
+* each detection it was updated with (time, radar, range/azimuth/elevation), the boost
+  model's predictive log-likelihood of it, ``log N(ν; 0, S)`` from the gate, and the boost
+  model's 9-D state and covariance after that update.
 
-Hypothesis ``k`` — *the motor burnt out at snapshot ``k``* — runs the boost model up to the
-snapshot (the IMM's own boost model: its log-likelihoods ``B_k``) and a ballistic EKF started
-from the snapshot's (p, v, P) over the detections after it (``L_k``). Every hypothesis explains
-the same detections, so ``log p(z | k) = B_k + L_k`` (chain rule: the snapshot is the boost
-model's posterior given the detections up to it). With a prior uniform in burnout time (each
-snapshot stands for the time until the next), the posterior weights ``w_k`` give the
+Hypothesis ``k`` — *the motor burnt out at* ``τ_k`` — runs the boost model up to ``τ_k`` (the
+IMM's own boost model: its log-likelihoods ``B_k`` of the detections up to ``τ_k``) and a
+ballistic EKF from its (p, v, P) at ``τ_k`` over the detections after it (``L_k``). The times
+``τ_k`` are every ``burnout_bank_every_s``: at a detection when one is due, and across a gap
+between two detections (a missed scan, a radar hand-over) from the last detection's boost
+posterior carried on by the boost model, still thrusting, to ``τ_k`` — a burnout inside a gap
+is as likely as one at a detection, and a hypothesis only at each end of a 4–6 s gap sits
+seconds of thrust (100–250 m/s) from it. Every hypothesis explains
+the same detections, so ``log p(z | k) = B_k + L_k`` (chain rule: the start of k is the boost
+model's posterior given the detections up to τ_k). With a prior uniform in burnout time (each
+hypothesis stands for the time until the next), the posterior weights ``w_k`` give the
 moment-matched mixture ``x = Σ w_k x_k``, ``P = Σ w_k (P_k + (x_k − x)(x_k − x)ᵀ)``: the spread
 over burnout times, not the mixing's re-seeding, is what the covariance then carries. When the
 best hypothesis is the earliest one (the burnout lies before the window) the IMM's own latched

@@ -148,7 +148,7 @@ class TrackerConfig:
     """At the latch the ballistic (p, v) and covariance come from a bank of burnout-time
     hypotheses over the track's last this many seconds (:mod:`.burnout`); 0: the IMM's own."""
     burnout_bank_every_s: float = 1.0
-    """Spacing of the burnout-time hypotheses (boost-model snapshots), seconds."""
+    """Spacing of the burnout-time hypotheses, seconds (at detections, and across the gaps between them)."""
     launch_anchor_s: float = 10.0
     """A track confirmed during the boost keeps its state this long after confirmation as the
     anchor of its launch estimate (see :func:`accord.warning.prediction.launch_from_boost`)."""

@@ -8,9 +8,10 @@ true state (central differences). Under calibration ``d²`` is χ²₂, mean 2, 
 correlation between one track's successive states, so each missile's mean over a bin of time
 since burnout is one draw with mean 2; the bench prints their average ± standard error per bin,
 with the 3-D velocity NEES (χ²₃, mean 3) and the median boost-mode probability; and, 0–10 s
-after each track's latch (after the latch term), the latched state's ``d²`` and 6-D NEES (χ²₆). It shows where
-the width of the 0–20 s ellipses is made: the covariance the predictions start from at the latch
-is the ballistic model's at that moment (docs/tracking.md, "Accuracy at the bound", 6.).
+after each track's latch (the burnout-time bank's state, then the latch term), the latched state's ``d²`` and 6-D
+NEES (χ²₆). It shows where the width of the 0–20 s ellipses is made: the IMM's ballistic model is
+re-seeded from the boost model just after burnout, and the latch replaces it by the bank's state
+(``--set burnout_bank_s=0``: the ballistic model's own; docs/tracking.md, "Accuracy at the bound", 6.).
 
 Run: ``.venv/bin/python bench/handover.py --seeds 1-8 [--radars sample,gap] [--set key=value]``.
 """

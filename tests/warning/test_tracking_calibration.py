@@ -55,10 +55,13 @@ def test_early_impact_ellipses_are_neither_padded_nor_narrow(early_d2):
     """Under a calibrated 2-D covariance the Mahalanobis² of the truth is χ²₂, mean 2, whatever
     the correlation between one track's successive predictions. So each missile's mean d² over
     its 0–20 s predictions is one draw with mean 2, and their average over the missiles must lie
-    within 3 standard errors of 2 — the error estimated from the missiles' own spread. The latch
-    weight before ``Tracker._unseen_thrust`` weighed "still burning" against "burnt out" padded
-    these ellipses: mean 1.25, 4.4 standard errors below 2 (seeds 1–4)."""
+    within 1.5 standard errors of 2 — the error estimated from the missiles' own spread (these
+    salvos are seeded, so the figure is fixed: measured 1.94, 0.3 standard errors below 2). The
+    latched state taken from the IMM's ballistic model instead of the burnout-time bank
+    (:mod:`accord.warning.tracking.burnout`) padded them: 1.70, 2.0 standard errors below; the
+    latch weight before ``Tracker._unseen_thrust`` weighed "still burning" against "burnt out"
+    more: 1.39, 4.7 below."""
     per = np.array([v.mean() for v in early_d2.values()])
-    assert len(per) >= 15                      # most of the 20 missiles are predicted 0–20 s after burnout
+    assert len(per) >= 60                      # most of the 80 missiles are predicted 0–20 s after burnout
     se = per.std(ddof=1) / math.sqrt(len(per))
-    assert abs(per.mean() - 2.0) <= 3.0 * se, (per.mean(), se)
+    assert abs(per.mean() - 2.0) <= 1.5 * se, (per.mean(), se)

@@ -11,7 +11,8 @@ Public API::
 Modules: :mod:`.models` (gravity, ballistic and boost models), :mod:`.filters` (IMM, EKF,
 Joseph form), :mod:`.sensors` (radar measurement model, coverage), :mod:`.association`
 (gating, GNN), :mod:`.initiation` (tentative tracks, M-of-N), :mod:`.deletion`, :mod:`.tracks` (the track
-table: every per-track column in one place), :mod:`.tracker`.
+table: every per-track column in one place), :mod:`.burnout` (the burnout-time bank the latch takes
+its state from), :mod:`.tracker`.
 """
 
 from accord.warning.tracking.sensors import SensorArray

@@ -14,7 +14,8 @@ scan costs a fixed number of array operations whatever the number of tracks and 
    azimuth innovation wrapped; global nearest neighbour by optimal assignment, confirmed tracks
    first, then tentative ones on the detections left (:mod:`.association`);
 3. **update** the assigned tracks — EKF per model with the Joseph form, mode probabilities;
-4. **book-keep** — M-of-N confirmation (:mod:`.initiation`), deletion (:mod:`.deletion`),
+4. **book-keep** — M-of-N confirmation (:mod:`.initiation`), deletion (:mod:`.deletion`), the
+   burnout latch (its ballistic state from a bank of burnout-time hypotheses, :mod:`.burnout`),
    two-point initiation of tentative tracks from the detections no track gates (paired with the
    candidate detections of earlier scans by a velocity gate), and merging of confirmed
    duplicates (6-D Mahalanobis test);
@@ -47,7 +48,7 @@ from accord.warning import boost, prediction
 from accord.warning.frames import EARTH_RADIUS_M, MU
 from accord.warning.identity import same_arc
 from accord.warning.prediction import predict_launch_impact
-from accord.warning.tracking import initiation, kernels
+from accord.warning.tracking import burnout, initiation, kernels
 from accord.warning.tracking.association import assign
 from accord.warning.tracking.filters import combine, ekf_update, transition_matrix
 from accord.warning.tracking.models import BALLISTIC, DIM, N_MODELS, process_noise, transition_axis
@@ -143,6 +144,11 @@ class TrackerConfig:
     acceleration (mean, σ per axis): the missile classes' thrust at burnout, 30–51 m/s²
     (:mod:`accord.warning.boost.prior`). The alternative to "burnt out" (no thrust) in
     :meth:`Tracker._unseen_thrust`."""
+    burnout_bank_s: float = 30.0
+    """At the latch the ballistic (p, v) and covariance come from a bank of burnout-time
+    hypotheses over the track's last this many seconds (:mod:`.burnout`); 0: the IMM's own."""
+    burnout_bank_every_s: float = 1.0
+    """Spacing of the burnout-time hypotheses, seconds (at detections, and across the gaps between them)."""
     launch_anchor_s: float = 10.0
     """A track confirmed during the boost keeps its state this long after confirmation as the
     anchor of its launch estimate (see :func:`accord.warning.prediction.launch_from_boost`)."""
@@ -208,6 +214,7 @@ class Tracker:
         self._boost_fits: dict[int, tuple[int, tuple[float, ...]]] = {}   # track id → (states used, launch fit)
         self._boost_pred_due = -np.inf
         self._at: tuple | None = None     # (t, n_scans, track table, _confirmed_at's result): a cache
+        self._bank: dict[int, burnout.History] = {}   # track id → recent detections and boost snapshots
 
     # ------------------------------------------------------------------ state of the tracks
     @property
@@ -330,9 +337,13 @@ class Tracker:
                 if len(ri):
                     kernels.imm_update(tr.X, tr.P, tr.mu, tr.latched, ri, ci, z, zhat, Hp, Sinv, ll, sa.R[s])
                     hit[ri] = True
+                    if c.burnout_bank_s > 0.0:
+                        self._bank_record(t, s, z, ri, ci, ll)
             was_latched = self._tracks.latched.copy()
             newly, dead = kernels.bookkeep(self._tracks, hit, t, self.sensors.coverage(s), self._rules)
             burnt = self._tracks.latched & ~was_latched
+            if burnt.any() and c.burnout_bank_s > 0.0:
+                self._bank_latch(burnt, t)
             if burnt.any() and c.latch_thrust_window_s > 0.0:
                 self._unseen_thrust(burnt)
             newly &= ~dead
@@ -365,6 +376,7 @@ class Tracker:
             if dead.any():
                 for tid in self._track_ids(np.flatnonzero(dead & self._tracks.confirmed & (self._tracks.id > 0))):
                     self._lost.append((tid, t))
+                    self._bank.pop(int(tid[1:]), None)
                 self._keep(~dead)
             if (any_new or t - self._last_merge_t >= 1.0) and self.n_confirmed > 1:
                 self._merge(t)
@@ -411,6 +423,37 @@ class Tracker:
         A = p[:, None, None] * (m1[:, :, None] * m1[:, None, :] + 0.5 * (C1 + np.swapaxes(C1, 1, 2)))
         J = np.vstack([0.5 * W * W * np.eye(3), W * np.eye(3)])     # (6, 3)
         self._tracks.P[i, :, 0:6, 0:6] += (J @ A @ J.T)[:, None]
+
+    def _bank_record(self, t: float, s: int, z: np.ndarray, ri: np.ndarray, ci: np.ndarray, ll: np.ndarray) -> None:
+        """Keep, for the burnout-time bank (:mod:`.burnout`), the detections that updated the
+        confirmed boosting tracks ``ri`` this scan and, every ``burnout_bank_every_s``, their
+        boost model's (p, v) and covariance."""
+        c = self.config
+        tr = self._tracks
+        ok = tr.confirmed[ri] & ~tr.latched[ri] & (tr.id[ri] > 0) & np.isnan(tr.took[ri])
+        for n, k in zip(ri[ok].tolist(), ci[ok].tolist()):
+            tid = int(tr.id[n])
+            h = self._bank.get(tid)
+            if h is None:
+                h = self._bank[tid] = burnout.History()
+            h.add(t, s, z[k].copy(), float(ll[n, 1, k]), tr.X[n, 1].copy(), tr.P[n, 1].copy(), c.burnout_bank_s)
+
+    def _bank_latch(self, rows: np.ndarray, t: float) -> None:
+        """The tracks latched this scan (``rows``, mask) take the burnout-time bank's (p, v) and
+        covariance (:func:`.burnout.bank_state`) where it has one."""
+        c = self.config
+        for n in np.flatnonzero(rows).tolist():
+            h = self._bank.pop(int(self._tracks.id[n]), None)
+            if h is None:
+                continue
+            got = burnout.bank_state(h, t, self.sensors, self._step, c.mu, c.burnout_bank_every_s)
+            if got is None:
+                continue
+            x, P, _, _ = got
+            self._tracks.X[n, 0, 0:6] = x
+            self._tracks.P[n, 0, 0:6, 0:6] = P
+            self._tracks.P[n, 0, 0:6, 6:9] = 0.0
+            self._tracks.P[n, 0, 6:9, 0:6] = 0.0
 
     def _keep_boost_states(self, t: float, boosting: np.ndarray) -> None:
         """Keep the state of confirmed boosting tracks (ballistic mode below
@@ -607,6 +650,8 @@ class Tracker:
         i = new[r]
         for name in ("id", "conf_t", "anchor", "boost", "boost_n"):
             getattr(self._tracks, name)[i] = src[name]
+        for tid in src["id"].tolist():   # the lost track's detections are not the new track's
+            self._bank.pop(int(tid), None)
         self._tracks.lfit[i] = np.nan
         took = i[src["latched"] | ~np.isnan(src["took"])]
         if len(took):
@@ -647,6 +692,7 @@ class Tracker:
         if dead.any():
             for tid in self._track_ids(np.flatnonzero(dead)):
                 self._lost.append((tid, t))
+                self._bank.pop(int(tid[1:]), None)
             self._keep(~dead)
 
     # ------------------------------------------------------------------ outputs

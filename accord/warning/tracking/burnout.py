@@ -1,0 +1,211 @@
+"""Burnout-time hypotheses: the ballistic state handed to the predictions at the latch.
+
+The IMM's ballistic model is a poor witness of the seconds right after burnout: while the
+boost-mode probability falls (~0.9 → 0.1 over 3–6 s after burnout) the mixing re-seeds the
+ballistic model from a boost model that has kept thrusting past the burnout, and the ballistic
+model, which has no process noise, keeps the covariance that mixing made until the latch
+(docs/tracking.md, "Accuracy at the bound", 6). So at the latch the tracker replaces the
+ballistic (p, v) and covariance by those of a bank of burnout-time hypotheses, computed once
+from what the track kept over the last ``burnout_bank_s`` seconds (:class:`History`):
+
+* each detection it was updated with (time, radar, range/azimuth/elevation), the boost
+  model's predictive log-likelihood of it, ``log N(ν; 0, S)`` from the gate, and the boost
+  model's 9-D state and covariance after that update.
+
+Hypothesis ``k`` — *the motor burnt out at* ``τ_k`` — runs the boost model up to ``τ_k`` (the
+IMM's own boost model: its log-likelihoods ``B_k`` of the detections up to ``τ_k``) and a
+ballistic EKF from its (p, v, P) at ``τ_k`` over the detections after it (``L_k``). The times
+``τ_k`` are every ``burnout_bank_every_s``: at a detection when one is due, and across a gap
+between two detections (a missed scan, a radar hand-over) from the last detection's boost
+posterior carried on by the boost model, still thrusting, to ``τ_k`` — a burnout inside a gap
+is as likely as one at a detection, and a hypothesis only at each end of a 4–6 s gap sits
+seconds of thrust (100–250 m/s) from it. Every hypothesis explains
+the same detections, so ``log p(z | k) = B_k + L_k`` (chain rule: the start of k is the boost
+model's posterior given the detections up to τ_k). With a prior uniform in burnout time (each
+hypothesis stands for the time until the next), the posterior weights ``w_k`` give the
+moment-matched mixture ``x = Σ w_k x_k``, ``P = Σ w_k (P_k + (x_k − x)(x_k − x)ᵀ)``: the spread
+over burnout times, not the mixing's re-seeding, is what the covariance then carries. When the
+best hypothesis is the earliest one (the burnout lies before the window) the IMM's own latched
+state is kept.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from accord.warning.tracking import kernels
+from accord.warning.tracking.models import BALLISTIC, DIM, N_MODELS
+from accord.warning.tracking.sensors import SensorArray
+
+
+@dataclass
+class History:
+    """One boosting track's recent detections and boost-model snapshots (see the module)."""
+
+    t: deque = field(default_factory=deque)       # detection times
+    s: deque = field(default_factory=deque)       # radar index
+    z: deque = field(default_factory=deque)       # (3,) range, az, el
+    ll: deque = field(default_factory=deque)      # boost model's predictive log-likelihood
+    snap: deque = field(default_factory=deque)    # the boost model's ((9,) x, (9, 9) P) after this update
+
+    def add(self, t: float, s: int, z: np.ndarray, ll: float, x: np.ndarray, P: np.ndarray, keep_s: float) -> None:
+        self.t.append(t)
+        self.s.append(s)
+        self.z.append(z)
+        self.ll.append(ll)
+        self.snap.append((x, P))
+        while self.t and self.t[0] < t - keep_s:
+            for q in (self.t, self.s, self.z, self.ll, self.snap):
+                q.popleft()
+
+    def to_json(self) -> dict:
+        """The history as JSON values (floats round-trip exactly); :meth:`from_json` reads it."""
+        return {"t": list(self.t), "s": list(self.s), "z": [z.tolist() for z in self.z], "ll": list(self.ll),
+                "snap": [None if sn is None else [sn[0].tolist(), sn[1].tolist()] for sn in self.snap]}
+
+    @classmethod
+    def from_json(cls, v: dict) -> "History":
+        snap = [None if sn is None else _full(np.array(sn[0], dtype=float), np.array(sn[1], dtype=float))
+                for sn in v["snap"]]
+        return cls(deque(float(t) for t in v["t"]), deque(int(s) for s in v["s"]),
+                   deque(np.array(z, dtype=float) for z in v["z"]), deque(float(x) for x in v["ll"]),
+                   deque(snap))
+
+
+def _full(x: np.ndarray, P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A snapshot as 9-D (a (p, v) one written before the thrust was kept gets no thrust)."""
+    if len(x) == DIM:
+        return x, P
+    xf = np.zeros(DIM)
+    Pf = np.zeros((DIM, DIM))
+    xf[: len(x)] = x
+    Pf[: len(x), : len(x)] = P
+    return xf, Pf
+
+
+def _boost_leg(x: np.ndarray, P: np.ndarray, taus: list[float], t0: float,
+               step: Callable[..., None]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The boost model's (p, v) and covariance predicted from its posterior ``(x, P)`` (9-D) at
+    ``t0`` to each of ``taus`` (ascending, after ``t0``), no detection between: the start of
+    a hypothesis *burnt out at τ* inside a gap between detections."""
+    X = np.zeros((1, N_MODELS, DIM))
+    Pm = np.zeros((1, N_MODELS, DIM, DIM))
+    X[0, :] = x
+    Pm[0, :] = P
+    out = []
+    tp = t0
+    for tau in taus:
+        mu = np.zeros((1, N_MODELS))
+        mu[0, 1 - BALLISTIC] = 1.0                  # the boost model alone, still thrusting
+        step(X, Pm, mu, np.zeros(1, bool), tau - tp)
+        X[0, BALLISTIC] = X[0, 1 - BALLISTIC]
+        Pm[0, BALLISTIC] = Pm[0, 1 - BALLISTIC]
+        tp = tau
+        out.append((X[0, 1 - BALLISTIC, 0:6].copy(), Pm[0, 1 - BALLISTIC, 0:6, 0:6].copy()))
+    return out
+
+
+def hypothesis_times(h: History, every: float) -> list[tuple[float, int]]:
+    """The hypotheses' burnout times ``τ`` with the detection ``j`` whose boost posterior each
+    starts from: a detection at least ``every`` after the previous hypothesis, then, where the
+    next detection is more than ``every`` away, times every ``every`` across the gap (the burnout
+    may fall between two detections as well as at one)."""
+    ts = list(h.t)
+    out: list[tuple[float, int]] = []
+    last = -np.inf
+    for j, tj in enumerate(ts):
+        if h.snap[j] is None:
+            continue
+        if tj - last >= every - 1e-6:
+            out.append((tj, j))
+            last = tj
+        if j + 1 < len(ts):
+            tau = last + every
+            while tau < ts[j + 1] - 1e-6:
+                out.append((tau, j))
+                last = tau
+                tau += every
+    return out
+
+
+def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., None], mu_g: float,
+               every: float = 1.0, min_hypotheses: int = 3
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """The burnout-time bank's ``(x (6,), P (6, 6), weights, burnout times)`` at ``t`` (not
+    before the history's last detection), or ``None`` when it has fewer than ``min_hypotheses``
+    hypotheses or its best hypothesis is the earliest (the burnout before the window).
+
+    The hypotheses are :func:`hypothesis_times`: one at a detection starts from the boost
+    model's posterior there; one inside a gap between detections from that posterior carried
+    by the boost model (still thrusting) to its time, then by the ballistic model to the next
+    detection. ``step(X, P, mu, latched, dt)`` is the tracker's time update (in place; latched
+    rows run the ballistic model alone). The hypotheses start in time order, so those running at
+    any scan are the first ``na`` rows, and each scan is the tracker's own compiled gate and
+    update on them."""
+    hyp = hypothesis_times(h, every)
+    K = len(hyp)
+    if K < min_hypotheses:
+        return None
+    ts = np.asarray(h.t, dtype=float)
+    B = np.cumsum(np.asarray(h.ll, dtype=float))
+    X = np.zeros((K, N_MODELS, DIM))
+    P = np.zeros((K, N_MODELS, DIM, DIM))
+    P[:, :, 6:9, 6:9] = np.eye(3) * 1e-6
+    mu = np.zeros((K, N_MODELS))
+    mu[:, BALLISTIC] = 1.0
+    latched = np.ones(K, bool)
+    L = np.zeros(K)
+    tk = np.array([tau for tau, _ in hyp])
+    Bk = np.array([B[j] for _, j in hyp])
+    at: dict[int, list[int]] = {}                  # detection → its hypotheses
+    for k, (_, j) in enumerate(hyp):
+        at.setdefault(j, []).append(k)
+    na = 0
+    t_prev = ts[0]
+    pending = 0                                     # gap hypotheses carried to the next detection
+    for j in range(len(ts)):
+        if na and ts[j] > t_prev:
+            step(X[:na], P[:na], mu[:na], latched[:na], ts[j] - t_prev)
+        na += pending
+        pending = 0
+        if na:
+            s = h.s[j]
+            z = h.z[j][None, :]
+            zhat, Hp, Sinv, _, ll, _ = kernels.gate(X[:na], P[:na], mu[:na], z, sensors.site[s], sensors.basis[s],
+                                                    sensors.R[s])
+            L[:na] += ll[:, BALLISTIC, 0]
+            kernels.imm_update(X[:na], P[:na], mu[:na], latched[:na], np.arange(na), np.zeros(na, np.int64), z,
+                               zhat, Hp, Sinv, ll, sensors.R[s])
+        t_prev = ts[j]
+        ks = at.get(j, [])
+        if not ks:
+            continue
+        x9, P9 = h.snap[j]
+        if tk[ks[0]] == ts[j]:                      # the hypothesis at this detection
+            X[na, :, 0:6] = x9[0:6]
+            P[na, :, 0:6, 0:6] = P9[0:6, 0:6]
+            na += 1
+            ks = ks[1:]
+        if ks:                                      # those inside the gap after it
+            for k, (xs, Ps) in zip(ks, _boost_leg(x9, P9, [float(tk[k]) for k in ks], ts[j], step)):
+                X[k, :, 0:6] = xs
+                P[k, :, 0:6, 0:6] = Ps
+                step(X[k:k + 1], P[k:k + 1], mu[k:k + 1], latched[k:k + 1], ts[j + 1] - tk[k])
+            pending = len(ks)
+    if t > t_prev:
+        step(X, P, mu, latched, t - t_prev)
+    span = np.diff(np.r_[tk, ts[-1]])
+    score = Bk + L + np.log(np.maximum(span, 1e-3))
+    if int(np.argmax(score)) == 0:
+        return None
+    w = np.exp(score - score.max())
+    w /= w.sum()
+    xs = X[:, BALLISTIC, 0:6]
+    x = w @ xs
+    d = xs - x
+    Pm = np.einsum("k,kij->ij", w, P[:, BALLISTIC, 0:6, 0:6]) + np.einsum("k,ki,kj->ij", w, d, d)
+    return x, 0.5 * (Pm + Pm.T), w, tk

@@ -1,0 +1,186 @@
+"""At the latch the ballistic state comes from a bank of burnout-time hypotheses."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from accord.warning.sim import random_scenario, simulate
+from accord.warning.tracking import Tracker, TrackerConfig, burnout
+from accord.warning.tracking.filters import ekf_update
+from accord.warning.tracking.models import predict, process_noise, propagate_mean
+from accord.warning.tracking.sensors import wrap_angle
+
+
+@pytest.fixture(scope="module")
+def one_missile():
+    """One missile, every scan detects it, no clutter (seed 5), first 200 s."""
+    return simulate(random_scenario(5, 1, pd=1.0, clutter_per_scan=0.0, duration=200.0))
+
+
+def _scans(sim):
+    d = sim.detections
+    n = len(d)
+    starts = np.flatnonzero(np.r_[True, (np.diff(d.t) != 0) | (np.diff(d.sensor_idx) != 0)])
+    for a, b in zip(starts, np.r_[starts[1:], n]):
+        yield float(d.t[a]), int(d.sensor_idx[a]), np.column_stack([d.range_m[a:b], d.az_rad[a:b], d.el_rad[a:b]])
+
+
+def _reference(h, t, sensors, q_ballistic, boost_step, every=1.0):
+    """The bank written out one hypothesis at a time with the numpy reference filter (not the
+    compiled kernels the tracker runs it on): burnout times every ``every`` s, at a detection
+    when one is due, else across the gap between two detections; hypothesis ``τ`` is the boost
+    model's log-likelihoods up to the last detection before it plus a ballistic EKF from that
+    detection's boost posterior (carried to ``τ`` by the tracker's boost step ``boost_step``)
+    over the detections after it, a prior uniform in burnout time; the weighted moments of the
+    (p, v) at ``t``."""
+    ts = np.asarray(h.t)
+    B = np.cumsum(h.ll)
+    hyp, last = [], -np.inf
+    for j in range(len(ts)):
+        if ts[j] - last >= every - 1e-6:
+            hyp.append((ts[j], j))
+            last = ts[j]
+        while j + 1 < len(ts) and last + every < ts[j + 1] - 1e-6:
+            last += every
+            hyp.append((last, j))
+    xs, Ps, score = [], [], []
+
+    def step(X, P, dt):
+        n = int(np.ceil(dt / 4.0))
+        for _ in range(n):
+            X, P = predict(X, P, dt / n, process_noise(round(dt / n, 6), q_ballistic, 2.0, 1.0))
+        return X, P
+
+    for q, (tau, j0) in enumerate(hyp):
+        X = np.zeros((1, 2, 9))
+        P = np.zeros((1, 2, 9, 9))
+        x9, P9 = h.snap[j0]
+        if tau > ts[j0]:                             # burnt out inside the gap: thrust until τ
+            Xb, Pb = x9[None, None].repeat(2, 1).copy(), P9[None, None].repeat(2, 1).copy()
+            tp = ts[j0]
+            for tq, jq in hyp[:q + 1]:
+                if jq == j0 and tq > ts[j0]:
+                    mu = np.array([[0.0, 1.0]])
+                    boost_step(Xb, Pb, mu, np.zeros(1, bool), tq - tp)
+                    Xb[0, 0], Pb[0, 0] = Xb[0, 1], Pb[0, 1]
+                    tp = tq
+            x9, P9 = Xb[0, 1], Pb[0, 1]
+        X[0, :, 0:6] = x9[0:6]
+        P[0, :, 0:6, 0:6] = P9[0:6, 0:6]
+        P[0, :, 6:9, 6:9] = 1e-6 * np.eye(3)
+        ll, tp = 0.0, tau
+        for j in range(j0 + 1, len(ts)):
+            if ts[j] > tp:
+                X, P = step(X, P, ts[j] - tp)
+            tp = ts[j]
+            zhat, Hp = sensors.measure(X[:, 0, 0:3], h.s[j])
+            R = sensors.R[h.s[j]]
+            S = Hp[0] @ P[0, 0, 0:3, 0:3] @ Hp[0].T + R
+            nu = h.z[j] - zhat[0]
+            nu[1] = wrap_angle(nu[1])
+            ll += -0.5 * (nu @ np.linalg.solve(S, nu) + np.linalg.slogdet(2.0 * np.pi * S)[1])
+            Xu, Pu = ekf_update(X[:, 0], P[:, 0], nu[None], Hp, np.linalg.inv(S)[None], R)
+            X[:, 0], P[:, 0] = Xu, Pu
+            X[:, 1], P[:, 1] = Xu, Pu
+        if t > tp:
+            X, P = step(X, P, t - tp)
+        span = (hyp[q + 1][0] if q + 1 < len(hyp) else ts[-1]) - tau
+        xs.append(X[0, 0, 0:6])
+        Ps.append(P[0, 0, 0:6, 0:6])
+        score.append(B[j0] + ll + np.log(max(span, 1e-3)))
+    w = np.exp(np.array(score) - max(score))
+    w /= w.sum()
+    xs = np.array(xs)
+    x = w @ xs
+    Pm = sum(wk * (Pk + np.outer(xk - x, xk - x)) for wk, xk, Pk in zip(w, xs, Ps))
+    return x, Pm, w, np.array([tau for tau, _ in hyp])
+
+
+def test_latch_takes_the_bank_of_burnout_times(one_missile, monkeypatch):
+    """At the scan that latches the track, its ballistic (p, v) and covariance are the bank's,
+    which match the bank written out independently (:func:`_reference`) on the detections and
+    boost-model snapshots the tracker kept; the bank puts its weight within 1.5 s of the true
+    burnout; and a tracker without the bank, run in lockstep, latches a different state."""
+    cfg = TrackerConfig(latch_thrust_window_s=0.0)
+    seen = []
+    orig = burnout.bank_state
+
+    def spy(h, t, *a, **k):
+        got = orig(h, t, *a, **k)
+        seen.append((copy.deepcopy(h), t, got))
+        return got
+
+    monkeypatch.setattr(burnout, "bank_state", spy)
+    trk = Tracker(one_missile.header.sensors, cfg)
+    plain = Tracker(one_missile.header.sensors, TrackerConfig(latch_thrust_window_s=0.0, burnout_bank_s=0.0))
+    for t, s, z in _scans(one_missile):
+        before = trk._tracks.latched.copy()
+        trk.process_scan(t, s, z)
+        plain.process_scan(t, s, z)
+        if len(before) == len(trk._tracks.latched) and (trk._tracks.latched & ~before).any():
+            k = int(np.flatnonzero(trk._tracks.latched & ~before)[0])
+            break
+    else:
+        pytest.fail("the track never latched")
+    assert len(seen) == 1
+    h, t_latch, got = seen[0]
+    assert got is not None and t_latch == t
+    x, P, w, tk = got
+    np.testing.assert_array_equal(trk._tracks.X[k, 0, 0:6], x)
+    np.testing.assert_array_equal(trk._tracks.P[k, 0, 0:6, 0:6], P)
+    xr, Pr, wr, tkr = _reference(h, t, trk.sensors, cfg.q_ballistic, trk._step)
+    np.testing.assert_allclose(tk, tkr)
+    np.testing.assert_allclose(w, wr, atol=1e-6)
+    np.testing.assert_allclose(x, xr, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(P, Pr, rtol=1e-6, atol=1e-9)
+    t_burnout = one_missile.events[0].burnout_t
+    assert abs(float(w @ tk) - t_burnout) < 1.5, (float(w @ tk), t_burnout)
+    assert tk[0] < t_burnout - 5.0                     # the window reaches well before the burnout
+    assert plain._tracks.latched[k]
+    assert np.abs(plain._tracks.X[k, 0, 3:6] - x[3:6]).max() > 0.1
+
+
+def _truth_at(sim, t):
+    """The missile's true (p, v) at ``t``: its nearest 1 s sample carried by the Taylor step."""
+    k = int(np.argmin(np.abs(np.asarray(sim.truth.t) - t)))
+    x = np.zeros((1, 2, 9))
+    x[0, 0, :6] = sim.truth.state[k]
+    return propagate_mean(x, t - float(sim.truth.t[k]))[0, 0, :6]
+
+
+@pytest.mark.parametrize("gap_s", [4.0, 6.0])
+def test_bank_covers_a_burnout_between_detections(one_missile, monkeypatch, gap_s):
+    """No detection for ``gap_s`` around the true burnout: the bank still has hypotheses every
+    second across the gap (a hypothesis only at each detection would put the burnout at one of
+    the gap's two ends, seconds of thrust away from the truth), weighs them around the true
+    burnout, and the latched (p, v) covers the truth (6-D NEES under χ²₆'s 99 % point)."""
+    t_burnout = one_missile.events[0].burnout_t
+    lo, hi = t_burnout - gap_s / 2, t_burnout + gap_s / 2
+    seen = []
+    orig = burnout.bank_state
+
+    def spy(h, t, *a, **k):
+        got = orig(h, t, *a, **k)
+        seen.append((t, got))
+        return got
+
+    monkeypatch.setattr(burnout, "bank_state", spy)
+    trk = Tracker(one_missile.header.sensors, TrackerConfig(latch_thrust_window_s=0.0))
+    for t, s, z in _scans(one_missile):
+        if lo <= t <= hi:
+            continue
+        trk.process_scan(t, s, z)
+        if seen:
+            break
+    assert len(seen) == 1
+    t_latch, got = seen[0]
+    assert got is not None
+    x, P, w, tk = got
+    inside = (tk > lo) & (tk < hi)
+    assert inside.sum() >= gap_s - 2, tk                  # hypotheses across the gap, 1 s apart
+    assert abs(float(w @ tk) - t_burnout) < 1.5, (float(w @ tk), t_burnout)
+    e = x - _truth_at(one_missile, t_latch)
+    assert e @ np.linalg.solve(P, e) < 16.8

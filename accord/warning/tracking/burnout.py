@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from accord.warning.tracking import kernels
 from accord.warning.tracking.models import BALLISTIC, DIM, N_MODELS
@@ -132,7 +133,8 @@ def hypothesis_times(h: History, every: float) -> list[tuple[float, int]]:
     return out
 
 
-def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., None], mu_g: float,
+def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., None],
+               consts: Callable[[float], tuple[int, np.ndarray, np.ndarray, np.ndarray]], mu_g: float,
                every: float = 1.0, min_hypotheses: int = 3
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """The burnout-time bank's ``(x (6,), P (6, 6), weights, burnout times)`` at ``t`` (not
@@ -143,14 +145,16 @@ def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., N
     model's posterior there; one inside a gap between detections from that posterior carried
     by the boost model (still thrusting) to its time, then by the ballistic model to the next
     detection. ``step(X, P, mu, latched, dt)`` is the tracker's time update (in place; latched
-    rows run the ballistic model alone). The hypotheses start in time order, so those running at
-    any scan are the first ``na`` rows, and each scan is the tracker's own compiled gate and
-    update on them."""
+    rows run the ballistic model alone) and ``consts(dt)`` its sub-step count and constants
+    ``(n, Pi, Phi, Q)`` over ``dt``. The hypotheses start in time order, so those running at
+    any scan are the first ``na`` rows; the scans run in one compiled loop (:func:`_bank_scans`)
+    of the tracker's own time update, gate and update."""
     hyp = hypothesis_times(h, every)
     K = len(hyp)
     if K < min_hypotheses:
         return None
     ts = np.asarray(h.t, dtype=float)
+    J = len(ts)
     B = np.cumsum(np.asarray(h.ll, dtype=float))
     X = np.zeros((K, N_MODELS, DIM))
     P = np.zeros((K, N_MODELS, DIM, DIM))
@@ -158,46 +162,39 @@ def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., N
     mu = np.zeros((K, N_MODELS))
     mu[:, BALLISTIC] = 1.0
     latched = np.ones(K, bool)
-    L = np.zeros(K)
     tk = np.array([tau for tau, _ in hyp])
     Bk = np.array([B[j] for _, j in hyp])
     at: dict[int, list[int]] = {}                  # detection → its hypotheses
     for k, (_, j) in enumerate(hyp):
         at.setdefault(j, []).append(k)
-    na = 0
-    t_prev = ts[0]
-    pending = 0                                     # gap hypotheses carried to the next detection
-    for j in range(len(ts)):
-        if na and ts[j] > t_prev:
-            step(X[:na], P[:na], mu[:na], latched[:na], ts[j] - t_prev)
-        na += pending
-        pending = 0
-        if na:
-            s = h.s[j]
-            z = h.z[j][None, :]
-            zhat, Hp, Sinv, _, ll, _ = kernels.gate(X[:na], P[:na], mu[:na], z, sensors.site[s], sensors.basis[s],
-                                                    sensors.R[s])
-            L[:na] += ll[:, BALLISTIC, 0]
-            kernels.imm_update(X[:na], P[:na], mu[:na], latched[:na], np.arange(na), np.zeros(na, np.int64), z,
-                               zhat, Hp, Sinv, ll, sensors.R[s])
-        t_prev = ts[j]
-        ks = at.get(j, [])
-        if not ks:
-            continue
+    n_at = np.zeros(J, np.int64)                    # hypotheses joining after detection j's update
+    n_gap = np.zeros(J, np.int64)                   # gap hypotheses joining before detection j's gate
+    for j, ks in at.items():                        # each hypothesis's start, in its row
         x9, P9 = h.snap[j]
         if tk[ks[0]] == ts[j]:                      # the hypothesis at this detection
-            X[na, :, 0:6] = x9[0:6]
-            P[na, :, 0:6, 0:6] = P9[0:6, 0:6]
-            na += 1
+            X[ks[0], :, 0:6] = x9[0:6]
+            P[ks[0], :, 0:6, 0:6] = P9[0:6, 0:6]
+            n_at[j] = 1
             ks = ks[1:]
         if ks:                                      # those inside the gap after it
             for k, (xs, Ps) in zip(ks, _boost_leg(x9, P9, [float(tk[k]) for k in ks], ts[j], step)):
                 X[k, :, 0:6] = xs
                 P[k, :, 0:6, 0:6] = Ps
                 step(X[k:k + 1], P[k:k + 1], mu[k:k + 1], latched[k:k + 1], ts[j + 1] - tk[k])
-            pending = len(ks)
-    if t > t_prev:
-        step(X, P, mu, latched, t - t_prev)
+            n_gap[j + 1] = len(ks)
+    nsub = np.ones(J, np.int64)
+    Pis = np.zeros((J, 2, 2))
+    Phis = np.zeros((J, 2, 3, 3))
+    Qs = np.zeros((J, 2, 9, 9))
+    for j in range(1, J):
+        if ts[j] > ts[j - 1]:
+            nsub[j], Pis[j], Phis[j], Qs[j] = consts(ts[j] - ts[j - 1])
+    s = np.asarray(h.s, dtype=np.int64)
+    Z = np.array(h.z, dtype=float).reshape(J, 3)
+    L = _bank_scans(X, P, mu, latched, ts, s, Z, sensors.site, sensors.basis, sensors.R, n_at, n_gap,
+                    nsub, Pis, Phis, Qs, mu_g)
+    if t > ts[-1]:
+        step(X, P, mu, latched, t - ts[-1])
     span = np.diff(np.r_[tk, ts[-1]])
     score = Bk + L + np.log(np.maximum(span, 1e-3))
     if int(np.argmax(score)) == 0:
@@ -209,3 +206,32 @@ def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., N
     d = xs - x
     Pm = np.einsum("k,kij->ij", w, P[:, BALLISTIC, 0:6, 0:6]) + np.einsum("k,ki,kj->ij", w, d, d)
     return x, 0.5 * (Pm + Pm.T), w, tk
+
+
+@njit(cache=True, nogil=True)
+def _bank_scans(X, P, mu, latched, ts, s, Z, site, basis, R, n_at, n_gap, nsub, Pis, Phis, Qs, mu_g):  # pragma: no cover
+    """The bank's scans (:func:`bank_state`) in one compiled loop, in place on the hypotheses'
+    rows (each already holding its start): at detection ``j`` the running rows are carried from
+    the previous detection (``nsub[j]`` sub-steps of :func:`.kernels.imm_predict`), the
+    ``n_gap[j]`` gap hypotheses join, all are gated and updated with it, then ``n_at[j]`` join.
+    Returns each hypothesis's summed ballistic log-likelihood ``L``."""
+    K = X.shape[0]
+    L = np.zeros(K)
+    cols = np.zeros(K, np.int64)
+    na = 0
+    for j in range(ts.shape[0]):
+        if na > 0 and j > 0 and ts[j] > ts[j - 1]:
+            dt = (ts[j] - ts[j - 1]) / nsub[j]
+            for _ in range(nsub[j]):
+                kernels.imm_predict(X[:na], P[:na], mu[:na], latched[:na], dt, Pis[j], Phis[j], Qs[j], mu_g)
+        na += n_gap[j]
+        if na > 0:
+            q = s[j]
+            z = Z[j:j + 1]
+            zhat, Hp, Sinv, _, ll, _ = kernels.gate(X[:na], P[:na], mu[:na], z, site[q], basis[q], R[q])
+            for n in range(na):
+                L[n] += ll[n, BALLISTIC, 0]
+            kernels.imm_update(X[:na], P[:na], mu[:na], latched[:na], np.arange(na), cols[:na], z,
+                               zhat, Hp, Sinv, ll, R[q])
+        na += n_at[j]
+    return L

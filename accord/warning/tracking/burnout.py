@@ -169,6 +169,7 @@ def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., N
         at.setdefault(j, []).append(k)
     n_at = np.zeros(J, np.int64)                    # hypotheses joining after detection j's update
     n_gap = np.zeros(J, np.int64)                   # gap hypotheses joining before detection j's gate
+    gap: list[tuple] = []                           # (row, first of its gap, snapshot x, P, boost dt, ballistic dt)
     for j, ks in at.items():                        # each hypothesis's start, in its row
         x9, P9 = h.snap[j]
         if tk[ks[0]] == ts[j]:                      # the hypothesis at this detection
@@ -177,11 +178,13 @@ def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., N
             n_at[j] = 1
             ks = ks[1:]
         if ks:                                      # those inside the gap after it
-            for k, (xs, Ps) in zip(ks, _boost_leg(x9, P9, [float(tk[k]) for k in ks], ts[j], step)):
-                X[k, :, 0:6] = xs
-                P[k, :, 0:6, 0:6] = Ps
-                step(X[k:k + 1], P[k:k + 1], mu[k:k + 1], latched[k:k + 1], ts[j + 1] - tk[k])
+            tp = ts[j]
+            for q, k in enumerate(ks):
+                gap.append((k, q == 0, x9, P9, tk[k] - tp, ts[j + 1] - tk[k]))
+                tp = tk[k]
             n_gap[j + 1] = len(ks)
+    if gap:
+        _gap_starts(X, P, mu, latched, gap, consts, mu_g)
     nsub = np.ones(J, np.int64)
     Pis = np.zeros((J, 2, 2))
     Phis = np.zeros((J, 2, 3, 3))
@@ -206,6 +209,61 @@ def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., N
     d = xs - x
     Pm = np.einsum("k,kij->ij", w, P[:, BALLISTIC, 0:6, 0:6]) + np.einsum("k,ki,kj->ij", w, d, d)
     return x, 0.5 * (Pm + Pm.T), w, tk
+
+
+def _gap_starts(X: np.ndarray, P: np.ndarray, mu: np.ndarray, latched: np.ndarray, gap: list[tuple],
+                consts: Callable[[float], tuple[int, np.ndarray, np.ndarray, np.ndarray]], mu_g: float) -> None:
+    """The gap hypotheses' starts (:func:`_boost_leg` then the ballistic step to the next
+    detection) written to their rows, in one call of :func:`_gap_kernel`."""
+    G = len(gap)
+    rows = np.array([g[0] for g in gap], np.int64)
+    first = np.array([g[1] for g in gap], bool)
+    gx = np.zeros((G, DIM))
+    gP = np.zeros((G, DIM, DIM))
+    dts = np.zeros((G, 2))
+    ns = np.zeros((G, 2), np.int64)
+    Pis = np.zeros((G, 2, 2, 2))
+    Phis = np.zeros((G, 2, 2, 3, 3))
+    Qs = np.zeros((G, 2, 2, 9, 9))
+    for g, (_, f, x9, P9, db, dl) in enumerate(gap):
+        if f:
+            gx[g] = x9
+            gP[g] = P9
+        for i, d in enumerate((db, dl)):
+            dts[g, i] = d
+            ns[g, i], Pis[g, i], Phis[g, i], Qs[g, i] = consts(d)
+    _gap_kernel(X, P, mu, latched, rows, first, gx, gP, dts, ns, Pis, Phis, Qs, mu_g)
+
+
+@njit(cache=True, nogil=True)
+def _gap_kernel(X, P, mu, latched, rows, first, gx, gP, dts, ns, Pis, Phis, Qs, mu_g):  # pragma: no cover
+    """:func:`_gap_starts`' loop: the boost model alone carried from the snapshot (rows with
+    ``first``) or the previous gap time, then each row's ballistic step to the next detection."""
+    Xb = np.zeros((1, 2, 9))
+    Pb = np.zeros((1, 2, 9, 9))
+    mub = np.zeros((1, 2))
+    free = np.zeros(1, np.bool_)
+    for g in range(rows.shape[0]):
+        if first[g]:
+            for m in range(2):
+                Xb[0, m] = gx[g]
+                Pb[0, m] = gP[g]
+        mub[0, 0] = 0.0
+        mub[0, 1] = 0.0
+        mub[0, 1 - BALLISTIC] = 1.0
+        n = ns[g, 0]
+        for _ in range(n):
+            kernels.imm_predict(Xb, Pb, mub, free, dts[g, 0] / n, Pis[g, 0], Phis[g, 0], Qs[g, 0], mu_g)
+        Xb[0, BALLISTIC] = Xb[0, 1 - BALLISTIC]
+        Pb[0, BALLISTIC] = Pb[0, 1 - BALLISTIC]
+        k = rows[g]
+        for m in range(2):
+            X[k, m, 0:6] = Xb[0, 1 - BALLISTIC, 0:6]
+            P[k, m, 0:6, 0:6] = Pb[0, 1 - BALLISTIC, 0:6, 0:6]
+        n = ns[g, 1]
+        for _ in range(n):
+            kernels.imm_predict(X[k:k + 1], P[k:k + 1], mu[k:k + 1], latched[k:k + 1], dts[g, 1] / n, Pis[g, 1],
+                                Phis[g, 1], Qs[g, 1], mu_g)
 
 
 @njit(cache=True, nogil=True)
@@ -235,3 +293,17 @@ def _bank_scans(X, P, mu, latched, ts, s, Z, site, basis, R, n_at, n_gap, nsub, 
                                zhat, Hp, Sinv, ll, R[q])
         na += n_at[j]
     return L
+
+
+def warm_up(sensors: SensorArray, mu_g: float) -> None:
+    """Load (or compile) :func:`_bank_scans` with the types :func:`bank_state` passes, on an
+    empty bank (see :func:`accord.warning.tracking.warm_up`)."""
+    i1 = np.zeros(1, np.int64)
+    _gap_kernel(np.zeros((1, N_MODELS, DIM)), np.zeros((1, N_MODELS, DIM, DIM)), np.zeros((1, N_MODELS)),
+                np.ones(1, bool), np.zeros(0, np.int64), np.zeros(0, bool), np.zeros((0, DIM)),
+                np.zeros((0, DIM, DIM)), np.zeros((0, 2)), np.zeros((0, 2), np.int64), np.zeros((0, 2, 2, 2)),
+                np.zeros((0, 2, 2, 3, 3)), np.zeros((0, 2, 2, 9, 9)), mu_g)
+    _bank_scans(np.zeros((1, N_MODELS, DIM)), np.zeros((1, N_MODELS, DIM, DIM)), np.zeros((1, N_MODELS)),
+                np.ones(1, bool), np.zeros(1), i1, np.zeros((1, 3)), sensors.site, sensors.basis, sensors.R,
+                i1, i1, np.ones(1, np.int64), np.zeros((1, 2, 2)), np.zeros((1, 2, 3, 3)), np.zeros((1, 2, 9, 9)),
+                mu_g)

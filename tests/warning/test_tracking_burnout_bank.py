@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -187,6 +188,28 @@ def test_bank_covers_a_burnout_between_detections(one_missile, monkeypatch, gap_
     assert e @ np.linalg.solve(P, e) < 16.8
 
 
+def _boost_leg(x: np.ndarray, P: np.ndarray, taus: list[float], t0: float,
+               step: Callable[..., None]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The boost model's (p, v) and covariance predicted from its posterior ``(x, P)`` (9-D) at
+    ``t0`` to each of ``taus`` (ascending, after ``t0``), no detection between: the start of
+    a hypothesis *burnt out at τ* inside a gap between detections."""
+    X = np.zeros((1, N_MODELS, DIM))
+    Pm = np.zeros((1, N_MODELS, DIM, DIM))
+    X[0, :] = x
+    Pm[0, :] = P
+    out = []
+    tp = t0
+    for tau in taus:
+        mu = np.zeros((1, N_MODELS))
+        mu[0, 1 - BALLISTIC] = 1.0                  # the boost model alone, still thrusting
+        step(X, Pm, mu, np.zeros(1, bool), tau - tp)
+        X[0, BALLISTIC] = X[0, 1 - BALLISTIC]
+        Pm[0, BALLISTIC] = Pm[0, 1 - BALLISTIC]
+        tp = tau
+        out.append((X[0, 1 - BALLISTIC, 0:6].copy(), Pm[0, 1 - BALLISTIC, 0:6, 0:6].copy()))
+    return out
+
+
 def _bank_state_loop(h, t, sensors, step, every=1.0, min_hypotheses=3):
     """:func:`burnout.bank_state` as a Python loop over the detections calling the tracker's
     compiled gate, update and time update on every model: the reference for the compiled loop."""
@@ -235,7 +258,7 @@ def _bank_state_loop(h, t, sensors, step, every=1.0, min_hypotheses=3):
             na += 1
             ks = ks[1:]
         if ks:
-            for k, (xs, Ps) in zip(ks, burnout._boost_leg(x9, P9, [float(tk[k]) for k in ks], ts[j], step)):
+            for k, (xs, Ps) in zip(ks, _boost_leg(x9, P9, [float(tk[k]) for k in ks], ts[j], step)):
                 X[k, :, 0:6] = xs
                 P[k, :, 0:6, 0:6] = Ps
                 step(X[k:k + 1], P[k:k + 1], mu[k:k + 1], latched[k:k + 1], ts[j + 1] - tk[k])

@@ -31,6 +31,7 @@ state is kept.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -88,28 +89,6 @@ def _full(x: np.ndarray, P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xf, Pf
 
 
-def _boost_leg(x: np.ndarray, P: np.ndarray, taus: list[float], t0: float,
-               step: Callable[..., None]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The boost model's (p, v) and covariance predicted from its posterior ``(x, P)`` (9-D) at
-    ``t0`` to each of ``taus`` (ascending, after ``t0``), no detection between: the start of
-    a hypothesis *burnt out at τ* inside a gap between detections."""
-    X = np.zeros((1, N_MODELS, DIM))
-    Pm = np.zeros((1, N_MODELS, DIM, DIM))
-    X[0, :] = x
-    Pm[0, :] = P
-    out = []
-    tp = t0
-    for tau in taus:
-        mu = np.zeros((1, N_MODELS))
-        mu[0, 1 - BALLISTIC] = 1.0                  # the boost model alone, still thrusting
-        step(X, Pm, mu, np.zeros(1, bool), tau - tp)
-        X[0, BALLISTIC] = X[0, 1 - BALLISTIC]
-        Pm[0, BALLISTIC] = Pm[0, 1 - BALLISTIC]
-        tp = tau
-        out.append((X[0, 1 - BALLISTIC, 0:6].copy(), Pm[0, 1 - BALLISTIC, 0:6, 0:6].copy()))
-    return out
-
-
 def hypothesis_times(h: History, every: float) -> list[tuple[float, int]]:
     """The hypotheses' burnout times ``τ`` with the detection ``j`` whose boost posterior each
     starts from: a detection at least ``every`` after the previous hypothesis, then, where the
@@ -153,6 +132,7 @@ def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., N
     K = len(hyp)
     if K < min_hypotheses:
         return None
+    consts = _memo(consts)                          # the radars' revisits repeat the same intervals
     ts = np.asarray(h.t, dtype=float)
     J = len(ts)
     B = np.cumsum(np.asarray(h.ll, dtype=float))
@@ -211,10 +191,22 @@ def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., N
     return x, 0.5 * (Pm + Pm.T), w, tk
 
 
+def _memo(f: Callable[[float], tuple]) -> Callable[[float], tuple]:
+    """``f`` remembering its values by argument (for one bank)."""
+    seen: dict[float, tuple] = {}
+
+    def g(dt: float) -> tuple:
+        got = seen.get(dt)
+        if got is None:
+            got = seen[dt] = f(dt)
+        return got
+    return g
+
+
 def _gap_starts(X: np.ndarray, P: np.ndarray, mu: np.ndarray, latched: np.ndarray, gap: list[tuple],
                 consts: Callable[[float], tuple[int, np.ndarray, np.ndarray, np.ndarray]], mu_g: float) -> None:
-    """The gap hypotheses' starts (:func:`_boost_leg` then the ballistic step to the next
-    detection) written to their rows, in one call of :func:`_gap_kernel`."""
+    """The gap hypotheses' starts (the boost model alone, still thrusting, from the snapshot to
+    each gap time, then the ballistic step to the next detection) written to their rows, in one call of :func:`_gap_kernel`."""
     G = len(gap)
     rows = np.array([g[0] for g in gap], np.int64)
     first = np.array([g[1] for g in gap], bool)
@@ -267,15 +259,104 @@ def _gap_kernel(X, P, mu, latched, rows, first, gx, gP, dts, ns, Pis, Phis, Qs, 
 
 
 @njit(cache=True, nogil=True)
+def _gate_update(x, Pm, z, site, B, R):  # pragma: no cover
+    """One model's :func:`.kernels.gate` and :func:`.kernels.imm_update` with one detection
+    ``z``, the same arithmetic: updates ``x (9,)``, ``Pm (9, 9)`` in place and returns
+    ``log N(ν; 0, S)`` (the bank's rows are latched: their boost model is never read)."""
+    dx = x[0] - site[0]
+    dy = x[1] - site[1]
+    dz = x[2] - site[2]
+    e = B[0, 0] * dx + B[0, 1] * dy + B[0, 2] * dz
+    nn = B[1, 0] * dx + B[1, 1] * dy + B[1, 2] * dz
+    u = B[2, 0] * dx + B[2, 1] * dy + B[2, 2] * dz
+    h2 = e * e + nn * nn
+    rho2 = h2 + u * u
+    rho = math.sqrt(rho2)
+    h = math.sqrt(h2)
+    zh0 = rho
+    zh1 = math.atan2(e, nn) % kernels.TWO_PI
+    zh2 = math.atan2(u, h)
+    Hd = np.empty((3, 3))
+    Hd[0, 0] = e / rho
+    Hd[0, 1] = nn / rho
+    Hd[0, 2] = u / rho
+    Hd[1, 0] = nn / h2
+    Hd[1, 1] = -e / h2
+    Hd[1, 2] = 0.0
+    kk = u / (rho2 * h)
+    Hd[2, 0] = -e * kk
+    Hd[2, 1] = -nn * kk
+    Hd[2, 2] = h / rho2
+    H = np.empty((3, 3))
+    for a in range(3):
+        for b in range(3):
+            H[a, b] = Hd[a, 0] * B[0, b] + Hd[a, 1] * B[1, b] + Hd[a, 2] * B[2, b]
+    HP = np.empty((3, 3))
+    for a in range(3):
+        for b in range(3):
+            HP[a, b] = H[a, 0] * Pm[0, b] + H[a, 1] * Pm[1, b] + H[a, 2] * Pm[2, b]
+    S = np.empty((3, 3))
+    for a in range(3):
+        for b in range(3):
+            S[a, b] = HP[a, 0] * H[b, 0] + HP[a, 1] * H[b, 1] + HP[a, 2] * H[b, 2] + R[a, b]
+    Si = np.empty((3, 3))
+    logdet = math.log(kernels._inv3(S, Si))
+    nu = np.empty(3)
+    nu[0] = z[0] - zh0
+    nu[1] = (z[1] - zh1 + math.pi) % kernels.TWO_PI - math.pi
+    nu[2] = z[2] - zh2
+    n0, n1, n2 = nu[0], nu[1], nu[2]
+    d2 = (n0 * (Si[0, 0] * n0 + Si[0, 1] * n1 + Si[0, 2] * n2)
+          + n1 * (Si[1, 0] * n0 + Si[1, 1] * n1 + Si[1, 2] * n2)
+          + n2 * (Si[2, 0] * n0 + Si[2, 1] * n1 + Si[2, 2] * n2))
+    ll = -0.5 * (d2 + logdet + 3.0 * kernels.LOG_2PI)
+    PHt = np.empty((9, 3))
+    K = np.empty((9, 3))
+    for a in range(9):
+        for b in range(3):
+            PHt[a, b] = Pm[a, 0] * H[b, 0] + Pm[a, 1] * H[b, 1] + Pm[a, 2] * H[b, 2]
+    for a in range(9):
+        for b in range(3):
+            K[a, b] = PHt[a, 0] * Si[0, b] + PHt[a, 1] * Si[1, b] + PHt[a, 2] * Si[2, b]
+    for a in range(9):
+        x[a] += K[a, 0] * nu[0] + K[a, 1] * nu[1] + K[a, 2] * nu[2]
+    A = np.empty((9, 9))
+    for a in range(9):
+        for b in range(9):
+            A[a, b] = 1.0 if a == b else 0.0
+        for b in range(3):
+            A[a, b] -= K[a, 0] * H[0, b] + K[a, 1] * H[1, b] + K[a, 2] * H[2, b]
+    AP = np.empty((9, 9))
+    for a in range(9):
+        for b in range(9):
+            s = 0.0
+            for c in range(9):
+                s += A[a, c] * Pm[c, b]
+            AP[a, b] = s
+    KR = np.empty((9, 3))
+    for a in range(9):
+        for b in range(3):
+            KR[a, b] = K[a, 0] * R[0, b] + K[a, 1] * R[1, b] + K[a, 2] * R[2, b]
+    for a in range(9):
+        for b in range(a, 9):
+            s = 0.0
+            for c in range(9):
+                s += AP[a, c] * A[b, c]
+            s += KR[a, 0] * K[b, 0] + KR[a, 1] * K[b, 1] + KR[a, 2] * K[b, 2]
+            Pm[a, b] = s
+            Pm[b, a] = s
+    return ll
+
+
+@njit(cache=True, nogil=True)
 def _bank_scans(X, P, mu, latched, ts, s, Z, site, basis, R, n_at, n_gap, nsub, Pis, Phis, Qs, mu_g):  # pragma: no cover
     """The bank's scans (:func:`bank_state`) in one compiled loop, in place on the hypotheses'
     rows (each already holding its start): at detection ``j`` the running rows are carried from
     the previous detection (``nsub[j]`` sub-steps of :func:`.kernels.imm_predict`), the
-    ``n_gap[j]`` gap hypotheses join, all are gated and updated with it, then ``n_at[j]`` join.
+    ``n_gap[j]`` gap hypotheses join, all are gated and updated with it (their ballistic model: :func:`_gate_update`), then ``n_at[j]`` join.
     Returns each hypothesis's summed ballistic log-likelihood ``L``."""
     K = X.shape[0]
     L = np.zeros(K)
-    cols = np.zeros(K, np.int64)
     na = 0
     for j in range(ts.shape[0]):
         if na > 0 and j > 0 and ts[j] > ts[j - 1]:
@@ -285,12 +366,8 @@ def _bank_scans(X, P, mu, latched, ts, s, Z, site, basis, R, n_at, n_gap, nsub, 
         na += n_gap[j]
         if na > 0:
             q = s[j]
-            z = Z[j:j + 1]
-            zhat, Hp, Sinv, _, ll, _ = kernels.gate(X[:na], P[:na], mu[:na], z, site[q], basis[q], R[q])
             for n in range(na):
-                L[n] += ll[n, BALLISTIC, 0]
-            kernels.imm_update(X[:na], P[:na], mu[:na], latched[:na], np.arange(na), cols[:na], z,
-                               zhat, Hp, Sinv, ll, R[q])
+                L[n] += _gate_update(X[n, BALLISTIC], P[n, BALLISTIC], Z[j], site[q], basis[q], R[q])
         na += n_at[j]
     return L
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
 from accord.warning.sim import random_scenario, simulate
-from accord.warning.tracking import Tracker, TrackerConfig, burnout
+from accord.warning.tracking import Tracker, TrackerConfig, burnout, kernels
+from accord.warning.tracking.models import BALLISTIC, DIM, N_MODELS
 from accord.warning.tracking.filters import ekf_update
 from accord.warning.tracking.models import predict, process_noise, propagate_mean
 from accord.warning.tracking.sensors import wrap_angle
@@ -184,3 +186,128 @@ def test_bank_covers_a_burnout_between_detections(one_missile, monkeypatch, gap_
     assert abs(float(w @ tk) - t_burnout) < 1.5, (float(w @ tk), t_burnout)
     e = x - _truth_at(one_missile, t_latch)
     assert e @ np.linalg.solve(P, e) < 16.8
+
+
+def _boost_leg(x: np.ndarray, P: np.ndarray, taus: list[float], t0: float,
+               step: Callable[..., None]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The boost model's (p, v) and covariance predicted from its posterior ``(x, P)`` (9-D) at
+    ``t0`` to each of ``taus`` (ascending, after ``t0``), no detection between: the start of
+    a hypothesis *burnt out at τ* inside a gap between detections."""
+    X = np.zeros((1, N_MODELS, DIM))
+    Pm = np.zeros((1, N_MODELS, DIM, DIM))
+    X[0, :] = x
+    Pm[0, :] = P
+    out = []
+    tp = t0
+    for tau in taus:
+        mu = np.zeros((1, N_MODELS))
+        mu[0, 1 - BALLISTIC] = 1.0                  # the boost model alone, still thrusting
+        step(X, Pm, mu, np.zeros(1, bool), tau - tp)
+        X[0, BALLISTIC] = X[0, 1 - BALLISTIC]
+        Pm[0, BALLISTIC] = Pm[0, 1 - BALLISTIC]
+        tp = tau
+        out.append((X[0, 1 - BALLISTIC, 0:6].copy(), Pm[0, 1 - BALLISTIC, 0:6, 0:6].copy()))
+    return out
+
+
+def _bank_state_loop(h, t, sensors, step, every=1.0, min_hypotheses=3):
+    """:func:`burnout.bank_state` as a Python loop over the detections calling the tracker's
+    compiled gate, update and time update on every model: the reference for the compiled loop."""
+    hyp = burnout.hypothesis_times(h, every)
+    K = len(hyp)
+    if K < min_hypotheses:
+        return None
+    ts = np.asarray(h.t, dtype=float)
+    B = np.cumsum(np.asarray(h.ll, dtype=float))
+    X = np.zeros((K, N_MODELS, DIM))
+    P = np.zeros((K, N_MODELS, DIM, DIM))
+    P[:, :, 6:9, 6:9] = np.eye(3) * 1e-6
+    mu = np.zeros((K, N_MODELS))
+    mu[:, BALLISTIC] = 1.0
+    latched = np.ones(K, bool)
+    L = np.zeros(K)
+    tk = np.array([tau for tau, _ in hyp])
+    Bk = np.array([B[j] for _, j in hyp])
+    at: dict[int, list[int]] = {}
+    for k, (_, j) in enumerate(hyp):
+        at.setdefault(j, []).append(k)
+    na = 0
+    t_prev = ts[0]
+    pending = 0
+    for j in range(len(ts)):
+        if na and ts[j] > t_prev:
+            step(X[:na], P[:na], mu[:na], latched[:na], ts[j] - t_prev)
+        na += pending
+        pending = 0
+        if na:
+            s = h.s[j]
+            z = h.z[j][None, :]
+            zhat, Hp, Sinv, _, ll, _ = kernels.gate(X[:na], P[:na], mu[:na], z, sensors.site[s], sensors.basis[s],
+                                                    sensors.R[s])
+            L[:na] += ll[:, BALLISTIC, 0]
+            kernels.imm_update(X[:na], P[:na], mu[:na], latched[:na], np.arange(na), np.zeros(na, np.int64), z,
+                               zhat, Hp, Sinv, ll, sensors.R[s])
+        t_prev = ts[j]
+        ks = at.get(j, [])
+        if not ks:
+            continue
+        x9, P9 = h.snap[j]
+        if tk[ks[0]] == ts[j]:
+            X[na, :, 0:6] = x9[0:6]
+            P[na, :, 0:6, 0:6] = P9[0:6, 0:6]
+            na += 1
+            ks = ks[1:]
+        if ks:
+            for k, (xs, Ps) in zip(ks, _boost_leg(x9, P9, [float(tk[k]) for k in ks], ts[j], step)):
+                X[k, :, 0:6] = xs
+                P[k, :, 0:6, 0:6] = Ps
+                step(X[k:k + 1], P[k:k + 1], mu[k:k + 1], latched[k:k + 1], ts[j + 1] - tk[k])
+            pending = len(ks)
+    if t > t_prev:
+        step(X, P, mu, latched, t - t_prev)
+    span = np.diff(np.r_[tk, ts[-1]])
+    score = Bk + L + np.log(np.maximum(span, 1e-3))
+    if int(np.argmax(score)) == 0:
+        return None
+    w = np.exp(score - score.max())
+    w /= w.sum()
+    xs = X[:, BALLISTIC, 0:6]
+    x = w @ xs
+    d = xs - x
+    Pm = np.einsum("k,kij->ij", w, P[:, BALLISTIC, 0:6, 0:6]) + np.einsum("k,ki,kj->ij", w, d, d)
+    return x, 0.5 * (Pm + Pm.T), w, tk
+
+
+@pytest.mark.parametrize("gap_s", [0.0, 4.0, 6.0])
+def test_compiled_bank_matches_the_python_loop(one_missile, monkeypatch, gap_s):
+    """The bank's compiled scan loop gives the Python loop's (x, P, weights, burnout times) on
+    the histories the tracker hands it (every scan, and with a gap around the burnout), and the
+    same at a latch 10 s after the last detection."""
+    t_burnout = one_missile.events[0].burnout_t
+    lo, hi = t_burnout - gap_s / 2, t_burnout + gap_s / 2
+    seen = []
+    orig = burnout.bank_state
+
+    def spy(h, t, *a, **k):
+        got = orig(h, t, *a, **k)
+        seen.append((copy.deepcopy(h), t, got))
+        return got
+
+    monkeypatch.setattr(burnout, "bank_state", spy)
+    trk = Tracker(one_missile.header.sensors, TrackerConfig(latch_thrust_window_s=0.0))
+    for t, s, z in _scans(one_missile):
+        if gap_s and lo <= t <= hi:
+            continue
+        trk.process_scan(t, s, z)
+        if seen:
+            break
+    assert len(seen) == 1
+    h, t, got = seen[0]
+    assert got is not None
+    later = burnout.bank_state(h, t + 10.0, trk.sensors, trk._step, trk._step_consts, trk.config.mu)
+    assert later is not None
+    for tq, out in ((t, got), (t + 10.0, later)):
+        ref = _bank_state_loop(h, tq, trk.sensors, trk._step)
+        assert ref is not None
+        for a, b in zip(out, ref):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9 * np.abs(b).max())

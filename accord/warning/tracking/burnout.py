@@ -31,11 +31,13 @@ state is kept.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from accord.warning.tracking import kernels
 from accord.warning.tracking.models import BALLISTIC, DIM, N_MODELS
@@ -87,28 +89,6 @@ def _full(x: np.ndarray, P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xf, Pf
 
 
-def _boost_leg(x: np.ndarray, P: np.ndarray, taus: list[float], t0: float,
-               step: Callable[..., None]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The boost model's (p, v) and covariance predicted from its posterior ``(x, P)`` (9-D) at
-    ``t0`` to each of ``taus`` (ascending, after ``t0``), no detection between: the start of
-    a hypothesis *burnt out at τ* inside a gap between detections."""
-    X = np.zeros((1, N_MODELS, DIM))
-    Pm = np.zeros((1, N_MODELS, DIM, DIM))
-    X[0, :] = x
-    Pm[0, :] = P
-    out = []
-    tp = t0
-    for tau in taus:
-        mu = np.zeros((1, N_MODELS))
-        mu[0, 1 - BALLISTIC] = 1.0                  # the boost model alone, still thrusting
-        step(X, Pm, mu, np.zeros(1, bool), tau - tp)
-        X[0, BALLISTIC] = X[0, 1 - BALLISTIC]
-        Pm[0, BALLISTIC] = Pm[0, 1 - BALLISTIC]
-        tp = tau
-        out.append((X[0, 1 - BALLISTIC, 0:6].copy(), Pm[0, 1 - BALLISTIC, 0:6, 0:6].copy()))
-    return out
-
-
 def hypothesis_times(h: History, every: float) -> list[tuple[float, int]]:
     """The hypotheses' burnout times ``τ`` with the detection ``j`` whose boost posterior each
     starts from: a detection at least ``every`` after the previous hypothesis, then, where the
@@ -132,7 +112,8 @@ def hypothesis_times(h: History, every: float) -> list[tuple[float, int]]:
     return out
 
 
-def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., None], mu_g: float,
+def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., None],
+               consts: Callable[[float], tuple[int, np.ndarray, np.ndarray, np.ndarray]], mu_g: float,
                every: float = 1.0, min_hypotheses: int = 3
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """The burnout-time bank's ``(x (6,), P (6, 6), weights, burnout times)`` at ``t`` (not
@@ -143,14 +124,17 @@ def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., N
     model's posterior there; one inside a gap between detections from that posterior carried
     by the boost model (still thrusting) to its time, then by the ballistic model to the next
     detection. ``step(X, P, mu, latched, dt)`` is the tracker's time update (in place; latched
-    rows run the ballistic model alone). The hypotheses start in time order, so those running at
-    any scan are the first ``na`` rows, and each scan is the tracker's own compiled gate and
-    update on them."""
+    rows run the ballistic model alone) and ``consts(dt)`` its sub-step count and constants
+    ``(n, Pi, Phi, Q)`` over ``dt``. The hypotheses start in time order, so those running at
+    any scan are the first ``na`` rows; the scans run in one compiled loop (:func:`_bank_scans`)
+    of the tracker's own time update, gate and update."""
     hyp = hypothesis_times(h, every)
     K = len(hyp)
     if K < min_hypotheses:
         return None
+    consts = _memo(consts)                          # the radars' revisits repeat the same intervals
     ts = np.asarray(h.t, dtype=float)
+    J = len(ts)
     B = np.cumsum(np.asarray(h.ll, dtype=float))
     X = np.zeros((K, N_MODELS, DIM))
     P = np.zeros((K, N_MODELS, DIM, DIM))
@@ -158,46 +142,42 @@ def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., N
     mu = np.zeros((K, N_MODELS))
     mu[:, BALLISTIC] = 1.0
     latched = np.ones(K, bool)
-    L = np.zeros(K)
     tk = np.array([tau for tau, _ in hyp])
     Bk = np.array([B[j] for _, j in hyp])
     at: dict[int, list[int]] = {}                  # detection → its hypotheses
     for k, (_, j) in enumerate(hyp):
         at.setdefault(j, []).append(k)
-    na = 0
-    t_prev = ts[0]
-    pending = 0                                     # gap hypotheses carried to the next detection
-    for j in range(len(ts)):
-        if na and ts[j] > t_prev:
-            step(X[:na], P[:na], mu[:na], latched[:na], ts[j] - t_prev)
-        na += pending
-        pending = 0
-        if na:
-            s = h.s[j]
-            z = h.z[j][None, :]
-            zhat, Hp, Sinv, _, ll, _ = kernels.gate(X[:na], P[:na], mu[:na], z, sensors.site[s], sensors.basis[s],
-                                                    sensors.R[s])
-            L[:na] += ll[:, BALLISTIC, 0]
-            kernels.imm_update(X[:na], P[:na], mu[:na], latched[:na], np.arange(na), np.zeros(na, np.int64), z,
-                               zhat, Hp, Sinv, ll, sensors.R[s])
-        t_prev = ts[j]
-        ks = at.get(j, [])
-        if not ks:
-            continue
+    n_at = np.zeros(J, np.int64)                    # hypotheses joining after detection j's update
+    n_gap = np.zeros(J, np.int64)                   # gap hypotheses joining before detection j's gate
+    gap: list[tuple] = []                           # (row, first of its gap, snapshot x, P, boost dt, ballistic dt)
+    for j, ks in at.items():                        # each hypothesis's start, in its row
         x9, P9 = h.snap[j]
         if tk[ks[0]] == ts[j]:                      # the hypothesis at this detection
-            X[na, :, 0:6] = x9[0:6]
-            P[na, :, 0:6, 0:6] = P9[0:6, 0:6]
-            na += 1
+            X[ks[0], :, 0:6] = x9[0:6]
+            P[ks[0], :, 0:6, 0:6] = P9[0:6, 0:6]
+            n_at[j] = 1
             ks = ks[1:]
         if ks:                                      # those inside the gap after it
-            for k, (xs, Ps) in zip(ks, _boost_leg(x9, P9, [float(tk[k]) for k in ks], ts[j], step)):
-                X[k, :, 0:6] = xs
-                P[k, :, 0:6, 0:6] = Ps
-                step(X[k:k + 1], P[k:k + 1], mu[k:k + 1], latched[k:k + 1], ts[j + 1] - tk[k])
-            pending = len(ks)
-    if t > t_prev:
-        step(X, P, mu, latched, t - t_prev)
+            tp = ts[j]
+            for q, k in enumerate(ks):
+                gap.append((k, q == 0, x9, P9, tk[k] - tp, ts[j + 1] - tk[k]))
+                tp = tk[k]
+            n_gap[j + 1] = len(ks)
+    if gap:
+        _gap_starts(X, P, mu, latched, gap, consts, mu_g)
+    nsub = np.ones(J, np.int64)
+    Pis = np.zeros((J, 2, 2))
+    Phis = np.zeros((J, 2, 3, 3))
+    Qs = np.zeros((J, 2, 9, 9))
+    for j in range(1, J):
+        if ts[j] > ts[j - 1]:
+            nsub[j], Pis[j], Phis[j], Qs[j] = consts(ts[j] - ts[j - 1])
+    s = np.asarray(h.s, dtype=np.int64)
+    Z = np.array(h.z, dtype=float).reshape(J, 3)
+    L = _bank_scans(X, P, mu, latched, ts, s, Z, sensors.site, sensors.basis, sensors.R, n_at, n_gap,
+                    nsub, Pis, Phis, Qs, mu_g)
+    if t > ts[-1]:
+        step(X, P, mu, latched, t - ts[-1])
     span = np.diff(np.r_[tk, ts[-1]])
     score = Bk + L + np.log(np.maximum(span, 1e-3))
     if int(np.argmax(score)) == 0:
@@ -209,3 +189,198 @@ def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., N
     d = xs - x
     Pm = np.einsum("k,kij->ij", w, P[:, BALLISTIC, 0:6, 0:6]) + np.einsum("k,ki,kj->ij", w, d, d)
     return x, 0.5 * (Pm + Pm.T), w, tk
+
+
+def _memo(f: Callable[[float], tuple]) -> Callable[[float], tuple]:
+    """``f`` remembering its values by argument (for one bank)."""
+    seen: dict[float, tuple] = {}
+
+    def g(dt: float) -> tuple:
+        got = seen.get(dt)
+        if got is None:
+            got = seen[dt] = f(dt)
+        return got
+    return g
+
+
+def _gap_starts(X: np.ndarray, P: np.ndarray, mu: np.ndarray, latched: np.ndarray, gap: list[tuple],
+                consts: Callable[[float], tuple[int, np.ndarray, np.ndarray, np.ndarray]], mu_g: float) -> None:
+    """The gap hypotheses' starts (the boost model alone, still thrusting, from the snapshot to
+    each gap time, then the ballistic step to the next detection) written to their rows, in one call of :func:`_gap_kernel`."""
+    G = len(gap)
+    rows = np.array([g[0] for g in gap], np.int64)
+    first = np.array([g[1] for g in gap], bool)
+    gx = np.zeros((G, DIM))
+    gP = np.zeros((G, DIM, DIM))
+    dts = np.zeros((G, 2))
+    ns = np.zeros((G, 2), np.int64)
+    Pis = np.zeros((G, 2, 2, 2))
+    Phis = np.zeros((G, 2, 2, 3, 3))
+    Qs = np.zeros((G, 2, 2, 9, 9))
+    for g, (_, f, x9, P9, db, dl) in enumerate(gap):
+        if f:
+            gx[g] = x9
+            gP[g] = P9
+        for i, d in enumerate((db, dl)):
+            dts[g, i] = d
+            ns[g, i], Pis[g, i], Phis[g, i], Qs[g, i] = consts(d)
+    _gap_kernel(X, P, mu, latched, rows, first, gx, gP, dts, ns, Pis, Phis, Qs, mu_g)
+
+
+@njit(cache=True, nogil=True)
+def _gap_kernel(X, P, mu, latched, rows, first, gx, gP, dts, ns, Pis, Phis, Qs, mu_g):  # pragma: no cover
+    """:func:`_gap_starts`' loop: the boost model alone carried from the snapshot (rows with
+    ``first``) or the previous gap time, then each row's ballistic step to the next detection."""
+    Xb = np.zeros((1, 2, 9))
+    Pb = np.zeros((1, 2, 9, 9))
+    mub = np.zeros((1, 2))
+    free = np.zeros(1, np.bool_)
+    for g in range(rows.shape[0]):
+        if first[g]:
+            for m in range(2):
+                Xb[0, m] = gx[g]
+                Pb[0, m] = gP[g]
+        mub[0, 0] = 0.0
+        mub[0, 1] = 0.0
+        mub[0, 1 - BALLISTIC] = 1.0
+        n = ns[g, 0]
+        for _ in range(n):
+            kernels.imm_predict(Xb, Pb, mub, free, dts[g, 0] / n, Pis[g, 0], Phis[g, 0], Qs[g, 0], mu_g)
+        Xb[0, BALLISTIC] = Xb[0, 1 - BALLISTIC]
+        Pb[0, BALLISTIC] = Pb[0, 1 - BALLISTIC]
+        k = rows[g]
+        for m in range(2):
+            X[k, m, 0:6] = Xb[0, 1 - BALLISTIC, 0:6]
+            P[k, m, 0:6, 0:6] = Pb[0, 1 - BALLISTIC, 0:6, 0:6]
+        n = ns[g, 1]
+        for _ in range(n):
+            kernels.imm_predict(X[k:k + 1], P[k:k + 1], mu[k:k + 1], latched[k:k + 1], dts[g, 1] / n, Pis[g, 1],
+                                Phis[g, 1], Qs[g, 1], mu_g)
+
+
+@njit(cache=True, nogil=True)
+def _gate_update(x, Pm, z, site, B, R):  # pragma: no cover
+    """One model's :func:`.kernels.gate` and :func:`.kernels.imm_update` with one detection
+    ``z``, the same arithmetic: updates ``x (9,)``, ``Pm (9, 9)`` in place and returns
+    ``log N(ν; 0, S)`` (the bank's rows are latched: their boost model is never read)."""
+    dx = x[0] - site[0]
+    dy = x[1] - site[1]
+    dz = x[2] - site[2]
+    e = B[0, 0] * dx + B[0, 1] * dy + B[0, 2] * dz
+    nn = B[1, 0] * dx + B[1, 1] * dy + B[1, 2] * dz
+    u = B[2, 0] * dx + B[2, 1] * dy + B[2, 2] * dz
+    h2 = e * e + nn * nn
+    rho2 = h2 + u * u
+    rho = math.sqrt(rho2)
+    h = math.sqrt(h2)
+    zh0 = rho
+    zh1 = math.atan2(e, nn) % kernels.TWO_PI
+    zh2 = math.atan2(u, h)
+    Hd = np.empty((3, 3))
+    Hd[0, 0] = e / rho
+    Hd[0, 1] = nn / rho
+    Hd[0, 2] = u / rho
+    Hd[1, 0] = nn / h2
+    Hd[1, 1] = -e / h2
+    Hd[1, 2] = 0.0
+    kk = u / (rho2 * h)
+    Hd[2, 0] = -e * kk
+    Hd[2, 1] = -nn * kk
+    Hd[2, 2] = h / rho2
+    H = np.empty((3, 3))
+    for a in range(3):
+        for b in range(3):
+            H[a, b] = Hd[a, 0] * B[0, b] + Hd[a, 1] * B[1, b] + Hd[a, 2] * B[2, b]
+    HP = np.empty((3, 3))
+    for a in range(3):
+        for b in range(3):
+            HP[a, b] = H[a, 0] * Pm[0, b] + H[a, 1] * Pm[1, b] + H[a, 2] * Pm[2, b]
+    S = np.empty((3, 3))
+    for a in range(3):
+        for b in range(3):
+            S[a, b] = HP[a, 0] * H[b, 0] + HP[a, 1] * H[b, 1] + HP[a, 2] * H[b, 2] + R[a, b]
+    Si = np.empty((3, 3))
+    logdet = math.log(kernels._inv3(S, Si))
+    nu = np.empty(3)
+    nu[0] = z[0] - zh0
+    nu[1] = (z[1] - zh1 + math.pi) % kernels.TWO_PI - math.pi
+    nu[2] = z[2] - zh2
+    n0, n1, n2 = nu[0], nu[1], nu[2]
+    d2 = (n0 * (Si[0, 0] * n0 + Si[0, 1] * n1 + Si[0, 2] * n2)
+          + n1 * (Si[1, 0] * n0 + Si[1, 1] * n1 + Si[1, 2] * n2)
+          + n2 * (Si[2, 0] * n0 + Si[2, 1] * n1 + Si[2, 2] * n2))
+    ll = -0.5 * (d2 + logdet + 3.0 * kernels.LOG_2PI)
+    PHt = np.empty((9, 3))
+    K = np.empty((9, 3))
+    for a in range(9):
+        for b in range(3):
+            PHt[a, b] = Pm[a, 0] * H[b, 0] + Pm[a, 1] * H[b, 1] + Pm[a, 2] * H[b, 2]
+    for a in range(9):
+        for b in range(3):
+            K[a, b] = PHt[a, 0] * Si[0, b] + PHt[a, 1] * Si[1, b] + PHt[a, 2] * Si[2, b]
+    for a in range(9):
+        x[a] += K[a, 0] * nu[0] + K[a, 1] * nu[1] + K[a, 2] * nu[2]
+    A = np.empty((9, 9))
+    for a in range(9):
+        for b in range(9):
+            A[a, b] = 1.0 if a == b else 0.0
+        for b in range(3):
+            A[a, b] -= K[a, 0] * H[0, b] + K[a, 1] * H[1, b] + K[a, 2] * H[2, b]
+    AP = np.empty((9, 9))
+    for a in range(9):
+        for b in range(9):
+            s = 0.0
+            for c in range(9):
+                s += A[a, c] * Pm[c, b]
+            AP[a, b] = s
+    KR = np.empty((9, 3))
+    for a in range(9):
+        for b in range(3):
+            KR[a, b] = K[a, 0] * R[0, b] + K[a, 1] * R[1, b] + K[a, 2] * R[2, b]
+    for a in range(9):
+        for b in range(a, 9):
+            s = 0.0
+            for c in range(9):
+                s += AP[a, c] * A[b, c]
+            s += KR[a, 0] * K[b, 0] + KR[a, 1] * K[b, 1] + KR[a, 2] * K[b, 2]
+            Pm[a, b] = s
+            Pm[b, a] = s
+    return ll
+
+
+@njit(cache=True, nogil=True)
+def _bank_scans(X, P, mu, latched, ts, s, Z, site, basis, R, n_at, n_gap, nsub, Pis, Phis, Qs, mu_g):  # pragma: no cover
+    """The bank's scans (:func:`bank_state`) in one compiled loop, in place on the hypotheses'
+    rows (each already holding its start): at detection ``j`` the running rows are carried from
+    the previous detection (``nsub[j]`` sub-steps of :func:`.kernels.imm_predict`), the
+    ``n_gap[j]`` gap hypotheses join, all are gated and updated with it (their ballistic model: :func:`_gate_update`), then ``n_at[j]`` join.
+    Returns each hypothesis's summed ballistic log-likelihood ``L``."""
+    K = X.shape[0]
+    L = np.zeros(K)
+    na = 0
+    for j in range(ts.shape[0]):
+        if na > 0 and j > 0 and ts[j] > ts[j - 1]:
+            dt = (ts[j] - ts[j - 1]) / nsub[j]
+            for _ in range(nsub[j]):
+                kernels.imm_predict(X[:na], P[:na], mu[:na], latched[:na], dt, Pis[j], Phis[j], Qs[j], mu_g)
+        na += n_gap[j]
+        if na > 0:
+            q = s[j]
+            for n in range(na):
+                L[n] += _gate_update(X[n, BALLISTIC], P[n, BALLISTIC], Z[j], site[q], basis[q], R[q])
+        na += n_at[j]
+    return L
+
+
+def warm_up(sensors: SensorArray, mu_g: float) -> None:
+    """Load (or compile) :func:`_bank_scans` with the types :func:`bank_state` passes, on an
+    empty bank (see :func:`accord.warning.tracking.warm_up`)."""
+    i1 = np.zeros(1, np.int64)
+    _gap_kernel(np.zeros((1, N_MODELS, DIM)), np.zeros((1, N_MODELS, DIM, DIM)), np.zeros((1, N_MODELS)),
+                np.ones(1, bool), np.zeros(0, np.int64), np.zeros(0, bool), np.zeros((0, DIM)),
+                np.zeros((0, DIM, DIM)), np.zeros((0, 2)), np.zeros((0, 2), np.int64), np.zeros((0, 2, 2, 2)),
+                np.zeros((0, 2, 2, 3, 3)), np.zeros((0, 2, 2, 9, 9)), mu_g)
+    _bank_scans(np.zeros((1, N_MODELS, DIM)), np.zeros((1, N_MODELS, DIM, DIM)), np.zeros((1, N_MODELS)),
+                np.ones(1, bool), np.zeros(1), i1, np.zeros((1, 3)), sensors.site, sensors.basis, sensors.R,
+                i1, i1, np.ones(1, np.int64), np.zeros((1, 2, 2)), np.zeros((1, 2, 3, 3)), np.zeros((1, 2, 9, 9)),
+                mu_g)

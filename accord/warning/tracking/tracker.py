@@ -234,14 +234,17 @@ class Tracker:
 
     def _step(self, X: np.ndarray, P: np.ndarray, mu: np.ndarray, latched: np.ndarray, dt: float) -> None:
         """In place: IMM mixing and model-matched prediction over ``dt`` (sub-steps ≤ 4 s)."""
+        n, Pi, Phi, Q = self._step_consts(dt)
+        for _ in range(n):
+            kernels.imm_predict(X, P, mu, latched, dt / n, Pi, Phi, Q, self.config.mu)
+
+    def _step_consts(self, dt: float) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_step`'s sub-step count over ``dt`` and its per-sub-step ``(Pi, Phi, Q)``."""
         c = self.config
         n = max(1, math.ceil(abs(dt) / 4.0))
         key = _dt_key(dt / n)
-        Pi = transition_matrix(key, c.tau_ballistic_s, c.tau_boost_s)
-        Q = process_noise(key, c.q_ballistic, c.q_boost, c.q_boost_vel)
-        Phi = transition_axis(key)
-        for _ in range(n):
-            kernels.imm_predict(X, P, mu, latched, dt / n, Pi, Phi, Q, c.mu)
+        return (n, transition_matrix(key, c.tau_ballistic_s, c.tau_boost_s), transition_axis(key),
+                process_noise(key, c.q_ballistic, c.q_boost, c.q_boost_vel))
 
     # ------------------------------------------------------------------ time update
     def _predict_to(self, t: float) -> None:
@@ -446,7 +449,7 @@ class Tracker:
             h = self._bank.pop(int(self._tracks.id[n]), None)
             if h is None:
                 continue
-            got = burnout.bank_state(h, t, self.sensors, self._step, c.mu, c.burnout_bank_every_s)
+            got = burnout.bank_state(h, t, self.sensors, self._step, self._step_consts, c.mu, c.burnout_bank_every_s)
             if got is None:
                 continue
             x, P, _, _ = got

@@ -300,7 +300,7 @@ def _gate_update(x, Pm, z, site, B, R):  # pragma: no cover
         for b in range(3):
             S[a, b] = HP[a, 0] * H[b, 0] + HP[a, 1] * H[b, 1] + HP[a, 2] * H[b, 2] + R[a, b]
     Si = np.empty((3, 3))
-    logdet = math.log(kernels._inv3(S, Si))
+    logdet = math.log(kernels.inv3(S, Si))
     nu = np.empty(3)
     nu[0] = z[0] - zh0
     nu[1] = (z[1] - zh1 + math.pi) % kernels.TWO_PI - math.pi

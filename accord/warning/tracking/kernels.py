@@ -205,7 +205,7 @@ def imm_predict(X, P, mu, latched, dt, Pi, Phi, Q, mu_g):
 
 
 @njit(cache=True)
-def _inv3(S, out):
+def inv3(S, out):
     """Inverse of a 3×3 matrix by cofactors; returns the determinant."""
     a, b, c = S[0, 0], S[0, 1], S[0, 2]
     d, e, f = S[1, 0], S[1, 1], S[1, 2]
@@ -282,7 +282,7 @@ def gate(X, P, mu, z, site, B, R):
                 for b in range(3):
                     S[a, b] = (HP[a, 0] * Hp[n, j, b, 0] + HP[a, 1] * Hp[n, j, b, 1]
                                + HP[a, 2] * Hp[n, j, b, 2] + R[a, b])
-            det = _inv3(S, Sinv[n, j])
+            det = inv3(S, Sinv[n, j])
             logdet[j] = math.log(det)
         lm0 = math.log(max(mu[n, 0], 1e-300))
         lm1 = math.log(max(mu[n, 1], 1e-300))

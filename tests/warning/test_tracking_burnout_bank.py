@@ -149,7 +149,7 @@ def _truth_at(sim, t):
     """The missile's true (p, v) at ``t``: its nearest 1 s sample carried by the Taylor step."""
     k = int(np.argmin(np.abs(np.asarray(sim.truth.t) - t)))
     x = np.zeros((1, 2, 9))
-    x[0, 0, :6] = sim.truth.state[k]
+    x[0, :, :6] = sim.truth.state[k]          # both models (a zero row divides by |p|² = 0)
     return propagate_mean(x, t - float(sim.truth.t[k]))[0, 0, :6]
 
 

@@ -17,19 +17,30 @@ put to the party's boost rule (``accord.warning.alerts.rules.boost``). Per predi
 
 An area is named once its chance and both moved paths' chances reach
 ``boost_alert_probability`` (0.9) — or by the overflight and ending tests, see docs/alerts.md,
-"Before burnout". Usage::
+"Before burnout".
+
+``--banks N:SEED,…`` then puts the same track states (the tracker's inputs to each of these boost
+predictions, recorded in the run) to other hypothesis banks: the step class
+(:data:`accord.warning.boost.STEP_CLASS`) drawn ``N`` times from generator seed ``SEED`` — the
+bank's Monte Carlo error on the threat chance, and what the posterior tends to as the bank
+grows. Per bank one line: the hypotheses kept, when the rule first names a truly threatened
+area, and the lowest of the three chances (the path and the path moved ±3 σ) of the truly
+threatened areas at each prediction. Usage::
 
     .venv/bin/python bench/boost_trace.py ../shared/scenarios/east-sea-10 --missile M010 --party JPN
+    .venv/bin/python bench/boost_trace.py ../shared/scenarios/east-sea-10 --missile M010 --banks 6000:2028,90000:2027
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 from pathlib import Path
 
 import numpy as np
 
+from accord.warning import boost
 from accord.warning.alerts import AlertRules
 from accord.warning.alerts.audit import missile_of, missile_threats
 from accord.warning.alerts.outlines import geography
@@ -65,6 +76,9 @@ def main() -> None:
     ap.add_argument("--every", type=float, default=TrackerConfig().boost_every_s,
                     help="seconds between a track's boost predictions (the tracker's boost_every_s)")
     ap.add_argument("--until", type=float, default=None, help="track the detections up to this time only")
+    ap.add_argument("--banks", default="",
+                    help="replay the track's boost predictions with step-class banks of N draws from seed SEED "
+                         "(N:SEED,…)")
     a = ap.parse_args()
     geo = geography()
     rules = AlertRules(party=a.party)
@@ -73,13 +87,11 @@ def main() -> None:
     threats = missile_threats(read_truth(a.scenario / "truth.jsonl"), list(events.values()), geo, rules)
     header, det = read_detections(a.scenario / "detections.jsonl")
     if a.until is not None:
-        import dataclasses
-
         k = int(np.searchsorted(det.t, a.until, side="right"))
         det = dataclasses.replace(det, t=det.t[:k], sensor_idx=det.sensor_idx[:k], range_m=det.range_m[:k],
                                   az_rad=det.az_rad[:k], el_rad=det.el_rad[:k],
                                   line=None if det.line is None else det.line[:k])
-    res = track_detections(header.sensors, det, TrackerConfig(boost_every_s=a.every))
+    res, calls = tracked(header.sensors, det, TrackerConfig(boost_every_s=a.every))
     true_areas = sorted(threats[a.missile].since)
     print(f"{a.missile}: launch t={ev.launch_t:.2f}, burnout +{ev.burnout_t - ev.launch_t:.1f} s, "
           f"range {ev.range_km:.0f} km; truly threatened ({a.party}): {', '.join(true_areas) or 'none'}; "
@@ -106,6 +118,55 @@ def main() -> None:
         print(f"+{p.t - ev.launch_t:6.2f} s {p.track_id:>4} launch-time error {p.launch_t - ev.launch_t:+5.1f} s | "
               + "; ".join(parts) + f" | true impact {off / 1e3:+6.1f} km across (z {off / max(s, 1.0):+.2f})"
               + f" | named {', '.join(named) or '—'}")
+    if a.banks:
+        _replay(a, calls, threats, true_areas, rules, geo, ev.launch_t)
+
+
+def tracked(sensors, det, config: TrackerConfig) -> tuple:
+    """``track_detections`` with the inputs of each of its boost predictions recorded: ``(result,
+    [(args, kwargs), …])`` in the order the tracker asked for them."""
+    calls: list[tuple] = []
+    made = boost.boost_prediction
+
+    def recording(*args, **kw):
+        calls.append((args, kw))
+        return made(*args, **kw)
+
+    boost.boost_prediction = recording      # the tracker calls it through the package
+    try:
+        res = track_detections(sensors, det, config)
+    finally:
+        boost.boost_prediction = made
+    return res, calls
+
+
+def replayed(calls: list[tuple], classes: tuple) -> list:
+    """The recorded boost predictions (:func:`tracked`) made again weighing the banks of ``classes``."""
+    return [boost.boost_prediction(*args, **kw, classes=classes) for args, kw in calls]
+
+
+def _replay(a, calls, threats, true_areas, rules, geo, launch_t: float) -> None:
+    """The ``--banks`` lines: the missile's boost predictions made again with other step-class banks."""
+    mine = [c for c, p in zip(calls, replayed(calls, boost.DEFAULT_CLASSES))
+            if p is not None and p.ground_track and missile_of(threats, p.t, *p.ground_track[0]) == a.missile]
+    print(f"threat chance of {', '.join(true_areas)} (lowest of the path and the path moved ±{BOOST_CROSS_K:g} σ) "
+          "by step-class bank (draws:seed, kept)")
+    for spec in a.banks.split(","):
+        n, seed = (int(v) for v in spec.split(":"))
+        step = dataclasses.replace(boost.STEP_CLASS, n=n, seed=seed)
+        classes = (boost.SIM_CLASS, step)
+        row, first = [], None
+        for p in replayed(mine, classes):
+            if p is None:
+                continue
+            ch = [boost_threat_chances(q, rules, geo) for q in (p, _shifted(p, BOOST_CROSS_K),
+                                                                 _shifted(p, -BOOST_CROSS_K))]
+            low = min(min(c.get(area, 0.0) for c in ch) for area in true_areas) if true_areas else 0.0
+            row.append(f"{p.t - launch_t:.1f}:{low:.2f}")
+            if first is None and set(true_areas) & set(assess_boost(p, rules, geo).area_codes):
+                first = p.t - launch_t
+        named = "—" if first is None else f"+{first:.1f} s"
+        print(f"{n}:{seed} ({len(boost.bank(step).burn_s)} kept; first named {named}) " + " ".join(row))
 
 
 if __name__ == "__main__":

@@ -51,10 +51,14 @@ class NodeCollector:
         now = node.clock.now()
         parties = sorted(node.partners())
         with write_lock(node):  # reads on the shared connection: not inside another thread's write
-            queued = backlogs(conn)
-            health = {r[0]: r[1:] for r in conn.execute(
-                "SELECT party, failures, failing_since, inconsistent, last_contact FROM fed_partner_state")}
-            outbox_rows = conn.execute("SELECT COUNT(*) FROM fed_outbox").fetchone()[0]
+            queued, health, outbox_rows = {}, {}, 0
+            # a node that never federated has no federation tables: its figures are zero (a
+            # scrape reads, it does not create them)
+            if table_exists(conn, "fed_outbox"):
+                queued = backlogs(conn)
+                health = {r[0]: r[1:] for r in conn.execute(
+                    "SELECT party, failures, failing_since, inconsistent, last_contact FROM fed_partner_state")}
+                outbox_rows = conn.execute("SELECT COUNT(*) FROM fed_outbox").fetchone()[0]
             ledger_size = node.ledger.size
             alerts = conn.execute(
                 "SELECT originator, json_extract(CAST(json AS TEXT), '$.body.msgType'), COUNT(*) FROM items "

@@ -117,3 +117,29 @@ def test_metrics_need_a_token_with_the_metrics_scope(ops):
     status_only = create_token(nodes["JPN"].conn, "dash", "JPN", {"status"})
     r = anonymous.get("/metrics", headers={"Authorization": f"Bearer {status_only}"})
     assert r.status_code == 403 and "metrics" in r.json()["detail"]
+
+
+def test_metrics_of_a_node_that_never_federated_report_zero_and_create_nothing(tmp_path):
+    """A fresh node (a partner pinned, no federation tables yet): the scrape reports what the
+    node holds, the partner's federation figures at zero (never contacted: -1), and leaves the
+    database as it was."""
+    from accord.api.metrics import NodeCollector
+    from accord.node import Node
+    from accord.store.base import table_exists
+
+    jpn, kor = Node.init(tmp_path / "JPN", party="JPN"), Node.init(tmp_path / "KOR", party="KOR")
+    try:
+        jpn.add_partner("KOR", kor.identity.public_b64)
+        assert not table_exists(jpn.conn, "fed_outbox")
+        got = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for fam in NodeCollector(jpn).collect() for s in fam.samples}
+        kor_label = (("partner", "KOR"),)
+        assert got[("accord_queue_depth", kor_label)] == 0
+        assert got[("accord_partner_consecutive_failures", kor_label)] == 0
+        assert got[("accord_partner_last_contact_age_seconds", kor_label)] == -1
+        assert got[("accord_outbox_rows", ())] == 0
+        assert got[("accord_ledger_entries", ())] == jpn.ledger.size
+        assert not table_exists(jpn.conn, "fed_outbox")
+    finally:
+        jpn.close()
+        kor.close()

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from accord.clock import ManualClock
-from accord.federation import Federation, InProcessNetwork
-from federation_harness import make_nodes
+from federation_harness import federated, make_nodes
 
 
 @pytest.fixture
@@ -22,11 +20,5 @@ def node_pair(tmp_path):
 def fed_pair(tmp_path):
     """JPN's and KOR's nodes on one manual clock, attached to an in-process network, and JPN's
     :class:`Federation` over it: ``(nodes, net, clock, fed)``; the nodes closed afterwards."""
-    clock = ManualClock()
-    nodes = make_nodes(tmp_path, ("JPN", "KOR"), clock=clock)
-    net = InProcessNetwork()
-    for n in nodes.values():
-        net.attach(n)
-    yield nodes, net, clock, Federation(nodes["JPN"], net)
-    for n in nodes.values():
-        n.close()
+    with federated(tmp_path, ("JPN", "KOR")) as fed:
+        yield fed

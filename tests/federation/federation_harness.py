@@ -8,14 +8,18 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
+from accord.clock import ManualClock
 from accord.core.agreements import new_agreement, sign_agreement
 from accord.core.items import new_item
 from accord.core.markings import Marking
+from accord.federation import Federation, InProcessNetwork
 from accord.node import Node
 
 PARTIES = ("JPN", "KOR", "USA")
@@ -71,6 +75,23 @@ def make_nodes(base: Path, parties=PARTIES, *, ports: dict[str, int] | None = No
         for p in ag.parties:
             nodes[p].add_agreement(ag)
     return nodes
+
+
+@contextmanager
+def federated(base: Path, parties=PARTIES) -> Iterator[tuple[dict[str, Node], InProcessNetwork, ManualClock, Federation]]:
+    """The ``parties``' nodes (:func:`make_nodes` under ``base``) on one manual clock, attached to
+    an in-process network, and the first party's :class:`Federation` over it:
+    ``(nodes, net, clock, fed)``; the nodes closed on leaving."""
+    clock = ManualClock()
+    nodes = make_nodes(base, parties, clock=clock)
+    try:
+        net = InProcessNetwork()
+        for n in nodes.values():
+            net.attach(n)
+        yield nodes, net, clock, Federation(nodes[parties[0]], net)
+    finally:
+        for n in nodes.values():
+            n.close()
 
 
 def note(node: Node, n: int, *, kind: str = "test.note", banner: str = "RESTRICTED//REL TO JPN, KOR, USA"):

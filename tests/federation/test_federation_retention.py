@@ -10,22 +10,16 @@ from datetime import timedelta
 
 import pytest
 
-from accord.clock import ManualClock
-from accord.federation import Federation, InProcessNetwork, retract, share_many, status
+from accord.federation import Federation, retract, share_many, status
 from accord.federation.retention import prune
-from federation_harness import ROOT, make_nodes, note, received
+from federation_harness import ROOT, federated, note, received
 
 
 @pytest.fixture
 def trio(tmp_path):
-    clock = ManualClock()
-    nodes = make_nodes(tmp_path, clock=clock)
-    net = InProcessNetwork()
-    for n in nodes.values():
-        net.attach(n)
-    yield nodes, net, clock, Federation(nodes["JPN"], net)
-    for n in nodes.values():
-        n.close()
+    """JPN's, KOR's and USA's nodes, network, clock and JPN's federation (:func:`federated`)."""
+    with federated(tmp_path) as fed:
+        yield fed
 
 
 def _outbox(node) -> dict[str, int]:

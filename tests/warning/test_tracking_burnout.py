@@ -9,22 +9,8 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 
-from accord.warning.sim import random_scenario, simulate
 from accord.warning.tracking import Tracker, TrackerConfig
-
-
-@pytest.fixture(scope="module")
-def one_missile():
-    """One missile, every scan detects it, no clutter (seed 5), first 200 s."""
-    return simulate(random_scenario(5, 1, pd=1.0, clutter_per_scan=0.0, duration=200.0))
-
-
-def _scans(sim):
-    d = sim.detections
-    n = len(d)
-    starts = np.flatnonzero(np.r_[True, (np.diff(d.t) != 0) | (np.diff(d.sensor_idx) != 0)])
-    for a, b in zip(starts, np.r_[starts[1:], n]):
-        yield float(d.t[a]), int(d.sensor_idx[a]), np.column_stack([d.range_m[a:b], d.az_rad[a:b], d.el_rad[a:b]])
+from tracking_scans import scans
 
 
 def _second_moment(a, Paa, v, A=40.0, sA=10.0):
@@ -50,7 +36,7 @@ def test_latch_adds_the_thrust_a_burning_motor_would_have_pushed_over_the_window
     W = 12.0
     plain = Tracker(one_missile.header.sensors, TrackerConfig(latch_thrust_window_s=0.0))
     wide = Tracker(one_missile.header.sensors, TrackerConfig(latch_thrust_window_s=W))
-    for t, s, z in _scans(one_missile):
+    for t, s, z in scans(one_missile):
         before = plain._tracks.latched.copy()
         plain.process_scan(t, s, z)
         wide.process_scan(t, s, z)

@@ -3,31 +3,47 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 
 import numpy as np
 import pytest
 
-from accord.warning.sim import random_scenario, simulate
 from accord.warning.tracking import Tracker, TrackerConfig, burnout, kernels
 from accord.warning.tracking.models import BALLISTIC, DIM, N_MODELS
 from accord.warning.tracking.filters import ekf_update
 from accord.warning.tracking.models import predict, process_noise, propagate_mean
 from accord.warning.tracking.sensors import wrap_angle
+from tracking_scans import scans
 
 
-@pytest.fixture(scope="module")
-def one_missile():
-    """One missile, every scan detects it, no clutter (seed 5), first 200 s."""
-    return simulate(random_scenario(5, 1, pd=1.0, clutter_per_scan=0.0, duration=200.0))
+@pytest.fixture
+def bank_calls(monkeypatch) -> list:
+    """``(history, t, result)`` of each :func:`burnout.bank_state` call the tracker makes (the
+    history copied as it was handed over), in order."""
+    seen = []
+    orig = burnout.bank_state
+
+    def spy(h, t, *a, **k):
+        got = orig(h, t, *a, **k)
+        seen.append((copy.deepcopy(h), t, got))
+        return got
+
+    monkeypatch.setattr(burnout, "bank_state", spy)
+    return seen
 
 
-def _scans(sim):
-    d = sim.detections
-    n = len(d)
-    starts = np.flatnonzero(np.r_[True, (np.diff(d.t) != 0) | (np.diff(d.sensor_idx) != 0)])
-    for a, b in zip(starts, np.r_[starts[1:], n]):
-        yield float(d.t[a]), int(d.sensor_idx[a]), np.column_stack([d.range_m[a:b], d.az_rad[a:b], d.el_rad[a:b]])
+def _run_to_the_latch(sim, bank_calls: list, lo: float = math.inf, hi: float = -math.inf) -> Tracker:
+    """A tracker (no thrust window) fed ``sim``'s scans, none in ``[lo, hi]``, up to the first
+    scan that calls the bank (its calls: ``bank_calls``)."""
+    trk = Tracker(sim.header.sensors, TrackerConfig(latch_thrust_window_s=0.0))
+    for t, s, z in scans(sim):
+        if lo <= t <= hi:
+            continue
+        trk.process_scan(t, s, z)
+        if bank_calls:
+            break
+    return trk
 
 
 def _reference(h, t, sensors, q_ballistic, boost_step, every=1.0):
@@ -101,24 +117,15 @@ def _reference(h, t, sensors, q_ballistic, boost_step, every=1.0):
     return x, Pm, w, np.array([tau for tau, _ in hyp])
 
 
-def test_latch_takes_the_bank_of_burnout_times(one_missile, monkeypatch):
+def test_latch_takes_the_bank_of_burnout_times(one_missile, bank_calls):
     """At the scan that latches the track, its ballistic (p, v) and covariance are the bank's,
     which match the bank written out independently (:func:`_reference`) on the detections and
     boost-model snapshots the tracker kept; the bank puts its weight within 1.5 s of the true
     burnout; and a tracker without the bank, run in lockstep, latches a different state."""
     cfg = TrackerConfig(latch_thrust_window_s=0.0)
-    seen = []
-    orig = burnout.bank_state
-
-    def spy(h, t, *a, **k):
-        got = orig(h, t, *a, **k)
-        seen.append((copy.deepcopy(h), t, got))
-        return got
-
-    monkeypatch.setattr(burnout, "bank_state", spy)
     trk = Tracker(one_missile.header.sensors, cfg)
     plain = Tracker(one_missile.header.sensors, TrackerConfig(latch_thrust_window_s=0.0, burnout_bank_s=0.0))
-    for t, s, z in _scans(one_missile):
+    for t, s, z in scans(one_missile):
         before = trk._tracks.latched.copy()
         trk.process_scan(t, s, z)
         plain.process_scan(t, s, z)
@@ -127,8 +134,8 @@ def test_latch_takes_the_bank_of_burnout_times(one_missile, monkeypatch):
             break
     else:
         pytest.fail("the track never latched")
-    assert len(seen) == 1
-    h, t_latch, got = seen[0]
+    assert len(bank_calls) == 1
+    h, t_latch, got = bank_calls[0]
     assert got is not None and t_latch == t
     x, P, w, tk = got
     np.testing.assert_array_equal(trk._tracks.X[k, 0, 0:6], x)
@@ -154,31 +161,16 @@ def _truth_at(sim, t):
 
 
 @pytest.mark.parametrize("gap_s", [4.0, 6.0])
-def test_bank_covers_a_burnout_between_detections(one_missile, monkeypatch, gap_s):
+def test_bank_covers_a_burnout_between_detections(one_missile, bank_calls, gap_s):
     """No detection for ``gap_s`` around the true burnout: the bank still has hypotheses every
     second across the gap (a hypothesis only at each detection would put the burnout at one of
     the gap's two ends, seconds of thrust away from the truth), weighs them around the true
     burnout, and the latched (p, v) covers the truth (6-D NEES under χ²₆'s 99 % point)."""
     t_burnout = one_missile.events[0].burnout_t
     lo, hi = t_burnout - gap_s / 2, t_burnout + gap_s / 2
-    seen = []
-    orig = burnout.bank_state
-
-    def spy(h, t, *a, **k):
-        got = orig(h, t, *a, **k)
-        seen.append((t, got))
-        return got
-
-    monkeypatch.setattr(burnout, "bank_state", spy)
-    trk = Tracker(one_missile.header.sensors, TrackerConfig(latch_thrust_window_s=0.0))
-    for t, s, z in _scans(one_missile):
-        if lo <= t <= hi:
-            continue
-        trk.process_scan(t, s, z)
-        if seen:
-            break
-    assert len(seen) == 1
-    t_latch, got = seen[0]
+    _run_to_the_latch(one_missile, bank_calls, lo, hi)
+    assert len(bank_calls) == 1
+    _, t_latch, got = bank_calls[0]
     assert got is not None
     x, P, w, tk = got
     inside = (tk > lo) & (tk < hi)
@@ -279,30 +271,15 @@ def _bank_state_loop(h, t, sensors, step, every=1.0, min_hypotheses=3):
 
 
 @pytest.mark.parametrize("gap_s", [0.0, 4.0, 6.0])
-def test_compiled_bank_matches_the_python_loop(one_missile, monkeypatch, gap_s):
+def test_compiled_bank_matches_the_python_loop(one_missile, bank_calls, gap_s):
     """The bank's compiled scan loop gives the Python loop's (x, P, weights, burnout times) on
     the histories the tracker hands it (every scan, and with a gap around the burnout), and the
     same at a latch 10 s after the last detection."""
     t_burnout = one_missile.events[0].burnout_t
-    lo, hi = t_burnout - gap_s / 2, t_burnout + gap_s / 2
-    seen = []
-    orig = burnout.bank_state
-
-    def spy(h, t, *a, **k):
-        got = orig(h, t, *a, **k)
-        seen.append((copy.deepcopy(h), t, got))
-        return got
-
-    monkeypatch.setattr(burnout, "bank_state", spy)
-    trk = Tracker(one_missile.header.sensors, TrackerConfig(latch_thrust_window_s=0.0))
-    for t, s, z in _scans(one_missile):
-        if gap_s and lo <= t <= hi:
-            continue
-        trk.process_scan(t, s, z)
-        if seen:
-            break
-    assert len(seen) == 1
-    h, t, got = seen[0]
+    lo, hi = (t_burnout - gap_s / 2, t_burnout + gap_s / 2) if gap_s else (math.inf, -math.inf)
+    trk = _run_to_the_latch(one_missile, bank_calls, lo, hi)
+    assert len(bank_calls) == 1
+    h, t, got = bank_calls[0]
     assert got is not None
     later = burnout.bank_state(h, t + 10.0, trk.sensors, trk._step, trk._step_consts, trk.config.mu)
     assert later is not None

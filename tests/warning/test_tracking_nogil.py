@@ -26,7 +26,8 @@ HOT = {
     flight: ("fly",),
     likelihood: ("log_like", "posterior"),
 }
-INNER = {kernels: ("detections_to_ecef", "inv3")}   # called only from other kernels (the flag acts at the Python call)
+INNER = {kernels: ("detections_to_ecef", "inv3", "measure", "innovation_inverse", "innovation", "mahalanobis",
+                    "gain_update", "joseph_update")}   # called only from other kernels (the flag acts at the Python call)
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -263,88 +263,17 @@ def _gate_update(x, Pm, z, site, B, R):  # pragma: no cover
     """One model's :func:`.kernels.gate` and :func:`.kernels.imm_update` with one detection
     ``z``, the same arithmetic: updates ``x (9,)``, ``Pm (9, 9)`` in place and returns
     ``log N(ν; 0, S)`` (the bank's rows are latched: their boost model is never read)."""
-    dx = x[0] - site[0]
-    dy = x[1] - site[1]
-    dz = x[2] - site[2]
-    e = B[0, 0] * dx + B[0, 1] * dy + B[0, 2] * dz
-    nn = B[1, 0] * dx + B[1, 1] * dy + B[1, 2] * dz
-    u = B[2, 0] * dx + B[2, 1] * dy + B[2, 2] * dz
-    h2 = e * e + nn * nn
-    rho2 = h2 + u * u
-    rho = math.sqrt(rho2)
-    h = math.sqrt(h2)
-    zh0 = rho
-    zh1 = math.atan2(e, nn) % kernels.TWO_PI
-    zh2 = math.atan2(u, h)
-    Hd = np.empty((3, 3))
-    Hd[0, 0] = e / rho
-    Hd[0, 1] = nn / rho
-    Hd[0, 2] = u / rho
-    Hd[1, 0] = nn / h2
-    Hd[1, 1] = -e / h2
-    Hd[1, 2] = 0.0
-    kk = u / (rho2 * h)
-    Hd[2, 0] = -e * kk
-    Hd[2, 1] = -nn * kk
-    Hd[2, 2] = h / rho2
+    zh = np.empty(3)
     H = np.empty((3, 3))
-    for a in range(3):
-        for b in range(3):
-            H[a, b] = Hd[a, 0] * B[0, b] + Hd[a, 1] * B[1, b] + Hd[a, 2] * B[2, b]
-    HP = np.empty((3, 3))
-    for a in range(3):
-        for b in range(3):
-            HP[a, b] = H[a, 0] * Pm[0, b] + H[a, 1] * Pm[1, b] + H[a, 2] * Pm[2, b]
-    S = np.empty((3, 3))
-    for a in range(3):
-        for b in range(3):
-            S[a, b] = HP[a, 0] * H[b, 0] + HP[a, 1] * H[b, 1] + HP[a, 2] * H[b, 2] + R[a, b]
+    kernels.measure(x, site, B, zh, H, np.empty((3, 3)))
     Si = np.empty((3, 3))
-    logdet = math.log(kernels.inv3(S, Si))
+    logdet = math.log(kernels.innovation_inverse(H, Pm, R, Si, np.empty((3, 3)), np.empty((3, 3))))
     nu = np.empty(3)
-    nu[0] = z[0] - zh0
-    nu[1] = (z[1] - zh1 + math.pi) % kernels.TWO_PI - math.pi
-    nu[2] = z[2] - zh2
-    n0, n1, n2 = nu[0], nu[1], nu[2]
-    d2 = (n0 * (Si[0, 0] * n0 + Si[0, 1] * n1 + Si[0, 2] * n2)
-          + n1 * (Si[1, 0] * n0 + Si[1, 1] * n1 + Si[1, 2] * n2)
-          + n2 * (Si[2, 0] * n0 + Si[2, 1] * n1 + Si[2, 2] * n2))
-    ll = -0.5 * (d2 + logdet + 3.0 * kernels.LOG_2PI)
-    PHt = np.empty((9, 3))
+    kernels.innovation(z, zh, nu)
+    ll = -0.5 * (kernels.mahalanobis(nu, Si) + logdet + 3.0 * kernels.LOG_2PI)
     K = np.empty((9, 3))
-    for a in range(9):
-        for b in range(3):
-            PHt[a, b] = Pm[a, 0] * H[b, 0] + Pm[a, 1] * H[b, 1] + Pm[a, 2] * H[b, 2]
-    for a in range(9):
-        for b in range(3):
-            K[a, b] = PHt[a, 0] * Si[0, b] + PHt[a, 1] * Si[1, b] + PHt[a, 2] * Si[2, b]
-    for a in range(9):
-        x[a] += K[a, 0] * nu[0] + K[a, 1] * nu[1] + K[a, 2] * nu[2]
-    A = np.empty((9, 9))
-    for a in range(9):
-        for b in range(9):
-            A[a, b] = 1.0 if a == b else 0.0
-        for b in range(3):
-            A[a, b] -= K[a, 0] * H[0, b] + K[a, 1] * H[1, b] + K[a, 2] * H[2, b]
-    AP = np.empty((9, 9))
-    for a in range(9):
-        for b in range(9):
-            s = 0.0
-            for c in range(9):
-                s += A[a, c] * Pm[c, b]
-            AP[a, b] = s
-    KR = np.empty((9, 3))
-    for a in range(9):
-        for b in range(3):
-            KR[a, b] = K[a, 0] * R[0, b] + K[a, 1] * R[1, b] + K[a, 2] * R[2, b]
-    for a in range(9):
-        for b in range(a, 9):
-            s = 0.0
-            for c in range(9):
-                s += AP[a, c] * A[b, c]
-            s += KR[a, 0] * K[b, 0] + KR[a, 1] * K[b, 1] + KR[a, 2] * K[b, 2]
-            Pm[a, b] = s
-            Pm[b, a] = s
+    kernels.gain_update(x, Pm, H, Si, nu, K, np.empty((9, 3)))
+    kernels.joseph_update(Pm, K, H, R, np.empty((9, 9)), np.empty((9, 9)), np.empty((9, 3)))
     return ll
 
 

@@ -22,6 +22,13 @@ whatever the array size. These kernels do the same arithmetic in one compiled lo
 * :func:`bookkeep`, :func:`duplicates` — confirmation and deletion (:mod:`accord.warning.tracking.deletion`)
   and dropping a younger track that duplicates an older one.
 
+:func:`gate`, :func:`imm_update` and the burnout bank's compiled gate
+(:mod:`accord.warning.tracking.burnout`) share the measurement, innovation and Joseph-form update
+steps (:func:`measure`, :func:`innovation_inverse`, :func:`innovation`, :func:`mahalanobis`,
+:func:`gain_update`, :func:`joseph_update`): inlined into their callers (``inline="always"``, so
+the compiled loops stay as fast as when each kernel wrote them out), writing into work arrays
+the caller passes.
+
 The numpy functions named above are the reference implementations (and document the maths).
 ``tests/warning/test_tracking_models.py`` checks that :func:`imm_predict`, :func:`gate` and
 :func:`imm_update` agree with them; ``tests/warning/test_tracking_lifecycle.py`` checks
@@ -227,6 +234,111 @@ def inv3(S, out):
     return det
 
 
+@njit(cache=True, inline="always")
+def measure(x, site, B, zh, H, Hd):
+    """Into ``zh (3,)`` and ``H (3, 3)``: the measurement (range, azimuth, elevation) predicted
+    from state ``x`` for the radar at ``site`` with ENU rows ``B``, and its Jacobian with respect
+    to the position (``Hd``: 3×3 work array)."""
+    dx = x[0] - site[0]
+    dy = x[1] - site[1]
+    dz = x[2] - site[2]
+    e = B[0, 0] * dx + B[0, 1] * dy + B[0, 2] * dz
+    nn = B[1, 0] * dx + B[1, 1] * dy + B[1, 2] * dz
+    u = B[2, 0] * dx + B[2, 1] * dy + B[2, 2] * dz
+    h2 = e * e + nn * nn
+    rho2 = h2 + u * u
+    rho = math.sqrt(rho2)
+    h = math.sqrt(h2)
+    zh[0] = rho
+    zh[1] = math.atan2(e, nn) % TWO_PI
+    zh[2] = math.atan2(u, h)
+    Hd[0, 0] = e / rho
+    Hd[0, 1] = nn / rho
+    Hd[0, 2] = u / rho
+    Hd[1, 0] = nn / h2
+    Hd[1, 1] = -e / h2
+    Hd[1, 2] = 0.0
+    kk = u / (rho2 * h)
+    Hd[2, 0] = -e * kk
+    Hd[2, 1] = -nn * kk
+    Hd[2, 2] = h / rho2
+    for a in range(3):
+        for b in range(3):
+            H[a, b] = Hd[a, 0] * B[0, b] + Hd[a, 1] * B[1, b] + Hd[a, 2] * B[2, b]
+
+
+@njit(cache=True, inline="always")
+def innovation_inverse(H, Pm, R, Si, HP, S):
+    """Into ``Si``: the inverse of the innovation covariance ``S = H P Hᵀ + R`` (``H`` acting on
+    the position block of ``Pm``); returns ``det S`` (``HP``, ``S``: 3×3 work arrays)."""
+    for a in range(3):
+        for b in range(3):
+            HP[a, b] = H[a, 0] * Pm[0, b] + H[a, 1] * Pm[1, b] + H[a, 2] * Pm[2, b]
+    for a in range(3):
+        for b in range(3):
+            S[a, b] = HP[a, 0] * H[b, 0] + HP[a, 1] * H[b, 1] + HP[a, 2] * H[b, 2] + R[a, b]
+    return inv3(S, Si)
+
+
+@njit(cache=True, inline="always")
+def innovation(z, zh, nu):
+    """Into ``nu (3,)``: ``z − ẑ`` with the azimuth difference wrapped into [−π, π)."""
+    nu[0] = z[0] - zh[0]
+    nu[1] = (z[1] - zh[1] + math.pi) % TWO_PI - math.pi
+    nu[2] = z[2] - zh[2]
+
+
+@njit(cache=True, inline="always")
+def mahalanobis(nu, Si):
+    """``νᵀ S⁻¹ ν`` for a 3-vector ``nu``."""
+    n0, n1, n2 = nu[0], nu[1], nu[2]
+    return (n0 * (Si[0, 0] * n0 + Si[0, 1] * n1 + Si[0, 2] * n2)
+            + n1 * (Si[1, 0] * n0 + Si[1, 1] * n1 + Si[1, 2] * n2)
+            + n2 * (Si[2, 0] * n0 + Si[2, 1] * n1 + Si[2, 2] * n2))
+
+
+@njit(cache=True, inline="always")
+def gain_update(x, Pm, H, Si, nu, K, PHt):
+    """In place on ``x (9,)``: ``x += K ν`` with the gain ``K = P Hᵀ S⁻¹`` written into
+    ``K (9, 3)`` (``PHt``: 9×3 work array)."""
+    for a in range(9):
+        for b in range(3):
+            PHt[a, b] = Pm[a, 0] * H[b, 0] + Pm[a, 1] * H[b, 1] + Pm[a, 2] * H[b, 2]
+    for a in range(9):
+        for b in range(3):
+            K[a, b] = PHt[a, 0] * Si[0, b] + PHt[a, 1] * Si[1, b] + PHt[a, 2] * Si[2, b]
+    for a in range(9):
+        x[a] += K[a, 0] * nu[0] + K[a, 1] * nu[1] + K[a, 2] * nu[2]
+
+
+@njit(cache=True, inline="always")
+def joseph_update(Pm, K, H, R, A, AP, KR):
+    """In place on ``Pm (9, 9)``: the Joseph-form update ``P ← (I − K H) P (I − K H)ᵀ + K R Kᵀ``
+    with ``H = [H_p 0]`` (``A``, ``AP``: 9×9 and ``KR``: 9×3 work arrays)."""
+    for a in range(9):
+        for b in range(9):
+            A[a, b] = 1.0 if a == b else 0.0
+        for b in range(3):
+            A[a, b] -= K[a, 0] * H[0, b] + K[a, 1] * H[1, b] + K[a, 2] * H[2, b]
+    for a in range(9):
+        for b in range(9):
+            s = 0.0
+            for c in range(9):
+                s += A[a, c] * Pm[c, b]
+            AP[a, b] = s
+    for a in range(9):
+        for b in range(3):
+            KR[a, b] = K[a, 0] * R[0, b] + K[a, 1] * R[1, b] + K[a, 2] * R[2, b]
+    for a in range(9):
+        for b in range(a, 9):
+            s = 0.0
+            for c in range(9):
+                s += AP[a, c] * A[b, c]
+            s += KR[a, 0] * K[b, 0] + KR[a, 1] * K[b, 1] + KR[a, 2] * K[b, 2]
+            Pm[a, b] = s
+            Pm[b, a] = s
+
+
 @njit(cache=True, nogil=True)
 def gate(X, P, mu, z, site, B, R):
     """All-pairs gating of a scan for the radar at ``site`` with ENU rows ``B`` and noise ``R``.
@@ -245,57 +357,19 @@ def gate(X, P, mu, z, site, B, R):
     Hd = np.empty((3, 3))
     S = np.empty((3, 3))
     HP = np.empty((3, 3))
+    nu = np.empty(3)
     logdet = np.empty(2)
     for n in range(N):
         for j in range(2):
-            dx = X[n, j, 0] - site[0]
-            dy = X[n, j, 1] - site[1]
-            dz = X[n, j, 2] - site[2]
-            e = B[0, 0] * dx + B[0, 1] * dy + B[0, 2] * dz
-            nn = B[1, 0] * dx + B[1, 1] * dy + B[1, 2] * dz
-            u = B[2, 0] * dx + B[2, 1] * dy + B[2, 2] * dz
-            h2 = e * e + nn * nn
-            rho2 = h2 + u * u
-            rho = math.sqrt(rho2)
-            h = math.sqrt(h2)
-            zhat[n, j, 0] = rho
-            zhat[n, j, 1] = math.atan2(e, nn) % TWO_PI
-            zhat[n, j, 2] = math.atan2(u, h)
-            Hd[0, 0] = e / rho
-            Hd[0, 1] = nn / rho
-            Hd[0, 2] = u / rho
-            Hd[1, 0] = nn / h2
-            Hd[1, 1] = -e / h2
-            Hd[1, 2] = 0.0
-            kk = u / (rho2 * h)
-            Hd[2, 0] = -e * kk
-            Hd[2, 1] = -nn * kk
-            Hd[2, 2] = h / rho2
-            for a in range(3):
-                for b in range(3):
-                    Hp[n, j, a, b] = Hd[a, 0] * B[0, b] + Hd[a, 1] * B[1, b] + Hd[a, 2] * B[2, b]
-            for a in range(3):
-                for b in range(3):
-                    HP[a, b] = (Hp[n, j, a, 0] * P[n, j, 0, b] + Hp[n, j, a, 1] * P[n, j, 1, b]
-                                + Hp[n, j, a, 2] * P[n, j, 2, b])
-            for a in range(3):
-                for b in range(3):
-                    S[a, b] = (HP[a, 0] * Hp[n, j, b, 0] + HP[a, 1] * Hp[n, j, b, 1]
-                               + HP[a, 2] * Hp[n, j, b, 2] + R[a, b])
-            det = inv3(S, Sinv[n, j])
-            logdet[j] = math.log(det)
+            measure(X[n, j], site, B, zhat[n, j], Hp[n, j], Hd)
+            logdet[j] = math.log(innovation_inverse(Hp[n, j], P[n, j], R, Sinv[n, j], HP, S))
         lm0 = math.log(max(mu[n, 0], 1e-300))
         lm1 = math.log(max(mu[n, 1], 1e-300))
         for k in range(m):
             best = 1e300
             for j in range(2):
-                n0 = z[k, 0] - zhat[n, j, 0]
-                n1 = (z[k, 1] - zhat[n, j, 1] + math.pi) % TWO_PI - math.pi
-                n2 = z[k, 2] - zhat[n, j, 2]
-                Si = Sinv[n, j]
-                d2 = (n0 * (Si[0, 0] * n0 + Si[0, 1] * n1 + Si[0, 2] * n2)
-                      + n1 * (Si[1, 0] * n0 + Si[1, 1] * n1 + Si[1, 2] * n2)
-                      + n2 * (Si[2, 0] * n0 + Si[2, 1] * n1 + Si[2, 2] * n2))
+                innovation(z[k], zhat[n, j], nu)
+                d2 = mahalanobis(nu, Sinv[n, j])
                 if d2 < best:
                     best = d2
                 ll[n, j, k] = -0.5 * (d2 + logdet[j] + 3.0 * LOG_2PI)
@@ -321,43 +395,9 @@ def imm_update(X, P, mu, latched, rows, cols, z, zhat, Hp, Sinv, ll, R):
         n = rows[q]
         k = cols[q]
         for j in range(2):
-            H = Hp[n, j]
-            Si = Sinv[n, j]
-            Pm = P[n, j]
-            nu[0] = z[k, 0] - zhat[n, j, 0]
-            nu[1] = (z[k, 1] - zhat[n, j, 1] + math.pi) % TWO_PI - math.pi
-            nu[2] = z[k, 2] - zhat[n, j, 2]
-            for a in range(9):
-                for b in range(3):
-                    PHt[a, b] = Pm[a, 0] * H[b, 0] + Pm[a, 1] * H[b, 1] + Pm[a, 2] * H[b, 2]
-            for a in range(9):
-                for b in range(3):
-                    K[a, b] = PHt[a, 0] * Si[0, b] + PHt[a, 1] * Si[1, b] + PHt[a, 2] * Si[2, b]
-            for a in range(9):
-                X[n, j, a] += K[a, 0] * nu[0] + K[a, 1] * nu[1] + K[a, 2] * nu[2]
-            # A = I − K H  (H = [H_p 0])
-            for a in range(9):
-                for b in range(9):
-                    A[a, b] = 1.0 if a == b else 0.0
-                for b in range(3):
-                    A[a, b] -= K[a, 0] * H[0, b] + K[a, 1] * H[1, b] + K[a, 2] * H[2, b]
-            for a in range(9):
-                for b in range(9):
-                    s = 0.0
-                    for c in range(9):
-                        s += A[a, c] * Pm[c, b]
-                    AP[a, b] = s
-            for a in range(9):
-                for b in range(3):
-                    KR[a, b] = K[a, 0] * R[0, b] + K[a, 1] * R[1, b] + K[a, 2] * R[2, b]
-            for a in range(9):
-                for b in range(a, 9):
-                    s = 0.0
-                    for c in range(9):
-                        s += AP[a, c] * A[b, c]
-                    s += KR[a, 0] * K[b, 0] + KR[a, 1] * K[b, 1] + KR[a, 2] * K[b, 2]
-                    Pm[a, b] = s
-                    Pm[b, a] = s
+            innovation(z[k], zhat[n, j], nu)
+            gain_update(X[n, j], P[n, j], Hp[n, j], Sinv[n, j], nu, K, PHt)
+            joseph_update(P[n, j], K, Hp[n, j], R, A, AP, KR)
         if latched[n]:
             continue
         l0 = ll[n, 0, k]

@@ -30,7 +30,6 @@ from accord.warning.scoring import score_tracks, scenario_seconds
 from accord.warning.sim import DEFAULT_SENSORS, GAP_SENSORS, ScenarioSpec, random_launches, simulate
 from accord.warning.tracking import TrackerConfig
 from accord.warning.tracking.tracker import Tracker
-from accord.warning.tracking.models import propagate_mean
 
 RADARS = {"sample": DEFAULT_SENSORS, "gap": GAP_SENSORS}
 BINS = ((-10, -5), (-5, 0), (0, 3), (3, 6), (6, 9), (9, 12), (12, 15), (15, 20))
@@ -50,12 +49,11 @@ def impact_jacobian(x: np.ndarray) -> np.ndarray:
 
 
 def truth_at(sim, m: str, t: float) -> np.ndarray:
-    """The missile's true (p, v) at ``t``: its nearest 1 s sample carried by the Taylor step."""
-    k = np.flatnonzero(np.asarray(sim.truth.ids) == m)
-    j = k[np.argmin(np.abs(np.asarray(sim.truth.t)[k] - t))]
-    x = np.zeros((1, 2, 9))
-    x[0, 0, :6] = sim.truth.state[j]
-    return propagate_mean(x, t - float(sim.truth.t[j]))[0, 0, :6]
+    """The missile's true (p, v) at ``t`` from the simulator's own flight (its integration
+    steps, Hermite-interpolated with their accelerations: exact in the boost too, where the
+    1 s truth samples carried by the ballistic step would drop up to 0.5 s of thrust)."""
+    f = next(f for f in sim.flights if f.spec.id == m)
+    return f.state_at(np.array([t]))[0, :6]
 
 
 def run_one(sim, cfg: TrackerConfig) -> list[dict]:

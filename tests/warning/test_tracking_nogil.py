@@ -14,7 +14,7 @@ from numba.core.registry import CPUDispatcher
 from accord.warning import prediction
 from accord.warning.boost import flight, likelihood
 from accord.warning.frames import MU, lla_to_ecef
-from accord.warning.tracking import kernels
+from accord.warning.tracking import burnout, history, kernels
 from accord.warning.tracking.filters import transition_matrix
 from accord.warning.tracking.models import process_noise, transition_axis
 
@@ -25,6 +25,8 @@ HOT = {
     prediction: ("_ground_arc_kernel", "_ballistic_kernel", "_rise_fit_kernel"),
     flight: ("fly",),
     likelihood: ("log_like", "posterior"),
+    burnout: ("_plan", "_gap_kernel", "_bank_scans"),
+    history: ("record_rows",),
 }
 INNER = {kernels: ("detections_to_ecef", "inv3")}   # called only from other kernels (the flag acts at the Python call)
 REPO = Path(__file__).resolve().parents[2]

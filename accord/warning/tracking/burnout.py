@@ -6,7 +6,8 @@ ballistic model from a boost model that has kept thrusting past the burnout, and
 model, which has no process noise, keeps the covariance that mixing made until the latch
 (docs/tracking.md, "Accuracy at the bound", 6). So at the latch the tracker replaces the
 ballistic (p, v) and covariance by those of a bank of burnout-time hypotheses, computed once
-from what the track kept over the last ``burnout_bank_s`` seconds (:class:`History`):
+from what the track kept over the last ``burnout_bank_s`` seconds (:class:`.history.History`, one
+track's rows of the table :class:`.history.Records` the tracker writes every scan):
 
 * each detection it was updated with (time, radar, range/azimuth/elevation), the boost
   model's predictive log-likelihood of it, ``log N(ν; 0, S)`` from the gate, and the boost
@@ -32,84 +33,59 @@ state is kept.
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
 
 from accord.warning.tracking import kernels
+from accord.warning.tracking.history import History
 from accord.warning.tracking.models import BALLISTIC, DIM, N_MODELS
 from accord.warning.tracking.sensors import SensorArray
-
-
-@dataclass
-class History:
-    """One boosting track's recent detections and boost-model snapshots (see the module)."""
-
-    t: deque = field(default_factory=deque)       # detection times
-    s: deque = field(default_factory=deque)       # radar index
-    z: deque = field(default_factory=deque)       # (3,) range, az, el
-    ll: deque = field(default_factory=deque)      # boost model's predictive log-likelihood
-    snap: deque = field(default_factory=deque)    # the boost model's ((9,) x, (9, 9) P) after this update
-
-    def add(self, t: float, s: int, z: np.ndarray, ll: float, x: np.ndarray, P: np.ndarray, keep_s: float) -> None:
-        self.t.append(t)
-        self.s.append(s)
-        self.z.append(z)
-        self.ll.append(ll)
-        self.snap.append((x, P))
-        while self.t and self.t[0] < t - keep_s:
-            for q in (self.t, self.s, self.z, self.ll, self.snap):
-                q.popleft()
-
-    def to_json(self) -> dict:
-        """The history as JSON values (floats round-trip exactly); :meth:`from_json` reads it."""
-        return {"t": list(self.t), "s": list(self.s), "z": [z.tolist() for z in self.z], "ll": list(self.ll),
-                "snap": [None if sn is None else [sn[0].tolist(), sn[1].tolist()] for sn in self.snap]}
-
-    @classmethod
-    def from_json(cls, v: dict) -> "History":
-        snap = [None if sn is None else _full(np.array(sn[0], dtype=float), np.array(sn[1], dtype=float))
-                for sn in v["snap"]]
-        return cls(deque(float(t) for t in v["t"]), deque(int(s) for s in v["s"]),
-                   deque(np.array(z, dtype=float) for z in v["z"]), deque(float(x) for x in v["ll"]),
-                   deque(snap))
-
-
-def _full(x: np.ndarray, P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A snapshot as 9-D (a (p, v) one written before the thrust was kept gets no thrust)."""
-    if len(x) == DIM:
-        return x, P
-    xf = np.zeros(DIM)
-    Pf = np.zeros((DIM, DIM))
-    xf[: len(x)] = x
-    Pf[: len(x), : len(x)] = P
-    return xf, Pf
 
 
 def hypothesis_times(h: History, every: float) -> list[tuple[float, int]]:
     """The hypotheses' burnout times ``τ`` with the detection ``j`` whose boost posterior each
     starts from: a detection at least ``every`` after the previous hypothesis, then, where the
     next detection is more than ``every`` away, times every ``every`` across the gap (the burnout
-    may fall between two detections as well as at one)."""
-    ts = list(h.t)
-    out: list[tuple[float, int]] = []
-    last = -np.inf
-    for j, tj in enumerate(ts):
-        if h.snap[j] is None:
-            continue
-        if tj - last >= every - 1e-6:
-            out.append((tj, j))
-            last = tj
-        if j + 1 < len(ts):
-            tau = last + every
-            while tau < ts[j + 1] - 1e-6:
-                out.append((tau, j))
-                last = tau
-                tau += every
-    return out
+    may fall between two detections as well as at one). :func:`_plan` computes them."""
+    tk, jk = _plan(np.asarray(h.t, dtype=float), np.asarray(h.ok, dtype=np.bool_), float(every))
+    return list(zip(tk.tolist(), jk.tolist()))
+
+
+@njit(cache=True, nogil=True)
+def _plan(ts, ok, every):  # pragma: no cover
+    """:func:`hypothesis_times` as arrays ``(τ (K,), j (K,))``: one pass counts, the next fills."""
+    J = ts.shape[0]
+    K = 0
+    tk = np.empty(0)
+    jk = np.empty(0, np.int64)
+    for fill in range(2):
+        if fill:
+            tk = np.empty(K)
+            jk = np.empty(K, np.int64)
+        K = 0
+        last = -np.inf
+        for j in range(J):
+            if not ok[j]:
+                continue
+            tj = ts[j]
+            if tj - last >= every - 1e-6:
+                if fill:
+                    tk[K] = tj
+                    jk[K] = j
+                K += 1
+                last = tj
+            if j + 1 < J:
+                tau = last + every
+                while tau < ts[j + 1] - 1e-6:
+                    if fill:
+                        tk[K] = tau
+                        jk[K] = j
+                    K += 1
+                    last = tau
+                    tau += every
+    return tk, jk
 
 
 def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., None],
@@ -125,15 +101,16 @@ def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., N
     by the boost model (still thrusting) to its time, then by the ballistic model to the next
     detection. ``step(X, P, mu, latched, dt)`` is the tracker's time update (in place; latched
     rows run the ballistic model alone) and ``consts(dt)`` its sub-step count and constants
-    ``(n, Pi, Phi, Q)`` over ``dt``. The hypotheses start in time order, so those running at
-    any scan are the first ``na`` rows; the scans run in one compiled loop (:func:`_bank_scans`)
-    of the tracker's own time update, gate and update."""
-    hyp = hypothesis_times(h, every)
-    K = len(hyp)
+    ``(n, Pi, Phi, Q)`` over ``dt``, asked once per distinct interval (the radars' revisits
+    repeat a few). The hypotheses start in time order, so those running at any scan are the
+    first ``na`` rows; the gap starts run in one compiled call (:func:`_gap_kernel`) and the
+    scans in one compiled loop (:func:`_bank_scans`) of the tracker's own time update, gate and
+    update: the Python around them is a fixed number of array operations, none per detection."""
+    ts = np.asarray(h.t, dtype=float)
+    tk, jk = _plan(ts, np.asarray(h.ok, dtype=np.bool_), float(every))
+    K = len(tk)
     if K < min_hypotheses:
         return None
-    consts = _memo(consts)                          # the radars' revisits repeat the same intervals
-    ts = np.asarray(h.t, dtype=float)
     J = len(ts)
     B = np.cumsum(np.asarray(h.ll, dtype=float))
     X = np.zeros((K, N_MODELS, DIM))
@@ -142,38 +119,39 @@ def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., N
     mu = np.zeros((K, N_MODELS))
     mu[:, BALLISTIC] = 1.0
     latched = np.ones(K, bool)
-    tk = np.array([tau for tau, _ in hyp])
-    Bk = np.array([B[j] for _, j in hyp])
-    at: dict[int, list[int]] = {}                  # detection → its hypotheses
-    for k, (_, j) in enumerate(hyp):
-        at.setdefault(j, []).append(k)
+    Bk = B[jk]
+    at = tk == ts[jk]                               # the hypotheses at a detection (at most one each)
+    ka = np.flatnonzero(at)
+    X[ka, :, 0:6] = h.x[jk[ka], None, 0:6]
+    P[ka, :, 0:6, 0:6] = h.P[jk[ka], None, 0:6, 0:6]
     n_at = np.zeros(J, np.int64)                    # hypotheses joining after detection j's update
-    n_gap = np.zeros(J, np.int64)                   # gap hypotheses joining before detection j's gate
-    gap: list[tuple] = []                           # (row, first of its gap, snapshot x, P, boost dt, ballistic dt)
-    for j, ks in at.items():                        # each hypothesis's start, in its row
-        x9, P9 = h.snap[j]
-        if tk[ks[0]] == ts[j]:                      # the hypothesis at this detection
-            X[ks[0], :, 0:6] = x9[0:6]
-            P[ks[0], :, 0:6, 0:6] = P9[0:6, 0:6]
-            n_at[j] = 1
-            ks = ks[1:]
-        if ks:                                      # those inside the gap after it
-            tp = ts[j]
-            for q, k in enumerate(ks):
-                gap.append((k, q == 0, x9, P9, tk[k] - tp, ts[j + 1] - tk[k]))
-                tp = tk[k]
-            n_gap[j + 1] = len(ks)
-    if gap:
-        _gap_starts(X, P, mu, latched, gap, consts, mu_g)
+    n_at[jk[ka]] = 1
+    rows = np.flatnonzero(~at)                      # those inside the gap after their detection
+    gj = jk[rows]
+    n_gap = np.bincount(gj + 1, minlength=J)[:J]    # gap hypotheses joining before detection j's gate
+    first = np.r_[True, gj[1:] != gj[:-1]] if len(rows) else np.zeros(0, bool)
+    db = tk[rows] - np.where(first, ts[gj], tk[rows - 1])   # boost leg from the detection or the previous gap time
+    dl = ts[np.minimum(gj + 1, J - 1)] - tk[rows]   # ballistic step to the next detection
+    pos = np.flatnonzero(ts[1:] > ts[:-1]) + 1      # scans after a time step
+    # the time update's constants for each interval (the radars' revisits repeat the same few)
+    u, inv = np.unique(np.r_[ts[pos] - ts[pos - 1], db, dl], return_inverse=True)
+    cu = [consts(d) for d in u.tolist()]
+    un = np.array([c[0] for c in cu], np.int64).reshape(len(u))
+    uPi = np.array([c[1] for c in cu], dtype=float).reshape(len(u), 2, 2)
+    uPhi = np.array([c[2] for c in cu], dtype=float).reshape(len(u), 2, 3, 3)
+    uQ = np.array([c[3] for c in cu], dtype=float).reshape(len(u), 2, 9, 9)
+    if len(rows):
+        ig = inv[len(pos):].reshape(2, len(rows)).T     # (G, 2): boost leg, ballistic step
+        _gap_kernel(X, P, mu, latched, rows, first, h.x[gj], h.P[gj], np.column_stack([db, dl]), un[ig],
+                    uPi[ig], uPhi[ig], uQ[ig], mu_g)
     nsub = np.ones(J, np.int64)
     Pis = np.zeros((J, 2, 2))
     Phis = np.zeros((J, 2, 3, 3))
     Qs = np.zeros((J, 2, 9, 9))
-    for j in range(1, J):
-        if ts[j] > ts[j - 1]:
-            nsub[j], Pis[j], Phis[j], Qs[j] = consts(ts[j] - ts[j - 1])
+    iscan = inv[: len(pos)]
+    nsub[pos], Pis[pos], Phis[pos], Qs[pos] = un[iscan], uPi[iscan], uPhi[iscan], uQ[iscan]
     s = np.asarray(h.s, dtype=np.int64)
-    Z = np.array(h.z, dtype=float).reshape(J, 3)
+    Z = np.asarray(h.z, dtype=float).reshape(J, 3)
     L = _bank_scans(X, P, mu, latched, ts, s, Z, sensors.site, sensors.basis, sensors.R, n_at, n_gap,
                     nsub, Pis, Phis, Qs, mu_g)
     if t > ts[-1]:
@@ -191,46 +169,11 @@ def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., N
     return x, 0.5 * (Pm + Pm.T), w, tk
 
 
-def _memo(f: Callable[[float], tuple]) -> Callable[[float], tuple]:
-    """``f`` remembering its values by argument (for one bank)."""
-    seen: dict[float, tuple] = {}
-
-    def g(dt: float) -> tuple:
-        got = seen.get(dt)
-        if got is None:
-            got = seen[dt] = f(dt)
-        return got
-    return g
-
-
-def _gap_starts(X: np.ndarray, P: np.ndarray, mu: np.ndarray, latched: np.ndarray, gap: list[tuple],
-                consts: Callable[[float], tuple[int, np.ndarray, np.ndarray, np.ndarray]], mu_g: float) -> None:
-    """The gap hypotheses' starts (the boost model alone, still thrusting, from the snapshot to
-    each gap time, then the ballistic step to the next detection) written to their rows, in one call of :func:`_gap_kernel`."""
-    G = len(gap)
-    rows = np.array([g[0] for g in gap], np.int64)
-    first = np.array([g[1] for g in gap], bool)
-    gx = np.zeros((G, DIM))
-    gP = np.zeros((G, DIM, DIM))
-    dts = np.zeros((G, 2))
-    ns = np.zeros((G, 2), np.int64)
-    Pis = np.zeros((G, 2, 2, 2))
-    Phis = np.zeros((G, 2, 2, 3, 3))
-    Qs = np.zeros((G, 2, 2, 9, 9))
-    for g, (_, f, x9, P9, db, dl) in enumerate(gap):
-        if f:
-            gx[g] = x9
-            gP[g] = P9
-        for i, d in enumerate((db, dl)):
-            dts[g, i] = d
-            ns[g, i], Pis[g, i], Phis[g, i], Qs[g, i] = consts(d)
-    _gap_kernel(X, P, mu, latched, rows, first, gx, gP, dts, ns, Pis, Phis, Qs, mu_g)
-
-
 @njit(cache=True, nogil=True)
 def _gap_kernel(X, P, mu, latched, rows, first, gx, gP, dts, ns, Pis, Phis, Qs, mu_g):  # pragma: no cover
-    """:func:`_gap_starts`' loop: the boost model alone carried from the snapshot (rows with
-    ``first``) or the previous gap time, then each row's ballistic step to the next detection."""
+    """The gap hypotheses' starts (:func:`bank_state`): the boost model alone carried from the
+    snapshot (rows with ``first``) or the previous gap time, then each row's ballistic step to
+    the next detection."""
     Xb = np.zeros((1, 2, 9))
     Pb = np.zeros((1, 2, 9, 9))
     mub = np.zeros((1, 2))
@@ -376,6 +319,7 @@ def warm_up(sensors: SensorArray, mu_g: float) -> None:
     """Load (or compile) :func:`_bank_scans` with the types :func:`bank_state` passes, on an
     empty bank (see :func:`accord.warning.tracking.warm_up`)."""
     i1 = np.zeros(1, np.int64)
+    _plan(np.zeros(1), np.ones(1, bool), 1.0)
     _gap_kernel(np.zeros((1, N_MODELS, DIM)), np.zeros((1, N_MODELS, DIM, DIM)), np.zeros((1, N_MODELS)),
                 np.ones(1, bool), np.zeros(0, np.int64), np.zeros(0, bool), np.zeros((0, DIM)),
                 np.zeros((0, DIM, DIM)), np.zeros((0, 2)), np.zeros((0, 2), np.int64), np.zeros((0, 2, 2, 2)),

@@ -48,7 +48,7 @@ from accord.warning import boost, prediction
 from accord.warning.frames import EARTH_RADIUS_M, MU
 from accord.warning.identity import same_arc
 from accord.warning.prediction import predict_launch_impact
-from accord.warning.tracking import burnout, initiation, kernels
+from accord.warning.tracking import burnout, history, initiation, kernels
 from accord.warning.tracking.association import assign
 from accord.warning.tracking.filters import combine, ekf_update, transition_matrix
 from accord.warning.tracking.models import BALLISTIC, DIM, N_MODELS, process_noise, transition_axis
@@ -214,7 +214,7 @@ class Tracker:
         self._boost_fits: dict[int, tuple[int, tuple[float, ...]]] = {}   # track id → (states used, launch fit)
         self._boost_pred_due = -np.inf
         self._at: tuple | None = None     # (t, n_scans, track table, _confirmed_at's result): a cache
-        self._bank: dict[int, burnout.History] = {}   # track id → recent detections and boost snapshots
+        self._bank = history.Records(self.config.burnout_bank_s)   # boosting tracks' detections and boost snapshots
 
     # ------------------------------------------------------------------ state of the tracks
     @property
@@ -340,8 +340,8 @@ class Tracker:
                 if len(ri):
                     kernels.imm_update(tr.X, tr.P, tr.mu, tr.latched, ri, ci, z, zhat, Hp, Sinv, ll, sa.R[s])
                     hit[ri] = True
-                    if c.burnout_bank_s > 0.0:
-                        self._bank_record(t, s, z, ri, ci, ll)
+                    if c.burnout_bank_s > 0.0:   # for the burnout-time bank (:mod:`.burnout`)
+                        self._bank.record(t, s, z, ri, ci, ll, tr.X, tr.P, tr.confirmed, tr.latched, tr.id, tr.took)
             was_latched = self._tracks.latched.copy()
             newly, dead = kernels.bookkeep(self._tracks, hit, t, self.sensors.coverage(s), self._rules)
             burnt = self._tracks.latched & ~was_latched
@@ -379,7 +379,7 @@ class Tracker:
             if dead.any():
                 for tid in self._track_ids(np.flatnonzero(dead & self._tracks.confirmed & (self._tracks.id > 0))):
                     self._lost.append((tid, t))
-                    self._bank.pop(int(tid[1:]), None)
+                    self._bank.discard(int(tid[1:]))
                 self._keep(~dead)
             if (any_new or t - self._last_merge_t >= 1.0) and self.n_confirmed > 1:
                 self._merge(t)
@@ -427,26 +427,12 @@ class Tracker:
         J = np.vstack([0.5 * W * W * np.eye(3), W * np.eye(3)])     # (6, 3)
         self._tracks.P[i, :, 0:6, 0:6] += (J @ A @ J.T)[:, None]
 
-    def _bank_record(self, t: float, s: int, z: np.ndarray, ri: np.ndarray, ci: np.ndarray, ll: np.ndarray) -> None:
-        """Keep, for the burnout-time bank (:mod:`.burnout`), the detections that updated the
-        confirmed boosting tracks ``ri`` this scan and, every ``burnout_bank_every_s``, their
-        boost model's (p, v) and covariance."""
-        c = self.config
-        tr = self._tracks
-        ok = tr.confirmed[ri] & ~tr.latched[ri] & (tr.id[ri] > 0) & np.isnan(tr.took[ri])
-        for n, k in zip(ri[ok].tolist(), ci[ok].tolist()):
-            tid = int(tr.id[n])
-            h = self._bank.get(tid)
-            if h is None:
-                h = self._bank[tid] = burnout.History()
-            h.add(t, s, z[k].copy(), float(ll[n, 1, k]), tr.X[n, 1].copy(), tr.P[n, 1].copy(), c.burnout_bank_s)
-
     def _bank_latch(self, rows: np.ndarray, t: float) -> None:
         """The tracks latched this scan (``rows``, mask) take the burnout-time bank's (p, v) and
         covariance (:func:`.burnout.bank_state`) where it has one."""
         c = self.config
         for n in np.flatnonzero(rows).tolist():
-            h = self._bank.pop(int(self._tracks.id[n]), None)
+            h = self._bank.pop(int(self._tracks.id[n]))
             if h is None:
                 continue
             got = burnout.bank_state(h, t, self.sensors, self._step, self._step_consts, c.mu, c.burnout_bank_every_s)
@@ -654,7 +640,7 @@ class Tracker:
         for name in ("id", "conf_t", "anchor", "boost", "boost_n"):
             getattr(self._tracks, name)[i] = src[name]
         for tid in src["id"].tolist():   # the lost track's detections are not the new track's
-            self._bank.pop(int(tid), None)
+            self._bank.discard(int(tid))
         self._tracks.lfit[i] = np.nan
         took = i[src["latched"] | ~np.isnan(src["took"])]
         if len(took):
@@ -695,7 +681,7 @@ class Tracker:
         if dead.any():
             for tid in self._track_ids(np.flatnonzero(dead)):
                 self._lost.append((tid, t))
-                self._bank.pop(int(tid[1:]), None)
+                self._bank.discard(int(tid[1:]))
             self._keep(~dead)
 
     # ------------------------------------------------------------------ outputs

@@ -25,7 +25,7 @@ HOT = {
     prediction: ("_ground_arc_kernel", "_ballistic_kernel", "_rise_fit_kernel"),
     flight: ("fly",),
     likelihood: ("log_like", "posterior"),
-    burnout: ("_plan", "_gap_kernel", "_bank_scans"),
+    burnout: ("_plan", "_setup", "_gap_kernel", "_bank_scans"),
     history: ("record_rows",),
 }
 INNER = {kernels: ("detections_to_ecef", "inv3")}   # called only from other kernels (the flag acts at the Python call)

@@ -108,52 +108,21 @@ def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., N
     update: the Python around them is a fixed number of array operations, none per detection."""
     ts = np.asarray(h.t, dtype=float)
     tk, jk = _plan(ts, np.asarray(h.ok, dtype=np.bool_), float(every))
-    K = len(tk)
-    if K < min_hypotheses:
+    if len(tk) < min_hypotheses:
         return None
-    J = len(ts)
-    B = np.cumsum(np.asarray(h.ll, dtype=float))
-    X = np.zeros((K, N_MODELS, DIM))
-    P = np.zeros((K, N_MODELS, DIM, DIM))
-    P[:, :, 6:9, 6:9] = np.eye(3) * 1e-6
-    mu = np.zeros((K, N_MODELS))
-    mu[:, BALLISTIC] = 1.0
-    latched = np.ones(K, bool)
-    Bk = B[jk]
-    at = tk == ts[jk]                               # the hypotheses at a detection (at most one each)
-    ka = np.flatnonzero(at)
-    X[ka, :, 0:6] = h.x[jk[ka], None, 0:6]
-    P[ka, :, 0:6, 0:6] = h.P[jk[ka], None, 0:6, 0:6]
-    n_at = np.zeros(J, np.int64)                    # hypotheses joining after detection j's update
-    n_at[jk[ka]] = 1
-    rows = np.flatnonzero(~at)                      # those inside the gap after their detection
-    gj = jk[rows]
-    n_gap = np.bincount(gj + 1, minlength=J)[:J]    # gap hypotheses joining before detection j's gate
-    first = np.r_[True, gj[1:] != gj[:-1]] if len(rows) else np.zeros(0, bool)
-    db = tk[rows] - np.where(first, ts[gj], tk[rows - 1])   # boost leg from the detection or the previous gap time
-    dl = ts[np.minimum(gj + 1, J - 1)] - tk[rows]   # ballistic step to the next detection
-    pos = np.flatnonzero(ts[1:] > ts[:-1]) + 1      # scans after a time step
-    # the time update's constants for each interval (the radars' revisits repeat the same few)
-    u, inv = np.unique(np.r_[ts[pos] - ts[pos - 1], db, dl], return_inverse=True)
+    xs9 = np.asarray(h.x, dtype=float)
+    P9 = np.asarray(h.P, dtype=float)
+    X, P, mu, latched, Bk, n_at, n_gap, rows, first, gd, u, ij, ig = _setup(
+        ts, tk, jk, np.asarray(h.ll, dtype=float), xs9, P9)
+    # the time update's constants for each distinct interval (the radars' revisits repeat a few)
     cu = [consts(d) for d in u.tolist()]
     un = np.array([c[0] for c in cu], np.int64).reshape(len(u))
     uPi = np.array([c[1] for c in cu], dtype=float).reshape(len(u), 2, 2)
     uPhi = np.array([c[2] for c in cu], dtype=float).reshape(len(u), 2, 3, 3)
     uQ = np.array([c[3] for c in cu], dtype=float).reshape(len(u), 2, 9, 9)
-    if len(rows):
-        ig = inv[len(pos):].reshape(2, len(rows)).T     # (G, 2): boost leg, ballistic step
-        _gap_kernel(X, P, mu, latched, rows, first, h.x[gj], h.P[gj], np.column_stack([db, dl]), un[ig],
-                    uPi[ig], uPhi[ig], uQ[ig], mu_g)
-    nsub = np.ones(J, np.int64)
-    Pis = np.zeros((J, 2, 2))
-    Phis = np.zeros((J, 2, 3, 3))
-    Qs = np.zeros((J, 2, 9, 9))
-    iscan = inv[: len(pos)]
-    nsub[pos], Pis[pos], Phis[pos], Qs[pos] = un[iscan], uPi[iscan], uPhi[iscan], uQ[iscan]
-    s = np.asarray(h.s, dtype=np.int64)
-    Z = np.asarray(h.z, dtype=float).reshape(J, 3)
-    L = _bank_scans(X, P, mu, latched, ts, s, Z, sensors.site, sensors.basis, sensors.R, n_at, n_gap,
-                    nsub, Pis, Phis, Qs, mu_g)
+    _gap_kernel(X, P, mu, latched, rows, first, jk, xs9, P9, gd, ig, un, uPi, uPhi, uQ, mu_g)
+    L = _bank_scans(X, P, mu, latched, ts, np.asarray(h.s, dtype=np.int64), np.asarray(h.z, dtype=float),
+                    sensors.site, sensors.basis, sensors.R, n_at, n_gap, ij, un, uPi, uPhi, uQ, mu_g)
     if t > ts[-1]:
         step(X, P, mu, latched, t - ts[-1])
     span = np.diff(np.r_[tk, ts[-1]])
@@ -170,35 +139,108 @@ def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., N
 
 
 @njit(cache=True, nogil=True)
-def _gap_kernel(X, P, mu, latched, rows, first, gx, gP, dts, ns, Pis, Phis, Qs, mu_g):  # pragma: no cover
-    """The gap hypotheses' starts (:func:`bank_state`): the boost model alone carried from the
-    snapshot (rows with ``first``) or the previous gap time, then each row's ballistic step to
-    the next detection."""
+def _setup(ts, tk, jk, ll, xs, Ps):  # pragma: no cover
+    """:func:`bank_state`'s set-up of the ``K`` hypotheses ``(tk, jk)`` (:func:`_plan`) on the
+    history's ``J`` detections ``ts`` (boost log-likelihoods ``ll``, snapshots ``xs``, ``Ps``):
+    the rows ``X, P, mu, latched`` with the starts at a detection written (the ballistic model
+    from the snapshot's (p, v), no thrust), ``Bk`` (the boost model's log-likelihoods up to each
+    start), ``n_at``/``n_gap`` (hypotheses joining after / before detection ``j``), the gap
+    hypotheses ``rows`` with ``first`` (the first of their gap) and ``gd (G, 2)`` (the boost leg
+    from the detection or the previous gap time, the ballistic step to the next detection); the
+    distinct intervals ``u`` the time updates span, and where each is: ``ij[j]`` for the step
+    to detection ``j`` (-1: none), ``ig[g]`` for gap row ``g``'s two legs."""
+    J = ts.shape[0]
+    K = tk.shape[0]
+    X = np.zeros((K, N_MODELS, DIM))
+    P = np.zeros((K, N_MODELS, DIM, DIM))
+    mu = np.zeros((K, N_MODELS))
+    latched = np.ones(K, np.bool_)
+    B = np.cumsum(ll)
+    Bk = np.empty(K)
+    n_at = np.zeros(J, np.int64)
+    n_gap = np.zeros(J, np.int64)
+    G = 0
+    for k in range(K):
+        if tk[k] != ts[jk[k]]:
+            G += 1
+    rows = np.empty(G, np.int64)
+    first = np.empty(G, np.bool_)
+    gd = np.empty((G, 2))
+    g = 0
+    for k in range(K):
+        j = jk[k]
+        Bk[k] = B[j]
+        mu[k, BALLISTIC] = 1.0
+        for m in range(N_MODELS):
+            for a in range(6, 9):
+                P[k, m, a, a] = 1e-6
+        if tk[k] == ts[j]:                      # the hypothesis at this detection
+            for m in range(N_MODELS):
+                X[k, m, 0:6] = xs[j, 0:6]
+                P[k, m, 0:6, 0:6] = Ps[j, 0:6, 0:6]
+            n_at[j] = 1
+            continue
+        rows[g] = k                             # one inside the gap after detection j
+        first[g] = g == 0 or jk[rows[g - 1]] != j
+        gd[g, 0] = tk[k] - (ts[j] if first[g] else tk[k - 1])
+        gd[g, 1] = ts[j + 1] - tk[k]
+        n_gap[j + 1] += 1
+        g += 1
+    d = np.empty(J + 2 * G)
+    M = 0
+    for j in range(1, J):
+        if ts[j] > ts[j - 1]:
+            d[M] = ts[j] - ts[j - 1]
+            M += 1
+    for g in range(G):
+        d[M] = gd[g, 0]
+        d[M + 1] = gd[g, 1]
+        M += 2
+    u = np.unique(d[:M])
+    ij = np.full(J, -1, np.int64)
+    for j in range(1, J):
+        if ts[j] > ts[j - 1]:
+            ij[j] = np.searchsorted(u, ts[j] - ts[j - 1])
+    ig = np.empty((G, 2), np.int64)
+    for g in range(G):
+        for i in range(2):
+            ig[g, i] = np.searchsorted(u, gd[g, i])
+    return X, P, mu, latched, Bk, n_at, n_gap, rows, first, gd, u, ij, ig
+
+
+@njit(cache=True, nogil=True)
+def _gap_kernel(X, P, mu, latched, rows, first, jk, xs, Ps, gd, ig, un, uPi, uPhi, uQ, mu_g):  # pragma: no cover
+    """The gap hypotheses' starts (:func:`bank_state`, rows ``rows``): the boost model alone
+    carried from detection ``jk``'s snapshot (rows with ``first``) or the previous gap time, then
+    each row's ballistic step to the next detection; ``gd``, ``ig`` the legs and their
+    constants' index in ``un, uPi, uPhi, uQ`` (:func:`_setup`)."""
     Xb = np.zeros((1, 2, 9))
     Pb = np.zeros((1, 2, 9, 9))
     mub = np.zeros((1, 2))
     free = np.zeros(1, np.bool_)
     for g in range(rows.shape[0]):
+        k = rows[g]
         if first[g]:
             for m in range(2):
-                Xb[0, m] = gx[g]
-                Pb[0, m] = gP[g]
+                Xb[0, m] = xs[jk[k]]
+                Pb[0, m] = Ps[jk[k]]
         mub[0, 0] = 0.0
         mub[0, 1] = 0.0
         mub[0, 1 - BALLISTIC] = 1.0
-        n = ns[g, 0]
+        q = ig[g, 0]
+        n = un[q]
         for _ in range(n):
-            kernels.imm_predict(Xb, Pb, mub, free, dts[g, 0] / n, Pis[g, 0], Phis[g, 0], Qs[g, 0], mu_g)
+            kernels.imm_predict(Xb, Pb, mub, free, gd[g, 0] / n, uPi[q], uPhi[q], uQ[q], mu_g)
         Xb[0, BALLISTIC] = Xb[0, 1 - BALLISTIC]
         Pb[0, BALLISTIC] = Pb[0, 1 - BALLISTIC]
-        k = rows[g]
         for m in range(2):
             X[k, m, 0:6] = Xb[0, 1 - BALLISTIC, 0:6]
             P[k, m, 0:6, 0:6] = Pb[0, 1 - BALLISTIC, 0:6, 0:6]
-        n = ns[g, 1]
+        q = ig[g, 1]
+        n = un[q]
         for _ in range(n):
-            kernels.imm_predict(X[k:k + 1], P[k:k + 1], mu[k:k + 1], latched[k:k + 1], dts[g, 1] / n, Pis[g, 1],
-                                Phis[g, 1], Qs[g, 1], mu_g)
+            kernels.imm_predict(X[k:k + 1], P[k:k + 1], mu[k:k + 1], latched[k:k + 1], gd[g, 1] / n, uPi[q],
+                                uPhi[q], uQ[q], mu_g)
 
 
 @njit(cache=True, nogil=True)
@@ -269,12 +311,16 @@ def _gate_update(x, Pm, z, site, B, R):  # pragma: no cover
             A[a, b] = 1.0 if a == b else 0.0
         for b in range(3):
             A[a, b] -= K[a, 0] * H[0, b] + K[a, 1] * H[1, b] + K[a, 2] * H[2, b]
+    # A = I − K H is the identity outside its first three columns (H reads the position
+    # alone): the products below skip A's zeros, the terms kept in the same order (the same sums)
     AP = np.empty((9, 9))
     for a in range(9):
         for b in range(9):
             s = 0.0
-            for c in range(9):
+            for c in range(3):
                 s += A[a, c] * Pm[c, b]
+            if a >= 3:
+                s += Pm[a, b]
             AP[a, b] = s
     KR = np.empty((9, 3))
     for a in range(9):
@@ -283,8 +329,10 @@ def _gate_update(x, Pm, z, site, B, R):  # pragma: no cover
     for a in range(9):
         for b in range(a, 9):
             s = 0.0
-            for c in range(9):
+            for c in range(3):
                 s += AP[a, c] * A[b, c]
+            if b >= 3:
+                s += AP[a, b]
             s += KR[a, 0] * K[b, 0] + KR[a, 1] * K[b, 1] + KR[a, 2] * K[b, 2]
             Pm[a, b] = s
             Pm[b, a] = s
@@ -292,10 +340,11 @@ def _gate_update(x, Pm, z, site, B, R):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True)
-def _bank_scans(X, P, mu, latched, ts, s, Z, site, basis, R, n_at, n_gap, nsub, Pis, Phis, Qs, mu_g):  # pragma: no cover
+def _bank_scans(X, P, mu, latched, ts, s, Z, site, basis, R, n_at, n_gap, ij, un, uPi, uPhi, uQ, mu_g):  # pragma: no cover
     """The bank's scans (:func:`bank_state`) in one compiled loop, in place on the hypotheses'
     rows (each already holding its start): at detection ``j`` the running rows are carried from
-    the previous detection (``nsub[j]`` sub-steps of :func:`.kernels.imm_predict`), the
+    the previous detection (sub-steps of :func:`.kernels.imm_predict`, constants ``ij[j]`` of
+    ``un, uPi, uPhi, uQ``: :func:`_setup`), the
     ``n_gap[j]`` gap hypotheses join, all are gated and updated with it (their ballistic model: :func:`_gate_update`), then ``n_at[j]`` join.
     Returns each hypothesis's summed ballistic log-likelihood ``L``."""
     K = X.shape[0]
@@ -303,9 +352,10 @@ def _bank_scans(X, P, mu, latched, ts, s, Z, site, basis, R, n_at, n_gap, nsub, 
     na = 0
     for j in range(ts.shape[0]):
         if na > 0 and j > 0 and ts[j] > ts[j - 1]:
-            dt = (ts[j] - ts[j - 1]) / nsub[j]
-            for _ in range(nsub[j]):
-                kernels.imm_predict(X[:na], P[:na], mu[:na], latched[:na], dt, Pis[j], Phis[j], Qs[j], mu_g)
+            q = ij[j]
+            dt = (ts[j] - ts[j - 1]) / un[q]
+            for _ in range(un[q]):
+                kernels.imm_predict(X[:na], P[:na], mu[:na], latched[:na], dt, uPi[q], uPhi[q], uQ[q], mu_g)
         na += n_gap[j]
         if na > 0:
             q = s[j]
@@ -316,15 +366,14 @@ def _bank_scans(X, P, mu, latched, ts, s, Z, site, basis, R, n_at, n_gap, nsub, 
 
 
 def warm_up(sensors: SensorArray, mu_g: float) -> None:
-    """Load (or compile) :func:`_bank_scans` with the types :func:`bank_state` passes, on an
-    empty bank (see :func:`accord.warning.tracking.warm_up`)."""
-    i1 = np.zeros(1, np.int64)
-    _plan(np.zeros(1), np.ones(1, bool), 1.0)
-    _gap_kernel(np.zeros((1, N_MODELS, DIM)), np.zeros((1, N_MODELS, DIM, DIM)), np.zeros((1, N_MODELS)),
-                np.ones(1, bool), np.zeros(0, np.int64), np.zeros(0, bool), np.zeros((0, DIM)),
-                np.zeros((0, DIM, DIM)), np.zeros((0, 2)), np.zeros((0, 2), np.int64), np.zeros((0, 2, 2, 2)),
-                np.zeros((0, 2, 2, 3, 3)), np.zeros((0, 2, 2, 9, 9)), mu_g)
-    _bank_scans(np.zeros((1, N_MODELS, DIM)), np.zeros((1, N_MODELS, DIM, DIM)), np.zeros((1, N_MODELS)),
-                np.ones(1, bool), np.zeros(1), i1, np.zeros((1, 3)), sensors.site, sensors.basis, sensors.R,
-                i1, i1, np.ones(1, np.int64), np.zeros((1, 2, 2)), np.zeros((1, 2, 3, 3)), np.zeros((1, 2, 9, 9)),
-                mu_g)
+    """Load (or compile) the bank's kernels with the types :func:`bank_state` passes, on a
+    bank of three hypotheses over two detections 2 s apart (see
+    :func:`accord.warning.tracking.warm_up`)."""
+    h = History(np.array([0.0, 2.0]), np.zeros(2, np.int64), np.array([[1e6, 1.0, 0.3]] * 2), np.zeros(2),
+                np.zeros((2, DIM)), np.tile(np.eye(DIM), (2, 1, 1)), np.ones(2, bool))
+    h.x[:, 0] = 6.4e6
+    h.x[:, 3] = 1e3
+
+    def consts(dt: float) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        return 1, np.full((2, 2), 0.5), np.tile(np.eye(3), (2, 1, 1)), np.zeros((2, 9, 9))
+    bank_state(h, 2.0, sensors, lambda *a: None, consts, mu_g, 1.0, 3)

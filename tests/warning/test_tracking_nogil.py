@@ -21,14 +21,14 @@ from accord.warning.tracking.models import process_noise, transition_axis
 # the compiled entry points called from Python, one call doing substantial work
 HOT = {
     kernels: ("imm_predict", "gate", "imm_update", "coverage", "_bookkeep",
-              "initiation_scan", "store_candidates", "duplicates"),
+              "initiation_scan", "store_scan", "duplicates"),
     prediction: ("_ground_arc_kernel", "_ballistic_kernel", "_rise_fit_kernel"),
     flight: ("fly",),
     likelihood: ("log_like", "posterior"),
     burnout: ("_plan", "_setup", "_gap_kernel", "_bank_scans"),
     history: ("record_rows",),
 }
-INNER = {kernels: ("detections_to_ecef", "inv3")}   # called only from other kernels (the flag acts at the Python call)
+INNER = {kernels: ("detections_to_ecef", "inv3", "store_candidates")}   # called only from other kernels (the flag acts at the Python call)
 REPO = Path(__file__).resolve().parents[2]
 
 

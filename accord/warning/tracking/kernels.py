@@ -17,7 +17,7 @@ whatever the array size. These kernels do the same arithmetic in one compiled lo
 * :func:`coverage`, :func:`detections_to_ecef` — radar coverage
   (:meth:`SensorArray.in_coverage`) and detection positions with covariances ``J R Jᵀ``
   (:meth:`SensorArray.to_ecef`);
-* :func:`initiation_scan`, :func:`store_candidates` — the two-point initiation: candidates kept
+* :func:`initiation_scan`, :func:`store_scan`, :func:`store_candidates` — the two-point initiation: candidates kept
   per scan and the velocity gate between them (:mod:`accord.warning.tracking.initiation`);
 * :func:`bookkeep`, :func:`duplicates` — confirmation and deletion (:mod:`accord.warning.tracking.deletion`)
   and dropping a younger track that duplicates an older one.
@@ -505,10 +505,14 @@ def _bookkeep(X, P, mu, hist, misses, last, ball_since, latched, confirmed, hit,
 
 
 @njit(cache=True, nogil=True)
-def initiation_scan(z, site, B, R, radius, min_alt, max_alt, cpos, ctr, ct, cvalid, t, window,
+def initiation_scan(z, site, B, R, radius, min_alt, max_alt, cpos, ccov, ctr, ct, cvalid, t, window,
                     v_max, n_sigma, min_dt):
     """Expire old candidates, place this scan's free detections (ECEF, ``J R Jᵀ``, plausible
-    altitude) and evaluate the velocity gate against the live candidates."""
+    altitude) and evaluate the velocity gate against the live candidates: ``(ok, cost, anyok,
+    left)``. When no pair passes (``anyok`` false: most scans), the plausible detections are
+    stored as candidates here (:func:`store_candidates`; ``left`` of them did not fit), else
+    nothing is stored (``left`` 0) and the caller stores what its assignment leaves
+    (:func:`store_scan`). Only the gate's two arrays go back to Python."""
     for i in range(ct.shape[0]):
         if cvalid[i] and ct[i] < t - window:
             cvalid[i] = False
@@ -539,7 +543,21 @@ def initiation_scan(z, site, B, R, radius, min_alt, max_alt, cpos, ctr, ct, cval
                 ok[i, k] = True
                 cost[i, k] = d / reach
                 anyok = True
-    return pos, cov, tr, plaus, ok, cost, anyok
+    left = 0
+    if not anyok:
+        left = store_candidates(cpos, ccov, ctr, ct, cvalid, pos, cov, tr, t, plaus)
+    return ok, cost, anyok, left
+
+
+@njit(cache=True, nogil=True)
+def store_scan(z, site, B, R, radius, min_alt, max_alt, cpos, ccov, ctr, ct, cvalid, t, used):
+    """Store this scan's plausible detections not ``used`` (paired into a track) as candidates,
+    placed as :func:`initiation_scan` places them; returns how many did not fit."""
+    pos, cov, tr, alt = detections_to_ecef(z, site, B, R, radius)
+    keep = np.empty(z.shape[0], dtype=np.bool_)
+    for k in range(z.shape[0]):
+        keep[k] = min_alt <= alt[k] <= max_alt and not used[k]
+    return store_candidates(cpos, ccov, ctr, ct, cvalid, pos, cov, tr, t, keep)
 
 
 @njit(cache=True, nogil=True)

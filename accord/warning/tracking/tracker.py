@@ -463,10 +463,13 @@ class Tracker:
         """Pair this scan's free detections with recent candidates; keep the rest as candidates."""
         c = self.config
         sa = self.sensors
-        pos, cov, tr, keep, ok, cost, anyok = kernels.initiation_scan(
-            z, sa.site[s], sa.basis[s], sa.R[s], c.earth_radius_m, c.init_min_alt_m, c.init_max_alt_m,
-            self._cpos, self._ctr, self._ct, self._cvalid, t, c.init_window_s, c.v_max,
+        geo = (z, sa.site[s], sa.basis[s], sa.R[s], c.earth_radius_m, c.init_min_alt_m, c.init_max_alt_m)
+        ok, cost, anyok, left = kernels.initiation_scan(
+            *geo, self._cpos, self._ccov, self._ctr, self._ct, self._cvalid, t, c.init_window_s, c.v_max,
             c.init_n_sigma, c.init_min_dt_s)
+        if not anyok and not left:   # stored already (most scans)
+            return
+        used = np.zeros(len(z), bool)
         if anyok:
             r, k = linear_sum_assignment(cost)
             sel = ok[r, k]
@@ -474,10 +477,11 @@ class Tracker:
             if len(r):
                 self._open(t, s, r, z[k])
                 self._cvalid[r] = False
-                keep[k] = False
-        while kernels.store_candidates(self._cpos, self._ccov, self._ctr, self._ct, self._cvalid,
-                                       pos, cov, tr, t, keep):
+                used[k] = True
+            left = kernels.store_scan(*geo, self._cpos, self._ccov, self._ctr, self._ct, self._cvalid, t, used)
+        while left:
             self._grow_candidates()
+            left = kernels.store_scan(*geo, self._cpos, self._ccov, self._ctr, self._ct, self._cvalid, t, used)
 
     def _grow_candidates(self) -> None:
         n = len(self._ct)

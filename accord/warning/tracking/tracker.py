@@ -224,7 +224,7 @@ class Tracker:
 
     @property
     def n_confirmed(self) -> int:
-        return int(self._tracks.confirmed.sum())
+        return np.count_nonzero(self._tracks.confirmed)
 
     def _keep(self, keep: np.ndarray) -> None:
         self._tracks = self._tracks.take(keep)
@@ -326,7 +326,8 @@ class Tracker:
                 zhat, Hp, Sinv, d2, ll, cost = kernels.gate(tr.X, tr.P, tr.mu, z, sa.site[s], sa.basis[s], sa.R[s])
                 in_gate = d2 < c.gate
                 conf = self._tracks.confirmed
-                if conf.all() or not conf.any():
+                n_conf = np.count_nonzero(conf)
+                if n_conf == N or n_conf == 0:
                     ri, ci = assign(cost, in_gate)
                 else:  # confirmed tracks choose first, tentative ones take what is left
                     ic, it = np.flatnonzero(conf), np.flatnonzero(~conf)
@@ -345,13 +346,14 @@ class Tracker:
             was_latched = self._tracks.latched.copy()
             newly, dead = kernels.bookkeep(self._tracks, hit, t, self.sensors.coverage(s), self._rules)
             burnt = self._tracks.latched & ~was_latched
-            if burnt.any() and c.burnout_bank_s > 0.0:
-                self._bank_latch(burnt, t)
-            if burnt.any() and c.latch_thrust_window_s > 0.0:
-                self._unseen_thrust(burnt)
+            if np.count_nonzero(burnt):
+                if c.burnout_bank_s > 0.0:
+                    self._bank_latch(burnt, t)
+                if c.latch_thrust_window_s > 0.0:
+                    self._unseen_thrust(burnt)
             newly &= ~dead
-            any_new = newly.any()
-            if dead.any():
+            any_new = np.count_nonzero(newly) > 0
+            if np.count_nonzero(dead):
                 self._to_pool(t, dead & self._tracks.confirmed)
             if any_new:
                 self._tracks.conf_t[newly] = t
@@ -364,19 +366,19 @@ class Tracker:
             if self._took_pending:   # tracks that took over a latched identity, not yet latched
                 pending = boosting & ~np.isnan(self._tracks.took)
                 due = pending & (self._tracks.took <= t - c.min_ballistic_s)
-                if due.any():
+                if np.count_nonzero(due):
                     self._latch(np.flatnonzero(due), t)
                     pending &= ~due
-                self._took_pending = bool(pending.any())
+                self._took_pending = np.count_nonzero(pending) > 0
                 boosting &= ~pending & ~due
-            if boosting.any():
+            if np.count_nonzero(boosting):
                 anchor = boosting & np.isnan(self._tracks.anchor[:, 0]) & (t - self._tracks.conf_t >= c.launch_anchor_s)
-                if anchor.any():
+                if np.count_nonzero(anchor):
                     x, _ = combine(self._tracks.X[anchor], self._tracks.P[anchor], self._tracks.mu[anchor])
                     self._tracks.anchor[anchor] = np.column_stack([np.full(len(x), t), x[:, 0:6]])
                 if t >= self._boost_due:
                     self._keep_boost_states(t, boosting)
-            if dead.any():
+            if np.count_nonzero(dead):
                 for tid in self._track_ids(np.flatnonzero(dead & self._tracks.confirmed & (self._tracks.id > 0))):
                     self._lost.append((tid, t))
                     self._bank.discard(int(tid[1:]))

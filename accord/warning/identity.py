@@ -63,6 +63,9 @@ def _finite(c: tuple[float, ...] | None) -> bool:
     """``c`` given and all finite (a plain loop: this runs for every pair of predictions compared)."""
     if c is None:
         return False
+    if len(c) == 4:
+        isf = math.isfinite
+        return isf(c[0]) and isf(c[1]) and isf(c[2]) and isf(c[3])
     for v in c:
         if not math.isfinite(v):
             return False

@@ -32,7 +32,7 @@ from accord.warning.tracking.tracks import Tracks
 from accord.warning.types import Prediction, TrackState
 
 SNAPSHOT_FORMAT = "accord-live-tracker/1"
-_SKIP = {"sensors", "config", "_rules", "_at"}  # rebuilt from the node's radar list and tuning (or a cache), not stored
+_SKIP = {"sensors", "config", "_rules", "_at", "_consts"}  # rebuilt from the node's radar list and tuning (or a cache), not stored
 
 
 @dataclass(frozen=True)

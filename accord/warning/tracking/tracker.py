@@ -214,6 +214,7 @@ class Tracker:
         self._boost_fits: dict[int, tuple[int, tuple[float, ...]]] = {}   # track id → (states used, launch fit)
         self._boost_pred_due = -np.inf
         self._at: tuple | None = None     # (t, n_scans, track table, _confirmed_at's result): a cache
+        self._consts: dict[float, tuple] = {}    # :meth:`_step_consts` by interval (a cache)
         self._bank = history.Records(self.config.burnout_bank_s)   # boosting tracks' detections and boost snapshots
 
     # ------------------------------------------------------------------ state of the tracks
@@ -239,12 +240,18 @@ class Tracker:
             kernels.imm_predict(X, P, mu, latched, dt / n, Pi, Phi, Q, self.config.mu)
 
     def _step_consts(self, dt: float) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`_step`'s sub-step count over ``dt`` and its per-sub-step ``(Pi, Phi, Q)``."""
-        c = self.config
-        n = max(1, math.ceil(abs(dt) / 4.0))
-        key = _dt_key(dt / n)
-        return (n, transition_matrix(key, c.tau_ballistic_s, c.tau_boost_s), transition_axis(key),
-                process_noise(key, c.q_ballistic, c.q_boost, c.q_boost_vel))
+        """:meth:`_step`'s sub-step count over ``dt`` and its per-sub-step ``(Pi, Phi, Q)``
+        (remembered per ``dt``: the radars' revisits repeat a few intervals)."""
+        got = self._consts.get(dt)
+        if got is None:
+            if len(self._consts) >= 4096:
+                self._consts.clear()
+            c = self.config
+            n = max(1, math.ceil(abs(dt) / 4.0))
+            key = _dt_key(dt / n)
+            got = self._consts[dt] = (n, transition_matrix(key, c.tau_ballistic_s, c.tau_boost_s), transition_axis(key),
+                                      process_noise(key, c.q_ballistic, c.q_boost, c.q_boost_vel))
+        return got
 
     # ------------------------------------------------------------------ time update
     def _predict_to(self, t: float) -> None:

@@ -14,7 +14,7 @@ from numba.core.registry import CPUDispatcher
 from accord.warning import prediction
 from accord.warning.boost import flight, likelihood
 from accord.warning.frames import MU, lla_to_ecef
-from accord.warning.tracking import burnout, history, kernels
+from accord.warning.tracking import burnout, filters, history, kernels
 from accord.warning.tracking.filters import transition_matrix
 from accord.warning.tracking.models import process_noise, transition_axis
 
@@ -27,6 +27,7 @@ HOT = {
     likelihood: ("log_like", "posterior"),
     burnout: ("_plan", "_setup", "_gap_kernel", "_bank_scans"),
     history: ("record_rows",),
+    filters: ("_combine",),
 }
 INNER = {kernels: ("detections_to_ecef", "inv3", "store_candidates")}   # called only from other kernels (the flag acts at the Python call)
 REPO = Path(__file__).resolve().parents[2]

@@ -59,10 +59,23 @@ def impact_cov_en(p: Prediction) -> np.ndarray:
     return a2 * np.outer(u, u) + b2 * np.outer(v, v)
 
 
+def _finite(c: tuple[float, ...] | None) -> bool:
+    """``c`` given and all finite (a plain loop: this runs for every pair of predictions compared)."""
+    if c is None:
+        return False
+    if len(c) == 4:
+        isf = math.isfinite
+        return isf(c[0]) and isf(c[1]) and isf(c[2]) and isf(c[3])
+    for v in c:
+        if not math.isfinite(v):
+            return False
+    return True
+
+
 def _cov_en_abd(p: Prediction) -> tuple[float, float, float]:
     """:func:`impact_cov_en` as ``(P_ee, P_en, P_nn)`` floats (what :func:`arc_distance` reads)."""
     c = p.impact_cov_en_m2
-    if c is not None and all(math.isfinite(v) for v in c):
+    if _finite(c):
         return c[0], 0.5 * (c[1] + c[2]), c[3]
     P = impact_cov_en(p)
     return float(P[0, 0]), float(P[0, 1]), float(P[1, 1])
@@ -117,7 +130,7 @@ def _cov_bound(p: Prediction) -> float:
     """An upper bound of the largest eigenvalue of :func:`impact_cov_en` (m²), or NaN when this
     cheap test cannot give one (a covariance that is not positive semi-definite, bad fields)."""
     c = p.impact_cov_en_m2
-    if c is not None and all(math.isfinite(x) for x in c):
+    if _finite(c):
         off = 0.5 * (c[1] + c[2])
         # positive semi-definite 2×2: its largest eigenvalue is at most its trace
         return c[0] + c[3] if c[0] >= 0.0 and c[3] >= 0.0 and c[0] * c[3] >= off * off else math.nan

@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 
 from accord.errors import InputError
-from accord.warning.tracking import SensorArray, Tracker, TrackerConfig, burnout
+from accord.warning.tracking import SensorArray, Tracker, TrackerConfig, history
 from accord.warning.tracking.tracks import Tracks
 from accord.warning.types import Prediction, TrackState
 
 SNAPSHOT_FORMAT = "accord-live-tracker/1"
-_SKIP = {"sensors", "config", "_rules", "_at"}  # rebuilt from the node's radar list and tuning (or a cache), not stored
+_SKIP = {"sensors", "config", "_rules", "_at", "_consts"}  # rebuilt from the node's radar list and tuning (or a cache), not stored
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ class LiveTracker:
             elif name == "_boost_fits":
                 values[name] = {str(tid): [n, list(fit)] for tid, (n, fit) in v.items()}
             elif name == "_bank":
-                values[name] = {str(tid): h.to_json() for tid, h in v.items()}
+                values[name] = v.to_json()
             elif v is None or isinstance(v, (int, float, np.floating, np.integer)):
                 values[name] = v.item() if isinstance(v, (np.floating, np.integer)) else v
             else:  # a tracker attribute this snapshot does not know: never drop state silently
@@ -173,7 +173,7 @@ class LiveTracker:
         trk._lost = [(str(tid), float(tl)) for tid, tl in v.pop("_lost")]
         trk._boost_fits = {int(tid): (int(n), tuple(float(x) for x in fit))
                            for tid, (n, fit) in v.pop("_boost_fits", {}).items()}
-        trk._bank = {int(tid): burnout.History.from_json(h) for tid, h in v.pop("_bank", {}).items()}
+        trk._bank = history.Records.from_json(v.pop("_bank", {}), trk.config.burnout_bank_s)
         for name, value in v.items():
             setattr(trk, name, value)
         live.w0, live.next_w, live.last_sensors = doc["w0"], doc["next_w"], list(doc["last_sensors"])

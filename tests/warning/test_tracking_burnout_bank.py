@@ -75,7 +75,7 @@ def _reference(h, t, sensors, q_ballistic, boost_step, every=1.0):
     for q, (tau, j0) in enumerate(hyp):
         X = np.zeros((1, 2, 9))
         P = np.zeros((1, 2, 9, 9))
-        x9, P9 = h.snap[j0]
+        x9, P9 = h.x[j0], h.P[j0]
         if tau > ts[j0]:                             # burnt out inside the gap: thrust until τ
             Xb, Pb = x9[None, None].repeat(2, 1).copy(), P9[None, None].repeat(2, 1).copy()
             tp = ts[j0]
@@ -243,7 +243,7 @@ def _bank_state_loop(h, t, sensors, step, every=1.0, min_hypotheses=3):
         ks = at.get(j, [])
         if not ks:
             continue
-        x9, P9 = h.snap[j]
+        x9, P9 = h.x[j], h.P[j]
         if tk[ks[0]] == ts[j]:
             X[na, :, 0:6] = x9[0:6]
             P[na, :, 0:6, 0:6] = P9[0:6, 0:6]

@@ -14,20 +14,23 @@ from numba.core.registry import CPUDispatcher
 from accord.warning import prediction
 from accord.warning.boost import flight, likelihood
 from accord.warning.frames import MU, lla_to_ecef
-from accord.warning.tracking import kernels
+from accord.warning.tracking import burnout, filters, history, kernels
 from accord.warning.tracking.filters import transition_matrix
 from accord.warning.tracking.models import process_noise, transition_axis
 
 # the compiled entry points called from Python, one call doing substantial work
 HOT = {
     kernels: ("imm_predict", "gate", "imm_update", "coverage", "_bookkeep",
-              "initiation_scan", "store_candidates", "duplicates"),
+              "initiation_scan", "store_scan", "duplicates"),
     prediction: ("_ground_arc_kernel", "_ballistic_kernel", "_rise_fit_kernel"),
     flight: ("fly",),
     likelihood: ("log_like", "posterior"),
+    burnout: ("_plan", "_setup", "_gap_kernel", "_bank_scans"),
+    history: ("record_rows",),
+    filters: ("_combine",),
 }
 INNER = {kernels: ("detections_to_ecef", "inv3", "measure", "innovation_inverse", "innovation", "mahalanobis",
-                    "gain_update", "joseph_update")}   # called only from other kernels (the flag acts at the Python call)
+                    "gain_update", "joseph_update", "store_candidates")}   # called only from other kernels (the flag acts at the Python call)
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -38,13 +38,14 @@ def warm_up() -> None:
     trk.predictions(12.0)
     # the kernels that scene does not reach: a confirmed track's coverage test, the statistics
     # of a ballistic arc's impact points, the launch fit of boost-phase states and the burnout bank's
-    # scan loop
+    # recording, planning and scan loop
     from accord.warning import prediction
 
     trk.sensors.in_coverage(np.zeros((1, 3)))
-    from accord.warning.tracking import burnout
+    from accord.warning.tracking import burnout, history
 
     burnout.warm_up(trk.sensors, trk.config.mu)
+    history.warm_up()
     SensorArray.from_sensors(sensors[:1]).in_coverage(np.zeros((1, 3)))
     x = np.array([[6_471e3, 0.0, 0.0, 1_000.0, 2_000.0, 0.0]])
     prediction.predict_launch_impact(0.0, ["W"], x, np.diag([1e4] * 3 + [1.0] * 3)[None])

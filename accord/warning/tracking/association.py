@@ -46,7 +46,7 @@ def assign(cost: np.ndarray, in_gate: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
     Returns index arrays ``(rows, cols)`` of the accepted pairs.
     """
-    if not in_gate.any():
+    if not np.count_nonzero(in_gate):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     c = np.where(in_gate, cost, _BIG)
     rows, cols = linear_sum_assignment(c)

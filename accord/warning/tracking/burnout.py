@@ -6,7 +6,8 @@ ballistic model from a boost model that has kept thrusting past the burnout, and
 model, which has no process noise, keeps the covariance that mixing made until the latch
 (docs/tracking.md, "Accuracy at the bound", 6). So at the latch the tracker replaces the
 ballistic (p, v) and covariance by those of a bank of burnout-time hypotheses, computed once
-from what the track kept over the last ``burnout_bank_s`` seconds (:class:`History`):
+from what the track kept over the last ``burnout_bank_s`` seconds (:class:`.history.History`, one
+track's rows of the table :class:`.history.Records` the tracker writes every scan):
 
 * each detection it was updated with (time, radar, range/azimuth/elevation), the boost
   model's predictive log-likelihood of it, ``log N(ν; 0, S)`` from the gate, and the boost
@@ -32,84 +33,59 @@ state is kept.
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
 
 from accord.warning.tracking import kernels
+from accord.warning.tracking.history import History
 from accord.warning.tracking.models import BALLISTIC, DIM, N_MODELS
 from accord.warning.tracking.sensors import SensorArray
-
-
-@dataclass
-class History:
-    """One boosting track's recent detections and boost-model snapshots (see the module)."""
-
-    t: deque = field(default_factory=deque)       # detection times
-    s: deque = field(default_factory=deque)       # radar index
-    z: deque = field(default_factory=deque)       # (3,) range, az, el
-    ll: deque = field(default_factory=deque)      # boost model's predictive log-likelihood
-    snap: deque = field(default_factory=deque)    # the boost model's ((9,) x, (9, 9) P) after this update
-
-    def add(self, t: float, s: int, z: np.ndarray, ll: float, x: np.ndarray, P: np.ndarray, keep_s: float) -> None:
-        self.t.append(t)
-        self.s.append(s)
-        self.z.append(z)
-        self.ll.append(ll)
-        self.snap.append((x, P))
-        while self.t and self.t[0] < t - keep_s:
-            for q in (self.t, self.s, self.z, self.ll, self.snap):
-                q.popleft()
-
-    def to_json(self) -> dict:
-        """The history as JSON values (floats round-trip exactly); :meth:`from_json` reads it."""
-        return {"t": list(self.t), "s": list(self.s), "z": [z.tolist() for z in self.z], "ll": list(self.ll),
-                "snap": [None if sn is None else [sn[0].tolist(), sn[1].tolist()] for sn in self.snap]}
-
-    @classmethod
-    def from_json(cls, v: dict) -> "History":
-        snap = [None if sn is None else _full(np.array(sn[0], dtype=float), np.array(sn[1], dtype=float))
-                for sn in v["snap"]]
-        return cls(deque(float(t) for t in v["t"]), deque(int(s) for s in v["s"]),
-                   deque(np.array(z, dtype=float) for z in v["z"]), deque(float(x) for x in v["ll"]),
-                   deque(snap))
-
-
-def _full(x: np.ndarray, P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A snapshot as 9-D (a (p, v) one written before the thrust was kept gets no thrust)."""
-    if len(x) == DIM:
-        return x, P
-    xf = np.zeros(DIM)
-    Pf = np.zeros((DIM, DIM))
-    xf[: len(x)] = x
-    Pf[: len(x), : len(x)] = P
-    return xf, Pf
 
 
 def hypothesis_times(h: History, every: float) -> list[tuple[float, int]]:
     """The hypotheses' burnout times ``τ`` with the detection ``j`` whose boost posterior each
     starts from: a detection at least ``every`` after the previous hypothesis, then, where the
     next detection is more than ``every`` away, times every ``every`` across the gap (the burnout
-    may fall between two detections as well as at one)."""
-    ts = list(h.t)
-    out: list[tuple[float, int]] = []
-    last = -np.inf
-    for j, tj in enumerate(ts):
-        if h.snap[j] is None:
-            continue
-        if tj - last >= every - 1e-6:
-            out.append((tj, j))
-            last = tj
-        if j + 1 < len(ts):
-            tau = last + every
-            while tau < ts[j + 1] - 1e-6:
-                out.append((tau, j))
-                last = tau
-                tau += every
-    return out
+    may fall between two detections as well as at one). :func:`_plan` computes them."""
+    tk, jk = _plan(np.asarray(h.t, dtype=float), np.asarray(h.ok, dtype=np.bool_), float(every))
+    return list(zip(tk.tolist(), jk.tolist()))
+
+
+@njit(cache=True, nogil=True)
+def _plan(ts, ok, every):  # pragma: no cover
+    """:func:`hypothesis_times` as arrays ``(τ (K,), j (K,))``: one pass counts, the next fills."""
+    J = ts.shape[0]
+    K = 0
+    tk = np.empty(0)
+    jk = np.empty(0, np.int64)
+    for fill in range(2):
+        if fill:
+            tk = np.empty(K)
+            jk = np.empty(K, np.int64)
+        K = 0
+        last = -np.inf
+        for j in range(J):
+            if not ok[j]:
+                continue
+            tj = ts[j]
+            if tj - last >= every - 1e-6:
+                if fill:
+                    tk[K] = tj
+                    jk[K] = j
+                K += 1
+                last = tj
+            if j + 1 < J:
+                tau = last + every
+                while tau < ts[j + 1] - 1e-6:
+                    if fill:
+                        tk[K] = tau
+                        jk[K] = j
+                    K += 1
+                    last = tau
+                    tau += every
+    return tk, jk
 
 
 def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., None],
@@ -125,57 +101,28 @@ def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., N
     by the boost model (still thrusting) to its time, then by the ballistic model to the next
     detection. ``step(X, P, mu, latched, dt)`` is the tracker's time update (in place; latched
     rows run the ballistic model alone) and ``consts(dt)`` its sub-step count and constants
-    ``(n, Pi, Phi, Q)`` over ``dt``. The hypotheses start in time order, so those running at
-    any scan are the first ``na`` rows; the scans run in one compiled loop (:func:`_bank_scans`)
-    of the tracker's own time update, gate and update."""
-    hyp = hypothesis_times(h, every)
-    K = len(hyp)
-    if K < min_hypotheses:
-        return None
-    consts = _memo(consts)                          # the radars' revisits repeat the same intervals
+    ``(n, Pi, Phi, Q)`` over ``dt``, asked once per distinct interval (the radars' revisits
+    repeat a few). The hypotheses start in time order, so those running at any scan are the
+    first ``na`` rows; the gap starts run in one compiled call (:func:`_gap_kernel`) and the
+    scans in one compiled loop (:func:`_bank_scans`) of the tracker's own time update, gate and
+    update: the Python around them is a fixed number of array operations, none per detection."""
     ts = np.asarray(h.t, dtype=float)
-    J = len(ts)
-    B = np.cumsum(np.asarray(h.ll, dtype=float))
-    X = np.zeros((K, N_MODELS, DIM))
-    P = np.zeros((K, N_MODELS, DIM, DIM))
-    P[:, :, 6:9, 6:9] = np.eye(3) * 1e-6
-    mu = np.zeros((K, N_MODELS))
-    mu[:, BALLISTIC] = 1.0
-    latched = np.ones(K, bool)
-    tk = np.array([tau for tau, _ in hyp])
-    Bk = np.array([B[j] for _, j in hyp])
-    at: dict[int, list[int]] = {}                  # detection → its hypotheses
-    for k, (_, j) in enumerate(hyp):
-        at.setdefault(j, []).append(k)
-    n_at = np.zeros(J, np.int64)                    # hypotheses joining after detection j's update
-    n_gap = np.zeros(J, np.int64)                   # gap hypotheses joining before detection j's gate
-    gap: list[tuple] = []                           # (row, first of its gap, snapshot x, P, boost dt, ballistic dt)
-    for j, ks in at.items():                        # each hypothesis's start, in its row
-        x9, P9 = h.snap[j]
-        if tk[ks[0]] == ts[j]:                      # the hypothesis at this detection
-            X[ks[0], :, 0:6] = x9[0:6]
-            P[ks[0], :, 0:6, 0:6] = P9[0:6, 0:6]
-            n_at[j] = 1
-            ks = ks[1:]
-        if ks:                                      # those inside the gap after it
-            tp = ts[j]
-            for q, k in enumerate(ks):
-                gap.append((k, q == 0, x9, P9, tk[k] - tp, ts[j + 1] - tk[k]))
-                tp = tk[k]
-            n_gap[j + 1] = len(ks)
-    if gap:
-        _gap_starts(X, P, mu, latched, gap, consts, mu_g)
-    nsub = np.ones(J, np.int64)
-    Pis = np.zeros((J, 2, 2))
-    Phis = np.zeros((J, 2, 3, 3))
-    Qs = np.zeros((J, 2, 9, 9))
-    for j in range(1, J):
-        if ts[j] > ts[j - 1]:
-            nsub[j], Pis[j], Phis[j], Qs[j] = consts(ts[j] - ts[j - 1])
-    s = np.asarray(h.s, dtype=np.int64)
-    Z = np.array(h.z, dtype=float).reshape(J, 3)
-    L = _bank_scans(X, P, mu, latched, ts, s, Z, sensors.site, sensors.basis, sensors.R, n_at, n_gap,
-                    nsub, Pis, Phis, Qs, mu_g)
+    tk, jk = _plan(ts, np.asarray(h.ok, dtype=np.bool_), float(every))
+    if len(tk) < min_hypotheses:
+        return None
+    xs9 = np.asarray(h.x, dtype=float)
+    P9 = np.asarray(h.P, dtype=float)
+    X, P, mu, latched, Bk, n_at, n_gap, rows, first, gd, u, ij, ig = _setup(
+        ts, tk, jk, np.asarray(h.ll, dtype=float), xs9, P9)
+    # the time update's constants for each distinct interval (the radars' revisits repeat a few)
+    cu = [consts(d) for d in u.tolist()]
+    un = np.array([c[0] for c in cu], np.int64).reshape(len(u))
+    uPi = np.array([c[1] for c in cu], dtype=float).reshape(len(u), 2, 2)
+    uPhi = np.array([c[2] for c in cu], dtype=float).reshape(len(u), 2, 3, 3)
+    uQ = np.array([c[3] for c in cu], dtype=float).reshape(len(u), 2, 9, 9)
+    _gap_kernel(X, P, mu, latched, rows, first, jk, xs9, P9, gd, ig, un, uPi, uPhi, uQ, mu_g)
+    L = _bank_scans(X, P, mu, latched, ts, np.asarray(h.s, dtype=np.int64), np.asarray(h.z, dtype=float),
+                    sensors.site, sensors.basis, sensors.R, n_at, n_gap, ij, un, uPi, uPhi, uQ, mu_g)
     if t > ts[-1]:
         step(X, P, mu, latched, t - ts[-1])
     span = np.diff(np.r_[tk, ts[-1]])
@@ -191,71 +138,109 @@ def bank_state(h: History, t: float, sensors: SensorArray, step: Callable[..., N
     return x, 0.5 * (Pm + Pm.T), w, tk
 
 
-def _memo(f: Callable[[float], tuple]) -> Callable[[float], tuple]:
-    """``f`` remembering its values by argument (for one bank)."""
-    seen: dict[float, tuple] = {}
-
-    def g(dt: float) -> tuple:
-        got = seen.get(dt)
-        if got is None:
-            got = seen[dt] = f(dt)
-        return got
-    return g
-
-
-def _gap_starts(X: np.ndarray, P: np.ndarray, mu: np.ndarray, latched: np.ndarray, gap: list[tuple],
-                consts: Callable[[float], tuple[int, np.ndarray, np.ndarray, np.ndarray]], mu_g: float) -> None:
-    """The gap hypotheses' starts (the boost model alone, still thrusting, from the snapshot to
-    each gap time, then the ballistic step to the next detection) written to their rows, in one call of :func:`_gap_kernel`."""
-    G = len(gap)
-    rows = np.array([g[0] for g in gap], np.int64)
-    first = np.array([g[1] for g in gap], bool)
-    gx = np.zeros((G, DIM))
-    gP = np.zeros((G, DIM, DIM))
-    dts = np.zeros((G, 2))
-    ns = np.zeros((G, 2), np.int64)
-    Pis = np.zeros((G, 2, 2, 2))
-    Phis = np.zeros((G, 2, 2, 3, 3))
-    Qs = np.zeros((G, 2, 2, 9, 9))
-    for g, (_, f, x9, P9, db, dl) in enumerate(gap):
-        if f:
-            gx[g] = x9
-            gP[g] = P9
-        for i, d in enumerate((db, dl)):
-            dts[g, i] = d
-            ns[g, i], Pis[g, i], Phis[g, i], Qs[g, i] = consts(d)
-    _gap_kernel(X, P, mu, latched, rows, first, gx, gP, dts, ns, Pis, Phis, Qs, mu_g)
+@njit(cache=True, nogil=True)
+def _setup(ts, tk, jk, ll, xs, Ps):  # pragma: no cover
+    """:func:`bank_state`'s set-up of the ``K`` hypotheses ``(tk, jk)`` (:func:`_plan`) on the
+    history's ``J`` detections ``ts`` (boost log-likelihoods ``ll``, snapshots ``xs``, ``Ps``):
+    the rows ``X, P, mu, latched`` with the starts at a detection written (the ballistic model
+    from the snapshot's (p, v), no thrust), ``Bk`` (the boost model's log-likelihoods up to each
+    start), ``n_at``/``n_gap`` (hypotheses joining after / before detection ``j``), the gap
+    hypotheses ``rows`` with ``first`` (the first of their gap) and ``gd (G, 2)`` (the boost leg
+    from the detection or the previous gap time, the ballistic step to the next detection); the
+    distinct intervals ``u`` the time updates span, and where each is: ``ij[j]`` for the step
+    to detection ``j`` (-1: none), ``ig[g]`` for gap row ``g``'s two legs."""
+    J = ts.shape[0]
+    K = tk.shape[0]
+    X = np.zeros((K, N_MODELS, DIM))
+    P = np.zeros((K, N_MODELS, DIM, DIM))
+    mu = np.zeros((K, N_MODELS))
+    latched = np.ones(K, np.bool_)
+    B = np.cumsum(ll)
+    Bk = np.empty(K)
+    n_at = np.zeros(J, np.int64)
+    n_gap = np.zeros(J, np.int64)
+    G = 0
+    for k in range(K):
+        if tk[k] != ts[jk[k]]:
+            G += 1
+    rows = np.empty(G, np.int64)
+    first = np.empty(G, np.bool_)
+    gd = np.empty((G, 2))
+    g = 0
+    for k in range(K):
+        j = jk[k]
+        Bk[k] = B[j]
+        mu[k, BALLISTIC] = 1.0
+        for m in range(N_MODELS):
+            for a in range(6, 9):
+                P[k, m, a, a] = 1e-6
+        if tk[k] == ts[j]:                      # the hypothesis at this detection
+            for m in range(N_MODELS):
+                X[k, m, 0:6] = xs[j, 0:6]
+                P[k, m, 0:6, 0:6] = Ps[j, 0:6, 0:6]
+            n_at[j] = 1
+            continue
+        rows[g] = k                             # one inside the gap after detection j
+        first[g] = g == 0 or jk[rows[g - 1]] != j
+        gd[g, 0] = tk[k] - (ts[j] if first[g] else tk[k - 1])
+        gd[g, 1] = ts[j + 1] - tk[k]
+        n_gap[j + 1] += 1
+        g += 1
+    d = np.empty(J + 2 * G)
+    M = 0
+    for j in range(1, J):
+        if ts[j] > ts[j - 1]:
+            d[M] = ts[j] - ts[j - 1]
+            M += 1
+    for g in range(G):
+        d[M] = gd[g, 0]
+        d[M + 1] = gd[g, 1]
+        M += 2
+    u = np.unique(d[:M])
+    ij = np.full(J, -1, np.int64)
+    for j in range(1, J):
+        if ts[j] > ts[j - 1]:
+            ij[j] = np.searchsorted(u, ts[j] - ts[j - 1])
+    ig = np.empty((G, 2), np.int64)
+    for g in range(G):
+        for i in range(2):
+            ig[g, i] = np.searchsorted(u, gd[g, i])
+    return X, P, mu, latched, Bk, n_at, n_gap, rows, first, gd, u, ij, ig
 
 
 @njit(cache=True, nogil=True)
-def _gap_kernel(X, P, mu, latched, rows, first, gx, gP, dts, ns, Pis, Phis, Qs, mu_g):  # pragma: no cover
-    """:func:`_gap_starts`' loop: the boost model alone carried from the snapshot (rows with
-    ``first``) or the previous gap time, then each row's ballistic step to the next detection."""
+def _gap_kernel(X, P, mu, latched, rows, first, jk, xs, Ps, gd, ig, un, uPi, uPhi, uQ, mu_g):  # pragma: no cover
+    """The gap hypotheses' starts (:func:`bank_state`, rows ``rows``): the boost model alone
+    carried from detection ``jk``'s snapshot (rows with ``first``) or the previous gap time, then
+    each row's ballistic step to the next detection; ``gd``, ``ig`` the legs and their
+    constants' index in ``un, uPi, uPhi, uQ`` (:func:`_setup`)."""
     Xb = np.zeros((1, 2, 9))
     Pb = np.zeros((1, 2, 9, 9))
     mub = np.zeros((1, 2))
     free = np.zeros(1, np.bool_)
     for g in range(rows.shape[0]):
+        k = rows[g]
         if first[g]:
             for m in range(2):
-                Xb[0, m] = gx[g]
-                Pb[0, m] = gP[g]
+                Xb[0, m] = xs[jk[k]]
+                Pb[0, m] = Ps[jk[k]]
         mub[0, 0] = 0.0
         mub[0, 1] = 0.0
         mub[0, 1 - BALLISTIC] = 1.0
-        n = ns[g, 0]
+        q = ig[g, 0]
+        n = un[q]
         for _ in range(n):
-            kernels.imm_predict(Xb, Pb, mub, free, dts[g, 0] / n, Pis[g, 0], Phis[g, 0], Qs[g, 0], mu_g)
+            kernels.imm_predict(Xb, Pb, mub, free, gd[g, 0] / n, uPi[q], uPhi[q], uQ[q], mu_g)
         Xb[0, BALLISTIC] = Xb[0, 1 - BALLISTIC]
         Pb[0, BALLISTIC] = Pb[0, 1 - BALLISTIC]
-        k = rows[g]
         for m in range(2):
             X[k, m, 0:6] = Xb[0, 1 - BALLISTIC, 0:6]
             P[k, m, 0:6, 0:6] = Pb[0, 1 - BALLISTIC, 0:6, 0:6]
-        n = ns[g, 1]
+        q = ig[g, 1]
+        n = un[q]
         for _ in range(n):
-            kernels.imm_predict(X[k:k + 1], P[k:k + 1], mu[k:k + 1], latched[k:k + 1], dts[g, 1] / n, Pis[g, 1],
-                                Phis[g, 1], Qs[g, 1], mu_g)
+            kernels.imm_predict(X[k:k + 1], P[k:k + 1], mu[k:k + 1], latched[k:k + 1], gd[g, 1] / n, uPi[q],
+                                uPhi[q], uQ[q], mu_g)
 
 
 @njit(cache=True, nogil=True)
@@ -278,10 +263,11 @@ def _gate_update(x, Pm, z, site, B, R):  # pragma: no cover
 
 
 @njit(cache=True, nogil=True)
-def _bank_scans(X, P, mu, latched, ts, s, Z, site, basis, R, n_at, n_gap, nsub, Pis, Phis, Qs, mu_g):  # pragma: no cover
+def _bank_scans(X, P, mu, latched, ts, s, Z, site, basis, R, n_at, n_gap, ij, un, uPi, uPhi, uQ, mu_g):  # pragma: no cover
     """The bank's scans (:func:`bank_state`) in one compiled loop, in place on the hypotheses'
     rows (each already holding its start): at detection ``j`` the running rows are carried from
-    the previous detection (``nsub[j]`` sub-steps of :func:`.kernels.imm_predict`), the
+    the previous detection (sub-steps of :func:`.kernels.imm_predict`, constants ``ij[j]`` of
+    ``un, uPi, uPhi, uQ``: :func:`_setup`), the
     ``n_gap[j]`` gap hypotheses join, all are gated and updated with it (their ballistic model: :func:`_gate_update`), then ``n_at[j]`` join.
     Returns each hypothesis's summed ballistic log-likelihood ``L``."""
     K = X.shape[0]
@@ -289,9 +275,10 @@ def _bank_scans(X, P, mu, latched, ts, s, Z, site, basis, R, n_at, n_gap, nsub, 
     na = 0
     for j in range(ts.shape[0]):
         if na > 0 and j > 0 and ts[j] > ts[j - 1]:
-            dt = (ts[j] - ts[j - 1]) / nsub[j]
-            for _ in range(nsub[j]):
-                kernels.imm_predict(X[:na], P[:na], mu[:na], latched[:na], dt, Pis[j], Phis[j], Qs[j], mu_g)
+            q = ij[j]
+            dt = (ts[j] - ts[j - 1]) / un[q]
+            for _ in range(un[q]):
+                kernels.imm_predict(X[:na], P[:na], mu[:na], latched[:na], dt, uPi[q], uPhi[q], uQ[q], mu_g)
         na += n_gap[j]
         if na > 0:
             q = s[j]
@@ -302,14 +289,14 @@ def _bank_scans(X, P, mu, latched, ts, s, Z, site, basis, R, n_at, n_gap, nsub, 
 
 
 def warm_up(sensors: SensorArray, mu_g: float) -> None:
-    """Load (or compile) :func:`_bank_scans` with the types :func:`bank_state` passes, on an
-    empty bank (see :func:`accord.warning.tracking.warm_up`)."""
-    i1 = np.zeros(1, np.int64)
-    _gap_kernel(np.zeros((1, N_MODELS, DIM)), np.zeros((1, N_MODELS, DIM, DIM)), np.zeros((1, N_MODELS)),
-                np.ones(1, bool), np.zeros(0, np.int64), np.zeros(0, bool), np.zeros((0, DIM)),
-                np.zeros((0, DIM, DIM)), np.zeros((0, 2)), np.zeros((0, 2), np.int64), np.zeros((0, 2, 2, 2)),
-                np.zeros((0, 2, 2, 3, 3)), np.zeros((0, 2, 2, 9, 9)), mu_g)
-    _bank_scans(np.zeros((1, N_MODELS, DIM)), np.zeros((1, N_MODELS, DIM, DIM)), np.zeros((1, N_MODELS)),
-                np.ones(1, bool), np.zeros(1), i1, np.zeros((1, 3)), sensors.site, sensors.basis, sensors.R,
-                i1, i1, np.ones(1, np.int64), np.zeros((1, 2, 2)), np.zeros((1, 2, 3, 3)), np.zeros((1, 2, 9, 9)),
-                mu_g)
+    """Load (or compile) the bank's kernels with the types :func:`bank_state` passes, on a
+    bank of three hypotheses over two detections 2 s apart (see
+    :func:`accord.warning.tracking.warm_up`)."""
+    h = History(np.array([0.0, 2.0]), np.zeros(2, np.int64), np.array([[1e6, 1.0, 0.3]] * 2), np.zeros(2),
+                np.zeros((2, DIM)), np.tile(np.eye(DIM), (2, 1, 1)), np.ones(2, bool))
+    h.x[:, 0] = 6.4e6
+    h.x[:, 3] = 1e3
+
+    def consts(dt: float) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        return 1, np.full((2, 2), 0.5), np.tile(np.eye(3), (2, 1, 1)), np.zeros((2, 9, 9))
+    bank_state(h, 2.0, sensors, lambda *a: None, consts, mu_g, 1.0, 3)

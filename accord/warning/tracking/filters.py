@@ -21,6 +21,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from numba import njit
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 _EYE9 = np.eye(9)
@@ -49,12 +50,31 @@ def mix(X: np.ndarray, P: np.ndarray, mu: np.ndarray, Pi: np.ndarray) -> tuple[n
 
 
 def combine(X: np.ndarray, P: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """IMM output: moment-matched mean and covariance of the two-model mixture."""
-    m0, m1 = mu[:, 0:1], mu[:, 1:2]
-    x = m0 * X[:, 0] + m1 * X[:, 1]
-    dd = X[:, 0] - X[:, 1]
-    c = (m0 * m1)[:, :, None]
-    Pc = m0[:, :, None] * P[:, 0] + m1[:, :, None] * P[:, 1] + c * (dd[:, :, None] * dd[:, None, :])
+    """IMM output: moment-matched mean and covariance of the two-model mixture,
+    ``x = μ₀ x₀ + μ₁ x₁``, ``P = μ₀ P₀ + μ₁ P₁ + μ₀ μ₁ (x₀ − x₁)(x₀ − x₁)ᵀ`` (one compiled
+    loop, :func:`_combine`: it runs for every report and prediction)."""
+    X = np.ascontiguousarray(X, dtype=float)
+    P = np.ascontiguousarray(P, dtype=float)
+    mu = np.ascontiguousarray(mu, dtype=float)
+    return _combine(X, P, mu)
+
+
+@njit(cache=True, nogil=True)
+def _combine(X, P, mu):  # pragma: no cover
+    """:func:`combine`'s loop, each element's arithmetic in the order of the array expression
+    it replaced (the same values to the bit)."""
+    N, d = X.shape[0], X.shape[2]
+    x = np.empty((N, d))
+    Pc = np.empty((N, d, d))
+    for n in range(N):
+        m0, m1 = mu[n, 0], mu[n, 1]
+        c = m0 * m1
+        for a in range(d):
+            x[n, a] = m0 * X[n, 0, a] + m1 * X[n, 1, a]
+        for a in range(d):
+            da = X[n, 0, a] - X[n, 1, a]
+            for b in range(d):
+                Pc[n, a, b] = m0 * P[n, 0, a, b] + m1 * P[n, 1, a, b] + c * (da * (X[n, 0, b] - X[n, 1, b]))
     return x, Pc
 
 

@@ -17,7 +17,7 @@ whatever the array size. These kernels do the same arithmetic in one compiled lo
 * :func:`coverage`, :func:`detections_to_ecef` — radar coverage
   (:meth:`SensorArray.in_coverage`) and detection positions with covariances ``J R Jᵀ``
   (:meth:`SensorArray.to_ecef`);
-* :func:`initiation_scan`, :func:`store_candidates` — the two-point initiation: candidates kept
+* :func:`initiation_scan`, :func:`store_scan`, :func:`store_candidates` — the two-point initiation: candidates kept
   per scan and the velocity gate between them (:mod:`accord.warning.tracking.initiation`);
 * :func:`bookkeep`, :func:`duplicates` — confirmation and deletion (:mod:`accord.warning.tracking.deletion`)
   and dropping a younger track that duplicates an older one.
@@ -320,11 +320,15 @@ def joseph_update(Pm, K, H, R, A, AP, KR):
             A[a, b] = 1.0 if a == b else 0.0
         for b in range(3):
             A[a, b] -= K[a, 0] * H[0, b] + K[a, 1] * H[1, b] + K[a, 2] * H[2, b]
+    # A = I − K H is the identity outside its first three columns (H reads the position alone):
+    # the products skip A's zeros, the terms kept in the same order (the same sums, bit for bit)
     for a in range(9):
         for b in range(9):
             s = 0.0
-            for c in range(9):
+            for c in range(3):
                 s += A[a, c] * Pm[c, b]
+            if a >= 3:
+                s += Pm[a, b]
             AP[a, b] = s
     for a in range(9):
         for b in range(3):
@@ -332,8 +336,10 @@ def joseph_update(Pm, K, H, R, A, AP, KR):
     for a in range(9):
         for b in range(a, 9):
             s = 0.0
-            for c in range(9):
+            for c in range(3):
                 s += AP[a, c] * A[b, c]
+            if b >= 3:
+                s += AP[a, b]
             s += KR[a, 0] * K[b, 0] + KR[a, 1] * K[b, 1] + KR[a, 2] * K[b, 2]
             Pm[a, b] = s
             Pm[b, a] = s
@@ -545,10 +551,14 @@ def _bookkeep(X, P, mu, hist, misses, last, ball_since, latched, confirmed, hit,
 
 
 @njit(cache=True, nogil=True)
-def initiation_scan(z, site, B, R, radius, min_alt, max_alt, cpos, ctr, ct, cvalid, t, window,
+def initiation_scan(z, site, B, R, radius, min_alt, max_alt, cpos, ccov, ctr, ct, cvalid, t, window,
                     v_max, n_sigma, min_dt):
     """Expire old candidates, place this scan's free detections (ECEF, ``J R Jᵀ``, plausible
-    altitude) and evaluate the velocity gate against the live candidates."""
+    altitude) and evaluate the velocity gate against the live candidates: ``(ok, cost, anyok,
+    left)``. When no pair passes (``anyok`` false: most scans), the plausible detections are
+    stored as candidates here (:func:`store_candidates`; ``left`` of them did not fit), else
+    nothing is stored (``left`` 0) and the caller stores what its assignment leaves
+    (:func:`store_scan`). Only the gate's two arrays go back to Python."""
     for i in range(ct.shape[0]):
         if cvalid[i] and ct[i] < t - window:
             cvalid[i] = False
@@ -579,7 +589,21 @@ def initiation_scan(z, site, B, R, radius, min_alt, max_alt, cpos, ctr, ct, cval
                 ok[i, k] = True
                 cost[i, k] = d / reach
                 anyok = True
-    return pos, cov, tr, plaus, ok, cost, anyok
+    left = 0
+    if not anyok:
+        left = store_candidates(cpos, ccov, ctr, ct, cvalid, pos, cov, tr, t, plaus)
+    return ok, cost, anyok, left
+
+
+@njit(cache=True, nogil=True)
+def store_scan(z, site, B, R, radius, min_alt, max_alt, cpos, ccov, ctr, ct, cvalid, t, used):
+    """Store this scan's plausible detections not ``used`` (paired into a track) as candidates,
+    placed as :func:`initiation_scan` places them; returns how many did not fit."""
+    pos, cov, tr, alt = detections_to_ecef(z, site, B, R, radius)
+    keep = np.empty(z.shape[0], dtype=np.bool_)
+    for k in range(z.shape[0]):
+        keep[k] = min_alt <= alt[k] <= max_alt and not used[k]
+    return store_candidates(cpos, ccov, ctr, ct, cvalid, pos, cov, tr, t, keep)
 
 
 @njit(cache=True, nogil=True)

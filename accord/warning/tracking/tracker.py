@@ -48,7 +48,7 @@ from accord.warning import boost, prediction
 from accord.warning.frames import EARTH_RADIUS_M, MU
 from accord.warning.identity import same_arc
 from accord.warning.prediction import predict_launch_impact
-from accord.warning.tracking import burnout, initiation, kernels
+from accord.warning.tracking import burnout, history, initiation, kernels
 from accord.warning.tracking.association import assign
 from accord.warning.tracking.filters import combine, ekf_update, transition_matrix
 from accord.warning.tracking.models import BALLISTIC, DIM, N_MODELS, process_noise, transition_axis
@@ -214,7 +214,8 @@ class Tracker:
         self._boost_fits: dict[int, tuple[int, tuple[float, ...]]] = {}   # track id → (states used, launch fit)
         self._boost_pred_due = -np.inf
         self._at: tuple | None = None     # (t, n_scans, track table, _confirmed_at's result): a cache
-        self._bank: dict[int, burnout.History] = {}   # track id → recent detections and boost snapshots
+        self._consts: dict[float, tuple] = {}    # :meth:`_step_consts` by interval (a cache)
+        self._bank = history.Records(self.config.burnout_bank_s)   # boosting tracks' detections and boost snapshots
 
     # ------------------------------------------------------------------ state of the tracks
     @property
@@ -224,7 +225,7 @@ class Tracker:
 
     @property
     def n_confirmed(self) -> int:
-        return int(self._tracks.confirmed.sum())
+        return np.count_nonzero(self._tracks.confirmed)
 
     def _keep(self, keep: np.ndarray) -> None:
         self._tracks = self._tracks.take(keep)
@@ -239,12 +240,18 @@ class Tracker:
             kernels.imm_predict(X, P, mu, latched, dt / n, Pi, Phi, Q, self.config.mu)
 
     def _step_consts(self, dt: float) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`_step`'s sub-step count over ``dt`` and its per-sub-step ``(Pi, Phi, Q)``."""
-        c = self.config
-        n = max(1, math.ceil(abs(dt) / 4.0))
-        key = _dt_key(dt / n)
-        return (n, transition_matrix(key, c.tau_ballistic_s, c.tau_boost_s), transition_axis(key),
-                process_noise(key, c.q_ballistic, c.q_boost, c.q_boost_vel))
+        """:meth:`_step`'s sub-step count over ``dt`` and its per-sub-step ``(Pi, Phi, Q)``
+        (remembered per ``dt``: the radars' revisits repeat a few intervals)."""
+        got = self._consts.get(dt)
+        if got is None:
+            if len(self._consts) >= 4096:
+                self._consts.clear()
+            c = self.config
+            n = max(1, math.ceil(abs(dt) / 4.0))
+            key = _dt_key(dt / n)
+            got = self._consts[dt] = (n, transition_matrix(key, c.tau_ballistic_s, c.tau_boost_s), transition_axis(key),
+                                      process_noise(key, c.q_ballistic, c.q_boost, c.q_boost_vel))
+        return got
 
     # ------------------------------------------------------------------ time update
     def _predict_to(self, t: float) -> None:
@@ -326,7 +333,8 @@ class Tracker:
                 zhat, Hp, Sinv, d2, ll, cost = kernels.gate(tr.X, tr.P, tr.mu, z, sa.site[s], sa.basis[s], sa.R[s])
                 in_gate = d2 < c.gate
                 conf = self._tracks.confirmed
-                if conf.all() or not conf.any():
+                n_conf = np.count_nonzero(conf)
+                if n_conf == N or n_conf == 0:
                     ri, ci = assign(cost, in_gate)
                 else:  # confirmed tracks choose first, tentative ones take what is left
                     ic, it = np.flatnonzero(conf), np.flatnonzero(~conf)
@@ -340,18 +348,19 @@ class Tracker:
                 if len(ri):
                     kernels.imm_update(tr.X, tr.P, tr.mu, tr.latched, ri, ci, z, zhat, Hp, Sinv, ll, sa.R[s])
                     hit[ri] = True
-                    if c.burnout_bank_s > 0.0:
-                        self._bank_record(t, s, z, ri, ci, ll)
+                    if c.burnout_bank_s > 0.0:   # for the burnout-time bank (:mod:`.burnout`)
+                        self._bank.record(t, s, z, ri, ci, ll, tr.X, tr.P, tr.confirmed, tr.latched, tr.id, tr.took)
             was_latched = self._tracks.latched.copy()
             newly, dead = kernels.bookkeep(self._tracks, hit, t, self.sensors.coverage(s), self._rules)
             burnt = self._tracks.latched & ~was_latched
-            if burnt.any() and c.burnout_bank_s > 0.0:
-                self._bank_latch(burnt, t)
-            if burnt.any() and c.latch_thrust_window_s > 0.0:
-                self._unseen_thrust(burnt)
+            if np.count_nonzero(burnt):
+                if c.burnout_bank_s > 0.0:
+                    self._bank_latch(burnt, t)
+                if c.latch_thrust_window_s > 0.0:
+                    self._unseen_thrust(burnt)
             newly &= ~dead
-            any_new = newly.any()
-            if dead.any():
+            any_new = np.count_nonzero(newly) > 0
+            if np.count_nonzero(dead):
                 self._to_pool(t, dead & self._tracks.confirmed)
             if any_new:
                 self._tracks.conf_t[newly] = t
@@ -364,22 +373,22 @@ class Tracker:
             if self._took_pending:   # tracks that took over a latched identity, not yet latched
                 pending = boosting & ~np.isnan(self._tracks.took)
                 due = pending & (self._tracks.took <= t - c.min_ballistic_s)
-                if due.any():
+                if np.count_nonzero(due):
                     self._latch(np.flatnonzero(due), t)
                     pending &= ~due
-                self._took_pending = bool(pending.any())
+                self._took_pending = np.count_nonzero(pending) > 0
                 boosting &= ~pending & ~due
-            if boosting.any():
+            if np.count_nonzero(boosting):
                 anchor = boosting & np.isnan(self._tracks.anchor[:, 0]) & (t - self._tracks.conf_t >= c.launch_anchor_s)
-                if anchor.any():
+                if np.count_nonzero(anchor):
                     x, _ = combine(self._tracks.X[anchor], self._tracks.P[anchor], self._tracks.mu[anchor])
                     self._tracks.anchor[anchor] = np.column_stack([np.full(len(x), t), x[:, 0:6]])
                 if t >= self._boost_due:
                     self._keep_boost_states(t, boosting)
-            if dead.any():
+            if np.count_nonzero(dead):
                 for tid in self._track_ids(np.flatnonzero(dead & self._tracks.confirmed & (self._tracks.id > 0))):
                     self._lost.append((tid, t))
-                    self._bank.pop(int(tid[1:]), None)
+                    self._bank.discard(int(tid[1:]))
                 self._keep(~dead)
             if (any_new or t - self._last_merge_t >= 1.0) and self.n_confirmed > 1:
                 self._merge(t)
@@ -427,26 +436,12 @@ class Tracker:
         J = np.vstack([0.5 * W * W * np.eye(3), W * np.eye(3)])     # (6, 3)
         self._tracks.P[i, :, 0:6, 0:6] += (J @ A @ J.T)[:, None]
 
-    def _bank_record(self, t: float, s: int, z: np.ndarray, ri: np.ndarray, ci: np.ndarray, ll: np.ndarray) -> None:
-        """Keep, for the burnout-time bank (:mod:`.burnout`), the detections that updated the
-        confirmed boosting tracks ``ri`` this scan and, every ``burnout_bank_every_s``, their
-        boost model's (p, v) and covariance."""
-        c = self.config
-        tr = self._tracks
-        ok = tr.confirmed[ri] & ~tr.latched[ri] & (tr.id[ri] > 0) & np.isnan(tr.took[ri])
-        for n, k in zip(ri[ok].tolist(), ci[ok].tolist()):
-            tid = int(tr.id[n])
-            h = self._bank.get(tid)
-            if h is None:
-                h = self._bank[tid] = burnout.History()
-            h.add(t, s, z[k].copy(), float(ll[n, 1, k]), tr.X[n, 1].copy(), tr.P[n, 1].copy(), c.burnout_bank_s)
-
     def _bank_latch(self, rows: np.ndarray, t: float) -> None:
         """The tracks latched this scan (``rows``, mask) take the burnout-time bank's (p, v) and
         covariance (:func:`.burnout.bank_state`) where it has one."""
         c = self.config
         for n in np.flatnonzero(rows).tolist():
-            h = self._bank.pop(int(self._tracks.id[n]), None)
+            h = self._bank.pop(int(self._tracks.id[n]))
             if h is None:
                 continue
             got = burnout.bank_state(h, t, self.sensors, self._step, self._step_consts, c.mu, c.burnout_bank_every_s)
@@ -477,10 +472,13 @@ class Tracker:
         """Pair this scan's free detections with recent candidates; keep the rest as candidates."""
         c = self.config
         sa = self.sensors
-        pos, cov, tr, keep, ok, cost, anyok = kernels.initiation_scan(
-            z, sa.site[s], sa.basis[s], sa.R[s], c.earth_radius_m, c.init_min_alt_m, c.init_max_alt_m,
-            self._cpos, self._ctr, self._ct, self._cvalid, t, c.init_window_s, c.v_max,
+        geo = (z, sa.site[s], sa.basis[s], sa.R[s], c.earth_radius_m, c.init_min_alt_m, c.init_max_alt_m)
+        ok, cost, anyok, left = kernels.initiation_scan(
+            *geo, self._cpos, self._ccov, self._ctr, self._ct, self._cvalid, t, c.init_window_s, c.v_max,
             c.init_n_sigma, c.init_min_dt_s)
+        if not anyok and not left:   # stored already (most scans)
+            return
+        used = np.zeros(len(z), bool)
         if anyok:
             r, k = linear_sum_assignment(cost)
             sel = ok[r, k]
@@ -488,10 +486,11 @@ class Tracker:
             if len(r):
                 self._open(t, s, r, z[k])
                 self._cvalid[r] = False
-                keep[k] = False
-        while kernels.store_candidates(self._cpos, self._ccov, self._ctr, self._ct, self._cvalid,
-                                       pos, cov, tr, t, keep):
+                used[k] = True
+            left = kernels.store_scan(*geo, self._cpos, self._ccov, self._ctr, self._ct, self._cvalid, t, used)
+        while left:
             self._grow_candidates()
+            left = kernels.store_scan(*geo, self._cpos, self._ccov, self._ctr, self._ct, self._cvalid, t, used)
 
     def _grow_candidates(self) -> None:
         n = len(self._ct)
@@ -654,7 +653,7 @@ class Tracker:
         for name in ("id", "conf_t", "anchor", "boost", "boost_n"):
             getattr(self._tracks, name)[i] = src[name]
         for tid in src["id"].tolist():   # the lost track's detections are not the new track's
-            self._bank.pop(int(tid), None)
+            self._bank.discard(int(tid))
         self._tracks.lfit[i] = np.nan
         took = i[src["latched"] | ~np.isnan(src["took"])]
         if len(took):
@@ -695,7 +694,7 @@ class Tracker:
         if dead.any():
             for tid in self._track_ids(np.flatnonzero(dead)):
                 self._lost.append((tid, t))
-                self._bank.pop(int(tid[1:]), None)
+                self._bank.discard(int(tid[1:]))
             self._keep(~dead)
 
     # ------------------------------------------------------------------ outputs

@@ -324,7 +324,7 @@ class Tracker:
         self.n_detections += z.shape[0]
         c = self.config
         N, m = self.n_tracks, z.shape[0]
-        free = np.ones(m, bool)
+        free = None      # every detection, unless some fall in a track's gate
         if N:
             hit = np.zeros(N, bool)
             if m:
@@ -352,7 +352,7 @@ class Tracker:
                         self._bank.record(t, s, z, ri, ci, ll, tr.X, tr.P, tr.confirmed, tr.latched, tr.id, tr.took)
             was_latched = self._tracks.latched.copy()
             newly, dead = kernels.bookkeep(self._tracks, hit, t, self.sensors.coverage(s), self._rules)
-            burnt = self._tracks.latched & ~was_latched
+            burnt = self._tracks.latched > was_latched     # latched this scan
             if np.count_nonzero(burnt):
                 if c.burnout_bank_s > 0.0:
                     self._bank_latch(burnt, t)
@@ -379,7 +379,9 @@ class Tracker:
                 self._took_pending = np.count_nonzero(pending) > 0
                 boosting &= ~pending & ~due
             if np.count_nonzero(boosting):
-                anchor = boosting & np.isnan(self._tracks.anchor[:, 0]) & (t - self._tracks.conf_t >= c.launch_anchor_s)
+                anchor = boosting & np.isnan(self._tracks.anchor[:, 0])
+                if np.count_nonzero(anchor):
+                    anchor &= t - self._tracks.conf_t >= c.launch_anchor_s
                 if np.count_nonzero(anchor):
                     x, _ = combine(self._tracks.X[anchor], self._tracks.P[anchor], self._tracks.mu[anchor])
                     self._tracks.anchor[anchor] = np.column_stack([np.full(len(x), t), x[:, 0:6]])
@@ -392,7 +394,7 @@ class Tracker:
                 self._keep(~dead)
             if (any_new or t - self._last_merge_t >= 1.0) and self.n_confirmed > 1:
                 self._merge(t)
-        self._initiate(t, s, z[free])
+        self._initiate(t, s, z if free is None else z[free])
 
     def _unseen_thrust(self, rows: np.ndarray) -> None:
         """Widen the covariance of the tracks latched ballistic this scan (``rows``, mask) by the

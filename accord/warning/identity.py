@@ -31,6 +31,7 @@ missile's new track, or a partner's track) with one arc.
 from __future__ import annotations
 
 import math
+from typing import TypeGuard
 
 import numpy as np
 
@@ -59,7 +60,7 @@ def impact_cov_en(p: Prediction) -> np.ndarray:
     return a2 * np.outer(u, u) + b2 * np.outer(v, v)
 
 
-def _finite(c: tuple[float, ...] | None) -> bool:
+def _finite(c: tuple[float, ...] | None) -> TypeGuard[tuple[float, ...]]:
     """``c`` given and all finite (a plain loop: this runs for every pair of predictions compared)."""
     if c is None:
         return False

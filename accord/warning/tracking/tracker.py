@@ -225,7 +225,7 @@ class Tracker:
 
     @property
     def n_confirmed(self) -> int:
-        return np.count_nonzero(self._tracks.confirmed)
+        return int(np.count_nonzero(self._tracks.confirmed))
 
     def _keep(self, keep: np.ndarray) -> None:
         self._tracks = self._tracks.take(keep)
@@ -376,7 +376,7 @@ class Tracker:
                 if np.count_nonzero(due):
                     self._latch(np.flatnonzero(due), t)
                     pending &= ~due
-                self._took_pending = np.count_nonzero(pending) > 0
+                self._took_pending = bool(np.count_nonzero(pending))
                 boosting &= ~pending & ~due
             if np.count_nonzero(boosting):
                 anchor = boosting & np.isnan(self._tracks.anchor[:, 0])

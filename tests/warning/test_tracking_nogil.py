@@ -93,3 +93,29 @@ def test_another_thread_runs_python_while_imm_predict_runs():
         sys.setswitchinterval(old)
     assert state["done"]
     assert seen == (True, False), "the main thread could not run while imm_predict ran"
+
+
+def test_a_tracking_run_after_warm_up_compiles_nothing():
+    # benches time runs after warm_up: a kernel first compiled (or loaded from the cache) inside
+    # the run would be timed with it. In a fresh process, a missile tracked from launch to past
+    # its burnout (boost predictions on the fitted flight plane, the burnout bank, the latch)
+    # adds no compiled signature to any kernel of accord.warning.
+    code = ("import importlib, pkgutil\n"
+            "from numba.core.registry import CPUDispatcher\n"
+            "import accord.warning as w\n"
+            "from accord.warning.tracking import warm_up\n"
+            "from accord.warning.pipeline import track_detections\n"
+            "from accord.warning.sim import random_scenario, simulate\n"
+            "sim = simulate(random_scenario(5, 1, pd=1.0, clutter_per_scan=0.0, duration=200.0))\n"
+            "warm_up()\n"
+            "mods = [importlib.import_module(m.name) for m in pkgutil.walk_packages(w.__path__, 'accord.warning.')]\n"
+            "ds = {f'{m.__name__}.{n}': v for m in mods for n, v in vars(m).items()\n"
+            "      if isinstance(v, CPUDispatcher) and v.__module__ == m.__name__}\n"
+            "before = {k: len(d.signatures) for k, d in ds.items()}\n"
+            "res = track_detections(sim.header.sensors, sim.detections)\n"
+            "assert any(p.status == 'boost' for p in res.predictions), 'no boost prediction'\n"
+            "print(' '.join(k for k, d in ds.items() if len(d.signatures) > before[k]))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                         env={"PYTHONPATH": str(REPO), "PATH": ""})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == [], f"compiled inside the run, not by warm_up: {out.stdout.split()}"

@@ -300,4 +300,5 @@ def warm_up(classes: tuple[MissileClass, ...] = DEFAULT_CLASSES) -> None:
     _impact_ellipse(e1, e2, 1.0, 0.0, 0.0, 0.0, -1.0)
     _cross_sigma(np.zeros(1), e1, e2, 1.0, P[0:3, 0:3].copy())
     _plane_fit_kernel(np.eye(3), np.ones(3), e1, P[0:3, 0:3].copy(), 1.0)
+    _cross(e1, e2), _dot(e1, e2)       # called from Python on the fitted plane's normal
     log_like(np.ascontiguousarray(b.states[:2, :, :1]), np.eye(4), np.zeros(4), 0.0, np.zeros(1), np.zeros(1))

@@ -119,6 +119,11 @@ class Records:
         return History(self.t[rows], self.s[rows], self.z[rows], self.ll[rows], self.x[rows], self.P[rows],
                        self.ok[rows])
 
+    def peek(self, tid: int) -> History | None:
+        """Track ``tid``'s :class:`History` (``None`` if it has no rows), its rows kept."""
+        rows = self._rows(tid)
+        return self._history(rows) if len(rows) else None
+
     def pop(self, tid: int) -> History | None:
         """Track ``tid``'s :class:`History` (``None`` if it has no rows), its rows dropped."""
         rows = self._rows(tid)

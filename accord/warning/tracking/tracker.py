@@ -149,6 +149,14 @@ class TrackerConfig:
     hypotheses over the track's last this many seconds (:mod:`.burnout`); 0: the IMM's own."""
     burnout_bank_every_s: float = 1.0
     """Spacing of the burnout-time hypotheses, seconds (at detections, and across the gaps between them)."""
+    latch_defer_weight: float = 0.1
+    """The latch is deferred (the track stays on the IMM, and the latch is tried again at each
+    scan) while the burnout-time bank puts more than this weight on a burnout within the last
+    ``min_ballistic_s`` — the ballistic-mode evidence the latch rests on would then be younger
+    than the rule asks (a short, sparse track of a motor still burning, whose thrust the boost
+    model cannot yet tell from none); 1: never deferred (:meth:`Tracker._bank_latch`)."""
+    latch_defer_max_s: float = 30.0
+    """The latch is deferred at most this long past the latch rule's time."""
     launch_anchor_s: float = 10.0
     """A track confirmed during the boost keeps its state this long after confirmation as the
     anchor of its launch estimate (see :func:`accord.warning.prediction.launch_from_boost`)."""
@@ -199,6 +207,7 @@ class Tracker:
         """Lost confirmed tracks (the same columns, frozen at their last scan) awaiting re-acquisition."""
         self._pool_t = np.zeros(0)        # time each pooled track's state refers to
         self.n_reacquired = 0
+        self.n_latch_deferred = 0
         cap = 64  # candidate slots; doubled when full
         self._cpos = np.zeros((cap, 3))
         self._ctr = np.zeros(cap)
@@ -351,12 +360,17 @@ class Tracker:
                     if c.burnout_bank_s > 0.0:   # for the burnout-time bank (:mod:`.burnout`)
                         self._bank.record(t, s, z, ri, ci, ll, tr.X, tr.P, tr.confirmed, tr.latched, tr.id, tr.took)
             was_latched = self._tracks.latched.copy()
+            # the rows the bookkeeping's latch rule may latch now (its own test), and their
+            # ballistic state before its collapse: what a deferred latch gives back (_bank_latch)
+            tr = self._tracks
+            due = ~was_latched & (tr.mu[:, BALLISTIC] >= c.ballistic_prob) & (t - np.minimum(tr.ball_since, t) >= c.min_ballistic_s)
+            before = (tr.X[due, BALLISTIC].copy(), tr.P[due, BALLISTIC].copy()) if np.count_nonzero(due) else None
             newly, dead = kernels.bookkeep(self._tracks, hit, t, self.sensors.coverage(s), self._rules)
             burnt = self._tracks.latched > was_latched     # latched this scan
             if np.count_nonzero(burnt):
                 if c.burnout_bank_s > 0.0:
-                    self._bank_latch(burnt, t)
-                if c.latch_thrust_window_s > 0.0:
+                    self._bank_latch(burnt, t, due, before)   # may defer some: their rows leave burnt
+                if c.latch_thrust_window_s > 0.0 and np.count_nonzero(burnt):
                     self._unseen_thrust(burnt)
             newly &= ~dead
             any_new = np.count_nonzero(newly) > 0
@@ -438,15 +452,33 @@ class Tracker:
         J = np.vstack([0.5 * W * W * np.eye(3), W * np.eye(3)])     # (6, 3)
         self._tracks.P[i, :, 0:6, 0:6] += (J @ A @ J.T)[:, None]
 
-    def _bank_latch(self, rows: np.ndarray, t: float) -> None:
+    def _bank_latch(self, rows: np.ndarray, t: float, due: np.ndarray, before: tuple | None) -> None:
         """The tracks latched this scan (``rows``, mask) take the burnout-time bank's (p, v) and
-        covariance (:func:`.burnout.bank_state`) where it has one."""
+        covariance (:func:`.burnout.bank_state`) where it has one.
+
+        A track whose bank puts more than ``latch_defer_weight`` on a burnout within the last
+        ``min_ballistic_s`` is not latched yet (for at most ``latch_defer_max_s``): its row is
+        removed from ``rows`` and its ballistic model given back the state it had before the
+        bookkeeping's latch (``before``: the ballistic (X, P) of the rows ``due``, mask), so the
+        IMM runs on and the latch is tried again at the next scan."""
         c = self.config
+        tr = self._tracks
         for n in np.flatnonzero(rows).tolist():
-            h = self._bank.pop(int(self._tracks.id[n]))
+            tid = int(tr.id[n])
+            h = self._bank.peek(tid)
             if h is None:
                 continue
             got = burnout.bank_state(h, t, self.sensors, self._step, self._step_consts, c.mu, c.burnout_bank_every_s)
+            if (got is not None and before is not None and due[n]
+                    and t - tr.ball_since[n] < c.min_ballistic_s + c.latch_defer_max_s
+                    and float(got[2][got[3] > h.t[-1] - c.min_ballistic_s - 1e-6].sum()) > c.latch_defer_weight):
+                i = int(np.count_nonzero(due[:n]))
+                tr.X[n, BALLISTIC], tr.P[n, BALLISTIC] = before[0][i], before[1][i]
+                tr.latched[n] = False
+                rows[n] = False
+                self.n_latch_deferred += 1
+                continue
+            self._bank.discard(tid)
             if got is None:
                 continue
             x, P, _, _ = got

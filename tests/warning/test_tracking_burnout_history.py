@@ -51,7 +51,7 @@ def _equal(h: History, rows: deque) -> None:
 @pytest.mark.parametrize("keep_s", [3.0, 30.0])
 def test_records_keep_each_tracks_window(keep_s):
     """Tracks boosting, latched, tentative, without identity or waiting on one; ids dropped and
-    reused; the table reclaiming and growing (a small start): every history popped, and the
+    reused; the table reclaiming and growing (a small start): every history read and dropped, and the
     JSON form at any time, equal the reference queues'; a table read back from JSON goes on
     the same."""
     rng = np.random.default_rng(3)
@@ -73,7 +73,8 @@ def test_records_keep_each_tracks_window(keep_s):
                 ref.setdefault(int(ids[r]), _Queue()).add((t, s, z[k], ll[r, 1, k], X[r, 1], P[r, 1]), keep_s)
         if scan % 7 == 3:                      # a track latched or lost: its history taken or dropped
             tid = int(rng.integers(1, 9))
-            got = rec.pop(tid) if scan % 2 else rec.discard(tid)
+            got = rec.peek(tid) if scan % 2 else None
+            rec.discard(tid)
             q = ref.pop(tid, None)
             if scan % 2:
                 assert (got is None) == (q is None)
@@ -87,7 +88,9 @@ def test_records_keep_each_tracks_window(keep_s):
             rec = Records.from_json(doc, keep_s)
     assert len(rec.id) > 4                     # it grew
     for tid, q in ref.items():
-        _equal(rec.pop(tid), q.rows)
+        _equal(rec.peek(tid), q.rows)
+        rec.discard(tid)
+        assert rec.peek(tid) is None
 
 
 def test_history_reads_older_snapshots():

@@ -124,14 +124,6 @@ class Records:
         rows = self._rows(tid)
         return self._history(rows) if len(rows) else None
 
-    def pop(self, tid: int) -> History | None:
-        """Track ``tid``'s :class:`History` (``None`` if it has no rows), its rows dropped."""
-        rows = self._rows(tid)
-        if not len(rows):
-            return None
-        self.id[rows] = 0
-        return self._history(rows)
-
     def discard(self, tid: int) -> None:
         """Drop track ``tid``'s rows (its detections are not another track's)."""
         self.id[self._rows(tid)] = 0

@@ -6,11 +6,10 @@ import math
 from types import SimpleNamespace
 
 import numpy as np
-import pytest
 from scipy.stats import multivariate_normal
 
 from accord.warning.tracking import Tracker, TrackerConfig
-from tracking_scans import scans
+from tracking_scans import to_first_latch
 
 
 def _second_moment(a, Paa, v, A=40.0, sA=10.0):
@@ -36,15 +35,7 @@ def test_latch_adds_the_thrust_a_burning_motor_would_have_pushed_over_the_window
     W = 12.0
     plain = Tracker(one_missile.header.sensors, TrackerConfig(latch_thrust_window_s=0.0))
     wide = Tracker(one_missile.header.sensors, TrackerConfig(latch_thrust_window_s=W))
-    for t, s, z in scans(one_missile):
-        before = plain._tracks.latched.copy()
-        plain.process_scan(t, s, z)
-        wide.process_scan(t, s, z)
-        if len(before) == len(plain._tracks.latched) and (plain._tracks.latched & ~before).any():
-            k = int(np.flatnonzero(plain._tracks.latched & ~before)[0])
-            break
-    else:
-        pytest.fail("the track was never latched ballistic")
+    _, k = to_first_latch(one_missile, plain, wide)
     a = plain._tracks.X[k, 1, 6:9]
     Paa = plain._tracks.P[k, 1, 6:9, 6:9]
     p, A = _second_moment(a, Paa, plain._tracks.X[k, 1, 3:6])

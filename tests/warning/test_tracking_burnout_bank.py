@@ -14,7 +14,7 @@ from accord.warning.tracking.models import BALLISTIC, DIM, N_MODELS
 from accord.warning.tracking.filters import ekf_update
 from accord.warning.tracking.models import predict, process_noise, propagate_mean
 from accord.warning.tracking.sensors import wrap_angle
-from tracking_scans import scans
+from tracking_scans import scans, to_first_latch
 
 
 @pytest.fixture
@@ -125,15 +125,7 @@ def test_latch_takes_the_bank_of_burnout_times(one_missile, bank_calls):
     cfg = TrackerConfig(latch_thrust_window_s=0.0)
     trk = Tracker(one_missile.header.sensors, cfg)
     plain = Tracker(one_missile.header.sensors, TrackerConfig(latch_thrust_window_s=0.0, burnout_bank_s=0.0))
-    for t, s, z in scans(one_missile):
-        before = trk._tracks.latched.copy()
-        trk.process_scan(t, s, z)
-        plain.process_scan(t, s, z)
-        if len(before) == len(trk._tracks.latched) and (trk._tracks.latched & ~before).any():
-            k = int(np.flatnonzero(trk._tracks.latched & ~before)[0])
-            break
-    else:
-        pytest.fail("the track never latched")
+    t, k = to_first_latch(one_missile, trk, plain)
     assert len(bank_calls) == 1
     h, t_latch, got = bank_calls[0]
     assert got is not None and t_latch == t

@@ -10,6 +10,7 @@ from accord.warning.pipeline import track_detections
 from accord.warning.scoring import score_tracks, scenario_seconds
 from accord.warning.sim import GAP_SENSORS, ScenarioSpec, random_launches, random_scenario, simulate
 from accord.warning.tracking import Tracker, TrackerConfig, burnout
+from tracking_scans import scans
 
 
 def _latch_times(sim, cfg: TrackerConfig) -> tuple[dict[str, float], dict[str, float]]:
@@ -32,13 +33,6 @@ def _latch_times(sim, cfg: TrackerConfig) -> tuple[dict[str, float], dict[str, f
     latch = {m: min(seen[int(tid[1:])] for tid in tids if int(tid[1:]) in seen)
              for m, tids in sc.missile_tracks.items() if any(int(tid[1:]) in seen for tid in tids)}
     return latch, {e.id: e.burnout_t for e in sim.events}
-
-
-def _scans(sim):
-    d = sim.detections
-    starts = np.flatnonzero(np.r_[True, (np.diff(d.t) != 0) | (np.diff(d.sensor_idx) != 0)])
-    for a, b in zip(starts, np.r_[starts[1:], len(d)]):
-        yield float(d.t[a]), int(d.sensor_idx[a]), np.column_stack([d.range_m[a:b], d.az_rad[a:b], d.el_rad[a:b]])
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +77,7 @@ def test_deferred_latch_keeps_the_imm_and_ends_at_its_bound(monkeypatch, max_s):
     monkeypatch.setattr(burnout, "bank_state", late)
     trk = Tracker(sim.header.sensors, TrackerConfig(latch_defer_max_s=max_s))
     tried, latched_t = [], None
-    for t, s, z in _scans(sim):
+    for t, s, z in scans(sim):
         rule = trk._tracks.confirmed & ~trk._tracks.latched & (t - trk._tracks.ball_since >= trk.config.min_ballistic_s)
         trk.process_scan(t, s, z)
         if rule.any() and len(rule) == len(trk._tracks.latched):

@@ -4,22 +4,16 @@ run, give the run's own predictions again when replayed, and other banks when as
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
+from bench_modules import load_bench
 from accord.warning import boost
 from accord.warning.boost import predict  # noqa: F401  (boost.predict below)
 from accord.warning.sim import random_scenario, simulate
 from accord.warning.tracking import TrackerConfig
 
-_spec = importlib.util.spec_from_file_location("accord_bench_boost_trace",
-                                               Path(__file__).resolve().parents[2] / "bench" / "boost_trace.py")
-boost_trace = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = boost_trace
-_spec.loader.exec_module(boost_trace)
+boost_trace = load_bench("boost_trace")
 
 
 @pytest.fixture(scope="module")

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from bench_modules import load_bench
 from accord.warning.sim import random_scenario, simulate
 
-_spec = importlib.util.spec_from_file_location("accord_bench_renoise",
-                                               Path(__file__).resolve().parents[2] / "bench" / "renoise.py")
-renoise = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = renoise
-_spec.loader.exec_module(renoise)
+renoise = load_bench("renoise")
 
 
 @pytest.fixture(scope="module")

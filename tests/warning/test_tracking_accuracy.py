@@ -10,21 +10,16 @@ thrust as known again, or if the filter turns over-confident.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bench_modules import load_bench
 from accord.warning.pipeline import track_detections
 from accord.warning.sim import DEFAULT_SENSORS, ScenarioSpec, fly, simulate, solve_launch
 
-_spec = importlib.util.spec_from_file_location("accord_bench_crlb", Path(__file__).resolve().parents[2] / "bench" / "crlb.py")
-crlb = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = crlb          # dataclasses look their module up
-_spec.loader.exec_module(crlb)
+crlb = load_bench("crlb")
 
 RUNS = 10
 SENSORS = tuple(dataclasses.replace(s, pd=1.0, clutter_per_scan=0.0) for s in DEFAULT_SENSORS)

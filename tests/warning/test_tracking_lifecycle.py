@@ -199,3 +199,20 @@ def test_reports_at_one_time_are_shared_only_until_the_next_scan():
     got, want = asked.confirmed_tracks(24.0), quiet.confirmed_tracks(24.0)
     assert got and got == want
     assert asked.confirmed_tracks(24.0) == got        # asked again: the same (shared) answer
+
+
+def test_a_scan_of_more_free_detections_than_candidate_slots_stores_each_once():
+    # the candidate table starts with 64 slots: a first scan of 150 plausible detections must
+    # leave 150 candidates, one per detection (a table that wrote the ones that fitted and then,
+    # grown, all of them again held some twice and opened pairs of a detection with itself)
+    trk = Tracker([RADAR])
+    sa = trk.sensors
+    rng = np.random.default_rng(7)
+    lat = 40.0 + rng.uniform(-1.0, 1.0, 150)
+    lon = 131.0 + rng.uniform(-1.0, 1.0, 150)
+    z = np.array([ecef_to_rae(lla_to_ecef(a, b, 150e3), sa.site[0], sa.basis[0]) for a, b in zip(lat, lon)])
+    trk.process_scan(0.0, "R1", z)
+    assert trk.n_tracks == 0
+    pos = trk._cpos[trk._cvalid]
+    assert len(pos) == 150
+    assert len(np.unique(np.round(pos, 3), axis=0)) == 150

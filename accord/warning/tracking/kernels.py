@@ -608,24 +608,32 @@ def store_scan(z, site, B, R, radius, min_alt, max_alt, cpos, ccov, ctr, ct, cva
 
 @njit(cache=True, nogil=True)
 def store_candidates(cpos, ccov, ctr, ct, cvalid, pos, cov, tr, t, keep):
-    """Write detections ``keep`` into free candidate slots; returns how many did not fit."""
-    slot = 0
+    """Write detections ``keep`` into free candidate slots, all of them or, when the free slots
+    are too few, none (the caller grows the table and stores them again: written in part, the
+    ones written would be stored twice); returns how many did not fit."""
     C = ct.shape[0]
-    left = 0
+    need = 0
+    for k in range(pos.shape[0]):
+        if keep[k]:
+            need += 1
+    free = 0
+    for i in range(C):
+        if not cvalid[i]:
+            free += 1
+    if need > free:
+        return need - free
+    slot = 0
     for k in range(pos.shape[0]):
         if not keep[k]:
             continue
-        while slot < C and cvalid[slot]:
+        while cvalid[slot]:
             slot += 1
-        if slot == C:
-            left += 1
-            continue
         cpos[slot] = pos[k]
         ccov[slot] = cov[k]
         ctr[slot] = tr[k]
         ct[slot] = t
         cvalid[slot] = True
-    return left
+    return 0
 
 
 @njit(cache=True, nogil=True)

@@ -13,7 +13,13 @@ put to the party's boost rule (``accord.warning.alerts.rules.boost``). Per predi
   the left and to the right (the lateral test), the σ across the path where it passes nearest
   the area's representative point (``track_sigma_m``);
 * the true impact's distance across the predicted path, in km and in that σ (``z``);
-* the areas the rule names.
+* the areas the rule names;
+* the track's velocity error against the truth in its own covariance (NEES, 3 degrees of freedom).
+
+Then, over every boost prediction of the run (each put to the missile whose true position is
+nearest, within 20 km), the NEES of the track's position and velocity by the truth's phase: mean,
+median and the share inside the 95 % bound (χ²₃ 7.81) — whether the boost filter's σ is honest,
+too wide (a likelihood fed with it loses information) or too narrow.
 
 An area is named once its chance and both moved paths' chances reach
 ``boost_alert_probability`` (0.9) — or by the overflight and ending tests, see docs/alerts.md,
@@ -49,6 +55,8 @@ from accord.warning.frames import EARTH_RADIUS_M
 from accord.warning.io import read_detections, read_events, read_truth
 from accord.warning.pipeline import track_detections
 from accord.warning.tracking import TrackerConfig
+
+CHI2_3_95 = 7.815
 
 
 def _unit(lat: float, lon: float) -> np.ndarray:
@@ -92,6 +100,7 @@ def main() -> None:
                                   az_rad=det.az_rad[:k], el_rad=det.el_rad[:k],
                                   line=None if det.line is None else det.line[:k])
     res, calls = tracked(header.sensors, det, TrackerConfig(boost_every_s=a.every))
+    truth = read_truth(a.scenario / "truth.jsonl")
     true_areas = sorted(threats[a.missile].since)
     print(f"{a.missile}: launch t={ev.launch_t:.2f}, burnout +{ev.burnout_t - ev.launch_t:.1f} s, "
           f"range {ev.range_km:.0f} km; truly threatened ({a.party}): {', '.join(true_areas) or 'none'}; "
@@ -114,12 +123,54 @@ def main() -> None:
                 sig = f" σ {_across(p, pt.y, pt.x)[1] / 1e3:.1f} km"
             parts.append(f"{c} {ch.get(c, 0.0):.2f} (moved {left.get(c, 0.0):.2f}/{right.get(c, 0.0):.2f}{sig})")
         off, s = _across(p, ev.impact_lat_deg, ev.impact_lon_deg)
+        rec = nearest(truth, calls, p)
         named = assess_boost(p, rules, geo).area_codes
         print(f"+{p.t - ev.launch_t:6.2f} s {p.track_id:>4} launch-time error {p.launch_t - ev.launch_t:+5.1f} s | "
               + "; ".join(parts) + f" | true impact {off / 1e3:+6.1f} km across (z {off / max(s, 1.0):+.2f})"
-              + f" | named {', '.join(named) or '—'}")
+              + f" | named {', '.join(named) or '—'}" + ("" if rec is None else f" | v NEES {rec[3]:.2f}"))
+    print_nees([r for r in (nearest(truth, calls, None, c) for c in calls) if r is not None])
     if a.banks:
         _replay(a, calls, threats, true_areas, rules, geo, ev.launch_t)
+
+
+def nearest(truth, calls: list[tuple], pred=None, call: tuple | None = None) -> tuple | None:
+    """``(missile, truth phase, position NEES, velocity NEES)`` of one boost prediction's track state
+    (the recorded call of ``pred``, or ``call``) against the missile whose true position is nearest,
+    within 20 km; the truth interpolated between its whole seconds. ``None`` if none is."""
+    if call is None:
+        call = next((c for c in calls if c[0][0] == pred.t and c[0][1] == pred.track_id), None)
+        if call is None:
+            return None
+    t, x, P = float(call[0][0]), np.asarray(call[0][2], dtype=float), np.asarray(call[0][3], dtype=float)
+    best = None
+    for m in np.unique(truth.ids):
+        sel = truth.ids == m
+        ts = truth.t[sel]
+        if not ts[0] <= t <= ts[-1]:
+            continue
+        s = np.array([np.interp(t, ts, truth.state[sel, i]) for i in range(6)])
+        d = float(np.linalg.norm(s[:3] - x[:3]))
+        if d <= 20_000.0 and (best is None or d < best[0]):
+            k = max(int(np.searchsorted(ts, t, side="right")) - 1, 0)
+            best = (d, str(m), str(truth.phase[sel][k]), x[:6] - s)
+    if best is None:
+        return None
+    e = best[3]
+    return (best[1], best[2], float(e[:3] @ np.linalg.solve(P[:3, :3], e[:3])),
+            float(e[3:] @ np.linalg.solve(P[3:6, 3:6], e[3:])))
+
+
+def print_nees(rows: list[tuple]) -> None:
+    """The NEES lines of :func:`nearest`'s rows, by the truth's phase."""
+    for phase in sorted({r[1] for r in rows}):
+        sel = [r for r in rows if r[1] == phase]
+        parts = []
+        for j, name in ((2, "position"), (3, "velocity")):
+            v = np.array([r[j] for r in sel])
+            parts.append(f"{name} mean {v.mean():.2f} median {np.median(v):.2f} "
+                         f"inside 95 % {100.0 * np.mean(v <= CHI2_3_95):.0f} %")
+        print(f"boost predictions while the truth is in {phase}: {len(sel)} of "
+              f"{len({r[0] for r in sel})} missiles; NEES (3 dof: mean 3, median 2.37) " + "; ".join(parts))
 
 
 def tracked(sensors, det, config: TrackerConfig) -> tuple:

@@ -39,3 +39,23 @@ def test_another_bank_changes_the_predictions(run):
     b = boost_trace.replayed(calls, other)
     assert len(a) == len(b)
     assert any(p is not None and q is not None and p.reach_prob != q.reach_prob for p, q in zip(a, b))
+
+
+def test_nees_is_of_the_nearest_missile_in_the_tracks_own_covariance():
+    import numpy as np
+
+    from accord.warning.io.truth import Truth
+
+    t = np.array([0.0, 1.0, 0.0, 1.0])
+    ids = np.array(["A", "A", "B", "B"], dtype=object)
+    a0, b0 = np.array([7e6, 0, 0, 100.0, 0, 0]), np.array([7e6, 50e3, 0, 0, 100.0, 0])
+    state = np.stack([a0, a0 + [100.0, 0, 0, 0, 0, 0], b0, b0 + [0, 100.0, 0, 0, 0, 0]])
+    truth = Truth(t=t, ids=ids, state=state, phase=np.array(["boost", "ballistic"] * 2, dtype=object))
+    P = np.diag([100.0**2] * 3 + [10.0**2] * 3)
+    true_a = a0 + [50.0, 0, 0, 0, 0, 0]                       # A at t = 0.5 (interpolated)
+    x = true_a + [200.0, 0, 0, 0, 30.0, 0]                   # 2 σ off in position, 3 σ in velocity
+    m, phase, pos, vel = boost_trace.nearest(truth, [], call=((0.5, "T1", x, P), {}))
+    assert (m, phase) == ("A", "boost")
+    assert pos == pytest.approx(4.0) and vel == pytest.approx(9.0)
+    far = true_a + [0, 25e3, 0, 0, 0, 0]                       # 25 km from A, 25 km from B: neither
+    assert boost_trace.nearest(truth, [], call=((0.5, "T1", far, P), {})) is None

@@ -72,20 +72,28 @@ def make_nodes(base: Path, parties=PARTIES, *, ports: dict[str, int] | None = No
 
 
 @contextmanager
-def federated(base: Path, parties=PARTIES) -> Iterator[tuple[dict[str, Node], InProcessNetwork, ManualClock, Federation]]:
-    """The ``parties``' nodes (:func:`make_nodes` under ``base``) on one manual clock, attached to
-    an in-process network, and the first party's :class:`Federation` over it:
-    ``(nodes, net, clock, fed)``; the nodes closed on leaving."""
-    clock = ManualClock()
+def networked(base: Path, parties=PARTIES, *, clock=None) -> Iterator[tuple[dict[str, Node], InProcessNetwork]]:
+    """The ``parties``' nodes (:func:`make_nodes` under ``base``, on ``clock``: the real one by
+    default) attached to one in-process network: ``(nodes, net)``. Every node in ``nodes`` is
+    closed on leaving (a test that reopens a node puts the new one in ``nodes``)."""
     nodes = make_nodes(base, parties, clock=clock)
     try:
         net = InProcessNetwork()
         for n in nodes.values():
             net.attach(n)
-        yield nodes, net, clock, Federation(nodes[parties[0]], net)
+        yield nodes, net
     finally:
         for n in nodes.values():
             n.close()
+
+
+@contextmanager
+def federated(base: Path, parties=PARTIES) -> Iterator[tuple[dict[str, Node], InProcessNetwork, ManualClock, Federation]]:
+    """:func:`networked` on one manual clock, and the first party's :class:`Federation` over the
+    network: ``(nodes, net, clock, fed)``; the nodes closed on leaving."""
+    clock = ManualClock()
+    with networked(base, parties, clock=clock) as (nodes, net):
+        yield nodes, net, clock, Federation(nodes[parties[0]], net)
 
 
 def note(node: Node, n: int, *, kind: str = "test.note", banner: str = "RESTRICTED//REL TO JPN, KOR, USA"):

@@ -11,6 +11,7 @@ as an explicit test.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from pathlib import Path
 from collections.abc import Callable
@@ -20,6 +21,10 @@ import pytest
 from hypothesis import settings
 
 from accord.store.base import begin_write
+
+# tests/ on the import path for every area: its helper modules (loopback.py: ports for the
+# servers the tests start) are imported by name from each directory's tests
+sys.path.insert(0, str(Path(__file__).parent / "tests"))
 
 settings.register_profile("dev")
 settings.register_profile("ci", derandomize=True, print_blob=True)

@@ -17,6 +17,7 @@ import typer
 
 from accord.cli.main import app
 from accord.node import Node
+from loopback import retry_in_use
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -200,14 +201,6 @@ def test_the_nats_cluster_configuration_is_valid():
     assert r.returncode == 0 and "is valid" in (r.stdout + r.stderr), r.stdout + r.stderr
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait(check, what: str, proc: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
     import time
 
@@ -247,36 +240,52 @@ def test_nginx_with_the_deploy_configuration_serves_a_node_from_two_serve_proces
                         "--name", "api.jpn.example"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     tls = directory / "tls"
-    front, first, second = _free_port(), _free_port(), _free_port()
-    site = (DEPLOY / "nginx" / "accord-jpn.conf").read_text()
-    for old, new in (("listen 443 ssl http2;", f"listen 127.0.0.1:{front} ssl;"),
-                     ("server 10.10.1.21:8600", f"server 127.0.0.1:{first}"),
-                     ("server 10.10.1.22:8600", f"server 127.0.0.1:{second}"),
-                     ("/etc/accord/tls/", f"{tls}/")):
-        assert old in site, f"deploy/nginx/accord-jpn.conf no longer has {old!r}: update this test"
-        site = site.replace(old, new)
-    (tmp_path / "site.conf").write_text(site)
-    temp = "".join(f" {kind}_temp_path {tmp_path}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    (tmp_path / "nginx.conf").write_text(
-        f"user root;\nerror_log {tmp_path}/error.log;\npid {tmp_path}/nginx.pid;\nevents {{}}\n"
-        f"http {{\n access_log {tmp_path}/access.log;\n{temp} include {tmp_path}/site.conf;\n}}\n")
-
-    procs: list[subprocess.Popen] = []
+    procs: list[subprocess.Popen] = []  # every process started, stopped at the end
+    serving: list[subprocess.Popen] = []  # the two API processes that came up
     logs: list = []
-    try:
-        for port, extra in ((first, []), (second, ["--join"])):
-            log = tmp_path / f"serve-{port}.log"
-            logs.append(open(log, "wb"))
-            proc = subprocess.Popen([sys.executable, "-m", "accord.cli.main", "node", "serve", "--dir", str(directory),
-                                     "--port", str(port), "--tls", *extra], cwd=ROOT, stdout=logs[-1],
-                                    stderr=subprocess.STDOUT)
-            procs.append(proc)
-            _wait(lambda port=port: httpx.get(f"https://127.0.0.1:{port}/health", verify=False,
-                                              timeout=1).status_code == 200, f"node serve on {port}", proc, log)
+
+    def serve(port: int, extra: list[str]) -> int:
+        log = tmp_path / f"serve-{port}.log"
+        logs.append(open(log, "wb"))
+        proc = subprocess.Popen([sys.executable, "-m", "accord.cli.main", "node", "serve", "--dir", str(directory),
+                                 "--port", str(port), "--tls", *extra], cwd=ROOT, stdout=logs[-1],
+                                stderr=subprocess.STDOUT)
+        procs.append(proc)
+        _wait(lambda: httpx.get(f"https://127.0.0.1:{port}/health", verify=False, timeout=1).status_code == 200,
+              f"node serve on {port}", proc, log)
+        serving.append(proc)
+        return port
+
+    def front_proxy(front: int) -> int:
+        site = (DEPLOY / "nginx" / "accord-jpn.conf").read_text()
+        for old, new in (("listen 443 ssl http2;", f"listen 127.0.0.1:{front} ssl;"),
+                         ("server 10.10.1.21:8600", f"server 127.0.0.1:{first}"),
+                         ("server 10.10.1.22:8600", f"server 127.0.0.1:{second}"),
+                         ("/etc/accord/tls/", f"{tls}/")):
+            assert old in site, f"deploy/nginx/accord-jpn.conf no longer has {old!r}: update this test"
+            site = site.replace(old, new)
+        (tmp_path / "site.conf").write_text(site)
+        temp = "".join(f" {kind}_temp_path {tmp_path}/{kind};\n"
+                       for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        (tmp_path / "nginx.conf").write_text(
+            f"user root;\nerror_log {tmp_path}/error.log;\npid {tmp_path}/nginx.pid;\nevents {{}}\n"
+            f"http {{\n access_log {tmp_path}/access.log;\n{temp} include {tmp_path}/site.conf;\n}}\n")
+        (tmp_path / "error.log").write_text("")  # this start's errors only
         proxy = subprocess.Popen([nginx, "-e", f"{tmp_path}/error.log", "-c", str(tmp_path / "nginx.conf"),
                                   "-p", f"{tmp_path}/", "-g", "daemon off;"], stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
         procs.append(proxy)
+        _wait(lambda: httpx.get(f"https://127.0.0.1:{front}/health", verify=False, timeout=1).status_code == 200,
+              "nginx", proxy, tmp_path / "error.log")
+        return front
+
+    try:
+        # each server on a free port, started again on another if that one was taken meanwhile;
+        # nginx's configuration is written once both API processes have theirs
+        first = retry_in_use(lambda port: serve(port, []), what="accord node serve")
+        second = retry_in_use(lambda port: serve(port, ["--join"]), what="accord node serve --join")
+        front = retry_in_use(front_proxy, what="nginx")
+        proxy = procs[-1]
         pinned = ssl.create_default_context(cafile=str(tls / "cert.pem"))  # the node's certificate, pinned
         pinned.check_hostname = False  # its name is api.jpn.example; we reach nginx as 127.0.0.1
         with httpx.Client(base_url=f"https://127.0.0.1:{front}", verify=pinned, timeout=10,
@@ -288,12 +297,12 @@ def test_nginx_with_the_deploy_configuration_serves_a_node_from_two_serve_proces
                 r = client.get("/api/v1/status")
                 assert r.status_code == 200, r.text
                 answered.add(r.json()["server"]["pid"])
-            assert answered == {procs[0].pid, procs[1].pid}
-            procs[0].send_signal(signal.SIGTERM)  # one API machine goes away: the other answers
-            procs[0].wait(30)
+            assert answered == {serving[0].pid, serving[1].pid}
+            serving[0].send_signal(signal.SIGTERM)  # one API machine goes away: the other answers
+            serving[0].wait(30)
             for _ in range(4):
                 r = client.get("/api/v1/status")
-                assert r.status_code == 200 and r.json()["server"]["pid"] == procs[1].pid, r.text
+                assert r.status_code == 200 and r.json()["server"]["pid"] == serving[1].pid, r.text
     finally:
         for proc in reversed(procs):
             if proc.poll() is None:

@@ -6,6 +6,11 @@ uvicorn server on loopback, envelopes and tree heads travelling as signed HTTP r
 The simulated network still decides, in simulated time, which requests are delayed, lost or cut
 by a partition; a request that gets through is a real HTTP POST. A crashed node's server stops;
 its restart serves the reopened node on the same port.
+
+Each server is handed a socket already bound and listening: a free port is bound when it is
+picked (as the partners are pinned), so no other process can take it before the server starts.
+A crashed node's server closes its socket (connections are refused while it is down); the
+restart binds the same port again, and says so in one line if another process took it meanwhile.
 """
 
 from __future__ import annotations
@@ -32,28 +37,42 @@ if TYPE_CHECKING:
     from accord.node import Node
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _listen(party: str, port: int) -> socket.socket:
+    """A socket bound to 127.0.0.1:``port`` (0: a free one) and listening, for ``party``'s server."""
+    sock = socket.socket()
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn's own: a restart
+        sock.bind(("127.0.0.1", port))                                 # beside TIME_WAIT connections
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise FederationError(f"the {party} node's server cannot listen on 127.0.0.1:{port}: "
+                              f"{exc.strerror or exc}") from None
+    return sock
 
 
 class _Server:
-    def __init__(self, node: Node, port: int) -> None:
-        config = uvicorn.Config(create_app(node), host="127.0.0.1", port=port, log_level="warning",
-                                access_log=False, lifespan="on")
+    """uvicorn in a thread on ``sock``, which it closes when it stops."""
+
+    def __init__(self, node: Node, sock: socket.socket) -> None:
+        port = sock.getsockname()[1]
+        config = uvicorn.Config(create_app(node), log_level="warning", access_log=False, lifespan="on")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name=f"accord-{node.party}", daemon=True)
+        self.sock = sock
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
+                                       name=f"accord-{node.party}", daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 20
         while not self.server.started:
             if not self.thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
                 raise FederationError(f"the {node.party} node's server did not start on port {port}")
             time.sleep(0.02)
 
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        self.sock.close()  # uvicorn closed it already unless it failed to start
 
 
 class _Heads:
@@ -77,26 +96,33 @@ class _Heads:
 
 
 class HttpDelivery:
-    """Each node behind its own server on a loopback port (``ports``, else free ones picked as
-    the partners are pinned); a batch that arrives is POSTed to the receiver's partner API."""
+    """Each node behind its own server on a loopback port (``ports``, else free ones picked and
+    bound as the partners are pinned); a batch that arrives is POSTed to the receiver's partner API."""
 
     transport = "http"
 
     def __init__(self, ports: dict[str, int] | None = None) -> None:
         self.ports: dict[str, int] = dict(ports or {})
+        self.sockets: dict[str, socket.socket] = {}  # bound for a picked port until its server starts
         self.servers: dict[str, _Server] = {}
         self.http = HttpTransport(timeout=30.0)
 
     def partner_url(self, party: str) -> str | None:
         if party not in self.ports:
-            self.ports[party] = _free_port()
+            sock = _listen(party, 0)
+            self.sockets[party] = sock
+            self.ports[party] = sock.getsockname()[1]
         return f"http://127.0.0.1:{self.ports[party]}"
+
+    def _socket(self, party: str) -> socket.socket:
+        """The socket bound when the port was picked, else the party's port bound now."""
+        return self.sockets.pop(party, None) or _listen(party, self.ports[party])
 
     def start(self, world: World) -> None:
         for party, st in world.states.items():
             self.partner_url(party)
             assert st.node is not None, f"{party}'s node is opened before its server starts"
-            self.servers[party] = _Server(st.node, self.ports[party])
+            self.servers[party] = _Server(st.node, self._socket(party))
 
     def receive(self, world: World, src: str, dst: str, parsed: list[dict[str, Any]],
                 envelopes: list[bytes]) -> BatchAck:
@@ -115,12 +141,15 @@ class HttpDelivery:
 
     def node_up(self, party: str, node: Node) -> None:
         if party not in self.servers:
-            self.servers[party] = _Server(node, self.ports[party])
+            self.servers[party] = _Server(node, self._socket(party))
 
     def close(self) -> None:
         for server in self.servers.values():
             server.stop()
         self.servers.clear()
+        for sock in self.sockets.values():
+            sock.close()
+        self.sockets.clear()
         self.http.close()
 
 

@@ -12,8 +12,8 @@ from accord.api.deps import create_token
 from accord.clock import ManualClock
 from accord.core.items import new_item
 from accord.core.markings import Marking
-from accord.federation import Federation, InProcessNetwork, share
-from federation_harness import make_nodes, note
+from accord.federation import Federation, share
+from federation_harness import networked, note
 
 
 def scrape(client: TestClient) -> dict[tuple[str, tuple], float]:
@@ -27,17 +27,12 @@ def scrape(client: TestClient) -> dict[tuple[str, tuple], float]:
 @pytest.fixture
 def ops(tmp_path):
     clock = ManualClock()
-    nodes = make_nodes(tmp_path, clock=clock)
-    net = InProcessNetwork()
-    for n in nodes.values():
-        net.attach(n)
-    jpn = nodes["JPN"]
-    token = create_token(jpn.conn, "prometheus", "JPN", {"metrics"})
-    client = TestClient(create_app(jpn))
-    client.headers["Authorization"] = f"Bearer {token}"
-    yield client, nodes, net, clock, Federation(jpn, net)
-    for n in nodes.values():
-        n.close()
+    with networked(tmp_path, clock=clock) as (nodes, net):
+        jpn = nodes["JPN"]
+        token = create_token(jpn.conn, "prometheus", "JPN", {"metrics"})
+        client = TestClient(create_app(jpn))
+        client.headers["Authorization"] = f"Bearer {token}"
+        yield client, nodes, net, clock, Federation(jpn, net)
 
 
 def test_metrics_report_the_backlog_while_it_lasts_then_the_delivery(ops):

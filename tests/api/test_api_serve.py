@@ -53,7 +53,7 @@ def test_an_address_in_use_is_an_error_and_never_announced(jpn):
 
 
 def test_one_server_per_node_directory_and_a_dead_servers_lock_is_taken_over(jpn):
-    first = NodeProcess(jpn, free_port()).start()
+    first = NodeProcess(jpn).start()
     try:
         assert (jpn / "serve.lock").read_text() == f"{first.proc.pid}\n"
         r = serve(jpn, "--port", str(free_port()))
@@ -62,7 +62,7 @@ def test_one_server_per_node_directory_and_a_dead_servers_lock_is_taken_over(jpn
         dead = first.proc.pid
         first.kill9()  # the lock file still names it
         assert (jpn / "serve.lock").read_text() == f"{dead}\n"
-        second = NodeProcess(jpn, free_port()).start()
+        second = NodeProcess(jpn).start()
         try:
             log = (jpn / "serve.log").read_text()
             assert f"took over {jpn / 'serve.lock'} from process {dead}, which no longer runs" in log
@@ -79,8 +79,8 @@ def test_plain_http_off_loopback_needs_insecure_which_is_warned_and_ledgered(jpn
     assert r.returncode == 2 and "serving on" not in r.stdout
     assert "serving plain HTTP on 0.0.0.0 (not loopback)" in r.stderr and "--insecure" in r.stderr
     assert ledger_events(jpn, "insecure.http") == []
-    port = free_port()
-    server = NodeProcess(jpn, port, args=["--host", "0.0.0.0", "--insecure"]).start()
+    server = NodeProcess(jpn, args=["--host", "0.0.0.0", "--insecure"]).start()
+    port = server.port
     try:
         assert ledger_events(jpn, "insecure.http") == [{"use": "serve", "address": f"http://0.0.0.0:{port}"}]
         log = (jpn / "serve.log").read_text()

@@ -7,23 +7,18 @@ from fastapi.testclient import TestClient
 
 from accord.api.app import create_app
 from accord.api.deps import create_token
-from accord.federation import Federation, InProcessNetwork
-from federation_harness import make_nodes, received
+from accord.federation import Federation
+from federation_harness import make_nodes, networked, received
 
 
 @pytest.fixture
 def api(tmp_path):
-    nodes = make_nodes(tmp_path)
-    net = InProcessNetwork()
-    for n in nodes.values():
-        net.attach(n)
-    jpn = nodes["JPN"]
-    admin = create_token(jpn.conn, "ops", "JPN", {"items:read", "items:write", "share", "status"})
-    client = TestClient(create_app(jpn))
-    client.headers["Authorization"] = f"Bearer {admin}"
-    yield client, nodes, Federation(jpn, net)
-    for n in nodes.values():
-        n.close()
+    with networked(tmp_path) as (nodes, net):
+        jpn = nodes["JPN"]
+        admin = create_token(jpn.conn, "ops", "JPN", {"items:read", "items:write", "share", "status"})
+        client = TestClient(create_app(jpn))
+        client.headers["Authorization"] = f"Bearer {admin}"
+        yield client, nodes, Federation(jpn, net)
 
 
 def test_create_share_retract_and_status_through_the_api(api):

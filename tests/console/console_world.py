@@ -134,21 +134,20 @@ def log_in(client: TestClient, token: str) -> TestClient:
 
 
 class Served:
-    """The node's whole app under uvicorn on a loopback port, in a thread of the test process."""
+    """The node's whole app under uvicorn in a thread of the test process, on a loopback socket
+    bound before the server starts (loopback.listening_socket: no other process can take it)."""
 
     def __init__(self, app) -> None:
-        import socket
         import threading
 
         import uvicorn
+        from loopback import listening_socket
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.sock = listening_socket()
+        self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    timeout_graceful_shutdown=1))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     def __enter__(self) -> "Served":
         import time
@@ -163,6 +162,7 @@ class Served:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        self.sock.close()
 
 
 def logged_in_page(browser, url: str, token: str, errors: list[str], *, width: int = 1280, height: int = 900):

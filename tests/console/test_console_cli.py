@@ -31,10 +31,10 @@ def test_node_serve_serves_the_console_and_prints_its_url(tmp_path):
     import httpx
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "federation"))
-    from federation_harness import NodeProcess, free_port
+    from federation_harness import NodeProcess
 
     Node.init(tmp_path / "jpn", "JPN").close()
-    proc = NodeProcess(tmp_path / "jpn", free_port()).start()
+    proc = NodeProcess(tmp_path / "jpn").start()
     try:
         r = httpx.get(f"{proc.url}/console/login")
         assert r.status_code == 200 and "frame-ancestors 'none'" in r.headers["content-security-policy"]

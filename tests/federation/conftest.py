@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from federation_harness import federated, make_nodes
+from federation_harness import federated, make_nodes, networked
 
 
 @pytest.fixture
@@ -22,3 +22,19 @@ def fed_pair(tmp_path):
     :class:`Federation` over it: ``(nodes, net, clock, fed)``; the nodes closed afterwards."""
     with federated(tmp_path, ("JPN", "KOR")) as fed:
         yield fed
+
+
+@pytest.fixture
+def net_pair(tmp_path):
+    """JPN's and KOR's nodes (on the real clock) attached to an in-process network:
+    ``(nodes, net)``; the nodes closed afterwards."""
+    with networked(tmp_path, ("JPN", "KOR")) as pair:
+        yield pair
+
+
+@pytest.fixture
+def net_trio(tmp_path):
+    """JPN's, KOR's and USA's nodes (on the real clock) attached to an in-process network:
+    ``(nodes, net)``; the nodes closed afterwards."""
+    with networked(tmp_path) as trio:
+        yield trio

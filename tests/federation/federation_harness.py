@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,15 +20,10 @@ from accord.core.items import new_item
 from accord.core.markings import Marking
 from accord.federation import Federation, InProcessNetwork
 from accord.node import Node
+from loopback import free_port, retry_in_use
 
 PARTIES = ("JPN", "KOR", "USA")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def agreements_for(nodes: dict[str, Node], now: datetime, *, days: int = 365):
@@ -78,20 +72,28 @@ def make_nodes(base: Path, parties=PARTIES, *, ports: dict[str, int] | None = No
 
 
 @contextmanager
-def federated(base: Path, parties=PARTIES) -> Iterator[tuple[dict[str, Node], InProcessNetwork, ManualClock, Federation]]:
-    """The ``parties``' nodes (:func:`make_nodes` under ``base``) on one manual clock, attached to
-    an in-process network, and the first party's :class:`Federation` over it:
-    ``(nodes, net, clock, fed)``; the nodes closed on leaving."""
-    clock = ManualClock()
+def networked(base: Path, parties=PARTIES, *, clock=None) -> Iterator[tuple[dict[str, Node], InProcessNetwork]]:
+    """The ``parties``' nodes (:func:`make_nodes` under ``base``, on ``clock``: the real one by
+    default) attached to one in-process network: ``(nodes, net)``. Every node in ``nodes`` is
+    closed on leaving (a test that reopens a node puts the new one in ``nodes``)."""
     nodes = make_nodes(base, parties, clock=clock)
     try:
         net = InProcessNetwork()
         for n in nodes.values():
             net.attach(n)
-        yield nodes, net, clock, Federation(nodes[parties[0]], net)
+        yield nodes, net
     finally:
         for n in nodes.values():
             n.close()
+
+
+@contextmanager
+def federated(base: Path, parties=PARTIES) -> Iterator[tuple[dict[str, Node], InProcessNetwork, ManualClock, Federation]]:
+    """:func:`networked` on one manual clock, and the first party's :class:`Federation` over the
+    network: ``(nodes, net, clock, fed)``; the nodes closed on leaving."""
+    clock = ManualClock()
+    with networked(base, parties, clock=clock) as (nodes, net):
+        yield nodes, net, clock, Federation(nodes[parties[0]], net)
 
 
 def note(node: Node, n: int, *, kind: str = "test.note", banner: str = "RESTRICTED//REL TO JPN, KOR, USA"):
@@ -99,13 +101,22 @@ def note(node: Node, n: int, *, kind: str = "test.note", banner: str = "RESTRICT
 
 
 class NodeProcess:
-    """``accord node serve`` in its own process, on a free loopback port."""
+    """``accord node serve`` in its own process on a loopback port: ``port`` when the test has
+    handed it out already (pinned in partners' URLs), else a free one. A server that exits because
+    its port was taken meanwhile is started again (:func:`loopback.retry_in_use`): on the same
+    ``port`` after a pause, or on a fresh free one."""
 
-    def __init__(self, dir: Path, port: int, *, wrapper: list[str] | None = None, args: list[str] | None = None,
-                 scheme: str = "http") -> None:
-        self.dir, self.port, self.wrapper, self.args = dir, port, wrapper or [], args or []
+    def __init__(self, dir: Path, port: int | None = None, *, wrapper: list[str] | None = None,
+                 args: list[str] | None = None, scheme: str = "http") -> None:
+        self.dir, self.wrapper, self.args, self.scheme = dir, wrapper or [], args or [], scheme
+        self.fixed_port = port
+        self.port = port if port is not None else free_port()
         self.proc: subprocess.Popen | None = None
-        self.url = f"{scheme}://127.0.0.1:{port}"
+        self.log = None
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 90.0) -> "NodeProcess":
         return self.spawn().wait_ready(timeout)
@@ -114,17 +125,39 @@ class NodeProcess:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         cmd = [*self.wrapper, sys.executable, "-m", "accord.cli.main", "node", "serve", "--dir", str(self.dir),
                "--port", str(self.port), *self.args]
+        if self.log is not None:
+            self.log.close()
         self.log = open(self.dir / "serve.log", "ab")
+        self.log_from = self.log.tell()  # this start's part of the log
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         return self
 
     def wait_ready(self, timeout: float = 90.0) -> "NodeProcess":
+        """Until /health answers; spawned again while it exits with its port in use."""
+        calls = 0
+
+        def ports() -> int:
+            nonlocal calls
+            calls += 1
+            return self.port if calls == 1 or self.fixed_port is not None else free_port()
+
+        def attempt(port: int) -> "NodeProcess":
+            if calls > 1:  # the last try's server exited: its port was in use
+                self.port = port
+                self.spawn()
+            return self._ready(timeout)
+
+        return retry_in_use(attempt, ports, what=f"accord node serve --dir {self.dir.name}")
+
+    def _ready(self, timeout: float) -> "NodeProcess":
         assert self.proc is not None
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"node server exited with {self.proc.returncode}: "
-                                   + (self.dir / "serve.log").read_text()[-2000:])
+                with open(self.dir / "serve.log", "rb") as log:
+                    log.seek(self.log_from)
+                    said = log.read().decode(errors="replace")
+                raise RuntimeError(f"node server exited with {self.proc.returncode}: " + said[-2000:])
             try:
                 # the health probe only: the certificate of a TLS node is checked by the tests themselves
                 if httpx.get(self.url + "/health", timeout=0.5, verify=False).status_code == 200:
@@ -147,7 +180,7 @@ class NodeProcess:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill9()
-        if getattr(self, "log", None):
+        if self.log is not None:
             self.log.close()
             self.log = None
 

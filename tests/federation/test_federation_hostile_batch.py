@@ -16,15 +16,13 @@ from accord.api.app import create_app
 from accord.core.canonical import parse_json_strict
 from accord.federation import wire
 from accord.federation.httpsig import sign_request
-from federation_harness import make_nodes, note, received
+from federation_harness import note, received
 
 
 @pytest.fixture
-def pair(tmp_path):
-    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
-    yield nodes["JPN"], nodes["KOR"], TestClient(create_app(nodes["KOR"]), raise_server_exceptions=True)
-    for n in nodes.values():
-        n.close()
+def pair(node_pair):
+    """JPN's and KOR's nodes (conftest's ``node_pair``) and a client of KOR's app."""
+    return node_pair["JPN"], node_pair["KOR"], TestClient(create_app(node_pair["KOR"]), raise_server_exceptions=True)
 
 
 def _post(client, jpn, body: bytes):

@@ -13,21 +13,16 @@ from accord.core.identity import Identity
 from accord.core.items import new_item
 from accord.core.markings import Marking
 from accord.errors import FederationError, PolicyDenied
-from accord.federation import (Federation, InProcessNetwork, check_partner_head, receive_envelope, retract,
+from accord.federation import (Federation, check_partner_head, receive_envelope, retract,
                                retraction_of, share, status)
-from federation_harness import ledger_events, make_nodes, note, now_utc, received
+from federation_harness import ledger_events, note, now_utc, received
 
 
 @pytest.fixture
-def trio(tmp_path):
-    nodes = make_nodes(tmp_path)
-    net = InProcessNetwork()
-    for n in nodes.values():
-        net.attach(n)
-    feds = {p: Federation(n, net) for p, n in nodes.items()}
-    yield nodes, net, feds
-    for n in nodes.values():
-        n.close()
+def trio(net_trio):
+    """The three nodes on one in-process network and a :class:`Federation` of each."""
+    nodes, net = net_trio
+    return nodes, net, {p: Federation(n, net) for p, n in nodes.items()}
 
 
 def _env(node, item, to, seq, when=None):

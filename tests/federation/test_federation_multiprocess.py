@@ -200,7 +200,7 @@ def _children(pid: int) -> set[int]:
 def test_serve_with_two_workers_answers_from_both_and_stops_cleanly_on_sigterm(tmp_path):
     Node.init(tmp_path / "JPN", party="JPN").close()
     token = _token(tmp_path / "JPN")
-    server = NodeProcess(tmp_path / "JPN", free_port(), args=["--workers", "2"]).start()
+    server = NodeProcess(tmp_path / "JPN", args=["--workers", "2"]).start()
     try:
         workers = _children(server.proc.pid)
         assert len(workers) == 2
@@ -233,13 +233,13 @@ def test_serve_with_two_workers_answers_from_both_and_stops_cleanly_on_sigterm(t
 def test_a_second_independent_server_is_refused_but_join_serves_beside(tmp_path):
     Node.init(tmp_path / "JPN", party="JPN").close()
     d = tmp_path / "JPN"
-    first = NodeProcess(d, free_port()).start()
+    first = NodeProcess(d).start()
     try:
         r = subprocess.run([sys.executable, "-m", "accord.cli.main", "node", "serve", "--dir", str(d), "--port",
                             str(free_port())], cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert r.returncode == 2 and "serving on" not in r.stdout
         assert f"is already served by process {first.proc.pid}" in r.stderr and "--join" in r.stderr
-        second = NodeProcess(d, free_port(), args=["--join"]).start()
+        second = NodeProcess(d, args=["--join"]).start()
         try:
             assert (d / "serve.lock").read_text() == f"{first.proc.pid}\n{second.proc.pid}\n"
             assert f"joining the server(s) of {d} in process {first.proc.pid}" in (d / "serve.log").read_text()

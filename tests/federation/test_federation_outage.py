@@ -10,22 +10,12 @@ import time
 
 import pytest
 
-from accord.clock import ManualClock
-from accord.federation import Federation, InProcessNetwork, share, status
+from accord.federation import Federation, share, status
 from accord.federation.stats import counters
 
-from federation_harness import make_nodes, note
+from federation_harness import note, wait_for
 
 OUTAGE = 42.0
-
-
-def _wait(pred, timeout: float = 20.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.01)
-    return pred()
 
 
 def _events(caplog, event: str) -> list[logging.LogRecord]:
@@ -33,15 +23,10 @@ def _events(caplog, event: str) -> list[logging.LogRecord]:
 
 
 @pytest.fixture
-def pair(tmp_path):
-    clock = ManualClock()
-    nodes = make_nodes(tmp_path, ("JPN", "KOR"), clock=clock)
-    net = InProcessNetwork()
-    for n in nodes.values():
-        net.attach(n)
-    yield nodes, net, clock
-    for n in nodes.values():
-        n.close()
+def pair(fed_pair):
+    """conftest's ``fed_pair`` without its Federation: each test makes its own."""
+    nodes, net, clock, _ = fed_pair
+    return nodes, net, clock
 
 
 def test_partner_down_then_back_logs_one_unreachable_and_one_recovered_line(pair, caplog):
@@ -55,7 +40,7 @@ def test_partner_down_then_back_logs_one_unreachable_and_one_recovered_line(pair
     try:
         for i in range(5):
             share(jpn, note(jpn, i), "KOR")
-        assert _wait(lambda: counters(jpn).partner("KOR").failures >= 5)
+        assert wait_for(lambda: counters(jpn).partner("KOR").failures >= 5)
 
         clock.advance(OUTAGE)
         during = {p["party"]: p for p in status(jpn)["partners"]}["KOR"]
@@ -65,7 +50,7 @@ def test_partner_down_then_back_logs_one_unreachable_and_one_recovered_line(pair
         assert during["oldest_queued_age_s"] == OUTAGE
 
         net.up("KOR", kor)
-        assert _wait(lambda: _events(caplog, "partner.recovered"))
+        assert wait_for(lambda: _events(caplog, "partner.recovered"))
         assert fed.wait_drained(10)
     finally:
         fed.stop()
@@ -95,7 +80,7 @@ def test_a_long_outage_is_summarised_not_logged_per_retry(pair, caplog):
     fed.start()
     try:
         share(jpn, note(jpn, 1), "KOR")
-        assert _wait(lambda: len(_events(caplog, "partner.still_unreachable")) >= 2)
+        assert wait_for(lambda: len(_events(caplog, "partner.still_unreachable")) >= 2)
     finally:
         fed.stop()
     attempts = counters(jpn).partner("KOR").failures
@@ -161,11 +146,11 @@ def test_an_idle_partner_going_away_and_coming_back_is_logged_too(pair, caplog):
     net.down("KOR")
     fed.start()
     try:
-        assert _wait(lambda: _events(caplog, "partner.unreachable"))
+        assert wait_for(lambda: _events(caplog, "partner.unreachable"))
         clock.advance(7)
         time.sleep(0.1)  # more failed checks: no more lines
         net.up("KOR", kor)
-        assert _wait(lambda: _events(caplog, "partner.recovered"))
+        assert wait_for(lambda: _events(caplog, "partner.recovered"))
         time.sleep(0.1)
     finally:
         fed.stop()

@@ -9,32 +9,12 @@ import time
 
 import pytest
 
-from accord.federation import Federation, InProcessNetwork, share_many
-from federation_harness import make_nodes, note, received
+from accord.federation import Federation, share_many
+from federation_harness import note, received, wait_for
 
 
-@pytest.fixture
-def pair(tmp_path):
-    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
-    net = InProcessNetwork()
-    for n in nodes.values():
-        net.attach(n)
-    yield nodes, net
-    for n in nodes.values():
-        n.close()
-
-
-def _wait_for(pred, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()
-
-
-def test_rows_of_a_transaction_that_rolls_back_are_never_sent(pair, monkeypatch):
-    nodes, net = pair
+def test_rows_of_a_transaction_that_rolls_back_are_never_sent(net_pair, monkeypatch):
+    nodes, net = net_pair
     jpn, kor = nodes["JPN"], nodes["KOR"]
     fed = Federation(jpn, net, poll_interval=0.02, batch_size=50)
     fed.start()
@@ -58,15 +38,15 @@ def test_rows_of_a_transaction_that_rolls_back_are_never_sent(pair, monkeypatch)
         assert received(kor.dir, "JPN") == []
         kept = [note(jpn, 100 + i) for i in range(3)]
         share_many(jpn, kept, "KOR")
-        assert _wait_for(lambda: len(received(kor.dir, "JPN")) == 3)
+        assert wait_for(lambda: len(received(kor.dir, "JPN")) == 3)
         assert received(kor.dir, "JPN") == [(1, kept[0].id), (2, kept[1].id), (3, kept[2].id)]
         assert kor.conn.execute("SELECT COUNT(*) FROM fed_rejections").fetchone()[0] == 0
     finally:
         fed.stop()
 
 
-def test_many_batches_with_acks_applied_behind_arrive_once_in_order(pair):
-    nodes, net = pair
+def test_many_batches_with_acks_applied_behind_arrive_once_in_order(net_pair):
+    nodes, net = net_pair
     jpn, kor = nodes["JPN"], nodes["KOR"]
     fed = Federation(jpn, net, poll_interval=0.02, batch_size=7)  # many small batches
     fed.start()
@@ -76,8 +56,8 @@ def test_many_batches_with_acks_applied_behind_arrive_once_in_order(pair):
             items = [note(jpn, k) for k in range(start, start + 40)]
             share_many(jpn, items, "KOR")
             ids += [i.id for i in items]
-        assert _wait_for(lambda: len(received(kor.dir, "JPN")) == 200)
-        assert _wait_for(fed.drained)
+        assert wait_for(lambda: len(received(kor.dir, "JPN")) == 200)
+        assert wait_for(fed.drained)
         assert received(kor.dir, "JPN") == list(enumerate(ids, start=1))
         states = jpn.conn.execute("SELECT state, COUNT(*) FROM fed_outbox GROUP BY state").fetchall()
         assert [tuple(r) for r in states] == [("delivered", 200)]

@@ -23,24 +23,21 @@ import pytest
 from accord.federation.tokens import create_token
 from accord.feeds.events import EventBridge, parse_wakeup
 from accord.node import Node
+from loopback import free_port, retry_in_use, says_in_use
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(240)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Serve:
-    """``accord node serve`` in a process of its own on a free loopback port."""
+    """``accord node serve`` in a process of its own on a free loopback port (another one when the
+    port was taken before the server bound it)."""
 
     def __init__(self, dir: Path, *args: str) -> None:
-        self.port = _free_port()
+        retry_in_use(lambda port: self._start(port, dir, args), what="accord node serve")
+
+    def _start(self, port: int, dir: Path, args: tuple[str, ...]) -> None:
+        self.port = port
         self.url = f"http://127.0.0.1:{self.port}"
         self.logfile = dir.parent / f"serve-{self.port}.log"
         with open(self.logfile, "wb") as log:
@@ -188,9 +185,16 @@ def test_a_message_that_is_not_a_wakeup_is_refused_saying_why(raw, why):
 
 def test_serve_with_an_unreachable_nats_fails_in_one_line(tmp_path):
     Node.init(tmp_path / "JPN", party="JPN").close()
-    r = subprocess.run([sys.executable, "-m", "accord.cli.main", "node", "serve", "--dir", str(tmp_path / "JPN"),
-                        "--port", str(_free_port()), "--nats", f"nats://127.0.0.1:{_free_port()}"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+    def serve(port: int) -> subprocess.CompletedProcess:
+        r = subprocess.run([sys.executable, "-m", "accord.cli.main", "node", "serve", "--dir", str(tmp_path / "JPN"),
+                            "--port", str(port), "--nats", f"nats://127.0.0.1:{free_port()}"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=60)
+        if says_in_use(r.stderr):
+            raise RuntimeError(r.stderr)
+        return r
+
+    r = retry_in_use(serve, what="accord node serve")
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "cannot connect to NATS at nats://127.0.0.1:" in r.stderr
 

@@ -3,20 +3,17 @@ TAXII API served by uvicorn on a free 127.0.0.1 port in a thread, and API tokens
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 
 from accord.clock import SystemClock
 from accord.federation.tokens import create_token
 from accord.store.sqlite import connect
+from loopback import uvicorn_thread
 
 
 class StubNode:
@@ -71,30 +68,12 @@ def build_app(node: Any, **kwargs: Any) -> FastAPI:
     return app
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def serve(app: FastAPI) -> Iterator[str]:
-    """Run ``app`` with uvicorn on 127.0.0.1:<free port> in a thread; yield the base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    """Run ``app`` with uvicorn in a thread on a loopback socket bound before it starts; yield the
+    base URL."""
+    with uvicorn_thread(app, name="intel-taxii") as url:
+        yield url
 
 
 def token(node: Any, name: str, party: str, scopes: list[str]) -> str:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
+from loopback import free_port, retry_in_use, says_in_use
 
 
 def _bindir() -> Path:
@@ -22,12 +22,6 @@ def _bindir() -> Path:
     return Path(found[-1]).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class OwnServer:
     """``start()``, ``stop()``, ``url``; as root the server runs as the ``postgres`` user."""
 
@@ -35,8 +29,8 @@ class OwnServer:
         self.bin = _bindir()
         self.root = Path(tempfile.mkdtemp(prefix="accord-pg-"))
         self.data = self.root / "data"
-        self.port = _free_port()
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.port = free_port()
+        self.started = False
         self._as: list[str] = []
         if os.geteuid() == 0:  # initdb refuses root
             shutil.chown(self.root, "postgres")
@@ -48,9 +42,35 @@ class OwnServer:
         if done.returncode != 0:
             pytest.fail(f"{' '.join(argv[:2])} failed: {done.stderr.strip() or done.stdout.strip()}", pytrace=False)
 
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
     def start(self) -> None:
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-t", "60",
-                  "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1", "start")
+        """Start (or restart) the server. Until it first runs, a port taken meanwhile by another
+        process is swapped for a fresh one; afterwards its clients know the port, which is kept."""
+        def ports() -> int:
+            if not self.started and tried:
+                self.port = free_port()
+            tried.append(self.port)
+            return self.port
+
+        tried: list[int] = []
+        retry_in_use(self._start_on, ports, what="PostgreSQL")
+        self.started = True
+
+    def _start_on(self, port: int) -> None:
+        log = self.root / "log"
+        offset = log.stat().st_size if log.exists() else 0
+        argv = [str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(log), "-w", "-t", "60",
+                "-o", f"-p {port} -k {self.root} -c listen_addresses=127.0.0.1", "start"]
+        done = subprocess.run([*self._as, *argv], capture_output=True, text=True, timeout=180)
+        if done.returncode != 0:
+            said = log.read_bytes()[offset:].decode(errors="replace") if log.exists() else ""
+            if says_in_use(said):
+                raise RuntimeError(said.strip())
+            pytest.fail(f"pg_ctl start failed: {done.stderr.strip() or done.stdout.strip()}\n{said[-2000:]}",
+                        pytrace=False)
 
     def stop(self, mode: str = "fast") -> None:
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")

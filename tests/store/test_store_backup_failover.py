@@ -113,15 +113,15 @@ class Replica(OwnServer):
     def __init__(self, primary: OwnServer, name: str) -> None:  # noqa: D107 - no initdb: a base backup
         import tempfile
 
-        from pgserver import _free_port
+        from loopback import free_port
 
         self.bin, self._as = primary.bin, primary._as
         self.root = Path(tempfile.mkdtemp(prefix="accord-pg-replica-"))
         if self._as:
             shutil.chown(self.root, "postgres")
         self.data = self.root / "data"
-        self.port = _free_port()
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.port = free_port()
+        self.started = False
         self._run(str(self.bin / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
                   "-D", str(self.data), "-R", "-X", "stream", "-d",
                   f"host=127.0.0.1 port={primary.port} user=postgres application_name={name}")

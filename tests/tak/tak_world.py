@@ -17,14 +17,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loopback import free_port, retry_in_use
 
 TAKY = shutil.which("taky", path=str(Path(sys.executable).parent)) or shutil.which("taky")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -40,9 +35,13 @@ class Taky:
 
 
 def start_taky(root: Path, *, ssl_files: dict | None = None) -> Taky:
+    """taky on free loopback ports (other ones when a port was taken before taky bound it)."""
     assert TAKY, "taky is not installed (pip install -e '.[test]')"
     root.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    return retry_in_use(lambda port: _start_taky(root, port, ssl_files), what="taky")
+
+
+def _start_taky(root: Path, port: int, ssl_files: dict | None) -> Taky:
     conf = ["[taky]", "hostname = localhost", "node_id = ACCORD-TEST", "bind_ip = 127.0.0.1",
             f"root_dir = {root}", "[cot_server]", f"port = {port}"]
     if ssl_files:
@@ -58,12 +57,16 @@ def start_taky(root: Path, *, ssl_files: dict | None = None) -> Taky:
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return Taky(port, proc, root, bool(ssl_files))
+            if proc.poll() is None:  # the listener is taky's, not another process's on this port
+                return Taky(port, proc, root, bool(ssl_files))
+            break
         except OSError:
             if proc.poll() is not None:
                 break
             time.sleep(0.1)
     proc.kill()
+    proc.wait()
+    log.close()
     raise AssertionError(f"taky did not start: {(root / 'taky.log').read_text()[-2000:]}")
 
 

@@ -76,7 +76,7 @@ def boost_prediction(t: float, track_id: str, x: np.ndarray, P: np.ndarray, laun
     x = np.ascontiguousarray(x[0:6], dtype=float)
     p = x[0:3]
     h = p - (p @ e1) * e1
-    down = float(np.linalg.norm(h))
+    down = math.sqrt(h.dot(h))     # np.linalg.norm's sum and root, without its checks
     if down < 5_000.0 + 3.0 * launch_sigma_m:
         return None
     if states is None or len(states) < PLANE_FIT_MIN_STATES:

@@ -12,7 +12,7 @@ import numpy as np
 from numba.core.registry import CPUDispatcher
 
 from accord.warning import prediction
-from accord.warning.boost import flight, likelihood
+from accord.warning.boost import flight, predict
 from accord.warning.frames import MU, lla_to_ecef
 from accord.warning.tracking import burnout, filters, history, kernels
 from accord.warning.tracking.filters import transition_matrix
@@ -24,7 +24,7 @@ HOT = {
               "initiation_scan", "store_scan", "duplicates"),
     prediction: ("_ground_arc_kernel", "_ballistic_kernel", "_rise_fit_kernel"),
     flight: ("fly",),
-    likelihood: ("log_like", "posterior"),
+    predict: ("_weigh", "_ground_track"),   # a boost prediction's two (likelihood.log_like and posterior run inside _weigh)
     burnout: ("_plan", "_setup", "_gap_kernel", "_bank_scans"),
     history: ("record_rows",),
     filters: ("_combine",),

@@ -63,9 +63,9 @@ def log_like(states, M, s_hat, q0, offsets, log_prior):
             q = (d0 * (m00 * d0 + 2.0 * (m01 * d1 + m02 * d2 + m03 * d3))
                  + d1 * (m11 * d1 + 2.0 * (m12 * d2 + m13 * d3))
                  + d2 * (m22 * d2 + 2.0 * m23 * d3) + m33 * d3 * d3)
-            v[i] = base - 0.5 * q
-        for i in range(N):
-            best[i] = max(best[i], v[i])
+            x = base - 0.5 * q
+            v[i] = x
+            best[i] = max(best[i], x)
     top = -np.inf
     for i in range(N):
         top = max(top, best[i])
@@ -78,7 +78,9 @@ def log_like(states, M, s_hat, q0, offsets, log_prior):
         acc = 0.0
         for j in range(J):
             d = vals[j, i] - bi
-            if d > -40.0:          # e⁻⁴⁰ ≪ the double epsilon of the sum (≥ 1)
+            if d == 0.0:           # the best term: e⁰ = 1 exactly, without the call
+                acc += 1.0
+            elif d > -40.0:        # e⁻⁴⁰ ≪ the double epsilon of the sum (≥ 1)
                 acc += math.exp(d)
         out[i] = bi + math.log(acc)
     return out
@@ -103,7 +105,10 @@ def posterior(ll, log_prior, D, tau):
     acc = sd = st = 0.0
     for i in range(N):
         d = ll[i] + log_prior[i] - top
-        wi = math.exp(d) if d > -100.0 else 0.0     # e⁻¹⁰⁰: nothing beside the top weight, 1
+        if not d > -100.0:     # e⁻¹⁰⁰: nothing beside the top weight, 1
+            w[i] = 0.0         # (adding its 0 to the sums leaves them as they are)
+            continue
+        wi = math.exp(d)
         w[i] = wi
         acc += wi
         sd += wi * D[i]

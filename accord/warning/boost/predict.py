@@ -61,7 +61,11 @@ def boost_prediction(t: float, track_id: str, x: np.ndarray, P: np.ndarray, laun
     ``states``: the track's boost states ``(m, 9)`` — rows ``(t, p, v, σp, σv)``, the ones the
     rise fit reads (:func:`accord.warning.prediction.launch_from_boost_states`). With at least
     :data:`PLANE_FIT_MIN_STATES` of them the flight plane is fitted to their positions and the
-    track's (:func:`_plane_fit`) instead of taken from the launch point and the velocity."""
+    track's (:func:`_plane_fit`) instead of taken from the launch point and the velocity.
+
+    The numbers are two compiled calls: :func:`_weigh` (the plane, the likelihood over the bank
+    and the posterior) and :func:`_ground_track`, with the dot products of the position and the
+    plane's axes taken by numpy between them."""
     if not launch_sigma_m <= MAX_LAUNCH_SIGMA_M:
         return None
     b = banks(classes)
@@ -69,55 +73,141 @@ def boost_prediction(t: float, track_id: str, x: np.ndarray, P: np.ndarray, laun
     cl, sl = math.cos(math.radians(launch_lat_deg)), math.sin(math.radians(launch_lat_deg))
     co, so = math.cos(math.radians(launch_lon_deg)), math.sin(math.radians(launch_lon_deg))
     e1 = np.array([cl * co, cl * so, sl])
-    p = np.ascontiguousarray(x[0:3], dtype=float)
+    x = np.ascontiguousarray(x[0:6], dtype=float)
+    p = x[0:3]
     h = p - (p @ e1) * e1
-    down = float(np.linalg.norm(h))
+    down = math.sqrt(h.dot(h))     # np.linalg.norm's sum and root, without its checks
     if down < 5_000.0 + 3.0 * launch_sigma_m:
         return None
-    P = np.ascontiguousarray(P[0:6, 0:6], dtype=float)
-    e1, e2, s_plane = _plane(e1, p, np.ascontiguousarray(x[3:6], dtype=float), P, down, float(launch_sigma_m))
-    C = None
-    if states is not None and len(states) >= PLANE_FIT_MIN_STATES:
-        fit = _plane_fit(np.ascontiguousarray(states[:, 1:4], dtype=float),
-                         np.ascontiguousarray(states[:, 7], dtype=float), p, P)
-        if fit is not None:
-            n, C = fit
+    if states is None or len(states) < PLANE_FIT_MIN_STATES:
+        states = _NO_STATES
+    sp2 = MODEL_SIGMA_P_M**2 + launch_sigma_m**2
+    sig_t = max(LAUNCH_T_SIGMA_MIN_S, LAUNCH_T_SIGMA_PER_3KM_S * launch_sigma_m / 3_000.0)
+    ok, e1, e2, s_plane, fitted, C, Dm, sD, tau_m, sT, cw = _weigh(
+        x, np.ascontiguousarray(P[0:6, 0:6], dtype=float), e1, down, float(launch_sigma_m),
+        np.ascontiguousarray(states, dtype=float), float(sp2), float(sig_t), float(t - launch_t),
+        b.states, b.log_prior, b.impact_range_m, b.impact_tau_s)
+    if not ok:   # no hypothesis within χ²₆ 60 of the track
+        return None
+    s_now = math.atan2(float(p @ e2), float(p @ e1)) * R
+    glat, glon, reach, t_sig, ilat, ilon, c_ee, c_en, c_nn, ma, mi, bearing = _ground_track(
+        s_now, e1, e2, R, s_plane, fitted, C, Dm, sD, b.impact_range_m, cw)
+    return Prediction(
+        t=float(t), track_id=track_id, launch_t=float(launch_t), launch_lat_deg=float(launch_lat_deg),
+        launch_lon_deg=float(launch_lon_deg), launch_sigma_m=float(launch_sigma_m), impact_t=launch_t + tau_m,
+        impact_lat_deg=ilat, impact_lon_deg=ilon, impact_ellipse_95=Ellipse95(ma, mi, bearing),
+        impact_cov_en_m2=(c_ee, c_en, c_en, c_nn), ground_track=tuple(zip(glat.tolist(), glon.tolist())),
+        status="boost", impact_t_sigma_s=max(sT, 1.0), reach_prob=tuple(reach.tolist()),
+        track_sigma_m=tuple(t_sig.tolist()))
+
+
+_NO_STATES = np.zeros((0, 9))     # boost states too few for the plane fit
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _weigh(x, P, e1, down, launch_sigma_m, states, sp2, sig_t, dt, bank_states, log_prior, D, tau):
+    """The flight plane and the posterior over the bank: ``(ok, e1, e2, plane's σ, fitted, C, mean
+    and σ of the impact range, of the impact time since launch, cumulative weights)``; ``ok``
+    false when no hypothesis is within χ²₆ 60 of the track. The plane is :func:`_plane`'s, or
+    :func:`_plane_fit_kernel`'s (``fitted``, normal's covariance ``C``) when ``states`` has
+    rows; the innovation covariance adds ``sp2`` (position) and :data:`MODEL_SIGMA_V_MS` ² to
+    ``P``; the launch-time offsets span ±2.4 ``sig_t`` in 7 steps about ``dt`` (numpy's
+    ``linspace`` and arithmetic, to the bit)."""
+    p = x[0:3].copy()
+    e1, e2, s_plane = _plane(e1, p, x[3:6].copy(), P, down, launch_sigma_m)
+    fitted = False
+    C = np.zeros((3, 3))
+    if states.shape[0] > 0:
+        ok, n, Cf = _plane_fit_kernel(np.ascontiguousarray(states[:, 1:4]), np.ascontiguousarray(states[:, 7]), p,
+                                      np.ascontiguousarray(P[0:3, 0:3]), PLANE_FIT_CORRELATION)
+        if ok:
+            fitted, C = True, Cf
             e1 = e1 - _dot(e1, n) * n
             e1 /= math.sqrt(_dot(e1, e1))
             e2 = _cross(n, e1)
             if _dot(p, e2) < 0.0:     # the normal's sign: down-range towards the missile
                 e2 = -e2
-    sp2 = MODEL_SIGMA_P_M**2 + launch_sigma_m**2
-    S = P + np.diag([sp2] * 3 + [MODEL_SIGMA_V_MS**2] * 3)
-    M, s_hat, q0 = plane_quadratic(np.ascontiguousarray(x[0:6], dtype=float), S, e1, e2)
-    sig_t = max(LAUNCH_T_SIGMA_MIN_S, LAUNCH_T_SIGMA_PER_3KM_S * launch_sigma_m / 3_000.0)
-    offs = np.linspace(-2.4 * sig_t, 2.4 * sig_t, 7)
-    lp = -0.5 * (offs / sig_t) ** 2
-    ll = log_like(b.states, M, s_hat, q0, float(t - launch_t) + offs, lp)
-    best, Dm, sD, tau_m, sT, cw = posterior(ll, b.log_prior, b.impact_range_m, b.impact_tau_s)
-    if not best >= -30.0:   # no hypothesis within χ²₆ 60 of the track
-        return None
-    D = b.impact_range_m
-    Tm = launch_t + tau_m
-    # ground track from the sub-missile point now to the farthest plausible impact
-    s_now = math.atan2(float(p @ e2), float(p @ e1)) * R
-    far = float(D[min(int(np.searchsorted(cw, 0.999)), len(D) - 1)])
-    s = np.linspace(s_now, max(far, s_now + 1.0), TRACK_POINTS)
-    reach = 1.0 - np.interp(s, D, cw, left=0.0, right=1.0)
+    S = np.empty((6, 6))
+    for i in range(6):
+        for j in range(6):
+            S[i, j] = P[i, j] + ((sp2 if i < 3 else MODEL_SIGMA_V_MS**2) if i == j else 0.0)
+    M, s_hat, q0 = plane_quadratic(x, S, e1, e2)
+    offs = _linspace(-2.4 * sig_t, 2.4 * sig_t, 7)
+    lp, taus = np.empty(7), np.empty(7)
+    for j in range(7):
+        r = offs[j] / sig_t
+        lp[j] = -0.5 * (r * r)
+        taus[j] = dt + offs[j]
+    ll = log_like(bank_states, M, s_hat, q0, taus, lp)
+    best, Dm, sD, tau_m, sT, cw = posterior(ll, log_prior, D, tau)
+    return best >= -30.0, e1, e2, s_plane, fitted, C, Dm, sD, tau_m, sT, cw
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _ground_track(s_now, e1, e2, R, s_plane, fitted, C, Dm, sD, D, cw):
+    """The ground track from down-range ``s_now`` to the farthest plausible impact (where the
+    cumulative weights ``cw`` over the impact ranges ``D`` pass 0.999): its points' lat°, lon°,
+    P(reach) and σ across the path, rounded as reported (5, 5, 4 and 1 decimals), then
+    :func:`_impact_ellipse`'s numbers. Numpy's ``searchsorted``, ``linspace``, ``interp`` and
+    ``round`` to the bit."""
+    N = D.shape[0]
+    far = D[min(np.searchsorted(cw, 0.999), N - 1)]
+    hi = s_now + 1.0
+    s = _linspace(s_now, hi if hi > far else far, TRACK_POINTS)
+    reach = np.empty(TRACK_POINTS)
+    for k in range(TRACK_POINTS):
+        reach[k] = 1.0 - _interp(s[k], D, cw, 0.0, 1.0)
     glat, glon, t_sig = _ground_points(s, e1, e2, R, s_plane)
     s_cross = -1.0
-    if C is not None:
+    if fitted:
         both = _cross_sigma(np.append(s, Dm), e1, e2, R, C)
-        t_sig, s_cross = both[:-1], float(both[-1])
+        t_sig, s_cross = both[:-1], both[-1]
     ilat, ilon, c_ee, c_en, c_nn, ma, mi, bearing = _impact_ellipse(e1, e2, R, Dm, sD, s_plane, s_cross)
-    return Prediction(
-        t=float(t), track_id=track_id, launch_t=float(launch_t), launch_lat_deg=float(launch_lat_deg),
-        launch_lon_deg=float(launch_lon_deg), launch_sigma_m=float(launch_sigma_m), impact_t=Tm,
-        impact_lat_deg=ilat, impact_lon_deg=ilon, impact_ellipse_95=Ellipse95(ma, mi, bearing),
-        impact_cov_en_m2=(c_ee, c_en, c_en, c_nn),
-        ground_track=tuple(zip(np.round(glat, 5).tolist(), np.round(glon, 5).tolist())),
-        status="boost", impact_t_sigma_s=max(sT, 1.0),
-        reach_prob=tuple(np.round(reach, 4).tolist()), track_sigma_m=tuple(np.round(t_sig, 1).tolist()))
+    return (_round(glat, 1e5), _round(glon, 1e5), _round(reach, 1e4), _round(t_sig, 10.0),
+            ilat, ilon, c_ee, c_en, c_nn, ma, mi, bearing)
+
+
+@njit(cache=True)
+def _linspace(a, b, n):
+    """``np.linspace(a, b, n)`` (n ≥ 2) with numpy's arithmetic."""
+    div = n - 1
+    step = (b - a) / div
+    out = np.empty(n)
+    for k in range(n):
+        out[k] = (k / div * (b - a) if step == 0.0 else k * step) + a
+    out[n - 1] = b
+    return out
+
+
+@njit(cache=True)
+def _interp(x, xp, fp, left, right):
+    """``np.interp(x, xp, fp, left, right)`` of one point, with numpy's arithmetic."""
+    n = xp.shape[0]
+    if np.isnan(x):
+        return x
+    if x > xp[n - 1]:
+        return right
+    if x < xp[0]:
+        return left
+    j = np.searchsorted(xp, x, side="right") - 1    # xp[j] <= x < xp[j + 1]
+    if j == n - 1 or xp[j] == x:
+        return fp[j]
+    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+    y = slope * (x - xp[j]) + fp[j]
+    if np.isnan(y):
+        y = slope * (x - xp[j + 1]) + fp[j + 1]
+        if np.isnan(y) and fp[j] == fp[j + 1]:
+            y = fp[j]
+    return y
+
+
+@njit(cache=True)
+def _round(a, f):
+    """``np.round(a, d)`` with ``f = 10.0 ** d`` (d ≥ 0): numpy's ``rint(a · f) / f``."""
+    out = np.empty(a.shape[0])
+    for k in range(a.shape[0]):
+        out[k] = np.rint(a[k] * f) / f
+    return out
 
 
 @njit(cache=True, error_model="numpy")
@@ -289,16 +379,17 @@ def _plane_fit_kernel(pos, sig, p, Pp, corr):
 
 
 def warm_up(classes: tuple[MissileClass, ...] = DEFAULT_CLASSES) -> None:
-    """Build the banks and load the kernels, so a timed run measures predictions."""
+    """Build the banks and load the kernels, so a timed run measures predictions: the two that
+    :func:`boost_prediction` calls (with the argument types it passes them) and
+    :func:`_plane_fit_kernel`, which :func:`_plane_fit` calls."""
     b = banks(classes)
-    posterior(np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1))
-    e1, e2, up = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, 1.0])
+    e1, e2 = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
     P = np.eye(6)
-    _plane(e1, e1 + e2, up, P, 1.0, 1.0)
-    plane_quadratic(np.zeros(6), P, e1, e2)
-    _ground_points(np.zeros(1), e1, e2, 1.0, 0.0)
-    _impact_ellipse(e1, e2, 1.0, 0.0, 0.0, 0.0, -1.0)
-    _cross_sigma(np.zeros(1), e1, e2, 1.0, P[0:3, 0:3].copy())
+    states = np.zeros((PLANE_FIT_MIN_STATES, 9))
+    states[:, 1:4], states[:, 7] = np.eye(3)[[0, 1, 2, 0, 1, 2]], 1.0
+    bank = (np.ascontiguousarray(b.states[:2, :, :1]), b.log_prior[:1].copy(), b.impact_range_m[:1].copy(),
+            b.impact_tau_s[:1].copy())
+    for st in (_NO_STATES, states):
+        _weigh(np.ones(6), P, e1, 1.0, 1.0, st, 1.0, 1.0, 0.0, *bank)
+    _ground_track(0.0, e1, e2, 1.0, 0.0, True, P[0:3, 0:3].copy(), 0.0, 0.0, np.zeros(1), np.zeros(1))
     _plane_fit_kernel(np.eye(3), np.ones(3), e1, P[0:3, 0:3].copy(), 1.0)
-    _cross(e1, e2), _dot(e1, e2)       # called from Python on the fitted plane's normal
-    log_like(np.ascontiguousarray(b.states[:2, :, :1]), np.eye(4), np.zeros(4), 0.0, np.zeros(1), np.zeros(1))

@@ -163,7 +163,7 @@ class TrackerConfig:
     boost_predictions: bool = True
     """Confirmed tracks still in the boost get a ``status="boost"`` prediction from the
     missile-class prior (:mod:`accord.warning.boost`) once their launch can be fitted, every
-    ``boost_every_s`` seconds (each costs ~0.25 ms with its plane fit, and a launch fit when the track has a new boost state)."""
+    ``boost_every_s`` seconds (each costs ~0.2 ms with its plane fit, and a launch fit when the track has a new boost state)."""
     boost_every_s: float = 2.0
     suspect_hold_s: float = 10.0
     """A prediction off the track's own arc (:func:`accord.warning.identity.same_arc`) marks the

@@ -6,9 +6,10 @@ calls a kernel of another file (``burnout`` calling ``kernels.imm_predict``, ``b
 calling ``likelihood.log_like``) or reads another module's constant (``frames.MU``) has that
 code compiled into its own, so after an edit of the other file it would go on running the old
 code from the cache until the cache was cleared. The kernels are therefore decorated with
-:func:`njit` below, which puts their cache in a directory named by a digest of every ``.py`` file
-of the package (contents, not times): any edit of the package starts a fresh cache, and the
-directories of other digests are removed when it is made.
+:func:`njit` below, which puts their cache in a directory named by a digest of the files the
+kernels can carry code or constants from (:func:`kernel_sources`: the kernels' modules and what
+they import from the package; contents, not times): an edit of one of them starts a fresh cache,
+and the directories of other digests are removed when it is made.
 
 The directory is below ``NUMBA_CACHE_DIR`` when that is set, else in the package's
 ``__pycache__``, else (a read-only install) in numba's user-wide cache directory.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -37,10 +39,47 @@ PACKAGE = Path(__file__).resolve().parent
 _decorating = threading.Lock()
 
 
+_IMPORTED = re.compile(r"^[ \t]*from[ \t]+(accord\.warning[\w.]*)[ \t]+import[ \t]+(?:\(([^)]*)\)|([^\n]*))"
+                       r"|^[ \t]*import[ \t]+(accord\.warning[\w.]*)", re.M)
+
+
+def _module_file(package: Path, module: str) -> Path | None:
+    """The file of ``accord.warning.<…>`` ``module`` below ``package``, if it is one."""
+    parts = module.split(".")[2:]
+    base = package.joinpath(*parts)
+    for path in (base / "__init__.py", base.with_suffix(".py") if parts else None):
+        if path is not None and path.is_file():
+            return path
+    return None
+
+
+def kernel_sources(package: Path = PACKAGE) -> list[Path]:
+    """The files whose code or constants a kernel can carry: the modules that decorate kernels
+    with :func:`njit` and every module of the package they import, directly or not (what numba
+    compiles into a kernel is called or read through such imports). Edits elsewhere in the
+    package (``alerts``, ``io`` …) leave the cache as it is."""
+    texts = {path: path.read_text(encoding="utf-8") for path in package.rglob("*.py")}
+    todo = [path for path, text in texts.items() if "kernel_cache import njit" in text]
+    seen: set[Path] = set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for frm, listed, names, imp in _IMPORTED.findall(texts.get(path, "")):
+            module, names = frm or imp, listed or names
+            found = [_module_file(package, module)]
+            found += [_module_file(package, f"{module}.{name}") for name in re.split(r"[\s,]+", names) if name]
+            # a package's __init__ comes with any of its modules
+            found += [_module_file(package, ".".join(module.split(".")[:k])) for k in range(2, module.count(".") + 1)]
+            todo += [f for f in found if f is not None and f not in seen]
+    return sorted(seen)
+
+
 def source_digest(package: Path = PACKAGE) -> str:
-    """A digest of the names and contents of every ``.py`` file below ``package``."""
+    """A digest of the names and contents of :func:`kernel_sources`."""
     digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
+    for path in kernel_sources(package):
         data = path.read_bytes()
         digest.update(f"{path.relative_to(package).as_posix()}\0{len(data)}\0".encode())
         digest.update(data)

@@ -1,5 +1,6 @@
-"""The numba kernels' on-disk cache follows edits of any file of ``accord.warning``
-(:mod:`accord.warning.kernel_cache`), not only of the kernel's own file."""
+"""The numba kernels' on-disk cache follows edits of the files of ``accord.warning`` the kernels
+carry code or constants from (:mod:`accord.warning.kernel_cache`), not only of the kernel's own
+file."""
 
 from __future__ import annotations
 
@@ -54,19 +55,32 @@ def test_an_edit_of_another_file_reaches_a_cached_kernel(tmp_path):
     assert [p.name for p in package_dir.iterdir()] == [kernel_cache.source_digest(tree / "accord" / "warning")]
 
 
-def test_the_digest_follows_contents_not_times(tmp_path):
+def test_the_digest_follows_the_contents_of_what_the_kernels_import(tmp_path):
+    # a package laid out as accord.warning: a kernel module, what it imports (directly, through a
+    # parenthesised list naming a module, through another module), and a module no kernel reaches
     (tmp_path / "sub").mkdir()
-    (tmp_path / "a.py").write_text("X = 1\n")
-    (tmp_path / "sub" / "b.py").write_text("Y = 2\n")
+    files = {
+        "k.py": "from accord.warning.kernel_cache import njit\nfrom accord.warning.c import X\n"
+                "from accord.warning.sub import (\n    d,\n)\n",
+        "c.py": "import accord.warning.e\nX = 1\n",
+        "e.py": "E = 5\n",
+        "sub/__init__.py": "",
+        "sub/d.py": "D = 2\n",
+        "other.py": "from accord.warning.c import X\nY = 3\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert [p.relative_to(tmp_path).as_posix() for p in kernel_cache.kernel_sources(tmp_path)] == \
+        ["c.py", "e.py", "k.py", "sub/__init__.py", "sub/d.py"]
     before = kernel_cache.source_digest(tmp_path)
-    os.utime(tmp_path / "a.py", (0, 0))
+    os.utime(tmp_path / "c.py", (0, 0))
+    (tmp_path / "other.py").write_text("Y = 4\n")               # no kernel reaches it
     assert kernel_cache.source_digest(tmp_path) == before
-    (tmp_path / "sub" / "b.py").write_text("Y = 3\n")
-    assert kernel_cache.source_digest(tmp_path) != before
-    (tmp_path / "sub" / "b.py").write_text("Y = 2\n")
-    assert kernel_cache.source_digest(tmp_path) == before
-    (tmp_path / "sub" / "b.py").rename(tmp_path / "b.py")       # same bytes, another module
-    assert kernel_cache.source_digest(tmp_path) != before
+    for name in ("e.py", "sub/d.py"):
+        (tmp_path / name).write_text(files[name].replace("= ", "= 1"))
+        assert kernel_cache.source_digest(tmp_path) != before, name
+        (tmp_path / name).write_text(files[name])
+        assert kernel_cache.source_digest(tmp_path) == before
 
 
 def test_every_kernel_of_the_library_is_decorated_through_kernel_cache():
@@ -83,3 +97,10 @@ def test_every_kernel_of_the_library_is_decorated_through_kernel_cache():
                     and node.value.id == "numba" and node.attr in {"njit", "jit"}:
                 direct.append(f"{path.relative_to(REPO)}:{node.lineno}: numba.{node.attr}")
     assert direct == []
+
+
+def test_the_librarys_kernels_reach_the_tracker_and_boost_not_the_alerts():
+    names = {p.relative_to(kernel_cache.PACKAGE).as_posix() for p in kernel_cache.kernel_sources()}
+    assert {"frames.py", "tracking/kernels.py", "tracking/burnout.py", "boost/likelihood.py",
+            "boost/predict.py", "prediction.py"} <= names
+    assert not {n for n in names if n.startswith(("alerts/", "io/"))}

@@ -37,9 +37,9 @@ from dataclasses import replace
 import math
 
 import numpy as np
-from numba import njit
 
 from accord.warning.frames import EARTH_RADIUS_M, MU, ecef_to_lla
+from accord.warning.kernel_cache import njit
 from accord.warning.types import Ellipse95, Prediction
 
 CHI2_2DOF_95 = 5.991464547107979

@@ -13,9 +13,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from accord.warning.frames import EARTH_RADIUS_M, MU
+from accord.warning.kernel_cache import njit
 from accord.warning.prediction import kepler_ground_arc
 
 

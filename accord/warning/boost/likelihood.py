@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+from accord.warning.kernel_cache import njit
 
 #: A hypothesis this far (natural log) below the best one in likelihood is immaterial: see
 #: :func:`log_like`.

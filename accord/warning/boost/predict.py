@@ -18,11 +18,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from accord.warning.boost.likelihood import log_like, plane_quadratic, posterior
 from accord.warning.boost.prior import DEFAULT_CLASSES, MissileClass, banks
 from accord.warning.frames import EARTH_RADIUS_M
+from accord.warning.kernel_cache import njit
 from accord.warning.prediction import CHI2_2DOF_95
 from accord.warning.types import Ellipse95, Prediction
 

@@ -36,8 +36,8 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from numba import njit
 
+from accord.warning.kernel_cache import njit
 from accord.warning.tracking import kernels
 from accord.warning.tracking.history import History
 from accord.warning.tracking.models import BALLISTIC, DIM, N_MODELS

@@ -21,7 +21,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from numba import njit
+
+from accord.warning.kernel_cache import njit
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 _EYE9 = np.eye(9)

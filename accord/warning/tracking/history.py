@@ -15,8 +15,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
+from accord.warning.kernel_cache import njit
 from accord.warning.tracking.models import DIM
 from accord.warning.tracking.tracks import Tracks
 

@@ -42,7 +42,8 @@ import math
 from typing import Any
 
 import numpy as np
-from numba import njit
+
+from accord.warning.kernel_cache import njit
 
 TWO_PI = 2.0 * math.pi
 LOG_2PI = math.log(2.0 * math.pi)

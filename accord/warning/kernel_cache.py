@@ -1,0 +1,136 @@
+"""Where the numba kernels of ``accord.warning`` keep their compiled code: a cache keyed by the
+source of the whole package.
+
+numba's ``cache=True`` checks a cached function against its own source file only. A kernel that
+calls a kernel of another file (``burnout`` calling ``kernels.imm_predict``, ``boost.predict``
+calling ``likelihood.log_like``) or reads another module's constant (``frames.MU``) has that
+code compiled into its own, so after an edit of the other file it would go on running the old
+code from the cache until the cache was cleared. The kernels are therefore decorated with
+:func:`njit` below, which puts their cache in a directory named by a digest of the files the
+kernels can carry code or constants from (:func:`kernel_sources`: the kernels' modules and what
+they import from the package; contents, not times): an edit of one of them starts a fresh cache,
+and the directories of other digests are removed when it is made.
+
+The directory is below ``NUMBA_CACHE_DIR`` when that is set, else in the package's
+``__pycache__``, else (a read-only install) in numba's user-wide cache directory.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numba
+import numba.core.config
+from numba.misc.appdirs import AppDirs
+
+# numba's settings module: it sets its names (CACHE_DIR …) at run time, from the environment
+config: Any = numba.core.config
+PACKAGE = Path(__file__).resolve().parent
+
+_decorating = threading.Lock()
+
+
+_IMPORTED = re.compile(r"^[ \t]*from[ \t]+(accord\.warning[\w.]*)[ \t]+import[ \t]+(?:\(([^)]*)\)|([^\n]*))"
+                       r"|^[ \t]*import[ \t]+(accord\.warning[\w.]*)", re.M)
+
+
+def _module_file(package: Path, module: str) -> Path | None:
+    """The file of ``accord.warning.<…>`` ``module`` below ``package``, if it is one."""
+    parts = module.split(".")[2:]
+    base = package.joinpath(*parts)
+    for path in (base / "__init__.py", base.with_suffix(".py") if parts else None):
+        if path is not None and path.is_file():
+            return path
+    return None
+
+
+def kernel_sources(package: Path = PACKAGE) -> list[Path]:
+    """The files whose code or constants a kernel can carry: the modules that decorate kernels
+    with :func:`njit` and every module of the package they import, directly or not (what numba
+    compiles into a kernel is called or read through such imports). Edits elsewhere in the
+    package (``alerts``, ``io`` …) leave the cache as it is."""
+    texts = {path: path.read_text(encoding="utf-8") for path in package.rglob("*.py")}
+    todo = [path for path, text in texts.items() if "kernel_cache import njit" in text]
+    seen: set[Path] = set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for frm, listed, names, imp in _IMPORTED.findall(texts.get(path, "")):
+            module, names = frm or imp, listed or names
+            found = [_module_file(package, module)]
+            found += [_module_file(package, f"{module}.{name}") for name in re.split(r"[\s,]+", names) if name]
+            # a package's __init__ comes with any of its modules
+            found += [_module_file(package, ".".join(module.split(".")[:k])) for k in range(2, module.count(".") + 1)]
+            todo += [f for f in found if f is not None and f not in seen]
+    return sorted(seen)
+
+
+def source_digest(package: Path = PACKAGE) -> str:
+    """A digest of the names and contents of :func:`kernel_sources`."""
+    digest = hashlib.sha256()
+    for path in kernel_sources(package):
+        data = path.read_bytes()
+        digest.update(f"{path.relative_to(package).as_posix()}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()[:16]
+
+
+def cache_roots(package: Path = PACKAGE) -> list[str]:
+    """The directories tried, in order, for the cache: ``NUMBA_CACHE_DIR`` if set, the
+    package's ``__pycache__``, numba's user-wide cache directory."""
+    user_wide = AppDirs(appname="numba", appauthor=False).user_cache_dir
+    return ([config.CACHE_DIR] if config.CACHE_DIR else []) + [str(package / "__pycache__"), user_wide]
+
+
+@functools.cache
+def cache_dir(package: Path = PACKAGE) -> str | None:
+    """The cache directory of this source of ``package`` (created), the other digests' directories
+    of the same package removed; None if no root is writable (numba then decides)."""
+    # one parent per installed copy of the package, so that two checkouts sharing a cache root
+    # do not remove each other's caches
+    parent = "accord-" + hashlib.sha1(str(package).encode()).hexdigest()[:12]
+    digest = source_digest(package)
+    for root in cache_roots(package):
+        path = os.path.join(root, parent, digest)
+        try:
+            os.makedirs(path, exist_ok=True)
+            tempfile.TemporaryFile(dir=path).close()   # writable (numba's own test)
+        except OSError:
+            continue
+        for stale in os.scandir(os.path.join(root, parent)):
+            if stale.name != digest:
+                # a process still running that source recreates its directory when it saves
+                shutil.rmtree(stale.path, ignore_errors=True)
+        return path
+    return None
+
+
+def njit(**options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``numba.njit(**options)`` with the function's cache (``cache=True``) in :func:`cache_dir`.
+
+    numba picks a function's cache directory once, when it is decorated, from
+    ``numba.config.CACHE_DIR``: that is set for the decoration only, so other code's numba
+    caches stay where they were."""
+
+    def decorate(func: Callable[..., Any]) -> Any:
+        with _decorating:
+            previous = config.CACHE_DIR
+            if options.get("cache"):
+                config.CACHE_DIR = cache_dir() or previous
+            try:
+                return numba.njit(**options)(func)
+            finally:
+                config.CACHE_DIR = previous
+
+    return decorate

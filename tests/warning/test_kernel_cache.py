@@ -1,0 +1,106 @@
+"""The numba kernels' on-disk cache follows edits of the files of ``accord.warning`` the kernels
+carry code or constants from (:mod:`accord.warning.kernel_cache`), not only of the kernel's own
+file."""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from accord.warning import kernel_cache
+
+REPO = Path(__file__).resolve().parents[2]
+
+# flight.fly starts every motor at x = frames.EARTH_RADIUS_M: numba compiles that constant of
+# another file into fly's cached code
+FLY = ("import numpy as np\n"
+       "from accord.warning.boost.flight import fly\n"
+       "one = np.ones(1)\n"
+       "out, burn = fly(20.0 * one, 5.0 * one, 10.0 * one, 0.5 * one, 0.5, 10.0 * one, 1.0, 0.5, 1.0)\n"
+       "print(repr(float(out[0, 0, 0])), fly.stats.cache_hits.total() > 0)\n")
+
+
+def _run(tree: Path, cache: Path) -> tuple[float, bool]:
+    env = {"PYTHONPATH": str(tree), "PATH": "", "NUMBA_CACHE_DIR": str(cache)}
+    out = subprocess.run([sys.executable, "-c", FLY], cwd=tree, capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    radius, hit = out.stdout.split()
+    return float(radius), hit == "True"
+
+
+def test_an_edit_of_another_file_reaches_a_cached_kernel(tmp_path):
+    # a copy of the package (the cache of the repository's own kernels is left alone): run,
+    # edit frames.py (not flight.py), run in a fresh process. numba's own cache key (fly's file)
+    # would hand back the code compiled with the old radius.
+    tree = tmp_path / "src"
+    shutil.copytree(REPO / "accord" / "warning", tree / "accord" / "warning",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "accord" / "__init__.py", tree / "accord" / "__init__.py")
+    cache = tmp_path / "cache"
+    assert _run(tree, cache) == (6_371_000.0, False)
+    assert _run(tree, cache) == (6_371_000.0, True)          # cached, and loaded from the cache
+
+    frames = tree / "accord" / "warning" / "frames.py"
+    text = frames.read_text()
+    assert "EARTH_RADIUS_M = 6_371_000.0\n" in text
+    frames.write_text(text.replace("EARTH_RADIUS_M = 6_371_000.0\n", "EARTH_RADIUS_M = 6_378_137.0\n"))
+    assert _run(tree, cache) == (6_378_137.0, False)
+    assert _run(tree, cache) == (6_378_137.0, True)
+    # below the user's NUMBA_CACHE_DIR, one directory per source: the old one is gone
+    (package_dir,) = cache.iterdir()
+    assert [p.name for p in package_dir.iterdir()] == [kernel_cache.source_digest(tree / "accord" / "warning")]
+
+
+def test_the_digest_follows_the_contents_of_what_the_kernels_import(tmp_path):
+    # a package laid out as accord.warning: a kernel module, what it imports (directly, through a
+    # parenthesised list naming a module, through another module), and a module no kernel reaches
+    (tmp_path / "sub").mkdir()
+    files = {
+        "k.py": "from accord.warning.kernel_cache import njit\nfrom accord.warning.c import X\n"
+                "from accord.warning.sub import (\n    d,\n)\n",
+        "c.py": "import accord.warning.e\nX = 1\n",
+        "e.py": "E = 5\n",
+        "sub/__init__.py": "",
+        "sub/d.py": "D = 2\n",
+        "other.py": "from accord.warning.c import X\nY = 3\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert [p.relative_to(tmp_path).as_posix() for p in kernel_cache.kernel_sources(tmp_path)] == \
+        ["c.py", "e.py", "k.py", "sub/__init__.py", "sub/d.py"]
+    before = kernel_cache.source_digest(tmp_path)
+    os.utime(tmp_path / "c.py", (0, 0))
+    (tmp_path / "other.py").write_text("Y = 4\n")               # no kernel reaches it
+    assert kernel_cache.source_digest(tmp_path) == before
+    for name in ("e.py", "sub/d.py"):
+        (tmp_path / name).write_text(files[name].replace("= ", "= 1"))
+        assert kernel_cache.source_digest(tmp_path) != before, name
+        (tmp_path / name).write_text(files[name])
+        assert kernel_cache.source_digest(tmp_path) == before
+
+
+def test_every_kernel_of_the_library_is_decorated_through_kernel_cache():
+    # a kernel decorated with numba's own njit/jit would be cached by its own file only
+    direct = []
+    for path in sorted((REPO / "accord").rglob("*.py")):
+        if path.name == "kernel_cache.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "numba":
+                direct += [f"{path.relative_to(REPO)}: {a.name}" for a in node.names
+                           if a.name in {"njit", "jit", "vectorize", "guvectorize", "cfunc", "generated_jit"}]
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                    and node.value.id == "numba" and node.attr in {"njit", "jit"}:
+                direct.append(f"{path.relative_to(REPO)}:{node.lineno}: numba.{node.attr}")
+    assert direct == []
+
+
+def test_the_librarys_kernels_reach_the_tracker_and_boost_not_the_alerts():
+    names = {p.relative_to(kernel_cache.PACKAGE).as_posix() for p in kernel_cache.kernel_sources()}
+    assert {"frames.py", "tracking/kernels.py", "tracking/burnout.py", "boost/likelihood.py",
+            "boost/predict.py", "prediction.py"} <= names
+    assert not {n for n in names if n.startswith(("alerts/", "io/"))}

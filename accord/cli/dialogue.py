@@ -141,13 +141,10 @@ def meeting_record(series_id: Annotated[str, typer.Argument(help="series id")], 
                                                                    "minutes, decisions, commitments)")],
                    json_out: JsonOpt = False) -> None:
     """Record a held meeting with its decisions and commitments, in one signed write."""
-    from accord.core.input_files import load_model
+    from accord.core.input_files import load_model, read_text_file
     from accord.dialogue.inputs import MeetingIn
 
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("no such meeting file", source=str(file)) from None
+    text = read_text_file(file, what="meeting file", missing="no such meeting file")
     spec, root = load_model(MeetingIn, text, source=str(file),
                             not_a_mapping="a meeting file is a mapping (date:, attendees:, commitments: …)")
     _print_outcome(_store(dir).record_meeting(series_id, spec, source=str(file), root=root), json_out)

@@ -16,8 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from accord.core.parties import party_problem
-from accord.core.input_files import load_model
-from accord.errors import InputError
+from accord.core.input_files import load_model, read_text_file
 
 
 
@@ -233,13 +232,8 @@ def load_scenario(path: str | Path) -> Scenario:
     p = Path(path)
     if not p.exists() and str(path) in builtin_names():
         return parse_scenario(builtin_text(str(path)), source=f"builtin:{path}")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"no such scenario file (built-in scenarios: {', '.join(builtin_names())})",
-                         source=str(path)) from None
-    except UnicodeDecodeError:
-        raise InputError("scenario file is not UTF-8 text", source=str(path)) from None
+    text = read_text_file(p, what="scenario file",
+                          missing=f"no such scenario file (built-in scenarios: {', '.join(builtin_names())})")
     return parse_scenario(text, source=str(path))
 
 

@@ -101,7 +101,7 @@ class ExplicitLaunch(_Model):
 
 class GeneratedLaunches(_Model):
     count: int = Field(ge=1, le=100)
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="Random seed of the draw (0 or more)")
     lat_deg: tuple[Lat, Lat] = Field(description="Launch area latitude range")
     lon_deg: tuple[Lon, Lon] = Field(description="Launch area longitude range")
     aim_lat_deg: tuple[Lat, Lat]
@@ -165,7 +165,7 @@ class Scenario(_Model):
 
     name: str = Field(min_length=1)
     description: str = ""
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="Random seed (0 or more): same seed, same run")
     epoch: datetime = Field(datetime.fromisoformat("2026-11-25T00:00:00+00:00"),
                             description="Wall-clock time of t = 0 (RFC 3339)")
     duration_s: float = Field(gt=0, le=6 * 3600)

@@ -3,15 +3,18 @@ expects something else fails in one line (exit 2), never a traceback, and stores
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from accord.cli.main import app
 from accord.errors import InputError
+from accord.exercise.scenario import parse_scenario
 from accord.node import Node
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args):
@@ -73,3 +76,26 @@ def test_item_add_refuses_an_unwritable_out_before_storing(node, tmp_path):
         assert isinstance(r.exception, InputError) and str(out) in str(r.exception), r.exception
     after = Node.open(node)
     assert after.ledger.size == size and after.items() == []
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0", "1e300", "21601"])
+def test_simulate_duration_is_bounded(tmp_path, value):
+    r = run("warning", "simulate", "--seed", 1, "--missiles", 1, "--duration", value, "--out", tmp_path / "s")
+    assert isinstance(r.exception, InputError) and "field 'duration'" in str(r.exception), r.output
+    assert not (tmp_path / "s").exists()
+
+
+def test_negative_seeds_are_refused_up_front(tmp_path):
+    for args in (("warning", "simulate", "--seed", -1, "--out", tmp_path / "s"),
+                 ("exercise", "run", "--seed", -1, "--out", tmp_path / "x")):
+        r = run(*args)
+        assert r.exit_code == 2 and "--seed" in r.output and r.exception is not None
+        assert not isinstance(r.exception, ValueError)
+    drill = (ROOT / "tests" / "exercise" / "data" / "small-drill.yaml").read_text()
+    assert "\nseed: 5\n" in drill
+    with pytest.raises(InputError, match="line 5, field 'seed': Input should be greater than or equal to 0"):
+        parse_scenario(drill.replace("\nseed: 5\n", "\nseed: -5\n"), source="s.yaml")
+    generated = drill.replace("\nlaunches:\n", "\nlaunches:\n  generated: {count: 1, seed: -1, lat_deg: [39, 40], "
+                              "lon_deg: [127, 128], aim_lat_deg: [38, 39], aim_lon_deg: [130, 131]}\n", 1)
+    with pytest.raises(InputError, match="field 'launches.generated.seed': Input should be greater than or equal"):
+        parse_scenario(generated, source="s.yaml")

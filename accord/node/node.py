@@ -43,7 +43,7 @@ from accord.core.parties import is_party, party_problem
 from accord.core.policy import Decision, decide
 from accord.errors import AccordError, AgreementError, ConfigError, InputError, NotFoundError, StoreError
 from accord.core.plain_http import EVENT as PLAIN_HTTP_EVENT
-from accord.core.plain_http import plain_remote_host
+from accord.core.plain_http import partner_url_problem, plain_remote_host
 from accord.node.bus import LEDGER as LEDGER_TOPIC
 from accord.node.bus import CommitLock, EventBus
 from accord.store.ledger import Ledger
@@ -305,8 +305,9 @@ class Node:
                                   field="key")
         if raw_public(key) == raw_public(self.identity.public_key):
             raise InputError("that is this node's own public key, not the partner's", field="key")
-        if url is not None and not url.startswith(("http://", "https://")):
-            raise InputError(f"partner URL must start with http:// or https://, got {url!r}", field="url")
+        problem = partner_url_problem(url) if url is not None else None
+        if problem is not None:
+            raise InputError(problem, field="url")
         remote = plain_remote_host(url) if url is not None else None
         if remote is not None and not insecure:
             raise InputError(f"{url} is plain HTTP to {remote}, not loopback: envelopes and tokens would cross "

@@ -100,10 +100,16 @@ def check_store_url(url: str) -> None:
                          "in ~/.pgpass or PGPASSWORD instead", field="store")
 
 
-def _open_store(directory: Path, config: dict[str, Any]) -> Store:
+def _open_store(directory: Path, config: dict[str, Any], *, existing: bool = True) -> Store:
     url = config.get("store")
     if url is None:
-        return open_store(directory / DB_FILE)
+        db = directory / DB_FILE
+        if existing and (not db.is_file() or db.stat().st_size == 0):
+            # SQLite would make an empty database in its place: a node with no ledger, no items,
+            # that ledger verify passes
+            raise StoreError(f"{db}: the node database is {'empty' if db.is_file() else 'missing'}; the node's "
+                             "ledger and items are not there (restore the file from a backup, docs/deployment.md)")
+        return open_store(db)
     if not isinstance(url, str):
         raise ConfigError(f"{directory / CONFIG_FILE}: store must be a postgresql:// URL")
     return open_store(url)
@@ -180,7 +186,7 @@ class Node:
                   "fingerprint": identity.fingerprint, "partners": {}}
         if store is not None:
             config["store"] = store
-        the_store = _open_store(directory, config)
+        the_store = _open_store(directory, config, existing=False)
         _write_config(directory / CONFIG_FILE, config)
         return cls(directory, identity, config, the_store, clock)
 

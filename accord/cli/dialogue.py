@@ -234,7 +234,7 @@ def _rows_table(rows: list[Any]) -> None:
 
 
 @app.command("due")
-def due(dir: DirOpt, days: Annotated[int, typer.Option("--days", help="'due soon' window in days")] = 30,
+def due(dir: DirOpt, days: Annotated[int, typer.Option("--days", min=0, max=3650, help="'due soon' window in days (0 to 3650)")] = 30,
         series_id: Annotated[Optional[str], typer.Option("--series")] = None,
         owner: Annotated[Optional[str], typer.Option("--owner")] = None,
         now: NowOpt = None, json_out: JsonOpt = False) -> None:
@@ -282,7 +282,7 @@ def report(dir: DirOpt, series_id: Annotated[Optional[str], typer.Option("--seri
            party: Annotated[Optional[str], typer.Option("--party", help="only commitments this party owns")] = None,
            fmt: Annotated[str, typer.Option("--format", help="md | html")] = "md",
            out: Annotated[Optional[Path], typer.Option("--out", "-o")] = None,
-           days: Annotated[int, typer.Option("--days", help="'due soon' window in days")] = 30,
+           days: Annotated[int, typer.Option("--days", min=0, max=3650, help="'due soon' window in days (0 to 3650)")] = 30,
            now: NowOpt = None, json_out: JsonOpt = False) -> None:
     """Status report per series or per party, as Markdown or HTML."""
     from accord.dialogue.report import render_html, render_markdown

@@ -1,5 +1,6 @@
 """CLI: a directory, an existing file, non-UTF-8 bytes or an out-of-range number where a command
-expects something else fails in one line (exit 2), never a traceback, and stores nothing."""
+expects something else fails in one line (exit 2), never a traceback, and stores nothing; so does
+an unreachable NATS server."""
 
 import subprocess
 import sys
@@ -99,3 +100,10 @@ def test_negative_seeds_are_refused_up_front(tmp_path):
                               "lon_deg: [127, 128], aim_lat_deg: [38, 39], aim_lon_deg: [130, 131]}\n", 1)
     with pytest.raises(InputError, match="field 'launches.generated.seed': Input should be greater than or equal"):
         parse_scenario(generated, source="s.yaml")
+
+
+def test_an_unreachable_nats_server_is_one_line(tmp_path):
+    # nats-py's default error callback logged each failed attempt with a traceback first
+    out = accord_cmd("warning", "watch", "--nats", "nats://127.0.0.1:1", "--party", "JPN")
+    assert out.returncode == 2
+    assert one_line(out) == "error: cannot connect to NATS at nats://127.0.0.1:1: nats: no servers available for connection"

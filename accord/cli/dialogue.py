@@ -141,13 +141,10 @@ def meeting_record(series_id: Annotated[str, typer.Argument(help="series id")], 
                                                                    "minutes, decisions, commitments)")],
                    json_out: JsonOpt = False) -> None:
     """Record a held meeting with its decisions and commitments, in one signed write."""
-    from accord.core.input_files import load_model
+    from accord.core.input_files import load_model, read_text_file
     from accord.dialogue.inputs import MeetingIn
 
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("no such meeting file", source=str(file)) from None
+    text = read_text_file(file, what="meeting file", missing="no such meeting file")
     spec, root = load_model(MeetingIn, text, source=str(file),
                             not_a_mapping="a meeting file is a mapping (date:, attendees:, commitments: …)")
     _print_outcome(_store(dir).record_meeting(series_id, spec, source=str(file), root=root), json_out)
@@ -237,7 +234,7 @@ def _rows_table(rows: list[Any]) -> None:
 
 
 @app.command("due")
-def due(dir: DirOpt, days: Annotated[int, typer.Option("--days", help="'due soon' window in days")] = 30,
+def due(dir: DirOpt, days: Annotated[int, typer.Option("--days", min=0, max=3650, help="'due soon' window in days (0 to 3650)")] = 30,
         series_id: Annotated[Optional[str], typer.Option("--series")] = None,
         owner: Annotated[Optional[str], typer.Option("--owner")] = None,
         now: NowOpt = None, json_out: JsonOpt = False) -> None:
@@ -285,7 +282,7 @@ def report(dir: DirOpt, series_id: Annotated[Optional[str], typer.Option("--seri
            party: Annotated[Optional[str], typer.Option("--party", help="only commitments this party owns")] = None,
            fmt: Annotated[str, typer.Option("--format", help="md | html")] = "md",
            out: Annotated[Optional[Path], typer.Option("--out", "-o")] = None,
-           days: Annotated[int, typer.Option("--days", help="'due soon' window in days")] = 30,
+           days: Annotated[int, typer.Option("--days", min=0, max=3650, help="'due soon' window in days (0 to 3650)")] = 30,
            now: NowOpt = None, json_out: JsonOpt = False) -> None:
     """Status report per series or per party, as Markdown or HTML."""
     from accord.dialogue.report import render_html, render_markdown

@@ -65,7 +65,7 @@ def run(
     scenario: str = typer.Argument("trilateral-warning", help="Scenario file or built-in name."),
     out: Path = typer.Option(Path("exercise-out"), "--out", help="Directory for nodes, report and metrics."),
     transport: str = typer.Option("inproc", "--transport", help="inproc (default) or http (loopback)."),
-    seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
+    seed: int | None = typer.Option(None, "--seed", min=0, help="Override the scenario's seed (0 or more)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON instead of a table."),
     force: bool = typer.Option(False, "--force", help="Replace another run's output in --out (another "

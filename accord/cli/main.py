@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from accord.errors import AccordError
+from accord.errors import AccordError, InputError
 
 app = typer.Typer(
     name="accord",
@@ -72,12 +72,24 @@ for _area in _AREAS:
         _mod.register(app)
 
 
+def os_error_line(exc: OSError) -> str:
+    """One line for a file-system refusal: the path(s) it names and the system's reason
+    (``jpn.yaml: is a directory``)."""
+    reason = (exc.strerror or str(exc)).strip()
+    reason = reason[:1].lower() + reason[1:]
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    return f"{' → '.join(paths)}: {reason}" if paths else reason
+
+
 def main() -> None:
     try:
         app()
     except AccordError as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:  # a path that is a directory, already exists, cannot be written, ...
+        Console(stderr=True).print(f"[bold red]error:[/] {os_error_line(exc)}", highlight=False, soft_wrap=True)
+        sys.exit(InputError.exit_code)
 
 
 if __name__ == "__main__":

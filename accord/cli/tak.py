@@ -35,7 +35,9 @@ def _server(server: str, tls: bool, cert: Optional[Path], key: Optional[Path], c
             insecure: bool):  # noqa: ANN202 - TakServer, imported lazily
     from accord.tak.client import TakServer
 
-    return TakServer.parse(server, tls=tls, cert=cert, key=key, ca=ca, insecure=insecure)
+    parsed = TakServer.parse(server, tls=tls, cert=cert, key=key, ca=ca, insecure=insecure)
+    parsed.ssl_context()  # PEM files that do not load are refused now, not at every connection attempt
+    return parsed
 
 
 @app.command("send")

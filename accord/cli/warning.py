@@ -17,10 +17,14 @@ app = typer.Typer(help="Early warning: simulate radar scenarios, track missiles,
 console = Console(soft_wrap=True)  # a line into a pipe or a log stays one line
 
 
+#: the longest --duration: six hours, as an exercise scenario's ``duration_s``
+MAX_DURATION_S = 6 * 3600.0
+
+
 @app.command()
 def simulate(
     out: Path = typer.Option(..., "--out", help="Directory to write detections/truth/events.jsonl into."),
-    seed: int = typer.Option(0, "--seed", help="Random seed: same seed, same files."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Random seed (0 or more): same seed, same files."),
     missiles: int = typer.Option(2, "--missiles", min=0, max=100, help="Number of missiles."),
     duration: float = typer.Option(None, "--duration", help="Seconds to simulate (default: until the last impact)."),
     pd: float = typer.Option(None, "--pd", help="Override every radar's detection probability."),
@@ -28,8 +32,12 @@ def simulate(
     as_json: bool = typer.Option(False, "--json", help="Print the events as JSON."),
 ) -> None:
     """Simulate a seeded scenario like the sample ones (three radars, launches into the East Sea)."""
+    from accord.errors import InputError
     from accord.warning.sim import random_scenario, simulate as run, write_scenario
 
+    if duration is not None and not 0 < duration <= MAX_DURATION_S:  # NaN fails too
+        raise InputError(f"{duration} is not a number of seconds in (0, {MAX_DURATION_S:.0f}] (an exercise's "
+                         "longest)", field="duration")
     spec = random_scenario(seed, missiles, duration=duration, pd=pd, clutter_per_scan=clutter)
     with Progress(console=console, transient=True,
                   disable=as_json or not console.is_terminal) as progress:

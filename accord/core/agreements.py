@@ -66,7 +66,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from accord.clock import parse_rfc3339, to_rfc3339
 from accord.core.canonical import canonical_json
-from accord.core.input_files import check_model, load_model
+from accord.core.input_files import check_model, load_model, read_text_file
 from accord.core.identity import Identity, fingerprint, public_key_from_b64, raw_public
 from accord.core.markings import Classification, check_party
 from accord.core.safe_yaml import load_yaml
@@ -177,13 +177,7 @@ class Agreement:
 
 def load_agreement(path: str | Path) -> Agreement:
     """Read and parse an agreement file (structure only; see :func:`verify_agreement`)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("agreement file not found", source=str(path)) from None
-    except UnicodeDecodeError:
-        raise InputError("agreement file is not UTF-8 text", source=str(path)) from None
+    text = read_text_file(path, what="agreement file")
     return Agreement.from_yaml(text, source=str(path))
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
@@ -25,6 +26,22 @@ M = TypeVar("M", bound=BaseModel)
 
 #: a cross-field check names its own location at the start of its message: "radars[1].owner: …"
 _WHERE = re.compile(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*): ")
+
+
+def read_text_file(path: str | Path, *, what: str, missing: str | None = None) -> str:
+    """A UTF-8 input file's text, or one :class:`InputError` naming it: not there (``missing``,
+    else "WHAT not found"), a directory, not UTF-8, or unreadable."""
+    source = str(path)
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(missing or f"{what} not found", source=source) from None
+    except IsADirectoryError:
+        raise InputError(f"is a directory, not a {what}", source=source) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{what} is not UTF-8 text (byte {exc.start})", source=source) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the {what}: {exc.strerror or exc}", source=source) from None
 
 
 def dotted(loc: tuple[Any, ...]) -> str:

@@ -16,9 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from accord.dialogue.model import (Attendee, Commitment, Decision, Level, Link, Meeting, MeetingStatus,
                                    Series, Status)
-from accord.core.input_files import load_model
+from accord.core.input_files import load_model, read_text_file
 from accord.core.input_files import located, validation_error  # noqa: F401  (re-exported for the dialogue store)
-from accord.errors import InputError
 
 
 class _In(BaseModel):
@@ -119,9 +118,6 @@ def load_dialogue_file(path: str | Path, text: str | None = None) -> tuple[Dialo
     """Parse and shape-check a dialogue YAML file; the YAML node tree is kept for line numbers."""
     source = str(path)
     if text is None:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InputError("no such dialogue file", source=source) from None
+        text = read_text_file(path, what="dialogue file", missing="no such dialogue file")
     return load_model(DialogueFile, text, source=source,
                       not_a_mapping="a dialogue file is a mapping with 'series:' and 'meetings:'")

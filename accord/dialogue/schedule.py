@@ -41,10 +41,14 @@ def occurrence(series: Series, number: int) -> Occurrence:
     return Occurrence(number, when, host, series.venue(host))
 
 
+#: the most meetings planned at once (the API's limit too)
+MAX_COUNT = 24
+
+
 def next_occurrences(series: Series, *, after: date, count: int, min_number: int = 1) -> list[Occurrence]:
     """The next ``count`` occurrences strictly after ``after`` with number ≥ ``min_number``."""
-    if count < 0:
-        raise InputError(f"count must be ≥ 0, got {count}", field="count")
+    if not 0 <= count <= MAX_COUNT:  # a huge count ran the calendar past year 9999 (a ValueError)
+        raise InputError(f"count must be 0 to {MAX_COUNT}, got {count}", field="count")
     if count == 0:
         return []
     # jump close to ``after`` instead of walking from the first meeting one cadence at a time

@@ -16,8 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from accord.core.parties import party_problem
-from accord.core.input_files import load_model
-from accord.errors import InputError
+from accord.core.input_files import load_model, read_text_file
 
 
 
@@ -102,7 +101,7 @@ class ExplicitLaunch(_Model):
 
 class GeneratedLaunches(_Model):
     count: int = Field(ge=1, le=100)
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="Random seed of the draw (0 or more)")
     lat_deg: tuple[Lat, Lat] = Field(description="Launch area latitude range")
     lon_deg: tuple[Lon, Lon] = Field(description="Launch area longitude range")
     aim_lat_deg: tuple[Lat, Lat]
@@ -166,7 +165,7 @@ class Scenario(_Model):
 
     name: str = Field(min_length=1)
     description: str = ""
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="Random seed (0 or more): same seed, same run")
     epoch: datetime = Field(datetime.fromisoformat("2026-11-25T00:00:00+00:00"),
                             description="Wall-clock time of t = 0 (RFC 3339)")
     duration_s: float = Field(gt=0, le=6 * 3600)
@@ -233,13 +232,8 @@ def load_scenario(path: str | Path) -> Scenario:
     p = Path(path)
     if not p.exists() and str(path) in builtin_names():
         return parse_scenario(builtin_text(str(path)), source=f"builtin:{path}")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"no such scenario file (built-in scenarios: {', '.join(builtin_names())})",
-                         source=str(path)) from None
-    except UnicodeDecodeError:
-        raise InputError("scenario file is not UTF-8 text", source=str(path)) from None
+    text = read_text_file(p, what="scenario file",
+                          missing=f"no such scenario file (built-in scenarios: {', '.join(builtin_names())})")
     return parse_scenario(text, source=str(path))
 
 

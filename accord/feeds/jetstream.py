@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from accord.errors import ConfigError
 from accord.feeds.scans import check_token, radar_filter
 
+log = logging.getLogger("accord.feeds")
+
 DEFAULT_STREAM = "ACCORD_RADAR"
 DUPLICATE_WINDOW_S = 120.0
+
+
+async def _nats_error(exc: Exception) -> None:
+    """nats-py's error callback: one debug line. Its default logs every failed attempt with a
+    traceback, which ``warning feed`` and ``warning watch`` printed before their one-line error;
+    a failure that matters reaches the caller as an exception."""
+    log.debug("NATS: %s", exc or type(exc).__name__)
 
 
 async def connect(url: str) -> Any:
@@ -17,7 +27,7 @@ async def connect(url: str) -> Any:
 
     try:
         return await nats.connect(url, connect_timeout=3, max_reconnect_attempts=2,
-                                  allow_reconnect=True, name="accord")
+                                  allow_reconnect=True, name="accord", error_cb=_nats_error)
     except Exception as exc:  # nats-py raises several kinds (OSError, NoServersError, timeouts)
         raise ConfigError(f"cannot connect to NATS at {url}: {exc or type(exc).__name__}") from None
 

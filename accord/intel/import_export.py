@@ -35,6 +35,7 @@ from typing import Any
 
 from accord.clock import to_rfc3339
 from accord.core.canonical import parse_json_strict
+from accord.core.parties import party_problem
 from accord.errors import InputError, NotFoundError, StixValidationError
 from accord.intel import markings as mk
 from accord.intel.store import Filters, IntelStore
@@ -200,6 +201,9 @@ def export_bundle(store: IntelStore, *, collection: str | None = None, fmt: str 
     """Export the latest version of every object (visible to ``party``; default the node's own)."""
     if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r} (expected one of {', '.join(FORMATS)})", field="format")
+    problem = party_problem(party) if party is not None else None
+    if problem is not None:  # a typo (KRO) exported what no party may see, as if that were all
+        raise InputError(problem, field="for")
     party = party or store.party
     pairs = _latest(store, collection, party)
     objects = list({o["id"]: o for _, o in pairs}.values())  # an object in two collections once

@@ -43,7 +43,7 @@ from accord.core.parties import is_party, party_problem
 from accord.core.policy import Decision, decide
 from accord.errors import AccordError, AgreementError, ConfigError, InputError, NotFoundError, StoreError
 from accord.core.plain_http import EVENT as PLAIN_HTTP_EVENT
-from accord.core.plain_http import plain_remote_host
+from accord.core.plain_http import partner_url_problem, plain_remote_host
 from accord.node.bus import LEDGER as LEDGER_TOPIC
 from accord.node.bus import CommitLock, EventBus
 from accord.store.ledger import Ledger
@@ -100,10 +100,16 @@ def check_store_url(url: str) -> None:
                          "in ~/.pgpass or PGPASSWORD instead", field="store")
 
 
-def _open_store(directory: Path, config: dict[str, Any]) -> Store:
+def _open_store(directory: Path, config: dict[str, Any], *, existing: bool = True) -> Store:
     url = config.get("store")
     if url is None:
-        return open_store(directory / DB_FILE)
+        db = directory / DB_FILE
+        if existing and (not db.is_file() or db.stat().st_size == 0):
+            # SQLite would make an empty database in its place: a node with no ledger, no items,
+            # that ledger verify passes
+            raise StoreError(f"{db}: the node database is {'empty' if db.is_file() else 'missing'}; the node's "
+                             "ledger and items are not there (restore the file from a backup, docs/deployment.md)")
+        return open_store(db)
     if not isinstance(url, str):
         raise ConfigError(f"{directory / CONFIG_FILE}: store must be a postgresql:// URL")
     return open_store(url)
@@ -180,7 +186,7 @@ class Node:
                   "fingerprint": identity.fingerprint, "partners": {}}
         if store is not None:
             config["store"] = store
-        the_store = _open_store(directory, config)
+        the_store = _open_store(directory, config, existing=False)
         _write_config(directory / CONFIG_FILE, config)
         return cls(directory, identity, config, the_store, clock)
 
@@ -305,8 +311,9 @@ class Node:
                                   field="key")
         if raw_public(key) == raw_public(self.identity.public_key):
             raise InputError("that is this node's own public key, not the partner's", field="key")
-        if url is not None and not url.startswith(("http://", "https://")):
-            raise InputError(f"partner URL must start with http:// or https://, got {url!r}", field="url")
+        problem = partner_url_problem(url) if url is not None else None
+        if problem is not None:
+            raise InputError(problem, field="url")
         remote = plain_remote_host(url) if url is not None else None
         if remote is not None and not insecure:
             raise InputError(f"{url} is plain HTTP to {remote}, not loopback: envelopes and tokens would cross "

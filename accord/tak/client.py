@@ -91,7 +91,10 @@ class TakServer:
     def ssl_context(self) -> ssl.SSLContext | None:
         if not self.tls:
             return None
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca)
+        try:
+            ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca)
+        except (ssl.SSLError, OSError) as exc:
+            raise ConfigError(f"{self.ca}: cannot load the CA certificates: {exc}") from None
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         if self.cert and self.key:
             try:

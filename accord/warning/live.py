@@ -29,7 +29,7 @@ import numpy as np
 from accord.errors import InputError
 from accord.warning.tracking import SensorArray, Tracker, TrackerConfig, history
 from accord.warning.tracking.tracks import Tracks
-from accord.warning.types import Prediction, TrackState
+from accord.warning.types import MAX_SCAN_GAP_S, MAX_SCAN_T_S, Prediction, TrackState
 
 SNAPSHOT_FORMAT = "accord-live-tracker/1"
 _SKIP = {"sensors", "config", "_rules", "_at", "_consts"}  # rebuilt from the node's radar list and tuning (or a cache), not stored
@@ -75,6 +75,12 @@ class LiveTracker:
                                  f"(t={last}): scans must come in time order", field="t")
             if t == last and s in self.last_sensors:
                 raise InputError(f"a second scan from {sensor} at t={t} (a duplicate)", field="t")
+            if t - last > MAX_SCAN_GAP_S:  # every second between would be reported, one by one
+                raise InputError(f"scan at t={t} from {sensor} is more than {MAX_SCAN_GAP_S:.0f} s after the last "
+                                 f"scan processed (t={last})", field="t")
+        if not 0 <= t <= MAX_SCAN_T_S:
+            raise InputError(f"scan at t={t} from {sensor}: time not in [0, {MAX_SCAN_T_S:.3g}] s from the epoch",
+                             field="t")
         return s
 
     def process(self, t: float, sensor: str, rae: np.ndarray) -> LiveOutput:

@@ -18,7 +18,7 @@ import numpy as np
 
 from accord.errors import InputError
 from accord.warning.tracking import SensorArray, Tracker, TrackerConfig, warm_up
-from accord.warning.types import Prediction, TrackState
+from accord.warning.types import MAX_SCAN_GAP_S, MAX_SCAN_T_S, Prediction, TrackState
 
 # Load the tracker's compiled kernels now (from numba's on-disk cache; compiled on a machine's
 # first run), so that the first track_detections call — the one benches time — tracks only.
@@ -91,13 +91,19 @@ def _columns(detections: Any, sensors: SensorArray) -> tuple[np.ndarray, np.ndar
         i = int(np.flatnonzero(rae[:, 0] <= 0)[0])
         raise InputError(f"detection {i}: range must be > 0 m", field="range_m")
     rae[:, 1] %= 2.0 * np.pi
-    back = np.flatnonzero(np.diff(t) < 0)
+    step = np.diff(t)
+    back = np.flatnonzero((step < 0) | (step > MAX_SCAN_GAP_S))
     if len(back):
         i = int(back[0]) + 1
         line = getattr(detections, "line", None)
         where = f"line {int(line[i])}" if line is not None and len(line) > i else f"detection {i}"
+        if t[i] > t[i - 1]:
+            raise InputError(f"{where}: time {t[i]} is more than {MAX_SCAN_GAP_S:.0f} s after the previous "
+                             f"detection's {t[i - 1]}", field="t")
         raise InputError(f"{where}: time {t[i]} is earlier than the previous detection's {t[i - 1]} "
                          "(detections must be in time order)", field="t")
+    if len(t) and not 0 <= t[0] <= MAX_SCAN_T_S:
+        raise InputError(f"detection 0: time {t[0]} is not in [0, {MAX_SCAN_T_S:.3g}] s", field="t")
     return t, sidx, rae
 
 

@@ -10,6 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import cast
 
+#: The longest step between two consecutive scan (detection) times a tracker takes: it reports
+#: every whole second in between, so a time far past the last one (a typo, a corrupt or hostile
+#: feed: t = 1e9) kept it busy for days, or for ever. A day is far beyond any coverage gap.
+MAX_SCAN_GAP_S = 86_400.0
+#: The latest scan time accepted, in seconds from the scenario's or the feed's epoch (about a
+#: century: the epoch plus it is still a date, and whole seconds are exact).
+MAX_SCAN_T_S = 3.2e9
+
 
 @dataclass(frozen=True)
 class Ellipse95:

@@ -28,6 +28,25 @@ def test_plain_http_to_another_host_is_refused_and_nothing_changes(pair, url):
     assert (jpn.dir / "node.yaml").read_text() == before and jpn.partners() == {} and jpn.ledger.size == 0
 
 
+@pytest.mark.parametrize("url,text", [
+    ("http://[::1", "not a valid URL (invalid IPv6 URL)"),  # was a ValueError traceback
+    ("https://", "names no host"), ("https://:8443", "names no host"),
+    ("http://", "names no host"),  # was "plain HTTP to (no host), not loopback"
+    ("https://kor.example:99999", "port out of range"), ("https://kor.example:abc", "not a valid URL"),
+    ("https://kor.example:0", "port 0"),
+    ("https://kor:s3cret@kor.example", "carries credentials"),
+    ("https://kor.example/?x=1", "query or fragment"), ("https://kor.example/#f", "query or fragment"),
+    ("https://kor example", "space or a control character"), ("http://127.0.0.1:8602\r\nX-A: b", "control character"),
+])
+def test_malformed_partner_urls_are_refused_in_one_line(pair, url, text):
+    jpn, kor = pair
+    before = (jpn.dir / "node.yaml").read_text()
+    with pytest.raises(InputError, match="field 'url'") as caught:
+        jpn.add_partner("KOR", kor.identity.public_b64, url)
+    assert text in str(caught.value) and "s3cret" not in str(caught.value)
+    assert (jpn.dir / "node.yaml").read_text() == before and jpn.partners() == {} and jpn.ledger.size == 0
+
+
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8602", "http://localhost:8602", "http://[::1]:8602",
                                  "https://192.0.2.7:8602"])
 def test_loopback_or_https_needs_no_flag_and_records_nothing(pair, url):

@@ -58,3 +58,18 @@ def test_meeting_file_errors_name_line_and_field(tmp_path):
                               "--dir", str(tmp_path / "jpn")])
     assert isinstance(res.exception, InputError) and "unknown party 'CHN'" in str(res.exception)
     assert res.exception.line == 3 and res.exception.field == "commitments[0].owner"
+
+
+def test_out_of_range_days_and_counts_are_refused_in_one_line(tmp_path):
+    # --days ±99999999999 overflowed timedelta and --count 99999999 ran the calendar past year 9999:
+    # OverflowError / ValueError tracebacks
+    _ok("load-example", "--dir", str(tmp_path))
+    jpn = str(tmp_path / "jpn")
+    for args in (("due", "--days", "-99999999999"), ("due", "--days", "3651"),
+                 ("report", "--party", "JPN", "--days", "99999999999")):
+        res = runner.invoke(app, ["dialogue", *args, "--dir", jpn])
+        assert res.exit_code == 2 and "--days" in res.output, (args, res.output, res.exception)
+        assert not isinstance(res.exception, (OverflowError, ValueError))
+    res = runner.invoke(app, ["dialogue", "schedule", "JPN-KOR-DMM", "--count", "99999999", "--dir", jpn])
+    assert isinstance(res.exception, InputError) and "count must be 0 to 24, got 99999999" in str(res.exception)
+    assert "due within 3650 days" in _ok("due", "--days", "3650", "--dir", jpn)

@@ -220,14 +220,16 @@ def test_bad_messages_are_refused_once_with_a_clear_error_and_store_nothing(tmp_
     assert run(feed_cmd(japan_scenario, nats_url, names)).returncode == 0  # creates the stream, good scans
     asyncio.run(publish(bad))
     asyncio.run(publish([b'{"t": 1.0, "sensor": "JPN-TPY1", "plots": [[900000.0, 4.0, 0.5]]}']))  # late
+    # far ahead: every second up to it would be tracked one by one (the ingest hung on it)
+    asyncio.run(publish([b'{"t": 1e9, "sensor": "JPN-TPY1", "plots": [[900000.0, 4.0, 0.5]]}']))
     asyncio.run(publish([b'{"t": 9999.0, "sensor": "XX-9", "plots": []}'], f"{names.prefix}.JPN.radar.XX-9"))
     r = run(ingest_cmd(node_dir, nats_url, names, japan_scenario, "--idle-exit", "2", "--json"))
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["refused"] == 5
+    assert json.loads(r.stdout)["refused"] == 6
     lines = [ln for ln in r.stderr.splitlines() if "refused" in ln]
-    assert len(lines) == 5 and "Traceback" not in r.stderr
+    assert len(lines) == 6 and "Traceback" not in r.stderr
     for needle in ("not a JSON scan", "plot 0: range_m -5", "sent on the subject of sensor 'JPN-TPY1'",
-                   "earlier than the last scan", "unknown sensor 'XX-9'"):
+                   "earlier than the last scan", "more than 86400 s after the last scan", "unknown sensor 'XX-9'"):
         assert sum(needle in ln for ln in lines) == 1, (needle, lines)
     # nothing of them stored: exactly what the good scans alone give
     got, want = stored(node_dir), uninterrupted(tmp_path, japan_scenario)

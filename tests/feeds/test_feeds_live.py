@@ -58,6 +58,14 @@ def test_live_tracker_refuses_late_and_repeated_scans_and_unknown_radars(japan_s
         live.check(scans[5].t, scans[5].sensor)
     with pytest.raises(InputError, match="unknown sensor 'XX-1'"):
         live.check(scans[6].t, "XX-1")
+    # a time far past the last scan: every second between would be reported one by one (a
+    # scan at t=1e9 kept process() looping for days; 1e308 for ever)
+    for t in (scans[5].t + 86_401, 1e9, 1e308):
+        with pytest.raises(InputError, match="more than 86400 s after the last scan"):
+            live.check(t, scans[6].sensor)
+    live.check(scans[5].t + 86_000, scans[6].sensor)  # a long gap, under a day, is a gap
+    with pytest.raises(InputError, match="time not in"):
+        LiveTracker(header.sensors).check(1e308, scans[0].sensor)  # a first scan too
 
 
 def test_damaged_snapshot_is_one_clear_error(japan_scenario):

@@ -85,6 +85,9 @@ def test_export_for_a_partner_and_acs_remarking(store, tmp_path):
     ids = {o["id"] for o in for_kor["objects"]}
     assert plain["id"] in ids and secret["id"] not in ids
     assert mk.tlp_marking_definition("GREEN") in for_kor["objects"]  # the TLP 2.0 definition travels
+    for typo in ("KRO", "kor", ""):  # not a party: refused, not an export of what no party may see
+        with pytest.raises(InputError, match="field 'for'.*ISO 3166-1 alpha-3"):
+            export_bundle(store, party=typo)
     mine = export_bundle(store)
     assert mk.accord_extension_definition() in mine["objects"]
     acs = export_bundle(store, fmt="acs")

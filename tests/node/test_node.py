@@ -69,6 +69,26 @@ def test_open_rejects_bad_directories(tmp_path, clock):
         Node.init(tmp_path / "m", "Japan", clock)
 
 
+@pytest.mark.parametrize("damage", ["truncated", "deleted"])
+def test_a_lost_database_is_not_replaced_by_an_empty_one(tmp_path, clock, damage):
+    # SQLite made a fresh accord.db in its place: a node with an empty ledger that ledger verify passed
+    node = Node.init(tmp_path / "n", "JPN", clock)
+    node.put_item(new_item("test.note", {"n": 1}, Marking.parse("SECRET"), "JPN", clock.now()))
+    node.close()
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / "n" / f"accord.db{suffix}").unlink(missing_ok=True)
+    db = tmp_path / "n" / "accord.db"
+    db.write_bytes(b"") if damage == "truncated" else db.unlink()
+    word = "empty" if damage == "truncated" else "missing"
+    for _ in range(2):  # and the refusal made no file either
+        with pytest.raises(StoreError, match=f"accord.db: the node database is {word}; .*restore the file from a backup"):
+            Node.open(tmp_path / "n")
+    if damage == "truncated":
+        assert db.stat().st_size == 0
+    else:
+        assert not db.exists()
+
+
 def test_partners_are_pinned_and_persisted(pair, clock):
     jpn, kor = pair
     assert jpn.partners()["KOR"].url == "https://kor.example"

@@ -106,3 +106,20 @@ def test_node_tak_commands_add_list_remove(jpn, tmp_path):
     assert run("remove", "--dir", d, "--name", "KOR").returncode == 0
     with Node.open(d) as node:
         assert destinations(node) == []
+
+
+def test_node_tak_add_refuses_pem_files_that_do_not_load(jpn, tmp_path):
+    # they were stored, and every connection attempt of `node tak run` then failed with a warning
+    d = str(jpn.dir)
+    jpn.close()
+    junk = tmp_path / "junk.pem"
+    junk.write_bytes(bytes(range(256)))
+    base = [ACCORD, "node", "tak", "add", "--dir", d, "--server", "tls://tak.example:8089", "--party", "KOR",
+            "--kinds", "warning.*"]
+    for extra, words in ((["--ca", str(junk)], "cannot load the CA certificates"),
+                         (["--cert", str(junk), "--key", str(junk)], "cannot load the client certificate and key")):
+        res = subprocess.run(base + extra, capture_output=True, text=True)
+        assert res.returncode == 2 and f"error: {junk}: {words}" in res.stderr, res.stderr
+        assert res.stderr.strip().count("\n") == 0
+    with Node.open(d) as node:
+        assert destinations(node) == []

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 
 from accord.errors import InputError
 from accord.warning.frames import lla_to_ecef
+from accord.warning.pipeline import track_detections
 from accord.warning.io import (
     Detections,
     DetectionsHeader,
@@ -82,6 +85,26 @@ def test_out_of_order_time_is_an_error_with_line_number():
     with pytest.raises(InputError, match="earlier than the previous") as ei:
         parse_detections(lines)
     assert ei.value.line == 4 and ei.value.field == "t"
+
+
+@pytest.mark.parametrize("t,words", [(86_400.5, "more than 86400 s after the previous"),
+                                     (1e9, "more than 86400 s after the previous"), (1e308, "is past 3.2e+09 s")])
+def test_a_time_far_past_the_previous_is_refused(t, words):
+    # the tracker reports every whole second between two scans: t = 1e9 after t = 0 kept
+    # `warning track` busy for days (1e308: for ever)
+    with pytest.raises(InputError, match=re.escape(words)) as ei:
+        parse_detections([header_line(), det(0.0), det(t)])
+    assert ei.value.line == 3 and ei.value.field == "t"
+    _, d = parse_detections([header_line(), det(0.0), det(t), det(5.0)], lenient=True)
+    assert d.t.tolist() == [0.0, 5.0]
+    assert parse_detections([header_line(), det(0.0), det(86_400.0)])[1].t.tolist() == [0.0, 86_400.0]
+
+
+def test_track_detections_refuses_a_gap_of_more_than_a_day():
+    header, d = parse_detections([header_line(), det(0.0), det(5.0)])
+    far = dataclasses.replace(d, t=np.array([0.0, 2e9]))
+    with pytest.raises(InputError, match="line 3: time 2000000000.0 is more than 86400 s after"):
+        track_detections(header.sensors, far)
 
 
 def test_lenient_counts_and_reports_skipped_lines():

@@ -20,7 +20,7 @@ from pathlib import Path
 from accord.errors import ConfigError, InputError
 from accord.warning.alerts.cap import CapMessage, cap_time, validate
 from accord.warning.alerts.engine import AlertEngine
-from accord.warning.types import Prediction
+from accord.warning.types import MAX_SCAN_GAP_S, MAX_SCAN_T_S, Prediction
 
 INDEX = "index.json"
 
@@ -80,6 +80,7 @@ def run_engine(engine: AlertEngine, predictions: list[Prediction], *,
     in the input (1-based, in file order)."""
     order = sorted(range(len(predictions)), key=lambda i: (predictions[i].t, predictions[i].track_id))
     preds = [predictions[i] for i in order]
+    _check_times(predictions, order, source)
     out: list[CapMessage] = []
     clock = math.floor(preds[0].t) if preds else 0.0
 
@@ -103,6 +104,26 @@ def run_engine(engine: AlertEngine, predictions: list[Prediction], *,
         tick(end_t)
         out.extend(engine.on_time(end_t))
     return out
+
+
+def _check_times(predictions: list[Prediction], order: list[int], source: str | None) -> None:
+    """The engine's clock ticks every second from the first prediction to the last impact: each
+    prediction time within :data:`MAX_SCAN_T_S` of the epoch and :data:`MAX_SCAN_GAP_S` of the one
+    before, its impact time within a gap of its own time (``impact_t`` 1e308 ticked for ever)."""
+    prev = None
+    for i in order:
+        q = predictions[i]
+        problem = None
+        if not (math.isfinite(q.t) and 0 <= q.t <= MAX_SCAN_T_S):
+            problem = f"time t={q.t} is not in [0, {MAX_SCAN_T_S:.3g}] s", "t"
+        elif prev is not None and q.t - prev > MAX_SCAN_GAP_S:
+            problem = f"time t={q.t} is more than {MAX_SCAN_GAP_S:.0f} s after the prediction before ({prev})", "t"
+        elif not (math.isfinite(q.impact_t) and abs(q.impact_t - q.t) <= MAX_SCAN_GAP_S):
+            problem = f"impact_t {q.impact_t} is not within {MAX_SCAN_GAP_S:.0f} s of t={q.t}", "impact_t"
+        if problem is not None:
+            raise InputError(f"prediction #{i + 1} (track {q.track_id}): {problem[0]}", source=source,
+                             field=problem[1])
+        prev = q.t
 
 
 def index_json(messages: list[CapMessage], *, party: str, status: str, source: str) -> dict:

@@ -22,6 +22,7 @@ import numpy as np
 from accord.errors import InputError
 from accord.warning.io.header import DetectionsHeader, parse_header
 from accord.warning.io.jsonl import loads_strict, to_float, write_lines
+from accord.warning.types import MAX_SCAN_GAP_S, MAX_SCAN_T_S
 
 TWO_PI = 2.0 * math.pi
 #: How many skipped lines are kept verbatim (with reasons) under ``lenient``; all are counted.
@@ -113,6 +114,8 @@ def _detection_values(text: str, index: dict[str, int]) -> tuple[float, int, flo
     t, rng, az, el = out
     if t < 0.0:
         raise _Skip("out of range", f"time {t!r} is negative (seconds from scenario start)", "t")
+    if t > MAX_SCAN_T_S:
+        raise _Skip("out of range", f"time {t!r} is past {MAX_SCAN_T_S:.3g} s (seconds from scenario start)", "t")
     if rng <= 0.0:
         raise _Skip("out of range", f"range {rng!r} must be > 0 metres", "range_m")
     if not (0.0 <= az < TWO_PI + 1e-9):
@@ -159,6 +162,9 @@ def parse_detections(lines: Iterable[str], *, lenient: bool = False,
             if row[0] < last_t:
                 raise _Skip("out of order", f"time {row[0]!r} is earlier than the previous "
                             f"detection's {last_t!r} (detections must be in time order)", "t")
+            if row[0] - last_t > MAX_SCAN_GAP_S and last_t != -math.inf:
+                raise _Skip("out of order", f"time {row[0]!r} is more than {MAX_SCAN_GAP_S:.0f} s after the "
+                            f"previous detection's {last_t!r}", "t")
         except _Skip as skip:
             if not lenient:
                 raise InputError(skip.message, source=source, line=lineno, field=skip.field) from None

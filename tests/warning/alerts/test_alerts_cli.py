@@ -72,6 +72,21 @@ def test_alerts_cli_bad_prediction_leaves_no_partial_output(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["p.jsonl"]  # no temp dir left behind
 
 
+@pytest.mark.parametrize("change,words", [
+    ({"impact_t": 1e308}, "field 'impact_t': prediction #3 (track T1): impact_t 1e+308 is not within 86400 s"),
+    ({"t": 1e9}, "field 't': prediction #3 (track T1): time t=1000000000.0 is more than 86400 s after"),
+    ({"t": 1e300, "impact_t": 1e300}, "field 't': prediction #3 (track T1): time t=1e+300 is not in [0, 3.2e+09] s"),
+])
+def test_alerts_cli_refuses_prediction_times_the_clock_would_tick_to_for_ever(tmp_path, change, words):
+    # the engine's clock ticks every second up to the last impact: impact_t = 1e308 never ended
+    src, out = tmp_path / "p.jsonl", tmp_path / "alerts"
+    far = make_pred(350, 43.3, 140.0, 8_000, 4_000, 90, impact_t=400)
+    write_preds(src, hokkaido_preds(), [json.dumps(dict(far.to_json(), **change))])
+    r = runner.invoke(app, ["warning", "alerts", str(src), "--party", "JPN", "--out", str(out)])
+    assert isinstance(r.exception, InputError) and words in str(r.exception), r.exception
+    assert str(src) in str(r.exception) and not out.exists()
+
+
 def test_alerts_cli_malformed_line_names_file_and_line(tmp_path):
     src = tmp_path / "p.jsonl"
     write_preds(src, hokkaido_preds(), extra_lines=['{"t": 1, "track_id": "T9"}'])

@@ -1,0 +1,109 @@
+"""CLI: a directory, an existing file, non-UTF-8 bytes or an out-of-range number where a command
+expects something else fails in one line (exit 2), never a traceback, and stores nothing; so does
+an unreachable NATS server."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from accord.cli.main import app
+from accord.errors import InputError
+from accord.exercise.scenario import parse_scenario
+from accord.node import Node
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=True)
+
+
+def accord_cmd(*args, cwd=None):
+    """``python -m accord ARGS`` in a subprocess: what a user sees on stderr, and the exit status."""
+    return subprocess.run([sys.executable, "-m", "accord", *map(str, args)], capture_output=True, text=True,
+                          timeout=120, cwd=cwd)
+
+
+def one_line(out):
+    assert "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.strip().count("\n") == 0, out.stderr
+    return out.stderr.strip()
+
+
+@pytest.fixture
+def node(tmp_path):
+    assert run("node", "init", "--party", "JPN", "--dir", tmp_path / "jpn").exit_code == 0
+    return tmp_path / "jpn"
+
+
+def test_file_system_refusals_are_one_line(tmp_path):
+    (tmp_path / "a-dir").mkdir()
+    (tmp_path / "a-file").write_text("x")
+    out = accord_cmd("agreement", "show", tmp_path / "a-dir")  # read through the input-file reader
+    assert out.returncode == 2 and one_line(out).endswith("a-dir: is a directory, not a agreement file")
+    out = accord_cmd("node", "init", "--party", "JPN", "--dir", tmp_path / "a-file")  # mkdir: exists
+    assert out.returncode == 2 and one_line(out) == f"error: {tmp_path / 'a-file'}: file exists"
+    out = accord_cmd("warning", "score", tmp_path / "a-file", tmp_path / "a-file")
+    assert out.returncode == 2 and "a-file/detections.jsonl: not a directory" in one_line(out)
+
+
+def test_directories_and_non_utf8_files_name_the_file(node, tmp_path):
+    (tmp_path / "a-dir").mkdir()
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes(b"series:\n  title: \xe9t\xe9\n")
+    for args, text in [
+        (("agreement", "verify", tmp_path / "a-dir", "--dir", node), "is a directory, not a agreement file"),
+        (("dialogue", "load", bad, "--dir", node), "dialogue file is not UTF-8 text (byte 17)"),
+        (("dialogue", "load", tmp_path / "a-dir", "--dir", node), "is a directory, not a dialogue file"),
+        (("exercise", "validate", tmp_path / "a-dir"), "is a directory, not a scenario file"),
+        (("node", "item", "add", "--dir", node, "--kind", "test.note", "--marking", "SECRET", "--body", f"@{bad}"),
+         "--body file is not UTF-8 text"),
+    ]:
+        r = run(*args)
+        assert isinstance(r.exception, InputError), (args, r.exception)
+        assert text in str(r.exception) and str(r.exception).startswith(str(args[2] if args[0] != "node" else bad))
+
+
+def test_item_add_refuses_an_unwritable_out_before_storing(node, tmp_path):
+    (tmp_path / "a-dir").mkdir()
+    size = Node.open(node).ledger.size
+    for out in (tmp_path / "a-dir", tmp_path / "nowhere" / "item.json"):
+        r = run("node", "item", "add", "--dir", node, "--kind", "test.note", "--marking", "SECRET",
+                "--body", '{"n": 1}', "--out", out)
+        assert isinstance(r.exception, InputError) and str(out) in str(r.exception), r.exception
+    after = Node.open(node)
+    assert after.ledger.size == size and after.items() == []
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0", "1e300", "21601"])
+def test_simulate_duration_is_bounded(tmp_path, value):
+    r = run("warning", "simulate", "--seed", 1, "--missiles", 1, "--duration", value, "--out", tmp_path / "s")
+    assert isinstance(r.exception, InputError) and "field 'duration'" in str(r.exception), r.output
+    assert not (tmp_path / "s").exists()
+
+
+def test_negative_seeds_are_refused_up_front(tmp_path):
+    for args in (("warning", "simulate", "--seed", -1, "--out", tmp_path / "s"),
+                 ("exercise", "run", "--seed", -1, "--out", tmp_path / "x")):
+        r = run(*args)
+        assert r.exit_code == 2 and "--seed" in r.output and r.exception is not None
+        assert not isinstance(r.exception, ValueError)
+    drill = (ROOT / "tests" / "exercise" / "data" / "small-drill.yaml").read_text()
+    assert "\nseed: 5\n" in drill
+    with pytest.raises(InputError, match="line 5, field 'seed': Input should be greater than or equal to 0"):
+        parse_scenario(drill.replace("\nseed: 5\n", "\nseed: -5\n"), source="s.yaml")
+    generated = drill.replace("\nlaunches:\n", "\nlaunches:\n  generated: {count: 1, seed: -1, lat_deg: [39, 40], "
+                              "lon_deg: [127, 128], aim_lat_deg: [38, 39], aim_lon_deg: [130, 131]}\n", 1)
+    with pytest.raises(InputError, match="field 'launches.generated.seed': Input should be greater than or equal"):
+        parse_scenario(generated, source="s.yaml")
+
+
+def test_an_unreachable_nats_server_is_one_line(tmp_path):
+    # nats-py's default error callback logged each failed attempt with a traceback first
+    out = accord_cmd("warning", "watch", "--nats", "nats://127.0.0.1:1", "--party", "JPN")
+    assert out.returncode == 2
+    assert one_line(out) == "error: cannot connect to NATS at nats://127.0.0.1:1: nats: no servers available for connection"

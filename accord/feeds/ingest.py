@@ -52,12 +52,15 @@ from accord.warning.alerts.engine import DEFAULT_EPOCH
 from accord.warning.io import DetectionsHeader, parse_header
 from accord.warning.live import LiveTracker
 from accord.warning.tracking import warm_up
-from accord.warning.types import Prediction
+from accord.warning.types import MAX_SCAN_GAP_S, Prediction
 
 if TYPE_CHECKING:
     from accord.node import Node
 
 log = logging.getLogger("accord.feeds.ingest")
+
+#: how far ahead of the node's clock a scan after a long silence may be stamped (clock skew)
+CLOCK_AHEAD_S = 300.0
 
 
 @dataclass
@@ -147,6 +150,7 @@ class Ingest:
             self.seq, self.clock, self.last_items = saved.stream_seq, saved.alert_clock, saved.last_items
             self.scans, self.detections = saved.scans, saved.detections
             self.engine_json0 = saved.engine
+        self.live.is_current = self._is_current
         self.summary = IngestSummary()
         self._summary_lock = threading.Lock()
         self._alert_path: AlertPath | AlertProcess | None = None
@@ -155,6 +159,17 @@ class Ingest:
     # --- the pure part: scans in, items out ---------------------------------------------------
     def _when(self, t: float) -> datetime:
         return self.opts.epoch + timedelta(seconds=t)
+
+    def _is_current(self, t: float) -> bool:
+        """Whether scan time ``t`` (``epoch + t``) is the present by the node's clock: within the
+        last :data:`MAX_SCAN_GAP_S` and at most :data:`CLOCK_AHEAD_S` ahead. A scan more than
+        that gap after the last one is a feed back from a long silence then, and the tracker starts
+        afresh; else a corrupt time, refused (:attr:`LiveTracker.is_current`)."""
+        try:
+            age = (self.node.clock.now() - self._when(t)).total_seconds()
+        except OverflowError:        # a time past year 9999
+            return False
+        return -CLOCK_AHEAD_S <= age <= MAX_SCAN_GAP_S
 
     def _alerts(self, preds: list[Any], seconds: list[int]) -> list[Any]:
         """Feed predictions and clock ticks to the engine as run_engine does for a file."""

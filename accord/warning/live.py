@@ -20,7 +20,7 @@ import io
 import json
 import math
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,10 @@ from accord.warning.types import MAX_SCAN_GAP_S, MAX_SCAN_T_S, Prediction, Track
 
 SNAPSHOT_FORMAT = "accord-live-tracker/1"
 _SKIP = {"sensors", "config", "_rules", "_at", "_consts"}  # rebuilt from the node's radar list and tuning (or a cache), not stored
+
+
+def _never(t: float) -> bool:
+    return False
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,10 @@ class LiveTracker:
         self.w0: int | None = None       # first whole second reported (ceil of the first scan time)
         self.next_w: int | None = None   # next whole second to report
         self.last_sensors: list[int] = []  # sensors already scanned at tracker.t (duplicate check)
+        #: whether a scan time is the present (the caller's wall clock): a scan more than
+        #: MAX_SCAN_GAP_S after the last one is taken only then — a feed back from a long silence,
+        #: not a corrupt time — and the tracker starts afresh (:meth:`process`)
+        self.is_current: Callable[[float], bool] = _never
 
     @property
     def sensor_ids(self) -> tuple[str, ...]:
@@ -75,9 +83,10 @@ class LiveTracker:
                                  f"(t={last}): scans must come in time order", field="t")
             if t == last and s in self.last_sensors:
                 raise InputError(f"a second scan from {sensor} at t={t} (a duplicate)", field="t")
-            if t - last > MAX_SCAN_GAP_S:  # every second between would be reported, one by one
+            if t - last > MAX_SCAN_GAP_S and not self.is_current(t):
+                # every second between would be reported, one by one (t = 1e9 took days)
                 raise InputError(f"scan at t={t} from {sensor} is more than {MAX_SCAN_GAP_S:.0f} s after the last "
-                                 f"scan processed (t={last})", field="t")
+                                 f"scan processed (t={last}) and not the present", field="t")
         if not 0 <= t <= MAX_SCAN_T_S:
             raise InputError(f"scan at t={t} from {sensor}: time not in [0, {MAX_SCAN_T_S:.3g}] s from the epoch",
                              field="t")
@@ -95,6 +104,11 @@ class LiveTracker:
             self.w0 = self.next_w = math.ceil(t)
         assert self.w0 is not None
         trk = self.tracker
+        if trk.t is not None and t - trk.t > MAX_SCAN_GAP_S:
+            # back from a silence of more than a day (check let it through as the present):
+            # nothing tracked before it still flies; the seconds between are not reported
+            trk.forget()
+            self.next_w = math.ceil(t)
         while self.next_w < t:
             w = self.next_w
             tracks.extend(trk.confirmed_tracks(w))

@@ -68,6 +68,39 @@ def test_live_tracker_refuses_late_and_repeated_scans_and_unknown_radars(japan_s
         LiveTracker(header.sensors).check(1e308, scans[0].sensor)  # a first scan too
 
 
+def test_a_feed_back_from_a_long_silence_starts_the_tracker_afresh_when_it_is_the_present(japan_scenario):
+    # a scan more than a day after the last is taken only when the caller's clock says it is
+    # now (a radar back from a silence, not a corrupt time): the tracker forgets what it held
+    # (no missile flies that long), reports none of the seconds between, and tracks the new
+    # scans as a fresh tracker does — with track ids it never gave before
+    header, det = read_detections(japan_scenario)
+    scans = list(scans_of(det))
+    day = 2 * 86_400.0
+    live = LiveTracker(header.sensors)
+    before = []
+    for scan in scans:
+        before += live.process(scan.t, scan.sensor, scan.plots).tracks
+    assert before and live.tracker.confirmed_tracks(scans[-1].t)
+    back = scans[0].t + day + scans[-1].t
+    with pytest.raises(InputError, match="not the present"):
+        live.check(back, scans[0].sensor)
+    live.is_current = lambda t: t >= back
+    fresh = LiveTracker(header.sensors)
+    after, again = [], []
+    for scan in scans:
+        t = scan.t + day + scans[-1].t
+        out = live.process(t, scan.sensor, scan.plots)
+        after += out.tracks
+        again += fresh.process(t, scan.sensor, scan.plots).tracks
+        assert all(w > scans[-1].t + 1 for w in out.seconds)      # none of the silence
+    assert again and len(after) == len(again)
+    assert [(s.t, s.x, s.y, s.z, s.vx, s.vy, s.vz) for s in after] == \
+        [(s.t, s.x, s.y, s.z, s.vx, s.vy, s.vz) for s in again]
+    old_ids = {int(s.track_id.lstrip("T")) for s in before}
+    assert min(int(s.track_id.lstrip("T")) for s in after) > max(old_ids)
+    assert live.tracker.n_scans == 2 * len(scans)                    # the counts are kept
+
+
 def test_damaged_snapshot_is_one_clear_error(japan_scenario):
     header, _ = read_detections(japan_scenario)
     state, arrays = LiveTracker(header.sensors).snapshot()
@@ -107,3 +140,42 @@ def test_scan_message_round_trip_and_stable_message_id(japan_scenario):
     assert msg_id(scan.payload()) == msg_id(back.payload())
     with pytest.raises(InputError, match="NATS subject"):
         radar_subject("accord", "JPN", "bad.sensor")
+
+
+def test_the_ingest_takes_a_scan_after_a_long_silence_only_when_it_is_the_present(tmp_path, japan_scenario):
+    # the ingest's clock decides (epoch + t against the node's clock): a radar back after two
+    # days is the present; a time ahead of the clock (a corrupt t = 1e9) or a replay's day-old
+    # times are not
+    from datetime import datetime, timedelta, timezone
+
+    from accord.clock import ManualClock
+    from accord.feeds.ingest import CLOCK_AHEAD_S, Ingest, IngestOptions
+    from accord.node import Node
+
+    header, det = read_detections(japan_scenario)
+    scans = list(scans_of(det))
+    epoch = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    Node.init(tmp_path / "jpn", "JPN").close()
+    clock = ManualClock(epoch + timedelta(seconds=scans[-1].t))
+    node = Node.open(tmp_path / "jpn", clock=clock)
+    try:
+        ingest = Ingest(node, header, IngestOptions(url="nats://127.0.0.1:1", stream="S", durable="d", epoch=epoch,
+                                                    alerts=False))
+        for scan in scans:
+            ingest.track(scan.t, scan.sensor, scan.plots)
+        back = scans[-1].t + 2 * 86_400.0
+        with pytest.raises(InputError, match="not the present"):
+            ingest.live.check(back, scans[0].sensor)              # two days ahead of the clock
+        clock.advance(2 * 86_400.0)
+        ingest.live.check(back, scans[0].sensor)                  # now it is the present
+        ingest.live.check(back + CLOCK_AHEAD_S - 1, scans[0].sensor)
+        for late in (back + CLOCK_AHEAD_S + 1, 1e9):
+            with pytest.raises(InputError, match="not the present"):
+                ingest.live.check(late, scans[0].sensor)
+        made, _ = ingest.track(back, scans[0].sensor, scans[0].plots)
+        assert made == [] and ingest.live.tracker.confirmed_tracks(back) == []
+        clock.advance(3 * 86_400.0)
+        with pytest.raises(InputError, match="not the present"):
+            ingest.live.check(back + 1.5 * 86_400.0, scans[0].sensor)   # 1.5 days old by the clock
+    finally:
+        node.close()

@@ -323,6 +323,14 @@ class Tracker:
         z[:, 1] %= TWO_PI
         self.process_validated(t, s, z)
 
+    def forget(self) -> None:
+        """Drop every track, pooled track, candidate, boost record and prediction history — the
+        state after a feed's silence longer than any flight, which no missile still flying is
+        in — keeping the track-id counter (an id is never given twice) and the counts."""
+        kept = (self._next_id, self.n_scans, self.n_detections, self.n_reacquired, self.n_latch_deferred)
+        type(self).__init__(self, self.sensors, self.config)
+        self._next_id, self.n_scans, self.n_detections, self.n_reacquired, self.n_latch_deferred = kept
+
     def process_validated(self, t: float, s: int, z: np.ndarray) -> None:
         """:meth:`process_scan` on validated input: ``z`` a C-contiguous float (n, 3) array with
         ranges > 0 and azimuths in [0, 2π), ``s`` a sensor index, ``t`` not before :attr:`t`

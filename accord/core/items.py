@@ -181,6 +181,12 @@ def _check_marking_created_body(marking: Any, created: Any, body: Any) -> None:
         raise InputError(f"body must be a JSON object, got {type(body).__name__}", field="body")
 
 
+def json_problem(value: Any, path: str) -> str | None:
+    """Why ``value`` cannot be an item's body or part of one (not I-JSON for RFC 8785: an integer
+    beyond ±2^53, a non-finite number, nesting past 64 levels …), naming ``path``; None if it can."""
+    return _json_problem(value, path)
+
+
 def _check_body_json(body: dict) -> None:
     problem = _json_problem(body, "body")
     if problem:

@@ -35,6 +35,7 @@ from typing import Any
 
 from accord.clock import to_rfc3339
 from accord.core.canonical import parse_json_strict
+from accord.core.items import json_problem
 from accord.core.parties import party_problem
 from accord.errors import InputError, NotFoundError, StixValidationError
 from accord.intel import markings as mk
@@ -90,6 +91,10 @@ def object_failures(objects: list[Any], *, strict: bool = False) -> list[dict[st
             stix2.parse(dict(obj), allow_custom=True, version="2.1")
         except (STIXError, ValueError, TypeError, InputError) as exc:
             failures.append({"index": i, "id": obj["id"], "message": f"objects[{i}] {obj['id']}: {exc}"})
+            continue
+        problem = json_problem(obj, f"objects[{i}]")   # what storing it as an item would refuse
+        if problem is not None:
+            failures.append({"index": i, "id": obj["id"], "message": f"objects[{i}] {obj['id']}: {problem}"})
             continue
         checked.append((i, obj))
     if strict:

@@ -129,3 +129,22 @@ def test_cli_collections_import_export_validate(tmp_path):
     assert "x_opencti_files" in r.output
     r = runner.invoke(app, ["intel", "validate", str(DATA / "opencti-bundle.json")])
     assert r.exit_code == 0 and "8 objects" in r.output
+
+
+def test_validate_refuses_what_import_would_refuse_an_integer_beyond_2_53(tmp_path, store):
+    # an object stix2 accepts but an item body may not hold (RFC 8785's exact-integer domain):
+    # validate said "valid", then import refused it
+    from accord.cli.main import app
+
+    obj = dict(indicator(1), x_count=2**53 + 1)
+    bundle = tmp_path / "big.json"
+    bundle.write_text(json.dumps({"type": "bundle", "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d",
+                                  "objects": [obj]}))
+    r = CliRunner().invoke(app, ["intel", "validate", str(bundle)])
+    assert isinstance(r.exception, StixValidationError) and "x_count = 9007199254740993 is outside" in r.output
+    with pytest.raises(StixValidationError, match="not valid STIX 2.1"):
+        import_bundle(store, bundle)
+    obj["x_count"] = 2**53 - 1
+    bundle.write_text(json.dumps({"type": "bundle", "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d",
+                                  "objects": [obj]}))
+    assert CliRunner().invoke(app, ["intel", "validate", str(bundle)]).exit_code == 0

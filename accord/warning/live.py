@@ -32,6 +32,10 @@ from accord.warning.tracking.tracks import Tracks
 from accord.warning.types import Prediction, TrackState
 
 SNAPSHOT_FORMAT = "accord-live-tracker/1"
+MAX_GAP_S = 3600.0
+"""The longest a scan may follow the last one processed: each whole second between them is
+reported (every confirmed track predicted to it) before the scan is processed, so a scan a
+billion seconds on would hold the tracker for hours and its report fill the memory."""
 _SKIP = {"sensors", "config", "_rules", "_at", "_consts"}  # rebuilt from the node's radar list and tuning (or a cache), not stored
 
 
@@ -61,8 +65,8 @@ class LiveTracker:
 
     def check(self, t: float, sensor: str) -> int:
         """The sensor index of a scan at ``t`` from ``sensor``, or :class:`InputError` if the scan
-        cannot be processed: an unknown radar, a time before the last scan's, or the same radar
-        at the same time again."""
+        cannot be processed: an unknown radar, a time before the last scan's or more than
+        :data:`MAX_GAP_S` after it, or the same radar at the same time again."""
         try:
             s = self.tracker.sensors.index(sensor)
         except (InputError, KeyError, ValueError):
@@ -70,6 +74,10 @@ class LiveTracker:
                              field="sensor") from None
         last = self.tracker.t
         if last is not None:
+            if t - last > MAX_GAP_S:
+                raise InputError(f"scan at t={t} from {sensor} comes {t - last:.6g} s after the last scan "
+                                 f"processed (t={last}), more than {MAX_GAP_S:g} s: a feed silent that long "
+                                 "is a new feed (use a new consumer)", field="t")
             if t < last:
                 raise InputError(f"scan at t={t} from {sensor} is earlier than the last scan processed "
                                  f"(t={last}): scans must come in time order", field="t")

@@ -99,3 +99,20 @@ def test_scan_message_round_trip_and_stable_message_id(japan_scenario):
     assert msg_id(scan.payload()) == msg_id(back.payload())
     with pytest.raises(InputError, match="NATS subject"):
         radar_subject("accord", "JPN", "bad.sensor")
+
+
+def test_live_tracker_refuses_a_scan_too_far_after_the_last_before_reporting_the_seconds_between(japan_scenario):
+    # a scan a billion seconds on would report every second between: hours of CPU, a list of a
+    # billion seconds; refused at once, and the tracker stays where it was
+    from accord.warning.live import MAX_GAP_S
+
+    header, det = read_detections(japan_scenario)
+    live = LiveTracker(header.sensors)
+    scans = list(scans_of(det))
+    live.process(scans[0].t, scans[0].sensor, scans[0].plots)
+    before = live.snapshot()
+    with pytest.raises(InputError, match=r"more than 3600 s: a feed silent that long is a new feed"):
+        live.process(scans[0].t + 1e9, scans[0].sensor, scans[0].plots)
+    assert live.snapshot() == before
+    out = live.process(scans[0].t + MAX_GAP_S, scans[0].sensor, scans[0].plots)   # the bound itself passes
+    assert len(out.seconds) == MAX_GAP_S

@@ -1,0 +1,67 @@
+"""Hostile scan messages against a real ``accord warning ingest``: a scan far in the future of the
+last one, and scans dated past what a datetime holds, are refused in one line each, store nothing
+and neither hang nor stop the ingest."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import numpy as np
+from feeds_helpers import KINDS, ingest_cmd, run, stored
+
+from accord.feeds.jetstream import ensure_stream
+from accord.feeds.scans import Scan, radar_subject, scans_of
+from accord.node import Node
+from accord.warning.io import read_detections
+
+
+def publish(nats_url, names, scans):
+    import nats
+
+    async def go():
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        await ensure_stream(js, names.stream, names.prefix, "JPN")
+        for s in scans:
+            await js.publish(radar_subject(names.prefix, "JPN", s.sensor), s.payload())
+        await nc.close()
+
+    asyncio.run(go())
+
+
+def test_a_scan_a_billion_seconds_on_is_refused_not_tracked_for_hours(tmp_path, names, nats_url, japan_scenario):
+    Node.init(tmp_path / "jpn", "JPN").close()
+    header, _ = read_detections(japan_scenario)
+    sensor = header.sensors[0].id
+    plot = np.array([[900000.0, 4.0, 0.5]])
+    publish(nats_url, names, [Scan(1.0, sensor, plot), Scan(1e9, sensor, plot), Scan(2.0, sensor, plot)])
+    r = run(ingest_cmd(tmp_path / "jpn", nats_url, names, japan_scenario, "--idle-exit", "2", "--json"), timeout=120)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    out = json.loads(r.stdout)
+    assert (out["scans"], out["refused"]) == (2, 1)   # the scans before and after it are tracked
+    lines = [ln for ln in r.stderr.splitlines() if "refused" in ln]
+    assert len(lines) == 1 and "t=1000000000.0" in lines[0] and "more than 3600 s" in lines[0], lines
+
+
+def test_scans_dated_past_the_year_9999_are_refused_not_a_crash_at_every_restart(tmp_path, names, nats_url,
+                                                                                japan_scenario):
+    # the scenario's scans 3e11 s on (year ~11500 from the 2026 epoch): tracked, the first
+    # confirmed track's item could not be dated, and the error stopped the ingest before the
+    # commit, so a restart met the same scan again
+    Node.init(tmp_path / "jpn", "JPN").close()
+    _, det = read_detections(japan_scenario)
+    scans = [Scan(s.t + 3e11, s.sensor, s.plots) for s in scans_of(det)][:400]
+    publish(nats_url, names, scans)
+    for _ in range(2):   # and again: nothing left to redeliver
+        r = run(ingest_cmd(tmp_path / "jpn", nats_url, names, japan_scenario, "--idle-exit", "2", "--json"))
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+        out = json.loads(r.stdout)
+        if _ == 0:
+            assert (out["scans"], out["refused"]) == (0, len(scans))
+            lines = [ln for ln in r.stderr.splitlines() if "refused" in ln]
+            assert len(lines) == len(scans) and all("past the year 9999" in ln for ln in lines), lines[:3]
+        else:
+            assert (out["scans"], out["refused"], out["skipped"]) == (0, 0, 0)
+    assert all(not v for v in stored(tmp_path / "jpn").values())
+    assert set(KINDS) == set(stored(tmp_path / "jpn"))

@@ -224,7 +224,10 @@ def _time(el: Element, name: str, source: str) -> datetime:
         raise CotError(f"{text[:40]!r} is not an ISO 8601 time", source=source, field=name) from None
     if when.tzinfo is None:
         raise CotError(f"{text[:40]!r} has no time zone (CoT times end in Z)", source=source, field=name)
-    return when.astimezone(timezone.utc)
+    try:
+        return when.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00, 9999-12-31T23:59:59-14:00: no UTC time
+        raise CotError(f"{text[:40]!r} is outside the years 1-9999 in UTC", source=source, field=name) from None
 
 
 def _number(el: Element, name: str, source: str, lo: float, hi: float, *, default: float | None = None) -> float:

@@ -76,6 +76,11 @@ def test_prediction_gives_launch_point_and_impact_ellipse_mapped_onto_now():
      b"stale='2026-12-04T12:01:00Z'><point lat='1' lon='2'/></event>", "type", "CoT type"),
     (b"<event uid='u1' type='a-f-G' time='2026-12-04T12:00:00' start='2026-12-04T12:00:00Z' "
      b"stale='2026-12-04T12:01:00Z'><point lat='1' lon='2'/></event>", "time", "time zone"),
+    # valid ISO 8601 with no UTC form: the OverflowError ended the reader of the TAK connection
+    (b"<event uid='u1' type='a-f-G' time='0001-01-01T00:00:00+14:00' start='2026-12-04T12:00:00Z' "
+     b"stale='2026-12-04T12:01:00Z'><point lat='1' lon='2'/></event>", "time", "outside the years 1-9999"),
+    (b"<event uid='u1' type='a-f-G' time='2026-12-04T12:00:00Z' start='2026-12-04T12:00:00Z' "
+     b"stale='9999-12-31T23:59:59-14:00'><point lat='1' lon='2'/></event>", "stale", "outside the years"),
     (b"<event uid='u1' type='a-f-G' time='2026-12-04T12:00:00Z' start='2026-12-04T12:00:00Z' "
      b"stale='2026-12-04T12:01:00Z'><point lat='999' lon='2'/></event>", "point.lat", "outside"),
     (b"<event uid='u1' type='a-f-G' time='2026-12-04T12:00:00Z' start='2026-12-04T12:00:00Z' "

@@ -12,7 +12,7 @@ feed published twice is stored once within the stream's duplicate window.
 
 Checks are those of a detections file (``docs/formats/warning-files.md``): ``t ≥ 0`` and finite,
 ``range_m > 0``, ``az_rad`` in [0, 2π), ``el_rad`` in [−π/2, π/2], the sensor named in the body
-being the subject's; a failure raises :class:`InputError` naming the field.
+being the subject's; and at most :data:`MAX_SCAN_PLOTS` plots; a failure raises :class:`InputError` naming the field.
 """
 
 from __future__ import annotations
@@ -32,6 +32,11 @@ from accord.errors import AccordError, InputError
 from accord.warning.io import Detections
 
 MAX_SCAN_BYTES = 4 * 1024 * 1024     # a scan message larger than this is refused unread
+MAX_SCAN_PLOTS = 1000
+"""The most plots a scan may hold. Each plot no track takes starts a tentative track that the
+next scans' plots are gated against, so the tracker's memory grows with the square of a scan's
+plots: two scans of 10,000 plots (under NATS's 1 MB default payload) took the ingest past 4 GB
+and ended it, and a restart met the same scans again. The scenarios' scans hold some 5 to 50."""
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 KINDS = {"warning.track": "track", "warning.prediction": "prediction", "warning.alert": "alert"}
 
@@ -121,7 +126,7 @@ def _plain_scan(data: bytes, subject: str) -> Scan | None:
         rae = np.array(plots, dtype=float)
     except (orjson.JSONDecodeError, ValueError, TypeError, OverflowError):
         return None
-    if rae.ndim != 2 or rae.shape[1] != 3 or not len(rae):
+    if rae.ndim != 2 or rae.shape[1] != 3 or not len(rae) or len(rae) > MAX_SCAN_PLOTS:
         return None
     # the bounds of each column (a NaN makes its column's min and max NaN, failing every test)
     (r0, a0, e0), (r1, a1, e1) = rae.min(axis=0).tolist(), rae.max(axis=0).tolist()
@@ -156,6 +161,8 @@ def parse_scan(data: bytes, subject: str) -> Scan:
     plots = obj.get("plots")
     if not isinstance(plots, list):
         raise InputError("plots must be a list of [range_m, az_rad, el_rad]", field="plots")
+    if len(plots) > MAX_SCAN_PLOTS:
+        raise InputError(f"{len(plots)} plots in one scan, more than {MAX_SCAN_PLOTS}", field="plots")
     for i, p in enumerate(plots):
         if (not isinstance(p, list) or len(p) != 3
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)):

@@ -11,7 +11,7 @@ import numpy as np
 from feeds_helpers import KINDS, ingest_cmd, run, stored
 
 from accord.feeds.jetstream import ensure_stream
-from accord.feeds.scans import Scan, radar_subject, scans_of
+from accord.feeds.scans import MAX_SCAN_PLOTS, Scan, radar_subject, scans_of
 from accord.node import Node
 from accord.warning.io import read_detections
 
@@ -30,18 +30,24 @@ def publish(nats_url, names, scans):
     asyncio.run(go())
 
 
-def test_a_scan_a_billion_seconds_on_is_refused_not_tracked_for_hours(tmp_path, names, nats_url, japan_scenario):
+def test_a_scan_a_billion_seconds_on_or_of_too_many_plots_is_refused(tmp_path, names, nats_url, japan_scenario):
+    # the first held the tracker for hours; two of 10,000 plots took it past 4 GB (the
+    # tentative tracks of one scan's plots gated against the next's)
     Node.init(tmp_path / "jpn", "JPN").close()
     header, _ = read_detections(japan_scenario)
     sensor = header.sensors[0].id
     plot = np.array([[900000.0, 4.0, 0.5]])
-    publish(nats_url, names, [Scan(1.0, sensor, plot), Scan(1e9, sensor, plot), Scan(2.0, sensor, plot)])
+    many = np.column_stack([np.linspace(1e5, 2e6, MAX_SCAN_PLOTS + 1), np.full(MAX_SCAN_PLOTS + 1, 4.0),
+                            np.full(MAX_SCAN_PLOTS + 1, 0.5)])
+    publish(nats_url, names, [Scan(1.0, sensor, plot), Scan(1e9, sensor, plot), Scan(2.0, sensor, plot),
+                              Scan(3.0, sensor, many), Scan(4.0, sensor, many[:MAX_SCAN_PLOTS])])
     r = run(ingest_cmd(tmp_path / "jpn", nats_url, names, japan_scenario, "--idle-exit", "2", "--json"), timeout=120)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     out = json.loads(r.stdout)
-    assert (out["scans"], out["refused"]) == (2, 1)   # the scans before and after it are tracked
+    assert (out["scans"], out["refused"], out["detections"]) == (3, 2, 2 + MAX_SCAN_PLOTS)  # the others tracked
     lines = [ln for ln in r.stderr.splitlines() if "refused" in ln]
-    assert len(lines) == 1 and "t=1000000000.0" in lines[0] and "more than 3600 s" in lines[0], lines
+    assert len(lines) == 2 and "t=1000000000.0" in lines[0] and "more than 3600 s" in lines[0], lines
+    assert f"{MAX_SCAN_PLOTS + 1} plots in one scan, more than {MAX_SCAN_PLOTS}" in lines[1], lines
 
 
 def test_scans_dated_past_the_year_9999_are_refused_not_a_crash_at_every_restart(tmp_path, names, nats_url,

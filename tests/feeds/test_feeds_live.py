@@ -116,3 +116,16 @@ def test_live_tracker_refuses_a_scan_too_far_after_the_last_before_reporting_the
     assert live.snapshot() == before
     out = live.process(scans[0].t + MAX_GAP_S, scans[0].sensor, scans[0].plots)   # the bound itself passes
     assert len(out.seconds) == MAX_GAP_S
+
+
+def test_a_scan_of_more_than_max_scan_plots_is_refused_by_both_decoders():
+    from accord.feeds.scans import MAX_SCAN_PLOTS, Scan
+
+    rae = np.column_stack([np.linspace(1e5, 2e6, MAX_SCAN_PLOTS + 1), np.full(MAX_SCAN_PLOTS + 1, 4.0),
+                           np.full(MAX_SCAN_PLOTS + 1, 0.5)])
+    subject = radar_subject("accord", "JPN", "JPN-TPY1")
+    assert len(parse_scan(Scan(1.0, "JPN-TPY1", rae[:-1]).payload(), subject).plots) == MAX_SCAN_PLOTS
+    for payload in (Scan(1.0, "JPN-TPY1", rae).payload(),   # the feed's own form (the fast path)
+                    json.dumps({"plots": rae.tolist(), "t": 1.0, "sensor": "JPN-TPY1"}).encode()):
+        with pytest.raises(InputError, match=f"{MAX_SCAN_PLOTS + 1} plots in one scan, more than {MAX_SCAN_PLOTS}"):
+            parse_scan(payload, subject)

@@ -71,3 +71,39 @@ def test_scans_dated_past_the_year_9999_are_refused_not_a_crash_at_every_restart
             assert (out["scans"], out["refused"], out["skipped"]) == (0, 0, 0)
     assert all(not v for v in stored(tmp_path / "jpn").values())
     assert set(KINDS) == set(stored(tmp_path / "jpn"))
+
+
+def test_watch_passes_a_repeat_on_once_and_remembers_only_the_latest_ids(nats_url, names):
+    # it kept every id it had seen, for as long as it ran: a watch of a busy node, or of a
+    # publisher sending new ids, grew without bound
+    from datetime import datetime, timezone
+
+    import nats
+
+    from accord.core.items import new_item
+    from accord.core.markings import Marking
+    from accord.feeds.scans import warning_subject
+    from accord.feeds.watch import RecentIds, watch
+
+    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    items = [new_item("warning.track", {"track_id": f"T{k}", "t": float(k)}, Marking.parse("CONFIDENTIAL//REL TO JPN"),
+                      "JPN", when) for k in range(5)]
+    a, b, c, d, e = items
+    got, errors, seen = [], [], RecentIds(3)
+
+    async def go():
+        task = asyncio.create_task(watch(nats_url, "JPN", got.append, prefix=names.prefix, limit=6,
+                                         on_error=errors.append, seen=seen))
+        await asyncio.sleep(1.0)   # subscribed
+        nc = await nats.connect(nats_url)
+        subject = warning_subject(names.prefix, "JPN", "warning.track")
+        for raw in (a, a, b"\xff not json", b, c, b, d, e, a):   # b again among the last three, a after
+            await nc.publish(subject, raw if isinstance(raw, bytes) else raw.canonical())
+        await nc.flush()
+        n = await asyncio.wait_for(task, 30)
+        await nc.close()
+        return n
+
+    assert asyncio.run(go()) == 6
+    assert [i.id for i in got] == [x.id for x in (a, b, c, d, e, a)] and len(seen) == 3
+    assert len(errors) == 1 and "not an Accord item" in errors[0]

@@ -136,6 +136,15 @@ def _plain_scan(data: bytes, subject: str) -> Scan | None:
     return Scan(t, m.group(2).decode(), rae)
 
 
+def _finite(v: float) -> bool:
+    """``math.isfinite`` for a JSON number: an integer too large for a double is not finite (it
+    would raise OverflowError)."""
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
 def parse_scan(data: bytes, subject: str) -> Scan:
     """Decode and check one scan message received on ``subject``."""
     if len(data) > MAX_SCAN_BYTES:
@@ -156,8 +165,8 @@ def parse_scan(data: bytes, subject: str) -> Scan:
     if sensor != tail:
         raise InputError(f"sensor {sensor!r} sent on the subject of sensor {tail!r}", field="sensor")
     t = obj.get("t")
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0:
-        raise InputError(f"t must be a finite number ≥ 0, got {t!r}", field="t")
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not _finite(t) or t < 0:
+        raise InputError(f"t must be a finite number ≥ 0, got {repr(t)[:40]}", field="t")
     plots = obj.get("plots")
     if not isinstance(plots, list):
         raise InputError("plots must be a list of [range_m, az_rad, el_rad]", field="plots")
@@ -167,7 +176,11 @@ def parse_scan(data: bytes, subject: str) -> Scan:
         if (not isinstance(p, list) or len(p) != 3
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)):
             raise InputError(f"plot {i} must be [range_m, az_rad, el_rad] numbers", field="plots")
-    rae = np.array(plots, dtype=float).reshape(-1, 3)
+    try:
+        rae = np.array(plots, dtype=float).reshape(-1, 3)
+    except OverflowError:   # an integer beyond a double: JSON has no bound on integers
+        k = next(i for i, p in enumerate(plots) if not all(_finite(v) for v in p))
+        raise InputError(f"plot {k}: a number beyond a 64-bit double", field="plots") from None
     bad = ~np.isfinite(rae).all(axis=1)
     for i, name, ok in ((0, "range_m", rae[:, 0] > 0), (1, "az_rad", (rae[:, 1] >= 0) & (rae[:, 1] < 2 * math.pi)),
                         (2, "el_rad", np.abs(rae[:, 2]) <= math.pi / 2)):

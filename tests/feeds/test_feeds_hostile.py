@@ -23,16 +23,19 @@ def publish(nats_url, names, scans):
         nc = await nats.connect(nats_url)
         js = nc.jetstream()
         await ensure_stream(js, names.stream, names.prefix, "JPN")
-        for s in scans:
-            await js.publish(radar_subject(names.prefix, "JPN", s.sensor), s.payload())
+        for s in scans:   # a Scan, or (sensor, raw bytes)
+            sensor, data = (s.sensor, s.payload()) if isinstance(s, Scan) else s
+            await js.publish(radar_subject(names.prefix, "JPN", sensor), data)
         await nc.close()
 
     asyncio.run(go())
 
 
-def test_a_scan_a_billion_seconds_on_or_of_too_many_plots_is_refused(tmp_path, names, nats_url, japan_scenario):
+def test_a_scan_a_billion_seconds_on_too_many_plots_or_a_huge_integer_is_refused(tmp_path, names, nats_url,
+                                                                                   japan_scenario):
     # the first held the tracker for hours; two of 10,000 plots took it past 4 GB (the
-    # tentative tracks of one scan's plots gated against the next's)
+    # tentative tracks of one scan's plots gated against the next's); an integer of 400 digits
+    # raised OverflowError, which stopped the ingest at the same message after every restart
     Node.init(tmp_path / "jpn", "JPN").close()
     header, _ = read_detections(japan_scenario)
     sensor = header.sensors[0].id
@@ -40,13 +43,15 @@ def test_a_scan_a_billion_seconds_on_or_of_too_many_plots_is_refused(tmp_path, n
     many = np.column_stack([np.linspace(1e5, 2e6, MAX_SCAN_PLOTS + 1), np.full(MAX_SCAN_PLOTS + 1, 4.0),
                             np.full(MAX_SCAN_PLOTS + 1, 0.5)])
     publish(nats_url, names, [Scan(1.0, sensor, plot), Scan(1e9, sensor, plot), Scan(2.0, sensor, plot),
-                              Scan(3.0, sensor, many), Scan(4.0, sensor, many[:MAX_SCAN_PLOTS])])
+                              Scan(3.0, sensor, many), Scan(4.0, sensor, many[:MAX_SCAN_PLOTS]),
+                              (sensor, b'{"t":5,"sensor":"%s","plots":[[1%s,1.0,0.1]]}' % (sensor.encode(), b"0" * 400))])
     r = run(ingest_cmd(tmp_path / "jpn", nats_url, names, japan_scenario, "--idle-exit", "2", "--json"), timeout=120)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     out = json.loads(r.stdout)
-    assert (out["scans"], out["refused"], out["detections"]) == (3, 2, 2 + MAX_SCAN_PLOTS)  # the others tracked
+    assert (out["scans"], out["refused"], out["detections"]) == (3, 3, 2 + MAX_SCAN_PLOTS)  # the others tracked
     lines = [ln for ln in r.stderr.splitlines() if "refused" in ln]
-    assert len(lines) == 2 and "t=1000000000.0" in lines[0] and "more than 3600 s" in lines[0], lines
+    assert len(lines) == 3 and "plot 0: a number beyond a 64-bit double" in lines[2]
+    assert "t=1000000000.0" in lines[0] and "more than 3600 s" in lines[0], lines
     assert f"{MAX_SCAN_PLOTS + 1} plots in one scan, more than {MAX_SCAN_PLOTS}" in lines[1], lines
 
 

@@ -163,7 +163,7 @@ def parse_scan(data: bytes, subject: str) -> Scan:
         raise InputError("missing or non-string sensor", field="sensor")
     tail = subject.rsplit(".", 1)[-1]
     if sensor != tail:
-        raise InputError(f"sensor {sensor!r} sent on the subject of sensor {tail!r}", field="sensor")
+        raise InputError(f"sensor {sensor[:80]!r} sent on the subject of sensor {tail!r}", field="sensor")
     t = obj.get("t")
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not _finite(t) or t < 0:
         raise InputError(f"t must be a finite number ≥ 0, got {repr(t)[:40]}", field="t")

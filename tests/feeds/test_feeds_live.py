@@ -129,3 +129,15 @@ def test_a_scan_of_more_than_max_scan_plots_is_refused_by_both_decoders():
                     json.dumps({"plots": rae.tolist(), "t": 1.0, "sensor": "JPN-TPY1"}).encode()):
         with pytest.raises(InputError, match=f"{MAX_SCAN_PLOTS + 1} plots in one scan, more than {MAX_SCAN_PLOTS}"):
             parse_scan(payload, subject)
+
+
+def test_the_feed_refuses_a_file_scan_the_ingest_would_refuse_before_publishing_anything():
+    import asyncio
+
+    from accord.feeds.feed import publish_scans
+    from accord.feeds.scans import MAX_SCAN_PLOTS, Scan
+
+    big = Scan(7.0, "JPN-TPY1", np.tile([[9e5, 4.0, 0.5]], (MAX_SCAN_PLOTS + 1, 1)))
+    with pytest.raises(InputError, match=f"t=7.0 from JPN-TPY1 has {MAX_SCAN_PLOTS + 1} plots"):
+        # no NATS there: the refusal comes before any connection
+        asyncio.run(publish_scans("nats://127.0.0.1:1", [big], party="JPN", stream="S"))

@@ -161,3 +161,22 @@ def test_distinct_track_ids_give_distinct_uids(track_id):
     part = track_uid_part(track_id)
     assert "." not in part and part != track_uid_part(track_id + "-")
     assert (part == track_id) == (not part.startswith("+"))
+
+
+def test_a_partners_text_that_xml_cannot_carry_is_replaced_not_a_failed_send():
+    # a partner's track id with a control character (valid JSON, a valid item) made lxml refuse
+    # the event: the ValueError left the follower's send, and it stopped at that item every restart
+    from accord.core.items import new_item
+    from accord.core.markings import Marking
+    from accord.tak.picture import item_events
+
+    body = {"t": 1.0, "track_id": "T\x01\x00\ufffe7", "x": 6_471_000.0, "y": 0.0, "z": 0.0,
+            "vx": 0.0, "vy": 1000.0, "vz": 0.0}
+    track = new_item("warning.track", body, Marking.parse(MARK), "KOR", NOW)
+    radar = new_item("warning.radar", {"id": "R\x1b[31m", "lat_deg": 37.0, "lon_deg": 129.0, "alt_m": 0.0},
+                     Marking.parse(MARK), "KOR", NOW)
+    for item, want in ((track, "KOR T\ufffd\ufffd\ufffd7"), (radar, "KOR radar R\ufffd[31m")):
+        (ev,) = item_events(item, Stamp(NOW, 10.0))
+        back = parse_event(ev.to_xml())
+        assert back.callsign == want and "\ufffd" in (back.remarks or "")
+        assert back.uid == ev.uid   # the UID is made of safe characters already

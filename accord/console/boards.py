@@ -66,8 +66,17 @@ def prediction_times(p: Any) -> tuple[datetime | None, datetime | None]:
     if t is None:
         return None, None
     launch_t, impact_t = _seconds(p.body, "launch_t"), _seconds(p.body, "impact_t")
-    return (None if launch_t is None else p.created - timedelta(seconds=t - launch_t),
-            None if impact_t is None else p.created + timedelta(seconds=impact_t - t))
+    return (None if launch_t is None else _offset(p.created, launch_t - t),
+            None if impact_t is None else _offset(p.created, impact_t - t))
+
+
+def _offset(created: datetime, seconds: float) -> datetime | None:
+    """``created`` + ``seconds``, or None (unknown) past what a datetime holds: a partner's
+    prediction with ``impact_t`` 1e308 made the alerts board a 500 for everyone who saw it."""
+    try:
+        return created + timedelta(seconds=seconds)
+    except OverflowError:
+        return None
 
 
 def latest_prediction(predictions: Iterable[Any], originator: str, track_id: str) -> Any | None:

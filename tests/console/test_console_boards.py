@@ -230,3 +230,15 @@ def test_the_policy_explainer_needs_items_read_as_it_reveals_an_item_s_kind_and_
     for item_id in (world.secret.id, "nope"):  # not even whether an id exists
         r = client.get(f"/console/federation?item_id={item_id}&recipient=KOR")
         assert r.status_code == 403 and "items:read" in r.text
+
+
+def test_a_prediction_whose_times_no_clock_can_show_has_unknown_times_not_a_500(admin, world):
+    # a partner's prediction with launch_t −1e308 and impact_t 1e308 (finite JSON numbers) made
+    # created ± (t − launch_t) overflow: the alerts board and its track's page were 500s
+    from console_world import track
+
+    prediction(world.jpn, 100.0, -1e308, 1e308)
+    page = admin.get("/console/alerts")
+    assert page.status_code == 200 and page.text.count(">unknown<") == 2
+    t = track(world.jpn, "JPN", "T-1", 100.0, 38.0, 131.0, "SECRET//REL TO JPN, KOR")
+    assert admin.get(f"/console/items/{t.id}").status_code == 200

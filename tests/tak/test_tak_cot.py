@@ -180,3 +180,16 @@ def test_a_partners_text_that_xml_cannot_carry_is_replaced_not_a_failed_send():
         back = parse_event(ev.to_xml())
         assert back.callsign == want and "\ufffd" in (back.remarks or "")
         assert back.uid == ev.uid   # the UID is made of safe characters already
+
+
+@pytest.mark.parametrize("t, impact_t", [(100.0, 1e308), (-1e308, 1e308)])
+def test_a_prediction_whose_impact_no_clock_can_show_has_no_picture_rather_than_an_overflow(t, impact_t):
+    # an OverflowError left Follower.send_new (which skips an item only on an AccordError): the
+    # follower stopped at a partner's prediction with impact_t 1e308, and again after a restart
+    from accord.errors import InputError
+
+    body = {"t": t, "track_id": "T1", "launch_t": 0.0, "impact_t": impact_t, "launch_lat_deg": 40.0,
+            "launch_lon_deg": 127.0, "launch_sigma_m": 500.0, "impact_lat_deg": 33.0, "impact_lon_deg": 130.0,
+            "impact_ellipse_95": {"semi_major_m": 900.0, "semi_minor_m": 400.0, "bearing_deg": 30.0}}
+    with pytest.raises(InputError, match="impact_t"):
+        prediction_events(body, party="KOR", marking=MARK, stamp=Stamp(NOW, 10))

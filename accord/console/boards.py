@@ -32,7 +32,15 @@ class Incident:
     @property
     def areas(self) -> list[str]:
         """The areas the latest message names (none once cancelled)."""
-        return [] if self.cancelled or not self.messages else list(self.messages[-1].body.get("areas", []))
+        return [] if self.cancelled or not self.messages else alert_areas(self.messages[-1].body)
+
+
+def alert_areas(body: Any) -> list[str]:
+    """The area codes an alert's body names: its ``areas`` if a list, its strings only. A
+    partner's alert with ``"areas": null`` (or numbers, or objects) made the alerts board, the
+    picture and the event streams raise TypeError for everyone who could see it."""
+    areas = body.get("areas") if isinstance(body, dict) else None
+    return [a for a in areas if isinstance(a, str)] if isinstance(areas, list) else []
 
 
 def _seconds(body: dict, key: str) -> float | None:

@@ -242,3 +242,22 @@ def test_a_prediction_whose_times_no_clock_can_show_has_unknown_times_not_a_500(
     assert page.status_code == 200 and page.text.count(">unknown<") == 2
     t = track(world.jpn, "JPN", "T-1", 100.0, 38.0, 131.0, "SECRET//REL TO JPN, KOR")
     assert admin.get(f"/console/items/{t.id}").status_code == 200
+
+
+def test_a_partners_track_and_alert_with_odd_fields_leave_the_boards_and_the_picture_up(admin, world):
+    # "t": null made the picture's sorts raise TypeError; vx 1e308 overflowed the track page's
+    # speed; "areas": null (or numbers) broke the alerts board: 500s for everyone who saw them
+    from console_world import track
+
+    from accord.core.items import new_item
+
+    jpn, mk = world.jpn, Marking.parse("SECRET//REL TO JPN, KOR")
+    odd = track(jpn, "KOR", "K-9", 100.0, 38.0, 131.0, "SECRET//REL TO JPN, KOR")
+    body = {**odd.body, "t": None, "vx": 1e308, "vy": 1e308, "vz": 1e308}
+    odd = jpn.put_item(new_item("warning.track", body, mk, "KOR", jpn.clock.now()))
+    for areas in (None, [42, {"x": 1}], "JPN-42"):
+        jpn.put_item(new_item("warning.alert", {"msgType": "Alert", "incident": f"K-{areas!r}", "t": 1.0,
+                                                "track_id": "K-9", "areas": areas}, mk, "KOR", jpn.clock.now()))
+    for path in ("/console/", "/console/alerts", "/console/picture", "/console/picture.svg", f"/console/items/{odd.id}"):
+        assert admin.get(path).status_code == 200, path
+    assert "K-9" in admin.get("/console/picture.svg").text

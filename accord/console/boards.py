@@ -32,7 +32,15 @@ class Incident:
     @property
     def areas(self) -> list[str]:
         """The areas the latest message names (none once cancelled)."""
-        return [] if self.cancelled or not self.messages else list(self.messages[-1].body.get("areas", []))
+        return [] if self.cancelled or not self.messages else alert_areas(self.messages[-1].body)
+
+
+def alert_areas(body: Any) -> list[str]:
+    """The area codes an alert's body names: its ``areas`` if a list, its strings only. A
+    partner's alert with ``"areas": null`` (or numbers, or objects) made the alerts board, the
+    picture and the event streams raise TypeError for everyone who could see it."""
+    areas = body.get("areas") if isinstance(body, dict) else None
+    return [a for a in areas if isinstance(a, str)] if isinstance(areas, list) else []
 
 
 def _seconds(body: dict, key: str) -> float | None:
@@ -66,8 +74,17 @@ def prediction_times(p: Any) -> tuple[datetime | None, datetime | None]:
     if t is None:
         return None, None
     launch_t, impact_t = _seconds(p.body, "launch_t"), _seconds(p.body, "impact_t")
-    return (None if launch_t is None else p.created - timedelta(seconds=t - launch_t),
-            None if impact_t is None else p.created + timedelta(seconds=impact_t - t))
+    return (None if launch_t is None else _offset(p.created, launch_t - t),
+            None if impact_t is None else _offset(p.created, impact_t - t))
+
+
+def _offset(created: datetime, seconds: float) -> datetime | None:
+    """``created`` + ``seconds``, or None (unknown) past what a datetime holds: a partner's
+    prediction with ``impact_t`` 1e308 made the alerts board a 500 for everyone who saw it."""
+    try:
+        return created + timedelta(seconds=seconds)
+    except OverflowError:
+        return None
 
 
 def latest_prediction(predictions: Iterable[Any], originator: str, track_id: str) -> Any | None:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from sse_starlette.sse import ServerSentEvent
 
+from accord.console.boards import alert_areas
 from accord.console.i18n import LANGS
 from accord.console.view import BANNER_CLASS, Viewer
 from accord.errors import InputError
@@ -73,20 +74,27 @@ class ConsoleEvent:
         return ServerSentEvent(data=self.json(), event=self.event, id=str(self.id) if self.id is not None else None).encode()
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is an object, else empty: a body's parts are a partner's JSON, and a
+    ``payload`` of ``[1]`` or an ``object`` of ``"x"`` made the event of every stream that read
+    it raise, ending those streams at the same entry on every reconnection."""
+    return value if isinstance(value, dict) else {}
+
+
 def summary(item: Any) -> str:
     """One line saying what an item is, from fields every kind's body has (never secrets)."""
-    b = item.body if isinstance(item.body, dict) else {}
+    b = _dict(item.body)
     if item.kind == "warning.alert":
-        return f"{b.get('msgType', '?')} {b.get('incident', '')} — {', '.join(b.get('areas', []))}"
+        return f"{b.get('msgType', '?')} {b.get('incident', '')} — {', '.join(alert_areas(b))}"
     if item.kind in ("warning.track", "warning.prediction"):
         return " ".join(str(b[k]) for k in ("track_id", "phase") if k in b)
     if item.kind == "warning.radar":
         return str(b.get("id", ""))
     if item.kind == "intel.stix":
-        obj = b.get("object", b)
+        obj = _dict(b.get("object", b))
         return f"{obj.get('type', '?')} {obj.get('name', obj.get('id', ''))}"
     if item.kind.startswith("dialogue."):
-        state = (b.get("payload") or {}).get("state") or {}
+        state = _dict(_dict(b.get("payload")).get("state"))
         return " ".join(str(state[k]) for k in ("id", "status", "text", "title") if k in state)[:200]
     return ""
 
@@ -104,12 +112,12 @@ def item_event(item: Any, index: int, lang: str = "en") -> ConsoleEvent:
         names = area_names(lang)
         b = item.body
         data["alert"] = {"incident": f"{item.originator}:{b.get('incident', '?')}", "msgType": b.get("msgType"),
-                         "reason": b.get("reason"), "areas": [names.get(c, c) for c in b.get("areas", [])]}
+                         "reason": b.get("reason"), "areas": [names.get(c, c) for c in alert_areas(b)]}
     if item.kind == "warning.track" and isinstance(item.body, dict):  # for the picture's tracks table
         data["track"] = {"track_id": str(item.body.get("track_id", "")), "phase": item.body.get("phase")}
     if item.kind == "dialogue.commitment" and isinstance(item.body, dict):  # for the dialogue board's rows
-        payload = item.body.get("payload") or {}
-        state = payload.get("state") or {}
+        payload = _dict(item.body.get("payload"))
+        state = _dict(payload.get("state"))
         data["commitment"] = {"id": state.get("id"), "status": state.get("status"), "owner": state.get("owner"),
                               "version": payload.get("version")}
     return ConsoleEvent("item", data, index)

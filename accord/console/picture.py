@@ -40,6 +40,14 @@ PARTY_COLOURS = {"JPN": "#c0392b", "KOR": "#2e6fbf", "USA": "#2c8a4b"}
 M_PER_DEG = 111_195.0
 
 
+def seconds_of(body: dict, key: str) -> float:
+    """A number of an item's body for ordering (``t``), 0 when absent or not a number: a
+    partner's track with ``"t": null`` made the sorts here raise TypeError, and the picture a
+    500 for everyone who could see that track."""
+    value = body.get(key)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
 def _height() -> int:
     lon0, lon1, lat0, lat1 = BOUNDS
     return round(WIDTH * (lat1 - lat0) / ((lon1 - lon0) * math.cos(math.radians((lat0 + lat1) / 2))))
@@ -207,7 +215,7 @@ def render(*, home: str, tracks: list[Any], predictions: list[Any], alerted: lis
         if since <= item.created <= now:
             trails.setdefault((item.originator, str(item.body.get("track_id"))), []).append(item)
     for (party, track_id), items in sorted(trails.items()):
-        items.sort(key=lambda i: (i.body.get("t", 0), i.created))
+        items.sort(key=lambda i: (seconds_of(i.body, "t"), i.created))
         items = [i for i in items if _xyz(i.body) is not None]
         pts = [xy(*p) for p in _lonlats([_xyz(i.body) for i in items])]
         if not pts:
@@ -257,8 +265,8 @@ def track_facts(item: Any) -> dict[str, Any] | None:
     lat, lon, alt = (float(v) for v in ecef_to_lla(list(xyz)))
     ll = (lon, lat)
     try:
-        speed = math.sqrt(sum(float(body[k]) ** 2 for k in ("vx", "vy", "vz")))
-    except (KeyError, TypeError, ValueError):
+        speed = math.hypot(*(float(body[k]) for k in ("vx", "vy", "vz")))   # no overflow at 1e308
+    except (KeyError, TypeError, ValueError, OverflowError):
         speed = None
     return {"lon": ll[0], "lat": ll[1], "alt_km": float(alt) / 1000.0, "speed": speed,
             "phase": body.get("phase"), "source": body.get("source", item.originator)}
@@ -278,7 +286,7 @@ def contributors(item: Any, tracks: Iterable[Any], radars: Iterable[Any]) -> dic
     if not pairs:
         pairs = [(item.originator, str(body.get("track_id")))]
     latest: dict[tuple[str, str], Any] = {}
-    for i in sorted(tracks, key=lambda i: (i.body.get("t", 0), i.created)):
+    for i in sorted(tracks, key=lambda i: (seconds_of(i.body, "t"), i.created)):
         latest[(i.originator, str(i.body.get("track_id")))] = i
     parties = [(p, tid, item if (p, tid) == (item.originator, str(body.get("track_id"))) else latest.get((p, tid)))
                for p, tid in pairs]

@@ -54,7 +54,10 @@ def parse_wakeup(raw: bytes) -> tuple[str, dict[str, int], str]:
     """(topic, data, source) of a bridge message, or :class:`ValueError` saying what is wrong."""
     if len(raw) > MAX_MESSAGE:
         raise ValueError(f"{len(raw)} bytes (a wake-up is at most {MAX_MESSAGE})")
-    msg = json.loads(raw)
+    try:
+        msg = json.loads(raw)
+    except RecursionError:   # 1,024 bytes of '[' nest deeper than the decoder's recursion limit
+        raise ValueError("JSON nested too deeply") from None
     if not isinstance(msg, dict) or set(msg) != {"topic", "data", "source"}:
         raise ValueError("not an object with exactly topic, data and source")
     topic, data, source = msg["topic"], msg["data"], msg["source"]

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from accord.errors import ConfigError
+from accord.errors import ConfigError, InputError
 from accord.feeds.jetstream import connect, ensure_stream
-from accord.feeds.scans import Scan, check_prefix, check_token, msg_id, radar_subject
+from accord.feeds.scans import MAX_SCAN_PLOTS, Scan, check_prefix, check_token, msg_id, radar_subject
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,9 @@ async def publish_scans(url: str, scans: list[Scan], *, party: str, stream: str,
     check_token(party, "party")
     for s in scans:
         check_token(s.sensor, "sensor")
+        if len(s.plots) > MAX_SCAN_PLOTS:   # the ingest would refuse it: say so before publishing anything
+            raise InputError(f"the scan at t={s.t} from {s.sensor} has {len(s.plots)} plots; a scan message "
+                             f"holds at most {MAX_SCAN_PLOTS} (accord.feeds.scans.MAX_SCAN_PLOTS)", field="plots")
     nc = await connect(url)
     try:
         js = nc.jetstream(publish_async_max_pending=window)

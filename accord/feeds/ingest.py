@@ -171,6 +171,16 @@ class Ingest:
             return False
         return -CLOCK_AHEAD_S <= age <= MAX_SCAN_GAP_S
 
+    def check_time(self, t: float) -> None:
+        """:class:`InputError` if ``epoch + t`` (and the year after it, which the alerts' times
+        reach) is past what a datetime holds: the scan's items could not be dated, and the
+        error would stop the ingest at the same scan after every restart."""
+        try:
+            self._when(t + DATE_MARGIN_S)
+        except OverflowError:
+            raise InputError(f"t={t} puts the scan past the year 9999 (epoch {self.opts.epoch.isoformat()} "
+                             "+ t): its items could not be dated", field="t") from None
+
     def _alerts(self, preds: list[Any], seconds: list[int]) -> list[Any]:
         """Feed predictions and clock ticks to the engine as run_engine does for a file."""
         out: list[Any] = []
@@ -313,6 +323,7 @@ class Ingest:
                 continue
             try:
                 scan = parse_scan(msg.data, msg.subject)
+                self.check_time(scan.t)
                 self.live.check(scan.t, scan.sensor)
             except InputError as exc:
                 log.error("ingest: scan message %d on %s refused: %s", seq, msg.subject, exc,
@@ -380,6 +391,7 @@ def quiet_gc() -> None:
 
 
 GC_THRESHOLDS = (50_000, 20, 20)
+DATE_MARGIN_S = 366 * 86400.0   # past a scan's time, the latest an item or alert of it is dated
 
 
 def _lock(directory: Any, durable: str) -> int:

@@ -12,7 +12,7 @@ feed published twice is stored once within the stream's duplicate window.
 
 Checks are those of a detections file (``docs/formats/warning-files.md``): ``t ≥ 0`` and finite,
 ``range_m > 0``, ``az_rad`` in [0, 2π), ``el_rad`` in [−π/2, π/2], the sensor named in the body
-being the subject's; a failure raises :class:`InputError` naming the field.
+being the subject's; and at most :data:`MAX_SCAN_PLOTS` plots; a failure raises :class:`InputError` naming the field.
 """
 
 from __future__ import annotations
@@ -32,6 +32,11 @@ from accord.errors import AccordError, InputError
 from accord.warning.io import Detections
 
 MAX_SCAN_BYTES = 4 * 1024 * 1024     # a scan message larger than this is refused unread
+MAX_SCAN_PLOTS = 1000
+"""The most plots a scan may hold. Each plot no track takes starts a tentative track that the
+next scans' plots are gated against, so the tracker's memory grows with the square of a scan's
+plots: two scans of 10,000 plots (under NATS's 1 MB default payload) took the ingest past 4 GB
+and ended it, and a restart met the same scans again. The scenarios' scans hold some 5 to 50."""
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 KINDS = {"warning.track": "track", "warning.prediction": "prediction", "warning.alert": "alert"}
 
@@ -121,7 +126,7 @@ def _plain_scan(data: bytes, subject: str) -> Scan | None:
         rae = np.array(plots, dtype=float)
     except (orjson.JSONDecodeError, ValueError, TypeError, OverflowError):
         return None
-    if rae.ndim != 2 or rae.shape[1] != 3 or not len(rae):
+    if rae.ndim != 2 or rae.shape[1] != 3 or not len(rae) or len(rae) > MAX_SCAN_PLOTS:
         return None
     # the bounds of each column (a NaN makes its column's min and max NaN, failing every test)
     (r0, a0, e0), (r1, a1, e1) = rae.min(axis=0).tolist(), rae.max(axis=0).tolist()
@@ -129,6 +134,15 @@ def _plain_scan(data: bytes, subject: str) -> Scan | None:
             and e1 <= math.pi / 2):
         return None
     return Scan(t, m.group(2).decode(), rae)
+
+
+def _finite(v: float) -> bool:
+    """``math.isfinite`` for a JSON number: an integer too large for a double is not finite (it
+    would raise OverflowError)."""
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
 
 
 def parse_scan(data: bytes, subject: str) -> Scan:
@@ -149,18 +163,24 @@ def parse_scan(data: bytes, subject: str) -> Scan:
         raise InputError("missing or non-string sensor", field="sensor")
     tail = subject.rsplit(".", 1)[-1]
     if sensor != tail:
-        raise InputError(f"sensor {sensor!r} sent on the subject of sensor {tail!r}", field="sensor")
+        raise InputError(f"sensor {sensor[:80]!r} sent on the subject of sensor {tail!r}", field="sensor")
     t = obj.get("t")
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0:
-        raise InputError(f"t must be a finite number ≥ 0, got {t!r}", field="t")
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not _finite(t) or t < 0:
+        raise InputError(f"t must be a finite number ≥ 0, got {repr(t)[:40]}", field="t")
     plots = obj.get("plots")
     if not isinstance(plots, list):
         raise InputError("plots must be a list of [range_m, az_rad, el_rad]", field="plots")
+    if len(plots) > MAX_SCAN_PLOTS:
+        raise InputError(f"{len(plots)} plots in one scan, more than {MAX_SCAN_PLOTS}", field="plots")
     for i, p in enumerate(plots):
         if (not isinstance(p, list) or len(p) != 3
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)):
             raise InputError(f"plot {i} must be [range_m, az_rad, el_rad] numbers", field="plots")
-    rae = np.array(plots, dtype=float).reshape(-1, 3)
+    try:
+        rae = np.array(plots, dtype=float).reshape(-1, 3)
+    except OverflowError:   # an integer beyond a double: JSON has no bound on integers
+        k = next(i for i, p in enumerate(plots) if not all(_finite(v) for v in p))
+        raise InputError(f"plot {k}: a number beyond a 64-bit double", field="plots") from None
     bad = ~np.isfinite(rae).all(axis=1)
     for i, name, ok in ((0, "range_m", rae[:, 0] > 0), (1, "az_rad", (rae[:, 1] >= 0) & (rae[:, 1] < 2 * math.pi)),
                         (2, "el_rad", np.abs(rae[:, 2]) <= math.pi / 2)):

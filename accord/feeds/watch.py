@@ -4,6 +4,7 @@ alerts as the ingest stores them), for consoles and other processes."""
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -14,18 +15,44 @@ from accord.feeds.jetstream import connect
 from accord.feeds.scans import check_prefix, check_token
 
 
+RECENT_IDS = 100_000
+"""How many item ids :func:`watch` remembers to pass a repeat on once. A repeat is an ingest's
+last commit published again after a restart, so the most recent ids suffice; remembering every
+id would grow without bound on a watch that runs for days."""
+
+
+class RecentIds:
+    """The last ``capacity`` ids seen: :meth:`first` says whether an id is new to them."""
+
+    def __init__(self, capacity: int = RECENT_IDS) -> None:
+        self.capacity = capacity
+        self.ids: OrderedDict[str, None] = OrderedDict()
+
+    def first(self, item_id: str) -> bool:
+        if item_id in self.ids:
+            self.ids.move_to_end(item_id)
+            return False
+        self.ids[item_id] = None
+        if len(self.ids) > self.capacity:
+            self.ids.popitem(last=False)
+        return True
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
 async def watch(url: str, party: str, on_item: Callable[[Item], None], *, prefix: str = "accord",
                 stop: asyncio.Event | None = None, limit: int | None = None,
-                on_error: Callable[[str], None] | None = None) -> int:
+                on_error: Callable[[str], None] | None = None, seen: RecentIds | None = None) -> int:
     """Call ``on_item`` for each warning item published for ``party`` until ``stop`` is set or
     ``limit`` items have arrived; returns the number passed on. An event repeated (same item id,
-    e.g. re-published by an ingest after a restart) is passed on once; an undecodable one goes to
-    ``on_error`` as one line."""
+    e.g. re-published by an ingest after a restart) is passed on once if it is among the last
+    :data:`RECENT_IDS` (``seen``); an undecodable one goes to ``on_error`` as one line."""
     check_prefix(prefix)
     check_token(party, "party")
     nc = await connect(url)
     done = stop or asyncio.Event()
-    seen: set[str] = set()
+    recent = seen if seen is not None else RecentIds()
     count = 0
 
     async def handle(msg: Any) -> None:
@@ -38,9 +65,8 @@ async def watch(url: str, party: str, on_item: Callable[[Item], None], *, prefix
             if on_error is not None:
                 on_error(f"{msg.subject}: not an Accord item: {exc}")
             return
-        if item.id in seen:
+        if not recent.first(item.id):
             return
-        seen.add(item.id)
         count += 1
         on_item(item)
         if limit is not None and count >= limit:

@@ -46,6 +46,15 @@ MAX_REMARKS = 4000
 MAX_CALLSIGN = 100
 TYPE_RE = re.compile(r"[a-z](-[A-Za-z0-9_.]+){0,15}")
 UID_RE = re.compile(r"[A-Za-z0-9_.:@/+-]{1,200}")
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(text: str) -> str:
+    """``text`` with each character XML 1.0 cannot carry (controls, U+FFFE, a lone surrogate)
+    replaced by U+FFFD: a partner's track id or an area's name is text Accord did not write,
+    and one such character made lxml refuse the whole event — and the follower with it, at the
+    same item after every restart."""
+    return _NOT_XML.sub("\ufffd", text)
 _END = b"</event>"
 
 
@@ -87,7 +96,7 @@ class CotEvent:
                          ce=f"{self.ce:.1f}", le=f"{self.le:.1f}")
         detail = etree.SubElement(ev, "detail")
         if self.callsign is not None:
-            etree.SubElement(detail, "contact", callsign=self.callsign)
+            etree.SubElement(detail, "contact", callsign=xml_text(self.callsign))
         if self.track is not None:
             etree.SubElement(detail, "track", course=f"{self.track[0]:.1f}", speed=f"{self.track[1]:.1f}")
         if self.ellipse is not None:
@@ -104,9 +113,9 @@ class CotEvent:
             etree.SubElement(detail, "strokeWeight", value="3.0")
             etree.SubElement(detail, "fillColor", value=str(_argb_int("40" + self.color[2:])))
         if self.accord:
-            etree.SubElement(detail, "__accord", {k: str(v) for k, v in self.accord.items()})
+            etree.SubElement(detail, "__accord", {k: xml_text(str(v)) for k, v in self.accord.items()})
         if self.remarks is not None:
-            etree.SubElement(detail, "remarks").text = self.remarks
+            etree.SubElement(detail, "remarks").text = xml_text(self.remarks)
         return etree.tostring(ev, encoding="utf-8")
 
 
@@ -224,7 +233,10 @@ def _time(el: Element, name: str, source: str) -> datetime:
         raise CotError(f"{text[:40]!r} is not an ISO 8601 time", source=source, field=name) from None
     if when.tzinfo is None:
         raise CotError(f"{text[:40]!r} has no time zone (CoT times end in Z)", source=source, field=name)
-    return when.astimezone(timezone.utc)
+    try:
+        return when.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00, 9999-12-31T23:59:59-14:00: no UTC time
+        raise CotError(f"{text[:40]!r} is outside the years 1-9999 in UTC", source=source, field=name) from None
 
 
 def _number(el: Element, name: str, source: str, lo: float, hi: float, *, default: float | None = None) -> float:

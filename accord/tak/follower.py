@@ -99,6 +99,7 @@ class Follower:
 
     async def run(self) -> None:
         failures = 0
+        read_failures = 0   # connections in a row whose reading failed (not reset by connecting)
         while not self._stop.is_set():
             try:
                 conn = await TakConnection.open(self.dest.server)
@@ -122,8 +123,15 @@ class Follower:
                 if self._ledgering is not None:
                     await self._ledgering  # every send made is ledgered before the follower stops
                 reader.cancel()
-                await asyncio.gather(reader, return_exceptions=True)
+                (outcome,) = await asyncio.gather(reader, return_exceptions=True)
                 await conn.close()
+            if isinstance(outcome, Exception):   # a bug in reading: said, and not retried at once
+                read_failures += 1
+                log.error("TAK %s: reading the connection failed: %s: %s; reconnecting", self.dest.name,
+                          type(outcome).__name__, str(outcome)[:200], extra={"event": "tak.read_failed"})
+                await self._sleep(backoff_delay(read_failures))
+            else:
+                read_failures = 0
 
     async def _sleep(self, seconds: float) -> None:
         try:

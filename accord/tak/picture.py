@@ -117,7 +117,11 @@ def prediction_events(body: Mapping[str, Any], *, party: str, marking: str, stam
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"prediction record without its launch/impact fields: {exc}", field="prediction") from None
     lost = " Tracking lost: last prediction." if status == "lost" else ""
-    impact_at = stamp.after(impact[2] - t)
+    try:
+        impact_at = stamp.after(impact[2] - t)
+    except OverflowError:   # a partner's impact_t of 1e308: no datetime, and no picture
+        raise InputError(f"prediction impact_t {impact[2]:g} is {impact[2] - t:g} s from its t",
+                         field="impact_t") from None
     when = f"{impact_at:%H:%M:%S}Z" if impact[2] >= t else "passed"
     out = []
     kind = types.LAUNCH

@@ -69,8 +69,10 @@ class LiveTracker:
 
     def check(self, t: float, sensor: str) -> int:
         """The sensor index of a scan at ``t`` from ``sensor``, or :class:`InputError` if the scan
-        cannot be processed: an unknown radar, a time before the last scan's, or the same radar
-        at the same time again."""
+        cannot be processed: an unknown radar, a time before the last scan's or more than
+        :data:`MAX_SCAN_GAP_S` after it unless :attr:`is_current` says it is the present (each
+        whole second between would be reported, one by one), or the same radar at the same time
+        again."""
         try:
             s = self.tracker.sensors.index(sensor)
         except (InputError, KeyError, ValueError):

@@ -230,3 +230,34 @@ def test_the_policy_explainer_needs_items_read_as_it_reveals_an_item_s_kind_and_
     for item_id in (world.secret.id, "nope"):  # not even whether an id exists
         r = client.get(f"/console/federation?item_id={item_id}&recipient=KOR")
         assert r.status_code == 403 and "items:read" in r.text
+
+
+def test_a_prediction_whose_times_no_clock_can_show_has_unknown_times_not_a_500(admin, world):
+    # a partner's prediction with launch_t −1e308 and impact_t 1e308 (finite JSON numbers) made
+    # created ± (t − launch_t) overflow: the alerts board and its track's page were 500s
+    from console_world import track
+
+    prediction(world.jpn, 100.0, -1e308, 1e308)
+    page = admin.get("/console/alerts")
+    assert page.status_code == 200 and page.text.count(">unknown<") == 2
+    t = track(world.jpn, "JPN", "T-1", 100.0, 38.0, 131.0, "SECRET//REL TO JPN, KOR")
+    assert admin.get(f"/console/items/{t.id}").status_code == 200
+
+
+def test_a_partners_track_and_alert_with_odd_fields_leave_the_boards_and_the_picture_up(admin, world):
+    # "t": null made the picture's sorts raise TypeError; vx 1e308 overflowed the track page's
+    # speed; "areas": null (or numbers) broke the alerts board: 500s for everyone who saw them
+    from console_world import track
+
+    from accord.core.items import new_item
+
+    jpn, mk = world.jpn, Marking.parse("SECRET//REL TO JPN, KOR")
+    odd = track(jpn, "KOR", "K-9", 100.0, 38.0, 131.0, "SECRET//REL TO JPN, KOR")
+    body = {**odd.body, "t": None, "vx": 1e308, "vy": 1e308, "vz": 1e308}
+    odd = jpn.put_item(new_item("warning.track", body, mk, "KOR", jpn.clock.now()))
+    for areas in (None, [42, {"x": 1}], "JPN-42"):
+        jpn.put_item(new_item("warning.alert", {"msgType": "Alert", "incident": f"K-{areas!r}", "t": 1.0,
+                                                "track_id": "K-9", "areas": areas}, mk, "KOR", jpn.clock.now()))
+    for path in ("/console/", "/console/alerts", "/console/picture", "/console/picture.svg", f"/console/items/{odd.id}"):
+        assert admin.get(path).status_code == 200, path
+    assert "K-9" in admin.get("/console/picture.svg").text

@@ -253,3 +253,26 @@ def test_only_ascii_integers_of_at_most_19_digits_are_stream_positions(world, ad
     for bad in ("²", "1" * 5000):
         r = admin.get("/console/events", params={"after": bad})
         assert r.status_code == 400 and "ledger index" in r.text
+
+
+def test_an_item_whose_body_has_odd_parts_still_makes_its_event(world):
+    # a partner's alert with "areas": null, a commitment whose payload is a list, an intel item
+    # whose object is a string: the event raised, which ended every stream that read the entry
+    # (and again at each reconnection, from the same Last-Event-ID)
+    from accord.core.items import new_item
+    from accord.core.markings import Marking
+
+    jpn, mk = world.jpn, Marking.parse("UNCLASSIFIED//REL TO JPN, KOR")
+    start = jpn.ledger.size - 1
+    odd = [jpn.put_item(new_item(kind, body, mk, "KOR", jpn.clock.now())) for kind, body in (
+        ("warning.alert", {"msgType": "Alert", "incident": "K-1", "areas": None}),
+        ("warning.alert", {"msgType": "Alert", "incident": "K-2", "areas": ["JPN-42", 7, {"x": 1}]}),
+        ("dialogue.commitment", {"payload": [1]}),
+        ("dialogue.meeting", {"payload": {"state": 5}}),
+        ("intel.stix", {"object": "x"}))]
+    events, _ = read_after(jpn, _viewer(world, "JPN", "items:read"), start)
+    got = {e.data["id"]: e for e in events if e.event == "item"}
+    assert set(got) == {i.id for i in odd}
+    assert got[odd[0].id].data["alert"]["areas"] == [] and got[odd[0].id].data["summary"] == "Alert K-1 — "
+    assert got[odd[1].id].data["alert"]["areas"] == ["Nagasaki"]
+    assert all(e.wire().startswith(b"event: item") or b"event: item" in e.wire() for e in got.values())

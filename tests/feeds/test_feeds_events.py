@@ -177,6 +177,7 @@ def _note(node: Node):
     (json.dumps({"topic": "ledger", "data": {}, "source": "s", "item": {}}).encode(), "exactly topic"),
     (json.dumps({"topic": "a.b", "data": {}, "source": "s"}).encode(), "topic"),
     (b"{" + b" " * 2000 + b"}", "at most 1024"),
+    (b"[" * 1024, "nested too deeply"),   # was a RecursionError, logged as a NATS connection error
 ])
 def test_a_message_that_is_not_a_wakeup_is_refused_saying_why(raw, why):
     with pytest.raises(ValueError, match=why):

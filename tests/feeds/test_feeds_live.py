@@ -179,3 +179,45 @@ def test_the_ingest_takes_a_scan_after_a_long_silence_only_when_it_is_the_presen
             ingest.live.check(back + 1.5 * 86_400.0, scans[0].sensor)   # 1.5 days old by the clock
     finally:
         node.close()
+
+
+def test_live_tracker_refuses_a_scan_too_far_after_the_last_before_reporting_the_seconds_between(japan_scenario):
+    # a scan a billion seconds on would report every second between: hours of CPU, a list of a
+    # billion seconds; refused at once, and the tracker stays where it was
+    from accord.warning.types import MAX_SCAN_GAP_S
+
+    header, det = read_detections(japan_scenario)
+    live = LiveTracker(header.sensors)
+    scans = list(scans_of(det))
+    live.process(scans[0].t, scans[0].sensor, scans[0].plots)
+    before = live.snapshot()
+    with pytest.raises(InputError, match=r"more than 86400 s after the last scan processed .* not the present"):
+        live.process(scans[0].t + 1e9, scans[0].sensor, scans[0].plots)
+    assert live.snapshot() == before
+    out = live.process(scans[0].t + MAX_SCAN_GAP_S, scans[0].sensor, scans[0].plots)   # the bound itself passes
+    assert len(out.seconds) == MAX_SCAN_GAP_S
+
+
+def test_a_scan_of_more_than_max_scan_plots_is_refused_by_both_decoders():
+    from accord.feeds.scans import MAX_SCAN_PLOTS, Scan
+
+    rae = np.column_stack([np.linspace(1e5, 2e6, MAX_SCAN_PLOTS + 1), np.full(MAX_SCAN_PLOTS + 1, 4.0),
+                           np.full(MAX_SCAN_PLOTS + 1, 0.5)])
+    subject = radar_subject("accord", "JPN", "JPN-TPY1")
+    assert len(parse_scan(Scan(1.0, "JPN-TPY1", rae[:-1]).payload(), subject).plots) == MAX_SCAN_PLOTS
+    for payload in (Scan(1.0, "JPN-TPY1", rae).payload(),   # the feed's own form (the fast path)
+                    json.dumps({"plots": rae.tolist(), "t": 1.0, "sensor": "JPN-TPY1"}).encode()):
+        with pytest.raises(InputError, match=f"{MAX_SCAN_PLOTS + 1} plots in one scan, more than {MAX_SCAN_PLOTS}"):
+            parse_scan(payload, subject)
+
+
+def test_the_feed_refuses_a_file_scan_the_ingest_would_refuse_before_publishing_anything():
+    import asyncio
+
+    from accord.feeds.feed import publish_scans
+    from accord.feeds.scans import MAX_SCAN_PLOTS, Scan
+
+    big = Scan(7.0, "JPN-TPY1", np.tile([[9e5, 4.0, 0.5]], (MAX_SCAN_PLOTS + 1, 1)))
+    with pytest.raises(InputError, match=f"t=7.0 from JPN-TPY1 has {MAX_SCAN_PLOTS + 1} plots"):
+        # no NATS there: the refusal comes before any connection
+        asyncio.run(publish_scans("nats://127.0.0.1:1", [big], party="JPN", stream="S"))

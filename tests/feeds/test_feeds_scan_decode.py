@@ -55,7 +55,8 @@ number = st.one_of(
     st.sampled_from(["-0", "-0.0", "0", "0.0", "1e400", "-1e400", "1e-400", "6.283185307179586",
                      "6.2831853071795864769", "1.5707963267948966", "1.57079632679489661923",
                      "3.14159265358979323846264338327950288", "1E5", "1e+5", "01", "1.", ".5", "+1",
-                     "true", "false", "null", '"1"', "[]", "{}", "e", "-", "1e", "NaN", "Infinity"]),
+                     "true", "false", "null", '"1"', "[]", "{}", "e", "-", "1e", "NaN", "Infinity",
+                     "1" + "0" * 400, "-1" + "0" * 400]),
 )
 plot = st.lists(number, min_size=2, max_size=4).map(lambda v: "[" + ",".join(v) + "]")
 message = st.tuples(
@@ -93,6 +94,19 @@ def test_what_the_fast_path_leaves_to_the_general_one(data):
     assert _plain_scan(data, SUBJ) is None
 
 
+@pytest.mark.parametrize("data, words", [
+    (b'{"t":1' + b"0" * 400 + b',"sensor":"JPN-TPY1","plots":[[1e5,1.0,0.1]]}', "t must be a finite number"),
+    (b'{"t":1,"sensor":"JPN-TPY1","plots":[[1' + b"0" * 400 + b',1.0,0.1]]}', "plot 0: a number beyond a 64-bit"),
+    (b'{"t":1,"sensor":"JPN-TPY1","plots":[[1e5,1.0,0.1],[1e5,-1' + b"0" * 400 + b',0.1]]}', "plot 1: a number"),
+])
+def test_an_integer_beyond_a_double_is_refused_in_one_line(data, words):
+    # JSON bounds no integer: float() of one of 400 digits raised OverflowError, which stopped
+    # the ingest before its commit, at the same message after every restart
+    with pytest.raises(InputError, match=words) as info:
+        parse_scan(data, SUBJ)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 200
+
+
 def test_quiet_gc_freezes_the_start_up_heap_and_raises_the_thresholds():
     import gc
 
@@ -106,3 +120,11 @@ def test_quiet_gc_freezes_the_start_up_heap_and_raises_the_thresholds():
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_a_refusal_quotes_at_most_a_few_dozen_characters_of_a_huge_sensor_name():
+    # the log line of a refused scan quoted the whole sensor name: 500,000 characters a message
+    data = b'{"t":1,"sensor":"' + b"A" * 500_000 + b'","plots":[]}'
+    with pytest.raises(InputError, match="sent on the subject of sensor 'JPN-TPY1'") as info:
+        parse_scan(data, SUBJ)
+    assert len(str(info.value)) < 200

@@ -76,6 +76,11 @@ def test_prediction_gives_launch_point_and_impact_ellipse_mapped_onto_now():
      b"stale='2026-12-04T12:01:00Z'><point lat='1' lon='2'/></event>", "type", "CoT type"),
     (b"<event uid='u1' type='a-f-G' time='2026-12-04T12:00:00' start='2026-12-04T12:00:00Z' "
      b"stale='2026-12-04T12:01:00Z'><point lat='1' lon='2'/></event>", "time", "time zone"),
+    # valid ISO 8601 with no UTC form: the OverflowError ended the reader of the TAK connection
+    (b"<event uid='u1' type='a-f-G' time='0001-01-01T00:00:00+14:00' start='2026-12-04T12:00:00Z' "
+     b"stale='2026-12-04T12:01:00Z'><point lat='1' lon='2'/></event>", "time", "outside the years 1-9999"),
+    (b"<event uid='u1' type='a-f-G' time='2026-12-04T12:00:00Z' start='2026-12-04T12:00:00Z' "
+     b"stale='9999-12-31T23:59:59-14:00'><point lat='1' lon='2'/></event>", "stale", "outside the years"),
     (b"<event uid='u1' type='a-f-G' time='2026-12-04T12:00:00Z' start='2026-12-04T12:00:00Z' "
      b"stale='2026-12-04T12:01:00Z'><point lat='999' lon='2'/></event>", "point.lat", "outside"),
     (b"<event uid='u1' type='a-f-G' time='2026-12-04T12:00:00Z' start='2026-12-04T12:00:00Z' "
@@ -156,3 +161,35 @@ def test_distinct_track_ids_give_distinct_uids(track_id):
     part = track_uid_part(track_id)
     assert "." not in part and part != track_uid_part(track_id + "-")
     assert (part == track_id) == (not part.startswith("+"))
+
+
+def test_a_partners_text_that_xml_cannot_carry_is_replaced_not_a_failed_send():
+    # a partner's track id with a control character (valid JSON, a valid item) made lxml refuse
+    # the event: the ValueError left the follower's send, and it stopped at that item every restart
+    from accord.core.items import new_item
+    from accord.core.markings import Marking
+    from accord.tak.picture import item_events
+
+    body = {"t": 1.0, "track_id": "T\x01\x00\ufffe7", "x": 6_471_000.0, "y": 0.0, "z": 0.0,
+            "vx": 0.0, "vy": 1000.0, "vz": 0.0}
+    track = new_item("warning.track", body, Marking.parse(MARK), "KOR", NOW)
+    radar = new_item("warning.radar", {"id": "R\x1b[31m", "lat_deg": 37.0, "lon_deg": 129.0, "alt_m": 0.0},
+                     Marking.parse(MARK), "KOR", NOW)
+    for item, want in ((track, "KOR T\ufffd\ufffd\ufffd7"), (radar, "KOR radar R\ufffd[31m")):
+        (ev,) = item_events(item, Stamp(NOW, 10.0))
+        back = parse_event(ev.to_xml())
+        assert back.callsign == want and "\ufffd" in (back.remarks or "")
+        assert back.uid == ev.uid   # the UID is made of safe characters already
+
+
+@pytest.mark.parametrize("t, impact_t", [(100.0, 1e308), (-1e308, 1e308)])
+def test_a_prediction_whose_impact_no_clock_can_show_has_no_picture_rather_than_an_overflow(t, impact_t):
+    # an OverflowError left Follower.send_new (which skips an item only on an AccordError): the
+    # follower stopped at a partner's prediction with impact_t 1e308, and again after a restart
+    from accord.errors import InputError
+
+    body = {"t": t, "track_id": "T1", "launch_t": 0.0, "impact_t": impact_t, "launch_lat_deg": 40.0,
+            "launch_lon_deg": 127.0, "launch_sigma_m": 500.0, "impact_lat_deg": 33.0, "impact_lon_deg": 130.0,
+            "impact_ellipse_95": {"semi_major_m": 900.0, "semi_minor_m": 400.0, "bearing_deg": 30.0}}
+    with pytest.raises(InputError, match="impact_t"):
+        prediction_events(body, party="KOR", marking=MARK, stamp=Stamp(NOW, 10))

@@ -176,3 +176,87 @@ def test_a_track_that_stops_updating_goes_stale(tmp_path, taky):
     # once the updates stop, the last event's stale passes: a TAK client drops the track
     assert ev[-1].stale < dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=3)
     node.close()
+
+
+
+def test_a_report_dated_with_no_utc_form_is_refused_and_the_connection_reads_on(tmp_path):
+    """``0001-01-01T00:00:00+14:00`` is valid ISO 8601 with no UTC time: its OverflowError ended
+    the follower's reader, silently, and the reports after it on that connection were lost; each
+    reconnection met the same event again (the server sends it on every connection). (taky
+    rewrites the times it relays; a server that relays the XML as sent, here a bare one on
+    loopback, passes it on.)"""
+    node = Node.init(tmp_path / "jpn", "JPN")
+    bad = _cot("atak-1.early", "b-r-f-h-c").replace(b'time="', b'time="0001-01-01T00:00:00+14:00" x="', 1)
+    good = _cot("atak-1.report", "b-r-f-h-c", callsign="BRAVO-2")
+
+    async def scenario() -> Follower:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(bad + good)
+            await writer.drain()
+            await reader.read()   # until the follower goes
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        add_destination(node, Destination("own", TakServer.parse(f"tcp://127.0.0.1:{port}"), "JPN",
+                                          ("warning.track",), accept=("b-r-f-h-c",),
+                                          report_marking="UNCLASSIFIED//REL TO JPN"))
+        follower = Follower(node, "own")
+        ft = asyncio.create_task(follower.run())
+        try:
+            await wait_until(lambda: follower.stats.reports + follower.stats.refused >= 2, timeout=15)
+            await asyncio.sleep(0.3)
+        except AssertionError:
+            pass   # the check below says what arrived
+        finally:
+            follower.stop()
+            await ft
+            server.close()
+        return follower
+
+    follower = asyncio.run(scenario())
+    assert (follower.stats.refused, follower.stats.reports, follower.stats.connects) == (1, 1, 1)
+    assert [r.body["callsign"] for r in node.items("warning.report")] == ["BRAVO-2"]
+    node.close()
+
+
+def test_a_reader_that_fails_is_logged_and_the_follower_backs_off(tmp_path, monkeypatch, caplog):
+    """Whatever ends the reading of a connection is said in one line (it used to vanish with the
+    reader task) and the follower waits, longer each time, before it connects again."""
+    import logging
+
+    import accord.tak.client as client
+
+    def broken(data, **kw):
+        raise RuntimeError("a bug in reading")
+
+    monkeypatch.setattr(client, "parse_event", broken)
+    node = Node.init(tmp_path / "jpn", "JPN")
+    caplog.set_level(logging.INFO, logger="accord.tak")
+
+    async def scenario() -> Follower:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(_cot("atak-1.report", "b-r-f-h-c"))
+            await writer.drain()
+            await reader.read()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        add_destination(node, Destination("own", TakServer.parse(f"tcp://127.0.0.1:{port}"), "JPN",
+                                          ("warning.track",), accept=("b-r-f-h-c",),
+                                          report_marking="UNCLASSIFIED//REL TO JPN"))
+        follower = Follower(node, "own")
+        ft = asyncio.create_task(follower.run())
+        try:
+            await wait_until(lambda: sum(getattr(r, "event", "") == "tak.read_failed" for r in caplog.records) >= 3,
+                             timeout=15)
+        finally:
+            follower.stop()
+            await ft
+            server.close()
+        return follower
+
+    follower = asyncio.run(scenario())
+    failed = [r for r in caplog.records if getattr(r, "event", "") == "tak.read_failed"]
+    assert "RuntimeError: a bug in reading; reconnecting" in failed[0].getMessage()
+    assert follower.stats.connects == len(failed) or follower.stats.connects == len(failed) + 1
+    node.close()

@@ -17,9 +17,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 
 from accord.console import events as ev
-from accord.console.boards import area_names, incidents
+from accord.console.boards import alert_areas, area_names, incidents
 from accord.console.i18n import translator
-from accord.console.picture import REPLAY_SECONDS
+from accord.console.picture import REPLAY_SECONDS, seconds_of
 from accord.console.routes.common import Console
 from accord.console.sessions import Session
 from accord.console.view import Viewer
@@ -93,7 +93,7 @@ def add_routes(router: APIRouter, c: Console) -> None:
         board = incidents(alerts_, visible_items(v, "warning.prediction"))
         names = area_names(s.lang)
         return page(request, s, "alerts.html", [i.marking for i in alerts_], incidents=board,
-                    area_name=lambda code: names.get(code, code), now=now())
+                    area_name=lambda code: names.get(code, code), alert_areas=alert_areas, now=now())
 
     def replay_ago(ago: str) -> int:
         """The ``ago`` parameter of the picture: whole seconds back from now, 0 to the replay
@@ -120,7 +120,7 @@ def add_routes(router: APIRouter, c: Console) -> None:
         latest: dict[tuple[str, str], Any] = {}
         for p in then("warning.prediction", window=True):
             key = (p.originator, str(p.body.get("track_id")))
-            if key not in latest or p.body.get("t", 0) >= latest[key].body.get("t", 0):
+            if key not in latest or seconds_of(p.body, "t") >= seconds_of(latest[key].body, "t"):
                 latest[key] = p
         preds = [p for p in latest.values() if p.body.get("status", "tracking") == "tracking"]
         boards = [inc for inc in incidents(then("warning.alert"), []) if inc.areas]
@@ -129,7 +129,7 @@ def add_routes(router: APIRouter, c: Console) -> None:
         svg = picture.render(home=node.party, tracks=tracks, predictions=preds, alerted=alerted, lang=lang,
                              now=at, t=translator(lang), radars=radars)
         heads: dict[tuple[str, str], Any] = {}
-        for i in sorted(tracks, key=lambda i: (i.body.get("t", 0), i.created)):
+        for i in sorted(tracks, key=lambda i: (seconds_of(i.body, "t"), i.created)):
             heads[(i.originator, str(i.body.get("track_id")))] = i
         shown = [i.marking for i in tracks] + [p.marking for p in preds] + \
             [inc.messages[-1].marking for inc in boards] + [r.marking for r in radars]

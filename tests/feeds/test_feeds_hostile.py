@@ -1,0 +1,114 @@
+"""Hostile scan messages against a real ``accord warning ingest``: a scan far in the future of the
+last one, and scans dated past what a datetime holds, are refused in one line each, store nothing
+and neither hang nor stop the ingest."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import numpy as np
+from feeds_helpers import KINDS, ingest_cmd, run, stored
+
+from accord.feeds.jetstream import ensure_stream
+from accord.feeds.scans import MAX_SCAN_PLOTS, Scan, radar_subject, scans_of
+from accord.node import Node
+from accord.warning.io import read_detections
+
+
+def publish(nats_url, names, scans):
+    import nats
+
+    async def go():
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        await ensure_stream(js, names.stream, names.prefix, "JPN")
+        for s in scans:   # a Scan, or (sensor, raw bytes)
+            sensor, data = (s.sensor, s.payload()) if isinstance(s, Scan) else s
+            await js.publish(radar_subject(names.prefix, "JPN", sensor), data)
+        await nc.close()
+
+    asyncio.run(go())
+
+
+def test_a_scan_a_billion_seconds_on_too_many_plots_or_a_huge_integer_is_refused(tmp_path, names, nats_url,
+                                                                                   japan_scenario):
+    # the first held the tracker for hours; two of 10,000 plots took it past 4 GB (the
+    # tentative tracks of one scan's plots gated against the next's); an integer of 400 digits
+    # raised OverflowError, which stopped the ingest at the same message after every restart
+    Node.init(tmp_path / "jpn", "JPN").close()
+    header, _ = read_detections(japan_scenario)
+    sensor = header.sensors[0].id
+    plot = np.array([[900000.0, 4.0, 0.5]])
+    many = np.column_stack([np.linspace(1e5, 2e6, MAX_SCAN_PLOTS + 1), np.full(MAX_SCAN_PLOTS + 1, 4.0),
+                            np.full(MAX_SCAN_PLOTS + 1, 0.5)])
+    publish(nats_url, names, [Scan(1.0, sensor, plot), Scan(1e9, sensor, plot), Scan(2.0, sensor, plot),
+                              Scan(3.0, sensor, many), Scan(4.0, sensor, many[:MAX_SCAN_PLOTS]),
+                              (sensor, b'{"t":5,"sensor":"%s","plots":[[1%s,1.0,0.1]]}' % (sensor.encode(), b"0" * 400))])
+    r = run(ingest_cmd(tmp_path / "jpn", nats_url, names, japan_scenario, "--idle-exit", "2", "--json"), timeout=120)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    out = json.loads(r.stdout)
+    assert (out["scans"], out["refused"], out["detections"]) == (3, 3, 2 + MAX_SCAN_PLOTS)  # the others tracked
+    lines = [ln for ln in r.stderr.splitlines() if "refused" in ln]
+    assert len(lines) == 3 and "plot 0: a number beyond a 64-bit double" in lines[2]
+    assert "t=1000000000.0" in lines[0] and "more than 86400 s" in lines[0], lines
+    assert f"{MAX_SCAN_PLOTS + 1} plots in one scan, more than {MAX_SCAN_PLOTS}" in lines[1], lines
+
+
+def test_scans_dated_past_the_year_9999_are_refused_not_a_crash_at_every_restart(tmp_path, names, nats_url,
+                                                                                japan_scenario):
+    # the scenario's scans 3e11 s on (year ~11500 from the 2026 epoch): tracked, the first
+    # confirmed track's item could not be dated, and the error stopped the ingest before the
+    # commit, so a restart met the same scan again
+    Node.init(tmp_path / "jpn", "JPN").close()
+    _, det = read_detections(japan_scenario)
+    scans = [Scan(s.t + 3e11, s.sensor, s.plots) for s in scans_of(det)][:400]
+    publish(nats_url, names, scans)
+    for _ in range(2):   # and again: nothing left to redeliver
+        r = run(ingest_cmd(tmp_path / "jpn", nats_url, names, japan_scenario, "--idle-exit", "2", "--json"))
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+        out = json.loads(r.stdout)
+        if _ == 0:
+            assert (out["scans"], out["refused"]) == (0, len(scans))
+            lines = [ln for ln in r.stderr.splitlines() if "refused" in ln]
+            assert len(lines) == len(scans) and all("past the year 9999" in ln for ln in lines), lines[:3]
+        else:
+            assert (out["scans"], out["refused"], out["skipped"]) == (0, 0, 0)
+    assert all(not v for v in stored(tmp_path / "jpn").values())
+    assert set(KINDS) == set(stored(tmp_path / "jpn"))
+
+
+def test_watch_passes_a_repeat_on_once_and_remembers_only_the_latest_ids(nats_url, names):
+    # it kept every id it had seen, for as long as it ran: a watch of a busy node, or of a
+    # publisher sending new ids, grew without bound
+    from datetime import datetime, timezone
+
+    import nats
+
+    from accord.core.items import new_item
+    from accord.core.markings import Marking
+    from accord.feeds.scans import warning_subject
+    from accord.feeds.watch import RecentIds, watch
+
+    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    items = [new_item("warning.track", {"track_id": f"T{k}", "t": float(k)}, Marking.parse("CONFIDENTIAL//REL TO JPN"),
+                      "JPN", when) for k in range(5)]
+    a, b, c, d, e = items
+    got, errors, seen = [], [], RecentIds(3)
+
+    async def go():
+        task = asyncio.create_task(watch(nats_url, "JPN", got.append, prefix=names.prefix, limit=6,
+                                         on_error=errors.append, seen=seen))
+        await asyncio.sleep(1.0)   # subscribed
+        nc = await nats.connect(nats_url)
+        subject = warning_subject(names.prefix, "JPN", "warning.track")
+        for raw in (a, a, b"\xff not json", b, c, b, d, e, a):   # b again among the last three, a after
+            await nc.publish(subject, raw if isinstance(raw, bytes) else raw.canonical())
+        await nc.flush()
+        n = await asyncio.wait_for(task, 30)
+        await nc.close()
+        return n
+
+    assert asyncio.run(go()) == 6
+    assert [i.id for i in got] == [x.id for x in (a, b, c, d, e, a)] and len(seen) == 3
+    assert len(errors) == 1 and "not an Accord item" in errors[0]

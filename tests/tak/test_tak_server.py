@@ -9,6 +9,7 @@ releasability arrives, and that hostile CoT coming back is refused without harm.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from pathlib import Path
 
@@ -179,6 +180,30 @@ def test_a_track_that_stops_updating_goes_stale(tmp_path, taky):
 
 
 
+@contextlib.asynccontextmanager
+async def _following_bare_server(node, payload: bytes):
+    """A follower of ``node``'s destination "own": a bare server on loopback (it relays the XML as
+    sent, which taky does not) that sends ``payload`` on each connection; stopped on exit."""
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(payload)
+        await writer.drain()
+        await reader.read()   # until the follower goes
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    add_destination(node, Destination("own", TakServer.parse(f"tcp://127.0.0.1:{port}"), "JPN",
+                                      ("warning.track",), accept=("b-r-f-h-c",),
+                                      report_marking="UNCLASSIFIED//REL TO JPN"))
+    follower = Follower(node, "own")
+    ft = asyncio.create_task(follower.run())
+    try:
+        yield follower
+    finally:
+        follower.stop()
+        await ft
+        server.close()
+
+
 def test_a_report_dated_with_no_utc_form_is_refused_and_the_connection_reads_on(tmp_path):
     """``0001-01-01T00:00:00+14:00`` is valid ISO 8601 with no UTC time: its OverflowError ended
     the follower's reader, silently, and the reports after it on that connection were lost; each
@@ -190,27 +215,12 @@ def test_a_report_dated_with_no_utc_form_is_refused_and_the_connection_reads_on(
     good = _cot("atak-1.report", "b-r-f-h-c", callsign="BRAVO-2")
 
     async def scenario() -> Follower:
-        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            writer.write(bad + good)
-            await writer.drain()
-            await reader.read()   # until the follower goes
-
-        server = await asyncio.start_server(serve, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        add_destination(node, Destination("own", TakServer.parse(f"tcp://127.0.0.1:{port}"), "JPN",
-                                          ("warning.track",), accept=("b-r-f-h-c",),
-                                          report_marking="UNCLASSIFIED//REL TO JPN"))
-        follower = Follower(node, "own")
-        ft = asyncio.create_task(follower.run())
-        try:
-            await wait_until(lambda: follower.stats.reports + follower.stats.refused >= 2, timeout=15)
-            await asyncio.sleep(0.3)
-        except AssertionError:
-            pass   # the check below says what arrived
-        finally:
-            follower.stop()
-            await ft
-            server.close()
+        async with _following_bare_server(node, bad + good) as follower:
+            try:
+                await wait_until(lambda: follower.stats.reports + follower.stats.refused >= 2, timeout=15)
+                await asyncio.sleep(0.3)
+            except AssertionError:
+                pass   # the check below says what arrived
         return follower
 
     follower = asyncio.run(scenario())
@@ -234,25 +244,9 @@ def test_a_reader_that_fails_is_logged_and_the_follower_backs_off(tmp_path, monk
     caplog.set_level(logging.INFO, logger="accord.tak")
 
     async def scenario() -> Follower:
-        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            writer.write(_cot("atak-1.report", "b-r-f-h-c"))
-            await writer.drain()
-            await reader.read()
-
-        server = await asyncio.start_server(serve, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        add_destination(node, Destination("own", TakServer.parse(f"tcp://127.0.0.1:{port}"), "JPN",
-                                          ("warning.track",), accept=("b-r-f-h-c",),
-                                          report_marking="UNCLASSIFIED//REL TO JPN"))
-        follower = Follower(node, "own")
-        ft = asyncio.create_task(follower.run())
-        try:
+        async with _following_bare_server(node, _cot("atak-1.report", "b-r-f-h-c")) as follower:
             await wait_until(lambda: sum(getattr(r, "event", "") == "tak.read_failed" for r in caplog.records) >= 3,
                              timeout=15)
-        finally:
-            follower.stop()
-            await ft
-            server.close()
         return follower
 
     follower = asyncio.run(scenario())

@@ -45,22 +45,20 @@ from accord.errors import ConfigError, InputError
 from accord.feeds.alert_path import AlertPath
 from accord.feeds.alert_proc import AlertProcess
 from accord.feeds.jetstream import connect, ensure_stream, pull_consumer
-from accord.feeds.scans import check_prefix, check_token, parse_scan, warning_subject
+from accord.feeds.scans import check_datable, check_prefix, check_token, is_present, parse_scan, warning_subject
 from accord.feeds.state import IngestState, IngestStore
 from accord.warning.alerts import AlertEngine, AlertRules, Geography
 from accord.warning.alerts.engine import DEFAULT_EPOCH
 from accord.warning.io import DetectionsHeader, parse_header
 from accord.warning.live import LiveTracker
 from accord.warning.tracking import warm_up
-from accord.warning.types import MAX_SCAN_GAP_S, Prediction
+from accord.warning.types import Prediction
 
 if TYPE_CHECKING:
     from accord.node import Node
 
 log = logging.getLogger("accord.feeds.ingest")
 
-#: how far ahead of the node's clock a scan after a long silence may be stamped (clock skew)
-CLOCK_AHEAD_S = 300.0
 
 
 @dataclass
@@ -161,25 +159,12 @@ class Ingest:
         return self.opts.epoch + timedelta(seconds=t)
 
     def _is_current(self, t: float) -> bool:
-        """Whether scan time ``t`` (``epoch + t``) is the present by the node's clock: within the
-        last :data:`MAX_SCAN_GAP_S` and at most :data:`CLOCK_AHEAD_S` ahead. A scan more than
-        that gap after the last one is a feed back from a long silence then, and the tracker starts
-        afresh; else a corrupt time, refused (:attr:`LiveTracker.is_current`)."""
-        try:
-            age = (self.node.clock.now() - self._when(t)).total_seconds()
-        except OverflowError:        # a time past year 9999
-            return False
-        return -CLOCK_AHEAD_S <= age <= MAX_SCAN_GAP_S
+        """:func:`accord.feeds.scans.is_present` by the node's clock (:attr:`LiveTracker.is_current`)."""
+        return is_present(self.opts.epoch, self.node.clock.now(), t)
 
     def check_time(self, t: float) -> None:
-        """:class:`InputError` if ``epoch + t`` (and the year after it, which the alerts' times
-        reach) is past what a datetime holds: the scan's items could not be dated, and the
-        error would stop the ingest at the same scan after every restart."""
-        try:
-            self._when(t + DATE_MARGIN_S)
-        except OverflowError:
-            raise InputError(f"t={t} puts the scan past the year 9999 (epoch {self.opts.epoch.isoformat()} "
-                             "+ t): its items could not be dated", field="t") from None
+        """:func:`accord.feeds.scans.check_datable` for this ingest's epoch."""
+        check_datable(self.opts.epoch, t)
 
     def _alerts(self, preds: list[Any], seconds: list[int]) -> list[Any]:
         """Feed predictions and clock ticks to the engine as run_engine does for a file."""
@@ -391,7 +376,6 @@ def quiet_gc() -> None:
 
 
 GC_THRESHOLDS = (50_000, 20, 20)
-DATE_MARGIN_S = 366 * 86400.0   # past a scan's time, the latest an item or alert of it is dated
 
 
 def _lock(directory: Any, durable: str) -> int:

@@ -23,6 +23,7 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import numpy as np
 import orjson
@@ -30,6 +31,7 @@ import orjson
 from accord.core.canonical import parse_json_strict
 from accord.errors import AccordError, InputError
 from accord.warning.io import Detections
+from accord.warning.types import MAX_SCAN_GAP_S
 
 MAX_SCAN_BYTES = 4 * 1024 * 1024     # a scan message larger than this is refused unread
 MAX_SCAN_PLOTS = 1000
@@ -189,3 +191,32 @@ def parse_scan(data: bytes, subject: str) -> Scan:
             k = int(wrong[0])
             raise InputError(f"plot {k}: {name} {plots[k][i]!r} out of range or not finite", field=name)
     return Scan(float(t), sensor, rae)
+
+
+#: how far ahead of the node's clock a scan after a long silence may be stamped (clock skew)
+CLOCK_AHEAD_S = 300.0
+#: past a scan's time, the latest an item or alert of it is dated
+DATE_MARGIN_S = 366 * 86400.0
+
+
+def is_present(epoch: datetime, now: datetime, t: float) -> bool:
+    """Whether scan time ``t`` (``epoch + t``) is the present by the clock reading ``now``: within
+    the last :data:`~accord.warning.types.MAX_SCAN_GAP_S` and at most :data:`CLOCK_AHEAD_S`
+    ahead. A scan more than that gap after the last one is a feed back from a long silence then,
+    and the tracker starts afresh; else a corrupt time, refused."""
+    try:
+        age = (now - (epoch + timedelta(seconds=t))).total_seconds()
+    except (OverflowError, ValueError):   # a time past year 9999 (or not a number)
+        return False
+    return -CLOCK_AHEAD_S <= age <= MAX_SCAN_GAP_S
+
+
+def check_datable(epoch: datetime, t: float) -> None:
+    """:class:`InputError` if ``epoch + t`` (and the year after it, which the alerts' times reach)
+    is past what a datetime holds: the scan's items could not be dated, and the error would stop
+    the ingest at the same scan after every restart."""
+    try:
+        epoch + timedelta(seconds=t + DATE_MARGIN_S)
+    except (OverflowError, ValueError):
+        raise InputError(f"t={t} puts the scan past the year 9999 (epoch {epoch.isoformat()} + t): its items "
+                         "could not be dated", field="t") from None

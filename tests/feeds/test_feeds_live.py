@@ -149,7 +149,8 @@ def test_the_ingest_takes_a_scan_after_a_long_silence_only_when_it_is_the_presen
     from datetime import datetime, timedelta, timezone
 
     from accord.clock import ManualClock
-    from accord.feeds.ingest import CLOCK_AHEAD_S, Ingest, IngestOptions
+    from accord.feeds.ingest import Ingest, IngestOptions
+    from accord.feeds.scans import CLOCK_AHEAD_S
     from accord.node import Node
 
     header, det = read_detections(japan_scenario)

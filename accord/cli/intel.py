@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -149,11 +149,30 @@ def token(dir: DirOpt,
     scopes = [f"taxii.read:{c}" for c in read or []] + [f"taxii.write:{c}" for c in write or []]
     if not scopes:
         raise InputError("give at least one --read or --write collection", field="scopes")
+    _warn_unknown_collections(node, [*(read or []), *(write or [])])
     secret = create_token(node.conn, name, party or node.party, scopes)
     typer.echo(secret)  # alone on stdout, so that TOKEN=$(accord intel token …) captures the secret only
     Console(stderr=True).print(f"token {name} ({party or node.party}): {' '.join(scopes)} "
                                "(shown once; send it as 'Authorization: Bearer <token>' to /taxii2/)",
                                highlight=False, soft_wrap=True)
+
+
+def _warn_unknown_collections(node: Any, keys: list[str]) -> None:
+    """A warning line for each scope's collection that does not exist (yet): the scope grants
+    nothing until a collection with that id or alias is made — a typo grants nothing, silently."""
+    from accord.cli.output import warn
+    from accord.errors import NotFoundError
+    from accord.intel.node_store import store_for
+
+    store = store_for(node)
+    for key in dict.fromkeys(keys):
+        if key == "*":
+            continue
+        try:
+            store.collection(key)
+        except NotFoundError:
+            warn(f"no collection {key!r} on this node (yet): its scope grants nothing until a collection "
+                 "with that id or alias exists (accord intel collections)")
 
 
 @app.command("sync")

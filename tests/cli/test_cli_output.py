@@ -55,6 +55,17 @@ def test_intel_token_prints_the_secret_alone_on_stdout(tmp_path):
     secret = r.stdout.strip()
     assert r.stdout == secret + "\n" and secret.startswith("acc_")  # TOKEN=$(…) gets the secret only
     assert "token kor-soc (KOR): taxii.read:cyber" in r.stderr and secret not in r.stderr
+    # no collection 'cyber' on this node: the scope grants nothing yet, and the user is told
+    assert "warning: no collection 'cyber' on this node (yet)" in " ".join(r.stderr.split())
+
+
+def test_intel_token_does_not_warn_for_a_collection_that_exists_or_for_all(tmp_path):
+    Node.init(tmp_path / "jpn", "JPN").close()
+    d = str(tmp_path / "jpn")
+    assert runner.invoke(app, ["intel", "add-collection", "Cyber", "--alias", "cyber", "--dir", d]).exit_code == 0
+    r = runner.invoke(app, ["intel", "token", "--dir", d, "--name", "soc", "--read", "cyber", "--write", "*"])
+    assert r.exit_code == 0, r.output
+    assert "warning" not in r.stderr
 
 
 HEADERS = ("partner", "last contact (UTC)", "queued", "delivered", "refused", "sent #", "recv #", "head", "state")

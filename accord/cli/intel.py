@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from accord.cli.output import print_table
+
+if TYPE_CHECKING:
+    from accord.node import Node
 
 app = typer.Typer(help="STIX 2.1 intelligence: TAXII collections, import, export.", no_args_is_help=True)
 
@@ -157,7 +160,7 @@ def token(dir: DirOpt,
                                highlight=False, soft_wrap=True)
 
 
-def _warn_unknown_collections(node: Any, keys: list[str]) -> None:
+def _warn_unknown_collections(node: Node, keys: list[str]) -> None:
     """A warning line for each scope's collection that does not exist (yet): the scope grants
     nothing until a collection with that id or alias is made — a typo grants nothing, silently."""
     from accord.cli.output import warn

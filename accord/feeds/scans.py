@@ -31,6 +31,7 @@ import orjson
 from accord.core.canonical import parse_json_strict
 from accord.errors import AccordError, InputError
 from accord.warning.io import Detections
+from accord.warning.io.jsonl import to_float
 from accord.warning.types import MAX_SCAN_GAP_S
 
 MAX_SCAN_BYTES = 4 * 1024 * 1024     # a scan message larger than this is refused unread
@@ -138,15 +139,6 @@ def _plain_scan(data: bytes, subject: str) -> Scan | None:
     return Scan(t, m.group(2).decode(), rae)
 
 
-def _finite(v: float) -> bool:
-    """``math.isfinite`` for a JSON number: an integer too large for a double is not finite (it
-    would raise OverflowError)."""
-    try:
-        return math.isfinite(v)
-    except OverflowError:
-        return False
-
-
 def parse_scan(data: bytes, subject: str) -> Scan:
     """Decode and check one scan message received on ``subject``."""
     if len(data) > MAX_SCAN_BYTES:
@@ -167,7 +159,7 @@ def parse_scan(data: bytes, subject: str) -> Scan:
     if sensor != tail:
         raise InputError(f"sensor {sensor[:80]!r} sent on the subject of sensor {tail!r}", field="sensor")
     t = obj.get("t")
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or not _finite(t) or t < 0:
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(to_float(t)) or t < 0:
         raise InputError(f"t must be a finite number ≥ 0, got {repr(t)[:40]}", field="t")
     plots = obj.get("plots")
     if not isinstance(plots, list):
@@ -181,7 +173,7 @@ def parse_scan(data: bytes, subject: str) -> Scan:
     try:
         rae = np.array(plots, dtype=float).reshape(-1, 3)
     except OverflowError:   # an integer beyond a double: JSON has no bound on integers
-        k = next(i for i, p in enumerate(plots) if not all(_finite(v) for v in p))
+        k = next(i for i, p in enumerate(plots) if not all(math.isfinite(to_float(v)) for v in p))
         raise InputError(f"plot {k}: a number beyond a 64-bit double", field="plots") from None
     bad = ~np.isfinite(rae).all(axis=1)
     for i, name, ok in ((0, "range_m", rae[:, 0] > 0), (1, "az_rad", (rae[:, 1] >= 0) & (rae[:, 1] < 2 * math.pi)),

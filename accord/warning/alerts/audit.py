@@ -8,8 +8,9 @@ alerts that switched to another missile.
   party's sea farther than that from every area's land (behind straight baselines) and nearest
   that area, as the rules count it (until the impact time), or its true ground track passes
   within ``margin_m`` of the area's land (until the last second it does). These are the alert
-  rules' regions (an area's sea for an impact, named by the chance of falling in it;
-  ``margin_m`` of its land for an overflight) with the
+  rules' regions (an area's sea for an impact, named by the chance of falling in it — widened
+  by ``margin_m`` too once ``area_lead_s`` is left before the impact; ``margin_m`` of its land
+  for an overflight) with the
   documented margin: a named area the true impact misses by less than ``margin_m`` is not
   counted wrong, and every area it reaches within the margin must be warned.
 * **False all-clear** — a Cancel naming an area that one of the incident's missiles still

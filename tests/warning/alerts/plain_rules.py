@@ -160,9 +160,10 @@ def _assess(pred: Prediction, rules: AlertRules, geography: Geography, boost: bo
     elif not boost:
         owner = nearest[0] if nearest is not None else \
             geography.nearest_area(rules.party, e.lon_deg, e.lat_deg)
-        chances = impact_chances(e, (cx, cy), terr_m, near_parts, geography.territorial_m,
+        time_left = pred.impact_t - pred.t
+        chances = impact_chances(e, (cx, cy), terr_m, near_parts, geography.territorial_m + (rules.margin_m if time_left <= rules.area_lead_s else 0.0),
                                  owner if not aor or owner.code in aor else None)
-        named = name_areas(chances, rules, pred.impact_t - pred.t)
+        named = name_areas(chances, rules, time_left)
         if named is None and (not aor or owner.code in aor):
             # the ellipse touches the territory and time is short: an alert, naming the likeliest
             named = [max(chances.items(), key=lambda kv: (kv[1], kv[0]))[0]] if chances else [owner.code]

@@ -16,7 +16,7 @@ import shapely
 from scipy.spatial import cKDTree
 from shapely.geometry.base import BaseGeometry
 
-from accord.warning.alerts.geography import AdminArea
+from accord.warning.alerts.geography import AdminArea, Geography
 from accord.warning.alerts.rules.geometry import Ellipse, ellipse_points_m
 from accord.warning.alerts.rules.settings import AlertRules
 from accord.warning.identity import CHI2_2_95
@@ -38,11 +38,12 @@ def impact_chances(e: Ellipse, centre_m: tuple[float, float], territory_m: BaseG
                    owner: AdminArea | None) -> dict[str, float]:
     """The chance that the impact falls in each area's sea: the probability mass of the Gaussian
     impact distribution (the ellipse's, inside its 95 % ellipse; :data:`NODES`) that falls in
-    the party's land or territorial sea (``territory_m``) within ``reach_m`` (the rules pass the
-    territorial sea's 12 nmi) of the area's land (``parts``: area, its land near the ellipse, in
-    the same projection as ``centre_m``). The audit's "truly threatened" test
-    (:func:`accord.warning.alerts.audit.missile_threats`) is the same region widened by
-    ``margin_m``, the documented margin a named area is judged with. Mass in the territory within
+    the party's land or territorial sea (``territory_m``) within ``reach_m`` (the rules pass
+    :func:`sea_reach`: the territorial sea's 12 nmi, + ``margin_m`` once ``area_lead_s`` is left)
+    of the area's land (``parts``: area, its land near the ellipse, in the same projection as
+    ``centre_m``). The audit's "truly threatened" test
+    (:func:`accord.warning.alerts.audit.missile_threats`) is the region widened by ``margin_m``,
+    the documented margin a named area is judged with. Mass in the territory within
     reach of no area (an islet's sea, sea far off a straight baseline) counts for ``owner``, the
     nearest area."""
     if territory_m is None or territory_m.is_empty:
@@ -127,6 +128,19 @@ def _near_a_vertex(v: np.ndarray, q: np.ndarray, r: float) -> np.ndarray:
         return (dx * dx + dy * dy).min(axis=1) < r * r
     dv, _ = cKDTree(v).query(q, k=1, distance_upper_bound=r)
     return np.isfinite(dv)
+
+
+def sea_reach(geography: Geography, rules: AlertRules, time_left_s: float) -> float:
+    """How far from an area's land its region for :func:`impact_chances` reaches: its sea
+    (``territorial_m``) while more than ``area_lead_s`` is left before the impact, and once that
+    is left, its sea widened by ``margin_m`` — the region the audit judges an area truly
+    threatened by (:func:`accord.warning.alerts.audit.missile_threats`). An early warning names
+    only the areas the impact is likely to fall in (``area_probability_early``); the last
+    naming, the one that must warn every threatened area before the missile arrives, names every
+    area whose sea the impact may fall in or miss by less than the margin (``area_probability``):
+    an impact 3 km outside the 12-nmi line of an island's sea is as much a threat to its people
+    as one 3 km inside, and the margin is the one the overflight test names by."""
+    return geography.territorial_m + (rules.margin_m if time_left_s <= rules.area_lead_s else 0.0)
 
 
 def name_by_chance(chances: dict[str, float], probability: float) -> list[str]:

@@ -23,7 +23,7 @@ from shapely.geometry.base import BaseGeometry
 
 from accord.warning.alerts.geography import AdminArea, Geography, local_projection, project, projected_bounds
 from accord.warning.alerts.rules.assessment import AreaHit, Assessment, Lazy
-from accord.warning.alerts.rules.chances import impact_chances, name_areas
+from accord.warning.alerts.rules.chances import impact_chances, name_areas, sea_reach
 from accord.warning.alerts.rules.geometry import (Ellipse, ellipse_polygon_m, impact_ellipse, lonlat_bounds,
                                                   projection_centre, ring_latlon)
 from accord.warning.alerts.rules.overflight import assess_overflight, track_lonlat
@@ -102,9 +102,10 @@ def assess_region(pred: Prediction, rules: AlertRules, geography: Geography, boo
     elif not boost:
         owner = nearest[0] if nearest is not None else \
             geography.nearest_area(rules.party, e.lon_deg, e.lat_deg)
-        chances = impact_chances(e, (cx, cy), terr_m, near_parts, geography.territorial_m,
+        time_left = pred.impact_t - pred.t
+        chances = impact_chances(e, (cx, cy), terr_m, near_parts, sea_reach(geography, rules, time_left),
                                  owner if not aor or owner.code in aor else None)
-        named = name_areas(chances, rules, pred.impact_t - pred.t)
+        named = name_areas(chances, rules, time_left)
         if named is None and (not aor or owner.code in aor):
             # the ellipse touches the territory and time is short: an alert, naming the likeliest
             named = [max(chances.items(), key=lambda kv: (kv[1], kv[0]))[0]] if chances else [owner.code]

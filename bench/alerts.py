@@ -43,6 +43,10 @@ import numpy as np
 from accord.warning.alerts import AlertEngine, AlertRules, Geography
 from accord.warning.types import Ellipse95, Prediction
 
+# its sibling ``salvo_inputs`` is imported by name, also when this file is loaded as a module
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 CACHE = Path("/tmp/accord-bench-alerts")
 #: An Alert cancelled within this many seconds for the same area is a flicker (issue #18).
 FLICKER_S = 30.0
@@ -232,23 +236,51 @@ def scenario(geo: Geography, rules: AlertRules, scen: Path) -> dict:
                                  "duplicated": integrity.duplicated, "realerted": integrity.realerted}}
 
 
-def salvo(seed: int, missiles: int) -> dict:
-    """One seeded random salvo run as a whole exercise; the integrity audit of each alerting party."""
+def salvo(seed: int, missiles: int, record: Path | None = None) -> dict:
+    """One seeded random salvo run as a whole exercise; the integrity audit of each alerting
+    party. ``record``: a directory to keep the alert engines' inputs in (:mod:`salvo_inputs`)."""
     import tempfile
 
+    import salvo_inputs
     from accord.exercise.runner import Runner
     from accord.exercise.salvos import random_salvo
 
     sc = random_salvo(seed, missiles)
     t0 = time.process_time()
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory() as d, salvo_inputs.recording() as calls:
         runner = Runner(sc, Path(d) / "out")
         runner.run(progress=False)
     cpu = time.process_time() - t0
+    if record is not None:
+        salvo_inputs.write(salvo_inputs.path_for(record, seed, missiles), seed, missiles, calls)
     out = {"scenario": sc.name, "missiles": missiles, "cpu_s": cpu,
            "injects": [f"{i.type} {i.node} t={i.t:.0f}" for i in sc.injects],
            "parties": {p.code: party_figures(runner, p.code) for p in sc.parties if p.alerts}}
     return out
+
+
+def replayed_salvo(path: Path) -> dict:
+    """A salvo's recorded alert-engine inputs (``--record``) fed to today's rules, audited as
+    :func:`salvo` audits the run (the truth: the salvo's seeded simulation, made again)."""
+    import tempfile
+    import types
+
+    import salvo_inputs
+    from accord.exercise.runner import Runner
+    from accord.exercise.salvos import random_salvo
+
+    header, calls = salvo_inputs.read(path)
+    sc = random_salvo(int(header["seed"]), int(header["missiles"]))
+    with tempfile.TemporaryDirectory() as d:
+        sim = Runner(sc, Path(d) / "out").simulate()
+    t0 = time.process_time()
+    parties = {}
+    for p in sc.parties:
+        if p.alerts:
+            log = salvo_inputs.replay(calls, p.code, sc.epoch)
+            parties[p.code] = party_figures(types.SimpleNamespace(sim=sim, alerts_log=log), p.code)
+    return {"scenario": sc.name, "missiles": header["missiles"], "cpu_s": time.process_time() - t0,
+            "injects": [f"{i.type} {i.node} t={i.t:.0f}" for i in sc.injects], "parties": parties}
 
 
 def party_figures(runner, party: str) -> dict:
@@ -350,7 +382,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("scenarios", nargs="?", type=Path)
     ap.add_argument("--party", default="JPN")
-    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--n", type=int, default=2000, help="hand-made predictions for the latency (0: none)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--simulate", type=int, default=0, metavar="K",
                     help="also simulate K seeded 10-missile scenarios (accord.warning.sim) into /tmp")
@@ -362,6 +394,11 @@ def main() -> None:
     ap.add_argument("--salvo-missiles", type=int, default=6)
     ap.add_argument("--exercise", action="store_true",
                     help="also run the default exercise (trilateral-warning) whole and report its alerts")
+    ap.add_argument("--record", type=Path, metavar="DIR",
+                    help="keep each salvo's alert-engine inputs in DIR (salvo-SEED-MISSILES.jsonl.gz)")
+    ap.add_argument("--replay", type=Path, metavar="DIR",
+                    help="instead of running the salvos, feed their inputs recorded in DIR (--record) to the "
+                         "alert rules as they are now and audit the messages (seconds instead of minutes)")
     a = ap.parse_args()
     dirs: list[Path] = []
     if a.scenarios:
@@ -376,10 +413,13 @@ def main() -> None:
     t0 = time.perf_counter()
     geo = Geography.load()
     load_s = time.perf_counter() - t0
-    report: dict = {"geography_load_s": load_s, "latency": latency(geo, a.n)}
-    lat = report["latency"]
+    report: dict = {"geography_load_s": load_s}
+    if a.n > 0:
+        report["latency"] = latency(geo, a.n)
+    lat = report.get("latency")
     if not a.json:
         print(f"geography load: {load_s:.2f} s")
+    if lat is not None and not a.json:
         print(f"prediction → CAP message (qualifying, n={lat['qualifying_n']}): "
               f"p50 {lat['qualifying_p50_ms']:.2f} ms, p99 {lat['qualifying_p99_ms']:.2f} ms "
               f"(target < 10 ms: {'met' if lat['qualifying_p99_ms'] < 10 else 'NOT met'})")
@@ -469,11 +509,20 @@ def main() -> None:
         if not a.json:
             print(f"\nrandom salvos as exercises ({a.salvo_missiles} missiles each; JPN, KOR and USA nodes):")
         for seed in seeds:
-            r = salvo(seed, a.salvo_missiles)
+            if a.replay is not None:
+                import salvo_inputs
+                src = salvo_inputs.path_for(a.replay, seed, a.salvo_missiles)
+                try:
+                    r = replayed_salvo(src)
+                except ValueError as e:
+                    sys.exit(f"error: {e} (record it with --record {a.replay})")
+            else:
+                r = salvo(seed, a.salvo_missiles, a.record)
             report["salvos"].append(r)
             if a.json:
                 continue
-            print(f"{r['scenario']}: {', '.join(r['injects']) or 'no injects'}; CPU {r['cpu_s']:.0f} s")
+            print(f"{r['scenario']}{' (replayed)' if a.replay is not None else ''}: "
+                  f"{', '.join(r['injects']) or 'no injects'}; CPU {r['cpu_s']:.0f} s")
             for party, c in r["parties"].items():
                 print(f"  {party}: {c['messages']} messages, {c['threatened_missiles']} missiles truly "
                       f"threatening; {integrity_line(c)}")
@@ -492,6 +541,12 @@ def main() -> None:
                   + f"; areas named that the true path does not touch: "
                   f"{sum(len(v) for r in report['salvos'] for c in r['parties'].values() for v in c['wrong_areas'].values())}"
                   f"; Alert → Cancel flickers: {sum(len(c['flickers']) for r in report['salvos'] for c in r['parties'].values())}")
+            cs = [c for r in report["salvos"] for c in r["parties"].values()]
+            late = [f"{r['scenario']} {x}" for r in report["salvos"] for c in r["parties"].values()
+                    for x in c["not_warned_before"]]
+            print(f"  threatened areas warned before the path reaches them: "
+                  f"{sum(c['threatened_areas'] for c in cs) - len(late)}/{sum(c['threatened_areas'] for c in cs)}"
+                  + (f" (not: {', '.join(late)})" if late else ""))
     if a.json:
         json.dump(report, sys.stdout, indent=2, default=str)
         print()

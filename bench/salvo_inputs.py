@@ -15,7 +15,7 @@ on the held-out salvos in seconds instead of an hour. The truth is the salvo's o
 One engine per party runs the whole replay: a node crash in the exercise restores its engine from
 the snapshot the node kept (:meth:`AlertEngine.restore`), which carries on the same incidents,
 so the replay's messages are the run's; ``bench/alerts.py --replay`` prints the same figures as
-the run that recorded them (checked over salvo seeds 1–56).
+the run that recorded them (checked over salvo seeds 25–56).
 """
 
 from __future__ import annotations

@@ -72,6 +72,15 @@ def parse_rfc3339(text: str, *, field: str | None = None) -> datetime:
     return when.astimezone(UTC)
 
 
+def add_seconds(when: datetime, seconds: float) -> datetime | None:
+    """``when`` + ``seconds``, or None where no datetime holds it: past the years 1 to 9999 (a
+    partner's ``impact_t`` of 1e308, a scan's ``t`` far out) or not a number (NaN)."""
+    try:
+        return when + timedelta(seconds=seconds)
+    except (OverflowError, ValueError):
+        return None
+
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 

@@ -43,6 +43,7 @@ import argparse
 import dataclasses
 import math
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
@@ -183,11 +184,8 @@ def tracked(sensors, det, config: TrackerConfig) -> tuple:
         calls.append((args, kw))
         return made(*args, **kw)
 
-    boost.boost_prediction = recording      # the tracker calls it through the package
-    try:
+    with mock.patch.object(boost, "boost_prediction", recording):   # the tracker calls it through the package
         res = track_detections(sensors, det, config)
-    finally:
-        boost.boost_prediction = made
     return res, calls
 
 

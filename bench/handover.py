@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from unittest import mock
 
 import numpy as np
 
@@ -74,11 +75,8 @@ def run_one(sim, cfg: TrackerConfig) -> list[dict]:
                     continue
             snaps.append((t, tid, tr.X[n].copy(), tr.P[n].copy(), tr.mu[n].copy(), lt))
 
-    Tracker.process_validated = hooked
-    try:
+    with mock.patch.object(Tracker, "process_validated", hooked):
         res = track_detections(sim.header.sensors, sim.detections, cfg)
-    finally:
-        Tracker.process_validated = orig
     sc = score_tracks(sim.header.sensors, sim.truth, sim.events, res.tracks, res.predictions,
                       seconds=scenario_seconds(sim.detections.t))
     owner = {tid: m for m, tids in sc.missile_tracks.items() for tid in tids}

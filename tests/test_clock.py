@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from accord.clock import parse_rfc3339, to_rfc3339
+from accord.clock import add_seconds, parse_rfc3339, to_rfc3339
 from accord.errors import InputError
 
 WIRE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
@@ -40,3 +40,17 @@ def test_years_before_1000_keep_four_digits():
 def test_naive_datetime_is_refused():
     with pytest.raises(InputError, match="timezone-aware"):
         to_rfc3339(datetime(2026, 1, 1))
+
+
+def test_add_seconds_within_the_years_a_datetime_holds():
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    assert add_seconds(start, 90.5) == datetime(2026, 1, 1, 0, 1, 30, 500000, tzinfo=UTC)
+    assert add_seconds(start, -86400) == datetime(2025, 12, 31, tzinfo=UTC)
+    assert add_seconds(datetime(9999, 12, 31, tzinfo=UTC), 86399) == datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("seconds", [86400.0, 1e12, 1e308, float("inf"), float("-inf"), float("nan")])
+def test_add_seconds_past_the_year_9999_or_not_a_number_is_none(seconds):
+    # OverflowError past the years 1 to 9999 (in timedelta or in the sum), ValueError for NaN
+    assert add_seconds(datetime(9999, 12, 31, tzinfo=UTC), seconds) is None
+    assert add_seconds(datetime(1, 1, 1, tzinfo=UTC), -abs(seconds)) is None

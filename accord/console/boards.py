@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
+
+from accord.clock import add_seconds
 
 
 @dataclass
@@ -74,17 +76,10 @@ def prediction_times(p: Any) -> tuple[datetime | None, datetime | None]:
     if t is None:
         return None, None
     launch_t, impact_t = _seconds(p.body, "launch_t"), _seconds(p.body, "impact_t")
-    return (None if launch_t is None else _offset(p.created, launch_t - t),
-            None if impact_t is None else _offset(p.created, impact_t - t))
-
-
-def _offset(created: datetime, seconds: float) -> datetime | None:
-    """``created`` + ``seconds``, or None (unknown) past what a datetime holds: a partner's
-    prediction with ``impact_t`` 1e308 made the alerts board a 500 for everyone who saw it."""
-    try:
-        return created + timedelta(seconds=seconds)
-    except OverflowError:
-        return None
+    # None (unknown) past what a datetime holds: a partner's prediction with ``impact_t`` 1e308
+    # made the alerts board a 500 for everyone who saw it
+    return (None if launch_t is None else add_seconds(p.created, launch_t - t),
+            None if impact_t is None else add_seconds(p.created, impact_t - t))
 
 
 def latest_prediction(predictions: Iterable[Any], originator: str, track_id: str) -> Any | None:

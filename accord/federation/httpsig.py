@@ -53,6 +53,7 @@ from typing import Any
 import http_sf
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from accord.clock import add_seconds
 from accord.core.identity import Identity, fingerprint, verify_fast
 from accord.errors import RequestSignatureError
 
@@ -67,6 +68,7 @@ DIGESTS: dict[str, Callable[[bytes], Any]] = {"sha-256": hashlib.sha256, "sha-51
 """RFC 9530 digest algorithms checked against the body."""
 _SIGNATURE_PARAMS = {"created", "expires", "nonce", "alg", "keyid", "tag"}  # RFC 9421 §2.3
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FIELD_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+")  # RFC 9110 §5.1 token, lowercased (RFC 9421 §2.1)
 
 
@@ -201,10 +203,10 @@ def _signature_base(label: str, names: list[str], params_text: str, headers: Map
 
 
 def _unix_time(seconds: int) -> str:
-    try:
-        return f"{datetime.fromtimestamp(seconds, UTC):%Y-%m-%dT%H:%M:%SZ}"
-    except (ValueError, OverflowError, OSError):  # beyond what datetime holds (year 1 to 9999)
+    when = add_seconds(_UNIX_EPOCH, seconds)
+    if when is None:  # beyond what datetime holds (year 1 to 9999)
         return f"{seconds} (Unix time)"
+    return f"{when:%Y-%m-%dT%H:%M:%SZ}"
 
 
 def _integer_param(label: str, params: Mapping[str, Any], name: str) -> int | None:

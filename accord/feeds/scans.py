@@ -23,11 +23,12 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 import orjson
 
+from accord.clock import add_seconds
 from accord.core.canonical import parse_json_strict
 from accord.errors import AccordError, InputError
 from accord.warning.io import Detections
@@ -196,10 +197,10 @@ def is_present(epoch: datetime, now: datetime, t: float) -> bool:
     the last :data:`~accord.warning.types.MAX_SCAN_GAP_S` and at most :data:`CLOCK_AHEAD_S`
     ahead. A scan more than that gap after the last one is a feed back from a long silence then,
     and the tracker starts afresh; else a corrupt time, refused."""
-    try:
-        age = (now - (epoch + timedelta(seconds=t))).total_seconds()
-    except (OverflowError, ValueError):   # a time past year 9999 (or not a number)
+    at = add_seconds(epoch, t)
+    if at is None:   # a time past year 9999 (or not a number)
         return False
+    age = (now - at).total_seconds()
     return -CLOCK_AHEAD_S <= age <= MAX_SCAN_GAP_S
 
 
@@ -207,8 +208,6 @@ def check_datable(epoch: datetime, t: float) -> None:
     """:class:`InputError` if ``epoch + t`` (and the year after it, which the alerts' times reach)
     is past what a datetime holds: the scan's items could not be dated, and the error would stop
     the ingest at the same scan after every restart."""
-    try:
-        epoch + timedelta(seconds=t + DATE_MARGIN_S)
-    except (OverflowError, ValueError):
+    if add_seconds(epoch, t + DATE_MARGIN_S) is None:
         raise InputError(f"t={t} puts the scan past the year 9999 (epoch {epoch.isoformat()} + t): its items "
-                         "could not be dated", field="t") from None
+                         "could not be dated", field="t")

@@ -29,6 +29,7 @@ from typing import Any
 
 from defusedxml.ElementTree import fromstring as _defused_fromstring
 
+from accord.clock import add_seconds
 from accord.core.items import Item
 from accord.errors import InputError
 from accord.tak import types
@@ -117,11 +118,10 @@ def prediction_events(body: Mapping[str, Any], *, party: str, marking: str, stam
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"prediction record without its launch/impact fields: {exc}", field="prediction") from None
     lost = " Tracking lost: last prediction." if status == "lost" else ""
-    try:
-        impact_at = stamp.after(impact[2] - t)
-    except OverflowError:   # a partner's impact_t of 1e308: no datetime, and no picture
+    impact_at = add_seconds(stamp.now, (impact[2] - t) * stamp.time_scale)
+    if impact_at is None:   # a partner's impact_t of 1e308 (or "nan"): no datetime, and no picture
         raise InputError(f"prediction impact_t {impact[2]:g} is {impact[2] - t:g} s from its t",
-                         field="impact_t") from None
+                         field="impact_t")
     when = f"{impact_at:%H:%M:%S}Z" if impact[2] >= t else "passed"
     out = []
     kind = types.LAUNCH

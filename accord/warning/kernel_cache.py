@@ -58,7 +58,15 @@ def kernel_sources(package: Path = PACKAGE) -> list[Path]:
     with :func:`njit` and every module of the package they import, directly or not (what numba
     compiles into a kernel is called or read through such imports). Edits elsewhere in the
     package (``alerts``, ``io`` …) leave the cache as it is."""
-    texts = {path: path.read_text(encoding="utf-8") for path in package.rglob("*.py")}
+    return list(_kernel_contents(package))
+
+
+def _kernel_contents(package: Path) -> dict[Path, bytes]:
+    """:func:`kernel_sources` (in that order) with their contents, each file read once: the
+    digest is of the bytes the imports were found in."""
+    data = {path: path.read_bytes() for path in package.rglob("*.py")}
+    # decoded as read_text would (UTF-8, universal newlines)
+    texts = {path: raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n") for path, raw in data.items()}
     todo = [path for path, text in texts.items() if "kernel_cache import njit" in text]
     seen: set[Path] = set()
     while todo:
@@ -73,14 +81,13 @@ def kernel_sources(package: Path = PACKAGE) -> list[Path]:
             # a package's __init__ comes with any of its modules
             found += [_module_file(package, ".".join(module.split(".")[:k])) for k in range(2, module.count(".") + 1)]
             todo += [f for f in found if f is not None and f not in seen]
-    return sorted(seen)
+    return {path: data[path] if path in data else path.read_bytes() for path in sorted(seen)}
 
 
 def source_digest(package: Path = PACKAGE) -> str:
     """A digest of the names and contents of :func:`kernel_sources`."""
     digest = hashlib.sha256()
-    for path in kernel_sources(package):
-        data = path.read_bytes()
+    for path, data in _kernel_contents(package).items():
         digest.update(f"{path.relative_to(package).as_posix()}\0{len(data)}\0".encode())
         digest.update(data)
     return digest.hexdigest()[:16]

@@ -182,7 +182,7 @@ def test_a_partners_text_that_xml_cannot_carry_is_replaced_not_a_failed_send():
         assert back.uid == ev.uid   # the UID is made of safe characters already
 
 
-@pytest.mark.parametrize("t, impact_t", [(100.0, 1e308), (-1e308, 1e308)])
+@pytest.mark.parametrize("t, impact_t", [(100.0, 1e308), (-1e308, 1e308), (100.0, "nan")])
 def test_a_prediction_whose_impact_no_clock_can_show_has_no_picture_rather_than_an_overflow(t, impact_t):
     # an OverflowError left Follower.send_new (which skips an item only on an AccordError): the
     # follower stopped at a partner's prediction with impact_t 1e308, and again after a restart

@@ -83,6 +83,25 @@ def test_the_digest_follows_the_contents_of_what_the_kernels_import(tmp_path):
         assert kernel_cache.source_digest(tmp_path) == before
 
 
+def test_the_digest_reads_each_file_once_and_hashes_the_bytes_it_scanned(monkeypatch):
+    # read twice, the digest could be of other bytes than the imports were found in (an edit in
+    # between), and every process decorating a kernel paid for the second read
+    reads: dict[Path, int] = {}
+    read_bytes, read_text = Path.read_bytes, Path.read_text
+
+    def counted(read):
+        def wrapper(self, *args, **kwargs):
+            reads[self] = reads.get(self, 0) + 1
+            return read(self, *args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(Path, "read_bytes", counted(read_bytes))
+    monkeypatch.setattr(Path, "read_text", counted(read_text))
+    kernel_cache.source_digest()
+    assert set(reads) == set(kernel_cache.PACKAGE.rglob("*.py"))
+    assert set(reads.values()) == {1}
+
+
 def test_every_kernel_of_the_library_is_decorated_through_kernel_cache():
     # a kernel decorated with numba's own njit/jit would be cached by its own file only
     direct = []

@@ -3,6 +3,8 @@ own window (a sparse track of a motor still burning)."""
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 
@@ -23,11 +25,8 @@ def _latch_times(sim, cfg: TrackerConfig) -> tuple[dict[str, float], dict[str, f
         for n in np.flatnonzero(rows & self._tracks.latched).tolist():
             seen.setdefault(int(self._tracks.id[n]), t)
 
-    Tracker._bank_latch = spy
-    try:
+    with mock.patch.object(Tracker, "_bank_latch", spy):
         res = track_detections(sim.header.sensors, sim.detections, cfg)
-    finally:
-        Tracker._bank_latch = orig
     sc = score_tracks(sim.header.sensors, sim.truth, sim.events, res.tracks, res.predictions,
                       seconds=scenario_seconds(sim.detections.t))
     latch = {m: min(seen[int(tid[1:])] for tid in tids if int(tid[1:]) in seen)

@@ -8,6 +8,7 @@ traceback and exit with the error's ``exit_code``.
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 from typing import Annotated
 
@@ -70,6 +71,23 @@ for _area in _AREAS:
         app.add_typer(_mod.app, name=_area)
     if hasattr(_mod, "register"):
         _mod.register(app)
+
+
+def one_line_summaries(typer_app: typer.Typer) -> None:
+    """Give every command of ``typer_app`` and its sub-apps a ``short_help``: the first paragraph
+    of its docstring with its line breaks made spaces. A group's command list shows that; without
+    it Typer's rich help keeps the docstring's line breaks there, so a summary broke mid-sentence
+    (``never an`` / ``unacknowledged one``). A command's own ``--help`` is unchanged."""
+    for info in typer_app.registered_commands:
+        doc = info.help or (inspect.getdoc(info.callback) if info.callback else None) or ""
+        if info.short_help is None and doc:
+            info.short_help = " ".join(doc.split("\n\n")[0].split())
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            one_line_summaries(group.typer_instance)
+
+
+one_line_summaries(app)
 
 
 def os_error_line(exc: OSError) -> str:

@@ -10,6 +10,7 @@ import pkgutil
 from collections import Counter
 
 import pytest
+import typer
 from rich.console import Console
 from rich.table import Table
 from typer.testing import CliRunner
@@ -21,6 +22,23 @@ from accord.cli.output import print_table
 from accord.node import Node
 
 runner = CliRunner()
+
+
+def test_a_group_lists_each_command_on_its_summary_not_its_docstring_lines():
+    """A command list shows each command's first paragraph as one text, wrapped at the terminal;
+    Typer's rich help used to keep the docstring's line breaks, so ``node prune`` read
+    ``never an`` / ``unacknowledged one`` on two lines however wide the terminal."""
+    r = runner.invoke(app, ["node", "--help"], env={"COLUMNS": "400"})
+    assert r.exit_code == 0, r.output
+    assert "acknowledged more than KEEP ago; never an unacknowledged one; the inbox rows" in r.output
+
+    def commands(group: typer.Typer):
+        yield from group.registered_commands
+        for sub in group.registered_groups:
+            yield from commands(sub.typer_instance)
+
+    for info in commands(app):
+        assert info.short_help and "\n" not in info.short_help, info.callback
 
 
 def test_version_flag_and_command_print_the_version():

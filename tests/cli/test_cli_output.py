@@ -41,6 +41,14 @@ def test_a_group_lists_each_command_on_its_summary_not_its_docstring_lines():
         assert info.short_help and "\n" not in info.short_help, info.callback
 
 
+def test_warning_watch_prefix_help_names_the_warning_subjects_it_follows():
+    """``watch`` follows ``<prefix>.<party>.warning.<kind>``; its ``--prefix`` help named only the
+    radar subjects (``<prefix>.<party>.radar.<sensor>``), which watch never reads."""
+    r = runner.invoke(app, ["warning", "watch", "--help"], env={"COLUMNS": "400"})
+    assert r.exit_code == 0, r.output
+    assert "<prefix>.<party>.warning.<kind>" in r.output
+
+
 def test_version_flag_and_command_print_the_version():
     for args in (["--version"], ["version"], ["--version", "node"]):
         r = runner.invoke(app, args)

@@ -74,14 +74,19 @@ for _area in _AREAS:
 
 
 def one_line_summaries(typer_app: typer.Typer) -> None:
-    """Give every command of ``typer_app`` and its sub-apps a ``short_help``: the first paragraph
-    of its docstring with its line breaks made spaces. A group's command list shows that; without
-    it Typer's rich help keeps the docstring's line breaks there, so a summary broke mid-sentence
-    (``never an`` / ``unacknowledged one``). A command's own ``--help`` is unchanged."""
+    """Make each docstring paragraph of every command of ``typer_app`` and its sub-apps one text,
+    wrapped at the terminal: its ``short_help`` (what a group's command list shows) is the first
+    paragraph, its ``help`` every paragraph, their line breaks made spaces. Typer's rich help kept
+    the docstring's line breaks, so help text broke mid-sentence (``never an`` /
+    ``unacknowledged one`` in ``accord node --help``; ``"serving on …" once`` / ``bound and
+    started`` in ``accord node serve --help``). Paragraphs stay apart."""
     for info in typer_app.registered_commands:
         doc = info.help or (inspect.getdoc(info.callback) if info.callback else None) or ""
+        paragraphs = [" ".join(p.split()) for p in doc.split("\n\n")]
         if info.short_help is None and doc:
-            info.short_help = " ".join(doc.split("\n\n")[0].split())
+            info.short_help = paragraphs[0]
+        if doc:
+            info.help = "\n\n".join(paragraphs)
     for group in typer_app.registered_groups:
         if group.typer_instance is not None:
             one_line_summaries(group.typer_instance)

@@ -39,6 +39,14 @@ def test_a_group_lists_each_command_on_its_summary_not_its_docstring_lines():
 
     for info in commands(app):
         assert info.short_help and "\n" not in info.short_help, info.callback
+        assert all("\n" not in p for p in info.help.split("\n\n")), info.callback
+
+
+def test_a_command_help_keeps_each_later_paragraph_whole_too():
+    r = runner.invoke(app, ["node", "serve", "--help"], env={"COLUMNS": "400"})
+    assert r.exit_code == 0, r.output
+    assert '"serving on …" once bound and started (by every worker, with --workers).' in r.output
+    assert "Serve the node's API (user + partner) and run its delivery workers." in r.output
 
 
 def test_warning_watch_prefix_help_names_the_warning_subjects_it_follows():

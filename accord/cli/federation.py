@@ -244,10 +244,10 @@ def token_create(dir: DirOpt, name: Annotated[str, typer.Option(help="a label fo
     The secret alone goes to stdout (``TOKEN=$(accord node token create …)``); how to use it goes
     to stderr.
     """
-    from accord.api.deps import create_token
+    from accord.federation.tokens import checked_scopes, create_token
 
     node = _open(dir)
-    secret = create_token(node.conn, name, party or node.party, frozenset(scope))
+    secret = create_token(node.conn, name, party or node.party, checked_scopes(scope))
     typer.echo(secret)
     example = next((_EXAMPLE_REQUEST[s] for s in scope if s in _EXAMPLE_REQUEST), _EXAMPLE_REQUEST["status"])
     Console(stderr=True, soft_wrap=True, highlight=False).print(

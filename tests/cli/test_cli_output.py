@@ -57,6 +57,22 @@ def test_warning_watch_prefix_help_names_the_warning_subjects_it_follows():
     assert "<prefix>.<party>.warning.<kind>" in r.output
 
 
+def test_token_create_refuses_a_scope_nothing_checks(tmp_path):
+    """``--scope item:read`` (for ``items:read``) used to make a token that granted nothing, with
+    exit status 0; now it is one error line and no token is stored."""
+    Node.init(tmp_path / "jpn", "JPN").close()
+    d = str(tmp_path / "jpn")
+    r = runner.invoke(app, ["node", "token", "create", "--dir", d, "--name", "a", "--scope", "item:read"])
+    assert getattr(r.exception, "exit_code", None) == 2, r.output  # main() prints it on one line, exit 2
+    assert "unknown scope 'item:read'" in str(r.exception)
+    r = runner.invoke(app, ["node", "token", "list", "--dir", d, "--json"])
+    assert json.loads(r.stdout) == []
+    for ok in (["items:read", "dialogue:read"], ["taxii.read:cyber"], ["taxii.write:cyber", "status"]):
+        args = [a for s in ok for a in ("--scope", s)]
+        r = runner.invoke(app, ["node", "token", "create", "--dir", d, "--name", ok[0].replace(":", "-"), *args])
+        assert r.exit_code == 0, r.output
+
+
 def test_version_flag_and_command_print_the_version():
     for args in (["--version"], ["version"], ["--version", "node"]):
         r = runner.invoke(app, args)

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from accord.cli.output import print_table
+from accord.cli.rules import app as rule_app
 
 if TYPE_CHECKING:
     from accord.node import Node
@@ -244,10 +245,10 @@ def token_create(dir: DirOpt, name: Annotated[str, typer.Option(help="a label fo
     The secret alone goes to stdout (``TOKEN=$(accord node token create …)``); how to use it goes
     to stderr.
     """
-    from accord.api.deps import create_token
+    from accord.federation.tokens import checked_scopes, create_token
 
     node = _open(dir)
-    secret = create_token(node.conn, name, party or node.party, frozenset(scope))
+    secret = create_token(node.conn, name, party or node.party, checked_scopes(scope))
     typer.echo(secret)
     example = next((_EXAMPLE_REQUEST[s] for s in scope if s in _EXAMPLE_REQUEST), _EXAMPLE_REQUEST["status"])
     Console(stderr=True, soft_wrap=True, highlight=False).print(
@@ -318,33 +319,6 @@ def tls_pin(dir: DirOpt, party: Annotated[str, typer.Option(help="partner party"
     from accord.api.tls import pin_partner_cert
 
     typer.echo(f"pinned {party}: {pin_partner_cert(dir, party, cert, fingerprint)}")
-
-
-rule_app = typer.Typer(help="Standing sharing rules (every own item of a kind to a partner or '*').",
-                       no_args_is_help=True)
-
-
-@rule_app.command("add")
-def rule_add(dir: DirOpt, kinds: Annotated[str, typer.Option(help="kind pattern, e.g. warning.track or intel.*")],
-             to: Annotated[str, typer.Option(help="partner party or '*' for every partner")] = "*") -> None:
-    """Add a standing rule; the policy still decides each item."""
-    from accord.federation import add_rule
-
-    add_rule(_open(dir), kinds, to)
-    typer.echo(f"rule: {kinds} → {to}")
-
-
-@rule_app.command("list")
-def rule_list(dir: DirOpt, json_out: JsonOpt = False) -> None:
-    """List standing rules."""
-    from accord.federation import rules
-
-    rs = rules(_open(dir))
-    if json_out:
-        typer.echo(json.dumps([{"kinds": k, "to": t} for k, t in rs]))
-        return
-    for k, t in rs:
-        typer.echo(f"{k} → {t}")
 
 
 def share(item_id: Annotated[Optional[str], typer.Argument(help="id of an item the node holds")] = None,

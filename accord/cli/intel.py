@@ -45,8 +45,9 @@ def add_collection(title: Annotated[str, typer.Argument(help="collection title")
     if json_out:
         typer.echo(json.dumps(coll.to_json(), indent=2))
     else:
+        # markup=False: ' [shared]' (and any [...] in a title) is text, not a Rich style tag
         console.print(f"collection {coll.id} ({coll.alias or 'no alias'}): {coll.title}"
-                      f"{' [shared]' if coll.shared else ''}", highlight=False)
+                      f"{' [shared]' if coll.shared else ''}", highlight=False, markup=False)
 
 
 @app.command("collections")

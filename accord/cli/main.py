@@ -8,6 +8,7 @@ traceback and exit with the error's ``exit_code``.
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 from typing import Annotated
 
@@ -70,6 +71,28 @@ for _area in _AREAS:
         app.add_typer(_mod.app, name=_area)
     if hasattr(_mod, "register"):
         _mod.register(app)
+
+
+def one_line_summaries(typer_app: typer.Typer) -> None:
+    """Make each docstring paragraph of every command of ``typer_app`` and its sub-apps one text,
+    wrapped at the terminal: its ``short_help`` (what a group's command list shows) is the first
+    paragraph, its ``help`` every paragraph, their line breaks made spaces. Typer's rich help kept
+    the docstring's line breaks, so help text broke mid-sentence (``never an`` /
+    ``unacknowledged one`` in ``accord node --help``; ``"serving on …" once`` / ``bound and
+    started`` in ``accord node serve --help``). Paragraphs stay apart."""
+    for info in typer_app.registered_commands:
+        doc = info.help or (inspect.getdoc(info.callback) if info.callback else None) or ""
+        paragraphs = [" ".join(p.split()) for p in doc.split("\n\n")]
+        if info.short_help is None and doc:
+            info.short_help = paragraphs[0]
+        if doc:
+            info.help = "\n\n".join(paragraphs)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            one_line_summaries(group.typer_instance)
+
+
+one_line_summaries(app)
 
 
 def os_error_line(exc: OSError) -> str:

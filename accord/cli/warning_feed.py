@@ -17,7 +17,8 @@ console = Console(soft_wrap=True)
 
 NatsOpt = Annotated[str, typer.Option("--nats", help="NATS server URL, e.g. nats://127.0.0.1:4222.")]
 StreamOpt = Annotated[str, typer.Option("--stream", help="JetStream stream of the radar feed (created if absent).")]
-PrefixOpt = Annotated[str, typer.Option("--prefix", help="Subject prefix: <prefix>.<party>.radar.<sensor>.")]
+PrefixOpt = Annotated[str, typer.Option("--prefix", help="Subject prefix: scans on <prefix>.<party>.radar.<sensor>, "
+                                                     "warning events on <prefix>.<party>.warning.<kind>.")]
 
 
 def _speed(value: str) -> float:

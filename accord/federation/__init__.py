@@ -27,6 +27,7 @@ from accord.federation.outbox import (
     apply_rules,
     create_item,
     remove_partner,
+    remove_rule,
     retract,
     retraction_of,
     rules,
@@ -43,7 +44,7 @@ from accord.federation.wire import RETRACTION_KIND, partner_keys
 
 __all__ = [
     "BatchAck", "Receipt", "parse_batch", "receive_batch", "receive_envelope", "record_request_rejection",
-    "ShareResult", "add_rule", "apply_rules", "create_item", "remove_partner", "retract", "retraction_of", "rules", "share", "share_many",
+    "ShareResult", "add_rule", "apply_rules", "create_item", "remove_partner", "remove_rule", "retract", "retraction_of", "rules", "share", "share_many",
     "share_with",
     "Federation", "status", "HttpTransport", "InProcessNetwork", "Transport", "HeadCheck",
     "check_partner_head", "RETRACTION_KIND", "partner_keys",

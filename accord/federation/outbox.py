@@ -291,6 +291,18 @@ def add_rule(node: Node, kinds: str, to: str = "*") -> None:
             node.conn.execute("INSERT OR IGNORE INTO fed_rules(kinds, to_party) VALUES (?, ?)", (kinds, to))
 
 
+def remove_rule(node: Node, kinds: str, to: str = "*") -> None:
+    """Delete the standing rule ``kinds`` → ``to`` that :func:`add_rule` stored (what is already
+    queued stays queued). Rules in ``node.yaml`` are edited there."""
+    ensure_node_schema(node)
+    with write_lock(node):
+        with transaction(node.conn):
+            gone = node.conn.execute("DELETE FROM fed_rules WHERE kinds = ? AND to_party = ?", (kinds, to)).rowcount
+    if not gone:
+        listed = ", ".join(f"{k} → {t}" for k, t in rules(node)) or "none"
+        raise NotFoundError(f"no standing rule {kinds} → {to} on node {node.party} (rules: {listed})")
+
+
 def remove_partner(node: Node, party: str) -> dict[str, Any]:
     """Unpin partner ``party`` and ledger ``partner.removed``, in one transaction.
 

@@ -33,6 +33,7 @@ KNOWN_SCOPES = frozenset({
 })
 _SCOPE_RE = re.compile(r"^[a-z][a-z0-9_.-]*(:[a-z0-9_.*-]+)?$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+_COLLECTION_SCOPE_RE = re.compile(r"^taxii\.(read|write):[^\s:]+$")  # accord.api.taxii's per-collection scopes
 
 TOKENS_DDL = """
 CREATE TABLE IF NOT EXISTS api_tokens (
@@ -67,6 +68,18 @@ class TokenInfo:
     scopes: tuple[str, ...]
     created: str
     revoked: bool
+
+
+def checked_scopes(scopes: list[str] | tuple[str, ...] | frozenset[str]) -> frozenset[str]:
+    """``scopes`` as a set once each is one Accord checks: one of :data:`KNOWN_SCOPES` or a
+    per-collection TAXII scope (``taxii.read:<collection>``, ``taxii.write:<collection>``, as
+    ``accord intel token`` makes). ``accord node token create`` takes its scopes through this: a
+    misspelt scope (``item:read``) made a token that silently granted nothing."""
+    for scope in scopes:
+        if scope not in KNOWN_SCOPES and not _COLLECTION_SCOPE_RE.match(scope):
+            raise InputError(f"unknown scope {scope!r}: give one of {', '.join(sorted(KNOWN_SCOPES))}, or "
+                             "taxii.read:<collection> / taxii.write:<collection>", field="scope")
+    return frozenset(scopes)
 
 
 def token_digest(secret: str) -> str:

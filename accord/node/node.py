@@ -26,7 +26,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -178,6 +178,7 @@ class Node:
         directory = Path(directory)
         if (directory / CONFIG_FILE).exists() or (directory / KEY_FILE).exists():
             raise ConfigError(f"{directory}: already a node directory; refusing to overwrite its identity")
+        existed = directory.exists()
         private_dir(directory)
         clock = clock or SystemClock()
         identity = Identity.generate(party)
@@ -186,7 +187,20 @@ class Node:
                   "fingerprint": identity.fingerprint, "partners": {}}
         if store is not None:
             config["store"] = store
-        the_store = _open_store(directory, config, existing=False)
+        try:
+            the_store = _open_store(directory, config, existing=False)
+        except BaseException as exc:
+            # No half-made node: a new key without node.yaml made the next `node init` refuse
+            # ("already a node directory") and every other command too ("not a node directory").
+            # The key was made just now and never shown, so nothing is lost with it.
+            (directory / KEY_FILE).unlink(missing_ok=True)
+            if not existed:
+                with suppress(OSError):
+                    directory.rmdir()  # only if empty
+            if isinstance(exc, DatabaseError) and not isinstance(exc, AccordError):
+                raise StoreError(f"{config.get('store') or directory / DB_FILE}: cannot create the node "
+                                 f"database: {exc}") from None
+            raise
         _write_config(directory / CONFIG_FILE, config)
         return cls(directory, identity, config, the_store, clock)
 

@@ -104,3 +104,19 @@ def test_errors_print_one_line_without_traceback(tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr
     assert "ISO 3166-1 alpha-3" in out.stderr
+
+
+def test_a_standing_rule_can_be_removed_as_it_was_added(nodes):
+    """`node rule add` had no undo but removing the partner; `node rule remove` takes the same
+    --kinds/--to, and names the rules there are when it matches none."""
+    from accord.errors import NotFoundError
+
+    d = nodes / "jpn"
+    assert run("node", "rule", "add", "--dir", d, "--kinds", "warning.track").exit_code == 0
+    assert run("node", "rule", "add", "--dir", d, "--kinds", "intel.*", "--to", "KOR").exit_code == 0
+    r = run("node", "rule", "remove", "--dir", d, "--kinds", "warning.track")
+    assert r.exit_code == 0 and r.stdout == "removed rule: warning.track → *\n", r.output
+    assert json.loads(run("node", "rule", "list", "--dir", d, "--json").stdout) == [{"kinds": "intel.*", "to": "KOR"}]
+    r = run("node", "rule", "remove", "--dir", d, "--kinds", "intel.*")  # to '*': not the rule added
+    assert isinstance(r.exception, NotFoundError) and "rules: intel.* → KOR" in str(r.exception)
+    assert json.loads(run("node", "rule", "list", "--dir", d, "--json").stdout) == [{"kinds": "intel.*", "to": "KOR"}]

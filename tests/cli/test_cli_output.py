@@ -10,6 +10,7 @@ import pkgutil
 from collections import Counter
 
 import pytest
+import typer
 from rich.console import Console
 from rich.table import Table
 from typer.testing import CliRunner
@@ -21,6 +22,55 @@ from accord.cli.output import print_table
 from accord.node import Node
 
 runner = CliRunner()
+
+
+def test_a_group_lists_each_command_on_its_summary_not_its_docstring_lines():
+    """A command list shows each command's first paragraph as one text, wrapped at the terminal;
+    Typer's rich help used to keep the docstring's line breaks, so ``node prune`` read
+    ``never an`` / ``unacknowledged one`` on two lines however wide the terminal."""
+    r = runner.invoke(app, ["node", "--help"], env={"COLUMNS": "400"})
+    assert r.exit_code == 0, r.output
+    assert "acknowledged more than KEEP ago; never an unacknowledged one; the inbox rows" in r.output
+
+    def commands(group: typer.Typer):
+        yield from group.registered_commands
+        for sub in group.registered_groups:
+            yield from commands(sub.typer_instance)
+
+    for info in commands(app):
+        assert info.short_help and "\n" not in info.short_help, info.callback
+        assert all("\n" not in p for p in info.help.split("\n\n")), info.callback
+
+
+def test_a_command_help_keeps_each_later_paragraph_whole_too():
+    r = runner.invoke(app, ["node", "serve", "--help"], env={"COLUMNS": "400"})
+    assert r.exit_code == 0, r.output
+    assert '"serving on …" once bound and started (by every worker, with --workers).' in r.output
+    assert "Serve the node's API (user + partner) and run its delivery workers." in r.output
+
+
+def test_warning_watch_prefix_help_names_the_warning_subjects_it_follows():
+    """``watch`` follows ``<prefix>.<party>.warning.<kind>``; its ``--prefix`` help named only the
+    radar subjects (``<prefix>.<party>.radar.<sensor>``), which watch never reads."""
+    r = runner.invoke(app, ["warning", "watch", "--help"], env={"COLUMNS": "400"})
+    assert r.exit_code == 0, r.output
+    assert "<prefix>.<party>.warning.<kind>" in r.output
+
+
+def test_token_create_refuses_a_scope_nothing_checks(tmp_path):
+    """``--scope item:read`` (for ``items:read``) used to make a token that granted nothing, with
+    exit status 0; now it is one error line and no token is stored."""
+    Node.init(tmp_path / "jpn", "JPN").close()
+    d = str(tmp_path / "jpn")
+    r = runner.invoke(app, ["node", "token", "create", "--dir", d, "--name", "a", "--scope", "item:read"])
+    assert getattr(r.exception, "exit_code", None) == 2, r.output  # main() prints it on one line, exit 2
+    assert "unknown scope 'item:read'" in str(r.exception)
+    r = runner.invoke(app, ["node", "token", "list", "--dir", d, "--json"])
+    assert json.loads(r.stdout) == []
+    for ok in (["items:read", "dialogue:read"], ["taxii.read:cyber"], ["taxii.write:cyber", "status"]):
+        args = [a for s in ok for a in ("--scope", s)]
+        r = runner.invoke(app, ["node", "token", "create", "--dir", d, "--name", ok[0].replace(":", "-"), *args])
+        assert r.exit_code == 0, r.output
 
 
 def test_version_flag_and_command_print_the_version():

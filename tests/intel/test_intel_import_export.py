@@ -148,3 +148,15 @@ def test_validate_refuses_what_import_would_refuse_an_integer_beyond_2_53(tmp_pa
     bundle.write_text(json.dumps({"type": "bundle", "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d",
                                   "objects": [obj]}))
     assert CliRunner().invoke(app, ["intel", "validate", str(bundle)]).exit_code == 0
+
+
+def test_cli_add_collection_prints_shared_and_a_bracketed_title_as_written(tmp_path):
+    """``[shared]`` and a title's ``[…]`` are text: printed through Rich's markup they vanished
+    (``… : Cyber indicators `` with a trailing space for a shared collection)."""
+    from accord.cli.main import app
+
+    make_node(tmp_path / "jpn", "JPN").close()
+    r = CliRunner().invoke(app, ["intel", "add-collection", "Cyber [TLP:AMBER]", "--alias", "cyber",
+                                 "--shared", "--dir", str(tmp_path / "jpn")])
+    assert r.exit_code == 0, r.output
+    assert r.output.rstrip("\n").endswith("(cyber): Cyber [TLP:AMBER] [shared]"), r.output

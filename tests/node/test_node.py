@@ -38,6 +38,28 @@ def signed_agreement(jpn, kor, version=1, ceiling="SECRET", until=datetime(2027,
     return sign_agreement(sign_agreement(a, jpn.identity), kor.identity)
 
 
+@pytest.mark.sqlite_only  # accord.db made a directory
+def test_init_that_cannot_make_its_database_leaves_no_half_node_and_can_be_run_again(tmp_path, clock):
+    """A failed ``node init`` (here: ``accord.db`` is a directory; on PostgreSQL, a server or
+    database not there yet) used to leave ``node.key`` alone in the directory: the next init
+    refused it as "already a node directory", every other command as "not a node directory"."""
+    d = tmp_path / "n"
+    (d / "accord.db").mkdir(parents=True)
+    with pytest.raises(StoreError, match=r"accord\.db: cannot create the node database"):
+        Node.init(d, "JPN", clock)
+    assert sorted(p.name for p in d.iterdir()) == ["accord.db"]
+    (d / "accord.db").rmdir()
+    node = Node.init(d, "JPN", clock)  # the same command again, once the cause is fixed
+    assert (d / "node.yaml").is_file() and node.party == "JPN"
+    node.close()
+
+
+def test_init_on_a_database_not_there_removes_the_directory_it_made(tmp_path, clock):
+    with pytest.raises(StoreError, match="cannot connect"):
+        Node.init(tmp_path / "new", "JPN", clock, store="postgresql://postgres@127.0.0.1:1/accord_none")
+    assert not (tmp_path / "new").exists()
+
+
 def test_init_layout_and_secrets(tmp_path, clock):
     node = Node.init(tmp_path / "n", "JPN", clock)
     key = tmp_path / "n" / "node.key"

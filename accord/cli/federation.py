@@ -326,7 +326,7 @@ rule_app = typer.Typer(help="Standing sharing rules (every own item of a kind to
 
 @rule_app.command("add")
 def rule_add(dir: DirOpt, kinds: Annotated[str, typer.Option(help="kind pattern, e.g. warning.track or intel.*")],
-             to: Annotated[str, typer.Option(help="partner party or '*' for every partner")] = "*") -> None:
+             to: Annotated[str, typer.Option(help="a pinned partner's party, or '*' for every partner")] = "*") -> None:
     """Add a standing rule; the policy still decides each item."""
     from accord.federation import add_rule
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 KindsOpt = Annotated[str, typer.Option(help="kind pattern, e.g. warning.track or intel.*")]
-ToOpt = Annotated[str, typer.Option(help="partner party or '*' for every partner")]
+ToOpt = Annotated[str, typer.Option(help="a pinned partner's party, or '*' for every partner")]
 
 app = typer.Typer(help="Standing sharing rules (every own item of a kind to a partner or '*').",
                   no_args_is_help=True)

@@ -79,6 +79,9 @@ def ingest(
     status: Annotated[str, typer.Option("--status", help="CAP status of the alerts: Exercise or Actual.")] = "Exercise",
     epoch: Annotated[str, typer.Option("--epoch", help="Wall-clock time of scan time t=0 (RFC 3339).")]
     = "2026-01-01T00:00:00Z",
+    clock_ahead: Annotated[float, typer.Option(
+        "--clock-ahead", min=0,
+        help="Refuse a scan dated (epoch + t) more than this many seconds ahead of the node's clock.")] = 300.0,
     batch: Annotated[int, typer.Option("--batch", min=1, max=10_000, help="Scan messages per transaction at most.")] = 512,
     idle_exit: Annotated[Optional[float], typer.Option(
         "--idle-exit", help="Stop after this many seconds without a message (default: run until stopped).")] = None,
@@ -121,6 +124,7 @@ def ingest(
     try:
         opts = IngestOptions(url=nats, stream=stream, durable=consumer or f"ingest-{node.party}", prefix=prefix,
                              marking=marking, status=status, epoch=parse_rfc3339(epoch, field="epoch"),
+                             clock_ahead_s=clock_ahead,
                              batch=batch, idle_exit_s=idle_exit, alerts=alerts, quiet_gc=True,
                              alert_process=alert_process, alert_restarts=alert_restarts)
         ing = Ingest(node, header, opts)

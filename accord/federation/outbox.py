@@ -278,13 +278,22 @@ def retraction_of(node: Node, item_id: str) -> dict[str, Any] | None:
 
 # --- standing rules ---------------------------------------------------------------------------
 def add_rule(node: Node, kinds: str, to: str = "*") -> None:
-    """Standing rule: share every own item whose kind matches ``kinds`` to ``to`` (or ``*``)."""
+    """Standing rule: share every own item whose kind matches ``kinds`` to ``to`` (or ``*``).
+
+    ``to`` must be a pinned partner: a rule only ever sends to pinned partners, and unpinning one
+    deletes the rules naming it (:func:`remove_partner`), so a rule to a party not pinned — a
+    typo, or a partner not yet added — did nothing and was taken without a word. ``*`` covers
+    the partners pinned later too."""
     ensure_node_schema(node)
     if not kinds or any(c.isspace() for c in kinds):
         raise InputError(f"kind pattern {kinds!r} must be non-empty without spaces", field="kinds")
     problem = None if to == "*" else party_problem(to, what="rule recipient")
     if problem is not None:
         raise InputError(problem + " (or '*' for every partner)", field="to")
+    if to != "*" and to not in node.partners():
+        raise InputError(f"{to} is not a pinned partner of {node.party}: pin it first with `accord node partner "
+                         f"add --party {to} --key KEY`, then add the rule (or use --to '*' for every partner)",
+                         field="to")
     with write_lock(node):
         with transaction(node.conn):
             _start_cursor(node)

@@ -1,12 +1,14 @@
 """``accord warning ingest``: a durable JetStream consumer that tracks, predicts and alerts live.
 
-The loop, one batch of scan messages at a time (those JetStream has, up to ``batch``, plus what
-arrives within ``gather_s`` of the fetch, so that a paced feed does not pay a commit per scan):
+The loop, one batch of scan messages at a time (those JetStream has, up to ``batch`` messages and
+``batch_bytes``, plus what arrives within ``gather_s`` of the fetch, so that a paced feed does
+not pay a commit per scan):
 
 1. skip messages at or below the stored stream sequence (processed before a crash, not yet
    acknowledged); check each other scan (:func:`accord.feeds.scans.parse_scan`, then time order
-   and radar, :meth:`LiveTracker.check`) — a bad one is logged in one line and *terminated*
-   (JetStream never redelivers it), and nothing of it is stored;
+   and radar, :meth:`LiveTracker.check`, and the node's clock, :meth:`Ingest.check`) — a bad
+   one is logged in one line and *terminated* (JetStream never redelivers it), and nothing of
+   it is stored;
 2. feed the good scans to the :class:`LiveTracker`; each whole second it completes gives
    ``warning.track`` items (every confirmed track) and ``warning.prediction`` items, and the
    predictions go through the :class:`AlertEngine` (ticked every second, as
@@ -27,7 +29,6 @@ file in the node directory).
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import gc
 import json
 import logging
@@ -45,8 +46,9 @@ from accord.errors import ConfigError, InputError
 from accord.feeds.alert_path import AlertPath
 from accord.feeds.alert_proc import AlertProcess
 from accord.feeds.jetstream import connect, ensure_stream, pull_consumer
-from accord.feeds.scans import check_datable, check_prefix, check_token, is_present, parse_scan, warning_subject
-from accord.feeds.state import IngestState, IngestStore
+from accord.feeds.scans import (CLOCK_AHEAD_S, check_datable, check_not_ahead, check_prefix, check_token, is_present,
+                                parse_scan, warning_subject)
+from accord.feeds.state import IngestState, IngestStore, consumer_lock
 from accord.warning.alerts import AlertEngine, AlertRules, Geography
 from accord.warning.alerts.engine import DEFAULT_EPOCH
 from accord.warning.io import DetectionsHeader, parse_header
@@ -58,7 +60,6 @@ if TYPE_CHECKING:
     from accord.node import Node
 
 log = logging.getLogger("accord.feeds.ingest")
-
 
 
 @dataclass
@@ -73,17 +74,16 @@ class IngestSummary:
     cpu0: float | None = None          # process CPU time at the first message
     cpu1: float | None = None          # process CPU time at the last commit
     batches: int = 0
+    batch_bytes_max: int = 0    # the most bytes of messages one batch held
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         busy = (self.last_commit - self.first_fetch) if self.first_fetch and self.last_commit else None
         cpu = (self.cpu1 - self.cpu0) if self.cpu0 is not None and self.cpu1 is not None else None
         alert_cpu = self.extra.get("alert_process_cpu_seconds")
-        own = cpu
-        if cpu is not None and alert_cpu is not None:   # cpu_seconds: both processes'
-            cpu += alert_cpu
+        own, cpu = cpu, (cpu + alert_cpu if cpu is not None and alert_cpu is not None else cpu)  # both processes'
         return {**self.extra, "ingest_cpu_seconds": None if own is None else round(own, 4), "scans": self.scans, "detections": self.detections, "refused": self.refused,
-                "skipped": self.skipped, "items": self.items, "batches": self.batches,
+                "skipped": self.skipped, "items": self.items, "batches": self.batches, "batch_bytes_max": self.batch_bytes_max,
                 "busy_seconds": None if busy is None else round(busy, 4),
                 "cpu_seconds": None if cpu is None else round(cpu, 4),
                 "detections_per_s": round(self.detections / busy) if busy else None,
@@ -100,7 +100,9 @@ class IngestOptions:
     status: str = "Exercise"
     sender: str | None = None
     epoch: datetime = DEFAULT_EPOCH
+    clock_ahead_s: float = CLOCK_AHEAD_S   # a scan dated further ahead of the node's clock is refused
     batch: int = 512
+    batch_bytes: int = 8 * 1024 * 1024   # the bytes of messages one batch holds at most (see run)
     gather_s: float = 0.03         # after a fetch, wait this long at most for more of a batch (see run)
     idle_exit_s: float | None = None
     alerts: bool = True            # False: tracks and predictions only (alerting done elsewhere)
@@ -162,9 +164,13 @@ class Ingest:
         """:func:`accord.feeds.scans.is_present` by the node's clock (:attr:`LiveTracker.is_current`)."""
         return is_present(self.opts.epoch, self.node.clock.now(), t)
 
-    def check_time(self, t: float) -> None:
-        """:func:`accord.feeds.scans.check_datable` for this ingest's epoch."""
+    def check(self, t: float, sensor: str) -> None:
+        """:class:`InputError` if a scan cannot be taken: its time past what a datetime holds
+        (:func:`~accord.feeds.scans.check_datable`), what :meth:`LiveTracker.check` refuses, or a
+        time ahead of the node's clock (:func:`~accord.feeds.scans.check_not_ahead`)."""
         check_datable(self.opts.epoch, t)
+        self.live.check(t, sensor)
+        check_not_ahead(self.opts.epoch, self.node.clock.now(), t, self.opts.clock_ahead_s)
 
     def _alerts(self, preds: list[Any], seconds: list[int]) -> list[Any]:
         """Feed predictions and clock ticks to the engine as run_engine does for a file."""
@@ -226,7 +232,7 @@ class Ingest:
     async def run(self, stop: asyncio.Event | None = None) -> IngestSummary:
         """Consume until ``stop`` is set (or, with ``idle_exit_s``, the stream has been idle that long)."""
         opts = self.opts
-        lock = _lock(self.node.dir, opts.durable)
+        lock = consumer_lock(self.node.dir, opts.durable)
         warm_up()   # load the tracker's compiled kernels before the first scan waits on them
         if opts.quiet_gc:
             quiet_gc()
@@ -235,7 +241,7 @@ class Ingest:
         try:
             js = nc.jetstream()
             await ensure_stream(js, opts.stream, opts.prefix, self.party)
-            sub = await pull_consumer(js, opts.stream, opts.durable, opts.prefix, self.party,
+            sub = await pull_consumer(nc, opts.stream, opts.durable, opts.prefix, self.party,
                                       after_seq=self.seq, max_pending=max(4 * opts.batch, 1000))
             await self.publish(nc, [self.node.get_item(i) for i in self.last_items])  # maybe lost in a crash
             if opts.alerts and opts.alert_process:
@@ -251,7 +257,7 @@ class Ingest:
             idle_since = time.perf_counter()
             while stop is None or not stop.is_set():
                 try:
-                    msgs = await sub.fetch(batch=opts.batch, timeout=0.5)
+                    msgs = await sub.fetch(opts.batch, 0.5, self.batch_bytes(sub))
                 except asyncio.TimeoutError:
                     msgs = []
                 if not msgs:
@@ -284,17 +290,24 @@ class Ingest:
         snapshot and a durable commit (~8 ms here) whatever its size. So the commits of a live
         feed are bounded (about 1 / ``gather_s`` a second) at the price of that much latency;
         a backlog fills whole batches and does not wait."""
-        deadline = time.perf_counter() + self.opts.gather_s
-        while len(msgs) < self.opts.batch and (left := deadline - time.perf_counter()) > 0.001:
+        deadline, budget = time.perf_counter() + self.opts.gather_s, self.batch_bytes(sub)
+        held = sum(len(m.data) for m in msgs)
+        while len(msgs) < self.opts.batch and held < budget and (left := deadline - time.perf_counter()) > 0.001:
             try:
-                msgs = msgs + await sub.fetch(batch=self.opts.batch - len(msgs), timeout=left)
+                more = await sub.fetch(self.opts.batch - len(msgs), left, budget - held)
             except asyncio.TimeoutError:
                 break
+            msgs, held = msgs + more, held + sum(len(m.data) for m in more)
         return msgs
 
+    def batch_bytes(self, sub: Any) -> int:
+        """The bytes of messages a batch may hold: ``batch_bytes``, or twice the largest message
+        the server takes if more (:class:`accord.feeds.jetstream.BytePull`)."""
+        return max(self.opts.batch_bytes, sub.min_bytes)
+
     async def _batch(self, nc: Any, msgs: list[Any]) -> None:
-        s = self.summary
-        path = self._alert_path
+        s, path = self.summary, self._alert_path
+        s.batch_bytes_max = max(s.batch_bytes_max, sum(len(m.data) for m in msgs))
         if path is not None:
             path.check()
         items: list[Item] = []
@@ -308,8 +321,7 @@ class Ingest:
                 continue
             try:
                 scan = parse_scan(msg.data, msg.subject)
-                self.check_time(scan.t)
-                self.live.check(scan.t, scan.sensor)
+                self.check(scan.t, scan.sensor)
             except InputError as exc:
                 log.error("ingest: scan message %d on %s refused: %s", seq, msg.subject, exc,
                           extra={"event": "feed.scan_refused", "stream_seq": seq})
@@ -377,17 +389,3 @@ def quiet_gc() -> None:
 
 GC_THRESHOLDS = (50_000, 20, 20)
 
-
-def _lock(directory: Any, durable: str) -> int:
-    """Hold ``DIR/ingest-<consumer>.lock`` (flock) for the process's life: one ingest per consumer."""
-    path = os.path.join(str(directory), f"ingest-{durable}.lock")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise ConfigError(f"another `accord warning ingest` runs consumer {durable} on this node "
-                          f"({path} is locked)") from None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
-    return fd

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import time
 from typing import Any
 
 from accord.errors import ConfigError
@@ -51,19 +54,20 @@ async def ensure_stream(js: Any, stream: str, prefix: str, party: str) -> None:
                           f"(its subjects: {', '.join(info.config.subjects or [])})")
 
 
-async def pull_consumer(js: Any, stream: str, durable: str, prefix: str, party: str,
-                        *, after_seq: int, max_pending: int) -> Any:
-    """The durable pull subscription of the ingest, delivering from stream sequence
+async def pull_consumer(nc: Any, stream: str, durable: str, prefix: str, party: str,
+                        *, after_seq: int, max_pending: int) -> BytePull:
+    """The durable pull consumer of the ingest, delivering from stream sequence
     ``after_seq + 1`` on: the node's stored sequence, not the server's, says where to resume.
 
     The consumer is made anew at each start. An old one would hand out new messages first and
     the unacknowledged ones of a killed process only once their ack wait expired, out of order.
     Acknowledgements are cumulative (``AckAll``: acknowledging a message acknowledges every
-    earlier one), sent after the commit."""
+    earlier one), sent after the commit. Fetched through :class:`BytePull`, bounded in bytes."""
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
     from nats.js.errors import NotFoundError
 
     check_token(durable, "consumer")
+    js = nc.jetstream()
     try:
         await js.delete_consumer(stream, durable)
     except NotFoundError:
@@ -72,4 +76,77 @@ async def pull_consumer(js: Any, stream: str, durable: str, prefix: str, party: 
         {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": after_seq + 1}
     cfg = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.ALL, ack_wait=30.0,
                          max_ack_pending=max_pending, filter_subject=radar_filter(prefix, party), **start)
-    return await js.pull_subscribe(radar_filter(prefix, party), durable=durable, stream=stream, config=cfg)
+    await js.add_consumer(stream, cfg)
+    inbox = await nc.subscribe(nc.new_inbox())
+    return BytePull(nc, inbox, f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}")
+
+
+class BytePull:
+    """Fetches of a pull consumer bounded in bytes as well as in messages.
+
+    nats-py's ``fetch`` asks JetStream for a number of messages only, so a batch of 512 messages
+    of junk near NATS's 1 MB payload limit was 512 MB in the ingest's memory at once. Each
+    request here also carries ``max_bytes``: the server delivers messages until the next would
+    pass it, then ends the request (status 409) and keeps that message for the next one. A
+    message larger than a request's ``max_bytes`` would never be delivered, so the first request
+    of a batch asks for at least :attr:`min_bytes` (twice the server's payload limit, which
+    bounds every stored message): no message is ever stuck, and none is skipped."""
+
+    def __init__(self, nc: Any, sub: Any, subject: str) -> None:
+        self.nc, self.sub, self.subject = nc, sub, subject
+        self.min_bytes = 2 * int(nc.max_payload)
+
+    async def fetch(self, batch: int, timeout: float, max_bytes: int) -> list[Any]:
+        """Up to ``batch`` messages of at most ``max_bytes`` in all: those the server has now,
+        else the first to arrive within ``timeout`` (``asyncio.TimeoutError`` if none).
+        ``max_bytes`` below a waiting message's size returns [] (the message waits for a larger
+        request)."""
+        msgs = await self._request({"batch": batch, "max_bytes": max_bytes, "no_wait": True}, batch, timeout + 1.0)
+        if msgs or timeout < 0.01:
+            if msgs:
+                return msgs
+            raise asyncio.TimeoutError
+        msgs = await self._request({"batch": 1, "max_bytes": max_bytes, "expires": int((timeout - 0.005) * 1e9)},
+                                   1, timeout + 1.0)
+        if not msgs:
+            raise asyncio.TimeoutError
+        return msgs
+
+    async def _request(self, req: dict[str, Any], batch: int, wait_s: float) -> list[Any]:
+        """One pull request: its messages until ``batch`` of them or the server's status ending it
+        (404 no messages, 408 expired, 409 the next is past ``max_bytes``). Messages of an
+        earlier request that arrived after its caller stopped waiting come first."""
+        import nats.errors
+
+        msgs: list[Any] = []
+        while self.sub.pending_msgs:
+            msg = await self.sub.next_msg(timeout=1.0)
+            if not _status(msg):
+                msgs.append(msg)
+        size = sum(len(m.data) for m in msgs)
+        if len(msgs) >= batch or size >= req["max_bytes"]:
+            return msgs
+        req = {**req, "batch": batch - len(msgs), "max_bytes": req["max_bytes"] - size}
+        await self.nc.publish(self.subject, json.dumps(req).encode(), reply=self.sub.subject)
+        deadline = time.monotonic() + wait_s
+        while len(msgs) < batch:
+            try:
+                msg = await self.sub.next_msg(timeout=max(deadline - time.monotonic(), 0.001))
+            except nats.errors.TimeoutError:
+                break
+            status = _status(msg)
+            if status is None:
+                msgs.append(msg)
+            elif status != "100":   # 100: a heartbeat
+                break
+        return msgs
+
+    async def close(self) -> None:
+        await self.sub.unsubscribe()
+
+
+def _status(msg: Any) -> str | None:
+    """The status code of a JetStream status message (a ``Status`` header and no ack subject:
+    a stored message always has one), else None."""
+    headers = msg.headers
+    return str(headers["Status"]) if headers and "Status" in headers and not msg.reply else None

@@ -35,12 +35,17 @@ from accord.warning.io import Detections
 from accord.warning.io.jsonl import to_float
 from accord.warning.types import MAX_SCAN_GAP_S
 
-MAX_SCAN_BYTES = 4 * 1024 * 1024     # a scan message larger than this is refused unread
 MAX_SCAN_PLOTS = 1000
 """The most plots a scan may hold. Each plot no track takes starts a tentative track that the
 next scans' plots are gated against, so the tracker's memory grows with the square of a scan's
 plots: two scans of 10,000 plots (under NATS's 1 MB default payload) took the ingest past 4 GB
 and ended it, and a restart met the same scans again. The scenarios' scans hold some 5 to 50."""
+MAX_SCAN_BYTES = 256 * 1024
+"""A scan message larger than this is refused unread. It follows from :data:`MAX_SCAN_PLOTS`: in
+:meth:`Scan.payload`'s form a plot is at most 77 bytes (three doubles of at most 24 characters,
+``-2.2250738585072014e-308``, two commas, the brackets and the comma after it), so the largest
+scan is some 77 KB; 256 KiB leaves a writer of its own room for spaces and longer numbers, and
+is a quarter of NATS's default 1 MB payload limit (a message of junk that size was decoded)."""
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 KINDS = {"warning.track": "track", "warning.prediction": "prediction", "warning.alert": "alert"}
 
@@ -202,6 +207,23 @@ def is_present(epoch: datetime, now: datetime, t: float) -> bool:
         return False
     age = (now - at).total_seconds()
     return -CLOCK_AHEAD_S <= age <= MAX_SCAN_GAP_S
+
+
+def check_not_ahead(epoch: datetime, now: datetime, t: float, ahead_s: float = CLOCK_AHEAD_S) -> None:
+    """:class:`InputError` if scan time ``t`` (``epoch + t``) is more than ``ahead_s`` ahead of the
+    clock reading ``now``. A radar reports what it saw, so a scan dated in the future has a wrong
+    time; taken, it moved the tracker's clock there, and every true scan after it was refused as
+    earlier than the last one until the clock caught up (hours, for a scan hours ahead). A replay
+    or a simulation dated in the past (the default epoch, 2026-01-01, and ``t`` of a scenario) is
+    never ahead; a feed dated in the future on purpose needs a larger ``ahead_s``."""
+    try:
+        ahead = (epoch + timedelta(seconds=t) - now).total_seconds()
+    except (OverflowError, ValueError):   # past the year 9999
+        ahead = math.inf
+    if ahead > ahead_s:
+        raise InputError(f"t={t} dates the scan {ahead:.0f} s ahead of the node's clock ({now.isoformat()}; "
+                         f"epoch {epoch.isoformat()} + t), more than {ahead_s:.0f} s: a wrong time, or a wrong "
+                         "--epoch or node clock", field="t")
 
 
 def check_datable(epoch: datetime, t: float) -> None:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from accord.clock import to_rfc3339
 from accord.core.items import Item
+from accord.errors import ConfigError
 from accord.store.base import transaction
 from accord.store.sqlite import ensure_schema
 
@@ -184,3 +185,18 @@ class IngestStore:
             row = self.node.conn.execute("SELECT last_items FROM ingest_alert_state WHERE consumer = ?",
                                          (self.consumer,)).fetchone()
         return list(json.loads(row[0])) if row is not None else []
+
+
+def consumer_lock(directory: object, durable: str) -> int:
+    """Hold ``DIR/ingest-<consumer>.lock`` (flock) for the process's life: one ingest per consumer."""
+    path = os.path.join(str(directory), f"ingest-{durable}.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ConfigError(f"another `accord warning ingest` runs consumer {durable} on this node "
+                          f"({path} is locked)") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd

@@ -108,3 +108,26 @@ def test_a_removal_by_another_process_takes_effect_in_a_running_node(nodes, tmp_
     # a node.yaml broken meanwhile leaves the pins as they were
     (tmp_path / "JPN" / "node.yaml").write_text("party: [")
     assert "KOR" in serving.partners()
+
+
+def test_a_rule_to_a_party_not_pinned_is_refused_in_one_line_naming_it(nodes, tmp_path):
+    # `node rule add --to USA` on a node that has not pinned USA was taken without a word and
+    # never sent anything (a rule only sends to pinned partners; unpinning deletes its rules)
+    from accord.errors import InputError
+
+    jpn_dir = str(tmp_path / "JPN")
+
+    def rule_add(to):
+        return runner.invoke(app, ["node", "rule", "add", "--dir", jpn_dir, "--kinds", "warning.*", "--to", to])
+
+    r = rule_add("USA")
+    assert isinstance(r.exception, InputError), r.output
+    msg = str(r.exception)
+    assert "\n" not in msg and "USA is not a pinned partner of JPN" in msg
+    assert "accord node partner add --party USA" in msg
+    assert federation.rules(nodes["JPN"]) == []
+    assert rule_add("KOR").exit_code == 0 and rule_add("*").exit_code == 0
+    assert federation.rules(nodes["JPN"]) == [("warning.*", "KOR"), ("warning.*", "*")]
+    federation.remove_partner(nodes["JPN"], "KOR")        # unpinned: its rule goes, and a new one is refused
+    assert isinstance(rule_add("KOR").exception, InputError)
+    assert federation.rules(nodes["JPN"]) == [("warning.*", "*")]

@@ -1,0 +1,154 @@
+"""What one message may cost the ingest: the bytes a batch holds, and a scan's time against the
+node's clock (a real NATS server with JetStream and a real ingest)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from feeds_helpers import MARKING, ingest_cmd, run, uninterrupted
+
+from accord.errors import InputError
+from accord.feeds.ingest import Ingest, IngestOptions
+from accord.feeds.jetstream import ensure_stream
+from accord.feeds.scans import CLOCK_AHEAD_S, MAX_SCAN_BYTES, Scan, check_not_ahead, radar_subject, scans_of
+from accord.node import Node
+from accord.warning.io import read_detections
+
+MiB = 1024 * 1024
+
+
+def publish(nats_url, names, scans):
+    import nats
+
+    async def go():
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        await ensure_stream(js, names.stream, names.prefix, "JPN")
+        for s in scans:   # a Scan, or (sensor, raw bytes)
+            sensor, data = (s.sensor, s.payload()) if isinstance(s, Scan) else s
+            await js.publish(radar_subject(names.prefix, "JPN", sensor), data)
+        await nc.close()
+
+    asyncio.run(go())
+
+
+def consumer_info(nats_url, names):
+    import nats
+
+    async def go():
+        nc = await nats.connect(nats_url)
+        info = await nc.jetstream().consumer_info(names.stream, names.consumer)
+        await nc.close()
+        return info
+
+    return asyncio.run(go())
+
+
+def test_a_batch_of_junk_near_the_payload_limit_holds_at_most_batch_bytes(tmp_path, names, nats_url, japan_scenario,
+                                                                       caplog, monkeypatch):
+    # a fetch asked for 512 messages whatever their size: 512 messages of ~1 MB junk were
+    # 512 MB in memory at once. Here 24 of them between good scans: every batch holds at most
+    # batch_bytes (8 MiB), each junk message is refused in one line, every good scan is tracked
+    header, det = read_detections(japan_scenario)
+    scans = list(scans_of(det))
+    a, b = len(scans) // 3, 2 * len(scans) // 3
+    junk = (scans[0].sensor, b"x" * 1_000_000)
+    publish(nats_url, names, scans[:a] + [junk] * 12 + scans[a:b] + [junk] * 12 + scans[b:])
+
+    held: list[int] = []
+    batch = Ingest._batch
+
+    async def spy(self, nc, msgs):
+        held.append(sum(len(m.data) for m in msgs))
+        await batch(self, nc, msgs)
+
+    monkeypatch.setattr(Ingest, "_batch", spy)
+    node = Node.init(tmp_path / "jpn", "JPN")
+    try:
+        ing = Ingest(node, header, IngestOptions(url=nats_url, stream=names.stream, durable=names.consumer,
+                                                 prefix=names.prefix, marking=MARKING, alerts=False,
+                                                 idle_exit_s=1.5))
+        with caplog.at_level(logging.ERROR, logger="accord.feeds.ingest"):
+            summary = asyncio.run(ing.run())
+        got = {k: sorted(i.id for i in node.items(kind=k)) for k in ("warning.track", "warning.prediction")}
+    finally:
+        node.close()
+    assert sum(held) == 24 * 1_000_000 + sum(len(s.payload()) for s in scans)   # every message seen once
+    assert max(held) <= 8 * MiB and summary.batch_bytes_max == max(held)
+    assert (summary.scans, summary.refused) == (len(scans), 24)
+    lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(lines) == 24 and all("\n" not in ln for ln in lines)
+    assert all(f"scan message of 1000000 bytes exceeds {MAX_SCAN_BYTES}" in ln for ln in lines), lines[:2]
+    want = uninterrupted(tmp_path, japan_scenario)
+    assert got == {k: sorted(i.id for i in want[k]) for k in got} and got["warning.track"]   # none lost
+    info = consumer_info(nats_url, names)
+    assert (info.num_pending, info.num_ack_pending, info.num_redelivered) == (0, 0, 0)
+
+
+def test_max_scan_bytes_holds_the_largest_scan_the_feed_writes():
+    import numpy as np
+
+    from accord.feeds.scans import MAX_SCAN_PLOTS, parse_scan
+
+    widest = Scan(1.2345678901234567e300, "A" * 64, np.full((MAX_SCAN_PLOTS, 3), -2.2250738585072014e-308))
+    assert len(widest.payload()) < MAX_SCAN_BYTES < 1_000_000
+    with pytest.raises(InputError, match="exceeds"):
+        parse_scan(b" " * (MAX_SCAN_BYTES + 1), "accord.JPN.radar.A")
+
+
+def test_a_scan_dated_hours_ahead_of_the_node_clock_is_refused_and_the_feed_goes_on(tmp_path, names, nats_url,
+                                                                                  japan_scenario):
+    # a scan three hours ahead, within a day of the last one, was taken: the tracker's clock moved
+    # three hours on and every true scan after it was refused as "earlier than the last scan"
+    header, det = read_detections(japan_scenario)
+    scans = list(scans_of(det))
+    k = len(scans) // 2
+    ahead = Scan(scans[k - 1].t + 3 * 3600.0, scans[k - 1].sensor, scans[k - 1].plots)
+    publish(nats_url, names, scans[:k] + [ahead] + scans[k:])
+    # the scenario's times a wall-clock epoch puts ten minutes in the past: a live feed's
+    epoch = datetime.now(timezone.utc) - timedelta(seconds=scans[-1].t + 600)
+    Node.init(tmp_path / "jpn", "JPN").close()
+    r = run(ingest_cmd(tmp_path / "jpn", nats_url, names, japan_scenario, "--epoch",
+                       epoch.isoformat().replace("+00:00", "Z"), "--no-alerts", "--idle-exit", "2", "--json"))
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    out = json.loads(r.stdout)
+    assert (out["scans"], out["refused"]) == (len(scans), 1), r.stderr[-2000:]
+    lines = [ln for ln in r.stderr.splitlines() if "refused" in ln]
+    assert len(lines) == 1 and "s ahead of the node's clock" in lines[0], lines
+
+
+def test_the_clock_rule_leaves_replays_and_simulations_dated_in_the_past_alone(tmp_path, japan_scenario):
+    from accord.clock import ManualClock
+    from accord.warning.alerts.engine import DEFAULT_EPOCH
+
+    now = datetime(2026, 12, 6, 7, 0, tzinfo=timezone.utc)
+    check_not_ahead(DEFAULT_EPOCH, now, 5e6)                  # no --epoch: the scenario's seconds of 2026-01-01
+    check_not_ahead(now - timedelta(days=30), now, 86_000.0)  # a replay of a month ago
+    check_not_ahead(now, now, CLOCK_AHEAD_S)                  # clock skew: the bound passes
+    for t in (CLOCK_AHEAD_S + 1, 3 * 3600.0, 1e12):
+        with pytest.raises(InputError, match="ahead of the node's clock"):
+            check_not_ahead(now, now, t)
+    check_not_ahead(now, now, 3 * 3600.0, ahead_s=4 * 3600.0)   # --clock-ahead: a feed dated ahead on purpose
+
+    # the ingest checks it with the node's clock, after the tracker's own checks
+    header, det = read_detections(japan_scenario)
+    scans = list(scans_of(det))
+    Node.init(tmp_path / "jpn", "JPN").close()
+    node = Node.open(tmp_path / "jpn", clock=ManualClock(now))
+    try:
+        ing = Ingest(node, header, IngestOptions(url="-", stream="S", durable="d", epoch=now, alerts=False))
+        for s in scans[:20]:
+            ing.check(s.t, s.sensor)
+            ing.track(s.t, s.sensor, s.plots)
+        last = scans[19]
+        with pytest.raises(InputError, match="ahead of the node's clock"):
+            ing.check(last.t + 3600.0, last.sensor)
+        with pytest.raises(InputError, match="earlier than the last scan"):
+            ing.check(last.t - 1.0, last.sensor)
+        ing.check(scans[20].t, scans[20].sensor)              # the next true scan is still taken
+    finally:
+        node.close()

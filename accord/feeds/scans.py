@@ -216,10 +216,8 @@ def check_not_ahead(epoch: datetime, now: datetime, t: float, ahead_s: float = C
     earlier than the last one until the clock caught up (hours, for a scan hours ahead). A replay
     or a simulation dated in the past (the default epoch, 2026-01-01, and ``t`` of a scenario) is
     never ahead; a feed dated in the future on purpose needs a larger ``ahead_s``."""
-    try:
-        ahead = (epoch + timedelta(seconds=t) - now).total_seconds()
-    except (OverflowError, ValueError):   # past the year 9999
-        ahead = math.inf
+    at = add_seconds(epoch, t)
+    ahead = math.inf if at is None else (at - now).total_seconds()   # None: past the year 9999
     if ahead > ahead_s:
         raise InputError(f"t={t} dates the scan {ahead:.0f} s ahead of the node's clock ({now.isoformat()}; "
                          f"epoch {epoch.isoformat()} + t), more than {ahead_s:.0f} s: a wrong time, or a wrong "

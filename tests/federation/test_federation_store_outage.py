@@ -78,3 +78,40 @@ def test_delivery_survives_its_database_going_away_and_logs_it_once(tmp_path, se
     assert len(down) == 1 and down[0].levelno == logging.WARNING, [r.getMessage() for r in down]
     assert len(back) >= 1 and back[0].attempts >= 2
     assert not [r for r in records if getattr(r, "event", None) == "partner.unreachable"]
+
+
+def test_partner_api_answers_503_while_its_database_is_away(tmp_path, server):
+    """A partner's tree-head check of a node whose database is away is answered 503 with
+    Retry-After — not a 500 with a traceback in the log (checkpoint) nor a 400 blaming the
+    request (consistency) — and 200 again once the database is back."""
+    from fastapi.testclient import TestClient
+
+    from accord.api.app import create_app
+    from accord.federation.httpsig import sign_request
+
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"), store=lambda p: server.url if p == "KOR" else None)
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+
+    def get(client, path: str, query: str = "") -> object:
+        headers = sign_request(jpn.identity, "GET", path, query, b"", jpn.clock.now(), "KOR")
+        return client.get(path + (f"?{query}" if query else ""), headers=headers)
+
+    try:
+        with TestClient(create_app(kor), raise_server_exceptions=False) as client:
+            size = kor.ledger.size
+            assert get(client, "/federation/v1/checkpoint").status_code == 200
+            server.stop("immediate")
+            for path, query in (("/federation/v1/checkpoint", ""),
+                                ("/federation/v1/consistency", f"first=1&second={size}")):
+                r = get(client, path, query)
+                assert r.status_code == 503, (path, r.status_code, r.text)
+                assert r.headers["retry-after"] == "1"
+                assert r.json()["detail"]["error"] == "unavailable"
+                assert "unavailable" in r.json()["detail"]["reason"]
+            server.start()
+            assert wait_for(lambda: get(client, "/federation/v1/checkpoint").status_code == 200, timeout=30)
+            r = get(client, "/federation/v1/consistency", f"first=1&second={size}")
+            assert r.status_code == 200, r.text
+    finally:
+        for n in nodes.values():
+            n.close()

@@ -25,6 +25,7 @@ connections come from one :class:`psycopg_pool.ConnectionPool` per store; each i
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import weakref
@@ -48,6 +49,11 @@ OPEN_STORES: "weakref.WeakSet[PostgresStore]" = weakref.WeakSet()  # what a test
 _DML = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 CONNECT_TIMEOUT_S = 5  # connecting, and waiting for a pool connection, before a clean 503
 POOL_WAIT_S = 2
+# psycopg's pool logs a warning of several lines per failed connection attempt (in a command,
+# through logging's last-resort handler, unformatted and unfiltered). Accord reports the database
+# away itself, once: a command's one error line, the API's 503, the delivery service's
+# store.unavailable; the pool's errors still reach the log.
+logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 
 def redact(url: str) -> str:
@@ -457,6 +463,18 @@ class PgConnection:
             on_close()
 
 
+def _why_not(url: str, exc: Exception) -> str:
+    """Why the pool could not connect to ``url`` (its own error says only that it timed out): the
+    first line of what one direct connection attempt is told, e.g. ``Connection refused`` or
+    ``database "x" does not exist``."""
+    try:
+        psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S).close()
+    except Exception as direct:  # noqa: BLE001 - whatever it is, it is the reason
+        lines = [line.strip() for line in str(direct).strip().splitlines() if line.strip()]
+        return lines[0] if lines else type(direct).__name__
+    return f"{type(exc).__name__}: {exc}"  # it connects now: the pool's own reason
+
+
 def _check_committed(cur: Any, where: str) -> None:
     """Raise unless ``cur``'s COMMIT committed (PostgreSQL answers ROLLBACK for an aborted one)."""
     status = getattr(cur, "_cur", cur).statusmessage
@@ -482,8 +500,8 @@ class PostgresStore:
             self.pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
         except Exception as exc:  # noqa: BLE001 - PoolTimeout: the server is away or refuses us
             self.pool.close()
-            raise PgOperationalError(f"PostgreSQL at {self.location}: cannot connect ({type(exc).__name__}: "
-                                     f"{exc}); is the server running and the database there?") from None
+            raise PgOperationalError(f"PostgreSQL at {self.location}: cannot connect ({_why_not(url, exc)}); "
+                                     "is the server running and the database there?") from None
         self._key: int | None = None
         self.conn = PgConnection(self)
         self._closed = False

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -47,3 +48,58 @@ def test_an_unreachable_database_is_one_error_line_with_its_reason(tmp_path, pg_
         assert len(lines) == 1, done.stderr
         assert lines[0].startswith("error: ") and "cannot connect" in lines[0]
         assert reason in lines[0], lines[0]
+
+
+def test_a_running_node_whose_database_goes_away_names_the_reason_without_pool_noise(tmp_path, caplog):
+    """A statement while the server is down fails with the reason of the pool's last connection
+    attempt (not only "couldn't get a connection after 2.00 sec"), and psycopg's pool logs no
+    warning per attempt meanwhile."""
+    import logging
+
+    from accord.errors import StoreUnavailable
+    from pgserver import OwnServer
+
+    server = OwnServer()
+    server.start()
+    try:
+        node = Node.init(tmp_path / "jpn", party="JPN", store=server.url)
+        try:
+            caplog.set_level(logging.DEBUG, logger="psycopg")
+            server.stop("immediate")
+            time.sleep(1.5)  # the pool tries to reconnect meanwhile
+            with pytest.raises(StoreUnavailable) as caught:
+                for _ in range(3):  # the first statements may find the connection they held closed
+                    try:
+                        node.conn.execute("SELECT COUNT(*) FROM items").fetchone()
+                    except StoreUnavailable as exc:
+                        if "couldn't get a connection" in str(exc):
+                            raise
+            assert "last connection attempt" in str(caught.value), str(caught.value)
+            assert "refused" in str(caught.value) or "No such file" in str(caught.value), str(caught.value)
+            noise = [r.getMessage() for r in caplog.records
+                     if r.name.startswith("psycopg") and r.levelno >= logging.WARNING]
+            assert not noise, noise
+            server.start()
+            assert wait_until(lambda: _answers(node)), "the node did not reconnect"
+        finally:
+            node.close()
+    finally:
+        server.remove()
+
+
+def _answers(node) -> bool:
+    from accord.errors import StoreUnavailable
+
+    try:
+        return node.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 0
+    except StoreUnavailable:
+        return False
+
+
+def wait_until(pred, timeout: float = 30.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return False

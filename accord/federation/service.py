@@ -325,6 +325,9 @@ class Federation:
                 t.join(timeout)
         try:
             self.leases.release()  # another worker of this node takes the partners over at once
+        except StoreUnavailable as exc:  # they run out within lease_ttl anyway
+            log.warning("partner leases not given back (the node database is away: %s); they run out within %g s",
+                        exc, self.leases.ttl, extra={"event": "store.unavailable", "error": str(exc)})
         except Exception:  # noqa: BLE001 - they run out within lease_ttl anyway
             log.exception("partner leases: release failed")
         close = getattr(self.transport, "close", None)

@@ -115,3 +115,24 @@ def test_partner_api_answers_503_while_its_database_is_away(tmp_path, server):
     finally:
         for n in nodes.values():
             n.close()
+
+
+def test_stopping_while_the_database_is_away_logs_one_line_not_a_traceback(tmp_path, server, caplog):
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"), store=lambda p: server.url if p == "JPN" else None)
+    jpn = nodes["JPN"]
+    net = InProcessNetwork()
+    for n in nodes.values():
+        net.attach(n)
+    caplog.set_level(logging.INFO, logger="accord")
+    fed = Federation(jpn, net, poll_interval=0.05, head_interval=0.1, lease_renew=0.2)
+    fed.start()
+    try:
+        assert wait_for(lambda: fed.leases.held() == ["KOR"])
+        server.stop("immediate")
+        fed.stop()
+    finally:
+        for n in nodes.values():
+            n.close()
+    records = [r for r in caplog.records if r.name.startswith("accord.federation")]
+    assert not [r.getMessage() for r in records if r.exc_info], "a traceback was logged"
+    assert [r for r in records if "partner leases not given back" in r.getMessage()]

@@ -91,7 +91,8 @@ class _TextFormatter(logging.Formatter):
 def configure(level: str = "info", fmt: str = "text", stream: IO[str] | None = None) -> logging.Handler:
     """Send the ``accord`` loggers' records at ``level`` and above to ``stream`` (stderr) as
     ``text`` or ``json``, through :class:`Redact`; uvicorn's own messages go the same way at
-    ``warning`` and above (or ``level``, if lower). Returns the handler (tests remove it)."""
+    ``warning`` and above (or ``level``, if lower), psycopg's at ``warning`` and above (less
+    its pool's warning per failed connection attempt: :mod:`accord.store.postgres`). Returns the handler (tests remove it)."""
     from accord.errors import InputError
 
     if level.lower() not in LEVELS:
@@ -102,7 +103,8 @@ def configure(level: str = "info", fmt: str = "text", stream: IO[str] | None = N
     handler.addFilter(Redact())
     handler.setFormatter(JsonFormatter() if fmt == "json" else _TextFormatter())
     numeric = getattr(logging, level.upper())
-    for name, lvl in (("accord", numeric), ("uvicorn", max(numeric, logging.WARNING))):
+    for name, lvl in (("accord", numeric), ("uvicorn", max(numeric, logging.WARNING)),
+                      ("psycopg", max(numeric, logging.WARNING))):
         logger = logging.getLogger(name)
         logger.handlers = [h for h in logger.handlers if not getattr(h, "_accord", False)] + [handler]
         logger.setLevel(lvl)

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from accord.api.deps import BodyTooLarge, MalformedLength, error_responses, mark_authenticated, read_body_capped
-from accord.errors import AccordError, InputError, RequestSignatureError
+from accord.errors import AccordError, InputError, RequestSignatureError, StoreUnavailable
 
 if TYPE_CHECKING:
     from accord.node import Node
@@ -49,6 +49,12 @@ async def _capped_body(request: Request) -> bytes:
         raise HTTPException(413, {"error": "too_large", "reason": reason}) from None
     request.state.capped_body = body
     return body
+
+
+def _unavailable(exc: StoreUnavailable) -> HTTPException:
+    """The node database is away (a PostgreSQL restart): 503, retry (as the user API answers)."""
+    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, {"error": "unavailable", "reason": str(exc)},
+                         headers={"Retry-After": "1"})
 
 
 def make_router(node: Node) -> APIRouter:
@@ -102,15 +108,24 @@ def make_router(node: Node) -> APIRouter:
 
     @router.get("/checkpoint", summary="This node's latest signed checkpoint (partners only)")
     async def checkpoint(sender: str = Depends(authenticate)) -> PlainTextResponse:
-        return PlainTextResponse(treeheads.local_checkpoint(node))
+        # in a worker thread: with the database away a read waits for a connection, and the
+        # event loop must keep serving meanwhile
+        from starlette.concurrency import run_in_threadpool
+        try:
+            return PlainTextResponse(await run_in_threadpool(treeheads.local_checkpoint, node))
+        except StoreUnavailable as exc:
+            raise _unavailable(exc) from None
 
     @router.get("/consistency", summary="RFC 9162 consistency proof (partners only)")
     async def consistency(first: int | None = None, second: int | None = None,
                           sender: str = Depends(authenticate)) -> dict[str, Any]:
         if first is None or second is None:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, "query parameters first and second are required")
+        from starlette.concurrency import run_in_threadpool
         try:
-            proof = treeheads.local_consistency(node, first, second)
+            proof = await run_in_threadpool(treeheads.local_consistency, node, first, second)
+        except StoreUnavailable as exc:  # not the request's fault: retry
+            raise _unavailable(exc) from None
         except AccordError as exc:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
         return {"first": first, "second": second, "proof": proof}

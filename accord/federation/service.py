@@ -44,7 +44,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from accord.clock import duration_text, to_rfc3339
-from accord.errors import AccordError, AuthError, FederationError
+from accord.errors import AccordError, AuthError, FederationError, StoreUnavailable
 from accord.federation import outbox
 from accord.federation.backoff import backoff_delay
 from accord.federation.inbox import new_refusal
@@ -52,6 +52,7 @@ from accord.federation.schema import ensure_node_schema
 from accord.federation.leases import RENEW, TTL, Leases
 from accord.federation.schema import write_lock
 from accord.federation.stats import counters
+from accord.federation.store_outage import StoreOutage
 from accord.federation.treeheads import check_partner_head
 
 if TYPE_CHECKING:
@@ -173,6 +174,7 @@ class Federation:
         self._lock = threading.Lock()
         self._outages: dict[str, _Outage] = {}  # open outages by partner (see _unreached)
         self._outage_lock = threading.Lock()
+        self.store_outage = StoreOutage(node.clock)  # the node database away (logged once, not per retry)
         self.leases = Leases(node, ttl=lease_ttl)
         self.lease_renew = lease_renew
 
@@ -253,6 +255,9 @@ class Federation:
         while not self._stop.is_set():
             try:
                 prune(self.node, keep, rejections)
+                self.store_outage.ok()
+            except StoreUnavailable as exc:
+                self.store_outage.failed("retention", exc)
             except Exception:  # noqa: BLE001 - try again next time; pruning is never urgent
                 log.exception("outbox retention: prune failed")
             self._stop.wait(self.prune_interval)
@@ -264,6 +269,10 @@ class Federation:
         while not self._stop.wait(self.lease_renew):
             try:
                 now = set(self.leases.refresh(self.node.partners()))
+                self.store_outage.ok()
+            except StoreUnavailable as exc:  # our leases run out, as below; the outage is logged once
+                self.store_outage.failed("partner leases", exc)
+                continue
             except Exception:  # noqa: BLE001 - the store is failing: our leases run out, others take over
                 log.exception("partner leases: refresh failed")
                 continue
@@ -277,8 +286,12 @@ class Federation:
         """Apply standing rules to items other parts of Accord stored (``node.put_item``)."""
         while not self._stop.is_set():
             try:
-                if outbox.apply_rules_to_new_items(self.node):
+                more = outbox.apply_rules_to_new_items(self.node)
+                self.store_outage.ok()
+                if more:
                     continue
+            except StoreUnavailable as exc:
+                self.store_outage.failed("standing rules", exc)
             except Exception:  # noqa: BLE001 - keep scanning; the cursor did not move
                 log.exception("standing rules: scan failed")
             self._stop.wait(self.poll_interval)
@@ -312,6 +325,9 @@ class Federation:
                 t.join(timeout)
         try:
             self.leases.release()  # another worker of this node takes the partners over at once
+        except StoreUnavailable as exc:  # they run out within lease_ttl anyway
+            log.warning("partner leases not given back (the node database is away: %s); they run out within %g s",
+                        exc, self.leases.ttl, extra={"event": "store.unavailable", "error": str(exc)})
         except Exception:  # noqa: BLE001 - they run out within lease_ttl anyway
             log.exception("partner leases: release failed")
         close = getattr(self.transport, "close", None)
@@ -363,6 +379,7 @@ class Federation:
                     continue
                 try:
                     batch = self._pending_after(reader, party, cursor)
+                    self.store_outage.ok()
                     if not batch:
                         cursor = 0
                         if inflight is not None:  # its acknowledgement may queue rows again: look again
@@ -394,6 +411,12 @@ class Federation:
                         _settle(inflight)
                         inflight, cursor = None, 0
                     failures = 0
+                except StoreUnavailable as exc:  # our database, not the partner: no partner failure counted
+                    _settle_quietly(inflight)
+                    cursor, inflight = 0, None
+                    failures += 1
+                    self.store_outage.failed(f"deliveries to {party}", exc)
+                    self._stop.wait(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))
                 except AccordError as exc:
                     _settle_quietly(inflight)
                     cursor, inflight = 0, None
@@ -401,9 +424,14 @@ class Federation:
                     counts.failures += 1
                     try:
                         outbox.record_failure(self.node, party, str(exc))
-                    except Exception:  # noqa: BLE001 - the store itself failing: the worker lives on and retries
+                    except StoreUnavailable as lost:  # the store failing too: the worker lives on and retries
+                        self.store_outage.failed(f"deliveries to {party}", lost)
+                    except Exception:  # noqa: BLE001 - the worker lives on and retries
                         log.exception("delivery worker for %s: recording the failure failed", party)
-                    self._unreached(party, exc, reader)
+                    try:
+                        self._unreached(party, exc, reader)
+                    except StoreUnavailable as lost:  # its backlog unread: the line waits for the next failure
+                        self.store_outage.failed(f"deliveries to {party}", lost)
                     delay = backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap)
                     log.debug("delivery to %s failed (%d in a row), retry in %.2fs: %s", party, failures, delay, exc)
                     self._stop.wait(delay)
@@ -494,6 +522,11 @@ class Federation:
                     continue
                 try:
                     check_partner_head(self.node, party, self.transport)
+                    # reached; with nothing queued for it no worker will say so: say it here
+                    if self._reached(party) and _backlog(self.node, None, party)[0] == 0:
+                        self._backlog_delivered(party)
+                except StoreUnavailable as exc:
+                    self.store_outage.failed("tree-head checks", exc)
                 except (FederationError, AuthError) as exc:  # not reached, or it refused us
                     log.debug("tree head of %s not checked: %s", party, exc)
                     self._unreached(party, exc, None)
@@ -501,10 +534,6 @@ class Federation:
                     log.debug("tree head of %s not checked: %s", party, exc)
                 except Exception:  # noqa: BLE001
                     log.exception("tree head check of %s: unexpected error", party)
-                else:
-                    # reached; with nothing queued for it no worker will say so: say it here
-                    if self._reached(party) and _backlog(self.node, None, party)[0] == 0:
-                        self._backlog_delivered(party)
             self._stop.wait(self.head_interval)
 
     # --- helpers for tests and benches -----------------------------------------------------

@@ -306,8 +306,16 @@ async def _child(node_dir: str, opts: IngestOptions, inbox: Connection, outbox: 
                 if k == len(rows) - 1 or time.perf_counter() - start >= AlertPath.COMMIT_S:
                     engine = json.dumps(ing.engine.snapshot(), sort_keys=True)
                     new = await asyncio.to_thread(store.commit_alerts, items, engine, ing.clock, seq)
-                    outbox.send(("done", len(new), time.process_time() - cpu0))
+                    try:
+                        outbox.send(("done", len(new), time.process_time() - cpu0))
+                    except OSError:  # BrokenPipeError: the ingest is gone (killed); this commit is made
+                        log.warning("ingest: the ingest process is gone; its alert process stops after its last "
+                                    "commit (the work still queued waits for the next run)",
+                                    extra={"event": "feed.alerts_orphaned"})
+                        abandon = True
                     await _publish(nc, node.party, opts.prefix, items)
+                    if abandon:
+                        break
                     items, start = [], time.perf_counter()
                     f, abandon = _drain(inbox)
                     finish = finish or f

@@ -25,6 +25,8 @@ connections come from one :class:`psycopg_pool.ConnectionPool` per store; each i
 
 from __future__ import annotations
 
+import itertools
+import logging
 import re
 import threading
 import weakref
@@ -48,6 +50,30 @@ OPEN_STORES: "weakref.WeakSet[PostgresStore]" = weakref.WeakSet()  # what a test
 _DML = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 CONNECT_TIMEOUT_S = 5  # connecting, and waiting for a pool connection, before a clean 503
 POOL_WAIT_S = 2
+_LAST_CONNECT_ERROR: dict[str, str] = {}  # pool name -> why its last connection attempt failed
+_POOL_IDS = itertools.count(1)
+
+
+class _PoolNoise(logging.Filter):
+    """psycopg's pool logs a warning of several lines per failed connection attempt and per
+    connection it finds closed (in a command, through logging's last-resort handler, unformatted).
+    Accord reports the database away itself, once — a command's one error line, the API's 503,
+    the delivery service's ``store.unavailable`` — naming the reason this keeps (the first line
+    of the pool's last failed attempt); the pool's other warnings still reach the log."""
+
+    QUIET = frozenset({"discarding closed connection: %s", "discarding broken connection: %s",
+                       "reconnection attempt in pool %r failed after %s sec"})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "error connecting in %r: %s" and isinstance(record.args, tuple) and len(record.args) == 2:
+            name, exc = record.args
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            _LAST_CONNECT_ERROR[str(name)] = lines[0] if lines else type(exc).__name__
+            return False
+        return record.msg not in self.QUIET
+
+
+logging.getLogger("psycopg.pool").addFilter(_PoolNoise())
 
 
 def redact(url: str) -> str:
@@ -263,6 +289,9 @@ class PgConnection:
             try:
                 self._conn = self._store.pool.getconn(timeout=POOL_WAIT_S)
             except Exception as exc:  # noqa: BLE001 - PoolTimeout, OperationalError: the server is away
+                why = _LAST_CONNECT_ERROR.get(self._store.pool.name) if isinstance(exc, PoolTimeout) else None
+                if why:  # the pool's own error says only that it waited
+                    exc = PoolTimeout(f"{exc}; last connection attempt: {why}")
                 raise _wrap(exc, self._store.name) from None
         return self._conn
 
@@ -457,6 +486,18 @@ class PgConnection:
             on_close()
 
 
+def _why_not(url: str, exc: Exception) -> str:
+    """Why the pool could not connect to ``url`` (its own error says only that it timed out): the
+    first line of what one direct connection attempt is told, e.g. ``Connection refused`` or
+    ``database "x" does not exist``."""
+    try:
+        psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S).close()
+    except Exception as direct:  # noqa: BLE001 - whatever it is, it is the reason
+        lines = [line.strip() for line in str(direct).strip().splitlines() if line.strip()]
+        return lines[0] if lines else type(direct).__name__
+    return f"{type(exc).__name__}: {exc}"  # it connects now: the pool's own reason
+
+
 def _check_committed(cur: Any, where: str) -> None:
     """Raise unless ``cur``'s COMMIT committed (PostgreSQL answers ROLLBACK for an aborted one)."""
     status = getattr(cur, "_cur", cur).statusmessage
@@ -475,23 +516,25 @@ class PostgresStore:
         parts = urlsplit(self.location)
         self.name = urlunsplit(parts._replace(query="", fragment=""))  # what error messages name
         self.lock: Any = threading.RLock()
-        self.pool = ConnectionPool(url, min_size=1, max_size=max_size, open=False, name="accord",
+        self.pool = ConnectionPool(url, min_size=1, max_size=max_size, open=False,
+                                   name=f"accord-{next(_POOL_IDS)}",
                                    kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
                                    configure=self._configure, check=ConnectionPool.check_connection)
         try:
             self.pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
         except Exception as exc:  # noqa: BLE001 - PoolTimeout: the server is away or refuses us
             self.pool.close()
-            raise PgOperationalError(f"PostgreSQL at {self.location}: cannot connect ({type(exc).__name__}: "
-                                     f"{exc}); is the server running and the database there?") from None
+            why = _LAST_CONNECT_ERROR.pop(self.pool.name, None) or _why_not(url, exc)
+            raise PgOperationalError(f"PostgreSQL at {self.location}: cannot connect ({why}); "
+                                     "is the server running and the database there?") from None
         self._key: int | None = None
         self.conn = PgConnection(self)
         self._closed = False
         OPEN_STORES.add(self)
         self._functions()
 
-    @staticmethod
-    def _configure(conn: Any) -> None:
+    def _configure(self, conn: Any) -> None:
+        _LAST_CONNECT_ERROR.pop(self.pool.name, None)  # connected: the last failure is no reason any more
         conn.row_factory = _row_factory
         conn.adapters.register_loader("numeric", _NumericLoader)
         conn.adapters.register_dumper(bool, _BoolAsInt)
@@ -541,6 +584,7 @@ class PostgresStore:
         self._closed = True
         self.conn.close()
         self.pool.close()
+        _LAST_CONNECT_ERROR.pop(self.pool.name, None)
         OPEN_STORES.discard(self)
 
 

@@ -139,3 +139,28 @@ def test_an_alert_process_that_dies_more_often_than_allowed_stops_the_ingest_wit
     assert len(restarted) == 1 and f"pid {first}" in restarted[0], err
     with Node.open(node_dir) as node:   # what the tracker passed the engine and it did not do is kept
         assert IngestStore(node, consumer).load() is not None
+
+
+def test_an_ingest_killed_while_its_alert_process_has_work_leaves_it_to_stop_quietly(
+        tmp_path, names, nats_url, japan_scenario):
+    """``kill -9`` of the ingest while its alert process works: the child commits what it has
+    in hand and stops with one warning line — not an error "the alert process failed:
+    BrokenPipeError" for what is the documented way it learns the ingest is gone."""
+    with feed_and_ingest(tmp_path, names, nats_url, japan_scenario) as (node_dir, consumer, lock, feeder, proc):
+        wait_for("alerts", proc, lambda: working(node_dir, consumer, 1))
+        child = wait_for("alert process", proc, lambda: alert_child(lock))
+        os.kill(child, signal.SIGSTOP)
+        try:
+            # the ingest goes on queueing alert work the stopped child has not taken (or, if the
+            # child stopped inside a commit, waits for it): either way the child has a commit to
+            # finish when it goes on, and then finds the ingest gone
+            time.sleep(3.0)
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            proc.kill()
+            proc.wait(timeout=30)
+        finally:
+            os.kill(child, signal.SIGCONT)
+        _, err = proc.communicate(timeout=120)   # the child holds the pipes until it ends
+    assert "alert process failed" not in err and "Traceback" not in err and "BrokenPipe" not in err, err
+    gone = [ln for ln in err.splitlines() if "the ingest process is gone" in ln]
+    assert len(gone) == 1 and "WARNING" in gone[0], err

@@ -1,0 +1,64 @@
+"""The node's own database away under the delivery service's threads (a PostgreSQL restart, a
+failover, a network fault): one warning line when the first thread finds it away, one line when
+one finds it back — never a traceback per retry, and never taken for a partner's outage.
+
+The threads (deliveries, standing rules, leases, retention, tree-head checks) keep running and
+retry; nothing half done was committed (:class:`accord.errors.StoreUnavailable`), so what they
+retry is the whole step.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from accord.clock import duration_text, to_rfc3339
+
+log = logging.getLogger("accord.federation")
+
+
+class StoreOutage:
+    """One record of the node database's outage, shared by the service's threads."""
+
+    def __init__(self, clock: Any) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._since: Any = None  # the clock's time of the first failure of the outage, or None
+        self._started = 0.0  # time.monotonic() then
+        self._failures = 0
+
+    @property
+    def away(self) -> bool:
+        return self._since is not None
+
+    def failed(self, what: str, exc: Exception) -> None:
+        """``what`` (a thread's step) failed for want of the database: log it if it is the first."""
+        with self._lock:
+            first = self._since is None
+            if first:
+                self._since, self._started = self._clock.now(), time.monotonic()
+            self._failures += 1
+            since = self._since
+        if first:
+            log.warning("node database unavailable (%s): %s; deliveries and standing rules wait and retry",
+                        what, exc, extra={"event": "store.unavailable", "since": to_rfc3339(since),
+                                          "error": str(exc)})
+        else:
+            log.debug("node database still unavailable (%s): %s", what, exc)
+
+    def ok(self) -> None:
+        """A step reached the database: end the outage, if one was open, with one line."""
+        if self._since is None:  # the usual case: no lock taken
+            return
+        with self._lock:
+            since, started, failures = self._since, self._started, self._failures
+            self._since, self._failures = None, 0
+        if since is None:
+            return
+        length = time.monotonic() - started
+        log.info("node database available again after %s (since %s, %d failed attempts)",
+                 duration_text(length), to_rfc3339(since), failures,
+                 extra={"event": "store.recovered", "since": to_rfc3339(since), "outage_s": round(length, 3),
+                        "attempts": failures})

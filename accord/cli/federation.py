@@ -103,6 +103,7 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
                      "envelopes cross the network unencrypted (accepted with --insecure; recorded in the "
                      "ledger as insecure.http)")
             where = f"{scheme}://{serving.host_port(host, port)}"
+            serving.record_url(dir, where)   # the examples `node token create` prints use it
             party = node.party
             several = f" ({workers} worker processes)" if workers > 1 else ""
             uvicorn_level = "warning" if log_level.lower() in ("debug", "info") else log_level.lower()
@@ -250,15 +251,22 @@ def token_create(dir: DirOpt, name: Annotated[str, typer.Option(help="a label fo
     node = _open(dir)
     secret = create_token(node.conn, name, party or node.party, checked_scopes(scope))
     typer.echo(secret)
+    from accord.api.serve import last_url
+
+    served = last_url(dir)
     example = next((_EXAMPLE_REQUEST[s] for s in scope if s in _EXAMPLE_REQUEST), _EXAMPLE_REQUEST["status"])
+    where = (f"(last served on {served} by `accord node serve`), e.g.:" if served else
+             ", at the URL `accord node serve` prints; an example with its defaults (127.0.0.1, --port 8600):")
     Console(stderr=True, soft_wrap=True, highlight=False).print(
         f"token {name!r} for {party or node.party} ({' '.join(sorted(set(scope)))}): the secret is printed once, on stdout; "
-        "the node keeps only its SHA-256.\nSend it as a bearer token to the node's API, at the URL `accord node "
-        f"serve` prints, e.g.:\n  curl -H \"Authorization: Bearer $TOKEN\" {example}", markup=False)
+        f"the node keeps only its SHA-256.\nSend it as a bearer token to the node's API {where}\n"
+        f"  curl -H \"Authorization: Bearer $TOKEN\" {example.replace(_DEFAULT_URL, served or _DEFAULT_URL)}",
+        markup=False)
 
 
 #: A request each scope allows, for the hint `token create` prints (the API: docs/federation.md).
 _JSON = "-H 'Content-Type: application/json' -d"
+_DEFAULT_URL = "http://127.0.0.1:8600"
 _EXAMPLE_REQUEST = {
     "items:read": "http://127.0.0.1:8600/api/v1/items", "status": "http://127.0.0.1:8600/api/v1/status",
     "admin": "http://127.0.0.1:8600/api/v1/status", "metrics": "http://127.0.0.1:8600/metrics",

@@ -197,3 +197,30 @@ def test_status_tokens_and_partners_stay_whole_when_piped(tmp_path, narrow_conso
     assert "dialogue:read items:read items:write share status" in tokens.stdout
     assert "operations-desk" in tokens.stdout and "http://127.0.0.1:8602" in partners.stdout
     assert json.loads(runner.invoke(app, ["node", "partner", "list", "--dir", d, "--json"]).stdout)[0]["party"] == "KOR"
+
+
+def test_token_create_uses_the_url_the_node_was_served_on_else_says_it_is_an_example(tmp_path):
+    from accord.api import serve
+
+    Node.init(tmp_path / "jpn", "JPN").close()
+    args = ["node", "token", "create", "--dir", str(tmp_path / "jpn"), "--name", "a", "--scope", "status"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "an example with its defaults (127.0.0.1, --port 8600)" in r.stderr
+    assert "http://127.0.0.1:8600/api/v1/status" in r.stderr
+
+    serve.record_url(tmp_path / "jpn", "http://127.0.0.1:9123")   # what `node serve --port 9123` writes
+    assert serve.last_url(tmp_path / "jpn") == "http://127.0.0.1:9123"
+    r = runner.invoke(app, [*args[:-3], "b", "--scope", "items:read"])
+    assert r.exit_code == 0, r.output
+    assert "last served on http://127.0.0.1:9123" in r.stderr
+    assert 'curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:9123/api/v1/items' in r.stderr
+    assert ":8600" not in r.stderr
+
+
+def test_serve_url_file_that_is_not_a_url_is_ignored(tmp_path):
+    from accord.api import serve
+
+    assert serve.last_url(tmp_path) is None
+    (tmp_path / serve.URL_FILE).write_text("not a url; rm -rf /\n")
+    assert serve.last_url(tmp_path) is None

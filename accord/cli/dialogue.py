@@ -381,8 +381,10 @@ def load_example(dir: DirOpt, json_out: JsonOpt = False) -> None:
         return
     console.print(f"nodes: JPN {j.dir}, KOR {k.dir}; agreement jpn-kor-dialogue (dialogue.* both ways)",
                   highlight=False)
-    console.print(f"series {res['series']}: {res['records']} records; versions signed by JPN "
-                  f"{res['versions']['JPN']}, by KOR {res['versions']['KOR']}", highlight=False)
+    new, stored = res["versions"], res["versions_stored"]
+    console.print(f"series {res['series']}: {res['records']} records; new versions signed this run: "
+                  f"JPN {new['JPN']}, KOR {new['KOR']}; already present before it: "
+                  f"JPN {stored['JPN'] - new['JPN']}, KOR {stored['KOR'] - new['KOR']}", highlight=False)
     console.print(f"identical on both nodes: {res['identical']}", highlight=False)
     t = Table("commitment", "status")
     for cid, st in res["commitments"].items():

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from accord.cli.output import print_table
+from accord.cli.output import plural, print_table
 from accord.cli.rules import app as rule_app
 
 if TYPE_CHECKING:
@@ -151,14 +151,14 @@ def status(dir: DirOpt, json_out: JsonOpt = False) -> None:
         typer.echo(json.dumps(st, indent=2))
         return
     led = st["ledger"]
-    console.print(f"node {st['party']}  ledger {led['size']} entries  root {led['root'][:16]}…", highlight=False)
+    console.print(f"node {st['party']}  ledger {plural(led['size'], 'entry', 'entries')}  root {led['root'][:16]}…", highlight=False)
     t = Table("partner", "last contact (UTC)", "queued", "oldest", "delivered", "refused", "sent #", "recv #",
               "head", "state")
     for p in st["partners"]:
         head = p["partner_head"]
         state = ("[red]INCONSISTENT[/]" if p["inconsistent"] else
                  f"[yellow]failing for {duration_text(p['failing_for_s'])} "
-                 f"({p['consecutive_failures']} attempt{'s' if p['consecutive_failures'] != 1 else ''})[/]"
+                 f"({plural(p['consecutive_failures'], 'attempt')})[/]"
                  if p["consecutive_failures"] else "ok")
         t.add_row(p["party"], (p["last_contact"] or "never").replace("T", " ")[:19], str(p["queued"]),
                   duration_text(p["oldest_queued_age_s"]), str(p["delivered"]),

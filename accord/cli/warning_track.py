@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from accord.cli.output import plural
+
 console = Console(soft_wrap=True)  # a line into a pipe or a log stays one line
 err_console = Console(stderr=True, soft_wrap=True, highlight=False)
 
@@ -75,9 +77,9 @@ def track(
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
-    console.print(f"{result.n_detections:,} detections in {result.n_scans:,} scans → "
-                  f"{len(ids)} confirmed tracks, {len(result.tracks):,} track lines, "
-                  f"{len(result.predictions):,} predictions in {elapsed:.2f} s of tracking "
+    console.print(f"{plural(result.n_detections, 'detection')} in {plural(result.n_scans, 'scan')} → "
+                  f"{plural(len(ids), 'confirmed track')}, {plural(len(result.tracks), 'track line')}, "
+                  f"{plural(len(result.predictions), 'prediction')} in {elapsed:.2f} s of tracking "
                   f"({cpu:.2f} CPU s: {summary['detections_per_cpu_s']:,} detections per CPU second)",
                   highlight=False)
     if compiled:
@@ -86,7 +88,7 @@ def track(
     elif load_s >= 0.05:
         console.print(f"before that, loading the tracker's compiled kernels took {load_s:.1f} s", highlight=False)
     if det.skipped_count:
-        console.print(f"skipped {det.skipped_count} bad lines (--lenient): "
+        console.print(f"skipped {plural(det.skipped_count, 'bad line')} (--lenient): "
                       + ", ".join(f"{k}: {v}" for k, v in det.skip_reasons.items()), highlight=False)
     console.print(f"wrote {out / 'tracks.jsonl'} and {out / 'predictions.jsonl'}", highlight=False)
 

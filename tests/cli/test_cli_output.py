@@ -224,3 +224,23 @@ def test_serve_url_file_that_is_not_a_url_is_ignored(tmp_path):
     assert serve.last_url(tmp_path) is None
     (tmp_path / serve.URL_FILE).write_text("not a url; rm -rf /\n")
     assert serve.last_url(tmp_path) is None
+
+
+def test_plural_agrees_the_noun_with_the_count():
+    from accord.cli.output import noun_for, plural
+
+    assert [plural(n, "entry", "entries") for n in (0, 1, 2, 1234)] == [
+        "0 entries", "1 entry", "2 entries", "1,234 entries"]
+    assert plural(1, "scan") == "1 scan" and plural(3, "scan") == "3 scans"
+    assert noun_for(1, "object") == "object" and noun_for(5, "object") == "objects"
+
+
+def test_a_nodes_one_ledger_entry_is_one_entry(tmp_path):
+    Node.init(tmp_path / "jpn", "JPN").close()
+    r = runner.invoke(app, ["node", "item", "add", "--dir", str(tmp_path / "jpn"), "--kind", "test.note",
+                            "--marking", "UNCLASSIFIED", "--body", "{}"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["ledger", "verify", "--dir", str(tmp_path / "jpn")])
+    assert r.exit_code == 0 and r.stdout.startswith("ledger OK: 1 entry, "), r.output
+    r = runner.invoke(app, ["node", "status", "--dir", str(tmp_path / "jpn")])
+    assert r.exit_code == 0 and "ledger 1 entry " in r.stdout, r.output

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from accord.cli.output import plural, print_table
+from accord.cli.output import plural, print_table, warn
 from accord.cli.rules import app as rule_app
 
 if TYPE_CHECKING:
@@ -63,7 +63,6 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
     from accord.api import serve as serving
     from accord.api.app import create_app
     from accord.api.tls import tls_dir
-    from accord.cli.output import warn
     from accord.clock import parse_duration
     from accord.federation import Federation
     from accord.logs import configure
@@ -171,6 +170,8 @@ def status(dir: DirOpt, json_out: JsonOpt = False) -> None:
         elif p["last_error"]:
             since = f" (failing since {p['failing_since']})" if p["failing_since"] else ""
             console.print(f"{p['party']} last error{since}: {p['last_error']}", highlight=False)
+    for line in st["sharing_warnings"]:
+        warn(line)
     r = st["rejections"]
     console.print(f"rejections: {r['total']}", highlight=False)
     for rej in r["recent"]:

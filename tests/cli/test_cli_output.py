@@ -244,3 +244,13 @@ def test_a_nodes_one_ledger_entry_is_one_entry(tmp_path):
     assert r.exit_code == 0 and r.stdout.startswith("ledger OK: 1 entry, "), r.output
     r = runner.invoke(app, ["node", "status", "--dir", str(tmp_path / "jpn")])
     assert r.exit_code == 0 and "ledger 1 entry " in r.stdout, r.output
+
+
+def test_node_status_warns_of_a_node_yaml_rule_naming_an_unpinned_party(tmp_path):
+    Node.init(tmp_path / "jpn", "JPN").close()
+    cfg = tmp_path / "jpn" / "node.yaml"
+    cfg.write_text(cfg.read_text() + "sharing:\n  - {kinds: 'intel.*', to: GBR}\n")
+    r = runner.invoke(app, ["node", "status", "--dir", str(tmp_path / "jpn")])
+    assert r.exit_code == 0, r.output
+    assert "sharing[0] (kinds intel.*) names GBR, which is not a pinned partner" in " ".join(r.stderr.split())
+    assert "GBR" not in r.stdout

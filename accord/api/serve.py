@@ -27,6 +27,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
 import select
 import signal
 import socket
@@ -47,6 +48,26 @@ if TYPE_CHECKING:
     from accord.node import Node
 
 LOCK_FILE = "serve.lock"
+#: The URL `accord node serve` last served the directory on (``http(s)://host:port``), written when
+#: it starts serving; `accord node token create` builds its example request on it.
+URL_FILE = "serve.url"
+
+
+def record_url(node_dir: str | Path, url: str) -> None:
+    """Keep ``url`` in ``DIR/serve.url`` (replaced atomically)."""
+    path = Path(node_dir) / URL_FILE
+    tmp = path.with_name(f".{URL_FILE}.{os.getpid()}")
+    tmp.write_text(url + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def last_url(node_dir: str | Path) -> str | None:
+    """The URL in ``DIR/serve.url``, or None if the node was never served (or the file is not one)."""
+    try:
+        url = (Path(node_dir) / URL_FILE).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return url if re.fullmatch(r"https?://[^\s/]+", url) else None
 
 
 def check_port(port: int) -> int:

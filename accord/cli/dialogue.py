@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from accord.cli.output import print_table
+from accord.cli.output import plural, print_table
 from accord.errors import InputError
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def _print_outcome(out: Any, json_out: bool) -> None:
     for _, partner, result in out.shared:
         groups[(partner, result)] = groups.get((partner, result), 0) + 1
     for (partner, result), n in groups.items():
-        console.print(f"  → {partner}: {n} item{'s' if n > 1 else ''} {result}", highlight=False)
+        console.print(f"  → {partner}: {plural(n, 'item')} {result}", highlight=False)
 
 
 def _csv(text: str) -> list[str]:
@@ -245,7 +245,7 @@ def due(dir: DirOpt, days: Annotated[int, typer.Option("--days", min=0, max=3650
         return
     console.print(f"[bold]overdue[/] ({len(overdue)})")
     _rows_table(overdue)
-    console.print(f"[bold]due within {days} days[/] ({len(soon)})")
+    console.print(f"[bold]due within {plural(days, 'day')}[/] ({len(soon)})")
     _rows_table(soon)
 
 
@@ -272,7 +272,7 @@ def ical(series_id: Annotated[str, typer.Argument(help="series id")], dir: DirOp
     data = _store(dir).ical(series_id)
     if out:
         out.write_bytes(data)
-        console.print(f"wrote {out} ({len(data)} bytes)", highlight=False)
+        console.print(f"wrote {out} ({plural(len(data), 'byte')})", highlight=False)
     else:
         typer.echo(data.decode(), nl=False)
 
@@ -381,8 +381,10 @@ def load_example(dir: DirOpt, json_out: JsonOpt = False) -> None:
         return
     console.print(f"nodes: JPN {j.dir}, KOR {k.dir}; agreement jpn-kor-dialogue (dialogue.* both ways)",
                   highlight=False)
-    console.print(f"series {res['series']}: {res['records']} records; versions signed by JPN "
-                  f"{res['versions']['JPN']}, by KOR {res['versions']['KOR']}", highlight=False)
+    new, stored = res["versions"], res["versions_stored"]
+    console.print(f"series {res['series']}: {plural(res['records'], 'record')}; new versions signed this run: "
+                  f"JPN {new['JPN']}, KOR {new['KOR']}; already present before it: "
+                  f"JPN {stored['JPN'] - new['JPN']}, KOR {stored['KOR'] - new['KOR']}", highlight=False)
     console.print(f"identical on both nodes: {res['identical']}", highlight=False)
     t = Table("commitment", "status")
     for cid, st in res["commitments"].items():

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from accord.cli.output import print_table
+from accord.cli.output import plural, print_table
 from accord.exercise.scenario import builtin_names, json_schema, load_scenario
 
 if TYPE_CHECKING:
@@ -50,8 +50,8 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON for scr
 def validate(file: str = typer.Argument(..., help="Scenario YAML file, or a built-in scenario name.")) -> None:
     """Check a scenario file; errors name the line and the field."""
     s = load_scenario(file)
-    console.print(f"[green]ok[/]: {file} — scenario {s.name!r}, {len(s.parties)} parties, "
-                  f"{len(s.radars)} radars, {len(s.injects)} injects", highlight=False)
+    console.print(f"[green]ok[/]: {file} — scenario {s.name!r}, {plural(len(s.parties), 'party', 'parties')}, "
+                  f"{plural(len(s.radars), 'radar')}, {plural(len(s.injects), 'inject')}", highlight=False)
 
 
 @app.command()

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from accord.cli.output import print_table
+from accord.cli.output import plural, print_table, warn
 from accord.cli.rules import app as rule_app
 
 if TYPE_CHECKING:
@@ -63,7 +63,6 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
     from accord.api import serve as serving
     from accord.api.app import create_app
     from accord.api.tls import tls_dir
-    from accord.cli.output import warn
     from accord.clock import parse_duration
     from accord.federation import Federation
     from accord.logs import configure
@@ -103,6 +102,7 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
                      "envelopes cross the network unencrypted (accepted with --insecure; recorded in the "
                      "ledger as insecure.http)")
             where = f"{scheme}://{serving.host_port(host, port)}"
+            serving.record_url(dir, where)   # the examples `node token create` prints use it
             party = node.party
             several = f" ({workers} worker processes)" if workers > 1 else ""
             uvicorn_level = "warning" if log_level.lower() in ("debug", "info") else log_level.lower()
@@ -150,14 +150,14 @@ def status(dir: DirOpt, json_out: JsonOpt = False) -> None:
         typer.echo(json.dumps(st, indent=2))
         return
     led = st["ledger"]
-    console.print(f"node {st['party']}  ledger {led['size']} entries  root {led['root'][:16]}…", highlight=False)
+    console.print(f"node {st['party']}  ledger {plural(led['size'], 'entry', 'entries')}  root {led['root'][:16]}…", highlight=False)
     t = Table("partner", "last contact (UTC)", "queued", "oldest", "delivered", "refused", "sent #", "recv #",
               "head", "state")
     for p in st["partners"]:
         head = p["partner_head"]
         state = ("[red]INCONSISTENT[/]" if p["inconsistent"] else
                  f"[yellow]failing for {duration_text(p['failing_for_s'])} "
-                 f"({p['consecutive_failures']} attempt{'s' if p['consecutive_failures'] != 1 else ''})[/]"
+                 f"({plural(p['consecutive_failures'], 'attempt')})[/]"
                  if p["consecutive_failures"] else "ok")
         t.add_row(p["party"], (p["last_contact"] or "never").replace("T", " ")[:19], str(p["queued"]),
                   duration_text(p["oldest_queued_age_s"]), str(p["delivered"]),
@@ -170,6 +170,8 @@ def status(dir: DirOpt, json_out: JsonOpt = False) -> None:
         elif p["last_error"]:
             since = f" (failing since {p['failing_since']})" if p["failing_since"] else ""
             console.print(f"{p['party']} last error{since}: {p['last_error']}", highlight=False)
+    for line in st["sharing_warnings"]:
+        warn(line)
     r = st["rejections"]
     console.print(f"rejections: {r['total']}", highlight=False)
     for rej in r["recent"]:
@@ -250,15 +252,22 @@ def token_create(dir: DirOpt, name: Annotated[str, typer.Option(help="a label fo
     node = _open(dir)
     secret = create_token(node.conn, name, party or node.party, checked_scopes(scope))
     typer.echo(secret)
+    from accord.api.serve import last_url
+
+    served = last_url(dir)
     example = next((_EXAMPLE_REQUEST[s] for s in scope if s in _EXAMPLE_REQUEST), _EXAMPLE_REQUEST["status"])
+    where = (f"(last served on {served} by `accord node serve`), e.g.:" if served else
+             ", at the URL `accord node serve` prints; an example with its defaults (127.0.0.1, --port 8600):")
     Console(stderr=True, soft_wrap=True, highlight=False).print(
         f"token {name!r} for {party or node.party} ({' '.join(sorted(set(scope)))}): the secret is printed once, on stdout; "
-        "the node keeps only its SHA-256.\nSend it as a bearer token to the node's API, at the URL `accord node "
-        f"serve` prints, e.g.:\n  curl -H \"Authorization: Bearer $TOKEN\" {example}", markup=False)
+        f"the node keeps only its SHA-256.\nSend it as a bearer token to the node's API {where}\n"
+        f"  curl -H \"Authorization: Bearer $TOKEN\" {example.replace(_DEFAULT_URL, served or _DEFAULT_URL)}",
+        markup=False)
 
 
 #: A request each scope allows, for the hint `token create` prints (the API: docs/federation.md).
 _JSON = "-H 'Content-Type: application/json' -d"
+_DEFAULT_URL = "http://127.0.0.1:8600"
 _EXAMPLE_REQUEST = {
     "items:read": "http://127.0.0.1:8600/api/v1/items", "status": "http://127.0.0.1:8600/api/v1/status",
     "admin": "http://127.0.0.1:8600/api/v1/status", "metrics": "http://127.0.0.1:8600/metrics",

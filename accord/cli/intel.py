@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from accord.cli.output import print_table
+from accord.cli.output import noun_for, plural, print_table
 
 if TYPE_CHECKING:
     from accord.node import Node
@@ -105,11 +105,11 @@ def import_(bundle: Annotated[Path, typer.Argument(help="STIX 2.1 bundle (JSON)"
     else:
         count = (f"{summary['objects'] - summary['skipped']} of {summary['objects']}" if summary.get("skipped")
                  else str(summary["objects"]))
-        console.print(f"imported {count} objects from {bundle} into {summary['alias'] or summary['collection']}: "
+        console.print(f"imported {count} {noun_for(summary['objects'], 'object')} from {bundle} into {summary['alias'] or summary['collection']}: "
                       f"{summary['stored']} new, {summary['already_present']} already present", highlight=False)
         console.print("  " + ", ".join(f"{t} {n}" for t, n in summary["types"].items()), highlight=False)
         if written is not None:
-            console.print(f"skipped {summary['skipped']} invalid object(s); report: {written}", highlight=False)
+            console.print(f"skipped {plural(summary['skipped'], 'invalid object')}; report: {written}", highlight=False)
     if written is not None:
         raise InvalidObjectsSkipped(
             f"{summary['skipped']} of {summary['objects']} object(s) were not valid STIX 2.1 and were skipped, "
@@ -134,7 +134,7 @@ def export(dir: DirOpt,
     else:
         output.write_text(text + "\n", encoding="utf-8")
         count = len(data["objects"])
-        console.print(f"wrote {count} objects ({fmt}) to {output}", highlight=False)
+        console.print(f"wrote {plural(count, 'object')} ({fmt}) to {output}", highlight=False)
 
 
 @app.command("token")
@@ -208,5 +208,5 @@ def validate(bundle: Annotated[Path, typer.Argument(help="STIX 2.1 bundle (JSON)
         for f in exc.failures[:20]:
             Console(stderr=True).print(f"  {f['message']}", highlight=False, soft_wrap=True)
         raise
-    console.print(f"{bundle}: {len(objects)} objects, valid STIX 2.1"
+    console.print(f"{bundle}: {plural(len(objects), 'object')}, valid STIX 2.1"
                   f"{' (stix2-validator: no errors)' if strict else ''}", highlight=False)

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
-from accord.cli.output import print_table
+from accord.cli.output import plural, print_table
 from accord.clock import to_rfc3339
 
 app = typer.Typer(help="The node's audit ledger: an RFC 9162 Merkle log with signed C2SP checkpoints.",
@@ -76,7 +76,7 @@ def verify(directory: Path = DirOption,
                                    "root_hash": _b64(head.root_hash), "quick": quick, "checked": result.checked},
                                   indent=2))
             return
-        console.print(f"ledger OK: {head.size} entries, every leaf and subtree hash recomputed", highlight=False)
+        console.print(f"ledger OK: {plural(head.size, 'entry', 'entries')}, every leaf and subtree hash recomputed", highlight=False)
         if not quick:
             pages = "SQLite integrity check passed; " if node.store.dialect == "sqlite" else ""
             console.print(f"database OK: {pages}stored rows match their ledger entries ("
@@ -108,7 +108,7 @@ def proof(directory: Path = DirOption,
         console.print(f"entry {index} ({entry.type}, {to_rfc3339(entry.time)}) is in the tree of size "
                       f"{bundle.size}, root {_b64(bundle.root)}", highlight=False)
         console.print(f"leaf hash {_b64(bundle.leaf_hash)}", highlight=False)
-        table = Table(title=f"inclusion proof: {len(bundle.path)} hashes (verified)")
+        table = Table(title=f"inclusion proof: {plural(len(bundle.path), 'hash', 'hashes')} (verified)")
         table.add_column("#", justify="right")
         table.add_column("sibling hash (base64)")
         for i, h in enumerate(bundle.path):
@@ -156,7 +156,7 @@ def show(directory: Path = DirOption,
             typer.echo(json.dumps({"origin": head.origin, "tree_size": head.size, "root_hash": _b64(head.root_hash),
                                    "entries": [e.to_json() for e in entries]}, indent=2))
             return
-        table = Table(title=f"{head.origin}: {head.size} entries, root {_b64(head.root_hash)}")
+        table = Table(title=f"{head.origin}: {plural(head.size, 'entry', 'entries')}, root {_b64(head.root_hash)}")
         for col in ("#", "time", "type", "data"):
             table.add_column(col, justify="right" if col == "#" else "left", overflow="fold")
         for e in entries:

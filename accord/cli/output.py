@@ -39,3 +39,14 @@ def print_table(console: Console, table: Table) -> None:
 def warn(message: str) -> None:
     """One line on stderr: ``warning: …``."""
     Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/] {message}", highlight=False)
+
+
+def noun_for(n: int, noun: str, plural_form: str | None = None) -> str:
+    """``noun`` if ``n`` is 1, else its plural (``noun + "s"`` unless given)."""
+    return noun if n == 1 else (plural_form or noun + "s")
+
+
+def plural(n: int, noun: str, plural_form: str | None = None) -> str:
+    """``n`` (thousands separated) and ``noun`` agreeing with it: ``plural(1, "entry", "entries")``
+    is "1 entry", ``plural(2, "scan")`` "2 scans", ``plural(0, "scan")`` "0 scans"."""
+    return f"{n:,} {noun_for(n, noun, plural_form)}"

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from accord.cli.output import print_table
+from accord.cli.output import plural, print_table
 
 app = typer.Typer(help="TAK interop: send the warning picture to TAK servers as Cursor on Target.",
                   no_args_is_help=True)
@@ -69,7 +69,7 @@ def send(
         typer.echo(json.dumps(doc, indent=2))
         return
     kinds = ", ".join(f"{n} {t}" for t, n in doc["by_type"].items())
-    console.print(f"sent {doc['events']} CoT events ({kinds}) in {doc['frames']} updates to {doc['server']} "
+    console.print(f"sent {plural(doc['events'], 'CoT event')} ({kinds}) in {plural(doc['frames'], 'update')} to {doc['server']} "
                   f"in {doc['seconds']:.1f} s", highlight=False)
 
 
@@ -169,8 +169,8 @@ def run(directory: DirOpt,
         asyncio.run(main())
         for f in followers:
             s = f.stats
-            console.print(f"{f.dest.name}: {s.items_sent} items sent ({s.events_sent} events), {s.denied} denied "
-                          f"by policy, {s.reports} reports taken in, {s.refused} events refused", highlight=False)
+            console.print(f"{f.dest.name}: {plural(s.items_sent, 'item')} sent ({plural(s.events_sent, 'event')}), {s.denied} denied "
+                          f"by policy, {plural(s.reports, 'report')} taken in, {plural(s.refused, 'event')} refused", highlight=False)
 
 
 def register(root: typer.Typer) -> None:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from accord.cli.output import print_table
+from accord.cli.output import plural, print_table
 
 app = typer.Typer(help="Early warning: simulate radar scenarios, track missiles, score trackers.",
                   no_args_is_help=True)
@@ -47,7 +47,7 @@ def simulate(
     if as_json:
         typer.echo(json.dumps([e.to_json() for e in result.events], indent=2))
         return
-    table = Table(title=f"{out}: {len(result.detections)} detections "
+    table = Table(title=f"{out}: {plural(len(result.detections), 'detection')} "
                         f"({int(result.is_target.sum())} from missiles), {result.duration:.0f} s")
     for col in ("id", "launch t", "burnout t", "impact t", "range km", "apogee km", "lofted"):
         table.add_column(col, justify="right" if col != "id" else "left")
@@ -82,7 +82,7 @@ def print_score(score, title: str) -> None:
     t.add_row("seconds scored", str(score.n_seconds))
     t.add_row("tracks per missile (fragmentation)",
               "—" if not score.missile_tracks else
-              f"{score.tracks_per_missile:.2f} ({len(score.missile_tracks)} missiles)")
+              f"{score.tracks_per_missile:.2f} ({plural(len(score.missile_tracks), 'missile')})")
     t.add_row("identity switches", str(score.identity_switches))
     t.add_row("impact error, median (≥60 s post-burnout)", _fmt(score.impact_median_post_burnout_m))
     t.add_row("95 % ellipse coverage (≥60 s post-burnout)",

@@ -11,6 +11,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from accord.cli.output import plural
+
 from accord.errors import ConfigError, InputError
 
 console = Console(soft_wrap=True)
@@ -59,7 +61,7 @@ def feed(
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
-    console.print(f"published {res.scans:,} scans ({res.detections:,} detections) to stream {stream} on "
+    console.print(f"published {plural(res.scans, 'scan')} ({plural(res.detections, 'detection')}) to stream {stream} on "
                   f"{prefix}.{party}.radar.<sensor> in {res.seconds:.2f} s"
                   + (f"; {res.duplicates:,} already there (same message id), not stored again" if res.duplicates else ""),
                   highlight=False)
@@ -146,8 +148,8 @@ def ingest(
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
-    console.print(f"ingested {summary['scans']:,} scans ({summary['detections']:,} detections), stored "
-                  f"{summary['items']:,} items; refused {summary['refused']}, skipped {summary['skipped']} "
+    console.print(f"ingested {plural(summary['scans'], 'scan')} ({plural(summary['detections'], 'detection')}), stored "
+                  f"{plural(summary['items'], 'item')}; refused {summary['refused']}, skipped {summary['skipped']} "
                   "already processed", highlight=False)
 
 

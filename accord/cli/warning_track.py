@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -10,7 +11,31 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from accord.cli.output import plural
+
 console = Console(soft_wrap=True)  # a line into a pipe or a log stays one line
+err_console = Console(stderr=True, soft_wrap=True, highlight=False)
+
+#: Said on stderr before the tracker's kernels are compiled (a first run after an install or an
+#: update), which otherwise looks like a hang of a minute.
+COMPILE_NOTICE = ("compiling the tracker's numba kernels: the first run after an install or an update "
+                  "takes about a minute; later runs load them from the cache")
+
+
+def load_tracker() -> tuple[float, bool]:
+    """Import :mod:`accord.warning.pipeline`, which loads (or compiles) the tracker's kernels, with
+    a notice on stderr when they are to be compiled: (seconds taken, whether they were compiled)."""
+    if "accord.warning.pipeline" in sys.modules:
+        return 0.0, False
+    from accord.warning.kernel_cache import has_compiled_code
+
+    compiling = not has_compiled_code()
+    if compiling:
+        err_console.print(COMPILE_NOTICE, markup=False)
+    t0 = time.perf_counter()
+    import accord.warning.pipeline  # noqa: F401 - its import warms the kernels up
+
+    return time.perf_counter() - t0, compiling
 
 
 def track(
@@ -23,6 +48,8 @@ def track(
 ) -> None:
     """Track missiles in DETECTIONS; write tracks.jsonl and predictions.jsonl into --out."""
     from accord.warning.io import read_detections, write_predictions, write_tracks
+
+    load_s, compiled = load_tracker()
     from accord.warning.pipeline import track_detections
 
     header, det = read_detections(detections, lenient=lenient)
@@ -43,20 +70,25 @@ def track(
         "skipped_lines": det.skipped_count, "skip_reasons": det.skip_reasons,
         "confirmed_tracks": len(ids), "track_lines": len(result.tracks),
         "prediction_lines": len(result.predictions), "seconds": round(elapsed, 3),
-        "cpu_seconds": round(cpu, 3),
+        "cpu_seconds": round(cpu, 3), "kernel_load_seconds": round(load_s, 3), "kernels_compiled": compiled,
         "detections_per_cpu_s": round(result.n_detections / cpu) if cpu > 0 else None,
         "out": str(out),
     }
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
-    console.print(f"{result.n_detections:,} detections in {result.n_scans:,} scans → "
-                  f"{len(ids)} confirmed tracks, {len(result.tracks):,} track lines, "
-                  f"{len(result.predictions):,} predictions in {elapsed:.2f} s "
+    console.print(f"{plural(result.n_detections, 'detection')} in {plural(result.n_scans, 'scan')} → "
+                  f"{plural(len(ids), 'confirmed track')}, {plural(len(result.tracks), 'track line')}, "
+                  f"{plural(len(result.predictions), 'prediction')} in {elapsed:.2f} s of tracking "
                   f"({cpu:.2f} CPU s: {summary['detections_per_cpu_s']:,} detections per CPU second)",
                   highlight=False)
+    if compiled:
+        console.print(f"before that, compiling the tracker's kernels took {load_s:.1f} s (once: later runs "
+                      "load them from the cache)", highlight=False)
+    elif load_s >= 0.05:
+        console.print(f"before that, loading the tracker's compiled kernels took {load_s:.1f} s", highlight=False)
     if det.skipped_count:
-        console.print(f"skipped {det.skipped_count} bad lines (--lenient): "
+        console.print(f"skipped {plural(det.skipped_count, 'bad line')} (--lenient): "
                       + ", ".join(f"{k}: {v}" for k, v in det.skip_reasons.items()), highlight=False)
     console.print(f"wrote {out / 'tracks.jsonl'} and {out / 'predictions.jsonl'}", highlight=False)
 

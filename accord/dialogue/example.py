@@ -78,9 +78,15 @@ def load_example(recorder: DialogueStore, partner: DialogueStore,
     recorder.sync()
     a, b = record_digests(recorder), record_digests(partner)
     commitments = {c.id: c.status.value for c, _ in recorder.commitments(data.series.id)}
+    stored = dict.fromkeys((recorder.node.party, partner.node.party), 0)
+    stored.update((r[0], r[1]) for r in recorder.conn.execute(
+        "SELECT signer, COUNT(*) FROM dialogue_versions WHERE series_id = ? GROUP BY signer", (data.series.id,)))
+    # "versions": signed by this run (none when the example was loaded before); "versions_stored":
+    # every version of the series the recorder holds, by signer
     return {"series": data.series.id,
             "versions": {recorder.node.party: len(first.versions) + len(first_adopt.versions),
                          partner.node.party: len(second.versions)},
+            "versions_stored": stored,
             "not_shared": [s for o in (first, first_adopt, second) for s in o.shared if s[2] not in ("queued", "already_queued")],
             "records": len(a), "identical": a == b, "commitments": commitments}
 

@@ -392,7 +392,23 @@ def _config_rules(node: Node) -> list[tuple[str, str]]:
             raise ConfigError(f"{path}: {problem}")
         out.append((rule["kinds"], to))
     _config_cache[str(path)] = (mtime, out)
+    # once a read of the file (an edit, or a pin added or removed, rewrites it), not once an item
+    for problem in _unpinned(node, out):
+        logging.getLogger("accord.federation").warning("%s", problem)
     return out
+
+
+def _unpinned(node: Node, config_rules: list[tuple[str, str]]) -> list[str]:
+    pinned = node.partners()
+    return [f"{Path(node.dir) / 'node.yaml'}: sharing[{n}] (kinds {kinds}) names {to}, which is not a pinned "
+            f"partner: the rule shares nothing until {to} is pinned (accord node partner add)"
+            for n, (kinds, to) in enumerate(config_rules) if to != "*" and to not in pinned]
+
+
+def unpinned_config_rules(node: Node) -> list[str]:
+    """A line for each ``sharing:`` rule of ``node.yaml`` naming a party that is not a pinned
+    partner (such a rule shares nothing; `accord node rule add` refuses such a party)."""
+    return _unpinned(node, _config_rules(node))
 
 
 def rule_entries(node: Node, item: Any) -> list[tuple[Any, str, str | None]]:

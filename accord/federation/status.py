@@ -31,6 +31,11 @@ def backlogs(conn: Any) -> dict[str, tuple[int, str | None]]:
         "SELECT recipient, COUNT(*), MIN(queued) FROM fed_outbox WHERE state = 'queued' GROUP BY recipient")}
 
 
+def _unpinned_config_rules(node: Node) -> list[str]:
+    from accord.federation.outbox import unpinned_config_rules
+    return unpinned_config_rules(node)
+
+
 def _lease_table(conn: Any) -> list[dict[str, Any]]:
     from accord.federation.leases import lease_table
     return lease_table(conn)
@@ -91,4 +96,6 @@ def status(node: Node, *, rejections: int = 10) -> dict[str, Any]:
         "ledger": {"origin": head.origin, "size": head.size, "root": head.root_hash.hex()},
         "partners": partners,
         "rejections": {"total": rej_total, "recent": recent},
+        # node.yaml sharing rules that share nothing: they name a party not pinned
+        "sharing_warnings": _unpinned_config_rules(node),
     }

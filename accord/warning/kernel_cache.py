@@ -123,6 +123,14 @@ def cache_dir(package: Path = PACKAGE) -> str | None:
     return None
 
 
+def has_compiled_code(package: Path = PACKAGE) -> bool:
+    """Whether :func:`cache_dir` holds compiled kernels (numba's index files, ``*.nbi``) of this
+    source of ``package``: False after an install or an edit of a kernel's source, when the first
+    use compiles them (about a minute on two cores), and when no cache directory is writable."""
+    path = cache_dir(package)
+    return path is not None and next(Path(path).rglob("*.nbi"), None) is not None
+
+
 def njit(**options: Any) -> Callable[[Callable[..., Any]], Any]:
     """``numba.njit(**options)`` with the function's cache (``cache=True``) in :func:`cache_dir`.
 

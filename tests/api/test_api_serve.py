@@ -86,6 +86,7 @@ def test_plain_http_off_loopback_needs_insecure_which_is_warned_and_ledgered(jpn
         log = (jpn / "serve.log").read_text()
         assert f"warning: serving plain HTTP on 0.0.0.0:{port}, not loopback" in log
         assert log.index("warning:") < log.index(f"serving on http://0.0.0.0:{port}")
+        assert (jpn / "serve.url").read_text() == f"http://0.0.0.0:{port}\n"   # for `node token create`
     finally:
         server.stop()
 

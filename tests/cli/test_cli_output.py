@@ -197,3 +197,60 @@ def test_status_tokens_and_partners_stay_whole_when_piped(tmp_path, narrow_conso
     assert "dialogue:read items:read items:write share status" in tokens.stdout
     assert "operations-desk" in tokens.stdout and "http://127.0.0.1:8602" in partners.stdout
     assert json.loads(runner.invoke(app, ["node", "partner", "list", "--dir", d, "--json"]).stdout)[0]["party"] == "KOR"
+
+
+def test_token_create_uses_the_url_the_node_was_served_on_else_says_it_is_an_example(tmp_path):
+    from accord.api import serve
+
+    Node.init(tmp_path / "jpn", "JPN").close()
+    args = ["node", "token", "create", "--dir", str(tmp_path / "jpn"), "--name", "a", "--scope", "status"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "an example with its defaults (127.0.0.1, --port 8600)" in r.stderr
+    assert "http://127.0.0.1:8600/api/v1/status" in r.stderr
+
+    serve.record_url(tmp_path / "jpn", "http://127.0.0.1:9123")   # what `node serve --port 9123` writes
+    assert serve.last_url(tmp_path / "jpn") == "http://127.0.0.1:9123"
+    r = runner.invoke(app, [*args[:-3], "b", "--scope", "items:read"])
+    assert r.exit_code == 0, r.output
+    assert "last served on http://127.0.0.1:9123" in r.stderr
+    assert 'curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:9123/api/v1/items' in r.stderr
+    assert ":8600" not in r.stderr
+
+
+def test_serve_url_file_that_is_not_a_url_is_ignored(tmp_path):
+    from accord.api import serve
+
+    assert serve.last_url(tmp_path) is None
+    (tmp_path / serve.URL_FILE).write_text("not a url; rm -rf /\n")
+    assert serve.last_url(tmp_path) is None
+
+
+def test_plural_agrees_the_noun_with_the_count():
+    from accord.cli.output import noun_for, plural
+
+    assert [plural(n, "entry", "entries") for n in (0, 1, 2, 1234)] == [
+        "0 entries", "1 entry", "2 entries", "1,234 entries"]
+    assert plural(1, "scan") == "1 scan" and plural(3, "scan") == "3 scans"
+    assert noun_for(1, "object") == "object" and noun_for(5, "object") == "objects"
+
+
+def test_a_nodes_one_ledger_entry_is_one_entry(tmp_path):
+    Node.init(tmp_path / "jpn", "JPN").close()
+    r = runner.invoke(app, ["node", "item", "add", "--dir", str(tmp_path / "jpn"), "--kind", "test.note",
+                            "--marking", "UNCLASSIFIED", "--body", "{}"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["ledger", "verify", "--dir", str(tmp_path / "jpn")])
+    assert r.exit_code == 0 and r.stdout.startswith("ledger OK: 1 entry, "), r.output
+    r = runner.invoke(app, ["node", "status", "--dir", str(tmp_path / "jpn")])
+    assert r.exit_code == 0 and "ledger 1 entry " in r.stdout, r.output
+
+
+def test_node_status_warns_of_a_node_yaml_rule_naming_an_unpinned_party(tmp_path):
+    Node.init(tmp_path / "jpn", "JPN").close()
+    cfg = tmp_path / "jpn" / "node.yaml"
+    cfg.write_text(cfg.read_text() + "sharing:\n  - {kinds: 'intel.*', to: GBR}\n")
+    r = runner.invoke(app, ["node", "status", "--dir", str(tmp_path / "jpn")])
+    assert r.exit_code == 0, r.output
+    assert "sharing[0] (kinds intel.*) names GBR, which is not a pinned partner" in " ".join(r.stderr.split())
+    assert "GBR" not in r.stdout

@@ -72,4 +72,13 @@ def test_out_of_range_days_and_counts_are_refused_in_one_line(tmp_path):
         assert not isinstance(res.exception, (OverflowError, ValueError))
     res = runner.invoke(app, ["dialogue", "schedule", "JPN-KOR-DMM", "--count", "99999999", "--dir", jpn])
     assert isinstance(res.exception, InputError) and "count must be 0 to 24, got 99999999" in str(res.exception)
-    assert "due within 3650 days" in _ok("due", "--days", "3650", "--dir", jpn)
+    assert "due within 3,650 days" in _ok("due", "--days", "3650", "--dir", jpn)
+
+
+def test_load_example_again_says_what_it_signed_this_run_and_what_was_there(tmp_path):
+    first = _ok("load-example", "--dir", str(tmp_path))
+    assert "new versions signed this run: JPN 15, KOR 8; already present before it: JPN 0, KOR 0" in first
+    again = _ok("load-example", "--dir", str(tmp_path))
+    assert "new versions signed this run: JPN 0, KOR 0; already present before it: JPN 15, KOR 8" in again
+    out = json.loads(_ok("load-example", "--dir", str(tmp_path), "--json"))
+    assert out["versions"] == {"JPN": 0, "KOR": 0} and out["versions_stored"] == {"JPN": 15, "KOR": 8}

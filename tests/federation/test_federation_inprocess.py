@@ -285,6 +285,28 @@ def test_standing_rules_from_table_and_node_yaml_share_only_what_policy_allows(t
     assert len(received(nodes["KOR"].dir, "JPN")) == 4 and len(received(nodes["USA"].dir, "JPN")) == 1
 
 
+def test_a_node_yaml_rule_naming_an_unpinned_party_is_warned_once_and_in_status(trio, caplog):
+    import logging
+    import os
+
+    from accord.federation import create_item
+    from accord.federation import status as fed_status
+
+    nodes, _, _ = trio
+    jpn = nodes["JPN"]
+    cfg = jpn.dir / "node.yaml"
+    cfg.write_text(cfg.read_text() + "sharing:\n  - {kinds: 'test.*', to: KOR}\n  - {kinds: 'test.*', to: GBR}\n")
+    os.utime(cfg, (2, 2))  # a different mtime than any cached read
+    with caplog.at_level(logging.WARNING, logger="accord.federation"):
+        for i in range(3):
+            assert create_item(jpn, note(jpn, 10 + i)).shared_to == ["KOR"]   # GBR: not pinned, skipped
+    warned = [r.getMessage() for r in caplog.records if "GBR" in r.getMessage()]
+    assert len(warned) == 1, warned   # once for the file read, not once an item
+    assert "sharing[1] (kinds test.*) names GBR, which is not a pinned partner" in warned[0]
+    assert fed_status(jpn)["sharing_warnings"] == [warned[0]]
+    assert not any("KOR" in r.getMessage() for r in caplog.records)
+
+
 @pytest.mark.sqlite_only  # restores a copy of the node directory (its SQLite file)
 def test_partner_restored_from_backup_is_refilled_from_its_sequence_number(trio, tmp_path):
     import shutil

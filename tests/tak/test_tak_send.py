@@ -197,5 +197,5 @@ def test_node_tak_run_sends_the_new_items_and_reports_what_it_did(tmp_path, taky
 
     res = asyncio.run(scenario())
     assert res.returncode == 0, res.stderr
-    assert "own: 1 items sent (1 events), 1 denied by policy" in res.stdout
+    assert "own: 1 item sent (1 event), 1 denied by policy" in res.stdout
     assert [e.uid for e in listener.events] == ["accord.JPN.T7"]

@@ -5,6 +5,7 @@ file."""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import shutil
 import subprocess
@@ -123,3 +124,67 @@ def test_the_librarys_kernels_reach_the_tracker_and_boost_not_the_alerts():
     assert {"frames.py", "tracking/kernels.py", "tracking/burnout.py", "boost/likelihood.py",
             "boost/predict.py", "prediction.py"} <= names
     assert not {n for n in names if n.startswith(("alerts/", "io/"))}
+
+
+def test_has_compiled_code_tells_an_empty_cache_from_a_filled_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(kernel_cache, "cache_dir", lambda package=kernel_cache.PACKAGE: str(tmp_path))
+    assert not kernel_cache.has_compiled_code()
+    (tmp_path / "tracking_x").mkdir()
+    (tmp_path / "tracking_x" / "kernels.f-12.py311.nbi").write_bytes(b"")
+    assert kernel_cache.has_compiled_code()
+    monkeypatch.setattr(kernel_cache, "cache_dir", lambda package=kernel_cache.PACKAGE: None)
+    assert not kernel_cache.has_compiled_code()   # no writable cache: every run compiles
+
+
+SENSOR = {"id": "R1", "lat_deg": 40.9, "lon_deg": 140.3, "alt_m": 50.0, "sigma_range_m": 20.0,
+          "sigma_az_rad": 0.0008, "sigma_el_rad": 0.0008, "scan_period_s": 1.0, "scan_offset_s": 0.0,
+          "pd": 0.9, "clutter_per_scan": 5.0, "min_range_m": 50000.0, "max_range_m": 2000000.0,
+          "min_el_deg": 2.0, "max_el_deg": 85.0, "az_center_deg": 260.0, "az_half_width_deg": 60.0}
+
+
+def _track(tmp_path, *args):
+    from typer.testing import CliRunner
+
+    from accord.cli.main import app
+
+    lines = [json.dumps({"format": "accord-detections/1", "sensors": [SENSOR]})]
+    lines += [json.dumps({"t": float(t), "sensor": "R1", "range_m": 8e5, "az_rad": 4.5, "el_rad": 0.1})
+              for t in range(3)]
+    path = tmp_path / "d.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return CliRunner().invoke(app, ["warning", "track", str(path), "--out", str(tmp_path / "o"), *args])
+
+
+def test_warning_track_says_it_compiles_and_reports_the_compile_apart_from_tracking(tmp_path, monkeypatch):
+    import sys
+
+    import accord.warning.pipeline  # noqa: F401 - compiled (or loaded) before the clock of this test
+    from accord.cli import warning_track
+
+    # a fresh process after an install: the pipeline not yet imported, the cache empty
+    monkeypatch.delitem(sys.modules, "accord.warning.pipeline")
+    monkeypatch.setattr(kernel_cache, "has_compiled_code", lambda package=kernel_cache.PACKAGE: False)
+    res = _track(tmp_path)
+    assert res.exit_code == 0, res.output
+    assert warning_track.COMPILE_NOTICE in res.stderr
+    assert " s of tracking (" in res.stdout
+    assert "compiling the tracker's kernels took" in res.stdout
+
+    monkeypatch.delitem(sys.modules, "accord.warning.pipeline")
+    res = _track(tmp_path, "--json")
+    summary = json.loads(res.stdout)
+    assert summary["kernels_compiled"] is True and summary["kernel_load_seconds"] >= 0
+
+
+def test_warning_track_is_silent_about_compiling_when_the_cache_holds_the_kernels(tmp_path, monkeypatch):
+    import sys
+
+    import accord.warning.pipeline  # noqa: F401
+    from accord.cli import warning_track
+
+    monkeypatch.delitem(sys.modules, "accord.warning.pipeline")
+    monkeypatch.setattr(kernel_cache, "has_compiled_code", lambda package=kernel_cache.PACKAGE: True)
+    res = _track(tmp_path, "--json")
+    assert res.exit_code == 0, res.output
+    assert warning_track.COMPILE_NOTICE not in res.stderr
+    assert json.loads(res.stdout)["kernels_compiled"] is False

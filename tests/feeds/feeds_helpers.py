@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections import Counter
 
 from accord.feeds.ingest import Ingest, IngestOptions
-from accord.feeds.scans import scans_of
+from accord.feeds.jetstream import ensure_stream
+from accord.feeds.scans import Scan, radar_subject, scans_of
 from accord.feeds.state import IngestStore
 from accord.node import Node
 from accord.warning.io import read_detections
@@ -76,3 +78,20 @@ def assert_restart_stored_what_an_uninterrupted_run_does(tmp_path, node_dir, con
         assert sorted(i.id for i in got[kind]) == sorted(i.id for i in want[kind]), kind  # 0 lost, 0 extra
     assert len(want["warning.alert"]) >= 2
     assert_no_duplicates(got)
+
+
+def publish(nats_url, names, scans):
+    """Publish ``scans`` (a :class:`Scan`, or (sensor, raw bytes)) on JPN's radar subjects of the
+    test's own stream, made first if need be."""
+    import nats
+
+    async def go():
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        await ensure_stream(js, names.stream, names.prefix, "JPN")
+        for s in scans:
+            sensor, data = (s.sensor, s.payload()) if isinstance(s, Scan) else s
+            await js.publish(radar_subject(names.prefix, "JPN", sensor), data)
+        await nc.close()
+
+    asyncio.run(go())

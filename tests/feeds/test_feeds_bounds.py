@@ -9,31 +9,15 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from feeds_helpers import MARKING, ingest_cmd, run, uninterrupted
+from feeds_helpers import MARKING, ingest_cmd, publish, run, uninterrupted
 
 from accord.errors import InputError
 from accord.feeds.ingest import Ingest, IngestOptions
-from accord.feeds.jetstream import ensure_stream
-from accord.feeds.scans import CLOCK_AHEAD_S, MAX_SCAN_BYTES, Scan, check_not_ahead, radar_subject, scans_of
+from accord.feeds.scans import CLOCK_AHEAD_S, MAX_SCAN_BYTES, Scan, check_not_ahead, scans_of
 from accord.node import Node
 from accord.warning.io import read_detections
 
 MiB = 1024 * 1024
-
-
-def publish(nats_url, names, scans):
-    import nats
-
-    async def go():
-        nc = await nats.connect(nats_url)
-        js = nc.jetstream()
-        await ensure_stream(js, names.stream, names.prefix, "JPN")
-        for s in scans:   # a Scan, or (sensor, raw bytes)
-            sensor, data = (s.sensor, s.payload()) if isinstance(s, Scan) else s
-            await js.publish(radar_subject(names.prefix, "JPN", sensor), data)
-        await nc.close()
-
-    asyncio.run(go())
 
 
 def consumer_info(nats_url, names):

@@ -8,27 +8,11 @@ import asyncio
 import json
 
 import numpy as np
-from feeds_helpers import KINDS, ingest_cmd, run, stored
+from feeds_helpers import KINDS, ingest_cmd, publish, run, stored
 
-from accord.feeds.jetstream import ensure_stream
-from accord.feeds.scans import MAX_SCAN_PLOTS, Scan, radar_subject, scans_of
+from accord.feeds.scans import MAX_SCAN_PLOTS, Scan, scans_of
 from accord.node import Node
 from accord.warning.io import read_detections
-
-
-def publish(nats_url, names, scans):
-    import nats
-
-    async def go():
-        nc = await nats.connect(nats_url)
-        js = nc.jetstream()
-        await ensure_stream(js, names.stream, names.prefix, "JPN")
-        for s in scans:   # a Scan, or (sensor, raw bytes)
-            sensor, data = (s.sensor, s.payload()) if isinstance(s, Scan) else s
-            await js.publish(radar_subject(names.prefix, "JPN", sensor), data)
-        await nc.close()
-
-    asyncio.run(go())
 
 
 def test_a_scan_a_billion_seconds_on_too_many_plots_or_a_huge_integer_is_refused(tmp_path, names, nats_url,

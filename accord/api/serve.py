@@ -67,7 +67,12 @@ def last_url(node_dir: str | Path) -> str | None:
         url = (Path(node_dir) / URL_FILE).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
         return None
-    return url if re.fullmatch(r"https?://[^\s/]+", url) else None
+    # only what record_url writes (scheme://host:port, an IPv6 host in brackets): the URL goes into
+    # a curl command printed to be pasted into a shell, where '$(…)', ';' or '`' would run
+    return url if _URL_RE.fullmatch(url) else None
+
+
+_URL_RE = re.compile(r"https?://(\[[0-9A-Za-z:.%]+\]|[0-9A-Za-z.-]+):[0-9]{1,5}")
 
 
 def check_port(port: int) -> int:

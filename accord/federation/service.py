@@ -459,9 +459,11 @@ class Federation:
         with self._outage_lock:
             outage = self._outages.get(party)
             if outage is None:
+                # the backlog first: with the database away this raises before the outage is
+                # recorded, so the next failure still opens it with this line
+                queued, oldest = _backlog(self.node, reader, party)
                 outage = self._outages[party] = _Outage(now)
                 outage.next_summary = time.monotonic() + self.summary_interval
-                queued, oldest = _backlog(self.node, reader, party)
                 log.warning("partner %s unreachable: %s (%d item(s) queued)", party, exc, queued,
                             extra={"event": "partner.unreachable", "partner": party, "since": to_rfc3339(now),
                                    "error": str(exc), "backlog": queued, "oldest_queued_age_s": oldest})
@@ -529,7 +531,10 @@ class Federation:
                     self.store_outage.failed("tree-head checks", exc)
                 except (FederationError, AuthError) as exc:  # not reached, or it refused us
                     log.debug("tree head of %s not checked: %s", party, exc)
-                    self._unreached(party, exc, None)
+                    try:
+                        self._unreached(party, exc, None)
+                    except StoreUnavailable as lost:  # one fault cutting both: the thread lives on
+                        self.store_outage.failed("tree-head checks", lost)
                 except AccordError as exc:  # a bad checkpoint: reached, and what it says is logged
                     log.debug("tree head of %s not checked: %s", party, exc)
                 except Exception:  # noqa: BLE001

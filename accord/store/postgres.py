@@ -34,7 +34,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql as pgsql
@@ -84,6 +84,19 @@ def redact(url: str) -> str:
     netloc = parts.netloc.rsplit("@", 1)
     user = netloc[0].split(":", 1)[0]
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` with ``url``'s password (as written and percent-decoded) replaced by ``***``: libpq
+    quotes a malformed URL's part in its error (``invalid percent-encoded token: "pa%ss"`` for a
+    password with a bare ``%``), and that error is the reason a cannot-connect line names."""
+    password = urlsplit(url).password
+    if not password:
+        return text
+    for secret in sorted({password, unquote(password)}, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 class _NumericLoader(Loader):
@@ -291,7 +304,7 @@ class PgConnection:
             except Exception as exc:  # noqa: BLE001 - PoolTimeout, OperationalError: the server is away
                 why = _LAST_CONNECT_ERROR.get(self._store.pool.name) if isinstance(exc, PoolTimeout) else None
                 if why:  # the pool's own error says only that it waited
-                    exc = PoolTimeout(f"{exc}; last connection attempt: {why}")
+                    exc = PoolTimeout(f"{exc}; last connection attempt: {self._store.scrub(why)}")
                 raise _wrap(exc, self._store.name) from None
         return self._conn
 
@@ -513,6 +526,7 @@ class PostgresStore:
     def __init__(self, url: str, *, max_size: int = 4) -> None:
         self.url = url
         self.location = redact(url)
+        self._url = url  # only to scrub its password out of the driver's errors (:meth:`scrub`)
         parts = urlsplit(self.location)
         self.name = urlunsplit(parts._replace(query="", fragment=""))  # what error messages name
         self.lock: Any = threading.RLock()
@@ -524,7 +538,7 @@ class PostgresStore:
             self.pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
         except Exception as exc:  # noqa: BLE001 - PoolTimeout: the server is away or refuses us
             self.pool.close()
-            why = _LAST_CONNECT_ERROR.pop(self.pool.name, None) or _why_not(url, exc)
+            why = scrub(_LAST_CONNECT_ERROR.pop(self.pool.name, "") or _why_not(url, exc), url)
             raise PgOperationalError(f"PostgreSQL at {self.location}: cannot connect ({why}); "
                                      "is the server running and the database there?") from None
         self._key: int | None = None
@@ -532,6 +546,10 @@ class PostgresStore:
         self._closed = False
         OPEN_STORES.add(self)
         self._functions()
+
+    def scrub(self, text: str) -> str:
+        """``text`` (a driver's error) without the password of the URL this store connects to."""
+        return scrub(text, self._url)
 
     def _configure(self, conn: Any) -> None:
         _LAST_CONNECT_ERROR.pop(self.pool.name, None)  # connected: the last failure is no reason any more

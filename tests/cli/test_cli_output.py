@@ -224,6 +224,14 @@ def test_serve_url_file_that_is_not_a_url_is_ignored(tmp_path):
     assert serve.last_url(tmp_path) is None
     (tmp_path / serve.URL_FILE).write_text("not a url; rm -rf /\n")
     assert serve.last_url(tmp_path) is None
+    # a URL's shape around what a shell would run in the printed curl command
+    for hostile in ("http://x$(touch${IFS}pwned):8600", "http://a;id:8600", "http://`id`:8600",
+                    "http://h:8600'\"", "http://h\x1b[2J:8600"):
+        (tmp_path / serve.URL_FILE).write_text(hostile + "\n")
+        assert serve.last_url(tmp_path) is None, hostile
+    for fine in ("http://0.0.0.0:8600", "https://node.example-1.org:443", "http://[::1]:8600"):
+        (tmp_path / serve.URL_FILE).write_text(fine + "\n")
+        assert serve.last_url(tmp_path) == fine
 
 
 def test_plural_agrees_the_noun_with_the_count():

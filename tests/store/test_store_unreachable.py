@@ -103,3 +103,16 @@ def wait_until(pred, timeout: float = 30.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def test_a_password_libpq_quotes_in_its_error_is_not_in_the_error_line(tmp_path):
+    # a password with a bare '%' is a malformed URL: libpq's error quotes the token
+    # ('invalid percent-encoded token: "s3%zzcret"'), and the cannot-connect line names that error
+    from accord.errors import AccordError
+    from accord.store.postgres import PostgresStore
+
+    with pytest.raises(AccordError) as err:
+        PostgresStore("postgresql://postgres:s3%zzcret@127.0.0.1:5432/test")
+    assert "percent-encoded" in str(err.value)   # the reason is still named
+    assert "s3%zzcret" not in str(err.value) and "zzcret" not in str(err.value)
+    assert "***" in str(err.value)

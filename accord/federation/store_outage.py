@@ -18,16 +18,24 @@ from accord.clock import duration_text, to_rfc3339
 
 log = logging.getLogger("accord.federation")
 
+#: A failure this soon after a thread found the database back is the same outage's tail (the
+#: connection pool still reconnecting while another thread already got through): logged at debug,
+#: not as a new outage.
+RELAPSE_S = 30.0
+
 
 class StoreOutage:
     """One record of the node database's outage, shared by the service's threads."""
 
-    def __init__(self, clock: Any) -> None:
+    def __init__(self, clock: Any, monotonic: Any = time.monotonic) -> None:
         self._clock = clock
+        self._monotonic = monotonic
         self._lock = threading.Lock()
         self._since: Any = None  # the clock's time of the first failure of the outage, or None
-        self._started = 0.0  # time.monotonic() then
+        self._started = 0.0  # monotonic() then
         self._failures = 0
+        self._back: float | None = None  # monotonic() when the last outage ended
+        self._quiet = False  # this outage is the last one's tail (RELAPSE_S): not logged again
 
     @property
     def away(self) -> bool:
@@ -38,10 +46,12 @@ class StoreOutage:
         with self._lock:
             first = self._since is None
             if first:
-                self._since, self._started = self._clock.now(), time.monotonic()
+                now = self._monotonic()
+                self._since, self._started = self._clock.now(), now
+                self._quiet = self._back is not None and now - self._back < RELAPSE_S
             self._failures += 1
-            since = self._since
-        if first:
+            since, quiet = self._since, self._quiet
+        if first and not quiet:
             log.warning("node database unavailable (%s): %s; deliveries and standing rules wait and retry",
                         what, exc, extra={"event": "store.unavailable", "since": to_rfc3339(since),
                                           "error": str(exc)})
@@ -53,11 +63,16 @@ class StoreOutage:
         if self._since is None:  # the usual case: no lock taken
             return
         with self._lock:
-            since, started, failures = self._since, self._started, self._failures
-            self._since, self._failures = None, 0
+            since, started, failures, quiet = self._since, self._started, self._failures, self._quiet
+            self._since, self._failures, self._quiet = None, 0, False
+            if since is not None and not quiet:
+                self._back = self._monotonic()   # a tail's end does not extend the window: flapping is logged
         if since is None:
             return
-        length = time.monotonic() - started
+        length = self._monotonic() - started
+        if quiet:
+            log.debug("node database available again (%d failed attempts since %s)", failures, to_rfc3339(since))
+            return
         log.info("node database available again after %s (since %s, %d failed attempts)",
                  duration_text(length), to_rfc3339(since), failures,
                  extra={"event": "store.recovered", "since": to_rfc3339(since), "outage_s": round(length, 3),

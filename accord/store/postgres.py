@@ -526,7 +526,6 @@ class PostgresStore:
     def __init__(self, url: str, *, max_size: int = 4) -> None:
         self.url = url
         self.location = redact(url)
-        self._url = url  # only to scrub its password out of the driver's errors (:meth:`scrub`)
         parts = urlsplit(self.location)
         self.name = urlunsplit(parts._replace(query="", fragment=""))  # what error messages name
         self.lock: Any = threading.RLock()
@@ -549,7 +548,7 @@ class PostgresStore:
 
     def scrub(self, text: str) -> str:
         """``text`` (a driver's error) without the password of the URL this store connects to."""
-        return scrub(text, self._url)
+        return scrub(text, self.url)
 
     def _configure(self, conn: Any) -> None:
         _LAST_CONNECT_ERROR.pop(self.pool.name, None)  # connected: the last failure is no reason any more

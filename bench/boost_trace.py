@@ -25,7 +25,8 @@ An area is named once its chance and both moved paths' chances reach
 ``boost_alert_probability`` (0.9) — or by the overflight and ending tests, see docs/alerts.md,
 "Before burnout".
 
-``--banks N:SEED,…`` then puts the same track states (the tracker's inputs to each of these boost
+``--set key=value`` overrides a ``TrackerConfig`` field (e.g. ``--set q_boost=0.5``: the boost
+model's process noise). ``--banks N:SEED,…`` then puts the same track states (the tracker's inputs to each of these boost
 predictions, recorded in the run) to other hypothesis banks: the step class
 (:data:`accord.warning.boost.STEP_CLASS`) drawn ``N`` times from generator seed ``SEED`` — the
 bank's Monte Carlo error on the threat chance, and what the posterior tends to as the bank
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 from pathlib import Path
 from unittest import mock
@@ -85,6 +87,8 @@ def main() -> None:
     ap.add_argument("--every", type=float, default=TrackerConfig().boost_every_s,
                     help="seconds between a track's boost predictions (the tracker's boost_every_s)")
     ap.add_argument("--until", type=float, default=None, help="track the detections up to this time only")
+    ap.add_argument("--set", action="append", default=[],
+                    help="TrackerConfig field=value (JSON value), e.g. q_boost=0.5 (repeatable)")
     ap.add_argument("--banks", default="",
                     help="replay the track's boost predictions with step-class banks of N draws from seed SEED "
                          "(N:SEED,…)")
@@ -100,7 +104,8 @@ def main() -> None:
         det = dataclasses.replace(det, t=det.t[:k], sensor_idx=det.sensor_idx[:k], range_m=det.range_m[:k],
                                   az_rad=det.az_rad[:k], el_rad=det.el_rad[:k],
                                   line=None if det.line is None else det.line[:k])
-    res, calls = tracked(header.sensors, det, TrackerConfig(boost_every_s=a.every))
+    overrides = {k: json.loads(v) for k, v in (x.split("=", 1) for x in a.set)}
+    res, calls = tracked(header.sensors, det, TrackerConfig(**{"boost_every_s": a.every, **overrides}))
     truth = read_truth(a.scenario / "truth.jsonl")
     true_areas = sorted(threats[a.missile].since)
     print(f"{a.missile}: launch t={ev.launch_t:.2f}, burnout +{ev.burnout_t - ev.launch_t:.1f} s, "

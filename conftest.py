@@ -116,6 +116,20 @@ def pg_schemas() -> Any:
         factory.cleanup()
 
 
+@pytest.fixture
+def pg_server() -> Any:
+    """A PostgreSQL server of the test's own (tests/pgserver.py), started, removed after the
+    test: for tests that stop and restart it, which the shared server serves other runs."""
+    from pgserver import OwnServer  # tests/ is on the import path (above)
+
+    server = OwnServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
 @pytest.fixture(autouse=True)
 def _suite_store(request: Any, monkeypatch: Any) -> Any:
     if TEST_STORE != "postgresql":

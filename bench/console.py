@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # loopback.py, which console_world imports
 sys.path.insert(0, str(ROOT / "tests" / "console"))
 sys.path.insert(0, str(ROOT / "bench"))
 

@@ -40,6 +40,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # loopback.py, which federation_harness imports
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "federation"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

@@ -30,9 +30,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # loopback.py, which tak_world imports
 sys.path.insert(0, str(ROOT / "tests" / "tak"))
 
-from conftest import Listener, start_taky, stop_taky  # noqa: E402  (the tests' taky launcher and client)
+from tak_world import Listener, start_taky, stop_taky  # noqa: E402  (the tests' taky launcher and client)
 
 from accord.core.items import new_item  # noqa: E402
 from accord.core.markings import Marking  # noqa: E402

@@ -79,7 +79,10 @@ from taxii2client.v21 import Collection, as_pages
 
 NS = uuid.UUID("0f3b3c52-6b8e-4d0e-9a57-3b1a0c3f2e44")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# tests/loopback.py: the one loopback-port helper, shared with the tests
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from bench_stores import bench_stores  # noqa: E402
+from loopback import free_port  # noqa: E402
 
 PG_STORES: Any = None  # --store postgresql|both: party -> a fresh schema's URL (bench_stores)
 COLLECTION_ID = "8d5e7c1e-3f7a-4b8e-9a1f-2c6d4e5f7a80"
@@ -95,12 +98,6 @@ def stix_indicator(i: int) -> dict[str, Any]:
             "pattern": f"[ipv4-addr:value = '198.51.{(i // 250) % 250}.{i % 250}']",
             "pattern_type": "stix", "valid_from": "2026-01-01T00:00:00Z",
             "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_up(url: str, auth: Any, proc: subprocess.Popen) -> None:

@@ -1,8 +1,9 @@
-"""CLI for federation: ``accord node serve|status|sync|token …|tls …|rule …`` and ``accord share``.
+"""CLI for federation: ``accord node serve|status|sync|prune|token …|tls …|rule …`` and ``accord share``.
 
 Registered by :func:`register` into the ``node`` app of :mod:`accord.cli.node` (skipped if that
 module is absent) and the root app. Every command is a thin call into :mod:`accord.federation`
-or :mod:`accord.api`.
+or :mod:`accord.api`. The sub-apps ``token``, ``tls`` and ``rule`` have modules of their own
+(:mod:`accord.cli.tokens`, :mod:`accord.cli.tls`, :mod:`accord.cli.rules`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from rich.table import Table
 
 from accord.cli.output import plural, print_table, warn
 from accord.cli.rules import app as rule_app
+from accord.cli.tls import app as tls_app
+from accord.cli.tokens import app as token_app
 
 if TYPE_CHECKING:
     from accord.node import Node
@@ -229,105 +232,6 @@ def sync(dir: DirOpt, json_out: JsonOpt = False) -> None:
         return
     for party, err in result.items():
         console.print(f"{party}: {'ok' if err is None else err}", highlight=False)
-
-
-token_app = typer.Typer(help="API tokens for the node's users (stored hashed).", no_args_is_help=True)
-
-
-@token_app.command("create")
-def token_create(dir: DirOpt, name: Annotated[str, typer.Option(help="a label for the token")],
-                 scope: Annotated[list[str], typer.Option(help="scope (repeat): items:read, items:write, "
-                                                         "share, status, taxii:read, admin …")],
-                 party: Annotated[str | None, typer.Option(
-                     help="the user's party (default: the node's); a partner's token is refused by "
-                          "the user API and sees, in the console and over TAXII, only what is "
-                          "releasable to its party")] = None) -> None:
-    """Create a token; the secret is printed once and never stored.
-
-    The secret alone goes to stdout (``TOKEN=$(accord node token create …)``); how to use it goes
-    to stderr.
-    """
-    from accord.federation.tokens import checked_scopes, create_token
-
-    node = _open(dir)
-    secret = create_token(node.conn, name, party or node.party, checked_scopes(scope))
-    typer.echo(secret)
-    from accord.api.serve import last_url
-
-    served = last_url(dir)
-    example = next((_EXAMPLE_REQUEST[s] for s in scope if s in _EXAMPLE_REQUEST), _EXAMPLE_REQUEST["status"])
-    where = (f"(last served on {served} by `accord node serve`), e.g.:" if served else
-             ", at the URL `accord node serve` prints; an example with its defaults (127.0.0.1, --port 8600):")
-    Console(stderr=True, soft_wrap=True, highlight=False).print(
-        f"token {name!r} for {party or node.party} ({' '.join(sorted(set(scope)))}): the secret is printed once, on stdout; "
-        f"the node keeps only its SHA-256.\nSend it as a bearer token to the node's API {where}\n"
-        f"  curl -H \"Authorization: Bearer $TOKEN\" {example.replace(_DEFAULT_URL, served or _DEFAULT_URL)}",
-        markup=False)
-
-
-#: A request each scope allows, for the hint `token create` prints (the API: docs/federation.md).
-_JSON = "-H 'Content-Type: application/json' -d"
-_DEFAULT_URL = "http://127.0.0.1:8600"
-_EXAMPLE_REQUEST = {
-    "items:read": "http://127.0.0.1:8600/api/v1/items", "status": "http://127.0.0.1:8600/api/v1/status",
-    "admin": "http://127.0.0.1:8600/api/v1/status", "metrics": "http://127.0.0.1:8600/metrics",
-    "items:write": f"""{_JSON} '{{"kind": "test.note", "marking": "UNCLASSIFIED", "body": {{}}}}' """
-                   "http://127.0.0.1:8600/api/v1/items",
-    "share": f"""{_JSON} '{{"item_id": "<item id>", "to": "<party>"}}' http://127.0.0.1:8600/api/v1/share""",
-    "dialogue:read": "http://127.0.0.1:8600/api/v1/dialogue/commitments",
-    "dialogue:write": "http://127.0.0.1:8600/api/v1/dialogue/series",
-    "taxii:read": "http://127.0.0.1:8600/taxii2/", "taxii:write": "http://127.0.0.1:8600/taxii2/",
-}
-
-
-@token_app.command("list")
-def token_list(dir: DirOpt, json_out: JsonOpt = False) -> None:
-    """List tokens (names and scopes only)."""
-    from accord.api.deps import list_tokens
-
-    tokens = list_tokens(_open(dir).conn)
-    if json_out:
-        typer.echo(json.dumps([{"name": t.name, "party": t.party, "scopes": list(t.scopes),
-                                "created": t.created, "revoked": t.revoked} for t in tokens], indent=2))
-        return
-    t = Table("name", "party", "scopes", "created", "revoked")
-    for tok in tokens:
-        t.add_row(tok.name, tok.party, " ".join(tok.scopes), tok.created, "yes" if tok.revoked else "")
-    print_table(console, t)
-
-
-@token_app.command("revoke")
-def token_revoke(dir: DirOpt, name: Annotated[str, typer.Option(help="token label")]) -> None:
-    """Revoke a token."""
-    from accord.api.deps import revoke_token
-
-    revoke_token(_open(dir).conn, name)
-    typer.echo(f"revoked {name}")
-
-
-tls_app = typer.Typer(help="TLS certificate of the node's API, and partners' pinned certificates.",
-                      no_args_is_help=True)
-
-
-@tls_app.command("init")
-def tls_init(dir: DirOpt, name: Annotated[Optional[list[str]], typer.Option(help="extra DNS name or IP")] = None) -> None:
-    """Make a self-signed certificate (DIR/tls/cert.pem) and print its fingerprint."""
-    from accord.api.tls import make_self_signed
-
-    node = _open(dir)
-    fp = make_self_signed(dir, node.party, names=name or [])
-    typer.echo(f"certificate: {Path(dir) / 'tls' / 'cert.pem'}")
-    typer.echo(f"fingerprint: {fp}")
-
-
-@tls_app.command("pin")
-def tls_pin(dir: DirOpt, party: Annotated[str, typer.Option(help="partner party")],
-            cert: Annotated[Path, typer.Option(help="the partner's cert.pem")],
-            fingerprint: Annotated[Optional[str], typer.Option(help="expected SHA256:… fingerprint")] = None) -> None:
-    """Pin a partner's TLS certificate (checked against its fingerprint)."""
-    from accord.api.tls import pin_partner_cert
-
-    typer.echo(f"pinned {party}: {pin_partner_cert(dir, party, cert, fingerprint)}")
 
 
 def share(item_id: Annotated[Optional[str], typer.Argument(help="id of an item the node holds")] = None,

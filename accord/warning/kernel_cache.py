@@ -7,9 +7,10 @@ calling ``likelihood.log_like``) or reads another module's constant (``frames.MU
 code compiled into its own, so after an edit of the other file it would go on running the old
 code from the cache until the cache was cleared. The kernels are therefore decorated with
 :func:`njit` below, which puts their cache in a directory named by a digest of the files the
-kernels can carry code or constants from (:func:`kernel_sources`: the kernels' modules and what
-they import from the package; contents, not times): an edit of one of them starts a fresh cache,
-and the directories of other digests are removed when it is made.
+kernels can carry code or constants from (:func:`kernel_sources`: the kernels' modules, listed in
+:data:`KERNEL_MODULES`, and what they import from the package; contents, not times): an edit of
+one of them starts a fresh cache, and the directories of other digests are removed when it is
+made.
 
 The directory is below ``NUMBA_CACHE_DIR`` when that is set, else in the package's
 ``__pycache__``, else (a read-only install) in numba's user-wide cache directory.
@@ -53,41 +54,54 @@ def _module_file(package: Path, module: str) -> Path | None:
     return None
 
 
-def kernel_sources(package: Path = PACKAGE) -> list[Path]:
-    """The files whose code or constants a kernel can carry: the modules that decorate kernels
-    with :func:`njit` and every module of the package they import, directly or not (what numba
-    compiles into a kernel is called or read through such imports). Edits elsewhere in the
-    package (``alerts``, ``io`` …) leave the cache as it is."""
-    return list(_kernel_contents(package))
+# The modules (below accord.warning) that decorate kernels with :func:`njit`, where the search
+# for what the kernels carry starts. Listed rather than found, so that only the files digested are
+# read (finding them meant reading every file of the package); :func:`njit` refuses a kernel of a
+# module not listed, so the list cannot fall behind the code. This module is listed too: an edit
+# of how the kernels are decorated starts a fresh cache as well.
+KERNEL_MODULES = ("kernel_cache", "prediction", "boost.flight", "boost.likelihood", "boost.predict",
+                  "tracking.burnout", "tracking.filters", "tracking.history", "tracking.kernels")
 
 
-def _kernel_contents(package: Path) -> dict[Path, bytes]:
-    """:func:`kernel_sources` (in that order) with their contents, each file read once: the
-    digest is of the bytes the imports were found in."""
-    data = {path: path.read_bytes() for path in package.rglob("*.py")}
-    # decoded as read_text would (UTF-8, universal newlines)
-    texts = {path: raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n") for path, raw in data.items()}
-    todo = [path for path, text in texts.items() if "kernel_cache import njit" in text]
-    seen: set[Path] = set()
+def kernel_sources(package: Path = PACKAGE, modules: tuple[str, ...] = KERNEL_MODULES) -> list[Path]:
+    """The files whose code or constants a kernel can carry: the kernels' ``modules`` and every
+    module of the package they import, directly or not (what numba compiles into a kernel is
+    called or read through such imports). Edits elsewhere in the package (``alerts``, ``io`` …)
+    leave the cache as it is."""
+    return list(_kernel_contents(package, modules))
+
+
+def _kernel_contents(package: Path, modules: tuple[str, ...]) -> dict[Path, bytes]:
+    """:func:`kernel_sources` (in that order) with their contents: each file read once, and only
+    those files; the digest is of the bytes the imports were found in."""
+    todo = []
+    for module in modules:
+        path = _module_file(package, f"accord.warning.{module}")
+        if path is None:
+            raise FileNotFoundError(f"kernel module accord.warning.{module} not found below {package}")
+        todo.append(path)
+    data: dict[Path, bytes] = {}
     while todo:
         path = todo.pop()
-        if path in seen:
+        if path in data:
             continue
-        seen.add(path)
-        for frm, listed, names, imp in _IMPORTED.findall(texts.get(path, "")):
+        data[path] = raw = path.read_bytes()
+        # decoded as read_text would (UTF-8, universal newlines)
+        text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+        for frm, listed, names, imp in _IMPORTED.findall(text):
             module, names = frm or imp, listed or names
             found = [_module_file(package, module)]
             found += [_module_file(package, f"{module}.{name}") for name in re.split(r"[\s,]+", names) if name]
             # a package's __init__ comes with any of its modules
             found += [_module_file(package, ".".join(module.split(".")[:k])) for k in range(2, module.count(".") + 1)]
-            todo += [f for f in found if f is not None and f not in seen]
-    return {path: data[path] if path in data else path.read_bytes() for path in sorted(seen)}
+            todo += [f for f in found if f is not None and f not in data]
+    return dict(sorted(data.items()))
 
 
-def source_digest(package: Path = PACKAGE) -> str:
+def source_digest(package: Path = PACKAGE, modules: tuple[str, ...] = KERNEL_MODULES) -> str:
     """A digest of the names and contents of :func:`kernel_sources`."""
     digest = hashlib.sha256()
-    for path, data in _kernel_contents(package).items():
+    for path, data in _kernel_contents(package, modules).items():
         digest.update(f"{path.relative_to(package).as_posix()}\0{len(data)}\0".encode())
         digest.update(data)
     return digest.hexdigest()[:16]
@@ -139,6 +153,11 @@ def njit(**options: Any) -> Callable[[Callable[..., Any]], Any]:
     caches stay where they were."""
 
     def decorate(func: Callable[..., Any]) -> Any:
+        module = func.__module__.removeprefix("accord.warning.")
+        if module not in KERNEL_MODULES:
+            # its file would not be in the digest: an edit of it would leave stale cached code
+            raise ValueError(f"kernel {func.__module__}.{func.__qualname__}: its module is not in "
+                             "accord.warning.kernel_cache.KERNEL_MODULES")
         with _decorating:
             previous = config.CACHE_DIR
             if options.get("cache"):

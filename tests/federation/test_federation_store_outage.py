@@ -5,9 +5,7 @@ line each way — no traceback per retry, and no "partner unreachable" for a par
 from __future__ import annotations
 
 import logging
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -16,28 +14,15 @@ from accord.federation.transport import InProcessNetwork
 
 from federation_harness import make_nodes, note, wait_for
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
-from pgserver import OwnServer  # noqa: E402
-
 pytestmark = pytest.mark.postgresql
-
-
-@pytest.fixture
-def server():
-    s = OwnServer()
-    s.start()
-    try:
-        yield s
-    finally:
-        s.remove()
 
 
 def _received(kor) -> int:
     return kor.conn.execute("SELECT COUNT(*) FROM items WHERE originator = 'JPN'").fetchone()[0]
 
 
-def test_delivery_survives_its_database_going_away_and_logs_it_once(tmp_path, server, caplog):
-    nodes = make_nodes(tmp_path, ("JPN", "KOR"), store=lambda p: server.url if p == "JPN" else None)
+def test_delivery_survives_its_database_going_away_and_logs_it_once(tmp_path, pg_server, caplog):
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"), store=lambda p: pg_server.url if p == "JPN" else None)
     jpn, kor = nodes["JPN"], nodes["KOR"]
     net = InProcessNetwork()
     for n in nodes.values():
@@ -51,9 +36,9 @@ def test_delivery_survives_its_database_going_away_and_logs_it_once(tmp_path, se
             share(jpn, note(jpn, i), "KOR")
         assert wait_for(lambda: _received(kor) == 3)
 
-        server.stop("immediate")
+        pg_server.stop("immediate")
         time.sleep(3.0)  # every thread of the service meets the outage, several times
-        server.start()
+        pg_server.start()
 
         def shared() -> bool:
             try:
@@ -80,7 +65,7 @@ def test_delivery_survives_its_database_going_away_and_logs_it_once(tmp_path, se
     assert not [r for r in records if getattr(r, "event", None) == "partner.unreachable"]
 
 
-def test_partner_api_answers_503_while_its_database_is_away(tmp_path, server):
+def test_partner_api_answers_503_while_its_database_is_away(tmp_path, pg_server):
     """A partner's tree-head check of a node whose database is away is answered 503 with
     Retry-After — not a 500 with a traceback in the log (checkpoint) nor a 400 blaming the
     request (consistency) — and 200 again once the database is back."""
@@ -89,7 +74,7 @@ def test_partner_api_answers_503_while_its_database_is_away(tmp_path, server):
     from accord.api.app import create_app
     from accord.federation.httpsig import sign_request
 
-    nodes = make_nodes(tmp_path, ("JPN", "KOR"), store=lambda p: server.url if p == "KOR" else None)
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"), store=lambda p: pg_server.url if p == "KOR" else None)
     jpn, kor = nodes["JPN"], nodes["KOR"]
 
     def get(client, path: str, query: str = "") -> object:
@@ -100,7 +85,7 @@ def test_partner_api_answers_503_while_its_database_is_away(tmp_path, server):
         with TestClient(create_app(kor), raise_server_exceptions=False) as client:
             size = kor.ledger.size
             assert get(client, "/federation/v1/checkpoint").status_code == 200
-            server.stop("immediate")
+            pg_server.stop("immediate")
             for path, query in (("/federation/v1/checkpoint", ""),
                                 ("/federation/v1/consistency", f"first=1&second={size}")):
                 r = get(client, path, query)
@@ -108,7 +93,7 @@ def test_partner_api_answers_503_while_its_database_is_away(tmp_path, server):
                 assert r.headers["retry-after"] == "1"
                 assert r.json()["detail"]["error"] == "unavailable"
                 assert "unavailable" in r.json()["detail"]["reason"]
-            server.start()
+            pg_server.start()
             assert wait_for(lambda: get(client, "/federation/v1/checkpoint").status_code == 200, timeout=30)
             r = get(client, "/federation/v1/consistency", f"first=1&second={size}")
             assert r.status_code == 200, r.text
@@ -117,8 +102,8 @@ def test_partner_api_answers_503_while_its_database_is_away(tmp_path, server):
             n.close()
 
 
-def test_stopping_while_the_database_is_away_logs_one_line_not_a_traceback(tmp_path, server, caplog):
-    nodes = make_nodes(tmp_path, ("JPN", "KOR"), store=lambda p: server.url if p == "JPN" else None)
+def test_stopping_while_the_database_is_away_logs_one_line_not_a_traceback(tmp_path, pg_server, caplog):
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"), store=lambda p: pg_server.url if p == "JPN" else None)
     jpn = nodes["JPN"]
     net = InProcessNetwork()
     for n in nodes.values():
@@ -128,7 +113,7 @@ def test_stopping_while_the_database_is_away_logs_one_line_not_a_traceback(tmp_p
     fed.start()
     try:
         assert wait_for(lambda: fed.leases.held() == ["KOR"])
-        server.stop("immediate")
+        pg_server.stop("immediate")
         fed.stop()
     finally:
         for n in nodes.values():

@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 from fastapi.testclient import TestClient
-from pgserver import OwnServer
 
 from accord.api.app import create_app
 from accord.federation.tokens import create_token
@@ -22,16 +21,6 @@ pytestmark = pytest.mark.postgresql
 MEDIA = "application/taxii+json;version=2.1"
 
 
-@pytest.fixture
-def server():
-    s = OwnServer()
-    s.start()
-    try:
-        yield s
-    finally:
-        s.remove()
-
-
 def _indicator() -> dict:
     return {"type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.uuid4()}",
             "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z",
@@ -39,8 +28,8 @@ def _indicator() -> dict:
             "valid_from": "2026-01-01T00:00:00Z"}
 
 
-def test_postgresql_restarted_under_load_fails_cleanly_recovers_and_loses_nothing(tmp_path, server):
-    node = Node.init(tmp_path / "jpn", "JPN", store=server.url)
+def test_postgresql_restarted_under_load_fails_cleanly_recovers_and_loses_nothing(tmp_path, pg_server):
+    node = Node.init(tmp_path / "jpn", "JPN", store=pg_server.url)
     secret = create_token(node.conn, "analyst", "JPN", {"admin"})
     coll = store_for(node).add_collection("feed", alias="feed")
     app = create_app(node)
@@ -73,10 +62,10 @@ def test_postgresql_restarted_under_load_fails_cleanly_recovers_and_loses_nothin
             while len(acknowledged) < 20 and time.monotonic() < deadline:
                 time.sleep(0.05)
             phase["name"] = "down"
-            server.stop("fast")  # what a restart or a failover looks like to the node
+            pg_server.stop("fast")  # what a restart or a failover looks like to the node
             time.sleep(2)
             phase["name"] = "after"
-            server.start()
+            pg_server.start()
             before = len(acknowledged)
             deadline = time.monotonic() + 30
             while len(acknowledged) < before + 20 and time.monotonic() < deadline:

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from accord.warning import kernel_cache
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,22 +73,92 @@ def test_the_digest_follows_the_contents_of_what_the_kernels_import(tmp_path):
     }
     for name, text in files.items():
         (tmp_path / name).write_text(text)
-    assert [p.relative_to(tmp_path).as_posix() for p in kernel_cache.kernel_sources(tmp_path)] == \
+    assert [p.relative_to(tmp_path).as_posix() for p in kernel_cache.kernel_sources(tmp_path, ("k",))] == \
         ["c.py", "e.py", "k.py", "sub/__init__.py", "sub/d.py"]
-    before = kernel_cache.source_digest(tmp_path)
+    before = kernel_cache.source_digest(tmp_path, ("k",))
     os.utime(tmp_path / "c.py", (0, 0))
     (tmp_path / "other.py").write_text("Y = 4\n")               # no kernel reaches it
-    assert kernel_cache.source_digest(tmp_path) == before
+    assert kernel_cache.source_digest(tmp_path, ("k",)) == before
     for name in ("e.py", "sub/d.py"):
         (tmp_path / name).write_text(files[name].replace("= ", "= 1"))
-        assert kernel_cache.source_digest(tmp_path) != before, name
+        assert kernel_cache.source_digest(tmp_path, ("k",)) != before, name
         (tmp_path / name).write_text(files[name])
-        assert kernel_cache.source_digest(tmp_path) == before
+        assert kernel_cache.source_digest(tmp_path, ("k",)) == before
 
 
-def test_the_digest_reads_each_file_once_and_hashes_the_bytes_it_scanned(monkeypatch):
+def _imported(path: Path) -> set[str]:
+    # the accord.warning modules a file imports, from its syntax tree (the library finds them
+    # with a regular expression): a module, or a name of it that is a module, and their packages
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("accord.warning"):
+            found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("accord.warning")}
+    parts = [m.split(".") for m in found]
+    return found | {".".join(p[:k]) for p in parts for k in range(2, len(p))}
+
+
+def _file(module: str) -> Path | None:
+    base = kernel_cache.PACKAGE.joinpath(*module.split(".")[2:])
+    return next((f for f in (base / "__init__.py", base.with_suffix(".py")) if f.is_file()), None)
+
+
+def test_the_kernel_modules_are_the_modules_that_decorate_kernels():
+    # a module using kernel_cache.njit, by name or through the module, is listed (and only those)
+    decorating = set()
+    for path in kernel_cache.PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.ImportFrom) and node.module == "accord.warning.kernel_cache"
+                    and "njit" in {a.name for a in node.names}) \
+                    or (isinstance(node, ast.Attribute) and node.attr == "njit"
+                        and isinstance(node.value, ast.Name) and node.value.id == "kernel_cache"):
+                decorating.add(".".join(path.relative_to(kernel_cache.PACKAGE).with_suffix("").parts))
+    assert decorating == set(kernel_cache.KERNEL_MODULES) - {"kernel_cache"}
+
+
+def test_the_digest_covers_every_file_the_kernels_reach(tmp_path):
+    # the closure of the kernel modules' imports, found apart from the library's own search; then
+    # an edit of any one of those files (in a copy of the package) changes the digest
+    reached: set[Path] = set()
+    todo = [_file(f"accord.warning.{m}") for m in kernel_cache.KERNEL_MODULES]
+    while todo:
+        path = todo.pop()
+        if path is not None and path not in reached:
+            reached.add(path)
+            todo += [_file(m) for m in _imported(path)]
+    assert set(kernel_cache.kernel_sources()) == reached
+    assert len(reached) < len(list(kernel_cache.PACKAGE.rglob("*.py")))
+
+    copy = tmp_path / "warning"
+    shutil.copytree(kernel_cache.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = kernel_cache.source_digest(copy)
+    assert before == kernel_cache.source_digest()
+    for path in sorted(reached):
+        edited = copy / path.relative_to(kernel_cache.PACKAGE)
+        text = edited.read_bytes()
+        # the same length (the digest holds each file's length too): its last byte changed
+        edited.write_bytes(text[:-1] + (b"#" if text[-1:] != b"#" else b" "))
+        assert kernel_cache.source_digest(copy) != before, edited
+        edited.write_bytes(text)
+    (copy / "alerts" / "cap.py").write_bytes(b"# edited\n")     # reached by no kernel
+    assert kernel_cache.source_digest(copy) == before
+
+
+def test_njit_refuses_a_kernel_of_a_module_not_listed():
+    # its file would be left out of the digest: an edit of it would leave the old code cached
+    def kernel(x):
+        return x
+
+    kernel.__module__ = "accord.warning.alerts.cap"
+    with pytest.raises(ValueError, match="KERNEL_MODULES"):
+        kernel_cache.njit(cache=True)(kernel)
+
+
+def test_the_digest_reads_only_the_files_it_digests_each_once(monkeypatch):
     # read twice, the digest could be of other bytes than the imports were found in (an edit in
     # between), and every process decorating a kernel paid for the second read
+    digested = set(kernel_cache.kernel_sources())
     reads: dict[Path, int] = {}
     read_bytes, read_text = Path.read_bytes, Path.read_text
 
@@ -99,7 +171,8 @@ def test_the_digest_reads_each_file_once_and_hashes_the_bytes_it_scanned(monkeyp
     monkeypatch.setattr(Path, "read_bytes", counted(read_bytes))
     monkeypatch.setattr(Path, "read_text", counted(read_text))
     kernel_cache.source_digest()
-    assert set(reads) == set(kernel_cache.PACKAGE.rglob("*.py"))
+    # only the files digested: not every file of the package
+    assert set(reads) == digested
     assert set(reads.values()) == {1}
 
 

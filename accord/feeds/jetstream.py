@@ -9,12 +9,20 @@ import time
 from typing import Any
 
 from accord.errors import ConfigError
-from accord.feeds.scans import check_token, radar_filter
+from accord.feeds.scans import MAX_SCAN_BYTES, check_token, radar_filter
 
 log = logging.getLogger("accord.feeds")
 
 DEFAULT_STREAM = "ACCORD_RADAR"
 DUPLICATE_WINDOW_S = 120.0
+STREAM_MAX_MSG_BYTES = MAX_SCAN_BYTES + 1024
+"""The radar stream's ``max_msg_size``: the server refuses a larger publish (nats-py raises
+``BadRequestError``, "message size exceeds maximum allowed"), so junk of any size up to the
+server's payload limit never reaches the stream. The server counts the headers with the body, so
+the limit is the ingest's bound on a scan's body (:data:`~accord.feeds.scans.MAX_SCAN_BYTES`,
+which the ingest still applies, unread, to what a stream holds) plus 1 KiB for the headers (the
+feed's ``Nats-Msg-Id`` header is some 60 bytes): the server never refuses a scan the ingest would
+take."""
 
 
 async def _nats_error(exc: Exception) -> None:
@@ -37,9 +45,12 @@ async def connect(url: str) -> Any:
 
 async def ensure_stream(js: Any, stream: str, prefix: str, party: str) -> None:
     """Create the radar stream ``stream`` over ``<prefix>.<party>.radar.>`` if it does not exist
-    (file storage, limits retention, a duplicate window for the message ids)."""
+    (file storage, limits retention, a duplicate window for the message ids, messages of at most
+    :data:`STREAM_MAX_MSG_BYTES`). A stream that exists with another ``max_msg_size`` (none, as
+    streams were made before, or an operator's own) is updated to it, with one warning line: the
+    messages it holds stay, and the ingest refuses a scan over its bound unread."""
     from nats.js.api import StorageType, StreamConfig
-    from nats.js.errors import NotFoundError
+    from nats.js.errors import APIError, NotFoundError
 
     check_token(stream, "stream")
     subject = radar_filter(prefix, party)
@@ -47,11 +58,26 @@ async def ensure_stream(js: Any, stream: str, prefix: str, party: str) -> None:
         info = await js.stream_info(stream)
     except NotFoundError:
         await js.add_stream(StreamConfig(name=stream, subjects=[subject], storage=StorageType.FILE,
-                                         duplicate_window=DUPLICATE_WINDOW_S))
+                                         duplicate_window=DUPLICATE_WINDOW_S, max_msg_size=STREAM_MAX_MSG_BYTES))
         return
     if subject not in (info.config.subjects or []):
         raise ConfigError(f"stream {stream} exists but does not take {subject} "
                           f"(its subjects: {', '.join(info.config.subjects or [])})")
+    old = info.config.max_msg_size
+    if old != STREAM_MAX_MSG_BYTES:
+        info.config.max_msg_size = STREAM_MAX_MSG_BYTES
+        try:
+            await js.update_stream(info.config)
+        except APIError as exc:
+            raise ConfigError(f"stream {stream} takes messages of {_size(old)}; setting its max_msg_size to "
+                              f"{STREAM_MAX_MSG_BYTES} failed: {exc}") from None
+        log.warning("stream %s took messages of %s; its max_msg_size is now %d (larger scans are refused)",
+                    stream, _size(old), STREAM_MAX_MSG_BYTES,
+                    extra={"event": "feed.stream_updated", "stream": stream})
+
+
+def _size(max_msg_size: int | None) -> str:
+    return "any size" if max_msg_size is None or max_msg_size < 0 else f"at most {max_msg_size} bytes"
 
 
 async def pull_consumer(nc: Any, stream: str, durable: str, prefix: str, party: str,

@@ -146,10 +146,10 @@ class BytePull:
     "Message Size Exceeds MaxBytes" are a request's normal ends, 100 a heartbeat. Any other
     status is logged in one warning line (status and description; the same one again at most
     every :data:`WARN_EVERY_S`, with the count of those in between): 409 "Exceeded MaxWaiting" or
-    "Leadership Change" end that request, and the next one goes on. :class:`PullError` is raised for 409 "Consumer Deleted", "Consumer
-    is push based" or "Exceeded MaxRequest…" (every later request would meet the same), and for
-    any status but 100, 404, 408 and 409, as nats-py raises ``APIError`` for them (it counts
-    every 409 as temporary). A request that gets no answer at all — no message, no status: the
+    "Leadership Change" end that request, and the next one goes on. :class:`PullError` is raised
+    for 409 "Consumer Deleted", "Consumer is push based" or "Exceeded MaxRequest…" (every later
+    request would meet the same), and for any status but 100, 404, 408 and 409, as nats-py
+    raises ``APIError`` for them (it counts every 409 as temporary). A request that gets no answer at all — no message, no status: the
     server drops the requests of a consumer deleted between two of them — asks the server for
     the consumer, and :class:`PullError` says so if it is gone."""
 

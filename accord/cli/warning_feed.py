@@ -83,7 +83,8 @@ def ingest(
     = "2026-01-01T00:00:00Z",
     clock_ahead: Annotated[float, typer.Option(
         "--clock-ahead", min=0,
-        help="Refuse a scan dated (epoch + t) more than this many seconds ahead of the node's clock.")] = 300.0,
+        help="Refuse a scan dated (epoch + t) more than this many seconds ahead of the node's clock "
+             "(also the lead a feed back from a silence of over a day may have).")] = 300.0,
     batch: Annotated[int, typer.Option("--batch", min=1, max=10_000, help="Scan messages per transaction at most.")] = 512,
     idle_exit: Annotated[Optional[float], typer.Option(
         "--idle-exit", help="Stop after this many seconds without a message (default: run until stopped).")] = None,

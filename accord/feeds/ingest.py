@@ -161,8 +161,9 @@ class Ingest:
         return self.opts.epoch + timedelta(seconds=t)
 
     def _is_current(self, t: float) -> bool:
-        """:func:`accord.feeds.scans.is_present` by the node's clock (:attr:`LiveTracker.is_current`)."""
-        return is_present(self.opts.epoch, self.node.clock.now(), t)
+        """:func:`accord.feeds.scans.is_present` by the node's clock and the lead ``clock_ahead_s``
+        allows (:attr:`LiveTracker.is_current`)."""
+        return is_present(self.opts.epoch, self.node.clock.now(), t, self.opts.clock_ahead_s)
 
     def check(self, t: float, sensor: str) -> None:
         """:class:`InputError` if a scan cannot be taken: its time past what a datetime holds

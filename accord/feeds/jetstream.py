@@ -9,12 +9,20 @@ import time
 from typing import Any
 
 from accord.errors import ConfigError
-from accord.feeds.scans import check_token, radar_filter
+from accord.feeds.scans import MAX_SCAN_BYTES, check_token, radar_filter
 
 log = logging.getLogger("accord.feeds")
 
 DEFAULT_STREAM = "ACCORD_RADAR"
 DUPLICATE_WINDOW_S = 120.0
+STREAM_MAX_MSG_BYTES = MAX_SCAN_BYTES + 1024
+"""The radar stream's ``max_msg_size``: the server refuses a larger publish (nats-py raises
+``BadRequestError``, "message size exceeds maximum allowed"), so junk of any size up to the
+server's payload limit never reaches the stream. The server counts the headers with the body, so
+the limit is the ingest's bound on a scan's body (:data:`~accord.feeds.scans.MAX_SCAN_BYTES`,
+which the ingest still applies, unread, to what a stream holds) plus 1 KiB for the headers (the
+feed's ``Nats-Msg-Id`` header is some 60 bytes): the server never refuses a scan the ingest would
+take."""
 
 
 async def _nats_error(exc: Exception) -> None:
@@ -37,9 +45,12 @@ async def connect(url: str) -> Any:
 
 async def ensure_stream(js: Any, stream: str, prefix: str, party: str) -> None:
     """Create the radar stream ``stream`` over ``<prefix>.<party>.radar.>`` if it does not exist
-    (file storage, limits retention, a duplicate window for the message ids)."""
+    (file storage, limits retention, a duplicate window for the message ids, messages of at most
+    :data:`STREAM_MAX_MSG_BYTES`). A stream that exists with another ``max_msg_size`` (none, or an
+    operator's own) is updated to it, with one warning line: the messages it holds stay, and the
+    ingest refuses a scan over its bound unread."""
     from nats.js.api import StorageType, StreamConfig
-    from nats.js.errors import NotFoundError
+    from nats.js.errors import APIError, NotFoundError
 
     check_token(stream, "stream")
     subject = radar_filter(prefix, party)
@@ -47,11 +58,26 @@ async def ensure_stream(js: Any, stream: str, prefix: str, party: str) -> None:
         info = await js.stream_info(stream)
     except NotFoundError:
         await js.add_stream(StreamConfig(name=stream, subjects=[subject], storage=StorageType.FILE,
-                                         duplicate_window=DUPLICATE_WINDOW_S))
+                                         duplicate_window=DUPLICATE_WINDOW_S, max_msg_size=STREAM_MAX_MSG_BYTES))
         return
     if subject not in (info.config.subjects or []):
         raise ConfigError(f"stream {stream} exists but does not take {subject} "
                           f"(its subjects: {', '.join(info.config.subjects or [])})")
+    old = info.config.max_msg_size
+    if old != STREAM_MAX_MSG_BYTES:
+        info.config.max_msg_size = STREAM_MAX_MSG_BYTES
+        try:
+            await js.update_stream(info.config)
+        except APIError as exc:
+            raise ConfigError(f"stream {stream} takes messages of {_size(old)}; setting its max_msg_size to "
+                              f"{STREAM_MAX_MSG_BYTES} failed: {exc}") from None
+        log.warning("stream %s took messages of %s; its max_msg_size is now %d (larger scans are refused)",
+                    stream, _size(old), STREAM_MAX_MSG_BYTES,
+                    extra={"event": "feed.stream_updated", "stream": stream})
+
+
+def _size(max_msg_size: int | None) -> str:
+    return "any size" if max_msg_size is None or max_msg_size < 0 else f"at most {max_msg_size} bytes"
 
 
 async def pull_consumer(nc: Any, stream: str, durable: str, prefix: str, party: str,
@@ -78,7 +104,31 @@ async def pull_consumer(nc: Any, stream: str, durable: str, prefix: str, party: 
                          max_ack_pending=max_pending, filter_subject=radar_filter(prefix, party), **start)
     await js.add_consumer(stream, cfg)
     inbox = await nc.subscribe(nc.new_inbox())
-    return BytePull(nc, inbox, f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}")
+    return BytePull(nc, inbox, stream, durable)
+
+
+class PullError(ConfigError):
+    """A pull of the ingest's consumer that cannot go on: the consumer deleted (by another
+    ingest made with the same ``--consumer`` name, or by hand), or JetStream refusing the
+    requests themselves. Raised out of :meth:`BytePull.fetch`, so the ingest stops with one line
+    rather than sitting idle on a consumer that will never deliver."""
+
+    def __init__(self, message: str, status: str | None = None, description: str = "") -> None:
+        super().__init__(message)
+        self.status, self.description = status, description
+
+
+WARN_EVERY_S = 60.0
+"""How often :class:`BytePull` logs the same unexpected status at most."""
+#: statuses that end a pull request normally: no message now, the request expired
+_END_STATUSES = frozenset({"404", "408"})
+#: 409 descriptions (lower case, their start) that end a request at its own bounds: the next
+#: message is past ``max_bytes`` (it waits for the next request), or the batch is complete
+_END_409 = ("message size exceeds maxbytes", "batch completed")
+#: 409 descriptions that no later request can get past: the consumer is gone or is not a pull
+#: consumer, or it refuses requests of the ingest's form (limits another tool set on it)
+_FATAL_409 = ("consumer deleted", "consumer is push based", "exceeded maxrequestbatch",
+              "exceeded maxrequestexpires", "exceeded maxrequestmaxbytes")
 
 
 class BytePull:
@@ -90,17 +140,31 @@ class BytePull:
     pass it, then ends the request (status 409) and keeps that message for the next one. A
     message larger than a request's ``max_bytes`` would never be delivered, so the first request
     of a batch asks for at least :attr:`min_bytes` (twice the server's payload limit, which
-    bounds every stored message): no message is ever stuck, and none is skipped."""
+    bounds every stored message): no message is ever stuck, and none is skipped.
 
-    def __init__(self, nc: Any, sub: Any, subject: str) -> None:
-        self.nc, self.sub, self.subject = nc, sub, subject
+    JetStream ends a request with a status message. 404 (no messages), 408 (expired) and 409
+    "Message Size Exceeds MaxBytes" are a request's normal ends, 100 a heartbeat. Any other
+    status is logged in one warning line (status and description; the same one again at most
+    every :data:`WARN_EVERY_S`, with the count of those in between): 409 "Exceeded MaxWaiting" or
+    "Leadership Change" end that request, and the next one goes on. :class:`PullError` is raised
+    for 409 "Consumer Deleted", "Consumer is push based" or "Exceeded MaxRequest…" (every later
+    request would meet the same), and for any status but 100, 404, 408 and 409, as nats-py
+    raises ``APIError`` for them (it counts every 409 as temporary). A request that gets no answer at all — no message, no status: the
+    server drops the requests of a consumer deleted between two of them — asks the server for
+    the consumer, and :class:`PullError` says so if it is gone."""
+
+    def __init__(self, nc: Any, sub: Any, stream: str, durable: str) -> None:
+        self.nc, self.sub, self.stream, self.durable = nc, sub, stream, durable
+        self.subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
         self.min_bytes = 2 * int(nc.max_payload)
+        self.clock = time.monotonic
+        self.warned: dict[tuple[str, str], list[float]] = {}   # status logged: [when, repeats since]
 
     async def fetch(self, batch: int, timeout: float, max_bytes: int) -> list[Any]:
         """Up to ``batch`` messages of at most ``max_bytes`` in all: those the server has now,
         else the first to arrive within ``timeout`` (``asyncio.TimeoutError`` if none).
         ``max_bytes`` below a waiting message's size returns [] (the message waits for a larger
-        request)."""
+        request). :class:`PullError` if the pull cannot go on (see the class)."""
         msgs = await self._request({"batch": batch, "max_bytes": max_bytes, "no_wait": True}, batch, timeout + 1.0)
         if msgs or timeout < 0.01:
             if msgs:
@@ -115,13 +179,14 @@ class BytePull:
     async def _request(self, req: dict[str, Any], batch: int, wait_s: float) -> list[Any]:
         """One pull request: its messages until ``batch`` of them or the server's status ending it
         (404 no messages, 408 expired, 409 the next is past ``max_bytes``). Messages of an
-        earlier request that arrived after its caller stopped waiting come first."""
+        earlier request that arrived after its caller stopped waiting come first (and a status
+        among them is checked as the request's own would be)."""
         import nats.errors
 
         msgs: list[Any] = []
         while self.sub.pending_msgs:
             msg = await self.sub.next_msg(timeout=1.0)
-            if not _status(msg):
+            if self.check(msg) is None:
                 msgs.append(msg)
         size = sum(len(m.data) for m in msgs)
         if len(msgs) >= batch or size >= req["max_bytes"]:
@@ -129,17 +194,65 @@ class BytePull:
         req = {**req, "batch": batch - len(msgs), "max_bytes": req["max_bytes"] - size}
         await self.nc.publish(self.subject, json.dumps(req).encode(), reply=self.sub.subject)
         deadline = time.monotonic() + wait_s
+        answered = False
         while len(msgs) < batch:
             try:
                 msg = await self.sub.next_msg(timeout=max(deadline - time.monotonic(), 0.001))
             except nats.errors.TimeoutError:
                 break
-            status = _status(msg)
+            answered = True
+            status = self.check(msg)
             if status is None:
                 msgs.append(msg)
             elif status != "100":   # 100: a heartbeat
                 break
+        if not answered:
+            await self._unanswered(wait_s)
         return msgs
+
+    def check(self, msg: Any) -> str | None:
+        """The status of a JetStream status message (None for a stored message), after the
+        warning or :class:`PullError` it calls for (see the class)."""
+        status = _status(msg)
+        if status is None or status == "100":
+            return status
+        desc = str(msg.headers.get("Description", ""))
+        low = desc.lower()
+        if status in _END_STATUSES or (status == "409" and low.startswith(_END_409)):
+            return status
+        what = f"JetStream status {status} {desc!r} to a pull of consumer {self.durable} of stream {self.stream}"
+        if status != "409" or low.startswith(_FATAL_409):
+            raise PullError(f"{what}: the ingest cannot go on", status, desc)
+        self._warn((status, desc), what, {"status": status, "description": desc})
+        return status
+
+    def _warn(self, key: tuple[str, str], what: str, extra: dict[str, Any]) -> None:
+        """One warning line, unless the same one was logged less than :data:`WARN_EVERY_S` ago."""
+        now, seen = self.clock(), self.warned.get(key)
+        if seen is not None and now - seen[0] < WARN_EVERY_S:
+            seen[1] += 1
+            return
+        if len(self.warned) > 100:   # descriptions are the server's: keep the record bounded
+            self.warned.clear()
+        more = f" ({seen[1]:.0f} more since the last line)" if seen and seen[1] else ""
+        self.warned[key] = [now, 0]
+        log.warning("%s; the pull is tried again%s", what, more, extra={"event": "feed.pull_status", **extra})
+
+    async def _unanswered(self, wait_s: float) -> None:
+        """A request with no answer within ``wait_s`` (JetStream answers every one, with messages
+        or a status): :class:`PullError` if the consumer is gone, else one warning line."""
+        from nats.js.errors import NotFoundError
+
+        try:
+            await self.nc.jetstream().consumer_info(self.stream, self.durable)
+        except NotFoundError as exc:
+            raise PullError(f"consumer {self.durable} of stream {self.stream} no longer exists ({exc.description}; "
+                            "deleted while the ingest pulled from it): the ingest cannot go on", None,
+                            str(exc.description or "")) from None
+        except Exception as exc:  # nats-py raises several kinds (timeouts, a connection closed)
+            log.debug("NATS: consumer info: %s", exc or type(exc).__name__)
+        self._warn(("", "no answer"), f"no answer to a pull of consumer {self.durable} of stream {self.stream} "
+                   f"within {wait_s:.1f} s", {"status": None, "description": "no answer"})
 
     async def close(self) -> None:
         await self.sub.unsubscribe()

@@ -197,16 +197,18 @@ CLOCK_AHEAD_S = 300.0
 DATE_MARGIN_S = 366 * 86400.0
 
 
-def is_present(epoch: datetime, now: datetime, t: float) -> bool:
+def is_present(epoch: datetime, now: datetime, t: float, ahead_s: float = CLOCK_AHEAD_S) -> bool:
     """Whether scan time ``t`` (``epoch + t``) is the present by the clock reading ``now``: within
-    the last :data:`~accord.warning.types.MAX_SCAN_GAP_S` and at most :data:`CLOCK_AHEAD_S`
-    ahead. A scan more than that gap after the last one is a feed back from a long silence then,
-    and the tracker starts afresh; else a corrupt time, refused."""
+    the last :data:`~accord.warning.types.MAX_SCAN_GAP_S` and at most ``ahead_s`` ahead (the
+    bound :func:`check_not_ahead` applies, ``--clock-ahead`` of the ingest). A scan more than
+    that gap after the last one is a feed back from a long silence then, and the tracker starts
+    afresh; else a corrupt time, refused. A feed dated ahead on purpose is the present within
+    the lead it is allowed, so it is taken back after a silence as it is taken at all."""
     at = add_seconds(epoch, t)
     if at is None:   # a time past year 9999 (or not a number)
         return False
     age = (now - at).total_seconds()
-    return -CLOCK_AHEAD_S <= age <= MAX_SCAN_GAP_S
+    return -ahead_s <= age <= MAX_SCAN_GAP_S
 
 
 def check_not_ahead(epoch: datetime, now: datetime, t: float, ahead_s: float = CLOCK_AHEAD_S) -> None:

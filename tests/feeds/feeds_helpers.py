@@ -80,15 +80,22 @@ def assert_restart_stored_what_an_uninterrupted_run_does(tmp_path, node_dir, con
     assert_no_duplicates(got)
 
 
-def publish(nats_url, names, scans):
+def publish(nats_url, names, scans, *, size_limit=True):
     """Publish ``scans`` (a :class:`Scan`, or (sensor, raw bytes)) on JPN's radar subjects of the
-    test's own stream, made first if need be."""
+    test's own stream, made first if need be; ``size_limit`` False makes it as streams were made
+    before :data:`~accord.feeds.jetstream.STREAM_MAX_MSG_BYTES` (any message up to the server's
+    payload limit)."""
     import nats
+    from nats.js.api import StorageType, StreamConfig
 
     async def go():
         nc = await nats.connect(nats_url)
         js = nc.jetstream()
-        await ensure_stream(js, names.stream, names.prefix, "JPN")
+        if size_limit:
+            await ensure_stream(js, names.stream, names.prefix, "JPN")
+        else:
+            await js.add_stream(StreamConfig(name=names.stream, subjects=[f"{names.prefix}.JPN.radar.>"],
+                                             storage=StorageType.FILE, duplicate_window=120.0))
         for s in scans:
             sensor, data = (s.sensor, s.payload()) if isinstance(s, Scan) else s
             await js.publish(radar_subject(names.prefix, "JPN", sensor), data)

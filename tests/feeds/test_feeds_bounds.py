@@ -13,6 +13,7 @@ from feeds_helpers import MARKING, ingest_cmd, publish, run, uninterrupted
 
 from accord.errors import InputError
 from accord.feeds.ingest import Ingest, IngestOptions
+from accord.feeds.jetstream import STREAM_MAX_MSG_BYTES, ensure_stream
 from accord.feeds.scans import CLOCK_AHEAD_S, MAX_SCAN_BYTES, Scan, check_not_ahead, scans_of
 from accord.node import Node
 from accord.warning.io import read_detections
@@ -32,16 +33,91 @@ def consumer_info(nats_url, names):
     return asyncio.run(go())
 
 
+def stream_config(nats_url, names):
+    import nats
+
+    async def go():
+        nc = await nats.connect(nats_url)
+        info = await nc.jetstream().stream_info(names.stream)
+        await nc.close()
+        return info.config
+
+    return asyncio.run(go())
+
+
+def test_the_radar_stream_refuses_a_message_over_the_scan_bound_and_takes_every_scan_the_ingest_takes(
+        names, nats_url, caplog):
+    # the stream took any message up to the server's payload limit (1 MB by default): junk the
+    # ingest then fetched and refused unread. The server now refuses it at the publish
+    import nats
+    import numpy as np
+    from nats.js.errors import BadRequestError
+
+    from accord.feeds.scans import MAX_SCAN_PLOTS, msg_id, radar_subject
+
+    subject = radar_subject(names.prefix, "JPN", "JPN-TPY1")
+    widest = Scan(1.2345678901234567e300, "JPN-TPY1", np.full((MAX_SCAN_PLOTS, 3), -2.2250738585072014e-308))
+    # a body of exactly the ingest's bound, with a message id as long as the feed's
+    at_bound = b" " * (MAX_SCAN_BYTES - len(widest.payload())) + widest.payload()
+
+    async def go():
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        with caplog.at_level(logging.WARNING, logger="accord.feeds"):
+            await ensure_stream(js, names.stream, names.prefix, "JPN")   # made with the limit
+            await ensure_stream(js, names.stream, names.prefix, "JPN")   # already right: left alone
+        acks = [await js.publish(subject, d, headers={"Nats-Msg-Id": msg_id(d)}) for d in (widest.payload(), at_bound)]
+        refused = []
+        for size in (STREAM_MAX_MSG_BYTES + 1, 1_000_000):
+            with pytest.raises(BadRequestError, match="maximum") as exc:
+                await js.publish(subject, b"x" * size)
+            refused.append(exc.value)
+        info = await js.stream_info(names.stream)
+        await nc.close()
+        return acks, refused, info
+
+    acks, refused, info = asyncio.run(go())
+    assert [a.seq for a in acks] == [1, 2] and len(refused) == 2
+    assert (info.config.max_msg_size, info.state.messages) == (STREAM_MAX_MSG_BYTES, 2)
+    assert MAX_SCAN_BYTES < STREAM_MAX_MSG_BYTES < 1_000_000
+    assert not [r for r in caplog.records if getattr(r, "event", None) == "feed.stream_updated"]
+
+
+def test_a_stream_whose_limit_cannot_be_set_stops_the_command_with_one_line():
+    # an account that may not update streams: the limit cannot be set, and the command says so
+    # rather than running on a stream other than it says (a fake JetStream context: the server
+    # of the tests lets every client update every stream)
+    from types import SimpleNamespace
+
+    from nats.js.api import StreamConfig
+    from nats.js.errors import APIError
+
+    from accord.errors import ConfigError
+
+    class Refusing:
+        async def stream_info(self, name):
+            return SimpleNamespace(config=StreamConfig(name=name, subjects=["accord.JPN.radar.>"], max_msg_size=-1))
+
+        async def update_stream(self, config):
+            raise APIError(code=403, description="insufficient permissions")
+
+    with pytest.raises(ConfigError, match=r"stream S takes messages of any size; setting its max_msg_size to "
+                                          rf"{STREAM_MAX_MSG_BYTES} failed: .*insufficient permissions"):
+        asyncio.run(ensure_stream(Refusing(), "S", "accord", "JPN"))
+
+
 def test_a_batch_of_junk_near_the_payload_limit_holds_at_most_batch_bytes(tmp_path, names, nats_url, japan_scenario,
                                                                        caplog, monkeypatch):
     # a fetch asked for 512 messages whatever their size: 512 messages of ~1 MB junk were
     # 512 MB in memory at once. Here 24 of them between good scans: every batch holds at most
-    # batch_bytes (8 MiB), each junk message is refused in one line, every good scan is tracked
+    # batch_bytes (8 MiB), each junk message is refused in one line, every good scan is tracked.
+    # The stream is one made without a message size limit (as they were before the ingest set
+    # one): the ingest sets the limit at its start, and the junk stored before stays in the stream
     header, det = read_detections(japan_scenario)
     scans = list(scans_of(det))
     a, b = len(scans) // 3, 2 * len(scans) // 3
     junk = (scans[0].sensor, b"x" * 1_000_000)
-    publish(nats_url, names, scans[:a] + [junk] * 12 + scans[a:b] + [junk] * 12 + scans[b:])
+    publish(nats_url, names, scans[:a] + [junk] * 12 + scans[a:b] + [junk] * 12 + scans[b:], size_limit=False)
 
     held: list[int] = []
     batch = Ingest._batch
@@ -56,7 +132,7 @@ def test_a_batch_of_junk_near_the_payload_limit_holds_at_most_batch_bytes(tmp_pa
         ing = Ingest(node, header, IngestOptions(url=nats_url, stream=names.stream, durable=names.consumer,
                                                  prefix=names.prefix, marking=MARKING, alerts=False,
                                                  idle_exit_s=1.5))
-        with caplog.at_level(logging.ERROR, logger="accord.feeds.ingest"):
+        with caplog.at_level(logging.WARNING, logger="accord.feeds"):
             summary = asyncio.run(ing.run())
         got = {k: sorted(i.id for i in node.items(kind=k)) for k in ("warning.track", "warning.prediction")}
     finally:
@@ -64,13 +140,17 @@ def test_a_batch_of_junk_near_the_payload_limit_holds_at_most_batch_bytes(tmp_pa
     assert sum(held) == 24 * 1_000_000 + sum(len(s.payload()) for s in scans)   # every message seen once
     assert max(held) <= 8 * MiB and summary.batch_bytes_max == max(held)
     assert (summary.scans, summary.refused) == (len(scans), 24)
-    lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    lines = [r.getMessage() for r in caplog.records if getattr(r, "event", None) == "feed.scan_refused"]
     assert len(lines) == 24 and all("\n" not in ln for ln in lines)
     assert all(f"scan message of 1000000 bytes exceeds {MAX_SCAN_BYTES}" in ln for ln in lines), lines[:2]
     want = uninterrupted(tmp_path, japan_scenario)
     assert got == {k: sorted(i.id for i in want[k]) for k in got} and got["warning.track"]   # none lost
     info = consumer_info(nats_url, names)
     assert (info.num_pending, info.num_ack_pending, info.num_redelivered) == (0, 0, 0)
+    updated = [r.getMessage() for r in caplog.records if getattr(r, "event", None) == "feed.stream_updated"]
+    assert updated == [f"stream {names.stream} took messages of any size; its max_msg_size is now "
+                       f"{STREAM_MAX_MSG_BYTES} (larger scans are refused)"]
+    assert stream_config(nats_url, names).max_msg_size == STREAM_MAX_MSG_BYTES
 
 
 def test_max_scan_bytes_holds_the_largest_scan_the_feed_writes():

@@ -182,6 +182,65 @@ def test_the_ingest_takes_a_scan_after_a_long_silence_only_when_it_is_the_presen
         node.close()
 
 
+def test_a_feed_dated_ahead_on_purpose_is_the_present_after_a_long_silence_within_its_clock_ahead(
+        tmp_path, japan_scenario):
+    # --clock-ahead let a feed dated three hours ahead through check_not_ahead, but is_present kept
+    # its fixed 5 minutes: back after more than a day's silence, the same feed was "not the
+    # present" and every scan of it refused. The configured lead is the present's bound too
+    from datetime import datetime, timedelta, timezone
+
+    from accord.clock import ManualClock
+    from accord.feeds.ingest import Ingest, IngestOptions
+    from accord.feeds.scans import CLOCK_AHEAD_S, is_present
+    from accord.node import Node
+
+    header, det = read_detections(japan_scenario)
+    scans = list(scans_of(det))
+    lead = 3 * 3600.0
+    now = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    epoch = now + timedelta(seconds=lead - scans[-1].t)   # the last scan dated three hours ahead of the clock
+    assert is_present(epoch, now, scans[-1].t, lead + 60) and not is_present(epoch, now, scans[-1].t)
+
+    def ingest(name: str, **opts) -> tuple[Ingest, ManualClock, Node]:
+        Node.init(tmp_path / name, "JPN").close()
+        clock = ManualClock(now)
+        node = Node.open(tmp_path / name, clock=clock)
+        ing = Ingest(node, header, IngestOptions(url="-", stream="S", durable="d", epoch=epoch, alerts=False, **opts))
+        return ing, clock, node
+
+    silence = 2 * 86_400.0
+    back = scans[-1].t + silence            # still three hours ahead once the clock has moved on
+    ing, clock, node = ingest("ahead", clock_ahead_s=lead + 60)
+    try:
+        for scan in scans:
+            ing.check(scan.t, scan.sensor)
+            ing.track(scan.t, scan.sensor, scan.plots)
+        assert ing.live.tracker.confirmed_tracks(scans[-1].t)
+        clock.advance(silence)
+        for scan in scans[:30]:              # the feed resumes: taken, the tracker afresh
+            ing.check(back + scan.t, scan.sensor)
+            ing.track(back + scan.t, scan.sensor, scan.plots)
+        assert ing.live.tracker.n_scans == len(scans) + 30
+        clock.advance(silence)               # a second silence: the bound is the configured lead, no more
+        at_clock = (clock.now() - epoch).total_seconds()
+        ing.check(at_clock + lead + 59, scans[0].sensor)
+        with pytest.raises(InputError, match="not the present"):
+            ing.check(at_clock + lead + 61, scans[0].sensor)
+    finally:
+        node.close()
+
+    ing, clock, node = ingest("default")     # no --clock-ahead: 5 minutes, as before
+    try:
+        for scan in scans:
+            ing.track(scan.t, scan.sensor, scan.plots)
+        clock.advance(silence)
+        assert lead > CLOCK_AHEAD_S
+        with pytest.raises(InputError, match="not the present"):
+            ing.check(back, scans[0].sensor)
+    finally:
+        node.close()
+
+
 def test_live_tracker_refuses_a_scan_too_far_after_the_last_before_reporting_the_seconds_between(japan_scenario):
     # a scan a billion seconds on would report every second between: hours of CPU, a list of a
     # billion seconds; refused at once, and the tracker stays where it was

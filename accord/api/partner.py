@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from accord.api.deps import BodyTooLarge, MalformedLength, error_responses, mark_authenticated, read_body_capped
+from accord.api.deps import (BodyTooLarge, MalformedLength, error_responses, mark_authenticated, read_body_capped,
+                             store_unavailable)
 from accord.errors import AccordError, InputError, RequestSignatureError, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -49,12 +50,6 @@ async def _capped_body(request: Request) -> bytes:
         raise HTTPException(413, {"error": "too_large", "reason": reason}) from None
     request.state.capped_body = body
     return body
-
-
-def _unavailable(exc: StoreUnavailable) -> HTTPException:
-    """The node database is away (a PostgreSQL restart): 503, retry (as the user API answers)."""
-    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, {"error": "unavailable", "reason": str(exc)},
-                         headers={"Retry-After": "1"})
 
 
 def make_router(node: Node) -> APIRouter:
@@ -100,6 +95,8 @@ def make_router(node: Node) -> APIRouter:
         from starlette.concurrency import run_in_threadpool
         try:
             ack = await run_in_threadpool(federation.receive_batch, node, envs, sender=sender)
+        except StoreUnavailable as exc:  # the node database is away: the sender retries (no location said)
+            raise store_unavailable(exc) from None
         except AccordError as exc:  # the batch could not be committed: nothing was applied
             log.warning("batch from %s not committed (sender will retry): %s", sender, exc)
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -114,7 +111,7 @@ def make_router(node: Node) -> APIRouter:
         try:
             return PlainTextResponse(await run_in_threadpool(treeheads.local_checkpoint, node))
         except StoreUnavailable as exc:
-            raise _unavailable(exc) from None
+            raise store_unavailable(exc) from None
 
     @router.get("/consistency", summary="RFC 9162 consistency proof (partners only)")
     async def consistency(first: int | None = None, second: int | None = None,
@@ -125,7 +122,7 @@ def make_router(node: Node) -> APIRouter:
         try:
             proof = await run_in_threadpool(treeheads.local_consistency, node, first, second)
         except StoreUnavailable as exc:  # not the request's fault: retry
-            raise _unavailable(exc) from None
+            raise store_unavailable(exc) from None
         except AccordError as exc:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
         return {"first": first, "second": second, "proof": proof}

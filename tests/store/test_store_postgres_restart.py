@@ -102,3 +102,48 @@ def test_postgresql_restarted_under_load_fails_cleanly_recovers_and_loses_nothin
         verify_node(again)
     finally:
         again.close()
+
+
+def test_once_the_pool_failed_requests_fail_at_once_and_the_first_after_the_restart_succeeds(tmp_path, server,
+                                                                                              monkeypatch):
+    """While the server is away only the first statement to need a connection waits for the pool
+    (POOL_WAIT_S); the others connect directly and are refused at once. The first statement
+    after the server is back gets through, although the pool's own reconnection is then backing
+    off for seconds; the store takes its connections from the pool again once it has one."""
+    from accord.errors import StoreUnavailable
+    from accord.store.postgres import FAILING_POOL_WAIT_S, POOL_WAIT_S
+
+    node = Node.init(tmp_path / "jpn", "JPN", store=server.url)
+    store = node.store
+    waits: list[float] = []
+    getconn = store.pool.getconn
+
+    def recorded(timeout=None):
+        waits.append(timeout)
+        return getconn(timeout=timeout)
+
+    monkeypatch.setattr(store.pool, "getconn", recorded)
+    try:
+        assert node.conn.execute("SELECT 1").fetchone()[0] == 1
+        server.stop("immediate")
+        for _ in range(5):
+            with pytest.raises(StoreUnavailable):
+                node.conn.execute("SELECT 1").fetchone()
+        assert waits[0] == POOL_WAIT_S and waits[1:] and set(waits[1:]) == {FAILING_POOL_WAIT_S}, waits
+        time.sleep(4)  # the pool's reconnection attempts are seconds apart by now
+        server.start()
+        assert node.conn.execute("SELECT 1").fetchone()[0] == 1, "the first statement after the restart failed"
+
+        def from_the_pool() -> bool:
+            reader = store.reader()
+            try:
+                reader.execute("SELECT 1").fetchone()
+                return not reader._own
+            finally:
+                reader.close()
+        deadline = time.monotonic() + 60
+        while not from_the_pool() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not store.pool_failing, "the store never went back to its pool"
+    finally:
+        node.close()

@@ -21,13 +21,17 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from accord.api.deps import (BodyTooLarge, MalformedLength, error_responses, mark_authenticated, read_body_capped,
                              store_unavailable)
-from accord.errors import AccordError, InputError, RequestSignatureError, StoreUnavailable
+from accord.errors import AccordError, InputError, RequestSignatureError, StoreError, StoreUnavailable
 
 if TYPE_CHECKING:
     from accord.node import Node
 
 log = logging.getLogger("accord.federation")
 
+
+NOT_COMMITTED = "the batch could not be committed; nothing was applied, retry"
+"""A partner's batch the node's store failed to commit (an I/O error, a full disk): what the
+partner is told; the log has the store's error."""
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
 """The largest partner request read (a batch; senders cap theirs at half this, and one envelope
@@ -99,8 +103,10 @@ def make_router(node: Node) -> APIRouter:
             raise store_unavailable(exc) from None
         except AccordError as exc:  # the batch could not be committed: nothing was applied
             log.warning("batch from %s not committed (sender will retry): %s", sender, exc)
+            # a store's error names the database (and what failed in it): the log says it, not the partner
+            reason = NOT_COMMITTED if isinstance(exc, StoreError) else str(exc)
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                                {"error": "not_committed", "reason": str(exc)}) from None
+                                {"error": "not_committed", "reason": reason}) from None
         return JSONResponse(ack.to_json())
 
     @router.get("/checkpoint", summary="This node's latest signed checkpoint (partners only)")

@@ -110,3 +110,41 @@ def test_taxii_answers_a_taxii_error_document(nodes, monkeypatch, caplog):
     assert r.json()["title"] == "Service Unavailable"
     assert r.json()["description"] == UNAVAILABLE_MESSAGE
     assert r.json()["http_status"] == "503"
+
+
+@pytest.mark.parametrize("fault", ["away", "failed"])
+def test_a_batch_the_store_could_not_commit_names_no_database_to_the_partner(nodes, monkeypatch, caplog, fault):
+    """A batch whose commit fails: the database away is the 503 above (retry); any other store
+    failure (an I/O error, a full disk) is ``not_committed`` with a reason that names nothing of
+    the database — the log keeps the store's error."""
+    import json
+    import sqlite3
+
+    from accord.api.partner import NOT_COMMITTED
+    from accord.federation import wire
+    from federation_harness import note
+
+    caplog.set_level(logging.WARNING, logger="accord")
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    good = wire.seal_envelope(kor, note(kor, 1), "JPN", 1, kor.clock.now())
+    body = json.dumps({"envelopes": [json.loads(good)]}).encode()
+
+    def failing(*args, **kwargs):
+        if fault == "away":
+            away()
+        raise sqlite3.OperationalError(f"disk I/O error writing {WHERE}")
+
+    monkeypatch.setattr(jpn.ledger, "append_many", failing)
+    headers = {**sign_request(kor.identity, "POST", "/federation/v1/envelopes", "", body, kor.clock.now(), "JPN"),
+               "Content-Type": "application/json"}
+    with TestClient(create_app(jpn)) as client:
+        r = client.post("/federation/v1/envelopes", content=body, headers=headers)
+    assert r.status_code == 503, r.text
+    assert "db-7" not in r.text and "accord_jpn" not in r.text
+    assert any("db-7.internal" in rec.getMessage() for rec in caplog.records), "the log does not name the server"
+    if fault == "away":
+        assert r.headers["retry-after"] == "1"
+        assert r.json() == {"detail": {"error": "unavailable", "message": UNAVAILABLE_MESSAGE}}
+    else:
+        assert r.json() == {"detail": {"error": "not_committed", "reason": NOT_COMMITTED}}
+    assert jpn.conn.execute("SELECT COUNT(*) FROM items WHERE originator = 'KOR'").fetchone()[0] == 0

@@ -314,13 +314,17 @@ class PgConnection:
         failed, it is given only :data:`FAILING_POOL_WAIT_S` and the connection is made directly:
         refused at once while the server is away, made at once when it is back — the pool's own
         reconnection backs off (1 s, 2 s, 4 s … between attempts) and would keep the node
-        answering 503 well after. The store uses the pool again once it gives a connection."""
+        answering 503 well after. The store uses the pool again once it gives a connection. A
+        pool that timed out with all its connections busy (none of its connection attempts has
+        failed since its last new connection) is waited for each time, as it works."""
         store = self._store
         if not store.pool_failing:
             try:
                 return store.pool.getconn(timeout=POOL_WAIT_S), False
             except Exception as exc:  # noqa: BLE001 - PoolTimeout, OperationalError: the server is away
-                store.pool_failing = True
+                # for want of the server — not of a free connection (a busy pool, whose size bounds
+                # the server's load, is not bypassed): connections are made directly from now on
+                store.pool_failing = not isinstance(exc, PoolTimeout) or store.connect_failed()
                 why = _LAST_CONNECT_ERROR.get(store.pool.name) if isinstance(exc, PoolTimeout) else None
                 if why:  # the pool's own error says only that it waited
                     exc = PoolTimeout(f"{exc}; last connection attempt: {store.scrub(why)}")
@@ -570,6 +574,7 @@ class PostgresStore:
         self.name = urlunsplit(parts._replace(query="", fragment=""))  # what error messages name
         self.lock: Any = threading.RLock()
         self.pool_failing = False  # the pool last failed to give a connection (PgConnection.connect)
+        self._connect_errors = 0  # the pool's failed connection attempts when a connection was last made
         self.pool = ConnectionPool(url, min_size=1, max_size=max_size, open=False,
                                    name=f"accord-{next(_POOL_IDS)}",
                                    kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
@@ -591,8 +596,13 @@ class PostgresStore:
         """``text`` (a driver's error) without the password of the URL this store connects to."""
         return scrub(text, self.url)
 
+    def connect_failed(self) -> bool:
+        """Whether a connection attempt of the pool has failed since a connection was last made."""
+        return int(self.pool.get_stats().get("connections_errors", 0)) > self._connect_errors
+
     def configure(self, conn: Any) -> None:
         """Ready a new connection (the pool's, or one made while the pool failed)."""
+        self._connect_errors = int(self.pool.get_stats().get("connections_errors", 0))
         _LAST_CONNECT_ERROR.pop(self.pool.name, None)  # connected: the last failure is no reason any more
         conn.row_factory = _row_factory
         conn.adapters.register_loader("numeric", _NumericLoader)

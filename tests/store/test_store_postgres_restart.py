@@ -147,3 +147,26 @@ def test_once_the_pool_failed_requests_fail_at_once_and_the_first_after_the_rest
         assert not store.pool_failing, "the store never went back to its pool"
     finally:
         node.close()
+
+
+def test_a_pool_busy_with_the_server_there_is_waited_for_not_bypassed(server):
+    """A pool that times out because every connection of its is in use (none of its connection
+    attempts failed) is no outage: the store keeps waiting for it rather than connecting past
+    its size."""
+    from accord.errors import StoreUnavailable
+    from accord.store.postgres import PostgresStore
+
+    store = PostgresStore(server.url, max_size=3)  # the store's own connection holds one
+    first, second, third = store.reader(), store.reader(), store.reader()
+    try:
+        first.execute("SELECT 1").fetchone()
+        second.execute("SELECT 1").fetchone()          # with the store's own: the pool's three, held
+        with pytest.raises(StoreUnavailable):
+            third.execute("SELECT 1").fetchone()        # waited for the pool, which had none free
+        assert not store.pool_failing
+        first.close()
+        assert third.execute("SELECT 1").fetchone()[0] == 1 and not third._own
+    finally:
+        for conn in (first, second, third):
+            conn.close()
+        store.close()

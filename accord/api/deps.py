@@ -12,6 +12,8 @@
   :func:`read_body_capped` caps what is read after.
 * :class:`StrictJSONRoute`: JSON bodies parsed with Accord's bounds (depth, numbers, duplicate keys);
   :func:`error_responses`: the errors a router declares in the OpenAPI document.
+* :func:`store_unavailable`: the 503 (``Retry-After``) every route answers when the node's
+  database is away; the body says only that, the log names the server.
 * :func:`get_node` gives the :class:`accord.node.Node` that :func:`accord.api.app.create_app`
   put on ``app.state.node``.
 
@@ -48,6 +50,7 @@ __all__ = [
     "KNOWN_SCOPES", "Principal", "TokenInfo", "create_token", "list_tokens", "revoke_token",
     "current_principal", "require_scope", "get_node", "bearer_principal", "mark_authenticated",
     "guard_body", "PRE_AUTH_BODY_BYTES", "StrictJSONRoute", "error_responses", "BEARER_ERRORS",
+    "store_unavailable", "UNAVAILABLE_MESSAGE",
 ]
 
 log = logging.getLogger("accord.api")
@@ -57,6 +60,28 @@ _bearer = HTTPBearer(auto_error=False, description="API token made by `accord no
 
 def get_node(request: Request) -> Any:
     return request.app.state.node
+
+
+UNAVAILABLE_MESSAGE = "the node's database is temporarily unavailable; retry"
+"""What a client is told of a request the node could not serve for want of its database (a
+PostgreSQL restart, a failover): never where the database is — the log says that."""
+
+_unavailable_log = Throttle(per_minute=6)
+
+
+def store_unavailable(exc: StoreUnavailable) -> HTTPException:
+    """503 with ``Retry-After: 1`` and ``{"detail": {"error": "unavailable", "message": …}}`` for a
+    request that needed the node's database while it was away; nothing was committed. The body
+    names no server, user or database (a partner or a token holder has no business knowing
+    them); the error itself (its URL without the password) is logged, at most 6 lines a minute
+    with the number passed over. TAXII routes answer in TAXII's error form with this status,
+    headers and message."""
+    allowed, passed = _unavailable_log.allow()
+    if allowed:
+        log.warning("answered 503, the node database is unavailable: %s%s", exc,
+                    f" (+{passed} earlier 503s not logged one by one)" if passed else "")
+    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, {"error": "unavailable", "message": UNAVAILABLE_MESSAGE},
+                         headers={"Retry-After": "1"})
 
 
 PRINCIPAL_KEY = "accord.principal"
@@ -87,7 +112,7 @@ def bearer_principal(request: Request) -> Principal:
         with lock:
             principal = authenticate_token(state.node.conn, secret.strip())
     except StoreUnavailable as exc:  # the database is away (a PostgreSQL restart): retry
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "1"}) from None
+        raise store_unavailable(exc) from None
     except AuthError as exc:
         note_auth_failure(request, "user", str(exc))
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc),

@@ -18,7 +18,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
-from accord.api.deps import BEARER_ERRORS, Principal, StrictJSONRoute, error_responses, require_scope
+from accord.api.deps import (BEARER_ERRORS, Principal, StrictJSONRoute, error_responses, require_scope,
+                             store_unavailable)
 from accord.clock import parse_rfc3339
 from accord.dialogue.inputs import CommitmentIn, CommitmentUpdateIn, MeetingIn, SeriesIn
 from accord.dialogue.report import render_html, render_markdown
@@ -36,8 +37,7 @@ class ScheduleRequest(BaseModel):
 
 def _http_error(exc: AccordError) -> HTTPException:
     if isinstance(exc, StoreUnavailable):
-        return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, {"error": "unavailable", "message": str(exc)},
-                             headers={"Retry-After": "1"})
+        return store_unavailable(exc)
     if isinstance(exc, NotFoundError):
         return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
     if isinstance(exc, NotOwnerError):

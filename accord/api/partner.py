@@ -19,14 +19,19 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from accord.api.deps import BodyTooLarge, MalformedLength, error_responses, mark_authenticated, read_body_capped
-from accord.errors import AccordError, InputError, RequestSignatureError, StoreUnavailable
+from accord.api.deps import (BodyTooLarge, MalformedLength, error_responses, mark_authenticated, read_body_capped,
+                             store_unavailable)
+from accord.errors import AccordError, InputError, RequestSignatureError, StoreError, StoreUnavailable
 
 if TYPE_CHECKING:
     from accord.node import Node
 
 log = logging.getLogger("accord.federation")
 
+
+NOT_COMMITTED = "the batch could not be committed; nothing was applied, retry"
+"""A partner's batch the node's store failed to commit (an I/O error, a full disk): what the
+partner is told; the log has the store's error."""
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
 """The largest partner request read (a batch; senders cap theirs at half this, and one envelope
@@ -49,12 +54,6 @@ async def _capped_body(request: Request) -> bytes:
         raise HTTPException(413, {"error": "too_large", "reason": reason}) from None
     request.state.capped_body = body
     return body
-
-
-def _unavailable(exc: StoreUnavailable) -> HTTPException:
-    """The node database is away (a PostgreSQL restart): 503, retry (as the user API answers)."""
-    return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, {"error": "unavailable", "reason": str(exc)},
-                         headers={"Retry-After": "1"})
 
 
 def make_router(node: Node) -> APIRouter:
@@ -100,10 +99,14 @@ def make_router(node: Node) -> APIRouter:
         from starlette.concurrency import run_in_threadpool
         try:
             ack = await run_in_threadpool(federation.receive_batch, node, envs, sender=sender)
+        except StoreUnavailable as exc:  # the node database is away: the sender retries (no location said)
+            raise store_unavailable(exc) from None
         except AccordError as exc:  # the batch could not be committed: nothing was applied
             log.warning("batch from %s not committed (sender will retry): %s", sender, exc)
+            # a store's error names the database (and what failed in it): the log says it, not the partner
+            reason = NOT_COMMITTED if isinstance(exc, StoreError) else str(exc)
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                                {"error": "not_committed", "reason": str(exc)}) from None
+                                {"error": "not_committed", "reason": reason}) from None
         return JSONResponse(ack.to_json())
 
     @router.get("/checkpoint", summary="This node's latest signed checkpoint (partners only)")
@@ -114,7 +117,7 @@ def make_router(node: Node) -> APIRouter:
         try:
             return PlainTextResponse(await run_in_threadpool(treeheads.local_checkpoint, node))
         except StoreUnavailable as exc:
-            raise _unavailable(exc) from None
+            raise store_unavailable(exc) from None
 
     @router.get("/consistency", summary="RFC 9162 consistency proof (partners only)")
     async def consistency(first: int | None = None, second: int | None = None,
@@ -125,7 +128,7 @@ def make_router(node: Node) -> APIRouter:
         try:
             proof = await run_in_threadpool(treeheads.local_consistency, node, first, second)
         except StoreUnavailable as exc:  # not the request's fault: retry
-            raise _unavailable(exc) from None
+            raise store_unavailable(exc) from None
         except AccordError as exc:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
         return {"first": first, "second": second, "proof": proof}

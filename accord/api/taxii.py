@@ -44,7 +44,8 @@ from fastapi.routing import APIRoute
 from starlette.convertors import StringConvertor
 from starlette.concurrency import run_in_threadpool
 
-from accord.api.deps import AUTHENTICATED_KEY, BodyTooLarge, MalformedLength, note_auth_failure, read_body_capped
+from accord.api.deps import (AUTHENTICATED_KEY, UNAVAILABLE_MESSAGE, BodyTooLarge, MalformedLength, note_auth_failure,
+                             read_body_capped, store_unavailable)
 from accord.core.canonical import check_json_bounds, finite_float, json_limit_error
 from accord.errors import (AccordError, AuthError, CanonicalJSONError, InputError, NotFoundError, StixValidationError,
                            StoreUnavailable)
@@ -136,7 +137,9 @@ class TaxiiRoute(APIRoute):
                 return error_response(exc.status, exc.title, exc.description, details=exc.details,
                                       headers=exc.headers)
             except StoreUnavailable as exc:  # the database is away (a PostgreSQL restart): retry
-                return error_response(503, "Service Unavailable", str(exc), headers={"Retry-After": "1"})
+                unavailable = store_unavailable(exc)  # its status, Retry-After and message, in TAXII's form
+                return error_response(unavailable.status_code, "Service Unavailable", UNAVAILABLE_MESSAGE,
+                                      headers=dict(unavailable.headers or {}))
             except HTTPException as exc:
                 return error_response(exc.status_code, _TITLES.get(exc.status_code, "Error"),
                                       str(exc.detail), headers=getattr(exc, "headers", None))

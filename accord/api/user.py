@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
-from accord.api.deps import BEARER_ERRORS, Principal, StrictJSONRoute, error_responses, require_scope
+from accord.api.deps import (BEARER_ERRORS, Principal, StrictJSONRoute, error_responses, require_scope,
+                             store_unavailable)
 from accord.errors import AccordError, InputError, NotFoundError, PolicyDenied, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ class RetractRequest(BaseModel):
 
 def _http_error(exc: AccordError) -> HTTPException:
     if isinstance(exc, StoreUnavailable):
-        return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "1"})
+        return store_unavailable(exc)
     if isinstance(exc, NotFoundError):
         return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
     if isinstance(exc, PolicyDenied):

@@ -66,7 +66,7 @@ from accord.core.canonical import parse_json_strict
 from accord.core.envelopes import Envelope, authenticate, check_item, check_sequence, verify_envelope
 from accord.core.identity import raw_public
 from accord.core.items import Item
-from accord.errors import InputError, StoreError, VerificationError
+from accord.errors import InputError, StoreError, StoreUnavailable, VerificationError
 from accord.federation import wire
 from accord.federation.schema import ensure_node_schema, write_lock
 from accord.federation.stats import counters
@@ -430,6 +430,8 @@ class _Batch:
                              "VALUES (?,?,?,?)", self.retraction_rows)
             if self.events:
                 node.ledger.append_many(self.events)
+        except StoreUnavailable:  # the database away: as it is (the sender is told to retry, nothing more)
+            raise
         except Exception as exc:  # sqlite I/O errors, disk full …: nothing was applied
             raise StoreError(f"{node.party} could not commit a batch of {count} envelope(s) "
                              f"from {self.sender}: {exc}") from exc

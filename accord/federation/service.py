@@ -254,10 +254,8 @@ class Federation:
         rejections = self.rejections_retention if self.rejections_retention is not None else REJECTIONS_KEEP
         while not self._stop.is_set():
             try:
-                prune(self.node, keep, rejections)
-                self.store_outage.ok()
-            except StoreUnavailable as exc:
-                self.store_outage.failed("retention", exc)
+                with self.store_outage.guard("retention"):
+                    prune(self.node, keep, rejections)
             except Exception:  # noqa: BLE001 - try again next time; pruning is never urgent
                 log.exception("outbox retention: prune failed")
             self._stop.wait(self.prune_interval)
@@ -268,13 +266,12 @@ class Federation:
         had: set[str] = set(self.leases.held())
         while not self._stop.wait(self.lease_renew):
             try:
-                now = set(self.leases.refresh(self.node.partners()))
-                self.store_outage.ok()
-            except StoreUnavailable as exc:  # our leases run out, as below; the outage is logged once
-                self.store_outage.failed("partner leases", exc)
-                continue
+                with self.store_outage.guard("partner leases") as step:
+                    now = set(self.leases.refresh(self.node.partners()))
             except Exception:  # noqa: BLE001 - the store is failing: our leases run out, others take over
                 log.exception("partner leases: refresh failed")
+                continue
+            if step.away:  # our leases run out, as above; the outage is logged once
                 continue
             for party in sorted(now - had):
                 log.info("delivering to %s (took over its lease)", party,
@@ -285,15 +282,14 @@ class Federation:
     def _run_rules(self) -> None:
         """Apply standing rules to items other parts of Accord stored (``node.put_item``)."""
         while not self._stop.is_set():
+            more = 0
             try:
-                more = outbox.apply_rules_to_new_items(self.node)
-                self.store_outage.ok()
-                if more:
-                    continue
-            except StoreUnavailable as exc:
-                self.store_outage.failed("standing rules", exc)
+                with self.store_outage.guard("standing rules"):
+                    more = outbox.apply_rules_to_new_items(self.node)
             except Exception:  # noqa: BLE001 - keep scanning; the cursor did not move
                 log.exception("standing rules: scan failed")
+            if more:  # ledger entries were read: look again at once
+                continue
             self._stop.wait(self.poll_interval)
 
     def _ensure_worker(self, party: str) -> None:
@@ -378,6 +374,9 @@ class Federation:
                     wake.wait(self.lease_renew)
                     continue
                 try:
+                    # (not under guard(): the database reached ends an outage even if the partner
+                    # then fails, and a StoreUnavailable from any part of the step — the
+                    # acknowledgement applied in the helper thread too — resets the step below)
                     batch = self._pending_after(reader, party, cursor)
                     self.store_outage.ok()
                     if not batch:
@@ -422,16 +421,14 @@ class Federation:
                     cursor, inflight = 0, None
                     failures += 1
                     counts.failures += 1
-                    try:
-                        outbox.record_failure(self.node, party, str(exc))
-                    except StoreUnavailable as lost:  # the store failing too: the worker lives on and retries
-                        self.store_outage.failed(f"deliveries to {party}", lost)
+                    try:  # the store failing too: the worker lives on and retries
+                        with self.store_outage.guard(f"deliveries to {party}", reached=False):
+                            outbox.record_failure(self.node, party, str(exc))
                     except Exception:  # noqa: BLE001 - the worker lives on and retries
                         log.exception("delivery worker for %s: recording the failure failed", party)
-                    try:
+                    # its backlog unread while the store is away: the line waits for the next failure
+                    with self.store_outage.guard(f"deliveries to {party}", reached=False):
                         self._unreached(party, exc, reader)
-                    except StoreUnavailable as lost:  # its backlog unread: the line waits for the next failure
-                        self.store_outage.failed(f"deliveries to {party}", lost)
                     delay = backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap)
                     log.debug("delivery to %s failed (%d in a row), retry in %.2fs: %s", party, failures, delay, exc)
                     self._stop.wait(delay)
@@ -523,18 +520,16 @@ class Federation:
                 if not self.leases.holds(party):  # its lease holder checks it
                     continue
                 try:
-                    check_partner_head(self.node, party, self.transport)
-                    # reached; with nothing queued for it no worker will say so: say it here
-                    if self._reached(party) and _backlog(self.node, None, party)[0] == 0:
-                        self._backlog_delivered(party)
-                except StoreUnavailable as exc:
-                    self.store_outage.failed("tree-head checks", exc)
+                    with self.store_outage.guard("tree-head checks"):
+                        check_partner_head(self.node, party, self.transport)
+                        # reached; with nothing queued for it no worker will say so: say it here
+                        if self._reached(party) and _backlog(self.node, None, party)[0] == 0:
+                            self._backlog_delivered(party)
                 except (FederationError, AuthError) as exc:  # not reached, or it refused us
                     log.debug("tree head of %s not checked: %s", party, exc)
-                    try:
+                    # one fault cutting both: the thread lives on
+                    with self.store_outage.guard("tree-head checks", reached=False):
                         self._unreached(party, exc, None)
-                    except StoreUnavailable as lost:  # one fault cutting both: the thread lives on
-                        self.store_outage.failed("tree-head checks", lost)
                 except AccordError as exc:  # a bad checkpoint: reached, and what it says is logged
                     log.debug("tree head of %s not checked: %s", party, exc)
                 except Exception:  # noqa: BLE001

@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from accord.clock import duration_text, to_rfc3339
+from accord.errors import StoreUnavailable
 
 log = logging.getLogger("accord.federation")
 
@@ -22,6 +24,15 @@ log = logging.getLogger("accord.federation")
 #: connection pool still reconnecting while another thread already got through): logged at debug,
 #: not as a new outage.
 RELAPSE_S = 30.0
+
+
+class Step:
+    """One step under :meth:`StoreOutage.guard`: ``away`` once it failed for want of the database."""
+
+    __slots__ = ("away",)
+
+    def __init__(self) -> None:
+        self.away = False
 
 
 class StoreOutage:
@@ -40,6 +51,26 @@ class StoreOutage:
     @property
     def away(self) -> bool:
         return self._since is not None
+
+    @contextmanager
+    def guard(self, what: str, *, reached: bool = True) -> Iterator[Step]:
+        """Run a thread's step (``what``, named in the log) against the database.
+
+        :class:`~accord.errors.StoreUnavailable` is recorded (:meth:`failed`) and not raised
+        further: the step's ``away`` says so, for a loop that must skip what follows. Any other
+        error goes through untouched (the thread logs it its own way). A step that ends without
+        error reached the database and ends the outage (:meth:`ok`) — unless ``reached=False``:
+        a step that may not have touched the database (a failure path's bookkeeping) only
+        records failures."""
+        step = Step()
+        try:
+            yield step
+        except StoreUnavailable as exc:
+            step.away = True
+            self.failed(what, exc)
+        else:
+            if reached:
+                self.ok()
 
     def failed(self, what: str, exc: Exception) -> None:
         """``what`` (a thread's step) failed for want of the database: log it if it is the first."""

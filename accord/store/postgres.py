@@ -20,7 +20,11 @@ connections come from one :class:`psycopg_pool.ConnectionPool` per store; each i
 * errors as :class:`accord.store.base.PgIntegrityError` / :class:`PgOperationalError`. A
   connection PostgreSQL dropped (a restart, a network fault) fails that statement with
   :class:`PgOperationalError` — a :class:`accord.errors.StoreUnavailable`, which the API answers
-  503 — and the next statement takes a fresh connection from the pool.
+  503 — and the next statement takes a fresh connection from the pool. Once the pool has failed
+  to give one (it waited :data:`POOL_WAIT_S`), connections are made directly, not waited for,
+  until the pool gives one again (:meth:`PgConnection.connect`): while the server refuses
+  connections a request fails in milliseconds, not seconds, and the first one after it is back
+  gets through, however long the pool's reconnection backs off.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ OPEN_STORES: "weakref.WeakSet[PostgresStore]" = weakref.WeakSet()  # what a test
 _DML = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 CONNECT_TIMEOUT_S = 5  # connecting, and waiting for a pool connection, before a clean 503
 POOL_WAIT_S = 2
+FAILING_POOL_WAIT_S = 0.02  # what a connection waits for a pool that failed last time, before connecting itself
 _LAST_CONNECT_ERROR: dict[str, str] = {}  # pool name -> why its last connection attempt failed
 _POOL_IDS = itertools.count(1)
 
@@ -284,6 +289,7 @@ class PgConnection:
         self._store = store
         self._reader = reader
         self._conn: Any = None
+        self._own = False  # self._conn was made directly (the pool was failing): closed, not returned
         self._lock_key: int | None = None
         self._guard = threading.RLock()
         self.on_close: Any = None  # what else to close with this connection (its store's pool)
@@ -299,20 +305,58 @@ class PgConnection:
         if self._conn is not None and (self._conn.closed or self._conn.broken):
             self._drop()
         if self._conn is None:
-            try:
-                self._conn = self._store.pool.getconn(timeout=POOL_WAIT_S)
-            except Exception as exc:  # noqa: BLE001 - PoolTimeout, OperationalError: the server is away
-                why = _LAST_CONNECT_ERROR.get(self._store.pool.name) if isinstance(exc, PoolTimeout) else None
-                if why:  # the pool's own error says only that it waited
-                    exc = PoolTimeout(f"{exc}; last connection attempt: {self._store.scrub(why)}")
-                raise _wrap(exc, self._store.name) from None
+            self._conn, self._own = self.connect()
         return self._conn
+
+    def connect(self) -> tuple[Any, bool]:
+        """A connection for this wrapper, and whether it was made directly rather than taken
+        from the pool. The pool is waited for (:data:`POOL_WAIT_S`) while it works; once it has
+        failed, it is given only :data:`FAILING_POOL_WAIT_S` and the connection is made directly:
+        refused at once while the server is away, made at once when it is back — the pool's own
+        reconnection backs off (1 s, 2 s, 4 s … between attempts) and would keep the node
+        answering 503 well after. The store uses the pool again once it gives a connection. A
+        pool that timed out with all its connections busy (none of its connection attempts has
+        failed since its last new connection) is waited for each time, as it works."""
+        store = self._store
+        if not store.pool_failing:
+            try:
+                return store.pool.getconn(timeout=POOL_WAIT_S), False
+            except Exception as exc:  # noqa: BLE001 - PoolTimeout, OperationalError: the server is away
+                # for want of the server — not of a free connection (a busy pool, whose size bounds
+                # the server's load, is not bypassed): connections are made directly from now on
+                store.pool_failing = not isinstance(exc, PoolTimeout) or store.connect_failed()
+                why = _LAST_CONNECT_ERROR.get(store.pool.name) if isinstance(exc, PoolTimeout) else None
+                if why:  # the pool's own error says only that it waited
+                    exc = PoolTimeout(f"{exc}; last connection attempt: {store.scrub(why)}")
+                raise _wrap(exc, store.name) from None
+        try:
+            conn = store.pool.getconn(timeout=FAILING_POOL_WAIT_S)
+        except Exception:  # noqa: BLE001 - still failing (or still backing off): connect directly
+            pass
+        else:
+            store.pool_failing = False
+            return conn, False
+        try:
+            conn = psycopg.connect(store.url, autocommit=True, connect_timeout=POOL_WAIT_S)
+        except Exception as exc:  # noqa: BLE001 - OperationalError: the server is away
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise _wrap(psycopg.OperationalError(store.scrub(first)), store.name) from None
+        try:
+            store.configure(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn, True
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
+        own, self._own = self._own, False
         if conn is not None:
             try:
-                self._store.pool.putconn(conn)  # the pool discards a broken one
+                if own:
+                    conn.close()
+                else:
+                    self._store.pool.putconn(conn)  # the pool discards a broken one
             except Exception:  # noqa: BLE001 - the pool is closing
                 pass
 
@@ -529,10 +573,12 @@ class PostgresStore:
         parts = urlsplit(self.location)
         self.name = urlunsplit(parts._replace(query="", fragment=""))  # what error messages name
         self.lock: Any = threading.RLock()
+        self.pool_failing = False  # the pool last failed to give a connection (PgConnection.connect)
+        self._connect_errors = 0  # the pool's failed connection attempts when a connection was last made
         self.pool = ConnectionPool(url, min_size=1, max_size=max_size, open=False,
                                    name=f"accord-{next(_POOL_IDS)}",
                                    kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
-                                   configure=self._configure, check=ConnectionPool.check_connection)
+                                   configure=self.configure, check=ConnectionPool.check_connection)
         try:
             self.pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
         except Exception as exc:  # noqa: BLE001 - PoolTimeout: the server is away or refuses us
@@ -550,7 +596,13 @@ class PostgresStore:
         """``text`` (a driver's error) without the password of the URL this store connects to."""
         return scrub(text, self.url)
 
-    def _configure(self, conn: Any) -> None:
+    def connect_failed(self) -> bool:
+        """Whether a connection attempt of the pool has failed since a connection was last made."""
+        return int(self.pool.get_stats().get("connections_errors", 0)) > self._connect_errors
+
+    def configure(self, conn: Any) -> None:
+        """Ready a new connection (the pool's, or one made while the pool failed)."""
+        self._connect_errors = int(self.pool.get_stats().get("connections_errors", 0))
         _LAST_CONNECT_ERROR.pop(self.pool.name, None)  # connected: the last failure is no reason any more
         conn.row_factory = _row_factory
         conn.adapters.register_loader("numeric", _NumericLoader)

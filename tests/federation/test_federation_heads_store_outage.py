@@ -51,3 +51,47 @@ def test_head_thread_survives_an_unreachable_partner_while_the_database_is_away(
         fed.stop()
         for n in nodes.values():
             n.close()
+
+
+def test_lease_thread_skips_its_round_while_the_database_is_away_and_goes_on(tmp_path, monkeypatch, caplog):
+    """The lease thread's rounds while the database is away are skipped — from its very first
+    round: nothing taken over, no worker woken —, the outage is logged once, and the thread
+    takes leases over again after it."""
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    jpn = nodes["JPN"]
+    net = InProcessNetwork()
+    for n in nodes.values():
+        net.attach(n)
+    caplog.set_level(logging.INFO, logger="accord")
+    fed = Federation(jpn, net, poll_interval=0.05, head_interval=5, lease_renew=0.2)
+    # the service's first refresh (before the thread), then the database away, then KOR's lease
+    # held by another worker, then the lease free again
+    phase = {"now": "start"}
+    refresh, rounds, woken = fed.leases.refresh, [], []
+
+    def phased_refresh(partners):
+        rounds.append(phase["now"])
+        if phase["now"] == "away":
+            raise StoreUnavailable("PostgreSQL at postgresql://x/y is unavailable (Connection refused)")
+        if phase["now"] == "elsewhere":
+            return []
+        return refresh(partners)
+
+    monkeypatch.setattr(fed.leases, "refresh", phased_refresh)
+    fed.start()
+    try:
+        phase["now"] = "away"
+        monkeypatch.setattr(fed, "notify", woken.append)
+        assert wait_for(lambda: rounds.count("away") >= 3)
+        assert fed._leases_thread.is_alive() and woken == []
+        phase["now"] = "elsewhere"
+        assert wait_for(lambda: rounds.count("elsewhere") >= 2)
+        phase["now"] = "back"
+        assert wait_for(lambda: woken == ["KOR"]), "the lease thread did not go on after the outage"
+    finally:
+        fed.stop()
+        for n in nodes.values():
+            n.close()
+    assert rounds[0] == "start"
+    events = [getattr(r, "event", None) for r in caplog.records]
+    assert events.count("store.unavailable") == 1 and events.count("store.recovered") == 1

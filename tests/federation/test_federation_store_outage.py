@@ -65,17 +65,20 @@ def test_delivery_survives_its_database_going_away_and_logs_it_once(tmp_path, pg
     assert not [r for r in records if getattr(r, "event", None) == "partner.unreachable"]
 
 
-def test_partner_api_answers_503_while_its_database_is_away(tmp_path, pg_server):
+def test_partner_api_answers_503_while_its_database_is_away(tmp_path, pg_server, caplog):
     """A partner's tree-head check of a node whose database is away is answered 503 with
     Retry-After — not a 500 with a traceback in the log (checkpoint) nor a 400 blaming the
-    request (consistency) — and 200 again once the database is back."""
+    request (consistency), and not naming the database's server, user or name (the log does) —
+    and 200 again once the database is back."""
     from fastapi.testclient import TestClient
 
     from accord.api.app import create_app
+    from accord.api.deps import UNAVAILABLE_MESSAGE
     from accord.federation.httpsig import sign_request
 
     nodes = make_nodes(tmp_path, ("JPN", "KOR"), store=lambda p: pg_server.url if p == "KOR" else None)
     jpn, kor = nodes["JPN"], nodes["KOR"]
+    caplog.set_level(logging.WARNING, logger="accord.api")
 
     def get(client, path: str, query: str = "") -> object:
         headers = sign_request(jpn.identity, "GET", path, query, b"", jpn.clock.now(), "KOR")
@@ -91,8 +94,11 @@ def test_partner_api_answers_503_while_its_database_is_away(tmp_path, pg_server)
                 r = get(client, path, query)
                 assert r.status_code == 503, (path, r.status_code, r.text)
                 assert r.headers["retry-after"] == "1"
-                assert r.json()["detail"]["error"] == "unavailable"
-                assert "unavailable" in r.json()["detail"]["reason"]
+                assert r.json() == {"detail": {"error": "unavailable", "message": UNAVAILABLE_MESSAGE}}
+                for where in ("127.0.0.1", f":{pg_server.port}", "postgres"):  # postgresql://postgres@127.0.0.1:port/postgres
+                    assert where not in r.text.lower(), (where, r.text)
+            assert any(f"127.0.0.1:{pg_server.port}" in rec.getMessage() for rec in caplog.records
+                       if rec.name == "accord.api"), "the log does not name the server"
             pg_server.start()
             assert wait_for(lambda: get(client, "/federation/v1/checkpoint").status_code == 200, timeout=30)
             r = get(client, "/federation/v1/consistency", f"first=1&second={size}")

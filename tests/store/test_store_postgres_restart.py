@@ -93,7 +93,7 @@ def test_postgresql_restarted_under_load_fails_cleanly_recovers_and_loses_nothin
         again.close()
 
 
-def test_once_the_pool_failed_requests_fail_at_once_and_the_first_after_the_restart_succeeds(tmp_path, server,
+def test_once_the_pool_failed_requests_fail_at_once_and_the_first_after_the_restart_succeeds(tmp_path, pg_server,
                                                                                               monkeypatch):
     """While the server is away only the first statement to need a connection waits for the pool
     (POOL_WAIT_S); the others connect directly and are refused at once. The first statement
@@ -102,7 +102,7 @@ def test_once_the_pool_failed_requests_fail_at_once_and_the_first_after_the_rest
     from accord.errors import StoreUnavailable
     from accord.store.postgres import FAILING_POOL_WAIT_S, POOL_WAIT_S
 
-    node = Node.init(tmp_path / "jpn", "JPN", store=server.url)
+    node = Node.init(tmp_path / "jpn", "JPN", store=pg_server.url)
     store = node.store
     waits: list[float] = []
     getconn = store.pool.getconn
@@ -114,13 +114,13 @@ def test_once_the_pool_failed_requests_fail_at_once_and_the_first_after_the_rest
     monkeypatch.setattr(store.pool, "getconn", recorded)
     try:
         assert node.conn.execute("SELECT 1").fetchone()[0] == 1
-        server.stop("immediate")
+        pg_server.stop("immediate")
         for _ in range(5):
             with pytest.raises(StoreUnavailable):
                 node.conn.execute("SELECT 1").fetchone()
         assert waits[0] == POOL_WAIT_S and waits[1:] and set(waits[1:]) == {FAILING_POOL_WAIT_S}, waits
         time.sleep(4)  # the pool's reconnection attempts are seconds apart by now
-        server.start()
+        pg_server.start()
         assert node.conn.execute("SELECT 1").fetchone()[0] == 1, "the first statement after the restart failed"
 
         def from_the_pool() -> bool:
@@ -138,14 +138,14 @@ def test_once_the_pool_failed_requests_fail_at_once_and_the_first_after_the_rest
         node.close()
 
 
-def test_a_pool_busy_with_the_server_there_is_waited_for_not_bypassed(server):
+def test_a_pool_busy_with_the_server_there_is_waited_for_not_bypassed(pg_server):
     """A pool that times out because every connection of its is in use (none of its connection
     attempts failed) is no outage: the store keeps waiting for it rather than connecting past
     its size."""
     from accord.errors import StoreUnavailable
     from accord.store.postgres import PostgresStore
 
-    store = PostgresStore(server.url, max_size=3)  # the store's own connection holds one
+    store = PostgresStore(pg_server.url, max_size=3)  # the store's own connection holds one
     first, second, third = store.reader(), store.reader(), store.reader()
     try:
         first.execute("SELECT 1").fetchone()

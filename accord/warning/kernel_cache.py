@@ -137,12 +137,30 @@ def cache_dir(package: Path = PACKAGE) -> str | None:
     return None
 
 
-def has_compiled_code(package: Path = PACKAGE) -> bool:
-    """Whether :func:`cache_dir` holds compiled kernels (numba's index files, ``*.nbi``) of this
-    source of ``package``: False after an install or an edit of a kernel's source, when the first
-    use compiles them (about a minute on two cores), and when no cache directory is writable."""
+#: written into :func:`cache_dir` once the tracker's warm-up has run every kernel there
+#: (:func:`mark_warm`): numba writes each kernel's cache file as it compiles it, so cache files
+#: alone may be those of a first run stopped half-way
+WARM_MARK = "warmed-up"
+
+
+def mark_warm(package: Path = PACKAGE) -> None:
+    """Record that every kernel of this source of ``package`` is compiled in :func:`cache_dir`
+    (called at the end of :func:`accord.warning.tracking.warm_up`); nothing if none is writable."""
     path = cache_dir(package)
-    return path is not None and next(Path(path).rglob("*.nbi"), None) is not None
+    if path is not None:
+        try:
+            Path(path, WARM_MARK).touch()
+        except OSError:
+            pass   # the next run says it compiles, and loads what is cached
+
+
+def has_compiled_code(package: Path = PACKAGE) -> bool:
+    """Whether :func:`cache_dir` holds the compiled kernels of this source of ``package`` (the
+    warm-up finished there, :func:`mark_warm`): False after an install or an edit of a kernel's
+    source, when the first use compiles them (about a minute on two cores), after a first run
+    stopped before its warm-up ended, and when no cache directory is writable."""
+    path = cache_dir(package)
+    return path is not None and Path(path, WARM_MARK).exists()
 
 
 def njit(**options: Any) -> Callable[[Callable[..., Any]], Any]:

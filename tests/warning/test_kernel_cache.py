@@ -199,11 +199,16 @@ def test_the_librarys_kernels_reach_the_tracker_and_boost_not_the_alerts():
     assert not {n for n in names if n.startswith(("alerts/", "io/"))}
 
 
-def test_has_compiled_code_tells_an_empty_cache_from_a_filled_one(tmp_path, monkeypatch):
+def test_has_compiled_code_tells_an_empty_or_half_filled_cache_from_a_warmed_one(tmp_path, monkeypatch):
     monkeypatch.setattr(kernel_cache, "cache_dir", lambda package=kernel_cache.PACKAGE: str(tmp_path))
     assert not kernel_cache.has_compiled_code()
     (tmp_path / "tracking_x").mkdir()
     (tmp_path / "tracking_x" / "kernels.f-12.py311.nbi").write_bytes(b"")
+    assert not kernel_cache.has_compiled_code()   # a first run stopped half-way: still compiling
+    from accord.warning.tracking import warm_up
+
+    warm_up()   # the kernels are cached where they are; the mark goes where cache_dir says
+    assert (tmp_path / kernel_cache.WARM_MARK).exists()
     assert kernel_cache.has_compiled_code()
     monkeypatch.setattr(kernel_cache, "cache_dir", lambda package=kernel_cache.PACKAGE: None)
     assert not kernel_cache.has_compiled_code()   # no writable cache: every run compiles

@@ -53,6 +53,9 @@ def warm_up() -> None:
     from accord.warning.boost import warm_up as boost_warm_up
 
     boost_warm_up()   # the boost-phase hypothesis banks (built once per process) and kernel
+    from accord.warning.kernel_cache import mark_warm
+
+    mark_warm()   # every kernel is compiled in the cache now (``warning track`` says when it is not)
 
 
 __all__ += ["warm_up"]

@@ -49,6 +49,7 @@ async def ensure_stream(js: Any, stream: str, prefix: str, party: str) -> None:
     :data:`STREAM_MAX_MSG_BYTES`). A stream that exists with another ``max_msg_size`` (none, or an
     operator's own) is updated to it, with one warning line: the messages it holds stay, and the
     ingest refuses a scan over its bound unread."""
+    import nats.errors
     from nats.js.api import StorageType, StreamConfig
     from nats.js.errors import APIError, NotFoundError
 
@@ -68,9 +69,12 @@ async def ensure_stream(js: Any, stream: str, prefix: str, party: str) -> None:
         info.config.max_msg_size = STREAM_MAX_MSG_BYTES
         try:
             await js.update_stream(info.config)
-        except APIError as exc:
+        except (APIError, nats.errors.TimeoutError) as exc:
+            # a user the server's permissions deny $JS.API.STREAM.UPDATE gets no answer at all
+            why = (f"{exc}" if isinstance(exc, APIError) else
+                   "no answer from JetStream (may this user update streams? a denied request is not answered)")
             raise ConfigError(f"stream {stream} takes messages of {_size(old)}; setting its max_msg_size to "
-                              f"{STREAM_MAX_MSG_BYTES} failed: {exc}") from None
+                              f"{STREAM_MAX_MSG_BYTES} failed: {why}") from None
         log.warning("stream %s took messages of %s; its max_msg_size is now %d (larger scans are refused)",
                     stream, _size(old), STREAM_MAX_MSG_BYTES,
                     extra={"event": "feed.stream_updated", "stream": stream})

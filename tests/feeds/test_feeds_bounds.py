@@ -216,3 +216,52 @@ def test_the_clock_rule_leaves_replays_and_simulations_dated_in_the_past_alone(t
         ing.check(scans[20].t, scans[20].sensor)              # the next true scan is still taken
     finally:
         node.close()
+
+
+def test_a_user_denied_stream_updates_stops_the_command_with_one_line(tmp_path):
+    # a real server's permissions: a user denied $JS.API.STREAM.UPDATE gets no answer at all
+    # (nats-py's TimeoutError, which went through as it was), not the APIError the fake above
+    # raises. A server of the test's own (the shared one has no users)
+    import socket
+    import subprocess
+    import time
+
+    import nats
+    from nats.js.api import StorageType, StreamConfig
+
+    from accord.errors import ConfigError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = tmp_path / "nats.conf"
+    conf.write_text(f"listen: 127.0.0.1:{port}\njetstream {{ store_dir: {tmp_path / 'js'} }}\n"
+                    "accounts { A { jetstream: enabled, users: [ {user: adm, password: a},\n"
+                    '  {user: ing, password: b, permissions: { publish: { deny: ["$JS.API.STREAM.UPDATE.>"] } } } ] } }\n')
+    server = subprocess.Popen(["nats-server", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    async def go():
+        for _ in range(50):
+            try:
+                admin = await nats.connect(f"nats://adm:a@127.0.0.1:{port}")
+                break
+            except Exception:  # noqa: BLE001 - the server still starting
+                await asyncio.sleep(0.1)
+        user = await nats.connect(f"nats://ing:b@127.0.0.1:{port}")
+        try:
+            await admin.jetstream().add_stream(StreamConfig(name="S", subjects=["accord.JPN.radar.>"],
+                                                            storage=StorageType.FILE))
+            with pytest.raises(ConfigError, match=r"stream S takes messages of any size; setting its max_msg_size "
+                                                  r"to \d+ failed: no answer from JetStream"):
+                await ensure_stream(user.jetstream(timeout=1.0), "S", "accord", "JPN")
+        finally:
+            await user.close()
+            await admin.close()
+
+    try:
+        t0 = time.monotonic()
+        asyncio.run(go())
+        assert time.monotonic() - t0 < 30
+    finally:
+        server.terminate()
+        server.wait(10)

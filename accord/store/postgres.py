@@ -380,8 +380,10 @@ class PgConnection:
         if conn is not None:
             try:
                 if own:
-                    self._store.direct_closed()
-                    conn.close()
+                    try:
+                        conn.close()
+                    finally:
+                        self._store.direct_closed()
                 else:
                     self._store.pool.putconn(conn)  # the pool discards a broken one
             except Exception:  # noqa: BLE001 - the pool is closing

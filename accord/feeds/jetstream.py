@@ -48,7 +48,8 @@ async def ensure_stream(js: Any, stream: str, prefix: str, party: str) -> None:
     (file storage, limits retention, a duplicate window for the message ids, messages of at most
     :data:`STREAM_MAX_MSG_BYTES`). A stream that exists with another ``max_msg_size`` (none, or an
     operator's own) is updated to it, with one warning line: the messages it holds stay, and the
-    ingest refuses a scan over its bound unread."""
+    ingest refuses a scan over its bound unread. A stream that takes other subjects too is left
+    as it is (one warning line): its limit serves what else it holds."""
     import nats.errors
     from nats.js.api import StorageType, StreamConfig
     from nats.js.errors import APIError, NotFoundError
@@ -65,7 +66,13 @@ async def ensure_stream(js: Any, stream: str, prefix: str, party: str) -> None:
         raise ConfigError(f"stream {stream} exists but does not take {subject} "
                           f"(its subjects: {', '.join(info.config.subjects or [])})")
     old = info.config.max_msg_size
-    if old != STREAM_MAX_MSG_BYTES:
+    others = [s for s in info.config.subjects or [] if s != subject]
+    if old != STREAM_MAX_MSG_BYTES and others:
+        # the stream is not the radar's alone: its limit is the operator's, for what else it
+        # takes; the ingest's own bound (MAX_SCAN_BYTES, applied unread) still holds
+        log.warning("stream %s takes other subjects too (%s): its max_msg_size (%s) is left as it is",
+                    stream, ", ".join(others), _size(old), extra={"event": "feed.stream_not_updated", "stream": stream})
+    elif old != STREAM_MAX_MSG_BYTES:
         info.config.max_msg_size = STREAM_MAX_MSG_BYTES
         try:
             await js.update_stream(info.config)

@@ -265,3 +265,33 @@ def test_a_user_denied_stream_updates_stops_the_command_with_one_line(tmp_path):
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_a_stream_taking_other_subjects_too_keeps_its_own_limit(names, nats_url, caplog):
+    # the radar subject in a stream of the operator's that holds other messages as well: its
+    # max_msg_size serves those too, and was set to the scan bound all the same (a publisher of
+    # larger messages to the other subjects then refused)
+    import nats
+    from nats.js.api import StorageType, StreamConfig
+
+    from accord.feeds.scans import radar_filter
+
+    other = f"{names.prefix}.documents.>"
+
+    async def go():
+        nc = await nats.connect(nats_url)
+        try:
+            js = nc.jetstream()
+            await js.add_stream(StreamConfig(name=names.stream, subjects=[radar_filter(names.prefix, "JPN"), other],
+                                             storage=StorageType.FILE, max_msg_size=800_000))
+            await ensure_stream(js, names.stream, names.prefix, "JPN")
+            await js.publish(f"{names.prefix}.documents.a", b"x" * 500_000)   # the stream's own use goes on
+            return (await js.stream_info(names.stream)).config.max_msg_size
+        finally:
+            await nc.close()
+
+    with caplog.at_level(logging.WARNING, logger="accord.feeds"):
+        assert asyncio.run(go()) == 800_000
+    assert [r.getMessage() for r in caplog.records if getattr(r, "event", None) == "feed.stream_not_updated"] == [
+        f"stream {names.stream} takes other subjects too ({other}): its max_msg_size (at most 800000 bytes) is left "
+        "as it is"]

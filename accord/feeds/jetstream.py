@@ -48,7 +48,9 @@ async def ensure_stream(js: Any, stream: str, prefix: str, party: str) -> None:
     (file storage, limits retention, a duplicate window for the message ids, messages of at most
     :data:`STREAM_MAX_MSG_BYTES`). A stream that exists with another ``max_msg_size`` (none, or an
     operator's own) is updated to it, with one warning line: the messages it holds stay, and the
-    ingest refuses a scan over its bound unread."""
+    ingest refuses a scan over its bound unread. A stream that takes other subjects too is left
+    as it is (one warning line): its limit serves what else it holds."""
+    import nats.errors
     from nats.js.api import StorageType, StreamConfig
     from nats.js.errors import APIError, NotFoundError
 
@@ -64,13 +66,22 @@ async def ensure_stream(js: Any, stream: str, prefix: str, party: str) -> None:
         raise ConfigError(f"stream {stream} exists but does not take {subject} "
                           f"(its subjects: {', '.join(info.config.subjects or [])})")
     old = info.config.max_msg_size
-    if old != STREAM_MAX_MSG_BYTES:
+    others = [s for s in info.config.subjects or [] if s != subject]
+    if old != STREAM_MAX_MSG_BYTES and others:
+        # the stream is not the radar's alone: its limit is the operator's, for what else it
+        # takes; the ingest's own bound (MAX_SCAN_BYTES, applied unread) still holds
+        log.warning("stream %s takes other subjects too (%s): its max_msg_size (%s) is left as it is",
+                    stream, ", ".join(others), _size(old), extra={"event": "feed.stream_not_updated", "stream": stream})
+    elif old != STREAM_MAX_MSG_BYTES:
         info.config.max_msg_size = STREAM_MAX_MSG_BYTES
         try:
             await js.update_stream(info.config)
-        except APIError as exc:
+        except (APIError, nats.errors.TimeoutError) as exc:
+            # a user the server's permissions deny $JS.API.STREAM.UPDATE gets no answer at all
+            why = (f"{exc}" if isinstance(exc, APIError) else
+                   "no answer from JetStream (may this user update streams? a denied request is not answered)")
             raise ConfigError(f"stream {stream} takes messages of {_size(old)}; setting its max_msg_size to "
-                              f"{STREAM_MAX_MSG_BYTES} failed: {exc}") from None
+                              f"{STREAM_MAX_MSG_BYTES} failed: {why}") from None
         log.warning("stream %s took messages of %s; its max_msg_size is now %d (larger scans are refused)",
                     stream, _size(old), STREAM_MAX_MSG_BYTES,
                     extra={"event": "feed.stream_updated", "stream": stream})
@@ -146,12 +157,15 @@ class BytePull:
     "Message Size Exceeds MaxBytes" are a request's normal ends, 100 a heartbeat. Any other
     status is logged in one warning line (status and description; the same one again at most
     every :data:`WARN_EVERY_S`, with the count of those in between): 409 "Exceeded MaxWaiting" or
-    "Leadership Change" end that request, and the next one goes on. :class:`PullError` is raised
-    for 409 "Consumer Deleted", "Consumer is push based" or "Exceeded MaxRequest…" (every later
-    request would meet the same), and for any status but 100, 404, 408 and 409, as nats-py
-    raises ``APIError`` for them (it counts every 409 as temporary). A request that gets no answer at all — no message, no status: the
-    server drops the requests of a consumer deleted between two of them — asks the server for
-    the consumer, and :class:`PullError` says so if it is gone."""
+    "Leadership Change" end that request, and the next one goes on (:meth:`fetch` first waits out
+    the rest of its timeout, up to 1 s). :class:`PullError` is raised for 409 "Consumer Deleted",
+    "Consumer is push based" or "Exceeded MaxRequest…" (every later request would meet the same),
+    and for any status but 100, 404, 408, 409 and 503, as nats-py raises ``APIError`` for them
+    (it counts every 409 as temporary). A request that gets no answer at all — no message, no
+    status: the server drops the requests of a consumer deleted between two of them — or 503 (no
+    responders: nothing listens on the pull subject for now, as between two leaders of a
+    clustered consumer) asks the server for the consumer: :class:`PullError` says so if it is
+    gone, else it is one warning line, and a 503 pauses :meth:`fetch` as a warned 409 does."""
 
     def __init__(self, nc: Any, sub: Any, stream: str, durable: str) -> None:
         self.nc, self.sub, self.stream, self.durable = nc, sub, stream, durable
@@ -159,22 +173,33 @@ class BytePull:
         self.min_bytes = 2 * int(nc.max_payload)
         self.clock = time.monotonic
         self.warned: dict[tuple[str, str], list[float]] = {}   # status logged: [when, repeats since]
+        self.paused = False   # the last request ended by a warned status or 503: fetch waits a little
 
     async def fetch(self, batch: int, timeout: float, max_bytes: int) -> list[Any]:
         """Up to ``batch`` messages of at most ``max_bytes`` in all: those the server has now,
         else the first to arrive within ``timeout`` (``asyncio.TimeoutError`` if none).
         ``max_bytes`` below a waiting message's size returns [] (the message waits for a larger
         request). :class:`PullError` if the pull cannot go on (see the class)."""
+        t0 = time.monotonic()
         msgs = await self._request({"batch": batch, "max_bytes": max_bytes, "no_wait": True}, batch, timeout + 1.0)
-        if msgs or timeout < 0.01:
+        if msgs or timeout < 0.01 or self.paused:
             if msgs:
                 return msgs
+            await self._pause(t0, timeout)
             raise asyncio.TimeoutError
         msgs = await self._request({"batch": 1, "max_bytes": max_bytes, "expires": int((timeout - 0.005) * 1e9)},
                                    1, timeout + 1.0)
         if not msgs:
+            await self._pause(t0, timeout)
             raise asyncio.TimeoutError
         return msgs
+
+    async def _pause(self, t0: float, timeout: float) -> None:
+        """After a request the server ended for want of a leader or of room (a warned status, 503):
+        the rest of ``timeout`` waited out, so a caller pulling again at once does not send the
+        server requests (and the consumer's info) in a tight loop meanwhile."""
+        if self.paused:
+            await asyncio.sleep(max(t0 + min(timeout, 1.0) - time.monotonic(), 0.0))
 
     async def _request(self, req: dict[str, Any], batch: int, wait_s: float) -> list[Any]:
         """One pull request: its messages until ``batch`` of them or the server's status ending it
@@ -184,6 +209,7 @@ class BytePull:
         import nats.errors
 
         msgs: list[Any] = []
+        self.paused = False
         while self.sub.pending_msgs:
             msg = await self.sub.next_msg(timeout=1.0)
             if self.check(msg) is None:
@@ -194,7 +220,7 @@ class BytePull:
         req = {**req, "batch": batch - len(msgs), "max_bytes": req["max_bytes"] - size}
         await self.nc.publish(self.subject, json.dumps(req).encode(), reply=self.sub.subject)
         deadline = time.monotonic() + wait_s
-        answered = False
+        answered, status = False, None
         while len(msgs) < batch:
             try:
                 msg = await self.sub.next_msg(timeout=max(deadline - time.monotonic(), 0.001))
@@ -207,7 +233,12 @@ class BytePull:
             elif status != "100":   # 100: a heartbeat
                 break
         if not answered:
-            await self._unanswered(wait_s)
+            await self._unanswered(("", "no answer"), f"no answer to a pull of consumer {self.durable} of stream "
+                                   f"{self.stream} within {wait_s:.1f} s", {"status": None, "description": "no answer"})
+        elif status == "503":
+            self.paused = True
+            await self._unanswered(("503", ""), f"JetStream status 503 (no responders) to a pull of consumer "
+                                   f"{self.durable} of stream {self.stream}", {"status": "503", "description": ""})
         return msgs
 
     def check(self, msg: Any) -> str | None:
@@ -215,6 +246,8 @@ class BytePull:
         warning or :class:`PullError` it calls for (see the class)."""
         status = _status(msg)
         if status is None or status == "100":
+            return status
+        if status == "503":  # nothing listens on the pull subject for now: _request asks for the consumer
             return status
         desc = str(msg.headers.get("Description", ""))
         low = desc.lower()
@@ -224,6 +257,7 @@ class BytePull:
         if status != "409" or low.startswith(_FATAL_409):
             raise PullError(f"{what}: the ingest cannot go on", status, desc)
         self._warn((status, desc), what, {"status": status, "description": desc})
+        self.paused = True
         return status
 
     def _warn(self, key: tuple[str, str], what: str, extra: dict[str, Any]) -> None:
@@ -238,9 +272,11 @@ class BytePull:
         self.warned[key] = [now, 0]
         log.warning("%s; the pull is tried again%s", what, more, extra={"event": "feed.pull_status", **extra})
 
-    async def _unanswered(self, wait_s: float) -> None:
-        """A request with no answer within ``wait_s`` (JetStream answers every one, with messages
-        or a status): :class:`PullError` if the consumer is gone, else one warning line."""
+    async def _unanswered(self, key: tuple[str, str], what: str, extra: dict[str, Any]) -> None:
+        """A request with no answer (JetStream answers every one, with messages or a status), or
+        answered 503 (no responders: nothing listens on the consumer's pull subject — between
+        two leaders of a clustered consumer, or on a server whose JetStream is not up yet):
+        :class:`PullError` if the consumer is gone, else one warning line (``what``)."""
         from nats.js.errors import NotFoundError
 
         try:
@@ -251,8 +287,7 @@ class BytePull:
                             str(exc.description or "")) from None
         except Exception as exc:  # nats-py raises several kinds (timeouts, a connection closed)
             log.debug("NATS: consumer info: %s", exc or type(exc).__name__)
-        self._warn(("", "no answer"), f"no answer to a pull of consumer {self.durable} of stream {self.stream} "
-                   f"within {wait_s:.1f} s", {"status": None, "description": "no answer"})
+        self._warn(key, what, extra)
 
     async def close(self) -> None:
         await self.sub.unsubscribe()

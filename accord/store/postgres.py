@@ -24,7 +24,9 @@ connections come from one :class:`psycopg_pool.ConnectionPool` per store; each i
   to give one (it waited :data:`POOL_WAIT_S`), connections are made directly, not waited for,
   until the pool gives one again (:meth:`PgConnection.connect`): while the server refuses
   connections a request fails in milliseconds, not seconds, and the first one after it is back
-  gets through, however long the pool's reconnection backs off.
+  gets through, however long the pool's reconnection backs off. The pool's ``max_size`` bounds
+  the direct connections and its own together, and a direct one goes back to the pool once it
+  works again.
 """
 
 from __future__ import annotations
@@ -304,6 +306,12 @@ class PgConnection:
     def _raw(self) -> Any:
         if self._conn is not None and (self._conn.closed or self._conn.broken):
             self._drop()
+        elif self._own and self._pipe is None and (not self._store.pool_failing or self._store.pool_back()) \
+                and self._conn.info.transaction_status == TransactionStatus.IDLE:
+            # made while the pool failed, and the pool works again: its connections, which its
+            # size bounds, again (the first such statement takes the pool's idle one, which ends
+            # the failing; the others' statements follow)
+            self._drop()
         if self._conn is None:
             self._conn, self._own = self.connect()
         return self._conn
@@ -314,28 +322,46 @@ class PgConnection:
         failed, it is given only :data:`FAILING_POOL_WAIT_S` and the connection is made directly:
         refused at once while the server is away, made at once when it is back — the pool's own
         reconnection backs off (1 s, 2 s, 4 s … between attempts) and would keep the node
-        answering 503 well after. The store uses the pool again once it gives a connection. A
-        pool that timed out with all its connections busy (none of its connection attempts has
+        answering 503 well after. The store uses the pool again once it gives a connection, and
+        a directly made connection is given up for one of the pool's as soon as the pool has one
+        free (:meth:`_raw`). Direct connections and the pool's together are never more than the
+        pool's ``max_size`` (:meth:`PostgresStore.take_direct`): past that, the pool is waited for.
+        A pool that timed out with all its connections busy (none of its connection attempts has
         failed since its last new connection) is waited for each time, as it works."""
         store = self._store
-        if not store.pool_failing:
+        failing = store.pool_failing
+        if failing:
             try:
-                return store.pool.getconn(timeout=POOL_WAIT_S), False
-            except Exception as exc:  # noqa: BLE001 - PoolTimeout, OperationalError: the server is away
-                # for want of the server — not of a free connection (a busy pool, whose size bounds
-                # the server's load, is not bypassed): connections are made directly from now on
-                store.pool_failing = not isinstance(exc, PoolTimeout) or store.connect_failed()
-                why = _LAST_CONNECT_ERROR.get(store.pool.name) if isinstance(exc, PoolTimeout) else None
-                if why:  # the pool's own error says only that it waited
-                    exc = PoolTimeout(f"{exc}; last connection attempt: {store.scrub(why)}")
-                raise _wrap(exc, store.name) from None
+                conn = store.pool.getconn(timeout=FAILING_POOL_WAIT_S)
+            except Exception:  # noqa: BLE001 - still failing (or still backing off): connect directly
+                pass
+            else:
+                store.pool_failing = False
+                return conn, False
+            if store.take_direct():
+                try:
+                    return self._connect_directly(), True
+                except BaseException:
+                    store.direct_closed()
+                    raise
+            # as many connections open as the pool may have (its own and the direct ones): the
+            # pool's size bounds them, failing or not, so this one waits for the pool
         try:
-            conn = store.pool.getconn(timeout=FAILING_POOL_WAIT_S)
-        except Exception:  # noqa: BLE001 - still failing (or still backing off): connect directly
-            pass
-        else:
-            store.pool_failing = False
-            return conn, False
+            conn = store.pool.getconn(timeout=POOL_WAIT_S)
+        except Exception as exc:  # noqa: BLE001 - PoolTimeout, OperationalError: the server is away
+            # for want of the server — not of a free connection (a busy pool, whose size bounds
+            # the server's load, is not bypassed): connections are made directly from now on
+            if not failing:
+                store.pool_failing = not isinstance(exc, PoolTimeout) or store.connect_failed()
+            why = _LAST_CONNECT_ERROR.get(store.pool.name) if isinstance(exc, PoolTimeout) else None
+            if why:  # the pool's own error says only that it waited
+                exc = PoolTimeout(f"{exc}; last connection attempt: {store.scrub(why)}")
+            raise _wrap(exc, store.name) from None
+        store.pool_failing = False  # the pool gave one: it works (a direct one goes back to it, _raw)
+        return conn, False
+
+    def _connect_directly(self) -> Any:
+        store = self._store
         try:
             conn = psycopg.connect(store.url, autocommit=True, connect_timeout=POOL_WAIT_S)
         except Exception as exc:  # noqa: BLE001 - OperationalError: the server is away
@@ -346,7 +372,7 @@ class PgConnection:
         except BaseException:
             conn.close()
             raise
-        return conn, True
+        return conn
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
@@ -354,7 +380,10 @@ class PgConnection:
         if conn is not None:
             try:
                 if own:
-                    conn.close()
+                    try:
+                        conn.close()
+                    finally:
+                        self._store.direct_closed()
                 else:
                     self._store.pool.putconn(conn)  # the pool discards a broken one
             except Exception:  # noqa: BLE001 - the pool is closing
@@ -575,6 +604,9 @@ class PostgresStore:
         self.lock: Any = threading.RLock()
         self.pool_failing = False  # the pool last failed to give a connection (PgConnection.connect)
         self._connect_errors = 0  # the pool's failed connection attempts when a connection was last made
+        self.max_size = max_size  # the connections the store opens at most (its pool's, and any made directly)
+        self._direct = 0  # connections made directly (the pool failing) and still open
+        self._direct_lock = threading.Lock()
         self.pool = ConnectionPool(url, min_size=1, max_size=max_size, open=False,
                                    name=f"accord-{next(_POOL_IDS)}",
                                    kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
@@ -595,6 +627,29 @@ class PostgresStore:
     def scrub(self, text: str) -> str:
         """``text`` (a driver's error) without the password of the URL this store connects to."""
         return scrub(text, self.url)
+
+    def take_direct(self) -> bool:
+        """Count a connection about to be made directly (:meth:`PgConnection.connect`), unless the
+        pool's connections and the direct ones open already make its ``max_size`` (one place is
+        always the pool's, for its reconnection): the pool's size bounds what the store opens,
+        failing or not. The pool may then grow only into the places the direct ones leave it."""
+        with self._direct_lock:
+            size = max(int(self.pool.get_stats().get("pool_size", 0)), 1)
+            if self._direct + size >= self.max_size:
+                return False
+            self._direct += 1
+            self.pool.resize(self.pool.min_size, self.max_size - self._direct)
+            return True
+
+    def direct_closed(self) -> None:
+        """A connection made directly is closed (or its making failed): its place is the pool's."""
+        with self._direct_lock:
+            self._direct -= 1
+            self.pool.resize(self.pool.min_size, self.max_size - self._direct)
+
+    def pool_back(self) -> bool:
+        """Whether the pool has a connection waiting to be taken (it reconnected)."""
+        return int(self.pool.get_stats().get("pool_available", 0)) > 0
 
     def connect_failed(self) -> bool:
         """Whether a connection attempt of the pool has failed since a connection was last made."""

@@ -216,3 +216,82 @@ def test_the_clock_rule_leaves_replays_and_simulations_dated_in_the_past_alone(t
         ing.check(scans[20].t, scans[20].sensor)              # the next true scan is still taken
     finally:
         node.close()
+
+
+def test_a_user_denied_stream_updates_stops_the_command_with_one_line(tmp_path):
+    # a real server's permissions: a user denied $JS.API.STREAM.UPDATE gets no answer at all
+    # (nats-py's TimeoutError, which went through as it was), not the APIError the fake above
+    # raises. A server of the test's own (the shared one has no users)
+    import socket
+    import subprocess
+    import time
+
+    import nats
+    from nats.js.api import StorageType, StreamConfig
+
+    from accord.errors import ConfigError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = tmp_path / "nats.conf"
+    conf.write_text(f"listen: 127.0.0.1:{port}\njetstream {{ store_dir: {tmp_path / 'js'} }}\n"
+                    "accounts { A { jetstream: enabled, users: [ {user: adm, password: a},\n"
+                    '  {user: ing, password: b, permissions: { publish: { deny: ["$JS.API.STREAM.UPDATE.>"] } } } ] } }\n')
+    server = subprocess.Popen(["nats-server", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    async def go():
+        for _ in range(50):
+            try:
+                admin = await nats.connect(f"nats://adm:a@127.0.0.1:{port}")
+                break
+            except Exception:  # noqa: BLE001 - the server still starting
+                await asyncio.sleep(0.1)
+        user = await nats.connect(f"nats://ing:b@127.0.0.1:{port}")
+        try:
+            await admin.jetstream().add_stream(StreamConfig(name="S", subjects=["accord.JPN.radar.>"],
+                                                            storage=StorageType.FILE))
+            with pytest.raises(ConfigError, match=r"stream S takes messages of any size; setting its max_msg_size "
+                                                  r"to \d+ failed: no answer from JetStream"):
+                await ensure_stream(user.jetstream(timeout=1.0), "S", "accord", "JPN")
+        finally:
+            await user.close()
+            await admin.close()
+
+    try:
+        t0 = time.monotonic()
+        asyncio.run(go())
+        assert time.monotonic() - t0 < 30
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_a_stream_taking_other_subjects_too_keeps_its_own_limit(names, nats_url, caplog):
+    # the radar subject in a stream of the operator's that holds other messages as well: its
+    # max_msg_size serves those too, and was set to the scan bound all the same (a publisher of
+    # larger messages to the other subjects then refused)
+    import nats
+    from nats.js.api import StorageType, StreamConfig
+
+    from accord.feeds.scans import radar_filter
+
+    other = f"{names.prefix}.documents.>"
+
+    async def go():
+        nc = await nats.connect(nats_url)
+        try:
+            js = nc.jetstream()
+            await js.add_stream(StreamConfig(name=names.stream, subjects=[radar_filter(names.prefix, "JPN"), other],
+                                             storage=StorageType.FILE, max_msg_size=800_000))
+            await ensure_stream(js, names.stream, names.prefix, "JPN")
+            await js.publish(f"{names.prefix}.documents.a", b"x" * 500_000)   # the stream's own use goes on
+            return (await js.stream_info(names.stream)).config.max_msg_size
+        finally:
+            await nc.close()
+
+    with caplog.at_level(logging.WARNING, logger="accord.feeds"):
+        assert asyncio.run(go()) == 800_000
+    assert [r.getMessage() for r in caplog.records if getattr(r, "event", None) == "feed.stream_not_updated"] == [
+        f"stream {names.stream} takes other subjects too ({other}): its max_msg_size (at most 800000 bytes) is left "
+        "as it is"]

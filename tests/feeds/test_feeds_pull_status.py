@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 from feeds_helpers import MARKING, accord, publish
 
-from accord.feeds.jetstream import BytePull, PullError, pull_consumer
+from accord.feeds.jetstream import BytePull, PullError, ensure_stream, pull_consumer
 from accord.feeds.scans import radar_filter, radar_subject, scans_of
 from accord.node import Node
 from accord.warning.io import read_detections
@@ -150,7 +150,7 @@ def status_msg(status: str, description: str = "") -> SimpleNamespace:
     ("409", "Exceeded MaxRequestExpires of 1s", "raise"),
     ("409", "Exceeded MaxRequestMaxBytes of 1000", "raise"),
     ("400", "Bad Request", "raise"),
-    ("503", "", "raise"),
+    ("503", "", "end"),   # asked about in _request (the consumer there or gone)
 ])
 def test_each_status_ends_warns_or_raises(status, description, outcome, caplog):
     # the statuses the test server cannot be made to send (a cluster's leadership change, a
@@ -227,3 +227,36 @@ def test_the_ingest_stops_with_one_line_when_its_consumer_is_deleted(tmp_path, n
     errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and f"consumer {names.consumer} of stream {names.stream}" in errors[0], err[-2000:]
     assert "'Consumer Deleted'" in errors[0] or "no longer exists" in errors[0], errors
+
+
+def test_no_responders_is_a_pause_while_the_consumer_exists_and_ends_the_pull_once_it_is_gone(names, nats_url,
+                                                                                               caplog):
+    # 503 "No Responders": nothing listens on the pull subject for now (a clustered consumer
+    # between two leaders, JetStream not yet up on the server the client reconnected to); the
+    # ingest stopped on it as on a consumer deleted. The consumer is asked for, as for a
+    # request with no answer: there, the pull goes on with one warning line, each fetch
+    # waiting out its timeout (not a tight loop of requests); gone, it ends
+    import nats
+
+    async def go():
+        nc = await nats.connect(nats_url)
+        try:
+            await ensure_stream(nc.jetstream(), names.stream, names.prefix, "JPN")
+            pull = await pull_consumer(nc, names.stream, names.consumer, names.prefix, "JPN", after_seq=0,
+                                       max_pending=1000)
+            pull.subject = f"{names.prefix}.nobody.listens"   # what the server answers 503 to
+            t0 = time.monotonic()
+            for _ in range(3):   # each fetch its timeout long, not a tight loop of requests meanwhile
+                with pytest.raises(asyncio.TimeoutError):
+                    await pull.fetch(10, 0.5, 1 << 20)
+            assert time.monotonic() - t0 >= 1.4
+            await nc.jetstream().delete_consumer(names.stream, names.consumer)
+            with pytest.raises(PullError, match=f"consumer {names.consumer} of stream {names.stream} no longer exists"):
+                await pull._request({"batch": 10, "max_bytes": 1 << 20, "no_wait": True}, 10, 2.0)
+        finally:
+            await nc.close()
+
+    with caplog.at_level(logging.WARNING, logger="accord.feeds"):
+        asyncio.run(go())
+    assert statuses(caplog) == [f"JetStream status 503 (no responders) to a pull of consumer {names.consumer} of "
+                                f"stream {names.stream}; the pull is tried again"]

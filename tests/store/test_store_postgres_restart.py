@@ -159,3 +159,59 @@ def test_a_pool_busy_with_the_server_there_is_waited_for_not_bypassed(pg_server)
         for conn in (first, second, third):
             conn.close()
         store.close()
+
+
+def test_after_an_outage_connections_stay_within_the_pool_size_and_go_back_to_the_pool(pg_server):
+    """Once the pool has failed, the connections made directly and the pool's own are together
+    never more than the pool's ``max_size`` (past it, the pool is waited for), and a connection
+    made directly is given up for one of the pool's once the pool works again: without that,
+    every connection wanted after a restart was opened past the pool, and kept for good."""
+    import psycopg
+
+    from accord.errors import StoreUnavailable
+    from accord.store.postgres import PostgresStore
+
+    def clients() -> int:  # the server's client connections, this one left out
+        with psycopg.connect(pg_server.url, autocommit=True) as c:
+            return int(c.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                                 "AND pid <> pg_backend_pid()").fetchone()[0])
+
+    store = PostgresStore(pg_server.url, max_size=3)
+    readers = [store.reader() for _ in range(4)]
+    conns = [store.conn, *readers]
+    try:
+        store.conn.execute("SELECT 1").fetchone()
+        pg_server.stop("immediate")
+        for conn in conns:
+            with pytest.raises(StoreUnavailable):
+                conn.execute("SELECT 1").fetchone()
+        assert store.pool_failing
+        pg_server.start()
+        served = 0
+        for conn in conns:
+            try:
+                served += conn.execute("SELECT 1").fetchone()[0]
+            except StoreUnavailable:  # waited for the pool, all of whose connections were in use
+                pass
+        assert served >= 1, "nothing served after the restart"
+        assert clients() <= 3, "more connections opened than the pool's max_size"
+
+        for reader in readers[2:]:
+            reader.close()
+        conns = conns[:3]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for conn in conns:
+                try:
+                    conn.execute("SELECT 1").fetchone()
+                except StoreUnavailable:
+                    pass
+            if not any(conn._own for conn in conns):
+                break
+            time.sleep(0.2)
+        assert not any(conn._own for conn in conns), "connections made past the pool were kept"
+        assert not store.pool_failing and clients() <= 3
+    finally:
+        for conn in readers:
+            conn.close()
+        store.close()

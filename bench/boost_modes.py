@@ -277,6 +277,23 @@ def study(calls: list[dict], truth, events: dict, threats: dict, rules: AlertRul
                   f"ballistic {ea:+.0f} ({sa:.0f})")
 
 
+def self_check(calls: list[dict]) -> float:
+    """The largest difference of P(reach) and impact time (s) between the tracker's predictions
+    and :func:`mixture_prediction` given the combined state as its one mode (``inf`` where one
+    makes a prediction and the other not): the mixture's code is the tracker's but for the sum."""
+    worst = 0.0
+    for c in calls:
+        a, kw = c["args"], c["kw"]
+        p0 = boost.boost_prediction(*a, **kw)
+        p1 = mixture_prediction(*a, **kw, modes=[(1.0, np.asarray(a[2]), np.asarray(a[3]))])
+        if (p0 is None) != (p1 is None):
+            return math.inf
+        if p0 is not None:
+            worst = max(worst, float(np.max(np.abs(np.array(p0.reach_prob) - np.array(p1.reach_prob)))),
+                        abs(p0.impact_t - p1.impact_t))
+    return worst
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("scenario", type=Path, nargs="?", default=None)
@@ -285,6 +302,9 @@ def main() -> None:
     ap.add_argument("--from-s", type=float, default=60.0, help="print the missile's predictions from this many s after launch")
     ap.add_argument("--salvos", default="", help="also seeded random salvos on the sample radars, first-last (e.g. 1-4)")
     ap.add_argument("--salvo-missiles", type=int, default=6)
+    ap.add_argument("--self-check", action="store_true",
+                    help="also check that the mixture code given the combined state as its one mode makes the "
+                         "tracker's predictions (largest difference of P(reach) and impact time)")
     a = ap.parse_args()
     geo = geography()
     rules = AlertRules(party=a.party)
@@ -310,6 +330,8 @@ def main() -> None:
             print(f"{a.missile}: launch t={ev.launch_t:.2f}, burnout +{ev.burnout_t - ev.launch_t:.1f} s; truly threatened "
                   f"({a.party}): {', '.join(sorted(th.since)) if th else 'none'}")
         acc["tag"] = tag
+        if a.self_check:
+            print(f"{tag}: one-mode mixture against the tracker's predictions: largest difference {self_check(calls):.2e}")
         study(calls, truth, events, threats, rules, geo, a.missile if a.missile in events else None, a.from_s, acc)
         acc["first"] = {(f"{tag}/{k[0]}" if "/" not in k[0] else k[0], k[1]): v for k, v in acc["first"].items()}
         acc["wrong"] = {(f"{tag}/{k[0]}" if "/" not in k[0] else k[0], k[1]): v for k, v in acc["wrong"].items()}

@@ -309,9 +309,7 @@ async def _child(node_dir: str, opts: IngestOptions, inbox: Connection, outbox: 
                     try:
                         outbox.send(("done", len(new), time.process_time() - cpu0))
                     except OSError:  # BrokenPipeError: the ingest is gone (killed); this commit is made
-                        log.warning("ingest: the ingest process is gone; its alert process stops after its last "
-                                    "commit (the work still queued waits for the next run)",
-                                    extra={"event": "feed.alerts_orphaned"})
+                        _orphaned()
                         abandon = True
                     await _publish(nc, node.party, opts.prefix, items)
                     if abandon:
@@ -335,8 +333,17 @@ async def _child(node_dir: str, opts: IngestOptions, inbox: Connection, outbox: 
         os.close(lock)
 
 
+def _orphaned() -> None:
+    """Say, once, that the ingest went away without telling its alert process (killed): the
+    parent's end of the pipe is closed only after the child has stopped otherwise."""
+    log.warning("ingest: the ingest process is gone; its alert process stops after its last "
+                "commit (the work still queued waits for the next run)",
+                extra={"event": "feed.alerts_orphaned"})
+
+
 def _drain(inbox: Connection) -> tuple[bool, bool]:
-    """(finish, abandon) from what the parent sent so far; the parent gone counts as abandon."""
+    """(finish, abandon) from what the parent sent so far; the parent gone counts as abandon
+    (:func:`_orphaned`)."""
     finish = False
     try:
         while inbox.poll(0):
@@ -345,6 +352,7 @@ def _drain(inbox: Connection) -> tuple[bool, bool]:
                 return finish, True
             finish = finish or msg == FINISH
     except (EOFError, OSError):
+        _orphaned()
         return finish, True
     return finish, False
 
@@ -354,6 +362,7 @@ def _wait(inbox: Connection) -> tuple[bool, bool]:
     try:
         inbox.poll(None)
     except (EOFError, OSError):
+        _orphaned()
         return False, True
     return _drain(inbox)
 

@@ -4,6 +4,7 @@ of an uninterrupted run; one death more than the restarts allowed stops the inge
 
 from __future__ import annotations
 
+import logging
 import json
 import os
 import signal
@@ -164,3 +165,24 @@ def test_an_ingest_killed_while_its_alert_process_has_work_leaves_it_to_stop_qui
     assert "alert process failed" not in err and "Traceback" not in err and "BrokenPipe" not in err, err
     gone = [ln for ln in err.splitlines() if "the ingest process is gone" in ln]
     assert len(gone) == 1 and "WARNING" in gone[0], err
+
+
+def test_an_idle_alert_process_whose_ingest_is_gone_says_so_once(caplog):
+    """The child waiting for work when the ingest is killed (no commit in hand, so no send to
+    fail) finds the pipe closed: it stops with the same one warning line, not in silence."""
+    import multiprocessing
+
+    from accord.feeds import alert_proc
+
+    inbox, out = multiprocessing.Pipe(duplex=False)
+    out.send("finish")
+    out.close()
+    caplog.set_level(logging.WARNING, logger="accord.feeds.ingest")
+    assert alert_proc._wait(inbox) == (True, True)   # what was sent is read, then the end found
+    gone = [r for r in caplog.records if getattr(r, "event", None) == "feed.alerts_orphaned"]
+    assert len(gone) == 1 and "the ingest process is gone" in gone[0].getMessage()
+    caplog.clear()
+    inbox, out = multiprocessing.Pipe(duplex=False)
+    out.send("abandon")   # told to stop: no warning
+    assert alert_proc._wait(inbox) == (False, True)
+    assert not [r for r in caplog.records if getattr(r, "event", None) == "feed.alerts_orphaned"]

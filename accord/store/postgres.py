@@ -27,6 +27,11 @@ connections come from one :class:`psycopg_pool.ConnectionPool` per store; each i
   gets through, however long the pool's reconnection backs off. The pool's ``max_size`` bounds
   the direct connections and its own together, and a direct one goes back to the pool once it
   works again.
+
+The node's own connection keeps its pool connection for good, and so does each reader
+(:meth:`PostgresStore.reader`: a delivery worker's, one per partner): the store's size grows by
+a place for each reader while it is open, so however many partners a node has, none of them
+waits for a connection the others hold.
 """
 
 from __future__ import annotations
@@ -289,7 +294,7 @@ class PgConnection:
 
     def __init__(self, store: "PostgresStore", *, reader: bool = False) -> None:
         self._store = store
-        self._reader = reader
+        self._reader = reader  # a reader's place in the store's size (PostgresStore.reader) is given back at close
         self._conn: Any = None
         self._own = False  # self._conn was made directly (the pool was failing): closed, not returned
         self._lock_key: int | None = None
@@ -567,6 +572,9 @@ class PgConnection:
                 except psycopg.Error:
                     pass
             self._drop()
+            reader, self._reader = self._reader, False
+        if reader:
+            self._store.reader_closed()
         if self.on_close is not None:
             on_close, self.on_close = self.on_close, None
             on_close()
@@ -604,7 +612,9 @@ class PostgresStore:
         self.lock: Any = threading.RLock()
         self.pool_failing = False  # the pool last failed to give a connection (PgConnection.connect)
         self._connect_errors = 0  # the pool's failed connection attempts when a connection was last made
-        self.max_size = max_size  # the connections the store opens at most (its pool's, and any made directly)
+        # the connections the store opens at most (its pool's, and any made directly): ``max_size``,
+        # and one more for each reader open (reader), which holds its connection for good
+        self.max_size = max_size
         self._direct = 0  # connections made directly (the pool failing) and still open
         self._direct_lock = threading.Lock()
         self.pool = ConnectionPool(url, min_size=1, max_size=max_size, open=False,
@@ -638,14 +648,26 @@ class PostgresStore:
             if self._direct + size >= self.max_size:
                 return False
             self._direct += 1
-            self.pool.resize(self.pool.min_size, self.max_size - self._direct)
+            self._resize_pool()
             return True
 
     def direct_closed(self) -> None:
         """A connection made directly is closed (or its making failed): its place is the pool's."""
         with self._direct_lock:
             self._direct -= 1
-            self.pool.resize(self.pool.min_size, self.max_size - self._direct)
+            self._resize_pool()
+
+    def _resize_pool(self) -> None:
+        """The pool's ``max_size``: the store's, less the places of the direct connections open
+        (under ``_direct_lock``). Never below its ``min_size``: a direct connection is held by a
+        :class:`PgConnection` (the node's or a reader), each holds one at most, and the store's
+        size leaves the pool ``max_size`` places besides the readers'."""
+        self.pool.resize(self.pool.min_size, max(self.pool.min_size, self.max_size - self._direct))
+
+    def _grow(self, places: int) -> None:
+        with self._direct_lock:
+            self.max_size += places
+            self._resize_pool()
 
     def pool_back(self) -> bool:
         """Whether the pool has a connection waiting to be taken (it reconnected)."""
@@ -694,7 +716,26 @@ class PostgresStore:
         return write(self)
 
     def reader(self) -> PgConnection:
-        return PgConnection(self, reader=True)
+        """A connection of its own for reading beside the node's (a delivery worker's, one per
+        partner, kept for as long as the worker runs): it holds its pool connection from its first
+        statement to its ``close()``, so the store's size (the pool's, and the bound on direct
+        connections, :meth:`take_direct`) grows by one place while it is open — with a reader
+        per partner, a node with more partners than the pool had places would otherwise leave the
+        last workers waiting for a connection that never comes (a database outage that is none),
+        and the node's own connection waiting behind them after a reconnection."""
+        self._grow(1)
+        try:
+            return PgConnection(self, reader=True)
+        except BaseException:
+            self._grow(-1)
+            raise
+
+    def reader_closed(self) -> None:
+        """A reader is closed (its connection given back, :meth:`PgConnection.close`): its place
+        goes. The pool does not close a connection beyond its new size at once: one left idle is
+        closed after the pool's ``max_idle`` (10 minutes), and counts against direct connections
+        until then."""
+        self._grow(-1)
 
     def ensure_schema(self, ddl: str) -> None:
         ensure_schema(self.conn, ddl)

@@ -143,10 +143,11 @@ def test_a_pool_busy_with_the_server_there_is_waited_for_not_bypassed(pg_server)
     attempts failed) is no outage: the store keeps waiting for it rather than connecting past
     its size."""
     from accord.errors import StoreUnavailable
-    from accord.store.postgres import PostgresStore
+    from accord.store.postgres import PgConnection, PostgresStore
 
     store = PostgresStore(pg_server.url, max_size=3)  # the store's own connection holds one
-    first, second, third = store.reader(), store.reader(), store.reader()
+    # connections like the store's own, with no place of their own in the pool (a reader has one)
+    first, second, third = PgConnection(store), PgConnection(store), PgConnection(store)
     try:
         first.execute("SELECT 1").fetchone()
         second.execute("SELECT 1").fetchone()          # with the store's own: the pool's three, held
@@ -169,7 +170,7 @@ def test_after_an_outage_connections_stay_within_the_pool_size_and_go_back_to_th
     import psycopg
 
     from accord.errors import StoreUnavailable
-    from accord.store.postgres import PostgresStore
+    from accord.store.postgres import PgConnection, PostgresStore
 
     def clients() -> int:  # the server's client connections, this one left out
         with psycopg.connect(pg_server.url, autocommit=True) as c:
@@ -177,7 +178,7 @@ def test_after_an_outage_connections_stay_within_the_pool_size_and_go_back_to_th
                                  "AND pid <> pg_backend_pid()").fetchone()[0])
 
     store = PostgresStore(pg_server.url, max_size=3)
-    readers = [store.reader() for _ in range(4)]
+    readers = [PgConnection(store) for _ in range(4)]  # no place of their own in the pool (a reader has one)
     conns = [store.conn, *readers]
     try:
         store.conn.execute("SELECT 1").fetchone()
@@ -211,6 +212,67 @@ def test_after_an_outage_connections_stay_within_the_pool_size_and_go_back_to_th
             time.sleep(0.2)
         assert not any(conn._own for conn in conns), "connections made past the pool were kept"
         assert not store.pool_failing and clients() <= 3
+    finally:
+        for conn in readers:
+            conn.close()
+        store.close()
+
+
+def test_each_reader_has_a_place_of_its_own_before_during_and_after_an_outage(pg_server):
+    """A reader (a delivery worker's, one per partner) holds its connection for good: the store's
+    size grows by one place for each reader open, so the store's own connection and every reader
+    are served however many readers there are — before an outage, and after it, within the grown
+    size (direct connections and the pool's together) and back on the pool's connections — and
+    the size shrinks again as they close."""
+    import psycopg
+
+    from accord.errors import StoreUnavailable
+    from accord.store.postgres import PostgresStore
+
+    def clients() -> int:  # the server's client connections, this one left out
+        with psycopg.connect(pg_server.url, autocommit=True) as c:
+            return int(c.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                                 "AND pid <> pg_backend_pid()").fetchone()[0])
+
+    store = PostgresStore(pg_server.url, max_size=3)
+    readers = [store.reader() for _ in range(4)]
+    conns = [store.conn, *readers]
+    try:
+        assert store.max_size == 3 + 4 and store.pool.max_size == 3 + 4
+        assert all(conn.execute("SELECT 1").fetchone()[0] == 1 for conn in conns), "a holder waited in vain"
+        assert not any(conn._own for conn in conns) and clients() == 5
+        pg_server.stop("immediate")
+        for conn in conns:  # each finds its connection dropped
+            with pytest.raises(StoreUnavailable):
+                conn.execute("SELECT 1").fetchone()
+        for k, conn in enumerate(conns):  # the first waits for the pool; the others, refused, fail at once
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable):
+                conn.execute("SELECT 1").fetchone()
+            assert k == 0 or time.monotonic() - started < 1.0, (k, time.monotonic() - started)
+        assert store.pool_failing
+        pg_server.start()
+        most = 0
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            served = 0
+            for conn in conns:
+                try:
+                    served += conn.execute("SELECT 1").fetchone()[0]
+                except StoreUnavailable:  # waited for the pool, all of whose places were taken
+                    pass
+            most = max(most, clients())
+            assert store._direct + int(store.pool.get_stats().get("pool_size", 0)) <= store.max_size
+            if served == len(conns) and not any(conn._own for conn in conns):
+                break
+            time.sleep(0.2)
+        assert served == len(conns) and not any(conn._own for conn in conns), "not every holder back on the pool"
+        assert not store.pool_failing and most <= store.max_size, (most, store.max_size)
+        for reader in readers:
+            reader.close()
+        readers[0].close()  # a second close gives back no second place
+        assert store.max_size == 3 and store.pool.max_size == 3
+        assert store.conn.execute("SELECT 1").fetchone()[0] == 1
     finally:
         for conn in readers:
             conn.close()

@@ -649,6 +649,12 @@ class PostgresStore:
                 return False
             self._direct += 1
             self._resize_pool()
+            # the pool grows under its own lock, not this one: a getconn of another thread may have
+            # added a connection since its size was read, and now the smaller size stops any more
+            if self._direct + max(int(self.pool.get_stats().get("pool_size", 0)), 1) > self.max_size:
+                self._direct -= 1
+                self._resize_pool()
+                return False
             return True
 
     def direct_closed(self) -> None:

@@ -357,12 +357,12 @@ class Federation:
         """
         failures = 0
         counts = counters(self.node).partner(party)
-        try:
+        applier = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"accord-ack-{party}")
+        try:   # the reader last before the ``try`` whose ``finally`` closes it (it holds a pool place)
             reader = self._reader()
         except Exception:  # noqa: BLE001 - read under the write lock instead (still committed rows only)
             log.exception("delivery worker for %s: no reading connection of its own", party)
             reader = None
-        applier = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"accord-ack-{party}")
         inflight: Future | None = None
         cursor = 0
         try:

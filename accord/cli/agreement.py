@@ -6,12 +6,13 @@ import json
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from accord.cli.options import DirOpt, JsonOpt, open_node
 from accord.cli.output import print_table
 from accord.clock import SystemClock, parse_rfc3339, to_rfc3339
 from accord.core.agreements import (Agreement, agreement_problems, load_agreement, new_agreement,
@@ -22,8 +23,6 @@ from accord.errors import AgreementError, InputError
 
 app = typer.Typer(help="Sharing agreements: create, sign, verify, show, add to a node.", no_args_is_help=True)
 console = Console(soft_wrap=True)
-DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 _RULE = re.compile(r"(?P<a>[A-Z]{3})(?P<dir>->|<->)(?P<b>[A-Z]{3}):(?P<kinds>[^:]+):(?P<level>[A-Z_ ]+)")
 
 
@@ -44,12 +43,6 @@ def parse_rule(text: str) -> list[tuple[str, str, list[str], str]]:
     return rules
 
 
-def _open(dir: Path):  # noqa: ANN202
-    from accord.node import Node
-
-    return Node.open(dir)
-
-
 @app.command("create")
 def create(dir: DirOpt, agreement_id: Annotated[str, typer.Option("--id", help="agreement id")],
            party: Annotated[list[str], typer.Option("--party", help="another party (repeat); keys come from the node's pins")],
@@ -61,7 +54,7 @@ def create(dir: DirOpt, agreement_id: Annotated[str, typer.Option("--id", help="
            version: Annotated[int, typer.Option(help="version (raise it to change an agreement)")] = 1) -> None:
     """Write a new, unsigned agreement between this node and the named (pinned) partners."""
     rules = [r for text in rule for r in parse_rule(text)]
-    node = _open(dir)
+    node = open_node(dir)
     keys = {node.party: node.identity.public_key}
     for p in party:
         problem = party_problem(p)
@@ -83,7 +76,7 @@ def create(dir: DirOpt, agreement_id: Annotated[str, typer.Option("--id", help="
 @app.command("sign")
 def sign(file: Path, dir: DirOpt) -> None:
     """Add this node's signature to the agreement file (in place)."""
-    node = _open(dir)
+    node = open_node(dir)
     a = sign_agreement(load_agreement(file), node.identity)
     a.save(file)
     missing = [p for p in a.parties if a.signature_of(p) is None]
@@ -95,7 +88,7 @@ def sign(file: Path, dir: DirOpt) -> None:
 def verify(file: Path, dir: DirOpt,
            at: Annotated[Optional[str], typer.Option(help="check at this RFC 3339 time (default now)")] = None) -> None:
     """Check that every party signed this exact agreement under its pinned key and it is in force."""
-    node = _open(dir)
+    node = open_node(dir)
     a = load_agreement(file)
     now = parse_rfc3339(at, field="at") if at else SystemClock().now()
     problems = agreement_problems(a, node.pinned_keys(), now)
@@ -135,7 +128,7 @@ def show(file: Path, json_out: JsonOpt = False) -> None:
 @app.command("add")
 def add(file: Path, dir: DirOpt) -> None:
     """Verify the agreement against the node's pins and store it (ledger agreement.added)."""
-    node = _open(dir)
+    node = open_node(dir)
     a = load_agreement(file)
     outcome = node.add_agreement(a)
     console.print(f"{node.party}: agreement {a.id} v{a.version} {outcome}", highlight=False)
@@ -144,9 +137,9 @@ def add(file: Path, dir: DirOpt) -> None:
 @app.command("list")
 def list_(dir: DirOpt, json_out: JsonOpt = False) -> None:
     """Agreements stored on the node, with whether each is in force now."""
-    node = _open(dir)
+    node = open_node(dir)
     now = node.clock.now()
-    rows = [{"id": a.id, "version": a.version, "parties": list(a.parties),
+    rows: list[dict[str, Any]] = [{"id": a.id, "version": a.version, "parties": list(a.parties),
              "valid_from": to_rfc3339(a.valid_from), "valid_until": to_rfc3339(a.valid_until),
              "problems": agreement_problems(a, node.pinned_keys(), now)} for a in node.agreements()]
     if json_out:

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from accord.cli.options import DirOpt, JsonOpt
 from accord.cli.output import plural, print_table
 from accord.errors import InputError
 
@@ -30,8 +31,6 @@ app.add_typer(series_app, name="series")
 app.add_typer(meeting_app, name="meeting")
 app.add_typer(commitment_app, name="commitment")
 
-DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 NowOpt = Annotated[Optional[str], typer.Option("--now", help="evaluate at this RFC 3339 time (default: now)")]
 console = Console(soft_wrap=True)  # a line into a pipe or a log stays one line
 

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from accord.cli.options import DirOpt, JsonOpt, open_node
 from accord.cli.output import plural, print_table, warn
 from accord.cli.rules import app as rule_app
 from accord.cli.tls import app as tls_app
@@ -24,15 +25,8 @@ from accord.cli.tokens import app as token_app
 if TYPE_CHECKING:
     from accord.node import Node
 
-DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 console = Console(soft_wrap=True)  # a line into a pipe or a log stays one line
-
-
-def _open(dir: Path) -> Node:
-    from accord.node import Node
-    return Node.open(dir)
 
 
 def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (plain HTTP off loopback "
@@ -80,7 +74,7 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
 
         events_subject(nats_prefix, "XXX")  # a bad prefix fails before anything starts
         check_nats(nats)
-    node = _open(dir)
+    node = open_node(dir)
     with serving.ServeLock(dir, join=join) as lock:
         if lock.taken_over is not None:
             console.print(f"took over {lock.path} from process {lock.taken_over}, which no longer runs",
@@ -138,7 +132,7 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
             node.close()  # no connection crosses the fork: each worker opens its own
 
             def serve_one(index: int, ready: object) -> None:
-                serve_app(_open(dir), ready, lambda: None)
+                serve_app(open_node(dir), ready, lambda: None)
 
             serving.run_workers(workers, serve_one, on_started=announce, on_stopped=lock.release)
 
@@ -148,7 +142,7 @@ def status(dir: DirOpt, json_out: JsonOpt = False) -> None:
     from accord.clock import duration_text
     from accord.federation import status as fed_status
 
-    st = fed_status(_open(dir))
+    st = fed_status(open_node(dir))
     if json_out:
         typer.echo(json.dumps(st, indent=2))
         return
@@ -196,7 +190,7 @@ def prune(dir: DirOpt, keep: Annotated[str, typer.Option(help="keep acknowledged
 
     window = parse_duration(keep, field="keep")
     rejections_window = parse_duration(keep_rejections, field="keep-rejections")
-    result = prune_outbox(_open(dir), window, rejections_window)
+    result = prune_outbox(open_node(dir), window, rejections_window)
     if json_out:
         typer.echo(json.dumps(result.to_json(), indent=2))
         return
@@ -221,7 +215,7 @@ def sync(dir: DirOpt, json_out: JsonOpt = False) -> None:
     """Deliver queued envelopes and check partner tree heads once, without serving."""
     from accord.federation import Federation
 
-    node = _open(dir)
+    node = open_node(dir)
     fed = Federation(node)
     try:
         result = fed.sync()
@@ -248,7 +242,7 @@ def share(item_id: Annotated[Optional[str], typer.Argument(help="id of an item t
     from accord.core.markings import Marking
     from accord.errors import InputError
 
-    node = _open(dir)
+    node = open_node(dir)
     if item_id is None:
         if not (kind and marking):
             raise InputError("give an ITEM id, or --kind and --marking (and --body) for a new item")

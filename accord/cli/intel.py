@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from accord.cli.options import DirOpt, JsonOpt
 from accord.cli.output import noun_for, plural, print_table
 
 if TYPE_CHECKING:
@@ -18,8 +19,6 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="STIX 2.1 intelligence: TAXII collections, import, export.", no_args_is_help=True)
 
-DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 # collection ids are 36 characters: give tables room when the output is not a terminal
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
+from accord.cli.options import open_node
 from accord.cli.output import plural, print_table
 from accord.clock import to_rfc3339
 
@@ -26,12 +27,6 @@ app = typer.Typer(help="The node's audit ledger: an RFC 9162 Merkle log with sig
 console = Console(soft_wrap=True)
 
 DirOption = typer.Option(..., "--dir", help="The node directory (made by `accord node init`).")
-
-
-def _open(directory: Path):
-    from accord.node import Node
-
-    return Node.open(directory)
 
 
 def _b64(h: bytes) -> str:
@@ -50,7 +45,7 @@ def verify(directory: Path = DirOption,
     from accord.errors import NodeIntegrityError
     from accord.node.verify import verify_node
 
-    with _open(directory) as node:
+    with open_node(directory) as node:
         with Progress(TextColumn("verifying ledger"), BarColumn(),
                       TextColumn("{task.completed:,.0f}/{task.total:,.0f} hashes"),
                       console=Console(stderr=True), transient=True,
@@ -87,7 +82,7 @@ def verify(directory: Path = DirOption,
 @app.command()
 def checkpoint(directory: Path = DirOption) -> None:
     """Print the latest tree head as a C2SP checkpoint signed by this node (a signed note)."""
-    with _open(directory) as node:
+    with open_node(directory) as node:
         typer.echo(node.ledger.checkpoint(), nl=False)
 
 
@@ -97,7 +92,7 @@ def proof(directory: Path = DirOption,
           size: int = typer.Option(None, "--size", min=1, help="Tree size to prove against (default: current)."),
           as_json: bool = typer.Option(False, "--json", help="Print the proof as JSON.")) -> None:
     """Inclusion proof (RFC 9162 §2.1.3) of one entry; it is verified before it is printed."""
-    with _open(directory) as node:
+    with open_node(directory) as node:
         bundle = node.ledger.prove_inclusion(index, size)
         bundle.verify()
         entry = node.ledger.entry(index)
@@ -124,13 +119,13 @@ def consistency(directory: Path = DirOption,
     """Consistency proof (RFC 9162 §2.1.4) that the log at ``--old`` is a prefix of ``--new``."""
     from accord.core import merkle
 
-    with _open(directory) as node:
+    with open_node(directory) as node:
         ledger = node.ledger
         new_size = ledger.size if new is None else new
         path = ledger.consistency_proof(old, new_size)
         old_root, new_root = ledger.root(old), ledger.root(new_size)
         merkle.verify_consistency(old, new_size, path, old_root, new_root)
-        out = {"origin": ledger.origin, "old_size": old, "old_root": _b64(old_root), "new_size": new_size,
+        out: dict[str, Any] = {"origin": ledger.origin, "old_size": old, "old_root": _b64(old_root), "new_size": new_size,
                "new_root": _b64(new_root), "proof": [_b64(h) for h in path]}
         if as_json:
             typer.echo(json.dumps(out, indent=2))
@@ -147,7 +142,7 @@ def show(directory: Path = DirOption,
          limit: int = typer.Option(20, "--limit", min=1, help="How many entries to list."),
          as_json: bool = typer.Option(False, "--json", help="Print the head and entries as JSON.")) -> None:
     """The log's head and its entries (newest last)."""
-    with _open(directory) as node:
+    with open_node(directory) as node:
         ledger = node.ledger
         head = ledger.checkpoint_body()
         first = max(0, head.size - limit) if start is None else start
@@ -195,7 +190,7 @@ def open_(directory: Path = DirOption,
     """Verify a checkpoint's signatures against this node's pinned partner keys and show its head."""
     from accord.core.checkpoint import open_checkpoint
 
-    with _open(directory) as node:
+    with open_node(directory) as node:
         cp, note = open_checkpoint(_read_note(note_file), _pinned_verifiers(node))
         signers: list[dict[str, Any]] = [{"name": s.name, "key_hash": s.key_hash.hex(), "cosigned_at": s.timestamp}
                    for s in note.verified]
@@ -224,7 +219,7 @@ def cosign(directory: Path = DirOption,
     from accord.core.checkpoint import cosign as add_cosignature
     from accord.errors import NotFoundError
 
-    with _open(directory) as node:
+    with open_node(directory) as node:
         partners = node.partners()
         if party not in partners:
             raise NotFoundError(f"partner {party} is not pinned on this node (accord node partner add)")

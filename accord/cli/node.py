@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from accord.cli.options import DirOpt, JsonOpt
 from accord.cli.output import print_table, warn
 from accord.core.canonical import parse_json_strict
 from accord.core.input_files import read_text_file
@@ -27,8 +28,6 @@ item_app = typer.Typer(help="Create and list items on a node.", no_args_is_help=
 app.add_typer(partner_app, name="partner")
 app.add_typer(item_app, name="item")
 
-DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 console = Console(soft_wrap=True)
 
 

@@ -8,16 +8,14 @@ Added to ``accord node`` by :func:`accord.cli.federation.register`; thin over
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from accord.cli.options import DirOpt, JsonOpt, open_node
 
 if TYPE_CHECKING:
-    from accord.node import Node
+    pass
 
-DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 KindsOpt = Annotated[str, typer.Option(help="kind pattern, e.g. warning.track or intel.*")]
 ToOpt = Annotated[str, typer.Option(help="a pinned partner's party, or '*' for every partner")]
 
@@ -25,17 +23,12 @@ app = typer.Typer(help="Standing sharing rules (every own item of a kind to a pa
                   no_args_is_help=True)
 
 
-def _open(dir: Path) -> Node:
-    from accord.node import Node
-    return Node.open(dir)
-
-
 @app.command("add")
 def rule_add(dir: DirOpt, kinds: KindsOpt, to: ToOpt = "*") -> None:
     """Add a standing rule; the policy still decides each item."""
     from accord.federation import add_rule
 
-    add_rule(_open(dir), kinds, to)
+    add_rule(open_node(dir), kinds, to)
     typer.echo(f"rule: {kinds} → {to}")
 
 
@@ -44,7 +37,7 @@ def rule_list(dir: DirOpt, json_out: JsonOpt = False) -> None:
     """List standing rules."""
     from accord.federation import rules
 
-    rs = rules(_open(dir))
+    rs = rules(open_node(dir))
     if json_out:
         typer.echo(json.dumps([{"kinds": k, "to": t} for k, t in rs]))
         return
@@ -57,5 +50,5 @@ def rule_remove(dir: DirOpt, kinds: KindsOpt, to: ToOpt = "*") -> None:
     """Remove a standing rule (as added: same --kinds and --to); what it queued stays queued."""
     from accord.federation import remove_rule
 
-    remove_rule(_open(dir), kinds, to)
+    remove_rule(open_node(dir), kinds, to)
     typer.echo(f"removed rule: {kinds} → {to}")

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from accord.cli.options import DirOpt, JsonOpt
 from accord.cli.output import plural, print_table
 
 app = typer.Typer(help="TAK interop: send the warning picture to TAK servers as Cursor on Target.",
@@ -27,8 +28,6 @@ CertOpt = Annotated[Optional[Path], typer.Option("--cert", help="client certific
 KeyOpt = Annotated[Optional[Path], typer.Option("--key", help="client private key (PEM) for TLS")]
 CaOpt = Annotated[Optional[Path], typer.Option("--ca", help="CA certificate that signed the server's (PEM)")]
 InsecureOpt = Annotated[bool, typer.Option("--insecure", help="allow plain TCP to a host that is not loopback")]
-DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 
 def _server(server: str, tls: bool, cert: Optional[Path], key: Optional[Path], ca: Optional[Path],

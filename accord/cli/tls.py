@@ -11,16 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+from accord.cli.options import DirOpt, open_node
 
 if TYPE_CHECKING:
-    from accord.node import Node
-
-DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
-
-
-def _open(dir: Path) -> Node:
-    from accord.node import Node
-    return Node.open(dir)
+    pass
 
 
 app = typer.Typer(help="TLS certificate of the node's API, and partners' pinned certificates.",
@@ -32,7 +26,7 @@ def tls_init(dir: DirOpt, name: Annotated[Optional[list[str]], typer.Option(help
     """Make a self-signed certificate (DIR/tls/cert.pem) and print its fingerprint."""
     from accord.api.tls import make_self_signed
 
-    node = _open(dir)
+    node = open_node(dir)
     fp = make_self_signed(dir, node.party, names=name or [])
     typer.echo(f"certificate: {Path(dir) / 'tls' / 'cert.pem'}")
     typer.echo(f"fingerprint: {fp}")

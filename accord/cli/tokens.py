@@ -7,27 +7,20 @@ Added to ``accord node`` by :func:`accord.cli.federation.register`; thin over
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from accord.cli.options import DirOpt, JsonOpt, open_node
 from accord.cli.output import print_table
 
 if TYPE_CHECKING:
-    from accord.node import Node
+    pass
 
-DirOpt = Annotated[Path, typer.Option("--dir", help="node directory")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 console = Console(soft_wrap=True)  # a line into a pipe or a log stays one line
-
-
-def _open(dir: Path) -> Node:
-    from accord.node import Node
-    return Node.open(dir)
 
 
 app = typer.Typer(help="API tokens for the node's users (stored hashed).", no_args_is_help=True)
@@ -48,7 +41,7 @@ def token_create(dir: DirOpt, name: Annotated[str, typer.Option(help="a label fo
     """
     from accord.federation.tokens import checked_scopes, create_token
 
-    node = _open(dir)
+    node = open_node(dir)
     secret = create_token(node.conn, name, party or node.party, checked_scopes(scope))
     typer.echo(secret)
     from accord.api.serve import last_url
@@ -84,7 +77,7 @@ def token_list(dir: DirOpt, json_out: JsonOpt = False) -> None:
     """List tokens (names and scopes only)."""
     from accord.api.deps import list_tokens
 
-    tokens = list_tokens(_open(dir).conn)
+    tokens = list_tokens(open_node(dir).conn)
     if json_out:
         typer.echo(json.dumps([{"name": t.name, "party": t.party, "scopes": list(t.scopes),
                                 "created": t.created, "revoked": t.revoked} for t in tokens], indent=2))
@@ -100,5 +93,5 @@ def token_revoke(dir: DirOpt, name: Annotated[str, typer.Option(help="token labe
     """Revoke a token."""
     from accord.api.deps import revoke_token
 
-    revoke_token(_open(dir).conn, name)
+    revoke_token(open_node(dir).conn, name)
     typer.echo(f"revoked {name}")

@@ -39,7 +39,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
-from accord.errors import AccordError
+from accord.errors import AccordError, StoreUnavailable
 
 if TYPE_CHECKING:
     from accord.core.items import Item
@@ -218,7 +218,13 @@ class AlertProcess:
                         self._out.send(FINISH)
                     except (BrokenPipeError, OSError):
                         pass
-            self.ingest.store.count_alert_restart()   # the node's /metrics, across runs
+            try:
+                self.ingest.store.count_alert_restart()   # the node's /metrics, across runs
+            except StoreUnavailable as exc:   # a database blip: a metric, not a reason to stop the ingest
+                # (failing here would close the pipe under the child just started, which would
+                # then say the ingest is gone while it stops with this error)
+                log.warning("ingest: the alert process's restart is not counted in the node's metrics: %s", exc,
+                            extra={"event": "store.unavailable", "error": str(exc)})
 
     def _read(self) -> str | None:
         """The current child's messages until it ends; its failure, if it sent one."""

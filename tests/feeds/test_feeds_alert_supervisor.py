@@ -124,3 +124,27 @@ def test_a_failure_of_the_supervisor_itself_fails_the_ingest_and_closes_the_pipe
     assert getattr(pipe, "closed", False)
     with pytest.raises(AlertProcessDied):
         ap.check()
+
+
+def test_a_restart_the_database_cannot_count_does_not_stop_the_ingest(caplog: pytest.LogCaptureFixture) -> None:
+    # the restart counter (the node's /metrics) meets a database blip: the restarted child goes
+    # on, the ingest is not failed, and one warning says the count was missed
+    from accord.errors import StoreUnavailable
+
+    n = []
+
+    def reads(self: AlertProcess) -> None:
+        n.append(1)
+        if len(n) == 2:   # the restarted child: the supervisor stops here (as on an abandon)
+            self._abandoning = True
+        return None
+
+    ap = _supervisor(restarts=3, window_s=600.0, reads=reads)
+
+    def blip() -> None:
+        raise StoreUnavailable("PostgreSQL at postgresql://db/x is unavailable")
+
+    ap.ingest.store.count_alert_restart = blip  # type: ignore[attr-defined]
+    _run(ap)
+    assert ap.error is None and ap.restarts == 1 and len(n) == 2
+    assert any("not counted in the node's metrics" in r.getMessage() for r in caplog.records)

@@ -28,6 +28,12 @@ service's leases every ``lease_renew`` seconds and takes over those that are fre
 out; a worker sends only while it holds its partner's lease, and the tree-head checks of a
 partner are made by its lease holder too. :meth:`Federation.stop` gives the leases back.
 
+A partner removed (:func:`accord.federation.outbox.remove_partner`, in this process or another)
+has its worker retire: it sends nothing once it sees the removal (a batch already on its way
+has its acknowledgement applied), closes its reader and gives its lease back — seen at its next
+step, or within ``lease_renew`` seconds by the lease thread, which also cuts a backoff short.
+Its queue is held; pinned again, the partner gets a new worker that sends it in order.
+
 Nothing here is kept only in memory: the outbox, sequence counters, acknowledgements and
 partner heads are rows in the node database, so a crashed sender resumes where it stopped.
 :meth:`Federation.sync` performs the same steps synchronously (tests, simulations).
@@ -170,6 +176,7 @@ class Federation:
         self.rejections_retention = rejections_retention
         self._events: dict[str, threading.Event] = {}
         self._threads: dict[str, threading.Thread] = {}
+        self._halts: dict[str, threading.Event] = {}  # set: that worker stops (the service stops, or it retires)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._outages: dict[str, _Outage] = {}  # open outages by partner (see _unreached)
@@ -267,7 +274,8 @@ class Federation:
         while not self._stop.wait(self.lease_renew):
             try:
                 with self.store_outage.guard("partner leases") as step:
-                    now = set(self.leases.refresh(self.node.partners()))
+                    pinned = self.node.partners()
+                    now = set(self.leases.refresh(pinned))
             except Exception:  # noqa: BLE001 - the store is failing: our leases run out, others take over
                 log.exception("partner leases: refresh failed")
                 continue
@@ -277,6 +285,13 @@ class Federation:
                 log.info("delivering to %s (took over its lease)", party,
                          extra={"event": "partner.lease", "partner": party, "holder": self.leases.holder})
                 self.notify(party)
+            for party in sorted(now):  # pinned again after its worker retired (see _retire)
+                self._ensure_worker(party)
+            with self._lock:  # unpinned here or by another process: its worker retires, backing off or not
+                gone = [(self._halts[p], self._events[p]) for p in self._threads if p not in pinned]
+            for halt, wake in gone:
+                halt.set()
+                wake.set()
             had = now
 
     def _run_rules(self) -> None:
@@ -297,7 +312,9 @@ class Federation:
             if party in self._threads or self._stop.is_set():
                 return
             ev = self._events.setdefault(party, threading.Event())
-            t = threading.Thread(target=self._run, args=(party, ev), name=f"accord-deliver-{party}", daemon=True)
+            halt = self._halts[party] = threading.Event()
+            t = threading.Thread(target=self._run, args=(party, ev, halt), name=f"accord-deliver-{party}",
+                                 daemon=True)
             self._threads[party] = t
             t.start()
 
@@ -312,9 +329,11 @@ class Federation:
     def stop(self, timeout: float = 5.0) -> None:
         outbox.unregister_notifier(self.node)
         self._stop.set()
-        for ev in self._events.values():
-            ev.set()
-        for t in [*self._threads.values(), getattr(self, "_rules_thread", None),
+        with self._lock:  # (a worker retiring meanwhile leaves these dicts)
+            workers = list(self._threads.values())
+            for ev in [*self._halts.values(), *self._events.values()]:
+                ev.set()
+        for t in [*workers, getattr(self, "_rules_thread", None),
                   getattr(self, "_heads_thread", None), getattr(self, "_prune_thread", None),
                   getattr(self, "_leases_thread", None)]:
             if t is not None:
@@ -345,8 +364,35 @@ class Federation:
                 return _cap_bytes(outbox.pending(self.node, party, self.batch_size, after=after))
         return _cap_bytes(outbox.pending(self.node, party, self.batch_size, after=after, conn=reader))
 
-    def _run(self, party: str, wake: threading.Event) -> None:
-        """Deliver to ``party`` until stopped, one batch in flight.
+    def _pinned(self, party: str) -> bool:
+        try:
+            return party in self.node.partners()  # (one stat of node.yaml: a removal elsewhere is seen)
+        except Exception:  # noqa: BLE001 - the store failing: the worker's step meets it and backs off
+            return True
+
+    def _retire(self, party: str) -> None:
+        """The worker of ``party``, no longer pinned, has stopped (its reader closed, so its pool
+        place given back): give its lease back and leave its place to a new worker, started if
+        ``party`` is pinned again (by :meth:`notify` or the lease thread)."""
+        try:
+            self.leases.release([party])
+        except Exception as exc:  # noqa: BLE001 - it runs out within lease_ttl anyway
+            log.warning("partner lease of %s not given back (%s); it runs out within %g s", party, exc,
+                        self.leases.ttl)
+        with self._lock:
+            if self._threads.get(party) is threading.current_thread():
+                del self._threads[party]
+                self._halts.pop(party, None)
+                self._events.pop(party, None)
+        with self._outage_lock:
+            self._outages.pop(party, None)
+        log.info("delivery worker for %s retired: no longer a pinned partner; its queue is held until it is "
+                 "pinned again", party, extra={"event": "partner.retired", "partner": party})
+
+    def _run(self, party: str, wake: threading.Event, halt: threading.Event) -> None:
+        """Deliver to ``party`` until stopped, one batch in flight; retire once ``party`` is no
+        longer pinned (:meth:`_retire`): no batch is sent after the worker has seen the removal,
+        and one already sent has its acknowledgement applied first.
 
         The partner's acknowledgement of batch *k* is applied (a write transaction, which may wait
         for the node's write lock) by a helper thread while batch *k+1* is already on its way, so
@@ -366,8 +412,10 @@ class Federation:
         inflight: Future | None = None
         cursor = 0
         try:
-            while not self._stop.is_set():
+            while not halt.is_set():
                 wake.clear()
+                if not self._pinned(party):
+                    break
                 if not self.leases.holds(party):  # another worker of this node delivers to it
                     _settle_quietly(inflight)
                     cursor, inflight = 0, None
@@ -415,7 +463,7 @@ class Federation:
                     cursor, inflight = 0, None
                     failures += 1
                     self.store_outage.failed(f"deliveries to {party}", exc)
-                    self._stop.wait(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))
+                    halt.wait(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))
                 except AccordError as exc:
                     _settle_quietly(inflight)
                     cursor, inflight = 0, None
@@ -431,18 +479,20 @@ class Federation:
                         self._unreached(party, exc, reader)
                     delay = backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap)
                     log.debug("delivery to %s failed (%d in a row), retry in %.2fs: %s", party, failures, delay, exc)
-                    self._stop.wait(delay)
+                    halt.wait(delay)
                 except Exception:  # noqa: BLE001 - a worker must survive anything and retry
                     _settle_quietly(inflight)
                     cursor, inflight = 0, None
                     failures += 1
                     log.exception("delivery worker for %s: unexpected error", party)
-                    self._stop.wait(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))
+                    halt.wait(backoff_delay(failures, base=self.backoff_base, cap=self.backoff_cap))
         finally:
             _settle_quietly(inflight)
             applier.shutdown(wait=True)
             if reader is not None:
                 reader.close()
+        if not self._stop.is_set():
+            self._retire(party)
 
     # --- outages, as the operator's log tells them -------------------------------------------
     # Both the delivery worker and the tree-head thread reach a partner; either failing opens

@@ -4,6 +4,8 @@ undelivered queue is held (delivered in order if it is pinned again), and the le
 from __future__ import annotations
 
 import json
+import logging
+import threading
 
 import pytest
 from typer.testing import CliRunner
@@ -11,11 +13,13 @@ from typer.testing import CliRunner
 from accord import federation
 from accord.cli.main import app
 from accord.errors import NotFoundError, PolicyDenied
+from accord.federation import Federation
+from accord.federation.leases import lease_table
 from accord.federation.outbox import pending, queue_depth
 from accord.federation.tokens import create_token, list_tokens
 from accord.node import Node
 
-from federation_harness import make_nodes, note
+from federation_harness import make_nodes, note, wait_for
 
 runner = CliRunner()
 
@@ -131,3 +135,128 @@ def test_a_rule_to_a_party_not_pinned_is_refused_in_one_line_naming_it(nodes, tm
     federation.remove_partner(nodes["JPN"], "KOR")        # unpinned: its rule goes, and a new one is refused
     assert isinstance(rule_add("KOR").exception, InputError)
     assert federation.rules(nodes["JPN"]) == [("warning.*", "*")]
+
+
+# --- the delivery worker of a removed partner -------------------------------------------------
+def _workers(party):
+    """The live threads a delivery worker for ``party`` runs (its own, its acknowledgement helper)."""
+    return sorted(t.name for t in threading.enumerate() if t.name.startswith((f"accord-deliver-{party}",
+                                                                                f"accord-ack-{party}")))
+
+
+def _inbox(node):
+    return [tuple(r) for r in node.conn.execute(
+        "SELECT seq, item_id, outcome FROM fed_inbox WHERE originator = 'JPN' ORDER BY seq")]
+
+
+def _outbox(node):
+    return [tuple(r) for r in node.conn.execute(
+        "SELECT seq, item_id, state FROM fed_outbox WHERE recipient = 'KOR' ORDER BY seq")]
+
+
+class _Readers:
+    """Counts the readers the store hands out (``store.reader()``) that are still open."""
+
+    def __init__(self, store, monkeypatch):
+        self.open = 0
+        real = store.reader
+
+        def reader():
+            conn = real()
+            self.open += 1
+            counter = self
+
+            class Counted:
+                def __getattr__(self, name):
+                    return getattr(conn, name)
+
+                def close(self):
+                    counter.open -= 1
+                    conn.close()
+            return Counted()
+
+        monkeypatch.setattr(store, "reader", reader)
+
+
+@pytest.mark.parametrize("where", ["here", "elsewhere"])
+def test_a_removed_partners_worker_retires_and_pinned_again_it_gets_the_held_queue_in_order(
+        net_pair, tmp_path, monkeypatch, caplog, where):
+    """Removed while it was unreachable (its worker backing off), here or by `accord node partner
+    remove` in another process: the worker stops within a lease period (not at the end of its
+    backoff), its reader closes, its lease goes back, and nothing more reaches the partner; pinned
+    again, a new worker delivers the held rows in order."""
+    (nodes, net) = net_pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    readers = _Readers(jpn.store, monkeypatch)
+    caplog.set_level(logging.INFO, logger="accord.federation")
+    fed = Federation(jpn, net, poll_interval=0.05, lease_renew=0.1, backoff_base=300, backoff_cap=300,
+                     head_interval=60)  # a failed delivery backs off for 30 s at least
+    fed.start()
+    try:
+        federation.share(jpn, note(jpn, 1), "KOR")
+        assert wait_for(lambda: len(_inbox(kor)) == 1)
+        assert _workers("KOR") and readers.open == 1 and fed.leases.held() == ["KOR"]
+        net.down("KOR")
+        federation.share(jpn, note(jpn, 2), "KOR")
+        federation.share(jpn, note(jpn, 3), "KOR")
+        assert wait_for(lambda: any(getattr(r, "event", None) == "partner.unreachable" for r in caplog.records))
+        remover = jpn if where == "here" else Node.open(tmp_path / "JPN")
+        assert federation.remove_partner(remover, "KOR")["queue_held"] == 2
+        net.up("KOR")
+        assert wait_for(lambda: not _workers("KOR"), timeout=10), _workers("KOR")
+        assert readers.open == 0 and fed.leases.held() == []
+        assert [r[0] for r in lease_table(jpn.conn)] == []
+        retired = [r for r in caplog.records if getattr(r, "event", None) == "partner.retired"]
+        assert [(r.levelno, r.partner) for r in retired] == [(logging.INFO, "KOR")]
+        # nothing reaches KOR any more: rows 2 and 3 are held
+        assert [s for s, _, _ in _inbox(kor)] == [1]
+        assert [state for _, _, state in _outbox(jpn)] == ["delivered", "queued", "queued"]
+
+        remover.add_partner("KOR", kor.identity.public_b64)
+        if remover is not jpn:
+            remover.close()
+        assert wait_for(lambda: len(_inbox(kor)) == 3, timeout=10), _inbox(kor)
+        federation.share(jpn, note(jpn, 4), "KOR")
+        assert wait_for(lambda: len(_inbox(kor)) == 4, timeout=10), _inbox(kor)
+        assert _inbox(kor) == [(s, i, "stored") for s, i, _ in _outbox(jpn)]
+        assert [s for s, _, _ in _inbox(kor)] == [1, 2, 3, 4]
+        assert len([t for t in _workers("KOR") if t.startswith("accord-deliver-")]) == 1 and readers.open == 1
+    finally:
+        fed.stop()
+    assert readers.open == 0
+
+
+def test_a_batch_in_flight_when_the_partner_is_removed_is_settled_and_nothing_follows_it(net_pair, caplog):
+    """The removal commits while a batch is on its way: its acknowledgement is applied (those rows
+    are delivered), and no further batch is sent; the rest is held, and sent in order once the
+    partner is pinned again."""
+    (nodes, net) = net_pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    for n in range(1, 7):
+        federation.share(jpn, note(jpn, n), "KOR")
+    sent = []
+
+    class RemovingMidway:
+        def send(self, node, party, envelopes):
+            sent.append(len(envelopes))
+            if len(sent) == 1:
+                federation.remove_partner(jpn, "KOR")  # committed while this batch is in flight
+            return net.send(node, party, envelopes)
+
+        def __getattr__(self, name):
+            return getattr(net, name)
+
+    caplog.set_level(logging.INFO, logger="accord.federation")
+    fed = Federation(jpn, RemovingMidway(), batch_size=2, poll_interval=0.05, lease_renew=0.1, head_interval=60)
+    fed.start()
+    try:
+        assert wait_for(lambda: any(getattr(r, "event", None) == "partner.retired" for r in caplog.records))
+        assert wait_for(lambda: not _workers("KOR"))
+        assert sent == [2]
+        assert [s for s, _, _ in _inbox(kor)] == [1, 2]
+        assert [state for _, _, state in _outbox(jpn)] == ["delivered"] * 2 + ["queued"] * 4
+        jpn.add_partner("KOR", kor.identity.public_b64)
+        assert wait_for(lambda: len(_inbox(kor)) == 6, timeout=10), _inbox(kor)
+        assert _inbox(kor) == [(s, i, "stored") for s, i, _ in _outbox(jpn)] and sent == [2, 2, 2]
+    finally:
+        fed.stop()

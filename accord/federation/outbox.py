@@ -332,9 +332,9 @@ def remove_partner(node: Node, party: str) -> dict[str, Any]:
     from accord.federation.tokens import ensure_tokens, revoke_party_tokens
 
     ensure_node_schema(node)
-    ensure_tokens(node.conn)
     partner = node.pinned_partner(party)
     with write_lock(node):
+        ensure_tokens(node.conn)  # (under the lock: never inside another thread's open transaction)
         with transaction(node.conn):
             out = {"party": party, "fingerprint": partner.fingerprint,
                    "rules_removed": node.conn.execute("DELETE FROM fed_rules WHERE to_party = ?", (party,)).rowcount,

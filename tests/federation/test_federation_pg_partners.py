@@ -2,7 +2,7 @@
 delivery worker holds a reading connection of its own for as long as it runs, beside the node's
 own connection, so the store's pool must have a place for each of them — else the last workers
 wait for a connection that never comes, their partners are never delivered to, and the node
-logs a database outage that is none."""
+logs a database outage that is none. A removed partner's worker retires and gives its place back."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ import pytest
 from accord.core.agreements import new_agreement, sign_agreement
 from accord.core.items import new_item
 from accord.core.markings import Marking
-from accord.federation import Federation, share
+from accord.federation import Federation, remove_partner, share
 from accord.federation.transport import InProcessNetwork
+from accord.node import Node
 
-from federation_harness import make_nodes, wait_for
+from federation_harness import make_nodes, note, wait_for
 
 pytestmark = pytest.mark.postgresql
 
@@ -75,3 +76,47 @@ def test_every_partner_of_a_postgresql_node_is_delivered_to_however_many_it_has(
     finally:
         for n in nodes.values():
             n.close()
+
+
+def test_a_removed_partners_worker_gives_its_pool_place_back_and_a_new_one_takes_it_when_pinned_again(
+        tmp_path, pg_schemas, caplog):
+    """`accord node partner remove` beside a serving node on PostgreSQL: the removed partner's
+    worker retires and its reader's place leaves the store's size; pinned again, a new worker
+    reads on a new reader (a place again) and delivers the held row."""
+    url = pg_schemas.make()
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"), store=lambda p: url if p == "JPN" else None)
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    initial = jpn.store.max_size
+    net = InProcessNetwork()
+    for n in nodes.values():
+        net.attach(n)
+    caplog.set_level(logging.INFO, logger="accord.federation")
+    fed = Federation(jpn, net, backoff_base=0.01, backoff_cap=0.05, poll_interval=0.05, head_interval=60,
+                     lease_renew=0.1)
+    fed.start()
+    try:
+        share(jpn, note(jpn, 1), "KOR")
+        assert wait_for(lambda: _received(kor) == 1)
+        assert jpn.store.max_size == initial + 1  # KOR's worker's reader
+        net.down("KOR")
+        share(jpn, note(jpn, 2), "KOR")
+        cli = Node.open(tmp_path / "JPN")  # another process's node, on the same schema
+        try:
+            assert remove_partner(cli, "KOR")["queue_held"] == 1
+            net.up("KOR")
+            assert wait_for(lambda: jpn.store.max_size == initial, timeout=10), jpn.store.max_size
+            assert jpn.store.pool.max_size == initial
+            assert [r.getMessage() for r in caplog.records if getattr(r, "event", None) == "partner.retired"] \
+                == ["delivery worker for KOR retired: no longer a pinned partner; its queue is held until it is "
+                    "pinned again"]
+            assert _received(kor) == 1
+            cli.add_partner("KOR", kor.identity.public_b64)
+        finally:
+            cli.close()
+        assert wait_for(lambda: _received(kor) == 2, timeout=10)
+        assert jpn.store.max_size == initial + 1
+    finally:
+        fed.stop()
+    assert jpn.store.max_size == initial and jpn.store.pool.max_size == initial
+    for n in nodes.values():
+        n.close()

@@ -7,6 +7,7 @@ logs a database outage that is none. A removed partner's worker retires and give
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timedelta
 
 import pytest
@@ -104,8 +105,8 @@ def test_a_removed_partners_worker_gives_its_pool_place_back_and_a_new_one_takes
         try:
             assert remove_partner(cli, "KOR")["queue_held"] == 1
             net.up("KOR")
-            assert wait_for(lambda: jpn.store.max_size == initial, timeout=10), jpn.store.max_size
-            assert jpn.store.pool.max_size == initial
+            assert wait_for(lambda: "accord-deliver-KOR" not in {t.name for t in threading.enumerate()}, timeout=10)
+            assert jpn.store.max_size == initial and jpn.store.pool.max_size == initial
             assert [r.getMessage() for r in caplog.records if getattr(r, "event", None) == "partner.retired"] \
                 == ["delivery worker for KOR retired: no longer a pinned partner; its queue is held until it is "
                     "pinned again"]

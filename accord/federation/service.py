@@ -274,8 +274,7 @@ class Federation:
         while not self._stop.wait(self.lease_renew):
             try:
                 with self.store_outage.guard("partner leases") as step:
-                    pinned = self.node.partners()
-                    now = set(self.leases.refresh(pinned))
+                    now = set(self.leases.refresh(self.node.partners()))
             except Exception:  # noqa: BLE001 - the store is failing: our leases run out, others take over
                 log.exception("partner leases: refresh failed")
                 continue
@@ -287,11 +286,14 @@ class Federation:
                 self.notify(party)
             for party in sorted(now):  # pinned again after its worker retired (see _retire)
                 self._ensure_worker(party)
-            with self._lock:  # unpinned here or by another process: its worker retires, backing off or not
-                gone = [(self._halts[p], self._events[p]) for p in self._threads if p not in pinned]
-            for halt, wake in gone:
-                halt.set()
-                wake.set()
+            with self._lock:
+                running = dict(self._halts)
+            for party, halt in running.items():
+                if not self._pinned(party):  # unpinned here or by another process: it retires, backing off or not
+                    halt.set()
+                    wake = self._events.get(party)
+                    if wake is not None:
+                        wake.set()
             had = now
 
     def _run_rules(self) -> None:

@@ -19,7 +19,7 @@ from accord.federation.outbox import pending, queue_depth
 from accord.federation.tokens import create_token, list_tokens
 from accord.node import Node
 
-from federation_harness import make_nodes, note, wait_for
+from federation_harness import NodeProcess, free_port, make_nodes, note, received, wait_for
 
 runner = CliRunner()
 
@@ -260,3 +260,43 @@ def test_a_batch_in_flight_when_the_partner_is_removed_is_settled_and_nothing_fo
         assert _inbox(kor) == [(s, i, "stored") for s, i, _ in _outbox(jpn)] and sent == [2, 2, 2]
     finally:
         fed.stop()
+
+
+def test_partner_remove_beside_a_running_serve_retires_its_worker_and_partner_add_brings_one_back(tmp_path):
+    """Real processes: `accord node partner remove` while `accord node serve` backs off from an
+    unreachable KOR; the server's worker for KOR retires (one info line); `partner add` pins KOR
+    again and the server delivers the held queue to it, in order."""
+    ports = {"JPN": free_port(), "KOR": free_port()}
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"), ports=ports)
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    for i in range(3):
+        federation.share(jpn, note(jpn, i), "KOR")
+    key = kor.identity.public_b64
+    for n in nodes.values():
+        n.close()
+
+    def lines():
+        return [json.loads(line) for line in (jpn.dir / "serve.log").read_text().splitlines()
+                if line.startswith("{")]
+
+    def said(event):
+        return [line for line in lines() if line.get("event") == event]
+
+    server = NodeProcess(jpn.dir, ports["JPN"], args=["--log-format", "json"]).start()
+    partner = NodeProcess(kor.dir, ports["KOR"])
+    try:
+        assert wait_for(lambda: said("partner.unreachable"))
+        r = runner.invoke(app, ["node", "partner", "remove", "--dir", str(jpn.dir), "--party", "KOR"])
+        assert r.exit_code == 0 and "3 queued" in r.stdout, r.output
+        assert wait_for(lambda: said("partner.retired")), lines()[-5:]
+        partner.start()
+        r = runner.invoke(app, ["node", "partner", "add", "--dir", str(jpn.dir), "--party", "KOR", "--key", key,
+                                "--url", f"http://127.0.0.1:{ports['KOR']}"])
+        assert r.exit_code == 0, r.output
+        assert wait_for(lambda: len(received(kor.dir, "JPN")) == 3, 60)
+    finally:
+        server.stop()
+        partner.stop()
+    assert [s for s, _ in received(kor.dir, "JPN")] == [1, 2, 3]
+    retired = said("partner.retired")
+    assert [(line["level"], line["partner"]) for line in retired] == [("info", "KOR")], retired

@@ -323,8 +323,10 @@ def remove_partner(node: Node, party: str) -> dict[str, Any]:
       to ``*`` stay and apply to the partners still pinned;
     * the API tokens issued to it (``accord intel token --party``) are revoked;
     * its undelivered outbox rows are **held**, not deleted: no worker delivers to an unpinned
-      party, and the rows keep their sequence numbers, so if the party is pinned again its
-      node receives them in order with no gap (a deleted number would stall its inbox for ever).
+      party (a running service's worker for it retires, :mod:`accord.federation.service`; a
+      batch already sent is settled), and the rows keep their sequence numbers, so if the party
+      is pinned again its node receives them in order with no gap (a deleted number would stall
+      its inbox for ever).
       ``accord node status`` no longer lists the party; the count held is returned and ledgered.
 
     Returns ``{party, fingerprint, rules_removed, tokens_revoked, queue_held}``.

@@ -141,3 +141,43 @@ def test_an_attempt_that_hangs_leaves_the_other_connections_failing_at_once(pg_s
             conn.close()
         store.close()
         relay.close()
+
+
+def test_requests_racing_to_connect_past_the_pool_make_one_attempt(pg_server, monkeypatch):
+    """Requests that want a connection past the pool at the same moment, the host silent: one of
+    them starts the attempt (and stops waiting for it), every other fails at once, and the
+    attempt's place in the store's size is given back once it has failed."""
+    from accord.store import postgres
+    from accord.store.postgres import PostgresStore
+
+    relay = SilentRelay(pg_server.port)
+    store = PostgresStore(_through(relay, pg_server), max_size=4)
+    monkeypatch.setattr(postgres, "PROBE_HOLD_S", 3600.0)
+    started: list = []
+    attempt = store._attempt
+    monkeypatch.setattr(store, "_attempt", lambda probe: (started.append(probe), attempt(probe)))
+    try:
+        relay.go_silent()
+        barrier = threading.Barrier(8)
+        outcomes: list[str] = []
+
+        def race() -> None:
+            barrier.wait()
+            try:
+                store.connect_directly()
+                outcomes.append("connected")
+            except StoreUnavailable as exc:
+                outcomes.append(str(exc))
+
+        threads = [threading.Thread(target=race) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(started) == 1, "more than one connection attempt at a time"
+        assert len(outcomes) == 8 and "connected" not in outcomes
+        assert sum("no answer from the server" in o for o in outcomes) == 1, outcomes  # the one that waited
+        assert started[0].done.wait(30) and store._direct == 0
+    finally:
+        store.close()
+        relay.close()

@@ -1,7 +1,7 @@
 """How long the API takes to answer while the node's PostgreSQL is away, and how soon it serves
 again once it is back.
 
-A server of its own (tests/store/pgserver.py: initdb in a temporary directory, a free port), a
+A server of its own (tests/pgserver.py: initdb in a temporary directory, a free port), a
 node on it, the app served by uvicorn on a loopback port, and clients over HTTP:
 
 * up: the latency of ``GET /api/v1/items`` (bearer token) with the database there;
@@ -11,7 +11,13 @@ node on it, the app served by uvicorn on a loopback port, and clients over HTTP:
 * back: the server started again after ``--away`` seconds; the time from its being ready to the
   first 200, and the answers before that.
 
-    PYTHONPATH=$PWD .venv/bin/python bench/store_outage.py [--clients 4] [--away 10]
+Each for two faults (``--fault``): ``refused``, the server stopped (``immediate``: connections
+refused at once), and ``silent``, the node reaching the server through a relay
+(tests/silentrelay.py) that goes silent — what it carried is reset, a new connection is accepted
+and never answered, as from an unreachable host — and then relays again; ``silent`` also counts
+the connection attempts the silent host was asked for.
+
+    PYTHONPATH=$PWD .venv/bin/python bench/store_outage.py [--clients 4] [--away 10] [--fault silent]
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "store")]
 
 from loopback import free_port  # noqa: E402
 from pgserver import OwnServer  # noqa: E402
+from silentrelay import SilentRelay  # noqa: E402
 
 from accord.api.app import create_app  # noqa: E402
 from accord.federation.tokens import create_token  # noqa: E402
@@ -56,12 +63,21 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--away", type=float, default=10.0, help="seconds the server stays stopped")
     ap.add_argument("--requests", type=int, default=5, help="requests per client while it is away")
+    ap.add_argument("--fault", choices=("refused", "silent"), action="append",
+                    help="the outage to measure (both unless given)")
     args = ap.parse_args()
+    for fault in args.fault or ("refused", "silent"):
+        print(f"--- {fault}")
+        outage(args, fault)
 
+
+def outage(args: argparse.Namespace, fault: str) -> None:
     server = OwnServer()
     server.start()
+    relay = SilentRelay(server.port) if fault == "silent" else None
     tmp = Path(tempfile.mkdtemp(prefix="accord-outage-"))
-    node = Node.init(tmp / "jpn", "JPN", store=server.url)
+    store = server.url if relay is None else server.url.replace(f":{server.port}/", f":{relay.port}/")
+    node = Node.init(tmp / "jpn", "JPN", store=store)
     secret = create_token(node.conn, "ops", "JPN", {"items:read"})
     port = free_port()
     web = uvicorn.Server(uvicorn.Config(create_app(node), host="127.0.0.1", port=port, log_level="error"))
@@ -74,7 +90,10 @@ def main() -> None:
     try:
         with httpx.Client(headers=headers, timeout=60) as client:
             print("up:          ", figures([timed(client, url) for _ in range(20)]))
-            server.stop("immediate")
+            if relay is None:
+                server.stop("immediate")
+            else:
+                relay.go_silent()
             stopped = time.monotonic()
             print("down, 1:     ", figures([timed(client, url) for _ in range(args.requests)]))
 
@@ -93,9 +112,15 @@ def main() -> None:
             t.join()
         print(f"down, {args.clients} at once:", figures(results),
               f"({time.monotonic() - t0:.1f} s for all)")
+        if relay is not None:
+            print(f"connection attempts the silent host was asked for: {relay.silent_accepts} "
+                  f"({args.requests * (args.clients + 1)} requests)")
 
         time.sleep(max(0.0, args.away - (time.monotonic() - stopped)))
-        server.start()
+        if relay is None:
+            server.start()
+        else:
+            relay.answer_again()
         back = time.monotonic()
         before: list[tuple[int, float]] = []
         with httpx.Client(headers=headers, timeout=60) as client:
@@ -110,6 +135,8 @@ def main() -> None:
         web.should_exit = True
         serving.join(10)
         node.close()
+        if relay is not None:
+            relay.close()
         server.remove()
 
 

@@ -24,9 +24,12 @@ connections come from one :class:`psycopg_pool.ConnectionPool` per store; each i
   to give one (it waited :data:`POOL_WAIT_S`), connections are made directly, not waited for,
   until the pool gives one again (:meth:`PgConnection.connect`): while the server refuses
   connections a request fails in milliseconds, not seconds, and the first one after it is back
-  gets through, however long the pool's reconnection backs off. The pool's ``max_size`` bounds
-  the direct connections and its own together, and a direct one goes back to the pool once it
-  works again.
+  gets through, however long the pool's reconnection backs off. One such attempt is made at a
+  time, in a thread of its own (:meth:`PostgresStore.connect_directly`): while it hangs (an
+  unreachable host, a server that accepts and never answers) and for a second after it failed,
+  the other requests fail at once rather than each waiting out a connect timeout of its own.
+  The pool's ``max_size`` bounds the direct connections and its own together, and a direct one
+  goes back to the pool once it works again.
 
 The node's own connection keeps its pool connection for good, and so does each reader
 (:meth:`PostgresStore.reader`: a delivery worker's, one per partner): the store's size grows by
@@ -40,6 +43,7 @@ import itertools
 import logging
 import re
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -62,6 +66,8 @@ _DML = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 CONNECT_TIMEOUT_S = 5  # connecting, and waiting for a pool connection, before a clean 503
 POOL_WAIT_S = 2
 FAILING_POOL_WAIT_S = 0.02  # what a connection waits for a pool that failed last time, before connecting itself
+PROBE_WAIT_S = 0.25  # what a request waits for the connection attempt past a failing pool that it started
+PROBE_HOLD_S = 1.0  # after an attempt that outlasted that wait has failed, no other one for this long
 _LAST_CONNECT_ERROR: dict[str, str] = {}  # pool name -> why its last connection attempt failed
 _POOL_IDS = itertools.count(1)
 
@@ -324,15 +330,17 @@ class PgConnection:
     def connect(self) -> tuple[Any, bool]:
         """A connection for this wrapper, and whether it was made directly rather than taken
         from the pool. The pool is waited for (:data:`POOL_WAIT_S`) while it works; once it has
-        failed, it is given only :data:`FAILING_POOL_WAIT_S` and the connection is made directly:
-        refused at once while the server is away, made at once when it is back — the pool's own
-        reconnection backs off (1 s, 2 s, 4 s … between attempts) and would keep the node
-        answering 503 well after. The store uses the pool again once it gives a connection, and
-        a directly made connection is given up for one of the pool's as soon as the pool has one
-        free (:meth:`_raw`). Direct connections and the pool's together are never more than the
-        pool's ``max_size`` (:meth:`PostgresStore.take_direct`): past that, the pool is waited for.
-        A pool that timed out with all its connections busy (none of its connection attempts has
-        failed since its last new connection) is waited for each time, as it works."""
+        failed, it is given only :data:`FAILING_POOL_WAIT_S` and the connection is made directly
+        (:meth:`PostgresStore.connect_directly`, one attempt at a time): refused at once while
+        the server is away, made at once when it is back — the pool's own reconnection backs off
+        (1 s, 2 s, 4 s … between attempts) and would keep the node answering 503 well after — and
+        while an attempt hangs (an unreachable host) every other request fails at once. The store
+        uses the pool again once it gives a connection, and a directly made connection is given
+        up for one of the pool's as soon as the pool has one free (:meth:`_raw`). Direct
+        connections and the pool's together are never more than the pool's ``max_size``
+        (:meth:`PostgresStore.take_direct`): past that, the pool is waited for. A pool that timed
+        out with all its connections busy (none of its connection attempts has failed since its
+        last new connection, and it has no room to grow) is waited for each time, as it works."""
         store = self._store
         failing = store.pool_failing
         if failing:
@@ -343,12 +351,9 @@ class PgConnection:
             else:
                 store.pool_failing = False
                 return conn, False
-            if store.take_direct():
-                try:
-                    return self._connect_directly(), True
-                except BaseException:
-                    store.direct_closed()
-                    raise
+            conn = store.connect_directly()
+            if conn is not None:
+                return conn, True
             # as many connections open as the pool may have (its own and the direct ones): the
             # pool's size bounds them, failing or not, so this one waits for the pool
         try:
@@ -364,20 +369,6 @@ class PgConnection:
             raise _wrap(exc, store.name) from None
         store.pool_failing = False  # the pool gave one: it works (a direct one goes back to it, _raw)
         return conn, False
-
-    def _connect_directly(self) -> Any:
-        store = self._store
-        try:
-            conn = psycopg.connect(store.url, autocommit=True, connect_timeout=POOL_WAIT_S)
-        except Exception as exc:  # noqa: BLE001 - OperationalError: the server is away
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise _wrap(psycopg.OperationalError(store.scrub(first)), store.name) from None
-        try:
-            store.configure(conn)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
@@ -580,6 +571,17 @@ class PgConnection:
             on_close()
 
 
+class _Probe:
+    """One connection attempt past a failing pool (:meth:`PostgresStore.connect_directly`)."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.conn: Any = None  # the connection made, for the request that started the attempt
+        self.error: Exception | None = None
+        self.ended = 0.0  # time.monotonic() when it ended
+        self.abandoned = False  # it outlasted its request's wait (PROBE_WAIT_S): a host that does not answer
+
+
 def _why_not(url: str, exc: Exception) -> str:
     """Why the pool could not connect to ``url`` (its own error says only that it timed out): the
     first line of what one direct connection attempt is told, e.g. ``Connection refused`` or
@@ -617,6 +619,8 @@ class PostgresStore:
         self.max_size = max_size
         self._direct = 0  # connections made directly (the pool failing) and still open
         self._direct_lock = threading.Lock()
+        self._probe: _Probe | None = None  # the last connection attempt past the pool (connect_directly)
+        self._probe_lock = threading.Lock()
         self.pool = ConnectionPool(url, min_size=1, max_size=max_size, open=False,
                                    name=f"accord-{next(_POOL_IDS)}",
                                    kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
@@ -657,6 +661,74 @@ class PostgresStore:
                 return False
             return True
 
+    def connect_directly(self) -> Any:
+        """A connection made past the failing pool for :meth:`PgConnection.connect` (its place
+        taken, :meth:`take_direct`), or None when the connections open already make the store's
+        size (the pool is then waited for). One attempt at a time, in a thread of its own: the
+        request that starts it waits :data:`PROBE_WAIT_S` for it — a server that refuses says so
+        within that, one that is back gives its connection and the request is served — and an
+        attempt that outlasts the wait (an unreachable host, a server that accepts and never
+        answers) goes on alone up to its connect timeout, holding no lock a request needs. Until
+        it ends, and for :data:`PROBE_HOLD_S` after it has failed, every other request fails at
+        once (:class:`PgOperationalError`) instead of waiting out an attempt of its own."""
+        with self._probe_lock:
+            probe = self._probe
+            if probe is not None and not probe.done.is_set():
+                raise _wrap(psycopg.OperationalError("a connection attempt is waiting for the server"), self.name)
+            if probe is not None and probe.abandoned and probe.error is not None \
+                    and time.monotonic() - probe.ended < PROBE_HOLD_S:
+                raise PgOperationalError(str(probe.error))
+            if not self.take_direct():
+                return None
+            probe = self._probe = _Probe()
+        threading.Thread(target=self._attempt, args=(probe,), name=f"{self.pool.name}-connect", daemon=True).start()
+        probe.done.wait(PROBE_WAIT_S)
+        with self._probe_lock:
+            if not probe.done.is_set():
+                probe.abandoned = True
+                raise _wrap(psycopg.OperationalError(f"no answer from the server within {PROBE_WAIT_S} s"),
+                            self.name)
+            conn, probe.conn = probe.conn, None
+        if probe.error is not None:
+            raise probe.error
+        return conn
+
+    def _attempt(self, probe: _Probe) -> None:
+        """``probe``'s connection attempt (:meth:`connect_directly`). A connection its request no
+        longer waits for, or made once the store is closed, is closed: the next request's attempt
+        gets through at once."""
+        conn: Any = None
+        try:
+            conn = self._connect()
+        except Exception as exc:  # noqa: BLE001 - PgOperationalError: the server is away; its request raises it
+            probe.error = exc
+        with self._probe_lock:
+            probe.ended = time.monotonic()
+            if conn is not None and not probe.abandoned and not self._closed:
+                probe.conn = conn
+                probe.done.set()
+                return
+        try:
+            if conn is not None:
+                conn.close()
+        finally:
+            self.direct_closed()
+            probe.done.set()
+
+    def _connect(self) -> Any:
+        """A new connection, not the pool's (:meth:`_attempt`)."""
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=POOL_WAIT_S)
+        except Exception as exc:  # noqa: BLE001 - OperationalError: the server is away
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise _wrap(psycopg.OperationalError(self.scrub(first)), self.name) from None
+        try:
+            self.configure(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
     def direct_closed(self) -> None:
         """A connection made directly is closed (or its making failed): its place is the pool's."""
         with self._direct_lock:
@@ -680,8 +752,14 @@ class PostgresStore:
         return int(self.pool.get_stats().get("pool_available", 0)) > 0
 
     def connect_failed(self) -> bool:
-        """Whether a connection attempt of the pool has failed since a connection was last made."""
-        return int(self.pool.get_stats().get("connections_errors", 0)) > self._connect_errors
+        """Whether the pool, having given no connection, wants for the server rather than for a
+        free connection: one of its connection attempts has failed since a connection was last
+        made, or it has room to grow still (its size counts the connections it is making: one
+        that outlasts a request's wait is an unreachable host's, which fails only at its connect
+        timeout)."""
+        stats = self.pool.get_stats()
+        return (int(stats.get("connections_errors", 0)) > self._connect_errors
+                or int(stats.get("pool_size", 0)) < self.pool.max_size)
 
     def configure(self, conn: Any) -> None:
         """Ready a new connection (the pool's, or one made while the pool failed)."""

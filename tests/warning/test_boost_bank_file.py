@@ -1,0 +1,100 @@
+"""The joined boost bank is kept on disk beside the compiled kernels (accord.warning.boost.prior):
+a later process reads it back whole instead of flying it again, a damaged or malformed file is
+flown again and replaced, and a directory that cannot be written only costs the next process
+the flight."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from accord.warning.boost import prior
+
+SMALL = (dataclasses.replace(prior.SIM_CLASS, n=150), dataclasses.replace(prior.STEP_CLASS, n=300))
+
+
+def _same(a: prior.Bank, b: prior.Bank) -> None:
+    for f in dataclasses.fields(prior.Bank):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        assert x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y), f.name
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setattr(prior, "cache_dir", lambda: str(tmp_path))
+    return tmp_path
+
+
+def test_a_later_process_reads_the_bank_instead_of_flying_it(store, monkeypatch):
+    flown = prior.banks.__wrapped__(SMALL)
+    files = list(store.glob("boost-bank-*.npz"))
+    assert len(files) == 1 and not list(store.glob("*.tmp"))
+
+    def no_flight(classes):
+        raise AssertionError("flown again although kept on disk")
+    monkeypatch.setattr(prior, "_join", no_flight)
+    _same(prior.banks.__wrapped__(SMALL), flown)
+
+
+def test_each_class_list_has_its_own_file(store):
+    prior.banks.__wrapped__(SMALL)
+    other = (SMALL[0], dataclasses.replace(SMALL[1], seed=7))
+    prior.banks.__wrapped__(other)
+    assert prior._bank_file(SMALL) != prior._bank_file(other)
+    assert len(list(store.glob("boost-bank-*.npz"))) == 2
+
+
+@pytest.mark.parametrize("damage", ["truncated", "malformed", "not an archive"])
+def test_a_damaged_file_is_flown_again_and_replaced(store, caplog, damage):
+    flown = prior.banks.__wrapped__(SMALL)
+    path = prior._bank_file(SMALL)
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif damage == "malformed":     # a whole archive whose arrays do not fit together
+        np.savez(path, **{f.name: getattr(flown, f.name)[:3] for f in dataclasses.fields(prior.Bank)})
+    else:
+        path.write_text("junk")
+    with caplog.at_level(logging.WARNING, logger=prior.__name__):
+        again = prior.banks.__wrapped__(SMALL)
+    _same(again, flown)
+    assert any("flying it again" in r.getMessage() for r in caplog.records)
+    _same(prior._load_bank(path), flown)    # replaced by a whole one
+
+
+def test_an_unwritable_directory_costs_only_the_flight(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(prior, "cache_dir", lambda: str(tmp_path / "gone"))
+    with caplog.at_level(logging.WARNING, logger=prior.__name__):
+        b = prior.banks.__wrapped__(SMALL)
+    assert b.states.shape[2] == len(b.burn_s) > 0
+    assert any("not kept on disk" in r.getMessage() for r in caplog.records)
+    monkeypatch.setattr(prior, "cache_dir", lambda: None)
+    _same(prior.banks.__wrapped__(SMALL), b)
+
+
+def test_the_classes_share_one_threat_envelope():
+    """Both default classes bound the range alike: a bound set just past the sample scenarios'
+    longest flight (1,455 km) told a step-class track still burning near the end of that range
+    that its burn must be about to end (docs/tracking.md, "Prediction during the boost")."""
+    assert len({c.range_km for c in prior.DEFAULT_CLASSES}) == 1
+    assert max(prior.bank(prior.STEP_CLASS).impact_range_m) > 2_000e3
+
+
+def test_the_step_class_is_drawn_as_an_even_cover_of_its_box():
+    """Scrambled Sobol' points, not independent draws: each parameter's 64 equal bins hold within
+    3 of their share (independent draws of 6,000 stray by ~10 per bin: a chance carried by a
+    handful of matching hypotheses moved with the draw)."""
+    a0, tv, tb, gb = prior._draw_uniform(prior.STEP_CLASS)
+    n = prior.STEP_CLASS.n
+    assert len(a0) == n
+    boxes = (prior.STEP_CLASS.a0, prior.STEP_CLASS.vertical_s, prior.STEP_CLASS.burn_s,
+             tuple(np.radians(prior.STEP_CLASS.burnout_elev_deg)))
+    for x, (lo, hi) in zip((a0, tv, tb, gb), boxes):
+        assert lo <= x.min() and x.max() <= hi
+        counts = np.histogram(x, bins=64, range=(lo, hi))[0]
+        assert np.abs(counts - n / 64).max() <= 3, counts
+    again = prior._draw_uniform(prior.STEP_CLASS)
+    assert all(np.array_equal(x, y) for x, y in zip((a0, tv, tb, gb), again))   # seeded

@@ -681,7 +681,13 @@ class PostgresStore:
             if not self.take_direct():
                 return None
             probe = self._probe = _Probe()
-        threading.Thread(target=self._attempt, args=(probe,), name=f"{self.pool.name}-connect", daemon=True).start()
+        try:
+            threading.Thread(target=self._attempt, args=(probe,), name=f"{self.pool.name}-connect",
+                             daemon=True).start()
+        except RuntimeError as exc:  # no thread to be had (at exit, or out of them): no attempt, a 503
+            self.direct_closed()
+            probe.done.set()  # (never waited for by the next request)
+            raise _wrap(psycopg.OperationalError(f"no connection attempt made: {exc}"), self.name) from None
         probe.done.wait(PROBE_WAIT_S)
         with self._probe_lock:
             if not probe.done.is_set():

@@ -441,6 +441,8 @@ class Federation:
                         # the same database (the CLI) are picked up by the poll
                         wake.wait(self.poll_interval)
                         continue
+                    if not self._pinned(party):  # removed while the batch was read: it is not sent
+                        break
                     started = time.monotonic()
                     ack = self.transport.send(self.node, party, [env for _, env in batch])
                     counts.latency.observe(time.monotonic() - started)

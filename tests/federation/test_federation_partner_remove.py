@@ -300,3 +300,42 @@ def test_partner_remove_beside_a_running_serve_retires_its_worker_and_partner_ad
     assert [s for s, _ in received(kor.dir, "JPN")] == [1, 2, 3]
     retired = said("partner.retired")
     assert [(line["level"], line["partner"]) for line in retired] == [("info", "KOR")], retired
+
+
+def test_a_removal_written_after_the_worker_looked_at_the_pins_stops_the_batch_it_read(net_pair, caplog):
+    """The removal commits between the worker's look at the pins and its send (while it reads
+    the batch from the outbox: a query, which may take a while on a loaded database): that batch
+    is not sent — the pins are looked at again once the batch is read, just before it goes."""
+    (nodes, net) = net_pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    for n in range(1, 3):
+        federation.share(jpn, note(jpn, n), "KOR")
+    sent = []
+
+    class Counting:
+        def send(self, node, party, envelopes):
+            sent.append(len(envelopes))
+            return net.send(node, party, envelopes)
+
+        def __getattr__(self, name):
+            return getattr(net, name)
+
+    caplog.set_level(logging.INFO, logger="accord.federation")
+    fed = Federation(jpn, Counting(), poll_interval=0.05, lease_renew=0.1, head_interval=60)
+    real = fed._pending_after
+
+    def reading(reader, party, cursor):
+        batch = real(reader, party, cursor)
+        if batch and party == "KOR" and "KOR" in jpn.partners():
+            federation.remove_partner(jpn, "KOR")  # written while the batch was being read
+        return batch
+
+    fed._pending_after = reading  # type: ignore[method-assign]
+    fed.start()
+    try:
+        assert wait_for(lambda: any(getattr(r, "event", None) == "partner.retired" for r in caplog.records))
+        assert wait_for(lambda: not _workers("KOR"))
+        assert sent == [], "a batch was sent to a partner already removed"
+        assert _inbox(kor) == [] and [state for _, _, state in _outbox(jpn)] == ["queued"] * 2
+    finally:
+        fed.stop()

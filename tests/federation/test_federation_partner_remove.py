@@ -339,3 +339,34 @@ def test_a_removal_written_after_the_worker_looked_at_the_pins_stops_the_batch_i
         assert _inbox(kor) == [] and [state for _, _, state in _outbox(jpn)] == ["queued"] * 2
     finally:
         fed.stop()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_worker_that_died_is_replaced_by_the_lease_thread(net_pair, caplog):
+    """A delivery worker killed by an error its loop does not catch (here in the bookkeeping of
+    a failed delivery) is not left in the service's table as if it ran: the lease thread, which
+    starts the worker of a partner pinned again, starts another, and the partner is delivered to."""
+    (nodes, net) = net_pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    fed = Federation(jpn, net, poll_interval=0.05, lease_renew=0.1, backoff_base=0.01, backoff_cap=0.05,
+                     head_interval=60)
+    real = fed._unreached
+    died = threading.Event()
+
+    def fatal(party, exc, reader):
+        if not died.is_set() and threading.current_thread().name == "accord-deliver-KOR":
+            died.set()
+            raise RuntimeError("bookkeeping failed")
+        return real(party, exc, reader)
+
+    fed._unreached = fatal  # type: ignore[method-assign]
+    net.down("KOR")
+    federation.share(jpn, note(jpn, 1), "KOR")
+    caplog.set_level(logging.INFO, logger="accord.federation")
+    fed.start()
+    try:
+        assert died.wait(10)
+        net.up("KOR")
+        assert wait_for(lambda: len(_inbox(kor)) == 1, timeout=10), "the dead worker was never replaced"
+    finally:
+        fed.stop()

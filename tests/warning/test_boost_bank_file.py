@@ -142,3 +142,15 @@ def test_a_bank_file_that_another_user_could_have_written_is_not_read(store, mon
     monkeypatch.setattr(prior, "cache_dir", lambda: str(store))
     _same(prior.banks.__wrapped__(SMALL), flown)   # flown again and kept, its own
     assert path.stat().st_mode & 0o022 == 0
+
+
+def test_the_bank_files_directory_changes_with_the_code_that_flies_it():
+    """banks() says an edit of this module or of the flight's never reads a stale bank because the
+    directory is named by a digest that includes them: prior.py is in it only as an import of a
+    kernel module (boost.predict), not listed itself — this holds that claim to the code."""
+    from accord.warning import kernel_cache
+
+    sources = {p.resolve() for p in kernel_cache.kernel_sources()}
+    assert Path(prior.__file__).resolve() in sources
+    from accord.warning.boost import flight
+    assert Path(flight.__file__).resolve() in sources

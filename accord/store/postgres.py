@@ -678,8 +678,9 @@ class PostgresStore:
         request, for :data:`PROBE_KEEP_S`."""
         with self._probe_lock:
             probe = self._probe
-            if probe is not None and probe.conn is not None and probe.done.is_set():
-                conn, probe.conn = probe.conn, None  # made after its request stopped waiting: this one's
+            if probe is not None and probe.abandoned and probe.conn is not None and probe.done.is_set():
+                # made after its request stopped waiting: this one's (not one its request is taking)
+                conn, probe.conn = probe.conn, None
                 probe.taken.set()
                 return conn
             if probe is not None and not probe.done.is_set():

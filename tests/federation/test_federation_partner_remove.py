@@ -370,3 +370,47 @@ def test_a_worker_that_died_is_replaced_by_the_lease_thread(net_pair, caplog):
         assert wait_for(lambda: len(_inbox(kor)) == 1, timeout=10), "the dead worker was never replaced"
     finally:
         fed.stop()
+
+
+def test_a_thread_reading_the_pins_while_another_rereads_them_sees_the_removal(net_pair, tmp_path, monkeypatch):
+    """`accord node partner remove` in another process rewrites node.yaml; two threads of the
+    serving node (two delivery workers, or a worker and the lease thread) look at the pins at
+    once. The one that finds the file changed rereads it; the other must not be told the old pins
+    meanwhile as if they were current (it would send a batch to the partner just removed)."""
+    from accord.node import node as node_module
+
+    (nodes, _net) = net_pair
+    jpn = nodes["JPN"]
+    other = Node.open(tmp_path / "JPN")
+    try:
+        federation.remove_partner(other, "KOR")
+    finally:
+        other.close()
+    reading, release = threading.Event(), threading.Event()
+    real = node_module._read_config
+
+    def slow_read(path):
+        if threading.current_thread().name == "rereads":
+            reading.set()
+            release.wait(30)
+        return real(path)
+
+    monkeypatch.setattr(node_module, "_read_config", slow_read)
+    seen: dict[str, dict] = {}
+    first = threading.Thread(target=lambda: seen.setdefault("first", jpn.partners()), name="rereads")
+    first.start()
+    assert reading.wait(30)
+    second_done = threading.Event()
+
+    def second_look():
+        seen["second"] = jpn.partners()
+        second_done.set()
+
+    second = threading.Thread(target=second_look)
+    second.start()
+    second_done.wait(1.0)  # (a bound: the second look may wait for the first one's reading)
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert "KOR" not in seen["first"]
+    assert "KOR" not in seen["second"], "the old pins were given while node.yaml was being reread"

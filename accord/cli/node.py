@@ -112,16 +112,22 @@ def partner_add(dir: DirOpt, party: Annotated[str, typer.Option("--party", help=
 def partner_remove(dir: DirOpt, party: Annotated[str, typer.Option("--party", help="partner party code")],
                    json_out: JsonOpt = False) -> None:
     """Unpin a partner (ledgered): its key and the standing rules naming it are removed, its
-    tokens revoked; its undelivered queue is held (delivered in order if it is pinned again)."""
+    tokens revoked; its undelivered queue is held (delivered in order if it is pinned again).
+    If a removal was interrupted, running this again completes it."""
     from accord.federation import remove_partner
 
     out = remove_partner(open_node(dir), party)
     if json_out:
         typer.echo(json.dumps(out, indent=2))
         return
-    console.print(f"removed {party} {out['fingerprint']}: {out['rules_removed']} standing rule(s) deleted, "
-                  f"{len(out['tokens_revoked'])} token(s) revoked, {out['queue_held']} queued envelope(s) held",
-                  highlight=False)
+    what = (f"{out['rules_removed']} standing rule(s) deleted, {len(out['tokens_revoked'])} token(s) revoked, "
+            f"{out['queue_held']} queued envelope(s) held")
+    key = out["fingerprint"] or "(no longer pinned)"
+    if out.get("resumed"):
+        console.print(f"removed {party} {key}: completed the interrupted removal (ledgered then: {what})",
+                      highlight=False)
+    else:
+        console.print(f"removed {party} {key}: {what}", highlight=False)
 
 
 @partner_app.command("reset-head")

@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 from accord.clock import to_rfc3339
 from accord.core.parties import party_problem
-from accord.errors import AccordError, ConfigError, FederationError, InputError, NotFoundError
+from accord.errors import AccordError, ConfigError, FederationError, InputError, NotFoundError, StoreError
 from accord.federation import wire
 from accord.federation.inbox import BatchAck
 from accord.federation.schema import ensure_node_schema
 from accord.federation.schema import write_lock
-from accord.store.base import select_in
+from accord.store.base import DatabaseError, select_in
 from accord.store.base import transaction
 
 if TYPE_CHECKING:
@@ -313,7 +313,8 @@ def remove_rule(node: Node, kinds: str, to: str = "*") -> None:
 
 
 def remove_partner(node: Node, party: str) -> dict[str, Any]:
-    """Unpin partner ``party`` and ledger ``partner.removed``, in one transaction.
+    """Unpin partner ``party`` and ledger ``partner.removed``: the database part first, then
+    ``node.yaml``; rerunning it after an interruption completes it.
 
     What a removal means:
 
@@ -329,21 +330,70 @@ def remove_partner(node: Node, party: str) -> dict[str, Any]:
       its inbox for ever).
       ``accord node status`` no longer lists the party; the count held is returned and ledgered.
 
-    Returns ``{party, fingerprint, rules_removed, tokens_revoked, queue_held}``.
+    A file rewrite cannot join a database transaction, so the removal is two steps, each
+    all-or-nothing (``node.yaml`` is replaced by an atomic rename):
+
+    1. one transaction deletes the rules, revokes the tokens, appends ``partner.removed`` and
+       records the removal as pending (``fed_removals``: its ledger leaf);
+    2. ``node.yaml`` is rewritten without the party, then the pending mark is cleared (with the
+       ``partners`` table's mirror, in one transaction).
+
+    The tokens are revoked before anything can report success. After a failure at any point,
+    calling this again completes the removal: a party that is still pinned, or no longer pinned
+    but still holding a pending mark, live tokens or rules naming it, is acted on; a pending
+    removal is not ledgered twice (only a rule or token that appeared since is, in a new entry),
+    and the result is the recorded one with ``resumed: True``. A party with none of these is
+    :class:`NotFoundError`. A party unpinned without the database part (``node.yaml`` edited by
+    hand) is cleaned up the same way, ledgered with ``fingerprint: None``.
+
+    Returns ``{party, fingerprint, rules_removed, tokens_revoked, queue_held}`` (the ledgered data).
     """
     from accord.federation.tokens import ensure_tokens, revoke_party_tokens
 
+    problem = party_problem(party, what="partner party")
+    if problem is not None:
+        raise InputError(problem, field="party")
+    if party == node.party:  # its own tokens are not a partner's leftovers
+        raise InputError(f"{party} is this node's own party, not a partner", field="party")
     ensure_node_schema(node)
-    partner = node.pinned_partner(party)
-    with write_lock(node):
+    pinned = node.partners().get(party)
+    again = f"run `accord node partner remove --party {party}` again"
+    with write_lock(node), _failing_as(f"removing {party}: nothing was removed ({{}}); {again}"):
         ensure_tokens(node.conn)  # (under the lock: never inside another thread's open transaction)
         with transaction(node.conn):
-            out = {"party": party, "fingerprint": partner.fingerprint,
-                   "rules_removed": node.conn.execute("DELETE FROM fed_rules WHERE to_party = ?", (party,)).rowcount,
-                   "tokens_revoked": revoke_party_tokens(node.conn, party), "queue_held": queue_depth(node, party)}
-            node.ledger.append("partner.removed", out, time=node.clock.now())
-            node.remove_partner(party)  # last: node.yaml is rewritten only once the rest is written
+            rules_removed = node.conn.execute("DELETE FROM fed_rules WHERE to_party = ?", (party,)).rowcount
+            tokens = revoke_party_tokens(node.conn, party)
+            pending = node.conn.execute("SELECT leaf FROM fed_removals WHERE party = ?", (party,)).fetchone()
+            if pending is None and pinned is None and not (rules_removed or tokens):
+                raise NotFoundError(f"{party} is not a pinned partner of {node.party}")
+            if pending is None or rules_removed or tokens:
+                out = {"party": party, "fingerprint": pinned.fingerprint if pinned else None,
+                       "rules_removed": rules_removed, "tokens_revoked": tokens, "queue_held": queue_depth(node, party)}
+                leaf = node.ledger.append("partner.removed", out, time=node.clock.now())
+                node.conn.execute("DELETE FROM fed_removals WHERE party = ?", (party,))
+                node.conn.execute("INSERT INTO fed_removals(party, leaf) VALUES (?, ?)", (party, leaf))
+            else:
+                out = {**node.ledger.entry(pending[0]).data, "resumed": True}
+    with write_lock(node), _failing_as(f"removing {party}: its tokens are revoked and its rules deleted (ledgered), "
+                                       f"but node.yaml was not confirmed unpinned ({{}}); {again} to complete it"):
+        with transaction(node.conn):
+            if party in node.partners():
+                node.remove_partner(party)  # node.yaml replaced; the partners mirror commits with the mark's end
+            node.conn.execute("DELETE FROM fed_removals WHERE party = ?", (party,))
     return out
+
+
+_REMOVAL_FAULTS: tuple[type[Exception], ...] = (OSError, StoreError, *DatabaseError)
+
+
+@contextmanager
+def _failing_as(message: str) -> Iterator[None]:
+    """A database, store or file error in the block as one :class:`StoreError` line, ``message``
+    with ``{}`` for the reason (what was done and how to finish it); other errors pass as they are."""
+    try:
+        yield
+    except _REMOVAL_FAULTS as exc:
+        raise StoreError(message.format(getattr(exc, "strerror", None) or str(exc) or type(exc).__name__)) from exc
 
 
 def _start_cursor(node: Node) -> None:

@@ -25,6 +25,9 @@ Tables (all created with :func:`accord.store.base.ensure_schema`):
 * ``fed_rules`` — standing sharing rules (kind pattern → partner or ``*``).
 * ``fed_retractions`` — items withdrawn by their originator.
 * ``fed_cursor`` — how far the standing rules have scanned the ledger's ``item.created`` events.
+* ``fed_removals`` — a partner removal whose database part (and ``partner.removed`` entry, at
+  ``leaf``) is committed but whose ``node.yaml`` rewrite is not yet confirmed
+  (:func:`accord.federation.outbox.remove_partner`).
 * ``partner_leases`` — which delivery worker drains each partner's outbox, until when
   (:mod:`accord.federation.leases`).
 """
@@ -135,6 +138,13 @@ CREATE TABLE IF NOT EXISTS fed_rejections_pruned (
 );
 """
 
+REMOVALS_DDL = """
+CREATE TABLE IF NOT EXISTS fed_removals (
+  party TEXT PRIMARY KEY,
+  leaf  INTEGER NOT NULL         -- the partner.removed ledger entry
+);
+"""
+
 _guard = threading.Lock()
 _locks: dict[int, threading.RLock] = {}
 
@@ -158,7 +168,7 @@ def _add_columns(conn: Any) -> None:
 
 
 def ensure_federation_schema(conn: Any) -> None:
-    migrate(conn, "federation", [FEDERATION_DDL, _add_columns, LEASES_DDL, REJECTIONS_PRUNED_DDL])
+    migrate(conn, "federation", [FEDERATION_DDL, _add_columns, LEASES_DDL, REJECTIONS_PRUNED_DDL, REMOVALS_DDL])
 
 
 def write_lock(node: Node) -> Any:  # a threading.RLock, or the node's CommitLock (the same interface)

@@ -78,25 +78,6 @@ def test_cli_partner_remove(nodes, tmp_path):
     assert isinstance(r.exception, NotFoundError)
 
 
-def test_a_removal_that_fails_half_way_changes_nothing(nodes, tmp_path, monkeypatch):
-    import accord.node.node as node_module
-
-    jpn = nodes["JPN"]
-    federation.add_rule(jpn, "test.*", "KOR")
-    size = jpn.ledger.size
-
-    def disk_full(*_args, **_kwargs):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(node_module, "_write_config", disk_full)
-    with pytest.raises(OSError):
-        federation.remove_partner(jpn, "KOR")
-    assert "KOR" in jpn.partners() and "KOR" in jpn.partner_keys()
-    assert jpn.ledger.size == size and federation.rules(jpn) == [("test.*", "KOR")]
-    monkeypatch.undo()
-    assert "KOR" in Node.open(tmp_path / "JPN").partners()
-
-
 def test_a_removal_by_another_process_takes_effect_in_a_running_node(nodes, tmp_path):
     """`accord node partner remove` beside a running `node serve`: the serving node (another
     Node on the same directory) stops trusting the key at once, without a restart."""

@@ -26,6 +26,8 @@ class SilentRelay:
         self._lock = threading.Lock()
         self._held: list[socket.socket] = []      # accepted while silent, never answered
         self._carried: list[socket.socket] = []   # both ends of every relayed connection
+        self._flowing = threading.Event()         # cleared: what is relayed is held, not reset (freeze)
+        self._flowing.set()
         threading.Thread(target=self._accept, name="silent-relay", daemon=True).start()
 
     def _accept(self) -> None:
@@ -50,10 +52,10 @@ class SilentRelay:
             for src, dst in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
 
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
+                self._flowing.wait()
                 dst.sendall(data)
         except OSError:
             pass
@@ -68,11 +70,19 @@ class SilentRelay:
         for s in carried:
             _shut(s)
 
+    def freeze(self) -> None:
+        """Go silent without resetting anything: the connections carried stay open and nothing on
+        them is answered (a frozen server, or a network fault that drops rather than resets)."""
+        with self._lock:
+            self.silent = True
+        self._flowing.clear()
+
     def answer_again(self) -> None:
         """Close the connections held unanswered (their clients see them fail) and relay again."""
         with self._lock:
             self.silent = False
             held, self._held = self._held, []
+        self._flowing.set()
         for s in held:
             _shut(s)
 

@@ -310,9 +310,14 @@ class Federation:
             self._stop.wait(self.poll_interval)
 
     def _ensure_worker(self, party: str) -> None:
+        """Start ``party``'s delivery worker unless one runs: also in place of one that died of an
+        error its loop does not catch (the lease thread calls this each ``lease_renew`` seconds)."""
         with self._lock:
-            if party in self._threads or self._stop.is_set():
+            running = self._threads.get(party)
+            if (running is not None and running.is_alive()) or self._stop.is_set():
                 return
+            if running is not None:
+                log.error("delivery worker for %s had stopped on an error; starting another", party)
             ev = self._events.setdefault(party, threading.Event())
             halt = self._halts[party] = threading.Event()
             t = threading.Thread(target=self._run, args=(party, ev, halt), name=f"accord-deliver-{party}",
@@ -441,6 +446,8 @@ class Federation:
                         # the same database (the CLI) are picked up by the poll
                         wake.wait(self.poll_interval)
                         continue
+                    if not self._pinned(party):  # removed while the batch was read: it is not sent
+                        break
                     started = time.monotonic()
                     ack = self.transport.send(self.node, party, [env for _, env in batch])
                     counts.latency.observe(time.monotonic() - started)

@@ -155,6 +155,7 @@ class Node:
         self._grown_guard = threading.Lock()
         self._partners: dict[str, Partner] = {}
         self._config_stamp = _stamp(self.dir / CONFIG_FILE)
+        self._pins_guard = threading.Lock()  # one thread rereads a changed node.yaml, the others wait for it
         self._agreements: dict[str, tuple[str, Agreement]] = {}
         self.schema_at_open = versions(self.conn)  # each part's schema version before this open
         migrate(self.conn, "node", [SCHEMA], lock=self.write_lock)
@@ -280,7 +281,7 @@ class Node:
                 "items": self.conn.execute("SELECT count(*) FROM items").fetchone()[0]}
 
     # --- partners ----------------------------------------------------------------------------
-    def _load_partners(self, raw: Any) -> None:
+    def _load_partners(self, raw: Any, *, mirror: bool = True) -> None:
         cfg = self.dir / CONFIG_FILE
         if not isinstance(raw, dict):
             raise ConfigError(f"{cfg}: partners must be a mapping of party → {{key, url}}")
@@ -302,7 +303,11 @@ class Node:
                 raise ConfigError(f"{cfg}: partners.{party}.insecure must be true or false")
             partners[party] = Partner(party, entry["key"], url, insecure)
         self._partners = partners
-        rows = sorted((p.party, p.public_key_b64, p.fingerprint, p.url) for p in partners.values())
+        if mirror:
+            self._mirror_partners()
+
+    def _mirror_partners(self) -> None:
+        rows = sorted((p.party, p.public_key_b64, p.fingerprint, p.url) for p in self._partners.values())
         stored = [tuple(r) for r in self.conn.execute(
             "SELECT party, public_key, fingerprint, url FROM partners ORDER BY party")]
         if stored != rows:  # mirror node.yaml; no write (and no lock wait) when already in step
@@ -391,16 +396,23 @@ class Node:
         ``accord node partner add/remove`` beside a running ``node serve`` — rewrote it): a
         removed partner is refused at once, not at the next restart. One ``stat`` per call; a
         file that no longer parses leaves the pins as they were (and is reported when the node
-        is next opened)."""
+        is next opened). Threads looking at once while it is reread wait for what it says, not
+        the pins it replaces (no lock but this one is taken meanwhile; the mirror in the database
+        is written after)."""
         path = self.dir / CONFIG_FILE
-        stamp = _stamp(path)
-        if stamp == self._config_stamp:
+        if _stamp(path) == self._config_stamp:
             return
-        self._config_stamp = stamp
-        try:
-            self._load_partners(_read_config(path).get("partners") or {})
-        except ConfigError:
-            return
+        with self._pins_guard:
+            stamp = _stamp(path)
+            if stamp == self._config_stamp:  # reread by another thread meanwhile
+                return
+            try:
+                self._load_partners(_read_config(path).get("partners") or {}, mirror=False)
+            except ConfigError:
+                self._config_stamp = stamp
+                return
+            self._config_stamp = stamp
+        self._mirror_partners()
 
     def partners(self) -> dict[str, Partner]:
         self._refresh_partners()

@@ -68,6 +68,7 @@ POOL_WAIT_S = 2
 FAILING_POOL_WAIT_S = 0.02  # what a connection waits for a pool that failed last time, before connecting itself
 PROBE_WAIT_S = 0.25  # what a request waits for the connection attempt past a failing pool that it started
 PROBE_HOLD_S = 1.0  # after an attempt that outlasted that wait has failed, no other one for this long
+PROBE_KEEP_S = 5.0  # a connection such an attempt made after all waits this long for the next request
 _LAST_CONNECT_ERROR: dict[str, str] = {}  # pool name -> why its last connection attempt failed
 _POOL_IDS = itertools.count(1)
 
@@ -576,7 +577,8 @@ class _Probe:
 
     def __init__(self) -> None:
         self.done = threading.Event()
-        self.conn: Any = None  # the connection made, for the request that started the attempt
+        self.conn: Any = None  # the connection made, for the request that started the attempt (or the next one)
+        self.taken = threading.Event()  # a connection made after its request stopped waiting was taken
         self.error: Exception | None = None
         self.ended = 0.0  # time.monotonic() when it ended
         self.abandoned = False  # it outlasted its request's wait (PROBE_WAIT_S): a host that does not answer
@@ -670,9 +672,17 @@ class PostgresStore:
         attempt that outlasts the wait (an unreachable host, a server that accepts and never
         answers) goes on alone up to its connect timeout, holding no lock a request needs. Until
         it ends, and for :data:`PROBE_HOLD_S` after it has failed, every other request fails at
-        once (:class:`PgOperationalError`) instead of waiting out an attempt of its own."""
+        once (:class:`PgOperationalError`) instead of waiting out an attempt of its own. An
+        attempt that outlasted its request's wait and then connected (a server that is back but
+        slower to connect than that, several round trips away) keeps its connection for the next
+        request, for :data:`PROBE_KEEP_S`."""
         with self._probe_lock:
             probe = self._probe
+            if probe is not None and probe.abandoned and probe.conn is not None and probe.done.is_set():
+                # made after its request stopped waiting: this one's (not one its request is taking)
+                conn, probe.conn = probe.conn, None
+                probe.taken.set()
+                return conn
             if probe is not None and not probe.done.is_set():
                 raise _wrap(psycopg.OperationalError("a connection attempt is waiting for the server"), self.name)
             if probe is not None and probe.abandoned and probe.error is not None \
@@ -681,7 +691,13 @@ class PostgresStore:
             if not self.take_direct():
                 return None
             probe = self._probe = _Probe()
-        threading.Thread(target=self._attempt, args=(probe,), name=f"{self.pool.name}-connect", daemon=True).start()
+        try:
+            threading.Thread(target=self._attempt, args=(probe,), name=f"{self.pool.name}-connect",
+                             daemon=True).start()
+        except RuntimeError as exc:  # no thread to be had (at exit, or out of them): no attempt, a 503
+            self.direct_closed()
+            probe.done.set()  # (never waited for by the next request)
+            raise _wrap(psycopg.OperationalError(f"no connection attempt made: {exc}"), self.name) from None
         probe.done.wait(PROBE_WAIT_S)
         with self._probe_lock:
             if not probe.done.is_set():
@@ -695,8 +711,9 @@ class PostgresStore:
 
     def _attempt(self, probe: _Probe) -> None:
         """``probe``'s connection attempt (:meth:`connect_directly`). A connection its request no
-        longer waits for, or made once the store is closed, is closed: the next request's attempt
-        gets through at once."""
+        longer waits for is kept for the next request past the pool, and closed if none takes it
+        within :data:`PROBE_KEEP_S` (its place is then the pool's again); one made once the store
+        is closed is closed at once."""
         conn: Any = None
         try:
             conn = self._connect()
@@ -704,9 +721,17 @@ class PostgresStore:
             probe.error = exc
         with self._probe_lock:
             probe.ended = time.monotonic()
-            if conn is not None and not probe.abandoned and not self._closed:
+            kept = conn is not None and not self._closed
+            if kept:
                 probe.conn = conn
                 probe.done.set()
+                if not probe.abandoned:
+                    return
+        if kept:
+            probe.taken.wait(PROBE_KEEP_S)
+            with self._probe_lock:
+                conn, probe.conn = probe.conn, None
+            if conn is None:  # taken by a request
                 return
         try:
             if conn is not None:
@@ -831,6 +856,9 @@ class PostgresStore:
         if self._closed:
             return
         self._closed = True
+        with self._probe_lock:
+            if self._probe is not None:
+                self._probe.taken.set()  # a connection kept for the next request is closed now
         self.conn.close()
         self.pool.close()
         _LAST_CONNECT_ERROR.pop(self.pool.name, None)

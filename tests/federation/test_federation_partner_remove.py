@@ -281,3 +281,117 @@ def test_partner_remove_beside_a_running_serve_retires_its_worker_and_partner_ad
     assert [s for s, _ in received(kor.dir, "JPN")] == [1, 2, 3]
     retired = said("partner.retired")
     assert [(line["level"], line["partner"]) for line in retired] == [("info", "KOR")], retired
+
+
+def test_a_removal_written_after_the_worker_looked_at_the_pins_stops_the_batch_it_read(net_pair, caplog):
+    """The removal commits between the worker's look at the pins and its send (while it reads
+    the batch from the outbox: a query, which may take a while on a loaded database): that batch
+    is not sent — the pins are looked at again once the batch is read, just before it goes."""
+    (nodes, net) = net_pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    for n in range(1, 3):
+        federation.share(jpn, note(jpn, n), "KOR")
+    sent = []
+
+    class Counting:
+        def send(self, node, party, envelopes):
+            sent.append(len(envelopes))
+            return net.send(node, party, envelopes)
+
+        def __getattr__(self, name):
+            return getattr(net, name)
+
+    caplog.set_level(logging.INFO, logger="accord.federation")
+    fed = Federation(jpn, Counting(), poll_interval=0.05, lease_renew=0.1, head_interval=60)
+    real = fed._pending_after
+
+    def reading(reader, party, cursor):
+        batch = real(reader, party, cursor)
+        if batch and party == "KOR" and "KOR" in jpn.partners():
+            federation.remove_partner(jpn, "KOR")  # written while the batch was being read
+        return batch
+
+    fed._pending_after = reading  # type: ignore[method-assign]
+    fed.start()
+    try:
+        assert wait_for(lambda: any(getattr(r, "event", None) == "partner.retired" for r in caplog.records))
+        assert wait_for(lambda: not _workers("KOR"))
+        assert sent == [], "a batch was sent to a partner already removed"
+        assert _inbox(kor) == [] and [state for _, _, state in _outbox(jpn)] == ["queued"] * 2
+    finally:
+        fed.stop()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_worker_that_died_is_replaced_by_the_lease_thread(net_pair, caplog):
+    """A delivery worker killed by an error its loop does not catch (here in the bookkeeping of
+    a failed delivery) is not left in the service's table as if it ran: the lease thread, which
+    starts the worker of a partner pinned again, starts another, and the partner is delivered to."""
+    (nodes, net) = net_pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    fed = Federation(jpn, net, poll_interval=0.05, lease_renew=0.1, backoff_base=0.01, backoff_cap=0.05,
+                     head_interval=60)
+    real = fed._unreached
+    died = threading.Event()
+
+    def fatal(party, exc, reader):
+        if not died.is_set() and threading.current_thread().name == "accord-deliver-KOR":
+            died.set()
+            raise RuntimeError("bookkeeping failed")
+        return real(party, exc, reader)
+
+    fed._unreached = fatal  # type: ignore[method-assign]
+    net.down("KOR")
+    federation.share(jpn, note(jpn, 1), "KOR")
+    caplog.set_level(logging.INFO, logger="accord.federation")
+    fed.start()
+    try:
+        assert died.wait(10)
+        net.up("KOR")
+        assert wait_for(lambda: len(_inbox(kor)) == 1, timeout=10), "the dead worker was never replaced"
+    finally:
+        fed.stop()
+
+
+def test_a_thread_reading_the_pins_while_another_rereads_them_sees_the_removal(net_pair, tmp_path, monkeypatch):
+    """`accord node partner remove` in another process rewrites node.yaml; two threads of the
+    serving node (two delivery workers, or a worker and the lease thread) look at the pins at
+    once. The one that finds the file changed rereads it; the other must not be told the old pins
+    meanwhile as if they were current (it would send a batch to the partner just removed)."""
+    from accord.node import node as node_module
+
+    (nodes, _net) = net_pair
+    jpn = nodes["JPN"]
+    other = Node.open(tmp_path / "JPN")
+    try:
+        federation.remove_partner(other, "KOR")
+    finally:
+        other.close()
+    reading, release = threading.Event(), threading.Event()
+    real = node_module._read_config
+
+    def slow_read(path):
+        if threading.current_thread().name == "rereads":
+            reading.set()
+            release.wait(30)
+        return real(path)
+
+    monkeypatch.setattr(node_module, "_read_config", slow_read)
+    seen: dict[str, dict] = {}
+    first = threading.Thread(target=lambda: seen.setdefault("first", jpn.partners()), name="rereads")
+    first.start()
+    assert reading.wait(30)
+    second_done = threading.Event()
+
+    def second_look():
+        seen["second"] = jpn.partners()
+        second_done.set()
+
+    second = threading.Thread(target=second_look)
+    second.start()
+    second_done.wait(1.0)  # (a bound: the second look may wait for the first one's reading)
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert "KOR" not in seen["first"]
+    assert "KOR" not in seen["second"], "the old pins were given while node.yaml was being reread"

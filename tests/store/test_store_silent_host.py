@@ -85,7 +85,7 @@ def test_an_attempt_that_hangs_leaves_the_other_connections_failing_at_once(pg_s
     """At the store, without the API's lock around the token lookup: connections wanting one in
     threads of their own while the attempt past the pool hangs each fail at once, none making an
     attempt of its own; the attempt's place is given back once it has failed, and a connection
-    made after its requester stopped waiting is closed, its place given back too."""
+    made after its requester stopped waiting serves the next request."""
     from accord.store import postgres
     from accord.store.postgres import PgConnection, PostgresStore
 
@@ -133,9 +133,10 @@ def test_an_attempt_that_hangs_leaves_the_other_connections_failing_at_once(pg_s
             store.conn.execute("SELECT 1").fetchone()
         late = store._probe
         assert late is not None and late.done.wait(30) and late.error is None
-        assert late.conn is None and store._direct == 0, "a connection nobody waited for was kept"
-        monkeypatch.setattr(postgres, "PROBE_WAIT_S", 30.0)
-        assert store.conn.execute("SELECT 1").fetchone()[0] == 1
+        # made after its requester stopped waiting: kept (its place counted) for the next request
+        assert late.conn is not None and store._direct == 1
+        assert store.conn.execute("SELECT 1").fetchone()[0] == 1  # served by it, no wait
+        assert late.conn is None and store._probe is late
     finally:
         for conn in conns:
             conn.close()
@@ -181,3 +182,37 @@ def test_requests_racing_to_connect_past_the_pool_make_one_attempt(pg_server, mo
     finally:
         store.close()
         relay.close()
+
+
+@pytest.mark.xfail(strict=True, reason="no client-side bound on a statement: a connection the host stops "
+                   "answering without resetting it hangs the statement")
+def test_a_statement_on_a_connection_the_host_stops_answering_fails_within_seconds(pg_server):
+    """The host goes silent without resetting what it carried (a frozen server, a network fault
+    that drops rather than resets): the node's next statement, on the connection it holds, should
+    fail as StoreUnavailable within a few seconds, as a new connection's attempt does — it hangs
+    (on a real network until TCP gives up, ~15 min; here for as long as the host is silent),
+    behind the node's lock in the API."""
+    from accord.store.postgres import PostgresStore
+
+    relay = SilentRelay(pg_server.port)
+    store = PostgresStore(_through(relay, pg_server), max_size=4)
+    outcome: list[str] = []
+    try:
+        assert store.conn.execute("SELECT 1").fetchone()[0] == 1
+        relay.freeze()
+        done = threading.Event()
+
+        def statement() -> None:
+            try:
+                store.conn.execute("SELECT 1").fetchone()
+                outcome.append("answered")
+            except StoreUnavailable:
+                outcome.append("unavailable")
+            done.set()
+
+        threading.Thread(target=statement, daemon=True).start()
+        assert done.wait(10), "the statement still waits after 10 s"
+        assert outcome == ["unavailable"]
+    finally:
+        relay.close()  # (the statement's connection closed: it ends)
+        store.close()

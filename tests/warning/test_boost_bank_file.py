@@ -98,3 +98,59 @@ def test_the_step_class_is_drawn_as_an_even_cover_of_its_box():
         assert np.abs(counts - n / 64).max() <= 3, counts
     again = prior._draw_uniform(prior.STEP_CLASS)
     assert all(np.array_equal(x, y) for x, y in zip((a0, tv, tb, gb), again))   # seeded
+
+
+@pytest.mark.parametrize("damage", ["not finite", "1-D float32", "not in range order", "burn_s 2-D"])
+def test_a_whole_archive_that_is_not_a_bank_is_flown_again(store, caplog, damage):
+    """Arrays that fit together in shape but not in kind: read as a bank they would weigh NaNs,
+    give numba kernels types they were not compiled for, or break the cumulative sum over impact
+    range that P(reach) is."""
+    flown = prior.banks.__wrapped__(SMALL)
+    path = prior._bank_file(SMALL)
+    arrays = {f.name: getattr(flown, f.name).copy() for f in dataclasses.fields(prior.Bank)}
+    if damage == "not finite":
+        arrays["log_prior"][3] = np.nan
+    elif damage == "1-D float32":
+        arrays["impact_range_m"] = arrays["impact_range_m"].astype(np.float32)
+    elif damage == "not in range order":
+        arrays["impact_range_m"] = arrays["impact_range_m"][::-1].copy()
+    else:
+        arrays["burn_s"] = np.stack([arrays["burn_s"]] * 2, axis=1)
+    with open(path, "wb") as out:
+        np.savez(out, **arrays)
+    assert prior._load_bank(path) is None
+    with caplog.at_level(logging.WARNING, logger=prior.__name__):
+        _same(prior.banks.__wrapped__(SMALL), flown)
+    assert any("flying it again" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("whose", ["another user's", "writable by others"])
+def test_a_bank_file_that_another_user_could_have_written_is_not_read(store, monkeypatch, caplog, whose):
+    """The cache root may be shared (NUMBA_CACHE_DIR): a file another user owns, or one that others
+    may write, could say anything (allow_pickle=False keeps out code, not false flights)."""
+    flown = prior.banks.__wrapped__(SMALL)
+    path = prior._bank_file(SMALL)
+    if whose == "another user's":
+        uid = path.stat().st_uid
+        monkeypatch.setattr(prior.os, "geteuid", lambda: uid + 1)
+    else:
+        path.chmod(0o666)
+    with caplog.at_level(logging.WARNING, logger=prior.__name__):
+        assert prior._load_bank(path) is None
+    assert any(path.name in r.getMessage() for r in caplog.records)
+    monkeypatch.undo()
+    monkeypatch.setattr(prior, "cache_dir", lambda: str(store))
+    _same(prior.banks.__wrapped__(SMALL), flown)   # flown again and kept, its own
+    assert path.stat().st_mode & 0o022 == 0
+
+
+def test_the_bank_files_directory_changes_with_the_code_that_flies_it():
+    """banks() says an edit of this module or of the flight's never reads a stale bank because the
+    directory is named by a digest that includes them: prior.py is in it only as an import of a
+    kernel module (boost.predict), not listed itself — this holds that claim to the code."""
+    from accord.warning import kernel_cache
+
+    sources = {p.resolve() for p in kernel_cache.kernel_sources()}
+    assert Path(prior.__file__).resolve() in sources
+    from accord.warning.boost import flight
+    assert Path(flight.__file__).resolve() in sources

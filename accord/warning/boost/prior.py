@@ -268,21 +268,37 @@ def _bank_file(classes: tuple[MissileClass, ...]) -> Path | None:
 
 
 def _load_bank(path: Path) -> Bank | None:
-    """The bank kept at ``path``, or None when there is none or it does not read whole."""
+    """The bank kept at ``path``, or None when there is none, it does not read whole, it is not a
+    bank as :func:`_join` makes one, or another user could have written it (a shared cache root:
+    ``allow_pickle=False`` keeps code out, not false flights)."""
     try:
-        with np.load(path, allow_pickle=False) as f:
-            b = Bank(**{k.name: f[k.name] for k in fields(Bank)})
+        with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+                log.warning("boost bank %s not written by this user alone: flying it again", path.name)
+                return None
+            with np.load(fh, allow_pickle=False) as f:
+                b = Bank(**{k.name: f[k.name] for k in fields(Bank)})
     except FileNotFoundError:
         return None
     except Exception as exc:   # noqa: BLE001 — a damaged file is flown again and replaced
         log.warning("boost bank %s unreadable (%s): flying it again", path.name, exc)
         return None
-    n = b.burn_s.shape[0]
-    if (b.states.ndim != 3 or b.states.shape[1:] != (4, n) or b.states.dtype != np.float32
-            or any(a.shape != (n,) for a in (b.impact_range_m, b.impact_tau_s, b.log_prior))):
+    if not _whole(b):
         log.warning("boost bank %s malformed: flying it again", path.name)
         return None
     return b
+
+
+def _whole(b: Bank) -> bool:
+    """Whether ``b`` is a joined bank: its arrays' shapes and types those :func:`_join` gives, all
+    finite, in order of impact range (P(reach) is a cumulative sum over it)."""
+    n = b.burn_s.shape[0] if b.burn_s.ndim == 1 else -1
+    flat = (b.burn_s, b.impact_range_m, b.impact_tau_s, b.log_prior)
+    return (n > 0 and b.states.ndim == 3 and b.states.shape[1:] == (4, n) and b.states.dtype == np.float32
+            and all(a.shape == (n,) and a.dtype == np.float64 for a in flat)
+            and all(bool(np.isfinite(a).all()) for a in (b.states, *flat))
+            and bool((np.diff(b.impact_range_m) >= 0).all()))
 
 
 def _save_bank(path: Path, b: Bank) -> None:

@@ -154,3 +154,14 @@ def test_the_bank_files_directory_changes_with_the_code_that_flies_it():
     assert Path(prior.__file__).resolve() in sources
     from accord.warning.boost import flight
     assert Path(flight.__file__).resolve() in sources
+
+
+def test_another_scipy_or_numpy_draws_into_another_file(store, monkeypatch):
+    import scipy
+    here = prior._bank_file(SMALL)
+    monkeypatch.setattr(scipy, "__version__", "0.0.1")
+    assert prior._bank_file(SMALL) != here
+    monkeypatch.undo()
+    monkeypatch.setattr(prior, "cache_dir", lambda: str(store))
+    monkeypatch.setattr(np, "__version__", "0.0.1")
+    assert prior._bank_file(SMALL) != here

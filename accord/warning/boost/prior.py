@@ -259,11 +259,15 @@ def banks(classes: tuple[MissileClass, ...] = DEFAULT_CLASSES) -> Bank:
 
 
 def _bank_file(classes: tuple[MissileClass, ...]) -> Path | None:
-    """Where the joined bank of ``classes`` is kept (None: no writable cache directory)."""
+    """Where the joined bank of ``classes`` is kept (None: no writable cache directory). The name
+    digests the classes and the numpy and scipy versions (the draws and the Sobol' points are
+    theirs), so another draw never reads this one's file."""
+    import scipy
+
     root = cache_dir()
     if root is None:
         return None
-    key = hashlib.sha256(repr(classes).encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{classes!r}\0{np.__version__}\0{scipy.__version__}".encode()).hexdigest()[:16]
     return Path(root) / f"boost-bank-{key}.npz"
 
 

@@ -394,8 +394,7 @@ def warm_up(classes: tuple[MissileClass, ...] = DEFAULT_CLASSES) -> None:
         _weigh(np.ones(6), P, e1, 1.0, 1.0, st, 1.0, 1.0, 0.0, *bank)
     _ground_track(0.0, e1, e2, 1.0, 0.0, True, P[0:3, 0:3].copy(), 0.0, 0.0, np.zeros(1), np.zeros(1))
     _plane_fit_kernel(np.eye(3), np.ones(3), e1, P[0:3, 0:3].copy(), 1.0)
-    # the bank usually comes from disk (prior.banks): fly one hypothesis anyway, so that a process
-    # which has to fly the bank again (its file gone) does not compile the flight kernels then
+    # the bank usually comes from disk (prior.banks): fly one, so flying it again never compiles
     one = np.ones(1)
     _, burn = fly(40.0 * one, 5.0 * one, 60.0 * one, 0.7 * one, 0.0, 6.0 * one, 61.0, 0.5, 1.0)
     impact_arc(burn)

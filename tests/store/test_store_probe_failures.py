@@ -19,6 +19,27 @@ class _NoThread(threading.Thread):
         raise RuntimeError("can't start new thread")
 
 
+
+def _slow_attempts(pg_schemas, monkeypatch):
+    """A store whose direct connection attempts each outlast their request's wait and end only
+    once ``release`` is set; ``made`` collects the connections they make."""
+    from accord.store import postgres
+    from accord.store.postgres import PostgresStore
+
+    store = PostgresStore(pg_schemas.make(), max_size=3)
+    monkeypatch.setattr(postgres, "PROBE_WAIT_S", 0.0)  # every attempt outlasts its request's wait
+    release = threading.Event()
+    made: list = []
+    real = store._connect
+
+    def slow():
+        release.wait(30)
+        made.append(real())
+        return made[-1]
+
+    monkeypatch.setattr(store, "_connect", slow)
+    return store, release, made
+
 def test_an_attempt_whose_thread_cannot_start_fails_cleanly_and_gives_its_place_back(pg_schemas, monkeypatch):
     from accord.store import postgres
     from accord.store.postgres import PostgresStore
@@ -52,21 +73,8 @@ def test_a_connection_made_after_its_request_stopped_waiting_serves_the_next_req
     host: TLS and SCRAM are several round trips): the connection the attempt makes is the next
     request's, not closed — else every attempt is thrown away and nothing past the pool is ever
     served until the pool's own reconnection comes round, its backoff seconds to minutes away."""
-    from accord.store import postgres
-    from accord.store.postgres import PostgresStore
 
-    store = PostgresStore(pg_schemas.make(), max_size=3)
-    monkeypatch.setattr(postgres, "PROBE_WAIT_S", 0.0)  # every attempt outlasts its request's wait
-    release = threading.Event()
-    made: list = []
-    real = store._connect
-
-    def slow():
-        release.wait(30)
-        made.append(real())
-        return made[-1]
-
-    monkeypatch.setattr(store, "_connect", slow)
+    store, release, made = _slow_attempts(pg_schemas, monkeypatch)
     try:
         with pytest.raises(StoreUnavailable, match="no answer from the server"):
             store.connect_directly()
@@ -86,21 +94,9 @@ def test_a_connection_made_after_its_request_stopped_waiting_serves_the_next_req
 
 def test_a_connection_made_late_and_not_taken_is_closed_and_its_place_given_back(pg_schemas, monkeypatch):
     from accord.store import postgres
-    from accord.store.postgres import PostgresStore
 
-    store = PostgresStore(pg_schemas.make(), max_size=3)
-    monkeypatch.setattr(postgres, "PROBE_WAIT_S", 0.0)
     monkeypatch.setattr(postgres, "PROBE_KEEP_S", 0.0, raising=False)
-    release = threading.Event()
-    made: list = []
-    real = store._connect
-
-    def slow():
-        release.wait(30)
-        made.append(real())
-        return made[-1]
-
-    monkeypatch.setattr(store, "_connect", slow)
+    store, release, made = _slow_attempts(pg_schemas, monkeypatch)
     try:
         with pytest.raises(StoreUnavailable):
             store.connect_directly()

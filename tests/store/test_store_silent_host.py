@@ -2,7 +2,10 @@
 never answered (tests/silentrelay.py), as from an unreachable host or a failover address nothing
 listens behind — fails the requests that need it at once, with one connection attempt past the
 pool at a time instead of one per request each waiting out its connect timeout; and the first
-request once the host answers again is served (:meth:`PostgresStore.connect_directly`)."""
+request once the host answers again is served (:meth:`PostgresStore.connect_directly`). A host
+that stops answering without resetting anything (a frozen server, a network that drops packets)
+fails the statement waiting on it at the store's deadline, and TCP notices a peer gone silent
+in ~25 s (keepalives, a user timeout); long work (a migration, a verification) has no deadline."""
 
 from __future__ import annotations
 
@@ -223,14 +226,14 @@ def test_a_statement_on_a_connection_the_host_stops_answering_fails_within_secon
         store.close()
 
 
-def test_a_statement_shorter_than_the_deadline_is_not_cut(pg_server):
+def test_a_statement_shorter_than_the_deadline_is_not_cut(pg_schemas):
     """A statement that takes longer than the watchdog's look (a quarter of the deadline) but
     less than the deadline is answered; one in ``unbounded`` (a migration's, a verification's)
     may take longer than the deadline."""
     from accord.store.base import unbounded
     from accord.store.postgres import PostgresStore
 
-    store = PostgresStore(_deadline(pg_server.url, 4), max_size=4)
+    store = PostgresStore(_deadline(pg_schemas.make(), 4), max_size=4)
     try:
         assert store.watch.deadline == 4
         assert store.conn.execute("SELECT pg_sleep(2), 1").fetchone()[1] == 1
@@ -281,6 +284,32 @@ def test_after_a_cut_the_pool_gives_a_working_connection_and_discards_its_frozen
         store.close()
 
 
+def test_migrations_and_ledger_verify_run_without_the_deadline(tmp_path, pg_schemas, monkeypatch):
+    """Work that may rightly outlast a request's statement — a migration step on a large table,
+    ``accord ledger verify`` reading every row — is not cut at the store's deadline."""
+    from typer.testing import CliRunner
+
+    from accord.cli.main import app
+    from accord.node import verify
+    from accord.store.migrations import migrate
+
+    url = _deadline(pg_schemas.make(), 0.4)
+    with Node.init(tmp_path / "jpn", "JPN", store=url) as node:
+        with pytest.raises(StoreUnavailable, match="within 0.4 s"):  # a request's statement: cut
+            node.conn.execute("SELECT pg_sleep(1.2)")
+        assert migrate(node.conn, "slow_part", [lambda conn: conn.execute("SELECT pg_sleep(1.2)")]) == 0
+        assert node.conn.execute("SELECT version FROM schema_version WHERE component = 'slow_part'").fetchone()[0] == 1
+    real = verify.verify_node
+
+    def slow_verify(node, **kw):
+        node.conn.execute("SELECT pg_sleep(1.2)")
+        return real(node, **kw)
+
+    monkeypatch.setattr(verify, "verify_node", slow_verify)
+    r = CliRunner().invoke(app, ["ledger", "verify", "--dir", str(tmp_path / "jpn")])
+    assert r.exit_code == 0 and "ledger OK" in r.output, r.output
+
+
 def _socket_settings(conn) -> tuple[int, int, int]:
     """SO_KEEPALIVE, TCP_KEEPIDLE and TCP_USER_TIMEOUT (ms) as the kernel has them for ``conn``."""
     import os
@@ -295,14 +324,15 @@ def _socket_settings(conn) -> tuple[int, int, int]:
         sock.close()
 
 
-def test_connections_notice_a_peer_gone_silent_by_tcp_unless_the_url_says_otherwise(pg_server):
+def test_connections_notice_a_peer_gone_silent_by_tcp_unless_the_url_says_otherwise(pg_schemas):
     """The pool's connections and those made past it have TCP keepalives and a user timeout (a
     network that drops packets is noticed in ~25 s, not TCP's ~15 min); a URL's own setting is
     kept, and Accord's deadline setting is taken out of what libpq is given."""
     from accord.store.postgres import PostgresStore
 
-    plain = PostgresStore(pg_server.url, max_size=4)
-    own = PostgresStore(_deadline(f"{pg_server.url}{'&' if '?' in pg_server.url else '?'}keepalives_idle=60", 7))
+    url = pg_schemas.make()
+    plain = PostgresStore(url, max_size=4)
+    own = PostgresStore(_deadline(f"{url}{'&' if '?' in url else '?'}keepalives_idle=60", 7))
     try:
         assert _socket_settings(plain.conn._raw()) == (1, 10, 25_000)
         direct = plain._connect()
@@ -313,6 +343,7 @@ def test_connections_notice_a_peer_gone_silent_by_tcp_unless_the_url_says_otherw
         assert plain.watch.deadline == 30
         assert _socket_settings(own.conn._raw()) == (1, 60, 25_000)
         assert own.watch.deadline == 7 and "accord_statement_timeout" not in own.url
+        assert own.conn.execute("SELECT current_schema()").fetchone()[0] in url  # the URL's other settings kept
     finally:
         plain.close()
         own.close()

@@ -104,7 +104,8 @@ def outage(args: argparse.Namespace, fault: str) -> None:
             else:
                 relay.go_silent()
             stopped = time.monotonic()
-            print("down, 1:     ", figures([timed(client, url) for _ in range(args.requests)]))
+            alone = [timed(client, url) for _ in range(args.requests)]
+            print("down, 1:     ", figures(alone), "each", " ".join(f"{t:.3f}" for _, t in alone))
 
         results: list[tuple[int, float]] = []
 

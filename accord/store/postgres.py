@@ -29,7 +29,11 @@ connections come from one :class:`psycopg_pool.ConnectionPool` per store; each i
   unreachable host, a server that accepts and never answers) and for a second after it failed,
   the other requests fail at once rather than each waiting out a connect timeout of its own.
   The pool's ``max_size`` bounds the direct connections and its own together, and a direct one
-  goes back to the pool once it works again.
+  goes back to the pool once it works again. A host that stops answering without resetting the
+  connection (a frozen server, a network that drops packets) fails the statement waiting on it
+  at the store's deadline (:data:`STATEMENT_DEADLINE_S`, the URL's :data:`DEADLINE_PARAM`):
+  :class:`_Watchdog` cuts its connection; TCP keepalives and a user timeout
+  (:data:`TCP_SETTINGS`) notice a peer gone from the network in ~25 s besides.
 
 The node's own connection keeps its pool connection for good, and so does each reader
 (:meth:`PostgresStore.reader`: a delivery worker's, one per partner): the store's size grows by

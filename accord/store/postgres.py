@@ -539,11 +539,13 @@ class PgConnection:
     def unbounded(self) -> Iterator[None]:
         """The block's statements on this connection have no deadline (:class:`_Watchdog`): a
         migration's, a verification's — work that may rightly take longer than a request's."""
-        self._unbounded += 1
+        with self._guard:
+            self._unbounded += 1
         try:
             yield
         finally:
-            self._unbounded -= 1
+            with self._guard:
+                self._unbounded -= 1
 
     def _begin(self, conn: Any) -> None:
         if self._lock_key is None:

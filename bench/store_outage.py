@@ -15,9 +15,12 @@ Each for two faults (``--fault``): ``refused``, the server stopped (``immediate`
 refused at once), and ``silent``, the node reaching the server through a relay
 (tests/silentrelay.py) that goes silent — what it carried is reset, a new connection is accepted
 and never answered, as from an unreachable host — and then relays again; ``silent`` also counts
-the connection attempts the silent host was asked for.
+the connection attempts the silent host was asked for; and ``frozen``, the relay going silent
+without resetting what it carries (a frozen server, a network that drops packets): the
+statement on the node's connection waits out the store's statement deadline (``--deadline``,
+the store URL's ``accord_statement_timeout``), and the requests behind it wait for the node's lock.
 
-    PYTHONPATH=$PWD .venv/bin/python bench/store_outage.py [--clients 4] [--away 10] [--fault silent]
+    PYTHONPATH=$PWD .venv/bin/python bench/store_outage.py [--clients 4] [--away 10] [--fault silent|frozen]
 """
 
 from __future__ import annotations
@@ -63,8 +66,10 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--away", type=float, default=10.0, help="seconds the server stays stopped")
     ap.add_argument("--requests", type=int, default=5, help="requests per client while it is away")
-    ap.add_argument("--fault", choices=("refused", "silent"), action="append",
-                    help="the outage to measure (both unless given)")
+    ap.add_argument("--fault", choices=("refused", "silent", "frozen"), action="append",
+                    help="the outage to measure (refused and silent unless given)")
+    ap.add_argument("--deadline", type=float, default=None,
+                    help="the store's statement deadline, seconds (its default unless given)")
     args = ap.parse_args()
     for fault in args.fault or ("refused", "silent"):
         print(f"--- {fault}")
@@ -74,9 +79,11 @@ def main() -> None:
 def outage(args: argparse.Namespace, fault: str) -> None:
     server = OwnServer()
     server.start()
-    relay = SilentRelay(server.port) if fault == "silent" else None
+    relay = SilentRelay(server.port) if fault != "refused" else None
     tmp = Path(tempfile.mkdtemp(prefix="accord-outage-"))
     store = server.url if relay is None else server.url.replace(f":{server.port}/", f":{relay.port}/")
+    if args.deadline is not None:
+        store += f"?accord_statement_timeout={args.deadline:g}"
     node = Node.init(tmp / "jpn", "JPN", store=store)
     secret = create_token(node.conn, "ops", "JPN", {"items:read"})
     port = free_port()
@@ -92,10 +99,13 @@ def outage(args: argparse.Namespace, fault: str) -> None:
             print("up:          ", figures([timed(client, url) for _ in range(20)]))
             if relay is None:
                 server.stop("immediate")
+            elif fault == "frozen":
+                relay.freeze()
             else:
                 relay.go_silent()
             stopped = time.monotonic()
-            print("down, 1:     ", figures([timed(client, url) for _ in range(args.requests)]))
+            alone = [timed(client, url) for _ in range(args.requests)]
+            print("down, 1:     ", figures(alone), "each", " ".join(f"{t:.3f}" for _, t in alone))
 
         results: list[tuple[int, float]] = []
 

@@ -135,6 +135,14 @@ def pipelined(conn: Any) -> AbstractContextManager[Any]:
     return pipeline() if pipeline is not None else nullcontext()
 
 
+def unbounded(conn: Any) -> AbstractContextManager[Any]:
+    """On PostgreSQL, the block's statements on ``conn`` without the store's statement deadline
+    (:meth:`accord.store.postgres.PgConnection.unbounded`): work that may rightly take longer
+    than a request (a migration, a verification). On SQLite, which has none: the block as it is."""
+    without = getattr(conn, "unbounded", None)
+    return without() if without is not None else nullcontext()
+
+
 @contextmanager
 def write(store: Store) -> Iterator[Any]:
     """:meth:`Store.write` for any store: the lock, then one transaction (or the caller's)."""

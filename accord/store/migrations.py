@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Union
 
-from accord.store.base import POSTGRESQL, SQLITE, dialect_of, ensure_schema, statements, transaction
+from accord.store.base import POSTGRESQL, SQLITE, dialect_of, ensure_schema, statements, transaction, unbounded
 
 Step = Union[str, Mapping[str, str], Callable[[Any], None]]
 
@@ -55,7 +55,7 @@ def migrate(conn: Any, component: str, steps: Sequence[Step], *, lock: Any = Non
     """Bring ``component``'s tables to ``len(steps)``; return the version it was at before."""
     if dialect_of(conn) not in (SQLITE, POSTGRESQL):  # pragma: no cover - a third back end
         raise ValueError(f"no migrations for {dialect_of(conn)}")
-    with lock if lock is not None else _lock:
+    with lock if lock is not None else _lock, unbounded(conn):  # a step may take long on a large table
         current = versions(conn).get(component, 0)
         if current >= len(steps):
             return current

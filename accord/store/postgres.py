@@ -29,7 +29,11 @@ connections come from one :class:`psycopg_pool.ConnectionPool` per store; each i
   unreachable host, a server that accepts and never answers) and for a second after it failed,
   the other requests fail at once rather than each waiting out a connect timeout of its own.
   The pool's ``max_size`` bounds the direct connections and its own together, and a direct one
-  goes back to the pool once it works again.
+  goes back to the pool once it works again. A host that stops answering without resetting the
+  connection (a frozen server, a network that drops packets) fails the statement waiting on it
+  at the store's deadline (:data:`STATEMENT_DEADLINE_S`, the URL's :data:`DEADLINE_PARAM`):
+  :class:`_Watchdog` cuts its connection; TCP keepalives and a user timeout
+  (:data:`TCP_SETTINGS`) notice a peer gone from the network in ~25 s besides.
 
 The node's own connection keeps its pool connection for good, and so does each reader
 (:meth:`PostgresStore.reader`: a delivery worker's, one per partner): the store's size grows by
@@ -41,15 +45,18 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
+import os
 import re
+import socket
 import threading
 import time
 import weakref
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import lru_cache
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql as pgsql
@@ -57,6 +64,7 @@ from psycopg.adapt import Dumper, Loader
 from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from accord.errors import ConfigError
 from accord.store.base import (POSTGRESQL, PgDatabaseError, PgIntegrityError, PgOperationalError, ensure_schema,
                                write)
 from accord.store.dialect import FUNCTIONS, translate, translate_ddl
@@ -69,6 +77,15 @@ FAILING_POOL_WAIT_S = 0.02  # what a connection waits for a pool that failed las
 PROBE_WAIT_S = 0.25  # what a request waits for the connection attempt past a failing pool that it started
 PROBE_HOLD_S = 1.0  # after an attempt that outlasted that wait has failed, no other one for this long
 PROBE_KEEP_S = 5.0  # a connection such an attempt made after all waits this long for the next request
+STATEMENT_DEADLINE_S = 30.0  # a statement unanswered this long has its connection cut (_Watchdog): a 503
+DEADLINE_PARAM = "accord_statement_timeout"  # the store URL's setting of it, in seconds (0: none)
+# A peer gone without a reset (a network that drops packets, a host powered off) is noticed
+# within ~25 s instead of TCP's ~15 min of retransmissions: an idle connection is probed after
+# 10 s and given up after 3 probes 5 s apart, and one with data unacknowledged for 25 s is given
+# up (TCP_USER_TIMEOUT, which a frozen host whose kernel still acknowledges escapes: the deadline
+# above covers that). A URL that sets any of these keeps its own.
+TCP_SETTINGS = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+                "tcp_user_timeout": 25_000}
 _LAST_CONNECT_ERROR: dict[str, str] = {}  # pool name -> why its last connection attempt failed
 _POOL_IDS = itertools.count(1)
 
@@ -116,6 +133,106 @@ def scrub(text: str, url: str) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+def _settings(url: str) -> tuple[str, float | None, dict[str, Any]]:
+    """``url`` without Accord's own :data:`DEADLINE_PARAM` (libpq refuses a parameter it does
+    not know), the statement deadline it sets (None: none), and the :data:`TCP_SETTINGS` the URL
+    leaves to Accord."""
+    parts = urlsplit(url)
+    deadline: float | None = STATEMENT_DEADLINE_S
+    kept = []
+    for pair in parts.query.split("&") if parts.query else []:
+        name, _, value = pair.partition("=")
+        if name != DEADLINE_PARAM:
+            kept.append(pair)
+            continue
+        try:
+            deadline = float(unquote(value))
+        except ValueError:
+            deadline = -1.0
+        if not math.isfinite(deadline) or deadline < 0:
+            raise ConfigError(f"store URL: {DEADLINE_PARAM}={unquote(value)!r}: give the seconds a statement "
+                              "may wait for the server's answer (0: no limit)")
+        deadline = deadline or None
+    given = {name for name, _ in parse_qsl(parts.query)}
+    tcp = {name: value for name, value in TCP_SETTINGS.items() if name not in given}
+    return urlunsplit(parts._replace(query="&".join(kept))), deadline, tcp
+
+
+class _Watchdog:
+    """The statements in flight on a store's connections, and a thread that cuts the connection
+    of one unanswered past the deadline (``deadline`` s; None: none): a frozen server, or a
+    network that drops packets on a connection TCP still holds, would otherwise hold the
+    statement — and the node's lock in the API — for as long as the host is silent. The cut is a
+    ``shutdown`` of the connection's socket: the statement fails at once (libpq reads the end of
+    the connection), as :class:`PgOperationalError`, and the connection is broken, so it is
+    dropped and the pool discards it. (psycopg's cancel asks the server, over a connection of its
+    own: a frozen one never answers it.) The thread looks every quarter of the deadline (at most
+    every second): a statement is cut within 1.25 times the deadline, or a second past it."""
+
+    def __init__(self, name: str, deadline: float | None) -> None:
+        self.deadline = deadline
+        self._running: dict[int, tuple[float, Any]] = {}  # token -> (when it is cut, connection; None once cut)
+        self._ids = itertools.count()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        threading.Thread(target=self._watch, name=f"{name}-deadline", daemon=True).start()
+
+    def start(self, conn: Any) -> int | None:
+        """A statement on ``conn`` starts: its token for :meth:`end` (None: no deadline)."""
+        if self.deadline is None:
+            return None
+        token = next(self._ids)
+        with self._lock:
+            self._running[token] = (time.monotonic() + self.deadline, conn)
+        return token
+
+    def end(self, token: int | None) -> bool:
+        """The statement is over (its connection no longer cut); whether it was cut."""
+        if token is None:
+            return False
+        with self._lock:
+            return self._running.pop(token, (0.0, None))[1] is None
+
+    @contextmanager
+    def over(self, conn: Any) -> Iterator[None]:
+        token = self.start(conn)
+        try:
+            yield
+        finally:
+            self.end(token)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(min(max((self.deadline or 4.0) / 4, 0.05), 1.0)):
+            now = time.monotonic()
+            with self._lock:  # (an ended statement's connection, perhaps closed since, is never cut)
+                for token, (at, conn) in list(self._running.items()):
+                    if conn is not None and at <= now:
+                        self._running[token] = (at, None)
+                        _cut(conn)
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def _cut(conn: Any) -> None:
+    """Shut ``conn``'s socket down (on a duplicate of its descriptor: libpq still owns it)."""
+    try:
+        fd = os.dup(conn.pgconn.socket)
+    except (OSError, psycopg.Error):  # closed meanwhile
+        return
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError:
+        os.close(fd)
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        sock.close()
 
 
 class _NumericLoader(Loader):
@@ -313,6 +430,7 @@ class PgConnection:
         self._pipe_txn = False
         self._pipe_commits: list[Any] = []  # the COMMITs sent in the pipeline, checked at its sync
         self.round_trips = 0  # times this connection has waited for the server's answers
+        self._unbounded = 0  # inside unbounded(): statements without the store's deadline
 
     # --- the connection ---------------------------------------------------------------------
     def _raw(self) -> Any:
@@ -404,12 +522,30 @@ class PgConnection:
             conn = self._raw()
             if self._pipe is None:
                 self.round_trips += 1
+            watch = self._store.watch
+            token = watch.start(conn) if not self._unbounded else None
             try:
                 return fn(conn)
             except psycopg.Error as exc:
+                cut, token = watch.end(token), None
                 if conn.broken or conn.closed:
                     self._drop()
-                raise _wrap(exc, self._store.name) from None
+                why = psycopg.OperationalError(f"no answer from the server within {watch.deadline:g} s") if cut else exc
+                raise _wrap(why, self._store.name) from None
+            finally:
+                watch.end(token)
+
+    @contextmanager
+    def unbounded(self) -> Iterator[None]:
+        """The block's statements on this connection have no deadline (:class:`_Watchdog`): a
+        migration's, a verification's — work that may rightly take longer than a request's."""
+        with self._guard:
+            self._unbounded += 1
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._unbounded -= 1
 
     def _begin(self, conn: Any) -> None:
         if self._lock_key is None:
@@ -517,7 +653,7 @@ class PgConnection:
             conn = self._raw()
             try:
                 self._pipe_txn = conn.info.transaction_status != TransactionStatus.IDLE
-                with conn.pipeline() as pipe:
+                with self._watched(conn), conn.pipeline() as pipe:  # its sync at the end too
                     self._pipe = pipe
                     try:
                         yield
@@ -543,9 +679,14 @@ class PgConnection:
             return
         try:
             if conn.info.transaction_status != TransactionStatus.IDLE:
-                conn.execute("ROLLBACK")
+                with self._watched(conn):
+                    conn.execute("ROLLBACK")
         except psycopg.Error:
             self._drop()
+
+    def _watched(self, conn: Any) -> AbstractContextManager[None]:
+        """The block's statements on ``conn`` under the store's deadline, unless :meth:`unbounded`."""
+        return self._store.watch.over(conn) if not self._unbounded else nullcontext()
 
     def __enter__(self) -> "PgConnection":
         return self
@@ -560,7 +701,8 @@ class PgConnection:
         with self._guard:
             if self.in_transaction:
                 try:
-                    self._conn.execute("ROLLBACK")
+                    with self._watched(self._conn):
+                        self._conn.execute("ROLLBACK")
                 except psycopg.Error:
                     pass
             self._drop()
@@ -609,6 +751,7 @@ class PostgresStore:
     dialect = POSTGRESQL
 
     def __init__(self, url: str, *, max_size: int = 4) -> None:
+        url, deadline, tcp = _settings(url)
         self.url = url
         self.location = redact(url)
         parts = urlsplit(self.location)
@@ -625,12 +768,15 @@ class PostgresStore:
         self._probe_lock = threading.Lock()
         self.pool = ConnectionPool(url, min_size=1, max_size=max_size, open=False,
                                    name=f"accord-{next(_POOL_IDS)}",
-                                   kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
-                                   configure=self.configure, check=ConnectionPool.check_connection)
+                                   kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S, **tcp},
+                                   configure=self.configure, check=self._check)
+        self._tcp = tcp
+        self.watch = _Watchdog(self.pool.name, deadline)
         try:
             self.pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
         except Exception as exc:  # noqa: BLE001 - PoolTimeout: the server is away or refuses us
             self.pool.close()
+            self.watch.close()
             why = scrub(_LAST_CONNECT_ERROR.pop(self.pool.name, "") or _why_not(url, exc), url)
             raise PgOperationalError(f"PostgreSQL at {self.location}: cannot connect ({why}); "
                                      "is the server running and the database there?") from None
@@ -743,7 +889,7 @@ class PostgresStore:
     def _connect(self) -> Any:
         """A new connection, not the pool's (:meth:`_attempt`)."""
         try:
-            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=POOL_WAIT_S)
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=POOL_WAIT_S, **self._tcp)
         except Exception as exc:  # noqa: BLE001 - OperationalError: the server is away
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise _wrap(psycopg.OperationalError(self.scrub(first)), self.name) from None
@@ -785,6 +931,12 @@ class PostgresStore:
         stats = self.pool.get_stats()
         return (int(stats.get("connections_errors", 0)) > self._connect_errors
                 or int(stats.get("pool_size", 0)) < self.pool.max_size)
+
+    def _check(self, conn: Any) -> None:
+        """The pool's check of a connection it is about to give, under the deadline: an idle
+        connection to a frozen server fails it, and the pool discards it."""
+        with self.watch.over(conn):
+            ConnectionPool.check_connection(conn)
 
     def configure(self, conn: Any) -> None:
         """Ready a new connection (the pool's, or one made while the pool failed)."""
@@ -861,6 +1013,7 @@ class PostgresStore:
                 self._probe.taken.set()  # a connection kept for the next request is closed now
         self.conn.close()
         self.pool.close()
+        self.watch.close()
         _LAST_CONNECT_ERROR.pop(self.pool.name, None)
         OPEN_STORES.discard(self)
 

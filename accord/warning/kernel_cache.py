@@ -129,12 +129,25 @@ def cache_dir(package: Path = PACKAGE) -> str | None:
             tempfile.TemporaryFile(dir=path).close()   # writable (numba's own test)
         except OSError:
             continue
+        if not (_own(os.path.join(root, parent)) and _own(path)):
+            continue   # another user could put code in it (numba's cache is pickled)
         for stale in os.scandir(os.path.join(root, parent)):
             if stale.name != digest:
                 # a process still running that source recreates its directory when it saves
                 shutil.rmtree(stale.path, ignore_errors=True)
         return path
     return None
+
+
+def _own(path: str) -> bool:
+    """Whether ``path`` is this user's and no one else may write to it: numba's cache holds
+    pickled code and the boost bank, so a directory another user can write to (made first in a
+    shared root such as ``/tmp``, or opened to the group) is not used."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return st.st_uid == os.geteuid() and not st.st_mode & 0o022
 
 
 #: written into :func:`cache_dir` once the tracker's warm-up has run every kernel there

@@ -5,6 +5,7 @@ file."""
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import os
 import shutil
@@ -266,3 +267,20 @@ def test_warning_track_is_silent_about_compiling_when_the_cache_holds_the_kernel
     assert res.exit_code == 0, res.output
     assert warning_track.COMPILE_NOTICE not in res.stderr
     assert json.loads(res.stdout)["kernels_compiled"] is False
+
+
+def test_a_cache_directory_another_user_could_write_to_is_not_used(tmp_path, monkeypatch):
+    """numba's cache holds pickled code: a directory made first by someone else in a shared root
+    (a predictable name under /tmp), or opened to the group, is passed over for the next root."""
+    shared, mine = tmp_path / "shared", tmp_path / "mine"
+    shared.mkdir()
+    mine.mkdir()
+    monkeypatch.setattr(kernel_cache, "cache_roots", lambda package=kernel_cache.PACKAGE: [str(shared), str(mine)])
+    parent = "accord-" + hashlib.sha1(str(kernel_cache.PACKAGE).encode()).hexdigest()[:12]
+    planted = shared / parent
+    planted.mkdir()
+    planted.chmod(0o777)
+    got = kernel_cache.cache_dir.__wrapped__()
+    assert got is not None and got.startswith(str(mine))
+    planted.chmod(0o755)      # the same directory, no longer writable by others, is used again
+    assert kernel_cache.cache_dir.__wrapped__().startswith(str(shared))

@@ -125,6 +125,47 @@ def test_partners_are_pinned_and_persisted(pair, clock):
     assert jpn.partners()["KOR"].fingerprint == other.fingerprint
 
 
+def _pins(node) -> list[dict]:
+    return [e.data for e in node.ledger.entries() if e.type == "partner.added"]
+
+
+def test_a_changed_pin_is_ledgered_and_an_identical_one_is_not(pair, clock):
+    jpn, kor = pair
+    first = {"party": "KOR", "fingerprint": kor.fingerprint, "url": "https://kor.example", "replaced": None,
+             "insecure": False}
+    assert _pins(jpn) == [first]
+    size = jpn.ledger.size
+    jpn.add_partner("KOR", kor.identity.public_b64, "https://kor.example")  # the same key and URL
+    assert jpn.ledger.size == size and _pins(jpn) == [first]
+    jpn.add_partner("KOR", kor.identity.public_b64, "https://kor2.example")  # a new URL, the same key
+    other = Node.init(jpn.dir.parent / "x", "KOR", clock)
+    jpn.add_partner("KOR", other.identity.public_b64, "https://kor2.example", replace=True)
+    assert _pins(jpn)[1:] == [{**first, "url": "https://kor2.example"},
+                              {**first, "url": "https://kor2.example", "fingerprint": other.fingerprint,
+                               "replaced": kor.fingerprint}]
+    assert jpn.ledger.size == size + 2
+    jpn.ledger.verify()
+    other.close()
+
+
+def test_a_plain_http_pin_ledgers_both_entries_and_a_failed_write_neither(pair, monkeypatch):
+    import accord.node.node as node_module
+
+    jpn, kor = pair
+    size, before = jpn.ledger.size, (jpn.dir / "node.yaml").read_text()
+    monkeypatch.setattr(node_module, "_write_config", lambda *_a, **_k: (_ for _ in ()).throw(OSError(28, "full")))
+    with pytest.raises(OSError):
+        jpn.add_partner("KOR", kor.identity.public_b64, "http://10.0.0.7:8443", insecure=True)
+    assert jpn.ledger.size == size and (jpn.dir / "node.yaml").read_text() == before
+    assert jpn.partners()["KOR"].url == "https://kor.example"
+    assert [r[0] for r in jpn.conn.execute("SELECT url FROM partners")] == ["https://kor.example"]
+    monkeypatch.undo()
+    jpn.add_partner("KOR", kor.identity.public_b64, "http://10.0.0.7:8443", insecure=True)
+    assert [e.type for e in jpn.ledger.entries(size)] == ["insecure.http", "partner.added"]
+    assert jpn.ledger.entry(size + 1).data == {"party": "KOR", "fingerprint": kor.fingerprint,
+                                               "url": "http://10.0.0.7:8443", "replaced": None, "insecure": True}
+
+
 @pytest.mark.parametrize("party,key,match", [
     ("kor", None, "ISO 3166-1"), ("JPN", None, "own party"), ("USA", "not base64!", "not valid base64"),
     ("USA", "AAAA", "must be 32 bytes"),

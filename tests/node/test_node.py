@@ -14,6 +14,7 @@ from accord.errors import AgreementError, ConfigError, InputError, NotFoundError
 from accord.node import Node
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+PINS = 1  # ledger entries the pair fixture leaves on jpn: its pin of KOR (partner.added)
 
 
 @pytest.fixture
@@ -183,8 +184,8 @@ def test_put_item_is_idempotent_and_ledgered(pair):
     item = new_item("warning.track", {"t": 1}, Marking.parse("SECRET//REL TO JPN, KOR"), "JPN", jpn.clock.now())
     assert jpn.put_item(item) == item
     jpn.put_item(item)
-    assert jpn.ledger.size == 1 and jpn.ledger.entry(0).type == "item.created"
-    assert jpn.ledger.entry(0).data["digest"] == item.digest()
+    assert jpn.ledger.size == PINS + 1 and jpn.ledger.entry(PINS).type == "item.created"
+    assert jpn.ledger.entry(PINS).data["digest"] == item.digest()
     assert jpn.get_item(item.id) == item and jpn.items("warning.track") == [item] and jpn.items("intel.stix") == []
     jpn.ledger.verify()
 
@@ -196,7 +197,7 @@ def test_same_id_different_content_is_refused_and_store_unchanged(pair):
     from dataclasses import replace
     with pytest.raises(StoreError, match="already stored"):
         jpn.put_item(replace(item, body={"v": 2}))
-    assert jpn.get_item(item.id).body == {"v": 1} and jpn.ledger.size == 1
+    assert jpn.get_item(item.id).body == {"v": 1} and jpn.ledger.size == PINS + 1
 
 
 def test_put_item_joins_callers_transaction(pair):
@@ -207,7 +208,7 @@ def test_put_item_joins_callers_transaction(pair):
     jpn.conn.rollback()
     with pytest.raises(NotFoundError):
         jpn.get_item(item.id)
-    assert jpn.ledger.size == 0
+    assert jpn.ledger.size == PINS
 
 
 def test_agreements_are_verified_before_stored(pair, clock):
@@ -218,15 +219,15 @@ def test_agreements_are_verified_before_stored(pair, clock):
     unsigned = replace(half, signatures=tuple(s for s in half.signatures if s.party == "JPN"))
     with pytest.raises(AgreementError, match="missing signature of KOR"):
         jpn.add_agreement(unsigned)
-    assert jpn.agreements() == [] and jpn.ledger.size == 0
+    assert jpn.agreements() == [] and jpn.ledger.size == PINS
     a = signed_agreement(jpn, kor)
     assert jpn.add_agreement(a) == "added"
     assert jpn.add_agreement(a) == "unchanged"
-    assert jpn.ledger.entry(0).type == "agreement.added"
+    assert jpn.ledger.entry(PINS).type == "agreement.added"
     with pytest.raises(AgreementError, match="higher version"):
         jpn.add_agreement(signed_agreement(jpn, kor, ceiling="TOP SECRET"))
     assert jpn.add_agreement(signed_agreement(jpn, kor, version=2, ceiling="TOP SECRET")) == "changed"
-    assert jpn.ledger.entry(1).type == "agreement.changed" and jpn.get_agreement("jpn-kor").version == 2
+    assert jpn.ledger.entry(PINS + 1).type == "agreement.changed" and jpn.get_agreement("jpn-kor").version == 2
     assert [x.id for x in jpn.agreements_in_force()] == ["jpn-kor"]
     assert jpn.agreements_in_force(datetime(2027, 2, 1, tzinfo=UTC)) == []
 

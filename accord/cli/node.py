@@ -100,7 +100,8 @@ def partner_add(dir: DirOpt, party: Annotated[str, typer.Option("--party", help=
                 insecure: Annotated[bool, typer.Option("--insecure", help="accept a plain http:// URL to a host "
                                                        "other than loopback (warned, recorded in the ledger)")]
                 = False) -> None:
-    """Pin a partner's public key (check its fingerprint with the partner out of band)."""
+    """Pin a partner's public key (check its fingerprint with the partner out of band). A pin that
+    changes (a new party, a key replaced, a new URL) is ledgered as partner.added."""
     p = open_node(dir).add_partner(party, key, url, replace=replace, insecure=insecure)
     if p.insecure:
         warn(f"{p.party}'s URL {p.url} is plain HTTP off loopback: envelopes cross the network unencrypted "

@@ -342,7 +342,9 @@ def remove_partner(node: Node, party: str) -> dict[str, Any]:
     calling this again completes the removal: a party that is still pinned, or no longer pinned
     but still holding a pending mark, live tokens or rules naming it, is acted on; a pending
     removal is not ledgered twice (only a rule or token that appeared since is, in a new entry),
-    and the result is the recorded one with ``resumed: True``. A party with none of these is
+    and the result is the recorded one with ``resumed: True``. A pending removal followed in the
+    ledger by a ``partner.added`` for the party (pinned again since) is stale: the removal is a
+    new one, ledgered as such. A party with none of these is
     :class:`NotFoundError`. A party unpinned without the database part (``node.yaml`` edited by
     hand) is cleaned up the same way, ledgered with ``fingerprint: None``.
 
@@ -364,6 +366,8 @@ def remove_partner(node: Node, party: str) -> dict[str, Any]:
             rules_removed = node.conn.execute("DELETE FROM fed_rules WHERE to_party = ?", (party,)).rowcount
             tokens = revoke_party_tokens(node.conn, party)
             pending = node.conn.execute("SELECT leaf FROM fed_removals WHERE party = ?", (party,)).fetchone()
+            if pending is not None and _added_since(node, party, pending[0]):
+                pending = None  # re-pinned after that removal: this removal is a new one
             if pending is None and pinned is None and not (rules_removed or tokens):
                 raise NotFoundError(f"{party} is not a pinned partner of {node.party}")
             if pending is None or rules_removed or tokens:
@@ -381,6 +385,17 @@ def remove_partner(node: Node, party: str) -> dict[str, Any]:
                 node.remove_partner(party)  # node.yaml replaced; the partners mirror commits with the mark's end
             node.conn.execute("DELETE FROM fed_removals WHERE party = ?", (party,))
     return out
+
+
+def _added_since(node: Node, party: str, leaf: int) -> bool:
+    """Whether ``party`` was pinned again (``partner.added``, :meth:`accord.node.Node.add_partner`)
+    after ledger leaf ``leaf``. The ledger is searched for the party as its canonical JSON writes it."""
+    from accord.core.canonical import canonical_json, parse_json_strict
+
+    needle = b'"party":' + canonical_json(party)
+    rows = node.conn.execute("SELECT leaf FROM ledger_leaves WHERE idx > ? AND type = 'partner.added' "
+                             "AND instr(leaf, ?) > 0", (leaf, needle)).fetchall()
+    return any((parse_json_strict(bytes(raw)).get("data") or {}).get("party") == party for (raw,) in rows)
 
 
 _REMOVAL_FAULTS: tuple[type[Exception], ...] = (OSError, StoreError, *DatabaseError)

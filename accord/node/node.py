@@ -58,6 +58,8 @@ log = logging.getLogger("accord.node")
 KEY_FILE = "node.key"
 CONFIG_FILE = "node.yaml"
 DB_FILE = "accord.db"
+#: The ledger event a changed partner pin appends (:meth:`Node.add_partner`).
+PARTNER_ADDED_EVENT = "partner.added"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -321,6 +323,11 @@ class Node:
 
         A plain ``http://`` URL to a host other than loopback is refused unless ``insecure``:
         then the acceptance is ledgered (``insecure.http``) and kept in ``node.yaml``.
+
+        A pin that changes (a new party, a replaced key, a changed URL) is ledgered as
+        ``partner.added`` — ``{party, fingerprint, url, replaced, insecure}``, ``replaced`` the
+        old key's fingerprint when the key changed, else null — in the transaction that mirrors
+        it, before ``node.yaml`` is rewritten; re-pinning the same key and URL appends nothing.
         """
         if not is_party(party):
             raise InputError(str(party_problem(party, what="partner party")), field="party")
@@ -343,15 +350,28 @@ class Node:
         if old is not None and old.public_key_b64 != partner.public_key_b64 and not replace:
             raise ConfigError(f"{party} is already pinned with key {old.fingerprint}; re-pinning a different "
                               "key must be deliberate (--replace)")
-        if partner.insecure:  # on the record before it takes effect
-            self.record_plain_http({"use": "partner", "party": party, "url": url})
         cfg_path = self.dir / CONFIG_FILE
         config = _read_config(cfg_path)
         config.setdefault("partners", {})[party] = {"key": partner.public_key_b64, "fingerprint": partner.fingerprint,
                                                     **({"url": url} if url else {}),
                                                     **({"insecure": True} if partner.insecure else {})}
-        _write_config(cfg_path, config)
-        self._load_partners(config["partners"])
+        changed = old is None or (old.public_key_b64, old.url) != (partner.public_key_b64, url)
+        before = self._partners
+        try:
+            with self._write():  # on the record before it takes effect, in one transaction
+                if partner.insecure:
+                    self.record_plain_http({"use": "partner", "party": party, "url": url})
+                if changed:
+                    replaced = old.fingerprint if old is not None and old.public_key_b64 != partner.public_key_b64 \
+                        else None
+                    self.ledger.append(PARTNER_ADDED_EVENT, {
+                        "party": party, "fingerprint": partner.fingerprint, "url": url, "replaced": replaced,
+                        "insecure": partner.insecure}, time=self.clock.now())
+                self._load_partners(config["partners"])
+                _write_config(cfg_path, config)
+        except BaseException:
+            self._partners = before  # the mirror rolls back with the transaction; so does this
+            raise
         self._config_stamp = _stamp(cfg_path)
         return partner
 

@@ -120,3 +120,29 @@ def test_a_standing_rule_can_be_removed_as_it_was_added(nodes):
     r = run("node", "rule", "remove", "--dir", d, "--kinds", "intel.*")  # to '*': not the rule added
     assert isinstance(r.exception, NotFoundError) and "rules: intel.* → KOR" in str(r.exception)
     assert json.loads(run("node", "rule", "list", "--dir", d, "--json").stdout) == [{"kinds": "intel.*", "to": "KOR"}]
+
+
+def test_partner_add_ledgers_a_changed_pin_not_an_identical_one(nodes):
+    """Pinning a key is a trust decision: `node partner add` (and `--replace`) leave
+    `partner.added` in the ledger an auditor reads; re-pinning the same key and URL adds nothing."""
+    def pins():
+        node = Node.open(nodes / "jpn")
+        try:
+            node.ledger.verify()
+            return [e.data for e in node.ledger.entries() if e.type == "partner.added"]
+        finally:
+            node.close()
+
+    kor = Node.open(nodes / "kor")
+    kor_fp, kor_key = kor.fingerprint, kor.identity.public_b64
+    kor.close()
+    first = {"party": "KOR", "fingerprint": kor_fp, "url": None, "replaced": None, "insecure": False}
+    assert pins() == [first]
+    assert run("node", "partner", "add", "--dir", nodes / "jpn", "--party", "KOR", "--key", kor_key).exit_code == 0
+    assert pins() == [first]
+    assert run("node", "init", "--party", "KOR", "--dir", nodes / "kor2").exit_code == 0
+    new_key = json.loads(run("node", "show", "--dir", nodes / "kor2", "--json").stdout)["public_key"]
+    r = run("node", "partner", "add", "--dir", nodes / "jpn", "--party", "KOR", "--key", new_key, "--replace")
+    assert r.exit_code == 0, r.output
+    new_fp = r.stdout.split()[2]
+    assert new_fp != kor_fp and pins() == [first, {**first, "fingerprint": new_fp, "replaced": kor_fp}]

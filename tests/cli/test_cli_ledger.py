@@ -118,9 +118,10 @@ def test_partner_cosigns_a_checkpoint_and_both_signatures_verify(tmp_path, node_
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert [s["name"] for s in out["verified_signatures"]][1] == kor_origin
-    assert out["verified_signatures"][1]["cosigned_at"] is not None and out["tree_size"] == 11
+    size = 11 + 1  # node_dir's items, and JPN's pin of KOR (partner.added)
+    assert out["verified_signatures"][1]["cosigned_at"] is not None and out["tree_size"] == size
     # a witness refuses a head whose log signature fails, and an unpinned party
-    cp.write_text(cp.read_text().replace("\n11\n", "\n12\n"))
+    cp.write_text(cp.read_text().replace(f"\n{size}\n", f"\n{size + 1}\n"))
     r = _run("ledger", "cosign", "--dir", str(kor_dir), "--party", "JPN", str(cp))
     assert r.exit_code != 0 and "invalid signature" in str(r.exception)
     r = _run("ledger", "cosign", "--dir", str(kor_dir), "--party", "USA", str(cp))

@@ -49,10 +49,11 @@ def test_malformed_partner_urls_are_refused_in_one_line(pair, url, text):
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8602", "http://localhost:8602", "http://[::1]:8602",
                                  "https://192.0.2.7:8602"])
-def test_loopback_or_https_needs_no_flag_and_records_nothing(pair, url):
+def test_loopback_or_https_needs_no_flag_and_records_no_insecure_http(pair, url):
     jpn, kor = pair
     assert jpn.add_partner("KOR", kor.identity.public_b64, url).insecure is False
-    assert jpn.ledger.size == 0 and "insecure" not in (jpn.dir / "node.yaml").read_text()
+    assert [(e.type, e.data["insecure"]) for e in jpn.ledger.entries()] == [("partner.added", False)]  # the pin only
+    assert "insecure" not in (jpn.dir / "node.yaml").read_text()
 
 
 def test_insecure_is_ledgered_kept_in_node_yaml_and_lets_the_transport_send(pair):

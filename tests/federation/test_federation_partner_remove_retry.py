@@ -148,6 +148,41 @@ def test_a_rule_or_token_made_while_a_removal_was_pending_is_removed_and_ledgere
     _fully_removed(jpn, tmp_path, late)
 
 
+def test_a_removal_pending_before_the_party_was_pinned_again_is_stale(jpn, tmp_path, monkeypatch):
+    """The first removal stopped after node.yaml was rewritten (pending mark left); KOR was then
+    pinned again (`partner.added`) and removed again: that is a new removal, ledgered, not the
+    completion of the old one."""
+    kor = jpn.partners()["KOR"]
+    secret = create_token(jpn.conn, "kor-soc", "KOR", {"status"})
+    _commit_fails(monkeypatch, jpn, 2)
+    with pytest.raises(StoreError, match="again to complete it"):
+        federation.remove_partner(jpn, "KOR")
+    monkeypatch.undo()
+    [first] = _removals(jpn)
+    assert "KOR" not in jpn.partners()
+    jpn.add_partner("KOR", kor.public_key_b64, kor.url)  # no rule or token since: only the pin is new
+
+    out = federation.remove_partner(jpn, "KOR")
+    assert out == {"party": "KOR", "fingerprint": kor.fingerprint, "rules_removed": 0, "tokens_revoked": [],
+                   "queue_held": 0}
+    assert _removals(jpn) == [first, out]
+    _fully_removed(jpn, tmp_path, secret)
+
+
+def test_a_pin_of_another_party_leaves_a_pending_removal_pending(jpn, tmp_path, monkeypatch):
+    nodes = make_nodes(tmp_path / "more", ("USA", "KOR"))
+    _commit_fails(monkeypatch, jpn, 2)
+    with pytest.raises(StoreError, match="again to complete it"):
+        federation.remove_partner(jpn, "KOR")
+    monkeypatch.undo()
+    [first] = _removals(jpn)
+    jpn.add_partner("USA", nodes["USA"].identity.public_b64)  # data names KOR nowhere, but USA
+    assert federation.remove_partner(jpn, "KOR") == {**first, "resumed": True}
+    assert _removals(jpn) == [first]
+    for n in nodes.values():
+        n.close()
+
+
 def test_a_partner_unpinned_without_its_database_part_is_cleaned_up(jpn, tmp_path):
     """What an interrupted removal used to leave: node.yaml unpinned, the rules and live tokens
     still there, nothing ledgered. The rerun revokes and ledgers them."""

@@ -14,6 +14,7 @@ from accord.errors import AgreementError, ConfigError, InputError, NotFoundError
 from accord.node import Node
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+PINS = 1  # ledger entries the pair fixture leaves on jpn: its pin of KOR (partner.added)
 
 
 @pytest.fixture
@@ -125,6 +126,47 @@ def test_partners_are_pinned_and_persisted(pair, clock):
     assert jpn.partners()["KOR"].fingerprint == other.fingerprint
 
 
+def _pins(node) -> list[dict]:
+    return [e.data for e in node.ledger.entries() if e.type == "partner.added"]
+
+
+def test_a_changed_pin_is_ledgered_and_an_identical_one_is_not(pair, clock):
+    jpn, kor = pair
+    first = {"party": "KOR", "fingerprint": kor.fingerprint, "url": "https://kor.example", "replaced": None,
+             "insecure": False}
+    assert _pins(jpn) == [first]
+    size = jpn.ledger.size
+    jpn.add_partner("KOR", kor.identity.public_b64, "https://kor.example")  # the same key and URL
+    assert jpn.ledger.size == size and _pins(jpn) == [first]
+    jpn.add_partner("KOR", kor.identity.public_b64, "https://kor2.example")  # a new URL, the same key
+    other = Node.init(jpn.dir.parent / "x", "KOR", clock)
+    jpn.add_partner("KOR", other.identity.public_b64, "https://kor2.example", replace=True)
+    assert _pins(jpn)[1:] == [{**first, "url": "https://kor2.example"},
+                              {**first, "url": "https://kor2.example", "fingerprint": other.fingerprint,
+                               "replaced": kor.fingerprint}]
+    assert jpn.ledger.size == size + 2
+    jpn.ledger.verify()
+    other.close()
+
+
+def test_a_plain_http_pin_ledgers_both_entries_and_a_failed_write_neither(pair, monkeypatch):
+    import accord.node.node as node_module
+
+    jpn, kor = pair
+    size, before = jpn.ledger.size, (jpn.dir / "node.yaml").read_text()
+    monkeypatch.setattr(node_module, "_write_config", lambda *_a, **_k: (_ for _ in ()).throw(OSError(28, "full")))
+    with pytest.raises(OSError):
+        jpn.add_partner("KOR", kor.identity.public_b64, "http://10.0.0.7:8443", insecure=True)
+    assert jpn.ledger.size == size and (jpn.dir / "node.yaml").read_text() == before
+    assert jpn.partners()["KOR"].url == "https://kor.example"
+    assert [r[0] for r in jpn.conn.execute("SELECT url FROM partners")] == ["https://kor.example"]
+    monkeypatch.undo()
+    jpn.add_partner("KOR", kor.identity.public_b64, "http://10.0.0.7:8443", insecure=True)
+    assert [e.type for e in jpn.ledger.entries(size)] == ["insecure.http", "partner.added"]
+    assert jpn.ledger.entry(size + 1).data == {"party": "KOR", "fingerprint": kor.fingerprint,
+                                               "url": "http://10.0.0.7:8443", "replaced": None, "insecure": True}
+
+
 @pytest.mark.parametrize("party,key,match", [
     ("kor", None, "ISO 3166-1"), ("JPN", None, "own party"), ("USA", "not base64!", "not valid base64"),
     ("USA", "AAAA", "must be 32 bytes"),
@@ -142,8 +184,8 @@ def test_put_item_is_idempotent_and_ledgered(pair):
     item = new_item("warning.track", {"t": 1}, Marking.parse("SECRET//REL TO JPN, KOR"), "JPN", jpn.clock.now())
     assert jpn.put_item(item) == item
     jpn.put_item(item)
-    assert jpn.ledger.size == 1 and jpn.ledger.entry(0).type == "item.created"
-    assert jpn.ledger.entry(0).data["digest"] == item.digest()
+    assert jpn.ledger.size == PINS + 1 and jpn.ledger.entry(PINS).type == "item.created"
+    assert jpn.ledger.entry(PINS).data["digest"] == item.digest()
     assert jpn.get_item(item.id) == item and jpn.items("warning.track") == [item] and jpn.items("intel.stix") == []
     jpn.ledger.verify()
 
@@ -155,7 +197,7 @@ def test_same_id_different_content_is_refused_and_store_unchanged(pair):
     from dataclasses import replace
     with pytest.raises(StoreError, match="already stored"):
         jpn.put_item(replace(item, body={"v": 2}))
-    assert jpn.get_item(item.id).body == {"v": 1} and jpn.ledger.size == 1
+    assert jpn.get_item(item.id).body == {"v": 1} and jpn.ledger.size == PINS + 1
 
 
 def test_put_item_joins_callers_transaction(pair):
@@ -166,7 +208,7 @@ def test_put_item_joins_callers_transaction(pair):
     jpn.conn.rollback()
     with pytest.raises(NotFoundError):
         jpn.get_item(item.id)
-    assert jpn.ledger.size == 0
+    assert jpn.ledger.size == PINS
 
 
 def test_agreements_are_verified_before_stored(pair, clock):
@@ -177,15 +219,15 @@ def test_agreements_are_verified_before_stored(pair, clock):
     unsigned = replace(half, signatures=tuple(s for s in half.signatures if s.party == "JPN"))
     with pytest.raises(AgreementError, match="missing signature of KOR"):
         jpn.add_agreement(unsigned)
-    assert jpn.agreements() == [] and jpn.ledger.size == 0
+    assert jpn.agreements() == [] and jpn.ledger.size == PINS
     a = signed_agreement(jpn, kor)
     assert jpn.add_agreement(a) == "added"
     assert jpn.add_agreement(a) == "unchanged"
-    assert jpn.ledger.entry(0).type == "agreement.added"
+    assert jpn.ledger.entry(PINS).type == "agreement.added"
     with pytest.raises(AgreementError, match="higher version"):
         jpn.add_agreement(signed_agreement(jpn, kor, ceiling="TOP SECRET"))
     assert jpn.add_agreement(signed_agreement(jpn, kor, version=2, ceiling="TOP SECRET")) == "changed"
-    assert jpn.ledger.entry(1).type == "agreement.changed" and jpn.get_agreement("jpn-kor").version == 2
+    assert jpn.ledger.entry(PINS + 1).type == "agreement.changed" and jpn.get_agreement("jpn-kor").version == 2
     assert [x.id for x in jpn.agreements_in_force()] == ["jpn-kor"]
     assert jpn.agreements_in_force(datetime(2027, 2, 1, tzinfo=UTC)) == []
 

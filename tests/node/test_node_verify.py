@@ -26,6 +26,8 @@ from accord.node.verify import verify_node
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 runner = CliRunner()
+PINS = 1  # the jpn fixture's ledger: its pin of KOR (partner.added), then one agreement, then three items
+SIZE = PINS + 1 + 3
 
 
 @pytest.fixture
@@ -59,7 +61,7 @@ def _problems(node):
 
 def test_an_untouched_node_verifies_and_says_what_it_checked(jpn):
     result = verify_node(jpn)
-    assert result.head.size == jpn.ledger.size == 4
+    assert result.head.size == jpn.ledger.size == SIZE
     assert result.checked == {"items": 3, "agreements": 1, "dialogue versions": 0, "received intel objects": 0,
                               "queued envelopes": 0}
 
@@ -70,12 +72,12 @@ def test_every_check_reads_one_snapshot_while_another_process_writes(jpn, tmp_pa
     other = Node.open(tmp_path / "jpn")
 
     def write_meanwhile(done, total):
-        if done == total and other.ledger.size == 4:
+        if done == total and other.ledger.size == SIZE:
             other.put_item(new_item("test.note", {"text": "meanwhile"}, Marking.parse("UNCLASSIFIED"), "JPN", T0))
 
     result = verify_node(jpn, progress=write_meanwhile)
-    assert other.ledger.size == 5
-    assert (result.head.size, result.checked["items"]) == (4, 3)
+    assert other.ledger.size == SIZE + 1
+    assert (result.head.size, result.checked["items"]) == (SIZE, 3)
     assert verify_node(jpn).checked["items"] == 4
     other.close()
 
@@ -113,7 +115,8 @@ def test_a_deleted_item_row_and_an_edited_column_are_named(jpn):
     jpn.conn.execute("UPDATE items SET classification = 0 WHERE id = ?", (other,))
     jpn.conn.commit()
     problems = _problems(jpn)
-    assert f"item {gone}: recorded by ledger entry 1 but not stored (the row was deleted)" in problems
+    first_item = PINS + 1  # after the pin and the agreement
+    assert f"item {gone}: recorded by ledger entry {first_item} but not stored (the row was deleted)" in problems
     assert any(p.startswith(f"item {other}: column(s) classification=0 disagree") for p in problems)
 
 
@@ -216,7 +219,7 @@ def test_cli_lists_every_problem_and_exits_non_zero_and_quick_checks_the_ledger_
     jpn.conn.commit()
     d = str(tmp_path / "jpn")
     quick = runner.invoke(app, ["ledger", "verify", "--dir", d, "--quick"])
-    assert quick.exit_code == 0 and quick.stdout.startswith("ledger OK: 4 entries")
+    assert quick.exit_code == 0 and quick.stdout.startswith(f"ledger OK: {SIZE} entries")
     r = runner.invoke(app, ["ledger", "verify", "--dir", d, "--json"])
     assert isinstance(r.exception, NodeIntegrityError)
     out = json.loads(r.stdout)

@@ -346,7 +346,7 @@ class Node:
                              "the network unencrypted; use https:// (accord node tls pin) or pass --insecure "
                              "(recorded in the ledger)", field="url")
         partner = Partner(party, base64.b64encode(raw_public(key)).decode(), url, remote is not None)
-        old = self._partners.get(party)
+        old = self.partners().get(party)  # node.yaml as it is now (another process may have changed it)
         if old is not None and old.public_key_b64 != partner.public_key_b64 and not replace:
             raise ConfigError(f"{party} is already pinned with key {old.fingerprint}; re-pinning a different "
                               "key must be deliberate (--replace)")

@@ -149,6 +149,21 @@ def test_a_changed_pin_is_ledgered_and_an_identical_one_is_not(pair, clock):
     other.close()
 
 
+def test_a_pin_changed_by_another_process_is_judged_against_the_file(pair, clock):
+    """Another process (another Node on the same directory) moves KOR's URL; pinning the old URL
+    here is a change of what node.yaml says, so it is ledgered, not judged against stale pins."""
+    jpn, kor = pair
+    elsewhere = Node.open(jpn.dir, clock)
+    try:
+        elsewhere.add_partner("KOR", kor.identity.public_b64, "https://kor2.example")
+    finally:
+        elsewhere.close()
+    size = jpn.ledger.size
+    jpn.add_partner("KOR", kor.identity.public_b64, "https://kor.example")
+    assert jpn.ledger.size == size + 1 and _pins(jpn)[-1]["url"] == "https://kor.example"
+    assert jpn.partners()["KOR"].url == "https://kor.example"
+
+
 def test_a_plain_http_pin_ledgers_both_entries_and_a_failed_write_neither(pair, monkeypatch):
     import accord.node.node as node_module
 

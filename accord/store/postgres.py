@@ -853,6 +853,8 @@ class PostgresStore:
             conn, probe.conn = probe.conn, None
         if probe.error is not None:
             raise probe.error
+        if conn is None:  # the store was closed meanwhile (the attempt closed what it made): a 503, not the closed pool's 500
+            raise _wrap(psycopg.OperationalError("the store was closed while connecting"), self.name)
         return conn
 
     def _attempt(self, probe: _Probe) -> None:

@@ -108,3 +108,37 @@ def test_a_connection_made_late_and_not_taken_is_closed_and_its_place_given_back
         assert store._probe is not None and store._probe.conn is None
     finally:
         store.close()
+
+
+def test_a_store_closed_while_its_attempt_runs_answers_unavailable(pg_schemas, monkeypatch):
+    """Shutting down while a request waits for its attempt: the request gets the store's
+    "unavailable" (a 503), not the closed pool's error, and the connection made late is closed."""
+    from accord.store import postgres
+
+    store, release, made = _slow_attempts(pg_schemas, monkeypatch)
+    monkeypatch.setattr(postgres, "PROBE_WAIT_S", 30.0)  # the request waits for its attempt throughout
+    out: list = []
+
+    def request() -> None:
+        try:
+            out.append(store.connect_directly())
+        except StoreUnavailable as exc:
+            out.append(exc)
+
+    t = threading.Thread(target=request)
+    t.start()
+    started = threading.Event()
+    for _ in range(300):
+        if store._probe is not None:
+            started.set()
+            break
+        started.wait(0.01)
+    assert started.is_set(), "the attempt never started"
+    store.close()
+    release.set()
+    t.join(30)
+    assert len(out) == 1 and isinstance(out[0], StoreUnavailable), out
+    assert "closed while connecting" in str(out[0])
+    for th in _attempt_threads(store):
+        th.join(30)
+    assert made and made[0].closed

@@ -177,7 +177,9 @@ class _Watchdog:
         self._ids = itertools.count()
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        threading.Thread(target=self._watch, name=f"{name}-deadline", daemon=True).start()
+        if deadline is not None:  # (with none, nothing is ever registered: no thread to look)
+            threading.Thread(target=self._watch, args=(min(max(deadline / 4, 0.05), 1.0),), name=f"{name}-deadline",
+                             daemon=True).start()
 
     def start(self, conn: Any) -> int | None:
         """A statement on ``conn`` starts: its token for :meth:`end` (None: no deadline)."""
@@ -203,8 +205,8 @@ class _Watchdog:
         finally:
             self.end(token)
 
-    def _watch(self) -> None:
-        while not self._stop.wait(min(max((self.deadline or 4.0) / 4, 0.05), 1.0)):
+    def _watch(self, every: float) -> None:
+        while not self._stop.wait(every):
             now = time.monotonic()
             with self._lock:  # (an ended statement's connection, perhaps closed since, is never cut)
                 for token, (at, conn) in list(self._running.items()):

@@ -144,9 +144,13 @@ def _own(path: str) -> bool:
     pickled code and the boost bank, so a directory another user can write to (made first in a
     shared root such as ``/tmp``, or opened to the group) is not used."""
     try:
-        st = os.stat(path)
+        return owned_alone(os.stat(path))
     except OSError:
         return False
+
+
+def owned_alone(st: os.stat_result) -> bool:
+    """Whether a file or directory with status ``st`` is this user's and writable by no one else."""
     return st.st_uid == os.geteuid() and not st.st_mode & 0o022
 
 

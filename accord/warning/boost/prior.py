@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from accord.warning.boost.flight import fly, impact_arc
-from accord.warning.kernel_cache import cache_dir
+from accord.warning.kernel_cache import cache_dir, owned_alone
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +278,7 @@ def _load_bank(path: Path) -> Bank | None:
     try:
         with open(path, "rb") as fh:
             st = os.fstat(fh.fileno())
-            if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            if not owned_alone(st):
                 log.warning("boost bank %s not written by this user alone: flying it again", path.name)
                 return None
             with np.load(fh, allow_pickle=False) as f:

@@ -71,6 +71,14 @@ def make_nodes(base: Path, parties=PARTIES, *, ports: dict[str, int] | None = No
     return nodes
 
 
+def attached(nodes: dict[str, Node]) -> InProcessNetwork:
+    """One in-process network with every node of ``nodes`` attached."""
+    net = InProcessNetwork()
+    for n in nodes.values():
+        net.attach(n)
+    return net
+
+
 @contextmanager
 def networked(base: Path, parties=PARTIES, *, clock=None) -> Iterator[tuple[dict[str, Node], InProcessNetwork]]:
     """The ``parties``' nodes (:func:`make_nodes` under ``base``, on ``clock``: the real one by
@@ -78,10 +86,7 @@ def networked(base: Path, parties=PARTIES, *, clock=None) -> Iterator[tuple[dict
     closed on leaving (a test that reopens a node puts the new one in ``nodes``)."""
     nodes = make_nodes(base, parties, clock=clock)
     try:
-        net = InProcessNetwork()
-        for n in nodes.values():
-            net.attach(n)
-        yield nodes, net
+        yield nodes, attached(nodes)
     finally:
         for n in nodes.values():
             n.close()

@@ -9,17 +9,14 @@ import threading
 
 from accord.errors import FederationError, StoreUnavailable
 from accord.federation import Federation, service
-from accord.federation.transport import InProcessNetwork
 
-from federation_harness import make_nodes, wait_for
+from federation_harness import attached, make_nodes, wait_for
 
 
 def test_head_thread_survives_an_unreachable_partner_while_the_database_is_away(tmp_path, monkeypatch, caplog):
     nodes = make_nodes(tmp_path, ("JPN", "KOR"))
     jpn = nodes["JPN"]
-    net = InProcessNetwork()
-    for n in nodes.values():
-        net.attach(n)
+    net = attached(nodes)
     checks = []
     database_away = threading.Event()
     database_away.set()
@@ -59,9 +56,7 @@ def test_lease_thread_skips_its_round_while_the_database_is_away_and_goes_on(tmp
     takes leases over again after it."""
     nodes = make_nodes(tmp_path, ("JPN", "KOR"))
     jpn = nodes["JPN"]
-    net = InProcessNetwork()
-    for n in nodes.values():
-        net.attach(n)
+    net = attached(nodes)
     caplog.set_level(logging.INFO, logger="accord")
     fed = Federation(jpn, net, poll_interval=0.05, head_interval=5, lease_renew=0.2)
     # the service's first refresh (before the thread), then the database away, then KOR's lease

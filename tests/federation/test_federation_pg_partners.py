@@ -16,10 +16,9 @@ from accord.core.agreements import new_agreement, sign_agreement
 from accord.core.items import new_item
 from accord.core.markings import Marking
 from accord.federation import Federation, remove_partner, share
-from accord.federation.transport import InProcessNetwork
 from accord.node import Node
 
-from federation_harness import make_nodes, note, wait_for
+from federation_harness import attached, make_nodes, note, wait_for
 
 pytestmark = pytest.mark.postgresql
 
@@ -48,9 +47,7 @@ def test_every_partner_of_a_postgresql_node_is_delivered_to_however_many_it_has(
         ag = sign_agreement(ag, nodes[p].identity)
     for n in nodes.values():
         n.add_agreement(ag)
-    net = InProcessNetwork()
-    for n in nodes.values():
-        net.attach(n)
+    net = attached(nodes)
     caplog.set_level(logging.INFO, logger="accord")
     fed = Federation(jpn, net, backoff_base=0.01, backoff_cap=0.05, poll_interval=0.05, head_interval=0.5,
                      lease_renew=0.2)
@@ -88,9 +85,7 @@ def test_a_removed_partners_worker_gives_its_pool_place_back_and_a_new_one_takes
     nodes = make_nodes(tmp_path, ("JPN", "KOR"), store=lambda p: url if p == "JPN" else None)
     jpn, kor = nodes["JPN"], nodes["KOR"]
     initial = jpn.store.max_size
-    net = InProcessNetwork()
-    for n in nodes.values():
-        net.attach(n)
+    net = attached(nodes)
     caplog.set_level(logging.INFO, logger="accord.federation")
     fed = Federation(jpn, net, backoff_base=0.01, backoff_cap=0.05, poll_interval=0.05, head_interval=60,
                      lease_renew=0.1)

@@ -10,9 +10,8 @@ import time
 import pytest
 
 from accord.federation import Federation, share
-from accord.federation.transport import InProcessNetwork
 
-from federation_harness import make_nodes, note, wait_for
+from federation_harness import attached, make_nodes, note, wait_for
 
 pytestmark = pytest.mark.postgresql
 
@@ -24,9 +23,7 @@ def _received(kor) -> int:
 def test_delivery_survives_its_database_going_away_and_logs_it_once(tmp_path, pg_server, caplog):
     nodes = make_nodes(tmp_path, ("JPN", "KOR"), store=lambda p: pg_server.url if p == "JPN" else None)
     jpn, kor = nodes["JPN"], nodes["KOR"]
-    net = InProcessNetwork()
-    for n in nodes.values():
-        net.attach(n)
+    net = attached(nodes)
     caplog.set_level(logging.DEBUG, logger="accord")
     fed = Federation(jpn, net, backoff_base=0.01, backoff_cap=0.05, poll_interval=0.05, head_interval=0.1,
                      lease_renew=0.2)
@@ -117,9 +114,7 @@ def test_partner_api_answers_503_while_its_database_is_away(tmp_path, pg_server,
 def test_stopping_while_the_database_is_away_logs_one_line_not_a_traceback(tmp_path, pg_server, caplog):
     nodes = make_nodes(tmp_path, ("JPN", "KOR"), store=lambda p: pg_server.url if p == "JPN" else None)
     jpn = nodes["JPN"]
-    net = InProcessNetwork()
-    for n in nodes.values():
-        net.attach(n)
+    net = attached(nodes)
     caplog.set_level(logging.INFO, logger="accord")
     fed = Federation(jpn, net, poll_interval=0.05, head_interval=0.1, lease_renew=0.2)
     fed.start()

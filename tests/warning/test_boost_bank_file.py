@@ -165,3 +165,12 @@ def test_another_scipy_or_numpy_draws_into_another_file(store, monkeypatch):
     monkeypatch.setattr(prior, "cache_dir", lambda: str(store))
     monkeypatch.setattr(np, "__version__", "0.0.1")
     assert prior._bank_file(SMALL) != here
+
+
+def test_flying_the_joined_bank_keeps_no_class_bank_beside_it(store):
+    """The joined bank is all the predictions read: the classes' own banks, flown to make it, are
+    let go (kept, they doubled the memory of a process that flew the bank)."""
+    prior.bank.cache_clear()
+    joined = prior.banks.__wrapped__(SMALL)
+    assert prior.bank.cache_info().currsize == 0
+    assert len(joined.burn_s) == sum(len(prior._flown(c).burn_s) for c in SMALL)

@@ -204,6 +204,11 @@ def _tp(cls: MissileClass, tv: np.ndarray, tb: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=4)
 def bank(cls: MissileClass = DEFAULT_CLASS) -> Bank:
     """The class's hypothesis bank (built once per process: about a second)."""
+    return _flown(cls)
+
+
+def _flown(cls: MissileClass) -> Bank:
+    """The class's hypothesis bank, drawn and flown (:func:`bank` keeps it)."""
     rng = np.random.default_rng(cls.seed)
     if cls.kinds:
         a0, tv, tb, gb = _draw_by_kind(cls, rng)
@@ -321,8 +326,9 @@ def _save_bank(path: Path, b: Bank) -> None:
 
 
 def _join(classes: tuple[MissileClass, ...]) -> Bank:
-    """The banks of ``classes`` flown and joined (see :func:`banks`)."""
-    parts = [bank(c) for c in classes]
+    """The banks of ``classes`` flown and joined (see :func:`banks`); the classes' own banks are
+    not kept beside the joined one (twice the memory, and nothing reads them after)."""
+    parts = [_flown(c) for c in classes]
     lp = np.concatenate([b.log_prior for b in parts]) - math.log(len(parts))
     D = np.concatenate([b.impact_range_m for b in parts])
     o = np.argsort(D, kind="stable")      # in order of impact range: P(reach) is a cumulative sum

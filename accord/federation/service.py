@@ -586,9 +586,11 @@ class Federation:
                             self._backlog_delivered(party)
                 except (FederationError, AuthError) as exc:  # not reached, or it refused us
                     log.debug("tree head of %s not checked: %s", party, exc)
-                    # one fault cutting both: the thread lives on
+                    # one fault cutting both: the thread lives on; a partner removed meanwhile
+                    # (its check cut short by the removal) has no outage to report
                     with self.store_outage.guard("tree-head checks", reached=False):
-                        self._unreached(party, exc, None)
+                        if party in self.node.partners():
+                            self._unreached(party, exc, None)
                 except AccordError as exc:  # a bad checkpoint: reached, and what it says is logged
                     log.debug("tree head of %s not checked: %s", party, exc)
                 except Exception:  # noqa: BLE001

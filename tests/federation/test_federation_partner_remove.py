@@ -395,3 +395,33 @@ def test_a_thread_reading_the_pins_while_another_rereads_them_sees_the_removal(n
     second.join(30)
     assert "KOR" not in seen["first"]
     assert "KOR" not in seen["second"], "the old pins were given while node.yaml was being reread"
+
+
+def test_a_tree_head_check_cut_by_the_removal_does_not_report_the_partner_unreachable(net_pair, caplog):
+    """The tree-head thread was checking KOR when KOR was removed and its check failed: a partner
+    no longer pinned has no outage to report (the operator would read a stale "unreachable")."""
+    from accord.errors import FederationError
+
+    (nodes, net) = net_pair
+    jpn = nodes["JPN"]
+    checked = threading.Event()
+
+    class RemovedWhileChecking:
+        def get_checkpoint(self, node, party):
+            federation.remove_partner(jpn, "KOR")
+            checked.set()
+            raise FederationError("KOR at http://kor.example unreachable: ConnectionResetError")
+
+        def __getattr__(self, name):
+            return getattr(net, name)
+
+    caplog.set_level(logging.INFO, logger="accord.federation")
+    fed = Federation(jpn, RemovedWhileChecking(), poll_interval=0.05, lease_renew=0.1, head_interval=0.05)
+    fed.start()
+    try:
+        assert checked.wait(10)
+        assert wait_for(lambda: any(getattr(r, "event", None) == "partner.retired" for r in caplog.records))
+    finally:
+        fed.stop()
+    events = [getattr(r, "event", None) for r in caplog.records if getattr(r, "partner", None) == "KOR"]
+    assert "partner.unreachable" not in events, events

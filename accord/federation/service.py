@@ -275,6 +275,12 @@ class Federation:
             try:
                 with self.store_outage.guard("partner leases") as step:
                     now = set(self.leases.refresh(self.node.partners()))
+                    # a partner removed while the refresh ran (its worker may have just given
+                    # its lease back): not taken again, so no worker starts only to retire
+                    stale = now - set(self.node.partners())
+                    if stale:
+                        self.leases.release(stale)
+                        now -= stale
             except Exception:  # noqa: BLE001 - the store is failing: our leases run out, others take over
                 log.exception("partner leases: refresh failed")
                 continue

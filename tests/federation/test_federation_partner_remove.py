@@ -425,3 +425,37 @@ def test_a_tree_head_check_cut_by_the_removal_does_not_report_the_partner_unreac
         fed.stop()
     events = [getattr(r, "event", None) for r in caplog.records if getattr(r, "partner", None) == "KOR"]
     assert "partner.unreachable" not in events, events
+
+
+def test_a_lease_taken_as_the_partner_is_removed_is_given_back_and_starts_no_worker(net_pair, caplog):
+    """The lease thread read the pins, then KOR was removed (its worker retiring gave the lease
+    back) before the refresh took the free lease again: the lease is given back at once and no
+    worker starts only to retire."""
+    (nodes, net) = net_pair
+    jpn = nodes["JPN"]
+    caplog.set_level(logging.INFO, logger="accord.federation")
+    fed = Federation(jpn, net, poll_interval=0.05, lease_renew=0.05, head_interval=60)
+    refresh = fed.leases.refresh
+    removed = threading.Event()
+
+    def removal_meanwhile(partners):
+        partners = list(partners)
+        if "KOR" in partners and not removed.is_set() and "KOR" in fed.leases.held():
+            federation.remove_partner(jpn, "KOR")
+            assert wait_for(lambda: any(getattr(r, "event", None) == "partner.retired" for r in caplog.records))
+            removed.set()
+        return refresh(partners)
+
+    fed.leases.refresh = removal_meanwhile
+    fed.start()
+    try:
+        assert removed.wait(10)
+        assert wait_for(lambda: "KOR" not in fed.leases.held())
+        assert wait_for(lambda: not _workers("KOR"))
+        threading.Event().wait(0.3)   # several lease rounds
+        assert not _workers("KOR") and "KOR" not in fed.leases.held()
+        assert jpn.conn.execute("SELECT COUNT(*) FROM partner_leases WHERE partner = 'KOR'").fetchone()[0] == 0
+    finally:
+        fed.stop()
+    events = [getattr(r, "event", None) for r in caplog.records if getattr(r, "partner", None) == "KOR"]
+    assert events.count("partner.retired") == 1, events

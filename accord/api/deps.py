@@ -71,7 +71,8 @@ _unavailable_log = Throttle(per_minute=6)
 
 def store_unavailable(exc: StoreUnavailable) -> HTTPException:
     """503 with ``Retry-After: 1`` and ``{"detail": {"error": "unavailable", "message": …}}`` for a
-    request that needed the node's database while it was away; nothing was committed. The body
+    request that needed the node's database while it was away; nothing was committed, unless the
+    connection went with a COMMIT sent and unanswered (the log then says it may have been). The body
     names no server, user or database (a partner or a token holder has no business knowing
     them); the error itself (its URL without the password) is logged, at most 6 lines a minute
     with the number passed over. TAXII routes answer in TAXII's error form with this status,

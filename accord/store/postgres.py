@@ -615,7 +615,11 @@ class PgConnection:
             self._pipe_commits.append(self._run(lambda conn: conn.execute("COMMIT")))
             self._pipe_txn = False
             return
-        _check_committed(self._run(lambda conn: conn.execute("COMMIT")), self._store.name)
+        try:
+            cur = self._run(lambda conn: conn.execute("COMMIT"))
+        except PgOperationalError as exc:
+            raise _commit_unanswered(exc) from None
+        _check_committed(cur, self._store.name)
 
     def rollback(self) -> None:
         if not self.in_transaction:
@@ -662,9 +666,15 @@ class PgConnection:
                     finally:
                         self._pipe = None  # the sync at the pipeline's exit runs as a plain statement would
                         self.round_trips += 1
-            except psycopg.Error as exc:
+            except (psycopg.Error, PgOperationalError) as exc:  # at the exit's sync, or at a read in the block
+                sent = bool(self._pipe_commits)   # a COMMIT among the unanswered statements
                 self._after_failed_pipeline(conn)
-                raise _wrap(exc, self._store.name) from None
+                wrapped = exc if isinstance(exc, PgOperationalError) else _wrap(exc, self._store.name)
+                if sent and isinstance(wrapped, PgOperationalError):
+                    wrapped = _commit_unanswered(wrapped)
+                if wrapped is exc:
+                    raise
+                raise wrapped from None
             except BaseException:
                 self._after_failed_pipeline(conn)
                 raise
@@ -738,6 +748,14 @@ def _why_not(url: str, exc: Exception) -> str:
         lines = [line.strip() for line in str(direct).strip().splitlines() if line.strip()]
         return lines[0] if lines else type(direct).__name__
     return f"{type(exc).__name__}: {exc}"  # it connects now: the pool's own reason
+
+
+def _commit_unanswered(exc: PgOperationalError) -> PgOperationalError:
+    """``exc`` for a connection lost with a COMMIT sent and its answer not back: the server may
+    have committed before the connection went, so the message must not say nothing was."""
+    text = str(exc).replace("; nothing was committed, retry", "")
+    return PgOperationalError(f"{text}; the COMMIT was sent but not answered: the transaction may or may not "
+                              "have been committed")
 
 
 def _check_committed(cur: Any, where: str) -> None:

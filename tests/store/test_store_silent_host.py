@@ -356,3 +356,35 @@ def test_a_bad_deadline_in_the_url_is_one_clear_error(value):
 
     with pytest.raises(ConfigError, match=f"accord_statement_timeout='{value}': give the seconds"):
         PostgresStore(f"postgresql://nobody@127.0.0.1:1/none?accord_statement_timeout={value}")
+
+
+@pytest.mark.parametrize("piped", [False, True], ids=["plain", "pipelined"])
+def test_a_commit_left_unanswered_is_not_said_to_have_committed_nothing(pg_server, piped):
+    """The host freezes with the COMMIT sent: the server may have committed before the answer was
+    lost, so the error must not tell the operator that nothing was committed (it may have been)."""
+    from accord.store.postgres import PostgresStore
+
+    relay = SilentRelay(pg_server.port)
+    store = PostgresStore(_deadline(_through(relay, pg_server), 1), max_size=4)
+    conn = store.conn
+    try:
+        conn.execute("CREATE TEMP TABLE t (x int)")
+        if piped:
+            with pytest.raises(StoreUnavailable) as caught:
+                with conn.pipeline():
+                    conn.execute("BEGIN")
+                    conn.execute("INSERT INTO t VALUES (1)")
+                    relay.freeze()
+                    conn.commit()
+        else:
+            conn.execute("BEGIN")
+            conn.execute("INSERT INTO t VALUES (1)")
+            relay.freeze()
+            with pytest.raises(StoreUnavailable) as caught:
+                conn.commit()
+        said = str(caught.value)
+        assert "nothing was committed" not in said and "may or may not have been committed" in said, said
+        assert "\n" not in said
+    finally:
+        relay.close()
+        store.close()

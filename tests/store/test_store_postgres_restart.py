@@ -172,10 +172,19 @@ def test_after_an_outage_connections_stay_within_the_pool_size_and_go_back_to_th
     from accord.errors import StoreUnavailable
     from accord.store.postgres import PgConnection, PostgresStore
 
-    def clients() -> int:  # the server's client connections, this one left out
+    def clients() -> int:
+        """The server's client connections, this one left out — the least seen over up to 2 s: a
+        connection the store has just closed keeps its backend a moment after (the server ends it
+        asynchronously), and one the store holds open stays counted however long it is looked at."""
+        seen = []
         with psycopg.connect(pg_server.url, autocommit=True) as c:
-            return int(c.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
-                                 "AND pid <> pg_backend_pid()").fetchone()[0])
+            for _ in range(20):
+                seen.append(int(c.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
+                                          "'client backend' AND pid <> pg_backend_pid()").fetchone()[0]))
+                if seen[-1] <= 3:
+                    break
+                time.sleep(0.1)
+        return min(seen)
 
     store = PostgresStore(pg_server.url, max_size=3)
     readers = [PgConnection(store) for _ in range(4)]  # no place of their own in the pool (a reader has one)
@@ -229,10 +238,19 @@ def test_each_reader_has_a_place_of_its_own_before_during_and_after_an_outage(pg
     from accord.errors import StoreUnavailable
     from accord.store.postgres import PostgresStore
 
-    def clients() -> int:  # the server's client connections, this one left out
+    def clients() -> int:
+        """The server's client connections, this one left out — the least seen over up to 2 s: a
+        connection the store has just closed keeps its backend a moment after (the server ends it
+        asynchronously), and one the store holds open stays counted however long it is looked at."""
+        seen = []
         with psycopg.connect(pg_server.url, autocommit=True) as c:
-            return int(c.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
-                                 "AND pid <> pg_backend_pid()").fetchone()[0])
+            for _ in range(20):
+                seen.append(int(c.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
+                                          "'client backend' AND pid <> pg_backend_pid()").fetchone()[0]))
+                if seen[-1] <= 3:
+                    break
+                time.sleep(0.1)
+        return min(seen)
 
     store = PostgresStore(pg_server.url, max_size=3)
     readers = [store.reader() for _ in range(4)]

@@ -197,3 +197,22 @@ def test_every_ledger_event_architecture_md_names_is_one_the_code_writes():
 @pytest.mark.parametrize("name", ["accord.store.base.transaction", "accord.nosuch", "accord.store.base.nosuch"])
 def test_the_resolver_tells_names_apart(name):
     assert (unresolved(name.split(".")[1:]) is None) == (name == "accord.store.base.transaction")
+
+
+def test_every_package_and_module_of_accord_is_on_the_architecture_map():
+    """docs/architecture.md names each package (``accord/x/``, a file in it, or ``x/``) and each module (its name
+    in a backticked span: ``scoring``, ``tracks.Tracks``, ``accord/api/taxii.py``)."""
+    spans: set[str] = set()
+    for line in (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8").splitlines():
+        if not line.lstrip().startswith("```"):
+            spans |= set(re.findall(r"`([^`\n]+)`", line))
+    words = {w for span in spans for w in re.findall(r"\w+", span)}
+    missing = []
+    for init in sorted((ROOT / "accord").rglob("__init__.py")):
+        package = init.parent.relative_to(ROOT)
+        if package.name != "accord" and not any(span == f"{package.name}/" or span.startswith(f"{package}/")
+                                                for span in spans):
+            missing.append(f"package {package}/")
+        missing += [f"module {m.relative_to(ROOT)}" for m in sorted(init.parent.glob("*.py"))
+                    if m.stem not in ("__init__", "__main__") and m.stem not in words]
+    assert not missing, "\n".join(missing)

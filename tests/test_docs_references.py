@@ -13,6 +13,7 @@ subjects, a CAP sender, an item kind) is told apart by shape or named in :data:`
 from __future__ import annotations
 
 import ast
+import fnmatch
 import importlib
 import pkgutil
 import re
@@ -216,3 +217,23 @@ def test_every_package_and_module_of_accord_is_on_the_architecture_map():
         missing += [f"module {m.relative_to(ROOT)}" for m in sorted(init.parent.glob("*.py"))
                     if m.stem not in ("__init__", "__main__") and m.stem not in words]
     assert not missing, "\n".join(missing)
+
+
+def test_every_test_the_docs_cite_exists():
+    """The docs cite tests as evidence: a backticked ``test_x.py`` is a file under tests/, a
+    ``test_name`` (or ``test_name_prefix…``) a test function, or a module of that name."""
+    files = {p.name for p in (ROOT / "tests").rglob("test_*.py")}
+    functions = set()
+    for path in (ROOT / "tests").rglob("*.py"):
+        functions |= set(re.findall(r"^\s*(?:async )?def (test_\w+)", path.read_text(encoding="utf-8"), re.M))
+    problems = []
+    for where, line in doc_lines():
+        for span in re.findall(r"`([^`\n]+)`", line):
+            for name in re.findall(r"(?<![\w/.])(test_[\w*]+\.py)\b", span):  # test_sim_*.py: a glob
+                if not fnmatch.filter(files, name):
+                    problems.append(f"{where}: {name}")
+            for name, cut in re.findall(r"(?<![\w/.:])(test_\w+)(…|\.\.\.)?(?![\w.*])", span):
+                known = functions | {f[:-3] for f in files}
+                if not (any(f.startswith(name) for f in known) if cut else name in known):
+                    problems.append(f"{where}: {name}{cut}")
+    assert not problems, "\n".join(problems)

@@ -1,6 +1,7 @@
 """RFC 8785 JSON Canonicalization Scheme (JCS) and strict JSON parsing.
 
-Everything Accord signs is signed over ``canonical_json(value)``: RFC 8785 via the ``rfc8785``
+Everything Accord signs is signed over ``canonical_json(value)``: RFC 8785, through orjson or a
+Python path where each is proved byte-identical to the ``rfc8785`` package, else through that
 package (``json.dumps(sort_keys=True)`` is *not* RFC 8785: it differs on numbers and on the
 ordering of non-ASCII keys, which sort by UTF-16 code units in JCS).
 

@@ -28,9 +28,11 @@ from accord.core.canonical import canonical_json, es_number
 from accord.core.markings import Marking, check_party
 from accord.errors import AccordError, InputError
 
-KINDS: tuple[str, ...] = ("warning.track", "warning.prediction", "warning.alert", "intel.stix",
-                          "dialogue.series", "dialogue.meeting", "dialogue.commitment", "test.note")
-"""The item kinds named in docs/architecture.md (others that match :data:`KIND_RE` are allowed)."""
+KINDS: tuple[str, ...] = ("warning.track", "warning.prediction", "warning.alert", "warning.radar",
+                          "warning.report", "intel.stix", "dialogue.series", "dialogue.meeting",
+                          "dialogue.commitment", "test.note", "accord.retraction")
+"""The item kinds named in docs/architecture.md (others that match :data:`KIND_RE` are allowed;
+tests/test_docs_references.py holds the two lists together)."""
 
 KIND_RE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_-]+)+")
 _SPACE = re.compile(r"\s")

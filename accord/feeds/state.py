@@ -31,7 +31,7 @@ from accord.clock import to_rfc3339
 from accord.core.items import Item
 from accord.errors import ConfigError
 from accord.store.base import transaction
-from accord.store.sqlite import ensure_schema
+from accord.store.base import ensure_schema
 
 if TYPE_CHECKING:
     from accord.node import Node

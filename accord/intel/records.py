@@ -35,7 +35,7 @@ def encode_json(value: Any, *, plain: bool = False) -> str:
     64-bit ints, finite floats, valid Unicode): orjson then writes the same JSON text as
     ``json.dumps(value, separators=(",", ":"), ensure_ascii=False)`` (floats in their shortest
     round-trip form, which parse to the same value), about 20× faster. Anything else goes
-    through :mod:`json` exactly as before (orjson would silently turn NaN into ``null``)."""
+    through that :func:`json.dumps` (orjson would silently turn NaN into ``null``)."""
     if plain:
         return orjson.dumps(value).decode("utf-8")
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

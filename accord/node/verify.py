@@ -81,9 +81,11 @@ class NodeVerification:
 
 def verify_node(node: Node, *, quick: bool = False,
                 progress: Callable[[int, int], None] | None = None) -> NodeVerification:
-    """Verify ``node`` (see the module docstring); raise :class:`NodeIntegrityError` listing
-    every problem found. ``quick``: the ledger's own hashes only (what a partner's checkpoint
-    check relies on), which raises the ledger's :class:`LedgerError` as before."""
+    """Verify ``node`` (see the module docstring): the :class:`NodeVerification` (the ledger
+    head, how many rows of each kind were checked), or :class:`NodeIntegrityError` listing every
+    problem found. ``quick``: the ledger's own hashes only (what a partner's checkpoint check
+    relies on), whose failure is the ledger's :class:`LedgerError` (a ledger that cannot be read:
+    :class:`NodeIntegrityError`)."""
     with _snapshot(node):
         if quick:
             try:

@@ -1,7 +1,7 @@
-"""The node's audit ledger: an append-only RFC 9162 Merkle log persisted in the node's SQLite db.
+"""The node's audit ledger: an append-only RFC 9162 Merkle log persisted in the node's database.
 
-Every event (item created, shared, received, rejected; agreement added or changed; checkpoint
-witnessed; partner inconsistent) is one leaf. The leaf bytes are the RFC 8785 canonical JSON of
+Every event (item created, shared, received, rejected; agreement added or changed; partner
+pinned, removed or inconsistent …; docs/architecture.md lists them) is one leaf. The leaf bytes are the RFC 8785 canonical JSON of
 ``{"type": event_type, "time": RFC 3339, "data": {...}}`` and the leaf hash is
 ``SHA-256(0x00 || leaf)`` (RFC 9162 §2.1.1).
 

@@ -32,7 +32,7 @@ from accord.core.markings import Classification, Marking
 from accord.core.parties import party_problem
 from accord.core.policy import NO, OK, VERDICT, Decision, Reason
 from accord.errors import AccordError, ConfigError, InputError, NotFoundError
-from accord.store.sqlite import ensure_schema
+from accord.store.base import ensure_schema
 from accord.tak.client import TakServer
 from accord.tak.cot import TYPE_RE
 

@@ -18,6 +18,7 @@ from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
+from starlette.types import Receive, Scope, Send
 
 log = logging.getLogger("accord.console")
 
@@ -74,6 +75,19 @@ class ConsoleRoute(APIRoute):
             return with_headers(response, cache=static)
 
         return handler
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A method this route does not take (the router hands it the request when no route
+        takes the method at that path: HEAD, TRACE, PROPFIND …) gets the console's 405 page and
+        headers, not the framework's bare JSON answer."""
+        method = scope.get("method", "")
+        if scope["type"] == "http" and self.methods and method not in self.methods:
+            response = error_page(Request(scope, receive), 405,
+                                  f"the console answers GET and POST only, not {method[:20]}")
+            response.headers["Allow"] = "GET, POST"
+            await with_headers(response)(scope, receive, send)
+            return
+        await super().handle(scope, receive, send)
 
 
 def error_page(request: Request, status: int, message: str) -> Response:

@@ -197,6 +197,22 @@ def test_other_methods_get_the_console_headers_too(anon, admin, method):
     assert_csp(r)
 
 
+@pytest.mark.parametrize("method", ["HEAD", "TRACE", "PROPFIND"])
+@pytest.mark.parametrize("path", ["/console/alerts", "/console/login", "/console/static/console.js",
+                                  "/console/no-such-page"])
+def test_methods_no_console_route_names_get_the_console_headers_too(anon, admin, method, path):
+    """Only the catch-all's methods were the console's: HEAD, TRACE or any other method got the
+    framework's JSON 405 without the CSP, nosniff, frame or cache headers that docs/console.md
+    promises on every console response."""
+    for client in (anon, admin):
+        r = client.request(method, path)
+        assert r.status_code in (303, 405), (method, path, r.status_code)
+        assert_csp(r)
+        assert r.headers["cache-control"] == "no-store" and r.headers["x-frame-options"] == "DENY"
+        if method != "HEAD" and r.status_code == 405:
+            assert f"GET and POST only, not {method}" in r.text
+
+
 def test_logging_in_again_and_again_with_one_token_ends_only_that_token_s_oldest_sessions(app, world, admin):
     attacker = TestClient(app, follow_redirects=False)
     nonce = csrf_of(attacker.get("/console/login").text)

@@ -173,6 +173,28 @@ def test_forms_must_be_urlencoded_and_small(admin):
     assert_csp(r)
 
 
+@pytest.mark.parametrize("path", ["/console/items/a%00b", "/console/intel?type=%00", "/console/intel/cyber/%00",
+                                  "/console/intel/%00/x", "/console/intel/export?collection=%00&format=stix",
+                                  "/console/alerts/cap/%00", "/console/federation?item_id=%00&recipient=KOR",
+                                  "/console/dialogue?owner=x&%00=y"])
+def test_a_nul_character_in_the_path_or_query_is_a_400_page(admin, path):
+    """PostgreSQL refuses NUL in text: an id or a filter holding one (``%00``) reached the store
+    and was a 500, with a logged traceback, for every such request to a node on PostgreSQL
+    (SQLite answered 404 or 200)."""
+    r = admin.get(path)
+    assert r.status_code == 400 and "NUL character" in r.text, r.status_code
+    assert_csp(r)
+
+
+def test_a_nul_character_in_a_form_field_is_a_400_page(admin):
+    csrf = csrf_of(admin.get("/console/").text)
+    for path, form in (("/console/dialogue/commitments/a%00b", {"csrf": csrf, "status": "done"}),
+                       ("/console/intel/import", {"csrf": csrf, "collection": "cy\x00ber", "bundle": "{}"}),
+                       ("/console/dialogue/commitments/S1-M1-C1", {"csrf": csrf, "status": "done", "evidence": "a\x00"})):
+        r = admin.post(path, data=form)
+        assert r.status_code == 400 and "NUL character" in r.text, (path, r.status_code)
+
+
 def test_console_routes_are_not_in_the_openapi_description_and_the_taxii_lane_stays_open(app, world):
     client = TestClient(app)
     spec = client.get("/openapi.json", headers={"Authorization": f"Bearer {world.admin}"}).json()

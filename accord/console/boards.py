@@ -87,8 +87,8 @@ def impact_of(p: Any) -> dict[str, float] | None:
     or None when its body does not give them all: a partner's prediction with an
     ``impact_ellipse_95`` of null or a latitude of ``"s"`` made its track's page a 500 for
     everyone who could see the track."""
-    b = p.body if isinstance(p.body, dict) else {}
-    ell = b.get("impact_ellipse_95")
+    b: dict[str, Any] = p.body if isinstance(p.body, dict) else {}
+    ell: Any = b.get("impact_ellipse_95")
     try:
         return {"lat": float(b["impact_lat_deg"]), "lon": float(b["impact_lon_deg"]),
                 "major_km": float(ell["semi_major_m"]) / 1000.0, "minor_km": float(ell["semi_minor_m"]) / 1000.0}

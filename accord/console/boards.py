@@ -82,6 +82,20 @@ def prediction_times(p: Any) -> tuple[datetime | None, datetime | None]:
             None if impact_t is None else add_seconds(p.created, impact_t - t))
 
 
+def impact_of(p: Any) -> dict[str, float] | None:
+    """A ``warning.prediction``'s impact point (degrees) and 95 % ellipse axes (km) as numbers,
+    or None when its body does not give them all: a partner's prediction with an
+    ``impact_ellipse_95`` of null or a latitude of ``"s"`` made its track's page a 500 for
+    everyone who could see the track."""
+    b: dict[str, Any] = p.body if isinstance(p.body, dict) else {}
+    ell: Any = b.get("impact_ellipse_95")
+    try:
+        return {"lat": float(b["impact_lat_deg"]), "lon": float(b["impact_lon_deg"]),
+                "major_km": float(ell["semi_major_m"]) / 1000.0, "minor_km": float(ell["semi_minor_m"]) / 1000.0}
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+
+
 def latest_prediction(predictions: Iterable[Any], originator: str, track_id: str) -> Any | None:
     """The latest ``warning.prediction`` of one track (by its ``t``), or None."""
     mine = [p for p in predictions if p.originator == originator and str(p.body.get("track_id")) == track_id]

@@ -18,6 +18,7 @@ from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
+from starlette.types import Receive, Scope, Send
 
 log = logging.getLogger("accord.console")
 
@@ -34,6 +35,14 @@ SECURITY_HEADERS = {
 }
 
 LOGIN_PATH = "/console/login"
+NUL_REFUSED = "a NUL character in the request's path, query or form"
+
+
+def has_nul(*texts: str) -> bool:
+    """Whether any of ``texts`` holds a NUL character: no console id, filter or form field has
+    one, and PostgreSQL refuses NUL in text, so one reaching the store (``/console/items/%00``)
+    was a 500 with a logged traceback on a node on PostgreSQL. The console answers 400 first."""
+    return any("\x00" in t for t in texts)
 
 
 class LoginRequired(Exception):
@@ -58,6 +67,8 @@ class ConsoleRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             try:
+                if has_nul(request.scope.get("path", ""), *(x for kv in request.query_params.multi_items() for x in kv)):
+                    raise HTTPException(400, NUL_REFUSED)
                 response = await original(request)
             except LoginRequired:
                 response = RedirectResponse(LOGIN_PATH, status_code=303)
@@ -74,6 +85,19 @@ class ConsoleRoute(APIRoute):
             return with_headers(response, cache=static)
 
         return handler
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A method this route does not take (the router hands it the request when no route
+        takes the method at that path: HEAD, TRACE, PROPFIND …) gets the console's 405 page and
+        headers, not the framework's bare JSON answer."""
+        method = scope.get("method", "")
+        if scope["type"] == "http" and self.methods and method not in self.methods:
+            response = error_page(Request(scope, receive), 405,
+                                  f"the console answers GET and POST only, not {method[:20]}")
+            response.headers["Allow"] = "GET, POST"
+            await with_headers(response)(scope, receive, send)
+            return
+        await super().handle(scope, receive, send)
 
 
 def error_page(request: Request, status: int, message: str) -> Response:

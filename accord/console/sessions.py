@@ -210,8 +210,16 @@ class SessionStore:
         """Open event streams of ``s`` in this process (the event loop's thread only)."""
         return self._streams.get(s.id, 0)
 
-    def stream_opened(self, s: Session) -> None:
-        self._streams[s.id] = self._streams.get(s.id, 0) + 1
+    def take_stream(self, s: Session, limit: int) -> bool:
+        """Count one more open event stream of ``s`` if it holds fewer than ``limit`` (else
+        False, nothing counted): the check and the count in one step, on the event loop's
+        thread. Counted only once a stream had started, a burst of requests all passed the check
+        before the first was counted."""
+        held = self._streams.get(s.id, 0)
+        if held >= limit:
+            return False
+        self._streams[s.id] = held + 1
+        return True
 
     def stream_closed(self, s: Session) -> None:
         left = self._streams.get(s.id, 0) - 1

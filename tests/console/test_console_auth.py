@@ -173,6 +173,28 @@ def test_forms_must_be_urlencoded_and_small(admin):
     assert_csp(r)
 
 
+@pytest.mark.parametrize("path", ["/console/items/a%00b", "/console/intel?type=%00", "/console/intel/cyber/%00",
+                                  "/console/intel/%00/x", "/console/intel/export?collection=%00&format=stix",
+                                  "/console/alerts/cap/%00", "/console/federation?item_id=%00&recipient=KOR",
+                                  "/console/dialogue?owner=x&%00=y"])
+def test_a_nul_character_in_the_path_or_query_is_a_400_page(admin, path):
+    """PostgreSQL refuses NUL in text: an id or a filter holding one (``%00``) reached the store
+    and was a 500, with a logged traceback, for every such request to a node on PostgreSQL
+    (SQLite answered 404 or 200)."""
+    r = admin.get(path)
+    assert r.status_code == 400 and "NUL character" in r.text, r.status_code
+    assert_csp(r)
+
+
+def test_a_nul_character_in_a_form_field_is_a_400_page(admin):
+    csrf = csrf_of(admin.get("/console/").text)
+    for path, form in (("/console/dialogue/commitments/a%00b", {"csrf": csrf, "status": "done"}),
+                       ("/console/intel/import", {"csrf": csrf, "collection": "cy\x00ber", "bundle": "{}"}),
+                       ("/console/dialogue/commitments/S1-M1-C1", {"csrf": csrf, "status": "done", "evidence": "a\x00"})):
+        r = admin.post(path, data=form)
+        assert r.status_code == 400 and "NUL character" in r.text, (path, r.status_code)
+
+
 def test_console_routes_are_not_in_the_openapi_description_and_the_taxii_lane_stays_open(app, world):
     client = TestClient(app)
     spec = client.get("/openapi.json", headers={"Authorization": f"Bearer {world.admin}"}).json()
@@ -195,6 +217,22 @@ def test_other_methods_get_the_console_headers_too(anon, admin, method):
     r = admin.request(method, "/console/alerts")
     assert r.status_code == 405 and "GET and POST only" in r.text
     assert_csp(r)
+
+
+@pytest.mark.parametrize("method", ["HEAD", "TRACE", "PROPFIND"])
+@pytest.mark.parametrize("path", ["/console/alerts", "/console/login", "/console/static/console.js",
+                                  "/console/no-such-page"])
+def test_methods_no_console_route_names_get_the_console_headers_too(anon, admin, method, path):
+    """Only the catch-all's methods were the console's: HEAD, TRACE or any other method got the
+    framework's JSON 405 without the CSP, nosniff, frame or cache headers that docs/console.md
+    promises on every console response."""
+    for client in (anon, admin):
+        r = client.request(method, path)
+        assert r.status_code in (303, 405), (method, path, r.status_code)
+        assert_csp(r)
+        assert r.headers["cache-control"] == "no-store" and r.headers["x-frame-options"] == "DENY"
+        if method != "HEAD" and r.status_code == 405:
+            assert f"GET and POST only, not {method}" in r.text
 
 
 def test_logging_in_again_and_again_with_one_token_ends_only_that_token_s_oldest_sessions(app, world, admin):

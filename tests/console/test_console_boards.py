@@ -261,3 +261,81 @@ def test_a_partners_track_and_alert_with_odd_fields_leave_the_boards_and_the_pic
     for path in ("/console/", "/console/alerts", "/console/picture", "/console/picture.svg", f"/console/items/{odd.id}"):
         assert admin.get(path).status_code == 200, path
     assert "K-9" in admin.get("/console/picture.svg").text
+
+
+def test_a_partners_prediction_without_a_usable_impact_leaves_its_track_page_up(admin, world):
+    # the track's page formatted the latest prediction's impact straight from its body: a
+    # partner's prediction with "impact_ellipse_95": null, a latitude of "s" or an axis of null
+    # made that track's page a 500 for everyone who could see the track
+    from console_world import track
+
+    from accord.core.items import new_item
+
+    jpn, mk = world.jpn, Marking.parse("SECRET//REL TO JPN, KOR")
+    t = track(jpn, "KOR", "K-7", 100.0, 38.0, 131.0, "SECRET//REL TO JPN, KOR")
+    good = prediction(jpn, 100.0, 40.0, 400.0).body
+    odd = [{"impact_ellipse_95": None}, {"impact_ellipse_95": [1]}, {"impact_lat_deg": "s"},
+           {"impact_lon_deg": None}, {"impact_ellipse_95": {"semi_major_m": None, "semi_minor_m": 1.0}}]
+    for n, change in enumerate(odd):
+        body = {**good, **change, "track_id": "K-7", "t": 200.0 + n}
+        p = jpn.put_item(new_item("warning.prediction", body, mk, "KOR", jpn.clock.now()))
+        r = admin.get(f"/console/items/{t.id}")
+        assert r.status_code == 200, change
+        impact = r.text[r.text.index('id="impact"'):r.text.index("</dd>", r.text.index('id="impact"'))]
+        assert "unknown" in impact and f"/console/items/{p.id}" in impact, change
+    ok = jpn.put_item(new_item("warning.prediction", {**good, "track_id": "K-7", "t": 300.0}, mk, "KOR",
+                               jpn.clock.now()))
+    impact = admin.get(f"/console/items/{t.id}").text
+    assert f"/console/items/{ok.id}" in impact and "33.000° N, 130.000° E" in impact and "0.9 × 0.4 km" in impact
+
+
+def test_a_partners_alert_whose_cap_xml_is_not_text_has_no_cap_download_not_a_500(admin, world):
+    from accord.core.items import new_item
+
+    jpn, mk = world.jpn, Marking.parse("SECRET//REL TO JPN, KOR")
+    for cap in ({"a": 1}, [1], 42, None):
+        a = jpn.put_item(new_item("warning.alert", {"msgType": "Alert", "incident": "K-1", "t": 1.0,
+                                                    "areas": ["JPN-42"], "cap_xml": cap}, mk, "KOR", jpn.clock.now()))
+        r = admin.get(f"/console/alerts/cap/{a.id}")
+        assert r.status_code == 404 and "no CAP alert" in r.text, cap
+
+
+MARKUP = "\"'><img src=x onerror=alert(1)><x-pwn></x-pwn>"
+
+
+def test_markup_a_partner_puts_in_any_field_is_shown_as_text_on_every_page(admin, world):
+    # a guard over the whole rendering surface: a partner's alert, track, prediction, radar, STIX
+    # object and commitment carry markup in every text field; no page, nor the picture's SVG,
+    # turns it into an element
+    from console_world import radar, track
+
+    from accord.core.items import new_item
+    from accord.intel.node_store import store_for
+
+    jpn, mk = world.jpn, Marking.parse("SECRET//REL TO JPN, KOR")
+    jpn.put_item(new_item("warning.alert", {"identifier": MARKUP, "msgType": MARKUP, "incident": MARKUP, "t": 1.0,
+                                            "track_id": MARKUP, "reason": MARKUP, "areas": [MARKUP, "JPN-42"],
+                                            "cap_xml": MARKUP}, mk, "KOR", jpn.clock.now()))
+    t = track(jpn, "KOR", MARKUP, 1.0, 38.0, 134.0, "SECRET//REL TO JPN, KOR")
+    t = jpn.put_item(new_item("warning.track", {**t.body, "phase": MARKUP, "source": MARKUP,
+                                                "sources": [f"KOR:{MARKUP}"], "sensors": [MARKUP]}, mk, "KOR",
+                              jpn.clock.now()))
+    jpn.put_item(new_item("warning.prediction", {**prediction(jpn, 1.0, 0.0, 100.0).body, "track_id": MARKUP},
+                          mk, "KOR", jpn.clock.now()))
+    r = radar(jpn, "KOR", MARKUP, 36.0, 135.0, "SECRET//REL TO JPN, KOR")
+    store_for(jpn).add_objects("cyber", [
+        {"type": "malware", "spec_version": "2.1", "id": "malware--31b940d4-6f7f-459a-80ea-9c1f17b5891c",
+         "created": "2025-06-01T00:00:00.000Z", "modified": "2025-06-01T00:00:00.000Z", "name": MARKUP,
+         "description": MARKUP, "is_family": True, "labels": [MARKUP]}])
+    DialogueStore(jpn).create_series({"id": "S9", "title": MARKUP, "parties": ["JPN", "KOR"], "level": "vice-ministers",
+                                      "cadence_months": 6, "first_meeting": "2026-08-31",
+                                      "venues": {"JPN": MARKUP, "KOR": MARKUP}})
+    pages = ["/console/", "/console/alerts", "/console/picture", "/console/picture.svg", "/console/intel",
+             f"/console/intel?q={MARKUP}&type={MARKUP}", "/console/intel/cyber/malware--31b940d4-6f7f-459a-80ea-9c1f17b5891c",
+             "/console/dialogue", f"/console/dialogue?owner={MARKUP}", f"/console/items/{t.id}", f"/console/items/{r.id}",
+             f"/console/items/{MARKUP}", f"/console/federation?item_id={MARKUP}&recipient=KOR"]
+    for path in pages:
+        page = admin.get(path)
+        assert page.status_code in (200, 404), path
+        assert "<x-pwn" not in page.text and "<img" not in page.text, path
+    assert "onerror=alert(1)&gt;&lt;x-pwn&gt;" in admin.get("/console/alerts").text  # shown, as text

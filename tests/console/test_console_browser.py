@@ -171,3 +171,42 @@ def test_the_time_control_replays_the_picture_in_chromium(served, world, clock, 
     page.screenshot(path=str(ARTEFACTS / "track.png"), full_page=True)
     assert serious_violations(page) == []
     assert errors == []
+
+
+MARKUP = "\"'><img src=x onerror=alert(1)><x-pwn></x-pwn>"
+
+
+def test_markup_in_live_events_is_added_as_text(served, world, browser):
+    """console.js builds rows from the event stream: markup a partner puts in an alert's
+    incident, type and areas or a track's id arrives as text on the overview, the alerts board
+    (its live feed and an incident's table) and the picture's tracks table — no element, no
+    script run."""
+    from playwright.sync_api import expect
+
+    from accord.core.items import new_item
+    from accord.core.markings import Marking
+
+    errors: list[str] = []
+    pages = {}
+    for path in ("/console/", "/console/alerts", "/console/picture"):
+        page = logged_in_page(browser, served.url, world.admin, errors)
+        page.on("dialog", lambda d: (errors.append(f"dialog {d.message}"), d.dismiss()))
+        page.goto(f"{served.url}{path}")
+        expect(page.locator("#live")).to_have_class("live on")
+        pages[path] = page
+    jpn, mk = world.jpn, Marking.parse("SECRET//REL TO JPN, KOR")
+    with write_lock(jpn):
+        for originator, incident in (("KOR", MARKUP), ("JPN", "INC-1")):  # a new incident; one on the board
+            jpn.put_item(new_item("warning.alert", {"msgType": MARKUP, "incident": incident, "t": 5.0,
+                                                    "track_id": MARKUP, "reason": MARKUP, "areas": [MARKUP]},
+                                  mk, originator, jpn.clock.now()))
+    t = track(jpn, "KOR", MARKUP, 1.0, 38.0, 134.0, "SECRET//REL TO JPN, KOR")
+    expect(pages["/console/"].locator(f'tr[data-id="{t.id}"]')).to_have_count(1)
+    expect(pages["/console/alerts"].locator('section[data-incident="JPN:INC-1"] tr.fresh')).to_contain_text(
+        "onerror=alert(1)")
+    expect(pages["/console/alerts"].locator("#new-alerts")).to_contain_text("onerror=alert(1)")
+    expect(pages["/console/picture"].locator("#tracks")).to_contain_text("onerror=alert(1)")
+    for path, page in pages.items():
+        assert page.locator("x-pwn").count() == 0 and page.locator("img[src=x]").count() == 0, path
+        page.close()
+    assert errors == []

@@ -22,7 +22,7 @@ from accord.api.deps import BodyTooLarge, MalformedLength, mark_authenticated, r
 from accord.console import events as ev
 from accord.console.i18n import LANGS
 from accord.console.pages import render
-from accord.console.security import LoginRequired
+from accord.console.security import NUL_REFUSED, LoginRequired, has_nul
 from accord.console.sessions import SESSION_COOKIE, LoginLimiter, Session, SessionStore, login_codes, same_secret
 from accord.console.view import Viewer
 from accord.core.markings import Marking
@@ -50,6 +50,8 @@ async def read_form(request: Request, limit: int = FORM_LIMIT) -> dict[str, str]
         fields = parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=50)
     except (UnicodeDecodeError, ValueError) as exc:
         raise HTTPException(400, f"malformed form: {exc}") from None
+    if has_nul(*fields, *(v for vs in fields.values() for v in vs)):
+        raise HTTPException(400, NUL_REFUSED)
     return {k: v[0] for k, v in fields.items()}
 
 

@@ -64,11 +64,11 @@ def add_routes(router: APIRouter, c: Console) -> None:
             raise HTTPException(404, f"no item {item_id!r}")
         body = dict(item.body)
         body.pop("cap_xml", None)
-        facts = pred = helped = None
+        facts = pred = helped = impact = None
         times: tuple[Any, Any] = (None, None)
         shown = [item.marking]
         if item.kind == "warning.track":
-            from accord.console.boards import latest_prediction, prediction_times
+            from accord.console.boards import impact_of, latest_prediction, prediction_times
             from accord.console.picture import contributors, radars_of, track_facts
 
             facts = track_facts(item)
@@ -80,8 +80,10 @@ def add_routes(router: APIRouter, c: Console) -> None:
                                      str(item.body.get("track_id")))
             if pred is not None:
                 times = prediction_times(pred)
+                impact = impact_of(pred)
                 shown.append(pred.marking)
-        return page(request, s, "item.html", shown, item=item, facts=facts, pred=pred, impact_at=times[1],
+        return page(request, s, "item.html", shown, item=item, facts=facts, pred=pred, impact=impact,
+                    impact_at=times[1],
                     helped=helped,
                     body=json.dumps(body, indent=2, ensure_ascii=False), summary=ev.summary)
 
@@ -157,7 +159,8 @@ def add_routes(router: APIRouter, c: Console) -> None:
         v = viewer_of(s)
         need(v, "items:read")
         item = visible_item(v, item_id)
-        if item is None or item.kind != "warning.alert" or "cap_xml" not in item.body:
+        # a partner's alert whose cap_xml is not text (an object, a number) has none to download
+        if item is None or item.kind != "warning.alert" or not isinstance(item.body.get("cap_xml"), str):
             raise HTTPException(404, f"no CAP alert {item_id!r}")
         name = quote(str(item.body.get("identifier", "alert")).replace("/", "_"), safe="") + ".xml"
         return Response(item.body["cap_xml"], media_type="application/xml",

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from anyio import sleep, to_thread
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
-from sse_starlette.sse import EventSourceResponse, ServerSentEvent
+from sse_starlette.sse import EventSourceResponse, SendTimeoutError, ServerSentEvent
+from starlette.types import Receive, Scope, Send
 
 from accord.console import events as ev
 from accord.console.routes.common import Console
@@ -23,6 +26,8 @@ from accord.console.sessions import Session
 from accord.console.view import Viewer
 from accord.errors import InputError
 from accord.node.bus import LEDGER as LEDGER_TOPIC
+
+log = logging.getLogger("accord.console")
 
 
 def add_routes(router: APIRouter, c: Console) -> None:
@@ -46,23 +51,17 @@ def add_routes(router: APIRouter, c: Console) -> None:
         if not (v.may("items:read") or v.may("status")):
             raise HTTPException(403, f"token {v.principal.name!r} has neither the items:read nor the "
                                      "status scope: there are no events for it")
-        if sessions.streams(s) >= ev.MAX_STREAMS:  # each stream reads the ledger: a session may not open without bound
-            raise HTTPException(429, f"this session already has {sessions.streams(s)} open event streams",
-                                headers={"Retry-After": "5"})
         try:
             last = ev.start_index(node, request.headers.get("last-event-id"), after)
         except InputError as exc:
             raise HTTPException(400, str(exc)) from None
-        return EventSourceResponse(stream(request, s, v, last), ping=15,
-                                   headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-
-    async def stream(request: Request, s: Session, v: Viewer, last: int) -> Any:
-        sessions.stream_opened(s)
-        try:
-            async for e in _stream(request, s, v, last):
-                yield e
-        finally:
-            sessions.stream_closed(s)
+        # each stream reads the ledger: a session may not open without bound (its place is taken
+        # here, before the handler returns, and given back by Stream however the stream ends)
+        if not sessions.take_stream(s, ev.MAX_STREAMS):
+            raise HTTPException(429, f"this session already has {sessions.streams(s)} open event streams",
+                                headers={"Retry-After": "5"})
+        return Stream(_stream(request, s, v, last), lambda: sessions.stream_closed(s), ping=15,
+                      send_timeout=ev.SEND_SECONDS, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     async def _stream(request: Request, s: Session, v: Viewer, last: int) -> Any:
         """Events after ledger index ``last``: read when the node's bus says the ledger grew (a
@@ -93,6 +92,25 @@ def add_routes(router: APIRouter, c: Console) -> None:
                     status_due = clock() - started + ev.STATUS_SECONDS
                 if await wake.wait(ev.CHECK_SECONDS):
                     await sleep(ev.GATHER_SECONDS)  # let a burst of commits land: one read for all
+
+
+class Stream(EventSourceResponse):
+    """An event stream that calls ``release`` once it is over, however it ends — also when its
+    generator never started (a client gone before the first event) — and that ends, rather than
+    waits without end, when a write is not taken within its ``send_timeout`` (a client that
+    stopped reading keeps its connection open but must not keep its place and its ledger reads)."""
+
+    def __init__(self, content: Any, release: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            log.info("console event stream ended: the client took no write for %s s", self.send_timeout)
+        finally:
+            self._release()
 
 
 def status_event(st: dict[str, Any]) -> dict[str, Any]:

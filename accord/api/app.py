@@ -31,12 +31,14 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Match, get_route_path
 from starlette.types import Message, Receive, Scope, Send
 
 from accord import __version__
+from accord.api import error_forms
 from accord.api.deps import (
     AUTHENTICATED_KEY,
     PRINCIPAL_KEY,
@@ -204,25 +206,6 @@ class NodeApp(FastAPI):
         return cached
 
 
-def _printable(value: Any) -> Any:
-    """``value`` (a location part or message) as JSON can carry it: a string with lone
-    surrogates escaped, an int as it is, anything else as its repr."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    text = value if isinstance(value, str) else repr(value)
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")[:200]
-
-
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    """FastAPI's 422 without the ``input`` it echoes: that is the request's body (up to
-    :data:`MAX_BODY_BYTES`, sent back whole), and bytes that are not UTF-8 or a string holding a
-    lone surrogate made rendering the answer fail with a 500. What is wrong and where stays."""
-    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-    return JSONResponse({"detail": [{"type": _printable(e.get("type", "")),
-                                     "loc": [_printable(p) for p in e.get("loc", ())],
-                                     "msg": _printable(e.get("msg", ""))} for e in errors]}, 422)
-
-
 _OPTIONAL_ROUTERS = (
     # (module, prefix used when the router's own paths do not already carry it)
     ("accord.api.taxii", "/taxii2"),
@@ -241,6 +224,9 @@ def _include_optional(app: NodeApp, node: Node) -> list[str]:
                 raise
             continue
         router = module.make_router(node)
+        form = getattr(module, "error_form", None)  # its errors' form (accord.api.error_forms)
+        if form is not None:
+            getattr(app.state, error_forms.FORMS_KEY).append((prefix + "/", form))
         paths = [getattr(r, "path", "") for r in router.routes]
         already = router.prefix or any(p.startswith(prefix) for p in paths)
         app.include_router(router, prefix="" if already else prefix)
@@ -293,7 +279,10 @@ def create_app(node: Node, *, federation: Any = None, start_federation: bool = F
         openapi_url=None, docs_url=None, redoc_url=None,
         lifespan=lifespan,
     )
-    app.add_exception_handler(RequestValidationError, _validation_error)  # replaces FastAPI's: no new key
+    # both replace FastAPI's own handlers (no new key: the direct lane stays open)
+    app.add_exception_handler(RequestValidationError, error_forms.validation_error)
+    app.add_exception_handler(StarletteHTTPException, error_forms.http_error)
+    setattr(app.state, error_forms.FORMS_KEY, [("/federation/", error_forms.partner_error)])
     app.state.node = node
     app.state.federation = federation
     app.state.auth_lock = write_lock(node)

@@ -33,7 +33,7 @@ import functools
 import inspect
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -82,6 +82,15 @@ def error_response(status: int, title: str, description: str = "", *, details: A
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 406: "Not Acceptable", 413: "Payload Too Large",
            415: "Unsupported Media Type", 422: "Unprocessable Entity"}
+
+
+def error_form(status: int, detail: Any, headers: Mapping[str, str] | None) -> Response:
+    """An HTTP error no TAXII route answered itself (a path under ``/taxii2/`` no route serves,
+    a method the resource does not take) as a TAXII error message
+    (:mod:`accord.api.error_forms`)."""
+    title = _TITLES.get(status, "Error")
+    return error_response(status, title, "" if str(detail) == title else str(detail),
+                          headers=dict(headers) if headers is not None else None)
 
 
 class TaxiiResponse(JSONResponse):

@@ -9,6 +9,7 @@ exception uvicorn would log with its traceback as "Exception in ASGI application
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -81,3 +82,59 @@ def test_partner_that_leaves_mid_batch_is_not_an_error(pair, caplog):
     body = b'{"envelopes":[]}'
     headers = sign_request(jpn.identity, "POST", "/federation/v1/envelopes", "", body, now_utc(), "KOR")
     left_mid_body(caplog, create_app(kor), "/federation/v1/envelopes", headers, body[:8], len(body))
+
+
+# --- TAXII paths and methods no route serves --------------------------------------------------
+TAXII = "application/taxii+json;version=2.1"
+
+
+def taxii_error(status: int, headers: dict[str, str], body: bytes, expected: int) -> dict[str, Any]:
+    assert status == expected, body
+    assert headers["content-type"] == TAXII, headers
+    error = json.loads(body)
+    assert error["http_status"] == str(expected) and error["title"] and "detail" not in error
+    return error
+
+
+def test_an_unknown_taxii_path_is_a_taxii_404(pair):
+    """TAXII 2.1 §3.6.1: every error on the TAXII API is an error message in its media type; a
+    path under /taxii2/ that no route serves was FastAPI's {"detail": "Not Found"} as JSON."""
+    app = create_app(pair["KOR"])
+    for path in ("/taxii2/intel/collections/x/objects/y/z/", "/taxii2/intel/nothing/"):
+        error = taxii_error(*call(app, "GET", path, {"accept": TAXII}), 404)
+        assert error["title"] == "Not Found"
+
+
+def test_a_method_a_taxii_resource_does_not_take_is_a_taxii_405_naming_those_it_does(pair):
+    app = create_app(pair["KOR"])
+    status, headers, body = call(app, "PUT", "/taxii2/intel/collections/x/objects/", {"accept": TAXII})
+    error = taxii_error(status, headers, body, 405)
+    assert error["title"] == "Method Not Allowed"
+    assert headers["allow"] == "GET, POST"
+
+
+# --- the partner API answers every refusal in its one form --------------------------------------
+def signed_get(app: Any, jpn: Any, path: str, query: str = "") -> tuple[int, dict[str, Any]]:
+    headers = sign_request(jpn.identity, "GET", path, query, b"", now_utc(), "KOR")
+    status, _, body = call(app, "GET", path, headers, query=query)
+    return status, json.loads(body)
+
+
+@pytest.mark.parametrize(("query", "status", "error", "reason"), [
+    ("first=1", 400, "malformed", "query parameters first and second are required"),
+    ("first=5&second=2", 400, "malformed", "no consistency proof from size 5 to size 2"),
+    ("first=a&second=2", 422, "invalid", "query parameter first: Input should be a valid integer"),
+])
+def test_partner_refusals_of_a_consistency_request_are_error_and_reason(pair, query, status, error, reason):
+    """Partners parse {"detail": {"error": …, "reason": …}} (docs/federation.md): the consistency
+    endpoint answered a bare string, and a malformed number FastAPI's list of validation errors."""
+    answer = signed_get(create_app(pair["KOR"]), pair["JPN"], "/federation/v1/consistency", query)
+    assert answer[0] == status, answer
+    assert answer[1]["detail"]["error"] == error
+    assert answer[1]["detail"]["reason"].startswith(reason), answer
+
+
+def test_an_unknown_partner_path_is_error_and_reason(pair):
+    status, _, body = call(create_app(pair["KOR"]), "GET", "/federation/v1/nothing", {})
+    assert status == 404
+    assert json.loads(body) == {"detail": {"error": "not_found", "reason": "Not Found"}}

@@ -138,3 +138,20 @@ def test_an_unknown_partner_path_is_error_and_reason(pair):
     status, _, body = call(create_app(pair["KOR"]), "GET", "/federation/v1/nothing", {})
     assert status == 404
     assert json.loads(body) == {"detail": {"error": "not_found", "reason": "Not Found"}}
+
+
+def test_an_unsigned_batch_announcing_more_than_the_cap_is_refused_as_unsigned(pair):
+    """The app-wide body cap (64 MiB) answered an unsigned POST announcing 100 MB with its own
+    text/plain 413 in place of the partner API's 401: partner routes read their body with their
+    own cap once the signature is checked (accord.api.partner.MAX_REQUEST_BYTES)."""
+    status, headers, body = call(create_app(pair["KOR"]), "POST", "/federation/v1/envelopes", {},
+                                 announced=100_000_000)
+    assert status == 401 and headers["content-type"] == "application/json", (status, body)
+    assert json.loads(body)["detail"]["error"] == "unauthenticated"
+
+
+def test_a_signed_batch_announcing_more_than_the_cap_is_too_large_in_the_partner_form(pair):
+    jpn, kor = pair["JPN"], pair["KOR"]
+    headers = sign_request(jpn.identity, "POST", "/federation/v1/envelopes", "", b"", now_utc(), "KOR")
+    status, _, body = call(create_app(kor), "POST", "/federation/v1/envelopes", headers, announced=100_000_000)
+    assert status == 413 and json.loads(body)["detail"]["error"] == "too_large", (status, body)

@@ -58,8 +58,9 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 """The largest request body any route reads once the request is authenticated (FastAPI enforces
 it app-wide with 413); before, :data:`accord.api.deps.PRE_AUTH_BODY_BYTES`."""
 
-OPEN_PATHS = frozenset({"/health", "/console"})
-"""The only paths served without authentication (``/console`` only redirects to ``/console/``)."""
+OPEN_PATHS = frozenset({"/health", "/console", "/taxii2"})
+"""The only paths served without authentication (``/console`` and ``/taxii2`` only redirect to
+``/console/`` and ``/taxii2/``, which authenticate by their own schemes)."""
 
 SELF_AUTHENTICATED = ("/federation/", "/taxii2/", "/console/")
 """Path prefixes whose routes authenticate by their own scheme (RFC 9421 partner signatures,

@@ -155,3 +155,12 @@ def test_a_signed_batch_announcing_more_than_the_cap_is_too_large_in_the_partner
     headers = sign_request(jpn.identity, "POST", "/federation/v1/envelopes", "", b"", now_utc(), "KOR")
     status, _, body = call(create_app(kor), "POST", "/federation/v1/envelopes", headers, announced=100_000_000)
     assert status == 413 and json.loads(body)["detail"]["error"] == "too_large", (status, body)
+
+
+def test_taxii_without_its_trailing_slash_leads_a_basic_auth_client_to_discovery(pair):
+    """A TAXII client given ``…/taxii2`` sends Basic credentials there: the node asked for a bearer
+    API token in the user API's form instead of pointing it at ``/taxii2/`` (TAXII's discovery,
+    which takes Basic)."""
+    status, headers, _ = call(create_app(pair["KOR"]), "GET", "/taxii2",
+                              {"authorization": "Basic dXNlcjpzZWNyZXQ=", "accept": TAXII})
+    assert status == 307 and headers["location"].endswith("/taxii2/")

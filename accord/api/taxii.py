@@ -298,9 +298,10 @@ def parse_json(raw: bytes) -> tuple[Any, bool]:
     :func:`json.loads` gives (``plain=True``: the store may then write it back with orjson),
     else by :func:`json.loads` (``plain=False``). orjson reads integers beyond 64 bits as
     floats, so bodies with a run of 19+ digits go to :mod:`json`; so does anything orjson
-    refuses that :mod:`json` accepts (UTF-16/32, a BOM, NaN). 400 if neither parses it, if it
-    nests deeper than :data:`~accord.core.canonical.MAX_JSON_DEPTH`, holds a number beyond a double
-    (``1e400``), an integer of more than 4,300 digits or a string with a lone surrogate."""
+    refuses that :mod:`json` accepts (UTF-16/32, a BOM). 400 if neither parses it, if it holds
+    ``NaN`` or ``Infinity``, nests deeper than :data:`~accord.core.canonical.MAX_JSON_DEPTH`, holds
+    a number beyond a double (``1e400``), an integer of more than 4,300 digits or a string with a
+    lone surrogate."""
     try:
         value, plain = _parse_json(raw)
         return check_json_bounds(value, text=raw), plain
@@ -321,7 +322,14 @@ def _parse_json(raw: bytes) -> tuple[Any, bool]:
             return orjson.loads(raw), True
         except orjson.JSONDecodeError:
             pass
-    return json.loads(raw, parse_float=finite_float), False
+    return json.loads(raw, parse_float=finite_float, parse_constant=_no_constant), False
+
+
+def _no_constant(name: str) -> Any:
+    """``parse_constant`` for :func:`json.loads`: JSON has no ``NaN``, ``Infinity`` or
+    ``-Infinity`` (orjson refuses them too), and a stored object holding one would make every page
+    of its collection invalid JSON for every reader."""
+    raise CanonicalJSONError(f"{name} is not valid JSON")
 
 
 # --- authentication and permissions ---------------------------------------------------------

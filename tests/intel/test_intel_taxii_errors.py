@@ -191,3 +191,16 @@ def test_accept_and_content_type_answers_do_not_depend_on_what_came_before(serve
         _error(get("application/taxii+json;version=2.1;q=0"), 406)
         _error(post(served, [indicator(7)], headers={"Content-Type": "text/plain"}), 415)
         assert post(served, [indicator(7)], headers={"Content-Type": STIX}).status_code == 202
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_400_and_nothing_is_stored(served, constant):
+    """JSON has no NaN or Infinity. The parser TAXII falls back to (for a BOM, UTF-16, a long
+    integer) took them, the object was stored with a bare NaN in its text, and every page of the
+    collection holding it was invalid JSON for every reader — any holder of a write token could
+    spoil a collection for the others."""
+    text = json.dumps({"objects": [indicator(1)]})
+    raw = text[:-3].encode() + f',"x_value":{constant}}}]}}'.encode()
+    body = _error(post(served, None, raw=raw), 400)
+    assert f"{constant} is not valid JSON" in body["description"]
+    assert served["store"].count(served["coll"].id) == 0

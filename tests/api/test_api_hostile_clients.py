@@ -9,6 +9,7 @@ exception uvicorn would log with its traceback as "Exception in ASGI application
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 
 from accord.api.app import create_app
 from accord.federation.httpsig import sign_request
+from accord.logs import configure
 from federation_harness import make_nodes, now_utc
 
 
@@ -164,3 +166,36 @@ def test_taxii_without_its_trailing_slash_leads_a_basic_auth_client_to_discovery
     status, headers, _ = call(create_app(pair["KOR"]), "GET", "/taxii2",
                               {"authorization": "Basic dXNlcjpzZWNyZXQ=", "accept": TAXII})
     assert status == 307 and headers["location"].endswith("/taxii2/")
+
+
+# --- what a client can write into the node's log -------------------------------------------------
+@pytest.fixture
+def text_log():
+    """accord.logs.configure(text) onto a buffer; afterwards the loggers as they were."""
+    saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level, logging.getLogger(n).propagate)
+             for n in ("accord", "uvicorn", "psycopg")}
+    buf = io.StringIO()
+    configure("info", "text", buf)
+    yield buf
+    for n, (handlers, level, propagate) in saved.items():
+        lg = logging.getLogger(n)
+        lg.handlers, lg.level, lg.propagate = handlers, level, propagate
+
+
+def test_an_anonymous_client_cannot_put_control_characters_in_the_text_log(pair, text_log):
+    """The path of a refused request is logged, and a server hands the app the path
+    percent-decoded: ``%1b`` was an ESC in the text log, so a client could send terminal escape
+    sequences (retitle, clear or recolour the terminal of the operator reading the log) or, with
+    the path logged as the server gave it, line breaks and a line of its choosing."""
+    call(create_app(pair["KOR"]), "GET", "/api/v1/items\x1b]0;owned\x07\x1b[2J", {})
+    out = text_log.getvalue()
+    assert "refused a user API request GET /api/v1/items" in out, out
+    assert "\x1b" not in out and "\x07" not in out, repr(out)
+    assert "/api/v1/items\\x1b]0;owned\\x07\\x1b[2J" in out, repr(out)
+
+
+def test_a_text_log_line_stays_one_line_whatever_its_message_holds(text_log):
+    logging.getLogger("accord.api").warning("client left during %s %s", "POST",
+                                             "/console/login\r\n2026-12-06T00:00:00.000Z INFO    forged")
+    assert text_log.getvalue().count("\n") == 1, repr(text_log.getvalue())
+    assert "/console/login\\r\\n2026" in text_log.getvalue()

@@ -9,7 +9,7 @@ Endpoints (TAXII 2.1 §4–§5): discovery ``/taxii2/``, the API root ``/taxii2/
 and versions. Responses are ``application/taxii+json;version=2.1``; errors use the TAXII error
 message (§3.6.1: ``title``, ``description``, ``http_status`` …) with the right status:
 400 bad filter or paging token, 401 no/bad credentials, 403 no permission, 404 unknown
-collection/object/status, 406 unacceptable ``Accept``, 413 request above
+collection/object/status (and a collection the caller may neither read nor write), 406 unacceptable ``Accept``, 413 request above
 ``max_content_length``, 415 unsupported ``Content-Type``, 422 invalid STIX (nothing stored).
 
 Media types are negotiated liberally where the specification allows: ``Accept`` may also be
@@ -473,16 +473,21 @@ def make_router(node: Node, *, store: IntelStore | None = None,
         if api_root != API_ROOT:
             raise TaxiiHTTPError(404, "Not Found", f"no API root {api_root!r} (this server has {API_ROOT!r})")
 
-    def coll_for(api_root: str, collection_id: str, principal: Any, *actions: str) -> Collection:
+    def coll_for(api_root: str, collection_id: str, principal: Any, *actions: str,
+                 unknown: str | None = None) -> Collection:
         """The collection, once the principal may do each of ``actions`` (``"any"``: read or
-        write) on it; 404 / 403 otherwise, checked in the order given."""
+        write) on it; 403 otherwise, checked in the order given. A collection the principal may
+        neither read nor write is answered 404 exactly as one that does not exist (``unknown``,
+        else ``no collection '<key>'``): default deny, so a token cannot learn which collections
+        exist, or their ids, by trying names (TAXII 2.1 §3.6.1 allows 404 for no access)."""
         root_check(api_root)
         coll = the_store.collection(collection_id)
+        if not (has_permission(principal, "read", coll) or has_permission(principal, "write", coll)):
+            raise TaxiiHTTPError(404, "Not Found", unknown or f"no collection {collection_id!r}")
         for action in actions:
             if action == "any":
-                if not (has_permission(principal, "read", coll) or has_permission(principal, "write", coll)):
-                    raise TaxiiHTTPError(403, "Forbidden", f"{principal.name} may not access collection {coll.id}")
-            elif not has_permission(principal, action, coll):
+                continue
+            if not has_permission(principal, action, coll):
                 raise TaxiiHTTPError(403, "Forbidden", f"{principal.name} may not {action} collection {coll.id}")
         return coll
 
@@ -518,7 +523,7 @@ def make_router(node: Node, *, store: IntelStore | None = None,
 
         def read() -> Any:
             coll_id, status = the_store.status(status_id, principal.party)
-            coll_for(api_root, coll_id, principal, "any")
+            coll_for(api_root, coll_id, principal, "any", unknown=f"no status {status_id!r}")
             return status
         return ok(await run_in_threadpool(read), media)
 

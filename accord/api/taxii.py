@@ -586,9 +586,12 @@ def make_router(node: Node, *, store: IntelStore | None = None,
                                  "body must be a TAXII envelope (or STIX bundle) with an 'objects' list")
         if not envelope["objects"]:
             raise TaxiiHTTPError(400, "Bad Request", "the envelope has no objects")
-        # the write waits for the node's write lock: in the thread pool, not on the event loop
+        # the write waits for the node's write lock: in the thread pool, not on the event loop.
+        # A token of another party (a partner's tool) writes as that party: the node did not
+        # originate what it sent, so never shares it onward in its own name (accord.intel.sharing)
+        origin = principal.party if principal.party != party else None
         result = await run_in_threadpool(lambda: the_store.add_objects(
-            coll, envelope["objects"], principal=principal.name, plain_json=plain))
+            coll, envelope["objects"], originator=origin, principal=principal.name, plain_json=plain))
         return ok(result.status, media, status=202)
 
     @router.get("/{api_root}/collections/{collection_id}/objects/{object_id}/", summary="Get an object (§5.6)")

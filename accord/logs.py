@@ -82,10 +82,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+"""What a text line must not carry from a message: line breaks (a client's path or header,
+percent-decoded, would start a line of its choosing) and terminal control (``ESC``, ``BEL``)."""
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
+
+
 class _TextFormatter(logging.Formatter):
+    """One line per record: control characters in the message written as escapes (``\\n``,
+    ``\\x1b``); only a traceback, which the node writes itself, takes the lines after it."""
+
     def __init__(self) -> None:
         super().__init__("%(asctime)s.%(msecs)03dZ %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
         self.converter = time.gmtime
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return _CONTROL.sub(_escaped, super().formatMessage(record))
 
 
 def configure(level: str = "info", fmt: str = "text", stream: IO[str] | None = None) -> logging.Handler:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -298,6 +299,17 @@ def test_nginx_with_the_deploy_configuration_serves_a_node_from_two_serve_proces
                 assert r.status_code == 200, r.text
                 answered.add(r.json()["server"]["pid"])
             assert answered == {serving[0].pid, serving[1].pid}
+            # an anonymous POST announcing 60 MiB, 1 KiB of it sent: the node's 401 comes through
+            # at once. With nginx's default request buffering the proxy read the whole body first
+            # (up to client_max_body_size, spooled to disk) and nothing came back until it had
+            # it: the node's 'authenticate before reading a body' did not hold at the front door.
+            raw = socket.create_connection(("127.0.0.1", front), timeout=30)
+            with pinned.wrap_socket(raw, server_hostname="api.jpn.example") as tls_sock:
+                tls_sock.sendall(b"POST /api/v1/items HTTP/1.1\r\nHost: api.jpn.example\r\n"
+                                 b"Content-Type: application/json\r\nContent-Length: 62914560\r\n\r\n"
+                                 + b"[" + b"{}," * 341)
+                reply = tls_sock.recv(4096)
+            assert reply.startswith(b"HTTP/1.1 401"), reply[:200]
             serving[0].send_signal(signal.SIGTERM)  # one API machine goes away: the other answers
             serving[0].wait(30)
             for _ in range(4):

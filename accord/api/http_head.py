@@ -7,18 +7,41 @@ any authentication could look at the request. :class:`BoundedHead` counts the by
 while a request's head is incomplete and, past :data:`MAX_HEAD_BYTES`, answers
 ``431 Request Header Fields Too Large`` and closes the connection. Without httptools, uvicorn's
 h11 protocol applies its own bound (16 KiB).
+
+Nor does uvicorn time out a client that stops sending: a connection that sent nothing, half a
+request head or part of a body it announced was held for ever (a file descriptor and a slot of
+the server each, as many as an anonymous client cared to open). :class:`BoundedHead` also gives a
+request's head :data:`MAX_HEAD_SECONDS` from the connection (or from the request's first byte on
+a kept-alive one) to be complete, else answers ``408 Request Timeout`` and closes; and closes a
+request whose body has not moved for :data:`MAX_IDLE_SECONDS` while the server was reading it
+(the application sees the client leave). nginx's ``client_header_timeout`` and
+``client_body_timeout`` are the same two bounds, 60 s each by default.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 MAX_HEAD_BYTES = 64 * 1024
 """The largest request head read: far above what a browser, a partner's signed request or a
 TAXII client sends (a few KiB), and what nginx's default buffers allow in total."""
 
+MAX_HEAD_SECONDS = 60.0
+"""How long a request's head may take to arrive, from the connection (or the request's first byte)."""
+
+MAX_IDLE_SECONDS = 60.0
+"""How long a request's body may stop coming while the server reads it."""
+
 _REFUSAL = (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
             b"content-length: 36\r\nconnection: close\r\n\r\nrequest line and headers over 64 KiB")
+
+
+
+def _timeout_answer(seconds: float) -> bytes:
+    text = f"request line and headers not sent within {seconds:g} s".encode()
+    return (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(text), text))
 
 
 def http_protocol() -> Any:
@@ -30,14 +53,62 @@ def http_protocol() -> Any:
         return "h11"
 
     class BoundedHead(HttpToolsProtocol):
-        """uvicorn's httptools protocol, refusing a request head over :data:`MAX_HEAD_BYTES`."""
+        """uvicorn's httptools protocol, refusing a request head over :data:`MAX_HEAD_BYTES` or
+        slower than :data:`MAX_HEAD_SECONDS`, and giving up a body idle for
+        :data:`MAX_IDLE_SECONDS`."""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.head_bytes: int | None = 0  # bytes received in the current head; None: complete
             self.tail = b""  # the head's last 3 bytes so far (its end may straddle two chunks)
+            self.head_timer: asyncio.TimerHandle | None = None  # the current head's deadline
+            self.body_timer: asyncio.TimerHandle | None = None  # the current body's idle limit
+            self.in_body = False  # the current request's body is still coming
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._head_deadline()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            for timer in (self.head_timer, self.body_timer):
+                if timer is not None:
+                    timer.cancel()
+            self.head_timer = self.body_timer = None
+            super().connection_lost(exc)
+
+        def _head_deadline(self) -> None:
+            if self.head_timer is None:
+                self.head_timer = self.loop.call_later(MAX_HEAD_SECONDS, self._head_too_slow)
+
+        def _head_too_slow(self) -> None:
+            self.head_timer = None
+            if self.head_bytes is not None and not self.transport.is_closing():
+                self.logger.info("request head not complete within %.0f s: 408, connection closed",
+                                 MAX_HEAD_SECONDS)
+                self.head_bytes = None
+                self.transport.write(_timeout_answer(MAX_HEAD_SECONDS))
+                self.transport.close()
+
+        def _body_moved(self) -> None:
+            if self.body_timer is not None:
+                self.body_timer.cancel()
+            self.body_timer = self.loop.call_later(MAX_IDLE_SECONDS, self._body_idle) if self.in_body else None
+
+        def _body_idle(self) -> None:
+            self.body_timer = None
+            if not self.in_body or self.transport.is_closing():
+                return
+            # the server is not reading (its buffer is full), or has not yet asked for a body the
+            # client offered with Expect: 100-continue: the wait is not the client's doing
+            if self.flow.read_paused or getattr(self.cycle, "waiting_for_100_continue", False):
+                self._body_moved()
+                return
+            self.logger.info("request body idle for %.0f s: connection closed", MAX_IDLE_SECONDS)
+            self.transport.close()
 
         def data_received(self, data: bytes) -> None:
+            if self.in_body:
+                self._body_moved()
             if self.head_bytes is not None:
                 # only the head counts: a chunk may end it and carry (part of) the body too (a
                 # 200 KiB POST read in one chunk with its small head is not refused)
@@ -56,9 +127,20 @@ def http_protocol() -> Any:
         def on_message_begin(self) -> None:
             super().on_message_begin()
             self.head_bytes, self.tail = 0, b""
+            self._head_deadline()
 
         def on_headers_complete(self) -> None:
             self.head_bytes = None
+            if self.head_timer is not None:
+                self.head_timer.cancel()
+                self.head_timer = None
             super().on_headers_complete()
+            self.in_body = True
+            self._body_moved()
+
+        def on_message_complete(self) -> None:
+            self.in_body = False
+            self._body_moved()
+            super().on_message_complete()
 
     return BoundedHead

@@ -39,6 +39,11 @@ is at most 16 MiB). It is read only once the headers' signature by a pinned key 
 and the cap bounds what even a partner can make the node hold."""
 
 
+_NO_APP_CAP = 2 ** 62
+"""The partner routes' FastAPI ``max_body_size``: none in effect (:data:`MAX_REQUEST_BYTES` is read by
+:func:`_capped_body`)."""
+
+
 async def _capped_body(request: Request) -> bytes:
     """The request body, read at most once and refused with 413 past :data:`MAX_REQUEST_BYTES`
     (by its Content-Length before reading, or while reading a body that has none)."""
@@ -60,7 +65,11 @@ def make_router(node: Node) -> APIRouter:
     from accord import federation
     from accord.federation import httpsig, treeheads
 
-    router = APIRouter(tags=["partner"], responses=error_responses(400, 401, 413, 422, 503))
+    # the app-wide cap (accord.api.app.MAX_BODY_BYTES) answers a large Content-Length with its
+    # own text/plain 413 before the route runs, even to an unsigned request: partner routes read
+    # their body themselves, after the signature, with their own cap and error form
+    router = APIRouter(tags=["partner"], responses=error_responses(400, 401, 413, 422, 503),
+                       max_body_size=_NO_APP_CAP)
 
     def refuse(exc: RequestSignatureError) -> HTTPException:
         # recorded under the key that signed it, if any: never under the keyid it claims

@@ -9,7 +9,7 @@ Endpoints (TAXII 2.1 §4–§5): discovery ``/taxii2/``, the API root ``/taxii2/
 and versions. Responses are ``application/taxii+json;version=2.1``; errors use the TAXII error
 message (§3.6.1: ``title``, ``description``, ``http_status`` …) with the right status:
 400 bad filter or paging token, 401 no/bad credentials, 403 no permission, 404 unknown
-collection/object/status, 406 unacceptable ``Accept``, 413 request above
+collection/object/status (and a collection the caller may neither read nor write), 406 unacceptable ``Accept``, 413 request above
 ``max_content_length``, 415 unsupported ``Content-Type``, 422 invalid STIX (nothing stored).
 
 Media types are negotiated liberally where the specification allows: ``Accept`` may also be
@@ -33,7 +33,7 @@ import functools
 import inspect
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -82,6 +82,15 @@ def error_response(status: int, title: str, description: str = "", *, details: A
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 406: "Not Acceptable", 413: "Payload Too Large",
            415: "Unsupported Media Type", 422: "Unprocessable Entity"}
+
+
+def error_form(status: int, detail: Any, headers: Mapping[str, str] | None) -> Response:
+    """An HTTP error no TAXII route answered itself (a path under ``/taxii2/`` no route serves,
+    a method the resource does not take) as a TAXII error message
+    (:mod:`accord.api.error_forms`)."""
+    title = _TITLES.get(status, "Error")
+    return error_response(status, title, "" if str(detail) == title else str(detail),
+                          headers=dict(headers) if headers is not None else None)
 
 
 class TaxiiResponse(JSONResponse):
@@ -289,9 +298,10 @@ def parse_json(raw: bytes) -> tuple[Any, bool]:
     :func:`json.loads` gives (``plain=True``: the store may then write it back with orjson),
     else by :func:`json.loads` (``plain=False``). orjson reads integers beyond 64 bits as
     floats, so bodies with a run of 19+ digits go to :mod:`json`; so does anything orjson
-    refuses that :mod:`json` accepts (UTF-16/32, a BOM, NaN). 400 if neither parses it, if it
-    nests deeper than :data:`~accord.core.canonical.MAX_JSON_DEPTH`, holds a number beyond a double
-    (``1e400``), an integer of more than 4,300 digits or a string with a lone surrogate."""
+    refuses that :mod:`json` accepts (UTF-16/32, a BOM). 400 if neither parses it, if it holds
+    ``NaN`` or ``Infinity``, nests deeper than :data:`~accord.core.canonical.MAX_JSON_DEPTH`, holds
+    a number beyond a double (``1e400``), an integer of more than 4,300 digits or a string with a
+    lone surrogate."""
     try:
         value, plain = _parse_json(raw)
         return check_json_bounds(value, text=raw), plain
@@ -312,7 +322,14 @@ def _parse_json(raw: bytes) -> tuple[Any, bool]:
             return orjson.loads(raw), True
         except orjson.JSONDecodeError:
             pass
-    return json.loads(raw, parse_float=finite_float), False
+    return json.loads(raw, parse_float=finite_float, parse_constant=_no_constant), False
+
+
+def _no_constant(name: str) -> Any:
+    """``parse_constant`` for :func:`json.loads`: JSON has no ``NaN``, ``Infinity`` or
+    ``-Infinity`` (orjson refuses them too), and a stored object holding one would make every page
+    of its collection invalid JSON for every reader."""
+    raise CanonicalJSONError(f"{name} is not valid JSON")
 
 
 # --- authentication and permissions ---------------------------------------------------------
@@ -456,16 +473,21 @@ def make_router(node: Node, *, store: IntelStore | None = None,
         if api_root != API_ROOT:
             raise TaxiiHTTPError(404, "Not Found", f"no API root {api_root!r} (this server has {API_ROOT!r})")
 
-    def coll_for(api_root: str, collection_id: str, principal: Any, *actions: str) -> Collection:
+    def coll_for(api_root: str, collection_id: str, principal: Any, *actions: str,
+                 unknown: str | None = None) -> Collection:
         """The collection, once the principal may do each of ``actions`` (``"any"``: read or
-        write) on it; 404 / 403 otherwise, checked in the order given."""
+        write) on it; 403 otherwise, checked in the order given. A collection the principal may
+        neither read nor write is answered 404 exactly as one that does not exist (``unknown``,
+        else ``no collection '<key>'``): default deny, so a token cannot learn which collections
+        exist, or their ids, by trying names (TAXII 2.1 §3.6.1 allows 404 for no access)."""
         root_check(api_root)
         coll = the_store.collection(collection_id)
+        if not (has_permission(principal, "read", coll) or has_permission(principal, "write", coll)):
+            raise TaxiiHTTPError(404, "Not Found", unknown or f"no collection {collection_id!r}")
         for action in actions:
             if action == "any":
-                if not (has_permission(principal, "read", coll) or has_permission(principal, "write", coll)):
-                    raise TaxiiHTTPError(403, "Forbidden", f"{principal.name} may not access collection {coll.id}")
-            elif not has_permission(principal, action, coll):
+                continue
+            if not has_permission(principal, action, coll):
                 raise TaxiiHTTPError(403, "Forbidden", f"{principal.name} may not {action} collection {coll.id}")
         return coll
 
@@ -501,7 +523,7 @@ def make_router(node: Node, *, store: IntelStore | None = None,
 
         def read() -> Any:
             coll_id, status = the_store.status(status_id, principal.party)
-            coll_for(api_root, coll_id, principal, "any")
+            coll_for(api_root, coll_id, principal, "any", unknown=f"no status {status_id!r}")
             return status
         return ok(await run_in_threadpool(read), media)
 
@@ -564,9 +586,12 @@ def make_router(node: Node, *, store: IntelStore | None = None,
                                  "body must be a TAXII envelope (or STIX bundle) with an 'objects' list")
         if not envelope["objects"]:
             raise TaxiiHTTPError(400, "Bad Request", "the envelope has no objects")
-        # the write waits for the node's write lock: in the thread pool, not on the event loop
+        # the write waits for the node's write lock: in the thread pool, not on the event loop.
+        # A token of another party (a partner's tool) writes as that party: the node did not
+        # originate what it sent, so never shares it onward in its own name (accord.intel.sharing)
+        origin = principal.party if principal.party != party else None
         result = await run_in_threadpool(lambda: the_store.add_objects(
-            coll, envelope["objects"], principal=principal.name, plain_json=plain))
+            coll, envelope["objects"], originator=origin, principal=principal.name, plain_json=plain))
         return ok(result.status, media, status=202)
 
     @router.get("/{api_root}/collections/{collection_id}/objects/{object_id}/", summary="Get an object (§5.6)")

@@ -18,6 +18,7 @@ from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 log = logging.getLogger("accord.console")
@@ -79,6 +80,8 @@ class ConsoleRoute(APIRoute):
             except RequestValidationError as exc:
                 fields = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in exc.errors())
                 response = error_page(request, 400, f"bad request: {fields}")
+            except ClientDisconnect:  # the client left while sending its form: no bug, nobody to answer
+                raise  # (NodeApp notes it at INFO)
             except Exception:  # a bug: logged, and still an HTML page with the console's headers
                 log.exception("console error in %s %s", request.method, request.url.path)
                 response = error_page(request, 500, "internal error (logged on the node)")

@@ -121,3 +121,62 @@ def port_and_add(tmp_path_factory):
     bearer = create_token(node.conn, "analyst", "JPN", ["taxii:read", "taxii:write"])
     with _served(node) as p:
         yield p, f"/taxii2/intel/collections/{coll.id}/objects/", bearer
+
+
+# --- a client that sends slowly, or stops ---------------------------------------------------------
+@pytest.fixture
+def quick(tmp_path, monkeypatch):
+    """A node served with a half-second head deadline and idle limit (60 s each in service)."""
+    from accord.api import http_head
+
+    monkeypatch.setattr(http_head, "MAX_HEAD_SECONDS", 0.5)
+    monkeypatch.setattr(http_head, "MAX_IDLE_SECONDS", 0.5)
+    with _served(Node.init(tmp_path / "KOR", party="KOR")) as p:
+        yield p
+
+
+def _left_waiting(port: int, sent: bytes, drip: bytes = b"", drips: int = 0) -> bytes:
+    """What the server sends on a connection where the client sends ``sent`` and then, for up to
+    ``drips`` × 0.2 s, a byte of ``drip`` at a time; b"" if the server closed it without a word.
+    A server that waits for ever leaves the read to time out (20 s): the test fails."""
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as c:
+        if sent:
+            c.sendall(sent)
+        try:
+            for i in range(drips):
+                time.sleep(0.2)
+                c.sendall(drip[i % len(drip):i % len(drip) + 1])
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # closed meanwhile: what it said is waiting
+        out = b""
+        try:
+            while part := c.recv(65536):
+                out += part
+        except ConnectionResetError:
+            pass
+        return out
+
+
+def test_a_connection_that_sends_nothing_or_half_a_head_is_closed(quick):
+    """An anonymous client held a connection (a file descriptor, and a slot of the server) for
+    ever by sending nothing, or a request line and then nothing: enough of them and partners could
+    not connect. The head must now be complete within MAX_HEAD_SECONDS of the connection (or of its
+    request's first byte): 408, and the connection is closed."""
+    idle = _left_waiting(quick, b"")
+    head, _, text = idle.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ") and b"content-length: %d" % len(text) in head, idle
+    assert text == b"request line and headers not sent within 0.5 s"
+    assert _left_waiting(quick, b"GET /health HTTP/1.1\r\nHost: x\r\n").startswith(b"HTTP/1.1 408 ")
+    # a byte every 0.2 s keeps no head open past its deadline
+    dripped = _left_waiting(quick, b"GET /health HTTP/1.1\r\n", drip=b"X-Pad: aaaa\r\n", drips=50)
+    assert dripped.startswith(b"HTTP/1.1 408 "), dripped[:100]
+    assert _ask(quick, HEALTH).startswith(b"HTTP/1.1 200 ")  # and the server goes on
+
+
+def test_a_body_that_stops_coming_is_given_up(quick):
+    """The console's login form is read before anyone is authenticated: announcing 100 bytes and
+    sending 6 held the connection and its request for ever. A request whose body stops coming for
+    MAX_IDLE_SECONDS is closed (no answer: there is no request to answer)."""
+    head = (b"POST /console/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: 100\r\n\r\ntoken=")
+    assert _left_waiting(quick, head) == b""

@@ -198,3 +198,40 @@ def test_node_verification_covers_objects_received_from_partners(trio):
         verify_node(kor)
     assert [p.where for p in err.value.problems] == [f"intel object {indicator(1)['id']} in collection {coll.id}"]
     assert "edited" in err.value.problems[0].what
+
+
+def test_a_partner_s_taxii_write_is_not_shared_onward_as_this_node_s_own(trio):
+    """A TAXII token of another party (a partner's tool, given write on a shared collection) had
+    its objects stored as originated by this node, so the node signed them and sent them to its
+    other partners as its own intel — a partner could speak to a third one in this node's name.
+    They are stored as that party's, and a node shares only what it originated."""
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from accord.api.app import create_app
+    from accord.federation.tokens import create_token
+
+    nodes, _ = trio
+    jpn = nodes["JPN"]
+    coll = store_for(jpn).add_collection("Cyber", alias="cyber", shared=True, rel_to=["JPN", "KOR", "USA"])
+    usa_tool = create_token(jpn.conn, "usa-tool", "USA", ["taxii.read:cyber", "taxii.write:cyber"])
+    own = create_token(jpn.conn, "analyst", "JPN", ["taxii.read:cyber", "taxii.write:cyber"])
+    url = f"/taxii2/intel/collections/{coll.id}/objects/"
+
+    def add(secret: str, obj: dict) -> None:
+        with TestClient(create_app(jpn)) as client:
+            r = client.post(url, content=json.dumps({"objects": [obj]}),
+                            headers={"Authorization": f"Bearer {secret}",
+                                     "Content-Type": "application/taxii+json;version=2.1"})
+        assert r.status_code == 202, r.text
+
+    def queued() -> list[str]:
+        return [r[0] for r in jpn.conn.execute("SELECT item_id FROM fed_outbox ORDER BY item_id")]
+
+    add(usa_tool, indicator(31))
+    assert queued() == []
+    originators = {r[0]: r[1] for r in jpn.conn.execute("SELECT stix_id, originator FROM intel_objects")}
+    assert originators == {indicator(31)["id"]: "USA"}
+    add(own, indicator(32))  # the node's own analyst: shared as the agreements allow
+    assert {i.split("@")[0] for i in queued()} == {f"JPN:intel.stix:{indicator(32)['id']}"}

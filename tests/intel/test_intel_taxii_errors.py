@@ -191,3 +191,34 @@ def test_accept_and_content_type_answers_do_not_depend_on_what_came_before(serve
         _error(get("application/taxii+json;version=2.1;q=0"), 406)
         _error(post(served, [indicator(7)], headers={"Content-Type": "text/plain"}), 415)
         assert post(served, [indicator(7)], headers={"Content-Type": STIX}).status_code == 202
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_400_and_nothing_is_stored(served, constant):
+    """JSON has no NaN or Infinity. The parser TAXII falls back to (for a BOM, UTF-16, a long
+    integer) took them, the object was stored with a bare NaN in its text, and every page of the
+    collection holding it was invalid JSON for every reader — any holder of a write token could
+    spoil a collection for the others."""
+    text = json.dumps({"objects": [indicator(1)]})
+    raw = text[:-3].encode() + f',"x_value":{constant}}}]}}'.encode()
+    body = _error(post(served, None, raw=raw), 400)
+    assert f"{constant} is not valid JSON" in body["description"]
+    assert served["store"].count(served["coll"].id) == 0
+
+
+def test_a_collection_a_token_may_not_touch_is_indistinguishable_from_none(served, jpn):
+    """Default deny: a token with no permission on a collection (a partner's tool, say) was told
+    403 "may not access collection <its id>", so it could try aliases to learn which collections
+    exist and what their ids are. TAXII 2.1 §3.6.1 allows 404 for a resource the client has no
+    access to; it now gets exactly the answer of a collection that does not exist."""
+    store_for(jpn).add_collection("Other", alias="intel-b")
+    reader_a = served["reader"]  # may read intel-a only
+    base = served["base"] + "/taxii2/intel/collections/"
+    for suffix in ("", "objects/", "manifest/"):
+        hidden = _error(HTTP.get(f"{base}intel-b/{suffix}", headers=reader_a), 404)
+        absent = _error(HTTP.get(f"{base}intel-z/{suffix}", headers=reader_a), 404)
+        assert hidden["description"] == absent["description"].replace("intel-z", "intel-b")
+    hidden = _error(post({**served, "url": base + "intel-b/objects/"}, [indicator(1)], headers=reader_a), 404)
+    assert "intel-b" in hidden["description"] and store_for(jpn).count("intel-b") == 0
+    # a token that may read a collection is still told it may not write there (it knows it exists)
+    _error(post(served, [indicator(1)], headers=reader_a), 403)

@@ -443,3 +443,21 @@ def test_taxii_add_to_a_strict_collection_refuses_a_pattern_nested_5000_deep(ser
     r = client.post(f"/taxii2/intel/collections/{client.strict_collection}/objects/", content=body,
                     headers={"Content-Type": MEDIA_TAXII, "Accept": MEDIA_TAXII})
     assert r.status_code in (400, 422) and "pattern nested deeper than" in r.text, r.text[:300]
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_partner_envelope_dated_where_no_utc_time_exists_is_refused_not_a_500(served, stamp):
+    """A timestamp at the edge of the years 1-9999 with an offset has no UTC instant: the
+    envelope is refused as malformed on its own, and the batch is answered."""
+    from accord.core.envelopes import FORMAT
+
+    client, jpn, _ = served
+    env = {"format": FORMAT, "originator": "JPN", "recipient": "KOR", "seq": 1, "timestamp": stamp,
+           "item": {}, "signature": "A" * 86 + "=="}
+    body = json.dumps({"envelopes": [env]}).encode()
+    headers = sign_request(jpn.identity, "POST", "/federation/v1/envelopes", "", body, datetime.now(UTC), "KOR")
+    r = client.post("/federation/v1/envelopes", content=body, headers={**headers, "Authorization": ""})
+    assert r.status_code == 200, r.text[:300]
+    (receipt,) = r.json()["receipts"]
+    assert (receipt["status"], receipt["code"]) == ("rejected", "malformed")
+    assert "outside the years 1-9999" in receipt["reason"]

@@ -22,7 +22,7 @@ from typing import Any
 
 from accord.errors import InputError
 from accord.tak.client import TakConnection, TakServer
-from accord.tak.cot import CotEvent
+from accord.tak.cot import CotEvent, sendable
 from accord.tak.picture import Drawn, Stamp, alert_events, prediction_events, track_events
 
 Record = tuple[float, str, dict[str, Any]]  # (t, "track" | "prediction" | "alert", body)
@@ -113,7 +113,7 @@ def picture_events(records: list[Record], *, party: str, marking: str, stamp: St
             out += alert_events(body, party=party, marking=marking, stamp=stamp, drawn=drawn)
         else:
             out += MAKERS[kind](body, party=party, marking=marking, stamp=stamp)
-    return out
+    return [sendable(e) for e in out]
 
 
 @dataclass

@@ -123,3 +123,47 @@ def test_node_tak_add_refuses_pem_files_that_do_not_load(jpn, tmp_path):
         assert res.stderr.strip().count("\n") == 0
     with Node.open(d) as node:
         assert destinations(node) == []
+
+
+class _Recorder:
+    """A connection that keeps what it is sent."""
+
+    def __init__(self) -> None:
+        self.events: list = []
+
+    async def send(self, events) -> int:
+        self.events += list(events)
+        return len(self.events)
+
+
+@pytest.mark.parametrize("alert", [
+    '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><sent>2026-12-04T12:00:00-00:00</sent><info>'
+    '<expires>2026-12-04T13:00:00</expires><area><polygon>40,130 41,130 41,131 40,130</polygon></area></info></alert>',
+    '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><sent>0001-01-01T00:00:00-00:00</sent><info>'
+    '<expires>9999-12-31T23:59:59-00:00</expires><area><polygon>40,130 41,130 41,131 40,130</polygon></area>'
+    '</info></alert>',
+    '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><incidents> </incidents><info><area>'
+    '<polygon>40,130 nan,130 41,131 40,130</polygon></area></info></alert>'])
+def test_a_hostile_alert_neither_stops_the_follower_nor_reaches_the_server(jpn, alert):
+    """The item after it is sent and the cursor passes both; what is sent, Accord's parser accepts."""
+    import asyncio
+
+    from accord.tak.cot import parse_event
+    from accord.tak.follower import Follower
+
+    add_destination(jpn, Destination("own", SERVER, "JPN", ("warning.*",)))
+    mk = Marking.parse("CONFIDENTIAL")
+    jpn.put_item(new_item("warning.alert", {"cap_xml": alert}, mk, "JPN", jpn.clock.now()))
+    jpn.put_item(_item(jpn, "CONFIDENTIAL", track="T9"))
+    follower, conn = Follower(jpn, "own"), _Recorder()
+
+    async def once() -> None:
+        await follower.send_new(conn)  # type: ignore[arg-type]
+        assert follower._ledgering is not None
+        await follower._ledgering
+
+    asyncio.run(once())
+    assert "accord.JPN.T9" in [e.uid for e in conn.events]
+    for e in conn.events:
+        parse_event(e.to_xml())
+    assert follower.dest.cursor == destinations(jpn)[0].cursor > 0

@@ -49,6 +49,11 @@ UID_RE = re.compile(r"[A-Za-z0-9_.:@/+-]{1,200}")
 #: the bounds of ``<point>``'s numbers, inbound and outbound (``ce``/``le`` 9999999: unknown)
 LAT, LON, HAE, ERROR_M = (-90.0, 90.0), (-180.0, 180.0), (-1e7, 1e9), (0.0, 1e8)
 UNKNOWN_ERROR_M = 9999999.0
+#: an xs:dateTime as CoT writes it (the offset is checked apart, to say what is missing)
+_DATETIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?", re.ASCII)
+#: an xs:double's lexical form (Python's float() also takes "1_0", " 5 " and other scripts' digits)
+_DOUBLE = re.compile(r"[+-]?((\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?|inf(inity)?|nan)", re.IGNORECASE | re.ASCII)
+_XML_SPACE = " \t\r\n"
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
@@ -264,9 +269,11 @@ def _attr(el: Element, name: str, source: str) -> str:
 
 
 def _time(el: Element, name: str, source: str) -> datetime:
-    text = _attr(el, name, source)
+    text = _attr(el, name, source).strip(_XML_SPACE)   # xs:dateTime collapses white space
     try:
-        when = datetime.fromisoformat(text[:40])
+        if len(text) > 40 or not _DATETIME.fullmatch(text):   # fromisoformat takes week dates, spaces …
+            raise ValueError
+        when = datetime.fromisoformat(text)
     except ValueError:
         raise CotError(f"{text[:40]!r} is not an ISO 8601 time", source=source, field=name) from None
     if when.tzinfo is None:
@@ -282,6 +289,8 @@ def _number(el: Element, name: str, source: str, lo: float, hi: float, *, defaul
     if text is None and default is not None:
         return default
     try:
+        if not _DOUBLE.fullmatch((text or "").strip(_XML_SPACE)):   # xs:double collapses white space
+            raise ValueError
         value = float(text or "")
     except ValueError:
         raise CotError(f"{(text or '')[:40]!r} is not a number", source=source, field=f"point.{name}") from None

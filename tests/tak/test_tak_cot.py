@@ -318,3 +318,52 @@ def test_a_partners_numbers_off_the_map_give_no_event_accords_parser_would_refus
     except Exception:   # NaN and infinities are not JSON: no such item can be stored or received
         return
     _placed_or_refused(lambda: item_events(item, Stamp(NOW, 10.0)))
+
+
+def _event(time: str = "2026-12-04T12:00:00Z", lat: str = "1") -> bytes:
+    return (f"<event uid='u1' type='a-f-G' time='{time}' start='2026-12-04T12:00:00Z' "
+            f"stale='2026-12-04T12:01:00Z'><point lat='{lat}' lon='2'/></event>").encode()
+
+
+@pytest.mark.parametrize("text", ["2026-12-04T12:00:00.0000000000000000000Zjunk", "2026-W49-5T12:00Z",
+                                  "20261204T120000Z", "2026-12-04 12:00:00Z", "2026-12-04T12:00Z",
+                                  "2026-12-04T23:59:60Z", "２０２６-12-04T12:00:00Z", "2026-12-04"])
+def test_a_time_that_is_not_an_xs_datetime_is_refused_not_cut_or_guessed(text):
+    """A time was cut to 40 characters before parsing (junk after them was ignored) and read by
+    fromisoformat, which also takes week dates, basic form and a space for the T."""
+    with pytest.raises(CotError) as info:
+        parse_event(_event(time=text))
+    assert info.value.field == "time" and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["1_0", "\u0665", "5\u2003", "0x10", "1e", "", "+-1", "1,5"])
+def test_a_number_that_is_not_an_xs_double_is_refused(text):
+    """float() reads '1_0' as 10, digits of other scripts, and ignores any Unicode space."""
+    with pytest.raises(CotError, match="not a number") as info:
+        parse_event(_event(lat=text))
+    assert info.value.field == "point.lat"
+
+
+def test_xml_white_space_around_a_number_or_a_time_is_collapsed_as_xs_types_do():
+    ev = parse_event(_event(time=" 2026-12-04T12:00:00Z\n", lat="\t5 "))
+    assert ev.lat == 5.0 and ev.time == datetime(2026, 12, 4, 12, tzinfo=timezone.utc)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                    timezones=st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))),
+       st.sampled_from(["seconds", "milliseconds", "microseconds"]), st.booleans())
+def test_every_xs_datetime_with_an_offset_is_read_as_its_utc_instant(when, spec, zulu):
+    text = when.astimezone(timezone.utc).isoformat(timespec=spec).replace("+00:00", "Z") if zulu else \
+        when.isoformat(timespec=spec)
+    ev = parse_event(_event(time=text).replace(b"start='2026-12-04T12:00:00Z'", f"start='{text}'".encode())
+                     .replace(b"stale='2026-12-04T12:01:00Z'", f"stale='{text}'".encode()))
+    exact = when.replace(microsecond={"seconds": 0, "milliseconds": when.microsecond // 1000 * 1000,
+                                      "microseconds": when.microsecond}[spec])
+    assert ev.time == ev.stale == exact.astimezone(timezone.utc)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(-90, 90))
+def test_every_latitude_python_writes_is_read_back_exactly(lat):
+    assert parse_event(_event(lat=repr(lat))).lat == lat

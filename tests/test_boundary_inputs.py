@@ -461,3 +461,35 @@ def test_partner_envelope_dated_where_no_utc_time_exists_is_refused_not_a_500(se
     (receipt,) = r.json()["receipts"]
     assert (receipt["status"], receipt["code"]) == ("rejected", "malformed")
     assert "outside the years 1-9999" in receipt["reason"]
+
+
+# --- a trailing newline: "$" matches before it -------------------------------------------------
+def _token_name(value: str) -> None:
+    import sqlite3
+
+    create_token(sqlite3.connect(":memory:"), value, "KOR", {"items:read"})
+
+
+def _token_scope(value: str) -> None:
+    import sqlite3
+
+    create_token(sqlite3.connect(":memory:"), "ops", "KOR", {value})
+
+
+@pytest.mark.parametrize("check, value", [
+    ("sensor, party, stream or prefix token", "R1"), ("token name", "ops"), ("token scope", "items:read"),
+    ("dialogue record id", "m1")])
+def test_an_identifier_with_a_trailing_newline_is_refused(check, value):
+    """A sensor id "R1\\n" from a detections header passed check_token and reached NATS as a
+    subject (nats-py's BadSubjectError, a traceback); a token name or scope, a dialogue record id
+    likewise kept the newline."""
+    from accord.dialogue.model import check_record_id
+    from accord.feeds.scans import check_token
+
+    run = {"sensor, party, stream or prefix token": lambda v: check_token(v, "sensor"),
+           "token name": _token_name, "token scope": _token_scope, "dialogue record id": check_record_id}[check]
+    run(value)
+    for bad in (value + "\n", value + "\r\n", "\n" + value):
+        with pytest.raises(InputError) as info:
+            run(bad)
+        one_line(info.value)

@@ -32,8 +32,9 @@ PartyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 
 Lat = Annotated[float, Field(ge=-90.0, le=90.0)]
 Lon = Annotated[float, Field(ge=-180.0, le=180.0)]
 
-#: the epochs a scenario may have (UTC): a day before, 100 years of agreement after, within a datetime
-EPOCH_RANGE = (datetime(2, 1, 1, tzinfo=UTC), datetime(9900, 1, 1, tzinfo=UTC))
+#: the epochs a scenario may have (UTC): a day before for agreements, and after it a century of
+#: predictions and alerts (accord.warning.alerts.engine.LATEST_EPOCH) or of agreement, within a datetime
+EPOCH_RANGE = (datetime(2, 1, 1, tzinfo=UTC), datetime(9896, 1, 1, tzinfo=UTC))
 CLASSIFICATIONS = ("UNCLASSIFIED", "RESTRICTED", "CONFIDENTIAL", "SECRET", "TOP_SECRET")
 
 
@@ -186,7 +187,7 @@ class Scenario(_Model):
     @classmethod
     def _epoch_in_utc(cls, v: datetime) -> datetime:
         """In UTC, and with room before it (a day: agreements start then) and after it (an
-        agreement's 100 years at most): validated, a naive epoch or one near the year 9999 made
+        agreement's 100 years, the alert engine's century of predictions): validated, a naive epoch or one near the year 9999 made
         the run fail (a naive clock; an OverflowError traceback)."""
         if v.tzinfo is None:
             raise ValueError("epoch needs a time zone (2026-11-25T00:00:00Z)")
@@ -195,8 +196,8 @@ class Scenario(_Model):
         except OverflowError:   # 0001-01-01T00:00:00+14:00: no UTC time
             utc = None
         if utc is None or not EPOCH_RANGE[0] <= utc < EPOCH_RANGE[1]:
-            raise ValueError("epoch must fall in the years 0002 to 9899 (UTC): the exercise and its "
-                             "agreements' validity need room on both sides")
+            raise ValueError("epoch must fall in the years 0002 to 9895 (UTC): the exercise, its alerts "
+                             "and its agreements' validity need room on both sides")
         return utc
 
     @model_validator(mode="after")

@@ -55,6 +55,12 @@ HOSTILE_YAML = {"billion laughs": (LAUGHS, "anchors"), "alias": ("a: *x\n", "ali
                 "duplicate as bool": ("yes: a\ntrue: b\n", "duplicate key 'true'"),
                 "duplicate as null": ("~: a\nnull: b\n", "duplicate key 'null'"),
                 "5,000-digit integer": ("a: " + "9" * 5000 + "\n", "integer of 5000 characters is too large"),
+                # int() bounds only decimal digits: these built 5,000-digit integers that no
+                # later str() or json.dumps could write (an exercise's metrics.json: a traceback)
+                "5,000 hex digits": ("a: 0x" + "f" * 5000 + "\n", "integer of 5002 characters is too large"),
+                "20,000 binary digits": ("a: 0b" + "1" * 20000 + "\n", "integer of 20002 characters is too large"),
+                "6,000 octal digits": ("a: 0" + "7" * 6000 + "\n", "integer of 6001 characters is too large"),
+                "sexagesimal": ("a: " + ":".join(["59"] * 3000) + "\n", "integer of 8999 characters is too large"),
                 "binary": ("a: !!binary aGVsbG8=\n", "tag !!binary"),
                 "set": ("a: !!set {x: null}\n", "tag !!set"),
                 "omap": ("a: !!omap [{x: 1}]\n", "tag !!omap"),
@@ -493,3 +499,16 @@ def test_an_identifier_with_a_trailing_newline_is_refused(check, value):
         with pytest.raises(InputError) as info:
             run(bad)
         one_line(info.value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(digits=st.integers(1, 5000), base=st.sampled_from(["0x", "0b", "0", "-0x", "+0b"]))
+def test_a_yaml_integer_in_any_base_loads_iff_it_writes_back_in_decimal(digits, base):
+    text = f"a: {base}{'1' * digits}\n"
+    try:
+        value = load_yaml(text)["a"]
+    except InputError as exc:
+        assert "too large" in one_line(exc)
+        assert len(str(10 ** 4299)) == 4300   # the bound is the interpreter's own
+        return
+    assert len(str(abs(value))) <= 4300   # str() (json.dumps, an error message) can write it

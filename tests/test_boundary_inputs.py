@@ -512,3 +512,32 @@ def test_a_yaml_integer_in_any_base_loads_iff_it_writes_back_in_decimal(digits, 
         assert len(str(10 ** 4299)) == 4300   # the bound is the interpreter's own
         return
     assert len(str(abs(value))) <= 4300   # str() (json.dumps, an error message) can write it
+
+
+@pytest.mark.parametrize("text, words", [
+    ("alerts: [1, 2]\n", "'alerts' must be a mapping"),
+    ("alerts: text\n", "'alerts' must be a mapping"),
+    ("alerts:\n  margin_m: " + "9" * 400 + "\n", "finite number"),      # float(int) overflowed
+    ("alerts:\n  margin_m: true\n", "must be a number"),                 # read as 1.0
+    ("party: 5\nalerts: {}\n", "party"),                                  # 5.upper()
+])
+def test_an_alerts_section_of_the_wrong_shape_is_one_config_error(tmp_path, text, words):
+    """A list or a string where the mapping goes, a number beyond a double, a boolean for a
+    number, a numeric party: TypeError, ValueError, OverflowError or AttributeError tracebacks."""
+    config = tmp_path / "node.yaml"
+    config.write_text(text)
+    with pytest.raises(ConfigError, match=words) as info:
+        AlertRules.from_yaml(config)
+    one_line(info.value)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.sampled_from(["margin_m", "party", "areas", "alert_on_overflight", "clear_hold_s", "x"]),
+                       st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
+                       | st.sampled_from([10 ** 400, -10 ** 400, [1], {"a": 1}]), max_size=4)
+       | st.lists(st.integers(), max_size=2) | st.text(max_size=5) | st.integers())
+def test_any_alerts_section_is_rules_or_one_config_error(section):
+    try:
+        AlertRules.from_config(section, party="JPN")
+    except ConfigError as exc:
+        one_line(exc)

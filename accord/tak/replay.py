@@ -93,9 +93,13 @@ def _read_alerts(d: Path) -> tuple[str, list[Record]]:
     out: list[Record] = []
     for n, m in enumerate(index.get("messages") or []):
         try:
+            t = m["t"]
+            # a JSON integer may be beyond a double (float() overflows), true is not a time
+            if isinstance(t, bool) or not isinstance(t, (int, float)) or not -1e300 < t < 1e300:
+                raise ValueError(f"t {repr(t)[:40]} is not a finite number")
             name = Path(str(m["file"])).name
             xml = (d / name).read_text(encoding="utf-8")
-            out.append((float(m["t"]), "alert", {"cap_xml": xml, "incident": m.get("incident")}))
+            out.append((float(t), "alert", {"cap_xml": xml, "incident": m.get("incident")}))
         except (KeyError, TypeError, ValueError, OSError) as exc:
             raise InputError(f"message {n}: {exc}", source=str(path)) from None
     return str(index.get("party") or ""), out

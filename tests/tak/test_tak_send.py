@@ -236,3 +236,18 @@ def test_a_server_that_reads_nothing_ends_the_send_with_one_error_not_a_hang():
 
     msg = asyncio.run(go())
     assert "took nothing" in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("t, words", [("1" + "0" * 400, "not a finite number"), ("true", "not a finite number"),
+                                      ('"10"', "not a finite number"), ("null", "not a finite number")])
+def test_an_alerts_index_with_a_time_that_is_not_a_number_is_one_input_error(tmp_path, t, words):
+    """``"t": 10**400`` (valid JSON) was an OverflowError traceback from ``accord tak send``."""
+    from accord.errors import InputError
+    from accord.tak.replay import load_picture
+
+    (tmp_path / "a.xml").write_text("<alert/>")
+    (tmp_path / "index.json").write_text(
+        '{"format": "accord-alerts/1", "party": "JPN", "messages": [{"file": "a.xml", "t": ' + t + "}]}")
+    with pytest.raises(InputError, match=words) as info:
+        load_picture(tmp_path)
+    assert "message 0" in str(info.value) and "\n" not in str(info.value)

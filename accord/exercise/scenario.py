@@ -187,8 +187,8 @@ class Scenario(_Model):
     @classmethod
     def _epoch_in_utc(cls, v: datetime) -> datetime:
         """In UTC, and with room before it (a day: agreements start then) and after it (an
-        agreement's 100 years, the alert engine's century of predictions): validated, a naive epoch or one near the year 9999 made
-        the run fail (a naive clock; an OverflowError traceback)."""
+        agreement's 100 years, the alert engine's century of predictions): validated, a naive
+        epoch or one near the year 9999 made the run fail (a naive clock; an OverflowError)."""
         if v.tzinfo is None:
             raise ValueError("epoch needs a time zone (2026-11-25T00:00:00Z)")
         try:

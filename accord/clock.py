@@ -66,10 +66,13 @@ def parse_rfc3339(text: str, *, field: str | None = None) -> datetime:
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise InputError(f"not an RFC 3339 timestamp: {text!r}", field=field) from None
+        raise InputError(f"not an RFC 3339 timestamp: {text[:60]!r}", field=field) from None
     if when.tzinfo is None:
-        raise InputError(f"timestamp has no time zone: {text!r}", field=field)
-    return when.astimezone(UTC)
+        raise InputError(f"timestamp has no time zone: {text[:60]!r}", field=field)
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00, 9999-12-31T23:59:59-14:00: no UTC instant
+        raise InputError(f"{text[:40]!r} is outside the years 1-9999 in UTC", field=field) from None
 
 
 def add_seconds(when: datetime, seconds: float) -> datetime | None:

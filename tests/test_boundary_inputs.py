@@ -55,6 +55,12 @@ HOSTILE_YAML = {"billion laughs": (LAUGHS, "anchors"), "alias": ("a: *x\n", "ali
                 "duplicate as bool": ("yes: a\ntrue: b\n", "duplicate key 'true'"),
                 "duplicate as null": ("~: a\nnull: b\n", "duplicate key 'null'"),
                 "5,000-digit integer": ("a: " + "9" * 5000 + "\n", "integer of 5000 characters is too large"),
+                # int() bounds only decimal digits: these built 5,000-digit integers that no
+                # later str() or json.dumps could write (an exercise's metrics.json: a traceback)
+                "5,000 hex digits": ("a: 0x" + "f" * 5000 + "\n", "integer of 5002 characters is too large"),
+                "20,000 binary digits": ("a: 0b" + "1" * 20000 + "\n", "integer of 20002 characters is too large"),
+                "6,000 octal digits": ("a: 0" + "7" * 6000 + "\n", "integer of 6001 characters is too large"),
+                "sexagesimal": ("a: " + ":".join(["59"] * 3000) + "\n", "integer of 8999 characters is too large"),
                 "binary": ("a: !!binary aGVsbG8=\n", "tag !!binary"),
                 "set": ("a: !!set {x: null}\n", "tag !!set"),
                 "omap": ("a: !!omap [{x: 1}]\n", "tag !!omap"),
@@ -443,3 +449,95 @@ def test_taxii_add_to_a_strict_collection_refuses_a_pattern_nested_5000_deep(ser
     r = client.post(f"/taxii2/intel/collections/{client.strict_collection}/objects/", content=body,
                     headers={"Content-Type": MEDIA_TAXII, "Accept": MEDIA_TAXII})
     assert r.status_code in (400, 422) and "pattern nested deeper than" in r.text, r.text[:300]
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_partner_envelope_dated_where_no_utc_time_exists_is_refused_not_a_500(served, stamp):
+    """A timestamp at the edge of the years 1-9999 with an offset has no UTC instant: the
+    envelope is refused as malformed on its own, and the batch is answered."""
+    from accord.core.envelopes import FORMAT
+
+    client, jpn, _ = served
+    env = {"format": FORMAT, "originator": "JPN", "recipient": "KOR", "seq": 1, "timestamp": stamp,
+           "item": {}, "signature": "A" * 86 + "=="}
+    body = json.dumps({"envelopes": [env]}).encode()
+    headers = sign_request(jpn.identity, "POST", "/federation/v1/envelopes", "", body, datetime.now(UTC), "KOR")
+    r = client.post("/federation/v1/envelopes", content=body, headers={**headers, "Authorization": ""})
+    assert r.status_code == 200, r.text[:300]
+    (receipt,) = r.json()["receipts"]
+    assert (receipt["status"], receipt["code"]) == ("rejected", "malformed")
+    assert "outside the years 1-9999" in receipt["reason"]
+
+
+# --- a trailing newline: "$" matches before it -------------------------------------------------
+def _token_name(value: str) -> None:
+    import sqlite3
+
+    create_token(sqlite3.connect(":memory:"), value, "KOR", {"items:read"})
+
+
+def _token_scope(value: str) -> None:
+    import sqlite3
+
+    create_token(sqlite3.connect(":memory:"), "ops", "KOR", {value})
+
+
+@pytest.mark.parametrize("check, value", [
+    ("sensor, party, stream or prefix token", "R1"), ("token name", "ops"), ("token scope", "items:read"),
+    ("dialogue record id", "m1")])
+def test_an_identifier_with_a_trailing_newline_is_refused(check, value):
+    """A sensor id "R1\\n" from a detections header passed check_token and reached NATS as a
+    subject (nats-py's BadSubjectError, a traceback); a token name or scope, a dialogue record id
+    likewise kept the newline."""
+    from accord.dialogue.model import check_record_id
+    from accord.feeds.scans import check_token
+
+    run = {"sensor, party, stream or prefix token": lambda v: check_token(v, "sensor"),
+           "token name": _token_name, "token scope": _token_scope, "dialogue record id": check_record_id}[check]
+    run(value)
+    for bad in (value + "\n", value + "\r\n", "\n" + value):
+        with pytest.raises(InputError) as info:
+            run(bad)
+        one_line(info.value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(digits=st.integers(1, 5000), base=st.sampled_from(["0x", "0b", "0", "-0x", "+0b"]))
+def test_a_yaml_integer_in_any_base_loads_iff_it_writes_back_in_decimal(digits, base):
+    text = f"a: {base}{'1' * digits}\n"
+    try:
+        value = load_yaml(text)["a"]
+    except InputError as exc:
+        assert "too large" in one_line(exc)
+        assert len(str(10 ** 4299)) == 4300   # the bound is the interpreter's own
+        return
+    assert len(str(abs(value))) <= 4300   # str() (json.dumps, an error message) can write it
+
+
+@pytest.mark.parametrize("text, words", [
+    ("alerts: [1, 2]\n", "'alerts' must be a mapping"),
+    ("alerts: text\n", "'alerts' must be a mapping"),
+    ("alerts:\n  margin_m: " + "9" * 400 + "\n", "finite number"),      # float(int) overflowed
+    ("alerts:\n  margin_m: true\n", "must be a number"),                 # read as 1.0
+    ("party: 5\nalerts: {}\n", "party"),                                  # 5.upper()
+])
+def test_an_alerts_section_of_the_wrong_shape_is_one_config_error(tmp_path, text, words):
+    """A list or a string where the mapping goes, a number beyond a double, a boolean for a
+    number, a numeric party: TypeError, ValueError, OverflowError or AttributeError tracebacks."""
+    config = tmp_path / "node.yaml"
+    config.write_text(text)
+    with pytest.raises(ConfigError, match=words) as info:
+        AlertRules.from_yaml(config)
+    one_line(info.value)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.sampled_from(["margin_m", "party", "areas", "alert_on_overflight", "clear_hold_s", "x"]),
+                       st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
+                       | st.sampled_from([10 ** 400, -10 ** 400, [1], {"a": 1}]), max_size=4)
+       | st.lists(st.integers(), max_size=2) | st.text(max_size=5) | st.integers())
+def test_any_alerts_section_is_rules_or_one_config_error(section):
+    try:
+        AlertRules.from_config(section, party="JPN")
+    except ConfigError as exc:
+        one_line(exc)

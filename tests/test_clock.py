@@ -54,3 +54,46 @@ def test_add_seconds_past_the_year_9999_or_not_a_number_is_none(seconds):
     # OverflowError past the years 1 to 9999 (in timedelta or in the sum), ValueError for NaN
     assert add_seconds(datetime(9999, 12, 31, tzinfo=UTC), seconds) is None
     assert add_seconds(datetime(1, 1, 1, tzinfo=UTC), -abs(seconds)) is None
+
+
+EDGES = ["0001-01-01T00:00:00+14:00", "0001-01-01T13:59:59.999+14:00", "9999-12-31T23:59:59-14:00",
+         "9999-12-31T10:00:00.000-14:00", "9999-12-31T23:59:59.999-00:01"]
+
+
+@pytest.mark.parametrize("text", EDGES)
+def test_a_time_with_no_utc_equivalent_is_an_input_error_not_an_overflow(text):
+    """The first hours of year 1 east of UTC and the last of 9999 west of it name no UTC time:
+    an envelope's timestamp or an item's ``created`` of that kind was a 500 from the partner API."""
+    with pytest.raises(InputError, match="outside the years 1-9999 in UTC") as info:
+        parse_rfc3339(text, field="timestamp")
+    assert info.value.field == "timestamp" and "\n" not in str(info.value)
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)), zones)
+def test_any_zoned_time_parses_to_its_utc_instant_or_is_refused_in_one_line(naive, zone):
+    text = naive.replace(tzinfo=zone).isoformat()
+    try:
+        utc = naive.replace(tzinfo=zone).astimezone(UTC)
+    except OverflowError:
+        with pytest.raises(InputError, match="outside the years 1-9999"):
+            parse_rfc3339(text)
+    else:
+        assert parse_rfc3339(text) == utc
+
+
+@pytest.mark.parametrize("text", ["2016-12-31T23:59:60Z", "2026-01-01T00:00:00", "", "2026-13-01T00:00:00Z"])
+def test_leap_seconds_naive_and_malformed_times_are_refused_in_one_line(text):
+    with pytest.raises(InputError) as info:
+        parse_rfc3339(text)
+    assert "\n" not in str(info.value)
+
+
+def test_minus_zero_offset_is_utc():
+    """RFC 3339 §4.3 and CAP 1.2 write UTC of unknown local offset as ``-00:00``."""
+    assert parse_rfc3339("2026-12-06T14:00:00-00:00") == datetime(2026, 12, 6, 14, tzinfo=UTC)
+
+
+def test_a_huge_non_time_is_quoted_in_a_few_dozen_characters():
+    with pytest.raises(InputError) as info:
+        parse_rfc3339("9" * 1_000_000)
+    assert len(str(info.value)) < 200

@@ -6,7 +6,7 @@ import asyncio
 import json
 import signal
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -169,12 +169,7 @@ def watch(
         if as_json:
             typer.echo(json.dumps(item.to_json(), ensure_ascii=False, separators=(",", ":")))
             return
-        b = item.body
-        what = {"warning.track": lambda: f"track {b.get('track_id')} t={b.get('t')}",
-                "warning.prediction": lambda: f"prediction {b.get('track_id')} t={b.get('t')} "
-                                              f"impact {b.get('impact_lat_deg', 0):.2f},{b.get('impact_lon_deg', 0):.2f}",
-                "warning.alert": lambda: f"alert {b.get('msgType')} {b.get('identifier')}"}.get(item.kind, lambda: "")()
-        typer.echo(f"{item.created_text()} {item.kind} {what} {item.id}")
+        typer.echo(watch_line(item))
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -185,6 +180,23 @@ def watch(
                   on_error=lambda line: typer.echo(f"warning: {line}", err=True))
 
     asyncio.run(main())
+
+
+def watch_line(item: Any) -> str:
+    """``accord warning watch``'s line for an item. The body is whoever published it: a number
+    that is not one (``null``, a string, ``true``) is shown as it is, not formatted; white space
+    (a newline in a track id) is one space."""
+    b = item.body
+
+    def deg(key: str) -> str:
+        v = b.get(key)
+        return f"{v:.2f}" if type(v) in (int, float) else repr(v)[:40]
+
+    what = {"warning.track": lambda: f"track {b.get('track_id')} t={b.get('t')}",
+            "warning.prediction": lambda: f"prediction {b.get('track_id')} t={b.get('t')} "
+                                          f"impact {deg('impact_lat_deg')},{deg('impact_lon_deg')}",
+            "warning.alert": lambda: f"alert {b.get('msgType')} {b.get('identifier')}"}.get(item.kind, lambda: "")()
+    return " ".join(f"{item.created_text()} {item.kind} {what} {item.id}".split())
 
 
 def register(root: typer.Typer) -> None:

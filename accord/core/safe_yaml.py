@@ -15,8 +15,9 @@ anything is built, with a one-line :class:`~accord.errors.InputError` naming the
   ``~:`` / ``null:`` — and ``1:`` / ``true:`` / ``1.0:``, one key to Python — are duplicates too;
 * the **``!!binary``, ``!!set``, ``!!omap`` and ``!!pairs``** tags: bytes, sets and lists of pairs
   are values no Accord model takes;
-* **integers past the interpreter's digit limit** (4,300 digits), which PyYAML answers with a bare
-  ``ValueError``;
+* **integers past the interpreter's digit limit** (4,300 decimal digits), which PyYAML answers
+  with a bare ``ValueError`` — or, written in hex, octal, binary or base 60, builds without a
+  bound into an integer no ``str()`` can write back;
 * nesting deeper than :data:`MAX_DEPTH` (the composer recurses: ``[[[[…]]]]`` 100,000 deep is a
   ``RecursionError``).
 
@@ -26,6 +27,7 @@ own model parses them and names the field.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import yaml
@@ -94,9 +96,15 @@ class SafeLoader(yaml.SafeLoader):
 
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
         try:
-            return super().construct_yaml_int(node)
+            value = super().construct_yaml_int(node)
         except ValueError:  # past sys.get_int_max_str_digits()
             raise _Refused(f"integer of {len(node.value)} characters is too large", node.start_mark) from None
+        # int() bounds decimal digits only: 0x…, 0b…, 0… (octal) and 1:2:3 (base 60) are built
+        # without a bound, and no str() or json.dumps could write such an integer back
+        limit = sys.get_int_max_str_digits()
+        if limit and value.bit_length() > 3 * limit and abs(value) >= 10 ** limit:
+            raise _Refused(f"integer of {len(node.value)} characters is too large", node.start_mark)
+        return value
 
 
 SafeLoader.add_constructor("tag:yaml.org,2002:int", SafeLoader.construct_yaml_int)

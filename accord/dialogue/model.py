@@ -35,7 +35,7 @@ KIND_MEETING = "dialogue.meeting"
 KIND_COMMITMENT = "dialogue.commitment"
 KINDS = (KIND_SERIES, KIND_MEETING, KIND_COMMITMENT)
 
-_RECORD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+_RECORD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}\Z")  # \Z: "$" lets a final newline through
 
 
 class Level(StrEnum):

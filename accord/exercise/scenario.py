@@ -8,7 +8,7 @@ file, the YAML line and the dotted field path (:mod:`accord.core.input_files`), 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,6 +32,9 @@ PartyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 
 Lat = Annotated[float, Field(ge=-90.0, le=90.0)]
 Lon = Annotated[float, Field(ge=-180.0, le=180.0)]
 
+#: the epochs a scenario may have (UTC): a day before for agreements, and after it a century of
+#: predictions and alerts (accord.warning.alerts.engine.LATEST_EPOCH) or of agreement, within a datetime
+EPOCH_RANGE = (datetime(2, 1, 1, tzinfo=UTC), datetime(9896, 1, 1, tzinfo=UTC))
 CLASSIFICATIONS = ("UNCLASSIFIED", "RESTRICTED", "CONFIDENTIAL", "SECRET", "TOP_SECRET")
 
 
@@ -54,7 +57,7 @@ class ScenarioAgreement(_Model):
     id: str = Field(min_length=1)
     parties: list[PartyCode] = Field(min_length=2)
     rules: list[AgreementRule] = Field(min_length=1)
-    valid_days: float = Field(365.0, gt=0, description="Validity window from the exercise epoch")
+    valid_days: float = Field(365.0, gt=0, le=36525, description="Validity window from the exercise epoch")
 
 
 class Radar(_Model):
@@ -179,6 +182,23 @@ class Scenario(_Model):
     launches: Launches
     links: list[LinkFault] = Field(default_factory=list)
     injects: list[Inject] = Field(default_factory=list)
+
+    @field_validator("epoch")
+    @classmethod
+    def _epoch_in_utc(cls, v: datetime) -> datetime:
+        """In UTC, and with room before it (a day: agreements start then) and after it (an
+        agreement's 100 years, the alert engine's century of predictions): validated, a naive
+        epoch or one near the year 9999 made the run fail (a naive clock; an OverflowError)."""
+        if v.tzinfo is None:
+            raise ValueError("epoch needs a time zone (2026-11-25T00:00:00Z)")
+        try:
+            utc = v.astimezone(UTC)
+        except OverflowError:   # 0001-01-01T00:00:00+14:00: no UTC time
+            utc = None
+        if utc is None or not EPOCH_RANGE[0] <= utc < EPOCH_RANGE[1]:
+            raise ValueError("epoch must fall in the years 0002 to 9895 (UTC): the exercise, its alerts "
+                             "and its agreements' validity need room on both sides")
+        return utc
 
     @model_validator(mode="after")
     def _references(self) -> "Scenario":

@@ -31,9 +31,9 @@ KNOWN_SCOPES = frozenset({
     "admin", "items:read", "items:write", "share", "status", "metrics",
     "taxii:read", "taxii:write", "dialogue:read", "dialogue:write",
 })
-_SCOPE_RE = re.compile(r"^[a-z][a-z0-9_.-]*(:[a-z0-9_.*-]+)?$")
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
-_COLLECTION_SCOPE_RE = re.compile(r"^taxii\.(read|write):[^\s:]+$")  # accord.api.taxii's per-collection scopes
+_SCOPE_RE = re.compile(r"^[a-z][a-z0-9_.-]*(:[a-z0-9_.*-]+)?\Z")  # \Z: "$" lets a final newline through
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}\Z")
+_COLLECTION_SCOPE_RE = re.compile(r"^taxii\.(read|write):[^\s:]+\Z")  # accord.api.taxii's per-collection scopes
 
 TOKENS_DDL = """
 CREATE TABLE IF NOT EXISTS api_tokens (

@@ -46,7 +46,7 @@ MAX_SCAN_BYTES = 256 * 1024
 ``-2.2250738585072014e-308``, two commas, the brackets and the comma after it), so the largest
 scan is some 77 KB; 256 KiB leaves a writer of its own room for spaces and longer numbers, and
 is a quarter of NATS's default 1 MB payload limit (a message of junk that size was decoded)."""
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # \Z: "$" lets a final newline through (a NATS subject)
 KINDS = {"warning.track": "track", "warning.prediction": "prediction", "warning.alert": "alert"}
 
 

@@ -47,7 +47,8 @@ async def watch(url: str, party: str, on_item: Callable[[Item], None], *, prefix
     """Call ``on_item`` for each warning item published for ``party`` until ``stop`` is set or
     ``limit`` items have arrived; returns the number passed on. An event repeated (same item id,
     e.g. re-published by an ingest after a restart) is passed on once if it is among the last
-    :data:`RECENT_IDS` (``seen``); an undecodable one goes to ``on_error`` as one line."""
+    :data:`RECENT_IDS` (``seen``); an undecodable one, or one ``on_item`` raises on (it is not
+    counted), goes to ``on_error`` as one line."""
     check_prefix(prefix)
     check_token(party, "party")
     nc = await connect(url)
@@ -67,8 +68,14 @@ async def watch(url: str, party: str, on_item: Callable[[Item], None], *, prefix
             return
         if not recent.first(item.id):
             return
+        try:
+            on_item(item)
+        except Exception as exc:  # noqa: BLE001 - nats-py swallows a callback's error: say it, go on
+            if on_error is not None:
+                on_error(f"{msg.subject}: item {item.id} not passed on: {type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:200] if str(exc) else ''}")
+            return
         count += 1
-        on_item(item)
         if limit is not None and count >= limit:
             done.set()
 

@@ -38,7 +38,7 @@ TYPE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,248})[a-z0-9]\Z")
 UUID_RE = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}"
 ID_RE = re.compile(r"^([a-z0-9][a-z0-9-]*[a-z0-9])--(" + UUID_RE + r")\Z")
 TS_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)"
-                   r"(\.\d{1,9})?Z\Z")
+                   r"(\.\d{1,9})?Z\Z", re.ASCII)   # re.ASCII: "\d" also takes other scripts' digits
 
 SCO_TYPES = frozenset({
     "artifact", "autonomous-system", "directory", "domain-name", "email-addr", "email-message",

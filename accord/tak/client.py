@@ -27,6 +27,8 @@ from accord.errors import ConfigError, InputError
 from accord.tak.cot import CotError, CotEvent, EventSplitter, parse_event
 
 SCHEMES = {"tcp": False, "tls": True, "ssl": True}
+#: how long a send waits for the server to take its bytes before the connection counts as lost
+SEND_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -108,26 +110,36 @@ class TakConnection:
     """One open connection: :meth:`send` writes events (and waits until the socket took them),
     :meth:`events` yields what the server sends, parsed — or a :class:`CotError` per bad one."""
 
-    def __init__(self, server: TakServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, server: TakServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 *, send_timeout: float = SEND_TIMEOUT_S) -> None:
         self.server, self.reader, self.writer = server, reader, writer
+        self.send_timeout = send_timeout
         self.sent = 0
 
     @classmethod
-    async def open(cls, server: TakServer, *, timeout: float = 10.0) -> "TakConnection":
+    async def open(cls, server: TakServer, *, timeout: float = 10.0,
+                   send_timeout: float = SEND_TIMEOUT_S) -> "TakConnection":
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(server.host, server.port, ssl=server.ssl_context(),
                                         server_hostname=server.host if server.tls else None), timeout)
         except (OSError, asyncio.TimeoutError, ssl.SSLError) as exc:
             raise ConfigError(f"{server.url}: cannot connect to the TAK server: {exc or type(exc).__name__}") from None
-        return cls(server, reader, writer)
+        return cls(server, reader, writer, send_timeout=send_timeout)
 
     async def send(self, events: Iterable[CotEvent]) -> int:
+        """Write ``events``; :class:`ConnectionError` if the server takes none of them for
+        ``send_timeout`` seconds (its buffers full: a server that reads nothing held the sender
+        for ever)."""
         data = b"".join(e.to_xml() for e in events)
         if not data:
             return 0
         self.writer.write(data)
-        await self.writer.drain()
+        try:
+            await asyncio.wait_for(self.writer.drain(), self.send_timeout)
+        except asyncio.TimeoutError:
+            raise ConnectionError(f"{self.server.url}: the TAK server took nothing for "
+                                  f"{self.send_timeout:g} s") from None
         n = data.count(b"<event ")
         self.sent += n
         return n

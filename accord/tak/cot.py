@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from xml.etree.ElementTree import Element
 
@@ -46,6 +46,14 @@ MAX_REMARKS = 4000
 MAX_CALLSIGN = 100
 TYPE_RE = re.compile(r"[a-z](-[A-Za-z0-9_.]+){0,15}")
 UID_RE = re.compile(r"[A-Za-z0-9_.:@/+-]{1,200}")
+#: the bounds of ``<point>``'s numbers, inbound and outbound (``ce``/``le`` 9999999: unknown)
+LAT, LON, HAE, ERROR_M = (-90.0, 90.0), (-180.0, 180.0), (-1e7, 1e9), (0.0, 1e8)
+UNKNOWN_ERROR_M = 9999999.0
+#: an xs:dateTime as CoT writes it (the offset is checked apart, to say what is missing)
+_DATETIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?", re.ASCII)
+#: an xs:double's lexical form (Python's float() also takes "1_0", " 5 " and other scripts' digits)
+_DOUBLE = re.compile(r"[+-]?((\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?|inf(inity)?|nan)", re.IGNORECASE | re.ASCII)
+_XML_SPACE = " \t\r\n"
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
@@ -131,6 +139,41 @@ def cot_time(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
+def sendable(event: CotEvent, *, source: str = "picture") -> CotEvent:
+    """``event`` as a TAK client can place it, or :class:`CotError` naming the field: every
+    position (the point, a polygon's vertices) finite and on the map, the height, an ellipse's
+    axes and a track's course and speed finite and within :func:`parse_event`'s bounds. An
+    error ``ce``/``le`` that is not a number in [0, 1e8] m becomes 9999999 (CoT's "unknown").
+    A partner's item holds numbers Accord did not compute: sent as they were, a ``lat="nan"``
+    or a longitude of 309 digits went to every client, events Accord's own parser refuses."""
+    def bad(name: str, value: float, bounds: tuple[float, float]) -> CotError:
+        return CotError(f"{event.uid}: {value:.6g} is outside [{bounds[0]:g}, {bounds[1]:g}]", source=source,
+                        field=name)
+
+    for name, value, bounds in (("point.lat", event.lat, LAT), ("point.lon", event.lon, LON),
+                                ("point.hae", event.hae, HAE)):
+        if not bounds[0] <= value <= bounds[1]:   # False for NaN too
+            raise bad(name, value, bounds)
+    for lat, lon in event.polygon:
+        for name, value, bounds in (("detail.link.lat", lat, LAT), ("detail.link.lon", lon, LON)):
+            if not bounds[0] <= value <= bounds[1]:
+                raise bad(name, value, bounds)
+    if event.ellipse is not None:
+        major, minor, angle = event.ellipse
+        for name, value in (("detail.shape.ellipse.major", major), ("detail.shape.ellipse.minor", minor)):
+            if not ERROR_M[0] <= value <= ERROR_M[1]:
+                raise bad(name, value, ERROR_M)
+        if not math.isfinite(angle):
+            raise bad("detail.shape.ellipse.angle", angle, (-360.0, 360.0))
+    if event.track is not None:
+        for name, value, bounds in (("detail.track.course", event.track[0], (0.0, 360.0)),
+                                    ("detail.track.speed", event.track[1], ERROR_M)):
+            if not bounds[0] <= value <= bounds[1]:
+                raise bad(name, value, bounds)
+    ce, le = ((v if ERROR_M[0] <= v <= ERROR_M[1] else UNKNOWN_ERROR_M) for v in (event.ce, event.le))
+    return event if (ce, le) == (event.ce, event.le) else replace(event, ce=ce, le=le)
+
+
 # --- inbound ------------------------------------------------------------------------------------
 class EventSplitter:
     """Cut a TCP byte stream of back-to-back CoT events into one ``bytes`` per event.
@@ -200,11 +243,11 @@ def parse_event(data: bytes, *, source: str = "TAK server", max_bytes: int = MAX
     point = root.find("point")
     if point is None:
         raise CotError("no <point>", source=source, field="point")
-    lat = _number(point, "lat", source, -90.0, 90.0)
-    lon = _number(point, "lon", source, -180.0, 180.0)
-    hae = _number(point, "hae", source, -1e7, 1e9, default=0.0)
-    ce = _number(point, "ce", source, 0.0, 1e8, default=9999999.0)
-    le = _number(point, "le", source, 0.0, 1e8, default=9999999.0)
+    lat = _number(point, "lat", source, *LAT)
+    lon = _number(point, "lon", source, *LON)
+    hae = _number(point, "hae", source, *HAE, default=0.0)
+    ce = _number(point, "ce", source, *ERROR_M, default=UNKNOWN_ERROR_M)
+    le = _number(point, "le", source, *ERROR_M, default=UNKNOWN_ERROR_M)
     detail = root.find("detail")
     callsign = remarks = None
     if detail is not None:
@@ -226,9 +269,11 @@ def _attr(el: Element, name: str, source: str) -> str:
 
 
 def _time(el: Element, name: str, source: str) -> datetime:
-    text = _attr(el, name, source)
+    text = _attr(el, name, source).strip(_XML_SPACE)   # xs:dateTime collapses white space
     try:
-        when = datetime.fromisoformat(text[:40])
+        if len(text) > 40 or not _DATETIME.fullmatch(text):   # fromisoformat takes week dates, spaces …
+            raise ValueError
+        when = datetime.fromisoformat(text)
     except ValueError:
         raise CotError(f"{text[:40]!r} is not an ISO 8601 time", source=source, field=name) from None
     if when.tzinfo is None:
@@ -244,6 +289,8 @@ def _number(el: Element, name: str, source: str, lo: float, hi: float, *, defaul
     if text is None and default is not None:
         return default
     try:
+        if not _DOUBLE.fullmatch((text or "").strip(_XML_SPACE)):   # xs:double collapses white space
+            raise ValueError
         value = float(text or "")
     except ValueError:
         raise CotError(f"{(text or '')[:40]!r} is not a number", source=source, field=f"point.{name}") from None

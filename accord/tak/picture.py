@@ -33,7 +33,7 @@ from accord.clock import add_seconds
 from accord.core.items import Item
 from accord.errors import InputError
 from accord.tak import types
-from accord.tak.cot import CotEvent
+from accord.tak.cot import CotEvent, sendable
 from accord.warning.frames import EARTH_RADIUS_M
 
 CAP = "{urn:oasis:names:tc:emergency:cap:1.2}"
@@ -184,18 +184,19 @@ def alert_events(body: Mapping[str, Any], *, party: str, marking: str, stamp: St
         raise InputError(f"alert CAP XML refused: {str(exc)[:200]}", field="cap_xml") from None
     drawn = {} if drawn is None else drawn
     msg_type = root.findtext(f"{CAP}msgType") or ""
-    incident = (root.findtext(f"{CAP}incidents") or body.get("incident") or "incident").split()[0]
+    # CAP §3.2.1: space-separated incident ids, the first names the drawing; a partner's may be
+    # blank or, in the body, not a string
+    incident = next(iter(f"{root.findtext(f'{CAP}incidents') or ''} {body.get('incident') or ''}".split()),
+                    "incident")
     infos = root.findall(f"{CAP}info")
     info = next((i for i in infos if (i.findtext(f"{CAP}language") or "").startswith("en")), infos[0] if infos else None)
     if info is None:
         return []
     headline = info.findtext(f"{CAP}headline") or ""
-    try:
-        expires = datetime.fromisoformat(info.findtext(f"{CAP}expires") or "")
-        sent = datetime.fromisoformat(root.findtext(f"{CAP}sent") or "")
-        life = max(60.0, (expires - sent).total_seconds())
-    except ValueError:
-        life = 600.0
+    life = _life(root.findtext(f"{CAP}sent"), info.findtext(f"{CAP}expires"))
+    stale = add_seconds(stamp.now, life * stamp.time_scale)
+    if stale is None:
+        raise InputError(f"alert lasting {life:.0f} s (sent to expires) ends past the year 9999", field="expires")
     out = []
     areas: dict[str, tuple[float, float]] = {}
     for a, area in enumerate(info.findall(f"{CAP}area")):
@@ -214,7 +215,7 @@ def alert_events(body: Mapping[str, Any], *, party: str, marking: str, stamp: St
             kind = types.AREA
             out.append(CotEvent(
                 uid=uid, type=kind.cot_type, how=kind.how, time=stamp.now, start=stamp.now,
-                stale=stamp.after(life), lat=lat, lon=lon, callsign=f"{party} alert: {desc}"[:100],
+                stale=stale, lat=lat, lon=lon, callsign=f"{party} alert: {desc}"[:100],
                 polygon=tuple(ring), color="ffff8000", accord=_accord(marking, party, item_id),
                 remarks=f"{marking} — {headline}"[:4000]))
     if msg_type != "Cancel":
@@ -228,18 +229,31 @@ def alert_events(body: Mapping[str, Any], *, party: str, marking: str, stamp: St
     return out
 
 
+def _life(sent_text: str | None, expires_text: str | None) -> float:
+    """Seconds from a CAP alert's ``sent`` to its ``expires`` (at least 60), or 600 when either
+    is missing, not a time, or without its offset (CAP §3.3.2 requires one; ``-00:00`` is UTC)."""
+    try:
+        sent, expires = datetime.fromisoformat(sent_text or ""), datetime.fromisoformat(expires_text or "")
+        return max(60.0, (expires - sent).total_seconds())
+    except (ValueError, TypeError):   # TypeError: one of them naive
+        return 600.0
+
+
 def item_events(item: Item, stamp: Stamp, drawn: Drawn | None = None) -> list[CotEvent]:
     """The events of one stored item (``warning.track``, ``warning.prediction``,
-    ``warning.alert``, ``warning.radar``; ``drawn``: see :func:`alert_events`); other kinds have no picture."""
+    ``warning.alert``, ``warning.radar``; ``drawn``: see :func:`alert_events`); other kinds have no
+    picture. Each is :func:`~accord.tak.cot.sendable` (an :class:`InputError` says why not)."""
     marking = str(item.marking)
     party = str(item.body.get("source") or item.originator) if item.kind == "warning.track" else item.originator
     if item.kind == "warning.alert":
-        return alert_events(item.body, party=party, marking=marking, stamp=stamp, item_id=item.id, drawn=drawn)
-    maker = {"warning.track": track_events, "warning.prediction": prediction_events,
-             "warning.radar": radar_events}.get(item.kind)
-    if maker is None:
-        return []
-    return maker(item.body, party=party, marking=marking, stamp=stamp, item_id=item.id)
+        events = alert_events(item.body, party=party, marking=marking, stamp=stamp, item_id=item.id, drawn=drawn)
+    else:
+        maker = {"warning.track": track_events, "warning.prediction": prediction_events,
+                 "warning.radar": radar_events}.get(item.kind)
+        if maker is None:
+            return []
+        events = maker(item.body, party=party, marking=marking, stamp=stamp, item_id=item.id)
+    return [sendable(e, source=item.id) for e in events]
 
 
 def _ring(text: str) -> list[tuple[float, float]]:
@@ -247,9 +261,12 @@ def _ring(text: str) -> list[tuple[float, float]]:
     for pair in text.split():
         lat_s, _, lon_s = pair.partition(",")
         try:
-            pts.append((float(lat_s), float(lon_s)))
+            lat, lon = float(lat_s), float(lon_s)
         except ValueError:
             return []
+        if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):   # off the map, NaN, ±inf: no ring
+            return []
+        pts.append((lat, lon))
     if len(pts) > MAX_RING_POINTS:  # thin evenly, keeping the closing point
         step = math.ceil(len(pts) / MAX_RING_POINTS)
         pts = pts[:-1:step] + [pts[-1]]

@@ -22,7 +22,7 @@ from typing import Any
 
 from accord.errors import InputError
 from accord.tak.client import TakConnection, TakServer
-from accord.tak.cot import CotEvent
+from accord.tak.cot import CotEvent, sendable
 from accord.tak.picture import Drawn, Stamp, alert_events, prediction_events, track_events
 
 Record = tuple[float, str, dict[str, Any]]  # (t, "track" | "prediction" | "alert", body)
@@ -93,9 +93,13 @@ def _read_alerts(d: Path) -> tuple[str, list[Record]]:
     out: list[Record] = []
     for n, m in enumerate(index.get("messages") or []):
         try:
+            t = m["t"]
+            # a JSON integer may be beyond a double (float() overflows), true is not a time
+            if isinstance(t, bool) or not isinstance(t, (int, float)) or not -1e300 < t < 1e300:
+                raise ValueError(f"t {repr(t)[:40]} is not a finite number")
             name = Path(str(m["file"])).name
             xml = (d / name).read_text(encoding="utf-8")
-            out.append((float(m["t"]), "alert", {"cap_xml": xml, "incident": m.get("incident")}))
+            out.append((float(t), "alert", {"cap_xml": xml, "incident": m.get("incident")}))
         except (KeyError, TypeError, ValueError, OSError) as exc:
             raise InputError(f"message {n}: {exc}", source=str(path)) from None
     return str(index.get("party") or ""), out
@@ -113,7 +117,7 @@ def picture_events(records: list[Record], *, party: str, marking: str, stamp: St
             out += alert_events(body, party=party, marking=marking, stamp=stamp, drawn=drawn)
         else:
             out += MAKERS[kind](body, party=party, marking=marking, stamp=stamp)
-    return out
+    return [sendable(e) for e in out]
 
 
 @dataclass

@@ -31,6 +31,13 @@ def test_builtins_include_the_default_and_a_partition_and_crash_drill():
     ("duration_s: 900", "duration_s: -5", "duration_s: -5", "duration_s", "greater than 0"),
     ("sigma_range_m: 40,", "sigma_range_m: forty,", "sigma_range_m: forty", "radars[0].sigma_range_m",
      "valid number"),
+    # validated, then at run time "ManualClock start must be timezone-aware" or an OverflowError
+    # traceback (epoch + an agreement's 365 days past the year 9999)
+    ('epoch: "2026-11-25T00:00:00Z"', 'epoch: "2026-11-25T00:00:00"', "epoch:", "epoch", "time zone"),
+    ('epoch: "2026-11-25T00:00:00Z"', 'epoch: "9999-12-31T23:00:00Z"', "epoch:", "epoch", "years 0002 to 9895"),
+    ('epoch: "2026-11-25T00:00:00Z"', 'epoch: "0001-01-01T00:00:00+14:00"', "epoch:", "epoch", "years 0002 to 9895"),
+    ("parties: [JPN, KOR]\n", "parties: [JPN, KOR]\n    valid_days: 1.0e+12\n", "valid_days", "agreements[0].valid_days",
+     "less than or equal to 36525"),
 ])
 def test_validation_error_names_line_and_field(old, new, line_of, field, words):
     text = builtin_text("trilateral-warning").replace(old, new, 1)
@@ -69,3 +76,13 @@ def test_cli_list_and_validate(tmp_path):
     res = runner.invoke(app, ["exercise", "validate", str(bad)])
     assert res.exit_code != 0
     assert "links[0].loss" in str(res.exception) or "links[0].loss" in res.output
+
+
+@pytest.mark.parametrize("epoch", ["9895-12-31T23:59:59Z", "0002-01-01T00:00:00Z", "2026-11-25T09:00:00+09:00",
+                                   "2026-11-25T00:00:00-00:00"])
+def test_an_epoch_with_room_for_the_exercise_is_taken_in_utc(epoch):
+    from datetime import UTC, datetime
+
+    text = builtin_text("trilateral-warning").replace('epoch: "2026-11-25T00:00:00Z"', f'epoch: "{epoch}"', 1)
+    got = parse_scenario(text, source="drill.yaml").epoch
+    assert got.tzinfo is UTC and got == datetime.fromisoformat(epoch)

@@ -96,3 +96,56 @@ def test_watch_passes_a_repeat_on_once_and_remembers_only_the_latest_ids(nats_ur
     assert asyncio.run(go()) == 6
     assert [i.id for i in got] == [x.id for x in (a, b, c, d, e, a)] and len(seen) == 3
     assert len(errors) == 1 and "not an Accord item" in errors[0]
+
+
+def test_watch_says_why_it_could_not_pass_an_item_on_and_does_not_count_it(nats_url, names):
+    """A callback that fails on an item (the CLI's line for a prediction whose impact_lat_deg is
+    null) lost the item without a word — nats-py swallows a callback's exception — and counted
+    it towards --count."""
+    from datetime import datetime, timezone
+
+    import nats
+
+    from accord.core.items import new_item
+    from accord.core.markings import Marking
+    from accord.feeds.scans import warning_subject
+    from accord.feeds.watch import watch
+
+    mk, when = Marking.parse("CONFIDENTIAL//REL TO JPN"), datetime(2026, 1, 1, tzinfo=timezone.utc)
+    bad = new_item("warning.track", {"track_id": "T0", "t": None}, mk, "JPN", when)
+    good = [new_item("warning.track", {"track_id": f"T{k}", "t": float(k)}, mk, "JPN", when) for k in (1, 2)]
+    got, errors = [], []
+
+    def take(item) -> None:
+        got.append(item.body["t"] + 0.0)   # a TypeError for t null
+
+    async def go():
+        task = asyncio.create_task(watch(nats_url, "JPN", take, prefix=names.prefix, limit=2, on_error=errors.append))
+        await asyncio.sleep(1.0)   # subscribed
+        nc = await nats.connect(nats_url)
+        for it in (bad, *good):
+            await nc.publish(warning_subject(names.prefix, "JPN", "warning.track"), it.canonical())
+        await nc.flush()
+        n = await asyncio.wait_for(task, 30)
+        await nc.close()
+        return n
+
+    assert asyncio.run(go()) == 2 and got == [1.0, 2.0]
+    assert len(errors) == 1 and bad.id in errors[0] and "TypeError" in errors[0] and "\n" not in errors[0]
+
+
+def test_the_watch_line_of_an_item_with_odd_numbers_is_printed_not_lost():
+    from accord.cli.warning_feed import watch_line
+    from datetime import datetime, timezone
+
+    from accord.core.items import new_item
+    from accord.core.markings import Marking
+
+    mk, when = Marking.parse("UNCLASSIFIED"), datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for body in ({"track_id": "T1", "t": 1.0, "impact_lat_deg": None, "impact_lon_deg": "x"},
+                 {"track_id": "T1", "t": 1.0, "impact_lat_deg": 2 ** 53 - 1, "impact_lon_deg": True}, {}):
+        line = watch_line(new_item("warning.prediction", body, mk, "JPN", when))
+        assert line.startswith("2026-01-01T00:00:00.000Z warning.prediction prediction") and "\n" not in line
+    good = new_item("warning.prediction", {"track_id": "T1", "t": 1.0, "impact_lat_deg": 35.123, "impact_lon_deg": 139.5},
+                    mk, "JPN", when)
+    assert "impact 35.12,139.50" in watch_line(good)

@@ -193,3 +193,177 @@ def test_a_prediction_whose_impact_no_clock_can_show_has_no_picture_rather_than_
             "impact_ellipse_95": {"semi_major_m": 900.0, "semi_minor_m": 400.0, "bearing_deg": 30.0}}
     with pytest.raises(InputError, match="impact_t"):
         prediction_events(body, party="KOR", marking=MARK, stamp=Stamp(NOW, 10))
+
+
+# --- what Accord sends is what its own parser accepts ---------------------------------------------
+CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
+HOSTILE_NUMBERS = ["nan", "inf", "-inf", "1e400", "-1e400", "1e308", "91", "-90.0000001", "180.5", "-181",
+                   "1" + "0" * 400, "0", "-0", "1e-320"]
+CAP_TIMES = ["2026-12-04T12:00:00-00:00", "2026-12-04T13:00:00+09:00", "2026-12-04T12:00:00Z",
+             "2026-12-04T12:00:00", "0001-01-01T00:00:00-00:00", "9999-12-31T23:59:59-00:00",
+             "2016-12-31T23:59:60-00:00", "", "not a time", "2026-12-04T12:00:00.123456789-00:00"]
+
+
+def _cap(sent: str, expires: str, *, incidents: str | None = "INC1",
+         ring: str = "40,130 41,130 41,131 40,130", msg_type: str = "Alert") -> str:
+    inc = f"<incidents>{incidents}</incidents>" if incidents is not None else ""
+    return (f'<alert xmlns="{CAP_NS}"><sent>{sent}</sent><msgType>{msg_type}</msgType>{inc}<info>'
+            f"<language>en-US</language><expires>{expires}</expires><headline>h</headline><area>"
+            f"<areaDesc>a</areaDesc><polygon>{ring}</polygon></area></info></alert>")
+
+
+def _placed_or_refused(make) -> list[CotEvent] | None:
+    """The events ``make`` gives, each accepted by Accord's own inbound parser (a TAK client
+    places it), or None for an InputError in one line — never another exception."""
+    from accord.errors import InputError
+
+    try:
+        events = make()
+    except InputError as exc:
+        assert "\n" not in str(exc)
+        return None
+    for ev in events:
+        parse_event(ev.to_xml())
+    return events
+
+
+def _alert(body: dict, drawn=None):
+    from accord.core.items import new_item
+    from accord.core.markings import Marking
+    from accord.tak.picture import item_events
+
+    item = new_item("warning.alert", body, Marking.parse(MARK), "KOR", NOW)
+    return lambda: item_events(item, Stamp(NOW, 10.0), drawn)
+
+
+@pytest.mark.parametrize("sent, expires", [
+    ("2026-12-04T12:00:00-00:00", "2026-12-04T13:00:00"),          # no zone: TypeError once
+    ("2026-12-04T12:00:00", "2026-12-04T13:00:00-00:00"),
+    ("0001-01-01T00:00:00-00:00", "9999-12-31T23:59:59-00:00"),    # 8,000 years' life: OverflowError once
+    ("2016-12-31T23:59:60-00:00", "2026-12-04T13:00:00-00:00")])   # a leap second
+def test_a_partners_alert_with_times_no_clock_can_show_is_drawn_or_refused_not_a_crash(sent, expires):
+    # a TypeError or OverflowError left Follower.send_new (which skips an item only on an
+    # AccordError): the follower stopped at the partner's alert, and again after every restart
+    events = _placed_or_refused(_alert({"cap_xml": _cap(sent, expires)}))
+    assert events is None or all(e.stale > NOW for e in events)
+
+
+@pytest.mark.parametrize("incidents, incident", [("   ", None), (None, 5), (None, ["x"]), ("\n", "")])
+def test_an_alert_with_a_blank_or_odd_incident_is_drawn_under_a_safe_uid(incidents, incident):
+    body = {"cap_xml": _cap("2026-12-04T12:00:00-00:00", "2026-12-04T13:00:00-00:00", incidents=incidents)}
+    if incident is not None:
+        body["incident"] = incident
+    events = _placed_or_refused(_alert(body))
+    assert events and all(e.polygon for e in events)
+
+
+@pytest.mark.parametrize("bad", HOSTILE_NUMBERS[:10])
+def test_an_alert_ring_off_the_map_is_not_drawn_and_the_others_are(bad):
+    ring = f"40,130 {bad},130 41,131 40,130"
+    xml = _cap("2026-12-04T12:00:00-00:00", "2026-12-04T13:00:00-00:00").replace(
+        "</area>", f"<polygon>{ring}</polygon><polygon>{ring.replace(bad, '130', 1).replace(',130 ', f',{bad} ', 1)}"
+                   "</polygon></area>")
+    events = _placed_or_refused(_alert({"cap_xml": xml}))
+    assert events is not None and len(events) == 1 and events[0].polygon[0] == (40.0, 130.0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(sent=st.sampled_from(CAP_TIMES), expires=st.sampled_from(CAP_TIMES),
+       numbers=st.lists(st.sampled_from(HOSTILE_NUMBERS) | st.floats().map(repr), min_size=8, max_size=8),
+       incidents=st.sampled_from([None, "", " ", "INC 2", "a/b\x7f"]),
+       msg_type=st.sampled_from(["Alert", "Update", "Cancel", ""]))
+def test_any_partner_alert_gives_events_accords_parser_accepts_or_one_input_error(sent, expires, numbers,
+                                                                                  incidents, msg_type):
+    ring = " ".join(f"{numbers[i]},{numbers[i + 1]}" for i in range(0, 8, 2))
+    drawn: dict = {}
+    for kind in ("Alert", msg_type):
+        body = {"cap_xml": _cap(sent, expires, incidents=incidents, ring=ring, msg_type=kind)}
+        _placed_or_refused(_alert(body, drawn))
+
+
+PREDICTION = {"t": 100.0, "track_id": "T1", "launch_t": 0.0, "impact_t": 400.0, "launch_lat_deg": 40.0,
+              "launch_lon_deg": 127.0, "launch_sigma_m": 500.0, "impact_lat_deg": 33.0, "impact_lon_deg": 130.0,
+              "impact_ellipse_95": {"semi_major_m": 900.0, "semi_minor_m": 400.0, "bearing_deg": 30.0}}
+RADAR = {"id": "R1", "lat_deg": 37.0, "lon_deg": 129.0, "alt_m": 10.0}
+
+
+@pytest.mark.parametrize("bad", HOSTILE_NUMBERS)
+@pytest.mark.parametrize("kind, body, path", [
+    ("prediction", PREDICTION, ("launch_lat_deg",)), ("prediction", PREDICTION, ("launch_lon_deg",)),
+    ("prediction", PREDICTION, ("launch_sigma_m",)), ("prediction", PREDICTION, ("impact_lat_deg",)),
+    ("prediction", PREDICTION, ("impact_lon_deg",)), ("prediction", PREDICTION, ("impact_ellipse_95", "semi_major_m")),
+    ("prediction", PREDICTION, ("impact_ellipse_95", "semi_minor_m")),
+    ("prediction", PREDICTION, ("impact_ellipse_95", "bearing_deg")),
+    ("radar", RADAR, ("lat_deg",)), ("radar", RADAR, ("lon_deg",)), ("radar", RADAR, ("alt_m",)),
+    ("track", None, ("x",)), ("track", None, ("vx",)), ("track", None, ("cov",))])
+def test_a_partners_numbers_off_the_map_give_no_event_accords_parser_would_refuse(kind, body, path, bad):
+    """NaN, ±inf, 1e400, a latitude of 91: sent as they were, ``lat="nan"`` or a 309-digit
+    longitude went to every TAK client — events Accord's own parser refuses."""
+    import copy
+
+    from accord.core.items import new_item
+    from accord.core.markings import Marking
+    from accord.tak.picture import item_events
+
+    body = copy.deepcopy(body) if body is not None else _track(38.0, 128.0, 90_000.0, sigma=300.0)
+    value: object = float(bad)
+    if path == ("cov",):
+        value = [value if i == 0 else v for i, v in enumerate(body["cov"])]
+    target = body
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    try:
+        item = new_item(f"warning.{kind}", body, Marking.parse(MARK), "KOR", NOW)
+    except Exception:   # NaN and infinities are not JSON: no such item can be stored or received
+        return
+    _placed_or_refused(lambda: item_events(item, Stamp(NOW, 10.0)))
+
+
+def _event(time: str = "2026-12-04T12:00:00Z", lat: str = "1") -> bytes:
+    return (f"<event uid='u1' type='a-f-G' time='{time}' start='2026-12-04T12:00:00Z' "
+            f"stale='2026-12-04T12:01:00Z'><point lat='{lat}' lon='2'/></event>").encode()
+
+
+@pytest.mark.parametrize("text", ["2026-12-04T12:00:00.0000000000000000000Zjunk", "2026-W49-5T12:00Z",
+                                  "20261204T120000Z", "2026-12-04 12:00:00Z", "2026-12-04T12:00Z",
+                                  "2026-12-04T23:59:60Z", "２０２６-12-04T12:00:00Z", "2026-12-04"])
+def test_a_time_that_is_not_an_xs_datetime_is_refused_not_cut_or_guessed(text):
+    """A time was cut to 40 characters before parsing (junk after them was ignored) and read by
+    fromisoformat, which also takes week dates, basic form and a space for the T."""
+    with pytest.raises(CotError) as info:
+        parse_event(_event(time=text))
+    assert info.value.field == "time" and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["1_0", "\u0665", "5\u2003", "0x10", "1e", "", "+-1", "1,5"])
+def test_a_number_that_is_not_an_xs_double_is_refused(text):
+    """float() reads '1_0' as 10, digits of other scripts, and ignores any Unicode space."""
+    with pytest.raises(CotError, match="not a number") as info:
+        parse_event(_event(lat=text))
+    assert info.value.field == "point.lat"
+
+
+def test_xml_white_space_around_a_number_or_a_time_is_collapsed_as_xs_types_do():
+    ev = parse_event(_event(time=" 2026-12-04T12:00:00Z\n", lat="\t5 "))
+    assert ev.lat == 5.0 and ev.time == datetime(2026, 12, 4, 12, tzinfo=timezone.utc)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                    timezones=st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))),
+       st.sampled_from(["seconds", "milliseconds", "microseconds"]), st.booleans())
+def test_every_xs_datetime_with_an_offset_is_read_as_its_utc_instant(when, spec, zulu):
+    text = when.astimezone(timezone.utc).isoformat(timespec=spec).replace("+00:00", "Z") if zulu else \
+        when.isoformat(timespec=spec)
+    ev = parse_event(_event(time=text).replace(b"start='2026-12-04T12:00:00Z'", f"start='{text}'".encode())
+                     .replace(b"stale='2026-12-04T12:01:00Z'", f"stale='{text}'".encode()))
+    exact = when.replace(microsecond={"seconds": 0, "milliseconds": when.microsecond // 1000 * 1000,
+                                      "microseconds": when.microsecond}[spec])
+    assert ev.time == ev.stale == exact.astimezone(timezone.utc)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(-90, 90))
+def test_every_latitude_python_writes_is_read_back_exactly(lat):
+    assert parse_event(_event(lat=repr(lat))).lat == lat

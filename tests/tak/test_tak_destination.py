@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import event as event_note
+from hypothesis import strategies as st
 
 from accord.core.agreements import Agreement, Rule, sign_agreement
 from accord.core.items import new_item
@@ -123,3 +126,92 @@ def test_node_tak_add_refuses_pem_files_that_do_not_load(jpn, tmp_path):
         assert res.stderr.strip().count("\n") == 0
     with Node.open(d) as node:
         assert destinations(node) == []
+
+
+class _Recorder:
+    """A connection that keeps what it is sent."""
+
+    def __init__(self) -> None:
+        self.events: list = []
+
+    async def send(self, events) -> int:
+        self.events += list(events)
+        return len(self.events)
+
+
+@pytest.mark.parametrize("alert", [
+    '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><sent>2026-12-04T12:00:00-00:00</sent><info>'
+    '<expires>2026-12-04T13:00:00</expires><area><polygon>40,130 41,130 41,131 40,130</polygon></area></info></alert>',
+    '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><sent>0001-01-01T00:00:00-00:00</sent><info>'
+    '<expires>9999-12-31T23:59:59-00:00</expires><area><polygon>40,130 41,130 41,131 40,130</polygon></area>'
+    '</info></alert>',
+    '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><incidents> </incidents><info><area>'
+    '<polygon>40,130 nan,130 41,131 40,130</polygon></area></info></alert>'])
+def test_a_hostile_alert_neither_stops_the_follower_nor_reaches_the_server(jpn, alert):
+    """The item after it is sent and the cursor passes both; what is sent, Accord's parser accepts."""
+    import asyncio
+
+    from accord.tak.cot import parse_event
+    from accord.tak.follower import Follower
+
+    add_destination(jpn, Destination("own", SERVER, "JPN", ("warning.*",)))
+    mk = Marking.parse("CONFIDENTIAL")
+    jpn.put_item(new_item("warning.alert", {"cap_xml": alert}, mk, "JPN", jpn.clock.now()))
+    jpn.put_item(_item(jpn, "CONFIDENTIAL", track="T9"))
+    follower, conn = Follower(jpn, "own"), _Recorder()
+
+    async def once() -> None:
+        await follower.send_new(conn)  # type: ignore[arg-type]
+        assert follower._ledgering is not None
+        await follower._ledgering
+
+    asyncio.run(once())
+    assert "accord.JPN.T9" in [e.uid for e in conn.events]
+    for e in conn.events:
+        parse_event(e.to_xml())
+    assert follower.dest.cursor == destinations(jpn)[0].cursor > 0
+
+
+_TIMES = ["0001-01-01T00:00:00Z", "0001-01-01T00:00:00-00:00", "1970-01-01T00:00:00Z", "{now}", "{soon}",
+          "9999-12-31T23:59:59Z", "9999-12-31T23:59:59.999999999+00:00", "2016-12-31T23:59:60Z"]
+_NUMBERS = ["0", "-0", "90", "-90.0", "180", "-180", "1e-320", "nan", "inf", "-inf", "1e400", "9999999.0",
+            "1" + "0" * 400, "1e8", "-1e7"]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(time=st.just("{now}") | st.sampled_from(_TIMES), stale=st.just("{soon}") | st.sampled_from(_TIMES),
+       lat=st.just("35.5") | st.sampled_from(_NUMBERS), lon=st.just("139.5") | st.sampled_from(_NUMBERS),
+       hae=st.just("10") | st.sampled_from(_NUMBERS), ce=st.just("5") | st.sampled_from(_NUMBERS),
+       callsign=st.sampled_from(["", "A", "x" * 100, "\u202eRLO", "a&amp;b"]),
+       remarks=st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=30))
+def test_any_event_the_parser_accepts_is_a_report_or_one_refusal(jpn, time, stale, lat, lon, hae, ce, callsign,
+                                                                   remarks):
+    """Boundary times (years 1 and 9999, a leap second, -00:00) and numbers (NaN, ±inf, 1e400,
+    10⁴⁰⁰, the bounds themselves) through parse_event and take_report: a stored report, an
+    ignored event, or a CotError — never another exception."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    from accord.tak.cot import CotError, parse_event
+    from accord.tak.follower import Follower
+
+    if not any(d.name == "in" for d in destinations(jpn)):
+        add_destination(jpn, Destination("in", SERVER, "JPN", ("warning.*",), accept=("b-*",),
+                                         report_marking="UNCLASSIFIED//REL TO JPN"))
+    wall = datetime(2026, 12, 4, 12, tzinfo=timezone.utc)
+    fill = {"now": "2026-12-04T12:00:00Z", "soon": "2026-12-04T12:10:00Z"}
+    data = (f"<event version='2.0' uid='r1' type='b-r-f-h-c' how='h-e' time='{time.format(**fill)}' "
+            f"start='{time.format(**fill)}' stale='{stale.format(**fill)}'><point lat='{lat}' lon='{lon}' "
+            f"hae='{hae}' ce='{ce}' le='{ce}'/><detail><contact callsign={quoteattr(callsign)}/>"
+            f"<remarks>{escape(remarks)}</remarks></detail></event>").encode()
+    try:
+        event = parse_event(data)
+    except CotError:
+        return
+    follower = Follower(jpn, "in", wall=lambda: wall)
+    try:
+        item = follower.take_report(event)
+    except CotError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert item is not None and jpn.get_item(item.id).body["lat_deg"] == event.lat
+    event_note("stored")

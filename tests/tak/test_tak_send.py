@@ -199,3 +199,55 @@ def test_node_tak_run_sends_the_new_items_and_reports_what_it_did(tmp_path, taky
     assert res.returncode == 0, res.stderr
     assert "own: 1 item sent (1 event), 1 denied by policy" in res.stdout
     assert [e.uid for e in listener.events] == ["accord.JPN.T7"]
+
+
+@pytest.mark.timeout(120)
+def test_a_server_that_reads_nothing_ends_the_send_with_one_error_not_a_hang():
+    """A TAK server that accepts and never reads: the socket's buffers fill and drain() waited
+    for ever — the follower neither sent, reconnected, nor stopped when told to."""
+    from datetime import datetime, timedelta, timezone
+
+    from accord.tak.client import TakConnection, TakServer
+    from accord.tak.cot import CotEvent
+
+    now = datetime.now(timezone.utc)
+    events = [CotEvent(f"u{i}", "a-f-G", "h-e", now, now, now + timedelta(minutes=1), 1.0, 2.0,
+                       remarks="x" * 3000) for i in range(2000)]
+
+    async def go() -> str:
+        held: list = []
+
+        async def hold(reader, writer) -> None:   # accept, read nothing
+            held.append(writer)
+            await asyncio.sleep(3600)
+
+        server = await asyncio.start_server(hold, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        conn = await TakConnection.open(TakServer.parse(f"tcp://127.0.0.1:{port}"), send_timeout=1.0)
+        try:
+            for _ in range(200):   # 6 MB a round: the buffers fill within a few
+                await conn.send(events)
+            return "never blocked"
+        except ConnectionError as exc:
+            return str(exc)
+        finally:
+            conn.writer.transport.abort()
+            server.close()
+
+    msg = asyncio.run(go())
+    assert "took nothing" in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("t, words", [("1" + "0" * 400, "not a finite number"), ("true", "not a finite number"),
+                                      ('"10"', "not a finite number"), ("null", "not a finite number")])
+def test_an_alerts_index_with_a_time_that_is_not_a_number_is_one_input_error(tmp_path, t, words):
+    """``"t": 10**400`` (valid JSON) was an OverflowError traceback from ``accord tak send``."""
+    from accord.errors import InputError
+    from accord.tak.replay import load_picture
+
+    (tmp_path / "a.xml").write_text("<alert/>")
+    (tmp_path / "index.json").write_text(
+        '{"format": "accord-alerts/1", "party": "JPN", "messages": [{"file": "a.xml", "t": ' + t + "}]}")
+    with pytest.raises(InputError, match=words) as info:
+        load_picture(tmp_path)
+    assert "message 0" in str(info.value) and "\n" not in str(info.value)

@@ -276,3 +276,64 @@ def test_a_bad_header_is_one_error_naming_line_1_and_the_field(header, field, me
     with pytest.raises(InputError) as ei:
         parse_detections([json.dumps(header)], source="d.jsonl")
     assert (ei.value.line, ei.value.field, ei.value.detail) == (1, field, message)
+
+
+# --- what random drawing rarely reaches -----------------------------------------------------------
+def test_a_duplicate_key_is_refused_as_every_other_accord_json_parser_refuses_it():
+    """Python's json keeps the last of two equal keys; another reader keeps the first: a line
+    ``{"t": 0, "t": 9}`` or a header with two ``sensors`` lists means different things to them."""
+    with pytest.raises(InputError, match="duplicate key 't'") as ei:
+        parse_detections([header_line(), det(0.0)[:-1] + ', "t": 9.0}'])
+    assert ei.value.line == 2
+    _, d = parse_detections([header_line(), det(0.0), det(1.0)[:-1] + ', "range_m": 1.0}', det(2.0)], lenient=True)
+    assert d.t.tolist() == [0.0, 2.0] and d.skip_reasons == {"malformed": 1}
+    with pytest.raises(InputError, match="duplicate key 'sensors'") as ei:
+        parse_detections([header_line()[:-1] + ', "sensors": []}', det(0.0)], lenient=True)
+    assert ei.value.line == 1
+
+
+def test_a_line_that_is_not_utf8_is_named_and_skipped_under_lenient(tmp_path):
+    """--lenient promises to skip a malformed detection line; one byte that is not UTF-8
+    refused the whole file, without its line."""
+    p = tmp_path / "d.jsonl"
+    bad = det(1.0, "JPN-TPY1").encode().replace(b"TPY1", b"\xff")
+    p.write_bytes(b"\n".join([header_line().encode(), det(0.0).encode(), bad, det(2.0).encode()]) + b"\n")
+    with pytest.raises(InputError, match="not UTF-8") as ei:
+        read_detections(p)
+    assert ei.value.line == 3
+    _, d = read_detections(p, lenient=True)
+    assert d.t.tolist() == [0.0, 2.0] and d.skip_reasons == {"malformed": 1}
+    assert d.skipped[0][0] == 3 and "UTF-8" in d.skipped[0][1]
+
+
+def test_a_header_that_is_not_utf8_is_refused_on_line_1(tmp_path):
+    p = tmp_path / "d.jsonl"
+    p.write_bytes(header_line().encode().replace(b"JPN-TPY1", b"JPN-\xff") + b"\n" + det(0.0).encode())
+    with pytest.raises(InputError, match="not UTF-8") as ei:
+        read_detections(p, lenient=True)
+    assert ei.value.line == 1
+
+
+def test_a_gigantic_line_is_refused_unread_and_skipped_under_lenient(tmp_path):
+    """One line of 40 MB (no newline) was read whole into memory before it was judged."""
+    from accord.warning.io.jsonl import MAX_LINE_CHARS
+
+    p = tmp_path / "d.jsonl"
+    with p.open("w") as fh:
+        fh.write(header_line() + "\n" + det(0.0) + "\n")
+        fh.write('{"t": 1.0, "sensor": "' + "x" * (MAX_LINE_CHARS * 4) + '"}\n')
+        fh.write(det(2.0) + "\n")
+    with pytest.raises(InputError, match=f"longer than {MAX_LINE_CHARS} characters") as ei:
+        read_detections(p)
+    assert ei.value.line == 3
+    _, d = read_detections(p, lenient=True)
+    assert d.t.tolist() == [0.0, 2.0] and d.skip_reasons == {"malformed": 1}
+
+
+def test_a_truncated_last_line_is_named_or_skipped(tmp_path):
+    p = tmp_path / "d.jsonl"
+    p.write_text(header_line() + "\n" + det(0.0) + "\n" + det(1.0)[:25])
+    with pytest.raises(InputError, match="not valid JSON") as ei:
+        read_detections(p)
+    assert ei.value.line == 3
+    assert read_detections(p, lenient=True)[1].t.tolist() == [0.0]

@@ -79,7 +79,7 @@ from accord.warning.alerts.incidents import (Incident, Suspect, finite_or_none, 
 from accord.warning.alerts.messages import area_blocks, cap_params
 from accord.warning.alerts.rules import AlertRules, Assessment, assess, impact_ellipse
 from accord.warning.identity import arc_distance, same_arc, same_place
-from accord.warning.types import Prediction
+from accord.warning.types import MAX_SCAN_T_S, Prediction
 
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 SNAPSHOT_FORMAT = "accord-alert-engine/1"
@@ -126,6 +126,11 @@ def _widens(inc: Incident, a: Assessment) -> bool:
     return a.qualifies and (inc.sent_a is None or set(a.area_codes) >= set(inc.sent_a.area_codes))
 
 
+#: the latest epoch whose predictions (:data:`~accord.warning.types.MAX_SCAN_T_S` after it at most)
+#: and their alerts (a year after those, with room to spare) are all datetimes
+LATEST_EPOCH = datetime(9999, 1, 1, tzinfo=timezone.utc) - timedelta(seconds=MAX_SCAN_T_S + 366 * 86400.0)
+
+
 class AlertEngine:
     """Turns one party's stream of predictions into CAP 1.2 Alert / Update / Cancel messages.
 
@@ -141,6 +146,10 @@ class AlertEngine:
             raise ConfigError(f"CAP sender {sender!r} must be non-empty without spaces, commas, '<' or '&'")
         if epoch.tzinfo is None:
             raise ConfigError("epoch must be timezone-aware (UTC)")
+        if epoch > LATEST_EPOCH:   # its alerts' times would not be datetimes: an OverflowError mid-run
+            raise ConfigError(f"epoch {epoch.isoformat()} is too late: a prediction up to {MAX_SCAN_T_S:.3g} s after "
+                              f"it and its alerts must fall before the year 10000 (latest epoch "
+                              f"{LATEST_EPOCH:%Y-%m-%d})")
         self.rules = rules.validate(geography)
         self.geography = geography
         self.sender = sender

@@ -21,7 +21,7 @@ import numpy as np
 
 from accord.errors import InputError
 from accord.warning.io.header import DetectionsHeader, parse_header
-from accord.warning.io.jsonl import loads_strict, to_float, write_lines
+from accord.warning.io.jsonl import bounded_lines, line_problem, loads_strict, open_lines, to_float, write_lines
 from accord.warning.types import MAX_SCAN_GAP_S, MAX_SCAN_T_S
 
 TWO_PI = 2.0 * math.pi
@@ -87,6 +87,9 @@ class _Skip(Exception):
 
 
 def _detection_values(text: str, index: dict[str, int]) -> tuple[float, int, float, float, float]:
+    problem = line_problem(text)
+    if problem is not None:
+        raise _Skip("malformed", problem)
     try:
         obj = loads_strict(text)
     except (ValueError, RecursionError) as exc:
@@ -146,6 +149,9 @@ def parse_detections(lines: Iterable[str], *, lenient: bool = False,
         raise InputError("empty file: expected a header line", source=source, line=1)
     if lineno != 1:
         raise InputError("the header must be on line 1", source=source, line=1)
+    problem = line_problem(header_text)
+    if problem is not None:
+        raise InputError(f"header: {problem}", source=source, line=1)
     header = parse_header(header_text, source=source)
     index = {s.id: i for i, s in enumerate(header.sensors)}
     cols: list[tuple[float, int, float, float, float]] = []
@@ -188,12 +194,10 @@ def read_detections(path: str | Path, *, lenient: bool = False) -> tuple[Detecti
     """Read ``detections.jsonl``: the validated header and the detections as column arrays."""
     p = Path(path)
     try:
-        with p.open("r", encoding="utf-8", errors="strict") as fh:
-            return parse_detections(fh, lenient=lenient, source=str(p))
+        with open_lines(p) as fh:   # a line not UTF-8 or too long: refused (or skipped) with its number
+            return parse_detections(bounded_lines(fh), lenient=lenient, source=str(p))
     except FileNotFoundError:
         raise InputError("no such file", source=str(p)) from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text: {exc.reason}", source=str(p)) from None
 
 
 def detection_lines(header: DetectionsHeader, det: Detections) -> Iterable[str]:

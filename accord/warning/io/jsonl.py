@@ -24,12 +24,30 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"non-finite number {name} is not allowed")
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key {key[:40]!r}")
+            seen.add(key)
+    return out
+
+
+#: the longest line a reader takes (a header of a hundred radars is some 60,000); a longer one is
+#: refused having been read this far only
+MAX_LINE_CHARS = 1 << 20
+
+
 def loads_strict(text: str) -> Any:
-    """Strict JSON: NaN/Infinity rejected (Python's json accepts them by default); nesting deeper
-    than :data:`~accord.core.canonical.MAX_JSON_DEPTH` and integers longer than 4,300 digits
-    raise a ``ValueError`` that says so (not a ``RecursionError`` or int()'s advice)."""
+    """Strict JSON: NaN/Infinity and duplicate keys rejected (Python's json accepts both, keeping
+    the last of two keys where another reader keeps the first); nesting deeper than
+    :data:`~accord.core.canonical.MAX_JSON_DEPTH` and integers longer than 4,300 digits raise a
+    ``ValueError`` that says so (not a ``RecursionError`` or int()'s advice)."""
     try:
-        return check_json_bounds(json.loads(text, parse_constant=_reject_constant), text=text)
+        return check_json_bounds(json.loads(text, parse_constant=_reject_constant,
+                                            object_pairs_hook=_no_duplicate_keys), text=text)
     except json.JSONDecodeError:
         raise
     except (RecursionError, ValueError, CanonicalJSONError) as exc:  # ours, or json.loads past its limits
@@ -58,31 +76,58 @@ def write_lines(path: str | Path, lines: Iterable[str]) -> None:
     tmp.replace(p)  # all or nothing: a reader never sees half a file
 
 
+def open_lines(path: Path) -> IO[str]:
+    """``path`` opened for :func:`bounded_lines`: bytes that are not UTF-8 are read as lone
+    surrogates (``surrogateescape``), for :func:`line_problem` to name with their line."""
+    return path.open("r", encoding="utf-8", errors="surrogateescape")
+
+
+def bounded_lines(fh: IO[str], limit: int = MAX_LINE_CHARS) -> Iterable[str]:
+    """The lines of ``fh``, each read at most ``limit`` + 2 characters far: the rest of a longer
+    one is read in pieces and dropped (:func:`line_problem` refuses what is left), so one line
+    of gigabytes without a newline costs no more memory than that."""
+    while line := fh.readline(limit + 2):
+        if not line.endswith("\n"):
+            while (rest := fh.readline(limit)) and not rest.endswith("\n"):
+                pass
+        yield line
+
+
+def line_problem(raw: str, limit: int = MAX_LINE_CHARS) -> str | None:
+    """Why a line read by :func:`bounded_lines` from :func:`open_lines` cannot be parsed, or None."""
+    if len(raw) > limit and len(raw.rstrip("\r\n")) > limit:
+        return f"line longer than {limit} characters"
+    if not raw.isascii():
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError:   # a byte that was not UTF-8, read as a lone surrogate
+            return "not UTF-8 text"
+    return None
+
+
 def jsonl_objects(path: str | Path, what: str) -> Iterable[tuple[int, dict]]:
     """``(line number, object)`` for each non-blank line of the JSON Lines file at ``path`` (a
     ``what`` file, in errors); :class:`InputError` for a missing file, a line that is not a JSON
-    object, or text that is not UTF-8."""
+    object, is not UTF-8 or is longer than :data:`MAX_LINE_CHARS`."""
     p = Path(path)
     try:
-        fh: IO[str] = p.open("r", encoding="utf-8")
+        fh = open_lines(p)
     except FileNotFoundError:
         raise InputError(f"no such {what} file", source=str(p)) from None
     with fh:
-        lineno = 0
-        try:
-            for raw in fh:
-                lineno += 1
-                if not raw.strip():
-                    continue
-                try:
-                    obj = loads_strict(raw)
-                except (ValueError, RecursionError) as exc:
-                    raise InputError(f"not valid JSON: {exc}", source=str(p), line=lineno) from None
-                if not isinstance(obj, dict):
-                    raise InputError(f"a {what} line must be a JSON object", source=str(p), line=lineno)
-                yield lineno, obj
-        except UnicodeDecodeError as exc:
-            raise InputError(f"not UTF-8 text: {exc.reason}", source=str(p), line=lineno + 1) from None
+        for lineno, raw in enumerate(bounded_lines(fh), 1):
+            if not raw.strip():
+                continue
+            problem = line_problem(raw)
+            if problem is not None:
+                raise InputError(problem, source=str(p), line=lineno)
+            try:
+                obj = loads_strict(raw)
+            except (ValueError, RecursionError) as exc:
+                raise InputError(f"not valid JSON: {exc}", source=str(p), line=lineno) from None
+            if not isinstance(obj, dict):
+                raise InputError(f"a {what} line must be a JSON object", source=str(p), line=lineno)
+            yield lineno, obj
 
 
 def field_error(path: str | Path, line: int, exc: Exception) -> InputError:

@@ -448,3 +448,23 @@ def test_alerts_overflight_with_no_margin_and_no_hysteresis_clips_to_a_real_box(
                                           ground_track=OCT2022), 150), out)
     assert [m.msg_type for m in out] == ["Alert"]
     assert "JPN-02" in out[0].area_codes
+
+
+@pytest.mark.parametrize("epoch", ["9999-12-31T23:59:00+00:00", "9999-12-30T00:00:00-00:00", "9990-01-01T00:00:00Z"])
+def test_an_epoch_whose_alerts_would_fall_past_the_year_9999_is_refused_in_one_line(geo, epoch):
+    """``accord warning alerts --epoch 9999-12-31T23:59:00Z`` ended in an OverflowError traceback
+    at the first alert (its ``sent`` is epoch + t)."""
+    from datetime import datetime
+
+    with pytest.raises(ConfigError, match="too late") as info:
+        AlertEngine(AlertRules(party="JPN"), geo, SENDER, "Exercise", epoch=datetime.fromisoformat(epoch))
+    assert "\n" not in str(info.value)
+
+
+def test_the_latest_epoch_still_alerts(geo):
+    from accord.warning.alerts.batch import run_engine
+    from accord.warning.alerts.engine import LATEST_EPOCH
+
+    e = AlertEngine(AlertRules(party="JPN"), geo, SENDER, "Exercise", epoch=LATEST_EPOCH)
+    msgs = run_engine(e, [make_pred(100, 35.6, 139.7, 30_000, 10_000), make_pred(101, 35.6, 139.7, 30_000, 10_000)])
+    assert msgs and all(m.sent.year == 9896 for m in msgs)

@@ -72,18 +72,22 @@ class AlertRules:
                     raise ConfigError(f"{source}: field 'areas' must be a list of area codes")
                 kw[k] = tuple(v)
             elif k == "party":
-                kw[k] = str(v).upper()
+                if not isinstance(v, str):
+                    raise ConfigError(f"{source}: field 'party' must be a party code such as JPN")
+                kw[k] = v.upper()
             elif k == "alert_on_overflight":
                 if not isinstance(v, bool):
                     raise ConfigError(f"{source}: field {k!r} must be true or false")
                 kw[k] = v
             else:
+                if isinstance(v, bool) or not isinstance(v, (int, float)):   # float(True) is 1.0
+                    raise ConfigError(f"{source}: field {k!r} must be a number, got {repr(v)[:40]}")
                 try:
                     kw[k] = float(v)
-                except (TypeError, ValueError):
-                    raise ConfigError(f"{source}: field {k!r} must be a number, got {v!r}") from None
+                except OverflowError:   # an integer beyond a double
+                    kw[k] = math.inf
                 if not math.isfinite(kw[k]) or kw[k] < 0:
-                    raise ConfigError(f"{source}: field {k!r} must be a finite number ≥ 0, got {v!r}")
+                    raise ConfigError(f"{source}: field {k!r} must be a finite number ≥ 0, got {repr(v)[:40]}")
         if party is not None:
             if "party" in kw and kw["party"] != party.upper():
                 raise ConfigError(f"{source}: alerts.party {kw['party']} differs from the node's party {party}")
@@ -103,9 +107,13 @@ class AlertRules:
             raise ConfigError(str(exc)) from None
         if not isinstance(doc, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
-        section = dict(doc.get("alerts") or {})
-        party = party or doc.get("party")
-        return cls.from_config(section, party=party, source=str(path))
+        section = doc.get("alerts") or {}
+        if not isinstance(section, dict):
+            raise ConfigError(f"{path}: 'alerts' must be a mapping, got {type(section).__name__}")
+        node_party = doc.get("party")
+        if party is None and node_party is not None and not isinstance(node_party, str):
+            raise ConfigError(f"{path}: field 'party' must be a party code such as JPN")
+        return cls.from_config(dict(section), party=party or node_party, source=str(path))
 
     def validate(self, geography: Geography) -> "AlertRules":
         """Check the party and area codes against the geography (ConfigError names the culprit)."""

@@ -72,6 +72,17 @@ reads anything: a router added later is protected without doing anything."""
 log = logging.getLogger("accord.api")
 
 
+NUL_MESSAGE = "the request's path or query holds a NUL character (%00), which no identifier or filter may contain"
+"""The 400 of a request with a NUL in its path or query: PostgreSQL's text cannot hold one, so
+it reached the store as a driver error and a 500; no identifier, party or filter has one."""
+
+
+def _holds_nul(scope: Scope) -> bool:
+    """Whether the request's path (decoded) or query string (``%00`` or a raw NUL) holds a NUL."""
+    query = scope.get("query_string", b"")
+    return "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query
+
+
 class NodeApp(FastAPI):
     """FastAPI with a direct lane for routes that need none of the app's middleware.
 
@@ -131,6 +142,10 @@ class NodeApp(FastAPI):
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
+        if _holds_nul(scope) and not path.startswith("/console/"):   # the console answers its own page
+            scope["app"] = self
+            await error_forms.error_response(Request(scope), 400, NUL_MESSAGE)(scope, receive, send)
+            return
         if self.direct_routes and self._lane_open():
             for route, handler, internal_error in self.direct_routes:
                 # the route's own first test, without the rest of FastAPI's matches() (a third

@@ -58,6 +58,13 @@ def _form(request: Request) -> ErrorForm | None:
     return None
 
 
+def error_response(request: Request, status: int, detail: str) -> Response:
+    """An error answered before any route runs, in the form of the API its path belongs to
+    (FastAPI's ``{"detail": …}`` outside them)."""
+    form = _form(request)
+    return form(status, detail, None) if form is not None else JSONResponse({"detail": detail}, status)
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     """The app's handler of an ``HTTPException`` no route answered itself: in the form of the
     API the path belongs to, else FastAPI's."""

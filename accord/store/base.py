@@ -25,7 +25,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Protocol
 
-from accord.errors import SchemaInTransactionError, StoreUnavailable
+from accord.errors import InputError, SchemaInTransactionError, StoreUnavailable
 
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
@@ -38,6 +38,11 @@ class PgDatabaseError(Exception):
 
 class PgIntegrityError(PgDatabaseError):
     """A constraint (unique, foreign key, not null) refused a write on PostgreSQL."""
+
+
+class PgTextError(PgDatabaseError, InputError):
+    """A value PostgreSQL's text cannot hold (a NUL character) was given to a statement: bad
+    input, answered as such (SQLite stores it)."""
 
 
 class PgOperationalError(PgDatabaseError, StoreUnavailable):

@@ -65,8 +65,8 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from accord.errors import ConfigError
-from accord.store.base import (POSTGRESQL, PgDatabaseError, PgIntegrityError, PgOperationalError, ensure_schema,
-                               write)
+from accord.store.base import (POSTGRESQL, PgDatabaseError, PgIntegrityError, PgOperationalError, PgTextError,
+                               ensure_schema, write)
 from accord.store.dialect import FUNCTIONS, translate, translate_ddl
 
 OPEN_STORES: "weakref.WeakSet[PostgresStore]" = weakref.WeakSet()  # what a test run closes after each test
@@ -286,6 +286,9 @@ def _row_factory(cursor: Any) -> Any:
 
 
 def _wrap(exc: Exception, where: str) -> Exception:
+    if isinstance(exc, psycopg.DataError) and "NUL (0x00)" in str(exc):  # psycopg's, before sending
+        return PgTextError("a text value holds a NUL character (U+0000), which no identifier or text "
+                           "stored by the node may contain")
     if isinstance(exc, psycopg.IntegrityError):
         return PgIntegrityError(f"{where}: {str(exc).strip().splitlines()[0]}")
     if isinstance(exc, (psycopg.OperationalError, PoolTimeout)) or getattr(exc, "sqlstate", "") in (

@@ -92,7 +92,11 @@ def configure(level: str = "info", fmt: str = "text", stream: IO[str] | None = N
     """Send the ``accord`` loggers' records at ``level`` and above to ``stream`` (stderr) as
     ``text`` or ``json``, through :class:`Redact`; uvicorn's own messages go the same way at
     ``warning`` and above (or ``level``, if lower), psycopg's at ``warning`` and above (less
-    its pool's warning per failed connection attempt: :mod:`accord.store.postgres`). Returns the handler (tests remove it)."""
+    its pool's warning per failed connection attempt: :mod:`accord.store.postgres`), and so do
+    every other library's (nats, asyncio, httpx …: the root logger, ``warning`` and above) and
+    the traceback of a thread or of the process that dies of an uncaught error (``thread.crashed``,
+    ``process.crashed``): in ``json`` every line on the stream is one object, and nothing reaches
+    it unredacted. Returns the handler (tests remove it)."""
     from accord.errors import InputError
 
     if level.lower() not in LEVELS:
@@ -104,13 +108,35 @@ def configure(level: str = "info", fmt: str = "text", stream: IO[str] | None = N
     handler.setFormatter(JsonFormatter() if fmt == "json" else _TextFormatter())
     numeric = getattr(logging, level.upper())
     for name, lvl in (("accord", numeric), ("uvicorn", max(numeric, logging.WARNING)),
-                      ("psycopg", max(numeric, logging.WARNING))):
+                      ("psycopg", max(numeric, logging.WARNING)), (None, max(numeric, logging.WARNING))):
         logger = logging.getLogger(name)
         logger.handlers = [h for h in logger.handlers if not getattr(h, "_accord", False)] + [handler]
         logger.setLevel(lvl)
-        logger.propagate = False
+        if name is not None:
+            logger.propagate = False
     handler._accord = True  # type: ignore[attr-defined]
+    threading.excepthook = _thread_crashed
+    sys.excepthook = _process_crashed
     return handler
+
+
+def _thread_crashed(args: threading.ExceptHookArgs) -> None:
+    """A thread's uncaught error as one ``thread.crashed`` record (threading printed it bare)."""
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    exc_info = (args.exc_type, args.exc_value, args.exc_traceback) if args.exc_value is not None else None
+    logging.getLogger("accord").error("thread %s ended on an uncaught error", name, exc_info=exc_info,
+                                      extra={"event": "thread.crashed", "thread_name": name})
+
+
+def _process_crashed(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
+    """The process's own uncaught error as one ``process.crashed`` record."""
+    if issubclass(exc_type, KeyboardInterrupt):
+        sys.__excepthook__(exc_type, exc, tb)
+        return
+    logging.getLogger("accord").critical("the process ended on an uncaught error", exc_info=(exc_type, exc, tb),
+                                         extra={"event": "process.crashed"})
 
 
 class Throttle:

@@ -21,13 +21,18 @@ SECRETS = [
 @pytest.fixture
 def captured():
     """configure() onto a buffer; afterwards the accord and uvicorn loggers as they were."""
+    import sys
+    import threading
+
     saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level, logging.getLogger(n).propagate)
-             for n in ("accord", "uvicorn")}
+             for n in ("accord", "uvicorn", "psycopg", None)}
+    hooks = threading.excepthook, sys.excepthook
     buf = io.StringIO()
     yield buf
     for n, (handlers, level, propagate) in saved.items():
         lg = logging.getLogger(n)
         lg.handlers, lg.level, lg.propagate = handlers, level, propagate
+    threading.excepthook, sys.excepthook = hooks
 
 
 def test_json_lines_carry_the_event_fields_and_no_secret(captured):
@@ -56,6 +61,30 @@ def test_text_lines_and_tracebacks_are_redacted_too(captured):
     out = captured.getvalue()
     assert "ERROR" in out and "accord.api: unexpected error" in out and "ValueError: token [redacted]" in out
     assert SECRETS[0] not in out
+
+
+def test_other_libraries_and_crashed_threads_are_json_lines_too(captured):
+    """A log collector parses every line: a library's own warning (nats, asyncio, httpx: Python's
+    last-resort handler printed it bare to stderr) and a thread that dies of an uncaught error
+    (threading printed its traceback bare) come through the same handler, redacted."""
+    import threading
+
+    configure("info", "json", captured)
+    logging.getLogger("nats.aio.client").error("nats: reconnect failed with Bearer %s", SECRETS[0])
+    logging.getLogger("httpx").info("HTTP Request: GET … 200 (below warning: not shown)")
+
+    def crash() -> None:
+        raise RuntimeError(f"worker fell over holding {SECRETS[1]}")
+
+    t = threading.Thread(target=crash, name="accord-deliver-KOR")
+    t.start()
+    t.join()
+    lines = [json.loads(line) for line in captured.getvalue().splitlines()]
+    assert [(x["logger"], x["level"]) for x in lines] == [("nats.aio.client", "error"), ("accord", "error")]
+    assert lines[0]["message"] == "nats: reconnect failed with [redacted]"
+    assert lines[1]["event"] == "thread.crashed" and lines[1]["thread_name"] == "accord-deliver-KOR"
+    assert "RuntimeError: worker fell over holding [redacted]" in lines[1]["exception"]
+    assert not any(s in captured.getvalue() for s in SECRETS)
 
 
 def test_public_identifiers_are_left_alone():

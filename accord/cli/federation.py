@@ -59,7 +59,7 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
     """
     from accord.api import serve as serving
     from accord.api.app import create_app
-    from accord.api.tls import tls_dir
+    from accord.api.tls import check_server_files
     from accord.clock import parse_duration
     from accord.federation import Federation
     from accord.logs import configure
@@ -84,12 +84,8 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
                           highlight=False)
         certfile = keyfile = None
         scheme = "http"
-        if tls:
-            d = tls_dir(dir)
-            if not (d / "cert.pem").exists():
-                from accord.errors import ConfigError
-                raise ConfigError(f"{d}/cert.pem not found: run `accord node tls init --dir {dir}` first")
-            certfile, keyfile = str(d / "cert.pem"), str(d / "key.pem")
+        if tls:  # checked here, before the bind: uvicorn's own error named no file
+            certfile, keyfile = check_server_files(dir)
             scheme = "https"
         plain_http = serving.check_plain_http(host, tls=tls, insecure=insecure)
         with serving.bind(host, port) as sock:

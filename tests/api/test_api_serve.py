@@ -52,6 +52,34 @@ def test_an_address_in_use_is_an_error_and_never_announced(jpn):
     assert "serving on" not in r.stdout
 
 
+@pytest.mark.parametrize("case", ["key missing", "key not PEM", "certificate not PEM", "key of another certificate"])
+def test_bad_tls_files_are_one_line_naming_the_file_and_never_announced(jpn, tmp_path, case):
+    """uvicorn loaded them after the bind and said only `[SSL] PEM lib (_ssl.c:3926)` or `no such
+    file or directory`: which file, and what to do, was left to guess."""
+    from accord.api.tls import make_self_signed
+
+    make_self_signed(jpn, "JPN", names=["localhost"])
+    tls = jpn / "tls"
+    if case == "key missing":
+        (tls / "key.pem").unlink()
+        expected = f"{tls / 'key.pem'}: no such file or directory"
+    elif case == "key not PEM":
+        (tls / "key.pem").write_text("not a key\n")
+        expected = f"{tls / 'key.pem'}: not a PEM private key"
+    elif case == "certificate not PEM":
+        (tls / "cert.pem").write_text("not a certificate\n")
+        expected = f"{tls / 'cert.pem'}: not a PEM certificate"
+    else:
+        make_self_signed(tmp_path / "other", "KOR", names=["localhost"])
+        (tls / "key.pem").write_bytes((tmp_path / "other" / "tls" / "key.pem").read_bytes())
+        expected = f"{tls / 'key.pem'} is not the private key of {tls / 'cert.pem'}"
+    r = serve(jpn, "--port", str(free_port()), "--tls")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert len(r.stderr.splitlines()) == 1 and expected in r.stderr, r.stderr
+    assert "accord node tls init" in r.stderr
+    assert "serving on" not in r.stdout
+
+
 def test_one_server_per_node_directory_and_a_dead_servers_lock_is_taken_over(jpn):
     first = NodeProcess(jpn).start()
     try:

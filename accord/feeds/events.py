@@ -17,7 +17,8 @@ events across:
 Only the wake-up travels (topic, leaf indices, the sender's random id), never an item, a marking or
 a party's data: what a console shows is still read from the node's ledger and store with the
 viewer's permissions, so the NATS cluster learns when the node wrote, not what. A message that
-is not such a wake-up (too long, not JSON, other fields) is dropped and logged.
+is not such a wake-up (too long, not JSON, other fields, a topic the node does not publish) is
+dropped and logged (at most 30 lines a minute, the next one carrying the count passed over).
 
 The bridge runs its own thread and event loop (a server's or the ingest's loop is not held up by
 NATS), reconnects for as long as it runs, and fails to start with one line naming the URL.
@@ -34,7 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 from accord.errors import ConfigError, InputError
 from accord.feeds.scans import check_prefix, check_token
-from accord.node.bus import VIA, BusEvent
+from accord.logs import Throttle
+from accord.node.bus import TOPICS, VIA, BusEvent
 
 if TYPE_CHECKING:
     from accord.node import Node
@@ -67,6 +69,8 @@ def parse_wakeup(raw: bytes) -> tuple[str, dict[str, int], str]:
         check_token(topic, "topic")
     except InputError as exc:
         raise ValueError(str(exc)) from None
+    if topic not in TOPICS:  # a topic from outside would be a metrics series and a dict entry for good
+        raise ValueError(f"topic {topic[:40]!r} is not one this node publishes ({', '.join(sorted(TOPICS))})")
     if not isinstance(data, dict) or len(data) > 8 or not all(
             isinstance(k, str) and type(v) is int for k, v in data.items()):
         raise ValueError("data must be an object of at most 8 integer fields")
@@ -86,6 +90,7 @@ class EventBridge:
         self.sent = 0
         self.received = 0
         self.dropped = 0
+        self._bad_lines = Throttle(30)  # a flood of bad messages is a count, not a flood of lines
         self._loop: asyncio.AbstractEventLoop | None = None
         self._nc: Any = None
         self._stop: asyncio.Event | None = None
@@ -205,8 +210,11 @@ class EventBridge:
             topic, data, source = parse_wakeup(msg.data)
         except ValueError as exc:
             self.dropped += 1
-            log.warning("event bridge: dropped a message on %s: %s", msg.subject, exc,
-                        extra={"event": "events.bad_message"})
+            allowed, passed = self._bad_lines.allow()
+            if allowed:
+                log.warning("event bridge: dropped a message on %s: %s%s", msg.subject, exc,
+                            f" ({passed} more passed over)" if passed else "",
+                            extra={"event": "events.bad_message", "suppressed": passed})
             return
         if source == self.source:
             return  # our own, echoed back by the server

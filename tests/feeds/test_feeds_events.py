@@ -184,6 +184,43 @@ def test_a_message_that_is_not_a_wakeup_is_refused_saying_why(raw, why):
         parse_wakeup(raw)
 
 
+def test_unknown_topics_and_a_flood_of_bad_messages_stay_bounded(tmp_path, nats_url, names, caplog):
+    """Whoever can publish on the node's subjects chose the topic: each new one became a series of
+    ``accord_bus_events_total`` (and a dict entry) for the life of the process, and each bad
+    message a warning of its own."""
+    import asyncio
+    import logging
+
+    import nats
+
+    from accord.feeds.events import events_subject
+
+    caplog.set_level(logging.WARNING, logger="accord.feeds.events")
+    node = Node.init(tmp_path / "JPN", party="JPN")
+    try:
+        with EventBridge(node, nats_url, prefix=names.prefix) as bridge:
+            async def flood() -> None:
+                nc = await nats.connect(nats_url)
+                subject = events_subject(names.prefix, "JPN", "ledger")
+                for i in range(100):
+                    await nc.publish(subject, json.dumps({"topic": f"t{i}", "data": {}, "source": "x"}).encode())
+                    await nc.publish(subject, b"not json")
+                await nc.flush()
+                await nc.close()
+
+            asyncio.run(flood())
+            end = time.monotonic() + 10
+            while bridge.dropped + bridge.received < 200 and time.monotonic() < end:
+                time.sleep(0.02)
+            assert bridge.dropped == 200 and bridge.received == 0
+        assert node.bus.published == {}
+        lines = [r for r in caplog.records if getattr(r, "event", None) == "events.bad_message"]
+        assert 1 <= len(lines) <= 30
+        assert "topic 't0' is not one this node publishes" in lines[0].getMessage()
+    finally:
+        node.close()
+
+
 def test_serve_with_an_unreachable_nats_fails_in_one_line(tmp_path):
     Node.init(tmp_path / "JPN", party="JPN").close()
 

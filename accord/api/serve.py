@@ -31,8 +31,9 @@ import re
 import select
 import signal
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -247,6 +248,21 @@ class _Server(uvicorn.Server):
         super().__init__(config)
         self._on_started, self._on_stopped = on_started, on_stopped
 
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """uvicorn's SIGINT and SIGTERM, and SIGHUP too: a closed terminal or a ``kill -HUP`` stops
+        the server as cleanly as SIGTERM (by default it ended the process at once)."""
+        if threading.current_thread() is not threading.main_thread():
+            with super().capture_signals():
+                yield
+            return
+        previous = signal.signal(signal.SIGHUP, self.handle_exit)
+        try:
+            with super().capture_signals():
+                yield
+        finally:
+            signal.signal(signal.SIGHUP, previous)
+
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         if not self.should_exit:  # the application's startup failed: nothing is served
@@ -262,7 +278,7 @@ class _Server(uvicorn.Server):
 
 def run(app: Any, sock: socket.socket, *, on_started: Callable[[], None], on_stopped: Callable[[], None],
         log_level: str = "warning", ssl_certfile: str | None = None, ssl_keyfile: str | None = None) -> None:
-    """Serve ``app`` on the bound ``sock`` until stopped (SIGINT/SIGTERM); uvicorn's own messages at
+    """Serve ``app`` on the bound ``sock`` until stopped (SIGINT, SIGTERM or SIGHUP); uvicorn's own messages at
     ``log_level`` through the handlers already configured (:func:`accord.logs.configure`). ``on_started`` runs
     once the application has started and the socket accepts connections, ``on_stopped`` once
     the server has shut down (before a caught SIGTERM ends the process)."""
@@ -279,6 +295,10 @@ def server_config(app: Any, *, log_level: str = "warning", ssl_certfile: str | N
                           ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, http=http_protocol())
 
 
+#: What stops a server cleanly: SIGHUP too, which by default ended a process at once.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
 def run_workers(workers: int, serve_one: Callable[[int, Callable[[], None]], None], *,
                 on_started: Callable[[], None], on_stopped: Callable[[], None],
                 restart_delay: float = 1.0) -> None:
@@ -289,8 +309,9 @@ def run_workers(workers: int, serve_one: Callable[[int, Callable[[], None]], Non
     (none is inherited across the fork) and serves until SIGTERM — and calls ``ready()`` once its
     application has started; ``on_started`` runs when all have. A child that exits while the
     supervisor is not stopping (``kill -9``, a crash) is replaced after ``restart_delay``
-    seconds, and its partner leases pass to the others meanwhile. SIGTERM or SIGINT to the
-    supervisor is passed to every child; ``on_stopped`` runs once all have exited. A child that
+    seconds, and its partner leases pass to the others meanwhile. SIGTERM, SIGINT or SIGHUP to the
+    supervisor is passed to every child as SIGTERM (a supervisor that SIGHUP ended alone would
+    leave its workers serving); ``on_stopped`` runs once all have exited. A child that
     dies during start-up stops the others and raises :class:`ConfigError`.
     """
     log = logging.getLogger("accord.api")
@@ -304,8 +325,8 @@ def run_workers(workers: int, serve_one: Callable[[int, Callable[[], None]], Non
             code = 1
             try:
                 os.close(ready_r)
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                for s in STOP_SIGNALS:
+                    signal.signal(s, signal.SIG_DFL)
                 serve_one(index, lambda: None if os.write(ready_w, b".") else None)
                 code = 0
             except SystemExit as exc:
@@ -323,7 +344,7 @@ def run_workers(workers: int, serve_one: Callable[[int, Callable[[], None]], Non
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous = {s: signal.signal(s, forward) for s in STOP_SIGNALS}
     try:
         for index in range(workers):
             spawn(index)

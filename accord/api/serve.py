@@ -250,18 +250,15 @@ class _Server(uvicorn.Server):
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        """uvicorn's SIGINT and SIGTERM, and SIGHUP too: a closed terminal or a ``kill -HUP`` stops
-        the server as cleanly as SIGTERM (by default it ended the process at once)."""
-        if threading.current_thread() is not threading.main_thread():
-            with super().capture_signals():
-                yield
-            return
-        previous = signal.signal(signal.SIGHUP, self.handle_exit)
+        """uvicorn's SIGINT and SIGTERM, and SIGHUP too (by default it ended the process at once)."""
+        main = threading.current_thread() is threading.main_thread()  # (signals are the main thread's)
+        previous = signal.signal(signal.SIGHUP, self.handle_exit) if main else None
         try:
             with super().capture_signals():
                 yield
         finally:
-            signal.signal(signal.SIGHUP, previous)
+            if main:
+                signal.signal(signal.SIGHUP, previous)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
@@ -295,8 +292,7 @@ def server_config(app: Any, *, log_level: str = "warning", ssl_certfile: str | N
                           ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, http=http_protocol())
 
 
-#: What stops a server cleanly: SIGHUP too, which by default ended a process at once.
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # each stops a server cleanly
 
 
 def run_workers(workers: int, serve_one: Callable[[int, Callable[[], None]], None], *,
@@ -310,9 +306,8 @@ def run_workers(workers: int, serve_one: Callable[[int, Callable[[], None]], Non
     application has started; ``on_started`` runs when all have. A child that exits while the
     supervisor is not stopping (``kill -9``, a crash) is replaced after ``restart_delay``
     seconds, and its partner leases pass to the others meanwhile. SIGTERM, SIGINT or SIGHUP to the
-    supervisor is passed to every child as SIGTERM (a supervisor that SIGHUP ended alone would
-    leave its workers serving); ``on_stopped`` runs once all have exited. A child that
-    dies during start-up stops the others and raises :class:`ConfigError`.
+    supervisor is passed to every child as SIGTERM; ``on_stopped`` runs once all have exited. A
+    child that dies during start-up stops the others and raises :class:`ConfigError`.
     """
     log = logging.getLogger("accord.api")
     ready_r, ready_w = os.pipe()

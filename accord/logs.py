@@ -39,10 +39,15 @@ _SECRETS = re.compile(
     re.DOTALL)
 
 
+# the password of a URL's user information (postgresql://user:PASSWORD@host, nats://, https://)
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*:)[^\s/@]*@")
+
+
 def redact(text: str) -> str:
-    """``text`` with everything shaped like a secret replaced by ``[redacted]``. Hex runs (digests,
-    Merkle roots, fingerprints) stay: they are public and operators need them."""
-    return _SECRETS.sub("[redacted]", text)
+    """``text`` with everything shaped like a secret replaced by ``[redacted]``: a URL keeps its user
+    and host, not its password. Hex runs (digests, Merkle roots, fingerprints) stay: they are
+    public and operators need them."""
+    return _SECRETS.sub("[redacted]", _URL_PASSWORD.sub(r"\1[redacted]@", text))
 
 
 # the attributes every LogRecord has: anything else on a record came in through ``extra``

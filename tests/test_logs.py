@@ -63,6 +63,17 @@ def test_text_lines_and_tracebacks_are_redacted_too(captured):
     assert SECRETS[0] not in out
 
 
+def test_a_password_in_a_url_is_redacted_and_the_rest_of_the_url_kept():
+    """node.yaml edited by hand may carry one (`node init` refuses it); a driver's or library's
+    error quoting the URL must not put it in the log."""
+    assert redact("cannot connect to postgresql://accord:hunter2-x@db-1,db-2:5432/accord_jpn?sslmode=require") == (
+        "cannot connect to postgresql://accord:[redacted]@db-1,db-2:5432/accord_jpn?sslmode=require")
+    assert redact("nats://ops:p%40ss@10.10.1.31:4222 and https://user:pw@proxy") == (
+        "nats://ops:[redacted]@10.10.1.31:4222 and https://user:[redacted]@proxy")
+    assert redact("postgresql://accord@db/accord_jpn, host:port 10.0.0.1:5432") == (
+        "postgresql://accord@db/accord_jpn, host:port 10.0.0.1:5432")
+
+
 def test_other_libraries_and_crashed_threads_are_json_lines_too(captured):
     """A log collector parses every line: a library's own warning (nats, asyncio, httpx: Python's
     last-resort handler printed it bare to stderr) and a thread that dies of an uncaught error

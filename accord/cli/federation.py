@@ -133,12 +133,31 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
             serving.run_workers(workers, serve_one, on_started=announce, on_stopped=lock.release)
 
 
-def status(dir: DirOpt, json_out: JsonOpt = False) -> None:
-    """Partners, last contact, queue depths, ledger head, rejections."""
-    from accord.clock import duration_text
+def status(dir: DirOpt, json_out: JsonOpt = False,
+           check: Annotated[bool, typer.Option("--check", help="exit 1 (one 'check:' line on stderr per "
+                                               "partner) if a partner is inconsistent, or failing, silent or "
+                                               "has an item waiting for --alert-after or longer")] = False,
+           alert_after: Annotated[str, typer.Option(help="with --check: how long before it counts "
+                                                    "(e.g. 5m, 1h, 0)")] = "5m") -> None:
+    """Partners, last contact, queue depths, ledger head, rejections. With --check, the exit code
+    says whether every partner is well (0) or not (1), for a monitor."""
+    from accord.clock import parse_duration
     from accord.federation import status as fed_status
+    from accord.federation.status import problems
 
+    after = parse_duration(alert_after, field="alert-after").total_seconds()
     st = fed_status(open_node(dir))
+    _print_status(st, json_out)
+    found = problems(st, after) if check else []
+    for line in found:
+        typer.echo(f"check: {line}", err=True)
+    if found:
+        raise typer.Exit(1)
+
+
+def _print_status(st: dict, json_out: bool) -> None:
+    from accord.clock import duration_text
+
     if json_out:
         typer.echo(json.dumps(st, indent=2))
         return

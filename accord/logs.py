@@ -87,10 +87,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 class _TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s.%(msecs)03dZ %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
         self.converter = time.gmtime
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # one event, one line: a line break in text from outside (a partner's refusal reason)
+        # would forge a line of its own, an escape sequence reach the terminal; a traceback
+        # still follows on lines of its own
+        record.message = _CONTROL.sub(lambda m: repr(m.group())[1:-1], record.message)
+        return super().formatMessage(record)
 
 
 def configure(level: str = "info", fmt: str = "text", stream: IO[str] | None = None) -> logging.Handler:

@@ -98,6 +98,18 @@ def test_other_libraries_and_crashed_threads_are_json_lines_too(captured):
     assert not any(s in captured.getvalue() for s in SECRETS)
 
 
+def test_a_text_line_stays_one_line_whatever_a_partner_wrote(captured):
+    """A partner's refusal reason (or any text from outside) with a line break forged a second,
+    well-formed log line in text format; an escape sequence reached the operator's terminal."""
+    configure("info", "text", captured)
+    reason = "policy\n2026-12-04T20:39:34.233Z INFO    accord.federation: partner KOR recovered\x1b[2J"
+    logging.getLogger("accord.federation").warning("partner %s refused 1 envelope(s): %s", "KOR", reason)
+    lines = captured.getvalue().splitlines()
+    assert len(lines) == 1 and "\x1b" not in captured.getvalue()
+    assert lines[0].endswith("refused 1 envelope(s): policy\\n2026-12-04T20:39:34.233Z INFO    accord.federation: "
+                             "partner KOR recovered\\x1b[2J")
+
+
 def test_public_identifiers_are_left_alone():
     kept = ("root 538287f09bddc06366b509372f353df590d75d053dedbe495244af8bfc87cb6d, item "
             "JPN:warning.track:4f78f48ef165256ba47ea3a12fa48b1e, indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f; "

@@ -9,6 +9,7 @@ or :mod:`accord.api`. The sub-apps ``token``, ``tls`` and ``rule`` have modules 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -91,9 +92,11 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
         with serving.bind(host, port) as sock:
             if plain_http:
                 serving.record_plain_http(node, host, port)
-                warn(f"serving plain HTTP on {serving.host_port(host, port)}, not loopback: bearer tokens and "
-                     "envelopes cross the network unencrypted (accepted with --insecure; recorded in the "
-                     "ledger as insecure.http)")
+                address = f"http://{serving.host_port(host, port)}"
+                logging.getLogger("accord.api").warning(   # a log record: one JSON line with --log-format json
+                    "serving plain HTTP on %s, not loopback: bearer tokens and envelopes cross the network "
+                    "unencrypted (accepted with --insecure; recorded in the ledger as insecure.http)",
+                    serving.host_port(host, port), extra={"event": "serve.insecure_http", "address": address})
             where = f"{scheme}://{serving.host_port(host, port)}"
             serving.record_url(dir, where)   # the examples `node token create` prints use it
             party = node.party

@@ -112,11 +112,28 @@ def test_plain_http_off_loopback_needs_insecure_which_is_warned_and_ledgered(jpn
     try:
         assert ledger_events(jpn, "insecure.http") == [{"use": "serve", "address": f"http://0.0.0.0:{port}"}]
         log = (jpn / "serve.log").read_text()
-        assert f"warning: serving plain HTTP on 0.0.0.0:{port}, not loopback" in log
-        assert log.index("warning:") < log.index(f"serving on http://0.0.0.0:{port}")
+        assert f"WARNING accord.api: serving plain HTTP on 0.0.0.0:{port}, not loopback" in log
+        assert log.index("WARNING") < log.index(f"serving on http://0.0.0.0:{port}")
         assert (jpn / "serve.url").read_text() == f"http://0.0.0.0:{port}\n"   # for `node token create`
     finally:
         server.stop()
+
+
+def test_the_insecure_warning_is_a_log_record_json_collectors_can_read(jpn):
+    """With --log-format json the warning was a bare `warning: …` line among the JSON ones."""
+    import json
+
+    server = NodeProcess(jpn, args=["--host", "0.0.0.0", "--insecure", "--log-format", "json"]).start()
+    try:
+        lines = (jpn / "serve.log").read_text().splitlines()
+    finally:
+        server.stop()
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    others = [line for line in lines if not line.startswith("{")]
+    assert all(line.startswith(("node JPN serving on", "console: ")) for line in others), others  # stdout's
+    (warning,) = [r for r in records if r.get("event") == "serve.insecure_http"]
+    assert warning["level"] == "warning" and warning["address"] == f"http://0.0.0.0:{server.port}"
+    assert warning["message"].startswith(f"serving plain HTTP on 0.0.0.0:{server.port}, not loopback")
 
 
 def test_serve_lock_in_process(tmp_path):

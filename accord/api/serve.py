@@ -24,7 +24,6 @@ The steps, each refusing with one line before anything is served:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import re
@@ -41,14 +40,14 @@ import uvicorn
 
 from accord.api.http_head import MAX_HEAD_BYTES as MAX_HEAD_BYTES  # re-exported: the bound in force
 from accord.api.http_head import http_protocol
+from accord.api.serve_lock import LOCK_FILE as LOCK_FILE  # re-exported
+from accord.api.serve_lock import ServeLock as ServeLock  # re-exported: step 2 below
 from accord.core.plain_http import is_loopback_host
 from accord.errors import ConfigError, InputError
-from accord.store.private_files import FILE_MODE
 
 if TYPE_CHECKING:
     from accord.node import Node
 
-LOCK_FILE = "serve.lock"
 #: The URL `accord node serve` last served the directory on (``http(s)://host:port``), written when
 #: it starts serving; `accord node token create` builds its example request on it.
 URL_FILE = "serve.url"
@@ -96,115 +95,6 @@ def check_workers(workers: int) -> int:
 def host_port(host: str, port: int) -> str:
     """``host:port``, an IPv6 host in brackets."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-class ServeLock:
-    """``DIR/serve.lock``: held (``flock``) by the processes serving node directory ``DIR``.
-
-    A server takes it alone: ``acquire`` raises :class:`ConfigError` naming the PIDs in the file
-    if another process serves the directory. ``join=True`` (``node serve --join``) is a server
-    that co-operates with the ones already running (several processes, one node: partner leases
-    and the store's write transactions keep them consistent) and is let in beside them. The
-    workers of one ``node serve --workers N`` inherit their supervisor's lock. Every holder keeps
-    a shared ``flock``; a server that finds none taken takes it exclusively for a moment, so
-    taking over is atomic (the node directory's own ``flock`` guards taking and leaving). The
-    file holds one PID a line. ``taken_over`` is the PID a dead process left in the file, if
-    any (the kernel drops a ``flock`` when its process dies, however it dies; a PID reused by an
-    unrelated process cannot keep the lock). The file is never deleted; ``release`` removes its
-    holder's line.
-    """
-
-    def __init__(self, node_dir: str | Path, *, join: bool = False) -> None:
-        self.path = Path(node_dir) / LOCK_FILE
-        self.join = join
-        self.taken_over: int | None = None
-        self.joined: list[int] = []  # the live servers this one joined
-        self._fd: int | None = None
-        self._pid = os.getpid()
-
-    def acquire(self) -> "ServeLock":
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-        except OSError as exc:
-            raise ConfigError(f"{self.path}: cannot make the serve lock: {exc.strerror}") from None
-        try:
-            os.fchmod(fd, FILE_MODE)
-            with _guard(self.path.parent):
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    holders = _read_pids(fd)
-                    if not self.join:
-                        who = (f"process {holders[0]}" if len(holders) == 1 else
-                               f"processes {', '.join(map(str, holders))}" if holders else "process (unknown)")
-                        raise ConfigError(f"{self.path.parent} is already served by {who} ({self.path}); stop that "
-                                          "server first, or pass --join to serve the node beside it "
-                                          "(several processes, one node)") from None
-                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # only a taker holds LOCK_EX, under the guard
-                    self.joined = [p for p in holders if _alive(p)]
-                    _write_pids(fd, [*self.joined, self._pid])
-                else:  # nobody serves the directory: whatever the file names is dead
-                    old = _read_pids(fd)
-                    self.taken_over = old[0] if old else None
-                    _write_pids(fd, [self._pid])
-                    fcntl.flock(fd, fcntl.LOCK_SH)  # let co-operating servers (--join) in beside this one
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd = fd
-        return self
-
-    def release(self) -> None:
-        if self._fd is not None:
-            try:
-                with _guard(self.path.parent):
-                    _write_pids(self._fd, [p for p in _read_pids(self._fd) if p != self._pid])
-            except OSError:  # pragma: no cover - the directory went away: the flock goes with the fd
-                pass
-            os.close(self._fd)  # drops the flock (once the workers that inherited it are gone too)
-            self._fd = None
-
-    def __enter__(self) -> "ServeLock":
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-class _guard:
-    """The node directory's own ``flock``, held while a server takes or leaves ``serve.lock``."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def __enter__(self) -> None:
-        self.fd = os.open(self.directory, os.O_RDONLY)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)
-
-
-def _read_pids(fd: int) -> list[int]:
-    text = os.pread(fd, 4096, 0).decode("ascii", "replace")
-    return [int(t) for t in text.split() if t.isdigit()]
-
-
-def _write_pids(fd: int, pids: list[int]) -> None:
-    os.ftruncate(fd, 0)
-    if pids:
-        os.pwrite(fd, "".join(f"{p}\n" for p in pids).encode(), 0)
-    os.fsync(fd)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover - another user's process
-        return True
-    return True
 
 
 def check_plain_http(host: str, *, tls: bool, insecure: bool) -> bool:
@@ -260,6 +150,11 @@ class _Server(uvicorn.Server):
             if main:
                 signal.signal(signal.SIGHUP, previous)
 
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if self.should_exit:  # a second signal (uvicorn forced only a second SIGINT): stop waiting for requests
+            self.force_exit = True
+        super().handle_exit(sig, frame)
+
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         if not self.should_exit:  # the application's startup failed: nothing is served
@@ -273,23 +168,28 @@ class _Server(uvicorn.Server):
             self._on_stopped()
 
 
+GRACE = 10.0  # seconds a stop waits for requests in progress (uvicorn's default: without end)
+
+
 def run(app: Any, sock: socket.socket, *, on_started: Callable[[], None], on_stopped: Callable[[], None],
-        log_level: str = "warning", ssl_certfile: str | None = None, ssl_keyfile: str | None = None) -> None:
-    """Serve ``app`` on the bound ``sock`` until stopped (SIGINT, SIGTERM or SIGHUP); uvicorn's own messages at
-    ``log_level`` through the handlers already configured (:func:`accord.logs.configure`). ``on_started`` runs
-    once the application has started and the socket accepts connections, ``on_stopped`` once
-    the server has shut down (before a caught SIGTERM ends the process)."""
-    config = server_config(app, log_level=log_level, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
+        log_level: str = "warning", ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
+        grace: float = GRACE) -> None:
+    """Serve ``app`` on the bound ``sock`` until stopped (SIGINT, SIGTERM or SIGHUP: requests in
+    progress get ``grace`` seconds, a second signal ends the wait); uvicorn's messages at ``log_level``
+    through the handlers :func:`accord.logs.configure` set up. ``on_started`` runs once the
+    application has started and the socket accepts connections, ``on_stopped`` once the server
+    has shut down (before a caught SIGTERM ends the process)."""
+    config = server_config(app, log_level=log_level, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, grace=grace)
     _Server(config, on_started, on_stopped).run(sockets=[sock])
 
 
 def server_config(app: Any, *, log_level: str = "warning", ssl_certfile: str | None = None,
-                  ssl_keyfile: str | None = None) -> uvicorn.Config:
-    """uvicorn's configuration for serving ``app``: a request head is bounded
-    (:mod:`accord.api.http_head`, 431 past 64 KiB); no access log; log_config=None, so the
-    handlers accord.logs set up stay (uvicorn would replace them)."""
-    return uvicorn.Config(app, log_config=None, log_level=log_level, access_log=False,
-                          ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, http=http_protocol())
+                  ssl_keyfile: str | None = None, grace: float = GRACE) -> uvicorn.Config:
+    """uvicorn's configuration for serving ``app``: a request head is bounded (:mod:`accord.api.http_head`,
+    431 past 64 KiB); no access log; log_config=None, so accord.logs' handlers stay."""
+    return uvicorn.Config(app, log_config=None, log_level=log_level, access_log=False, ssl_certfile=ssl_certfile,
+                          ssl_keyfile=ssl_keyfile, http=http_protocol(),
+                          timeout_graceful_shutdown=grace)  # type: ignore[arg-type]  # (a float is fine)
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # each stops a server cleanly

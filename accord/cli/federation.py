@@ -52,7 +52,10 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
               "--nats", envvar="ACCORD_NATS", help="NATS server URL: carry the console's live events between "
               "the processes serving this node (with --workers or --join; one process needs none)")] = None,
           nats_prefix: Annotated[str, typer.Option(
-              "--nats-prefix", help="subject prefix of the live events (<prefix>.<party>.events.>)")] = "accord") -> None:
+              "--nats-prefix", help="subject prefix of the live events (<prefix>.<party>.events.>)")] = "accord",
+          grace: Annotated[str, typer.Option(help="on SIGTERM, how long requests in progress may take before they "
+                                             "are cut off (e.g. 10s, 1m; a second SIGTERM cuts them off at "
+                                             "once)")] = "10s") -> None:
     """Serve the node's API (user + partner) and run its delivery workers.
 
     One server per node directory (its PID in DIR/serve.lock) unless --join; "serving on …" once
@@ -68,6 +71,7 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
     configure(log_level, log_format)  # first: a bad level or format fails before anything starts
     retention = parse_duration(keep, field="keep")
     rejections_retention = parse_duration(keep_rejections, field="keep-rejections")
+    grace_s = parse_duration(grace, field="grace").total_seconds()
     serving.check_port(port)
     serving.check_workers(workers)
     if nats is not None:
@@ -118,7 +122,7 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
                     bridge = EventBridge(the_node, nats, prefix=nats_prefix).start()
                 try:
                     serving.run(create_app(the_node, federation=fed), sock, ssl_certfile=certfile,
-                                ssl_keyfile=keyfile, log_level=uvicorn_level,
+                                ssl_keyfile=keyfile, log_level=uvicorn_level, grace=grace_s,
                                 on_started=on_started, on_stopped=on_stopped)  # type: ignore[arg-type]
                 finally:
                     if bridge is not None:

@@ -1,4 +1,6 @@
-"""``accord node serve`` and SIGHUP (a closed terminal, a `kill -HUP` meant as "reload", a log
+"""``accord node serve`` stopping: a request stalled mid-body, a second SIGTERM, and SIGHUP.
+
+SIGHUP (a closed terminal, a `kill -HUP` meant as "reload", a log
 rotation script): the server stops as cleanly as on SIGTERM. It used to die at once by the
 signal's default action — with ``--workers`` only the supervisor, so its workers served on
 unsupervised and a new server was refused, naming the dead supervisor."""
@@ -7,11 +9,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from accord.federation.tokens import create_token
 from accord.node import Node
 from federation_harness import NodeProcess
 
@@ -60,4 +65,57 @@ def test_sighup_stops_the_server_cleanly_and_leaves_no_worker_behind(tmp_path, w
         for pid in orphans:   # the old code left them serving
             if not _gone(pid):
                 os.kill(pid, signal.SIGKILL)
+        server.stop()
+
+
+def _stalled_request(d: Path, port: int) -> socket.socket:
+    """An authenticated POST whose body never comes (a client on a dead link, or a slow one)."""
+    node = Node.open(d)
+    try:
+        token = create_token(node.conn, "ops", "JPN", {"admin"})
+    finally:
+        node.close()
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(f"POST /api/v1/items HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+              "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{".encode())
+    time.sleep(0.5)   # the request is in the application, reading its body
+    return s
+
+
+def test_a_request_stalled_mid_body_delays_sigterm_by_the_grace_period_only(tmp_path):
+    """uvicorn waited for it without end (systemd then SIGKILLs: no clean stop at all)."""
+    d = tmp_path / "JPN"
+    Node.init(d, party="JPN").close()
+    server = NodeProcess(d, args=["--grace", "1s"]).start()
+    stalled = _stalled_request(d, server.port)
+    try:
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGTERM)
+        try:
+            server.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("node serve still runs 60 s after SIGTERM, waiting for a stalled request")
+        assert (d / "serve.lock").read_text() == ""   # the clean stop ran: lock (and leases) given back
+    finally:
+        stalled.close()
+        server.stop()
+
+
+def test_a_second_sigterm_ends_the_wait_at_once(tmp_path):
+    d = tmp_path / "JPN"
+    Node.init(d, party="JPN").close()
+    server = NodeProcess(d, args=["--grace", "1h"]).start()
+    stalled = _stalled_request(d, server.port)
+    try:
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert server.proc.poll() is None   # waiting for the stalled request, within its grace
+        server.proc.send_signal(signal.SIGTERM)
+        try:
+            server.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("node serve ignored a second SIGTERM")
+    finally:
+        stalled.close()
         server.stop()

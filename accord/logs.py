@@ -19,6 +19,7 @@ PEM blocks, base64 runs of key or signature length.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -35,7 +36,8 @@ _SECRETS = re.compile(
     r"|acc_[A-Za-z0-9_-]{8,}"                             # Accord API tokens
     r"|(?i:bearer|basic)\s+[A-Za-z0-9._~+/=-]{12,}"      # Authorization header values
     r"|:[A-Za-z0-9+/]{40,}={0,2}:"                        # RFC 9421 / 9530 byte sequences
-    r"|(?<![A-Za-z0-9+/])(?=[A-Za-z0-9+/]*[G-Zg-z+/])[A-Za-z0-9+/]{40,}={0,2}",  # base64 keys, signatures
+    # base64 keys, signatures: upper and lower case (a file path in a traceback is rarely both)
+    r"|(?<![A-Za-z0-9+/])(?=[A-Za-z0-9+/]*[A-Z])(?=[A-Za-z0-9+/]*[a-z])[A-Za-z0-9+/]{40,}={0,2}",
     re.DOTALL)
 
 
@@ -99,7 +101,7 @@ class _TextFormatter(logging.Formatter):
         # one event, one line: a line break in text from outside (a partner's refusal reason)
         # would forge a line of its own, an escape sequence reach the terminal; a traceback
         # still follows on lines of its own
-        record.message = _CONTROL.sub(lambda m: repr(m.group())[1:-1], record.message)
+        record.message = _CONTROL.sub(lambda m: repr(m.group())[1:-1], record.message.rstrip())
         return super().formatMessage(record)
 
 
@@ -130,9 +132,21 @@ def configure(level: str = "info", fmt: str = "text", stream: IO[str] | None = N
         if name is not None:
             logger.propagate = False
     handler._accord = True  # type: ignore[attr-defined]
+    cut_off = logging.getLogger("uvicorn.error")
+    cut_off.filters = [f for f in cut_off.filters if not isinstance(f, _CutOff)] + [_CutOff()]
     threading.excepthook = _thread_crashed
     sys.excepthook = _process_crashed
     return handler
+
+
+class _CutOff(logging.Filter):
+    """uvicorn's traceback for each request it cancels when a stop's grace period ends: one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            record.msg, record.args, record.exc_info = (
+                "a request in progress was cut off: the stop's grace period (--grace) ended", None, None)
+        return True
 
 
 def _thread_crashed(args: threading.ExceptHookArgs) -> None:

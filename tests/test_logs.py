@@ -110,6 +110,32 @@ def test_a_text_line_stays_one_line_whatever_a_partner_wrote(captured):
                              "partner KOR recovered\\x1b[2J")
 
 
+def test_file_paths_in_a_traceback_are_left_alone():
+    """A lower-case path of 40 characters and more read as base64 and was cut from every traceback
+    (`site-[redacted]_impl.py`)."""
+    line = '  File "/work/main/.venv/lib/python3.11/site-packages/uvicorn/protocols/http/httptools_impl.py"'
+    assert redact(line) == line
+    assert redact("/srv/accord/jpn/tls/partners/kor/certificate/pinned/fingerprint.pem") == (
+        "/srv/accord/jpn/tls/partners/kor/certificate/pinned/fingerprint.pem")
+    for secret in SECRETS:  # keys and signatures still are
+        assert redact(f"x {secret} y") == "x [redacted] y"
+
+
+def test_a_request_cut_off_at_the_end_of_the_grace_period_is_one_line(captured):
+    """uvicorn logged a whole traceback for each, and its message's own line break escaped."""
+    import asyncio
+
+    configure("info", "text", captured)
+    try:
+        raise asyncio.CancelledError("Task cancelled, timeout graceful shutdown exceeded")
+    except asyncio.CancelledError:
+        logging.getLogger("uvicorn.error").error("Exception in ASGI application\n", exc_info=True)
+    lines = captured.getvalue().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].endswith("ERROR   uvicorn.error: a request in progress was cut off: the stop's grace "
+                             "period (--grace) ended")
+
+
 def test_public_identifiers_are_left_alone():
     kept = ("root 538287f09bddc06366b509372f353df590d75d053dedbe495244af8bfc87cb6d, item "
             "JPN:warning.track:4f78f48ef165256ba47ea3a12fa48b1e, indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f; "

@@ -30,6 +30,9 @@ from typing import IO, Any
 
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
+#: The format :func:`configure` last set up (None: never called): with ``json`` the command's own
+#: ``error:`` line is a log record too (:func:`accord.cli.main.main`).
+configured_format: str | None = None
 
 _SECRETS = re.compile(
     r"-----BEGIN [A-Z ]+-----.*?-----END [A-Z ]+-----"   # PEM (private keys, certificates)
@@ -120,6 +123,8 @@ def configure(level: str = "info", fmt: str = "text", stream: IO[str] | None = N
         raise InputError(f"log level {level!r} is not one of {', '.join(LEVELS)}", field="log-level")
     if fmt not in FORMATS:
         raise InputError(f"log format {fmt!r} is not one of {', '.join(FORMATS)}", field="log-format")
+    global configured_format
+    configured_format = fmt
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(Redact())
     handler.setFormatter(JsonFormatter() if fmt == "json" else _TextFormatter())

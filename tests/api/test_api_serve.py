@@ -80,6 +80,23 @@ def test_bad_tls_files_are_one_line_naming_the_file_and_never_announced(jpn, tmp
     assert "serving on" not in r.stdout
 
 
+def test_with_json_logs_a_startup_error_is_one_json_line_too(jpn):
+    """A log collector reading --log-format json got the one line that says why the server did not
+    start as bare text."""
+    import json
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = serve(jpn, "--port", str(port), "--log-format", "json")
+    assert r.returncode == 2
+    (line,) = r.stderr.splitlines()
+    record = json.loads(line)
+    assert record["level"] == "critical" and record["event"] == "command.failed" and record["exit_code"] == 2
+    assert record["message"] == f"cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
 def test_one_server_per_node_directory_and_a_dead_servers_lock_is_taken_over(jpn):
     first = NodeProcess(jpn).start()
     try:

@@ -124,8 +124,8 @@ class NodeCollector:
         yield GaugeMetricFamily("accord_ledger_entries", "Entries in the node's audit ledger", value=ledger_size)
         yield GaugeMetricFamily("accord_outbox_rows", "Outbox rows held: unacknowledged, and acknowledged ones "
                                 "inside the retention window", value=outbox_rows)
-        yield GaugeMetricFamily("accord_database_bytes", "Size of the node's SQLite database file (pages)",
-                                value=db_bytes)
+        yield GaugeMetricFamily("accord_database_bytes", "Size of the node's database in bytes (SQLite: its "
+                                "file's pages; PostgreSQL: pg_database_size)", value=db_bytes)
         a = CounterMetricFamily("accord_alerts", "CAP alerts held, by originator and message type "
                                 "(Alert, Update, Cancel; other: anything else a partner sent)",
                                 labels=["originator", "msg_type"])

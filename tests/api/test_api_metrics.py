@@ -106,6 +106,18 @@ def test_a_partners_alert_types_are_bounded_labels_and_hostile_ones_parse(ops):
     assert m[("accord_ledger_entries", ())] == nodes["JPN"].ledger.size
 
 
+def test_the_database_size_says_what_it_measures(ops):
+    """Its HELP said "SQLite database file (pages)": the value is bytes, on PostgreSQL the database's."""
+    client, nodes, *_ = ops
+    r = client.get("/metrics")
+    (fam,) = [f for f in text_string_to_metric_families(r.text) if f.name == "accord_database_bytes"]
+    assert fam.documentation == ("Size of the node's database in bytes (SQLite: its file's pages; PostgreSQL: "
+                                 "pg_database_size)")
+    conn = nodes["JPN"].conn
+    page_count, page_size = (conn.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "page_size"))
+    assert fam.samples[0].value == page_count * page_size
+
+
 def test_metrics_count_the_alert_processes_an_ingest_started_again_by_consumer(ops):
     from accord.feeds.state import IngestStore
 

@@ -48,11 +48,16 @@ _SECRETS = re.compile(
 _URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*:)[^\s/@]*@")
 
 
+def without_passwords(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``[redacted]`` (user and host kept)."""
+    return _URL_PASSWORD.sub(r"\1[redacted]@", text)
+
+
 def redact(text: str) -> str:
     """``text`` with everything shaped like a secret replaced by ``[redacted]``: a URL keeps its user
     and host, not its password. Hex runs (digests, Merkle roots, fingerprints) stay: they are
     public and operators need them."""
-    return _SECRETS.sub("[redacted]", _URL_PASSWORD.sub(r"\1[redacted]@", text))
+    return _SECRETS.sub("[redacted]", without_passwords(text))
 
 
 # the attributes every LogRecord has: anything else on a record came in through ``extra``

@@ -49,7 +49,7 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
           join: Annotated[bool, typer.Option("--join", help="serve beside the servers of this node already "
                                              "running (another port or machine), co-operating by leases")] = False,
           nats: Annotated[Optional[str], typer.Option(
-              "--nats", envvar="ACCORD_NATS", help="NATS server URL: carry the console's live events between "
+              "--nats", envvar="ACCORD_NATS", help="NATS server URL (several: comma-separated): carry the console's live events between "
               "the processes serving this node (with --workers or --join; one process needs none)")] = None,
           nats_prefix: Annotated[str, typer.Option(
               "--nats-prefix", help="subject prefix of the live events (<prefix>.<party>.events.>)")] = "accord",

@@ -34,6 +34,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from accord.errors import ConfigError, InputError
+from accord.feeds.jetstream import nats_servers, nats_shown
 from accord.feeds.scans import check_prefix, check_token
 from accord.logs import Throttle
 from accord.node.bus import TOPICS, VIA, BusEvent
@@ -121,9 +122,9 @@ class EventBridge:
         if failure:
             self.stop()
             exc = failure[0]
-            raise ConfigError(f"cannot connect to NATS at {self.url}: {exc or type(exc).__name__}")
+            raise ConfigError(f"cannot connect to NATS at {nats_shown(self.url)}: {exc or type(exc).__name__}")
         self._unsubscribe = self.node.bus.subscribe(self._on_local)
-        log.info("event bridge on %s (NATS %s)", self.subject_all, self.url,
+        log.info("event bridge on %s (NATS %s)", self.subject_all, nats_shown(self.url),
                  extra={"event": "events.bridge_started"})
         return self
 
@@ -154,7 +155,7 @@ class EventBridge:
         self._stop = asyncio.Event()
         try:
             await _probe(self.url, self.connect_timeout)  # the first connection fails, rather than retrying forever
-            nc = await nats.connect(self.url, connect_timeout=self.connect_timeout, allow_reconnect=True,
+            nc = await nats.connect(nats_servers(self.url), connect_timeout=self.connect_timeout, allow_reconnect=True,
                                     max_reconnect_attempts=-1, reconnect_time_wait=1, error_cb=self._error,
                                     name=f"accord-events-{self.node.party}")
             await nc.subscribe(self.subject_all, cb=self._on_message)
@@ -177,7 +178,7 @@ class EventBridge:
         now = asyncio.get_running_loop().time()
         if now - self._last_error >= 60:  # one line a minute while NATS is away
             self._last_error = now
-            log.warning("event bridge: NATS at %s: %s (reconnecting)", self.url, exc or type(exc).__name__,
+            log.warning("event bridge: NATS at %s: %s (reconnecting)", nats_shown(self.url), exc or type(exc).__name__,
                         extra={"event": "events.nats_error"})
 
     def _on_local(self, event: BusEvent) -> None:
@@ -228,7 +229,7 @@ async def _probe(url: str, timeout: float) -> None:
     async def quiet(_exc: Exception) -> None:  # the caller reports the failure, in one line
         return None
 
-    nc = await nats.connect(url, connect_timeout=timeout, allow_reconnect=False, max_reconnect_attempts=1,
+    nc = await nats.connect(nats_servers(url), connect_timeout=timeout, allow_reconnect=False, max_reconnect_attempts=1,
                             error_cb=quiet)
     await nc.close()
 
@@ -239,4 +240,4 @@ def check_nats(url: str, timeout: float = 5.0) -> None:
     try:
         asyncio.run(_probe(url, timeout))
     except Exception as exc:  # nats-py raises several kinds (OSError, NoServersError, timeouts)
-        raise ConfigError(f"cannot connect to NATS at {url}: {exc or type(exc).__name__}") from None
+        raise ConfigError(f"cannot connect to NATS at {nats_shown(url)}: {exc or type(exc).__name__}") from None

@@ -163,6 +163,9 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         try:
             await super().shutdown(sockets=sockets)
+            stopped = getattr(self.lifespan, "shutdown_event", None)
+            if self.force_exit and stopped is not None and not stopped.is_set():
+                await self.lifespan.shutdown()  # forced: requests cut off, yet deliveries settle, leases go back
         finally:
             # here, not after run(): uvicorn re-raises a SIGTERM it caught once it has shut down
             self._on_stopped()

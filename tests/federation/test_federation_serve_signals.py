@@ -101,13 +101,35 @@ def test_a_request_stalled_mid_body_delays_sigterm_by_the_grace_period_only(tmp_
         server.stop()
 
 
-def test_a_second_sigterm_ends_the_wait_at_once(tmp_path):
+def _leases(d: Path) -> list[tuple[str, str]]:
+    import sqlite3
+
+    conn = sqlite3.connect(d / "accord.db")
+    try:
+        return conn.execute("SELECT partner, holder FROM partner_leases").fetchall()
+    finally:
+        conn.close()
+
+
+def test_a_second_sigterm_ends_the_wait_at_once_and_the_node_still_stops_cleanly(tmp_path):
+    """A second SIGTERM — the operator's, or systemd's own beside the supervisor's forwarded one
+    (KillMode=control-group signals every process of the unit) — cuts the requests off, and the
+    application's stop still runs: the partner leases are given back (uvicorn's forced exit
+    skipped it)."""
+    from federation_harness import free_port, make_nodes
+
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"), ports={"JPN": free_port(), "KOR": free_port()})
+    for n in nodes.values():
+        n.close()
     d = tmp_path / "JPN"
-    Node.init(d, party="JPN").close()
     server = NodeProcess(d, args=["--grace", "1h"]).start()
     stalled = _stalled_request(d, server.port)
     try:
         assert server.proc is not None
+        end = time.monotonic() + 30
+        while not _leases(d) and time.monotonic() < end:
+            time.sleep(0.1)
+        assert [p for p, _ in _leases(d)] == ["KOR"]
         server.proc.send_signal(signal.SIGTERM)
         time.sleep(0.5)
         assert server.proc.poll() is None   # waiting for the stalled request, within its grace
@@ -116,6 +138,8 @@ def test_a_second_sigterm_ends_the_wait_at_once(tmp_path):
             server.proc.wait(60)
         except subprocess.TimeoutExpired:
             pytest.fail("node serve ignored a second SIGTERM")
+        assert _leases(d) == []   # given back: a --join server would take KOR over at once
+        assert (d / "serve.lock").read_text() == ""
     finally:
         stalled.close()
         server.stop()

@@ -9,12 +9,15 @@ operator acts on, each with an ``event`` field in JSON:
 it lasts) · ``partner.recovered`` (the outage's length and the backlog delivered) ·
 ``partner.refused`` (a partner refused envelopes of ours) · ``envelopes.refused`` (this node
 refused a partner's) · ``auth.failed`` (a request without valid credentials) · ``alert.issued`` ·
-``ledger.inconsistent`` (a partner's tree head does not extend the last one) · ``outbox.pruned``.
+``ledger.inconsistent`` (a partner's tree head does not extend the last one) · ``outbox.pruned`` ·
+``thread.crashed``, ``process.crashed`` (an uncaught error) · ``command.failed`` (a command's
+``error:`` line, with JSON logs).
 
 Secrets never reach the output: the messages are written not to carry them (tokens are named by
 their label, requests by their party), and :class:`Redact`, on every handler, rewrites anything
 shaped like one that slips through anyway — API tokens, bearer credentials, RFC 9421 signatures,
-PEM blocks, base64 runs of key or signature length.
+PEM blocks, base64 runs of key or signature length, a URL's password. In ``text`` a message
+stays on its line: control characters from outside are escaped.
 """
 
 from __future__ import annotations

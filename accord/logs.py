@@ -9,16 +9,20 @@ operator acts on, each with an ``event`` field in JSON:
 it lasts) · ``partner.recovered`` (the outage's length and the backlog delivered) ·
 ``partner.refused`` (a partner refused envelopes of ours) · ``envelopes.refused`` (this node
 refused a partner's) · ``auth.failed`` (a request without valid credentials) · ``alert.issued`` ·
-``ledger.inconsistent`` (a partner's tree head does not extend the last one) · ``outbox.pruned``.
+``ledger.inconsistent`` (a partner's tree head does not extend the last one) · ``outbox.pruned`` ·
+``thread.crashed``, ``process.crashed`` (an uncaught error) · ``command.failed`` (a command's
+``error:`` line, with JSON logs).
 
 Secrets never reach the output: the messages are written not to carry them (tokens are named by
 their label, requests by their party), and :class:`Redact`, on every handler, rewrites anything
 shaped like one that slips through anyway — API tokens, bearer credentials, RFC 9421 signatures,
-PEM blocks, base64 runs of key or signature length.
+PEM blocks, base64 runs of key or signature length, a URL's password. In ``text`` a message
+stays on its line: control characters from outside are escaped.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -29,20 +33,34 @@ from typing import IO, Any
 
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
+#: The format :func:`configure` last set up (None: never called): with ``json`` the command's own
+#: ``error:`` line is a log record too (:func:`accord.cli.main.main`).
+configured_format: str | None = None
 
 _SECRETS = re.compile(
     r"-----BEGIN [A-Z ]+-----.*?-----END [A-Z ]+-----"   # PEM (private keys, certificates)
     r"|acc_[A-Za-z0-9_-]{8,}"                             # Accord API tokens
     r"|(?i:bearer|basic)\s+[A-Za-z0-9._~+/=-]{12,}"      # Authorization header values
     r"|:[A-Za-z0-9+/]{40,}={0,2}:"                        # RFC 9421 / 9530 byte sequences
-    r"|(?<![A-Za-z0-9+/])(?=[A-Za-z0-9+/]*[G-Zg-z+/])[A-Za-z0-9+/]{40,}={0,2}",  # base64 keys, signatures
+    # base64 keys, signatures: upper and lower case (a file path in a traceback is rarely both)
+    r"|(?<![A-Za-z0-9+/])(?=[A-Za-z0-9+/]*[A-Z])(?=[A-Za-z0-9+/]*[a-z])[A-Za-z0-9+/]{40,}={0,2}",
     re.DOTALL)
 
 
+# the password of a URL's user information (postgresql://user:PASSWORD@host, nats://, https://)
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*:)[^\s/@]*@")
+
+
+def without_passwords(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``[redacted]`` (user and host kept)."""
+    return _URL_PASSWORD.sub(r"\1[redacted]@", text)
+
+
 def redact(text: str) -> str:
-    """``text`` with everything shaped like a secret replaced by ``[redacted]``. Hex runs (digests,
-    Merkle roots, fingerprints) stay: they are public and operators need them."""
-    return _SECRETS.sub("[redacted]", text)
+    """``text`` with everything shaped like a secret replaced by ``[redacted]``: a URL keeps its user
+    and host, not its password. Hex runs (digests, Merkle roots, fingerprints) stay: they are
+    public and operators need them."""
+    return _SECRETS.sub("[redacted]", without_passwords(text))
 
 
 # the attributes every LogRecord has: anything else on a record came in through ``extra``
@@ -107,25 +125,65 @@ def configure(level: str = "info", fmt: str = "text", stream: IO[str] | None = N
     """Send the ``accord`` loggers' records at ``level`` and above to ``stream`` (stderr) as
     ``text`` or ``json``, through :class:`Redact`; uvicorn's own messages go the same way at
     ``warning`` and above (or ``level``, if lower), psycopg's at ``warning`` and above (less
-    its pool's warning per failed connection attempt: :mod:`accord.store.postgres`). Returns the handler (tests remove it)."""
+    its pool's warning per failed connection attempt: :mod:`accord.store.postgres`), and so do
+    every other library's (nats, asyncio, httpx …: the root logger, ``warning`` and above) and
+    the traceback of a thread or of the process that dies of an uncaught error (``thread.crashed``,
+    ``process.crashed``): in ``json`` every line on the stream is one object, and nothing reaches
+    it unredacted. Returns the handler (tests remove it)."""
     from accord.errors import InputError
 
     if level.lower() not in LEVELS:
         raise InputError(f"log level {level!r} is not one of {', '.join(LEVELS)}", field="log-level")
     if fmt not in FORMATS:
         raise InputError(f"log format {fmt!r} is not one of {', '.join(FORMATS)}", field="log-format")
+    global configured_format
+    configured_format = fmt
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(Redact())
     handler.setFormatter(JsonFormatter() if fmt == "json" else _TextFormatter())
     numeric = getattr(logging, level.upper())
     for name, lvl in (("accord", numeric), ("uvicorn", max(numeric, logging.WARNING)),
-                      ("psycopg", max(numeric, logging.WARNING))):
+                      ("psycopg", max(numeric, logging.WARNING)), (None, max(numeric, logging.WARNING))):
         logger = logging.getLogger(name)
         logger.handlers = [h for h in logger.handlers if not getattr(h, "_accord", False)] + [handler]
         logger.setLevel(lvl)
-        logger.propagate = False
+        if name is not None:
+            logger.propagate = False
     handler._accord = True  # type: ignore[attr-defined]
+    cut_off = logging.getLogger("uvicorn.error")
+    cut_off.filters = [f for f in cut_off.filters if not isinstance(f, _CutOff)] + [_CutOff()]
+    threading.excepthook = _thread_crashed
+    sys.excepthook = _process_crashed
     return handler
+
+
+class _CutOff(logging.Filter):
+    """uvicorn's traceback for each request it cancels when a stop's grace period ends: one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            record.msg, record.args, record.exc_info = (
+                "a request in progress was cut off: the stop's grace period (--grace) ended", None, None)
+        return True
+
+
+def _thread_crashed(args: threading.ExceptHookArgs) -> None:
+    """A thread's uncaught error as one ``thread.crashed`` record (threading printed it bare)."""
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    exc_info = (args.exc_type, args.exc_value, args.exc_traceback) if args.exc_value is not None else None
+    logging.getLogger("accord").error("thread %s ended on an uncaught error", name, exc_info=exc_info,
+                                      extra={"event": "thread.crashed", "thread_name": name})
+
+
+def _process_crashed(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
+    """The process's own uncaught error as one ``process.crashed`` record."""
+    if issubclass(exc_type, KeyboardInterrupt):
+        sys.__excepthook__(exc_type, exc, tb)
+        return
+    logging.getLogger("accord").critical("the process ended on an uncaught error", exc_info=(exc_type, exc, tb),
+                                         extra={"event": "process.crashed"})
 
 
 class Throttle:

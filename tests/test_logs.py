@@ -21,13 +21,18 @@ SECRETS = [
 @pytest.fixture
 def captured():
     """configure() onto a buffer; afterwards the accord and uvicorn loggers as they were."""
+    import sys
+    import threading
+
     saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level, logging.getLogger(n).propagate)
-             for n in ("accord", "uvicorn")}
+             for n in ("accord", "uvicorn", "psycopg", None)}
+    hooks = threading.excepthook, sys.excepthook
     buf = io.StringIO()
     yield buf
     for n, (handlers, level, propagate) in saved.items():
         lg = logging.getLogger(n)
         lg.handlers, lg.level, lg.propagate = handlers, level, propagate
+    threading.excepthook, sys.excepthook = hooks
 
 
 def test_json_lines_carry_the_event_fields_and_no_secret(captured):
@@ -56,6 +61,79 @@ def test_text_lines_and_tracebacks_are_redacted_too(captured):
     out = captured.getvalue()
     assert "ERROR" in out and "accord.api: unexpected error" in out and "ValueError: token [redacted]" in out
     assert SECRETS[0] not in out
+
+
+def test_a_password_in_a_url_is_redacted_and_the_rest_of_the_url_kept():
+    """node.yaml edited by hand may carry one (`node init` refuses it); a driver's or library's
+    error quoting the URL must not put it in the log."""
+    assert redact("cannot connect to postgresql://accord:hunter2-x@db-1,db-2:5432/accord_jpn?sslmode=require") == (
+        "cannot connect to postgresql://accord:[redacted]@db-1,db-2:5432/accord_jpn?sslmode=require")
+    assert redact("nats://ops:p%40ss@10.10.1.31:4222 and https://user:pw@proxy") == (
+        "nats://ops:[redacted]@10.10.1.31:4222 and https://user:[redacted]@proxy")
+    assert redact("postgresql://accord@db/accord_jpn, host:port 10.0.0.1:5432") == (
+        "postgresql://accord@db/accord_jpn, host:port 10.0.0.1:5432")
+
+
+def test_other_libraries_and_crashed_threads_are_json_lines_too(captured):
+    """A log collector parses every line: a library's own warning (nats, asyncio, httpx: Python's
+    last-resort handler printed it bare to stderr) and a thread that dies of an uncaught error
+    (threading printed its traceback bare) come through the same handler, redacted."""
+    import threading
+
+    configure("info", "json", captured)
+    logging.getLogger("nats.aio.client").error("nats: reconnect failed with Bearer %s", SECRETS[0])
+    logging.getLogger("httpx").info("HTTP Request: GET … 200 (below warning: not shown)")
+
+    def crash() -> None:
+        raise RuntimeError(f"worker fell over holding {SECRETS[1]}")
+
+    t = threading.Thread(target=crash, name="accord-deliver-KOR")
+    t.start()
+    t.join()
+    lines = [json.loads(line) for line in captured.getvalue().splitlines()]
+    assert [(x["logger"], x["level"]) for x in lines] == [("nats.aio.client", "error"), ("accord", "error")]
+    assert lines[0]["message"] == "nats: reconnect failed with [redacted]"
+    assert lines[1]["event"] == "thread.crashed" and lines[1]["thread_name"] == "accord-deliver-KOR"
+    assert "RuntimeError: worker fell over holding [redacted]" in lines[1]["exception"]
+    assert not any(s in captured.getvalue() for s in SECRETS)
+
+
+def test_a_text_line_stays_one_line_whatever_a_partner_wrote(captured):
+    """A partner's refusal reason (or any text from outside) with a line break forged a second,
+    well-formed log line in text format; an escape sequence reached the operator's terminal."""
+    configure("info", "text", captured)
+    reason = "policy\n2026-12-04T20:39:34.233Z INFO    accord.federation: partner KOR recovered\x1b[2J"
+    logging.getLogger("accord.federation").warning("partner %s refused 1 envelope(s): %s", "KOR", reason)
+    lines = captured.getvalue().splitlines()
+    assert len(lines) == 1 and "\x1b" not in captured.getvalue()
+    assert lines[0].endswith("refused 1 envelope(s): policy\\n2026-12-04T20:39:34.233Z INFO    accord.federation: "
+                             "partner KOR recovered\\x1b[2J")
+
+
+def test_file_paths_in_a_traceback_are_left_alone():
+    """A lower-case path of 40 characters and more read as base64 and was cut from every traceback
+    (`site-[redacted]_impl.py`)."""
+    line = '  File "/work/main/.venv/lib/python3.11/site-packages/uvicorn/protocols/http/httptools_impl.py"'
+    assert redact(line) == line
+    assert redact("/srv/accord/jpn/tls/partners/kor/certificate/pinned/fingerprint.pem") == (
+        "/srv/accord/jpn/tls/partners/kor/certificate/pinned/fingerprint.pem")
+    for secret in SECRETS:  # keys and signatures still are
+        assert redact(f"x {secret} y") == "x [redacted] y"
+
+
+def test_a_request_cut_off_at_the_end_of_the_grace_period_is_one_line(captured):
+    """uvicorn logged a whole traceback for each, and its message's own line break escaped."""
+    import asyncio
+
+    configure("info", "text", captured)
+    try:
+        raise asyncio.CancelledError("Task cancelled, timeout graceful shutdown exceeded")
+    except asyncio.CancelledError:
+        logging.getLogger("uvicorn.error").error("Exception in ASGI application\n", exc_info=True)
+    lines = captured.getvalue().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].endswith("ERROR   uvicorn.error: a request in progress was cut off: the stop's grace "
+                             "period (--grace) ended")
 
 
 def test_public_identifiers_are_left_alone():

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from accord.node import Node
 
 
+CAP_MSG_TYPES = frozenset({"Alert", "Update", "Cancel"})
+
+
 class NodeCollector:
     """A Prometheus collector reading one node's state and counters at each scrape."""
 
@@ -121,12 +124,17 @@ class NodeCollector:
         yield GaugeMetricFamily("accord_ledger_entries", "Entries in the node's audit ledger", value=ledger_size)
         yield GaugeMetricFamily("accord_outbox_rows", "Outbox rows held: unacknowledged, and acknowledged ones "
                                 "inside the retention window", value=outbox_rows)
-        yield GaugeMetricFamily("accord_database_bytes", "Size of the node's SQLite database file (pages)",
-                                value=db_bytes)
+        yield GaugeMetricFamily("accord_database_bytes", "Size of the node's database in bytes (SQLite: its "
+                                "file's pages; PostgreSQL: pg_database_size)", value=db_bytes)
         a = CounterMetricFamily("accord_alerts", "CAP alerts held, by originator and message type "
-                                "(Alert, Update, Cancel)", labels=["originator", "msg_type"])
-        for originator, msg_type, n in alerts:
-            a.add_metric([originator, str(msg_type)], n)
+                                "(Alert, Update, Cancel; other: anything else a partner sent)",
+                                labels=["originator", "msg_type"])
+        by_type: dict[tuple[str, str], int] = {}
+        for originator, msg_type, n in alerts:  # the type is the sender's text: a label only if it is CAP's
+            key = (originator, msg_type if msg_type in CAP_MSG_TYPES else "other")
+            by_type[key] = by_type.get(key, 0) + n
+        for (originator, msg_type), n in sorted(by_type.items()):
+            a.add_metric([originator, msg_type], n)
         yield a
         r = CounterMetricFamily("accord_ingest_alert_restarts", "Alert processes `accord warning ingest` "
                                 "started again after one died, by consumer (stream/durable), over all its runs",

@@ -24,15 +24,15 @@ The steps, each refusing with one line before anything is served:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import re
 import select
 import signal
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,14 +40,14 @@ import uvicorn
 
 from accord.api.http_head import MAX_HEAD_BYTES as MAX_HEAD_BYTES  # re-exported: the bound in force
 from accord.api.http_head import http_protocol
+from accord.api.serve_lock import LOCK_FILE as LOCK_FILE  # re-exported
+from accord.api.serve_lock import ServeLock as ServeLock  # re-exported: step 2 below
 from accord.core.plain_http import is_loopback_host
 from accord.errors import ConfigError, InputError
-from accord.store.private_files import FILE_MODE
 
 if TYPE_CHECKING:
     from accord.node import Node
 
-LOCK_FILE = "serve.lock"
 #: The URL `accord node serve` last served the directory on (``http(s)://host:port``), written when
 #: it starts serving; `accord node token create` builds its example request on it.
 URL_FILE = "serve.url"
@@ -97,115 +97,6 @@ def host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-class ServeLock:
-    """``DIR/serve.lock``: held (``flock``) by the processes serving node directory ``DIR``.
-
-    A server takes it alone: ``acquire`` raises :class:`ConfigError` naming the PIDs in the file
-    if another process serves the directory. ``join=True`` (``node serve --join``) is a server
-    that co-operates with the ones already running (several processes, one node: partner leases
-    and the store's write transactions keep them consistent) and is let in beside them. The
-    workers of one ``node serve --workers N`` inherit their supervisor's lock. Every holder keeps
-    a shared ``flock``; a server that finds none taken takes it exclusively for a moment, so
-    taking over is atomic (the node directory's own ``flock`` guards taking and leaving). The
-    file holds one PID a line. ``taken_over`` is the PID a dead process left in the file, if
-    any (the kernel drops a ``flock`` when its process dies, however it dies; a PID reused by an
-    unrelated process cannot keep the lock). The file is never deleted; ``release`` removes its
-    holder's line.
-    """
-
-    def __init__(self, node_dir: str | Path, *, join: bool = False) -> None:
-        self.path = Path(node_dir) / LOCK_FILE
-        self.join = join
-        self.taken_over: int | None = None
-        self.joined: list[int] = []  # the live servers this one joined
-        self._fd: int | None = None
-        self._pid = os.getpid()
-
-    def acquire(self) -> "ServeLock":
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-        except OSError as exc:
-            raise ConfigError(f"{self.path}: cannot make the serve lock: {exc.strerror}") from None
-        try:
-            os.fchmod(fd, FILE_MODE)
-            with _guard(self.path.parent):
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    holders = _read_pids(fd)
-                    if not self.join:
-                        who = (f"process {holders[0]}" if len(holders) == 1 else
-                               f"processes {', '.join(map(str, holders))}" if holders else "process (unknown)")
-                        raise ConfigError(f"{self.path.parent} is already served by {who} ({self.path}); stop that "
-                                          "server first, or pass --join to serve the node beside it "
-                                          "(several processes, one node)") from None
-                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # only a taker holds LOCK_EX, under the guard
-                    self.joined = [p for p in holders if _alive(p)]
-                    _write_pids(fd, [*self.joined, self._pid])
-                else:  # nobody serves the directory: whatever the file names is dead
-                    old = _read_pids(fd)
-                    self.taken_over = old[0] if old else None
-                    _write_pids(fd, [self._pid])
-                    fcntl.flock(fd, fcntl.LOCK_SH)  # let co-operating servers (--join) in beside this one
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd = fd
-        return self
-
-    def release(self) -> None:
-        if self._fd is not None:
-            try:
-                with _guard(self.path.parent):
-                    _write_pids(self._fd, [p for p in _read_pids(self._fd) if p != self._pid])
-            except OSError:  # pragma: no cover - the directory went away: the flock goes with the fd
-                pass
-            os.close(self._fd)  # drops the flock (once the workers that inherited it are gone too)
-            self._fd = None
-
-    def __enter__(self) -> "ServeLock":
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-class _guard:
-    """The node directory's own ``flock``, held while a server takes or leaves ``serve.lock``."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def __enter__(self) -> None:
-        self.fd = os.open(self.directory, os.O_RDONLY)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)
-
-
-def _read_pids(fd: int) -> list[int]:
-    text = os.pread(fd, 4096, 0).decode("ascii", "replace")
-    return [int(t) for t in text.split() if t.isdigit()]
-
-
-def _write_pids(fd: int, pids: list[int]) -> None:
-    os.ftruncate(fd, 0)
-    if pids:
-        os.pwrite(fd, "".join(f"{p}\n" for p in pids).encode(), 0)
-    os.fsync(fd)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover - another user's process
-        return True
-    return True
-
-
 def check_plain_http(host: str, *, tls: bool, insecure: bool) -> bool:
     """Refuse plain HTTP off loopback unless ``insecure``; True when it is accepted that way (the
     caller then warns and, once bound, ledgers it with :func:`record_plain_http`)."""
@@ -247,6 +138,23 @@ class _Server(uvicorn.Server):
         super().__init__(config)
         self._on_started, self._on_stopped = on_started, on_stopped
 
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """uvicorn's SIGINT and SIGTERM, and SIGHUP too (by default it ended the process at once)."""
+        main = threading.current_thread() is threading.main_thread()  # (signals are the main thread's)
+        previous = signal.signal(signal.SIGHUP, self.handle_exit) if main else None
+        try:
+            with super().capture_signals():
+                yield
+        finally:
+            if main:
+                signal.signal(signal.SIGHUP, previous)
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if self.should_exit:  # a second signal (uvicorn forced only a second SIGINT): stop waiting for requests
+            self.force_exit = True
+        super().handle_exit(sig, frame)
+
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         if not self.should_exit:  # the application's startup failed: nothing is served
@@ -255,28 +163,39 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         try:
             await super().shutdown(sockets=sockets)
+            stopped = getattr(self.lifespan, "shutdown_event", None)
+            if self.force_exit and stopped is not None and not stopped.is_set():
+                await self.lifespan.shutdown()  # forced: requests cut off, yet deliveries settle, leases go back
         finally:
             # here, not after run(): uvicorn re-raises a SIGTERM it caught once it has shut down
             self._on_stopped()
 
 
+GRACE = 10.0  # seconds a stop waits for requests in progress (uvicorn's default: without end)
+
+
 def run(app: Any, sock: socket.socket, *, on_started: Callable[[], None], on_stopped: Callable[[], None],
-        log_level: str = "warning", ssl_certfile: str | None = None, ssl_keyfile: str | None = None) -> None:
-    """Serve ``app`` on the bound ``sock`` until stopped (SIGINT/SIGTERM); uvicorn's own messages at
-    ``log_level`` through the handlers already configured (:func:`accord.logs.configure`). ``on_started`` runs
-    once the application has started and the socket accepts connections, ``on_stopped`` once
-    the server has shut down (before a caught SIGTERM ends the process)."""
-    config = server_config(app, log_level=log_level, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
+        log_level: str = "warning", ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
+        grace: float = GRACE) -> None:
+    """Serve ``app`` on the bound ``sock`` until stopped (SIGINT, SIGTERM or SIGHUP: requests in
+    progress get ``grace`` seconds, a second signal ends the wait); uvicorn's messages at ``log_level``
+    through the handlers :func:`accord.logs.configure` set up. ``on_started`` runs once the
+    application has started and the socket accepts connections, ``on_stopped`` once the server
+    has shut down (before a caught SIGTERM ends the process)."""
+    config = server_config(app, log_level=log_level, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, grace=grace)
     _Server(config, on_started, on_stopped).run(sockets=[sock])
 
 
 def server_config(app: Any, *, log_level: str = "warning", ssl_certfile: str | None = None,
-                  ssl_keyfile: str | None = None) -> uvicorn.Config:
-    """uvicorn's configuration for serving ``app``: a request head is bounded
-    (:mod:`accord.api.http_head`, 431 past 64 KiB); no access log; log_config=None, so the
-    handlers accord.logs set up stay (uvicorn would replace them)."""
-    return uvicorn.Config(app, log_config=None, log_level=log_level, access_log=False,
-                          ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, http=http_protocol())
+                  ssl_keyfile: str | None = None, grace: float = GRACE) -> uvicorn.Config:
+    """uvicorn's configuration for serving ``app``: a request head is bounded (:mod:`accord.api.http_head`,
+    431 past 64 KiB); no access log; log_config=None, so accord.logs' handlers stay."""
+    return uvicorn.Config(app, log_config=None, log_level=log_level, access_log=False, ssl_certfile=ssl_certfile,
+                          ssl_keyfile=ssl_keyfile, http=http_protocol(),
+                          timeout_graceful_shutdown=grace)  # type: ignore[arg-type]  # (a float is fine)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # each stops a server cleanly
 
 
 def run_workers(workers: int, serve_one: Callable[[int, Callable[[], None]], None], *,
@@ -289,9 +208,9 @@ def run_workers(workers: int, serve_one: Callable[[int, Callable[[], None]], Non
     (none is inherited across the fork) and serves until SIGTERM — and calls ``ready()`` once its
     application has started; ``on_started`` runs when all have. A child that exits while the
     supervisor is not stopping (``kill -9``, a crash) is replaced after ``restart_delay``
-    seconds, and its partner leases pass to the others meanwhile. SIGTERM or SIGINT to the
-    supervisor is passed to every child; ``on_stopped`` runs once all have exited. A child that
-    dies during start-up stops the others and raises :class:`ConfigError`.
+    seconds, and its partner leases pass to the others meanwhile. SIGTERM, SIGINT or SIGHUP to the
+    supervisor is passed to every child as SIGTERM; ``on_stopped`` runs once all have exited. A
+    child that dies during start-up stops the others and raises :class:`ConfigError`.
     """
     log = logging.getLogger("accord.api")
     ready_r, ready_w = os.pipe()
@@ -304,8 +223,8 @@ def run_workers(workers: int, serve_one: Callable[[int, Callable[[], None]], Non
             code = 1
             try:
                 os.close(ready_r)
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                for s in STOP_SIGNALS:
+                    signal.signal(s, signal.SIG_DFL)
                 serve_one(index, lambda: None if os.write(ready_w, b".") else None)
                 code = 0
             except SystemExit as exc:
@@ -323,7 +242,7 @@ def run_workers(workers: int, serve_one: Callable[[int, Callable[[], None]], Non
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous = {s: signal.signal(s, forward) for s in STOP_SIGNALS}
     try:
         for index in range(workers):
             spawn(index)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
@@ -82,3 +83,41 @@ def pin_partner_cert(node_dir: str | Path, party: str, cert_file: str | Path, fi
     d = private_dir(tls_dir(node_dir) / "partners")
     write_private(d / f"{party}.pem", pem)
     return got
+
+
+def check_server_files(node_dir: str | Path) -> tuple[str, str]:
+    """``(cert.pem, key.pem)`` of ``node_dir/tls`` as paths, once both are readable PEM and the key
+    is the certificate's; else :class:`ConfigError` naming the file and why (the server, not
+    uvicorn after the bind, says it: ``[SSL] PEM lib`` named neither)."""
+    import ssl
+
+    d = tls_dir(node_dir)
+    cert_path, key_path = d / "cert.pem", d / "key.pem"
+    fix = f"(`accord node tls init --dir {node_dir}` makes them)"
+    if not cert_path.exists() and not key_path.exists():
+        raise ConfigError(f"{cert_path} not found: run `accord node tls init --dir {node_dir}` first")
+
+    def read(path: Path) -> bytes:
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            reason = (exc.strerror or str(exc)).lower()
+            raise ConfigError(f"{path}: {reason} {fix}") from None
+
+    try:
+        x509.load_pem_x509_certificate(read(cert_path))
+    except ValueError:
+        raise ConfigError(f"{cert_path}: not a PEM certificate {fix}") from None
+    try:
+        serialization.load_pem_private_key(read(key_path), password=None)
+    except TypeError:
+        raise ConfigError(f"{key_path}: the private key is encrypted; the server needs it unencrypted "
+                          "(0600)") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise ConfigError(f"{key_path}: not a PEM private key {fix}") from None
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(str(cert_path), str(key_path))
+    except ssl.SSLError as exc:
+        raise ConfigError(f"{key_path} is not the private key of {cert_path} ({exc.reason or exc}); "
+                          f"use the pair `accord node tls init` made together") from None
+    return str(cert_path), str(key_path)

@@ -9,6 +9,7 @@ or :mod:`accord.api`. The sub-apps ``token``, ``tls`` and ``rule`` have modules 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -48,10 +49,13 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
           join: Annotated[bool, typer.Option("--join", help="serve beside the servers of this node already "
                                              "running (another port or machine), co-operating by leases")] = False,
           nats: Annotated[Optional[str], typer.Option(
-              "--nats", envvar="ACCORD_NATS", help="NATS server URL: carry the console's live events between "
+              "--nats", envvar="ACCORD_NATS", help="NATS server URL (several: comma-separated): carry the console's live events between "
               "the processes serving this node (with --workers or --join; one process needs none)")] = None,
           nats_prefix: Annotated[str, typer.Option(
-              "--nats-prefix", help="subject prefix of the live events (<prefix>.<party>.events.>)")] = "accord") -> None:
+              "--nats-prefix", help="subject prefix of the live events (<prefix>.<party>.events.>)")] = "accord",
+          grace: Annotated[str, typer.Option(help="on SIGTERM, how long requests in progress may take before they "
+                                             "are cut off (e.g. 10s, 1m; a second SIGTERM cuts them off at "
+                                             "once)")] = "10s") -> None:
     """Serve the node's API (user + partner) and run its delivery workers.
 
     One server per node directory (its PID in DIR/serve.lock) unless --join; "serving on …" once
@@ -59,7 +63,7 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
     """
     from accord.api import serve as serving
     from accord.api.app import create_app
-    from accord.api.tls import tls_dir
+    from accord.api.tls import check_server_files
     from accord.clock import parse_duration
     from accord.federation import Federation
     from accord.logs import configure
@@ -67,6 +71,7 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
     configure(log_level, log_format)  # first: a bad level or format fails before anything starts
     retention = parse_duration(keep, field="keep")
     rejections_retention = parse_duration(keep_rejections, field="keep-rejections")
+    grace_s = parse_duration(grace, field="grace").total_seconds()
     serving.check_port(port)
     serving.check_workers(workers)
     if nats is not None:
@@ -84,20 +89,18 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
                           highlight=False)
         certfile = keyfile = None
         scheme = "http"
-        if tls:
-            d = tls_dir(dir)
-            if not (d / "cert.pem").exists():
-                from accord.errors import ConfigError
-                raise ConfigError(f"{d}/cert.pem not found: run `accord node tls init --dir {dir}` first")
-            certfile, keyfile = str(d / "cert.pem"), str(d / "key.pem")
+        if tls:  # checked here, before the bind: uvicorn's own error named no file
+            certfile, keyfile = check_server_files(dir)
             scheme = "https"
         plain_http = serving.check_plain_http(host, tls=tls, insecure=insecure)
         with serving.bind(host, port) as sock:
             if plain_http:
                 serving.record_plain_http(node, host, port)
-                warn(f"serving plain HTTP on {serving.host_port(host, port)}, not loopback: bearer tokens and "
-                     "envelopes cross the network unencrypted (accepted with --insecure; recorded in the "
-                     "ledger as insecure.http)")
+                address = f"http://{serving.host_port(host, port)}"
+                logging.getLogger("accord.api").warning(   # a log record: one JSON line with --log-format json
+                    "serving plain HTTP on %s, not loopback: bearer tokens and envelopes cross the network "
+                    "unencrypted (accepted with --insecure; recorded in the ledger as insecure.http)",
+                    serving.host_port(host, port), extra={"event": "serve.insecure_http", "address": address})
             where = f"{scheme}://{serving.host_port(host, port)}"
             serving.record_url(dir, where)   # the examples `node token create` prints use it
             party = node.party
@@ -119,7 +122,7 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
                     bridge = EventBridge(the_node, nats, prefix=nats_prefix).start()
                 try:
                     serving.run(create_app(the_node, federation=fed), sock, ssl_certfile=certfile,
-                                ssl_keyfile=keyfile, log_level=uvicorn_level,
+                                ssl_keyfile=keyfile, log_level=uvicorn_level, grace=grace_s,
                                 on_started=on_started, on_stopped=on_stopped)  # type: ignore[arg-type]
                 finally:
                     if bridge is not None:
@@ -137,12 +140,31 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
             serving.run_workers(workers, serve_one, on_started=announce, on_stopped=lock.release)
 
 
-def status(dir: DirOpt, json_out: JsonOpt = False) -> None:
-    """Partners, last contact, queue depths, ledger head, rejections."""
-    from accord.clock import duration_text
+def status(dir: DirOpt, json_out: JsonOpt = False,
+           check: Annotated[bool, typer.Option("--check", help="exit 1 (one 'check:' line on stderr per "
+                                               "partner) if a partner is inconsistent, or failing, silent or "
+                                               "has an item waiting for --alert-after or longer")] = False,
+           alert_after: Annotated[str, typer.Option(help="with --check: how long before it counts "
+                                                    "(e.g. 5m, 1h, 0)")] = "5m") -> None:
+    """Partners, last contact, queue depths, ledger head, rejections. With --check, the exit code
+    says whether every partner is well (0) or not (1), for a monitor."""
+    from accord.clock import parse_duration
     from accord.federation import status as fed_status
+    from accord.federation.status import problems
 
+    after = parse_duration(alert_after, field="alert-after").total_seconds()
     st = fed_status(open_node(dir))
+    _print_status(st, json_out)
+    found = problems(st, after) if check else []
+    for line in found:
+        typer.echo(f"check: {line}", err=True)
+    if found:
+        raise typer.Exit(1)
+
+
+def _print_status(st: dict, json_out: bool) -> None:
+    from accord.clock import duration_text
+
     if json_out:
         typer.echo(json.dumps(st, indent=2))
         return

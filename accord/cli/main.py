@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import logging
 import sys
 from typing import Annotated
 
@@ -104,15 +105,25 @@ def os_error_line(exc: OSError) -> str:
     return f"{' → '.join(paths)}: {reason}" if paths else reason
 
 
+def _fail(line: str, code: int) -> None:
+    """The command's one ``error:`` line, and its exit code; a log record instead once the command
+    set up JSON logs (``node serve --log-format json``): every line on stderr is then one object."""
+    from accord import logs
+
+    if logs.configured_format == "json":
+        logging.getLogger("accord").critical(line, extra={"event": "command.failed", "exit_code": code})
+    else:
+        Console(stderr=True).print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
 def main() -> None:
     try:
         app()
     except AccordError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
+        _fail(str(exc), exc.exit_code)
     except OSError as exc:  # a path that is a directory, already exists, cannot be written, ...
-        Console(stderr=True).print(f"[bold red]error:[/] {os_error_line(exc)}", highlight=False, soft_wrap=True)
-        sys.exit(InputError.exit_code)
+        _fail(os_error_line(exc), InputError.exit_code)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from accord.errors import ConfigError, InputError
 
 console = Console(soft_wrap=True)
 
-NatsOpt = Annotated[str, typer.Option("--nats", help="NATS server URL, e.g. nats://127.0.0.1:4222.")]
+NatsOpt = Annotated[str, typer.Option("--nats", help="NATS server URL, e.g. nats://127.0.0.1:4222 (several: comma-separated).")]
 StreamOpt = Annotated[str, typer.Option("--stream", help="JetStream stream of the radar feed (created if absent).")]
 PrefixOpt = Annotated[str, typer.Option("--prefix", help="Subject prefix: scans on <prefix>.<party>.radar.<sensor>, "
                                                      "warning events on <prefix>.<party>.warning.<kind>.")]

@@ -99,3 +99,32 @@ def status(node: Node, *, rejections: int = 10) -> dict[str, Any]:
         # node.yaml sharing rules that share nothing: they name a party not pinned
         "sharing_warnings": _unpinned_config_rules(node),
     }
+
+
+
+def problems(st: dict[str, Any], after_s: float) -> list[str]:
+    """What ``accord node status --check`` reports, one line per partner in trouble for at least
+    ``after_s`` seconds (``st``: :func:`status`): inconsistent; deliveries failing; silent (its
+    last answer, to a delivery or a tree-head check, that long ago, or never); or an item waiting
+    that long. Empty when every partner is well."""
+    from accord.clock import duration_text
+
+    now = parse_rfc3339(st["at"])
+    out = []
+    for p in st["partners"]:
+        party, oldest = p["party"], p["oldest_queued_age_s"]
+        backlog = f"; {p['queued']} item(s) queued, the oldest {duration_text(oldest)}" if p["queued"] else ""
+        silent = _age(now, p["last_contact"])
+        if p["inconsistent"]:
+            out.append(f"{party} INCONSISTENT: {p['inconsistent']}")
+        elif p["failing_for_s"] is not None and p["failing_for_s"] >= after_s:
+            n = p["consecutive_failures"]
+            out.append(f"{party} deliveries failing for {duration_text(p['failing_for_s'])} ({n} attempt"
+                       f"{'' if n == 1 else 's'}){backlog}; last error: {p['last_error']}")
+        elif silent is None:
+            out.append(f"{party} never answered{backlog}")
+        elif silent >= after_s:
+            out.append(f"{party} last answered {duration_text(silent)} ago{backlog}")
+        elif oldest is not None and oldest >= after_s:
+            out.append(f"{party} has items waiting{backlog}")
+    return out

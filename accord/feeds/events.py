@@ -17,7 +17,8 @@ events across:
 Only the wake-up travels (topic, leaf indices, the sender's random id), never an item, a marking or
 a party's data: what a console shows is still read from the node's ledger and store with the
 viewer's permissions, so the NATS cluster learns when the node wrote, not what. A message that
-is not such a wake-up (too long, not JSON, other fields) is dropped and logged.
+is not such a wake-up (too long, not JSON, other fields, a topic the node does not publish) is
+dropped and logged (at most 30 lines a minute, the next one carrying the count passed over).
 
 The bridge runs its own thread and event loop (a server's or the ingest's loop is not held up by
 NATS), reconnects for as long as it runs, and fails to start with one line naming the URL.
@@ -33,8 +34,10 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from accord.errors import ConfigError, InputError
+from accord.feeds.jetstream import nats_servers, nats_shown
 from accord.feeds.scans import check_prefix, check_token
-from accord.node.bus import VIA, BusEvent
+from accord.logs import Throttle
+from accord.node.bus import TOPICS, VIA, BusEvent
 
 if TYPE_CHECKING:
     from accord.node import Node
@@ -67,6 +70,8 @@ def parse_wakeup(raw: bytes) -> tuple[str, dict[str, int], str]:
         check_token(topic, "topic")
     except InputError as exc:
         raise ValueError(str(exc)) from None
+    if topic not in TOPICS:  # a topic from outside would be a metrics series and a dict entry for good
+        raise ValueError(f"topic {topic[:40]!r} is not one this node publishes ({', '.join(sorted(TOPICS))})")
     if not isinstance(data, dict) or len(data) > 8 or not all(
             isinstance(k, str) and type(v) is int for k, v in data.items()):
         raise ValueError("data must be an object of at most 8 integer fields")
@@ -86,6 +91,7 @@ class EventBridge:
         self.sent = 0
         self.received = 0
         self.dropped = 0
+        self._bad_lines = Throttle(30)  # a flood of bad messages is a count, not a flood of lines
         self._loop: asyncio.AbstractEventLoop | None = None
         self._nc: Any = None
         self._stop: asyncio.Event | None = None
@@ -116,9 +122,9 @@ class EventBridge:
         if failure:
             self.stop()
             exc = failure[0]
-            raise ConfigError(f"cannot connect to NATS at {self.url}: {exc or type(exc).__name__}")
+            raise ConfigError(f"cannot connect to NATS at {nats_shown(self.url)}: {exc or type(exc).__name__}")
         self._unsubscribe = self.node.bus.subscribe(self._on_local)
-        log.info("event bridge on %s (NATS %s)", self.subject_all, self.url,
+        log.info("event bridge on %s (NATS %s)", self.subject_all, nats_shown(self.url),
                  extra={"event": "events.bridge_started"})
         return self
 
@@ -149,7 +155,7 @@ class EventBridge:
         self._stop = asyncio.Event()
         try:
             await _probe(self.url, self.connect_timeout)  # the first connection fails, rather than retrying forever
-            nc = await nats.connect(self.url, connect_timeout=self.connect_timeout, allow_reconnect=True,
+            nc = await nats.connect(nats_servers(self.url), connect_timeout=self.connect_timeout, allow_reconnect=True,
                                     max_reconnect_attempts=-1, reconnect_time_wait=1, error_cb=self._error,
                                     name=f"accord-events-{self.node.party}")
             await nc.subscribe(self.subject_all, cb=self._on_message)
@@ -172,7 +178,7 @@ class EventBridge:
         now = asyncio.get_running_loop().time()
         if now - self._last_error >= 60:  # one line a minute while NATS is away
             self._last_error = now
-            log.warning("event bridge: NATS at %s: %s (reconnecting)", self.url, exc or type(exc).__name__,
+            log.warning("event bridge: NATS at %s: %s (reconnecting)", nats_shown(self.url), exc or type(exc).__name__,
                         extra={"event": "events.nats_error"})
 
     def _on_local(self, event: BusEvent) -> None:
@@ -205,8 +211,11 @@ class EventBridge:
             topic, data, source = parse_wakeup(msg.data)
         except ValueError as exc:
             self.dropped += 1
-            log.warning("event bridge: dropped a message on %s: %s", msg.subject, exc,
-                        extra={"event": "events.bad_message"})
+            allowed, passed = self._bad_lines.allow()
+            if allowed:
+                log.warning("event bridge: dropped a message on %s: %s%s", msg.subject, exc,
+                            f" ({passed} more passed over)" if passed else "",
+                            extra={"event": "events.bad_message", "suppressed": passed})
             return
         if source == self.source:
             return  # our own, echoed back by the server
@@ -220,7 +229,7 @@ async def _probe(url: str, timeout: float) -> None:
     async def quiet(_exc: Exception) -> None:  # the caller reports the failure, in one line
         return None
 
-    nc = await nats.connect(url, connect_timeout=timeout, allow_reconnect=False, max_reconnect_attempts=1,
+    nc = await nats.connect(nats_servers(url), connect_timeout=timeout, allow_reconnect=False, max_reconnect_attempts=1,
                             error_cb=quiet)
     await nc.close()
 
@@ -231,4 +240,4 @@ def check_nats(url: str, timeout: float = 5.0) -> None:
     try:
         asyncio.run(_probe(url, timeout))
     except Exception as exc:  # nats-py raises several kinds (OSError, NoServersError, timeouts)
-        raise ConfigError(f"cannot connect to NATS at {url}: {exc or type(exc).__name__}") from None
+        raise ConfigError(f"cannot connect to NATS at {nats_shown(url)}: {exc or type(exc).__name__}") from None

@@ -10,6 +10,7 @@ from typing import Any
 
 from accord.errors import ConfigError
 from accord.feeds.scans import MAX_SCAN_BYTES, check_token, radar_filter
+from accord.logs import without_passwords
 
 log = logging.getLogger("accord.feeds")
 
@@ -32,15 +33,30 @@ async def _nats_error(exc: Exception) -> None:
     log.debug("NATS: %s", exc or type(exc).__name__)
 
 
+def nats_servers(url: str) -> list[str]:
+    """``url`` — one NATS server URL or several, comma-separated (``ACCORD_NATS`` names a cluster's
+    servers so) — as the list nats-py takes: it read a comma-separated string as one URL and
+    refused it."""
+    servers = [u.strip() for u in url.split(",") if u.strip()]
+    if not servers:
+        raise ConfigError(f"no NATS server URL in {url!r}")
+    return servers
+
+
+def nats_shown(url: str) -> str:
+    """``url`` as errors and logs name it: without a password (``nats://user:password@host``)."""
+    return without_passwords(url)
+
+
 async def connect(url: str) -> Any:
     """A NATS connection, or :class:`ConfigError` naming the URL (one line, no traceback)."""
     import nats
 
     try:
-        return await nats.connect(url, connect_timeout=3, max_reconnect_attempts=2,
+        return await nats.connect(nats_servers(url), connect_timeout=3, max_reconnect_attempts=2,
                                   allow_reconnect=True, name="accord", error_cb=_nats_error)
     except Exception as exc:  # nats-py raises several kinds (OSError, NoServersError, timeouts)
-        raise ConfigError(f"cannot connect to NATS at {url}: {exc or type(exc).__name__}") from None
+        raise ConfigError(f"cannot connect to NATS at {nats_shown(url)}: {exc or type(exc).__name__}") from None
 
 
 async def ensure_stream(js: Any, stream: str, prefix: str, party: str) -> None:

@@ -34,6 +34,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 LEDGER = "ledger"  # data: {"first": leaf index, "count": how many were appended}
+TOPICS = frozenset({LEDGER})  # every topic a node publishes: a bridge brings in no other
 VIA = "via"  # a data key set by a bridge on the events it brings from another process ("nats")
 
 

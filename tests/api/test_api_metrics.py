@@ -89,6 +89,35 @@ def test_metrics_count_received_refused_alerts_auth_failures_and_taxii(ops):
     assert m[("accord_taxii_requests_total", (("method", "GET"), ("status", "401")))] == 1
 
 
+def test_a_partners_alert_types_are_bounded_labels_and_hostile_ones_parse(ops):
+    """``msg_type`` came from the body of every alert a partner sent: each new value a series for
+    good. Now the three CAP types and ``other``."""
+    client, nodes, net, clock, fed = ops
+    kor = nodes["KOR"]
+    hostile = ['Alert"} 1e9\naccord_ledger_entries 0', *(f"Bogus{i}" for i in range(20)), "Update"]
+    for i, msg_type in enumerate(hostile):
+        share(kor, new_item("warning.alert", {"msgType": msg_type, "identifier": f"KOR-{i}", "areas": ["KR-11"]},
+                            Marking.parse("UNCLASSIFIED//REL TO JPN, KOR, USA"), "KOR", clock.now()), "JPN")
+    Federation(kor, net).sync(heads=False)
+    m = scrape(client)
+    alerts = {k[1]: v for k, v in m.items() if k[0] == "accord_alerts_total"}
+    assert alerts == {(("msg_type", "Update"), ("originator", "KOR")): 1,
+                      (("msg_type", "other"), ("originator", "KOR")): 21}
+    assert m[("accord_ledger_entries", ())] == nodes["JPN"].ledger.size
+
+
+def test_the_database_size_says_what_it_measures(ops):
+    """Its HELP said "SQLite database file (pages)": the value is bytes, on PostgreSQL the database's."""
+    client, nodes, *_ = ops
+    r = client.get("/metrics")
+    (fam,) = [f for f in text_string_to_metric_families(r.text) if f.name == "accord_database_bytes"]
+    assert fam.documentation == ("Size of the node's database in bytes (SQLite: its file's pages; PostgreSQL: "
+                                 "pg_database_size)")
+    conn = nodes["JPN"].conn
+    page_count, page_size = (conn.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "page_size"))
+    assert fam.samples[0].value == page_count * page_size
+
+
 def test_metrics_count_the_alert_processes_an_ingest_started_again_by_consumer(ops):
     from accord.feeds.state import IngestStore
 

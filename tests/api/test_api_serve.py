@@ -52,6 +52,51 @@ def test_an_address_in_use_is_an_error_and_never_announced(jpn):
     assert "serving on" not in r.stdout
 
 
+@pytest.mark.parametrize("case", ["key missing", "key not PEM", "certificate not PEM", "key of another certificate"])
+def test_bad_tls_files_are_one_line_naming_the_file_and_never_announced(jpn, tmp_path, case):
+    """uvicorn loaded them after the bind and said only `[SSL] PEM lib (_ssl.c:3926)` or `no such
+    file or directory`: which file, and what to do, was left to guess."""
+    from accord.api.tls import make_self_signed
+
+    make_self_signed(jpn, "JPN", names=["localhost"])
+    tls = jpn / "tls"
+    if case == "key missing":
+        (tls / "key.pem").unlink()
+        expected = f"{tls / 'key.pem'}: no such file or directory"
+    elif case == "key not PEM":
+        (tls / "key.pem").write_text("not a key\n")
+        expected = f"{tls / 'key.pem'}: not a PEM private key"
+    elif case == "certificate not PEM":
+        (tls / "cert.pem").write_text("not a certificate\n")
+        expected = f"{tls / 'cert.pem'}: not a PEM certificate"
+    else:
+        make_self_signed(tmp_path / "other", "KOR", names=["localhost"])
+        (tls / "key.pem").write_bytes((tmp_path / "other" / "tls" / "key.pem").read_bytes())
+        expected = f"{tls / 'key.pem'} is not the private key of {tls / 'cert.pem'}"
+    r = serve(jpn, "--port", str(free_port()), "--tls")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert len(r.stderr.splitlines()) == 1 and expected in r.stderr, r.stderr
+    assert "accord node tls init" in r.stderr
+    assert "serving on" not in r.stdout
+
+
+def test_with_json_logs_a_startup_error_is_one_json_line_too(jpn):
+    """A log collector reading --log-format json got the one line that says why the server did not
+    start as bare text."""
+    import json
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = serve(jpn, "--port", str(port), "--log-format", "json")
+    assert r.returncode == 2
+    (line,) = r.stderr.splitlines()
+    record = json.loads(line)
+    assert record["level"] == "critical" and record["event"] == "command.failed" and record["exit_code"] == 2
+    assert record["message"] == f"cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
 def test_one_server_per_node_directory_and_a_dead_servers_lock_is_taken_over(jpn):
     first = NodeProcess(jpn).start()
     try:
@@ -84,11 +129,28 @@ def test_plain_http_off_loopback_needs_insecure_which_is_warned_and_ledgered(jpn
     try:
         assert ledger_events(jpn, "insecure.http") == [{"use": "serve", "address": f"http://0.0.0.0:{port}"}]
         log = (jpn / "serve.log").read_text()
-        assert f"warning: serving plain HTTP on 0.0.0.0:{port}, not loopback" in log
-        assert log.index("warning:") < log.index(f"serving on http://0.0.0.0:{port}")
+        assert f"WARNING accord.api: serving plain HTTP on 0.0.0.0:{port}, not loopback" in log
+        assert log.index("WARNING") < log.index(f"serving on http://0.0.0.0:{port}")
         assert (jpn / "serve.url").read_text() == f"http://0.0.0.0:{port}\n"   # for `node token create`
     finally:
         server.stop()
+
+
+def test_the_insecure_warning_is_a_log_record_json_collectors_can_read(jpn):
+    """With --log-format json the warning was a bare `warning: …` line among the JSON ones."""
+    import json
+
+    server = NodeProcess(jpn, args=["--host", "0.0.0.0", "--insecure", "--log-format", "json"]).start()
+    try:
+        lines = (jpn / "serve.log").read_text().splitlines()
+    finally:
+        server.stop()
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    others = [line for line in lines if not line.startswith("{")]
+    assert all(line.startswith(("node JPN serving on", "console: ")) for line in others), others  # stdout's
+    (warning,) = [r for r in records if r.get("event") == "serve.insecure_http"]
+    assert warning["level"] == "warning" and warning["address"] == f"http://0.0.0.0:{server.port}"
+    assert warning["message"].startswith(f"serving plain HTTP on 0.0.0.0:{server.port}, not loopback")
 
 
 def test_serve_lock_in_process(tmp_path):

@@ -184,6 +184,87 @@ def test_a_message_that_is_not_a_wakeup_is_refused_saying_why(raw, why):
         parse_wakeup(raw)
 
 
+def test_unknown_topics_and_a_flood_of_bad_messages_stay_bounded(tmp_path, nats_url, names, caplog):
+    """Whoever can publish on the node's subjects chose the topic: each new one became a series of
+    ``accord_bus_events_total`` (and a dict entry) for the life of the process, and each bad
+    message a warning of its own."""
+    import asyncio
+    import logging
+
+    import nats
+
+    from accord.feeds.events import events_subject
+
+    caplog.set_level(logging.WARNING, logger="accord.feeds.events")
+    node = Node.init(tmp_path / "JPN", party="JPN")
+    try:
+        with EventBridge(node, nats_url, prefix=names.prefix) as bridge:
+            async def flood() -> None:
+                nc = await nats.connect(nats_url)
+                subject = events_subject(names.prefix, "JPN", "ledger")
+                for i in range(100):
+                    await nc.publish(subject, json.dumps({"topic": f"t{i}", "data": {}, "source": "x"}).encode())
+                    await nc.publish(subject, b"not json")
+                await nc.flush()
+                await nc.close()
+
+            asyncio.run(flood())
+            end = time.monotonic() + 10
+            while bridge.dropped + bridge.received < 200 and time.monotonic() < end:
+                time.sleep(0.02)
+            assert bridge.dropped == 200 and bridge.received == 0
+        assert node.bus.published == {}
+        lines = [r for r in caplog.records if getattr(r, "event", None) == "events.bad_message"]
+        assert 1 <= len(lines) <= 30
+        assert "topic 't0' is not one this node publishes" in lines[0].getMessage()
+    finally:
+        node.close()
+
+
+def test_several_nats_servers_comma_separated_as_the_deployment_gives_them(tmp_path, nats_url, names):
+    """deploy/systemd/accord.env names the cluster's three servers in ACCORD_NATS, comma-separated;
+    nats-py took the string for one URL and refused it ("invalid connect url option"), so
+    `node serve --nats` and `warning ingest` did not start."""
+    import asyncio
+
+    from accord.feeds.events import check_nats
+    from accord.feeds.jetstream import connect
+
+    several = f"{nats_url}, nats://127.0.0.1:{free_port()}"   # the second one down: the first serves
+    check_nats(several)
+
+    async def once() -> None:
+        nc = await connect(several)
+        await nc.close()
+
+    asyncio.run(once())
+    node = Node.init(tmp_path / "JPN", party="JPN")
+    try:
+        with EventBridge(node, several, prefix=names.prefix) as bridge:
+            assert bridge.url == several
+    finally:
+        node.close()
+
+
+def test_a_nats_url_with_credentials_is_named_without_its_password():
+    """`nats://user:password@host` is how NATS takes a user and password; the one-line error
+    printed it whole (to the terminal and the journal)."""
+    import asyncio
+
+    from accord.errors import ConfigError
+    from accord.feeds.events import check_nats
+    from accord.feeds.jetstream import connect
+
+    url = f"nats://ops:s3cret-pw@127.0.0.1:{free_port()},nats://ops:s3cret-pw@127.0.0.1:{free_port()}"
+    with pytest.raises(ConfigError) as refused:
+        check_nats(url, timeout=1)
+    with pytest.raises(ConfigError) as refused_too:
+        asyncio.run(connect(url))
+    for exc in (refused.value, refused_too.value):
+        assert str(exc).startswith("cannot connect to NATS at nats://ops:[redacted]@127.0.0.1:")
+        assert "s3cret-pw" not in str(exc)
+
+
 def test_serve_with_an_unreachable_nats_fails_in_one_line(tmp_path):
     Node.init(tmp_path / "JPN", party="JPN").close()
 

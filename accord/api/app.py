@@ -2,8 +2,9 @@
 
 ``create_app(node)`` mounts
 
-* ``GET /health`` — the only API endpoint that answers without authentication (the console's
-  login page is the other public page);
+* ``GET /health`` (liveness) and ``GET /health/ready`` (readiness: the database answers, else
+  503) — the only API endpoints that answer without authentication (the console's login page is
+  the other public page);
 * ``GET /openapi.json`` — the OpenAPI 3 description (bearer token required, any scope);
 * ``/api/v1/…`` — the user API (:mod:`accord.api.user`), bearer API tokens with scopes;
 * ``GET /metrics`` — Prometheus metrics (:mod:`accord.api.metrics`), bearer token with scope
@@ -49,6 +50,8 @@ from accord.api.deps import (
 )
 from accord.federation.schema import ensure_federation_schema, write_lock
 from accord.federation.tokens import TOKENS_DDL
+from accord.errors import StoreUnavailable
+from accord.store.base import DatabaseError
 from accord.store.sqlite import Checkpointer, ensure_schema
 
 if TYPE_CHECKING:
@@ -58,7 +61,7 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 """The largest request body any route reads once the request is authenticated (FastAPI enforces
 it app-wide with 413); before, :data:`accord.api.deps.PRE_AUTH_BODY_BYTES`."""
 
-OPEN_PATHS = frozenset({"/health", "/console", "/taxii2"})
+OPEN_PATHS = frozenset({"/health", "/health/ready", "/console", "/taxii2"})
 """The only paths served without authentication (``/console`` and ``/taxii2`` only redirect to
 ``/console/`` and ``/taxii2/``, which authenticate by their own schemes)."""
 
@@ -75,6 +78,10 @@ log = logging.getLogger("accord.api")
 NUL_MESSAGE = "the request's path or query holds a NUL character (%00), which no identifier or filter may contain"
 """The 400 of a request with a NUL in its path or query: PostgreSQL's text cannot hold one, so
 it reached the store as a driver error and a 500; no identifier, party or filter has one."""
+
+
+READY_FAILURES: tuple[type[Exception], ...] = (StoreUnavailable, *DatabaseError)
+"""What makes ``/health/ready`` answer 503: the database away, or failing the query."""
 
 
 def _holds_nul(scope: Scope) -> bool:
@@ -306,6 +313,18 @@ def create_app(node: Node, *, federation: Any = None, start_federation: bool = F
     @app.get("/health", tags=["health"], summary="Liveness (no authentication)")
     def health() -> dict[str, str]:
         return {"status": "ok", "party": node.party}
+
+    @app.get("/health/ready", tags=["health"], summary="Readiness: the node's database answers (no authentication)")
+    def ready() -> Response:
+        """200 while the node's database answers a query, else 503 with ``Retry-After: 1`` — for
+        a load balancer or an orchestrator's readiness probe (``/health`` stays up through a
+        database outage: a liveness probe must not restart a node that waits for its database).
+        Like ``/health`` it says nothing but the party."""
+        try:
+            node.conn.execute("SELECT 1").fetchone()
+        except READY_FAILURES:
+            return JSONResponse({"status": "unavailable", "party": node.party}, 503, headers={"Retry-After": "1"})
+        return JSONResponse({"status": "ready", "party": node.party})
 
     @app.get("/openapi.json", tags=["health"], summary="OpenAPI description (authenticated)",
              include_in_schema=False)

@@ -136,7 +136,9 @@ def ingest(
         async def main() -> None:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            # SIGHUP too, as `node serve` does: a closed terminal or a service manager's reload
+            # stops the ingest cleanly (what it took finished and acknowledged) instead of killing it
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.add_signal_handler(sig, stop.set)
             await ing.run(stop)
 

@@ -252,6 +252,7 @@ def child_main(node_dir: str, opts: IngestOptions, inbox: Connection, outbox: Co
     # child (finish: the queued work done first), and a parent gone ends the pipe
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     configure(*log_config)
     try:
         asyncio.run(_child(node_dir, opts, inbox, outbox))

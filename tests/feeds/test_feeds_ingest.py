@@ -284,3 +284,26 @@ def test_watch_prints_the_events_and_a_second_ingest_of_a_consumer_is_refused(tm
     assert {e["id"] for e in events} <= ids   # what was announced is stored
 
 
+
+
+def test_sighup_stops_the_ingest_cleanly(tmp_path, names, nats_url, japan_scenario):
+    """A closed terminal or a service manager's SIGHUP stops `warning ingest` as SIGTERM does: what
+    it took is stored, its summary printed, exit 0 (it was killed outright, mid-batch)."""
+    node_dir = init_node(tmp_path)
+    ing = subprocess.Popen(ingest_cmd(node_dir, nats_url, names, japan_scenario, "--json"),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)   # subscribed
+        published = json.loads(run(feed_cmd(japan_scenario, nats_url, names)).stdout)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with Node.open(node_dir) as node:
+                if node.items(kind="warning.track"):
+                    break
+            time.sleep(0.2)
+    finally:
+        ing.send_signal(signal.SIGHUP)
+        out, err = ing.communicate(timeout=60)
+    assert ing.returncode == 0, err
+    summary = json.loads(out)
+    assert 0 < summary["scans"] <= published["scans"]

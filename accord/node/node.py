@@ -21,6 +21,7 @@ caller already holds (so a pillar can store an item together with its own rows).
 from __future__ import annotations
 
 import base64
+import difflib
 import hashlib
 import logging
 import os
@@ -632,11 +633,34 @@ def _read_config(path: Path) -> dict[str, Any]:
             raise ConfigError(f"{path}: missing field {fld!r}")
     if not is_party(data["party"]):
         raise ConfigError(f"{path}: {party_problem(data['party'])}")
+    _refuse_unknown_keys(path, "", data, CONFIG_KEYS)
+    partners, sharing = data.get("partners"), data.get("sharing")
+    for party, entry in (partners.items() if isinstance(partners, dict) else ()):
+        if isinstance(entry, dict):
+            _refuse_unknown_keys(path, f"partners.{party}: ", entry, PARTNER_KEYS)
+    for n, rule in enumerate(sharing if isinstance(sharing, list) else ()):
+        if isinstance(rule, dict):
+            _refuse_unknown_keys(path, f"sharing[{n}]: ", rule, SHARING_KEYS)
     try:
         parse_rfc3339(data["created"], field="created")
     except InputError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return data
+
+
+# what node.yaml may hold; anything else is a typo that would otherwise be ignored (``partnres:``
+# unpinning every partner, a sharing rule's ``too:`` widening it to every partner)
+CONFIG_KEYS = ("party", "name", "created", "fingerprint", "store", "partners", "sharing", "alerts")
+PARTNER_KEYS = ("key", "fingerprint", "url", "insecure")
+SHARING_KEYS = ("kinds", "to")
+
+
+def _refuse_unknown_keys(path: Path, where: str, data: dict[str, Any], known: tuple[str, ...]) -> None:
+    for key in data:
+        if key not in known:
+            near = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"did you mean {near[0]!r}?" if near else f"known keys: {', '.join(known)}"
+            raise ConfigError(f"{path}: {where}unknown key {key!r} ({hint})")
 
 
 def _stamp(path: Path) -> tuple[int, int, int] | None:

@@ -187,7 +187,7 @@ def item_add(dir: DirOpt, kind: Annotated[str, typer.Option("--kind", help="e.g.
 
 
 @item_app.command("list")
-def item_list(dir: DirOpt, kind: Annotated[Optional[str], typer.Option("--kind")] = None,
+def item_list(dir: DirOpt, kind: Annotated[Optional[str], typer.Option("--kind", help="only items of this kind, e.g. warning.track")] = None,
               json_out: JsonOpt = False) -> None:
     """List stored items (own and received)."""
     items = open_node(dir).items(kind)

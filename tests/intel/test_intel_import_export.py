@@ -124,6 +124,10 @@ def test_cli_collections_import_export_validate(tmp_path):
     r = runner.invoke(app, ["intel", "export", "--collection", "cyber", "--for", "KOR", "-o", str(out), "--dir", d])
     assert r.exit_code == 0
     assert len(json.loads(out.read_text())["objects"]) == 24
+    out2 = tmp_path / "out2.json"  # --out, as every other command that writes a file names it
+    r = runner.invoke(app, ["intel", "export", "--collection", "cyber", "--for", "KOR", "--out", str(out2), "--dir", d])
+    assert r.exit_code == 0, r.output
+    assert json.loads(out2.read_text())["objects"] == json.loads(out.read_text())["objects"]
     r = runner.invoke(app, ["intel", "validate", str(DATA / "opencti-bundle.json"), "--strict"])
     assert isinstance(r.exception, StixValidationError) and r.exception.exit_code == 2  # main() exits 2
     assert "x_opencti_files" in r.output

@@ -104,9 +104,28 @@ def os_error_line(exc: OSError) -> str:
     return f"{' → '.join(paths)}: {reason}" if paths else reason
 
 
+def refused_write_line(exc: Exception) -> str | None:
+    """One line for a write the database refused (a read-only mount, a full or failing disk):
+    the transaction rolls back. None for any other database error."""
+    from accord.store.base import write_refusal_advice
+
+    advice = write_refusal_advice(exc)
+    if advice is None:
+        return None
+    return f"the node database refused a write ({exc}), which was rolled back: {advice}, then run the command again"
+
+
 def main() -> None:
+    import sqlite3
+
     try:
         app()
+    except sqlite3.OperationalError as exc:
+        line = refused_write_line(exc)
+        if line is None:
+            raise
+        Console(stderr=True).print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+        sys.exit(1)
     except AccordError as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

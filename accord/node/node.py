@@ -52,7 +52,7 @@ from accord.store.protocol import Node as NodeProtocol
 from accord.store.protocol import Partner
 from accord.store.migrations import migrate, versions
 from accord.store.private_files import private_dir, write_private
-from accord.store.base import DatabaseError, Store, is_url, open_store, select_in, write
+from accord.store.base import DatabaseError, Store, is_url, open_store, select_in, write, write_refusal_advice
 
 log = logging.getLogger("accord.node")
 
@@ -228,7 +228,9 @@ class Node:
             where = store.location if store is not None else config.get("store") or directory / DB_FILE
             if store is not None:
                 store.close()
-            raise StoreError(f"{where}: cannot open the node database: {exc}") from None
+            advice = write_refusal_advice(exc)
+            raise StoreError(f"{where}: cannot open the node database: {exc}"
+                             + (f": {advice}" if advice else "")) from None
 
     def close(self) -> None:
         self.store.close()

@@ -164,3 +164,16 @@ def test_cli_add_collection_prints_shared_and_a_bracketed_title_as_written(tmp_p
                                  "--shared", "--dir", str(tmp_path / "jpn")])
     assert r.exit_code == 0, r.output
     assert r.output.rstrip("\n").endswith("(cyber): Cyber [TLP:AMBER] [shared]"), r.output
+
+
+def test_a_collection_added_twice_names_the_one_that_holds_the_alias(store):
+    """The refusal named the id freshly drawn for the new collection, which exists nowhere, as
+    if it were the one in the way."""
+    first = store.add_collection("Cyber indicators", alias="cyber")
+    with pytest.raises(InputError) as refused:
+        store.add_collection("Cyber indicators", alias="cyber")
+    assert str(refused.value) == (f"field 'alias': alias 'cyber' is already used by collection {first.id} "
+                                  "(Cyber indicators)")
+    with pytest.raises(InputError) as refused:
+        store.add_collection("Other", alias="other", id=first.id)
+    assert str(refused.value) == f"field 'id': a collection with id {first.id!r} already exists (Cyber indicators)"

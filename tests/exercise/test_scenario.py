@@ -45,6 +45,17 @@ def test_validation_error_names_line_and_field(old, new, line_of, field, words):
     assert str(e).startswith(f"drill.yaml, line {e.line}, field '{field}'")
 
 
+def test_a_misspelt_required_field_is_named_as_the_typo_it_is():
+    """``duraton_s:`` made two problems, and the one reported was ``duration_s: Field required``
+    (and 1 more): the line the user has to change was the one not named."""
+    text = builtin_text("trilateral-warning").replace("duration_s: 900", "duraton_s: 900", 1)
+    with pytest.raises(InputError) as err:
+        parse_scenario(text, source="drill.yaml")
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "duraton_s" in ln)
+    assert str(err.value) == (f"drill.yaml, line {line}, field 'duraton_s': Extra inputs are not permitted "
+                              "(did you mean 'duration_s'?) (and 1 more problem)")
+
+
 def test_broken_yaml_and_non_mapping_are_clear_errors():
     with pytest.raises(InputError, match="line 3: not valid YAML"):
         parse_scenario("name: x\nparties: [JPN\n", source="bad.yaml")

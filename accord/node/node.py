@@ -349,19 +349,22 @@ class Node:
                              "the network unencrypted; use https:// (accord node tls pin) or pass --insecure "
                              "(recorded in the ledger)", field="url")
         partner = Partner(party, base64.b64encode(raw_public(key)).decode(), url, remote is not None)
-        old = self.partners().get(party)  # node.yaml as it is now (another process may have changed it)
-        if old is not None and old.public_key_b64 != partner.public_key_b64 and not replace:
-            raise ConfigError(f"{party} is already pinned with key {old.fingerprint}; re-pinning a different "
-                              "key must be deliberate (--replace)")
         cfg_path = self.dir / CONFIG_FILE
-        config = _read_config(cfg_path)
-        config.setdefault("partners", {})[party] = {"key": partner.public_key_b64, "fingerprint": partner.fingerprint,
-                                                    **({"url": url} if url else {}),
-                                                    **({"insecure": True} if partner.insecure else {})}
-        changed = old is None or (old.public_key_b64, old.url) != (partner.public_key_b64, url)
         before = self._partners
         try:
+            # node.yaml is read under the write lock, which every pin change takes: two
+            # processes pinning at once each see the other's pin, and neither drops it
             with self._write():  # on the record before it takes effect, in one transaction
+                self._refresh_partners()
+                old = self._partners.get(party)  # node.yaml as it is now (another process may have changed it)
+                if old is not None and old.public_key_b64 != partner.public_key_b64 and not replace:
+                    raise ConfigError(f"{party} is already pinned with key {old.fingerprint}; re-pinning a "
+                                      "different key must be deliberate (--replace)")
+                config = _read_config(cfg_path)
+                config.setdefault("partners", {})[party] = {
+                    "key": partner.public_key_b64, "fingerprint": partner.fingerprint,
+                    **({"url": url} if url else {}), **({"insecure": True} if partner.insecure else {})}
+                changed = old is None or (old.public_key_b64, old.url) != (partner.public_key_b64, url)
                 if partner.insecure:
                     self.record_plain_http({"use": "partner", "party": party, "url": url})
                 if changed:
@@ -373,7 +376,8 @@ class Node:
                 self._load_partners(config["partners"])
                 _write_config(cfg_path, config)
         except BaseException:
-            self._partners = before  # the mirror rolls back with the transaction; so does this
+            self._partners = before  # the mirror rolls back with the transaction; so does this,
+            self._config_stamp = None  # and node.yaml is read again at the next look
             raise
         self._config_stamp = _stamp(cfg_path)
         return partner
@@ -399,17 +403,18 @@ class Node:
         """Unpin ``party``: drop it from ``node.yaml`` and the ``partners`` table (joining the
         caller's transaction if there is one). Returns the partner as it was pinned. What else
         a removal means (rules, queue, ledger) is :func:`accord.federation.remove_partner`'s."""
-        old = self.pinned_partner(party)
         cfg_path = self.dir / CONFIG_FILE
-        config = _read_config(cfg_path)
-        (config.get("partners") or {}).pop(party, None)
         before = self._partners
         try:
-            with self._write():
+            with self._write():  # node.yaml read under the write lock, as in add_partner
+                old = self.pinned_partner(party)
+                config = _read_config(cfg_path)
+                (config.get("partners") or {}).pop(party, None)
                 self._load_partners(config.get("partners") or {})
                 _write_config(cfg_path, config)
         except BaseException:
-            self._partners = before  # the mirror rolls back with the transaction; so does this
+            self._partners = before  # the mirror rolls back with the transaction; so does this,
+            self._config_stamp = None  # and node.yaml is read again at the next look
             raise
         self._config_stamp = _stamp(cfg_path)
         return old

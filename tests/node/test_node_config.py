@@ -61,3 +61,50 @@ def test_a_sharing_rule_with_a_misspelt_key_is_refused_not_widened(jpn):
         assert unpinned_config_rules(node) == []
     finally:
         node.close()
+
+
+def test_two_processes_pinning_at_once_keep_both_pins(tmp_path, monkeypatch):
+    """``accord node partner add`` run twice at once (two processes: two connections) lost one
+    pin from node.yaml — each read the file, then rewrote it with its own pin only — while the
+    ledger recorded both. The file is now read under the database's write lock: B reads it only
+    once A's pin is in it."""
+    import threading
+
+    from accord.node import node as node_module
+
+    clock = ManualClock(datetime(2026, 6, 1, tzinfo=UTC))
+    keys = {}
+    for party in ("KOR", "USA"):
+        other = Node.init(tmp_path / party.lower(), party, clock)
+        keys[party] = other.identity.public_b64
+        other.close()
+    Node.init(tmp_path / "jpn", "JPN", clock).close()
+    a, b = Node.open(tmp_path / "jpn", clock), Node.open(tmp_path / "jpn", clock)
+    b_read, b_thread = threading.Event(), None
+    read_config, write_config = node_module._read_config, node_module._write_config
+
+    def reading(path):
+        if threading.current_thread() is b_thread:
+            b_read.set()
+        return read_config(path)
+
+    def writing(path, config):
+        nonlocal b_thread
+        if b_thread is None:  # A, about to write: B pins meanwhile, as far as it can get
+            b_thread = threading.Thread(target=b.add_partner, args=("USA", keys["USA"]))
+            b_thread.start()
+            b_read.wait(1)  # B reads node.yaml at once if nothing holds it back
+        write_config(path, config)
+
+    monkeypatch.setattr(node_module, "_read_config", reading)
+    monkeypatch.setattr(node_module, "_write_config", writing)
+    try:
+        a.add_partner("KOR", keys["KOR"])
+        b_thread.join(60)
+        monkeypatch.undo()
+        with Node.open(tmp_path / "jpn", clock) as reopened:
+            assert sorted(reopened.partners()) == ["KOR", "USA"]
+            assert [e.data["party"] for e in reopened.ledger.entries() if e.type == "partner.added"] == ["KOR", "USA"]
+    finally:
+        a.close()
+        b.close()

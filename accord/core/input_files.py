@@ -38,7 +38,7 @@ def read_text_file(path: str | Path, *, what: str, missing: str | None = None) -
     except FileNotFoundError:
         raise InputError(missing or f"{what} not found", source=source) from None
     except IsADirectoryError:
-        raise InputError(f"is a directory, not a {what}", source=source) from None
+        raise InputError(f"is a directory, not {'an' if what[:1] in 'aeiou' else 'a'} {what}", source=source) from None
     except UnicodeDecodeError as exc:
         raise InputError(f"{what} is not UTF-8 text (byte {exc.start})", source=source) from None
     except OSError as exc:

@@ -45,7 +45,7 @@ def test_file_system_refusals_are_one_line(tmp_path):
     (tmp_path / "a-dir").mkdir()
     (tmp_path / "a-file").write_text("x")
     out = accord_cmd("agreement", "show", tmp_path / "a-dir")  # read through the input-file reader
-    assert out.returncode == 2 and one_line(out).endswith("a-dir: is a directory, not a agreement file")
+    assert out.returncode == 2 and one_line(out).endswith("a-dir: is a directory, not an agreement file")
     out = accord_cmd("node", "init", "--party", "JPN", "--dir", tmp_path / "a-file")  # mkdir: exists
     assert out.returncode == 2 and one_line(out) == f"error: {tmp_path / 'a-file'}: file exists"
     out = accord_cmd("warning", "score", tmp_path / "a-file", tmp_path / "a-file")
@@ -57,7 +57,7 @@ def test_directories_and_non_utf8_files_name_the_file(node, tmp_path):
     bad = tmp_path / "latin1.yaml"
     bad.write_bytes(b"series:\n  title: \xe9t\xe9\n")
     for args, text in [
-        (("agreement", "verify", tmp_path / "a-dir", "--dir", node), "is a directory, not a agreement file"),
+        (("agreement", "verify", tmp_path / "a-dir", "--dir", node), "is a directory, not an agreement file"),
         (("dialogue", "load", bad, "--dir", node), "dialogue file is not UTF-8 text (byte 17)"),
         (("dialogue", "load", tmp_path / "a-dir", "--dir", node), "is a directory, not a dialogue file"),
         (("exercise", "validate", tmp_path / "a-dir"), "is a directory, not a scenario file"),

@@ -182,6 +182,9 @@ class Node:
         directory = Path(directory)
         if (directory / CONFIG_FILE).exists() or (directory / KEY_FILE).exists():
             raise ConfigError(f"{directory}: already a node directory; refusing to overwrite its identity")
+        if directory.exists() and not directory.is_dir():
+            raise InputError("a file, not a directory: give a new (or empty) directory for the node",
+                             source=str(directory))
         existed = directory.exists()
         private_dir(directory)
         clock = clock or SystemClock()

@@ -46,10 +46,12 @@ def test_file_system_refusals_are_one_line(tmp_path):
     (tmp_path / "a-file").write_text("x")
     out = accord_cmd("agreement", "show", tmp_path / "a-dir")  # read through the input-file reader
     assert out.returncode == 2 and one_line(out).endswith("a-dir: is a directory, not an agreement file")
-    out = accord_cmd("node", "init", "--party", "JPN", "--dir", tmp_path / "a-file")  # mkdir: exists
-    assert out.returncode == 2 and one_line(out) == f"error: {tmp_path / 'a-file'}: file exists"
-    out = accord_cmd("warning", "score", tmp_path / "a-file", tmp_path / "a-file")
-    assert out.returncode == 2 and "a-file/detections.jsonl: not a directory" in one_line(out)
+    out = accord_cmd("node", "init", "--party", "JPN", "--dir", tmp_path / "a-file")  # was "file exists"
+    assert out.returncode == 2 and one_line(out) == (f"error: {tmp_path / 'a-file'}: a file, not a directory: "
+                                                     "give a new (or empty) directory for the node")
+    out = accord_cmd("warning", "score", tmp_path / "a-file", tmp_path / "a-file")  # was "a-file/detections…"
+    assert out.returncode == 2 and one_line(out) == (f"error: {tmp_path / 'a-file'}: a file; give the scenario "
+                                                     f"directory that holds detections.jsonl and truth.jsonl ({tmp_path})")
 
 
 def test_directories_and_non_utf8_files_name_the_file(node, tmp_path):

@@ -66,9 +66,11 @@ def parse_rfc3339(text: str, *, field: str | None = None) -> datetime:
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise InputError(f"not an RFC 3339 timestamp: {text!r}", field=field) from None
+        raise InputError(f"not an RFC 3339 timestamp: {text!r} (e.g. '2027-12-31T00:00:00Z')", field=field) from None
     if when.tzinfo is None:
-        raise InputError(f"timestamp has no time zone: {text!r}", field=field)
+        utc = f"{text}Z" if "T" in text or " " in text else f"{text}T00:00:00Z"
+        raise InputError(f"timestamp has no time zone: {text!r} (write it in UTC with a Z, e.g. {utc!r}, or with "
+                         "an offset such as +09:00)", field=field)
     return when.astimezone(UTC)
 
 

@@ -54,3 +54,19 @@ def test_add_seconds_past_the_year_9999_or_not_a_number_is_none(seconds):
     # OverflowError past the years 1 to 9999 (in timedelta or in the sum), ValueError for NaN
     assert add_seconds(datetime(9999, 12, 31, tzinfo=UTC), seconds) is None
     assert add_seconds(datetime(1, 1, 1, tzinfo=UTC), -abs(seconds)) is None
+
+
+@pytest.mark.parametrize("text, hint", [
+    ("2027-12-31", "'2027-12-31T00:00:00Z'"),
+    ("2027-12-31T09:00:00", "'2027-12-31T09:00:00Z'"),
+])
+def test_a_timestamp_without_a_zone_says_how_to_write_it(text, hint):
+    """``--valid-until 2027-12-31`` was refused with "timestamp has no time zone" and no word on
+    what to write instead."""
+    with pytest.raises(InputError) as refused:
+        parse_rfc3339(text, field="valid-until")
+    assert str(refused.value) == (f"field 'valid-until': timestamp has no time zone: {text!r} "
+                                  f"(write it in UTC with a Z, e.g. {hint}, or with an offset such as +09:00)")
+    with pytest.raises(InputError) as refused:
+        parse_rfc3339("tomorrow", field="at")
+    assert str(refused.value) == "field 'at': not an RFC 3339 timestamp: 'tomorrow' (e.g. '2027-12-31T00:00:00Z')"

@@ -146,3 +146,18 @@ def test_partner_add_ledgers_a_changed_pin_not_an_identical_one(nodes):
     assert r.exit_code == 0, r.output
     new_fp = r.stdout.split()[2]
     assert new_fp != kor_fp and pins() == [first, {**first, "fingerprint": new_fp, "replaced": kor_fp}]
+
+
+def test_share_takes_its_body_from_a_file_as_node_item_add_does(nodes):
+    """``node item add --body @FILE`` read the file; ``share --body @FILE`` parsed ``@FILE`` as
+    JSON (``malformed JSON: Expecting value``), whether the file was there or not."""
+    body = nodes / "track.json"
+    body.write_text('{"track_id": "T-0100"}')
+    r = run("share", "--dir", nodes / "jpn", "--kind", "test.note", "--marking", "UNCLASSIFIED", "--body", f"@{body}",
+            "--json")
+    assert r.exit_code == 0, r.output
+    with Node.open(nodes / "jpn") as jpn:
+        assert jpn.get_item(json.loads(r.stdout)["item_id"]).body == {"track_id": "T-0100"}
+    r = run("share", "--dir", nodes / "jpn", "--kind", "test.note", "--marking", "UNCLASSIFIED",
+            "--body", f"@{nodes / 'missing.json'}")
+    assert str(r.exception) == f"{nodes / 'missing.json'}: --body file not found"

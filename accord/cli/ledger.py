@@ -233,16 +233,25 @@ def cosign(directory: Path = DirOption,
     C2SP tlog-cosignature/v1 (timestamped Ed25519) and print the note."""
     from accord.core.checkpoint import Checkpoint, Verifier, origin_for, parse_note
     from accord.core.checkpoint import cosign as add_cosignature
-    from accord.errors import NotFoundError
+    from accord.errors import InputError, NotFoundError
 
     with open_node(directory) as node:
+        if party == node.party:
+            raise InputError(f"{party} is this node's own party: a partner witnesses a node's checkpoints, not the node")
         partners = node.partners()
         if party not in partners:
             raise NotFoundError(f"partner {party} is not pinned on this node (accord node partner add)")
         key = partners[party].public_key
         log = origin_for(party, key)
+        text = _read_note(note_file)
         with _naming(note_file):
-            note = add_cosignature(_read_note(note_file), node.identity, node.origin, time=node.clock.now(),
+            origin = Checkpoint.parse(parse_note(text).text).origin
+        owner = origin.split("/")[1] if origin.startswith("accord.node/") and origin.count("/") == 2 else None
+        if owner is not None and owner != party:
+            raise InputError(f"this checkpoint is {owner}'s log, not {party}'s: give --party {owner}",
+                             source=str(note_file))
+        with _naming(note_file):
+            note = add_cosignature(text, node.identity, node.origin, time=node.clock.now(),
                                    log_verifiers=[Verifier.from_key(log, key)])
         if out is not None:
             out.write_text(note, encoding="utf-8")

@@ -161,3 +161,12 @@ def test_share_takes_its_body_from_a_file_as_node_item_add_does(nodes):
     r = run("share", "--dir", nodes / "jpn", "--kind", "test.note", "--marking", "UNCLASSIFIED",
             "--body", f"@{nodes / 'missing.json'}")
     assert str(r.exception) == f"{nodes / 'missing.json'}: --body file not found"
+
+
+def test_agreement_create_takes_the_nodes_own_party_among_the_parties(nodes):
+    """``--party JPN --party KOR`` on JPN's node (every party of the agreement named) was refused:
+    "JPN is not a pinned partner of JPN". The node is always a party; naming it changes nothing."""
+    r = run("agreement", "create", "--dir", nodes / "jpn", "--id", "a1", "--party", "JPN", "--party", "KOR",
+            "--rule", "JPN->KOR:warning.*:SECRET", "--out", nodes / "a1.yaml")
+    assert r.exit_code == 0, r.output
+    assert "parties JPN, KOR, 1 rule(s)" in r.output

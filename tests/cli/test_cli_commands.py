@@ -170,3 +170,16 @@ def test_agreement_create_takes_the_nodes_own_party_among_the_parties(nodes):
             "--rule", "JPN->KOR:warning.*:SECRET", "--out", nodes / "a1.yaml")
     assert r.exit_code == 0, r.output
     assert "parties JPN, KOR, 1 rule(s)" in r.output
+
+
+def test_a_token_for_a_party_not_pinned_is_made_with_a_warning(nodes):
+    """A token for GBR, which JPN has not pinned, was made without a word (a typo for a pinned
+    party looks the same)."""
+    r = run("node", "token", "create", "--dir", nodes / "jpn", "--name", "liaison", "--party", "GBR",
+            "--scope", "items:read")
+    assert r.exit_code == 0, r.output
+    assert ("warning: GBR is not a pinned partner of JPN (a typo?): the token is made for GBR all the same, and "
+            "sees only what is releasable to GBR") in " ".join(r.stderr.split())
+    r = run("node", "token", "create", "--dir", nodes / "jpn", "--name", "kor-liaison", "--party", "KOR",
+            "--scope", "items:read")
+    assert r.exit_code == 0 and "warning" not in r.stderr

@@ -80,3 +80,18 @@ def test_cli_list_and_validate(tmp_path):
     res = runner.invoke(app, ["exercise", "validate", str(bad)])
     assert res.exit_code != 0
     assert "links[0].loss" in str(res.exception) or "links[0].loss" in res.output
+
+
+def test_an_interrupted_run_says_what_it_left(tmp_path, monkeypatch):
+    """Ctrl-C during a run exited 130 without a word, leaving an output directory with nodes and
+    agreements but no report."""
+    import accord.exercise.runner as runner_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner_module, "run_exercise", interrupted)
+    res = CliRunner().invoke(app, ["exercise", "run", "trilateral-warning", "--out", str(tmp_path / "drill")])
+    assert res.exit_code == 130
+    assert " ".join(res.stderr.split()) == (f"interrupted: {tmp_path / 'drill'} holds an unfinished run (no report); "
+                                            "run the same command again to redo it")

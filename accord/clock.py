@@ -66,9 +66,11 @@ def parse_rfc3339(text: str, *, field: str | None = None) -> datetime:
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise InputError(f"not an RFC 3339 timestamp: {text[:60]!r}", field=field) from None
+        raise InputError(f"not an RFC 3339 timestamp: {text[:60]!r} (e.g. '2027-12-31T00:00:00Z')", field=field) from None
     if when.tzinfo is None:
-        raise InputError(f"timestamp has no time zone: {text[:60]!r}", field=field)
+        utc = f"{text[:60]}Z" if "T" in text or " " in text else f"{text[:60]}T00:00:00Z"
+        raise InputError(f"timestamp has no time zone: {text[:60]!r} (write it in UTC with a Z, e.g. {utc!r}, or "
+                         "with an offset such as +09:00)", field=field)
     try:
         return when.astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00:00+14:00, 9999-12-31T23:59:59-14:00: no UTC instant

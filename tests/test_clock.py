@@ -97,3 +97,19 @@ def test_a_huge_non_time_is_quoted_in_a_few_dozen_characters():
     with pytest.raises(InputError) as info:
         parse_rfc3339("9" * 1_000_000)
     assert len(str(info.value)) < 200
+
+
+@pytest.mark.parametrize("text, hint", [
+    ("2027-12-31", "'2027-12-31T00:00:00Z'"),
+    ("2027-12-31T09:00:00", "'2027-12-31T09:00:00Z'"),
+])
+def test_a_timestamp_without_a_zone_says_how_to_write_it(text, hint):
+    """``--valid-until 2027-12-31`` was refused with "timestamp has no time zone" and no word on
+    what to write instead."""
+    with pytest.raises(InputError) as refused:
+        parse_rfc3339(text, field="valid-until")
+    assert str(refused.value) == (f"field 'valid-until': timestamp has no time zone: {text!r} "
+                                  f"(write it in UTC with a Z, e.g. {hint}, or with an offset such as +09:00)")
+    with pytest.raises(InputError) as refused:
+        parse_rfc3339("tomorrow", field="at")
+    assert str(refused.value) == "field 'at': not an RFC 3339 timestamp: 'tomorrow' (e.g. '2027-12-31T00:00:00Z')"

@@ -45,7 +45,7 @@ def parse_rule(text: str) -> list[tuple[str, str, list[str], str]]:
 
 @app.command("create")
 def create(dir: DirOpt, agreement_id: Annotated[str, typer.Option("--id", help="agreement id")],
-           party: Annotated[list[str], typer.Option("--party", help="another party (repeat); keys come from the node's pins")],
+           party: Annotated[list[str], typer.Option("--party", help="another party (repeat; the node's own is always one); keys come from the node's pins")],
            rule: Annotated[list[str], typer.Option("--rule", help="FROM->TO:KINDS:LEVEL or FROM<->TO:KINDS:LEVEL (repeat)")],
            out: Annotated[Path, typer.Option("--out", help="agreement YAML file to write")],
            valid_from: Annotated[Optional[str], typer.Option(help="RFC 3339 (default: now)")] = None,
@@ -60,6 +60,8 @@ def create(dir: DirOpt, agreement_id: Annotated[str, typer.Option("--id", help="
         problem = party_problem(p)
         if problem is not None:
             raise InputError(problem, field="party")
+        if p == node.party:  # the node is always a party; naming it too changes nothing
+            continue
         if p not in node.partners():
             raise InputError(f"{p} is not a pinned partner of {node.party} (accord node partner add)", field="party")
         keys[p] = node.partners()[p].public_key

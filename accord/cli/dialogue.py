@@ -80,7 +80,7 @@ def _csv(text: str) -> list[str]:
 @series_app.command("create")
 def series_create(dir: DirOpt,
                   series_id: Annotated[str, typer.Option("--id", help="series id, e.g. JPN-KOR-DMM")],
-                  title: Annotated[str, typer.Option("--title")],
+                  title: Annotated[str, typer.Option("--title", help="the series' title, shown in reports and calendars")],
                   parties: Annotated[str, typer.Option("--parties", help="comma-separated, e.g. JPN,KOR")],
                   first: Annotated[str, typer.Option("--first", help="date of the first meeting, YYYY-MM-DD")],
                   cadence: Annotated[int, typer.Option("--cadence", help="months between meetings")] = 6,
@@ -150,7 +150,7 @@ def meeting_record(series_id: Annotated[str, typer.Argument(help="series id")], 
 
 
 @meeting_app.command("list")
-def meeting_list(dir: DirOpt, series_id: Annotated[Optional[str], typer.Option("--series")] = None,
+def meeting_list(dir: DirOpt, series_id: Annotated[Optional[str], typer.Option("--series", help="only this series (its id)")] = None,
                  json_out: JsonOpt = False) -> None:
     """List meetings (planned, held, cancelled)."""
     meetings = _store(dir).meetings(series_id)
@@ -168,9 +168,9 @@ def meeting_list(dir: DirOpt, series_id: Annotated[Optional[str], typer.Option("
 @commitment_app.command("add")
 def commitment_add(meeting_id: Annotated[str, typer.Argument(help="meeting id")], dir: DirOpt,
                    owner: Annotated[str, typer.Option("--owner", help="owning party")],
-                   text: Annotated[str, typer.Option("--text")],
+                   text: Annotated[str, typer.Option("--text", help="what is committed, in one sentence")],
                    due: Annotated[str, typer.Option("--due", help="YYYY-MM-DD")],
-                   commitment_id: Annotated[Optional[str], typer.Option("--id")] = None,
+                   commitment_id: Annotated[Optional[str], typer.Option("--id", help="commitment id (default: the meeting id and the next -C<n>)")] = None,
                    json_out: JsonOpt = False) -> None:
     """Propose a commitment at a meeting (its owner agrees it on its own node)."""
     spec: dict[str, Any] = {"owner": owner, "text": text, "due": due}
@@ -188,8 +188,8 @@ def commitment_update(commitment_id: Annotated[str, typer.Argument(help="commitm
                       link: Annotated[Optional[list[str]], typer.Option("--link", help="KIND:REF, KIND one of "
                                                                                      "agreement, exercise, item, url")]
                       = None,
-                      due: Annotated[Optional[str], typer.Option("--due")] = None,
-                      text: Annotated[Optional[str], typer.Option("--text")] = None,
+                      due: Annotated[Optional[str], typer.Option("--due", help="new due date, YYYY-MM-DD")] = None,
+                      text: Annotated[Optional[str], typer.Option("--text", help="what is committed, in one sentence")] = None,
                       note: Annotated[str, typer.Option("--note", help="why (kept in the signed version)")] = "",
                       json_out: JsonOpt = False) -> None:
     """Sign the next version of a commitment (agreed ones: owner only)."""
@@ -210,8 +210,8 @@ def commitment_update(commitment_id: Annotated[str, typer.Argument(help="commitm
 
 
 @commitment_app.command("list")
-def commitment_list(dir: DirOpt, series_id: Annotated[Optional[str], typer.Option("--series")] = None,
-                    owner: Annotated[Optional[str], typer.Option("--owner")] = None,
+def commitment_list(dir: DirOpt, series_id: Annotated[Optional[str], typer.Option("--series", help="only this series (its id)")] = None,
+                    owner: Annotated[Optional[str], typer.Option("--owner", help="only commitments this party owns")] = None,
                     now: NowOpt = None, json_out: JsonOpt = False) -> None:
     """List commitments with their current status."""
     from accord.dialogue.report import commitment_row
@@ -234,8 +234,8 @@ def _rows_table(rows: list[Any]) -> None:
 
 @app.command("due")
 def due(dir: DirOpt, days: Annotated[int, typer.Option("--days", min=0, max=3650, help="'due soon' window in days (0 to 3650)")] = 30,
-        series_id: Annotated[Optional[str], typer.Option("--series")] = None,
-        owner: Annotated[Optional[str], typer.Option("--owner")] = None,
+        series_id: Annotated[Optional[str], typer.Option("--series", help="only this series (its id)")] = None,
+        owner: Annotated[Optional[str], typer.Option("--owner", help="only commitments this party owns")] = None,
         now: NowOpt = None, json_out: JsonOpt = False) -> None:
     """List overdue commitments and those due within --days."""
     overdue, soon = _store(dir).due(_now(now), days=days, series_id=series_id, owner=owner)
@@ -277,10 +277,10 @@ def ical(series_id: Annotated[str, typer.Argument(help="series id")], dir: DirOp
 
 
 @app.command("report")
-def report(dir: DirOpt, series_id: Annotated[Optional[str], typer.Option("--series")] = None,
+def report(dir: DirOpt, series_id: Annotated[Optional[str], typer.Option("--series", help="only this series (its id)")] = None,
            party: Annotated[Optional[str], typer.Option("--party", help="only commitments this party owns")] = None,
            fmt: Annotated[str, typer.Option("--format", help="md | html")] = "md",
-           out: Annotated[Optional[Path], typer.Option("--out", "-o")] = None,
+           out: Annotated[Optional[Path], typer.Option("--out", "-o", help="write the report here (default: stdout)")] = None,
            days: Annotated[int, typer.Option("--days", min=0, max=3650, help="'due soon' window in days (0 to 3650)")] = 30,
            now: NowOpt = None, json_out: JsonOpt = False) -> None:
     """Status report per series or per party, as Markdown or HTML."""

@@ -81,8 +81,14 @@ def run(
     from accord.exercise.runner import run_exercise
 
     s = load_scenario(scenario)
-    result = run_exercise(s, out, transport=transport, seed=seed, progress=progress and not as_json,
-                          force=force, console=console_, port=port, speed=speed, announce=print_links)
+    try:
+        result = run_exercise(s, out, transport=transport, seed=seed, progress=progress and not as_json,
+                              force=force, console=console_, port=port, speed=speed, announce=print_links)
+    except KeyboardInterrupt:
+        Console(stderr=True, soft_wrap=True).print(
+            f"interrupted: {out} holds an unfinished run (no report); run the same command again to redo it",
+            highlight=False)
+        raise typer.Exit(130) from None
     if as_json:
         typer.echo(json.dumps(result.metrics, indent=2, sort_keys=True))
     else:

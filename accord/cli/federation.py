@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from accord.cli.options import DirOpt, JsonOpt, open_node
+from accord.cli.options import DirOpt, JsonOpt, body_object, open_node
 from accord.cli.output import plural, print_table, warn
 from accord.cli.rules import app as rule_app
 from accord.cli.tls import app as tls_app
@@ -255,11 +255,10 @@ def share(item_id: Annotated[Optional[str], typer.Argument(help="id of an item t
           dir: DirOpt = Path("."),
           kind: Annotated[Optional[str], typer.Option(help="create a new item of this kind")] = None,
           marking: Annotated[Optional[str], typer.Option(help="banner of the new item")] = None,
-          body: Annotated[Optional[str], typer.Option(help="JSON body of the new item")] = None,
+          body: Annotated[Optional[str], typer.Option(help="JSON object body of the new item, or @FILE")] = None,
           json_out: JsonOpt = False) -> None:
     """Share an item (or a new one made from --kind/--marking/--body) with partners, under policy."""
     from accord import federation
-    from accord.core.canonical import parse_json_strict
     from accord.core.items import new_item
     from accord.core.markings import Marking
     from accord.errors import InputError
@@ -268,7 +267,7 @@ def share(item_id: Annotated[Optional[str], typer.Argument(help="id of an item t
     if item_id is None:
         if not (kind and marking):
             raise InputError("give an ITEM id, or --kind and --marking (and --body) for a new item")
-        data = parse_json_strict(body or "{}", source="--body")
+        data = body_object(body or "{}")
         item = new_item(kind, data, Marking.parse(marking), node.party, node.clock.now())
     else:
         item = node.get_item(item_id)

@@ -33,7 +33,7 @@ def _store(directory: Path):  # noqa: ANN202 - IntelStore, imported lazily to ke
 @app.command("add-collection")
 def add_collection(title: Annotated[str, typer.Argument(help="collection title")], dir: DirOpt,
                    alias: Annotated[Optional[str], typer.Option("--alias", help="short name usable in URLs")] = None,
-                   description: Annotated[Optional[str], typer.Option("--description")] = None,
+                   description: Annotated[Optional[str], typer.Option("--description", help="free text shown with the collection")] = None,
                    shared: Annotated[bool, typer.Option("--shared", help="share new objects with partners as policy allows")] = False,
                    rel_to: Annotated[str, typer.Option("--rel-to", help="default REL TO for objects without an Accord marking, e.g. KOR,USA")] = "",
                    strict: Annotated[bool, typer.Option("--strict", help="validate adds with stix2 (slower)")] = False,
@@ -122,7 +122,7 @@ def export(dir: DirOpt,
            collection: Annotated[Optional[str], typer.Option("--collection", help="collection id or alias (default: all)")] = None,
            fmt: Annotated[str, typer.Option("--format", help="stix | acs | misp-distribution")] = "stix",
            for_party: Annotated[Optional[str], typer.Option("--for", help="export what this partner party may see (redacted)")] = None,
-           output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write to this file (default: stdout)")] = None) -> None:
+           output: Annotated[Optional[Path], typer.Option("--out", "--output", "-o", help="write to this file (default: stdout)")] = None) -> None:
     """Export the latest version of every object as a STIX bundle, ACS 3.0-marked bundle or MISP distribution list."""
     from accord.intel.import_export import export_bundle
 

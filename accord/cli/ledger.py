@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -185,6 +187,17 @@ def _read_note(path: Path) -> str:
         raise InputError(f"cannot read checkpoint: {exc}", source=str(path)) from None
 
 
+@contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """A checkpoint that does not parse or verify is named in the error (the file at fault)."""
+    from accord.errors import CheckpointError
+
+    try:
+        yield
+    except CheckpointError as exc:
+        raise type(exc)(f"{path}: {exc}") from None
+
+
 @app.command("open")
 def open_(directory: Path = DirOption,
           note_file: Path = typer.Argument(..., help="A signed checkpoint (C2SP signed note) file."),
@@ -193,7 +206,8 @@ def open_(directory: Path = DirOption,
     from accord.core.checkpoint import open_checkpoint
 
     with open_node(directory) as node:
-        cp, note = open_checkpoint(_read_note(note_file), _pinned_verifiers(node))
+        with _naming(note_file):
+            cp, note = open_checkpoint(_read_note(note_file), _pinned_verifiers(node))
         signers: list[dict[str, Any]] = [{"name": s.name, "key_hash": s.key_hash.hex(), "cosigned_at": s.timestamp}
                    for s in note.verified]
         if as_json:
@@ -217,19 +231,31 @@ def cosign(directory: Path = DirOption,
            out: Path = typer.Option(None, "--out", help="Write the cosigned note here (default: print it).")) -> None:
     """Witness a partner's checkpoint: verify its signature with the pinned key, add this node's
     C2SP tlog-cosignature/v1 (timestamped Ed25519) and print the note."""
-    from accord.core.checkpoint import Verifier, origin_for
+    from accord.core.checkpoint import Checkpoint, Verifier, origin_for, parse_note
     from accord.core.checkpoint import cosign as add_cosignature
-    from accord.errors import NotFoundError
+    from accord.errors import InputError, NotFoundError
 
     with open_node(directory) as node:
+        if party == node.party:
+            raise InputError(f"{party} is this node's own party: a partner witnesses a node's checkpoints, not the node")
         partners = node.partners()
         if party not in partners:
             raise NotFoundError(f"partner {party} is not pinned on this node (accord node partner add)")
         key = partners[party].public_key
         log = origin_for(party, key)
-        note = add_cosignature(_read_note(note_file), node.identity, node.origin, time=node.clock.now(),
-                               log_verifiers=[Verifier.from_key(log, key)])
+        text = _read_note(note_file)
+        with _naming(note_file):
+            origin = Checkpoint.parse(parse_note(text).text).origin
+        owner = origin.split("/")[1] if origin.startswith("accord.node/") and origin.count("/") == 2 else None
+        if owner is not None and owner != party:
+            raise InputError(f"this checkpoint is {owner}'s log, not {party}'s: give --party {owner}",
+                             source=str(note_file))
+        with _naming(note_file):
+            note = add_cosignature(text, node.identity, node.origin, time=node.clock.now(),
+                                   log_verifiers=[Verifier.from_key(log, key)])
         if out is not None:
             out.write_text(note, encoding="utf-8")
+            size = Checkpoint.parse(parse_note(note).text).size
+            typer.echo(f"{node.party} cosigned {party}'s checkpoint (tree size {size}); wrote {out}")
         else:
             typer.echo(note, nl=False)

@@ -117,9 +117,27 @@ def _fail(line: str, code: int) -> None:
     sys.exit(code)
 
 
+def refused_write_line(exc: Exception) -> str | None:
+    """One line for a write the database refused (a read-only mount, a full or failing disk):
+    the transaction rolls back. None for any other database error."""
+    from accord.store.base import write_refusal_advice
+
+    advice = write_refusal_advice(exc)
+    if advice is None:
+        return None
+    return f"the node database refused a write ({exc}), which was rolled back: {advice}, then run the command again"
+
+
 def main() -> None:
+    import sqlite3
+
     try:
         app()
+    except sqlite3.OperationalError as exc:
+        line = refused_write_line(exc)
+        if line is None:
+            raise
+        _fail(line, 1)
     except AccordError as exc:
         _fail(str(exc), exc.exit_code)
     except OSError as exc:  # a path that is a directory, already exists, cannot be written, ...

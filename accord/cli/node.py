@@ -14,10 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from accord.cli.options import DirOpt, JsonOpt
+from accord.cli.options import DirOpt, JsonOpt, body_object
 from accord.cli.output import print_table, warn
-from accord.core.canonical import parse_json_strict
-from accord.core.input_files import read_text_file
 from accord.core.items import new_item
 from accord.core.markings import Marking
 from accord.errors import InputError
@@ -170,10 +168,7 @@ def item_add(dir: DirOpt, kind: Annotated[str, typer.Option("--kind", help="e.g.
              json_out: JsonOpt = False) -> None:
     """Create an item originated by this node, store it (ledger item.created) and print its id."""
     node = open_node(dir)
-    text = read_text_file(body[1:], what="--body file") if body.startswith("@") else body
-    data = parse_json_strict(text, source="--body")
-    if not isinstance(data, dict):
-        raise InputError("--body must be a JSON object", field="body")
+    data = body_object(body)
     if out is not None and (out.is_dir() or not out.parent.is_dir()):  # refused before the item is stored
         raise InputError("is a directory" if out.is_dir() else f"no directory {str(out.parent)!r} to write into",
                          source=str(out), field="out")
@@ -187,7 +182,7 @@ def item_add(dir: DirOpt, kind: Annotated[str, typer.Option("--kind", help="e.g.
 
 
 @item_app.command("list")
-def item_list(dir: DirOpt, kind: Annotated[Optional[str], typer.Option("--kind")] = None,
+def item_list(dir: DirOpt, kind: Annotated[Optional[str], typer.Option("--kind", help="only items of this kind, e.g. warning.track")] = None,
               json_out: JsonOpt = False) -> None:
     """List stored items (own and received)."""
     items = open_node(dir).items(kind)

@@ -24,7 +24,7 @@ def explain(item_file: Annotated[Path, typer.Argument(help="item JSON file")],
             partner: Annotated[str, typer.Argument(help="recipient party, e.g. KOR")],
             dir: Annotated[Path, typer.Option("--dir", help="node directory")],
             at: Annotated[Optional[str], typer.Option(help="decide at this RFC 3339 time (default now)")] = None,
-            json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+            json_out: Annotated[bool, typer.Option("--json", help="print the decision and its reasons as JSON")] = False) -> None:
     """Print each policy check for sharing ITEM_FILE with PARTNER; exit 5 if denied."""
     from accord.node import Node
 

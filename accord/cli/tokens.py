@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from accord.cli.options import DirOpt, JsonOpt, open_node
-from accord.cli.output import print_table
+from accord.cli.output import print_table, warn
 
 if TYPE_CHECKING:
     pass
@@ -55,6 +55,9 @@ def token_create(dir: DirOpt, name: Annotated[str, typer.Option(help="a label fo
         f"the node keeps only its SHA-256.\nSend it as a bearer token to the node's API {where}\n"
         f"  curl -H \"Authorization: Bearer $TOKEN\" {example.replace(_DEFAULT_URL, served or _DEFAULT_URL)}",
         markup=False)
+    if party is not None and party != node.party and party not in node.partners():
+        warn(f"{party} is not a pinned partner of {node.party} (a typo?): the token is made for {party} all the "
+             f"same, and sees only what is releasable to {party}")
 
 
 #: A request each scope allows, for the hint `token create` prints (the API: docs/federation.md).

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from accord.cli.output import plural, print_table
 
-app = typer.Typer(help="Early warning: simulate radar scenarios, track missiles, score trackers.",
+app = typer.Typer(help="Early warning: simulate radar scenarios, track missiles, score trackers, issue CAP alerts; live feeds over NATS (feed, ingest, watch).",
                   no_args_is_help=True)
 console = Console(soft_wrap=True)  # a line into a pipe or a log stays one line
 

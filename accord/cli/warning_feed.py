@@ -37,7 +37,7 @@ def _speed(value: str) -> float:
 
 
 def feed(
-    detections: Annotated[Path, typer.Argument(help="detections.jsonl to publish as a live feed.")],
+    detections: Annotated[Path, typer.Argument(help="detections.jsonl (or a scenario directory) to publish as a live feed.")],
     nats: NatsOpt,
     party: Annotated[str, typer.Option("--party", help="Party whose radars these are (subject token).")],
     speed: Annotated[str, typer.Option("--speed", help="Times real time (2 = twice as fast); 0 or max: as fast as possible.")] = "1",
@@ -71,7 +71,7 @@ def ingest(
     dir: Annotated[Path, typer.Option("--dir", help="Node directory to store tracks, predictions and alerts in.")],
     nats: NatsOpt,
     sensors: Annotated[Optional[Path], typer.Option(
-        "--sensors", help="The radars: a detections file (its header line is read). Needed the first time.")] = None,
+        "--sensors", help="The radars: a detections file or a scenario directory (its header line is read). Needed the first time.")] = None,
     stream: StreamOpt = "ACCORD_RADAR",
     prefix: PrefixOpt = "accord",
     consumer: Annotated[Optional[str], typer.Option(
@@ -110,12 +110,13 @@ def ingest(
     from accord.feeds.ingest import Ingest, IngestOptions
     from accord.logs import configure
     from accord.node import Node
-    from accord.warning.io import parse_header
+    from accord.warning.io import detections_file, parse_header
 
     if status not in ("Exercise", "Actual"):
         raise InputError(f"--status {status!r}: Exercise or Actual", field="status")
     header = None
     if sensors is not None:
+        sensors = detections_file(sensors)
         try:
             with sensors.open("r", encoding="utf-8") as fh:
                 first = fh.readline()

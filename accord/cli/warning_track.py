@@ -39,7 +39,7 @@ def load_tracker() -> tuple[float, bool]:
 
 
 def track(
-    detections: Path = typer.Argument(..., help="detections.jsonl (header line, then one detection a line)."),
+    detections: Path = typer.Argument(..., help="detections.jsonl (header line, then one detection a line), or a scenario directory holding one."),
     out: Path = typer.Option(..., "--out", help="Directory to write tracks.jsonl and predictions.jsonl into."),
     lenient: bool = typer.Option(False, "--lenient", help="Skip (and count) bad detection lines instead of stopping."),
     predict_every: float = typer.Option(1.0, "--predict-every", min=1.0,

@@ -11,6 +11,7 @@ validation, into that one-line :class:`~accord.errors.InputError`.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,7 +38,7 @@ def read_text_file(path: str | Path, *, what: str, missing: str | None = None) -
     except FileNotFoundError:
         raise InputError(missing or f"{what} not found", source=source) from None
     except IsADirectoryError:
-        raise InputError(f"is a directory, not a {what}", source=source) from None
+        raise InputError(f"is a directory, not {'an' if what[:1] in 'aeiou' else 'a'} {what}", source=source) from None
     except UnicodeDecodeError as exc:
         raise InputError(f"{what} is not UTF-8 text (byte {exc.start})", source=source) from None
     except OSError as exc:
@@ -83,6 +84,22 @@ def yaml_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return mark_line(node.start_mark) if node is not None else None
 
 
+def _first_problem(errors: list[Any]) -> tuple[Any, str]:
+    """The problem to report first, and a hint to add to it: a misspelt field makes two, the
+    required field missing and an unknown one beside it; the unknown one is the line to change,
+    so it comes first, naming the field it is close to."""
+    missing: dict[tuple[Any, ...], list[str]] = {}
+    for e in errors:
+        if e["type"] == "missing" and e["loc"]:
+            missing.setdefault(tuple(e["loc"][:-1]), []).append(str(e["loc"][-1]))
+    for e in errors:
+        if e["type"] == "extra_forbidden" and e["loc"] and tuple(e["loc"][:-1]) in missing:
+            near = difflib.get_close_matches(str(e["loc"][-1]), missing[tuple(e["loc"][:-1])], n=1)
+            if near:
+                return e, f" (did you mean {near[0]!r}?)"
+    return errors[0], ""
+
+
 def validation_error(exc: ValidationError, *, source: str | None, root: yaml.Node | None = None,
                      prefix: tuple[Any, ...] = (), where_in_message: bool = False,
                      line: int | None = None, what: str | None = None,
@@ -92,9 +109,9 @@ def validation_error(exc: ValidationError, *, source: str | None, root: yaml.Nod
     located there. The line is found in ``root`` (a YAML node tree), else it is ``line``;
     ``messages`` words pydantic's own errors by their type (``{"missing": …}``), and ``what``
     starts the message (``sensor 'R1': …``)."""
-    err = exc.errors()[0]
+    err, hint = _first_problem(exc.errors())
     loc = prefix + tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
-    msg = (messages or {}).get(err["type"]) or err["msg"].removeprefix("Value error, ")
+    msg = ((messages or {}).get(err["type"]) or err["msg"].removeprefix("Value error, ")) + hint
     m = _WHERE.match(msg) if where_in_message else None
     if m:
         loc = loc + undotted(m.group(1))

@@ -131,6 +131,8 @@ def parse_yaml(text: str, *, source: str | None = None) -> tuple[Any, yaml.Node 
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or type(exc).__name__
+        if getattr(exc, "context", None) == "while scanning an alias":  # a bare * (to: *, not to: "*")
+            problem = 'a * must be quoted ("*"): unquoted, it starts a YAML alias'
         raise InputError(f"not valid YAML: {' '.join(str(problem).split())}", source=source,
                          line=mark_line(mark)) from None
     finally:

@@ -38,6 +38,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from accord.core.items import Item, new_item
@@ -134,8 +135,10 @@ class Ingest:
         assert header is not None
         self.header = header
         self.sensors_json = json.dumps(header.to_json(), sort_keys=True)
-        rules = AlertRules(party=self.party)
+        config = Path(node.dir) / "node.yaml"  # its ``alerts:`` section: areas, margin … (docs/alerts.md)
+        rules = AlertRules.from_yaml(config, party=self.party) if config.exists() else AlertRules(party=self.party)
         geo = Geography.load(None, parties=[self.party])
+        rules.validate(geo)  # an unknown area code stops the ingest here, naming it
         sender = opts.sender or f"accord.{self.party.lower()}.example"
         if saved is None:
             self.live = LiveTracker(header.sensors)

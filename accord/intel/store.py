@@ -120,9 +120,18 @@ class IntelStore:
                     " VALUES (?,?,?,?,?,?,?,?)",
                     (cid, title, description, alias, int(shared), ",".join(rel), int(strict), created))
         except IntegrityError:
-            raise InputError(f"a collection with id {cid!r} or alias {alias!r} already exists",
-                             field="alias") from None
+            raise self._taken(cid, alias) from None
         return self.collection(cid)
+
+    def _taken(self, cid: str, alias: str | None) -> InputError:
+        """The refusal of a collection whose id or alias another holds, naming that one."""
+        with self.lock:
+            row = self.conn.execute("SELECT id, title FROM intel_collections WHERE id = ?", (cid,)).fetchone()
+            if row is not None:
+                return InputError(f"a collection with id {cid!r} already exists ({row['title']})", field="id")
+            row = self.conn.execute("SELECT id, title FROM intel_collections WHERE alias = ?", (alias,)).fetchone()
+        held = f" by collection {row['id']} ({row['title']})" if row is not None else ""
+        return InputError(f"alias {alias!r} is already used{held}", field="alias")
 
     def collections(self) -> list[Collection]:
         with self.lock:

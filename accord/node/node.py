@@ -21,6 +21,7 @@ caller already holds (so a pillar can store an item together with its own rows).
 from __future__ import annotations
 
 import base64
+import difflib
 import hashlib
 import logging
 import os
@@ -51,7 +52,7 @@ from accord.store.protocol import Node as NodeProtocol
 from accord.store.protocol import Partner
 from accord.store.migrations import migrate, versions
 from accord.store.private_files import private_dir, write_private
-from accord.store.base import DatabaseError, Store, is_url, open_store, select_in, write
+from accord.store.base import DatabaseError, Store, is_url, open_store, select_in, write, write_refusal_advice
 
 log = logging.getLogger("accord.node")
 
@@ -181,6 +182,9 @@ class Node:
         directory = Path(directory)
         if (directory / CONFIG_FILE).exists() or (directory / KEY_FILE).exists():
             raise ConfigError(f"{directory}: already a node directory; refusing to overwrite its identity")
+        if directory.exists() and not directory.is_dir():
+            raise InputError("a file, not a directory: give a new (or empty) directory for the node",
+                             source=str(directory))
         existed = directory.exists()
         private_dir(directory)
         clock = clock or SystemClock()
@@ -227,7 +231,9 @@ class Node:
             where = store.location if store is not None else config.get("store") or directory / DB_FILE
             if store is not None:
                 store.close()
-            raise StoreError(f"{where}: cannot open the node database: {exc}") from None
+            advice = write_refusal_advice(exc)
+            raise StoreError(f"{where}: cannot open the node database: {exc}"
+                             + (f": {advice}" if advice else "")) from None
 
     def close(self) -> None:
         self.store.close()
@@ -346,19 +352,22 @@ class Node:
                              "the network unencrypted; use https:// (accord node tls pin) or pass --insecure "
                              "(recorded in the ledger)", field="url")
         partner = Partner(party, base64.b64encode(raw_public(key)).decode(), url, remote is not None)
-        old = self.partners().get(party)  # node.yaml as it is now (another process may have changed it)
-        if old is not None and old.public_key_b64 != partner.public_key_b64 and not replace:
-            raise ConfigError(f"{party} is already pinned with key {old.fingerprint}; re-pinning a different "
-                              "key must be deliberate (--replace)")
         cfg_path = self.dir / CONFIG_FILE
-        config = _read_config(cfg_path)
-        config.setdefault("partners", {})[party] = {"key": partner.public_key_b64, "fingerprint": partner.fingerprint,
-                                                    **({"url": url} if url else {}),
-                                                    **({"insecure": True} if partner.insecure else {})}
-        changed = old is None or (old.public_key_b64, old.url) != (partner.public_key_b64, url)
         before = self._partners
         try:
+            # node.yaml is read under the write lock, which every pin change takes: two
+            # processes pinning at once each see the other's pin, and neither drops it
             with self._write():  # on the record before it takes effect, in one transaction
+                self._refresh_partners()
+                old = self._partners.get(party)  # node.yaml as it is now (another process may have changed it)
+                if old is not None and old.public_key_b64 != partner.public_key_b64 and not replace:
+                    raise ConfigError(f"{party} is already pinned with key {old.fingerprint}; re-pinning a "
+                                      "different key must be deliberate (--replace)")
+                config = _read_config(cfg_path)
+                config.setdefault("partners", {})[party] = {
+                    "key": partner.public_key_b64, "fingerprint": partner.fingerprint,
+                    **({"url": url} if url else {}), **({"insecure": True} if partner.insecure else {})}
+                changed = old is None or (old.public_key_b64, old.url) != (partner.public_key_b64, url)
                 if partner.insecure:
                     self.record_plain_http({"use": "partner", "party": party, "url": url})
                 if changed:
@@ -370,7 +379,8 @@ class Node:
                 self._load_partners(config["partners"])
                 _write_config(cfg_path, config)
         except BaseException:
-            self._partners = before  # the mirror rolls back with the transaction; so does this
+            self._partners = before  # the mirror rolls back with the transaction; so does this,
+            self._config_stamp = None  # and node.yaml is read again at the next look
             raise
         self._config_stamp = _stamp(cfg_path)
         return partner
@@ -396,17 +406,18 @@ class Node:
         """Unpin ``party``: drop it from ``node.yaml`` and the ``partners`` table (joining the
         caller's transaction if there is one). Returns the partner as it was pinned. What else
         a removal means (rules, queue, ledger) is :func:`accord.federation.remove_partner`'s."""
-        old = self.pinned_partner(party)
         cfg_path = self.dir / CONFIG_FILE
-        config = _read_config(cfg_path)
-        (config.get("partners") or {}).pop(party, None)
         before = self._partners
         try:
-            with self._write():
+            with self._write():  # node.yaml read under the write lock, as in add_partner
+                old = self.pinned_partner(party)
+                config = _read_config(cfg_path)
+                (config.get("partners") or {}).pop(party, None)
                 self._load_partners(config.get("partners") or {})
                 _write_config(cfg_path, config)
         except BaseException:
-            self._partners = before  # the mirror rolls back with the transaction; so does this
+            self._partners = before  # the mirror rolls back with the transaction; so does this,
+            self._config_stamp = None  # and node.yaml is read again at the next look
             raise
         self._config_stamp = _stamp(cfg_path)
         return old
@@ -632,11 +643,34 @@ def _read_config(path: Path) -> dict[str, Any]:
             raise ConfigError(f"{path}: missing field {fld!r}")
     if not is_party(data["party"]):
         raise ConfigError(f"{path}: {party_problem(data['party'])}")
+    _refuse_unknown_keys(path, "", data, CONFIG_KEYS)
+    partners, sharing = data.get("partners"), data.get("sharing")
+    for party, entry in (partners.items() if isinstance(partners, dict) else ()):
+        if isinstance(entry, dict):
+            _refuse_unknown_keys(path, f"partners.{party}: ", entry, PARTNER_KEYS)
+    for n, rule in enumerate(sharing if isinstance(sharing, list) else ()):
+        if isinstance(rule, dict):
+            _refuse_unknown_keys(path, f"sharing[{n}]: ", rule, SHARING_KEYS)
     try:
         parse_rfc3339(data["created"], field="created")
     except InputError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return data
+
+
+# what node.yaml may hold; anything else is a typo that would otherwise be ignored (``partnres:``
+# unpinning every partner, a sharing rule's ``too:`` widening it to every partner)
+CONFIG_KEYS = ("party", "name", "created", "fingerprint", "store", "partners", "sharing", "alerts")
+PARTNER_KEYS = ("key", "fingerprint", "url", "insecure")
+SHARING_KEYS = ("kinds", "to")
+
+
+def _refuse_unknown_keys(path: Path, where: str, data: dict[str, Any], known: tuple[str, ...]) -> None:
+    for key in data:
+        if key not in known:
+            near = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"did you mean {near[0]!r}?" if near else f"known keys: {', '.join(known)}"
+            raise ConfigError(f"{path}: {where}unknown key {key!r} ({hint})")
 
 
 def _stamp(path: Path) -> tuple[int, int, int] | None:

@@ -86,6 +86,21 @@ class Store(Protocol):
         ...
 
 
+# SQLite refusing a write for a reason of the machine's, not Accord's: what the operator does
+_REFUSED_WRITE = {
+    "readonly": "make the node directory and its file system writable",
+    "disk is full": "free space on the disk that holds the node directory",
+    "disk i/o error": "check the disk and the file system that hold the node directory (is it full?)",
+}
+
+
+def write_refusal_advice(exc: Exception) -> str | None:
+    """What an operator does about a database error that is the machine's (a read-only mount,
+    a full or failing disk), or None for any other error."""
+    reason = str(exc).lower()
+    return next((advice for key, advice in _REFUSED_WRITE.items() if key in reason), None)
+
+
 def dialect_of(conn: Any) -> str:
     """SQLITE or POSTGRESQL for a connection the store layer made."""
     return getattr(conn, "dialect", SQLITE)

@@ -344,6 +344,11 @@ def score_dirs(scenario_dir: str | Path, out_dir: str | Path) -> Score:
     The seconds scored are every whole second from the first detection to the last.
     """
     sc, out = Path(scenario_dir), Path(out_dir)
+    if sc.is_file():
+        raise InputError(f"a file; give the scenario directory that holds detections.jsonl and truth.jsonl "
+                         f"({sc.parent})", source=str(sc))
+    if out.is_file():
+        raise InputError(f"a file; give the directory that holds tracks.jsonl ({out.parent})", source=str(out))
     header, det = read_detections(sc / "detections.jsonl", lenient=True)
     truth = read_truth(sc / "truth.jsonl")
     events = read_events(sc / "events.jsonl")

@@ -146,3 +146,40 @@ def test_partner_add_ledgers_a_changed_pin_not_an_identical_one(nodes):
     assert r.exit_code == 0, r.output
     new_fp = r.stdout.split()[2]
     assert new_fp != kor_fp and pins() == [first, {**first, "fingerprint": new_fp, "replaced": kor_fp}]
+
+
+def test_share_takes_its_body_from_a_file_as_node_item_add_does(nodes):
+    """``node item add --body @FILE`` read the file; ``share --body @FILE`` parsed ``@FILE`` as
+    JSON (``malformed JSON: Expecting value``), whether the file was there or not."""
+    body = nodes / "track.json"
+    body.write_text('{"track_id": "T-0100"}')
+    r = run("share", "--dir", nodes / "jpn", "--kind", "test.note", "--marking", "UNCLASSIFIED", "--body", f"@{body}",
+            "--json")
+    assert r.exit_code == 0, r.output
+    with Node.open(nodes / "jpn") as jpn:
+        assert jpn.get_item(json.loads(r.stdout)["item_id"]).body == {"track_id": "T-0100"}
+    r = run("share", "--dir", nodes / "jpn", "--kind", "test.note", "--marking", "UNCLASSIFIED",
+            "--body", f"@{nodes / 'missing.json'}")
+    assert str(r.exception) == f"{nodes / 'missing.json'}: --body file not found"
+
+
+def test_agreement_create_takes_the_nodes_own_party_among_the_parties(nodes):
+    """``--party JPN --party KOR`` on JPN's node (every party of the agreement named) was refused:
+    "JPN is not a pinned partner of JPN". The node is always a party; naming it changes nothing."""
+    r = run("agreement", "create", "--dir", nodes / "jpn", "--id", "a1", "--party", "JPN", "--party", "KOR",
+            "--rule", "JPN->KOR:warning.*:SECRET", "--out", nodes / "a1.yaml")
+    assert r.exit_code == 0, r.output
+    assert "parties JPN, KOR, 1 rule(s)" in r.output
+
+
+def test_a_token_for_a_party_not_pinned_is_made_with_a_warning(nodes):
+    """A token for GBR, which JPN has not pinned, was made without a word (a typo for a pinned
+    party looks the same)."""
+    r = run("node", "token", "create", "--dir", nodes / "jpn", "--name", "liaison", "--party", "GBR",
+            "--scope", "items:read")
+    assert r.exit_code == 0, r.output
+    assert ("warning: GBR is not a pinned partner of JPN (a typo?): the token is made for GBR all the same, and "
+            "sees only what is releasable to GBR") in " ".join(r.stderr.split())
+    r = run("node", "token", "create", "--dir", nodes / "jpn", "--name", "kor-liaison", "--party", "KOR",
+            "--scope", "items:read")
+    assert r.exit_code == 0 and "warning" not in r.stderr

@@ -2,6 +2,7 @@
 expects something else fails in one line (exit 2), never a traceback, and stores nothing; so does
 an unreachable NATS server."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -44,11 +45,13 @@ def test_file_system_refusals_are_one_line(tmp_path):
     (tmp_path / "a-dir").mkdir()
     (tmp_path / "a-file").write_text("x")
     out = accord_cmd("agreement", "show", tmp_path / "a-dir")  # read through the input-file reader
-    assert out.returncode == 2 and one_line(out).endswith("a-dir: is a directory, not a agreement file")
-    out = accord_cmd("node", "init", "--party", "JPN", "--dir", tmp_path / "a-file")  # mkdir: exists
-    assert out.returncode == 2 and one_line(out) == f"error: {tmp_path / 'a-file'}: file exists"
-    out = accord_cmd("warning", "score", tmp_path / "a-file", tmp_path / "a-file")
-    assert out.returncode == 2 and "a-file/detections.jsonl: not a directory" in one_line(out)
+    assert out.returncode == 2 and one_line(out).endswith("a-dir: is a directory, not an agreement file")
+    out = accord_cmd("node", "init", "--party", "JPN", "--dir", tmp_path / "a-file")  # was "file exists"
+    assert out.returncode == 2 and one_line(out) == (f"error: {tmp_path / 'a-file'}: a file, not a directory: "
+                                                     "give a new (or empty) directory for the node")
+    out = accord_cmd("warning", "score", tmp_path / "a-file", tmp_path / "a-file")  # was "a-file/detections…"
+    assert out.returncode == 2 and one_line(out) == (f"error: {tmp_path / 'a-file'}: a file; give the scenario "
+                                                     f"directory that holds detections.jsonl and truth.jsonl ({tmp_path})")
 
 
 def test_directories_and_non_utf8_files_name_the_file(node, tmp_path):
@@ -56,7 +59,7 @@ def test_directories_and_non_utf8_files_name_the_file(node, tmp_path):
     bad = tmp_path / "latin1.yaml"
     bad.write_bytes(b"series:\n  title: \xe9t\xe9\n")
     for args, text in [
-        (("agreement", "verify", tmp_path / "a-dir", "--dir", node), "is a directory, not a agreement file"),
+        (("agreement", "verify", tmp_path / "a-dir", "--dir", node), "is a directory, not an agreement file"),
         (("dialogue", "load", bad, "--dir", node), "dialogue file is not UTF-8 text (byte 17)"),
         (("dialogue", "load", tmp_path / "a-dir", "--dir", node), "is a directory, not a dialogue file"),
         (("exercise", "validate", tmp_path / "a-dir"), "is a directory, not a scenario file"),
@@ -107,3 +110,44 @@ def test_an_unreachable_nats_server_is_one_line(tmp_path):
     out = accord_cmd("warning", "watch", "--nats", "nats://127.0.0.1:1", "--party", "JPN")
     assert out.returncode == 2
     assert one_line(out) == "error: cannot connect to NATS at nats://127.0.0.1:1: nats: no servers available for connection"
+
+
+REFUSED_WRITE = """
+import sqlite3, sys
+from accord.node import node
+reason = sys.argv.pop()
+def refuse(self, items):
+    raise sqlite3.OperationalError(reason)
+node.Node.put_items = refuse
+from accord.cli.main import main
+main()
+"""
+
+
+@pytest.mark.parametrize("reason, advice", [
+    ("attempt to write a readonly database", "make the node directory and its file system writable"),
+    ("database or disk is full", "free space on the disk that holds the node directory"),
+    ("disk I/O error", "check the disk and the file system that hold the node directory (is it full?)"),
+])
+def test_a_database_that_refuses_a_write_is_one_line_saying_what_to_do(node, reason, advice):
+    """A read-only mount, a full disk or a failing one: SQLite refuses the write. That was a
+    traceback ending in ``sqlite3.OperationalError``; it is one line that says the write was
+    rolled back and what to do."""
+    out = subprocess.run([sys.executable, "-c", REFUSED_WRITE, "node", "item", "add", "--dir", node,
+                          "--kind", "test.note", "--marking", "UNCLASSIFIED", "--body", "{}", reason],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    assert one_line(out) == (f"error: the node database refused a write ({reason}), which was rolled back: "
+                             f"{advice}, then run the command again")
+
+
+@pytest.mark.skipif(shutil.which("fiu-run") is None, reason="libfiu (Debian fiu-utils) not installed")
+def test_a_node_on_a_full_disk_says_so(node):
+    """Every write SQLite makes fails with ENOSPC (libfiu): one line that says what to do, not a
+    traceback ending in ``sqlite3.OperationalError``."""
+    out = subprocess.run(["fiu-run", "-x", "-c", "enable name=posix/io/rw/pwrite,failinfo=28",
+                          sys.executable, "-m", "accord", "node", "item", "add", "--dir", node, "--kind", "test.note",
+                          "--marking", "UNCLASSIFIED", "--body", "{}"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    assert one_line(out) == ("error: the node database refused a write (database or disk is full), which was rolled "
+                             "back: free space on the disk that holds the node directory, then run the command again")

@@ -126,3 +126,37 @@ def test_partner_cosigns_a_checkpoint_and_both_signatures_verify(tmp_path, node_
     assert r.exit_code != 0 and "invalid signature" in str(r.exception)
     r = _run("ledger", "cosign", "--dir", str(kor_dir), "--party", "USA", str(cp))
     assert r.exit_code != 0 and "not pinned" in str(r.exception)
+
+
+def test_cosign_says_what_it_wrote_and_a_file_that_is_no_checkpoint_is_named(tmp_path, node_dir):
+    kor_dir = tmp_path / "kor"
+    with Node.init(kor_dir, party="KOR") as kor, Node.open(node_dir) as jpn:
+        kor.add_partner("JPN", jpn.identity.public_b64)
+        jpn.add_partner("KOR", kor.identity.public_b64)
+    cp = tmp_path / "jpn.cp"
+    cp.write_text(_run("ledger", "checkpoint", "--dir", str(node_dir)).output)
+    cosigned = tmp_path / "jpn-cosigned.cp"
+    r = _run("ledger", "cosign", "--dir", str(kor_dir), "--party", "JPN", str(cp), "--out", str(cosigned))
+    assert r.exit_code == 0, r.output
+    assert r.output == f"KOR cosigned JPN's checkpoint (tree size 12); wrote {cosigned}\n"
+    not_a_note = tmp_path / "track.json"
+    not_a_note.write_text('{"kind": "warning.track"}\n')
+    for args in (("cosign", "--party", "JPN"), ("open",)):
+        r = _run("ledger", *args, "--dir", str(kor_dir), str(not_a_note))
+        assert r.exit_code != 0 and str(r.exception).startswith(f"{not_a_note}: malformed note"), r.exception
+
+
+def test_cosign_with_the_wrong_party_names_the_log_the_checkpoint_is_from(tmp_path, node_dir):
+    """``--party USA`` on JPN's checkpoint answered "note has no verifiable signatures"; and a
+    node asked to witness its own log answered that its own party "is not pinned"."""
+    kor_dir, usa_dir = tmp_path / "kor", tmp_path / "usa"
+    with Node.init(kor_dir, party="KOR") as kor, Node.init(usa_dir, party="USA") as usa, Node.open(node_dir) as jpn:
+        kor.add_partner("JPN", jpn.identity.public_b64)
+        kor.add_partner("USA", usa.identity.public_b64)
+    cp = tmp_path / "jpn.cp"
+    cp.write_text(_run("ledger", "checkpoint", "--dir", str(node_dir)).output)
+    r = _run("ledger", "cosign", "--dir", str(kor_dir), "--party", "USA", str(cp))
+    assert r.exit_code != 0
+    assert str(r.exception) == f"{cp}: this checkpoint is JPN's log, not USA's: give --party JPN"
+    r = _run("ledger", "cosign", "--dir", str(node_dir), "--party", "JPN", str(cp))
+    assert str(r.exception) == "JPN is this node's own party: a partner witnesses a node's checkpoints, not the node"

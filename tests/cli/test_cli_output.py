@@ -42,6 +42,26 @@ def test_a_group_lists_each_command_on_its_summary_not_its_docstring_lines():
         assert all("\n" not in p for p in info.help.split("\n\n")), info.callback
 
 
+def test_every_option_of_every_command_says_what_it_is_for():
+    """``--help`` named ``--series``, ``--owner``, ``--text``, ``--title`` … with no word on what
+    they take or do (15 options of ``dialogue``, ``node item list --kind``, ``policy explain
+    --json``, ``intel add-collection --description``)."""
+    root = typer.main.get_command(app)
+
+    def walk(command, path):
+        if hasattr(command, "list_commands"):
+            ctx = type(command).context_class(command)
+            for name in command.list_commands(ctx):
+                yield from walk(command.get_command(ctx, name), [*path, name])
+        else:
+            yield path, command
+
+    bare = [f"accord {' '.join(path)} {param.opts[0]}" for path, command in walk(root, [])
+            for param in command.params
+            if type(param).__name__.endswith("Option") and not (param.help or "").strip()]
+    assert bare == []
+
+
 def test_a_command_help_keeps_each_later_paragraph_whole_too():
     r = runner.invoke(app, ["node", "serve", "--help"], env={"COLUMNS": "400"})
     assert r.exit_code == 0, r.output

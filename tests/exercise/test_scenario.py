@@ -52,6 +52,17 @@ def test_validation_error_names_line_and_field(old, new, line_of, field, words):
     assert str(e).startswith(f"drill.yaml, line {e.line}, field '{field}'")
 
 
+def test_a_misspelt_required_field_is_named_as_the_typo_it_is():
+    """``duraton_s:`` made two problems, and the one reported was ``duration_s: Field required``
+    (and 1 more): the line the user has to change was the one not named."""
+    text = builtin_text("trilateral-warning").replace("duration_s: 900", "duraton_s: 900", 1)
+    with pytest.raises(InputError) as err:
+        parse_scenario(text, source="drill.yaml")
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "duraton_s" in ln)
+    assert str(err.value) == (f"drill.yaml, line {line}, field 'duraton_s': Extra inputs are not permitted "
+                              "(did you mean 'duration_s'?) (and 1 more problem)")
+
+
 def test_broken_yaml_and_non_mapping_are_clear_errors():
     with pytest.raises(InputError, match="line 3: not valid YAML"):
         parse_scenario("name: x\nparties: [JPN\n", source="bad.yaml")
@@ -86,3 +97,18 @@ def test_an_epoch_with_room_for_the_exercise_is_taken_in_utc(epoch):
     text = builtin_text("trilateral-warning").replace('epoch: "2026-11-25T00:00:00Z"', f'epoch: "{epoch}"', 1)
     got = parse_scenario(text, source="drill.yaml").epoch
     assert got.tzinfo is UTC and got == datetime.fromisoformat(epoch)
+
+
+def test_an_interrupted_run_says_what_it_left(tmp_path, monkeypatch):
+    """Ctrl-C during a run exited 130 without a word, leaving an output directory with nodes and
+    agreements but no report."""
+    import accord.exercise.runner as runner_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner_module, "run_exercise", interrupted)
+    res = CliRunner().invoke(app, ["exercise", "run", "trilateral-warning", "--out", str(tmp_path / "drill")])
+    assert res.exit_code == 130
+    assert " ".join(res.stderr.split()) == (f"interrupted: {tmp_path / 'drill'} holds an unfinished run (no report); "
+                                            "run the same command again to redo it")

@@ -124,6 +124,10 @@ def test_cli_collections_import_export_validate(tmp_path):
     r = runner.invoke(app, ["intel", "export", "--collection", "cyber", "--for", "KOR", "-o", str(out), "--dir", d])
     assert r.exit_code == 0
     assert len(json.loads(out.read_text())["objects"]) == 24
+    out2 = tmp_path / "out2.json"  # --out, as every other command that writes a file names it
+    r = runner.invoke(app, ["intel", "export", "--collection", "cyber", "--for", "KOR", "--out", str(out2), "--dir", d])
+    assert r.exit_code == 0, r.output
+    assert json.loads(out2.read_text())["objects"] == json.loads(out.read_text())["objects"]
     r = runner.invoke(app, ["intel", "validate", str(DATA / "opencti-bundle.json"), "--strict"])
     assert isinstance(r.exception, StixValidationError) and r.exception.exit_code == 2  # main() exits 2
     assert "x_opencti_files" in r.output
@@ -160,3 +164,16 @@ def test_cli_add_collection_prints_shared_and_a_bracketed_title_as_written(tmp_p
                                  "--shared", "--dir", str(tmp_path / "jpn")])
     assert r.exit_code == 0, r.output
     assert r.output.rstrip("\n").endswith("(cyber): Cyber [TLP:AMBER] [shared]"), r.output
+
+
+def test_a_collection_added_twice_names_the_one_that_holds_the_alias(store):
+    """The refusal named the id freshly drawn for the new collection, which exists nowhere, as
+    if it were the one in the way."""
+    first = store.add_collection("Cyber indicators", alias="cyber")
+    with pytest.raises(InputError) as refused:
+        store.add_collection("Cyber indicators", alias="cyber")
+    assert str(refused.value) == (f"field 'alias': alias 'cyber' is already used by collection {first.id} "
+                                  "(Cyber indicators)")
+    with pytest.raises(InputError) as refused:
+        store.add_collection("Other", alias="other", id=first.id)
+    assert str(refused.value) == f"field 'id': a collection with id {first.id!r} already exists (Cyber indicators)"

@@ -59,3 +59,20 @@ def test_bad_track_line_names_line_and_field(tmp_path):
         read_tracks(p)
     with pytest.raises(InputError, match="no such"):
         read_predictions(tmp_path / "missing.jsonl")
+
+
+def test_a_write_interrupted_midway_leaves_the_old_file_and_no_temporary(tmp_path):
+    """Ctrl-C (or any error) while ``tracks.jsonl`` is written: the old file stays whole, and
+    no ``tracks.jsonl.tmp`` is left beside it for the next run or the user to trip over."""
+    from accord.warning.io.jsonl import write_lines
+
+    path = tmp_path / "tracks.jsonl"
+    write_lines(path, ["old"])
+
+    def lines():
+        yield "new 1"
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_lines(path, lines())
+    assert path.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["tracks.jsonl"]

@@ -104,3 +104,27 @@ def test_cli_track_writes_outputs_and_reports_bad_lines(tmp_path):
                               "--lenient", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["skipped_lines"] == 1
+
+
+def test_cli_track_takes_the_scenario_directory_and_score_names_the_directory_it_wants(tmp_path):
+    """``warning alerts`` and ``score`` take the scenario directory, ``track`` took only the file
+    in it (``sc42: is a directory``); and ``score`` given that file named a path that exists
+    nowhere (``sc42/detections.jsonl/detections.jsonl: not a directory``)."""
+    from accord.cli.main import app
+    from accord.warning.sim import random_scenario, simulate, write_scenario
+
+    write_scenario(tmp_path / "scn", simulate(random_scenario(2, 1, duration=120.0)))
+    runner = CliRunner()
+    res = runner.invoke(app, ["warning", "track", str(tmp_path / "scn"), "--out", str(tmp_path / "out"), "--json"])
+    assert res.exit_code == 0, res.output
+    by_file = runner.invoke(app, ["warning", "track", str(tmp_path / "scn" / "detections.jsonl"),
+                                  "--out", str(tmp_path / "out2"), "--json"])
+    assert (tmp_path / "out" / "tracks.jsonl").read_text() == (tmp_path / "out2" / "tracks.jsonl").read_text()
+    assert json.loads(res.output)["detections"] == json.loads(by_file.output)["detections"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = runner.invoke(app, ["warning", "track", str(empty), "--out", str(tmp_path / "o3")])
+    assert str(res.exception) == f"{empty}: a directory without a detections.jsonl: give a detections file"
+    res = runner.invoke(app, ["warning", "score", str(tmp_path / "scn" / "detections.jsonl"), str(tmp_path / "out")])
+    assert str(res.exception) == (f"{tmp_path / 'scn' / 'detections.jsonl'}: a file; give the scenario directory "
+                                  f"that holds detections.jsonl and truth.jsonl ({tmp_path / 'scn'})")

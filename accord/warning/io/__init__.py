@@ -31,6 +31,7 @@ from accord.warning.io.detections import (
     TWO_PI,
     Detections,
     detection_lines,
+    detections_file,
     parse_detections,
     read_detections,
     write_detections,
@@ -62,7 +63,7 @@ from accord.warning.io.truth import (
 __all__ = [
     "DETECTIONS_FORMAT", "ECEF_TOLERANCE_M", "EVENT_KEYS", "MAX_SIGMA_ANGLE_RAD", "MAX_SKIPS_KEPT",
     "SENSOR_FIELDS", "TRUTH_KEYS", "TWO_PI", "Detections", "DetectionsHeader", "Event", "HeaderFields",
-    "Sensor", "SensorFields", "Truth", "detection_lines", "parse_detections", "parse_header",
+    "Sensor", "SensorFields", "Truth", "detection_lines", "detections_file", "parse_detections", "parse_header",
     "parse_sensor", "read_detections", "read_events", "read_predictions", "read_tracks", "read_truth",
     "write_detections", "write_events", "write_predictions", "write_tracks", "write_truth",
 ]

@@ -190,9 +190,20 @@ def parse_detections(lines: Iterable[str], *, lenient: bool = False,
     return header, det
 
 
-def read_detections(path: str | Path, *, lenient: bool = False) -> tuple[DetectionsHeader, Detections]:
-    """Read ``detections.jsonl``: the validated header and the detections as column arrays."""
+def detections_file(path: str | Path) -> Path:
+    """``path``, or the ``detections.jsonl`` in it when it is a (scenario) directory."""
     p = Path(path)
+    if p.is_dir():
+        if not (p / "detections.jsonl").is_file():
+            raise InputError("a directory without a detections.jsonl: give a detections file", source=str(p))
+        return p / "detections.jsonl"
+    return p
+
+
+def read_detections(path: str | Path, *, lenient: bool = False) -> tuple[DetectionsHeader, Detections]:
+    """Read ``detections.jsonl`` (or a scenario directory's): the validated header and the
+    detections as column arrays."""
+    p = detections_file(path)
     try:
         with open_lines(p) as fh:   # a line not UTF-8 or too long: refused (or skipped) with its number
             return parse_detections(bounded_lines(fh), lenient=lenient, source=str(p))

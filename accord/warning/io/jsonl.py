@@ -66,14 +66,18 @@ def to_float(v: int | float) -> float:
 
 def write_lines(path: str | Path, lines: Iterable[str]) -> None:
     """Write ``lines`` to ``path``, each followed by a newline, through a temporary file renamed
-    over it at the end."""
+    over it at the end (and removed if the write fails or is interrupted)."""
     p = Path(path)
     tmp = p.with_name(p.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for line in lines:
-            fh.write(line)
-            fh.write("\n")
-    tmp.replace(p)  # all or nothing: a reader never sees half a file
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            for line in lines:
+                fh.write(line)
+                fh.write("\n")
+        tmp.replace(p)  # all or nothing: a reader never sees half a file
+    except BaseException:  # an error or Ctrl-C midway: the old file stays, no half-written temporary
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def open_lines(path: Path) -> IO[str]:

@@ -124,7 +124,9 @@ def test_alerts_rules_from_node_yaml(tmp_path):
 
 
 @pytest.mark.parametrize("section,match", [
-    ("  margin: 5\n", "unknown alert rule key"), ("  margin_m: lots\n", "must be a number"),
+    ("  margin: 5\n", r"unknown alert rule key\(s\) margin \(did you mean margin_m\?\)"),
+    ("  margn_m: 5\n  aeras: []\n", r"unknown alert rule key\(s\) aeras \(did you mean areas\?\), margn_m \(did you mean margin_m\?\)"),
+    ("  margin_m: lots\n", "must be a number"),
     ("  margin_m: -1\n", "≥ 0"), ("  areas: JPN-01\n", "list of area codes"),
     ("  party: KOR\n", "differs from the node's party"),
 ])

@@ -9,6 +9,7 @@ economic zone alone does not trigger a public alert.
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -64,7 +65,10 @@ class AlertRules:
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(data) - set(known))
         if unknown:
-            raise ConfigError(f"{source}: unknown alert rule key(s) {', '.join(unknown)}")
+            def hint(key: str) -> str:
+                near = difflib.get_close_matches(str(key), list(known), n=1)
+                return f"{key} (did you mean {near[0]}?)" if near else str(key)
+            raise ConfigError(f"{source}: unknown alert rule key(s) {', '.join(hint(k) for k in unknown)}")
         kw: dict = {}
         for k, v in data.items():
             if k == "areas":

@@ -1,0 +1,120 @@
+"""node.yaml edited by hand: a misspelt key is refused in one line naming it, never ignored
+(a typo'd ``partners:`` would unpin every partner; a typo'd ``to:`` in a sharing rule would
+widen the rule to every partner)."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from accord.clock import ManualClock
+from accord.errors import ConfigError
+from accord.federation.outbox import unpinned_config_rules
+from accord.node import Node
+
+
+@pytest.fixture
+def jpn(tmp_path):
+    clock = ManualClock(datetime(2026, 6, 1, tzinfo=UTC))
+    kor = Node.init(tmp_path / "kor", "KOR", clock)
+    node = Node.init(tmp_path / "jpn", "JPN", clock)
+    node.add_partner("KOR", kor.identity.public_b64, "https://kor.example")
+    kor.close()
+    node.close()
+    return tmp_path / "jpn"
+
+
+def edit(directory, old, new):
+    path = directory / "node.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+@pytest.mark.parametrize("old, new, match", [
+    ("partners:", "partnres:", r"node.yaml: unknown key 'partnres' \(did you mean 'partners'\?\)"),
+    ("    url:", "    ulr:", r"node.yaml: partners.KOR: unknown key 'ulr' \(did you mean 'url'\?\)"),
+])
+def test_a_misspelt_key_is_refused_naming_it(jpn, old, new, match):
+    edit(jpn, old, new)
+    with pytest.raises(ConfigError, match=match):
+        Node.open(jpn)
+
+
+def test_every_documented_section_is_accepted(jpn):
+    with open(jpn / "node.yaml", "a") as f:
+        f.write("sharing:\n  - {kinds: warning.track, to: KOR}\nalerts:\n  margin_m: 5000\n")
+    node = Node.open(jpn)
+    try:
+        assert "KOR" in node.partners()
+    finally:
+        node.close()
+
+
+def test_a_sharing_rule_with_a_misspelt_key_is_refused_not_widened(jpn):
+    with open(jpn / "node.yaml", "a") as f:
+        f.write("sharing:\n  - {kinds: warning.track, too: KOR}\n")
+    with pytest.raises(ConfigError, match=r"node.yaml: sharing\[0\]: unknown key 'too' \(did you mean 'to'\?\)"):
+        Node.open(jpn)
+    (jpn / "node.yaml").write_text((jpn / "node.yaml").read_text().replace("too:", "to:"))
+    node = Node.open(jpn)
+    try:
+        assert unpinned_config_rules(node) == []
+    finally:
+        node.close()
+
+
+def test_two_processes_pinning_at_once_keep_both_pins(tmp_path, monkeypatch):
+    """``accord node partner add`` run twice at once (two processes: two connections) lost one
+    pin from node.yaml — each read the file, then rewrote it with its own pin only — while the
+    ledger recorded both. The file is now read under the database's write lock: B reads it only
+    once A's pin is in it."""
+    import threading
+
+    from accord.node import node as node_module
+
+    clock = ManualClock(datetime(2026, 6, 1, tzinfo=UTC))
+    keys = {}
+    for party in ("KOR", "USA"):
+        other = Node.init(tmp_path / party.lower(), party, clock)
+        keys[party] = other.identity.public_b64
+        other.close()
+    Node.init(tmp_path / "jpn", "JPN", clock).close()
+    a, b = Node.open(tmp_path / "jpn", clock), Node.open(tmp_path / "jpn", clock)
+    b_read, b_thread = threading.Event(), None
+    read_config, write_config = node_module._read_config, node_module._write_config
+
+    def reading(path):
+        if threading.current_thread() is b_thread:
+            b_read.set()
+        return read_config(path)
+
+    def writing(path, config):
+        nonlocal b_thread
+        if b_thread is None:  # A, about to write: B pins meanwhile, as far as it can get
+            b_thread = threading.Thread(target=b.add_partner, args=("USA", keys["USA"]))
+            b_thread.start()
+            b_read.wait(1)  # B reads node.yaml at once if nothing holds it back
+        write_config(path, config)
+
+    monkeypatch.setattr(node_module, "_read_config", reading)
+    monkeypatch.setattr(node_module, "_write_config", writing)
+    try:
+        a.add_partner("KOR", keys["KOR"])
+        b_thread.join(60)
+        monkeypatch.undo()
+        with Node.open(tmp_path / "jpn", clock) as reopened:
+            assert sorted(reopened.partners()) == ["KOR", "USA"]
+            assert [e.data["party"] for e in reopened.ledger.entries() if e.type == "partner.added"] == ["KOR", "USA"]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_an_unquoted_star_says_to_quote_it(jpn):
+    """``to: *`` (every partner, as ``node rule add --to '*'`` takes it) is YAML's alias marker
+    unquoted: the refusal was PyYAML's "expected alphabetic or numeric character, but found '}'"."""
+    with open(jpn / "node.yaml", "a") as f:
+        f.write("sharing:\n  - {kinds: warning.track, to: *}\n")
+    with pytest.raises(ConfigError, match=r'line 12: not valid YAML: a \* must be quoted \("\*"\): unquoted, it '
+                                          r"starts a YAML alias"):
+        Node.open(jpn)

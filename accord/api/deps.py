@@ -276,5 +276,6 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
             for code in codes}
 
 
-BEARER_ERRORS = error_responses(401, 403, 422)
-"""What every bearer-token route can answer besides its own success and errors."""
+BEARER_ERRORS = error_responses(400, 401, 403, 422)
+"""What every bearer-token route can answer besides its own success and errors (400: a NUL in
+the path or query, refused before any route runs, :data:`accord.api.app.NUL_MESSAGE`)."""

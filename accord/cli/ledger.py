@@ -122,10 +122,16 @@ def consistency(directory: Path = DirOption,
                 as_json: bool = typer.Option(False, "--json", help="Print the proof as JSON.")) -> None:
     """Consistency proof (RFC 9162 §2.1.4) that the log at ``--old`` is a prefix of ``--new``."""
     from accord.core import merkle
+    from accord.errors import InputError
 
     with open_node(directory) as node:
         ledger = node.ledger
         new_size = ledger.size if new is None else new
+        # bad input, not a failed verification (exit 4): say which option is out of range
+        if new_size > ledger.size:
+            raise InputError(f"--new {new_size} is past the ledger's size {ledger.size}", field="new")
+        if old > new_size:
+            raise InputError(f"--old {old} is past the newer size {new_size} (need --old <= --new)", field="old")
         path = ledger.consistency_proof(old, new_size)
         old_root, new_root = ledger.root(old), ledger.root(new_size)
         merkle.verify_consistency(old, new_size, path, old_root, new_root)

@@ -89,6 +89,18 @@ def test_consistency_json_verifies_independently(node_dir):
                               dec(c["new_root"]))
 
 
+@pytest.mark.parametrize("args, said", [(["--old", "999"], "--old 999 is past the newer size 11"),
+                                        (["--old", "3", "--new", "40"], "--new 40 is past the ledger's size 11"),
+                                        (["--old", "9", "--new", "4"], "--old 9 is past the newer size 4")])
+def test_consistency_sizes_out_of_range_are_bad_input_not_a_failed_verification(node_dir, args, said):
+    """Exit 2 and the option named: it exited 4, the code of a ledger that failed verification."""
+    from accord.errors import InputError
+
+    r = _run("ledger", "consistency", "--dir", str(node_dir), *args)
+    assert isinstance(r.exception, InputError) and r.exception.exit_code == 2, r.output
+    assert said in str(r.exception)
+
+
 def test_show_lists_entries(node_dir):
     r = _run("ledger", "show", "--dir", str(node_dir), "--json", "--limit", "3")
     assert r.exit_code == 0, r.output

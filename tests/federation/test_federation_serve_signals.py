@@ -145,7 +145,6 @@ def test_a_second_sigterm_ends_the_wait_at_once_and_the_node_still_stops_cleanly
         server.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="each worker counts the terminal's SIGINT and the supervisor's SIGTERM as two stops")
 def test_ctrl_c_on_a_terminal_gives_the_workers_requests_their_grace(tmp_path):
     """A terminal's Ctrl-C reaches every process of the foreground group: each worker of
     ``--workers N`` gets SIGINT itself and SIGTERM from the supervisor passing it on. That is one

@@ -53,7 +53,8 @@ _URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*:)[^\s/@]*@")
 
 def without_passwords(text: str) -> str:
     """``text`` with the password of every URL in it replaced by ``[redacted]`` (user and host kept)."""
-    return _URL_PASSWORD.sub(r"\1[redacted]@", text)
+    # every log line comes here: the pattern tries a scheme at each word, 25 times the cost of the test
+    return _URL_PASSWORD.sub(r"\1[redacted]@", text) if "://" in text else text
 
 
 def redact(text: str) -> str:

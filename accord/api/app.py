@@ -51,6 +51,7 @@ from accord.api.deps import (
 from accord.federation.schema import ensure_federation_schema, write_lock
 from accord.federation.tokens import TOKENS_DDL
 from accord.errors import StoreUnavailable
+from accord.logs import Throttle
 from accord.store.base import DatabaseError
 from accord.store.sqlite import Checkpointer, ensure_schema
 
@@ -84,6 +85,17 @@ READY_FAILURES: tuple[type[Exception], ...] = (StoreUnavailable, *DatabaseError)
 """What makes ``/health/ready`` answer 503: the database away, or failing the query."""
 
 
+_left_log = Throttle(per_minute=30)
+
+
+def _client_left(method: str, path: str) -> None:
+    """The INFO line of a client gone while sending the body it announced: anyone can cause one
+    per connection, so at most 30 a minute, the next carrying the number passed over."""
+    allowed, passed = _left_log.allow()
+    if allowed:
+        log.info("client left during %s %s%s", method, path,
+                 f" (+{passed} earlier not logged one by one)" if passed else "")
+
 def _holds_nul(scope: Scope) -> bool:
     """Whether the request's path (decoded) or query string (``%00`` or a raw NUL) holds a NUL."""
     query = scope.get("query_string", b"")
@@ -106,7 +118,7 @@ class NodeApp(FastAPI):
     handler does not turn into a response is logged and answered 500 with the route's
     ``internal_error()`` body (what ``ServerErrorMiddleware`` would do, in the route's format).
     On every path, a client that leaves while sending its body gets no answer and no error log
-    (one line at INFO), however many times it does it.
+    (one line at INFO, at most 30 a minute), however many times it does it.
 
     Kept for a measured reason: ``bench/taxii.py --hot-paths`` (in process, load average 5.4 on
     2 cores) gives 303 µs of CPU per ``GET /taxii2/`` through the lane and 509 µs without it
@@ -166,7 +178,7 @@ class NodeApp(FastAPI):
                     try:
                         response = await handler(Request(scope, receive, send))
                     except ClientDisconnect:  # gone while sending its body: nobody to answer
-                        log.info("client left during %s %s", scope["method"], route.path)
+                        _client_left(scope["method"], route.path)
                         return
                     except Exception:
                         log.exception("unhandled error in %s %s", scope["method"], route.path)
@@ -177,7 +189,7 @@ class NodeApp(FastAPI):
             await super().__call__(scope, receive, self._allow_every_method(scope, send))
         except ClientDisconnect:  # gone while sending the body it announced: nobody to answer
             # (escaping, uvicorn would log it as "Exception in ASGI application" with its traceback)
-            log.info("client left during %s %s", scope["method"], path)
+            _client_left(scope["method"], path)
 
     _METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 

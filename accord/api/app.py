@@ -47,6 +47,7 @@ from accord.api.deps import (
     bearer_principal,
     current_principal,
     guard_body,
+    holds_nul,
 )
 from accord.federation.schema import ensure_federation_schema, write_lock
 from accord.federation.tokens import TOKENS_DDL
@@ -95,12 +96,6 @@ def _client_left(method: str, path: str) -> None:
     if allowed:
         log.info("client left during %s %s%s", method, path,
                  f" (+{passed} earlier not logged one by one)" if passed else "")
-
-def _holds_nul(scope: Scope) -> bool:
-    """Whether the request's path (decoded) or query string (``%00`` or a raw NUL) holds a NUL."""
-    query = scope.get("query_string", b"")
-    return "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query
-
 
 class NodeApp(FastAPI):
     """FastAPI with a direct lane for routes that need none of the app's middleware.
@@ -161,7 +156,7 @@ class NodeApp(FastAPI):
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
-        if _holds_nul(scope) and not path.startswith("/console/"):   # the console answers its own page
+        if holds_nul(scope) and not path.startswith("/console/"):   # the console answers its own page
             scope["app"] = self
             await error_forms.error_response(Request(scope), 400, NUL_MESSAGE)(scope, receive, send)
             return

@@ -200,7 +200,6 @@ def test_an_own_alert_stored_is_logged_once(tmp_path, caplog):
     assert lines[0].msg_type == "Update" and lines[0].areas == ["JP-13", "JP-14"]
 
 
-@pytest.mark.xfail(strict=True, reason="an exception's message reaches the traceback's lines as it is")
 def test_an_exception_message_cannot_forge_a_line_inside_a_traceback(captured):
     """The traceback is the one part of a text record on lines of its own; an exception whose
     message carries outside text with a line break started a well-formed line of its choosing."""

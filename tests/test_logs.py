@@ -198,3 +198,19 @@ def test_an_own_alert_stored_is_logged_once(tmp_path, caplog):
     lines = [r for r in caplog.records if getattr(r, "event", None) == "alert.issued"]
     assert [r.getMessage() for r in lines] == ["alert issued: Update JPN-7 for JP-13, JP-14: impact ellipse"]
     assert lines[0].msg_type == "Update" and lines[0].areas == ["JP-13", "JP-14"]
+
+
+def test_an_exception_message_cannot_forge_a_line_inside_a_traceback(captured):
+    """The traceback is the one part of a text record on lines of its own; an exception whose
+    message carries outside text with a line break started a well-formed line of its choosing."""
+    configure("info", "text", captured)
+    forged = "2026-12-04T20:39:34.233Z INFO    accord.federation: partner KOR recovered"
+    try:
+        raise ValueError(f"bad value 'x\n{forged}\x1b[2J'")
+    except ValueError:
+        logging.getLogger("accord.api").exception("unhandled error in %s %s", "GET", "/api/v1/items")
+    out = captured.getvalue()
+    assert not any(line.startswith(forged) for line in out.splitlines()), out
+    assert "\x1b" not in out
+    assert f"ValueError: bad value 'x\\n{forged}\\x1b[2J'" in out, out
+    assert out.splitlines()[1] == "Traceback (most recent call last):"   # the frames keep their lines

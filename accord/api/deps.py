@@ -185,6 +185,14 @@ def guard_body(scope: Scope, receive: Receive) -> Receive:
     return guarded
 
 
+def holds_nul(scope: Scope) -> bool:
+    """Whether a request's path (decoded) or query string (``%00`` or a raw NUL) holds a NUL
+    character: no identifier, party or filter has one, and PostgreSQL's text cannot hold one.
+    :class:`accord.api.app.NodeApp` answers such a request 400 in its API's form, the console
+    with its own page (:class:`accord.console.security.ConsoleRoute`)."""
+    query = scope.get("query_string", b"")
+    return "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query
+
 def require_scope(scope: str) -> Callable[..., Principal]:
     """A dependency that returns the principal if it holds ``scope`` (or ``admin``), else 403."""
 

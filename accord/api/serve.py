@@ -137,6 +137,7 @@ class _Server(uvicorn.Server):
                  on_stopped: Callable[[], None]) -> None:
         super().__init__(config)
         self._on_started, self._on_stopped = on_started, on_stopped
+        self.signals: set[int] = set()  # the stop signals received so far
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -151,8 +152,12 @@ class _Server(uvicorn.Server):
                 signal.signal(signal.SIGHUP, previous)
 
     def handle_exit(self, sig: int, frame: Any) -> None:
-        if self.should_exit:  # a second signal (uvicorn forced only a second SIGINT): stop waiting for requests
+        # the same signal again (uvicorn forced only a second SIGINT): stop waiting for requests. Another
+        # one is the same stop arriving twice: a terminal's Ctrl-C reaches each worker of --workers N
+        # itself and as the SIGTERM its supervisor passes on
+        if self.should_exit and sig in self.signals:
             self.force_exit = True
+        self.signals.add(sig)
         super().handle_exit(sig, frame)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -178,7 +183,7 @@ def run(app: Any, sock: socket.socket, *, on_started: Callable[[], None], on_sto
         log_level: str = "warning", ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
         grace: float = GRACE) -> None:
     """Serve ``app`` on the bound ``sock`` until stopped (SIGINT, SIGTERM or SIGHUP: requests in
-    progress get ``grace`` seconds, a second signal ends the wait); uvicorn's messages at ``log_level``
+    progress get ``grace`` seconds, the same signal again ends the wait); uvicorn's messages at ``log_level``
     through the handlers :func:`accord.logs.configure` set up. ``on_started`` runs once the
     application has started and the socket accepts connections, ``on_stopped`` once the server
     has shut down (before a caught SIGTERM ends the process)."""

@@ -21,6 +21,8 @@ from fastapi.routing import APIRoute
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
+from accord.api.deps import holds_nul
+
 log = logging.getLogger("accord.console")
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -40,9 +42,10 @@ NUL_REFUSED = "a NUL character in the request's path, query or form"
 
 
 def has_nul(*texts: str) -> bool:
-    """Whether any of ``texts`` holds a NUL character: no console id, filter or form field has
-    one, and PostgreSQL refuses NUL in text, so one reaching the store (``/console/items/%00``)
-    was a 500 with a logged traceback on a node on PostgreSQL. The console answers 400 first."""
+    """Whether any of ``texts`` (a form's fields) holds a NUL character: no console id, filter or
+    form field has one, and PostgreSQL refuses NUL in text, so one reaching the store was a 500
+    with a logged traceback on a node on PostgreSQL. The console answers 400 first (a path or a
+    query: :func:`accord.api.deps.holds_nul`)."""
     return any("\x00" in t for t in texts)
 
 
@@ -68,7 +71,7 @@ class ConsoleRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             try:
-                if has_nul(request.scope.get("path", ""), *(x for kv in request.query_params.multi_items() for x in kv)):
+                if holds_nul(request.scope):  # the check NodeApp leaves to the console, to answer its page
                     raise HTTPException(400, NUL_REFUSED)
                 response = await original(request)
             except LoginRequired:

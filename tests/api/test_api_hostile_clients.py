@@ -86,6 +86,22 @@ def test_partner_that_leaves_mid_batch_is_not_an_error(pair, caplog):
     left_mid_body(caplog, create_app(kor), "/federation/v1/envelopes", headers, body[:8], len(body))
 
 
+
+def test_clients_that_leave_mid_body_cannot_flood_the_log(pair, caplog, monkeypatch):
+    """Anyone can announce a body and leave: one INFO line each was a line per connection an
+    anonymous client cared to open. At most 30 a minute, as refused credentials are."""
+    from accord.api import app as app_module
+    from accord.logs import Throttle
+
+    monkeypatch.setattr(app_module, "_left_log", Throttle(per_minute=30))  # the other tests' lines stay
+    app = create_app(pair["KOR"])
+    with caplog.at_level(logging.INFO, logger="accord.api"):
+        for _ in range(45):
+            call(app, "POST", "/console/login", {"content-type": "application/x-www-form-urlencoded"},
+                 b"token=abc&", announced=100)
+    left = [r for r in caplog.records if "client left" in r.getMessage()]
+    assert 1 <= len(left) <= 30, len(left)
+
 # --- TAXII paths and methods no route serves --------------------------------------------------
 TAXII = "application/taxii+json;version=2.1"
 

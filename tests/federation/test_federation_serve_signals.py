@@ -143,3 +143,29 @@ def test_a_second_sigterm_ends_the_wait_at_once_and_the_node_still_stops_cleanly
     finally:
         stalled.close()
         server.stop()
+
+
+def test_ctrl_c_on_a_terminal_gives_the_workers_requests_their_grace(tmp_path):
+    """A terminal's Ctrl-C reaches every process of the foreground group: each worker of
+    ``--workers N`` gets SIGINT itself and SIGTERM from the supervisor passing it on. That is one
+    stop reaching a worker twice, not a second stop: a request in progress still gets its grace
+    (counted as a second signal, it was cut off at once)."""
+    d = tmp_path / "JPN"
+    Node.init(d, party="JPN").close()
+    server = NodeProcess(d, args=["--workers", "2", "--grace", "1h"]).start()
+    stalled = _stalled_request(d, server.port)
+    try:
+        assert server.proc is not None
+        for pid in (*_children(server.proc.pid), server.proc.pid):   # what the terminal does
+            os.kill(pid, signal.SIGINT)
+        with pytest.raises(subprocess.TimeoutExpired):   # waiting for the stalled request, within its grace
+            server.proc.wait(5)
+        server.proc.send_signal(signal.SIGINT)   # a second Ctrl-C: requests cut off, the stop completes
+        try:
+            server.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("node serve --workers 2 ignored a second Ctrl-C")
+        assert (d / "serve.lock").read_text() == ""
+    finally:
+        stalled.close()
+        server.stop()

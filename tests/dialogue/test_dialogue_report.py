@@ -48,3 +48,38 @@ def test_markdown_escapes_pipes_and_html_escapes_markup():
     html = render_html(r)
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "Ministers &lt;b&gt;&amp;&lt;/b&gt; co" in html
+
+
+MD_HOSTILE = "x | y\n\n## Overdue\n\n- none\n\n<!-- ![beacon](https://evil.example/p.png) [ok](javascript:alert(1)) <b>b</b> *em* `c` \\"
+"""Partner-signed text that tries, once rendered, to add a heading and a fake empty 'Overdue' list,
+hide the rest of the report in an HTML comment, load an image, add links, markup and emphasis."""
+
+
+def test_markdown_renders_every_partner_text_as_plain_text():
+    """Series title, venue and commitment text each stay one piece of text in their place once
+    rendered (CommonMark with tables): no added heading, link, image, HTML or emphasis, every
+    table row keeps its cells, and the real sections follow."""
+    from markdown_it import MarkdownIt
+
+    s = Series("S", MD_HOSTILE, ("JPN", "KOR"), Level.MINISTERS, 6, date(2025, 8, 31), ("JPN", "KOR"),
+               (("JPN", MD_HOSTILE),)).validate()
+    meetings = [Meeting("S-M1", "S", 1, MeetingStatus.HELD, date(2025, 8, 31), "JPN", MD_HOSTILE)]
+    late = Commitment("S-M1-C1", "S", "S-M1", "JPN", MD_HOSTILE, date(2026, 2, 1), Status.AGREED)
+    soon = Commitment("S-M1-C2", "S", "S-M1", "KOR", MD_HOSTILE, date(2026, 3, 10), Status.AGREED)
+    md = MarkdownIt("commonmark").enable("table")
+    tokens = md.parse(render_markdown(build_report([s], meetings, [(late, 1), (soon, 1)], NOW)))
+    inline = [t for t in tokens if t.type == "inline"]
+
+    def shown(t):  # the text a reader sees
+        return "".join(c.content for c in t.children or [] if c.type in ("text", "code_inline"))
+
+    headings = [shown(tokens[i + 1]) for i, t in enumerate(tokens) if t.type == "heading_open"]
+    flat = " ".join(line for line in MD_HOSTILE.split("\n") if line)  # line breaks shown as one space
+    assert headings == [f"Status of {flat}", f"{flat} (S)", "Overdue", "Due soon"]
+    kinds = {c.type for t in inline for c in t.children or []}
+    assert kinds <= {"text", "code_inline", "strong_open", "strong_close", "softbreak"}, kinds
+    assert not any(t.type in ("html_block", "html_inline") for t in tokens)
+    rows = [tokens[i + 1:tokens.index(next(x for x in tokens[i:] if x.type == "tr_close"), i)]
+            for i, t in enumerate(tokens) if t.type == "tr_open"]
+    assert {sum(1 for x in row if x.type in ("td_open", "th_open")) for row in rows} == {5, 7}
+    assert sum(shown(t).count(flat) for t in inline) == 2 + 2 + 2 + 2  # headings, venues, rows, the two lists

@@ -7,6 +7,7 @@ an epoch two minutes before midnight) so it runs in about a second; the SVG is p
 
 from __future__ import annotations
 
+from html import escape
 import re
 import xml.etree.ElementTree as ET
 from itertools import combinations
@@ -208,3 +209,21 @@ def test_the_map_draws_2525_symbols_for_radars_launches_impacts_and_tracks_with_
     for sidc in (symbols.RADAR, symbols.LAUNCH_SITE, symbols.TRACK, symbols.TRUE_IMPACT):
         assert f'data-sidc="{sidc}"' in legend
     assert "MIL-STD-2525D" in legend and "radar (friend, ground sensor)" in legend
+
+
+def test_scenario_names_are_drawn_as_written_never_as_mathtext_or_markup(tmp_path):
+    """Radar and launch ids come from the scenario file: one like ``$\\foo$`` (matplotlib would read
+    it as mathtext and fail the whole report) or ``$x^2$`` is drawn as those characters, and markup
+    in a name is text in the map, the timelines and the tables alike."""
+    names = ["$\\foo$", "$x^2$", "<script>alert(1)</script>--!>"]
+    launches = [{**la, "id": name} for la, name in zip(close_launches(), names)]
+    layer = MapLayer(radars=[{"id": name, "owner": "JPN", "lat_deg": 35.0 + i, "lon_deg": 135.0}
+                             for i, name in enumerate(names)], launches=launches)
+    metrics = {"scenario": {"name": names[2], "description": names[0]}, "launches": launches, "injects": []}
+    html = write_report(tmp_path, metrics, layer, (122.0, 138.0, 33.0, 44.0),
+                        {"JPN": {"own": [(0.0, 900.0)]}}, [], ["s"]).read_text()
+    assert "<script" not in html
+    for figure in ("map", "timelines"):
+        drawn = texts(svg(html, figure))  # each text as matplotlib's comment holds it: escaped, '--' broken
+        for name in names:
+            assert escape(name, quote=False).replace("--", "- -") in drawn, (figure, name)

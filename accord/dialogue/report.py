@@ -175,6 +175,7 @@ _HTML = """\
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{{ csp }}">
 <title>{{ r.title }}</title>
 <style>
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #1b1f23; }
@@ -231,6 +232,12 @@ code { font-size: 0.9em; }
 """
 
 
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+"""The HTML report's Content-Security-Policy, in its own ``<meta>`` (so a saved copy keeps it) and,
+with ``frame-ancestors 'none'``, in the API's response: no script, nothing loaded, only the
+page's own inline style — should any text ever reach the page unescaped, it could run nothing."""
+
+
 _MD_BREAK = re.compile("[ \t]*(?:\r\n|[\r\n\x0b\x0c\x85\u2028\u2029])+[ \t]*")
 _MD_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|&~$#!])")
@@ -282,8 +289,8 @@ def render_markdown(report: Report) -> str:
 
 
 def render_html(report: Report) -> str:
-    return _HTML_ENV.get_template("report.html").render(r=_View(report))
+    return _HTML_ENV.get_template("report.html").render(r=_View(report), csp=REPORT_CSP)
 
 
-__all__ = ["CommitmentRow", "Report", "SeriesSection", "build_report", "commitment_row",
+__all__ = ["REPORT_CSP", "CommitmentRow", "Report", "SeriesSection", "build_report", "commitment_row",
            "render_html", "render_markdown"]

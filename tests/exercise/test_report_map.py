@@ -153,7 +153,8 @@ def test_utc_clock_dates_only_times_on_another_day():
 
 
 def test_in_chromium_the_labels_stay_apart_and_the_inset_ellipses_are_drawn_large(report, tmp_path):
-    """The same checks on what a real browser lays out (Debian's Chromium through Playwright)."""
+    """The same checks on what a real browser lays out (Debian's Chromium through Playwright), under the
+    report's own Content-Security-Policy."""
     import shutil
 
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
@@ -167,14 +168,21 @@ def test_in_chromium_the_labels_stay_apart_and_the_inset_ellipses_are_drawn_larg
                                      args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
+            refused: list[str] = []
+            page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
             page.goto(path.as_uri())
             assert page.locator("#map-legend").is_visible()
+            policy = page.evaluate("document.querySelector('meta[http-equiv=Content-Security-Policy]')?.content")
             boxes = [page.locator(f"#launch-label-{la['id']}").bounding_box() for la in layer.launches]
             inset = page.locator("#impact-inset-1").bounding_box()
             ellipses = [page.locator(f"#inset-1-ellipse-{i}").bounding_box() for i in range(len(layer.ellipses))]
             page.locator("svg#map").screenshot(path=str(tmp_path / "map.png"))
         finally:
             browser.close()
+    # the file runs no script and loads nothing, whatever a scenario's names hold, and its own
+    # inline style and figures need nothing the policy refuses
+    assert policy is not None and "default-src 'none'" in policy and "script-src" not in policy
+    assert refused == []
     rects = [(b["x"], b["y"], b["x"] + b["width"], b["y"] + b["height"]) for b in boxes if b]
     assert len(rects) == len(layer.launches)
     assert not any(overlaps(a, b) for a, b in combinations(rects, 2)), rects

@@ -36,6 +36,11 @@ KIND_COMMITMENT = "dialogue.commitment"
 KINDS = (KIND_SERIES, KIND_MEETING, KIND_COMMITMENT)
 
 _RECORD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+LABEL_MAX = 200
+"""Longest series title, venue, meeting place or attendee role, in characters. The title is
+repeated in every meeting's calendar ``SUMMARY``: unbounded, one partner-signed title would be
+multiplied by the number of meetings in every export."""
+_NOT_ONE_LINE = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
 class Level(StrEnum):
@@ -120,6 +125,14 @@ def check_record_id(value: str, *, field: str = "id") -> str:
     if not isinstance(value, str) or not _RECORD_ID.match(value):
         raise InputError(f"record id must be 1-80 characters [A-Za-z0-9._-] starting with a letter "
                          f"or digit, got {value!r}", field=field)
+    return value
+
+
+def check_label(value: str, *, field: str, what: str) -> str:
+    """A short label (title, venue, place, role): one line of at most :data:`LABEL_MAX` characters."""
+    if len(value) > LABEL_MAX or _NOT_ONE_LINE.search(value):
+        raise InputError(f"{what} must be one line of at most {LABEL_MAX} characters, without control "
+                         f"characters; got {len(value)} characters starting {value[:40]!r}", field=field)
     return value
 
 
@@ -218,6 +231,7 @@ class Series:
         check_record_id(self.id, field="id")
         if not self.title.strip():
             raise InputError("series title is empty", field="title")
+        check_label(self.title, field="title", what="series title")
         if len(self.parties) < 2:
             raise InputError(f"a series needs at least two parties, got {list(self.parties)}",
                              field="parties")
@@ -232,8 +246,9 @@ class Series:
             raise InputError("host rotation is empty", field="host_rotation")
         for i, h in enumerate(self.host_rotation):
             check_party(h, field=f"host_rotation[{i}]", parties=self.parties, context=" (not in the series)")
-        for h, _ in self.venues:
+        for h, place in self.venues:
             check_party(h, field=f"venues.{h}", parties=self.parties, context=" (not in the series)")
+            check_label(place, field=f"venues.{h}", what="venue")
         return self
 
 
@@ -298,6 +313,8 @@ class Meeting:
                         context=f" (not in series {series.id})")
             if not a.role.strip():
                 raise InputError("attendee role is empty", field=f"attendees[{i}].role")
+            check_label(a.role, field=f"attendees[{i}].role", what="attendee role")
+        check_label(self.place, field="place", what="meeting place")
         if self.start is not None:
             if self.start.tzinfo is None:
                 raise InputError("meeting start must carry a time zone", field="start")

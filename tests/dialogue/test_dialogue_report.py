@@ -61,8 +61,10 @@ def test_markdown_renders_every_partner_text_as_plain_text():
     table row keeps its cells, and the real sections follow."""
     from markdown_it import MarkdownIt
 
+    # not validated: a series title or venue is one line now, but a report still renders records
+    # stored before that rule, and commitment text may hold line breaks
     s = Series("S", MD_HOSTILE, ("JPN", "KOR"), Level.MINISTERS, 6, date(2025, 8, 31), ("JPN", "KOR"),
-               (("JPN", MD_HOSTILE),)).validate()
+               (("JPN", MD_HOSTILE),))
     meetings = [Meeting("S-M1", "S", 1, MeetingStatus.HELD, date(2025, 8, 31), "JPN", MD_HOSTILE)]
     late = Commitment("S-M1-C1", "S", "S-M1", "JPN", MD_HOSTILE, date(2026, 2, 1), Status.AGREED)
     soon = Commitment("S-M1-C2", "S", "S-M1", "KOR", MD_HOSTILE, date(2026, 3, 10), Status.AGREED)

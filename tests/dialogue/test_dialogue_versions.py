@@ -62,6 +62,31 @@ def test_party_outside_the_series_cannot_sign():
         _verify(v1, None)
 
 
+def test_a_partners_series_title_or_venue_that_is_not_one_short_line_is_refused():
+    """The series title is repeated in every meeting's calendar SUMMARY: a partner's 1 MB title over
+    a thousand meetings would make a gigabyte export. Titles, venues, places and attendee roles are
+    one line of at most 200 characters; a version breaking that is refused, however well signed."""
+    from accord.dialogue.model import Attendee, Meeting, MeetingStatus
+    from accord.errors import InputError
+
+    for title in ("x" * 1_000_000, "x" * 201, "Talks\r\nEND:VEVENT", "Talks\x00"):
+        with pytest.raises(InputError, match="one line of at most 200 characters") as caught:
+            verify_version(sign_version(KOR, replace(SERIES, title=title), prev=None, now=T0), prev=None,
+                           series=None, key_for=KEYS.__getitem__)
+        assert caught.value.field == "title"
+    assert verify_version(sign_version(KOR, replace(SERIES, title="x" * 200), prev=None, now=T0), prev=None,
+                          series=None, key_for=KEYS.__getitem__)
+    with pytest.raises(InputError, match="one line") as caught:
+        replace(SERIES, venues=(("JPN", "x" * 201),)).validate()
+    assert caught.value.field == "venues.JPN"
+    meeting = Meeting("S-M1", "S", 1, MeetingStatus.HELD, date(2025, 9, 8), "KOR", "Seoul")
+    for bad, field in ((replace(meeting, place="a\nb"), "place"),
+                       (replace(meeting, attendees=(Attendee("JPN", "y" * 201),)), "attendees[0].role")):
+        with pytest.raises(InputError, match="one line") as caught:
+            _verify(sign_version(KOR, bad, prev=None, now=T0), None)
+        assert caught.value.field == field
+
+
 def test_forged_signature_and_unknown_key_are_refused():
     v1, v2 = _agreed()
     forged = replace(v2, signature=JPN.sign(b"x"))

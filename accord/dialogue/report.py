@@ -238,7 +238,7 @@ with ``frame-ancestors 'none'``, in the API's response: no script, nothing loade
 page's own inline style — should any text ever reach the page unescaped, it could run nothing."""
 
 
-_MD_BREAK = re.compile("[ \t]*(?:\r\n|[\r\n\x0b\x0c\x85\u2028\u2029])+[ \t]*")
+_MD_BREAK = re.compile("(?:\r\n|[\r\n\x0b\x0c\x85\u2028\u2029])+")
 _MD_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|&~$#!])")
 
@@ -262,7 +262,9 @@ def _md_text(value: Any) -> str:
     comment. Ids given through ``code`` are written as they are, inside their code span."""
     if isinstance(value, _Code):
         return f"`{value}`"
-    text = _MD_CONTROL.sub("", _MD_BREAK.sub(" ", str(value)))
+    # split, not a pattern with [ \t]* around the breaks: that one backtracks over every run of
+    # spaces, quadratic in a partner's text
+    text = _MD_CONTROL.sub("", " ".join(part.strip(" \t") for part in _MD_BREAK.split(str(value))))
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 

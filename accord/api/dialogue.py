@@ -22,7 +22,7 @@ from accord.api.deps import (BEARER_ERRORS, Principal, StrictJSONRoute, error_re
                              store_unavailable)
 from accord.clock import parse_rfc3339
 from accord.dialogue.inputs import CommitmentIn, CommitmentUpdateIn, MeetingIn, SeriesIn
-from accord.dialogue.report import render_html, render_markdown
+from accord.dialogue.report import REPORT_CSP, render_html, render_markdown
 from accord.dialogue.store import DialogueStore
 from accord.errors import AccordError, InputError, NotFoundError, NotOwnerError, StoreUnavailable
 
@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 class ScheduleRequest(BaseModel):
     count: int = Field(default=2, ge=1, le=24)
     after: date | None = None
+
+
+_NOSNIFF = {"X-Content-Type-Options": "nosniff"}
+"""On the exports: a browser takes them as the type they are sent with, never as HTML it guessed."""
 
 
 def _http_error(exc: AccordError) -> HTTPException:
@@ -94,7 +98,7 @@ def make_router(node: Node) -> APIRouter:
     @router.get("/series/{series_id}/ical", summary="iCalendar export (RFC 5545)",
                 response_class=PlainTextResponse)
     def ical(series_id: str, _: Principal = read) -> Response:
-        return Response(run(store.ical, series_id), media_type="text/calendar; charset=utf-8")
+        return Response(run(store.ical, series_id), media_type="text/calendar; charset=utf-8", headers=_NOSNIFF)
 
     @router.post("/meetings/{meeting_id}/commitments", status_code=201, summary="Propose a commitment")
     def add_commitment(meeting_id: str, req: CommitmentIn, _: Principal = write) -> dict[str, Any]:
@@ -128,9 +132,11 @@ def make_router(node: Node) -> APIRouter:
                _: Principal = read) -> Any:
         r = run(store.report, run(_now, now), series_id=series, party=party, soon_days=days)
         if format == "md":
-            return PlainTextResponse(render_markdown(r), media_type="text/markdown; charset=utf-8")
+            return PlainTextResponse(render_markdown(r), media_type="text/markdown; charset=utf-8",
+                                     headers=_NOSNIFF)
         if format == "html":
-            return HTMLResponse(render_html(r))
+            return HTMLResponse(render_html(r), headers={
+                **_NOSNIFF, "Content-Security-Policy": f"{REPORT_CSP}; frame-ancestors 'none'"})
         return r.to_json()
 
     return router

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from accord.cli.options import DirOpt, JsonOpt
-from accord.cli.output import plural, print_table
+from accord.cli.output import plain, plural, print_table
 from accord.errors import InputError
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def _print_outcome(out: Any, json_out: bool) -> None:
     for _, partner, result in out.shared:
         groups[(partner, result)] = groups.get((partner, result), 0) + 1
     for (partner, result), n in groups.items():
-        console.print(f"  → {partner}: {plural(n, 'item')} {result}", highlight=False)
+        console.print(plain(f"  → {partner}: {plural(n, 'item')} {result}"), highlight=False)
 
 
 def _csv(text: str) -> list[str]:
@@ -118,7 +118,7 @@ def series_list(dir: DirOpt, json_out: JsonOpt = False) -> None:
         return
     t = Table("id", "title", "parties", "level", "cadence", "first meeting", "hosts")
     for s in series:
-        t.add_row(s.id, s.title, ", ".join(s.parties), s.level.value, f"{s.cadence_months} months",
+        t.add_row(s.id, plain(s.title), ", ".join(s.parties), s.level.value, f"{s.cadence_months} months",
                   s.first_meeting.isoformat(), ", ".join(s.host_rotation))
     print_table(console, t)
 
@@ -159,7 +159,7 @@ def meeting_list(dir: DirOpt, series_id: Annotated[Optional[str], typer.Option("
         return
     t = Table("id", "#", "date", "host", "place", "status", "decisions", "commitments")
     for m in meetings:
-        t.add_row(m.id, str(m.number), m.date.isoformat(), m.host, m.place, m.status.value,
+        t.add_row(m.id, str(m.number), m.date.isoformat(), m.host, plain(m.place), m.status.value,
                   str(len(m.decisions)), str(len(m.outcomes)))
     print_table(console, t)
 
@@ -228,7 +228,7 @@ def _rows_table(rows: list[Any]) -> None:
     t = Table("id", "owner", "due", "status", "v", "text")
     for r in rows:
         due = f"[bold red]{r.due}[/]" if r.overdue else (f"[yellow]{r.due}[/]" if r.due_soon else str(r.due))
-        t.add_row(r.id, r.owner, due, r.status, str(r.version), r.text)
+        t.add_row(r.id, r.owner, due, r.status, str(r.version), plain(r.text))
     print_table(console, t)
 
 
@@ -259,7 +259,7 @@ def history(record_id: Annotated[str, typer.Argument(help="series, meeting or co
     t = Table("v", "signer", "signed at", "status", "change", "digest", "prev")
     for v in versions:
         t.add_row(str(v.version), v.signer, v.signed_at, str(v.state.get("status", "")),
-                  json.dumps(v.change, ensure_ascii=False) if v.change else "", v.digest()[:12] + "…",
+                  plain(json.dumps(v.change, ensure_ascii=False) if v.change else ""), v.digest()[:12] + "…",
                   (v.prev or "")[:12] + ("…" if v.prev else ""))
     print_table(console, t)
 
@@ -311,7 +311,7 @@ def sync(dir: DirOpt, json_out: JsonOpt = False) -> None:
         return
     console.print(f"indexed {ok}, rejected {bad}", highlight=False)
     for r in rejected:
-        console.print(f"  rejected {r['item_id']}: {r['reason']}", highlight=False)
+        console.print(plain(f"  rejected {r['item_id']}: {r['reason']}"), highlight=False)
 
 
 @app.command("share")

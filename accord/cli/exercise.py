@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from accord.cli.output import plural, print_table
+from accord.cli.output import literal, plural, print_table
 from accord.exercise.scenario import builtin_names, json_schema, load_scenario
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON for scr
 def validate(file: str = typer.Argument(..., help="Scenario YAML file, or a built-in scenario name.")) -> None:
     """Check a scenario file; errors name the line and the field."""
     s = load_scenario(file)
-    console.print(f"[green]ok[/]: {file} — scenario {s.name!r}, {plural(len(s.parties), 'party', 'parties')}, "
+    console.print(f"[green]ok[/]: {literal(file)} — scenario {literal(repr(s.name))}, {plural(len(s.parties), 'party', 'parties')}, "
                   f"{plural(len(s.radars), 'radar')}, {plural(len(s.injects), 'inject')}", highlight=False)
 
 
@@ -107,7 +107,7 @@ def print_links(links: list["ConsoleLink"]) -> None:
 def print_summary(result: "ExerciseResult") -> None:
     """The summary table of a run, and where its report and metrics are."""
     m = result.metrics
-    table = Table(title=f"Exercise {m['scenario']['name']} — {'PASSED' if result.passed else 'FAILED'}")
+    table = Table(title=f"Exercise {literal(m['scenario']['name'])} — {'PASSED' if result.passed else 'FAILED'}")
     table.add_column("figure")
     table.add_column("value", justify="right")
     for label, value in m["summary_table"]:

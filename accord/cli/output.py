@@ -9,16 +9,39 @@ status | cat`` printed "conta…" for "last contact" and "deliv…" for "deliver
 * on a terminal narrower than the table, each column folds a value that does not fit onto
   further lines instead of cutting it;
 * a title is never folded narrower than the console allows: a table is made at least as wide
-  as its title (a long path in a title over a narrow table came out a few letters a line).
+  as its title (a long path in a title over a narrow table came out a few letters a line);
+* text that came from elsewhere (a partner's signed record, a file) goes through :func:`plain`
+  (or :func:`literal`, inside a markup string):
+  a string cell or line is read as Rich markup, so ``[/]`` in it failed the command and
+  ``[link=…]`` made a hidden hyperlink, and an escape sequence in it reached the terminal.
 """
 
 from __future__ import annotations
 
+import re
+
 from rich.console import Console
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 _UNBOUNDED = 1 << 16
+
+
+_TERMINAL_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def plain(value: object) -> Text:
+    """``value`` as Rich text that is only ever text: no markup read in it, and no control
+    character (C0 but tab and line feed, DEL, C1: ESC or CSI would start a terminal sequence)."""
+    return Text(_TERMINAL_CONTROL.sub("", str(value)))
+
+
+def literal(value: object) -> str:
+    """``value`` to put inside a markup string (a table title, a line with ``[green]ok[/]``):
+    its own brackets escaped, its control characters left out, as :func:`plain` does."""
+    return escape(_TERMINAL_CONTROL.sub("", str(value)))
 
 
 def print_table(console: Console, table: Table) -> None:

@@ -11,15 +11,21 @@ Built with the ``icalendar`` library. Choices, with the RFC sections they follow
   ``DTEND`` the next day, §3.6.1); a timed meeting is in UTC (``…Z``);
 * ``STATUS`` (§3.8.1.11): planned → TENTATIVE, held → CONFIRMED, cancelled → CANCELLED for
   events; proposed/agreed → NEEDS-ACTION, in_progress → IN-PROCESS, done → COMPLETED,
-  lapsed → CANCELLED for to-dos. Accord's own status is kept in ``X-ACCORD-STATUS``.
+  lapsed → CANCELLED for to-dos. Accord's own status is kept in ``X-ACCORD-STATUS``;
+* every text a party signed (titles, venues, agenda, decisions, roles, commitment text,
+  evidence) is a TEXT value (§3.3.11) — the ``X-`` properties too, which the library would
+  otherwise write verbatim: ``\\``, ``;`` and ``,`` escaped, each line break (CR LF, CR, LF,
+  U+0085, U+2028, U+2029) written as ``\\n``, and the other control characters, which TEXT
+  does not allow, left out. So no text can end its property or its component.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, timedelta
 from typing import cast
 
-from icalendar import Calendar, Event, Todo
+from icalendar import Calendar, Event, Todo, vText
 
 from accord.clock import parse_rfc3339
 from accord.dialogue.model import Commitment, Meeting, MeetingStatus, Series, Status
@@ -34,6 +40,31 @@ _TODO_STATUS = {Status.PROPOSED: "NEEDS-ACTION", Status.AGREED: "NEEDS-ACTION",
                 Status.IN_PROGRESS: "IN-PROCESS", Status.DONE: "COMPLETED", Status.LAPSED: "CANCELLED"}
 
 
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class _Text(vText):
+    """A TEXT value (RFC 5545 §3.3.11) escaped exactly: ``\\`` ``;`` ``,`` and line breaks.
+
+    icalendar's own escaping first reads a literal backslash-N as a line break (so evidence
+    naming ``\\\\server\\Notes`` would lose a backslash and gain a line); this class escapes the
+    backslash instead. Built only through :func:`_text`, so it holds no control character.
+    """
+
+    __slots__ = ()
+
+    def to_ical(self) -> bytes:
+        escaped = str(self).replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+        return escaped.encode("utf-8")
+
+
+def _text(value: str) -> _Text:
+    """``value`` as TEXT: every line break one LF, no other control character, valid UTF-8."""
+    value = value.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate is not UTF-8
+    return _Text(_CONTROL.sub("", _LINE_BREAK.sub("\n", value)))
+
+
 def uid(record_id: str) -> str:
     return f"{record_id}@{UID_DOMAIN}"
 
@@ -44,7 +75,7 @@ def _meeting_event(series: Series, v: SignedVersion) -> Event:
     ev.add("uid", uid(m.id))
     ev.add("dtstamp", parse_rfc3339(v.signed_at).replace(microsecond=0))  # RFC 5545: whole seconds
     ev.add("sequence", v.version - 1)
-    ev.add("summary", f"{series.title} — meeting {m.number} (host {m.host})")
+    ev.add("summary", _text(f"{series.title} — meeting {m.number} (host {m.host})"))
     if m.start is not None:
         end = m.end
         assert end is not None  # None only when start is
@@ -54,7 +85,7 @@ def _meeting_event(series: Series, v: SignedVersion) -> Event:
         ev.add("dtstart", m.date)
         ev.add("dtend", m.date + timedelta(days=1))
     if m.place:
-        ev.add("location", m.place)
+        ev.add("location", _text(m.place))
     ev.add("status", _EVENT_STATUS[m.status])
     ev.add("categories", [series.level.value, *series.parties])
     lines = []
@@ -65,8 +96,8 @@ def _meeting_event(series: Series, v: SignedVersion) -> Event:
     if m.attendees:
         lines += ["Attendees:", *[f"- {a.role}" for a in m.attendees]]
     if lines:
-        ev.add("description", "\n".join(lines))
-    ev.add("x-accord-status", m.status.value)
+        ev.add("description", _text("\n".join(lines)))
+    ev.add("x-accord-status", _text(m.status.value))
     return ev
 
 
@@ -76,15 +107,15 @@ def _commitment_todo(series: Series, v: SignedVersion) -> Todo:
     todo.add("uid", uid(c.id))
     todo.add("dtstamp", parse_rfc3339(v.signed_at).replace(microsecond=0))
     todo.add("sequence", v.version - 1)
-    todo.add("summary", f"[{c.owner}] {c.text}")
+    todo.add("summary", _text(f"[{c.owner}] {c.text}"))
     todo.add("due", c.due)
     todo.add("status", _TODO_STATUS[c.status])
     todo.add("categories", [series.id, c.owner])
     todo.add("related-to", uid(c.meeting_id))
     if c.evidence:
-        todo.add("description", "Evidence:\n" + "\n".join(f"- {e}" for e in c.evidence))
-    todo.add("x-accord-status", c.status.value)
-    todo.add("x-accord-owner", c.owner)
+        todo.add("description", _text("Evidence:\n" + "\n".join(f"- {e}" for e in c.evidence)))
+    todo.add("x-accord-status", _text(c.status.value))
+    todo.add("x-accord-owner", _text(c.owner))
     return todo
 
 
@@ -95,7 +126,7 @@ def to_ical(series: SignedVersion, meetings: list[SignedVersion], commitments: l
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
-    cal.add("x-wr-calname", s.title)
+    cal.add("x-wr-calname", _text(s.title))
     for v in sorted(meetings, key=lambda v: (cast(Meeting, v.value).number, v.record_id)):
         cal.add_component(_meeting_event(s, v))
     for v in sorted(commitments, key=lambda v: v.record_id):

@@ -36,6 +36,18 @@ KIND_COMMITMENT = "dialogue.commitment"
 KINDS = (KIND_SERIES, KIND_MEETING, KIND_COMMITMENT)
 
 _RECORD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}\Z")  # \Z: "$" lets a final newline through
+LABEL_MAX = 200
+"""Longest series title, venue, meeting place or attendee role, in characters. The title is
+repeated in every meeting's calendar ``SUMMARY``: unbounded, one partner-signed title would be
+multiplied by the number of meetings in every export."""
+FIRST_DATE, LAST_DATE = date(1900, 1, 1), date(2999, 12, 31)
+"""Dates a record may hold (first meeting, meeting date and start, due date). With at most
+:data:`MEETINGS_MAX` meetings at most 60 months apart, every date the schedule, the reports and
+the calendar export derive from them (the next slots, an all-day event's exclusive end) is one a
+``date`` holds: a partner's meeting on 9999-12-31 made the export fail, for every node."""
+MEETINGS_MAX = 1000
+"""Highest meeting number: one a month for 83 years."""
+_NOT_ONE_LINE = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
 class Level(StrEnum):
@@ -121,6 +133,20 @@ def check_record_id(value: str, *, field: str = "id") -> str:
         raise InputError(f"record id must be 1-80 characters [A-Za-z0-9._-] starting with a letter "
                          f"or digit, got {value!r}", field=field)
     return value
+
+
+def check_label(value: str, *, field: str, what: str) -> str:
+    """A short label (title, venue, place, role): one line of at most :data:`LABEL_MAX` characters."""
+    if len(value) > LABEL_MAX or _NOT_ONE_LINE.search(value):
+        raise InputError(f"{what} must be one line of at most {LABEL_MAX} characters, without control "
+                         f"characters; got {len(value)} characters starting {value[:40]!r}", field=field)
+    return value
+
+
+def check_date_range(value: date, *, field: str) -> None:
+    day = value.date() if isinstance(value, datetime) else value
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise InputError(f"{field} {value.isoformat()} is outside {FIRST_DATE.year}-{LAST_DATE.year}", field=field)
 
 
 def parse_date(value: Any, *, field: str) -> date:
@@ -218,6 +244,7 @@ class Series:
         check_record_id(self.id, field="id")
         if not self.title.strip():
             raise InputError("series title is empty", field="title")
+        check_label(self.title, field="title", what="series title")
         if len(self.parties) < 2:
             raise InputError(f"a series needs at least two parties, got {list(self.parties)}",
                              field="parties")
@@ -225,6 +252,7 @@ class Series:
             raise InputError(f"duplicate party in {list(self.parties)}", field="parties")
         for i, p in enumerate(self.parties):
             check_party(p, field=f"parties[{i}]")
+        check_date_range(self.first_meeting, field="first_meeting")
         if not 1 <= self.cadence_months <= 60:
             raise InputError(f"cadence must be 1-60 months, got {self.cadence_months}",
                              field="cadence_months")
@@ -232,8 +260,9 @@ class Series:
             raise InputError("host rotation is empty", field="host_rotation")
         for i, h in enumerate(self.host_rotation):
             check_party(h, field=f"host_rotation[{i}]", parties=self.parties, context=" (not in the series)")
-        for h, _ in self.venues:
+        for h, place in self.venues:
             check_party(h, field=f"venues.{h}", parties=self.parties, context=" (not in the series)")
+            check_label(place, field=f"venues.{h}", what="venue")
         return self
 
 
@@ -290,17 +319,21 @@ class Meeting:
         if self.series_id != series.id:
             raise InputError(f"meeting belongs to series {self.series_id!r}, not {series.id!r}",
                              field="series_id")
-        if self.number < 1:
-            raise InputError(f"meeting number must be ≥ 1, got {self.number}", field="number")
+        if not 1 <= self.number <= MEETINGS_MAX:
+            raise InputError(f"meeting number must be 1 to {MEETINGS_MAX}, got {self.number}", field="number")
+        check_date_range(self.date, field="date")
         check_party(self.host, field="host", parties=series.parties, context=f" (not in series {series.id})")
         for i, a in enumerate(self.attendees):
             check_party(a.party, field=f"attendees[{i}].party", parties=series.parties,
                         context=f" (not in series {series.id})")
             if not a.role.strip():
                 raise InputError("attendee role is empty", field=f"attendees[{i}].role")
+            check_label(a.role, field=f"attendees[{i}].role", what="attendee role")
+        check_label(self.place, field="place", what="meeting place")
         if self.start is not None:
             if self.start.tzinfo is None:
                 raise InputError("meeting start must carry a time zone", field="start")
+            check_date_range(self.start, field="start")  # its own date: a UTC one could overflow
         if self.duration_minutes is not None and not 1 <= self.duration_minutes <= 7 * 24 * 60:
             raise InputError(f"duration must be 1 minute to 7 days, got {self.duration_minutes}",
                              field="duration_minutes")
@@ -348,6 +381,7 @@ class Commitment:
             raise InputError("commitment text is empty", field="text")
         if not isinstance(self.due, date):
             raise InputError("a commitment needs a due date", field="due")
+        check_date_range(self.due, field="due")
         for i, link in enumerate(self.links):
             if link.kind not in Link.KINDS:
                 raise InputError(f"link kind must be one of {', '.join(Link.KINDS)}, got {link.kind!r}",

@@ -6,6 +6,7 @@ is after its due date; *due soon* when it is open and due within ``soon_days`` d
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -130,7 +131,7 @@ _MARKDOWN = """\
 Generated {{ r.now_text }}{% if r.party %} · party {{ r.party }}{% endif %} · due soon = within {{ r.soon_days }} days
 
 {% for s in r.sections -%}
-## {{ s.series.title }} (`{{ s.series.id }}`)
+## {{ s.series.title }} ({{ s.series.id | code }})
 
 {{ s.series.parties | join(" – ") }} · {{ s.series.level.value }} · every {{ s.series.cadence_months }} months, hosts in turn: {{ s.series.host_rotation | join(", ") }}
 
@@ -150,20 +151,20 @@ Generated {{ r.now_text }}{% if r.party %} · party {{ r.party }}{% endif %} · 
 | commitment | owner | due | status | |
 | --- | --- | --- | --- | --- |
 {% for c in s.rows -%}
-| `{{ c.id }}` {{ c.text | mdcell }} | {{ c.owner }} | {{ c.due }} | {{ c.status }} | {% if c.overdue %}**OVERDUE** {{ -c.days_left }} d{% elif c.due_soon %}due in {{ c.days_left }} d{% endif %} |
+| {{ c.id | code }} {{ c.text }} | {{ c.owner }} | {{ c.due }} | {{ c.status }} | {% if c.overdue %}**OVERDUE** {{ -c.days_left }} d{% elif c.due_soon %}due in {{ c.days_left }} d{% endif %} |
 {% endfor %}
 {% endfor -%}
 ## Overdue
 
 {% for c in r.overdue -%}
-- `{{ c.id }}` ({{ c.owner }}, due {{ c.due }}, {{ -c.days_left }} days late): {{ c.text }}
+- {{ c.id | code }} ({{ c.owner }}, due {{ c.due }}, {{ -c.days_left }} days late): {{ c.text }}
 {% else -%}
 - none
 {% endfor %}
 ## Due soon
 
 {% for c in r.due_soon -%}
-- `{{ c.id }}` ({{ c.owner }}, due {{ c.due }}, in {{ c.days_left }} days): {{ c.text }}
+- {{ c.id | code }} ({{ c.owner }}, due {{ c.due }}, in {{ c.days_left }} days): {{ c.text }}
 {% else -%}
 - none
 {% endfor -%}
@@ -174,6 +175,7 @@ _HTML = """\
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{{ csp }}">
 <title>{{ r.title }}</title>
 <style>
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #1b1f23; }
@@ -230,14 +232,45 @@ code { font-size: 0.9em; }
 """
 
 
-def _mdcell(text: str) -> str:
-    """Escape a Markdown table cell (pipes and newlines would break the row)."""
-    return text.replace("|", "\\|").replace("\n", " ")
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+"""The HTML report's Content-Security-Policy, in its own ``<meta>`` (so a saved copy keeps it) and,
+with ``frame-ancestors 'none'``, in the API's response: no script, nothing loaded, only the
+page's own inline style — should any text ever reach the page unescaped, it could run nothing."""
 
 
-_MD_ENV = Environment(loader=DictLoader({"report.md": _MARKDOWN}), autoescape=False,
+_MD_BREAK = re.compile("(?:\r\n|[\r\n\x0b\x0c\x85\u2028\u2029])+")
+_MD_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|&~$#!])")
+
+
+class _Code(str):
+    """A record id for a Markdown code span, written as it is (ids are ``[A-Za-z0-9._-]``)."""
+
+
+def _md_code(value: str) -> _Code:
+    if "`" in value or _MD_BREAK.search(value):
+        raise ValueError(f"not a record id: {value!r}")
+    return _Code(value)
+
+
+def _md_text(value: Any) -> str:
+    """Every value the Markdown template writes, as plain text on one line: each run of line
+    breaks one space (no text starts a line, so none can open a heading, list or block), no
+    control character, and each mark that acts inside a line backslash-escaped (CommonMark
+    §2.4): emphasis, code, links and images, HTML and entities, table pipes, and GFM's
+    strikethrough and math — so a partner's text can add no cell, link, image or HTML
+    comment. Ids given through ``code`` are written as they are, inside their code span."""
+    if isinstance(value, _Code):
+        return f"`{value}`"
+    # split, not a pattern with [ \t]* around the breaks: that one backtracks over every run of
+    # spaces, quadratic in a partner's text
+    text = _MD_CONTROL.sub("", " ".join(part.strip(" \t") for part in _MD_BREAK.split(str(value))))
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+_MD_ENV = Environment(loader=DictLoader({"report.md": _MARKDOWN}), autoescape=False, finalize=_md_text,
                       undefined=StrictUndefined, keep_trailing_newline=True)
-_MD_ENV.filters["mdcell"] = _mdcell
+_MD_ENV.filters["code"] = _md_code
 _HTML_ENV = Environment(loader=DictLoader({"report.html": _HTML}),
                         autoescape=select_autoescape(default=True), undefined=StrictUndefined)
 
@@ -258,8 +291,8 @@ def render_markdown(report: Report) -> str:
 
 
 def render_html(report: Report) -> str:
-    return _HTML_ENV.get_template("report.html").render(r=_View(report))
+    return _HTML_ENV.get_template("report.html").render(r=_View(report), csp=REPORT_CSP)
 
 
-__all__ = ["CommitmentRow", "Report", "SeriesSection", "build_report", "commitment_row",
+__all__ = ["REPORT_CSP", "CommitmentRow", "Report", "SeriesSection", "build_report", "commitment_row",
            "render_html", "render_markdown"]

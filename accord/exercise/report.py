@@ -4,7 +4,9 @@ Kept as one module: the report's sections, each computed for the one Jinja2 temp
 that lays them out.
 
 The figures are drawn with matplotlib's SVG backend and embedded inline, so the file opens
-anywhere, offline, without scripts. Sections: a plain-language summary, the map (coastlines,
+anywhere, offline, without scripts. Names from the scenario file (radar and launch ids) are drawn
+with ``parse_math=False``: a ``$…$`` in a name is those characters, never mathtext (which could
+fail the whole report); matplotlib escapes them in the SVG, Jinja2 in the HTML. Sections: a plain-language summary, the map (coastlines,
 radars, launch points, true paths, fused tracks, impact ellipses, alerted areas, with a legend,
 labels placed clear of each other and an inset per impact area), per-launch timelines, GOSPA over time with and without sharing, federation latency distribution, inject
 outcomes, and the figures table. Times are seconds since start with the UTC clock time beside them.
@@ -143,7 +145,7 @@ _LABEL_OFFSETS = [(r * dx, r * dy) for r in (8, 16, 26, 38, 52)
 def _launch_label(ax: Any, la: dict[str, Any], offset: tuple[float, float], leader: bool = False) -> Any:
     dx, dy = offset
     return ax.annotate(la["id"], (la["launch_lon_deg"], la["launch_lat_deg"]), textcoords="offset points",
-                       xytext=offset, fontsize=7, zorder=7, gid=f"launch-label-{la['id']}",
+                       xytext=offset, fontsize=7, zorder=7, gid=f"launch-label-{la['id']}", parse_math=False,
                        ha="left" if dx > 0 else "right" if dx < 0 else "center",
                        va="bottom" if dy > 0 else "top" if dy < 0 else "center",
                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
@@ -251,7 +253,7 @@ def draw_map(layer: MapLayer, bounds: tuple[float, float, float, float]) -> str:
         c = PARTY_COLOURS.get(r["owner"], "#555")
         ax.plot(r["lon_deg"], r["lat_deg"], marker="^", color=c, markersize=9, zorder=6)
         ax.annotate(r["id"], (r["lon_deg"], r["lat_deg"]), textcoords="offset points", xytext=(5, 5),
-                    fontsize=7, color=c)
+                    fontsize=7, color=c, parse_math=False)
     for la in layer.launches:
         ax.plot(la["launch_lon_deg"], la["launch_lat_deg"], marker="x", color="black", markersize=7, zorder=6,
                 gid=f"launch-{la['id']}")
@@ -332,7 +334,7 @@ def draw_timelines(launches: list[dict[str, Any]], epoch: datetime | None = None
                 ax.plot(la[key], i, marker=marker, color=colour, markersize=6)
     for key, marker, colour, label in marks:
         ax.plot([], [], marker=marker, color=colour, linestyle="", label=label)
-    ax.set_yticks(range(len(launches)), [la["id"] for la in launches])
+    ax.set_yticks(range(len(launches)), [la["id"] for la in launches], parse_math=False)
     ax.set_xlabel("time since start (s) — grey bar: launch to impact")
     ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.35))
     ax.set_title("Timelines per launch")

@@ -74,6 +74,12 @@ def test_series_meeting_commitments_ical_and_report(api):
     assert "S1-M1-C1" not in md.text
     html = client.get("/api/v1/dialogue/report", params={"format": "html", "series": "S1"}, headers=ro)
     assert html.headers["content-type"].startswith("text/html") and "<table>" in html.text
+    # the page runs nothing and loads nothing, wherever it is opened: no script, only its own style
+    csp = html.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "script-src" not in csp and "style-src 'unsafe-inline'" in csp
+    assert "frame-ancestors 'none'" in csp
+    for response in (md, html, client.get("/api/v1/dialogue/series/S1/ical", headers=ro)):
+        assert response.headers["x-content-type-options"] == "nosniff"
 
 
 def test_bad_input_is_422_naming_the_field_and_unknown_is_404(api):

@@ -82,3 +82,26 @@ def test_load_example_again_says_what_it_signed_this_run_and_what_was_there(tmp_
     assert "new versions signed this run: JPN 0, KOR 0; already present before it: JPN 15, KOR 8" in again
     out = json.loads(_ok("load-example", "--dir", str(tmp_path), "--json"))
     assert out["versions"] == {"JPN": 0, "KOR": 0} and out["versions_stored"] == {"JPN": 15, "KOR": 8}
+
+
+def test_listings_print_partner_text_as_text_never_as_markup_or_terminal_control(tmp_path):
+    """Text a partner signed reaches an operator's terminal in the listings: Rich markup in it
+    (``[/]`` failed the whole listing; ``[link=…]`` made a hidden hyperlink, ``[bold red]`` a fake
+    status) is printed as written, and control characters are left out, so no escape sequence
+    retitles, clears or recolours the terminal."""
+    _ok("load-example", "--dir", str(tmp_path))
+    jpn = str(tmp_path / "jpn")
+    text = "a [/] b [link=https://evil.example]agreed by all[/link] [bold red]DONE[/]\x1b]0;owned\x07\x1b[2J\x9b31m end"
+    _ok("commitment", "add", "JPN-KOR-DMM-M1", "--owner", "KOR", "--text", text, "--due", "2027-01-31",
+        "--id", "X1", "--dir", jpn)
+    _ok("series", "create", "--id", "X", "--title", "[/]", "--parties", "JPN,KOR", "--first", "2027-01-01",
+        "--venue", "JPN=[bold]Tokyo[/]", "--dir", jpn)
+    _ok("schedule", "X", "--dir", jpn)
+    shown = "a [/] b [link=https://evil.example]agreed by all[/link] [bold red]DONE[/]]0;owned[2J31m end"
+    for args in (("commitment", "list"), ("due", "--days", "3650", "--now", "2027-01-01T00:00:00Z")):
+        res = runner.invoke(app, ["dialogue", *args, "--dir", jpn], color=True)
+        assert res.exit_code == 0, (res.output, res.exception)
+        assert shown in res.output and "\x1b" not in res.output.replace("\x1b[1m", "").replace("\x1b[0m", "")
+    series = _ok("series", "list", "--dir", jpn)
+    assert "│ [/]" in series
+    assert "[bold]Tokyo[/]" in _ok("meeting", "list", "--series", "X", "--dir", jpn)

@@ -86,3 +86,39 @@ def test_ical_export_reads_the_same_in_a_second_parser():
     assert todo.description.value == "Evidence:\n- " + evidence[0]
     assert todo.due.value == date(2026, 12, 31) and todo.status.value == "COMPLETED"
     assert todo.dtstamp.value == T0.replace(microsecond=0)
+
+
+HOSTILE = ("Talks\r\nATTENDEE:mailto:spy@example.org\r\nEND:VEVENT\rX-A:1\nBEGIN:VEVENT\x0b\x0c\x00\x1b\x7f"
+           " a;b,c\\d \\N e\u2028f")
+"""A partner-signed text trying to end the event and add properties: CR, LF, lone CR, the other
+control characters, a Unicode line separator, the TEXT specials and a literal backslash-N."""
+CLEAN = "Talks\nATTENDEE:mailto:spy@example.org\nEND:VEVENT\nX-A:1\nBEGIN:VEVENT a;b,c\\d \\N e\nf"
+"""What a calendar reads back: the line breaks kept as line breaks, the other controls gone."""
+
+
+def test_hostile_text_stays_inside_its_property_in_every_field():
+    """Every partner-signed text — series title (also the calendar's name), venue, agenda,
+    decisions, roles, commitment text and evidence — comes back as one value of its own property:
+    no line of its own, no extra component, and both parsers read the same text."""
+    import vobject
+
+    series = Series("S", HOSTILE, ("JPN", "KOR"), Level.MINISTERS, 6, date(2025, 9, 8), ("KOR", "JPN"))
+    held = Meeting("S-M1", "S", 1, MeetingStatus.HELD, date(2025, 9, 8), "KOR", HOSTILE,
+                   attendees=(Attendee("JPN", HOSTILE),), agenda=(HOSTILE,), decisions=(Decision("D1", HOSTILE),))
+    c = Commitment("S-M1-C1", "S", "S-M1", "JPN", HOSTILE, date(2026, 3, 31), Status.PROPOSED, evidence=(HOSTILE,))
+    raw = to_ical(sign_version(JPN, series, prev=None, now=T0), [sign_version(JPN, held, prev=None, now=T0)],
+                  [sign_version(JPN, c, prev=None, now=T0)])
+    lines = raw.split(b"\r\n")
+    assert not any(line.startswith((b"ATTENDEE", b"X-A:")) for line in lines)
+    assert [line for line in lines if line.startswith((b"BEGIN:", b"END:"))] == [
+        b"BEGIN:VCALENDAR", b"BEGIN:VEVENT", b"END:VEVENT", b"BEGIN:VTODO", b"END:VTODO", b"END:VCALENDAR"]
+    assert not any(ch < 0x20 and ch != 0x09 for line in lines for ch in line)  # RFC 5545: no CONTROL in TEXT
+    cal = Calendar.from_ical(raw)  # it keeps X- properties as written: vobject reads them as TEXT, below
+    event, = cal.walk("VEVENT")
+    assert str(event["SUMMARY"]) == f"{CLEAN} — meeting 1 (host KOR)" and str(event["LOCATION"]) == CLEAN
+    assert str(event["DESCRIPTION"]) == "\n".join(["Agenda:", f"- {CLEAN}", "Decisions:", f"- D1: {CLEAN}",
+                                                   "Attendees:", f"- {CLEAN}"])
+    todo, = cal.walk("VTODO")
+    assert str(todo["SUMMARY"]) == f"[JPN] {CLEAN}" and str(todo["DESCRIPTION"]) == f"Evidence:\n- {CLEAN}"
+    second = vobject.readOne(raw.decode("utf-8"))
+    assert second.vevent.location.value == CLEAN and second.x_wr_calname.value == CLEAN

@@ -62,6 +62,53 @@ def test_party_outside_the_series_cannot_sign():
         _verify(v1, None)
 
 
+def test_a_partners_series_title_or_venue_that_is_not_one_short_line_is_refused():
+    """The series title is repeated in every meeting's calendar SUMMARY: a partner's 1 MB title over
+    a thousand meetings would make a gigabyte export. Titles, venues, places and attendee roles are
+    one line of at most 200 characters; a version breaking that is refused, however well signed."""
+    from accord.dialogue.model import Attendee, Meeting, MeetingStatus
+    from accord.errors import InputError
+
+    for title in ("x" * 1_000_000, "x" * 201, "Talks\r\nEND:VEVENT", "Talks\x00"):
+        with pytest.raises(InputError, match="one line of at most 200 characters") as caught:
+            verify_version(sign_version(KOR, replace(SERIES, title=title), prev=None, now=T0), prev=None,
+                           series=None, key_for=KEYS.__getitem__)
+        assert caught.value.field == "title"
+    assert verify_version(sign_version(KOR, replace(SERIES, title="x" * 200), prev=None, now=T0), prev=None,
+                          series=None, key_for=KEYS.__getitem__)
+    with pytest.raises(InputError, match="one line") as caught:
+        replace(SERIES, venues=(("JPN", "x" * 201),)).validate()
+    assert caught.value.field == "venues.JPN"
+    meeting = Meeting("S-M1", "S", 1, MeetingStatus.HELD, date(2025, 9, 8), "KOR", "Seoul")
+    for bad, field in ((replace(meeting, place="a\nb"), "place"),
+                       (replace(meeting, attendees=(Attendee("JPN", "y" * 201),)), "attendees[0].role")):
+        with pytest.raises(InputError, match="one line") as caught:
+            _verify(sign_version(KOR, bad, prev=None, now=T0), None)
+        assert caught.value.field == field
+
+
+def test_a_partners_dates_and_meeting_numbers_stay_where_exports_can_count():
+    """A meeting on 9999-12-31 made the calendar export fail (its DTEND, the next day, is past
+    what a date holds), and one numbered 1,000,000 every status report (the next meeting by
+    cadence, 500,000 years on). Dates are in the years 1900 to 2999 and a meeting's number is
+    at most 1,000; a version breaking that is refused, however well signed."""
+    from accord.dialogue.model import Meeting, MeetingStatus
+    from accord.errors import InputError
+
+    meeting = Meeting("S-M1", "S", 1, MeetingStatus.HELD, date(2025, 9, 8), "KOR", "Seoul")
+    bad = [(replace(meeting, date=date(9999, 12, 31)), "date"), (replace(meeting, number=1_000_000), "number"),
+           (replace(meeting, start=datetime(9999, 12, 31, 23, 30, tzinfo=UTC)), "start"),
+           (replace(C, due=date(9999, 12, 31)), "due"), (replace(C, due=date(1, 1, 1)), "due")]
+    for value, field in bad:
+        with pytest.raises(InputError) as caught:
+            _verify(sign_version(KOR, value, prev=None, now=T0), None)
+        assert caught.value.field == field
+    with pytest.raises(InputError) as caught:
+        replace(SERIES, first_meeting=date(9999, 1, 1)).validate()
+    assert caught.value.field == "first_meeting"
+    assert _verify(sign_version(KOR, replace(meeting, number=1000, date=date(2999, 12, 31)), prev=None, now=T0), None)
+
+
 def test_forged_signature_and_unknown_key_are_refused():
     v1, v2 = _agreed()
     forged = replace(v2, signature=JPN.sign(b"x"))

@@ -7,6 +7,7 @@ an epoch two minutes before midnight) so it runs in about a second; the SVG is p
 
 from __future__ import annotations
 
+from html import escape
 import re
 import xml.etree.ElementTree as ET
 from itertools import combinations
@@ -152,7 +153,8 @@ def test_utc_clock_dates_only_times_on_another_day():
 
 
 def test_in_chromium_the_labels_stay_apart_and_the_inset_ellipses_are_drawn_large(report, tmp_path):
-    """The same checks on what a real browser lays out (Debian's Chromium through Playwright)."""
+    """The same checks on what a real browser lays out (Debian's Chromium through Playwright), under the
+    report's own Content-Security-Policy."""
     import shutil
 
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
@@ -166,14 +168,21 @@ def test_in_chromium_the_labels_stay_apart_and_the_inset_ellipses_are_drawn_larg
                                      args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
+            refused: list[str] = []
+            page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
             page.goto(path.as_uri())
             assert page.locator("#map-legend").is_visible()
+            policy = page.evaluate("document.querySelector('meta[http-equiv=Content-Security-Policy]')?.content")
             boxes = [page.locator(f"#launch-label-{la['id']}").bounding_box() for la in layer.launches]
             inset = page.locator("#impact-inset-1").bounding_box()
             ellipses = [page.locator(f"#inset-1-ellipse-{i}").bounding_box() for i in range(len(layer.ellipses))]
             page.locator("svg#map").screenshot(path=str(tmp_path / "map.png"))
         finally:
             browser.close()
+    # the file runs no script and loads nothing, whatever a scenario's names hold, and its own
+    # inline style and figures need nothing the policy refuses
+    assert policy is not None and "default-src 'none'" in policy and "script-src" not in policy
+    assert refused == []
     rects = [(b["x"], b["y"], b["x"] + b["width"], b["y"] + b["height"]) for b in boxes if b]
     assert len(rects) == len(layer.launches)
     assert not any(overlaps(a, b) for a, b in combinations(rects, 2)), rects
@@ -208,3 +217,21 @@ def test_the_map_draws_2525_symbols_for_radars_launches_impacts_and_tracks_with_
     for sidc in (symbols.RADAR, symbols.LAUNCH_SITE, symbols.TRACK, symbols.TRUE_IMPACT):
         assert f'data-sidc="{sidc}"' in legend
     assert "MIL-STD-2525D" in legend and "radar (friend, ground sensor)" in legend
+
+
+def test_scenario_names_are_drawn_as_written_never_as_mathtext_or_markup(tmp_path):
+    """Radar and launch ids come from the scenario file: one like ``$\\foo$`` (matplotlib would read
+    it as mathtext and fail the whole report) or ``$x^2$`` is drawn as those characters, and markup
+    in a name is text in the map, the timelines and the tables alike."""
+    names = ["$\\foo$", "$x^2$", "<script>alert(1)</script>--!>"]
+    launches = [{**la, "id": name} for la, name in zip(close_launches(), names)]
+    layer = MapLayer(radars=[{"id": name, "owner": "JPN", "lat_deg": 35.0 + i, "lon_deg": 135.0}
+                             for i, name in enumerate(names)], launches=launches)
+    metrics = {"scenario": {"name": names[2], "description": names[0]}, "launches": launches, "injects": []}
+    html = write_report(tmp_path, metrics, layer, (122.0, 138.0, 33.0, 44.0),
+                        {"JPN": {"own": [(0.0, 900.0)]}}, [], ["s"]).read_text()
+    assert "<script" not in html
+    for figure in ("map", "timelines"):
+        drawn = texts(svg(html, figure))  # each text as matplotlib's comment holds it: escaped, '--' broken
+        for name in names:
+            assert escape(name, quote=False).replace("--", "- -") in drawn, (figure, name)

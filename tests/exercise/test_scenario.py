@@ -112,3 +112,23 @@ def test_an_interrupted_run_says_what_it_left(tmp_path, monkeypatch):
     assert res.exit_code == 130
     assert " ".join(res.stderr.split()) == (f"interrupted: {tmp_path / 'drill'} holds an unfinished run (no report); "
                                             "run the same command again to redo it")
+
+
+def test_a_scenario_name_is_printed_as_written_never_read_as_rich_markup(tmp_path, capsys):
+    """A scenario's name is printed by ``validate`` and in the title of a run's summary: ``[/]``
+    in it failed the command (after the whole run, for the summary) and ``[link=…]`` made a link."""
+    from types import SimpleNamespace
+
+    from accord.cli.exercise import print_summary
+
+    name = "drill [/] [link=https://evil.example]x[/link]\x1b[2J"
+    f = tmp_path / "s.yaml"
+    f.write_text(builtin_text("trilateral-warning").replace("name: trilateral-warning",
+                                                            f"name: {json.dumps(name)}", 1))
+    res = CliRunner().invoke(app, ["exercise", "validate", str(f)])
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert "drill [/] [link=https://evil.example]x[/link]\\x1b[2J" in res.output and "\x1b" not in res.output
+    result = SimpleNamespace(metrics={"scenario": {"name": name}, "summary_table": [["result", "PASSED"]]},
+                             passed=True, report_path=tmp_path / "report.html", out_dir=tmp_path)
+    print_summary(result)
+    assert "Exercise drill [/] [link=https://evil.example]x[/link][2J — PASSED" in capsys.readouterr().out

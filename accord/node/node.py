@@ -378,11 +378,13 @@ class Node:
                         "insecure": partner.insecure}, time=self.clock.now())
                 self._load_partners(config["partners"])
                 _write_config(cfg_path, config)
+                # stamped while the lock keeps other pin changes out: stamped after its release,
+                # another process's node.yaml written meanwhile would pass for this one
+                self._config_stamp = _stamp(cfg_path)
         except BaseException:
             self._partners = before  # the mirror rolls back with the transaction; so does this,
             self._config_stamp = None  # and node.yaml is read again at the next look
             raise
-        self._config_stamp = _stamp(cfg_path)
         return partner
 
     def record_plain_http(self, detail: dict[str, Any]) -> int:
@@ -415,11 +417,11 @@ class Node:
                 (config.get("partners") or {}).pop(party, None)
                 self._load_partners(config.get("partners") or {})
                 _write_config(cfg_path, config)
+                self._config_stamp = _stamp(cfg_path)  # under the lock, as in add_partner
         except BaseException:
             self._partners = before  # the mirror rolls back with the transaction; so does this,
             self._config_stamp = None  # and node.yaml is read again at the next look
             raise
-        self._config_stamp = _stamp(cfg_path)
         return old
 
     def _refresh_partners(self) -> None:

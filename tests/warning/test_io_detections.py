@@ -292,6 +292,13 @@ def test_a_duplicate_key_is_refused_as_every_other_accord_json_parser_refuses_it
     assert ei.value.line == 1
 
 
+def test_a_duplicate_key_is_named_whatever_the_key_says():
+    """The refusal was worded from its text: a duplicate key with "digits" in it read as an
+    integer of more than 4,300 digits."""
+    with pytest.raises(InputError, match="duplicate key 'digits'"):
+        parse_detections([header_line(), det(0.0)[:-1] + ', "digits": 1, "digits": 2}'])
+
+
 def test_a_line_that_is_not_utf8_is_named_and_skipped_under_lenient(tmp_path):
     """--lenient promises to skip a malformed detection line; one byte that is not UTF-8
     refused the whole file, without its line."""

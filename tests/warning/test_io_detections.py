@@ -337,6 +337,18 @@ def test_a_gigantic_line_is_refused_unread_and_skipped_under_lenient(tmp_path):
     assert d.t.tolist() == [0.0, 2.0] and d.skip_reasons == {"malformed": 1}
 
 
+def test_a_long_line_is_held_no_further_than_the_limit():
+    """What makes the refusal above cheap: the line is not held whole (the test above passes
+    even if it were; this one does not), and the line after it is read intact."""
+    import io
+
+    from accord.warning.io.jsonl import bounded_lines, line_problem
+
+    lines = list(bounded_lines(io.StringIO("a" * 100 + "\nb\n" + "c" * 11), limit=10))
+    assert lines == ["a" * 12, "b\n", "c" * 11]
+    assert [line_problem(x, limit=10) is not None for x in lines] == [True, False, True]
+
+
 def test_a_truncated_last_line_is_named_or_skipped(tmp_path):
     p = tmp_path / "d.jsonl"
     p.write_text(header_line() + "\n" + det(0.0) + "\n" + det(1.0)[:25])

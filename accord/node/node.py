@@ -21,7 +21,6 @@ caller already holds (so a pillar can store an item together with its own rows).
 from __future__ import annotations
 
 import base64
-import difflib
 import hashlib
 import logging
 import os
@@ -39,6 +38,7 @@ from accord.clock import Clock, SystemClock, parse_rfc3339, to_rfc3339
 from accord.core.agreements import Agreement, agreement_problems, agreements_in_force, load_yaml_strict
 from accord.core.checkpoint import origin_for
 from accord.core.identity import Identity, public_key_from_b64, raw_public, verifier_key
+from accord.core.input_files import closest
 from accord.core.items import Item, stored_item
 from accord.core.parties import is_party, party_problem
 from accord.core.policy import Decision, decide
@@ -670,8 +670,8 @@ SHARING_KEYS = ("kinds", "to")
 def _refuse_unknown_keys(path: Path, where: str, data: dict[str, Any], known: tuple[str, ...]) -> None:
     for key in data:
         if key not in known:
-            near = difflib.get_close_matches(str(key), known, n=1)
-            hint = f"did you mean {near[0]!r}?" if near else f"known keys: {', '.join(known)}"
+            near = closest(key, known)
+            hint = f"did you mean {near!r}?" if near else f"known keys: {', '.join(known)}"
             raise ConfigError(f"{path}: {where}unknown key {key!r} ({hint})")
 
 

@@ -337,6 +337,18 @@ def test_a_gigantic_line_is_refused_unread_and_skipped_under_lenient(tmp_path):
     assert d.t.tolist() == [0.0, 2.0] and d.skip_reasons == {"malformed": 1}
 
 
+@pytest.mark.parametrize("text", ['{"t": 1, "t": 2}', '{"s": "a:b", "s": "c"}', '{"h": {"k": 1, "k": 2}}',
+                                  '[{"k": 1, "k": 2}]', '{"a": 1, "b": [{"k": 1}, {"k": 2, "k": 3}]}'])
+def test_a_duplicate_key_at_any_depth_is_refused(text):
+    """loads_strict skips the duplicate-key hook for a flat object whose ':' count equals its
+    keys (a detection line); every other text is parsed with the hook."""
+    from accord.warning.io.jsonl import loads_strict
+
+    with pytest.raises(ValueError, match="duplicate key"):
+        loads_strict(text)
+    assert loads_strict('{"s": "a:b", "t": {"k": [1, 2]}}') == {"s": "a:b", "t": {"k": [1, 2]}}
+
+
 def test_a_long_line_is_held_no_further_than_the_limit():
     """What makes the refusal above cheap: the line is not held whole (the test above passes
     even if it were; this one does not), and the line after it is read intact."""

@@ -35,8 +35,12 @@ def loads_strict(text: str) -> Any:
     :data:`~accord.core.canonical.MAX_JSON_DEPTH` and integers longer than 4,300 digits raise a
     ``ValueError`` that says so (not a ``RecursionError`` or int()'s advice)."""
     try:
-        return check_json_bounds(json.loads(text, parse_constant=_reject_constant,
-                                            object_pairs_hook=no_duplicate_keys), text=text)
+        value = json.loads(text, parse_constant=_reject_constant)
+        # the duplicate-key hook costs a Python call per object; a detection line is one flat
+        # object, whose pairs (at most one ':' each) are then all distinct keys: no hook needed
+        if type(value) is not dict or text.count(":") != len(value):
+            value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=no_duplicate_keys)
+        return check_json_bounds(value, text=text)
     except json.JSONDecodeError:
         raise
     except (RecursionError, ValueError, CanonicalJSONError) as exc:  # ours, or json.loads past its limits

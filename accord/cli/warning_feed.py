@@ -111,6 +111,7 @@ def ingest(
     from accord.logs import configure
     from accord.node import Node
     from accord.warning.io import detections_file, parse_header
+    from accord.warning.io.jsonl import bounded_lines, line_problem, open_lines
 
     if status not in ("Exercise", "Actual"):
         raise InputError(f"--status {status!r}: Exercise or Actual", field="status")
@@ -118,10 +119,13 @@ def ingest(
     if sensors is not None:
         sensors = detections_file(sensors)
         try:
-            with sensors.open("r", encoding="utf-8") as fh:
-                first = fh.readline()
+            with open_lines(sensors) as fh:   # as read_detections reads it: bounded, bytes checked
+                first = next(iter(bounded_lines(fh)), "")
         except OSError as exc:
             raise InputError(f"cannot read: {exc.strerror}", source=str(sensors)) from None
+        problem = line_problem(first)
+        if problem is not None:
+            raise InputError(f"header: {problem}", source=str(sensors), line=1)
         header = parse_header(first, source=str(sensors))
     configure(log_level, log_format)
     node = Node.open(dir)

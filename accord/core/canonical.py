@@ -210,13 +210,15 @@ def canonical_json(value: Any) -> bytes:
         raise CanonicalJSONError(f"value cannot be canonicalised (RFC 8785): {exc}") from None
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """:func:`json.loads`'s ``object_pairs_hook`` refusing a key given twice (the strict parsers'
+    one check: :func:`parse_json_strict`, :func:`accord.warning.io.jsonl.loads_strict`)."""
     out = dict(pairs)  # in C; a duplicate shows as a shorter dict (this hook runs per JSON object)
     if len(out) != len(pairs):
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise CanonicalJSONError(f"duplicate key {key!r} in JSON object")
+                raise CanonicalJSONError(f"duplicate key {key[:40]!r} in JSON object")
             seen.add(key)
     return out
 
@@ -232,7 +234,7 @@ def parse_json_strict(data: bytes | str, *, source: str | None = None) -> Any:
     try:
         # a text the bounds walk will visit is checked for infinities there, at C speed; a
         # parse_float hook is a Python call per number (a third of a batch of tracks' parse)
-        value = json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
+        value = json.loads(data, object_pairs_hook=no_duplicate_keys, parse_constant=_no_constant,
                            parse_float=None if walk else finite_float)
     except CanonicalJSONError as exc:
         raise CanonicalJSONError(exc.detail, source=source) from None

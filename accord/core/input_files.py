@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -84,6 +84,13 @@ def yaml_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return mark_line(node.start_mark) if node is not None else None
 
 
+def closest(name: object, known: Iterable[str]) -> str | None:
+    """The one of ``known`` that ``name`` (a misspelt key or field) is closest to, or None: what
+    a refusal of an unknown key suggests (node.yaml, alert rules, a model's fields)."""
+    near = difflib.get_close_matches(str(name), list(known), n=1)
+    return near[0] if near else None
+
+
 def _first_problem(errors: list[Any]) -> tuple[Any, str]:
     """The problem to report first, and a hint to add to it: a misspelt field makes two, the
     required field missing and an unknown one beside it; the unknown one is the line to change,
@@ -94,9 +101,9 @@ def _first_problem(errors: list[Any]) -> tuple[Any, str]:
             missing.setdefault(tuple(e["loc"][:-1]), []).append(str(e["loc"][-1]))
     for e in errors:
         if e["type"] == "extra_forbidden" and e["loc"] and tuple(e["loc"][:-1]) in missing:
-            near = difflib.get_close_matches(str(e["loc"][-1]), missing[tuple(e["loc"][:-1])], n=1)
+            near = closest(e["loc"][-1], missing[tuple(e["loc"][:-1])])
             if near:
-                return e, f" (did you mean {near[0]!r}?)"
+                return e, f" (did you mean {near!r}?)"
     return errors[0], ""
 
 

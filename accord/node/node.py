@@ -21,7 +21,6 @@ caller already holds (so a pillar can store an item together with its own rows).
 from __future__ import annotations
 
 import base64
-import difflib
 import hashlib
 import logging
 import os
@@ -39,6 +38,7 @@ from accord.clock import Clock, SystemClock, parse_rfc3339, to_rfc3339
 from accord.core.agreements import Agreement, agreement_problems, agreements_in_force, load_yaml_strict
 from accord.core.checkpoint import origin_for
 from accord.core.identity import Identity, public_key_from_b64, raw_public, verifier_key
+from accord.core.input_files import closest
 from accord.core.items import Item, stored_item
 from accord.core.parties import is_party, party_problem
 from accord.core.policy import Decision, decide
@@ -378,11 +378,13 @@ class Node:
                         "insecure": partner.insecure}, time=self.clock.now())
                 self._load_partners(config["partners"])
                 _write_config(cfg_path, config)
+                # stamped while the lock keeps other pin changes out: stamped after its release,
+                # another process's node.yaml written meanwhile would pass for this one
+                self._config_stamp = _stamp(cfg_path)
         except BaseException:
             self._partners = before  # the mirror rolls back with the transaction; so does this,
             self._config_stamp = None  # and node.yaml is read again at the next look
             raise
-        self._config_stamp = _stamp(cfg_path)
         return partner
 
     def record_plain_http(self, detail: dict[str, Any]) -> int:
@@ -415,11 +417,11 @@ class Node:
                 (config.get("partners") or {}).pop(party, None)
                 self._load_partners(config.get("partners") or {})
                 _write_config(cfg_path, config)
+                self._config_stamp = _stamp(cfg_path)  # under the lock, as in add_partner
         except BaseException:
             self._partners = before  # the mirror rolls back with the transaction; so does this,
             self._config_stamp = None  # and node.yaml is read again at the next look
             raise
-        self._config_stamp = _stamp(cfg_path)
         return old
 
     def _refresh_partners(self) -> None:
@@ -668,8 +670,8 @@ SHARING_KEYS = ("kinds", "to")
 def _refuse_unknown_keys(path: Path, where: str, data: dict[str, Any], known: tuple[str, ...]) -> None:
     for key in data:
         if key not in known:
-            near = difflib.get_close_matches(str(key), known, n=1)
-            hint = f"did you mean {near[0]!r}?" if near else f"known keys: {', '.join(known)}"
+            near = closest(key, known)
+            hint = f"did you mean {near!r}?" if near else f"known keys: {', '.join(known)}"
             raise ConfigError(f"{path}: {where}unknown key {key!r} ({hint})")
 
 

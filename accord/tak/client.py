@@ -138,6 +138,7 @@ class TakConnection:
         try:
             await asyncio.wait_for(self.writer.drain(), self.send_timeout)
         except asyncio.TimeoutError:
+            self.writer.transport.abort()   # lost: its unsent bytes would hold close() for ever
             raise ConnectionError(f"{self.server.url}: the TAK server took nothing for "
                                   f"{self.send_timeout:g} s") from None
         n = data.count(b"<event ")
@@ -160,8 +161,12 @@ class TakConnection:
                     yield exc
 
     async def close(self) -> None:
+        """Close, sending what is buffered first, for at most ``send_timeout`` seconds (a server
+        that has stopped reading would hold a close for ever): then the connection is dropped."""
         self.writer.close()
         try:
-            await self.writer.wait_closed()
+            await asyncio.wait_for(self.writer.wait_closed(), self.send_timeout)
+        except asyncio.TimeoutError:
+            self.writer.transport.abort()
         except (OSError, ssl.SSLError):
             pass

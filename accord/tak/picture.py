@@ -234,9 +234,11 @@ def _life(sent_text: str | None, expires_text: str | None) -> float:
     is missing, not a time, or without its offset (CAP §3.3.2 requires one; ``-00:00`` is UTC)."""
     try:
         sent, expires = datetime.fromisoformat(sent_text or ""), datetime.fromisoformat(expires_text or "")
-        return max(60.0, (expires - sent).total_seconds())
-    except (ValueError, TypeError):   # TypeError: one of them naive
+    except ValueError:
         return 600.0
+    if sent.tzinfo is None or expires.tzinfo is None:   # two naive times would subtract: as if UTC
+        return 600.0
+    return max(60.0, (expires - sent).total_seconds())
 
 
 def item_events(item: Item, stamp: Stamp, drawn: Drawn | None = None) -> list[CotEvent]:

@@ -149,3 +149,16 @@ def test_the_watch_line_of_an_item_with_odd_numbers_is_printed_not_lost():
     good = new_item("warning.prediction", {"track_id": "T1", "t": 1.0, "impact_lat_deg": 35.123, "impact_lon_deg": 139.5},
                     mk, "JPN", when)
     assert "impact 35.12,139.50" in watch_line(good)
+
+
+def test_a_sensors_file_that_is_not_utf8_is_one_line_naming_it(tmp_path, names, nats_url):
+    """``warning ingest --sensors`` read the header line with a plain readline: a byte that is
+    not UTF-8 was a UnicodeDecodeError traceback (read_detections names the line), and a first
+    line of gigabytes was read whole."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"format": "\xff"}\n')
+    node = Node.init(tmp_path / "jpn", "JPN")
+    node.close()
+    res = run(ingest_cmd(tmp_path / "jpn", nats_url, names, bad))
+    assert res.returncode != 0 and "Traceback" not in res.stderr, res.stderr
+    assert "not UTF-8 text" in res.stderr and "bad.jsonl" in res.stderr

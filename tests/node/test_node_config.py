@@ -113,8 +113,40 @@ def test_two_processes_pinning_at_once_keep_both_pins(tmp_path, monkeypatch):
 def test_an_unquoted_star_says_to_quote_it(jpn):
     """``to: *`` (every partner, as ``node rule add --to '*'`` takes it) is YAML's alias marker
     unquoted: the refusal was PyYAML's "expected alphabetic or numeric character, but found '}'"."""
+    star_line = len((jpn / "node.yaml").read_text().splitlines()) + 2  # PostgreSQL: one line more (store:)
     with open(jpn / "node.yaml", "a") as f:
         f.write("sharing:\n  - {kinds: warning.track, to: *}\n")
-    with pytest.raises(ConfigError, match=r'line 12: not valid YAML: a \* must be quoted \("\*"\): unquoted, it '
+    with pytest.raises(ConfigError, match=rf'line {star_line}: not valid YAML: a \* must be quoted \("\*"\): unquoted, it '
                                           r"starts a YAML alias"):
         Node.open(jpn)
+
+
+def test_a_pin_written_just_after_this_one_is_seen(tmp_path, monkeypatch):
+    """Another process pinning between this one's commit and its next look at node.yaml: the
+    file that node.yaml then is was taken for this process's own (its stamp recorded after the
+    write lock was released), so the other pin went unseen until node.yaml changed again."""
+    from accord.node import node as node_module
+
+    clock = ManualClock(datetime(2026, 6, 1, tzinfo=UTC))
+    keys = {}
+    for party in ("KOR", "USA"):
+        other = Node.init(tmp_path / party.lower(), party, clock)
+        keys[party] = other.identity.public_b64
+        other.close()
+    Node.init(tmp_path / "jpn", "JPN", clock).close()
+    a, b = Node.open(tmp_path / "jpn", clock), Node.open(tmp_path / "jpn", clock)
+    write_config = node_module._write_config
+
+    def writing(path, config):
+        write_config(path, config)
+        if "USA" not in config["partners"]:  # A's write: B pins USA once A's write lock is released
+            a.write_lock.after_release(lambda: b.add_partner("USA", keys["USA"]))
+
+    monkeypatch.setattr(node_module, "_write_config", writing)
+    try:
+        a.add_partner("KOR", keys["KOR"])
+        assert sorted(b.partners()) == ["KOR", "USA"]
+        assert sorted(a.partners()) == ["KOR", "USA"]
+    finally:
+        a.close()
+        b.close()

@@ -248,6 +248,18 @@ def test_a_partners_alert_with_times_no_clock_can_show_is_drawn_or_refused_not_a
     assert events is None or all(e.stale > NOW for e in events)
 
 
+@pytest.mark.parametrize("sent, expires, life_s", [
+    ("2026-12-04T12:00:00-00:00", "2026-12-04T13:00:00-00:00", 3600.0),   # CAP's UTC
+    ("2026-12-04T21:00:00+09:00", "2026-12-04T13:00:00Z", 3600.0),
+    ("2026-12-04T12:00:00", "2026-12-05T12:00:00", 600.0),               # neither has its offset
+    ("2026-12-04T12:00:00-00:00", "2026-12-04T13:00:00", 600.0)])
+def test_an_alert_is_drawn_from_sent_to_expires_or_600_s_when_a_time_lacks_its_offset(sent, expires, life_s):
+    """docs/tak.md: a sent or expires without its offset gives the drawing 600 s (CAP §3.3.2
+    requires the offset); two without one were subtracted as they were, a life of their own."""
+    events = _alert({"cap_xml": _cap(sent, expires)})()
+    assert events and {e.stale for e in events} == {NOW + timedelta(seconds=life_s)}
+
+
 @pytest.mark.parametrize("incidents, incident", [("   ", None), (None, 5), (None, ["x"]), ("\n", "")])
 def test_an_alert_with_a_blank_or_odd_incident_is_drawn_under_a_safe_uid(incidents, incident):
     body = {"cap_xml": _cap("2026-12-04T12:00:00-00:00", "2026-12-04T13:00:00-00:00", incidents=incidents)}

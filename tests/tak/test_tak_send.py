@@ -238,6 +238,73 @@ def test_a_server_that_reads_nothing_ends_the_send_with_one_error_not_a_hang():
     assert "took nothing" in msg and "\n" not in msg
 
 
+@pytest.mark.timeout(120)
+def test_a_connection_a_server_reads_nothing_of_closes_after_the_send_gives_up():
+    """The follower and ``tak send`` close the connection after that ConnectionError; close()
+    waited for the unsent bytes to drain, which a server that reads nothing never lets happen —
+    the hang the send timeout ended came back one step later."""
+    from datetime import datetime, timedelta, timezone
+
+    from accord.tak.client import TakConnection, TakServer
+    from accord.tak.cot import CotEvent
+
+    now = datetime.now(timezone.utc)
+    events = [CotEvent(f"u{i}", "a-f-G", "h-e", now, now, now + timedelta(minutes=1), 1.0, 2.0,
+                       remarks="x" * 3000) for i in range(2000)]
+
+    async def go() -> str:
+        held: list = []
+
+        async def hold(reader, writer) -> None:   # accept, read nothing
+            held.append(writer)
+            await asyncio.sleep(3600)
+
+        server = await asyncio.start_server(hold, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        conn = await TakConnection.open(TakServer.parse(f"tcp://127.0.0.1:{port}"), send_timeout=1.0)
+        try:
+            with pytest.raises(ConnectionError):
+                for _ in range(200):
+                    await conn.send(events)
+            try:   # a guard against the hang, not a measure: closing takes no time at all
+                await asyncio.wait_for(conn.close(), 30)
+            except asyncio.TimeoutError:
+                return "close() hung"
+            return "closed"
+        finally:
+            conn.writer.transport.abort()
+            server.close()
+
+    assert asyncio.run(go()) == "closed"
+
+
+@pytest.mark.timeout(120)
+def test_a_close_with_bytes_a_server_never_reads_drops_the_connection():
+    """Bytes still buffered when a connection is closed (written, the server then stopped
+    reading): close() sends them for at most send_timeout, then drops the connection."""
+    from accord.tak.client import TakConnection, TakServer
+
+    async def go() -> str:
+        async def hold(reader, writer) -> None:   # accept, read nothing
+            await asyncio.sleep(3600)
+
+        server = await asyncio.start_server(hold, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        conn = await TakConnection.open(TakServer.parse(f"tcp://127.0.0.1:{port}"), send_timeout=1.0)
+        try:
+            conn.writer.write(b"<event/>" * 8_000_000)   # 64 MB: more than any socket buffer holds
+            try:   # a guard against the hang, not a measure
+                await asyncio.wait_for(conn.close(), 30)
+            except asyncio.TimeoutError:
+                return "close() hung"
+            return "closed"
+        finally:
+            conn.writer.transport.abort()
+            server.close()
+
+    assert asyncio.run(go()) == "closed"
+
+
 @pytest.mark.parametrize("t, words", [("1" + "0" * 400, "not a finite number"), ("true", "not a finite number"),
                                       ('"10"', "not a finite number"), ("null", "not a finite number")])
 def test_an_alerts_index_with_a_time_that_is_not_a_number_is_one_input_error(tmp_path, t, words):

@@ -292,6 +292,13 @@ def test_a_duplicate_key_is_refused_as_every_other_accord_json_parser_refuses_it
     assert ei.value.line == 1
 
 
+def test_a_duplicate_key_is_named_whatever_the_key_says():
+    """The refusal was worded from its text: a duplicate key with "digits" in it read as an
+    integer of more than 4,300 digits."""
+    with pytest.raises(InputError, match="duplicate key 'digits'"):
+        parse_detections([header_line(), det(0.0)[:-1] + ', "digits": 1, "digits": 2}'])
+
+
 def test_a_line_that_is_not_utf8_is_named_and_skipped_under_lenient(tmp_path):
     """--lenient promises to skip a malformed detection line; one byte that is not UTF-8
     refused the whole file, without its line."""
@@ -328,6 +335,30 @@ def test_a_gigantic_line_is_refused_unread_and_skipped_under_lenient(tmp_path):
     assert ei.value.line == 3
     _, d = read_detections(p, lenient=True)
     assert d.t.tolist() == [0.0, 2.0] and d.skip_reasons == {"malformed": 1}
+
+
+@pytest.mark.parametrize("text", ['{"t": 1, "t": 2}', '{"s": "a:b", "s": "c"}', '{"h": {"k": 1, "k": 2}}',
+                                  '[{"k": 1, "k": 2}]', '{"a": 1, "b": [{"k": 1}, {"k": 2, "k": 3}]}'])
+def test_a_duplicate_key_at_any_depth_is_refused(text):
+    """loads_strict skips the duplicate-key hook for a flat object whose ':' count equals its
+    keys (a detection line); every other text is parsed with the hook."""
+    from accord.warning.io.jsonl import loads_strict
+
+    with pytest.raises(ValueError, match="duplicate key"):
+        loads_strict(text)
+    assert loads_strict('{"s": "a:b", "t": {"k": [1, 2]}}') == {"s": "a:b", "t": {"k": [1, 2]}}
+
+
+def test_a_long_line_is_held_no_further_than_the_limit():
+    """What makes the refusal above cheap: the line is not held whole (the test above passes
+    even if it were; this one does not), and the line after it is read intact."""
+    import io
+
+    from accord.warning.io.jsonl import bounded_lines, line_problem
+
+    lines = list(bounded_lines(io.StringIO("a" * 100 + "\nb\n" + "c" * 11), limit=10))
+    assert lines == ["a" * 12, "b\n", "c" * 11]
+    assert [line_problem(x, limit=10) is not None for x in lines] == [True, False, True]
 
 
 def test_a_truncated_last_line_is_named_or_skipped(tmp_path):

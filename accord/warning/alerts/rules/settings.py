@@ -9,11 +9,11 @@ economic zone alone does not trigger a public alert.
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from accord.core.input_files import closest
 from accord.core.safe_yaml import load_yaml
 from accord.errors import ConfigError, InputError
 from accord.warning.alerts.geography import Geography
@@ -66,8 +66,8 @@ class AlertRules:
         unknown = sorted(set(data) - set(known))
         if unknown:
             def hint(key: str) -> str:
-                near = difflib.get_close_matches(str(key), list(known), n=1)
-                return f"{key} (did you mean {near[0]}?)" if near else str(key)
+                near = closest(key, known)
+                return f"{key} (did you mean {near}?)" if near else str(key)
             raise ConfigError(f"{source}: unknown alert rule key(s) {', '.join(hint(k) for k in unknown)}")
         kw: dict = {}
         for k, v in data.items():

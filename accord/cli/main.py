@@ -129,17 +129,17 @@ def refused_write_line(exc: Exception) -> str | None:
 
 
 def main() -> None:
-    import sqlite3
+    from accord.store.base import OperationalError  # the drivers' own, named by the store layer
 
     try:
         app()
-    except sqlite3.OperationalError as exc:
+    except AccordError as exc:   # first: PostgreSQL's unavailable store is one
+        _fail(str(exc), exc.exit_code)
+    except OperationalError as exc:
         line = refused_write_line(exc)
         if line is None:
             raise
         _fail(line, 1)
-    except AccordError as exc:
-        _fail(str(exc), exc.exit_code)
     except OSError as exc:  # a path that is a directory, already exists, cannot be written, ...
         _fail(os_error_line(exc), InputError.exit_code)
 

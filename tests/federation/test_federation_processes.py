@@ -125,11 +125,12 @@ def test_every_endpoint_but_health_refuses_unauthenticated_requests(cluster):
     base, ports, procs = cluster
     url = procs["JPN"].url
     assert httpx.get(url + "/health").json() == {"status": "ok", "party": "JPN"}
+    assert httpx.get(url + "/health/ready").json() == {"status": "ready", "party": "JPN"}
     assert httpx.get(url + "/openapi.json").status_code == 401
     routes = list(_routes(url, cluster.tokens["admin"]))
     assert ("POST", "/federation/v1/envelopes") in routes and ("GET", "/api/v1/status") in routes
     for method, path in routes:
-        if path == "/health":
+        if path in ("/health", "/health/ready"):
             continue
         r = httpx.request(method, url + path, json={})
         assert r.status_code == 401, (method, path, r.status_code)

@@ -29,6 +29,24 @@ def _indicator() -> dict:
             "valid_from": "2026-01-01T00:00:00Z"}
 
 
+
+def _server_clients(url: str, bound: int) -> int:
+    """The server's client connections, this one left out — the least seen over up to 2 s, until
+    one look finds at most ``bound``: a connection the store has just closed keeps its backend a
+    moment after (the server ends it asynchronously), and one the store holds open stays counted
+    however long it is looked at."""
+    import psycopg
+
+    seen = []
+    with psycopg.connect(url, autocommit=True) as c:
+        for _ in range(20):
+            seen.append(int(c.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
+                                      "'client backend' AND pid <> pg_backend_pid()").fetchone()[0]))
+            if seen[-1] <= bound:
+                break
+            time.sleep(0.1)
+    return min(seen)
+
 def test_postgresql_restarted_under_load_fails_cleanly_recovers_and_loses_nothing(tmp_path, pg_server):
     node = Node.init(tmp_path / "jpn", "JPN", store=pg_server.url)
     secret = create_token(node.conn, "analyst", "JPN", {"admin"})
@@ -167,24 +185,12 @@ def test_after_an_outage_connections_stay_within_the_pool_size_and_go_back_to_th
     never more than the pool's ``max_size`` (past it, the pool is waited for), and a connection
     made directly is given up for one of the pool's once the pool works again: without that,
     every connection wanted after a restart was opened past the pool, and kept for good."""
-    import psycopg
 
     from accord.errors import StoreUnavailable
     from accord.store.postgres import PgConnection, PostgresStore
 
     def clients() -> int:
-        """The server's client connections, this one left out — the least seen over up to 2 s: a
-        connection the store has just closed keeps its backend a moment after (the server ends it
-        asynchronously), and one the store holds open stays counted however long it is looked at."""
-        seen = []
-        with psycopg.connect(pg_server.url, autocommit=True) as c:
-            for _ in range(20):
-                seen.append(int(c.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
-                                          "'client backend' AND pid <> pg_backend_pid()").fetchone()[0]))
-                if seen[-1] <= 3:
-                    break
-                time.sleep(0.1)
-        return min(seen)
+        return _server_clients(pg_server.url, 3)
 
     store = PostgresStore(pg_server.url, max_size=3)
     readers = [PgConnection(store) for _ in range(4)]  # no place of their own in the pool (a reader has one)
@@ -233,24 +239,12 @@ def test_each_reader_has_a_place_of_its_own_before_during_and_after_an_outage(pg
     are served however many readers there are — before an outage, and after it, within the grown
     size (direct connections and the pool's together) and back on the pool's connections — and
     the size shrinks again as they close."""
-    import psycopg
 
     from accord.errors import StoreUnavailable
     from accord.store.postgres import PostgresStore
 
     def clients() -> int:
-        """The server's client connections, this one left out — the least seen over up to 2 s: a
-        connection the store has just closed keeps its backend a moment after (the server ends it
-        asynchronously), and one the store holds open stays counted however long it is looked at."""
-        seen = []
-        with psycopg.connect(pg_server.url, autocommit=True) as c:
-            for _ in range(20):
-                seen.append(int(c.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
-                                          "'client backend' AND pid <> pg_backend_pid()").fetchone()[0]))
-                if seen[-1] <= 3:
-                    break
-                time.sleep(0.1)
-        return min(seen)
+        return _server_clients(pg_server.url, 3)
 
     store = PostgresStore(pg_server.url, max_size=3)
     readers = [store.reader() for _ in range(4)]

@@ -86,3 +86,52 @@ def test_a_client_that_stops_reading_loses_its_stream_and_its_place(app, admin, 
     for _ in range(ev.MAX_STREAMS + 1):  # each stalled stream's place is given back
         assert asyncio.run(stalled())[:2] == ["http.response.start", "http.response.body"]
 
+
+
+def test_a_blocked_store_read_of_a_stream_request_holds_up_no_other_request(served, world, monkeypatch):
+    """Where a stream starts was read from the store on the event loop: a read held by a frozen
+    database (up to the store's 30 s statement deadline on PostgreSQL) held every other request
+    of the process with it. Here every read of the ledger's size waits until the test lets it
+    through; while each waits, ``/health`` on the same server must still be answered."""
+    import threading
+
+    import httpx
+    from console_world import log_in
+
+    ledger_class = type(world.jpn.ledger)
+    real = ledger_class.size
+    armed, started = threading.Event(), threading.Event()
+    waiting, gate = threading.Semaphore(0), threading.Semaphore(0)
+
+    def size(self) -> int:
+        if armed.is_set():
+            waiting.release()  # a read has begun: it waits for the test
+            gate.acquire()
+        return real.fget(self)
+
+    client = log_in(httpx.Client(base_url=served.url, timeout=30), world.admin)
+    statuses: list[int] = []
+
+    def stream() -> None:
+        with client.stream("GET", "/console/events") as r:  # no ?after=, no Last-Event-ID: the store says where
+            statuses.append(r.status_code)
+            started.set()
+
+    monkeypatch.setattr(ledger_class, "size", property(size))
+    armed.set()
+    opener = threading.Thread(target=stream, daemon=True)
+    opener.start()
+    held = 0
+    try:
+        while not started.is_set() and opener.is_alive():
+            if waiting.acquire(timeout=0.05):
+                held += 1
+                assert httpx.get(f"{served.url}/health", timeout=10).status_code == 200
+                gate.release()
+    finally:
+        armed.clear()
+        for _ in range(10):
+            gate.release()
+        opener.join(30)
+        client.close()
+    assert statuses == [200] and held >= 2  # the session's check and the stream's start

@@ -51,8 +51,8 @@ def add_routes(router: APIRouter, c: Console) -> None:
         if not (v.may("items:read") or v.may("status")):
             raise HTTPException(403, f"token {v.principal.name!r} has neither the items:read nor the "
                                      "status scope: there are no events for it")
-        try:
-            last = ev.start_index(node, request.headers.get("last-event-id"), after)
+        try:  # a read of the store: in a worker thread, never on the event loop (it would hold every request)
+            last = await to_thread.run_sync(ev.start_index, node, request.headers.get("last-event-id"), after)
         except InputError as exc:
             raise HTTPException(400, str(exc)) from None
         # each stream reads the ledger: a session may not open without bound (its place is taken

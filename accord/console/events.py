@@ -48,6 +48,7 @@ GATHER_SECONDS = 0.1  # after a wake-up, wait this long so that a burst of commi
 STATUS_SECONDS = 5.0
 BATCH = 500
 MAX_STREAMS = 4  # open streams per session (a few tabs); more are answered 429
+REPLAY = 1000  # ledger entries one stream replays at most; from further back it skips to the last REPLAY
 SEND_SECONDS = 30.0  # a stream whose client has not taken a write for this long ends (it stopped reading)
 ITEM_EVENTS = ("item.created", "item.received")
 
@@ -223,3 +224,15 @@ def start_index(node: Node, last_event_id: str | None, after: str | None) -> int
         return max(-1, int(after.strip()))
     with write_lock(node):
         return node.ledger.size - 1
+
+
+def bounded_start(node: Node, last: int) -> tuple[int, int]:
+    """``last`` if at most :data:`REPLAY` entries follow it, else the index :data:`REPLAY`
+    entries before the ledger's end; and how many entries that skips. ``?after=-1`` or
+    ``Last-Event-ID: 0`` asked for the whole ledger, as often as a client reconnected: one stream
+    now replays at most the last :data:`REPLAY` entries (held by :class:`EventLog`'s cache once
+    read), after a ``reload`` event telling the page that its board is older than that."""
+    with write_lock(node):
+        size = node.ledger.size
+    first = size - 1 - REPLAY
+    return (last, 0) if last >= first else (first, first - last)

@@ -48,6 +48,7 @@ GATHER_SECONDS = 0.1  # after a wake-up, wait this long so that a burst of commi
 STATUS_SECONDS = 5.0
 BATCH = 500
 MAX_STREAMS = 4  # open streams per session (a few tabs); more are answered 429
+MAX_TOKEN_STREAMS = 8  # open streams per token across its sessions (a token may hold 10 sessions)
 REPLAY = 1000  # ledger entries one stream replays at most; from further back it skips to the last REPLAY
 SEND_SECONDS = 30.0  # a stream whose client has not taken a write for this long ends (it stopped reading)
 ITEM_EVENTS = ("item.created", "item.received")

@@ -56,11 +56,13 @@ def add_routes(router: APIRouter, c: Console) -> None:
                 lambda: ev.bounded_start(node, ev.start_index(node, request.headers.get("last-event-id"), after)))
         except InputError as exc:
             raise HTTPException(400, str(exc)) from None
-        # each stream reads the ledger: a session may not open without bound (its place is taken
+        # each stream reads the ledger: a session, or a token across its sessions, may not open
+        # streams without bound (its place is taken
         # here, before the handler returns, and given back by Stream however the stream ends)
-        if not sessions.take_stream(s, ev.MAX_STREAMS):
-            raise HTTPException(429, f"this session already has {sessions.streams(s)} open event streams",
-                                headers={"Retry-After": "5"})
+        if not sessions.take_stream(s, ev.MAX_STREAMS, ev.MAX_TOKEN_STREAMS):
+            held = (f"this session already has {sessions.streams(s)}" if sessions.streams(s) >= ev.MAX_STREAMS
+                    else f"token {v.principal.name!r} already has {sessions.token_streams(s)}")
+            raise HTTPException(429, f"{held} open event streams", headers={"Retry-After": "5"})
         return Stream(_stream(request, s, v, last, skipped), lambda: sessions.stream_closed(s), ping=15,
                       send_timeout=ev.SEND_SECONDS, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 

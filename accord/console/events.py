@@ -6,9 +6,10 @@ leaf index, written in the same transaction as the item. So the stream's event i
 ledger index: a browser that reconnects with ``Last-Event-ID: N`` gets every entry after ``N``
 — after a dropped connection, a server restart, or from another serving process on the same
 database — and nothing can be lost between "stored" and "announced", because there is no second
-write. A stream does not poll: it waits on the node's event bus (:mod:`accord.node.bus`), which
-says "the ledger grew" after each committed write in this process, and reads the new entries
-then; it also reads at least every :data:`CHECK_SECONDS` (one indexed read of the ledger's size),
+write (a client further behind than :data:`REPLAY` entries gets the last :data:`REPLAY`, after
+a ``reload`` event: :func:`bounded_start`). A stream does not poll: it waits on the node's event
+bus (:mod:`accord.node.bus`), which says "the ledger grew" after each committed write in this
+process, and reads the new entries then; it also reads at least every :data:`CHECK_SECONDS` (one indexed read of the ledger's size),
 which catches writes made by another process on the same database and checks the session.
 
 A page notes the ledger's last index before it reads anything and opens

@@ -6,9 +6,10 @@ leaf index, written in the same transaction as the item. So the stream's event i
 ledger index: a browser that reconnects with ``Last-Event-ID: N`` gets every entry after ``N``
 — after a dropped connection, a server restart, or from another serving process on the same
 database — and nothing can be lost between "stored" and "announced", because there is no second
-write. A stream does not poll: it waits on the node's event bus (:mod:`accord.node.bus`), which
-says "the ledger grew" after each committed write in this process, and reads the new entries
-then; it also reads at least every :data:`CHECK_SECONDS` (one indexed read of the ledger's size),
+write (a client further behind than :data:`REPLAY` entries gets the last :data:`REPLAY`, after
+a ``reload`` event: :func:`bounded_start`). A stream does not poll: it waits on the node's event
+bus (:mod:`accord.node.bus`), which says "the ledger grew" after each committed write in this
+process, and reads the new entries then; it also reads at least every :data:`CHECK_SECONDS` (one indexed read of the ledger's size),
 which catches writes made by another process on the same database and checks the session.
 
 A page notes the ledger's last index before it reads anything and opens
@@ -48,6 +49,8 @@ GATHER_SECONDS = 0.1  # after a wake-up, wait this long so that a burst of commi
 STATUS_SECONDS = 5.0
 BATCH = 500
 MAX_STREAMS = 4  # open streams per session (a few tabs); more are answered 429
+MAX_TOKEN_STREAMS = 8  # open streams per token across its sessions (a token may hold 10 sessions)
+REPLAY = 1000  # ledger entries one stream replays at most; from further back it skips to the last REPLAY
 SEND_SECONDS = 30.0  # a stream whose client has not taken a write for this long ends (it stopped reading)
 ITEM_EVENTS = ("item.created", "item.received")
 
@@ -223,3 +226,15 @@ def start_index(node: Node, last_event_id: str | None, after: str | None) -> int
         return max(-1, int(after.strip()))
     with write_lock(node):
         return node.ledger.size - 1
+
+
+def bounded_start(node: Node, last: int) -> tuple[int, int]:
+    """``last`` if at most :data:`REPLAY` entries follow it, else the index :data:`REPLAY`
+    entries before the ledger's end; and how many entries that skips. ``?after=-1`` or
+    ``Last-Event-ID: 0`` asked for the whole ledger, as often as a client reconnected: one stream
+    now replays at most the last :data:`REPLAY` entries (held by :class:`EventLog`'s cache once
+    read), after a ``reload`` event telling the page that its board is older than that."""
+    with write_lock(node):
+        size = node.ledger.size
+    first = size - 1 - REPLAY
+    return (last, 0) if last >= first else (first, first - last)

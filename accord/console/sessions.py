@@ -144,6 +144,7 @@ class SessionStore:
                  lifetime: timedelta = timedelta(hours=8), limit: int = 10_000, per_token: int = 10) -> None:
         self.node, self.idle, self.lifetime, self.limit, self.per_token = node, idle, lifetime, limit, per_token
         self._streams: dict[str, int] = {}  # open event streams per session id, in this process
+        self._token_streams: dict[str, int] = {}  # and per token (digest), across its sessions
         ensure_sessions(node)
 
     def create(self, principal: Principal, token_digest: str, now: datetime, lang: str = "en") -> Session:
@@ -210,23 +211,29 @@ class SessionStore:
         """Open event streams of ``s`` in this process (the event loop's thread only)."""
         return self._streams.get(s.id, 0)
 
-    def take_stream(self, s: Session, limit: int) -> bool:
-        """Count one more open event stream of ``s`` if it holds fewer than ``limit`` (else
-        False, nothing counted): the check and the count in one step, on the event loop's
-        thread. Counted only once a stream had started, a burst of requests all passed the check
-        before the first was counted."""
-        held = self._streams.get(s.id, 0)
-        if held >= limit:
+    def token_streams(self, s: Session) -> int:
+        """Open event streams of all the sessions of ``s``'s token in this process."""
+        return self._token_streams.get(s.token_digest, 0)
+
+    def take_stream(self, s: Session, limit: int, per_token: int | None = None) -> bool:
+        """Count one more open event stream of ``s`` if it holds fewer than ``limit`` and its
+        token, across its sessions, fewer than ``per_token`` (else False, nothing counted): the
+        check and the count in one step, on the event loop's thread. Counted only once a stream
+        had started, a burst of requests all passed the check before the first was counted."""
+        held, token = self._streams.get(s.id, 0), self._token_streams.get(s.token_digest, 0)
+        if held >= limit or (per_token is not None and token >= per_token):
             return False
         self._streams[s.id] = held + 1
+        self._token_streams[s.token_digest] = token + 1
         return True
 
     def stream_closed(self, s: Session) -> None:
-        left = self._streams.get(s.id, 0) - 1
-        if left > 0:
-            self._streams[s.id] = left
-        else:
-            self._streams.pop(s.id, None)
+        for counts, key in ((self._streams, s.id), (self._token_streams, s.token_digest)):
+            left = counts.get(key, 0) - 1
+            if left > 0:
+                counts[key] = left
+            else:
+                counts.pop(key, None)
 
     def __len__(self) -> int:
         with self.node.write_lock:

@@ -210,3 +210,30 @@ def test_markup_in_live_events_is_added_as_text(served, world, browser):
         assert page.locator("x-pwn").count() == 0 and page.locator("img[src=x]").count() == 0, path
         page.close()
     assert errors == []
+
+
+def test_a_page_whose_stream_starts_too_far_back_renders_anew(served, world, browser, monkeypatch):
+    """A stream replays at most ``REPLAY`` entries, after a ``reload`` event: console.js then
+    loads the page again (its tables would otherwise lack what was skipped), and the new page's
+    stream starts at the ledger's end."""
+    from playwright.sync_api import expect
+
+    from accord.console import events as ev
+
+    monkeypatch.setattr(ev, "REPLAY", 3)
+    errors: list[str] = []
+    page = logged_in_page(browser, served.url, world.admin, errors)
+    documents: list[str] = []
+    page.on("request", lambda r: documents.append(r.url) if r.resource_type == "document" else None)
+    # the next stream asks for the whole ledger (as a reconnect with Last-Event-ID: 0 would)
+    page.route("**/console/events*", lambda route: route.continue_(url=f"{served.url}/console/events?after=-1"),
+               times=1)
+    page.reload()
+    for _ in range(100):  # up to 10 s for the second load
+        if len(documents) >= 2:
+            break
+        page.wait_for_timeout(100)
+    assert documents == [f"{served.url}/console/", f"{served.url}/console/"]
+    expect(page.locator("#live")).to_have_class("live on")
+    page.close()
+    assert errors == []

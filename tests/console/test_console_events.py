@@ -276,3 +276,36 @@ def test_an_item_whose_body_has_odd_parts_still_makes_its_event(world):
     assert got[odd[0].id].data["alert"]["areas"] == [] and got[odd[0].id].data["summary"] == "Alert K-1 — "
     assert got[odd[1].id].data["alert"]["areas"] == ["Nagasaki"]
     assert all(e.wire().startswith(b"event: item") or b"event: item" in e.wire() for e in got.values())
+
+
+def test_a_stream_replays_at_most_the_last_replay_entries_after_a_reload_event(served, world, monkeypatch):
+    """``?after=-1`` or ``Last-Event-ID: 0`` replayed the whole ledger, on every reconnection:
+    any logged-in user could make the node re-read its ledger in a loop. Now one stream replays
+    at most the last ``REPLAY`` entries, after a ``reload`` event for the page."""
+    from accord.console import events as ev
+
+    monkeypatch.setattr(ev, "REPLAY", 3)
+    size = world.jpn.ledger.size
+    assert size > 3 + 1
+    client = _session(served, world.admin)  # an admin gets an event for every entry, then a status
+    for query, headers in (("?after=-1", {}), ("", {"Last-Event-ID": "0"})):
+        with client.stream("GET", f"/console/events{query}", headers=headers) as r:
+            got = []
+            for e in _events(r.iter_lines()):
+                if e["event"] == "status":
+                    break
+                got.append(e)
+        assert got[0]["event"] == "reload" and got[0]["id"] == str(size - 4)
+        skipped = json.loads(got[0]["data"])["skipped"]
+        assert skipped == size - 4 - (-1 if query else 0)
+        replayed = [int(e["id"]) for e in got[1:]]
+        assert replayed == [size - 3, size - 2, size - 1]  # the last 3 entries, in order, nothing older
+    # a start within the bound replays all of it, with no reload event
+    with client.stream("GET", f"/console/events?after={size - 3}") as r:
+        got = []
+        for e in _events(r.iter_lines()):
+            if e["event"] == "status":
+                break
+            got.append(e)
+    assert [int(e["id"]) for e in got] == [size - 2, size - 1]
+    client.close()

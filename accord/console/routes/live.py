@@ -51,22 +51,28 @@ def add_routes(router: APIRouter, c: Console) -> None:
         if not (v.may("items:read") or v.may("status")):
             raise HTTPException(403, f"token {v.principal.name!r} has neither the items:read nor the "
                                      "status scope: there are no events for it")
-        try:
-            last = ev.start_index(node, request.headers.get("last-event-id"), after)
+        try:  # a read of the store: in a worker thread, never on the event loop (it would hold every request)
+            last, skipped = await to_thread.run_sync(
+                lambda: ev.bounded_start(node, ev.start_index(node, request.headers.get("last-event-id"), after)))
         except InputError as exc:
             raise HTTPException(400, str(exc)) from None
-        # each stream reads the ledger: a session may not open without bound (its place is taken
+        # each stream reads the ledger: a session, or a token across its sessions, may not open
+        # streams without bound (its place is taken
         # here, before the handler returns, and given back by Stream however the stream ends)
-        if not sessions.take_stream(s, ev.MAX_STREAMS):
-            raise HTTPException(429, f"this session already has {sessions.streams(s)} open event streams",
-                                headers={"Retry-After": "5"})
-        return Stream(_stream(request, s, v, last), lambda: sessions.stream_closed(s), ping=15,
+        if not sessions.take_stream(s, ev.MAX_STREAMS, ev.MAX_TOKEN_STREAMS):
+            held = (f"this session already has {sessions.streams(s)}" if sessions.streams(s) >= ev.MAX_STREAMS
+                    else f"token {v.principal.name!r} already has {sessions.token_streams(s)}")
+            raise HTTPException(429, f"{held} open event streams", headers={"Retry-After": "5"})
+        return Stream(_stream(request, s, v, last, skipped), lambda: sessions.stream_closed(s), ping=15,
                       send_timeout=ev.SEND_SECONDS, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
-    async def _stream(request: Request, s: Session, v: Viewer, last: int) -> Any:
+    async def _stream(request: Request, s: Session, v: Viewer, last: int, skipped: int) -> Any:
         """Events after ledger index ``last``: read when the node's bus says the ledger grew (a
         write committed in this process), and at least every :data:`ev.CHECK_SECONDS` (a write by
-        another process on the same database; the session's liveness)."""
+        another process on the same database; the session's liveness). First, if ``skipped``
+        entries before ``last`` are not replayed (:func:`ev.bounded_start`), a ``reload`` event."""
+        if skipped:
+            yield ServerSentEvent(data=json.dumps({"skipped": skipped}), event="reload", id=str(last))
         status_due = 0.0
         clock = asyncio.get_running_loop().time
         started = clock()

@@ -184,6 +184,8 @@
       if (d.kind.indexOf("warning.") === 0) { refreshPicture(d); }
     });
     es.addEventListener("status", function (e) { status(JSON.parse(e.data)); });
+    /* the page missed more entries than a stream replays: its tables are stale, render it anew */
+    es.addEventListener("reload", function () { es.close(); window.location.reload(); });
   }
 
   /* time since launch and to impact, ticking each second on the server's clock (data-now: the

@@ -145,6 +145,7 @@ class SessionStore:
         self.node, self.idle, self.lifetime, self.limit, self.per_token = node, idle, lifetime, limit, per_token
         self._streams: dict[str, int] = {}  # open event streams per session id, in this process
         self._token_streams: dict[str, int] = {}  # and per token (digest), across its sessions
+        self._count_lock = threading.Lock()  # the counts change on the event loop and in end() (a worker thread)
         ensure_sessions(node)
 
     def create(self, principal: Principal, token_digest: str, now: datetime, lang: str = "en") -> Session:
@@ -205,7 +206,8 @@ class SessionStore:
     def end(self, session_id: str | None) -> None:
         with write(self.node.store) as conn:
             conn.execute("DELETE FROM console_sessions WHERE id_digest = ?", (_digest(session_id or ""),))
-        self._streams.pop(session_id or "", None)
+        with self._count_lock:
+            self._streams.pop(session_id or "", None)
 
     def streams(self, s: Session) -> int:
         """Open event streams of ``s`` in this process (the event loop's thread only)."""
@@ -220,20 +222,22 @@ class SessionStore:
         token, across its sessions, fewer than ``per_token`` (else False, nothing counted): the
         check and the count in one step, on the event loop's thread. Counted only once a stream
         had started, a burst of requests all passed the check before the first was counted."""
-        held, token = self._streams.get(s.id, 0), self._token_streams.get(s.token_digest, 0)
-        if held >= limit or (per_token is not None and token >= per_token):
-            return False
-        self._streams[s.id] = held + 1
-        self._token_streams[s.token_digest] = token + 1
-        return True
+        with self._count_lock:
+            held, token = self._streams.get(s.id, 0), self._token_streams.get(s.token_digest, 0)
+            if held >= limit or (per_token is not None and token >= per_token):
+                return False
+            self._streams[s.id] = held + 1
+            self._token_streams[s.token_digest] = token + 1
+            return True
 
     def stream_closed(self, s: Session) -> None:
-        for counts, key in ((self._streams, s.id), (self._token_streams, s.token_digest)):
-            left = counts.get(key, 0) - 1
-            if left > 0:
-                counts[key] = left
-            else:
-                counts.pop(key, None)
+        with self._count_lock:
+            for counts, key in ((self._streams, s.id), (self._token_streams, s.token_digest)):
+                left = counts.get(key, 0) - 1
+                if left > 0:
+                    counts[key] = left
+                else:
+                    counts.pop(key, None)
 
     def __len__(self) -> int:
         with self.node.write_lock:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 
-from accord.cli.output import plural
+from accord.cli.output import plain, plural
 
 from accord.errors import ConfigError, InputError
 
@@ -61,9 +61,10 @@ def feed(
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
-    console.print(f"published {plural(res.scans, 'scan')} ({plural(res.detections, 'detection')}) to stream {stream} on "
-                  f"{prefix}.{party}.radar.<sensor> in {res.seconds:.2f} s"
-                  + (f"; {res.duplicates:,} already there (same message id), not stored again" if res.duplicates else ""),
+    console.print(plain(f"published {plural(res.scans, 'scan')} ({plural(res.detections, 'detection')}) to stream "
+                        f"{stream} on {prefix}.{party}.radar.<sensor> in {res.seconds:.2f} s"
+                        + (f"; {res.duplicates:,} already there (same message id), not stored again"
+                           if res.duplicates else "")),
                   highlight=False)
 
 

@@ -93,3 +93,16 @@ def test_the_error_line_prints_a_named_file_literally(tmp_path, monkeypatch, cap
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and err.startswith("error: "), err
     assert "/[/]a[link=x]y[/link][bold]DONE[/][2J.json: cannot read" in err and "\x1b" not in err
+
+
+@pytest.mark.parametrize("command", [["add"], ["list"]])
+def test_tak_destinations_print_their_names_and_kinds_literally(tmp_path, command):
+    Node.init(tmp_path / "jpn", "JPN").close()
+    d = str(tmp_path / "jpn")
+    add = ["node", "tak", "add", "--dir", d, "--server", "tcp://127.0.0.1:8087", "--party", "JPN",
+           "--kinds", "[bold]warning.*", "--name", HOSTILE]
+    if command == ["add"]:
+        _literal(add)
+    else:
+        assert runner.invoke(app, add).exit_code == 0
+        assert "[bold]warning.*" in _literal(["node", "tak", "list", "--dir", d])

@@ -82,10 +82,10 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
     node = open_node(dir)
     with serving.ServeLock(dir, join=join) as lock:
         if lock.taken_over is not None:
-            console.print(f"took over {lock.path} from process {lock.taken_over}, which no longer runs",
+            console.print(plain(f"took over {lock.path} from process {lock.taken_over}, which no longer runs"),
                           highlight=False)
         if lock.joined:
-            console.print(f"joining the server(s) of {dir} in process {', '.join(map(str, lock.joined))}",
+            console.print(plain(f"joining the server(s) of {dir} in process {', '.join(map(str, lock.joined))}"),
                           highlight=False)
         certfile = keyfile = None
         scheme = "http"

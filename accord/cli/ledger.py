@@ -66,7 +66,7 @@ def verify(directory: Path = DirOption,
                     typer.echo(json.dumps({"ok": False, "problems": [p.to_json() for p in exc.problems]}, indent=2))
                 else:
                     for p in exc.problems:
-                        console.print(f"FAIL {p}", highlight=False, markup=False)
+                        console.print(plain(f"FAIL {p}"), highlight=False)
                 raise
         head = result.head
         assert head is not None  # no problem found, so the ledger verified

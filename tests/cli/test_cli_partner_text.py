@@ -106,3 +106,15 @@ def test_tak_destinations_print_their_names_and_kinds_literally(tmp_path, comman
     else:
         assert runner.invoke(app, add).exit_code == 0
         assert "[bold]warning.*" in _literal(["node", "tak", "list", "--dir", d])
+
+
+def test_pinning_a_partner_at_a_url_with_markup_warns_and_prints_it_literally(tmp_path):
+    """``warn()`` (here: a plain-HTTP URL off loopback) and the ``pinned`` line print the URL as given."""
+    jpn, kor = Node.init(tmp_path / "jpn", "JPN"), Node.init(tmp_path / "kor", "KOR")
+    key = kor.identity.public_b64
+    jpn.close()
+    kor.close()
+    url = "http://10.0.0.7/[/]a[link=https://evil.example]x[/link][bold]DONE[/]"
+    out = _literal(["node", "partner", "add", "--dir", str(tmp_path / "jpn"), "--party", "KOR", "--key", key,
+                    "--url", url, "--insecure"], f"warning: KOR's URL {url} is plain HTTP off loopback")
+    assert f" at {url}" in out

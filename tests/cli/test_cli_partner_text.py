@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -71,6 +72,15 @@ def test_intel_collection_titles_are_printed_literally(tmp_path, command):
         _literal([*command, "--dir", d])
     else:
         _literal([*command, HOSTILE, "--dir", d])
+
+
+def test_an_imported_bundle_is_named_literally(tmp_path):
+    Node.init(tmp_path / "jpn", "JPN").close()
+    d = str(tmp_path / "jpn")
+    bundle = tmp_path / "[/]a[link=x]y[/link][bold]B[/]\x1b[2J.json"  # in directories "[", "]a[link=x]y[" …
+    bundle.parent.mkdir(parents=True)
+    bundle.write_bytes((Path(__file__).parent.parent / "intel" / "data" / "misp-bundle.json").read_bytes())
+    _literal(["intel", "import", str(bundle), "--dir", d], "/[/]a[link=x]y[/link][bold]B[/][2J.json into imports: ")
 
 
 def test_an_agreement_from_a_partner_shows_its_title_and_kinds_literally(pair, tmp_path):

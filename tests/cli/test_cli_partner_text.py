@@ -6,6 +6,7 @@ control characters are left out, so no escape sequence clears or retitles the te
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -128,3 +129,15 @@ def test_pinning_a_partner_at_a_url_with_markup_warns_and_prints_it_literally(tm
     out = _literal(["node", "partner", "add", "--dir", str(tmp_path / "jpn"), "--party", "KOR", "--key", key,
                     "--url", url, "--insecure"], f"warning: KOR's URL {url} is plain HTTP off loopback")
     assert f" at {url}" in out
+
+
+def test_policy_explain_prints_an_item_id_from_its_file_literally(pair, tmp_path):
+    """Each reason names the item's id, which is the file's: a MarkupError before; the verdict
+    is exit 5 (denied: no agreement), with every line printed."""
+    jpn, _ = pair
+    item = Item("test.note", f"JPN:test.note:{HOSTILE}", "JPN", Marking.parse("SECRET"), jpn.clock.now(), {})
+    f = tmp_path / "item.json"
+    f.write_text(json.dumps(item.to_json()), encoding="utf-8")
+    res = runner.invoke(app, ["policy", "explain", str(f), "KOR", "--dir", str(jpn.dir)], env={"COLUMNS": "400"})
+    assert res.exit_code == 5, (res.output, res.exception)
+    assert f"DENY: JPN:test.note:{SHOWN} → KOR" in res.output and "\x1b" not in res.output, res.output

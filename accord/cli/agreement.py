@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from accord.cli.options import DirOpt, JsonOpt, open_node
-from accord.cli.output import print_table
+from accord.cli.output import literal, plain, print_table
 from accord.clock import SystemClock, parse_rfc3339, to_rfc3339
 from accord.core.agreements import (Agreement, agreement_problems, load_agreement, new_agreement,
                                     sign_agreement)
@@ -71,8 +71,8 @@ def create(dir: DirOpt, agreement_id: Annotated[str, typer.Option("--id", help="
     if out.exists():
         raise InputError("file exists; refusing to overwrite an agreement", source=str(out))
     a.save(out)
-    console.print(f"wrote {out}: {a.id} v{a.version}, parties {', '.join(a.parties)}, {len(a.rules)} rule(s); "
-                  f"unsigned — each party runs `accord agreement sign {out} --dir <its node>`", highlight=False)
+    console.print(plain(f"wrote {out}: {a.id} v{a.version}, parties {', '.join(a.parties)}, {len(a.rules)} rule(s); "
+                        f"unsigned — each party runs `accord agreement sign {out} --dir <its node>`"), highlight=False)
 
 
 @app.command("sign")
@@ -97,8 +97,8 @@ def verify(file: Path, dir: DirOpt,
     if problems:
         err = AgreementError(f"{file}: {a.id} v{a.version} is NOT in force: " + "; ".join(problems))
         raise err
-    console.print(f"{file}: {a.id} v{a.version} is in force at {to_rfc3339(now)} "
-                  f"(signed by {', '.join(a.parties)} under their pinned keys)", highlight=False)
+    console.print(plain(f"{file}: {a.id} v{a.version} is in force at {to_rfc3339(now)} "
+                        f"(signed by {', '.join(a.parties)} under their pinned keys)"), highlight=False)
 
 
 def _describe(a: Agreement) -> dict:
@@ -115,7 +115,7 @@ def show(file: Path, json_out: JsonOpt = False) -> None:
     if json_out:
         typer.echo(json.dumps(_describe(a), indent=2, ensure_ascii=False))
         return
-    console.print(f"[bold]{a.id}[/] v{a.version}  {a.title}", highlight=False)
+    console.print(f"[bold]{a.id}[/] v{a.version}  {literal(a.title)}", highlight=False)
     console.print(f"valid {to_rfc3339(a.valid_from)} → {to_rfc3339(a.valid_until)}", highlight=False)
     t = Table("party", "key fingerprint", "signed")
     for p in a.parties:
@@ -123,7 +123,7 @@ def show(file: Path, json_out: JsonOpt = False) -> None:
     print_table(console, t)
     r = Table("from", "to", "kinds", "max classification")
     for rule in a.rules:
-        r.add_row(rule.from_party, rule.to_party, ", ".join(rule.kinds), rule.max_classification.banner)
+        r.add_row(rule.from_party, rule.to_party, plain(", ".join(rule.kinds)), rule.max_classification.banner)
     print_table(console, r)
 
 
@@ -150,5 +150,5 @@ def list_(dir: DirOpt, json_out: JsonOpt = False) -> None:
     t = Table("id", "version", "parties", "valid until", "in force")
     for r in rows:
         t.add_row(r["id"], str(r["version"]), ", ".join(r["parties"]), r["valid_until"],
-                  "yes" if not r["problems"] else "[red]no[/]: " + "; ".join(r["problems"]))
+                  "yes" if not r["problems"] else "[red]no[/]: " + literal("; ".join(r["problems"])))
     print_table(console, t)

@@ -271,7 +271,7 @@ def ical(series_id: Annotated[str, typer.Argument(help="series id")], dir: DirOp
     data = _store(dir).ical(series_id)
     if out:
         out.write_bytes(data)
-        console.print(f"wrote {out} ({plural(len(data), 'byte')})", highlight=False)
+        console.print(plain(f"wrote {out} ({plural(len(data), 'byte')})"), highlight=False)
     else:
         typer.echo(data.decode(), nl=False)
 
@@ -295,7 +295,7 @@ def report(dir: DirOpt, series_id: Annotated[Optional[str], typer.Option("--seri
     text = render_markdown(r) if fmt == "md" else render_html(r)
     if out:
         out.write_text(text, encoding="utf-8")
-        console.print(f"wrote {out}", highlight=False)
+        console.print(plain(f"wrote {out}"), highlight=False)
     else:
         typer.echo(text, nl=False)
 

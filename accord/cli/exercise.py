@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from accord.cli.output import literal, plural, print_table
+from accord.cli.output import literal, plain, plural, print_table
 from accord.exercise.scenario import builtin_names, json_schema, load_scenario
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ def run(
                               force=force, console=console_, port=port, speed=speed, announce=print_links)
     except KeyboardInterrupt:
         Console(stderr=True, soft_wrap=True).print(
-            f"interrupted: {out} holds an unfinished run (no report); run the same command again to redo it",
+            plain(f"interrupted: {out} holds an unfinished run (no report); run the same command again to redo it"),
             highlight=False)
         raise typer.Exit(130) from None
     if as_json:
@@ -113,5 +113,5 @@ def print_summary(result: "ExerciseResult") -> None:
     for label, value in m["summary_table"]:
         table.add_row(label, value)
     print_table(console, table)
-    console.print(f"report: {result.report_path}", highlight=False)
-    console.print(f"metrics: {result.out_dir / 'metrics.json'}", highlight=False)
+    console.print(plain(f"report: {result.report_path}"), highlight=False)
+    console.print(plain(f"metrics: {result.out_dir / 'metrics.json'}"), highlight=False)

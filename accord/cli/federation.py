@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from accord.cli.options import DirOpt, JsonOpt, body_object, open_node
-from accord.cli.output import plural, print_table, warn
+from accord.cli.output import literal, plain, plural, print_table, warn
 from accord.cli.rules import app as rule_app
 from accord.cli.tls import app as tls_app
 from accord.cli.tokens import app as token_app
@@ -82,10 +82,10 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
     node = open_node(dir)
     with serving.ServeLock(dir, join=join) as lock:
         if lock.taken_over is not None:
-            console.print(f"took over {lock.path} from process {lock.taken_over}, which no longer runs",
+            console.print(plain(f"took over {lock.path} from process {lock.taken_over}, which no longer runs"),
                           highlight=False)
         if lock.joined:
-            console.print(f"joining the server(s) of {dir} in process {', '.join(map(str, lock.joined))}",
+            console.print(plain(f"joining the server(s) of {dir} in process {', '.join(map(str, lock.joined))}"),
                           highlight=False)
         certfile = keyfile = None
         scheme = "http"
@@ -185,17 +185,17 @@ def _print_status(st: dict, json_out: bool) -> None:
     print_table(console, t)
     for p in st["partners"]:
         if p["inconsistent"]:
-            console.print(f"[red]{p['party']} inconsistent:[/] {p['inconsistent']}", highlight=False)
+            console.print(f"[red]{p['party']} inconsistent:[/] {literal(p['inconsistent'])}", highlight=False)
         elif p["last_error"]:
             since = f" (failing since {p['failing_since']})" if p["failing_since"] else ""
-            console.print(f"{p['party']} last error{since}: {p['last_error']}", highlight=False)
+            console.print(plain(f"{p['party']} last error{since}: {p['last_error']}"), highlight=False)
     for line in st["sharing_warnings"]:
         warn(line)
     r = st["rejections"]
     console.print(f"rejections: {r['total']}", highlight=False)
     for rej in r["recent"]:
         where = f"from {rej['from'] or 'an unknown caller'}" + (f" #{rej['seq']}" if rej["seq"] is not None else "")
-        console.print(f"  {rej['at']} {where}: {rej['code']}: {rej['reason']}", highlight=False)
+        console.print(plain(f"  {rej['at']} {where}: {rej['code']}: {rej['reason']}"), highlight=False)
 
 
 def prune(dir: DirOpt, keep: Annotated[str, typer.Option(help="keep acknowledged rows younger than this "
@@ -247,7 +247,7 @@ def sync(dir: DirOpt, json_out: JsonOpt = False) -> None:
         typer.echo(json.dumps(result, indent=2))
         return
     for party, err in result.items():
-        console.print(f"{party}: {'ok' if err is None else err}", highlight=False)
+        console.print(plain(f"{party}: {'ok' if err is None else err}"), highlight=False)
 
 
 def share(item_id: Annotated[Optional[str], typer.Argument(help="id of an item the node holds")] = None,

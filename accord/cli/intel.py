@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from accord.cli.options import DirOpt, JsonOpt
-from accord.cli.output import noun_for, plural, print_table
+from accord.cli.output import noun_for, plain, plural, print_table
 
 if TYPE_CHECKING:
     from accord.node import Node
@@ -44,9 +44,9 @@ def add_collection(title: Annotated[str, typer.Argument(help="collection title")
     if json_out:
         typer.echo(json.dumps(coll.to_json(), indent=2))
     else:
-        # markup=False: ' [shared]' (and any [...] in a title) is text, not a Rich style tag
-        console.print(f"collection {coll.id} ({coll.alias or 'no alias'}): {coll.title}"
-                      f"{' [shared]' if coll.shared else ''}", highlight=False, markup=False)
+        # plain: ' [shared]' (and any [...] in a title) is text, not a Rich style tag
+        console.print(plain(f"collection {coll.id} ({coll.alias or 'no alias'}): {coll.title}"
+                            f"{' [shared]' if coll.shared else ''}"), highlight=False)
 
 
 @app.command("collections")
@@ -60,8 +60,8 @@ def collections(dir: DirOpt, json_out: JsonOpt = False) -> None:
     table = Table("id", "alias", "title", "shared", "REL TO", "versions")
     table.columns[0].no_wrap = True
     for r in rows:
-        table.add_row(r["id"], r["alias"] or "", r["title"], "yes" if r["shared"] else "no",
-                      ", ".join(r["rel_to"]) or "-", str(r["versions"]))
+        table.add_row(r["id"], plain(r["alias"] or ""), plain(r["title"]), "yes" if r["shared"] else "no",
+                      plain(", ".join(r["rel_to"]) or "-"), str(r["versions"]))
     print_table(console, table)
 
 
@@ -86,11 +86,11 @@ def import_(bundle: Annotated[Path, typer.Argument(help="STIX 2.1 bundle (JSON)"
                          field="report")
     store = _store(dir)
     try:
-        with console.status(f"validating and importing {bundle} …"):
+        with console.status(plain(f"validating and importing {bundle} …")):
             summary = import_bundle(store, bundle, collection=collection, strict=strict, skip_invalid=skip_invalid)
     except StixValidationError as exc:
         for f in exc.failures[:20]:
-            Console(stderr=True).print(f"  {f['message']}", highlight=False, soft_wrap=True)
+            Console(stderr=True).print(plain(f"  {f['message']}"), highlight=False, soft_wrap=True)
         if len(exc.failures) > 20:
             Console(stderr=True).print(f"  … and {len(exc.failures) - 20} more", highlight=False)
         raise
@@ -104,11 +104,13 @@ def import_(bundle: Annotated[Path, typer.Argument(help="STIX 2.1 bundle (JSON)"
     else:
         count = (f"{summary['objects'] - summary['skipped']} of {summary['objects']}" if summary.get("skipped")
                  else str(summary["objects"]))
-        console.print(f"imported {count} {noun_for(summary['objects'], 'object')} from {bundle} into {summary['alias'] or summary['collection']}: "
-                      f"{summary['stored']} new, {summary['already_present']} already present", highlight=False)
-        console.print("  " + ", ".join(f"{t} {n}" for t, n in summary["types"].items()), highlight=False)
+        console.print(plain(f"imported {count} {noun_for(summary['objects'], 'object')} from {bundle} into "
+                            f"{summary['alias'] or summary['collection']}: "
+                            f"{summary['stored']} new, {summary['already_present']} already present"), highlight=False)
+        console.print(plain("  " + ", ".join(f"{t} {n}" for t, n in summary["types"].items())), highlight=False)
         if written is not None:
-            console.print(f"skipped {plural(summary['skipped'], 'invalid object')}; report: {written}", highlight=False)
+            console.print(plain(f"skipped {plural(summary['skipped'], 'invalid object')}; report: {written}"),
+                          highlight=False)
     if written is not None:
         raise InvalidObjectsSkipped(
             f"{summary['skipped']} of {summary['objects']} object(s) were not valid STIX 2.1 and were skipped, "
@@ -133,7 +135,7 @@ def export(dir: DirOpt,
     else:
         output.write_text(text + "\n", encoding="utf-8")
         count = len(data["objects"])
-        console.print(f"wrote {plural(count, 'object')} ({fmt}) to {output}", highlight=False)
+        console.print(plain(f"wrote {plural(count, 'object')} ({fmt}) to {output}"), highlight=False)
 
 
 @app.command("token")
@@ -155,8 +157,8 @@ def token(dir: DirOpt,
     _warn_unknown_collections(node, [*(read or []), *(write or [])])
     secret = create_token(node.conn, name, party or node.party, scopes)
     typer.echo(secret)  # alone on stdout, so that TOKEN=$(accord intel token …) captures the secret only
-    Console(stderr=True).print(f"token {name} ({party or node.party}): {' '.join(scopes)} "
-                               "(shown once; send it as 'Authorization: Bearer <token>' to /taxii2/)",
+    Console(stderr=True).print(plain(f"token {name} ({party or node.party}): {' '.join(scopes)} "
+                                     "(shown once; send it as 'Authorization: Bearer <token>' to /taxii2/)"),
                                highlight=False, soft_wrap=True)
 
 
@@ -205,7 +207,7 @@ def validate(bundle: Annotated[Path, typer.Argument(help="STIX 2.1 bundle (JSON)
         validate_objects(objects, source=str(bundle), strict=strict)
     except StixValidationError as exc:
         for f in exc.failures[:20]:
-            Console(stderr=True).print(f"  {f['message']}", highlight=False, soft_wrap=True)
+            Console(stderr=True).print(plain(f"  {f['message']}"), highlight=False, soft_wrap=True)
         raise
-    console.print(f"{bundle}: {plural(len(objects), 'object')}, valid STIX 2.1"
-                  f"{' (stix2-validator: no errors)' if strict else ''}", highlight=False)
+    console.print(plain(f"{bundle}: {plural(len(objects), 'object')}, valid STIX 2.1"
+                        f"{' (stix2-validator: no errors)' if strict else ''}"), highlight=False)

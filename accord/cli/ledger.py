@@ -21,7 +21,7 @@ from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from accord.cli.options import open_node
-from accord.cli.output import plural, print_table
+from accord.cli.output import literal, plain, plural, print_table
 from accord.clock import to_rfc3339
 
 app = typer.Typer(help="The node's audit ledger: an RFC 9162 Merkle log with signed C2SP checkpoints.",
@@ -66,7 +66,7 @@ def verify(directory: Path = DirOption,
                     typer.echo(json.dumps({"ok": False, "problems": [p.to_json() for p in exc.problems]}, indent=2))
                 else:
                     for p in exc.problems:
-                        console.print(f"FAIL {p}", highlight=False, markup=False)
+                        console.print(plain(f"FAIL {p}"), highlight=False)
                 raise
         head = result.head
         assert head is not None  # no problem found, so the ledger verified
@@ -161,12 +161,12 @@ def show(directory: Path = DirOption,
             typer.echo(json.dumps({"origin": head.origin, "tree_size": head.size, "root_hash": _b64(head.root_hash),
                                    "entries": [e.to_json() for e in entries]}, indent=2))
             return
-        table = Table(title=f"{head.origin}: {plural(head.size, 'entry', 'entries')}, root {_b64(head.root_hash)}")
+        table = Table(title=f"{literal(head.origin)}: {plural(head.size, 'entry', 'entries')}, root {_b64(head.root_hash)}")
         for col in ("#", "time", "type", "data"):
             table.add_column(col, justify="right" if col == "#" else "left", overflow="fold")
         for e in entries:
             table.add_row(str(e.index), e.time.strftime("%Y-%m-%d %H:%M:%S"), e.type,
-                          json.dumps(e.data, ensure_ascii=False, separators=(",", ":")))
+                          plain(json.dumps(e.data, ensure_ascii=False, separators=(",", ":"))))
         print_table(console, table)
 
 
@@ -221,11 +221,11 @@ def open_(directory: Path = DirOption,
                                    "verified_signatures": signers,
                                    "unverified_signatures": len(note.signatures) - len(signers)}, indent=2))
             return
-        console.print(f"{cp.origin}: tree size {cp.size}, root {_b64(cp.root_hash)}", highlight=False)
+        console.print(plain(f"{cp.origin}: tree size {cp.size}, root {_b64(cp.root_hash)}"), highlight=False)
         for s in signers:
             kind = (f"witness cosignature at {to_rfc3339(datetime.fromtimestamp(s['cosigned_at'], UTC))}"
                     if s["cosigned_at"] is not None else "log signature")
-            console.print(f"  verified  {s['name']}  ({kind})", highlight=False)
+            console.print(plain(f"  verified  {s['name']}  ({kind})"), highlight=False)
         if len(note.signatures) > len(signers):
             console.print(f"  ignored   {len(note.signatures) - len(signers)} signature(s) from unknown keys")
 

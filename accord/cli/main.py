@@ -109,11 +109,12 @@ def _fail(line: str, code: int) -> None:
     """The command's one ``error:`` line, and its exit code; a log record instead once the command
     set up JSON logs (``node serve --log-format json``): every line on stderr is then one object."""
     from accord import logs
+    from accord.cli.output import literal
 
     if logs.configured_format == "json":
         logging.getLogger("accord").critical(line, extra={"event": "command.failed", "exit_code": code})
     else:
-        Console(stderr=True).print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+        Console(stderr=True).print(f"[bold red]error:[/] {literal(line)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 

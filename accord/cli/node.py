@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from accord.cli.options import DirOpt, JsonOpt, body_object
-from accord.cli.output import print_table, warn
+from accord.cli.output import plain, print_table, warn
 from accord.core.items import new_item
 from accord.core.markings import Marking
 from accord.errors import InputError
@@ -47,7 +47,7 @@ def init(party: Annotated[str, typer.Option("--party", help="ISO 3166-1 alpha-3 
     from accord.node import Node
 
     node = Node.init(dir, party, name=name, store=store)
-    console.print(f"created node {node.party} in {node.dir}", highlight=False)
+    console.print(plain(f"created node {node.party} in {node.dir}"), highlight=False)
     console.print(f"fingerprint   {node.fingerprint}", highlight=False)
     console.print(f"public key    {node.identity.public_b64}", highlight=False)
     console.print(f"verifier key  {node.verifier_key}", highlight=False)
@@ -84,10 +84,10 @@ def show(dir: DirOpt, json_out: JsonOpt = False) -> None:
         return
     for k in ("party", "name", "dir", "created", "fingerprint", "public_key", "verifier_key", "ledger_origin",
               "ledger_size", "items"):
-        console.print(f"{k:<14}{info[k]}", highlight=False)
+        console.print(plain(f"{k:<14}{info[k]}"), highlight=False)
     console.print(f"{'agreements':<14}{', '.join(info['agreements']) or '(none)'}", highlight=False)
     for p, v in info["partners"].items():
-        console.print(f"{'partner':<14}{p}  {v['fingerprint']}  {v['url'] or ''}", highlight=False)
+        console.print(plain(f"{'partner':<14}{p}  {v['fingerprint']}  {v['url'] or ''}"), highlight=False)
 
 
 @partner_app.command("add")
@@ -104,7 +104,7 @@ def partner_add(dir: DirOpt, party: Annotated[str, typer.Option("--party", help=
     if p.insecure:
         warn(f"{p.party}'s URL {p.url} is plain HTTP off loopback: envelopes cross the network unencrypted "
              "(accepted with --insecure; recorded in the ledger as insecure.http)")
-    console.print(f"pinned {p.party} {p.fingerprint}" + (f" at {p.url}" if p.url else ""), highlight=False)
+    console.print(plain(f"pinned {p.party} {p.fingerprint}" + (f" at {p.url}" if p.url else "")), highlight=False)
 
 
 @partner_app.command("remove")
@@ -143,8 +143,8 @@ def partner_reset_head(dir: DirOpt, party: Annotated[str, typer.Option("--party"
         typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
         return
     was = f"flagged: {out['was_inconsistent']}" if out["was_inconsistent"] else "not flagged"
-    console.print(f"reset the head of {party} (was size {out['old_size']}, {was}); the next head "
-                  "fetched becomes the baseline", highlight=False)
+    console.print(plain(f"reset the head of {party} (was size {out['old_size']}, {was}); the next head "
+                        "fetched becomes the baseline"), highlight=False)
 
 
 @partner_app.command("list")
@@ -156,7 +156,7 @@ def partner_list(dir: DirOpt, json_out: JsonOpt = False) -> None:
         return
     t = Table("party", "fingerprint", "url")
     for p in partners.values():
-        t.add_row(p.party, p.fingerprint[:23] + "…", p.url or "")
+        t.add_row(p.party, p.fingerprint[:23] + "…", plain(p.url or ""))
     print_table(console, t)
 
 
@@ -178,7 +178,7 @@ def item_add(dir: DirOpt, kind: Annotated[str, typer.Option("--kind", help="e.g.
     if json_out:
         typer.echo(json.dumps(item.to_json(), indent=2, ensure_ascii=False))
     else:
-        console.print(f"{item.id}  {item.marking}  digest {item.digest()[:16]}…", highlight=False)
+        console.print(plain(f"{item.id}  {item.marking}  digest {item.digest()[:16]}…"), highlight=False)
 
 
 @item_app.command("list")
@@ -191,5 +191,5 @@ def item_list(dir: DirOpt, kind: Annotated[Optional[str], typer.Option("--kind",
         return
     t = Table("id", "kind", "originator", "marking", "created")
     for i in items:
-        t.add_row(i.id, i.kind, i.originator, str(i.marking), i.created.isoformat(timespec="seconds"))
+        t.add_row(plain(i.id), i.kind, i.originator, plain(i.marking), i.created.isoformat(timespec="seconds"))
     print_table(console, t)

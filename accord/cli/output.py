@@ -61,7 +61,7 @@ def print_table(console: Console, table: Table) -> None:
 
 def warn(message: str) -> None:
     """One line on stderr: ``warning: …``."""
-    Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/] {message}", highlight=False)
+    Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/] {literal(message)}", highlight=False)
 
 
 def noun_for(n: int, noun: str, plural_form: str | None = None) -> str:

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from accord.cli.output import literal
 from accord.clock import parse_rfc3339
 from accord.core.canonical import parse_json_strict
 from accord.core.items import Item
@@ -42,6 +43,6 @@ def explain(item_file: Annotated[Path, typer.Argument(help="item JSON file")],
     else:
         for r in d.reasons:
             mark = "[green]✓[/]" if r.passed else "[red]✗[/]" if r.failed else "[bold]→[/]"
-            console.print(f"{mark} {r}", highlight=False)
+            console.print(f"{mark} {literal(r)}", highlight=False)
     if not d.allowed:
         raise typer.Exit(PolicyDenied.exit_code)

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from accord.cli.options import DirOpt, JsonOpt
-from accord.cli.output import plural, print_table
+from accord.cli.output import plain, plural, print_table
 
 app = typer.Typer(help="TAK interop: send the warning picture to TAK servers as Cursor on Target.",
                   no_args_is_help=True)
@@ -68,8 +68,8 @@ def send(
         typer.echo(json.dumps(doc, indent=2))
         return
     kinds = ", ".join(f"{n} {t}" for t, n in doc["by_type"].items())
-    console.print(f"sent {plural(doc['events'], 'CoT event')} ({kinds}) in {plural(doc['frames'], 'update')} to {doc['server']} "
-                  f"in {doc['seconds']:.1f} s", highlight=False)
+    console.print(plain(f"sent {plural(doc['events'], 'CoT event')} ({kinds}) in {plural(doc['frames'], 'update')} "
+                        f"to {doc['server']} in {doc['seconds']:.1f} s"), highlight=False)
 
 
 @node_app.command("add")
@@ -99,8 +99,8 @@ def add(
     with Node.open(directory) as node:
         d = add_destination(node, Destination(name or party, target, party, tuple(kinds), ceiling, stale,
                                               tuple(accept or ()), report_marking), from_start=from_start)
-    console.print(f"TAK destination {d.name}: {d.server.url} as {d.party}'s recipient, kinds "
-                  f"{', '.join(d.kinds)}; run it with `accord node tak run --dir {directory}`", highlight=False)
+    console.print(plain(f"TAK destination {d.name}: {d.server.url} as {d.party}'s recipient, kinds "
+                        f"{', '.join(d.kinds)}; run it with `accord node tak run --dir {directory}`"), highlight=False)
 
 
 @node_app.command("list")
@@ -118,8 +118,8 @@ def list_(directory: DirOpt, as_json: JsonOpt = False) -> None:
     for col in ("name", "server", "party", "kinds", "ceiling", "accept"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(r["name"], r["server"], r["party"], " ".join(r["kinds"]), r["max_classification"] or "—",
-                      " ".join(r["accept"]) or "—")
+        table.add_row(plain(r["name"]), plain(r["server"]), r["party"], plain(" ".join(r["kinds"])),
+                      r["max_classification"] or "—", plain(" ".join(r["accept"]) or "—"))
     print_table(console, table)
 
 
@@ -131,7 +131,7 @@ def remove(directory: DirOpt, name: Annotated[str, typer.Option("--name", help="
 
     with Node.open(directory) as node:
         remove_destination(node, name)
-    console.print(f"removed TAK destination {name}", highlight=False)
+    console.print(plain(f"removed TAK destination {name}"), highlight=False)
 
 
 @node_app.command("run")
@@ -168,8 +168,9 @@ def run(directory: DirOpt,
         asyncio.run(main())
         for f in followers:
             s = f.stats
-            console.print(f"{f.dest.name}: {plural(s.items_sent, 'item')} sent ({plural(s.events_sent, 'event')}), {s.denied} denied "
-                          f"by policy, {plural(s.reports, 'report')} taken in, {plural(s.refused, 'event')} refused", highlight=False)
+            console.print(plain(f"{f.dest.name}: {plural(s.items_sent, 'item')} sent ({plural(s.events_sent, 'event')}), "
+                                f"{s.denied} denied by policy, {plural(s.reports, 'report')} taken in, "
+                                f"{plural(s.refused, 'event')} refused"), highlight=False)
 
 
 def register(root: typer.Typer) -> None:

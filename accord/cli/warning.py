@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from accord.cli.output import plural, print_table
+from accord.cli.output import literal, plural, print_table
 
 app = typer.Typer(help="Early warning: simulate radar scenarios, track missiles, score trackers, issue CAP alerts; live feeds over NATS (feed, ingest, watch).",
                   no_args_is_help=True)
@@ -47,7 +47,7 @@ def simulate(
     if as_json:
         typer.echo(json.dumps([e.to_json() for e in result.events], indent=2))
         return
-    table = Table(title=f"{out}: {plural(len(result.detections), 'detection')} "
+    table = Table(title=f"{literal(out)}: {plural(len(result.detections), 'detection')} "
                         f"({int(result.is_target.sum())} from missiles), {result.duration:.0f} s")
     for col in ("id", "launch t", "burnout t", "impact t", "range km", "apogee km", "lofted"):
         table.add_column(col, justify="right" if col != "id" else "left")
@@ -119,4 +119,4 @@ def score(
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2, allow_nan=False))
         return
-    print_score(result, f"{out_dir} against {scenario_dir}")
+    print_score(result, f"{literal(out_dir)} against {literal(scenario_dir)}")

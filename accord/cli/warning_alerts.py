@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
-from accord.cli.output import plural, print_table
+from accord.cli.output import literal, plain, plural, print_table
 from accord.errors import ConfigError
 
 console = Console(soft_wrap=True)  # a line into a pipe or a log stays one line
@@ -72,13 +72,13 @@ def alerts(
         typer.echo(json.dumps(index_json(messages, party=party, status=chosen, source=inp.source),
                               indent=2, ensure_ascii=False))
         return
-    table = Table(title=f"{out}: {plural(len(messages), 'CAP 1.2 message')} for {party} ({chosen}) "
+    table = Table(title=f"{literal(out)}: {plural(len(messages), 'CAP 1.2 message')} for {party} ({chosen}) "
                         f"from {plural(len(inp.predictions), 'prediction')}")
     for col in ("t", "sent", "type", "track", "reason", "areas", "headline (en)"):
         table.add_column(col, overflow="fold")
     for r in summary_rows(messages):
-        table.add_row(f"{r['t']:.0f}", r["sent"][11:19], r["msgType"], r["track"], r["reason"],
-                      " ".join(r["areas"]), r["headline"])
+        table.add_row(f"{r['t']:.0f}", r["sent"][11:19], r["msgType"], plain(r["track"]), plain(r["reason"]),
+                      plain(" ".join(r["areas"])), plain(r["headline"]))
     print_table(console, table)
 
 

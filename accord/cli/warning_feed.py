@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 
-from accord.cli.output import plural
+from accord.cli.output import plain, plural
 
 from accord.errors import ConfigError, InputError
 
@@ -61,9 +61,10 @@ def feed(
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
-    console.print(f"published {plural(res.scans, 'scan')} ({plural(res.detections, 'detection')}) to stream {stream} on "
-                  f"{prefix}.{party}.radar.<sensor> in {res.seconds:.2f} s"
-                  + (f"; {res.duplicates:,} already there (same message id), not stored again" if res.duplicates else ""),
+    console.print(plain(f"published {plural(res.scans, 'scan')} ({plural(res.detections, 'detection')}) to stream "
+                        f"{stream} on {prefix}.{party}.radar.<sensor> in {res.seconds:.2f} s"
+                        + (f"; {res.duplicates:,} already there (same message id), not stored again"
+                           if res.duplicates else "")),
                   highlight=False)
 
 
@@ -192,7 +193,7 @@ def watch(
 def watch_line(item: Any) -> str:
     """``accord warning watch``'s line for an item. The body is whoever published it: a number
     that is not one (``null``, a string, ``true``) is shown as it is, not formatted; white space
-    (a newline in a track id) is one space."""
+    (a newline in a track id) is one space, and a control character (ESC …) is left out."""
     b = item.body
 
     def deg(key: str) -> str:
@@ -203,7 +204,7 @@ def watch_line(item: Any) -> str:
             "warning.prediction": lambda: f"prediction {b.get('track_id')} t={b.get('t')} "
                                           f"impact {deg('impact_lat_deg')},{deg('impact_lon_deg')}",
             "warning.alert": lambda: f"alert {b.get('msgType')} {b.get('identifier')}"}.get(item.kind, lambda: "")()
-    return " ".join(f"{item.created_text()} {item.kind} {what} {item.id}".split())
+    return plain(" ".join(f"{item.created_text()} {item.kind} {what} {item.id}".split())).plain
 
 
 def register(root: typer.Typer) -> None:

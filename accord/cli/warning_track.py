@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from accord.cli.output import plural
+from accord.cli.output import plain, plural
 
 console = Console(soft_wrap=True)  # a line into a pipe or a log stays one line
 err_console = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -88,9 +88,9 @@ def track(
     elif load_s >= 0.05:
         console.print(f"before that, loading the tracker's compiled kernels took {load_s:.1f} s", highlight=False)
     if det.skipped_count:
-        console.print(f"skipped {plural(det.skipped_count, 'bad line')} (--lenient): "
-                      + ", ".join(f"{k}: {v}" for k, v in det.skip_reasons.items()), highlight=False)
-    console.print(f"wrote {out / 'tracks.jsonl'} and {out / 'predictions.jsonl'}", highlight=False)
+        console.print(plain(f"skipped {plural(det.skipped_count, 'bad line')} (--lenient): "
+                            + ", ".join(f"{k}: {v}" for k, v in det.skip_reasons.items())), highlight=False)
+    console.print(plain(f"wrote {out / 'tracks.jsonl'} and {out / 'predictions.jsonl'}"), highlight=False)
 
 
 def register(root: typer.Typer) -> None:

@@ -232,7 +232,8 @@ class Runner:
         next_heads = HEAD_CHECK_PERIOD_S
         self.truth_by_sec = truth_by_second(self.sim, self.sensors)
 
-        prog = Progress(TextColumn("[bold]exercise[/] {task.description}"), BarColumn(),
+        # the scenario's name (from its file) is text, never markup: its own column, markup=False
+        prog = Progress(TextColumn("[bold]exercise[/]"), TextColumn("{task.description}", markup=False), BarColumn(),
                         TextColumn("{task.completed:.0f}/{task.total:.0f} s simulated"),
                         TimeElapsedColumn(), TimeRemainingColumn(), disable=not progress, transient=False)
         with prog:

@@ -149,6 +149,9 @@ def test_the_watch_line_of_an_item_with_odd_numbers_is_printed_not_lost():
     good = new_item("warning.prediction", {"track_id": "T1", "t": 1.0, "impact_lat_deg": 35.123, "impact_lon_deg": 139.5},
                     mk, "JPN", when)
     assert "impact 35.12,139.50" in watch_line(good)
+    # the publisher's track id reaches the operator's terminal: no escape sequence in it does
+    hostile = new_item("warning.track", {"track_id": "[/]T\x1b]0;owned\x07\x1b[2J\x9b31m", "t": 1.0}, mk, "JPN", when)
+    assert "track [/]T]0;owned[2J31m t=1.0" in watch_line(hostile)
 
 
 def test_a_sensors_file_that_is_not_utf8_is_one_line_naming_it(tmp_path, names, nats_url):

@@ -154,3 +154,20 @@ def test_alerts_cli_stores_messages_as_items_in_the_node(tmp_path):
     r = runner.invoke(app, ["warning", "alerts", str(src), "--party", "KOR", "--out", str(tmp_path / "k"),
                             "--node", str(tmp_path / "node")])
     assert isinstance(r.exception, ConfigError) and "JPN's, not KOR's" in str(r.exception)
+
+
+def test_alerts_table_prints_a_track_id_and_the_out_dir_literally(tmp_path):
+    """The track id comes from the predictions file and the title names --out: markup in either
+    (``[/]`` failed the command, ``[link=…]`` made a hidden hyperlink) is printed as written, and
+    an escape sequence in them does not reach the terminal."""
+    hostile = "[/]a[link=x]y[/link][bold]T[/]\x1b[2J"
+    src = tmp_path / "p.jsonl"
+    track = "[/]a[link=x]y[/link][bold]T[/]"  # no control character: the CAP XML could not hold it
+    write_preds(src, [make_pred(300, 43.3, 140.0, 8_000, 4_000, 90, impact_t=400, track=track)])
+    out = tmp_path / hostile
+    r = runner.invoke(app, ["warning", "alerts", str(src), "--party", "JPN", "--out", str(out)],
+                      env={"COLUMNS": "400"})
+    assert r.exit_code == 0, (r.output, r.exception)
+    assert "\x1b" not in r.output
+    shown = "[/]a[link=x]y[/link][bold]T[/][2J"
+    assert f"/{shown}: " in r.output and f"│ {track}" in r.output, r.output

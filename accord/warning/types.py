@@ -109,9 +109,12 @@ class Prediction:
 
     @classmethod
     def from_json(cls, d: dict) -> "Prediction":
+        track_id = str(d["track_id"])
+        if not track_id.isprintable():   # it is written into CAP XML and printed: no control characters
+            raise ValueError(f"track_id {track_id[:40]!r} holds a control character")
         e = d["impact_ellipse_95"]
         cov = d.get("impact_cov_en_m2")
-        return cls(t=float(d["t"]), track_id=str(d["track_id"]), launch_t=float(d["launch_t"]),
+        return cls(t=float(d["t"]), track_id=track_id, launch_t=float(d["launch_t"]),
                    launch_lat_deg=float(d["launch_lat_deg"]), launch_lon_deg=float(d["launch_lon_deg"]),
                    launch_sigma_m=float(d["launch_sigma_m"]), impact_t=float(d["impact_t"]),
                    impact_lat_deg=float(d["impact_lat_deg"]), impact_lon_deg=float(d["impact_lon_deg"]),

@@ -96,6 +96,18 @@ def test_alerts_cli_malformed_line_names_file_and_line(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("track", ["T1\x1b[2J", "T1\x00", "T1\nT2", "T\u2028"])
+def test_alerts_cli_refuses_a_track_id_with_a_control_character_in_one_line(tmp_path, track):
+    """The CAP XML cannot hold it (the message was a ValueError traceback while writing it) and a
+    terminal would run it: the file's line and field are named, nothing is written."""
+    src, out = tmp_path / "p.jsonl", tmp_path / "alerts"
+    write_preds(src, hokkaido_preds() + [make_pred(340, 43.3, 140.0, 8_000, 4_000, 90, impact_t=400, track=track)])
+    r = runner.invoke(app, ["warning", "alerts", str(src), "--party", "JPN", "--out", str(out)])
+    assert isinstance(r.exception, InputError), (r.output, r.exception)
+    assert "line 3" in str(r.exception) and "control character" in str(r.exception) and "\n" not in str(r.exception)
+    assert not out.exists()
+
+
 def test_alerts_cli_unknown_party_is_refused(tmp_path):
     src = tmp_path / "p.jsonl"
     write_preds(src, hokkaido_preds())

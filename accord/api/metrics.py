@@ -5,7 +5,9 @@ node serving them listens beyond loopback), and what the metrics tell — which 
 how far behind each one is, how many alerts were issued — is itself operational information.
 So ``/metrics`` is guarded like every other route but ``/health``; Prometheus sends the token
 (``authorization: {credentials_file: …}`` in its scrape config), and a token with only the
-``metrics`` scope can read nothing else.
+``metrics`` scope can read nothing else. A scrape that finds the database away (a PostgreSQL
+restart) is answered like any route's request then: 503, ``Retry-After: 1``
+(:func:`accord.api.deps.store_unavailable`).
 
 Everything the database can answer — queue depth and oldest item per partner, since when a
 partner has been failing, ledger size, outbox and database size, alerts by type, the alert
@@ -25,8 +27,9 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from accord.api.deps import BEARER_ERRORS, Principal, require_scope
+from accord.api.deps import BEARER_ERRORS, Principal, require_scope, store_unavailable
 from accord.clock import parse_rfc3339
+from accord.errors import StoreUnavailable
 from accord.federation.schema import write_lock
 from accord.store.base import database_bytes, table_exists
 from accord.federation.stats import counters
@@ -167,6 +170,10 @@ def make_router(node: Node) -> APIRouter:
     @router.get("/metrics", summary="Prometheus metrics (scope metrics)", response_class=Response,
                 responses={**BEARER_ERRORS, 200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}})
     def metrics(_: Principal = Depends(require_scope("metrics"))) -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        try:
+            body = generate_latest(registry)
+        except StoreUnavailable as exc:  # the database went away after the token lookup: retry
+            raise store_unavailable(exc) from None
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -3,6 +3,8 @@ and the alert processes an ingest on the node started again."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -172,3 +174,29 @@ def test_metrics_of_a_node_that_never_federated_report_zero_and_create_nothing(t
     finally:
         jpn.close()
         kor.close()
+
+
+def test_a_scrape_that_loses_the_database_after_authentication_answers_503(ops, monkeypatch, caplog):
+    """The token lookup succeeds, then the figures' reads find the database away: the scrape is
+    answered like any route's request then (503, ``Retry-After: 1``, the API's error body), with
+    one log line naming the error and no traceback — not a 500."""
+    from accord.api.deps import UNAVAILABLE_MESSAGE
+    from accord.errors import StoreUnavailable
+    from accord.logs import Throttle
+
+    client, nodes, *_ = ops
+    monkeypatch.setattr("accord.api.deps._unavailable_log", Throttle(per_minute=6))
+
+    def away(*args, **kwargs):
+        raise StoreUnavailable("PostgreSQL at db-7.internal is unavailable (connection refused); retry")
+
+    monkeypatch.setattr("accord.api.metrics.backlogs", away)  # the first read after the token lookup
+    caplog.set_level(logging.INFO)
+    r = client.get("/metrics")
+    assert r.status_code == 503, r.text
+    assert r.headers["retry-after"] == "1"
+    assert r.json() == {"detail": {"error": "unavailable", "message": UNAVAILABLE_MESSAGE}}
+    assert "db-7" not in r.text
+    lines = [rec for rec in caplog.records if "db-7.internal" in rec.getMessage()]
+    assert len(lines) == 1 and lines[0].name == "accord.api"
+    assert not any(rec.exc_info for rec in caplog.records)

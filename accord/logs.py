@@ -8,7 +8,8 @@ operator acts on, each with an ``event`` field in JSON:
 ``partner.unreachable`` (first failure of a run) · ``partner.still_unreachable`` (a summary while
 it lasts) · ``partner.recovered`` (the outage's length and the backlog delivered) ·
 ``partner.refused`` (a partner refused envelopes of ours) · ``envelopes.refused`` (this node
-refused a partner's) · ``auth.failed`` (a request without valid credentials) · ``alert.issued`` ·
+refused a partner's) · ``auth.failed`` (a request without valid credentials) ·
+``request.head_timeout``, ``request.body_idle`` (a slow or silent client's connection closed) · ``alert.issued`` ·
 ``ledger.inconsistent`` (a partner's tree head does not extend the last one) · ``outbox.pruned`` ·
 ``thread.crashed``, ``process.crashed`` (an uncaught error) · ``command.failed`` (a command's
 ``error:`` line, with JSON logs).

@@ -16,12 +16,23 @@ a kept-alive one) to be complete, else answers ``408 Request Timeout`` and close
 request whose body has not moved for :data:`MAX_IDLE_SECONDS` while the server was reading it
 (the application sees the client leave). nginx's ``client_header_timeout`` and
 ``client_body_timeout`` are the same two bounds, 60 s each by default.
+
+Each 408 and each body given up is one INFO line on ``accord.api`` (events
+``request.head_timeout`` and ``request.body_idle``, with the client's address): uvicorn's own
+error logger runs at WARNING on a node, where they would never show. Any client can cause one
+per connection, so at most 30 a minute together, the next carrying the number passed over
+(:class:`accord.logs.Throttle`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
+
+from accord.logs import Throttle
+
+log = logging.getLogger("accord.api")
 
 MAX_HEAD_BYTES = 64 * 1024
 """The largest request head read: far above what a browser, a partner's signed request or a
@@ -36,6 +47,16 @@ MAX_IDLE_SECONDS = 60.0
 _REFUSAL = (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
             b"content-length: 36\r\nconnection: close\r\n\r\nrequest line and headers over 64 KiB")
 
+_slow_log = Throttle(per_minute=30)
+
+
+def _note_slow_client(event: str, client: Any, what: str) -> None:
+    """One INFO line for a connection closed on a slow or silent client, throttled."""
+    allowed, passed = _slow_log.allow()
+    if allowed:
+        host = client[0] if client else "unknown"
+        log.info("client %s: %s%s", host, what, f" (+{passed} earlier not logged one by one)" if passed else "",
+                 extra={"event": event, "client": host, "suppressed": passed})
 
 
 def _timeout_answer(seconds: float) -> bytes:
@@ -83,8 +104,8 @@ def http_protocol() -> Any:
         def _head_too_slow(self) -> None:
             self.head_timer = None
             if self.head_bytes is not None and not self.transport.is_closing():
-                self.logger.info("request head not complete within %.0f s: 408, connection closed",
-                                 MAX_HEAD_SECONDS)
+                _note_slow_client("request.head_timeout", self.client,
+                                  f"request head not complete within {MAX_HEAD_SECONDS:g} s: 408, connection closed")
                 self.head_bytes = None
                 self.transport.write(_timeout_answer(MAX_HEAD_SECONDS))
                 self.transport.close()
@@ -103,7 +124,8 @@ def http_protocol() -> Any:
             if self.flow.read_paused or getattr(self.cycle, "waiting_for_100_continue", False):
                 self._body_moved()
                 return
-            self.logger.info("request body idle for %.0f s: connection closed", MAX_IDLE_SECONDS)
+            _note_slow_client("request.body_idle", self.client,
+                              f"request body idle for {MAX_IDLE_SECONDS:g} s: connection closed")
             self.transport.close()
 
         def data_received(self, data: bytes) -> None:

@@ -180,3 +180,46 @@ def test_a_body_that_stops_coming_is_given_up(quick):
     head = (b"POST /console/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
             b"Content-Length: 100\r\n\r\ntoken=")
     assert _left_waiting(quick, head) == b""
+
+
+def test_a_408_and_a_body_given_up_are_logged_on_accords_logger(quick, monkeypatch, caplog):
+    """uvicorn's error logger runs at WARNING on a node, so INFO lines there never showed: the
+    408 and the body given up are INFO lines on ``accord.api``, each with its event and the
+    client, throttled (the throttle is per process: a fresh one here)."""
+    import logging
+
+    from accord.api import http_head
+    from accord.logs import Throttle
+
+    monkeypatch.setattr(http_head, "_slow_log", Throttle(per_minute=30))
+    caplog.set_level(logging.INFO, logger="accord.api")
+    assert _left_waiting(quick, b"GET /health HTTP/1.1\r\nHost: x\r\n").startswith(b"HTTP/1.1 408 ")
+    assert _left_waiting(quick, b"POST /console/login HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nto") == b""
+    deadline = time.monotonic() + 10  # the server thread logs after the client has seen the close
+    while time.monotonic() < deadline and len([r for r in caplog.records if hasattr(r, "event")]) < 2:
+        time.sleep(0.05)
+    events = {r.event: r for r in caplog.records if r.name == "accord.api" and hasattr(r, "event")}
+    assert set(events) == {"request.head_timeout", "request.body_idle"}, caplog.records
+    for rec in events.values():
+        assert rec.levelno == logging.INFO and rec.client == "127.0.0.1" and rec.suppressed == 0
+
+
+def test_slow_client_lines_are_throttled(monkeypatch, caplog):
+    """Any client can cause one per connection: past 30 a minute they are counted, and the count
+    rides on the next line let through."""
+    import logging
+
+    from accord.api import http_head
+    from accord.logs import Throttle
+
+    throttle = Throttle(per_minute=2)
+    monkeypatch.setattr(http_head, "_slow_log", throttle)
+    caplog.set_level(logging.INFO, logger="accord.api")
+    for _ in range(5):
+        http_head._note_slow_client("request.head_timeout", ("10.0.0.9", 4711), "request head not complete")
+    assert len(caplog.records) == 2
+    throttle._start -= 61  # a minute later
+    http_head._note_slow_client("request.body_idle", None, "request body idle")
+    last = caplog.records[-1]
+    assert last.suppressed == 3 and "+3 earlier" in last.getMessage() and last.client == "unknown"

@@ -25,11 +25,14 @@ app = typer.Typer(help="Standing sharing rules (every own item of a kind to a pa
 
 @app.command("add")
 def rule_add(dir: DirOpt, kinds: KindsOpt, to: ToOpt = "*") -> None:
-    """Add a standing rule; the policy still decides each item."""
+    """Add a standing rule; the policy still decides each item. The same rule added again
+    changes nothing, and says so."""
     from accord.federation import add_rule
 
-    add_rule(open_node(dir), kinds, to)
-    typer.echo(f"rule: {kinds} → {to}")
+    if add_rule(open_node(dir), kinds, to):
+        typer.echo(f"rule: {kinds} → {to}")
+    else:
+        typer.echo(f"rule {kinds} → {to} already present; nothing changed")
 
 
 @app.command("list")

@@ -277,8 +277,9 @@ def retraction_of(node: Node, item_id: str) -> dict[str, Any] | None:
 
 
 # --- standing rules ---------------------------------------------------------------------------
-def add_rule(node: Node, kinds: str, to: str = "*") -> None:
+def add_rule(node: Node, kinds: str, to: str = "*") -> bool:
     """Standing rule: share every own item whose kind matches ``kinds`` to ``to`` (or ``*``).
+    True if it was added, False if the same rule was there already (nothing changed).
 
     ``to`` must be a pinned partner: a rule only ever sends to pinned partners, and unpinning one
     deletes the rules naming it (:func:`remove_partner`), so a rule to a party not pinned — a
@@ -297,7 +298,9 @@ def add_rule(node: Node, kinds: str, to: str = "*") -> None:
     with write_lock(node):
         with transaction(node.conn):
             _start_cursor(node)
-            node.conn.execute("INSERT OR IGNORE INTO fed_rules(kinds, to_party) VALUES (?, ?)", (kinds, to))
+            added = node.conn.execute("INSERT OR IGNORE INTO fed_rules(kinds, to_party) VALUES (?, ?)",
+                                      (kinds, to)).rowcount
+    return added > 0
 
 
 def remove_rule(node: Node, kinds: str, to: str = "*") -> None:

@@ -108,12 +108,15 @@ def test_errors_print_one_line_without_traceback(tmp_path):
 
 def test_a_standing_rule_can_be_removed_as_it_was_added(nodes):
     """`node rule add` had no undo but removing the partner; `node rule remove` takes the same
-    --kinds/--to, and names the rules there are when it matches none."""
+    --kinds/--to, and names the rules there are when it matches none. The same rule added twice
+    says it was already there (it was ignored without a word)."""
     from accord.errors import NotFoundError
 
     d = nodes / "jpn"
     assert run("node", "rule", "add", "--dir", d, "--kinds", "warning.track").exit_code == 0
     assert run("node", "rule", "add", "--dir", d, "--kinds", "intel.*", "--to", "KOR").exit_code == 0
+    r = run("node", "rule", "add", "--dir", d, "--kinds", "intel.*", "--to", "KOR")  # again: said, not silent
+    assert r.exit_code == 0 and r.stdout == "rule intel.* → KOR already present; nothing changed\n", r.output
     r = run("node", "rule", "remove", "--dir", d, "--kinds", "warning.track")
     assert r.exit_code == 0 and r.stdout == "removed rule: warning.track → *\n", r.output
     assert json.loads(run("node", "rule", "list", "--dir", d, "--json").stdout) == [{"kinds": "intel.*", "to": "KOR"}]

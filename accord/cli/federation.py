@@ -52,7 +52,8 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
               "--nats", envvar="ACCORD_NATS", help="NATS server URL (several: comma-separated): carry the console's live events between "
               "the processes serving this node (with --workers or --join; one process needs none)")] = None,
           nats_prefix: Annotated[str, typer.Option(
-              "--nats-prefix", help="subject prefix of the live events (<prefix>.<party>.events.>)")] = "accord",
+              "--nats-prefix", "--prefix", help="subject prefix of the live events (<prefix>.<party>.events.>); "
+              "--prefix is the same option, named as in the feed commands")] = "accord",
           grace: Annotated[str, typer.Option(help="on SIGTERM, how long requests in progress may take before they "
                                              "are cut off (e.g. 10s, 1m; a second SIGTERM cuts them off at "
                                              "once)")] = "10s") -> None:

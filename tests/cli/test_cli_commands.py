@@ -186,3 +186,16 @@ def test_a_token_for_a_party_not_pinned_is_made_with_a_warning(nodes):
     r = run("node", "token", "create", "--dir", nodes / "jpn", "--name", "kor-liaison", "--party", "KOR",
             "--scope", "items:read")
     assert r.exit_code == 0 and "warning" not in r.stderr
+
+
+@pytest.mark.parametrize("spelling", ["--nats-prefix", "--prefix"])
+def test_node_serve_takes_prefix_as_the_feed_commands_name_it(spelling, tmp_path):
+    """The feed commands call the subject prefix --prefix, `node serve` called it --nats-prefix
+    only: both spellings now give `node serve` the same value."""
+    import typer.main
+
+    serve = typer.main.get_command(app).commands["node"].commands["serve"]  # type: ignore[attr-defined]
+    ctx = serve.make_context("serve", ["--dir", str(tmp_path), spelling, "ops.test"])
+    assert ctx.params["nats_prefix"] == "ops.test"
+    r = CliRunner().invoke(app, ["node", "serve", "--help"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0 and "--nats-prefix,--prefix" in r.stdout.replace(" ", ""), r.stdout

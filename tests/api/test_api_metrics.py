@@ -200,3 +200,42 @@ def test_a_scrape_that_loses_the_database_after_authentication_answers_503(ops, 
     lines = [rec for rec in caplog.records if "db-7.internal" in rec.getMessage()]
     assert len(lines) == 1 and lines[0].name == "accord.api"
     assert not any(rec.exc_info for rec in caplog.records)
+
+
+def test_a_scrape_whose_postgresql_stops_after_authentication_answers_503(tmp_path, pg_server, monkeypatch, caplog):
+    """The same against a real server: stopped once the token is checked, before the figures
+    are read; started again, the next scrape answers 200."""
+    from accord.api import metrics
+    from accord.logs import Throttle
+    from accord.node import Node
+
+    monkeypatch.setattr("accord.api.deps._unavailable_log", Throttle(per_minute=6))
+    node = Node.init(tmp_path / "jpn", "JPN", store=pg_server.url)
+    token = create_token(node.conn, "prometheus", "JPN", {"metrics"})
+    real_table_exists = metrics.table_exists
+    stopped: list[bool] = []
+
+    def stop_first(conn, name):  # the collector's first step, after the token lookup
+        if not stopped:
+            stopped.append(True)
+            pg_server.stop("immediate")
+        return real_table_exists(conn, name)
+
+    monkeypatch.setattr(metrics, "table_exists", stop_first)
+    caplog.set_level(logging.INFO)
+    try:
+        with TestClient(create_app(node)) as client:  # raises any unhandled server error
+            r = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+            assert stopped and r.status_code == 503, r.text
+            assert r.headers["retry-after"] == "1" and r.json()["detail"]["error"] == "unavailable"
+            assert f":{pg_server.port}" not in r.text
+            assert len([rec for rec in caplog.records if "answered 503" in rec.getMessage()]) == 1
+            assert not any(rec.exc_info for rec in caplog.records)
+            pg_server.start()
+            for _ in range(20):  # the first statements may still find the old connections
+                r = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+                if r.status_code == 200:
+                    break
+            assert r.status_code == 200, r.text
+    finally:
+        node.close()

@@ -179,7 +179,11 @@ def _print_status(st: dict, json_out: bool) -> None:
                  f"[yellow]failing for {duration_text(p['failing_for_s'])} "
                  f"({plural(p['consecutive_failures'], 'attempt')})[/]"
                  if p["consecutive_failures"] else "ok")
-        t.add_row(p["party"], (p["last_contact"] or "never").replace("T", " ")[:19], str(p["queued"]),
+        # a partner never reached: how long it has been pinned (unknown for a pin older than the record)
+        never = f"never (pinned {duration_text(p['pinned_for_s'])} ago)" if p.get("pinned_for_s") is not None \
+            else "never"
+        t.add_row(p["party"], p["last_contact"].replace("T", " ")[:19] if p["last_contact"] else never,
+                  str(p["queued"]),
                   duration_text(p["oldest_queued_age_s"]), str(p["delivered"]),
                   str(p["rejected_by_partner"]), str(p["sent_seq"]), str(p["received_seq"]),
                   f"{head['size']}" if head else "-", state)

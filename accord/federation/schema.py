@@ -21,7 +21,10 @@ Tables (all created with :func:`accord.store.base.ensure_schema`):
 * ``fed_partner_state`` — per partner: last contact, last error, consecutive failures and since
   when they have lasted (``failing_since``), the next sequence number the partner asked for, the
   last verified checkpoint, an inconsistency flag, and how many acknowledged outbox rows
-  retention has pruned (``pruned_delivered``, ``pruned_rejected``: status totals survive it).
+  retention has pruned (``pruned_delivered``, ``pruned_rejected``: status totals survive it),
+  and when its current pin was made (``pinned_at``: the time of its latest ``partner.added``,
+  written in that entry's transaction by :meth:`accord.node.node.Node.add_partner`; null for a
+  partner pinned before the column existed).
 * ``fed_rules`` — standing sharing rules (kind pattern → partner or ``*``).
 * ``fed_retractions`` — items withdrawn by their originator.
 * ``fed_cursor`` — how far the standing rules have scanned the ledger's ``item.created`` events.
@@ -167,8 +170,17 @@ def _add_columns(conn: Any) -> None:
         conn.execute(f"ALTER TABLE {t} ADD COLUMN {c} {d}")
 
 
+def _add_pinned_at(conn: Any) -> None:
+    """Migration 6: ``fed_partner_state.pinned_at`` (when the partner's current pin was made).
+    Partners pinned before it keep a null pin time: ``accord node status --check`` treats them
+    as pinned long ago."""
+    if "pinned_at" not in {r[1] for r in conn.execute("PRAGMA table_info(fed_partner_state)")}:
+        conn.execute("ALTER TABLE fed_partner_state ADD COLUMN pinned_at TEXT")
+
+
 def ensure_federation_schema(conn: Any) -> None:
-    migrate(conn, "federation", [FEDERATION_DDL, _add_columns, LEASES_DDL, REJECTIONS_PRUNED_DDL, REMOVALS_DDL])
+    migrate(conn, "federation", [FEDERATION_DDL, _add_columns, LEASES_DDL, REJECTIONS_PRUNED_DDL, REMOVALS_DDL,
+                                 _add_pinned_at])
 
 
 def write_lock(node: Node) -> Any:  # a threading.RLock, or the node's CommitLock (the same interface)

@@ -2,7 +2,9 @@
 
 For each partner it tells *how long* as well as how many: since when delivery has been failing
 (``failing_since``, stamped by the first failure of a run and cleared by the next
-acknowledgement), and the age of the oldest item still waiting for it (``oldest_queued``).
+acknowledgement), the age of the oldest item still waiting for it (``oldest_queued``), and since
+when its current pin has been in place (``pinned_at``; null for a partner pinned before the node
+recorded pin times).
 :func:`backlogs` is the one query behind both this and the metrics endpoint
 (:mod:`accord.api.metrics`).
 """
@@ -53,7 +55,7 @@ def status(node: Node, *, rejections: int = 10) -> dict[str, Any]:
         partners = []
         for party in sorted(node.partners()):
             st = conn.execute("SELECT last_contact, last_error, failures, peer_next_seq, head_size, head_root, "
-                              "head_checked, inconsistent, failing_since, pruned_delivered, pruned_rejected "
+                              "head_checked, inconsistent, failing_since, pruned_delivered, pruned_rejected, pinned_at "
                               "FROM fed_partner_state WHERE party=?", (party,)).fetchone()
             counts = dict(conn.execute("SELECT state, COUNT(*) FROM fed_outbox WHERE recipient=? GROUP BY state",
                                        (party,)).fetchall())
@@ -64,6 +66,8 @@ def status(node: Node, *, rejections: int = 10) -> dict[str, Any]:
             failing_since = st[8] if st else None
             partners.append({
                 "party": party, "url": url,
+                "pinned_at": st[11] if st else None,
+                "pinned_for_s": _age(now, st[11] if st else None),
                 "last_contact": st[0] if st else None,
                 "last_error": st[1] if st else None,
                 "consecutive_failures": st[2] if st else 0,
@@ -105,7 +109,9 @@ def status(node: Node, *, rejections: int = 10) -> dict[str, Any]:
 def problems(st: dict[str, Any], after_s: float) -> list[str]:
     """What ``accord node status --check`` reports, one line per partner in trouble for at least
     ``after_s`` seconds (``st``: :func:`status`): inconsistent; deliveries failing; silent (its
-    last answer, to a delivery or a tree-head check, that long ago, or never); or an item waiting
+    last answer, to a delivery or a tree-head check, that long ago, or never — never answered
+    counts once the partner has been pinned that long, its ``pinned_at``; a partner with no pin
+    time, pinned before the node recorded them, counts as pinned long ago); or an item waiting
     that long. Empty when every partner is well."""
     from accord.clock import duration_text
 
@@ -122,7 +128,11 @@ def problems(st: dict[str, Any], after_s: float) -> list[str]:
             out.append(f"{party} deliveries failing for {duration_text(p['failing_for_s'])} ({n} attempt"
                        f"{'' if n == 1 else 's'}){backlog}; last error: {p['last_error']}")
         elif silent is None:
-            out.append(f"{party} never answered{backlog}")
+            pinned = p.get("pinned_for_s")
+            if pinned is None or pinned >= after_s:
+                out.append(f"{party} never answered{backlog}")
+            elif oldest is not None and oldest >= after_s:  # queued before a re-pin
+                out.append(f"{party} has items waiting{backlog}")
         elif silent >= after_s:
             out.append(f"{party} last answered {duration_text(silent)} ago{backlog}")
         elif oldest is not None and oldest >= after_s:

@@ -334,6 +334,9 @@ class Node:
         ``partner.added`` — ``{party, fingerprint, url, replaced, insecure}``, ``replaced`` the
         old key's fingerprint when the key changed, else null — in the transaction that mirrors
         it, before ``node.yaml`` is rewritten; re-pinning the same key and URL appends nothing.
+        The same transaction stamps the entry's time as the partner's pin time
+        (``fed_partner_state.pinned_at``): every pin change, a replaced key or a changed URL too,
+        starts it again, since the node has not yet reached the partner as now pinned.
         """
         if not is_party(party):
             raise InputError(str(party_problem(party, what="partner party")), field="party")
@@ -354,10 +357,12 @@ class Node:
         partner = Partner(party, base64.b64encode(raw_public(key)).decode(), url, remote is not None)
         cfg_path = self.dir / CONFIG_FILE
         before = self._partners
+        from accord.federation.schema import ensure_node_schema
+        ensure_node_schema(self)  # fed_partner_state, for the pin time (before the write: it may migrate)
         try:
             # node.yaml is read under the write lock, which every pin change takes: two
             # processes pinning at once each see the other's pin, and neither drops it
-            with self._write():  # on the record before it takes effect, in one transaction
+            with self._write() as conn:  # on the record before it takes effect, in one transaction
                 self._refresh_partners()
                 old = self._partners.get(party)  # node.yaml as it is now (another process may have changed it)
                 if old is not None and old.public_key_b64 != partner.public_key_b64 and not replace:
@@ -373,9 +378,12 @@ class Node:
                 if changed:
                     replaced = old.fingerprint if old is not None and old.public_key_b64 != partner.public_key_b64 \
                         else None
+                    at = self.clock.now()
                     self.ledger.append(PARTNER_ADDED_EVENT, {
                         "party": party, "fingerprint": partner.fingerprint, "url": url, "replaced": replaced,
-                        "insecure": partner.insecure}, time=self.clock.now())
+                        "insecure": partner.insecure}, time=at)
+                    conn.execute("INSERT INTO fed_partner_state(party, pinned_at) VALUES (?, ?) ON CONFLICT(party) "
+                                 "DO UPDATE SET pinned_at = excluded.pinned_at", (party, to_rfc3339(at)))
                 self._load_partners(config["partners"])
                 _write_config(cfg_path, config)
                 # stamped while the lock keeps other pin changes out: stamped after its release,
@@ -410,6 +418,8 @@ class Node:
         a removal means (rules, queue, ledger) is :func:`accord.federation.remove_partner`'s."""
         cfg_path = self.dir / CONFIG_FILE
         before = self._partners
+        from accord.federation.schema import ensure_node_schema
+        ensure_node_schema(self)  # fed_partner_state, for the pin time (before the write: it may migrate)
         try:
             with self._write():  # node.yaml read under the write lock, as in add_partner
                 old = self.pinned_partner(party)

@@ -153,14 +153,20 @@ def test_metrics_need_a_token_with_the_metrics_scope(ops):
 def test_metrics_of_a_node_that_never_federated_report_zero_and_create_nothing(tmp_path):
     """A fresh node (a partner pinned, no federation tables yet): the scrape reports what the
     node holds, the partner's federation figures at zero (never contacted: -1), and leaves the
-    database as it was."""
+    database as it was. (``add_partner`` creates the federation tables, to record the pin time:
+    the partner is pinned here by editing ``node.yaml``, as an operator may.)"""
+    import yaml
+
     from accord.api.metrics import NodeCollector
     from accord.node import Node
     from accord.store.base import table_exists
 
     jpn, kor = Node.init(tmp_path / "JPN", party="JPN"), Node.init(tmp_path / "KOR", party="KOR")
     try:
-        jpn.add_partner("KOR", kor.identity.public_b64)
+        config = yaml.safe_load((jpn.dir / "node.yaml").read_text())
+        config["partners"] = {"KOR": {"key": kor.identity.public_b64, "fingerprint": kor.fingerprint}}
+        (jpn.dir / "node.yaml").write_text(yaml.safe_dump(config))
+        assert list(jpn.partners()) == ["KOR"]
         assert not table_exists(jpn.conn, "fed_outbox")
         got = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for fam in NodeCollector(jpn).collect() for s in fam.samples}

@@ -61,6 +61,7 @@ def test_init_on_a_database_not_there_removes_the_directory_it_made(tmp_path, cl
     assert not (tmp_path / "new").exists()
 
 
+@pytest.mark.sqlite_only  # the layout includes accord.db
 def test_init_layout_and_secrets(tmp_path, clock):
     node = Node.init(tmp_path / "n", "JPN", clock)
     key = tmp_path / "n" / "node.key"
@@ -92,6 +93,7 @@ def test_open_rejects_bad_directories(tmp_path, clock):
         Node.init(tmp_path / "m", "Japan", clock)
 
 
+@pytest.mark.sqlite_only  # damages accord.db
 @pytest.mark.parametrize("damage", ["truncated", "deleted"])
 def test_a_lost_database_is_not_replaced_by_an_empty_one(tmp_path, clock, damage):
     # SQLite made a fresh accord.db in its place: a node with an empty ledger that ledger verify passed
@@ -215,6 +217,7 @@ def test_same_id_different_content_is_refused_and_store_unchanged(pair):
     assert jpn.get_item(item.id).body == {"v": 1} and jpn.ledger.size == PINS + 1
 
 
+@pytest.mark.sqlite_only  # SQLite's BEGIN IMMEDIATE
 def test_put_item_joins_callers_transaction(pair):
     jpn, _ = pair
     item = new_item("test.note", {}, Marking.parse("UNCLASSIFIED"), "JPN", jpn.clock.now())

@@ -118,7 +118,7 @@ ACCORD_TEST_STORE=postgresql .venv/bin/python -m pytest -q -p no:cacheprovider -
   tests/console/test_console_boards.py tests/console/test_console_picture.py \
   tests/console/test_console_intel_io.py tests/console/test_console_cli.py \
   tests/api/test_api_serve.py tests/api/test_api_metrics.py tests/api/test_api_auth_first.py \
-  tests/api/test_api_nul.py tests/node/test_node_config.py \
+  tests/api/test_api_nul.py tests/node/test_node_config.py tests/node/test_node.py \
   tests/feeds/test_feeds_events.py \
   tests/feeds/test_feeds_ingest.py::test_kill_9_mid_feed_then_restart_loses_and_duplicates_nothing \
   tests/feeds/test_feeds_ingest.py::test_kill_9_of_the_alert_process_mid_feed_then_restart_loses_and_duplicates_nothing \

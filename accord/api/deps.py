@@ -272,7 +272,7 @@ _ERROR_DESCRIPTIONS = {
     400: "Malformed request", 401: "Not authenticated (no, unknown or expired credentials)",
     403: "Authenticated, but not allowed (scope, party or policy)", 404: "No such resource",
     409: "Conflicts with what the node holds", 413: "Request body too large",
-    422: "Invalid input (the message names the field)", 503: "Not committed; retry",
+    422: "Invalid input (the message names the field)", 429: "Too many requests in progress from this caller; retry", 503: "Not committed; retry",
 }
 
 

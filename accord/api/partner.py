@@ -14,6 +14,7 @@ Every request must carry an RFC 9421 HTTP message signature by a pinned partner 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
@@ -37,6 +38,34 @@ MAX_REQUEST_BYTES = 64 * 1024 * 1024
 """The largest partner request read (a batch; senders cap theirs at half this, and one envelope
 is at most 16 MiB). It is read only once the headers' signature by a pinned key has been checked,
 and the cap bounds what even a partner can make the node hold."""
+
+
+MAX_IN_FLIGHT = 4
+"""The most requests one partner may have in progress at once in one serving process. A sender
+has one batch in flight (two while a stalled worker's lease passes on) besides its tree-head
+check; without a bound a partner's concurrent requests could make the node hold 64 MiB bodies
+without limit. One more is answered 429 before its body is read, and the sender retries."""
+
+
+class _InFlight:
+    """Requests in progress per partner (the event loop's thread takes and releases them)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def take(self, party: str) -> bool:
+        held = self.counts.get(party, 0)
+        if held >= MAX_IN_FLIGHT:
+            return False
+        self.counts[party] = held + 1
+        return True
+
+    def release(self, party: str) -> None:
+        held = self.counts.get(party, 0) - 1
+        if held > 0:
+            self.counts[party] = held
+        else:
+            self.counts.pop(party, None)
 
 
 _NO_APP_CAP = 2 ** 62
@@ -68,7 +97,7 @@ def make_router(node: Node) -> APIRouter:
     # the app-wide cap (accord.api.app.MAX_BODY_BYTES) answers a large Content-Length with its
     # own text/plain 413 before the route runs, even to an unsigned request: partner routes read
     # their body themselves, after the signature, with their own cap and error form
-    router = APIRouter(tags=["partner"], responses=error_responses(400, 401, 413, 422, 503),
+    router = APIRouter(tags=["partner"], responses=error_responses(400, 401, 413, 422, 429, 503),
                        max_body_size=_NO_APP_CAP)
 
     def refuse(exc: RequestSignatureError) -> HTTPException:
@@ -76,12 +105,15 @@ def make_router(node: Node) -> APIRouter:
         federation.record_request_rejection(node, exc.signer, str(exc))
         return HTTPException(status.HTTP_401_UNAUTHORIZED, {"error": "unauthenticated", "reason": str(exc)})
 
-    async def authenticate(request: Request) -> str:
+    in_flight = _InFlight()
+
+    async def authenticate(request: Request) -> AsyncIterator[str]:
         """Dependency: the authenticated partner party (runs before any parameter validation).
 
         The signature is checked over the headers first — it covers the Content-Digest header,
         not the body — so a request without a valid signature by a pinned key is refused before
-        a byte of its body is read; only then is the body read (capped) and its digest matched."""
+        a byte of its body is read; then a partner with :data:`MAX_IN_FLIGHT` requests in
+        progress is answered 429; only then is the body read (capped) and its digest matched."""
         try:
             party = httpsig.verify_request(request.headers, request.method, request.url.path,
                                            request.url.query, None, federation.partner_keys(node),
@@ -90,11 +122,18 @@ def make_router(node: Node) -> APIRouter:
         except RequestSignatureError as exc:
             raise refuse(exc) from None
         mark_authenticated(request)
+        if not in_flight.take(party):
+            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, {
+                "error": "too_many", "reason": f"{party} has {MAX_IN_FLIGHT} requests in progress already; "
+                                              "retry once one is answered"})
         try:
-            httpsig.verify_content_digest(request.headers, await _capped_body(request), party)
-        except RequestSignatureError as exc:
-            raise refuse(exc) from None
-        return party
+            try:
+                httpsig.verify_content_digest(request.headers, await _capped_body(request), party)
+            except RequestSignatureError as exc:
+                raise refuse(exc) from None
+            yield party
+        finally:
+            in_flight.release(party)
 
     @router.post("/envelopes", summary="Deliver a batch of signed envelopes (partners only)")
     async def envelopes(request: Request, sender: str = Depends(authenticate)) -> JSONResponse:

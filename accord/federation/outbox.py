@@ -601,7 +601,36 @@ def queue_depth(node: Node, party: str) -> int:
                              (party,)).fetchone()[0]
 
 
-def apply_ack(node: Node, party: str, ack: BatchAck) -> tuple[int, int]:
+MAX_NEXT_SEQ = 2 ** 52
+"""The highest ``next_seq`` a partner may answer. Above this node's counter it is what a partner
+says to a node restored from a backup (replayed rows are renumbered from there), so it cannot be
+held to the counter; the bound leaves 2**52 numbers below the ledger's JSON limit (2**53 - 1), so no
+answer can push the counter where the next share to that partner would fail."""
+
+
+def check_ack(ack: BatchAck, party: str, sent: list[int] | None) -> None:
+    """Refuse (:class:`InputError`, nothing applied) an acknowledgement that lies about what it
+    answers: ``next_seq`` below 1 or above :data:`MAX_NEXT_SEQ`, a receipt for a number not in the
+    batch ``sent`` (when given) or below 1, or a consumed receipt for a number at or above the
+    ``next_seq`` it says it still expects. Such an answer would mark rows delivered that the
+    partner was never sent."""
+    nxt = ack.next_seq
+    if nxt is not None and not 1 <= nxt <= MAX_NEXT_SEQ:
+        raise InputError(f"acknowledgement from {party} refused: next_seq {nxt} is outside 1..{MAX_NEXT_SEQ}",
+                         source="ack")
+    batch = set(sent) if sent is not None else None
+    for r in ack.receipts:
+        if r.seq is None:
+            continue
+        if r.seq < 1 or (batch is not None and r.seq not in batch):
+            raise InputError(f"acknowledgement from {party} refused: a receipt for #{r.seq}, which was not "
+                             "in the batch sent", source="ack")
+        if r.consumed and nxt is not None and r.seq >= nxt:
+            raise InputError(f"acknowledgement from {party} refused: #{r.seq} consumed, yet next_seq is {nxt}",
+                             source="ack")
+
+
+def apply_ack(node: Node, party: str, ack: BatchAck, sent: list[int] | None = None) -> tuple[int, int]:
     """Mark rows the partner acknowledged; return (delivered, rejected) — rejected counting the
     rows renumbered after replays (:func:`_renumber`), which are settled for this round too.
 
@@ -609,8 +638,10 @@ def apply_ack(node: Node, party: str, ack: BatchAck) -> tuple[int, int]:
     life: ``delivered`` or ``rejected`` with the partner's reason. A receipt that did not consume
     its number (gap, transient refusal) leaves the row queued. If the partner asks for a number
     below rows already marked delivered (it lost them), those rows are queued again: catch-up is
-    keyed on the partner's sequence number.
+    keyed on the partner's sequence number. ``sent``: the numbers of the batch this answers; an
+    answer that lies about them is refused whole (:func:`check_ack`).
     """
+    check_ack(ack, party, sent)
     when = node.clock.now()
     now = to_rfc3339(when)
     with write_lock(node):

@@ -199,8 +199,10 @@ class Federation:
         started = time.monotonic()
         ack = self.transport.send(self.node, party, [env for _, env in batch])
         counts.latency.observe(time.monotonic() - started)
+        sent = [seq for seq, _ in batch]
+        outbox.check_ack(ack, party, sent)  # a lying answer: a failure, before it is counted
         _tally(party, counts, ack)
-        delivered, rejected = outbox.apply_ack(self.node, party, ack)
+        delivered, rejected = outbox.apply_ack(self.node, party, ack, sent)
         if delivered + rejected == 0:
             raise _settled_none(party, len(batch), ack)
         return delivered + rejected
@@ -459,15 +461,17 @@ class Federation:
                     counts.latency.observe(time.monotonic() - started)
                     _settle(inflight)
                     inflight = None
+                    sent = [seq for seq, _ in batch]
+                    outbox.check_ack(ack, party, sent)  # a lying answer: a failure, before it is counted
                     if not any(r.seq is not None and r.consumed for r in ack.receipts):
-                        if sum(outbox.apply_ack(self.node, party, ack)) == 0:  # (replays renumbered: go on)
+                        if sum(outbox.apply_ack(self.node, party, ack, sent)) == 0:  # (replays renumbered: go on)
                             raise _settled_none(party, len(batch), ack)
                         _settle(inflight)
                         inflight, cursor = None, 0
                         continue
                     settled = _tally(party, counts, ack)
                     self._reached(party, settled)
-                    inflight = applier.submit(outbox.apply_ack, self.node, party, ack)
+                    inflight = applier.submit(outbox.apply_ack, self.node, party, ack, sent)
                     cursor = batch[-1][0]
                     if ack.next_seq is not None and ack.next_seq <= cursor:
                         _settle(inflight)

@@ -4,10 +4,12 @@ timed stream, restamped to now, received by an independent client; TLS with clie
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ import pytest
 from accord.core.items import new_item
 from accord.core.markings import Marking
 from accord.node import Node
-from accord.tak.client import TakServer
+from accord.tak.client import TakConnection, TakServer
 from accord.tak.destination import Destination, add_destination
 from accord.tak.follower import Follower
 from accord.warning.frames import EARTH_RADIUS_M, ecef_to_lla, great_circle_m, lla_to_ecef
@@ -202,37 +204,55 @@ def test_node_tak_run_sends_the_new_items_and_reports_what_it_did(tmp_path, taky
 
 
 @pytest.mark.timeout(120)
-def test_a_server_that_reads_nothing_ends_the_send_with_one_error_not_a_hang():
-    """A TAK server that accepts and never reads: the socket's buffers fill and drain() waited
-    for ever — the follower neither sent, reconnected, nor stopped when told to."""
+@contextlib.asynccontextmanager
+async def _to_a_server_that_reads_nothing() -> AsyncIterator[TakConnection]:
+    """A connection (send timeout 1 s) to a TAK server that accepts and never reads; aborted
+    and the server closed afterwards."""
+    async def hold(reader, writer) -> None:   # accept, read nothing
+        await asyncio.sleep(3600)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    conn = await TakConnection.open(TakServer.parse(f"tcp://127.0.0.1:{port}"), send_timeout=1.0)
+    try:
+        yield conn
+    finally:
+        conn.writer.transport.abort()
+        server.close()
+
+
+def _large_events() -> list:
+    """2,000 events of ~3 kB each: 6 MB a send, so a server's buffers fill within a few."""
     from datetime import datetime, timedelta, timezone
 
-    from accord.tak.client import TakConnection, TakServer
     from accord.tak.cot import CotEvent
 
     now = datetime.now(timezone.utc)
-    events = [CotEvent(f"u{i}", "a-f-G", "h-e", now, now, now + timedelta(minutes=1), 1.0, 2.0,
-                       remarks="x" * 3000) for i in range(2000)]
+    return [CotEvent(f"u{i}", "a-f-G", "h-e", now, now, now + timedelta(minutes=1), 1.0, 2.0,
+                     remarks="x" * 3000) for i in range(2000)]
+
+
+async def _closed_in_time(conn: TakConnection) -> str:
+    try:   # a guard against the hang, not a measure: closing takes no time at all
+        await asyncio.wait_for(conn.close(), 30)
+    except asyncio.TimeoutError:
+        return "close() hung"
+    return "closed"
+
+
+def test_a_server_that_reads_nothing_ends_the_send_with_one_error_not_a_hang():
+    """A TAK server that accepts and never reads: the socket's buffers fill and drain() waited
+    for ever — the follower neither sent, reconnected, nor stopped when told to."""
+    events = _large_events()
 
     async def go() -> str:
-        held: list = []
-
-        async def hold(reader, writer) -> None:   # accept, read nothing
-            held.append(writer)
-            await asyncio.sleep(3600)
-
-        server = await asyncio.start_server(hold, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        conn = await TakConnection.open(TakServer.parse(f"tcp://127.0.0.1:{port}"), send_timeout=1.0)
-        try:
-            for _ in range(200):   # 6 MB a round: the buffers fill within a few
-                await conn.send(events)
-            return "never blocked"
-        except ConnectionError as exc:
-            return str(exc)
-        finally:
-            conn.writer.transport.abort()
-            server.close()
+        async with _to_a_server_that_reads_nothing() as conn:
+            try:
+                for _ in range(200):   # the buffers fill within a few rounds
+                    await conn.send(events)
+                return "never blocked"
+            except ConnectionError as exc:
+                return str(exc)
 
     msg = asyncio.run(go())
     assert "took nothing" in msg and "\n" not in msg
@@ -243,37 +263,14 @@ def test_a_connection_a_server_reads_nothing_of_closes_after_the_send_gives_up()
     """The follower and ``tak send`` close the connection after that ConnectionError; close()
     waited for the unsent bytes to drain, which a server that reads nothing never lets happen —
     the hang the send timeout ended came back one step later."""
-    from datetime import datetime, timedelta, timezone
-
-    from accord.tak.client import TakConnection, TakServer
-    from accord.tak.cot import CotEvent
-
-    now = datetime.now(timezone.utc)
-    events = [CotEvent(f"u{i}", "a-f-G", "h-e", now, now, now + timedelta(minutes=1), 1.0, 2.0,
-                       remarks="x" * 3000) for i in range(2000)]
+    events = _large_events()
 
     async def go() -> str:
-        held: list = []
-
-        async def hold(reader, writer) -> None:   # accept, read nothing
-            held.append(writer)
-            await asyncio.sleep(3600)
-
-        server = await asyncio.start_server(hold, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        conn = await TakConnection.open(TakServer.parse(f"tcp://127.0.0.1:{port}"), send_timeout=1.0)
-        try:
+        async with _to_a_server_that_reads_nothing() as conn:
             with pytest.raises(ConnectionError):
                 for _ in range(200):
                     await conn.send(events)
-            try:   # a guard against the hang, not a measure: closing takes no time at all
-                await asyncio.wait_for(conn.close(), 30)
-            except asyncio.TimeoutError:
-                return "close() hung"
-            return "closed"
-        finally:
-            conn.writer.transport.abort()
-            server.close()
+            return await _closed_in_time(conn)
 
     assert asyncio.run(go()) == "closed"
 
@@ -282,25 +279,10 @@ def test_a_connection_a_server_reads_nothing_of_closes_after_the_send_gives_up()
 def test_a_close_with_bytes_a_server_never_reads_drops_the_connection():
     """Bytes still buffered when a connection is closed (written, the server then stopped
     reading): close() sends them for at most send_timeout, then drops the connection."""
-    from accord.tak.client import TakConnection, TakServer
-
     async def go() -> str:
-        async def hold(reader, writer) -> None:   # accept, read nothing
-            await asyncio.sleep(3600)
-
-        server = await asyncio.start_server(hold, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        conn = await TakConnection.open(TakServer.parse(f"tcp://127.0.0.1:{port}"), send_timeout=1.0)
-        try:
+        async with _to_a_server_that_reads_nothing() as conn:
             conn.writer.write(b"<event/>" * 8_000_000)   # 64 MB: more than any socket buffer holds
-            try:   # a guard against the hang, not a measure
-                await asyncio.wait_for(conn.close(), 30)
-            except asyncio.TimeoutError:
-                return "close() hung"
-            return "closed"
-        finally:
-            conn.writer.transport.abort()
-            server.close()
+            return await _closed_in_time(conn)
 
     assert asyncio.run(go()) == "closed"
 

@@ -72,14 +72,7 @@ def test_two_processes_pinning_at_once_keep_both_pins(tmp_path, monkeypatch):
 
     from accord.node import node as node_module
 
-    clock = ManualClock(datetime(2026, 6, 1, tzinfo=UTC))
-    keys = {}
-    for party in ("KOR", "USA"):
-        other = Node.init(tmp_path / party.lower(), party, clock)
-        keys[party] = other.identity.public_b64
-        other.close()
-    Node.init(tmp_path / "jpn", "JPN", clock).close()
-    a, b = Node.open(tmp_path / "jpn", clock), Node.open(tmp_path / "jpn", clock)
+    clock, keys, a, b = _jpn_opened_twice(tmp_path)
     b_read, b_thread = threading.Event(), None
     read_config, write_config = node_module._read_config, node_module._write_config
 
@@ -127,14 +120,7 @@ def test_a_pin_written_just_after_this_one_is_seen(tmp_path, monkeypatch):
     write lock was released), so the other pin went unseen until node.yaml changed again."""
     from accord.node import node as node_module
 
-    clock = ManualClock(datetime(2026, 6, 1, tzinfo=UTC))
-    keys = {}
-    for party in ("KOR", "USA"):
-        other = Node.init(tmp_path / party.lower(), party, clock)
-        keys[party] = other.identity.public_b64
-        other.close()
-    Node.init(tmp_path / "jpn", "JPN", clock).close()
-    a, b = Node.open(tmp_path / "jpn", clock), Node.open(tmp_path / "jpn", clock)
+    clock, keys, a, b = _jpn_opened_twice(tmp_path)
     write_config = node_module._write_config
 
     def writing(path, config):
@@ -150,3 +136,16 @@ def test_a_pin_written_just_after_this_one_is_seen(tmp_path, monkeypatch):
     finally:
         a.close()
         b.close()
+
+
+def _jpn_opened_twice(tmp_path):
+    """KOR's and USA's keys, and JPN's node opened twice (two processes' ``Node`` on one
+    directory), on one manual clock: ``(clock, keys, a, b)``."""
+    clock = ManualClock(datetime(2026, 6, 1, tzinfo=UTC))
+    keys = {}
+    for party in ("KOR", "USA"):
+        other = Node.init(tmp_path / party.lower(), party, clock)
+        keys[party] = other.identity.public_b64
+        other.close()
+    Node.init(tmp_path / "jpn", "JPN", clock).close()
+    return clock, keys, Node.open(tmp_path / "jpn", clock), Node.open(tmp_path / "jpn", clock)

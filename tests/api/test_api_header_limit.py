@@ -19,6 +19,17 @@ from accord.api.serve import MAX_HEAD_BYTES, server_config
 from accord.node import Node
 
 
+def _answer(c: socket.socket) -> bytes:
+    """What the server sent on ``c`` until it closed (a reset ends it too)."""
+    out = b""
+    try:
+        while part := c.recv(65536):
+            out += part
+    except ConnectionResetError:
+        pass
+    return out
+
+
 @contextlib.contextmanager
 def _served(node: Node):
     """``node`` served as ``node serve`` serves it, on a free loopback port (yields the port)."""
@@ -55,13 +66,7 @@ def _ask(port: int, head: bytes, chunks: int = 0, chunk: bytes = b"") -> bytes:
             c.sendall(b"\r\n")
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server stopped reading: its answer is waiting
-        out = b""
-        try:
-            while part := c.recv(65536):
-                out += part
-        except ConnectionResetError:
-            pass
-        return out
+        return _answer(c)
 
 
 HEALTH = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
@@ -148,13 +153,7 @@ def _left_waiting(port: int, sent: bytes, drip: bytes = b"", drips: int = 0) -> 
                 c.sendall(drip[i % len(drip):i % len(drip) + 1])
         except (BrokenPipeError, ConnectionResetError):
             pass  # closed meanwhile: what it said is waiting
-        out = b""
-        try:
-            while part := c.recv(65536):
-                out += part
-        except ConnectionResetError:
-            pass
-        return out
+        return _answer(c)
 
 
 def test_a_connection_that_sends_nothing_or_half_a_head_is_closed(quick):

@@ -26,6 +26,20 @@ PARTIES = ("JPN", "KOR", "USA")
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (read from /proc): a server's workers."""
+    out = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.add(int(entry))
+    return out
+
+
 def agreements_for(nodes: dict[str, Node], now: datetime, *, days: int = 365):
     """The bilateral JPN–KOR agreement (everything up to SECRET) and the trilateral warning one."""
     keys = {p: n.identity.public_b64 for p, n in nodes.items()}

@@ -20,7 +20,7 @@ from accord.core import merkle
 from accord.federation import share_many
 from accord.federation.leases import Leases
 from accord.node import Node
-from federation_harness import (ROOT, NodeProcess, db, free_port, ledger_events, make_nodes, note, outbox_states,
+from federation_harness import (ROOT, NodeProcess, children, db, free_port, ledger_events, make_nodes, note, outbox_states,
                                 received, wait_for)
 
 pytestmark = pytest.mark.timeout(300)
@@ -184,25 +184,12 @@ def _token(dir: Path) -> str:
         node.close()
 
 
-def _children(pid: int) -> set[int]:
-    out = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.add(int(entry))
-    return out
-
-
 def test_serve_with_two_workers_answers_from_both_and_stops_cleanly_on_sigterm(tmp_path):
     Node.init(tmp_path / "JPN", party="JPN").close()
     token = _token(tmp_path / "JPN")
     server = NodeProcess(tmp_path / "JPN", args=["--workers", "2"]).start()
     try:
-        workers = _children(server.proc.pid)
+        workers = children(server.proc.pid)
         assert len(workers) == 2
         seen: set[int] = set()
 
@@ -273,7 +260,7 @@ def test_kill_9_of_the_lease_holder_mid_delivery_another_worker_delivers_the_res
     kor = NodeProcess(tmp_path / "KOR", ports["KOR"]).start()
     jpn = NodeProcess(tmp_path / "JPN", ports["JPN"], args=["--workers", "2", "--batch-size", "10"]).start()
     try:
-        workers = _children(jpn.proc.pid)
+        workers = children(jpn.proc.pid)
         assert len(workers) == 2
         node = Node.open(tmp_path / "JPN")
         try:
@@ -293,7 +280,7 @@ def test_kill_9_of_the_lease_holder_mid_delivery_another_worker_delivers_the_res
         if not wait_for(lambda: len(received(tmp_path / "KOR", "JPN")) >= 2000, timeout=180):
             log = (tmp_path / "JPN" / "serve.log").read_text(errors="replace").splitlines()[-20:]
             pytest.fail(f"{len(received(tmp_path / 'KOR', 'JPN'))} of 2000 delivered 180 s after the kill "
-                        f"({at_kill} at the kill); workers now {_children(jpn.proc.pid)}, lease "
+                        f"({at_kill} at the kill); workers now {children(jpn.proc.pid)}, lease "
                         f"{_lease_holder(tmp_path / 'JPN', 'KOR')}; JPN's serve.log ends:\n" + "\n".join(log))
         new_holder = _lease_holder(tmp_path / "JPN", "KOR")
         assert new_holder is not None and new_holder != holder

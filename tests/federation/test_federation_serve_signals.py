@@ -18,22 +18,9 @@ import pytest
 
 from accord.federation.tokens import create_token
 from accord.node import Node
-from federation_harness import NodeProcess
+from federation_harness import NodeProcess, children
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def _children(pid: int) -> set[int]:
-    out = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.add(int(entry))
-    return out
 
 
 def _gone(pid: int) -> bool:
@@ -51,7 +38,7 @@ def test_sighup_stops_the_server_cleanly_and_leaves_no_worker_behind(tmp_path, w
     orphans: set[int] = set()
     try:
         assert server.proc is not None
-        orphans = _children(server.proc.pid) if workers > 1 else set()
+        orphans = children(server.proc.pid) if workers > 1 else set()
         assert len(orphans) == (2 if workers > 1 else 0)
         server.proc.send_signal(signal.SIGHUP)
         assert server.proc.wait(30) == 0
@@ -156,7 +143,7 @@ def test_ctrl_c_on_a_terminal_gives_the_workers_requests_their_grace(tmp_path):
     stalled = _stalled_request(d, server.port)
     try:
         assert server.proc is not None
-        for pid in (*_children(server.proc.pid), server.proc.pid):   # what the terminal does
+        for pid in (*children(server.proc.pid), server.proc.pid):   # what the terminal does
             os.kill(pid, signal.SIGINT)
         with pytest.raises(subprocess.TimeoutExpired):   # waiting for the stalled request, within its grace
             server.proc.wait(5)

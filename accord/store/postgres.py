@@ -285,6 +285,25 @@ def _row_factory(cursor: Any) -> Any:
     return _row_class(tuple(res.fname(i) for i in range(res.nfields)))
 
 
+# What the error of an unavailable database says of the transaction it cut: nothing of it was
+# committed — or, when a COMMIT was sent and its answer lost, that nobody can tell.
+NOTHING_COMMITTED = "nothing was committed, retry"
+MAYBE_COMMITTED = "the COMMIT was sent but not answered: the transaction may or may not have been committed"
+
+
+class _Unavailable(PgOperationalError):
+    """PostgreSQL at ``where`` is unavailable for ``reason``; ``outcome`` says what became of the
+    transaction (:data:`NOTHING_COMMITTED` or :data:`MAYBE_COMMITTED`). Its parts are kept so
+    that the outcome can be restated (:func:`_commit_unanswered`) without editing the text."""
+
+    def __init__(self, where: str, reason: str, outcome: str = NOTHING_COMMITTED) -> None:
+        super().__init__(f"PostgreSQL at {where} is unavailable ({reason}); {outcome}")
+        self.where, self.reason, self.outcome = where, reason, outcome
+
+    def __reduce__(self) -> Any:
+        return type(self), (self.where, self.reason, self.outcome)
+
+
 def _wrap(exc: Exception, where: str) -> Exception:
     if isinstance(exc, psycopg.DataError) and "NUL (0x00)" in str(exc):  # psycopg's, before sending
         return PgTextError("a text value holds a NUL character (U+0000), which no identifier or text "
@@ -294,7 +313,7 @@ def _wrap(exc: Exception, where: str) -> Exception:
     if isinstance(exc, (psycopg.OperationalError, PoolTimeout)) or getattr(exc, "sqlstate", "") in (
             "57P01", "57P02", "57P03"):  # admin shutdown, crash shutdown, cannot connect now
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return PgOperationalError(f"PostgreSQL at {where} is unavailable ({first}); nothing was committed, retry")
+        return _Unavailable(where, first)
     return PgDatabaseError(f"{where}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}")
 
 
@@ -755,10 +774,11 @@ def _why_not(url: str, exc: Exception) -> str:
 
 def _commit_unanswered(exc: PgOperationalError) -> PgOperationalError:
     """``exc`` for a connection lost with a COMMIT sent and its answer not back: the server may
-    have committed before the connection went, so the message must not say nothing was."""
-    text = str(exc).replace("; nothing was committed, retry", "")
-    return PgOperationalError(f"{text}; the COMMIT was sent but not answered: the transaction may or may not "
-                              "have been committed")
+    have committed before the connection went, so the message must not say nothing was: the
+    outcome is stated anew, not edited out of the text."""
+    if isinstance(exc, _Unavailable):
+        return _Unavailable(exc.where, exc.reason, MAYBE_COMMITTED)
+    return PgOperationalError(f"{exc}; {MAYBE_COMMITTED}")  # a message that says no outcome
 
 
 def _check_committed(cur: Any, where: str) -> None:

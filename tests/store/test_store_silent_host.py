@@ -9,6 +9,7 @@ in ~25 s (keepalives, a user timeout); long work (a migration, a verification) h
 
 from __future__ import annotations
 
+import pickle
 import threading
 
 import pytest
@@ -361,8 +362,9 @@ def test_a_bad_deadline_in_the_url_is_one_clear_error(value):
 @pytest.mark.parametrize("piped", [False, True], ids=["plain", "pipelined"])
 def test_a_commit_left_unanswered_is_not_said_to_have_committed_nothing(pg_server, piped):
     """The host freezes with the COMMIT sent: the server may have committed before the answer was
-    lost, so the error must not tell the operator that nothing was committed (it may have been)."""
-    from accord.store.postgres import PostgresStore
+    lost, so the error must not tell the operator that nothing was committed (it may have been):
+    it states that outcome alone, whatever the wording of the one it replaces."""
+    from accord.store.postgres import MAYBE_COMMITTED, NOTHING_COMMITTED, PostgresStore
 
     relay = SilentRelay(pg_server.port)
     store = PostgresStore(_deadline(_through(relay, pg_server), 1), max_size=4)
@@ -384,6 +386,10 @@ def test_a_commit_left_unanswered_is_not_said_to_have_committed_nothing(pg_serve
                 conn.commit()
         said = str(caught.value)
         assert "nothing was committed" not in said and "may or may not have been committed" in said, said
+        assert NOTHING_COMMITTED not in said and "retry" not in said, said
+        reason = caught.value.reason  # the lost connection's own line, the one thing besides the outcome
+        assert said == f"PostgreSQL at {store.name} is unavailable ({reason}); {MAYBE_COMMITTED}", said
+        assert str(pickle.loads(pickle.dumps(caught.value))) == said  # it crosses a process boundary whole
         assert "\n" not in said
     finally:
         relay.close()

@@ -62,6 +62,7 @@ from accord.warning.io import (
     write_events,
     write_truth,
 )
+from accord.warning.io.fileset import write_file_set
 
 TRAJECTORIES = ("minimum-energy", "lofted", "depressed")
 DT_BOOST_S = 0.5
@@ -513,13 +514,14 @@ def simulate(spec: ScenarioSpec, progress: Callable[[str], None] | None = None) 
 
 
 def write_scenario(directory: str | Path, result: SimResult) -> Path:
-    """Write ``detections.jsonl``, ``truth.jsonl`` and ``events.jsonl`` into ``directory``."""
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    write_detections(d / "detections.jsonl", result.header, result.detections)
-    write_truth(d / "truth.jsonl", result.truth)
-    write_events(d / "events.jsonl", result.events)
-    return d
+    """Write ``detections.jsonl``, ``truth.jsonl`` and ``events.jsonl`` into ``directory`` as one
+    set (:func:`accord.warning.io.fileset.write_file_set`): an earlier scenario there is replaced
+    whole, and an interrupted write leaves it as it was, never new detections beside old truth."""
+    return write_file_set(directory, {
+        "detections.jsonl": lambda p: write_detections(p, result.header, result.detections),
+        "truth.jsonl": lambda p: write_truth(p, result.truth),
+        "events.jsonl": lambda p: write_events(p, result.events),
+    }, what="scenario")
 
 
 def random_launches(seed: int, missiles: int, *, window_s: tuple[float, float] = (5.0, 120.0),

@@ -15,6 +15,7 @@ checked and written in one place; every name is importable from here:
 
 What they share — strict JSON, line-numbered reading, all-or-nothing writing — is
 :mod:`~accord.warning.io.jsonl`.
+A scenario's three files are written as one set by :mod:`~accord.warning.io.fileset`.
 
 Bad input raises :class:`accord.errors.InputError` naming the file, the 1-based line number and
 the field. The header is checked by pydantic models (:class:`HeaderFields`, :class:`SensorFields`)

@@ -1,0 +1,110 @@
+"""`accord warning simulate` replaces a scenario directory's files as one set: interrupted
+between two files (an error, a kill), the earlier scenario stays whole — never new detections
+beside old truth, which scoring would pair without a word."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from accord.errors import InputError
+from accord.warning import sim
+from accord.warning.io import fileset
+from accord.warning.sim import random_scenario, simulate, write_scenario
+
+FILES = ("detections.jsonl", "truth.jsonl", "events.jsonl")
+
+
+@pytest.fixture(scope="module")
+def runs():
+    """Two different scenarios: the earlier run's and the one that replaces it."""
+    return simulate(random_scenario(2, 1, duration=60.0)), simulate(random_scenario(3, 2, duration=60.0))
+
+
+def _contents(d: Path) -> dict[str, bytes]:
+    return {name: (d / name).read_bytes() for name in FILES}
+
+
+def test_a_write_that_fails_after_the_first_file_leaves_the_earlier_scenario_whole(tmp_path, runs, monkeypatch):
+    old, new = runs
+    out = write_scenario(tmp_path / "sc", old)
+    before = _contents(out)
+
+    def disk_full(path, truth):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(sim, "write_truth", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        write_scenario(out, new)
+    assert _contents(out) == before  # the detections too, not the new run's beside the old truth
+    assert sorted(os.listdir(tmp_path)) == ["sc"] and sorted(os.listdir(out)) == sorted(FILES)
+
+    monkeypatch.undo()
+    write_scenario(out, new)
+    after = _contents(out)
+    assert all(after[name] != before[name] for name in FILES)
+
+
+def test_a_simulate_killed_between_its_files_leaves_the_earlier_scenario_and_the_next_run_cleans_up(
+        tmp_path, runs):
+    old, _ = runs
+    out = write_scenario(tmp_path / "sc", old)
+    before = _contents(out)
+    # the real command, killed (SIGKILL: nothing of it runs after) once the detections are written
+    killed = textwrap.dedent("""
+        import os, signal, sys
+        from accord.cli.main import app
+        from accord.warning import sim
+        def killed(path, truth):
+            os.kill(os.getpid(), signal.SIGKILL)
+        sim.write_truth = killed
+        sys.argv = ["accord", "warning", "simulate", "--seed", "3", "--missiles", "2", "--duration", "60",
+                    "--out", sys.argv[1]]
+        app()
+    """)
+    r = subprocess.run([sys.executable, "-c", killed, str(out)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == -9, r.stderr
+    assert _contents(out) == before
+    leftovers = [n for n in os.listdir(tmp_path) if n != "sc"]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".sc.") and leftovers[0].endswith(".accord-partial")
+    assert (tmp_path / leftovers[0] / "detections.jsonl").is_file()  # what the killed run had written
+
+    from accord.cli.main import app
+    res = CliRunner().invoke(app, ["warning", "simulate", "--seed", "3", "--missiles", "2", "--duration", "60",
+                                   "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert os.listdir(tmp_path) == ["sc"]  # the dead run's leftover removed
+    assert all(_contents(out)[name] != before[name] for name in FILES)
+
+
+def test_without_a_directory_exchange_the_set_is_still_replaced_whole(tmp_path, runs, monkeypatch):
+    old, new = runs
+    out = write_scenario(tmp_path / "sc", old)
+    os.chmod(out, 0o750)
+    monkeypatch.setattr(fileset, "_renameat2", lambda *a: False)  # a system without renameat2
+    write_scenario(out, new)
+    assert _contents(out) == _contents(write_scenario(tmp_path / "fresh", new))
+    assert (out.stat().st_mode & 0o777) == 0o750  # the directory's mode kept
+    assert sorted(os.listdir(tmp_path)) == ["fresh", "sc"]
+
+
+def test_a_directory_holding_other_files_is_refused_and_left_alone(tmp_path, runs):
+    old, _ = runs
+    out = tmp_path / "work"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match=r"holds files that are not a scenario's \(notes.txt\)"):
+        write_scenario(out, old)
+    assert os.listdir(out) == ["notes.txt"] and (out / "notes.txt").read_text() == "mine"
+
+    r = subprocess.run([sys.executable, "-m", "accord", "warning", "simulate", "--seed", "3", "--missiles", "1",
+                        "--duration", "60", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "holds files that are not a scenario's (notes.txt)" in r.stderr
+    assert os.listdir(out) == ["notes.txt"]

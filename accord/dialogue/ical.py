@@ -16,7 +16,10 @@ Built with the ``icalendar`` library. Choices, with the RFC sections they follow
   evidence) is a TEXT value (§3.3.11) — the ``X-`` properties too, which the library would
   otherwise write verbatim: ``\\``, ``;`` and ``,`` escaped, each line break (CR LF, CR, LF,
   U+0085, U+2028, U+2029) written as ``\\n``, and the other control characters, which TEXT
-  does not allow, left out. So no text can end its property or its component.
+  does not allow, left out. So no text can end its property or its component;
+* a series with no meeting yet is a calendar with its properties and no component — short of
+  §3.4's "at least one", but what parsers read and CalDAV servers export for an empty calendar,
+  and no component would be true of it (``docs/dialogue.md`` gives the reasons).
 """
 
 from __future__ import annotations

@@ -44,6 +44,9 @@ def test_series_meeting_commitments_ical_and_report(api):
     r = client.post("/api/v1/dialogue/series", json=SERIES, headers=rw)
     assert r.status_code == 201, r.text
     assert r.json()["shared"][0]["result"].startswith("not shared")  # default deny: no agreement
+    import vobject
+    empty = vobject.readOne(client.get("/api/v1/dialogue/series/S1/ical", headers=ro).text)
+    assert empty.x_wr_calname.value == "Vice-ministers" and list(empty.components()) == []  # no meeting yet
     r = client.post("/api/v1/dialogue/series/S1/schedule", json={"count": 2, "after": "2025-09-01"}, headers=rw)
     assert [v["record_id"] for v in r.json()["versions"]] == ["S1-M2", "S1-M3"]
     meeting = {"number": 1, "date": "2025-08-31", "agenda": ["Exchanges"],

@@ -88,6 +88,23 @@ def test_ical_export_reads_the_same_in_a_second_parser():
     assert todo.dtstamp.value == T0.replace(microsecond=0)
 
 
+def test_a_series_without_meetings_exports_a_calendar_with_its_name_and_no_component():
+    """The shape docs/dialogue.md gives the reasons for: no placeholder of any kind, just the
+    calendar's properties, which both parsers read (the first meeting appears on a refresh)."""
+    import vobject
+
+    raw = to_ical(sign_version(JPN, SERIES, prev=None, now=T0), [], [])
+    assert raw == (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Accord//Dialogue//EN\r\nCALSCALE:GREGORIAN\r\n"
+                   + "X-WR-CALNAME:Japan–ROK ministers\r\nEND:VCALENDAR\r\n".encode())
+    cal = vobject.readOne(raw.decode("utf-8"))
+    assert cal.name == "VCALENDAR" and list(cal.components()) == []
+    assert [(p.name, p.value) for p in cal.getChildren()] == [
+        ("VERSION", "2.0"), ("PRODID", "-//Accord//Dialogue//EN"), ("CALSCALE", "GREGORIAN"),
+        ("X-WR-CALNAME", "Japan–ROK ministers")]
+    assert cal.validate()  # vobject's own checks accept it
+    assert Calendar.from_ical(raw).subcomponents == []  # and so does the library that writes it
+
+
 HOSTILE = ("Talks\r\nATTENDEE:mailto:spy@example.org\r\nEND:VEVENT\rX-A:1\nBEGIN:VEVENT\x0b\x0c\x00\x1b\x7f"
            " a;b,c\\d \\N e\u2028f")
 """A partner-signed text trying to end the event and add properties: CR, LF, lone CR, the other

@@ -79,7 +79,10 @@ def _check_replaceable(out: Path, names: set[str], what: str) -> None:
         raise InputError(f"holds files that are not a {what}'s ({shown}); the {what} replaces its "
                          f"directory whole, so give a new directory or one that holds only a {what}",
                          source=str(out))
-    here = Path.cwd().resolve()
+    try:
+        here = Path.cwd().resolve()
+    except OSError:  # the current directory is gone: it is not this one
+        return
     if here == out.resolve() or out.resolve() in here.parents:
         raise InputError(f"is the current directory or holds it; the {what} replaces its directory "
                          "whole, so give it from outside (e.g. ../" + out.resolve().name + ")", source=str(out))

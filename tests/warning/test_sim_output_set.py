@@ -108,3 +108,13 @@ def test_a_directory_holding_other_files_is_refused_and_left_alone(tmp_path, run
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "holds files that are not a scenario's (notes.txt)" in r.stderr
     assert os.listdir(out) == ["notes.txt"]
+
+
+def test_the_current_directory_is_refused_since_it_would_be_replaced_under_the_shell(tmp_path, runs, monkeypatch):
+    old, new = runs
+    out = write_scenario(tmp_path / "sc", old)
+    before = _contents(out)
+    monkeypatch.chdir(out)
+    with pytest.raises(InputError, match=r"is the current directory or holds it.*\(e\.g\. \.\./sc\)"):
+        write_scenario(".", new)
+    assert _contents(out) == before and os.listdir(tmp_path) == ["sc"]

@@ -201,7 +201,8 @@ class IntelStore:
         Structural validation (:func:`check_object`) always; ``stix2.parse`` (+ stix2-validator
         if ``validator``) when ``strict`` or the collection is strict. Raises
         :class:`StixValidationError` listing every failing object; stores nothing then.
-        Re-adding a version already present is a success that changes nothing. ``received`` =
+        Re-adding a version already present is a success that changes nothing; a version of an id
+        another originator wrote is a failure in the status (:func:`accord.intel.adding.write`). ``received`` =
         ``(item id, originator)`` records, in the same transaction, that a partner's item was
         applied (:mod:`accord.intel.sharing`). ``collection`` is an id, an alias or a
         :class:`Collection` just read (saves reading it again). ``plain_json``: the objects come straight from

@@ -23,7 +23,10 @@ token as password (what TAXII clients such as taxii2-client and OpenCTI send). T
 party than the node's are accepted here — TAXII is how partners' tools read — and every read is
 filtered by releasability to the token's party. Permissions: ``admin``, ``taxii:read`` /
 ``taxii:write`` (all collections) or per collection ``taxii.read:<collection id or alias>`` /
-``taxii.write:<…>`` (``taxii:read:<id>`` is accepted too).
+``taxii.write:<…>`` (``taxii:read:<id>`` is accepted too). A writer adds versions only of ids
+its party originated (a version of another originator's id is a failure in the add's status,
+:mod:`accord.intel.adding`), and a token of another party deletes only versions its party wrote
+(:meth:`~accord.intel.store.IntelStore.delete_object`); the node's own tokens delete any.
 """
 
 from __future__ import annotations

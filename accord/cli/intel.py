@@ -108,6 +108,8 @@ def import_(bundle: Annotated[Path, typer.Argument(help="STIX 2.1 bundle (JSON)"
                             f"{summary['alias'] or summary['collection']}: "
                             f"{summary['stored']} new, {summary['already_present']} already present"), highlight=False)
         console.print(plain("  " + ", ".join(f"{t} {n}" for t, n in summary["types"].items())), highlight=False)
+        for refused in summary.get("refused", []):
+            console.print(plain(f"  not stored: {refused['message']}"), highlight=False)
         if written is not None:
             console.print(plain(f"skipped {plural(summary['skipped'], 'invalid object')}; report: {written}"),
                           highlight=False)

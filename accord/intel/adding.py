@@ -32,6 +32,10 @@ from accord.store.base import begin_write, pipelined, select_in
 # run inside an add's transaction with what it stored; may return what to run after the commit
 TxnHook = Callable[[list[Stored]], Callable[[], object] | None]
 
+# the status failure of an object whose id another originator wrote (the same words whether or
+# not the writer may read that originator's versions)
+NOT_YOURS = "object {} belongs to another originator; make a new object (derived-from) instead"
+
 
 class Markings(Protocol):
     """Where :func:`prepare` finds marking definitions (an :class:`~accord.intel.store.IntelStore`)."""
@@ -90,10 +94,18 @@ def write(conn: Any, coll: Collection, prepared: list[tuple[Any, ...]], hashes: 
     """Store what :func:`prepare` made, in one transaction on ``conn`` (the caller holds the
     store's lock), with what ``txn_hooks`` (:attr:`IntelStore.txn_hooks`) write for it; what they
     return to run after the commit goes to ``after``. ``home`` is the store's own party (the
-    status returned is its view)."""
+    status returned is its view).
+
+    Only an id's originator makes new versions of it (STIX 2.1 §3.6): an object whose id has a
+    stored version in the collection by another originator than ``origin`` is not stored and is
+    a failure of the status (:data:`NOT_YOURS`); the request's other objects go on. A version
+    already present is "already present" whoever sent it. Both are read inside this
+    transaction, with the query of what is present (no query more), and answered alike whether
+    or not the writer may read the stored versions."""
     now_us = to_us(clock.now())
     request_ts = us_to_rfc3339(now_us)
     successes: list[dict[str, Any]] = []  # with each entry's releasability (filters status reads)
+    failures: list[dict[str, Any]] = []  # the same form: ids of another originator
     stored: list[Stored] = []
     status_id = str(uuid.uuid4())
     # PostgreSQL: BEGIN and the node's lock go with the query of what is present (one round
@@ -110,14 +122,16 @@ def write(conn: Any, coll: Collection, prepared: list[tuple[Any, ...]], hashes: 
             begin_write(conn)
         cur = conn.cursor()
         # What is already stored of these ids, in one query per 500 ids: the (id, version) pairs
-        # present and each id's first/last version key; and, in the same round trip, the
-        # collection's last date_added (the row with a NULL id).
+        # present, each id's first/last version key and the ids another originator wrote; and,
+        # in the same round trip, the collection's last date_added (the row with a NULL id).
         last = 0
         present: dict[tuple[str, str], int] = {}  # (id, version key) -> its date_added
         bounds: dict[str, list[str]] = {}
-        for sid, vkey, added in select_in(
-                cur, "SELECT NULL, NULL, MAX(date_added) FROM intel_objects WHERE collection = ? UNION ALL"
-                     f" SELECT stix_id, vkey, date_added FROM {ID_INDEXED} WHERE collection = ? AND idh IN ({{}})",
+        foreign: set[str] = set()  # ids with a version another originator wrote: not ``origin``'s to version
+        for sid, vkey, added, by in select_in(
+                cur, "SELECT NULL, NULL, MAX(date_added), NULL FROM intel_objects WHERE collection = ? UNION ALL"
+                     f" SELECT stix_id, vkey, date_added, originator FROM {ID_INDEXED}"
+                     " WHERE collection = ? AND idh IN ({})",
                 hashes.values(), coll.id, coll.id):
             if sid is None:
                 last = max(last, added or 0)
@@ -125,6 +139,8 @@ def write(conn: Any, coll: Collection, prepared: list[tuple[Any, ...]], hashes: 
             if sid not in hashes:
                 continue  # another id with the same hash
             present[(sid, vkey)] = added
+            if by != origin:
+                foreign.add(sid)
             b = bounds.setdefault(sid, [vkey, vkey])
             b[0], b[1] = min(b[0], vkey), max(b[1], vkey)
         next_us = max(now_us, last + 1)
@@ -135,6 +151,10 @@ def write(conn: Any, coll: Collection, prepared: list[tuple[Any, ...]], hashes: 
             if (sid, vkey) in present:  # a version without a timestamp is its date_added
                 vout = version or us_to_rfc3339(present[(sid, vkey)])
                 successes.append({"id": sid, "version": vout, "message": "already present", "rel": rel})
+                continue
+            if sid in foreign:
+                failures.append({"id": sid, "version": version or request_ts, "message": NOT_YOURS.format(sid),
+                                 "rel": rel})
                 continue
             known_b = bounds.get(sid)
             if known_b is None:
@@ -173,10 +193,12 @@ def write(conn: Any, coll: Collection, prepared: list[tuple[Any, ...]], hashes: 
         counts = Counter(r[1] for r in rows)
         for sid in (k for k, n in counts.items() if n > 1):  # several versions of one id in this request: recompute its flags
             fix_flags(cur, coll.id, sid)
-        if received is not None:
-            cur.execute("INSERT INTO intel_received(item_id, originator, collection, stix_id, outcome)"
-                        " VALUES (?,?,?,?,'applied')", (received[0], received[1], coll.id, prepared[-1][1] if prepared else None))
-        body = {"successes": successes, "failures": [], "pendings": []}
+        if received is not None:  # the item's object is its last; refused if that one failed
+            refused = next((f["message"] for f in failures if prepared and f["id"] == prepared[-1][1]), None)
+            cur.execute("INSERT INTO intel_received(item_id, originator, collection, stix_id, outcome, reason)"
+                        " VALUES (?,?,?,?,?,?)", (received[0], received[1], coll.id, prepared[-1][1] if prepared else None,
+                                                  "applied" if refused is None else "refused", refused))
+        body = {"successes": successes, "failures": failures, "pendings": []}
         cur.execute("INSERT INTO intel_status(id, collection, request_timestamp, principal, body)"
                     " VALUES (?,?,?,?,?)", (status_id, coll.id, request_ts, principal,
                                             orjson.dumps(body).decode()))

@@ -159,9 +159,13 @@ def import_objects(store: IntelStore, objects: list[Any], *, source: str, collec
     types: dict[str, int] = {}
     for obj in valid:
         types[obj["type"]] = types.get(obj["type"], 0) + 1
+    # ids another originator wrote in the collection: only it versions them (accord.intel.adding)
+    refused = [{"id": f["id"], "message": f["message"]} for f in (result.status.get("failures", []) if result else [])]
     summary = {"file": source, "collection": coll.id, "alias": coll.alias, "objects": len(objects),
-               "stored": new, "already_present": len(valid) - new, "types": dict(sorted(types.items())),
+               "stored": new, "already_present": len(valid) - new - len(refused), "types": dict(sorted(types.items())),
                "status": result.status["id"] if result is not None else None}
+    if refused:
+        summary["refused"] = refused
     if skip_invalid:
         summary["skipped"] = len(rejected)
         summary["rejected"] = rejected

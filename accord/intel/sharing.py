@@ -19,7 +19,8 @@ Incoming (:func:`sync_received`): items of kind ``intel.stix`` from partners (al
 policy-checked and ledgered ``item.received`` by federation) are added to the collection of the
 same id — created on first receipt, titled after the sender's — with their originator recorded
 and their STIX markings intact. Each item is applied once (table ``intel_received``), in the same
-transaction as its objects.
+transaction as its objects; one carrying a version of an id another party wrote in that
+collection is recorded ``refused`` (only an id's originator versions it, :mod:`accord.intel.adding`).
 """
 
 from __future__ import annotations
@@ -164,7 +165,9 @@ def _pending_ids(node: Node, store: IntelStore) -> list[str]:
 
 
 def sync_received(node: Node, store: IntelStore) -> dict[str, int]:
-    """Apply received ``intel.stix`` items not applied yet; ``{"applied": n, "invalid": m}``."""
+    """Apply received ``intel.stix`` items not applied yet; ``{"applied": n, "invalid": m}``
+    (``invalid`` counts the items refused too: an object whose id another originator wrote in
+    that collection, which only that originator may version — recorded ``refused``)."""
     applied = invalid = 0
     for item_id in _pending_ids(node, store):
         item = node.get_item(item_id)
@@ -184,8 +187,13 @@ def sync_received(node: Node, store: IntelStore) -> dict[str, int]:
             except NotFoundError:
                 store.add_collection(f"{coll.get('title') or 'intel'} (from {item.originator})", id=cid_s,
                                      description=f"received from {item.originator}")
-            store.add_objects(cid_s, [*markings, obj], originator=item.originator,
-                              received=(item.id, item.originator))
+            result = store.add_objects(cid_s, [*markings, obj], originator=item.originator,
+                                       received=(item.id, item.originator))
+            refused = [f for f in result.status.get("failures", ()) if f["id"] == obj.get("id")]
+            if refused:  # recorded "refused" with the add (a version of an id another party wrote)
+                log.warning("intel: item %s from %s not applied: %s", item.id, item.originator, refused[0]["message"])
+                invalid += 1
+                continue
             applied += 1
         except (AccordError, ValueError) as exc:
             invalid += 1

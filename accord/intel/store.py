@@ -201,7 +201,8 @@ class IntelStore:
         Structural validation (:func:`check_object`) always; ``stix2.parse`` (+ stix2-validator
         if ``validator``) when ``strict`` or the collection is strict. Raises
         :class:`StixValidationError` listing every failing object; stores nothing then.
-        Re-adding a version already present is a success that changes nothing. ``received`` =
+        Re-adding a version already present is a success that changes nothing; a version of an id
+        another originator wrote is a failure in the status (:func:`accord.intel.adding.write`). ``received`` =
         ``(item id, originator)`` records, in the same transaction, that a partner's item was
         applied (:mod:`accord.intel.sharing`). ``collection`` is an id, an alias or a
         :class:`Collection` just read (saves reading it again). ``plain_json``: the objects come straight from
@@ -355,12 +356,18 @@ class IntelStore:
 
     def delete_object(self, collection: str | Collection, object_id: str, party: str, f: Filters = Filters()) -> int:
         """Delete the versions of ``object_id`` matching ``f`` (default: all) that ``party`` can
-        see; :class:`NotFoundError` if there are none."""
+        see — and, for a party other than the node's, that ``party`` originated: the node curates
+        its collections, another party removes only what it wrote. :class:`NotFoundError` if
+        there are none (the same answer whether or not versions of other originators exist)."""
         coll = self._coll_id(collection)
+        mine = "" if party == self.party else f" written by {party}"
         built = conditions(coll, party, f, "all", object_id, home=self.party)
         if built is None:
-            raise NotFoundError(f"no object {object_id!r} in collection {coll}")
+            raise NotFoundError(f"no object {object_id!r}{mine} in collection {coll}")
         where, args = built
+        if party != self.party:
+            where.append("originator = ?")
+            args.append(party)
         # PostgreSQL: BEGIN, the node's lock and the DELETE in one round trip, the flags and the
         # COMMIT in another
         with self.lock, pipelined(self.conn), self.conn:
@@ -368,7 +375,7 @@ class IntelStore:
             if n:
                 fix_flags(self.conn.cursor(), coll, object_id)
         if not n:
-            raise NotFoundError(f"no object {object_id!r} in collection {coll}")
+            raise NotFoundError(f"no object {object_id!r}{mine} in collection {coll}")
         self._added -= n  # the table's growth, as keep_statistics counts it
         return n
 

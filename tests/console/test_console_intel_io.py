@@ -77,3 +77,15 @@ def test_import_with_skip_invalid_stores_the_valid_objects_and_lists_the_rest(ad
     skipped = r.text[r.text.index('id="import-skipped"'):]
     assert "Skipped (invalid): 1" in r.text and "not-an-id" in skipped.split("</ul>")[0]
     assert NEW["id"] in {o["id"] for o in store_for(world.jpn).all_objects("cyber")}
+
+
+def test_import_lists_versions_of_another_originators_objects_it_did_not_store(admin, world):
+    """Only an object's originator versions it: a newer version of an object a partner's tool
+    wrote is not stored, and the result names it (it was counted as already present)."""
+    store_for(world.jpn).add_objects("cyber", [NEW], originator="KOR")
+    newer = dict(NEW, modified="2026-04-01T00:00:00.000Z", name="Rewritten host")
+    r = _import(admin, json.dumps([newer]))
+    assert r.status_code == 200 and "Stored: 0 / 1" in r.text and "(already present: 0)" in r.text
+    refused = r.text[r.text.index('id="import-refused"'):].split("</ul>")[0]
+    assert "Not stored (another originator&#39;s object): 1" in r.text and NEW["id"] in refused
+    assert "Rewritten host" not in json.dumps(store_for(world.jpn).all_objects("cyber"))

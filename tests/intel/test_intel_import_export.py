@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from accord.errors import InputError, StixValidationError
 from accord.intel import markings as mk
-from accord.intel.import_export import export_bundle, import_bundle
+from accord.intel.import_export import export_bundle, import_bundle, import_objects
 from accord.intel.node_store import store_for
 from intel_testkit import make_node
 from intel_samples import indicator
@@ -177,3 +177,17 @@ def test_a_collection_added_twice_names_the_one_that_holds_the_alias(store):
     with pytest.raises(InputError) as refused:
         store.add_collection("Other", alias="other", id=first.id)
     assert str(refused.value) == f"field 'id': a collection with id {first.id!r} already exists (Cyber indicators)"
+
+
+def test_an_import_reports_versions_of_another_originators_objects_as_refused(store):
+    """Only an object's originator versions it: an import (the node's) carrying a newer version
+    of an object a partner's tool wrote stores the rest and names the refused one, where it was
+    counted as already present."""
+    coll = store.add_collection("Joint", alias="joint")
+    store.add_objects(coll, [indicator(1)], originator="KOR")
+    newer = indicator(1, modified="2026-02-01T00:00:00.000Z")
+    summary = import_objects(store, [newer, indicator(2), indicator(1)], source="joint.json", collection="joint")
+    assert (summary["stored"], summary["already_present"]) == (1, 1)
+    assert [r["id"] for r in summary["refused"]] == [newer["id"]]
+    assert "belongs to another originator" in summary["refused"][0]["message"]
+    assert store.versions(coll, newer["id"], "JPN").items == ["2026-01-01T00:00:00.000Z"]

@@ -3,6 +3,7 @@ in the partner's collection with their originator and markings, and are ledgered
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -235,3 +236,26 @@ def test_a_partner_s_taxii_write_is_not_shared_onward_as_this_node_s_own(trio):
     assert originators == {indicator(31)["id"]: "USA"}
     add(own, indicator(32))  # the node's own analyst: shared as the agreements allow
     assert {i.split("@")[0] for i in queued()} == {f"JPN:intel.stix:{indicator(32)['id']}"}
+
+
+def test_a_received_version_of_an_id_another_party_wrote_is_refused(trio):
+    """Only an object's originator versions it, for items from partners too: KOR's own writer
+    put an object under the id into the collection before JPN's item arrived; the item is
+    recorded refused, KOR's object stays, and node verification (which checks applied items)
+    has nothing to report."""
+    from accord.node.verify import verify_node
+
+    nodes, feds = trio
+    jpn = store_for(nodes["JPN"])
+    coll = jpn.add_collection("Cyber indicators", shared=True, rel_to=["KOR"])
+    jpn.add_objects(coll.id, [indicator(1, modified="2026-02-01T00:00:00.000Z", markings=[TLP2_IDS["GREEN"]])])
+    assert feds["JPN"].sync("KOR", heads=False)["KOR"] is None
+    kor_node = nodes["KOR"]
+    kor = store_for(kor_node)
+    kor.add_collection("KOR's copy", id=coll.id)
+    kor.add_objects(coll.id, [indicator(1)])  # KOR's, version 2026-01-01
+    assert sync_received(kor_node, kor) == {"applied": 0, "invalid": 1}
+    assert [json.loads(t) for t in kor.get_objects(coll.id, "KOR").items] == [indicator(1)]
+    outcome = kor_node.conn.execute("SELECT outcome, reason FROM intel_received").fetchall()
+    assert [(r[0], "belongs to another originator" in r[1]) for r in outcome] == [("refused", True)]
+    assert verify_node(kor_node).checked["received intel objects"] == 0

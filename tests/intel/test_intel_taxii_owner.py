@@ -1,0 +1,178 @@
+"""Only an object's originator versions it or deletes it (STIX 2.1 §3.6), through the TAXII API:
+a partner's tool given write on a collection used to be able to add a newer version of an
+object the node originated — which readers taking the latest version then got as that object —
+and to delete objects it had not written. The node's own writers may not version a partner's
+object either; they may still delete anything (the node curates its collections)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import httpx
+import pytest
+
+from accord.intel import adding
+from accord.intel.markings import TLP2_IDS
+from accord.intel.node_store import store_for
+from intel_samples import indicator
+from intel_testkit import build_app, serve, token
+
+HTTP = httpx.Client(timeout=60.0)  # a loaded machine must not time a request out
+TAXII = "application/taxii+json;version=2.1"
+V1, V2, V3 = "2026-01-01T00:00:00.000Z", "2026-02-01T00:00:00.000Z", "2026-03-01T00:00:00.000Z"
+NOT_YOURS = "belongs to another originator; make a new object (derived-from) instead"
+
+
+class Taxii:
+    """One served collection (objects without Accord markings are REL TO KOR) and a client per
+    token: ``jpn`` the node's writer, ``kor`` a partner's tool that may read and write it."""
+
+    def __init__(self, base: str, coll_id: str, secrets: dict[str, str]) -> None:
+        self.base, self.url = base, f"{base}/taxii2/intel/collections/{coll_id}/objects/"
+        self.secrets = secrets
+
+    def headers(self, who: str) -> dict[str, str]:
+        return {"Accept": TAXII, "Content-Type": TAXII, "Authorization": f"Bearer {self.secrets[who]}"}
+
+    def add(self, who: str, *objects: dict[str, Any], url: str | None = None) -> dict[str, Any]:
+        r = HTTP.post(url or self.url, headers=self.headers(who), content=json.dumps({"objects": list(objects)}))
+        assert r.status_code == 202, r.text
+        return r.json()
+
+    def latest(self, who: str, sid: str) -> list[dict[str, Any]]:
+        r = HTTP.get(f"{self.url}{sid}/", headers=self.headers(who))
+        return r.json().get("objects", []) if r.status_code == 200 else []
+
+    def versions(self, who: str, sid: str) -> list[str]:
+        r = HTTP.get(f"{self.url}{sid}/versions/", headers=self.headers(who))
+        return r.json().get("versions", []) if r.status_code == 200 else []
+
+    def delete(self, who: str, sid: str, query: str = "") -> httpx.Response:
+        return HTTP.delete(f"{self.url}{sid}/{query}", headers=self.headers(who))
+
+
+@pytest.fixture
+def taxii(jpn):
+    coll = store_for(jpn).add_collection("Joint indicators", alias="joint", rel_to=["KOR"])
+    secrets = {"jpn": token(jpn, "jpn-analyst", "JPN", ["taxii:read", "taxii:write"]),
+               "kor": token(jpn, "kor-tool", "KOR", ["taxii.read:joint", "taxii.write:joint"])}
+    with serve(build_app(jpn)) as base:
+        yield Taxii(base, coll.id, secrets)
+
+
+def _refused(status: dict[str, Any], sid: str) -> str:
+    [failure] = [f for f in status.get("failures", []) if f["id"] == sid]
+    return failure["message"]
+
+
+def test_a_partners_writer_cannot_version_the_nodes_object(taxii):
+    node_obj = indicator(1, modified=V1)
+    assert taxii.add("jpn", node_obj)["success_count"] == 1
+    hijack = indicator(1, modified=V2, name="benign update", pattern="[ipv4-addr:value = '192.0.2.1']")
+    status = taxii.add("kor", hijack, indicator(2))
+    assert NOT_YOURS in _refused(status, node_obj["id"]) and node_obj["id"] in _refused(status, node_obj["id"])
+    assert status["failure_count"] == 1 and status["success_count"] == 1  # the rest of the add goes on
+    assert [s["id"] for s in status["successes"]] == [indicator(2)["id"]]
+    for reader in ("kor", "jpn"):  # the node's object stays what every reader gets as latest
+        assert taxii.latest(reader, node_obj["id"]) == [node_obj]
+        assert taxii.versions(reader, node_obj["id"]) == [V1]
+    kept = HTTP.get(f"{taxii.base}/taxii2/intel/status/{status['id']}/", headers=taxii.headers("kor")).json()
+    assert kept["failure_count"] == 1 and NOT_YOURS in kept["failures"][0]["message"]
+
+
+def test_a_partners_writer_cannot_delete_the_nodes_object(taxii):
+    node_obj = indicator(1)
+    taxii.add("jpn", node_obj)
+    for query in ("", "?match[version]=all", f"?match[version]={V1}"):
+        r = taxii.delete("kor", node_obj["id"], query)
+        assert r.status_code == 404, r.text
+        assert r.json()["description"].startswith(f"no object {node_obj['id']!r} written by KOR")
+    assert taxii.latest("kor", node_obj["id"]) == [node_obj]
+
+
+def test_a_delete_by_a_partner_removes_only_its_versions_and_the_node_may_delete_all(taxii, jpn):
+    """A collection holding versions of one id by two originators (written before the rule): the
+    partner's delete takes its own version only and reports that, the node's object is again the
+    latest; the node's writer then deletes the rest."""
+    sid = indicator(1)["id"]
+    taxii.add("jpn", indicator(1, modified=V1), indicator(1, modified=V2))
+    store = store_for(jpn)
+    with store.lock, jpn.conn:
+        jpn.conn.execute("UPDATE intel_objects SET originator = 'KOR' WHERE stix_id = ? AND version = ?", (sid, V2))
+    assert taxii.delete("kor", sid).status_code == 200
+    assert taxii.versions("jpn", sid) == [V1]
+    assert taxii.latest("kor", sid) == [indicator(1, modified=V1)]
+    assert taxii.delete("kor", sid).status_code == 404  # nothing of its own is left
+    assert taxii.delete("jpn", sid).status_code == 200
+    assert taxii.latest("jpn", sid) == []
+
+
+def test_a_partner_versions_and_deletes_its_own_and_the_node_may_not_version_it(taxii):
+    sid = indicator(5)["id"]
+    assert taxii.add("kor", indicator(5, modified=V1))["success_count"] == 1
+    assert taxii.add("kor", indicator(5, modified=V2))["success_count"] == 1
+    assert taxii.versions("kor", sid) == [V1, V2]
+    status = taxii.add("jpn", indicator(5, modified=V3, name="rewritten by the node"))
+    assert status["failure_count"] == 1 and NOT_YOURS in _refused(status, sid)
+    again = taxii.add("jpn", indicator(5, modified=V2))  # the same version again: as before
+    assert again["successes"] == [{"id": sid, "version": V2, "message": "already present"}]
+    assert taxii.latest("jpn", sid) == [indicator(5, modified=V2)]
+    assert taxii.delete("kor", sid).status_code == 200
+    assert taxii.latest("jpn", sid) == [] and taxii.versions("kor", sid) == []
+
+
+def test_the_answer_does_not_depend_on_whether_the_writer_may_see_the_object(taxii):
+    """An id whose versions the partner may not read (TLP:RED) is answered as one it may read:
+    the refusal, and the delete's 404, say the same with the id changed."""
+    red = indicator(7, object_marking_refs=[TLP2_IDS["RED"]])
+    seen = indicator(8)
+    taxii.add("jpn", red, seen)
+    assert taxii.latest("kor", red["id"]) == [] and taxii.latest("kor", seen["id"]) == [seen]
+    status = taxii.add("kor", indicator(7, modified=V2), indicator(8, modified=V2))
+    assert _refused(status, red["id"]).replace(red["id"], "X") == _refused(status, seen["id"]).replace(seen["id"], "X")
+    hidden, visible = taxii.delete("kor", red["id"]), taxii.delete("kor", seen["id"])
+    assert hidden.status_code == visible.status_code == 404
+    assert hidden.json()["description"].replace(red["id"], "X") == visible.json()["description"].replace(seen["id"], "X")
+    assert taxii.versions("jpn", red["id"]) == [V1] and taxii.versions("jpn", seen["id"]) == [V1]
+
+
+def test_a_rival_version_waits_for_the_add_it_races_and_is_refused(taxii, jpn, monkeypatch):
+    """The node's writer adds a new id through one server while a partner's tool adds another
+    version of it through a second server on its own connection (another worker process). The
+    partner's add reaches the database while the node's holds the write lock, between its read of
+    what is present and its commit: it must wait and then see the node's version, not have read
+    "nothing stored" before and store its version as the latest."""
+    from accord.node import Node
+
+    other = Node.open(jpn.dir)  # what another serve process opens
+    sid = indicator(3)["id"]
+    real_select_in = adding.select_in
+    entered, starting = threading.Event(), threading.Event()
+    got: dict[str, Any] = {}
+
+    with serve(build_app(other)) as second:
+        rival_url = f"{second}{taxii.url.removeprefix(taxii.base)}"
+
+        def rival() -> None:
+            starting.set()
+            got["rival"] = taxii.add("kor", indicator(3, modified=V2), url=rival_url)
+
+        def select_in_then_race(*args: Any, **kwargs: Any) -> Any:
+            rows = list(real_select_in(*args, **kwargs))
+            if not entered.is_set():  # the node's add has read "not present"; now the rival comes
+                entered.set()
+                got["thread"] = thread = threading.Thread(target=rival)
+                thread.start()
+                starting.wait(10)
+                thread.join(timeout=1.0)  # the rival waits on the write lock meanwhile
+            return iter(rows)
+
+        monkeypatch.setattr(adding, "select_in", select_in_then_race)
+        first = taxii.add("jpn", indicator(3, modified=V1))
+        got["thread"].join(timeout=60)
+    other.conn.close()
+    assert first["success_count"] == 1
+    assert got["rival"]["failure_count"] == 1 and NOT_YOURS in _refused(got["rival"], sid)
+    assert taxii.versions("kor", sid) == [V1] and taxii.latest("kor", sid) == [indicator(3, modified=V1)]

@@ -127,9 +127,19 @@ def test_a_killed_workers_counts_stay_in_the_sum_after_it_is_replaced(tmp_path):
         scrapes.until_every_worker_reports(total, workers)
         victim = min(workers)
         os.kill(victim, signal.SIGKILL)
+        scrapes.seen.append(_scrape(server.url, token))  # the survivor, with the dead worker's file
+        assert scrapes.seen[-1][1] == total
         assert wait_for(lambda: len(children(server.proc.pid) - workers) == 1, timeout=60)
         now = children(server.proc.pid)
         assert victim not in now and len(now) == 2
+        (replacement,) = now - workers
+
+        def answered_by_replacement() -> bool:
+            with httpx.Client(base_url=server.url, timeout=10) as c:
+                r = c.get("/api/v1/status", headers={"Authorization": f"Bearer {token}"})
+            return r.status_code == 200 and r.json()["server"]["pid"] == replacement
+
+        assert wait_for(answered_by_replacement, timeout=90, interval=0.01)
         # its replacement takes refusals of its own: the sum goes on from the dead worker's counts
         more = sum(_spread_refusals(server.url, token, now).values())
         scrapes.until_every_worker_reports(total + more, now)

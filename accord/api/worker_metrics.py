@@ -35,7 +35,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
+import re
 import shutil
 import threading
 import weakref
@@ -61,6 +63,8 @@ PUBLISH_INTERVAL = 1.0  # seconds between a worker's writes of its counts (when 
 PARTNER_FIELDS = ("sent", "refused_by", "failures", "received", "refused")
 
 K = TypeVar("K")
+
+_FILE_NAME = re.compile(r"worker-([0-9]{1,4})\.json")
 
 
 @dataclass
@@ -103,12 +107,12 @@ class Traffic:
             doc = json.loads(data)
             out = cls()
             for party, p in doc["partners"].items():
-                latency = [_count(n) for n in p["latency"]]
-                if len(latency) != len(LATENCY_BUCKETS) + 1:
-                    raise ValueError("latency buckets")
+                latency, seconds = [_count(n) for n in p["latency"]], float(p["latency_sum"])
+                if len(latency) != len(LATENCY_BUCKETS) + 1 or not 0 <= seconds < math.inf:
+                    raise ValueError("latency histogram")
                 out.partners[str(party)] = PartnerCounters(
                     **{name: _count(p[name]) for name in PARTNER_FIELDS},
-                    latency=Histogram(counts=latency, sum=float(p["latency_sum"]), count=sum(latency)))
+                    latency=Histogram(counts=latency, sum=seconds, count=sum(latency)))
             out.auth_failures = {str(api): _count(n) for api, n in doc["auth_failures"].items()}
             out.taxii_requests = {(str(m), int(code)): _count(n) for m, code, n in doc["taxii_requests"]}
             out.bus_events = {(str(topic), str(source)): _count(n) for topic, source, n in doc["bus_events"]}
@@ -147,7 +151,7 @@ class WorkerShare:
 
     def __init__(self, node: Node, directory: Path, index: int, *, interval: float = PUBLISH_INTERVAL) -> None:
         self.node, self.directory, self.interval = node, Path(directory), interval
-        self.path = self.directory / f"worker-{index}.json"
+        self.index, self.path = index, self.directory / f"worker-{index}.json"
         # the worker this one replaces (same index) left its counts: they stay in the sum
         self.base = _read(self.path) or Traffic()
         self._written = Traffic().add(self.base)  # what the file holds (or will, once first written)
@@ -177,15 +181,19 @@ class WorkerShare:
     def totals(self) -> Traffic:
         """The sum over the serve's workers: this one's counts, written first, and the others' files."""
         try:
-            out = Traffic().add(self.publish())
+            parts = {self.index: self.publish()}
         except OSError as exc:
             _warn("cannot write %s: %s", self.path, exc.strerror or exc)
-            out = Traffic().add(self._written)  # what the others can read of this worker
-        for other in sorted(self.directory.glob("worker-*.json")):
-            if other.name != self.path.name:
+            parts = {self.index: self._written}  # what the others can read of this worker
+        for other in self.directory.iterdir():
+            named = _FILE_NAME.fullmatch(other.name)
+            if named and int(named[1]) != self.index:
                 found = _read(other)
                 if found is not None:
-                    out.add(found)
+                    parts[int(named[1])] = found
+        out = Traffic()
+        for index in sorted(parts):  # always in one order: a float sum (latency) then only grows
+            out.add(parts[index])
         return out
 
     def _run(self) -> None:

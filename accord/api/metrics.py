@@ -14,7 +14,9 @@ partner has been failing, ledger size, outbox and database size, alerts by type,
 processes ``accord warning ingest`` started again after one died — is read when
 scraped, so it is right whichever process wrote it and costs nothing between scrapes. Only
 traffic is counted as it happens (:mod:`accord.federation.stats`: a few integer additions per
-batch), and those counters start at zero with the process, as Prometheus expects.
+batch), and those counters start at zero with the serve, as Prometheus expects; with ``node serve
+--workers N`` a scrape reports them summed over the serve's workers, whichever worker answers
+(:mod:`accord.api.worker_metrics`).
 """
 
 from __future__ import annotations
@@ -28,11 +30,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from accord.api.deps import BEARER_ERRORS, Principal, require_scope, store_unavailable
+from accord.api.worker_metrics import totals
 from accord.clock import parse_rfc3339
 from accord.errors import StoreUnavailable
 from accord.federation.schema import write_lock
 from accord.store.base import database_bytes, table_exists
-from accord.federation.stats import counters
 from accord.federation.status import backlogs
 
 if TYPE_CHECKING:
@@ -99,7 +101,7 @@ class NodeCollector:
                     {p: h[0] for p, h in health.items()})
         yield gauge("accord_partner_inconsistent", "1 if the partner's ledger was found inconsistent (flag "
                     "set until an operator resets it)", {p: 1 if h[2] else 0 for p, h in health.items()})
-        traffic = counters(node)
+        traffic = totals(node)  # this process's counters, or the sum over the serve's workers
         for name, doc, field in (
             ("accord_envelopes_sent", "Envelopes the partner acknowledged as stored", "sent"),
             ("accord_envelopes_refused_by_partner", "Envelopes the partner refused", "refused_by"),
@@ -150,14 +152,15 @@ class NodeCollector:
         for api, n in sorted(traffic.auth_failures.items()):
             f.add_metric([api], n)
         yield f
-        b = CounterMetricFamily("accord_bus_events", "Events on this process's event bus, by topic and "
-                                "source (local: a write in this process; nats: brought by the NATS bridge "
-                                "from another process serving the node)", labels=["topic", "source"])
-        for (topic, source), n in sorted(dict(node.bus.published).items()):
+        b = CounterMetricFamily("accord_bus_events", "Events on the event bus of the serving process (summed "
+                                "over the workers of --workers N), by topic and source (local: a write in "
+                                "that process; nats: brought by the NATS bridge from another process serving "
+                                "the node)", labels=["topic", "source"])
+        for (topic, source), n in sorted(traffic.bus_events.items()):
             b.add_metric([topic, source], n)
         yield b
         t = CounterMetricFamily("accord_taxii_requests", "TAXII 2.1 requests answered", labels=["method", "status"])
-        for (method, code), n in sorted(dict(traffic.taxii_requests).items()):
+        for (method, code), n in sorted(traffic.taxii_requests.items()):
             t.add_metric([method, str(code)], n)
         yield t
 

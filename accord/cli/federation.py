@@ -134,11 +134,16 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
                 return
             create_app(node)  # every table and migration made once, before the workers open the node
             node.close()  # no connection crosses the fork: each worker opens its own
+            from accord.api import worker_metrics
 
-            def serve_one(index: int, ready: object) -> None:
-                serve_app(open_node(dir), ready, lambda: None)
+            # each worker writes its traffic counters there; a scrape on any one sums them all
+            with worker_metrics.serve_directory(dir) as counts_dir:
+                def serve_one(index: int, ready: object) -> None:
+                    the_node = open_node(dir)
+                    shared = worker_metrics.share(the_node, counts_dir, index)
+                    serve_app(the_node, ready, shared.stop)
 
-            serving.run_workers(workers, serve_one, on_started=announce, on_stopped=lock.release)
+                serving.run_workers(workers, serve_one, on_started=announce, on_stopped=lock.release)
 
 
 def status(dir: DirOpt, json_out: JsonOpt = False,

@@ -6,7 +6,8 @@ a partner's delivery worker for what it sends, the receiving request for what it
 metrics endpoint reads them when scraped and turns them into Prometheus counters there; what can
 be read from the database instead (queue depths, ages, ledger size, alerts) is read there at
 scrape time and counted nowhere. Counters start at zero with the process, as Prometheus expects
-of counters.
+of counters; the workers of one ``node serve --workers N`` write theirs to files that a scrape
+sums (``accord.api.worker_metrics``), off these paths.
 """
 
 from __future__ import annotations

@@ -141,11 +141,11 @@ def exchange_heads(node: Node, relayer: str, transport: Any) -> GossipResult:
         if party in (relayer, node.party) or party not in pinned:
             result.skipped.append(f"{party[:40]}: not a third party this node pins")
             continue
-        if party in seen:
+        if party in seen:  # one verified note of a party per answer
             result.skipped.append(f"{party}: listed twice")
             continue
-        seen.add(party)
-        _compare(node, relayer, party, note, pinned[party], transport, result)
+        if _compare(node, relayer, party, note, pinned[party], transport, result):
+            seen.add(party)
     if result.skipped:
         _say(node, relayer, f"gossip from {relayer}: {len(result.skipped)} head(s) skipped, first: "
                             f"{result.skipped[0]}")
@@ -153,29 +153,29 @@ def exchange_heads(node: Node, relayer: str, transport: Any) -> GossipResult:
 
 
 def _compare(node: Node, relayer: str, party: str, note: str, key: Any, transport: Any,
-             result: GossipResult) -> None:
+             result: GossipResult) -> bool:
+    """Compare one relayed note of ``party`` with this node's head; False if it does not verify."""
     origin = origin_for(party, key)
     verifier = Verifier.from_key(origin, key)
     try:
         theirs, _ = open_checkpoint(note, [verifier], origin=origin)
     except CheckpointError as exc:  # not signed by the key we pin (a rotation, or a forgery)
         result.skipped.append(f"{party}: relayed note does not verify under the pinned key: {exc}")
-        return
+        return False
     row = node.conn.execute("SELECT head_size, head_root, head_note, inconsistent FROM fed_partner_state "
                             "WHERE party=?", (party,)).fetchone()
     if not row or row[0] is None or not row[2]:
         result.unproven.append(f"{party}: no verified head of it here yet")
-        return
+        return True
     try:
         ours, _ = open_checkpoint(row[2], [verifier], origin=origin)
     except CheckpointError as exc:  # our head is from an older pin of the party
-        result.skipped.append(f"{party}: our own head does not verify under the pinned key: {exc}")
-        return
+        result.unproven.append(f"{party}: this node's own head does not verify under the pinned key: {exc}")
+        return True
     reason = _disagreement(node, party, ours, theirs, transport, result)
-    if reason is None:
-        return
-    if _flag(node, relayer, party, tuple(row), (ours, row[2]), (theirs, note), reason):
+    if reason is not None and _flag(node, relayer, party, tuple(row), (ours, row[2]), (theirs, note), reason):
         result.equivocated.append(party)
+    return True
 
 
 def _disagreement(node: Node, party: str, ours: Checkpoint, theirs: Checkpoint, transport: Any,

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
 from accord.federation import Federation, InProcessNetwork, status
 from accord.federation.treeheads import local_checkpoint, reset_partner_head
 from accord.node import Node
@@ -26,6 +28,44 @@ class SplitView(InProcessNetwork):
     def _target(self, node, party):
         target = super()._target(node, party)
         return self.fork if (node.party, party) == ("KOR", "USA") else target
+
+
+def _rewrite(nodes, net, party):
+    """``party``'s node edits one past entry of its ledger and rebuilds its Merkle tree (the same
+    size, another root; it verifies on its own), then is opened again on ``net``."""
+    from accord.store.ledger import Ledger
+
+    node = nodes[party]
+    entries = node.ledger.entries()
+    node.conn.execute("DELETE FROM ledger_leaves")
+    node.conn.execute("DELETE FROM ledger_nodes")
+    node.conn.commit()
+    forged = [(e.type, {**e.data, "rewritten": True} if i == 1 else e.data, e.time) for i, e in enumerate(entries)]
+    rebuilt = Ledger(node.conn, node.identity, node.origin)
+    rebuilt.append_many(forged)
+    rebuilt.verify()
+    node.close()
+    nodes[party] = Node.open(node.dir)
+    net.attach(nodes[party])
+    return nodes[party]
+
+
+def test_a_history_rewritten_between_two_partners_fetches_is_flagged_by_both(net_trio):
+    """USA shows JPN its head, rewrites its history, then shows KOR the other head of the same
+    size: neither partner's own check can tell (each saw one head); comparing, both can."""
+    nodes, net = net_trio
+    usa = nodes["USA"]
+    usa.put_item(note(usa, 1))
+    feds = {p: Federation(nodes[p], net) for p in ("JPN", "KOR")}
+    assert feds["JPN"].sync("USA") == {"USA": None}
+    before = local_checkpoint(usa)
+    usa = _rewrite(nodes, net, "USA")
+    after = local_checkpoint(usa)
+    assert before.split("\n")[1] == after.split("\n")[1] and before.split("\n")[2] != after.split("\n")[2]
+    assert feds["KOR"].sync("USA") == {"USA": None}
+    assert feds["KOR"].sync("JPN") == {"JPN": None}   # KOR compares with JPN's view of USA
+    assert feds["JPN"].sync("KOR") == {"KOR": None}   # and JPN with KOR's
+    _assert_usa_flagged_by_both(nodes)
 
 
 def _fork_usa(nodes, base):
@@ -78,6 +118,7 @@ def _assert_usa_flagged_by_both(nodes):
         assert "equivocated" in row["inconsistent"]
 
 
+@pytest.mark.sqlite_only  # the fork is a copy of USA's database file
 def test_a_split_view_of_the_same_size_is_flagged_by_both_partners(net_trio, tmp_path):
     nodes, usa, fork, net = _split_view(net_trio, tmp_path, 0)
     a, b = local_checkpoint(usa), local_checkpoint(fork)
@@ -86,6 +127,7 @@ def test_a_split_view_of_the_same_size_is_flagged_by_both_partners(net_trio, tmp
     _assert_usa_flagged_by_both(nodes)
 
 
+@pytest.mark.sqlite_only  # the fork is a copy of USA's database file
 def test_a_split_view_of_different_sizes_is_flagged_by_both_partners(net_trio, tmp_path):
     """KOR's view is 3 entries ahead of JPN's when they first compare (neither can prove anything
     yet: USA's shorter view has no proof up to the longer head); both views grow, and at the next
@@ -102,6 +144,7 @@ def test_a_split_view_of_different_sizes_is_flagged_by_both_partners(net_trio, t
     _assert_usa_flagged_by_both(nodes)
 
 
+@pytest.mark.sqlite_only  # the fork is a copy of USA's database file
 def test_the_flag_stays_until_an_operator_resets_the_head(net_trio, tmp_path):
     nodes, usa, fork, net = _split_view(net_trio, tmp_path, 0)
     _rounds(nodes, net)

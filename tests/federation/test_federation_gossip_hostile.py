@@ -180,3 +180,65 @@ def test_the_heads_route_answers_pinned_partners_only_and_never_their_own_head(t
     assert r.status_code == 200, r.text
     stored = kor.conn.execute("SELECT head_note FROM fed_partner_state WHERE party='USA'").fetchone()[0]
     assert r.json() == {"party": "KOR", "heads": [{"party": "USA", "note": stored}]}
+
+
+def test_an_endless_answer_over_http_is_read_only_to_the_cap_and_refused(trio):
+    """HttpTransport stops reading a relayed answer one byte past the cap: a partner streaming
+    without end costs the requester at most that much."""
+    import httpx
+
+    from accord.federation.transport import HttpTransport
+
+    nodes, _ = trio
+    sent = []
+
+    def endless():
+        for _ in range(1000):  # 64 MiB, were it all read
+            sent.append(1)
+            yield b" " * 65536
+
+    def answer(request):
+        assert request.url.path == "/federation/v1/heads" and "signature" in request.headers
+        return httpx.Response(200, content=endless())
+
+    class Endless(HttpTransport):  # KOR answers from the test (no request leaves the process)
+        def _client(self, node, party):
+            return httpx.Client(base_url="http://kor.test", transport=httpx.MockTransport(answer)), "http://kor.test"
+
+    transport = Endless()
+    try:
+        body = transport.get_heads(nodes["JPN"], "KOR")
+        assert len(body) == MAX_ANSWER_BYTES + 1 and len(sent) < 20
+        with pytest.raises(FederationError, match="over"):
+            exchange_heads(nodes["JPN"], "KOR", transport)
+    finally:
+        transport.close()
+    _nobody_flagged(nodes)
+
+
+def test_honest_nodes_in_any_order_of_growth_checks_and_gossip_are_never_flagged(tmp_path_factory):
+    """Property: whatever the interleaving of appends, tree-head checks and gossip exchanges
+    among three honest nodes, nobody is flagged and every comparison made agrees."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from federation_harness import networked
+
+    parties = ("JPN", "KOR", "USA")
+    op = st.tuples(st.sampled_from(("grow", "check", "gossip")), st.sampled_from(parties), st.sampled_from(parties))
+
+    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(op, min_size=1, max_size=30))
+    def run(ops):
+        with networked(tmp_path_factory.mktemp("honest")) as (nodes, net):
+            for i, (kind, a, b) in enumerate(ops):
+                if kind == "grow":
+                    nodes[a].put_item(note(nodes[a], i, kind="warning.track"))
+                elif a != b and kind == "check":
+                    assert check_partner_head(nodes[a], b, net).consistent
+                elif a != b:
+                    result = exchange_heads(nodes[a], b, net)
+                    assert result.equivocated == [] and result.skipped == []
+            _nobody_flagged(nodes)
+
+    run()

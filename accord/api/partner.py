@@ -9,6 +9,8 @@ Every request must carry an RFC 9421 HTTP message signature by a pinned partner 
   and the next sequence number this node expects from the sender.
 * ``GET /checkpoint`` — this node's latest signed ledger checkpoint (C2SP signed note).
 * ``GET /consistency?first=M&second=N`` — an RFC 9162 consistency proof between two tree sizes.
+* ``GET /heads`` — for each third party this node pins, the latest checkpoint of that party this
+  node verified, as that party signed it (tree-head gossip, :mod:`accord.federation.gossip`).
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ async def _capped_body(request: Request) -> bytes:
 
 def make_router(node: Node) -> APIRouter:
     from accord import federation
-    from accord.federation import httpsig, treeheads
+    from accord.federation import gossip, httpsig, treeheads
 
     # the app-wide cap (accord.api.app.MAX_BODY_BYTES) answers a large Content-Length with its
     # own text/plain 413 before the route runs, even to an unsigned request: partner routes read
@@ -180,5 +182,13 @@ def make_router(node: Node) -> APIRouter:
         except AccordError as exc:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
         return {"first": first, "second": second, "proof": proof}
+
+    @router.get("/heads", summary="The third parties' heads this node verified (partners only)")
+    async def heads(sender: str = Depends(authenticate)) -> JSONResponse:
+        from starlette.concurrency import run_in_threadpool
+        try:
+            return JSONResponse(await run_in_threadpool(gossip.relayed_heads, node, sender))
+        except StoreUnavailable as exc:
+            raise store_unavailable(exc) from None
 
     return router

@@ -54,6 +54,9 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
           nats_prefix: Annotated[str, typer.Option(
               "--nats-prefix", "--prefix", help="subject prefix of the live events (<prefix>.<party>.events.>); "
               "--prefix is the same option, named as in the feed commands")] = "accord",
+          gossip_every: Annotated[str, typer.Option(
+              "--gossip-every", help="how often each partner's view of the third parties' tree heads is compared "
+              "with this node's (e.g. 1m, 10s; docs/federation.md)")] = "1m",
           grace: Annotated[str, typer.Option(help="on SIGTERM, how long requests in progress may take before they "
                                              "are cut off (e.g. 10s, 1m; a second SIGTERM cuts them off at "
                                              "once)")] = "10s") -> None:
@@ -73,6 +76,7 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
     retention = parse_duration(keep, field="keep")
     rejections_retention = parse_duration(keep_rejections, field="keep-rejections")
     grace_s = parse_duration(grace, field="grace").total_seconds()
+    gossip_s = parse_duration(gossip_every, field="gossip-every").total_seconds()
     serving.check_port(port)
     serving.check_workers(workers)
     if nats is not None:
@@ -115,7 +119,8 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
                               f"console: {where}/console/ (log in with an API token)", highlight=False)
 
             def serve_app(the_node: Node, on_started: object, on_stopped: object) -> None:
-                fed = Federation(the_node, batch_size=batch_size, retention=retention, poll_interval=poll, rejections_retention=rejections_retention)
+                fed = Federation(the_node, batch_size=batch_size, retention=retention, poll_interval=poll, rejections_retention=rejections_retention,
+                                 gossip_interval=gossip_s)
                 bridge = None
                 if nats is not None:  # this process's bus ⇄ the node's other processes (accord.feeds.events)
                     from accord.feeds.events import EventBridge
@@ -244,7 +249,7 @@ def prune(dir: DirOpt, keep: Annotated[str, typer.Option(help="keep acknowledged
 
 
 def sync(dir: DirOpt, json_out: JsonOpt = False) -> None:
-    """Deliver queued envelopes and check partner tree heads once, without serving."""
+    """Deliver queued envelopes, check partner tree heads and compare their views of the third parties once, without serving."""
     from accord.federation import Federation
 
     node = open_node(dir)

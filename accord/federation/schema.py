@@ -20,7 +20,8 @@ Tables (all created with :func:`accord.store.base.ensure_schema`):
   ``fed_rejections_pruned`` (so the status total survives it).
 * ``fed_partner_state`` — per partner: last contact, last error, consecutive failures and since
   when they have lasted (``failing_since``), the next sequence number the partner asked for, the
-  last verified checkpoint, an inconsistency flag, and how many acknowledged outbox rows
+  last verified checkpoint (``head_note``: the signed note byte for byte as the partner sent it,
+  which :mod:`accord.federation.gossip` relays to the other partners), an inconsistency flag, and how many acknowledged outbox rows
   retention has pruned (``pruned_delivered``, ``pruned_rejected``: status totals survive it),
   and when its current pin was made (``pinned_at``: the time of its latest ``partner.added``,
   written in that entry's transaction by :meth:`accord.node.node.Node.add_partner`; null for a

@@ -13,7 +13,9 @@ threads, so one unresponsive partner never blocks delivery to the others. New sh
 worker at once (no polling delay on the hot path); shares written by another process (the CLI)
 are found by a poll every ``poll_interval`` seconds. A separate thread fetches every partner's
 signed tree head each ``head_interval`` seconds and checks it
-(:mod:`accord.federation.treeheads`), so a slow proof never delays delivery.
+(:mod:`accord.federation.treeheads`), so a slow proof never delays delivery; every
+``gossip_interval`` seconds it also compares each partner's view of the third parties with this
+node's (:mod:`accord.federation.gossip`), so a node showing partners different histories is caught.
 
 For the operator, a partner's outage (failed deliveries or tree-head checks) is logged once when
 it starts, summarised every ``summary_interval`` seconds while it lasts and logged once more when
@@ -53,6 +55,7 @@ from accord.clock import duration_text, to_rfc3339
 from accord.errors import AccordError, AuthError, FederationError, StoreUnavailable
 from accord.federation import outbox
 from accord.federation.backoff import backoff_delay
+from accord.federation.gossip import GOSSIP_INTERVAL, exchange_heads
 from accord.federation.inbox import new_refusal
 from accord.federation.schema import ensure_node_schema
 from accord.federation.leases import RENEW, TTL, Leases
@@ -161,7 +164,7 @@ class Federation:
                  head_interval: float = 2.0, poll_interval: float = 0.5, backoff_base: float = 0.05,
                  backoff_cap: float = 5.0, summary_interval: float = 300.0, retention: timedelta | None = None,
                  prune_interval: float = 60.0, lease_ttl: float = TTL, lease_renew: float = RENEW,
-                 rejections_retention: timedelta | None = None) -> None:
+                 rejections_retention: timedelta | None = None, gossip_interval: float = GOSSIP_INTERVAL) -> None:
         if transport is None:
             from accord.federation.transport import HttpTransport
             transport = HttpTransport()
@@ -184,6 +187,8 @@ class Federation:
         self.store_outage = StoreOutage(node.clock)  # the node database away (logged once, not per retry)
         self.leases = Leases(node, ttl=lease_ttl)
         self.lease_renew = lease_renew
+        self.gossip_interval = gossip_interval
+        self._gossiped: dict[str, float] = {}  # partner -> monotonic time of the last gossip exchange
 
     # --- one step, synchronously -----------------------------------------------------------
     def deliver_once(self, party: str) -> int:
@@ -224,6 +229,7 @@ class Federation:
                     pass
                 if heads:
                     check_partner_head(self.node, p, self.transport)
+                    self._gossip(p, due=True)
                 result[p] = None
             except AccordError as exc:
                 counters(self.node).partner(p).failures += 1
@@ -591,6 +597,7 @@ class Federation:
                 try:
                     with self.store_outage.guard("tree-head checks"):
                         check_partner_head(self.node, party, self.transport)
+                        self._gossip(party)
                         # reached; with nothing queued for it no worker will say so: say it here
                         if self._reached(party) and _backlog(self.node, None, party)[0] == 0:
                             self._backlog_delivered(party)
@@ -606,6 +613,22 @@ class Federation:
                 except Exception:  # noqa: BLE001
                     log.exception("tree head check of %s: unexpected error", party)
             self._stop.wait(self.head_interval)
+
+    def _gossip(self, party: str, *, due: bool = False) -> None:
+        """Compare ``party``'s view of the third parties with ours, at most once per
+        ``gossip_interval`` seconds (``due``: now). Its failures are not the partner's outage (the
+        head check just reached it): a line at debug level, or one throttled line for a refusal."""
+        now = time.monotonic()
+        last = self._gossiped.get(party)
+        if not due and last is not None and now - last < self.gossip_interval:
+            return
+        self._gossiped[party] = now
+        try:
+            exchange_heads(self.node, party, self.transport)
+        except StoreUnavailable:
+            raise
+        except AccordError as exc:
+            log.debug("tree heads gossip with %s not done: %s", party, exc)
 
     # --- helpers for tests and benches -----------------------------------------------------
     def drained(self) -> bool:

@@ -1,8 +1,9 @@
 """How envelopes travel: a small interface, an HTTP implementation and an in-process one.
 
-:class:`Transport` has three calls, all made by the *sending* node ``node`` towards partner
+:class:`Transport` has four calls, all made by the *sending* node ``node`` towards partner
 ``party``: deliver a batch body and get the partner's :class:`~accord.federation.inbox.BatchAck`,
-fetch its latest signed checkpoint, and fetch a consistency proof. Any failure to get an answer
+fetch its latest signed checkpoint, fetch a consistency proof, and fetch the heads of third
+parties it has verified (:mod:`accord.federation.gossip`, the answer's bytes, read up to a cap). Any failure to get an answer
 raises :class:`~accord.errors.FederationError` (the caller retries with backoff); a refusal of
 the request itself raises :class:`~accord.errors.AuthError`.
 
@@ -38,6 +39,7 @@ class Transport(Protocol):
     def send(self, node: Node, party: str, envelopes: list[bytes]) -> BatchAck: ...
     def get_checkpoint(self, node: Node, party: str) -> str: ...
     def get_consistency(self, node: Node, party: str, first: int, second: int) -> list[str]: ...
+    def get_heads(self, node: Node, party: str) -> bytes: ...
 
 
 def batch_body(envelopes: list[bytes]) -> bytes:
@@ -115,6 +117,29 @@ class HttpTransport:
             # ledger inconsistent; numbers would fail in base64 decoding)
             raise FederationError(f"{party} sent a malformed consistency proof: not a list of strings")
         return proof
+
+    def get_heads(self, node: Node, party: str) -> bytes:
+        """The partner's relayed heads, read up to one byte past the gossip cap (so a larger
+        answer is refused by :func:`accord.federation.gossip.parse_heads`, never held whole)."""
+        from accord.federation.gossip import MAX_ANSWER_BYTES
+
+        client, url = self._client(node, party)
+        path = "/federation/v1/heads"
+        headers = sign_request(node.identity, "GET", path, "", b"", node.clock.now(), party)
+        try:
+            with client.stream("GET", path, headers=headers) as resp:
+                if resp.status_code in (401, 403):
+                    raise AuthError(f"{party} refused the request: {resp.read()[:300]!r}")
+                if resp.status_code != 200:
+                    raise FederationError(f"{party} answered HTTP {resp.status_code} for its tree heads")
+                body = bytearray()
+                for chunk in resp.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_ANSWER_BYTES:
+                        break
+                return bytes(body[:MAX_ANSWER_BYTES + 1])
+        except httpx.HTTPError as exc:
+            raise FederationError(f"{party} at {url} unreachable: {type(exc).__name__}: {exc}") from None
 
     def close(self) -> None:
         with self._lock:
@@ -198,3 +223,7 @@ class InProcessNetwork:
     def get_consistency(self, node: Node, party: str, first: int, second: int) -> list[str]:
         from accord.federation.treeheads import local_consistency
         return local_consistency(self._target(node, party), first, second)
+
+    def get_heads(self, node: Node, party: str) -> bytes:
+        from accord.federation.gossip import relayed_heads
+        return canonical_json(relayed_heads(self._target(node, party), node.party))

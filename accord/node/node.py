@@ -59,6 +59,7 @@ log = logging.getLogger("accord.node")
 KEY_FILE = "node.key"
 CONFIG_FILE = "node.yaml"
 DB_FILE = "accord.db"
+INIT_MARKER = "node.init"  # there while `node init` runs: a node directory without node.yaml beside it is half-made
 #: The ledger event a changed partner pin appends (:meth:`Node.add_partner`).
 PARTNER_ADDED_EVENT = "partner.added"
 
@@ -101,6 +102,18 @@ def check_store_url(url: str) -> None:
     if urlsplit(url).password is not None:
         raise InputError("--store: the URL carries a password, which node.yaml would keep; put it "
                          "in ~/.pgpass or PGPASSWORD instead", field="store")
+
+
+def _clear_interrupted_init(directory: Path) -> None:
+    """Remove what a killed ``node init`` left: its marker without ``node.yaml`` beside it. The
+    key it made was never shown (the fingerprint is printed once init returns), and the
+    database file (SQLite) holds no schema yet (it is made after ``node.yaml``), so nothing is
+    lost; left there, the key made ``node init`` refuse ("already a node directory") while every
+    other command said "run `accord node init`"."""
+    if not (directory / INIT_MARKER).exists() or (directory / CONFIG_FILE).exists():
+        return
+    for name in (KEY_FILE, KEY_FILE + ".tmp", DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm", INIT_MARKER):
+        (directory / name).unlink(missing_ok=True)
 
 
 def _open_store(directory: Path, config: dict[str, Any], *, existing: bool = True) -> Store:
@@ -180,15 +193,19 @@ class Node:
         if store is not None:
             check_store_url(store)
         directory = Path(directory)
-        if (directory / CONFIG_FILE).exists() or (directory / KEY_FILE).exists():
-            raise ConfigError(f"{directory}: already a node directory; refusing to overwrite its identity")
         if directory.exists() and not directory.is_dir():
             raise InputError("a file, not a directory: give a new (or empty) directory for the node",
                              source=str(directory))
+        _clear_interrupted_init(directory)
+        if (directory / CONFIG_FILE).exists() or (directory / KEY_FILE).exists():
+            raise ConfigError(f"{directory}: already a node directory; refusing to overwrite its identity")
         existed = directory.exists()
         private_dir(directory)
         clock = clock or SystemClock()
         identity = Identity.generate(party)
+        # node.yaml, written last, is what makes the directory a node; until then the marker says
+        # that what is here is a `node init` under way (or killed: the next one clears it)
+        write_private(directory / INIT_MARKER, b"accord node init under way\n")
         identity.save(directory / KEY_FILE)
         config = {"party": party, "name": name or f"{party} node", "created": to_rfc3339(clock.now()),
                   "fingerprint": identity.fingerprint, "partners": {}}
@@ -201,6 +218,7 @@ class Node:
             # ("already a node directory") and every other command too ("not a node directory").
             # The key was made just now and never shown, so nothing is lost with it.
             (directory / KEY_FILE).unlink(missing_ok=True)
+            (directory / INIT_MARKER).unlink(missing_ok=True)
             if not existed:
                 with suppress(OSError):
                     directory.rmdir()  # only if empty
@@ -209,6 +227,7 @@ class Node:
                                  f"database: {exc}") from None
             raise
         _write_config(directory / CONFIG_FILE, config)
+        (directory / INIT_MARKER).unlink()
         return cls(directory, identity, config, the_store, clock)
 
     @classmethod
@@ -217,6 +236,9 @@ class Node:
         directory = Path(directory)
         cfg_path = directory / CONFIG_FILE
         if not cfg_path.exists():
+            if (directory / INIT_MARKER).exists():
+                raise ConfigError(f"{directory}: an `accord node init` was interrupted here before it wrote "
+                                  f"{CONFIG_FILE}; run `accord node init` again")
             raise ConfigError(f"{directory}: not a node directory (no {CONFIG_FILE}; run `accord node init`)")
         config = _read_config(cfg_path)
         identity = Identity.load(config["party"], directory / KEY_FILE)

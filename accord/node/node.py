@@ -59,6 +59,7 @@ log = logging.getLogger("accord.node")
 KEY_FILE = "node.key"
 CONFIG_FILE = "node.yaml"
 DB_FILE = "accord.db"
+UNDO_FILE = "node.yaml.undo"  # node.yaml as it was before a pin change whose transaction may not have committed
 INIT_MARKER = "node.init"  # there while `node init` runs: a node directory without node.yaml beside it is half-made
 #: The ledger event a changed partner pin appends (:meth:`Node.add_partner`).
 PARTNER_ADDED_EVENT = "partner.added"
@@ -342,6 +343,12 @@ class Node:
             "SELECT party, public_key, fingerprint, url FROM partners ORDER BY party")]
         if stored != rows:  # mirror node.yaml; no write (and no lock wait) when already in step
             with self._write() as conn:
+                if self._settle_config():   # node.yaml was a killed pin change's: back as it was
+                    self._load_partners(_read_config(self.dir / CONFIG_FILE).get("partners") or {}, mirror=False)
+                    self._config_stamp = _stamp(self.dir / CONFIG_FILE)
+                    rows = sorted((p.party, p.public_key_b64, p.fingerprint, p.url) for p in self._partners.values())
+                    if stored == rows:
+                        return
                 conn.execute("DELETE FROM partners")
                 conn.executemany("INSERT INTO partners(party, public_key, fingerprint, url) VALUES (?,?,?,?)", rows)
 
@@ -385,6 +392,7 @@ class Node:
             # node.yaml is read under the write lock, which every pin change takes: two
             # processes pinning at once each see the other's pin, and neither drops it
             with self._write() as conn:  # on the record before it takes effect, in one transaction
+                self._settle_config()
                 self._refresh_partners()
                 old = self._partners.get(party)  # node.yaml as it is now (another process may have changed it)
                 if old is not None and old.public_key_b64 != partner.public_key_b64 and not replace:
@@ -407,14 +415,17 @@ class Node:
                     conn.execute("INSERT INTO fed_partner_state(party, pinned_at) VALUES (?, ?) ON CONFLICT(party) "
                                  "DO UPDATE SET pinned_at = excluded.pinned_at", (party, to_rfc3339(at)))
                 self._load_partners(config["partners"])
-                _write_config(cfg_path, config)
+                self._write_pins(cfg_path, config)
                 # stamped while the lock keeps other pin changes out: stamped after its release,
                 # another process's node.yaml written meanwhile would pass for this one
                 self._config_stamp = _stamp(cfg_path)
         except BaseException:
             self._partners = before  # the mirror rolls back with the transaction; so does this,
             self._config_stamp = None  # and node.yaml is read again at the next look
+            with suppress(Exception):  # the store away: settled at the next pin change or open
+                self._pins_committed()
             raise
+        self._pins_committed()
         return partner
 
     def record_plain_http(self, detail: dict[str, Any]) -> int:
@@ -444,10 +455,13 @@ class Node:
         ensure_node_schema(self)  # fed_partner_state, for the pin time (before the write: it may migrate)
         try:
             with self._write():  # node.yaml read under the write lock, as in add_partner
+                self._settle_config()
                 old = self.pinned_partner(party)
                 config = _read_config(cfg_path)
                 (config.get("partners") or {}).pop(party, None)
                 self._load_partners(config.get("partners") or {})
+                # no copy kept: the removal is ledgered (and its tokens revoked) in a transaction
+                # of its own before this one, which a rerun completes (federation.remove_partner)
                 _write_config(cfg_path, config)
                 self._config_stamp = _stamp(cfg_path)  # under the lock, as in add_partner
         except BaseException:
@@ -455,6 +469,43 @@ class Node:
             self._config_stamp = None  # and node.yaml is read again at the next look
             raise
         return old
+
+    def _settle_config(self) -> bool:
+        """Under the write lock: settle a pin change that a killed process (``kill -9``, a power
+        cut, a full disk at the commit) left half done. A pin change saves ``node.yaml`` as it
+        was (``node.yaml.undo``) before it rewrites it in its transaction, and removes that copy
+        once the transaction has committed; a copy still there was either committed (the
+        ``partners`` mirror, written in the same transaction, matches ``node.yaml``: the copy
+        goes) or not (``node.yaml`` goes back to the copy: it pinned a key that its ledger
+        entry, rolled back, never recorded). Returns whether ``node.yaml`` went back."""
+        undo, cfg = self.dir / UNDO_FILE, self.dir / CONFIG_FILE
+        if not undo.exists():
+            return False
+        raw = _read_config(cfg).get("partners") or {}
+        pins = sorted((str(party), e.get("key"), e.get("url")) for party, e in raw.items() if isinstance(e, dict)) \
+            if isinstance(raw, dict) else None
+        stored = [tuple(r) for r in self.conn.execute("SELECT party, public_key, url FROM partners ORDER BY party")]
+        if pins == stored:
+            undo.unlink()
+            return False
+        os.replace(undo, cfg)
+        log.warning("%s: a pin change was interrupted before its ledger entry was committed; %s is back as it was "
+                    "before it", self.dir, CONFIG_FILE, extra={"event": "node.config_restored"})
+        return True
+
+    def _write_pins(self, cfg_path: Path, config: dict[str, Any]) -> None:
+        """Rewrite ``node.yaml`` inside the pin change's transaction, its old text kept first
+        (:meth:`_settle_config`)."""
+        write_private(self.dir / UNDO_FILE, cfg_path.read_bytes())
+        _write_config(cfg_path, config)
+
+    def _pins_committed(self) -> None:
+        """After a pin change's ``with`` block: once no transaction is open, it has committed
+        (the copy kept for it goes) or rolled back (``node.yaml`` goes back to the copy). Inside
+        a caller's transaction, its commit decides, and the next :meth:`_settle_config` settles it."""
+        if not self.conn.in_transaction and (self.dir / UNDO_FILE).exists():
+            with self._write():
+                self._settle_config()
 
     def _refresh_partners(self) -> None:
         """Re-read the pins when ``node.yaml`` changed since this node read it (another process —

@@ -1,7 +1,9 @@
 """node.yaml edited by hand: a misspelt key is refused in one line naming it, never ignored
 (a typo'd ``partners:`` would unpin every partner; a typo'd ``to:`` in a sharing rule would
-widen the rule to every partner)."""
+widen the rule to every partner). And node.yaml rewritten by a pin change that is killed, or
+meets a full disk, before its transaction commits."""
 
+import os
 from datetime import UTC, datetime
 
 import pytest
@@ -203,3 +205,38 @@ def test_a_pin_killed_before_its_commit_is_not_in_force_without_its_ledger_entry
     finally:
         node.close()
     assert not (tmp_path / "jpn" / "node.yaml.undo").exists()
+
+
+def test_a_full_disk_while_pinning_leaves_node_yaml_and_the_ledger_as_they_were(jpn, monkeypatch):
+    """ENOSPC while ``node.yaml`` is rewritten: the error named no file ("no space left on
+    device"), and ``node.yaml.tmp`` was left behind."""
+    import errno
+
+    import accord.store.private_files as private_files
+
+    class FullDisk:
+        def __getattr__(self, name):
+            return getattr(os, name)
+
+        def write(self, fd, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    usa = Node.init(jpn.parent / "usa", "USA")
+    key = usa.identity.public_b64
+    usa.close()
+    before = (jpn / "node.yaml").read_bytes()
+    node = Node.open(jpn)
+    try:
+        entries = node.ledger.size
+        monkeypatch.setattr(private_files, "os", FullDisk())
+        with pytest.raises(OSError) as raised:
+            node.add_partner("USA", key)
+        assert raised.value.errno == errno.ENOSPC and str(jpn) in str(raised.value.filename)
+        monkeypatch.undo()
+        assert (jpn / "node.yaml").read_bytes() == before
+        assert sorted(p.name for p in jpn.iterdir() if p.name.endswith(".tmp")) == []
+        assert node.ledger.size == entries and "USA" not in node.partners()
+        node.add_partner("USA", key)   # space again
+        assert "USA" in node.partners() and node.ledger.size == entries + 1
+    finally:
+        node.close()

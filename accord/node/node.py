@@ -242,6 +242,9 @@ class Node:
                                   f"{CONFIG_FILE}; run `accord node init` again")
             raise ConfigError(f"{directory}: not a node directory (no {CONFIG_FILE}; run `accord node init`)")
         config = _read_config(cfg_path)
+        # an init killed after it wrote node.yaml left its marker: the node is whole, and a marker
+        # left beside it would have a later init (were node.yaml lost) clear a node in use
+        (directory / INIT_MARKER).unlink(missing_ok=True)
         identity = Identity.load(config["party"], directory / KEY_FILE)
         if config.get("fingerprint") not in (None, identity.fingerprint):
             raise ConfigError(f"{cfg_path}: fingerprint {config['fingerprint']} does not match the key in "

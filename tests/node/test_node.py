@@ -98,9 +98,11 @@ def test_init_killed_midway_is_run_again_and_says_so_meanwhile(tmp_path, where, 
         assert node.party == "JPN" and node.ledger.size == 0
     finally:
         node.close()
+    (d / "node.init").write_text("")   # as an init killed just after node.yaml leaves it
     again = Node.open(d)
     assert again.fingerprint == node.fingerprint
     again.close()
+    assert not (d / "node.init").exists()   # a whole node: a later init must never clear it
 
 
 def test_init_on_a_database_not_there_removes_the_directory_it_made(tmp_path, clock):

@@ -5,6 +5,7 @@ every required option is given; the NATS server configuration passes `nats-serve
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -172,6 +173,70 @@ def test_systemd_analyze_verifies_the_units(tmp_path):
     r = subprocess.run(["systemd-analyze", "verify", "--man=no", *sorted(str(p) for p in tmp_path.iterdir())],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
+
+
+def _backup_commands(backup: Path, node_parent: Path, database: str) -> list[list[str]]:
+    """The backup unit's ExecStart lines, in order, pointed at this machine: the test's
+    PostgreSQL database and node directory, ``backup`` for ``${BACKUP}``."""
+    sections = _unit(DEPLOY / "systemd" / "accord-backup.service")
+    env = {**_env(), **dict(v.split("=", 1) for k, v in sections["Service"] if k == "Environment"),
+           "BACKUP": str(backup)}
+    out = []
+    for key, value in sections["Service"]:
+        if key != "ExecStart":
+            continue
+        argv = shlex.split(re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], value))
+        argv = [{"--host=10.10.1.11": "--host=127.0.0.1", "--username=accord": "--username=postgres",
+                 "--directory=/srv/accord": f"--directory={node_parent}", "accord_jpn": database}.get(a, a)
+                for a in argv]
+        out.append(argv)
+    return out
+
+
+def _run_unit(commands: list[list[str]]) -> int:
+    """Run the commands as systemd runs a oneshot's ExecStart lines: in order, stopping at the
+    first that fails; its exit status (0: all ran)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    for argv in commands:
+        code = subprocess.run(argv, env=env, capture_output=True, timeout=120).returncode
+        if code != 0:
+            return code
+    return 0
+
+
+@pytest.fixture
+def own_database():
+    """A PostgreSQL database of the test's own (pg_dump dumps a whole database), dropped after."""
+    import psycopg
+
+    base = os.environ.get("ACCORD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+    name = f"accord_backup_{os.getpid()}"
+    with psycopg.connect(base, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield name
+    finally:
+        with psycopg.connect(base, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name}")
+
+
+@pytest.mark.postgresql
+def test_a_backup_run_that_fails_leaves_the_last_good_backup(tmp_path, own_database):
+    """The nightly backup wrote in place: a run with the database unreachable (pg_dump opens its
+    output before it connects), a full disk or a kill midway emptied the last good dump."""
+    database = own_database
+    node_parent = tmp_path / "srv"
+    (node_parent / "jpn").mkdir(parents=True)
+    (node_parent / "jpn" / "node.yaml").write_text("party: JPN\n")
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    assert _run_unit(_backup_commands(backup, node_parent, database)) == 0
+    good = {p.name: p.read_bytes() for p in backup.iterdir()}
+    assert set(good) == {"accord_jpn.dump", "jpn-dir.tar.gz"} and all(good.values())
+    assert _run_unit(_backup_commands(backup, node_parent, "accord_no_such_database")) != 0
+    assert {p.name: p.read_bytes() for p in backup.iterdir() if not p.name.endswith(".new")} == good
+    subprocess.run(["pg_restore", "--list", "--file=/dev/null", str(backup / "accord_jpn.dump")], check=True)
 
 
 def test_nginx_accepts_the_proxy_configuration_with_a_node_s_certificate(tmp_path):

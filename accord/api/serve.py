@@ -24,6 +24,7 @@ The steps, each refusing with one line before anything is served:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import re
@@ -215,12 +216,16 @@ def run_workers(workers: int, serve_one: Callable[[int, Callable[[], None]], Non
     supervisor is not stopping (``kill -9``, a crash) is replaced after ``restart_delay``
     seconds, and its partner leases pass to the others meanwhile. SIGTERM, SIGINT or SIGHUP to the
     supervisor is passed to every child as SIGTERM; ``on_stopped`` runs once all have exited. A
-    child that dies during start-up stops the others and raises :class:`ConfigError`.
+    supervisor that dies without that (``kill -9``) takes its workers with it (:func:`die_with`),
+    so the port and the serve lock are free for the next ``node serve``. A child that dies
+    during start-up stops the others and raises :class:`ConfigError`.
     """
     log = logging.getLogger("accord.api")
     ready_r, ready_w = os.pipe()
     children: dict[int, int] = {}  # pid -> worker index
     stopping = False
+
+    supervisor = os.getpid()
 
     def spawn(index: int) -> None:
         pid = os.fork()
@@ -230,6 +235,7 @@ def run_workers(workers: int, serve_one: Callable[[int, Callable[[], None]], Non
                 os.close(ready_r)
                 for s in STOP_SIGNALS:
                     signal.signal(s, signal.SIG_DFL)
+                die_with(supervisor)
                 serve_one(index, lambda: None if os.write(ready_w, b".") else None)
                 code = 0
             except SystemExit as exc:
@@ -291,6 +297,31 @@ def run_workers(workers: int, serve_one: Callable[[int, Callable[[], None]], Non
             forward(signal.SIGTERM, None)
             _reap(children)
         on_stopped()
+
+
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
+
+
+def die_with(supervisor: int) -> None:
+    """Make this worker get SIGTERM when its supervisor dies, however it dies (``kill -9``, the
+    OOM killer): an orphaned worker served on unsupervised, holding the port and the serve lock
+    it inherited, so a new ``node serve`` was refused, naming the dead supervisor. SIGTERM, not
+    SIGKILL: the worker stops as cleanly as on a forwarded one (its partner leases given back).
+    Linux's ``prctl``; elsewhere a thread watches for the parent to change."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        armed = False
+    if not armed:  # pragma: no cover - not Linux
+        def watch() -> None:
+            while os.getppid() == supervisor:
+                time.sleep(1.0)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=watch, name="accord-supervisor-watch", daemon=True).start()
+    if os.getppid() != supervisor:  # it died before the signal was armed
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _reap(children: dict[int, int], timeout: float = 15.0) -> None:

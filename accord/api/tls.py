@@ -25,6 +25,9 @@ from accord.errors import ConfigError, InputError, VerificationError
 from accord.store.private_files import private_dir, write_private
 
 
+INIT_MARKER = "init.incomplete"  # in DIR/tls while `tls init` writes the pair: a key without it is half-made
+
+
 def tls_dir(node_dir: str | Path) -> Path:
     return Path(node_dir) / "tls"
 
@@ -42,7 +45,13 @@ def make_self_signed(node_dir: str | Path, party: str, *, names: list[str] | Non
                      now: datetime | None = None, days: int = 365) -> str:
     """Write key.pem (0600) and cert.pem under ``node_dir/tls``; return the cert fingerprint."""
     d = private_dir(tls_dir(node_dir))
-    key_path, cert_path = d / "key.pem", d / "cert.pem"
+    key_path, cert_path, marker = d / "key.pem", d / "cert.pem", d / INIT_MARKER
+    if marker.exists() and not cert_path.exists():
+        # a `tls init` killed before its certificate (kill -9, a power cut): its key has no
+        # certificate, so nothing served or pinned it; left there, it made this command refuse
+        # ("already exists") while `node serve --tls` said to run it
+        for path in (key_path, d / "key.pem.tmp", d / "cert.pem.tmp"):
+            path.unlink(missing_ok=True)
     if key_path.exists() or cert_path.exists():
         raise ConfigError(f"{d}: a TLS certificate already exists; refusing to overwrite it")
     now = now or datetime.now(UTC)
@@ -61,10 +70,12 @@ def make_self_signed(node_dir: str | Path, party: str, *, names: list[str] | Non
             .add_extension(x509.SubjectAlternativeName(alt), critical=False)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .sign(key, hashes.SHA256()))
+    write_private(marker, b"accord node tls init under way\n")
     write_private(key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                               serialization.NoEncryption()))
     pem = cert.public_bytes(serialization.Encoding.PEM)
     write_private(cert_path, pem)
+    marker.unlink()
     return cert_fingerprint(pem)
 
 
@@ -96,6 +107,9 @@ def check_server_files(node_dir: str | Path) -> tuple[str, str]:
     fix = f"(`accord node tls init --dir {node_dir}` makes them)"
     if not cert_path.exists() and not key_path.exists():
         raise ConfigError(f"{cert_path} not found: run `accord node tls init --dir {node_dir}` first")
+    if not cert_path.exists() and (d / INIT_MARKER).exists():
+        raise ConfigError(f"{d}: an `accord node tls init` was interrupted before it wrote cert.pem; run "
+                          f"`accord node tls init --dir {node_dir}` again")
 
     def read(path: Path) -> bytes:
         try:

@@ -50,8 +50,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
+import stat
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from datetime import datetime
@@ -172,7 +175,23 @@ class Agreement:
                           where_in_message=True, messages=_MESSAGES)[0].agreement_value()
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_yaml(), encoding="utf-8")
+        """Write the agreement to ``path`` whole or not at all (a temporary file beside it,
+        fsynced, then renamed over it, keeping an existing file's mode): ``accord agreement
+        sign`` rewrites the file in place, and a full disk or a kill midway emptied it — the
+        other parties' signatures with it."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(self.to_yaml())
+                fh.flush()
+                os.fsync(fh.fileno())
+            with suppress(FileNotFoundError):
+                os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 def load_agreement(path: str | Path) -> Agreement:

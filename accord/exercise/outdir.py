@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from accord.errors import InputError
+from accord.exercise.report import replace_file
 
 MARKER = ".accord-exercise"
 FORMAT = "accord-exercise-output/1"
@@ -31,9 +32,17 @@ def claim_out_dir(out: Path, run: dict[str, Any], *, force: bool = False) -> Non
             raise InputError(f"{out} holds the output of another run ({describe_run(before)}; this run: "
                              f"{describe_run(run)}); choose another --out, or pass --force to replace it",
                              field="out")
-        shutil.rmtree(out)
+        # the marker goes last: a run killed while it clears the directory (``kill -9``, a power
+        # cut) leaves it still Accord's, which the same command clears again (removing the
+        # marker first left a directory refused ever after as "not an exercise output directory")
+        for entry in out.iterdir():
+            if entry.name != MARKER:
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"format": FORMAT, **run}) + "\n")
+    replace_file(marker, json.dumps({"format": FORMAT, **run}) + "\n")
 
 
 def read_marker(path: Path) -> dict[str, Any] | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -372,12 +373,20 @@ def _templates() -> Environment:
     return env
 
 
+def replace_file(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (a temporary file beside it, then a rename): a run
+    killed mid-write leaves the old file or none, never a part of one."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def write_report(out_dir: Path, metrics: dict[str, Any], layer: MapLayer,
                  bounds: tuple[float, float, float, float], gospa_series: dict[str, dict[str, list]],
                  latencies_ms: Sequence[float], summary_lines: Sequence[str]) -> Path:
     """Write ``report.html`` and ``metrics.json`` into ``out_dir``; return the HTML path."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    replace_file(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     name = metrics.get("scenario", {}).get("name", "exercise")
     epoch_text = metrics.get("scenario", {}).get("epoch")
     epoch = datetime.fromisoformat(epoch_text) if epoch_text else None
@@ -406,5 +415,5 @@ def write_report(out_dir: Path, metrics: dict[str, Any], layer: MapLayer,
         launch_rows=launch_rows, gospa_svg=draw_gospa(gospa_series, epoch), node_rows=node_rows,
         latency_svg=draw_latency(latencies_ms), fig_rows=fig_rows, inject_rows=inject_rows)
     path = out_dir / "report.html"
-    path.write_text(body, encoding="utf-8")
+    replace_file(path, body)   # last: a run with a report.html ran to its end
     return path

@@ -59,6 +59,8 @@ log = logging.getLogger("accord.node")
 KEY_FILE = "node.key"
 CONFIG_FILE = "node.yaml"
 DB_FILE = "accord.db"
+UNDO_FILE = "node.yaml.undo"  # node.yaml as it was before a pin change whose transaction may not have committed
+INIT_MARKER = "node.init"  # there while `node init` runs: a node directory without node.yaml beside it is half-made
 #: The ledger event a changed partner pin appends (:meth:`Node.add_partner`).
 PARTNER_ADDED_EVENT = "partner.added"
 
@@ -101,6 +103,18 @@ def check_store_url(url: str) -> None:
     if urlsplit(url).password is not None:
         raise InputError("--store: the URL carries a password, which node.yaml would keep; put it "
                          "in ~/.pgpass or PGPASSWORD instead", field="store")
+
+
+def _clear_interrupted_init(directory: Path) -> None:
+    """Remove what a killed ``node init`` left: its marker without ``node.yaml`` beside it. The
+    key it made was never shown (the fingerprint is printed once init returns), and the
+    database file (SQLite) holds no schema yet (it is made after ``node.yaml``), so nothing is
+    lost; left there, the key made ``node init`` refuse ("already a node directory") while every
+    other command said "run `accord node init`"."""
+    if not (directory / INIT_MARKER).exists() or (directory / CONFIG_FILE).exists():
+        return
+    for name in (KEY_FILE, KEY_FILE + ".tmp", DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm", INIT_MARKER):
+        (directory / name).unlink(missing_ok=True)
 
 
 def _open_store(directory: Path, config: dict[str, Any], *, existing: bool = True) -> Store:
@@ -180,15 +194,19 @@ class Node:
         if store is not None:
             check_store_url(store)
         directory = Path(directory)
-        if (directory / CONFIG_FILE).exists() or (directory / KEY_FILE).exists():
-            raise ConfigError(f"{directory}: already a node directory; refusing to overwrite its identity")
         if directory.exists() and not directory.is_dir():
             raise InputError("a file, not a directory: give a new (or empty) directory for the node",
                              source=str(directory))
+        _clear_interrupted_init(directory)
+        if (directory / CONFIG_FILE).exists() or (directory / KEY_FILE).exists():
+            raise ConfigError(f"{directory}: already a node directory; refusing to overwrite its identity")
         existed = directory.exists()
         private_dir(directory)
         clock = clock or SystemClock()
         identity = Identity.generate(party)
+        # node.yaml, written last, is what makes the directory a node; until then the marker says
+        # that what is here is a `node init` under way (or killed: the next one clears it)
+        write_private(directory / INIT_MARKER, b"accord node init under way\n")
         identity.save(directory / KEY_FILE)
         config = {"party": party, "name": name or f"{party} node", "created": to_rfc3339(clock.now()),
                   "fingerprint": identity.fingerprint, "partners": {}}
@@ -201,6 +219,7 @@ class Node:
             # ("already a node directory") and every other command too ("not a node directory").
             # The key was made just now and never shown, so nothing is lost with it.
             (directory / KEY_FILE).unlink(missing_ok=True)
+            (directory / INIT_MARKER).unlink(missing_ok=True)
             if not existed:
                 with suppress(OSError):
                     directory.rmdir()  # only if empty
@@ -209,6 +228,7 @@ class Node:
                                  f"database: {exc}") from None
             raise
         _write_config(directory / CONFIG_FILE, config)
+        (directory / INIT_MARKER).unlink()
         return cls(directory, identity, config, the_store, clock)
 
     @classmethod
@@ -217,8 +237,14 @@ class Node:
         directory = Path(directory)
         cfg_path = directory / CONFIG_FILE
         if not cfg_path.exists():
+            if (directory / INIT_MARKER).exists():
+                raise ConfigError(f"{directory}: an `accord node init` was interrupted here before it wrote "
+                                  f"{CONFIG_FILE}; run `accord node init` again")
             raise ConfigError(f"{directory}: not a node directory (no {CONFIG_FILE}; run `accord node init`)")
         config = _read_config(cfg_path)
+        # an init killed after it wrote node.yaml left its marker: the node is whole, and a marker
+        # left beside it would have a later init (were node.yaml lost) clear a node in use
+        (directory / INIT_MARKER).unlink(missing_ok=True)
         identity = Identity.load(config["party"], directory / KEY_FILE)
         if config.get("fingerprint") not in (None, identity.fingerprint):
             raise ConfigError(f"{cfg_path}: fingerprint {config['fingerprint']} does not match the key in "
@@ -320,6 +346,12 @@ class Node:
             "SELECT party, public_key, fingerprint, url FROM partners ORDER BY party")]
         if stored != rows:  # mirror node.yaml; no write (and no lock wait) when already in step
             with self._write() as conn:
+                if self._settle_config():   # node.yaml was a killed pin change's: back as it was
+                    self._load_partners(_read_config(self.dir / CONFIG_FILE).get("partners") or {}, mirror=False)
+                    self._config_stamp = _stamp(self.dir / CONFIG_FILE)
+                    rows = sorted((p.party, p.public_key_b64, p.fingerprint, p.url) for p in self._partners.values())
+                    if stored == rows:
+                        return
                 conn.execute("DELETE FROM partners")
                 conn.executemany("INSERT INTO partners(party, public_key, fingerprint, url) VALUES (?,?,?,?)", rows)
 
@@ -363,6 +395,7 @@ class Node:
             # node.yaml is read under the write lock, which every pin change takes: two
             # processes pinning at once each see the other's pin, and neither drops it
             with self._write() as conn:  # on the record before it takes effect, in one transaction
+                self._settle_config()
                 self._refresh_partners()
                 old = self._partners.get(party)  # node.yaml as it is now (another process may have changed it)
                 if old is not None and old.public_key_b64 != partner.public_key_b64 and not replace:
@@ -385,14 +418,17 @@ class Node:
                     conn.execute("INSERT INTO fed_partner_state(party, pinned_at) VALUES (?, ?) ON CONFLICT(party) "
                                  "DO UPDATE SET pinned_at = excluded.pinned_at", (party, to_rfc3339(at)))
                 self._load_partners(config["partners"])
-                _write_config(cfg_path, config)
+                self._write_pins(cfg_path, config)
                 # stamped while the lock keeps other pin changes out: stamped after its release,
                 # another process's node.yaml written meanwhile would pass for this one
                 self._config_stamp = _stamp(cfg_path)
         except BaseException:
             self._partners = before  # the mirror rolls back with the transaction; so does this,
             self._config_stamp = None  # and node.yaml is read again at the next look
+            with suppress(Exception):  # the store away: settled at the next pin change or open
+                self._pins_committed()
             raise
+        self._pins_committed()
         return partner
 
     def record_plain_http(self, detail: dict[str, Any]) -> int:
@@ -422,10 +458,13 @@ class Node:
         ensure_node_schema(self)  # fed_partner_state, for the pin time (before the write: it may migrate)
         try:
             with self._write():  # node.yaml read under the write lock, as in add_partner
+                self._settle_config()
                 old = self.pinned_partner(party)
                 config = _read_config(cfg_path)
                 (config.get("partners") or {}).pop(party, None)
                 self._load_partners(config.get("partners") or {})
+                # no copy kept: the removal is ledgered (and its tokens revoked) in a transaction
+                # of its own before this one, which a rerun completes (federation.remove_partner)
                 _write_config(cfg_path, config)
                 self._config_stamp = _stamp(cfg_path)  # under the lock, as in add_partner
         except BaseException:
@@ -433,6 +472,43 @@ class Node:
             self._config_stamp = None  # and node.yaml is read again at the next look
             raise
         return old
+
+    def _settle_config(self) -> bool:
+        """Under the write lock: settle a pin change that a killed process (``kill -9``, a power
+        cut, a full disk at the commit) left half done. A pin change saves ``node.yaml`` as it
+        was (``node.yaml.undo``) before it rewrites it in its transaction, and removes that copy
+        once the transaction has committed; a copy still there was either committed (the
+        ``partners`` mirror, written in the same transaction, matches ``node.yaml``: the copy
+        goes) or not (``node.yaml`` goes back to the copy: it pinned a key that its ledger
+        entry, rolled back, never recorded). Returns whether ``node.yaml`` went back."""
+        undo, cfg = self.dir / UNDO_FILE, self.dir / CONFIG_FILE
+        if not undo.exists():
+            return False
+        raw = _read_config(cfg).get("partners") or {}
+        pins = sorted((str(party), e.get("key"), e.get("url")) for party, e in raw.items() if isinstance(e, dict)) \
+            if isinstance(raw, dict) else None
+        stored = [tuple(r) for r in self.conn.execute("SELECT party, public_key, url FROM partners ORDER BY party")]
+        if pins == stored:
+            undo.unlink()
+            return False
+        os.replace(undo, cfg)
+        log.warning("%s: a pin change was interrupted before its ledger entry was committed; %s is back as it was "
+                    "before it", self.dir, CONFIG_FILE, extra={"event": "node.config_restored"})
+        return True
+
+    def _write_pins(self, cfg_path: Path, config: dict[str, Any]) -> None:
+        """Rewrite ``node.yaml`` inside the pin change's transaction, its old text kept first
+        (:meth:`_settle_config`)."""
+        write_private(self.dir / UNDO_FILE, cfg_path.read_bytes())
+        _write_config(cfg_path, config)
+
+    def _pins_committed(self) -> None:
+        """After a pin change's ``with`` block: once no transaction is open, it has committed
+        (the copy kept for it goes) or rolled back (``node.yaml`` goes back to the copy). Inside
+        a caller's transaction, its commit decides, and the next :meth:`_settle_config` settles it."""
+        if not self.conn.in_transaction and (self.dir / UNDO_FILE).exists():
+            with self._write():
+                self._settle_config()
 
     def _refresh_partners(self) -> None:
         """Re-read the pins when ``node.yaml`` changed since this node read it (another process —

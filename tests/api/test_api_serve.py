@@ -80,6 +80,41 @@ def test_bad_tls_files_are_one_line_naming_the_file_and_never_announced(jpn, tmp
     assert "serving on" not in r.stdout
 
 
+KILLED_TLS_INIT = """
+import os, signal, sys
+import accord.api.tls as tls
+
+def written(*a, **k):
+    write(*a, **k)
+    if str(a[0]).endswith("key.pem"):
+        os.kill(os.getpid(), signal.SIGKILL)   # the key written, the certificate not yet
+
+write, tls.write_private = tls.write_private, written
+from accord.cli.main import main
+sys.argv = ["accord", "node", "tls", "init", "--dir", sys.argv[1]]
+main()
+"""
+
+
+def test_a_tls_init_killed_before_its_certificate_is_run_again(jpn):
+    """``kill -9`` (a power cut) of ``node tls init`` between key.pem and cert.pem: the next
+    ``tls init`` refused ("a TLS certificate already exists") while ``node serve --tls`` said
+    to run it."""
+    r = subprocess.run([sys.executable, "-c", KILLED_TLS_INIT, str(jpn)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == -9, r.stderr
+    assert (jpn / "tls" / "key.pem").exists() and not (jpn / "tls" / "cert.pem").exists()
+    r = serve(jpn, "--port", str(free_port()), "--tls")
+    assert r.returncode == 2 and "interrupted" in r.stderr and "run `accord node tls init" in r.stderr, r.stderr
+    again = subprocess.run([sys.executable, "-m", "accord.cli.main", "node", "tls", "init", "--dir", str(jpn)],
+                           cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    from accord.api.tls import check_server_files
+
+    check_server_files(jpn)   # a matching pair
+    assert sorted(p.name for p in (jpn / "tls").iterdir()) == ["cert.pem", "key.pem"]
+
+
 def test_with_json_logs_a_startup_error_is_one_json_line_too(jpn):
     """A log collector reading --log-format json got the one line that says why the server did not
     start as bare text."""

@@ -151,3 +151,28 @@ def test_a_node_on_a_full_disk_says_so(node):
     assert out.returncode == 1
     assert one_line(out) == ("error: the node database refused a write (database or disk is full), which was rolled "
                              "back: free space on the disk that holds the node directory, then run the command again")
+
+
+@pytest.mark.skipif(shutil.which("fiu-run") is None, reason="libfiu (Debian fiu-utils) not installed")
+def test_signing_an_agreement_on_a_full_disk_keeps_the_file_and_its_signatures(tmp_path):
+    """``accord agreement sign`` rewrites the file in place: every write failing with ENOSPC
+    (libfiu) left it empty, the other parties' signatures gone with it."""
+    for party in ("JPN", "KOR"):
+        assert run("node", "init", "--party", party, "--dir", tmp_path / party).exit_code == 0
+    kor = Node.open(tmp_path / "KOR")
+    key = kor.identity.public_b64
+    kor.close()
+    jpn = Node.open(tmp_path / "JPN")
+    jpn.add_partner("KOR", key)
+    jpn.close()
+    ag = tmp_path / "jpn-kor.yaml"
+    assert run("agreement", "create", "--dir", tmp_path / "JPN", "--id", "jpn-kor", "--party", "KOR",
+               "--rule", "JPN<->KOR:test.*:SECRET", "--out", ag).exit_code == 0
+    assert run("agreement", "sign", ag, "--dir", tmp_path / "JPN").exit_code == 0
+    signed = ag.read_bytes()
+    out = subprocess.run(["fiu-run", "-x", "-c", "enable name=posix/io/rw/write,failinfo=28",
+                          sys.executable, "-m", "accord", "agreement", "sign", ag, "--dir", tmp_path / "KOR"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert ag.read_bytes() == signed   # JPN's signature still there
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["jpn-kor.yaml"]

@@ -132,6 +132,60 @@ def test_another_runs_output_is_replaced_only_with_force(tmp_path):
         Runner(drill, tmp_path / "mine", force=True).claim_out_dir()
 
 
+def _killed_at_removal(out: Path, k: int) -> None:
+    """Claim ``out`` again for the same run in a forked child that is killed (SIGKILL) right
+    after the ``k``-th file or directory it removes."""
+    import os
+    import signal
+
+    from accord.exercise.runner import Runner
+
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        try:
+            count = 0
+
+            def removing(f):
+                def call(*a, **kw):
+                    nonlocal count
+                    f(*a, **kw)
+                    count += 1
+                    if count == k:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                return call
+
+            os.unlink, os.rmdir = removing(os.unlink), removing(os.rmdir)
+            Runner(load_scenario(DRILL), out).claim_out_dir()
+        finally:
+            os._exit(3)   # fewer than k removals
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
+
+
+def test_a_rerun_killed_while_it_clears_the_last_output_is_run_again(tmp_path):
+    """``kill -9`` of a run while it cleared the same run's earlier output: the marker could go
+    before the rest, and the directory was refused ever after as "not an exercise output
+    directory" (removed by hand). Every crash point leaves it the run's, claimed again."""
+    from accord.exercise.runner import MARKER, Runner
+
+    drill, out = load_scenario(DRILL), tmp_path / "out"
+    removals = 0
+    for k in range(1, 20):
+        Runner(drill, out).claim_out_dir()
+        for name in ("metrics.json", "report.html", "agreement-a.yaml", "nodes/jpn/accord.db", "nodes/kor/node.yaml",
+                     "alerts/jpn/0001-alert.xml"):
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+            (out / name).write_text("the earlier run's")
+        if k == 1:
+            removals = sum(1 for _ in out.rglob("*")) - 1   # all but the marker
+        if k > removals:
+            break
+        _killed_at_removal(out, k)
+        assert (out / MARKER).exists(), f"killed after removal {k}: the marker is gone"
+        Runner(drill, out).claim_out_dir()   # the same command again
+        assert sorted(p.name for p in out.iterdir()) == [MARKER]
+
+
 def test_cli_run_refuses_another_runs_output_before_running(tmp_path):
     from typer.testing import CliRunner
 

@@ -156,3 +156,33 @@ def test_ctrl_c_on_a_terminal_gives_the_workers_requests_their_grace(tmp_path):
     finally:
         stalled.close()
         server.stop()
+
+
+def test_kill_9_of_the_supervisor_takes_its_workers_with_it_and_a_restart_serves(tmp_path):
+    """``kill -9`` of the ``--workers`` supervisor (the OOM killer, an operator): its workers
+    served on unsupervised, holding the port and the serve lock they inherited, and a new
+    ``node serve`` was refused, naming the dead supervisor."""
+    d = tmp_path / "JPN"
+    Node.init(d, party="JPN").close()
+    server = NodeProcess(d, args=["--workers", "2"]).start()
+    workers: set[int] = set()
+    try:
+        assert server.proc is not None
+        end = time.monotonic() + 60   # the supervisor announces once both workers have started
+        while b"serving on" not in (d / "serve.log").read_bytes() and time.monotonic() < end:
+            time.sleep(0.05)
+        workers = children(server.proc.pid)
+        assert len(workers) == 2
+        server.kill9()
+        end = time.monotonic() + 30
+        while not all(_gone(p) for p in workers) and time.monotonic() < end:
+            time.sleep(0.05)
+        assert [p for p in workers if not _gone(p)] == []
+        again = NodeProcess(d, server.port).start()   # same port, same directory
+        again.stop()
+        assert f"from process {server.proc.pid}, which no longer runs" in (d / "serve.log").read_text()
+    finally:
+        for pid in workers:   # the old code left them serving
+            if not _gone(pid):
+                os.kill(pid, signal.SIGKILL)
+        server.stop()

@@ -55,6 +55,56 @@ def test_init_that_cannot_make_its_database_leaves_no_half_node_and_can_be_run_a
     node.close()
 
 
+KILLED_INIT = """
+import os, signal, sys
+import accord.node.node as nn
+from accord.core.identity import Identity
+
+where, store = sys.argv[2], sys.argv[3] or None
+
+def killed_after(f):
+    def call(*a, **k):
+        f(*a, **k)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return call
+
+if where == "key":
+    Identity.save = killed_after(Identity.save)
+else:
+    nn._open_store = killed_after(nn._open_store)
+nn.Node.init(sys.argv[1], "JPN", store=store)
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+@pytest.mark.parametrize("where", ["key", "database"])
+def test_init_killed_midway_is_run_again_and_says_so_meanwhile(tmp_path, where, backend, request):
+    """``kill -9`` (a power cut) of ``node init`` after it wrote the key (or also opened the
+    database) left a directory that the next ``node init`` refused ("already a node directory")
+    while every other command said "not a node directory … run `accord node init`"."""
+    import subprocess
+    import sys
+
+    store = request.getfixturevalue("pg_schemas").make() if backend == "postgresql" else None
+    d = tmp_path / "n"
+    r = subprocess.run([sys.executable, "-c", KILLED_INIT, str(d), where, store or ""],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == -9, r.stderr
+    assert (d / "node.key").exists() and not (d / "node.yaml").exists()
+    with pytest.raises(ConfigError, match=r"`accord node init` was interrupted here.*run `accord node init` again"):
+        Node.open(d)
+    node = Node.init(d, "JPN", store=store)
+    try:
+        assert node.party == "JPN" and node.ledger.size == 0
+    finally:
+        node.close()
+    (d / "node.init").write_text("")   # as an init killed just after node.yaml leaves it
+    again = Node.open(d)
+    assert again.fingerprint == node.fingerprint
+    again.close()
+    assert not (d / "node.init").exists()   # a whole node: a later init must never clear it
+
+
 def test_init_on_a_database_not_there_removes_the_directory_it_made(tmp_path, clock):
     with pytest.raises(StoreError, match="cannot connect"):
         Node.init(tmp_path / "new", "JPN", clock, store="postgresql://postgres@127.0.0.1:1/accord_none")

@@ -1,7 +1,9 @@
 """node.yaml edited by hand: a misspelt key is refused in one line naming it, never ignored
 (a typo'd ``partners:`` would unpin every partner; a typo'd ``to:`` in a sharing rule would
-widen the rule to every partner)."""
+widen the rule to every partner). And node.yaml rewritten by a pin change that is killed, or
+meets a full disk, before its transaction commits."""
 
+import os
 from datetime import UTC, datetime
 
 import pytest
@@ -149,3 +151,92 @@ def _jpn_opened_twice(tmp_path):
         other.close()
     Node.init(tmp_path / "jpn", "JPN", clock).close()
     return clock, keys, Node.open(tmp_path / "jpn", clock), Node.open(tmp_path / "jpn", clock)
+
+
+KILLED_PIN = """
+import os, signal, sys
+import accord.node.node as nn
+
+def written(*a, **k):
+    write(*a, **k)
+    os.kill(os.getpid(), signal.SIGKILL)   # node.yaml replaced, the transaction not committed
+
+write, nn._write_config = nn._write_config, written
+node = nn.Node.open(sys.argv[1])
+node.add_partner("USA", sys.argv[2], url=sys.argv[3] or None, replace=True)
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+@pytest.mark.parametrize("change", ["new party", "key replaced"])
+def test_a_pin_killed_before_its_commit_is_not_in_force_without_its_ledger_entry(tmp_path, backend, change,
+                                                                                  request):
+    """``kill -9`` (or a full disk at the commit) of ``node partner add`` after it replaced
+    ``node.yaml`` but before its transaction committed: the key was pinned — a partner's key
+    replaced — with no ``partner.added`` in the ledger, ``ledger verify`` content, and pinning it
+    again appended nothing (node.yaml already said so). Now the pin is not in force, and
+    pinning it again is ledgered."""
+    import subprocess
+    import sys
+
+    store = request.getfixturevalue("pg_schemas").make() if backend == "postgresql" else None
+    clock = ManualClock(datetime(2026, 6, 1, tzinfo=UTC))
+    usa = [Node.init(tmp_path / f"usa{i}", "USA", clock) for i in range(2)]
+    keys = [n.identity.public_b64 for n in usa]
+    for n in usa:
+        n.close()
+    node = Node.init(tmp_path / "jpn", "JPN", clock, store=store)
+    if change == "key replaced":
+        node.add_partner("USA", keys[0])
+    before = dict(node.partners())
+    entries = node.ledger.size
+    node.close()
+    r = subprocess.run([sys.executable, "-c", KILLED_PIN, str(tmp_path / "jpn"), keys[1], ""],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == -9, r.stderr
+    node = Node.open(tmp_path / "jpn", clock)
+    try:
+        assert node.ledger.size == entries
+        assert node.partners() == before, "a pin in force that the ledger does not record"
+        node.add_partner("USA", keys[1], replace=True)   # the same command again
+        assert node.ledger.size == entries + 1
+        assert node.ledger.entry(entries).type == "partner.added"
+        assert node.partners()["USA"].public_key_b64 == keys[1]
+    finally:
+        node.close()
+    assert not (tmp_path / "jpn" / "node.yaml.undo").exists()
+
+
+def test_a_full_disk_while_pinning_leaves_node_yaml_and_the_ledger_as_they_were(jpn, monkeypatch):
+    """ENOSPC while ``node.yaml`` is rewritten: the error named no file ("no space left on
+    device"), and ``node.yaml.tmp`` was left behind."""
+    import errno
+
+    import accord.store.private_files as private_files
+
+    class FullDisk:
+        def __getattr__(self, name):
+            return getattr(os, name)
+
+        def write(self, fd, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    usa = Node.init(jpn.parent / "usa", "USA")
+    key = usa.identity.public_b64
+    usa.close()
+    before = (jpn / "node.yaml").read_bytes()
+    node = Node.open(jpn)
+    try:
+        entries = node.ledger.size
+        monkeypatch.setattr(private_files, "os", FullDisk())
+        with pytest.raises(OSError) as raised:
+            node.add_partner("USA", key)
+        assert raised.value.errno == errno.ENOSPC and str(jpn) in str(raised.value.filename)
+        monkeypatch.undo()
+        assert (jpn / "node.yaml").read_bytes() == before
+        assert sorted(p.name for p in jpn.iterdir() if p.name.endswith(".tmp")) == []
+        assert node.ledger.size == entries and "USA" not in node.partners()
+        node.add_partner("USA", key)   # space again
+        assert "USA" in node.partners() and node.ledger.size == entries + 1
+    finally:
+        node.close()

@@ -41,6 +41,9 @@ from accord.errors import CheckpointError, ConsistencyProofError
 COSIGNATURE_ALG = 0x04  # C2SP tlog-cosignature/v1, Ed25519 with timestamp
 SIG_PREFIX = "— "      # U+2014 EM DASH, U+0020
 MAX_SIGNATURES = 100    # as Go's note.Open: bounds the work a hostile note can cause
+MAX_TREE_SIZE = 2**63 - 1
+"""The largest tree size a checkpoint may state: a ledger index is a signed 64-bit integer in the
+store (SQLite's and PostgreSQL's BIGINT), so a partner's head of 2**63 entries could not be kept."""
 
 
 def origin_for(party: str, public_key: Ed25519PublicKey | bytes) -> str:
@@ -56,6 +59,15 @@ def origin_for(party: str, public_key: Ed25519PublicKey | bytes) -> str:
     if len(raw) != 32:
         raise CheckpointError(f"Ed25519 public key must be 32 bytes, got {len(raw)}")
     return f"accord.node/{party}/{hashlib.sha256(raw).hexdigest()[:16]}"
+
+
+def _clip(value: object) -> str:
+    """``repr(value)`` cut to one short line (an integer past 64 bits by its size: no repr of
+    more than 4,300 digits exists)."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:30]}… ({len(text)} characters)"
 
 
 def _valid_name(name: str) -> bool:
@@ -80,8 +92,8 @@ class Checkpoint:
     def __post_init__(self) -> None:
         if not self.origin or "\n" in self.origin:
             raise CheckpointError(f"checkpoint origin must be one non-empty line: {self.origin!r}")
-        if not isinstance(self.size, int) or self.size < 0:
-            raise CheckpointError(f"checkpoint tree size must be a non-negative integer: {self.size!r}")
+        if not isinstance(self.size, int) or isinstance(self.size, bool) or not 0 <= self.size <= MAX_TREE_SIZE:
+            raise CheckpointError(f"checkpoint tree size must be an integer from 0 to 2**63-1: {_clip(self.size)}")
         if len(self.root_hash) != merkle.HASH_SIZE:
             raise CheckpointError("checkpoint root hash must be 32 bytes", expected=32,
                                   actual=len(self.root_hash))
@@ -106,7 +118,11 @@ class Checkpoint:
         if not origin:
             raise CheckpointError("checkpoint line 1: origin is empty")
         if not re.fullmatch(r"0|[1-9][0-9]*", size_s):
-            raise CheckpointError(f"checkpoint line 2: tree size must be decimal without leading zeroes: {size_s!r}")
+            raise CheckpointError(f"checkpoint line 2: tree size must be decimal without leading zeroes: "
+                                  f"{_clip(size_s)}")
+        # compared as text first: int() of more than 4,300 digits is a ValueError of its own
+        if len(size_s) > len(str(MAX_TREE_SIZE)) or int(size_s) > MAX_TREE_SIZE:
+            raise CheckpointError(f"checkpoint line 2: tree size {_clip(size_s)} is past 2**63-1")
         try:
             root = base64.b64decode(root_s, validate=True)
         except (binascii.Error, ValueError):

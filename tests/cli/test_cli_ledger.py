@@ -110,6 +110,14 @@ def test_show_lists_entries(node_dir):
     assert r.exit_code == 0 and "item.created" in r.output and "11 entries" in r.output
 
 
+@pytest.mark.parametrize("start", [str(2**63), str(10**30)])
+def test_show_from_an_index_past_64_bits_lists_nothing(node_dir, start):
+    """An OverflowError traceback out of the database driver before."""
+    r = _run("ledger", "show", "--dir", str(node_dir), "--start", start, "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["entries"] == []
+
+
 def test_not_a_node_directory(tmp_path):
     r = _run("ledger", "verify", "--dir", str(tmp_path / "nope"))
     assert r.exit_code != 0 and "not a node directory" in str(r.exception)

@@ -61,6 +61,10 @@ HOSTILE_YAML = {"billion laughs": (LAUGHS, "anchors"), "alias": ("a: *x\n", "ali
                 "20,000 binary digits": ("a: 0b" + "1" * 20000 + "\n", "integer of 20002 characters is too large"),
                 "6,000 octal digits": ("a: 0" + "7" * 6000 + "\n", "integer of 6001 characters is too large"),
                 "sexagesimal": ("a: " + ":".join(["59"] * 3000) + "\n", "integer of 8999 characters is too large"),
+                # an escape only a double-quoted scalar writes: no UTF-8 encoder takes the string
+                # (an agreement so titled was read, then failed at signing naming no line)
+                "lone surrogate": ('a: "x\\ud800"\n', "a string holds a lone surrogate"),
+                "lone surrogate key": ('"\\udfff": 1\n', "a string holds a lone surrogate"),
                 "binary": ("a: !!binary aGVsbG8=\n", "tag !!binary"),
                 "set": ("a: !!set {x: null}\n", "tag !!set"),
                 "omap": ("a: !!omap [{x: 1}]\n", "tag !!omap"),

@@ -66,15 +66,18 @@ class Radar(_Model):
     lat_deg: Lat
     lon_deg: Lon
     alt_m: float = Field(0.0, ge=-500, le=10_000)
-    sigma_range_m: float = Field(gt=0)
+    # upper bounds as the detections header's (accord.warning.io.header): the simulator cubes
+    # ranges and counts scans, so 1e103 m or a period of 1e-300 s was an OverflowError or
+    # numpy's "Maximum allowed size exceeded" at run time; 100 scans a second at most
+    sigma_range_m: float = Field(gt=0, le=100_000)
     sigma_az_rad: float = Field(gt=0, lt=0.1)
     sigma_el_rad: float = Field(gt=0, lt=0.1)
-    scan_period_s: float = Field(1.0, gt=0, le=60)
-    scan_offset_s: float = Field(0.0, ge=0)
+    scan_period_s: float = Field(1.0, ge=0.01, le=60)
+    scan_offset_s: float = Field(0.0, ge=0, le=3600)
     pd: float = Field(0.9, gt=0, le=1)
     clutter_per_scan: float = Field(5.0, ge=0, le=1000)
-    min_range_m: float = Field(50_000.0, ge=0)
-    max_range_m: float = Field(2_000_000.0, gt=0)
+    min_range_m: float = Field(50_000.0, ge=0, le=1e8)
+    max_range_m: float = Field(2_000_000.0, gt=0, le=1e8)
     min_el_deg: float = Field(2.0, ge=-5, le=90)
     max_el_deg: float = Field(85.0, ge=-5, le=90)
     az_center_deg: float = Field(0.0, ge=0, lt=360)

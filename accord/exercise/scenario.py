@@ -29,6 +29,8 @@ def _known_party(code: str) -> str:
 
 PartyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 alpha-3 code"),
                       AfterValidator(_known_party)]
+LONGEST_S = 6 * 3600
+"""The longest exercise (``duration_s``), in simulated seconds; launches happen within it."""
 Lat = Annotated[float, Field(ge=-90.0, le=90.0)]
 Lon = Annotated[float, Field(ge=-180.0, le=180.0)]
 
@@ -99,7 +101,9 @@ class GeoPoint(_Model):
 
 class ExplicitLaunch(_Model):
     id: str = Field(min_length=1)
-    t: float = Field(ge=0, description="Launch time, seconds from the exercise start")
+    # at most the longest exercise: a launch at 1e20 s ended the simulator's trajectory solver
+    # in a ValueError ("The function value at x=1e+20 is NaN")
+    t: float = Field(ge=0, le=LONGEST_S, description="Launch time, seconds from the exercise start")
     launch: GeoPoint
     aim: GeoPoint
     profile: Literal["minimum-energy", "lofted", "depressed"] = "minimum-energy"
@@ -121,6 +125,13 @@ class GeneratedLaunches(_Model):
     def _ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
         if v[0] > v[1]:
             raise ValueError(f"range [{v[0]}, {v[1]}] is reversed")
+        return v
+
+    @field_validator("window_s")
+    @classmethod
+    def _within_an_exercise(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0 <= v[0] <= v[1] <= LONGEST_S:
+            raise ValueError(f"window [{v[0]}, {v[1]}] must lie within [0, {LONGEST_S}] s")
         return v
 
 
@@ -174,7 +185,7 @@ class Scenario(_Model):
     seed: int = Field(0, ge=0, description="Random seed (0 or more): same seed, same run")
     epoch: datetime = Field(datetime.fromisoformat("2026-11-25T00:00:00+00:00"),
                             description="Wall-clock time of t = 0 (RFC 3339)")
-    duration_s: float = Field(gt=0, le=6 * 3600)
+    duration_s: float = Field(gt=0, le=LONGEST_S)
     speed: Literal["fast", "realtime"] = "fast"
     status: Literal["Exercise", "Test"] = Field(
         "Exercise", description="CAP status of every alert: exercises never produce 'Actual'")

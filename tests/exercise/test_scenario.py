@@ -45,6 +45,13 @@ def test_builtins_include_the_default_and_a_partition_and_crash_drill():
      "greater than or equal to 0.01"),
     ("max_range_m: 900000,", "max_range_m: 1.0e+103,", "id: KOR-GP1", "radars[0].max_range_m",
      "less than or equal to 100000000"),
+    # validated, then the trajectory solver's ValueError ("The function value at x=1e+20 is NaN")
+    ("{id: M-OVER, t: 40,", "{id: M-OVER, t: 1.0e+20,", "id: M-OVER", "launches.explicit[0].t",
+     "less than or equal to 21600"),
+    ("window_s: [0, 240]", "window_s: [0, 1.0e+20]", "window_s", "launches.generated.window_s",
+     "must lie within [0, 21600] s"),
+    ("window_s: [0, 240]", "window_s: [-1.0e+20, 0]", "window_s", "launches.generated.window_s",
+     "must lie within [0, 21600] s"),
     ("parties: [JPN, KOR]\n", "parties: [JPN, KOR]\n    valid_days: 1.0e+12\n", "valid_days", "agreements[0].valid_days",
      "less than or equal to 36525"),
 ])

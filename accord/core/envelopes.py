@@ -133,15 +133,17 @@ class Envelope:
             raise bad(f"missing field(s): {', '.join(missing)}", missing[0])
         extra = sorted(set(data) - set(_FIELDS))
         if extra:
-            raise bad(f"unknown field(s): {', '.join(extra)}", extra[0])
+            shown = ", ".join(_shown(k, quote=False) for k in extra[:5]) + (f" and {len(extra) - 5} more"
+                                                                             if len(extra) > 5 else "")
+            raise bad(f"unknown field(s): {shown}", _shown(extra[0], quote=False))
         if data["format"] != FORMAT:
-            raise bad(f"unsupported format {data['format']!r} (expected {FORMAT!r})", "format")
+            raise bad(f"unsupported format {_shown(data['format'])} (expected {FORMAT!r})", "format")
         for fld in ("originator", "recipient"):
             if not is_party(data[fld]):
-                raise bad(f"{data[fld]!r} is not an ISO 3166-1 alpha-3 party", fld)
+                raise bad(f"{_shown(data[fld])} is not an ISO 3166-1 alpha-3 party", fld)
         seq = data["seq"]
         if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq < 2**53:
-            raise bad(f"seq must be an integer from 1, got {seq!r}", "seq")
+            raise bad(f"seq must be an integer from 1, got {_shown(seq)}", "seq")
         try:
             timestamp = parse_rfc3339(data["timestamp"], field="timestamp")
         except InputError as exc:
@@ -168,6 +170,15 @@ class Envelope:
 
 
 _HEAD = b'{"format":' + canonical_json(FORMAT) + b',"item":'
+
+
+def _shown(value: object, *, quote: bool = True) -> str:
+    """A partner's value in a refusal, cut to one short line: the refusal is sent back in the
+    receipt and stored, and a 1 MB ``format`` was kept whole in both."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value) if quote or not isinstance(value, str) else value
+    return text if len(text) <= 60 else f"{text[:40]}… ({len(text)} characters)"
 
 
 def _tail(originator: str, recipient: str, seq: int, timestamp: datetime) -> bytes:

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from accord.core import merkle
 from accord.core.identity import ED25519_ALG, Identity, raw_public
 from accord.core.parties import party_problem
-from accord.errors import CheckpointError, ConsistencyProofError
+from accord.errors import CheckpointError, ConsistencyProofError, shown
 
 COSIGNATURE_ALG = 0x04  # C2SP tlog-cosignature/v1, Ed25519 with timestamp
 SIG_PREFIX = "— "      # U+2014 EM DASH, U+0020
@@ -59,15 +59,6 @@ def origin_for(party: str, public_key: Ed25519PublicKey | bytes) -> str:
     if len(raw) != 32:
         raise CheckpointError(f"Ed25519 public key must be 32 bytes, got {len(raw)}")
     return f"accord.node/{party}/{hashlib.sha256(raw).hexdigest()[:16]}"
-
-
-def _clip(value: object) -> str:
-    """``repr(value)`` cut to one short line (an integer past 64 bits by its size: no repr of
-    more than 4,300 digits exists)."""
-    if isinstance(value, int) and value.bit_length() > 64:
-        return f"an integer of {value.bit_length()} bits"
-    text = repr(value)
-    return text if len(text) <= 40 else f"{text[:30]}… ({len(text)} characters)"
 
 
 def _valid_name(name: str) -> bool:
@@ -93,7 +84,7 @@ class Checkpoint:
         if not self.origin or "\n" in self.origin:
             raise CheckpointError(f"checkpoint origin must be one non-empty line: {self.origin!r}")
         if not isinstance(self.size, int) or isinstance(self.size, bool) or not 0 <= self.size <= MAX_TREE_SIZE:
-            raise CheckpointError(f"checkpoint tree size must be an integer from 0 to 2**63-1: {_clip(self.size)}")
+            raise CheckpointError(f"checkpoint tree size must be an integer from 0 to 2**63-1: {shown(self.size)}")
         if len(self.root_hash) != merkle.HASH_SIZE:
             raise CheckpointError("checkpoint root hash must be 32 bytes", expected=32,
                                   actual=len(self.root_hash))
@@ -119,10 +110,10 @@ class Checkpoint:
             raise CheckpointError("checkpoint line 1: origin is empty")
         if not re.fullmatch(r"0|[1-9][0-9]*", size_s):
             raise CheckpointError(f"checkpoint line 2: tree size must be decimal without leading zeroes: "
-                                  f"{_clip(size_s)}")
+                                  f"{shown(size_s)}")
         # compared as text first: int() of more than 4,300 digits is a ValueError of its own
         if len(size_s) > len(str(MAX_TREE_SIZE)) or int(size_s) > MAX_TREE_SIZE:
-            raise CheckpointError(f"checkpoint line 2: tree size {_clip(size_s)} is past 2**63-1")
+            raise CheckpointError(f"checkpoint line 2: tree size {shown(size_s)} is past 2**63-1")
         try:
             root = base64.b64decode(root_s, validate=True)
         except (binascii.Error, ValueError):

@@ -58,7 +58,7 @@ from accord.core.identity import Identity, fingerprint, verify_fast
 from accord.core.items import Item, with_wire_form
 from accord.core.markings import is_party
 from accord.errors import (AccordError, EnvelopeError, ExpiredError, InputError, ReplayError,
-                           SequenceGapError, SignatureError, UnknownKeyError, WrongRecipientError)
+                           SequenceGapError, SignatureError, UnknownKeyError, WrongRecipientError, shown)
 
 FORMAT = "accord-envelope/1"
 _FIELDS = ("format", "originator", "recipient", "seq", "timestamp", "item", "signature")
@@ -133,17 +133,17 @@ class Envelope:
             raise bad(f"missing field(s): {', '.join(missing)}", missing[0])
         extra = sorted(set(data) - set(_FIELDS))
         if extra:
-            shown = ", ".join(_shown(k, quote=False) for k in extra[:5]) + (f" and {len(extra) - 5} more"
-                                                                             if len(extra) > 5 else "")
-            raise bad(f"unknown field(s): {shown}", _shown(extra[0], quote=False))
+            names = [k if len(k) <= 60 else shown(k) for k in extra[:5]]
+            more = f" and {len(extra) - 5} more" if len(extra) > 5 else ""
+            raise bad(f"unknown field(s): {', '.join(names)}{more}", names[0])
         if data["format"] != FORMAT:
-            raise bad(f"unsupported format {_shown(data['format'])} (expected {FORMAT!r})", "format")
+            raise bad(f"unsupported format {shown(data['format'])} (expected {FORMAT!r})", "format")
         for fld in ("originator", "recipient"):
             if not is_party(data[fld]):
-                raise bad(f"{_shown(data[fld])} is not an ISO 3166-1 alpha-3 party", fld)
+                raise bad(f"{shown(data[fld])} is not an ISO 3166-1 alpha-3 party", fld)
         seq = data["seq"]
         if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq < 2**53:
-            raise bad(f"seq must be an integer from 1, got {_shown(seq)}", "seq")
+            raise bad(f"seq must be an integer from 1, got {shown(seq)}", "seq")
         try:
             timestamp = parse_rfc3339(data["timestamp"], field="timestamp")
         except InputError as exc:
@@ -170,15 +170,6 @@ class Envelope:
 
 
 _HEAD = b'{"format":' + canonical_json(FORMAT) + b',"item":'
-
-
-def _shown(value: object, *, quote: bool = True) -> str:
-    """A partner's value in a refusal, cut to one short line: the refusal is sent back in the
-    receipt and stored, and a 1 MB ``format`` was kept whole in both."""
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
-        return f"an integer of {value.bit_length()} bits"
-    text = repr(value) if quote or not isinstance(value, str) else value
-    return text if len(text) <= 60 else f"{text[:40]}… ({len(text)} characters)"
 
 
 def _tail(originator: str, recipient: str, seq: int, timestamp: datetime) -> bytes:

@@ -155,7 +155,7 @@ def test_a_malformed_envelope_of_huge_values_is_refused_in_one_short_line(change
     d = seal(ITEM, "KOR", 5, JPN, NOW).to_json() | changes
     with pytest.raises(EnvelopeError) as err:
         Envelope.from_bytes(json.dumps(d))
-    assert f"field {err.value.field!r}" in str(err.value) and err.value.field.startswith(field[:40])
+    assert f"field {err.value.field!r}" in str(err.value) and field[:30] in err.value.field
     assert len(str(err.value)) < 300 and "\n" not in str(err.value)
 
 

@@ -358,6 +358,25 @@ def test_pattern_depth_counts_brackets_outside_quoted_literals(depth, noise):
             validate_full([obj], validator=False)
 
 
+@pytest.mark.parametrize("field, value, accepted", [
+    ("lang", "x" * 100_000, False),               # stix2-validator quoted it whole: a 100 KB reason
+    ("confidence", 10**400, False), ("confidence", 2**63, False), ("confidence", 1e308, False),
+    ("confidence", 100, True), ("confidence", 0, True),
+    ("pattern", "[file:size = " + "9" * 4300 + "]", True),
+    ("pattern", "[x:y = '" + "a" * 100_000 + "']", False),
+    ("pattern", "[a:b = 1] WITHIN " + "9" * 4300 + " SECONDS", False),
+    ("valid_from", "9999-12-31T23:59:59.9999999999Z", False), ("valid_from", "0000-01-01T00:00:00Z", False),
+])
+def test_stix_values_at_the_bounds_are_valid_or_refused_in_one_short_line(field, value, accepted):
+    obj = dict(INDICATOR, **{field: value})
+    if accepted:
+        validate_full([obj])
+        return
+    with pytest.raises(InputError) as info:
+        validate_full([obj])
+    assert len(one_line(info.value)) < 800
+
+
 # --- over HTTP: never a 500 --------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):

@@ -8,6 +8,17 @@ Verification functions raise one of these; none of them returns a bool to forget
 from __future__ import annotations
 
 
+def shown(value: object, width: int = 60) -> str:
+    """``repr(value)`` for an error message, cut to about ``width`` characters: a message names
+    what is wrong in one short line however long the input was (a 1 MB banner or kind was
+    quoted whole, twice, into refusals that are answered and stored). An integer past 64 bits
+    is named by its size (no ``repr`` of more than 4,300 digits exists)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= width else f"{text[:width - 20]}… ({len(text)} characters)"
+
+
 class AccordError(Exception):
     """Base of every error Accord raises on purpose."""
 

@@ -61,6 +61,10 @@ HOSTILE_YAML = {"billion laughs": (LAUGHS, "anchors"), "alias": ("a: *x\n", "ali
                 "20,000 binary digits": ("a: 0b" + "1" * 20000 + "\n", "integer of 20002 characters is too large"),
                 "6,000 octal digits": ("a: 0" + "7" * 6000 + "\n", "integer of 6001 characters is too large"),
                 "sexagesimal": ("a: " + ":".join(["59"] * 3000) + "\n", "integer of 8999 characters is too large"),
+                # an escape only a double-quoted scalar writes: no UTF-8 encoder takes the string
+                # (an agreement so titled was read, then failed at signing naming no line)
+                "lone surrogate": ('a: "x\\ud800"\n', "a string holds a lone surrogate"),
+                "lone surrogate key": ('"\\udfff": 1\n', "a string holds a lone surrogate"),
                 "binary": ("a: !!binary aGVsbG8=\n", "tag !!binary"),
                 "set": ("a: !!set {x: null}\n", "tag !!set"),
                 "omap": ("a: !!omap [{x: 1}]\n", "tag !!omap"),
@@ -352,6 +356,25 @@ def test_pattern_depth_counts_brackets_outside_quoted_literals(depth, noise):
     else:
         with pytest.raises(InputError, match="pattern nested deeper"):
             validate_full([obj], validator=False)
+
+
+@pytest.mark.parametrize("field, value, accepted", [
+    ("lang", "x" * 100_000, False),               # stix2-validator quoted it whole: a 100 KB reason
+    ("confidence", 10**400, False), ("confidence", 2**63, False), ("confidence", 1e308, False),
+    ("confidence", 100, True), ("confidence", 0, True),
+    ("pattern", "[file:size = " + "9" * 4300 + "]", True),
+    ("pattern", "[x:y = '" + "a" * 100_000 + "']", False),
+    ("pattern", "[a:b = 1] WITHIN " + "9" * 4300 + " SECONDS", False),
+    ("valid_from", "9999-12-31T23:59:59.9999999999Z", False), ("valid_from", "0000-01-01T00:00:00Z", False),
+])
+def test_stix_values_at_the_bounds_are_valid_or_refused_in_one_short_line(field, value, accepted):
+    obj = dict(INDICATOR, **{field: value})
+    if accepted:
+        validate_full([obj])
+        return
+    with pytest.raises(InputError) as info:
+        validate_full([obj])
+    assert len(one_line(info.value)) < 800
 
 
 # --- over HTTP: never a 500 --------------------------------------------------------------------

@@ -51,7 +51,7 @@ from accord.api.deps import (AUTHENTICATED_KEY, UNAVAILABLE_MESSAGE, BodyTooLarg
                              read_body_capped, store_unavailable)
 from accord.core.canonical import check_json_bounds, finite_float, json_limit_error
 from accord.errors import (AccordError, AuthError, CanonicalJSONError, InputError, NotFoundError, StixValidationError,
-                           StoreUnavailable)
+                           StoreUnavailable, shown)
 from accord.intel.store import Collection, Filters, IntelStore, Page, parse_timestamp_us, us_to_rfc3339
 
 if TYPE_CHECKING:
@@ -415,7 +415,7 @@ def _filters(request: Request) -> tuple[Filters, int | None, str | None]:
         try:
             limit = int(q["limit"])
         except ValueError:
-            raise TaxiiHTTPError(400, "Bad Request", f"limit must be an integer, got {q['limit']!r}") from None
+            raise TaxiiHTTPError(400, "Bad Request", f"limit must be an integer, got {shown(q['limit'])}") from None
         if limit < 1:
             raise TaxiiHTTPError(400, "Bad Request", "limit must be at least 1")
     return (Filters(added_after, _values(request, "match[id]"), _values(request, "match[type]"),

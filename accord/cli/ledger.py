@@ -22,7 +22,7 @@ from rich.table import Table
 
 from accord.cli.options import open_node
 from accord.cli.output import literal, plain, plural, print_table
-from accord.clock import to_rfc3339
+from accord.clock import add_seconds, to_rfc3339
 
 app = typer.Typer(help="The node's audit ledger: an RFC 9162 Merkle log with signed C2SP checkpoints.",
                   no_args_is_help=True)
@@ -223,11 +223,18 @@ def open_(directory: Path = DirOption,
             return
         console.print(plain(f"{cp.origin}: tree size {cp.size}, root {_b64(cp.root_hash)}"), highlight=False)
         for s in signers:
-            kind = (f"witness cosignature at {to_rfc3339(datetime.fromtimestamp(s['cosigned_at'], UTC))}"
+            kind = (f"witness cosignature at {_cosigned_at(s['cosigned_at'])}"
                     if s["cosigned_at"] is not None else "log signature")
             console.print(plain(f"  verified  {s['name']}  ({kind})"), highlight=False)
         if len(note.signatures) > len(signers):
             console.print(f"  ignored   {len(note.signatures) - len(signers)} signature(s) from unknown keys")
+
+
+def _cosigned_at(ts: int) -> str:
+    """A witness's time as RFC 3339, or as Unix time past the year 9999: a cosignature may carry
+    any time below 2**63 (C2SP tlog-cosignature), and fromtimestamp raised on one past 9999."""
+    when = add_seconds(datetime(1970, 1, 1, tzinfo=UTC), ts)
+    return f"{ts} (Unix time, past the year 9999)" if when is None else to_rfc3339(when)
 
 
 @app.command()

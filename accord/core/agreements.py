@@ -306,6 +306,8 @@ class _BodyFields(BaseModel):
     def _version(cls, v: Any) -> int:
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             raise ValueError(f"version must be a positive integer, got {v!r}")
+        if v >= 2**53:  # the signed body is RFC 8785 JSON, whose integers are exact only below 2**53
+            raise ValueError(f"version must be below 2**53, got an integer of {len(str(v))} digits")
         return v
 
     @field_validator("title")

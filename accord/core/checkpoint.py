@@ -36,11 +36,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from accord.core import merkle
 from accord.core.identity import ED25519_ALG, Identity, raw_public
 from accord.core.parties import party_problem
-from accord.errors import CheckpointError, ConsistencyProofError
+from accord.errors import CheckpointError, ConsistencyProofError, shown
 
 COSIGNATURE_ALG = 0x04  # C2SP tlog-cosignature/v1, Ed25519 with timestamp
 SIG_PREFIX = "— "      # U+2014 EM DASH, U+0020
 MAX_SIGNATURES = 100    # as Go's note.Open: bounds the work a hostile note can cause
+MAX_TREE_SIZE = 2**63 - 1
+"""The largest tree size a checkpoint may state: a ledger index is a signed 64-bit integer in the
+store (SQLite's and PostgreSQL's BIGINT), so a partner's head of 2**63 entries could not be kept."""
 
 
 def origin_for(party: str, public_key: Ed25519PublicKey | bytes) -> str:
@@ -80,8 +83,8 @@ class Checkpoint:
     def __post_init__(self) -> None:
         if not self.origin or "\n" in self.origin:
             raise CheckpointError(f"checkpoint origin must be one non-empty line: {self.origin!r}")
-        if not isinstance(self.size, int) or self.size < 0:
-            raise CheckpointError(f"checkpoint tree size must be a non-negative integer: {self.size!r}")
+        if not isinstance(self.size, int) or isinstance(self.size, bool) or not 0 <= self.size <= MAX_TREE_SIZE:
+            raise CheckpointError(f"checkpoint tree size must be an integer from 0 to 2**63-1: {shown(self.size)}")
         if len(self.root_hash) != merkle.HASH_SIZE:
             raise CheckpointError("checkpoint root hash must be 32 bytes", expected=32,
                                   actual=len(self.root_hash))
@@ -106,7 +109,11 @@ class Checkpoint:
         if not origin:
             raise CheckpointError("checkpoint line 1: origin is empty")
         if not re.fullmatch(r"0|[1-9][0-9]*", size_s):
-            raise CheckpointError(f"checkpoint line 2: tree size must be decimal without leading zeroes: {size_s!r}")
+            raise CheckpointError(f"checkpoint line 2: tree size must be decimal without leading zeroes: "
+                                  f"{shown(size_s)}")
+        # compared as text first: int() of more than 4,300 digits is a ValueError of its own
+        if len(size_s) > len(str(MAX_TREE_SIZE)) or int(size_s) > MAX_TREE_SIZE:
+            raise CheckpointError(f"checkpoint line 2: tree size {shown(size_s)} is past 2**63-1")
         try:
             root = base64.b64decode(root_s, validate=True)
         except (binascii.Error, ValueError):

@@ -58,7 +58,7 @@ from accord.core.identity import Identity, fingerprint, verify_fast
 from accord.core.items import Item, with_wire_form
 from accord.core.markings import is_party
 from accord.errors import (AccordError, EnvelopeError, ExpiredError, InputError, ReplayError,
-                           SequenceGapError, SignatureError, UnknownKeyError, WrongRecipientError)
+                           SequenceGapError, SignatureError, UnknownKeyError, WrongRecipientError, shown)
 
 FORMAT = "accord-envelope/1"
 _FIELDS = ("format", "originator", "recipient", "seq", "timestamp", "item", "signature")
@@ -133,15 +133,17 @@ class Envelope:
             raise bad(f"missing field(s): {', '.join(missing)}", missing[0])
         extra = sorted(set(data) - set(_FIELDS))
         if extra:
-            raise bad(f"unknown field(s): {', '.join(extra)}", extra[0])
+            names = [k if len(k) <= 60 else shown(k) for k in extra[:5]]
+            more = f" and {len(extra) - 5} more" if len(extra) > 5 else ""
+            raise bad(f"unknown field(s): {', '.join(names)}{more}", names[0])
         if data["format"] != FORMAT:
-            raise bad(f"unsupported format {data['format']!r} (expected {FORMAT!r})", "format")
+            raise bad(f"unsupported format {shown(data['format'])} (expected {FORMAT!r})", "format")
         for fld in ("originator", "recipient"):
             if not is_party(data[fld]):
-                raise bad(f"{data[fld]!r} is not an ISO 3166-1 alpha-3 party", fld)
+                raise bad(f"{shown(data[fld])} is not an ISO 3166-1 alpha-3 party", fld)
         seq = data["seq"]
         if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq < 2**53:
-            raise bad(f"seq must be an integer from 1, got {seq!r}", "seq")
+            raise bad(f"seq must be an integer from 1, got {shown(seq)}", "seq")
         try:
             timestamp = parse_rfc3339(data["timestamp"], field="timestamp")
         except InputError as exc:

@@ -26,7 +26,7 @@ import orjson
 from accord.clock import parse_rfc3339, to_rfc3339
 from accord.core.canonical import canonical_json, es_number
 from accord.core.markings import Marking, check_party
-from accord.errors import AccordError, InputError
+from accord.errors import AccordError, InputError, shown
 
 KINDS: tuple[str, ...] = ("warning.track", "warning.prediction", "warning.alert", "warning.radar",
                           "warning.report", "intel.stix", "dialogue.series", "dialogue.meeting",
@@ -150,7 +150,7 @@ def _json_problem(value: Any, path: str, depth: int = 0) -> str | None:
     if t is dict:
         for k, v in value.items():
             if type(k) is not str:
-                return f"{path} has a non-string key {k!r}"
+                return f"{path} has a non-string key {shown(k)}"
             problem = _json_problem(v, f"{path}.{k}", depth + 1)
             if problem:
                 return problem
@@ -166,7 +166,7 @@ def _json_problem(value: Any, path: str, depth: int = 0) -> str | None:
 
 def _check_kind_and_originator(kind: Any, originator: Any) -> None:
     if not isinstance(kind, str) or not KIND_RE.fullmatch(kind):
-        raise InputError(f"item kind {kind!r} is not a dotted lower-case kind such as "
+        raise InputError(f"item kind {shown(kind)} is not a dotted lower-case kind such as "
                          "'warning.track'", field="kind")
     try:
         check_party(originator, what="originator")
@@ -214,7 +214,7 @@ class Item:
             _check_kind_and_originator(self.kind, self.originator)
             if not isinstance(self.id, str) or not self.id.startswith(f"{self.originator}:") \
                     or len(self.id) > 256 or _SPACE.search(self.id):
-                raise InputError(f"item id {self.id!r} must start with its originator "
+                raise InputError(f"item id {shown(self.id)} must start with its originator "
                                  f"'{self.originator}:' and contain no spaces (≤ 256 chars)", field="id")
             _check_marking_created_body(self.marking, self.created, self.body)
         object.__setattr__(self, "created", _ms(self.created))
@@ -319,7 +319,7 @@ def new_item(kind: str, body: dict, marking: Marking, originator: str, now: date
     digest = hashlib.sha256(head + tail).hexdigest()[:32]
     item_id = f"{originator}:{kind}:{digest}"
     if len(item_id) > 256:
-        raise InputError(f"item id {item_id!r} would be longer than 256 characters (kind too long)",
+        raise InputError(f"item id {shown(item_id)} would be longer than 256 characters (kind too long)",
                          field="kind")
     return Item(kind, item_id, originator, marking, created, body, _checked=True,
                 _wire=(created_text, head + b',"id":"' + item_id.encode() + b'"' + tail))

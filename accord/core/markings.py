@@ -56,7 +56,7 @@ from typing import Any
 
 from accord.core.canonical import canonical_json
 from accord.core.parties import check_party, is_party, party_problem
-from accord.errors import MarkingError
+from accord.errors import MarkingError, shown
 
 __all__ = ["Classification", "Marking", "TLP_LABELS", "NATIONAL_LEVELS", "NATIONAL_ENGLISH", "from_national",
            "national_name", "check_party", "is_party"]
@@ -87,7 +87,7 @@ class Classification(IntEnum):
         key = text.replace(" ", "_")
         if key in cls.__members__ and text in (key, key.replace("_", " ")):
             return cls[key]
-        raise MarkingError(f"unknown classification {text!r} "
+        raise MarkingError(f"unknown classification {shown(text)} "
                            f"(expected one of: {', '.join(c.banner for c in cls)})")
 
 
@@ -144,12 +144,12 @@ def from_national(party: str, name: str) -> Classification:
     """Map a party's own level name (``("JPN", "極秘")``) onto the common scale."""
     levels = NATIONAL_LEVELS.get(party)
     if levels is None:
-        raise MarkingError(f"no national level names known for party {party!r} "
+        raise MarkingError(f"no national level names known for party {shown(party)} "
                            f"(known: {', '.join(sorted(NATIONAL_LEVELS))})")
     try:
         return levels[name.strip()]
     except KeyError:
-        raise MarkingError(f"{party} has no classification level named {name!r} "
+        raise MarkingError(f"{party} has no classification level named {shown(name)} "
                            f"(known: {', '.join(levels)})") from None
 
 
@@ -157,7 +157,7 @@ def national_name(party: str, level: Classification) -> str:
     """The party's own name for a common-scale level (first listed in :data:`NATIONAL_LEVELS`)."""
     levels = NATIONAL_LEVELS.get(party)
     if levels is None:
-        raise MarkingError(f"no national level names known for party {party!r}")
+        raise MarkingError(f"no national level names known for party {shown(party)}")
     for name, value in levels.items():
         if value == level:
             return name
@@ -187,14 +187,14 @@ class Marking:
         for party in self.rel_to:
             check_party(party, what="REL TO party")
         if self.tlp is not None and self.tlp not in TLP_LABELS:
-            raise MarkingError(f"unknown TLP label {self.tlp!r} (TLP 2.0: {', '.join(TLP_LABELS)})")
+            raise MarkingError(f"unknown TLP label {shown(self.tlp)} (TLP 2.0: {', '.join(TLP_LABELS)})")
         seen: set[str] = set()
         for caveat in self.caveats:
             if not isinstance(caveat, str) or not _CAVEAT.fullmatch(caveat) or caveat.startswith(
                     ("REL TO", "TLP:")) or caveat.replace(" ", "_") in Classification.__members__:
-                raise MarkingError(f"invalid caveat {caveat!r} (upper-case words of A-Z, 0-9, '-')")
+                raise MarkingError(f"invalid caveat {shown(caveat)} (upper-case words of A-Z, 0-9, '-')")
             if caveat in seen:
-                raise MarkingError(f"caveat {caveat!r} appears twice")
+                raise MarkingError(f"caveat {shown(caveat)} appears twice")
             seen.add(caveat)
 
     # --- banners ---------------------------------------------------------------------------
@@ -216,13 +216,13 @@ class Marking:
         if not isinstance(banner, str):
             raise MarkingError(f"banner must be a string, got {type(banner).__name__}")
         if banner != banner.strip():
-            raise MarkingError(f"banner {banner!r} has leading or trailing whitespace")
+            raise MarkingError(f"banner {shown(banner)} has leading or trailing whitespace")
         if not banner:
             raise MarkingError("empty banner")
         blocks = banner.split("//")
         head, rest = blocks[0], blocks[1:]
         if head.upper() != head or head.replace(" ", "_") not in Classification.__members__ or "_" in head:
-            raise MarkingError(f"banner {banner!r}: unknown classification {head!r} "
+            raise MarkingError(f"banner {shown(banner)}: unknown classification {shown(head)} "
                                f"(expected one of: {', '.join(c.banner for c in Classification)})")
         classification = Classification[head.replace(" ", "_")]
         caveats: list[str] = []
@@ -231,31 +231,31 @@ class Marking:
         stage = 0  # 0 caveats, 1 after REL TO, 2 after TLP: enforces the canonical block order
         for block in rest:
             if block == "":
-                raise MarkingError(f"banner {banner!r}: empty block between '//' separators")
+                raise MarkingError(f"banner {shown(banner)}: empty block between '//' separators")
             if block.startswith("REL TO"):
                 if stage >= 1:
-                    raise MarkingError(f"banner {banner!r}: block {block!r} out of order or repeated "
+                    raise MarkingError(f"banner {shown(banner)}: block {shown(block)} out of order or repeated "
                                        "(order: classification//caveats//REL TO//TLP)")
                 rel_to = _parse_rel_to(block, banner)
                 stage = 1
             elif block.startswith("TLP:") or block.upper().startswith("TLP"):
                 if stage >= 2:
-                    raise MarkingError(f"banner {banner!r}: TLP block {block!r} repeated")
+                    raise MarkingError(f"banner {shown(banner)}: TLP block {shown(block)} repeated")
                 label = block[4:] if block.startswith("TLP:") else None
                 if label not in TLP_LABELS:
-                    raise MarkingError(f"banner {banner!r}: unknown TLP token {block!r} "
+                    raise MarkingError(f"banner {shown(banner)}: unknown TLP token {shown(block)} "
                                        f"(TLP 2.0: {', '.join('TLP:' + t for t in TLP_LABELS)})")
                 tlp = label
                 stage = 2
             else:
                 if stage >= 1:
-                    raise MarkingError(f"banner {banner!r}: block {block!r} out of order "
+                    raise MarkingError(f"banner {shown(banner)}: block {shown(block)} out of order "
                                        "(order: classification//caveats//REL TO//TLP)")
                 if not _CAVEAT.fullmatch(block) or block.replace(" ", "_") in Classification.__members__:
-                    raise MarkingError(f"banner {banner!r}: invalid token {block!r} "
+                    raise MarkingError(f"banner {shown(banner)}: invalid token {shown(block)} "
                                        "(caveats are upper-case words of A-Z, 0-9, '-')")
                 if block in caveats:
-                    raise MarkingError(f"banner {banner!r}: caveat {block!r} repeated")
+                    raise MarkingError(f"banner {shown(banner)}: caveat {shown(block)} repeated")
                 caveats.append(block)
         return cls(classification, rel_to, tlp, tuple(caveats))
 
@@ -351,17 +351,17 @@ class Marking:
 
 def _parse_rel_to(block: str, banner: str) -> frozenset[str]:
     if not block.startswith("REL TO ") or len(block) == len("REL TO "):
-        raise MarkingError(f"banner {banner!r}: malformed token {block!r} (expected 'REL TO JPN, KOR')")
+        raise MarkingError(f"banner {shown(banner)}: malformed token {shown(block)} (expected 'REL TO JPN, KOR')")
     tokens = block[len("REL TO "):].split(", ")
     for token in tokens:
         problem = party_problem(token, what="REL TO party")
         if problem is not None:
-            raise MarkingError(f"banner {banner!r}: {problem} (REL TO lists ISO 3166-1 alpha-3 codes "
+            raise MarkingError(f"banner {shown(banner)}: {problem} (REL TO lists ISO 3166-1 alpha-3 codes "
                                "separated by ', ')")
     if len(set(tokens)) != len(tokens):
         dup = next(t for t in tokens if tokens.count(t) > 1)
-        raise MarkingError(f"banner {banner!r}: party {dup!r} repeated in REL TO")
+        raise MarkingError(f"banner {shown(banner)}: party {shown(dup)} repeated in REL TO")
     if tokens != sorted(tokens):
-        raise MarkingError(f"banner {banner!r}: REL TO parties must be in alphabetical order "
+        raise MarkingError(f"banner {shown(banner)}: REL TO parties must be in alphabetical order "
                            f"(write 'REL TO {', '.join(sorted(tokens))}')")
     return frozenset(tokens)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from accord.errors import MarkingError
+from accord.errors import MarkingError, shown
 
 #: Codes accepted as parties although ISO 3166-1 assigns them to no country, with the reason
 #: for each. Empty: see the module docstring.
@@ -48,7 +48,7 @@ def party_problem(party: object, *, what: str = "party") -> str | None:
         return None
     if isinstance(party, str) and len(party) == 3 and party.isascii() and party.isalpha() and party.isupper():
         return f"{what} {party!r} is not an ISO 3166-1 alpha-3 country code (unknown party code)"
-    return f"{what} {party!r} is not an ISO 3166-1 alpha-3 code in upper case (e.g. JPN)"
+    return f"{what} {shown(party)} is not an ISO 3166-1 alpha-3 code in upper case (e.g. JPN)"
 
 
 def check_party(party: object, *, what: str = "party") -> str:

@@ -18,6 +18,9 @@ anything is built, with a one-line :class:`~accord.errors.InputError` naming the
 * **integers past the interpreter's digit limit** (4,300 decimal digits), which PyYAML answers
   with a bare ``ValueError`` — or, written in hex, octal, binary or base 60, builds without a
   bound into an integer no ``str()`` can write back;
+* **lone surrogates** (``"\\ud800"``, an escape only a double-quoted scalar can write): no
+  UTF-8 encoder, store or canonical JSON takes such a string, so it failed later, far from its
+  line (an agreement's title at signing time);
 * nesting deeper than :data:`MAX_DEPTH` (the composer recurses: ``[[[[…]]]]`` 100,000 deep is a
   ``RecursionError``).
 
@@ -65,6 +68,11 @@ class SafeLoader(yaml.SafeLoader):
             raise _Refused(f"YAML anchors (&{event.anchor}) are not accepted", event.start_mark)
         if getattr(event, "tag", None) in _REFUSED_TAGS:
             raise _Refused(f"the YAML tag {_REFUSED_TAGS[event.tag]} is not accepted", event.start_mark)
+        if isinstance(event, yaml.ScalarEvent) and not event.value.isascii():
+            bad = next((c for c in event.value if "\ud800" <= c <= "\udfff"), None)
+            if bad is not None:
+                raise _Refused(f"a string holds a lone surrogate (\\u{ord(bad):04x}): YAML text must be Unicode",
+                               event.start_mark)
         if not isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             return super().compose_node(parent, index)
         self._depth += 1

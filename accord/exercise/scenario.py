@@ -29,6 +29,8 @@ def _known_party(code: str) -> str:
 
 PartyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 alpha-3 code"),
                       AfterValidator(_known_party)]
+LONGEST_S = 6 * 3600
+"""The longest exercise (``duration_s``), in simulated seconds; launches happen within it."""
 Lat = Annotated[float, Field(ge=-90.0, le=90.0)]
 Lon = Annotated[float, Field(ge=-180.0, le=180.0)]
 
@@ -66,15 +68,18 @@ class Radar(_Model):
     lat_deg: Lat
     lon_deg: Lon
     alt_m: float = Field(0.0, ge=-500, le=10_000)
-    sigma_range_m: float = Field(gt=0)
+    # upper bounds as the detections header's (accord.warning.io.header): the simulator cubes
+    # ranges and counts scans, so 1e103 m or a period of 1e-300 s was an OverflowError or
+    # numpy's "Maximum allowed size exceeded" at run time; 100 scans a second at most
+    sigma_range_m: float = Field(gt=0, le=100_000)
     sigma_az_rad: float = Field(gt=0, lt=0.1)
     sigma_el_rad: float = Field(gt=0, lt=0.1)
-    scan_period_s: float = Field(1.0, gt=0, le=60)
-    scan_offset_s: float = Field(0.0, ge=0)
+    scan_period_s: float = Field(1.0, ge=0.01, le=60)
+    scan_offset_s: float = Field(0.0, ge=0, le=3600)
     pd: float = Field(0.9, gt=0, le=1)
     clutter_per_scan: float = Field(5.0, ge=0, le=1000)
-    min_range_m: float = Field(50_000.0, ge=0)
-    max_range_m: float = Field(2_000_000.0, gt=0)
+    min_range_m: float = Field(50_000.0, ge=0, le=1e8)
+    max_range_m: float = Field(2_000_000.0, gt=0, le=1e8)
     min_el_deg: float = Field(2.0, ge=-5, le=90)
     max_el_deg: float = Field(85.0, ge=-5, le=90)
     az_center_deg: float = Field(0.0, ge=0, lt=360)
@@ -96,7 +101,9 @@ class GeoPoint(_Model):
 
 class ExplicitLaunch(_Model):
     id: str = Field(min_length=1)
-    t: float = Field(ge=0, description="Launch time, seconds from the exercise start")
+    # at most the longest exercise: a launch at 1e20 s ended the simulator's trajectory solver
+    # in a ValueError ("The function value at x=1e+20 is NaN")
+    t: float = Field(ge=0, le=LONGEST_S, description="Launch time, seconds from the exercise start")
     launch: GeoPoint
     aim: GeoPoint
     profile: Literal["minimum-energy", "lofted", "depressed"] = "minimum-energy"
@@ -118,6 +125,13 @@ class GeneratedLaunches(_Model):
     def _ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
         if v[0] > v[1]:
             raise ValueError(f"range [{v[0]}, {v[1]}] is reversed")
+        return v
+
+    @field_validator("window_s")
+    @classmethod
+    def _within_an_exercise(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0 <= v[0] <= v[1] <= LONGEST_S:
+            raise ValueError(f"window [{v[0]}, {v[1]}] must lie within [0, {LONGEST_S}] s")
         return v
 
 
@@ -171,7 +185,7 @@ class Scenario(_Model):
     seed: int = Field(0, ge=0, description="Random seed (0 or more): same seed, same run")
     epoch: datetime = Field(datetime.fromisoformat("2026-11-25T00:00:00+00:00"),
                             description="Wall-clock time of t = 0 (RFC 3339)")
-    duration_s: float = Field(gt=0, le=6 * 3600)
+    duration_s: float = Field(gt=0, le=LONGEST_S)
     speed: Literal["fast", "realtime"] = "fast"
     status: Literal["Exercise", "Test"] = Field(
         "Exercise", description="CAP status of every alert: exercises never produce 'Actual'")

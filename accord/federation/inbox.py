@@ -408,7 +408,7 @@ class _Batch:
         orig, seq, item_id, reason = _claimed_text(orig), _claimed_seq(seq), _claimed_text(item_id), _text(reason)
         self.receipts.append(Receipt(orig, seq, item_id, "rejected", code, reason, consumed))
         by = self.sender or orig
-        self.rejection_rows.append((self.stamp, by, seq, code, reason))
+        self.rejection_rows.append((self.stamp, by, seq, code, reason[:500]))
         self.events.append(("item.rejected", {"from": by, "seq": seq, "item_id": item_id,
                                               "code": code, "reason": reason[:500]}, self.now))
         if consumed:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,9 @@ from accord.errors import InputError
 from accord.intel.records import Filters, parse_timestamp_us
 from accord.intel.tables import id_hash
 from accord.intel.validate import version_key
+
+
+_HEX64 = re.compile(r"(?:0|[1-9a-f][0-9a-f]{0,15})")
 
 
 @dataclass(frozen=True)
@@ -35,11 +39,12 @@ class Cursors:
     def unsign(self, scope: str, token: str) -> tuple[int, int]:
         """The (``date_added``, ``seq``) a token of ``scope`` resumes after; :class:`InputError` if
         it is malformed, altered or of another listing."""
-        try:
-            a, b, _ = token.split(".")
-            date_added, seq = int(a, 16), int(b, 16)
-        except (ValueError, AttributeError):
-            raise InputError("malformed paging token", field="next") from None
+        # each number as sign() writes it, 64 bits at most: int(a, 16) reads any length, and a
+        # 5,000-digit one made str() in sign() a ValueError (a 500)
+        parts = token.split(".") if isinstance(token, str) else []
+        if len(parts) != 3 or not all(_HEX64.fullmatch(p) for p in parts[:2]):
+            raise InputError("malformed paging token", field="next")
+        date_added, seq = int(parts[0], 16), int(parts[1], 16)
         if not hmac.compare_digest(self.sign(scope, date_added, seq), token):
             raise InputError("paging token does not belong to this listing or was altered", field="next")
         return date_added, seq

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from accord.core.markings import Marking
-from accord.errors import InputError
+from accord.errors import InputError, shown
 from accord.intel.validate import TS_RE
 
 # the releasability code of an object every party may see (marking and extension definitions
@@ -59,12 +59,12 @@ def _second_rfc3339(seconds: int) -> str:
 def parse_timestamp_us(text: str, *, field: str) -> int:
     """RFC 3339 UTC timestamp (any fraction length) → µs since the epoch (fraction truncated)."""
     if not isinstance(text, str) or not TS_RE.match(text):
-        raise InputError(f"{text!r} is not an RFC 3339 UTC timestamp", field=field)
+        raise InputError(f"{shown(text)} is not an RFC 3339 UTC timestamp", field=field)
     base, _, frac = text[:-1].partition(".")
     try:
         when = datetime.fromisoformat(base).replace(tzinfo=UTC)
     except ValueError:
-        raise InputError(f"{text!r} is not a valid date", field=field) from None
+        raise InputError(f"{shown(text)} is not a valid date", field=field) from None
     return to_us(when) + int((frac + "000000")[:6])
 
 

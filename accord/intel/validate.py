@@ -352,7 +352,7 @@ def validate_full(objects: Sequence[Mapping[str, Any]], *, source: str | None = 
         try:
             stix2.parse(dict(obj), allow_custom=True, version="2.1")
         except (STIXError, ValueError, TypeError) as exc:
-            raise InputError(f"stix2 rejects the object: {exc}", source=_where(source, i, obj)) from None
+            raise InputError(f"stix2 rejects the object: {_one_line(str(exc))}", source=_where(source, i, obj)) from None
         except RecursionError:  # a backstop: the bounds above keep the parsers' trees shallow
             raise InputError("stix2 rejects the object: too deeply nested for its parser",
                              source=_where(source, i, obj)) from None
@@ -371,7 +371,14 @@ def validate_full(objects: Sequence[Mapping[str, Any]], *, source: str | None = 
                              source=_where(source, i, obj)) from None
         if not result.is_valid:
             errors = "; ".join(str(e.message) if hasattr(e, "message") else str(e) for e in result.errors[:3])
-            raise InputError(f"stix2-validator: {errors}", source=_where(source, i, obj))
+            raise InputError(f"stix2-validator: {_one_line(errors)}", source=_where(source, i, obj))
+
+
+def _one_line(text: str, width: int = 240) -> str:
+    """A library's reason on one line of at most ``width`` characters: stix2 and stix2-validator
+    quote the offending value whole (a 100,000-character ``lang`` made a 100 KB reason)."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else f"{text[:width]}… ({len(text)} characters)"
 
 
 def _where(source: str | None, i: int, obj: Mapping[str, Any]) -> str:

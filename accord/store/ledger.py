@@ -42,6 +42,7 @@ from accord.store.base import transaction
 from accord.store.migrations import migrate
 
 _LEVEL_SHIFT = 48  # node id = level << 48 | index: room for 2^48 leaves
+_MAX_INDEX = 2**63 - 1  # the largest integer a BIGINT (SQLite's INTEGER) holds
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger_leaves (
@@ -266,7 +267,9 @@ class Ledger:
 
     def leaf(self, index: int) -> bytes:
         """The leaf bytes of entry ``index``."""
-        row = self.conn.execute("SELECT leaf FROM ledger_leaves WHERE idx = ?", (index,)).fetchone()
+        # an index no BIGINT holds is no entry (the driver would raise OverflowError on it)
+        row = None if not 0 <= index <= _MAX_INDEX else self.conn.execute(
+            "SELECT leaf FROM ledger_leaves WHERE idx = ?", (index,)).fetchone()
         if row is None:
             raise NotFoundError(f"ledger has no entry {index} (size {self.size})")
         return bytes(row[0])
@@ -276,7 +279,10 @@ class Ledger:
 
     def entries(self, start: int = 0, end: int | None = None) -> list[LedgerEntry]:
         """Entries ``[start, end)`` in order (``end`` defaults to the current size)."""
-        end = self.size if end is None else end
+        end = self.size if end is None else min(end, _MAX_INDEX)
+        start = max(start, 0)
+        if start >= end:  # also any start past a BIGINT, which the driver cannot send
+            return []
         rows = self.conn.execute("SELECT idx, leaf FROM ledger_leaves WHERE idx >= ? AND idx < ? ORDER BY idx",
                                  (start, end)).fetchall()
         return [self._decode(r[0], bytes(r[1])) for r in rows]

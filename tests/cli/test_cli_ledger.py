@@ -110,6 +110,14 @@ def test_show_lists_entries(node_dir):
     assert r.exit_code == 0 and "item.created" in r.output and "11 entries" in r.output
 
 
+@pytest.mark.parametrize("start", [str(2**63), str(10**30)])
+def test_show_from_an_index_past_64_bits_lists_nothing(node_dir, start):
+    """An OverflowError traceback out of the database driver before."""
+    r = _run("ledger", "show", "--dir", str(node_dir), "--start", start, "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["entries"] == []
+
+
 def test_not_a_node_directory(tmp_path):
     r = _run("ledger", "verify", "--dir", str(tmp_path / "nope"))
     assert r.exit_code != 0 and "not a node directory" in str(r.exception)
@@ -172,3 +180,28 @@ def test_cosign_with_the_wrong_party_names_the_log_the_checkpoint_is_from(tmp_pa
     assert str(r.exception) == f"{cp}: this checkpoint is JPN's log, not USA's: give --party JPN"
     r = _run("ledger", "cosign", "--dir", str(node_dir), "--party", "JPN", str(cp))
     assert str(r.exception) == "JPN is this node's own party: a partner witnesses a node's checkpoints, not the node"
+
+
+@pytest.mark.parametrize("ts", [2**62, 2**63 - 1, 253402300800])   # the last: 10000-01-01T00:00:00Z
+def test_open_shows_a_witness_time_past_the_year_9999_as_unix_time(tmp_path, node_dir, ts):
+    """A pinned witness's cosignature may carry any time below 2**63 (C2SP tlog-cosignature):
+    printing one past the year 9999 was a traceback out of datetime.fromtimestamp (OSError or ValueError)."""
+    import struct
+
+    from accord.core.checkpoint import COSIGNATURE_ALG, NoteSignature, Verifier, parse_note
+
+    kor_dir = tmp_path / "kor"
+    with Node.init(kor_dir, party="KOR") as kor, Node.open(node_dir) as jpn:
+        jpn.add_partner("KOR", kor.identity.public_b64)
+        witness, name = kor.identity, kor.origin
+        note = parse_note(jpn.ledger.checkpoint())
+    key_hash = Verifier.from_key(name, witness.public_key, COSIGNATURE_ALG).key_hash
+    sig = witness.sign(f"cosignature/v1\ntime {ts}\n".encode() + note.text.encode())
+    line = NoteSignature(name, key_hash, struct.pack(">Q", ts) + sig).line()
+    cosigned = tmp_path / "far.cp"
+    cosigned.write_text(note.encode() + line)
+    r = _run("ledger", "open", "--dir", str(node_dir), str(cosigned))
+    assert r.exit_code == 0, (r.output, r.exception)
+    assert f"witness cosignature at {ts} (Unix time, past the year 9999)" in r.output
+    r = _run("ledger", "open", "--dir", str(node_dir), str(cosigned), "--json")
+    assert r.exit_code == 0 and json.loads(r.output)["verified_signatures"][1]["cosigned_at"] == ts

@@ -28,6 +28,14 @@ def last_line_with(text: str, needle: str) -> int:
 @pytest.mark.parametrize("old, new, field, message, at", [
     ("version: 1", "version: true", "agreement.version", "version must be a positive integer, got True",
      "version:"),
+    # accepted, then no signature could be made or checked (RFC 8785 integers stop at 2**53):
+    # a CanonicalJSONError naming no file, line or field, quoting all 4,300 digits
+    ("version: 1", f"version: {2**53}", "agreement.version", "version must be below 2**53, got an integer of 16 digits",
+     "version:"),
+    ("version: 1", "version: " + "9" * 4300, "agreement.version",
+     "version must be below 2**53, got an integer of 4300 digits", "version:"),
+    ("title: ''", 'title: "\\ud800"', None, "a string holds a lone surrogate (\\ud800): YAML text must be Unicode",
+     "title:"),
     ("id: jpn-kor-warning", "id: jpn kor", "agreement.id", "id 'jpn kor' must be 1–128 of A-Z a-z 0-9 . _ -",
      "id: jpn kor"),
     ("from: JPN", "from: USA", "agreement.rules[0]",

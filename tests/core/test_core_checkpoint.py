@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from accord.core import merkle
@@ -202,6 +202,37 @@ def test_checkpoint_body_round_trips_and_rejects_malformed_bodies():
                      ("\n5\n" + root + "\n", "origin is empty"), ("o\n5\n!!\n", "base64")]:
         with pytest.raises(CheckpointError, match=why):
             Checkpoint.parse(bad)
+
+
+@settings(max_examples=40, deadline=None)
+@given(size=st.integers(0, 2**64) | st.integers(0, 10**30))
+@example(size=0).via("the empty tree")
+@example(size=1).via("one entry")
+@example(size=2**63 - 1).via("the largest a BIGINT holds")
+@example(size=2**63).via("one past it: no store could keep the head")
+@example(size=2**64 - 1).via("C2SP's uint64 maximum")
+@example(size=10**4300 - 1).via("4,300 digits, the most int() reads")
+@example(size=10**4300).via("4,301 digits: int() itself raised ValueError")
+def test_a_checkpoint_size_parses_iff_a_signed_64_bit_index_holds_it(size):
+    """A partner's checkpoint of 5,000 digits was a bare ValueError out of int(); one of 2**64
+    parsed, and storing it as the partner's head was an OverflowError. Both are one line now."""
+    root = base64.b64encode(bytes(32)).decode()
+    digits = "1" + "0" * 4300 if size == 10**4300 else str(size)  # str() stops at 4,300 digits too
+    if size <= 2**63 - 1:
+        assert Checkpoint.parse(f"o\n{digits}\n{root}\n").size == size
+        return
+    with pytest.raises(CheckpointError) as exc:
+        Checkpoint.parse(f"o\n{digits}\n{root}\n")
+    assert "past 2**63-1" in str(exc.value) and len(str(exc.value)) < 200
+    with pytest.raises(CheckpointError, match="from 0 to 2\\*\\*63-1") as exc:
+        Checkpoint("o", size, bytes(32))
+    assert len(str(exc.value)) < 200
+
+
+@pytest.mark.parametrize("size", [-1, True, 1.0, "5"])
+def test_a_checkpoint_size_of_another_type_is_refused(size):
+    with pytest.raises(CheckpointError, match="tree size"):
+        Checkpoint("o", size, bytes(32))
 
 
 def test_origin_for_names_party_and_key():

@@ -141,6 +141,30 @@ def test_malformed_envelope_names_field(changes, field):
     assert f"field {field!r}" in str(err.value)
 
 
+BIG = "x" * 1_000_000
+
+
+@pytest.mark.parametrize("changes,field", [
+    ({"format": BIG}, "format"), ({"originator": BIG}, "originator"), ({"recipient": BIG}, "recipient"),
+    ({"seq": int("9" * 4300)}, "seq"), ({"seq": 2**53}, "seq"), ({"seq": -(2**63)}, "seq"),
+    ({"timestamp": BIG}, "timestamp"), ({BIG: 1}, "x" * 40), ({f"x{i}": 1 for i in range(10_000)}, "x0"),
+])
+def test_a_malformed_envelope_of_huge_values_is_refused_in_one_short_line(changes, field):
+    """The refusal quoted the partner's value whole: a 1 MB format or originator, or 10,000
+    unknown field names, made a 1 MB reason, sent back in the receipt and stored."""
+    d = seal(ITEM, "KOR", 5, JPN, NOW).to_json() | changes
+    with pytest.raises(EnvelopeError) as err:
+        Envelope.from_bytes(json.dumps(d))
+    assert f"field {err.value.field!r}" in str(err.value) and field[:30] in err.value.field
+    assert len(str(err.value)) < 300 and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("seq", [1, 2**53 - 1])
+def test_the_sequence_bounds_themselves_are_accepted(seq):
+    d = seal(ITEM, "KOR", seq, JPN, NOW).to_json()
+    assert Envelope.from_bytes(json.dumps(d)).seq == seq
+
+
 def test_malformed_item_inside_signed_envelope():
     bad_item = {**ITEM.to_json(), "marking": "SECRET//REL TO KOR, JPN"}
     env = Envelope("JPN", "KOR", 5, NOW, bad_item, b"")

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from accord.core.items import Item, new_item
@@ -71,13 +71,42 @@ def test_any_marking_round_trips_through_banner_and_json(marking):
     assert Marking.from_json(marking.to_json()) == marking
 
 
+HUGE = 100_000
+
+
 @given(st.text(max_size=40))
+@example("").via("empty")
+@example("\x00").via("NUL")
+@example("SECRET//REL TO JPN\ud800").via("a lone surrogate")
+@example("X" * HUGE).via("a 100,000-character classification")
+@example("SECRET//REL TO " + ", ".join(["JPN"] * (HUGE // 5))).via("20,000 parties, all the same")
+@example("SECRET//REL TO JPN, " + "K" * HUGE).via("a 100,000-character party")
+@example("SECRET//" + "//".join(["NOFORN"] * (HUGE // 8))).via("12,500 caveats")
+@example("SECRET//" + "A" * HUGE).via("a 100,000-character token")
 def test_arbitrary_text_parses_canonically_or_raises_marking_error(text):
+    """Any text is a canonical banner or one short line: the refusal of a 100,000-character
+    banner quoted it whole, twice (a 200 KB reason, answered to a partner and stored)."""
     try:
         m = Marking.parse(text)
-    except MarkingError:
+    except MarkingError as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 400, len(str(exc))
         return
     assert str(m) == text
+
+
+@pytest.mark.parametrize("kind", ["warning." + "x" * HUGE, "W" * HUGE, "warning.\x00"])
+def test_an_item_of_a_huge_or_odd_kind_is_refused_in_one_short_line(kind):
+    with pytest.raises(InputError) as exc:
+        new_item(kind, {}, Marking.parse("SECRET//REL TO JPN, KOR"), "JPN", datetime(2026, 1, 1, tzinfo=UTC))
+    assert "\n" not in str(exc.value) and len(str(exc.value)) < 400, len(str(exc.value))
+
+
+@pytest.mark.parametrize("party", ["K" * HUGE, "", "\x00", "JPN\n", 10**400, None])
+def test_a_party_problem_is_one_short_line(party):
+    from accord.core.parties import party_problem
+
+    problem = party_problem(party)
+    assert problem and "\n" not in problem and len(problem) < 200
 
 
 @pytest.mark.parametrize("banner,token", [

@@ -13,7 +13,7 @@ import warnings
 
 import pymerkle
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from accord.core import merkle
@@ -185,3 +185,62 @@ def test_compact_range_matches_mth_and_reports_new_nodes():
     assert [len(x) for x in made] == [1, 2, 1, 3, 1, 2, 1, 4, 1]
     assert made[7][-1] == (3, 0, merkle.mth(hashes[:8]))
     assert merkle.subtree_nodes(0, 13) == [(3, 0), (2, 2), (0, 12)]
+
+
+# --- boundary sizes and proof lengths (random small trees never reach them) -------------------
+H = merkle.hash_leaf(b"x")
+BIG = 2**63
+
+
+@settings(max_examples=60, deadline=None)
+@given(index=st.integers(-2, 2**64 + 1), size=st.integers(-1, 2**64 + 1), extra=st.integers(-3, 3))
+@example(index=0, size=0, extra=0).via("the empty tree has no leaf")
+@example(index=0, size=1, extra=0).via("one leaf: an empty path")
+@example(index=0, size=1, extra=1).via("one leaf, a path of one: too long")
+@example(index=BIG - 1, size=BIG, extra=0).via("the last leaf of a 2**63 tree")
+@example(index=BIG, size=BIG, extra=0).via("one past it")
+@example(index=-1, size=BIG, extra=0).via("a negative index")
+@example(index=0, size=2**64, extra=-1).via("a 2**64 tree, one hash short")
+@example(index=2**64 - 1, size=2**64, extra=1).via("a 2**64 tree, one hash too many")
+def test_inclusion_at_any_index_size_and_proof_length_is_a_named_refusal(index, size, extra):
+    """Whatever the index, size (0, 1, 2**63, 2**64) and path length (the right one ± 3), a path
+    of unrelated hashes is refused with InclusionProofError saying which check failed — never
+    an IndexError, a ValueError out of the size arithmetic, or a hang."""
+    inside = 0 <= index < size
+    right = len(merkle.path_ranges(index, 0, size)) if inside else 0
+    proof = [H] * max(0, right + extra)
+    with pytest.raises(InclusionProofError) as exc:
+        merkle.verify_inclusion(index, size, H, proof, merkle.EMPTY_ROOT)
+    said = str(exc.value)
+    if not inside:
+        assert "is not in a tree of size" in said
+    elif len(proof) > right:
+        assert "too long" in said
+    elif len(proof) < right:
+        assert "too short" in said
+    else:
+        assert "does not lead to the root" in said
+
+
+SIZES = [1, 2, 3, BIG - 1, BIG, 2**64]
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(0, 2**64) | st.sampled_from(SIZES), n=st.integers(0, 2**64) | st.sampled_from(SIZES),
+       extra=st.integers(-3, 3))
+@example(m=0, n=0, extra=0).via("from the empty tree: proves nothing")
+@example(m=1, n=1, extra=1).via("equal sizes with a proof")
+@example(m=BIG, n=BIG, extra=0).via("equal sizes at 2**63, other roots")
+@example(m=1, n=BIG, extra=0).via("one leaf to 2**63")
+@example(m=BIG - 1, n=BIG, extra=-1).via("a proof one hash short")
+@example(m=BIG - 1, n=2**64, extra=1).via("a proof one hash too many")
+@example(m=3, n=2, extra=0).via("sizes backwards")
+def test_consistency_at_any_sizes_and_proof_length_is_a_named_refusal(m, n, extra):
+    """Any sizes (0, 1, 2**63, 2**64, backwards), any proof length (the right one ± 3), roots
+    that do not match: ConsistencyProofError saying which check failed."""
+    right = len(merkle.subproof_ranges(m, n)) if 0 < m <= n else 0
+    proof = [H] * max(0, right + extra)
+    with pytest.raises(ConsistencyProofError) as exc:
+        merkle.verify_consistency(m, n, proof, H, merkle.EMPTY_ROOT)
+    assert "\n" not in str(exc.value) and str(exc.value)
+

@@ -3,7 +3,7 @@
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from accord.core.agreements import new_agreement, sign_agreement
@@ -226,3 +226,29 @@ def test_remembered_agreement_checks_follow_the_pinned_keys_and_the_clock():
     assert not late.allowed and any("expired" in r for r in late.lines)
     forged = replace(JK, rules=JK.rules[:1] + JK.rules[:1])  # altered after signing: a new object
     assert not decide(item(), "KOR", [forged], NOW, pinned_keys=PINNED).allowed
+
+
+FIRST = datetime(1, 1, 1, tzinfo=UTC)
+LAST = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)  # agreements keep milliseconds
+WINDOWS = {"a year": (T0, T1), "all of time": (FIRST, LAST)}
+
+
+@settings(max_examples=60, deadline=None)
+@given(window=st.sampled_from(sorted(WINDOWS)), edge=st.sampled_from(["from", "until"]),
+       offset_us=st.integers(-10**6, 10**6))
+@example(window="a year", edge="from", offset_us=0).via("valid_from itself: in force")
+@example(window="a year", edge="from", offset_us=-1).via("a microsecond before")
+@example(window="a year", edge="until", offset_us=-1).via("the last microsecond in force")
+@example(window="a year", edge="until", offset_us=0).via("valid_until itself: no longer")
+@example(window="all of time", edge="from", offset_us=0).via("the year 1")
+@example(window="all of time", edge="until", offset_us=-1).via("the last instant of 9999")
+def test_in_force_exactly_from_valid_from_until_before_valid_until(window, edge, offset_us):
+    """The window's edges (random days rarely land on them to the microsecond), up to the
+    first and last instants a datetime holds."""
+    start, end = WINDOWS[window]
+    a = make(["JPN", "KOR"], [("JPN", "KOR", ["warning.*"], "SECRET")], ["JPN", "KOR"], valid=(start, end))
+    try:
+        now = (start if edge == "from" else end) + timedelta(microseconds=offset_us)
+    except OverflowError:  # before the year 1 or after 9999: no such instant to decide at
+        return
+    assert decide(item(), "KOR", [a], now).allowed == (start <= now < end)

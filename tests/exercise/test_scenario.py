@@ -36,6 +36,22 @@ def test_builtins_include_the_default_and_a_partition_and_crash_drill():
     ('epoch: "2026-11-25T00:00:00Z"', 'epoch: "2026-11-25T00:00:00"', "epoch:", "epoch", "time zone"),
     ('epoch: "2026-11-25T00:00:00Z"', 'epoch: "9999-12-31T23:00:00Z"', "epoch:", "epoch", "years 0002 to 9895"),
     ('epoch: "2026-11-25T00:00:00Z"', 'epoch: "0001-01-01T00:00:00+14:00"', "epoch:", "epoch", "years 0002 to 9895"),
+    # validated, then the simulator's traceback: a period of 5e-324 s counts infinitely many scans
+    # (OverflowError), one of 1e-300 s asks numpy for 1e303 of them ("Maximum allowed size
+    # exceeded"); a range of 1e103 m is cubed past a double (OverflowError)
+    ("scan_period_s: 2.0,", "scan_period_s: 5.0e-324,", "id: KOR-GP1", "radars[0].scan_period_s",
+     "greater than or equal to 0.01"),
+    ("scan_period_s: 2.0,", "scan_period_s: 1.0e-300,", "id: KOR-GP1", "radars[0].scan_period_s",
+     "greater than or equal to 0.01"),
+    ("max_range_m: 900000,", "max_range_m: 1.0e+103,", "id: KOR-GP1", "radars[0].max_range_m",
+     "less than or equal to 100000000"),
+    # validated, then the trajectory solver's ValueError ("The function value at x=1e+20 is NaN")
+    ("{id: M-OVER, t: 40,", "{id: M-OVER, t: 1.0e+20,", "id: M-OVER", "launches.explicit[0].t",
+     "less than or equal to 21600"),
+    ("window_s: [0, 240]", "window_s: [0, 1.0e+20]", "window_s", "launches.generated.window_s",
+     "must lie within [0, 21600] s"),
+    ("window_s: [0, 240]", "window_s: [-1.0e+20, 0]", "window_s", "launches.generated.window_s",
+     "must lie within [0, 21600] s"),
     ("parties: [JPN, KOR]\n", "parties: [JPN, KOR]\n    valid_days: 1.0e+12\n", "valid_days", "agreements[0].valid_days",
      "less than or equal to 36525"),
 ])

@@ -62,3 +62,34 @@ def test_a_malformed_consistency_proof_is_refused_and_flags_nothing(node_pair, p
     with pytest.raises(AccordError, match="malformed consistency proof"):
         check_partner_head(kor, "JPN", transport)
     assert kor.conn.execute("SELECT inconsistent FROM fed_partner_state WHERE party='JPN'").fetchone()[0] is None
+
+
+class SignedHead(Canned):
+    """A partner whose checkpoint, signed with its pinned key, states the size the test chooses."""
+
+    def __init__(self, nodes, size):
+        super().__init__(nodes, {})
+        self.size = size
+
+    def _request(self, node, party, method, path, params, body):
+        import base64
+
+        from accord.core.checkpoint import sign_note
+
+        jpn = self.nodes[party]
+        root = base64.b64encode(jpn.ledger.root()).decode()
+        return httpx.Response(200, text=sign_note(f"{jpn.ledger.origin}\n{self.size}\n{root}\n", jpn.identity,
+                                                  jpn.ledger.origin))
+
+
+@pytest.mark.parametrize("size", [str(2**63), str(2**64 - 1), "9" * 5000])
+def test_a_signed_head_past_64_bits_is_refused_in_one_line_and_stores_nothing(node_pair, size):
+    """Signed by the partner's pinned key, a head of 2**63 entries was stored as its baseline
+    (SQLite: OverflowError) and one of 5,000 digits was a ValueError out of int(): both ended
+    the head check with a traceback."""
+    kor = node_pair["KOR"]
+    with pytest.raises(AccordError, match="past 2\\*\\*63-1") as exc:
+        check_partner_head(kor, "JPN", SignedHead(node_pair, size))
+    assert "\n" not in str(exc.value) and len(str(exc.value)) < 300
+    row = kor.conn.execute("SELECT head_size FROM fed_partner_state WHERE party='JPN'").fetchone()
+    assert row is None or row[0] is None

@@ -69,6 +69,20 @@ def test_unstorable_claims_are_dropped_and_the_rest_of_the_batch_is_applied(pair
     kor.ledger.verify()
 
 
+def test_a_refusal_of_megabyte_values_is_stored_and_answered_short(pair):
+    """An envelope whose format or originator is 1 MB, or which has 10,000 unknown fields: the
+    reason quoted them whole, and fed_rejections kept it (1 MB a row) beside the receipt."""
+    jpn, kor, client = pair
+    good = json.loads(wire.seal_envelope(jpn, note(jpn, 1), "KOR", 1, jpn.clock.now()))
+    hostile = [{**good, "format": "f" * 1_000_000}, {**good, "originator": "O" * 1_000_000},
+               {**good, **{f"x{i}": 1 for i in range(10_000)}}]
+    r = _post(client, jpn, json.dumps({"envelopes": hostile}).encode())
+    assert r.status_code == 200 and len(r.content) < 10_000, len(r.content)
+    assert [x["code"] for x in r.json()["receipts"]] == ["malformed"] * 3
+    stored = [len(row[0]) for row in kor.conn.execute("SELECT reason FROM fed_rejections")]
+    assert len(stored) == 3 and max(stored) <= 500, stored
+
+
 def test_a_batch_holding_a_lone_surrogate_is_refused_whole_in_one_line(pair):
     jpn, kor, client = pair
     r = _post(client, jpn, b'{"envelopes": [{"originator": "\\ud800", "seq": 1}]}')

@@ -273,7 +273,12 @@ BOUNDARY_VALUES = ["", " ", ",", "=", "a=", "a=(", "a=()", 'a=("@method"', "a=:"
                    'a=();keyid="JPN";alg=ed25519', 'a=();keyid="JPN", a=();keyid="JPN"',
                    'a=(("x"))', 'a=("@method" "@method");keyid="JPN"', "é=1", "a=\u00e9", "a=\u4e16",
                    "a=" + "(" * 5000, "a=" + "x" * 20000, 'a=("' + "z" * 5000 + '");keyid="JPN"',
-                   '*=();keyid="JPN";created=1', "a=%\"x\"", "a=@1", "a=1e3"]
+                   '*=();keyid="JPN";created=1', "a=%\"x\"", "a=@1", "a=1e3",
+                   # boundaries: NUL, an integer and a decimal at RFC 8941's 15 digits, 2**63,
+                   # 5,000 members, a 20,000-character keyid, a huge byte sequence
+                   "\x00", "a=\x00", "a=-999999999999999", "a=999999999999.999", "a=9223372036854775808",
+                   ", ".join(f"a{i}=()" for i in range(5000)), 'a=();keyid="' + "J" * 20000 + '"',
+                   "a=:" + "A" * 40000 + ":", "sha-256=:" + "A" * 40000 + ":"]
 
 
 @settings(max_examples=300, deadline=None)
@@ -283,6 +288,17 @@ BOUNDARY_VALUES = ["", " ", ",", "=", "a=", "a=(", "a=()", 'a=("@method"', "a=:"
            lambda v: st.tuples(st.integers(0, len(v)), st.integers(0, 8), st.text(max_size=4)).map(
                lambda t: v[:t[0]] + t[2] + v[t[0] + t[1]:])))
 def test_malformed_signature_headers_get_an_accord_error_never_a_crash(field, value):
+    _verified_or_refused(field, value)
+
+
+@pytest.mark.parametrize("field", ["signature-input", "signature", "content-digest", "accord-recipient"])
+@pytest.mark.parametrize("value", BOUNDARY_VALUES, ids=range(len(BOUNDARY_VALUES)))
+def test_every_boundary_header_value_in_every_field_gets_an_accord_error(field, value):
+    """Each boundary value in each field, not only those the random draw happens to pick."""
+    _verified_or_refused(field, value)
+
+
+def _verified_or_refused(field: str, value: str) -> None:
     headers = {k.lower(): v for k, v in _VALID.items()}
     headers[field] = value
     try:

@@ -120,6 +120,17 @@ def test_bad_filters_and_tokens_are_400(served):
     _error(HTTP.get(served["url"], params={"match[version]": "newest"}, headers=a), 400)
 
 
+@pytest.mark.parametrize("params", [
+    {"next": "f" * 5000 + "." + "f" * 5000 + ".AAAA"},   # str() of the numbers: a ValueError, a 500
+    {"next": "1" * 17 + ".1.AAAA"}, {"next": "-1.-1.AAAA"}, {"next": "0x1.1.AAAA"}, {"next": "1_0.1.AAAA"},
+    {"next": ".."}, {"next": "1.1.AAAA.AAAA"},
+    {"limit": "9" * 5000}, {"added_after": "9" * 5000}, {"match[version]": "x" * 5000},
+])
+def test_paging_tokens_and_filters_at_the_bounds_are_400_in_one_short_line(served, params):
+    body = _error(HTTP.get(served["url"], params=params, headers=served["auth"]), 400)
+    assert "\n" not in body["description"] and len(body["description"]) < 300, len(body["description"])
+
+
 def test_paging_token_survives_a_restart(tmp_path):
     node = make_node(tmp_path / "n", "JPN")
     store = store_for(node)

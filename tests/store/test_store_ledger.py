@@ -177,6 +177,23 @@ def test_missing_things_are_named(node):
         node.consistency_proof(0, 3)
 
 
+@pytest.mark.parametrize("index", [-2**63 - 1, -1, 4, 2**63 - 1, 2**63, 2**64, 10**30])
+def test_an_index_past_the_ledger_or_past_64_bits_is_no_entry(node, index):
+    """An index no BIGINT holds reached the driver: OverflowError (``accord ledger show --start
+    9223372036854775808`` ended in that traceback). It is simply no entry now."""
+    _fill(node, 3)
+    with pytest.raises(NotFoundError, match=f"no entry {index}"):
+        node.leaf(index)
+    assert node.entries(index) == [] if index >= 0 else [e.index for e in node.entries(index)] == [0, 1, 2]
+    assert [e.index for e in node.entries(1, index)] == ([1, 2] if index > 2 else [])
+    with pytest.raises(NotFoundError):
+        node.inclusion_proof(index)
+    with pytest.raises(NotFoundError):
+        node.root(index)
+    with pytest.raises((NotFoundError, LedgerError)):
+        node.consistency_proof(index, 3 if index < 3 else index)
+
+
 T = "2026-01-01T00:00:00.000Z"
 json_data = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.text()

@@ -6,7 +6,7 @@ import math
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
@@ -117,13 +117,35 @@ def test_splitter_cuts_a_stream_at_any_read_boundary_and_drops_an_oversized_even
         assert "larger than 65536 bytes" in str(out[1])
 
 
+_EVENT = (b"<event uid='u1' type='a-f-G' time='2026-12-04T12:00:00Z' start='2026-12-04T12:00:00Z' "
+          b"stale='2026-12-04T12:01:00Z'><point lat='1' lon='2'/><detail><remarks>R</remarks></detail></event>")
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=400) | st.text(max_size=300).map(lambda s: f"<event {s}>".encode()))
+@example(b"").via("empty")
+@example(b"\x00" * 100).via("NUL bytes")
+@example(b"<event uid='\xed\xa0\x80'/>").via("a lone surrogate in UTF-8 bytes")
+@example(b"<a>" * 20_000 + b"</a>" * 20_000).via("nested 20,000 deep")
+@example(_EVENT.replace(b"<remarks>R", b"<remarks>" + b"<a>" * 9_000 + b"R" + b"</a>" * 9_000)).via(
+    "remarks nested 9,000 deep, within the 64 KiB bound")
+@example(b'<!DOCTYPE e [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+         b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>' + _EVENT.replace(b">R<", b">&c;<")).via("billion laughs")
+@example(b'<!DOCTYPE e [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + _EVENT.replace(b">R<", b">&x;<")).via(
+    "external entity")
+@example(_EVENT.replace(b"lat='1'", b"lat='1e400'")).via("a latitude beyond a double")
+@example(_EVENT.replace(b"lat='1'", b"lat='-0'")).via("negative zero")
+@example(_EVENT.replace(b"lat='1'", b"lat='NaN'")).via("NaN")
+@example(_EVENT.replace(b"lat='1'", b"lat='" + b"9" * 5000 + b"'")).via("5,000 digits")
+@example(_EVENT.replace(b"uid='u1'", b"uid='" + b"u" * 60_000 + b"'")).via("a 60,000-character uid")
 def test_parse_event_raises_only_cot_errors_on_arbitrary_bytes(data):
     try:
-        parse_event(data)
-    except CotError:
-        pass
+        event = parse_event(data)
+    except CotError as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 400
+    else:  # what parses is within bounds: the boundary inputs above are accepted only as these
+        assert math.isfinite(event.lat) and -90 <= event.lat <= 90 and len(event.uid) <= 200
+        assert event.remarks in (None, "R")
 
 
 def test_radar_item_is_a_friendly_ground_radar_that_lasts_a_day():
@@ -291,6 +313,28 @@ def test_any_partner_alert_gives_events_accords_parser_accepts_or_one_input_erro
     for kind in ("Alert", msg_type):
         body = {"cap_xml": _cap(sent, expires, incidents=incidents, ring=ring, msg_type=kind)}
         _placed_or_refused(_alert(body, drawn))
+
+
+_CAP_OK = _cap("2026-12-04T12:00:00-00:00", "2026-12-04T13:00:00-00:00")
+
+
+@pytest.mark.parametrize("xml, drawn", [
+    ('<?xml version="1.0"?><!DOCTYPE alert [<!ENTITY a "lol">]>' + _CAP_OK, False),      # DTD: refused
+    ('<!DOCTYPE alert SYSTEM "file:///etc/passwd">' + _CAP_OK, False),                  # external: refused
+    (_CAP_OK.replace("<headline>h", "<headline>h&#0;"), False),                        # NUL: not XML
+    (_CAP_OK.replace("<headline>h</headline>", "<headline>" + "<x>" * 100_000 + "</x>" * 100_000
+                     + "</headline>"), True),                                          # 100,000 deep
+    (_CAP_OK.replace("<headline>h", "<headline>" + "h" * 1_000_000), True),            # a 1 MB headline
+    (_CAP_OK.replace("40,130 41,130", "1e400,130 41,1e400"), False),                   # beyond a double
+    (_CAP_OK.replace("40,130 41,130", "-0,130 41,130"), True),                         # negative zero
+    (_CAP_OK.replace("40,130 41,130 41,131 40,130", " ".join(["40,130"] * 200_000)), True),  # a huge ring
+    ("x" * 2_000_001, False),                                                          # past the 2 MB bound
+])
+def test_a_partners_alert_at_the_bounds_is_drawn_or_refused_in_one_line(xml, drawn):
+    """Pins what random CAP never reaches: DTDs, entities and NULs refused, nesting 100,000 deep
+    and megabyte texts drawn (no recursion, no quadratic copy), numbers beyond a double dropped."""
+    events = _placed_or_refused(_alert({"cap_xml": xml}))
+    assert bool(events) == drawn
 
 
 PREDICTION = {"t": 100.0, "track_id": "T1", "launch_t": 0.0, "impact_t": 400.0, "launch_lat_deg": 40.0,

@@ -6,6 +6,7 @@ point) — and an ellipse that touches no territorial sea never alerts."""
 
 from __future__ import annotations
 
+import pytest
 import shapely
 from alerts_helpers import make_pred
 from hypothesis import HealthCheck, given, settings
@@ -80,3 +81,26 @@ def test_alerts_open_sea_of_japan_never_alerts(geo, lat, lon, a):
         assert not pg.territorial.buffer(0.5).contains(Point(lon, lat))
         eng = AlertEngine(AlertRules(party=party), geo, "accord.test.example", "Actual")
         assert eng.on_prediction(make_pred(100, lat, lon, a, a / 2), 100) == []
+
+
+_LAUGHS = ('<?xml version="1.0"?><!DOCTYPE alert [<!ENTITY a "lollollollollollollollollol">'
+           + "".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(9))
+           + ']><alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">&j;</alert>')
+
+
+@pytest.mark.parametrize("xml, words", [
+    (_LAUGHS, "amplification"),                                                         # billion laughs
+    ('<?xml version="1.0"?><!DOCTYPE alert [<!ENTITY x SYSTEM "file:///etc/hostname">]>'
+     '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">&x;</alert>', "not defined"),   # never read
+    ("<a>" * 100_000 + "</a>" * 100_000, "depth"),                                       # 100,000 deep
+    ("", "not well-formed"),
+    ('<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">' + "x" * 1_000_000 + "</alert>", "schema"),
+])
+def test_cap_validation_refuses_xml_bombs_in_one_line(xml, words):
+    """Pins lxml's defences under :func:`validate` (entity amplification, no external entities,
+    a depth limit) at the inputs random messages never reach."""
+    from accord.errors import InputError
+
+    with pytest.raises(InputError, match=words) as info:
+        validate(xml.encode())
+    assert "\n" not in str(info.value) and len(str(info.value)) < 400

@@ -41,6 +41,9 @@ CAP = "{urn:oasis:names:tc:emergency:cap:1.2}"
 SIGMA_95_2D = math.sqrt(5.991464547107979)
 #: the most vertices sent for one alerted-area ring (CAP outlines can hold thousands)
 MAX_RING_POINTS = 400
+MAX_ALERT_POLYGONS = 200
+"""The most area polygons of one CAP alert drawn (Accord's own alerts carry one or two; a
+partner's with thousands made thousands of events, seconds of the follower's time each)."""
 
 
 class Stamp:
@@ -199,10 +202,14 @@ def alert_events(body: Mapping[str, Any], *, party: str, marking: str, stamp: St
         raise InputError(f"alert lasting {life:.0f} s (sent to expires) ends past the year 9999", field="expires")
     out = []
     areas: dict[str, tuple[float, float]] = {}
+    polygons = 0
     for a, area in enumerate(info.findall(f"{CAP}area")):
         code = next((g.findtext(f"{CAP}value") for g in area.findall(f"{CAP}geocode")), None) or "area"
         desc = area.findtext(f"{CAP}areaDesc") or code
         for k, poly in enumerate(area.findall(f"{CAP}polygon")):
+            polygons += 1
+            if polygons > MAX_ALERT_POLYGONS:  # the rest of a partner's alert is not drawn
+                break
             uid = f"accord.{party}.alert.{_uid_part(incident)}.{a}-{_uid_part(code)}.{k}"
             ring = _ring(poly.text or "")
             if not ring:

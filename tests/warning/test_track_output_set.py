@@ -146,6 +146,30 @@ def test_a_run_stopped_between_its_renames_is_read_as_the_new_pair_and_finished_
     assert _contents(sc) == {"tracks.jsonl": b"", "predictions.jsonl": b""}
 
 
+def test_a_first_run_stopped_between_its_renames_is_read_as_its_pair(newer, tmp_path, monkeypatch):
+    """Before the predictions file has its own name at all: readers still find the committed one."""
+    from accord.tak.replay import load_picture
+    from accord.warning.alerts.batch import load_input
+
+    fresh = tmp_path / "fresh"
+    assert _track(newer, fresh).exit_code == 0
+    tracks, preds = io_tracks.read_tracks(fresh / "tracks.jsonl"), io_tracks.read_predictions(fresh / "predictions.jsonl")
+    out = tmp_path / "out"
+
+    def stopped(src, dst):
+        if dst.name == "predictions.jsonl":
+            raise KeyboardInterrupt
+        os.replace(src, dst)
+
+    monkeypatch.setattr(fileset, "commit_file", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        wio.write_tracker_output(out, tracks, preds)
+    monkeypatch.undo()
+    assert not (out / "predictions.jsonl").exists()
+    assert load_input(out).predictions == preds
+    assert load_picture(out, party="JPN").records == load_picture(fresh, party="JPN").records
+
+
 def test_a_file_changed_since_its_set_was_written_is_refused_with_one_line(tracked, newer):
     sc, _ = tracked
     other = newer.parent / "other"

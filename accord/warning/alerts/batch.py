@@ -34,16 +34,14 @@ class AlertInput:
 def load_input(path: str | Path, *, progress: Callable[[int, int], None] | None = None) -> AlertInput:
     """Read predictions from ``predictions.jsonl`` (a file, or inside a directory), or track a
     scenario directory's ``detections.jsonl`` first with :func:`accord.warning.pipeline.track_detections`."""
-    from accord.warning.io import read_predictions
+    from accord.warning.io import TRACKER_SET, read_predictions, tracker_files
 
     p = Path(path)
     if p.is_file():
         return AlertInput(read_predictions(p), str(p), _simulated(p.parent), False)
     if not p.is_dir():
         raise InputError("no such predictions file or scenario directory", source=str(p))
-    if (p / "predictions.jsonl").is_file():
-        from accord.warning.io import tracker_files
-
+    if (p / "predictions.jsonl").is_file() or (p / TRACKER_SET).is_file():
         preds = tracker_files(p, ("predictions.jsonl",))["predictions.jsonl"]  # as its run committed it
         return AlertInput(read_predictions(preds), str(p / "predictions.jsonl"), _simulated(p), False)
     det = p / "detections.jsonl"

@@ -40,14 +40,14 @@ def load_tracker() -> tuple[float, bool]:
 
 def track(
     detections: Path = typer.Argument(..., help="detections.jsonl (header line, then one detection a line), or a scenario directory holding one."),
-    out: Path = typer.Option(..., "--out", help="Directory to write tracks.jsonl and predictions.jsonl into."),
+    out: Path = typer.Option(..., "--out", help="Directory to write tracks.jsonl and predictions.jsonl into (as one set, with tracker-set.json)."),
     lenient: bool = typer.Option(False, "--lenient", help="Skip (and count) bad detection lines instead of stopping."),
     predict_every: float = typer.Option(1.0, "--predict-every", min=1.0,
                                         help="Seconds between launch/impact prediction refreshes."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Track missiles in DETECTIONS; write tracks.jsonl and predictions.jsonl into --out."""
-    from accord.warning.io import read_detections, write_predictions, write_tracks
+    from accord.warning.io import read_detections, write_tracker_output
 
     load_s, compiled = load_tracker()
     from accord.warning.pipeline import track_detections
@@ -61,9 +61,7 @@ def track(
         result = track_detections(header.sensors, det, predict_every_s=predict_every,
                                   progress=lambda n: progress.update(task, completed=n))
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-    out.mkdir(parents=True, exist_ok=True)
-    write_tracks(out / "tracks.jsonl", result.tracks)
-    write_predictions(out / "predictions.jsonl", result.predictions)
+    write_tracker_output(out, result.tracks, result.predictions)  # one set: never new tracks beside old predictions
     ids = {tr.track_id for tr in result.tracks}
     summary = {
         "detections": result.n_detections, "scans": result.n_scans,

@@ -40,7 +40,7 @@ class Picture:
 def load_picture(directory: str | Path, *, party: str | None = None) -> Picture:
     """Read ``tracks.jsonl``, ``predictions.jsonl`` and an alerts ``index.json`` from
     ``directory`` (any of them); a directory with only ``detections.jsonl`` is tracked first."""
-    from accord.warning.io import read_predictions, read_tracks
+    from accord.warning.io import read_predictions, read_tracks, tracker_files
 
     d = Path(directory)
     if not d.is_dir():
@@ -48,11 +48,12 @@ def load_picture(directory: str | Path, *, party: str | None = None) -> Picture:
     records: list[Record] = []
     sources = []
     alert_party = None
-    if (d / "tracks.jsonl").is_file():
-        records += [(tr.t, "track", tr.to_json()) for tr in read_tracks(d / "tracks.jsonl")]
+    files = tracker_files(d)  # the pair one run wrote, never new tracks beside old predictions
+    if files["tracks.jsonl"].is_file():
+        records += [(tr.t, "track", tr.to_json()) for tr in read_tracks(files["tracks.jsonl"])]
         sources.append("tracks.jsonl")
-    if (d / "predictions.jsonl").is_file():
-        records += [(p.t, "prediction", p.to_json()) for p in read_predictions(d / "predictions.jsonl")]
+    if files["predictions.jsonl"].is_file():
+        records += [(p.t, "prediction", p.to_json()) for p in read_predictions(files["predictions.jsonl"])]
         sources.append("predictions.jsonl")
     if (d / "index.json").is_file():
         alert_party, alerts = _read_alerts(d)

@@ -55,6 +55,7 @@ from accord.warning.io import (
     read_predictions,
     read_tracks,
     read_truth,
+    tracker_files,
 )
 from accord.warning.sim import in_any_coverage
 from accord.warning.prediction import kepler_ground_arc
@@ -352,9 +353,9 @@ def score_dirs(scenario_dir: str | Path, out_dir: str | Path) -> Score:
     header, det = read_detections(sc / "detections.jsonl", lenient=True)
     truth = read_truth(sc / "truth.jsonl")
     events = read_events(sc / "events.jsonl")
-    tracks = read_tracks(out / "tracks.jsonl")
-    preds_path = out / "predictions.jsonl"
-    preds = read_predictions(preds_path) if preds_path.exists() else []
+    files = tracker_files(out)  # the pair one run wrote, never new tracks beside old predictions
+    tracks = read_tracks(files["tracks.jsonl"])
+    preds = read_predictions(files["predictions.jsonl"]) if files["predictions.jsonl"].exists() else []
     seconds = scenario_seconds(det.t)
     return score_tracks(header.sensors, truth, events, tracks, preds, seconds=seconds)
 

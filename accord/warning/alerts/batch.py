@@ -1,18 +1,16 @@
 """Batch use of the engine: a predictions file (or a scenario directory) in, an alert directory out.
 
 The output directory holds one ``NNNN-<msgType>-<identifier>.xml`` file per CAP message and an
-``index.json`` listing them in order. It is written into a temporary sibling directory and
-renamed into place only when every message has been built and validated, so bad input never
-leaves a partial alert sequence behind.
+``index.json`` listing them in order. Every message is validated first, then the directory is
+written as one set by :func:`accord.warning.io.fileset.write_file_set` (a fresh sibling
+directory, flushed and swapped in whole), so bad input or an interruption never leaves a partial
+alert sequence, or none, behind.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,16 +34,16 @@ class AlertInput:
 def load_input(path: str | Path, *, progress: Callable[[int, int], None] | None = None) -> AlertInput:
     """Read predictions from ``predictions.jsonl`` (a file, or inside a directory), or track a
     scenario directory's ``detections.jsonl`` first with :func:`accord.warning.pipeline.track_detections`."""
-    from accord.warning.io import read_predictions
+    from accord.warning.io import TRACKER_SET, read_predictions, tracker_files
 
     p = Path(path)
     if p.is_file():
         return AlertInput(read_predictions(p), str(p), _simulated(p.parent), False)
     if not p.is_dir():
         raise InputError("no such predictions file or scenario directory", source=str(p))
-    if (p / "predictions.jsonl").is_file():
-        return AlertInput(read_predictions(p / "predictions.jsonl"), str(p / "predictions.jsonl"),
-                          _simulated(p), False)
+    if (p / "predictions.jsonl").is_file() or (p / TRACKER_SET).is_file():
+        preds = tracker_files(p, ("predictions.jsonl",))["predictions.jsonl"]  # as its run committed it
+        return AlertInput(read_predictions(preds), str(p / "predictions.jsonl"), _simulated(p), False)
     det = p / "detections.jsonl"
     if not det.is_file():
         raise InputError("directory has neither predictions.jsonl nor detections.jsonl", source=str(p))
@@ -137,11 +135,14 @@ def _file_name(i: int, m: CapMessage) -> str:
 
 def write_alerts(out_dir: str | Path, messages: list[CapMessage], *, party: str, status: str,
                  source: str) -> Path:
-    """Write the messages and ``index.json`` atomically (temp dir + rename).
+    """Write the messages and ``index.json`` as one set, replacing an earlier alert directory
+    whole (:func:`accord.warning.io.fileset.write_file_set`).
 
-    An existing ``out_dir`` is replaced only if it is an earlier alert directory (it has an
-    ``index.json`` in this format); anything else is refused, so nothing unrelated is deleted.
+    An existing ``out_dir`` is replaced only if it is empty or an earlier alert directory (it has
+    an ``index.json`` in this format); anything else is refused, so nothing unrelated is deleted.
     """
+    from accord.warning.io.fileset import write_file_set
+
     out = Path(out_dir)
     if out.exists():
         if not out.is_dir():
@@ -149,29 +150,18 @@ def write_alerts(out_dir: str | Path, messages: list[CapMessage], *, party: str,
         if any(out.iterdir()) and not _is_alert_dir(out):
             raise InputError("output directory is not empty and is not an earlier alert "
                              "directory; refusing to replace it", source=str(out))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        for i, m in enumerate(messages, 1):
-            validate(m.xml)
-            (tmp / _file_name(i, m)).write_bytes(m.xml)
-        doc = index_json(messages, party=party, status=status, source=source)
-        (tmp / INDEX).write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        for f in tmp.iterdir():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    for m in messages:
+        validate(m.xml)
+    doc = index_json(messages, party=party, status=status, source=source)
+    writers = {_file_name(i, m): _writer(m.xml) for i, m in enumerate(messages, 1)}
+    writers[INDEX] = _writer((json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    return write_file_set(out, writers, what="alert sequence", owns=_is_alert_dir)
+
+
+def _writer(data: bytes) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        path.write_bytes(data)
+    return write
 
 
 def _is_alert_dir(d: Path) -> bool:

@@ -9,13 +9,15 @@ checked and written in one place; every name is importable from here:
   and the detections as numpy column arrays (no object per detection: the tracker batches per
   scan).
 * ``tracks.jsonl`` / ``predictions.jsonl`` — the tracker's output (:mod:`~accord.warning.io.tracks`:
-  :func:`write_tracks`, :func:`write_predictions`, :func:`read_tracks`, :func:`read_predictions`).
+  :func:`write_tracks`, :func:`write_predictions`, :func:`read_tracks`, :func:`read_predictions`;
+  the pair written as one set by :func:`write_tracker_output`, read through :func:`tracker_files`).
 * ``truth.jsonl`` / ``events.jsonl`` — scenario truth (:mod:`~accord.warning.io.truth`:
   :func:`read_truth`, :func:`read_events`, :func:`write_truth`, :func:`write_events`).
 
 What they share — strict JSON, line-numbered reading, all-or-nothing writing — is
 :mod:`~accord.warning.io.jsonl`.
-A scenario's three files are written as one set by :mod:`~accord.warning.io.fileset`.
+A scenario's three files, and the tracker's two, are written as one set by
+:mod:`~accord.warning.io.fileset`.
 
 Bad input raises :class:`accord.errors.InputError` naming the file, the 1-based line number and
 the field. The header is checked by pydantic models (:class:`HeaderFields`, :class:`SensorFields`)
@@ -49,7 +51,15 @@ from accord.warning.io.header import (
     parse_header,
     parse_sensor,
 )
-from accord.warning.io.tracks import read_predictions, read_tracks, write_predictions, write_tracks
+from accord.warning.io.tracks import (
+    TRACKER_SET,
+    read_predictions,
+    read_tracks,
+    tracker_files,
+    write_predictions,
+    write_tracker_output,
+    write_tracks,
+)
 from accord.warning.io.truth import (
     EVENT_KEYS,
     TRUTH_KEYS,
@@ -63,8 +73,8 @@ from accord.warning.io.truth import (
 
 __all__ = [
     "DETECTIONS_FORMAT", "ECEF_TOLERANCE_M", "EVENT_KEYS", "MAX_SIGMA_ANGLE_RAD", "MAX_SKIPS_KEPT",
-    "SENSOR_FIELDS", "TRUTH_KEYS", "TWO_PI", "Detections", "DetectionsHeader", "Event", "HeaderFields",
+    "SENSOR_FIELDS", "TRACKER_SET", "TRUTH_KEYS", "TWO_PI", "Detections", "DetectionsHeader", "Event", "HeaderFields",
     "Sensor", "SensorFields", "Truth", "detection_lines", "detections_file", "parse_detections", "parse_header",
-    "parse_sensor", "read_detections", "read_events", "read_predictions", "read_tracks", "read_truth",
-    "write_detections", "write_events", "write_predictions", "write_tracks", "write_truth",
+    "parse_sensor", "read_detections", "read_events", "read_predictions", "read_tracks", "read_truth", "tracker_files",
+    "write_detections", "write_events", "write_predictions", "write_tracker_output", "write_tracks", "write_truth",
 ]

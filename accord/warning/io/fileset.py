@@ -16,13 +16,36 @@ What an interrupted run leaves beside the directory is named ``.<name>.<pid>-…
 (or ``….accord-old``); the next run into the same directory removes those whose process is gone.
 
 The directory is replaced whole, so an existing one must hold nothing but the set's files (and
-the ``.tmp`` files of an interrupted earlier write): anything else is refused, never deleted.
+the ``.tmp`` files of an interrupted earlier write) or be one its writer recognises as its own
+(``owns``: an earlier alert directory, whose file names change from run to run): anything else is
+refused, never deleted.
+
+**Files that share their directory** (:func:`write_files_beside`): the tracker's ``tracks.jsonl``
+and ``predictions.jsonl`` are written into whatever directory ``--out`` names, often a scenario's
+own directory beside its detections, so that directory cannot be swapped for another. There the
+set is committed through a small manifest beside the files (``tracker-set.json``): each new file
+is written under a staged name (``.tracks.jsonl.<pid>-<random>.accord-partial``) and flushed to
+disk, then the manifest naming each file's SHA-256 and staged name is renamed over the old one —
+the commit point — and only then are the staged files renamed to their own names, one after the
+other. A run interrupted before the commit leaves the old files and the old manifest as they
+were; interrupted between the renames it leaves a committed manifest some of whose files are
+still under their staged names. Readers go through :func:`committed_files`, which takes for each
+name the staged file while it is there and otherwise the file itself, and checks it against the
+manifest's digest: they get the old set or the new one, never new tracks beside old predictions,
+and a file changed by hand since the set was written is refused with one line instead of being
+paired without a word. The next run finishes an interrupted commit's renames before writing its
+own set. A tool that reads ``tracks.jsonl`` by name, without the manifest, can still find a mixed
+pair after a kill between the two renames — a window of two system calls. A directory without a
+manifest (files written before it existed, or copied without it) is read as it is. The guarantee is
+about interruptions: a reader running while a writer replaces the set is not protected.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -34,19 +57,21 @@ from accord.errors import InputError
 
 PARTIAL = ".accord-partial"  # the new set being written
 OLD = ".accord-old"  # the old set renamed aside (no directory exchange)
+SET_FORMAT = "accord-file-set/1"  # the manifest of files that share their directory
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
 
 def write_file_set(directory: str | Path, writers: Mapping[str, Callable[[Path], None]], *,
-                   what: str) -> Path:
+                   what: str, owns: Callable[[Path], bool] | None = None) -> Path:
     """Write one file per ``writers`` entry (file name → a function writing that path) into
     ``directory`` as one set, replacing an earlier set there whole; ``what`` names the set in
-    errors ("scenario"). Returns the directory."""
+    errors ("scenario"). An existing directory holding other files is replaced only when
+    ``owns(directory)`` says it is an earlier set of this writer's. Returns the directory."""
     out = Path(directory)
     if out.is_symlink():  # the directory it points to is the one replaced, not the link
         out = Path(os.path.realpath(out))
-    _check_replaceable(out, set(writers), what)
+    _check_replaceable(out, set(writers), what, owns)
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(out)
     staged = _sibling(out, PARTIAL)
@@ -68,13 +93,13 @@ def write_file_set(directory: str | Path, writers: Mapping[str, Callable[[Path],
     return out
 
 
-def _check_replaceable(out: Path, names: set[str], what: str) -> None:
+def _check_replaceable(out: Path, names: set[str], what: str, owns: Callable[[Path], bool] | None) -> None:
     if not out.exists():
         return
     if not out.is_dir():
         raise InputError("exists and is not a directory", source=str(out))
     others = sorted(n for n in os.listdir(out) if n not in names and n.removesuffix(".tmp") not in names)
-    if others:
+    if others and not (owns is not None and owns(out)):
         shown = ", ".join(others[:3]) + (", …" if len(others) > 3 else "")
         raise InputError(f"holds files that are not a {what}'s ({shown}); the {what} replaces its "
                          f"directory whole, so give a new directory or one that holds only a {what}",
@@ -96,11 +121,18 @@ def _remove_leftovers(out: Path) -> None:
     """Remove what runs into ``out`` that are gone left beside it (see the module's docstring)."""
     prefix = f".{out.name}."
     for name in os.listdir(out.parent):
-        if not (name.startswith(prefix) and name.endswith((PARTIAL, OLD))):
+        if not (name.startswith(prefix) and name.removesuffix(".tmp").endswith((PARTIAL, OLD))):
             continue
         pid = name[len(prefix):].split("-", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(out.parent / name, ignore_errors=True)
+            _remove(out.parent / name)
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        p.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:
@@ -163,3 +195,114 @@ def _renameat2(src: Path, dst: Path, flags: int) -> bool:
     if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
         return False
     raise OSError(err, os.strerror(err), str(dst))
+
+
+def write_files_beside(directory: str | Path, writers: Mapping[str, Callable[[Path], None]], *,
+                       manifest: str) -> Path:
+    """Write one file per ``writers`` entry into ``directory`` as one set committed through the
+    ``manifest`` file beside them (see the module's docstring), leaving every other file of the
+    directory alone. Returns the directory."""
+    out = Path(directory)
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is not a directory", source=str(out))
+    out.mkdir(parents=True, exist_ok=True)
+    mpath = out / manifest
+    _finish_commit(out, mpath)
+    for name in (*writers, manifest):
+        _remove_leftovers(out / name)
+    staged = {name: _sibling(out / name, PARTIAL) for name in writers}
+    pending = _sibling(mpath, PARTIAL)
+    try:
+        for name, write in writers.items():
+            write(staged[name])
+        files = {}
+        for name, path in staged.items():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+            files[name] = {"sha256": _sha256(path), "staged": path.name}
+        with open(pending, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps({"format": SET_FORMAT, "files": files}, indent=2) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        _fsync_path(out)  # the staged files' names are on disk before the manifest names them
+        commit_file(pending, mpath)  # the commit point
+    except BaseException:
+        for p in (*staged.values(), pending):
+            p.unlink(missing_ok=True)
+        raise
+    _fsync_path(out)
+    for name, path in staged.items():
+        commit_file(path, out / name)
+    _fsync_path(out)
+    return out
+
+
+def commit_file(src: Path, dst: Path) -> None:
+    """Rename ``src`` over ``dst`` (one step of :func:`write_files_beside`'s commit)."""
+    os.replace(src, dst)
+
+
+def committed_files(directory: str | Path, names: tuple[str, ...], *, manifest: str) -> dict[str, Path]:
+    """The path to read for each of ``names`` in ``directory``: as the ``manifest`` there last
+    committed it (its staged file while an interrupted commit left it so), checked against the
+    manifest's digest; without a manifest, the files as they are. :class:`InputError` for a file
+    that is not the one the manifest names, or a manifest that cannot be read."""
+    out = Path(directory)
+    mpath = out / manifest
+    if not mpath.exists():
+        return {name: out / name for name in names}
+    files = _read_manifest(mpath)
+    found = {}
+    for name in names:
+        entry = files.get(name)
+        if entry is None:
+            found[name] = out / name
+            continue
+        for path in (out / entry["staged"], out / name):
+            if path.is_file() and _sha256(path) == entry["sha256"]:
+                found[name] = path
+                break
+        else:
+            raise InputError(f"is not the file {manifest} names beside it (changed since it was written, or "
+                             f"from another run): write the set again, or remove {manifest} to read the files "
+                             "as they are", source=str(out / name))
+    return found
+
+
+def _finish_commit(out: Path, mpath: Path) -> None:
+    """Rename into place the staged files of a committed set whose run was interrupted first."""
+    if not mpath.exists():
+        return
+    try:
+        files = _read_manifest(mpath)
+    except InputError:
+        return  # replaced by the set about to be written
+    for name, entry in files.items():
+        staged = out / entry["staged"]
+        if staged.is_file():
+            commit_file(staged, out / name)
+    _fsync_path(out)
+
+
+def _read_manifest(mpath: Path) -> dict[str, dict[str, str]]:
+    try:
+        doc = json.loads(mpath.read_text(encoding="utf-8"))
+        files = doc["files"] if doc.get("format") == SET_FORMAT else None
+        if not isinstance(files, dict):
+            raise ValueError
+        for name, entry in files.items():
+            staged = entry["staged"]
+            if not (isinstance(entry["sha256"], str) and isinstance(staged, str)
+                    and staged == Path(staged).name and staged.startswith(f".{name}.")):
+                raise ValueError
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+        raise InputError(f"is not a readable {SET_FORMAT} manifest", source=str(mpath)) from None
+    return files
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()

@@ -337,6 +337,23 @@ def test_a_partners_alert_at_the_bounds_is_drawn_or_refused_in_one_line(xml, dra
     assert bool(events) == drawn
 
 
+def test_a_partners_alert_with_thousands_of_areas_draws_a_bounded_number_and_its_cancel_removes_them():
+    """A partner's alert naming 20,000 areas made 20,000 events (seconds of the follower's time
+    per message): at most MAX_ALERT_POLYGONS are drawn, and the all-clear deletes exactly those."""
+    from accord.tak.picture import MAX_ALERT_POLYGONS
+
+    areas = "".join(f"<area><areaDesc>a{i}</areaDesc><polygon>40,130 41,130 41,131 40,130</polygon></area>"
+                    for i in range(20_000))
+    sent, expires = "2026-12-04T12:00:00-00:00", "2026-12-04T13:00:00-00:00"
+    drawn: dict = {}
+    alert = _cap(sent, expires).replace(
+        "<area><areaDesc>a</areaDesc><polygon>40,130 41,130 41,131 40,130</polygon></area>", areas)
+    events = _placed_or_refused(_alert({"cap_xml": alert}, drawn))
+    assert events is not None and len(events) == MAX_ALERT_POLYGONS
+    cancel = _placed_or_refused(_alert({"cap_xml": alert.replace("<msgType>Alert", "<msgType>Cancel")}, drawn))
+    assert cancel is not None and {e.link_uid for e in cancel} == {e.uid for e in events}
+
+
 PREDICTION = {"t": 100.0, "track_id": "T1", "launch_t": 0.0, "impact_t": 400.0, "launch_lat_deg": 40.0,
               "launch_lon_deg": 127.0, "launch_sigma_m": 500.0, "impact_lat_deg": 33.0, "impact_lon_deg": 130.0,
               "impact_ellipse_95": {"semi_major_m": 900.0, "semi_minor_m": 400.0, "bearing_deg": 30.0}}

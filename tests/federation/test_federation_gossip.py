@@ -171,6 +171,7 @@ class RefusingSplitView(SplitView):
         return super().get_consistency(node, party, first, second)
 
 
+@pytest.mark.sqlite_only  # the fork is a copy of USA's database file
 def test_a_split_view_hidden_by_refusing_the_proofs_is_said_by_both(net_trio, tmp_path, caplog, monkeypatch):
     """USA signed both sizes, so only an outage or a node hiding a split view leaves a proof
     between them ungiven: it cannot be flagged without evidence, but it was not said at all."""

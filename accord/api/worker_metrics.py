@@ -21,6 +21,9 @@ off the hot paths:
 * A scrape sums the answering worker's live counts with the other workers' latest files. What
   a scrape reports of a worker is then never more than what its file holds afterwards, so the
   next scrape, on any worker, reports at least as much.
+* A file that cannot be read, or does not hold a worker's counts (logged), counts as what it held
+  when last read, as does every file when the directory cannot be listed: a scrape never reports
+  a worker's counts as gone (a counter going backwards, which Prometheus takes for a restart).
 * A worker that dies leaves its file; the one that replaces it (same index) starts from the
   counts in it and adds its own, so the dead worker's counts stay in the sum. What it counted
   after its last write (under a second's worth, and never reported) is lost.
@@ -156,6 +159,10 @@ class WorkerShare:
         self.base = _read(self.path) or Traffic()
         self._written = Traffic().add(self.base)  # what the file holds (or will, once first written)
         self._lock = threading.Lock()  # one write at a time, each newer than the one before
+        # the other workers' counts as last read: a file that cannot be read or holds bad numbers
+        # (or a directory that cannot be listed) counts as what it held before, never as zero
+        self._seen: dict[int, Traffic] = {}
+        self._seen_lock = threading.Lock()  # one scrape's reads at a time, each newer than the one before
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="accord-metrics-share", daemon=True)
 
@@ -185,12 +192,19 @@ class WorkerShare:
         except OSError as exc:
             _warn("cannot write %s: %s", self.path, exc.strerror or exc)
             parts = {self.index: self._written}  # what the others can read of this worker
-        for other in self.directory.iterdir():
-            named = _FILE_NAME.fullmatch(other.name)
-            if named and int(named[1]) != self.index:
-                found = _read(other)
-                if found is not None:
-                    parts[int(named[1])] = found
+        with self._seen_lock:
+            try:
+                files = list(self.directory.iterdir())
+            except OSError as exc:
+                _warn("cannot list %s: %s", self.directory, exc.strerror or exc)
+                files = []
+            for other in files:
+                named = _FILE_NAME.fullmatch(other.name)
+                if named and int(named[1]) != self.index:
+                    found = _read(other)
+                    if found is not None:
+                        self._seen[int(named[1])] = found
+            parts = {**self._seen, **parts}
         out = Traffic()
         for index in sorted(parts):  # always in one order: a float sum (latency) then only grows
             out.add(parts[index])

@@ -76,7 +76,8 @@ def import_(bundle: Annotated[Path, typer.Argument(help="STIX 2.1 bundle (JSON)"
                                                            "(default: DIR/import-reports/BUNDLE-TIME.rejected.json)")] = None,
             json_out: JsonOpt = False) -> None:
     """Import a bundle: every object validated in full first; all stored, or nothing
-    (with --skip-invalid: every valid object stored, each invalid one reported)."""
+    (with --skip-invalid: every valid object stored, each invalid one reported). A version of
+    an object another party originated is not stored, and is named (only its originator versions it)."""
     from accord.errors import InvalidObjectsSkipped, StixValidationError
     from accord.intel.import_export import import_bundle, write_rejection_report
 
@@ -94,6 +95,9 @@ def import_(bundle: Annotated[Path, typer.Argument(help="STIX 2.1 bundle (JSON)"
         if len(exc.failures) > 20:
             Console(stderr=True).print(f"  … and {len(exc.failures) - 20} more", highlight=False)
         raise
+    # what was stored or found present: not the invalid objects skipped, nor the versions of
+    # another originator's objects refused (only their originator versions them)
+    taken = summary["objects"] - summary.get("skipped", 0) - len(summary.get("refused", []))
     written = None
     if summary.get("skipped"):
         stamp = store.clock.now().strftime("%Y%m%dT%H%M%SZ")
@@ -102,8 +106,7 @@ def import_(bundle: Annotated[Path, typer.Argument(help="STIX 2.1 bundle (JSON)"
     if json_out:
         typer.echo(json.dumps({k: v for k, v in summary.items() if k != "rejected"}, indent=2))
     else:
-        count = (f"{summary['objects'] - summary['skipped']} of {summary['objects']}" if summary.get("skipped")
-                 else str(summary["objects"]))
+        count = (f"{taken} of {summary['objects']}" if taken != summary["objects"] else str(summary["objects"]))
         console.print(plain(f"imported {count} {noun_for(summary['objects'], 'object')} from {bundle} into "
                             f"{summary['alias'] or summary['collection']}: "
                             f"{summary['stored']} new, {summary['already_present']} already present"), highlight=False)
@@ -116,7 +119,7 @@ def import_(bundle: Annotated[Path, typer.Argument(help="STIX 2.1 bundle (JSON)"
     if written is not None:
         raise InvalidObjectsSkipped(
             f"{summary['skipped']} of {summary['objects']} object(s) were not valid STIX 2.1 and were skipped, "
-            f"{summary['objects'] - summary['skipped']} were stored; each skipped one is listed with its reason in {written}",
+            f"{taken} were stored; each skipped one is listed with its reason in {written}",
             [{"index": r["index"], "id": r["id"], "message": r["reason"]} for r in summary["rejected"]],
             source=str(bundle))
 

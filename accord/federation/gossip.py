@@ -17,7 +17,8 @@ checks; it is caught only when A and B compare what X showed them. Here they do:
   verified head of that party. The same size with another root is an equivocation (two validly
   signed heads). Different sizes: the third party itself is asked for the consistency proof
   between the two sizes, verified against both roots; a proof that does not link them is an
-  equivocation. A proof that cannot be fetched proves nothing (compared again next time).
+  equivocation. A proof that cannot be fetched proves nothing (compared again next time), but
+  is said in a throttled warning: an equivocator could hide behind refusing just these proofs.
 * **Flag**: on equivocation the third party — never the relayer, who only carried what the third
   party signed — is marked exactly as :func:`accord.federation.treeheads.check_partner_head` marks
   an inconsistent partner: the sticky ``fed_partner_state.inconsistent`` flag that ``accord node
@@ -172,15 +173,19 @@ def _compare(node: Node, relayer: str, party: str, note: str, key: Any, transpor
     except CheckpointError as exc:  # our head is from an older pin of the party
         result.unproven.append(f"{party}: this node's own head does not verify under the pinned key: {exc}"[:300])
         return True
-    reason = _disagreement(node, party, ours, theirs, transport, result)
+    reason = _disagreement(node, relayer, party, ours, theirs, transport, result)
     if reason is not None and _flag(node, relayer, party, tuple(row), (ours, row[2]), (theirs, note), reason):
         result.equivocated.append(party)
     return True
 
 
-def _disagreement(node: Node, party: str, ours: Checkpoint, theirs: Checkpoint, transport: Any,
+def _disagreement(node: Node, relayer: str, party: str, ours: Checkpoint, theirs: Checkpoint, transport: Any,
                   result: GossipResult) -> str | None:
-    """Why the two heads cannot both be the party's honest log, or None (agreed, or unproven)."""
+    """Why the two heads cannot both be the party's honest log, or None (agreed, or unproven).
+
+    A proof not given proves nothing, but it is said (one throttled line per party): the party
+    signed both sizes, so its ledger can prove them unless it is away — and a node that shows
+    partners different histories escapes the comparison by refusing just these proofs."""
     if ours.size == theirs.size:
         if ours.root_hash == theirs.root_hash:
             result.agreed.append(party)
@@ -195,6 +200,11 @@ def _disagreement(node: Node, party: str, ours: Checkpoint, theirs: Checkpoint, 
         proof = transport.get_consistency(node, party, small.size, large.size)
     except AccordError as exc:  # unreachable, or it would not say: proves nothing
         result.unproven.append(f"{party}: no consistency proof {small.size}→{large.size} from it: {exc}"[:300])
+        _say(node, party, f"{party} gave no consistency proof between its heads of sizes {ours.size} (verified "
+                          f"here) and {theirs.size} (relayed by {relayer}), which it signed both: "
+                          f"{str(exc)[:300]}; compared again at the next gossip — unless {party} is away, "
+                          "a node that shows partners different histories escapes the comparison so",
+             event="gossip.unproven")
         return None
     try:
         verify_consistency(small, large, [base64.b64decode(p, validate=True) for p in proof])
@@ -234,16 +244,17 @@ def _flag(node: Node, relayer: str, party: str, row: tuple[Any, ...], ours: tupl
     return True
 
 
-_said: dict[tuple[int, str], float] = {}
+_said: dict[tuple[int, str, str], float] = {}
 _said_lock = threading.Lock()
 
 
-def _say(node: Node, relayer: str, line: str) -> None:
-    """One WARNING line about ``relayer``'s gossip per :data:`SAY_EVERY` seconds."""
+def _say(node: Node, partner: str, line: str, *, event: str = "gossip.skipped") -> None:
+    """One WARNING line of ``event`` about ``partner`` (the relayer, or for ``gossip.unproven`` the
+    third party) per :data:`SAY_EVERY` seconds."""
     now = time.monotonic()
     with _said_lock:
-        last = _said.get((id(node), relayer))
+        last = _said.get((id(node), partner, event))
         if last is not None and now - last < SAY_EVERY:
             return
-        _said[(id(node), relayer)] = now
-    log.warning(line, extra={"event": "gossip.skipped", "partner": relayer})
+        _said[(id(node), partner, event)] = now
+    log.warning(line, extra={"event": event, "partner": partner})

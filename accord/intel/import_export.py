@@ -156,11 +156,16 @@ def import_objects(store: IntelStore, objects: list[Any], *, source: str, collec
         coll = store.collection(collection)
     result = store.add_objects(coll.id, valid, strict=False) if valid else None
     new = len(result.stored) if result is not None else 0
+    # ids another originator wrote in the collection: only it versions them (accord.intel.adding)
+    refused = [{"id": f["id"], "message": f["message"]} for f in (result.status.get("failures", []) if result else [])]
     types: dict[str, int] = {}
     for obj in valid:
         types[obj["type"]] = types.get(obj["type"], 0) + 1
-    # ids another originator wrote in the collection: only it versions them (accord.intel.adding)
-    refused = [{"id": f["id"], "message": f["message"]} for f in (result.status.get("failures", []) if result else [])]
+    for r in refused:  # the types of what was stored or present (an id is "<type>--<uuid>")
+        t = r["id"].split("--", 1)[0]
+        types[t] -= 1
+        if not types[t]:
+            del types[t]
     summary = {"file": source, "collection": coll.id, "alias": coll.alias, "objects": len(objects),
                "stored": new, "already_present": len(valid) - new - len(refused), "types": dict(sorted(types.items())),
                "status": result.status["id"] if result is not None else None}

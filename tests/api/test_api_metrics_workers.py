@@ -189,6 +189,34 @@ def test_a_file_that_is_not_a_workers_counts_is_left_out_and_said(node, tmp_path
     assert "worker-1.json: not a worker's counts" in caplog.text
 
 
+def test_a_file_gone_bad_or_unreadable_counts_as_what_it_held_never_backwards(node, tmp_path, monkeypatch):
+    """A scrape left out a worker whose file it could not read or that held bad numbers, so the
+    sum fell (Prometheus takes that for a restart); with the directory gone, a scrape raised."""
+    d = tmp_path / "serve"
+    d.mkdir()
+    other = Traffic(auth_failures={"user": 5}, taxii_requests={("GET", 200): 7})
+    (d / "worker-1.json").write_bytes(other.to_json())
+    counters(node).auth_failed("user")
+    share = WorkerShare(node, d, 0)
+    assert share.totals().auth_failures == {"user": 6}
+    (d / "worker-1.json").write_text('{"partners": {}, "auth_failures": {"user": -3}}')  # bad numbers
+    assert share.totals().auth_failures == {"user": 6}
+    real = type(d).read_bytes
+
+    def emfile(path):
+        if path.name == "worker-1.json":
+            raise OSError(24, "Too many open files")
+        return real(path)
+    monkeypatch.setattr(type(d), "read_bytes", emfile)
+    assert share.totals().taxii_requests == {("GET", 200): 7}
+    monkeypatch.undo()
+    for f in d.iterdir():
+        f.unlink()
+    d.rmdir()
+    summed = share.totals()  # logged, not raised
+    assert summed.auth_failures == {"user": 6} and summed.taxii_requests == {("GET", 200): 7}
+
+
 def test_the_serve_directory_is_emptied_and_those_of_dead_serves_removed(tmp_path):
     root = tmp_path / METRICS_DIR
     (root / "999999999").mkdir(parents=True)  # no such process

@@ -156,3 +156,39 @@ def test_the_flag_stays_until_an_operator_resets_the_head(net_trio, tmp_path):
     assert len(_events(jpn, "partner.equivocated")) == 1
     reset_partner_head(jpn, "USA", "investigated the split view")
     assert not _flags(jpn)["USA"]
+
+
+class RefusingSplitView(SplitView):
+    """The split view, with USA refusing every consistency proof once its partners have its head:
+    its own views do not grow, so their tree-head checks ask for none, and gossip gets none."""
+
+    refusing = False
+
+    def get_consistency(self, node, party, first, second):
+        if party == "USA" and self.refusing:
+            from accord.errors import FederationError
+            raise FederationError("USA answered HTTP 400: no such tree size")
+        return super().get_consistency(node, party, first, second)
+
+
+@pytest.mark.sqlite_only  # the fork is a copy of USA's database file
+def test_a_split_view_hidden_by_refusing_the_proofs_is_said_by_both(net_trio, tmp_path, caplog, monkeypatch):
+    """USA signed both sizes, so only an outage or a node hiding a split view leaves a proof
+    between them ungiven: it cannot be flagged without evidence, but it was not said at all."""
+    import logging
+
+    from accord.federation import gossip
+
+    monkeypatch.setattr(gossip, "_said", {})
+    nodes, usa, fork, _ = _split_view(net_trio, tmp_path, 2)
+    net = RefusingSplitView(nodes, fork)
+    _rounds(nodes, net, 1)
+    net.refusing = True
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="accord.federation"):
+        _rounds(nodes, net, 1)
+    assert not _events(nodes["JPN"], "partner.equivocated") and not _events(nodes["KOR"], "partner.equivocated")
+    said = [r for r in caplog.records if getattr(r, "event", None) == "gossip.unproven"]
+    assert {(r.partner, r.name) for r in said} == {("USA", "accord.federation")}
+    text = " | ".join(r.getMessage() for r in said)
+    assert "relayed by KOR" in text and "relayed by JPN" in text and "no such tree size" in text, text

@@ -191,3 +191,29 @@ def test_an_import_reports_versions_of_another_originators_objects_as_refused(st
     assert [r["id"] for r in summary["refused"]] == [newer["id"]]
     assert "belongs to another originator" in summary["refused"][0]["message"]
     assert store.versions(coll, newer["id"], "JPN").items == ["2026-01-01T00:00:00.000Z"]
+
+
+def test_the_cli_does_not_count_refused_versions_as_imported_or_stored(tmp_path):
+    """``accord intel import`` said "imported 2 of 3 objects … 1 new, 0 already present" and, with
+    --skip-invalid, "2 were stored" when one of the two was a version of a partner's object that
+    was not stored; its types line counted that object too."""
+    from accord.cli.main import app
+    from accord.errors import InvalidObjectsSkipped
+
+    node = make_node(tmp_path / "jpn", "JPN")
+    s = store_for(node)
+    s.add_objects(s.add_collection("Imported bundles", alias="imports"), [indicator(1)], originator="KOR")
+    node.close()
+    bundle = tmp_path / "b.json"
+    objects = [indicator(1, modified="2026-02-01T00:00:00.000Z"), indicator(2)]
+    bundle.write_text(json.dumps({"type": "bundle", "id": "bundle--6b2c5b8e-1111-4111-8111-111111111111",
+                                  "objects": objects}))
+    r = CliRunner().invoke(app, ["intel", "import", str(bundle), "--dir", str(tmp_path / "jpn")])
+    assert "imported 1 of 2 objects" in r.stdout and "1 new, 0 already present" in r.stdout, r.stdout
+    assert "  indicator 1\n" in r.stdout and "not stored: object " + objects[0]["id"] in r.stdout
+    bundle.write_text(json.dumps({"type": "bundle", "id": "bundle--6b2c5b8e-1111-4111-8111-111111111111",
+                                  "objects": [*objects, indicator(3), {"type": "indicator", "id": "bad"}]}))
+    r = CliRunner().invoke(app, ["intel", "import", str(bundle), "--skip-invalid", "--dir", str(tmp_path / "jpn")])
+    assert isinstance(r.exception, InvalidObjectsSkipped)
+    assert "imported 2 of 4 objects" in r.stdout and "1 new, 1 already present" in r.stdout, r.stdout
+    assert "were skipped, 2 were stored" in str(r.exception), r.exception

@@ -118,3 +118,25 @@ def test_the_current_directory_is_refused_since_it_would_be_replaced_under_the_s
     with pytest.raises(InputError, match=r"is the current directory or holds it.*\(e\.g\. \.\./sc\)"):
         write_scenario(".", new)
     assert _contents(out) == before and os.listdir(tmp_path) == ["sc"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a link another user owns needs root (lchown)")
+def test_another_users_link_in_a_shared_directory_is_not_followed_but_ones_own_is(tmp_path, runs):
+    """The set is written where a symlinked --out points; in a sticky world-writable directory
+    (/tmp) a link another user made would choose that place, so it is refused, as the kernel's
+    protected_symlinks refuses to follow it."""
+    old, _ = runs
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    os.chown(shared, 54321, 54321)  # a /tmp is owned by another user than the one writing
+    target = tmp_path / "elsewhere"
+    link = shared / "sc"
+    link.symlink_to(target)
+    os.lchown(link, 12345, 12345)
+    with pytest.raises(InputError, match="symbolic link another user made"):
+        write_scenario(link, old)
+    assert not target.exists()
+    os.lchown(link, os.geteuid(), os.getegid())  # one's own link is followed
+    write_scenario(link, old)
+    assert _contents(target) and link.is_symlink()

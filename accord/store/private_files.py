@@ -46,17 +46,23 @@ def replace_file(path: str | Path, data: bytes, *, mode: int | None = None) -> N
 
     ``mode``: the file's mode, whatever the umask. None (a file the operator names, such as an
     export's ``--out``): an existing file keeps its mode, a new one gets the umask's, as writing
-    it in place did; a symbolic link keeps pointing where it did and its target is replaced."""
+    it in place did; a symbolic link keeps pointing where it did and its target is replaced. A
+    device or a pipe (``--out /dev/stdout``) has no file to replace: it is written to as it is."""
     path = Path(path)
+    try:
+        st: os.stat_result | None = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+        with open(path, "wb") as fh:   # renamed over, /dev/null would become a file
+            fh.write(data)
+        return
     if mode is None and os.path.islink(path):
         path = Path(os.path.realpath(path))
     tmp = path.with_name(path.name + ".tmp")
     try:
-        if mode is None:
-            try:
-                mode = stat.S_IMODE(os.stat(path).st_mode)
-            except FileNotFoundError:
-                pass   # new: the umask's mode, from os.open below
+        if mode is None and st is not None:
+            mode = stat.S_IMODE(st.st_mode)   # a new file: the umask's mode, from os.open below
         tmp.unlink(missing_ok=True)   # a stale one would lend the new file its mode
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE if mode is not None else 0o666)
         try:

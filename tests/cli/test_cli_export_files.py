@@ -156,3 +156,12 @@ def test_an_export_keeps_the_mode_it_had_and_a_new_one_gets_the_umasks(tmp_path)
         replace_file(tmp_path / "a-directory", b"new\n")
     assert raised.value.filename == str(tmp_path / "a-directory")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-directory", "latest.ics", "new.ics", "shared.ics"]
+    fifo = tmp_path / "pipe"   # as --out /dev/stdout or /dev/null: written to, never renamed over
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        replace_file(fifo, b"through the pipe\n")
+        assert os.read(reader, 100) == b"through the pipe\n"
+    finally:
+        os.close(reader)
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and not (tmp_path / "pipe.tmp").exists()

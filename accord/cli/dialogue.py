@@ -19,6 +19,7 @@ from rich.table import Table
 from accord.cli.options import DirOpt, JsonOpt
 from accord.cli.output import plain, plural, print_table
 from accord.errors import InputError
+from accord.store.private_files import replace_file
 
 if TYPE_CHECKING:
     from accord.node import Node
@@ -270,7 +271,7 @@ def ical(series_id: Annotated[str, typer.Argument(help="series id")], dir: DirOp
     """Export a series to iCalendar (RFC 5545): meetings as events, commitments as to-dos."""
     data = _store(dir).ical(series_id)
     if out:
-        out.write_bytes(data)
+        replace_file(out, data)
         console.print(plain(f"wrote {out} ({plural(len(data), 'byte')})"), highlight=False)
     else:
         typer.echo(data.decode(), nl=False)
@@ -294,7 +295,7 @@ def report(dir: DirOpt, series_id: Annotated[Optional[str], typer.Option("--seri
         return
     text = render_markdown(r) if fmt == "md" else render_html(r)
     if out:
-        out.write_text(text, encoding="utf-8")
+        replace_file(out, text.encode("utf-8"))
         console.print(plain(f"wrote {out}"), highlight=False)
     else:
         typer.echo(text, nl=False)

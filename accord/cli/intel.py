@@ -13,6 +13,7 @@ from rich.table import Table
 
 from accord.cli.options import DirOpt, JsonOpt
 from accord.cli.output import noun_for, plain, plural, print_table
+from accord.store.private_files import replace_file
 
 if TYPE_CHECKING:
     from accord.node import Node
@@ -138,7 +139,7 @@ def export(dir: DirOpt,
     if output is None:
         typer.echo(text)
     else:
-        output.write_text(text + "\n", encoding="utf-8")
+        replace_file(output, (text + "\n").encode("utf-8"))
         count = len(data["objects"])
         console.print(plain(f"wrote {plural(count, 'object')} ({fmt}) to {output}"), highlight=False)
 

@@ -23,6 +23,7 @@ from rich.table import Table
 from accord.cli.options import open_node
 from accord.cli.output import literal, plain, plural, print_table
 from accord.clock import add_seconds, to_rfc3339
+from accord.store.private_files import replace_file
 
 app = typer.Typer(help="The node's audit ledger: an RFC 9162 Merkle log with signed C2SP checkpoints.",
                   no_args_is_help=True)
@@ -267,7 +268,7 @@ def cosign(directory: Path = DirOption,
             note = add_cosignature(text, node.identity, node.origin, time=node.clock.now(),
                                    log_verifiers=[Verifier.from_key(log, key)])
         if out is not None:
-            out.write_text(note, encoding="utf-8")
+            replace_file(out, note.encode("utf-8"))
             size = Checkpoint.parse(parse_note(note).text).size
             typer.echo(f"{node.party} cosigned {party}'s checkpoint (tree size {size}); wrote {out}")
         else:

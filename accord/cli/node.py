@@ -19,6 +19,7 @@ from accord.cli.output import plain, print_table, warn
 from accord.core.items import new_item
 from accord.core.markings import Marking
 from accord.errors import InputError
+from accord.store.private_files import replace_file
 
 app = typer.Typer(help="Node identity, partners and items.", no_args_is_help=True)
 partner_app = typer.Typer(help="Pin partner nodes' public keys.", no_args_is_help=True)
@@ -174,7 +175,7 @@ def item_add(dir: DirOpt, kind: Annotated[str, typer.Option("--kind", help="e.g.
                          source=str(out), field="out")
     item = node.put_item(new_item(kind, data, Marking.parse(marking), node.party, node.clock.now()))
     if out is not None:
-        out.write_text(json.dumps(item.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        replace_file(out, (json.dumps(item.to_json(), indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     if json_out:
         typer.echo(json.dumps(item.to_json(), indent=2, ensure_ascii=False))
     else:

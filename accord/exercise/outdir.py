@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from accord.errors import InputError
-from accord.exercise.report import replace_file
+from accord.exercise.report import replace_text
 
 MARKER = ".accord-exercise"
 FORMAT = "accord-exercise-output/1"
@@ -42,7 +42,7 @@ def claim_out_dir(out: Path, run: dict[str, Any], *, force: bool = False) -> Non
                 else:
                     entry.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    replace_file(marker, json.dumps({"format": FORMAT, **run}) + "\n")
+    replace_text(marker, json.dumps({"format": FORMAT, **run}) + "\n")
 
 
 def read_marker(path: Path) -> dict[str, Any] | None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -37,6 +36,7 @@ from matplotlib.transforms import Bbox  # noqa: E402
 
 from accord.exercise.map_symbols import (  # noqa: E402
     rendered_symbols_generator, symbol_legend, symbol_places, with_symbols)
+from accord.store.private_files import replace_file  # noqa: E402
 
 PARTY_COLOURS = {"JPN": "#c0392b", "KOR": "#2e6fbf", "USA": "#2c8a4b"}
 
@@ -373,12 +373,10 @@ def _templates() -> Environment:
     return env
 
 
-def replace_file(path: Path, text: str) -> None:
-    """Write ``path`` whole or not at all (a temporary file beside it, then a rename): a run
-    killed mid-write leaves the old file or none, never a part of one."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def replace_text(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (:func:`~accord.store.private_files.replace_file`): a
+    run killed, or a disk filling, mid-write leaves the old file or none, never a part of one."""
+    replace_file(path, text.encode("utf-8"))
 
 
 def write_report(out_dir: Path, metrics: dict[str, Any], layer: MapLayer,
@@ -386,7 +384,7 @@ def write_report(out_dir: Path, metrics: dict[str, Any], layer: MapLayer,
                  latencies_ms: Sequence[float], summary_lines: Sequence[str]) -> Path:
     """Write ``report.html`` and ``metrics.json`` into ``out_dir``; return the HTML path."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    replace_file(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    replace_text(out_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     name = metrics.get("scenario", {}).get("name", "exercise")
     epoch_text = metrics.get("scenario", {}).get("epoch")
     epoch = datetime.fromisoformat(epoch_text) if epoch_text else None
@@ -415,5 +413,5 @@ def write_report(out_dir: Path, metrics: dict[str, Any], layer: MapLayer,
         launch_rows=launch_rows, gospa_svg=draw_gospa(gospa_series, epoch), node_rows=node_rows,
         latency_svg=draw_latency(latencies_ms), fig_rows=fig_rows, inject_rows=inject_rows)
     path = out_dir / "report.html"
-    replace_file(path, body)   # last: a run with a report.html ran to its end
+    replace_text(path, body)   # last: a run with a report.html ran to its end
     return path

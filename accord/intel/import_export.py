@@ -28,7 +28,6 @@ Export (:func:`export_bundle`) writes, for the node's own users or for one partn
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from accord.errors import InputError, NotFoundError, StixValidationError
 from accord.intel import markings as mk
 from accord.intel.store import Filters, IntelStore
 from accord.intel.validate import check_pattern_depth, structural_failure
+from accord.store.private_files import write_private
 
 DEFAULT_COLLECTION = "imports"
 FORMATS = ("stix", "acs", "misp-distribution")
@@ -183,16 +183,13 @@ def _type_of(obj: Any) -> str | None:
 
 def write_rejection_report(summary: dict[str, Any], path: str | Path) -> Path:
     """Write what :func:`import_bundle` skipped (``skip_invalid``) as JSON to ``path`` (mode
-    0600: the objects are the operator's intelligence); return the path."""
+    0600: the objects are the operator's intelligence), whole or not at all; return the path."""
     path = Path(path)
     report = {"file": summary["file"], "collection": summary["collection"], "objects": summary["objects"],
               "stored": summary["stored"], "already_present": summary["already_present"],
               "skipped": summary["skipped"], "rejected": summary["rejected"]}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    os.chmod(path, 0o600)
+    write_private(path, (json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))  # whole or not at all
     return path
 
 

@@ -92,6 +92,19 @@ CREATE TABLE IF NOT EXISTS agreements (
 """
 
 
+
+def _partners_insecure(conn: Any) -> None:
+    """Migration 2: ``partners.insecure`` (1: plain HTTP off loopback accepted, ``--insecure``),
+    mirrored from ``node.yaml`` in the pin change's transaction like the key and URL, so that a
+    pin change killed before its commit is settled on it too (:meth:`Node._settle_config`)."""
+    if "insecure" not in {r[1] for r in conn.execute("PRAGMA table_info(partners)")}:
+        conn.execute("ALTER TABLE partners ADD COLUMN insecure INTEGER NOT NULL DEFAULT 0")
+
+
+def _mirror_rows(partners: dict[str, Partner]) -> list[tuple[str, str, str, str | None, int]]:
+    """The ``partners`` table's rows for ``partners``, in party order."""
+    return sorted((p.party, p.public_key_b64, p.fingerprint, p.url, int(p.insecure)) for p in partners.values())
+
 def check_store_url(url: str) -> None:
     """Refuse a store URL that is not PostgreSQL's or that carries a password (``node.yaml``
     would keep it: the password belongs in ``~/.pgpass`` or ``PGPASSWORD``)."""
@@ -175,7 +188,7 @@ class Node:
         self._pins_guard = threading.Lock()  # one thread rereads a changed node.yaml, the others wait for it
         self._agreements: dict[str, tuple[str, Agreement]] = {}
         self.schema_at_open = versions(self.conn)  # each part's schema version before this open
-        migrate(self.conn, "node", [SCHEMA], lock=self.write_lock)
+        migrate(self.conn, "node", [SCHEMA, _partners_insecure], lock=self.write_lock)
         self.origin = origin_for(self.party, identity.public_key)
         self.ledger = Ledger(self.conn, identity, self.origin, on_append=self._ledger_grew)
         self._load_partners(config.get("partners") or {})
@@ -341,19 +354,20 @@ class Node:
             self._mirror_partners()
 
     def _mirror_partners(self) -> None:
-        rows = sorted((p.party, p.public_key_b64, p.fingerprint, p.url) for p in self._partners.values())
+        rows = _mirror_rows(self._partners)
         stored = [tuple(r) for r in self.conn.execute(
-            "SELECT party, public_key, fingerprint, url FROM partners ORDER BY party")]
+            "SELECT party, public_key, fingerprint, url, insecure FROM partners ORDER BY party")]
         if stored != rows:  # mirror node.yaml; no write (and no lock wait) when already in step
             with self._write() as conn:
                 if self._settle_config():   # node.yaml was a killed pin change's: back as it was
                     self._load_partners(_read_config(self.dir / CONFIG_FILE).get("partners") or {}, mirror=False)
                     self._config_stamp = _stamp(self.dir / CONFIG_FILE)
-                    rows = sorted((p.party, p.public_key_b64, p.fingerprint, p.url) for p in self._partners.values())
+                    rows = _mirror_rows(self._partners)
                     if stored == rows:
                         return
                 conn.execute("DELETE FROM partners")
-                conn.executemany("INSERT INTO partners(party, public_key, fingerprint, url) VALUES (?,?,?,?)", rows)
+                conn.executemany("INSERT INTO partners(party, public_key, fingerprint, url, insecure) "
+                                 "VALUES (?,?,?,?,?)", rows)
 
     def add_partner(self, party: str, public_key_b64: str, url: str | None = None, *,
                     replace: bool = False, insecure: bool = False) -> Partner:
@@ -479,15 +493,17 @@ class Node:
         was (``node.yaml.undo``) before it rewrites it in its transaction, and removes that copy
         once the transaction has committed; a copy still there was either committed (the
         ``partners`` mirror, written in the same transaction, matches ``node.yaml``: the copy
-        goes) or not (``node.yaml`` goes back to the copy: it pinned a key that its ledger
-        entry, rolled back, never recorded). Returns whether ``node.yaml`` went back."""
+        goes) or not (``node.yaml`` goes back to the copy: it pinned a key, or accepted plain
+        HTTP, that its ledger entry, rolled back, never recorded). Returns whether ``node.yaml``
+        went back."""
         undo, cfg = self.dir / UNDO_FILE, self.dir / CONFIG_FILE
         if not undo.exists():
             return False
         raw = _read_config(cfg).get("partners") or {}
-        pins = sorted((str(party), e.get("key"), e.get("url")) for party, e in raw.items() if isinstance(e, dict)) \
-            if isinstance(raw, dict) else None
-        stored = [tuple(r) for r in self.conn.execute("SELECT party, public_key, url FROM partners ORDER BY party")]
+        pins = sorted((str(party), e.get("key"), e.get("url"), int(e.get("insecure") is True))
+                      for party, e in raw.items() if isinstance(e, dict)) if isinstance(raw, dict) else None
+        stored = [tuple(r) for r in self.conn.execute(
+            "SELECT party, public_key, url, insecure FROM partners ORDER BY party")]
         if pins == stored:
             undo.unlink()
             return False

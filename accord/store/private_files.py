@@ -9,11 +9,15 @@ every file is created with an explicit mode, and the mode is set again with ``fc
 SQLite creates ``-wal`` and ``-shm`` with the mode of the database file itself (``unixOpen``
 copies it and ``fchmod``s past the umask), so a database created here 0600 keeps its
 companions 0600 too.
+
+Files the operator names (an export's ``--out``) are replaced the same way, whole or not at all,
+by :func:`replace_file`, but keep the mode they had (or get the umask's): the operator chose it.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 FILE_MODE = 0o600
@@ -32,12 +36,38 @@ def write_private(path: str | Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically (temp file, fsync, rename), mode 0600. A write
     that fails (a full disk) leaves ``path`` as it was and no temporary file, and its error
     names ``path``."""
+    replace_file(path, data, mode=FILE_MODE)
+
+
+def replace_file(path: str | Path, data: bytes, *, mode: int | None = None) -> None:
+    """Replace ``path`` with ``data`` whole or not at all: ``NAME.tmp`` beside it is written,
+    fsynced and renamed over it. A write that fails (a full disk) or is interrupted (Ctrl-C)
+    leaves ``path`` as it was and no temporary file, and its error names ``path``.
+
+    ``mode``: the file's mode, whatever the umask. None (a file the operator names, such as an
+    export's ``--out``): an existing file keeps its mode, a new one gets the umask's, as writing
+    it in place did; a symbolic link keeps pointing where it did and its target is replaced. A
+    device or a pipe (``--out /dev/stdout``) has no file to replace: it is written to as it is."""
     path = Path(path)
+    try:
+        st: os.stat_result | None = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+        with open(path, "wb") as fh:   # renamed over, /dev/null would become a file
+            fh.write(data)
+        return
+    if mode is None and os.path.islink(path):
+        path = Path(os.path.realpath(path))
     tmp = path.with_name(path.name + ".tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        if mode is None and st is not None:
+            mode = stat.S_IMODE(st.st_mode)   # a new file: the umask's mode, from os.open below
+        tmp.unlink(missing_ok=True)   # a stale one would lend the new file its mode
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE if mode is not None else 0o666)
         try:
-            os.fchmod(fd, FILE_MODE)
+            if mode is not None:
+                os.fchmod(fd, mode)
             view = memoryview(data)
             while view:   # os.write may write less than asked
                 view = view[os.write(fd, view):]
@@ -45,10 +75,10 @@ def write_private(path: str | Path, data: bytes) -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        if exc.filename is None:
-            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        if isinstance(exc, OSError) and (exc.filename is None or str(exc.filename) == str(tmp)):
+            raise OSError(exc.errno, exc.strerror, str(path)) from None   # the file asked for, not NAME.tmp
         raise
 
 

@@ -207,6 +207,47 @@ def test_a_pin_killed_before_its_commit_is_not_in_force_without_its_ledger_entry
     assert not (tmp_path / "jpn" / "node.yaml.undo").exists()
 
 
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def test_plain_http_accepted_by_a_killed_pin_change_is_not_in_force_without_its_ledger_entry(tmp_path, backend,
+                                                                                             request):
+    """``node partner add --insecure`` for a pin whose key and URL stay as they are, only its
+    ``insecure`` turned on again (an operator had taken it out of ``node.yaml``), killed after it
+    replaced ``node.yaml`` but before its transaction committed: the recovery compared only keys
+    and URLs with the ``partners`` table, so it kept plain HTTP off loopback accepted with no
+    ``insecure.http`` in the ledger. Now node.yaml goes back, and accepting it again is ledgered."""
+    import subprocess
+    import sys
+
+    store = request.getfixturevalue("pg_schemas").make() if backend == "postgresql" else None
+    clock = ManualClock(datetime(2026, 6, 1, tzinfo=UTC))
+    usa = Node.init(tmp_path / "usa", "USA", clock)
+    key = usa.identity.public_b64
+    usa.close()
+    url = "http://10.0.0.5:8000"
+    node = Node.init(tmp_path / "jpn", "JPN", clock, store=store)
+    node.add_partner("USA", key, url, insecure=True)
+    node.close()
+    edit(tmp_path / "jpn", "    insecure: true\n", "")   # plain HTTP to USA no longer accepted
+    node = Node.open(tmp_path / "jpn", clock)
+    assert node.partners()["USA"].insecure is False
+    entries = node.ledger.size
+    node.close()
+    script = KILLED_PIN.replace("replace=True)", "replace=True, insecure=True)")
+    r = subprocess.run([sys.executable, "-c", script, str(tmp_path / "jpn"), key, url],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == -9, r.stderr
+    node = Node.open(tmp_path / "jpn", clock)
+    try:
+        assert node.ledger.size == entries
+        assert node.partners()["USA"].insecure is False, "plain HTTP accepted that the ledger does not record"
+        node.add_partner("USA", key, url, insecure=True)   # the same command again
+        assert node.ledger.size == entries + 1 and node.ledger.entry(entries).type == "insecure.http"
+        assert node.partners()["USA"].insecure is True
+    finally:
+        node.close()
+    assert not (tmp_path / "jpn" / "node.yaml.undo").exists()
+
+
 def test_a_full_disk_while_pinning_leaves_node_yaml_and_the_ledger_as_they_were(jpn, monkeypatch):
     """ENOSPC while ``node.yaml`` is rewritten: the error named no file ("no space left on
     device"), and ``node.yaml.tmp`` was left behind."""

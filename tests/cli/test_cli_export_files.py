@@ -1,0 +1,167 @@
+"""A file the operator names with ``--out`` is replaced whole or not at all: a disk that fills
+(or a kill) midway through the write leaves the earlier export as it was and no temporary file
+beside it; written in place, it left the first part of the new one where the good file was."""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import accord.store.private_files as private_files
+from accord.cli.main import app
+from accord.node import Node
+
+runner = CliRunner()
+EARLIER = "the earlier, good export\n"
+
+
+class _HalfWritten:
+    """A file opened for writing that takes half of what it is given, then says the disk is full."""
+
+    def __init__(self, fh):
+        self._fh = fh
+
+    def write(self, data):
+        self._fh.write(data[: len(data) // 2])
+        self._fh.flush()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._fh.close()
+
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
+
+
+class _HalfWrittenOs:
+    """``os`` for :mod:`accord.store.private_files`: ``write`` takes half, then the disk is full."""
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    @staticmethod
+    def write(fd, data):
+        os.write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.fixture
+def disk_fills_midway(monkeypatch, tmp_path):
+    """Every write of a file under ``tmp_path`` (by ``open``/``Path.write_text`` or by ``os.write``
+    in :mod:`accord.store.private_files`) stops half way with ENOSPC."""
+    real_open = io.open
+
+    def half_open(file, mode="r", *args, **kwargs):
+        fh = real_open(file, mode, *args, **kwargs)
+        under = isinstance(file, int) or str(os.path.abspath(file)).startswith(str(tmp_path))
+        return _HalfWritten(fh) if under and any(c in mode for c in "wax") else fh
+
+    def fill():
+        monkeypatch.setattr(io, "open", half_open)
+        monkeypatch.setattr(private_files, "os", _HalfWrittenOs())
+    return fill
+
+
+def _refused_and_intact(args, out: Path, fill) -> None:
+    out.write_text(EARLIER)
+    fill()
+    r = runner.invoke(app, [str(a) for a in args])
+    assert r.exit_code != 0, r.output
+    assert out.read_text() == EARLIER, "the earlier export was replaced by part of the new one"
+    assert sorted(p.name for p in out.parent.iterdir() if p.name.endswith(".tmp")) == []
+
+
+@pytest.fixture(scope="module")
+def dialogue_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("dialogue")
+    r = runner.invoke(app, ["dialogue", "load-example", "--dir", str(d), "--json"])
+    assert r.exit_code == 0, r.output
+    return d / "jpn"
+
+
+@pytest.mark.parametrize("args", [["ical", "JPN-KOR-DMM"], ["report", "--format", "html"], ["report"]],
+                         ids=["ical", "report html", "report md"])
+def test_a_dialogue_export_cut_short_leaves_the_earlier_one(dialogue_dir, tmp_path, disk_fills_midway, args):
+    out = tmp_path / "export"
+    _refused_and_intact(["dialogue", *args, "--dir", dialogue_dir, "--out", out], out, disk_fills_midway)
+
+
+def test_a_cosigned_checkpoint_cut_short_leaves_the_earlier_one(tmp_path, disk_fills_midway):
+    with Node.init(tmp_path / "kor", party="KOR") as kor, Node.init(tmp_path / "jpn", party="JPN") as jpn:
+        kor.add_partner("JPN", jpn.identity.public_b64)
+    cp = tmp_path / "jpn.cp"
+    r = runner.invoke(app, ["ledger", "checkpoint", "--dir", str(tmp_path / "jpn")])
+    assert r.exit_code == 0, r.output
+    cp.write_text(r.output)
+    out = tmp_path / "cosigned.cp"
+    _refused_and_intact(["ledger", "cosign", "--dir", tmp_path / "kor", "--party", "JPN", cp, "--out", out], out,
+                        disk_fills_midway)
+
+
+def test_an_intel_export_cut_short_leaves_the_earlier_one(tmp_path, disk_fills_midway):
+    Node.init(tmp_path / "jpn", party="JPN").close()
+    out = tmp_path / "bundle.json"
+    _refused_and_intact(["intel", "export", "--dir", tmp_path / "jpn", "--out", out], out, disk_fills_midway)
+
+
+def test_an_item_file_cut_short_leaves_the_earlier_one(tmp_path, disk_fills_midway):
+    Node.init(tmp_path / "jpn", party="JPN").close()
+    out = tmp_path / "item.json"
+    _refused_and_intact(["node", "item", "add", "--dir", tmp_path / "jpn", "--kind", "test.note", "--marking",
+                         "UNCLASSIFIED", "--out", out], out, disk_fills_midway)
+
+
+def test_an_exercise_report_cut_short_leaves_the_earlier_one(tmp_path, disk_fills_midway):
+    from accord.exercise.report import replace_text
+
+    out = tmp_path / "report.html"
+    out.write_text(EARLIER)
+    disk_fills_midway()
+    with pytest.raises(OSError) as raised:
+        replace_text(out, "<html>" + "x" * 10_000)
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(out)
+    assert out.read_text() == EARLIER
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_an_export_keeps_the_mode_it_had_and_a_new_one_gets_the_umasks(tmp_path):
+    from accord.store.private_files import replace_file
+
+    old = tmp_path / "shared.ics"
+    old.write_text(EARLIER)
+    os.chmod(old, 0o640)
+    replace_file(old, b"new\n")
+    assert old.read_bytes() == b"new\n" and stat.S_IMODE(old.stat().st_mode) == 0o640
+    mask = os.umask(0o022)
+    try:
+        replace_file(tmp_path / "new.ics", b"new\n")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "new.ics").stat().st_mode) == 0o644
+    link = tmp_path / "latest.ics"
+    link.symlink_to(old)
+    replace_file(link, b"newer\n")
+    assert link.is_symlink() and old.read_bytes() == b"newer\n"
+    (tmp_path / "a-directory").mkdir()
+    with pytest.raises(IsADirectoryError) as raised:   # one line naming it (accord.cli.main.os_error_line)
+        replace_file(tmp_path / "a-directory", b"new\n")
+    assert raised.value.filename == str(tmp_path / "a-directory")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-directory", "latest.ics", "new.ics", "shared.ics"]
+    fifo = tmp_path / "pipe"   # as --out /dev/stdout or /dev/null: written to, never renamed over
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        replace_file(fifo, b"through the pipe\n")
+        assert os.read(reader, 100) == b"through the pipe\n"
+    finally:
+        os.close(reader)
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and not (tmp_path / "pipe.tmp").exists()

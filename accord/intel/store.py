@@ -51,8 +51,7 @@ from accord.store.migrations import migrate
 
 __all__ = ["ALIAS_RE", "ALL", "ANALYSE_FIRST", "DDL", "ID_INDEXED", "MEDIA_STIX21", "OBJECTS_INDEXES",
            "OBJECTS_TABLE", "PG_INDEXES", "V1_COLUMNS", "AddResult", "Collection", "Filters", "IntelStore",
-           "Page", "Stored", "encode_json", "id_hash", "parse_timestamp_us", "to_us", "us_to_rfc3339",
-           "version_key"]
+           "Page", "Stored", "encode_json", "id_hash", "parse_timestamp_us", "to_us", "us_to_rfc3339", "version_key"]
 
 # PostgreSQL: ANALYZE intel_objects once this store has added this many rows, then each time
 # the rows it added have doubled (see IntelStore.keep_statistics)
@@ -105,7 +104,8 @@ class IntelStore:
         if not title or not isinstance(title, str):
             raise InputError("a collection needs a title", field="title")
         rel = sorted({check_party(p, what="rel_to party") for p in rel_to})
-        check_party(received_from, what="partner") if received_from is not None else None
+        if received_from is not None:
+            check_party(received_from, what="partner")
         cid = id or str(uuid.uuid4())
         try:
             uuid.UUID(cid)

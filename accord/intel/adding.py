@@ -35,6 +35,10 @@ TxnHook = Callable[[list[Stored]], Callable[[], object] | None]
 # the status failure of an object whose id another originator wrote (the same words whether or
 # not the writer may read that originator's versions)
 NOT_YOURS = "object {} belongs to another originator; make a new object (derived-from) instead"
+# the refusal of a partner's item carrying a version this node wrote (see :func:`write`)
+OWN = "object {} is this node's own"
+# ... or a version its sender wrote before with other content
+OTHER_CONTENT = "object {} version {} is stored already with other content"
 
 
 class Markings(Protocol):
@@ -101,7 +105,17 @@ def write(conn: Any, coll: Collection, prepared: list[tuple[Any, ...]], hashes: 
     a failure of the status (:data:`NOT_YOURS`); the request's other objects go on. A version
     already present is "already present" whoever sent it. Both are read inside this
     transaction, with the query of what is present (no query more), and answered alike whether
-    or not the writer may read the stored versions."""
+    or not the writer may read the stored versions.
+
+    A partner's item (``received``) is applied only if its object (the request's last) ends up
+    stored as carried under the sender's name: that is what ``applied`` in ``intel_received``
+    says, and what node verification (:mod:`accord.node.verify`) checks. So a version already
+    present answers the item ``refused`` unless the sender wrote it with the same content:
+    :data:`OWN` for a version the node wrote (a partner resending the node's own object), else
+    :data:`NOT_YOURS`, or :data:`OTHER_CONTENT` for the sender's own version changed under the
+    same version. Recorded ``applied``, such an item would claim an object the sender never
+    stored, and verification would name it deleted or edited — an alarm any partner could
+    raise at will."""
     now_us = to_us(clock.now())
     request_ts = us_to_rfc3339(now_us)
     successes: list[dict[str, Any]] = []  # with each entry's releasability (filters status reads)
@@ -126,6 +140,7 @@ def write(conn: Any, coll: Collection, prepared: list[tuple[Any, ...]], hashes: 
         # in the same round trip, the collection's last date_added (the row with a NULL id).
         last = 0
         present: dict[tuple[str, str], int] = {}  # (id, version key) -> its date_added
+        written_by: dict[tuple[str, str], str] = {}  # (id, version key) -> its originator
         bounds: dict[str, list[str]] = {}
         foreign: set[str] = set()  # ids with a version another originator wrote: not ``origin``'s to version
         for sid, vkey, added, by in select_in(
@@ -139,6 +154,7 @@ def write(conn: Any, coll: Collection, prepared: list[tuple[Any, ...]], hashes: 
             if sid not in hashes:
                 continue  # another id with the same hash
             present[(sid, vkey)] = added
+            written_by[(sid, vkey)] = by
             if by != origin:
                 foreign.add(sid)
             b = bounds.setdefault(sid, [vkey, vkey])
@@ -147,7 +163,14 @@ def write(conn: Any, coll: Collection, prepared: list[tuple[Any, ...]], hashes: 
         rows: list[tuple[Any, ...]] = []
         clear_first: list[tuple[int, str, str]] = []
         clear_last: list[tuple[int, str, str]] = []
-        for obj, sid, version, vkey, marking, known, rel, granular, body_text in prepared:
+        item_obj = len(prepared) - 1 if received is not None else -1  # the received item's object
+        for n, (obj, sid, version, vkey, marking, known, rel, granular, body_text) in enumerate(prepared):
+            if n == item_obj and (sid, vkey) in present:
+                why = _not_as_carried(cur, coll.id, hashes[sid], sid, vkey, obj,
+                                      written_by.get((sid, vkey), origin), origin, home)
+                if why is not None:
+                    failures.append({"id": sid, "version": version or request_ts, "message": why, "rel": rel})
+                    continue
             if (sid, vkey) in present:  # a version without a timestamp is its date_added
                 vout = version or us_to_rfc3339(present[(sid, vkey)])
                 successes.append({"id": sid, "version": vout, "message": "already present", "rel": rel})
@@ -169,6 +192,7 @@ def write(conn: Any, coll: Collection, prepared: list[tuple[Any, ...]], hashes: 
                     clear_last.append((hashes[sid], coll.id, sid))
                     known_b[1] = vkey
             date_added = present[(sid, vkey)] = next_us
+            written_by[(sid, vkey)] = origin
             next_us += 1
             rows.append((coll.id, sid, hashes[sid], obj["type"], obj.get("spec_version", "2.1"), version, vkey,
                          date_added, int(is_first), int(is_last), rel, granular, origin, body_text))
@@ -210,6 +234,20 @@ def write(conn: Any, coll: Collection, prepared: list[tuple[Any, ...]], hashes: 
                 if then is not None:
                     after.append(then)
     return AddResult(status_json(status_id, request_ts, body, home, home=home), stored)
+
+
+def _not_as_carried(cur: Any, coll: str, idh: int, sid: str, vkey: str, obj: dict[str, Any], by: str,
+                    origin: str, home: str) -> str | None:
+    """Why a received object whose version ``by`` stored already is not applied, or None when
+    the sender's stored version is the object as carried (read only in that case: one query,
+    for a received item resent)."""
+    if by != origin:
+        return OWN.format(sid) if by == home else NOT_YOURS.format(sid)
+    row = cur.execute(f"SELECT body FROM {ID_INDEXED} WHERE idh = ? AND collection = ? AND stix_id = ?"
+                      " AND vkey = ? AND originator = ?", (idh, coll, sid, vkey, origin)).fetchone()
+    if row is not None and json.loads(row[0]) != obj:
+        return OTHER_CONTENT.format(sid, obj.get("modified") or obj.get("created") or "(none)")
+    return None
 
 
 def status_json(sid: str, ts: str, body: dict[str, Any], party: str, *, home: str) -> dict[str, Any]:

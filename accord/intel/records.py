@@ -78,11 +78,12 @@ class Collection:
     rel_to: frozenset[str]
     strict: bool
     created: str
+    received_from: str | None = None  # the partner whose received items it holds (None: the node's own)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "description": self.description,
                 "alias": self.alias, "shared": self.shared, "rel_to": sorted(self.rel_to),
-                "strict": self.strict, "created": self.created}
+                "strict": self.strict, "created": self.created, "received_from": self.received_from}
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,20 @@ Incoming (:func:`sync_received`): items of kind ``intel.stix`` from partners (al
 policy-checked and ledgered ``item.received`` by federation) are added to the collection of the
 same id — created on first receipt, titled after the sender's — with their originator recorded
 and their STIX markings intact. Each item is applied once (table ``intel_received``), in the same
-transaction as its objects; one carrying a version of an id another party wrote in that
-collection is recorded ``refused`` (only an id's originator versions it, :mod:`accord.intel.adding`).
+transaction as its objects. Recorded ``refused`` (one line of reason, nothing stored):
+
+* an item naming a collection that was not created for its sender's items (the column
+  ``received_from``): one of the node's own, or one holding another partner's received objects —
+  else a partner could put its objects beside the node's own, or another partner's, under a
+  collection id it learnt;
+* one carrying a version of an id another party wrote in that collection (only an id's
+  originator versions it, :mod:`accord.intel.adding`);
+* one carrying a version stored already, unless its sender stored it with the same content —
+  ``object <id> is this node's own`` for the node's own objects resent. The receive refuses it
+  rather than node verification looking past it: ``applied`` would record an object the sender
+  never stored, and verification, which checks every applied item's object is stored as carried
+  (:mod:`accord.node.verify`), would report it deleted or edited — a false alarm any partner
+  could raise at will, where a lenient check would also miss a row truly deleted.
 """
 
 from __future__ import annotations
@@ -32,9 +44,10 @@ from typing import TYPE_CHECKING, Any
 
 from accord.core.items import Item
 from accord.core.markings import Marking
-from accord.errors import AccordError, NotFoundError, PolicyDenied, StixValidationError
+from accord.errors import AccordError, InputError, NotFoundError, PolicyDenied, StixValidationError
 from accord.intel import markings as mk
-from accord.intel.store import IntelStore, Stored
+from accord.intel.store import Collection, IntelStore, Stored
+from accord.intel.tables import RECEIVED_PREFIX
 from accord.store.base import select_in
 
 if TYPE_CHECKING:
@@ -164,10 +177,35 @@ def _pending_ids(node: Node, store: IntelStore) -> list[str]:
             return [i.id for i in node.items(kind=KIND) if i.originator != node.party and i.id not in have]
 
 
+def _collection_for(store: IntelStore, cid: str, coll: dict[str, Any], sender: str) -> Collection | str:
+    """The collection ``cid`` made for ``sender``'s items (made now if absent), or why the item
+    is refused: it exists and was not made for them."""
+    try:
+        found = store.collection(cid)
+    except NotFoundError:
+        try:
+            found = store.add_collection(f"{coll.get('title') or 'intel'} (from {sender})", id=cid,
+                                         description=f"{RECEIVED_PREFIX}{sender}", received_from=sender)
+        except InputError:  # made meanwhile (another process applying the same partner's items)
+            found = store.collection(cid)
+    if found.id == cid and found.received_from == sender:
+        return found
+    return f"collection {cid} was not created for objects received from {sender}; not applied"
+
+
+def _record(store: IntelStore, item: Item, cid: Any, obj: Any, outcome: str, reason: str) -> None:
+    with store.lock, store.conn:
+        store.conn.execute(
+            "INSERT OR IGNORE INTO intel_received(item_id, originator, collection, stix_id, outcome, reason)"
+            " VALUES (?,?,?,?,?,?)", (item.id, item.originator, cid, obj.get("id") if isinstance(obj, dict) else None,
+                                      outcome, reason[:500]))
+
+
 def sync_received(node: Node, store: IntelStore) -> dict[str, int]:
     """Apply received ``intel.stix`` items not applied yet; ``{"applied": n, "invalid": m}``
-    (``invalid`` counts the items refused too: an object whose id another originator wrote in
-    that collection, which only that originator may version — recorded ``refused``)."""
+    (``invalid`` counts the items refused too — into a collection not made for their sender, an
+    object whose id another originator wrote in that collection, a version stored already
+    otherwise — each recorded ``refused``, see the module docstring)."""
     applied = invalid = 0
     for item_id in _pending_ids(node, store):
         item = node.get_item(item_id)
@@ -182,12 +220,13 @@ def sync_received(node: Node, store: IntelStore) -> dict[str, int]:
             cid_s = str(cid)
             if not isinstance(obj, dict):
                 raise StixValidationError("item carries no STIX object", [])
-            try:
-                store.collection(cid_s)
-            except NotFoundError:
-                store.add_collection(f"{coll.get('title') or 'intel'} (from {item.originator})", id=cid_s,
-                                     description=f"received from {item.originator}")
-            result = store.add_objects(cid_s, [*markings, obj], originator=item.originator,
+            target = _collection_for(store, cid_s, coll, item.originator)
+            if isinstance(target, str):
+                log.warning("intel: item %s from %s: %s", item.id, item.originator, target)
+                _record(store, item, cid_s, obj, "refused", target)
+                invalid += 1
+                continue
+            result = store.add_objects(target, [*markings, obj], originator=item.originator,
                                        received=(item.id, item.originator))
             refused = [f for f in result.status.get("failures", ()) if f["id"] == obj.get("id")]
             if refused:  # recorded "refused" with the add (a version of an id another party wrote)
@@ -197,12 +236,7 @@ def sync_received(node: Node, store: IntelStore) -> dict[str, int]:
             applied += 1
         except (AccordError, ValueError) as exc:
             invalid += 1
-            with store.lock, store.conn:
-                store.conn.execute(
-                    "INSERT OR IGNORE INTO intel_received(item_id, originator, collection, stix_id, outcome, reason)"
-                    " VALUES (?,?,?,?,?,?)", (item.id, item.originator, cid,
-                                              obj.get("id") if isinstance(obj, dict) else None,
-                                              "invalid", str(exc)[:500]))
+            _record(store, item, cid, obj, "invalid", str(exc))
     return {"applied": applied, "invalid": invalid}
 
 

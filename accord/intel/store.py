@@ -51,8 +51,7 @@ from accord.store.migrations import migrate
 
 __all__ = ["ALIAS_RE", "ALL", "ANALYSE_FIRST", "DDL", "ID_INDEXED", "MEDIA_STIX21", "OBJECTS_INDEXES",
            "OBJECTS_TABLE", "PG_INDEXES", "V1_COLUMNS", "AddResult", "Collection", "Filters", "IntelStore",
-           "Page", "Stored", "encode_json", "id_hash", "parse_timestamp_us", "to_us", "us_to_rfc3339",
-           "version_key"]
+           "Page", "Stored", "encode_json", "id_hash", "parse_timestamp_us", "to_us", "us_to_rfc3339", "version_key"]
 
 # PostgreSQL: ANALYZE intel_objects once this store has added this many rows, then each time
 # the rows it added have doubled (see IntelStore.keep_statistics)
@@ -98,12 +97,15 @@ class IntelStore:
     # --- collections -----------------------------------------------------------------------
     def add_collection(self, title: str, *, alias: str | None = None, description: str | None = None,
                        shared: bool = False, rel_to: Iterable[str] = (), strict: bool = False,
-                       id: str | None = None) -> Collection:
+                       id: str | None = None, received_from: str | None = None) -> Collection:
         """Create a TAXII collection. ``rel_to`` is the default REL TO of objects in it that
-        carry no Accord marking (default: none, i.e. home party only)."""
+        carry no Accord marking (default: none, i.e. home party only). ``received_from``: made
+        for that partner's items, and only its items are applied into it (:mod:`accord.intel.sharing`)."""
         if not title or not isinstance(title, str):
             raise InputError("a collection needs a title", field="title")
         rel = sorted({check_party(p, what="rel_to party") for p in rel_to})
+        if received_from is not None:
+            check_party(received_from, what="partner")
         cid = id or str(uuid.uuid4())
         try:
             uuid.UUID(cid)
@@ -116,9 +118,9 @@ class IntelStore:
         try:
             with self.lock, self.conn:
                 self.conn.execute(
-                    "INSERT INTO intel_collections(id, title, description, alias, shared, rel_to, strict, created)"
-                    " VALUES (?,?,?,?,?,?,?,?)",
-                    (cid, title, description, alias, int(shared), ",".join(rel), int(strict), created))
+                    "INSERT INTO intel_collections(id, title, description, alias, shared, rel_to, strict, created,"
+                    " received_from) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (cid, title, description, alias, int(shared), ",".join(rel), int(strict), created, received_from))
         except IntegrityError:
             raise self._taken(cid, alias) from None
         return self.collection(cid)
@@ -165,7 +167,7 @@ class IntelStore:
     def _collection(r: Any) -> Collection:
         return Collection(r["id"], r["title"], r["description"], r["alias"], bool(r["shared"]),
                           frozenset(p for p in r["rel_to"].split(",") if p), bool(r["strict"]),
-                          r["created"])
+                          r["created"], r["received_from"])
 
     # --- markings --------------------------------------------------------------------------
     def definitions(self, refs: Iterable[str], local: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -271,7 +273,6 @@ class IntelStore:
         if row is None:
             raise NotFoundError(f"no status {status_id!r}")
         return row[0], status_json(status_id, row[1], orjson.loads(row[2]), party, home=self.party)
-
 
     # --- reading ---------------------------------------------------------------------------
     def _page(self, what: str, coll: str, party: str, f: Filters, limit: int | None,

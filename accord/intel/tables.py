@@ -6,7 +6,10 @@ build their SQL on the names here.
 
 Tables:
 
-``intel_collections``  TAXII collections (id, title, alias, ``shared`` flag, default REL TO).
+``intel_collections``  TAXII collections (id, title, alias, ``shared`` flag, default REL TO, and
+                       ``received_from``: the partner a collection was created for when its
+                       first item from that partner arrived, :mod:`accord.intel.sharing`; NULL
+                       for the node's own).
 ``intel_objects``      one row per object *version*: unique on (collection, id, version key)
                        (checked by :meth:`IntelStore.add_objects`; found by the id hash ``idh``),
                        with the TAXII ``date_added`` (µs since the epoch, strictly increasing
@@ -116,9 +119,35 @@ def upgrade_v1(conn: Any) -> None:
         conn.execute(stmt)
 
 
+RECEIVED_PREFIX = "received from "  # the description of a collection made for a partner's items
+
+
+def add_received_from(conn: Any) -> None:
+    """Migration 5: ``intel_collections.received_from``, the partner whose received items a
+    collection was made for (only that partner's items are applied into it). Collections made so
+    before the column existed are found by what receiving wrote: the description ``received from
+    <party>`` it gave them, and the originator of every object applied into them from a partner's
+    item (``intel_received``), which must be that party. One a partner's items were applied into
+    under another's name, or made by the node itself, stays NULL: no partner's item is applied
+    into it any more. Objects the node's own writers or TAXII tools added do not count: they
+    never came from a partner's item."""
+    if "received_from" not in {r[1] for r in conn.execute("PRAGMA table_info(intel_collections)")}:
+        conn.execute("ALTER TABLE intel_collections ADD COLUMN received_from TEXT")
+    rows = conn.execute("SELECT id, description FROM intel_collections WHERE received_from IS NULL"
+                        " AND description LIKE ?", (RECEIVED_PREFIX + "%",)).fetchall()
+    for cid, description in rows:
+        party = description[len(RECEIVED_PREFIX):]
+        if not description.startswith(RECEIVED_PREFIX) or not party:  # SQLite's LIKE ignores case
+            continue
+        senders = {r[0] for r in conn.execute("SELECT DISTINCT originator FROM intel_received"
+                                              " WHERE collection = ? AND outcome = 'applied'", (cid,))}
+        if senders <= {party}:
+            conn.execute("UPDATE intel_collections SET received_from = ? WHERE id = ?", (party, cid))
+
+
 # the steps of the intel component's schema, in order (:func:`accord.store.migrations.migrate`)
 MIGRATIONS: list[Step] = [DDL, upgrade_v1, OBJECTS_TABLE.format(name="intel_objects") + OBJECTS_INDEXES,
-                          {"sqlite": "", "postgresql": PG_INDEXES}]
+                          {"sqlite": "", "postgresql": PG_INDEXES}, add_received_from]
 
 
 def fix_flags(cur: Any, coll: str, sid: str) -> None:

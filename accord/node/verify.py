@@ -19,8 +19,9 @@ log was not rewritten; it says nothing of the rows beside it. The full check add
    item holds (body, version digest, record, version), so reads served from the index show what
    was signed and ledgered;
 5. **received intelligence** — each STIX object applied from a partner's ``intel.stix`` item
-   (``intel_received``) must be stored exactly as that item carries it, so TAXII serves what
-   was received and ledgered;
+   (``intel_received``) must be stored exactly as that item carries it, under its sender's name,
+   so TAXII serves what was received and ledgered (the receive records an item applied only
+   then: one resending a version stored otherwise is refused, :mod:`accord.intel.adding`);
 6. **outbox** — each envelope in ``fed_outbox`` must be recorded by the ``item.shared`` entry of
    its recipient and number, carry that entry's item exactly as stored (same digest), be
    addressed as its row says and be signed by this node's key: nothing was slipped into the

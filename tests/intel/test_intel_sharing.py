@@ -10,12 +10,15 @@ import pytest
 
 from accord.clock import ManualClock
 from accord.core.agreements import new_agreement, sign_agreement
+from accord.core.items import Item
+from accord.core.markings import Marking
 from accord.errors import FederationError
-from accord.federation import Federation, InProcessNetwork
+from accord.federation import Federation, InProcessNetwork, share_many
 from accord.federation.schema import ensure_federation_schema
 from accord.intel.markings import AccordLabel, TLP2_IDS
 from accord.intel.node_store import store_for
 from accord.intel.sharing import sync_received
+from accord.intel.store import Filters
 from accord.node import Node
 from intel_samples import indicator
 
@@ -240,22 +243,139 @@ def test_a_partner_s_taxii_write_is_not_shared_onward_as_this_node_s_own(trio):
 
 def test_a_received_version_of_an_id_another_party_wrote_is_refused(trio):
     """Only an object's originator versions it, for items from partners too: KOR's own writer
-    put an object under the id into the collection before JPN's item arrived; the item is
-    recorded refused, KOR's object stays, and node verification (which checks applied items)
-    has nothing to report."""
+    put an object under the id into JPN's received collection before JPN's item arrived; the
+    item is recorded refused, KOR's object stays, and node verification (which checks applied
+    items) has the first item only to check."""
     from accord.node.verify import verify_node
 
     nodes, feds = trio
     jpn = store_for(nodes["JPN"])
     coll = jpn.add_collection("Cyber indicators", shared=True, rel_to=["KOR"])
-    jpn.add_objects(coll.id, [indicator(1, modified="2026-02-01T00:00:00.000Z", markings=[TLP2_IDS["GREEN"]])])
+    jpn.add_objects(coll.id, [indicator(2, markings=[TLP2_IDS["GREEN"]])])
     assert feds["JPN"].sync("KOR", heads=False)["KOR"] is None
     kor_node = nodes["KOR"]
     kor = store_for(kor_node)
-    kor.add_collection("KOR's copy", id=coll.id)
+    assert sync_received(kor_node, kor) == {"applied": 1, "invalid": 0}  # the collection, made for JPN
     kor.add_objects(coll.id, [indicator(1)])  # KOR's, version 2026-01-01
+    jpn.add_objects(coll.id, [indicator(1, modified="2026-02-01T00:00:00.000Z", markings=[TLP2_IDS["GREEN"]])])
+    assert feds["JPN"].sync("KOR", heads=False)["KOR"] is None
     assert sync_received(kor_node, kor) == {"applied": 0, "invalid": 1}
-    assert [json.loads(t) for t in kor.get_objects(coll.id, "KOR").items] == [indicator(1)]
-    outcome = kor_node.conn.execute("SELECT outcome, reason FROM intel_received").fetchall()
+    assert [json.loads(t) for t in kor.get_objects(coll.id, "KOR", Filters(ids=(indicator(1)["id"],))).items] \
+        == [indicator(1)]
+    outcome = kor_node.conn.execute("SELECT outcome, reason FROM intel_received WHERE stix_id = ?",
+                                    (indicator(1)["id"],)).fetchall()
     assert [(r[0], "belongs to another originator" in r[1]) for r in outcome] == [("refused", True)]
-    assert verify_node(kor_node).checked["received intel objects"] == 0
+    assert verify_node(kor_node).checked["received intel objects"] == 1
+
+
+def _hostile(nodes, feds, sender: str, to: str, coll_id: str, obj: dict, tag: str = "") -> None:
+    """``sender`` shares with ``to`` an ``intel.stix`` item it made itself (not through
+    :func:`item_for`): any collection id, any object — what a hostile partner can send."""
+    node = nodes[sender]
+    item = Item("intel.stix", f"{sender}:intel.stix:{obj['id']}@{obj.get('modified')}{tag}", sender,
+                Marking("UNCLASSIFIED", {sender, to}), node.clock.now(),
+                {"collection": {"id": coll_id, "title": "Cyber"}, "object": obj, "markings": []})
+    share_many(node, [item], to)
+    assert feds[sender].sync(to, heads=False)[to] is None
+
+
+def _received(node) -> list[tuple[str, str, str]]:
+    return [tuple(r) for r in node.conn.execute(
+        "SELECT stix_id, outcome, COALESCE(reason, '') FROM intel_received ORDER BY stix_id")]
+
+
+def test_a_partner_cannot_add_objects_to_the_node_s_own_collection(trio):
+    """A partner naming one of the receiving node's own collection ids had its objects added
+    there, beside the node's own, for the node's readers to take as the node's collection: the
+    item is refused (recorded, nothing stored) and node verification has nothing to report."""
+    from accord.node.verify import verify_node
+
+    nodes, feds = trio
+    kor_node = nodes["KOR"]
+    kor = store_for(kor_node)
+    own = kor.add_collection("KOR's indicators")
+    kor.add_objects(own.id, [indicator(1)])
+    _hostile(nodes, feds, "JPN", "KOR", own.id, indicator(2))
+    assert sync_received(kor_node, kor) == {"applied": 0, "invalid": 1}
+    assert [json.loads(t)["id"] for t in kor.get_objects(own.id, "KOR").items] == [indicator(1)["id"]]
+    [(stix_id, outcome, reason)] = _received(kor_node)
+    assert (stix_id, outcome) == (indicator(2)["id"], "refused")
+    assert reason == f"collection {own.id} was not created for objects received from JPN; not applied"
+    assert kor.collection(own.id).title == "KOR's indicators"
+    verify_node(kor_node)
+
+
+def test_a_partner_cannot_add_objects_to_another_partner_s_collection(trio):
+    """USA names the collection KOR made for JPN's objects: refused, so KOR's readers never see
+    USA's objects there as JPN's collection; JPN's own items still land in it."""
+    nodes, feds = trio
+    keys = {p: n.identity.public_key for p, n in nodes.items()}
+    ag = new_agreement("usa-kor-intel", ["USA", "KOR"], {"USA": keys["USA"], "KOR": keys["KOR"]},
+                       [("USA", "KOR", ["intel.*"], "SECRET")], T0 - timedelta(days=1), T0 + timedelta(days=365))
+    ag = sign_agreement(sign_agreement(ag, nodes["USA"].identity), nodes["KOR"].identity)
+    nodes["USA"].add_agreement(ag)
+    nodes["KOR"].add_agreement(ag)
+    jpn = store_for(nodes["JPN"])
+    coll = jpn.add_collection("Cyber indicators", shared=True, rel_to=["KOR"])
+    jpn.add_objects(coll.id, [indicator(1, markings=[TLP2_IDS["GREEN"]])])
+    assert feds["JPN"].sync("KOR", heads=False)["KOR"] is None
+    kor_node = nodes["KOR"]
+    kor = store_for(kor_node)
+    assert sync_received(kor_node, kor) == {"applied": 1, "invalid": 0}
+    _hostile(nodes, feds, "USA", "KOR", coll.id, indicator(2))
+    assert sync_received(kor_node, kor) == {"applied": 0, "invalid": 1}
+    jpn.add_objects(coll.id, [indicator(3, markings=[TLP2_IDS["GREEN"]])])
+    assert feds["JPN"].sync("KOR", heads=False)["KOR"] is None
+    assert sync_received(kor_node, kor) == {"applied": 1, "invalid": 0}
+    assert {r[0]: r[1] for r in kor_node.conn.execute("SELECT stix_id, originator FROM intel_objects")} \
+        == {indicator(1)["id"]: "JPN", indicator(3)["id"]: "JPN"}
+    assert {r[:2] for r in _received(kor_node)} == {(indicator(1)["id"], "applied"), (indicator(2)["id"], "refused"),
+                                                     (indicator(3)["id"], "applied")}
+
+
+def test_a_partner_resending_the_node_s_own_object_raises_no_integrity_alarm(trio):
+    """KOR's own writer added KOR's object to the collection made for JPN (the node curates its
+    collections); JPN resends it unchanged, same id and version. It was recorded applied under
+    JPN's name though nothing was stored for it, and `accord node verify` then reported the
+    object deleted — a false alarm JPN could raise at will. It is refused as KOR's own."""
+    from accord.node.verify import verify_node
+
+    nodes, feds = trio
+    jpn = store_for(nodes["JPN"])
+    coll = jpn.add_collection("Cyber indicators", shared=True, rel_to=["KOR"])
+    jpn.add_objects(coll.id, [indicator(1, markings=[TLP2_IDS["GREEN"]])])
+    assert feds["JPN"].sync("KOR", heads=False)["KOR"] is None
+    kor_node = nodes["KOR"]
+    kor = store_for(kor_node)
+    assert sync_received(kor_node, kor) == {"applied": 1, "invalid": 0}
+    mine = indicator(9)
+    kor.add_objects(coll.id, [mine])
+    _hostile(nodes, feds, "JPN", "KOR", coll.id, mine)
+    assert sync_received(kor_node, kor) == {"applied": 0, "invalid": 1}
+    assert (mine["id"], "refused", f"object {mine['id']} is this node's own") in _received(kor_node)
+    assert [r[0] for r in kor_node.conn.execute("SELECT originator FROM intel_objects WHERE stix_id = ?",
+                                                (mine["id"],))] == ["KOR"]
+    assert verify_node(kor_node).checked["received intel objects"] == 1
+
+
+def test_a_partner_resending_its_version_with_other_content_raises_no_integrity_alarm(trio):
+    """JPN sends a version KOR holds from it again with other content (STIX: a version never
+    changes). Recorded applied, node verification named KOR's stored object edited; refused."""
+    from accord.node.verify import verify_node
+
+    nodes, feds = trio
+    jpn = store_for(nodes["JPN"])
+    coll = jpn.add_collection("Cyber indicators", shared=True, rel_to=["KOR"])
+    jpn.add_objects(coll.id, [indicator(1, markings=[TLP2_IDS["GREEN"]])])
+    assert feds["JPN"].sync("KOR", heads=False)["KOR"] is None
+    kor_node = nodes["KOR"]
+    kor = store_for(kor_node)
+    assert sync_received(kor_node, kor) == {"applied": 1, "invalid": 0}
+    _hostile(nodes, feds, "JPN", "KOR", coll.id, indicator(1, name="changed"), tag="~again")
+    _hostile(nodes, feds, "JPN", "KOR", coll.id, indicator(1, markings=[TLP2_IDS["GREEN"]]), tag="~same")
+    assert sync_received(kor_node, kor) == {"applied": 1, "invalid": 1}  # the same content: applied
+    assert (indicator(1)["id"], "refused",
+            f"object {indicator(1)['id']} version 2026-01-01T00:00:00.000Z is stored already with other content") \
+        in _received(kor_node)
+    assert json.loads(kor.get_objects(coll.id, "KOR").items[0]) == indicator(1, markings=[TLP2_IDS["GREEN"]])
+    assert verify_node(kor_node).checked["received intel objects"] == 2

@@ -327,3 +327,33 @@ def test_marking_lookups_for_sharing_wait_for_other_threads_transactions(jpn, wh
     while_uncommitted(store.lock, store.conn, _insert_marking(md),
                       lambda: found.update(store.definitions([md["id"]], {})))
     assert found == {} and md["id"] not in store._defs
+
+
+def test_collections_received_before_their_partner_was_recorded_are_found_again(jpn):
+    """Migration 5 records which partner a collection was made for (only that partner's items
+    are applied into it since). A database from before it: a collection receiving made for a
+    partner, with only that partner's items applied, is that partner's — whatever the node's
+    own writers added to it; one holding items of two partners (one named the other's
+    collection), or one the node made, belongs to no partner, so no item lands in it again."""
+    store = IntelStore(jpn.conn, party="JPN")
+
+    def received(title, party, *objs, via=None):
+        coll = store.add_collection(f"{title} (from {party})", description=f"received from {party}")
+        for obj in objs:
+            sender = via or party
+            store.add_objects(coll.id, [obj], originator=sender, received=(f"{sender}:intel.stix:{obj['id']}", sender))
+        return coll.id
+
+    kor = received("Cyber", "KOR", indicator(1))
+    store.add_objects(kor, [indicator(2)])  # the node's own writer curates it
+    mixed = received("Mixed", "KOR", indicator(3))
+    store.add_objects(mixed, [indicator(4)], originator="USA", received=("USA:intel.stix:4", "USA"))
+    empty = received("Empty", "USA")  # its first item was invalid: nothing applied
+    own = store.add_collection("JPN's").id
+    store.add_objects(own, [indicator(5)])
+    store.add_objects(own, [indicator(6)], originator="KOR", received=("KOR:intel.stix:6", "KOR"))
+    with jpn.conn:  # as an Accord before migration 5 left it
+        jpn.conn.execute("UPDATE intel_collections SET received_from = NULL")
+        jpn.conn.execute("UPDATE schema_version SET version = 4 WHERE component = 'intel'")
+    again = IntelStore(jpn.conn, party="JPN")
+    assert {c.id: c.received_from for c in again.collections()} == {kor: "KOR", mixed: None, empty: "USA", own: None}

@@ -94,13 +94,13 @@ fi
 #     console: sessions (rows in the      tests/console/test_console_auth.py, _events, _boards, _picture,
 #       store), the live stream, boards,  _intel_io, _cli
 #       picture, intel import/export
-#     API: serving, metrics, auth first   tests/api/test_api_serve.py, _metrics, _auth_first
+#     API: serving, metrics, auth first   tests/api/test_api_serve.py, _metrics, _metrics_workers, _auth_first
 #     NATS: the event bridge across two   tests/feeds/test_feeds_events.py; the ingest's kill -9 (of
 #       serve processes; the ingest state the ingest, of its alert process), alert-process restart
 #                                         and duplicate-feed tests (its state commits with its items)
 #     dialogue, intel (TAXII, sharing),   test_dialogue_store, _concurrency, tests/api/test_api_dialogue.py; test_intel_sharing,
 #       alerts, TAK destinations          _taxii_errors, _taxii_client, _direct_lane, _import_export,
-#                                         _import_skip_invalid, _store_schema; test_alerts_store;
+#                                         _import_skip_invalid, _store_schema, _taxii_owner; test_alerts_store;
 #                                         tests/tak/test_tak_destination.py
 #   Not in this pass (SQLite only): the console's browser tests, the exercise runs,
 #   the tracker, warning and core tests — they reach the store only through the parts above.
@@ -130,6 +130,7 @@ ACCORD_TEST_STORE=postgresql .venv/bin/python -m pytest -q -p no:cacheprovider -
   tests/intel/test_intel_sharing.py tests/intel/test_intel_taxii_errors.py tests/intel/test_intel_direct_lane.py \
   tests/intel/test_intel_import_export.py tests/intel/test_intel_taxii_client.py \
   tests/intel/test_intel_import_skip_invalid.py tests/intel/test_intel_store_schema.py \
+  tests/intel/test_intel_taxii_owner.py tests/api/test_api_metrics_workers.py \
   tests/warning/alerts/test_alerts_store.py tests/tak/test_tak_destination.py \
   > .venv/pytest-postgresql.log 2>&1 &
 pg_pass=$!

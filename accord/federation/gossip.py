@@ -163,8 +163,9 @@ def _compare(node: Node, relayer: str, party: str, note: str, key: Any, transpor
     except CheckpointError as exc:  # not signed by the key we pin (a rotation, or a forgery)
         result.skipped.append(f"{party}: relayed note does not verify under the pinned key: {exc}"[:300])
         return False
-    row = node.conn.execute("SELECT head_size, head_root, head_note, inconsistent FROM fed_partner_state "
-                            "WHERE party=?", (party,)).fetchone()
+    with write_lock(node):  # committed rows only, never another thread's open transaction
+        row = node.conn.execute("SELECT head_size, head_root, head_note, inconsistent FROM fed_partner_state "
+                                "WHERE party=?", (party,)).fetchone()
     if not row or row[0] is None or not row[2]:
         result.unproven.append(f"{party}: no verified head of it here yet")
         return True

@@ -199,3 +199,44 @@ def test_a_dripping_partner_is_reported_unreachable_and_the_others_heads_are_che
     assert len(lines) == 1 and "no whole answer" in lines[0].getMessage()
     assert "\n" not in lines[0].getMessage()
     assert drip.whole == 0
+
+
+class Watched(USALocal):
+    """:class:`USALocal` noting whether USA's checkpoint was fetched while a request to JPN was
+    still on its way."""
+
+    def __init__(self, nodes):
+        super().__init__(nodes)
+        self.jpn_in_flight = threading.Event()
+        self.usa_during_jpn = threading.Event()
+
+    def get_checkpoint(self, node, party):
+        if party == "USA":
+            if self.jpn_in_flight.is_set():
+                self.usa_during_jpn.set()
+            return super().get_checkpoint(node, party)
+        self.jpn_in_flight.set()
+        try:
+            return super().get_checkpoint(node, party)
+        finally:
+            self.jpn_in_flight.clear()
+
+
+def test_one_partner_s_slow_answer_does_not_hold_up_the_others_head_checks(drip_trio, monkeypatch):
+    """With a deadline far beyond the drip (JPN's request is on its way for all of its 10 s),
+    USA's head is checked meanwhile: each partner's check runs apart from the others'."""
+    monkeypatch.setattr(transport_module, "REQUEST_DEADLINE", 60.0)
+    nodes, drip = drip_trio
+    kor = nodes["KOR"]
+    transport = Watched(nodes)
+    fed = Federation(kor, transport, head_interval=0.05, poll_interval=0.05)
+    fed.start()
+    try:
+        assert _wait(transport.usa_during_jpn.is_set, limit=8.0)
+    finally:
+        drip.close()  # JPN's answer ends here (cut short), and with it its check
+        fed.stop()
+        transport.close()
+    assert drip.whole == 0
+    row = kor.conn.execute("SELECT head_size FROM fed_partner_state WHERE party='USA'").fetchone()
+    assert row is not None and row[0] is not None

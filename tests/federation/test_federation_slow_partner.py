@@ -33,8 +33,9 @@ class Drip:
     """An HTTP server on loopback answering every request with 200, a ``Content-Length`` of
     ``length`` and then its body one byte per ``interval`` seconds."""
 
-    def __init__(self, *, length: int, interval: float = INTERVAL) -> None:
+    def __init__(self, *, length: int, interval: float = INTERVAL, take: int = 0) -> None:
         self.length, self.interval = length, interval
+        self.take = take  # >0: answered at once ("{}"), then the request's body read this many bytes per interval
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.stop = threading.Event()
@@ -65,6 +66,16 @@ class Drip:
                 name, _, value = line.partition(b":")
                 if name.strip().lower() == b"content-length":
                     length = int(value)
+            if self.take:
+                with self.lock:
+                    self.answered += 1
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+                while len(body) < length and not self.stop.wait(self.interval):
+                    chunk = conn.recv(self.take)
+                    if not chunk:
+                        return
+                    body += chunk
+                return
             while len(body) < length:
                 chunk = conn.recv(65536)
                 if not chunk:
@@ -240,3 +251,19 @@ def test_one_partner_s_slow_answer_does_not_hold_up_the_others_head_checks(drip_
     assert drip.whole == 0
     row = kor.conn.execute("SELECT head_size FROM fed_partner_state WHERE party='USA'").fetchone()
     assert row is not None and row[0] is not None
+
+
+def test_a_batch_taken_a_little_at_a_time_is_given_up_at_the_deadline(drip_trio, monkeypatch):
+    """The request's own body bounded too: a partner that answers at once, then reads an 8 MB
+    batch 128 KiB per interval (each of the sender's writes inside the write timeout, the whole
+    in about 3 s) has the request cut off at the deadline, as an unreachable partner's."""
+    monkeypatch.setattr(transport_module, "REQUEST_DEADLINE", 0.2)
+    monkeypatch.setattr(transport_module, "SLOWEST_UPLOAD", 10**12, raising=False)  # no allowance for the size
+    nodes, drip = drip_trio
+    drip.take = 128 * 1024
+    transport = HttpTransport(timeout=1.0)
+    try:
+        with pytest.raises(FederationError, match="JPN at .* unreachable: no whole answer"):
+            transport.send(nodes["KOR"], "JPN", [b'{"pad":"' + b"a" * 8_000_000 + b'"}'])
+    finally:
+        transport.close()

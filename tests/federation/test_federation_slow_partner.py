@@ -33,8 +33,8 @@ class Drip:
     """An HTTP server on loopback answering every request with 200, a ``Content-Length`` of
     ``length`` and then its body one byte per ``interval`` seconds."""
 
-    def __init__(self, *, length: int, interval: float = INTERVAL, take: int = 0) -> None:
-        self.length, self.interval = length, interval
+    def __init__(self, *, length: int, interval: float = INTERVAL, take: int = 0, step: int = 1) -> None:
+        self.length, self.interval, self.step = length, interval, step  # step: bytes sent per interval
         self.take = take  # >0: answered at once ("{}"), then the request's body read this many bytes per interval
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
@@ -86,10 +86,10 @@ class Drip:
             try:
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                              b"Content-Length: %d\r\n\r\n" % self.length)
-                for _ in range(self.length):
+                for at in range(0, self.length, self.step):
                     if self.stop.wait(self.interval):
                         return
-                    conn.sendall(b"x")
+                    conn.sendall(b"x" * min(self.step, self.length - at))
             except OSError:  # the client hung up
                 return
             with self.lock:
@@ -236,7 +236,7 @@ class Watched(USALocal):
 def test_one_partner_s_slow_answer_does_not_hold_up_the_others_head_checks(drip_trio, monkeypatch):
     """With a deadline far beyond the drip (JPN's request is on its way for all of its 10 s),
     USA's head is checked meanwhile: each partner's check runs apart from the others'."""
-    monkeypatch.setattr(transport_module, "REQUEST_DEADLINE", 60.0)
+    monkeypatch.setattr(transport_module, "REQUEST_DEADLINE", 60.0, raising=False)
     nodes, drip = drip_trio
     kor = nodes["KOR"]
     transport = Watched(nodes)
@@ -257,7 +257,7 @@ def test_a_batch_taken_a_little_at_a_time_is_given_up_at_the_deadline(drip_trio,
     """The request's own body bounded too: a partner that answers at once, then reads an 8 MB
     batch 128 KiB per interval (each of the sender's writes inside the write timeout, the whole
     in about 3 s) has the request cut off at the deadline, as an unreachable partner's."""
-    monkeypatch.setattr(transport_module, "REQUEST_DEADLINE", 0.2)
+    monkeypatch.setattr(transport_module, "REQUEST_DEADLINE", 0.2, raising=False)
     monkeypatch.setattr(transport_module, "SLOWEST_UPLOAD", 10**12, raising=False)  # no allowance for the size
     nodes, drip = drip_trio
     drip.take = 128 * 1024
@@ -265,5 +265,19 @@ def test_a_batch_taken_a_little_at_a_time_is_given_up_at_the_deadline(drip_trio,
     try:
         with pytest.raises(FederationError, match="JPN at .* unreachable: no whole answer"):
             transport.send(nodes["KOR"], "JPN", [b'{"pad":"' + b"a" * 8_000_000 + b'"}'])
+    finally:
+        transport.close()
+
+
+def test_an_answer_past_the_cap_is_refused_not_held(drip_trio, monkeypatch):
+    """A partner answering fast but without end: the answer is read up to ``MAX_ANSWER_BYTES``
+    (shrunk to 64 KiB here) and refused in one line."""
+    monkeypatch.setattr(transport_module, "MAX_ANSWER_BYTES", 64 * 1024, raising=False)
+    nodes, drip = drip_trio
+    drip.length, drip.interval, drip.step = 1024 * 1024, 0.0, 16 * 1024
+    transport = HttpTransport(timeout=1.0)
+    try:
+        with pytest.raises(FederationError, match=r"JPN's answer to /federation/v1/checkpoint is over 65536 bytes"):
+            transport.get_checkpoint(nodes["KOR"], "JPN")
     finally:
         transport.close()

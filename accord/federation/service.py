@@ -530,7 +530,7 @@ class Federation:
             self._retire(party)
 
     # --- outages, as the operator's log tells them -------------------------------------------
-    # Both the delivery worker and the tree-head thread reach a partner; either failing opens
+    # Both the delivery worker and its tree-head check reach a partner; either failing opens
     # (or continues) its outage, either succeeding ends it, and it is reported recovered once
     # nothing that queued up during it is left. One record per partner, under one lock.
     def _unreached(self, party: str, exc: Exception, reader: Any) -> None:

@@ -10,8 +10,8 @@ checks; it is caught only when A and B compare what X showed them. Here they do:
   (``fed_partner_state.head_note``), byte for byte as that party signed it — the requester checks
   the third party's own signature with its own pinned key and trusts the relaying node for
   nothing. At most :data:`MAX_HEADS` notes of at most :data:`MAX_NOTE_CHARS` characters.
-* **Compare** (:func:`exchange_heads`, run by the tree-head thread every ``gossip_interval``
-  seconds per partner): each relayed note of a party this node pins is opened with *this* node's
+* **Compare** (:func:`exchange_heads`, run by each partner's tree-head check at most every
+  ``gossip_interval`` seconds): each relayed note of a party this node pins is opened with *this* node's
   pinned key for that party (notes of other parties, and notes whose signature fails, are
   skipped: the relayer may be behind a key rotation) and compared with this node's own latest
   verified head of that party. The same size with another root is an equivocation (two validly
@@ -163,8 +163,9 @@ def _compare(node: Node, relayer: str, party: str, note: str, key: Any, transpor
     except CheckpointError as exc:  # not signed by the key we pin (a rotation, or a forgery)
         result.skipped.append(f"{party}: relayed note does not verify under the pinned key: {exc}"[:300])
         return False
-    row = node.conn.execute("SELECT head_size, head_root, head_note, inconsistent FROM fed_partner_state "
-                            "WHERE party=?", (party,)).fetchone()
+    with write_lock(node):  # committed rows only, never another thread's open transaction
+        row = node.conn.execute("SELECT head_size, head_root, head_note, inconsistent FROM fed_partner_state "
+                                "WHERE party=?", (party,)).fetchone()
     if not row or row[0] is None or not row[2]:
         result.unproven.append(f"{party}: no verified head of it here yet")
         return True

@@ -11,9 +11,11 @@ partner and the worker sleeps a jittered exponential backoff
 (:func:`accord.federation.backoff.backoff_delay`) — the other partners' workers are independent
 threads, so one unresponsive partner never blocks delivery to the others. New shares wake the
 worker at once (no polling delay on the hot path); shares written by another process (the CLI)
-are found by a poll every ``poll_interval`` seconds. A separate thread fetches every partner's
-signed tree head each ``head_interval`` seconds and checks it
-(:mod:`accord.federation.treeheads`), so a slow proof never delays delivery; every
+are found by a poll every ``poll_interval`` seconds. Apart from delivery, each partner's signed
+tree head is fetched every ``head_interval`` seconds and checked
+(:mod:`accord.federation.treeheads`) in a thread of its own (:data:`HEAD_CHECKERS` at once), so a
+slow proof never delays delivery and a slow partner (its every request bounded by
+:data:`accord.federation.transport.REQUEST_DEADLINE`) does not delay the others' checks; every
 ``gossip_interval`` seconds it also compares each partner's view of the third parties with this
 node's (:mod:`accord.federation.gossip`), so a node showing partners different histories is caught.
 
@@ -69,6 +71,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("accord.federation")
 
+
+HEAD_CHECKERS = 8
+"""The most partners whose tree heads are checked at once, each in a thread of its own."""
 
 MAX_BATCH_BYTES = 32 * 1024 * 1024
 """A batch stops growing at this many bytes of envelopes (it always holds at least one); a
@@ -189,6 +194,7 @@ class Federation:
         self.lease_renew = lease_renew
         self.gossip_interval = gossip_interval
         self._gossiped: dict[str, float] = {}  # partner -> monotonic time of the last gossip exchange
+        self._checkers: dict[str, threading.Thread] = {}  # partner -> the thread checking its tree head
 
     # --- one step, synchronously -----------------------------------------------------------
     def deliver_once(self, party: str) -> int:
@@ -352,6 +358,7 @@ class Federation:
         self._stop.set()
         with self._lock:  # (a worker retiring meanwhile leaves these dicts)
             workers = list(self._threads.values())
+            checkers = list(self._checkers.values())
             for ev in [*self._halts.values(), *self._events.values()]:
                 ev.set()
         for t in [*workers, getattr(self, "_rules_thread", None),
@@ -359,6 +366,9 @@ class Federation:
                   getattr(self, "_leases_thread", None)]:
             if t is not None:
                 t.join(timeout)
+        end = time.monotonic() + timeout  # the head checks started last: their requests end by the deadline
+        for t in checkers:
+            t.join(max(0.0, end - time.monotonic()))
         try:
             self.leases.release()  # another worker of this node takes the partners over at once
         except StoreUnavailable as exc:  # they run out within lease_ttl anyway
@@ -520,7 +530,7 @@ class Federation:
             self._retire(party)
 
     # --- outages, as the operator's log tells them -------------------------------------------
-    # Both the delivery worker and the tree-head thread reach a partner; either failing opens
+    # Both the delivery worker and its tree-head check reach a partner; either failing opens
     # (or continues) its outage, either succeeding ends it, and it is reported recovered once
     # nothing that queued up during it is left. One record per partner, under one lock.
     def _unreached(self, party: str, exc: Exception, reader: Any) -> None:
@@ -586,33 +596,46 @@ class Federation:
                         "outage_s": round(length, 3), "attempts": outage.attempts, "drained": outage.delivered})
 
     def _run_heads(self) -> None:
-        """Check every partner's tree head each ``head_interval`` seconds, in its own thread so
-        that a slow partner or a long proof never delays delivery."""
+        """Every ``head_interval`` seconds, start the tree-head check of each partner whose last
+        check has ended, each in a thread of its own (:data:`HEAD_CHECKERS` at most at once),
+        apart from delivery: a slow partner or a long proof delays neither delivery nor, while
+        fewer than :data:`HEAD_CHECKERS` partners are slow, the other partners' checks."""
         while not self._stop.is_set():
             for party in sorted(self.node.partners()):
                 if self._stop.is_set():
                     break
                 if not self.leases.holds(party):  # its lease holder checks it
                     continue
-                try:
-                    with self.store_outage.guard("tree-head checks"):
-                        check_partner_head(self.node, party, self.transport)
-                        self._gossip(party)
-                        # reached; with nothing queued for it no worker will say so: say it here
-                        if self._reached(party) and _backlog(self.node, None, party)[0] == 0:
-                            self._backlog_delivered(party)
-                except (FederationError, AuthError) as exc:  # not reached, or it refused us
-                    log.debug("tree head of %s not checked: %s", party, exc)
-                    # one fault cutting both: the thread lives on; a partner removed meanwhile
-                    # (its check cut short by the removal) has no outage to report
-                    with self.store_outage.guard("tree-head checks", reached=False):
-                        if party in self.node.partners():
-                            self._unreached(party, exc, None)
-                except AccordError as exc:  # a bad checkpoint: reached, and what it says is logged
-                    log.debug("tree head of %s not checked: %s", party, exc)
-                except Exception:  # noqa: BLE001
-                    log.exception("tree head check of %s: unexpected error", party)
+                with self._lock:
+                    self._checkers = {p: t for p, t in self._checkers.items() if t.is_alive()}
+                    if party in self._checkers or len(self._checkers) >= HEAD_CHECKERS:
+                        continue
+                    checker = threading.Thread(target=self._check_head, args=(party,), daemon=True,
+                                               name=f"accord-heads-{party}")
+                    self._checkers[party] = checker
+                checker.start()
             self._stop.wait(self.head_interval)
+
+    def _check_head(self, party: str) -> None:
+        """One partner's tree-head check and gossip; an outage reported as the worker's is."""
+        try:
+            with self.store_outage.guard("tree-head checks"):
+                check_partner_head(self.node, party, self.transport)
+                self._gossip(party)
+                # reached; with nothing queued for it no worker will say so: say it here
+                if self._reached(party) and _backlog(self.node, None, party)[0] == 0:
+                    self._backlog_delivered(party)
+        except (FederationError, AuthError) as exc:  # not reached, or it refused us
+            log.debug("tree head of %s not checked: %s", party, exc)
+            # one fault cutting both: said once by the store outage; a partner removed meanwhile
+            # (its check cut short by the removal) has no outage to report
+            with self.store_outage.guard("tree-head checks", reached=False):
+                if party in self.node.partners():
+                    self._unreached(party, exc, None)
+        except AccordError as exc:  # a bad checkpoint: reached, and what it says is logged
+            log.debug("tree head of %s not checked: %s", party, exc)
+        except Exception:  # noqa: BLE001
+            log.exception("tree head check of %s: unexpected error", party)
 
     def _gossip(self, party: str, *, due: bool = False) -> None:
         """Compare ``party``'s view of the third parties with ours, at most once per

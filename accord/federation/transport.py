@@ -9,7 +9,11 @@ the request itself raises :class:`~accord.errors.AuthError`.
 
 * :class:`HttpTransport` — HTTPS (or HTTP on loopback) with httpx, every request signed per
   RFC 9421 (:mod:`accord.federation.httpsig`); a partner's TLS certificate is pinned (it is the
-  only trust anchor for that partner).
+  only trust anchor for that partner). Each request has an overall deadline
+  (:data:`REQUEST_DEADLINE`, more for a large batch: :data:`SLOWEST_UPLOAD`), enforced on every
+  read and write of its socket, so a partner that answers one byte at a time, each in less than
+  the per-read ``timeout``, fails as an unreachable one does; and an answer is read up to
+  :data:`MAX_ANSWER_BYTES`.
 * :class:`InProcessNetwork` — nodes in one process (exercises, property tests) with injectable
   delay, loss (of the request or of the answer after the receiver committed) and partitions.
 """
@@ -17,12 +21,16 @@ the request itself raises :class:`~accord.errors.AuthError`.
 from __future__ import annotations
 
 import random
+import socket
 import ssl
 import threading
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import httpcore
 import httpx
 
 from accord.core.canonical import canonical_json, parse_json_strict
@@ -48,6 +56,126 @@ def batch_body(envelopes: list[bytes]) -> bytes:
 
 
 # --- HTTP -------------------------------------------------------------------------------------
+REQUEST_DEADLINE = 60.0
+"""Seconds one request to a partner may take as a whole — connecting, sending, the partner's work
+and reading its whole answer — past which it fails as an unreachable partner does. The largest
+answer, a 2,000-envelope batch's acknowledgement, is under 1.5 MB (a receipt's reason is at most
+500 characters; usually about 150 KB); a consistency proof is at most 64 hashes (3 KB), a
+checkpoint note about 200 bytes, relayed tree heads at most 512 KiB."""
+
+SLOWEST_UPLOAD = 128 * 1024
+"""Bytes per second: a request with a body (a batch, up to 32 MiB) has one more second of
+deadline per this many bytes of it, so a large batch on a slow link still gets there."""
+
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
+"""The largest answer read from a partner (past it, the answer is refused, not held whole)."""
+
+# the calling thread's request: .at, the monotonic time it must end by; .cut, whether the last
+# socket operation's timeout was the deadline's (so a timeout then is the deadline passing)
+_deadlines = threading.local()
+
+
+def _left(timeout: float | None, error: type[Exception]) -> float | None:
+    """``timeout`` shortened to what is left of this thread's request deadline; ``error`` once
+    none is left."""
+    at = getattr(_deadlines, "at", None)
+    if at is None:
+        return timeout
+    left = at - time.monotonic()
+    _deadlines.cut = timeout is None or left <= timeout
+    if left <= 0:
+        raise error("the request's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Every socket operation of this thread's requests ends by ``seconds`` from now."""
+    _deadlines.at, _deadlines.cut = time.monotonic() + seconds, False
+    try:
+        yield
+    finally:
+        _deadlines.at = None
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write is bounded by the calling thread's deadline (a
+    write loops over ``send`` itself, so a partner taking a large body a few bytes at a time is
+    bounded too)."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self.inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.inner.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        sock = self.inner.get_extra_info("socket")
+        if sock is None:
+            self.inner.write(buffer, _left(timeout, httpcore.WriteTimeout))
+            return
+        view = memoryview(buffer)
+        try:
+            while view:
+                sock.settimeout(_left(timeout, httpcore.WriteTimeout))
+                view = view[sock.send(view):]
+        except socket.timeout:
+            raise httpcore.WriteTimeout("timed out") from None
+        except OSError as exc:
+            raise httpcore.WriteError(str(exc)) from None
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self.inner.start_tls(ssl_context, server_hostname,
+                                                    _left(timeout, httpcore.ConnectTimeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self) -> None:
+        self.inner = httpcore.SyncBackend()
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self.inner.connect_tcp(host, port, _left(timeout, httpcore.ConnectTimeout),
+                                                      local_address, socket_options))
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self.inner.connect_unix_socket(path, _left(timeout, httpcore.ConnectTimeout),
+                                                              socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self.inner.sleep(seconds)
+
+
+class _DeadlineTransport(httpx.HTTPTransport):
+    """httpx's transport over connections bounded by the request deadline."""
+
+    def __init__(self, verify: Any) -> None:
+        super().__init__(verify=verify)
+        limits = httpx.Limits()
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(verify=verify), max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_DeadlineBackend())
+
+
+def _read_capped(resp: httpx.Response, cap: int) -> bytes:
+    """The answer's body, at most ``cap`` + 1 bytes of it."""
+    body = bytearray()
+    for chunk in resp.iter_bytes():
+        body += chunk
+        if len(body) > cap:
+            break
+    return bytes(body[:cap + 1])
+
+
 class HttpTransport:
     """Signed HTTP(S) requests to each partner's URL (``node.partners()[party].url``)."""
 
@@ -77,7 +205,8 @@ class HttpTransport:
                     ctx = ssl.create_default_context(cafile=str(pin))
                     ctx.check_hostname = False  # the pinned self-signed cert is the only anchor
                     verify = ctx
-                client = httpx.Client(base_url=url.rstrip("/"), timeout=self.timeout, verify=verify)
+                client = httpx.Client(base_url=url.rstrip("/"), timeout=self.timeout,
+                                      transport=_DeadlineTransport(verify))
                 self._clients[party] = client
         return client, url
 
@@ -88,14 +217,20 @@ class HttpTransport:
         headers = sign_request(node.identity, method, path, query, body, node.clock.now(), party)
         if body:
             headers["Content-Type"] = "application/json"
+        seconds = REQUEST_DEADLINE + len(body) / SLOWEST_UPLOAD
         try:
-            resp = client.request(method, path, params=params, content=body, headers=headers)
+            with _deadline(seconds), client.stream(method, path, params=params, content=body,
+                                                   headers=headers) as streamed:
+                content = _read_capped(streamed, MAX_ANSWER_BYTES)
         except httpx.HTTPError as exc:
-            raise FederationError(f"{party} at {url} unreachable: {type(exc).__name__}: {exc}") from None
+            raise _unreachable(party, url, exc, seconds) from None
+        resp = httpx.Response(streamed.status_code, headers=streamed.headers, content=content)
         if resp.status_code in (401, 403):
             raise AuthError(f"{party} refused the request: {resp.text[:300]}")
         if resp.status_code != 200:
             raise FederationError(f"{party} answered HTTP {resp.status_code}: {resp.text[:300]}")
+        if len(content) > MAX_ANSWER_BYTES:
+            raise FederationError(f"{party}'s answer to {path} is over {MAX_ANSWER_BYTES} bytes: refused")
         return resp
 
     def send(self, node: Node, party: str, envelopes: list[bytes]) -> BatchAck:
@@ -121,31 +256,32 @@ class HttpTransport:
     def get_heads(self, node: Node, party: str) -> bytes:
         """The partner's relayed heads, read up to one byte past the gossip cap (so a larger
         answer is refused by :func:`accord.federation.gossip.parse_heads`, never held whole)."""
-        from accord.federation.gossip import MAX_ANSWER_BYTES
+        from accord.federation.gossip import MAX_ANSWER_BYTES as HEADS_CAP  # (under the transport's cap)
 
         client, url = self._client(node, party)
         path = "/federation/v1/heads"
         headers = sign_request(node.identity, "GET", path, "", b"", node.clock.now(), party)
         try:
-            with client.stream("GET", path, headers=headers) as resp:
+            with _deadline(REQUEST_DEADLINE), client.stream("GET", path, headers=headers) as resp:
                 if resp.status_code in (401, 403):
-                    raise AuthError(f"{party} refused the request: {resp.read()[:300]!r}")
+                    raise AuthError(f"{party} refused the request: {_read_capped(resp, 300)[:300]!r}")
                 if resp.status_code != 200:
                     raise FederationError(f"{party} answered HTTP {resp.status_code} for its tree heads")
-                body = bytearray()
-                for chunk in resp.iter_bytes():
-                    body += chunk
-                    if len(body) > MAX_ANSWER_BYTES:
-                        break
-                return bytes(body[:MAX_ANSWER_BYTES + 1])
+                return _read_capped(resp, HEADS_CAP)
         except httpx.HTTPError as exc:
-            raise FederationError(f"{party} at {url} unreachable: {type(exc).__name__}: {exc}") from None
+            raise _unreachable(party, url, exc, REQUEST_DEADLINE) from None
 
     def close(self) -> None:
         with self._lock:
             for c in self._clients.values():
                 c.close()
             self._clients.clear()
+
+
+def _unreachable(party: str, url: str, exc: Exception, seconds: float) -> FederationError:
+    if isinstance(exc, httpx.TimeoutException) and getattr(_deadlines, "cut", False):
+        return FederationError(f"{party} at {url} unreachable: no whole answer within {seconds:g} s")
+    return FederationError(f"{party} at {url} unreachable: {type(exc).__name__}: {exc}")
 
 
 def _pinned_cert(node: Node, party: str) -> Path | None:

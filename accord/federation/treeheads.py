@@ -70,8 +70,9 @@ def check_partner_head(node: Node, party: str, transport: Any) -> HeadCheck:
     origin = origin_for(party, key)
     note = transport.get_checkpoint(node, party)
     new, _ = open_checkpoint(note, [Verifier.from_key(origin, key)], origin=origin)
-    row = node.conn.execute("SELECT head_size, head_root, inconsistent FROM fed_partner_state WHERE party=?",
-                            (party,)).fetchone()
+    with write_lock(node):  # committed rows only, never another thread's open transaction
+        row = node.conn.execute("SELECT head_size, head_root, inconsistent FROM fed_partner_state WHERE party=?",
+                                (party,)).fetchone()
     old_size = row[0] if row and row[0] is not None else None
     reason = None
     if old_size is not None:

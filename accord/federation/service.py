@@ -606,7 +606,9 @@ class Federation:
                     break
                 if not self.leases.holds(party):  # its lease holder checks it
                     continue
-                with self._lock:
+                with self._lock:  # stop() sets _stop before it takes this lock: it waits for every checker
+                    if self._stop.is_set():
+                        break
                     self._checkers = {p: t for p, t in self._checkers.items() if t.is_alive()}
                     if party in self._checkers or len(self._checkers) >= HEAD_CHECKERS:
                         continue

@@ -281,3 +281,28 @@ def test_an_answer_past_the_cap_is_refused_not_held(drip_trio, monkeypatch):
             transport.get_checkpoint(nodes["KOR"], "JPN")
     finally:
         transport.close()
+
+
+def test_no_head_check_starts_once_stop_has_begun(tmp_path):
+    """stop() waits only for the head checks it sees: one started after it began (the heads
+    thread past its stop test when stop() was called) would run on with the transport closed
+    and the partner's lease given back — none starts."""
+    nodes = make_nodes(tmp_path, ports={"JPN": free_port(), "KOR": free_port(), "USA": free_port()})
+    kor = nodes["KOR"]
+    fed = Federation(kor, InProcessNetwork(), head_interval=0.05)
+    started: list[str] = []
+
+    def holds(party):  # stop() is called here, between the heads thread's stop test and its lock
+        fed._stop.set()
+        return True
+
+    fed.leases.holds = holds
+    fed._check_head = started.append
+    try:
+        fed._run_heads()
+        for t in list(fed._checkers.values()):
+            t.join(5)
+    finally:
+        for n in nodes.values():
+            n.close()
+    assert started == []

@@ -16,6 +16,7 @@ by :func:`replace_file`, but keep the mode they had (or get the umask's): the op
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -46,7 +47,8 @@ def replace_file(path: str | Path, data: bytes, *, mode: int | None = None) -> N
 
     ``mode``: the file's mode, whatever the umask. None (a file the operator names, such as an
     export's ``--out``): an existing file keeps its mode, a new one gets the umask's, as writing
-    it in place did; a symbolic link keeps pointing where it did and its target is replaced. A
+    it in place did; a symbolic link keeps pointing where it did and its target is replaced (not one
+    :func:`follow_links` refuses: another user's in ``/tmp``). A
     device or a pipe (``--out /dev/stdout``) has no file to replace: it is written to as it is."""
     path = Path(path)
     try:
@@ -58,13 +60,15 @@ def replace_file(path: str | Path, data: bytes, *, mode: int | None = None) -> N
             fh.write(data)
         return
     if mode is None and os.path.islink(path):
-        path = Path(os.path.realpath(path))
+        path = follow_links(path)
     tmp = path.with_name(path.name + ".tmp")
     try:
         if mode is None and st is not None:
             mode = stat.S_IMODE(st.st_mode)   # a new file: the umask's mode, from os.open below
         tmp.unlink(missing_ok=True)   # a stale one would lend the new file its mode
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE if mode is not None else 0o666)
+        # made new, never opened through a link or a file another user put there meanwhile
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                     FILE_MODE if mode is not None else 0o666)
         try:
             if mode is not None:
                 os.fchmod(fd, mode)
@@ -80,6 +84,42 @@ def replace_file(path: str | Path, data: bytes, *, mode: int | None = None) -> N
         if isinstance(exc, OSError) and (exc.filename is None or str(exc.filename) == str(tmp)):
             raise OSError(exc.errno, exc.strerror, str(path)) from None   # the file asked for, not NAME.tmp
         raise
+
+
+def follow_links(path: str | Path) -> Path:
+    """``path`` with every symbolic link along it resolved, as ``os.path.realpath`` does, but
+    refusing (:class:`PermissionError` naming the link) a link the kernel's ``protected_symlinks``
+    would not follow: one in a sticky, world-writable directory (``/tmp``) owned by neither this
+    user nor the directory's owner. Resolving a path ourselves skips the kernel's check, so
+    another user's link in ``/tmp`` — the one named, or one that a link of ours points through —
+    would choose where a file is written."""
+    todo = [] if os.path.isabs(path) else list(Path(os.getcwd()).parts[1:])
+    todo += [p for p in Path(path).parts if p != os.sep]
+    done, hops = Path(os.sep), 0
+    while todo:
+        name = todo.pop(0)
+        if name in ("", "."):
+            continue
+        if name == "..":
+            done = done.parent
+            continue
+        step = done / name
+        if not os.path.islink(step):
+            done = step
+            continue
+        hops += 1
+        if hops > 40:
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
+        parent = os.stat(done)
+        if parent.st_mode & stat.S_ISVTX and parent.st_mode & stat.S_IWOTH \
+                and os.lstat(step).st_uid not in (os.geteuid(), parent.st_uid):
+            raise PermissionError(errno.EACCES, "a symbolic link another user made in a shared directory "
+                                  "is not followed", str(step))
+        target = os.readlink(step)
+        if os.path.isabs(target):
+            done = Path(os.sep)
+        todo = [p for p in Path(target).parts if p != os.sep] + todo
+    return done
 
 
 def make_private(path: str | Path) -> None:

@@ -165,3 +165,59 @@ def test_an_export_keeps_the_mode_it_had_and_a_new_one_gets_the_umasks(tmp_path)
     finally:
         os.close(reader)
     assert stat.S_ISFIFO(fifo.lstat().st_mode) and not (tmp_path / "pipe.tmp").exists()
+
+
+def _shared_dir(tmp_path: Path) -> Path:
+    """A directory like /tmp: sticky, world-writable, owned by another user than the writer."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    os.chown(shared, 54321, 54321)
+    return shared
+
+
+def test_another_users_link_in_a_shared_directory_is_not_followed(tmp_path):
+    """An --out in /tmp that another user made a symbolic link (to a file not there yet, or
+    through a link of one's own) would choose where the export is written: it is refused, as the
+    kernel's protected_symlinks refuses to follow it, naming the link."""
+    from accord.store.private_files import replace_file
+
+    shared = _shared_dir(tmp_path)
+    target = tmp_path / "home" / "chosen-by-another"
+    target.parent.mkdir()
+    theirs = shared / "report.ics"
+    theirs.symlink_to(target)
+    os.lchown(theirs, 12345, 12345)
+    with pytest.raises(PermissionError) as raised:
+        replace_file(theirs, b"new\n")
+    assert raised.value.filename == str(theirs)
+    mine = shared / "mine.ics"   # one's own link, pointing through theirs
+    mine.symlink_to(theirs)
+    with pytest.raises(PermissionError):
+        replace_file(mine, b"new\n")
+    assert not target.exists()
+    os.lchown(theirs, os.geteuid(), os.getegid())   # one's own links are followed
+    replace_file(mine, b"new\n")
+    assert target.read_bytes() == b"new\n" and mine.is_symlink() and theirs.is_symlink()
+
+
+def test_a_link_put_as_name_tmp_meanwhile_is_not_written_through(tmp_path, monkeypatch):
+    """NAME.tmp is made new: a link another user puts in its place after the stale one is
+    removed (in /tmp, where anyone may) is not opened, so what it points to is left alone."""
+    from accord.store.private_files import replace_file
+
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"untouched\n")
+    out = tmp_path / "report.ics"
+    real_unlink = Path.unlink
+
+    def unlink_then_plant(self, missing_ok=False):
+        real_unlink(self, missing_ok=missing_ok)
+        if self.name == "report.ics.tmp" and not self.is_symlink():
+            self.symlink_to(victim)
+
+    monkeypatch.setattr(Path, "unlink", unlink_then_plant)
+    with pytest.raises(OSError) as raised:
+        replace_file(out, b"new\n")
+    assert raised.value.filename == str(out)
+    assert victim.read_bytes() == b"untouched\n" and not out.exists()

@@ -140,3 +140,23 @@ def test_another_users_link_in_a_shared_directory_is_not_followed_but_ones_own_i
     os.lchown(link, os.geteuid(), os.getegid())  # one's own link is followed
     write_scenario(link, old)
     assert _contents(target) and link.is_symlink()
+
+
+def test_a_link_of_ones_own_through_another_users_link_is_not_followed(tmp_path, runs):
+    """Every link along the way is checked, as the kernel checks each it follows: one's own link
+    in /tmp pointing at another user's link there would let that user choose the place."""
+    old, _ = runs
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    os.chown(shared, 54321, 54321)
+    target = tmp_path / "elsewhere"
+    theirs = shared / "theirs"
+    theirs.symlink_to(target)
+    os.lchown(theirs, 12345, 12345)
+    mine = shared / "sc"
+    mine.symlink_to(theirs)
+    with pytest.raises(InputError, match="symbolic link another user made") as raised:
+        write_scenario(mine, old)
+    assert str(theirs) in str(raised.value)
+    assert not target.exists()

@@ -54,6 +54,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from accord.errors import InputError
+from accord.store.private_files import follow_links
 
 PARTIAL = ".accord-partial"  # the new set being written
 OLD = ".accord-old"  # the old set renamed aside (no directory exchange)
@@ -70,8 +71,11 @@ def write_file_set(directory: str | Path, writers: Mapping[str, Callable[[Path],
     ``owns(directory)`` says it is an earlier set of this writer's. Returns the directory."""
     out = Path(directory)
     if out.is_symlink():  # the directory it points to is the one replaced, not the link
-        _check_link_followable(out)
-        out = Path(os.path.realpath(out))
+        try:
+            out = follow_links(out)
+        except PermissionError as exc:  # as the kernel's protected_symlinks would refuse it
+            raise InputError("is a symbolic link another user made in a shared directory; give the "
+                             "directory itself", source=str(exc.filename)) from None
     _check_replaceable(out, set(writers), what, owns)
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(out)
@@ -92,20 +96,6 @@ def write_file_set(directory: str | Path, writers: Mapping[str, Callable[[Path],
     finally:
         shutil.rmtree(holds_old, ignore_errors=True)  # the old set, or the new one if it failed
     return out
-
-
-def _check_link_followable(link: Path) -> None:
-    """Refuse to follow ``link`` where the kernel's ``protected_symlinks`` would not: in a sticky,
-    world-writable directory (``/tmp``) a link owned by neither this user nor the directory's
-    owner. Resolving the path here, rather than letting ``open`` follow it, would otherwise let
-    another user's link in ``/tmp`` choose where the set is written."""
-    parent = os.stat(link.parent)
-    if not (parent.st_mode & stat.S_ISVTX and parent.st_mode & stat.S_IWOTH):
-        return
-    owner = os.lstat(link).st_uid
-    if owner not in (os.geteuid(), parent.st_uid):
-        raise InputError("is a symbolic link another user made in a shared directory; give the "
-                         "directory itself", source=str(link))
 
 
 def _check_replaceable(out: Path, names: set[str], what: str, owns: Callable[[Path], bool] | None) -> None:

@@ -189,6 +189,9 @@ class Node:
         self._agreements: dict[str, tuple[str, Agreement]] = {}
         self.schema_at_open = versions(self.conn)  # each part's schema version before this open
         migrate(self.conn, "node", [SCHEMA, _partners_insecure], lock=self.write_lock)
+        # partners.insecure just added (0 for every partner) and not yet mirrored from node.yaml:
+        # until it is, the recovery of a killed pin change cannot go by it (_settle_config)
+        self._insecure_unmirrored = self.schema_at_open.get("node") == 1
         self.origin = origin_for(self.party, identity.public_key)
         self.ledger = Ledger(self.conn, identity, self.origin, on_append=self._ledger_grew)
         self._load_partners(config.get("partners") or {})
@@ -363,11 +366,10 @@ class Node:
                     self._load_partners(_read_config(self.dir / CONFIG_FILE).get("partners") or {}, mirror=False)
                     self._config_stamp = _stamp(self.dir / CONFIG_FILE)
                     rows = _mirror_rows(self._partners)
-                    if stored == rows:
-                        return
                 conn.execute("DELETE FROM partners")
                 conn.executemany("INSERT INTO partners(party, public_key, fingerprint, url, insecure) "
                                  "VALUES (?,?,?,?,?)", rows)
+        self._insecure_unmirrored = False
 
     def add_partner(self, party: str, public_key_b64: str, url: str | None = None, *,
                     replace: bool = False, insecure: bool = False) -> Partner:
@@ -500,10 +502,11 @@ class Node:
         if not undo.exists():
             return False
         raw = _read_config(cfg).get("partners") or {}
-        pins = sorted((str(party), e.get("key"), e.get("url"), int(e.get("insecure") is True))
+        known = not self._insecure_unmirrored  # (a column just added says nothing yet)
+        pins = sorted((str(party), e.get("key"), e.get("url"), int(known and e.get("insecure") is True))
                       for party, e in raw.items() if isinstance(e, dict)) if isinstance(raw, dict) else None
         stored = [tuple(r) for r in self.conn.execute(
-            "SELECT party, public_key, url, insecure FROM partners ORDER BY party")]
+            f"SELECT party, public_key, url, {'insecure' if known else '0'} FROM partners ORDER BY party")]
         if pins == stored:
             undo.unlink()
             return False

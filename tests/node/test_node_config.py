@@ -281,3 +281,36 @@ def test_a_full_disk_while_pinning_leaves_node_yaml_and_the_ledger_as_they_were(
         assert "USA" in node.partners() and node.ledger.size == entries + 1
     finally:
         node.close()
+
+
+def test_a_committed_pin_change_left_with_its_undo_copy_survives_the_upgrade_adding_insecure(tmp_path):
+    """A node of the schema before ``partners.insecure`` (the column added reads 0 for every
+    partner), opened with ``node.yaml.undo`` still there from a pin change that had committed
+    (killed before the copy was removed) while another partner's plain HTTP is accepted: the
+    recovery compared node.yaml's ``insecure: true`` with the column's 0, judged the change not
+    committed and put node.yaml back — a pin the ledger records, gone."""
+    import sqlite3
+
+    clock = ManualClock(datetime(2026, 6, 1, tzinfo=UTC))
+    keys = {}
+    for party in ("USA", "KOR"):
+        other = Node.init(tmp_path / party.lower(), party, clock)
+        keys[party] = other.identity.public_b64
+        other.close()
+    node = Node.init(tmp_path / "jpn", "JPN", clock)
+    node.add_partner("USA", keys["USA"], "http://10.0.0.5:8000", insecure=True)
+    before = (tmp_path / "jpn" / "node.yaml").read_bytes()
+    node.add_partner("KOR", keys["KOR"])   # committed: in the ledger and the partners table
+    node.close()
+    (tmp_path / "jpn" / "node.yaml.undo").write_bytes(before)   # its copy, left by a kill
+    with sqlite3.connect(tmp_path / "jpn" / "accord.db") as db:   # as the earlier schema had it
+        db.execute("ALTER TABLE partners DROP COLUMN insecure")
+        db.execute("UPDATE schema_version SET version = 1 WHERE component = 'node'")
+    db.close()
+    node = Node.open(tmp_path / "jpn", clock)
+    try:
+        assert sorted(node.partners()) == ["KOR", "USA"]
+        assert node.partners()["USA"].insecure is True
+    finally:
+        node.close()
+    assert not (tmp_path / "jpn" / "node.yaml.undo").exists()

@@ -125,23 +125,20 @@ RECEIVED_PREFIX = "received from "  # the description of a collection made for a
 def add_received_from(conn: Any) -> None:
     """Migration 5: ``intel_collections.received_from``, the partner whose received items a
     collection was made for (only that partner's items are applied into it). Collections made so
-    before the column existed are found by what receiving wrote: the description ``received from
-    <party>`` it gave them, and the originator of every object applied into them from a partner's
-    item (``intel_received``), which must be that party. One a partner's items were applied into
-    under another's name, or made by the node itself, stays NULL: no partner's item is applied
-    into it any more. Objects the node's own writers or TAXII tools added do not count: they
-    never came from a partner's item."""
+    before the column existed are found by what receiving wrote when it made them for a partner's
+    first item: the description ``received from <party>``. They are that party's even if another
+    partner's items were applied into them since (it named a collection not made for it): that
+    partner is refused from now on, as it would have been had the column always been there, and
+    the party they were made for goes on being applied — leaving them to no partner would stop the
+    feed of the one partner entitled to them. Any other collection stays NULL: no partner's item
+    is applied into it any more."""
     if "received_from" not in {r[1] for r in conn.execute("PRAGMA table_info(intel_collections)")}:
         conn.execute("ALTER TABLE intel_collections ADD COLUMN received_from TEXT")
     rows = conn.execute("SELECT id, description FROM intel_collections WHERE received_from IS NULL"
                         " AND description LIKE ?", (RECEIVED_PREFIX + "%",)).fetchall()
     for cid, description in rows:
         party = description[len(RECEIVED_PREFIX):]
-        if not description.startswith(RECEIVED_PREFIX) or not party:  # SQLite's LIKE ignores case
-            continue
-        senders = {r[0] for r in conn.execute("SELECT DISTINCT originator FROM intel_received"
-                                              " WHERE collection = ? AND outcome = 'applied'", (cid,))}
-        if senders <= {party}:
+        if description.startswith(RECEIVED_PREFIX) and party:  # (SQLite's LIKE ignores case)
             conn.execute("UPDATE intel_collections SET received_from = ? WHERE id = ?", (party, cid))
 
 

@@ -35,7 +35,7 @@ import httpx
 
 from accord.core.canonical import canonical_json, parse_json_strict
 from accord.core.plain_http import plain_remote_host
-from accord.errors import AuthError, FederationError, InputError
+from accord.errors import AuthError, FederationError, InputError, shown
 from accord.federation.httpsig import sign_request
 from accord.federation.inbox import BatchAck, receive_batch
 
@@ -166,8 +166,13 @@ class _DeadlineTransport(httpx.HTTPTransport):
             network_backend=_DeadlineBackend())
 
 
-def _read_capped(resp: httpx.Response, cap: int) -> bytes:
-    """The answer's body, at most ``cap`` + 1 bytes of it."""
+def _read_capped(resp: httpx.Response, cap: int, party: str) -> bytes:
+    """The answer's body, at most ``cap`` + 1 bytes of it. An answer in a ``Content-Encoding``
+    (asked for none: a partner's API sends none) is refused unread: decoded, 64 KiB of gzip
+    make 64 MiB in one piece, past any cap, and the whole answer was decoded twice."""
+    encoding = resp.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise FederationError(f"{party} answered in Content-Encoding {shown(encoding)}, not asked for: refused")
     body = bytearray()
     for chunk in resp.iter_bytes():
         body += chunk
@@ -217,11 +222,12 @@ class HttpTransport:
         headers = sign_request(node.identity, method, path, query, body, node.clock.now(), party)
         if body:
             headers["Content-Type"] = "application/json"
+        headers["Accept-Encoding"] = "identity"
         seconds = REQUEST_DEADLINE + len(body) / SLOWEST_UPLOAD
         try:
             with _deadline(seconds), client.stream(method, path, params=params, content=body,
                                                    headers=headers) as streamed:
-                content = _read_capped(streamed, MAX_ANSWER_BYTES)
+                content = _read_capped(streamed, MAX_ANSWER_BYTES, party)
         except httpx.HTTPError as exc:
             raise _unreachable(party, url, exc, seconds) from None
         resp = httpx.Response(streamed.status_code, headers=streamed.headers, content=content)
@@ -261,13 +267,14 @@ class HttpTransport:
         client, url = self._client(node, party)
         path = "/federation/v1/heads"
         headers = sign_request(node.identity, "GET", path, "", b"", node.clock.now(), party)
+        headers["Accept-Encoding"] = "identity"
         try:
             with _deadline(REQUEST_DEADLINE), client.stream("GET", path, headers=headers) as resp:
                 if resp.status_code in (401, 403):
-                    raise AuthError(f"{party} refused the request: {_read_capped(resp, 300)[:300]!r}")
+                    raise AuthError(f"{party} refused the request: {_read_capped(resp, 300, party)[:300]!r}")
                 if resp.status_code != 200:
                     raise FederationError(f"{party} answered HTTP {resp.status_code} for its tree heads")
-                return _read_capped(resp, HEADS_CAP)
+                return _read_capped(resp, HEADS_CAP, party)
         except httpx.HTTPError as exc:
             raise _unreachable(party, url, exc, REQUEST_DEADLINE) from None
 

@@ -306,3 +306,39 @@ def test_no_head_check_starts_once_stop_has_begun(tmp_path):
         for n in nodes.values():
             n.close()
     assert started == []
+
+
+def test_a_compressed_answer_is_refused_unread(tmp_path):
+    """A partner's API answers uncompressed; one answering in gzip (64 KiB of which decode to
+    64 MiB in one piece, past any cap) is refused as a partner fault, one line, never decoded
+    (it was decoded twice: the second time raised httpx's DecodingError past the transport)."""
+    import gzip
+
+    body = gzip.compress(b"\0" * (20 * 1024 * 1024))
+    listener = socket.create_server(("127.0.0.1", 0))
+    heard: list[bytes] = []
+
+    def answer():
+        conn, _ = listener.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            heard.append(data)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(body)
+                         + body)
+
+    server = threading.Thread(target=answer, daemon=True)
+    server.start()
+    nodes = make_nodes(tmp_path, ports={"JPN": listener.getsockname()[1], "KOR": free_port(), "USA": free_port()})
+    transport = HttpTransport(timeout=5.0)
+    try:
+        with pytest.raises(FederationError, match="JPN answered in Content-Encoding 'gzip', not asked for: refused"):
+            transport.get_checkpoint(nodes["KOR"], "JPN")
+    finally:
+        transport.close()
+        listener.close()
+        for n in nodes.values():
+            n.close()
+    server.join(10)
+    assert b"accept-encoding: identity" in heard[0].lower()

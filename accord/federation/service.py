@@ -627,17 +627,22 @@ class Federation:
                 # reached; with nothing queued for it no worker will say so: say it here
                 if self._reached(party) and _backlog(self.node, None, party)[0] == 0:
                     self._backlog_delivered(party)
-        except (FederationError, AuthError) as exc:  # not reached, or it refused us
-            log.debug("tree head of %s not checked: %s", party, exc)
-            # one fault cutting both: said once by the store outage; a partner removed meanwhile
-            # (its check cut short by the removal) has no outage to report
-            with self.store_outage.guard("tree-head checks", reached=False):
-                if party in self.node.partners():
-                    self._unreached(party, exc, None)
-        except AccordError as exc:  # a bad checkpoint: reached, and what it says is logged
-            log.debug("tree head of %s not checked: %s", party, exc)
-        except Exception:  # noqa: BLE001
-            log.exception("tree head check of %s: unexpected error", party)
+        except Exception as exc:  # noqa: BLE001
+            if self._stop.is_set():
+                # the service stopped under it (stop() closes the transport, its caller the node,
+                # while a request may still be on its way): not the partner's fault, nothing to say
+                log.debug("tree head check of %s cut short by the service stopping: %s", party, exc)
+            elif isinstance(exc, (FederationError, AuthError)):  # not reached, or it refused us
+                log.debug("tree head of %s not checked: %s", party, exc)
+                # one fault cutting both: said once by the store outage; a partner removed meanwhile
+                # (its check cut short by the removal) has no outage to report
+                with self.store_outage.guard("tree-head checks", reached=False):
+                    if party in self.node.partners():
+                        self._unreached(party, exc, None)
+            elif isinstance(exc, AccordError):  # a bad checkpoint: reached, and what it says is logged
+                log.debug("tree head of %s not checked: %s", party, exc)
+            else:
+                log.exception("tree head check of %s: unexpected error", party)
 
     def _gossip(self, party: str, *, due: bool = False) -> None:
         """Compare ``party``'s view of the third parties with ours, at most once per

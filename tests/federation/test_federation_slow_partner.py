@@ -342,3 +342,46 @@ def test_a_compressed_answer_is_refused_unread(tmp_path):
             n.close()
     server.join(10)
     assert b"accept-encoding: identity" in heard[0].lower()
+
+
+class HeldUntilStopped(InProcessNetwork):
+    """JPN's checkpoint request is held until ``go`` is set, then fails as a connection closed
+    under it does (stop() closes the transport)."""
+
+    def __init__(self):
+        super().__init__()
+        self.entered, self.go = threading.Event(), threading.Event()
+
+    def get_checkpoint(self, node, party):
+        if party != "JPN":
+            return super().get_checkpoint(node, party)
+        self.entered.set()
+        self.go.wait(30)
+        raise FederationError("JPN at http://127.0.0.1 unreachable: ReadError: connection closed")
+
+
+def test_a_head_check_cut_short_by_stop_reports_no_outage(tmp_path, caplog):
+    """A head check still on its way when stop() returns (its request may last the whole
+    deadline, past stop()'s timeout) ends when the transport is closed under it: that is the
+    service stopping, not the partner unreachable — no warning, nothing read from the node
+    (which the caller may have closed by then)."""
+    nodes = make_nodes(tmp_path, ports={"JPN": free_port(), "KOR": free_port(), "USA": free_port()})
+    kor = nodes["KOR"]
+    transport = HeldUntilStopped()
+    for n in nodes.values():
+        transport.attach(n)
+    fed = Federation(kor, transport, head_interval=0.05, poll_interval=0.05)
+    fed.start()
+    try:
+        assert transport.entered.wait(30)
+        with fed._lock:
+            checker = fed._checkers["JPN"]
+        caplog.set_level(logging.DEBUG, logger="accord.federation")
+        fed.stop(timeout=0.2)
+    finally:
+        transport.go.set()
+    checker.join(30)
+    for n in nodes.values():
+        n.close()
+    assert not checker.is_alive()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and "JPN" in r.getMessage()] == []

@@ -189,6 +189,7 @@ class HttpTransport:
         self.tls_pins = dict(tls_pins or {})
         self._clients: dict[str, httpx.Client] = {}
         self._lock = threading.Lock()
+        self._closed = False  # (a request still on its way at close() makes no new client)
 
     def _client(self, node: Node, party: str) -> tuple[httpx.Client, str]:
         partner = node.partners().get(party)
@@ -199,6 +200,8 @@ class HttpTransport:
             raise FederationError(f"partner {party}'s URL {url} is plain HTTP off loopback and was not accepted "
                                   "with --insecure; re-pin it with https:// or --insecure")
         with self._lock:
+            if self._closed:
+                raise FederationError(f"partner {party}: the transport is closed (the service stopped)")
             client = self._clients.get(party)
             if client is None:
                 verify: Any = True
@@ -280,6 +283,7 @@ class HttpTransport:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             for c in self._clients.values():
                 c.close()
             self._clients.clear()

@@ -385,3 +385,15 @@ def test_a_head_check_cut_short_by_stop_reports_no_outage(tmp_path, caplog):
         n.close()
     assert not checker.is_alive()
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and "JPN" in r.getMessage()] == []
+
+
+def test_a_closed_transport_makes_no_new_connection(drip_trio):
+    """A head check still on its way when stop() closed the transport went on to its next
+    request: a new client was made for it, never closed, and the partner was asked after the
+    service had stopped."""
+    nodes, drip = drip_trio
+    transport = HttpTransport(timeout=1.0)
+    transport.close()
+    with pytest.raises(FederationError, match="the transport is closed"):
+        transport.get_checkpoint(nodes["KOR"], "JPN")
+    assert transport._clients == {} and drip.answered == 0

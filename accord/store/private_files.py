@@ -46,8 +46,8 @@ def replace_file(path: str | Path, data: bytes, *, mode: int | None = None) -> N
     leaves ``path`` as it was and no temporary file, and its error names ``path``.
 
     ``mode``: the file's mode, whatever the umask. None (a file the operator names, such as an
-    export's ``--out``): an existing file keeps its mode, a new one gets the umask's, as writing
-    it in place did; a symbolic link keeps pointing where it did and its target is replaced (not one
+    export's ``--out``): an existing file keeps its mode and group (its owner too, as root), a new
+    one gets the umask's mode, as writing it in place did; a symbolic link keeps pointing where it did and its target is replaced (not one
     :func:`follow_links` refuses: another user's in ``/tmp``). A
     device or a pipe (``--out /dev/stdout``) has no file to replace: it is written to as it is."""
     path = Path(path)
@@ -63,6 +63,7 @@ def replace_file(path: str | Path, data: bytes, *, mode: int | None = None) -> N
         path = follow_links(path)
     tmp = path.with_name(path.name + ".tmp")
     try:
+        kept = st if mode is None else None   # an operator's file: its mode, group and owner kept
         if mode is None and st is not None:
             mode = stat.S_IMODE(st.st_mode)   # a new file: the umask's mode, from os.open below
         tmp.unlink(missing_ok=True)   # a stale one would lend the new file its mode
@@ -70,6 +71,8 @@ def replace_file(path: str | Path, data: bytes, *, mode: int | None = None) -> N
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
                      FILE_MODE if mode is not None else 0o666)
         try:
+            if kept is not None:
+                _keep_owner(fd, kept)
             if mode is not None:
                 os.fchmod(fd, mode)
             view = memoryview(data)
@@ -84,6 +87,18 @@ def replace_file(path: str | Path, data: bytes, *, mode: int | None = None) -> N
         if isinstance(exc, OSError) and (exc.filename is None or str(exc.filename) == str(tmp)):
             raise OSError(exc.errno, exc.strerror, str(path)) from None   # the file asked for, not NAME.tmp
         raise
+
+
+def _keep_owner(fd: int, st: os.stat_result) -> None:
+    """Give the new file the group (and, as root, the owner) of the one it replaces, as writing
+    in place kept them: a report shared through its group (0640, group ``ops``) stays readable
+    by that group. What this user may not give is left as it is."""
+    if (st.st_uid, st.st_gid) == (os.geteuid(), os.getegid()):
+        return
+    try:
+        os.fchown(fd, st.st_uid if os.geteuid() == 0 else -1, st.st_gid)
+    except PermissionError:
+        pass
 
 
 def follow_links(path: str | Path) -> Path:

@@ -221,3 +221,20 @@ def test_a_link_put_as_name_tmp_meanwhile_is_not_written_through(tmp_path, monke
         replace_file(out, b"new\n")
     assert raised.value.filename == str(out)
     assert victim.read_bytes() == b"untouched\n" and not out.exists()
+
+
+def test_an_export_keeps_the_group_and_owner_of_the_file_it_replaces(tmp_path):
+    """Written in place, a file kept its owner and group; replaced through a rename it became the
+    writer's: a report shared through its group (0640, group ops) was no longer readable by it."""
+    from accord.store.private_files import replace_file
+
+    if os.geteuid() != 0:
+        pytest.skip("giving a file another owner needs root")
+    shared = tmp_path / "latest.ics"
+    shared.write_text(EARLIER)
+    os.chown(shared, 12345, 54321)
+    os.chmod(shared, 0o640)
+    replace_file(shared, b"new\n")
+    st = shared.stat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (12345, 54321, 0o640)
+    assert shared.read_bytes() == b"new\n"

@@ -329,13 +329,18 @@ def test_marking_lookups_for_sharing_wait_for_other_threads_transactions(jpn, wh
     assert found == {} and md["id"] not in store._defs
 
 
-def test_collections_received_before_their_partner_was_recorded_are_found_again(jpn):
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def test_collections_received_before_their_partner_was_recorded_are_found_again(tmp_path, backend, request):
     """Migration 5 records which partner a collection was made for (only that partner's items
     are applied into it since). A database from before it: a collection receiving made for a
     partner is that partner's — whatever the node's own writers added to it, and even if another
     partner's items were applied into it (that one named a collection not made for it: the
     partner it was made for must not lose its feed over it); one the node made belongs to no
     partner, so no item lands in it again."""
+    from accord.node import Node
+
+    jpn = Node.init(tmp_path / "jpn", "JPN",
+                    store=request.getfixturevalue("pg_schemas").make() if backend == "postgresql" else None)
     store = IntelStore(jpn.conn, party="JPN")
 
     def received(title, party, *objs, via=None):
@@ -358,3 +363,4 @@ def test_collections_received_before_their_partner_was_recorded_are_found_again(
         jpn.conn.execute("UPDATE schema_version SET version = 4 WHERE component = 'intel'")
     again = IntelStore(jpn.conn, party="JPN")
     assert {c.id: c.received_from for c in again.collections()} == {kor: "KOR", mixed: "KOR", empty: "USA", own: None}
+    jpn.close()

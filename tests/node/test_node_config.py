@@ -283,6 +283,7 @@ def test_a_full_disk_while_pinning_leaves_node_yaml_and_the_ledger_as_they_were(
         node.close()
 
 
+@pytest.mark.sqlite_only  # makes the earlier schema by altering accord.db with sqlite3
 def test_a_committed_pin_change_left_with_its_undo_copy_survives_the_upgrade_adding_insecure(tmp_path):
     """A node of the schema before ``partners.insecure`` (the column added reads 0 for every
     partner), opened with ``node.yaml.undo`` still there from a pin change that had committed

@@ -1,0 +1,98 @@
+"""A tree-head check still on its way when its partner is removed writes nothing back for it.
+
+The removal is made at the exact point between the check's fetch and its write (by the
+transport double, as the request returns), so the race is deterministic: no new head, no
+``partner.inconsistent`` ledger event after ``partner.removed``, and a partner pinned again
+meanwhile does not get a head verified under the pin that was removed.
+"""
+
+from __future__ import annotations
+
+from accord.federation import remove_partner, share_many
+from accord.federation.treeheads import check_partner_head, local_checkpoint, local_consistency
+from federation_harness import note
+
+
+class RemovedOnTheWay:
+    """JPN as KOR's transport sees it; ``remove_at`` ("checkpoint" or "proof"): KOR removes
+    JPN (and pins it again with ``repin``) as that answer arrives, before the check writes."""
+
+    def __init__(self, jpn, kor, *, remove_at: str | None = None, repin: bool = False):
+        self.jpn, self.kor, self.remove_at, self.repin = jpn, kor, remove_at, repin
+        self.note: str | None = None
+        self.proof_from = jpn
+
+    def _remove(self, at: str) -> None:
+        if self.remove_at != at:
+            return
+        self.remove_at = None
+        pinned = self.kor.partners()["JPN"]
+        remove_partner(self.kor, "JPN")
+        if self.repin:
+            self.kor.add_partner("JPN", pinned.public_key_b64, url=pinned.url)
+
+    def get_checkpoint(self, node, party):
+        answer = self.note or local_checkpoint(self.jpn)
+        self._remove("checkpoint")
+        return answer
+
+    def get_consistency(self, node, party, first, second):
+        answer = local_consistency(self.proof_from, first, second)
+        self._remove("proof")
+        return answer
+
+
+def _head(kor):
+    row = kor.conn.execute("SELECT head_size, head_note, inconsistent FROM fed_partner_state WHERE party='JPN'"
+                           ).fetchone()
+    return tuple(row) if row is not None else None
+
+
+def _events(kor, kind):
+    return [kor.ledger.entry(i) for i in range(kor.ledger.size) if kor.ledger.entry(i).type == kind]
+
+
+def test_a_first_head_fetched_as_the_partner_is_removed_is_not_recorded(node_pair):
+    jpn, kor = node_pair["JPN"], node_pair["KOR"]
+    share_many(jpn, [note(jpn, 1)], "KOR")
+    check_partner_head(kor, "JPN", RemovedOnTheWay(jpn, kor, remove_at="checkpoint"))
+    assert "JPN" not in kor.partners()
+    head = _head(kor)
+    assert head is None or head == (None, None, None)
+
+
+def test_an_inconsistent_head_of_a_removed_partner_is_neither_flagged_nor_ledgered(node_pair, tmp_path):
+    from federation_harness import make_nodes
+
+    jpn, kor = node_pair["JPN"], node_pair["KOR"]
+    other = make_nodes(tmp_path / "other", ("JPN", "KOR"))  # another JPN ledger: its proofs link nothing
+    try:
+        share_many(jpn, [note(jpn, 1)], "KOR")
+        transport = RemovedOnTheWay(jpn, kor)
+        assert check_partner_head(kor, "JPN", transport).consistent
+        before = _head(kor)
+        for i in range(2, 6):
+            share_many(jpn, [note(jpn, i)], "KOR")
+        for i in range(20):
+            share_many(other["JPN"], [note(other["JPN"], 100 + i)], "KOR")
+        transport.proof_from, transport.remove_at = other["JPN"], "proof"
+        assert not check_partner_head(kor, "JPN", transport).consistent  # judged, but not recorded
+    finally:
+        for n in other.values():
+            n.close()
+    assert "JPN" not in kor.partners()
+    assert len(_events(kor, "partner.removed")) == 1
+    assert _events(kor, "partner.inconsistent") == []
+    assert _head(kor) == before  # the last verified head, unflagged, as the removal left it
+
+
+def test_a_head_fetched_under_a_pin_removed_and_made_again_is_not_recorded(node_pair):
+    """Removed and pinned again (the same key) during the fetch: the new pin starts with no head
+    of its own — the one fetched belonged to the pin that was removed."""
+    jpn, kor = node_pair["JPN"], node_pair["KOR"]
+    share_many(jpn, [note(jpn, 1)], "KOR")
+    check_partner_head(kor, "JPN", RemovedOnTheWay(jpn, kor, remove_at="checkpoint", repin=True))
+    assert "JPN" in kor.partners()
+    assert _head(kor)[:2] == (None, None)
+    assert check_partner_head(kor, "JPN", RemovedOnTheWay(jpn, kor)).consistent  # the next check records it
+    assert _head(kor)[0] == jpn.ledger.size

@@ -12,14 +12,18 @@ the request itself raises :class:`~accord.errors.AuthError`.
   only trust anchor for that partner). Each request has an overall deadline
   (:data:`REQUEST_DEADLINE`, more for a large batch: :data:`SLOWEST_UPLOAD`), enforced on every
   read and write of its socket, so a partner that answers one byte at a time, each in less than
-  the per-read ``timeout``, fails as an unreachable one does; and an answer is read up to
-  :data:`MAX_ANSWER_BYTES`.
+  the per-read ``timeout``, fails as an unreachable one does; the same deadline bounds the
+  partner's name lookup (run in a thread of its own: the system resolver takes no timeout), each
+  connection attempt to its addresses, and the TLS handshake as a whole (the socket timeout
+  given to it is, in CPython, a limit on the whole handshake, not on each read); and an answer
+  is read up to :data:`MAX_ANSWER_BYTES`.
 * :class:`InProcessNetwork` — nodes in one process (exercises, property tests) with injectable
   delay, loss (of the request or of the answer after the receiver committed) and partitions.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import random
 import socket
 import ssl
@@ -136,14 +140,55 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self.inner.get_extra_info(info)
 
 
+def _resolve(host: str, port: int, timeout: float | None) -> list[str]:
+    """The addresses of ``host``, looked up within what is left of the request's deadline.
+
+    The system resolver (``getaddrinfo``) takes no timeout, so the lookup runs in a thread of its
+    own and is waited for only that long; past it the request fails (``ConnectTimeout``) and the
+    thread ends when the resolver gives up by itself. An address literal is not looked up."""
+    try:
+        ipaddress.ip_address(host.partition("%")[0])
+        return [host]
+    except ValueError:
+        pass
+    wait = _left(timeout, httpcore.ConnectTimeout)
+    found: list[Any] = []
+    done = threading.Event()
+
+    def lookup() -> None:
+        try:
+            found.append(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+        except OSError as exc:
+            found.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=lookup, name=f"accord-resolve-{host}", daemon=True).start()
+    if not done.wait(wait):
+        raise httpcore.ConnectTimeout(f"no address for {host} within {wait:g} s")
+    if isinstance(found[0], OSError):
+        raise httpcore.ConnectError(f"{host}: {found[0]}")
+    return list(dict.fromkeys(str(info[4][0]) for info in found[0])) or [host]
+
+
 class _DeadlineBackend(httpcore.NetworkBackend):
     def __init__(self) -> None:
         self.inner = httpcore.SyncBackend()
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        return _DeadlineStream(self.inner.connect_tcp(host, port, _left(timeout, httpcore.ConnectTimeout),
-                                                      local_address, socket_options))
+        """Resolve ``host`` and connect to its addresses in turn, the lookup and every attempt
+        bounded by what is left of the deadline (a plain ``socket.create_connection`` would wait
+        on the resolver without limit, then give each address the whole timeout)."""
+        failure: Exception | None = None
+        for address in _resolve(host, port, timeout):
+            left = _left(timeout, httpcore.ConnectTimeout)
+            try:
+                return _DeadlineStream(self.inner.connect_tcp(address, port, left, local_address, socket_options))
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        assert failure is not None  # (_resolve gives at least one address)
+        raise failure
 
     def connect_unix_socket(self, path: str, timeout: float | None = None,
                             socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:

@@ -13,33 +13,27 @@ the request itself raises :class:`~accord.errors.AuthError`.
   (:data:`REQUEST_DEADLINE`, more for a large batch: :data:`SLOWEST_UPLOAD`), enforced on every
   read and write of its socket, so a partner that answers one byte at a time, each in less than
   the per-read ``timeout``, fails as an unreachable one does; the same deadline bounds the
-  partner's name lookup (run in a thread of its own: the system resolver takes no timeout), each
-  connection attempt to its addresses, and the TLS handshake as a whole (the socket timeout
-  given to it is, in CPython, a limit on the whole handshake, not on each read); and an answer
-  is read up to :data:`MAX_ANSWER_BYTES`.
+  partner's name lookup, each connection attempt and the TLS handshake as a whole
+  (:mod:`accord.federation.deadline`); and an answer is read up to :data:`MAX_ANSWER_BYTES`.
 * :class:`InProcessNetwork` — nodes in one process (exercises, property tests) with injectable
   delay, loss (of the request or of the answer after the receiver committed) and partitions.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import random
-import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import httpcore
 import httpx
 
 from accord.core.canonical import canonical_json, parse_json_strict
 from accord.core.plain_http import plain_remote_host
 from accord.errors import AuthError, FederationError, InputError, shown
+from accord.federation import deadline
 from accord.federation.httpsig import sign_request
 from accord.federation.inbox import BatchAck, receive_batch
 
@@ -74,141 +68,6 @@ deadline per this many bytes of it, so a large batch on a slow link still gets t
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
 """The largest answer read from a partner (past it, the answer is refused, not held whole)."""
 
-# the calling thread's request: .at, the monotonic time it must end by; .cut, whether the last
-# socket operation's timeout was the deadline's (so a timeout then is the deadline passing)
-_deadlines = threading.local()
-
-
-def _left(timeout: float | None, error: type[Exception]) -> float | None:
-    """``timeout`` shortened to what is left of this thread's request deadline; ``error`` once
-    none is left."""
-    at = getattr(_deadlines, "at", None)
-    if at is None:
-        return timeout
-    left = at - time.monotonic()
-    _deadlines.cut = timeout is None or left <= timeout
-    if left <= 0:
-        raise error("the request's deadline passed")
-    return left if timeout is None else min(timeout, left)
-
-
-@contextmanager
-def _deadline(seconds: float) -> Iterator[None]:
-    """Every socket operation of this thread's requests ends by ``seconds`` from now."""
-    _deadlines.at, _deadlines.cut = time.monotonic() + seconds, False
-    try:
-        yield
-    finally:
-        _deadlines.at = None
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A connection whose every read and write is bounded by the calling thread's deadline (a
-    write loops over ``send`` itself, so a partner taking a large body a few bytes at a time is
-    bounded too)."""
-
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self.inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self.inner.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        sock = self.inner.get_extra_info("socket")
-        if sock is None:
-            self.inner.write(buffer, _left(timeout, httpcore.WriteTimeout))
-            return
-        view = memoryview(buffer)
-        try:
-            while view:
-                sock.settimeout(_left(timeout, httpcore.WriteTimeout))
-                view = view[sock.send(view):]
-        except socket.timeout:
-            raise httpcore.WriteTimeout("timed out") from None
-        except OSError as exc:
-            raise httpcore.WriteError(str(exc)) from None
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
-        return _DeadlineStream(self.inner.start_tls(ssl_context, server_hostname,
-                                                    _left(timeout, httpcore.ConnectTimeout)))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self.inner.get_extra_info(info)
-
-
-def _resolve(host: str, port: int, timeout: float | None) -> list[str]:
-    """The addresses of ``host``, looked up within what is left of the request's deadline.
-
-    The system resolver (``getaddrinfo``) takes no timeout, so the lookup runs in a thread of its
-    own and is waited for only that long; past it the request fails (``ConnectTimeout``) and the
-    thread ends when the resolver gives up by itself. An address literal is not looked up."""
-    try:
-        ipaddress.ip_address(host.partition("%")[0])
-        return [host]
-    except ValueError:
-        pass
-    wait = _left(timeout, httpcore.ConnectTimeout)
-    found: list[Any] = []
-    done = threading.Event()
-
-    def lookup() -> None:
-        try:
-            found.append(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
-        except OSError as exc:
-            found.append(exc)
-        finally:
-            done.set()
-
-    threading.Thread(target=lookup, name=f"accord-resolve-{host}", daemon=True).start()
-    if not done.wait(wait):
-        raise httpcore.ConnectTimeout(f"no address for {host} within {wait:g} s")
-    if isinstance(found[0], OSError):
-        raise httpcore.ConnectError(f"{host}: {found[0]}")
-    return list(dict.fromkeys(str(info[4][0]) for info in found[0])) or [host]
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    def __init__(self) -> None:
-        self.inner = httpcore.SyncBackend()
-
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        """Resolve ``host`` and connect to its addresses in turn, the lookup and every attempt
-        bounded by what is left of the deadline (a plain ``socket.create_connection`` would wait
-        on the resolver without limit, then give each address the whole timeout)."""
-        failure: Exception | None = None
-        for address in _resolve(host, port, timeout):
-            left = _left(timeout, httpcore.ConnectTimeout)
-            try:
-                return _DeadlineStream(self.inner.connect_tcp(address, port, left, local_address, socket_options))
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                failure = exc
-        assert failure is not None  # (_resolve gives at least one address)
-        raise failure
-
-    def connect_unix_socket(self, path: str, timeout: float | None = None,
-                            socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
-        return _DeadlineStream(self.inner.connect_unix_socket(path, _left(timeout, httpcore.ConnectTimeout),
-                                                              socket_options))
-
-    def sleep(self, seconds: float) -> None:
-        self.inner.sleep(seconds)
-
-
-class _DeadlineTransport(httpx.HTTPTransport):
-    """httpx's transport over connections bounded by the request deadline."""
-
-    def __init__(self, verify: Any) -> None:
-        super().__init__(verify=verify)
-        limits = httpx.Limits()
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify), max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_DeadlineBackend())
 
 
 def _read_capped(resp: httpx.Response, cap: int, party: str) -> bytes:
@@ -259,7 +118,7 @@ class HttpTransport:
                     ctx.check_hostname = False  # the pinned self-signed cert is the only anchor
                     verify = ctx
                 client = httpx.Client(base_url=url.rstrip("/"), timeout=self.timeout,
-                                      transport=_DeadlineTransport(verify))
+                                      transport=deadline.DeadlineTransport(verify))
                 self._clients[party] = client
         return client, url
 
@@ -273,7 +132,7 @@ class HttpTransport:
         headers["Accept-Encoding"] = "identity"
         seconds = REQUEST_DEADLINE + len(body) / SLOWEST_UPLOAD
         try:
-            with _deadline(seconds), client.stream(method, path, params=params, content=body,
+            with deadline.within(seconds), client.stream(method, path, params=params, content=body,
                                                    headers=headers) as streamed:
                 content = _read_capped(streamed, MAX_ANSWER_BYTES, party)
         except httpx.HTTPError as exc:
@@ -317,7 +176,7 @@ class HttpTransport:
         headers = sign_request(node.identity, "GET", path, "", b"", node.clock.now(), party)
         headers["Accept-Encoding"] = "identity"
         try:
-            with _deadline(REQUEST_DEADLINE), client.stream("GET", path, headers=headers) as resp:
+            with deadline.within(REQUEST_DEADLINE), client.stream("GET", path, headers=headers) as resp:
                 if resp.status_code in (401, 403):
                     raise AuthError(f"{party} refused the request: {_read_capped(resp, 300, party)[:300]!r}")
                 if resp.status_code != 200:
@@ -335,7 +194,7 @@ class HttpTransport:
 
 
 def _unreachable(party: str, url: str, exc: Exception, seconds: float) -> FederationError:
-    if isinstance(exc, httpx.TimeoutException) and getattr(_deadlines, "cut", False):
+    if isinstance(exc, httpx.TimeoutException) and deadline.cut():
         return FederationError(f"{party} at {url} unreachable: no whole answer within {seconds:g} s")
     return FederationError(f"{party} at {url} unreachable: {type(exc).__name__}: {exc}")
 

@@ -13,9 +13,11 @@ threads, so one unresponsive partner never blocks delivery to the others. New sh
 worker at once (no polling delay on the hot path); shares written by another process (the CLI)
 are found by a poll every ``poll_interval`` seconds. Apart from delivery, each partner's signed
 tree head is fetched every ``head_interval`` seconds and checked
-(:mod:`accord.federation.treeheads`) in a thread of its own (:data:`HEAD_CHECKERS` at once), so a
-slow proof never delays delivery and a slow partner (its every request bounded by
-:data:`accord.federation.transport.REQUEST_DEADLINE`) does not delay the others' checks; every
+(:mod:`accord.federation.treeheads`) in a thread of its own (:data:`HEAD_CHECKERS` at once, a
+check running past :data:`HEAD_CHECK_SLOW` seconds giving its place up), so a slow proof never
+delays delivery and slow partners (their every request bounded by
+:data:`accord.federation.transport.REQUEST_DEADLINE`), however many, delay the others' checks by
+:data:`HEAD_CHECK_SLOW` seconds at most; every
 ``gossip_interval`` seconds it also compares each partner's view of the third parties with this
 node's (:mod:`accord.federation.gossip`), so a node showing partners different histories is caught.
 
@@ -73,7 +75,16 @@ log = logging.getLogger("accord.federation")
 
 
 HEAD_CHECKERS = 8
-"""The most partners whose tree heads are checked at once, each in a thread of its own."""
+"""The most partners whose tree heads are being checked promptly at once, each in a thread of its
+own (a check running past :data:`HEAD_CHECK_SLOW` no longer counts)."""
+
+HEAD_CHECK_SLOW = 5.0
+"""Seconds after which a tree-head check still running gives its place among the
+:data:`HEAD_CHECKERS` up: it goes on in its thread (to its requests' deadline), and another
+partner's check may start. A check takes well under a second when the partner answers; so
+partners that hold their checks up to the deadline, however many, cannot keep the others' from
+starting — each holds a place for this long at most. At most one check per partner is ever on
+its way, so the threads are never more than the partners."""
 
 MAX_BATCH_BYTES = 32 * 1024 * 1024
 """A batch stops growing at this many bytes of envelopes (it always holds at least one); a
@@ -195,6 +206,7 @@ class Federation:
         self.gossip_interval = gossip_interval
         self._gossiped: dict[str, float] = {}  # partner -> monotonic time of the last gossip exchange
         self._checkers: dict[str, threading.Thread] = {}  # partner -> the thread checking its tree head
+        self._check_started: dict[str, float] = {}  # partner -> monotonic start of its check on its way
 
     # --- one step, synchronously -----------------------------------------------------------
     def deliver_once(self, party: str) -> int:
@@ -597,9 +609,10 @@ class Federation:
 
     def _run_heads(self) -> None:
         """Every ``head_interval`` seconds, start the tree-head check of each partner whose last
-        check has ended, each in a thread of its own (:data:`HEAD_CHECKERS` at most at once),
-        apart from delivery: a slow partner or a long proof delays neither delivery nor, while
-        fewer than :data:`HEAD_CHECKERS` partners are slow, the other partners' checks."""
+        check has ended, each in a thread of its own, apart from delivery. At most
+        :data:`HEAD_CHECKERS` checks younger than :data:`HEAD_CHECK_SLOW` run at once; an older
+        one gives its place up, so partners holding their checks to the deadline — any number
+        of them — delay the others' by :data:`HEAD_CHECK_SLOW` at most, not by the deadline."""
         while not self._stop.is_set():
             for party in sorted(self.node.partners()):
                 if self._stop.is_set():
@@ -610,13 +623,20 @@ class Federation:
                     if self._stop.is_set():
                         break
                     self._checkers = {p: t for p, t in self._checkers.items() if t.is_alive()}
-                    if party in self._checkers or len(self._checkers) >= HEAD_CHECKERS:
+                    if party in self._checkers or self._prompt_checks() >= HEAD_CHECKERS:
                         continue
                     checker = threading.Thread(target=self._check_head, args=(party,), daemon=True,
                                                name=f"accord-heads-{party}")
                     self._checkers[party] = checker
+                    self._check_started[party] = time.monotonic()
                 checker.start()
             self._stop.wait(self.head_interval)
+
+    def _prompt_checks(self) -> int:
+        """Under ``_lock``: the checks on their way that started less than
+        :data:`HEAD_CHECK_SLOW` seconds ago (those holding a place among :data:`HEAD_CHECKERS`)."""
+        since = time.monotonic() - HEAD_CHECK_SLOW
+        return sum(1 for p in self._checkers if self._check_started.get(p, since) > since)
 
     def _check_head(self, party: str) -> None:
         """One partner's tree-head check and gossip; an outage reported as the worker's is."""

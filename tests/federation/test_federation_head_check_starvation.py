@@ -1,0 +1,82 @@
+"""More partners holding their tree-head checks than there are check places (``HEAD_CHECKERS``)
+cannot keep an honest partner's check from running: a check past ``HEAD_CHECK_SLOW`` (shrunk
+here) gives its place up.
+
+Ten hostile partners, all ordered before the honest one (USA), hold every request until the test
+lets them go — as partners dripping their answers up to the deadline do. The honest partner's
+check must complete while every hostile one is still held: the order of events is asserted, the
+waits are only guards against a hang.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from accord.errors import FederationError
+from accord.federation import Federation, InProcessNetwork
+from accord.federation import service as service_module
+from accord.federation.service import HEAD_CHECKERS
+from federation_harness import make_nodes
+
+HOSTILE = ("AUS", "BEL", "CAN", "DEU", "DNK", "ESP", "FRA", "GBR", "ITA", "NLD")
+
+
+class Held(InProcessNetwork):
+    """The hostile partners' requests are held until ``release`` is set, then fail as a partner
+    past the deadline does; USA is answered in process, ``honest_done`` set once its check
+    (the head, then the gossip that follows it) has been made."""
+
+    def __init__(self):
+        super().__init__()
+        self.release, self.honest_done = threading.Event(), threading.Event()
+        self.lock = threading.Lock()
+        self.finished: list[str] = []  # hostile requests ended, in order
+        self.fed: Federation | None = None
+        self.hostile_on_their_way = 0  # hostile checks running when USA's was made
+
+    def get_checkpoint(self, node, party):
+        if party not in HOSTILE:
+            return super().get_checkpoint(node, party)
+        self.release.wait(60)
+        with self.lock:
+            self.finished.append(party)
+        raise FederationError(f"{party} at https://{party.lower()}.test unreachable: no whole answer within 60 s")
+
+    def get_heads(self, node, party):
+        answer = super().get_heads(node, party)
+        if party == "USA" and not self.honest_done.is_set():
+            checkers = dict(self.fed._checkers)
+            self.hostile_on_their_way = sum(1 for p, t in checkers.items() if p in HOSTILE and t.is_alive())
+            self.honest_done.set()
+        return answer
+
+
+def test_hostile_partners_past_the_check_places_do_not_starve_an_honest_one(tmp_path, monkeypatch):
+    assert len(HOSTILE) > HEAD_CHECKERS and all(p < "USA" for p in HOSTILE)
+    monkeypatch.setattr(service_module, "HEAD_CHECK_SLOW", 0.05, raising=False)
+    nodes = make_nodes(tmp_path, ("KOR", "USA"))
+    kor = nodes["KOR"]
+    for party in HOSTILE:
+        key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        kor.add_partner(party, base64.b64encode(key).decode())
+    net = Held()
+    for n in nodes.values():
+        net.attach(n)
+    fed = net.fed = Federation(kor, net, head_interval=0.02, poll_interval=0.05)
+    fed.start()
+    try:
+        checked = net.honest_done.wait(30)  # a hang guard: it comes as soon as a place is given up
+        with net.lock:
+            finished = list(net.finished)
+    finally:
+        net.release.set()
+        fed.stop()
+        for n in nodes.values():
+            n.close()
+    assert checked, "USA's tree head was never checked while the hostile partners held their checks"
+    assert finished == []  # USA's check completed before any hostile one ended
+    assert net.hostile_on_their_way >= HEAD_CHECKERS  # … with every place taken by a hostile check first

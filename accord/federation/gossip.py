@@ -164,6 +164,7 @@ def _compare(node: Node, relayer: str, party: str, note: str, key: Any, transpor
         result.skipped.append(f"{party}: relayed note does not verify under the pinned key: {exc}"[:300])
         return False
     with write_lock(node):  # committed rows only, never another thread's open transaction
+        pin = wire.pin_of(node, party)
         row = node.conn.execute("SELECT head_size, head_root, head_note, inconsistent FROM fed_partner_state "
                                 "WHERE party=?", (party,)).fetchone()
     if not row or row[0] is None or not row[2]:
@@ -175,7 +176,7 @@ def _compare(node: Node, relayer: str, party: str, note: str, key: Any, transpor
         result.unproven.append(f"{party}: this node's own head does not verify under the pinned key: {exc}"[:300])
         return True
     reason = _disagreement(node, relayer, party, ours, theirs, transport, result)
-    if reason is not None and _flag(node, relayer, party, tuple(row), (ours, row[2]), (theirs, note), reason):
+    if reason is not None and _flag(node, relayer, party, (pin, tuple(row)), (ours, row[2]), (theirs, note), reason):
         result.equivocated.append(party)
     return True
 
@@ -219,17 +220,19 @@ def _evidence(cp: Checkpoint, note: str) -> dict[str, Any]:
     return {"size": cp.size, "root": cp.root_hash.hex(), "note": note}
 
 
-def _flag(node: Node, relayer: str, party: str, row: tuple[Any, ...], ours: tuple[Checkpoint, str],
+def _flag(node: Node, relayer: str, party: str, seen: tuple[Any, tuple[Any, ...]], ours: tuple[Checkpoint, str],
           theirs: tuple[Checkpoint, str], reason: str) -> bool:
     """Mark ``party`` inconsistent and ledger ``partner.equivocated`` (once: a party flagged
-    already keeps its flag and first reason). False when this node's head of the party changed
-    meanwhile (compared again next time)."""
+    already keeps its flag and first reason). False when this node's head of the party, or its
+    pin, changed meanwhile (``seen``: both as read before the proof was fetched): a party removed
+    meanwhile is not flagged after its removal; one still pinned is compared again next time."""
+    pin, row = seen
     now = node.clock.now()
     with write_lock(node):
         with transaction(node.conn):
             again = node.conn.execute("SELECT head_size, head_root, head_note, inconsistent FROM fed_partner_state "
                                       "WHERE party=?", (party,)).fetchone()
-            if again is None or tuple(again)[:3] != row[:3]:
+            if again is None or tuple(again)[:3] != row[:3] or pin is None or wire.pin_of(node, party) != pin:
                 return False
             if again[3]:
                 return True

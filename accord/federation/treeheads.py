@@ -70,7 +70,7 @@ def check_partner_head(node: Node, party: str, transport: Any) -> HeadCheck:
     ensure_node_schema(node)
     wire.partner_key(node, party)  # NotFoundError for a party not pinned; node.yaml's pins mirrored
     with write_lock(node):
-        pin = _pin(node, party)  # the pin this check is made under, read before its key
+        pin = wire.pin_of(node, party)  # the pin this check is made under, read before its key
     key = wire.partner_key(node, party)
     origin = origin_for(party, key)
     note = transport.get_checkpoint(node, party)
@@ -92,7 +92,7 @@ def check_partner_head(node: Node, party: str, transport: Any) -> HeadCheck:
     now = node.clock.now()
     with write_lock(node):
         with transaction(node.conn):
-            if pin is None or _pin(node, party) != pin:
+            if pin is None or wire.pin_of(node, party) != pin:
                 # removed (or removed and pinned again) while its head was fetched: this check
                 # speaks for a pin that is gone, so it writes nothing back — no head, no flag,
                 # no ledger event after the partner's removal
@@ -124,18 +124,6 @@ def check_partner_head(node: Node, party: str, transport: Any) -> HeadCheck:
                               reason, extra={"event": "ledger.inconsistent", "partner": party,
                                              "old_size": old_size, "new_size": new.size})
     return HeadCheck(party, new.size, new.root_hash.hex(), reason is None, reason)
-
-
-def _pin(node: Node, party: str) -> tuple[Any, ...] | None:
-    """``party``'s pin as the database has it — its key in the ``partners`` mirror of
-    ``node.yaml`` and its pin time (``fed_partner_state.pinned_at``) — or ``None`` when it is not
-    pinned. A removal deletes the mirror's row and a new pin (the same key again too) stamps a new
-    pin time, each in the transaction that makes it, so a check that reads this before its fetch
-    and again inside its write transaction (under the node's write lock, on SQLite and
-    PostgreSQL alike) sees any removal made meanwhile, in this process or another."""
-    row = node.conn.execute("SELECT p.public_key, s.pinned_at FROM partners p LEFT JOIN fed_partner_state s "
-                            "ON s.party = p.party WHERE p.party = ?", (party,)).fetchone()
-    return tuple(row) if row is not None else None
 
 
 def reset_partner_head(node: Node, party: str, reason: str) -> dict[str, Any]:

@@ -3,12 +3,17 @@
 The removal is made at the exact point between the check's fetch and its write (by the
 transport double, as the request returns), so the race is deterministic: no new head, no
 ``partner.inconsistent`` ledger event after ``partner.removed``, and a partner pinned again
-meanwhile does not get a head verified under the pin that was removed.
+meanwhile does not get a head verified under the pin that was removed. The same holds for the
+gossip that follows a check: a third party removed while its proof was fetched is not flagged
+``partner.equivocated``.
 """
 
 from __future__ import annotations
 
-from accord.federation import remove_partner, share_many
+import base64
+
+from accord.federation import InProcessNetwork, remove_partner, share_many
+from accord.federation.gossip import exchange_heads
 from accord.federation.treeheads import check_partner_head, local_checkpoint, local_consistency
 from federation_harness import note
 
@@ -96,3 +101,41 @@ def test_a_head_fetched_under_a_pin_removed_and_made_again_is_not_recorded(node_
     assert _head(kor)[:2] == (None, None)
     assert check_partner_head(kor, "JPN", RemovedOnTheWay(jpn, kor)).consistent  # the next check records it
     assert _head(kor)[0] == jpn.ledger.size
+
+
+class ProofAfterRemoval(InProcessNetwork):
+    """The in-process network, but USA's consistency proof for KOR is a made-up one, and KOR
+    removes USA as it arrives: the gossip judges an equivocation only after the removal."""
+
+    def __init__(self, nodes):
+        super().__init__()
+        for n in nodes.values():
+            self.attach(n)
+        self.kor = nodes["KOR"]
+        self.asked = 0
+
+    def get_consistency(self, node, party, first, second):
+        if (node.party, party) != ("KOR", "USA"):
+            return super().get_consistency(node, party, first, second)
+        self.asked += 1
+        remove_partner(self.kor, "USA")
+        return [base64.b64encode(bytes(32)).decode()]  # links nothing
+
+
+def test_gossip_flags_no_third_party_removed_while_its_proof_was_fetched(net_trio):
+    """KOR has verified USA's head; JPN relays a later one; the proof between them, asked of USA,
+    does not link them — but USA was removed by KOR meanwhile: no flag, no ledger event after
+    ``partner.removed``."""
+    nodes, _ = net_trio
+    jpn, kor, usa = nodes["JPN"], nodes["KOR"], nodes["USA"]
+    net = ProofAfterRemoval(nodes)
+    usa.put_item(note(usa, 1))
+    assert check_partner_head(kor, "USA", net).consistent
+    usa.put_item(note(usa, 2))
+    assert check_partner_head(jpn, "USA", net).consistent  # JPN's head of USA is the larger
+    result = exchange_heads(kor, "JPN", net)
+    assert net.asked == 1 and "USA" not in kor.partners()
+    assert result.equivocated == []
+    assert _events(kor, "partner.equivocated") == []
+    flag = kor.conn.execute("SELECT inconsistent FROM fed_partner_state WHERE party='USA'").fetchone()
+    assert flag is None or flag[0] is None

@@ -53,8 +53,8 @@ import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from accord.core.files import follow_links
 from accord.errors import InputError
-from accord.store.private_files import follow_links
 
 PARTIAL = ".accord-partial"  # the new set being written
 OLD = ".accord-old"  # the old set renamed aside (no directory exchange)

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from accord.core.processes import pid_alive
 from accord.federation.stats import LATENCY_BUCKETS, Histogram, PartnerCounters, counters
 from accord.logs import Throttle
 from accord.store.private_files import FILE_MODE, private_dir
@@ -242,7 +243,7 @@ def serve_directory(node_dir: str | Path) -> Iterator[Path]:
     root = private_dir(Path(node_dir) / METRICS_DIR)
     pid = os.getpid()
     for entry in root.iterdir():
-        if entry.name.isdigit() and (int(entry.name) == pid or not _alive(int(entry.name))):
+        if entry.name.isdigit() and (int(entry.name) == pid or not pid_alive(int(entry.name))):
             shutil.rmtree(entry, ignore_errors=True)
     path = private_dir(root / str(pid))
     try:
@@ -250,16 +251,6 @@ def serve_directory(node_dir: str | Path) -> Iterator[Path]:
     finally:
         if os.getpid() == pid:  # (a forked worker never leaves the block: it ends with os._exit)
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _write(path: Path, data: bytes) -> None:

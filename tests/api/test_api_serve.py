@@ -200,6 +200,20 @@ def test_serve_lock_in_process(tmp_path):
         ServeLock(tmp_path / "no-such-node").acquire()
 
 
+def test_joining_servers_leaves_out_what_no_process_can_be(tmp_path):
+    """A ``0`` in ``serve.lock`` counted as a live server (``kill(0, 0)`` asks about this
+    process's group), and a number past a C int raised OverflowError instead of letting the
+    server join."""
+    with ServeLock(tmp_path):
+        with open(tmp_path / "serve.lock", "a") as fh:
+            fh.write("0\n99999999999999999999\n")
+        joining = ServeLock(tmp_path, join=True).acquire()
+        try:
+            assert joining.joined == [os.getpid()]
+        finally:
+            joining.release()
+
+
 def test_check_port_bounds():
     assert check_port(1) == 1 and check_port(65535) == 65535
     for bad in (0, 65536, -80):

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from accord.api.serve import ServeLock, check_port
+from accord.api.serve import ServeLock, check_port, record_url
 from accord.core.plain_http import is_loopback_host, plain_remote_host
 from accord.errors import ConfigError, InputError
 from accord.node import Node
@@ -212,6 +212,20 @@ def test_joining_servers_leaves_out_what_no_process_can_be(tmp_path):
             assert joining.joined == [os.getpid()]
         finally:
             joining.release()
+
+
+def test_the_recorded_url_is_0600_and_a_failed_write_leaves_no_temporary_file(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        record_url(tmp_path, "http://127.0.0.1:9123")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "serve.url").stat().st_mode & 0o777 == 0o600
+    (tmp_path / "serve.url").unlink()
+    (tmp_path / "serve.url").mkdir()   # what cannot be renamed over
+    with pytest.raises(IsADirectoryError):
+        record_url(tmp_path, "http://127.0.0.1:9124")
+    assert os.listdir(tmp_path) == ["serve.url"]
 
 
 def test_check_port_bounds():

@@ -43,6 +43,7 @@ from accord.api.http_head import MAX_HEAD_BYTES as MAX_HEAD_BYTES  # re-exported
 from accord.api.http_head import http_protocol
 from accord.api.serve_lock import LOCK_FILE as LOCK_FILE  # re-exported
 from accord.api.serve_lock import ServeLock as ServeLock  # re-exported: step 2 below
+from accord.core.files import write_runtime_file
 from accord.core.plain_http import is_loopback_host
 from accord.errors import ConfigError, InputError
 
@@ -55,11 +56,8 @@ URL_FILE = "serve.url"
 
 
 def record_url(node_dir: str | Path, url: str) -> None:
-    """Keep ``url`` in ``DIR/serve.url`` (replaced atomically)."""
-    path = Path(node_dir) / URL_FILE
-    tmp = path.with_name(f".{URL_FILE}.{os.getpid()}")
-    tmp.write_text(url + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Keep ``url`` in ``DIR/serve.url`` (replaced atomically, mode 0600)."""
+    write_runtime_file(Path(node_dir) / URL_FILE, (url + "\n").encode("utf-8"))
 
 
 def last_url(node_dir: str | Path) -> str | None:

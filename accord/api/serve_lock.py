@@ -7,8 +7,9 @@ import fcntl
 import os
 from pathlib import Path
 
+from accord.core.files import FILE_MODE
+from accord.core.processes import pid_alive
 from accord.errors import ConfigError
-from accord.store.private_files import FILE_MODE
 
 LOCK_FILE = "serve.lock"
 
@@ -56,7 +57,7 @@ class ServeLock:
                                           "server first, or pass --join to serve the node beside it "
                                           "(several processes, one node)") from None
                     fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # only a taker holds LOCK_EX, under the guard
-                    self.joined = [p for p in holders if _alive(p)]
+                    self.joined = [p for p in holders if pid_alive(p)]
                     _write_pids(fd, [*self.joined, self._pid])
                 else:  # nobody serves the directory: whatever the file names is dead
                     old = _read_pids(fd)
@@ -111,12 +112,3 @@ def _write_pids(fd: int, pids: list[int]) -> None:
         os.pwrite(fd, "".join(f"{p}\n" for p in pids).encode(), 0)
     os.fsync(fd)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover - another user's process
-        return True
-    return True

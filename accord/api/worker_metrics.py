@@ -49,9 +49,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from accord.core.files import write_runtime_file
+from accord.core.processes import pid_alive
 from accord.federation.stats import LATENCY_BUCKETS, Histogram, PartnerCounters, counters
 from accord.logs import Throttle
-from accord.store.private_files import FILE_MODE, private_dir
+from accord.store.private_files import private_dir
 
 if TYPE_CHECKING:
     from accord.node import Node
@@ -181,7 +183,7 @@ class WorkerShare:
         with self._lock:
             now = Traffic().add(self.base).add(live_traffic(self.node))
             if now != self._written:
-                _write(self.path, now.to_json())
+                write_runtime_file(self.path, now.to_json())
                 self._written = now
             return self._written
 
@@ -242,7 +244,7 @@ def serve_directory(node_dir: str | Path) -> Iterator[Path]:
     root = private_dir(Path(node_dir) / METRICS_DIR)
     pid = os.getpid()
     for entry in root.iterdir():
-        if entry.name.isdigit() and (int(entry.name) == pid or not _alive(int(entry.name))):
+        if entry.name.isdigit() and (int(entry.name) == pid or not pid_alive(int(entry.name))):
             shutil.rmtree(entry, ignore_errors=True)
     path = private_dir(root / str(pid))
     try:
@@ -250,27 +252,6 @@ def serve_directory(node_dir: str | Path) -> Iterator[Path]:
     finally:
         if os.getpid() == pid:  # (a forked worker never leaves the block: it ends with os._exit)
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` (temporary file renamed over it; no fsync: the files matter
-    only while the serve runs)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    with os.fdopen(fd, "wb") as f:
-        os.fchmod(fd, FILE_MODE)
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def _read(path: Path) -> Traffic | None:

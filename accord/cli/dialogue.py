@@ -18,8 +18,8 @@ from rich.table import Table
 
 from accord.cli.options import DirOpt, JsonOpt
 from accord.cli.output import plain, plural, print_table
+from accord.core.files import replace_file
 from accord.errors import InputError
-from accord.store.private_files import replace_file
 
 if TYPE_CHECKING:
     from accord.node import Node

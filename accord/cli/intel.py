@@ -13,7 +13,7 @@ from rich.table import Table
 
 from accord.cli.options import DirOpt, JsonOpt
 from accord.cli.output import noun_for, plain, plural, print_table
-from accord.store.private_files import replace_file
+from accord.core.files import replace_file
 
 if TYPE_CHECKING:
     from accord.node import Node

@@ -23,7 +23,7 @@ from rich.table import Table
 from accord.cli.options import open_node
 from accord.cli.output import literal, plain, plural, print_table
 from accord.clock import add_seconds, to_rfc3339
-from accord.store.private_files import replace_file
+from accord.core.files import replace_file
 
 app = typer.Typer(help="The node's audit ledger: an RFC 9162 Merkle log with signed C2SP checkpoints.",
                   no_args_is_help=True)

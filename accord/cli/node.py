@@ -16,10 +16,10 @@ from rich.table import Table
 
 from accord.cli.options import DirOpt, JsonOpt, body_object
 from accord.cli.output import plain, print_table, warn
+from accord.core.files import replace_file
 from accord.core.items import new_item
 from accord.core.markings import Marking
 from accord.errors import InputError
-from accord.store.private_files import replace_file
 
 app = typer.Typer(help="Node identity, partners and items.", no_args_is_help=True)
 partner_app = typer.Typer(help="Pin partner nodes' public keys.", no_args_is_help=True)

@@ -50,11 +50,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import re
-import stat
 from collections.abc import Iterable, Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from datetime import datetime
@@ -69,6 +66,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from accord.clock import parse_rfc3339, to_rfc3339
 from accord.core.canonical import canonical_json
+from accord.core.files import replace_file
 from accord.core.input_files import check_model, load_model, read_text_file
 from accord.core.identity import Identity, fingerprint, public_key_from_b64, raw_public
 from accord.core.markings import Classification, check_party
@@ -175,23 +173,11 @@ class Agreement:
                           where_in_message=True, messages=_MESSAGES)[0].agreement_value()
 
     def save(self, path: str | Path) -> None:
-        """Write the agreement to ``path`` whole or not at all (a temporary file beside it,
-        fsynced, then renamed over it, keeping an existing file's mode): ``accord agreement
-        sign`` rewrites the file in place, and a full disk or a kill midway emptied it — the
-        other parties' signatures with it."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(self.to_yaml())
-                fh.flush()
-                os.fsync(fh.fileno())
-            with suppress(FileNotFoundError):
-                os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        """Write the agreement to ``path`` whole or not at all, as every ``--out`` file is
+        (:func:`accord.core.files.replace_file`: an existing file keeps its mode and group, a
+        symbolic link keeps pointing where it did): ``accord agreement sign`` rewrites the file in
+        place, and a full disk or a kill midway emptied it — the other parties' signatures with it."""
+        replace_file(path, self.to_yaml().encode("utf-8"))
 
 
 def load_agreement(path: str | Path) -> Agreement:

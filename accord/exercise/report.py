@@ -34,9 +34,9 @@ from matplotlib.patches import Ellipse as MplEllipse  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 from matplotlib.transforms import Bbox  # noqa: E402
 
+from accord.core.files import replace_file  # noqa: E402
 from accord.exercise.map_symbols import (  # noqa: E402
     rendered_symbols_generator, symbol_legend, symbol_places, with_symbols)
-from accord.store.private_files import replace_file  # noqa: E402
 
 PARTY_COLOURS = {"JPN": "#c0392b", "KOR": "#2e6fbf", "USA": "#2c8a4b"}
 
@@ -374,7 +374,7 @@ def _templates() -> Environment:
 
 
 def replace_text(path: Path, text: str) -> None:
-    """Write ``path`` whole or not at all (:func:`~accord.store.private_files.replace_file`): a
+    """Write ``path`` whole or not at all (:func:`~accord.core.files.replace_file`): a
     run killed, or a disk filling, mid-write leaves the old file or none, never a part of one."""
     replace_file(path, text.encode("utf-8"))
 

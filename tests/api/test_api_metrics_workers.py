@@ -228,6 +228,33 @@ def test_the_serve_directory_is_emptied_and_those_of_dead_serves_removed(tmp_pat
     assert list(root.iterdir()) == []
 
 
+def test_directories_named_by_a_number_no_process_has_are_removed(tmp_path):
+    """``serve-metrics/0`` counted as a running serve (``kill(0, 0)`` asks about this process's
+    group), so it was never removed; a number past a C int raised OverflowError, and no serve
+    started."""
+    root = tmp_path / METRICS_DIR
+    for name in ("0", "99999999999999999999"):
+        (root / name).mkdir(parents=True)
+    with serve_directory(tmp_path):
+        assert [p.name for p in root.iterdir()] == [str(os.getpid())]
+
+
+def test_a_workers_file_is_0600_and_a_failed_write_leaves_no_temporary_file(node, tmp_path):
+    d = tmp_path / "serve"
+    d.mkdir()
+    mask = os.umask(0)
+    try:
+        counters(node).auth_failed("user")
+        WorkerShare(node, d, 0).publish()
+        assert (d / "worker-0.json").stat().st_mode & 0o777 == 0o600
+        (d / "worker-1.json").mkdir()   # what cannot be renamed over
+        with pytest.raises(IsADirectoryError):
+            WorkerShare(node, d, 1).publish()
+    finally:
+        os.umask(mask)
+    assert sorted(p.name for p in d.iterdir()) == ["worker-0.json", "worker-1.json"]
+
+
 def test_without_a_share_the_totals_are_the_process_own(node):
     counters(node).auth_failed("partner")
     assert worker_metrics.totals(node).auth_failures == {"partner": 1}

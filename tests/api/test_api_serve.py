@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from accord.api.serve import ServeLock, check_port
+from accord.api.serve import ServeLock, check_port, record_url
 from accord.core.plain_http import is_loopback_host, plain_remote_host
 from accord.errors import ConfigError, InputError
 from accord.node import Node
@@ -198,6 +198,34 @@ def test_serve_lock_in_process(tmp_path):
         assert lock.taken_over == 4194304
     with pytest.raises(ConfigError, match="cannot make the serve lock"):
         ServeLock(tmp_path / "no-such-node").acquire()
+
+
+def test_joining_servers_leaves_out_what_no_process_can_be(tmp_path):
+    """A ``0`` in ``serve.lock`` counted as a live server (``kill(0, 0)`` asks about this
+    process's group), and a number past a C int raised OverflowError instead of letting the
+    server join."""
+    with ServeLock(tmp_path):
+        with open(tmp_path / "serve.lock", "a") as fh:
+            fh.write("0\n99999999999999999999\n")
+        joining = ServeLock(tmp_path, join=True).acquire()
+        try:
+            assert joining.joined == [os.getpid()]
+        finally:
+            joining.release()
+
+
+def test_the_recorded_url_is_0600_and_a_failed_write_leaves_no_temporary_file(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        record_url(tmp_path, "http://127.0.0.1:9123")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "serve.url").stat().st_mode & 0o777 == 0o600
+    (tmp_path / "serve.url").unlink()
+    (tmp_path / "serve.url").mkdir()   # what cannot be renamed over
+    with pytest.raises(IsADirectoryError):
+        record_url(tmp_path, "http://127.0.0.1:9124")
+    assert os.listdir(tmp_path) == ["serve.url"]
 
 
 def test_check_port_bounds():

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import accord.store.private_files as private_files
+import accord.core.files as files
 from accord.cli.main import app
 from accord.node import Node
 
@@ -43,7 +43,7 @@ class _HalfWritten:
 
 
 class _HalfWrittenOs:
-    """``os`` for :mod:`accord.store.private_files`: ``write`` takes half, then the disk is full."""
+    """``os`` for :mod:`accord.core.files`: ``write`` takes half, then the disk is full."""
 
     def __getattr__(self, name):
         return getattr(os, name)
@@ -57,7 +57,7 @@ class _HalfWrittenOs:
 @pytest.fixture
 def disk_fills_midway(monkeypatch, tmp_path):
     """Every write of a file under ``tmp_path`` (by ``open``/``Path.write_text`` or by ``os.write``
-    in :mod:`accord.store.private_files`) stops half way with ENOSPC."""
+    in :mod:`accord.core.files`) stops half way with ENOSPC."""
     real_open = io.open
 
     def half_open(file, mode="r", *args, **kwargs):
@@ -67,7 +67,7 @@ def disk_fills_midway(monkeypatch, tmp_path):
 
     def fill():
         monkeypatch.setattr(io, "open", half_open)
-        monkeypatch.setattr(private_files, "os", _HalfWrittenOs())
+        monkeypatch.setattr(files, "os", _HalfWrittenOs())
     return fill
 
 
@@ -134,7 +134,7 @@ def test_an_exercise_report_cut_short_leaves_the_earlier_one(tmp_path, disk_fill
 
 
 def test_an_export_keeps_the_mode_it_had_and_a_new_one_gets_the_umasks(tmp_path):
-    from accord.store.private_files import replace_file
+    from accord.core.files import replace_file
 
     old = tmp_path / "shared.ics"
     old.write_text(EARLIER)
@@ -180,7 +180,7 @@ def test_another_users_link_in_a_shared_directory_is_not_followed(tmp_path):
     """An --out in /tmp that another user made a symbolic link (to a file not there yet, or
     through a link of one's own) would choose where the export is written: it is refused, as the
     kernel's protected_symlinks refuses to follow it, naming the link."""
-    from accord.store.private_files import replace_file
+    from accord.core.files import replace_file
 
     shared = _shared_dir(tmp_path)
     target = tmp_path / "home" / "chosen-by-another"
@@ -204,7 +204,7 @@ def test_another_users_link_in_a_shared_directory_is_not_followed(tmp_path):
 def test_a_link_put_as_name_tmp_meanwhile_is_not_written_through(tmp_path, monkeypatch):
     """NAME.tmp is made new: a link another user puts in its place after the stale one is
     removed (in /tmp, where anyone may) is not opened, so what it points to is left alone."""
-    from accord.store.private_files import replace_file
+    from accord.core.files import replace_file
 
     victim = tmp_path / "victim"
     victim.write_bytes(b"untouched\n")
@@ -226,7 +226,7 @@ def test_a_link_put_as_name_tmp_meanwhile_is_not_written_through(tmp_path, monke
 def test_an_export_keeps_the_group_and_owner_of_the_file_it_replaces(tmp_path):
     """Written in place, a file kept its owner and group; replaced through a rename it became the
     writer's: a report shared through its group (0640, group ops) was no longer readable by it."""
-    from accord.store.private_files import replace_file
+    from accord.core.files import replace_file
 
     if os.geteuid() != 0:
         pytest.skip("giving a file another owner needs root")

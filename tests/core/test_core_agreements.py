@@ -1,5 +1,7 @@
 """Agreements: YAML format, signing by every party, and why an agreement is not in force."""
 
+import os
+import stat
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -144,3 +146,43 @@ def test_bad_key_and_broken_yaml(ids):
         Agreement.from_yaml(bad)
     with pytest.raises(InputError, match="a.yaml, line 2: not valid YAML"):
         Agreement.from_yaml("agreement: [unclosed\n", source="a.yaml")
+
+
+# --- saving: as every --out file (accord.core.files.replace_file) ----------------------------
+def test_saving_through_a_symbolic_link_replaces_the_file_it_points_to(ids, tmp_path):
+    """``accord agreement sign current.yaml`` (a link to the file the parties share) replaced the
+    link with a file of its own: the shared file stayed unsigned and the link was gone."""
+    shared = tmp_path / "agreements" / "jpn-kor.yaml"
+    shared.parent.mkdir()
+    bilateral(ids).save(shared)
+    link = tmp_path / "current.yaml"
+    link.symlink_to(shared)
+    signed(ids).save(link)
+    assert link.is_symlink() and load_agreement(shared) == signed(ids)
+
+
+def test_a_link_left_as_name_tmp_is_not_written_through(ids, tmp_path):
+    """``NAME.tmp`` was opened as it was: a link there (another user's, in a shared directory)
+    had the agreement written into the file it named, and was then renamed over ``NAME``."""
+    victim = tmp_path / "victim"
+    victim.write_text("untouched\n")
+    out = tmp_path / "a.yaml"
+    (tmp_path / "a.yaml.tmp").symlink_to(victim)
+    signed(ids).save(out)
+    assert victim.read_text() == "untouched\n"
+    assert not out.is_symlink() and load_agreement(out) == signed(ids)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.yaml", "victim"]
+
+
+def test_saving_keeps_the_group_and_owner_of_the_file_it_replaces(ids, tmp_path):
+    """An agreement shared through its group (0640, group ``ops``) became the signer's own."""
+    if os.geteuid() != 0:
+        pytest.skip("giving a file another owner needs root")
+    out = tmp_path / "a.yaml"
+    bilateral(ids).save(out)
+    os.chown(out, 12345, 54321)
+    os.chmod(out, 0o640)
+    signed(ids).save(out)
+    st = out.stat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (12345, 54321, 0o640)
+

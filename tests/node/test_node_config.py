@@ -253,7 +253,7 @@ def test_a_full_disk_while_pinning_leaves_node_yaml_and_the_ledger_as_they_were(
     device"), and ``node.yaml.tmp`` was left behind."""
     import errno
 
-    import accord.store.private_files as private_files
+    import accord.core.files as files
 
     class FullDisk:
         def __getattr__(self, name):
@@ -269,7 +269,7 @@ def test_a_full_disk_while_pinning_leaves_node_yaml_and_the_ledger_as_they_were(
     node = Node.open(jpn)
     try:
         entries = node.ledger.size
-        monkeypatch.setattr(private_files, "os", FullDisk())
+        monkeypatch.setattr(files, "os", FullDisk())
         with pytest.raises(OSError) as raised:
             node.add_partner("USA", key)
         assert raised.value.errno == errno.ENOSPC and str(jpn) in str(raised.value.filename)

@@ -83,6 +83,17 @@ def test_a_simulate_killed_between_its_files_leaves_the_earlier_scenario_and_the
     assert all(_contents(out)[name] != before[name] for name in FILES)
 
 
+def test_a_leftover_named_by_a_number_no_process_has_is_removed(tmp_path, runs):
+    """``….0-….accord-partial`` counted as a run still going (``kill(0, 0)`` asks about this
+    process's group), so it was never removed."""
+    old, _ = runs
+    out = write_scenario(tmp_path / "sc", old)
+    (tmp_path / ".sc.0-0a1b2c3d.accord-partial").mkdir()
+    (tmp_path / ".sc.99999999999999999999-0a1b2c3d.accord-old").mkdir()
+    write_scenario(out, old)
+    assert os.listdir(tmp_path) == ["sc"]
+
+
 def test_without_a_directory_exchange_the_set_is_still_replaced_whole(tmp_path, runs, monkeypatch):
     old, new = runs
     out = write_scenario(tmp_path / "sc", old)

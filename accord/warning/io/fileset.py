@@ -53,8 +53,9 @@ import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from accord.core.files import follow_links
+from accord.core.processes import pid_alive
 from accord.errors import InputError
-from accord.store.private_files import follow_links
 
 PARTIAL = ".accord-partial"  # the new set being written
 OLD = ".accord-old"  # the old set renamed aside (no directory exchange)
@@ -129,7 +130,7 @@ def _remove_leftovers(out: Path) -> None:
         if not (name.startswith(prefix) and name.removesuffix(".tmp").endswith((PARTIAL, OLD))):
             continue
         pid = name[len(prefix):].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             _remove(out.parent / name)
 
 
@@ -138,18 +139,6 @@ def _remove(p: Path) -> None:
         shutil.rmtree(p, ignore_errors=True)
     else:
         p.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except PermissionError:  # another user's
-        return True
-    except (ProcessLookupError, OverflowError):  # gone, or a number no process has
-        return False
-    return True
 
 
 def _sync_tree(d: Path) -> None:

@@ -73,14 +73,16 @@ def partner_key(node: Node, party: str) -> Ed25519PublicKey:
 
 def pin_of(node: Node, party: str) -> tuple[Any, ...] | None:
     """``party``'s pin as the database has it — its key in the ``partners`` mirror of
-    ``node.yaml`` and its pin time (``fed_partner_state.pinned_at``) — or ``None`` when it is not
-    pinned; read under the node's write lock. A removal deletes the mirror's row and a new pin
-    (the same key again too) stamps a new pin time, each in the transaction that makes it, so a
+    ``node.yaml``, its pin time (``fed_partner_state.pinned_at``) and the ledger leaf of a removal
+    of it under way (``fed_removals``) — or ``None`` when it is not pinned; read under the node's
+    write lock. A removal is two transactions, ``partner.removed`` (with its pending mark) first,
+    then the mirror's row deleted; a new pin (the same key again too) stamps a new pin time; so a
     check that reads this before its network requests and again inside its write transaction
-    (under the node's write lock, on SQLite and PostgreSQL alike) sees any removal made
-    meanwhile, in this process or another, and writes nothing for a pin that is gone."""
-    row = node.conn.execute("SELECT p.public_key, s.pinned_at FROM partners p LEFT JOIN fed_partner_state s "
-                            "ON s.party = p.party WHERE p.party = ?", (party,)).fetchone()
+    (under the node's write lock, on SQLite and PostgreSQL alike) sees any removal begun
+    meanwhile, in this process or another, and writes nothing for a pin that is going or gone."""
+    row = node.conn.execute("SELECT p.public_key, s.pinned_at, r.leaf FROM partners p "
+                            "LEFT JOIN fed_partner_state s ON s.party = p.party "
+                            "LEFT JOIN fed_removals r ON r.party = p.party WHERE p.party = ?", (party,)).fetchone()
     return tuple(row) if row is not None else None
 
 

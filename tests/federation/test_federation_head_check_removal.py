@@ -139,3 +139,53 @@ def test_gossip_flags_no_third_party_removed_while_its_proof_was_fetched(net_tri
     assert _events(kor, "partner.equivocated") == []
     flag = kor.conn.execute("SELECT inconsistent FROM fed_partner_state WHERE party='USA'").fetchone()
     assert flag is None or flag[0] is None
+
+
+def test_a_check_landing_between_the_two_steps_of_a_removal_records_nothing(node_pair, tmp_path, monkeypatch):
+    """A removal is two transactions: ``partner.removed`` first, then ``node.yaml`` and the
+    ``partners`` mirror. A check whose write lands between them still found the partner's key
+    and pin time in the mirror, so it ledgered ``partner.inconsistent`` after ``partner.removed``.
+    The second step is made to fail here, which leaves the node exactly between the two."""
+    from federation_harness import make_nodes
+
+    from accord.errors import StoreError
+
+    jpn, kor = node_pair["JPN"], node_pair["KOR"]
+    other = make_nodes(tmp_path / "other", ("JPN", "KOR"))  # another JPN ledger: its proofs link nothing
+    try:
+        share_many(jpn, [note(jpn, 1)], "KOR")
+        transport = RemovedOnTheWay(jpn, kor)
+        assert check_partner_head(kor, "JPN", transport).consistent
+        before = _head(kor)
+        for i in range(2, 6):
+            share_many(jpn, [note(jpn, i)], "KOR")
+        for i in range(20):
+            share_many(other["JPN"], [note(other["JPN"], 100 + i)], "KOR")
+
+        def node_yaml_not_yet_written(party):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(kor, "remove_partner", node_yaml_not_yet_written)
+        first_step_only = []
+
+        def remove_first_step(at):
+            if transport.remove_at != at:
+                return
+            transport.remove_at = None
+            try:
+                remove_partner(kor, "JPN")
+            except StoreError as exc:
+                first_step_only.append(exc)
+
+        transport._remove = remove_first_step
+        transport.proof_from, transport.remove_at = other["JPN"], "proof"
+        assert not check_partner_head(kor, "JPN", transport).consistent  # judged, but not recorded
+    finally:
+        for n in other.values():
+            n.close()
+    assert first_step_only and len(_events(kor, "partner.removed")) == 1
+    assert _events(kor, "partner.inconsistent") == []
+    assert _head(kor) == before
+    monkeypatch.undo()
+    remove_partner(kor, "JPN")  # completed by running it again
+    assert "JPN" not in kor.partners() and _events(kor, "partner.inconsistent") == []

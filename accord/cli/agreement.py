@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from accord.cli.output import literal, plain, print_table
 from accord.clock import SystemClock, parse_rfc3339, to_rfc3339
 from accord.core.agreements import (Agreement, agreement_problems, load_agreement, new_agreement,
                                     sign_agreement)
+from accord.core.files import follow_links
 from accord.core.identity import fingerprint
 from accord.core.parties import party_problem
 from accord.errors import AgreementError, InputError
@@ -79,8 +81,12 @@ def create(dir: DirOpt, agreement_id: Annotated[str, typer.Option("--id", help="
 def sign(file: Path, dir: DirOpt) -> None:
     """Add this node's signature to the agreement file (in place)."""
     node = open_node(dir)
-    a = sign_agreement(load_agreement(file), node.identity)
-    a.save(file)
+    # the file read is the file written back: its links resolved once, before it is read, and
+    # the entry replaced as it is then (a link swapped in once it was read is not followed)
+    target = follow_links(file)
+    path = file if Path(os.path.abspath(file)) == target else target
+    a = sign_agreement(load_agreement(path), node.identity)
+    a.save(path, follow=False)
     missing = [p for p in a.parties if a.signature_of(p) is None]
     console.print(f"{node.party} signed {a.id} v{a.version}; " +
                   (f"still missing: {', '.join(missing)}" if missing else "signed by every party"), highlight=False)

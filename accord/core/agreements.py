@@ -172,12 +172,14 @@ class Agreement:
         return load_model(_AgreementFile, text, source=source, not_a_mapping=_NOT_A_MAPPING,
                           where_in_message=True, messages=_MESSAGES)[0].agreement_value()
 
-    def save(self, path: str | Path) -> None:
+    def save(self, path: str | Path, *, follow: bool = True) -> None:
         """Write the agreement to ``path`` whole or not at all, as every ``--out`` file is
         (:func:`accord.core.files.replace_file`: an existing file keeps its mode and group, a
         symbolic link keeps pointing where it did): ``accord agreement sign`` rewrites the file in
-        place, and a full disk or a kill midway emptied it — the other parties' signatures with it."""
-        replace_file(path, self.to_yaml().encode("utf-8"))
+        place, and a full disk or a kill midway emptied it — the other parties' signatures with it.
+        ``follow=False``: a link found at ``path`` is replaced, not followed (``agreement sign``
+        writes back the file it read, its links resolved before it read it)."""
+        replace_file(path, self.to_yaml().encode("utf-8"), follow=follow)
 
 
 def load_agreement(path: str | Path) -> Agreement:

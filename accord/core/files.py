@@ -18,7 +18,7 @@ FILE_MODE = 0o600
 """The mode of a file that is its owner's alone (a node's key, configuration, database)."""
 
 
-def replace_file(path: str | Path, data: bytes, *, mode: int | None = None) -> None:
+def replace_file(path: str | Path, data: bytes, *, mode: int | None = None, follow: bool = True) -> None:
     """Replace ``path`` with ``data`` whole or not at all: ``NAME.tmp`` beside it is written,
     fsynced and renamed over it. A write that fails (a full disk) or is interrupted (Ctrl-C)
     leaves ``path`` as it was and no temporary file, and its error names ``path``.
@@ -27,17 +27,24 @@ def replace_file(path: str | Path, data: bytes, *, mode: int | None = None) -> N
     export's ``--out``): an existing file keeps its mode and group (its owner too, as root), a new
     one gets the umask's mode, as writing it in place did; a symbolic link keeps pointing where it did and its target is replaced (not one
     :func:`follow_links` refuses: another user's in ``/tmp``). A
-    device or a pipe (``--out /dev/stdout``) has no file to replace: it is written to as it is."""
+    device or a pipe (``--out /dev/stdout``) has no file to replace: it is written to as it is.
+
+    ``follow=False``: ``path`` itself is replaced, whatever is there now — a link is not followed
+    and nothing is written through it — for a file read from ``path`` (its links resolved before
+    it was read) and written back: someone who may write its directory and swaps it for a link
+    once it was read does not choose which file is written."""
     path = Path(path)
     try:
-        st: os.stat_result | None = os.stat(path)
+        st: os.stat_result | None = os.stat(path) if follow else os.lstat(path)
     except FileNotFoundError:
         st = None
+    if not follow and st is not None and not stat.S_ISREG(st.st_mode):
+        st = None   # a link (or anything but a file) found there: the entry is replaced as it is
     if st is not None and not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
         with open(path, "wb") as fh:   # renamed over, /dev/null would become a file
             fh.write(data)
         return
-    if mode is None and os.path.islink(path):
+    if follow and mode is None and os.path.islink(path):
         path = follow_links(path)
     tmp = path.with_name(path.name + ".tmp")
     try:

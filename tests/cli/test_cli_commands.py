@@ -199,3 +199,37 @@ def test_node_serve_takes_prefix_as_the_feed_commands_name_it(spelling, tmp_path
     assert ctx.params["nats_prefix"] == "ops.test"
     r = CliRunner().invoke(app, ["node", "serve", "--help"], env={"COLUMNS": "200"})
     assert r.exit_code == 0 and "--nats-prefix,--prefix" in r.stdout.replace(" ", ""), r.stdout
+
+
+def test_signing_writes_back_the_file_it_read_not_a_link_put_in_its_place(nodes, monkeypatch):
+    """``agreement sign`` reads the file, then replaces it. Someone who may write the directory it
+    is shared in can swap it for a link once it was read; the save then followed that link and
+    wrote the agreement (its text the other party's) over whatever file of the signer it named.
+    The path is resolved once, before the file is read; what is written back replaces that entry,
+    never a link found there later."""
+    import accord.cli.agreement as agreement_cli
+
+    shared = nodes / "shared"
+    shared.mkdir()
+    a = shared / "a.yaml"
+    assert run("agreement", "create", "--dir", nodes / "jpn", "--id", "jk", "--party", "KOR",
+               "--rule", "JPN<->KOR:warning.*:SECRET", "--out", a).exit_code == 0
+    victim = nodes / "victim.rc"
+    victim.write_text("untouched\n")
+    real_sign = agreement_cli.sign_agreement
+
+    def swapped_once_read(agreement, identity):
+        a.unlink()
+        a.symlink_to(victim)
+        return real_sign(agreement, identity)
+
+    monkeypatch.setattr(agreement_cli, "sign_agreement", swapped_once_read)
+    r = run("agreement", "sign", a, "--dir", nodes / "jpn")
+    assert r.exit_code == 0, r.output
+    assert victim.read_text() == "untouched\n"
+    assert not a.is_symlink() and "signatures" in a.read_text()
+    monkeypatch.undo()
+    link = nodes / "current.yaml"   # a link named on the command line is still followed
+    link.symlink_to(a)
+    assert run("agreement", "sign", link, "--dir", nodes / "kor").exit_code == 0
+    assert link.is_symlink() and "is in force" in run("agreement", "verify", a, "--dir", nodes / "jpn").stdout

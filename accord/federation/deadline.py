@@ -12,6 +12,7 @@ fails with httpcore's timeout, which :func:`cut` tells apart from a per-operatio
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import ssl
 import threading
@@ -89,33 +90,69 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self.inner.get_extra_info(info)
 
 
+# the lookups on their way, by (host, port): the event set once it ended, and its one result
+_lookups: dict[tuple[str, int], tuple[threading.Event, list[Any]]] = {}
+_lookups_guard = threading.Lock()
+
+
+def _forget_lookups() -> None:
+    """In a forked child (``node serve --workers``): the parent's lookup threads are not there,
+    so lookups on their way in the parent would never end here."""
+    global _lookups_guard
+    _lookups_guard = threading.Lock()
+    _lookups.clear()
+
+
+os.register_at_fork(after_in_child=_forget_lookups)
+
+
+def _lookup(host: str, port: int) -> tuple[threading.Event, list[Any]]:
+    """The lookup of ``host`` on its way, or a new one in a thread of its own: however many
+    requests give up waiting on a resolver that hangs, one thread per name waits on it."""
+    key = (host, port)
+    with _lookups_guard:
+        pending = _lookups.get(key)
+        if pending is not None:
+            return pending
+        done, found = _lookups[key] = (threading.Event(), [])
+
+    def lookup() -> None:
+        try:
+            found.append(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+        except Exception as exc:  # noqa: BLE001 - handed to the requests waiting (OSError, UnicodeError …)
+            found.append(exc)
+        finally:
+            with _lookups_guard:
+                _lookups.pop(key, None)
+            done.set()
+
+    try:
+        threading.Thread(target=lookup, name=f"accord-resolve-{host}", daemon=True).start()
+    except BaseException:
+        with _lookups_guard:
+            _lookups.pop(key, None)
+        raise
+    return done, found
+
+
 def _resolve(host: str, port: int, timeout: float | None) -> list[str]:
     """The addresses of ``host``, looked up within what is left of the request's deadline.
 
     The system resolver (``getaddrinfo``) takes no timeout, so the lookup runs in a thread of its
     own and is waited for only that long; past it the request fails (``ConnectTimeout``) and the
-    thread ends when the resolver gives up by itself. An address literal is not looked up."""
+    thread ends when the resolver gives up by itself. A request for a name whose lookup is still
+    on its way waits for that one (one thread per name, not one per request). An address literal
+    is not looked up."""
     try:
         ipaddress.ip_address(host.partition("%")[0])
         return [host]
     except ValueError:
         pass
     wait = _left(timeout, httpcore.ConnectTimeout)
-    found: list[Any] = []
-    done = threading.Event()
-
-    def lookup() -> None:
-        try:
-            found.append(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
-        except OSError as exc:
-            found.append(exc)
-        finally:
-            done.set()
-
-    threading.Thread(target=lookup, name=f"accord-resolve-{host}", daemon=True).start()
+    done, found = _lookup(host, port)
     if not done.wait(wait):
         raise httpcore.ConnectTimeout(f"no address for {host} within {wait:g} s")
-    if isinstance(found[0], OSError):
+    if isinstance(found[0], Exception):
         raise httpcore.ConnectError(f"{host}: {found[0]}")
     return list(dict.fromkeys(str(info[4][0]) for info in found[0])) or [host]
 

@@ -29,9 +29,11 @@ def blocked_resolver(monkeypatch):
     ``(asked, release)`` events."""
     asked, release = threading.Event(), threading.Event()
     real = socket.getaddrinfo
+    asked.calls = 0
 
     def getaddrinfo(host, *args, **kwargs):
         if host == BLOCKED:
+            asked.calls += 1
             asked.set()
             release.wait(60)
             raise socket.gaierror(socket.EAI_AGAIN, "the resolver gave up")
@@ -72,3 +74,27 @@ def test_a_name_the_resolver_never_answers_for_fails_at_the_deadline(tmp_path, b
     assert returned, "the request waited on the resolver past its deadline"
     assert len(outcome) == 1 and isinstance(outcome[0], FederationError)
     assert f"JPN at http://{BLOCKED}:8602 unreachable: no whole answer within {DEADLINE:g} s" in str(outcome[0])
+
+
+def test_requests_to_a_name_the_resolver_hangs_on_share_one_lookup(tmp_path, blocked_resolver):
+    """Each request to a name the resolver hangs on fails at its deadline, but its lookup thread
+    waits on: one more thread per request (a partner retried every few seconds, its head
+    checked every two) for as long as the resolver hangs — without end for one that never gives
+    up, until the process could start no thread at all. A request finding a lookup of the same
+    name on its way waits for that one."""
+    asked, release = blocked_resolver
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    kor = nodes["KOR"]
+    kor.add_partner("JPN", nodes["JPN"].identity.public_b64, url=f"http://{BLOCKED}:8602", insecure=True)
+    transport = HttpTransport(timeout=30.0)
+    try:
+        for _ in range(4):
+            with pytest.raises(FederationError, match="no whole answer within"):
+                transport.get_checkpoint(kor, "JPN")
+        lookups = [t for t in threading.enumerate() if t.name.startswith("accord-resolve-")]
+        assert asked.calls == 1 and len(lookups) == 1
+    finally:
+        release.set()
+        transport.close()
+        for n in nodes.values():
+            n.close()

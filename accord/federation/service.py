@@ -612,9 +612,19 @@ class Federation:
         check has ended, each in a thread of its own, apart from delivery. At most
         :data:`HEAD_CHECKERS` checks younger than :data:`HEAD_CHECK_SLOW` run at once; an older
         one gives its place up, so partners holding their checks to the deadline — any number
-        of them — delay the others' by :data:`HEAD_CHECK_SLOW` at most, not by the deadline."""
+        of them — delay the others' by :data:`HEAD_CHECK_SLOW` at most, not by the deadline.
+        The places go first to the partners whose checks started longest ago (or never), so
+        partners whose checks end just inside :data:`HEAD_CHECK_SLOW` cannot take them back
+        round after round either."""
         while not self._stop.is_set():
-            for party in sorted(self.node.partners()):
+            partners = self.node.partners()
+            with self._lock:  # a partner removed has no check to wait for
+                self._check_started = {p: t for p, t in self._check_started.items() if p in partners}
+                # the partner whose check started longest ago (or never) first: taken in name
+                # order, partners whose checks end just inside HEAD_CHECK_SLOW took every place
+                # back at each round, and a partner named after them was never checked
+                order = sorted(partners, key=lambda p: (self._check_started.get(p, float("-inf")), p))
+            for party in order:
                 if self._stop.is_set():
                     break
                 if not self.leases.holds(party):  # its lease holder checks it

@@ -80,3 +80,46 @@ def test_hostile_partners_past_the_check_places_do_not_starve_an_honest_one(tmp_
     assert checked, "USA's tree head was never checked while the hostile partners held their checks"
     assert finished == []  # USA's check completed before any hostile one ended
     assert net.hostile_on_their_way >= HEAD_CHECKERS  # … with every place taken by a hostile check first
+
+
+class Quick(InProcessNetwork):
+    """The hostile partners answer each check only just inside ``HEAD_CHECK_SLOW`` (then fail),
+    so their checks never give their places up; USA is answered in process."""
+
+    def __init__(self, hold):
+        super().__init__()
+        self.hold, self.honest_done = hold, threading.Event()
+
+    def get_checkpoint(self, node, party):
+        if party not in HOSTILE:
+            answer = super().get_checkpoint(node, party)
+            self.honest_done.set()
+            return answer
+        self.honest_done.wait(self.hold)
+        raise FederationError(f"{party} at https://{party.lower()}.test unreachable: refused")
+
+
+def test_partners_answering_just_inside_the_slow_mark_do_not_starve_an_honest_one(tmp_path, monkeypatch):
+    """Checks were started in the partners' name order each round: eight or more partners whose
+    checks end just before ``HEAD_CHECK_SLOW`` — so never give their places up — got their places
+    back first at every round, and a partner named after them was never checked. The partner
+    whose check started longest ago (or never) goes first."""
+    monkeypatch.setattr(service_module, "HEAD_CHECK_SLOW", 1.0, raising=False)
+    nodes = make_nodes(tmp_path, ("KOR", "USA"))
+    kor = nodes["KOR"]
+    for party in HOSTILE:
+        key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        kor.add_partner(party, base64.b64encode(key).decode())
+    net = Quick(hold=0.3)
+    for n in nodes.values():
+        net.attach(n)
+    fed = Federation(kor, net, head_interval=0.02, poll_interval=0.05)
+    fed.start()
+    try:
+        checked = net.honest_done.wait(10)  # a hang guard: once a place is free, USA's turn is next
+    finally:
+        net.honest_done.set()
+        fed.stop()
+        for n in nodes.values():
+            n.close()
+    assert checked, "USA's tree head was never checked while the hostile partners took every place in turn"

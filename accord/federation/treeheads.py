@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from accord.clock import to_rfc3339
 from accord.core.checkpoint import Checkpoint, Verifier, open_checkpoint, origin_for, verify_consistency
 from accord.errors import CheckpointError, ConsistencyProofError, InputError, LedgerError
-from accord.federation import wire
+from accord.federation import receipts, wire
 from accord.federation.schema import ensure_node_schema
 from accord.federation.schema import write_lock
 from accord.store.base import transaction
@@ -112,6 +112,8 @@ def check_partner_head(node: Node, party: str, transport: Any) -> HeadCheck:
                               "(%s); flagged until `accord node partner reset-head`", party, new.size, old_size,
                               reason, extra={"event": "ledger.inconsistent", "partner": party,
                                              "old_size": old_size, "new_size": new.size})
+    if reason is None:  # the partner's receipts, checked against the head just verified
+        receipts.prove(node, party, transport, new, note)
     return HeadCheck(party, new.size, new.root_hash.hex(), reason is None, reason)
 
 

@@ -48,7 +48,7 @@ from accord.core.canonical import parse_json_strict
 from accord.errors import AccordError, FederationError, InputError, LedgerError, NotFoundError, StoreUnavailable
 from accord.federation.inbox import Receipt
 from accord.federation.schema import write_lock
-from accord.store.base import transaction
+from accord.store.base import select_in, transaction
 
 if TYPE_CHECKING:
     from accord.core.checkpoint import Checkpoint
@@ -120,11 +120,13 @@ def record(conn: Any, party: str, receipts: tuple[Receipt, ...], stamp: str) -> 
     """In the acknowledgement's transaction: keep each consumed stored/duplicate receipt that
     names a ledger index, for this node's own outbox row of its number. Returns how many such
     receipts named no index."""
-    rows = [(r.ledger_index, stamp, party, r.seq) for r in receipts
-            if r.consumed and r.status in ("stored", "duplicate") and r.seq is not None and r.ledger_index is not None]
-    if rows:
+    named = {r.seq: r.ledger_index for r in receipts
+             if r.consumed and r.status in ("stored", "duplicate") and r.seq is not None and r.ledger_index is not None}
+    if named:  # one query per 500 numbers, then one multi-row insert (not a statement per row)
+        ours = select_in(conn, "SELECT seq, item_id FROM fed_outbox WHERE recipient = ? AND seq IN ({})",
+                         sorted(named), party)
         conn.executemany("INSERT OR IGNORE INTO fed_receipt_checks(party, ledger_idx, item_id, seq, acked) "
-                         "SELECT recipient, ?, item_id, seq, ? FROM fed_outbox WHERE recipient = ? AND seq = ?", rows)
+                         "VALUES (?,?,?,?,?)", [(party, named[seq], item_id, seq, stamp) for seq, item_id in ours])
     return sum(1 for r in receipts if r.consumed and r.status in ("stored", "duplicate") and r.seq is not None
                and r.ledger_index is None)
 

@@ -40,6 +40,7 @@ import binascii
 import logging
 import threading
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from accord.clock import parse_rfc3339, to_rfc3339
@@ -102,16 +103,18 @@ def local_receipt(node: Node, party: str, index: int, size: int) -> dict[str, An
 
 
 def parse_proof(data: Any, party: str, index: int, size: int) -> tuple[bytes, list[bytes]]:
-    """The leaf bytes and path of a partner's answer; :class:`FederationError` if it is not of the
-    shape :func:`local_receipt` gives for the ``index`` and ``size`` asked."""
+    """The leaf bytes and path of a partner's answer (its JSON bytes, or parsed); :class:`FederationError`
+    if it is not of the shape :func:`local_receipt` gives for the ``index`` and ``size`` asked."""
     try:
+        if isinstance(data, (bytes, bytearray)):
+            data = parse_json_strict(bytes(data), source=f"receipt proof from {party}")
         if (not isinstance(data, dict) or data.get("index") != index or data.get("size") != size
                 or not isinstance(data.get("leaf"), str) or not isinstance(data.get("path"), list)
                 or len(data["path"]) > MAX_PATH or not all(isinstance(p, str) for p in data["path"])):
             raise ValueError("not {index, size, leaf, path} for the entry asked")
         return (base64.b64decode(data["leaf"], validate=True),
                 [base64.b64decode(p, validate=True) for p in data["path"]])
-    except (ValueError, binascii.Error) as exc:
+    except (ValueError, binascii.Error, InputError) as exc:
         raise FederationError(f"{party} sent a malformed receipt proof for entry {index}: {exc}") from None
 
 
@@ -144,17 +147,16 @@ def prove(node: Node, party: str, transport: Any, head: Checkpoint, note: str) -
     for index, item_id, seq, refused_since in rows:
         try:
             answer = fetch(node, party, index, head.size)
-            proof = None if answer is None else parse_proof(answer, party, index, head.size)
         except StoreUnavailable:
             raise
-        except FederationError as exc:
-            if "malformed receipt proof" not in str(exc):  # not reached: the next check asks again
-                log.debug("receipt proofs from %s not asked: %s", party, exc)
-                return
-            proof = None
-        except AccordError as exc:  # refused the request, say: asked again later
+        except AccordError as exc:  # not reached, or the request refused: the next check asks again
             log.debug("receipt proofs from %s not asked: %s", party, exc)
             return
+        try:
+            proof = None if answer is None else parse_proof(answer, party, index, head.size)
+        except FederationError as exc:  # garbled: no evidence either way, as a proof not given
+            log.debug("%s", exc)
+            proof = None
         if proof is None:
             _refused(node, party, index, item_id, seq, refused_since, head.size)
             continue
@@ -164,6 +166,33 @@ def prove(node: Node, party: str, transport: Any, head: Checkpoint, note: str) -
             _settle(node, party, index, item_id, "receipts_proven")
         else:
             _false(node, party, index, item_id, seq, head, note, leaf, path, problem)
+    _beyond_head(node, party, head.size)
+
+
+def _beyond_head(node: Node, party: str, size: int) -> None:
+    """Say (as unproven) a receipt acknowledged :data:`UNPROVEN_AFTER` ago whose index its signed
+    heads have still not reached: the partner committed the entry before it answered, so every
+    head it signed since holds it."""
+    now = node.clock.now()
+    cutoff = to_rfc3339(now - timedelta(seconds=UNPROVEN_AFTER))
+    with write_lock(node):
+        row = node.conn.execute("SELECT ledger_idx, item_id, seq, acked FROM fed_receipt_checks WHERE party = ? AND "
+                                "ledger_idx >= ? AND acked <= ? ORDER BY acked LIMIT 1", (party, size, cutoff)).fetchone()
+    if row is not None and _first_in_a_while(node, party):
+        log.warning("partner %s has not proven its receipt for %s (#%d): it named ledger entry %d, beyond its signed "
+                    "head %d, at %s", party, row[1], row[2], row[0], size, row[3],
+                    extra={"event": "receipt.unproven", "partner": party, "item_id": row[1], "ledger_index": row[0],
+                           "since": row[3]})
+
+
+def _first_in_a_while(node: Node, party: str) -> bool:
+    """True at most once every :data:`UNPROVEN_EVERY` seconds per partner."""
+    key, mono = (id(node), party), time.monotonic()
+    with _said_lock:
+        if mono - _said.get(key, -UNPROVEN_EVERY) < UNPROVEN_EVERY:
+            return False
+        _said[key] = mono
+    return True
 
 
 def _problem(node: Node, index: int, item_id: str, head: Checkpoint, leaf: bytes, path: list[bytes]) -> str | None:
@@ -230,11 +259,8 @@ def _refused(node: Node, party: str, index: int, item_id: str, seq: int, refused
                           "WHERE party = ? AND ledger_idx = ? AND item_id = ?", (to_rfc3339(now), party, index, item_id))
     if refused_since is None or (now - parse_rfc3339(refused_since)).total_seconds() < UNPROVEN_AFTER:
         return
-    key, mono = (id(node), party), time.monotonic()
-    with _said_lock:
-        if mono - _said.get(key, -UNPROVEN_EVERY) < UNPROVEN_EVERY:
-            return
-        _said[key] = mono
+    if not _first_in_a_while(node, party):
+        return
     log.warning("partner %s has not proven its receipt for %s (#%d, ledger entry %d, within its signed head %d) "
                 "since %s: it does not give the proof", party, item_id, seq, index, size, refused_since,
                 extra={"event": "receipt.unproven", "partner": party, "item_id": item_id, "ledger_index": index,

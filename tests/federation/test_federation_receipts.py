@@ -234,6 +234,30 @@ def test_a_partner_that_will_not_prove_is_warned_about_not_flagged(tmp_path, mon
             n.close()
 
 
+def test_a_receipt_naming_an_entry_beyond_every_signed_head_is_warned_about_and_dropped_by_a_reset(
+        tmp_path, monkeypatch, caplog):
+    from accord.federation.treeheads import reset_partner_head
+
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    jpn = nodes["JPN"]
+    try:
+        fed = _networked(nodes, _Rewriting(lambda r: dataclasses.replace(r, ledger_index=MAX_LEDGER_INDEX)))
+        lied = share(jpn, note(jpn, 0), "KOR")
+        monkeypatch.setattr(receipts, "UNPROVEN_AFTER", 0.0)
+        monkeypatch.setattr(receipts, "_said", {})
+        caplog.set_level(logging.WARNING, logger="accord.federation")
+        fed.sync()
+        said = [r for r in caplog.records if getattr(r, "event", None) == "receipt.unproven"]
+        assert len(said) == 1 and said[0].item_id == lied.item_id and "beyond its signed head" in said[0].getMessage()
+        assert _pending(jpn, "KOR") == 1 and _state(jpn, "KOR")[3] is None
+        out = reset_partner_head(jpn, "KOR", reason="KOR restored from a backup")
+        assert out["receipt_checks_dropped"] == 1 and _pending(jpn, "KOR") == 0
+        assert ledger_events(jpn.dir, "partner.head_reset")[-1]["receipt_checks_dropped"] == 1
+    finally:
+        for n in nodes.values():
+            n.close()
+
+
 def test_receipts_without_an_index_are_counted_unproven_not_errors(tmp_path):
     nodes = make_nodes(tmp_path, ("JPN", "KOR"))
     jpn = nodes["JPN"]

@@ -22,7 +22,7 @@ from accord.api.app import create_app
 from accord.core import merkle
 from accord.core.canonical import parse_json_strict
 from accord.errors import InputError
-from accord.federation import Federation, HttpTransport, InProcessNetwork, receipts, share, status
+from accord.federation import Federation, HttpTransport, InProcessNetwork, receipts, retract, share, status
 from accord.federation.httpsig import sign_request
 from accord.federation.inbox import MAX_LEDGER_INDEX, BatchAck, Receipt, receive_envelope
 from accord.federation.schema import write_lock
@@ -68,7 +68,8 @@ def test_a_stored_receipt_names_the_item_received_entry_and_a_duplicate_the_same
 def test_receipts_of_an_in_process_delivery_are_proven_against_the_partners_head(fed_pair):
     nodes, _, _, fed = fed_pair
     jpn = nodes["JPN"]
-    for n in range(6):
+    first = share(jpn, note(jpn, 0), "KOR")
+    for n in range(1, 6):
         share(jpn, note(jpn, n), "KOR")
     fed.sync()
     assert _pending(jpn, "KOR") == 0
@@ -76,6 +77,13 @@ def test_receipts_of_an_in_process_delivery_are_proven_against_the_partners_head
     assert (proven, false, unindexed, flag) == (6, 0, 0, None)
     [kor] = [p for p in status(jpn)["partners"] if p["party"] == "KOR"]
     assert kor["receipts"] == {"pending": 0, "proven": 6, "false": 0, "unindexed": 0}
+    # a retraction's receipt names the item.retracted entry, proven the same way
+    [sent] = retract(jpn, first.item_id, "withdrawn")
+    fed.sync()
+    assert _state(jpn, "KOR")[:2] == (7, 0) and _pending(jpn, "KOR") == 0
+    retracted = nodes["KOR"].conn.execute("SELECT ledger_idx FROM fed_received WHERE item_id = ?",
+                                          (sent.item_id,)).fetchone()[0]
+    assert _leaf(nodes["KOR"], retracted)["type"] == "item.retracted"
     assert ledger_events(jpn.dir, "partner.receipt_false") == []
 
 

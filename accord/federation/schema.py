@@ -195,6 +195,7 @@ CREATE TABLE IF NOT EXISTS fed_receipt_checks (
   refused_since TEXT,              -- first time a proof was asked for and not given
   PRIMARY KEY (party, ledger_idx, item_id)
 );
+CREATE INDEX IF NOT EXISTS fed_receipt_checks_next ON fed_receipt_checks(party, tries, ledger_idx);
 """
 
 _RECEIPT_COLUMNS = (

@@ -195,7 +195,8 @@ def make_router(node: Node) -> APIRouter:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, "query parameters index and size are required")
         if not (0 <= index <= MAX_LEDGER_INDEX and 0 <= size <= MAX_LEDGER_INDEX + 1):
             raise HTTPException(status.HTTP_400_BAD_REQUEST,
-                                f"query parameters index and size must be integers in 0..{MAX_LEDGER_INDEX + 1}")
+                                f"query parameter index must be an integer in 0..{MAX_LEDGER_INDEX} and size "
+                                f"in 0..{MAX_LEDGER_INDEX + 1}")
         from starlette.concurrency import run_in_threadpool
         try:
             found = await run_in_threadpool(receipts.local_receipt, node, sender, index, size)

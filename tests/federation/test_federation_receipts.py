@@ -328,6 +328,9 @@ def test_the_route_proves_the_callers_entry_and_nothing_else(served):
         r = _get(client, jpn, query)
         assert r.status_code == 400, (query, r.text)
         assert "\n" not in r.json()["detail"]["reason"]
+    for query in ("index=abc&size=3", "index=1.5&size=3", "index=true&size=3"):
+        r = _get(client, jpn, query)
+        assert (r.status_code, r.json()["detail"]["error"]) == (422, "invalid"), (query, r.text)
 
 
 def test_the_route_reads_nothing_for_an_unsigned_or_forged_request(served, monkeypatch):

@@ -57,7 +57,7 @@ import hashlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -388,7 +388,7 @@ class _Batch:
         self.held_before = held_before
         self.held_index = held_index or {}                     # (originator, item id) -> its entry, held before
         self.event_of: dict[tuple[str, str], int] = {}         # … -> position in self.events, taken in this batch
-        self.indexed: list[tuple[int, tuple[str, str]]] = []   # receipts to name the entry of that item
+        self.base: int | None = None                           # the ledger's size before the batch's events
         self.receipts: list[Receipt] = []
         self.expected: dict[str, int] = {}                    # originator -> next sequence number
         self.seen_in_batch: dict[tuple[str, int], str] = {}    # (originator, seq) consumed -> digest
@@ -444,10 +444,16 @@ class _Batch:
         """The ledger event just added records the item ``key`` taken in this batch."""
         self.event_of[key] = len(self.events) - 1
 
-    def receipt(self, receipt: Receipt, key: tuple[str, str]) -> None:
-        """A stored or duplicate receipt, to name the ledger entry of item ``key`` (:meth:`write`)."""
-        self.indexed.append((len(self.receipts), key))
-        self.receipts.append(receipt)
+    def index_of(self, key: tuple[str, str]) -> int | None:
+        """The ledger index of the entry that records item ``key``: one this batch appends (the
+        ledger's size now plus its position: nothing else appends while the batch's write
+        transaction is open, which :meth:`write` checks), or the one that recorded it before."""
+        pos = self.event_of.get(key)
+        if pos is None:
+            return self.held_index.get(key)
+        if self.base is None:
+            self.base = self.node.ledger.size
+        return self.base + pos
 
     def write(self, count: int) -> None:
         """Step 5: everything decided, in the batch's transaction (one commit). The ledger events go
@@ -456,20 +462,18 @@ class _Batch:
         try:
             if self.items_to_store:
                 wire.store_received_items(node, self.items_to_store)
-            indices = node.ledger.append_many(self.events) if self.events else []
-            where = {key: indices[pos] for key, pos in self.event_of.items()}
+            if self.events:
+                first = node.ledger.append_many(self.events)[0]
+                if self.base is not None and first != self.base:  # pragma: no cover - the lock says it cannot
+                    raise StoreError(f"the ledger grew under the batch's transaction ({self.base} → {first})")
             conn.executemany("INSERT INTO fed_inbox(originator, seq, item_id, digest, outcome, reason, "
                              "received) VALUES (?,?,?,?,?,?,?)", self.inbox_rows)
             conn.executemany("INSERT INTO fed_received(originator, item_id, digest, seq, received, ledger_idx) "
-                             "VALUES (?,?,?,?,?,?)", [(*r, where.get((r[0], r[1]))) for r in self.received_rows])
+                             "VALUES (?,?,?,?,?,?)", self.received_rows)
             conn.executemany("INSERT INTO fed_rejections(at, sender, seq, code, reason) VALUES (?,?,?,?,?)",
                              self.rejection_rows)
             conn.executemany("INSERT OR IGNORE INTO fed_retractions(item_id, originator, reason, at) "
                              "VALUES (?,?,?,?)", self.retraction_rows)
-            for pos, key in self.indexed:
-                index = where.get(key, self.held_index.get(key))
-                if index is not None:
-                    self.receipts[pos] = replace(self.receipts[pos], ledger_index=index)
         except StoreUnavailable:  # the database away: as it is (the sender is told to retry, nothing more)
             raise
         except Exception as exc:  # sqlite I/O errors, disk full …: nothing was applied
@@ -530,8 +534,9 @@ def _answered_before(batch: _Batch, env: Envelope, item_id: str | None, digest: 
         batch.receipts.append(Receipt(orig, seq, item_id, "rejected", code or "rejected",
                                       f"{ALREADY_REFUSED}{reason or 'no reason recorded'}", True))
     else:
-        batch.receipt(Receipt(orig, seq, item_id, "duplicate", None, "already received (idempotent acknowledgement)",
-                              True), (orig, item_id or ""))
+        batch.receipts.append(Receipt(orig, seq, item_id, "duplicate", None,
+                                      "already received (idempotent acknowledgement)", True,
+                                      batch.index_of((orig, item_id or ""))))
     return True
 
 
@@ -564,8 +569,8 @@ def _take_content(batch: _Batch, env: Envelope, item: Item, digest: str) -> None
     held = batch.held(key)
     if held is not None:
         if held == item_digest:
-            batch.receipt(Receipt(orig, seq, item.id, "duplicate", None, "item already held (same originator and id)",
-                                  True), key)
+            batch.receipts.append(Receipt(orig, seq, item.id, "duplicate", None,
+                                          "item already held (same originator and id)", True, batch.index_of(key)))
             batch.inbox_rows.append((orig, seq, item.id, digest, "duplicate", None, stamp))
         else:
             batch.reject(orig, seq, item.id, "conflict", f"item {item.id} is already held with different content",
@@ -589,9 +594,10 @@ def _take_content(batch: _Batch, env: Envelope, item: Item, digest: str) -> None
                                                "seq": seq, "digest": item_digest}, batch.now))
         batch.taken(key)
     batch.items_seen[key] = item_digest
-    batch.received_rows.append((orig, item.id, item_digest, seq, stamp))
+    index = batch.index_of(key)
+    batch.received_rows.append((orig, item.id, item_digest, seq, stamp, index))
     batch.inbox_rows.append((orig, seq, item.id, digest, "stored", None, stamp))
-    batch.receipt(Receipt(orig, seq, item.id, "stored", consumed=True), key)
+    batch.receipts.append(Receipt(orig, seq, item.id, "stored", consumed=True, ledger_index=index))
 
 
 def _allowed(batch: _Batch, item: Item, orig: str, seq: int, digest: str) -> bool:

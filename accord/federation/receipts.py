@@ -144,6 +144,8 @@ def prove(node: Node, party: str, transport: Any, head: Checkpoint, note: str) -
         rows = node.conn.execute("SELECT ledger_idx, item_id, seq, refused_since FROM fed_receipt_checks WHERE "
                                  "party = ? AND ledger_idx < ? ORDER BY tries, ledger_idx LIMIT ?",
                                  (party, head.size, PROOFS_PER_CHECK)).fetchall()
+    proven: list[tuple[str, int, str]] = []
+    refused: list[tuple[int, str, int, str | None]] = []
     for index, item_id, seq, refused_since in rows:
         try:
             answer = fetch(node, party, index, head.size)
@@ -151,22 +153,49 @@ def prove(node: Node, party: str, transport: Any, head: Checkpoint, note: str) -
             raise
         except AccordError as exc:  # not reached, or the request refused: the next check asks again
             log.debug("receipt proofs from %s not asked: %s", party, exc)
-            return
+            break
         try:
             proof = None if answer is None else parse_proof(answer, party, index, head.size)
         except FederationError as exc:  # garbled: no evidence either way, as a proof not given
             log.debug("%s", exc)
             proof = None
         if proof is None:
-            _refused(node, party, index, item_id, seq, refused_since, head.size)
+            refused.append((index, item_id, seq, refused_since))
             continue
         leaf, path = proof
         problem = _problem(node, index, item_id, head, leaf, path)
         if problem is None:
-            _settle(node, party, index, item_id, "receipts_proven")
+            proven.append((party, index, item_id))
         else:
             _false(node, party, index, item_id, seq, head, note, leaf, path, problem)
+    _record(node, party, proven, refused, head.size)
     _beyond_head(node, party, head.size)
+
+
+def _record(node: Node, party: str, proven: list[tuple[str, int, str]],
+            refused: list[tuple[int, str, int, str | None]], size: int) -> None:
+    """A round's proven and refused receipts, in one transaction (one commit, not one a proof)."""
+    if not proven and not refused:
+        return
+    now = node.clock.now()
+    stamp = to_rfc3339(now)
+    with write_lock(node), transaction(node.conn):
+        gone = sum(max(node.conn.execute("DELETE FROM fed_receipt_checks WHERE party = ? AND ledger_idx = ? AND "
+                                         "item_id = ?", row).rowcount, 0) for row in proven)
+        if gone:
+            node.conn.execute("UPDATE fed_partner_state SET receipts_proven = receipts_proven + ? WHERE party = ?",
+                              (gone, party))
+        node.conn.executemany("UPDATE fed_receipt_checks SET tries = tries + 1, refused_since = "
+                              "COALESCE(refused_since, ?) WHERE party = ? AND ledger_idx = ? AND item_id = ?",
+                              [(stamp, party, index, item_id) for index, item_id, _, _ in refused])
+    for index, item_id, seq, since in refused:
+        if since is not None and (now - parse_rfc3339(since)).total_seconds() >= UNPROVEN_AFTER:
+            if _first_in_a_while(node, party):
+                log.warning("partner %s has not proven its receipt for %s (#%d, ledger entry %d, within its "
+                            "signed head %d) since %s: it does not give the proof", party, item_id, seq, index,
+                            size, since, extra={"event": "receipt.unproven", "partner": party, "item_id": item_id,
+                                                "ledger_index": index, "since": since})
+            break
 
 
 def _beyond_head(node: Node, party: str, size: int) -> None:
@@ -223,13 +252,6 @@ def _problem(node: Node, index: int, item_id: str, head: Checkpoint, leaf: bytes
             f"{str(data.get('from', data.get('by')))[:40]}, not the receipt of {item_id} from {node.party}")
 
 
-def _settle(node: Node, party: str, index: int, item_id: str, counter: str) -> None:
-    with write_lock(node), transaction(node.conn):
-        node.conn.execute("DELETE FROM fed_receipt_checks WHERE party = ? AND ledger_idx = ? AND item_id = ?",
-                          (party, index, item_id))
-        node.conn.execute(f"UPDATE fed_partner_state SET {counter} = {counter} + 1 WHERE party = ?", (party,))
-
-
 def _false(node: Node, party: str, index: int, item_id: str, seq: int, head: Checkpoint, note: str,
            leaf: bytes, path: list[bytes], problem: str) -> None:
     """A false receipt: ledgered with the evidence, the partner flagged (once) like an inconsistent one."""
@@ -249,22 +271,6 @@ def _false(node: Node, party: str, index: int, item_id: str, seq: int, head: Che
     log.error("partner %s gave a false receipt for %s (#%d): %s; flagged until `accord node partner reset-head`",
               party, item_id, seq, problem,
               extra={"event": "receipt.false", "partner": party, "item_id": item_id, "ledger_index": index})
-
-
-def _refused(node: Node, party: str, index: int, item_id: str, seq: int, refused_since: str | None,
-             size: int) -> None:
-    now = node.clock.now()
-    with write_lock(node), transaction(node.conn):
-        node.conn.execute("UPDATE fed_receipt_checks SET tries = tries + 1, refused_since = COALESCE(refused_since, ?) "
-                          "WHERE party = ? AND ledger_idx = ? AND item_id = ?", (to_rfc3339(now), party, index, item_id))
-    if refused_since is None or (now - parse_rfc3339(refused_since)).total_seconds() < UNPROVEN_AFTER:
-        return
-    if not _first_in_a_while(node, party):
-        return
-    log.warning("partner %s has not proven its receipt for %s (#%d, ledger entry %d, within its signed head %d) "
-                "since %s: it does not give the proof", party, item_id, seq, index, size, refused_since,
-                extra={"event": "receipt.unproven", "partner": party, "item_id": item_id, "ledger_index": index,
-                       "since": refused_since})
 
 
 def counts(conn: Any) -> dict[str, int]:

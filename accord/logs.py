@@ -10,7 +10,9 @@ it lasts) · ``partner.recovered`` (the outage's length and the backlog delivere
 ``partner.refused`` (a partner refused envelopes of ours) · ``envelopes.refused`` (this node
 refused a partner's) · ``auth.failed`` (a request without valid credentials) ·
 ``request.head_timeout``, ``request.body_idle`` (a slow or silent client's connection closed) · ``alert.issued`` ·
-``ledger.inconsistent`` (a partner's tree head does not extend the last one) · ``outbox.pruned`` ·
+``ledger.inconsistent`` (a partner's tree head does not extend the last one) · ``receipt.false``,
+``receipt.unproven`` (a partner's receipt its signed ledger does not bear out, or does not prove) ·
+``outbox.pruned`` ·
 ``thread.crashed``, ``process.crashed`` (an uncaught error) · ``command.failed`` (a command's
 ``error:`` line, with JSON logs).
 

@@ -9,6 +9,9 @@ Every request must carry an RFC 9421 HTTP message signature by a pinned partner 
   and the next sequence number this node expects from the sender.
 * ``GET /checkpoint`` — this node's latest signed ledger checkpoint (C2SP signed note).
 * ``GET /consistency?first=M&second=N`` — an RFC 9162 consistency proof between two tree sizes.
+* ``GET /receipt?index=N&size=S`` — entry ``N`` of this node's ledger with its RFC 9162 inclusion
+  path to the tree of size ``S``, only if that entry records an item received from the caller
+  (:mod:`accord.federation.receipts`; anything else is one uniform 404).
 * ``GET /heads`` — for each third party this node pins, the latest checkpoint of that party this
   node verified, as that party signed it (tree-head gossip, :mod:`accord.federation.gossip`).
 """
@@ -94,7 +97,8 @@ async def _capped_body(request: Request) -> bytes:
 
 def make_router(node: Node) -> APIRouter:
     from accord import federation
-    from accord.federation import gossip, httpsig, treeheads
+    from accord.federation import gossip, httpsig, receipts, treeheads
+    from accord.federation.inbox import MAX_LEDGER_INDEX
 
     # the app-wide cap (accord.api.app.MAX_BODY_BYTES) answers a large Content-Length with its
     # own text/plain 413 before the route runs, even to an unsigned request: partner routes read
@@ -182,6 +186,26 @@ def make_router(node: Node) -> APIRouter:
         except AccordError as exc:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
         return {"first": first, "second": second, "proof": proof}
+
+    @router.get("/receipt", summary="Proof of a ledger entry recording an item from the caller (partners only)",
+                responses=error_responses(404))
+    async def receipt(index: int | None = None, size: int | None = None,
+                      sender: str = Depends(authenticate)) -> dict[str, Any]:
+        if index is None or size is None:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "query parameters index and size are required")
+        if not (0 <= index <= MAX_LEDGER_INDEX and 0 <= size <= MAX_LEDGER_INDEX + 1):
+            raise HTTPException(status.HTTP_400_BAD_REQUEST,
+                                f"query parameter index must be an integer in 0..{MAX_LEDGER_INDEX} and size "
+                                f"in 0..{MAX_LEDGER_INDEX + 1}")
+        from starlette.concurrency import run_in_threadpool
+        try:
+            found = await run_in_threadpool(receipts.local_receipt, node, sender, index, size)
+        except StoreUnavailable as exc:
+            raise store_unavailable(exc) from None
+        if found is None:  # one answer, whatever the entry is: the rest of the log is not the caller's
+            raise HTTPException(status.HTTP_404_NOT_FOUND,
+                                {"error": "not_found", "reason": receipts.not_found_reason(sender, index, size)})
+        return found
 
     @router.get("/heads", summary="The third parties' heads this node verified (partners only)")
     async def heads(sender: str = Depends(authenticate)) -> JSONResponse:

@@ -204,6 +204,11 @@ def _print_status(st: dict, json_out: bool) -> None:
         elif p["last_error"]:
             since = f" (failing since {p['failing_since']})" if p["failing_since"] else ""
             console.print(plain(f"{p['party']} last error{since}: {p['last_error']}"), highlight=False)
+    for p in st["partners"]:
+        rc = p.get("receipts") or {}
+        if any(rc.values()):  # receipts checked against the partner's signed ledger
+            console.print(f"{p['party']} receipts: {rc['proven']} proven, {rc['pending']} pending, "
+                          f"{rc['false']} false, {rc['unindexed']} unproven (no ledger index)", highlight=False)
     for line in st["sharing_warnings"]:
         warn(line)
     r = st["rejections"]

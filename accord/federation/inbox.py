@@ -94,11 +94,15 @@ class Receipt:
     code: str | None = None          # rejection code, e.g. "policy_denied"
     reason: str | None = None
     consumed: bool = False
+    ledger_index: int | None = None  # stored/duplicate: the receiver's item.received (or item.retracted) entry
 
     def to_json(self) -> dict[str, Any]:
-        return {"originator": self.originator, "seq": self.seq, "item_id": self.item_id,
-                "status": self.status, "code": self.code, "reason": self.reason,
-                "consumed": self.consumed}
+        out = {"originator": self.originator, "seq": self.seq, "item_id": self.item_id,
+               "status": self.status, "code": self.code, "reason": self.reason,
+               "consumed": self.consumed}
+        if self.ledger_index is not None:  # (absent from older receivers' answers; older senders ignore it)
+            out["ledger_index"] = self.ledger_index
+        return out
 
     @classmethod
     def from_json(cls, d: Any) -> "Receipt":
@@ -108,8 +112,20 @@ class Receipt:
         for name in ("originator", "item_id", "code", "reason"):
             if not isinstance(d.get(name), (str, type(None))):
                 raise InputError(f"malformed acknowledgement: receipt {name} is not a string", source="ack")
+        index = d.get("ledger_index")
+        if index is not None:
+            if type(index) is not int or not 0 <= index <= MAX_LEDGER_INDEX:
+                raise InputError(f"malformed acknowledgement: receipt ledger_index is not an integer in "
+                                 f"0..{MAX_LEDGER_INDEX}", source="ack")
+            if d["status"] == "rejected":
+                raise InputError("malformed acknowledgement: a rejected receipt names a ledger_index", source="ack")
         return cls(d.get("originator"), _ack_number(d.get("seq"), "receipt seq"), d.get("item_id"), d["status"],
-                   d.get("code"), d.get("reason"), d.get("consumed") is True)
+                   d.get("code"), d.get("reason"), d.get("consumed") is True, index)
+
+
+MAX_LEDGER_INDEX = 2**53 - 2
+"""The largest ledger index a receipt may name: a ledger's size is a JSON integer (at most
+2**53 - 1, RFC 8785's exact range), so its last index is one below."""
 
 
 @dataclass(frozen=True)
@@ -214,8 +230,9 @@ def receive_batch(node: Node, envelopes: list[Any], *, sender: str | None = None
             # a key was pinned, re-pinned or dropped meanwhile: what was verified against the old
             # keys counts for nothing; verify under the lock against the keys in force
             keys, pre = keys_now, {}
+        held_before, held_index = _held_items(conn, claimed)
         batch = _Batch(node, conn, sender=sender, now=now, keys=keys, max_age=max_age,
-                       held_before=_held_items(conn, claimed))
+                       held_before=held_before, held_index=held_index)
         for i, (raw, env) in enumerate(zip(envelopes, parsed)):
             _receive_one(batch, raw, env, pre.get(i))
         batch.write(len(envelopes))
@@ -323,16 +340,21 @@ def _claimed_ids(envelopes: list[Any]) -> dict[str, set[str]]:
     return claimed
 
 
-def _held_items(conn: Any, claimed: dict[str, set[str]]) -> dict[tuple[str, str], str | None]:
-    """(originator, item id) → digest held (None: not held) for the claimed items: one query per
-    originator and 500 ids."""
+def _held_items(conn: Any, claimed: dict[str, set[str]]) -> tuple[dict[tuple[str, str], str | None],
+                                                                      dict[tuple[str, str], int]]:
+    """(originator, item id) → digest held (None: not held) for the claimed items, and → the
+    ledger index of its ``item.received`` entry where it is known: one query per originator and
+    500 ids."""
     held: dict[tuple[str, str], str | None] = {}
+    index: dict[tuple[str, str], int] = {}
     for orig, id_set in claimed.items():
         held.update(dict.fromkeys(((orig, i) for i in id_set), None))
-        for iid, dig in select_in(conn, "SELECT item_id, digest FROM fed_received WHERE originator = ? "
-                                  "AND item_id IN ({})", id_set, orig):
+        for iid, dig, idx in select_in(conn, "SELECT item_id, digest, ledger_idx FROM fed_received WHERE "
+                                       "originator = ? AND item_id IN ({})", id_set, orig):
             held[(orig, iid)] = dig
-    return held
+            if idx is not None:
+                index[(orig, iid)] = idx
+    return held, index
 
 
 def _text(value: str) -> str:
@@ -359,10 +381,14 @@ class _Batch:
     taken, its receipts, and the rows and ledger events it writes in :meth:`write`."""
 
     def __init__(self, node: Node, conn: Any, *, sender: str | None, now: Any, keys: dict[str, Any],
-                 max_age: timedelta, held_before: dict[tuple[str, str], str | None]) -> None:
+                 max_age: timedelta, held_before: dict[tuple[str, str], str | None],
+                 held_index: dict[tuple[str, str], int] | None = None) -> None:
         self.node, self.conn, self.sender, self.now, self.keys, self.max_age = node, conn, sender, now, keys, max_age
         self.stamp = to_rfc3339(now)
         self.held_before = held_before
+        self.held_index = held_index or {}                     # (originator, item id) -> its entry, held before
+        self.event_of: dict[tuple[str, str], int] = {}         # … -> position in self.events, taken in this batch
+        self.base: int | None = None                           # the ledger's size before the batch's events
         self.receipts: list[Receipt] = []
         self.expected: dict[str, int] = {}                    # originator -> next sequence number
         self.seen_in_batch: dict[tuple[str, int], str] = {}    # (originator, seq) consumed -> digest
@@ -414,22 +440,40 @@ class _Batch:
         if consumed:
             self.inbox_rows.append((orig, seq, item_id, digest, "rejected", reason[:500], self.stamp))
 
+    def taken(self, key: tuple[str, str]) -> None:
+        """The ledger event just added records the item ``key`` taken in this batch."""
+        self.event_of[key] = len(self.events) - 1
+
+    def index_of(self, key: tuple[str, str]) -> int | None:
+        """The ledger index of the entry that records item ``key``: one this batch appends (the
+        ledger's size now plus its position: nothing else appends while the batch's write
+        transaction is open, which :meth:`write` checks), or the one that recorded it before."""
+        pos = self.event_of.get(key)
+        if pos is None:
+            return self.held_index.get(key)
+        if self.base is None:
+            self.base = self.node.ledger.size
+        return self.base + pos
+
     def write(self, count: int) -> None:
-        """Step 5: everything decided, in the batch's transaction (one commit)."""
+        """Step 5: everything decided, in the batch's transaction (one commit). The ledger events go
+        first: their indices are what the receipts and ``fed_received`` rows name."""
         conn, node = self.conn, self.node
         try:
             if self.items_to_store:
                 wire.store_received_items(node, self.items_to_store)
+            if self.events:
+                first = node.ledger.append_many(self.events)[0]
+                if self.base is not None and first != self.base:  # pragma: no cover - the lock says it cannot
+                    raise StoreError(f"the ledger grew under the batch's transaction ({self.base} → {first})")
             conn.executemany("INSERT INTO fed_inbox(originator, seq, item_id, digest, outcome, reason, "
                              "received) VALUES (?,?,?,?,?,?,?)", self.inbox_rows)
-            conn.executemany("INSERT INTO fed_received(originator, item_id, digest, seq, received) "
-                             "VALUES (?,?,?,?,?)", self.received_rows)
+            conn.executemany("INSERT INTO fed_received(originator, item_id, digest, seq, received, ledger_idx) "
+                             "VALUES (?,?,?,?,?,?)", self.received_rows)
             conn.executemany("INSERT INTO fed_rejections(at, sender, seq, code, reason) VALUES (?,?,?,?,?)",
                              self.rejection_rows)
             conn.executemany("INSERT OR IGNORE INTO fed_retractions(item_id, originator, reason, at) "
                              "VALUES (?,?,?,?)", self.retraction_rows)
-            if self.events:
-                node.ledger.append_many(self.events)
         except StoreUnavailable:  # the database away: as it is (the sender is told to retry, nothing more)
             raise
         except Exception as exc:  # sqlite I/O errors, disk full …: nothing was applied
@@ -491,7 +535,8 @@ def _answered_before(batch: _Batch, env: Envelope, item_id: str | None, digest: 
                                       f"{ALREADY_REFUSED}{reason or 'no reason recorded'}", True))
     else:
         batch.receipts.append(Receipt(orig, seq, item_id, "duplicate", None,
-                                      "already received (idempotent acknowledgement)", True))
+                                      "already received (idempotent acknowledgement)", True,
+                                      batch.index_of((orig, item_id or ""))))
     return True
 
 
@@ -525,7 +570,7 @@ def _take_content(batch: _Batch, env: Envelope, item: Item, digest: str) -> None
     if held is not None:
         if held == item_digest:
             batch.receipts.append(Receipt(orig, seq, item.id, "duplicate", None,
-                                          "item already held (same originator and id)", True))
+                                          "item already held (same originator and id)", True, batch.index_of(key)))
             batch.inbox_rows.append((orig, seq, item.id, digest, "duplicate", None, stamp))
         else:
             batch.reject(orig, seq, item.id, "conflict", f"item {item.id} is already held with different content",
@@ -540,16 +585,19 @@ def _take_content(batch: _Batch, env: Envelope, item: Item, digest: str) -> None
             return
         batch.retraction_rows.append((target, orig, str(item.body.get("reason", ""))[:500], stamp))
         batch.events.append(("item.retracted", {"item_id": target, "by": orig, "retraction": item.id}, batch.now))
+        batch.taken(key)
     else:
         if not _allowed(batch, item, orig, seq, digest):
             return
         batch.items_to_store.append(item)
         batch.events.append(("item.received", {"item_id": item.id, "kind": item.kind, "from": orig,
                                                "seq": seq, "digest": item_digest}, batch.now))
+        batch.taken(key)
     batch.items_seen[key] = item_digest
-    batch.received_rows.append((orig, item.id, item_digest, seq, stamp))
+    index = batch.index_of(key)
+    batch.received_rows.append((orig, item.id, item_digest, seq, stamp, index))
     batch.inbox_rows.append((orig, seq, item.id, digest, "stored", None, stamp))
-    batch.receipts.append(Receipt(orig, seq, item.id, "stored", consumed=True))
+    batch.receipts.append(Receipt(orig, seq, item.id, "stored", consumed=True, ledger_index=index))
 
 
 def _allowed(batch: _Batch, item: Item, orig: str, seq: int, digest: str) -> bool:

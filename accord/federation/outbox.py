@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from accord.clock import to_rfc3339
 from accord.core.parties import party_problem
 from accord.errors import AccordError, ConfigError, FederationError, InputError, NotFoundError, StoreError
-from accord.federation import wire
+from accord.federation import receipts, wire
 from accord.federation.inbox import BatchAck
 from accord.federation.schema import ensure_node_schema
 from accord.federation.schema import write_lock
@@ -674,11 +674,15 @@ def apply_ack(node: Node, party: str, ack: BatchAck, sent: list[int] | None = No
                     if ack.next_seq <= top:
                         from accord.federation.retention import refill
                         refill(node, party, ack.next_seq, top)
+            # the receipts naming the partner's ledger entries, proven later (accord.federation.receipts)
+            unindexed = receipts.record(node.conn, party, ack.receipts, now)
             node.conn.execute(
-                "INSERT INTO fed_partner_state(party, last_contact, last_error, failures, peer_next_seq) "
-                "VALUES (?,?,NULL,0,?) ON CONFLICT(party) DO UPDATE SET last_contact=excluded.last_contact, "
-                "last_error=NULL, failures=0, failing_since=NULL, peer_next_seq=excluded.peer_next_seq",
-                (party, now, ack.next_seq))
+                "INSERT INTO fed_partner_state(party, last_contact, last_error, failures, peer_next_seq, "
+                "receipts_unindexed) VALUES (?,?,NULL,0,?,?) ON CONFLICT(party) DO UPDATE SET "
+                "last_contact=excluded.last_contact, last_error=NULL, failures=0, failing_since=NULL, "
+                "peer_next_seq=excluded.peer_next_seq, "
+                "receipts_unindexed=fed_partner_state.receipts_unindexed+excluded.receipts_unindexed",
+                (party, now, ack.next_seq, unindexed))
     return delivered, rejected
 
 

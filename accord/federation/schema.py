@@ -34,6 +34,11 @@ Tables (all created with :func:`accord.store.base.ensure_schema`):
   (:func:`accord.federation.outbox.remove_partner`).
 * ``partner_leases`` — which delivery worker drains each partner's outbox, until when
   (:mod:`accord.federation.leases`).
+* ``fed_receipt_checks`` — a partner's ``stored``/``duplicate`` receipt that named the ledger
+  index of its ``item.received`` entry, not yet proven against the partner's signed ledger
+  (:mod:`accord.federation.receipts`); ``fed_received.ledger_idx`` is that index on the
+  receiving side, and ``fed_partner_state.receipts_proven`` / ``receipts_false`` /
+  ``receipts_unindexed`` count the outcomes.
 """
 
 from __future__ import annotations
@@ -179,9 +184,39 @@ def _add_pinned_at(conn: Any) -> None:
         conn.execute("ALTER TABLE fed_partner_state ADD COLUMN pinned_at TEXT")
 
 
+RECEIPT_CHECKS_DDL = """
+CREATE TABLE IF NOT EXISTS fed_receipt_checks (
+  party     TEXT NOT NULL,
+  ledger_idx INTEGER NOT NULL,     -- the index the partner's receipt named
+  item_id   TEXT NOT NULL,
+  seq       INTEGER NOT NULL,
+  acked     TEXT NOT NULL,
+  tries     INTEGER NOT NULL DEFAULT 0,
+  refused_since TEXT,              -- first time a proof was asked for and not given
+  PRIMARY KEY (party, ledger_idx, item_id)
+);
+CREATE INDEX IF NOT EXISTS fed_receipt_checks_next ON fed_receipt_checks(party, tries, ledger_idx);
+"""
+
+_RECEIPT_COLUMNS = (
+    ("fed_received", "ledger_idx", "INTEGER"),
+    ("fed_partner_state", "receipts_proven", "INTEGER NOT NULL DEFAULT 0"),
+    ("fed_partner_state", "receipts_false", "INTEGER NOT NULL DEFAULT 0"),
+    ("fed_partner_state", "receipts_unindexed", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+
+def _add_receipt_columns(conn: Any) -> None:
+    """Migration 8: the ledger index of each received item's entry (null for items received
+    before it) and the per-partner counts of receipt proofs."""
+    for t, c, d in _RECEIPT_COLUMNS:
+        if c not in {r[1] for r in conn.execute(f"PRAGMA table_info({t})")}:
+            conn.execute(f"ALTER TABLE {t} ADD COLUMN {c} {d}")
+
+
 def ensure_federation_schema(conn: Any) -> None:
     migrate(conn, "federation", [FEDERATION_DDL, _add_columns, LEASES_DDL, REJECTIONS_PRUNED_DDL, REMOVALS_DDL,
-                                 _add_pinned_at])
+                                 _add_pinned_at, RECEIPT_CHECKS_DDL, _add_receipt_columns])
 
 
 def write_lock(node: Node) -> Any:  # a threading.RLock, or the node's CommitLock (the same interface)

@@ -38,6 +38,11 @@ def _unpinned_config_rules(node: Node) -> list[str]:
     return unpinned_config_rules(node)
 
 
+def _pending_receipts(conn: Any) -> dict[str, int]:
+    from accord.federation.receipts import counts
+    return counts(conn)
+
+
 def _lease_table(conn: Any) -> list[dict[str, Any]]:
     from accord.federation.leases import lease_table
     return lease_table(conn)
@@ -52,11 +57,12 @@ def status(node: Node, *, rejections: int = 10) -> dict[str, Any]:
         head = node.ledger.checkpoint_body()
         queued = backlogs(conn)
         leases = {row["partner"]: row for row in _lease_table(conn)}
+        pending_proofs = _pending_receipts(conn)
         partners = []
         for party in sorted(node.partners()):
             st = conn.execute("SELECT last_contact, last_error, failures, peer_next_seq, head_size, head_root, "
-                              "head_checked, inconsistent, failing_since, pruned_delivered, pruned_rejected, pinned_at "
-                              "FROM fed_partner_state WHERE party=?", (party,)).fetchone()
+                              "head_checked, inconsistent, failing_since, pruned_delivered, pruned_rejected, pinned_at, "
+                              "receipts_proven, receipts_false, receipts_unindexed FROM fed_partner_state WHERE party=?", (party,)).fetchone()
             counts = dict(conn.execute("SELECT state, COUNT(*) FROM fed_outbox WHERE recipient=? GROUP BY state",
                                        (party,)).fetchall())
             last_out = conn.execute("SELECT last_seq FROM fed_out_seq WHERE recipient=?", (party,)).fetchone()
@@ -85,6 +91,10 @@ def status(node: Node, *, rejections: int = 10) -> dict[str, Any]:
                 "partner_head": None if not st or st[4] is None else {"size": st[4], "root": st[5],
                                                                       "checked": st[6]},
                 "inconsistent": st[7] if st else None,
+                # its stored/duplicate receipts checked against its signed ledger (accord.federation.receipts):
+                # waiting for a proof, proven, found false, and without a ledger index (never checkable)
+                "receipts": {"pending": pending_proofs.get(party, 0), "proven": st[12] if st else 0,
+                             "false": st[13] if st else 0, "unindexed": st[14] if st else 0},
                 # which delivery worker drains its outbox (host:pid:random) and for how long yet
                 "lease": ({"holder": leases[party]["holder"], "expires_in_s": leases[party]["expires_in_s"]}
                           if party in leases else None),

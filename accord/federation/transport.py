@@ -123,7 +123,7 @@ class HttpTransport:
         return client, url
 
     def _request(self, node: Node, party: str, method: str, path: str, params: dict[str, Any] | None,
-                 body: bytes) -> httpx.Response:
+                 body: bytes, allow: tuple[int, ...] = (200,)) -> httpx.Response:
         client, url = self._client(node, party)
         query = str(httpx.QueryParams(params or {}))
         headers = sign_request(node.identity, method, path, query, body, node.clock.now(), party)
@@ -140,7 +140,7 @@ class HttpTransport:
         resp = httpx.Response(streamed.status_code, headers=streamed.headers, content=content)
         if resp.status_code in (401, 403):
             raise AuthError(f"{party} refused the request: {resp.text[:300]}")
-        if resp.status_code != 200:
+        if resp.status_code not in allow:
             raise FederationError(f"{party} answered HTTP {resp.status_code}: {resp.text[:300]}")
         if len(content) > MAX_ANSWER_BYTES:
             raise FederationError(f"{party}'s answer to {path} is over {MAX_ANSWER_BYTES} bytes: refused")
@@ -165,6 +165,13 @@ class HttpTransport:
             # ledger inconsistent; numbers would fail in base64 decoding)
             raise FederationError(f"{party} sent a malformed consistency proof: not a list of strings")
         return proof
+
+    def get_receipt(self, node: Node, party: str, index: int, size: int) -> bytes | None:
+        """The partner's proof of ledger entry ``index`` in its tree of ``size`` (the answer's bytes,
+        parsed and checked by :func:`accord.federation.receipts.parse_proof`), or None if it answers 404."""
+        resp = self._request(node, party, "GET", "/federation/v1/receipt", {"index": index, "size": size}, b"",
+                             allow=(200, 404))
+        return None if resp.status_code == 404 else resp.content
 
     def get_heads(self, node: Node, party: str) -> bytes:
         """The partner's relayed heads, read up to one byte past the gossip cap (so a larger
@@ -274,6 +281,10 @@ class InProcessNetwork:
     def get_consistency(self, node: Node, party: str, first: int, second: int) -> list[str]:
         from accord.federation.treeheads import local_consistency
         return local_consistency(self._target(node, party), first, second)
+
+    def get_receipt(self, node: Node, party: str, index: int, size: int) -> Any:
+        from accord.federation.receipts import local_receipt
+        return local_receipt(self._target(node, party), node.party, index, size)
 
     def get_heads(self, node: Node, party: str) -> bytes:
         from accord.federation.gossip import relayed_heads

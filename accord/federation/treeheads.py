@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from accord.clock import to_rfc3339
 from accord.core.checkpoint import Checkpoint, Verifier, open_checkpoint, origin_for, verify_consistency
 from accord.errors import CheckpointError, ConsistencyProofError, InputError, LedgerError
-from accord.federation import wire
+from accord.federation import receipts, wire
 from accord.federation.schema import ensure_node_schema
 from accord.federation.schema import write_lock
 from accord.store.base import transaction
@@ -123,6 +123,8 @@ def check_partner_head(node: Node, party: str, transport: Any) -> HeadCheck:
                               "(%s); flagged until `accord node partner reset-head`", party, new.size, old_size,
                               reason, extra={"event": "ledger.inconsistent", "partner": party,
                                              "old_size": old_size, "new_size": new.size})
+    if reason is None:  # the partner's receipts, checked against the head just verified
+        receipts.prove(node, party, transport, new, note)
     return HeadCheck(party, new.size, new.root_hash.hex(), reason is None, reason)
 
 
@@ -133,7 +135,9 @@ def reset_partner_head(node: Node, party: str, reason: str) -> dict[str, Any]:
     from an old backup) and decided to trust its ledger again from now on: the next head fetched
     becomes the new baseline, as at first contact. Nothing is deleted from this node's own ledger:
     the reset is itself recorded (``partner.head_reset``, with the old head, the flag and
-    ``reason``), next to the ``partner.inconsistent`` event it answers. Returns what was reset.
+    ``reason``), next to the ``partner.inconsistent`` event it answers. The receipts of ``party``
+    still waiting for a proof (:mod:`accord.federation.receipts`) are dropped with it, and counted
+    in the event. Returns what was reset.
     """
     ensure_node_schema(node)
     if not isinstance(reason, str) or not reason.strip():
@@ -148,5 +152,8 @@ def reset_partner_head(node: Node, party: str, reason: str) -> dict[str, Any]:
                    "was_inconsistent": row[2] if row else None, "reason": reason.strip()[:500]}
             node.conn.execute("UPDATE fed_partner_state SET head_size=NULL, head_root=NULL, head_note=NULL, "
                               "inconsistent=NULL, head_checked=? WHERE party=?", (to_rfc3339(now), party))
+            # the receipts still to prove were given by the ledger now distrusted: not held against the new one
+            old["receipt_checks_dropped"] = node.conn.execute("DELETE FROM fed_receipt_checks WHERE party=?",
+                                                              (party,)).rowcount
             node.ledger.append("partner.head_reset", old, time=now)
     return old

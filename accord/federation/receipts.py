@@ -1,0 +1,279 @@
+"""Receipt proofs: a partner's "stored" receipt checked against the partner's own signed ledger.
+
+A receiver ledgers ``item.received`` (``item.retracted`` for a retraction) in the transaction that
+stores the item, and its receipt for the envelope names that entry's index (``ledger_index``;
+for a duplicate, the index of the entry that recorded the item first). The sender:
+
+1. keeps each ``stored``/``duplicate`` receipt that named an index in ``fed_receipt_checks``
+   (:func:`record`, in the acknowledgement's transaction), with the item id of *its own* outbox
+   row for that sequence number — never the id the receipt claims;
+2. after it has verified the partner's signed checkpoint of size ``S`` (the tree-head check,
+   :func:`accord.federation.treeheads.check_partner_head`), asks for up to
+   :data:`PROOFS_PER_CHECK` pending indices below ``S`` (:func:`prove`): ``GET
+   /federation/v1/receipt?index=N&size=S`` answers the leaf bytes at ``N`` and their RFC 9162
+   inclusion path to the tree of size ``S``;
+3. verifies the path against the checkpoint's root and that the leaf is ``item.received`` of
+   that item id (and that item's digest) from this node, or ``item.retracted`` of that
+   retraction by this node. Proven: the row goes (``receipts_proven`` counts it). A path that
+   does not verify, or a leaf about anything else, is a **false receipt**: ledgered
+   ``partner.receipt_false`` with the evidence (the partner's signed checkpoint note, the leaf
+   and path it served) and the partner is flagged in ``fed_partner_state.inconsistent`` exactly
+   as ``partner.inconsistent`` flags it (sticky, shown by ``accord node status``, cleared by
+   ``accord node partner reset-head``).
+
+A proof the partner does not give (a 404, a malformed answer) is no evidence: an honest partner
+answers 404 only for an index that is not an entry of ours, which is what a false receipt names,
+so a partner that lied can hide it by refusing. The row stays and is asked for again; once it has
+gone unproven for :data:`UNPROVEN_AFTER` seconds a warning says so (``receipt.unproven``, one per
+partner every :data:`UNPROVEN_EVERY` seconds). Receipts without an index (a partner older than
+this) are counted (``receipts_unindexed``) and never checked.
+
+The receiving side, :func:`local_receipt`, serves only entries that record an item *from the
+caller*: anything else — another party's entry, an event of another type, an index outside the
+tree — is one and the same 404, so the route tells a partner nothing about the rest of the log.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import threading
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from accord.clock import parse_rfc3339, to_rfc3339
+from accord.core import merkle
+from accord.core.canonical import parse_json_strict
+from accord.errors import AccordError, FederationError, InputError, LedgerError, NotFoundError, StoreUnavailable
+from accord.federation.inbox import Receipt
+from accord.federation.schema import write_lock
+from accord.store.base import select_in, transaction
+
+if TYPE_CHECKING:
+    from accord.core.checkpoint import Checkpoint
+    from accord.store.protocol import Node
+
+log = logging.getLogger("accord.federation")
+
+PROOFS_PER_CHECK = 64
+"""The most receipt proofs asked of one partner after each verified head (every 2 s by default)."""
+
+UNPROVEN_AFTER = 600.0
+"""Seconds a receipt may go unproven, its proof asked for and not given, before it is said."""
+
+UNPROVEN_EVERY = 600.0
+"""Seconds between two ``receipt.unproven`` warnings about one partner."""
+
+MAX_PATH = 64
+"""An inclusion path has at most one hash per level of a tree of 2**64 leaves."""
+
+_said: dict[tuple[int, str], float] = {}
+_said_lock = threading.Lock()
+
+
+# --- the receiving side -----------------------------------------------------------------------
+def not_found_reason(party: str, index: int, size: int) -> str:
+    """The one answer to every request for an entry that is not ``party``'s to see."""
+    return f"no entry recording an item from {party} at index {index} of a tree of size {size}"
+
+
+def local_receipt(node: Node, party: str, index: int, size: int) -> dict[str, Any] | None:
+    """Entry ``index`` of this node's ledger and ``PATH(index, D[size])``, if that entry records an
+    item received from ``party`` (``item.received`` from it, or ``item.retracted`` by it); None
+    for anything else, whatever the reason."""
+    with write_lock(node):  # committed rows only, never another thread's open transaction
+        ledger = node.ledger
+        if not 0 <= index < size <= ledger.size:
+            return None
+        leaf = ledger.leaf(index)
+        try:
+            entry = parse_json_strict(leaf, source="ledger entry")
+            data = entry["data"]
+            ours = ((entry["type"] == "item.received" and data.get("from") == party)
+                    or (entry["type"] == "item.retracted" and data.get("by") == party))
+        except (InputError, KeyError, TypeError, AttributeError):
+            return None
+        if not ours:
+            return None
+        path = ledger.inclusion_proof(index, size)
+    return {"index": index, "size": size, "leaf": base64.b64encode(leaf).decode(),
+            "path": [base64.b64encode(h).decode() for h in path]}
+
+
+def parse_proof(data: Any, party: str, index: int, size: int) -> tuple[bytes, list[bytes]]:
+    """The leaf bytes and path of a partner's answer (its JSON bytes, or parsed); :class:`FederationError`
+    if it is not of the shape :func:`local_receipt` gives for the ``index`` and ``size`` asked."""
+    try:
+        if isinstance(data, (bytes, bytearray)):
+            data = parse_json_strict(bytes(data), source=f"receipt proof from {party}")
+        if (not isinstance(data, dict) or data.get("index") != index or data.get("size") != size
+                or not isinstance(data.get("leaf"), str) or not isinstance(data.get("path"), list)
+                or len(data["path"]) > MAX_PATH or not all(isinstance(p, str) for p in data["path"])):
+            raise ValueError("not {index, size, leaf, path} for the entry asked")
+        return (base64.b64decode(data["leaf"], validate=True),
+                [base64.b64decode(p, validate=True) for p in data["path"]])
+    except (ValueError, binascii.Error, InputError) as exc:
+        raise FederationError(f"{party} sent a malformed receipt proof for entry {index}: {exc}") from None
+
+
+# --- the sending side -------------------------------------------------------------------------
+def record(conn: Any, party: str, receipts: tuple[Receipt, ...], stamp: str) -> int:
+    """In the acknowledgement's transaction: keep each consumed stored/duplicate receipt that
+    names a ledger index, for this node's own outbox row of its number. Returns how many such
+    receipts named no index."""
+    named = {r.seq: r.ledger_index for r in receipts
+             if r.consumed and r.status in ("stored", "duplicate") and r.seq is not None and r.ledger_index is not None}
+    if named:  # one query per 500 numbers, then one multi-row insert (not a statement per row)
+        ours = select_in(conn, "SELECT seq, item_id FROM fed_outbox WHERE recipient = ? AND seq IN ({})",
+                         sorted(named), party)
+        conn.executemany("INSERT OR IGNORE INTO fed_receipt_checks(party, ledger_idx, item_id, seq, acked) "
+                         "VALUES (?,?,?,?,?)", [(party, named[seq], item_id, seq, stamp) for seq, item_id in ours])
+    return sum(1 for r in receipts if r.consumed and r.status in ("stored", "duplicate") and r.seq is not None
+               and r.ledger_index is None)
+
+
+def prove(node: Node, party: str, transport: Any, head: Checkpoint, note: str) -> None:
+    """Ask ``party`` to prove up to :data:`PROOFS_PER_CHECK` pending receipts against ``head``,
+    its checkpoint just verified (``note``: as it signed it), and record the outcomes."""
+    fetch = getattr(transport, "get_receipt", None)
+    if fetch is None:  # a transport that cannot ask (exercise simulations): nothing is checked
+        return
+    with write_lock(node):
+        rows = node.conn.execute("SELECT ledger_idx, item_id, seq, refused_since FROM fed_receipt_checks WHERE "
+                                 "party = ? AND ledger_idx < ? ORDER BY tries, ledger_idx LIMIT ?",
+                                 (party, head.size, PROOFS_PER_CHECK)).fetchall()
+    proven: list[tuple[str, int, str]] = []
+    refused: list[tuple[int, str, int, str | None]] = []
+    for index, item_id, seq, refused_since in rows:
+        try:
+            answer = fetch(node, party, index, head.size)
+        except StoreUnavailable:
+            raise
+        except AccordError as exc:  # not reached, or the request refused: the next check asks again
+            log.debug("receipt proofs from %s not asked: %s", party, exc)
+            break
+        try:
+            proof = None if answer is None else parse_proof(answer, party, index, head.size)
+        except FederationError as exc:  # garbled: no evidence either way, as a proof not given
+            log.debug("%s", exc)
+            proof = None
+        if proof is None:
+            refused.append((index, item_id, seq, refused_since))
+            continue
+        leaf, path = proof
+        problem = _problem(node, index, item_id, head, leaf, path)
+        if problem is None:
+            proven.append((party, index, item_id))
+        else:
+            _false(node, party, index, item_id, seq, head, note, leaf, path, problem)
+    _record(node, party, proven, refused, head.size)
+    _beyond_head(node, party, head.size)
+
+
+def _record(node: Node, party: str, proven: list[tuple[str, int, str]],
+            refused: list[tuple[int, str, int, str | None]], size: int) -> None:
+    """A round's proven and refused receipts, in one transaction (one commit, not one a proof)."""
+    if not proven and not refused:
+        return
+    now = node.clock.now()
+    stamp = to_rfc3339(now)
+    with write_lock(node), transaction(node.conn):
+        gone = sum(max(node.conn.execute("DELETE FROM fed_receipt_checks WHERE party = ? AND ledger_idx = ? AND "
+                                         "item_id = ?", row).rowcount, 0) for row in proven)
+        if gone:
+            node.conn.execute("UPDATE fed_partner_state SET receipts_proven = receipts_proven + ? WHERE party = ?",
+                              (gone, party))
+        node.conn.executemany("UPDATE fed_receipt_checks SET tries = tries + 1, refused_since = "
+                              "COALESCE(refused_since, ?) WHERE party = ? AND ledger_idx = ? AND item_id = ?",
+                              [(stamp, party, index, item_id) for index, item_id, _, _ in refused])
+    for index, item_id, seq, since in refused:
+        if since is not None and (now - parse_rfc3339(since)).total_seconds() >= UNPROVEN_AFTER:
+            if _first_in_a_while(node, party):
+                log.warning("partner %s has not proven its receipt for %s (#%d, ledger entry %d, within its "
+                            "signed head %d) since %s: it does not give the proof", party, item_id, seq, index,
+                            size, since, extra={"event": "receipt.unproven", "partner": party, "item_id": item_id,
+                                                "ledger_index": index, "since": since})
+            break
+
+
+def _beyond_head(node: Node, party: str, size: int) -> None:
+    """Say (as unproven) a receipt acknowledged :data:`UNPROVEN_AFTER` ago whose index its signed
+    heads have still not reached: the partner committed the entry before it answered, so every
+    head it signed since holds it."""
+    now = node.clock.now()
+    cutoff = to_rfc3339(now - timedelta(seconds=UNPROVEN_AFTER))
+    with write_lock(node):
+        row = node.conn.execute("SELECT ledger_idx, item_id, seq, acked FROM fed_receipt_checks WHERE party = ? AND "
+                                "ledger_idx >= ? AND acked <= ? ORDER BY acked LIMIT 1", (party, size, cutoff)).fetchone()
+    if row is not None and _first_in_a_while(node, party):
+        log.warning("partner %s has not proven its receipt for %s (#%d): it named ledger entry %d, beyond its signed "
+                    "head %d, at %s", party, row[1], row[2], row[0], size, row[3],
+                    extra={"event": "receipt.unproven", "partner": party, "item_id": row[1], "ledger_index": row[0],
+                           "since": row[3]})
+
+
+def _first_in_a_while(node: Node, party: str) -> bool:
+    """True at most once every :data:`UNPROVEN_EVERY` seconds per partner."""
+    key, mono = (id(node), party), time.monotonic()
+    with _said_lock:
+        if mono - _said.get(key, -UNPROVEN_EVERY) < UNPROVEN_EVERY:
+            return False
+        _said[key] = mono
+    return True
+
+
+def _problem(node: Node, index: int, item_id: str, head: Checkpoint, leaf: bytes, path: list[bytes]) -> str | None:
+    """Why the leaf and path do not prove the receipt of ``item_id`` at ``index``, or None."""
+    try:
+        merkle.verify_inclusion(index, head.size, merkle.hash_leaf(leaf), path, head.root_hash)
+    except LedgerError as exc:  # InclusionProofError and the size checks
+        return f"the inclusion proof of entry {index} does not verify against the signed head {head.size}: {exc}"
+    try:
+        entry = parse_json_strict(leaf, source="ledger entry")
+        kind, data = entry["type"], entry["data"]
+        if not isinstance(data, dict):
+            raise TypeError("data is not an object")
+    except (InputError, KeyError, TypeError) as exc:
+        return f"entry {index} is not a ledger event: {exc}"
+    if kind == "item.received" and data.get("item_id") == item_id and data.get("from") == node.party:
+        if "digest" in data:
+            try:
+                digest = node.get_item(item_id).digest()
+            except NotFoundError:  # not held here any more: the id is what can be compared
+                return None
+            if data["digest"] != digest:
+                return f"entry {index} records {item_id} with digest {str(data['digest'])[:80]}, not {digest}"
+        return None
+    if kind == "item.retracted" and data.get("retraction") == item_id and data.get("by") == node.party:
+        return None
+    return (f"entry {index} is {str(kind)[:40]} of {str(data.get('item_id'))[:200]} from "
+            f"{str(data.get('from', data.get('by')))[:40]}, not the receipt of {item_id} from {node.party}")
+
+
+def _false(node: Node, party: str, index: int, item_id: str, seq: int, head: Checkpoint, note: str,
+           leaf: bytes, path: list[bytes], problem: str) -> None:
+    """A false receipt: ledgered with the evidence, the partner flagged (once) like an inconsistent one."""
+    now = node.clock.now()
+    with write_lock(node), transaction(node.conn):
+        gone = node.conn.execute("DELETE FROM fed_receipt_checks WHERE party = ? AND ledger_idx = ? AND item_id = ?",
+                                 (party, index, item_id)).rowcount
+        if gone == 0:  # judged meanwhile (another check, a reset)
+            return
+        node.conn.execute("UPDATE fed_partner_state SET receipts_false = receipts_false + 1, inconsistent = "
+                          "COALESCE(inconsistent, ?) WHERE party = ?",
+                          (f"{to_rfc3339(now)}: false receipt for {item_id} (#{seq}): {problem}"[:1000], party))
+        node.ledger.append("partner.receipt_false", {
+            "party": party, "item_id": item_id, "seq": seq, "ledger_index": index, "tree_size": head.size,
+            "root": head.root_hash.hex(), "note": note, "leaf": base64.b64encode(leaf).decode(),
+            "path": [base64.b64encode(h).decode() for h in path], "reason": problem[:500]}, time=now)
+    log.error("partner %s gave a false receipt for %s (#%d): %s; flagged until `accord node partner reset-head`",
+              party, item_id, seq, problem,
+              extra={"event": "receipt.false", "partner": party, "item_id": item_id, "ledger_index": index})
+
+
+def counts(conn: Any) -> dict[str, int]:
+    """Pending receipt checks per partner (one query)."""
+    return {r[0]: r[1] for r in conn.execute("SELECT party, COUNT(*) FROM fed_receipt_checks GROUP BY party")}
+

@@ -1,0 +1,400 @@
+"""Receipt proofs (accord.federation.receipts): a partner's "stored" receipt names the ledger entry
+that recorded the item, and the sender proves it against the partner's own signed checkpoint.
+
+Honest deliveries are proven (in process and between real ``accord node serve`` processes); a
+partner that acknowledges what it did not ledger, or names another item's entry, is caught,
+ledgered ``partner.receipt_false`` and flagged; one that will not prove is said, not flagged; the
+route serves only the caller's entries, and nothing to an unsigned caller."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import logging
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from accord.api.app import create_app
+from accord.core import merkle
+from accord.core.canonical import parse_json_strict
+from accord.errors import InputError
+from accord.federation import Federation, HttpTransport, InProcessNetwork, receipts, retract, share, status
+from accord.federation.httpsig import sign_request
+from accord.federation.inbox import MAX_LEDGER_INDEX, BatchAck, Receipt, receive_envelope
+from accord.federation.schema import write_lock
+from accord.node import Node
+from federation_harness import NodeProcess, free_port, ledger_events, make_nodes, note
+
+
+def _leaf(node: Node, index: int) -> dict:
+    return parse_json_strict(node.ledger.leaf(index))
+
+
+def _state(node: Node, party: str) -> tuple:
+    row = node.conn.execute("SELECT receipts_proven, receipts_false, receipts_unindexed, inconsistent "
+                            "FROM fed_partner_state WHERE party = ?", (party,)).fetchone()
+    return tuple(row)
+
+
+def _pending(node: Node, party: str) -> int:
+    return node.conn.execute("SELECT COUNT(*) FROM fed_receipt_checks WHERE party = ?", (party,)).fetchone()[0]
+
+
+# --- the receiver names its entry -------------------------------------------------------------
+def test_a_stored_receipt_names_the_item_received_entry_and_a_duplicate_the_same_one(node_pair):
+    jpn, kor = node_pair["JPN"], node_pair["KOR"]
+    from accord.core.envelopes import seal
+
+    item = note(jpn, 1)
+    env = seal(item, "KOR", 1, jpn.identity, jpn.clock.now()).to_json()
+    first = receive_envelope(kor, env, sender="JPN")
+    assert first.status == "stored" and first.ledger_index is not None
+    entry = _leaf(kor, first.ledger_index)
+    assert entry["type"] == "item.received"
+    assert (entry["data"]["item_id"], entry["data"]["from"], entry["data"]["digest"]) == (item.id, "JPN", item.digest())
+    again = receive_envelope(kor, env, sender="JPN")                  # the acknowledgement was lost: sent again
+    assert (again.status, again.ledger_index) == ("duplicate", first.ledger_index)
+    other = seal(item, "KOR", 2, jpn.identity, jpn.clock.now()).to_json()   # the same item under another number
+    dup = receive_envelope(kor, other, sender="JPN")
+    assert (dup.status, dup.ledger_index) == ("duplicate", first.ledger_index)
+    assert Receipt.from_json(dup.to_json()) == dup
+
+
+# --- honest deliveries are proven ---------------------------------------------------------------
+def test_receipts_of_an_in_process_delivery_are_proven_against_the_partners_head(fed_pair):
+    nodes, _, _, fed = fed_pair
+    jpn = nodes["JPN"]
+    first = share(jpn, note(jpn, 0), "KOR")
+    for n in range(1, 6):
+        share(jpn, note(jpn, n), "KOR")
+    fed.sync()
+    assert _pending(jpn, "KOR") == 0
+    proven, false, unindexed, flag = _state(jpn, "KOR")
+    assert (proven, false, unindexed, flag) == (6, 0, 0, None)
+    [kor] = [p for p in status(jpn)["partners"] if p["party"] == "KOR"]
+    assert kor["receipts"] == {"pending": 0, "proven": 6, "false": 0, "unindexed": 0}
+    # a retraction's receipt names the item.retracted entry, proven the same way
+    [sent] = retract(jpn, first.item_id, "withdrawn")
+    fed.sync()
+    assert _state(jpn, "KOR")[:2] == (7, 0) and _pending(jpn, "KOR") == 0
+    retracted = nodes["KOR"].conn.execute("SELECT ledger_idx FROM fed_received WHERE item_id = ?",
+                                          (sent.item_id,)).fetchone()[0]
+    assert _leaf(nodes["KOR"], retracted)["type"] == "item.retracted"
+    assert ledger_events(jpn.dir, "partner.receipt_false") == []
+
+
+def test_receipts_of_a_delivery_to_a_real_serving_node_are_proven_over_http(tmp_path):
+    ports = {"JPN": free_port(), "KOR": free_port()}
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"), ports=ports)
+    nodes["KOR"].close()
+    jpn = nodes["JPN"]
+    kor = NodeProcess(tmp_path / "KOR", ports["KOR"]).start()
+    transport = HttpTransport()
+    try:
+        fed = Federation(jpn, transport)
+        for n in range(5):
+            share(jpn, note(jpn, n), "KOR")
+        assert fed.sync() == {"KOR": None}
+        assert _pending(jpn, "KOR") == 0
+        assert _state(jpn, "KOR") == (5, 0, 0, None)
+    finally:
+        transport.close()
+        kor.stop()
+        jpn.close()
+
+
+# --- lying partners -------------------------------------------------------------------------------
+class _Rewriting(InProcessNetwork):
+    """KOR's acknowledgements altered on their way back (``rewrite(receipt) -> receipt``)."""
+
+    def __init__(self, rewrite) -> None:
+        super().__init__()
+        self.rewrite = rewrite
+
+    def send(self, node, party, envelopes):
+        ack = super().send(node, party, envelopes)
+        return dataclasses.replace(ack, receipts=tuple(self.rewrite(r) for r in ack.receipts))
+
+
+def _networked(nodes, net):
+    for n in nodes.values():
+        net.attach(n)
+    return Federation(nodes["JPN"], net)
+
+
+def test_a_receipt_naming_another_items_entry_is_caught_ledgered_and_flagged(tmp_path):
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    try:
+        fed = _networked(nodes, InProcessNetwork())
+        share(jpn, note(jpn, 0), "KOR")
+        fed.sync()
+        honest = kor.conn.execute("SELECT ledger_idx FROM fed_received").fetchone()[0]
+        # from now on KOR answers every receipt with the entry of that first item
+        fed = _networked(nodes, _Rewriting(lambda r: dataclasses.replace(r, ledger_index=honest)
+                                           if r.status == "stored" else r))
+        lied = share(jpn, note(jpn, 1), "KOR")
+        fed.sync()
+        proven, false, _, flag = _state(jpn, "KOR")
+        assert (proven, false) == (1, 1)
+        assert flag and f"false receipt for {lied.item_id}" in flag
+        [event] = ledger_events(jpn.dir, "partner.receipt_false")
+        assert (event["party"], event["item_id"], event["ledger_index"]) == ("KOR", lied.item_id, honest)
+        # the evidence: KOR's signed checkpoint, and the leaf with its path to that checkpoint's root
+        leaf = base64.b64decode(event["leaf"])
+        merkle.verify_inclusion(honest, event["tree_size"], merkle.hash_leaf(leaf),
+                                [base64.b64decode(p) for p in event["path"]], bytes.fromhex(event["root"]))
+        assert f"\n{event['tree_size']}\n" in event["note"]
+        st_kor = [p for p in status(jpn)["partners"] if p["party"] == "KOR"][0]
+        assert st_kor["inconsistent"] == flag and st_kor["receipts"]["false"] == 1
+        # sticky, until an operator resets the head
+        from accord.federation.treeheads import reset_partner_head
+        reset_partner_head(jpn, "KOR", reason="looked into it")
+        assert _state(jpn, "KOR")[3] is None
+    finally:
+        for n in nodes.values():
+            n.close()
+
+
+def test_a_receipt_for_an_item_never_ledgered_is_caught_when_the_partner_serves_a_proof(tmp_path, monkeypatch):
+    """KOR acknowledges 'stored' without storing or ledgering anything and names an index of its
+    log: the entry there (KOR's own pin of JPN) is not the item's."""
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    try:
+        def no_write(self, count):  # acknowledge, store nothing
+            self.receipts[:] = [dataclasses.replace(r, ledger_index=0) for r in self.receipts]
+
+        monkeypatch.setattr("accord.federation.inbox._Batch.write", no_write)
+
+        class Lying(InProcessNetwork):  # KOR's route, equally dishonest: it proves whatever entry is asked
+            def get_receipt(self, node, party, index, size):
+                target = self._target(node, party)
+                with write_lock(target):
+                    leaf = target.ledger.leaf(index)
+                    path = target.ledger.inclusion_proof(index, size)
+                return {"index": index, "size": size, "leaf": base64.b64encode(leaf).decode(),
+                        "path": [base64.b64encode(h).decode() for h in path]}
+
+        fed = _networked(nodes, Lying())
+        lied = share(jpn, note(jpn, 0), "KOR")
+        fed.sync()
+        assert kor.items() == []
+        assert _state(jpn, "KOR")[1] == 1
+        [event] = ledger_events(jpn.dir, "partner.receipt_false")
+        assert event["item_id"] == lied.item_id and "not the receipt of" in event["reason"]
+    finally:
+        for n in nodes.values():
+            n.close()
+
+
+def test_a_proof_that_does_not_verify_is_a_false_receipt(tmp_path):
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    jpn = nodes["JPN"]
+    try:
+        class Tampered(InProcessNetwork):
+            def get_receipt(self, node, party, index, size):
+                answer = super().get_receipt(node, party, index, size)
+                answer["path"] = [base64.b64encode(bytes(32)).decode() for _ in answer["path"]] or \
+                    [base64.b64encode(bytes(32)).decode()]
+                return answer
+
+        fed = _networked(nodes, Tampered())
+        share(jpn, note(jpn, 0), "KOR")
+        fed.sync()
+        [event] = ledger_events(jpn.dir, "partner.receipt_false")
+        assert "does not verify" in event["reason"]
+        assert _state(jpn, "KOR")[3]
+    finally:
+        for n in nodes.values():
+            n.close()
+
+
+def test_a_partner_that_will_not_prove_is_warned_about_not_flagged(tmp_path, monkeypatch, caplog):
+    """KOR acknowledges without ledgering and its route (honest) answers 404: no evidence, so no
+    flag; once unproven long enough a ``receipt.unproven`` warning says so."""
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    jpn = nodes["JPN"]
+    try:
+        fed = _networked(nodes, InProcessNetwork())
+        share(jpn, note(jpn, 0), "KOR")
+        fed.sync()                                                   # an entry of JPN's at KOR, proven
+        monkeypatch.setattr("accord.federation.inbox._Batch.write",
+                            lambda self, count: self.receipts.__setitem__(
+                                slice(None), [dataclasses.replace(r, ledger_index=1) for r in self.receipts]))
+        share(jpn, note(jpn, 1), "KOR")
+        monkeypatch.setattr(receipts, "UNPROVEN_AFTER", 0.0)
+        monkeypatch.setattr(receipts, "_said", {})
+        caplog.set_level(logging.WARNING, logger="accord.federation")
+        fed.sync()                                                   # asked: 404 (entry 1 is not JPN's item)
+        fed.sync()                                                   # asked again: still refused, now said
+        assert _pending(jpn, "KOR") == 1
+        assert _state(jpn, "KOR")[:2] == (1, 0) and _state(jpn, "KOR")[3] is None
+        said = [r for r in caplog.records if getattr(r, "event", None) == "receipt.unproven"]
+        assert len(said) == 1 and said[0].partner == "KOR"
+        assert ledger_events(jpn.dir, "partner.receipt_false") == []
+    finally:
+        for n in nodes.values():
+            n.close()
+
+
+def test_a_receipt_naming_an_entry_beyond_every_signed_head_is_warned_about_and_dropped_by_a_reset(
+        tmp_path, monkeypatch, caplog):
+    from accord.federation.treeheads import reset_partner_head
+
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    jpn = nodes["JPN"]
+    try:
+        fed = _networked(nodes, _Rewriting(lambda r: dataclasses.replace(r, ledger_index=MAX_LEDGER_INDEX)))
+        lied = share(jpn, note(jpn, 0), "KOR")
+        monkeypatch.setattr(receipts, "UNPROVEN_AFTER", 0.0)
+        monkeypatch.setattr(receipts, "_said", {})
+        caplog.set_level(logging.WARNING, logger="accord.federation")
+        fed.sync()
+        said = [r for r in caplog.records if getattr(r, "event", None) == "receipt.unproven"]
+        assert len(said) == 1 and said[0].item_id == lied.item_id and "beyond its signed head" in said[0].getMessage()
+        assert _pending(jpn, "KOR") == 1 and _state(jpn, "KOR")[3] is None
+        out = reset_partner_head(jpn, "KOR", reason="KOR restored from a backup")
+        assert out["receipt_checks_dropped"] == 1 and _pending(jpn, "KOR") == 0
+        assert ledger_events(jpn.dir, "partner.head_reset")[-1]["receipt_checks_dropped"] == 1
+    finally:
+        for n in nodes.values():
+            n.close()
+
+
+def test_receipts_without_an_index_are_counted_unproven_not_errors(tmp_path):
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    jpn = nodes["JPN"]
+    try:   # an older partner: no ledger_index in its receipts
+        fed = _networked(nodes, _Rewriting(lambda r: dataclasses.replace(r, ledger_index=None)))
+        for n in range(3):
+            share(jpn, note(jpn, n), "KOR")
+        fed.sync()
+        assert _state(jpn, "KOR") == (0, 0, 3, None)
+        assert _pending(jpn, "KOR") == 0
+    finally:
+        for n in nodes.values():
+            n.close()
+
+
+# --- the route ----------------------------------------------------------------------------------------
+@pytest.fixture
+def served(tmp_path):
+    """JPN, KOR and USA; KOR holds an item from JPN and one from USA; a client of KOR's app."""
+    nodes = make_nodes(tmp_path)
+    jpn, kor, usa = nodes["JPN"], nodes["KOR"], nodes["USA"]
+    from accord.core.envelopes import seal
+
+    got = {}
+    for sender, n in ((jpn, 1), (usa, 2)):
+        item = note(sender, n, kind="warning.track")
+        got[sender.party] = receive_envelope(kor, seal(item, "KOR", 1, sender.identity, sender.clock.now()).to_json(),
+                                             sender=sender.party)
+        assert got[sender.party].status == "stored", got[sender.party]
+    with TestClient(create_app(kor), raise_server_exceptions=True) as client:
+        yield nodes, got, client
+    for n in nodes.values():
+        n.close()
+
+
+def _get(client, who, query):
+    headers = sign_request(getattr(who, "identity", who), "GET", "/federation/v1/receipt", query, b"", datetime.now(UTC), "KOR")
+    return client.get(f"/federation/v1/receipt?{query}", headers=headers)
+
+
+def test_the_route_proves_the_callers_entry_and_nothing_else(served):
+    nodes, got, client = served
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    size = kor.ledger.size
+    mine = got["JPN"].ledger_index
+    r = _get(client, jpn, f"index={mine}&size={size}")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    leaf = base64.b64decode(body["leaf"])
+    merkle.verify_inclusion(mine, size, merkle.hash_leaf(leaf), [base64.b64decode(p) for p in body["path"]],
+                            kor.ledger.root(size))
+    # USA's entry, KOR's own entries, an index past the tree, a size past the log: one and the same 404
+    answers = set()
+    for index, sz in ((got["USA"].ledger_index, size), (0, size), (size, size), (mine, size + 5), (mine, mine)):
+        r = _get(client, jpn, f"index={index}&size={sz}")
+        assert r.status_code == 404, (index, sz, r.text)
+        answers.add(r.json()["detail"]["reason"].replace(f"index {index} ", "").replace(f"size {sz}", ""))
+    assert len(answers) == 1 and "USA" not in answers.pop()
+    for query in (f"index={2**63}&size=1", f"index=0&size={10**30}", "index=-1&size=3", "index=1"):
+        r = _get(client, jpn, query)
+        assert r.status_code == 400, (query, r.text)
+        assert "\n" not in r.json()["detail"]["reason"]
+    for query in ("index=abc&size=3", "index=1.5&size=3", "index=true&size=3"):
+        r = _get(client, jpn, query)
+        assert (r.status_code, r.json()["detail"]["error"]) == (422, "invalid"), (query, r.text)
+
+
+def test_the_route_reads_nothing_for_an_unsigned_or_forged_request(served, monkeypatch):
+    nodes, got, client = served
+    from accord.core.identity import Identity
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the ledger was read for an unauthenticated request")
+
+    monkeypatch.setattr(receipts, "local_receipt", must_not_run)
+    query = f"index={got['JPN'].ledger_index}&size={nodes['KOR'].ledger.size}"
+    assert client.get(f"/federation/v1/receipt?{query}").status_code == 401
+    impostor = Identity.generate("JPN")
+    r = _get(client, impostor, query)
+    assert r.status_code == 401 and r.json()["detail"]["error"] == "unauthenticated"
+
+
+# --- Receipt parsing ------------------------------------------------------------------------------
+_RECEIPT = {"originator": "JPN", "seq": 1, "item_id": "JPN:test.note:x", "status": "stored", "code": None,
+            "reason": None, "consumed": True}
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.one_of(st.integers(min_value=-(2**70), max_value=2**70),
+                       st.sampled_from([0, 1, MAX_LEDGER_INDEX, MAX_LEDGER_INDEX + 1, 2**63 - 1, 2**63, -1]),
+                       st.floats(allow_nan=True), st.booleans(), st.text(max_size=5), st.none(),
+                       st.lists(st.integers(), max_size=2)),
+       status=st.sampled_from(["stored", "duplicate", "rejected"]))
+def test_a_receipts_ledger_index_is_taken_only_as_an_integer_within_the_ledgers_bounds(value, status):
+    d = dict(_RECEIPT, status=status, ledger_index=value)
+    ok = value is None or (type(value) is int and 0 <= value <= MAX_LEDGER_INDEX and status != "rejected")
+    try:
+        r = Receipt.from_json(d)
+    except InputError as exc:
+        assert not ok, exc
+        assert "ledger_index" in str(exc)
+        with pytest.raises(InputError):
+            BatchAck.from_json({"receiver": "KOR", "sender": "JPN", "next_seq": 2, "receipts": [d]})
+        return
+    assert ok
+    assert r.ledger_index == value
+    assert Receipt.from_json(r.to_json()) == r
+
+
+def test_databases_from_before_receipt_proofs_gain_the_table_and_columns(tmp_path):
+    from accord.store.migrations import versions
+
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    for n in nodes.values():   # as nodes made before migrations 7 and 8 left them
+        with n.conn:
+            n.conn.execute("DROP TABLE fed_receipt_checks")
+            n.conn.execute("ALTER TABLE fed_received DROP COLUMN ledger_idx")
+            for col in ("receipts_proven", "receipts_false", "receipts_unindexed"):
+                n.conn.execute(f"ALTER TABLE fed_partner_state DROP COLUMN {col}")
+            n.conn.execute("UPDATE schema_version SET version = 6 WHERE component = 'federation'")
+        n.close()
+    nodes = {p: Node.open(tmp_path / p) for p in ("JPN", "KOR")}
+    try:
+        jpn = nodes["JPN"]
+        fed = _networked(nodes, InProcessNetwork())
+        share(jpn, note(jpn, 0), "KOR")
+        fed.sync()
+        assert versions(jpn.conn)["federation"] == versions(nodes["KOR"].conn)["federation"] == 8
+        assert _state(jpn, "KOR") == (1, 0, 0, None)
+    finally:
+        for n in nodes.values():
+            n.close()

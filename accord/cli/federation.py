@@ -204,6 +204,13 @@ def _print_status(st: dict, json_out: bool) -> None:
         elif p["last_error"]:
             since = f" (failing since {p['failing_since']})" if p["failing_since"] else ""
             console.print(plain(f"{p['party']} last error{since}: {p['last_error']}"), highlight=False)
+    for p in st["partners"]:
+        intake = p.get("intake")
+        if intake and intake["over_quota"]:
+            console.print(plain(f"{p['party']} is over its intake quota for the hour from {intake['window_start']}: "
+                                f"{intake['items']} of {intake['max_items'] or 'unlimited'} envelopes, "
+                                f"{intake['bytes']} of {intake['max_bytes'] or 'unlimited'} bytes taken"),
+                          highlight=False)
     for line in st["sharing_warnings"]:
         warn(line)
     r = st["rejections"]

@@ -420,6 +420,12 @@ class Federation:
         log.info("delivery worker for %s retired: no longer a pinned partner; its queue is held until it is "
                  "pinned again", party, extra={"event": "partner.retired", "partner": party})
 
+    def _wait_until(self, halt: threading.Event, until: Any) -> None:
+        """Wait until the node's clock reads ``until`` (a partner's ``Retry-After``), or the
+        worker is halted: looked at every poll interval, so a clock set forward ends it too."""
+        while not halt.is_set() and self.node.clock.now() < until:
+            halt.wait(min(self.poll_interval, max(0.01, (until - self.node.clock.now()).total_seconds())))
+
     def _run(self, party: str, wake: threading.Event, halt: threading.Event) -> None:
         """Deliver to ``party`` until stopped, one batch in flight; retire once ``party`` is no
         longer pinned (:meth:`_retire`): no batch is sent after the worker has seen the removal,
@@ -502,6 +508,13 @@ class Federation:
                 except AccordError as exc:
                     _settle_quietly(inflight)
                     cursor, inflight = 0, None
+                    wait = getattr(exc, "retry_after", None)
+                    if wait is not None:  # a 429 saying when (its quota window): reached, not a failure
+                        log.warning("partner %s takes no more deliveries now, retry in %.0f s (the batch stays "
+                                    "queued): %s", party, wait, exc,
+                                    extra={"event": "partner.deferred", "partner": party, "retry_after_s": wait})
+                        self._wait_until(halt, self.node.clock.now() + timedelta(seconds=wait))
+                        continue
                     failures += 1
                     counts.failures += 1
                     try:  # the store failing too: the worker lives on and retries

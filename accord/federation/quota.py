@@ -72,7 +72,7 @@ hundred to a few thousand an hour per partner. This is about ten times the bench
 DEFAULT_MAX_BYTES = 1024 ** 3
 """Bytes of envelopes one partner may have taken in a window unless its entry says otherwise (1 GiB):
 about ten times what the bench's largest run delivers (``--body track --items 50000``: ~105,000
-envelopes of ~1 KB)."""
+envelopes of 947 bytes, ~100 MB)."""
 
 OVER_QUOTA_EVENT = "partner.over_quota"
 

@@ -442,8 +442,6 @@ class Node:
                     "key": partner.public_key_b64, "fingerprint": partner.fingerprint,
                     **({"url": url} if url else {}), **({"insecure": True} if partner.insecure else {}),
                     **{name: value for name, value in kept.items() if value is not None}}
-                if {n: getattr(old, n, None) for n in kept} != kept:
-                    self.ledger.append(PARTNER_QUOTA_EVENT, {"party": party, **kept}, time=self.clock.now())
                 changed = old is None or (old.public_key_b64, old.url) != (partner.public_key_b64, url)
                 if partner.insecure:
                     self.record_plain_http({"use": "partner", "party": party, "url": url})
@@ -456,6 +454,8 @@ class Node:
                         "insecure": partner.insecure}, time=at)
                     conn.execute("INSERT INTO fed_partner_state(party, pinned_at) VALUES (?, ?) ON CONFLICT(party) "
                                  "DO UPDATE SET pinned_at = excluded.pinned_at", (party, to_rfc3339(at)))
+                if {n: getattr(old, n, None) for n in kept} != kept:  # after partner.added: pinned, then limited
+                    self.ledger.append(PARTNER_QUOTA_EVENT, {"party": party, **kept}, time=self.clock.now())
                 self._load_partners(config["partners"])
                 self._write_pins(cfg_path, config)
                 # stamped while the lock keeps other pin changes out: stamped after its release,

@@ -35,7 +35,7 @@ already carry "taken up to here, resend from there", and a batch larger than the
 still goes through, one window's budget at a time (refusing it whole would hold it for ever).
 
 The first refusal of a window is ledgered ``partner.over_quota`` (the window, its counts and the
-budget); later ones in the same window are counted (metrics ``accord_envelopes_over_quota``) but
+budget); later ones in the same window are counted (metrics ``accord_batches_over_quota``) but
 not ledgered again.
 """
 
@@ -236,3 +236,14 @@ def record_refusal(node: Node, party: str, limits: Limits, items: int, size: int
                     "envelopes, %s bytes): its deliveries wait %d s for the next window", party, items, size,
                     limits.items or "unlimited", limits.bytes or "unlimited", retry_after(now),
                     extra={"event": OVER_QUOTA_EVENT, "partner": party, "items": items, "bytes": size})
+
+
+def record_deferral(node: Node, party: str, reason: str) -> None:
+    """The sender's side: ``party`` answered a batch 429 with ``Retry-After`` (its quota for this
+    node used up). Reached, so not a failure: its last contact is now and ``reason`` its last
+    error (what ``accord node status`` shows) until its next acknowledgement clears it."""
+    now = to_rfc3339(node.clock.now())
+    with write_lock(node), transaction(node.conn) as conn:
+        conn.execute("INSERT INTO fed_partner_state(party, last_contact, last_error) VALUES (?,?,?) "
+                     "ON CONFLICT(party) DO UPDATE SET last_contact=excluded.last_contact, "
+                     "last_error=excluded.last_error", (party, now, reason[:500]))

@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 from accord.clock import duration_text, to_rfc3339
 from accord.errors import AccordError, AuthError, FederationError, StoreUnavailable
-from accord.federation import outbox
+from accord.federation import outbox, quota
 from accord.federation.backoff import backoff_delay
 from accord.federation.gossip import GOSSIP_INTERVAL, exchange_heads
 from accord.federation.inbox import new_refusal
@@ -238,8 +238,11 @@ class Federation:
                     self._gossip(p, due=True)
                 result[p] = None
             except AccordError as exc:
-                counters(self.node).partner(p).failures += 1
-                outbox.record_failure(self.node, p, str(exc))
+                if getattr(exc, "retry_after", None) is not None:  # deferred (its quota): reached, not failed
+                    quota.record_deferral(self.node, p, str(exc))
+                else:
+                    counters(self.node).partner(p).failures += 1
+                    outbox.record_failure(self.node, p, str(exc))
                 result[p] = str(exc)
             finally:
                 if not self._threads:  # a running service keeps its leases; a one-off sync gives them back
@@ -513,6 +516,10 @@ class Federation:
                         log.warning("partner %s takes no more deliveries now, retry in %.0f s (the batch stays "
                                     "queued): %s", party, wait, exc,
                                     extra={"event": "partner.deferred", "partner": party, "retry_after_s": wait})
+                        try:  # shown by status; the store away: said by the next step that needs it
+                            quota.record_deferral(self.node, party, str(exc))
+                        except Exception:  # noqa: BLE001 - the worker lives on and waits
+                            log.debug("delivery worker for %s: recording the deferral failed", party, exc_info=True)
                         self._wait_until(halt, self.node.clock.now() + timedelta(seconds=wait))
                         continue
                     failures += 1

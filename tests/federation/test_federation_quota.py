@@ -56,6 +56,8 @@ def test_a_partner_over_its_quota_is_deferred_and_its_items_arrive_in_later_wind
     assert "429" in out["KOR"] and "over its intake quota" in out["KOR"]
     assert [i for _, i in _received(kor, "JPN")] == ids[:5]
     assert _queued(jpn, "KOR") == 7                  # the rest kept, not refused
+    (kor_at_jpn,) = status(jpn)["partners"]          # reached and deferred, not failing
+    assert kor_at_jpn["consecutive_failures"] == 0 and "429" in kor_at_jpn["last_error"]
     assert "429" in fed.sync("KOR", heads=False)["KOR"]   # the same window: nothing more taken
     assert len(_received(kor, "JPN")) == 5
 
@@ -161,7 +163,7 @@ def test_the_partner_api_answers_429_with_retry_after_before_reading_the_body(tm
         token = create_token(kor.conn, "prometheus", "KOR", {"metrics"})
         with TestClient(create_app(kor)) as client:
             page = client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).text
-        assert 'accord_envelopes_over_quota_total{partner="JPN"} 2.0' in page
+        assert 'accord_batches_over_quota_total{partner="JPN"} 2.0' in page
         (intake,) = [p["intake"] for p in status(kor)["partners"]]
         assert intake == {"window_start": "2026-01-01T00:00:00.000Z", "items": 2, "bytes": intake["bytes"],
                           "max_items": 2, "max_bytes": quota.DEFAULT_MAX_BYTES, "over_quota": True}
@@ -186,7 +188,7 @@ def test_the_delivery_worker_waits_out_retry_after_on_the_node_clock_then_delive
         item = note(jpn, i)
         share(jpn, item, "KOR")
         ids.append(item.id)
-    sent, deferred = threading.Event(), threading.Event()
+    sent, deferrals = threading.Event(), []
     real_send = net.send
 
     def watched_send(node, party, envelopes):
@@ -194,23 +196,28 @@ def test_the_delivery_worker_waits_out_retry_after_on_the_node_clock_then_delive
         try:
             return real_send(node, party, envelopes)
         except PartnerDeferred:
-            deferred.set()
+            deferrals.append(clock.now())
             raise
     net.send = watched_send
     fed.start()
     try:
-        assert deferred.wait(30)
+        # (each window's clock advance waits for the deferral: Retry-After counts from when it is read)
+        assert wait_for(lambda: len(deferrals) == 1, timeout=30)
         assert len(_received(kor, "JPN")) == 3
         sent.clear()
         assert not sent.wait(1.0)                        # it honours Retry-After: no request meanwhile
         assert _queued(jpn, "KOR") == 4
+        (kor_at_jpn,) = status(jpn)["partners"]       # reached, deferred: not a failure
+        assert "over its intake quota" in kor_at_jpn["last_error"] and kor_at_jpn["consecutive_failures"] == 0
         clock.advance(WINDOW)
         assert wait_for(lambda: len(_received(kor, "JPN")) == 6, timeout=30)
+        assert wait_for(lambda: len(deferrals) == 2, timeout=30)
         clock.advance(WINDOW)
         assert wait_for(lambda: len(_received(kor, "JPN")) == 7, timeout=30)
     finally:
         fed.stop()
     assert [i for _, i in _received(kor, "JPN")] == ids
+    assert status(jpn)["partners"][0]["last_error"] is None   # cleared by the next acknowledgement
 
 
 def test_quota_settings_are_checked_in_one_line(tmp_path):

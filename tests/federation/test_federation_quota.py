@@ -20,6 +20,7 @@ from accord.errors import ConfigError, InputError, PartnerDeferred
 from accord.federation import quota, share, status
 from accord.federation.tokens import create_token
 from accord.federation.httpsig import sign_request
+from accord.federation.schema import write_lock
 from accord.node.node import Node
 from federation_harness import ledger_events, make_nodes, note, wait_for
 
@@ -33,13 +34,15 @@ def _limit(node: Node, party: str, **limits: int) -> None:
 
 
 def _received(node: Node, originator: str) -> list[tuple[int, str]]:
-    return [tuple(r) for r in node.conn.execute(
-        "SELECT seq, item_id FROM fed_received WHERE originator = ? ORDER BY seq", (originator,))]
+    with write_lock(node):  # the node's shared connection: a delivery thread may be writing on it
+        return [tuple(r) for r in node.conn.execute(
+            "SELECT seq, item_id FROM fed_received WHERE originator = ? ORDER BY seq", (originator,))]
 
 
 def _queued(node: Node, recipient: str) -> int:
-    return node.conn.execute("SELECT COUNT(*) FROM fed_outbox WHERE recipient = ? AND state = 'queued'",
-                             (recipient,)).fetchone()[0]
+    with write_lock(node):
+        return node.conn.execute("SELECT COUNT(*) FROM fed_outbox WHERE recipient = ? AND state = 'queued'",
+                                 (recipient,)).fetchone()[0]
 
 
 def test_a_partner_over_its_quota_is_deferred_and_its_items_arrive_in_later_windows_once_each(fed_pair):

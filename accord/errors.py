@@ -164,6 +164,25 @@ class FederationError(AccordError):
     """A partner could not be reached or refused a delivery."""
 
 
+class PartnerDeferred(FederationError):
+    """A partner answered 429: it takes nothing now (its intake quota for this node is used up,
+    or this node has too many requests in progress there). ``retry_after``: the seconds it asked
+    to wait (``Retry-After``), or None; the batch stays queued and is sent again after that."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class QuotaExceeded(AccordError):
+    """A partner has used up its intake quota for the current window (nothing of its request
+    was applied). ``retry_after``: whole seconds until the window ends and it has room again."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
 class AuthError(AccordError):
     """Missing or wrong credentials."""
 

@@ -108,6 +108,8 @@ class NodeCollector:
             ("accord_envelopes_received", "Envelopes from the partner this node stored", "received"),
             ("accord_envelopes_refused", "Envelopes from the partner this node refused", "refused"),
             ("accord_delivery_failures", "Delivery attempts to the partner that got no answer", "failures"),
+            ("accord_batches_over_quota", "Batches from the partner answered over_quota (its intake quota "
+             "for the hour used up; the envelopes not taken are sent again later)", "over_quota"),
         ):
             c = CounterMetricFamily(name, doc, labels=["partner"])
             for party in parties:

@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from accord.api.deps import (BodyTooLarge, MalformedLength, error_responses, mark_authenticated, read_body_capped,
                              store_unavailable)
-from accord.errors import AccordError, InputError, RequestSignatureError, StoreError, StoreUnavailable
+from accord.errors import AccordError, InputError, QuotaExceeded, RequestSignatureError, StoreError, StoreUnavailable
 
 if TYPE_CHECKING:
     from accord.node import Node
@@ -95,9 +95,15 @@ async def _capped_body(request: Request) -> bytes:
     return body
 
 
+def _over_quota(exc: QuotaExceeded) -> HTTPException:
+    """429 ``over_quota``, with ``Retry-After`` the seconds until the partner's window has room."""
+    return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, {"error": "over_quota", "reason": str(exc)},
+                         headers={"Retry-After": str(exc.retry_after)})
+
+
 def make_router(node: Node) -> APIRouter:
     from accord import federation
-    from accord.federation import gossip, httpsig, receipts, treeheads
+    from accord.federation import gossip, httpsig, quota, receipts, treeheads
     from accord.federation.inbox import MAX_LEDGER_INDEX
 
     # the app-wide cap (accord.api.app.MAX_BODY_BYTES) answers a large Content-Length with its
@@ -119,7 +125,9 @@ def make_router(node: Node) -> APIRouter:
         The signature is checked over the headers first — it covers the Content-Digest header,
         not the body — so a request without a valid signature by a pinned key is refused before
         a byte of its body is read; then a partner with :data:`MAX_IN_FLIGHT` requests in
-        progress is answered 429; only then is the body read (capped) and its digest matched."""
+        progress is answered 429, and a batch from a partner whose intake quota for the hour is used
+        up (:mod:`accord.federation.quota`) 429 ``over_quota``; only then is the body read (capped)
+        and its digest matched."""
         try:
             party = httpsig.verify_request(request.headers, request.method, request.url.path,
                                            request.url.query, None, federation.partner_keys(node),
@@ -133,6 +141,14 @@ def make_router(node: Node) -> APIRouter:
                 "error": "too_many", "reason": f"{party} has {MAX_IN_FLIGHT} requests in progress already; "
                                               "retry once one is answered"})
         try:
+            if request.method == "POST":  # a batch: refused unread if the partner's window is used up
+                from starlette.concurrency import run_in_threadpool
+                try:
+                    await run_in_threadpool(quota.admit, node, party)
+                except QuotaExceeded as exc:
+                    raise _over_quota(exc) from None
+                except StoreUnavailable as exc:
+                    raise store_unavailable(exc) from None
             try:
                 httpsig.verify_content_digest(request.headers, await _capped_body(request), party)
             except RequestSignatureError as exc:
@@ -155,6 +171,8 @@ def make_router(node: Node) -> APIRouter:
             ack = await run_in_threadpool(federation.receive_batch, node, envs, sender=sender)
         except StoreUnavailable as exc:  # the node database is away: the sender retries (no location said)
             raise store_unavailable(exc) from None
+        except QuotaExceeded as exc:  # nothing of the batch fitted the sender's window: nothing applied
+            raise _over_quota(exc) from None
         except AccordError as exc:  # the batch could not be committed: nothing was applied
             log.warning("batch from %s not committed (sender will retry): %s", sender, exc)
             # a store's error names the database (and what failed in it): the log says it, not the partner

@@ -65,7 +65,7 @@ METRICS_DIR = "serve-metrics"
 
 PUBLISH_INTERVAL = 1.0  # seconds between a worker's writes of its counts (when they changed)
 
-PARTNER_FIELDS = ("sent", "refused_by", "failures", "received", "refused")
+PARTNER_FIELDS = ("sent", "refused_by", "failures", "received", "refused", "over_quota")
 
 K = TypeVar("K")
 
@@ -116,7 +116,7 @@ class Traffic:
                 if len(latency) != len(LATENCY_BUCKETS) + 1 or not 0 <= seconds < math.inf:
                     raise ValueError("latency histogram")
                 out.partners[str(party)] = PartnerCounters(
-                    **{name: _count(p[name]) for name in PARTNER_FIELDS},
+                    **{name: _count(p.get(name, 0)) for name in PARTNER_FIELDS},
                     latency=Histogram(counts=latency, sum=seconds, count=sum(latency)))
             out.auth_failures = {str(api): _count(n) for api, n in doc["auth_failures"].items()}
             out.taxii_requests = {(str(m), int(code)): _count(n) for m, code, n in doc["taxii_requests"]}
@@ -146,7 +146,7 @@ def live_traffic(node: Node) -> Traffic:
         h = pc.latency
         counts = list(h.counts)
         partners[party] = PartnerCounters(pc.sent, pc.refused_by, pc.failures, pc.received, pc.refused,
-                                          Histogram(counts=counts, sum=h.sum, count=sum(counts)))
+                                          Histogram(counts=counts, sum=h.sum, count=sum(counts)), pc.over_quota)
     return Traffic(partners, dict(traffic.auth_failures), dict(traffic.taxii_requests), dict(node.bus.published))
 
 

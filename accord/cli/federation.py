@@ -209,6 +209,12 @@ def _print_status(st: dict, json_out: bool) -> None:
         if any(rc.values()):  # receipts checked against the partner's signed ledger
             console.print(f"{p['party']} receipts: {rc['proven']} proven, {rc['pending']} pending, "
                           f"{rc['false']} false, {rc['unindexed']} unproven (no ledger index)", highlight=False)
+        intake = p.get("intake")
+        if intake and intake["over_quota"]:
+            console.print(plain(f"{p['party']} is over its intake quota for the hour from {intake['window_start']}: "
+                                f"{intake['items']} of {intake['max_items'] or 'unlimited'} envelopes, "
+                                f"{intake['bytes']} of {intake['max_bytes'] or 'unlimited'} bytes taken"),
+                          highlight=False)
     for line in st["sharing_warnings"]:
         warn(line)
     r = st["rejections"]

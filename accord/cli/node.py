@@ -98,10 +98,18 @@ def partner_add(dir: DirOpt, party: Annotated[str, typer.Option("--party", help=
                 replace: Annotated[bool, typer.Option("--replace", help="re-pin a different key")] = False,
                 insecure: Annotated[bool, typer.Option("--insecure", help="accept a plain http:// URL to a host "
                                                        "other than loopback (warned, recorded in the ledger)")]
-                = False) -> None:
+                = False,
+                max_items: Annotated[Optional[int], typer.Option(
+                    "--max-items-per-hour", help="envelopes this node takes from the partner per hour "
+                    "(0: unlimited; default 1,000,000, or what its entry has)")] = None,
+                max_bytes: Annotated[Optional[int], typer.Option(
+                    "--max-bytes-per-hour", help="bytes of envelopes this node takes from the partner per hour "
+                    "(0: unlimited; default 1 GiB, or what its entry has)")] = None) -> None:
     """Pin a partner's public key (check its fingerprint with the partner out of band). A pin that
-    changes (a new party, a key replaced, a new URL) is ledgered as partner.added."""
-    p = open_node(dir).add_partner(party, key, url, replace=replace, insecure=insecure)
+    changes (a new party, a key replaced, a new URL) is ledgered as partner.added, a changed
+    intake quota as partner.quota."""
+    p = open_node(dir).add_partner(party, key, url, replace=replace, insecure=insecure,
+                                   max_items_per_hour=max_items, max_bytes_per_hour=max_bytes)
     if p.insecure:
         warn(f"{p.party}'s URL {p.url} is plain HTTP off loopback: envelopes cross the network unencrypted "
              "(accepted with --insecure; recorded in the ledger as insecure.http)")

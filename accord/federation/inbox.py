@@ -66,8 +66,8 @@ from accord.core.canonical import parse_json_strict
 from accord.core.envelopes import Envelope, authenticate, check_item, check_sequence, verify_envelope
 from accord.core.identity import raw_public
 from accord.core.items import Item
-from accord.errors import InputError, StoreError, StoreUnavailable, VerificationError
-from accord.federation import wire
+from accord.errors import InputError, QuotaExceeded, StoreError, StoreUnavailable, VerificationError
+from accord.federation import quota, wire
 from accord.federation.schema import ensure_node_schema, write_lock
 from accord.federation.stats import counters
 from accord.store.base import DatabaseError, select_in, transaction
@@ -175,6 +175,9 @@ def _last_seq(conn: Any, originator: str) -> int:
     return row[0] or 0
 
 
+OVER_QUOTA = "over_quota"
+"""The receipt code of an envelope not taken because its sender's quota window is used up."""
+
 CONSUMING_CODES = ("expired", "malformed", "conflict", "policy_denied", "bad_retraction")
 """Refusal codes that use up the envelope's sequence number (the sender's stream goes on)."""
 
@@ -220,26 +223,44 @@ def receive_batch(node: Node, envelopes: list[Any], *, sender: str | None = None
     """
     ensure_node_schema(node)
     now = node.clock.now()
+    limits = quota.limits_for(node, sender) if sender is not None else None
     parsed = _parse(envelopes)
     keys = wire.partner_keys(node)
     pre = _authenticate_unlocked(node, parsed, sender=sender, keys=keys, now=now, max_age=max_age)
     claimed = _claimed_ids(envelopes)
-    with write_lock(node), _batch_transaction(node, len(envelopes), sender) as conn:
-        keys_now = wire.partner_keys(node)
-        if _key_bytes(keys_now) != _key_bytes(keys):
-            # a key was pinned, re-pinned or dropped meanwhile: what was verified against the old
-            # keys counts for nothing; verify under the lock against the keys in force
-            keys, pre = keys_now, {}
-        held_before, held_index = _held_items(conn, claimed)
-        batch = _Batch(node, conn, sender=sender, now=now, keys=keys, max_age=max_age,
-                       held_before=held_before, held_index=held_index)
-        for i, (raw, env) in enumerate(zip(envelopes, parsed)):
-            _receive_one(batch, raw, env, pre.get(i))
-        batch.write(len(envelopes))
-        ack = BatchAck(node.party, sender, batch.next_seq_for_sender(), tuple(batch.receipts))
+    budget: quota.Budget | None = None
+    try:
+        with write_lock(node), _batch_transaction(node, len(envelopes), sender) as conn:
+            keys_now = wire.partner_keys(node)
+            if _key_bytes(keys_now) != _key_bytes(keys):
+                # a key was pinned, re-pinned or dropped meanwhile: what was verified against the old
+                # keys counts for nothing; verify under the lock against the keys in force
+                keys, pre = keys_now, {}
+            held_before, held_index = _held_items(conn, claimed)
+            batch = _Batch(node, conn, sender=sender, now=now, keys=keys, max_age=max_age,
+                           held_before=held_before, held_index=held_index)
+            if sender is not None and limits is not None and not limits.unlimited:
+                budget = batch.budget = quota.Budget(conn, sender, limits, now)
+            for i, (raw, env) in enumerate(zip(envelopes, parsed)):
+                _receive_one(batch, raw, env, pre.get(i))
+            if budget is not None and budget.stopped and not budget.taken_items:
+                raise budget.exceeded()  # nothing of the batch taken: nothing applied (rolled back)
+            batch.write(len(envelopes))
+            ack = BatchAck(node.party, sender, batch.next_seq_for_sender(), tuple(batch.receipts))
+    except QuotaExceeded:
+        _over_quota(node, sender, budget, now)
+        raise
+    _over_quota(node, sender, budget, now)
     # counted and logged once committed (a failed commit raised StoreError: nothing was applied)
     _count_and_log(node, sender, batch.receipts)
     return ack
+
+
+def _over_quota(node: Node, sender: str | None, budget: quota.Budget | None, now: Any) -> None:
+    """A batch stopped by its sender's quota: the refusal counted, and ledgered if it is the
+    window's first (a transaction of its own, after the batch's)."""
+    if budget is not None and budget.stopped and sender is not None:
+        quota.record_refusal(node, sender, budget.limits, budget.items, budget.bytes, now)
 
 
 def _parse(envelopes: list[Any]) -> list[Envelope | InputError]:
@@ -400,6 +421,7 @@ class _Batch:
         self.retraction_rows: list[tuple] = []
         self.items_to_store: list[Any] = []
         self.events: list[tuple[str, dict[str, Any], Any]] = []
+        self.budget: quota.Budget | None = None                # the sender's quota window, if limited
 
     def next_seq(self, orig: str) -> int:
         nxt = self.expected.get(orig)
@@ -411,6 +433,15 @@ class _Batch:
         """``env``'s number (``nxt``, the one expected) is used up by it (signature digest ``digest``)."""
         self.expected[env.originator] = nxt + 1
         self.seen_in_batch[(env.originator, env.seq)] = digest
+        if self.budget is not None:
+            self.budget.take(env)
+
+    def defer(self, orig: Any, seq: Any, item_id: Any) -> None:
+        """The sender's quota window is used up: this envelope is answered ``over_quota``, its
+        number not used up and nothing recorded (the sender sends it again in a later window)."""
+        self.receipts.append(Receipt(_claimed_text(orig), _claimed_seq(seq), _claimed_text(item_id), "rejected",
+                                     OVER_QUOTA, f"{self.sender} is over its intake quota for this hour; "
+                                     "send it again later", False))
 
     def held(self, key: tuple[str, str]) -> str | None:
         """The digest of the item (originator, id) held already — taken earlier in this batch or
@@ -474,6 +505,8 @@ class _Batch:
                              self.rejection_rows)
             conn.executemany("INSERT OR IGNORE INTO fed_retractions(item_id, originator, reason, at) "
                              "VALUES (?,?,?,?)", self.retraction_rows)
+            if self.budget is not None:
+                self.budget.write(conn)
         except StoreUnavailable:  # the database away: as it is (the sender is told to retry, nothing more)
             raise
         except Exception as exc:  # sqlite I/O errors, disk full …: nothing was applied
@@ -489,6 +522,9 @@ class _Batch:
 
 def _receive_one(batch: _Batch, raw: Any, env: Envelope | InputError, pre: _PreChecked | None) -> None:
     """One envelope through the steps; what it decides goes into ``batch``."""
+    if batch.budget is not None and batch.budget.stopped:
+        batch.defer(wire.claimed(raw, "originator"), wire.claimed(raw, "seq"), None)
+        return
     if isinstance(env, InputError):
         batch.reject(wire.claimed(raw, "originator"), wire.claimed(raw, "seq"), None, "malformed", str(env),
                      consumed=False)
@@ -501,6 +537,9 @@ def _receive_one(batch: _Batch, raw: Any, env: Envelope | InputError, pre: _PreC
     digest = hashlib.sha256(env.signature).hexdigest()
     nxt = batch.next_seq(env.originator)
     if env.seq < nxt and _answered_before(batch, env, item_id, digest):
+        return
+    if env.seq == nxt and batch.budget is not None and not batch.budget.has_room():
+        batch.defer(env.originator, env.seq, item_id)  # it would use up a number: over the quota
         return
     item = _authentic_in_sequence(batch, env, item_id, pre, nxt, digest)
     if item is None:
@@ -648,10 +687,11 @@ ALREADY_REFUSED = "already refused: "
 def _count_and_log(node: Node, sender: str | None, receipts: list[Receipt]) -> None:
     """After a batch committed: count it for the metrics and log its refusals, one line per
     batch (a resent envelope refused before is not a new refusal)."""
-    refused = [r for r in receipts if new_refusal(r)]
+    deferred = sum(1 for r in receipts if r.code == OVER_QUOTA and not r.consumed)
+    refused = [r for r in receipts if new_refusal(r) and not (r.code == OVER_QUOTA and not r.consumed)]
     if sender is not None:
         counts = counters(node).partner(sender)
-        counts.received += len(receipts) - len(refused)
+        counts.received += len(receipts) - len(refused) - deferred
         counts.refused += len(refused)
     if refused:
         first = refused[0]

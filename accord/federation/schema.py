@@ -32,6 +32,9 @@ Tables (all created with :func:`accord.store.base.ensure_schema`):
 * ``fed_removals`` — a partner removal whose database part (and ``partner.removed`` entry, at
   ``leaf``) is committed but whose ``node.yaml`` rewrite is not yet confirmed
   (:func:`accord.federation.outbox.remove_partner`).
+* ``fed_quota`` — per partner and quota window (an hour): the envelopes and bytes taken from it
+  and whether its refusal is ledgered (:mod:`accord.federation.quota`); only the current
+  window's row is kept.
 * ``partner_leases`` — which delivery worker drains each partner's outbox, until when
   (:mod:`accord.federation.leases`).
 * ``fed_receipt_checks`` — a partner's ``stored``/``duplicate`` receipt that named the ledger
@@ -154,6 +157,17 @@ CREATE TABLE IF NOT EXISTS fed_removals (
 );
 """
 
+QUOTA_DDL = """
+CREATE TABLE IF NOT EXISTS fed_quota (
+  partner      TEXT NOT NULL,
+  window_start INTEGER NOT NULL,   -- Unix seconds, a multiple of the quota window
+  items        INTEGER NOT NULL DEFAULT 0,
+  bytes        INTEGER NOT NULL DEFAULT 0,
+  ledgered     INTEGER NOT NULL DEFAULT 0,  -- 1: partner.over_quota appended for this window
+  PRIMARY KEY (partner, window_start)
+);
+"""
+
 _guard = threading.Lock()
 _locks: dict[int, threading.RLock] = {}
 
@@ -216,7 +230,7 @@ def _add_receipt_columns(conn: Any) -> None:
 
 def ensure_federation_schema(conn: Any) -> None:
     migrate(conn, "federation", [FEDERATION_DDL, _add_columns, LEASES_DDL, REJECTIONS_PRUNED_DDL, REMOVALS_DDL,
-                                 _add_pinned_at, RECEIPT_CHECKS_DDL, _add_receipt_columns])
+                                 _add_pinned_at, RECEIPT_CHECKS_DDL, _add_receipt_columns, QUOTA_DDL])
 
 
 def write_lock(node: Node) -> Any:  # a threading.RLock, or the node's CommitLock (the same interface)

@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 from accord.clock import duration_text, to_rfc3339
 from accord.errors import AccordError, AuthError, FederationError, StoreUnavailable
-from accord.federation import outbox
+from accord.federation import outbox, quota
 from accord.federation.backoff import backoff_delay
 from accord.federation.gossip import GOSSIP_INTERVAL, exchange_heads
 from accord.federation.inbox import new_refusal
@@ -250,8 +250,11 @@ class Federation:
                     self._gossip(p, due=True)
                 result[p] = None
             except AccordError as exc:
-                counters(self.node).partner(p).failures += 1
-                outbox.record_failure(self.node, p, str(exc))
+                if getattr(exc, "retry_after", None) is not None:  # deferred (its quota): reached, not failed
+                    quota.record_deferral(self.node, p, str(exc))
+                else:
+                    counters(self.node).partner(p).failures += 1
+                    outbox.record_failure(self.node, p, str(exc))
                 result[p] = str(exc)
             finally:
                 if not self._threads:  # a running service keeps its leases; a one-off sync gives them back
@@ -432,6 +435,12 @@ class Federation:
         log.info("delivery worker for %s retired: no longer a pinned partner; its queue is held until it is "
                  "pinned again", party, extra={"event": "partner.retired", "partner": party})
 
+    def _wait_until(self, halt: threading.Event, until: Any) -> None:
+        """Wait until the node's clock reads ``until`` (a partner's ``Retry-After``), or the
+        worker is halted: looked at every poll interval, so a clock set forward ends it too."""
+        while not halt.is_set() and self.node.clock.now() < until:
+            halt.wait(min(self.poll_interval, max(0.01, (until - self.node.clock.now()).total_seconds())))
+
     def _run(self, party: str, wake: threading.Event, halt: threading.Event) -> None:
         """Deliver to ``party`` until stopped, one batch in flight; retire once ``party`` is no
         longer pinned (:meth:`_retire`): no batch is sent after the worker has seen the removal,
@@ -514,6 +523,17 @@ class Federation:
                 except AccordError as exc:
                     _settle_quietly(inflight)
                     cursor, inflight = 0, None
+                    wait = getattr(exc, "retry_after", None)
+                    if wait is not None:  # a 429 saying when (its quota window): reached, not a failure
+                        log.warning("partner %s takes no more deliveries now, retry in %.0f s (the batch stays "
+                                    "queued): %s", party, wait, exc,
+                                    extra={"event": "partner.deferred", "partner": party, "retry_after_s": wait})
+                        try:  # shown by status; the store away: said by the next step that needs it
+                            quota.record_deferral(self.node, party, str(exc))
+                        except Exception:  # noqa: BLE001 - the worker lives on and waits
+                            log.debug("delivery worker for %s: recording the deferral failed", party, exc_info=True)
+                        self._wait_until(halt, self.node.clock.now() + timedelta(seconds=wait))
+                        continue
                     failures += 1
                     counts.failures += 1
                     try:  # the store failing too: the worker lives on and retries

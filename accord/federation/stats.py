@@ -55,6 +55,7 @@ class PartnerCounters:
     received: int = 0       # envelopes from the partner this node stored (or already held)
     refused: int = 0        # envelopes from the partner this node refused
     latency: Histogram = field(default_factory=Histogram)  # seconds from sending a batch to its answer
+    over_quota: int = 0     # requests from the partner answered over_quota (its intake quota used up)
 
 
 @dataclass

@@ -11,10 +11,11 @@ recorded pin times).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from accord.clock import parse_rfc3339, to_rfc3339
+from accord.federation import quota
 from accord.federation.schema import ensure_node_schema
 from accord.federation.schema import write_lock
 
@@ -53,6 +54,8 @@ def status(node: Node, *, rejections: int = 10) -> dict[str, Any]:
     ensure_node_schema(node)
     conn = node.conn
     now = node.clock.now()
+    window = quota.window_start(now)
+    window_text = to_rfc3339(datetime.fromtimestamp(window, timezone.utc))
     with write_lock(node):
         head = node.ledger.checkpoint_body()
         queued = backlogs(conn)
@@ -68,6 +71,8 @@ def status(node: Node, *, rejections: int = 10) -> dict[str, Any]:
             last_out = conn.execute("SELECT last_seq FROM fed_out_seq WHERE recipient=?", (party,)).fetchone()
             last_in = conn.execute("SELECT MAX(seq) FROM fed_inbox WHERE originator=?", (party,)).fetchone()
             url = getattr(node.partners()[party], "url", None)
+            limits = quota.limits_for(node, party)
+            taken, taken_bytes = quota.used(conn, party, window)
             backlog, oldest = queued.get(party, (0, None))
             failing_since = st[8] if st else None
             partners.append({
@@ -95,6 +100,10 @@ def status(node: Node, *, rejections: int = 10) -> dict[str, Any]:
                 # waiting for a proof, proven, found false, and without a ledger index (never checkable)
                 "receipts": {"pending": pending_proofs.get(party, 0), "proven": st[12] if st else 0,
                              "false": st[13] if st else 0, "unindexed": st[14] if st else 0},
+                # its intake quota here (0: unlimited): this hour's window, what it took, whether it is used up
+                "intake": {"window_start": window_text, "items": taken, "bytes": taken_bytes,
+                           "max_items": limits.items, "max_bytes": limits.bytes,
+                           "over_quota": not limits.room(taken, taken_bytes)},
                 # which delivery worker drains its outbox (host:pid:random) and for how long yet
                 "lease": ({"holder": leases[party]["holder"], "expires_in_s": leases[party]["expires_in_s"]}
                           if party in leases else None),

@@ -32,7 +32,7 @@ import httpx
 
 from accord.core.canonical import canonical_json, parse_json_strict
 from accord.core.plain_http import plain_remote_host
-from accord.errors import AuthError, FederationError, InputError, shown
+from accord.errors import AuthError, FederationError, InputError, PartnerDeferred, QuotaExceeded, shown
 from accord.federation import deadline
 from accord.federation.httpsig import sign_request
 from accord.federation.inbox import BatchAck, receive_batch
@@ -140,6 +140,9 @@ class HttpTransport:
         resp = httpx.Response(streamed.status_code, headers=streamed.headers, content=content)
         if resp.status_code in (401, 403):
             raise AuthError(f"{party} refused the request: {resp.text[:300]}")
+        if resp.status_code == 429:
+            raise PartnerDeferred(f"{party} answered HTTP 429: {resp.text[:300]}",
+                                  retry_after=retry_after(resp.headers.get("retry-after")))
         if resp.status_code not in allow:
             raise FederationError(f"{party} answered HTTP {resp.status_code}: {resp.text[:300]}")
         if len(content) > MAX_ANSWER_BYTES:
@@ -198,6 +201,18 @@ class HttpTransport:
             for c in self._clients.values():
                 c.close()
             self._clients.clear()
+
+
+MAX_RETRY_AFTER = 3600.0
+"""The longest ``Retry-After`` honoured (a partner's quota window); a longer one is cut to it."""
+
+
+def retry_after(value: str | None) -> float | None:
+    """A 429's ``Retry-After`` in seconds (RFC 9110 §10.2.3: delay-seconds; an HTTP date is not
+    read), at most :data:`MAX_RETRY_AFTER`; None when absent or not a number of seconds."""
+    if value is None or not value.strip().isdigit() or len(value.strip()) > 12:
+        return None
+    return min(float(value.strip()), MAX_RETRY_AFTER)
 
 
 def _unreachable(party: str, url: str, exc: Exception, seconds: float) -> FederationError:
@@ -266,7 +281,10 @@ class InProcessNetwork:
     def send(self, node: Node, party: str, envelopes: list[bytes]) -> BatchAck:
         target = self._target(node, party)
         parsed = [parse_json_strict(e) for e in envelopes]
-        ack = receive_batch(target, parsed, sender=node.party)
+        try:
+            ack = receive_batch(target, parsed, sender=node.party)
+        except QuotaExceeded as exc:  # as HttpTransport reads the partner API's 429
+            raise PartnerDeferred(f"{party} answered HTTP 429: {exc}", retry_after=exc.retry_after) from None
         with self._lock:
             lost = self.ack_loss and self.rng.random() < self.ack_loss
         if lost:

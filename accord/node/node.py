@@ -49,7 +49,7 @@ from accord.node.bus import LEDGER as LEDGER_TOPIC
 from accord.node.bus import CommitLock, EventBus
 from accord.store.ledger import Ledger
 from accord.store.protocol import Node as NodeProtocol
-from accord.store.protocol import Partner
+from accord.store.protocol import QUOTA_OPTIONS, Partner, quota_problem
 from accord.store.migrations import migrate, versions
 from accord.store.private_files import private_dir, write_private
 from accord.store.base import DatabaseError, Store, is_url, open_store, select_in, write, write_refusal_advice
@@ -63,6 +63,8 @@ UNDO_FILE = "node.yaml.undo"  # node.yaml as it was before a pin change whose tr
 INIT_MARKER = "node.init"  # there while `node init` runs: a node directory without node.yaml beside it is half-made
 #: The ledger event a changed partner pin appends (:meth:`Node.add_partner`).
 PARTNER_ADDED_EVENT = "partner.added"
+#: The ledger event a changed partner intake quota appends (:meth:`Node.add_partner`).
+PARTNER_QUOTA_EVENT = "partner.quota"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -351,7 +353,12 @@ class Node:
             insecure = entry.get("insecure", False)
             if not isinstance(insecure, bool):
                 raise ConfigError(f"{cfg}: partners.{party}.insecure must be true or false")
-            partners[party] = Partner(party, entry["key"], url, insecure)
+            limits = {name: entry.get(name) for name in QUOTA_OPTIONS}
+            for name, value in limits.items():
+                problem = quota_problem(value) if value is not None else None
+                if problem is not None:
+                    raise ConfigError(f"{cfg}: partners.{party}.{name} {problem}")
+            partners[party] = Partner(party, entry["key"], url, insecure, **limits)
         self._partners = partners
         if mirror:
             self._mirror_partners()
@@ -372,7 +379,8 @@ class Node:
         self._insecure_unmirrored = False
 
     def add_partner(self, party: str, public_key_b64: str, url: str | None = None, *,
-                    replace: bool = False, insecure: bool = False) -> Partner:
+                    replace: bool = False, insecure: bool = False, max_items_per_hour: int | None = None,
+                    max_bytes_per_hour: int | None = None) -> Partner:
         """Pin ``party``'s public key (and URL). Re-pinning a different key needs ``replace=True``.
 
         A plain ``http://`` URL to a host other than loopback is refused unless ``insecure``:
@@ -385,7 +393,16 @@ class Node:
         The same transaction stamps the entry's time as the partner's pin time
         (``fed_partner_state.pinned_at``): every pin change, a replaced key or a changed URL too,
         starts it again, since the node has not yet reached the partner as now pinned.
+
+        ``max_items_per_hour`` / ``max_bytes_per_hour`` set the partner's intake quota
+        (:mod:`accord.federation.quota`; 0: unlimited); None keeps what its entry has (the node's
+        default for a new partner). A quota that changes is ledgered ``partner.quota``.
         """
+        limits = {"max_items_per_hour": max_items_per_hour, "max_bytes_per_hour": max_bytes_per_hour}
+        for name, value in limits.items():
+            problem = quota_problem(value) if value is not None else None
+            if problem is not None:
+                raise InputError(f"--{name.replace('_', '-')} {problem}")
         if not is_party(party):
             raise InputError(str(party_problem(party, what="partner party")), field="party")
         if party == self.party:
@@ -418,9 +435,13 @@ class Node:
                     raise ConfigError(f"{party} is already pinned with key {old.fingerprint}; re-pinning a "
                                       "different key must be deliberate (--replace)")
                 config = _read_config(cfg_path)
+                kept = {name: value if value is not None else getattr(old, name, None)
+                        for name, value in limits.items()}
+                partner = Partner(partner.party, partner.public_key_b64, url, partner.insecure, **kept)
                 config.setdefault("partners", {})[party] = {
                     "key": partner.public_key_b64, "fingerprint": partner.fingerprint,
-                    **({"url": url} if url else {}), **({"insecure": True} if partner.insecure else {})}
+                    **({"url": url} if url else {}), **({"insecure": True} if partner.insecure else {}),
+                    **{name: value for name, value in kept.items() if value is not None}}
                 changed = old is None or (old.public_key_b64, old.url) != (partner.public_key_b64, url)
                 if partner.insecure:
                     self.record_plain_http({"use": "partner", "party": party, "url": url})
@@ -433,6 +454,8 @@ class Node:
                         "insecure": partner.insecure}, time=at)
                     conn.execute("INSERT INTO fed_partner_state(party, pinned_at) VALUES (?, ?) ON CONFLICT(party) "
                                  "DO UPDATE SET pinned_at = excluded.pinned_at", (party, to_rfc3339(at)))
+                if {n: getattr(old, n, None) for n in kept} != kept:  # after partner.added: pinned, then limited
+                    self.ledger.append(PARTNER_QUOTA_EVENT, {"party": party, **kept}, time=self.clock.now())
                 self._load_partners(config["partners"])
                 self._write_pins(cfg_path, config)
                 # stamped while the lock keeps other pin changes out: stamped after its release,
@@ -768,7 +791,7 @@ def _read_config(path: Path) -> dict[str, Any]:
 # what node.yaml may hold; anything else is a typo that would otherwise be ignored (``partnres:``
 # unpinning every partner, a sharing rule's ``too:`` widening it to every partner)
 CONFIG_KEYS = ("party", "name", "created", "fingerprint", "store", "partners", "sharing", "alerts")
-PARTNER_KEYS = ("key", "fingerprint", "url", "insecure")
+PARTNER_KEYS = ("key", "fingerprint", "url", "insecure", *QUOTA_OPTIONS)
 SHARING_KEYS = ("kinds", "to")
 
 

@@ -28,18 +28,33 @@ from accord.store.base import Store
 from accord.store.ledger import Ledger
 
 
+QUOTA_OPTIONS = ("max_items_per_hour", "max_bytes_per_hour")
+"""A partner entry's intake-quota settings (``node.yaml``, ``accord node partner add``)."""
+
+
+def quota_problem(value: Any) -> str | None:
+    """Why ``value`` is not an intake-quota setting (a whole number, 0 meaning unlimited), or None."""
+    if type(value) is not int or not 0 <= value < 2 ** 63:
+        return f"must be a whole number of at least 0 (0: unlimited), not {value!r}"
+    return None
+
+
 @dataclass(frozen=True)
 class Partner:
     """A pinned partner: its party, Ed25519 public key (base64) and optional base URL.
 
     ``insecure``: the operator accepted a plain-HTTP URL to a non-loopback host (``--insecure``,
     ledgered as ``insecure.http``); without it such a URL is refused (:mod:`accord.core.plain_http`).
+    ``max_items_per_hour`` / ``max_bytes_per_hour``: the partner's intake quota on this node
+    (:mod:`accord.federation.quota`); None: the node's default, 0: unlimited.
     """
 
     party: str
     public_key_b64: str
     url: str | None = None
     insecure: bool = False
+    max_items_per_hour: int | None = None
+    max_bytes_per_hour: int | None = None
 
     @property
     def public_key(self) -> Ed25519PublicKey:
@@ -51,7 +66,8 @@ class Partner:
 
     def to_json(self) -> dict[str, Any]:
         return {"party": self.party, "key": self.public_key_b64, "fingerprint": self.fingerprint, "url": self.url,
-                "insecure": self.insecure}
+                "insecure": self.insecure, "max_items_per_hour": self.max_items_per_hour,
+                "max_bytes_per_hour": self.max_bytes_per_hour}
 
 
 class WriteLock(Protocol):

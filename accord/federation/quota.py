@@ -1,0 +1,249 @@
+"""Per-partner intake quota: how many envelopes, and how many bytes of them, one partner may
+have this node take in a window (an hour), however valid they are.
+
+A partner's signed, policy-conforming envelopes are otherwise taken without bound; a partner
+whose node is compromised or broken could fill this node's disk. Each pinned partner has a budget
+per window of :data:`WINDOW_SECONDS` — :data:`DEFAULT_MAX_ITEMS` envelopes and
+:data:`DEFAULT_MAX_BYTES` bytes unless its ``node.yaml`` entry sets ``max_items_per_hour`` /
+``max_bytes_per_hour`` (0: unlimited).
+
+What counts: every envelope that uses up one of the partner's sequence numbers here (stored, an
+item already held, or refused for its content) — what writes rows. An envelope answered as a
+resend of one taken before, or refused without using its number, does not count. Its bytes are
+its signed content (RFC 8785, the item included) and its signature.
+
+Windows are fixed: they start at multiples of :data:`WINDOW_SECONDS` since the Unix epoch (on the
+hour). The counts are rows of ``fed_quota`` (partner, window start), updated in the transaction
+that applies the batch, so every process serving the node (``node serve --workers N``, ``--join``,
+several machines on one PostgreSQL) reads and adds to the same counts under the node's write
+lock.
+
+Enforcement (:func:`admit`, :class:`Budget`):
+
+* before a batch's body is read, a partner whose window is used up (items or bytes) is answered
+  429 ``over_quota`` with ``Retry-After`` the seconds left in the window;
+* inside the batch, envelopes are taken in order while the window has room: an envelope is taken
+  when fewer than the item budget have been taken and fewer than the byte budget's bytes (so the
+  envelope that crosses the byte budget is still taken: a window's bytes may exceed the budget by
+  at most one envelope, and any budget lets every envelope through eventually). The rest is
+  answered ``over_quota`` without using up its numbers — the answer's ``next_seq`` is the first of
+  them — so the sender keeps them queued and sends them again; nothing is recorded for them. A batch
+  of which nothing could be taken is answered 429 like the first case, nothing applied.
+
+Accepting the part that fits keeps delivery exactly once with nothing new: the sequence numbers
+already carry "taken up to here, resend from there", and a batch larger than the whole budget
+still goes through, one window's budget at a time (refusing it whole would hold it for ever).
+
+The first refusal of a window is ledgered ``partner.over_quota`` (the window, its counts and the
+budget); later ones in the same window are counted (metrics ``accord_batches_over_quota``) but
+not ledgered again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from accord.clock import to_rfc3339
+from accord.errors import QuotaExceeded
+from accord.federation.schema import ensure_node_schema, write_lock
+from accord.federation.stats import counters
+from accord.store.base import transaction
+
+if TYPE_CHECKING:
+    from accord.core.envelopes import Envelope
+    from accord.store.protocol import Node
+
+log = logging.getLogger("accord.federation")
+
+WINDOW_SECONDS = 3600
+"""The quota window: an hour, starting on the hour (UTC)."""
+
+DEFAULT_MAX_ITEMS = 1_000_000
+"""Envelopes one partner may have taken in a window unless its entry says otherwise. The largest
+sender measured, ``bench/federation.py --items 50000``, delivers about 105,000 envelopes to one
+partner in its run (its phases share one pair of nodes); the demo and the exercises deliver a few
+hundred to a few thousand an hour per partner. This is about ten times the bench's run."""
+
+DEFAULT_MAX_BYTES = 1024 ** 3
+"""Bytes of envelopes one partner may have taken in a window unless its entry says otherwise (1 GiB):
+about ten times what the bench's largest run delivers (``--body track --items 50000``: ~105,000
+envelopes of 947 bytes, ~100 MB)."""
+
+OVER_QUOTA_EVENT = "partner.over_quota"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A partner's budget per window; 0 is unlimited."""
+
+    items: int
+    bytes: int
+
+    @property
+    def unlimited(self) -> bool:
+        return self.items == 0 and self.bytes == 0
+
+    def room(self, items: int, size: int) -> bool:
+        """Whether a window that has taken ``items`` envelopes of ``size`` bytes takes another."""
+        return (self.items == 0 or items < self.items) and (self.bytes == 0 or size < self.bytes)
+
+
+def limits_for(node: Node, party: str) -> Limits:
+    """``party``'s budget: its ``node.yaml`` entry's, else the defaults."""
+    partner = node.partners().get(party)
+    items = getattr(partner, "max_items_per_hour", None)
+    size = getattr(partner, "max_bytes_per_hour", None)
+    return Limits(DEFAULT_MAX_ITEMS if items is None else items, DEFAULT_MAX_BYTES if size is None else size)
+
+
+def window_start(now: datetime) -> int:
+    """The start of the window ``now`` is in (Unix seconds)."""
+    t = int(now.timestamp())
+    return t - t % WINDOW_SECONDS
+
+
+def retry_after(now: datetime) -> int:
+    """Whole seconds (at least 1) until the window ``now`` is in ends."""
+    end = window_start(now) + WINDOW_SECONDS
+    return max(1, int(-(-(end - now.timestamp()) // 1)))
+
+
+def envelope_bytes(env: Envelope) -> int:
+    """What one envelope counts for in the byte budget."""
+    return len(env.signing_bytes()) + len(env.signature)
+
+
+def used(conn: Any, party: str, start: int) -> tuple[int, int]:
+    """(envelopes, bytes) ``party`` has had taken in the window starting at ``start``."""
+    row = conn.execute("SELECT items, bytes FROM fed_quota WHERE partner = ? AND window_start = ?",
+                       (party, start)).fetchone()
+    return (row[0], row[1]) if row else (0, 0)
+
+
+class Budget:
+    """One batch's view of its sender's window, read in the batch's transaction."""
+
+    def __init__(self, conn: Any, party: str, limits: Limits, now: datetime) -> None:
+        self.party, self.limits, self.now = party, limits, now
+        self.start = window_start(now)
+        self.items, self.bytes = (0, 0) if limits.unlimited else used(conn, party, self.start)
+        self.taken_items = self.taken_bytes = 0
+        self.stopped = False
+
+    def has_room(self) -> bool:
+        """Whether the window takes another envelope; once it does not, the batch stops."""
+        if not self.stopped and not self.limits.room(self.items, self.bytes):
+            self.stopped = True
+        return not self.stopped
+
+    def take(self, env: Envelope) -> None:
+        """Count ``env``, which used up a sequence number."""
+        size = envelope_bytes(env)
+        self.items += 1
+        self.bytes += size
+        self.taken_items += 1
+        self.taken_bytes += size
+
+    def write(self, conn: Any) -> None:
+        """Add what the batch took to its window's row (in the batch's transaction); rows of
+        windows past are dropped."""
+        if not self.taken_items:
+            return
+        conn.execute("INSERT INTO fed_quota(partner, window_start, items, bytes) VALUES (?,?,?,?) "
+                     "ON CONFLICT(partner, window_start) DO UPDATE SET items = fed_quota.items + excluded.items, "
+                     "bytes = fed_quota.bytes + excluded.bytes",
+                     (self.party, self.start, self.taken_items, self.taken_bytes))
+        conn.execute("DELETE FROM fed_quota WHERE partner = ? AND window_start < ?", (self.party, self.start))
+
+    def exceeded(self) -> QuotaExceeded:
+        return _exceeded(self.party, self.limits, self.items, self.bytes, self.now)
+
+
+def _exceeded(party: str, limits: Limits, items: int, size: int, now: datetime) -> QuotaExceeded:
+    wait = retry_after(now)
+    return QuotaExceeded(f"{party} is over its intake quota for this hour ({items} of {limits.items or 'unlimited'} "
+                         f"envelopes, {size} of {limits.bytes or 'unlimited'} bytes taken); retry in {wait} s",
+                         retry_after=wait)
+
+
+def admit(node: Node, party: str) -> None:
+    """Before a batch's body is read: raise :class:`QuotaExceeded` (ledgered as
+    :func:`record_refusal` says) if ``party``'s window has no room left."""
+    limits = limits_for(node, party)
+    if limits.unlimited:
+        return
+    ensure_node_schema(node)
+    now = node.clock.now()
+    start = window_start(now)
+    with write_lock(node):
+        items, size = used(node.conn, party, start)
+    if not limits.room(items, size):
+        record_refusal(node, party, limits, items, size, now)
+        raise _exceeded(party, limits, items, size, now)
+
+
+class _Ledgered:
+    """The (partner, window) refusals this process has seen ledgered already: later refusals in
+    the window need no write at all."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.seen: dict[str, int] = {}
+
+
+_ledgered: "weakref.WeakKeyDictionary[Any, _Ledgered]" = weakref.WeakKeyDictionary()
+_guard = threading.Lock()
+
+
+def _memo(node: Node) -> _Ledgered:
+    with _guard:
+        found = _ledgered.get(node)
+        if found is None:
+            found = _ledgered[node] = _Ledgered()
+        return found
+
+
+def record_refusal(node: Node, party: str, limits: Limits, items: int, size: int, now: datetime) -> None:
+    """Count a refusal for the metrics, and ledger ``partner.over_quota`` if it is the first of
+    ``party``'s window on this node — whichever process serves it: the window's row says whether
+    it is ledgered (``fed_quota.ledgered``), set in the transaction that appends the entry."""
+    counters(node).partner(party).over_quota += 1
+    start = window_start(now)
+    memo = _memo(node)
+    with memo.lock:
+        if memo.seen.get(party) == start:
+            return
+    with write_lock(node), transaction(node.conn) as conn:
+        conn.execute("INSERT OR IGNORE INTO fed_quota(partner, window_start, items, bytes) VALUES (?,?,0,0)",
+                     (party, start))
+        first = not conn.execute("SELECT ledgered FROM fed_quota WHERE partner = ? AND window_start = ?",
+                                 (party, start)).fetchone()[0]
+        if first:
+            conn.execute("UPDATE fed_quota SET ledgered = 1 WHERE partner = ? AND window_start = ?", (party, start))
+            node.ledger.append(OVER_QUOTA_EVENT, {
+                "party": party, "window_start": to_rfc3339(datetime.fromtimestamp(start, timezone.utc)),
+                "window_seconds": WINDOW_SECONDS, "items": items, "bytes": size,
+                "max_items": limits.items, "max_bytes": limits.bytes}, time=now)
+    with memo.lock:
+        memo.seen[party] = start
+    if first:
+        log.warning("partner %s is over its intake quota for this hour (%d envelopes, %d bytes; budget %s "
+                    "envelopes, %s bytes): its deliveries wait %d s for the next window", party, items, size,
+                    limits.items or "unlimited", limits.bytes or "unlimited", retry_after(now),
+                    extra={"event": OVER_QUOTA_EVENT, "partner": party, "items": items, "bytes": size})
+
+
+def record_deferral(node: Node, party: str, reason: str) -> None:
+    """The sender's side: ``party`` answered a batch 429 with ``Retry-After`` (its quota for this
+    node used up). Reached, so not a failure: its last contact is now and ``reason`` its last
+    error (what ``accord node status`` shows) until its next acknowledgement clears it."""
+    now = to_rfc3339(node.clock.now())
+    with write_lock(node), transaction(node.conn) as conn:
+        conn.execute("INSERT INTO fed_partner_state(party, last_contact, last_error) VALUES (?,?,?) "
+                     "ON CONFLICT(party) DO UPDATE SET last_contact=excluded.last_contact, "
+                     "last_error=excluded.last_error", (party, now, reason[:500]))

@@ -1,0 +1,260 @@
+"""Per-partner intake quota (accord.federation.quota): a partner past its budget for the hour is
+answered 429 ``over_quota`` (with Retry-After), what fitted is taken, the rest stays queued at the
+sender and arrives in a later window — once each, in order; the first refusal of a window is
+ledgered, once; the counts live in the store, so every process serving the node shares them."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from accord.api.app import create_app
+from accord.cli.main import app
+from accord.clock import ManualClock
+from accord.core.envelopes import seal
+from accord.errors import ConfigError, InputError, PartnerDeferred
+from accord.federation import quota, share, status
+from accord.federation.tokens import create_token
+from accord.federation.httpsig import sign_request
+from accord.federation.schema import write_lock
+from accord.node.node import Node
+from federation_harness import ledger_events, make_nodes, note, wait_for
+
+WINDOW = quota.WINDOW_SECONDS
+
+
+def _limit(node: Node, party: str, **limits: int) -> None:
+    """``node`` takes at most ``limits`` from ``party`` an hour (its pin otherwise unchanged)."""
+    pinned = node.partners()[party]
+    node.add_partner(party, pinned.public_key_b64, pinned.url, **limits)
+
+
+def _received(node: Node, originator: str) -> list[tuple[int, str]]:
+    with write_lock(node):  # the node's shared connection: a delivery thread may be writing on it
+        return [tuple(r) for r in node.conn.execute(
+            "SELECT seq, item_id FROM fed_received WHERE originator = ? ORDER BY seq", (originator,))]
+
+
+def _queued(node: Node, recipient: str) -> int:
+    with write_lock(node):
+        return node.conn.execute("SELECT COUNT(*) FROM fed_outbox WHERE recipient = ? AND state = 'queued'",
+                                 (recipient,)).fetchone()[0]
+
+
+def test_a_partner_over_its_quota_is_deferred_and_its_items_arrive_in_later_windows_once_each(fed_pair):
+    nodes, net, clock, fed = fed_pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    _limit(kor, "JPN", max_items_per_hour=5)
+    ids = []
+    for i in range(12):
+        item = note(jpn, i)
+        share(jpn, item, "KOR")
+        ids.append(item.id)
+
+    out = fed.sync("KOR", heads=False)
+    assert "429" in out["KOR"] and "over its intake quota" in out["KOR"]
+    assert [i for _, i in _received(kor, "JPN")] == ids[:5]
+    assert _queued(jpn, "KOR") == 7                  # the rest kept, not refused
+    (kor_at_jpn,) = status(jpn)["partners"]          # reached and deferred, not failing
+    assert kor_at_jpn["consecutive_failures"] == 0 and "429" in kor_at_jpn["last_error"]
+    assert "429" in fed.sync("KOR", heads=False)["KOR"]   # the same window: nothing more taken
+    assert len(_received(kor, "JPN")) == 5
+
+    clock.advance(WINDOW)
+    assert "429" in fed.sync("KOR", heads=False)["KOR"]
+    assert [i for _, i in _received(kor, "JPN")] == ids[:10]
+    clock.advance(WINDOW)
+    assert fed.sync("KOR", heads=False)["KOR"] is None
+    got = _received(kor, "JPN")
+    assert [i for _, i in got] == ids and [s for s, _ in got] == list(range(1, 13))   # once each, in order
+    assert _queued(jpn, "KOR") == 0
+    assert {r[0] for r in jpn.conn.execute("SELECT state FROM fed_outbox WHERE recipient='KOR'")} == {"delivered"}
+    assert len(kor.items()) == 12
+    # one ledger entry per window that ran over, whatever the number of refused requests in it
+    events = ledger_events(kor.dir, quota.OVER_QUOTA_EVENT)
+    assert [(e["party"], e["items"], e["max_items"]) for e in events] == [("JPN", 5, 5), ("JPN", 5, 5)]
+    assert events[0]["window_start"] == "2026-01-01T00:00:00.000Z"
+    # nothing deferred was recorded as a refusal
+    assert ledger_events(kor.dir, "item.rejected") == []
+    assert kor.conn.execute("SELECT COUNT(*) FROM fed_rejections").fetchone()[0] == 0
+
+
+def test_the_byte_budget_stops_a_window_after_the_envelope_that_crosses_it(fed_pair):
+    nodes, net, clock, fed = fed_pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    _limit(kor, "JPN", max_bytes_per_hour=1000)     # a note's envelope is a few hundred bytes
+    for i in range(10):
+        share(jpn, note(jpn, i), "KOR")
+    assert "429" in fed.sync("KOR", heads=False)["KOR"]
+    taken = len(_received(kor, "JPN"))
+    assert 1 < taken < 10
+    (row,) = kor.conn.execute("SELECT items, bytes FROM fed_quota WHERE partner = 'JPN'").fetchall()
+    assert row[0] == taken and row[1] >= 1000           # crossed by the last envelope taken, no more
+    clock.advance(WINDOW)
+    fed.sync("KOR", heads=False)
+    clock.advance(WINDOW)
+    fed.sync("KOR", heads=False)
+    clock.advance(WINDOW)
+    fed.sync("KOR", heads=False)
+    assert [s for s, _ in _received(kor, "JPN")] == list(range(1, 11))
+    assert kor.conn.execute("SELECT COUNT(*) FROM fed_quota").fetchone()[0] == 1   # past windows dropped
+
+
+def test_two_nodes_serving_one_database_share_the_count_and_ledger_it_once(fed_pair):
+    """``node serve --workers N``: each process its own node object on the one database."""
+    nodes, net, clock, fed = fed_pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    _limit(kor, "JPN", max_items_per_hour=4)
+    from accord.federation import receive_batch
+
+    envs = [seal(note(jpn, i), "KOR", i + 1, jpn.identity, clock.now()).to_json() for i in range(8)]
+    with Node.open(kor.dir, clock) as other:
+        a = receive_batch(kor, envs[:3], sender="JPN")
+        assert [r.status for r in a.receipts] == ["stored"] * 3
+        b = receive_batch(other, envs[3:6], sender="JPN")   # the other process: 1 of 3 fits
+        assert [(r.status, r.code, r.consumed) for r in b.receipts] == [
+            ("stored", None, True), ("rejected", "over_quota", False), ("rejected", "over_quota", False)]
+        assert b.next_seq == 5
+        for node in (kor, other, kor):
+            with pytest.raises(Exception, match="over its intake quota") as raised:
+                receive_batch(node, envs[4:], sender="JPN")
+            assert raised.value.retry_after == WINDOW
+            with pytest.raises(Exception, match="over its intake quota"):
+                quota.admit(node, "JPN")
+    assert len(_received(kor, "JPN")) == 4
+    assert len(ledger_events(kor.dir, quota.OVER_QUOTA_EVENT)) == 1
+    clock.advance(WINDOW)
+    c = receive_batch(kor, envs[4:], sender="JPN")
+    assert [r.status for r in c.receipts] == ["stored"] * 4 and c.next_seq == 9
+
+
+def _signed(jpn, method, path, body=b""):
+    return sign_request(jpn.identity, method, path, "", body, jpn.clock.now(), "KOR")
+
+
+def test_the_partner_api_answers_429_with_retry_after_before_reading_the_body(tmp_path):
+    clock = ManualClock()
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"), clock=clock)
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    try:
+        _limit(kor, "JPN", max_items_per_hour=2)
+        clock.advance(600)                              # 50 minutes left in the window
+        envs = [seal(note(jpn, i), "KOR", i + 1, jpn.identity, clock.now()).to_json() for i in range(3)]
+        with TestClient(create_app(kor)) as client:
+            body = json.dumps({"envelopes": envs}).encode()
+            r = client.post("/federation/v1/envelopes", content=body,
+                            headers=_signed(jpn, "POST", "/federation/v1/envelopes", body))
+            assert r.status_code == 200
+            ack = r.json()
+            assert [x["status"] for x in ack["receipts"]] == ["stored", "stored", "rejected"]
+            assert ack["receipts"][2]["code"] == "over_quota" and ack["next_seq"] == 3
+            # now refused unread: a body that does not match its digest is never looked at
+            headers = _signed(jpn, "POST", "/federation/v1/envelopes", body)
+            r = client.post("/federation/v1/envelopes", content=b"not the signed body", headers=headers)
+            assert r.status_code == 429, r.text
+            assert r.json()["detail"]["error"] == "over_quota"
+            assert r.headers["retry-after"] == "3000"
+            # the read-only routes are not a batch: still served
+            r = client.get("/federation/v1/checkpoint", headers=_signed(jpn, "GET", "/federation/v1/checkpoint"))
+            assert r.status_code == 200
+        assert len(ledger_events(kor.dir, quota.OVER_QUOTA_EVENT)) == 1
+        # counted for the metrics (the batch cut short, then the one refused unread), shown by status
+        token = create_token(kor.conn, "prometheus", "KOR", {"metrics"})
+        with TestClient(create_app(kor)) as client:
+            page = client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).text
+        assert 'accord_batches_over_quota_total{partner="JPN"} 2.0' in page
+        (intake,) = [p["intake"] for p in status(kor)["partners"]]
+        assert intake == {"window_start": "2026-01-01T00:00:00.000Z", "items": 2, "bytes": intake["bytes"],
+                          "max_items": 2, "max_bytes": quota.DEFAULT_MAX_BYTES, "over_quota": True}
+        clock.advance(3000)
+        with TestClient(create_app(kor)) as client:
+            body = json.dumps({"envelopes": envs[2:]}).encode()
+            r = client.post("/federation/v1/envelopes", content=body,
+                            headers=_signed(jpn, "POST", "/federation/v1/envelopes", body))
+            assert r.status_code == 200 and r.json()["receipts"][0]["status"] == "stored"
+    finally:
+        for n in nodes.values():
+            n.close()
+
+
+def test_the_delivery_worker_waits_out_retry_after_on_the_node_clock_then_delivers(fed_pair):
+    nodes, net, clock, fed = fed_pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    _limit(kor, "JPN", max_items_per_hour=3)
+    fed.poll_interval = 0.05
+    ids = []
+    for i in range(7):
+        item = note(jpn, i)
+        share(jpn, item, "KOR")
+        ids.append(item.id)
+    sent, deferrals = threading.Event(), []
+    real_send = net.send
+
+    def watched_send(node, party, envelopes):
+        sent.set()
+        try:
+            return real_send(node, party, envelopes)
+        except PartnerDeferred:
+            deferrals.append(clock.now())
+            raise
+    net.send = watched_send
+    fed.start()
+    try:
+        # (each window's clock advance waits for the deferral: Retry-After counts from when it is read)
+        assert wait_for(lambda: len(deferrals) == 1, timeout=30)
+        assert len(_received(kor, "JPN")) == 3
+        sent.clear()
+        assert not sent.wait(1.0)                        # it honours Retry-After: no request meanwhile
+        assert _queued(jpn, "KOR") == 4
+        (kor_at_jpn,) = status(jpn)["partners"]       # reached, deferred: not a failure
+        assert "over its intake quota" in kor_at_jpn["last_error"] and kor_at_jpn["consecutive_failures"] == 0
+        clock.advance(WINDOW)
+        assert wait_for(lambda: len(_received(kor, "JPN")) == 6, timeout=30)
+        assert wait_for(lambda: len(deferrals) == 2, timeout=30)
+        clock.advance(WINDOW)
+        assert wait_for(lambda: len(_received(kor, "JPN")) == 7, timeout=30)
+    finally:
+        fed.stop()
+    assert [i for _, i in _received(kor, "JPN")] == ids
+    assert status(jpn)["partners"][0]["last_error"] is None   # cleared by the next acknowledgement
+
+
+def test_quota_settings_are_checked_in_one_line(tmp_path):
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    kor = nodes["KOR"]
+    try:
+        key = kor.partners()["JPN"].public_key_b64
+        with pytest.raises(InputError, match=r"--max-items-per-hour must be a whole number of at least 0"):
+            kor.add_partner("JPN", key, max_items_per_hour=-1)
+        kor.add_partner("JPN", key, max_items_per_hour=10, max_bytes_per_hour=0)
+        kor.add_partner("JPN", key)                      # re-pinned without them: kept
+        assert (kor.partners()["JPN"].max_items_per_hour, kor.partners()["JPN"].max_bytes_per_hour) == (10, 0)
+        assert quota.limits_for(kor, "JPN") == quota.Limits(10, 0)
+        assert [e["max_items_per_hour"] for e in ledger_events(kor.dir, "partner.quota")] == [10]
+        assert quota.limits_for(nodes["JPN"], "KOR") == quota.Limits(quota.DEFAULT_MAX_ITEMS,
+                                                                      quota.DEFAULT_MAX_BYTES)
+    finally:
+        for n in nodes.values():
+            n.close()
+    cfg = tmp_path / "KOR" / "node.yaml"
+    text = cfg.read_text()
+    for bad in ("-3", "lots", "true", "1.5"):
+        cfg.write_text(text.replace("max_items_per_hour: 10", f"max_items_per_hour: {bad}"))
+        with pytest.raises(ConfigError) as raised:
+            with Node.open(tmp_path / "KOR") as node:
+                node.partners()
+        message = str(raised.value)
+        assert "\n" not in message and "partners.JPN.max_items_per_hour must be a whole number" in message
+    cfg.write_text(text)
+    r = CliRunner().invoke(app, ["node", "partner", "add", "--dir", str(tmp_path / "KOR"), "--party", "JPN",
+                                 "--key", key, "--max-bytes-per-hour", "-5"])
+    assert r.exit_code != 0 and isinstance(r.exception, InputError)
+    assert str(r.exception) == "--max-bytes-per-hour must be a whole number of at least 0 (0: unlimited), not -5"
+    r = CliRunner().invoke(app, ["node", "partner", "add", "--dir", str(tmp_path / "KOR"), "--party", "JPN",
+                                 "--key", key, "--max-items-per-hour", "500"])
+    assert r.exit_code == 0, r.output
+    assert "max_items_per_hour: 500" in cfg.read_text()

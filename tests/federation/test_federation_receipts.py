@@ -393,7 +393,7 @@ def test_databases_from_before_receipt_proofs_gain_the_table_and_columns(tmp_pat
         fed = _networked(nodes, InProcessNetwork())
         share(jpn, note(jpn, 0), "KOR")
         fed.sync()
-        assert versions(jpn.conn)["federation"] == versions(nodes["KOR"].conn)["federation"] == 8
+        assert versions(jpn.conn)["federation"] == versions(nodes["KOR"].conn)["federation"] == 9   # (and the quota step after them)
         assert _state(jpn, "KOR") == (1, 0, 0, None)
     finally:
         for n in nodes.values():

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from accord.core.files import remove_stale_temporaries
 from accord.errors import ConfigError, InputError, VerificationError
 from accord.store.private_files import private_dir, write_private
 
@@ -50,8 +51,10 @@ def make_self_signed(node_dir: str | Path, party: str, *, names: list[str] | Non
         # a `tls init` killed before its certificate (kill -9, a power cut): its key has no
         # certificate, so nothing served or pinned it; left there, it made this command refuse
         # ("already exists") while `node serve --tls` said to run it
-        for path in (key_path, d / "key.pem.tmp", d / "cert.pem.tmp"):
+        for path in (key_path, d / "key.pem.tmp", d / "cert.pem.tmp"):   # (.tmp: an earlier version's)
             path.unlink(missing_ok=True)
+        for path in (key_path, cert_path):
+            remove_stale_temporaries(path, older_than=0)
     if key_path.exists() or cert_path.exists():
         raise ConfigError(f"{d}: a TLS certificate already exists; refusing to overwrite it")
     now = now or datetime.now(UTC)

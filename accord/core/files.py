@@ -11,17 +11,26 @@ from __future__ import annotations
 
 import errno
 import os
+import re
+import secrets
 import stat
+import time
 from pathlib import Path
+
+from accord.core.processes import pid_alive
 
 FILE_MODE = 0o600
 """The mode of a file that is its owner's alone (a node's key, configuration, database)."""
 
 
 def replace_file(path: str | Path, data: bytes, *, mode: int | None = None, follow: bool = True) -> None:
-    """Replace ``path`` with ``data`` whole or not at all: ``NAME.tmp`` beside it is written,
+    """Replace ``path`` with ``data`` whole or not at all: a temporary file beside it
+    (``.NAME.<pid>.<random>.tmp``, its own to each write: :func:`temporary_names`) is written,
     fsynced and renamed over it. A write that fails (a full disk) or is interrupted (Ctrl-C)
-    leaves ``path`` as it was and no temporary file, and its error names ``path``.
+    leaves ``path`` as it was and no temporary file, and its error names ``path``. Two writes at
+    once (two ``agreement sign`` of one file) each rename their own whole file: the last one
+    renamed stays, never part of either. What a killed writer left is removed by the next write
+    (:func:`remove_stale_temporaries`).
 
     ``mode``: the file's mode, whatever the umask. None (a file the operator names, such as an
     export's ``--out``): an existing file keeps its mode and group (its owner too, as root), a new
@@ -46,15 +55,12 @@ def replace_file(path: str | Path, data: bytes, *, mode: int | None = None, foll
         return
     if follow and mode is None and os.path.islink(path):
         path = follow_links(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp: Path | None = None
     try:
         kept = st if mode is None else None   # an operator's file: its mode, group and owner kept
         if mode is None and st is not None:
             mode = stat.S_IMODE(st.st_mode)   # a new file: the umask's mode, from os.open below
-        tmp.unlink(missing_ok=True)   # a stale one would lend the new file its mode
-        # made new, never opened through a link or a file another user put there meanwhile
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                     FILE_MODE if mode is not None else 0o666)
+        tmp, fd = _new_temporary(path, FILE_MODE if mode is not None else 0o666)
         try:
             if kept is not None:
                 _keep_owner(fd, kept)
@@ -65,11 +71,67 @@ def replace_file(path: str | Path, data: bytes, *, mode: int | None = None, foll
         finally:
             os.close(fd)
         os.replace(tmp, path)
+        tmp = None
     except BaseException as exc:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError) and (exc.filename is None or str(exc.filename) == str(tmp)):
-            raise OSError(exc.errno, exc.strerror, str(path)) from None   # the file asked for, not NAME.tmp
+            raise OSError(exc.errno, exc.strerror, str(path)) from None   # the file asked for, not its temporary
         raise
+    remove_stale_temporaries(path)
+
+
+_SUFFIX = ".tmp"
+STALE_AFTER = 60.0
+"""Seconds since its last write past which a temporary file of a writer that is gone is removed."""
+
+
+def _short(name: str) -> str:
+    return name[:200]   # a name near the 255-byte limit still has room for the rest
+
+
+def temporary_names(path: str | Path) -> re.Pattern[str]:
+    """The names of :func:`replace_file`'s temporary files for ``path`` (group 1: the writer's PID)."""
+    return re.compile(rf"\.{re.escape(_short(Path(path).name))}\.(\d+)\.[0-9a-f]{{16}}{re.escape(_SUFFIX)}")
+
+
+def _new_temporary(path: Path, mode: int) -> tuple[Path, int]:
+    """A temporary file beside ``path`` made new (``O_EXCL``: never opened through a link or a
+    file another user put there), under a name no other write uses."""
+    for _ in range(100):
+        tmp = path.with_name(f".{_short(path.name)}.{os.getpid()}.{secrets.token_hex(8)}{_SUFFIX}")
+        try:
+            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        except FileExistsError:
+            continue   # someone put something under this name: another name
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(path)) from None   # the file asked for
+    raise FileExistsError(errno.EEXIST, "no free name for a temporary file", str(path))
+
+
+def remove_stale_temporaries(path: str | Path, *, older_than: float = STALE_AFTER) -> None:
+    """Remove the temporary files that writers of ``path`` killed midway left beside it: those
+    whose process is gone and that were not written to for ``older_than`` seconds (a writer on
+    another machine or in another PID namespace sharing the directory is not deleted under
+    itself while it writes; 0 where no such writer can be, as after a killed ``node init``). A name is unlinked, never followed; what this user
+    may not remove (another user's, in ``/tmp``) is left."""
+    path = Path(path)
+    names = temporary_names(path)
+    now = time.time()
+    try:
+        entries = os.listdir(path.parent)
+    except OSError:
+        return
+    for name in entries:
+        found = names.fullmatch(name)
+        if found is None or pid_alive(int(found.group(1))):
+            continue
+        leftover = path.with_name(name)
+        try:
+            if now - os.lstat(leftover).st_mtime >= older_than:
+                leftover.unlink()
+        except OSError:
+            pass
 
 
 def _keep_owner(fd: int, st: os.stat_result) -> None:

@@ -164,7 +164,7 @@ def test_an_export_keeps_the_mode_it_had_and_a_new_one_gets_the_umasks(tmp_path)
         assert os.read(reader, 100) == b"through the pipe\n"
     finally:
         os.close(reader)
-    assert stat.S_ISFIFO(fifo.lstat().st_mode) and not (tmp_path / "pipe.tmp").exists()
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
 def _shared_dir(tmp_path: Path) -> Path:
@@ -201,26 +201,29 @@ def test_another_users_link_in_a_shared_directory_is_not_followed(tmp_path):
     assert target.read_bytes() == b"new\n" and mine.is_symlink() and theirs.is_symlink()
 
 
-def test_a_link_put_as_name_tmp_meanwhile_is_not_written_through(tmp_path, monkeypatch):
-    """NAME.tmp is made new: a link another user puts in its place after the stale one is
-    removed (in /tmp, where anyone may) is not opened, so what it points to is left alone."""
+def test_a_link_put_under_the_temporary_name_meanwhile_is_not_written_through(tmp_path, monkeypatch):
+    """The temporary file is made new: a link another user puts under the name the write picked
+    before it opens it (in /tmp, where anyone may) is not opened, so what it points to is left
+    alone; the write takes another name."""
     from accord.core.files import replace_file
 
     victim = tmp_path / "victim"
     victim.write_bytes(b"untouched\n")
     out = tmp_path / "report.ics"
-    real_unlink = Path.unlink
+    real_token = files.secrets.token_hex
+    planted = []
 
-    def unlink_then_plant(self, missing_ok=False):
-        real_unlink(self, missing_ok=missing_ok)
-        if self.name == "report.ics.tmp" and not self.is_symlink():
-            self.symlink_to(victim)
+    def pick_then_plant(n):
+        token = real_token(n)
+        if not planted:
+            planted.append(tmp_path / f".report.ics.{os.getpid()}.{token}.tmp")
+            planted[0].symlink_to(victim)
+        return token
 
-    monkeypatch.setattr(Path, "unlink", unlink_then_plant)
-    with pytest.raises(OSError) as raised:
-        replace_file(out, b"new\n")
-    assert raised.value.filename == str(out)
-    assert victim.read_bytes() == b"untouched\n" and not out.exists()
+    monkeypatch.setattr(files.secrets, "token_hex", pick_then_plant)
+    replace_file(out, b"new\n")
+    assert victim.read_bytes() == b"untouched\n" and out.read_bytes() == b"new\n"
+    assert planted[0].is_symlink()
 
 
 def test_an_export_keeps_the_group_and_owner_of_the_file_it_replaces(tmp_path):

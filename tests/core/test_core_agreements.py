@@ -161,17 +161,27 @@ def test_saving_through_a_symbolic_link_replaces_the_file_it_points_to(ids, tmp_
     assert link.is_symlink() and load_agreement(shared) == signed(ids)
 
 
-def test_a_link_left_as_name_tmp_is_not_written_through(ids, tmp_path):
-    """``NAME.tmp`` was opened as it was: a link there (another user's, in a shared directory)
-    had the agreement written into the file it named, and was then renamed over ``NAME``."""
+def test_a_link_left_under_a_temporary_name_is_not_written_through(ids, tmp_path, monkeypatch):
+    """The temporary file is made new (``O_EXCL``): a link under its name (another user's, in a
+    shared directory) was opened as it was, had the agreement written into the file it named,
+    and was then renamed over ``NAME``. Here one is under the very name the write picks first,
+    and one a killed writer left (its process gone), which the write removes, unfollowed."""
+    import accord.core.files as files
+
     victim = tmp_path / "victim"
     victim.write_text("untouched\n")
     out = tmp_path / "a.yaml"
-    (tmp_path / "a.yaml.tmp").symlink_to(victim)
+    picks = iter(["a" * 16, "b" * 16])
+    monkeypatch.setattr(files.secrets, "token_hex", lambda n: next(picks))
+    taken = tmp_path / f".a.yaml.{os.getpid()}.{'a' * 16}.tmp"
+    taken.symlink_to(victim)
+    stale = tmp_path / f".a.yaml.99999999.{'c' * 16}.tmp"
+    stale.symlink_to(victim)
+    os.utime(stale, (0, 0), follow_symlinks=False)
     signed(ids).save(out)
     assert victim.read_text() == "untouched\n"
     assert not out.is_symlink() and load_agreement(out) == signed(ids)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.yaml", "victim"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a.yaml", taken.name, "victim"])
 
 
 def test_saving_keeps_the_group_and_owner_of_the_file_it_replaces(ids, tmp_path):

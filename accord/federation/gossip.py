@@ -28,7 +28,8 @@ checks; it is caught only when A and B compare what X showed them. Here they do:
 A relayed answer is hostile input: larger than :data:`MAX_ANSWER_BYTES`, not the JSON shape, or
 with more than :data:`MAX_HEADS` entries, it is refused whole in one line; a bad entry is skipped
 (one throttled log line per relayer says how many and the first reason). Nothing is flagged
-unless both notes verify under the third party's pinned key.
+unless both notes verify under the third party's pinned key, and that key is still the one its pin
+holds (pinned again with another key meanwhile, the party is compared next time instead).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from accord.clock import to_rfc3339
 from accord.core.canonical import parse_json_strict
 from accord.core.checkpoint import Checkpoint, Verifier, open_checkpoint, origin_for, verify_consistency
+from accord.core.identity import public_key_from_b64, raw_public
 from accord.errors import AccordError, CheckpointError, ConsistencyProofError, FederationError, InputError
 from accord.federation import wire
 from accord.federation.schema import ensure_node_schema, write_lock
@@ -167,6 +169,11 @@ def _compare(node: Node, relayer: str, party: str, note: str, key: Any, transpor
         pin = wire.pin_of(node, party)
         row = node.conn.execute("SELECT head_size, head_root, head_note, inconsistent FROM fed_partner_state "
                                 "WHERE party=?", (party,)).fetchone()
+    if not _pins_key(pin, key):
+        # pinned again with another key (or removed) since ``key`` was read: the notes verified
+        # under the old key say nothing about the party as pinned now, so nothing is flagged
+        result.unproven.append(f"{party}: pinned again or removed during the comparison")
+        return True
     if not row or row[0] is None or not row[2]:
         result.unproven.append(f"{party}: no verified head of it here yet")
         return True
@@ -179,6 +186,16 @@ def _compare(node: Node, relayer: str, party: str, note: str, key: Any, transpor
     if reason is not None and _flag(node, relayer, party, (pin, tuple(row)), (ours, row[2]), (theirs, note), reason):
         result.equivocated.append(party)
     return True
+
+
+def _pins_key(pin: tuple[Any, ...] | None, key: Any) -> bool:
+    """Whether ``pin`` (:func:`accord.federation.wire.pin_of`) is of the key ``key``."""
+    if pin is None or not isinstance(pin[0], str):
+        return False
+    try:
+        return raw_public(public_key_from_b64(pin[0])) == raw_public(key)
+    except (AccordError, ValueError, TypeError):
+        return False
 
 
 def _disagreement(node: Node, relayer: str, party: str, ours: Checkpoint, theirs: Checkpoint, transport: Any,

@@ -242,3 +242,33 @@ def test_honest_nodes_in_any_order_of_growth_checks_and_gossip_are_never_flagged
             _nobody_flagged(nodes)
 
     run()
+
+
+def test_a_party_pinned_again_with_another_key_during_a_comparison_is_not_flagged(trio, monkeypatch):
+    """The keys are read before the comparison, the pin inside it: USA pinned again with a new
+    key in between had it flagged under the new pin on two notes signed by the old key."""
+    import accord.federation.gossip as gossip
+    from accord.core.checkpoint import origin_for
+
+    nodes, net = trio
+    jpn, usa = nodes["JPN"], nodes["USA"]
+    size = jpn.conn.execute("SELECT head_size FROM fed_partner_state WHERE party='USA'").fetchone()[0]
+    other = Checkpoint(origin_for("USA", usa.identity.public_key), size, b"\x03" * 32)
+    net.answer = _heads([{"party": "USA", "note": sign_checkpoint(other, usa.identity)}])  # an equivocation
+    pinned = jpn.partners()["USA"]
+    real_open = gossip.open_checkpoint
+    repinned = []
+
+    def open_then_repin(*args, **kwargs):
+        if not repinned:
+            repinned.append(True)
+            jpn.add_partner("USA", Identity.generate("USA").public_b64, url=pinned.url, replace=True)
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(gossip, "open_checkpoint", open_then_repin)
+    result = exchange_heads(jpn, "KOR", net)
+    assert repinned and result.equivocated == [] and "pinned again" in result.unproven[0]
+    _nobody_flagged(nodes)
+    jpn.add_partner("USA", usa.identity.public_b64, url=pinned.url, replace=True)  # the same answer, pinned as it was: flagged
+    monkeypatch.setattr(gossip, "open_checkpoint", real_open)
+    assert exchange_heads(jpn, "KOR", net).equivocated == ["USA"]

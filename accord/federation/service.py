@@ -672,7 +672,11 @@ class Federation:
         """One partner's tree-head check and gossip; an outage reported as the worker's is."""
         try:
             with self.store_outage.guard("tree-head checks"):
-                check_partner_head(self.node, party, self.transport)
+                check = check_partner_head(self.node, party, self.transport)
+                if check.pin_changed:
+                    # removed (or pinned again) during the check: it says nothing of the partner
+                    # as pinned now, so no gossip and no "recovered" after the removal
+                    return
                 self._gossip(party)
                 # reached; with nothing queued for it no worker will say so: say it here
                 if self._reached(party) and _backlog(self.node, None, party)[0] == 0:

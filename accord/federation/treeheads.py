@@ -51,11 +51,16 @@ def local_consistency(node: Node, first: int, second: int) -> list[str]:
 
 @dataclass(frozen=True)
 class HeadCheck:
+    """What one tree-head check found. ``pin_changed``: the partner was removed (or removed and
+    pinned again) while the check was on its way, so it recorded nothing and speaks for no
+    current pin — not even for the partner having been reached."""
+
     party: str
     size: int
     root: str
     consistent: bool
     reason: str | None = None
+    pin_changed: bool = False
 
 
 def check_partner_head(node: Node, party: str, transport: Any) -> HeadCheck:
@@ -97,7 +102,7 @@ def check_partner_head(node: Node, party: str, transport: Any) -> HeadCheck:
                 # speaks for a pin that is gone, so it writes nothing back — no head, no flag,
                 # no ledger event after the partner's removal
                 log.debug("tree head of %s not recorded: its pin changed during the check", party)
-                return HeadCheck(party, new.size, new.root_hash.hex(), reason is None, reason)
+                return HeadCheck(party, new.size, new.root_hash.hex(), reason is None, reason, pin_changed=True)
             again = node.conn.execute("SELECT head_size, head_root, inconsistent FROM fed_partner_state "
                                       "WHERE party=?", (party,)).fetchone()
             if (tuple(again) if again else None) != (tuple(row) if row else None):

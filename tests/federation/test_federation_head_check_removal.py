@@ -11,6 +11,9 @@ gossip that follows a check: a third party removed while its proof was fetched i
 from __future__ import annotations
 
 import base64
+import logging
+
+import pytest
 
 from accord.federation import InProcessNetwork, remove_partner, share_many
 from accord.federation.gossip import exchange_heads
@@ -189,3 +192,25 @@ def test_a_check_landing_between_the_two_steps_of_a_removal_records_nothing(node
     monkeypatch.undo()
     remove_partner(kor, "JPN")  # completed by running it again
     assert "JPN" not in kor.partners() and _events(kor, "partner.inconsistent") == []
+
+
+@pytest.mark.parametrize("repin", [False, True])
+def test_a_check_whose_partner_was_removed_on_the_way_reports_no_recovery(node_pair, caplog, repin):
+    """KOR's outage of JPN is open; its head check reaches JPN, but JPN is removed (and pinned
+    again) as the answer arrives: the check records nothing, so it says nothing of the partner
+    either — "partner JPN recovered" was logged after its removal — and a later check of the
+    partner as pinned now says it."""
+    from accord.errors import FederationError
+    from accord.federation import Federation
+
+    jpn, kor = node_pair["JPN"], node_pair["KOR"]
+    transport = RemovedOnTheWay(jpn, kor, remove_at="checkpoint", repin=repin)
+    fed = Federation(kor, transport, head_interval=3600)
+    caplog.set_level(logging.INFO, logger="accord")
+    fed._unreached("JPN", FederationError("JPN is down"), None)
+    fed._check_head("JPN")
+    assert ("JPN" in kor.partners()) == repin
+    assert not [r for r in caplog.records if getattr(r, "event", None) == "partner.recovered"]
+    if repin:
+        fed._check_head("JPN")   # (the transport double has no gossip to give)
+        assert [r.partner for r in caplog.records if getattr(r, "event", None) == "partner.recovered"] == ["JPN"]

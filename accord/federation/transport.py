@@ -25,6 +25,8 @@ import random
 import ssl
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -85,17 +87,34 @@ def _read_capped(resp: httpx.Response, cap: int, party: str) -> bytes:
     return bytes(body[:cap + 1])
 
 
+class _Client:
+    """One partner's httpx client, made for one configuration (``key``: URL, pinned certificate,
+    timeout), and the requests using it now (``users``): a client replaced after a re-pin is
+    closed once the last request made on it is over, never under a request on its way."""
+
+    def __init__(self, key: tuple[Any, ...], client: httpx.Client) -> None:
+        self.key, self.client, self.users, self.replaced = key, client, 0, False
+
+
 class HttpTransport:
-    """Signed HTTP(S) requests to each partner's URL (``node.partners()[party].url``)."""
+    """Signed HTTP(S) requests to each partner's URL (``node.partners()[party].url``).
+
+    Each request looks the partner's pin up again (its URL, its pinned certificate's bytes): a
+    partner pinned again with another URL or certificate while the node serves (``accord node
+    partner add``, ``accord node tls pin``) gets a new client at its next request, and the old
+    one is closed once the requests still on their way on it are over."""
 
     def __init__(self, *, timeout: float = 10.0, tls_pins: dict[str, Path] | None = None) -> None:
         self.timeout = timeout
         self.tls_pins = dict(tls_pins or {})
-        self._clients: dict[str, httpx.Client] = {}
+        self._clients: dict[str, _Client] = {}
+        self._replaced: set[_Client] = set()  # replaced, still used by a request on its way
         self._lock = threading.Lock()
         self._closed = False  # (a request still on its way at close() makes no new client)
 
-    def _client(self, node: Node, party: str) -> tuple[httpx.Client, str]:
+    @contextmanager
+    def _client(self, node: Node, party: str) -> Iterator[tuple[httpx.Client, str]]:
+        """The client for ``party``'s pin as it is now, and its URL, for the ``with`` block."""
         partner = node.partners().get(party)
         url = getattr(partner, "url", None) if partner is not None else None
         if not url:
@@ -103,40 +122,55 @@ class HttpTransport:
         if plain_remote_host(url) is not None and not getattr(partner, "insecure", False):
             raise FederationError(f"partner {party}'s URL {url} is plain HTTP off loopback and was not accepted "
                                   "with --insecure; re-pin it with https:// or --insecure")
+        pem = None
+        if url.startswith("https://"):
+            pem = _pinned_pem(self.tls_pins.get(party) or _pinned_cert(node, party))
+            if pem is None:
+                raise FederationError(f"partner {party} uses HTTPS but no certificate is pinned "
+                                      "(accord node tls pin)")
+        key = (url, pem, self.timeout)
+        stale: _Client | None = None
         with self._lock:
             if self._closed:
                 raise FederationError(f"partner {party}: the transport is closed (the service stopped)")
-            client = self._clients.get(party)
-            if client is None:
-                verify: Any = True
-                pin = self.tls_pins.get(party) or _pinned_cert(node, party)
-                if url.startswith("https://"):
-                    if pin is None:
-                        raise FederationError(f"partner {party} uses HTTPS but no certificate is pinned "
-                                              "(accord node tls pin)")
-                    ctx = ssl.create_default_context(cafile=str(pin))
-                    ctx.check_hostname = False  # the pinned self-signed cert is the only anchor
-                    verify = ctx
-                client = httpx.Client(base_url=url.rstrip("/"), timeout=self.timeout,
-                                      transport=deadline.DeadlineTransport(verify))
-                self._clients[party] = client
-        return client, url
+            entry = self._clients.get(party)
+            if entry is None or entry.key != key:
+                if entry is not None:  # pinned again: the old client goes once no request uses it
+                    entry.replaced = True
+                    if entry.users:
+                        self._replaced.add(entry)
+                    else:
+                        stale = entry
+                entry = self._clients[party] = _Client(key, _new_client(url, pem, self.timeout))
+            entry.users += 1
+        if stale is not None:
+            stale.client.close()
+        try:
+            yield entry.client, url
+        finally:
+            with self._lock:
+                entry.users -= 1
+                done = entry.replaced and entry.users == 0 and entry in self._replaced
+                if done:
+                    self._replaced.discard(entry)
+            if done:
+                entry.client.close()
 
     def _request(self, node: Node, party: str, method: str, path: str, params: dict[str, Any] | None,
                  body: bytes, allow: tuple[int, ...] = (200,)) -> httpx.Response:
-        client, url = self._client(node, party)
         query = str(httpx.QueryParams(params or {}))
         headers = sign_request(node.identity, method, path, query, body, node.clock.now(), party)
         if body:
             headers["Content-Type"] = "application/json"
         headers["Accept-Encoding"] = "identity"
         seconds = REQUEST_DEADLINE + len(body) / SLOWEST_UPLOAD
-        try:
-            with deadline.within(seconds), client.stream(method, path, params=params, content=body,
-                                                   headers=headers) as streamed:
-                content = _read_capped(streamed, MAX_ANSWER_BYTES, party)
-        except httpx.HTTPError as exc:
-            raise _unreachable(party, url, exc, seconds) from None
+        with self._client(node, party) as (client, url):
+            try:
+                with deadline.within(seconds), client.stream(method, path, params=params, content=body,
+                                                       headers=headers) as streamed:
+                    content = _read_capped(streamed, MAX_ANSWER_BYTES, party)
+            except httpx.HTTPError as exc:
+                raise _unreachable(party, url, exc, seconds) from None
         resp = httpx.Response(streamed.status_code, headers=streamed.headers, content=content)
         if resp.status_code in (401, 403):
             raise AuthError(f"{party} refused the request: {resp.text[:300]}")
@@ -181,26 +215,53 @@ class HttpTransport:
         answer is refused by :func:`accord.federation.gossip.parse_heads`, never held whole)."""
         from accord.federation.gossip import MAX_ANSWER_BYTES as HEADS_CAP  # (under the transport's cap)
 
-        client, url = self._client(node, party)
         path = "/federation/v1/heads"
         headers = sign_request(node.identity, "GET", path, "", b"", node.clock.now(), party)
         headers["Accept-Encoding"] = "identity"
-        try:
-            with deadline.within(REQUEST_DEADLINE), client.stream("GET", path, headers=headers) as resp:
-                if resp.status_code in (401, 403):
-                    raise AuthError(f"{party} refused the request: {_read_capped(resp, 300, party)[:300]!r}")
-                if resp.status_code != 200:
-                    raise FederationError(f"{party} answered HTTP {resp.status_code} for its tree heads")
-                return _read_capped(resp, HEADS_CAP, party)
-        except httpx.HTTPError as exc:
-            raise _unreachable(party, url, exc, REQUEST_DEADLINE) from None
+        with self._client(node, party) as (client, url):
+            try:
+                with deadline.within(REQUEST_DEADLINE), client.stream("GET", path, headers=headers) as resp:
+                    if resp.status_code in (401, 403):
+                        raise AuthError(f"{party} refused the request: {_read_capped(resp, 300, party)[:300]!r}")
+                    if resp.status_code != 200:
+                        raise FederationError(f"{party} answered HTTP {resp.status_code} for its tree heads")
+                    return _read_capped(resp, HEADS_CAP, party)
+            except httpx.HTTPError as exc:
+                raise _unreachable(party, url, exc, REQUEST_DEADLINE) from None
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            for c in self._clients.values():
-                c.close()
+            entries = [*self._clients.values(), *self._replaced]
             self._clients.clear()
+            self._replaced.clear()
+        for entry in entries:  # (a request still on its way is cut short: the service stops)
+            entry.client.close()
+
+
+def _new_client(url: str, pem: bytes | None, timeout: float) -> httpx.Client:
+    verify: Any = True
+    if pem is not None:
+        try:
+            ctx = ssl.create_default_context(cadata=pem.decode("ascii", "replace"))
+        except (ssl.SSLError, ValueError) as exc:
+            raise FederationError(f"the certificate pinned for {url} is not a PEM certificate: {exc}") from None
+        ctx.check_hostname = False  # the pinned self-signed cert is the only anchor
+        verify = ctx
+    return httpx.Client(base_url=url.rstrip("/"), timeout=timeout, transport=deadline.DeadlineTransport(verify))
+
+
+def _pinned_pem(path: Path | None) -> bytes | None:
+    """The pinned certificate's bytes (read at each request: a certificate pinned again replaces
+    the file), or None if there is none."""
+    if path is None:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise FederationError(f"the pinned certificate {path} cannot be read: {exc}") from None
 
 
 MAX_RETRY_AFTER = 3600.0

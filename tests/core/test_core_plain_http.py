@@ -66,9 +66,10 @@ def test_insecure_is_ledgered_kept_in_node_yaml_and_lets_the_transport_send(pair
     assert yaml.safe_load((jpn.dir / "node.yaml").read_text())["partners"]["KOR"]["insecure"] is True
     again = Node.open(jpn.dir)
     assert again.partners()["KOR"].insecure is True
-    client, url = HttpTransport()._client(again, "KOR")  # accepted: a client is made, nothing sent
-    assert url == "http://192.0.2.7:8602"
-    client.close()
+    transport = HttpTransport()
+    with transport._client(again, "KOR") as (_, url):  # accepted: a client is made, nothing sent
+        assert url == "http://192.0.2.7:8602"
+    transport.close()
     again.close()
 
 
@@ -79,7 +80,8 @@ def test_transport_refuses_a_plain_remote_url_written_into_node_yaml_by_hand(pai
     cfg.write_text(cfg.read_text().replace("http://127.0.0.1:8602", "http://192.0.2.7:8602"))
     edited = Node.open(jpn.dir)
     with pytest.raises(FederationError, match="plain HTTP off loopback.*--insecure"):
-        HttpTransport()._client(edited, "KOR")
+        with HttpTransport()._client(edited, "KOR"):
+            pass
     edited.close()
 
 

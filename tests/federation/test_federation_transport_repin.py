@@ -1,0 +1,159 @@
+"""A partner pinned again while the node serves — another URL (``accord node partner add``),
+another TLS certificate (``accord node tls pin``) — is reached under its new pin at the next
+request: the HTTP client was kept per partner, so the old URL and certificate were used until
+a restart while the errors quoted the new URL. The client replaced is closed once no request is
+on its way on it, never under one."""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from accord.api.tls import make_self_signed, pin_partner_cert
+from accord.errors import FederationError
+from accord.federation import HttpTransport
+from federation_harness import make_nodes
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class Named(ThreadingHTTPServer):
+    """A loopback server answering every GET with its name (after ``gate``, when one is set)."""
+
+    daemon_threads = True
+
+    def __init__(self, name: str, tls: tuple[str, str] | None = None, gate: threading.Event | None = None):
+        self.name, self.gate, self.started = name, gate, threading.Event()
+        super().__init__(("127.0.0.1", 0), _Answer)
+        if tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.socket = ctx.wrap_socket(self.socket, server_side=True)
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.server_address[1]}"
+
+    def close(self) -> None:
+        if self.gate is not None:
+            self.gate.set()
+        self.shutdown()
+        self.server_close()
+
+
+class _Answer(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - http.server's name
+        self.server.started.set()
+        if self.server.gate is not None:
+            self.server.gate.wait(20)
+        body = self.server.name.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def pair(tmp_path):
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    yield nodes, tmp_path
+    for n in nodes.values():
+        n.close()
+
+
+def _pin(jpn, kor, url):
+    jpn.add_partner("KOR", kor.identity.public_b64, url=url)
+
+
+def test_a_partner_pinned_again_at_another_url_is_reached_there(pair):
+    (nodes, _), servers = pair, [Named("old"), Named("new")]
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    transport = HttpTransport(timeout=5.0)
+    try:
+        _pin(jpn, kor, servers[0].url())
+        assert transport.get_checkpoint(jpn, "KOR") == "old"
+        _pin(jpn, kor, servers[1].url())
+        assert transport.get_checkpoint(jpn, "KOR") == "new"
+        servers[1].close()
+        with pytest.raises(FederationError) as err:  # the URL said is the one asked
+            transport.get_checkpoint(jpn, "KOR")
+        assert servers[1].url() in str(err.value)
+    finally:
+        transport.close()
+        for s in servers:
+            s.close()
+
+
+def test_a_certificate_pinned_again_is_the_one_checked_at_the_next_request(pair):
+    nodes, base = pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    make_self_signed(base / "KOR", "KOR")
+    other = make_self_signed(base / "other", "KOR")  # a certificate that is not the server's
+    tls = base / "KOR" / "tls"
+    server = Named("kor", tls=(str(tls / "cert.pem"), str(tls / "key.pem")))
+    transport = HttpTransport(timeout=5.0)
+    try:
+        _pin(jpn, kor, server.url("https"))
+        pin_partner_cert(base / "JPN", "KOR", base / "other" / "tls" / "cert.pem", other)
+        with pytest.raises(FederationError, match="CERTIFICATE_VERIFY_FAILED|certificate"):
+            transport.get_checkpoint(jpn, "KOR")
+        pin_partner_cert(base / "JPN", "KOR", tls / "cert.pem", None)
+        assert transport.get_checkpoint(jpn, "KOR") == "kor"
+        pin_partner_cert(base / "JPN", "KOR", base / "other" / "tls" / "cert.pem", other)  # and back
+        with pytest.raises(FederationError):
+            transport.get_checkpoint(jpn, "KOR")
+    finally:
+        transport.close()
+        server.close()
+
+
+def test_the_client_replaced_is_closed_once_the_request_on_it_is_over(pair, monkeypatch):
+    """A request on its way on the old client when the partner is pinned again finishes; only
+    then is the old client closed (and the new one serves the requests made meanwhile)."""
+    import httpx
+
+    made: list[httpx.Client] = []
+
+    class Client(httpx.Client):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(httpx, "Client", Client)
+    nodes, _ = pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    gate = threading.Event()
+    slow, new = Named("old", gate=gate), Named("new")
+    transport = HttpTransport(timeout=5.0)
+    answers: list[object] = []
+    try:
+        _pin(jpn, kor, slow.url())
+
+        def ask():
+            try:
+                answers.append(transport.get_checkpoint(jpn, "KOR"))
+            except Exception as exc:  # noqa: BLE001 - reported below
+                answers.append(exc)
+
+        on_its_way = threading.Thread(target=ask)
+        on_its_way.start()
+        assert slow.started.wait(10)
+        (old,) = made
+        _pin(jpn, kor, new.url())
+        assert transport.get_checkpoint(jpn, "KOR") == "new"
+        assert not old.is_closed, "closed under the request on its way"
+        gate.set()
+        on_its_way.join(10)
+        assert answers == ["old"]
+        assert len(made) == 2 and old.is_closed and not made[1].is_closed
+    finally:
+        transport.close()
+        slow.close()
+        new.close()

@@ -37,7 +37,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from accord.clock import Clock, SystemClock, parse_rfc3339, to_rfc3339
 from accord.core.agreements import Agreement, agreement_problems, agreements_in_force, load_yaml_strict
 from accord.core.checkpoint import origin_for
-from accord.core.files import remove_stale_temporaries
 from accord.core.identity import Identity, public_key_from_b64, raw_public, verifier_key
 from accord.core.input_files import closest
 from accord.core.items import Item, stored_item
@@ -129,8 +128,6 @@ def _clear_interrupted_init(directory: Path) -> None:
     other command said "run `accord node init`"."""
     if not (directory / INIT_MARKER).exists() or (directory / CONFIG_FILE).exists():
         return
-    remove_stale_temporaries(directory / KEY_FILE, older_than=0)
-    # (KEY_FILE.tmp: an earlier version's temporary name)
     for name in (KEY_FILE, KEY_FILE + ".tmp", DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm", INIT_MARKER):
         (directory / name).unlink(missing_ok=True)
 

@@ -115,6 +115,20 @@ def test_a_tls_init_killed_before_its_certificate_is_run_again(jpn):
     assert sorted(p.name for p in (jpn / "tls").iterdir()) == ["cert.pem", "key.pem"]
 
 
+def test_a_tls_init_killed_while_writing_a_file_leaves_nothing_after_the_next(tmp_path):
+    """Killed while its temporary file was written (``.key.pem.<pid>.<random>.tmp``): the next
+    ``tls init`` removes it with the lone key, however recent, its writer being gone."""
+    from accord.api.tls import INIT_MARKER, make_self_signed
+
+    d = tmp_path / "n" / "tls"
+    d.mkdir(parents=True)
+    (d / INIT_MARKER).write_text("")
+    (d / "key.pem").write_text("a key without its certificate")
+    (d / f".cert.pem.99999999.{'0' * 16}.tmp").write_text("half a certificate")
+    make_self_signed(tmp_path / "n", "JPN")
+    assert sorted(p.name for p in d.iterdir()) == ["cert.pem", "key.pem"]
+
+
 def test_with_json_logs_a_startup_error_is_one_json_line_too(jpn):
     """A log collector reading --log-format json got the one line that says why the server did not
     start as bare text."""

@@ -185,6 +185,8 @@ def test_the_heads_route_answers_pinned_partners_only_and_never_their_own_head(t
 def test_an_endless_answer_over_http_is_read_only_to_the_cap_and_refused(trio):
     """HttpTransport stops reading a relayed answer one byte past the cap: a partner streaming
     without end costs the requester at most that much."""
+    from contextlib import contextmanager
+
     import httpx
 
     from accord.federation.transport import HttpTransport
@@ -202,8 +204,10 @@ def test_an_endless_answer_over_http_is_read_only_to_the_cap_and_refused(trio):
         return httpx.Response(200, content=endless())
 
     class Endless(HttpTransport):  # KOR answers from the test (no request leaves the process)
+        @contextmanager
         def _client(self, node, party):
-            return httpx.Client(base_url="http://kor.test", transport=httpx.MockTransport(answer)), "http://kor.test"
+            with httpx.Client(base_url="http://kor.test", transport=httpx.MockTransport(answer)) as client:
+                yield client, "http://kor.test"
 
     transport = Endless()
     try:

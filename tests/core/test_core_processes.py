@@ -23,7 +23,8 @@ def test_this_process_and_a_running_one_are_alive_a_finished_one_is_not():
     assert not pid_alive(child.pid)   # reaped: no such process
 
 
-@pytest.mark.parametrize("pid", [0, -1, -os.getpid(), 4194304, 2**31, 2**63, 2**64 + 1])
+@pytest.mark.parametrize("pid", [0, -1, pytest.param(-os.getpid(), id="minus-own-pid"),  # a stable id: pytest-xdist
+                                 4194304, 2**31, 2**63, 2**64 + 1])  # workers must collect the same names
 def test_a_number_no_process_has_is_not_alive(pid):
     """0 and -N ask ``kill`` about a process group (0: this one's; -1: every process), and a
     number past a C int overflows: each counted as alive, or raised, where it was named."""

@@ -62,7 +62,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from accord.clock import to_rfc3339
-from accord.core.canonical import parse_json_strict
+from accord.core.canonical import canonical_json, parse_json_strict
 from accord.core.envelopes import Envelope, authenticate, check_item, check_sequence, verify_envelope
 from accord.core.identity import raw_public
 from accord.core.items import Item
@@ -462,12 +462,18 @@ class _Batch:
         verified when it is refused): kept only when storable (:func:`_claimed_text`,
         :func:`_claimed_seq`), and the refusal is recorded as from the authenticated sender, not
         from an originator the envelope names (that stays in the reason)."""
+        if not consumed and self.budget is not None and not self.budget.has_room():
+            # it writes rows (and a ledger entry) like any envelope taken: over the quota, deferred
+            self.defer(orig, seq, item_id)
+            return
         orig, seq, item_id, reason = _claimed_text(orig), _claimed_seq(seq), _claimed_text(item_id), _text(reason)
         self.receipts.append(Receipt(orig, seq, item_id, "rejected", code, reason, consumed))
         by = self.sender or orig
+        data = {"from": by, "seq": seq, "item_id": item_id, "code": code, "reason": reason[:500]}
         self.rejection_rows.append((self.stamp, by, seq, code, reason[:500]))
-        self.events.append(("item.rejected", {"from": by, "seq": seq, "item_id": item_id,
-                                              "code": code, "reason": reason[:500]}, self.now))
+        self.events.append(("item.rejected", data, self.now))
+        if not consumed and self.budget is not None:  # (one that used its number up was counted then)
+            self.budget.count(len(canonical_json(data)))
         if consumed:
             self.inbox_rows.append((orig, seq, item_id, digest, "rejected", reason[:500], self.stamp))
 

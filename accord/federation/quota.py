@@ -7,10 +7,12 @@ per window of :data:`WINDOW_SECONDS` — :data:`DEFAULT_MAX_ITEMS` envelopes and
 :data:`DEFAULT_MAX_BYTES` bytes unless its ``node.yaml`` entry sets ``max_items_per_hour`` /
 ``max_bytes_per_hour`` (0: unlimited).
 
-What counts: every envelope that uses up one of the partner's sequence numbers here (stored, an
-item already held, or refused for its content) — what writes rows. An envelope answered as a
-resend of one taken before, or refused without using its number, does not count. Its bytes are
-its signed content (RFC 8785, the item included) and its signature.
+What counts: every envelope that writes rows here — one that uses up one of the partner's
+sequence numbers (stored, an item already held, or refused for its content), counted for its
+signed content (RFC 8785, the item included) and its signature; and one refused without using
+its number (out of sequence, not the sender's own, malformed, a bad signature …), which is
+ledgered (``item.rejected``) all the same, counted for what that entry records (RFC 8785). Only
+an envelope answered as a resend of one taken before, which writes nothing, does not count.
 
 Windows are fixed: they start at multiples of :data:`WINDOW_SECONDS` since the Unix epoch (on the
 hour). The counts are rows of ``fed_quota`` (partner, window start), updated in the transaction
@@ -143,7 +145,11 @@ class Budget:
 
     def take(self, env: Envelope) -> None:
         """Count ``env``, which used up a sequence number."""
-        size = envelope_bytes(env)
+        self.count(envelope_bytes(env))
+
+    def count(self, size: int) -> None:
+        """Count one envelope of ``size`` bytes: one taken, or a refusal recorded (ledgered) without
+        using up a number."""
         self.items += 1
         self.bytes += size
         self.taken_items += 1

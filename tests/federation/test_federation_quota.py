@@ -258,3 +258,32 @@ def test_quota_settings_are_checked_in_one_line(tmp_path):
                                  "--key", key, "--max-items-per-hour", "500"])
     assert r.exit_code == 0, r.output
     assert "max_items_per_hour: 500" in cfg.read_text()
+
+
+def test_refusals_that_use_up_no_number_count_against_the_quota_too(fed_pair):
+    """Each refusal writes a ledger entry (``item.rejected``, append-only) and a ``fed_rejections``
+    row whether or not it uses up a number: a partner sending envelopes refused without using
+    one (out of sequence, not its own, malformed) must not write without bound under its quota."""
+    nodes, net, clock, fed = fed_pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    _limit(kor, "JPN", max_items_per_hour=3)
+    from accord.federation import receive_batch
+
+    # numbers far ahead of the one expected: each refused (out of sequence), none uses one up
+    ahead = [seal(note(jpn, i), "KOR", 100 + i, jpn.identity, clock.now()).to_json() for i in range(5)]
+    first = receive_batch(kor, ahead + ["not an envelope"], sender="JPN")
+    assert [(r.code == "over_quota") for r in first.receipts] == [False] * 3 + [True] * 3
+    assert all(not r.consumed for r in first.receipts)
+    for _ in range(3):                                  # the window used up: nothing more written
+        with pytest.raises(Exception, match="over its intake quota"):
+            receive_batch(kor, ahead, sender="JPN")
+        with pytest.raises(Exception, match="over its intake quota"):
+            quota.admit(kor, "JPN")
+    assert len(ledger_events(kor.dir, "item.rejected")) == 3
+    assert kor.conn.execute("SELECT COUNT(*) FROM fed_rejections").fetchone()[0] == 3
+    (row,) = kor.conn.execute("SELECT items, bytes FROM fed_quota WHERE partner = 'JPN'").fetchall()
+    assert row[0] == 3 and row[1] > 0
+    # the next window: the partner's own stream goes on as before
+    clock.advance(WINDOW)
+    ack = receive_batch(kor, [seal(note(jpn, 9), "KOR", 1, jpn.identity, clock.now()).to_json()], sender="JPN")
+    assert [r.status for r in ack.receipts] == ["stored"]

@@ -393,8 +393,9 @@ def _claimed_text(value: Any) -> str | None:
 
 
 def _claimed_seq(value: Any) -> int | None:
-    """A claimed sequence number, kept when it is an integer a database column holds."""
-    return value if type(value) is int and -(2**63) <= value < 2**63 else None
+    """A claimed sequence number, kept when it is an integer both a database column and the
+    ``item.rejected`` entry's canonical JSON hold (RFC 8785: at most 2**53 - 1 either way)."""
+    return value if type(value) is int and -(2**53) < value < 2**53 else None
 
 
 class _Batch:

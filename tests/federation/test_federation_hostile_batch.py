@@ -87,3 +87,19 @@ def test_a_batch_holding_a_lone_surrogate_is_refused_whole_in_one_line(pair):
     jpn, kor, client = pair
     r = _post(client, jpn, b'{"envelopes": [{"originator": "\\ud800", "seq": 1}]}')
     assert r.status_code == 400 and "lone surrogate" in r.json()["detail"]["reason"], r.text
+
+
+def test_a_claimed_seq_a_database_holds_but_rfc_8785_cannot_is_dropped_not_the_batch(pair):
+    """A 64-bit ``seq`` above 2**53 fits the rejection row but not the ``item.rejected`` entry's
+    canonical JSON (RFC 8785's exact integers): kept, it failed the whole batch's commit (503)."""
+    jpn, kor, client = pair
+    item = note(jpn, 1)
+    good = json.loads(wire.seal_envelope(jpn, item, "KOR", 1, jpn.clock.now()))
+    hostile = [{"originator": "JPN", "seq": 2**60}, {**good, "seq": -(2**62)}, {**good, "seq": 2**53}]
+    r = _post(client, jpn, json.dumps({"envelopes": [*hostile, good]}).encode())
+    assert r.status_code == 200, r.text
+    receipts = r.json()["receipts"]
+    assert [(x["status"], x["seq"]) for x in receipts] == [("rejected", None)] * 3 + [("stored", 1)]
+    assert received(kor.dir, "JPN") == [(1, item.id)]
+    assert [e["seq"] for e in _rejected(kor)] == [None, None, None]
+    kor.ledger.verify()

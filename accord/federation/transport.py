@@ -22,6 +22,7 @@ the request itself raises :class:`~accord.errors.AuthError`.
 from __future__ import annotations
 
 import random
+import re
 import ssl
 import threading
 import time
@@ -267,13 +268,21 @@ def _pinned_pem(path: Path | None) -> bytes | None:
 MAX_RETRY_AFTER = 3600.0
 """The longest ``Retry-After`` honoured (a partner's quota window); a longer one is cut to it."""
 
+MIN_RETRY_AFTER = 1.0
+"""The shortest ``Retry-After`` honoured; a shorter one (0) is raised to it, so a partner answering
+every batch 429 "retry now" cannot have the delivery worker resend (and record the deferral) in
+a loop that never waits."""
+
+_DELAY_SECONDS = re.compile(r"[0-9]{1,12}")  # ASCII digits only (str.isdigit also takes '²', '٣' …)
+
 
 def retry_after(value: str | None) -> float | None:
     """A 429's ``Retry-After`` in seconds (RFC 9110 §10.2.3: delay-seconds; an HTTP date is not
-    read), at most :data:`MAX_RETRY_AFTER`; None when absent or not a number of seconds."""
-    if value is None or not value.strip().isdigit() or len(value.strip()) > 12:
+    read), within :data:`MIN_RETRY_AFTER` .. :data:`MAX_RETRY_AFTER`; None when absent or not a
+    number of seconds."""
+    if value is None or not _DELAY_SECONDS.fullmatch(value.strip()):
         return None
-    return min(float(value.strip()), MAX_RETRY_AFTER)
+    return min(max(float(value.strip()), MIN_RETRY_AFTER), MAX_RETRY_AFTER)
 
 
 def _unreachable(party: str, url: str, exc: Exception, seconds: float) -> FederationError:

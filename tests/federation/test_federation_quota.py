@@ -287,3 +287,15 @@ def test_refusals_that_use_up_no_number_count_against_the_quota_too(fed_pair):
     clock.advance(WINDOW)
     ack = receive_batch(kor, [seal(note(jpn, 9), "KOR", 1, jpn.identity, clock.now()).to_json()], sender="JPN")
     assert [r.status for r in ack.receipts] == ["stored"]
+
+
+def test_a_hostile_retry_after_neither_spins_the_sender_nor_raises():
+    """``Retry-After: 0`` made the delivery worker resend at once, without end (a request, a ledger
+    of the deferral and a warning per turn); a Latin-1 superscript digit passed ``str.isdigit``
+    and raised ValueError from the transport."""
+    from accord.federation.transport import MAX_RETRY_AFTER, retry_after
+
+    assert retry_after("0") == retry_after(" 0 ") == 1.0
+    assert retry_after("3000") == 3000.0 and retry_after("99999999") == MAX_RETRY_AFTER
+    for bad in ("\xb2", "1\xb3", "\u0663", "-5", "1.5", "Wed, 21 Oct 2026 07:28:00 GMT", "", "9" * 13, None):
+        assert retry_after(bad) is None, bad

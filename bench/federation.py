@@ -58,7 +58,7 @@ from accord.core.markings import Marking  # noqa: E402
 from accord.federation import Federation, HttpTransport, share_many  # noqa: E402
 from accord.node import Node  # noqa: E402
 from accord.node.node import open_database  # noqa: E402
-from accord.store.base import DatabaseError  # noqa: E402
+from accord.store.base import DatabaseError, transaction  # noqa: E402
 
 RESULTS: dict[str, dict[str, str]] = {}  # store -> figure -> value, for the side-by-side table
 STORE = "sqlite"
@@ -223,11 +223,13 @@ def drain(base: Path, a: Node, fed: Federation, b: NodeProcess, count: int) -> N
 
 
 def _receipt_checks(dir: Path) -> tuple[int, int]:
-    """(receipts proven, receipts pending) of B at A, read on a connection of its own."""
+    """(receipts proven, receipts pending) of B at A, read on a connection of its own, both in one
+    transaction (a round recorded between two reads would be counted twice)."""
     conn = open_database(dir)
     try:
-        proven = conn.execute("SELECT receipts_proven FROM fed_partner_state WHERE party='KOR'").fetchone()
-        pending = conn.execute("SELECT COUNT(*) FROM fed_receipt_checks WHERE party='KOR'").fetchone()[0]
+        with transaction(conn):
+            proven = conn.execute("SELECT receipts_proven FROM fed_partner_state WHERE party='KOR'").fetchone()
+            pending = conn.execute("SELECT COUNT(*) FROM fed_receipt_checks WHERE party='KOR'").fetchone()[0]
         return (proven[0] if proven else 0), pending
     finally:
         conn.close()

@@ -226,13 +226,18 @@ def _answers(node: Node, party: str, transport: Any, rows: list[Any], size: int)
 
 def _batched(node: Node, party: str, many: Any, rows: list[Any], size: int,
              end: float) -> Generator[tuple[_Row, _Proof | None], None, bool]:
-    """:data:`PROOFS_PER_REQUEST` rows a request, each given what is left of the round as its
-    deadline. Returns True if the partner has no batch route (it answered the first request 404)."""
-    for lo in range(0, len(rows), PROOFS_PER_REQUEST):
-        part, left = rows[lo:lo + PROOFS_PER_REQUEST], end - time.monotonic()
+    """:data:`PROOFS_PER_REQUEST` indices a request, each given what is left of the round as its
+    deadline; an index named by several receipts (only a lying partner names one entry for two
+    items) is asked once. Returns True if the partner has no batch route (it answered the first
+    request 404)."""
+    named: dict[int, list[Any]] = {}
+    for row in rows:
+        named.setdefault(row[0], []).append(row)
+    order = list(named)
+    for lo in range(0, len(order), PROOFS_PER_REQUEST):
+        indices, left = order[lo:lo + PROOFS_PER_REQUEST], end - time.monotonic()
         if left <= 0:
             return False
-        indices = [r[0] for r in part]
         try:
             answer = many(node, party, indices, size, left)
         except StoreUnavailable:
@@ -247,8 +252,9 @@ def _batched(node: Node, party: str, many: Any, rows: list[Any], size: int,
         except FederationError as exc:  # garbled: no evidence either way, as proofs not given
             log.debug("%s", exc)
             proofs = {}
-        for row in part:
-            yield row, proofs.get(row[0])
+        for index in indices:
+            for row in named[index]:
+                yield row, proofs.get(index)
     return False
 
 

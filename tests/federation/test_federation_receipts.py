@@ -267,6 +267,34 @@ def test_a_receipt_naming_another_items_entry_is_caught_ledgered_and_flagged(tmp
             n.close()
 
 
+def test_receipts_naming_one_entry_for_several_items_are_all_caught_that_entry_asked_once(tmp_path):
+    """The route refuses an index given twice: the sender asks each index once, however many of
+    its pending receipts name it, and judges each receipt by the one proof."""
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    try:
+        fed = _networked(nodes, InProcessNetwork())
+        share(jpn, note(jpn, 0), "KOR")
+        fed.sync()
+        honest = kor.conn.execute("SELECT ledger_idx FROM fed_received").fetchone()[0]
+        class Naming(_Counting):  # from now on every receipt of KOR's names that first entry
+            def send(self, node, party, envelopes):
+                ack = super().send(node, party, envelopes)
+                return dataclasses.replace(ack, receipts=tuple(dataclasses.replace(r, ledger_index=honest)
+                                                               for r in ack.receipts))
+
+        net = Naming()
+        fed = _networked(nodes, net)
+        lied = [share(jpn, note(jpn, n), "KOR").item_id for n in (1, 2, 3)]
+        fed.sync()
+        assert [n for n, _ in net.asked] == [1]
+        assert _state(jpn, "KOR")[:2] == (1, 3) and _pending(jpn, "KOR") == 0
+        assert sorted(e["item_id"] for e in ledger_events(jpn.dir, "partner.receipt_false")) == sorted(lied)
+    finally:
+        for n in nodes.values():
+            n.close()
+
+
 def test_a_receipt_for_an_item_never_ledgered_is_caught_when_the_partner_serves_a_proof(tmp_path, monkeypatch):
     """KOR acknowledges 'stored' without storing or ledgering anything and names an index of its
     log: the entry there (KOR's own pin of JPN) is not the item's."""

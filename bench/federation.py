@@ -13,12 +13,16 @@ machine clock, millisecond precision).
 2. Sustained throughput: A creates and shares N items as fast as it can (batches of 500) while
    its worker delivers them; items/s from first creation to last stored at B.
 3. Drain: N items already queued at A (B down), then B comes up: items/s to drain the outbox.
+4. Receipt proofs: B's receipts still waiting at A for a proof after the drain, then how fast A
+   proves them (:mod:`accord.federation.receipts`, after each tree-head check) with nothing else
+   going on, for at most ``--proof-seconds``.
 
 Every run checks that B holds exactly the items A shared, once each, in order.
 Targets (issue #4): p99 < 50 ms at 500/s; >= 2,000 items/s; nothing lost.
 
     .venv/bin/python bench/federation.py [--rate 500] [--seconds 10] [--items 10000] [--body note|track]
                                          [--store sqlite|postgresql|both] [--workers 1|2|1,2]
+                                         [--proof-seconds 20]
 
 ``--store both`` runs everything on SQLite, then on PostgreSQL, and prints the figures side by
 side. ``--workers`` is the number of server processes of B (``node serve --workers N``); ``1,2``
@@ -54,7 +58,7 @@ from accord.core.markings import Marking  # noqa: E402
 from accord.federation import Federation, HttpTransport, share_many  # noqa: E402
 from accord.node import Node  # noqa: E402
 from accord.node.node import open_database  # noqa: E402
-from accord.store.base import DatabaseError  # noqa: E402
+from accord.store.base import DatabaseError, transaction  # noqa: E402
 
 RESULTS: dict[str, dict[str, str]] = {}  # store -> figure -> value, for the side-by-side table
 STORE = "sqlite"
@@ -218,6 +222,35 @@ def drain(base: Path, a: Node, fed: Federation, b: NodeProcess, count: int) -> N
     return b
 
 
+def _receipt_checks(dir: Path) -> tuple[int, int]:
+    """(receipts proven, receipts pending) of B at A, read on a connection of its own, both in one
+    transaction (a round recorded between two reads would be counted twice)."""
+    conn = open_database(dir)
+    try:
+        with transaction(conn):
+            proven = conn.execute("SELECT receipts_proven FROM fed_partner_state WHERE party='KOR'").fetchone()
+            pending = conn.execute("SELECT COUNT(*) FROM fed_receipt_checks WHERE party='KOR'").fetchone()[0]
+        return (proven[0] if proven else 0), pending
+    finally:
+        conn.close()
+
+
+def proofs(base: Path, seconds: float) -> None:
+    proven0, pending0 = _receipt_checks(base / "JPN")
+    print(f"receipt proofs: {proven0} proven during the phases above, {pending0} pending; then at most "
+          f"{seconds:g} s idle")
+    t0 = time.monotonic()
+    proven, pending = proven0, pending0
+    while pending and time.monotonic() - t0 < seconds:
+        time.sleep(0.25)
+        proven, pending = _receipt_checks(base / "JPN")
+    elapsed = time.monotonic() - t0
+    rate = (proven - proven0) / elapsed if elapsed else 0.0
+    print(f"  proven {proven - proven0} in {elapsed:.1f} s ({rate:.0f}/s); {pending} still pending")
+    _note("receipts pending after drain", f"{pending0}")
+    _note("receipt proofs/s (idle)", f"{rate:.0f}")
+
+
 def request_signature_cost(n: int = 2000) -> None:
     """CPU per partner request to check its RFC 9421 signature and digest (B's side, in this
     process): Accord's own layout, and the same signature after a gateway's in the headers,
@@ -259,6 +292,8 @@ def main() -> None:
                     "(Federation's default)")
     ap.add_argument("--body", choices=("note", "track"), default="note",
                     help="small test.note items, or warning.track items with floats (~0.9 kB)")
+    ap.add_argument("--proof-seconds", type=float, default=20.0,
+                    help="how long the receipt-proof phase waits at most for the pending proofs")
     ap.add_argument("--store", choices=("sqlite", "postgresql", "both"), default="sqlite",
                     help="where both nodes keep their state (postgresql: a fresh schema per node in "
                          "ACCORD_BENCH_PG's database, default postgresql://postgres@127.0.0.1:5432/test)")
@@ -298,6 +333,7 @@ def run(args: argparse.Namespace, store, workers: int = 1) -> None:
             latency(base, a, args.rate, args.seconds)
             throughput(base, a, args.items, b)
             b = drain(base, a, fed, b, args.items)
+            proofs(base, args.proof_seconds)
         finally:
             fed.stop()
             b.stop()

@@ -9,9 +9,11 @@ Every request must carry an RFC 9421 HTTP message signature by a pinned partner 
   and the next sequence number this node expects from the sender.
 * ``GET /checkpoint`` — this node's latest signed ledger checkpoint (C2SP signed note).
 * ``GET /consistency?first=M&second=N`` — an RFC 9162 consistency proof between two tree sizes.
-* ``GET /receipt?index=N&size=S`` — entry ``N`` of this node's ledger with its RFC 9162 inclusion
-  path to the tree of size ``S``, only if that entry records an item received from the caller
-  (:mod:`accord.federation.receipts`; anything else is one uniform 404).
+* ``GET /receipts?index=N&index=M&…&size=S`` — for each index (1 to 64, all different), that
+  entry of this node's ledger with its RFC 9162 inclusion path to the tree of size ``S``, only if
+  the entry records an item received from the caller (:mod:`accord.federation.receipts`; every
+  other index is listed in ``not_found``, whatever the reason). ``GET /receipt?index=N&size=S``
+  is the same for one index (anything else is one uniform 404), for senders older than the batch.
 * ``GET /heads`` — for each third party this node pins, the latest checkpoint of that party this
   node verified, as that party signed it (tree-head gossip, :mod:`accord.federation.gossip`).
 """
@@ -22,7 +24,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from accord.api.deps import (BodyTooLarge, MalformedLength, error_responses, mark_authenticated, read_body_capped,
@@ -224,6 +226,27 @@ def make_router(node: Node) -> APIRouter:
             raise HTTPException(status.HTTP_404_NOT_FOUND,
                                 {"error": "not_found", "reason": receipts.not_found_reason(sender, index, size)})
         return found
+
+    @router.get("/receipts", summary="Proofs of ledger entries recording items from the caller (partners only)")
+    async def receipts_batch(index: list[int] = Query([]), size: int | None = None,
+                             sender: str = Depends(authenticate)) -> dict[str, Any]:
+        most = receipts.PROOFS_PER_REQUEST
+        if not index or size is None:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST,
+                                f"query parameters index (1 to {most} of them) and size are required")
+        if len(index) > most or len(set(index)) != len(index):
+            raise HTTPException(status.HTTP_400_BAD_REQUEST,
+                                f"query parameter index must be given 1 to {most} times, each time another one "
+                                f"({len(index)} given, {len(set(index))} different)")
+        if not (all(0 <= i <= MAX_LEDGER_INDEX for i in index) and 0 <= size <= MAX_LEDGER_INDEX + 1):
+            raise HTTPException(status.HTTP_400_BAD_REQUEST,
+                                f"query parameter index must be an integer in 0..{MAX_LEDGER_INDEX} and size "
+                                f"in 0..{MAX_LEDGER_INDEX + 1}")
+        from starlette.concurrency import run_in_threadpool
+        try:  # one answer for every index not given, whatever the reason: the rest of the log is not the caller's
+            return await run_in_threadpool(receipts.local_receipts, node, sender, index, size)
+        except StoreUnavailable as exc:
+            raise store_unavailable(exc) from None
 
     @router.get("/heads", summary="The third parties' heads this node verified (partners only)")
     async def heads(sender: str = Depends(authenticate)) -> JSONResponse:

@@ -9,9 +9,11 @@ for a duplicate, the index of the entry that recorded the item first). The sende
    row for that sequence number — never the id the receipt claims;
 2. after it has verified the partner's signed checkpoint of size ``S`` (the tree-head check,
    :func:`accord.federation.treeheads.check_partner_head`), asks for up to
-   :data:`PROOFS_PER_CHECK` pending indices below ``S`` (:func:`prove`): ``GET
-   /federation/v1/receipt?index=N&size=S`` answers the leaf bytes at ``N`` and their RFC 9162
-   inclusion path to the tree of size ``S``;
+   :data:`PROOFS_PER_CHECK` pending indices below ``S`` (:func:`prove`), :data:`PROOFS_PER_REQUEST`
+   in each ``GET /federation/v1/receipts?index=N&index=M&…&size=S``, which answers, for each
+   index, the leaf bytes there and their RFC 9162 inclusion path to the tree of size ``S`` (a
+   partner older than that route is asked ``GET /federation/v1/receipt?index=N&size=S``, one
+   index a request, :data:`LEGACY_PROOFS_PER_CHECK` at most);
 3. verifies the path against the checkpoint's root and that the leaf is ``item.received`` of
    that item id (and that item's digest) from this node, or ``item.retracted`` of that
    retraction by this node. Proven: the row goes (``receipts_proven`` counts it). A path that
@@ -28,9 +30,10 @@ gone unproven for :data:`UNPROVEN_AFTER` seconds a warning says so (``receipt.un
 partner every :data:`UNPROVEN_EVERY` seconds). Receipts without an index (a partner older than
 this) are counted (``receipts_unindexed``) and never checked.
 
-The receiving side, :func:`local_receipt`, serves only entries that record an item *from the
-caller*: anything else — another party's entry, an event of another type, an index outside the
-tree — is one and the same 404, so the route tells a partner nothing about the rest of the log.
+The receiving side, :func:`local_receipts` (:func:`local_receipt` for one index), serves only
+entries that record an item *from the caller*: anything else — another party's entry, an event of
+another type, an index outside the tree — is one and the same "not found" (a 404 for one index, a
+place in ``not_found`` in a batch), so the routes tell a partner nothing about the rest of the log.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import binascii
 import logging
 import threading
 import time
+from collections.abc import Generator, Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -57,8 +61,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("accord.federation")
 
-PROOFS_PER_CHECK = 64
-"""The most receipt proofs asked of one partner after each verified head (every 2 s by default)."""
+PROOFS_PER_REQUEST = 64
+"""The most indices in one request for proofs (the route refuses more: it bounds the partner's work)."""
+
+PROOFS_PER_CHECK = 1024
+"""The most receipt proofs asked of one partner after each verified head (every 2 s by default):
+16 requests, about 500 proofs a second, against a default intake quota of about 278 envelopes a
+second (:data:`accord.federation.quota.DEFAULT_MAX_ITEMS` an hour)."""
+
+LEGACY_PROOFS_PER_CHECK = 64
+"""The most proofs asked after each head of a partner without the batch route, one request each."""
+
+ROUND_SECONDS = 60.0
+"""Seconds one round of proofs may take: a request starts only within them and is given only what
+is left of them as its deadline (one request's own deadline, ``transport.REQUEST_DEADLINE``)."""
 
 UNPROVEN_AFTER = 600.0
 """Seconds a receipt may go unproven, its proof asked for and not given, before it is said."""
@@ -79,27 +95,37 @@ def not_found_reason(party: str, index: int, size: int) -> str:
     return f"no entry recording an item from {party} at index {index} of a tree of size {size}"
 
 
-def local_receipt(node: Node, party: str, index: int, size: int) -> dict[str, Any] | None:
-    """Entry ``index`` of this node's ledger and ``PATH(index, D[size])``, if that entry records an
-    item received from ``party`` (``item.received`` from it, or ``item.retracted`` by it); None
-    for anything else, whatever the reason."""
+def _records_from(leaf: bytes, party: str) -> bool:
+    """Whether a ledger entry records an item received from ``party``."""
+    try:
+        entry = parse_json_strict(leaf, source="ledger entry")
+        data = entry["data"]
+        return bool((entry["type"] == "item.received" and data.get("from") == party)
+                    or (entry["type"] == "item.retracted" and data.get("by") == party))
+    except (InputError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def local_receipts(node: Node, party: str, indices: list[int], size: int) -> dict[str, Any]:
+    """``{"size", "proofs", "not_found"}``: for each of ``indices`` (in their order) whose entry of
+    this node's ledger records an item received from ``party`` (``item.received`` from it, or
+    ``item.retracted`` by it), ``{"index", "size", "leaf", "path"}`` with ``PATH(index, D[size])``;
+    every other index, whatever the reason, in ``not_found``. The leaves in one query, every path's
+    hashes in one more per table (:meth:`accord.store.ledger.Ledger.inclusion_proofs`)."""
     with write_lock(node):  # committed rows only, never another thread's open transaction
         ledger = node.ledger
-        if not 0 <= index < size <= ledger.size:
-            return None
-        leaf = ledger.leaf(index)
-        try:
-            entry = parse_json_strict(leaf, source="ledger entry")
-            data = entry["data"]
-            ours = ((entry["type"] == "item.received" and data.get("from") == party)
-                    or (entry["type"] == "item.retracted" and data.get("by") == party))
-        except (InputError, KeyError, TypeError, AttributeError):
-            return None
-        if not ours:
-            return None
-        path = ledger.inclusion_proof(index, size)
-    return {"index": index, "size": size, "leaf": base64.b64encode(leaf).decode(),
-            "path": [base64.b64encode(h).decode() for h in path]}
+        leaves = ledger.leaves(i for i in indices if 0 <= i < size) if size <= ledger.size else {}
+        ours = [i for i in indices if i in leaves and _records_from(leaves[i], party)]
+        paths = dict(zip(ours, ledger.inclusion_proofs(ours, size))) if ours else {}
+    return {"size": size, "not_found": [i for i in indices if i not in paths],
+            "proofs": [{"index": i, "size": size, "leaf": base64.b64encode(leaves[i]).decode(),
+                        "path": [base64.b64encode(h).decode() for h in paths[i]]} for i in ours]}
+
+
+def local_receipt(node: Node, party: str, index: int, size: int) -> dict[str, Any] | None:
+    """Entry ``index`` and its path, as one of :func:`local_receipts`; None for anything else."""
+    proofs = local_receipts(node, party, [index], size)["proofs"]
+    return proofs[0] if proofs else None
 
 
 def parse_proof(data: Any, party: str, index: int, size: int) -> tuple[bytes, list[bytes]]:
@@ -118,6 +144,26 @@ def parse_proof(data: Any, party: str, index: int, size: int) -> tuple[bytes, li
         raise FederationError(f"{party} sent a malformed receipt proof for entry {index}: {exc}") from None
 
 
+def parse_proofs(data: Any, party: str, indices: list[int], size: int) -> dict[int, tuple[bytes, list[bytes]]]:
+    """The leaf bytes and path of each index proven in a partner's answer to a batch request (its
+    JSON bytes, or parsed), by index; :class:`FederationError` if it is not of the shape
+    :func:`local_receipts` gives for the ``indices`` and ``size`` asked (each index once, in
+    ``proofs`` or in ``not_found``)."""
+    try:
+        if isinstance(data, (bytes, bytearray)):
+            data = parse_json_strict(bytes(data), source=f"receipt proofs from {party}")
+        if (not isinstance(data, dict) or data.get("size") != size or not isinstance(data.get("proofs"), list)
+                or not isinstance(data.get("not_found"), list)):
+            raise ValueError("not {size, proofs, not_found} for the tree size asked")
+        named = [p.get("index") if isinstance(p, dict) else None for p in data["proofs"]] + data["not_found"]
+        if (len(named) != len(indices) or not all(type(i) is int for i in named)
+                or sorted(named) != sorted(indices)):
+            raise ValueError("not each index asked once, proven or not found")
+    except (ValueError, InputError) as exc:
+        raise FederationError(f"{party} sent malformed receipt proofs: {exc}") from None
+    return {p["index"]: parse_proof(p, party, p["index"], size) for p in data["proofs"]}
+
+
 # --- the sending side -------------------------------------------------------------------------
 def record(conn: Any, party: str, receipts: tuple[Receipt, ...], stamp: str) -> int:
     """In the acknowledgement's transaction: keep each consumed stored/duplicate receipt that
@@ -134,34 +180,28 @@ def record(conn: Any, party: str, receipts: tuple[Receipt, ...], stamp: str) -> 
                and r.ledger_index is None)
 
 
+_Row = tuple[int, str, int, str | None]   # ledger_idx, item_id, seq, refused_since
+_Proof = tuple[bytes, list[bytes]]
+
+
 def prove(node: Node, party: str, transport: Any, head: Checkpoint, note: str) -> None:
     """Ask ``party`` to prove up to :data:`PROOFS_PER_CHECK` pending receipts against ``head``,
-    its checkpoint just verified (``note``: as it signed it), and record the outcomes."""
-    fetch = getattr(transport, "get_receipt", None)
-    if fetch is None:  # a transport that cannot ask (exercise simulations): nothing is checked
-        return
+    its checkpoint just verified (``note``: as it signed it), and record the outcomes. The round
+    ends early, its outcomes so far recorded, when a request fails or is refused (not reached, a
+    401, a 429: the next check asks again) or :data:`ROUND_SECONDS` have passed."""
+    if getattr(transport, "get_receipts", None) is None and getattr(transport, "get_receipt", None) is None:
+        return  # a transport that cannot ask (exercise simulations): nothing is checked
     with write_lock(node):
         rows = node.conn.execute("SELECT ledger_idx, item_id, seq, refused_since FROM fed_receipt_checks WHERE "
                                  "party = ? AND ledger_idx < ? ORDER BY tries, ledger_idx LIMIT ?",
                                  (party, head.size, PROOFS_PER_CHECK)).fetchall()
     proven: list[tuple[str, int, str]] = []
-    refused: list[tuple[int, str, int, str | None]] = []
-    for index, item_id, seq, refused_since in rows:
-        try:
-            answer = fetch(node, party, index, head.size)
-        except StoreUnavailable:
-            raise
-        except AccordError as exc:  # not reached, or the request refused: the next check asks again
-            log.debug("receipt proofs from %s not asked: %s", party, exc)
-            break
-        try:
-            proof = None if answer is None else parse_proof(answer, party, index, head.size)
-        except FederationError as exc:  # garbled: no evidence either way, as a proof not given
-            log.debug("%s", exc)
-            proof = None
+    refused: list[_Row] = []
+    for row, proof in _answers(node, party, transport, [tuple(r) for r in rows], head.size):
         if proof is None:
-            refused.append((index, item_id, seq, refused_since))
+            refused.append(row)
             continue
+        index, item_id, seq, _ = row
         leaf, path = proof
         problem = _problem(node, index, item_id, head, leaf, path)
         if problem is None:
@@ -172,8 +212,74 @@ def prove(node: Node, party: str, transport: Any, head: Checkpoint, note: str) -
     _beyond_head(node, party, head.size)
 
 
-def _record(node: Node, party: str, proven: list[tuple[str, int, str]],
-            refused: list[tuple[int, str, int, str | None]], size: int) -> None:
+def _answers(node: Node, party: str, transport: Any, rows: list[Any], size: int) -> Iterator[tuple[_Row, _Proof | None]]:
+    """Each row asked for, with the proof the partner gave for it (None: not given, or garbled —
+    no evidence either way), until a request fails or :data:`ROUND_SECONDS` have passed."""
+    end = time.monotonic() + ROUND_SECONDS
+    many = getattr(transport, "get_receipts", None)
+    if many is not None and not (yield from _batched(node, party, many, rows, size, end)):
+        return
+    one = getattr(transport, "get_receipt", None)
+    if one is not None:
+        yield from _one_by_one(node, party, one, rows[:LEGACY_PROOFS_PER_CHECK], size, end)
+
+
+def _batched(node: Node, party: str, many: Any, rows: list[Any], size: int,
+             end: float) -> Generator[tuple[_Row, _Proof | None], None, bool]:
+    """:data:`PROOFS_PER_REQUEST` indices a request, each given what is left of the round as its
+    deadline; an index named by several receipts (only a lying partner names one entry for two
+    items) is asked once. Returns True if the partner has no batch route (it answered the first
+    request 404)."""
+    named: dict[int, list[Any]] = {}
+    for row in rows:
+        named.setdefault(row[0], []).append(row)
+    order = list(named)
+    for lo in range(0, len(order), PROOFS_PER_REQUEST):
+        indices, left = order[lo:lo + PROOFS_PER_REQUEST], end - time.monotonic()
+        if left <= 0:
+            return False
+        try:
+            answer = many(node, party, indices, size, left)
+        except StoreUnavailable:
+            raise
+        except AccordError as exc:  # not reached, or the request refused: the next check asks again
+            log.debug("receipt proofs from %s not asked: %s", party, exc)
+            return False
+        if answer is None:
+            return lo == 0
+        try:
+            proofs = parse_proofs(answer, party, indices, size)
+        except FederationError as exc:  # garbled: no evidence either way, as proofs not given
+            log.debug("%s", exc)
+            proofs = {}
+        for index in indices:
+            for row in named[index]:
+                yield row, proofs.get(index)
+    return False
+
+
+def _one_by_one(node: Node, party: str, one: Any, rows: list[Any], size: int,
+                end: float) -> Iterator[tuple[_Row, _Proof | None]]:
+    """A request a row (``GET /receipt``, what a partner without the batch route answers)."""
+    for row in rows:
+        if time.monotonic() >= end:
+            return
+        try:
+            answer = one(node, party, row[0], size)
+        except StoreUnavailable:
+            raise
+        except AccordError as exc:
+            log.debug("receipt proofs from %s not asked: %s", party, exc)
+            return
+        proof = None
+        try:
+            proof = None if answer is None else parse_proof(answer, party, row[0], size)
+        except FederationError as exc:
+            log.debug("%s", exc)
+        yield row, proof
+
+
+def _record(node: Node, party: str, proven: list[tuple[str, int, str]], refused: list[_Row], size: int) -> None:
     """A round's proven and refused receipts, in one transaction (one commit, not one a proof)."""
     if not proven and not refused:
         return

@@ -3,7 +3,9 @@
 :class:`Transport` has four calls, all made by the *sending* node ``node`` towards partner
 ``party``: deliver a batch body and get the partner's :class:`~accord.federation.inbox.BatchAck`,
 fetch its latest signed checkpoint, fetch a consistency proof, and fetch the heads of third
-parties it has verified (:mod:`accord.federation.gossip`, the answer's bytes, read up to a cap). Any failure to get an answer
+parties it has verified (:mod:`accord.federation.gossip`, the answer's bytes, read up to a cap).
+Both implementations also fetch receipt proofs (``get_receipts``, ``get_receipt``:
+:mod:`accord.federation.receipts`; a transport without them checks no receipt). Any failure to get an answer
 raises :class:`~accord.errors.FederationError` (the caller retries with backoff); a refusal of
 the request itself raises :class:`~accord.errors.AuthError`.
 
@@ -158,13 +160,14 @@ class HttpTransport:
                 entry.client.close()
 
     def _request(self, node: Node, party: str, method: str, path: str, params: dict[str, Any] | None,
-                 body: bytes, allow: tuple[int, ...] = (200,)) -> httpx.Response:
+                 body: bytes, allow: tuple[int, ...] = (200,), within: float | None = None) -> httpx.Response:
         query = str(httpx.QueryParams(params or {}))
         headers = sign_request(node.identity, method, path, query, body, node.clock.now(), party)
         if body:
             headers["Content-Type"] = "application/json"
         headers["Accept-Encoding"] = "identity"
         seconds = REQUEST_DEADLINE + len(body) / SLOWEST_UPLOAD
+        seconds = seconds if within is None else min(seconds, within)
         with self._client(node, party) as (client, url):
             try:
                 with deadline.within(seconds), client.stream(method, path, params=params, content=body,
@@ -209,6 +212,16 @@ class HttpTransport:
         parsed and checked by :func:`accord.federation.receipts.parse_proof`), or None if it answers 404."""
         resp = self._request(node, party, "GET", "/federation/v1/receipt", {"index": index, "size": size}, b"",
                              allow=(200, 404))
+        return None if resp.status_code == 404 else resp.content
+
+    def get_receipts(self, node: Node, party: str, indices: list[int], size: int,
+                     within: float | None = None) -> bytes | None:
+        """The partner's proofs of ledger entries ``indices`` (at most 64) in its tree of ``size``
+        (the answer's bytes, parsed and checked by :func:`accord.federation.receipts.parse_proofs`),
+        the request given ``within`` seconds at most; None if the partner has no such route (404:
+        older than it, it is asked one index at a time)."""
+        resp = self._request(node, party, "GET", "/federation/v1/receipts", {"index": indices, "size": size}, b"",
+                             allow=(200, 404), within=within)
         return None if resp.status_code == 404 else resp.content
 
     def get_heads(self, node: Node, party: str) -> bytes:
@@ -373,6 +386,11 @@ class InProcessNetwork:
     def get_receipt(self, node: Node, party: str, index: int, size: int) -> Any:
         from accord.federation.receipts import local_receipt
         return local_receipt(self._target(node, party), node.party, index, size)
+
+    def get_receipts(self, node: Node, party: str, indices: list[int], size: int,
+                     within: float | None = None) -> Any:
+        from accord.federation.receipts import local_receipts
+        return local_receipts(self._target(node, party), node.party, indices, size)
 
     def get_heads(self, node: Node, party: str) -> bytes:
         from accord.federation.gossip import relayed_heads

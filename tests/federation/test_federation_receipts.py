@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 from accord.api.app import create_app
 from accord.core import merkle
 from accord.core.canonical import parse_json_strict
-from accord.errors import InputError
-from accord.federation import Federation, HttpTransport, InProcessNetwork, receipts, retract, share, status
+from accord.errors import InputError, NotFoundError, PartnerDeferred
+from accord.federation import (Federation, HttpTransport, InProcessNetwork, receipts, retract, share, share_many,
+                               status)
 from accord.federation.httpsig import sign_request
 from accord.federation.inbox import MAX_LEDGER_INDEX, BatchAck, Receipt, receive_envelope
 from accord.federation.schema import write_lock
@@ -96,15 +97,121 @@ def test_receipts_of_a_delivery_to_a_real_serving_node_are_proven_over_http(tmp_
     transport = HttpTransport()
     try:
         fed = Federation(jpn, transport)
-        for n in range(5):
-            share(jpn, note(jpn, n), "KOR")
+        share(jpn, note(jpn, 0), "KOR")
+        share_many(jpn, [note(jpn, n) for n in range(1, 150)], "KOR")   # more than one request's worth
         assert fed.sync() == {"KOR": None}
         assert _pending(jpn, "KOR") == 0
-        assert _state(jpn, "KOR") == (5, 0, 0, None)
+        assert _state(jpn, "KOR") == (150, 0, 0, None)
     finally:
         transport.close()
         kor.stop()
         jpn.close()
+
+
+# --- keeping up with the stream -------------------------------------------------------------------
+class _Counting(InProcessNetwork):
+    """Records each batch request's indices and deadline (``within``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[tuple[int, float | None]] = []
+
+    def get_receipts(self, node, party, indices, size, within=None):
+        self.asked.append((len(indices), within))
+        return super().get_receipts(node, party, indices, size, within)
+
+
+def test_a_backlog_of_600_receipts_is_proven_in_one_round_64_a_request(tmp_path):
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    jpn = nodes["JPN"]
+    try:
+        net = _Counting()
+        fed = _networked(nodes, net)
+        share_many(jpn, [note(jpn, n) for n in range(600)], "KOR")
+        fed.sync()                                                  # delivered, then one head check: one round
+        assert _pending(jpn, "KOR") == 0
+        assert _state(jpn, "KOR") == (600, 0, 0, None)
+        assert [n for n, _ in net.asked] == [64] * 9 + [24]
+        assert all(0 < within <= receipts.ROUND_SECONDS for _, within in net.asked)
+    finally:
+        for n in nodes.values():
+            n.close()
+
+
+def test_a_round_of_proofs_ends_when_its_time_is_up_or_the_partner_refuses(tmp_path, monkeypatch):
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    jpn = nodes["JPN"]
+    now = [1000.0]
+    monkeypatch.setattr(receipts, "time", type("Clock", (), {"monotonic": staticmethod(lambda: now[0])}))
+    try:
+        class Slow(_Counting):   # each request takes 25 s of the round's 60
+            def get_receipts(self, node, party, indices, size, within=None):
+                now[0] += 25
+                return super().get_receipts(node, party, indices, size, within)
+
+        net = Slow()
+        fed = _networked(nodes, net)
+        share_many(jpn, [note(jpn, n) for n in range(400)], "KOR")
+        fed.sync()
+        assert net.asked == [(64, 60.0), (64, 35.0), (64, 10.0)]     # a fourth would start past the round
+        assert _pending(jpn, "KOR") == 400 - 192
+
+        class Refusing(_Counting):  # the second request answered 429: the round ends there
+            def get_receipts(self, node, party, indices, size, within=None):
+                if self.asked:
+                    self.asked.append((len(indices), within))
+                    raise PartnerDeferred("KOR answered HTTP 429: too many", retry_after=5)
+                return super().get_receipts(node, party, indices, size, within)
+
+        net = Refusing()
+        fed = _networked(nodes, net)
+        fed.sync()
+        assert [n for n, _ in net.asked] == [64, 64]
+        assert _pending(jpn, "KOR") == 400 - 256
+        # what was not asked, or not answered, is no refusal: nothing counts a try
+        assert jpn.conn.execute("SELECT COUNT(*) FROM fed_receipt_checks WHERE tries > 0").fetchone()[0] == 0
+    finally:
+        for n in nodes.values():
+            n.close()
+
+
+def test_a_partner_without_the_batch_route_is_asked_one_index_at_a_time(tmp_path):
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    jpn = nodes["JPN"]
+    try:
+        class Older(InProcessNetwork):   # as HttpTransport reads a 404 for /receipts
+            calls: list[str] = []
+
+            def get_receipts(self, node, party, indices, size, within=None):
+                self.calls.append("receipts")
+                return None
+
+            def get_receipt(self, node, party, index, size):
+                self.calls.append("receipt")
+                return super().get_receipt(node, party, index, size)
+
+        net = Older()
+        fed = _networked(nodes, net)
+        share_many(jpn, [note(jpn, n) for n in range(100)], "KOR")
+        fed.sync()
+        assert net.calls == ["receipts"] + ["receipt"] * receipts.LEGACY_PROOFS_PER_CHECK
+        assert _pending(jpn, "KOR") == 100 - 64 and _state(jpn, "KOR")[:2] == (64, 0)
+    finally:
+        for n in nodes.values():
+            n.close()
+
+
+def test_the_ledger_reads_many_leaves_and_paths_at_once(node_pair):
+    ledger = node_pair["KOR"].ledger
+    for n in range(40):
+        ledger.append("test.event", {"n": n}, time=node_pair["KOR"].clock.now())
+    size = ledger.size
+    for tree in (size, 3, 1):
+        picks = [i for i in (0, tree - 1, 17, 2, 0) if i < tree]
+        assert ledger.inclusion_proofs(picks, tree) == [ledger.inclusion_proof(i, tree) for i in picks]
+    assert ledger.leaves([5, size, -1, 2**64, 5, size - 1]) == {5: ledger.leaf(5), size - 1: ledger.leaf(size - 1)}
+    with pytest.raises(NotFoundError):
+        ledger.inclusion_proofs([0, size], size)
 
 
 # --- lying partners -------------------------------------------------------------------------------
@@ -160,6 +267,34 @@ def test_a_receipt_naming_another_items_entry_is_caught_ledgered_and_flagged(tmp
             n.close()
 
 
+def test_receipts_naming_one_entry_for_several_items_are_all_caught_that_entry_asked_once(tmp_path):
+    """The route refuses an index given twice: the sender asks each index once, however many of
+    its pending receipts name it, and judges each receipt by the one proof."""
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    try:
+        fed = _networked(nodes, InProcessNetwork())
+        share(jpn, note(jpn, 0), "KOR")
+        fed.sync()
+        honest = kor.conn.execute("SELECT ledger_idx FROM fed_received").fetchone()[0]
+        class Naming(_Counting):  # from now on every receipt of KOR's names that first entry
+            def send(self, node, party, envelopes):
+                ack = super().send(node, party, envelopes)
+                return dataclasses.replace(ack, receipts=tuple(dataclasses.replace(r, ledger_index=honest)
+                                                               for r in ack.receipts))
+
+        net = Naming()
+        fed = _networked(nodes, net)
+        lied = [share(jpn, note(jpn, n), "KOR").item_id for n in (1, 2, 3)]
+        fed.sync()
+        assert [n for n, _ in net.asked] == [1]
+        assert _state(jpn, "KOR")[:2] == (1, 3) and _pending(jpn, "KOR") == 0
+        assert sorted(e["item_id"] for e in ledger_events(jpn.dir, "partner.receipt_false")) == sorted(lied)
+    finally:
+        for n in nodes.values():
+            n.close()
+
+
 def test_a_receipt_for_an_item_never_ledgered_is_caught_when_the_partner_serves_a_proof(tmp_path, monkeypatch):
     """KOR acknowledges 'stored' without storing or ledgering anything and names an index of its
     log: the entry there (KOR's own pin of JPN) is not the item's."""
@@ -172,13 +307,14 @@ def test_a_receipt_for_an_item_never_ledgered_is_caught_when_the_partner_serves_
         monkeypatch.setattr("accord.federation.inbox._Batch.write", no_write)
 
         class Lying(InProcessNetwork):  # KOR's route, equally dishonest: it proves whatever entry is asked
-            def get_receipt(self, node, party, index, size):
+            def get_receipts(self, node, party, indices, size, within=None):
                 target = self._target(node, party)
                 with write_lock(target):
-                    leaf = target.ledger.leaf(index)
-                    path = target.ledger.inclusion_proof(index, size)
-                return {"index": index, "size": size, "leaf": base64.b64encode(leaf).decode(),
-                        "path": [base64.b64encode(h).decode() for h in path]}
+                    leaves = target.ledger.leaves(indices)
+                    paths = target.ledger.inclusion_proofs(indices, size)
+                return {"size": size, "not_found": [], "proofs": [
+                    {"index": i, "size": size, "leaf": base64.b64encode(leaves[i]).decode(),
+                     "path": [base64.b64encode(h).decode() for h in path]} for i, path in zip(indices, paths)]}
 
         fed = _networked(nodes, Lying())
         lied = share(jpn, note(jpn, 0), "KOR")
@@ -197,10 +333,11 @@ def test_a_proof_that_does_not_verify_is_a_false_receipt(tmp_path):
     jpn = nodes["JPN"]
     try:
         class Tampered(InProcessNetwork):
-            def get_receipt(self, node, party, index, size):
-                answer = super().get_receipt(node, party, index, size)
-                answer["path"] = [base64.b64encode(bytes(32)).decode() for _ in answer["path"]] or \
-                    [base64.b64encode(bytes(32)).decode()]
+            def get_receipts(self, node, party, indices, size, within=None):
+                answer = super().get_receipts(node, party, indices, size, within)
+                for proof in answer["proofs"]:
+                    proof["path"] = [base64.b64encode(bytes(32)).decode() for _ in proof["path"]] or \
+                        [base64.b64encode(bytes(32)).decode()]
                 return answer
 
         fed = _networked(nodes, Tampered())
@@ -301,9 +438,16 @@ def served(tmp_path):
         n.close()
 
 
-def _get(client, who, query):
-    headers = sign_request(getattr(who, "identity", who), "GET", "/federation/v1/receipt", query, b"", datetime.now(UTC), "KOR")
-    return client.get(f"/federation/v1/receipt?{query}", headers=headers)
+def _get(client, who, query, path="/federation/v1/receipt"):
+    headers = sign_request(getattr(who, "identity", who), "GET", path, query, b"", datetime.now(UTC), "KOR")
+    return client.get(f"{path}?{query}", headers=headers)
+
+
+BATCH = "/federation/v1/receipts"
+
+
+def _indices(indices) -> str:
+    return "&".join(f"index={i}" for i in indices)
 
 
 def test_the_route_proves_the_callers_entry_and_nothing_else(served):
@@ -331,6 +475,67 @@ def test_the_route_proves_the_callers_entry_and_nothing_else(served):
     for query in ("index=abc&size=3", "index=1.5&size=3", "index=true&size=3"):
         r = _get(client, jpn, query)
         assert (r.status_code, r.json()["detail"]["error"]) == (422, "invalid"), (query, r.text)
+
+
+def test_the_batch_route_proves_the_callers_entries_and_says_nothing_of_the_rest(served):
+    nodes, got, client = served
+    jpn, kor, usa = nodes["JPN"], nodes["KOR"], nodes["USA"]
+    from accord.core.envelopes import seal
+
+    more = [receive_envelope(kor, seal(note(jpn, n, kind="warning.track"), "KOR", n, jpn.identity,
+                                       jpn.clock.now()).to_json(), sender="JPN") for n in (2, 3)]
+    mine = [got["JPN"].ledger_index] + [r.ledger_index for r in more]
+    theirs, size = got["USA"].ledger_index, kor.ledger.size
+    asked = [mine[0], theirs, 0, mine[1], size, size + 10**6, mine[2]]
+    r = _get(client, jpn, f"{_indices(asked)}&size={size}", BATCH)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["size"] == size and [p["index"] for p in body["proofs"]] == mine
+    # USA's entry, KOR's own, indices at and past the tree: listed alike, nothing said of why
+    assert body["not_found"] == [theirs, 0, size, size + 10**6]
+    for proof in body["proofs"]:
+        leaf = base64.b64decode(proof["leaf"])
+        assert leaf == kor.ledger.leaf(proof["index"])
+        merkle.verify_inclusion(proof["index"], size, merkle.hash_leaf(leaf),
+                                [base64.b64decode(p) for p in proof["path"]], kor.ledger.root(size))
+        assert _get(client, jpn, f"index={proof['index']}&size={size}").json() == proof   # as the one-index route
+    assert set(receipts.parse_proofs(r.content, "KOR", asked, size)) == set(mine)
+    # a tree past the log: every index not found, those that exist too
+    r = _get(client, jpn, f"{_indices(mine)}&size={size + 5}", BATCH)
+    assert r.json() == {"size": size + 5, "proofs": [], "not_found": mine}
+    r = _get(client, jpn, f"{_indices(mine)}&size={mine[1]}", BATCH)   # a smaller tree holds only the first
+    assert ([p["index"] for p in r.json()["proofs"]], r.json()["not_found"]) == ([mine[0]], mine[1:])
+    # USA is given its own entry, and JPN's is not found for it
+    r = _get(client, usa, f"index={mine[0]}&index={theirs}&size={size}", BATCH)
+    assert ([p["index"] for p in r.json()["proofs"]], r.json()["not_found"]) == ([theirs], [mine[0]])
+
+
+def test_the_batch_route_answers_hostile_queries_in_one_line_and_reads_nothing(served, monkeypatch):
+    nodes, got, client = served
+    jpn, size = nodes["JPN"], nodes["KOR"].ledger.size
+    read = []
+    real = receipts.local_receipts
+    monkeypatch.setattr(receipts, "local_receipts", lambda *a: read.append(a) or real(*a))
+    for query in (f"{_indices(range(1000))}&size={size}", f"{_indices(range(65))}&size={size}",
+                  f"index=1&index=2&index=1&size={size}", f"{_indices([0] * 64)}&size={size}",
+                  f"index={2**63}&size={size}", f"index=1&index={10**30}&size={size}", f"index=0&size={10**30}",
+                  "index=-1&size=3", "index=1&index=2", f"size={size}", ""):
+        r = _get(client, jpn, query, BATCH)
+        assert r.status_code == 400, (query[:80], r.text)
+        reason = r.json()["detail"]["reason"]
+        assert "\n" not in reason and len(reason) < 200, reason
+    for query in ("index=1&index=abc&size=3", "index=1.5&size=3", "index=true&size=3"):
+        r = _get(client, jpn, query, BATCH)
+        assert (r.status_code, r.json()["detail"]["error"]) == (422, "invalid"), (query, r.text)
+    assert read == []
+    # unsigned, or signed by a key not pinned: 401, nothing read
+    assert client.get(f"{BATCH}?{_indices(range(1000))}&size={size}").status_code == 401
+    from accord.core.identity import Identity
+    assert _get(client, Identity.generate("JPN"), f"index=0&size={size}", BATCH).status_code == 401
+    assert read == []
+    r = _get(client, jpn, f"{_indices(range(64))}&size={size}", BATCH)     # 64 different ones: answered
+    assert r.status_code == 200 and len(r.json()["proofs"]) + len(r.json()["not_found"]) == 64
+    assert len(read) == 1
 
 
 def test_the_route_reads_nothing_for_an_unsigned_or_forged_request(served, monkeypatch):

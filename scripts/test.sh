@@ -118,7 +118,7 @@ ACCORD_TEST_STORE=postgresql .venv/bin/python -m pytest -q -p no:cacheprovider -
   tests/federation/test_federation_partner_remove.py tests/federation/test_federation_share_all_or_nothing.py \
   tests/federation/test_federation_gossip.py tests/federation/test_federation_gossip_hostile.py \
   tests/federation/test_federation_head_check_removal.py \
-  tests/federation/test_federation_receipts.py \
+  tests/federation/test_federation_receipts.py tests/federation/test_federation_receipt_bounds.py \
   tests/federation/test_federation_quota.py \
   tests/console/test_console_auth.py tests/console/test_console_events.py \
   tests/console/test_console_boards.py tests/console/test_console_picture.py \

@@ -208,7 +208,8 @@ def _print_status(st: dict, json_out: bool) -> None:
         rc = p.get("receipts") or {}
         if any(rc.values()):  # receipts checked against the partner's signed ledger
             console.print(f"{p['party']} receipts: {rc['proven']} proven, {rc['pending']} pending, "
-                          f"{rc['false']} false, {rc['unindexed']} unproven (no ledger index)", highlight=False)
+                          f"{rc['false']} false, {rc['unindexed']} unchecked (no ledger index, or past the "
+                          "cap of waiting checks)", highlight=False)
         intake = p.get("intake")
         if intake and intake["over_quota"]:
             console.print(plain(f"{p['party']} is over its intake quota for the hour from {intake['window_start']}: "

@@ -82,6 +82,11 @@ UNPROVEN_AFTER = 600.0
 UNPROVEN_EVERY = 600.0
 """Seconds between two ``receipt.unproven`` warnings about one partner."""
 
+MAX_PENDING = 200_000
+"""The most receipts of one partner kept waiting for a proof; receipts past it are counted as
+unchecked (``receipts_unindexed``), never stored: a partner cannot grow this node's table without
+bound by acknowledging faster than it proves."""
+
 MAX_PATH = 64
 """An inclusion path has at most one hash per level of a tree of 2**64 leaves."""
 
@@ -168,16 +173,28 @@ def parse_proofs(data: Any, party: str, indices: list[int], size: int) -> dict[i
 def record(conn: Any, party: str, receipts: tuple[Receipt, ...], stamp: str) -> int:
     """In the acknowledgement's transaction: keep each consumed stored/duplicate receipt that
     names a ledger index, for this node's own outbox row of its number. Returns how many such
-    receipts named no index."""
+    receipts go unchecked: those that named no index, and those past :data:`MAX_PENDING`.
+
+    One check per envelope sent, keyed by its number: a receipt for a number already held keeps
+    the index first named (an honest partner names the same entry again — a duplicate's receipt
+    names the entry that recorded the item first), so a partner that has its envelopes sent again
+    and names a new index each time cannot grow the table; nor past :data:`MAX_PENDING` rows."""
     named = {r.seq: r.ledger_index for r in receipts
              if r.consumed and r.status in ("stored", "duplicate") and r.seq is not None and r.ledger_index is not None}
+    unchecked = sum(1 for r in receipts if r.consumed and r.status in ("stored", "duplicate") and r.seq is not None
+                    and r.ledger_index is None)
     if named:  # one query per 500 numbers, then one multi-row insert (not a statement per row)
+        held = {r[0] for r in select_in(conn, "SELECT seq FROM fed_receipt_checks WHERE party = ? AND seq IN ({})",
+                                        sorted(named), party)}
+        fresh = [seq for seq in sorted(named) if seq not in held]
+        room = max(MAX_PENDING - conn.execute("SELECT COUNT(*) FROM fed_receipt_checks WHERE party = ?",
+                                              (party,)).fetchone()[0], 0)
+        unchecked += max(len(fresh) - room, 0)
         ours = select_in(conn, "SELECT seq, item_id FROM fed_outbox WHERE recipient = ? AND seq IN ({})",
-                         sorted(named), party)
+                         fresh[:room], party) if room and fresh else []
         conn.executemany("INSERT OR IGNORE INTO fed_receipt_checks(party, ledger_idx, item_id, seq, acked) "
                          "VALUES (?,?,?,?,?)", [(party, named[seq], item_id, seq, stamp) for seq, item_id in ours])
-    return sum(1 for r in receipts if r.consumed and r.status in ("stored", "duplicate") and r.seq is not None
-               and r.ledger_index is None)
+    return unchecked
 
 
 _Row = tuple[int, str, int, str | None]   # ledger_idx, item_id, seq, refused_since
@@ -344,15 +361,24 @@ def _problem(node: Node, index: int, item_id: str, head: Checkpoint, leaf: bytes
     except (InputError, KeyError, TypeError) as exc:
         return f"entry {index} is not a ledger event: {exc}"
     if kind == "item.received" and data.get("item_id") == item_id and data.get("from") == node.party:
-        if "digest" in data:
-            try:
-                digest = node.get_item(item_id).digest()
-            except NotFoundError:  # not held here any more: the id is what can be compared
-                return None
-            if data["digest"] != digest:
-                return f"entry {index} records {item_id} with digest {str(data['digest'])[:80]}, not {digest}"
+        # every receiver that names an index records the item's digest with it
+        if not isinstance(data.get("digest"), str):
+            return f"entry {index} records {item_id} without its digest"
+        try:
+            digest = node.get_item(item_id).digest()
+        except NotFoundError:  # not held here any more: the id is what can be compared
+            return None
+        if data["digest"] != digest:
+            return f"entry {index} records {item_id} with digest {str(data['digest'])[:80]}, not {digest}"
         return None
     if kind == "item.retracted" and data.get("retraction") == item_id and data.get("by") == node.party:
+        try:  # and of the item this retraction retracts
+            target = node.get_item(item_id).body.get("retracts")
+        except NotFoundError:  # not held here any more: the retraction's id is what can be compared
+            return None
+        if data.get("item_id") != target:
+            return (f"entry {index} records the retraction {item_id} of {str(data.get('item_id'))[:200]}, "
+                    f"not of {str(target)[:200]}")
         return None
     return (f"entry {index} is {str(kind)[:40]} of {str(data.get('item_id'))[:200]} from "
             f"{str(data.get('from', data.get('by')))[:40]}, not the receipt of {item_id} from {node.party}")

@@ -207,7 +207,7 @@ CREATE TABLE IF NOT EXISTS fed_receipt_checks (
   acked     TEXT NOT NULL,
   tries     INTEGER NOT NULL DEFAULT 0,
   refused_since TEXT,              -- first time a proof was asked for and not given
-  PRIMARY KEY (party, ledger_idx, item_id)
+  PRIMARY KEY (party, seq)         -- one check per envelope sent: the first index named for it
 );
 CREATE INDEX IF NOT EXISTS fed_receipt_checks_next ON fed_receipt_checks(party, tries, ledger_idx);
 """

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -163,10 +163,23 @@ def partner_list(dir: DirOpt, json_out: JsonOpt = False) -> None:
     if json_out:
         typer.echo(json.dumps([p.to_json() for p in partners.values()], indent=2))
         return
-    t = Table("party", "fingerprint", "url")
+    t = Table("party", "fingerprint", "url", "intake quota an hour")
     for p in partners.values():
-        t.add_row(p.party, p.fingerprint[:23] + "…", plain(p.url or ""))
+        t.add_row(p.party, p.fingerprint[:23] + "…", plain(p.url or ""), _quota_text(p))
     print_table(console, t)
+
+
+def _quota_text(partner: Any) -> str:
+    """A partner's intake quota as ``partner list`` says it (an ``accord.node.Partner``): its own,
+    or the defaults'."""
+    from accord.federation import quota  # lazily, as the node itself: `accord --help` stays fast
+
+    items, size = partner.max_items_per_hour, partner.max_bytes_per_hour
+    said = ("unlimited" if n == 0 else f"{n:,} {unit}" for n, unit in
+            ((quota.DEFAULT_MAX_ITEMS if items is None else items, "envelopes"),
+             (quota.DEFAULT_MAX_BYTES if size is None else size, "bytes")))
+    default = " (default)" if items is None and size is None else ""
+    return ", ".join(said) + default
 
 
 @item_app.command("add")

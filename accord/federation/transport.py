@@ -177,12 +177,12 @@ class HttpTransport:
                 raise _unreachable(party, url, exc, seconds) from None
         resp = httpx.Response(streamed.status_code, headers=streamed.headers, content=content)
         if resp.status_code in (401, 403):
-            raise AuthError(f"{party} refused the request: {resp.text[:300]}")
+            raise AuthError(f"{party} refused the request: {shown(resp.text, 300)}")
         if resp.status_code == 429:
-            raise PartnerDeferred(f"{party} answered HTTP 429: {resp.text[:300]}",
+            raise PartnerDeferred(f"{party} answered HTTP 429: {shown(resp.text, 300)}",
                                   retry_after=retry_after(resp.headers.get("retry-after")))
         if resp.status_code not in allow:
-            raise FederationError(f"{party} answered HTTP {resp.status_code}: {resp.text[:300]}")
+            raise FederationError(f"{party} answered HTTP {resp.status_code}: {shown(resp.text, 300)}")
         if len(content) > MAX_ANSWER_BYTES:
             raise FederationError(f"{party}'s answer to {path} is over {MAX_ANSWER_BYTES} bytes: refused")
         return resp

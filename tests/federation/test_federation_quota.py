@@ -258,6 +258,9 @@ def test_quota_settings_are_checked_in_one_line(tmp_path):
                                  "--key", key, "--max-items-per-hour", "500"])
     assert r.exit_code == 0, r.output
     assert "max_items_per_hour: 500" in cfg.read_text()
+    listed = CliRunner().invoke(app, ["node", "partner", "list", "--dir", str(tmp_path / "KOR")])
+    assert listed.exit_code == 0 and "500 envelopes, unlimited" in listed.output   # its bytes were set to 0 above
+    assert "(default)" not in listed.output
 
 
 def test_refusals_that_use_up_no_number_count_against_the_quota_too(fed_pair):

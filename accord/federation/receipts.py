@@ -52,8 +52,12 @@ from accord.core import merkle
 from accord.core.canonical import parse_json_strict
 from accord.errors import AccordError, FederationError, InputError, LedgerError, NotFoundError, StoreUnavailable
 from accord.federation.inbox import Receipt
+from accord.federation.receipts_served import local_receipt, local_receipts, not_found_reason
 from accord.federation.schema import write_lock
 from accord.store.base import select_in, transaction
+
+__all__ = ["counts", "local_receipt", "local_receipts", "not_found_reason", "parse_proof", "parse_proofs",
+           "prove", "record"]
 
 if TYPE_CHECKING:
     from accord.core.checkpoint import Checkpoint
@@ -92,45 +96,6 @@ MAX_PATH = 64
 
 _said: dict[tuple[int, str], float] = {}
 _said_lock = threading.Lock()
-
-
-# --- the receiving side -----------------------------------------------------------------------
-def not_found_reason(party: str, index: int, size: int) -> str:
-    """The one answer to every request for an entry that is not ``party``'s to see."""
-    return f"no entry recording an item from {party} at index {index} of a tree of size {size}"
-
-
-def _records_from(leaf: bytes, party: str) -> bool:
-    """Whether a ledger entry records an item received from ``party``."""
-    try:
-        entry = parse_json_strict(leaf, source="ledger entry")
-        data = entry["data"]
-        return bool((entry["type"] == "item.received" and data.get("from") == party)
-                    or (entry["type"] == "item.retracted" and data.get("by") == party))
-    except (InputError, KeyError, TypeError, AttributeError):
-        return False
-
-
-def local_receipts(node: Node, party: str, indices: list[int], size: int) -> dict[str, Any]:
-    """``{"size", "proofs", "not_found"}``: for each of ``indices`` (in their order) whose entry of
-    this node's ledger records an item received from ``party`` (``item.received`` from it, or
-    ``item.retracted`` by it), ``{"index", "size", "leaf", "path"}`` with ``PATH(index, D[size])``;
-    every other index, whatever the reason, in ``not_found``. The leaves in one query, every path's
-    hashes in one more per table (:meth:`accord.store.ledger.Ledger.inclusion_proofs`)."""
-    with write_lock(node):  # committed rows only, never another thread's open transaction
-        ledger = node.ledger
-        leaves = ledger.leaves(i for i in indices if 0 <= i < size) if size <= ledger.size else {}
-        ours = [i for i in indices if i in leaves and _records_from(leaves[i], party)]
-        paths = dict(zip(ours, ledger.inclusion_proofs(ours, size))) if ours else {}
-    return {"size": size, "not_found": [i for i in indices if i not in paths],
-            "proofs": [{"index": i, "size": size, "leaf": base64.b64encode(leaves[i]).decode(),
-                        "path": [base64.b64encode(h).decode() for h in paths[i]]} for i in ours]}
-
-
-def local_receipt(node: Node, party: str, index: int, size: int) -> dict[str, Any] | None:
-    """Entry ``index`` and its path, as one of :func:`local_receipts`; None for anything else."""
-    proofs = local_receipts(node, party, [index], size)["proofs"]
-    return proofs[0] if proofs else None
 
 
 def parse_proof(data: Any, party: str, index: int, size: int) -> tuple[bytes, list[bytes]]:

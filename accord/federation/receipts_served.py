@@ -1,0 +1,56 @@
+"""Receipt proofs, the receiving side: the entries of this node's ledger that record an item
+received from the partner asking, with their RFC 9162 inclusion paths — what ``GET
+/federation/v1/receipts`` and ``GET /federation/v1/receipt`` answer
+(:mod:`accord.federation.receipts` is the sending side, and re-exports these). Anything that is not
+the caller's — another party's entry, an event of another type, an index outside the tree — is
+one and the same "not found", so the routes tell a partner nothing about the rest of the log."""
+
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING, Any
+
+from accord.core.canonical import parse_json_strict
+from accord.errors import InputError
+from accord.federation.schema import write_lock
+
+if TYPE_CHECKING:
+    from accord.store.protocol import Node
+
+
+def not_found_reason(party: str, index: int, size: int) -> str:
+    """The one answer to every request for an entry that is not ``party``'s to see."""
+    return f"no entry recording an item from {party} at index {index} of a tree of size {size}"
+
+
+def _records_from(leaf: bytes, party: str) -> bool:
+    """Whether a ledger entry records an item received from ``party``."""
+    try:
+        entry = parse_json_strict(leaf, source="ledger entry")
+        data = entry["data"]
+        return bool((entry["type"] == "item.received" and data.get("from") == party)
+                    or (entry["type"] == "item.retracted" and data.get("by") == party))
+    except (InputError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def local_receipts(node: Node, party: str, indices: list[int], size: int) -> dict[str, Any]:
+    """``{"size", "proofs", "not_found"}``: for each of ``indices`` (in their order) whose entry of
+    this node's ledger records an item received from ``party`` (``item.received`` from it, or
+    ``item.retracted`` by it), ``{"index", "size", "leaf", "path"}`` with ``PATH(index, D[size])``;
+    every other index, whatever the reason, in ``not_found``. The leaves in one query, every path's
+    hashes in one more per table (:meth:`accord.store.ledger.Ledger.inclusion_proofs`)."""
+    with write_lock(node):  # committed rows only, never another thread's open transaction
+        ledger = node.ledger
+        leaves = ledger.leaves(i for i in indices if 0 <= i < size) if size <= ledger.size else {}
+        ours = [i for i in indices if i in leaves and _records_from(leaves[i], party)]
+        paths = dict(zip(ours, ledger.inclusion_proofs(ours, size))) if ours else {}
+    return {"size": size, "not_found": [i for i in indices if i not in paths],
+            "proofs": [{"index": i, "size": size, "leaf": base64.b64encode(leaves[i]).decode(),
+                        "path": [base64.b64encode(h).decode() for h in paths[i]]} for i in ours]}
+
+
+def local_receipt(node: Node, party: str, index: int, size: int) -> dict[str, Any] | None:
+    """Entry ``index`` and its path, as one of :func:`local_receipts`; None for anything else."""
+    proofs = local_receipts(node, party, [index], size)["proofs"]
+    return proofs[0] if proofs else None

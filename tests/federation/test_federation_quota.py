@@ -202,10 +202,18 @@ def test_the_delivery_worker_waits_out_retry_after_on_the_node_clock_then_delive
             deferrals.append(clock.now())
             raise
     net.send = watched_send
+    waits = []   # the times the worker waits until (Retry-After counts from when the worker reads the clock)
+    real_wait = fed._wait_until
+
+    def watched_wait(halt, until):
+        waits.append(until)
+        return real_wait(halt, until)
+    fed._wait_until = watched_wait
     fed.start()
     try:
-        # (each window's clock advance waits for the deferral: Retry-After counts from when it is read)
-        assert wait_for(lambda: len(deferrals) == 1, timeout=30)
+        # (each window's clock advance waits until the worker has set its wake time: advanced between
+        # the deferral and the worker's reading of the clock, the wait would run a whole window more)
+        assert wait_for(lambda: len(deferrals) == 1 and len(waits) == 1, timeout=30)
         assert len(_received(kor, "JPN")) == 3
         sent.clear()
         assert not sent.wait(1.0)                        # it honours Retry-After: no request meanwhile
@@ -214,7 +222,7 @@ def test_the_delivery_worker_waits_out_retry_after_on_the_node_clock_then_delive
         assert "over its intake quota" in kor_at_jpn["last_error"] and kor_at_jpn["consecutive_failures"] == 0
         clock.advance(WINDOW)
         assert wait_for(lambda: len(_received(kor, "JPN")) == 6, timeout=30)
-        assert wait_for(lambda: len(deferrals) == 2, timeout=30)
+        assert wait_for(lambda: len(deferrals) == 2 and len(waits) == 2, timeout=30)
         clock.advance(WINDOW)
         assert wait_for(lambda: len(_received(kor, "JPN")) == 7, timeout=30)
     finally:

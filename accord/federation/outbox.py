@@ -370,6 +370,7 @@ def remove_partner(node: Node, party: str) -> dict[str, Any]:
             tokens = revoke_party_tokens(node.conn, party)
             # its receipts waiting for a proof: no head of it is checked any more to prove them against
             node.conn.execute("DELETE FROM fed_receipt_checks WHERE party = ?", (party,))
+            node.conn.execute("UPDATE fed_partner_state SET receipts_pending = 0 WHERE party = ?", (party,))
             pending = node.conn.execute("SELECT leaf FROM fed_removals WHERE party = ?", (party,)).fetchone()
             if pending is not None and _added_since(node, party, pending[0]):
                 pending = None  # re-pinned after that removal: this removal is a new one

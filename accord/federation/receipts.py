@@ -152,13 +152,19 @@ def record(conn: Any, party: str, receipts: tuple[Receipt, ...], stamp: str) -> 
         held = {r[0] for r in select_in(conn, "SELECT seq FROM fed_receipt_checks WHERE party = ? AND seq IN ({})",
                                         sorted(named), party)}
         fresh = [seq for seq in sorted(named) if seq not in held]
-        room = max(MAX_PENDING - conn.execute("SELECT COUNT(*) FROM fed_receipt_checks WHERE party = ?",
-                                              (party,)).fetchone()[0], 0)
+        # the partner's pending count, kept with its rows (not a COUNT(*) of up to MAX_PENDING rows)
+        row = conn.execute("SELECT receipts_pending FROM fed_partner_state WHERE party = ?", (party,)).fetchone()
+        room = max(MAX_PENDING - (row[0] if row is not None else 0), 0)
         unchecked += max(len(fresh) - room, 0)
         ours = select_in(conn, "SELECT seq, item_id FROM fed_outbox WHERE recipient = ? AND seq IN ({})",
                          fresh[:room], party) if room and fresh else []
-        conn.executemany("INSERT OR IGNORE INTO fed_receipt_checks(party, ledger_idx, item_id, seq, acked) "
-                         "VALUES (?,?,?,?,?)", [(party, named[seq], item_id, seq, stamp) for seq, item_id in ours])
+        added = max(conn.executemany(
+            "INSERT OR IGNORE INTO fed_receipt_checks(party, ledger_idx, item_id, seq, acked) VALUES (?,?,?,?,?)",
+            [(party, named[seq], item_id, seq, stamp) for seq, item_id in ours]).rowcount, 0) if ours else 0
+        if added:
+            conn.execute("INSERT INTO fed_partner_state(party, receipts_pending) VALUES (?, ?) ON CONFLICT(party) "
+                         "DO UPDATE SET receipts_pending = fed_partner_state.receipts_pending + "
+                         "excluded.receipts_pending", (party, added))
     return unchecked
 
 
@@ -274,8 +280,8 @@ def _record(node: Node, party: str, proven: list[tuple[str, int, str]], refused:
         gone = sum(max(node.conn.execute("DELETE FROM fed_receipt_checks WHERE party = ? AND ledger_idx = ? AND "
                                          "item_id = ?", row).rowcount, 0) for row in proven)
         if gone:
-            node.conn.execute("UPDATE fed_partner_state SET receipts_proven = receipts_proven + ? WHERE party = ?",
-                              (gone, party))
+            node.conn.execute("UPDATE fed_partner_state SET receipts_proven = receipts_proven + ?, "
+                              "receipts_pending = receipts_pending - ? WHERE party = ?", (gone, gone, party))
         node.conn.executemany("UPDATE fed_receipt_checks SET tries = tries + 1, refused_since = "
                               "COALESCE(refused_since, ?) WHERE party = ? AND ledger_idx = ? AND item_id = ?",
                               [(stamp, party, index, item_id) for index, item_id, _, _ in refused])
@@ -361,9 +367,9 @@ def _false(node: Node, party: str, index: int, item_id: str, seq: int, head: Che
                                  (party, index, item_id)).rowcount
         if gone == 0:  # judged meanwhile (another check, a reset)
             return
-        node.conn.execute("UPDATE fed_partner_state SET receipts_false = receipts_false + 1, inconsistent = "
-                          "COALESCE(inconsistent, ?) WHERE party = ?",
-                          (f"{to_rfc3339(now)}: false receipt for {item_id} (#{seq}): {problem}"[:1000], party))
+        node.conn.execute("UPDATE fed_partner_state SET receipts_false = receipts_false + 1, receipts_pending = "
+                          "receipts_pending - ?, inconsistent = COALESCE(inconsistent, ?) WHERE party = ?",
+                          (gone, f"{to_rfc3339(now)}: false receipt for {item_id} (#{seq}): {problem}"[:1000], party))
         node.ledger.append("partner.receipt_false", {
             "party": party, "item_id": item_id, "seq": seq, "ledger_index": index, "tree_size": head.size,
             "root": head.root_hash.hex(), "note": note, "leaf": base64.b64encode(leaf).decode(),

@@ -41,7 +41,8 @@ Tables (all created with :func:`accord.store.base.ensure_schema`):
   index of its ``item.received`` entry, not yet proven against the partner's signed ledger
   (:mod:`accord.federation.receipts`); ``fed_received.ledger_idx`` is that index on the
   receiving side, and ``fed_partner_state.receipts_proven`` / ``receipts_false`` /
-  ``receipts_unindexed`` count the outcomes.
+  ``receipts_unindexed`` count the outcomes; ``fed_partner_state.receipts_pending`` is the
+  partner's number of rows here, changed in every transaction that inserts or deletes them.
 """
 
 from __future__ import annotations
@@ -228,9 +229,22 @@ def _add_receipt_columns(conn: Any) -> None:
             conn.execute(f"ALTER TABLE {t} ADD COLUMN {c} {d}")
 
 
+def _add_receipts_pending(conn: Any) -> None:
+    """Migration 10: ``fed_partner_state.receipts_pending``, each partner's count of rows in
+    ``fed_receipt_checks`` (what the cap on them reads, instead of counting them at every
+    acknowledgement), filled from the rows there."""
+    if "receipts_pending" not in {r[1] for r in conn.execute("PRAGMA table_info(fed_partner_state)")}:
+        conn.execute("ALTER TABLE fed_partner_state ADD COLUMN receipts_pending INTEGER NOT NULL DEFAULT 0")
+    conn.execute("UPDATE fed_partner_state SET receipts_pending = (SELECT COUNT(*) FROM fed_receipt_checks c "
+                 "WHERE c.party = fed_partner_state.party)")
+    conn.execute("INSERT INTO fed_partner_state(party, receipts_pending) SELECT c.party, COUNT(*) FROM "
+                 "fed_receipt_checks c WHERE c.party NOT IN (SELECT party FROM fed_partner_state) GROUP BY c.party")
+
+
 def ensure_federation_schema(conn: Any) -> None:
     migrate(conn, "federation", [FEDERATION_DDL, _add_columns, LEASES_DDL, REJECTIONS_PRUNED_DDL, REMOVALS_DDL,
-                                 _add_pinned_at, RECEIPT_CHECKS_DDL, _add_receipt_columns, QUOTA_DDL])
+                                 _add_pinned_at, RECEIPT_CHECKS_DDL, _add_receipt_columns, QUOTA_DDL,
+                                 _add_receipts_pending])
 
 
 def write_lock(node: Node) -> Any:  # a threading.RLock, or the node's CommitLock (the same interface)

@@ -160,5 +160,6 @@ def reset_partner_head(node: Node, party: str, reason: str) -> dict[str, Any]:
             # the receipts still to prove were given by the ledger now distrusted: not held against the new one
             old["receipt_checks_dropped"] = node.conn.execute("DELETE FROM fed_receipt_checks WHERE party=?",
                                                               (party,)).rowcount
+            node.conn.execute("UPDATE fed_partner_state SET receipts_pending = 0 WHERE party=?", (party,))
             node.ledger.append("partner.head_reset", old, time=now)
     return old

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from accord.federation import Federation, InProcessNetwork, Receipt, receipts, remove_partner, retract, share
+from accord.federation import Federation, InProcessNetwork, Receipt, receipts, remove_partner, retract, share, status
+from accord.federation.treeheads import reset_partner_head
 from accord.federation.schema import write_lock
 from accord.node import Node
 from accord.store.base import transaction
@@ -132,3 +133,75 @@ def test_a_removed_partners_waiting_checks_go_with_it(tmp_path):
     finally:
         for n in nodes.values():
             n.close()
+
+
+def _counted(node: Node, party: str) -> int:
+    row = node.conn.execute("SELECT receipts_pending FROM fed_partner_state WHERE party = ?", (party,)).fetchone()
+    return row[0] if row is not None else 0
+
+
+def test_the_pending_count_the_cap_reads_is_the_number_of_waiting_checks_through_every_change(tmp_path,
+                                                                                              monkeypatch):
+    """The cap on waiting checks reads a per-partner count (not a COUNT(*) of up to 200,000 rows
+    at every acknowledgement): it is changed in each transaction that inserts or deletes a check
+    — recorded (once per number, up to the cap), proven, found false, dropped by a head reset or
+    a removal — so it never drifts from the rows."""
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+
+    def same(expected: int) -> None:
+        assert _counted(jpn, "KOR") == len(_waiting(jpn, "KOR")) == expected
+
+    try:
+        same(0)
+        monkeypatch.setattr(receipts, "MAX_PENDING", 4)
+        sent = [share(jpn, note(jpn, n), "KOR") for n in range(6)]
+        given = [Receipt("JPN", s.seq, s.item_id, "stored", consumed=True, ledger_index=2**40 + s.seq) for s in sent]
+        _record(jpn, "KOR", given[:3])
+        _record(jpn, "KOR", given[:3])                       # named again: no new row
+        same(3)
+        assert _record(jpn, "KOR", given) == 2               # room for one more of three
+        same(4)
+        reset_partner_head(jpn, "KOR", "restored from a backup")
+        same(0)
+        monkeypatch.setattr(receipts, "MAX_PENDING", 200_000)
+        fed = _federation(nodes, InProcessNetwork())         # delivered, recorded and proven
+        fed.sync()
+        same(0)
+        assert _state_proven(jpn) == 6
+        item = note(jpn, 10)
+        crafted = _crafted(kor, "item.received", {"item_id": item.id, "kind": item.kind, "from": "JPN"})
+        fed = _federation(nodes, _Naming(lambda r: crafted if r.item_id == item.id else 2**40))
+        share(jpn, item, "KOR")
+        share(jpn, note(jpn, 11), "KOR")
+        fed.sync()                                           # one false, one beyond every head
+        assert len(ledger_events(jpn.dir, "partner.receipt_false")) == 1
+        same(1)
+        remove_partner(jpn, "KOR")
+        same(0)
+    finally:
+        for n in nodes.values():
+            n.close()
+
+
+def _state_proven(node: Node) -> int:
+    return node.conn.execute("SELECT receipts_proven FROM fed_partner_state WHERE party = 'KOR'").fetchone()[0]
+
+
+def test_the_schema_step_fills_the_pending_count_from_the_waiting_checks(tmp_path):
+    from accord.store.migrations import versions
+
+    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    jpn = nodes["JPN"]
+    sent = [share(jpn, note(jpn, n), "KOR") for n in range(3)]
+    _record(jpn, "KOR", [Receipt("JPN", s.seq, s.item_id, "stored", consumed=True, ledger_index=s.seq) for s in sent])
+    with write_lock(jpn), transaction(jpn.conn):   # as a database from before the count left it
+        jpn.conn.execute("ALTER TABLE fed_partner_state DROP COLUMN receipts_pending")
+        jpn.conn.execute("DELETE FROM fed_partner_state WHERE party = 'KOR'")
+        jpn.conn.execute("UPDATE schema_version SET version = 9 WHERE component = 'federation'")
+    for n in nodes.values():
+        n.close()
+    with Node.open(tmp_path / "JPN") as jpn:
+        status(jpn)                                        # migrates it
+        assert versions(jpn.conn)["federation"] == 10
+        assert _counted(jpn, "KOR") == len(_waiting(jpn, "KOR")) == 3

@@ -588,7 +588,7 @@ def test_databases_from_before_receipt_proofs_gain_the_table_and_columns(tmp_pat
         with n.conn:
             n.conn.execute("DROP TABLE fed_receipt_checks")
             n.conn.execute("ALTER TABLE fed_received DROP COLUMN ledger_idx")
-            for col in ("receipts_proven", "receipts_false", "receipts_unindexed"):
+            for col in ("receipts_proven", "receipts_false", "receipts_unindexed", "receipts_pending"):
                 n.conn.execute(f"ALTER TABLE fed_partner_state DROP COLUMN {col}")
             n.conn.execute("UPDATE schema_version SET version = 6 WHERE component = 'federation'")
         n.close()
@@ -598,7 +598,7 @@ def test_databases_from_before_receipt_proofs_gain_the_table_and_columns(tmp_pat
         fed = _networked(nodes, InProcessNetwork())
         share(jpn, note(jpn, 0), "KOR")
         fed.sync()
-        assert versions(jpn.conn)["federation"] == versions(nodes["KOR"].conn)["federation"] == 9   # (and the quota step after them)
+        assert versions(jpn.conn)["federation"] == versions(nodes["KOR"].conn)["federation"] == 10   # (and the quota and pending-count steps after them)
         assert _state(jpn, "KOR") == (1, 0, 0, None)
     finally:
         for n in nodes.values():

@@ -23,6 +23,7 @@ the request itself raises :class:`~accord.errors.AuthError`.
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import ssl
@@ -74,7 +75,6 @@ MAX_ANSWER_BYTES = 8 * 1024 * 1024
 """The largest answer read from a partner (past it, the answer is refused, not held whole)."""
 
 
-
 def _read_capped(resp: httpx.Response, cap: int, party: str) -> bytes:
     """The answer's body, at most ``cap`` + 1 bytes of it. An answer in a ``Content-Encoding``
     (asked for none: a partner's API sends none) is refused unread: decoded, 64 KiB of gzip
@@ -91,27 +91,29 @@ def _read_capped(resp: httpx.Response, cap: int, party: str) -> bytes:
 
 
 class _Client:
-    """One partner's httpx client, made for one configuration (``key``: URL, pinned certificate,
-    timeout), and the requests using it now (``users``): a client replaced after a re-pin is
-    closed once the last request made on it is over, never under a request on its way."""
+    """One partner's httpx client, made for one configuration (``key``: URL, the pinned
+    certificate file's path and :func:`_stamp`, timeout), and the requests using it now
+    (``users``): a client replaced after a re-pin is closed once the last request made on it is
+    over, never under a request on its way."""
 
     def __init__(self, key: tuple[Any, ...], client: httpx.Client) -> None:
-        self.key, self.client, self.users, self.replaced = key, client, 0, False
+        self.key, self.client, self.users = key, client, 0
 
 
 class HttpTransport:
     """Signed HTTP(S) requests to each partner's URL (``node.partners()[party].url``).
 
-    Each request looks the partner's pin up again (its URL, its pinned certificate's bytes): a
-    partner pinned again with another URL or certificate while the node serves (``accord node
-    partner add``, ``accord node tls pin``) gets a new client at its next request, and the old
-    one is closed once the requests still on their way on it are over."""
+    Each request looks the partner's pin up again (its URL, and one ``stat`` of its pinned
+    certificate's file: the file is read only when that changes): a partner pinned again with
+    another URL or certificate while the node serves (``accord node partner add``, ``accord node
+    tls pin``, which replaces the file) gets a new client at its next request, and the old one is
+    closed once the requests still on their way on it are over."""
 
     def __init__(self, *, timeout: float = 10.0, tls_pins: dict[str, Path] | None = None) -> None:
         self.timeout = timeout
         self.tls_pins = dict(tls_pins or {})
         self._clients: dict[str, _Client] = {}
-        self._replaced: set[_Client] = set()  # replaced, still used by a request on its way
+        self._replaced: set[_Client] = set()  # replaced under a request on its way: close() reaches them here
         self._lock = threading.Lock()
         self._closed = False  # (a request still on its way at close() makes no new client)
 
@@ -125,21 +127,18 @@ class HttpTransport:
         if plain_remote_host(url) is not None and not getattr(partner, "insecure", False):
             raise FederationError(f"partner {party}'s URL {url} is plain HTTP off loopback and was not accepted "
                                   "with --insecure; re-pin it with https:// or --insecure")
-        pem = None
+        path = None
         if url.startswith("https://"):
-            pem = _pinned_pem(self.tls_pins.get(party) or _pinned_cert(node, party))
-            if pem is None:
-                raise FederationError(f"partner {party} uses HTTPS but no certificate is pinned "
-                                      "(accord node tls pin)")
-        key = (url, pem, self.timeout)
+            path = self.tls_pins.get(party) or Path(node.dir) / "tls" / "partners" / f"{party}.pem"
+        key = (url, str(path), _stamp(path, party) if path is not None else None, self.timeout)
         stale: _Client | None = None
         with self._lock:
             if self._closed:
                 raise FederationError(f"partner {party}: the transport is closed (the service stopped)")
             entry = self._clients.get(party)
             if entry is None or entry.key != key:
+                pem = _pinned_pem(path, party) if path is not None else None  # read only when its stamp changed
                 if entry is not None:  # pinned again: the old client goes once no request uses it
-                    entry.replaced = True
                     if entry.users:
                         self._replaced.add(entry)
                     else:
@@ -153,7 +152,7 @@ class HttpTransport:
         finally:
             with self._lock:
                 entry.users -= 1
-                done = entry.replaced and entry.users == 0 and entry in self._replaced
+                done = entry.users == 0 and entry in self._replaced
                 if done:
                     self._replaced.discard(entry)
             if done:
@@ -265,15 +264,24 @@ def _new_client(url: str, pem: bytes | None, timeout: float) -> httpx.Client:
     return httpx.Client(base_url=url.rstrip("/"), timeout=timeout, transport=deadline.DeadlineTransport(verify))
 
 
-def _pinned_pem(path: Path | None) -> bytes | None:
-    """The pinned certificate's bytes (read at each request: a certificate pinned again replaces
-    the file), or None if there is none."""
-    if path is None:
-        return None
+def _stamp(path: Path, party: str) -> tuple[int, int, int]:
+    """What tells that ``party``'s pinned certificate file changed, from one ``stat``: its inode
+    (``tls pin`` replaces the file, never edits it in place), size and modification time."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise FederationError(f"partner {party} uses HTTPS but no certificate is pinned (accord node tls pin)") from None
+    except OSError as exc:
+        raise FederationError(f"the pinned certificate {path} cannot be read: {exc}") from None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _pinned_pem(path: Path, party: str) -> bytes:
+    """The pinned certificate's bytes (read when its :func:`_stamp` changed)."""
     try:
         return Path(path).read_bytes()
-    except FileNotFoundError:
-        return None
+    except FileNotFoundError:  # (gone since the stat)
+        raise FederationError(f"partner {party} uses HTTPS but no certificate is pinned (accord node tls pin)") from None
     except OSError as exc:
         raise FederationError(f"the pinned certificate {path} cannot be read: {exc}") from None
 
@@ -302,11 +310,6 @@ def _unreachable(party: str, url: str, exc: Exception, seconds: float) -> Federa
     if isinstance(exc, httpx.TimeoutException) and deadline.cut():
         return FederationError(f"{party} at {url} unreachable: no whole answer within {seconds:g} s")
     return FederationError(f"{party} at {url} unreachable: {type(exc).__name__}: {exc}")
-
-
-def _pinned_cert(node: Node, party: str) -> Path | None:
-    path = Path(node.dir) / "tls" / "partners" / f"{party}.pem"
-    return path if path.exists() else None
 
 
 # --- in process -------------------------------------------------------------------------------

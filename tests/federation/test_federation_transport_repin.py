@@ -157,3 +157,89 @@ def test_the_client_replaced_is_closed_once_the_request_on_it_is_over(pair, monk
         transport.close()
         slow.close()
         new.close()
+
+
+def test_a_request_does_not_read_the_pinned_certificate_until_it_is_pinned_again(pair, monkeypatch):
+    """Each HTTPS request read the pinned certificate's file to notice a re-pin; one ``stat`` of
+    it tells as much (``tls pin`` replaces the file), so the file is read only when it changed."""
+    from pathlib import Path
+
+    nodes, base = pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    make_self_signed(base / "KOR", "KOR")
+    tls = base / "KOR" / "tls"
+    server = Named("kor", tls=(str(tls / "cert.pem"), str(tls / "key.pem")))
+    pinned = base / "JPN" / "tls" / "partners" / "KOR.pem"
+    reads: list[Path] = []
+    read_bytes = Path.read_bytes
+
+    def counted(self):
+        if self == pinned:
+            reads.append(self)
+        return read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", counted)
+    transport = HttpTransport(timeout=5.0)
+    try:
+        _pin(jpn, kor, server.url("https"))
+        pin_partner_cert(base / "JPN", "KOR", tls / "cert.pem", None)
+        for _ in range(5):
+            assert transport.get_checkpoint(jpn, "KOR") == "kor"
+        assert len(reads) == 1
+        pin_partner_cert(base / "JPN", "KOR", tls / "cert.pem", None)   # the same certificate, pinned again
+        assert transport.get_checkpoint(jpn, "KOR") == "kor"
+        assert len(reads) == 2
+        pinned.unlink()                                                  # no certificate pinned any more
+        with pytest.raises(FederationError, match="no certificate is pinned"):
+            transport.get_checkpoint(jpn, "KOR")
+    finally:
+        transport.close()
+        server.close()
+
+
+def test_closing_the_transport_closes_a_replaced_client_a_request_is_still_on(pair, monkeypatch):
+    """The service stopping cuts short a request on its way on a client replaced by a re-pin:
+    that client is closed then, not left open until its request ends."""
+    import httpx
+
+    made: list[httpx.Client] = []
+
+    class Client(httpx.Client):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(httpx, "Client", Client)
+    nodes, _ = pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    gate = threading.Event()
+    slow, new = Named("old", gate=gate), Named("new")
+    transport = HttpTransport(timeout=5.0)
+    answers: list[object] = []
+
+    def ask():
+        try:
+            answers.append(transport.get_checkpoint(jpn, "KOR"))
+        except Exception as exc:  # noqa: BLE001 - cut short by close(): expected
+            answers.append(exc)
+
+    on_its_way = threading.Thread(target=ask)
+    try:
+        _pin(jpn, kor, slow.url())
+        on_its_way.start()
+        assert slow.started.wait(10)
+        _pin(jpn, kor, new.url())
+        assert transport.get_checkpoint(jpn, "KOR") == "new"
+        old, current = made
+        assert not old.is_closed
+        transport.close()
+        assert old.is_closed and current.is_closed
+        gate.set()
+        on_its_way.join(10)
+        assert len(answers) == 1 and isinstance(answers[0], Exception)   # cut short: the service stops
+    finally:
+        transport.close()
+        gate.set()
+        on_its_way.join(10)
+        slow.close()
+        new.close()

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from accord.clock import to_rfc3339
 from accord.core.checkpoint import Checkpoint, Verifier, open_checkpoint, origin_for, verify_consistency
+from accord.core.identity import public_key_from_b64
 from accord.errors import CheckpointError, ConsistencyProofError, InputError, LedgerError
 from accord.federation import receipts, wire
 from accord.federation.schema import ensure_node_schema
@@ -73,11 +74,12 @@ def check_partner_head(node: Node, party: str, transport: Any) -> HeadCheck:
     is made only if the pin read before the fetch is still the pin in the write's transaction.
     """
     ensure_node_schema(node)
-    wire.partner_key(node, party)  # NotFoundError for a party not pinned; node.yaml's pins mirrored
+    key = wire.partner_key(node, party)  # NotFoundError for a party not pinned; node.yaml's pins mirrored
     with write_lock(node):
-        pin = wire.pin_of(node, party)  # the pin this check is made under, read before its key
-    key = wire.partner_key(node, party)
-    origin = origin_for(party, key)
+        pin = wire.pin_of(node, party)  # the pin this check is made under, compared again before its write
+    if pin is not None:  # its key, read with it (a re-pin since the lookup above is not missed)
+        key = public_key_from_b64(pin[0])
+    origin = origin_for(party, key)  # (no pin any more: nothing is recorded, under whichever key)
     note = transport.get_checkpoint(node, party)
     new, _ = open_checkpoint(note, [Verifier.from_key(origin, key)], origin=origin)
     with write_lock(node):  # committed rows only, never another thread's open transaction

@@ -214,3 +214,38 @@ def test_a_check_whose_partner_was_removed_on_the_way_reports_no_recovery(node_p
     if repin:
         fed._check_head("JPN")   # (the transport double has no gossip to give)
         assert [r.partner for r in caplog.records if getattr(r, "event", None) == "partner.recovered"] == ["JPN"]
+
+
+def test_a_check_looks_the_partners_key_up_once_and_verifies_under_the_pin_it_compares(node_pair, monkeypatch):
+    """The key was looked up twice (once to refuse a party not pinned, again after the pin was
+    read); it is looked up once, and the head is verified under the key of the pin read before
+    the fetch — the one compared in the write's transaction — so a re-pin with another key just
+    after the lookup is not missed: the head is checked under the new key, and nothing recorded."""
+    from accord.core.identity import Identity
+    from accord.errors import CheckpointError
+    from accord.federation import wire
+
+    jpn, kor = node_pair["JPN"], node_pair["KOR"]
+    share_many(jpn, [note(jpn, 1)], "KOR")
+    lookups: list[str] = []
+    partner_key = wire.partner_key
+
+    def looked_up(node, party):
+        lookups.append(party)
+        return partner_key(node, party)
+
+    monkeypatch.setattr(wire, "partner_key", looked_up)
+    assert check_partner_head(kor, "JPN", RemovedOnTheWay(jpn, kor)).consistent
+    assert lookups == ["JPN"] and _head(kor)[0] == jpn.ledger.size
+    recorded = _head(kor)
+
+    def repinned_after(node, party):
+        key = partner_key(node, party)
+        kor.add_partner("JPN", Identity.generate("JPN").public_b64, replace=True)   # another key, pinned now
+        return key
+
+    monkeypatch.setattr(wire, "partner_key", repinned_after)
+    share_many(jpn, [note(jpn, 2)], "KOR")
+    with pytest.raises(CheckpointError):
+        check_partner_head(kor, "JPN", RemovedOnTheWay(jpn, kor))
+    assert _head(kor) == recorded

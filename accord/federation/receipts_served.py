@@ -3,16 +3,24 @@ received from the partner asking, with their RFC 9162 inclusion paths — what `
 /federation/v1/receipts`` and ``GET /federation/v1/receipt`` answer
 (:mod:`accord.federation.receipts` is the sending side, and re-exports these). Anything that is not
 the caller's — another party's entry, an event of another type, an index outside the tree — is
-one and the same "not found", so the routes tell a partner nothing about the rest of the log."""
+one and the same "not found", so the routes tell a partner nothing about the rest of the log.
+
+An answer is read from a connection of its own (:meth:`accord.store.base.Store.reader`, in a
+read-only snapshot), never under the node's write lock: a partner working off a backlog of
+proofs does not hold up the deliveries that take it."""
 
 from __future__ import annotations
 
 import base64
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from accord.core.canonical import parse_json_strict
 from accord.errors import InputError
 from accord.federation.schema import write_lock
+from accord.store.base import begin_read
 
 if TYPE_CHECKING:
     from accord.store.protocol import Node
@@ -40,8 +48,7 @@ def local_receipts(node: Node, party: str, indices: list[int], size: int) -> dic
     ``item.retracted`` by it), ``{"index", "size", "leaf", "path"}`` with ``PATH(index, D[size])``;
     every other index, whatever the reason, in ``not_found``. The leaves in one query, every path's
     hashes in one more per table (:meth:`accord.store.ledger.Ledger.inclusion_proofs`)."""
-    with write_lock(node):  # committed rows only, never another thread's open transaction
-        ledger = node.ledger
+    with _committed(node) as ledger:
         leaves = ledger.leaves(i for i in indices if 0 <= i < size) if size <= ledger.size else {}
         ours = [i for i in indices if i in leaves and _records_from(leaves[i], party)]
         paths = dict(zip(ours, ledger.inclusion_proofs(ours, size))) if ours else {}
@@ -54,3 +61,26 @@ def local_receipt(node: Node, party: str, index: int, size: int) -> dict[str, An
     """Entry ``index`` and its path, as one of :func:`local_receipts`; None for anything else."""
     proofs = local_receipts(node, party, [index], size)["proofs"]
     return proofs[0] if proofs else None
+
+
+@contextmanager
+def _committed(node: Node) -> Iterator[Any]:
+    """The node's ledger read in a snapshot of committed rows, without the node's write lock: on
+    a reader of the node's store (SQLite: a connection of its own, which in WAL mode sees only
+    committed transactions; PostgreSQL: a connection of the pool), closed after. A node without
+    a store to open one from (a double, a database in memory): its own connection, under its
+    write lock, so never another thread's open transaction."""
+    store = getattr(node, "store", None)
+    if store is None or getattr(store, "location", "") == ":memory:":
+        with write_lock(node):
+            yield node.ledger
+        return
+    conn = store.reader()
+    try:
+        begin_read(conn)   # the size and every leaf and hash read from one state of the ledger
+        ledger = copy.copy(node.ledger)   # its reading methods, on this connection
+        ledger.conn = conn
+        yield ledger
+        conn.rollback()   # nothing was written
+    finally:
+        conn.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import logging
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -212,6 +213,48 @@ def test_the_ledger_reads_many_leaves_and_paths_at_once(node_pair):
     assert ledger.leaves([5, size, -1, 2**64, 5, size - 1]) == {5: ledger.leaf(5), size - 1: ledger.leaf(size - 1)}
     with pytest.raises(NotFoundError):
         ledger.inclusion_proofs([0, size], size)
+
+
+def test_proofs_are_served_from_committed_rows_without_waiting_for_the_write_lock(node_pair):
+    """``/receipts`` was answered under the node's write lock, so a partner's backlog of proofs
+    queued behind (and held up) every delivery; it reads a snapshot of its own: an open write
+    transaction neither holds it up nor shows it its uncommitted entries."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from accord.store.base import transaction
+
+    jpn, kor = node_pair["JPN"], node_pair["KOR"]
+    for n in range(3):
+        assert receive_envelope(kor, _sealed(jpn, n), sender="JPN").status == "stored"
+    size = kor.ledger.size
+    ours = [i for i in range(size) if _leaf(kor, i)["type"] == "item.received"]
+    holding, release = threading.Event(), threading.Event()
+
+    def writer():   # an entry recording an item from JPN, appended and not committed until released
+        with write_lock(kor), transaction(kor.conn):
+            kor.ledger.append("item.received", {"item_id": "x", "from": "JPN", "digest": "d"}, time=kor.clock.now())
+            holding.set()
+            release.wait(30)
+
+    pool = ThreadPoolExecutor(max_workers=2)
+    try:
+        held = pool.submit(writer)
+        assert holding.wait(10)
+        served = pool.submit(receipts.local_receipts, kor, "JPN", [*ours, size], size).result(timeout=10)
+        assert [p["index"] for p in served["proofs"]] == ours and served["not_found"] == [size]
+        past = pool.submit(receipts.local_receipts, kor, "JPN", [size], size + 1).result(timeout=10)
+        assert past == {"size": size + 1, "proofs": [], "not_found": [size]}   # not committed: not there
+    finally:
+        release.set()
+        pool.shutdown(wait=True)
+    held.result()
+    assert receipts.local_receipts(kor, "JPN", [size], size + 1)["proofs"][0]["index"] == size   # committed now
+
+
+def _sealed(sender: Node, n: int) -> dict:
+    from accord.core.envelopes import seal
+
+    return seal(note(sender, n), "KOR", n + 1, sender.identity, sender.clock.now()).to_json()
 
 
 # --- lying partners -------------------------------------------------------------------------------

@@ -114,36 +114,49 @@ def test_a_certificate_pinned_again_is_the_one_checked_at_the_next_request(pair)
         server.close()
 
 
-def test_the_client_replaced_is_closed_once_the_request_on_it_is_over(pair, monkeypatch):
-    """A request on its way on the old client when the partner is pinned again finishes; only
-    then is the old client closed (and the new one serves the requests made meanwhile)."""
+@pytest.fixture
+def made(monkeypatch):
+    """Every httpx client made in the test, in order."""
     import httpx
 
-    made: list[httpx.Client] = []
+    clients: list[httpx.Client] = []
 
     class Client(httpx.Client):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            made.append(self)
+            clients.append(self)
 
     monkeypatch.setattr(httpx, "Client", Client)
+    return clients
+
+
+def _asking(transport, jpn) -> tuple[threading.Thread, list[object]]:
+    """A thread asking KOR's checkpoint on ``transport``, started, and the list its answer (or
+    its error) goes in."""
+    answers: list[object] = []
+
+    def ask():
+        try:
+            answers.append(transport.get_checkpoint(jpn, "KOR"))
+        except Exception as exc:  # noqa: BLE001 - reported to the test
+            answers.append(exc)
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    return thread, answers
+
+
+def test_the_client_replaced_is_closed_once_the_request_on_it_is_over(pair, made):
+    """A request on its way on the old client when the partner is pinned again finishes; only
+    then is the old client closed (and the new one serves the requests made meanwhile)."""
     nodes, _ = pair
     jpn, kor = nodes["JPN"], nodes["KOR"]
     gate = threading.Event()
     slow, new = Named("old", gate=gate), Named("new")
     transport = HttpTransport(timeout=5.0)
-    answers: list[object] = []
     try:
         _pin(jpn, kor, slow.url())
-
-        def ask():
-            try:
-                answers.append(transport.get_checkpoint(jpn, "KOR"))
-            except Exception as exc:  # noqa: BLE001 - reported below
-                answers.append(exc)
-
-        on_its_way = threading.Thread(target=ask)
-        on_its_way.start()
+        on_its_way, answers = _asking(transport, jpn)
         assert slow.started.wait(10)
         (old,) = made
         _pin(jpn, kor, new.url())
@@ -197,36 +210,18 @@ def test_a_request_does_not_read_the_pinned_certificate_until_it_is_pinned_again
         server.close()
 
 
-def test_closing_the_transport_closes_a_replaced_client_a_request_is_still_on(pair, monkeypatch):
+def test_closing_the_transport_closes_a_replaced_client_a_request_is_still_on(pair, made):
     """The service stopping cuts short a request on its way on a client replaced by a re-pin:
     that client is closed then, not left open until its request ends."""
-    import httpx
-
-    made: list[httpx.Client] = []
-
-    class Client(httpx.Client):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            made.append(self)
-
-    monkeypatch.setattr(httpx, "Client", Client)
     nodes, _ = pair
     jpn, kor = nodes["JPN"], nodes["KOR"]
     gate = threading.Event()
     slow, new = Named("old", gate=gate), Named("new")
     transport = HttpTransport(timeout=5.0)
-    answers: list[object] = []
-
-    def ask():
-        try:
-            answers.append(transport.get_checkpoint(jpn, "KOR"))
-        except Exception as exc:  # noqa: BLE001 - cut short by close(): expected
-            answers.append(exc)
-
-    on_its_way = threading.Thread(target=ask)
+    on_its_way = None
     try:
         _pin(jpn, kor, slow.url())
-        on_its_way.start()
+        on_its_way, answers = _asking(transport, jpn)
         assert slow.started.wait(10)
         _pin(jpn, kor, new.url())
         assert transport.get_checkpoint(jpn, "KOR") == "new"
@@ -240,6 +235,7 @@ def test_closing_the_transport_closes_a_replaced_client_a_request_is_still_on(pa
     finally:
         transport.close()
         gate.set()
-        on_its_way.join(10)
+        if on_its_way is not None:
+            on_its_way.join(10)
         slow.close()
         new.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -91,6 +92,31 @@ def attached(nodes: dict[str, Node]) -> InProcessNetwork:
     for n in nodes.values():
         net.attach(n)
     return net
+
+
+class Rewriting(InProcessNetwork):
+    """The in-process network, the receiver's acknowledgements altered on their way back: each
+    receipt replaced by ``rewrite(receipt)`` (a lying receiver's bookkeeping)."""
+
+    def __init__(self, rewrite) -> None:
+        super().__init__()
+        self.rewrite = rewrite
+
+    def send(self, node, party, envelopes):
+        ack = super().send(node, party, envelopes)
+        return dataclasses.replace(ack, receipts=tuple(self.rewrite(r) for r in ack.receipts))
+
+
+def naming(name) -> Rewriting:
+    """:class:`Rewriting` that has each ``stored`` receipt name the ledger index ``name(receipt)``."""
+    return Rewriting(lambda r: dataclasses.replace(r, ledger_index=name(r)) if r.status == "stored" else r)
+
+
+def federation_over(nodes: dict[str, Node], net: InProcessNetwork) -> Federation:
+    """``net`` with every node of ``nodes`` attached, and JPN's :class:`Federation` over it."""
+    for n in nodes.values():
+        net.attach(n)
+    return Federation(nodes["JPN"], net)
 
 
 @contextmanager

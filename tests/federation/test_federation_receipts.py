@@ -29,7 +29,7 @@ from accord.federation.httpsig import sign_request
 from accord.federation.inbox import MAX_LEDGER_INDEX, BatchAck, Receipt, receive_envelope
 from accord.federation.schema import write_lock
 from accord.node import Node
-from federation_harness import NodeProcess, free_port, ledger_events, make_nodes, note
+from federation_harness import NodeProcess, Rewriting, federation_over, free_port, ledger_events, make_nodes, naming, note
 
 
 def _leaf(node: Node, index: int) -> dict:
@@ -122,84 +122,72 @@ class _Counting(InProcessNetwork):
         return super().get_receipts(node, party, indices, size, within)
 
 
-def test_a_backlog_of_600_receipts_is_proven_in_one_round_64_a_request(tmp_path):
-    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+def test_a_backlog_of_600_receipts_is_proven_in_one_round_64_a_request(node_pair):
+    nodes = node_pair
     jpn = nodes["JPN"]
-    try:
-        net = _Counting()
-        fed = _networked(nodes, net)
-        share_many(jpn, [note(jpn, n) for n in range(600)], "KOR")
-        fed.sync()                                                  # delivered, then one head check: one round
-        assert _pending(jpn, "KOR") == 0
-        assert _state(jpn, "KOR") == (600, 0, 0, None)
-        assert [n for n, _ in net.asked] == [64] * 9 + [24]
-        assert all(0 < within <= receipts.ROUND_SECONDS for _, within in net.asked)
-    finally:
-        for n in nodes.values():
-            n.close()
+    net = _Counting()
+    fed = federation_over(nodes, net)
+    share_many(jpn, [note(jpn, n) for n in range(600)], "KOR")
+    fed.sync()                                                  # delivered, then one head check: one round
+    assert _pending(jpn, "KOR") == 0
+    assert _state(jpn, "KOR") == (600, 0, 0, None)
+    assert [n for n, _ in net.asked] == [64] * 9 + [24]
+    assert all(0 < within <= receipts.ROUND_SECONDS for _, within in net.asked)
 
 
-def test_a_round_of_proofs_ends_when_its_time_is_up_or_the_partner_refuses(tmp_path, monkeypatch):
-    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+def test_a_round_of_proofs_ends_when_its_time_is_up_or_the_partner_refuses(node_pair, monkeypatch):
+    nodes = node_pair
     jpn = nodes["JPN"]
     now = [1000.0]
     monkeypatch.setattr(receipts, "time", type("Clock", (), {"monotonic": staticmethod(lambda: now[0])}))
-    try:
-        class Slow(_Counting):   # each request takes 25 s of the round's 60
-            def get_receipts(self, node, party, indices, size, within=None):
-                now[0] += 25
-                return super().get_receipts(node, party, indices, size, within)
+    class Slow(_Counting):   # each request takes 25 s of the round's 60
+        def get_receipts(self, node, party, indices, size, within=None):
+            now[0] += 25
+            return super().get_receipts(node, party, indices, size, within)
 
-        net = Slow()
-        fed = _networked(nodes, net)
-        share_many(jpn, [note(jpn, n) for n in range(400)], "KOR")
-        fed.sync()
-        assert net.asked == [(64, 60.0), (64, 35.0), (64, 10.0)]     # a fourth would start past the round
-        assert _pending(jpn, "KOR") == 400 - 192
+    net = Slow()
+    fed = federation_over(nodes, net)
+    share_many(jpn, [note(jpn, n) for n in range(400)], "KOR")
+    fed.sync()
+    assert net.asked == [(64, 60.0), (64, 35.0), (64, 10.0)]     # a fourth would start past the round
+    assert _pending(jpn, "KOR") == 400 - 192
 
-        class Refusing(_Counting):  # the second request answered 429: the round ends there
-            def get_receipts(self, node, party, indices, size, within=None):
-                if self.asked:
-                    self.asked.append((len(indices), within))
-                    raise PartnerDeferred("KOR answered HTTP 429: too many", retry_after=5)
-                return super().get_receipts(node, party, indices, size, within)
+    class Refusing(_Counting):  # the second request answered 429: the round ends there
+        def get_receipts(self, node, party, indices, size, within=None):
+            if self.asked:
+                self.asked.append((len(indices), within))
+                raise PartnerDeferred("KOR answered HTTP 429: too many", retry_after=5)
+            return super().get_receipts(node, party, indices, size, within)
 
-        net = Refusing()
-        fed = _networked(nodes, net)
-        fed.sync()
-        assert [n for n, _ in net.asked] == [64, 64]
-        assert _pending(jpn, "KOR") == 400 - 256
-        # what was not asked, or not answered, is no refusal: nothing counts a try
-        assert jpn.conn.execute("SELECT COUNT(*) FROM fed_receipt_checks WHERE tries > 0").fetchone()[0] == 0
-    finally:
-        for n in nodes.values():
-            n.close()
+    net = Refusing()
+    fed = federation_over(nodes, net)
+    fed.sync()
+    assert [n for n, _ in net.asked] == [64, 64]
+    assert _pending(jpn, "KOR") == 400 - 256
+    # what was not asked, or not answered, is no refusal: nothing counts a try
+    assert jpn.conn.execute("SELECT COUNT(*) FROM fed_receipt_checks WHERE tries > 0").fetchone()[0] == 0
 
 
-def test_a_partner_without_the_batch_route_is_asked_one_index_at_a_time(tmp_path):
-    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+def test_a_partner_without_the_batch_route_is_asked_one_index_at_a_time(node_pair):
+    nodes = node_pair
     jpn = nodes["JPN"]
-    try:
-        class Older(InProcessNetwork):   # as HttpTransport reads a 404 for /receipts
-            calls: list[str] = []
+    class Older(InProcessNetwork):   # as HttpTransport reads a 404 for /receipts
+        calls: list[str] = []
 
-            def get_receipts(self, node, party, indices, size, within=None):
-                self.calls.append("receipts")
-                return None
+        def get_receipts(self, node, party, indices, size, within=None):
+            self.calls.append("receipts")
+            return None
 
-            def get_receipt(self, node, party, index, size):
-                self.calls.append("receipt")
-                return super().get_receipt(node, party, index, size)
+        def get_receipt(self, node, party, index, size):
+            self.calls.append("receipt")
+            return super().get_receipt(node, party, index, size)
 
-        net = Older()
-        fed = _networked(nodes, net)
-        share_many(jpn, [note(jpn, n) for n in range(100)], "KOR")
-        fed.sync()
-        assert net.calls == ["receipts"] + ["receipt"] * receipts.LEGACY_PROOFS_PER_CHECK
-        assert _pending(jpn, "KOR") == 100 - 64 and _state(jpn, "KOR")[:2] == (64, 0)
-    finally:
-        for n in nodes.values():
-            n.close()
+    net = Older()
+    fed = federation_over(nodes, net)
+    share_many(jpn, [note(jpn, n) for n in range(100)], "KOR")
+    fed.sync()
+    assert net.calls == ["receipts"] + ["receipt"] * receipts.LEGACY_PROOFS_PER_CHECK
+    assert _pending(jpn, "KOR") == 100 - 64 and _state(jpn, "KOR")[:2] == (64, 0)
 
 
 def test_the_ledger_reads_many_leaves_and_paths_at_once(node_pair):
@@ -258,207 +246,169 @@ def _sealed(sender: Node, n: int) -> dict:
 
 
 # --- lying partners -------------------------------------------------------------------------------
-class _Rewriting(InProcessNetwork):
-    """KOR's acknowledgements altered on their way back (``rewrite(receipt) -> receipt``)."""
-
-    def __init__(self, rewrite) -> None:
-        super().__init__()
-        self.rewrite = rewrite
-
-    def send(self, node, party, envelopes):
-        ack = super().send(node, party, envelopes)
-        return dataclasses.replace(ack, receipts=tuple(self.rewrite(r) for r in ack.receipts))
+def _acknowledging_unstored(monkeypatch, index: int) -> None:
+    """A lying receiver: every inbox acknowledges each envelope ``stored``, naming ledger entry
+    ``index``, and stores and ledgers nothing."""
+    monkeypatch.setattr("accord.federation.inbox._Batch.write", lambda self, count: self.receipts.__setitem__(
+        slice(None), [dataclasses.replace(r, ledger_index=index) for r in self.receipts]))
 
 
-def _networked(nodes, net):
-    for n in nodes.values():
-        net.attach(n)
-    return Federation(nodes["JPN"], net)
+def _said_at_once(monkeypatch, caplog):
+    """A receipt unproven is said at once (and again for every partner): returns what gives the
+    ``receipt.unproven`` warnings logged so far."""
+    monkeypatch.setattr(receipts, "UNPROVEN_AFTER", 0.0)
+    monkeypatch.setattr(receipts, "_said", {})
+    caplog.set_level(logging.WARNING, logger="accord.federation")
+    return lambda: [r for r in caplog.records if getattr(r, "event", None) == "receipt.unproven"]
 
 
-def test_a_receipt_naming_another_items_entry_is_caught_ledgered_and_flagged(tmp_path):
-    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
-    jpn, kor = nodes["JPN"], nodes["KOR"]
-    try:
-        fed = _networked(nodes, InProcessNetwork())
-        share(jpn, note(jpn, 0), "KOR")
-        fed.sync()
-        honest = kor.conn.execute("SELECT ledger_idx FROM fed_received").fetchone()[0]
-        # from now on KOR answers every receipt with the entry of that first item
-        fed = _networked(nodes, _Rewriting(lambda r: dataclasses.replace(r, ledger_index=honest)
-                                           if r.status == "stored" else r))
-        lied = share(jpn, note(jpn, 1), "KOR")
-        fed.sync()
-        proven, false, _, flag = _state(jpn, "KOR")
-        assert (proven, false) == (1, 1)
-        assert flag and f"false receipt for {lied.item_id}" in flag
-        [event] = ledger_events(jpn.dir, "partner.receipt_false")
-        assert (event["party"], event["item_id"], event["ledger_index"]) == ("KOR", lied.item_id, honest)
-        # the evidence: KOR's signed checkpoint, and the leaf with its path to that checkpoint's root
-        leaf = base64.b64decode(event["leaf"])
-        merkle.verify_inclusion(honest, event["tree_size"], merkle.hash_leaf(leaf),
-                                [base64.b64decode(p) for p in event["path"]], bytes.fromhex(event["root"]))
-        assert f"\n{event['tree_size']}\n" in event["note"]
-        st_kor = [p for p in status(jpn)["partners"] if p["party"] == "KOR"][0]
-        assert st_kor["inconsistent"] == flag and st_kor["receipts"]["false"] == 1
-        # sticky, until an operator resets the head
-        from accord.federation.treeheads import reset_partner_head
-        reset_partner_head(jpn, "KOR", reason="looked into it")
-        assert _state(jpn, "KOR")[3] is None
-    finally:
-        for n in nodes.values():
-            n.close()
+def _one_delivered_honestly(nodes) -> int:
+    """JPN's first item delivered to KOR and proven; the index of KOR's entry recording it."""
+    share(nodes["JPN"], note(nodes["JPN"], 0), "KOR")
+    federation_over(nodes, InProcessNetwork()).sync()
+    return nodes["KOR"].conn.execute("SELECT ledger_idx FROM fed_received").fetchone()[0]
 
 
-def test_receipts_naming_one_entry_for_several_items_are_all_caught_that_entry_asked_once(tmp_path):
+def test_a_receipt_naming_another_items_entry_is_caught_ledgered_and_flagged(node_pair):
+    nodes = node_pair
+    jpn = nodes["JPN"]
+    honest = _one_delivered_honestly(nodes)
+    # from now on KOR answers every receipt with the entry of that first item
+    fed = federation_over(nodes, naming(lambda r: honest))
+    lied = share(jpn, note(jpn, 1), "KOR")
+    fed.sync()
+    proven, false, _, flag = _state(jpn, "KOR")
+    assert (proven, false) == (1, 1)
+    assert flag and f"false receipt for {lied.item_id}" in flag
+    [event] = ledger_events(jpn.dir, "partner.receipt_false")
+    assert (event["party"], event["item_id"], event["ledger_index"]) == ("KOR", lied.item_id, honest)
+    # the evidence: KOR's signed checkpoint, and the leaf with its path to that checkpoint's root
+    leaf = base64.b64decode(event["leaf"])
+    merkle.verify_inclusion(honest, event["tree_size"], merkle.hash_leaf(leaf),
+                            [base64.b64decode(p) for p in event["path"]], bytes.fromhex(event["root"]))
+    assert f"\n{event['tree_size']}\n" in event["note"]
+    st_kor = [p for p in status(jpn)["partners"] if p["party"] == "KOR"][0]
+    assert st_kor["inconsistent"] == flag and st_kor["receipts"]["false"] == 1
+    # sticky, until an operator resets the head
+    from accord.federation.treeheads import reset_partner_head
+    reset_partner_head(jpn, "KOR", reason="looked into it")
+    assert _state(jpn, "KOR")[3] is None
+
+
+def test_receipts_naming_one_entry_for_several_items_are_all_caught_that_entry_asked_once(node_pair):
     """The route refuses an index given twice: the sender asks each index once, however many of
     its pending receipts name it, and judges each receipt by the one proof."""
-    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
-    jpn, kor = nodes["JPN"], nodes["KOR"]
-    try:
-        fed = _networked(nodes, InProcessNetwork())
-        share(jpn, note(jpn, 0), "KOR")
-        fed.sync()
-        honest = kor.conn.execute("SELECT ledger_idx FROM fed_received").fetchone()[0]
-        class Naming(_Counting):  # from now on every receipt of KOR's names that first entry
-            def send(self, node, party, envelopes):
-                ack = super().send(node, party, envelopes)
-                return dataclasses.replace(ack, receipts=tuple(dataclasses.replace(r, ledger_index=honest)
-                                                               for r in ack.receipts))
+    nodes = node_pair
+    jpn = nodes["JPN"]
+    honest = _one_delivered_honestly(nodes)
+    class Naming(_Counting):  # from now on every receipt of KOR's names that first entry
+        def send(self, node, party, envelopes):
+            ack = super().send(node, party, envelopes)
+            return dataclasses.replace(ack, receipts=tuple(dataclasses.replace(r, ledger_index=honest)
+                                                           for r in ack.receipts))
 
-        net = Naming()
-        fed = _networked(nodes, net)
-        lied = [share(jpn, note(jpn, n), "KOR").item_id for n in (1, 2, 3)]
-        fed.sync()
-        assert [n for n, _ in net.asked] == [1]
-        assert _state(jpn, "KOR")[:2] == (1, 3) and _pending(jpn, "KOR") == 0
-        assert sorted(e["item_id"] for e in ledger_events(jpn.dir, "partner.receipt_false")) == sorted(lied)
-    finally:
-        for n in nodes.values():
-            n.close()
+    net = Naming()
+    fed = federation_over(nodes, net)
+    lied = [share(jpn, note(jpn, n), "KOR").item_id for n in (1, 2, 3)]
+    fed.sync()
+    assert [n for n, _ in net.asked] == [1]
+    assert _state(jpn, "KOR")[:2] == (1, 3) and _pending(jpn, "KOR") == 0
+    assert sorted(e["item_id"] for e in ledger_events(jpn.dir, "partner.receipt_false")) == sorted(lied)
 
 
-def test_a_receipt_for_an_item_never_ledgered_is_caught_when_the_partner_serves_a_proof(tmp_path, monkeypatch):
+def test_a_receipt_for_an_item_never_ledgered_is_caught_when_the_partner_serves_a_proof(node_pair, monkeypatch):
     """KOR acknowledges 'stored' without storing or ledgering anything and names an index of its
     log: the entry there (KOR's own pin of JPN) is not the item's."""
-    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    nodes = node_pair
     jpn, kor = nodes["JPN"], nodes["KOR"]
-    try:
-        def no_write(self, count):  # acknowledge, store nothing
-            self.receipts[:] = [dataclasses.replace(r, ledger_index=0) for r in self.receipts]
+    _acknowledging_unstored(monkeypatch, 0)
 
-        monkeypatch.setattr("accord.federation.inbox._Batch.write", no_write)
+    class Lying(InProcessNetwork):  # KOR's route, equally dishonest: it proves whatever entry is asked
+        def get_receipts(self, node, party, indices, size, within=None):
+            target = self._target(node, party)
+            with write_lock(target):
+                leaves = target.ledger.leaves(indices)
+                paths = target.ledger.inclusion_proofs(indices, size)
+            return {"size": size, "not_found": [], "proofs": [
+                {"index": i, "size": size, "leaf": base64.b64encode(leaves[i]).decode(),
+                 "path": [base64.b64encode(h).decode() for h in path]} for i, path in zip(indices, paths)]}
 
-        class Lying(InProcessNetwork):  # KOR's route, equally dishonest: it proves whatever entry is asked
-            def get_receipts(self, node, party, indices, size, within=None):
-                target = self._target(node, party)
-                with write_lock(target):
-                    leaves = target.ledger.leaves(indices)
-                    paths = target.ledger.inclusion_proofs(indices, size)
-                return {"size": size, "not_found": [], "proofs": [
-                    {"index": i, "size": size, "leaf": base64.b64encode(leaves[i]).decode(),
-                     "path": [base64.b64encode(h).decode() for h in path]} for i, path in zip(indices, paths)]}
-
-        fed = _networked(nodes, Lying())
-        lied = share(jpn, note(jpn, 0), "KOR")
-        fed.sync()
-        assert kor.items() == []
-        assert _state(jpn, "KOR")[1] == 1
-        [event] = ledger_events(jpn.dir, "partner.receipt_false")
-        assert event["item_id"] == lied.item_id and "not the receipt of" in event["reason"]
-    finally:
-        for n in nodes.values():
-            n.close()
+    fed = federation_over(nodes, Lying())
+    lied = share(jpn, note(jpn, 0), "KOR")
+    fed.sync()
+    assert kor.items() == []
+    assert _state(jpn, "KOR")[1] == 1
+    [event] = ledger_events(jpn.dir, "partner.receipt_false")
+    assert event["item_id"] == lied.item_id and "not the receipt of" in event["reason"]
 
 
-def test_a_proof_that_does_not_verify_is_a_false_receipt(tmp_path):
-    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+def test_a_proof_that_does_not_verify_is_a_false_receipt(node_pair):
+    nodes = node_pair
     jpn = nodes["JPN"]
-    try:
-        class Tampered(InProcessNetwork):
-            def get_receipts(self, node, party, indices, size, within=None):
-                answer = super().get_receipts(node, party, indices, size, within)
-                for proof in answer["proofs"]:
-                    proof["path"] = [base64.b64encode(bytes(32)).decode() for _ in proof["path"]] or \
-                        [base64.b64encode(bytes(32)).decode()]
-                return answer
+    class Tampered(InProcessNetwork):
+        def get_receipts(self, node, party, indices, size, within=None):
+            answer = super().get_receipts(node, party, indices, size, within)
+            for proof in answer["proofs"]:
+                proof["path"] = [base64.b64encode(bytes(32)).decode() for _ in proof["path"]] or \
+                    [base64.b64encode(bytes(32)).decode()]
+            return answer
 
-        fed = _networked(nodes, Tampered())
-        share(jpn, note(jpn, 0), "KOR")
-        fed.sync()
-        [event] = ledger_events(jpn.dir, "partner.receipt_false")
-        assert "does not verify" in event["reason"]
-        assert _state(jpn, "KOR")[3]
-    finally:
-        for n in nodes.values():
-            n.close()
+    fed = federation_over(nodes, Tampered())
+    share(jpn, note(jpn, 0), "KOR")
+    fed.sync()
+    [event] = ledger_events(jpn.dir, "partner.receipt_false")
+    assert "does not verify" in event["reason"]
+    assert _state(jpn, "KOR")[3]
 
 
-def test_a_partner_that_will_not_prove_is_warned_about_not_flagged(tmp_path, monkeypatch, caplog):
+def test_a_partner_that_will_not_prove_is_warned_about_not_flagged(node_pair, monkeypatch, caplog):
     """KOR acknowledges without ledgering and its route (honest) answers 404: no evidence, so no
     flag; once unproven long enough a ``receipt.unproven`` warning says so."""
-    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    nodes = node_pair
     jpn = nodes["JPN"]
-    try:
-        fed = _networked(nodes, InProcessNetwork())
-        share(jpn, note(jpn, 0), "KOR")
-        fed.sync()                                                   # an entry of JPN's at KOR, proven
-        monkeypatch.setattr("accord.federation.inbox._Batch.write",
-                            lambda self, count: self.receipts.__setitem__(
-                                slice(None), [dataclasses.replace(r, ledger_index=1) for r in self.receipts]))
-        share(jpn, note(jpn, 1), "KOR")
-        monkeypatch.setattr(receipts, "UNPROVEN_AFTER", 0.0)
-        monkeypatch.setattr(receipts, "_said", {})
-        caplog.set_level(logging.WARNING, logger="accord.federation")
-        fed.sync()                                                   # asked: 404 (entry 1 is not JPN's item)
-        fed.sync()                                                   # asked again: still refused, now said
-        assert _pending(jpn, "KOR") == 1
-        assert _state(jpn, "KOR")[:2] == (1, 0) and _state(jpn, "KOR")[3] is None
-        said = [r for r in caplog.records if getattr(r, "event", None) == "receipt.unproven"]
-        assert len(said) == 1 and said[0].partner == "KOR"
-        assert ledger_events(jpn.dir, "partner.receipt_false") == []
-    finally:
-        for n in nodes.values():
-            n.close()
+    fed = federation_over(nodes, InProcessNetwork())
+    share(jpn, note(jpn, 0), "KOR")
+    fed.sync()                                                   # an entry of JPN's at KOR, proven
+    _acknowledging_unstored(monkeypatch, 1)
+    share(jpn, note(jpn, 1), "KOR")
+    unproven = _said_at_once(monkeypatch, caplog)
+    fed.sync()                                                   # asked: 404 (entry 1 is not JPN's item)
+    fed.sync()                                                   # asked again: still refused, now said
+    assert _pending(jpn, "KOR") == 1
+    assert _state(jpn, "KOR")[:2] == (1, 0) and _state(jpn, "KOR")[3] is None
+    said = unproven()
+    assert len(said) == 1 and said[0].partner == "KOR"
+    assert ledger_events(jpn.dir, "partner.receipt_false") == []
 
 
 def test_a_receipt_naming_an_entry_beyond_every_signed_head_is_warned_about_and_dropped_by_a_reset(
-        tmp_path, monkeypatch, caplog):
+        node_pair, monkeypatch, caplog):
     from accord.federation.treeheads import reset_partner_head
 
-    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+    nodes = node_pair
     jpn = nodes["JPN"]
-    try:
-        fed = _networked(nodes, _Rewriting(lambda r: dataclasses.replace(r, ledger_index=MAX_LEDGER_INDEX)))
-        lied = share(jpn, note(jpn, 0), "KOR")
-        monkeypatch.setattr(receipts, "UNPROVEN_AFTER", 0.0)
-        monkeypatch.setattr(receipts, "_said", {})
-        caplog.set_level(logging.WARNING, logger="accord.federation")
-        fed.sync()
-        said = [r for r in caplog.records if getattr(r, "event", None) == "receipt.unproven"]
-        assert len(said) == 1 and said[0].item_id == lied.item_id and "beyond its signed head" in said[0].getMessage()
-        assert _pending(jpn, "KOR") == 1 and _state(jpn, "KOR")[3] is None
-        out = reset_partner_head(jpn, "KOR", reason="KOR restored from a backup")
-        assert out["receipt_checks_dropped"] == 1 and _pending(jpn, "KOR") == 0
-        assert ledger_events(jpn.dir, "partner.head_reset")[-1]["receipt_checks_dropped"] == 1
-    finally:
-        for n in nodes.values():
-            n.close()
+    fed = federation_over(nodes, naming(lambda r: MAX_LEDGER_INDEX))
+    lied = share(jpn, note(jpn, 0), "KOR")
+    unproven = _said_at_once(monkeypatch, caplog)
+    fed.sync()
+    said = unproven()
+    assert len(said) == 1 and said[0].item_id == lied.item_id and "beyond its signed head" in said[0].getMessage()
+    assert _pending(jpn, "KOR") == 1 and _state(jpn, "KOR")[3] is None
+    out = reset_partner_head(jpn, "KOR", reason="KOR restored from a backup")
+    assert out["receipt_checks_dropped"] == 1 and _pending(jpn, "KOR") == 0
+    assert ledger_events(jpn.dir, "partner.head_reset")[-1]["receipt_checks_dropped"] == 1
 
 
-def test_receipts_without_an_index_are_counted_unproven_not_errors(tmp_path):
-    nodes = make_nodes(tmp_path, ("JPN", "KOR"))
+def test_receipts_without_an_index_are_counted_unproven_not_errors(node_pair):
+    nodes = node_pair
     jpn = nodes["JPN"]
-    try:   # an older partner: no ledger_index in its receipts
-        fed = _networked(nodes, _Rewriting(lambda r: dataclasses.replace(r, ledger_index=None)))
-        for n in range(3):
-            share(jpn, note(jpn, n), "KOR")
-        fed.sync()
-        assert _state(jpn, "KOR") == (0, 0, 3, None)
-        assert _pending(jpn, "KOR") == 0
-    finally:
-        for n in nodes.values():
-            n.close()
+    # an older partner: no ledger_index in its receipts
+    fed = federation_over(nodes, Rewriting(lambda r: dataclasses.replace(r, ledger_index=None)))
+    for n in range(3):
+        share(jpn, note(jpn, n), "KOR")
+    fed.sync()
+    assert _state(jpn, "KOR") == (0, 0, 3, None)
+    assert _pending(jpn, "KOR") == 0
 
 
 # --- the route ----------------------------------------------------------------------------------------
@@ -638,7 +588,7 @@ def test_databases_from_before_receipt_proofs_gain_the_table_and_columns(tmp_pat
     nodes = {p: Node.open(tmp_path / p) for p in ("JPN", "KOR")}
     try:
         jpn = nodes["JPN"]
-        fed = _networked(nodes, InProcessNetwork())
+        fed = federation_over(nodes, InProcessNetwork())
         share(jpn, note(jpn, 0), "KOR")
         fed.sync()
         assert versions(jpn.conn)["federation"] == versions(nodes["KOR"].conn)["federation"] == 10   # (and the quota and pending-count steps after them)

@@ -143,7 +143,9 @@ def record(conn: Any, party: str, receipts: tuple[Receipt, ...], stamp: str) -> 
     One check per envelope sent, keyed by its number: a receipt for a number already held keeps
     the index first named (an honest partner names the same entry again — a duplicate's receipt
     names the entry that recorded the item first), so a partner that has its envelopes sent again
-    and names a new index each time cannot grow the table; nor past :data:`MAX_PENDING` rows."""
+    and names a new index each time cannot grow the table; nor past :data:`MAX_PENDING` rows,
+    which it reads from the partner's count of them (``fed_partner_state.receipts_pending``, kept
+    by every transaction that adds or drops rows: this one adds what it inserted)."""
     named = {r.seq: r.ledger_index for r in receipts
              if r.consumed and r.status in ("stored", "duplicate") and r.seq is not None and r.ledger_index is not None}
     unchecked = sum(1 for r in receipts if r.consumed and r.status in ("stored", "duplicate") and r.seq is not None

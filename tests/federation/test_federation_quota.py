@@ -382,3 +382,29 @@ def test_two_processes_with_clocks_apart_across_the_hour_take_one_budget_a_windo
         assert [r.status for r in receive_batch(b, envs[18:], sender="JPN").receipts] == ["stored"]
     assert [s for s, _ in _received(kor, "JPN")] == list(range(1, 20))
 
+
+
+def test_a_quota_changed_by_partner_add_holds_in_every_process_serving_the_directory_at_once(fed_pair):
+    """``node partner add --max-items-per-hour`` rewrites ``node.yaml``; a process already serving
+    the node from that directory (``--workers``, ``--join``) reads it again at its next look at
+    the pins, so the new budget holds there without a restart."""
+    nodes, net, clock, fed = fed_pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    from accord.federation import receive_batch
+
+    envs = [seal(note(jpn, i), "KOR", i + 1, jpn.identity, clock.now()).to_json() for i in range(6)]
+    with Node.open(kor.dir, clock) as serving:
+        assert [r.status for r in receive_batch(serving, envs[:2], sender="JPN").receipts] == ["stored"] * 2
+        key = serving.partners()["JPN"].public_key_b64
+        r = CliRunner().invoke(app, ["node", "partner", "add", "--dir", str(kor.dir), "--party", "JPN",
+                                     "--key", key, "--max-items-per-hour", "3"])
+        assert r.exit_code == 0, r.output
+        assert quota.limits_for(serving, "JPN") == quota.Limits(3, quota.DEFAULT_MAX_BYTES)
+        ack = receive_batch(serving, envs[2:], sender="JPN")
+        assert [r.status for r in ack.receipts] == ["stored"] + ["rejected"] * 3
+        with pytest.raises(QuotaExceeded):
+            quota.admit(serving, "JPN")
+        r = CliRunner().invoke(app, ["node", "partner", "add", "--dir", str(kor.dir), "--party", "JPN",
+                                     "--key", key, "--max-items-per-hour", "0"])
+        assert r.exit_code == 0, r.output
+        assert [r.status for r in receive_batch(serving, envs[3:], sender="JPN").receipts] == ["stored"] * 3

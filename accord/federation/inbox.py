@@ -260,7 +260,7 @@ def _over_quota(node: Node, sender: str | None, budget: quota.Budget | None, now
     """A batch stopped by its sender's quota: the refusal counted, and ledgered if it is the
     window's first (a transaction of its own, after the batch's)."""
     if budget is not None and budget.stopped and sender is not None:
-        quota.record_refusal(node, sender, budget.limits, budget.items, budget.bytes, now)
+        quota.record_refusal(node, sender, budget.limits, budget.items, budget.bytes, now, budget.start)
 
 
 def _parse(envelopes: list[Any]) -> list[Envelope | InputError]:

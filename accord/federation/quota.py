@@ -20,6 +20,20 @@ that applies the batch, so every process serving the node (``node serve --worker
 several machines on one PostgreSQL) reads and adds to the same counts under the node's write
 lock.
 
+Clocks a little apart (:func:`current`): the processes' clocks may differ by seconds, so around
+the turn of the hour one is already in the new window while another is still in the old. A
+window opens when a batch is first counted into it, by the clock of the process that serves it;
+from then on every process counts into it, a process whose clock is still in the hour before
+included (its own window's row is the newest only if no later one is open). Counting is
+serialised by the write lock, so the window counted into only moves forward and each window's
+row holds all that was taken while it was the newest: one budget a window, whatever the skew,
+and a process behind is neither given a fresh budget nor refused for longer than the window's
+end by its own clock (its ``Retry-After``: up to the skew more than an hour). The row of the
+window before the newest is kept (older ones are dropped), so a process behind still finds the
+count it is to add to. A window more than one ahead of a process's own is a clock gone wrong,
+not skew: that process ignores it and counts into its own (so the processes on either side of
+such a clock may each take a budget, but none is held back by it).
+
 Enforcement (:func:`admit`, :class:`Budget`):
 
 * before a batch's body is read, a partner whose window is used up (items or bytes) is answered
@@ -109,15 +123,27 @@ def window_start(now: datetime) -> int:
     return t - t % WINDOW_SECONDS
 
 
-def retry_after(now: datetime) -> int:
-    """Whole seconds (at least 1) until the window ``now`` is in ends."""
-    end = window_start(now) + WINDOW_SECONDS
+def retry_after(now: datetime, start: int | None = None) -> int:
+    """Whole seconds (at least 1), by ``now``, until the window starting at ``start`` (else the
+    one ``now`` is in) ends."""
+    end = (window_start(now) if start is None else start) + WINDOW_SECONDS
     return max(1, int(-(-(end - now.timestamp()) // 1)))
 
 
 def envelope_bytes(env: Envelope) -> int:
     """What one envelope counts for in the byte budget."""
     return len(env.signing_bytes()) + len(env.signature)
+
+
+def current(conn: Any, party: str, now: datetime) -> tuple[int, int, int]:
+    """(window start, envelopes, bytes): the window ``party``'s intake counts into at ``now`` by
+    this process's clock — the newest opened of its own and the next (one a process whose clock
+    is ahead already counted into), and what it has taken."""
+    own = window_start(now)
+    row = conn.execute("SELECT window_start, items, bytes FROM fed_quota WHERE partner = ? AND window_start >= ? "
+                       "AND window_start <= ? ORDER BY window_start DESC LIMIT 1",
+                       (party, own, own + WINDOW_SECONDS)).fetchone()
+    return (row[0], row[1], row[2]) if row else (own, 0, 0)
 
 
 def used(conn: Any, party: str, start: int) -> tuple[int, int]:
@@ -132,8 +158,7 @@ class Budget:
 
     def __init__(self, conn: Any, party: str, limits: Limits, now: datetime) -> None:
         self.party, self.limits, self.now = party, limits, now
-        self.start = window_start(now)
-        self.items, self.bytes = (0, 0) if limits.unlimited else used(conn, party, self.start)
+        self.start, self.items, self.bytes = (window_start(now), 0, 0) if limits.unlimited else current(conn, party, now)
         self.taken_items = self.taken_bytes = 0
         self.stopped = False
 
@@ -157,21 +182,22 @@ class Budget:
 
     def write(self, conn: Any) -> None:
         """Add what the batch took to its window's row (in the batch's transaction); rows of
-        windows past are dropped."""
+        windows before the previous one are dropped."""
         if not self.taken_items:
             return
         conn.execute("INSERT INTO fed_quota(partner, window_start, items, bytes) VALUES (?,?,?,?) "
                      "ON CONFLICT(partner, window_start) DO UPDATE SET items = fed_quota.items + excluded.items, "
                      "bytes = fed_quota.bytes + excluded.bytes",
                      (self.party, self.start, self.taken_items, self.taken_bytes))
-        conn.execute("DELETE FROM fed_quota WHERE partner = ? AND window_start < ?", (self.party, self.start))
+        conn.execute("DELETE FROM fed_quota WHERE partner = ? AND window_start < ?",
+                     (self.party, self.start - WINDOW_SECONDS))
 
     def exceeded(self) -> QuotaExceeded:
-        return _exceeded(self.party, self.limits, self.items, self.bytes, self.now)
+        return _exceeded(self.party, self.limits, self.items, self.bytes, self.now, self.start)
 
 
-def _exceeded(party: str, limits: Limits, items: int, size: int, now: datetime) -> QuotaExceeded:
-    wait = retry_after(now)
+def _exceeded(party: str, limits: Limits, items: int, size: int, now: datetime, start: int) -> QuotaExceeded:
+    wait = retry_after(now, start)
     return QuotaExceeded(f"{party} is over its intake quota for this hour ({items} of {limits.items or 'unlimited'} "
                          f"envelopes, {size} of {limits.bytes or 'unlimited'} bytes taken); retry in {wait} s",
                          retry_after=wait)
@@ -185,12 +211,11 @@ def admit(node: Node, party: str) -> None:
         return
     ensure_node_schema(node)
     now = node.clock.now()
-    start = window_start(now)
     with write_lock(node):
-        items, size = used(node.conn, party, start)
+        start, items, size = current(node.conn, party, now)
     if not limits.room(items, size):
-        record_refusal(node, party, limits, items, size, now)
-        raise _exceeded(party, limits, items, size, now)
+        record_refusal(node, party, limits, items, size, now, start)
+        raise _exceeded(party, limits, items, size, now, start)
 
 
 class _Ledgered:
@@ -214,12 +239,13 @@ def _memo(node: Node) -> _Ledgered:
         return found
 
 
-def record_refusal(node: Node, party: str, limits: Limits, items: int, size: int, now: datetime) -> None:
+def record_refusal(node: Node, party: str, limits: Limits, items: int, size: int, now: datetime,
+                   start: int) -> None:
     """Count a refusal for the metrics, and ledger ``partner.over_quota`` if it is the first of
-    ``party``'s window on this node — whichever process serves it: the window's row says whether
-    it is ledgered (``fed_quota.ledgered``), set in the transaction that appends the entry."""
+    ``party``'s window (starting at ``start``, :func:`current`) on this node — whichever process
+    serves it: the window's row says whether it is ledgered (``fed_quota.ledgered``), set in the
+    transaction that appends the entry."""
     counters(node).partner(party).over_quota += 1
-    start = window_start(now)
     memo = _memo(node)
     with memo.lock:
         if memo.seen.get(party) == start:
@@ -240,7 +266,7 @@ def record_refusal(node: Node, party: str, limits: Limits, items: int, size: int
     if first:
         log.warning("partner %s is over its intake quota for this hour (%d envelopes, %d bytes; budget %s "
                     "envelopes, %s bytes): its deliveries wait %d s for the next window", party, items, size,
-                    limits.items or "unlimited", limits.bytes or "unlimited", retry_after(now),
+                    limits.items or "unlimited", limits.bytes or "unlimited", retry_after(now, start),
                     extra={"event": OVER_QUOTA_EVENT, "partner": party, "items": items, "bytes": size})
 
 

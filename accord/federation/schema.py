@@ -33,8 +33,8 @@ Tables (all created with :func:`accord.store.base.ensure_schema`):
   ``leaf``) is committed but whose ``node.yaml`` rewrite is not yet confirmed
   (:func:`accord.federation.outbox.remove_partner`).
 * ``fed_quota`` — per partner and quota window (an hour): the envelopes and bytes taken from it
-  and whether its refusal is ledgered (:mod:`accord.federation.quota`); only the current
-  window's row is kept.
+  and whether its refusal is ledgered (:mod:`accord.federation.quota`); the newest window's row and
+  the one before are kept.
 * ``partner_leases`` — which delivery worker drains each partner's outbox, until when
   (:mod:`accord.federation.leases`).
 * ``fed_receipt_checks`` — a partner's ``stored``/``duplicate`` receipt that named the ledger

@@ -54,8 +54,6 @@ def status(node: Node, *, rejections: int = 10) -> dict[str, Any]:
     ensure_node_schema(node)
     conn = node.conn
     now = node.clock.now()
-    window = quota.window_start(now)
-    window_text = to_rfc3339(datetime.fromtimestamp(window, timezone.utc))
     with write_lock(node):
         head = node.ledger.checkpoint_body()
         queued = backlogs(conn)
@@ -72,7 +70,8 @@ def status(node: Node, *, rejections: int = 10) -> dict[str, Any]:
             last_in = conn.execute("SELECT MAX(seq) FROM fed_inbox WHERE originator=?", (party,)).fetchone()
             url = getattr(node.partners()[party], "url", None)
             limits = quota.limits_for(node, party)
-            taken, taken_bytes = quota.used(conn, party, window)
+            window, taken, taken_bytes = quota.current(conn, party, now)
+            window_text = to_rfc3339(datetime.fromtimestamp(window, timezone.utc))
             backlog, oldest = queued.get(party, (0, None))
             failing_since = st[8] if st else None
             partners.append({

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
 from accord.federation import InProcessNetwork, remove_partner, share_many
 from accord.federation.gossip import exchange_heads
 from accord.federation.treeheads import check_partner_head, local_checkpoint, local_consistency
-from federation_harness import note
+from federation_harness import make_nodes, note
 
 
 class RemovedOnTheWay:
@@ -60,6 +62,28 @@ def _events(kor, kind):
     return [kor.ledger.entry(i) for i in range(kor.ledger.size) if kor.ledger.entry(i).type == kind]
 
 
+@contextmanager
+def _diverging(jpn, kor, tmp_path) -> Iterator[tuple[RemovedOnTheWay, tuple | None]]:
+    """KOR has verified JPN's head (``before``); JPN has grown since, and the consistency proofs
+    KOR is given come from another JPN ledger, larger, that links nothing: KOR's next check of JPN
+    finds it inconsistent. Yields ``(transport, before)``; set ``remove_at`` (or ``_remove``)."""
+    other = make_nodes(tmp_path / "other", ("JPN", "KOR"))
+    try:
+        share_many(jpn, [note(jpn, 1)], "KOR")
+        transport = RemovedOnTheWay(jpn, kor)
+        assert check_partner_head(kor, "JPN", transport).consistent
+        before = _head(kor)
+        for i in range(2, 6):
+            share_many(jpn, [note(jpn, i)], "KOR")
+        for i in range(20):
+            share_many(other["JPN"], [note(other["JPN"], 100 + i)], "KOR")
+        transport.proof_from = other["JPN"]
+        yield transport, before
+    finally:
+        for n in other.values():
+            n.close()
+
+
 def test_a_first_head_fetched_as_the_partner_is_removed_is_not_recorded(node_pair):
     jpn, kor = node_pair["JPN"], node_pair["KOR"]
     share_many(jpn, [note(jpn, 1)], "KOR")
@@ -70,24 +94,10 @@ def test_a_first_head_fetched_as_the_partner_is_removed_is_not_recorded(node_pai
 
 
 def test_an_inconsistent_head_of_a_removed_partner_is_neither_flagged_nor_ledgered(node_pair, tmp_path):
-    from federation_harness import make_nodes
-
     jpn, kor = node_pair["JPN"], node_pair["KOR"]
-    other = make_nodes(tmp_path / "other", ("JPN", "KOR"))  # another JPN ledger: its proofs link nothing
-    try:
-        share_many(jpn, [note(jpn, 1)], "KOR")
-        transport = RemovedOnTheWay(jpn, kor)
-        assert check_partner_head(kor, "JPN", transport).consistent
-        before = _head(kor)
-        for i in range(2, 6):
-            share_many(jpn, [note(jpn, i)], "KOR")
-        for i in range(20):
-            share_many(other["JPN"], [note(other["JPN"], 100 + i)], "KOR")
-        transport.proof_from, transport.remove_at = other["JPN"], "proof"
+    with _diverging(jpn, kor, tmp_path) as (transport, before):
+        transport.remove_at = "proof"
         assert not check_partner_head(kor, "JPN", transport).consistent  # judged, but not recorded
-    finally:
-        for n in other.values():
-            n.close()
     assert "JPN" not in kor.partners()
     assert len(_events(kor, "partner.removed")) == 1
     assert _events(kor, "partner.inconsistent") == []
@@ -149,22 +159,10 @@ def test_a_check_landing_between_the_two_steps_of_a_removal_records_nothing(node
     ``partners`` mirror. A check whose write lands between them still found the partner's key
     and pin time in the mirror, so it ledgered ``partner.inconsistent`` after ``partner.removed``.
     The second step is made to fail here, which leaves the node exactly between the two."""
-    from federation_harness import make_nodes
-
     from accord.errors import StoreError
 
     jpn, kor = node_pair["JPN"], node_pair["KOR"]
-    other = make_nodes(tmp_path / "other", ("JPN", "KOR"))  # another JPN ledger: its proofs link nothing
-    try:
-        share_many(jpn, [note(jpn, 1)], "KOR")
-        transport = RemovedOnTheWay(jpn, kor)
-        assert check_partner_head(kor, "JPN", transport).consistent
-        before = _head(kor)
-        for i in range(2, 6):
-            share_many(jpn, [note(jpn, i)], "KOR")
-        for i in range(20):
-            share_many(other["JPN"], [note(other["JPN"], 100 + i)], "KOR")
-
+    with _diverging(jpn, kor, tmp_path) as (transport, before):
         def node_yaml_not_yet_written(party):
             raise OSError(28, "No space left on device")
 
@@ -181,11 +179,8 @@ def test_a_check_landing_between_the_two_steps_of_a_removal_records_nothing(node
                 first_step_only.append(exc)
 
         transport._remove = remove_first_step
-        transport.proof_from, transport.remove_at = other["JPN"], "proof"
+        transport.remove_at = "proof"
         assert not check_partner_head(kor, "JPN", transport).consistent  # judged, but not recorded
-    finally:
-        for n in other.values():
-            n.close()
     assert first_step_only and len(_events(kor, "partner.removed")) == 1
     assert _events(kor, "partner.inconsistent") == []
     assert _head(kor) == before

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -23,6 +25,30 @@ from accord.federation.service import HEAD_CHECKERS
 from federation_harness import make_nodes
 
 HOSTILE = ("AUS", "BEL", "CAN", "DEU", "DNK", "ESP", "FRA", "GBR", "ITA", "NLD")
+
+
+@contextmanager
+def _serving_hostile_partners(tmp_path, net: InProcessNetwork, let_go: threading.Event) -> Iterator[None]:
+    """KOR, pinning USA and the :data:`HOSTILE` partners (keys of no node), checks their tree heads
+    over ``net`` (``net.fed`` its :class:`Federation`) until the block ends; then ``let_go`` is set
+    (whatever the hostile partners hold is let go) and everything stopped and closed."""
+    nodes = make_nodes(tmp_path, ("KOR", "USA"))
+    kor = nodes["KOR"]
+    for party in HOSTILE:
+        key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        kor.add_partner(party, base64.b64encode(key).decode())
+    for n in nodes.values():
+        net.attach(n)
+    fed = Federation(kor, net, head_interval=0.02, poll_interval=0.05)
+    net.fed = fed  # (Held looks at its checkers)
+    fed.start()
+    try:
+        yield
+    finally:
+        let_go.set()
+        fed.stop()
+        for n in nodes.values():
+            n.close()
 
 
 class Held(InProcessNetwork):
@@ -58,25 +84,11 @@ class Held(InProcessNetwork):
 def test_hostile_partners_past_the_check_places_do_not_starve_an_honest_one(tmp_path, monkeypatch):
     assert len(HOSTILE) > HEAD_CHECKERS and all(p < "USA" for p in HOSTILE)
     monkeypatch.setattr(service_module, "HEAD_CHECK_SLOW", 0.05, raising=False)
-    nodes = make_nodes(tmp_path, ("KOR", "USA"))
-    kor = nodes["KOR"]
-    for party in HOSTILE:
-        key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        kor.add_partner(party, base64.b64encode(key).decode())
     net = Held()
-    for n in nodes.values():
-        net.attach(n)
-    fed = net.fed = Federation(kor, net, head_interval=0.02, poll_interval=0.05)
-    fed.start()
-    try:
+    with _serving_hostile_partners(tmp_path, net, net.release):
         checked = net.honest_done.wait(30)  # a hang guard: it comes as soon as a place is given up
         with net.lock:
             finished = list(net.finished)
-    finally:
-        net.release.set()
-        fed.stop()
-        for n in nodes.values():
-            n.close()
     assert checked, "USA's tree head was never checked while the hostile partners held their checks"
     assert finished == []  # USA's check completed before any hostile one ended
     assert net.hostile_on_their_way >= HEAD_CHECKERS  # … with every place taken by a hostile check first
@@ -105,21 +117,7 @@ def test_partners_answering_just_inside_the_slow_mark_do_not_starve_an_honest_on
     back first at every round, and a partner named after them was never checked. The partner
     whose check started longest ago (or never) goes first."""
     monkeypatch.setattr(service_module, "HEAD_CHECK_SLOW", 1.0, raising=False)
-    nodes = make_nodes(tmp_path, ("KOR", "USA"))
-    kor = nodes["KOR"]
-    for party in HOSTILE:
-        key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        kor.add_partner(party, base64.b64encode(key).decode())
     net = Quick(hold=0.3)
-    for n in nodes.values():
-        net.attach(n)
-    fed = Federation(kor, net, head_interval=0.02, poll_interval=0.05)
-    fed.start()
-    try:
+    with _serving_hostile_partners(tmp_path, net, net.honest_done):
         checked = net.honest_done.wait(10)  # a hang guard: once a place is free, USA's turn is next
-    finally:
-        net.honest_done.set()
-        fed.stop()
-        for n in nodes.values():
-            n.close()
     assert checked, "USA's tree head was never checked while the hostile partners took every place in turn"

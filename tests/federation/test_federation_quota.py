@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,7 +17,7 @@ from accord.api.app import create_app
 from accord.cli.main import app
 from accord.clock import ManualClock
 from accord.core.envelopes import seal
-from accord.errors import ConfigError, InputError, PartnerDeferred
+from accord.errors import ConfigError, InputError, PartnerDeferred, QuotaExceeded
 from accord.federation import quota, share, status
 from accord.federation.tokens import create_token
 from accord.federation.httpsig import sign_request
@@ -101,7 +102,8 @@ def test_the_byte_budget_stops_a_window_after_the_envelope_that_crosses_it(fed_p
     clock.advance(WINDOW)
     fed.sync("KOR", heads=False)
     assert [s for s, _ in _received(kor, "JPN")] == list(range(1, 11))
-    assert kor.conn.execute("SELECT COUNT(*) FROM fed_quota").fetchone()[0] == 1   # past windows dropped
+    # windows before the previous one dropped
+    assert set(_windows(kor, "JPN")) == {quota.window_start(clock.now()) - w * WINDOW for w in (1, 0)}
 
 
 def test_two_nodes_serving_one_database_share_the_count_and_ledger_it_once(fed_pair):
@@ -310,3 +312,99 @@ def test_a_hostile_retry_after_neither_spins_the_sender_nor_raises():
     assert retry_after("3000") == 3000.0 and retry_after("99999999") == MAX_RETRY_AFTER
     for bad in ("\xb2", "1\xb3", "\u0663", "-5", "1.5", "Wed, 21 Oct 2026 07:28:00 GMT", "", "9" * 13, None):
         assert retry_after(bad) is None, bad
+
+
+def _apart(clock: ManualClock, seconds: float) -> ManualClock:
+    """A clock of another process: ``seconds`` behind ``clock`` (moved with :func:`_tick`)."""
+    return ManualClock(clock.now() - timedelta(seconds=seconds))
+
+
+def _tick(seconds: float, *clocks: ManualClock) -> None:
+    for c in clocks:
+        c.advance(seconds)
+
+
+def _windows(node: Node, party: str) -> dict[int, int]:
+    with write_lock(node):
+        return dict(node.conn.execute("SELECT window_start, items FROM fed_quota WHERE partner = ?", (party,)))
+
+
+def test_two_processes_with_clocks_apart_across_the_hour_take_one_budget_a_window(fed_pair):
+    """Several processes on one database (``--workers``, several machines on PostgreSQL) whose
+    clocks are a few seconds apart: around the turn of the hour the one ahead opens the new window;
+    the one behind, still in the old hour by its clock, counts into that new window — it neither
+    finds the count gone (the old window's row dropped) and starts again from nothing, nor is it
+    refused for ever; a window more than one ahead of its own (a clock gone wrong) it ignores."""
+    nodes, net, clock, fed = fed_pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    _limit(kor, "JPN", max_items_per_hour=4)
+    from accord.federation import receive_batch
+
+    envs = [seal(note(jpn, i), "KOR", i + 1, jpn.identity, clock.now()).to_json() for i in range(19)]
+    h0 = quota.window_start(clock.now())
+    ahead = ManualClock(clock.now() + timedelta(seconds=WINDOW - 10))     # 00:59:50
+    behind = _apart(ahead, 5)                                           # 00:59:45
+    with Node.open(kor.dir, ahead) as a, Node.open(kor.dir, behind) as b:
+        assert [r.status for r in receive_batch(a, envs[:2], sender="JPN").receipts] == ["stored"] * 2
+        assert [r.status for r in receive_batch(b, envs[2:3], sender="JPN").receipts] == ["stored"]
+        _tick(12, ahead, behind)                                        # 01:00:02 and 00:59:57
+        assert [r.status for r in receive_batch(a, envs[3:6], sender="JPN").receipts] == ["stored"] * 3
+        ack = receive_batch(b, envs[6:9], sender="JPN")                 # the old hour by its clock
+        assert [r.status for r in ack.receipts] == ["stored", "rejected", "rejected"] and ack.next_seq == 8
+        assert _windows(kor, "JPN") == {h0: 3, h0 + WINDOW: 4}            # one budget a window, no more
+        for node in (b, a):
+            with pytest.raises(QuotaExceeded) as raised:
+                receive_batch(node, envs[7:9], sender="JPN")
+            # until the window the one ahead opened ends, by the process's own clock
+            assert raised.value.retry_after == (WINDOW - 2 if node is a else WINDOW + 3)
+            with pytest.raises(QuotaExceeded):
+                quota.admit(node, "JPN")
+        events = ledger_events(kor.dir, quota.OVER_QUOTA_EVENT)
+        assert [e["window_start"] for e in events] == ["2026-01-01T01:00:00.000Z"]
+        intake = status(b)["partners"][0]["intake"]
+        assert (intake["window_start"], intake["items"], intake["over_quota"]) == ("2026-01-01T01:00:00.000Z", 4, True)
+
+        _tick(WINDOW, ahead, behind)                                    # 02:00:02 and 01:59:57
+        assert [r.status for r in receive_batch(a, envs[7:9], sender="JPN").receipts] == ["stored"] * 2
+        assert [r.status for r in receive_batch(b, envs[9:12], sender="JPN").receipts] == [
+            "stored", "stored", "rejected"]                             # the new window's budget, shared
+        assert _windows(kor, "JPN") == {h0 + WINDOW: 4, h0 + 2 * WINDOW: 4}   # older windows dropped
+        # a process that alone serves for a while, still behind: the new window is its own next
+        _tick(10, behind)                                               # 02:00:07
+        with pytest.raises(QuotaExceeded) as raised:
+            receive_batch(b, envs[11:], sender="JPN")
+        assert raised.value.retry_after == WINDOW - 7
+        _tick(WINDOW, behind)
+        assert [r.status for r in receive_batch(b, envs[11:14], sender="JPN").receipts] == ["stored"] * 3
+        # a clock hours ahead is gone wrong, not skewed: the window it uses up holds no one else back
+        with Node.open(kor.dir, ManualClock(behind.now() + timedelta(seconds=3 * WINDOW))) as far:
+            assert [r.status for r in receive_batch(far, envs[14:18], sender="JPN").receipts] == ["stored"] * 4
+        assert [r.status for r in receive_batch(b, envs[18:], sender="JPN").receipts] == ["stored"]
+    assert [s for s, _ in _received(kor, "JPN")] == list(range(1, 20))
+
+
+
+def test_a_quota_changed_by_partner_add_holds_in_every_process_serving_the_directory_at_once(fed_pair):
+    """``node partner add --max-items-per-hour`` rewrites ``node.yaml``; a process already serving
+    the node from that directory (``--workers``, ``--join``) reads it again at its next look at
+    the pins, so the new budget holds there without a restart."""
+    nodes, net, clock, fed = fed_pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    from accord.federation import receive_batch
+
+    envs = [seal(note(jpn, i), "KOR", i + 1, jpn.identity, clock.now()).to_json() for i in range(6)]
+    with Node.open(kor.dir, clock) as serving:
+        assert [r.status for r in receive_batch(serving, envs[:2], sender="JPN").receipts] == ["stored"] * 2
+        key = serving.partners()["JPN"].public_key_b64
+        r = CliRunner().invoke(app, ["node", "partner", "add", "--dir", str(kor.dir), "--party", "JPN",
+                                     "--key", key, "--max-items-per-hour", "3"])
+        assert r.exit_code == 0, r.output
+        assert quota.limits_for(serving, "JPN") == quota.Limits(3, quota.DEFAULT_MAX_BYTES)
+        ack = receive_batch(serving, envs[2:], sender="JPN")
+        assert [r.status for r in ack.receipts] == ["stored"] + ["rejected"] * 3
+        with pytest.raises(QuotaExceeded):
+            quota.admit(serving, "JPN")
+        r = CliRunner().invoke(app, ["node", "partner", "add", "--dir", str(kor.dir), "--party", "JPN",
+                                     "--key", key, "--max-items-per-hour", "0"])
+        assert r.exit_code == 0, r.output
+        assert [r.status for r in receive_batch(serving, envs[3:], sender="JPN").receipts] == ["stored"] * 3

@@ -379,3 +379,50 @@ def test_a_partner_resending_its_version_with_other_content_raises_no_integrity_
         in _received(kor_node)
     assert json.loads(kor.get_objects(coll.id, "KOR").items[0]) == indicator(1, markings=[TLP2_IDS["GREEN"]])
     assert verify_node(kor_node).checked["received intel objects"] == 2
+
+
+def _usa_kor_agreement(nodes) -> None:
+    keys = {p: n.identity.public_key for p, n in nodes.items()}
+    ag = new_agreement("usa-kor-intel", ["USA", "KOR"], {"USA": keys["USA"], "KOR": keys["KOR"]},
+                       [("USA", "KOR", ["intel.*"], "SECRET")], T0 - timedelta(days=1), T0 + timedelta(days=365))
+    ag = sign_agreement(sign_agreement(ag, nodes["USA"].identity), nodes["KOR"].identity)
+    nodes["USA"].add_agreement(ag)
+    nodes["KOR"].add_agreement(ag)
+
+
+def test_a_partner_cannot_pre_empt_another_partner_s_collection_id(trio):
+    """USA learns the id of JPN's shared collection and sends KOR an item naming it before JPN's
+    first item arrives. The collection used to be made under that id for USA, and every item of
+    JPN's then refused. Each partner's items land in a collection of their own, under an id KOR
+    derives from the partner and the id it named."""
+    nodes, feds = trio
+    _usa_kor_agreement(nodes)
+    jpn = store_for(nodes["JPN"])
+    coll = jpn.add_collection("Cyber indicators", shared=True, rel_to=["KOR"])
+    _hostile(nodes, feds, "USA", "KOR", coll.id, indicator(2))
+    kor_node = nodes["KOR"]
+    kor = store_for(kor_node)
+    assert sync_received(kor_node, kor) == {"applied": 1, "invalid": 0}
+    jpn.add_objects(coll.id, [indicator(1, markings=[TLP2_IDS["GREEN"]])])
+    assert feds["JPN"].sync("KOR", heads=False)["KOR"] is None
+    assert sync_received(kor_node, kor) == {"applied": 1, "invalid": 0}
+    got = {c.received_from: c for c in kor.collections()}
+    assert set(got) == {"JPN", "USA"} and got["JPN"].id != got["USA"].id
+    assert coll.id not in {c.id for c in got.values()}  # neither under the id a partner named
+    assert [json.loads(t)["id"] for t in kor.get_objects(got["JPN"].id, "KOR").items] == [indicator(1)["id"]]
+    assert [json.loads(t)["id"] for t in kor.get_objects(got["USA"].id, "KOR").items] == [indicator(2)["id"]]
+    assert got["JPN"].title == "Cyber indicators (from JPN)"
+
+
+def test_a_partner_cannot_take_a_collection_id_before_the_node(trio):
+    """A partner naming an id the node means to use for a collection of its own (made with a
+    chosen id, e.g. to mirror an id known elsewhere) no longer creates a collection under it."""
+    nodes, feds = trio
+    wanted = "2b0f8f4e-6d1c-4c1e-9a51-8f2f0d1e4c77"
+    _hostile(nodes, feds, "JPN", "KOR", wanted, indicator(2))
+    kor_node = nodes["KOR"]
+    kor = store_for(kor_node)
+    assert sync_received(kor_node, kor) == {"applied": 1, "invalid": 0}
+    made = kor.add_collection("KOR's own", id=wanted)
+    assert made.id == wanted and made.received_from is None
+    assert kor.get_objects(wanted, "KOR").items == []

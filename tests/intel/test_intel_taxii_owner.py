@@ -55,9 +55,11 @@ class Taxii:
 
 @pytest.fixture
 def taxii(jpn):
-    coll = store_for(jpn).add_collection("Joint indicators", alias="joint", rel_to=["KOR"])
+    coll = store_for(jpn).add_collection("Joint indicators", alias="joint", rel_to=["KOR", "USA"])
     secrets = {"jpn": token(jpn, "jpn-analyst", "JPN", ["taxii:read", "taxii:write"]),
-               "kor": token(jpn, "kor-tool", "KOR", ["taxii.read:joint", "taxii.write:joint"])}
+               "kor": token(jpn, "kor-tool", "KOR", ["taxii.read:joint", "taxii.write:joint"]),
+               "kor-write": token(jpn, "kor-feed", "KOR", ["taxii.write:joint"]),
+               "usa": token(jpn, "usa-reader", "USA", ["taxii.read:joint"])}
     with serve(build_app(jpn)) as base:
         yield Taxii(base, coll.id, secrets)
 
@@ -176,3 +178,78 @@ def test_a_rival_version_waits_for_the_add_it_races_and_is_refused(taxii, jpn, m
     assert first["success_count"] == 1
     assert got["rival"]["failure_count"] == 1 and NOT_YOURS in _refused(got["rival"], sid)
     assert taxii.versions("kor", sid) == [V1] and taxii.latest("kor", sid) == [indicator(3, modified=V1)]
+
+
+def _same_form(status: dict[str, Any], a: str, b: str) -> bool:
+    """The status entries of ids ``a`` and ``b`` say the same with the ids taken out (an SCO's
+    version is its date_added, so that is left out too)."""
+    def entries(sid: str) -> list[Any]:
+        return sorted(f"{kind}:{e.get('message')}:{e['version'] if sid.startswith('indicator') else ''}"
+                      for kind in ("successes", "failures") for e in status.get(kind, []) if e["id"] == sid)
+    return entries(a) == entries(b) != []
+
+
+def _ipv4(address: str, **extra: Any) -> dict[str, Any]:
+    from stix2 import IPv4Address
+
+    return {**json.loads(IPv4Address(value=address).serialize()), **extra}
+
+
+def test_a_writer_cannot_tell_a_hidden_object_from_an_absent_one(taxii):
+    """An id the node holds under a marking the writer may not read (TLP:RED) — a random
+    indicator id learnt elsewhere, or an SCO whose id anyone derives from its value — is answered
+    exactly as an id the node does not hold: stored as the writer's, read back as the writer's.
+    It was ``already present`` or ``belongs to another originator`` (an id-knowledge oracle)."""
+    red = [TLP2_IDS["RED"]]
+    held_sdo, held_sco = indicator(7, object_marking_refs=red), _ipv4("203.0.113.7", object_marking_refs=red)
+    taxii.add("jpn", held_sdo, held_sco)
+    for who, n in (("kor", 70), ("kor-write", 71)):  # a tool that may read the collection, one that may not
+        absent_sdo, absent_sco = indicator(n), _ipv4(f"203.0.113.{n}")
+        status = taxii.add(who, indicator(7), absent_sdo, _ipv4("203.0.113.7"), absent_sco)
+        assert status["failure_count"] == 0 and status["success_count"] == 4, status
+        assert _same_form(status, held_sdo["id"], absent_sdo["id"])
+        assert _same_form(status, held_sco["id"], absent_sco["id"])
+        newer = taxii.add(who, indicator(7, modified=V2), indicator(n, modified=V2))
+        assert _same_form(newer, held_sdo["id"], absent_sdo["id"])
+    assert taxii.versions("kor", held_sdo["id"]) == [V1, V2]  # its own two versions, nothing of the node's
+    assert taxii.versions("kor", held_sdo["id"]) == taxii.versions("kor", indicator(70)["id"])
+    assert taxii.latest("kor", held_sco["id"]) == [_ipv4("203.0.113.7")]
+    assert taxii.latest("jpn", held_sdo["id"]) == [held_sdo]  # the node's readers: the node's object
+    assert taxii.latest("jpn", held_sco["id"]) == [held_sco]
+
+
+def test_a_writer_cannot_squat_an_id_before_the_node_stores_it(taxii):
+    """A writer that learns an id first (an SCO's value, a producer's name-derived id) adds it
+    before the node: the node's later versions of it used to be refused, and its version equal
+    to the writer's was ``already present`` with the writer's content and marking. The node's
+    own add is stored and is what the node's readers and other partners get; the writer keeps
+    reading its own."""
+    squat = indicator(5, name="squatted", pattern="[ipv4-addr:value = '192.0.2.66']")
+    assert taxii.add("kor", squat)["success_count"] == 1
+    sco = _ipv4("198.51.100.5", x_note="squatted")
+    taxii.add("kor", sco)
+    node_obj, node_sco = indicator(5), _ipv4("198.51.100.5")
+    first = taxii.add("jpn", node_obj, node_sco)
+    assert first["success_count"] == 2 and not any(e.get("message") for e in first["successes"])
+    later = taxii.add("jpn", indicator(5, modified=V2))
+    assert later["success_count"] == 1 and later["failure_count"] == 0
+    for reader in ("jpn", "usa"):
+        assert taxii.latest(reader, node_obj["id"]) == [indicator(5, modified=V2)]
+        assert taxii.versions(reader, node_obj["id"]) == [V1, V2]
+        assert taxii.latest(reader, node_sco["id"]) == [node_sco]
+    assert squat in taxii.latest("kor", node_obj["id"])
+    assert sco in taxii.latest("kor", node_sco["id"])
+
+
+def test_a_writers_version_of_the_nodes_object_is_not_what_others_read(taxii):
+    """A partner's tool adding a newer version of the node's object stores it as its own; every
+    other reader still gets the node's object as latest (the hijack the originator rule closed
+    stays closed)."""
+    node_obj = indicator(1, modified=V1)
+    taxii.add("jpn", node_obj)
+    hijack = indicator(1, modified=V2, name="benign update", pattern="[ipv4-addr:value = '192.0.2.1']")
+    assert taxii.add("kor", hijack)["success_count"] == 1
+    for reader in ("jpn", "usa"):
+        assert taxii.latest(reader, node_obj["id"]) == [node_obj]
+        assert taxii.versions(reader, node_obj["id"]) == [V1]
+    assert hijack in taxii.latest("kor", node_obj["id"])

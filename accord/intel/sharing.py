@@ -177,20 +177,41 @@ def _pending_ids(node: Node, store: IntelStore) -> list[str]:
             return [i.id for i in node.items(kind=KIND) if i.originator != node.party and i.id not in have]
 
 
+# the namespace of the ids of collections made for partners' items (:func:`received_collection_id`)
+RECEIVED_NS = uuid.UUID("0b6f3e2a-5c41-4d8e-9a7f-3c2d1e0f4b95")
+
+
+def received_collection_id(sender: str, cid: str) -> str:
+    """The id of the collection made for ``sender``'s items naming its collection ``cid``: a
+    UUIDv5 of both, so the node chooses it, each partner's ids are its own, and no partner can
+    name an id the node (or another partner's items) will use."""
+    return str(uuid.uuid5(RECEIVED_NS, f"{sender}/{cid.lower()}"))
+
+
 def _collection_for(store: IntelStore, cid: str, coll: dict[str, Any], sender: str) -> Collection | str:
-    """The collection ``cid`` made for ``sender``'s items (made now if absent), or why the item
-    is refused: it exists and was not made for them."""
+    """The collection for ``sender``'s items naming its collection ``cid`` (made now if absent),
+    or why the item is refused: a collection holds that id and was not made for ``sender``.
+
+    A collection made for ``sender`` under ``cid`` itself (as receiving made them before it
+    derived ids) goes on receiving its items; any other is :func:`received_collection_id`'s."""
     try:
-        found = store.collection(cid)
+        legacy = store.collection(cid)
+        if legacy.id == cid and legacy.received_from == sender:
+            return legacy
+    except NotFoundError:
+        pass
+    lid = received_collection_id(sender, cid)
+    try:
+        found = store.collection(lid)
     except NotFoundError:
         try:
-            found = store.add_collection(f"{coll.get('title') or 'intel'} (from {sender})", id=cid,
+            found = store.add_collection(f"{coll.get('title') or 'intel'} (from {sender})", id=lid,
                                          description=f"{RECEIVED_PREFIX}{sender}", received_from=sender)
         except InputError:  # made meanwhile (another process applying the same partner's items)
-            found = store.collection(cid)
-    if found.id == cid and found.received_from == sender:
+            found = store.collection(lid)
+    if found.id == lid and found.received_from == sender:
         return found
-    return f"collection {cid} was not created for objects received from {sender}; not applied"
+    return f"collection {lid} was not created for objects received from {sender}; not applied"
 
 
 def _record(store: IntelStore, item: Item, cid: Any, obj: Any, outcome: str, reason: str) -> None:
@@ -258,4 +279,4 @@ class Syncer:
             log.warning("intel: applying received items failed: %s", exc)
 
 
-__all__ = ["KIND", "item_for", "share_stored", "install", "sync_received", "Syncer", "Marking"]
+__all__ = ["KIND", "RECEIVED_NS", "item_for", "received_collection_id", "share_stored", "install", "sync_received", "Syncer", "Marking"]

@@ -43,8 +43,8 @@ from accord.intel.adding import not_tlp, prepare, status_json, write
 from accord.intel.listing import Cursors, conditions
 from accord.intel.records import (ALL, MEDIA_STIX21, AddResult, Collection, Filters, Page, Stored, encode_json,
                                   parse_timestamp_us, to_us, us_to_rfc3339)
-from accord.intel.tables import (DDL, ID_INDEXED, MIGRATIONS, OBJECTS_INDEXES, OBJECTS_TABLE, PG_INDEXES,
-                                 V1_COLUMNS, fix_flags, id_hash)
+from accord.intel.tables import (DDL, ID_INDEXED, OBJECTS_INDEXES, OBJECTS_TABLE, PG_INDEXES,
+                                 V1_COLUMNS, fix_flags, id_hash, migrations)
 from accord.intel.validate import structural_failures, validate_full, version_key
 from accord.store.base import POSTGRESQL, IntegrityError, dialect_of, pipelined
 from accord.store.migrations import migrate
@@ -82,7 +82,7 @@ class IntelStore:
         self._known: dict[str, Collection] = {}  # collections found, by the id or alias asked (immutable)
         self._added, self._analyse_at = 0, ANALYSE_FIRST  # rows this store added less deleted; when to analyse
         with self.lock:
-            migrate(conn, "intel", MIGRATIONS, lock=self.lock)
+            migrate(conn, "intel", migrations(party), lock=self.lock)
             with conn:
                 conn.execute("INSERT OR IGNORE INTO intel_meta(key, value) VALUES ('cursor_secret', ?)",
                              (secrets.token_hex(32),))
@@ -203,8 +203,8 @@ class IntelStore:
         Structural validation (:func:`check_object`) always; ``stix2.parse`` (+ stix2-validator
         if ``validator``) when ``strict`` or the collection is strict. Raises
         :class:`StixValidationError` listing every failing object; stores nothing then.
-        Re-adding a version already present is a success that changes nothing; a version of an id
-        another originator wrote is a failure in the status (:func:`accord.intel.adding.write`). ``received`` =
+        Re-adding a version the originator stored already is a success that changes nothing; each
+        originator's versions of an id are its own (:func:`accord.intel.adding.write`). ``received`` =
         ``(item id, originator)`` records, in the same transaction, that a partner's item was
         applied (:mod:`accord.intel.sharing`). ``collection`` is an id, an alias or a
         :class:`Collection` just read (saves reading it again). ``plain_json``: the objects come straight from
@@ -358,11 +358,11 @@ class IntelStore:
     def delete_object(self, collection: str | Collection, object_id: str, party: str, f: Filters = Filters()) -> int:
         """Delete the versions of ``object_id`` matching ``f`` (default: all) that ``party`` can
         see — and, for a party other than the node's, that ``party`` originated: the node curates
-        its collections, another party removes only what it wrote. :class:`NotFoundError` if
+        its collections (shadowed versions too), another party removes only what it wrote. :class:`NotFoundError` if
         there are none (the same answer whether or not versions of other originators exist)."""
         coll = self._coll_id(collection)
         mine = "" if party == self.party else f" written by {party}"
-        built = conditions(coll, party, f, "all", object_id, home=self.party)
+        built = conditions(coll, party, f, "all", object_id, home=self.party, curating=True)
         if built is None:
             raise NotFoundError(f"no object {object_id!r}{mine} in collection {coll}")
         where, args = built
@@ -381,16 +381,15 @@ class IntelStore:
         return n
 
     def all_objects(self, collection: str | None = None, *, versions: str = "last") -> list[dict[str, Any]]:
-        """Every stored object (for export), in ``date_added`` order."""
+        """Every stored object the node's readers get (not shadowed), in ``date_added`` order."""
         sql = "SELECT body FROM intel_objects"
-        conds, args = [], []
+        conds, args = ["shadowed = 0"], []
         if collection is not None:
             conds.append("collection = ?")
             args.append(self.collection(collection).id)
         if versions == "last":
             conds.append("is_last = 1")
-        if conds:
-            sql += " WHERE " + " AND ".join(conds)
+        sql += " WHERE " + " AND ".join(conds)
         with self.lock:
             return [json.loads(r[0]) for r in self.conn.execute(sql + " ORDER BY date_added, seq", args)]
 

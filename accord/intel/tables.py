@@ -1,6 +1,6 @@
 """The intel store's SQL schema: its tables, their indexes and migrations, and the id hash
 rows are found by. :class:`accord.intel.store.IntelStore` creates them (through
-:func:`accord.store.migrations.migrate`, the steps in :data:`MIGRATIONS`) and writes and reads
+:func:`accord.store.migrations.migrate`, the steps :func:`migrations` lists) and writes and reads
 them; :mod:`accord.intel.adding` (the add path) and :mod:`accord.intel.listing` (the read path)
 build their SQL on the names here.
 
@@ -17,6 +17,12 @@ Tables:
                        the releasability code (:func:`accord.intel.markings.rel_code`) and the
                        granular-redaction plan computed once at ingest, the originator party and
                        the object's JSON text (served as stored: no re-serialisation on reads).
+                       An object's identity is (collection, originator, id): each writer's
+                       versions of an id are its own, with their own first/last flags, and
+                       ``shadowed`` marks the versions of a writer other than the id's *owner*
+                       in that collection (the originator of its unshadowed versions: the
+                       node's party once it has added the id, else the first writer), which
+                       only their writer is served (:mod:`accord.intel.adding`).
 ``intel_markings``     every marking definition seen (immutable by STIX rules), by id.
 ``intel_status``       TAXII status resources of add requests (persisted).
 ``intel_meta``         the secret that signs paging cursors (made once, kept in the database,
@@ -25,6 +31,7 @@ Tables:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
@@ -142,18 +149,46 @@ def add_received_from(conn: Any) -> None:
             conn.execute("UPDATE intel_collections SET received_from = ? WHERE id = ?", (party, cid))
 
 
-# the steps of the intel component's schema, in order (:func:`accord.store.migrations.migrate`)
-MIGRATIONS: list[Step] = [DDL, upgrade_v1, OBJECTS_TABLE.format(name="intel_objects") + OBJECTS_INDEXES,
-                          {"sqlite": "", "postgresql": PG_INDEXES}, add_received_from]
+def scope_by_originator(conn: Any, home: str) -> None:
+    """Migration 6: objects are identified per (collection, originator, id), and ``shadowed``
+    marks the versions of a writer other than the id's owner in the collection (served to that
+    writer only). Until then the first writer of an id in a collection owned it and other
+    writers' versions were refused, so an id has one originator in a collection — except in data
+    written before that rule: there the owner is the node's party (``home``) if it wrote a
+    version, else the originator of the earliest version, the others' versions are shadowed, and
+    each originator's first/last flags are set again."""
+    if "shadowed" not in {r[1] for r in conn.execute("PRAGMA table_info(intel_objects)")}:
+        conn.execute("ALTER TABLE intel_objects ADD COLUMN shadowed INTEGER NOT NULL DEFAULT 0")
+    mixed = conn.execute("SELECT collection, stix_id FROM intel_objects GROUP BY collection, stix_id"
+                         " HAVING COUNT(DISTINCT originator) > 1").fetchall()
+    for coll, sid in mixed:
+        key = (id_hash(sid), coll, sid)
+        owner = conn.execute(f"SELECT originator FROM {ID_INDEXED} WHERE idh = ? AND collection = ? AND stix_id = ?"
+                             " ORDER BY CASE WHEN originator = ? THEN 0 ELSE 1 END, date_added, seq LIMIT 1",
+                             (*key, home)).fetchone()[0]
+        conn.execute(f"UPDATE {ID_INDEXED} SET shadowed = CASE WHEN originator = ? THEN 0 ELSE 1 END"
+                     " WHERE idh = ? AND collection = ? AND stix_id = ?", (owner, *key))
+        fix_flags(conn.cursor(), coll, sid)
+
+
+def migrations(home: str) -> list[Step]:
+    """The steps of the intel component's schema, in order (:func:`accord.store.migrations.migrate`),
+    for a store whose own party is ``home``."""
+    return [DDL, upgrade_v1, OBJECTS_TABLE.format(name="intel_objects") + OBJECTS_INDEXES,
+            {"sqlite": "", "postgresql": PG_INDEXES}, add_received_from,
+            functools.partial(scope_by_originator, home=home)]
 
 
 def fix_flags(cur: Any, coll: str, sid: str) -> None:
-    """Set the first/last-version flags of every stored version of ``sid`` in ``coll`` again
-    (after an add stored several versions of it at once, or a delete removed some)."""
+    """Set the first/last-version flags of every stored version of ``sid`` in ``coll`` again,
+    per originator (after an add stored several versions of it at once, or a delete removed
+    some)."""
     match = "idh = ? AND collection = ? AND stix_id = ?"
     key = (id_hash(sid), coll, sid)
-    cur.execute(
-        f"UPDATE {ID_INDEXED} SET"
-        f" is_first = CASE WHEN vkey = (SELECT MIN(vkey) FROM {ID_INDEXED} WHERE {match}) THEN 1 ELSE 0 END,"
-        f" is_last = CASE WHEN vkey = (SELECT MAX(vkey) FROM {ID_INDEXED} WHERE {match}) THEN 1 ELSE 0 END"
-        f" WHERE {match}", key * 3)
+    for (by,) in cur.execute(f"SELECT DISTINCT originator FROM {ID_INDEXED} WHERE {match}", key).fetchall():
+        own, args = match + " AND originator = ?", (*key, by)
+        cur.execute(
+            f"UPDATE {ID_INDEXED} SET"
+            f" is_first = CASE WHEN vkey = (SELECT MIN(vkey) FROM {ID_INDEXED} WHERE {own}) THEN 1 ELSE 0 END,"
+            f" is_last = CASE WHEN vkey = (SELECT MAX(vkey) FROM {ID_INDEXED} WHERE {own}) THEN 1 ELSE 0 END"
+            f" WHERE {own}", args * 3)

@@ -364,3 +364,35 @@ def test_collections_received_before_their_partner_was_recorded_are_found_again(
     again = IntelStore(jpn.conn, party="JPN")
     assert {c.id: c.received_from for c in again.collections()} == {kor: "KOR", mixed: "KOR", empty: "USA", own: None}
     jpn.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def test_ids_written_by_several_originators_before_migration_6_get_one_owner(tmp_path, backend, request):
+    """Migration 6 scopes objects per originator. A database from before it, with versions of one
+    id by two originators in a collection (written before only the first writer could version an
+    id): the node's versions own the id if it wrote any, else the earliest writer's do; the
+    others' are served to their writer only, and each originator's first/last flags are its own."""
+    from accord.node import Node
+
+    jpn = Node.init(tmp_path / "jpn", "JPN",
+                    store=request.getfixturevalue("pg_schemas").make() if backend == "postgresql" else None)
+    store = IntelStore(jpn.conn, party="JPN")
+    coll = store.add_collection("Joint", rel_to=["KOR", "USA"]).id
+    v1, v2, v3 = "2026-01-01T00:00:00.000Z", "2026-02-01T00:00:00.000Z", "2026-03-01T00:00:00.000Z"
+    a, b = indicator(1)["id"], indicator(2)["id"]
+    store.add_objects(coll, [indicator(1, modified=v1), indicator(1, modified=v2), indicator(1, modified=v3)])
+    store.add_objects(coll, [indicator(2, modified=v1), indicator(2, modified=v2)])
+    with jpn.conn:  # as an Accord before migration 6 (and before the originator rule) left it
+        jpn.conn.execute("UPDATE intel_objects SET originator = 'KOR' WHERE stix_id = ? AND version = ?", (a, v1))
+        jpn.conn.execute("UPDATE intel_objects SET originator = 'KOR' WHERE stix_id = ? AND version = ?", (b, v1))
+        jpn.conn.execute("UPDATE intel_objects SET originator = 'USA' WHERE stix_id = ? AND version = ?", (b, v2))
+        jpn.conn.execute("ALTER TABLE intel_objects DROP COLUMN shadowed")
+        jpn.conn.execute("UPDATE schema_version SET version = 5 WHERE component = 'intel'")
+    again = IntelStore(jpn.conn, party="JPN")
+    rows = {(r[0], r[1]): tuple(r[2:]) for r in jpn.conn.execute(
+        "SELECT stix_id, version, originator, shadowed, is_first, is_last FROM intel_objects")}
+    assert rows == {(a, v1): ("KOR", 1, 1, 1), (a, v2): ("JPN", 0, 1, 0), (a, v3): ("JPN", 0, 0, 1),
+                    (b, v1): ("KOR", 0, 1, 1), (b, v2): ("USA", 1, 1, 1)}
+    assert again.versions(coll, a, "JPN").items == [v2, v3] and again.versions(coll, a, "KOR").items == [v1, v2, v3]
+    assert again.versions(coll, b, "JPN").items == [v1] and again.versions(coll, b, "USA").items == [v1, v2]
+    jpn.close()

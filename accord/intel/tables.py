@@ -181,14 +181,16 @@ def migrations(home: str) -> list[Step]:
 
 def fix_flags(cur: Any, coll: str, sid: str) -> None:
     """Set the first/last-version flags of every stored version of ``sid`` in ``coll`` again,
-    per originator (after an add stored several versions of it at once, or a delete removed
-    some)."""
+    each originator's among its own (after an add stored several versions of it at once, or a
+    delete removed some): one statement, so a delete's flags go with its commit in one round
+    trip on PostgreSQL."""
     match = "idh = ? AND collection = ? AND stix_id = ?"
+    own = "o.idh = ? AND o.collection = ? AND o.stix_id = ? AND o.originator = intel_objects.originator"
     key = (id_hash(sid), coll, sid)
-    for (by,) in cur.execute(f"SELECT DISTINCT originator FROM {ID_INDEXED} WHERE {match}", key).fetchall():
-        own, args = match + " AND originator = ?", (*key, by)
-        cur.execute(
-            f"UPDATE {ID_INDEXED} SET"
-            f" is_first = CASE WHEN vkey = (SELECT MIN(vkey) FROM {ID_INDEXED} WHERE {own}) THEN 1 ELSE 0 END,"
-            f" is_last = CASE WHEN vkey = (SELECT MAX(vkey) FROM {ID_INDEXED} WHERE {own}) THEN 1 ELSE 0 END"
-            f" WHERE {own}", args * 3)
+    cur.execute(
+        f"UPDATE {ID_INDEXED} SET"
+        f" is_first = CASE WHEN vkey = (SELECT MIN(o.vkey) FROM intel_objects AS o INDEXED BY intel_objects_idh"
+        f" WHERE {own}) THEN 1 ELSE 0 END,"
+        f" is_last = CASE WHEN vkey = (SELECT MAX(o.vkey) FROM intel_objects AS o INDEXED BY intel_objects_idh"
+        f" WHERE {own}) THEN 1 ELSE 0 END"
+        f" WHERE {match}", key * 3)

@@ -16,23 +16,20 @@ Marking and extension definitions are not shared on their own: they travel insid
 that use them. Received objects are never re-shared (federation refuses it anyway).
 
 Incoming (:func:`sync_received`): items of kind ``intel.stix`` from partners (already verified,
-policy-checked and ledgered ``item.received`` by federation) are added to the collection of the
-same id — created on first receipt, titled after the sender's — with their originator recorded
-and their STIX markings intact. Each item is applied once (table ``intel_received``), in the same
-transaction as its objects. Recorded ``refused`` (one line of reason, nothing stored):
-
-* an item naming a collection that was not created for its sender's items (the column
-  ``received_from``): one of the node's own, or one holding another partner's received objects —
-  else a partner could put its objects beside the node's own, or another partner's, under a
-  collection id it learnt;
-* one carrying a version of an id another party wrote in that collection (only an id's
-  originator versions it, :mod:`accord.intel.adding`);
-* one carrying a version stored already, unless its sender stored it with the same content —
-  ``object <id> is this node's own`` for the node's own objects resent. The receive refuses it
-  rather than node verification looking past it: ``applied`` would record an object the sender
-  never stored, and verification, which checks every applied item's object is stored as carried
-  (:mod:`accord.node.verify`), would report it deleted or edited — a false alarm any partner
-  could raise at will, where a lenient check would also miss a row truly deleted.
+policy-checked and ledgered ``item.received`` by federation) are added to a collection made for
+their sender — created on first receipt, titled after the sender's, under an id this node
+derives from the sender and the collection id the item names (:func:`received_collection_id`),
+so a partner never picks a collection id here: it cannot put its objects beside the node's own
+or another partner's, nor take an id the node or another partner's items will use — with their
+originator recorded and their STIX markings intact. Each item is applied once (table
+``intel_received``), in the same transaction as its objects; its object is the sender's own
+version (:mod:`accord.intel.adding`: each originator's objects are its own). Recorded
+``refused`` (one line of reason, nothing stored): an item carrying a version its sender stored
+before with other content. The receive refuses it rather than node verification looking past
+it: ``applied`` would record an object the sender never stored, and verification, which checks
+every applied item's object is stored as carried (:mod:`accord.node.verify`), would report it
+edited — a false alarm any partner could raise at will, where a lenient check would also miss a
+row truly edited.
 """
 
 from __future__ import annotations
@@ -224,9 +221,9 @@ def _record(store: IntelStore, item: Item, cid: Any, obj: Any, outcome: str, rea
 
 def sync_received(node: Node, store: IntelStore) -> dict[str, int]:
     """Apply received ``intel.stix`` items not applied yet; ``{"applied": n, "invalid": m}``
-    (``invalid`` counts the items refused too — into a collection not made for their sender, an
-    object whose id another originator wrote in that collection, a version stored already
-    otherwise — each recorded ``refused``, see the module docstring)."""
+    (``invalid`` counts the items refused too — a version its sender stored before with other
+    content, or a derived collection id held by a collection not made for the sender — each
+    recorded ``refused``, see the module docstring)."""
     applied = invalid = 0
     for item_id in _pending_ids(node, store):
         item = node.get_item(item_id)
@@ -250,7 +247,7 @@ def sync_received(node: Node, store: IntelStore) -> dict[str, int]:
             result = store.add_objects(target, [*markings, obj], originator=item.originator,
                                        received=(item.id, item.originator))
             refused = [f for f in result.status.get("failures", ()) if f["id"] == obj.get("id")]
-            if refused:  # recorded "refused" with the add (a version of an id another party wrote)
+            if refused:  # recorded "refused" with the add (a version stored before with other content)
                 log.warning("intel: item %s from %s not applied: %s", item.id, item.originator, refused[0]["message"])
                 invalid += 1
                 continue

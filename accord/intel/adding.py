@@ -39,11 +39,12 @@ OTHER_CONTENT = "object {} version {} is stored already with other content"
 class Markings(Protocol):
     """Where :func:`prepare` finds marking definitions (an :class:`~accord.intel.store.IntelStore`)."""
 
-    def definitions(self, refs: Iterable[str],
-                    local: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]: ...
+    def definitions(self, refs: Iterable[str], local: Mapping[str, dict[str, Any]],
+                    origin: str | None = None) -> dict[str, dict[str, Any]]: ...
 
     def marking_of(self, obj: Mapping[str, Any], default_rel_to: frozenset[str] = ...,
-                   local: Mapping[str, dict[str, Any]] | None = None) -> tuple[Marking, bool]: ...
+                   local: Mapping[str, dict[str, Any]] | None = None,
+                   origin: str | None = None) -> tuple[Marking, bool]: ...
 
 
 def not_tlp(refs: Iterable[str]) -> list[str]:
@@ -54,10 +55,11 @@ def not_tlp(refs: Iterable[str]) -> list[str]:
 
 
 def prepare(markings: Markings, coll: Collection, objects: Sequence[dict[str, Any]],
-            plain_json: bool) -> tuple[list[tuple[Any, ...]], dict[str, int]]:
+            plain_json: bool, origin: str) -> tuple[list[tuple[Any, ...]], dict[str, int]]:
     """What does not depend on what is stored, computed before SQLite's write lock is taken
     (other processes' writers wait on that lock): each object's version and version key,
-    effective marking and releasability, granular plan, JSON text; and each id's hash."""
+    effective marking and releasability (read with ``origin``'s marking definitions, else the
+    node's), granular plan, JSON text; and each id's hash."""
     local = {o["id"]: o for o in objects if o["type"] == "marking-definition"}
     prepared: list[tuple[Any, ...]] = []
     marking_cache: dict[tuple[str, ...], tuple[Marking, bool, str]] = {}
@@ -68,7 +70,7 @@ def prepare(markings: Markings, coll: Collection, objects: Sequence[dict[str, An
         refs = tuple(obj.get("object_marking_refs") or ())
         cached = marking_cache.get(refs)
         if cached is None:
-            m, k = markings.marking_of(obj, coll.rel_to, local)
+            m, k = markings.marking_of(obj, coll.rel_to, local, origin)
             cached = marking_cache[refs] = (m, k, mk.rel_code(m, k))
         marking, known, rel = cached
         if not refs and obj["type"] in ("marking-definition", "extension-definition"):
@@ -76,7 +78,7 @@ def prepare(markings: Markings, coll: Collection, objects: Sequence[dict[str, An
         granular = None
         if obj.get("granular_markings"):
             grefs = [g.get("marking_ref") for g in obj["granular_markings"] if g.get("marking_ref")]
-            withhold, plan = mk.granular_plan(obj, markings.definitions(not_tlp(grefs), local), coll.rel_to)
+            withhold, plan = mk.granular_plan(obj, markings.definitions(not_tlp(grefs), local, origin), coll.rel_to)
             if withhold != "*":
                 rel = withhold if rel == ALL else mk.intersect_rel(rel, withhold)
             granular = json.dumps(plan) if plan else None
@@ -195,7 +197,8 @@ def write(conn: Any, coll: Collection, prepared: list[tuple[Any, ...]], hashes: 
             rows.append((coll.id, sid, hashes[sid], obj["type"], obj.get("spec_version", "2.1"), version, vkey,
                          date_added, int(is_first), int(is_last), rel, granular, origin, body_text, shadow))
             if obj["type"] == "marking-definition":
-                cur.execute("INSERT OR IGNORE INTO intel_markings(id, body) VALUES (?, ?)", (sid, body_text))
+                cur.execute("INSERT OR IGNORE INTO intel_markings(id, originator, body) VALUES (?, ?, ?)",
+                            (sid, origin, body_text))
             vout = version or us_to_rfc3339(date_added)
             successes.append({"id": sid, "version": vout, "rel": rel})
             stored.append(Stored(coll.id, obj, vout, marking, known, origin, rel,

@@ -44,7 +44,7 @@ from accord.intel.listing import Cursors, conditions
 from accord.intel.records import (ALL, MEDIA_STIX21, AddResult, Collection, Filters, Page, Stored, encode_json,
                                   parse_timestamp_us, to_us, us_to_rfc3339)
 from accord.intel.tables import (DDL, ID_INDEXED, OBJECTS_INDEXES, OBJECTS_TABLE, PG_INDEXES,
-                                 V1_COLUMNS, fix_flags, id_hash, migrations)
+                                 V1_COLUMNS, fix_flags, id_hash, migrations, stored_definition, taken)
 from accord.intel.validate import structural_failures, validate_full, version_key
 from accord.store.base import POSTGRESQL, IntegrityError, dialect_of, pipelined
 from accord.store.migrations import migrate
@@ -78,7 +78,7 @@ class IntelStore:
         # return what to run once the add has committed (sharing: queue, then wake the workers)
         self.txn_hooks: list[Callable[[list[Stored]], Callable[[], object] | None]] = []
         self.syncer: Callable[[], None] | None = None  # applies partners' items (sharing.Syncer)
-        self._defs: dict[str, dict[str, Any]] = {}
+        self._defs: dict[tuple[str, str], dict[str, Any]] = {}  # (originator, id) -> definition
         self._known: dict[str, Collection] = {}  # collections found, by the id or alias asked (immutable)
         self._added, self._analyse_at = 0, ANALYSE_FIRST  # rows this store added less deleted; when to analyse
         with self.lock:
@@ -122,18 +122,9 @@ class IntelStore:
                     " received_from) VALUES (?,?,?,?,?,?,?,?,?)",
                     (cid, title, description, alias, int(shared), ",".join(rel), int(strict), created, received_from))
         except IntegrityError:
-            raise self._taken(cid, alias) from None
+            with self.lock:
+                raise taken(self.conn, cid, alias) from None
         return self.collection(cid)
-
-    def _taken(self, cid: str, alias: str | None) -> InputError:
-        """The refusal of a collection whose id or alias another holds, naming that one."""
-        with self.lock:
-            row = self.conn.execute("SELECT id, title FROM intel_collections WHERE id = ?", (cid,)).fetchone()
-            if row is not None:
-                return InputError(f"a collection with id {cid!r} already exists ({row['title']})", field="id")
-            row = self.conn.execute("SELECT id, title FROM intel_collections WHERE alias = ?", (alias,)).fetchone()
-        held = f" by collection {row['id']} ({row['title']})" if row is not None else ""
-        return InputError(f"alias {alias!r} is already used{held}", field="alias")
 
     def collections(self) -> list[Collection]:
         with self.lock:
@@ -170,28 +161,33 @@ class IntelStore:
                           r["created"], r["received_from"])
 
     # --- markings --------------------------------------------------------------------------
-    def definitions(self, refs: Iterable[str], local: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        """The marking definitions ``refs`` names, by id: from ``local`` (the objects of the bundle
-        being added), else stored (cached: a definition never changes); unknown ones left out."""
+    def definitions(self, refs: Iterable[str], local: Mapping[str, dict[str, Any]],
+                    origin: str | None = None) -> dict[str, dict[str, Any]]:
+        """The marking definitions ``refs`` names, by id, as they mark objects of ``origin`` (default
+        the node's party): from ``local`` (the objects of the bundle being added), else stored —
+        ``origin``'s own, else the node's (:func:`accord.intel.tables.stored_definition`; one
+        writer's definitions never stand for another's) —; unknown ones left out."""
+        origin = origin or self.party
         out: dict[str, dict[str, Any]] = {}
         for ref in refs:
             if ref in local:
                 out[ref] = local[ref]
-            elif ref in self._defs:
-                out[ref] = self._defs[ref]
+            elif (origin, ref) in self._defs:
+                out[ref] = self._defs[(origin, ref)]
             else:
                 with self.lock:  # the shared connection: not inside another thread's transaction
-                    row = self.conn.execute("SELECT body FROM intel_markings WHERE id = ?", (ref,)).fetchone()
-                if row is not None:
-                    # marking definitions never change (STIX 2.1 §7.2.1), so caching is safe
-                    self._defs[ref] = out[ref] = json.loads(row[0])
+                    by, body = stored_definition(self.conn, ref, origin, self.party)
+                if body is not None:
+                    out[ref] = json.loads(body)
+                    if by == origin:  # an originator's definition never changes (STIX 2.1 §7.2.1): cached
+                        self._defs[(origin, ref)] = out[ref]
         return out
 
     def marking_of(self, obj: Mapping[str, Any], default_rel_to: frozenset[str] = frozenset(),
-                   local: Mapping[str, dict[str, Any]] | None = None) -> tuple[Marking, bool]:
-        """The effective marking of ``obj`` (see :mod:`accord.intel.markings`)."""
+                   local: Mapping[str, dict[str, Any]] | None = None, origin: str | None = None) -> tuple[Marking, bool]:
+        """The effective marking of ``obj``, an object of ``origin`` (see :mod:`accord.intel.markings`)."""
         refs = obj.get("object_marking_refs") or []
-        return mk.effective_marking(refs, self.definitions(not_tlp(refs), local or {}), default_rel_to)
+        return mk.effective_marking(refs, self.definitions(not_tlp(refs), local or {}, origin), default_rel_to)
 
     # --- adding ----------------------------------------------------------------------------
     def add_objects(self, collection: str | Collection, objects: Sequence[Any], *, originator: str | None = None,
@@ -229,7 +225,7 @@ class IntelStore:
                 failures)
         after: list[Callable[[], object]] = []
         with self.lock:  # reads on the shared connection: never inside another thread's transaction
-            prepared, hashes = prepare(self, coll, objects, plain_json)
+            prepared, hashes = prepare(self, coll, objects, plain_json, origin)
             result = write(self.conn, coll, prepared, hashes, clock=self.clock, home=self.party,
                            txn_hooks=self.txn_hooks, origin=origin, principal=principal,
                            received=received, after=after)

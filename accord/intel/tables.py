@@ -23,7 +23,10 @@ Tables:
                        in that collection (the originator of its unshadowed versions: the
                        node's party once it has added the id, else the first writer), which
                        only their writer is served (:mod:`accord.intel.adding`).
-``intel_markings``     every marking definition seen (immutable by STIX rules), by id.
+``intel_markings``     every marking definition seen (immutable by STIX rules), by (id, originator):
+                       an object's marking is read with its originator's definitions, else the
+                       node's (:func:`stored_definition`), so a writer's definition never stands
+                       for the node's or another writer's under the same id.
 ``intel_status``       TAXII status resources of add requests (persisted).
 ``intel_meta``         the secret that signs paging cursors (made once, kept in the database,
                        so a cursor is valid on any worker and after a restart).
@@ -35,6 +38,7 @@ import functools
 import hashlib
 from typing import Any
 
+from accord.errors import InputError
 from accord.store.migrations import Step
 
 DDL = """
@@ -171,12 +175,41 @@ def scope_by_originator(conn: Any, home: str) -> None:
         fix_flags(conn.cursor(), coll, sid)
 
 
+def scope_markings(conn: Any) -> None:
+    """Migration 7: marking definitions kept per (id, originator), where the first one stored
+    under an id stood for every writer's. Each originator's definitions are taken from the
+    marking-definition objects it stored (its first version of each id); a stored definition
+    whose objects are all deleted is kept under the originator ``''`` — unknown — which
+    :func:`stored_definition` consults last, as it was used before."""
+    if "originator" in {r[1] for r in conn.execute("PRAGMA table_info(intel_markings)")}:
+        return
+    conn.execute("CREATE TABLE intel_markings_v2 (id TEXT NOT NULL, originator TEXT NOT NULL,"
+                 " body TEXT NOT NULL, PRIMARY KEY (id, originator))")
+    conn.execute("INSERT INTO intel_markings_v2(id, originator, body) SELECT o.stix_id, o.originator, o.body"
+                 " FROM intel_objects o WHERE o.type = 'marking-definition' AND o.seq = (SELECT MIN(p.seq)"
+                 " FROM intel_objects p WHERE p.idh = o.idh AND p.stix_id = o.stix_id AND p.originator = o.originator)")
+    conn.execute("INSERT INTO intel_markings_v2(id, originator, body) SELECT id, '', body FROM intel_markings m"
+                 " WHERE NOT EXISTS (SELECT 1 FROM intel_markings_v2 v WHERE v.id = m.id)")
+    conn.execute("DROP TABLE intel_markings")
+    conn.execute("ALTER TABLE intel_markings_v2 RENAME TO intel_markings")
+
+
+def stored_definition(conn: Any, ref: str, origin: str, home: str) -> tuple[str | None, str | None]:
+    """``(originator, JSON text)`` of the stored marking definition ``ref`` that marks objects of
+    ``origin``: its own, else the node's (``home``), else one kept from before definitions were
+    per originator (``''``); ``(None, None)`` if there is none."""
+    rows = dict(conn.execute("SELECT originator, body FROM intel_markings WHERE id = ? AND originator IN (?, ?, '')",
+                             (ref, origin, home)).fetchall())
+    by = next((p for p in (origin, home, "") if p in rows), None)
+    return by, rows.get(by) if by is not None else None
+
+
 def migrations(home: str) -> list[Step]:
     """The steps of the intel component's schema, in order (:func:`accord.store.migrations.migrate`),
     for a store whose own party is ``home``."""
     return [DDL, upgrade_v1, OBJECTS_TABLE.format(name="intel_objects") + OBJECTS_INDEXES,
             {"sqlite": "", "postgresql": PG_INDEXES}, add_received_from,
-            functools.partial(scope_by_originator, home=home)]
+            functools.partial(scope_by_originator, home=home), scope_markings]
 
 
 def fix_flags(cur: Any, coll: str, sid: str) -> None:
@@ -194,3 +227,13 @@ def fix_flags(cur: Any, coll: str, sid: str) -> None:
         f" is_last = CASE WHEN vkey = (SELECT MAX(o.vkey) FROM intel_objects AS o INDEXED BY intel_objects_idh"
         f" WHERE {own}) THEN 1 ELSE 0 END"
         f" WHERE {match}", key * 3)
+
+
+def taken(conn: Any, cid: str, alias: str | None) -> InputError:
+    """The refusal of a collection whose id or alias another holds, naming that one."""
+    row = conn.execute("SELECT id, title FROM intel_collections WHERE id = ?", (cid,)).fetchone()
+    if row is not None:
+        return InputError(f"a collection with id {cid!r} already exists ({row['title']})", field="id")
+    row = conn.execute("SELECT id, title FROM intel_collections WHERE alias = ?", (alias,)).fetchone()
+    held = f" by collection {row['id']} ({row['title']})" if row is not None else ""
+    return InputError(f"alias {alias!r} is already used{held}", field="alias")

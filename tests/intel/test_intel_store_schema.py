@@ -262,7 +262,8 @@ def test_versions_flags_and_presence_follow_a_model(tmp_path_factory, requests, 
 
 
 def _insert_marking(md):
-    return lambda conn: conn.execute("INSERT INTO intel_markings(id, body) VALUES (?, ?)", (md["id"], json.dumps(md)))
+    return lambda conn: conn.execute("INSERT INTO intel_markings(id, originator, body) VALUES (?, 'JPN', ?)",
+                                     (md["id"], json.dumps(md)))
 
 
 def test_a_marking_in_another_threads_open_transaction_is_not_used(jpn, while_uncommitted):
@@ -277,7 +278,7 @@ def test_a_marking_in_another_threads_open_transaction_is_not_used(jpn, while_un
     md = AccordLabel("UNCLASSIFIED", frozenset({"JPN", "KOR"}), originator="JPN").marking_definition()
     obj = indicator(1) | {"object_marking_refs": [md["id"]]}
     while_uncommitted(store.lock, store.conn, _insert_marking(md), lambda: store.add_objects(coll, [obj]))
-    assert md["id"] not in store._defs
+    assert ("JPN", md["id"]) not in store._defs
     assert jpn.conn.execute("SELECT rel FROM intel_objects WHERE stix_id = ?", (obj["id"],)).fetchone()[0] == "|"
     assert store.get_objects(coll.id, "KOR").items == []
 
@@ -326,7 +327,7 @@ def test_marking_lookups_for_sharing_wait_for_other_threads_transactions(jpn, wh
     found: dict[str, object] = {}
     while_uncommitted(store.lock, store.conn, _insert_marking(md),
                       lambda: found.update(store.definitions([md["id"]], {})))
-    assert found == {} and md["id"] not in store._defs
+    assert found == {} and ("JPN", md["id"]) not in store._defs
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
@@ -395,4 +396,38 @@ def test_ids_written_by_several_originators_before_migration_6_get_one_owner(tmp
                     (b, v1): ("KOR", 0, 1, 1), (b, v2): ("USA", 1, 1, 1)}
     assert again.versions(coll, a, "JPN").items == [v2, v3] and again.versions(coll, a, "KOR").items == [v1, v2, v3]
     assert again.versions(coll, b, "JPN").items == [v1] and again.versions(coll, b, "USA").items == [v1, v2]
+    jpn.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def test_marking_definitions_are_each_originator_s_after_migration_7(tmp_path, backend, request):
+    """Migration 7 keeps marking definitions per (id, originator). A database from before it held
+    one per id, the first stored: a partner's definition under the id of the node's label stood
+    for the node's. Each originator gets the definitions it stored as objects; one whose objects
+    are all deleted stays, as unknown originator's, the last one consulted."""
+    from accord.intel.markings import AccordLabel
+    from accord.node import Node
+
+    jpn = Node.init(tmp_path / "jpn", "JPN",
+                    store=request.getfixturevalue("pg_schemas").make() if backend == "postgresql" else None)
+    store = IntelStore(jpn.conn, party="JPN")
+    coll = store.add_collection("Joint", rel_to=["KOR"]).id
+    label = AccordLabel("SECRET", {"JPN"}, originator="JPN").marking_definition()
+    fake = {**AccordLabel("UNCLASSIFIED", {"JPN", "KOR"}, originator="JPN").marking_definition(), "id": label["id"]}
+    orphan = AccordLabel("CONFIDENTIAL", {"JPN", "KOR"}, originator="JPN").marking_definition()
+    store.add_objects(coll, [fake], originator="KOR")
+    store.add_objects(coll, [label])
+    with jpn.conn:  # as an Accord before migration 7 left it: the first definition stored under an id
+        jpn.conn.execute("DROP TABLE intel_markings")
+        jpn.conn.execute("CREATE TABLE intel_markings (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
+        jpn.conn.execute("INSERT INTO intel_markings(id, body) VALUES (?, ?), (?, ?)",
+                         (label["id"], json.dumps(fake), orphan["id"], json.dumps(orphan)))
+        jpn.conn.execute("UPDATE schema_version SET version = 6 WHERE component = 'intel'")
+    again = IntelStore(jpn.conn, party="JPN")
+    assert again.definitions([label["id"]], {}) == {label["id"]: label}
+    assert again.definitions([label["id"]], {}, "KOR") == {label["id"]: fake}
+    assert again.definitions([orphan["id"]], {}) == {orphan["id"]: orphan}
+    secret = indicator(1, object_marking_refs=[label["id"]])
+    again.add_objects(coll, [secret])
+    assert again.get_objects(coll, "KOR", Filters(ids=(secret["id"],))).items == []
     jpn.close()

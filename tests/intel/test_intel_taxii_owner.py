@@ -244,3 +244,24 @@ def test_a_writers_version_of_the_nodes_object_is_not_what_others_read(taxii):
         assert taxii.latest(reader, node_obj["id"]) == [node_obj]
         assert taxii.versions(reader, node_obj["id"]) == [V1]
     assert hijack in taxii.latest("kor", node_obj["id"])
+
+
+def test_a_writer_cannot_squat_a_marking_definition_the_node_uses(taxii):
+    """Marking definitions were kept once per id for the whole store, the first one stored
+    winning: a partner's tool that stored a definition under the id of the node's Accord label
+    (derived from the label's content, so anyone computes it) with a label of its own choosing
+    had the node's later objects marked with that label read as the tool's — releasable to the
+    tool's party. Each originator's definitions are its own: the node's objects are read with the
+    node's."""
+    from accord.intel.markings import AccordLabel
+
+    label = AccordLabel("SECRET", {"JPN"}, originator="JPN").marking_definition()
+    fake = {**AccordLabel("UNCLASSIFIED", {"JPN", "KOR", "USA"}, originator="JPN").marking_definition(),
+            "id": label["id"]}
+    assert taxii.add("kor-write", fake)["success_count"] == 1
+    taxii.add("jpn", label)
+    secret = indicator(40, object_marking_refs=[label["id"]])
+    assert taxii.add("jpn", secret)["success_count"] == 1
+    assert taxii.latest("jpn", secret["id"]) == [secret]
+    for reader in ("kor", "usa"):
+        assert taxii.latest(reader, secret["id"]) == []

@@ -161,6 +161,7 @@ def write(conn: Any, coll: Collection, prepared: list[tuple[Any, ...]], hashes: 
         clear_first: list[tuple[int, str, str, str]] = []
         clear_last: list[tuple[int, str, str, str]] = []
         taken: list[tuple[int, str, str, str]] = []  # (idh, collection, id, owner) the node takes over
+        promoted: list[tuple[int, str, str, str]] = []  # (idh, collection, id, originator) that owns it now
         item_obj = len(prepared) - 1 if received is not None else -1  # the received item's object
         for n, (obj, sid, version, vkey, marking, known, rel, granular, body_text) in enumerate(prepared):
             if n == item_obj and (sid, vkey) in present:
@@ -172,9 +173,13 @@ def write(conn: Any, coll: Collection, prepared: list[tuple[Any, ...]], hashes: 
                 vout = version or us_to_rfc3339(present[(sid, vkey)])
                 successes.append({"id": sid, "version": vout, "message": "already present", "rel": rel})
                 continue
-            holder = owner.setdefault(sid, origin)
+            holder = owner.get(sid)
             shadow = 0
-            if holder != origin:
+            if holder is None:  # no owner (none yet, or its versions deleted): ``origin`` owns the id
+                owner[sid] = origin
+                if sid in bounds:  # its versions stored while another owned the id are served again
+                    promoted.append((hashes[sid], coll.id, sid, origin))
+            elif holder != origin:
                 if origin == home:  # the node's object: the other writer's versions are its own only
                     taken.append((hashes[sid], coll.id, sid, holder))
                     owner[sid] = origin
@@ -203,9 +208,10 @@ def write(conn: Any, coll: Collection, prepared: list[tuple[Any, ...]], hashes: 
             successes.append({"id": sid, "version": vout, "rel": rel})
             stored.append(Stored(coll.id, obj, vout, marking, known, origin, rel,
                                  json.loads(granular) if granular else None, coll.shared))
-        if taken:
-            cur.executemany(f"UPDATE {ID_INDEXED} SET shadowed = 1 WHERE idh = ? AND collection = ?"
-                            " AND stix_id = ? AND originator = ?", taken)
+        for change, value in ((taken, 1), (promoted, 0)):
+            if change:
+                cur.executemany(f"UPDATE {ID_INDEXED} SET shadowed = {value} WHERE idh = ? AND collection = ?"
+                                " AND stix_id = ? AND originator = ?", change)
         # flags first (rows of this request are inserted after, with their own flags right;
         # a version superseded within the same request is fixed by the pass below)
         if clear_first:

@@ -265,3 +265,17 @@ def test_a_writer_cannot_squat_a_marking_definition_the_node_uses(taxii):
     assert taxii.latest("jpn", secret["id"]) == [secret]
     for reader in ("kor", "usa"):
         assert taxii.latest(reader, secret["id"]) == []
+
+
+def test_once_the_owner_s_versions_are_deleted_the_next_writer_owns_the_id_with_all_its_versions(taxii):
+    """The node takes an id over from a partner's tool, then deletes its own versions: the tool's
+    next version makes it the owner again, and every version it wrote is served to others again
+    (not only the new one)."""
+    sid = indicator(6)["id"]
+    taxii.add("kor", indicator(6, modified=V1))
+    taxii.add("jpn", indicator(6, modified=V2))
+    assert taxii.versions("usa", sid) == [V2]
+    assert taxii.delete("jpn", sid, f"?match[version]={V2}").status_code == 200
+    assert taxii.versions("usa", sid) == []  # no owner: the tool's version stays its own
+    taxii.add("kor", indicator(6, modified=V3))
+    assert taxii.versions("usa", sid) == [V1, V3] and taxii.latest("usa", sid) == [indicator(6, modified=V3)]

@@ -179,28 +179,29 @@ RECEIVED_NS = uuid.UUID("0b6f3e2a-5c41-4d8e-9a7f-3c2d1e0f4b95")
 
 
 def received_collection_id(sender: str, cid: str) -> str:
-    """The id of the collection made for ``sender``'s items naming its collection ``cid``: a
-    UUIDv5 of both, so the node chooses it, each partner's ids are its own, and no partner can
-    name an id the node (or another partner's items) will use."""
-    return str(uuid.uuid5(RECEIVED_NS, f"{sender}/{cid.lower()}"))
+    """The id of the collection made for ``sender``'s items naming its collection ``cid`` (a
+    UUID in any form :class:`uuid.UUID` reads): a UUIDv5 of both, so the node chooses it, each
+    partner's ids are its own, and no partner can name an id the node (or another partner's
+    items) will use."""
+    return str(uuid.uuid5(RECEIVED_NS, f"{sender}/{uuid.UUID(cid)}"))
 
 
 def _collection_for(store: IntelStore, cid: str, coll: dict[str, Any], sender: str) -> Collection | str:
     """The collection for ``sender``'s items naming its collection ``cid`` (made now if absent),
-    or why the item is refused: a collection holds that id and was not made for ``sender``.
+    or why the item is refused: a collection holds the derived id and was not made for ``sender``.
 
-    A collection made for ``sender`` under ``cid`` itself (as receiving made them before it
-    derived ids) goes on receiving its items; any other is :func:`received_collection_id`'s."""
-    try:
-        legacy = store.collection(cid)
-        if legacy.id == cid and legacy.received_from == sender:
-            return legacy
-    except NotFoundError:
-        pass
+    The collection is :func:`received_collection_id`'s; one made for ``sender`` under ``cid``
+    itself (as receiving made them before it derived ids) goes on receiving its items."""
     lid = received_collection_id(sender, cid)
     try:
-        found = store.collection(lid)
+        found = store.collection(lid)  # found once, then kept by the store: no query per item
     except NotFoundError:
+        try:
+            legacy = store.collection(cid)
+            if legacy.id == cid and legacy.received_from == sender:
+                return legacy
+        except NotFoundError:
+            pass
         try:
             found = store.add_collection(f"{coll.get('title') or 'intel'} (from {sender})", id=lid,
                                          description=f"{RECEIVED_PREFIX}{sender}", received_from=sender)

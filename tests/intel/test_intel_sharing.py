@@ -437,3 +437,24 @@ def test_a_partner_cannot_take_a_collection_id_before_the_node(trio):
     made = kor.add_collection("KOR's own", id=wanted)
     assert made.id == wanted and made.received_from is None
     assert kor.get_objects(wanted, "KOR").items == []
+
+
+def test_a_collection_received_under_the_sender_s_id_before_ids_were_derived_goes_on_receiving(trio):
+    """KOR made JPN's collection under JPN's own collection id (as receiving did before it derived
+    ids): JPN's items go on landing in it, the one KOR's readers and tokens know; another
+    partner naming that id gets a collection of its own."""
+    nodes, feds = trio
+    _usa_kor_agreement(nodes)
+    jpn = store_for(nodes["JPN"])
+    coll = jpn.add_collection("Cyber indicators", shared=True, rel_to=["KOR"])
+    kor_node = nodes["KOR"]
+    kor = store_for(kor_node)
+    kor.add_collection("Cyber indicators (from JPN)", id=coll.id, description="received from JPN", received_from="JPN")
+    jpn.add_objects(coll.id, [indicator(1, markings=[TLP2_IDS["GREEN"]])])
+    assert feds["JPN"].sync("KOR", heads=False)["KOR"] is None
+    _hostile(nodes, feds, "USA", "KOR", coll.id, indicator(2))
+    assert sync_received(kor_node, kor) == {"applied": 2, "invalid": 0}
+    assert [json.loads(t)["id"] for t in kor.get_objects(coll.id, "KOR").items] == [indicator(1)["id"]]
+    usa = received_collection_id("USA", coll.id)
+    assert [json.loads(t)["id"] for t in kor.get_objects(usa, "KOR").items] == [indicator(2)["id"]]
+    assert {c.id for c in kor.collections()} == {coll.id, usa}

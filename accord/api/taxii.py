@@ -23,9 +23,10 @@ token as password (what TAXII clients such as taxii2-client and OpenCTI send). T
 party than the node's are accepted here — TAXII is how partners' tools read — and every read is
 filtered by releasability to the token's party. Permissions: ``admin``, ``taxii:read`` /
 ``taxii:write`` (all collections) or per collection ``taxii.read:<collection id or alias>`` /
-``taxii.write:<…>`` (``taxii:read:<id>`` is accepted too). A writer adds versions only of ids
-its party originated (a version of another originator's id is a failure in the add's status,
-:mod:`accord.intel.adding`), and a token of another party deletes only versions its party wrote
+``taxii.write:<…>`` (``taxii:read:<id>`` is accepted too). Each writer's versions of an id are
+its own (:mod:`accord.intel.adding`): another party's versions of an id the node (or an earlier
+writer) owns are served to that party only, so a writer can neither learn which ids the node
+holds nor take one before it; a token of another party deletes only versions its party wrote
 (:meth:`~accord.intel.store.IntelStore.delete_object`); the node's own tokens delete any.
 """
 

@@ -32,23 +32,19 @@ from accord.store.base import begin_write, pipelined, select_in
 # run inside an add's transaction with what it stored; may return what to run after the commit
 TxnHook = Callable[[list[Stored]], Callable[[], object] | None]
 
-# the status failure of an object whose id another originator wrote (the same words whether or
-# not the writer may read that originator's versions)
-NOT_YOURS = "object {} belongs to another originator; make a new object (derived-from) instead"
-# the refusal of a partner's item carrying a version this node wrote (see :func:`write`)
-OWN = "object {} is this node's own"
-# ... or a version its sender wrote before with other content
+# the refusal of a partner's item carrying a version its sender wrote before with other content
 OTHER_CONTENT = "object {} version {} is stored already with other content"
 
 
 class Markings(Protocol):
     """Where :func:`prepare` finds marking definitions (an :class:`~accord.intel.store.IntelStore`)."""
 
-    def definitions(self, refs: Iterable[str],
-                    local: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]: ...
+    def definitions(self, refs: Iterable[str], local: Mapping[str, dict[str, Any]],
+                    origin: str | None = None) -> dict[str, dict[str, Any]]: ...
 
     def marking_of(self, obj: Mapping[str, Any], default_rel_to: frozenset[str] = ...,
-                   local: Mapping[str, dict[str, Any]] | None = None) -> tuple[Marking, bool]: ...
+                   local: Mapping[str, dict[str, Any]] | None = None,
+                   origin: str | None = None) -> tuple[Marking, bool]: ...
 
 
 def not_tlp(refs: Iterable[str]) -> list[str]:
@@ -59,10 +55,11 @@ def not_tlp(refs: Iterable[str]) -> list[str]:
 
 
 def prepare(markings: Markings, coll: Collection, objects: Sequence[dict[str, Any]],
-            plain_json: bool) -> tuple[list[tuple[Any, ...]], dict[str, int]]:
+            plain_json: bool, origin: str) -> tuple[list[tuple[Any, ...]], dict[str, int]]:
     """What does not depend on what is stored, computed before SQLite's write lock is taken
     (other processes' writers wait on that lock): each object's version and version key,
-    effective marking and releasability, granular plan, JSON text; and each id's hash."""
+    effective marking and releasability (read with ``origin``'s marking definitions, else the
+    node's), granular plan, JSON text; and each id's hash."""
     local = {o["id"]: o for o in objects if o["type"] == "marking-definition"}
     prepared: list[tuple[Any, ...]] = []
     marking_cache: dict[tuple[str, ...], tuple[Marking, bool, str]] = {}
@@ -73,7 +70,7 @@ def prepare(markings: Markings, coll: Collection, objects: Sequence[dict[str, An
         refs = tuple(obj.get("object_marking_refs") or ())
         cached = marking_cache.get(refs)
         if cached is None:
-            m, k = markings.marking_of(obj, coll.rel_to, local)
+            m, k = markings.marking_of(obj, coll.rel_to, local, origin)
             cached = marking_cache[refs] = (m, k, mk.rel_code(m, k))
         marking, known, rel = cached
         if not refs and obj["type"] in ("marking-definition", "extension-definition"):
@@ -81,7 +78,7 @@ def prepare(markings: Markings, coll: Collection, objects: Sequence[dict[str, An
         granular = None
         if obj.get("granular_markings"):
             grefs = [g.get("marking_ref") for g in obj["granular_markings"] if g.get("marking_ref")]
-            withhold, plan = mk.granular_plan(obj, markings.definitions(not_tlp(grefs), local), coll.rel_to)
+            withhold, plan = mk.granular_plan(obj, markings.definitions(not_tlp(grefs), local, origin), coll.rel_to)
             if withhold != "*":
                 rel = withhold if rel == ALL else mk.intersect_rel(rel, withhold)
             granular = json.dumps(plan) if plan else None
@@ -100,22 +97,22 @@ def write(conn: Any, coll: Collection, prepared: list[tuple[Any, ...]], hashes: 
     return to run after the commit goes to ``after``. ``home`` is the store's own party (the
     status returned is its view).
 
-    Only an id's originator makes new versions of it (STIX 2.1 §3.6): an object whose id has a
-    stored version in the collection by another originator than ``origin`` is not stored and is
-    a failure of the status (:data:`NOT_YOURS`); the request's other objects go on. A version
-    already present is "already present" whoever sent it. Both are read inside this
-    transaction, with the query of what is present (no query more), and answered alike whether
-    or not the writer may read the stored versions.
+    An object is an originator's: its identity in the collection is (originator, id), so one
+    writer's versions never block, answer for or reveal another's (a writer that knows an id
+    cannot learn that the node holds it, nor take it before the node stores it). A version is
+    "already present" only if ``origin`` stored it. Of the originators holding versions of an
+    id, one is its *owner* — the node's party (``home``) as soon as it adds the id, else the
+    first writer — and the others' versions are ``shadowed``: served only to their own writer
+    (:func:`accord.intel.listing.conditions`), so a partner's tool adding a newer version of the
+    node's object never makes it the object other readers get. The owner and what is present
+    are read inside this transaction, with one query.
 
     A partner's item (``received``) is applied only if its object (the request's last) ends up
     stored as carried under the sender's name: that is what ``applied`` in ``intel_received``
-    says, and what node verification (:mod:`accord.node.verify`) checks. So a version already
-    present answers the item ``refused`` unless the sender wrote it with the same content:
-    :data:`OWN` for a version the node wrote (a partner resending the node's own object), else
-    :data:`NOT_YOURS`, or :data:`OTHER_CONTENT` for the sender's own version changed under the
-    same version. Recorded ``applied``, such an item would claim an object the sender never
-    stored, and verification would name it deleted or edited — an alarm any partner could
-    raise at will."""
+    says, and what node verification (:mod:`accord.node.verify`) checks. So a version its
+    sender stored already with other content (a STIX version never changes) answers the item
+    ``refused`` (:data:`OTHER_CONTENT`): recorded ``applied``, verification would name the stored
+    object edited — an alarm any partner could raise at will."""
     now_us = to_us(clock.now())
     request_ts = us_to_rfc3339(now_us)
     successes: list[dict[str, Any]] = []  # with each entry's releasability (filters status reads)
@@ -136,16 +133,15 @@ def write(conn: Any, coll: Collection, prepared: list[tuple[Any, ...]], hashes: 
             begin_write(conn)
         cur = conn.cursor()
         # What is already stored of these ids, in one query per 500 ids: the (id, version) pairs
-        # present, each id's first/last version key and the ids another originator wrote; and,
-        # in the same round trip, the collection's last date_added (the row with a NULL id).
+        # ``origin`` stored, its first/last version key of each id, and each id's owner; and, in
+        # the same round trip, the collection's last date_added (the row with a NULL id).
         last = 0
-        present: dict[tuple[str, str], int] = {}  # (id, version key) -> its date_added
-        written_by: dict[tuple[str, str], str] = {}  # (id, version key) -> its originator
-        bounds: dict[str, list[str]] = {}
-        foreign: set[str] = set()  # ids with a version another originator wrote: not ``origin``'s to version
-        for sid, vkey, added, by in select_in(
-                cur, "SELECT NULL, NULL, MAX(date_added), NULL FROM intel_objects WHERE collection = ? UNION ALL"
-                     f" SELECT stix_id, vkey, date_added, originator FROM {ID_INDEXED}"
+        present: dict[tuple[str, str], int] = {}  # (id, version key) -> its date_added, of ``origin``'s
+        bounds: dict[str, list[str]] = {}  # id -> ``origin``'s first and last version key
+        owner: dict[str, str] = {}  # id -> the originator of its unshadowed versions
+        for sid, vkey, added, by, shadowed in select_in(
+                cur, "SELECT NULL, NULL, MAX(date_added), NULL, NULL FROM intel_objects WHERE collection = ?"
+                     f" UNION ALL SELECT stix_id, vkey, date_added, originator, shadowed FROM {ID_INDEXED}"
                      " WHERE collection = ? AND idh IN ({})",
                 hashes.values(), coll.id, coll.id):
             if sid is None:
@@ -153,21 +149,23 @@ def write(conn: Any, coll: Collection, prepared: list[tuple[Any, ...]], hashes: 
                 continue
             if sid not in hashes:
                 continue  # another id with the same hash
-            present[(sid, vkey)] = added
-            written_by[(sid, vkey)] = by
+            if not shadowed:
+                owner[sid] = by
             if by != origin:
-                foreign.add(sid)
+                continue
+            present[(sid, vkey)] = added
             b = bounds.setdefault(sid, [vkey, vkey])
             b[0], b[1] = min(b[0], vkey), max(b[1], vkey)
         next_us = max(now_us, last + 1)
         rows: list[tuple[Any, ...]] = []
-        clear_first: list[tuple[int, str, str]] = []
-        clear_last: list[tuple[int, str, str]] = []
+        clear_first: list[tuple[int, str, str, str]] = []
+        clear_last: list[tuple[int, str, str, str]] = []
+        taken: list[tuple[int, str, str, str]] = []  # (idh, collection, id, owner) the node takes over
+        promoted: list[tuple[int, str, str, str]] = []  # (idh, collection, id, originator) that owns it now
         item_obj = len(prepared) - 1 if received is not None else -1  # the received item's object
         for n, (obj, sid, version, vkey, marking, known, rel, granular, body_text) in enumerate(prepared):
             if n == item_obj and (sid, vkey) in present:
-                why = _not_as_carried(cur, coll.id, hashes[sid], sid, vkey, obj,
-                                      written_by.get((sid, vkey), origin), origin, home)
+                why = _not_as_carried(cur, coll.id, hashes[sid], sid, vkey, obj, origin)
                 if why is not None:
                     failures.append({"id": sid, "version": version or request_ts, "message": why, "rel": rel})
                     continue
@@ -175,10 +173,18 @@ def write(conn: Any, coll: Collection, prepared: list[tuple[Any, ...]], hashes: 
                 vout = version or us_to_rfc3339(present[(sid, vkey)])
                 successes.append({"id": sid, "version": vout, "message": "already present", "rel": rel})
                 continue
-            if sid in foreign:
-                failures.append({"id": sid, "version": version or request_ts, "message": NOT_YOURS.format(sid),
-                                 "rel": rel})
-                continue
+            holder = owner.get(sid)
+            shadow = 0
+            if holder is None:  # no owner (none yet, or its versions deleted): ``origin`` owns the id
+                owner[sid] = origin
+                if sid in bounds:  # its versions stored while another owned the id are served again
+                    promoted.append((hashes[sid], coll.id, sid, origin))
+            elif holder != origin:
+                if origin == home:  # the node's object: the other writer's versions are its own only
+                    taken.append((hashes[sid], coll.id, sid, holder))
+                    owner[sid] = origin
+                else:
+                    shadow = 1
             known_b = bounds.get(sid)
             if known_b is None:
                 is_first = is_last = True
@@ -186,34 +192,38 @@ def write(conn: Any, coll: Collection, prepared: list[tuple[Any, ...]], hashes: 
             else:
                 is_first, is_last = vkey < known_b[0], vkey > known_b[1]
                 if is_first:
-                    clear_first.append((hashes[sid], coll.id, sid))
+                    clear_first.append((hashes[sid], coll.id, sid, origin))
                     known_b[0] = vkey
                 if is_last:
-                    clear_last.append((hashes[sid], coll.id, sid))
+                    clear_last.append((hashes[sid], coll.id, sid, origin))
                     known_b[1] = vkey
             date_added = present[(sid, vkey)] = next_us
-            written_by[(sid, vkey)] = origin
             next_us += 1
             rows.append((coll.id, sid, hashes[sid], obj["type"], obj.get("spec_version", "2.1"), version, vkey,
-                         date_added, int(is_first), int(is_last), rel, granular, origin, body_text))
+                         date_added, int(is_first), int(is_last), rel, granular, origin, body_text, shadow))
             if obj["type"] == "marking-definition":
-                cur.execute("INSERT OR IGNORE INTO intel_markings(id, body) VALUES (?, ?)", (sid, body_text))
+                cur.execute("INSERT OR IGNORE INTO intel_markings(id, originator, body) VALUES (?, ?, ?)",
+                            (sid, origin, body_text))
             vout = version or us_to_rfc3339(date_added)
             successes.append({"id": sid, "version": vout, "rel": rel})
             stored.append(Stored(coll.id, obj, vout, marking, known, origin, rel,
                                  json.loads(granular) if granular else None, coll.shared))
+        for change, value in ((taken, 1), (promoted, 0)):
+            if change:
+                cur.executemany(f"UPDATE {ID_INDEXED} SET shadowed = {value} WHERE idh = ? AND collection = ?"
+                                " AND stix_id = ? AND originator = ?", change)
         # flags first (rows of this request are inserted after, with their own flags right;
         # a version superseded within the same request is fixed by the pass below)
         if clear_first:
             cur.executemany(f"UPDATE {ID_INDEXED} SET is_first = 0 WHERE idh = ? AND collection = ?"
-                            " AND stix_id = ? AND is_first = 1", clear_first)
+                            " AND stix_id = ? AND originator = ? AND is_first = 1", clear_first)
         if clear_last:
             cur.executemany(f"UPDATE {ID_INDEXED} SET is_last = 0 WHERE idh = ? AND collection = ?"
-                            " AND stix_id = ? AND is_last = 1", clear_last)
+                            " AND stix_id = ? AND originator = ? AND is_last = 1", clear_last)
         cur.executemany(
             "INSERT INTO intel_objects(collection, stix_id, idh, type, spec_version, version, vkey,"
-            " date_added, is_first, is_last, rel, granular, originator, body)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            " date_added, is_first, is_last, rel, granular, originator, body, shadowed)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
         counts = Counter(r[1] for r in rows)
         for sid in (k for k, n in counts.items() if n > 1):  # several versions of one id in this request: recompute its flags
             fix_flags(cur, coll.id, sid)
@@ -236,13 +246,11 @@ def write(conn: Any, coll: Collection, prepared: list[tuple[Any, ...]], hashes: 
     return AddResult(status_json(status_id, request_ts, body, home, home=home), stored)
 
 
-def _not_as_carried(cur: Any, coll: str, idh: int, sid: str, vkey: str, obj: dict[str, Any], by: str,
-                    origin: str, home: str) -> str | None:
-    """Why a received object whose version ``by`` stored already is not applied, or None when
-    the sender's stored version is the object as carried (read only in that case: one query,
-    for a received item resent)."""
-    if by != origin:
-        return OWN.format(sid) if by == home else NOT_YOURS.format(sid)
+def _not_as_carried(cur: Any, coll: str, idh: int, sid: str, vkey: str, obj: dict[str, Any],
+                    origin: str) -> str | None:
+    """Why a received object whose version its sender ``origin`` stored already is not applied
+    (it stored other content under that version), or None when the stored version is the object
+    as carried (read only in that case: one query, for a received item resent)."""
     row = cur.execute(f"SELECT body FROM {ID_INDEXED} WHERE idh = ? AND collection = ? AND stix_id = ?"
                       " AND vkey = ? AND originator = ?", (idh, coll, sid, vkey, origin)).fetchone()
     if row is not None and json.loads(row[0]) != obj:

@@ -156,7 +156,7 @@ def import_objects(store: IntelStore, objects: list[Any], *, source: str, collec
         coll = store.collection(collection)
     result = store.add_objects(coll.id, valid, strict=False) if valid else None
     new = len(result.stored) if result is not None else 0
-    # ids another originator wrote in the collection: only it versions them (accord.intel.adding)
+    # objects the add did not store (its status's failures; accord.intel.adding), reported apart
     refused = [{"id": f["id"], "message": f["message"]} for f in (result.status.get("failures", []) if result else [])]
     types: dict[str, int] = {}
     for obj in valid:

@@ -16,23 +16,20 @@ Marking and extension definitions are not shared on their own: they travel insid
 that use them. Received objects are never re-shared (federation refuses it anyway).
 
 Incoming (:func:`sync_received`): items of kind ``intel.stix`` from partners (already verified,
-policy-checked and ledgered ``item.received`` by federation) are added to the collection of the
-same id — created on first receipt, titled after the sender's — with their originator recorded
-and their STIX markings intact. Each item is applied once (table ``intel_received``), in the same
-transaction as its objects. Recorded ``refused`` (one line of reason, nothing stored):
-
-* an item naming a collection that was not created for its sender's items (the column
-  ``received_from``): one of the node's own, or one holding another partner's received objects —
-  else a partner could put its objects beside the node's own, or another partner's, under a
-  collection id it learnt;
-* one carrying a version of an id another party wrote in that collection (only an id's
-  originator versions it, :mod:`accord.intel.adding`);
-* one carrying a version stored already, unless its sender stored it with the same content —
-  ``object <id> is this node's own`` for the node's own objects resent. The receive refuses it
-  rather than node verification looking past it: ``applied`` would record an object the sender
-  never stored, and verification, which checks every applied item's object is stored as carried
-  (:mod:`accord.node.verify`), would report it deleted or edited — a false alarm any partner
-  could raise at will, where a lenient check would also miss a row truly deleted.
+policy-checked and ledgered ``item.received`` by federation) are added to a collection made for
+their sender — created on first receipt, titled after the sender's, under an id this node
+derives from the sender and the collection id the item names (:func:`received_collection_id`),
+so a partner never picks a collection id here: it cannot put its objects beside the node's own
+or another partner's, nor take an id the node or another partner's items will use — with their
+originator recorded and their STIX markings intact. Each item is applied once (table
+``intel_received``), in the same transaction as its objects; its object is the sender's own
+version (:mod:`accord.intel.adding`: each originator's objects are its own). Recorded
+``refused`` (one line of reason, nothing stored): an item carrying a version its sender stored
+before with other content. The receive refuses it rather than node verification looking past
+it: ``applied`` would record an object the sender never stored, and verification, which checks
+every applied item's object is stored as carried (:mod:`accord.node.verify`), would report it
+edited — a false alarm any partner could raise at will, where a lenient check would also miss a
+row truly edited.
 """
 
 from __future__ import annotations
@@ -177,20 +174,42 @@ def _pending_ids(node: Node, store: IntelStore) -> list[str]:
             return [i.id for i in node.items(kind=KIND) if i.originator != node.party and i.id not in have]
 
 
+# the namespace of the ids of collections made for partners' items (:func:`received_collection_id`)
+RECEIVED_NS = uuid.UUID("0b6f3e2a-5c41-4d8e-9a7f-3c2d1e0f4b95")
+
+
+def received_collection_id(sender: str, cid: str) -> str:
+    """The id of the collection made for ``sender``'s items naming its collection ``cid`` (a
+    UUID in any form :class:`uuid.UUID` reads): a UUIDv5 of both, so the node chooses it, each
+    partner's ids are its own, and no partner can name an id the node (or another partner's
+    items) will use."""
+    return str(uuid.uuid5(RECEIVED_NS, f"{sender}/{uuid.UUID(cid)}"))
+
+
 def _collection_for(store: IntelStore, cid: str, coll: dict[str, Any], sender: str) -> Collection | str:
-    """The collection ``cid`` made for ``sender``'s items (made now if absent), or why the item
-    is refused: it exists and was not made for them."""
+    """The collection for ``sender``'s items naming its collection ``cid`` (made now if absent),
+    or why the item is refused: a collection holds the derived id and was not made for ``sender``.
+
+    The collection is :func:`received_collection_id`'s; one made for ``sender`` under ``cid``
+    itself (as receiving made them before it derived ids) goes on receiving its items."""
+    lid = received_collection_id(sender, cid)
     try:
-        found = store.collection(cid)
+        found = store.collection(lid)  # found once, then kept by the store: no query per item
     except NotFoundError:
         try:
-            found = store.add_collection(f"{coll.get('title') or 'intel'} (from {sender})", id=cid,
+            legacy = store.collection(cid)
+            if legacy.id == cid and legacy.received_from == sender:
+                return legacy
+        except NotFoundError:
+            pass
+        try:
+            found = store.add_collection(f"{coll.get('title') or 'intel'} (from {sender})", id=lid,
                                          description=f"{RECEIVED_PREFIX}{sender}", received_from=sender)
         except InputError:  # made meanwhile (another process applying the same partner's items)
-            found = store.collection(cid)
-    if found.id == cid and found.received_from == sender:
+            found = store.collection(lid)
+    if found.id == lid and found.received_from == sender:
         return found
-    return f"collection {cid} was not created for objects received from {sender}; not applied"
+    return f"collection {lid} was not created for objects received from {sender}; not applied"
 
 
 def _record(store: IntelStore, item: Item, cid: Any, obj: Any, outcome: str, reason: str) -> None:
@@ -203,9 +222,9 @@ def _record(store: IntelStore, item: Item, cid: Any, obj: Any, outcome: str, rea
 
 def sync_received(node: Node, store: IntelStore) -> dict[str, int]:
     """Apply received ``intel.stix`` items not applied yet; ``{"applied": n, "invalid": m}``
-    (``invalid`` counts the items refused too — into a collection not made for their sender, an
-    object whose id another originator wrote in that collection, a version stored already
-    otherwise — each recorded ``refused``, see the module docstring)."""
+    (``invalid`` counts the items refused too — a version its sender stored before with other
+    content, or a derived collection id held by a collection not made for the sender — each
+    recorded ``refused``, see the module docstring)."""
     applied = invalid = 0
     for item_id in _pending_ids(node, store):
         item = node.get_item(item_id)
@@ -229,7 +248,7 @@ def sync_received(node: Node, store: IntelStore) -> dict[str, int]:
             result = store.add_objects(target, [*markings, obj], originator=item.originator,
                                        received=(item.id, item.originator))
             refused = [f for f in result.status.get("failures", ()) if f["id"] == obj.get("id")]
-            if refused:  # recorded "refused" with the add (a version of an id another party wrote)
+            if refused:  # recorded "refused" with the add (a version stored before with other content)
                 log.warning("intel: item %s from %s not applied: %s", item.id, item.originator, refused[0]["message"])
                 invalid += 1
                 continue
@@ -258,4 +277,4 @@ class Syncer:
             log.warning("intel: applying received items failed: %s", exc)
 
 
-__all__ = ["KIND", "item_for", "share_stored", "install", "sync_received", "Syncer", "Marking"]
+__all__ = ["KIND", "RECEIVED_NS", "item_for", "received_collection_id", "share_stored", "install", "sync_received", "Syncer", "Marking"]

@@ -43,8 +43,8 @@ from accord.intel.adding import not_tlp, prepare, status_json, write
 from accord.intel.listing import Cursors, conditions
 from accord.intel.records import (ALL, MEDIA_STIX21, AddResult, Collection, Filters, Page, Stored, encode_json,
                                   parse_timestamp_us, to_us, us_to_rfc3339)
-from accord.intel.tables import (DDL, ID_INDEXED, MIGRATIONS, OBJECTS_INDEXES, OBJECTS_TABLE, PG_INDEXES,
-                                 V1_COLUMNS, fix_flags, id_hash)
+from accord.intel.tables import (DDL, ID_INDEXED, OBJECTS_INDEXES, OBJECTS_TABLE, PG_INDEXES,
+                                 V1_COLUMNS, fix_flags, id_hash, migrations, stored_definition, taken)
 from accord.intel.validate import structural_failures, validate_full, version_key
 from accord.store.base import POSTGRESQL, IntegrityError, dialect_of, pipelined
 from accord.store.migrations import migrate
@@ -78,11 +78,11 @@ class IntelStore:
         # return what to run once the add has committed (sharing: queue, then wake the workers)
         self.txn_hooks: list[Callable[[list[Stored]], Callable[[], object] | None]] = []
         self.syncer: Callable[[], None] | None = None  # applies partners' items (sharing.Syncer)
-        self._defs: dict[str, dict[str, Any]] = {}
+        self._defs: dict[tuple[str, str], dict[str, Any]] = {}  # (originator, id) -> definition
         self._known: dict[str, Collection] = {}  # collections found, by the id or alias asked (immutable)
         self._added, self._analyse_at = 0, ANALYSE_FIRST  # rows this store added less deleted; when to analyse
         with self.lock:
-            migrate(conn, "intel", MIGRATIONS, lock=self.lock)
+            migrate(conn, "intel", migrations(party), lock=self.lock)
             with conn:
                 conn.execute("INSERT OR IGNORE INTO intel_meta(key, value) VALUES ('cursor_secret', ?)",
                              (secrets.token_hex(32),))
@@ -122,18 +122,9 @@ class IntelStore:
                     " received_from) VALUES (?,?,?,?,?,?,?,?,?)",
                     (cid, title, description, alias, int(shared), ",".join(rel), int(strict), created, received_from))
         except IntegrityError:
-            raise self._taken(cid, alias) from None
+            with self.lock:
+                raise taken(self.conn, cid, alias) from None
         return self.collection(cid)
-
-    def _taken(self, cid: str, alias: str | None) -> InputError:
-        """The refusal of a collection whose id or alias another holds, naming that one."""
-        with self.lock:
-            row = self.conn.execute("SELECT id, title FROM intel_collections WHERE id = ?", (cid,)).fetchone()
-            if row is not None:
-                return InputError(f"a collection with id {cid!r} already exists ({row['title']})", field="id")
-            row = self.conn.execute("SELECT id, title FROM intel_collections WHERE alias = ?", (alias,)).fetchone()
-        held = f" by collection {row['id']} ({row['title']})" if row is not None else ""
-        return InputError(f"alias {alias!r} is already used{held}", field="alias")
 
     def collections(self) -> list[Collection]:
         with self.lock:
@@ -170,28 +161,33 @@ class IntelStore:
                           r["created"], r["received_from"])
 
     # --- markings --------------------------------------------------------------------------
-    def definitions(self, refs: Iterable[str], local: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        """The marking definitions ``refs`` names, by id: from ``local`` (the objects of the bundle
-        being added), else stored (cached: a definition never changes); unknown ones left out."""
+    def definitions(self, refs: Iterable[str], local: Mapping[str, dict[str, Any]],
+                    origin: str | None = None) -> dict[str, dict[str, Any]]:
+        """The marking definitions ``refs`` names, by id, as they mark objects of ``origin`` (default
+        the node's party): from ``local`` (the objects of the bundle being added), else stored —
+        ``origin``'s own, else the node's (:func:`accord.intel.tables.stored_definition`; one
+        writer's definitions never stand for another's) —; unknown ones left out."""
+        origin = origin or self.party
         out: dict[str, dict[str, Any]] = {}
         for ref in refs:
             if ref in local:
                 out[ref] = local[ref]
-            elif ref in self._defs:
-                out[ref] = self._defs[ref]
+            elif (origin, ref) in self._defs:
+                out[ref] = self._defs[(origin, ref)]
             else:
                 with self.lock:  # the shared connection: not inside another thread's transaction
-                    row = self.conn.execute("SELECT body FROM intel_markings WHERE id = ?", (ref,)).fetchone()
-                if row is not None:
-                    # marking definitions never change (STIX 2.1 §7.2.1), so caching is safe
-                    self._defs[ref] = out[ref] = json.loads(row[0])
+                    by, body = stored_definition(self.conn, ref, origin, self.party)
+                if body is not None:
+                    out[ref] = json.loads(body)
+                    if by == origin:  # an originator's definition never changes (STIX 2.1 §7.2.1): cached
+                        self._defs[(origin, ref)] = out[ref]
         return out
 
     def marking_of(self, obj: Mapping[str, Any], default_rel_to: frozenset[str] = frozenset(),
-                   local: Mapping[str, dict[str, Any]] | None = None) -> tuple[Marking, bool]:
-        """The effective marking of ``obj`` (see :mod:`accord.intel.markings`)."""
+                   local: Mapping[str, dict[str, Any]] | None = None, origin: str | None = None) -> tuple[Marking, bool]:
+        """The effective marking of ``obj``, an object of ``origin`` (see :mod:`accord.intel.markings`)."""
         refs = obj.get("object_marking_refs") or []
-        return mk.effective_marking(refs, self.definitions(not_tlp(refs), local or {}), default_rel_to)
+        return mk.effective_marking(refs, self.definitions(not_tlp(refs), local or {}, origin), default_rel_to)
 
     # --- adding ----------------------------------------------------------------------------
     def add_objects(self, collection: str | Collection, objects: Sequence[Any], *, originator: str | None = None,
@@ -203,8 +199,8 @@ class IntelStore:
         Structural validation (:func:`check_object`) always; ``stix2.parse`` (+ stix2-validator
         if ``validator``) when ``strict`` or the collection is strict. Raises
         :class:`StixValidationError` listing every failing object; stores nothing then.
-        Re-adding a version already present is a success that changes nothing; a version of an id
-        another originator wrote is a failure in the status (:func:`accord.intel.adding.write`). ``received`` =
+        Re-adding a version the originator stored already is a success that changes nothing; each
+        originator's versions of an id are its own (:func:`accord.intel.adding.write`). ``received`` =
         ``(item id, originator)`` records, in the same transaction, that a partner's item was
         applied (:mod:`accord.intel.sharing`). ``collection`` is an id, an alias or a
         :class:`Collection` just read (saves reading it again). ``plain_json``: the objects come straight from
@@ -229,7 +225,7 @@ class IntelStore:
                 failures)
         after: list[Callable[[], object]] = []
         with self.lock:  # reads on the shared connection: never inside another thread's transaction
-            prepared, hashes = prepare(self, coll, objects, plain_json)
+            prepared, hashes = prepare(self, coll, objects, plain_json, origin)
             result = write(self.conn, coll, prepared, hashes, clock=self.clock, home=self.party,
                            txn_hooks=self.txn_hooks, origin=origin, principal=principal,
                            received=received, after=after)
@@ -358,11 +354,11 @@ class IntelStore:
     def delete_object(self, collection: str | Collection, object_id: str, party: str, f: Filters = Filters()) -> int:
         """Delete the versions of ``object_id`` matching ``f`` (default: all) that ``party`` can
         see — and, for a party other than the node's, that ``party`` originated: the node curates
-        its collections, another party removes only what it wrote. :class:`NotFoundError` if
+        its collections (shadowed versions too), another party removes only what it wrote. :class:`NotFoundError` if
         there are none (the same answer whether or not versions of other originators exist)."""
         coll = self._coll_id(collection)
         mine = "" if party == self.party else f" written by {party}"
-        built = conditions(coll, party, f, "all", object_id, home=self.party)
+        built = conditions(coll, party, f, "all", object_id, home=self.party, curating=True)
         if built is None:
             raise NotFoundError(f"no object {object_id!r}{mine} in collection {coll}")
         where, args = built
@@ -381,16 +377,15 @@ class IntelStore:
         return n
 
     def all_objects(self, collection: str | None = None, *, versions: str = "last") -> list[dict[str, Any]]:
-        """Every stored object (for export), in ``date_added`` order."""
+        """Every stored object the node's readers get (not shadowed), in ``date_added`` order."""
         sql = "SELECT body FROM intel_objects"
-        conds, args = [], []
+        conds, args = ["shadowed = 0"], []
         if collection is not None:
             conds.append("collection = ?")
             args.append(self.collection(collection).id)
         if versions == "last":
             conds.append("is_last = 1")
-        if conds:
-            sql += " WHERE " + " AND ".join(conds)
+        sql += " WHERE " + " AND ".join(conds)
         with self.lock:
             return [json.loads(r[0]) for r in self.conn.execute(sql + " ORDER BY date_added, seq", args)]
 

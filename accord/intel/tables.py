@@ -1,6 +1,6 @@
 """The intel store's SQL schema: its tables, their indexes and migrations, and the id hash
 rows are found by. :class:`accord.intel.store.IntelStore` creates them (through
-:func:`accord.store.migrations.migrate`, the steps in :data:`MIGRATIONS`) and writes and reads
+:func:`accord.store.migrations.migrate`, the steps :func:`migrations` lists) and writes and reads
 them; :mod:`accord.intel.adding` (the add path) and :mod:`accord.intel.listing` (the read path)
 build their SQL on the names here.
 
@@ -17,7 +17,16 @@ Tables:
                        the releasability code (:func:`accord.intel.markings.rel_code`) and the
                        granular-redaction plan computed once at ingest, the originator party and
                        the object's JSON text (served as stored: no re-serialisation on reads).
-``intel_markings``     every marking definition seen (immutable by STIX rules), by id.
+                       An object's identity is (collection, originator, id): each writer's
+                       versions of an id are its own, with their own first/last flags, and
+                       ``shadowed`` marks the versions of a writer other than the id's *owner*
+                       in that collection (the originator of its unshadowed versions: the
+                       node's party once it has added the id, else the first writer), which
+                       only their writer is served (:mod:`accord.intel.adding`).
+``intel_markings``     every marking definition seen (immutable by STIX rules), by (id, originator):
+                       an object's marking is read with its originator's definitions, else the
+                       node's (:func:`stored_definition`), so a writer's definition never stands
+                       for the node's or another writer's under the same id.
 ``intel_status``       TAXII status resources of add requests (persisted).
 ``intel_meta``         the secret that signs paging cursors (made once, kept in the database,
                        so a cursor is valid on any worker and after a restart).
@@ -25,9 +34,11 @@ Tables:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
+from accord.errors import InputError
 from accord.store.migrations import Step
 
 DDL = """
@@ -142,18 +153,87 @@ def add_received_from(conn: Any) -> None:
             conn.execute("UPDATE intel_collections SET received_from = ? WHERE id = ?", (party, cid))
 
 
-# the steps of the intel component's schema, in order (:func:`accord.store.migrations.migrate`)
-MIGRATIONS: list[Step] = [DDL, upgrade_v1, OBJECTS_TABLE.format(name="intel_objects") + OBJECTS_INDEXES,
-                          {"sqlite": "", "postgresql": PG_INDEXES}, add_received_from]
+def scope_by_originator(conn: Any, home: str) -> None:
+    """Migration 6: objects are identified per (collection, originator, id), and ``shadowed``
+    marks the versions of a writer other than the id's owner in the collection (served to that
+    writer only). Until then the first writer of an id in a collection owned it and other
+    writers' versions were refused, so an id has one originator in a collection — except in data
+    written before that rule: there the owner is the node's party (``home``) if it wrote a
+    version, else the originator of the earliest version, the others' versions are shadowed, and
+    each originator's first/last flags are set again."""
+    if "shadowed" not in {r[1] for r in conn.execute("PRAGMA table_info(intel_objects)")}:
+        conn.execute("ALTER TABLE intel_objects ADD COLUMN shadowed INTEGER NOT NULL DEFAULT 0")
+    mixed = conn.execute("SELECT collection, stix_id FROM intel_objects GROUP BY collection, stix_id"
+                         " HAVING COUNT(DISTINCT originator) > 1").fetchall()
+    for coll, sid in mixed:
+        key = (id_hash(sid), coll, sid)
+        owner = conn.execute(f"SELECT originator FROM {ID_INDEXED} WHERE idh = ? AND collection = ? AND stix_id = ?"
+                             " ORDER BY CASE WHEN originator = ? THEN 0 ELSE 1 END, date_added, seq LIMIT 1",
+                             (*key, home)).fetchone()[0]
+        conn.execute(f"UPDATE {ID_INDEXED} SET shadowed = CASE WHEN originator = ? THEN 0 ELSE 1 END"
+                     " WHERE idh = ? AND collection = ? AND stix_id = ?", (owner, *key))
+        fix_flags(conn.cursor(), coll, sid)
+
+
+def scope_markings(conn: Any) -> None:
+    """Migration 7: marking definitions kept per (id, originator), where the first one stored
+    under an id stood for every writer's. Each originator's definitions are taken from the
+    marking-definition objects it stored (its first version of each id); a stored definition
+    whose objects are all deleted is kept under the originator ``''`` — unknown — which
+    :func:`stored_definition` consults last, as it was used before."""
+    if "originator" in {r[1] for r in conn.execute("PRAGMA table_info(intel_markings)")}:
+        return
+    conn.execute("CREATE TABLE intel_markings_v2 (id TEXT NOT NULL, originator TEXT NOT NULL,"
+                 " body TEXT NOT NULL, PRIMARY KEY (id, originator))")
+    conn.execute("INSERT INTO intel_markings_v2(id, originator, body) SELECT o.stix_id, o.originator, o.body"
+                 " FROM intel_objects o WHERE o.type = 'marking-definition' AND o.seq = (SELECT MIN(p.seq)"
+                 " FROM intel_objects p WHERE p.idh = o.idh AND p.stix_id = o.stix_id AND p.originator = o.originator)")
+    conn.execute("INSERT INTO intel_markings_v2(id, originator, body) SELECT id, '', body FROM intel_markings m"
+                 " WHERE NOT EXISTS (SELECT 1 FROM intel_markings_v2 v WHERE v.id = m.id)")
+    conn.execute("DROP TABLE intel_markings")
+    conn.execute("ALTER TABLE intel_markings_v2 RENAME TO intel_markings")
+
+
+def stored_definition(conn: Any, ref: str, origin: str, home: str) -> tuple[str | None, str | None]:
+    """``(originator, JSON text)`` of the stored marking definition ``ref`` that marks objects of
+    ``origin``: its own, else the node's (``home``), else one kept from before definitions were
+    per originator (``''``); ``(None, None)`` if there is none."""
+    rows = dict(conn.execute("SELECT originator, body FROM intel_markings WHERE id = ? AND originator IN (?, ?, '')",
+                             (ref, origin, home)).fetchall())
+    by = next((p for p in (origin, home, "") if p in rows), None)
+    return by, rows.get(by) if by is not None else None
+
+
+def migrations(home: str) -> list[Step]:
+    """The steps of the intel component's schema, in order (:func:`accord.store.migrations.migrate`),
+    for a store whose own party is ``home``."""
+    return [DDL, upgrade_v1, OBJECTS_TABLE.format(name="intel_objects") + OBJECTS_INDEXES,
+            {"sqlite": "", "postgresql": PG_INDEXES}, add_received_from,
+            functools.partial(scope_by_originator, home=home), scope_markings]
 
 
 def fix_flags(cur: Any, coll: str, sid: str) -> None:
-    """Set the first/last-version flags of every stored version of ``sid`` in ``coll`` again
-    (after an add stored several versions of it at once, or a delete removed some)."""
+    """Set the first/last-version flags of every stored version of ``sid`` in ``coll`` again,
+    each originator's among its own (after an add stored several versions of it at once, or a
+    delete removed some): one statement, so a delete's flags go with its commit in one round
+    trip on PostgreSQL."""
     match = "idh = ? AND collection = ? AND stix_id = ?"
+    own = "o.idh = ? AND o.collection = ? AND o.stix_id = ? AND o.originator = intel_objects.originator"
     key = (id_hash(sid), coll, sid)
     cur.execute(
         f"UPDATE {ID_INDEXED} SET"
-        f" is_first = CASE WHEN vkey = (SELECT MIN(vkey) FROM {ID_INDEXED} WHERE {match}) THEN 1 ELSE 0 END,"
-        f" is_last = CASE WHEN vkey = (SELECT MAX(vkey) FROM {ID_INDEXED} WHERE {match}) THEN 1 ELSE 0 END"
+        f" is_first = CASE WHEN vkey = (SELECT MIN(o.vkey) FROM intel_objects AS o INDEXED BY intel_objects_idh"
+        f" WHERE {own}) THEN 1 ELSE 0 END,"
+        f" is_last = CASE WHEN vkey = (SELECT MAX(o.vkey) FROM intel_objects AS o INDEXED BY intel_objects_idh"
+        f" WHERE {own}) THEN 1 ELSE 0 END"
         f" WHERE {match}", key * 3)
+
+
+def taken(conn: Any, cid: str, alias: str | None) -> InputError:
+    """The refusal of a collection whose id or alias another holds, naming that one."""
+    row = conn.execute("SELECT id, title FROM intel_collections WHERE id = ?", (cid,)).fetchone()
+    if row is not None:
+        return InputError(f"a collection with id {cid!r} already exists ({row['title']})", field="id")
+    row = conn.execute("SELECT id, title FROM intel_collections WHERE alias = ?", (alias,)).fetchone()
+    held = f" by collection {row['id']} ({row['title']})" if row is not None else ""
+    return InputError(f"alias {alias!r} is already used{held}", field="alias")

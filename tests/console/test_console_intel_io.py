@@ -79,13 +79,13 @@ def test_import_with_skip_invalid_stores_the_valid_objects_and_lists_the_rest(ad
     assert NEW["id"] in {o["id"] for o in store_for(world.jpn).all_objects("cyber")}
 
 
-def test_import_lists_versions_of_another_originators_objects_it_did_not_store(admin, world):
-    """Only an object's originator versions it: a newer version of an object a partner's tool
-    wrote is not stored, and the result names it (it was counted as already present)."""
+def test_import_stores_versions_of_an_id_a_partner_s_tool_wrote_first_as_the_node_s(admin, world):
+    """Each originator's objects are its own: a version of an id a partner's tool wrote first is
+    stored as the node's (it was refused, and the partner held the id up), and the node's
+    readers get it."""
     store_for(world.jpn).add_objects("cyber", [NEW], originator="KOR")
     newer = dict(NEW, modified="2026-04-01T00:00:00.000Z", name="Rewritten host")
     r = _import(admin, json.dumps([newer]))
-    assert r.status_code == 200 and "Stored: 0 / 1" in r.text and "(already present: 0)" in r.text
-    refused = r.text[r.text.index('id="import-refused"'):].split("</ul>")[0]
-    assert "Not stored (another originator&#39;s object): 1" in r.text and NEW["id"] in refused
-    assert "Rewritten host" not in json.dumps(store_for(world.jpn).all_objects("cyber"))
+    assert r.status_code == 200 and "Stored: 1 / 1" in r.text and "(already present: 0)" in r.text
+    assert 'id="import-refused"' not in r.text
+    assert [o["name"] for o in store_for(world.jpn).all_objects("cyber") if o["id"] == NEW["id"]] == ["Rewritten host"]

@@ -179,24 +179,24 @@ def test_a_collection_added_twice_names_the_one_that_holds_the_alias(store):
     assert str(refused.value) == f"field 'id': a collection with id {first.id!r} already exists (Cyber indicators)"
 
 
-def test_an_import_reports_versions_of_another_originators_objects_as_refused(store):
-    """Only an object's originator versions it: an import (the node's) carrying a newer version
-    of an object a partner's tool wrote stores the rest and names the refused one, where it was
-    counted as already present."""
+def test_an_import_of_a_partner_s_id_is_stored_as_the_node_s_own(store):
+    """Each originator's objects are its own: an import (the node's) carrying versions of an id a
+    partner's tool wrote first stores them as the node's — where it was refused, which let the
+    partner hold the id up — and the node's readers get the node's versions."""
     coll = store.add_collection("Joint", alias="joint")
-    store.add_objects(coll, [indicator(1)], originator="KOR")
+    store.add_objects(coll, [indicator(1, name="the partner's")], originator="KOR")
     newer = indicator(1, modified="2026-02-01T00:00:00.000Z")
     summary = import_objects(store, [newer, indicator(2), indicator(1)], source="joint.json", collection="joint")
-    assert (summary["stored"], summary["already_present"]) == (1, 1)
-    assert [r["id"] for r in summary["refused"]] == [newer["id"]]
-    assert "belongs to another originator" in summary["refused"][0]["message"]
-    assert store.versions(coll, newer["id"], "JPN").items == ["2026-01-01T00:00:00.000Z"]
+    assert (summary["stored"], summary["already_present"]) == (3, 0) and "refused" not in summary
+    assert store.versions(coll, newer["id"], "JPN").items == ["2026-02-01T00:00:00.000Z", "2026-01-01T00:00:00.000Z"]
+    assert sorted(tuple(r) for r in store.conn.execute(
+        "SELECT originator, shadowed FROM intel_objects WHERE stix_id = ?", (newer["id"],))) \
+        == [("JPN", 0), ("JPN", 0), ("KOR", 1)]  # the partner's version is served to its writer only
 
 
-def test_the_cli_does_not_count_refused_versions_as_imported_or_stored(tmp_path):
-    """``accord intel import`` said "imported 2 of 3 objects … 1 new, 0 already present" and, with
-    --skip-invalid, "2 were stored" when one of the two was a version of a partner's object that
-    was not stored; its types line counted that object too."""
+def test_the_cli_counts_versions_of_a_partner_s_id_as_imported(tmp_path):
+    """``accord intel import`` of versions of an id a partner's tool wrote first: stored as the
+    node's and counted so, with --skip-invalid too."""
     from accord.cli.main import app
     from accord.errors import InvalidObjectsSkipped
 
@@ -209,11 +209,11 @@ def test_the_cli_does_not_count_refused_versions_as_imported_or_stored(tmp_path)
     bundle.write_text(json.dumps({"type": "bundle", "id": "bundle--6b2c5b8e-1111-4111-8111-111111111111",
                                   "objects": objects}))
     r = CliRunner().invoke(app, ["intel", "import", str(bundle), "--dir", str(tmp_path / "jpn")])
-    assert "imported 1 of 2 objects" in r.stdout and "1 new, 0 already present" in r.stdout, r.stdout
-    assert "  indicator 1\n" in r.stdout and "not stored: object " + objects[0]["id"] in r.stdout
+    assert "imported 2 objects" in r.stdout and "2 new, 0 already present" in r.stdout, r.stdout
+    assert "  indicator 2\n" in r.stdout and "not stored" not in r.stdout
     bundle.write_text(json.dumps({"type": "bundle", "id": "bundle--6b2c5b8e-1111-4111-8111-111111111111",
                                   "objects": [*objects, indicator(3), {"type": "indicator", "id": "bad"}]}))
     r = CliRunner().invoke(app, ["intel", "import", str(bundle), "--skip-invalid", "--dir", str(tmp_path / "jpn")])
     assert isinstance(r.exception, InvalidObjectsSkipped)
-    assert "imported 2 of 4 objects" in r.stdout and "1 new, 1 already present" in r.stdout, r.stdout
-    assert "were skipped, 2 were stored" in str(r.exception), r.exception
+    assert "imported 3 of 4 objects" in r.stdout and "1 new, 2 already present" in r.stdout, r.stdout
+    assert "were skipped, 3 were stored" in str(r.exception), r.exception

@@ -49,7 +49,7 @@ def test_the_index_step_applies_to_an_existing_node(tmp_path):
 
     r = CliRunner().invoke(app, ["node", "migrate", "--dir", str(directory), "--json"])
     assert r.exit_code == 0, r.output
-    assert json.loads(r.output)["parts"]["intel"] == [3, 5]
+    assert json.loads(r.output)["parts"]["intel"] == [3, 7]
     with Node.open(directory) as node:
         if pg:
             assert _index_columns(node.conn, "intel_objects_idh") == "idh, collection"

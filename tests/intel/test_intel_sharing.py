@@ -17,7 +17,7 @@ from accord.federation import Federation, InProcessNetwork, share_many
 from accord.federation.schema import ensure_federation_schema
 from accord.intel.markings import AccordLabel, TLP2_IDS
 from accord.intel.node_store import store_for
-from accord.intel.sharing import sync_received
+from accord.intel.sharing import received_collection_id, sync_received
 from accord.intel.store import Filters
 from accord.node import Node
 from intel_samples import indicator
@@ -77,18 +77,19 @@ def test_shared_collection_flows_to_partners_under_policy(trio):
 
     kor = store_for(nodes["KOR"])
     assert sync_received(nodes["KOR"], kor) == {"applied": 3, "invalid": 0}
-    got = {o["id"]: o for o in kor.all_objects(coll.id)}
+    at_kor = received_collection_id("JPN", coll.id)  # the id KOR chose for JPN's collection
+    got = {o["id"]: o for o in kor.all_objects(at_kor)}
     assert set(got) - {secret_all["id"]} == {to_kor["id"], secret["id"], granular["id"]}
     assert got[secret["id"]] == secret  # unchanged, markings intact
     assert got[secret_all["id"]] == secret_all  # the marking definition travelled with it
     assert "description" not in got[granular["id"]]  # redacted for KOR before it left JPN
     row = kor.conn.execute("SELECT originator FROM intel_objects WHERE stix_id = ?", (secret["id"],)).fetchone()
     assert row[0] == "JPN"
-    assert "from JPN" in kor.collection(coll.id).title
+    assert "from JPN" in kor.collection(at_kor).title
 
     usa = store_for(nodes["USA"])
     usa.sync()  # what every TAXII read does (throttled): applies received items
-    got_usa = {o["id"] for o in usa.all_objects(coll.id)} - {conf_usa["id"]}
+    got_usa = {o["id"] for o in usa.all_objects(received_collection_id("JPN", coll.id))} - {conf_usa["id"]}
     assert got_usa == {for_usa["id"]}  # SECRET items refused by the JPN–USA agreement
 
     # ledgered on both sides: item.shared at JPN (3 to KOR, 1 to USA), item.received at KOR
@@ -176,7 +177,9 @@ def test_received_objects_are_not_reshared(trio):
     kor.conn.execute("UPDATE intel_collections SET shared = 1, rel_to = 'JPN,USA'")
     kor.conn.commit()
     kor._known.clear()  # no Accord statement changes a collection, so a store keeps those it found
-    kor.add_objects(coll.id, [indicator(7)])  # already present: no new version, nothing to share
+    jpn.add_objects(coll.id, [indicator(8)])
+    assert feds["JPN"].sync("KOR", heads=False)["KOR"] is None
+    assert sync_received(kor_node, kor) == {"applied": 1, "invalid": 0}
     assert kor_node.conn.execute("SELECT COUNT(*) FROM fed_outbox").fetchone()[0] == 0
 
 
@@ -200,7 +203,8 @@ def test_node_verification_covers_objects_received_from_partners(trio):
     kor.ledger.verify()  # the log alone sees nothing
     with pytest.raises(NodeIntegrityError) as err:
         verify_node(kor)
-    assert [p.where for p in err.value.problems] == [f"intel object {indicator(1)['id']} in collection {coll.id}"]
+    at_kor = received_collection_id("JPN", coll.id)
+    assert [p.where for p in err.value.problems] == [f"intel object {indicator(1)['id']} in collection {at_kor}"]
     assert "edited" in err.value.problems[0].what
 
 
@@ -241,11 +245,11 @@ def test_a_partner_s_taxii_write_is_not_shared_onward_as_this_node_s_own(trio):
     assert {i.split("@")[0] for i in queued()} == {f"JPN:intel.stix:{indicator(32)['id']}"}
 
 
-def test_a_received_version_of_an_id_another_party_wrote_is_refused(trio):
-    """Only an object's originator versions it, for items from partners too: KOR's own writer
-    put an object under the id into JPN's received collection before JPN's item arrived; the
-    item is recorded refused, KOR's object stays, and node verification (which checks applied
-    items) has the first item only to check."""
+def test_a_received_version_of_an_id_the_node_wrote_is_the_sender_s_own(trio):
+    """Each originator's versions are its own, for items from partners too: KOR's own writer put
+    an object under the id into JPN's received collection before JPN's item arrived. The item
+    is applied as JPN's — stored as carried, which node verification checks — and KOR's readers
+    go on getting KOR's object (the node's add took the id over)."""
     from accord.node.verify import verify_node
 
     nodes, feds = trio
@@ -256,16 +260,18 @@ def test_a_received_version_of_an_id_another_party_wrote_is_refused(trio):
     kor_node = nodes["KOR"]
     kor = store_for(kor_node)
     assert sync_received(kor_node, kor) == {"applied": 1, "invalid": 0}  # the collection, made for JPN
-    kor.add_objects(coll.id, [indicator(1)])  # KOR's, version 2026-01-01
-    jpn.add_objects(coll.id, [indicator(1, modified="2026-02-01T00:00:00.000Z", markings=[TLP2_IDS["GREEN"]])])
+    at_kor = received_collection_id("JPN", coll.id)
+    kor.add_objects(at_kor, [indicator(1)])  # KOR's, version 2026-01-01
+    theirs = indicator(1, modified="2026-02-01T00:00:00.000Z", markings=[TLP2_IDS["GREEN"]])
+    jpn.add_objects(coll.id, [theirs])
     assert feds["JPN"].sync("KOR", heads=False)["KOR"] is None
-    assert sync_received(kor_node, kor) == {"applied": 0, "invalid": 1}
-    assert [json.loads(t) for t in kor.get_objects(coll.id, "KOR", Filters(ids=(indicator(1)["id"],))).items] \
-        == [indicator(1)]
-    outcome = kor_node.conn.execute("SELECT outcome, reason FROM intel_received WHERE stix_id = ?",
-                                    (indicator(1)["id"],)).fetchall()
-    assert [(r[0], "belongs to another originator" in r[1]) for r in outcome] == [("refused", True)]
-    assert verify_node(kor_node).checked["received intel objects"] == 1
+    assert sync_received(kor_node, kor) == {"applied": 1, "invalid": 0}
+    only = Filters(ids=(indicator(1)["id"],))
+    assert [json.loads(t) for t in kor.get_objects(at_kor, "KOR", only).items] == [indicator(1)]
+    assert sorted((r[0], r[1], json.loads(r[2]) == theirs) for r in kor_node.conn.execute(
+        "SELECT originator, shadowed, body FROM intel_objects WHERE stix_id = ?", (indicator(1)["id"],))) \
+        == [("JPN", 1, True), ("KOR", 0, False)]
+    assert verify_node(kor_node).checked["received intel objects"] == 2
 
 
 def _hostile(nodes, feds, sender: str, to: str, coll_id: str, obj: dict, tag: str = "") -> None:
@@ -286,8 +292,9 @@ def _received(node) -> list[tuple[str, str, str]]:
 
 def test_a_partner_cannot_add_objects_to_the_node_s_own_collection(trio):
     """A partner naming one of the receiving node's own collection ids had its objects added
-    there, beside the node's own, for the node's readers to take as the node's collection: the
-    item is refused (recorded, nothing stored) and node verification has nothing to report."""
+    there, beside the node's own, for the node's readers to take as the node's collection: they
+    land in a collection made for that partner (under an id the node derives), the node's own
+    is unchanged, and node verification has nothing to report."""
     from accord.node.verify import verify_node
 
     nodes, feds = trio
@@ -296,18 +303,18 @@ def test_a_partner_cannot_add_objects_to_the_node_s_own_collection(trio):
     own = kor.add_collection("KOR's indicators")
     kor.add_objects(own.id, [indicator(1)])
     _hostile(nodes, feds, "JPN", "KOR", own.id, indicator(2))
-    assert sync_received(kor_node, kor) == {"applied": 0, "invalid": 1}
+    assert sync_received(kor_node, kor) == {"applied": 1, "invalid": 0}
     assert [json.loads(t)["id"] for t in kor.get_objects(own.id, "KOR").items] == [indicator(1)["id"]]
-    [(stix_id, outcome, reason)] = _received(kor_node)
-    assert (stix_id, outcome) == (indicator(2)["id"], "refused")
-    assert reason == f"collection {own.id} was not created for objects received from JPN; not applied"
+    theirs = kor.collection(received_collection_id("JPN", own.id))
+    assert theirs.received_from == "JPN" and theirs.title == "Cyber (from JPN)"
+    assert [json.loads(t)["id"] for t in kor.get_objects(theirs, "KOR").items] == [indicator(2)["id"]]
     assert kor.collection(own.id).title == "KOR's indicators"
-    verify_node(kor_node)
+    assert verify_node(kor_node).checked["received intel objects"] == 1
 
 
 def test_a_partner_cannot_add_objects_to_another_partner_s_collection(trio):
-    """USA names the collection KOR made for JPN's objects: refused, so KOR's readers never see
-    USA's objects there as JPN's collection; JPN's own items still land in it."""
+    """USA names the collection of JPN's that KOR receives: its objects land in a collection of
+    USA's, so KOR's readers never see them as JPN's; JPN's own items still land in JPN's."""
     nodes, feds = trio
     keys = {p: n.identity.public_key for p, n in nodes.items()}
     ag = new_agreement("usa-kor-intel", ["USA", "KOR"], {"USA": keys["USA"], "KOR": keys["KOR"]},
@@ -323,21 +330,24 @@ def test_a_partner_cannot_add_objects_to_another_partner_s_collection(trio):
     kor = store_for(kor_node)
     assert sync_received(kor_node, kor) == {"applied": 1, "invalid": 0}
     _hostile(nodes, feds, "USA", "KOR", coll.id, indicator(2))
-    assert sync_received(kor_node, kor) == {"applied": 0, "invalid": 1}
+    assert sync_received(kor_node, kor) == {"applied": 1, "invalid": 0}  # into a collection of USA's
     jpn.add_objects(coll.id, [indicator(3, markings=[TLP2_IDS["GREEN"]])])
     assert feds["JPN"].sync("KOR", heads=False)["KOR"] is None
     assert sync_received(kor_node, kor) == {"applied": 1, "invalid": 0}
-    assert {r[0]: r[1] for r in kor_node.conn.execute("SELECT stix_id, originator FROM intel_objects")} \
-        == {indicator(1)["id"]: "JPN", indicator(3)["id"]: "JPN"}
-    assert {r[:2] for r in _received(kor_node)} == {(indicator(1)["id"], "applied"), (indicator(2)["id"], "refused"),
+    assert {(r[0], r[1], r[2]) for r in kor_node.conn.execute("SELECT stix_id, originator, collection FROM intel_objects")} \
+        == {(indicator(1)["id"], "JPN", received_collection_id("JPN", coll.id)),
+            (indicator(3)["id"], "JPN", received_collection_id("JPN", coll.id)),
+            (indicator(2)["id"], "USA", received_collection_id("USA", coll.id))}
+    assert {r[:2] for r in _received(kor_node)} == {(indicator(1)["id"], "applied"), (indicator(2)["id"], "applied"),
                                                      (indicator(3)["id"], "applied")}
 
 
 def test_a_partner_resending_the_node_s_own_object_raises_no_integrity_alarm(trio):
     """KOR's own writer added KOR's object to the collection made for JPN (the node curates its
-    collections); JPN resends it unchanged, same id and version. It was recorded applied under
-    JPN's name though nothing was stored for it, and `accord node verify` then reported the
-    object deleted — a false alarm JPN could raise at will. It is refused as KOR's own."""
+    collections); JPN resends it unchanged, same id and version. It was once recorded applied
+    under JPN's name though nothing was stored for it, and `accord node verify` then reported the
+    object deleted — a false alarm JPN could raise at will. It is stored as JPN's own version
+    (served to JPN's tools only: KOR's object owns the id), so verification finds it as carried."""
     from accord.node.verify import verify_node
 
     nodes, feds = trio
@@ -348,14 +358,14 @@ def test_a_partner_resending_the_node_s_own_object_raises_no_integrity_alarm(tri
     kor_node = nodes["KOR"]
     kor = store_for(kor_node)
     assert sync_received(kor_node, kor) == {"applied": 1, "invalid": 0}
+    at_kor = received_collection_id("JPN", coll.id)
     mine = indicator(9)
-    kor.add_objects(coll.id, [mine])
+    kor.add_objects(at_kor, [mine])
     _hostile(nodes, feds, "JPN", "KOR", coll.id, mine)
-    assert sync_received(kor_node, kor) == {"applied": 0, "invalid": 1}
-    assert (mine["id"], "refused", f"object {mine['id']} is this node's own") in _received(kor_node)
-    assert [r[0] for r in kor_node.conn.execute("SELECT originator FROM intel_objects WHERE stix_id = ?",
-                                                (mine["id"],))] == ["KOR"]
-    assert verify_node(kor_node).checked["received intel objects"] == 1
+    assert sync_received(kor_node, kor) == {"applied": 1, "invalid": 0}
+    assert sorted((r[0], r[1]) for r in kor_node.conn.execute(
+        "SELECT originator, shadowed FROM intel_objects WHERE stix_id = ?", (mine["id"],))) == [("JPN", 1), ("KOR", 0)]
+    assert verify_node(kor_node).checked["received intel objects"] == 2
 
 
 def test_a_partner_resending_its_version_with_other_content_raises_no_integrity_alarm(trio):
@@ -371,11 +381,80 @@ def test_a_partner_resending_its_version_with_other_content_raises_no_integrity_
     kor_node = nodes["KOR"]
     kor = store_for(kor_node)
     assert sync_received(kor_node, kor) == {"applied": 1, "invalid": 0}
+    at_kor = received_collection_id("JPN", coll.id)
     _hostile(nodes, feds, "JPN", "KOR", coll.id, indicator(1, name="changed"), tag="~again")
     _hostile(nodes, feds, "JPN", "KOR", coll.id, indicator(1, markings=[TLP2_IDS["GREEN"]]), tag="~same")
     assert sync_received(kor_node, kor) == {"applied": 1, "invalid": 1}  # the same content: applied
     assert (indicator(1)["id"], "refused",
             f"object {indicator(1)['id']} version 2026-01-01T00:00:00.000Z is stored already with other content") \
         in _received(kor_node)
-    assert json.loads(kor.get_objects(coll.id, "KOR").items[0]) == indicator(1, markings=[TLP2_IDS["GREEN"]])
+    assert json.loads(kor.get_objects(at_kor, "KOR").items[0]) == indicator(1, markings=[TLP2_IDS["GREEN"]])
     assert verify_node(kor_node).checked["received intel objects"] == 2
+
+
+def _usa_kor_agreement(nodes) -> None:
+    keys = {p: n.identity.public_key for p, n in nodes.items()}
+    ag = new_agreement("usa-kor-intel", ["USA", "KOR"], {"USA": keys["USA"], "KOR": keys["KOR"]},
+                       [("USA", "KOR", ["intel.*"], "SECRET")], T0 - timedelta(days=1), T0 + timedelta(days=365))
+    ag = sign_agreement(sign_agreement(ag, nodes["USA"].identity), nodes["KOR"].identity)
+    nodes["USA"].add_agreement(ag)
+    nodes["KOR"].add_agreement(ag)
+
+
+def test_a_partner_cannot_pre_empt_another_partner_s_collection_id(trio):
+    """USA learns the id of JPN's shared collection and sends KOR an item naming it before JPN's
+    first item arrives. The collection used to be made under that id for USA, and every item of
+    JPN's then refused. Each partner's items land in a collection of their own, under an id KOR
+    derives from the partner and the id it named."""
+    nodes, feds = trio
+    _usa_kor_agreement(nodes)
+    jpn = store_for(nodes["JPN"])
+    coll = jpn.add_collection("Cyber indicators", shared=True, rel_to=["KOR"])
+    _hostile(nodes, feds, "USA", "KOR", coll.id, indicator(2))
+    kor_node = nodes["KOR"]
+    kor = store_for(kor_node)
+    assert sync_received(kor_node, kor) == {"applied": 1, "invalid": 0}
+    jpn.add_objects(coll.id, [indicator(1, markings=[TLP2_IDS["GREEN"]])])
+    assert feds["JPN"].sync("KOR", heads=False)["KOR"] is None
+    assert sync_received(kor_node, kor) == {"applied": 1, "invalid": 0}
+    got = {c.received_from: c for c in kor.collections()}
+    assert set(got) == {"JPN", "USA"} and got["JPN"].id != got["USA"].id
+    assert coll.id not in {c.id for c in got.values()}  # neither under the id a partner named
+    assert [json.loads(t)["id"] for t in kor.get_objects(got["JPN"].id, "KOR").items] == [indicator(1)["id"]]
+    assert [json.loads(t)["id"] for t in kor.get_objects(got["USA"].id, "KOR").items] == [indicator(2)["id"]]
+    assert got["JPN"].title == "Cyber indicators (from JPN)"
+
+
+def test_a_partner_cannot_take_a_collection_id_before_the_node(trio):
+    """A partner naming an id the node means to use for a collection of its own (made with a
+    chosen id, e.g. to mirror an id known elsewhere) no longer creates a collection under it."""
+    nodes, feds = trio
+    wanted = "2b0f8f4e-6d1c-4c1e-9a51-8f2f0d1e4c77"
+    _hostile(nodes, feds, "JPN", "KOR", wanted, indicator(2))
+    kor_node = nodes["KOR"]
+    kor = store_for(kor_node)
+    assert sync_received(kor_node, kor) == {"applied": 1, "invalid": 0}
+    made = kor.add_collection("KOR's own", id=wanted)
+    assert made.id == wanted and made.received_from is None
+    assert kor.get_objects(wanted, "KOR").items == []
+
+
+def test_a_collection_received_under_the_sender_s_id_before_ids_were_derived_goes_on_receiving(trio):
+    """KOR made JPN's collection under JPN's own collection id (as receiving did before it derived
+    ids): JPN's items go on landing in it, the one KOR's readers and tokens know; another
+    partner naming that id gets a collection of its own."""
+    nodes, feds = trio
+    _usa_kor_agreement(nodes)
+    jpn = store_for(nodes["JPN"])
+    coll = jpn.add_collection("Cyber indicators", shared=True, rel_to=["KOR"])
+    kor_node = nodes["KOR"]
+    kor = store_for(kor_node)
+    kor.add_collection("Cyber indicators (from JPN)", id=coll.id, description="received from JPN", received_from="JPN")
+    jpn.add_objects(coll.id, [indicator(1, markings=[TLP2_IDS["GREEN"]])])
+    assert feds["JPN"].sync("KOR", heads=False)["KOR"] is None
+    _hostile(nodes, feds, "USA", "KOR", coll.id, indicator(2))
+    assert sync_received(kor_node, kor) == {"applied": 2, "invalid": 0}
+    assert [json.loads(t)["id"] for t in kor.get_objects(coll.id, "KOR").items] == [indicator(1)["id"]]
+    usa = received_collection_id("USA", coll.id)
+    assert [json.loads(t)["id"] for t in kor.get_objects(usa, "KOR").items] == [indicator(2)["id"]]
+    assert {c.id for c in kor.collections()} == {coll.id, usa}

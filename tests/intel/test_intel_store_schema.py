@@ -262,7 +262,8 @@ def test_versions_flags_and_presence_follow_a_model(tmp_path_factory, requests, 
 
 
 def _insert_marking(md):
-    return lambda conn: conn.execute("INSERT INTO intel_markings(id, body) VALUES (?, ?)", (md["id"], json.dumps(md)))
+    return lambda conn: conn.execute("INSERT INTO intel_markings(id, originator, body) VALUES (?, 'JPN', ?)",
+                                     (md["id"], json.dumps(md)))
 
 
 def test_a_marking_in_another_threads_open_transaction_is_not_used(jpn, while_uncommitted):
@@ -277,7 +278,7 @@ def test_a_marking_in_another_threads_open_transaction_is_not_used(jpn, while_un
     md = AccordLabel("UNCLASSIFIED", frozenset({"JPN", "KOR"}), originator="JPN").marking_definition()
     obj = indicator(1) | {"object_marking_refs": [md["id"]]}
     while_uncommitted(store.lock, store.conn, _insert_marking(md), lambda: store.add_objects(coll, [obj]))
-    assert md["id"] not in store._defs
+    assert ("JPN", md["id"]) not in store._defs
     assert jpn.conn.execute("SELECT rel FROM intel_objects WHERE stix_id = ?", (obj["id"],)).fetchone()[0] == "|"
     assert store.get_objects(coll.id, "KOR").items == []
 
@@ -326,7 +327,7 @@ def test_marking_lookups_for_sharing_wait_for_other_threads_transactions(jpn, wh
     found: dict[str, object] = {}
     while_uncommitted(store.lock, store.conn, _insert_marking(md),
                       lambda: found.update(store.definitions([md["id"]], {})))
-    assert found == {} and md["id"] not in store._defs
+    assert found == {} and ("JPN", md["id"]) not in store._defs
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
@@ -363,4 +364,70 @@ def test_collections_received_before_their_partner_was_recorded_are_found_again(
         jpn.conn.execute("UPDATE schema_version SET version = 4 WHERE component = 'intel'")
     again = IntelStore(jpn.conn, party="JPN")
     assert {c.id: c.received_from for c in again.collections()} == {kor: "KOR", mixed: "KOR", empty: "USA", own: None}
+    jpn.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def test_ids_written_by_several_originators_before_migration_6_get_one_owner(tmp_path, backend, request):
+    """Migration 6 scopes objects per originator. A database from before it, with versions of one
+    id by two originators in a collection (written before only the first writer could version an
+    id): the node's versions own the id if it wrote any, else the earliest writer's do; the
+    others' are served to their writer only, and each originator's first/last flags are its own."""
+    from accord.node import Node
+
+    jpn = Node.init(tmp_path / "jpn", "JPN",
+                    store=request.getfixturevalue("pg_schemas").make() if backend == "postgresql" else None)
+    store = IntelStore(jpn.conn, party="JPN")
+    coll = store.add_collection("Joint", rel_to=["KOR", "USA"]).id
+    v1, v2, v3 = "2026-01-01T00:00:00.000Z", "2026-02-01T00:00:00.000Z", "2026-03-01T00:00:00.000Z"
+    a, b = indicator(1)["id"], indicator(2)["id"]
+    store.add_objects(coll, [indicator(1, modified=v1), indicator(1, modified=v2), indicator(1, modified=v3)])
+    store.add_objects(coll, [indicator(2, modified=v1), indicator(2, modified=v2)])
+    with jpn.conn:  # as an Accord before migration 6 (and before the originator rule) left it
+        jpn.conn.execute("UPDATE intel_objects SET originator = 'KOR' WHERE stix_id = ? AND version = ?", (a, v1))
+        jpn.conn.execute("UPDATE intel_objects SET originator = 'KOR' WHERE stix_id = ? AND version = ?", (b, v1))
+        jpn.conn.execute("UPDATE intel_objects SET originator = 'USA' WHERE stix_id = ? AND version = ?", (b, v2))
+        jpn.conn.execute("ALTER TABLE intel_objects DROP COLUMN shadowed")
+        jpn.conn.execute("UPDATE schema_version SET version = 5 WHERE component = 'intel'")
+    again = IntelStore(jpn.conn, party="JPN")
+    rows = {(r[0], r[1]): tuple(r[2:]) for r in jpn.conn.execute(
+        "SELECT stix_id, version, originator, shadowed, is_first, is_last FROM intel_objects")}
+    assert rows == {(a, v1): ("KOR", 1, 1, 1), (a, v2): ("JPN", 0, 1, 0), (a, v3): ("JPN", 0, 0, 1),
+                    (b, v1): ("KOR", 0, 1, 1), (b, v2): ("USA", 1, 1, 1)}
+    assert again.versions(coll, a, "JPN").items == [v2, v3] and again.versions(coll, a, "KOR").items == [v1, v2, v3]
+    assert again.versions(coll, b, "JPN").items == [v1] and again.versions(coll, b, "USA").items == [v1, v2]
+    jpn.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def test_marking_definitions_are_each_originator_s_after_migration_7(tmp_path, backend, request):
+    """Migration 7 keeps marking definitions per (id, originator). A database from before it held
+    one per id, the first stored: a partner's definition under the id of the node's label stood
+    for the node's. Each originator gets the definitions it stored as objects; one whose objects
+    are all deleted stays, as unknown originator's, the last one consulted."""
+    from accord.intel.markings import AccordLabel
+    from accord.node import Node
+
+    jpn = Node.init(tmp_path / "jpn", "JPN",
+                    store=request.getfixturevalue("pg_schemas").make() if backend == "postgresql" else None)
+    store = IntelStore(jpn.conn, party="JPN")
+    coll = store.add_collection("Joint", rel_to=["KOR"]).id
+    label = AccordLabel("SECRET", {"JPN"}, originator="JPN").marking_definition()
+    fake = {**AccordLabel("UNCLASSIFIED", {"JPN", "KOR"}, originator="JPN").marking_definition(), "id": label["id"]}
+    orphan = AccordLabel("CONFIDENTIAL", {"JPN", "KOR"}, originator="JPN").marking_definition()
+    store.add_objects(coll, [fake], originator="KOR")
+    store.add_objects(coll, [label])
+    with jpn.conn:  # as an Accord before migration 7 left it: the first definition stored under an id
+        jpn.conn.execute("DROP TABLE intel_markings")
+        jpn.conn.execute("CREATE TABLE intel_markings (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
+        jpn.conn.execute("INSERT INTO intel_markings(id, body) VALUES (?, ?), (?, ?)",
+                         (label["id"], json.dumps(fake), orphan["id"], json.dumps(orphan)))
+        jpn.conn.execute("UPDATE schema_version SET version = 6 WHERE component = 'intel'")
+    again = IntelStore(jpn.conn, party="JPN")
+    assert again.definitions([label["id"]], {}) == {label["id"]: label}
+    assert again.definitions([label["id"]], {}, "KOR") == {label["id"]: fake}
+    assert again.definitions([orphan["id"]], {}) == {orphan["id"]: orphan}
+    secret = indicator(1, object_marking_refs=[label["id"]])
+    again.add_objects(coll, [secret])
+    assert again.get_objects(coll, "KOR", Filters(ids=(secret["id"],))).items == []
     jpn.close()

@@ -138,12 +138,14 @@ class HttpTransport:
             entry = self._clients.get(party)
             if entry is None or entry.key != key:
                 pem = _pinned_pem(path, party) if path is not None else None  # read only when its stamp changed
+                # made before the old one is let go: a certificate that cannot be used leaves it the partner's
+                made = _Client(key, _new_client(url, pem, self.timeout))
                 if entry is not None:  # pinned again: the old client goes once no request uses it
                     if entry.users:
                         self._replaced.add(entry)
                     else:
                         stale = entry
-                entry = self._clients[party] = _Client(key, _new_client(url, pem, self.timeout))
+                entry = self._clients[party] = made
             entry.users += 1
         if stale is not None:
             stale.client.close()

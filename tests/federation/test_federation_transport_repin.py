@@ -239,3 +239,42 @@ def test_closing_the_transport_closes_a_replaced_client_a_request_is_still_on(pa
             on_its_way.join(10)
         slow.close()
         new.close()
+
+
+def test_a_certificate_that_cannot_be_used_leaves_no_closed_client_behind(pair, made):
+    """A pinned file that is no certificate fails the request that finds it, and the client it
+    would have replaced stays the partner's: closed once its request on its way was over, it
+    was still the one given when the file came back as it was (moved away and back: the same
+    inode, size and time), and every request failed on a closed client until the next re-pin."""
+    import os
+
+    nodes, base = pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    make_self_signed(base / "KOR", "KOR")
+    tls = base / "KOR" / "tls"
+    gate = threading.Event()
+    server = Named("kor", tls=(str(tls / "cert.pem"), str(tls / "key.pem")), gate=gate)
+    pinned = base / "JPN" / "tls" / "partners" / "KOR.pem"
+    transport = HttpTransport(timeout=5.0)
+    on_its_way = None
+    try:
+        _pin(jpn, kor, server.url("https"))
+        pin_partner_cert(base / "JPN", "KOR", tls / "cert.pem", None)
+        on_its_way, answers = _asking(transport, jpn)
+        assert server.started.wait(10)
+        os.rename(pinned, pinned.with_suffix(".kept"))
+        pinned.write_bytes(b"not a certificate\n")
+        with pytest.raises(FederationError, match="not a PEM certificate"):
+            transport.get_checkpoint(jpn, "KOR")
+        gate.set()
+        on_its_way.join(10)
+        assert answers == ["kor"]
+        os.replace(pinned.with_suffix(".kept"), pinned)
+        assert transport.get_checkpoint(jpn, "KOR") == "kor"
+        assert not made[-1].is_closed
+    finally:
+        transport.close()
+        gate.set()
+        if on_its_way is not None:
+            on_its_way.join(10)
+        server.close()

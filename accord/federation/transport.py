@@ -266,16 +266,18 @@ def _new_client(url: str, pem: bytes | None, timeout: float) -> httpx.Client:
     return httpx.Client(base_url=url.rstrip("/"), timeout=timeout, transport=deadline.DeadlineTransport(verify))
 
 
-def _stamp(path: Path, party: str) -> tuple[int, int, int]:
+def _stamp(path: Path, party: str) -> tuple[int, int, int, int]:
     """What tells that ``party``'s pinned certificate file changed, from one ``stat``: its inode
-    (``tls pin`` replaces the file, never edits it in place), size and modification time."""
+    (``tls pin`` replaces the file, never edits it in place), size, modification time and
+    status-change time (which a write in place changes even when the modification time is set
+    back, as ``cp -p`` or an unpacked archive does)."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
         raise FederationError(f"partner {party} uses HTTPS but no certificate is pinned (accord node tls pin)") from None
     except OSError as exc:
         raise FederationError(f"the pinned certificate {path} cannot be read: {exc}") from None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _pinned_pem(path: Path, party: str) -> bytes:

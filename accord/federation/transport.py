@@ -137,9 +137,8 @@ class HttpTransport:
                 raise FederationError(f"partner {party}: the transport is closed (the service stopped)")
             entry = self._clients.get(party)
             if entry is None or entry.key != key:
-                pem = _pinned_pem(path, party) if path is not None else None  # read only when its stamp changed
-                # made before the old one is let go: a certificate that cannot be used leaves it the partner's
-                made = _Client(key, _new_client(url, pem, self.timeout))
+                pem = _read_pin(Path(path), party, Path.read_bytes) if path is not None else None  # stamp changed
+                made = _Client(key, _new_client(url, pem, self.timeout))  # first: a bad PEM leaves the old one
                 if entry is not None:  # pinned again: the old client goes once no request uses it
                     if entry.users:
                         self._replaced.add(entry)
@@ -267,24 +266,17 @@ def _new_client(url: str, pem: bytes | None, timeout: float) -> httpx.Client:
 
 
 def _stamp(path: Path, party: str) -> tuple[int, int, int, int]:
-    """What tells that ``party``'s pinned certificate file changed, from one ``stat``: its inode
-    (``tls pin`` replaces the file, never edits it in place), size, modification time and
-    status-change time (which a write in place changes even when the modification time is set
-    back, as ``cp -p`` or an unpacked archive does)."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise FederationError(f"partner {party} uses HTTPS but no certificate is pinned (accord node tls pin)") from None
-    except OSError as exc:
-        raise FederationError(f"the pinned certificate {path} cannot be read: {exc}") from None
+    """What tells that ``party``'s pinned certificate file changed, from one ``stat``: inode (``tls
+    pin`` replaces the file), size, mtime and ctime (a write in place with mtime set back changes it)."""
+    st = _read_pin(path, party, os.stat)
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def _pinned_pem(path: Path, party: str) -> bytes:
-    """The pinned certificate's bytes (read when its :func:`_stamp` changed)."""
+def _read_pin(path: Path, party: str, read: Any) -> Any:
+    """``read(path)`` of the pinned certificate (a stat, its bytes), its errors as :class:`FederationError`."""
     try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:  # (gone since the stat)
+        return read(path)
+    except FileNotFoundError:
         raise FederationError(f"partner {party} uses HTTPS but no certificate is pinned (accord node tls pin)") from None
     except OSError as exc:
         raise FederationError(f"the pinned certificate {path} cannot be read: {exc}") from None

@@ -90,7 +90,7 @@ fi
 #     federation: in process, several     test_federation_inprocess, _multiprocess (ledger sequence,
 #       processes, API, retention,        inbox idempotency, lease kill -9, --workers), tests/api/test_api_user.py,
 #       partner removal, all-or-nothing   _retention, _rejections_retention, _partner_remove, _share_all_or_nothing
-#       tree-head gossip, receipt proofs, _gossip, _gossip_hostile, _receipts, _quota
+#       tree-head gossip, receipt proofs, _gossip, _gossip_hostile, _receipts, _receipts_served, _quota
 #       intake quota
 #     console: sessions (rows in the      tests/console/test_console_auth.py, _events, _boards, _picture,
 #       store), the live stream, boards,  _intel_io, _cli
@@ -119,6 +119,7 @@ ACCORD_TEST_STORE=postgresql .venv/bin/python -m pytest -q -p no:cacheprovider -
   tests/federation/test_federation_gossip.py tests/federation/test_federation_gossip_hostile.py \
   tests/federation/test_federation_head_check_removal.py \
   tests/federation/test_federation_receipts.py tests/federation/test_federation_receipt_bounds.py \
+  tests/federation/test_federation_receipts_served.py \
   tests/federation/test_federation_quota.py \
   tests/console/test_console_auth.py tests/console/test_console_events.py \
   tests/console/test_console_boards.py tests/console/test_console_picture.py \

@@ -32,7 +32,8 @@ end by its own clock (its ``Retry-After``: up to the skew more than an hour). Th
 window before the newest is kept (older ones are dropped), so a process behind still finds the
 count it is to add to. A window more than one ahead of a process's own is a clock gone wrong,
 not skew: that process ignores it and counts into its own (so the processes on either side of
-such a clock may each take a budget, but none is held back by it).
+such a clock may each take a budget, but none is held back by it; the rows of the two newest
+windows are never dropped, so neither side's count is lost to the other's).
 
 Enforcement (:func:`admit`, :class:`Budget`):
 
@@ -182,15 +183,19 @@ class Budget:
 
     def write(self, conn: Any) -> None:
         """Add what the batch took to its window's row (in the batch's transaction); rows of
-        windows before the previous one are dropped."""
+        windows before the previous one are dropped, but never one of the two newest: a process
+        whose clock is hours ahead counts into a window of its own, and dropping the one the
+        others count into would give them their budget again at each of its batches."""
         if not self.taken_items:
             return
         conn.execute("INSERT INTO fed_quota(partner, window_start, items, bytes) VALUES (?,?,?,?) "
                      "ON CONFLICT(partner, window_start) DO UPDATE SET items = fed_quota.items + excluded.items, "
                      "bytes = fed_quota.bytes + excluded.bytes",
                      (self.party, self.start, self.taken_items, self.taken_bytes))
-        conn.execute("DELETE FROM fed_quota WHERE partner = ? AND window_start < ?",
-                     (self.party, self.start - WINDOW_SECONDS))
+        second = conn.execute("SELECT window_start FROM fed_quota WHERE partner = ? ORDER BY window_start DESC "
+                              "LIMIT 1 OFFSET 1", (self.party,)).fetchone()
+        keep = self.start - WINDOW_SECONDS if second is None else min(self.start - WINDOW_SECONDS, second[0])
+        conn.execute("DELETE FROM fed_quota WHERE partner = ? AND window_start < ?", (self.party, keep))
 
     def exceeded(self) -> QuotaExceeded:
         return _exceeded(self.party, self.limits, self.items, self.bytes, self.now, self.start)

@@ -6,13 +6,16 @@ the caller's — another party's entry, an event of another type, an index outsi
 one and the same "not found", so the routes tell a partner nothing about the rest of the log.
 
 An answer is read from a connection of its own (:meth:`accord.store.base.Store.reader`, in a
-read-only snapshot), never under the node's write lock: a partner working off a backlog of
-proofs does not hold up the deliveries that take it."""
+read-only snapshot), not under the node's write lock: a partner working off a backlog of
+proofs does not hold up the deliveries that take it. At most :data:`SNAPSHOT_READERS` such
+connections are open at once in a process (on PostgreSQL each is a connection beyond the pool's
+own places); an answer asked for while they are all in use is read under the write lock."""
 
 from __future__ import annotations
 
 import base64
 import copy
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -24,6 +27,14 @@ from accord.store.base import begin_read
 
 if TYPE_CHECKING:
     from accord.store.protocol import Node
+
+SNAPSHOT_READERS = 1
+"""The most answers read on connections of their own at once in a process. Without a bound each
+request a partner has in progress (``accord.api.partner.MAX_IN_FLIGHT``, per partner and serving
+process) was a PostgreSQL connection more, past what the deployment's ``max_connections`` is
+sized for."""
+
+_snapshots = threading.BoundedSemaphore(SNAPSHOT_READERS)
 
 
 def not_found_reason(party: str, index: int, size: int) -> str:
@@ -68,19 +79,23 @@ def _committed(node: Node) -> Iterator[Any]:
     """The node's ledger read in a snapshot of committed rows, without the node's write lock: on
     a reader of the node's store (SQLite: a connection of its own, which in WAL mode sees only
     committed transactions; PostgreSQL: a connection of the pool), closed after. A node without
-    a store to open one from (a double, a database in memory): its own connection, under its
-    write lock, so never another thread's open transaction."""
+    a store to open one from (a double, a database in memory), or an answer asked for while
+    :data:`SNAPSHOT_READERS` are open: its own connection, under its write lock, so never another
+    thread's open transaction."""
     store = getattr(node, "store", None)
-    if store is None or getattr(store, "location", "") == ":memory:":
+    if store is None or getattr(store, "location", "") == ":memory:" or not _snapshots.acquire(blocking=False):
         with write_lock(node):
             yield node.ledger
         return
-    conn = store.reader()
     try:
-        begin_read(conn)   # the size and every leaf and hash read from one state of the ledger
-        ledger = copy.copy(node.ledger)   # its reading methods, on this connection
-        ledger.conn = conn
-        yield ledger
-        conn.rollback()   # nothing was written
+        conn = store.reader()
+        try:
+            begin_read(conn)   # the size and every leaf and hash read from one state of the ledger
+            ledger = copy.copy(node.ledger)   # its reading methods, on this connection
+            ledger.conn = conn
+            yield ledger
+            conn.rollback()   # nothing was written
+        finally:
+            conn.close()
     finally:
-        conn.close()
+        _snapshots.release()

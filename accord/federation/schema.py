@@ -34,7 +34,7 @@ Tables (all created with :func:`accord.store.base.ensure_schema`):
   (:func:`accord.federation.outbox.remove_partner`).
 * ``fed_quota`` — per partner and quota window (an hour): the envelopes and bytes taken from it
   and whether its refusal is ledgered (:mod:`accord.federation.quota`); the newest window's row and
-  the one before are kept.
+  the one before are kept (and the two newest rows whatever their age).
 * ``partner_leases`` — which delivery worker drains each partner's outbox, until when
   (:mod:`accord.federation.leases`).
 * ``fed_receipt_checks`` — a partner's ``stored``/``duplicate`` receipt that named the ledger

@@ -137,13 +137,14 @@ class HttpTransport:
                 raise FederationError(f"partner {party}: the transport is closed (the service stopped)")
             entry = self._clients.get(party)
             if entry is None or entry.key != key:
-                pem = _pinned_pem(path, party) if path is not None else None  # read only when its stamp changed
+                pem = _read_pin(Path(path), party, Path.read_bytes) if path is not None else None  # stamp changed
+                made = _Client(key, _new_client(url, pem, self.timeout))  # first: a bad PEM leaves the old one
                 if entry is not None:  # pinned again: the old client goes once no request uses it
                     if entry.users:
                         self._replaced.add(entry)
                     else:
                         stale = entry
-                entry = self._clients[party] = _Client(key, _new_client(url, pem, self.timeout))
+                entry = self._clients[party] = made
             entry.users += 1
         if stale is not None:
             stale.client.close()
@@ -264,23 +265,18 @@ def _new_client(url: str, pem: bytes | None, timeout: float) -> httpx.Client:
     return httpx.Client(base_url=url.rstrip("/"), timeout=timeout, transport=deadline.DeadlineTransport(verify))
 
 
-def _stamp(path: Path, party: str) -> tuple[int, int, int]:
-    """What tells that ``party``'s pinned certificate file changed, from one ``stat``: its inode
-    (``tls pin`` replaces the file, never edits it in place), size and modification time."""
+def _stamp(path: Path, party: str) -> tuple[int, int, int, int]:
+    """What tells that ``party``'s pinned certificate file changed, from one ``stat``: inode (``tls
+    pin`` replaces the file), size, mtime and ctime (a write in place with mtime set back changes it)."""
+    st = _read_pin(path, party, os.stat)
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _read_pin(path: Path, party: str, read: Any) -> Any:
+    """``read(path)`` of the pinned certificate (a stat, its bytes), its errors as :class:`FederationError`."""
     try:
-        st = os.stat(path)
+        return read(path)
     except FileNotFoundError:
-        raise FederationError(f"partner {party} uses HTTPS but no certificate is pinned (accord node tls pin)") from None
-    except OSError as exc:
-        raise FederationError(f"the pinned certificate {path} cannot be read: {exc}") from None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def _pinned_pem(path: Path, party: str) -> bytes:
-    """The pinned certificate's bytes (read when its :func:`_stamp` changed)."""
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:  # (gone since the stat)
         raise FederationError(f"partner {party} uses HTTPS but no certificate is pinned (accord node tls pin)") from None
     except OSError as exc:
         raise FederationError(f"the pinned certificate {path} cannot be read: {exc}") from None

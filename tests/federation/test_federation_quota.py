@@ -384,6 +384,35 @@ def test_two_processes_with_clocks_apart_across_the_hour_take_one_budget_a_windo
 
 
 
+def test_a_clock_hours_ahead_does_not_wipe_the_count_of_the_window_the_others_count_into(fed_pair):
+    """A process whose clock is hours ahead counts into a window of its own, and dropped the rows
+    of every window before the one before its own: the row the processes with the right time
+    counted into went at each of its batches, so a partner whose batches reached both in turn was
+    given the whole budget again by the right clock's process each time — no bound at all. The
+    rows of the two newest windows are kept whatever their age: each side takes one budget."""
+    nodes, net, clock, fed = fed_pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    _limit(kor, "JPN", max_items_per_hour=2)
+    from accord.federation import receive_batch
+
+    envs = [seal(note(jpn, i), "KOR", i + 1, jpn.identity, clock.now()).to_json() for i in range(12)]
+    right = ManualClock(clock.now())
+    gone_wrong = ManualClock(clock.now() + timedelta(seconds=3 * WINDOW))
+    stored = {"right": 0, "wrong": 0}
+    with Node.open(kor.dir, right) as a, Node.open(kor.dir, gone_wrong) as b:
+        at = 0
+        for _ in range(3):   # the partner's batches reach the two processes in turn
+            for name, node in (("right", a), ("wrong", b)):
+                try:
+                    ack = receive_batch(node, envs[at:at + 2], sender="JPN")
+                except QuotaExceeded:
+                    continue
+                taken = sum(r.status == "stored" for r in ack.receipts)
+                stored[name] += taken
+                at += taken
+    assert stored == {"right": 2, "wrong": 2}, stored   # one budget on either side of the wrong clock
+
+
 def test_a_quota_changed_by_partner_add_holds_in_every_process_serving_the_directory_at_once(fed_pair):
     """``node partner add --max-items-per-hour`` rewrites ``node.yaml``; a process already serving
     the node from that directory (``--workers``, ``--join``) reads it again at its next look at

@@ -239,3 +239,80 @@ def test_closing_the_transport_closes_a_replaced_client_a_request_is_still_on(pa
             on_its_way.join(10)
         slow.close()
         new.close()
+
+
+def test_a_certificate_that_cannot_be_used_leaves_no_closed_client_behind(pair, made):
+    """A pinned file that is no certificate fails the request that finds it, and the client it
+    would have replaced stays the partner's: closed once its request on its way was over, it
+    was still the one given when the file came back as it was (moved away and back: the same
+    inode, size and time), and every request failed on a closed client until the next re-pin."""
+    import os
+
+    nodes, base = pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    make_self_signed(base / "KOR", "KOR")
+    tls = base / "KOR" / "tls"
+    gate = threading.Event()
+    server = Named("kor", tls=(str(tls / "cert.pem"), str(tls / "key.pem")), gate=gate)
+    pinned = base / "JPN" / "tls" / "partners" / "KOR.pem"
+    transport = HttpTransport(timeout=5.0)
+    on_its_way = None
+    try:
+        _pin(jpn, kor, server.url("https"))
+        pin_partner_cert(base / "JPN", "KOR", tls / "cert.pem", None)
+        on_its_way, answers = _asking(transport, jpn)
+        assert server.started.wait(10)
+        os.rename(pinned, pinned.with_suffix(".kept"))
+        pinned.write_bytes(b"not a certificate\n")
+        with pytest.raises(FederationError, match="not a PEM certificate"):
+            transport.get_checkpoint(jpn, "KOR")
+        gate.set()
+        on_its_way.join(10)
+        assert answers == ["kor"]
+        os.replace(pinned.with_suffix(".kept"), pinned)
+        assert transport.get_checkpoint(jpn, "KOR") == "kor"
+        assert not made[-1].is_closed
+    finally:
+        transport.close()
+        gate.set()
+        if on_its_way is not None:
+            on_its_way.join(10)
+        server.close()
+
+
+def test_a_certificate_written_over_in_place_with_its_time_kept_is_still_noticed(pair):
+    """The pin's stamp was its file's inode, size and modification time: a certificate of the same
+    length written over it in place with the old time set back (``cp -p``, an unpacked archive, a
+    deployment tool's fixed times) changed none of them, and the node went on trusting the
+    certificate it replaced. The status-change time, which no one sets, is in the stamp."""
+    import os
+    import time
+
+    nodes, base = pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    make_self_signed(base / "KOR", "KOR")
+    tls = base / "KOR" / "tls"
+    right = (tls / "cert.pem").read_bytes()
+    for n in range(40):   # another certificate of the same length (a P-256 signature's varies)
+        make_self_signed(base / f"other{n}", "KOR")
+        wrong = (base / f"other{n}" / "tls" / "cert.pem").read_bytes()
+        if len(wrong) == len(right):
+            break
+    assert len(wrong) == len(right)
+    server = Named("kor", tls=(str(tls / "cert.pem"), str(tls / "key.pem")))
+    pinned = base / "JPN" / "tls" / "partners" / "KOR.pem"
+    transport = HttpTransport(timeout=5.0)
+    try:
+        _pin(jpn, kor, server.url("https"))
+        pin_partner_cert(base / "JPN", "KOR", tls / "cert.pem", None)
+        assert transport.get_checkpoint(jpn, "KOR") == "kor"
+        before = os.stat(pinned)
+        time.sleep(0.05)                 # past the file system's timestamp granularity
+        with open(pinned, "r+b") as f:   # in place: the same inode
+            f.write(wrong)
+        os.utime(pinned, ns=(before.st_atime_ns, before.st_mtime_ns))
+        with pytest.raises(FederationError, match="CERTIFICATE_VERIFY_FAILED|certificate"):
+            transport.get_checkpoint(jpn, "KOR")
+    finally:
+        transport.close()
+        server.close()

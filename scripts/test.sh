@@ -106,8 +106,8 @@ fi
 #   Not in this pass (SQLite only): the console's browser tests, the exercise runs,
 #   the tracker, warning and core tests — they reach the store only through the parts above.
 echo "the store-touching tests on PostgreSQL (ACCORD_TEST_STORE=postgresql) start beside the first pass (log: .venv/pytest-postgresql.log) …"
-workers="${ACCORD_TEST_WORKERS:-3}"
-ACCORD_TEST_STORE=postgresql .venv/bin/python -m pytest -q -p no:cacheprovider -n "$(( workers < 2 ? workers : 2 ))" \
+workers="${ACCORD_TEST_WORKERS:-5}"
+ACCORD_TEST_STORE=postgresql .venv/bin/python -m pytest -q -p no:cacheprovider -n "$(( workers < 3 ? workers : 3 ))" \
   --dist worksteal -m "not sqlite_only and not postgresql" "$@" \
   tests/store/test_store_layer.py tests/store/test_store_postgres_restart.py tests/store/test_store_ledger.py \
   tests/store/test_store_checkpointer.py tests/core/test_core_checkpoint.py tests/core/test_core_merkle.py \

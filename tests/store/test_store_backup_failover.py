@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import uuid
+import warnings
 from pathlib import Path
 
 import pytest
@@ -102,9 +103,12 @@ def test_a_postgresql_node_dumped_and_restored_into_a_new_database_verifies(tmp_
 
         for store in list(OPEN_STORES):
             store.close()
-        for db in dbs:
-            subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", db],
-                           timeout=60)
+        for db in dbs:  # clean-up, not the test: a DROP DATABASE slowed by a busy server is not a failure
+            try:
+                subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", db],
+                               timeout=180)
+            except subprocess.TimeoutExpired:
+                warnings.warn(f"dropdb {db} did not finish in 180 s; the database is left behind", stacklevel=1)
 
 
 class Replica(OwnServer):

@@ -146,3 +146,26 @@ def _suite_store(request: Any, monkeypatch: Any) -> Any:
 
     monkeypatch.setattr(Node, "init", classmethod(init))
     yield
+
+
+# --- where the suite's time goes (ACCORD_TEST_CPU_LOG=FILE) ----------------------------------
+# One line a test appended to FILE: CPU seconds of the pytest process, CPU seconds of the
+# subprocesses it waited for (servers, CLIs, browsers), wall seconds, the store, the test's id.
+# The suite is bounded by CPU on a 2-core machine, so this, not --durations (wall time, which
+# counts waiting for a busy core), says which tests to make cheaper.
+_CPU_LOG = os.environ.get("ACCORD_TEST_CPU_LOG")
+if _CPU_LOG:
+    import resource
+    import time
+
+    def _cpu() -> tuple[float, float]:
+        own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(item: Any, nextitem: Any) -> Any:
+        (own0, kids0), wall0 = _cpu(), time.monotonic()
+        yield
+        (own1, kids1), wall = _cpu(), time.monotonic() - wall0
+        with open(_CPU_LOG, "a", encoding="utf-8") as log:  # one short line: an atomic append
+            log.write(f"{own1 - own0:.2f}\t{kids1 - kids0:.2f}\t{wall:.2f}\t{TEST_STORE}\t{item.nodeid}\n")

@@ -77,8 +77,8 @@ def import_(bundle: Annotated[Path, typer.Argument(help="STIX 2.1 bundle (JSON)"
                                                            "(default: DIR/import-reports/BUNDLE-TIME.rejected.json)")] = None,
             json_out: JsonOpt = False) -> None:
     """Import a bundle: every object validated in full first; all stored, or nothing
-    (with --skip-invalid: every valid object stored, each invalid one reported). A version of
-    an object another party originated is not stored, and is named (only its originator versions it)."""
+    (with --skip-invalid: every valid object stored, each invalid one reported). The objects are
+    the node's own: an id a partner's tool wrote first is the node's once imported."""
     from accord.errors import InvalidObjectsSkipped, StixValidationError
     from accord.intel.import_export import import_bundle, write_rejection_report
 
@@ -96,8 +96,8 @@ def import_(bundle: Annotated[Path, typer.Argument(help="STIX 2.1 bundle (JSON)"
         if len(exc.failures) > 20:
             Console(stderr=True).print(f"  … and {len(exc.failures) - 20} more", highlight=False)
         raise
-    # what was stored or found present: not the invalid objects skipped, nor the versions of
-    # another originator's objects refused (only their originator versions them)
+    # what was stored or found present: not the invalid objects skipped, nor any the add's
+    # status names as not stored
     taken = summary["objects"] - summary.get("skipped", 0) - len(summary.get("refused", []))
     written = None
     if summary.get("skipped"):

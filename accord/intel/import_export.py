@@ -193,14 +193,17 @@ def write_rejection_report(summary: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
-def _latest(store: IntelStore, collection: str | None, party: str) -> list[tuple[Any, dict[str, Any]]]:
+def _latest(store: IntelStore, collection: str | None, party: str) -> list[tuple[Any, dict[str, Any], str]]:
+    """(collection, object, its originator) of the latest version of every object the node gives
+    ``party``: not the versions of ``party``'s own that are served to it alone (shadowed)."""
     colls = [store.collection(collection)] if collection else store.collections()
-    out: list[tuple[Any, dict[str, Any]]] = []
+    out: list[tuple[Any, dict[str, Any], str]] = []
     for coll in colls:
         token = None
         while True:
-            page = store.get_objects(coll.id, party, Filters(versions=("last",)), limit=store.max_page, next=token)
-            out.extend((coll, json.loads(t)) for t in page.items)
+            page = store.get_objects(coll.id, party, Filters(versions=("last",)), limit=store.max_page, next=token,
+                                     own_shadowed=False)
+            out.extend((coll, json.loads(t), by) for t, by in zip(page.items, page.originators, strict=True))
             if not page.more:
                 break
             token = page.next
@@ -216,15 +219,27 @@ def export_bundle(store: IntelStore, *, collection: str | None = None, fmt: str 
     if problem is not None:  # a typo (KRO) exported what no party may see, as if that were all
         raise InputError(problem, field="for")
     party = party or store.party
-    pairs = _latest(store, collection, party)
-    objects = list({o["id"]: o for _, o in pairs}.values())  # an object in two collections once
-    have = {o["id"] for o in objects}
+    triples = _latest(store, collection, party)
+    # an object in two collections once: the node's version if it has one (another originator's,
+    # from a collection where the node does not hold the id, never stands in for it)
+    latest: dict[str, tuple[dict[str, Any], str]] = {}
+    for _, o, by in triples:
+        held = latest.get(o["id"])
+        if held is None or held[1] != store.party:
+            latest[o["id"]] = (o, by)
+    objects = [o for o, _ in latest.values()]
+    have = set(latest)
+    # each object's markings are read with its originator's definitions (as when it was stored)
+    local: dict[str, dict[str, dict[str, Any]]] = {}
+    for o, by in latest.values():
+        if o["type"] == "marking-definition":
+            local.setdefault(by, {})[o["id"]] = o
     if fmt == "misp-distribution":
         rows = []
-        for coll, obj in pairs:
+        for coll, obj, by in triples:
             if obj["type"] in ("marking-definition", "extension-definition"):
                 continue
-            marking, known = store.marking_of(obj, coll.rel_to)
+            marking, known = store.marking_of(obj, coll.rel_to, origin=by)
             rows.append({"id": obj["id"], "type": obj["type"], "collection": coll.alias or coll.id,
                          "marking": str(marking),
                          **mk.misp_distribution(marking, known)})
@@ -232,8 +247,13 @@ def export_bundle(store: IntelStore, *, collection: str | None = None, fmt: str 
     refs = {r for o in objects for r in o.get("object_marking_refs", [])}
     refs |= {g["marking_ref"] for o in objects for g in o.get("granular_markings", []) if g.get("marking_ref")}
     extra = [mk.tlp_marking_definition(label) for label, mid in mk.TLP2_IDS.items() if mid in refs and mid not in have]
-    defs = store.definitions(refs, {o["id"]: o for o in objects if o["type"] == "marking-definition"})
-    if any(mk.definition_kind(d)[0] == "accord" for d in defs.values()):
+    defs_of: dict[str, dict[str, dict[str, Any]]] = {}
+    for by in {by for _, by in latest.values()}:
+        mine = [o for o, o_by in latest.values() if o_by == by]
+        by_refs = {r for o in mine for r in o.get("object_marking_refs", [])}
+        by_refs |= {g["marking_ref"] for o in mine for g in o.get("granular_markings", []) if g.get("marking_ref")}
+        defs_of[by] = store.definitions(by_refs, local.get(by, {}), by)
+    if any(mk.definition_kind(d)[0] == "accord" for defs in defs_of.values() for d in defs.values()):
         for extra_obj in (mk.accord_identity(), mk.accord_extension_definition()):
             if extra_obj["id"] not in have:
                 extra.append(extra_obj)
@@ -241,9 +261,10 @@ def export_bundle(store: IntelStore, *, collection: str | None = None, fmt: str 
         now = to_rfc3339(store.clock.now())
         acs_defs: dict[str, dict[str, Any]] = {}
         remarked = []
-        for obj in objects:
+        for obj, by in latest.values():
             if obj["type"] == "marking-definition" and mk.definition_kind(obj)[0] == "accord":
                 continue  # replaced by its ACS 3.0 rendering
+            defs = defs_of[by]
             accord_refs = [r for r in obj.get("object_marking_refs", [])
                            if r in defs and mk.definition_kind(defs[r])[0] == "accord"]
             if accord_refs:

@@ -51,18 +51,23 @@ class Cursors:
 
 
 def conditions(coll: str, party: str, f: Filters, default_version: str, object_id: str | None, *,
-               home: str, curating: bool = False) -> tuple[list[str], list[Any]] | None:
+               home: str, curating: bool = False, own_shadowed: bool = True) -> tuple[list[str], list[Any]] | None:
     """The conditions (SQL, arguments) selecting the rows of ``coll`` that ``party`` may see and
     ``f`` asks for (``default_version`` when ``f`` names none; one object's if ``object_id``),
     or None if none can match. ``home`` is the store's own party: it may read every row that
     is not shadowed, and ``curating`` (a delete by the node) every row. Another party reads the
     rows releasable to it that are not shadowed or that it wrote: a writer's versions of an id
-    another originator owns are served to that writer only (:mod:`accord.intel.adding`)."""
+    another originator owns are served to that writer only (:mod:`accord.intel.adding`) — or,
+    without ``own_shadowed``, only those that are not shadowed: what the node gives every reader
+    (an export for that party)."""
     where: list[str] = ["collection = ?"]
     args: list[Any] = [coll]
-    if party != home:
+    if party != home and own_shadowed:
         where.append("(rel = '|*|' OR instr(rel, ?) > 0) AND (shadowed = 0 OR originator = ?)")
         args.extend((f"|{party}|", party))
+    elif party != home:
+        where.append("(rel = '|*|' OR instr(rel, ?) > 0) AND shadowed = 0")
+        args.append(f"|{party}|")
     elif not curating:
         where.append("shadowed = 0")
     if object_id is not None:

@@ -106,6 +106,9 @@ class Page:
     next: str | None
     first_added: int | None
     last_added: int | None
+    # the originator of each item (objects only): its marking is read with that party's
+    # marking definitions (:meth:`accord.intel.store.IntelStore.marking_of`)
+    originators: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -273,12 +273,12 @@ class IntelStore:
     # --- reading ---------------------------------------------------------------------------
     def _page(self, what: str, coll: str, party: str, f: Filters, limit: int | None,
               next_token: str | None, default_version: str, object_id: str | None,
-              columns: str) -> tuple[list[Any], bool, str | None]:
+              columns: str, own_shadowed: bool = True) -> tuple[list[Any], bool, str | None]:
         limit = self.max_page if limit is None else limit
         if limit < 1:
             raise InputError("limit must be a positive integer", field="limit")
         limit = min(limit, self.max_page)
-        built = conditions(coll, party, f, default_version, object_id, home=self.party)
+        built = conditions(coll, party, f, default_version, object_id, home=self.party, own_shadowed=own_shadowed)
         if built is None:
             return [], False, None
         where, args = built
@@ -308,15 +308,19 @@ class IntelStore:
 
     def get_objects(self, collection: str | Collection, party: str, f: Filters = Filters(), *,
                     limit: int | None = None, next: str | None = None,
-                    object_id: str | None = None) -> Page:
-        """Objects (JSON texts) visible to ``party``, oldest ``date_added`` first."""
+                    object_id: str | None = None, own_shadowed: bool = True) -> Page:
+        """Objects (JSON texts) visible to ``party``, oldest ``date_added`` first, with each one's
+        originator. ``own_shadowed=False``: without the versions of ``party``'s own that are
+        served to it alone (shadowed, :mod:`accord.intel.adding`) — what the node gives every
+        reader, as an export for ``party`` holds."""
         coll = self._coll_id(collection)
         rows, more, token = self._page("objects", coll, party, f, limit, next, "last", object_id,
-                                       "body, granular")
+                                       "body, granular, originator", own_shadowed)
         if object_id is not None and not rows and not next:
             self._require_object(coll, party, object_id)
         return Page([self._body(r, party) for r in rows], more, token,
-                    rows[0]["date_added"] if rows else None, rows[-1]["date_added"] if rows else None)
+                    rows[0]["date_added"] if rows else None, rows[-1]["date_added"] if rows else None,
+                    [r["originator"] for r in rows])
 
     def _require_object(self, coll: str, party: str, object_id: str) -> None:
         built = conditions(coll, party, Filters(), "all", object_id, home=self.party)

@@ -180,7 +180,7 @@ def scope_markings(conn: Any) -> None:
     under an id stood for every writer's. Each originator's definitions are taken from the
     marking-definition objects it stored (its first version of each id); a stored definition
     whose objects are all deleted is kept under the originator ``''`` — unknown — which
-    :func:`stored_definition` consults last, as it was used before."""
+    :func:`stored_definition` consults last for other parties' objects, never for the node's."""
     if "originator" in {r[1] for r in conn.execute("PRAGMA table_info(intel_markings)")}:
         return
     conn.execute("CREATE TABLE intel_markings_v2 (id TEXT NOT NULL, originator TEXT NOT NULL,"
@@ -196,11 +196,13 @@ def scope_markings(conn: Any) -> None:
 
 def stored_definition(conn: Any, ref: str, origin: str, home: str) -> tuple[str | None, str | None]:
     """``(originator, JSON text)`` of the stored marking definition ``ref`` that marks objects of
-    ``origin``: its own, else the node's (``home``), else one kept from before definitions were
-    per originator (``''``); ``(None, None)`` if there is none."""
+    ``origin``: its own, else the node's (``home``), else — for another party's objects only —
+    one kept from before definitions were per originator (``''``: it may be any writer's, so it
+    never marks the node's objects, which are then withheld from partners as unknown-marked
+    until the node stores its own); ``(None, None)`` if there is none."""
     rows = dict(conn.execute("SELECT originator, body FROM intel_markings WHERE id = ? AND originator IN (?, ?, '')",
                              (ref, origin, home)).fetchall())
-    by = next((p for p in (origin, home, "") if p in rows), None)
+    by = next((p for p in ((origin, home, "") if origin != home else (home,)) if p in rows), None)
     return by, rows.get(by) if by is not None else None
 
 

@@ -89,3 +89,19 @@ def test_import_stores_versions_of_an_id_a_partner_s_tool_wrote_first_as_the_nod
     assert r.status_code == 200 and "Stored: 1 / 1" in r.text and "(already present: 0)" in r.text
     assert 'id="import-refused"' not in r.text
     assert [o["name"] for o in store_for(world.jpn).all_objects("cyber") if o["id"] == NEW["id"]] == ["Rewritten host"]
+
+
+def test_a_partner_s_object_is_shown_with_its_originator_s_marking(admin, world):
+    """An object a partner wrote (its tool through TAXII, or its node sharing it) marked with the
+    partner's own Accord label: the console's list, its marking filter and the object's page give
+    that label's marking (SECRET), not the unknown marking the node's own definitions give it."""
+    from accord.intel.markings import AccordLabel
+
+    label = AccordLabel("SECRET", {"JPN", "KOR"}, originator="KOR").marking_definition()
+    obj = dict(NEW, id="indicator--2c7a5f0e-0d8e-4c7f-9a5e-3b1c2d4e5f62", name="Partner host",
+               object_marking_refs=[label["id"]])
+    store_for(world.jpn).add_objects("cyber", [label, obj], originator="KOR")
+    assert "Partner host" in admin.get("/console/intel?marking=SECRET").text
+    assert "Partner host" not in admin.get("/console/intel?marking=UNCLASSIFIED").text
+    page = admin.get(f"/console/intel/cyber/{obj['id']}").text
+    assert "SECRET//REL TO JPN, KOR" in page

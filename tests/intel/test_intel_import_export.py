@@ -217,3 +217,40 @@ def test_the_cli_counts_versions_of_a_partner_s_id_as_imported(tmp_path):
     assert isinstance(r.exception, InvalidObjectsSkipped)
     assert "imported 3 of 4 objects" in r.stdout and "1 new, 2 already present" in r.stdout, r.stdout
     assert "were skipped, 3 were stored" in str(r.exception), r.exception
+
+
+def test_an_export_for_a_partner_holds_the_node_s_objects_not_the_partner_s_shadowed_versions(store):
+    """A partner's tool adds a newer version of the node's object (shadowed: served to that tool
+    alone). An export ``--for`` that partner is what the node gives it: the node's object, not
+    the tool's version in its place (the export keeps one object per id, the last added)."""
+    coll = store.add_collection("Shared", alias="shared", rel_to=["KOR"])
+    node_obj = indicator(1)
+    store.add_objects(coll, [node_obj])
+    store.add_objects(coll, [indicator(1, modified="2026-02-01T00:00:00.000Z", name="KOR's")], originator="KOR")
+    for fmt in ("stix", "acs"):
+        objects = {o["id"]: o for o in export_bundle(store, party="KOR", fmt=fmt)["objects"]}
+        assert objects[node_obj["id"]] == node_obj, fmt
+    # the tool's own object under that id in another collection (it wrote the id first there)
+    # does not stand in for the node's either, in an export of every collection
+    other = store.add_collection("Other", alias="other", rel_to=["KOR"])
+    store.add_objects(other, [indicator(1, modified="2026-03-01T00:00:00.000Z", name="KOR's")], originator="KOR")
+    for party in (None, "KOR"):
+        objects = {o["id"]: o for o in export_bundle(store, party=party)["objects"]}
+        assert objects[node_obj["id"]] == node_obj, party
+    rows = export_bundle(store, collection="shared", party="KOR", fmt="misp-distribution")["objects"]
+    assert [r["id"] for r in rows] == [node_obj["id"]]
+
+
+def test_an_export_reads_a_partner_s_objects_with_the_partner_s_marking_definitions(store):
+    """A partner's object marked with the partner's own Accord label (its definition stored as
+    the partner's): the MISP distribution and the ACS re-marking of an export follow that label,
+    not the node's definitions (which know no such id: the object was read as unknown-marked)."""
+    coll = store.add_collection("Joint", alias="joint", rel_to=["KOR"])
+    label = mk.AccordLabel("SECRET", {"JPN", "KOR"}, originator="KOR").marking_definition()
+    obj = indicator(3, markings=[label["id"]])
+    store.add_objects(coll, [label, obj], originator="KOR")
+    row = next(r for r in export_bundle(store, fmt="misp-distribution")["objects"] if r["id"] == obj["id"])
+    assert row["marking"] == "SECRET//REL TO JPN, KOR" and row["distribution"] == 4, row
+    acs = {o["id"]: o for o in export_bundle(store, fmt="acs")["objects"]}
+    acs_ref = acs[obj["id"]]["object_marking_refs"]
+    assert acs_ref != [label["id"]] and mk.ACS_EXTENSION_ID in acs[acs_ref[0]]["extensions"]

@@ -404,7 +404,8 @@ def test_marking_definitions_are_each_originator_s_after_migration_7(tmp_path, b
     """Migration 7 keeps marking definitions per (id, originator). A database from before it held
     one per id, the first stored: a partner's definition under the id of the node's label stood
     for the node's. Each originator gets the definitions it stored as objects; one whose objects
-    are all deleted stays, as unknown originator's, the last one consulted."""
+    are all deleted stays, as unknown originator's, the last one consulted for another party's
+    objects (never for the node's: it may be any writer's)."""
     from accord.intel.markings import AccordLabel
     from accord.node import Node
 
@@ -426,8 +427,44 @@ def test_marking_definitions_are_each_originator_s_after_migration_7(tmp_path, b
     again = IntelStore(jpn.conn, party="JPN")
     assert again.definitions([label["id"]], {}) == {label["id"]: label}
     assert again.definitions([label["id"]], {}, "KOR") == {label["id"]: fake}
-    assert again.definitions([orphan["id"]], {}) == {orphan["id"]: orphan}
+    assert again.definitions([orphan["id"]], {}, "KOR") == {orphan["id"]: orphan}
+    assert again.definitions([orphan["id"]], {}) == {}
     secret = indicator(1, object_marking_refs=[label["id"]])
     again.add_objects(coll, [secret])
     assert again.get_objects(coll, "KOR", Filters(ids=(secret["id"],))).items == []
+    jpn.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def test_a_definition_of_unknown_originator_never_marks_the_node_s_objects(tmp_path, backend, request):
+    """Before migration 7 the first definition stored under an id stood for everyone's, and a
+    partner's tool could store one first under the id of the node's label (its id is derived
+    from the label's content) and then delete its object: the definition stayed, kept by the
+    migration as of an unknown originator. It may be that tool's: the node's later objects
+    marked with the id must not be read with it (releasable to the tool's party), but as marked
+    with a definition the node does not have — withheld from every partner — until the node
+    stores its own."""
+    from accord.intel.markings import AccordLabel
+    from accord.node import Node
+
+    jpn = Node.init(tmp_path / "jpn", "JPN",
+                    store=request.getfixturevalue("pg_schemas").make() if backend == "postgresql" else None)
+    store = IntelStore(jpn.conn, party="JPN")
+    coll = store.add_collection("Joint", rel_to=["KOR"]).id
+    label = AccordLabel("SECRET", {"JPN"}, originator="JPN").marking_definition()
+    fake = {**AccordLabel("UNCLASSIFIED", {"JPN", "KOR"}, originator="JPN").marking_definition(), "id": label["id"]}
+    with jpn.conn:  # as an Accord before migration 7 left it: the tool's definition, its object deleted
+        jpn.conn.execute("DROP TABLE intel_markings")
+        jpn.conn.execute("CREATE TABLE intel_markings (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
+        jpn.conn.execute("INSERT INTO intel_markings(id, body) VALUES (?, ?)", (label["id"], json.dumps(fake)))
+        jpn.conn.execute("UPDATE schema_version SET version = 6 WHERE component = 'intel'")
+    again = IntelStore(jpn.conn, party="JPN")
+    secret = indicator(1, object_marking_refs=[label["id"]])
+    again.add_objects(coll, [secret])
+    assert again.get_objects(coll, "KOR", Filters(ids=(secret["id"],))).items == []
+    again.add_objects(coll, [label])  # the node's own definition: its objects are read with it from then on
+    later = indicator(2, object_marking_refs=[label["id"]])
+    again.add_objects(coll, [later])
+    assert again.get_objects(coll, "KOR", Filters(ids=(later["id"],))).items == []
+    assert again.get_objects(coll, "JPN", Filters(ids=(later["id"],))).items != []
     jpn.close()

@@ -66,10 +66,10 @@ def add_routes(router: APIRouter, c: Console) -> None:
         for c in chosen:
             with lock:
                 page_ = store.get_objects(c, v.party, Filters(types=(type,) if type else ()))
-            for text in page_.items:
+            for text, by in zip(page_.items, page_.originators, strict=True):
                 obj = json.loads(text)
                 types.add(obj.get("type", ""))
-                m = store.marking_of(obj, c.rel_to)[0]
+                m = store.marking_of(obj, c.rel_to, origin=by)[0]  # its originator's definitions
                 if level is not None and m.classification != level:
                     continue
                 if label and label not in (obj.get("labels") or []):
@@ -150,12 +150,13 @@ def add_routes(router: APIRouter, c: Console) -> None:
                 coll = store.collection(collection)
                 if not taxii_allows(v.principal, "read", coll):
                     raise NotFoundError(f"no collection {collection!r}")
-                obj = json.loads(store.get_objects(coll, v.party, object_id=object_id).items[0])
+                found = store.get_objects(coll, v.party, object_id=object_id)
+                obj, by = json.loads(found.items[0]), found.originators[0]
                 related = [json.loads(t) for t in store.get_objects(
                     coll, v.party, Filters(types=("relationship",))).items]
         except (NotFoundError, IndexError):
             raise HTTPException(404, f"no object {object_id!r} in collection {collection!r}") from None
         rels = [r for r in related if object_id in (r.get("source_ref"), r.get("target_ref"))]
-        m = store.marking_of(obj, coll.rel_to)[0]
+        m = store.marking_of(obj, coll.rel_to, origin=by)[0]
         return page(request, s, "object.html", [m], coll=coll, obj=obj, marking=m, rels=rels,
                     text=json.dumps(obj, indent=2, ensure_ascii=False))

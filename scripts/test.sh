@@ -90,11 +90,12 @@ wait "$warm" || { cat .venv/collect.log >&2; echo "error: the tests could not be
 #   out; `postgresql` tests are not run twice. Chosen by what they exercise, to keep CI under
 #   20 minutes. The two passes run side by side, the PostgreSQL pass in the background with its
 #   output in .venv/pytest-postgresql.log, shown when it ends; each pass spreads its tests over
-#   several pytest processes (pytest-xdist: ACCORD_TEST_WORKERS, default 3 for the first pass and
-#   2 for the second; 0 runs a pass in one process). The suite mostly waits — on servers,
-#   subprocesses, browsers and the clock (one process keeps a core ~58 % busy) — so on 2 cores
-#   this takes the whole run from ~23 minutes to ~13; every test has its own temporary
-#   directory, port, schema, database and streams, so none collide:
+#   several pytest processes (pytest-xdist: ACCORD_TEST_WORKERS, default 5 for the first pass,
+#   at most 3 for the second; 0 runs a pass in one process). The suite waits — on servers,
+#   subprocesses, browsers and the clock — about as much as it computes, so eight processes keep
+#   2 cores busy (three and two left a third of the time idle); ACCORD_TEST_CPU_LOG=FILE
+#   (conftest.py) writes each test's CPU and wall seconds, to see what bounds a run. Every test
+#   has its own temporary directory, port, schema, database and streams, so none collide:
 #     store layer, ledger, verify         tests/store (layer, ledger, checkpointer), core merkle and
 #                                         checkpoint, cli ledger, node verify
 #     federation: in process, several     test_federation_inprocess, _multiprocess (ledger sequence,

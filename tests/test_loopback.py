@@ -77,3 +77,25 @@ def test_uvicorn_thread_serves_on_a_socket_bound_before_it_starts_and_frees_it_a
             _bind(port)  # held by the server
     with pytest.raises(httpx.ConnectError):
         httpx.get(url + "/ping", timeout=10)
+
+
+def test_listens_names_the_process_that_holds_the_port_not_only_that_it_answers():
+    import os
+    import subprocess
+    import sys
+
+    from loopback import listening_socket, listens
+
+    own = listening_socket()
+    try:
+        port = own.getsockname()[1]
+        assert listens(os.getpid(), port)
+        other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        try:
+            assert not listens(other.pid, port)   # it answers on the port, but not from that process
+        finally:
+            other.kill()
+            other.wait()
+    finally:
+        own.close()
+    assert not listens(os.getpid(), port)

@@ -9,7 +9,6 @@ import asyncio
 import datetime as dt
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loopback import free_port, retry_in_use
+from loopback import free_port, listens, retry_in_use
 
 TAKY = shutil.which("taky", path=str(Path(sys.executable).parent)) or shutil.which("taky")
 
@@ -55,15 +54,11 @@ def _start_taky(root: Path, port: int, ssl_files: dict | None) -> Taky:
     proc = subprocess.Popen([TAKY, "-c", str(root / "taky.conf")], cwd=root, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            if proc.poll() is None:  # the listener is taky's, not another process's on this port
-                return Taky(port, proc, root, bool(ssl_files))
+        if listens(proc.pid, port):  # taky's own listener, not another process's that took the port
+            return Taky(port, proc, root, bool(ssl_files))
+        if proc.poll() is not None:
             break
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.1)
+        time.sleep(0.1)
     proc.kill()
     proc.wait()
     log.close()

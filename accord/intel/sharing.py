@@ -239,6 +239,8 @@ def sync_received(node: Node, store: IntelStore) -> dict[str, int]:
             cid_s = str(cid)
             if not isinstance(obj, dict):
                 raise StixValidationError("item carries no STIX object", [])
+            if not all(isinstance(m, dict) and m.get("type") == "marking-definition" for m in markings):
+                raise StixValidationError("item's markings hold objects other than marking definitions", [])
             target = _collection_for(store, cid_s, coll, item.originator)
             if isinstance(target, str):
                 log.warning("intel: item %s from %s: %s", item.id, item.originator, target)

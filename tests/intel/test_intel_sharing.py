@@ -274,15 +274,30 @@ def test_a_received_version_of_an_id_the_node_wrote_is_the_sender_s_own(trio):
     assert verify_node(kor_node).checked["received intel objects"] == 2
 
 
-def _hostile(nodes, feds, sender: str, to: str, coll_id: str, obj: dict, tag: str = "") -> None:
+def _hostile(nodes, feds, sender: str, to: str, coll_id: str, obj: dict, tag: str = "",
+             markings: list | None = None) -> None:
     """``sender`` shares with ``to`` an ``intel.stix`` item it made itself (not through
     :func:`item_for`): any collection id, any object — what a hostile partner can send."""
     node = nodes[sender]
     item = Item("intel.stix", f"{sender}:intel.stix:{obj['id']}@{obj.get('modified')}{tag}", sender,
                 Marking("UNCLASSIFIED", {sender, to}), node.clock.now(),
-                {"collection": {"id": coll_id, "title": "Cyber"}, "object": obj, "markings": []})
+                {"collection": {"id": coll_id, "title": "Cyber"}, "object": obj, "markings": markings or []})
     share_many(node, [item], to)
     assert feds[sender].sync(to, heads=False)[to] is None
+
+
+def test_a_partner_s_item_carrying_other_objects_as_its_markings_is_refused(trio):
+    """An item's ``markings`` are the marking definitions its object refers to; a partner putting
+    other objects there had them stored beside the one object the item carries, unrecorded."""
+    nodes, feds = trio
+    kor_node = nodes["KOR"]
+    kor = store_for(kor_node)
+    _hostile(nodes, feds, "JPN", "KOR", "7f6c1e1a-3b8e-4a53-9d55-2f0f7c1f6a01", indicator(1),
+             markings=[indicator(2)])
+    assert sync_received(kor_node, kor) == {"applied": 0, "invalid": 1}
+    assert kor_node.conn.execute("SELECT COUNT(*) FROM intel_objects WHERE stix_id IN (?, ?)",
+                                 (indicator(1)["id"], indicator(2)["id"])).fetchone()[0] == 0
+    assert [(r[1], "marking definitions" in r[2]) for r in _received(kor_node)] == [("invalid", True)]
 
 
 def _received(node) -> list[tuple[str, str, str]]:

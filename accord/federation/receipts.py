@@ -145,7 +145,7 @@ def record(conn: Any, party: str, receipts: tuple[Receipt, ...], stamp: str) -> 
     names the entry that recorded the item first), so a partner that has its envelopes sent again
     and names a new index each time cannot grow the table; nor past :data:`MAX_PENDING` rows,
     which it reads from the partner's count of them (``fed_partner_state.receipts_pending``, kept
-    by every transaction that adds or drops rows: this one adds what it inserted)."""
+    by every transaction that adds or drops rows: this one adds what it inserted; :func:`_pending`)."""
     named = {r.seq: r.ledger_index for r in receipts
              if r.consumed and r.status in ("stored", "duplicate") and r.seq is not None and r.ledger_index is not None}
     unchecked = sum(1 for r in receipts if r.consumed and r.status in ("stored", "duplicate") and r.seq is not None
@@ -154,9 +154,7 @@ def record(conn: Any, party: str, receipts: tuple[Receipt, ...], stamp: str) -> 
         held = {r[0] for r in select_in(conn, "SELECT seq FROM fed_receipt_checks WHERE party = ? AND seq IN ({})",
                                         sorted(named), party)}
         fresh = [seq for seq in sorted(named) if seq not in held]
-        # the partner's pending count, kept with its rows (not a COUNT(*) of up to MAX_PENDING rows)
-        row = conn.execute("SELECT receipts_pending FROM fed_partner_state WHERE party = ?", (party,)).fetchone()
-        room = max(MAX_PENDING - (row[0] if row is not None else 0), 0)
+        room = max(MAX_PENDING - _pending(conn, party), 0)
         unchecked += max(len(fresh) - room, 0)
         ours = select_in(conn, "SELECT seq, item_id FROM fed_outbox WHERE recipient = ? AND seq IN ({})",
                          fresh[:room], party) if room and fresh else []
@@ -168,6 +166,21 @@ def record(conn: Any, party: str, receipts: tuple[Receipt, ...], stamp: str) -> 
                          "DO UPDATE SET receipts_pending = fed_partner_state.receipts_pending + "
                          "excluded.receipts_pending", (party, added))
     return unchecked
+
+
+def _pending(conn: Any, party: str) -> int:
+    """The partner's count of waiting checks, kept with its rows (not a COUNT(*) at each acknowledgement);
+    one below 0, not an integer or missing would raise the cap: the rows are counted and the count set."""
+    row = conn.execute("SELECT receipts_pending FROM fed_partner_state WHERE party = ?", (party,)).fetchone()
+    if row is not None and type(row[0]) is int and row[0] >= 0:
+        return row[0]
+    held = conn.execute("SELECT COUNT(*) FROM fed_receipt_checks WHERE party = ?", (party,)).fetchone()[0]
+    if row is not None or held:
+        conn.execute("INSERT INTO fed_partner_state(party, receipts_pending) VALUES (?, ?) ON CONFLICT(party) "
+                     "DO UPDATE SET receipts_pending = excluded.receipts_pending", (party, held))
+        log.warning("partner %s: its count of waiting receipt checks was %.40r; set to the %d row(s) held", party,
+                    row and row[0], held, extra={"event": "receipt.count_repaired", "partner": party, "rows": held})
+    return held
 
 
 _Row = tuple[int, str, int, str | None]   # ledger_idx, item_id, seq, refused_since
@@ -382,6 +395,6 @@ def _false(node: Node, party: str, index: int, item_id: str, seq: int, head: Che
 
 
 def counts(conn: Any) -> dict[str, int]:
-    """Pending receipt checks per partner (one query)."""
+    """Waiting checks per partner, their rows counted: what ``accord node status`` shows (not the count)."""
     return {r[0]: r[1] for r in conn.execute("SELECT party, COUNT(*) FROM fed_receipt_checks GROUP BY party")}
 

@@ -27,6 +27,10 @@ log was not rewritten; it says nothing of the rows beside it. The full check add
    addressed as its row says and be signed by this node's key: nothing was slipped into the
    queue, re-addressed or altered. (Rows may be pruned once delivered, so a missing row is not
    a problem.)
+7. **receipt checks waiting** — each partner's ``fed_partner_state.receipts_pending`` (the count
+   the cap on waiting receipt checks reads, :func:`accord.federation.receipts.record`) must equal
+   its number of ``fed_receipt_checks`` rows: a counter edited in the database, which could let
+   the cap admit more rows than it allows, is named with the partner and both numbers.
 
 Intelligence objects added locally (``accord intel import``, TAXII adds) are not ledgered one
 by one, so only check 1 covers them.
@@ -129,6 +133,11 @@ def _verify_all(node: Node, progress: Callable[[int, int], None] | None) -> Node
                 result.checked[name] = check(node, problems)
         except DatabaseError as exc:
             problems.append(Problem(name, f"cannot be read: {exc}"))
+    try:  # bookkeeping, not rows against ledger entries: not in ``checked``
+        with savepoint(node.conn):
+            _receipts_pending(node, problems)
+    except DatabaseError as exc:
+        problems.append(Problem("receipt checks", f"cannot be read: {exc}"))
     if problems:
         raise NodeIntegrityError(problems)
     return result
@@ -344,3 +353,20 @@ def _dialogue(node: Node, problems: list[Problem]) -> int:
             problems.append(Problem(where, f"the index row disagrees with the signed version in item {item_id} "
                                     "(the index was edited)"))
     return count
+
+
+def _receipts_pending(node: Node, problems: list[Problem]) -> None:
+    """Each partner's count of waiting receipt checks against its rows (a partner with rows and no
+    ``fed_partner_state`` row reads as a count of 0, as the cap reads it)."""
+    if not (_table(node, "fed_partner_state") and _table(node, "fed_receipt_checks")):
+        return
+    if "receipts_pending" not in {r[1] for r in node.conn.execute("PRAGMA table_info(fed_partner_state)")}:
+        return  # a database before federation schema step 10, which fills the count from the rows
+    counted = dict(node.conn.execute("SELECT party, receipts_pending FROM fed_partner_state").fetchall())
+    rows = dict(node.conn.execute("SELECT party, COUNT(*) FROM fed_receipt_checks GROUP BY party").fetchall())
+    for party in sorted(set(counted) | set(rows)):
+        pending, held = counted.get(party, 0), rows.get(party, 0)
+        if pending != held:
+            problems.append(Problem(f"partner {party}", f"fed_partner_state.receipts_pending is {pending}, but "
+                                    f"fed_receipt_checks holds {held} row(s) for it (the cap on waiting receipt checks "
+                                    "reads the count)"))

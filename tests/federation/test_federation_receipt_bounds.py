@@ -5,6 +5,8 @@ retracts) is a false receipt, not a proof."""
 
 from __future__ import annotations
 
+import pytest
+
 from accord.federation import InProcessNetwork, Receipt, receipts, remove_partner, retract, share, status
 from accord.federation.treeheads import reset_partner_head
 from accord.federation.schema import write_lock
@@ -160,3 +162,55 @@ def test_the_schema_step_fills_the_pending_count_from_the_waiting_checks(tmp_pat
         status(jpn)                                        # migrates it
         assert versions(jpn.conn)["federation"] == 10
         assert _counted(jpn, "KOR") == len(_waiting(jpn, "KOR")) == 3
+
+
+def _set_count(node: Node, party: str, value: object) -> None:
+    """A database edit of the partner's count of waiting checks (nothing in the node writes one)."""
+    with write_lock(node), transaction(node.conn):
+        node.conn.execute("UPDATE fed_partner_state SET receipts_pending = ? WHERE party = ?", (value, party))
+
+
+def test_a_negative_pending_count_does_not_raise_the_cap_the_rows_are_counted_and_the_count_set(node_pair,
+                                                                                               monkeypatch):
+    """The cap was ``MAX_PENDING - receipts_pending``: a count edited below 0 admitted that many
+    rows past it. A count below 0 is not trusted: the rows are counted, and the count set to them."""
+    nodes = node_pair
+    jpn = nodes["JPN"]
+    monkeypatch.setattr(receipts, "MAX_PENDING", 3)
+    sent = [share(jpn, note(jpn, n), "KOR") for n in range(6)]
+    given = [Receipt("JPN", s.seq, s.item_id, "stored", consumed=True, ledger_index=s.seq) for s in sent]
+    assert _record(jpn, "KOR", given[:1]) == 0
+    _set_count(jpn, "KOR", -5)
+    assert _record(jpn, "KOR", given[1:]) == 3           # room for two more of five, not for all
+    assert _counted(jpn, "KOR") == len(_waiting(jpn, "KOR")) == 3
+
+
+def test_a_missing_pending_count_does_not_lift_the_cap(node_pair, monkeypatch):
+    """A partner's state row deleted (its count with it) read as a count of 0: the cap admitted a
+    whole MAX_PENDING more on top of the rows held."""
+    nodes = node_pair
+    jpn = nodes["JPN"]
+    monkeypatch.setattr(receipts, "MAX_PENDING", 3)
+    sent = [share(jpn, note(jpn, n), "KOR") for n in range(5)]
+    given = [Receipt("JPN", s.seq, s.item_id, "stored", consumed=True, ledger_index=s.seq) for s in sent]
+    assert _record(jpn, "KOR", given[:3]) == 0
+    with write_lock(jpn), transaction(jpn.conn):
+        jpn.conn.execute("DELETE FROM fed_partner_state WHERE party = 'KOR'")
+    assert _record(jpn, "KOR", given[3:]) == 2
+    assert _counted(jpn, "KOR") == len(_waiting(jpn, "KOR")) == 3
+
+
+@pytest.mark.sqlite_only  # SQLite keeps text in an INTEGER column; PostgreSQL refuses it
+def test_a_pending_count_that_is_not_a_number_neither_stops_acknowledgements_nor_lifts_the_cap(node_pair,
+                                                                                              monkeypatch):
+    """A count edited to text raised TypeError in the acknowledgement's transaction, at every
+    acknowledgement from the partner."""
+    nodes = node_pair
+    jpn = nodes["JPN"]
+    monkeypatch.setattr(receipts, "MAX_PENDING", 3)
+    sent = [share(jpn, note(jpn, n), "KOR") for n in range(4)]
+    given = [Receipt("JPN", s.seq, s.item_id, "stored", consumed=True, ledger_index=s.seq) for s in sent]
+    assert _record(jpn, "KOR", given[:2]) == 0
+    _set_count(jpn, "KOR", "many")
+    assert _record(jpn, "KOR", given[2:]) == 1
+    assert _counted(jpn, "KOR") == len(_waiting(jpn, "KOR")) == 3

@@ -263,3 +263,24 @@ def test_queued_envelopes_are_checked_against_their_item_shared_entries(jpn):
         "queued envelope to KOR #7: no item.shared ledger entry records it (slipped into the queue)",
         "queued envelope to KOR #7: its signature or addressing does not verify under this node's key "
         "(the envelope was altered)"]
+
+
+def test_a_pending_receipt_count_that_is_not_its_rows_is_named_with_both_numbers(jpn, tmp_path):
+    """``fed_partner_state.receipts_pending`` is the count the cap on waiting receipt checks reads
+    instead of counting the rows; nothing compared it with them."""
+    from accord import federation
+    from accord.federation import Receipt, receipts
+    from accord.store.base import transaction
+
+    sent = [federation.share(jpn, item, "KOR") for item in jpn.items()[:2]]
+    with jpn.write_lock, transaction(jpn.conn):
+        receipts.record(jpn.conn, "KOR", tuple(Receipt("JPN", s.seq, s.item_id, "stored", consumed=True,
+                                                       ledger_index=40 + s.seq) for s in sent), "2026-03-01T00:00:00Z")
+    verify_node(jpn)                                    # the count is its rows: nothing to say
+    jpn.conn.execute("UPDATE fed_partner_state SET receipts_pending = 7 WHERE party = 'KOR'")
+    jpn.conn.commit()
+    line = ("partner KOR: fed_partner_state.receipts_pending is 7, but fed_receipt_checks holds 2 row(s) for it "
+            "(the cap on waiting receipt checks reads the count)")
+    assert _problems(jpn) == [line]
+    r = runner.invoke(app, ["ledger", "verify", "--dir", str(tmp_path / "jpn")])
+    assert isinstance(r.exception, NodeIntegrityError) and f"FAIL {line}\n" in r.stdout

@@ -293,13 +293,17 @@ a loop that never waits."""
 _DELAY_SECONDS = re.compile(r"[0-9]{1,12}")  # ASCII digits only (str.isdigit also takes '²', '٣' …)
 
 
+def honoured_wait(seconds: float) -> float:
+    """A partner's asked-for wait within :data:`MIN_RETRY_AFTER` .. :data:`MAX_RETRY_AFTER`, as both transports pass it."""
+    return min(max(float(seconds), MIN_RETRY_AFTER), MAX_RETRY_AFTER)
+
+
 def retry_after(value: str | None) -> float | None:
     """A 429's ``Retry-After`` in seconds (RFC 9110 §10.2.3: delay-seconds; an HTTP date is not
-    read), within :data:`MIN_RETRY_AFTER` .. :data:`MAX_RETRY_AFTER`; None when absent or not a
-    number of seconds."""
+    read), bounded by :func:`honoured_wait`; None when absent or not a number of seconds."""
     if value is None or not _DELAY_SECONDS.fullmatch(value.strip()):
         return None
-    return min(max(float(value.strip()), MIN_RETRY_AFTER), MAX_RETRY_AFTER)
+    return honoured_wait(float(value.strip()))
 
 
 def _unreachable(party: str, url: str, exc: Exception, seconds: float) -> FederationError:
@@ -365,8 +369,8 @@ class InProcessNetwork:
         parsed = [parse_json_strict(e) for e in envelopes]
         try:
             ack = receive_batch(target, parsed, sender=node.party)
-        except QuotaExceeded as exc:  # as HttpTransport reads the partner API's 429
-            raise PartnerDeferred(f"{party} answered HTTP 429: {exc}", retry_after=exc.retry_after) from None
+        except QuotaExceeded as exc:  # as HttpTransport reads the partner API's 429, its wait bounded alike
+            raise PartnerDeferred(f"{party} answered HTTP 429: {exc}", retry_after=honoured_wait(exc.retry_after)) from None
         with self._lock:
             lost = self.ack_loss and self.rng.random() < self.ack_loss
         if lost:

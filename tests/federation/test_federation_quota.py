@@ -314,6 +314,34 @@ def test_a_hostile_retry_after_neither_spins_the_sender_nor_raises():
         assert retry_after(bad) is None, bad
 
 
+def test_the_in_process_network_bounds_a_partners_wait_as_the_http_transport_does(fed_pair):
+    """A process whose clock is still in the hour before the window another opened asks for up to
+    the skew more than an hour; the HTTP transport honours at most MAX_RETRY_AFTER of it, the
+    in-process network passed all of it on."""
+    from datetime import UTC, datetime
+
+    from accord.core.canonical import canonical_json
+    from accord.federation import receive_batch
+    from accord.federation.transport import MAX_RETRY_AFTER, retry_after
+
+    nodes, net, clock, fed = fed_pair
+    jpn, kor = nodes["JPN"], nodes["KOR"]
+    _limit(kor, "JPN", max_items_per_hour=1)
+    envs = [seal(note(jpn, i), "KOR", i + 1, jpn.identity, clock.now()).to_json() for i in range(2)]
+    nxt = quota.window_start(clock.now()) + WINDOW
+    ahead = ManualClock(datetime.fromtimestamp(nxt + 2, UTC))           # 01:00:02: opens the next window
+    behind = _apart(ahead, 5)                                           # 00:59:57
+    with Node.open(kor.dir, ahead) as a, Node.open(kor.dir, behind) as b:
+        assert [r.status for r in receive_batch(a, envs[:1], sender="JPN").receipts] == ["stored"]
+        with pytest.raises(QuotaExceeded) as asked:
+            quota.admit(b, "JPN")
+        assert asked.value.retry_after == WINDOW + 3 > MAX_RETRY_AFTER
+        net.up("KOR", b)
+        with pytest.raises(PartnerDeferred) as deferred:
+            net.send(jpn, "KOR", [canonical_json(envs[1])])
+    assert deferred.value.retry_after == retry_after(str(WINDOW + 3)) == MAX_RETRY_AFTER
+
+
 def _apart(clock: ManualClock, seconds: float) -> ManualClock:
     """A clock of another process: ``seconds`` behind ``clock`` (moved with :func:`_tick`)."""
     return ManualClock(clock.now() - timedelta(seconds=seconds))

@@ -96,9 +96,8 @@ def import_(bundle: Annotated[Path, typer.Argument(help="STIX 2.1 bundle (JSON)"
         if len(exc.failures) > 20:
             Console(stderr=True).print(f"  … and {len(exc.failures) - 20} more", highlight=False)
         raise
-    # what was stored or found present: not the invalid objects skipped, nor any the add's
-    # status names as not stored
-    taken = summary["objects"] - summary.get("skipped", 0) - len(summary.get("refused", []))
+    # what was stored or found present: not the invalid objects skipped
+    taken = summary["objects"] - summary.get("skipped", 0)
     written = None
     if summary.get("skipped"):
         stamp = store.clock.now().strftime("%Y%m%dT%H%M%SZ")
@@ -112,8 +111,6 @@ def import_(bundle: Annotated[Path, typer.Argument(help="STIX 2.1 bundle (JSON)"
                             f"{summary['alias'] or summary['collection']}: "
                             f"{summary['stored']} new, {summary['already_present']} already present"), highlight=False)
         console.print(plain("  " + ", ".join(f"{t} {n}" for t, n in summary["types"].items())), highlight=False)
-        for refused in summary.get("refused", []):
-            console.print(plain(f"  not stored: {refused['message']}"), highlight=False)
         if written is not None:
             console.print(plain(f"skipped {plural(summary['skipped'], 'invalid object')}; report: {written}"),
                           highlight=False)

@@ -90,8 +90,6 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
                      "유효한 객체는 저장하고 유효하지 않은 객체는 목록으로 제외"),
     "skipped": ("Skipped (invalid)", "除外 (無効)", "제외됨 (유효하지 않음)"),
     "already_present": ("already present", "既存", "이미 있음"),
-    "refused_originator": ("Not stored (another originator's object)", "保存せず (他の発信者のオブジェクト)",
-                           "저장 안 됨 (다른 발신자의 객체)"),
     "phase": ("Phase", "段階", "단계"),
     "position": ("Position", "位置", "위치"),
     "altitude": ("Altitude", "高度", "고도"),

@@ -116,7 +116,7 @@ def write(conn: Any, coll: Collection, prepared: list[tuple[Any, ...]], hashes: 
     now_us = to_us(clock.now())
     request_ts = us_to_rfc3339(now_us)
     successes: list[dict[str, Any]] = []  # with each entry's releasability (filters status reads)
-    failures: list[dict[str, Any]] = []  # the same form: ids of another originator
+    failures: list[dict[str, Any]] = []  # the same form: a received item's object not stored as carried
     stored: list[Stored] = []
     status_id = str(uuid.uuid4())
     # PostgreSQL: BEGIN and the node's lock go with the query of what is present (one round

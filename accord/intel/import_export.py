@@ -155,22 +155,15 @@ def import_objects(store: IntelStore, objects: list[Any], *, source: str, collec
     else:
         coll = store.collection(collection)
     result = store.add_objects(coll.id, valid, strict=False) if valid else None
+    # every valid object is stored or already present: an add's status has failures only for a
+    # partner's received item (accord.intel.adding.write), never for the node's own objects
     new = len(result.stored) if result is not None else 0
-    # objects the add did not store (its status's failures; accord.intel.adding), reported apart
-    refused = [{"id": f["id"], "message": f["message"]} for f in (result.status.get("failures", []) if result else [])]
     types: dict[str, int] = {}
     for obj in valid:
         types[obj["type"]] = types.get(obj["type"], 0) + 1
-    for r in refused:  # the types of what was stored or present (an id is "<type>--<uuid>")
-        t = r["id"].split("--", 1)[0]
-        types[t] -= 1
-        if not types[t]:
-            del types[t]
     summary = {"file": source, "collection": coll.id, "alias": coll.alias, "objects": len(objects),
-               "stored": new, "already_present": len(valid) - new - len(refused), "types": dict(sorted(types.items())),
+               "stored": new, "already_present": len(valid) - new, "types": dict(sorted(types.items())),
                "status": result.status["id"] if result is not None else None}
-    if refused:
-        summary["refused"] = refused
     if skip_invalid:
         summary["skipped"] = len(rejected)
         summary["rejected"] = rejected

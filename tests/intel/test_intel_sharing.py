@@ -327,16 +327,21 @@ def test_a_partner_cannot_add_objects_to_the_node_s_own_collection(trio):
     assert verify_node(kor_node).checked["received intel objects"] == 1
 
 
-def test_a_partner_cannot_add_objects_to_another_partner_s_collection(trio):
-    """USA names the collection of JPN's that KOR receives: its objects land in a collection of
-    USA's, so KOR's readers never see them as JPN's; JPN's own items still land in JPN's."""
-    nodes, feds = trio
+def _usa_kor_agreement(nodes) -> None:
+    """USA and KOR sign an agreement: USA shares intel with KOR up to SECRET."""
     keys = {p: n.identity.public_key for p, n in nodes.items()}
     ag = new_agreement("usa-kor-intel", ["USA", "KOR"], {"USA": keys["USA"], "KOR": keys["KOR"]},
                        [("USA", "KOR", ["intel.*"], "SECRET")], T0 - timedelta(days=1), T0 + timedelta(days=365))
     ag = sign_agreement(sign_agreement(ag, nodes["USA"].identity), nodes["KOR"].identity)
     nodes["USA"].add_agreement(ag)
     nodes["KOR"].add_agreement(ag)
+
+
+def test_a_partner_cannot_add_objects_to_another_partner_s_collection(trio):
+    """USA names the collection of JPN's that KOR receives: its objects land in a collection of
+    USA's, so KOR's readers never see them as JPN's; JPN's own items still land in JPN's."""
+    nodes, feds = trio
+    _usa_kor_agreement(nodes)
     jpn = store_for(nodes["JPN"])
     coll = jpn.add_collection("Cyber indicators", shared=True, rel_to=["KOR"])
     jpn.add_objects(coll.id, [indicator(1, markings=[TLP2_IDS["GREEN"]])])
@@ -405,15 +410,6 @@ def test_a_partner_resending_its_version_with_other_content_raises_no_integrity_
         in _received(kor_node)
     assert json.loads(kor.get_objects(at_kor, "KOR").items[0]) == indicator(1, markings=[TLP2_IDS["GREEN"]])
     assert verify_node(kor_node).checked["received intel objects"] == 2
-
-
-def _usa_kor_agreement(nodes) -> None:
-    keys = {p: n.identity.public_key for p, n in nodes.items()}
-    ag = new_agreement("usa-kor-intel", ["USA", "KOR"], {"USA": keys["USA"], "KOR": keys["KOR"]},
-                       [("USA", "KOR", ["intel.*"], "SECRET")], T0 - timedelta(days=1), T0 + timedelta(days=365))
-    ag = sign_agreement(sign_agreement(ag, nodes["USA"].identity), nodes["KOR"].identity)
-    nodes["USA"].add_agreement(ag)
-    nodes["KOR"].add_agreement(ag)
 
 
 def test_a_partner_cannot_pre_empt_another_partner_s_collection_id(trio):

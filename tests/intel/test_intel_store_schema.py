@@ -399,13 +399,10 @@ def test_ids_written_by_several_originators_before_migration_6_get_one_owner(tmp
     jpn.close()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
-def test_marking_definitions_are_each_originator_s_after_migration_7(tmp_path, backend, request):
-    """Migration 7 keeps marking definitions per (id, originator). A database from before it held
-    one per id, the first stored: a partner's definition under the id of the node's label stood
-    for the node's. Each originator gets the definitions it stored as objects; one whose objects
-    are all deleted stays, as unknown originator's, the last one consulted for another party's
-    objects (never for the node's: it may be any writer's)."""
+def _label_and_a_fake_of_it(tmp_path, backend: str, request):
+    """A JPN node on ``backend`` with a collection released to KOR, the node's SECRET label's
+    marking definition, and a definition under the same id that releases to KOR (a partner's).
+    Returns the node, its intel store, the collection id, the label and the fake."""
     from accord.intel.markings import AccordLabel
     from accord.node import Node
 
@@ -415,15 +412,34 @@ def test_marking_definitions_are_each_originator_s_after_migration_7(tmp_path, b
     coll = store.add_collection("Joint", rel_to=["KOR"]).id
     label = AccordLabel("SECRET", {"JPN"}, originator="JPN").marking_definition()
     fake = {**AccordLabel("UNCLASSIFIED", {"JPN", "KOR"}, originator="JPN").marking_definition(), "id": label["id"]}
+    return jpn, store, coll, label, fake
+
+
+def _markings_as_before_migration_7(conn, definitions: list[dict]) -> None:
+    """The intel schema at version 6: one marking definition per id, holding ``definitions``."""
+    with conn:
+        conn.execute("DROP TABLE intel_markings")
+        conn.execute("CREATE TABLE intel_markings (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
+        for md in definitions:
+            conn.execute("INSERT INTO intel_markings(id, body) VALUES (?, ?)", (md["id"], json.dumps(md)))
+        conn.execute("UPDATE schema_version SET version = 6 WHERE component = 'intel'")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def test_marking_definitions_are_each_originator_s_after_migration_7(tmp_path, backend, request):
+    """Migration 7 keeps marking definitions per (id, originator). A database from before it held
+    one per id, the first stored: a partner's definition under the id of the node's label stood
+    for the node's. Each originator gets the definitions it stored as objects; one whose objects
+    are all deleted stays, as unknown originator's, the last one consulted for another party's
+    objects (never for the node's: it may be any writer's)."""
+    from accord.intel.markings import AccordLabel
+
+    jpn, store, coll, label, fake = _label_and_a_fake_of_it(tmp_path, backend, request)
     orphan = AccordLabel("CONFIDENTIAL", {"JPN", "KOR"}, originator="JPN").marking_definition()
     store.add_objects(coll, [fake], originator="KOR")
     store.add_objects(coll, [label])
-    with jpn.conn:  # as an Accord before migration 7 left it: the first definition stored under an id
-        jpn.conn.execute("DROP TABLE intel_markings")
-        jpn.conn.execute("CREATE TABLE intel_markings (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
-        jpn.conn.execute("INSERT INTO intel_markings(id, body) VALUES (?, ?), (?, ?)",
-                         (label["id"], json.dumps(fake), orphan["id"], json.dumps(orphan)))
-        jpn.conn.execute("UPDATE schema_version SET version = 6 WHERE component = 'intel'")
+    # as an Accord before migration 7 left it: the first definition stored under an id
+    _markings_as_before_migration_7(jpn.conn, [fake, orphan])
     again = IntelStore(jpn.conn, party="JPN")
     assert again.definitions([label["id"]], {}) == {label["id"]: label}
     assert again.definitions([label["id"]], {}, "KOR") == {label["id"]: fake}
@@ -444,20 +460,9 @@ def test_a_definition_of_unknown_originator_never_marks_the_node_s_objects(tmp_p
     marked with the id must not be read with it (releasable to the tool's party), but as marked
     with a definition the node does not have — withheld from every partner — until the node
     stores its own."""
-    from accord.intel.markings import AccordLabel
-    from accord.node import Node
-
-    jpn = Node.init(tmp_path / "jpn", "JPN",
-                    store=request.getfixturevalue("pg_schemas").make() if backend == "postgresql" else None)
-    store = IntelStore(jpn.conn, party="JPN")
-    coll = store.add_collection("Joint", rel_to=["KOR"]).id
-    label = AccordLabel("SECRET", {"JPN"}, originator="JPN").marking_definition()
-    fake = {**AccordLabel("UNCLASSIFIED", {"JPN", "KOR"}, originator="JPN").marking_definition(), "id": label["id"]}
-    with jpn.conn:  # as an Accord before migration 7 left it: the tool's definition, its object deleted
-        jpn.conn.execute("DROP TABLE intel_markings")
-        jpn.conn.execute("CREATE TABLE intel_markings (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
-        jpn.conn.execute("INSERT INTO intel_markings(id, body) VALUES (?, ?)", (label["id"], json.dumps(fake)))
-        jpn.conn.execute("UPDATE schema_version SET version = 6 WHERE component = 'intel'")
+    jpn, _, coll, label, fake = _label_and_a_fake_of_it(tmp_path, backend, request)
+    # as an Accord before migration 7 left it: the tool's definition, its object deleted
+    _markings_as_before_migration_7(jpn.conn, [fake])
     again = IntelStore(jpn.conn, party="JPN")
     secret = indicator(1, object_marking_refs=[label["id"]])
     again.add_objects(coll, [secret])

@@ -109,10 +109,24 @@ def _plain(monkeypatch):
 SALVO_CASES = [pytest.param(seed, party, id=f"{seed}-{party}") for seed in (1, 5, 9) for party in ("JPN", "KOR")]
 
 
-@pytest.mark.parametrize(("seed", "party"), SALVO_CASES)
-def test_fast_and_plain_engines_give_the_same_messages_on_random_salvos(geo, monkeypatch, seed, party):
+def _same_messages_on_salvo(geo, monkeypatch, seed: int, party: str, fast, plain) -> list:
+    """Feeds the seeded salvo of ``test_alerts_salvos`` once with ``fast`` and once with ``plain``
+    applied (each a function patching a ``monkeypatch`` context), asserts the two runs give
+    byte-identical messages, and returns the fast run's messages for the caller's own checks."""
     import test_alerts_salvos as salvos
 
+    runs = []
+    for patch in (fast, plain):
+        with monkeypatch.context() as m:
+            patch(m)
+            runs.append(salvos.feed(seed, missiles=4, party=party, geo=geo)[0])
+    fast_msgs, plain_msgs = runs
+    assert [x.xml for x in fast_msgs] == [x.xml for x in plain_msgs]
+    return fast_msgs
+
+
+@pytest.mark.parametrize(("seed", "party"), SALVO_CASES)
+def test_fast_and_plain_engines_give_the_same_messages_on_random_salvos(geo, monkeypatch, seed, party):
     deferred = []
     orig = _Deferred.__init__
 
@@ -120,13 +134,8 @@ def test_fast_and_plain_engines_give_the_same_messages_on_random_salvos(geo, mon
         deferred.append(pred.track_id)
         orig(self, engine, pred)
 
-    with monkeypatch.context() as m:
-        m.setattr(_Deferred, "__init__", count)
-        fast, _ = salvos.feed(seed, missiles=4, party=party, geo=geo)
-    with monkeypatch.context() as m:
-        _plain(m)
-        plain, _ = salvos.feed(seed, missiles=4, party=party, geo=geo)
-    assert [x.xml for x in fast] == [x.xml for x in plain]
+    fast = _same_messages_on_salvo(geo, monkeypatch, seed, party,
+                                   fast=lambda m: m.setattr(_Deferred, "__init__", count), plain=_plain)
     assert deferred   # the fast path was taken, not only the plain one
     assert fast or party == "KOR"   # every JPN case alerts: the equality compares messages
 
@@ -200,8 +209,6 @@ def test_arc_pre_check_is_taken_for_far_pairs_and_not_near_ones():
 @pytest.mark.parametrize(("seed", "party"), SALVO_CASES)
 def test_with_and_without_the_arc_pre_check_the_messages_are_the_same_on_random_salvos(geo, monkeypatch, seed,
                                                                                         party):
-    import test_alerts_salvos as salvos
-
     taken = []
     orig = identity._surely_apart
 
@@ -210,11 +217,6 @@ def test_with_and_without_the_arc_pre_check_the_messages_are_the_same_on_random_
         taken.append(apart)
         return apart
 
-    with monkeypatch.context() as m:
-        m.setattr(identity, "_surely_apart", count)
-        fast, _ = salvos.feed(seed, missiles=4, party=party, geo=geo)
-    with monkeypatch.context() as m:
-        _no_arc_pre_check(m)
-        plain, _ = salvos.feed(seed, missiles=4, party=party, geo=geo)
-    assert [x.xml for x in fast] == [x.xml for x in plain]
+    fast = _same_messages_on_salvo(geo, monkeypatch, seed, party,
+                                   fast=lambda m: m.setattr(identity, "_surely_apart", count), plain=_no_arc_pre_check)
     assert any(taken) or not fast   # where incidents opened, the pre-check settled some pair alone

@@ -41,11 +41,15 @@ SENDER = "accord.jpn.example"
 STEP_S = 3.0
 
 
-def flights_of(seed: int, missiles: int):
+@functools.lru_cache(maxsize=None)
+def flights_of(seed: int, missiles: int) -> tuple:
+    """The seeded salvo's flights, solved once a process: every feed of a seed (each party, each
+    engine variant the equivalence tests compare) flies the same missiles, and solving them is
+    most of a feed's CPU. Flights are frozen and only read."""
     sc = random_salvo(seed, missiles, crash=False, partition=False)
-    return [fly(LaunchSpec(id=e.id, launch_t=e.t, launch_lat_deg=e.launch.lat_deg, launch_lon_deg=e.launch.lon_deg,
-                           aim_lat_deg=e.aim.lat_deg, aim_lon_deg=e.aim.lon_deg, trajectory=e.profile))
-            for e in sc.launches.explicit]
+    return tuple(fly(LaunchSpec(id=e.id, launch_t=e.t, launch_lat_deg=e.launch.lat_deg, launch_lon_deg=e.launch.lon_deg,
+                                aim_lat_deg=e.aim.lat_deg, aim_lon_deg=e.aim.lon_deg, trajectory=e.profile))
+                 for e in sc.launches.explicit)
 
 
 def truth_of(flights) -> Truth:

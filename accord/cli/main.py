@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
+import re
 import sys
 from typing import Annotated
 
@@ -80,9 +81,12 @@ def one_line_summaries(typer_app: typer.Typer) -> None:
     paragraph, its ``help`` every paragraph, their line breaks made spaces. Typer's rich help kept
     the docstring's line breaks, so help text broke mid-sentence (``never an`` /
     ``unacknowledged one`` in ``accord node --help``; ``"serving on …" once`` / ``bound and
-    started`` in ``accord node serve --help``). Paragraphs stay apart."""
+    started`` in ``accord node serve --help``). Paragraphs stay apart. A docstring's reST literal
+    (two backquotes each side) is shown as the help's own literals are, in one backquote each side:
+    help printed the doubled ones as they are (``accord ledger verify --help``)."""
     for info in typer_app.registered_commands:
         doc = info.help or (inspect.getdoc(info.callback) if info.callback else None) or ""
+        doc = re.sub(r"``(.+?)``", r"`\1`", doc, flags=re.S)
         paragraphs = [" ".join(p.split()) for p in doc.split("\n\n")]
         if info.short_help is None and doc:
             info.short_help = paragraphs[0]

@@ -62,6 +62,19 @@ def test_every_option_of_every_command_says_what_it_is_for():
     assert bare == []
 
 
+def test_help_shows_no_rest_double_backquotes():
+    """A docstring's reST literal (two backquotes each side) reached ``--help`` as it is:
+    ``accord ledger verify --help`` read ````--quick```` checks the ledger alone, and so did
+    ``ledger consistency`` and ``node token create``; help shows literals in one backquote."""
+    for args in (["ledger", "--help"], ["ledger", "verify", "--help"], ["ledger", "consistency", "--help"],
+                 ["node", "token", "create", "--help"]):
+        r = runner.invoke(app, args, env={"COLUMNS": "400"})
+        assert r.exit_code == 0, r.output
+        assert "``" not in r.output, (args, r.output)
+    r = runner.invoke(app, ["ledger", "verify", "--help"], env={"COLUMNS": "400"})
+    assert "`--quick` checks the ledger alone" in r.output
+
+
 def test_a_command_help_keeps_each_later_paragraph_whole_too():
     r = runner.invoke(app, ["node", "serve", "--help"], env={"COLUMNS": "400"})
     assert r.exit_code == 0, r.output

@@ -75,6 +75,25 @@ def test_help_shows_no_rest_double_backquotes():
     assert "`--quick` checks the ledger alone" in r.output
 
 
+def test_every_argument_of_every_command_says_what_it_is():
+    """``accord agreement sign|verify|show|add --help`` listed their one argument as a bare
+    ``file <path> [required]``, the only arguments of the CLI with no word on what they take."""
+    root = typer.main.get_command(app)
+
+    def walk(command, path):
+        if hasattr(command, "list_commands"):
+            ctx = type(command).context_class(command)
+            for name in command.list_commands(ctx):
+                yield from walk(command.get_command(ctx, name), [*path, name])
+        else:
+            yield path, command
+
+    bare = [f"accord {' '.join(path)} {param.name}" for path, command in walk(root, [])
+            for param in command.params
+            if type(param).__name__.endswith("Argument") and not (getattr(param, "help", None) or "").strip()]
+    assert bare == []
+
+
 def test_a_command_help_keeps_each_later_paragraph_whole_too():
     r = runner.invoke(app, ["node", "serve", "--help"], env={"COLUMNS": "400"})
     assert r.exit_code == 0, r.output

@@ -91,6 +91,16 @@ def check_workers(workers: int) -> int:
     return workers
 
 
+def check_batch_size(batch_size: int) -> int:
+    """``batch_size`` if it is a number of envelopes a delivery POST may carry (1 or more): 0 read
+    no queued envelope at all (SQL ``LIMIT 0``), so the node served but never delivered, and a
+    negative number read the whole queue (``LIMIT -1``)."""
+    if batch_size < 1:
+        raise InputError(f"--batch-size {batch_size}: give 1 or more envelopes per delivery POST",
+                         field="batch-size")
+    return batch_size
+
+
 def host_port(host: str, port: int) -> str:
     """``host:port``, an IPv6 host in brackets."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -25,6 +25,7 @@ from accord.errors import AgreementError, InputError
 
 app = typer.Typer(help="Sharing agreements: create, sign, verify, show, add to a node.", no_args_is_help=True)
 console = Console(soft_wrap=True)
+AgreementFile = Annotated[Path, typer.Argument(help="agreement YAML file (as `agreement create` writes it)")]
 _RULE = re.compile(r"(?P<a>[A-Z]{3})(?P<dir>->|<->)(?P<b>[A-Z]{3}):(?P<kinds>[^:]+):(?P<level>[A-Z_ ]+)")
 
 
@@ -78,7 +79,7 @@ def create(dir: DirOpt, agreement_id: Annotated[str, typer.Option("--id", help="
 
 
 @app.command("sign")
-def sign(file: Path, dir: DirOpt) -> None:
+def sign(file: AgreementFile, dir: DirOpt) -> None:
     """Add this node's signature to the agreement file (in place)."""
     node = open_node(dir)
     # the file read is the file written back: its links resolved once, before it is read, and
@@ -93,7 +94,7 @@ def sign(file: Path, dir: DirOpt) -> None:
 
 
 @app.command("verify")
-def verify(file: Path, dir: DirOpt,
+def verify(file: AgreementFile, dir: DirOpt,
            at: Annotated[Optional[str], typer.Option(help="check at this RFC 3339 time (default now)")] = None) -> None:
     """Check that every party signed this exact agreement under its pinned key and it is in force."""
     node = open_node(dir)
@@ -115,7 +116,7 @@ def _describe(a: Agreement) -> dict:
 
 
 @app.command("show")
-def show(file: Path, json_out: JsonOpt = False) -> None:
+def show(file: AgreementFile, json_out: JsonOpt = False) -> None:
     """Print an agreement: parties, keys, window, rules, signatures present."""
     a = load_agreement(file)
     if json_out:
@@ -134,7 +135,7 @@ def show(file: Path, json_out: JsonOpt = False) -> None:
 
 
 @app.command("add")
-def add(file: Path, dir: DirOpt) -> None:
+def add(file: AgreementFile, dir: DirOpt) -> None:
     """Verify the agreement against the node's pins and store it (ledger agreement.added)."""
     node = open_node(dir)
     a = load_agreement(file)

@@ -46,7 +46,7 @@ def _store(directory: Path):  # noqa: ANN202 - imported lazily to keep `accord -
 def _now(text: str | None) -> datetime:
     from accord.clock import parse_rfc3339
 
-    return parse_rfc3339(text, field="--now") if text else datetime.now(UTC)
+    return parse_rfc3339(text, field="now") if text else datetime.now(UTC)
 
 
 def _date(text: str | None, option: str) -> date | None:
@@ -99,7 +99,7 @@ def series_create(dir: DirOpt,
     for v in venue or []:
         party, sep, place = v.partition("=")
         if not sep:
-            raise InputError(f"expected PARTY=place, got {v!r}", field="--venue")
+            raise InputError(f"expected PARTY=place, got {v!r}", field="venue")
         venues[party.strip()] = place.strip()
     spec = {"id": series_id, "title": title, "parties": _csv(parties), "level": level, "cadence_months": cadence,
             "first_meeting": first, "venues": venues}
@@ -198,7 +198,7 @@ def commitment_update(commitment_id: Annotated[str, typer.Argument(help="commitm
     for x in link or []:
         kind, sep, ref = x.partition(":")
         if not sep:
-            raise InputError(f"expected KIND:REF, got {x!r}", field="--link")
+            raise InputError(f"expected KIND:REF, got {x!r}", field="link")
         links.append({"kind": kind, "ref": ref})
     spec: dict[str, Any] = {"add_evidence": evidence or [], "add_links": links, "note": note}
     if status:
@@ -288,7 +288,7 @@ def report(dir: DirOpt, series_id: Annotated[Optional[str], typer.Option("--seri
     from accord.dialogue.report import render_html, render_markdown
 
     if fmt not in ("md", "html"):
-        raise InputError(f"format must be md or html, got {fmt!r}", field="--format")
+        raise InputError(f"format must be md or html, got {fmt!r}", field="format")
     r = _store(dir).report(_now(now), series_id=series_id, party=party, soon_days=days)
     if json_out:
         _emit(r.to_json())

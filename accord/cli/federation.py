@@ -43,7 +43,7 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
                                             "(e.g. 1h, 30m, 0), every minute")] = "1h",
           keep_rejections: Annotated[str, typer.Option(help="prune refusal records (fed_rejections) older than "
                                                        "this (e.g. 8d, 30d), every minute")] = "8d",
-          batch_size: Annotated[int, typer.Option(help="envelopes per delivery POST at most (a backlog goes in batches this big; a trickle goes one by one)")] = 2000,
+          batch_size: Annotated[int, typer.Option(help="envelopes per delivery POST at most, 1 or more (a backlog goes in batches this big; a trickle goes one by one)")] = 2000,
           workers: Annotated[int, typer.Option(help="server processes sharing the port (1–64); each partner's "
                                                "outbox is drained by one of them at a time (a lease)")] = 1,
           join: Annotated[bool, typer.Option("--join", help="serve beside the servers of this node already "
@@ -79,6 +79,7 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
     gossip_s = parse_duration(gossip_every, field="gossip-every").total_seconds()
     serving.check_port(port)
     serving.check_workers(workers)
+    serving.check_batch_size(batch_size)
     if nats is not None:
         from accord.feeds.events import check_nats, events_subject
 

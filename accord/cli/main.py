@@ -10,10 +10,12 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
+import re
 import sys
 from typing import Annotated
 
 import typer
+import typer.rich_utils
 from rich.console import Console
 
 from accord.errors import AccordError, InputError
@@ -80,9 +82,12 @@ def one_line_summaries(typer_app: typer.Typer) -> None:
     paragraph, its ``help`` every paragraph, their line breaks made spaces. Typer's rich help kept
     the docstring's line breaks, so help text broke mid-sentence (``never an`` /
     ``unacknowledged one`` in ``accord node --help``; ``"serving on …" once`` / ``bound and
-    started`` in ``accord node serve --help``). Paragraphs stay apart."""
+    started`` in ``accord node serve --help``). Paragraphs stay apart. A docstring's reST literal
+    (two backquotes each side) is shown as the help's own literals are, in one backquote each side:
+    help printed the doubled ones as they are (``accord ledger verify --help``)."""
     for info in typer_app.registered_commands:
         doc = info.help or (inspect.getdoc(info.callback) if info.callback else None) or ""
+        doc = re.sub(r"``(.+?)``", r"`\1`", doc, flags=re.S)
         paragraphs = [" ".join(p.split()) for p in doc.split("\n\n")]
         if info.short_help is None and doc:
             info.short_help = paragraphs[0]
@@ -94,6 +99,34 @@ def one_line_summaries(typer_app: typer.Typer) -> None:
 
 
 one_line_summaries(app)
+
+
+def usage_error_line(exc: Exception) -> str:
+    """One line for a command line the parser refused (an unknown or missing option, a bad value,
+    an extra argument): the command, the parser's reason, and where the command's options are
+    listed (``accord node show: No such option: --dri (Possible options: --dir) (`accord node show
+    --help` lists its options)``)."""
+    message = " ".join(str(getattr(exc, "format_message", lambda: exc)()).split()).rstrip(".")
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None:
+        return message
+    what = "commands" if hasattr(ctx.command, "commands") else "options"
+    return f"{ctx.command_path}: {message} (`{ctx.command_path} --help` lists its {what})"
+
+
+def _print_usage_error(exc: Exception) -> None:
+    """Typer's renderer of a refused command line, replaced: it drew the usage line, a hint and the
+    reason in a box (five lines for a mistyped option), where every other error is one ``error:``
+    line. A command given no arguments has printed its help instead, and prints nothing more."""
+    from accord.cli.output import literal
+
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        return
+    Console(stderr=True).print(f"[bold red]error:[/] {literal(usage_error_line(exc))}", highlight=False,
+                               soft_wrap=True)
+
+
+setattr(typer.rich_utils, "rich_format_error", _print_usage_error)  # Typer looks it up at each error
 
 
 def os_error_line(exc: OSError) -> str:

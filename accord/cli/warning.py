@@ -48,7 +48,7 @@ def simulate(
         typer.echo(json.dumps([e.to_json() for e in result.events], indent=2))
         return
     table = Table(title=f"{literal(out)}: {plural(len(result.detections), 'detection')} "
-                        f"({int(result.is_target.sum())} from missiles), {result.duration:.0f} s")
+                        f"({int(result.is_target.sum()):,} from missiles), {result.duration:.0f} s")
     for col in ("id", "launch t", "burnout t", "impact t", "range km", "apogee km", "lofted"):
         table.add_column(col, justify="right" if col != "id" else "left")
     for e in result.events:

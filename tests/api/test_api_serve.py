@@ -41,6 +41,17 @@ def test_a_port_outside_1_to_65535_is_refused(jpn, port):
     assert "serving on" not in r.stdout
 
 
+@pytest.mark.parametrize("size", ["0", "-1"])
+def test_a_batch_size_below_1_is_refused(jpn, size):
+    """``--batch-size 0`` served on and never delivered anything (the outbox was read with SQL
+    ``LIMIT 0``), and ``-1`` read the whole queue (``LIMIT -1``) into one batch."""
+    r = serve(jpn, "--port", str(free_port()), "--batch-size", size)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.strip() == (f"error: field 'batch-size': --batch-size {size}: give 1 or more envelopes per "
+                                "delivery POST")
+    assert "serving on" not in r.stdout
+
+
 def test_an_address_in_use_is_an_error_and_never_announced(jpn):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

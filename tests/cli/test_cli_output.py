@@ -6,7 +6,10 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import os
 import pkgutil
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
@@ -60,6 +63,62 @@ def test_every_option_of_every_command_says_what_it_is_for():
             for param in command.params
             if type(param).__name__.endswith("Option") and not (param.help or "").strip()]
     assert bare == []
+
+
+def test_help_shows_no_rest_double_backquotes():
+    """A docstring's reST literal (two backquotes each side) reached ``--help`` as it is:
+    ``accord ledger verify --help`` read ````--quick```` checks the ledger alone, and so did
+    ``ledger consistency`` and ``node token create``; help shows literals in one backquote."""
+    for args in (["ledger", "--help"], ["ledger", "verify", "--help"], ["ledger", "consistency", "--help"],
+                 ["node", "token", "create", "--help"]):
+        r = runner.invoke(app, args, env={"COLUMNS": "400"})
+        assert r.exit_code == 0, r.output
+        assert "``" not in r.output, (args, r.output)
+    r = runner.invoke(app, ["ledger", "verify", "--help"], env={"COLUMNS": "400"})
+    assert "`--quick` checks the ledger alone" in r.output
+
+
+def test_every_argument_of_every_command_says_what_it_is():
+    """``accord agreement sign|verify|show|add --help`` listed their one argument as a bare
+    ``file <path> [required]``, the only arguments of the CLI with no word on what they take."""
+    root = typer.main.get_command(app)
+
+    def walk(command, path):
+        if hasattr(command, "list_commands"):
+            ctx = type(command).context_class(command)
+            for name in command.list_commands(ctx):
+                yield from walk(command.get_command(ctx, name), [*path, name])
+        else:
+            yield path, command
+
+    bare = [f"accord {' '.join(path)} {param.name}" for path, command in walk(root, [])
+            for param in command.params
+            if type(param).__name__.endswith("Argument") and not (getattr(param, "help", None) or "").strip()]
+    assert bare == []
+
+
+@pytest.mark.parametrize("args, says", [
+    (["node", "show", "--dri", "jpn"], "accord node show: No such option: --dri (Possible options: --dir)"),
+    (["node", "show"], "accord node show: Missing option '--dir'"),
+    (["node", "show", "--dir", "jpn", "extra"], "accord node show: Got unexpected extra argument(s) (extra)"),
+    (["node", "stat"], "accord node: No such command 'stat'. Did you mean 'status'?"),
+    (["dialogue", "due", "--dir", "jpn", "--days", "99999"], "Invalid value for '--days'"),
+])
+def test_a_refused_command_line_is_one_error_line(args, says):
+    """The README: errors are one line. A mistyped, missing or extra option, a bad value or an
+    unknown command got Typer's usage line, a hint and the reason in a box, five lines; now one
+    ``error:`` line naming the command and where its options are listed, exit status 2."""
+    r = subprocess.run([sys.executable, "-m", "accord", *args], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "COLUMNS": "80"})
+    assert r.returncode == 2, r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], r.stderr
+    assert "--help` lists its" in lines[0]
+
+
+def test_a_group_given_no_command_still_prints_its_help():
+    r = runner.invoke(app, ["node"], env={"COLUMNS": "120"})
+    assert r.exit_code == 2 and "Usage:" in r.output and "error:" not in r.output, r.output
 
 
 def test_a_command_help_keeps_each_later_paragraph_whole_too():

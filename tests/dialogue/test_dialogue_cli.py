@@ -75,6 +75,21 @@ def test_out_of_range_days_and_counts_are_refused_in_one_line(tmp_path):
     assert "due within 3,650 days" in _ok("due", "--days", "3650", "--dir", jpn)
 
 
+def test_option_errors_name_the_field_as_every_other_command_does(tmp_path):
+    """Every command names a bad option's field bare (``field 'format'``, ``field 'keep'``); the
+    dialogue commands named theirs with the dashes (``field '--format'``, ``'--now'``, ``'--venue'``,
+    ``'--link'``)."""
+    _ok("load-example", "--dir", str(tmp_path))
+    jpn = str(tmp_path / "jpn")
+    for args, field in ((("report", "--party", "KOR", "--format", "pdf"), "format"),
+                        (("due", "--now", "yesterday"), "now"),
+                        (("series", "create", "--id", "X-Y", "--title", "t", "--parties", "JPN,KOR",
+                          "--first", "2027-01-01", "--venue", "Tokyo"), "venue")):
+        res = runner.invoke(app, ["dialogue", *args, "--dir", jpn])
+        assert isinstance(res.exception, InputError), (args, res.output, res.exception)
+        assert res.exception.field == field, (args, res.exception)
+
+
 def test_load_example_again_says_what_it_signed_this_run_and_what_was_there(tmp_path):
     first = _ok("load-example", "--dir", str(tmp_path))
     assert "new versions signed this run: JPN 15, KOR 8; already present before it: JPN 0, KOR 0" in first

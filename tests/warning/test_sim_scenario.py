@@ -151,6 +151,16 @@ def test_cli_simulate_writes_a_scenario(tmp_path):
     assert len(det) > 100 and len(read_events(out / "events.jsonl")) == 1
 
 
+def test_cli_simulate_title_groups_the_thousands_of_both_counts(tmp_path):
+    """The title read ``11,923 detections (2481 from missiles)``: one count grouped, the other
+    not (docs/warning.md shows this run)."""
+    from accord.cli.main import app
+    res = CliRunner().invoke(app, ["warning", "simulate", "--seed", "42", "--missiles", "3",
+                                   "--out", str(tmp_path / "sc42")], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "11,923 detections (2,481 from missiles), 750 s" in res.output
+
+
 def test_cli_simulate_into_a_pipe_starts_with_its_table(tmp_path):
     """The progress bar is for terminals: into a pipe it left a blank first line."""
     import subprocess

@@ -262,7 +262,11 @@ def prune(dir: DirOpt, keep: Annotated[str, typer.Option(help="keep acknowledged
 
 
 def sync(dir: DirOpt, json_out: JsonOpt = False) -> None:
-    """Deliver queued envelopes, check partner tree heads and compare their views of the third parties once, without serving."""
+    """Deliver queued envelopes, check partner tree heads and compare their views of the third parties once, without serving.
+
+    Exit status 1 when a partner was not synced (unreachable, refused, deferred by its quota, or
+    delivered to by a serving process of this node): its line says why, and a scheduled sync
+    that left envelopes queued does not pass as done."""
     from accord.federation import Federation
 
     node = open_node(dir)
@@ -273,9 +277,11 @@ def sync(dir: DirOpt, json_out: JsonOpt = False) -> None:
         fed.stop()
     if json_out:
         typer.echo(json.dumps(result, indent=2))
-        return
-    for party, err in result.items():
-        console.print(plain(f"{party}: {'ok' if err is None else err}"), highlight=False)
+    else:
+        for party, err in result.items():
+            console.print(plain(f"{party}: {'ok' if err is None else err}"), highlight=False)
+    if any(err is not None for err in result.values()):
+        raise typer.Exit(1)
 
 
 def share(item_id: Annotated[Optional[str], typer.Argument(help="id of an item the node holds")] = None,

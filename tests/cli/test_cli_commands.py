@@ -233,3 +233,20 @@ def test_signing_writes_back_the_file_it_read_not_a_link_put_in_its_place(nodes,
     link.symlink_to(a)
     assert run("agreement", "sign", link, "--dir", nodes / "kor").exit_code == 0
     assert link.is_symlink() and "is in force" in run("agreement", "verify", a, "--dir", nodes / "jpn").stdout
+
+
+def test_sync_exits_non_zero_when_a_partner_was_not_synced(nodes):
+    """`accord node sync` is what a scheduled job runs between serves: a partner it could not
+    reach leaves envelopes queued, so the run must not pass as done (it exited 0, the failure only
+    printed); with every partner synced it exits 0."""
+    kor = json.loads(run("node", "show", "--dir", nodes / "kor", "--json").stdout)["public_key"]
+    r = run("node", "partner", "add", "--dir", nodes / "jpn", "--party", "KOR", "--key", kor, "--replace",
+            "--url", "http://127.0.0.1:9")  # the discard port: nothing listens there
+    assert r.exit_code == 0, r.output
+    r = run("node", "sync", "--dir", nodes / "jpn")
+    assert r.exit_code == 1 and "KOR" in r.stdout and "unreachable" in r.stdout, r.output
+    r = run("node", "sync", "--dir", nodes / "jpn", "--json")
+    assert r.exit_code == 1 and "unreachable" in json.loads(r.stdout)["KOR"], r.output
+    assert run("node", "partner", "remove", "--dir", nodes / "jpn", "--party", "KOR").exit_code == 0
+    r = run("node", "sync", "--dir", nodes / "jpn")
+    assert r.exit_code == 0, r.output

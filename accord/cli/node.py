@@ -213,5 +213,5 @@ def item_list(dir: DirOpt, kind: Annotated[Optional[str], typer.Option("--kind",
         return
     t = Table("id", "kind", "originator", "marking", "created")
     for i in items:
-        t.add_row(plain(i.id), i.kind, i.originator, plain(i.marking), i.created.isoformat(timespec="seconds"))
+        t.add_row(plain(i.id), i.kind, i.originator, plain(i.marking), i.created_text())
     print_table(console, t)

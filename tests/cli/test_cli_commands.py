@@ -250,3 +250,15 @@ def test_sync_exits_non_zero_when_a_partner_was_not_synced(nodes):
     assert run("node", "partner", "remove", "--dir", nodes / "jpn", "--party", "KOR").exit_code == 0
     r = run("node", "sync", "--dir", nodes / "jpn")
     assert r.exit_code == 0, r.output
+
+
+def test_item_list_shows_created_as_the_item_carries_it(nodes):
+    """`node item list` printed `created` as Python's isoformat (`…+00:00`, seconds) where the
+    item, its JSON and every other listing carry RFC 3339 with milliseconds and `Z`."""
+    r = run("node", "item", "add", "--dir", nodes / "jpn", "--kind", "dialogue.note", "--marking", "UNCLASSIFIED",
+            "--body", '{"text": "x"}')
+    assert r.exit_code == 0, r.output
+    listed = json.loads(run("node", "item", "list", "--dir", nodes / "jpn", "--json").stdout)
+    r = runner.invoke(app, ["node", "item", "list", "--dir", str(nodes / "jpn")], env={"COLUMNS": "250"})
+    assert r.exit_code == 0 and listed and listed[0]["created"].endswith("Z"), r.output
+    assert listed[0]["created"] in r.stdout and "+00:00" not in r.stdout, r.output

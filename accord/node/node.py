@@ -218,6 +218,12 @@ class Node:
         _clear_interrupted_init(directory)
         if (directory / CONFIG_FILE).exists() or (directory / KEY_FILE).exists():
             raise ConfigError(f"{directory}: already a node directory; refusing to overwrite its identity")
+        if store is None and any((directory / (DB_FILE + end)).is_file() for end in ("", "-wal")):
+            # an earlier node's database (its node.yaml and key gone): a new identity would take on
+            # its ledger and items as its own, and ledger verify would pass them
+            raise ConfigError(f"{directory / DB_FILE}: a node database is already here without its node.yaml and "
+                              "key; refusing to give it a new identity (move it away, or restore the node's "
+                              "node.yaml and key from a backup)")
         existed = directory.exists()
         private_dir(directory)
         clock = clock or SystemClock()

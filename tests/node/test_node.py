@@ -111,6 +111,24 @@ def test_init_on_a_database_not_there_removes_the_directory_it_made(tmp_path, cl
     assert not (tmp_path / "new").exists()
 
 
+@pytest.mark.sqlite_only  # the node's own database file
+def test_init_beside_an_earlier_nodes_database_refuses_to_give_it_a_new_identity(tmp_path, clock):
+    """A node whose node.yaml and key were lost left accord.db with its ledger and items; `node
+    init` there made a new key and took them on as its own (ledger verify passed them under the
+    new origin). It refuses, names the file, and leaves it as it was."""
+    node = Node.init(tmp_path / "n", "JPN", clock)
+    node.put_item(new_item("dialogue.note", {"t": 1}, Marking.parse("UNCLASSIFIED"), "JPN", clock.now()))
+    node.close()
+    (tmp_path / "n" / "node.yaml").unlink()
+    for key in (tmp_path / "n").glob("*.key"):
+        key.unlink()
+    before = (tmp_path / "n" / "accord.db").read_bytes()
+    with pytest.raises(ConfigError, match="accord.db: a node database is already here"):
+        Node.init(tmp_path / "n", "JPN", clock)
+    assert sorted(p.name for p in (tmp_path / "n").iterdir()) == ["accord.db"]
+    assert (tmp_path / "n" / "accord.db").read_bytes() == before
+
+
 @pytest.mark.sqlite_only  # the layout includes accord.db
 def test_init_layout_and_secrets(tmp_path, clock):
     node = Node.init(tmp_path / "n", "JPN", clock)

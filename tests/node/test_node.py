@@ -129,6 +129,25 @@ def test_init_beside_an_earlier_nodes_database_refuses_to_give_it_a_new_identity
     assert (tmp_path / "n" / "accord.db").read_bytes() == before
 
 
+@pytest.mark.postgresql
+def test_init_on_a_postgresql_database_holding_a_nodes_ledger_refuses(tmp_path, clock, pg_schemas):
+    """The same on PostgreSQL: a database (schema) an earlier node wrote is not taken on by a new
+    identity; the refused init leaves no directory and the database as it was."""
+    url = pg_schemas.make()
+    node = Node.init(tmp_path / "n", "JPN", clock, store=url)
+    node.put_item(new_item("dialogue.note", {"t": 1}, Marking.parse("UNCLASSIFIED"), "JPN", clock.now()))
+    root = node.ledger.root()
+    node.close()
+    with pytest.raises(ConfigError, match="this database already holds a node's ledger"):
+        Node.init(tmp_path / "again", "JPN", clock, store=url)
+    assert not (tmp_path / "again").exists()
+    again = Node.open(tmp_path / "n", clock)
+    try:
+        assert again.ledger.root() == root and again.ledger.size == 1
+    finally:
+        again.close()
+
+
 @pytest.mark.sqlite_only  # the layout includes accord.db
 def test_init_layout_and_secrets(tmp_path, clock):
     node = Node.init(tmp_path / "n", "JPN", clock)

@@ -75,8 +75,9 @@ def coalesce(items: list[Item]) -> tuple[list[Item], int]:
 def _track_key(item: Item) -> tuple[str, str, str] | None:
     if item.kind not in ("warning.track", "warning.prediction"):
         return None
-    source = str(item.body.get("source") or item.originator)
-    return (item.kind, source, str(item.body.get("track_id")))
+    # the originator, as the events' UIDs: a partner's body naming another party as its
+    # ``source`` would drop that party's own update as "superseded"
+    return (item.kind, item.originator, str(item.body.get("track_id")))
 
 
 class Follower:

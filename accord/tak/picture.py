@@ -253,7 +253,9 @@ def item_events(item: Item, stamp: Stamp, drawn: Drawn | None = None) -> list[Co
     ``warning.alert``, ``warning.radar``; ``drawn``: see :func:`alert_events`); other kinds have no
     picture. Each is :func:`~accord.tak.cot.sendable` (an :class:`InputError` says why not)."""
     marking = str(item.marking)
-    party = str(item.body.get("source") or item.originator) if item.kind == "warning.track" else item.originator
+    # the signed originator, never a body field: a partner's track naming another party as its
+    # ``source`` took that party's UIDs (its track, its radar's) and callsign on every client
+    party = item.originator
     if item.kind == "warning.alert":
         events = alert_events(item.body, party=party, marking=marking, stamp=stamp, item_id=item.id, drawn=drawn)
     else:

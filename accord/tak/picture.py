@@ -99,9 +99,9 @@ def track_events(body: Mapping[str, Any], *, party: str, marking: str, stamp: St
     return [CotEvent(
         uid=f"accord.{party}.{track_uid_part(track_id)}", type=kind.cot_type, how=kind.how, time=stamp.now, start=stamp.now,
         stale=stamp.stale, lat=lat, lon=lon, hae=r - EARTH_RADIUS_M, ce=ce, le=le,
-        callsign=f"{party} {track_id}", track=(course, math.hypot(ve, vn)),
+        callsign=f"{party} {shown_id(track_id)}", track=(course, math.hypot(ve, vn)),
         accord=_accord(marking, party, item_id, kind.sidc),
-        remarks=f"{marking} — Accord missile track {track_id} ({party}), altitude {(r - EARTH_RADIUS_M) / 1000:.0f} km, "
+        remarks=f"{marking} — Accord missile track {shown_id(track_id)} ({party}), altitude {(r - EARTH_RADIUS_M) / 1000:.0f} km, "
                 f"speed {math.sqrt(vx * vx + vy * vy + vz * vz):.0f} m/s. Situational awareness only.")]
 
 
@@ -131,16 +131,16 @@ def prediction_events(body: Mapping[str, Any], *, party: str, marking: str, stam
     out.append(CotEvent(
         uid=f"accord.{party}.{track_uid_part(track_id)}.launch", type=kind.cot_type, how=kind.how, time=stamp.now,
         start=stamp.now, stale=stamp.stale, lat=launch[0], lon=launch[1], ce=launch[2],
-        callsign=f"{party} {track_id} launch", accord=_accord(marking, party, item_id, kind.sidc),
-        remarks=f"{marking} — Accord predicted launch point of track {track_id} ({party}), "
+        callsign=f"{party} {shown_id(track_id)} launch", accord=_accord(marking, party, item_id, kind.sidc),
+        remarks=f"{marking} — Accord predicted launch point of track {shown_id(track_id)} ({party}), "
                 f"1-σ {launch[2] / 1000:.1f} km.{lost}"))
     kind = types.IMPACT
     out.append(CotEvent(
         uid=f"accord.{party}.{track_uid_part(track_id)}.impact", type=kind.cot_type, how=kind.how, time=stamp.now,
         start=stamp.now, stale=stamp.stale, lat=impact[0], lon=impact[1], ce=major / SIGMA_95_2D,
-        callsign=f"{party} {track_id} impact {when}", ellipse=(major, minor, bearing % 360.0),
+        callsign=f"{party} {shown_id(track_id)} impact {when}", ellipse=(major, minor, bearing % 360.0),
         color="ffff0000", accord=_accord(marking, party, item_id),
-        remarks=f"{marking} — Accord predicted impact of track {track_id} ({party}) at {when}; "
+        remarks=f"{marking} — Accord predicted impact of track {shown_id(track_id)} ({party}) at {when}; "
                 f"95 % ellipse {2 * major / 1000:.1f} × {2 * minor / 1000:.1f} km.{lost}"))
     return out
 
@@ -282,6 +282,17 @@ def _ring(text: str) -> list[tuple[float, float]]:
         step = math.ceil(len(pts) / MAX_RING_POINTS)
         pts = pts[:-1:step] + [pts[-1]]
     return pts
+
+
+#: the longest track id shown whole in a callsign or remarks (a longer one is cut, with "…")
+SHOWN_ID = 40
+
+
+def shown_id(track_id: str) -> str:
+    """A track id as callsigns and remarks show it: a partner's text of any length, cut to
+    :data:`SHOWN_ID` characters so that ``JPN <id> impact 23:59:43Z`` stays within a callsign's
+    100 (the UID, not the callsign, tells tracks apart)."""
+    return track_id if len(track_id) <= SHOWN_ID else track_id[:SHOWN_ID - 1] + "…"
 
 
 def track_uid_part(track_id: str) -> str:

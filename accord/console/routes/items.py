@@ -69,14 +69,19 @@ def add_routes(router: APIRouter, c: Console) -> None:
         shown = [item.marking]
         if item.kind == "warning.track":
             from accord.console.boards import impact_of, latest_prediction, prediction_times
-            from accord.console.picture import contributors, radars_of, track_facts
+            from accord.console.picture import TRAIL_MINUTES, contributors, radars_of, track_facts
 
+            # the tracks and predictions around this update only (a flight lasts minutes): every
+            # track and prediction the node ever stored was read and decoded for each view of a
+            # track, under the node's lock — seconds per page at 20,000 items, any token's to ask
+            near = {"since": item.created - timedelta(minutes=TRAIL_MINUTES),
+                    "until": item.created + timedelta(minutes=TRAIL_MINUTES)}
             facts = track_facts(item)
-            helped = contributors(item, visible_items(v, "warning.track"),
+            helped = contributors(item, visible_items(v, "warning.track", **near),
                                   radars_of(visible_items(v, "warning.radar")))
             shown += [i.marking for _, _, i in helped["parties"] if i is not None]
             shown += [r.marking for r, _, _ in helped["radars"] if r is not None]
-            pred = latest_prediction(visible_items(v, "warning.prediction"), item.originator,
+            pred = latest_prediction(visible_items(v, "warning.prediction", **near), item.originator,
                                      str(item.body.get("track_id")))
             if pred is not None:
                 times = prediction_times(pred)

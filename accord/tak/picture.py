@@ -307,7 +307,11 @@ def track_uid_part(track_id: str) -> str:
 
 
 def _uid_part(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)[:60]
+    """A radar id's, an incident's or an area code's part of a UID, as :func:`track_uid_part`:
+    the text if plain ASCII, else a digest. Replacing each other character by ``_`` kept
+    letters of other scripts (a UID Accord's own parser refuses) and gave ``R 1`` and ``R.1``
+    one UID (one symbol on every client)."""
+    return track_uid_part(text)
 
 
 def _enu(lat: float, lon: float) -> tuple[tuple[float, float, float], ...]:

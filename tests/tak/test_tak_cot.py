@@ -464,3 +464,25 @@ def test_a_partners_long_track_id_gives_events_accords_parser_accepts(kind):
         back = parse_event(ev.to_xml())
         assert back.callsign.startswith("KOR T") and len(back.callsign) <= MAX_CALLSIGN
         assert back.remarks.startswith(MARK) and len(back.remarks) <= MAX_REMARKS
+
+
+def test_a_radar_or_alert_named_in_another_script_gives_uids_accords_parser_accepts():
+    # a radar id, an incident or an area code is a partner's text: one in Hangul went into the
+    # UID as it was (str.isalnum() is true for it) and Accord's own parser refused the event;
+    # two radars "R 1" and "R.1" of one party took one UID (one symbol on every client)
+    from accord.core.items import new_item
+    from accord.core.markings import Marking
+    from accord.tak.picture import item_events
+
+    def radar(sensor: str):
+        body = {"id": sensor, "lat_deg": 37.0, "lon_deg": 129.0, "alt_m": 0.0}
+        return item_events(new_item("warning.radar", body, Marking.parse(MARK), "KOR", NOW), Stamp(NOW, 10.0))[0]
+
+    back = parse_event(radar("레이더-1").to_xml())
+    assert back.uid.startswith("accord.KOR.radar.") and back.callsign == "KOR radar 레이더-1"
+    assert radar("R 1").uid != radar("R.1").uid != radar("R_1").uid
+    assert radar("JPN-TPY1").uid == "accord.KOR.radar.JPN-TPY1"  # a plain id stays readable
+    xml = _cap("2026-12-04T12:00:00-00:00", "2026-12-04T13:00:00-00:00", incidents="사건-7").replace(
+        "<area>", "<area><geocode><valueName>x</valueName><value>경북</value></geocode>")
+    events = _placed_or_refused(_alert({"cap_xml": xml}))
+    assert events and all(e.uid.startswith("accord.KOR.alert.") for e in events)

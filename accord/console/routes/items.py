@@ -104,10 +104,32 @@ def add_routes(router: APIRouter, c: Console) -> None:
         v = viewer_of(s)
         need(v, "items:read")
         alerts_ = visible_items(v, "warning.alert")
-        board = incidents(alerts_, visible_items(v, "warning.prediction"))
+        board = incidents(alerts_, predictions_near(v, alerts_))
         names = area_names(s.lang)
         return page(request, s, "alerts.html", [i.marking for i in alerts_], incidents=board,
                     area_name=lambda code: names.get(code, code), alert_areas=alert_areas, now=now())
+
+    def predictions_near(v: Viewer, alerts_: list[Any]) -> list[Any]:
+        """The predictions ``v`` may see created within 30 minutes of an incident's messages (a
+        flight lasts minutes): all the board needs for each incident's launch and impact times.
+        Every prediction the node ever stored was read and decoded for each view, under the
+        node's lock, for any token with ``items:read``."""
+        from accord.console.picture import TRAIL_MINUTES
+
+        spans: dict[tuple[str, str], list[Any]] = {}
+        for a in alerts_:
+            key = (a.originator, str(a.body.get("incident", "?")))
+            span = spans.setdefault(key, [a.created, a.created])
+            span[0], span[1] = min(span[0], a.created), max(span[1], a.created)
+        margin = timedelta(minutes=TRAIL_MINUTES)
+        windows: list[list[Any]] = []
+        for first, last in sorted((f - margin, t + margin) for f, t in spans.values()):
+            if windows and first <= windows[-1][1]:
+                windows[-1][1] = max(windows[-1][1], last)
+            else:
+                windows.append([first, last])
+        return [p for first, last in windows
+                for p in visible_items(v, "warning.prediction", since=first, until=last)]
 
     def replay_ago(ago: str) -> int:
         """The ``ago`` parameter of the picture: whole seconds back from now, 0 to the replay

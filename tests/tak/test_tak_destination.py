@@ -248,3 +248,35 @@ def test_a_partner_s_track_never_takes_the_uid_or_callsign_of_another_party_s(jp
     assert by_item[theirs.id].callsign == "KOR T1" and by_item[theirs.id].accord["originator"] == "KOR"
     for e in conn.events:
         e.to_xml()
+
+
+def test_a_flood_of_reports_from_the_server_stores_a_bounded_number_a_minute(jpn, monkeypatch):
+    # a TAK server does not say who sent an event: any client on it sending distinct spot
+    # reports as fast as it can made as many items and ledger entries on the node, unbounded
+    from accord.tak import follower as fl
+    from accord.tak.cot import CotError, parse_event
+
+    add_destination(jpn, Destination("in", SERVER, "JPN", ("warning.*",), accept=("b-*",),
+                                     report_marking="UNCLASSIFIED//REL TO JPN"))
+    monkeypatch.setattr(fl, "REPORTS_PER_MINUTE", 20, raising=False)
+    wall = [datetime(2026, 12, 4, 12, tzinfo=timezone.utc)]
+    follower = fl.Follower(jpn, "in", wall=lambda: wall[0])
+
+    def report(n: int):
+        return parse_event((f"<event version='2.0' uid='r{n}' type='b-r-f-h-c' how='h-e' "
+                            "time='2026-12-04T12:00:00Z' start='2026-12-04T12:00:00Z' stale='2026-12-04T13:00:00Z'>"
+                            "<point lat='35.5' lon='139.5'/><detail><contact callsign='X'/></detail></event>").encode())
+
+    stored = refused = 0
+    for n in range(100):
+        try:
+            follower.take_report(report(n))
+            stored += 1
+        except CotError as exc:
+            assert "reports in a minute" in str(exc)
+            refused += 1
+    assert (stored, refused) == (20, 80)
+    assert len(jpn.items(kind="warning.report")) == 20
+    wall[0] += timedelta(seconds=61)  # a minute on, reports are taken again
+    follower.take_report(report(1000))
+    assert len(jpn.items(kind="warning.report")) == 21

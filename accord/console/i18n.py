@@ -48,6 +48,8 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
     "summary": ("Summary", "概要", "요약"),
     "nothing": ("Nothing to show.", "表示するものはありません。", "표시할 항목이 없습니다."),
     "items": ("Items", "アイテム", "항목"),
+    "counted_newest": ("counted among the node's newest items:", "ノードの最新アイテムのうち:",
+                       "노드의 최신 항목 중:"),
     "incident": ("Incident", "事案", "사건"),
     "msg_type": ("Message", "種類", "유형"),
     "areas": ("Areas", "地域", "지역"),

@@ -55,7 +55,23 @@ class Viewer:
         key = (item.originator, item.kind, str(item.marking))
         if key not in self._decided:
             self._decided[key] = bool(node.decide(item, self.party).allowed)
-        return self._decided[key]
+        return self._decided[key] and self._own_redaction(node, item)
+
+    def _own_redaction(self, node: Node, item: Item) -> bool:
+        """Whether ``item``, if it carries an intelligence object, is the version made for this
+        partner. The node stores one ``intel.stix`` item per partner whose granular markings
+        withhold something (id ``…~PARTY``: :func:`accord.intel.sharing.item_for`) besides the
+        unredacted one: another partner's version, or the unredacted one where a version for
+        this partner exists, holds properties withheld from it (its intelligence is read
+        redacted on the intel board)."""
+        from accord.intel.sharing import KIND
+
+        if item.kind != KIND:
+            return True
+        base, _, for_party = item.id.partition("~")
+        if for_party:
+            return for_party == self.party
+        return not node.get_items([f"{base}~{self.party}"])
 
 
 def page_marking(markings: Iterable[Marking]) -> Marking:

@@ -145,7 +145,8 @@ def sendable(event: CotEvent, *, source: str = "picture") -> CotEvent:
     axes and a track's course and speed finite and within :func:`parse_event`'s bounds. An
     error ``ce``/``le`` that is not a number in [0, 1e8] m becomes 9999999 (CoT's "unknown").
     A partner's item holds numbers Accord did not compute: sent as they were, a ``lat="nan"``
-    or a longitude of 309 digits went to every client, events Accord's own parser refuses."""
+    or a longitude of 309 digits went to every client, events Accord's own parser refuses. A
+    callsign longer than :data:`MAX_CALLSIGN` and remarks longer than :data:`MAX_REMARKS` are cut."""
     def bad(name: str, value: float, bounds: tuple[float, float]) -> CotError:
         return CotError(f"{event.uid}: {value:.6g} is outside [{bounds[0]:g}, {bounds[1]:g}]", source=source,
                         field=name)
@@ -171,7 +172,12 @@ def sendable(event: CotEvent, *, source: str = "picture") -> CotEvent:
             if not bounds[0] <= value <= bounds[1]:
                 raise bad(name, value, bounds)
     ce, le = ((v if ERROR_M[0] <= v <= ERROR_M[1] else UNKNOWN_ERROR_M) for v in (event.ce, event.le))
-    return event if (ce, le) == (event.ce, event.le) else replace(event, ce=ce, le=le)
+    # a partner's text (a track id, an area's name) is of any length: cut to what the parser takes
+    callsign = event.callsign[:MAX_CALLSIGN] if event.callsign is not None else None
+    remarks = event.remarks[:MAX_REMARKS] if event.remarks is not None else None
+    if (ce, le, callsign, remarks) == (event.ce, event.le, event.callsign, event.remarks):
+        return event
+    return replace(event, ce=ce, le=le, callsign=callsign, remarks=remarks)
 
 
 # --- inbound ------------------------------------------------------------------------------------

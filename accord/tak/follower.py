@@ -16,13 +16,15 @@ CoT from the server whose type matches one of the destination's ``accept`` patte
 item of kind ``warning.report`` (originator: this node; marking: the destination's
 ``report_marking``) holding the sender's callsign, position and remarks. A malformed, oversized
 or invalid event is refused with one log line and nothing stored; an event without a callsign, a
-stale one or one dated in the future is refused too. Events with Accord's own UIDs
+stale one or one dated in the future is refused too, and so
+is any report past :data:`REPORTS_PER_MINUTE` in a minute. Events with Accord's own UIDs
 (``accord.…``) are never taken back in.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import fnmatch
 import logging
@@ -46,6 +48,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("accord.tak")
 
 FUTURE_SLACK = timedelta(minutes=5)
+#: reports stored per destination in any 60 s (by the wall clock); more are refused. A TAK server
+#: does not say who sent an event, and every report is an item and a ledger entry of the node
+REPORTS_PER_MINUTE = 1200
 
 
 @dataclass
@@ -75,8 +80,9 @@ def coalesce(items: list[Item]) -> tuple[list[Item], int]:
 def _track_key(item: Item) -> tuple[str, str, str] | None:
     if item.kind not in ("warning.track", "warning.prediction"):
         return None
-    source = str(item.body.get("source") or item.originator)
-    return (item.kind, source, str(item.body.get("track_id")))
+    # the originator, as the events' UIDs: a partner's body naming another party as its
+    # ``source`` would drop that party's own update as "superseded"
+    return (item.kind, item.originator, str(item.body.get("track_id")))
 
 
 class Follower:
@@ -91,6 +97,7 @@ class Follower:
         self.stats = FollowerStats()
         self._ledgering: asyncio.Task | None = None  # the previous send's ledger write, in a thread
         self.drawn: Drawn = {}  # alerted areas on the server, by incident (a Cancel deletes them)
+        self._taken: collections.deque[datetime] = collections.deque()  # when the last reports were stored
         self._stop = asyncio.Event()
         self.connected = asyncio.Event()
 
@@ -213,10 +220,16 @@ class Follower:
                 "time": cot_time(event.time), "stale": cot_time(event.stale), "lat_deg": event.lat,
                 "lon_deg": event.lon, "hae_m": event.hae, "ce_m": event.ce, "le_m": event.le,
                 "remarks": event.remarks or ""}
+        while self._taken and self._taken[0] <= now - timedelta(seconds=60):
+            self._taken.popleft()
+        if len(self._taken) >= REPORTS_PER_MINUTE:
+            raise CotError(f"more than {REPORTS_PER_MINUTE} reports in a minute from the server", source=src,
+                           field="rate")
         assert d.report_marking is not None  # add_destination requires it with accept rules
         # created = the event's own time: the same event relayed twice is the same item
         item = new_item(dst.REPORT_KIND, body, Marking.parse(d.report_marking), self.node.party, event.time)
         self.node.put_item(item)
+        self._taken.append(now)
         self.stats.reports += 1
         log.info("TAK %s: report %s from %s stored as %s", d.name, event.type, event.callsign, item.id,
                  extra={"event": "tak.report", "item_id": item.id})

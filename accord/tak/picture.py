@@ -99,9 +99,9 @@ def track_events(body: Mapping[str, Any], *, party: str, marking: str, stamp: St
     return [CotEvent(
         uid=f"accord.{party}.{track_uid_part(track_id)}", type=kind.cot_type, how=kind.how, time=stamp.now, start=stamp.now,
         stale=stamp.stale, lat=lat, lon=lon, hae=r - EARTH_RADIUS_M, ce=ce, le=le,
-        callsign=f"{party} {track_id}", track=(course, math.hypot(ve, vn)),
+        callsign=f"{party} {shown_id(track_id)}", track=(course, math.hypot(ve, vn)),
         accord=_accord(marking, party, item_id, kind.sidc),
-        remarks=f"{marking} — Accord missile track {track_id} ({party}), altitude {(r - EARTH_RADIUS_M) / 1000:.0f} km, "
+        remarks=f"{marking} — Accord missile track {shown_id(track_id)} ({party}), altitude {(r - EARTH_RADIUS_M) / 1000:.0f} km, "
                 f"speed {math.sqrt(vx * vx + vy * vy + vz * vz):.0f} m/s. Situational awareness only.")]
 
 
@@ -131,16 +131,16 @@ def prediction_events(body: Mapping[str, Any], *, party: str, marking: str, stam
     out.append(CotEvent(
         uid=f"accord.{party}.{track_uid_part(track_id)}.launch", type=kind.cot_type, how=kind.how, time=stamp.now,
         start=stamp.now, stale=stamp.stale, lat=launch[0], lon=launch[1], ce=launch[2],
-        callsign=f"{party} {track_id} launch", accord=_accord(marking, party, item_id, kind.sidc),
-        remarks=f"{marking} — Accord predicted launch point of track {track_id} ({party}), "
+        callsign=f"{party} {shown_id(track_id)} launch", accord=_accord(marking, party, item_id, kind.sidc),
+        remarks=f"{marking} — Accord predicted launch point of track {shown_id(track_id)} ({party}), "
                 f"1-σ {launch[2] / 1000:.1f} km.{lost}"))
     kind = types.IMPACT
     out.append(CotEvent(
         uid=f"accord.{party}.{track_uid_part(track_id)}.impact", type=kind.cot_type, how=kind.how, time=stamp.now,
         start=stamp.now, stale=stamp.stale, lat=impact[0], lon=impact[1], ce=major / SIGMA_95_2D,
-        callsign=f"{party} {track_id} impact {when}", ellipse=(major, minor, bearing % 360.0),
+        callsign=f"{party} {shown_id(track_id)} impact {when}", ellipse=(major, minor, bearing % 360.0),
         color="ffff0000", accord=_accord(marking, party, item_id),
-        remarks=f"{marking} — Accord predicted impact of track {track_id} ({party}) at {when}; "
+        remarks=f"{marking} — Accord predicted impact of track {shown_id(track_id)} ({party}) at {when}; "
                 f"95 % ellipse {2 * major / 1000:.1f} × {2 * minor / 1000:.1f} km.{lost}"))
     return out
 
@@ -253,7 +253,9 @@ def item_events(item: Item, stamp: Stamp, drawn: Drawn | None = None) -> list[Co
     ``warning.alert``, ``warning.radar``; ``drawn``: see :func:`alert_events`); other kinds have no
     picture. Each is :func:`~accord.tak.cot.sendable` (an :class:`InputError` says why not)."""
     marking = str(item.marking)
-    party = str(item.body.get("source") or item.originator) if item.kind == "warning.track" else item.originator
+    # the signed originator, never a body field: a partner's track naming another party as its
+    # ``source`` took that party's UIDs (its track, its radar's) and callsign on every client
+    party = item.originator
     if item.kind == "warning.alert":
         events = alert_events(item.body, party=party, marking=marking, stamp=stamp, item_id=item.id, drawn=drawn)
     else:
@@ -282,6 +284,17 @@ def _ring(text: str) -> list[tuple[float, float]]:
     return pts
 
 
+#: the longest track id shown whole in a callsign or remarks (a longer one is cut, with "…")
+SHOWN_ID = 40
+
+
+def shown_id(track_id: str) -> str:
+    """A track id as callsigns and remarks show it: a partner's text of any length, cut to
+    :data:`SHOWN_ID` characters so that ``JPN <id> impact 23:59:43Z`` stays within a callsign's
+    100 (the UID, not the callsign, tells tracks apart)."""
+    return track_id if len(track_id) <= SHOWN_ID else track_id[:SHOWN_ID - 1] + "…"
+
+
 def track_uid_part(track_id: str) -> str:
     """A track's part of its CoT UIDs. A track id is a partner's text: one of letters, digits,
     ``-`` and ``_`` (up to 60) is used as it is (``T3`` → ``accord.JPN.T3``); any other — a
@@ -294,7 +307,11 @@ def track_uid_part(track_id: str) -> str:
 
 
 def _uid_part(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)[:60]
+    """A radar id's, an incident's or an area code's part of a UID, as :func:`track_uid_part`:
+    the text if plain ASCII, else a digest. Replacing each other character by ``_`` kept
+    letters of other scripts (a UID Accord's own parser refuses) and gave ``R 1`` and ``R.1``
+    one UID (one symbol on every client)."""
+    return track_uid_part(text)
 
 
 def _enu(lat: float, lon: float) -> tuple[tuple[float, float, float], ...]:

@@ -440,3 +440,49 @@ def test_every_xs_datetime_with_an_offset_is_read_as_its_utc_instant(when, spec,
 @given(st.floats(-90, 90))
 def test_every_latitude_python_writes_is_read_back_exactly(lat):
     assert parse_event(_event(lat=repr(lat))).lat == lat
+
+
+@pytest.mark.parametrize("kind", ["warning.track", "warning.prediction"])
+def test_a_partners_long_track_id_gives_events_accords_parser_accepts(kind):
+    # a track id is a partner's text of any length: it went whole into the callsign and the
+    # remarks, so one of 5,000 characters made events whose callsign (≤ 100) and remarks
+    # (≤ 4,000) no TAK client of Accord's own would take — and events of any size on every client
+    from accord.core.items import new_item
+    from accord.core.markings import Marking
+    from accord.tak.cot import MAX_CALLSIGN, MAX_REMARKS
+    from accord.tak.picture import item_events
+
+    long_id = "T" * 5000
+    body = {**_track(40.0, 131.0, 100_000.0), "track_id": long_id}
+    if kind == "warning.prediction":
+        body = {"t": 100.0, "track_id": long_id, "launch_lat_deg": 40.0, "launch_lon_deg": 127.0,
+                "launch_sigma_m": 500.0, "impact_lat_deg": 38.0, "impact_lon_deg": 135.0, "impact_t": 400.0,
+                "impact_ellipse_95": {"semi_major_m": 4100.0, "semi_minor_m": 1300.0, "bearing_deg": 83.0}}
+    events = item_events(new_item(kind, body, Marking.parse(MARK), "KOR", NOW), Stamp(NOW, 10.0))
+    assert events
+    for ev in events:
+        back = parse_event(ev.to_xml())
+        assert back.callsign.startswith("KOR T") and len(back.callsign) <= MAX_CALLSIGN
+        assert back.remarks.startswith(MARK) and len(back.remarks) <= MAX_REMARKS
+
+
+def test_a_radar_or_alert_named_in_another_script_gives_uids_accords_parser_accepts():
+    # a radar id, an incident or an area code is a partner's text: one in Hangul went into the
+    # UID as it was (str.isalnum() is true for it) and Accord's own parser refused the event;
+    # two radars "R 1" and "R.1" of one party took one UID (one symbol on every client)
+    from accord.core.items import new_item
+    from accord.core.markings import Marking
+    from accord.tak.picture import item_events
+
+    def radar(sensor: str):
+        body = {"id": sensor, "lat_deg": 37.0, "lon_deg": 129.0, "alt_m": 0.0}
+        return item_events(new_item("warning.radar", body, Marking.parse(MARK), "KOR", NOW), Stamp(NOW, 10.0))[0]
+
+    back = parse_event(radar("레이더-1").to_xml())
+    assert back.uid.startswith("accord.KOR.radar.") and back.callsign == "KOR radar 레이더-1"
+    assert radar("R 1").uid != radar("R.1").uid != radar("R_1").uid
+    assert radar("JPN-TPY1").uid == "accord.KOR.radar.JPN-TPY1"  # a plain id stays readable
+    xml = _cap("2026-12-04T12:00:00-00:00", "2026-12-04T13:00:00-00:00", incidents="사건-7").replace(
+        "<area>", "<area><geocode><valueName>x</valueName><value>경북</value></geocode>")
+    events = _placed_or_refused(_alert({"cap_xml": xml}))
+    assert events and all(e.uid.startswith("accord.KOR.alert.") for e in events)

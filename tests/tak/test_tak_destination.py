@@ -215,3 +215,68 @@ def test_any_event_the_parser_accepts_is_a_report_or_one_refusal(jpn, time, stal
         return
     assert item is not None and jpn.get_item(item.id).body["lat_deg"] == event.lat
     event_note("stored")
+
+
+@pytest.mark.parametrize("source", ["JPN", "J\x01PN", "JPN.radar", ""])
+def test_a_partner_s_track_never_takes_the_uid_or_callsign_of_another_party_s(jpn, source):
+    """KOR's track item naming another party in its body's ``source`` (JPN's own track id T1):
+    it must not be sent as JPN's symbol (UID ``accord.JPN.T1``, callsign ``JPN T1``) — TAK
+    replaces an event by its UID, so every client would show KOR's positions as JPN's track —
+    nor crowd JPN's own update out as "superseded", and a ``source`` XML cannot carry must not
+    stop the follower."""
+    import asyncio
+
+    from accord.tak.follower import Follower
+
+    add_destination(jpn, Destination("own", SERVER, "JPN", ("warning.*",)))
+    mine = jpn.put_item(_item(jpn, "CONFIDENTIAL", track="T1", t=1.0))
+    body = {"t": 2.0, "track_id": "T1", "x": 0.0, "y": 6.5e6, "z": 0.0, "vx": 0.0, "vy": 0.0, "vz": 0.0,
+            "source": source}
+    theirs = jpn.put_item(new_item("warning.track", body, Marking.parse("CONFIDENTIAL//REL TO JPN, KOR"), "KOR",
+                                   jpn.clock.now()))
+    follower, conn = Follower(jpn, "own"), _Recorder()
+
+    async def once() -> None:
+        await follower.send_new(conn)  # type: ignore[arg-type]
+        await follower._ledgering
+
+    asyncio.run(once())
+    by_item = {e.accord["item"]: e for e in conn.events}
+    assert set(by_item) == {mine.id, theirs.id}  # both sent: KOR's is not JPN's newer update
+    assert by_item[mine.id].uid == "accord.JPN.T1"
+    assert by_item[theirs.id].uid == "accord.KOR.T1"
+    assert by_item[theirs.id].callsign == "KOR T1" and by_item[theirs.id].accord["originator"] == "KOR"
+    for e in conn.events:
+        e.to_xml()
+
+
+def test_a_flood_of_reports_from_the_server_stores_a_bounded_number_a_minute(jpn, monkeypatch):
+    # a TAK server does not say who sent an event: any client on it sending distinct spot
+    # reports as fast as it can made as many items and ledger entries on the node, unbounded
+    from accord.tak import follower as fl
+    from accord.tak.cot import CotError, parse_event
+
+    add_destination(jpn, Destination("in", SERVER, "JPN", ("warning.*",), accept=("b-*",),
+                                     report_marking="UNCLASSIFIED//REL TO JPN"))
+    monkeypatch.setattr(fl, "REPORTS_PER_MINUTE", 20, raising=False)
+    wall = [datetime(2026, 12, 4, 12, tzinfo=timezone.utc)]
+    follower = fl.Follower(jpn, "in", wall=lambda: wall[0])
+
+    def report(n: int):
+        return parse_event((f"<event version='2.0' uid='r{n}' type='b-r-f-h-c' how='h-e' "
+                            "time='2026-12-04T12:00:00Z' start='2026-12-04T12:00:00Z' stale='2026-12-04T13:00:00Z'>"
+                            "<point lat='35.5' lon='139.5'/><detail><contact callsign='X'/></detail></event>").encode())
+
+    stored = refused = 0
+    for n in range(100):
+        try:
+            follower.take_report(report(n))
+            stored += 1
+        except CotError as exc:
+            assert "reports in a minute" in str(exc)
+            refused += 1
+    assert (stored, refused) == (20, 80)
+    assert len(jpn.items(kind="warning.report")) == 20
+    wall[0] += timedelta(seconds=61)  # a minute on, reports are taken again
+    follower.take_report(report(1000))
+    assert len(jpn.items(kind="warning.report")) == 21

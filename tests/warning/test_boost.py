@@ -4,6 +4,7 @@ narrows as the burn goes on, and a short shot is not said to reach far."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -16,10 +17,17 @@ from accord.warning.frames import ecef_to_lla, great_circle_m
 P_TRACK = np.diag([300.0**2] * 3 + [20.0**2] * 3)
 
 
+@functools.cache
 def _flight(lat, lon, alat, alon, kind="minimum-energy", **kw):
+    """A solved launch and its flight, solved once per launch for the module (solving flies the
+    simulator's pure-Python RK4 a few dozen times: ~0.3 s; five tests share the overflight). Its
+    arrays are read-only, so no test changes what another reads."""
     spec = sim.solve_launch(sim.LaunchSpec(id="X", launch_t=0.0, launch_lat_deg=lat, launch_lon_deg=lon,
                                            aim_lat_deg=alat, aim_lon_deg=alon, trajectory=kind, **kw))
-    return spec, sim.fly(spec)
+    fl = sim.fly(spec)
+    for a in (fl.t, fl.r, fl.v, fl.a_start, fl.a_end, fl.impact_ecef):
+        a.setflags(write=False)
+    return spec, fl
 
 
 def _reach_at(pred, lat, lon):

@@ -45,12 +45,8 @@ def test_a_group_lists_each_command_on_its_summary_not_its_docstring_lines():
         assert all("\n" not in p for p in info.help.split("\n\n")), info.callback
 
 
-def test_every_option_of_every_command_says_what_it_is_for():
-    """``--help`` named ``--series``, ``--owner``, ``--text``, ``--title`` … with no word on what
-    they take or do (15 options of ``dialogue``, ``node item list --kind``, ``policy explain
-    --json``, ``intel add-collection --description``)."""
-    root = typer.main.get_command(app)
-
+def _leaf_commands():
+    """(path, click command) of every command of the CLI that runs something (not a group)."""
     def walk(command, path):
         if hasattr(command, "list_commands"):
             ctx = type(command).context_class(command)
@@ -59,7 +55,14 @@ def test_every_option_of_every_command_says_what_it_is_for():
         else:
             yield path, command
 
-    bare = [f"accord {' '.join(path)} {param.opts[0]}" for path, command in walk(root, [])
+    return walk(typer.main.get_command(app), [])
+
+
+def test_every_option_of_every_command_says_what_it_is_for():
+    """``--help`` named ``--series``, ``--owner``, ``--text``, ``--title`` … with no word on what
+    they take or do (15 options of ``dialogue``, ``node item list --kind``, ``policy explain
+    --json``, ``intel add-collection --description``)."""
+    bare = [f"accord {' '.join(path)} {param.opts[0]}" for path, command in _leaf_commands()
             for param in command.params
             if type(param).__name__.endswith("Option") and not (param.help or "").strip()]
     assert bare == []
@@ -81,17 +84,7 @@ def test_help_shows_no_rest_double_backquotes():
 def test_every_argument_of_every_command_says_what_it_is():
     """``accord agreement sign|verify|show|add --help`` listed their one argument as a bare
     ``file <path> [required]``, the only arguments of the CLI with no word on what they take."""
-    root = typer.main.get_command(app)
-
-    def walk(command, path):
-        if hasattr(command, "list_commands"):
-            ctx = type(command).context_class(command)
-            for name in command.list_commands(ctx):
-                yield from walk(command.get_command(ctx, name), [*path, name])
-        else:
-            yield path, command
-
-    bare = [f"accord {' '.join(path)} {param.name}" for path, command in walk(root, [])
+    bare = [f"accord {' '.join(path)} {param.name}" for path, command in _leaf_commands()
             for param in command.params
             if type(param).__name__.endswith("Argument") and not (getattr(param, "help", None) or "").strip()]
     assert bare == []

@@ -50,3 +50,21 @@ def partner(app, world) -> TestClient:
 def served(app):
     with Served(app) as s:
         yield s
+
+
+@pytest.fixture
+def items_read(monkeypatch) -> list[int]:
+    """How many items each ``Node.items`` call of the test returned, in order: what a page read
+    and decoded from the store (the boards must not read the node's whole history)."""
+    from accord.node import Node
+
+    read: list[int] = []
+    real = Node.items
+
+    def counting(self, *args, **kwargs):
+        out = real(self, *args, **kwargs)
+        read.append(len(out))
+        return out
+
+    monkeypatch.setattr(Node, "items", counting)
+    return read

@@ -341,56 +341,38 @@ def test_markup_a_partner_puts_in_any_field_is_shown_as_text_on_every_page(admin
     assert "onerror=alert(1)&gt;&lt;x-pwn&gt;" in admin.get("/console/alerts").text  # shown, as text
 
 
-def test_a_partners_overview_reads_a_bounded_number_of_items(partner, world, clock, monkeypatch):
+def test_a_partners_overview_reads_a_bounded_number_of_items(partner, world, clock, monkeypatch, items_read):
     # a partner's overview read and decoded every item the node ever stored, under the node's
     # lock, to count what it may see: ~0.8 s a page at 20,000 items, any partner's to repeat
     from datetime import timedelta
 
     from accord.console.routes import items as routes_items
     from accord.core.items import new_item
-    from accord.node import Node
 
     monkeypatch.setattr(routes_items, "PARTNER_SCAN", 50)
     mk = M("SECRET//REL TO JPN, KOR")
     for k in range(300):
         world.jpn.put_item(new_item("warning.track", {"t": float(k), "track_id": f"T{k}"}, mk, "JPN",
                                     clock.now() - timedelta(hours=5) + timedelta(seconds=k)))
-    read: list[int] = []
-    real = Node.items
-
-    def counting(self, *args, **kwargs):
-        out = real(self, *args, **kwargs)
-        read.append(len(out))
-        return out
-
-    monkeypatch.setattr(Node, "items", counting)
+    items_read.clear()  # the page's reads only
     page = partner.get("/console/").text
-    assert sum(read) <= 50, read
+    assert sum(items_read) <= 50, items_read
     assert world.releasable.id in page and 'id="counted-newest"' in page  # the newest, and it says so
 
 
-def test_the_alerts_board_reads_only_the_predictions_around_its_incidents(admin, world, clock, monkeypatch):
+def test_the_alerts_board_reads_only_the_predictions_around_its_incidents(admin, world, clock, items_read):
     # the board read and decoded every prediction the node ever stored, under the node's lock,
     # for each view (predictions come with every track update: hundreds of thousands an hour)
     from datetime import timedelta
 
     from accord.core.items import new_item
-    from accord.node import Node
 
     mk = M("SECRET//REL TO JPN, KOR")
     for k in range(300):
         world.jpn.put_item(new_item("warning.prediction", {"t": float(k), "track_id": f"OLD{k}"}, mk, "JPN",
                                     clock.now() - timedelta(hours=5) + timedelta(seconds=k)))
     prediction(world.jpn, 30.0, 0.0, 420.0)  # T-1's, the incident's track: its impact time is shown
-    read: list[int] = []
-    real = Node.items
-
-    def counting(self, *args, **kwargs):
-        out = real(self, *args, **kwargs)
-        read.append(len(out))
-        return out
-
-    monkeypatch.setattr(Node, "items", counting)
+    items_read.clear()  # the page's reads only
     page = admin.get("/console/alerts").text
-    assert sum(read) < 50, read
+    assert sum(items_read) < 50, items_read
     assert 'data-until="' in page  # the incident's impact countdown, from T-1's prediction

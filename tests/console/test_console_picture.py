@@ -235,13 +235,12 @@ def test_the_packaged_land_outlines_are_those_of_the_packaged_geography():
     assert picture.land_path().startswith("M") and picture.land_path().count("Z") > 10
 
 
-def test_a_tracks_page_reads_only_the_tracks_and_predictions_around_it(partner, world, clock, monkeypatch):
+def test_a_tracks_page_reads_only_the_tracks_and_predictions_around_it(partner, world, clock, items_read):
     # every view of a track read and decoded every track and prediction the node ever stored,
     # under the node's lock: ~0.9 s a page at 20,000 items, for any token that may read items
     # (a partner's too), growing with the node's history
     from datetime import timedelta
 
-    from accord.node import Node
 
     mk = Marking.parse("SECRET//REL TO JPN, KOR")
     hours_ago = clock.now() - timedelta(hours=5)
@@ -252,15 +251,7 @@ def test_a_tracks_page_reads_only_the_tracks_and_predictions_around_it(partner, 
         world.jpn.put_item(item)
     now_track = track(world.jpn, "JPN", "T-1", 30.0, 39.0, 128.0, "SECRET//REL TO JPN, KOR")
     prediction(world.jpn, 30.0, 0.0, 420.0)
-    read: list[int] = []
-    real = Node.items
-
-    def counting(self, *args, **kwargs):
-        out = real(self, *args, **kwargs)
-        read.append(len(out))
-        return out
-
-    monkeypatch.setattr(Node, "items", counting)
+    items_read.clear()  # the page's reads only
     page = partner.get(f"/console/items/{now_track.id}").text
     assert "33.000° N, 130.000° E" in page  # its latest prediction is still found
-    assert sum(read) < 100, read
+    assert sum(items_read) < 100, items_read

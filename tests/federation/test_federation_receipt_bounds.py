@@ -43,12 +43,18 @@ def test_a_number_acknowledged_again_under_another_index_keeps_one_check(node_pa
     assert _waiting(jpn, "KOR") == [(1, 1), (2, 2), (3, 3)]   # the first index named, kept
 
 
+def _stored_receipts_under_a_cap_of_3(jpn, monkeypatch, n: int) -> list[Receipt]:
+    """``n`` notes JPN shared with KOR, and the ``stored`` receipts KOR would give them (each
+    naming its own sequence number as its ledger index), with the cap of waiting checks at 3."""
+    monkeypatch.setattr(receipts, "MAX_PENDING", 3)
+    sent = [share(jpn, note(jpn, k), "KOR") for k in range(n)]
+    return [Receipt("JPN", s.seq, s.item_id, "stored", consumed=True, ledger_index=s.seq) for s in sent]
+
+
 def test_receipts_past_the_cap_of_waiting_checks_are_counted_unchecked_not_stored(node_pair, monkeypatch):
     nodes = node_pair
     jpn = nodes["JPN"]
-    monkeypatch.setattr(receipts, "MAX_PENDING", 3)
-    sent = [share(jpn, note(jpn, n), "KOR") for n in range(5)]
-    given = [Receipt("JPN", s.seq, s.item_id, "stored", consumed=True, ledger_index=s.seq) for s in sent]
+    given = _stored_receipts_under_a_cap_of_3(jpn, monkeypatch, 5)
     assert _record(jpn, "KOR", given[:2]) == 0
     assert _record(jpn, "KOR", given[2:]) == 2          # room for one more of three
     assert [seq for seq, _ in _waiting(jpn, "KOR")] == [1, 2, 3]
@@ -176,9 +182,7 @@ def test_a_negative_pending_count_does_not_raise_the_cap_the_rows_are_counted_an
     rows past it. A count below 0 is not trusted: the rows are counted, and the count set to them."""
     nodes = node_pair
     jpn = nodes["JPN"]
-    monkeypatch.setattr(receipts, "MAX_PENDING", 3)
-    sent = [share(jpn, note(jpn, n), "KOR") for n in range(6)]
-    given = [Receipt("JPN", s.seq, s.item_id, "stored", consumed=True, ledger_index=s.seq) for s in sent]
+    given = _stored_receipts_under_a_cap_of_3(jpn, monkeypatch, 6)
     assert _record(jpn, "KOR", given[:1]) == 0
     _set_count(jpn, "KOR", -5)
     assert _record(jpn, "KOR", given[1:]) == 3           # room for two more of five, not for all
@@ -190,9 +194,7 @@ def test_a_missing_pending_count_does_not_lift_the_cap(node_pair, monkeypatch):
     whole MAX_PENDING more on top of the rows held."""
     nodes = node_pair
     jpn = nodes["JPN"]
-    monkeypatch.setattr(receipts, "MAX_PENDING", 3)
-    sent = [share(jpn, note(jpn, n), "KOR") for n in range(5)]
-    given = [Receipt("JPN", s.seq, s.item_id, "stored", consumed=True, ledger_index=s.seq) for s in sent]
+    given = _stored_receipts_under_a_cap_of_3(jpn, monkeypatch, 5)
     assert _record(jpn, "KOR", given[:3]) == 0
     with write_lock(jpn), transaction(jpn.conn):
         jpn.conn.execute("DELETE FROM fed_partner_state WHERE party = 'KOR'")
@@ -207,9 +209,7 @@ def test_a_pending_count_that_is_not_a_number_neither_stops_acknowledgements_nor
     acknowledgement from the partner."""
     nodes = node_pair
     jpn = nodes["JPN"]
-    monkeypatch.setattr(receipts, "MAX_PENDING", 3)
-    sent = [share(jpn, note(jpn, n), "KOR") for n in range(4)]
-    given = [Receipt("JPN", s.seq, s.item_id, "stored", consumed=True, ledger_index=s.seq) for s in sent]
+    given = _stored_receipts_under_a_cap_of_3(jpn, monkeypatch, 4)
     assert _record(jpn, "KOR", given[:2]) == 0
     _set_count(jpn, "KOR", "many")
     assert _record(jpn, "KOR", given[2:]) == 1

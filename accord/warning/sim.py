@@ -324,13 +324,16 @@ def solve_launch(spec: LaunchSpec) -> LaunchSpec:
     target = float(great_circle_m(spec.launch_lat_deg, spec.launch_lon_deg,
                                   spec.aim_lat_deg, spec.aim_lon_deg))
     tb_lo, tb_hi = spec.vertical_s + 5.0, 300.0
-    if _max_range(spec, tb_hi)[0] < target:
+    # Brent's method evaluates the bracket's ends again and ends on a burn time it has flown:
+    # each burn time's batch is flown once
+    max_range = functools.cache(functools.partial(_max_range, spec))
+    if max_range(tb_hi)[0] < target:
         raise InputError(f"missile {spec.id}: aim point {target / 1e3:.0f} km away is out of reach")
-    if _max_range(spec, tb_lo)[0] > target:
+    if max_range(tb_lo)[0] > target:
         raise InputError(f"missile {spec.id}: aim point {target / 1e3:.0f} km away is too close")
-    tb_min = brentq(lambda tb: _max_range(spec, tb)[0] - target, tb_lo, tb_hi, xtol=1e-2)
+    tb_min = brentq(lambda tb: max_range(tb)[0] - target, tb_lo, tb_hi, xtol=1e-2)
     if spec.trajectory == "minimum-energy":
-        gamma = _max_range(spec, tb_min)[1]
+        gamma = max_range(tb_min)[1]
 
         # the optimum is flat in γ: close the last metres with the burn time at that γ
         def miss(tb_: float) -> float:

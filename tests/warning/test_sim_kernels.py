@@ -1,6 +1,7 @@
-"""The simulator's compiled flight (``accord.warning.sim_kernels``) gives the numpy reference's
-bits: the boost over a batch of pitch programs (the launch solution's inner loop) and a whole
-flight's nodes, on motors and pitch programs unlike the probe ``compiled_boost`` checks."""
+"""The simulator's fast paths change no output: its compiled flight (``accord.warning.sim_kernels``)
+gives the numpy reference's bits — the boost over a batch of pitch programs (the launch solution's
+inner loop) and a whole flight's nodes, on motors and pitch programs unlike the probe
+``compiled_boost`` checks — and solving a launch flies no burn time twice."""
 
 from __future__ import annotations
 
@@ -44,3 +45,15 @@ def test_a_flights_nodes_have_the_numpy_bits(a0, f, tv, tb, elev):
     else:
         assert not isinstance(got, str)
         assert _bits(got) == _bits(want)
+
+
+def test_solving_a_launch_flies_each_burn_time_once(monkeypatch):
+    """Brent's method evaluates its bracket's ends again and ends on a burn time it has flown:
+    solve_launch flies each burn time's batch of pitch programs once."""
+    flown = []
+    max_range = sim._max_range
+    monkeypatch.setattr(sim, "_max_range", lambda spec, tb: flown.append(tb) or max_range(spec, tb))
+    sim.solve_launch(sim.LaunchSpec(id="M1", launch_t=0.0, launch_lat_deg=39.2, launch_lon_deg=127.1,
+                                    aim_lat_deg=41.46, aim_lon_deg=132.59))
+    assert len(flown) > 5
+    assert len(set(flown)) == len(flown), sorted(flown)

@@ -2,7 +2,7 @@
 :func:`boost_accels`, :func:`ballistic_arc`.
 
 Solving a launch (:func:`accord.warning.sim.solve_launch`) flies the boost of a batch of pitch
-programs some fifteen times per missile, about 400 RK4 steps each, and flying it
+programs about ten times per missile, up to 600 RK4 steps each, and flying it
 (:func:`accord.warning.sim.fly`) adds the ballistic arc, one RK4 step a second; written as numpy
 expressions over the small batch that is some 185,000 calls of the in-plane acceleration and
 about half a second of interpreter overhead per missile. These kernels do the same arithmetic in

@@ -60,7 +60,7 @@ def _module_file(package: Path, module: str) -> Path | None:
 # module not listed, so the list cannot fall behind the code. This module is listed too: an edit
 # of how the kernels are decorated starts a fresh cache as well.
 KERNEL_MODULES = ("kernel_cache", "prediction", "boost.flight", "boost.likelihood", "boost.predict",
-                  "tracking.burnout", "tracking.filters", "tracking.history", "tracking.kernels")
+                  "sim_kernels", "tracking.burnout", "tracking.filters", "tracking.history", "tracking.kernels")
 
 
 def kernel_sources(package: Path = PACKAGE, modules: tuple[str, ...] = KERNEL_MODULES) -> list[Path]:

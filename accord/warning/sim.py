@@ -33,6 +33,7 @@ output.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ from accord.warning.io import (
     write_truth,
 )
 from accord.warning.io.fileset import write_file_set
+from accord.warning.sim_kernels import ballistic_arc, boost_accels, boost_batch
 
 TRAJECTORIES = ("minimum-energy", "lofted", "depressed")
 DT_BOOST_S = 0.5
@@ -195,8 +197,44 @@ def _boost_taus(m: _Motor) -> np.ndarray:
     return np.concatenate([np.linspace(0.0, m.tv, n1 + 1), np.linspace(m.tv, m.tb, n2 + 1)[1:]])
 
 
-def _boost(m: _Motor, gamma_b: np.ndarray, record: bool = False):
-    """RK4 through the boost for a batch of burnout elevations; in-plane (r, v) at burnout."""
+def _boost(m: _Motor, gamma_b: np.ndarray):
+    """RK4 through the boost for a batch of burnout elevations: in-plane (r, v) at burnout and
+    whether each flew into the ground. Compiled (:func:`accord.warning.sim_kernels.boost_batch`)
+    where :func:`compiled_boost` found it gives the bits of :func:`_boost_numpy`, else that."""
+    fused = compiled_boost()
+    if fused is None:
+        return _boost_numpy(m, gamma_b)[:3]
+    r, v, crashed, _, _ = boost_batch(_boost_taus(m), np.ascontiguousarray(gamma_b, dtype=float),
+                                      float(m.a0), float(m.f), float(m.tv), float(m.tb), fused)
+    return r, v, crashed
+
+
+@functools.cache
+def compiled_boost() -> bool | None:
+    """Whether the compiled flight (:mod:`accord.warning.sim_kernels`) reproduces numpy's
+    arithmetic on this machine, and how: ``fused`` (True/False) if its boost over a batch of pitch
+    programs and its nodes of a whole flight give the bits of the numpy reference
+    (:func:`_boost_numpy`, :func:`_flight_nodes_numpy`) on a probe motor; None if neither form
+    does, and the numpy reference is flown instead. Checked once per process (the kernels are
+    compiled, or loaded from their on-disk cache, here)."""
+    m = _Motor(r0=np.zeros(3), e1=np.zeros(3), e2=np.zeros(3), a0=38.0, f=0.12, tv=5.3, tb=25.1)
+    batch = _boost_numpy(m, _GAMMA_GRID)[:3]
+    nodes = _flight_nodes_numpy(m, float(_GAMMA_GRID[30]))
+    assert not isinstance(nodes, str)
+    want = [np.asarray(z, dtype=complex).reshape(-1) for z in nodes]
+    for fused in (True, False):
+        got = boost_batch(_boost_taus(m), _GAMMA_GRID, m.a0, m.f, m.tv, m.tb, fused)[:3]
+        nodes = _flight_nodes_compiled(m, float(_GAMMA_GRID[30]), fused)
+        if isinstance(nodes, str):
+            continue
+        flight = [np.asarray(z, dtype=complex).reshape(-1) for z in nodes]
+        if all(a.tobytes() == b.tobytes() for a, b in zip((*got, *flight), (*batch, *want))):
+            return fused
+    return None
+
+
+def _boost_numpy(m: _Motor, gamma_b: np.ndarray, record: bool = False):
+    """The numpy reference of :func:`_boost` (``_rk4``/``_accel`` on the batch)."""
     n = gamma_b.shape[0]
     r = np.full(n, EARTH_RADIUS_M + 0j)
     v = np.zeros(n, dtype=complex)
@@ -241,7 +279,7 @@ def _kepler_range(r: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 def _fly(m: _Motor, gamma_b: np.ndarray) -> np.ndarray:
     """Down-range (m) of a batch of pitch programs; NaN if it crashes in boost or never lands."""
-    r, v, crashed, *_ = _boost(m, gamma_b)
+    r, v, crashed = _boost(m, gamma_b)
     rng = _kepler_range(r, v)
     return np.where(crashed, np.nan, rng)
 
@@ -286,13 +324,16 @@ def solve_launch(spec: LaunchSpec) -> LaunchSpec:
     target = float(great_circle_m(spec.launch_lat_deg, spec.launch_lon_deg,
                                   spec.aim_lat_deg, spec.aim_lon_deg))
     tb_lo, tb_hi = spec.vertical_s + 5.0, 300.0
-    if _max_range(spec, tb_hi)[0] < target:
+    # Brent's method evaluates the bracket's ends again and ends on a burn time it has flown:
+    # each burn time's batch is flown once
+    max_range = functools.cache(functools.partial(_max_range, spec))
+    if max_range(tb_hi)[0] < target:
         raise InputError(f"missile {spec.id}: aim point {target / 1e3:.0f} km away is out of reach")
-    if _max_range(spec, tb_lo)[0] > target:
+    if max_range(tb_lo)[0] > target:
         raise InputError(f"missile {spec.id}: aim point {target / 1e3:.0f} km away is too close")
-    tb_min = brentq(lambda tb: _max_range(spec, tb)[0] - target, tb_lo, tb_hi, xtol=1e-2)
+    tb_min = brentq(lambda tb: max_range(tb)[0] - target, tb_lo, tb_hi, xtol=1e-2)
     if spec.trajectory == "minimum-energy":
-        gamma = _max_range(spec, tb_min)[1]
+        gamma = max_range(tb_min)[1]
 
         # the optimum is flat in γ: close the last metres with the burn time at that γ
         def miss(tb_: float) -> float:
@@ -368,15 +409,39 @@ class Flight:
                      apogee_km=float(alt.max()) / 1e3, lofted=self.spec.trajectory == "lofted")
 
 
-def fly(spec: LaunchSpec) -> Flight:
-    """Solve (if needed) and integrate one missile's flight from launch to impact (RK4)."""
-    spec = solve_launch(spec)
-    assert spec.burn_time_s is not None and spec.burnout_elev_deg is not None  # solve_launch sets both
-    m = _motor(spec, spec.burn_time_s)
-    gb = np.array([np.radians(spec.burnout_elev_deg)])
-    r, v, crashed, taus, rs, vs = _boost(m, gb, record=True)
+Nodes = tuple[list | np.ndarray, list | np.ndarray, list | np.ndarray, list | np.ndarray, list | np.ndarray]
+
+
+def _flight_nodes(m: _Motor, gamma_b: float) -> Nodes | str:
+    """The flight's nodes ``(τ, r, v, a_start, a_end)`` (in-plane, complex), or why there are none
+    (``"crashed"``, ``"no impact"``): compiled (:mod:`accord.warning.sim_kernels`) where
+    :func:`compiled_boost` found it gives the bits of :func:`_flight_nodes_numpy`, else that."""
+    fused = compiled_boost()
+    return _flight_nodes_numpy(m, gamma_b) if fused is None else _flight_nodes_compiled(m, gamma_b, fused)
+
+
+def _flight_nodes_compiled(m: _Motor, gamma_b: float, fused: bool) -> Nodes | str:
+    """:func:`_flight_nodes` by the kernels, reproducing numpy's complex products as ``fused``."""
+    gb = np.array([gamma_b])
+    taus = _boost_taus(m)
+    r, v, crashed, rs, vs = boost_batch(taus, gb, float(m.a0), float(m.f), float(m.tv), float(m.tb), fused)
     if crashed[0]:
-        raise InputError(f"missile {spec.id}: the pitch program flies into the ground")
+        return "crashed"
+    acc = boost_accels(taus, rs, gamma_b, float(m.a0), float(m.f), float(m.tv), float(m.tb), fused)
+    t, rb, vb, as_, ae, landed = ballistic_arc(r[0], v[0], float(taus[-1]), float(m.tb), MAX_FLIGHT_S,
+                                               DT_BALLISTIC_S, fused)
+    if not landed:
+        return "no impact"
+    return (np.concatenate([taus, t]), np.concatenate([rs, rb]), np.concatenate([vs, vb]),
+            np.concatenate([acc[:-1], as_]), np.concatenate([acc[1:], ae]))
+
+
+def _flight_nodes_numpy(m: _Motor, gamma_b: float) -> Nodes | str:
+    """The numpy reference of :func:`_flight_nodes`: RK4 with :func:`_rk4` node by node."""
+    gb = np.array([gamma_b])
+    r, v, crashed, taus, rs, vs = _boost_numpy(m, gb, record=True)
+    if crashed[0]:
+        return "crashed"
     tau = [float(x) for x in taus]
     rr, vv = list(rs), list(vs)
     acc_s = [_accel(taus[k], rs[k], m, gb)[0] for k in range(len(taus) - 1)]
@@ -389,10 +454,24 @@ def fly(spec: LaunchSpec) -> Flight:
         acc_e.append(_accel(t_now, r, m, None)[0])
         tau.append(t_now); rr.append(r[:1].copy()); vv.append(v[:1].copy())
         if abs(r[0]) < EARTH_RADIUS_M:
-            break
-    else:
+            return tau, rr, vv, acc_s, acc_e
+    return "no impact"
+
+
+def fly(spec: LaunchSpec) -> Flight:
+    """Solve (if needed) and integrate one missile's flight from launch to impact (RK4)."""
+    spec = solve_launch(spec)
+    assert spec.burn_time_s is not None and spec.burnout_elev_deg is not None  # solve_launch sets both
+    m = _motor(spec, spec.burn_time_s)
+    nodes = _flight_nodes(m, np.radians(spec.burnout_elev_deg))
+    if nodes == "crashed":
+        raise InputError(f"missile {spec.id}: the pitch program flies into the ground")
+    if nodes == "no impact":
         raise InputError(f"missile {spec.id}: no impact within {MAX_FLIGHT_S:.0f} s")
-    def to_ecef(z: list) -> np.ndarray:  # in-plane complex → ECEF
+    assert not isinstance(nodes, str)
+    tau, rr, vv, acc_s, acc_e = nodes
+
+    def to_ecef(z: list | np.ndarray) -> np.ndarray:  # in-plane complex → ECEF
         c = np.asarray(z, dtype=complex).reshape(-1)
         return c.real[:, None] * m.e1 + c.imag[:, None] * m.e2
 

@@ -150,7 +150,8 @@ def _suite_store(request: Any, monkeypatch: Any) -> Any:
 
 # --- where the suite's time goes (ACCORD_TEST_CPU_LOG=FILE) ----------------------------------
 # One line a test appended to FILE: CPU seconds of the pytest process, CPU seconds of the
-# subprocesses it waited for (servers, CLIs, browsers), wall seconds, the store, the test's id.
+# subprocesses it waited for (servers, CLIs, browsers), wall seconds, the store, the test's id,
+# then when it ended (Unix time) and which pytest process ran it — to see what runs last.
 # The suite is bounded by CPU on a 2-core machine, so this, not --durations (wall time, which
 # counts waiting for a busy core), says which tests to make cheaper.
 _CPU_LOG = os.environ.get("ACCORD_TEST_CPU_LOG")
@@ -168,4 +169,5 @@ if _CPU_LOG:
         yield
         (own1, kids1), wall = _cpu(), time.monotonic() - wall0
         with open(_CPU_LOG, "a", encoding="utf-8") as log:  # one short line: an atomic append
-            log.write(f"{own1 - own0:.2f}\t{kids1 - kids0:.2f}\t{wall:.2f}\t{TEST_STORE}\t{item.nodeid}\n")
+            log.write(f"{own1 - own0:.2f}\t{kids1 - kids0:.2f}\t{wall:.2f}\t{TEST_STORE}\t{item.nodeid}"
+                      f"\t{time.time():.1f}\t{os.environ.get('PYTEST_XDIST_WORKER', '-')}\n")

@@ -171,13 +171,21 @@ def _accel(tau: float, r: np.ndarray, m: _Motor, gamma_b: np.ndarray | None) -> 
     y towards the aim): ``ĥ = i r̂``, so ``u = cos γ ĥ + sin γ r̂ = r̂ (sin γ + i cos γ)``.
     """
     rn = np.abs(r)
-    acc = (-MU / rn**3) * r
+    acc = (-MU / _cube(rn)) * r
     if gamma_b is None:
         return acc
     frac = min(max((tau - m.tv) / (m.tb - m.tv), 0.0), 1.0)
     gamma = np.pi / 2 - (np.pi / 2 - gamma_b) * frac
     a_t = m.a0 / (1.0 - m.f * min(tau, m.tb) / m.tb)
     return acc + (a_t / rn) * r * (np.sin(gamma) + 1j * np.cos(gamma))
+
+
+def _cube(x: np.ndarray) -> np.ndarray:
+    """``x³`` element by element as libm's ``pow(x, 3)`` gives it, which the compiled kernels
+    (``math.pow``) call too. numpy's own ``power`` is SIMD code on some CPUs — on AVX-512,
+    Intel's SVML, whose last bit differs from libm's for about one value in twenty —, so ``x**3``
+    would make the reference's bits depend on the CPU and part from the kernels'."""
+    return np.array([math.pow(v, 3.0) for v in x.ravel().tolist()]).reshape(x.shape)
 
 
 def _rk4(tau: float, r: np.ndarray, v: np.ndarray, dt: float, m: _Motor,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,9 +36,12 @@ from accord.errors import AccordError, ConfigError, InputError, NotFoundError
 from accord.store.base import ensure_schema
 from accord.tak.client import TakServer
 from accord.tak.cot import TYPE_RE
+from accord.tak.picture import Drawn
 
 if TYPE_CHECKING:
     from accord.node import Node
+
+log = logging.getLogger("accord.tak")
 
 SENT_EVENT = "item.sent_tak"
 REPORT_KIND = "warning.report"
@@ -49,7 +53,16 @@ CREATE TABLE IF NOT EXISTS tak_destinations (
     cursor     INTEGER NOT NULL, -- next ledger index to read
     added      TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tak_drawn (
+    destination TEXT PRIMARY KEY, -- a tak_destinations name
+    areas       TEXT NOT NULL     -- JSON: incident → {uid: [lat, lon]}, the alerted areas drawn on its server
+);
 """
+
+#: the most incidents whose areas a destination remembers (the oldest drawn is forgotten first;
+#: its areas fade on the clients at their CAP expiry): a partner issuing alert after alert with
+#: new incident ids cannot grow the node's memory or its database without bound
+MAX_DRAWN_INCIDENTS = 1_000
 
 
 @dataclass(frozen=True)
@@ -148,7 +161,26 @@ def remove_destination(node: Node, name: str) -> Destination:
     with node.write_lock:
         with node.conn:
             node.conn.execute("DELETE FROM tak_destinations WHERE name = ?", (name,))
+            node.conn.execute("DELETE FROM tak_drawn WHERE destination = ?", (name,))
     return dest
+
+
+def drawn_areas(node: Node, name: str) -> Drawn:
+    """The alerted areas destination ``name`` has drawn and no Cancel has deleted yet, as
+    :func:`record_sent` last recorded them (empty if none, or if the record does not read)."""
+    _ready(node)
+    row = node.conn.execute("SELECT areas FROM tak_drawn WHERE destination = ?", (name,)).fetchone()
+    if row is None:
+        return {}
+    try:
+        data = json.loads(row[0])
+        return {str(incident): {str(uid): (float(lat), float(lon)) for uid, (lat, lon) in areas.items()}
+                for incident, areas in data.items()}
+    except (ValueError, TypeError, AttributeError) as exc:
+        log.warning("TAK %s: the record of drawn areas does not read (%s); an all-clear deletes only "
+                    "the areas it names until the next alert", name, str(exc)[:200],
+                    extra={"event": "tak.drawn_unreadable"})
+        return {}
 
 
 def decide(node: Node, item: Item, dest: Destination) -> Decision:
@@ -192,9 +224,11 @@ def new_items(node: Node, dest: Destination, *, limit: int = 5000) -> tuple[list
     return items, max(end, dest.cursor)
 
 
-def record_sent(node: Node, dest: Destination, sent: list[tuple[Item, list[str]]], cursor: int) -> None:
+def record_sent(node: Node, dest: Destination, sent: list[tuple[Item, list[str]]], cursor: int,
+                drawn: Drawn | None = None) -> None:
     """Ledger one ``item.sent_tak`` per item sent (with the UIDs of its events) and move the
-    cursor, in one transaction."""
+    cursor, in one transaction; with ``drawn``, record the areas drawn after this send (what
+    :func:`drawn_areas` reads when the destination's follower starts again)."""
     from accord.store.base import transaction
 
     now = node.clock.now()
@@ -205,3 +239,6 @@ def record_sent(node: Node, dest: Destination, sent: list[tuple[Item, list[str]]
                                                    "server": dest.server.url, "uids": uids}, now)
                                      for item, uids in sent])
             node.conn.execute("UPDATE tak_destinations SET cursor = ? WHERE name = ?", (cursor, dest.name))
+            if drawn is not None:
+                node.conn.execute("INSERT INTO tak_drawn(destination, areas) VALUES (?, ?) ON CONFLICT(destination) "
+                                  "DO UPDATE SET areas = excluded.areas", (dest.name, json.dumps(drawn)))

@@ -96,7 +96,9 @@ class Follower:
         self.dest = dst.get_destination(node, name)
         self.stats = FollowerStats()
         self._ledgering: asyncio.Task | None = None  # the previous send's ledger write, in a thread
-        self.drawn: Drawn = {}  # alerted areas on the server, by incident (a Cancel deletes them)
+        # alerted areas on the server, by incident (a Cancel deletes them): kept in the node
+        # database with the cursor, so an all-clear after a restart still deletes them all
+        self.drawn: Drawn = dst.drawn_areas(node, name)
         self._taken: collections.deque[datetime] = collections.deque()  # when the last reports were stored
         self._stop = asyncio.Event()
         self.connected = asyncio.Event()
@@ -173,6 +175,7 @@ class Follower:
                 events += evs
         if events:
             await conn.send(events)
+        drawn = self._drawn_snapshot() if any(item.kind == "warning.alert" for item in kept) else None
         # the ledger write (a durable commit) runs in a thread so the next poll is not held behind
         # it; writes stay in order, each after the one before
         previous, dest = self._ledgering, self.dest
@@ -180,13 +183,19 @@ class Follower:
         async def ledger() -> None:
             if previous is not None:
                 await previous
-            await asyncio.to_thread(dst.record_sent, self.node, dest, sent, cursor)
+            await asyncio.to_thread(dst.record_sent, self.node, dest, sent, cursor, drawn)
 
         self._ledgering = asyncio.create_task(ledger())
         self.dest = dataclasses.replace(self.dest, cursor=cursor)
         self.stats.items_sent += len(sent)
         self.stats.events_sent += len(events)
         return len(sent)
+
+    def _drawn_snapshot(self) -> Drawn:
+        """A copy of the areas drawn now, the oldest incidents past MAX_DRAWN_INCIDENTS forgotten."""
+        for incident in list(self.drawn)[:max(0, len(self.drawn) - dst.MAX_DRAWN_INCIDENTS)]:
+            del self.drawn[incident]
+        return {incident: dict(areas) for incident, areas in self.drawn.items()}
 
     async def _receive(self, conn: TakConnection) -> None:
         async for event in conn.events():

@@ -280,3 +280,68 @@ def test_a_flood_of_reports_from_the_server_stores_a_bounded_number_a_minute(jpn
     wall[0] += timedelta(seconds=61)  # a minute on, reports are taken again
     follower.take_report(report(1000))
     assert len(jpn.items(kind="warning.report")) == 21
+
+
+def _cap_areas(incident: str, msg_type: str, codes: list[str]) -> str:
+    areas = "".join(f"<area><areaDesc>{c}</areaDesc><polygon>40,{130 + k} 41,{130 + k} 41,{131 + k} 40,{130 + k}"
+                    f"</polygon><geocode><valueName>code</valueName><value>{c}</value></geocode></area>"
+                    for k, c in enumerate(codes))
+    return ('<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><sent>2026-12-04T12:00:00-00:00</sent>'
+            f"<msgType>{msg_type}</msgType><incidents>{incident}</incidents><info><language>en-US</language>"
+            f"<expires>2026-12-04T13:00:00-00:00</expires><headline>h</headline>{areas}</info></alert>")
+
+
+def _follow_once(node: Node, items: list) -> list:
+    """Store ``items``, start a follower of destination ``own`` (as after a restart), send what is
+    new and wait for its record: the events sent."""
+    import asyncio
+
+    from accord.tak.follower import Follower
+
+    for item in items:
+        node.put_item(item)
+    follower, conn = Follower(node, "own"), _Recorder()
+
+    async def once() -> None:
+        await follower.send_new(conn)  # type: ignore[arg-type]
+        if follower._ledgering is not None:
+            await follower._ledgering
+
+    asyncio.run(once())
+    return conn.events
+
+
+def test_an_all_clear_after_a_restart_deletes_every_area_its_incident_drew(jpn):
+    """The areas an incident drew are kept with the destination's cursor: a follower started again
+    deletes with the Cancel the areas an earlier run drew, also those the Cancel no longer names."""
+    add_destination(jpn, Destination("own", SERVER, "JPN", ("warning.alert",)))
+    mk, now = Marking.parse("CONFIDENTIAL"), jpn.clock.now()
+    drew = _follow_once(jpn, [new_item("warning.alert", {"cap_xml": _cap_areas("INC1", "Alert", ["A1", "A2"])},
+                                       mk, "JPN", now)])
+    areas = sorted(e.uid for e in drew if e.type == "u-d-f")
+    assert len(areas) == 2
+    cancel = _follow_once(jpn, [new_item("warning.alert", {"cap_xml": _cap_areas("INC1", "Cancel", ["A1"])},
+                                         mk, "JPN", now + timedelta(seconds=1))])
+    assert sorted(e.link_uid for e in cancel if e.type == "t-x-d-d") == areas
+    # and after the all-clear nothing of INC1 is remembered: a third run deletes nothing more
+    again = _follow_once(jpn, [new_item("warning.alert", {"cap_xml": _cap_areas("INC1", "Cancel", [])},
+                                        mk, "JPN", now + timedelta(seconds=2))])
+    assert [e for e in again if e.type == "t-x-d-d"] == []
+
+
+def test_the_areas_remembered_are_bounded_and_go_with_the_destination(jpn, monkeypatch, caplog):
+    from accord.tak import destination as dst
+
+    monkeypatch.setattr(dst, "MAX_DRAWN_INCIDENTS", 2)
+    add_destination(jpn, Destination("own", SERVER, "JPN", ("warning.alert",)))
+    mk, now = Marking.parse("CONFIDENTIAL"), jpn.clock.now()
+    _follow_once(jpn, [new_item("warning.alert", {"cap_xml": _cap_areas(f"INC{k}", "Alert", ["A"])}, mk, "JPN",
+                                now + timedelta(seconds=k)) for k in range(3)])
+    assert list(dst.drawn_areas(jpn, "own")) == ["INC1", "INC2"]   # the oldest forgotten
+    with jpn.write_lock, jpn.conn:
+        jpn.conn.execute("UPDATE tak_drawn SET areas = ? WHERE destination = ?", ('{"INC1": 5}', "own"))
+    with caplog.at_level("WARNING", logger="accord.tak"):
+        assert dst.drawn_areas(jpn, "own") == {}   # a record that does not read: said, not a crash
+    assert "does not read" in caplog.text
+    dst.remove_destination(jpn, "own")
+    assert jpn.conn.execute("SELECT COUNT(*) FROM tak_drawn").fetchone()[0] == 0

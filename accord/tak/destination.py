@@ -224,6 +224,21 @@ def new_items(node: Node, dest: Destination, *, limit: int = 5000) -> tuple[list
     return items, max(end, dest.cursor)
 
 
+#: the newest radar items read for :func:`radar_items` (a node's radars are a handful of items each)
+RADAR_SCAN = 1_000
+
+
+def radar_items(node: Node, dest: Destination) -> list[Item]:
+    """The newest ``warning.radar`` item of each radar (by originator and radar ``id``) among the
+    node's newest :data:`RADAR_SCAN`, that ``dest`` may have (:func:`decide`), oldest first."""
+    if not any(fnmatch.fnmatchcase("warning.radar", k) for k in dest.kinds):
+        return []
+    newest: dict[tuple[str, str], Item] = {}
+    for item in node.items("warning.radar", newest=RADAR_SCAN):
+        newest[(item.originator, str(item.body.get("id")))] = item   # oldest first: the last one stays
+    return [item for item in newest.values() if decide(node, item, dest).allowed]
+
+
 def record_sent(node: Node, dest: Destination, sent: list[tuple[Item, list[str]]], cursor: int,
                 drawn: Drawn | None = None) -> None:
     """Ledger one ``item.sent_tak`` per item sent (with the UIDs of its events) and move the

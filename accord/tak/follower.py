@@ -12,6 +12,12 @@ track's prediction is sent (an older one would be replaced at once); a supersede
 ledgered as sent, since it was not. A lost connection is retried with backoff; what was not
 sent waits behind the cursor.
 
+Radars do not move, so a radar's item is stored once; its event is sent with a stale time a day
+later. The follower therefore sends the newest item of each radar it may send
+(:func:`accord.tak.destination.radar_items`) again on each connection — a destination added
+after the radars were stored, or a TAK server restarted, shows them — and every
+:data:`RADAR_REFRESH_S` while connected, before they go stale.
+
 CoT from the server whose type matches one of the destination's ``accept`` patterns becomes an
 item of kind ``warning.report`` (originator: this node; marking: the destination's
 ``report_marking``) holding the sender's callsign, position and remarks. A malformed, oversized
@@ -28,6 +34,7 @@ import collections
 import dataclasses
 import fnmatch
 import logging
+import time
 from dataclasses import dataclass
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -51,6 +58,8 @@ FUTURE_SLACK = timedelta(minutes=5)
 #: reports stored per destination in any 60 s (by the wall clock); more are refused. A TAK server
 #: does not say who sent an event, and every report is an item and a ledger entry of the node
 REPORTS_PER_MINUTE = 1200
+#: seconds between sends of the radars while connected: half their stale time (a day)
+RADAR_REFRESH_S = 43_200.0
 
 
 @dataclass
@@ -89,10 +98,11 @@ class Follower:
     """Run one destination of ``node`` until :meth:`stop` (or for ever)."""
 
     def __init__(self, node: Node, name: str, *, poll_s: float = 0.02,
-                 wall: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+                 wall: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 clock: Callable[[], float] = time.monotonic) -> None:
         # events are stamped with the wall clock (TAK clients compare it with their own); the
-        # policy runs at the node's clock
-        self.node, self.poll_s, self.wall = node, poll_s, wall
+        # policy runs at the node's clock; ``clock`` times the radars' refresh
+        self.node, self.poll_s, self.wall, self.clock = node, poll_s, wall, clock
         self.dest = dst.get_destination(node, name)
         self.stats = FollowerStats()
         self._ledgering: asyncio.Task | None = None  # the previous send's ledger write, in a thread
@@ -122,7 +132,11 @@ class Follower:
             self.connected.set()
             reader = asyncio.create_task(self._receive(conn))
             try:
+                radars_sent = None
                 while not self._stop.is_set() and not reader.done():
+                    if radars_sent is None or self.clock() - radars_sent >= RADAR_REFRESH_S:
+                        radars_sent = self.clock()
+                        await self.send_radars(conn)
                     await self.send_new(conn)
                     await self._sleep(self.poll_s)
             except (OSError, ConnectionError) as exc:
@@ -148,6 +162,11 @@ class Follower:
         except asyncio.TimeoutError:
             pass
 
+    async def send_radars(self, conn: TakConnection) -> int:
+        """Send the newest item of each radar the destination may have (module docstring); ledger
+        it; return the number of items sent. The cursor stays where it is."""
+        return await self._send(conn, dst.radar_items(self.node, self.dest), self.dest.cursor)
+
     async def send_new(self, conn: TakConnection) -> int:
         """Send what is new since the cursor; ledger it; return the number of items sent."""
         items, cursor = dst.new_items(self.node, self.dest)
@@ -161,6 +180,10 @@ class Follower:
                 self.stats.denied += 1
         kept, dropped = coalesce(allowed)
         self.stats.superseded += dropped
+        return await self._send(conn, kept, cursor)
+
+    async def _send(self, conn: TakConnection, kept: list[Item], cursor: int) -> int:
+        """Send the events of ``kept``, then ledger them and move the cursor to ``cursor``."""
         stamp = Stamp(self.wall(), self.dest.stale_s)
         sent: list[tuple[Item, list[str]]] = []
         events: list[CotEvent] = []
@@ -175,6 +198,8 @@ class Follower:
                 events += evs
         if events:
             await conn.send(events)
+        elif cursor == self.dest.cursor:
+            return 0   # nothing sent, the cursor stays: nothing to ledger
         drawn = self._drawn_snapshot() if any(item.kind == "warning.alert" for item in kept) else None
         # the ledger write (a durable commit) runs in a thread so the next poll is not held behind
         # it; writes stay in order, each after the one before

@@ -345,3 +345,53 @@ def test_the_areas_remembered_are_bounded_and_go_with_the_destination(jpn, monke
     assert "does not read" in caplog.text
     dst.remove_destination(jpn, "own")
     assert jpn.conn.execute("SELECT COUNT(*) FROM tak_drawn").fetchone()[0] == 0
+
+
+def _radar(node: Node, radar: str, lat: float, marking: str, seconds: float):
+    return new_item("warning.radar", {"id": radar, "lat_deg": lat, "lon_deg": 135.0, "alt_m": 10.0},
+                    Marking.parse(marking), "JPN", node.clock.now() + timedelta(seconds=seconds))
+
+
+def test_radars_stored_before_a_destination_are_sent_on_connecting_and_before_they_go_stale(jpn, monkeypatch):
+    """A radar's item is stored once, its event stale a day later: a destination added after it
+    still shows the radar (the newest item of each radar it may have), sent again on each
+    connection and every RADAR_REFRESH_S while connected; each send ledgered."""
+    import asyncio
+
+    from accord.tak import follower as fol
+    from accord.tak.destination import SENT_EVENT
+
+    for item in (_radar(jpn, "R1", 38.0, "CONFIDENTIAL", 0), _radar(jpn, "R1", 38.5, "CONFIDENTIAL", 1),
+                 _radar(jpn, "R2", 39.0, "SECRET", 2)):   # R2 above the destination's ceiling
+        jpn.put_item(item)
+    add_destination(jpn, Destination("own", SERVER, "JPN", ("warning.*",), Classification.CONFIDENTIAL))
+    follower = fol.Follower(jpn, "own", poll_s=0.001,
+                            clock=iter(k * fol.RADAR_REFRESH_S / 2 for k in range(1000)).__next__)
+
+    class _Conn(_Recorder):
+        async def events(self):
+            await asyncio.Event().wait()
+            yield
+
+        async def close(self) -> None:
+            pass
+
+    conn = _Conn()
+
+    async def opened(*args, **kwargs):
+        return conn
+
+    monkeypatch.setattr(fol.TakConnection, "open", opened)
+
+    async def run() -> None:
+        task = asyncio.create_task(follower.run())
+        while len(conn.events) < 2:
+            await asyncio.sleep(0.001)
+        follower.stop()
+        await task
+
+    asyncio.run(run())
+    assert [e.uid for e in conn.events] == ["accord.JPN.radar.R1"] * 2   # at connecting, then one refresh
+    assert all(e.lat == 38.5 for e in conn.events)                       # its newest item
+    sent = [e for e in jpn.ledger.entries(0) if e.type == SENT_EVENT]
+    assert [e.data["uids"] for e in sent] == [["accord.JPN.radar.R1"]] * 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -57,6 +57,7 @@ def create(dir: DirOpt, agreement_id: Annotated[str, typer.Option("--id", help="
            version: Annotated[int, typer.Option(help="version (raise it to change an agreement)")] = 1) -> None:
     """Write a new, unsigned agreement between this node and the named (pinned) partners."""
     rules = [r for text in rule for r in parse_rule(text)]
+    start, end = _window(valid_from, valid_until)
     node = open_node(dir)
     keys = {node.party: node.identity.public_key}
     for p in party:
@@ -68,14 +69,27 @@ def create(dir: DirOpt, agreement_id: Annotated[str, typer.Option("--id", help="
         if p not in node.partners():
             raise InputError(f"{p} is not a pinned partner of {node.party} (accord node partner add)", field="party")
         keys[p] = node.partners()[p].public_key
-    start = parse_rfc3339(valid_from, field="valid-from") if valid_from else SystemClock().now()
-    end = parse_rfc3339(valid_until, field="valid-until") if valid_until else start + timedelta(days=365)
     a = new_agreement(agreement_id, list(keys), keys, rules, start, end, version=version, title=title)
     if out.exists():
         raise InputError("file exists; refusing to overwrite an agreement", source=str(out))
     a.save(out)
     console.print(plain(f"wrote {out}: {a.id} v{a.version}, parties {', '.join(a.parties)}, {len(a.rules)} rule(s); "
                         f"unsigned — each party runs `accord agreement sign {out} --dir <its node>`"), highlight=False)
+
+
+def _window(valid_from: str | None, valid_until: str | None) -> tuple[datetime, datetime]:
+    """``--valid-from`` and ``--valid-until`` (defaults: now, a year on), refused in one line
+    naming the flags when the window is empty (the agreement's own check names its field)."""
+    start = parse_rfc3339(valid_from, field="valid-from") if valid_from else SystemClock().now()
+    end = parse_rfc3339(valid_until, field="valid-until") if valid_until else start + timedelta(days=365)
+    # compared as written to the file (milliseconds; the same width, so the text orders as time)
+    start_text, end_text = to_rfc3339(start), to_rfc3339(end)
+    if end_text <= start_text:
+        since = f"--valid-from ({valid_from})" if valid_from else f"--valid-from (not given: now, {start_text})"
+        how = "is before" if end_text < start_text else "is the same instant as"
+        raise InputError(f"--valid-until ({valid_until}) {how} {since}: an agreement is in force from "
+                         "--valid-from up to, not including, --valid-until")
+    return start, end
 
 
 @app.command("sign")

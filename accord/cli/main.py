@@ -7,14 +7,16 @@ traceback and exit with the error's ``exit_code``.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import logging
 import re
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.core
 import typer.rich_utils
 from rich.console import Console
 
@@ -127,6 +129,24 @@ def _print_usage_error(exc: Exception) -> None:
 
 
 setattr(typer.rich_utils, "rich_format_error", _print_usage_error)  # Typer looks it up at each error
+
+
+def _flag_help_type(display_type_rich: Any) -> Any:
+    """Typer's rich help wrote a type after every option, a flag's too (``--json <bool>``), as if
+    it took a value; ``--json true`` is refused. A flag (or a counter) shows none, as Typer's
+    plain help and Click's already do."""
+    @functools.wraps(display_type_rich)
+    def display(self: Any, ctx: Any) -> str | None:
+        if getattr(self, "is_flag", False) or getattr(self, "count", False):
+            return None
+        return display_type_rich(self, ctx)
+
+    return display
+
+
+_TyperOption = getattr(typer.core, "TyperOption", None)
+if _TyperOption is not None and hasattr(_TyperOption, "display_type_rich"):  # Typer's own option class
+    setattr(_TyperOption, "display_type_rich", _flag_help_type(_TyperOption.display_type_rich))
 
 
 def os_error_line(exc: OSError) -> str:

@@ -1,15 +1,17 @@
 """Keep a TAK destination fed: new items out as CoT, accepted CoT back in as reports.
 
-:class:`Follower` runs one destination on an asyncio loop: it connects, then every ``poll_s``
-reads the items stored or received since the destination's cursor
+:class:`Follower` runs one destination on an asyncio loop: it connects, then every ``poll_s`` reads
+the items stored or received since the destination's cursor
 (:func:`accord.tak.destination.new_items`), keeps those its policy allows
-(:func:`accord.tak.destination.decide`), sends their events, and only then ledgers each send
-and moves the cursor (:func:`accord.tak.destination.record_sent`, in a worker thread, in order,
-so that the durable commit does not hold up the next poll). A crash between the send and
-the ledger write sends those items again on restart: TAK replaces an event by its UID, so a
-client sees the same picture. Within one read, only the newest update of each track and of each
-track's prediction is sent (an older one would be replaced at once); a superseded item is not
-ledgered as sent, since it was not. A lost connection is retried with backoff; what was not
+(:func:`accord.tak.destination.decide`), sends their events, and only then ledgers each send and
+moves the cursor (:func:`accord.tak.destination.record_sent`, in a worker thread, in order, so that
+the durable commit does not hold up the next poll). Nothing on the loop waits on the node's
+database: the poll's read runs in a worker thread too (reads take the node's write lock, which a
+write in another thread may hold through a lock wait), and so does each report's write. A crash
+between the send and the ledger write sends those items again on restart: TAK replaces an event by
+its UID, so a client sees the same picture. Within one read, only the newest update of each track
+and of each track's prediction is sent (an older one would be replaced at once); a superseded item
+is not ledgered as sent, since it was not. A lost connection is retried with backoff; what was not
 sent waits behind the cursor.
 
 Radars do not move, so a radar's item is stored once; its event is sent with a stale time a day
@@ -18,13 +20,18 @@ later. The follower therefore sends the newest item of each radar it may send
 after the radars were stored, or a TAK server restarted, shows them — and every
 :data:`RADAR_REFRESH_S` while connected, before they go stale.
 
-CoT from the server whose type matches one of the destination's ``accept`` patterns becomes an
-item of kind ``warning.report`` (originator: this node; marking: the destination's
-``report_marking``) holding the sender's callsign, position and remarks. A malformed, oversized
-or invalid event is refused with one log line and nothing stored; an event without a callsign, a
-stale one or one dated in the future is refused too, and so
-is any report past :data:`REPORTS_PER_MINUTE` in a minute. Events with Accord's own UIDs
-(``accord.…``) are never taken back in.
+CoT from the server whose type matches one of the destination's ``accept`` patterns becomes an item
+of kind ``warning.report`` (originator: this node; marking: the destination's ``report_marking``)
+holding the sender's callsign, position and remarks. A malformed, oversized or invalid event is
+refused with one log line and nothing stored; an event without a callsign, a stale one or one dated
+in the future is refused too, and so is any report past :data:`REPORTS_PER_MINUTE` in a minute.
+Events with Accord's own UIDs (``accord.…``) are never taken back in. The reader checks each event
+on the loop and hands an accepted report to the connection's writer, which stores them one after
+another, in the order read, each in a worker thread: a slow write (an SQLite lock wait, PostgreSQL
+under load) does not stop the loop; the reader reads on, and the next poll waits for the database in
+its thread. At most :data:`REPORTS_PER_MINUTE` wait for the writer (then the reader waits); when the
+connection ends, what was accepted is stored first. A failed write ends the connection, said in one
+line (event ``tak.store_failed``), and the follower connects again with backoff.
 """
 
 from __future__ import annotations
@@ -109,7 +116,7 @@ class Follower:
         # alerted areas on the server, by incident (a Cancel deletes them): kept in the node
         # database with the cursor, so an all-clear after a restart still deletes them all
         self.drawn: Drawn = dst.drawn_areas(node, name)
-        self._taken: collections.deque[datetime] = collections.deque()  # when the last reports were stored
+        self._taken: collections.deque[datetime] = collections.deque()  # when the last reports were accepted
         self._stop = asyncio.Event()
         self.connected = asyncio.Event()
 
@@ -130,10 +137,13 @@ class Follower:
             failures = 0
             self.stats.connects += 1
             self.connected.set()
-            reader = asyncio.create_task(self._receive(conn))
+            # accepted reports wait here for the writer; the reader waits when a minute's worth do
+            reports: asyncio.Queue[Item | None] = asyncio.Queue(REPORTS_PER_MINUTE)
+            reader = asyncio.create_task(self._receive(conn, reports))
+            writer = asyncio.create_task(self._store_reports(reports))
             try:
                 radars_sent = None
-                while not self._stop.is_set() and not reader.done():
+                while not self._stop.is_set() and not reader.done() and not writer.done():
                     if radars_sent is None or self.clock() - radars_sent >= RADAR_REFRESH_S:
                         radars_sent = self.clock()
                         await self.send_radars(conn)
@@ -147,11 +157,19 @@ class Follower:
                     await self._ledgering  # every send made is ledgered before the follower stops
                 reader.cancel()
                 (outcome,) = await asyncio.gather(reader, return_exceptions=True)
+                stored = await _finish(writer, reports)  # every report accepted is stored first
                 await conn.close()
             if isinstance(outcome, Exception):   # a bug in reading: said, and not retried at once
                 read_failures += 1
                 log.error("TAK %s: reading the connection failed: %s: %s; reconnecting", self.dest.name,
                           type(outcome).__name__, str(outcome)[:200], extra={"event": "tak.read_failed"})
+                await self._sleep(backoff_delay(read_failures))
+            elif isinstance(stored, Exception):   # the store refused a write: said, and not retried at once
+                read_failures += 1
+                lost = sum(item is not None for item in _drain(reports))
+                log.error("TAK %s: storing a report failed: %s: %s; %d accepted report(s) not stored; reconnecting",
+                          self.dest.name, type(stored).__name__, str(stored)[:200], lost,
+                          extra={"event": "tak.store_failed"})
                 await self._sleep(backoff_delay(read_failures))
             else:
                 read_failures = 0
@@ -165,19 +183,17 @@ class Follower:
     async def send_radars(self, conn: TakConnection) -> int:
         """Send the newest item of each radar the destination may have (module docstring); ledger
         it; return the number of items sent. The cursor stays where it is."""
-        return await self._send(conn, dst.radar_items(self.node, self.dest), self.dest.cursor)
+        # the read waits on the node's lock: in a thread, off the loop
+        radars = await asyncio.to_thread(dst.radar_items, self.node, self.dest)
+        return await self._send(conn, radars, self.dest.cursor)
 
     async def send_new(self, conn: TakConnection) -> int:
         """Send what is new since the cursor; ledger it; return the number of items sent."""
-        items, cursor = dst.new_items(self.node, self.dest)
+        # the read and the policy's look-ups wait on the node's lock: in a thread, off the loop
+        allowed, denied, cursor = await asyncio.to_thread(self._select, self.dest)
         if cursor == self.dest.cursor:
             return 0
-        allowed = []
-        for item in items:
-            if dst.decide(self.node, item, self.dest).allowed:
-                allowed.append(item)
-            else:
-                self.stats.denied += 1
+        self.stats.denied += denied
         kept, dropped = coalesce(allowed)
         self.stats.superseded += dropped
         return await self._send(conn, kept, cursor)
@@ -222,20 +238,49 @@ class Follower:
             del self.drawn[incident]
         return {incident: dict(areas) for incident, areas in self.drawn.items()}
 
-    async def _receive(self, conn: TakConnection) -> None:
+    def _select(self, dest: dst.Destination) -> tuple[list[Item], int, int]:
+        """The items new since ``dest``'s cursor that its policy allows, how many it denied, and
+        the cursor past them (in a worker thread)."""
+        items, cursor = dst.new_items(self.node, dest)
+        if cursor == dest.cursor:
+            return [], 0, cursor
+        allowed = [item for item in items if dst.decide(self.node, item, dest).allowed]
+        return allowed, len(items) - len(allowed), cursor
+
+    async def _receive(self, conn: TakConnection, reports: asyncio.Queue[Item | None]) -> None:
         async for event in conn.events():
             if isinstance(event, CotError):
                 self.stats.refused += 1
                 log.warning("TAK %s: refused: %s", self.dest.name, event, extra={"event": "tak.refused"})
                 continue
             try:
-                self.take_report(event)
+                item = self.accept_report(event)
             except CotError as exc:
                 self.stats.refused += 1
                 log.warning("TAK %s: refused: %s", self.dest.name, exc, extra={"event": "tak.refused"})
+                continue
+            if item is not None:
+                await reports.put(item)
+
+    async def _store_reports(self, reports: asyncio.Queue[Item | None]) -> None:
+        """Store the reports the reader accepted, in order, each in a worker thread, until ``None``."""
+        while (item := await reports.get()) is not None:
+            await asyncio.to_thread(self.node.put_item, item)
+            self._stored(item)
 
     def take_report(self, event: CotEvent) -> Item | None:
-        """Store ``event`` as a ``warning.report`` if a rule accepts it (``None`` otherwise)."""
+        """Store ``event`` as a ``warning.report`` if a rule accepts it (``None`` otherwise), in
+        the calling thread (:meth:`run` hands the write to a worker thread instead)."""
+        item = self.accept_report(event)
+        if item is not None:
+            self.node.put_item(item)
+            self._stored(item)
+        return item
+
+    def accept_report(self, event: CotEvent) -> Item | None:
+        """The ``warning.report`` item ``event`` becomes if a rule accepts it (``None`` if none
+        does; :class:`CotError` if it is refused), not yet stored; it counts towards the minute's
+        :data:`REPORTS_PER_MINUTE` from now."""
         d = self.dest
         if event.uid.startswith("accord.") or not any(fnmatch.fnmatchcase(event.type, p) for p in d.accept):
             self.stats.ignored += 1
@@ -262,9 +307,28 @@ class Follower:
         assert d.report_marking is not None  # add_destination requires it with accept rules
         # created = the event's own time: the same event relayed twice is the same item
         item = new_item(dst.REPORT_KIND, body, Marking.parse(d.report_marking), self.node.party, event.time)
-        self.node.put_item(item)
         self._taken.append(now)
-        self.stats.reports += 1
-        log.info("TAK %s: report %s from %s stored as %s", d.name, event.type, event.callsign, item.id,
-                 extra={"event": "tak.report", "item_id": item.id})
         return item
+
+    def _stored(self, item: Item) -> None:
+        self.stats.reports += 1
+        b = item.body
+        log.info("TAK %s: report %s from %s stored as %s", self.dest.name, b["cot_type"], b["callsign"], item.id,
+                 extra={"event": "tak.report", "item_id": item.id})
+
+
+async def _finish(writer: asyncio.Task[None], reports: asyncio.Queue[Item | None]) -> BaseException | None:
+    """With the reader done, let ``writer`` store what is queued and end; its failure, if any."""
+    if not writer.done():
+        end = asyncio.ensure_future(reports.put(None))
+        await asyncio.wait((end, writer), return_when=asyncio.FIRST_COMPLETED)
+        end.cancel()   # the writer failed before taking the end: nothing will
+    outcome: tuple[BaseException | None] = await asyncio.gather(writer, return_exceptions=True)
+    return outcome[0]
+
+
+def _drain(reports: asyncio.Queue[Item | None]) -> list[Item | None]:
+    out = []
+    while not reports.empty():
+        out.append(reports.get_nowait())
+    return out

@@ -97,7 +97,7 @@ def track_events(body: Mapping[str, Any], *, party: str, marking: str, stamp: St
         le = math.sqrt(max(0.0, _quad(u, p)))
     kind = types.TRACK
     return [CotEvent(
-        uid=f"accord.{party}.{track_uid_part(track_id)}", type=kind.cot_type, how=kind.how, time=stamp.now, start=stamp.now,
+        uid=f"accord.{party}.{uid_part(track_id)}", type=kind.cot_type, how=kind.how, time=stamp.now, start=stamp.now,
         stale=stamp.stale, lat=lat, lon=lon, hae=r - EARTH_RADIUS_M, ce=ce, le=le,
         callsign=f"{party} {shown_id(track_id)}", track=(course, math.hypot(ve, vn)),
         accord=_accord(marking, party, item_id, kind.sidc),
@@ -129,14 +129,14 @@ def prediction_events(body: Mapping[str, Any], *, party: str, marking: str, stam
     out = []
     kind = types.LAUNCH
     out.append(CotEvent(
-        uid=f"accord.{party}.{track_uid_part(track_id)}.launch", type=kind.cot_type, how=kind.how, time=stamp.now,
+        uid=f"accord.{party}.{uid_part(track_id)}.launch", type=kind.cot_type, how=kind.how, time=stamp.now,
         start=stamp.now, stale=stamp.stale, lat=launch[0], lon=launch[1], ce=launch[2],
         callsign=f"{party} {shown_id(track_id)} launch", accord=_accord(marking, party, item_id, kind.sidc),
         remarks=f"{marking} — Accord predicted launch point of track {shown_id(track_id)} ({party}), "
                 f"1-σ {launch[2] / 1000:.1f} km.{lost}"))
     kind = types.IMPACT
     out.append(CotEvent(
-        uid=f"accord.{party}.{track_uid_part(track_id)}.impact", type=kind.cot_type, how=kind.how, time=stamp.now,
+        uid=f"accord.{party}.{uid_part(track_id)}.impact", type=kind.cot_type, how=kind.how, time=stamp.now,
         start=stamp.now, stale=stamp.stale, lat=impact[0], lon=impact[1], ce=major / SIGMA_95_2D,
         callsign=f"{party} {shown_id(track_id)} impact {when}", ellipse=(major, minor, bearing % 360.0),
         color="ffff0000", accord=_accord(marking, party, item_id),
@@ -158,7 +158,7 @@ def radar_events(body: Mapping[str, Any], *, party: str, marking: str, stamp: St
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"radar record without id, lat_deg, lon_deg: {exc}", field="radar") from None
     kind = types.RADAR
-    return [CotEvent(uid=f"accord.{party}.radar.{_uid_part(sensor)}", type=kind.cot_type, how=kind.how,
+    return [CotEvent(uid=f"accord.{party}.radar.{uid_part(sensor)}", type=kind.cot_type, how=kind.how,
                      time=stamp.now, start=stamp.now, stale=stamp.now + timedelta(seconds=RADAR_STALE_S),
                      lat=lat, lon=lon, hae=alt, ce=10.0, le=10.0, callsign=f"{party} radar {sensor}"[:100],
                      accord=_accord(marking, party, item_id, kind.sidc),
@@ -210,7 +210,7 @@ def alert_events(body: Mapping[str, Any], *, party: str, marking: str, stamp: St
             polygons += 1
             if polygons > MAX_ALERT_POLYGONS:  # the rest of a partner's alert is not drawn
                 break
-            uid = f"accord.{party}.alert.{_uid_part(incident)}.{a}-{_uid_part(code)}.{k}"
+            uid = f"accord.{party}.alert.{uid_part(incident)}.{a}-{uid_part(code)}.{k}"
             ring = _ring(poly.text or "")
             if not ring:
                 continue
@@ -295,23 +295,17 @@ def shown_id(track_id: str) -> str:
     return track_id if len(track_id) <= SHOWN_ID else track_id[:SHOWN_ID - 1] + "…"
 
 
-def track_uid_part(track_id: str) -> str:
-    """A track's part of its CoT UIDs. A track id is a partner's text: one of letters, digits,
-    ``-`` and ``_`` (up to 60) is used as it is (``T3`` → ``accord.JPN.T3``); any other — a
-    dot, a space, a longer one — becomes ``+`` and 24 hex digits of its SHA-256, so no track id
-    can take the UID of a radar (``accord.P.radar.S``), an alert area (``accord.P.alert.…``),
-    another track's launch or impact point (``accord.P.T.launch``), or another track id."""
-    if 0 < len(track_id) <= 60 and all(c.isascii() and (c.isalnum() or c in "-_") for c in track_id):
-        return track_id
-    return "+" + hashlib.sha256(track_id.encode("utf-8", "surrogatepass")).hexdigest()[:24]
-
-
-def _uid_part(text: str) -> str:
-    """A radar id's, an incident's or an area code's part of a UID, as :func:`track_uid_part`:
-    the text if plain ASCII, else a digest. Replacing each other character by ``_`` kept
-    letters of other scripts (a UID Accord's own parser refuses) and gave ``R 1`` and ``R.1``
-    one UID (one symbol on every client)."""
-    return track_uid_part(text)
+def uid_part(text: str) -> str:
+    """A track id's, a radar id's, an incident's or an area code's part of a CoT UID. The text
+    is a partner's: one of letters, digits, ``-`` and ``_`` (ASCII, up to 60) is used as it is
+    (``T3`` → ``accord.JPN.T3``); any other — a dot, a space, a letter of another script, a
+    longer one — becomes ``+`` and 24 hex digits of its SHA-256. So no track id can take the UID
+    of a radar (``accord.P.radar.S``), an alert area (``accord.P.alert.…``), another track's
+    launch or impact point (``accord.P.T.launch``) or another track id; ``R 1`` and ``R.1`` are
+    two radars (two symbols on every client); and every UID is one Accord's own parser accepts."""
+    if 0 < len(text) <= 60 and all(c.isascii() and (c.isalnum() or c in "-_") for c in text):
+        return text
+    return "+" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
 def _enu(lat: float, lon: float) -> tuple[tuple[float, float, float], ...]:

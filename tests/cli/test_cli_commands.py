@@ -106,6 +106,32 @@ def test_errors_print_one_line_without_traceback(tmp_path):
     assert "ISO 3166-1 alpha-3" in out.stderr
 
 
+@pytest.mark.parametrize("window,words", [
+    (["--valid-from", "2026-06-01T00:00:00Z", "--valid-until", "2026-01-01T00:00:00Z"],
+     "--valid-until (2026-01-01T00:00:00Z) is before --valid-from (2026-06-01T00:00:00Z)"),
+    (["--valid-from", "2026-06-01T00:00:00Z", "--valid-until", "2026-06-01T09:00:00+09:00"],
+     "--valid-until (2026-06-01T09:00:00+09:00) is the same instant as --valid-from (2026-06-01T00:00:00Z)"),
+    (["--valid-until", "2026-01-01T00:00:00Z"], "--valid-until (2026-01-01T00:00:00Z) is before --valid-from (not given: now, "),
+])
+def test_agreement_create_names_the_flags_of_a_window_that_never_opens(nodes, window, words):
+    """The refusal named the model's field (``field 'agreement.valid_until'``), not a flag the
+    user typed."""
+    r = run("agreement", "create", "--dir", nodes / "jpn", "--id", "x", "--party", "KOR",
+            "--rule", "JPN->KOR:warning.*:SECRET", "--out", nodes / "a.yaml", *window)
+    assert isinstance(r.exception, InputError) and str(r.exception).startswith(words), r.output
+    assert "agreement.valid_until" not in str(r.exception) and not (nodes / "a.yaml").exists()
+
+
+def test_agreement_create_refuses_an_empty_window_in_one_line_with_the_input_exit_code(nodes):
+    out = subprocess.run([sys.executable, "-m", "accord.cli.main", "agreement", "create", "--dir", str(nodes / "jpn"),
+                          "--id", "x", "--party", "KOR", "--rule", "JPN->KOR:warning.*:SECRET", "--out",
+                          str(nodes / "a.yaml"), "--valid-from", "2026-06-01T00:00:00Z", "--valid-until",
+                          "2026-01-01T00:00:00Z"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and out.stderr.strip().count("\n") == 0, out.stderr
+    assert out.stderr.startswith("error: --valid-until (2026-01-01T00:00:00Z) is before --valid-from "
+                                 "(2026-06-01T00:00:00Z)"), out.stderr
+
+
 def test_a_standing_rule_can_be_removed_as_it_was_added(nodes):
     """`node rule add` had no undo but removing the partner; `node rule remove` takes the same
     --kinds/--to, and names the rules there are when it matches none. The same rule added twice

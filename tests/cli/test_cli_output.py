@@ -334,3 +334,24 @@ def test_node_status_warns_of_a_node_yaml_rule_naming_an_unpinned_party(tmp_path
     assert r.exit_code == 0, r.output
     assert "sharing[0] (kinds intel.*) names GBR, which is not a pinned partner" in " ".join(r.stderr.split())
     assert "GBR" not in r.stdout
+
+
+def test_help_shows_a_flag_without_a_value():
+    """Typer's rich help wrote a type after every flag (``--json <bool>``, ``--help <bool>``), as
+    if it took a value, where ``--json true`` is refused; an option that takes one keeps its type."""
+    import re
+
+    flags = commands = 0
+    for path, command in _leaf_commands():
+        commands += 1
+        r = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "400"})
+        assert r.exit_code == 0, r.output
+        params = command.get_params(type(command).context_class(command))
+        for param in params:
+            opts = [*param.opts, *getattr(param, "secondary_opts", [])]
+            if getattr(param, "is_flag", False):
+                flags += 1
+                assert [o for o in opts if re.search(re.escape(o) + r"\s+<", r.output)] == [], (path, r.output)
+            elif param.opts == ["--dir"]:
+                assert re.search(r"--dir\s+<path>", r.output), (path, r.output)
+    assert flags > commands   # every command's --help, and --json, --progress/--no-progress …

@@ -395,3 +395,141 @@ def test_radars_stored_before_a_destination_are_sent_on_connecting_and_before_th
     assert all(e.lat == 38.5 for e in conn.events)                       # its newest item
     sent = [e for e in jpn.ledger.entries(0) if e.type == SENT_EVENT]
     assert [e.data["uids"] for e in sent] == [["accord.JPN.radar.R1"]] * 2
+
+
+class _Feed:
+    """A connection that delivers ``events`` and then stays open; what is sent to it is dropped."""
+
+    def __init__(self, events) -> None:
+        self._events = list(events)
+
+    async def send(self, events) -> int:
+        return len(events)
+
+    async def events(self):
+        import asyncio
+
+        for e in self._events:
+            yield e
+        await asyncio.Event().wait()
+
+    async def close(self) -> None:
+        pass
+
+
+def test_a_store_write_that_waits_holds_up_neither_reading_nor_the_loop(jpn, monkeypatch):
+    """A report's write that waits on the database (here: holding the node's lock until released)
+    ran on the follower's event loop: reading the server, the poll and every other coroutine
+    stopped behind it. The write waits here until the loop itself, having read on and polled
+    meanwhile, releases it; the reports are stored in the order read."""
+    import asyncio
+    import threading
+
+    from accord.tak import follower as fl
+    from accord.tak.cot import parse_event
+
+    add_destination(jpn, Destination("own", SERVER, "JPN", ("warning.*",), accept=("b-r-f-h-c",),
+                                     report_marking="UNCLASSIFIED//REL TO JPN"))
+    wall = datetime(2026, 12, 4, 12, tzinfo=timezone.utc)
+
+    def cot(uid: str, cot_type: str = "b-r-f-h-c"):
+        return parse_event((f"<event version='2.0' uid='{uid}' type='{cot_type}' how='h-e' "
+                            "time='2026-12-04T12:00:00Z' start='2026-12-04T12:00:00Z' stale='2026-12-04T13:00:00Z'>"
+                            f"<point lat='35.5' lon='139.5'/><detail><contact callsign='{uid}'/></detail></event>"
+                            ).encode())
+
+    feed = _Feed([cot("first"), cot("position", "a-f-G"), cot("second")])
+
+    async def open_feed(server):
+        return feed
+
+    monkeypatch.setattr(fl.TakConnection, "open", staticmethod(open_feed))
+    waiting, release, released_by_loop = threading.Event(), threading.Event(), []
+    put_items, writes = jpn.put_items, []
+
+    def slow_put_items(items):
+        writes.append(items[0].body["uid"])
+        if len(writes) == 1:   # the first report's write waits, holding the lock as a write does
+            with jpn.write_lock:
+                waiting.set()
+                released_by_loop.append(release.wait(timeout=10))
+        return put_items(items)
+
+    monkeypatch.setattr(jpn, "put_items", slow_put_items)
+    polls: list[bool] = []
+    new_items_ = fl.dst.new_items
+
+    def polling(node, dest, **kw):
+        polls.append(waiting.is_set())
+        return new_items_(node, dest, **kw)
+
+    monkeypatch.setattr(fl.dst, "new_items", polling)
+    follower = fl.Follower(jpn, "own", poll_s=0.01, wall=lambda: wall)
+
+    async def scenario() -> None:
+        from tak_world import wait_until
+
+        run = asyncio.create_task(follower.run())
+        await asyncio.to_thread(waiting.wait, 10)
+        # meanwhile the loop reads on (the next two events) and polls for new items
+        await wait_until(lambda: follower.stats.ignored == 1 and any(polls), timeout=20)
+        release.set()
+        await wait_until(lambda: follower.stats.reports == 2, timeout=20)
+        follower.stop()
+        await run
+
+    asyncio.run(scenario())
+    assert released_by_loop == [True]
+    assert writes == ["first", "second"]
+    reports = jpn.items(kind="warning.report")
+    assert sorted(r.body["uid"] for r in reports) == ["first", "second"]
+    ids = {r.body["uid"]: r.id for r in reports}
+    created = [e.data["item_id"] for e in jpn.ledger.entries() if e.type == "item.created"]
+    assert created.index(ids["first"]) < created.index(ids["second"])
+
+
+def test_a_report_write_that_fails_is_said_in_one_line_and_the_follower_connects_again(jpn, monkeypatch, caplog):
+    """As when the write ran in the reader: the connection ends, one log line says why, and the
+    follower connects again with backoff; a later write that works stores the report."""
+    import asyncio
+    import logging
+    import sqlite3
+
+    from accord.tak import follower as fl
+    from accord.tak.cot import parse_event
+
+    add_destination(jpn, Destination("own", SERVER, "JPN", ("warning.*",), accept=("b-r-f-h-c",),
+                                     report_marking="UNCLASSIFIED//REL TO JPN"))
+    report = parse_event(b"<event version='2.0' uid='r1' type='b-r-f-h-c' how='h-e' time='2026-12-04T12:00:00Z' "
+                         b"start='2026-12-04T12:00:00Z' stale='2026-12-04T13:00:00Z'><point lat='35.5' lon='139.5'/>"
+                         b"<detail><contact callsign='X'/></detail></event>")
+
+    async def open_feed(server):
+        return _Feed([report])
+
+    monkeypatch.setattr(fl.TakConnection, "open", staticmethod(open_feed))
+    put_items, calls = jpn.put_items, []
+
+    def failing_once(items):
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return put_items(items)
+
+    monkeypatch.setattr(jpn, "put_items", failing_once)
+    caplog.set_level(logging.INFO, logger="accord.tak")
+    follower = fl.Follower(jpn, "own", poll_s=0.01, wall=lambda: datetime(2026, 12, 4, 12, tzinfo=timezone.utc))
+
+    async def scenario() -> None:
+        from tak_world import wait_until
+
+        run = asyncio.create_task(follower.run())
+        await wait_until(lambda: follower.stats.reports == 1, timeout=20)
+        follower.stop()
+        await run
+
+    asyncio.run(scenario())
+    failed = [r.getMessage() for r in caplog.records if getattr(r, "event", "") == "tak.store_failed"]
+    assert failed == ["TAK own: storing a report failed: OperationalError: database is locked; "
+                      "0 accepted report(s) not stored; reconnecting"]
+    assert follower.stats.connects == 2 and [r.body["uid"] for r in jpn.items(kind="warning.report")] == ["r1"]

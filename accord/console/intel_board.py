@@ -103,9 +103,10 @@ def _merged(store: Any, colls: Sequence[Collection], party: str, f: Filters,
 
 def read_page(store: Any, colls: Sequence[Collection], party: str, f: Filters,
               keep: Callable[[str, dict[str, Any], Marking], bool], before: tuple[int, int] | None,
-              size: int = PAGE) -> Board:
-    """One page: up to ``size`` objects of ``colls`` that ``party`` may see, ``f`` selects and
-    ``keep(text, object, marking)`` passes, newest first, older than ``before``."""
+              size: int | None = None) -> Board:
+    """One page: up to ``size`` (default :data:`PAGE`) objects of ``colls`` that ``party`` may
+    see, ``f`` selects and ``keep(text, object, marking)`` passes, newest first, older than ``before``."""
+    size = size or PAGE
     board, read, last = Board(), 0, before
     for r in _merged(store, colls, party, f, before, size + 1):
         if isinstance(r, _Stop) or len(board.rows) == size or read == SCAN:

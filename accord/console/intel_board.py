@@ -29,7 +29,7 @@ from accord.intel.listing import count_visible, newest
 from accord.intel.records import Collection, Filters
 
 PAGE = 50  # objects a page shows
-SCAN = 2000  # objects a page reads at most (its filters may pass few), and positions per collection
+SCAN = 1000  # objects a page reads at most (its filters may pass few), and positions per collection
 WINDOW = 500  # positions of a collection one query looks through
 COUNT_CAP = 10_000  # a total beyond this is shown as "more than"
 _POSITION = re.compile(r"([0-9]{1,19})\.([0-9]{1,19})")

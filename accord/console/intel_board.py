@@ -6,8 +6,8 @@ What a viewer may see and how it reads it is the store's answer for the viewer's
 TAXII: the rows releasable to it (and its own shadowed versions), each redacted by its granular
 markings for that party. The board's own filters (label, classification, date, free text) are
 applied to the objects as they are read, so a page is filled from the objects that pass them;
-a page reads at most :data:`SCAN` objects and :data:`SCAN` positions of each collection, and
-then ends early with a link to go on from where it stopped.
+a page decodes at most :data:`SCAN` objects and makes a bounded number of queries of each
+collection (:func:`_stream`), and then ends early with a link to go on from where it stopped.
 
 A page's position is ``before=DATE_ADDED.SEQ``: the objects older than that one (a total order
 over every collection: ``seq`` is unique). Walking ``older`` links from the first page lists every
@@ -77,7 +77,9 @@ class Board:
 def _stream(store: Any, coll: Collection, party: str, f: Filters, before: tuple[int, int] | None,
             batch: int) -> Iterator[Row | _Stop]:
     """``coll``'s objects ``party`` may see, newest first, older than ``before``; a :class:`_Stop`
-    once :data:`SCAN` positions were looked through."""
+    once :data:`SCAN` were counted: each window looked through to its end counts its positions,
+    a batch that filled before its window's end counts its rows (so each query reads at most
+    :data:`WINDOW` positions, and a stream makes at most ``SCAN / batch + SCAN / WINDOW`` queries)."""
     spent = 0
     while True:
         window = min(WINDOW, SCAN - spent)
@@ -86,7 +88,7 @@ def _stream(store: Any, coll: Collection, party: str, f: Filters, before: tuple[
                 yield _Stop(before)
             return
         listed, resume = newest(store, coll.id, party, f, before=before, limit=batch, window=window)
-        spent += window
+        spent += window if len(listed) < batch else len(listed)  # a full batch: read on after it
         for r in listed:
             yield Row((r.date_added, r.seq), coll, r.text, r.originator)
         if resume is None:

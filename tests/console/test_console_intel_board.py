@@ -111,7 +111,8 @@ def _newest_first(store, party: str | None = None) -> list[str]:
     return [r[0] for r in rows if party is None or r[1] == "|*|" or f"|{party}|" in r[1]]
 
 
-def test_a_view_of_the_intel_board_reads_a_bounded_number_of_objects(admin, partner, world, objects_read):
+def test_a_view_of_the_intel_board_reads_a_bounded_number_of_objects(admin, partner, world, objects_read,
+                                                                     monkeypatch):
     # every object of every collection was read and decoded for each view, under the node's lock:
     # ~0.38 s a page at 10,000 indicators, for any taxii:read token to repeat
     store = store_for(world.jpn)
@@ -123,10 +124,16 @@ def test_a_view_of_the_intel_board_reads_a_bounded_number_of_objects(admin, part
         shown = _ids(page)
         assert shown == _newest_first(store)[:intel_board.PAGE]  # the newest, newest first
         assert 'id="older"' in page and '<b id="objects-total">403</b>' in page
+    page = admin.get("/console/intel?q=C2+address+1").text  # 1, 10-19, 100-199: a page is filled
+    assert len(_ids(page)) == intel_board.PAGE and 'id="read-bound"' not in page
     objects_read.clear()
     page = admin.get("/console/intel?q=nothing-matches-this").text  # a filter the store cannot apply
     assert sum(objects_read) <= intel_board.SCAN + 2 * intel_board.SCAN // intel_board.WINDOW + 5
     assert _ids(page) == [] and "objects-total" not in page
+    monkeypatch.setattr(intel_board, "SCAN", 100)
+    objects_read.clear()
+    page = admin.get("/console/intel?q=nothing-matches-this").text
+    assert sum(objects_read) <= 100 + 5 and 'id="read-bound"' in page and 'id="older"' in page
 
 
 @pytest.mark.parametrize("scan, window", [(2000, 500), (7, 3)])

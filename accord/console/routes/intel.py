@@ -61,10 +61,11 @@ def add_routes(router: APIRouter, c: Console) -> None:
             board.total, board.total_capped = intel_board.count(store, chosen, v.party, f)
         writable = [] if v.partner else [c for c in colls if taxii_allows(v.principal, "write", c)]
         query = {"collection": collection, "type": type, "label": label, "marking": marking, "since": since, "q": q}
+        set_ = {k: val for k, val in query.items() if val}  # the filters the paging links carry
         return page(request, s, "intel.html", [m for _, _, m in board.rows], collections=colls, writable=writable,
                     rows=board.rows, board=board, types=sorted(t for t in board.types if t), f=query,
-                    older=urlencode({**query, "before": board.older}) if board.older else None,
-                    newest=urlencode(query) if before else None, page_size=intel_board.PAGE)
+                    older=urlencode({**set_, "before": board.older}) if board.older else None,
+                    newest=f"/console/intel?{urlencode(set_)}".rstrip("?") if before else None)
 
     def object_filter(label: str, marking: str, since: str, q: str) -> tuple[Any, bool]:
         """The board's own filters as ``keep(text, object, marking)``, and whether any is set;

@@ -190,10 +190,14 @@ def read_after(node: Node, viewer: Viewer, last: int, *, limit: int = BATCH, lan
     log = log or EventLog(node)
     pairs = log.read(last, limit)
     out: list[ConsoleEvent] = []
+    # an item needs items:read; a retracted or never stored one has nothing to show. Filtered
+    # for the viewer all at once (one look-up of a partner's redacted versions for the batch)
+    seen = {i.id for i in viewer.visible(node, [item for e, item in pairs if item is not None
+                                                and e.type in ITEM_EVENTS and "item_id" in e.data])
+            } if viewer.may("items:read") else set()
     for e, item in pairs:
         if e.type in ITEM_EVENTS and "item_id" in e.data:
-            # an item needs items:read; a retracted or never stored one has nothing to show
-            if item is not None and viewer.may("items:read") and viewer.sees(node, item):
+            if item is not None and item.id in seen:
                 out.append(log.item_event(item, e.index, lang))
         elif not viewer.partner and viewer.may("status"):
             out.append(ConsoleEvent("ledger", {"type": e.type, "data": e.data,

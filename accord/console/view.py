@@ -34,6 +34,9 @@ class Viewer:
     # the policy's answer depends on an item's originator, kind and marking only, so one decision
     # serves every item that shares them (a board of 10,000 tracks asks a handful of times)
     _decided: dict[tuple[str, str, str], bool] = field(default_factory=dict, repr=False, compare=False)
+    # whether a version made for this partner exists, by the id of the unredacted intelligence
+    # item: asked of the store once for a whole page (:meth:`visible`), not once per item
+    _redacted: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def party(self) -> str:
@@ -52,10 +55,30 @@ class Viewer:
     def sees(self, node: Node, item: Item) -> bool:
         if not self.partner or item.originator == self.party:
             return True
+        return self._released(node, item) and self._own_redaction(node, item)
+
+    def visible(self, node: Node, items: Iterable[Item]) -> list[Item]:
+        """The ``items`` this viewer sees (:meth:`sees`), the store asked once for all of them
+        whether a version made for this partner exists (one query per 500 items, not one per item)."""
+        items = list(items)
+        if self.partner:
+            self._look_up_redactions(node, [i for i in items if i.originator != self.party and self._released(node, i)])
+        return [i for i in items if self.sees(node, i)]
+
+    def _released(self, node: Node, item: Item) -> bool:
+        """The node's policy releases ``item`` to this partner (one decision per originator, kind and marking)."""
         key = (item.originator, item.kind, str(item.marking))
         if key not in self._decided:
             self._decided[key] = bool(node.decide(item, self.party).allowed)
-        return self._decided[key] and self._own_redaction(node, item)
+        return self._decided[key]
+
+    def _look_up_redactions(self, node: Node, items: list[Item]) -> None:
+        from accord.intel.sharing import KIND
+
+        wanted = sorted({i.id for i in items if i.kind == KIND and "~" not in i.id} - self._redacted.keys())
+        if wanted:
+            found = node.get_items([f"{base}~{self.party}" for base in wanted])
+            self._redacted.update({base: f"{base}~{self.party}" in found for base in wanted})
 
     def _own_redaction(self, node: Node, item: Item) -> bool:
         """Whether ``item``, if it carries an intelligence object, is the version made for this
@@ -71,7 +94,9 @@ class Viewer:
         base, _, for_party = item.id.partition("~")
         if for_party:
             return for_party == self.party
-        return not node.get_items([f"{base}~{self.party}"])
+        if base not in self._redacted:  # an item not looked up with its page (:meth:`visible`)
+            self._look_up_redactions(node, [item])
+        return not self._redacted[base]
 
 
 def page_marking(markings: Iterable[Marking]) -> Marking:

@@ -40,7 +40,7 @@ from accord.core.markings import Marking, check_party
 from accord.errors import InputError, NotFoundError, StixValidationError
 from accord.intel import markings as mk
 from accord.intel.adding import not_tlp, prepare, status_json, write
-from accord.intel.listing import Cursors, conditions
+from accord.intel.listing import Cursors, body_for, conditions
 from accord.intel.records import (ALL, MEDIA_STIX21, AddResult, Collection, Filters, Page, Stored, encode_json,
                                   parse_timestamp_us, to_us, us_to_rfc3339)
 from accord.intel.tables import (DDL, ID_INDEXED, OBJECTS_INDEXES, OBJECTS_TABLE, PG_INDEXES,
@@ -300,11 +300,7 @@ class IntelStore:
         return rows, more, token
 
     def _body(self, row: Any, party: str) -> str:
-        if row["granular"] and party != self.party:
-            plan = json.loads(row["granular"])
-            obj = mk.redact(json.loads(row["body"]), plan, party)
-            return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-        return row["body"]
+        return body_for(row, party, self.party)
 
     def get_objects(self, collection: str | Collection, party: str, f: Filters = Filters(), *,
                     limit: int | None = None, next: str | None = None,

@@ -138,4 +138,4 @@ class Console:
         """Items ``v`` may see (``window``: :meth:`Node.items`'s ``since``, ``until``, ``newest``)."""
         with self.lock:
             items = self.node.items(kind=kind, **window)
-            return [i for i in items if v.sees(self.node, i)]
+            return v.visible(self.node, items)

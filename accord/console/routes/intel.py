@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -39,19 +39,39 @@ def add_routes(router: APIRouter, c: Console) -> None:
 
     @router.get("/console/intel")
     def intel(request: Request, collection: str = "", type: str = "", label: str = "", marking: str = "",
-              since: str = "", q: str = "", s: Session = Depends(session_of)) -> Response:
+              since: str = "", q: str = "", before: str = "", s: Session = Depends(session_of)) -> Response:
         from accord.api.taxii import has_permission as taxii_allows
+        from accord.console import intel_board
         from accord.intel.store import Filters
 
         v = viewer_of(s)
         store = store_for(node)
-        with lock:
-            colls = [c for c in store.collections() if taxii_allows(v.principal, "read", c)]
+        colls = [c for c in store.collections() if taxii_allows(v.principal, "read", c)]
         if not colls and not v.may("taxii:read"):
             need(v, "taxii:read")
         chosen = [c for c in colls if not collection or collection in (c.id, c.alias)]
+        keep, filtering = object_filter(label, marking, since, q)
         try:
-            since_day = date.fromisoformat(since) if since else None
+            at = intel_board.parse_before(before)
+        except InputError as exc:
+            raise HTTPException(400, str(exc)) from None
+        f = Filters(types=(type,) if type else ())
+        board = intel_board.read_page(store, chosen, v.party, f, keep, at)
+        if not filtering:  # the store counts what the page lists (bounded): "N of M"
+            board.total, board.total_capped = intel_board.count(store, chosen, v.party, f)
+        writable = [] if v.partner else [c for c in colls if taxii_allows(v.principal, "write", c)]
+        query = {"collection": collection, "type": type, "label": label, "marking": marking, "since": since, "q": q}
+        set_ = {k: val for k, val in query.items() if val}  # the filters the paging links carry
+        return page(request, s, "intel.html", [m for _, _, m in board.rows], collections=colls, writable=writable,
+                    rows=board.rows, board=board, types=sorted(t for t in board.types if t), f=query,
+                    older=urlencode({**set_, "before": board.older}) if board.older else None,
+                    newest=f"/console/intel?{urlencode(set_)}".rstrip("?") if before else None)
+
+    def object_filter(label: str, marking: str, since: str, q: str) -> tuple[Any, bool]:
+        """The board's own filters as ``keep(text, object, marking)``, and whether any is set;
+        a 400 page for a bad date or classification."""
+        try:
+            since_day = date.fromisoformat(since).isoformat() if since else None
         except ValueError:
             raise HTTPException(400, f"since: not a date (YYYY-MM-DD): {since[:40]!r}") from None
         level = None
@@ -61,30 +81,15 @@ def add_routes(router: APIRouter, c: Console) -> None:
                 level = Classification.parse(marking)
             except AccordError as exc:
                 raise HTTPException(400, f"marking: {exc}") from None
-        rows, types = [], set()
         needle = q.strip().lower()
-        for c in chosen:
-            with lock:
-                page_ = store.get_objects(c, v.party, Filters(types=(type,) if type else ()))
-            for text, by in zip(page_.items, page_.originators, strict=True):
-                obj = json.loads(text)
-                types.add(obj.get("type", ""))
-                m = store.marking_of(obj, c.rel_to, origin=by)[0]  # its originator's definitions
-                if level is not None and m.classification != level:
-                    continue
-                if label and label not in (obj.get("labels") or []):
-                    continue
-                if since_day and str(obj.get("modified", obj.get("created", "")))[:10] < since_day.isoformat():
-                    continue
-                if needle and needle not in text.lower():
-                    continue
-                rows.append((c, obj, m))
-        rows.sort(key=lambda r: str(r[1].get("modified", "")), reverse=True)
-        writable = [] if v.partner else [c for c in colls if taxii_allows(v.principal, "write", c)]
-        return page(request, s, "intel.html", [m for _, _, m in rows[:500]], collections=colls, writable=writable,
-                    rows=rows[:500], total=len(rows), types=sorted(t for t in types if t),
-                    f={"collection": collection, "type": type, "label": label, "marking": marking,
-                       "since": since, "q": q})
+
+        def keep(text: str, obj: dict[str, Any], m: Any) -> bool:
+            return ((level is None or m.classification == level)
+                    and (not label or label in (obj.get("labels") or []))
+                    and (not since_day or str(obj.get("modified", obj.get("created", "")))[:10] >= since_day)
+                    and (not needle or needle in text.lower()))
+
+        return keep, bool(label or marking or since or needle)
 
     def collection_for(v: Viewer, key: str, action: str) -> Any:
         """The collection ``key`` if the viewer may ``action`` (read/write) it, else a 404 page

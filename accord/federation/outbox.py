@@ -23,6 +23,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -635,7 +636,8 @@ def check_ack(ack: BatchAck, party: str, sent: list[int] | None) -> None:
 
 def apply_ack(node: Node, party: str, ack: BatchAck, sent: list[int] | None = None) -> tuple[int, int]:
     """Mark rows the partner acknowledged; return (delivered, rejected) — rejected counting the
-    rows renumbered after replays (:func:`_renumber`), which are settled for this round too.
+    rows renumbered after replays, or settled as replays of a number already renumbered
+    (:func:`_renumber`), which are settled for this round too.
 
     A consumed receipt (stored, duplicate, or rejected by the partner's checks) ends that row's
     life: ``delivered`` or ``rejected`` with the partner's reason. A receipt that did not consume
@@ -689,6 +691,12 @@ def apply_ack(node: Node, party: str, ack: BatchAck, sent: list[int] | None = No
     return delivered, rejected
 
 
+REPLAY_AGAIN_LOG_EVERY = timedelta(hours=1)
+"""A partner answering "replay" for resealed rows (:func:`_renumber`) is logged at most this often."""
+
+_replay_again_logged: dict[tuple[str, str], Any] = {}
+
+
 def _renumber(node: Node, party: str, replayed: list[int], next_seq: int, when: Any) -> int:
     """Seal again, under new numbers, the queued envelopes ``party`` refused as replays: numbers
     it had already received from this node with other content, which only a node restored from a
@@ -697,21 +705,45 @@ def _renumber(node: Node, party: str, replayed: list[int], next_seq: int, when: 
     higher), so they never go behind what the partner holds; the items keep their order. Each
     row moves to its new number, ledgered ``item.shared`` with ``renumbered_from`` the old one, so
     ``ledger verify`` matches every row with its entry. Runs in the caller's transaction; returns
-    the rows renumbered (counted with the batch's settled rows: the delivery goes on)."""
+    the rows renumbered or settled (counted with the batch's settled rows: the delivery goes on).
+
+    A row is renumbered at most once: it is then ``resealed`` (so is a row a refill sealed again,
+    :func:`accord.federation.retention.refill`), under a number the partner had just said it did
+    not hold, and this node seals nothing else under it. A "replay" answer for such a row is
+    therefore not a restore: either the partner took the envelope and has since pruned its record
+    of it (its inbox retention), so it holds the item, or it does not tell the truth. The row is
+    settled ``rejected`` (reason ``replay: …``) without a ledger entry, and a warning says so at
+    most once per :data:`REPLAY_AGAIN_LOG_EVERY` per partner. A partner answering "replay" for
+    ever thus costs one ``item.shared`` entry per item shared, never one per round trip."""
     if not replayed:
         return 0
     conn = node.conn
-    rows = sorted((r[0], r[1], r[2]) for r in select_in(
-        conn, "SELECT seq, item_id, kind FROM fed_outbox WHERE recipient = ? AND state = 'queued' AND seq IN ({})",
-        replayed, party))
+    rows = sorted((r[0], r[1], r[2], r[3]) for r in select_in(
+        conn, "SELECT seq, item_id, kind, resealed FROM fed_outbox WHERE recipient = ? AND state = 'queued' "
+        "AND seq IN ({})", replayed, party))
+    stamp = to_rfc3339(when)
+    again = [s for s, _, _, resealed in rows if resealed]
+    if again:
+        conn.executemany("UPDATE fed_outbox SET state='rejected', acked=?, reason=? WHERE recipient=? AND seq=? "
+                         "AND state='queued'",
+                         [(stamp, f"replay: refused as a replay after {party} had asked for #{s} (this node sealed "
+                                  "nothing else under it): not renumbered again", party, s) for s in again])
+        key = (str(getattr(node, "dir", id(node))), party)
+        if key not in _replay_again_logged or when - _replay_again_logged[key] >= REPLAY_AGAIN_LOG_EVERY:
+            _replay_again_logged[key] = when
+            logging.getLogger("accord.federation").warning(
+                "%s refused %d envelope(s) as replays under numbers it had asked for, #%d first (it holds them "
+                "already, or does not tell the truth): settled as rejected, not renumbered again", party,
+                len(again), again[0], extra={"event": "outbox.replay_again", "partner": party,
+                                             "count": len(again), "first": again[0]})
+    rows = [r for r in rows if not r[3]]
     if not rows:
-        return 0
+        return len(again)
     last = conn.execute("SELECT last_seq FROM fed_out_seq WHERE recipient = ?", (party,)).fetchone()
     seq = max(last[0] if last else 0, next_seq - 1)
-    stamp = to_rfc3339(when)
     items = node.get_items([r[1] for r in rows])
     moved, events = [], []
-    for old, item_id, kind in rows:
+    for old, item_id, kind, _ in rows:
         item = items.get(item_id)
         if item is None:  # not held any more: nothing to send again
             continue
@@ -720,10 +752,10 @@ def _renumber(node: Node, party: str, replayed: list[int], next_seq: int, when: 
         events.append(("item.shared", {"item_id": item_id, "kind": kind, "to": party, "seq": seq,
                                        "renumbered_from": old}, when))
     if not moved:
-        return 0
+        return len(again)
     # the row moves to its new number (one row per recipient and item); every new number is above
     # every old one, so no two rows ever share one
-    conn.executemany("UPDATE fed_outbox SET seq=?, envelope=?, queued=? WHERE recipient=? AND seq=? "
+    conn.executemany("UPDATE fed_outbox SET seq=?, envelope=?, queued=?, resealed=1 WHERE recipient=? AND seq=? "
                      "AND state='queued'", moved)
     conn.execute("INSERT INTO fed_out_seq(recipient, last_seq) VALUES (?, ?) ON CONFLICT(recipient) "
                  "DO UPDATE SET last_seq = excluded.last_seq", (party, seq))
@@ -731,7 +763,7 @@ def _renumber(node: Node, party: str, replayed: list[int], next_seq: int, when: 
     logging.getLogger("accord.federation").warning(
         "%s refused %d envelope(s) as replays of numbers this node has no record of sending (restored from a "
         "backup?): sent again as #%d..#%d", party, len(moved), seq - len(moved) + 1, seq)
-    return len(moved)
+    return len(again) + len(moved)
 
 
 def record_failure(node: Node, party: str, error: str) -> int:

@@ -297,8 +297,10 @@ def refill(node: Node, party: str, first: int, last: int) -> int:
             continue
         item = Item.from_json(parse_json_strict(bytes(row[0])), source=f"stored item {wanted[seq]}")
         rows.append((party, seq, item.id, item.kind, wire.seal_envelope(node, item, party, seq, now), to_rfc3339(now)))
-    conn.executemany("INSERT OR IGNORE INTO fed_outbox(recipient, seq, item_id, kind, envelope, queued) "
-                     "VALUES (?,?,?,?,?,?)", rows)
+    # resealed: the partner has just asked for these numbers, so a "replay" answer for one of them
+    # is not renumbered (accord.federation.outbox.apply_ack)
+    conn.executemany("INSERT OR IGNORE INTO fed_outbox(recipient, seq, item_id, kind, envelope, queued, resealed) "
+                     "VALUES (?,?,?,?,?,?,1)", rows)
     log.log(logging.INFO if large else logging.WARNING,
             "partner %s asked again for #%d…#%d, pruned from the outbox (restored from an old backup?): "
             "%d envelope(s) sealed again from the ledger and queued", party, first, last, len(rows),

@@ -7,6 +7,9 @@ Tables (all created with :func:`accord.store.base.ensure_schema`):
   (:mod:`accord.federation.retention`) so a partner that lost data can be re-sent everything
   from the sequence number it asks for; then pruned. Catch-up is keyed on ``seq``, never on a
   timestamp.
+  ``resealed`` is 1 for a row sealed under a number the partner had just asked for (moved there
+  by a renumbering, or sealed again by a refill): a "replay" answer for it is not renumbered
+  again (:func:`accord.federation.outbox.apply_ack`).
 * ``fed_out_seq`` — the last sequence number used per recipient (a counter that survives rows
   being pruned).
 * ``fed_inbox`` — one row per accepted (originator, seq): the envelope digest, so an exact
@@ -241,10 +244,16 @@ def _add_receipts_pending(conn: Any) -> None:
                  "fed_receipt_checks c WHERE c.party NOT IN (SELECT party FROM fed_partner_state) GROUP BY c.party")
 
 
+def _add_resealed(conn: Any) -> None:
+    """Migration 11: ``fed_outbox.resealed`` (rows renumbered or refilled before it count as not)."""
+    if "resealed" not in {r[1] for r in conn.execute("PRAGMA table_info(fed_outbox)")}:
+        conn.execute("ALTER TABLE fed_outbox ADD COLUMN resealed INTEGER NOT NULL DEFAULT 0")
+
+
 def ensure_federation_schema(conn: Any) -> None:
     migrate(conn, "federation", [FEDERATION_DDL, _add_columns, LEASES_DDL, REJECTIONS_PRUNED_DDL, REMOVALS_DDL,
                                  _add_pinned_at, RECEIPT_CHECKS_DDL, _add_receipt_columns, QUOTA_DDL,
-                                 _add_receipts_pending])
+                                 _add_receipts_pending, _add_resealed])
 
 
 def write_lock(node: Node) -> Any:  # a threading.RLock, or the node's CommitLock (the same interface)

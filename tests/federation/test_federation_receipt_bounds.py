@@ -166,7 +166,7 @@ def test_the_schema_step_fills_the_pending_count_from_the_waiting_checks(tmp_pat
         n.close()
     with Node.open(tmp_path / "JPN") as jpn:
         status(jpn)                                        # migrates it
-        assert versions(jpn.conn)["federation"] == 10
+        assert versions(jpn.conn)["federation"] == 11
         assert _counted(jpn, "KOR") == len(_waiting(jpn, "KOR")) == 3
 
 

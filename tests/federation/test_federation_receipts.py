@@ -591,7 +591,7 @@ def test_databases_from_before_receipt_proofs_gain_the_table_and_columns(tmp_pat
         fed = federation_over(nodes, InProcessNetwork())
         share(jpn, note(jpn, 0), "KOR")
         fed.sync()
-        assert versions(jpn.conn)["federation"] == versions(nodes["KOR"].conn)["federation"] == 10   # (and the quota and pending-count steps after them)
+        assert versions(jpn.conn)["federation"] == versions(nodes["KOR"].conn)["federation"] == 11   # (and the quota, pending-count and resealed steps after them)
         assert _state(jpn, "KOR") == (1, 0, 0, None)
     finally:
         for n in nodes.values():

@@ -108,7 +108,7 @@ def test_a_database_from_before_pin_times_gains_the_column_and_its_old_pins_coun
         jpn.conn.execute("UPDATE schema_version SET version = 5 WHERE component = 'federation'")
     with Node.open(jpn.dir, clock) as old:
         (kor,) = status(old)["partners"]   # migrates it
-        assert versions(old.conn)["federation"] == 10   # (and the receipt-proof, quota and pending-count steps after it)
+        assert versions(old.conn)["federation"] == 11   # (and the receipt-proof, quota, pending-count and resealed steps after it)
         assert kor["pinned_at"] is None and kor["pinned_for_s"] is None
         assert problems(status(old), 300) == ["KOR never answered"]   # as before pin times
         ensure_federation_schema(old.conn)   # and again: nothing left to do

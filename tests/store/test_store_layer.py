@@ -62,7 +62,7 @@ def test_node_migrate_brings_every_part_to_its_version_and_says_so(tmp_path):
     import json
 
     parts = json.loads(first.output)["parts"]
-    assert parts["federation"] == [0, 10] and parts["intel"] == [0, 7] and parts["ledger"] == [2, 2]
+    assert parts["federation"] == [0, 11] and parts["intel"] == [0, 7] and parts["ledger"] == [2, 2]
     assert parts["console"] == [0, 2]  # the console's sessions, a part above the node
     again = json.loads(runner.invoke(app, ["node", "migrate", "--dir", str(tmp_path / "j"), "--json"]).output)
     assert all(was == now for was, now in again["parts"].values())

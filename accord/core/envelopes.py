@@ -33,7 +33,10 @@ under it) composes the same steps in the same order:
 
   5. ``now - max_age <= timestamp <= now + max_skew`` (:class:`~accord.errors.ExpiredError`);
   6. the item is well-formed and its originator is the envelope's originator
-     (:class:`~accord.errors.EnvelopeError`).
+     (:class:`~accord.errors.EnvelopeError`);
+  7. the item's ``created`` is at most ``max_lead`` ahead of ``now`` (:data:`MAX_ITEM_LEAD`;
+     :class:`~accord.errors.ExpiredError`): a partner's item dated years ahead would be taken as
+     the newest, above everything made after it.
 
 The steps are pure: they touch no store; :func:`check_item` (and so :func:`verify_envelope`)
 returns the verified :class:`Item`.
@@ -210,14 +213,20 @@ def seal(item: Item, recipient: str, seq: int, identity: Identity, now: datetime
 MAX_SKEW = timedelta(seconds=30)
 """How far ahead of ``now`` an envelope's timestamp may be (two nodes' clocks disagree a little)."""
 
+MAX_ITEM_LEAD = MAX_SKEW + timedelta(seconds=300)
+"""How far ahead of ``now`` the item an envelope carries may say it was ``created``: the clocks'
+skew (:data:`MAX_SKEW`) plus the lead a radar feed's scans may have on their node's clock by
+default (``accord.feeds.scans.CLOCK_AHEAD_S``, 300 s), by which that node dates its tracks and
+predictions. An item dated further ahead would be taken as newer than everything made after it."""
+
 
 def verify_envelope(env: Envelope, *, recipient: str, keys: Mapping[str, Ed25519PublicKey], last_seq: int,
                     now: datetime, window: int = 64, max_age: timedelta = timedelta(minutes=10),
-                    max_skew: timedelta = MAX_SKEW) -> Item:
+                    max_skew: timedelta = MAX_SKEW, max_lead: timedelta = MAX_ITEM_LEAD) -> Item:
     """Verify ``env`` (see the module docstring for the order of checks) and return its item."""
     authenticate(env, recipient=recipient, keys=keys)
     check_sequence(env, last_seq=last_seq, window=window)
-    return check_item(env, now=now, max_age=max_age, max_skew=max_skew)
+    return check_item(env, now=now, max_age=max_age, max_skew=max_skew, max_lead=max_lead)
 
 
 def authenticate(env: Envelope, *, recipient: str, keys: Mapping[str, Ed25519PublicKey]) -> None:
@@ -255,10 +264,12 @@ def check_sequence(env: Envelope, *, last_seq: int, window: int) -> None:
                                expected=f"<= {last_seq + window}", actual=env.seq)
 
 
-def check_item(env: Envelope, *, now: datetime, max_age: timedelta, max_skew: timedelta = MAX_SKEW) -> Item:
-    """:func:`verify_envelope`'s checks 5–6 on an envelope :func:`authenticate` passed: its age
+def check_item(env: Envelope, *, now: datetime, max_age: timedelta, max_skew: timedelta = MAX_SKEW,
+               max_lead: timedelta = MAX_ITEM_LEAD) -> Item:
+    """:func:`verify_envelope`'s checks 5–7 on an envelope :func:`authenticate` passed: its age
     (:class:`~accord.errors.ExpiredError`), then its item — well-formed and from the envelope's
-    originator (:class:`~accord.errors.EnvelopeError`). Returns the item."""
+    originator (:class:`~accord.errors.EnvelopeError`), created at most ``max_lead`` ahead of
+    ``now`` (:class:`~accord.errors.ExpiredError`). Returns the item."""
     if env.timestamp < now - max_age:
         raise ExpiredError(f"envelope {env.originator}→{env.recipient} #{env.seq} is too old: sent "
                            f"{to_rfc3339(env.timestamp)}, now {to_rfc3339(now)}, max age {max_age}")
@@ -270,6 +281,10 @@ def check_item(env: Envelope, *, now: datetime, max_age: timedelta, max_skew: ti
         raise EnvelopeError(f"item {item.id} claims originator {item.originator} but the envelope is "
                             f"from {env.originator}", source=f"envelope {env.originator} #{env.seq}",
                             field="item.originator")
+    if item.created > now + max_lead:
+        raise ExpiredError(f"envelope {env.originator}→{env.recipient} #{env.seq} carries item {item.id} dated "
+                           f"from the future: created {item.created_text()}, now {to_rfc3339(now)}, allowed "
+                           f"lead {max_lead}")
     return _with_item_bytes(env, item)
 
 

@@ -18,10 +18,13 @@ for a duplicate, the index of the entry that recorded the item first). The sende
    that item id (and that item's digest) from this node, or ``item.retracted`` of that
    retraction by this node. Proven: the row goes (``receipts_proven`` counts it). A path that
    does not verify, or a leaf about anything else, is a **false receipt**: ledgered
-   ``partner.receipt_false`` with the evidence (the partner's signed checkpoint note, the leaf
-   and path it served) and the partner is flagged in ``fed_partner_state.inconsistent`` exactly
-   as ``partner.inconsistent`` flags it (sticky, shown by ``accord node status``, cleared by
-   ``accord node partner reset-head``).
+   ``partner.receipt_false`` with the evidence (the partner's signed checkpoint note; the leaf
+   and path it served when the path verifies, else only the leaf's SHA-256 and length: a leaf
+   that is no entry of its signed ledger proves nothing) and the partner is flagged in
+   ``fed_partner_state.inconsistent`` exactly as ``partner.inconsistent`` flags it (sticky, shown
+   by ``accord node status``, cleared by ``accord node partner reset-head``). A proof is at most
+   :data:`MAX_LEAF_BYTES` of leaf and :data:`MAX_PATH` hashes of 32 bytes (:mod:`receipt_proofs`):
+   larger is malformed.
 
 A proof the partner does not give (a 404, a malformed answer) is no evidence: an honest partner
 answers 404 only for an index that is not an entry of ours, which is what a false receipt names,
@@ -39,7 +42,7 @@ place in ``not_found`` in a batch), so the routes tell a partner nothing about t
 from __future__ import annotations
 
 import base64
-import binascii
+import hashlib
 import logging
 import threading
 import time
@@ -52,11 +55,12 @@ from accord.core import merkle
 from accord.core.canonical import parse_json_strict
 from accord.errors import AccordError, FederationError, InputError, LedgerError, NotFoundError, StoreUnavailable
 from accord.federation.inbox import Receipt
+from accord.federation.receipt_proofs import MAX_LEAF_BYTES, MAX_PATH, parse_proof, parse_proofs
 from accord.federation.receipts_served import local_receipt, local_receipts, not_found_reason
 from accord.federation.schema import write_lock
 from accord.store.base import select_in, transaction
 
-__all__ = ["counts", "local_receipt", "local_receipts", "not_found_reason", "parse_proof", "parse_proofs",
+__all__ = ["MAX_LEAF_BYTES", "MAX_PATH", "counts", "local_receipt", "local_receipts", "not_found_reason", "parse_proof", "parse_proofs",
            "prove", "record"]
 
 if TYPE_CHECKING:
@@ -91,47 +95,8 @@ MAX_PENDING = 200_000
 unchecked (``receipts_unindexed``), never stored: a partner cannot grow this node's table without
 bound by acknowledging faster than it proves."""
 
-MAX_PATH = 64
-"""An inclusion path has at most one hash per level of a tree of 2**64 leaves."""
-
 _said: dict[tuple[int, str], float] = {}
 _said_lock = threading.Lock()
-
-
-def parse_proof(data: Any, party: str, index: int, size: int) -> tuple[bytes, list[bytes]]:
-    """The leaf bytes and path of a partner's answer (its JSON bytes, or parsed); :class:`FederationError`
-    if it is not of the shape :func:`local_receipt` gives for the ``index`` and ``size`` asked."""
-    try:
-        if isinstance(data, (bytes, bytearray)):
-            data = parse_json_strict(bytes(data), source=f"receipt proof from {party}")
-        if (not isinstance(data, dict) or data.get("index") != index or data.get("size") != size
-                or not isinstance(data.get("leaf"), str) or not isinstance(data.get("path"), list)
-                or len(data["path"]) > MAX_PATH or not all(isinstance(p, str) for p in data["path"])):
-            raise ValueError("not {index, size, leaf, path} for the entry asked")
-        return (base64.b64decode(data["leaf"], validate=True),
-                [base64.b64decode(p, validate=True) for p in data["path"]])
-    except (ValueError, binascii.Error, InputError) as exc:
-        raise FederationError(f"{party} sent a malformed receipt proof for entry {index}: {exc}") from None
-
-
-def parse_proofs(data: Any, party: str, indices: list[int], size: int) -> dict[int, tuple[bytes, list[bytes]]]:
-    """The leaf bytes and path of each index proven in a partner's answer to a batch request (its
-    JSON bytes, or parsed), by index; :class:`FederationError` if it is not of the shape
-    :func:`local_receipts` gives for the ``indices`` and ``size`` asked (each index once, in
-    ``proofs`` or in ``not_found``)."""
-    try:
-        if isinstance(data, (bytes, bytearray)):
-            data = parse_json_strict(bytes(data), source=f"receipt proofs from {party}")
-        if (not isinstance(data, dict) or data.get("size") != size or not isinstance(data.get("proofs"), list)
-                or not isinstance(data.get("not_found"), list)):
-            raise ValueError("not {size, proofs, not_found} for the tree size asked")
-        named = [p.get("index") if isinstance(p, dict) else None for p in data["proofs"]] + data["not_found"]
-        if (len(named) != len(indices) or not all(type(i) is int for i in named)
-                or sorted(named) != sorted(indices)):
-            raise ValueError("not each index asked once, proven or not found")
-    except (ValueError, InputError) as exc:
-        raise FederationError(f"{party} sent malformed receipt proofs: {exc}") from None
-    return {p["index"]: parse_proof(p, party, p["index"], size) for p in data["proofs"]}
 
 
 # --- the sending side -------------------------------------------------------------------------
@@ -209,11 +174,11 @@ def prove(node: Node, party: str, transport: Any, head: Checkpoint, note: str) -
             continue
         index, item_id, seq, _ = row
         leaf, path = proof
-        problem = _problem(node, index, item_id, head, leaf, path, digests.get(item_id))
+        verified, problem = _problem(node, index, item_id, head, leaf, path, digests.get(item_id))
         if problem is None:
             proven.append((party, index, item_id))
         else:
-            _false(node, party, index, item_id, seq, head, note, leaf, path, problem)
+            _false(node, party, index, item_id, seq, head, note, _evidence(leaf, path, verified), problem)
     _record(node, party, proven, refused, head.size)
     _beyond_head(node, party, head.size)
 
@@ -337,13 +302,28 @@ def _first_in_a_while(node: Node, party: str) -> bool:
 
 
 def _problem(node: Node, index: int, item_id: str, head: Checkpoint, leaf: bytes, path: list[bytes],
-             digest: str | None) -> str | None:
-    """Why the leaf and path do not prove the receipt of ``item_id`` at ``index``, or None
-    (``digest``: the item's as this node holds it; None when it holds it no more)."""
+             digest: str | None) -> tuple[bool, str | None]:
+    """Whether the path verifies, and why the leaf and path do not prove the receipt of ``item_id``
+    at ``index`` or None (``digest``: the item's as this node holds it; None when it holds it no more)."""
     try:
         merkle.verify_inclusion(index, head.size, merkle.hash_leaf(leaf), path, head.root_hash)
     except LedgerError as exc:  # InclusionProofError and the size checks
-        return f"the inclusion proof of entry {index} does not verify against the signed head {head.size}: {exc}"
+        return False, (f"the inclusion proof of entry {index} does not verify against the signed head "
+                       f"{head.size}: {exc}")
+    return True, _leaf_problem(node, index, item_id, leaf, digest)
+
+
+def _evidence(leaf: bytes, path: list[bytes], verified: bool) -> dict[str, Any]:
+    """What a false receipt's event keeps of the proof: a leaf whose path verifies is an entry of the
+    partner's signed ledger (bounded by :data:`MAX_LEAF_BYTES`), kept with its path; any other is only
+    the partner's words, kept as its SHA-256 and length."""
+    if verified:
+        return {"leaf": base64.b64encode(leaf).decode(), "path": [base64.b64encode(h).decode() for h in path]}
+    return {"leaf_sha256": hashlib.sha256(leaf).hexdigest(), "leaf_bytes": len(leaf)}
+
+
+def _leaf_problem(node: Node, index: int, item_id: str, leaf: bytes, digest: str | None) -> str | None:
+    """Why a leaf proven at ``index`` is not the receipt of ``item_id``, or None."""
     try:
         entry = parse_json_strict(leaf, source="ledger entry")
         kind, data = entry["type"], entry["data"]
@@ -374,7 +354,7 @@ def _problem(node: Node, index: int, item_id: str, head: Checkpoint, leaf: bytes
 
 
 def _false(node: Node, party: str, index: int, item_id: str, seq: int, head: Checkpoint, note: str,
-           leaf: bytes, path: list[bytes], problem: str) -> None:
+           evidence: dict[str, Any], problem: str) -> None:
     """A false receipt: ledgered with the evidence, the partner flagged (once) like an inconsistent one."""
     now = node.clock.now()
     with write_lock(node), transaction(node.conn):
@@ -387,8 +367,7 @@ def _false(node: Node, party: str, index: int, item_id: str, seq: int, head: Che
                           (gone, f"{to_rfc3339(now)}: false receipt for {item_id} (#{seq}): {problem}"[:1000], party))
         node.ledger.append("partner.receipt_false", {
             "party": party, "item_id": item_id, "seq": seq, "ledger_index": index, "tree_size": head.size,
-            "root": head.root_hash.hex(), "note": note, "leaf": base64.b64encode(leaf).decode(),
-            "path": [base64.b64encode(h).decode() for h in path], "reason": problem[:500]}, time=now)
+            "root": head.root_hash.hex(), "note": note, **evidence, "reason": problem[:500]}, time=now)
     log.error("partner %s gave a false receipt for %s (#%d): %s; flagged until `accord node partner reset-head`",
               party, item_id, seq, problem,
               extra={"event": "receipt.false", "partner": party, "item_id": item_id, "ledger_index": index})

@@ -175,13 +175,13 @@ def make_router(node: Node) -> APIRouter:
     @router.post("/envelopes", summary="Deliver a batch of signed envelopes (partners only)")
     async def envelopes(request: Request, sender: str = Depends(authenticate)) -> JSONResponse:
         body = await _capped_body(request)
+        # parsed in a worker thread, as the sqlite work below: the event loop keeps serving others
+        from starlette.concurrency import run_in_threadpool
         try:
-            envs = federation.parse_batch(body)
+            envs = await run_in_threadpool(federation.parse_batch, body)
         except InputError as exc:
             await record_refusal(sender, str(exc))
             raise HTTPException(status.HTTP_400_BAD_REQUEST, {"error": "malformed", "reason": str(exc)}) from None
-        # sqlite work runs in a worker thread, so the event loop keeps serving other partners
-        from starlette.concurrency import run_in_threadpool
         try:
             ack = await run_in_threadpool(federation.receive_batch, node, envs, sender=sender)
         except StoreUnavailable as exc:  # the node database is away: the sender retries (no location said)

@@ -20,8 +20,10 @@ Every request must carry an RFC 9421 HTTP message signature by a pinned partner 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -105,7 +107,7 @@ def _over_quota(exc: QuotaExceeded) -> HTTPException:
 
 def make_router(node: Node) -> APIRouter:
     from accord import federation
-    from accord.federation import gossip, httpsig, quota, receipts, treeheads
+    from accord.federation import gossip, httpsig, quota, receipts, refusals, treeheads
     from accord.federation.inbox import MAX_LEDGER_INDEX
 
     # the app-wide cap (accord.api.app.MAX_BODY_BYTES) answers a large Content-Length with its
@@ -114,9 +116,20 @@ def make_router(node: Node) -> APIRouter:
     router = APIRouter(tags=["partner"], responses=error_responses(400, 401, 413, 422, 429, 503),
                        max_body_size=_NO_APP_CAP)
 
-    def refuse(exc: RequestSignatureError) -> HTTPException:
+    # a refusal's record waits for the node's write lock (held by a batch being applied, a
+    # retention pass, a CLI share …) and syncs its commit: in a thread of its own, never on the
+    # event loop, one record at a time in the order the refusals came (at most 30 a minute and
+    # 1,000 a day are written, accord.federation.refusals: so is this queue bounded)
+    recorder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="accord-refusals")
+
+    async def record_refusal(signer: str | None, reason: str) -> None:
+        write = refusals.admit_request_rejection(node, signer, reason)
+        if write is not None:  # answered once recorded (a request cancelled meanwhile still is)
+            await asyncio.shield(asyncio.wrap_future(recorder.submit(write)))
+
+    async def refuse(exc: RequestSignatureError) -> HTTPException:
         # recorded under the key that signed it, if any: never under the keyid it claims
-        federation.record_request_rejection(node, exc.signer, str(exc))
+        await record_refusal(exc.signer, str(exc))
         return HTTPException(status.HTTP_401_UNAUTHORIZED, {"error": "unauthenticated", "reason": str(exc)})
 
     in_flight = _InFlight()
@@ -136,7 +149,7 @@ def make_router(node: Node) -> APIRouter:
                                            node.clock.now(), recipient=node.party,
                                            authority=request.headers.get("host"), scheme=request.url.scheme)
         except RequestSignatureError as exc:
-            raise refuse(exc) from None
+            raise await refuse(exc) from None
         mark_authenticated(request)
         if not in_flight.take(party):
             raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, {
@@ -154,7 +167,7 @@ def make_router(node: Node) -> APIRouter:
             try:
                 httpsig.verify_content_digest(request.headers, await _capped_body(request), party)
             except RequestSignatureError as exc:
-                raise refuse(exc) from None
+                raise await refuse(exc) from None
             yield party
         finally:
             in_flight.release(party)
@@ -162,13 +175,13 @@ def make_router(node: Node) -> APIRouter:
     @router.post("/envelopes", summary="Deliver a batch of signed envelopes (partners only)")
     async def envelopes(request: Request, sender: str = Depends(authenticate)) -> JSONResponse:
         body = await _capped_body(request)
-        try:
-            envs = federation.parse_batch(body)
-        except InputError as exc:
-            federation.record_request_rejection(node, sender, str(exc))
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, {"error": "malformed", "reason": str(exc)}) from None
-        # sqlite work runs in a worker thread, so the event loop keeps serving other partners
+        # parsed in a worker thread, as the sqlite work below: the event loop keeps serving others
         from starlette.concurrency import run_in_threadpool
+        try:
+            envs = await run_in_threadpool(federation.parse_batch, body)
+        except InputError as exc:
+            await record_refusal(sender, str(exc))
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, {"error": "malformed", "reason": str(exc)}) from None
         try:
             ack = await run_in_threadpool(federation.receive_batch, node, envs, sender=sender)
         except StoreUnavailable as exc:  # the node database is away: the sender retries (no location said)

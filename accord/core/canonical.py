@@ -16,7 +16,9 @@ bodies) to the same depth bound.
 from __future__ import annotations
 
 import json
+import json.scanner
 import sys
+from collections.abc import Callable
 from itertools import chain
 from typing import Any
 
@@ -227,15 +229,27 @@ def _no_constant(name: str) -> Any:
     raise CanonicalJSONError(f"{name} is not valid JSON")
 
 
-def parse_json_strict(data: bytes | str, *, source: str | None = None) -> Any:
+def parse_json_strict(data: bytes | str, *, source: str | None = None,
+                      reader: Callable[[str, Callable[[str, int], tuple[Any, int]]], Any] | None = None) -> Any:
     """Parse JSON, rejecting duplicate keys, NaN/Infinity, out-of-range numbers and nesting
-    deeper than :data:`MAX_JSON_DEPTH`, with a clear one-line error."""
+    deeper than :data:`MAX_JSON_DEPTH`, with a clear one-line error.
+
+    ``reader``, if given, reads the text instead of :func:`json.loads`, value by value: it is
+    called with the decoded text and the strict decoder's ``scan_once(text, index) -> (value,
+    end)`` (``StopIteration`` where no value starts) and returns the whole value, raising
+    :class:`json.JSONDecodeError` as the parser would (:mod:`accord.federation.batch_json`)."""
     walk = _opens_more_than(data, MAX_JSON_DEPTH)
+    # a text the bounds walk will visit is checked for infinities there, at C speed; a
+    # parse_float hook is a Python call per number (a third of a batch of tracks' parse)
+    hooks: dict[str, Any] = {"object_pairs_hook": no_duplicate_keys, "parse_constant": _no_constant,
+                             "parse_float": None if walk else finite_float}
     try:
-        # a text the bounds walk will visit is checked for infinities there, at C speed; a
-        # parse_float hook is a Python call per number (a third of a batch of tracks' parse)
-        value = json.loads(data, object_pairs_hook=no_duplicate_keys, parse_constant=_no_constant,
-                           parse_float=None if walk else finite_float)
+        if reader is None:
+            value = json.loads(data, **hooks)
+        else:
+            text = data if isinstance(data, str) else bytes(data).decode(json.detect_encoding(data), "surrogatepass")
+            scan = json.scanner.make_scanner(json.JSONDecoder(**hooks))  # type: ignore[arg-type]  # (its stub's own type)
+            value = reader(text, scan)
     except CanonicalJSONError as exc:
         raise CanonicalJSONError(exc.detail, source=source) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -68,6 +68,7 @@ from accord.core.identity import raw_public
 from accord.core.items import Item
 from accord.errors import InputError, QuotaExceeded, StoreError, StoreUnavailable, VerificationError
 from accord.federation import quota, wire
+from accord.federation.batch_json import read_batch
 from accord.federation.schema import ensure_node_schema, write_lock
 from accord.federation.stats import counters
 from accord.store.base import DatabaseError, select_in, transaction
@@ -161,12 +162,12 @@ def _ack_number(value: Any, name: str) -> int | None:
 
 
 def parse_batch(body: bytes) -> list[dict[str, Any]]:
-    """The envelopes of a POSTed batch ``{"envelopes": [...]}`` (strict JSON)."""
-    data = parse_json_strict(body, source="envelope batch")
+    """The envelopes of a POSTed batch ``{"envelopes": [...]}`` (strict JSON), at most
+    :data:`~accord.federation.batch_json.MAX_BATCH_ENVELOPES`: a batch with more is refused
+    before the envelopes past the cap are parsed (:mod:`accord.federation.batch_json`)."""
+    data = parse_json_strict(body, source="envelope batch", reader=read_batch)
     if not isinstance(data, dict) or not isinstance(data.get("envelopes"), list):
         raise InputError('an envelope batch must be {"envelopes": [...]}', source="envelope batch")
-    if len(data["envelopes"]) > 10_000:
-        raise InputError("an envelope batch holds at most 10000 envelopes", source="envelope batch")
     return data["envelopes"]
 
 

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from accord.clock import to_rfc3339
@@ -96,12 +97,23 @@ def record_request_rejection(node: Node, signer: str | None, reason: str) -> Non
     at most :data:`REFUSALS_PER_MINUTE` a minute and :data:`REFUSALS_PER_DAY` a day (the others
     are counted, see there). ``signer`` is the party whose pinned key verified the request, or
     ``None``: a forged request is recorded as from an unknown key, never under the ``keyid`` it
-    claims (:class:`~accord.errors.RequestSignatureError`)."""
-    ensure_node_schema(node)
+    claims (:class:`~accord.errors.RequestSignatureError`). It waits for the node's write lock:
+    a server's event loop calls :func:`admit_request_rejection` instead."""
+    write = admit_request_rejection(node, signer, reason)
+    if write is not None:
+        write()
+
+
+def admit_request_rejection(node: Node, signer: str | None, reason: str) -> Callable[[], None] | None:
+    """The half of :func:`record_request_rejection` that never waits (an event loop calls it):
+    the refusal counted, and logged if it is to be recorded. Returns the write that records it —
+    a ``fed_rejections`` row and an ``item.rejected`` entry, under the node's write lock, synced
+    on commit: to be run in a worker thread, in the order the refusals were admitted — or
+    ``None`` if the refusal is only counted (past the limits)."""
     counters(node).auth_failed("partner")
     record, suppressed = _refusal_budget(node, time.monotonic())
     if not record:
-        return
+        return None
     now = node.clock.now()
     data = {**_refusal_event(signer, reason, suppressed), "signer": signer or "unknown key"}
     # logged as recorded: at most as many lines as ledger entries, each with the count of the
@@ -109,13 +121,16 @@ def record_request_rejection(node: Node, signer: str | None, reason: str) -> Non
     log.warning("refused a partner request from %s: %s%s", signer or "an unknown key", reason[:500],
                 f" (+{suppressed} earlier refusals not logged one by one)" if suppressed else "",
                 extra={"event": "auth.failed", "api": "partner", "partner": signer, "suppressed": suppressed})
-    with write_lock(node):
+    row = (to_rfc3339(now), signer, None, "unauthenticated",
+           reason[:500] + (f" (+{suppressed} earlier refusals not recorded one by one)" if suppressed else ""))
+
+    def write() -> None:
         try:
-            with transaction(node.conn):
+            ensure_node_schema(node)
+            with write_lock(node), transaction(node.conn):
                 node.conn.execute("INSERT INTO fed_rejections(at, sender, seq, code, reason) VALUES (?,?,?,?,?)",
-                                  (to_rfc3339(now), signer, None, "unauthenticated",
-                                   (reason[:500] + (f" (+{suppressed} earlier refusals not recorded one by one)"
-                                                    if suppressed else ""))))
+                                  row)
                 node.ledger.append("item.rejected", data, time=now)
         except Exception:  # noqa: BLE001 - recording a refusal must never turn it into a 500
             pass
+    return write

@@ -45,7 +45,7 @@ from accord.intel.records import (ALL, MEDIA_STIX21, AddResult, Collection, Filt
                                   parse_timestamp_us, to_us, us_to_rfc3339)
 from accord.intel.tables import (DDL, ID_INDEXED, OBJECTS_INDEXES, OBJECTS_TABLE, PG_INDEXES,
                                  V1_COLUMNS, fix_flags, id_hash, migrations, stored_definition, taken)
-from accord.intel.validate import structural_failures, validate_full, version_key
+from accord.intel.validate import MAX_LISTED_FAILURES, structural_failures, validate_full, version_key
 from accord.store.base import POSTGRESQL, IntegrityError, dialect_of, pipelined
 from accord.store.migrations import migrate
 
@@ -198,31 +198,32 @@ class IntelStore:
 
         Structural validation (:func:`check_object`) always; ``stix2.parse`` (+ stix2-validator
         if ``validator``) when ``strict`` or the collection is strict. Raises
-        :class:`StixValidationError` listing every failing object; stores nothing then.
-        Re-adding a version the originator stored already is a success that changes nothing; each
-        originator's versions of an id are its own (:func:`accord.intel.adding.write`). ``received`` =
-        ``(item id, originator)`` records, in the same transaction, that a partner's item was
-        applied (:mod:`accord.intel.sharing`). ``collection`` is an id, an alias or a
-        :class:`Collection` just read (saves reading it again). ``plain_json``: the objects come straight from
-        :func:`orjson.loads` (the TAXII API), so their text is written by orjson
-        (:func:`encode_json`).
-        """
+        :class:`StixValidationError` listing the first :data:`MAX_LISTED_FAILURES` failing objects
+        and counting all; stores nothing then. Re-adding a version the originator stored already
+        is a success that changes nothing; each originator's versions of an id are its own
+        (:func:`accord.intel.adding.write`). ``received`` = ``(item id, originator)`` records, in
+        the same transaction, that a partner's item was applied (:mod:`accord.intel.sharing`).
+        ``collection`` is an id, an alias or a :class:`Collection` just read (saves reading it
+        again). ``plain_json``: the objects come straight from :func:`orjson.loads` (the TAXII
+        API), so their text is written by orjson (:func:`encode_json`)."""
         coll = collection if isinstance(collection, Collection) else self.collection(collection)
         origin = originator or self.party
         check_party(origin, what="originator")
         if not isinstance(objects, (list, tuple)):
             raise StixValidationError("objects must be a list", [])
-        failures = structural_failures(objects)
-        if not failures and (strict or (strict is None and coll.strict)):
+        failures, failed = structural_failures(objects)
+        if not failed and (strict or (strict is None and coll.strict)):
             for i, obj in enumerate(objects):
                 try:
                     validate_full([obj], source=None, validator=validator)
                 except InputError as exc:
-                    failures.append({"index": i, "id": obj.get("id"), "message": str(exc).replace("objects[0]", f"objects[{i}]")})
-        if failures:
+                    failed += 1
+                    if len(failures) < MAX_LISTED_FAILURES:
+                        failures.append({"index": i, "id": obj.get("id"), "message": str(exc).replace("objects[0]", f"objects[{i}]")})
+        if failed:
             raise StixValidationError(
-                f"{len(failures)} of {len(objects)} object(s) are not valid STIX 2.1; nothing was stored",
-                failures)
+                f"{failed} of {len(objects)} object(s) are not valid STIX 2.1; nothing was stored",
+                failures, count=failed)
         after: list[Callable[[], object]] = []
         with self.lock:  # reads on the shared connection: never inside another thread's transaction
             prepared, hashes = prepare(self, coll, objects, plain_json, origin)

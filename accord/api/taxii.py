@@ -627,7 +627,7 @@ def make_router(node: Node, *, store: IntelStore | None = None,
 
         def delete() -> None:
             coll = coll_for(api_root, collection_id, principal, "read", "write")
-            the_store.delete_object(coll, object_id, principal.party, f)
+            the_store.delete_object(coll, object_id, principal.party, f, principal=principal.name)
         await run_in_threadpool(delete)
         return Response(status_code=200, media_type=media)
 

@@ -214,11 +214,13 @@ class NotOwnerError(VerificationError):
 # --- intel ---------------------------------------------------------------------------------
 class StixValidationError(InputError):
     """STIX content failed validation; ``failures`` lists ``{"index", "id", "message"}`` per
-    object at fault. Nothing of the request or file was stored."""
+    object at fault (the first of them, when ``count``, how many failed, is more). Nothing of the
+    request or file was stored."""
 
     def __init__(self, message: str, failures: list[dict] | None = None, *,
-                 source: str | None = None) -> None:
+                 source: str | None = None, count: int | None = None) -> None:
         self.failures = list(failures or [])
+        self.count = len(self.failures) if count is None else count
         super().__init__(message, source=source)
 
 

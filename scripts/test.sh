@@ -150,6 +150,7 @@ ACCORD_TEST_STORE=postgresql .venv/bin/python -m pytest -q -p no:cacheprovider -
   tests/intel/test_intel_import_export.py tests/intel/test_intel_taxii_client.py \
   tests/intel/test_intel_import_skip_invalid.py tests/intel/test_intel_store_schema.py \
   tests/intel/test_intel_taxii_owner.py tests/api/test_api_metrics_workers.py \
+  tests/intel/test_intel_taxii_add_bounds.py tests/intel/test_intel_paging_tokens.py tests/intel/test_intel_received_delete.py \
   tests/warning/alerts/test_alerts_store.py tests/tak/test_tak_destination.py \
   > .venv/pytest-postgresql.log 2>&1 &
 pg_pass=$!

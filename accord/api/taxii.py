@@ -10,7 +10,8 @@ and versions. Responses are ``application/taxii+json;version=2.1``; errors use t
 message (§3.6.1: ``title``, ``description``, ``http_status`` …) with the right status:
 400 bad filter or paging token, 401 no/bad credentials, 403 no permission, 404 unknown
 collection/object/status (and a collection the caller may neither read nor write), 406 unacceptable ``Accept``, 413 request above
-``max_content_length``, 415 unsupported ``Content-Type``, 422 invalid STIX (nothing stored).
+``max_content_length``, 415 unsupported ``Content-Type``, 422 invalid STIX (nothing stored; the first
+:data:`~accord.intel.validate.MAX_LISTED_FAILURES` failures listed, ``failure_count`` counts all).
 
 Media types are negotiated liberally where the specification allows: ``Accept`` may also be
 ``application/json``, ``*/*`` or ``application/stix+json;version=2.1`` (OpenCTI sends
@@ -54,6 +55,7 @@ from accord.core.canonical import check_json_bounds, finite_float, json_limit_er
 from accord.errors import (AccordError, AuthError, CanonicalJSONError, InputError, NotFoundError, StixValidationError,
                            StoreUnavailable, shown)
 from accord.intel.store import Collection, Filters, IntelStore, Page, parse_timestamp_us, us_to_rfc3339
+from accord.intel.validate import MAX_LISTED_FAILURES
 
 if TYPE_CHECKING:
     from accord.node import Node
@@ -161,7 +163,10 @@ class TaxiiRoute(APIRoute):
                                       details=[{"loc": list(e.get("loc", ())), "msg": e.get("msg")}
                                                for e in exc.errors()])
             except StixValidationError as exc:
-                return error_response(422, "Invalid STIX", str(exc), details={"failures": exc.failures})
+                # the first failures and how many there are: one record per object made a
+                # 2 MiB add of ``{}`` objects a 74 MB answer
+                return error_response(422, "Invalid STIX", str(exc), details={
+                    "failures": exc.failures[:MAX_LISTED_FAILURES], "failure_count": exc.count})
             except NotFoundError as exc:
                 return error_response(404, "Not Found", str(exc))
             except InputError as exc:
@@ -584,18 +589,22 @@ def make_router(node: Node, *, store: IntelStore | None = None,
         coll = await run_in_threadpool(coll_for, api_root, collection_id, principal, "write")
         _check_content_type(request)
         raw = await _read_body(request, max_content_length)
-        envelope, plain = parse_json(raw)
-        if not isinstance(envelope, dict) or not isinstance(envelope.get("objects"), list):
-            raise TaxiiHTTPError(400, "Bad Request",
-                                 "body must be a TAXII envelope (or STIX bundle) with an 'objects' list")
-        if not envelope["objects"]:
-            raise TaxiiHTTPError(400, "Bad Request", "the envelope has no objects")
-        # the write waits for the node's write lock: in the thread pool, not on the event loop.
         # A token of another party (a partner's tool) writes as that party: the node did not
         # originate what it sent, so never shares it onward in its own name (accord.intel.sharing)
         origin = principal.party if principal.party != party else None
-        result = await run_in_threadpool(lambda: the_store.add_objects(
-            coll, envelope["objects"], originator=origin, principal=principal.name, plain_json=plain))
+
+        def add() -> Any:
+            envelope, plain = parse_json(raw)
+            if not isinstance(envelope, dict) or not isinstance(envelope.get("objects"), list):
+                raise TaxiiHTTPError(400, "Bad Request",
+                                     "body must be a TAXII envelope (or STIX bundle) with an 'objects' list")
+            if not envelope["objects"]:
+                raise TaxiiHTTPError(400, "Bad Request", "the envelope has no objects")
+            return the_store.add_objects(coll, envelope["objects"], originator=origin, principal=principal.name,
+                                         plain_json=plain)
+        # parsing (up to max_content_length), validating and the write (which waits for the
+        # node's write lock): in the thread pool, never on the event loop
+        result = await run_in_threadpool(add)
         return ok(result.status, media, status=202)
 
     @router.get("/{api_root}/collections/{collection_id}/objects/{object_id}/", summary="Get an object (§5.6)")
@@ -618,7 +627,7 @@ def make_router(node: Node, *, store: IntelStore | None = None,
 
         def delete() -> None:
             coll = coll_for(api_root, collection_id, principal, "read", "write")
-            the_store.delete_object(coll, object_id, principal.party, f)
+            the_store.delete_object(coll, object_id, principal.party, f, principal=principal.name)
         await run_in_threadpool(delete)
         return Response(status_code=200, media_type=media)
 

@@ -93,8 +93,8 @@ def import_(bundle: Annotated[Path, typer.Argument(help="STIX 2.1 bundle (JSON)"
     except StixValidationError as exc:
         for f in exc.failures[:20]:
             Console(stderr=True).print(plain(f"  {f['message']}"), highlight=False, soft_wrap=True)
-        if len(exc.failures) > 20:
-            Console(stderr=True).print(f"  … and {len(exc.failures) - 20} more", highlight=False)
+        if exc.count > min(20, len(exc.failures)):
+            Console(stderr=True).print(f"  … and {exc.count - min(20, len(exc.failures))} more", highlight=False)
         raise
     # what was stored or found present: not the invalid objects skipped
     taken = summary["objects"] - summary.get("skipped", 0)

@@ -1,6 +1,6 @@
 """The intel store's read path: :func:`conditions` turns TAXII filters (:class:`~accord.intel.records.Filters`)
-and the reader's party into the SQL conditions on ``intel_objects``; :class:`Cursors` signs and
-checks the paging tokens (``next``) with the secret kept in ``intel_meta``; :func:`body_for` is an
+and the reader's party into the SQL conditions on ``intel_objects``; :class:`Cursors` seals and
+opens the paging tokens (``next``) with the secret kept in ``intel_meta``; :func:`body_for` is an
 object's text as a party reads it (redacted by its granular markings).
 
 :func:`newest` and :func:`count_visible` are the console's intel board's reads: the objects a
@@ -19,8 +19,11 @@ import hashlib
 import hmac
 import json
 import re
-from dataclasses import dataclass, field
+import struct
 from typing import Any, NamedTuple
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
 from accord.errors import InputError
 from accord.intel import markings as mk
@@ -29,32 +32,45 @@ from accord.intel.tables import id_hash
 from accord.intel.validate import version_key
 
 
-_HEX64 = re.compile(r"(?:0|[1-9a-f][0-9a-f]{0,15})")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # 32 bytes in base64url, unpadded
+_POSITION = struct.Struct(">qq")  # (date_added, seq)
 
 
-@dataclass(frozen=True)
 class Cursors:
-    """Paging tokens: ``<date_added>.<seq>.<MAC>`` in hex, the MAC over the listing's scope, so a
-    token resumes only the listing that made it, on any worker and after a restart."""
+    """Paging tokens: the position a listing resumes after (``date_added``, ``seq``) sealed with
+    AES-SIV under a key derived from the store's secret, the listing's scope as associated data.
+    A token is opaque — ``seq`` numbers the rows of every collection, so in clear it told a reader
+    how many objects were stored between two of its own, in collections it cannot see — and
+    cannot be forged or altered; it resumes only the listing that made it, on any worker and after
+    a restart (nothing is kept per token)."""
 
-    secret: bytes = field(repr=False)
+    def __init__(self, secret: bytes) -> None:
+        key = b"".join(hmac.new(secret, f"accord intel paging token {n}".encode(), hashlib.sha256).digest()
+                       for n in (1, 2))
+        self._siv = AESSIV(key)  # AES-256-SIV: deterministic, so the same position gives the same token
+
+    def __repr__(self) -> str:
+        return "Cursors(…)"
 
     def sign(self, scope: str, date_added: int, seq: int) -> str:
         """The paging token that resumes listing ``scope`` after the row (``date_added``, ``seq``)."""
-        mac = hmac.new(self.secret, f"{scope}|{date_added}|{seq}".encode(), hashlib.sha256).digest()[:12]
-        return f"{date_added:x}.{seq:x}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+        sealed = self._siv.encrypt(_POSITION.pack(date_added, seq), [scope.encode("utf-8", "surrogatepass")])
+        return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
 
     def unsign(self, scope: str, token: str) -> tuple[int, int]:
         """The (``date_added``, ``seq``) a token of ``scope`` resumes after; :class:`InputError` if
         it is malformed, altered or of another listing."""
-        # each number as sign() writes it, 64 bits at most: int(a, 16) reads any length, and a
-        # 5,000-digit one made str() in sign() a ValueError (a 500)
-        parts = token.split(".") if isinstance(token, str) else []
-        if len(parts) != 3 or not all(_HEX64.fullmatch(p) for p in parts[:2]):
+        if not isinstance(token, str) or not _TOKEN.fullmatch(token):
             raise InputError("malformed paging token", field="next")
-        date_added, seq = int(parts[0], 16), int(parts[1], 16)
-        if not hmac.compare_digest(self.sign(scope, date_added, seq), token):
-            raise InputError("paging token does not belong to this listing or was altered", field="next")
+        sealed = base64.urlsafe_b64decode(token + "=")
+        altered = InputError("paging token does not belong to this listing or was altered", field="next")
+        if base64.urlsafe_b64encode(sealed).decode().rstrip("=") != token:  # its unused low bits set
+            raise altered
+        try:
+            position = self._siv.decrypt(sealed, [scope.encode("utf-8", "surrogatepass")])
+        except InvalidTag:
+            raise altered from None
+        date_added, seq = _POSITION.unpack(position)
         return date_added, seq
 
 

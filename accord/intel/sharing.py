@@ -30,6 +30,11 @@ it: ``applied`` would record an object the sender never stored, and verification
 every applied item's object is stored as carried (:mod:`accord.node.verify`), would report it
 edited — a false alarm any partner could raise at will, where a lenient check would also miss a
 row truly edited.
+
+A received version deleted through the API (a TAXII DELETE: the node curates its collections) is
+ledgered ``intel.deleted`` — collection, id, version, originator, the deleting party and token —
+in the delete's transaction: verification accepts that row's absence, and still reports a row
+deleted otherwise (a database edit).
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ if TYPE_CHECKING:
     from accord.store.protocol import Node
 
 KIND = "intel.stix"
+DELETED_EVENT = "intel.deleted"  # a received object version deleted (:func:`install`)
 log = logging.getLogger("accord.intel.sharing")
 
 
@@ -157,6 +163,17 @@ def install(node: Node, store: IntelStore) -> None:
         return (lambda: notify_queued(node, results)) if results else None
 
     store.txn_hooks.append(hook)
+
+    def deleted(coll: Collection, gone: list[tuple[Any, ...]], *, party: str, principal: str | None) -> None:
+        # a received version deleted (through the API: the node curates its collections) is
+        # ledgered in the delete's transaction, so ledger verify tells it from a row deleted by
+        # a database edit (accord.node.verify)
+        node.ledger.append_many([(DELETED_EVENT, {
+            "collection": coll.id, "stix_id": sid, "version": version if vkey else "", "originator": origin,
+            "party": party, "by": principal or party}, node.clock.now())
+            for sid, version, vkey, origin in gone])
+
+    store.delete_hooks.append(deleted)
 
 
 def _pending_ids(node: Node, store: IntelStore) -> list[str]:

@@ -12,8 +12,7 @@ deletes. It holds the connection, its lock and the caches; the rest is in module
   and the status resource;
 * :mod:`accord.intel.listing`: the read path's SQL conditions and paging tokens.
 
-Their public names are importable from here too (``__all__``), as they were when this module
-held them all.
+Their public names are importable from here too (``__all__``).
 
 The version of an object (TAXII 2.1 §3.4.1) is its ``modified``, else its ``created``; objects
 with neither (most SCOs) have one version. Version keys normalise timestamps to a 9-digit
@@ -25,6 +24,7 @@ Every write is one ``with conn:`` transaction: an add either stores every object
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
@@ -44,9 +44,9 @@ from accord.intel.listing import Cursors, body_for, conditions
 from accord.intel.records import (ALL, MEDIA_STIX21, AddResult, Collection, Filters, Page, Stored, encode_json,
                                   parse_timestamp_us, to_us, us_to_rfc3339)
 from accord.intel.tables import (DDL, ID_INDEXED, OBJECTS_INDEXES, OBJECTS_TABLE, PG_INDEXES,
-                                 V1_COLUMNS, fix_flags, id_hash, migrations, stored_definition, taken)
-from accord.intel.validate import structural_failures, validate_full, version_key
-from accord.store.base import POSTGRESQL, IntegrityError, dialect_of, pipelined
+                                 V1_COLUMNS, delete_rows, id_hash, migrations, stored_definition, taken)
+from accord.intel.validate import MAX_LISTED_FAILURES, structural_failures, validate_full, version_key
+from accord.store.base import POSTGRESQL, IntegrityError, dialect_of
 from accord.store.migrations import migrate
 
 __all__ = ["ALIAS_RE", "ALL", "ANALYSE_FIRST", "DDL", "ID_INDEXED", "MEDIA_STIX21", "OBJECTS_INDEXES",
@@ -77,6 +77,8 @@ class IntelStore:
         # inside each add's transaction, after its rows (a failure rolls the add back); each may
         # return what to run once the add has committed (sharing: queue, then wake the workers)
         self.txn_hooks: list[Callable[[list[Stored]], Callable[[], object] | None]] = []
+        # hook(collection, gone, party=, principal=) in a delete's transaction in a received collection
+        self.delete_hooks: list[Callable[..., object]] = []
         self.syncer: Callable[[], None] | None = None  # applies partners' items (sharing.Syncer)
         self._defs: dict[tuple[str, str], dict[str, Any]] = {}  # (originator, id) -> definition
         self._known: dict[str, Collection] = {}  # collections found, by the id or alias asked (immutable)
@@ -198,31 +200,32 @@ class IntelStore:
 
         Structural validation (:func:`check_object`) always; ``stix2.parse`` (+ stix2-validator
         if ``validator``) when ``strict`` or the collection is strict. Raises
-        :class:`StixValidationError` listing every failing object; stores nothing then.
-        Re-adding a version the originator stored already is a success that changes nothing; each
-        originator's versions of an id are its own (:func:`accord.intel.adding.write`). ``received`` =
-        ``(item id, originator)`` records, in the same transaction, that a partner's item was
-        applied (:mod:`accord.intel.sharing`). ``collection`` is an id, an alias or a
-        :class:`Collection` just read (saves reading it again). ``plain_json``: the objects come straight from
-        :func:`orjson.loads` (the TAXII API), so their text is written by orjson
-        (:func:`encode_json`).
-        """
+        :class:`StixValidationError` listing the first :data:`MAX_LISTED_FAILURES` failing objects
+        and counting all; stores nothing then. Re-adding a version the originator stored already
+        is a success that changes nothing; each originator's versions of an id are its own
+        (:func:`accord.intel.adding.write`). ``received`` = ``(item id, originator)`` records, in
+        the same transaction, that a partner's item was applied (:mod:`accord.intel.sharing`).
+        ``collection`` is an id, an alias or a :class:`Collection` just read (saves reading it
+        again). ``plain_json``: the objects come straight from :func:`orjson.loads` (the TAXII
+        API), so their text is written by orjson (:func:`encode_json`)."""
         coll = collection if isinstance(collection, Collection) else self.collection(collection)
         origin = originator or self.party
         check_party(origin, what="originator")
         if not isinstance(objects, (list, tuple)):
             raise StixValidationError("objects must be a list", [])
-        failures = structural_failures(objects)
-        if not failures and (strict or (strict is None and coll.strict)):
+        failures, failed = structural_failures(objects)
+        if not failed and (strict or (strict is None and coll.strict)):
             for i, obj in enumerate(objects):
                 try:
                     validate_full([obj], source=None, validator=validator)
                 except InputError as exc:
-                    failures.append({"index": i, "id": obj.get("id"), "message": str(exc).replace("objects[0]", f"objects[{i}]")})
-        if failures:
+                    failed += 1
+                    if len(failures) < MAX_LISTED_FAILURES:
+                        failures.append({"index": i, "id": obj.get("id"), "message": str(exc).replace("objects[0]", f"objects[{i}]")})
+        if failed:
             raise StixValidationError(
-                f"{len(failures)} of {len(objects)} object(s) are not valid STIX 2.1; nothing was stored",
-                failures)
+                f"{failed} of {len(objects)} object(s) are not valid STIX 2.1; nothing was stored",
+                failures, count=failed)
         after: list[Callable[[], object]] = []
         with self.lock:  # reads on the shared connection: never inside another thread's transaction
             prepared, hashes = prepare(self, coll, objects, plain_json, origin)
@@ -351,26 +354,24 @@ class IntelStore:
         return Page([r["version"] or us_to_rfc3339(r["date_added"]) for r in rows], more, token,
                     rows[0]["date_added"] if rows else None, rows[-1]["date_added"] if rows else None)
 
-    def delete_object(self, collection: str | Collection, object_id: str, party: str, f: Filters = Filters()) -> int:
+    def delete_object(self, collection: str | Collection, object_id: str, party: str, f: Filters = Filters(),
+                      *, principal: str | None = None) -> int:
         """Delete the versions of ``object_id`` matching ``f`` (default: all) that ``party`` can
         see — and, for a party other than the node's, that ``party`` originated: the node curates
         its collections (shadowed versions too), another party removes only what it wrote. :class:`NotFoundError` if
-        there are none (the same answer whether or not versions of other originators exist)."""
-        coll = self._coll_id(collection)
-        mine = "" if party == self.party else f" written by {party}"
+        there are none (the same answer whether or not versions of other originators exist).
+        ``principal`` (who deletes: a token's name) is handed to :attr:`delete_hooks`."""
+        the_coll = collection if isinstance(collection, Collection) else self.collection(collection)
+        coll, mine = the_coll.id, "" if party == self.party else f" written by {party}"
         built = conditions(coll, party, f, "all", object_id, home=self.party, curating=True)
         if built is None:
             raise NotFoundError(f"no object {object_id!r}{mine} in collection {coll}")
         where, args = built
         if party != self.party:
-            where.append("originator = ?")
-            args.append(party)
-        # PostgreSQL: BEGIN, the node's lock and the DELETE in one round trip, the flags and the
-        # COMMIT in another
-        with self.lock, pipelined(self.conn), self.conn:
-            n = self.conn.execute(f"DELETE FROM {ID_INDEXED} WHERE {' AND '.join(where)}", args).rowcount
-            if n:
-                fix_flags(self.conn.cursor(), coll, object_id)
+            where, args = [*where, "originator = ?"], [*args, party]
+        hooks = [functools.partial(h, the_coll, party=party, principal=principal) for h in self.delete_hooks]
+        with self.lock:
+            n = delete_rows(self.conn, coll, object_id, where, args, sender=the_coll.received_from, hooks=hooks)
         if not n:
             raise NotFoundError(f"no object {object_id!r}{mine} in collection {coll}")
         self._added -= n  # the table's growth, as keep_statistics counts it

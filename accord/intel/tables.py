@@ -36,9 +36,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from typing import Any
 
 from accord.errors import InputError
+from accord.store.base import pipelined
 from accord.store.migrations import Step
 
 DDL = """
@@ -229,6 +232,31 @@ def fix_flags(cur: Any, coll: str, sid: str) -> None:
         f" is_last = CASE WHEN vkey = (SELECT MAX(o.vkey) FROM intel_objects AS o INDEXED BY intel_objects_idh"
         f" WHERE {own}) THEN 1 ELSE 0 END"
         f" WHERE {match}", key * 3)
+
+
+def delete_rows(conn: Any, coll: str, sid: str, where: list[str], args: list[Any], *, sender: str | None = None,
+                hooks: Sequence[Callable[[list[tuple[Any, ...]]], object]] = ()) -> int:
+    """Delete the versions of ``sid`` in ``coll`` that ``where`` selects and set the flags of
+    those left, in one transaction; return how many. ``hooks`` run in it, after the delete, with
+    the versions ``sender`` (the partner a received collection was made for) originated that were
+    deleted, ``(stix_id, version, vkey, originator)`` each, read before the delete (no read and
+    no hook call without a ``sender`` or when none was deleted). PostgreSQL:
+    BEGIN, the node's lock and the DELETE in one round trip, the flags and the COMMIT in another
+    (a third to read the versions, when there are hooks); the pipeline is ended before hooks,
+    which may take locks of their own (the ledger's)."""
+    cond = " AND ".join(where)
+    with ExitStack() as pipe, conn:
+        pipe.enter_context(pipelined(conn))
+        gone = conn.execute(f"SELECT stix_id, version, vkey, originator FROM {ID_INDEXED} WHERE {cond}"
+                            " AND originator = ?", [*args, sender]).fetchall() if hooks and sender else []
+        n = conn.execute(f"DELETE FROM {ID_INDEXED} WHERE {cond}", args).rowcount
+        if n:
+            fix_flags(conn.cursor(), coll, sid)
+        if gone:
+            pipe.close()
+            for hook in hooks:
+                hook([tuple(g) for g in gone])
+    return n
 
 
 def taken(conn: Any, cid: str, alias: str | None) -> InputError:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from accord.errors import InputError
@@ -303,12 +304,18 @@ def check_object_reference(obj: Any, index: int | None = None) -> dict[str, Any]
 
 
 
-def structural_failures(objects: Sequence[Any]) -> list[dict[str, Any]]:
-    """:func:`structural_failure` of every object that fails, in order ([] when all pass): one
-    pass of the fast path when every object takes it (the common case), else the full report."""
+MAX_LISTED_FAILURES = 100  # failure records a rejected add keeps (the rest are counted)
+
+
+def structural_failures(objects: Sequence[Any], limit: int = MAX_LISTED_FAILURES) -> tuple[list[dict[str, Any]], int]:
+    """``(failures, count)``: :func:`structural_failure` of the first ``limit`` failing objects,
+    in order, and how many fail in all (``([], 0)`` when all pass): one pass of the fast path when
+    every object takes it (the common case), else the full check of each."""
     if all(map(_passes_fast, objects)):
-        return []
-    return [f for i, obj in enumerate(objects) if (f := structural_failure(obj, i)) is not None]
+        return [], 0
+    failing = (f for i, obj in enumerate(objects) if (f := structural_failure(obj, i)) is not None)
+    listed = list(islice(failing, limit))
+    return listed, len(listed) + sum(1 for _ in failing)
 
 
 def structural_failure(obj: Any, index: int) -> dict[str, Any] | None:

@@ -21,7 +21,9 @@ log was not rewritten; it says nothing of the rows beside it. The full check add
 5. **received intelligence** — each STIX object applied from a partner's ``intel.stix`` item
    (``intel_received``) must be stored exactly as that item carries it, under its sender's name,
    so TAXII serves what was received and ledgered (the receive records an item applied only
-   then: one resending a version stored otherwise is refused, :mod:`accord.intel.adding`);
+   then: one resending a version stored otherwise is refused, :mod:`accord.intel.adding`), or
+   be recorded deleted by an ``intel.deleted`` ledger entry (a delete through the API,
+   :mod:`accord.intel.sharing`): a row deleted any other way is reported;
 6. **outbox** — each envelope in ``fed_outbox`` must be recorded by the ``item.shared`` entry of
    its recipient and number, carry that entry's item exactly as stored (same digest), be
    addressed as its row says and be signed by this node's key: nothing was slipped into the
@@ -259,9 +261,13 @@ def _table(node: Node, name: str) -> bool:
 def _intel_received(node: Node, problems: list[Problem]) -> int:
     if not (_table(node, "intel_received") and _table(node, "intel_objects")):
         return 0
+    from accord.intel.sharing import DELETED_EVENT
     from accord.intel.store import ID_INDEXED, id_hash
     from accord.intel.validate import version_key
 
+    # the received versions deleted through the API, each ledgered in its delete's transaction
+    deleted = {(d.get("collection"), d.get("stix_id"), version_key(v) if v else "", d.get("originator"))
+               for _, d in _ledgered(node, (DELETED_EVENT,)) if isinstance(v := d.get("version"), str)}
     count = 0
     rows = node.conn.execute("SELECT r.item_id, r.collection, r.stix_id, i.originator, i.json FROM intel_received r "
                              "LEFT JOIN items i ON i.id = r.item_id WHERE r.outcome = 'applied'").fetchall()
@@ -282,7 +288,9 @@ def _intel_received(node: Node, problems: list[Problem]) -> int:
                                    "AND vkey = ? AND originator = ?",
                                    (id_hash(str(stix_id)), collection, stix_id, vkey, originator)).fetchone()
         if stored is None:
-            problems.append(Problem(where, f"received in item {item_id} but not stored (the row was deleted)"))
+            if (collection, stix_id, vkey, originator) not in deleted:
+                problems.append(Problem(where, f"received in item {item_id} but not stored, and no intel.deleted "
+                                        "ledger entry records its deletion (the row was deleted)"))
         elif orjson.loads(stored[0]) != obj:
             problems.append(Problem(where, f"differs from the object item {item_id} carried (the object was "
                                     "edited)"))

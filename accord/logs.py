@@ -9,7 +9,8 @@ operator acts on, each with an ``event`` field in JSON:
 it lasts) · ``partner.recovered`` (the outage's length and the backlog delivered) ·
 ``partner.refused`` (a partner refused envelopes of ours) · ``envelopes.refused`` (this node
 refused a partner's) · ``auth.failed`` (a request without valid credentials) ·
-``request.head_timeout``, ``request.body_idle`` (a slow or silent client's connection closed) · ``alert.issued`` ·
+``request.head_timeout``, ``request.body_idle`` (a slow or silent client's connection closed) ·
+``connection.over_limit`` (a connection past ``node serve``'s caps refused) · ``alert.issued`` ·
 ``ledger.inconsistent`` (a partner's tree head does not extend the last one) · ``receipt.false``,
 ``receipt.unproven`` (a partner's receipt its signed ledger does not bear out, or does not prove) ·
 ``outbox.pruned`` ·

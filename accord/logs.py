@@ -9,7 +9,8 @@ operator acts on, each with an ``event`` field in JSON:
 it lasts) · ``partner.recovered`` (the outage's length and the backlog delivered) ·
 ``partner.refused`` (a partner refused envelopes of ours) · ``envelopes.refused`` (this node
 refused a partner's) · ``auth.failed`` (a request without valid credentials) ·
-``request.head_timeout``, ``request.body_idle`` (a slow or silent client's connection closed) · ``alert.issued`` ·
+``request.head_timeout``, ``request.body_idle`` (a slow or silent client's connection closed) ·
+``connection.over_limit`` (a connection past ``node serve``'s caps refused) · ``alert.issued`` ·
 ``ledger.inconsistent`` (a partner's tree head does not extend the last one) · ``receipt.false``,
 ``receipt.unproven`` (a partner's receipt its signed ledger does not bear out, or does not prove) ·
 ``outbox.pruned`` ·
@@ -19,7 +20,7 @@ refused a partner's) · ``auth.failed`` (a request without valid credentials) ·
 Secrets never reach the output: the messages are written not to carry them (tokens are named by
 their label, requests by their party), and :class:`Redact`, on every handler, rewrites anything
 shaped like one that slips through anyway — API tokens, bearer credentials, RFC 9421 signatures,
-PEM blocks, base64 runs of key or signature length, a URL's password. In ``text`` a message
+PEM blocks, base64 runs of key or signature length, a connection string's password or token. In ``text`` a message
 stays on its line: control characters from outside are escaped.
 """
 
@@ -51,19 +52,48 @@ _SECRETS = re.compile(
     re.DOTALL)
 
 
-# the password of a URL's user information (postgresql://user:PASSWORD@host, nats://, https://)
-_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*:)[^\s/@]*@")
+# a URL's user information: what lies between "scheme://" and the authority's last '@' (no '/', '?',
+# '#' or space before it, as clients parse it). "user:password" keeps the user; without a colon it
+# is a token (nats://TOKEN@host, https://TOKEN@host), except in PostgreSQL's URLs, where it is the user
+_URL_USERINFO = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*)://([^\s/?#]*)@")
+_USER_ONLY_SCHEMES = frozenset({"postgresql", "postgres"})
+# libpq's password and sslpassword: a URL's query parameter (to the next '&', '#' or space) or a
+# connection string's keyword (a value in quotes, backslash escapes, or to the next space)
+_QUERY_PASSWORD = re.compile(r"([?&](?:ssl)?password=)[^&#\s]*", re.IGNORECASE)
+_KEYWORD_PASSWORD = re.compile(
+    r"""((?<![\w?&])(?:ssl)?password\s*=\s*)(?:'(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|[^\s'"]+)""", re.IGNORECASE)
+
+
+def _userinfo(match: re.Match[str]) -> str:
+    scheme, info = match.group(1), match.group(2)
+    if ":" in info:
+        return f"{scheme}://{info.split(':', 1)[0]}:[redacted]@"
+    if scheme.lower() in _USER_ONLY_SCHEMES:
+        return match.group(0)
+    return f"{scheme}://[redacted]@"
 
 
 def without_passwords(text: str) -> str:
-    """``text`` with the password of every URL in it replaced by ``[redacted]`` (user and host kept)."""
-    # every log line comes here: the pattern tries a scheme at each word, 25 times the cost of the test
-    return _URL_PASSWORD.sub(r"\1[redacted]@", text) if "://" in text else text
+    """``text`` with the secrets of every connection string in it replaced by ``[redacted]``: a URL's
+    password (``scheme://user:PASSWORD@host``, the user kept), a token given as a URL's whole user
+    information (``nats://TOKEN@host``; a ``postgresql://user@host`` URL's user is kept), and libpq's
+    ``password=`` / ``sslpassword=``, as a URL's query parameter or a connection string's keyword
+    (``host=db password='…'``). Hosts, ports, databases and other parameters stay.
+
+    The one function for it: log lines (:func:`redact`), ``accord.store.postgres.redact`` and the
+    NATS URLs errors and logs name (``accord.feeds.jetstream.nats_shown``)."""
+    # every log line comes here: the patterns are tried only where their anchor is in the text
+    if "://" in text:
+        text = _URL_USERINFO.sub(_userinfo, text)
+    if "=" in text and "assword" in text.lower():
+        text = _QUERY_PASSWORD.sub(r"\1[redacted]", text)
+        text = _KEYWORD_PASSWORD.sub(r"\1[redacted]", text)
+    return text
 
 
 def redact(text: str) -> str:
-    """``text`` with everything shaped like a secret replaced by ``[redacted]``: a URL keeps its user
-    and host, not its password. Hex runs (digests, Merkle roots, fingerprints) stay: they are
+    """``text`` with everything shaped like a secret replaced by ``[redacted]``: a connection string
+    keeps its user and host, not its password or token (:func:`without_passwords`). Hex runs (digests, Merkle roots, fingerprints) stay: they are
     public and operators need them."""
     return _SECRETS.sub("[redacted]", without_passwords(text))
 

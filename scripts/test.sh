@@ -134,6 +134,7 @@ ACCORD_TEST_STORE=postgresql .venv/bin/python -m pytest -q -p no:cacheprovider -
   tests/federation/test_federation_quota.py tests/federation/test_federation_replay_renumber_bound.py \
   tests/federation/test_federation_receipt_evidence.py tests/federation/test_federation_future_dated_items.py \
   tests/federation/test_federation_refusal_off_loop.py tests/federation/test_federation_batch_cap.py \
+  tests/federation/test_federation_anonymous_refusal.py tests/api/test_api_connection_limits.py \
   tests/console/test_console_auth.py tests/console/test_console_events.py \
   tests/console/test_console_boards.py tests/console/test_console_picture.py \
   tests/console/test_console_intel_io.py tests/console/test_console_cli.py \

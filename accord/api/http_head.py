@@ -30,6 +30,7 @@ import asyncio
 import logging
 from typing import Any
 
+from accord.api.conn_limit import ConnectionLimits
 from accord.logs import Throttle
 
 log = logging.getLogger("accord.api")
@@ -65,9 +66,12 @@ def _timeout_answer(seconds: float) -> bytes:
             b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(text), text))
 
 
-def http_protocol() -> Any:
+def http_protocol(limits: ConnectionLimits | None = None) -> Any:
     """What ``uvicorn.Config(http=…)`` should get: :class:`BoundedHead` when httptools is
-    installed, else ``"h11"`` (bounded by h11 itself)."""
+    installed, else ``"h11"`` (bounded by h11 itself). ``limits``: the caps on open connections
+    its connections are counted against (:mod:`accord.api.conn_limit`; by default a new
+    :class:`ConnectionLimits` with the default caps, one per call, so one per server)."""
+    counts = ConnectionLimits() if limits is None else limits
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:  # pragma: no cover - httptools is a dependency of uvicorn[standard]
@@ -75,8 +79,8 @@ def http_protocol() -> Any:
 
     class BoundedHead(HttpToolsProtocol):
         """uvicorn's httptools protocol, refusing a request head over :data:`MAX_HEAD_BYTES` or
-        slower than :data:`MAX_HEAD_SECONDS`, and giving up a body idle for
-        :data:`MAX_IDLE_SECONDS`."""
+        slower than :data:`MAX_HEAD_SECONDS`, giving up a body idle for
+        :data:`MAX_IDLE_SECONDS`, and refusing a connection over ``limits``' caps (503)."""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -85,12 +89,21 @@ def http_protocol() -> Any:
             self.head_timer: asyncio.TimerHandle | None = None  # the current head's deadline
             self.body_timer: asyncio.TimerHandle | None = None  # the current body's idle limit
             self.in_body = False  # the current request's body is still coming
+            self.counted: str | None = None  # the key limits counted this connection under
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
+            self.counted = counts.admit(self.client)
+            if self.counted is None:
+                self.head_bytes = None
+                counts.refuse(transport, self.client)
+                return
             self._head_deadline()
 
         def connection_lost(self, exc: Exception | None) -> None:
+            if self.counted is not None:
+                counts.release(self.counted)
+                self.counted = None
             for timer in (self.head_timer, self.body_timer):
                 if timer is not None:
                     timer.cancel()
@@ -129,6 +142,8 @@ def http_protocol() -> Any:
             self.transport.close()
 
         def data_received(self, data: bytes) -> None:
+            if self.counted is None:  # refused (503 sent), closing
+                return
             if self.in_body:
                 self._body_moved()
             if self.head_bytes is not None:

@@ -105,6 +105,12 @@ def _over_quota(exc: QuotaExceeded) -> HTTPException:
                          headers={"Retry-After": str(exc.retry_after)})
 
 
+UNVERIFIED_REASON = ("no valid signature by a pinned partner key (RFC 9421); the reason is in the node's "
+                     "log (auth.failed)")
+"""The reason a 401 gives a caller whose signature no pinned key verified: what was wrong would
+tell anyone who can reach the port which parties the node pins and their keys' fingerprints."""
+
+
 def make_router(node: Node) -> APIRouter:
     from accord import federation
     from accord.federation import gossip, httpsig, quota, receipts, refusals, treeheads
@@ -130,7 +136,10 @@ def make_router(node: Node) -> APIRouter:
     async def refuse(exc: RequestSignatureError) -> HTTPException:
         # recorded under the key that signed it, if any: never under the keyid it claims
         await record_refusal(exc.signer, str(exc))
-        return HTTPException(status.HTTP_401_UNAUTHORIZED, {"error": "unauthenticated", "reason": str(exc)})
+        # the reason names the node's pinned parties and their keys' fingerprints: only a caller
+        # whose pinned key verified is told it; anyone else gets one reason (the detail is logged)
+        reason = str(exc) if exc.signer is not None else UNVERIFIED_REASON
+        return HTTPException(status.HTTP_401_UNAUTHORIZED, {"error": "unauthenticated", "reason": reason})
 
     in_flight = _InFlight()
 

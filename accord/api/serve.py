@@ -14,7 +14,9 @@ The steps, each refusing with one line before anything is served:
    ``--insecure``, which is ledgered (``insecure.http``, :mod:`accord.core.plain_http`).
 4. :func:`bind` — the listening socket is made here; an address in use or not this machine's is
    an error, not a log line after "serving on".
-5. :func:`run` — uvicorn serves on that socket; ``on_started`` runs once the application's
+5. :func:`run` — uvicorn serves on that socket, holding at most so many connections in all and
+   per client address (:mod:`accord.api.conn_limit`; ``node serve`` first raises the process's
+   open-files limit to its hard limit); ``on_started`` runs once the application's
    startup has completed, which is when the CLI prints "serving on …". With ``--workers N``,
    :func:`run_workers` forks N processes that each run the application on that one socket
    (the kernel spreads connections among them), replaces one that dies, and announces once all
@@ -39,6 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
+from accord.api.conn_limit import ConnectionLimits
+from accord.api.conn_limit import raise_open_files_limit as raise_open_files_limit  # re-exported
 from accord.api.http_head import MAX_HEAD_BYTES as MAX_HEAD_BYTES  # re-exported: the bound in force
 from accord.api.http_head import http_protocol
 from accord.api.serve_lock import LOCK_FILE as LOCK_FILE  # re-exported
@@ -190,22 +194,26 @@ GRACE = 10.0  # seconds a stop waits for requests in progress (uvicorn's default
 
 def run(app: Any, sock: socket.socket, *, on_started: Callable[[], None], on_stopped: Callable[[], None],
         log_level: str = "warning", ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
-        grace: float = GRACE) -> None:
+        grace: float = GRACE, limits: ConnectionLimits | None = None) -> None:
     """Serve ``app`` on the bound ``sock`` until stopped (SIGINT, SIGTERM or SIGHUP: requests in
     progress get ``grace`` seconds, the same signal again ends the wait); uvicorn's messages at ``log_level``
     through the handlers :func:`accord.logs.configure` set up. ``on_started`` runs once the
     application has started and the socket accepts connections, ``on_stopped`` once the server
-    has shut down (before a caught SIGTERM ends the process)."""
-    config = server_config(app, log_level=log_level, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, grace=grace)
+    has shut down (before a caught SIGTERM ends the process). ``limits``: the caps on open
+    connections (default: :class:`ConnectionLimits`' defaults)."""
+    config = server_config(app, log_level=log_level, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, grace=grace,
+                           limits=limits)
     _Server(config, on_started, on_stopped).run(sockets=[sock])
 
 
 def server_config(app: Any, *, log_level: str = "warning", ssl_certfile: str | None = None,
-                  ssl_keyfile: str | None = None, grace: float = GRACE) -> uvicorn.Config:
+                  ssl_keyfile: str | None = None, grace: float = GRACE,
+                  limits: ConnectionLimits | None = None) -> uvicorn.Config:
     """uvicorn's configuration for serving ``app``: a request head is bounded (:mod:`accord.api.http_head`,
-    431 past 64 KiB); no access log; log_config=None, so accord.logs' handlers stay."""
+    431 past 64 KiB), and so are the connections held open (``limits``, :mod:`accord.api.conn_limit`,
+    503 past them); no access log; log_config=None, so accord.logs' handlers stay."""
     return uvicorn.Config(app, log_config=None, log_level=log_level, access_log=False, ssl_certfile=ssl_certfile,
-                          ssl_keyfile=ssl_keyfile, http=http_protocol(),
+                          ssl_keyfile=ssl_keyfile, http=http_protocol(limits),
                           timeout_graceful_shutdown=grace)  # type: ignore[arg-type]  # (a float is fine)
 
 

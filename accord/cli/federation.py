@@ -46,6 +46,12 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
           batch_size: Annotated[int, typer.Option(help="envelopes per delivery POST at most, 1 or more (a backlog goes in batches this big; a trickle goes one by one)")] = 2000,
           workers: Annotated[int, typer.Option(help="server processes sharing the port (1–64); each partner's "
                                                "outbox is drained by one of them at a time (a lease)")] = 1,
+          max_connections: Annotated[int, typer.Option(help="connections each server process holds open at "
+                                                       "most (1 or more; kept below the open-files limit); past "
+                                                       "it 503 and closed")] = 4096,
+          max_client_connections: Annotated[int, typer.Option(help="connections from one client address (an IPv6 "
+                                                              "/64) each server process holds open at most; behind "
+                                                              "a reverse proxy, the proxy's share")] = 512,
           join: Annotated[bool, typer.Option("--join", help="serve beside the servers of this node already "
                                              "running (another port or machine), co-operating by leases")] = False,
           nats: Annotated[Optional[str], typer.Option(
@@ -67,6 +73,7 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
     """
     from accord.api import serve as serving
     from accord.api.app import create_app
+    from accord.api.conn_limit import ConnectionLimits, check_limits
     from accord.api.tls import check_server_files
     from accord.clock import parse_duration
     from accord.federation import Federation
@@ -80,12 +87,14 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
     serving.check_port(port)
     serving.check_workers(workers)
     serving.check_batch_size(batch_size)
+    check_limits(max_connections, max_client_connections)
     if nats is not None:
         from accord.feeds.events import check_nats, events_subject
 
         events_subject(nats_prefix, "XXX")  # a bad prefix fails before anything starts
         check_nats(nats)
     node = open_node(dir)
+    serving.raise_open_files_limit()  # the soft 1,024 is for select(); the caps below stay under it
     with serving.ServeLock(dir, join=join) as lock:
         if lock.taken_over is not None:
             console.print(plain(f"took over {lock.path} from process {lock.taken_over}, which no longer runs"),
@@ -127,9 +136,10 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
                     from accord.feeds.events import EventBridge
 
                     bridge = EventBridge(the_node, nats, prefix=nats_prefix).start()
+                limits = ConnectionLimits(max_connections, max_client_connections)
                 try:
                     serving.run(create_app(the_node, federation=fed), sock, ssl_certfile=certfile,
-                                ssl_keyfile=keyfile, log_level=uvicorn_level, grace=grace_s,
+                                ssl_keyfile=keyfile, log_level=uvicorn_level, grace=grace_s, limits=limits,
                                 on_started=on_started, on_stopped=on_stopped)  # type: ignore[arg-type]
                 finally:
                     if bridge is not None:

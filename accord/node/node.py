@@ -110,12 +110,16 @@ def _mirror_rows(partners: dict[str, Partner]) -> list[tuple[str, str, str, str 
 def check_store_url(url: str) -> None:
     """Refuse a store URL that is not PostgreSQL's or that carries a password (``node.yaml``
     would keep it: the password belongs in ``~/.pgpass`` or ``PGPASSWORD``)."""
-    from urllib.parse import urlsplit
+    from urllib.parse import parse_qsl, urlsplit
+
+    from accord.logs import without_passwords
 
     if not is_url(url):
-        raise InputError(f"--store {url!r}: give a postgresql://user@host:port/database URL "
+        raise InputError(f"--store {without_passwords(url)!r}: give a postgresql://user@host:port/database URL "
                          "(without it the node uses SQLite in its directory)", field="store")
-    if urlsplit(url).password is not None:
+    parts = urlsplit(url)
+    query = {k.lower() for k, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    if parts.password is not None or query & {"password", "sslpassword"}:
         raise InputError("--store: the URL carries a password, which node.yaml would keep; put it "
                          "in ~/.pgpass or PGPASSWORD instead", field="store")
 

@@ -56,7 +56,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql as pgsql
@@ -65,6 +65,7 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from accord.errors import ConfigError
+from accord.logs import without_passwords
 from accord.store.base import (POSTGRESQL, PgDatabaseError, PgIntegrityError, PgOperationalError, PgTextError,
                                ensure_schema, write)
 from accord.store.dialect import FUNCTIONS, translate, translate_ddl
@@ -113,25 +114,27 @@ logging.getLogger("psycopg.pool").addFilter(_PoolNoise())
 
 
 def redact(url: str) -> str:
-    """``url`` without its password (what is printed and logged)."""
+    """``url`` without its password (what is printed and logged): :func:`accord.logs.without_passwords`,
+    which also takes libpq's ``password=`` and ``sslpassword=`` query parameters out."""
+    return without_passwords(url)
+
+
+def _passwords(url: str) -> list[str]:
+    """The secrets ``url`` carries, as written: its password, its ``password`` and ``sslpassword`` parameters."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+    return [p for p in [parts.password or "", *_PASSWORD_PARAM.findall("&" + parts.query)] if p]
+
+
+_PASSWORD_PARAM = re.compile(r"(?i)&(?:ssl)?password=([^&#]*)")
 
 
 def scrub(text: str, url: str) -> str:
-    """``text`` with ``url``'s password (as written and percent-decoded) replaced by ``***``: libpq
+    """``text`` with ``url``'s passwords (as written and percent-decoded) replaced by ``***``: libpq
     quotes a malformed URL's part in its error (``invalid percent-encoded token: "pa%ss"`` for a
     password with a bare ``%``), and that error is the reason a cannot-connect line names."""
-    password = urlsplit(url).password
-    if not password:
-        return text
-    for secret in sorted({password, unquote(password)}, key=len, reverse=True):
-        if secret:
-            text = text.replace(secret, "***")
+    secrets = {form for p in _passwords(url) for form in (p, unquote(p), unquote_plus(p)) if form}
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
     return text
 
 
@@ -797,8 +800,8 @@ class PostgresStore:
         url, deadline, tcp = _settings(url)
         self.url = url
         self.location = redact(url)
-        parts = urlsplit(self.location)
-        self.name = urlunsplit(parts._replace(query="", fragment=""))  # what error messages name
+        # what error messages name: no query or fragment (not parsed again: "[redacted]" is no host)
+        self.name = re.sub(r"[?#].*", "", self.location, flags=re.DOTALL)
         self.lock: Any = threading.RLock()
         self.pool_failing = False  # the pool last failed to give a connection (PgConnection.connect)
         self._connect_errors = 0  # the pool's failed connection attempts when a connection was last made

@@ -263,6 +263,11 @@ def test_a_nats_url_with_credentials_is_named_without_its_password():
     for exc in (refused.value, refused_too.value):
         assert str(exc).startswith("cannot connect to NATS at nats://ops:[redacted]@127.0.0.1:")
         assert "s3cret-pw" not in str(exc)
+    # a token as the whole user information (nats-py's token authentication)
+    with pytest.raises(ConfigError) as refused:
+        check_nats(f"nats://s3cret-t0ken@127.0.0.1:{free_port()}", timeout=1)
+    assert str(refused.value).startswith("cannot connect to NATS at nats://[redacted]@127.0.0.1:")
+    assert "s3cret-t0ken" not in str(refused.value)
 
 
 def test_serve_with_an_unreachable_nats_fails_in_one_line(tmp_path):

@@ -1,0 +1,159 @@
+"""``accord node serve`` bounds how many connections it holds open, in all and per client address
+(:mod:`accord.api.conn_limit`), and raises its open-files limit to the hard one. The head deadline
+(60 s) bounds how long a silent connection lasts, not how many there are: under systemd's default
+soft limit of 1,024 open files, about a thousand anonymous connections sending nothing (reopened
+each minute) left the server no descriptor to accept anyone else — partners, users and
+``/health`` timed out."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from accord.api.app import create_app
+from accord.api.conn_limit import ConnectionLimits, check_limits, client_key
+from accord.api.serve import server_config
+from accord.errors import InputError
+from accord.node import Node
+from federation_harness import NodeProcess, free_port, make_nodes
+
+
+@contextlib.contextmanager
+def _served(node: Node, limits: ConnectionLimits):
+    """``node`` served as ``node serve`` serves it, with ``limits``, on a free loopback port."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    server = uvicorn.Server(server_config(create_app(node), limits=limits))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        node.close()
+
+
+def _connect(port: int, source: str) -> socket.socket:
+    """A connection to the server from the loopback address ``source`` (all of 127/8 is this machine)."""
+    return socket.create_connection(("127.0.0.1", port), timeout=20, source_address=(source, 0))
+
+
+def _answer(c: socket.socket) -> bytes:
+    out = b""
+    try:
+        while part := c.recv(65536):
+            out += part
+    except ConnectionResetError:
+        pass
+    return out
+
+
+def _health(port: int, source: str) -> int:
+    transport = httpx.HTTPTransport(local_address=source)
+    with httpx.Client(transport=transport, timeout=20) as client:
+        return client.get(f"http://127.0.0.1:{port}/health").status_code
+
+
+def test_connections_past_a_client_s_cap_are_refused_and_others_served(tmp_path, caplog):
+    limits = ConnectionLimits(max_connections=8, max_client_connections=3, files=10_000)
+    with _served(Node.init(tmp_path / "KOR", party="KOR"), limits) as port:
+        idle = [_connect(port, "127.0.0.1") for _ in range(3)]  # silent: held until the head deadline
+        try:
+            with _connect(port, "127.0.0.1") as over, caplog.at_level("INFO", logger="accord.api"):
+                # answered and closed at once (the accept queue is in order: the three came first)
+                assert _answer(over).startswith(b"HTTP/1.1 503 "), "a 4th idle connection from one address was held"
+            assert [r for r in caplog.records if getattr(r, "event", "") == "connection.over_limit"]
+            assert _health(port, "127.0.0.2") == 200  # another client is served meanwhile
+            idle.pop().close()
+            # once the server has seen that close, the address has a place again (bounded: no clock)
+            assert any(_health(port, "127.0.0.1") == 200 for _ in range(200))
+        finally:
+            for c in idle:
+                c.close()
+
+
+def test_connections_past_the_total_cap_are_refused(tmp_path):
+    limits = ConnectionLimits(max_connections=4, max_client_connections=2, files=10_000)
+    with _served(Node.init(tmp_path / "KOR", party="KOR"), limits) as port:
+        idle = [_connect(port, f"127.0.0.{host}") for host in (1, 1, 3, 3)]
+        try:
+            with _connect(port, "127.0.0.4") as over:
+                assert _answer(over).startswith(b"HTTP/1.1 503 ")
+        finally:
+            for c in idle:
+                c.close()
+
+
+def test_the_total_cap_stays_under_the_open_files_limit():
+    assert ConnectionLimits(4096, 512, files=1024).max_total == 1024 - 256
+    assert ConnectionLimits(100, 512, files=1024).max_client == 100
+    assert ConnectionLimits(4096, 512, files=100).max_total == 1
+
+
+@pytest.mark.parametrize("host, key", [("192.0.2.7", "192.0.2.7"), ("::ffff:192.0.2.7", "192.0.2.7"),
+                                       ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+                                       ("2001:db8:1:2:bbbb::9", "2001:db8:1:2::/64"),
+                                       ("fe80::1%eth0", "fe80::/64"), ("not-an-address", "not-an-address")])
+def test_a_client_is_its_address_or_its_ipv6_slash_64(host, key):
+    assert client_key(host) == key
+
+
+@pytest.mark.parametrize("total, per_client", [(0, 1), (1, 0), (-1, 512)])
+def test_caps_below_one_are_refused(total, per_client):
+    with pytest.raises(InputError):
+        check_limits(total, per_client)
+
+
+IDLE = 1100
+
+
+def test_idle_anonymous_connections_do_not_lock_everyone_out(tmp_path):
+    """The defaults, in a real ``node serve`` under systemd's 1,024 open files: 1,100 silent
+    connections from one address, and another client is still served."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < IDLE + 100 <= hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # this test's own end of the sockets
+    port = free_port()
+    nodes = make_nodes(tmp_path, ("KOR",), ports={"KOR": port})
+    nodes["KOR"].close()
+    kor = NodeProcess(tmp_path / "KOR", port, wrapper=["prlimit", "--nofile=1024:1024", "--"]).start()
+    held: list[socket.socket] = []
+    try:
+        for _ in range(IDLE):
+            held.append(_connect(port, "127.0.0.1"))
+        try:
+            status = _health(port, "127.0.0.2")
+        except httpx.HTTPError as exc:
+            status = f"{type(exc).__name__}: {exc}"
+        assert status == 200, f"/health not answered while {len(held)} anonymous connections sat idle ({status})"
+    finally:
+        for s in held:
+            s.close()
+        kor.stop()
+
+
+def test_serve_raises_its_open_files_limit_to_the_hard_one(tmp_path):
+    port = free_port()
+    make_nodes(tmp_path, ("KOR",), ports={"KOR": port})["KOR"].close()
+    kor = NodeProcess(tmp_path / "KOR", port, wrapper=["prlimit", "--nofile=1024:4096", "--"]).start()
+    try:
+        limits = Path(f"/proc/{kor.proc.pid}/limits").read_text()
+        line = next(x for x in limits.splitlines() if x.startswith("Max open files"))
+        assert line.split()[3:5] == ["4096", "4096"], line
+    finally:
+        kor.stop()

@@ -23,7 +23,6 @@ from http_message_signatures import (ContentDigest, HTTPMessageSigner, HTTPMessa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accord import federation
 from accord.api.app import create_app
 from accord.api.partner import UNVERIFIED_REASON
 from accord.core.canonical import canonical_json
@@ -88,14 +87,16 @@ def post(client: TestClient, req: httpx.Request) -> httpx.Response:
 def recorded(monkeypatch):
     """The reasons of the refusals the node records (and logs), in order: a caller that no pinned
     key verified is answered :data:`UNVERIFIED_REASON`, the detail is the operator's."""
+    from accord.federation import refusals
+
     reasons: list[str] = []
-    record = federation.record_request_rejection
+    admit = refusals.admit_request_rejection
 
     def spy(node, signer, reason):
         reasons.append(reason)
-        record(node, signer, reason)
+        return admit(node, signer, reason)
 
-    monkeypatch.setattr(federation, "record_request_rejection", spy)
+    monkeypatch.setattr(refusals, "admit_request_rejection", spy)
     return reasons
 
 

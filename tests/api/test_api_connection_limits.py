@@ -7,58 +7,22 @@ each minute) left the server no descriptor to accept anyone else — partners, u
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
-from accord.api.app import create_app
 from accord.api.conn_limit import ConnectionLimits, check_limits, client_key
-from accord.api.serve import server_config
 from accord.errors import InputError
 from accord.node import Node
+from api_served import answer as _answer, served
 from federation_harness import NodeProcess, free_port, make_nodes
-
-
-@contextlib.contextmanager
-def _served(node: Node, limits: ConnectionLimits):
-    """``node`` served as ``node serve`` serves it, with ``limits``, on a free loopback port."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    server = uvicorn.Server(server_config(create_app(node), limits=limits))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        node.close()
 
 
 def _connect(port: int, source: str) -> socket.socket:
     """A connection to the server from the loopback address ``source`` (all of 127/8 is this machine)."""
     return socket.create_connection(("127.0.0.1", port), timeout=20, source_address=(source, 0))
-
-
-def _answer(c: socket.socket) -> bytes:
-    out = b""
-    try:
-        while part := c.recv(65536):
-            out += part
-    except ConnectionResetError:
-        pass
-    return out
 
 
 def _health(port: int, source: str) -> int:
@@ -67,9 +31,9 @@ def _health(port: int, source: str) -> int:
         return client.get(f"http://127.0.0.1:{port}/health").status_code
 
 
-def test_connections_past_a_client_s_cap_are_refused_and_others_served(tmp_path, caplog):
+def test_connections_past_a_client_s_cap_are_refused_and_othersserved(tmp_path, caplog):
     limits = ConnectionLimits(max_connections=8, max_client_connections=3, files=10_000)
-    with _served(Node.init(tmp_path / "KOR", party="KOR"), limits) as port:
+    with served(Node.init(tmp_path / "KOR", party="KOR"), limits) as port:
         idle = [_connect(port, "127.0.0.1") for _ in range(3)]  # silent: held until the head deadline
         try:
             with _connect(port, "127.0.0.1") as over, caplog.at_level("INFO", logger="accord.api"):
@@ -87,7 +51,7 @@ def test_connections_past_a_client_s_cap_are_refused_and_others_served(tmp_path,
 
 def test_connections_past_the_total_cap_are_refused(tmp_path):
     limits = ConnectionLimits(max_connections=4, max_client_connections=2, files=10_000)
-    with _served(Node.init(tmp_path / "KOR", party="KOR"), limits) as port:
+    with served(Node.init(tmp_path / "KOR", party="KOR"), limits) as port:
         idle = [_connect(port, f"127.0.0.{host}") for host in (1, 1, 3, 3)]
         try:
             with _connect(port, "127.0.0.4") as over:

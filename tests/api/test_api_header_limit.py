@@ -6,54 +6,19 @@ the connection is closed; the server goes on serving."""
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import threading
 import time
 
 import pytest
-import uvicorn
 
-from accord.api.app import create_app
-from accord.api.serve import MAX_HEAD_BYTES, server_config
+from accord.api.serve import MAX_HEAD_BYTES
 from accord.node import Node
-
-
-def _answer(c: socket.socket) -> bytes:
-    """What the server sent on ``c`` until it closed (a reset ends it too)."""
-    out = b""
-    try:
-        while part := c.recv(65536):
-            out += part
-    except ConnectionResetError:
-        pass
-    return out
-
-
-@contextlib.contextmanager
-def _served(node: Node):
-    """``node`` served as ``node serve`` serves it, on a free loopback port (yields the port)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    server = uvicorn.Server(server_config(create_app(node)))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        node.close()
+from api_served import answer as _answer, served
 
 
 @pytest.fixture(scope="module")
 def port(tmp_path_factory):
-    with _served(Node.init(tmp_path_factory.mktemp("nodes") / "KOR", party="KOR")) as p:
+    with served(Node.init(tmp_path_factory.mktemp("nodes") / "KOR", party="KOR")) as p:
         yield p
 
 
@@ -83,7 +48,7 @@ def test_a_head_past_the_limit_is_431_and_the_server_goes_on(port):
     assert _ask(port, HEALTH).startswith(b"HTTP/1.1 200 ")
 
 
-def test_a_head_within_the_limit_is_served(port):
+def test_a_head_within_the_limit_isserved(port):
     headers = b"".join(b"X-%d: %s\r\n" % (i, b"v" * 100) for i in range(MAX_HEAD_BYTES // 200))
     assert _ask(port, HEALTH + headers).startswith(b"HTTP/1.1 200 ")
     # keep-alive: two requests on one connection, each within the limit
@@ -124,7 +89,7 @@ def port_and_add(tmp_path_factory):
     node = Node.init(tmp_path_factory.mktemp("nodes") / "JPN", party="JPN")
     coll = store_for(node).add_collection("Intel", alias="intel-a")
     bearer = create_token(node.conn, "analyst", "JPN", ["taxii:read", "taxii:write"])
-    with _served(node) as p:
+    with served(node) as p:
         yield p, f"/taxii2/intel/collections/{coll.id}/objects/", bearer
 
 
@@ -136,7 +101,7 @@ def quick(tmp_path, monkeypatch):
 
     monkeypatch.setattr(http_head, "MAX_HEAD_SECONDS", 0.5)
     monkeypatch.setattr(http_head, "MAX_IDLE_SECONDS", 0.5)
-    with _served(Node.init(tmp_path / "KOR", party="KOR")) as p:
+    with served(Node.init(tmp_path / "KOR", party="KOR")) as p:
         yield p
 
 

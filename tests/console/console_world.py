@@ -177,3 +177,25 @@ def logged_in_page(browser, url: str, token: str, errors: list[str], *, width: i
     page.keyboard.press("Enter")
     page.wait_for_url(f"{url}/console/")
     return page
+
+
+def jpn_sharing_intel(tmp_path: Path) -> tuple[Node, dict[str, Node], dict[str, str]]:
+    """JPN (on a manual clock at NOW) with KOR and USA pinned and a signed agreement with each
+    covering ``intel.*`` up to SECRET, its federation and token tables made: (JPN, the partners'
+    nodes — the caller closes them —, every party's public key)."""
+    from accord.clock import ManualClock
+
+    clock = ManualClock(NOW)
+    jpn = Node.init(tmp_path / "jpn", "JPN", clock)
+    keys, others = {"JPN": jpn.identity.public_b64}, {}
+    for p in ("KOR", "USA"):
+        n = Node.init(tmp_path / p.lower(), p, clock)
+        jpn.add_partner(p, n.identity.public_b64)
+        keys[p], others[p] = n.identity.public_b64, n
+    ensure_federation_schema(jpn.conn)
+    ensure_schema(jpn.conn, TOKENS_DDL)
+    for p, n in others.items():
+        ag = new_agreement(f"jpn-{p.lower()}", ["JPN", p], {"JPN": keys["JPN"], p: keys[p]},
+                           [("JPN", p, ["intel.*"], "SECRET")], NOW - timedelta(days=1), NOW + timedelta(days=30))
+        jpn.add_agreement(sign_agreement(sign_agreement(ag, jpn.identity), n.identity))
+    return jpn, others, keys

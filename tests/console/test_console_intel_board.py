@@ -7,11 +7,10 @@ from __future__ import annotations
 import html
 import re
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from console_world import NOW, log_in
+from console_world import jpn_sharing_intel, log_in
 from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "intel"))
@@ -19,17 +18,13 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "intel"))
 from intel_samples import indicator  # noqa: E402
 
 from accord.api.app import create_app  # noqa: E402
-from accord.clock import ManualClock  # noqa: E402
 from accord.console import events as ev  # noqa: E402
 from accord.console import intel_board  # noqa: E402
 from accord.console.view import Viewer  # noqa: E402
-from accord.core.agreements import new_agreement, sign_agreement  # noqa: E402
-from accord.federation.schema import ensure_federation_schema  # noqa: E402
-from accord.federation.tokens import TOKENS_DDL, create_token, principal_for_digest, token_digest  # noqa: E402
+from accord.federation.tokens import create_token, principal_for_digest, token_digest  # noqa: E402
 from accord.intel.markings import AccordLabel  # noqa: E402
 from accord.intel.node_store import store_for  # noqa: E402
 from accord.node import Node  # noqa: E402
-from accord.store.sqlite import ensure_schema  # noqa: E402
 
 NOTE = "from a liaison officer in Pyongyang"
 LINK = re.compile(r'href="/console/intel/[^/"]+/([a-z-]+--[0-9a-f-]+)"')
@@ -169,19 +164,7 @@ def test_a_bad_page_position_is_a_clear_error(admin):
 def shared(tmp_path):
     """JPN shares 30 indicators with KOR and USA; the odd ones carry a description granular-marked
     for JPN and USA only (KOR's copy is redacted, USA's is not); 6 more are JPN's alone."""
-    clock = ManualClock(NOW)
-    jpn = Node.init(tmp_path / "jpn", "JPN", clock)
-    keys, others = {"JPN": jpn.identity.public_b64}, {}
-    for p in ("KOR", "USA"):
-        n = Node.init(tmp_path / p.lower(), p, clock)
-        jpn.add_partner(p, n.identity.public_b64)
-        keys[p], others[p] = n.identity.public_b64, n
-    ensure_federation_schema(jpn.conn)
-    ensure_schema(jpn.conn, TOKENS_DDL)
-    for p, n in others.items():
-        ag = new_agreement(f"jpn-{p.lower()}", ["JPN", p], {"JPN": keys["JPN"], p: keys[p]},
-                           [("JPN", p, ["intel.*"], "SECRET")], NOW - timedelta(days=1), NOW + timedelta(days=30))
-        jpn.add_agreement(sign_agreement(sign_agreement(ag, jpn.identity), n.identity))
+    jpn, others, _ = jpn_sharing_intel(tmp_path)
     store = store_for(jpn)
     store.add_collection("Cyber indicators", alias="cyber", shared=True, rel_to=["KOR", "USA"])
     store.add_collection("Home only", alias="home")
@@ -198,6 +181,8 @@ def shared(tmp_path):
               for p in ("KOR", "USA")}
     yield jpn, tokens
     jpn.close()
+    for n in others.values():
+        n.close()
     for n in others.values():
         n.close()
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,20 +15,15 @@ from fastapi.testclient import TestClient
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "intel"))
 
-from console_world import NOW, log_in  # noqa: E402
+from console_world import jpn_sharing_intel, log_in  # noqa: E402
 from intel_samples import indicator  # noqa: E402
 
 from accord.api.app import create_app  # noqa: E402
-from accord.clock import ManualClock  # noqa: E402
 from accord.console import events as ev  # noqa: E402
 from accord.console.view import Viewer  # noqa: E402
-from accord.core.agreements import new_agreement, sign_agreement  # noqa: E402
-from accord.federation.schema import ensure_federation_schema  # noqa: E402
-from accord.federation.tokens import TOKENS_DDL, create_token, principal_for_digest, token_digest  # noqa: E402
+from accord.federation.tokens import create_token, principal_for_digest, token_digest  # noqa: E402
 from accord.intel.markings import AccordLabel  # noqa: E402
 from accord.intel.node_store import store_for  # noqa: E402
-from accord.node import Node  # noqa: E402
-from accord.store.sqlite import ensure_schema  # noqa: E402
 
 SECRET_NOTE = "from a liaison officer in Pyongyang"
 
@@ -38,21 +32,7 @@ SECRET_NOTE = "from a liaison officer in Pyongyang"
 def shared(tmp_path):
     """JPN shares one indicator with KOR and USA; its description is granular-marked for JPN and
     USA only, so KOR's copy is redacted and USA's is not."""
-    clock = ManualClock(NOW)
-    jpn = Node.init(tmp_path / "jpn", "JPN", clock)
-    keys = {"JPN": jpn.identity.public_b64}
-    others = {}
-    for p in ("KOR", "USA"):
-        n = Node.init(tmp_path / p.lower(), p, clock)
-        jpn.add_partner(p, n.identity.public_b64)
-        keys[p] = n.identity.public_b64
-        others[p] = n
-    ensure_federation_schema(jpn.conn)
-    ensure_schema(jpn.conn, TOKENS_DDL)
-    for p, n in others.items():
-        ag = new_agreement(f"jpn-{p.lower()}", ["JPN", p], {"JPN": keys["JPN"], p: keys[p]},
-                           [("JPN", p, ["intel.*"], "SECRET")], NOW - timedelta(days=1), NOW + timedelta(days=30))
-        jpn.add_agreement(sign_agreement(sign_agreement(ag, jpn.identity), n.identity))
+    jpn, others, _ = jpn_sharing_intel(tmp_path)
     store = store_for(jpn)
     coll = store.add_collection("Cyber indicators", alias="cyber", shared=True, rel_to=["KOR", "USA"])
     everyone = AccordLabel("CONFIDENTIAL", {"JPN", "KOR", "USA"}, originator="JPN").marking_definition()

@@ -144,10 +144,10 @@ class Follower:
             try:
                 radars_sent = None
                 while not self._stop.is_set() and not reader.done() and not writer.done():
-                    if radars_sent is None or self.clock() - radars_sent >= RADAR_REFRESH_S:
+                    radars = radars_sent is None or self.clock() - radars_sent >= RADAR_REFRESH_S
+                    if radars:
                         radars_sent = self.clock()
-                        await self.send_radars(conn)
-                    await self.send_new(conn)
+                    await self.send_new(conn, radars=radars)
                     await self._sleep(self.poll_s)
             except (OSError, ConnectionError) as exc:
                 log.warning("TAK %s: connection lost: %s", self.dest.name, exc, extra={"event": "tak.lost"})
@@ -180,23 +180,18 @@ class Follower:
         except asyncio.TimeoutError:
             pass
 
-    async def send_radars(self, conn: TakConnection) -> int:
-        """Send the newest item of each radar the destination may have (module docstring); ledger
-        it; return the number of items sent. The cursor stays where it is."""
-        # the read waits on the node's lock: in a thread, off the loop
-        radars = await asyncio.to_thread(dst.radar_items, self.node, self.dest)
-        return await self._send(conn, radars, self.dest.cursor)
-
-    async def send_new(self, conn: TakConnection) -> int:
-        """Send what is new since the cursor; ledger it; return the number of items sent."""
-        # the read and the policy's look-ups wait on the node's lock: in a thread, off the loop
-        allowed, denied, cursor = await asyncio.to_thread(self._select, self.dest)
+    async def send_new(self, conn: TakConnection, *, radars: bool = False) -> int:
+        """Send what is new since the cursor — with ``radars``, first the newest item of each radar
+        the destination may have (module docstring) —; ledger it; return the number of items sent."""
+        # the reads and the policy's look-ups wait on the node's lock: in a thread, off the loop
+        allowed, denied, cursor, radar_items = await asyncio.to_thread(self._select, self.dest, radars)
+        sent = await self._send(conn, radar_items, self.dest.cursor) if radar_items else 0
         if cursor == self.dest.cursor:
-            return 0
+            return sent
         self.stats.denied += denied
         kept, dropped = coalesce(allowed)
         self.stats.superseded += dropped
-        return await self._send(conn, kept, cursor)
+        return sent + await self._send(conn, kept, cursor)
 
     async def _send(self, conn: TakConnection, kept: list[Item], cursor: int) -> int:
         """Send the events of ``kept``, then ledger them and move the cursor to ``cursor``."""
@@ -238,14 +233,17 @@ class Follower:
             del self.drawn[incident]
         return {incident: dict(areas) for incident, areas in self.drawn.items()}
 
-    def _select(self, dest: dst.Destination) -> tuple[list[Item], int, int]:
-        """The items new since ``dest``'s cursor that its policy allows, how many it denied, and
-        the cursor past them (in a worker thread)."""
+    def _select(self, dest: dst.Destination, radars: bool = False) -> tuple[list[Item], int, int, list[Item]]:
+        """The items new since ``dest``'s cursor that its policy allows, how many it denied, the
+        cursor past them and, with ``radars``, the radars' newest items it may have (in a worker
+        thread: one hop off the loop for a poll)."""
         items, cursor = dst.new_items(self.node, dest)
+        fresh = {item.id for item in items}   # a radar new since the cursor goes once, with the new items
+        radar_items = [r for r in dst.radar_items(self.node, dest) if r.id not in fresh] if radars else []
         if cursor == dest.cursor:
-            return [], 0, cursor
+            return [], 0, cursor, radar_items
         allowed = [item for item in items if dst.decide(self.node, item, dest).allowed]
-        return allowed, len(items) - len(allowed), cursor
+        return allowed, len(items) - len(allowed), cursor, radar_items
 
     async def _receive(self, conn: TakConnection, reports: asyncio.Queue[Item | None]) -> None:
         async for event in conn.events():

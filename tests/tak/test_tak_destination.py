@@ -456,14 +456,21 @@ def test_a_store_write_that_waits_holds_up_neither_reading_nor_the_loop(jpn, mon
         return put_items(items)
 
     monkeypatch.setattr(jpn, "put_items", slow_put_items)
-    polls: list[bool] = []
-    new_items_ = fl.dst.new_items
+    # a poll's reads (new items, the radars) in progress: a poll waiting for the lock the write
+    # holds is one, and the loop must go on meanwhile (a poll on the loop would stop it there)
+    polling_now: list[int] = []
 
-    def polling(node, dest, **kw):
-        polls.append(waiting.is_set())
-        return new_items_(node, dest, **kw)
+    def polling(read):
+        def wrapped(node, dest, **kw):
+            polling_now.append(1)
+            try:
+                return read(node, dest, **kw)
+            finally:
+                polling_now.pop()
+        return wrapped
 
-    monkeypatch.setattr(fl.dst, "new_items", polling)
+    monkeypatch.setattr(fl.dst, "new_items", polling(fl.dst.new_items))
+    monkeypatch.setattr(fl.dst, "radar_items", polling(fl.dst.radar_items))
     follower = fl.Follower(jpn, "own", poll_s=0.01, wall=lambda: wall)
 
     async def scenario() -> None:
@@ -471,8 +478,8 @@ def test_a_store_write_that_waits_holds_up_neither_reading_nor_the_loop(jpn, mon
 
         run = asyncio.create_task(follower.run())
         await asyncio.to_thread(waiting.wait, 10)
-        # meanwhile the loop reads on (the next two events) and polls for new items
-        await wait_until(lambda: follower.stats.ignored == 1 and any(polls), timeout=20)
+        # meanwhile the loop reads on (the next two events), and a poll is under way beside it
+        await wait_until(lambda: follower.stats.ignored == 1 and bool(polling_now), timeout=20)
         release.set()
         await wait_until(lambda: follower.stats.reports == 2, timeout=20)
         follower.stop()

@@ -722,6 +722,9 @@ def main() -> None:
     if args.hot_paths:
         hot_paths()
         return
+    if not args.without_medallion and not Path(sys.executable).with_name("medallion").exists():
+        ap.error(f"medallion is not installed beside {sys.executable}: pip install medallion==3.0.0 "
+                 "(bench/README.md), or run Accord alone with --without-medallion")
     sizes = [int(s) for s in args.sizes.split(",")]
     global BUDGET
     BUDGET = args.budget

@@ -31,7 +31,12 @@ def _health(port: int, source: str) -> int:
         return client.get(f"http://127.0.0.1:{port}/health").status_code
 
 
-def test_connections_past_a_client_s_cap_are_refused_and_othersserved(tmp_path, caplog):
+def test_connections_past_a_client_s_cap_are_refused_and_othersserved(tmp_path, caplog, monkeypatch):
+    from accord.api import conn_limit
+
+    # the refusal lines are throttled per process (30 a minute): another test's refusals in this
+    # process within the minute would leave none for this one
+    monkeypatch.setattr(conn_limit, "_over_log", type(conn_limit._over_log)(per_minute=30))
     limits = ConnectionLimits(max_connections=8, max_client_connections=3, files=10_000)
     with served(Node.init(tmp_path / "KOR", party="KOR"), limits) as port:
         idle = [_connect(port, "127.0.0.1") for _ in range(3)]  # silent: held until the head deadline

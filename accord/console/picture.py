@@ -114,20 +114,14 @@ def _lonlats(xyz: list[Any]) -> list[tuple[float, float]]:
 def radars_of(items: Iterable[Any]) -> list[Any]:
     """The radars among ``warning.radar`` items: the latest item per (originator, radar ``id``)
     whose body is a sensor of the warning-file header (``docs/formats/warning-files.md``: site,
-    noise and coverage), in (originator, id) order. An item that is not one is left out."""
+    noise and coverage), in (originator, id) order. An item that is not one is left out
+    (:func:`accord.warning.tracking.sensors.latest_radars`)."""
     items = list(items)
     if not items:
         return []
-    from accord.errors import InputError
-    from accord.warning.tracking.sensors import SensorArray
+    from accord.warning.tracking.sensors import latest_radars
 
-    latest: dict[tuple[str, str], Any] = {}
-    for item in sorted(items, key=lambda i: i.created):
-        try:
-            SensorArray.from_sensors([item.body])
-        except (InputError, TypeError):
-            continue
-        latest[(item.originator, item.body["id"])] = item
+    latest = latest_radars(items)
     return [latest[k] for k in sorted(latest)]
 
 

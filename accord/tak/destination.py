@@ -230,12 +230,15 @@ RADAR_SCAN = 1_000
 
 def radar_items(node: Node, dest: Destination) -> list[Item]:
     """The newest ``warning.radar`` item of each radar (by originator and radar ``id``) among the
-    node's newest :data:`RADAR_SCAN`, that ``dest`` may have (:func:`decide`), oldest first."""
+    node's newest :data:`RADAR_SCAN`, that ``dest`` may have (:func:`decide`), oldest first. As the
+    console's picture, an item whose body is not a radar (a warning-file header sensor) is left
+    out (:func:`accord.warning.tracking.sensors.latest_radars`): it could not be drawn, and it
+    does not hide the radar's newest item that can."""
     if not any(fnmatch.fnmatchcase("warning.radar", k) for k in dest.kinds):
         return []
-    newest: dict[tuple[str, str], Item] = {}
-    for item in node.items("warning.radar", newest=RADAR_SCAN):
-        newest[(item.originator, str(item.body.get("id")))] = item   # oldest first: the last one stays
+    from accord.warning.tracking.sensors import latest_radars
+
+    newest = latest_radars(node.items("warning.radar", newest=RADAR_SCAN))
     return [item for item in newest.values() if decide(node, item, dest).allowed]
 
 

@@ -347,9 +347,37 @@ def test_the_areas_remembered_are_bounded_and_go_with_the_destination(jpn, monke
     assert jpn.conn.execute("SELECT COUNT(*) FROM tak_drawn").fetchone()[0] == 0
 
 
-def _radar(node: Node, radar: str, lat: float, marking: str, seconds: float):
-    return new_item("warning.radar", {"id": radar, "lat_deg": lat, "lon_deg": 135.0, "alt_m": 10.0},
+#: a radar's item body: a sensor of the warning-file header (site, noise, coverage)
+SENSOR = {"lat_deg": 38.0, "lon_deg": 135.0, "alt_m": 10.0, "sigma_range_m": 20.0, "sigma_az_rad": 0.0008,
+          "sigma_el_rad": 0.0008, "min_range_m": 5e4, "max_range_m": 2e6, "min_el_deg": 0.5, "max_el_deg": 85.0,
+          "az_center_deg": 270.0, "az_half_width_deg": 90.0}
+
+
+def _radar(node: Node, radar: str, lat: float, marking: str, seconds: float, **body):
+    return new_item("warning.radar", {**SENSOR, "id": radar, "lat_deg": lat, **body},
                     Marking.parse(marking), "JPN", node.clock.now() + timedelta(seconds=seconds))
+
+
+def test_radar_items_leave_out_what_is_not_a_radar_as_the_console_does(jpn):
+    """The radars a destination is sent are the console's (``latest_radars``): the newest item per
+    (originator, id) whose body is a header sensor. A later malformed item of a radar (no coverage,
+    a coordinate that is not a number) is left out, so it no longer hides that radar's newest
+    item that can be drawn; an item without an id is no radar; the order stays oldest first."""
+    from accord.console.picture import radars_of
+    from accord.tak.destination import radar_items
+
+    items = [_radar(jpn, "R2", 39.0, "CONFIDENTIAL", 0), _radar(jpn, "R1", 38.0, "CONFIDENTIAL", 1),
+             _radar(jpn, "R1", 38.5, "CONFIDENTIAL", 2),
+             new_item("warning.radar", {"id": "R1", "lat_deg": 38.9, "lon_deg": 135.0}, Marking.parse("CONFIDENTIAL"),
+                      "JPN", jpn.clock.now() + timedelta(seconds=3)),    # no noise, no coverage
+             _radar(jpn, "R2", 39.5, "CONFIDENTIAL", 4, lat_deg="north"),
+             _radar(jpn, "R3", 40.0, "CONFIDENTIAL", 5, id=None)]
+    for item in items:
+        jpn.put_item(item)
+    dest = add_destination(jpn, Destination("own", SERVER, "JPN", ("warning.*",), Classification.CONFIDENTIAL))
+    sent = radar_items(jpn, dest)
+    assert [(r.body["id"], r.body["lat_deg"]) for r in sent] == [("R2", 39.0), ("R1", 38.5)]
+    assert [r.id for r in radars_of(jpn.items("warning.radar"))] == [sent[1].id, sent[0].id]   # (originator, id)
 
 
 def test_radars_stored_before_a_destination_are_sent_on_connecting_and_before_they_go_stale(jpn, monkeypatch):

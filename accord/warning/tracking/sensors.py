@@ -15,15 +15,18 @@ Coverage (the scoring rule of ``docs/formats/warning-files.md``): ``min_range â‰
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from accord.errors import InputError
 from accord.warning.frames import enu_basis, lla_to_ecef
 from accord.warning.tracking.kernels import coverage
+
+if TYPE_CHECKING:
+    from accord.core.items import Item
 
 TWO_PI = 2.0 * np.pi
 _FIELDS = ("lat_deg", "lon_deg", "alt_m", "sigma_range_m", "sigma_az_rad", "sigma_el_rad",
@@ -166,3 +169,19 @@ class SensorArray:
         sl = slice(None) if s is None else slice(s, s + 1)
         return coverage(np.ascontiguousarray(p, dtype=float), self.site[sl], self.basis[sl],
                         self.range_lim[sl], self.el_lim[sl], self.az_center[sl], self.az_half[sl])
+
+
+def latest_radars(items: Iterable[Item]) -> dict[tuple[str, str], Item]:
+    """The radars among ``warning.radar`` items: the latest item (by ``created``) per
+    (originator, radar ``id``) whose body is a sensor of the warning-file header
+    (``docs/formats/warning-files.md``: site, noise and coverage, as :meth:`SensorArray.from_sensors`
+    reads it). An item that is not one is left out: it neither counts as a radar nor hides the
+    radar's latest valid item. Keyed in the order each radar's first valid item was created."""
+    latest: dict[tuple[str, str], Item] = {}
+    for item in sorted(items, key=lambda i: i.created):
+        try:
+            SensorArray.from_sensors([item.body])
+        except (InputError, TypeError):
+            continue
+        latest[(item.originator, item.body["id"])] = item
+    return latest

@@ -89,3 +89,49 @@ def test_refusals_waiting_for_the_lock_are_recorded_in_the_order_they_came(node_
     for recorded in (rows, entries):
         assert len(recorded) == len(labels)
         assert all(f'"{label}"' in reason for label, reason in zip(labels, recorded)), recorded
+
+
+def _recorders() -> set[threading.Thread]:
+    from accord.api.partner import REFUSALS_THREAD
+
+    return {t for t in threading.enumerate() if t.name.startswith(REFUSALS_THREAD)}
+
+
+def test_the_apps_shutdown_writes_the_pending_refusals_and_ends_their_thread(node_pair):
+    """An app built per test (or per reload) left its refusals' thread running until the process
+    ended. The app's lifespan now ends it, once the refusals still waiting for the write lock are
+    recorded: a refusal admitted just before shutdown is in the store afterwards."""
+    kor = node_pair["KOR"]
+    ensure_node_schema(kor)
+    before = _recorders()
+    refused_before = counters(kor).auth_failures["partner"]
+    client = TestClient(create_app(kor))
+    client.__enter__()
+    lock = write_lock(kor)
+
+    def ask() -> None:
+        # a test client, unlike a server, may stop its loop before answering a request in
+        # progress ("portal is not running"): what counts here is the record, not the answer
+        try:
+            client.get("/federation/v1/checkpoint")
+        except RuntimeError:
+            pass
+
+    lock.acquire()   # a writer busy: the refusal's record waits in its thread
+    try:
+        anonymous = threading.Thread(target=ask)
+        anonymous.start()
+        assert _until(lambda: counters(kor).auth_failures["partner"] > refused_before)
+        started = _recorders() - before
+        assert len(started) == 1   # the thread the refusal started (its record waiting for the lock)
+        closing = threading.Thread(target=client.__exit__, args=(None, None, None))
+        closing.start()   # the shutdown waits for the pending record, which waits for the lock
+        time.sleep(0.2)
+        assert _rejections(kor) == 0 and closing.is_alive()
+    finally:
+        lock.release()
+    anonymous.join(WAIT)
+    closing.join(WAIT)
+    assert not closing.is_alive()
+    assert _rejections(kor) == 1
+    assert [t for t in started if t.is_alive()] == [], "the refusals' thread outlived the app"

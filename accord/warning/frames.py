@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from accord.warning import libm
+
 EARTH_RADIUS_M = 6_371_000.0
 MU = 3.986004418e14  # m^3 / s^2
 
@@ -31,13 +33,17 @@ def lla_to_ecef(lat_deg: ArrayLike, lon_deg: ArrayLike, alt_m: ArrayLike = 0.0,
     return np.stack(np.broadcast_arrays(r * cl * np.cos(lon), r * cl * np.sin(lon), r * np.sin(lat)), axis=-1)
 
 
-def ecef_to_lla(xyz: ArrayLike, radius: float = EARTH_RADIUS_M) -> tuple[F64, F64, F64]:
-    """ECEF metres → (latitude °, longitude ° in (-180, 180], altitude m) on the sphere."""
+def ecef_to_lla(xyz: ArrayLike, radius: float = EARTH_RADIUS_M, *,
+                exact: bool = False) -> tuple[F64, F64, F64]:
+    """ECEF metres → (latitude °, longitude ° in (-180, 180], altitude m) on the sphere.
+
+    ``exact``: with libm's bits on every CPU (:mod:`accord.warning.libm`; the simulator's)."""
+    asin, atan2 = (libm.arcsin, libm.arctan2) if exact else (np.arcsin, np.arctan2)
     p = np.asarray(xyz, dtype=float)
     x, y, z = p[..., 0], p[..., 1], p[..., 2]
     r = np.sqrt(x * x + y * y + z * z)
-    lat = np.degrees(np.arcsin(np.clip(z / r, -1.0, 1.0)))
-    lon = np.degrees(np.arctan2(y, x))
+    lat = np.degrees(asin(np.clip(z / r, -1.0, 1.0)))
+    lon = np.degrees(atan2(y, x))
     return lat, lon, r - radius
 
 
@@ -56,13 +62,16 @@ def enu_basis(lat_deg: ArrayLike, lon_deg: ArrayLike) -> F64:
     return np.stack([east, north, up], axis=-2)
 
 
-def enu_to_rae(enu: ArrayLike) -> F64:
-    """Local ENU vector → (range, azimuth ∈ [0, 2π) clockwise from north, elevation)."""
+def enu_to_rae(enu: ArrayLike, *, exact: bool = False) -> F64:
+    """Local ENU vector → (range, azimuth ∈ [0, 2π) clockwise from north, elevation).
+
+    ``exact``: with libm's bits on every CPU (:mod:`accord.warning.libm`; the simulator's)."""
+    asin, atan2 = (libm.arcsin, libm.arctan2) if exact else (np.arcsin, np.arctan2)
     v = np.asarray(enu, dtype=float)
     e, n, u = v[..., 0], v[..., 1], v[..., 2]
     rng = np.sqrt(e * e + n * n + u * u)
-    az = np.mod(np.arctan2(e, n), 2 * np.pi)
-    el = np.arcsin(np.clip(u / rng, -1.0, 1.0))
+    az = np.mod(atan2(e, n), 2 * np.pi)
+    el = asin(np.clip(u / rng, -1.0, 1.0))
     return np.stack([rng, az, el], axis=-1)
 
 
@@ -74,10 +83,11 @@ def rae_to_enu(rae: ArrayLike) -> F64:
     return np.stack([rng * ce * np.sin(az), rng * ce * np.cos(az), rng * np.sin(el)], axis=-1)
 
 
-def ecef_to_rae(xyz: ArrayLike, sensor_ecef: ArrayLike, basis: ArrayLike) -> F64:
-    """Target ECEF position(s) → (range, az, el) seen from a sensor with ENU ``basis`` (3×3)."""
+def ecef_to_rae(xyz: ArrayLike, sensor_ecef: ArrayLike, basis: ArrayLike, *, exact: bool = False) -> F64:
+    """Target ECEF position(s) → (range, az, el) seen from a sensor with ENU ``basis`` (3×3)
+    (``exact``: as :func:`enu_to_rae`)."""
     d = np.asarray(xyz, dtype=float) - np.asarray(sensor_ecef, dtype=float)
-    return enu_to_rae(d @ np.asarray(basis, dtype=float).T)
+    return enu_to_rae(d @ np.asarray(basis, dtype=float).T, exact=exact)
 
 
 def rae_to_ecef(rae: ArrayLike, sensor_ecef: ArrayLike, basis: ArrayLike) -> F64:
@@ -93,10 +103,11 @@ def gravity(xyz: ArrayLike, mu: float = MU) -> F64:
 
 
 def great_circle_m(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayLike,
-                   radius: float = EARTH_RADIUS_M) -> F64:
-    """Great-circle distance on the sphere (haversine), metres."""
+                   radius: float = EARTH_RADIUS_M, *, exact: bool = False) -> F64:
+    """Great-circle distance on the sphere (haversine), metres (``exact``: as :func:`ecef_to_lla`)."""
+    asin = libm.arcsin if exact else np.arcsin
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dphi = p2 - p1
     dl = np.radians(np.asarray(lon2) - np.asarray(lon1))
     h = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * radius * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+    return 2 * radius * asin(np.sqrt(np.clip(h, 0.0, 1.0)))

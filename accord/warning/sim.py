@@ -43,6 +43,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from accord.errors import InputError
+from accord.warning import libm
 from accord.warning.frames import (
     EARTH_RADIUS_M,
     MU,
@@ -110,7 +111,7 @@ def in_coverage(sensor: Sensor, xyz: np.ndarray) -> np.ndarray:
     ``min_range ≤ r ≤ max_range``, ``min_el ≤ el ≤ max_el`` (degrees) and the azimuth within
     ``az_half_width`` of ``az_center`` (difference wrapped to (−180°, 180°]).
     """
-    rae = ecef_to_rae(xyz, sensor.ecef, sensor.basis)
+    rae = ecef_to_rae(xyz, sensor.ecef, sensor.basis, exact=True)
     el = np.degrees(rae[..., 2])
     daz = np.mod(np.degrees(rae[..., 1]) - sensor.az_center_deg + 180.0, 360.0) - 180.0
     return ((rae[..., 0] >= sensor.min_range_m) & (rae[..., 0] <= sensor.max_range_m)
@@ -171,21 +172,13 @@ def _accel(tau: float, r: np.ndarray, m: _Motor, gamma_b: np.ndarray | None) -> 
     y towards the aim): ``ĥ = i r̂``, so ``u = cos γ ĥ + sin γ r̂ = r̂ (sin γ + i cos γ)``.
     """
     rn = np.abs(r)
-    acc = (-MU / _cube(rn)) * r
+    acc = (-MU / libm.cube(rn)) * r
     if gamma_b is None:
         return acc
     frac = min(max((tau - m.tv) / (m.tb - m.tv), 0.0), 1.0)
     gamma = np.pi / 2 - (np.pi / 2 - gamma_b) * frac
     a_t = m.a0 / (1.0 - m.f * min(tau, m.tb) / m.tb)
     return acc + (a_t / rn) * r * (np.sin(gamma) + 1j * np.cos(gamma))
-
-
-def _cube(x: np.ndarray) -> np.ndarray:
-    """``x³`` element by element as libm's ``pow(x, 3)`` gives it, which the compiled kernels
-    (``math.pow``) call too. numpy's own ``power`` is SIMD code on some CPUs — on AVX-512,
-    Intel's SVML, whose last bit differs from libm's for about one value in twenty —, so ``x**3``
-    would make the reference's bits depend on the CPU and part from the kernels'."""
-    return np.array([math.pow(v, 3.0) for v in x.ravel().tolist()]).reshape(x.shape)
 
 
 def _rk4(tau: float, r: np.ndarray, v: np.ndarray, dt: float, m: _Motor,
@@ -276,10 +269,10 @@ def _kepler_range(r: np.ndarray, v: np.ndarray) -> np.ndarray:
     p = h * h / MU
     with np.errstate(invalid="ignore", divide="ignore"):
         c = (p / EARTH_RADIUS_M - 1.0) / e
-        omega = np.arctan2(ey, ex)
-        phi_b = np.arctan2(y, x)
+        omega = libm.arctan2(ey, ex)
+        phi_b = libm.arctan2(y, x)
         nu_b = np.mod(phi_b - omega, 2 * np.pi)
-        nu_i = 2 * np.pi - np.arccos(c)
+        nu_i = 2 * np.pi - libm.arccos(c)
         ang = phi_b + (nu_i - nu_b)
     ok = (np.abs(c) <= 1.0) & (h > 0) & (rn >= EARTH_RADIUS_M - 1.0) & (nu_i >= nu_b)
     return np.where(ok, ang * EARTH_RADIUS_M, np.nan)
@@ -330,7 +323,7 @@ def solve_launch(spec: LaunchSpec) -> LaunchSpec:
     if spec.burn_time_s is not None and spec.burnout_elev_deg is not None:
         return spec
     target = float(great_circle_m(spec.launch_lat_deg, spec.launch_lon_deg,
-                                  spec.aim_lat_deg, spec.aim_lon_deg))
+                                  spec.aim_lat_deg, spec.aim_lon_deg, exact=True))
     tb_lo, tb_hi = spec.vertical_s + 5.0, 300.0
     # Brent's method evaluates the bracket's ends again and ends on a burn time it has flown:
     # each burn time's batch is flown once
@@ -397,10 +390,11 @@ class Flight:
         k = np.clip(np.searchsorted(self.t, tq, side="right") - 1, 0, len(self.t) - 2)
         dt = (self.t[k + 1] - self.t[k])[:, None]
         s = ((tq - self.t[k])[:, None]) / dt
-        h00 = 2 * s**3 - 3 * s**2 + 1
-        h10 = s**3 - 2 * s**2 + s
-        h01 = -2 * s**3 + 3 * s**2
-        h11 = s**3 - s**2
+        s3 = libm.cube(s)   # libm's bits on every CPU (accord.warning.libm)
+        h00 = 2 * s3 - 3 * s**2 + 1
+        h10 = s3 - 2 * s**2 + s
+        h01 = -2 * s3 + 3 * s**2
+        h11 = s3 - s**2
         p = h00 * self.r[k] + h10 * dt * self.v[k] + h01 * self.r[k + 1] + h11 * dt * self.v[k + 1]
         v = (h00 * self.v[k] + h10 * dt * self.a_start[k] + h01 * self.v[k + 1]
              + h11 * dt * self.a_end[k])
@@ -408,12 +402,12 @@ class Flight:
 
     def event(self) -> Event:
         lat0, lon0 = self.spec.launch_lat_deg, self.spec.launch_lon_deg
-        ilat, ilon, _ = ecef_to_lla(self.impact_ecef)
+        ilat, ilon, _ = ecef_to_lla(self.impact_ecef, exact=True)
         alt = np.linalg.norm(self.r, axis=1) - EARTH_RADIUS_M
         return Event(id=self.spec.id, launch_t=self.launch_t, launch_lat_deg=lat0,
                      launch_lon_deg=lon0, burnout_t=self.burnout_t, impact_t=self.impact_t,
                      impact_lat_deg=float(ilat), impact_lon_deg=float(ilon),
-                     range_km=float(great_circle_m(lat0, lon0, ilat, ilon)) / 1e3,
+                     range_km=float(great_circle_m(lat0, lon0, ilat, ilon, exact=True)) / 1e3,
                      apogee_km=float(alt.max()) / 1e3, lofted=self.spec.trajectory == "lofted")
 
 
@@ -530,7 +524,7 @@ def _clutter(sensor: Sensor, n: int, rng: np.random.Generator) -> np.ndarray:
     s_el = rng.uniform(math.sin(math.radians(sensor.min_el_deg)),
                        math.sin(math.radians(sensor.max_el_deg)), n)
     az = np.radians(sensor.az_center_deg + rng.uniform(-1.0, 1.0, n) * sensor.az_half_width_deg)
-    return np.stack([np.cbrt(r3), np.mod(az, 2 * np.pi), np.arcsin(s_el)], axis=-1)
+    return np.stack([libm.cbrt(r3), np.mod(az, 2 * np.pi), libm.arcsin(s_el)], axis=-1)
 
 
 def simulate(spec: ScenarioSpec, progress: Callable[[str], None] | None = None) -> SimResult:
@@ -560,7 +554,7 @@ def simulate(spec: ScenarioSpec, progress: Callable[[str], None] | None = None) 
                 continue
             pos = f.state_at(sel)[:, :3]
             seen = in_coverage(s, pos) & (rng.random(sel.size) < s.pd)
-            rae = ecef_to_rae(pos[seen], s.ecef, s.basis)
+            rae = ecef_to_rae(pos[seen], s.ecef, s.basis, exact=True)
             noise = rng.standard_normal(rae.shape) * [s.sigma_range_m, s.sigma_az_rad, s.sigma_el_rad]
             rae = rae + noise
             rae[:, 1] = np.mod(rae[:, 1], 2 * np.pi)
@@ -620,7 +614,7 @@ def random_launches(seed: int, missiles: int, *, window_s: tuple[float, float] =
         while True:
             la, lo = (rng.uniform(*LAUNCH_BOX[0]), rng.uniform(*LAUNCH_BOX[1]))
             aa, ao = (rng.uniform(*AIM_BOX[0]), rng.uniform(*AIM_BOX[1]))
-            rkm = float(great_circle_m(la, lo, aa, ao)) / 1e3
+            rkm = float(great_circle_m(la, lo, aa, ao, exact=True)) / 1e3
             if RANGE_KM[0] <= rkm <= RANGE_KM[1]:
                 break
         u = rng.random()

@@ -19,8 +19,9 @@ complex operations it runs as SIMD code:
 * ``|z|`` of an array is ``larger · √(ratio² + 1)`` with ``ratio = smaller/larger`` (fused the
   same way), not ``hypot``; ``abs`` of a complex *scalar* is libm's ``hypot``;
 * the cube of ``|r|`` in the gravity term is libm's ``pow`` in both (the reference takes it
-  element by element, ``sim._cube``: numpy's ``power`` is Intel's SVML on AVX-512 CPUs, and its
-  last bit differs from libm's there), and so are ``sin`` and ``cos`` (numpy's are libm's).
+  element by element, :func:`accord.warning.libm.cube`: numpy's ``power`` is Intel's SVML on
+  AVX-512 CPUs, and its last bit differs from libm's there), and so are ``sin`` and ``cos``
+  (numpy's are libm's).
 
 A real operand is a complex one with a zero imaginary part, as numpy casts it. Which form numpy
 uses depends on the CPU it runs on, so :func:`accord.warning.sim.compiled_boost` checks the

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from accord.warning import sim
+from accord.warning import libm, sim
 
 
 def _motor(a0, f, tv, tb):
@@ -29,8 +29,9 @@ def test_the_references_cube_is_libms_pow_on_every_cpu():
     # numpy's own power (Intel's SVML on AVX-512 CPUs) parts from libm's pow in the last bit for
     # about one value in twenty; the compiled kernels call libm's, so the reference must too
     x = np.random.default_rng(5).uniform(6.3e6, 7.5e6, 2_000)
-    assert sim._cube(x).tobytes() == np.array([math.pow(v, 3.0) for v in x]).tobytes()
-    assert sim._cube(x[:1].reshape(1, 1)).shape == (1, 1)
+    assert libm.cube(x).tobytes() == np.array([math.pow(v, 3.0) for v in x]).tobytes()
+    assert sim._accel(0.0, x[:3] + 0j, _motor(40.0, 0.1, 5.0, 60.0), None).tobytes() == \
+        ((-sim.MU / np.array([math.pow(v, 3.0) for v in x[:3]])) * (x[:3] + 0j)).tobytes()
 
 
 @pytest.mark.parametrize("a0, f, tv, tb", [(38.0, 0.12, 6.0, 31.7), (32.4, 0.12, 4.13, 88.05),

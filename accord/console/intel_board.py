@@ -74,6 +74,17 @@ class Board:
     total_capped: bool = False
 
 
+def suggested_types(board: Board) -> list[str]:
+    """The type filter's suggestions: every object type STIX 2.1 defines (the stix2 library's
+    registry, less ``bundle``, which is never stored) and any other type on the page (a custom
+    ``x-…`` one, say) — not only the page's: a type none of the newest objects has is still one a
+    viewer may look for."""
+    from stix2.registry import STIX2_OBJ_MAPS
+
+    known = STIX2_OBJ_MAPS["2.1"]
+    return sorted((set(known["objects"]) | set(known["observables"]) | board.types) - {"bundle", ""})
+
+
 def _stream(store: Any, coll: Collection, party: str, f: Filters, before: tuple[int, int] | None,
             batch: int) -> Iterator[Row | _Stop]:
     """``coll``'s objects ``party`` may see, newest first, older than ``before``; a :class:`_Stop`

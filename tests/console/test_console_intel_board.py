@@ -234,3 +234,18 @@ def test_a_partner_s_page_looks_up_its_redacted_versions_in_one_query(shared, mo
     assert len(asked) == 1 and len(asked[0]) == len(unredacted), asked
     assert seen == [i for i in items if Viewer(principal, "JPN").sees(jpn, i)]
     assert not any(NOTE in str(i.body) for i in seen) and any(i.id.endswith("~KOR") for i in seen)
+
+
+def test_the_type_filter_suggests_every_stix_type_and_the_page_s_own(admin, world):
+    # the suggestions came from the objects on the page: with only indicators stored, a viewer
+    # looking for a vulnerability or a file was offered "indicator" alone
+    store = store_for(world.jpn)
+    store.add_objects("cyber", [indicator(k) for k in range(3)])
+    custom = {**indicator(99), "type": "x-acme-sensor-note", "id": "x-acme-sensor-note--" + indicator(99)["id"].split("--")[1]}
+    for key in ("pattern", "pattern_type", "valid_from", "indicator_types"):
+        custom.pop(key, None)
+    store.add_objects("cyber", [custom])
+    page = admin.get("/console/intel").text
+    offered = re.findall(r'<option value="([^"]+)">', page.split('<datalist id="types">')[1].split("</datalist>")[0])
+    assert {"indicator", "vulnerability", "file", "x509-certificate", "x-acme-sensor-note"} <= set(offered)
+    assert "bundle" not in offered and offered == sorted(offered)

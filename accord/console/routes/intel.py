@@ -63,7 +63,7 @@ def add_routes(router: APIRouter, c: Console) -> None:
         query = {"collection": collection, "type": type, "label": label, "marking": marking, "since": since, "q": q}
         set_ = {k: val for k, val in query.items() if val}  # the filters the paging links carry
         return page(request, s, "intel.html", [m for _, _, m in board.rows], collections=colls, writable=writable,
-                    rows=board.rows, board=board, types=sorted(t for t in board.types if t), f=query,
+                    rows=board.rows, board=board, types=intel_board.suggested_types(board), f=query,
                     older=urlencode({**set_, "before": board.older}) if board.older else None,
                     newest=f"/console/intel?{urlencode(set_)}".rstrip("?") if before else None)
 

@@ -28,6 +28,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -169,6 +170,26 @@ def _sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _not_a_node(directory: Path) -> str:
+    """Why ``directory`` is not a node: it does not exist, or it holds node directories (the
+    parent ``dialogue load-example --dir``, ``demo --dir`` and ``exercise run --out`` made, a
+    natural slip for the node itself), named so the user can give one; else no ``node.yaml``."""
+    if not directory.exists():
+        return f"{directory}: not a node directory: it does not exist (`accord node init` makes one)"
+    found: list[Path] = []
+    with suppress(OSError):
+        for child in islice(sorted(directory.iterdir()), 200):  # a large directory is not searched whole
+            grandchildren = islice(sorted(child.iterdir()), 50) if child.is_dir() else ()
+            for candidate in (child, *grandchildren):
+                if (candidate / CONFIG_FILE).is_file():
+                    found.append(candidate)
+    if found:
+        named = ", ".join(str(p) for p in found[:6]) + (", …" if len(found) > 6 else "")
+        return (f"{directory}: not a node directory, but it holds node directories: {named}; "
+                "give one of them")
+    return f"{directory}: not a node directory (no {CONFIG_FILE}; run `accord node init`)"
+
+
 class Node:
     """A party's node (see the module docstring). Use :meth:`init` or :meth:`open`."""
 
@@ -274,7 +295,7 @@ class Node:
             if (directory / INIT_MARKER).exists():
                 raise ConfigError(f"{directory}: an `accord node init` was interrupted here before it wrote "
                                   f"{CONFIG_FILE}; run `accord node init` again")
-            raise ConfigError(f"{directory}: not a node directory (no {CONFIG_FILE}; run `accord node init`)")
+            raise ConfigError(_not_a_node(directory))
         config = _read_config(cfg_path)
         # an init killed after it wrote node.yaml left its marker: the node is whole, and a marker
         # left beside it would have a later init (were node.yaml lost) clear a node in use

@@ -288,3 +288,22 @@ def test_item_list_shows_created_as_the_item_carries_it(nodes):
     r = runner.invoke(app, ["node", "item", "list", "--dir", str(nodes / "jpn")], env={"COLUMNS": "250"})
     assert r.exit_code == 0 and listed and listed[0]["created"].endswith("Z"), r.output
     assert listed[0]["created"] in r.stdout and "+00:00" not in r.stdout, r.output
+
+
+def test_a_directory_that_holds_nodes_or_does_not_exist_is_named_as_such(tmp_path):
+    """`dialogue load-example --dir demo`, `demo --dir` and `exercise run --out` make node
+    directories inside the one given; a newcomer who then passes that parent to `--dir` was told
+    to run `accord node init` there (which would make a new, empty node), and a mistyped path got
+    the same advice. The parent's error names the node directories it holds; a missing one says so."""
+    demo = tmp_path / "demo"
+    for party, sub in (("JPN", "jpn"), ("KOR", "nodes/kor")):
+        assert run("node", "init", "--party", party, "--dir", demo / sub).exit_code == 0
+    r = run("node", "status", "--dir", demo)
+    assert isinstance(r.exception, ConfigError), r.output
+    assert f"holds node directories: {demo / 'jpn'}, {demo / 'nodes' / 'kor'}; give one of them" in str(r.exception)
+    assert "node init" not in str(r.exception)
+    r = run("node", "show", "--dir", tmp_path / "dmeo")
+    assert isinstance(r.exception, ConfigError) and "dmeo: not a node directory: it does not exist" in str(r.exception)
+    (tmp_path / "empty").mkdir()
+    r = run("node", "show", "--dir", tmp_path / "empty")
+    assert "not a node directory (no node.yaml; run `accord node init`)" in str(r.exception)

@@ -355,3 +355,30 @@ def test_help_shows_a_flag_without_a_value():
             elif param.opts == ["--dir"]:
                 assert re.search(r"--dir\s+<path>", r.output), (path, r.output)
     assert flags > commands   # every command's --help, and --json, --progress/--no-progress …
+
+
+def test_ctrl_c_inside_a_compiled_kernel_exits_130_without_a_traceback(monkeypatch):
+    """Ctrl-C while `accord warning track` ran a numba kernel printed a 40-line traceback ending in
+    ``SystemError: CPUDispatcher(...) returned a result with an exception set``: the kernel returns
+    with the KeyboardInterrupt pending and Python raises SystemError from it, which Typer (exit 130,
+    silently, on a KeyboardInterrupt) does not catch. It exits as any other interrupted command."""
+    import accord.cli.main as cli_main
+
+    def interrupted_in_a_kernel():
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise SystemError("CPUDispatcher(<function _ballistic_kernel>) returned a result with an "
+                              "exception set") from exc
+
+    monkeypatch.setattr(cli_main, "app", interrupted_in_a_kernel)
+    with pytest.raises(SystemExit) as exit_:
+        cli_main.main()
+    assert exit_.value.code == 130
+
+    def other_system_error():
+        raise SystemError("a bug, not an interrupt")
+
+    monkeypatch.setattr(cli_main, "app", other_system_error)
+    with pytest.raises(SystemError, match="a bug"):
+        cli_main.main()

@@ -468,6 +468,11 @@ class Node:
                 self._settle_config()
                 self._refresh_partners()
                 old = self._partners.get(party)  # node.yaml as it is now (another process may have changed it)
+                twin = next((p for p in self._partners.values()
+                             if p.party != party and p.public_key_b64 == partner.public_key_b64), None)
+                if twin is not None:  # a key pasted twice: the twin could sign as either party
+                    raise InputError(f"that key is already pinned for {twin.party} ({twin.fingerprint}); each "
+                                     f"party has its own key: check that it is {party}'s", field="key")
                 if old is not None and old.public_key_b64 != partner.public_key_b64 and not replace:
                     raise ConfigError(f"{party} is already pinned with key {old.fingerprint}; re-pinning a "
                                       "different key must be deliberate (--replace)")

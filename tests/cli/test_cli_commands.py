@@ -307,3 +307,25 @@ def test_a_directory_that_holds_nodes_or_does_not_exist_is_named_as_such(tmp_pat
     (tmp_path / "empty").mkdir()
     r = run("node", "show", "--dir", tmp_path / "empty")
     assert "not a node directory (no node.yaml; run `accord node init`)" in str(r.exception)
+
+
+def test_one_key_pinned_for_two_parties_is_refused(nodes):
+    """A newcomer pinning partners by hand pastes KOR's key again for USA (`--key <USA public
+    key>`, copied from the wrong terminal): it was pinned, so KOR's node could then sign envelopes
+    and requests as USA. A key already pinned for another party is refused in one line naming
+    that party; nothing is ledgered and node.yaml is unchanged."""
+    kor_key = json.loads(run("node", "show", "--dir", nodes / "kor", "--json").stdout)["public_key"]
+    before = Node.open(nodes / "jpn")
+    size = before.ledger.size
+    before.close()
+    cfg = (nodes / "jpn" / "node.yaml").read_text()
+    r = run("node", "partner", "add", "--dir", nodes / "jpn", "--party", "USA", "--key", kor_key)
+    assert isinstance(r.exception, InputError), r.output
+    assert "that key is already pinned for KOR" in str(r.exception) and "USA's" in str(r.exception)
+    after = Node.open(nodes / "jpn")
+    assert after.ledger.size == size and "USA" not in after.partner_keys()
+    after.close()
+    assert (nodes / "jpn" / "node.yaml").read_text() == cfg
+    # KOR's own key pinned again for KOR is still the idempotent re-pin
+    assert run("node", "partner", "add", "--dir", nodes / "jpn", "--party", "KOR", "--key", kor_key).exit_code == 0
+

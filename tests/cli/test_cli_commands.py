@@ -329,3 +329,18 @@ def test_one_key_pinned_for_two_parties_is_refused(nodes):
     # KOR's own key pinned again for KOR is still the idempotent re-pin
     assert run("node", "partner", "add", "--dir", nodes / "jpn", "--party", "KOR", "--key", kor_key).exit_code == 0
 
+
+def test_agreement_create_twice_says_what_to_do_and_keeps_the_signed_file(nodes):
+    """Re-running the README's `agreement create … --out jpn-kor.yaml` after signing it: the file
+    (with its signatures) is kept, and the one line says why and what to do instead."""
+    a = nodes / "a.yaml"
+    args = ("agreement", "create", "--dir", nodes / "jpn", "--id", "jk", "--party", "KOR",
+            "--rule", "JPN<->KOR:warning.*:SECRET", "--out", a)
+    assert run(*args).exit_code == 0
+    assert run("agreement", "sign", a, "--dir", nodes / "jpn").exit_code == 0
+    signed = a.read_text()
+    r = run(*args)
+    assert isinstance(r.exception, InputError) and InputError.exit_code == 2
+    assert str(r.exception) == (f"{a}: file exists; refusing to overwrite it (an agreement file may hold parties' "
+                                "signatures): give another --out, or remove the file first")
+    assert a.read_text() == signed

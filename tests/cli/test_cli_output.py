@@ -382,3 +382,14 @@ def test_ctrl_c_inside_a_compiled_kernel_exits_130_without_a_traceback(monkeypat
     monkeypatch.setattr(cli_main, "app", other_system_error)
     with pytest.raises(SystemError, match="a bug"):
         cli_main.main()
+
+
+@pytest.mark.parametrize("command,words", [
+    (["node", "init"], "the node directory to make: a new or empty one"),
+    (["dialogue", "load-example"], "DIR/jpn and DIR/kor, each a node directory"),
+])
+def test_dir_help_says_what_the_directory_is_where_it_is_not_an_existing_node(command, words):
+    """`--dir` read "node directory" on every command, `node init` (which makes one) and
+    `dialogue load-example` (whose --dir is the parent of two nodes) included."""
+    r = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "400"})
+    assert r.exit_code == 0 and words in " ".join(r.output.split()), r.output

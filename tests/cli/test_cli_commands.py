@@ -344,3 +344,14 @@ def test_agreement_create_twice_says_what_to_do_and_keeps_the_signed_file(nodes)
     assert str(r.exception) == (f"{a}: file exists; refusing to overwrite it (an agreement file may hold parties' "
                                 "signatures): give another --out, or remove the file first")
     assert a.read_text() == signed
+
+
+def test_tak_run_without_destinations_is_one_error_line(nodes):
+    """`accord node tak run` on a node with no TAK destination printed its reason on stdout, with
+    no `error:` prefix, and exited 1: a monitor reading stderr saw nothing. It is an error line."""
+    from accord.errors import AccordError
+
+    r = run("node", "tak", "run", "--dir", nodes / "jpn")
+    assert type(r.exception) is AccordError and AccordError.exit_code == 1, r.output
+    assert str(r.exception) == f"{nodes / 'jpn'}: no TAK destinations to follow (add one with `accord node tak add`)"
+    assert r.stdout == ""

@@ -263,12 +263,17 @@ class Node:
             config["store"] = store
         try:
             the_store = _open_store(directory, config, existing=False)
-            if (the_store.conn.execute("PRAGMA table_info(ledger_leaves)").fetchall()  # a new database has none
-                    and the_store.conn.execute("SELECT 1 FROM ledger_leaves LIMIT 1").fetchone() is not None):
-                the_store.close()  # a database an earlier node wrote (its node.yaml and key gone)
-                raise ConfigError(f"{store or directory / DB_FILE}: this database already holds a node's ledger; refusing to give it a "
-                                  "new identity (init with an empty database, or restore that node's node.yaml "
-                                  "and key from a backup)")
+            # A new database has no node tables: they are made after node.yaml, so not even a killed
+            # init of this directory left them. Tables there are another node's, its ledger empty
+            # or not (a second `node init --store` of the same URL shared the first node's items
+            # and ledger, both verifying): refused either way.
+            if the_store.conn.execute("PRAGMA table_info(ledger_leaves)").fetchall():
+                size = the_store.conn.execute("SELECT COUNT(*) FROM ledger_leaves").fetchone()[0]
+                the_store.close()  # a database an earlier node wrote (in use, or its node.yaml and key gone)
+                raise ConfigError(f"{store or directory / DB_FILE}: this database already holds a node's ledger "
+                                  f"({size} entr{'y' if size == 1 else 'ies'}); refusing to give it a new identity: "
+                                  "each node needs a database of its own (init with an empty database, or restore "
+                                  "that node's node.yaml and key from a backup)")
         except BaseException as exc:
             # No half-made node: a new key without node.yaml made the next `node init` refuse
             # ("already a node directory") and every other command too ("not a node directory").

@@ -68,7 +68,7 @@ def send(
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
         return
-    kinds = ", ".join(f"{n} {t}" for t, n in doc["by_type"].items())
+    kinds = ", ".join(f"{n:,} {t}" for t, n in doc["by_type"].items())
     console.print(plain(f"sent {plural(doc['events'], 'CoT event')} ({kinds}) in {plural(doc['frames'], 'update')} "
                         f"to {doc['server']} in {doc['seconds']:.1f} s"), highlight=False)
 

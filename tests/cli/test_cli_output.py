@@ -393,3 +393,23 @@ def test_dir_help_says_what_the_directory_is_where_it_is_not_an_existing_node(co
     `dialogue load-example` (whose --dir is the parent of two nodes) included."""
     r = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "400"})
     assert r.exit_code == 0 and words in " ".join(r.output.split()), r.output
+
+
+def test_tak_send_counts_each_event_type_as_it_counts_the_total(monkeypatch, tmp_path):
+    """`tak send` printed ``sent 4,162 CoT events (1452 a-s-A-W-M-S-S, …)``: the total with a
+    thousands separator, the counts by type without."""
+    from accord.tak import replay
+
+    async def sent(*args, **kwargs):
+        return None
+
+    monkeypatch.setattr(replay, "load_picture", lambda directory, party=None: None)
+    monkeypatch.setattr(replay, "send_picture", sent)
+    monkeypatch.setattr(replay, "report_json", lambda report, target, picture: {
+        "events": 4162, "frames": 605, "server": "tcp://127.0.0.1:8087", "seconds": 3.0,
+        "by_type": {"a-s-A-W-M-S-S": 1452, "a-s-G-E-W-M": 1355, "u-d-c-e": 1355}})
+    r = runner.invoke(app, ["tak", "send", str(tmp_path), "--server", "tcp://127.0.0.1:8087", "--party", "JPN",
+                            "--marking", "UNCLASSIFIED"], env={"COLUMNS": "400"})
+    assert r.exit_code == 0, r.output
+    assert ("sent 4,162 CoT events (1,452 a-s-A-W-M-S-S, 1,355 a-s-G-E-W-M, 1,355 u-d-c-e) in 605 updates to "
+            "tcp://127.0.0.1:8087 in 3.0 s") in r.output

@@ -178,11 +178,9 @@ def _not_a_node(directory: Path) -> str:
         return f"{directory}: not a node directory: it does not exist (`accord node init` makes one)"
     found: list[Path] = []
     with suppress(OSError):
-        for child in islice(sorted(directory.iterdir()), 200):  # a large directory is not searched whole
-            grandchildren = islice(sorted(child.iterdir()), 50) if child.is_dir() else ()
-            for candidate in (child, *grandchildren):
-                if (candidate / CONFIG_FILE).is_file():
-                    found.append(candidate)
+        for child in sorted(islice(directory.iterdir(), 200)):  # a large directory is not read whole
+            grandchildren = sorted(islice(child.iterdir(), 50)) if child.is_dir() else []
+            found.extend(c for c in (child, *grandchildren) if (c / CONFIG_FILE).is_file())
     if found:
         named = ", ".join(str(p) for p in found[:6]) + (", …" if len(found) > 6 else "")
         return (f"{directory}: not a node directory, but it holds node directories: {named}; "

@@ -71,7 +71,8 @@ def create(dir: DirOpt, agreement_id: Annotated[str, typer.Option("--id", help="
         keys[p] = node.partners()[p].public_key
     a = new_agreement(agreement_id, list(keys), keys, rules, start, end, version=version, title=title)
     if out.exists():
-        raise InputError("file exists; refusing to overwrite an agreement", source=str(out))
+        raise InputError("file exists; refusing to overwrite it (an agreement file may hold parties' signatures): "
+                         "give another --out, or remove the file first", source=str(out))
     a.save(out)
     console.print(plain(f"wrote {out}: {a.id} v{a.version}, parties {', '.join(a.parties)}, {len(a.rules)} rule(s); "
                         f"unsigned — each party runs `accord agreement sign {out} --dir <its node>`"), highlight=False)

@@ -337,7 +337,9 @@ def load(file: Annotated[Path, typer.Argument(help="dialogue YAML (series: and m
 
 
 @app.command("load-example")
-def load_example(dir: DirOpt, json_out: JsonOpt = False) -> None:
+def load_example(dir: Annotated[Path, typer.Option("--dir", help="where the two nodes are made (or found): "
+                                                     "DIR/jpn and DIR/kor, each a node directory")],
+                 json_out: JsonOpt = False) -> None:
     """Japan–ROK defence ministers' series on two nodes (DIR/jpn, DIR/kor), shared both ways."""
     from accord.core.agreements import new_agreement, sign_agreement
     from accord.dialogue import example

@@ -196,6 +196,13 @@ def main() -> None:
         _fail(line, 1)
     except OSError as exc:  # a path that is a directory, already exists, cannot be written, ...
         _fail(os_error_line(exc), InputError.exit_code)
+    except SystemError as exc:
+        # Ctrl-C inside a compiled (numba) kernel, `warning track`'s: the kernel returns with the
+        # KeyboardInterrupt pending and Python raises SystemError from it, which Typer (which
+        # exits 130 on a KeyboardInterrupt, silently) does not know; it printed a traceback
+        if not any(isinstance(e, KeyboardInterrupt) for e in (exc.__cause__, exc.__context__)):
+            raise
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ def open_node(directory: Path):  # noqa: ANN201 - Node, imported lazily to keep 
 
 @app.command("init")
 def init(party: Annotated[str, typer.Option("--party", help="ISO 3166-1 alpha-3 code, e.g. JPN")],
-         dir: DirOpt,
+         dir: Annotated[Path, typer.Option("--dir", help="the node directory to make: a new or empty one "
+                                                         "(the other commands take it as their --dir)")],
          name: Annotated[Optional[str], typer.Option("--name", help="display name")] = None,
          store: Annotated[Optional[str], typer.Option(
              "--store", help="keep the node's state in PostgreSQL: postgresql://user@host:port/database "

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from accord.cli.options import DirOpt, JsonOpt
 from accord.cli.output import plain, plural, print_table
+from accord.errors import AccordError
 
 app = typer.Typer(help="TAK interop: send the warning picture to TAK servers as Cursor on Target.",
                   no_args_is_help=True)
@@ -67,7 +68,7 @@ def send(
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
         return
-    kinds = ", ".join(f"{n} {t}" for t, n in doc["by_type"].items())
+    kinds = ", ".join(f"{n:,} {t}" for t, n in doc["by_type"].items())
     console.print(plain(f"sent {plural(doc['events'], 'CoT event')} ({kinds}) in {plural(doc['frames'], 'update')} "
                         f"to {doc['server']} in {doc['seconds']:.1f} s"), highlight=False)
 
@@ -149,8 +150,7 @@ def run(directory: DirOpt,
     with Node.open(directory) as node:
         names = [name] if name else [d.name for d in destinations(node)]
         if not names:
-            console.print("no TAK destinations (add one with `accord node tak add`)", highlight=False)
-            raise typer.Exit(1)
+            raise AccordError(f"{directory}: no TAK destinations to follow (add one with `accord node tak add`)")
         followers = [Follower(node, n) for n in names]
 
         def stop_all() -> None:

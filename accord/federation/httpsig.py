@@ -246,6 +246,9 @@ def _verify_signature(headers: Mapping[str, str], method: str, path: str, query:
             others.append(f'"{label}" (no keyid)')
         elif type(keyid) is not str:
             others.append(f'"{label}" (keyid {keyid!s} is not a quoted string)')
+        elif keyid == recipient:  # the node's own party: its own delivery, come back to it
+            others.append(f'"{label}" (keyid "{keyid}", this node\'s own party: does a partner URL pinned on '
+                          f'{keyid} point back at this server?)')
         else:
             others.append(f'"{label}" (keyid "{keyid}")')
     if not candidates:

@@ -28,6 +28,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -169,6 +170,24 @@ def _sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _not_a_node(directory: Path) -> str:
+    """Why ``directory`` is not a node: it does not exist, or it holds node directories (the
+    parent ``dialogue load-example --dir``, ``demo --dir`` and ``exercise run --out`` made, a
+    natural slip for the node itself), named so the user can give one; else no ``node.yaml``."""
+    if not directory.exists():
+        return f"{directory}: not a node directory: it does not exist (`accord node init` makes one)"
+    found: list[Path] = []
+    with suppress(OSError):
+        for child in sorted(islice(directory.iterdir(), 200)):  # a large directory is not read whole
+            grandchildren = sorted(islice(child.iterdir(), 50)) if child.is_dir() else []
+            found.extend(c for c in (child, *grandchildren) if (c / CONFIG_FILE).is_file())
+    if found:
+        named = ", ".join(str(p) for p in found[:6]) + (", …" if len(found) > 6 else "")
+        return (f"{directory}: not a node directory, but it holds node directories: {named}; "
+                "give one of them")
+    return f"{directory}: not a node directory (no {CONFIG_FILE}; run `accord node init`)"
+
+
 class Node:
     """A party's node (see the module docstring). Use :meth:`init` or :meth:`open`."""
 
@@ -242,12 +261,17 @@ class Node:
             config["store"] = store
         try:
             the_store = _open_store(directory, config, existing=False)
-            if (the_store.conn.execute("PRAGMA table_info(ledger_leaves)").fetchall()  # a new database has none
-                    and the_store.conn.execute("SELECT 1 FROM ledger_leaves LIMIT 1").fetchone() is not None):
-                the_store.close()  # a database an earlier node wrote (its node.yaml and key gone)
-                raise ConfigError(f"{store or directory / DB_FILE}: this database already holds a node's ledger; refusing to give it a "
-                                  "new identity (init with an empty database, or restore that node's node.yaml "
-                                  "and key from a backup)")
+            # A new database has no node tables: they are made after node.yaml, so not even a killed
+            # init of this directory left them. Tables there are another node's, its ledger empty
+            # or not (a second `node init --store` of the same URL shared the first node's items
+            # and ledger, both verifying): refused either way.
+            if the_store.conn.execute("PRAGMA table_info(ledger_leaves)").fetchall():
+                size = the_store.conn.execute("SELECT COUNT(*) FROM ledger_leaves").fetchone()[0]
+                the_store.close()  # a database an earlier node wrote (in use, or its node.yaml and key gone)
+                raise ConfigError(f"{store or directory / DB_FILE}: this database already holds a node's ledger "
+                                  f"({size} entr{'y' if size == 1 else 'ies'}); refusing to give it a new identity: "
+                                  "each node needs a database of its own (init with an empty database, or restore "
+                                  "that node's node.yaml and key from a backup)")
         except BaseException as exc:
             # No half-made node: a new key without node.yaml made the next `node init` refuse
             # ("already a node directory") and every other command too ("not a node directory").
@@ -274,7 +298,7 @@ class Node:
             if (directory / INIT_MARKER).exists():
                 raise ConfigError(f"{directory}: an `accord node init` was interrupted here before it wrote "
                                   f"{CONFIG_FILE}; run `accord node init` again")
-            raise ConfigError(f"{directory}: not a node directory (no {CONFIG_FILE}; run `accord node init`)")
+            raise ConfigError(_not_a_node(directory))
         config = _read_config(cfg_path)
         # an init killed after it wrote node.yaml left its marker: the node is whole, and a marker
         # left beside it would have a later init (were node.yaml lost) clear a node in use
@@ -447,6 +471,11 @@ class Node:
                 self._settle_config()
                 self._refresh_partners()
                 old = self._partners.get(party)  # node.yaml as it is now (another process may have changed it)
+                twin = next((p for p in self._partners.values()
+                             if p.party != party and p.public_key_b64 == partner.public_key_b64), None)
+                if twin is not None:  # a key pasted twice: the twin could sign as either party
+                    raise InputError(f"that key is already pinned for {twin.party} ({twin.fingerprint}); each "
+                                     f"party has its own key: check that it is {party}'s", field="key")
                 if old is not None and old.public_key_b64 != partner.public_key_b64 and not replace:
                     raise ConfigError(f"{party} is already pinned with key {old.fingerprint}; re-pinning a "
                                       "different key must be deliberate (--replace)")

@@ -288,3 +288,70 @@ def test_item_list_shows_created_as_the_item_carries_it(nodes):
     r = runner.invoke(app, ["node", "item", "list", "--dir", str(nodes / "jpn")], env={"COLUMNS": "250"})
     assert r.exit_code == 0 and listed and listed[0]["created"].endswith("Z"), r.output
     assert listed[0]["created"] in r.stdout and "+00:00" not in r.stdout, r.output
+
+
+def test_a_directory_that_holds_nodes_or_does_not_exist_is_named_as_such(tmp_path):
+    """`dialogue load-example --dir demo`, `demo --dir` and `exercise run --out` make node
+    directories inside the one given; a newcomer who then passes that parent to `--dir` was told
+    to run `accord node init` there (which would make a new, empty node), and a mistyped path got
+    the same advice. The parent's error names the node directories it holds; a missing one says so."""
+    demo = tmp_path / "demo"
+    for party, sub in (("JPN", "jpn"), ("KOR", "nodes/kor")):
+        assert run("node", "init", "--party", party, "--dir", demo / sub).exit_code == 0
+    r = run("node", "status", "--dir", demo)
+    assert isinstance(r.exception, ConfigError), r.output
+    assert f"holds node directories: {demo / 'jpn'}, {demo / 'nodes' / 'kor'}; give one of them" in str(r.exception)
+    assert "node init" not in str(r.exception)
+    r = run("node", "show", "--dir", tmp_path / "dmeo")
+    assert isinstance(r.exception, ConfigError) and "dmeo: not a node directory: it does not exist" in str(r.exception)
+    (tmp_path / "empty").mkdir()
+    r = run("node", "show", "--dir", tmp_path / "empty")
+    assert "not a node directory (no node.yaml; run `accord node init`)" in str(r.exception)
+
+
+def test_one_key_pinned_for_two_parties_is_refused(nodes):
+    """A newcomer pinning partners by hand pastes KOR's key again for USA (`--key <USA public
+    key>`, copied from the wrong terminal): it was pinned, so KOR's node could then sign envelopes
+    and requests as USA. A key already pinned for another party is refused in one line naming
+    that party; nothing is ledgered and node.yaml is unchanged."""
+    kor_key = json.loads(run("node", "show", "--dir", nodes / "kor", "--json").stdout)["public_key"]
+    before = Node.open(nodes / "jpn")
+    size = before.ledger.size
+    before.close()
+    cfg = (nodes / "jpn" / "node.yaml").read_text()
+    r = run("node", "partner", "add", "--dir", nodes / "jpn", "--party", "USA", "--key", kor_key)
+    assert isinstance(r.exception, InputError), r.output
+    assert "that key is already pinned for KOR" in str(r.exception) and "USA's" in str(r.exception)
+    after = Node.open(nodes / "jpn")
+    assert after.ledger.size == size and "USA" not in after.partner_keys()
+    after.close()
+    assert (nodes / "jpn" / "node.yaml").read_text() == cfg
+    # KOR's own key pinned again for KOR is still the idempotent re-pin
+    assert run("node", "partner", "add", "--dir", nodes / "jpn", "--party", "KOR", "--key", kor_key).exit_code == 0
+
+
+def test_agreement_create_twice_says_what_to_do_and_keeps_the_signed_file(nodes):
+    """Re-running the README's `agreement create … --out jpn-kor.yaml` after signing it: the file
+    (with its signatures) is kept, and the one line says why and what to do instead."""
+    a = nodes / "a.yaml"
+    args = ("agreement", "create", "--dir", nodes / "jpn", "--id", "jk", "--party", "KOR",
+            "--rule", "JPN<->KOR:warning.*:SECRET", "--out", a)
+    assert run(*args).exit_code == 0
+    assert run("agreement", "sign", a, "--dir", nodes / "jpn").exit_code == 0
+    signed = a.read_text()
+    r = run(*args)
+    assert isinstance(r.exception, InputError) and InputError.exit_code == 2
+    assert str(r.exception) == (f"{a}: file exists; refusing to overwrite it (an agreement file may hold parties' "
+                                "signatures): give another --out, or remove the file first")
+    assert a.read_text() == signed
+
+
+def test_tak_run_without_destinations_is_one_error_line(nodes):
+    """`accord node tak run` on a node with no TAK destination printed its reason on stdout, with
+    no `error:` prefix, and exited 1: a monitor reading stderr saw nothing. It is an error line."""
+    from accord.errors import AccordError
+
+    r = run("node", "tak", "run", "--dir", nodes / "jpn")
+    assert type(r.exception) is AccordError and AccordError.exit_code == 1, r.output
+    assert str(r.exception) == f"{nodes / 'jpn'}: no TAK destinations to follow (add one with `accord node tak add`)"
+    assert r.stdout == ""

@@ -355,3 +355,61 @@ def test_help_shows_a_flag_without_a_value():
             elif param.opts == ["--dir"]:
                 assert re.search(r"--dir\s+<path>", r.output), (path, r.output)
     assert flags > commands   # every command's --help, and --json, --progress/--no-progress …
+
+
+def test_ctrl_c_inside_a_compiled_kernel_exits_130_without_a_traceback(monkeypatch):
+    """Ctrl-C while `accord warning track` ran a numba kernel printed a 40-line traceback ending in
+    ``SystemError: CPUDispatcher(...) returned a result with an exception set``: the kernel returns
+    with the KeyboardInterrupt pending and Python raises SystemError from it, which Typer (exit 130,
+    silently, on a KeyboardInterrupt) does not catch. It exits as any other interrupted command."""
+    import accord.cli.main as cli_main
+
+    def interrupted_in_a_kernel():
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise SystemError("CPUDispatcher(<function _ballistic_kernel>) returned a result with an "
+                              "exception set") from exc
+
+    monkeypatch.setattr(cli_main, "app", interrupted_in_a_kernel)
+    with pytest.raises(SystemExit) as exit_:
+        cli_main.main()
+    assert exit_.value.code == 130
+
+    def other_system_error():
+        raise SystemError("a bug, not an interrupt")
+
+    monkeypatch.setattr(cli_main, "app", other_system_error)
+    with pytest.raises(SystemError, match="a bug"):
+        cli_main.main()
+
+
+@pytest.mark.parametrize("command,words", [
+    (["node", "init"], "the node directory to make: a new or empty one"),
+    (["dialogue", "load-example"], "DIR/jpn and DIR/kor, each a node directory"),
+])
+def test_dir_help_says_what_the_directory_is_where_it_is_not_an_existing_node(command, words):
+    """`--dir` read "node directory" on every command, `node init` (which makes one) and
+    `dialogue load-example` (whose --dir is the parent of two nodes) included."""
+    r = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "400"})
+    assert r.exit_code == 0 and words in " ".join(r.output.split()), r.output
+
+
+def test_tak_send_counts_each_event_type_as_it_counts_the_total(monkeypatch, tmp_path):
+    """`tak send` printed ``sent 4,162 CoT events (1452 a-s-A-W-M-S-S, …)``: the total with a
+    thousands separator, the counts by type without."""
+    from accord.tak import replay
+
+    async def sent(*args, **kwargs):
+        return None
+
+    monkeypatch.setattr(replay, "load_picture", lambda directory, party=None: None)
+    monkeypatch.setattr(replay, "send_picture", sent)
+    monkeypatch.setattr(replay, "report_json", lambda report, target, picture: {
+        "events": 4162, "frames": 605, "server": "tcp://127.0.0.1:8087", "seconds": 3.0,
+        "by_type": {"a-s-A-W-M-S-S": 1452, "a-s-G-E-W-M": 1355, "u-d-c-e": 1355}})
+    r = runner.invoke(app, ["tak", "send", str(tmp_path), "--server", "tcp://127.0.0.1:8087", "--party", "JPN",
+                            "--marking", "UNCLASSIFIED"], env={"COLUMNS": "400"})
+    assert r.exit_code == 0, r.output
+    assert ("sent 4,162 CoT events (1,452 a-s-A-W-M-S-S, 1,355 a-s-G-E-W-M, 1,355 u-d-c-e) in 605 updates to "
+            "tcp://127.0.0.1:8087 in 3.0 s") in r.output

@@ -464,3 +464,14 @@ def test_a_get_with_a_query_signed_by_another_library_is_accepted(nodes, clients
     r = post(clients["KOR"], req)
     assert r.status_code == 200, r.text
     assert r.json()["second"] == size
+
+
+def test_a_request_a_node_sent_to_itself_is_named_as_such(nodes, clients, recorded):
+    """A partner URL pinned with the node's own port (`partner add --party KOR --url
+    http://127.0.0.1:8601` on the node serving 8601): the node delivered to itself and logged
+    ``no signature by a pinned partner key: "accord" (keyid "JPN"); pinned: KOR`` several times a
+    second, which does not say the request was its own. The refusal says so."""
+    kor = nodes["KOR"]
+    r = post(clients["KOR"], hms_request(kor.identity.private_key, "KOR", label="accord"))
+    assert ('"accord" (keyid "KOR", this node\'s own party: does a partner URL pinned on KOR point back at '
+            "this server?)") in refusal(r, recorded)

@@ -130,6 +130,25 @@ def test_init_beside_an_earlier_nodes_database_refuses_to_give_it_a_new_identity
 
 
 @pytest.mark.postgresql
+def test_a_second_init_on_a_postgresql_database_in_use_refuses_even_with_its_ledger_empty(tmp_path, clock,
+                                                                                         pg_schemas):
+    """Two `accord node init --store URL` with one URL (the deployment guide's command pasted for
+    each nation): the second was accepted while the first node's ledger was still empty, and the two
+    nodes then shared one database — each listed the other's items, and `ledger verify` passed on
+    both. The second is refused; it leaves no directory, and the first node is as it was."""
+    url = pg_schemas.make()
+    Node.init(tmp_path / "jpn", "JPN", clock, store=url).close()
+    with pytest.raises(ConfigError, match=r"already holds a node's ledger \(0 entries\).*a database of its own"):
+        Node.init(tmp_path / "kor", "KOR", clock, store=url)
+    assert not (tmp_path / "kor").exists()
+    jpn = Node.open(tmp_path / "jpn", clock)
+    try:
+        assert jpn.party == "JPN" and jpn.ledger.size == 0 and jpn.items() == []
+    finally:
+        jpn.close()
+
+
+@pytest.mark.postgresql
 def test_init_on_a_postgresql_database_holding_a_nodes_ledger_refuses(tmp_path, clock, pg_schemas):
     """The same on PostgreSQL: a database (schema) an earlier node wrote is not taken on by a new
     identity; the refused init leaves no directory and the database as it was."""

@@ -254,3 +254,46 @@ def test_a_reader_that_fails_is_logged_and_the_follower_backs_off(tmp_path, monk
     assert "RuntimeError: a bug in reading; reconnecting" in failed[0].getMessage()
     assert follower.stats.connects == len(failed) or follower.stats.connects == len(failed) + 1
     node.close()
+
+
+def test_a_server_that_closes_each_connection_at_once_gets_reconnections_with_backoff(tmp_path, caplog):
+    """A TAK server (hostile, or a proxy in front of one that is down) that accepts each
+    connection and closes it at once: the follower connected again at once, some 40 times a
+    second, and ledgered its radars' send (``item.sent_tak``) on each connection — the node's
+    ledger grew by millions of entries a day, and no line said why. A connection the server ends
+    before it lasted :data:`~accord.tak.follower.STEADY_S` now counts as a failure: one line
+    (event ``tak.closed``) and the follower's backoff before the next."""
+    import logging
+
+    from accord.tak import follower as fl
+
+    node = Node.init(tmp_path / "jpn", "JPN")
+    node.put_item(new_item("warning.radar", {"id": "JPN-TPY1", "lat_deg": 40.9, "lon_deg": 140.3, "alt_m": 50.0},
+                           Marking.parse("UNCLASSIFIED//REL TO JPN"), "JPN", node.clock.now()))
+    caplog.set_level(logging.INFO, logger="accord.tak")
+
+    async def scenario() -> Follower:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        add_destination(node, Destination("own", TakServer.parse(f"tcp://127.0.0.1:{port}"), "JPN", ("warning.*",)))
+        follower = Follower(node, "own")
+        task = asyncio.create_task(follower.run())
+        await asyncio.sleep(3.0)
+        follower.stop()
+        await task
+        server.close()
+        return follower
+
+    follower = asyncio.run(scenario())
+    # backoff from 0.1 s doubling (each wait at least a tenth of its ceiling): ≤ 10 in 3 s, not ~130
+    assert 2 <= follower.stats.connects <= 10, follower.stats.connects
+    sent = [e for e in node.ledger.entries(0) if e.type == SENT_EVENT]
+    assert len(sent) <= follower.stats.connects
+    closed = [r.getMessage() for r in caplog.records if getattr(r, "event", "") == "tak.closed"]
+    assert len(closed) in (follower.stats.connects - 1, follower.stats.connects), closed
+    assert closed[0].startswith("TAK own: the server closed the connection after 0.")
+    assert fl.STEADY_S >= 30
+    node.close()

@@ -297,3 +297,28 @@ def test_a_server_that_closes_each_connection_at_once_gets_reconnections_with_ba
     assert closed[0].startswith("TAK own: the server closed the connection after 0.")
     assert fl.STEADY_S >= 30
     node.close()
+
+
+def test_a_flood_of_bad_events_is_counted_not_a_flood_of_log_lines(tmp_path, caplog):
+    """Each refused event was a warning line of its own: a server sending ``<x></event>`` back to
+    back (11 bytes an event) wrote thousands of lines a second to the node's log. At most 30
+    refusals a minute get a line (``tak.refused``), the next one carrying the count passed over;
+    every refusal is still counted, and a good report after the flood is still taken."""
+    import logging
+
+    node = Node.init(tmp_path / "jpn", "JPN")
+    flood = b"<x></event>" * 5000
+    good = _cot("atak-1.report", "b-r-f-h-c", callsign="BRAVO-2")
+    caplog.set_level(logging.INFO, logger="accord.tak")
+
+    async def scenario() -> Follower:
+        async with _following_bare_server(node, flood + good) as follower:
+            await wait_until(lambda: follower.stats.reports == 1, timeout=30)
+        return follower
+
+    follower = asyncio.run(scenario())
+    assert (follower.stats.refused, follower.stats.reports) == (5000, 1)
+    lines = [r.getMessage() for r in caplog.records if getattr(r, "event", "") == "tak.refused"]
+    assert 1 <= len(lines) <= 30, len(lines)
+    assert "malformed XML: mismatched tag" in lines[0]
+    node.close()

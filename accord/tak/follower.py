@@ -25,8 +25,9 @@ after the radars were stored, or a TAK server restarted, shows them — and ever
 CoT from the server whose type matches one of the destination's ``accept`` patterns becomes an item
 of kind ``warning.report`` (originator: this node; marking: the destination's ``report_marking``)
 holding the sender's callsign, position and remarks. A malformed, oversized or invalid event is
-refused with one log line and nothing stored; an event without a callsign, a stale one or one dated
-in the future is refused too, and so is any report past :data:`REPORTS_PER_MINUTE` in a minute.
+refused with one log line (at most :data:`REFUSED_LINES_PER_MINUTE` a minute, the rest counted)
+and nothing stored; an event without a callsign, a stale one or one dated in the future is
+refused too, and so is any report past :data:`REPORTS_PER_MINUTE` in a minute.
 Events with Accord's own UIDs (``accord.…``) are never taken back in. The reader checks each event
 on the loop and hands an accepted report to the connection's writer, which stores them one after
 another, in the order read, each in a worker thread: a slow write (an SQLite lock wait, PostgreSQL
@@ -53,6 +54,7 @@ from accord.core.items import Item, new_item
 from accord.core.markings import Marking
 from accord.errors import AccordError
 from accord.federation.backoff import backoff_delay
+from accord.logs import Throttle
 from accord.tak import destination as dst
 from accord.tak.client import TakConnection
 from accord.tak.cot import CotError, CotEvent, cot_time
@@ -69,6 +71,8 @@ FUTURE_SLACK = timedelta(minutes=5)
 REPORTS_PER_MINUTE = 1200
 #: seconds between sends of the radars while connected: half their stale time (a day)
 RADAR_REFRESH_S = 43_200.0
+#: refused events logged per destination in any minute; the others are counted (the next line says how many)
+REFUSED_LINES_PER_MINUTE = 30
 #: a connection that ends sooner (the server closed it, or it was lost) counts as a failure:
 #: the next one waits out the backoff. Each connection sends and ledgers the radars, so a server
 #: closing every connection at once was a reconnection storm growing the node's ledger
@@ -125,6 +129,7 @@ class Follower:
         # database with the cursor, so an all-clear after a restart still deletes them all
         self.drawn: Drawn = dst.drawn_areas(node, name)
         self._taken: collections.deque[datetime] = collections.deque()  # when the last reports were accepted
+        self._refused_lines = Throttle(REFUSED_LINES_PER_MINUTE)
         self._stop = asyncio.Event()
         self.connected = asyncio.Event()
 
@@ -275,17 +280,25 @@ class Follower:
     async def _receive(self, conn: TakConnection, reports: asyncio.Queue[Item | None]) -> None:
         async for event in conn.events():
             if isinstance(event, CotError):
-                self.stats.refused += 1
-                log.warning("TAK %s: refused: %s", self.dest.name, event, extra={"event": "tak.refused"})
+                self._refused(event)
                 continue
             try:
                 item = self.accept_report(event)
             except CotError as exc:
-                self.stats.refused += 1
-                log.warning("TAK %s: refused: %s", self.dest.name, exc, extra={"event": "tak.refused"})
+                self._refused(exc)
                 continue
             if item is not None:
                 await reports.put(item)
+
+    def _refused(self, exc: CotError) -> None:
+        """Count a refused event; one line for it unless :data:`REFUSED_LINES_PER_MINUTE` were
+        logged in the minute (then the next line says how many were passed over): what a server
+        sends is hostile, and a refusal costs it 11 bytes."""
+        self.stats.refused += 1
+        allowed, passed = self._refused_lines.allow()
+        if allowed:
+            log.warning("TAK %s: refused: %s%s", self.dest.name, exc, f" ({passed} more passed over)" if passed else "",
+                        extra={"event": "tak.refused", "suppressed": passed})
 
     async def _store_reports(self, reports: asyncio.Queue[Item | None]) -> None:
         """Store the reports the reader accepted, in order, each in a worker thread, until ``None``."""

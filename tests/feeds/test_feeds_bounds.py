@@ -13,7 +13,7 @@ from feeds_helpers import MARKING, ingest_cmd, publish, run, uninterrupted
 
 from accord.errors import InputError
 from accord.feeds.ingest import Ingest, IngestOptions
-from accord.feeds.jetstream import STREAM_MAX_MSG_BYTES, ensure_stream
+from accord.feeds.jetstream import STREAM_MAX_BYTES, STREAM_MAX_MSG_BYTES, ensure_stream
 from accord.feeds.scans import CLOCK_AHEAD_S, MAX_SCAN_BYTES, Scan, check_not_ahead, scans_of
 from accord.node import Node
 from accord.warning.io import read_detections
@@ -149,7 +149,9 @@ def test_a_batch_of_junk_near_the_payload_limit_holds_at_most_batch_bytes(tmp_pa
     assert (info.num_pending, info.num_ack_pending, info.num_redelivered) == (0, 0, 0)
     updated = [r.getMessage() for r in caplog.records if getattr(r, "event", None) == "feed.stream_updated"]
     assert updated == [f"stream {names.stream} took messages of any size; its max_msg_size is now "
-                       f"{STREAM_MAX_MSG_BYTES} (larger scans are refused)"]
+                       f"{STREAM_MAX_MSG_BYTES} (larger scans are refused)",
+                       f"stream {names.stream} kept its messages without bound; it now keeps at most "
+                       f"{STREAM_MAX_BYTES} bytes and 86400 s of them (the oldest are dropped)"]
     assert stream_config(nats_url, names).max_msg_size == STREAM_MAX_MSG_BYTES
 
 

@@ -347,3 +347,25 @@ def test_the_radar_stream_is_bounded_in_bytes_and_age_so_a_flood_cannot_fill_the
     assert (old.max_bytes, old.max_age) == (made.config.max_bytes, made.config.max_age)
     lines = [r.getMessage() for r in caplog.records if getattr(r, "event", None) == "feed.stream_updated"]
     assert len(lines) == 1 and "kept its messages without bound" in lines[0], lines
+
+
+def test_a_server_without_room_for_the_radar_stream_is_one_line(names, nats_url, monkeypatch):
+    # JetStream reserves a stream's max_bytes in its store: a server with less room refuses the
+    # stream (10047 "insufficient storage resources available"); the command says so in one line
+    import nats
+
+    from accord.errors import ConfigError
+    from accord.feeds import jetstream
+
+    monkeypatch.setattr(jetstream, "STREAM_MAX_BYTES", 10**15)   # a petabyte: no test server has it
+
+    async def go():
+        nc = await nats.connect(nats_url)
+        try:
+            await ensure_stream(nc.jetstream(), names.stream, names.prefix, "JPN")
+        finally:
+            await nc.close()
+
+    with pytest.raises(ConfigError, match=f"cannot create stream {names.stream} of at most 1000000000000000 bytes: "
+                                          "insufficient storage resources available"):
+        asyncio.run(go())

@@ -165,3 +165,22 @@ def test_a_sensors_file_that_is_not_utf8_is_one_line_naming_it(tmp_path, names, 
     res = run(ingest_cmd(tmp_path / "jpn", nats_url, names, bad))
     assert res.returncode != 0 and "Traceback" not in res.stderr, res.stderr
     assert "not UTF-8 text" in res.stderr and "bad.jsonl" in res.stderr
+
+
+def test_a_flood_of_junk_on_the_radar_subjects_is_counted_not_a_flood_of_log_lines(tmp_path, names, nats_url,
+                                                                                   japan_scenario):
+    # each refused scan was an error line of its own: a publisher on the radar subjects sending
+    # one-byte messages wrote a line per message to the ingest's log, without bound (the
+    # stream is bounded; the log was not). At most 30 a minute get a line, the next one carrying
+    # the count passed over; every refusal is counted (and terminated), the good scans tracked
+    Node.init(tmp_path / "jpn", "JPN").close()
+    header, det = read_detections(japan_scenario)
+    scans = list(scans_of(det))[:50]
+    sensor = header.sensors[0].id
+    publish(nats_url, names, [(sensor, b"x")] * 300 + scans)
+    r = run(ingest_cmd(tmp_path / "jpn", nats_url, names, japan_scenario, "--idle-exit", "2", "--json"), timeout=120)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    out = json.loads(r.stdout)
+    assert (out["scans"], out["refused"]) == (len(scans), 300)
+    lines = [ln for ln in r.stderr.splitlines() if "refused" in ln]
+    assert 1 <= len(lines) <= 30 and "not a JSON scan" in lines[0], (len(lines), lines[:2])

@@ -185,3 +185,45 @@ def test_a_flood_of_junk_on_the_radar_subjects_is_counted_not_a_flood_of_log_lin
     assert (out["scans"], out["refused"]) == (len(scans), 300)
     lines = [ln for ln in r.stderr.splitlines() if "refused" in ln]
     assert 1 <= len(lines) <= 30 and "not a JSON scan" in lines[0], (len(lines), lines[:2])
+
+
+def test_watch_warnings_carry_no_terminal_sequence_from_a_publisher(nats_url, names):
+    """A message on the warning subjects is whoever published it: the name of an unknown field,
+    or an item's id, went into ``warning watch``'s ``warning:`` line on stderr as it was, so an
+    escape sequence in it (a terminal's title, its colours, a hidden hyperlink) reached the
+    operator's terminal. The line leaves control characters out, as the item lines do."""
+    import subprocess
+    import sys
+    import time
+    from datetime import datetime, timezone
+
+    import nats
+
+    from accord.core.items import new_item
+    from accord.core.markings import Marking
+    from accord.feeds.scans import warning_subject
+
+    good = new_item("warning.track", {"track_id": "T1", "t": 1.0}, Marking.parse("CONFIDENTIAL//REL TO JPN"), "JPN",
+                    datetime(2026, 1, 1, tzinfo=timezone.utc))
+    hostile = {**good.to_json(), "\x1b]0;owned\x07\x1b[31mred": 1}
+    watch = subprocess.Popen([sys.executable, "-m", "accord", "warning", "watch", "--nats", nats_url, "--party", "JPN",
+                              "--prefix", names.prefix, "--count", "1"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    async def go():
+        nc = await nats.connect(nats_url)
+        for data in (json.dumps(hostile).encode(), good.canonical()):
+            await nc.publish(warning_subject(names.prefix, "JPN", "warning.track"), data)
+        await nc.flush()
+        await nc.close()
+
+    try:
+        time.sleep(2.0)   # subscribed
+        asyncio.run(go())
+        out, err = watch.communicate(timeout=60)
+    finally:
+        watch.kill() if watch.poll() is None else None
+    assert watch.returncode == 0 and good.id in out, err
+    warnings = [ln for ln in err.splitlines() if ln.startswith("warning:")]
+    assert len(warnings) == 1 and "unknown field" in warnings[0], err
+    assert "\x1b" not in err and "\x07" not in err and "]0;owned" in warnings[0]

@@ -63,9 +63,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("accord.feeds.ingest")
 
+#: refused scans logged in any minute; the rest are counted (the summary's ``refused``, the next line's ``suppressed``)
 REFUSED_LINES_PER_MINUTE = 30
-"""Refused scans logged in any minute; the others are counted (in the summary's ``refused``, and
-the next line let through says how many were passed over)."""
 
 
 @dataclass
@@ -333,11 +332,8 @@ class Ingest:
                 scan = parse_scan(msg.data, msg.subject)
                 self.check(scan.t, scan.sensor)
             except InputError as exc:
-                allowed, passed = self._refused_lines.allow()   # what a publisher sends costs it a byte
-                if allowed:
-                    log.error("ingest: scan message %d on %s refused: %s%s", seq, msg.subject, exc,
-                              f" ({passed} more passed over)" if passed else "",
-                              extra={"event": "feed.scan_refused", "stream_seq": seq, "suppressed": passed})
+                self._refused_lines.log(log, logging.ERROR, "ingest: scan message %d on %s refused: %s", seq,
+                                        msg.subject, exc, extra={"event": "feed.scan_refused", "stream_seq": seq})
                 refused.append(msg)
                 self.seq = seq
                 continue

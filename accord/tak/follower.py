@@ -295,10 +295,8 @@ class Follower:
         logged in the minute (then the next line says how many were passed over): what a server
         sends is hostile, and a refusal costs it 11 bytes."""
         self.stats.refused += 1
-        allowed, passed = self._refused_lines.allow()
-        if allowed:
-            log.warning("TAK %s: refused: %s%s", self.dest.name, exc, f" ({passed} more passed over)" if passed else "",
-                        extra={"event": "tak.refused", "suppressed": passed})
+        self._refused_lines.log(log, logging.WARNING, "TAK %s: refused: %s", self.dest.name, exc,
+                                extra={"event": "tak.refused"})
 
     async def _store_reports(self, reports: asyncio.Queue[Item | None]) -> None:
         """Store the reports the reader accepted, in order, each in a worker thread, until ``None``."""

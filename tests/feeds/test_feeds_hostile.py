@@ -55,8 +55,9 @@ def test_scans_dated_past_the_year_9999_are_refused_not_a_crash_at_every_restart
         if _ == 0:
             assert (out["scans"], out["refused"]) == (0, len(scans))
             lines = [ln for ln in r.stderr.splitlines() if "refused" in ln]
-            # a line each for the first 30 (a minute's worth: the rest are counted, above)
-            assert len(lines) == 30 and all("past the year 9999" in ln for ln in lines), lines[:3]
+            # a line each for the first 30 a minute (the rest are counted, above; a slow run may
+            # reach a second minute)
+            assert 30 <= len(lines) <= 60 and all("past the year 9999" in ln for ln in lines), lines[:3]
         else:
             assert (out["scans"], out["refused"], out["skipped"]) == (0, 0, 0)
     assert all(not v for v in stored(tmp_path / "jpn").values())

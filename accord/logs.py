@@ -255,3 +255,11 @@ class Throttle:
             self._logged += 1
             passed, self._passed = self._passed, 0
             return True, passed
+
+    def log(self, logger: logging.Logger, level: int, msg: str, *args: Any, extra: dict[str, Any]) -> None:
+        """``logger.log(level, msg, *args)`` if :meth:`allow` lets it through, with
+        `` (N more passed over)`` and ``suppressed`` (N) in ``extra`` when some were."""
+        allowed, passed = self.allow()
+        if allowed:
+            logger.log(level, msg + "%s", *args, f" ({passed} more passed over)" if passed else "",
+                       extra={**extra, "suppressed": passed})

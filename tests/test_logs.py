@@ -157,6 +157,20 @@ def test_throttle_lets_a_few_lines_through_and_counts_the_rest():
     assert t.allow() == (True, 2) and t.allow() == (True, 0)
 
 
+def test_a_throttled_log_says_how_many_lines_it_passed_over(caplog):
+    import logging
+
+    t, log = Throttle(per_minute=2), logging.getLogger("accord.test.throttle")
+    with caplog.at_level(logging.INFO, logger="accord.test.throttle"):
+        for k in range(5):
+            t.log(log, logging.WARNING, "refused %d", k, extra={"event": "test.refused"})
+        t._start -= 61
+        t.log(log, logging.WARNING, "refused %d", 5, extra={"event": "test.refused"})
+    assert [(r.getMessage(), r.event, r.suppressed) for r in caplog.records] == [
+        ("refused 0", "test.refused", 0), ("refused 1", "test.refused", 0),
+        ("refused 5 (3 more passed over)", "test.refused", 3)]
+
+
 def test_durations_parse_and_print():
     from datetime import timedelta
 

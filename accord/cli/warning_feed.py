@@ -185,7 +185,8 @@ def watch(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await run(nats, check_party(party.upper()), show, prefix=prefix, stop=stop, limit=count,
-                  on_error=lambda line: typer.echo(f"warning: {line}", err=True))
+                  # the line holds what a publisher sent (a field's name, an id): no control character
+                  on_error=lambda line: typer.echo(f"warning: {plain(line).plain}", err=True))
 
     asyncio.run(main())
 

@@ -33,6 +33,7 @@ SCAN = 1000  # objects a page reads at most (its filters may pass few), and posi
 WINDOW = 500  # positions of a collection one query looks through
 COUNT_CAP = 10_000  # a total beyond this is shown as "more than"
 _POSITION = re.compile(r"([0-9]{1,19})\.([0-9]{1,19})")
+INT64_MAX = 2**63 - 1
 
 
 def parse_before(text: str) -> tuple[int, int] | None:
@@ -41,9 +42,11 @@ def parse_before(text: str) -> tuple[int, int] | None:
     if not text:
         return None
     m = _POSITION.fullmatch(text)
-    if m is None:
-        raise InputError(f"before: a position as the 'older' link gives it (digits.digits), not {text[:40]!r}",
-                         field="before")
+    # each part is a 64-bit column of the store: a larger one (19 digits reach past it) is no
+    # position the 'older' link gives, and SQLite's driver raised OverflowError on it (a 500)
+    if m is None or max(int(m.group(1)), int(m.group(2))) > INT64_MAX:
+        raise InputError(f"before: a position as the 'older' link gives it (digits.digits, each at most "
+                         f"{INT64_MAX}), not {text[:40]!r}", field="before")
     return int(m.group(1)), int(m.group(2))
 
 

@@ -22,8 +22,8 @@ time; the login form, which has no session yet, uses a double-submit cookie (the
 value in a ``SameSite=Strict`` cookie and in the form). ``SameSite=Strict`` alone already stops
 cross-site posts in current browsers; the tokens are the defence that does not depend on it.
 
-Login rate limit: at most ``attempts`` failed logins per client address in a sliding
-``window`` (default 5 per 60 s) for the whole node, whichever process serves each attempt;
+Login rate limit: at most ``attempts`` failed logins per client address (an IPv6 client's
+/64) in a sliding ``window`` (default 5 per 60 s) for the whole node, whichever process serves each attempt;
 beyond that every login from the address is answered 429 until
 the window has room again, whether the token is right or not. An attempt is counted *before* its
 body is read (check and count in one step, :meth:`LoginLimiter.attempt`) and released only when

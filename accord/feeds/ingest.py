@@ -50,6 +50,7 @@ from accord.feeds.jetstream import connect, ensure_stream, pull_consumer
 from accord.feeds.scans import (CLOCK_AHEAD_S, check_datable, check_not_ahead, check_prefix, check_token, is_present,
                                 parse_scan, warning_subject)
 from accord.feeds.state import IngestState, IngestStore, consumer_lock
+from accord.logs import Throttle
 from accord.warning.alerts import AlertEngine, AlertRules, Geography
 from accord.warning.alerts.engine import DEFAULT_EPOCH
 from accord.warning.io import DetectionsHeader, parse_header
@@ -61,6 +62,9 @@ if TYPE_CHECKING:
     from accord.node import Node
 
 log = logging.getLogger("accord.feeds.ingest")
+
+#: refused scans logged in any minute; the rest are counted (the summary's ``refused``, the next line's ``suppressed``)
+REFUSED_LINES_PER_MINUTE = 30
 
 
 @dataclass
@@ -156,6 +160,7 @@ class Ingest:
         self.live.is_current = self._is_current
         self.summary = IngestSummary()
         self._summary_lock = threading.Lock()
+        self._refused_lines = Throttle(REFUSED_LINES_PER_MINUTE)
         self._alert_path: AlertPath | AlertProcess | None = None
         self.log_config = ("info", "text")   # the alert process's logging (level, format)
 
@@ -327,8 +332,8 @@ class Ingest:
                 scan = parse_scan(msg.data, msg.subject)
                 self.check(scan.t, scan.sensor)
             except InputError as exc:
-                log.error("ingest: scan message %d on %s refused: %s", seq, msg.subject, exc,
-                          extra={"event": "feed.scan_refused", "stream_seq": seq})
+                self._refused_lines.log(log, logging.ERROR, "ingest: scan message %d on %s refused: %s", seq,
+                                        msg.subject, exc, extra={"event": "feed.scan_refused", "stream_seq": seq})
                 refused.append(msg)
                 self.seq = seq
                 continue

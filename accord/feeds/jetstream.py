@@ -24,6 +24,15 @@ the limit is the ingest's bound on a scan's body (:data:`~accord.feeds.scans.MAX
 which the ingest still applies, unread, to what a stream holds) plus 1 KiB for the headers (the
 feed's ``Nats-Msg-Id`` header is some 60 bytes): the server never refuses a scan the ingest would
 take."""
+STREAM_MAX_BYTES = 4 * 1024**3
+"""The radar stream's ``max_bytes``: beyond it the server drops the oldest messages (``discard``
+old). A stream under limits retention keeps every message, acknowledged or terminated, until a
+limit drops it: without one, a radar feed over days — or a publisher of junk on the radar
+subjects — filled JetStream's store, and then every publish failed (the feed took no scan). Some
+a day of a busy feed (100 scans a second of 500 bytes); the server reserves it in its store."""
+STREAM_MAX_AGE_S = 86_400.0
+"""The radar stream's ``max_age``: a scan is kept a day. The ingest processes a scan within
+seconds; one not taken within a day (the ingest stopped that long) is dropped unprocessed."""
 
 
 async def _nats_error(exc: Exception) -> None:
@@ -62,12 +71,14 @@ async def connect(url: str) -> Any:
 async def ensure_stream(js: Any, stream: str, prefix: str, party: str) -> None:
     """Create the radar stream ``stream`` over ``<prefix>.<party>.radar.>`` if it does not exist
     (file storage, limits retention, a duplicate window for the message ids, messages of at most
-    :data:`STREAM_MAX_MSG_BYTES`). A stream that exists with another ``max_msg_size`` (none, or an
+    :data:`STREAM_MAX_MSG_BYTES`, at most :data:`STREAM_MAX_BYTES` and :data:`STREAM_MAX_AGE_S`
+    of them, the oldest dropped). A stream that exists with another ``max_msg_size`` (none, or an
     operator's own) is updated to it, with one warning line: the messages it holds stay, and the
-    ingest refuses a scan over its bound unread. A stream that takes other subjects too is left
-    as it is (one warning line): its limit serves what else it holds."""
+    ingest refuses a scan over its bound unread; one that keeps its messages without any bound
+    is given those two, with one warning line. A stream that takes other subjects too is left
+    as it is (one warning line): its limits serve what else it holds."""
     import nats.errors
-    from nats.js.api import StorageType, StreamConfig
+    from nats.js.api import DiscardPolicy, StorageType, StreamConfig
     from nats.js.errors import APIError, NotFoundError
 
     check_token(stream, "stream")
@@ -75,8 +86,15 @@ async def ensure_stream(js: Any, stream: str, prefix: str, party: str) -> None:
     try:
         info = await js.stream_info(stream)
     except NotFoundError:
-        await js.add_stream(StreamConfig(name=stream, subjects=[subject], storage=StorageType.FILE,
-                                         duplicate_window=DUPLICATE_WINDOW_S, max_msg_size=STREAM_MAX_MSG_BYTES))
+        try:
+            await js.add_stream(StreamConfig(name=stream, subjects=[subject], storage=StorageType.FILE,
+                                             duplicate_window=DUPLICATE_WINDOW_S, max_msg_size=STREAM_MAX_MSG_BYTES,
+                                             max_bytes=STREAM_MAX_BYTES, max_age=STREAM_MAX_AGE_S,
+                                             discard=DiscardPolicy.OLD))
+        except APIError as exc:   # e.g. 10047 "insufficient storage resources available"
+            raise ConfigError(f"cannot create stream {stream} of at most {STREAM_MAX_BYTES} bytes: {exc.description}"
+                              " (JetStream reserves a stream's max_bytes in its store: see its max_file_store)"
+                              ) from None
         return
     if subject not in (info.config.subjects or []):
         raise ConfigError(f"stream {stream} exists but does not take {subject} "
@@ -101,6 +119,36 @@ async def ensure_stream(js: Any, stream: str, prefix: str, party: str) -> None:
         log.warning("stream %s took messages of %s; its max_msg_size is now %d (larger scans are refused)",
                     stream, _size(old), STREAM_MAX_MSG_BYTES,
                     extra={"event": "feed.stream_updated", "stream": stream})
+    if not others and _unbounded(info.config):
+        await _bound(js, info.config, stream)
+
+
+def _unbounded(config: Any) -> bool:
+    """Whether a stream keeps its messages without any limit (bytes, count or age): one made by an
+    Accord before :data:`STREAM_MAX_BYTES`, by hand or by another tool. A limit an operator set
+    is the operator's choice, and is left as it is."""
+    return ((config.max_bytes is None or config.max_bytes < 0) and (config.max_msgs is None or config.max_msgs < 0)
+            and not config.max_age)
+
+
+async def _bound(js: Any, config: Any, stream: str) -> None:
+    """Give the radar stream ``stream`` (``config``: its own) :data:`STREAM_MAX_BYTES` and
+    :data:`STREAM_MAX_AGE_S`, the oldest messages dropped past them; one warning line."""
+    import nats.errors
+    from nats.js.api import DiscardPolicy
+    from nats.js.errors import APIError
+
+    config.max_bytes, config.max_age, config.discard = STREAM_MAX_BYTES, STREAM_MAX_AGE_S, DiscardPolicy.OLD
+    try:
+        await js.update_stream(config)
+    except (APIError, nats.errors.TimeoutError) as exc:
+        why = (f"{exc.description}" if isinstance(exc, APIError) else
+               "no answer from JetStream (may this user update streams? a denied request is not answered)")
+        raise ConfigError(f"stream {stream} keeps its messages without bound; setting its max_bytes to "
+                          f"{STREAM_MAX_BYTES} and max_age to {STREAM_MAX_AGE_S:g} s failed: {why}") from None
+    log.warning("stream %s kept its messages without bound; it now keeps at most %d bytes and %g s of them "
+                "(the oldest are dropped)", stream, STREAM_MAX_BYTES, STREAM_MAX_AGE_S,
+                extra={"event": "feed.stream_updated", "stream": stream})
 
 
 def _size(max_msg_size: int | None) -> str:

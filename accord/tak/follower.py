@@ -12,7 +12,9 @@ between the send and the ledger write sends those items again on restart: TAK re
 its UID, so a client sees the same picture. Within one read, only the newest update of each track
 and of each track's prediction is sent (an older one would be replaced at once); a superseded item
 is not ledgered as sent, since it was not. A lost connection is retried with backoff; what was not
-sent waits behind the cursor.
+sent waits behind the cursor. A connection the server closes or loses before :data:`STEADY_S` counts
+as a failure too (each connection sends and ledgers the radars: a server closing every connection at
+once made a reconnection storm that grew the ledger).
 
 Radars do not move, so a radar's item is stored once; its event is sent with a stale time a day
 later. The follower therefore sends the newest item of each radar it may send
@@ -23,8 +25,9 @@ after the radars were stored, or a TAK server restarted, shows them — and ever
 CoT from the server whose type matches one of the destination's ``accept`` patterns becomes an item
 of kind ``warning.report`` (originator: this node; marking: the destination's ``report_marking``)
 holding the sender's callsign, position and remarks. A malformed, oversized or invalid event is
-refused with one log line and nothing stored; an event without a callsign, a stale one or one dated
-in the future is refused too, and so is any report past :data:`REPORTS_PER_MINUTE` in a minute.
+refused with one log line (at most :data:`REFUSED_LINES_PER_MINUTE` a minute, the rest counted)
+and nothing stored; an event without a callsign, a stale one or one dated in the future is
+refused too, and so is any report past :data:`REPORTS_PER_MINUTE` in a minute.
 Events with Accord's own UIDs (``accord.…``) are never taken back in. The reader checks each event
 on the loop and hands an accepted report to the connection's writer, which stores them one after
 another, in the order read, each in a worker thread: a slow write (an SQLite lock wait, PostgreSQL
@@ -51,6 +54,7 @@ from accord.core.items import Item, new_item
 from accord.core.markings import Marking
 from accord.errors import AccordError
 from accord.federation.backoff import backoff_delay
+from accord.logs import Throttle
 from accord.tak import destination as dst
 from accord.tak.client import TakConnection
 from accord.tak.cot import CotError, CotEvent, cot_time
@@ -67,6 +71,14 @@ FUTURE_SLACK = timedelta(minutes=5)
 REPORTS_PER_MINUTE = 1200
 #: seconds between sends of the radars while connected: half their stale time (a day)
 RADAR_REFRESH_S = 43_200.0
+#: refused events logged per destination in any minute; the others are counted (the next line says how many)
+REFUSED_LINES_PER_MINUTE = 30
+#: a connection that ends sooner (the server closed it, or it was lost) counts as a failure:
+#: the next one waits out the backoff. Each connection sends and ledgers the radars, so a server
+#: closing every connection at once was a reconnection storm growing the node's ledger
+STEADY_S = 60.0
+#: the longest wait between connections that each end before :data:`STEADY_S`
+SHORT_BACKOFF_CAP_S = 60.0
 
 
 @dataclass
@@ -117,6 +129,7 @@ class Follower:
         # database with the cursor, so an all-clear after a restart still deletes them all
         self.drawn: Drawn = dst.drawn_areas(node, name)
         self._taken: collections.deque[datetime] = collections.deque()  # when the last reports were accepted
+        self._refused_lines = Throttle(REFUSED_LINES_PER_MINUTE)
         self._stop = asyncio.Event()
         self.connected = asyncio.Event()
 
@@ -126,6 +139,8 @@ class Follower:
     async def run(self) -> None:
         failures = 0
         read_failures = 0   # connections in a row whose reading failed (not reset by connecting)
+        short = 0   # connections in a row that ended before STEADY_S (the server closed or lost them)
+        ended: str | None
         while not self._stop.is_set():
             try:
                 conn = await TakConnection.open(self.dest.server)
@@ -141,6 +156,7 @@ class Follower:
             reports: asyncio.Queue[Item | None] = asyncio.Queue(REPORTS_PER_MINUTE)
             reader = asyncio.create_task(self._receive(conn, reports))
             writer = asyncio.create_task(self._store_reports(reports))
+            opened, ended = time.monotonic(), None   # ended: how the connection ended, if not stopped
             try:
                 radars_sent = None
                 while not self._stop.is_set() and not reader.done() and not writer.done():
@@ -149,8 +165,10 @@ class Follower:
                         radars_sent = self.clock()
                     await self.send_new(conn, radars=radars)
                     await self._sleep(self.poll_s)
+                if reader.done() and not self._stop.is_set() and reader.exception() is None:
+                    ended = "the server closed the connection"   # its stream ended
             except (OSError, ConnectionError) as exc:
-                log.warning("TAK %s: connection lost: %s", self.dest.name, exc, extra={"event": "tak.lost"})
+                ended = f"connection lost: {exc}"
             finally:
                 self.connected.clear()
                 if self._ledgering is not None:
@@ -173,6 +191,20 @@ class Follower:
                 await self._sleep(backoff_delay(read_failures))
             else:
                 read_failures = 0
+                if ended is not None:
+                    lived = time.monotonic() - opened
+                    short = short + 1 if lived < STEADY_S else 0
+                    await self._ended(ended, lived, short)
+
+    async def _ended(self, what: str, lived: float, short: int) -> None:
+        """A connection the server closed, or that was lost, after ``lived`` seconds: one line
+        (event ``tak.closed`` or ``tak.lost``) and the backoff of ``short`` connections in a row
+        that each ended before :data:`STEADY_S` (none after a steady one) before the next."""
+        wait = backoff_delay(short, cap=SHORT_BACKOFF_CAP_S)
+        event = "tak.lost" if what.startswith("connection lost") else "tak.closed"
+        log.warning("TAK %s: %s after %.1f s; connecting again in %.1f s", self.dest.name, what, lived, wait,
+                    extra={"event": event})
+        await self._sleep(wait)
 
     async def _sleep(self, seconds: float) -> None:
         try:
@@ -248,17 +280,23 @@ class Follower:
     async def _receive(self, conn: TakConnection, reports: asyncio.Queue[Item | None]) -> None:
         async for event in conn.events():
             if isinstance(event, CotError):
-                self.stats.refused += 1
-                log.warning("TAK %s: refused: %s", self.dest.name, event, extra={"event": "tak.refused"})
+                self._refused(event)
                 continue
             try:
                 item = self.accept_report(event)
             except CotError as exc:
-                self.stats.refused += 1
-                log.warning("TAK %s: refused: %s", self.dest.name, exc, extra={"event": "tak.refused"})
+                self._refused(exc)
                 continue
             if item is not None:
                 await reports.put(item)
+
+    def _refused(self, exc: CotError) -> None:
+        """Count a refused event; one line for it unless :data:`REFUSED_LINES_PER_MINUTE` were
+        logged in the minute (then the next line says how many were passed over): what a server
+        sends is hostile, and a refusal costs it 11 bytes."""
+        self.stats.refused += 1
+        self._refused_lines.log(log, logging.WARNING, "TAK %s: refused: %s", self.dest.name, exc,
+                                extra={"event": "tak.refused"})
 
     async def _store_reports(self, reports: asyncio.Queue[Item | None]) -> None:
         """Store the reports the reader accepted, in order, each in a worker thread, until ``None``."""

@@ -107,6 +107,30 @@ def test_a_wrong_token_fails_and_repeated_failures_are_rate_limited(anon, world)
     assert_csp(r)
 
 
+def test_the_rate_limit_counts_an_ipv6_client_by_its_64_network(app, world):
+    # the limit was per address: a client with an IPv6 /64 (what one host or one home is given)
+    # changed its address for each guess and was never limited. An IPv6 client is counted by
+    # its /64 (an IPv4-mapped one by its IPv4 address); other networks stay apart
+    def client(host: str) -> TestClient:
+        return TestClient(app, follow_redirects=False, client=(host, 40000))
+
+    for k in range(5):
+        c = client(f"2001:db8:1:2::{k + 1:x}")
+        r = c.post("/console/login", data={"token": "acc_wrong", "csrf": csrf_of(c.get("/console/login").text)})
+        assert r.status_code == 303 and r.headers["location"] == "/console/login?error=failed", k
+    c = client("2001:db8:1:2:ffff:ffff:ffff:fffe")   # another address of the same /64
+    r = c.post("/console/login", data={"token": world.admin, "csrf": csrf_of(c.get("/console/login").text)})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    other = client("2001:db8:1:3::1")   # the next /64: not limited
+    log_in(other, world.admin)
+    for k in range(5):
+        c = client("::ffff:192.0.2.7")
+        c.post("/console/login", data={"token": "acc_wrong", "csrf": csrf_of(c.get("/console/login").text)})
+    c = client("192.0.2.7")
+    r = c.post("/console/login", data={"token": world.admin, "csrf": csrf_of(c.get("/console/login").text)})
+    assert r.status_code == 429
+
+
 def test_the_rate_limit_holds_across_the_serve_processes_of_one_node(world, clock):
     """Two processes serving one node (each its own app and connections, one database): their
     failures add up, so a proxy spreading logins over them still allows five, not ten."""

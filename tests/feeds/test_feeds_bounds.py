@@ -13,7 +13,7 @@ from feeds_helpers import MARKING, ingest_cmd, publish, run, uninterrupted
 
 from accord.errors import InputError
 from accord.feeds.ingest import Ingest, IngestOptions
-from accord.feeds.jetstream import STREAM_MAX_MSG_BYTES, ensure_stream
+from accord.feeds.jetstream import STREAM_MAX_BYTES, STREAM_MAX_MSG_BYTES, ensure_stream
 from accord.feeds.scans import CLOCK_AHEAD_S, MAX_SCAN_BYTES, Scan, check_not_ahead, scans_of
 from accord.node import Node
 from accord.warning.io import read_detections
@@ -149,7 +149,9 @@ def test_a_batch_of_junk_near_the_payload_limit_holds_at_most_batch_bytes(tmp_pa
     assert (info.num_pending, info.num_ack_pending, info.num_redelivered) == (0, 0, 0)
     updated = [r.getMessage() for r in caplog.records if getattr(r, "event", None) == "feed.stream_updated"]
     assert updated == [f"stream {names.stream} took messages of any size; its max_msg_size is now "
-                       f"{STREAM_MAX_MSG_BYTES} (larger scans are refused)"]
+                       f"{STREAM_MAX_MSG_BYTES} (larger scans are refused)",
+                       f"stream {names.stream} kept its messages without bound; it now keeps at most "
+                       f"{STREAM_MAX_BYTES} bytes and 86400 s of them (the oldest are dropped)"]
     assert stream_config(nats_url, names).max_msg_size == STREAM_MAX_MSG_BYTES
 
 
@@ -295,3 +297,75 @@ def test_a_stream_taking_other_subjects_too_keeps_its_own_limit(names, nats_url,
     assert [r.getMessage() for r in caplog.records if getattr(r, "event", None) == "feed.stream_not_updated"] == [
         f"stream {names.stream} takes other subjects too ({other}): its max_msg_size (at most 800000 bytes) is left "
         "as it is"]
+
+
+def test_the_radar_stream_is_bounded_in_bytes_and_age_so_a_flood_cannot_fill_the_server(names, nats_url,
+                                                                                      monkeypatch, caplog):
+    # the radar stream kept every message for ever (limits retention, no limit): acknowledged
+    # and terminated scans stayed, so a publisher on the radar subjects — or a radar feed over
+    # days — filled JetStream's store, and then every publish failed: the feed stopped taking
+    # scans. The stream now keeps at most STREAM_MAX_BYTES and STREAM_MAX_AGE_S, dropping the
+    # oldest messages: a flood costs the server that much, and the newest scan still goes in
+    import nats
+    from nats.js.api import StorageType, StreamConfig
+
+    from accord.feeds import jetstream
+    from accord.feeds.scans import radar_filter, radar_subject
+
+    monkeypatch.setattr(jetstream, "STREAM_MAX_BYTES", 2 * MiB, raising=False)   # the flood's size below
+    subject = radar_subject(names.prefix, "JPN", "JPN-TPY1")
+    scan = Scan(1.0, "JPN-TPY1", __import__("numpy").array([[900000.0, 4.0, 0.5]])).payload()
+
+    async def go():
+        nc = await nats.connect(nats_url)
+        try:
+            js = nc.jetstream()
+            await ensure_stream(js, names.stream, names.prefix, "JPN")
+            for _ in range(48):   # 6 MiB of junk, three times the bound
+                await js.publish(subject, b"x" * 128 * 1024)
+            await js.publish(subject, scan)
+            made = await js.stream_info(names.stream)
+            last = await js.get_last_msg(names.stream, subject)
+            # a stream made without bounds (by an older Accord, by hand) is given them, in one line
+            other = names.stream + "_OLD"
+            await js.add_stream(StreamConfig(name=other, subjects=[radar_filter(names.prefix + "old", "JPN")],
+                                             storage=StorageType.FILE, max_msg_size=jetstream.STREAM_MAX_MSG_BYTES))
+            try:
+                with caplog.at_level(logging.WARNING, logger="accord.feeds"):
+                    await ensure_stream(js, other, names.prefix + "old", "JPN")
+                old = (await js.stream_info(other)).config
+            finally:
+                await js.delete_stream(other)
+            return made, last, old
+        finally:
+            await nc.close()
+
+    made, last, old = asyncio.run(go())
+    assert made.state.bytes <= 2 * MiB and made.state.messages < 49, made.state
+    assert last.data == scan   # the newest went in, the oldest were dropped
+    assert made.config.max_age and 3600 <= made.config.max_age <= 7 * 86400, made.config.max_age
+    assert (old.max_bytes, old.max_age) == (made.config.max_bytes, made.config.max_age)
+    lines = [r.getMessage() for r in caplog.records if getattr(r, "event", None) == "feed.stream_updated"]
+    assert len(lines) == 1 and "kept its messages without bound" in lines[0], lines
+
+
+def test_a_server_without_room_for_the_radar_stream_is_one_line(names, nats_url, monkeypatch):
+    # JetStream reserves a stream's max_bytes in its store: a server with less room refuses the
+    # stream (10047 "insufficient storage resources available"); the command says so in one line
+    import nats
+
+    from accord.errors import ConfigError
+    from accord.feeds import jetstream
+
+    monkeypatch.setattr(jetstream, "STREAM_MAX_BYTES", 10**15)   # a petabyte: no test server has it
+
+    async def go():
+        nc = await nats.connect(nats_url)
+        try:
+            await ensure_stream(nc.jetstream(), names.stream, names.prefix, "JPN")
+        finally:
+            await nc.close()
+
+    with pytest.raises(ConfigError, match=f"cannot create stream {names.stream} of at most 1000000000000000 bytes: "
+                                          "insufficient storage resources available"):
+        asyncio.run(go())

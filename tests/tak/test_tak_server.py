@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import datetime as dt
 from pathlib import Path
 
@@ -253,4 +254,73 @@ def test_a_reader_that_fails_is_logged_and_the_follower_backs_off(tmp_path, monk
     failed = [r for r in caplog.records if getattr(r, "event", "") == "tak.read_failed"]
     assert "RuntimeError: a bug in reading; reconnecting" in failed[0].getMessage()
     assert follower.stats.connects == len(failed) or follower.stats.connects == len(failed) + 1
+    node.close()
+
+
+def test_a_server_that_closes_each_connection_at_once_gets_reconnections_with_backoff(tmp_path, caplog):
+    """A TAK server (hostile, or a proxy in front of one that is down) that accepts each
+    connection and closes it at once: the follower connected again at once, some 40 times a
+    second, and ledgered its radars' send (``item.sent_tak``) on each connection — the node's
+    ledger grew by millions of entries a day, and no line said why. A connection the server ends
+    before it lasted :data:`~accord.tak.follower.STEADY_S` now counts as a failure: one line
+    (event ``tak.closed``) and the follower's backoff before the next."""
+    import logging
+
+    from accord.tak import follower as fl
+
+    node = Node.init(tmp_path / "jpn", "JPN")
+    node.put_item(new_item("warning.radar", {"id": "JPN-TPY1", "lat_deg": 40.9, "lon_deg": 140.3, "alt_m": 50.0},
+                           Marking.parse("UNCLASSIFIED//REL TO JPN"), "JPN", node.clock.now()))
+    caplog.set_level(logging.INFO, logger="accord.tak")
+
+    async def scenario() -> Follower:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        add_destination(node, Destination("own", TakServer.parse(f"tcp://127.0.0.1:{port}"), "JPN", ("warning.*",)))
+        follower = Follower(node, "own")
+        task = asyncio.create_task(follower.run())
+        await asyncio.sleep(3.0)
+        follower.stop()
+        await task
+        server.close()
+        return follower
+
+    follower = asyncio.run(scenario())
+    # backoff from 0.1 s doubling (each wait at least a tenth of its ceiling): ≤ 10 in 3 s, not ~130
+    assert 2 <= follower.stats.connects <= 10, follower.stats.connects
+    sent = [e for e in node.ledger.entries(0) if e.type == SENT_EVENT]
+    assert len(sent) <= follower.stats.connects
+    closed = [r.getMessage() for r in caplog.records if getattr(r, "event", "") == "tak.closed"]
+    assert len(closed) in (follower.stats.connects - 1, follower.stats.connects), closed
+    assert re.fullmatch(r"TAK own: the server closed the connection after \d+\.\d s; connecting again in \d+\.\d s",
+                        closed[0]), closed[0]
+    assert fl.STEADY_S >= 30
+    node.close()
+
+
+def test_a_flood_of_bad_events_is_counted_not_a_flood_of_log_lines(tmp_path, caplog):
+    """Each refused event was a warning line of its own: a server sending ``<x></event>`` back to
+    back (11 bytes an event) wrote thousands of lines a second to the node's log. At most 30
+    refusals a minute get a line (``tak.refused``), the next one carrying the count passed over;
+    every refusal is still counted, and a good report after the flood is still taken."""
+    import logging
+
+    node = Node.init(tmp_path / "jpn", "JPN")
+    flood = b"<x></event>" * 5000
+    good = _cot("atak-1.report", "b-r-f-h-c", callsign="BRAVO-2")
+    caplog.set_level(logging.INFO, logger="accord.tak")
+
+    async def scenario() -> Follower:
+        async with _following_bare_server(node, flood + good) as follower:
+            await wait_until(lambda: follower.stats.reports == 1, timeout=30)
+        return follower
+
+    follower = asyncio.run(scenario())
+    assert (follower.stats.refused, follower.stats.reports) == (5000, 1)
+    lines = [r.getMessage() for r in caplog.records if getattr(r, "event", "") == "tak.refused"]
+    assert 1 <= len(lines) <= 30, len(lines)
+    assert "malformed XML: mismatched tag" in lines[0]
     node.close()

@@ -24,12 +24,15 @@ the limit is the ingest's bound on a scan's body (:data:`~accord.feeds.scans.MAX
 which the ingest still applies, unread, to what a stream holds) plus 1 KiB for the headers (the
 feed's ``Nats-Msg-Id`` header is some 60 bytes): the server never refuses a scan the ingest would
 take."""
-STREAM_MAX_BYTES = 4 * 1024**3
+STREAM_MAX_BYTES = 1024**3
 """The radar stream's ``max_bytes``: beyond it the server drops the oldest messages (``discard``
 old). A stream under limits retention keeps every message, acknowledged or terminated, until a
 limit drops it: without one, a radar feed over days — or a publisher of junk on the radar
 subjects — filled JetStream's store, and then every publish failed (the feed took no scan). Some
-a day of a busy feed (100 scans a second of 500 bytes); the server reserves it in its store."""
+six hours of a very busy feed (100 scans a second of 500 bytes), days of a usual one. The server
+reserves a stream's ``max_bytes`` in its store when the stream is made (a server whose
+``max_file_store`` has less room left refuses it), so the bound is kept modest: a test run's few
+streams at once, or a small server, have room for it."""
 STREAM_MAX_AGE_S = 86_400.0
 """The radar stream's ``max_age``: a scan is kept a day. The ingest processes a scan within
 seconds; one not taken within a day (the ingest stopped that long) is dropped unprocessed."""

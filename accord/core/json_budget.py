@@ -45,29 +45,47 @@ def structural_brackets(data: bytes | str) -> int:
     a megabyte at a time (numpy: a 64 MiB text in about half a second, memory flat). Exact for
     JSON; for a text that is not, exact over its valid beginning — all a parser builds before it
     fails. The bytes of ``"`` and ``\\`` are never part of another UTF-8 character, so UTF-8 is
-    read as bytes; UTF-16 or -32 (which :mod:`json` reads) is made UTF-8 first."""
+    read as bytes; UTF-16 or -32 bytes (which :mod:`json` reads) are made UTF-8 first."""
     import numpy as np
 
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
-    if json.detect_encoding(raw) not in ("utf-8", "utf-8-sig"):
-        raw = raw.decode(json.detect_encoding(raw), "replace").encode("utf-8", "surrogatepass")
-    text = np.frombuffer(raw.replace(_ESCAPED_BACKSLASH, b"").replace(_ESCAPED_QUOTE, b""), dtype=np.uint8)
+    if isinstance(data, str):
+        raw = data.encode("utf-8", "surrogatepass")
+    else:
+        raw = bytes(data)
+        encoding = json.detect_encoding(raw)
+        if encoding not in ("utf-8", "utf-8-sig"):
+            raw = raw.decode(encoding, "replace").encode("utf-8", "surrogatepass")
+    text = np.frombuffer(
+        raw.replace(_ESCAPED_BACKSLASH, b"").replace(_ESCAPED_QUOTE, b""),
+        dtype=np.uint8,
+    )
     count, inside = 0, 0
     for start in range(0, len(text), _CHUNK):
-        chunk = text[start:start + _CHUNK]
+        chunk = text[start : start + _CHUNK]
         # quotes so far, mod 2 (a uint8 sum wraps at 256; its parity holds)
         in_string = (np.cumsum(chunk == ord('"'), dtype=np.uint8) + inside) & 1
-        count += int(np.count_nonzero(((chunk == ord("[")) | (chunk == ord("{"))) & (in_string == 0)))
+        count += int(
+            np.count_nonzero(
+                ((chunk == ord("[")) | (chunk == ord("{"))) & (in_string == 0)
+            )
+        )
         inside = int(in_string[-1])
     return count
 
 
-def check_json_containers(data: bytes | str, *, limit: int = MAX_JSON_CONTAINERS, source: str | None = None,
-                          opens: int | None = None) -> None:
+def check_json_containers(
+    data: bytes | str,
+    *,
+    limit: int = MAX_JSON_CONTAINERS,
+    source: str | None = None,
+    opens: int | None = None,
+) -> None:
     """Refuse (:class:`CanonicalJSONError`, one line) a JSON text that would parse to more than
     ``limit`` arrays and objects, before it is parsed. ``opens``: its
     :func:`opening_brackets`, if already counted."""
     if (opening_brackets(data) if opens is None else opens) <= limit:
         return
     if structural_brackets(data) > limit:
-        raise CanonicalJSONError(f"JSON holds more than {limit:,} arrays and objects", source=source)
+        raise CanonicalJSONError(
+            f"JSON holds more than {limit:,} arrays and objects", source=source
+        )

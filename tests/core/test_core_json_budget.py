@@ -18,7 +18,10 @@ from accord.errors import CanonicalJSONError
 tricky_text = st.text(alphabet=st.sampled_from('[]{}"\\,:ab é😀\u2028'), max_size=8)
 values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | tricky_text,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(tricky_text, children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(tricky_text, children, max_size=4)
+    ),
     max_leaves=30,
 )
 
@@ -45,14 +48,24 @@ def test_the_count_is_the_arrays_and_objects_the_text_parses_to(value):
     n = _containers(value)
     for text in _texts(value):
         assert structural_brackets(text) == n
-        assert parse_json_strict(text, max_containers=n) == value  # at the limit: parsed
+        assert (
+            parse_json_strict(text, max_containers=n) == value
+        )  # at the limit: parsed
         if n:
-            with pytest.raises(CanonicalJSONError, match=f"more than {n - 1:,} arrays and objects"):
+            with pytest.raises(
+                CanonicalJSONError, match=f"more than {n - 1:,} arrays and objects"
+            ):
                 parse_json_strict(text, max_containers=n - 1)
 
 
 def test_brackets_inside_strings_are_not_containers():
-    text = json.dumps({"pattern": "[ipv4-addr:value = '1.2.3.4']" * 1000, "q": '\\"[{' * 1000, "b": "\\" * 9})
+    text = json.dumps(
+        {
+            "pattern": "[ipv4-addr:value = '1.2.3.4']" * 1000,
+            "q": '\\"[{' * 1000,
+            "b": "\\" * 9,
+        }
+    )
     check_json_containers(text, limit=1)  # 3,000 brackets in its strings, one object
     with pytest.raises(CanonicalJSONError, match="more than 0 arrays and objects"):
         check_json_containers(text, limit=0)

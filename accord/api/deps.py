@@ -33,6 +33,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope
 
 from accord.core.canonical import parse_json_strict
+from accord.core.json_budget import MAX_JSON_CONTAINERS
 from accord.errors import AuthError, CanonicalJSONError, StoreUnavailable
 from accord.federation.stats import counters
 from accord.federation.tokens import (  # re-exported: the token store API
@@ -243,7 +244,8 @@ class _StrictJSONRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             try:
-                self._json = parse_json_strict(await self.body(), source="request body")
+                self._json = parse_json_strict(await self.body(), source="request body",
+                                               max_containers=MAX_JSON_CONTAINERS)
             except CanonicalJSONError as exc:
                 raise HTTPException(422, str(exc)) from None
         return self._json
@@ -251,8 +253,9 @@ class _StrictJSONRequest(Request):
 
 class StrictJSONRoute(APIRoute):
     """A route whose JSON body is parsed by :func:`accord.core.canonical.parse_json_strict`
-    (bounded depth and numbers, no duplicate keys): a hostile body gets a one-line 422 naming
-    what is wrong, where FastAPI's own ``json.loads`` answered a bare 400 or let a value nested
+    (bounded depth and numbers, no duplicate keys, at most
+    :data:`~accord.core.json_budget.MAX_JSON_CONTAINERS` arrays and objects): a hostile body
+    gets a one-line 422 naming what is wrong, where FastAPI's own ``json.loads`` answered a bare 400 or let a value nested
     a thousand deep through to code that recurses on it."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:

@@ -52,6 +52,7 @@ from starlette.concurrency import run_in_threadpool
 from accord.api.deps import (AUTHENTICATED_KEY, UNAVAILABLE_MESSAGE, BodyTooLarge, MalformedLength, note_auth_failure,
                              read_body_capped, store_unavailable)
 from accord.core.canonical import check_json_bounds, finite_float, json_limit_error
+from accord.core.json_budget import check_json_containers
 from accord.errors import (AccordError, AuthError, CanonicalJSONError, InputError, NotFoundError, StixValidationError,
                            StoreUnavailable, shown)
 from accord.intel.store import Collection, Filters, IntelStore, Page, parse_timestamp_us, us_to_rfc3339
@@ -310,8 +311,10 @@ def parse_json(raw: bytes) -> tuple[Any, bool]:
     refuses that :mod:`json` accepts (UTF-16/32, a BOM). 400 if neither parses it, if it holds
     ``NaN`` or ``Infinity``, nests deeper than :data:`~accord.core.canonical.MAX_JSON_DEPTH`, holds
     a number beyond a double (``1e400``), an integer of more than 4,300 digits or a string with a
-    lone surrogate."""
+    lone surrogate, and, before it is parsed, if it would build more than
+    :data:`~accord.core.json_budget.MAX_JSON_CONTAINERS` arrays and objects."""
     try:
+        check_json_containers(raw)
         value, plain = _parse_json(raw)
         return check_json_bounds(value, text=raw), plain
     except CanonicalJSONError as exc:

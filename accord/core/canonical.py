@@ -8,9 +8,10 @@ ordering of non-ASCII keys, which sort by UTF-16 code units in JCS).
 :func:`parse_json_strict` is the only way Accord parses JSON that it will verify: duplicate
 object keys are rejected (RFC 8785 §3.1 requires I-JSON, RFC 7493, which forbids them), as are
 NaN and Infinity, which JSON does not have, numbers out of a double's range (``1e400``), integers
-longer than Python converts (4,300 digits), and nesting deeper than :data:`MAX_JSON_DEPTH`.
-:func:`check_json_bounds` holds values parsed by other parsers (TAXII's orjson, FastAPI request
-bodies) to the same depth bound.
+longer than Python converts (4,300 digits), and nesting deeper than :data:`MAX_JSON_DEPTH`;
+given ``max_containers`` (untrusted bodies), a text that would build more arrays and objects is
+refused before it is parsed (:mod:`accord.core.json_budget`). :func:`check_json_bounds` holds
+values parsed by other parsers (TAXII's orjson, FastAPI request bodies) to the same depth bound.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 import orjson
 import rfc8785
 
+from accord.core.json_budget import check_json_containers, opening_brackets
 from accord.errors import CanonicalJSONError
 
 
@@ -230,15 +232,21 @@ def _no_constant(name: str) -> Any:
 
 
 def parse_json_strict(data: bytes | str, *, source: str | None = None,
-                      reader: Callable[[str, Callable[[str, int], tuple[Any, int]]], Any] | None = None) -> Any:
+                      reader: Callable[[str, Callable[[str, int], tuple[Any, int]]], Any] | None = None,
+                      max_containers: int | None = None) -> Any:
     """Parse JSON, rejecting duplicate keys, NaN/Infinity, out-of-range numbers and nesting
-    deeper than :data:`MAX_JSON_DEPTH`, with a clear one-line error.
+    deeper than :data:`MAX_JSON_DEPTH`, with a clear one-line error; given ``max_containers``
+    (:data:`~accord.core.json_budget.MAX_JSON_CONTAINERS` for an untrusted body), also a text
+    that would build more arrays and objects, before any is built.
 
     ``reader``, if given, reads the text instead of :func:`json.loads`, value by value: it is
     called with the decoded text and the strict decoder's ``scan_once(text, index) -> (value,
     end)`` (``StopIteration`` where no value starts) and returns the whole value, raising
     :class:`json.JSONDecodeError` as the parser would (:mod:`accord.federation.batch_json`)."""
-    walk = _opens_more_than(data, MAX_JSON_DEPTH)
+    opens = opening_brackets(data)  # one count for both bounds: an honest text is read once
+    if max_containers is not None:
+        check_json_containers(data, limit=max_containers, source=source, opens=opens)
+    walk = opens > MAX_JSON_DEPTH
     # a text the bounds walk will visit is checked for infinities there, at C speed; a
     # parse_float hook is a Python call per number (a third of a batch of tracks' parse)
     hooks: dict[str, Any] = {"object_pairs_hook": no_duplicate_keys, "parse_constant": _no_constant,
@@ -353,7 +361,4 @@ _CONTAINERS = frozenset({dict, list})
 
 def _opens_more_than(data: bytes | str, limit: int) -> bool:
     """At most ``limit`` opening brackets: no need to walk the parsed value (C-speed count)."""
-    if isinstance(data, str):
-        return data.count("[") + data.count("{") > limit
-    raw = bytes(data)
-    return raw.count(b"[") + raw.count(b"{") > limit
+    return opening_brackets(data) > limit

@@ -6,7 +6,10 @@ elements parsed whole would cost some twenty times its size (and seconds of a wo
 count could be checked. :func:`read_batch` is the reader :func:`~accord.core.canonical.parse_json_strict`
 runs: the top-level object's members, and the elements of its ``envelopes`` array (or of a
 top-level array), are parsed one by one by the strict decoder, and the text is refused at the
-first element past the cap. Everything else — errors, hooks, bounds — is the strict parser's.
+first element past the cap. Everything else — errors, hooks, bounds — is the strict parser's,
+the budget of arrays and objects a batch builds among them (:func:`~accord.federation.inbox.parse_batch`
+passes :data:`~accord.core.json_budget.MAX_JSON_CONTAINERS`): checked on the text before this
+reader runs, it bounds what one envelope builds, which the envelope count cannot.
 """
 
 from __future__ import annotations

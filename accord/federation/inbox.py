@@ -66,6 +66,7 @@ from accord.core.canonical import canonical_json, parse_json_strict
 from accord.core.envelopes import Envelope, authenticate, check_item, check_sequence, verify_envelope
 from accord.core.identity import raw_public
 from accord.core.items import Item
+from accord.core.json_budget import MAX_JSON_CONTAINERS
 from accord.errors import InputError, QuotaExceeded, StoreError, StoreUnavailable, VerificationError
 from accord.federation import quota, wire
 from accord.federation.batch_json import read_batch
@@ -164,8 +165,10 @@ def _ack_number(value: Any, name: str) -> int | None:
 def parse_batch(body: bytes) -> list[dict[str, Any]]:
     """The envelopes of a POSTed batch ``{"envelopes": [...]}`` (strict JSON), at most
     :data:`~accord.federation.batch_json.MAX_BATCH_ENVELOPES`: a batch with more is refused
-    before the envelopes past the cap are parsed (:mod:`accord.federation.batch_json`)."""
-    data = parse_json_strict(body, source="envelope batch", reader=read_batch)
+    before the envelopes past the cap are parsed (:mod:`accord.federation.batch_json`), and one
+    that would build more than :data:`~accord.core.json_budget.MAX_JSON_CONTAINERS` arrays and
+    objects, in however few envelopes, before any is parsed."""
+    data = parse_json_strict(body, source="envelope batch", reader=read_batch, max_containers=MAX_JSON_CONTAINERS)
     if not isinstance(data, dict) or not isinstance(data.get("envelopes"), list):
         raise InputError('an envelope batch must be {"envelopes": [...]}', source="envelope batch")
     return data["envelopes"]

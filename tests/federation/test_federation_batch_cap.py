@@ -1,12 +1,15 @@
 """A partner's batch holds at most 10,000 envelopes, and that is checked as it is parsed: a body
 of more is refused before the envelopes past the cap are built (a 3-byte ``{}`` parses to a
 64-byte dict: 64 MiB of them would take some 2 GB), and the parse runs in a worker thread, so the
-event loop answers everyone else meanwhile. The batch reader parses as the strict parser does."""
+event loop answers everyone else meanwhile. The batch reader parses as the strict parser does.
+A batch builds at most 1,000,000 arrays and objects, in however few envelopes: one envelope of
+``[[],[],…]`` is refused before it is parsed."""
 
 from __future__ import annotations
 
 import threading
 import tracemalloc
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,11 +17,12 @@ from fastapi.testclient import TestClient
 import accord.federation as federation
 from accord.api.app import create_app
 from accord.core.canonical import parse_json_strict
+from accord.core.json_budget import MAX_JSON_CONTAINERS
 from accord.errors import InputError
-from accord.federation import parse_batch
+from accord.federation import parse_batch, wire
 from accord.federation.batch_json import MAX_BATCH_ENVELOPES
 from accord.federation.httpsig import sign_request
-from federation_harness import now_utc
+from federation_harness import note, now_utc, received
 
 WAIT = 30.0
 """Seconds a step may take at most: never reached unless the event loop is blocked."""
@@ -115,3 +119,54 @@ def test_the_event_loop_answers_while_a_partner_s_batch_is_parsed(node_pair, mon
     # refused, and recorded under the partner that sent it
     row = kor.conn.execute("SELECT sender, reason FROM fed_rejections WHERE code = 'unauthenticated'").fetchone()
     assert row[0] == "JPN" and "at most 10000 envelopes" in row[1]
+
+
+def _one_element(element: bytes, n: int, *, before: bytes = b"") -> bytes:
+    """A batch whose last envelope is an array of ``n`` copies of ``element``."""
+    return b'{"envelopes":[' + before + b"[" + b",".join([element] * n) + b"]]}"
+
+
+def test_a_batch_builds_at_most_the_budget_of_arrays_and_objects():
+    assert MAX_JSON_CONTAINERS == 1_000_000
+    # the batch object, its envelopes array and the envelope itself are three of them
+    assert len(parse_batch(_one_element(b"[]", MAX_JSON_CONTAINERS - 3))[0]) == MAX_JSON_CONTAINERS - 3
+    with pytest.raises(InputError, match=r"^envelope batch: JSON holds more than 1,000,000 arrays and objects$"):
+        parse_batch(_one_element(b"[]", MAX_JSON_CONTAINERS - 2))
+    # brackets in strings are text: a batch of them is parsed
+    assert parse_batch(_one_element(b'"[{[{"', MAX_JSON_CONTAINERS))[0][0] == "[{[{"
+
+
+@pytest.mark.parametrize("element", [b"[]", b"{}", b'{"a":0}'], ids=["arrays", "objects", "one-key objects"])
+def test_an_envelope_of_tiny_containers_is_refused_before_it_is_built(element):
+    body = _one_element(element, (8 << 20) // (len(element) + 1))
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match="more than 1,000,000 arrays and objects"):
+            parse_batch(body)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # parsed, the element took some thirty times the body
+    assert peak < len(body), f"refusing a {len(body)}-byte batch took {peak / len(body):.1f}× its size"
+
+
+def test_a_partner_s_batch_with_an_envelope_of_tiny_containers_is_refused_whole(node_pair):
+    jpn, kor = node_pair["JPN"], node_pair["KOR"]
+    good = wire.seal_envelope(jpn, note(jpn, 1), "KOR", 1, jpn.clock.now())
+    body = _one_element(b"[]", MAX_JSON_CONTAINERS, before=good + b",")
+    headers = sign_request(jpn.identity, "POST", "/federation/v1/envelopes", "", body, datetime.now(UTC), "KOR")
+    ledger_before = kor.conn.execute("SELECT COUNT(*) FROM ledger_leaves").fetchone()[0]
+    with TestClient(create_app(kor)) as client:
+        r = client.post("/federation/v1/envelopes", content=body, headers=headers)
+    assert r.status_code == 400, r.text
+    assert r.json()["detail"] == {"error": "malformed", "reason":
+                                  "envelope batch: JSON holds more than 1,000,000 arrays and objects"}
+    # nothing of the batch taken (its good envelope neither), none of its envelopes ledgered: the
+    # one entry is the refused request's, as every malformed batch's is
+    assert received(kor.dir, "JPN") == []
+    assert kor.conn.execute("SELECT COUNT(*) FROM fed_inbox").fetchone()[0] == 0
+    leaves = kor.conn.execute("SELECT type, leaf FROM ledger_leaves ORDER BY idx").fetchall()[ledger_before:]
+    assert [(t, parse_json_strict(bytes(leaf))["data"]["code"]) for t, leaf in leaves] == [
+        ("item.rejected", "unauthenticated")]
+    rows = kor.conn.execute("SELECT sender, reason FROM fed_rejections").fetchall()
+    assert [(s, "more than 1,000,000 arrays and objects" in reason) for s, reason in rows] == [("JPN", True)]

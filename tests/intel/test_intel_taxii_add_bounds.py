@@ -1,7 +1,8 @@
 """A TAXII add of many invalid objects: the 422 lists the first failures and counts the rest, so
 its answer stays small whatever the request holds (one ``{index, id, message}`` record per object
 made 2 MiB of ``{},{},…`` a 74 MB answer); the body is parsed in the thread pool, never on the
-event loop."""
+event loop, and one that would build more than 1,000,000 arrays and objects is refused before it
+is parsed."""
 
 from __future__ import annotations
 
@@ -69,3 +70,11 @@ def test_an_add_s_body_is_parsed_off_the_event_loop(jpn, monkeypatch):
     _, r = _add(jpn, taxii.orjson.dumps({"objects": [indicator(1)]}))
     assert r.status_code == 202, r.text
     assert on_loop == [False]
+
+
+def test_an_add_of_a_million_tiny_containers_is_refused_before_it_is_parsed(jpn):
+    body = b'{"objects":[[' + b",".join([b"[]"] * 1_000_000) + b"]]}"
+    coll, r = _add(jpn, body)
+    assert r.status_code == 400, r.text[:300]
+    assert r.json()["description"] == "body is not acceptable JSON: JSON holds more than 1,000,000 arrays and objects"
+    assert store_for(jpn).count(coll.id) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from alerts_helpers import make_pred
@@ -183,3 +184,32 @@ def test_alerts_table_prints_a_track_id_and_the_out_dir_literally(tmp_path):
     assert "\x1b" not in r.output
     shown = "[/]a[link=x]y[/link][bold]T[/][2J"
     assert f"/{shown}: " in r.output and f"│ {track}" in r.output, r.output
+
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+
+def test_the_docs_example_predictions_give_the_messages_the_docs_show(tmp_path):
+    # docs/alerts.md runs `accord warning alerts examples/oct2022.jsonl` and `…/nocov.jsonl`:
+    # the files are the engine tests' October-2022 overflight (test_alerts_engine.py), written out
+    from alerts_helpers import path as ground_path
+
+    from accord.warning.io.tracks import read_predictions
+
+    oct2022 = ground_path(40.6, 126.4, 40.9, 141.0, 40) + ground_path(40.9, 141.0, 40.5, 175.0, 60)[1:]
+    want = [make_pred(150, 40.5, 175.0, 15_000, 5_000, 90, impact_t=1_300, ground_track=oct2022),
+            make_pred(400, 40.5, 175.0, 12_000, 4_000, 90, impact_t=1_300,
+                      ground_track=tuple(p for p in oct2022 if p[1] > 146.0))]
+    assert [p.to_json() for p in read_predictions(EXAMPLES / "oct2022.jsonl")] == \
+        [json.loads(json.dumps(p.to_json())) for p in want]
+    out = tmp_path / "oct2022-jpn"
+    r = runner.invoke(app, ["warning", "alerts", str(EXAMPLES / "oct2022.jsonl"), "--party", "JPN", "--out", str(out),
+                            "--status", "Actual", "--json"])
+    assert r.exit_code == 0, r.output
+    index = json.loads((out / "index.json").read_text(encoding="utf-8"))
+    assert [(m["msgType"], m["reason"], m["areas"]) for m in index["messages"]] == [
+        ("Alert", "alert", ["JPN-02"]), ("Cancel", "clear-passed", ["JPN-02"])]
+    r = runner.invoke(app, ["warning", "alerts", str(EXAMPLES / "nocov.jsonl"), "--party", "JPN",
+                            "--out", str(tmp_path / "x")])
+    assert isinstance(r.exception, InputError) and not (tmp_path / "x").exists()   # `accord` exits 2 on it
+    assert "prediction #1 (track T1, t=1.0): prediction has no usable impact covariance or 95 % ellipse" in str(r.exception)

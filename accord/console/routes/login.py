@@ -9,7 +9,6 @@ are :mod:`accord.console.sessions`.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from typing import Any
 
@@ -34,17 +33,11 @@ STATIC_PATHS = {"milsymbol.js": "vendor/milsymbol.js"}  # vendored (static/vendo
 def _client(request: Request) -> str:
     """What the login limit counts a client by: its IPv4 address, or its IPv6 /64 — one host or
     one home is given a whole /64, and counted by address it had 2^64 of them to change for each
-    guess —; an IPv4-mapped IPv6 address counts as its IPv4 address."""
-    host = request.client.host if request.client else "unknown"
-    try:
-        ip = ipaddress.ip_address(host.partition("%")[0])   # a zone (fe80::1%eth0) is not an address's part
-    except ValueError:
-        return host
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
+    guess —; an IPv4-mapped IPv6 address counts as its IPv4 address (the connection caps' key,
+    :func:`accord.api.conn_limit.client_key`)."""
+    from accord.api.conn_limit import client_key
+
+    return client_key(request.client.host) if request.client else "unknown"
 
 
 def _cookie(response: Response, request: Request, name: str, value: str, max_age: int | None) -> None:

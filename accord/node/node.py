@@ -53,7 +53,8 @@ from accord.store.protocol import Node as NodeProtocol
 from accord.store.protocol import QUOTA_OPTIONS, Partner, quota_problem
 from accord.store.migrations import migrate, versions
 from accord.store.private_files import private_dir, write_private
-from accord.store.base import DatabaseError, Store, is_url, open_store, select_in, write, write_refusal_advice
+from accord.store.base import (DatabaseError, Store, is_url, open_store, select_in, transaction, write,
+                               write_refusal_advice)
 
 log = logging.getLogger("accord.node")
 
@@ -102,6 +103,19 @@ def _partners_insecure(conn: Any) -> None:
     pin change killed before its commit is settled on it too (:meth:`Node._settle_config`)."""
     if "insecure" not in {r[1] for r in conn.execute("PRAGMA table_info(partners)")}:
         conn.execute("ALTER TABLE partners ADD COLUMN insecure INTEGER NOT NULL DEFAULT 0")
+
+
+#: Migration 3: whose node the database is — the party and key fingerprint of the node that made
+#: it (or, for a database made before this step, of the first open after it). ``node.yaml``'s
+#: party and ``node.key`` must match it at every open (:meth:`Node._check_identity`).
+_NODE_IDENTITY = """
+CREATE TABLE IF NOT EXISTS node_identity (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    party       TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    recorded    TEXT NOT NULL          -- RFC 3339
+);
+"""
 
 
 def _mirror_rows(partners: dict[str, Partner]) -> list[tuple[str, str, str, str | None, int]]:
@@ -213,7 +227,8 @@ class Node:
         self._pins_guard = threading.Lock()  # one thread rereads a changed node.yaml, the others wait for it
         self._agreements: dict[str, tuple[str, Agreement]] = {}
         self.schema_at_open = versions(self.conn)  # each part's schema version before this open
-        migrate(self.conn, "node", [SCHEMA, _partners_insecure], lock=self.write_lock)
+        migrate(self.conn, "node", [SCHEMA, _partners_insecure, _NODE_IDENTITY], lock=self.write_lock)
+        self._check_identity(config)
         # partners.insecure just added (0 for every partner) and not yet mirrored from node.yaml:
         # until it is, the recovery of a killed pin change cannot go by it (_settle_config)
         self._insecure_unmirrored = self.schema_at_open.get("node") == 1
@@ -223,6 +238,27 @@ class Node:
 
     def __repr__(self) -> str:
         return f"Node(party={self.party!r}, dir={str(self.dir)!r})"
+
+    def _check_identity(self, config: dict[str, Any]) -> None:
+        """Refuse a ``node.yaml`` party or ``node.key`` that is not the database's node's. Its
+        items and ledger are that party's, signed by that key: a node directory copied and given
+        another party (``cp -r jpn kor``, then ``party: KOR``), or a key replaced, would go on
+        writing under the new name beside them, and ``accord ledger verify`` would not say so.
+        The first open of a database without the record (made before it) records this node."""
+        row = self.conn.execute("SELECT party, fingerprint FROM node_identity WHERE id = 1").fetchone()
+        if row is None:
+            with self.write_lock, transaction(self.conn):
+                self.conn.execute("INSERT INTO node_identity(id, party, fingerprint, recorded) VALUES (1, ?, ?, ?) "
+                                  "ON CONFLICT(id) DO NOTHING",
+                                  (self.party, self.identity.fingerprint, to_rfc3339(self.clock.now())))
+            row = self.conn.execute("SELECT party, fingerprint FROM node_identity WHERE id = 1").fetchone()
+        party, fingerprint = str(row[0]), str(row[1])
+        if (party, fingerprint) != (self.party, self.identity.fingerprint):
+            where = config.get("store") or self.dir / DB_FILE
+            raise ConfigError(f"{self.dir / CONFIG_FILE}: this node is {self.party} with key {self.identity.fingerprint}, "
+                              f"but its database ({where}) is {party}'s, key {fingerprint}: each node keeps its own "
+                              f"party and key (restore {CONFIG_FILE} and {KEY_FILE} from that node's backup, or "
+                              "`accord node init` a new node with a database of its own)")
 
     # --- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -310,7 +346,11 @@ class Node:
         store = None
         try:
             store = _open_store(directory, config)
-            return cls(directory, identity, config, store, clock or SystemClock())
+            try:
+                return cls(directory, identity, config, store, clock or SystemClock())
+            except ConfigError:  # not this node's database (Node._check_identity): nothing is left open
+                store.close()
+                raise
         except DatabaseError as exc:  # a damaged file: say which, in one line
             where = store.location if store is not None else config.get("store") or directory / DB_FILE
             if store is not None:

@@ -435,3 +435,49 @@ def test_node_decisions_follow_a_changed_agreement_and_a_repinned_key(pair, tmp_
         assert not repinned.allowed and any("unknown key" in r for r in repinned.lines)
     finally:
         other.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def test_a_node_directory_given_another_party_or_key_is_refused_at_open(tmp_path, clock, backend, request):
+    """A node directory copied and given another party (`cp -r jpn kor`, then `party: KOR` in
+    node.yaml), or its key replaced, went on writing under the new name beside the database's
+    items and ledger, and `ledger verify` passed. The database records whose node it is."""
+    import shutil
+
+    from accord.core.identity import Identity
+
+    store = request.getfixturevalue("pg_schemas").make() if backend == "postgresql" else None
+    jpn = Node.init(tmp_path / "jpn", "JPN", clock, store=store)
+    fingerprint = jpn.identity.fingerprint
+    jpn.close()
+    shutil.copytree(tmp_path / "jpn", tmp_path / "kor")   # on PostgreSQL the copy names the same database
+    cfg = tmp_path / "kor" / "node.yaml"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("party: JPN", "party: KOR"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"this node is KOR .* but its database .* is JPN's, key {fingerprint}"):
+        Node.open(tmp_path / "kor", clock)
+    # the same party with another key (node.key replaced, its fingerprint taken out of node.yaml)
+    other = Identity.generate("JPN")
+    (tmp_path / "jpn" / "node.key").unlink()
+    other.save(tmp_path / "jpn" / "node.key")
+    cfg = tmp_path / "jpn" / "node.yaml"
+    cfg.write_text("".join(line for line in cfg.read_text(encoding="utf-8").splitlines(keepends=True)
+                           if not line.startswith("fingerprint:")), encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"this node is JPN with key {other.fingerprint}.* is JPN's, key {fingerprint}"):
+        Node.open(tmp_path / "jpn", clock)
+
+
+@pytest.mark.sqlite_only
+def test_a_database_from_before_the_identity_record_takes_its_first_opener(tmp_path, clock):
+    import sqlite3
+
+    Node.init(tmp_path / "jpn", "JPN", clock).close()
+    with sqlite3.connect(tmp_path / "jpn" / "accord.db") as db:   # as the schema had it before step 3
+        db.execute("DROP TABLE node_identity")
+        db.execute("UPDATE schema_version SET version = 2 WHERE component = 'node'")
+    db.close()
+    node = Node.open(tmp_path / "jpn", clock)
+    node.close()
+    cfg = tmp_path / "jpn" / "node.yaml"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("party: JPN", "party: KOR"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"this node is KOR .* is JPN's"):
+        Node.open(tmp_path / "jpn", clock)

@@ -78,7 +78,8 @@ async def ensure_stream(js: Any, stream: str, prefix: str, party: str) -> None:
     of them, the oldest dropped). A stream that exists with another ``max_msg_size`` (none, or an
     operator's own) is updated to it, with one warning line: the messages it holds stay, and the
     ingest refuses a scan over its bound unread; one that keeps its messages without any bound
-    is given those two, with one warning line. A stream that takes other subjects too is left
+    is given those two, with one warning line (left as it is, with one warning line, if the server
+    refuses). A stream that takes other subjects too is left
     as it is (one warning line): its limits serve what else it holds."""
     import nats.errors
     from nats.js.api import DiscardPolicy, StorageType, StreamConfig
@@ -136,7 +137,9 @@ def _unbounded(config: Any) -> bool:
 
 async def _bound(js: Any, config: Any, stream: str) -> None:
     """Give the radar stream ``stream`` (``config``: its own) :data:`STREAM_MAX_BYTES` and
-    :data:`STREAM_MAX_AGE_S`, the oldest messages dropped past them; one warning line."""
+    :data:`STREAM_MAX_AGE_S`, the oldest messages dropped past them; one warning line. If the
+    server refuses (no room to reserve the bound, no permission to update streams), one warning
+    line too, and the stream is left as it was: it served the feed until now."""
     import nats.errors
     from nats.js.api import DiscardPolicy
     from nats.js.errors import APIError
@@ -145,10 +148,15 @@ async def _bound(js: Any, config: Any, stream: str) -> None:
     try:
         await js.update_stream(config)
     except (APIError, nats.errors.TimeoutError) as exc:
+        # the stream worked unbounded until now (an operator's, or an older Accord's): a server
+        # without room to reserve the bound, or a user not allowed to update streams, is said in
+        # one line, and the feed goes on as it did — refusing here stopped an ingest that ran
         why = (f"{exc.description}" if isinstance(exc, APIError) else
                "no answer from JetStream (may this user update streams? a denied request is not answered)")
-        raise ConfigError(f"stream {stream} keeps its messages without bound; setting its max_bytes to "
-                          f"{STREAM_MAX_BYTES} and max_age to {STREAM_MAX_AGE_S:g} s failed: {why}") from None
+        log.warning("stream %s keeps its messages without bound; setting its max_bytes to %d and max_age to %g s "
+                    "failed: %s; it is left as it is (bound it with `nats stream edit`)", stream, STREAM_MAX_BYTES,
+                    STREAM_MAX_AGE_S, why, extra={"event": "feed.stream_not_updated", "stream": stream})
+        return
     log.warning("stream %s kept its messages without bound; it now keeps at most %d bytes and %g s of them "
                 "(the oldest are dropped)", stream, STREAM_MAX_BYTES, STREAM_MAX_AGE_S,
                 extra={"event": "feed.stream_updated", "stream": stream})

@@ -369,3 +369,35 @@ def test_a_server_without_room_for_the_radar_stream_is_one_line(names, nats_url,
     with pytest.raises(ConfigError, match=f"cannot create stream {names.stream} of at most 1000000000000000 bytes: "
                                           "insufficient storage resources available"):
         asyncio.run(go())
+
+
+def test_an_unbounded_stream_the_server_will_not_bound_is_left_as_it_was(names, nats_url, monkeypatch, caplog):
+    # a stream that served the feed unbounded (made by an older Accord, or by an operator with
+    # `nats stream add`'s defaults): a server without room to reserve the bound, or an account not
+    # allowed to update streams, stopped `warning feed` / `warning ingest` after an upgrade. Now one
+    # warning line, the stream as it was, and the command goes on
+    import nats
+    from nats.js.api import StorageType, StreamConfig
+
+    from accord.feeds import jetstream
+    from accord.feeds.scans import radar_filter
+
+    monkeypatch.setattr(jetstream, "STREAM_MAX_BYTES", 10**15)   # a petabyte: no test server has room for it
+
+    async def go():
+        nc = await nats.connect(nats_url)
+        try:
+            js = nc.jetstream()
+            await js.add_stream(StreamConfig(name=names.stream, subjects=[radar_filter(names.prefix, "JPN")],
+                                             storage=StorageType.FILE, max_msg_size=jetstream.STREAM_MAX_MSG_BYTES))
+            with caplog.at_level(logging.WARNING, logger="accord.feeds"):
+                await ensure_stream(js, names.stream, names.prefix, "JPN")
+            return (await js.stream_info(names.stream)).config
+        finally:
+            await nc.close()
+
+    config = asyncio.run(go())
+    assert (config.max_bytes in (None, -1), config.max_age in (None, 0, 0.0)) == (True, True), config
+    lines = [r.getMessage() for r in caplog.records if getattr(r, "event", None) == "feed.stream_not_updated"]
+    assert len(lines) == 1 and "insufficient storage resources available" in lines[0], lines
+    assert "it is left as it is" in lines[0]

@@ -228,7 +228,7 @@ class Node:
         self._agreements: dict[str, tuple[str, Agreement]] = {}
         self.schema_at_open = versions(self.conn)  # each part's schema version before this open
         migrate(self.conn, "node", [SCHEMA, _partners_insecure, _NODE_IDENTITY], lock=self.write_lock)
-        self._check_identity(config)
+        self._check_identity()
         # partners.insecure just added (0 for every partner) and not yet mirrored from node.yaml:
         # until it is, the recovery of a killed pin change cannot go by it (_settle_config)
         self._insecure_unmirrored = self.schema_at_open.get("node") == 1
@@ -239,7 +239,7 @@ class Node:
     def __repr__(self) -> str:
         return f"Node(party={self.party!r}, dir={str(self.dir)!r})"
 
-    def _check_identity(self, config: dict[str, Any]) -> None:
+    def _check_identity(self) -> None:
         """Refuse a ``node.yaml`` party or ``node.key`` that is not the database's node's. Its
         items and ledger are that party's, signed by that key: a node directory copied and given
         another party (``cp -r jpn kor``, then ``party: KOR``), or a key replaced, would go on
@@ -254,7 +254,7 @@ class Node:
             row = self.conn.execute("SELECT party, fingerprint FROM node_identity WHERE id = 1").fetchone()
         party, fingerprint = str(row[0]), str(row[1])
         if (party, fingerprint) != (self.party, self.identity.fingerprint):
-            where = config.get("store") or self.dir / DB_FILE
+            where = self.store.location  # a URL without its password
             raise ConfigError(f"{self.dir / CONFIG_FILE}: this node is {self.party} with key {self.identity.fingerprint}, "
                               f"but its database ({where}) is {party}'s, key {fingerprint}: each node keeps its own "
                               f"party and key (restore {CONFIG_FILE} and {KEY_FILE} from that node's backup, or "

@@ -455,6 +455,13 @@ def test_a_node_directory_given_another_party_or_key_is_refused_at_open(tmp_path
     cfg.write_text(cfg.read_text(encoding="utf-8").replace("party: JPN", "party: KOR"), encoding="utf-8")
     with pytest.raises(ConfigError, match=rf"this node is KOR .* but its database .* is JPN's, key {fingerprint}"):
         Node.open(tmp_path / "kor", clock)
+    if store is not None:   # a password in a hand-edited node.yaml's URL (trust auth ignores it) is not printed
+        cfg.write_text(cfg.read_text(encoding="utf-8").replace("postgresql://postgres@", "postgresql://postgres:hunter2@"),
+                       encoding="utf-8")
+        assert "hunter2" in cfg.read_text(encoding="utf-8")
+        with pytest.raises(ConfigError, match="but its database .* is JPN's") as refused:
+            Node.open(tmp_path / "kor", clock)
+        assert "hunter2" not in str(refused.value)
     # the same party with another key (node.key replaced, its fingerprint taken out of node.yaml)
     other = Identity.generate("JPN")
     (tmp_path / "jpn" / "node.key").unlink()

@@ -19,7 +19,8 @@ from accord.errors import CanonicalJSONError
 
 MAX_JSON_CONTAINERS = 1_000_000
 """The most arrays and objects a parse of an untrusted body builds: partner batches (in however
-few envelopes) and partner answers, user and dialogue API bodies, TAXII adds. Honest envelopes
+few envelopes), user and dialogue API bodies, TAXII adds (a partner's answers are bounded by
+their size alone, 8 MiB). Honest envelopes
 hold few — a missile prediction, the densest, 50 in 2.4 KB, a track 6, an alert 7 — so a batch
 of 10,000 predictions (the envelope cap) holds 500,000; a 64 MiB body of ``[]`` would build
 22 million."""

@@ -128,10 +128,14 @@ async def ensure_stream(js: Any, stream: str, prefix: str, party: str) -> None:
 
 
 def _unbounded(config: Any) -> bool:
-    """Whether a stream keeps its messages without any limit (bytes, count or age): one made by an
-    Accord before :data:`STREAM_MAX_BYTES`, by hand or by another tool. A limit an operator set
-    is the operator's choice, and is left as it is."""
-    return ((config.max_bytes is None or config.max_bytes < 0) and (config.max_msgs is None or config.max_msgs < 0)
+    """Whether a stream keeps its messages without any limit (bytes, count or age) under limits
+    retention: one made by an Accord before :data:`STREAM_MAX_BYTES`, by hand or by another
+    tool. A limit an operator set is the operator's choice, and is left as it is; so is another
+    retention (work queue, interest), which drops a message once it is consumed."""
+    from nats.js.api import RetentionPolicy
+
+    return ((config.retention in (None, RetentionPolicy.LIMITS))
+            and (config.max_bytes is None or config.max_bytes < 0) and (config.max_msgs is None or config.max_msgs < 0)
             and not config.max_age)
 
 

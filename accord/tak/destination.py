@@ -230,10 +230,10 @@ RADAR_SCAN = 1_000
 
 def radar_items(node: Node, dest: Destination) -> list[Item]:
     """The newest ``warning.radar`` item of each radar (by originator and radar ``id``) among the
-    node's newest :data:`RADAR_SCAN`, that ``dest`` may have (:func:`decide`), oldest first. As the
-    console's picture, an item whose body is not a radar (a warning-file header sensor) is left
-    out (:func:`accord.warning.tracking.sensors.latest_radars`): it could not be drawn, and it
-    does not hide the radar's newest item that can."""
+    node's newest :data:`RADAR_SCAN`, that ``dest`` may have (:func:`decide`), in the order each
+    radar's first item was made. As the console's picture, an item whose body is not a radar (a
+    warning-file header sensor) is left out (:func:`accord.warning.tracking.sensors.latest_radars`):
+    it could not be drawn, and it does not hide the radar's newest item that can."""
     if not any(fnmatch.fnmatchcase("warning.radar", k) for k in dest.kinds):
         return []
     from accord.warning.tracking.sensors import latest_radars

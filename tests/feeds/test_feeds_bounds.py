@@ -401,3 +401,29 @@ def test_an_unbounded_stream_the_server_will_not_bound_is_left_as_it_was(names, 
     lines = [r.getMessage() for r in caplog.records if getattr(r, "event", None) == "feed.stream_not_updated"]
     assert len(lines) == 1 and "insufficient storage resources available" in lines[0], lines
     assert "it is left as it is" in lines[0]
+
+
+def test_an_unbounded_work_queue_stream_is_left_as_it_was(names, nats_url):
+    # a work-queue (or interest) stream drops a message once it is consumed: an operator who
+    # chose one without limits did not leave it unbounded by mistake; it was given a day's age
+    import nats
+    from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+
+    from accord.feeds import jetstream
+    from accord.feeds.scans import radar_filter
+
+    async def go():
+        nc = await nats.connect(nats_url)
+        try:
+            js = nc.jetstream()
+            await js.add_stream(StreamConfig(name=names.stream, subjects=[radar_filter(names.prefix, "JPN")],
+                                             storage=StorageType.FILE, retention=RetentionPolicy.WORK_QUEUE,
+                                             max_msg_size=jetstream.STREAM_MAX_MSG_BYTES))
+            await ensure_stream(js, names.stream, names.prefix, "JPN")
+            return (await js.stream_info(names.stream)).config
+        finally:
+            await nc.close()
+
+    config = asyncio.run(go())
+    assert config.retention == "workqueue" or getattr(config.retention, "value", None) == "workqueue"
+    assert config.max_age in (None, 0) and config.max_bytes in (None, -1)

@@ -323,7 +323,20 @@ class Node:
             raise
         _write_config(directory / CONFIG_FILE, config)
         (directory / INIT_MARKER).unlink()
-        return cls(directory, identity, config, the_store, clock)
+        try:
+            return cls(directory, identity, config, the_store, clock)
+        except ConfigError:
+            # another `node init --store` of the same URL, run at the same moment, made its tables
+            # and identity first (Node._check_identity): this one made no node, and what it wrote
+            # goes (its key was never shown); a directory of its own, so nothing else is touched
+            the_store.close()
+            if store is not None:
+                (directory / CONFIG_FILE).unlink(missing_ok=True)
+                (directory / KEY_FILE).unlink(missing_ok=True)
+                if not existed:
+                    with suppress(OSError):
+                        directory.rmdir()  # only if empty
+            raise
 
     @classmethod
     def open(cls, directory: str | Path, clock: Clock | None = None) -> "Node":

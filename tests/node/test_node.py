@@ -488,3 +488,30 @@ def test_a_database_from_before_the_identity_record_takes_its_first_opener(tmp_p
     cfg.write_text(cfg.read_text(encoding="utf-8").replace("party: JPN", "party: KOR"), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"this node is KOR .* is JPN's"):
         Node.open(tmp_path / "jpn", clock)
+
+
+@pytest.mark.postgresql
+def test_two_inits_of_one_postgresql_url_at_once_leave_one_node(tmp_path, clock, pg_schemas, monkeypatch):
+    """Two `node init --store URL` at the same moment both found no tables; the second then failed
+    the database's identity check with its node.yaml written and its store open: a directory that
+    never opens. It now leaves nothing, and the first node is as it was."""
+    from accord.node import node as node_module
+
+    url = pg_schemas.make()
+    write_config, raced = node_module._write_config, []
+
+    def first_the_other_init(path, config):   # kor's init, between its table check and its node.yaml
+        if config["party"] == "KOR" and not raced:
+            raced.append(True)
+            Node.init(tmp_path / "jpn", "JPN", clock, store=url).close()
+        write_config(path, config)
+
+    monkeypatch.setattr(node_module, "_write_config", first_the_other_init)
+    with pytest.raises(ConfigError, match=r"this node is KOR .* is JPN's"):
+        Node.init(tmp_path / "kor", "KOR", clock, store=url)
+    assert raced and not (tmp_path / "kor").exists()
+    jpn = Node.open(tmp_path / "jpn", clock)
+    try:
+        assert jpn.party == "JPN"
+    finally:
+        jpn.close()

@@ -17,9 +17,7 @@
   ``make_router(node) -> APIRouter``).
 
 When ``federation`` is given (or ``start_federation=True``), the app's lifespan starts its
-delivery workers and stops them on shutdown. The partner routes bring a lifespan of their own
-(merged in by ``include_router``): on shutdown it writes the refused partner requests' records
-still waiting and ends their thread.
+delivery workers and stops them on shutdown.
 """
 
 from __future__ import annotations

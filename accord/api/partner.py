@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -112,33 +111,6 @@ UNVERIFIED_REASON = ("no valid signature by a pinned partner key (RFC 9421); the
 tell anyone who can reach the port which parties the node pins and their keys' fingerprints."""
 
 
-class _Recorder:
-    """Where refused partner requests are recorded. A refusal's record waits for the node's write
-    lock (held by a batch being applied, a retention pass, a CLI share …) and syncs its commit: in
-    a thread of its own, never on the event loop, one record at a time in the order the refusals
-    came (at most 30 a minute and 1,000 a day are written, :mod:`accord.federation.refusals`: so
-    is this queue bounded). The thread is started by the first refusal and ended with the app's
-    lifespan (:func:`make_router`); a refusal after that starts another. The event loop's thread
-    alone calls :meth:`submit` and :meth:`detach`."""
-
-    def __init__(self) -> None:
-        self.pool: ThreadPoolExecutor | None = None
-
-    def submit(self, write: Callable[[], None]) -> Future[None]:
-        if self.pool is None:
-            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=REFUSALS_THREAD)
-        return self.pool.submit(write)
-
-    def detach(self) -> ThreadPoolExecutor | None:
-        """The thread's pool, if started, for the caller to shut down; the next refusal starts another."""
-        pool, self.pool = self.pool, None
-        return pool
-
-
-REFUSALS_THREAD = "accord-refusals"
-"""The name (prefix) of the thread that records refused partner requests (:class:`_Recorder`)."""
-
-
 def make_router(node: Node) -> APIRouter:
     from accord import federation
     from accord.federation import gossip, httpsig, quota, receipts, refusals, treeheads
@@ -147,22 +119,14 @@ def make_router(node: Node) -> APIRouter:
     # the app-wide cap (accord.api.app.MAX_BODY_BYTES) answers a large Content-Length with its
     # own text/plain 413 before the route runs, even to an unsigned request: partner routes read
     # their body themselves, after the signature, with their own cap and error form
-    recorder = _Recorder()
-
-    @asynccontextmanager
-    async def lifespan(app: Any) -> AsyncIterator[None]:
-        """Merged into the app's lifespan (``include_router``): when the server has stopped
-        taking requests, the refusals' records still pending are written and their thread ends
-        (waited for in a worker thread: a record may wait for the node's write lock)."""
-        try:
-            yield
-        finally:
-            pool = recorder.detach()
-            if pool is not None:
-                await asyncio.to_thread(pool.shutdown, True)
-
     router = APIRouter(tags=["partner"], responses=error_responses(400, 401, 413, 422, 429, 503),
-                       max_body_size=_NO_APP_CAP, lifespan=lifespan)
+                       max_body_size=_NO_APP_CAP)
+
+    # a refusal's record waits for the node's write lock (held by a batch being applied, a
+    # retention pass, a CLI share …) and syncs its commit: in a thread of its own, never on the
+    # event loop, one record at a time in the order the refusals came (at most 30 a minute and
+    # 1,000 a day are written, accord.federation.refusals: so is this queue bounded)
+    recorder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="accord-refusals")
 
     async def record_refusal(signer: str | None, reason: str) -> None:
         write = refusals.admit_request_rejection(node, signer, reason)

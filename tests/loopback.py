@@ -16,6 +16,7 @@ given that ephemeral port) can take it. So:
 from __future__ import annotations
 
 import os
+import random
 import socket
 import threading
 import time
@@ -29,9 +30,32 @@ T = TypeVar("T")
 HOST = "127.0.0.1"
 
 
+def _ephemeral_low() -> int:
+    """The lowest port the kernel gives outgoing connections (Linux's ``ip_local_port_range``)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
     """A loopback port that was free a moment ago: only for a server in another process, started
-    through :func:`retry_in_use`."""
+    through :func:`retry_in_use`. Drawn below the kernel's ephemeral range when there is room:
+    a port from that range (what binding port 0 gives) can be taken for as long as it lives by
+    any outgoing connection on the machine — a client of PostgreSQL or NATS in another pytest
+    process — and a server restarted on its port (a receiver stopped and started again) then
+    found it taken on every try."""
+    low = _ephemeral_low()
+    if low > 12_000:
+        rng = random.Random()
+        for _ in range(50):
+            port = rng.randrange(10_000, low)
+            with socket.socket() as s:
+                try:
+                    s.bind((HOST, port))
+                except OSError:
+                    continue
+                return port
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]

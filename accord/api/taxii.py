@@ -52,7 +52,7 @@ from starlette.concurrency import run_in_threadpool
 from accord.api.deps import (AUTHENTICATED_KEY, UNAVAILABLE_MESSAGE, BodyTooLarge, MalformedLength, note_auth_failure,
                              read_body_capped, store_unavailable)
 from accord.core.canonical import check_json_bounds, finite_float, json_limit_error
-from accord.core.json_budget import check_json_containers
+from accord.core.json_budget import check_json_containers, opening_brackets
 from accord.errors import (AccordError, AuthError, CanonicalJSONError, InputError, NotFoundError, StixValidationError,
                            StoreUnavailable, shown)
 from accord.intel.store import Collection, Filters, IntelStore, Page, parse_timestamp_us, us_to_rfc3339
@@ -314,9 +314,10 @@ def parse_json(raw: bytes) -> tuple[Any, bool]:
     lone surrogate, and, before it is parsed, if it would build more than
     :data:`~accord.core.json_budget.MAX_JSON_CONTAINERS` arrays and objects."""
     try:
-        check_json_containers(raw)
+        opens = opening_brackets(raw)   # one count for both bounds
+        check_json_containers(raw, opens=opens)
         value, plain = _parse_json(raw)
-        return check_json_bounds(value, text=raw), plain
+        return check_json_bounds(value, text=raw, opens=opens), plain
     except CanonicalJSONError as exc:
         raise TaxiiHTTPError(400, "Bad Request", f"body is not acceptable JSON: {exc}") from None
     except RecursionError as exc:

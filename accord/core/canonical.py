@@ -330,17 +330,18 @@ def json_limit_error(exc: RecursionError | ValueError) -> CanonicalJSONError:
 
 
 def check_json_bounds(value: Any, *, text: bytes | str | None = None, limit: int = MAX_JSON_DEPTH,
-                      source: str | None = None) -> Any:
+                      source: str | None = None, opens: int | None = None) -> Any:
     """Return ``value`` if its arrays and objects nest at most ``limit`` deep and it holds no
     infinite number (what ``1e400`` parses to), else raise :class:`CanonicalJSONError`.
 
     Level by level (a deep value cannot exhaust the stack here), each level's children gathered
     and searched for infinities by C loops, so a batch of envelopes costs a few per cent of its
     parse. Given the ``text`` it was parsed from, a text with at most ``limit`` opening brackets
-    is not walked: its depth is bounded, and its parser's ``parse_float`` checks its numbers."""
+    is not walked: its depth is bounded, and its parser's ``parse_float`` checks its numbers
+    (``opens``: the text's :func:`~accord.core.json_budget.opening_brackets`, if already counted)."""
     if text is not None:
         _no_lone_surrogates(value, text, source)
-        if not _opens_more_than(text, limit):
+        if (opening_brackets(text) if opens is None else opens) <= limit:
             return value
     if type(value) is float and value in _INF:  # a bare top-level number: no level holds it
         raise CanonicalJSONError("number out of range (beyond a 64-bit double)", source=source)
@@ -357,8 +358,3 @@ def check_json_bounds(value: Any, *, text: bytes | str | None = None, limit: int
 
 
 _CONTAINERS = frozenset({dict, list})
-
-
-def _opens_more_than(data: bytes | str, limit: int) -> bool:
-    """At most ``limit`` opening brackets: no need to walk the parsed value (C-speed count)."""
-    return opening_brackets(data) > limit

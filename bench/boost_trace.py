@@ -14,7 +14,10 @@ put to the party's boost rule (``accord.warning.alerts.rules.boost``). Per predi
   the area's representative point (``track_sigma_m``);
 * the true impact's distance across the predicted path, in km and in that σ (``z``);
 * the areas the rule names;
-* the track's velocity error against the truth in its own covariance (NEES, 3 degrees of freedom).
+* the track's velocity error against the truth in its own covariance (NEES, 3 degrees of freedom);
+* the thrust the tracker's boost model estimates along the velocity, with its σ, against the
+  truth's (the change of the true velocity less gravity): how soon the track can tell that the
+  motor has stopped.
 
 Then, over every boost prediction of the run (each put to the missile whose true position is
 nearest, within 20 km), the NEES of the track's position and velocity by the truth's phase: mean,
@@ -54,10 +57,12 @@ from accord.warning.alerts import AlertRules
 from accord.warning.alerts.audit import missile_of, missile_threats
 from accord.warning.alerts.outlines import geography
 from accord.warning.alerts.rules.boost import BOOST_CROSS_K, _shifted, assess_boost, boost_threat_chances
-from accord.warning.frames import EARTH_RADIUS_M
+from accord.warning.frames import EARTH_RADIUS_M, gravity
 from accord.warning.io import read_detections, read_events, read_truth
 from accord.warning.pipeline import track_detections
 from accord.warning.tracking import TrackerConfig
+from accord.warning.tracking.models import BOOST
+from accord.warning.tracking.tracker import Tracker
 
 CHI2_3_95 = 7.815
 
@@ -105,7 +110,8 @@ def main() -> None:
                                   az_rad=det.az_rad[:k], el_rad=det.el_rad[:k],
                                   line=None if det.line is None else det.line[:k])
     overrides = {k: json.loads(v) for k, v in (x.split("=", 1) for x in a.set)}
-    res, calls = tracked(header.sensors, det, TrackerConfig(**{"boost_every_s": a.every, **overrides}))
+    thrusts: dict = {}
+    res, calls = tracked(header.sensors, det, TrackerConfig(**{"boost_every_s": a.every, **overrides}), thrusts)
     truth = read_truth(a.scenario / "truth.jsonl")
     true_areas = sorted(threats[a.missile].since)
     print(f"{a.missile}: launch t={ev.launch_t:.2f}, burnout +{ev.burnout_t - ev.launch_t:.1f} s, "
@@ -131,9 +137,12 @@ def main() -> None:
         off, s = _across(p, ev.impact_lat_deg, ev.impact_lon_deg)
         rec = nearest(truth, calls, p)
         named = assess_boost(p, rules, geo).area_codes
+        est, sig = thrusts.get((p.t, p.track_id), (math.nan, math.nan))
+        true = true_thrust(truth, a.missile, p.t)
         print(f"+{p.t - ev.launch_t:6.2f} s {p.track_id:>4} launch-time error {p.launch_t - ev.launch_t:+5.1f} s | "
               + "; ".join(parts) + f" | true impact {off / 1e3:+6.1f} km across (z {off / max(s, 1.0):+.2f})"
-              + f" | named {', '.join(named) or '—'}" + ("" if rec is None else f" | v NEES {rec[3]:.2f}"))
+              + f" | named {', '.join(named) or '—'}" + ("" if rec is None else f" | v NEES {rec[3]:.2f}")
+              + f" | thrust {est:.1f} ± {sig:.1f} m/s² (true {true:.1f})")
     print_nees([r for r in (nearest(truth, calls, None, c) for c in calls) if r is not None])
     if a.banks:
         _replay(a, calls, threats, true_areas, rules, geo, ev.launch_t)
@@ -179,19 +188,46 @@ def print_nees(rows: list[tuple]) -> None:
               f"{len({r[0] for r in sel})} missiles; NEES (3 dof: mean 3, median 2.37) " + "; ".join(parts))
 
 
-def tracked(sensors, det, config: TrackerConfig) -> tuple:
+def tracked(sensors, det, config: TrackerConfig, thrusts: dict | None = None) -> tuple:
     """``track_detections`` with the inputs of each of its boost predictions recorded: ``(result,
-    [(args, kwargs), …])`` in the order the tracker asked for them."""
+    [(args, kwargs), …])`` in the order the tracker asked for them. ``thrusts``, if given, gets
+    ``(t, track id) → (thrust m/s², σ)``: the boost model's thrust estimate along the track's
+    velocity at each of those predictions (read from the rows the tracker took them from)."""
     calls: list[tuple] = []
     made = boost.boost_prediction
+    rows_at = Tracker._confirmed_rows_at
+    last: list = []
+
+    def keeping(self, t, sel):
+        last[:] = [rows_at(self, t, sel)]
+        return last[0]
 
     def recording(*args, **kw):
         calls.append((args, kw))
+        if thrusts is not None and last:
+            X, P, x, _ = last[0]
+            q = int(np.argmin(np.linalg.norm(x[:, 0:6] - np.asarray(args[2])[None, 0:6], axis=1)))
+            u = x[q, 3:6] / np.linalg.norm(x[q, 3:6])
+            thrusts[(float(args[0]), args[1])] = (float(X[q, BOOST, 6:9] @ u),
+                                                  math.sqrt(float(u @ P[q, BOOST, 6:9, 6:9] @ u)))
         return made(*args, **kw)
 
-    with mock.patch.object(boost, "boost_prediction", recording):   # the tracker calls it through the package
+    with (mock.patch.object(boost, "boost_prediction", recording),   # the tracker calls it through the package
+          mock.patch.object(Tracker, "_confirmed_rows_at", keeping)):
         res = track_detections(sensors, det, config)
     return res, calls
+
+
+def true_thrust(truth, missile: str, t: float) -> float:
+    """The true thrust (m/s²) of ``missile`` at ``t``: the change of its velocity over the two
+    seconds about the truth's time nearest ``t``, less gravity; NaN outside its flight."""
+    sel = truth.ids == missile
+    ts, st = truth.t[sel], truth.state[sel]
+    k = int(np.argmin(np.abs(ts - t))) if len(ts) else 0
+    if not 1 <= k < len(ts) - 1:
+        return math.nan
+    acc = (st[k + 1, 3:6] - st[k - 1, 3:6]) / (ts[k + 1] - ts[k - 1]) - gravity(st[k, 0:3])
+    return float(np.linalg.norm(acc))
 
 
 def replayed(calls: list[tuple], classes: tuple) -> list:

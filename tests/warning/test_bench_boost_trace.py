@@ -59,3 +59,34 @@ def test_nees_is_of_the_nearest_missile_in_the_tracks_own_covariance():
     assert pos == pytest.approx(4.0) and vel == pytest.approx(9.0)
     far = true_a + [0, 25e3, 0, 0, 0, 0]                       # 25 km from A, 25 km from B: neither
     assert boost_trace.nearest(truth, [], call=((0.5, "T1", far, P), {})) is None
+
+
+def test_the_thrust_estimates_are_the_boost_models_and_the_truths_thrust_is_its_velocity_change():
+    import numpy as np
+
+    from accord.warning.frames import gravity
+    from accord.warning.io.truth import Truth
+
+    s = simulate(random_scenario(5, 1, pd=1.0, clutter_per_scan=0.0, duration=200.0))
+    thrusts: dict = {}
+    _, calls = boost_trace.tracked(s.header.sensors, s.detections, TrackerConfig(), thrusts)
+    assert set(thrusts) == {(float(args[0]), args[1]) for args, _ in calls}
+    est = np.array([v[0] for v in thrusts.values()])
+    sig = np.array([v[1] for v in thrusts.values()])
+    # a boosting missile of the simulator's class thrusts 32–60 m/s²: the estimates say so
+    assert (sig > 0).all() and np.median(est) > 20.0
+
+    # a synthetic truth: 30 m/s² of thrust along x on top of gravity, then none
+    p0 = np.array([7e6, 0.0, 0.0])
+    t = np.arange(6.0)
+    pos, vel = [p0], [np.zeros(3)]
+    for k in range(1, 6):
+        a = gravity(pos[-1]) + (np.array([30.0, 0, 0]) if k <= 3 else 0.0)
+        vel.append(vel[-1] + a)
+        pos.append(pos[-1] + vel[-1])
+    state = np.hstack([np.array(pos), np.array(vel)])
+    truth = Truth(t=t, ids=np.array(["A"] * 6, dtype=object), state=state,
+                  phase=np.array(["boost"] * 6, dtype=object))
+    assert boost_trace.true_thrust(truth, "A", 1.5) == pytest.approx(30.0, rel=1e-3)
+    assert boost_trace.true_thrust(truth, "A", 4.5) == pytest.approx(0.0, abs=0.1)
+    assert np.isnan(boost_trace.true_thrust(truth, "A", 9.0))

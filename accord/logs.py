@@ -81,7 +81,7 @@ def without_passwords(text: str) -> str:
     (``host=db password='…'``). Hosts, ports, databases and other parameters stay.
 
     The one function for it: log lines (:func:`redact`), ``accord.store.postgres.redact`` and the
-    NATS URLs errors and logs name (``accord.feeds.jetstream.nats_shown``)."""
+    NATS URLs errors and logs name (``accord.feeds.nats_connect.nats_shown``)."""
     # every log line comes here: the patterns are tried only where their anchor is in the text
     if "://" in text:
         text = _URL_USERINFO.sub(_userinfo, text)

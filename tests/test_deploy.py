@@ -259,12 +259,20 @@ def test_nginx_accepts_the_proxy_configuration_with_a_node_s_certificate(tmp_pat
 
 
 def test_the_nats_cluster_configuration_is_valid():
+    """With its users (accord-users.conf, included) and their passwords from the service's
+    environment; without them the server refuses to start, naming the missing variable."""
+    import os
+
     nats = shutil.which("nats-server")
     if nats is None:
         pytest.fail("nats-server is not installed (scripts/test.sh installs Debian's)")
-    r = subprocess.run([nats, "-c", str(DEPLOY / "nats" / "nats-server.conf"), "-t"], capture_output=True,
-                       text=True, timeout=60)
+    conf = str(DEPLOY / "nats" / "nats-server.conf")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_NATS_")}
+    users = {f"ACCORD_NATS_{u}_PASSWORD": "x" for u in ("FEED", "INGEST", "SERVE", "WATCH")}
+    r = subprocess.run([nats, "-c", conf, "-t"], capture_output=True, text=True, timeout=60, env={**env, **users})
     assert r.returncode == 0 and "is valid" in (r.stdout + r.stderr), r.stdout + r.stderr
+    r = subprocess.run([nats, "-c", conf, "-t"], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode != 0 and "ACCORD_NATS_FEED_PASSWORD" in r.stdout + r.stderr
 
 
 def _wait(check, what: str, proc: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:

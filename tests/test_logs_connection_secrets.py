@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accord.feeds.jetstream import nats_shown
+from accord.feeds.nats_connect import nats_shown
 from accord.logs import redact, without_passwords
 from accord.store.postgres import redact as pg_redact
 from accord.store.postgres import scrub

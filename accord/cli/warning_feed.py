@@ -49,8 +49,10 @@ def feed(
     from accord.core.parties import check_party
     from accord.feeds.feed import publish_scans
     from accord.feeds.scans import scans_of
+    from accord.logs import configure
     from accord.warning.io import read_detections
 
+    configure("warning")   # a subject the NATS server refuses this user is a warning line on stderr
     party = check_party(party.upper())
     _, det = read_detections(detections)
     scans = list(scans_of(det))
@@ -172,6 +174,9 @@ def watch(
     """Print the warning events (tracks, predictions, alerts) an ingest publishes, as they come."""
     from accord.core.parties import check_party
     from accord.feeds.watch import watch as run
+    from accord.logs import configure
+
+    configure("warning")   # a subject the NATS server refuses this user is a warning line on stderr
 
     def show(item) -> None:
         if as_json:

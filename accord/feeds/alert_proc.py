@@ -277,14 +277,14 @@ async def _child(node_dir: str, opts: IngestOptions, inbox: Connection, outbox: 
     from accord.feeds.alert_path import AlertPath
     from accord.feeds.events import EventBridge
     from accord.feeds.ingest import Ingest
-    from accord.feeds.jetstream import connect
+    from accord.feeds.nats_connect import connect
     from accord.feeds.state import IngestStore
     from accord.node import Node
     from accord.warning.types import Prediction
 
     lock = await asyncio.to_thread(_alerts_lock, node_dir, opts.durable)
     node = Node.open(node_dir)
-    nc = await connect(opts.url)
+    nc = await connect(opts.url, party=node.party, role="ingest")   # the ingest's own user
     bridge = EventBridge(node, opts.url, prefix=opts.prefix).start()   # wake the node's consoles
     if opts.quiet_gc:
         from accord.feeds.ingest import quiet_gc

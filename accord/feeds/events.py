@@ -34,7 +34,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from accord.errors import ConfigError, InputError
-from accord.feeds.jetstream import nats_servers, nats_shown
+from accord.feeds.nats_connect import inbox_prefix, nats_servers, nats_shown
 from accord.feeds.scans import check_prefix, check_token
 from accord.logs import Throttle
 from accord.node.bus import TOPICS, VIA, BusEvent
@@ -157,7 +157,8 @@ class EventBridge:
             await _probe(self.url, self.connect_timeout)  # the first connection fails, rather than retrying forever
             nc = await nats.connect(nats_servers(self.url), connect_timeout=self.connect_timeout, allow_reconnect=True,
                                     max_reconnect_attempts=-1, reconnect_time_wait=1, error_cb=self._error,
-                                    name=f"accord-events-{self.node.party}")
+                                    name=f"accord-events-{self.node.party}",
+                                    inbox_prefix=inbox_prefix(self.node.party, "events"))
             await nc.subscribe(self.subject_all, cb=self._on_message)
             await nc.flush(timeout=max(1, int(self.connect_timeout)))
         except Exception as exc:  # nats-py raises several kinds (OSError, NoServersError, timeouts)

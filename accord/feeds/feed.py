@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from accord.errors import ConfigError, InputError
-from accord.feeds.jetstream import connect, ensure_stream
+from accord.feeds.jetstream import ensure_stream
+from accord.feeds.nats_connect import connect
 from accord.feeds.scans import MAX_SCAN_PLOTS, Scan, check_prefix, check_token, msg_id, radar_subject
 
 
@@ -39,7 +40,7 @@ async def publish_scans(url: str, scans: list[Scan], *, party: str, stream: str,
         if len(s.plots) > MAX_SCAN_PLOTS:   # the ingest would refuse it: say so before publishing anything
             raise InputError(f"the scan at t={s.t} from {s.sensor} has {len(s.plots)} plots; a scan message "
                              f"holds at most {MAX_SCAN_PLOTS} (accord.feeds.scans.MAX_SCAN_PLOTS)", field="plots")
-    nc = await connect(url)
+    nc = await connect(url, party=party, role="feed")
     try:
         js = nc.jetstream(publish_async_max_pending=window)
         await ensure_stream(js, stream, prefix, party)

@@ -1,8 +1,7 @@
 """``accord warning ingest``: a durable JetStream consumer that tracks, predicts and alerts live.
 
 The loop, one batch of scan messages at a time (those JetStream has, up to ``batch`` messages and
-``batch_bytes``, plus what arrives within ``gather_s`` of the fetch, so that a paced feed does
-not pay a commit per scan):
+``batch_bytes``, plus what arrives within ``gather_s`` of the fetch: a paced feed does not pay a commit per scan):
 
 1. skip messages at or below the stored stream sequence (processed before a crash, not yet
    acknowledged); check each other scan (:func:`accord.feeds.scans.parse_scan`, then time order
@@ -46,7 +45,8 @@ from accord.core.markings import Marking
 from accord.errors import ConfigError, InputError
 from accord.feeds.alert_path import AlertPath
 from accord.feeds.alert_proc import AlertProcess
-from accord.feeds.jetstream import connect, ensure_stream, pull_consumer
+from accord.feeds.jetstream import ensure_stream, pull_consumer
+from accord.feeds.nats_connect import connect
 from accord.feeds.scans import (CLOCK_AHEAD_S, check_datable, check_not_ahead, check_prefix, check_token, is_present,
                                 parse_scan, warning_subject)
 from accord.feeds.state import IngestState, IngestStore, consumer_lock
@@ -246,7 +246,7 @@ class Ingest:
         if opts.quiet_gc:
             quiet_gc()
         self.summary.extra["alert_mode"] = ("process" if opts.alert_process else "thread") if opts.alerts else "off"
-        nc = await connect(opts.url)
+        nc = await connect(opts.url, party=self.party, role="ingest")
         try:
             js = nc.jetstream()
             await ensure_stream(js, opts.stream, opts.prefix, self.party)

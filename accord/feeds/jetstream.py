@@ -1,4 +1,5 @@
-"""The JetStream pieces the feed and the ingest share: connecting, the radar stream, the consumer."""
+"""The JetStream pieces the feed and the ingest share: the radar stream, the consumer and its pulls
+(connecting: :mod:`accord.feeds.nats_connect`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from typing import Any
 
 from accord.errors import ConfigError
 from accord.feeds.scans import MAX_SCAN_BYTES, check_token, radar_filter
-from accord.logs import without_passwords
 
 log = logging.getLogger("accord.feeds")
 
@@ -36,39 +36,6 @@ streams at once, or a small server, have room for it."""
 STREAM_MAX_AGE_S = 86_400.0
 """The radar stream's ``max_age``: a scan is kept a day. The ingest processes a scan within
 seconds; one not taken within a day (the ingest stopped that long) is dropped unprocessed."""
-
-
-async def _nats_error(exc: Exception) -> None:
-    """nats-py's error callback: one debug line. Its default logs every failed attempt with a
-    traceback, which ``warning feed`` and ``warning watch`` printed before their one-line error;
-    a failure that matters reaches the caller as an exception."""
-    log.debug("NATS: %s", exc or type(exc).__name__)
-
-
-def nats_servers(url: str) -> list[str]:
-    """``url`` — one NATS server URL or several, comma-separated (``ACCORD_NATS`` names a cluster's
-    servers so) — as the list nats-py takes: it read a comma-separated string as one URL and
-    refused it."""
-    servers = [u.strip() for u in url.split(",") if u.strip()]
-    if not servers:
-        raise ConfigError(f"no NATS server URL in {url!r}")
-    return servers
-
-
-def nats_shown(url: str) -> str:
-    """``url`` as errors and logs name it: without a password (``nats://user:password@host``)."""
-    return without_passwords(url)
-
-
-async def connect(url: str) -> Any:
-    """A NATS connection, or :class:`ConfigError` naming the URL (one line, no traceback)."""
-    import nats
-
-    try:
-        return await nats.connect(nats_servers(url), connect_timeout=3, max_reconnect_attempts=2,
-                                  allow_reconnect=True, name="accord", error_cb=_nats_error)
-    except Exception as exc:  # nats-py raises several kinds (OSError, NoServersError, timeouts)
-        raise ConfigError(f"cannot connect to NATS at {nats_shown(url)}: {exc or type(exc).__name__}") from None
 
 
 async def ensure_stream(js: Any, stream: str, prefix: str, party: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from accord.core.canonical import parse_json_strict
 from accord.core.items import Item
 from accord.errors import AccordError
-from accord.feeds.jetstream import connect
+from accord.feeds.nats_connect import connect
 from accord.feeds.scans import check_prefix, check_token
 
 
@@ -51,7 +51,7 @@ async def watch(url: str, party: str, on_item: Callable[[Item], None], *, prefix
     counted), goes to ``on_error`` as one line."""
     check_prefix(prefix)
     check_token(party, "party")
-    nc = await connect(url)
+    nc = await connect(url, party=party, role="watch")
     done = stop or asyncio.Event()
     recent = seen if seen is not None else RecentIds()
     count = 0

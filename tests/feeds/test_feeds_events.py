@@ -228,13 +228,13 @@ def test_several_nats_servers_comma_separated_as_the_deployment_gives_them(tmp_p
     import asyncio
 
     from accord.feeds.events import check_nats
-    from accord.feeds.jetstream import connect
+    from accord.feeds.nats_connect import connect
 
     several = f"{nats_url}, nats://127.0.0.1:{free_port()}"   # the second one down: the first serves
     check_nats(several)
 
     async def once() -> None:
-        nc = await connect(several)
+        nc = await connect(several, party="JPN", role="ingest")
         await nc.close()
 
     asyncio.run(once())
@@ -253,13 +253,13 @@ def test_a_nats_url_with_credentials_is_named_without_its_password():
 
     from accord.errors import ConfigError
     from accord.feeds.events import check_nats
-    from accord.feeds.jetstream import connect
+    from accord.feeds.nats_connect import connect
 
     url = f"nats://ops:s3cret-pw@127.0.0.1:{free_port()},nats://ops:s3cret-pw@127.0.0.1:{free_port()}"
     with pytest.raises(ConfigError) as refused:
         check_nats(url, timeout=1)
     with pytest.raises(ConfigError) as refused_too:
-        asyncio.run(connect(url))
+        asyncio.run(connect(url, party="JPN", role="feed"))
     for exc in (refused.value, refused_too.value):
         assert str(exc).startswith("cannot connect to NATS at nats://ops:[redacted]@127.0.0.1:")
         assert "s3cret-pw" not in str(exc)

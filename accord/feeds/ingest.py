@@ -20,9 +20,8 @@ The loop, one batch of scan messages at a time (those JetStream has, up to ``bat
    JSON, ``Nats-Msg-Id`` = the item id), then acknowledge the batch (``AckAll`` on its last
    message).
 
-Item ids derive from the content and the scenario time (``epoch + t``), so the same detections
-always give the same items: a replay could not duplicate one. One process per consumer (a lock
-file in the node directory).
+Item ids derive from the content and the scenario time (``epoch + t``), so the same detections always give the same
+items: a replay could not duplicate one. One process per consumer (a lock file in the node directory).
 """
 
 from __future__ import annotations
@@ -46,7 +45,7 @@ from accord.errors import ConfigError, InputError
 from accord.feeds.alert_path import AlertPath
 from accord.feeds.alert_proc import AlertProcess
 from accord.feeds.jetstream import ensure_stream, pull_consumer
-from accord.feeds.nats_connect import connect
+from accord.feeds.nats_connect import connect, explained
 from accord.feeds.scans import (CLOCK_AHEAD_S, check_datable, check_not_ahead, check_prefix, check_token, is_present,
                                 parse_scan, warning_subject)
 from accord.feeds.state import IngestState, IngestStore, consumer_lock
@@ -246,12 +245,13 @@ class Ingest:
         if opts.quiet_gc:
             quiet_gc()
         self.summary.extra["alert_mode"] = ("process" if opts.alert_process else "thread") if opts.alerts else "off"
-        nc = await connect(opts.url, party=self.party, role="ingest")
+        refused: list[str] = []
+        nc = await connect(opts.url, party=self.party, role="ingest", refused=refused)
         try:
-            js = nc.jetstream()
-            await ensure_stream(js, opts.stream, opts.prefix, self.party)
-            sub = await pull_consumer(nc, opts.stream, opts.durable, opts.prefix, self.party,
-                                      after_seq=self.seq, max_pending=max(4 * opts.batch, 1000))
+            with explained(opts.url, "ingest", refused):   # a timeout the server's refusal explains
+                await ensure_stream(nc.jetstream(), opts.stream, opts.prefix, self.party)
+                sub = await pull_consumer(nc, opts.stream, opts.durable, opts.prefix, self.party,
+                                          after_seq=self.seq, max_pending=max(4 * opts.batch, 1000))
             await self.publish(nc, [self.node.get_item(i) for i in self.last_items])  # maybe lost in a crash
             if opts.alerts and opts.alert_process:
                 # the child publishes what its last commit stored and does the queued work itself

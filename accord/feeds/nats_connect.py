@@ -4,6 +4,8 @@ of Accord process takes its replies on, and the connection itself."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from accord.errors import ConfigError
@@ -15,20 +17,16 @@ log = logging.getLogger("accord.feeds")
 _refused_lines = Throttle(30)
 
 
+def _is_refusal(text: str) -> bool:
+    return "permissions violation" in text.lower()
+
+
 async def _nats_error(exc: Exception) -> None:
-    """nats-py's error callback. The server refusing a subject to this connection's user (a
-    permissions violation: a NATS user not allowed what the command does, docs/deployment.md,
-    "NATS users") is one warning line naming the subject — the command itself then fails with no
-    more than a timeout, since a refused subscription gets no answer. Anything else is one debug
-    line: nats-py's default logs every failed attempt with a traceback, which ``warning feed`` and
-    ``warning watch`` printed before their one-line error; a failure that matters reaches the
-    caller as an exception."""
-    text = str(exc) or type(exc).__name__
-    if "permissions violation" in text.lower():
-        _refused_lines.log(log, logging.WARNING, "NATS refused this user: %s", text.strip(),
-                           extra={"event": "nats.permission_refused"})
-        return
-    log.debug("NATS: %s", text)
+    """nats-py's error callback: one debug line. Its default logs every failed attempt with a
+    traceback, which ``warning feed`` and ``warning watch`` printed before their one-line error;
+    a failure that matters reaches the caller as an exception. (A connection made by
+    :func:`connect` reports the server's refusals of its subjects itself.)"""
+    log.debug("NATS: %s", str(exc) or type(exc).__name__)
 
 
 def nats_servers(url: str) -> list[str]:
@@ -67,15 +65,57 @@ def inbox_prefix(party: str, role: str) -> str:
     return f"{INBOX_ROOT}.{check_token(party, 'party')}.{role}"
 
 
-async def connect(url: str, *, party: str, role: str) -> Any:
+async def connect(url: str, *, party: str, role: str, refused: list[str] | None = None) -> Any:
     """A NATS connection of ``role`` for ``party`` (its inboxes under :func:`inbox_prefix`), or
-    :class:`ConfigError` naming the URL (one line, no traceback)."""
+    :class:`ConfigError` naming the URL (one line, no traceback).
+
+    The server refusing a subject to the connection's user (a permissions violation: a NATS user
+    not allowed what the command does, docs/deployment.md, "NATS users") is one warning line
+    naming the subject, and its text goes to ``refused``: the command's own operation then fails
+    with no more than a timeout (a refused subscription gets no answer), and :func:`refusal` says
+    why instead."""
     import nats
+
+    async def on_error(exc: Exception) -> None:
+        text = (str(exc) or type(exc).__name__).strip()
+        if not _is_refusal(text):
+            await _nats_error(exc)
+            return
+        if refused is not None and len(refused) < 16:
+            refused.append(text)
+        _refused_lines.log(log, logging.WARNING, "NATS refused this user: %s", text,
+                           extra={"event": "nats.permission_refused"})
 
     prefix = inbox_prefix(party, role)
     try:
         return await nats.connect(nats_servers(url), connect_timeout=3, max_reconnect_attempts=2,
-                                  allow_reconnect=True, name=f"accord-{role}-{party}", error_cb=_nats_error,
+                                  allow_reconnect=True, name=f"accord-{role}-{party}", error_cb=on_error,
                                   inbox_prefix=prefix)
     except Exception as exc:  # nats-py raises several kinds (OSError, NoServersError, timeouts)
         raise ConfigError(f"cannot connect to NATS at {nats_shown(url)}: {exc or type(exc).__name__}") from None
+
+
+@contextmanager
+def explained(url: str, role: str, refused: list[str]) -> Iterator[None]:
+    """Inside, an exception — a timeout, most likely — that a refusal :func:`connect` kept
+    explains becomes that refusal's :func:`refusal` error."""
+    try:
+        yield
+    except Exception:
+        why = refusal(url, role, refused)
+        if why is not None:
+            raise why from None
+        raise
+
+
+def refusal(url: str, role: str, refused: list[str]) -> ConfigError | None:
+    """The one-line error for a command whose NATS user the server refused a subject (the first
+    refusal :func:`connect` kept), or None if it refused none."""
+    if not refused:
+        return None
+    why = "; ".join(dict.fromkeys(r.removeprefix("nats: ") for r in refused[:3]))
+    command = {"feed": "accord warning feed", "ingest": "accord warning ingest", "watch": "accord warning watch",
+               "events": "accord node serve --nats"}[role]
+    user = "serve" if role == "events" else role
+    return ConfigError(f"the NATS server at {nats_shown(url)} refused this user: {why} — run `{command}` as a "
+                       f"user allowed it (deploy/nats/accord-users.conf: user {user})")

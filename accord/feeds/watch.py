@@ -4,6 +4,7 @@ alerts as the ingest stores them), for consoles and other processes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from accord.core.canonical import parse_json_strict
 from accord.core.items import Item
 from accord.errors import AccordError
-from accord.feeds.nats_connect import connect
+from accord.feeds.nats_connect import connect, refusal
 from accord.feeds.scans import check_prefix, check_token
 
 
@@ -51,7 +52,8 @@ async def watch(url: str, party: str, on_item: Callable[[Item], None], *, prefix
     counted), goes to ``on_error`` as one line."""
     check_prefix(prefix)
     check_token(party, "party")
-    nc = await connect(url, party=party, role="watch")
+    refused: list[str] = []
+    nc = await connect(url, party=party, role="watch", refused=refused)
     done = stop or asyncio.Event()
     recent = seen if seen is not None else RecentIds()
     count = 0
@@ -82,7 +84,12 @@ async def watch(url: str, party: str, on_item: Callable[[Item], None], *, prefix
     try:
         await nc.subscribe(f"{prefix}.{party}.warning.>", cb=handle)
         await nc.flush()
-        await done.wait()
+        while not done.is_set():
+            why = refusal(url, "watch", refused)   # the server refused the subscription (it may say so
+            if why is not None:                     # after answering the flush): rather than wait for
+                raise why                           # ever on a subscription that gets nothing
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(done.wait(), 0.5)
     finally:
         await nc.close()
     return count

@@ -105,6 +105,11 @@ def _partners_insecure(conn: Any) -> None:
         conn.execute("ALTER TABLE partners ADD COLUMN insecure INTEGER NOT NULL DEFAULT 0")
 
 
+#: Migration 4: the items in the order of their creation, so that the newest N (the console's
+#: overview, every page load) are read from an index: ``ORDER BY created DESC, id DESC LIMIT N``
+#: sorted every item the node ever stored (~0.2 s CPU for the 20 newest at 200,000 items).
+_ITEMS_BY_CREATED = "CREATE INDEX IF NOT EXISTS items_by_created ON items(created, id);"
+
 #: Migration 3: whose node the database is — the party and key fingerprint of the node that made
 #: it (or, for a database made before this step, of the first open after it). ``node.yaml``'s
 #: party and ``node.key`` must match it at every open (:meth:`Node._check_identity`).
@@ -227,7 +232,8 @@ class Node:
         self._pins_guard = threading.Lock()  # one thread rereads a changed node.yaml, the others wait for it
         self._agreements: dict[str, tuple[str, Agreement]] = {}
         self.schema_at_open = versions(self.conn)  # each part's schema version before this open
-        migrate(self.conn, "node", [SCHEMA, _partners_insecure, _NODE_IDENTITY], lock=self.write_lock)
+        migrate(self.conn, "node", [SCHEMA, _partners_insecure, _NODE_IDENTITY, _ITEMS_BY_CREATED],
+                lock=self.write_lock)
         self._check_identity()
         # partners.insecure just added (0 for every partner) and not yet mirrored from node.yaml:
         # until it is, the recovery of a killed pin change cannot go by it (_settle_config)

@@ -829,17 +829,28 @@ class Node:
         return {r[0]: stored_item(r[1], source=f"stored item {r[0]}") for r in rows}
 
     def items(self, kind: str | None = None, *, originator: str | None = None, since: datetime | None = None,
-              until: datetime | None = None, newest: int | None = None) -> list[Item]:
+              until: datetime | None = None, newest: int | None = None, after: str | None = None,
+              limit: int | None = None) -> list[Item]:
         """Stored items, oldest first, optionally of one ``kind`` and/or ``originator``, created
-        from ``since`` to ``until`` (both included), or only the ``newest`` so many of them."""
+        from ``since`` to ``until`` (both included), or only the ``newest`` so many of them.
+        ``after``: only those after the item of that id in this order (creation time, then id;
+        :class:`NotFoundError` if there is none); ``limit``: the first so many."""
         q, args = "SELECT id, json FROM items WHERE 1=1", []
         for cond, value in (("kind = ?", kind), ("originator = ?", originator),
                             ("created >= ?", since and to_rfc3339(since)), ("created <= ?", until and to_rfc3339(until))):
             if value is not None:
                 q += f" AND {cond}"
                 args.append(value)
+        if after is not None:
+            q += " AND (created > (SELECT created FROM items WHERE id = ?) OR (created = (SELECT created FROM " \
+                 "items WHERE id = ?) AND id > ?))"
+            args += [after, after, after]
         q += " ORDER BY created, id" if newest is None else f" ORDER BY created DESC, id DESC LIMIT {int(newest)}"
+        if limit is not None and newest is None:
+            q += f" LIMIT {int(limit)}"
         with self.write_lock:  # see get_item
+            if after is not None and self.conn.execute("SELECT 1 FROM items WHERE id = ?", (after,)).fetchone() is None:
+                raise NotFoundError(f"no item {after!r} on node {self.party}")
             rows = self.conn.execute(q, args).fetchall()
         if newest is not None:
             rows.reverse()

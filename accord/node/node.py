@@ -830,17 +830,23 @@ class Node:
 
     def items(self, kind: str | None = None, *, originator: str | None = None, since: datetime | None = None,
               until: datetime | None = None, newest: int | None = None, after: str | None = None,
-              limit: int | None = None) -> list[Item]:
+              limit: int | None = None, containing: tuple[bytes, ...] = ()) -> list[Item]:
         """Stored items, oldest first, optionally of one ``kind`` and/or ``originator``, created
         from ``since`` to ``until`` (both included), or only the ``newest`` so many of them.
         ``after``: only those after the item of that id in this order (creation time, then id;
-        :class:`NotFoundError` if there is none); ``limit``: the first so many."""
-        q, args = "SELECT id, json FROM items WHERE 1=1", []
+        :class:`NotFoundError` if there is none); ``limit``: the first so many. ``containing``: only
+        those whose stored (canonical) JSON holds one of these byte strings — a pre-filter the
+        store runs on the rows, so that they are not all decoded; the caller checks what it meant."""
+        q = "SELECT id, json FROM items WHERE 1=1"
+        args: list[Any] = []
         for cond, value in (("kind = ?", kind), ("originator = ?", originator),
                             ("created >= ?", since and to_rfc3339(since)), ("created <= ?", until and to_rfc3339(until))):
             if value is not None:
                 q += f" AND {cond}"
                 args.append(value)
+        if containing:
+            q += " AND (" + " OR ".join(["instr(json, ?) > 0"] * len(containing)) + ")"
+            args += list(containing)
         if after is not None:
             q += " AND (created > (SELECT created FROM items WHERE id = ?) OR (created = (SELECT created FROM " \
                  "items WHERE id = ?) AND id > ?))"

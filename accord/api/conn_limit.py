@@ -125,8 +125,9 @@ class ConnectionLimits:
         if self.by_client[key] <= 0:
             del self.by_client[key]
 
-    def refuse(self, transport: Any, client: Any) -> None:
-        """Answer 503 on ``transport`` and close it; log it (throttled)."""
+    def refuse(self, transport: Any, client: Any, *, answer: bool = True) -> None:
+        """Answer 503 on ``transport`` (unless not ``answer``: a TLS connection before its
+        handshake, :mod:`accord.api.tls_accept`) and close it; log it (throttled)."""
         host = str(client[0]) if client else "unknown"
         which = ("all clients" if self.total >= self.max_total else "this client")
         cap = self.max_total if self.total >= self.max_total else self.max_client
@@ -135,5 +136,6 @@ class ConnectionLimits:
             log.info("client %s: %d connections open from %s already: 503, connection closed%s", host, cap, which,
                      f" (+{passed} earlier not logged one by one)" if passed else "",
                      extra={"event": "connection.over_limit", "client": host, "limit": cap, "suppressed": passed})
-        transport.write(_REFUSAL)
+        if answer:
+            transport.write(_REFUSAL)
         transport.close()

@@ -12,7 +12,8 @@ Nor does uvicorn time out a client that stops sending: a connection that sent no
 request head or part of a body it announced was held for ever (a file descriptor and a slot of
 the server each, as many as an anonymous client cared to open). :class:`BoundedHead` also gives a
 request's head :data:`MAX_HEAD_SECONDS` from the connection (or from the request's first byte on
-a kept-alive one) to be complete, else answers ``408 Request Timeout`` and closes; and closes a
+a kept-alive one; over TLS, from the connection's accept, its handshake included:
+:mod:`accord.api.tls_accept`) to be complete, else answers ``408 Request Timeout`` and closes; and closes a
 request whose body has not moved for :data:`MAX_IDLE_SECONDS` while the server was reading it
 (the application sees the client leave). nginx's ``client_header_timeout`` and
 ``client_body_timeout`` are the same two bounds, 60 s each by default.
@@ -90,12 +91,18 @@ def http_protocol(limits: ConnectionLimits | None = None) -> Any:
             self.body_timer: asyncio.TimerHandle | None = None  # the current body's idle limit
             self.in_body = False  # the current request's body is still coming
             self.counted: str | None = None  # the key limits counted this connection under
+            self.refused = False  # over the caps: 503 sent, closing
+            # set by accord.api.tls_accept: when the TCP connection was accepted (and counted, there)
+            self.accepted: float | None = None
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
+            if self.accepted is not None:  # TLS, its handshake done: the first head's deadline runs from the accept
+                self._head_deadline(self.accepted)
+                return
             self.counted = counts.admit(self.client)
             if self.counted is None:
-                self.head_bytes = None
+                self.head_bytes, self.refused = None, True
                 counts.refuse(transport, self.client)
                 return
             self._head_deadline()
@@ -110,9 +117,10 @@ def http_protocol(limits: ConnectionLimits | None = None) -> Any:
             self.head_timer = self.body_timer = None
             super().connection_lost(exc)
 
-        def _head_deadline(self) -> None:
+        def _head_deadline(self, since: float | None = None) -> None:
             if self.head_timer is None:
-                self.head_timer = self.loop.call_later(MAX_HEAD_SECONDS, self._head_too_slow)
+                start = self.loop.time() if since is None else since
+                self.head_timer = self.loop.call_at(start + MAX_HEAD_SECONDS, self._head_too_slow)
 
         def _head_too_slow(self) -> None:
             self.head_timer = None
@@ -142,7 +150,7 @@ def http_protocol(limits: ConnectionLimits | None = None) -> Any:
             self.transport.close()
 
         def data_received(self, data: bytes) -> None:
-            if self.counted is None:  # refused (503 sent), closing
+            if self.refused:  # 503 sent, closing
                 return
             if self.in_body:
                 self._body_moved()

@@ -16,7 +16,8 @@ The steps, each refusing with one line before anything is served:
    an error, not a log line after "serving on".
 5. :func:`run` — uvicorn serves on that socket, holding at most so many connections in all and
    per client address (:mod:`accord.api.conn_limit`; ``node serve`` first raises the process's
-   open-files limit to its hard limit); ``on_started`` runs once the application's
+   open-files limit to its hard limit), over TLS from each connection's accept, its handshake
+   included (:mod:`accord.api.tls_accept`); ``on_started`` runs once the application's
    startup has completed, which is when the CLI prints "serving on …". With ``--workers N``,
    :func:`run_workers` forks N processes that each run the application on that one socket
    (the kernel spreads connections among them), replaces one that dies, and announces once all
@@ -47,6 +48,7 @@ from accord.api.http_head import MAX_HEAD_BYTES as MAX_HEAD_BYTES  # re-exported
 from accord.api.http_head import http_protocol
 from accord.api.serve_lock import LOCK_FILE as LOCK_FILE  # re-exported
 from accord.api.serve_lock import ServeLock as ServeLock  # re-exported: step 2 below
+from accord.api.tls_accept import accepting, server_context
 from accord.core.files import write_runtime_file
 from accord.core.plain_http import is_loopback_host
 from accord.errors import ConfigError, InputError
@@ -211,9 +213,14 @@ def server_config(app: Any, *, log_level: str = "warning", ssl_certfile: str | N
                   limits: ConnectionLimits | None = None) -> uvicorn.Config:
     """uvicorn's configuration for serving ``app``: a request head is bounded (:mod:`accord.api.http_head`,
     431 past 64 KiB), and so are the connections held open (``limits``, :mod:`accord.api.conn_limit`,
-    503 past them); no access log; log_config=None, so accord.logs' handlers stay."""
-    return uvicorn.Config(app, log_config=None, log_level=log_level, access_log=False, ssl_certfile=ssl_certfile,
-                          ssl_keyfile=ssl_keyfile, http=http_protocol(limits),
+    503 past them); no access log; log_config=None, so accord.logs' handlers stay. With a
+    certificate, TLS is done under the HTTP protocol (:mod:`accord.api.tls_accept`), not by the
+    listener: a connection counts against ``limits`` and has its deadline from its accept."""
+    counts = ConnectionLimits() if limits is None else limits
+    http = http_protocol(counts)
+    if ssl_certfile is not None:
+        http = accepting(http, server_context(ssl_certfile, ssl_keyfile or ssl_certfile), counts)
+    return uvicorn.Config(app, log_config=None, log_level=log_level, access_log=False, http=http,
                           timeout_graceful_shutdown=grace)  # type: ignore[arg-type]  # (a float is fine)
 
 

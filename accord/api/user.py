@@ -1,15 +1,18 @@
 """The user API of a node (``/api/v1``): items, sharing, retraction, status.
 
 Thin routes over :mod:`accord.federation` and the :class:`~accord.node.Node`; every route needs a
-bearer API token of the node's own party with the named scope.
+bearer API token of the node's own party with the named scope. The item list comes in pages of
+at most :data:`MAX_ITEMS_PAGE`, oldest first, the next named by a ``Link: <…>; rel="next"``
+header (RFC 8288) until the last.
 """
 
 from __future__ import annotations
 
 import os
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
 from accord.api.deps import (BEARER_ERRORS, Principal, StrictJSONRoute, error_responses, require_scope,
@@ -18,6 +21,14 @@ from accord.errors import AccordError, InputError, NotFoundError, PolicyDenied, 
 
 if TYPE_CHECKING:
     from accord.node import Node
+
+MAX_ITEMS_PAGE = 1000
+"""The most items ``GET /api/v1/items`` answers at once (``limit``): every item the node held,
+at once, was 64 MB of JSON, ~6 s of CPU and ~390 MB of memory at 200,000 items, for any request
+of a token with ``items:read``."""
+
+ITEMS_PAGE = MAX_ITEMS_PAGE
+"""The page's size when ``limit`` is not given (and the most it may be)."""
 
 
 class NewItem(BaseModel):
@@ -58,10 +69,23 @@ def make_router(node: Node) -> APIRouter:
     router = APIRouter(tags=["user"], route_class=StrictJSONRoute,
                        responses={**BEARER_ERRORS, **error_responses(404, 409, 413)})
 
-    @router.get("/items", summary="List items held by this node")
-    def list_items(kind: str | None = None,
+    @router.get("/items", summary="List items held by this node, oldest first, a page at a time")
+    def list_items(request: Request, response: Response, kind: str | None = None,
+                   limit: int = Query(ITEMS_PAGE, ge=1, le=MAX_ITEMS_PAGE,
+                                      description="items in the page (the next page: the Link header)"),
+                   after: str | None = Query(None, description="the page starts after this item"),
                    _: Principal = Depends(require_scope("items:read"))) -> list[dict[str, Any]]:
-        return [i.to_json() for i in node.items(kind=kind)]
+        size = min(limit, ITEMS_PAGE)
+        try:
+            items = node.items(kind=kind, after=after, limit=size + 1)
+        except AccordError as exc:
+            raise _http_error(exc) from None
+        if len(items) > size:  # more follow: the next page starts after this one's last item
+            items = items[:size]
+            query = urlencode({k: v for k, v in (("kind", kind), ("limit", limit), ("after", items[-1].id))
+                               if v is not None})
+            response.headers["link"] = f'<{request.url.path}?{query}>; rel="next"'
+        return [i.to_json() for i in items]
 
     @router.get("/items/{item_id:path}", summary="One item, with its retraction if withdrawn")
     def get_item(item_id: str, _: Principal = Depends(require_scope("items:read"))) -> dict[str, Any]:

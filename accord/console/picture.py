@@ -266,6 +266,41 @@ def track_facts(item: Any) -> dict[str, Any] | None:
             "phase": body.get("phase"), "source": body.get("source", item.originator)}
 
 
+def source_pairs(item: Any) -> list[tuple[str, str]]:
+    """The (party, track id) pairs a track stands for: each ``PARTY:TRACK`` of a fused track's
+    ``sources``, else its own originator and ``track_id``."""
+    sources = item.body.get("sources")
+    pairs: list[tuple[str, str]] = []
+    for source in sources if isinstance(sources, list) else []:
+        party, colon, track = str(source).partition(":")
+        if colon:
+            pairs.append((party, track))
+    return pairs or [(item.originator, str(item.body.get("track_id")))]
+
+
+def track_id_bytes(value: Any) -> tuple[bytes, ...]:
+    """How a body's ``"track_id"`` that reads as ``str(value)`` appears in an item's stored
+    (canonical) JSON — as that string, or as the number it spells — for the store to pick a
+    track's items by (:meth:`accord.node.Node.items`' ``containing``); empty (pick nothing out)
+    for a track id that is neither a string nor a number."""
+    import json
+
+    from accord.core.canonical import canonical_json
+    from accord.errors import AccordError
+
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return ()
+    text = str(value)
+    out = [b'"track_id":' + canonical_json(text)]
+    try:
+        number = json.loads(text)
+        if isinstance(number, (int, float)) and not isinstance(number, bool):
+            out.append(b'"track_id":' + canonical_json(number))
+    except (ValueError, RecursionError, AccordError):  # not a number (or one JSON cannot hold: NaN, 1e400)
+        pass
+    return tuple(out)
+
+
 def contributors(item: Any, tracks: Iterable[Any], radars: Iterable[Any]) -> dict[str, list[Any]]:
     """Who contributed to a track: ``parties`` as (party, track id, that party's latest visible
     item of it or None) — the originator, or each ``PARTY:TRACK`` of a fused track's ``sources`` —
@@ -275,10 +310,7 @@ def contributors(item: Any, tracks: Iterable[Any], radars: Iterable[Any]) -> dic
     from accord.warning.tracking.sensors import SensorArray
 
     body = item.body
-    sources = body.get("sources")
-    pairs = [tuple(str(s).split(":", 1)) for s in sources if ":" in str(s)] if isinstance(sources, list) else []
-    if not pairs:
-        pairs = [(item.originator, str(body.get("track_id")))]
+    pairs = source_pairs(item)
     latest: dict[tuple[str, str], Any] = {}
     for i in sorted(tracks, key=lambda i: (seconds_of(i.body, "t"), i.created)):
         latest[(i.originator, str(i.body.get("track_id")))] = i

@@ -59,11 +59,19 @@ class Viewer:
 
     def visible(self, node: Node, items: Iterable[Item]) -> list[Item]:
         """The ``items`` this viewer sees (:meth:`sees`), the store asked once for all of them
-        whether a version made for this partner exists (one query per 500 items, not one per item)."""
+        whether a version made for this partner exists (one query per 500 items, not one per item).
+        After :meth:`settle` on the same items it asks the store nothing."""
         items = list(items)
+        self.settle(node, items)
+        return [i for i in items if self.sees(node, i)]
+
+    def settle(self, node: Node, items: Iterable[Item]) -> None:
+        """Ask the store all that :meth:`sees` needs for ``items`` — the policy's decision for each
+        (originator, kind, marking) among them, whether a redacted version exists — so that
+        filtering them afterwards reads nothing more (the caller holds the node's lock for this
+        only, not for the filtering)."""
         if self.partner:
             self._look_up_redactions(node, [i for i in items if i.originator != self.party and self._released(node, i)])
-        return [i for i in items if self.sees(node, i)]
 
     def _released(self, node: Node, item: Item) -> bool:
         """The node's policy releases ``item`` to this partner (one decision per originator, kind and marking)."""

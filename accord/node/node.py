@@ -105,6 +105,11 @@ def _partners_insecure(conn: Any) -> None:
         conn.execute("ALTER TABLE partners ADD COLUMN insecure INTEGER NOT NULL DEFAULT 0")
 
 
+#: Migration 4: the items in the order of their creation, so that the newest N (the console's
+#: overview, every page load) are read from an index: ``ORDER BY created DESC, id DESC LIMIT N``
+#: sorted every item the node ever stored (~0.2 s CPU for the 20 newest at 200,000 items).
+_ITEMS_BY_CREATED = "CREATE INDEX IF NOT EXISTS items_by_created ON items(created, id);"
+
 #: Migration 3: whose node the database is — the party and key fingerprint of the node that made
 #: it (or, for a database made before this step, of the first open after it). ``node.yaml``'s
 #: party and ``node.key`` must match it at every open (:meth:`Node._check_identity`).
@@ -227,7 +232,8 @@ class Node:
         self._pins_guard = threading.Lock()  # one thread rereads a changed node.yaml, the others wait for it
         self._agreements: dict[str, tuple[str, Agreement]] = {}
         self.schema_at_open = versions(self.conn)  # each part's schema version before this open
-        migrate(self.conn, "node", [SCHEMA, _partners_insecure, _NODE_IDENTITY], lock=self.write_lock)
+        migrate(self.conn, "node", [SCHEMA, _partners_insecure, _NODE_IDENTITY, _ITEMS_BY_CREATED],
+                lock=self.write_lock)
         self._check_identity()
         # partners.insecure just added (0 for every partner) and not yet mirrored from node.yaml:
         # until it is, the recovery of a killed pin change cannot go by it (_settle_config)
@@ -823,17 +829,34 @@ class Node:
         return {r[0]: stored_item(r[1], source=f"stored item {r[0]}") for r in rows}
 
     def items(self, kind: str | None = None, *, originator: str | None = None, since: datetime | None = None,
-              until: datetime | None = None, newest: int | None = None) -> list[Item]:
+              until: datetime | None = None, newest: int | None = None, after: str | None = None,
+              limit: int | None = None, containing: tuple[bytes, ...] = ()) -> list[Item]:
         """Stored items, oldest first, optionally of one ``kind`` and/or ``originator``, created
-        from ``since`` to ``until`` (both included), or only the ``newest`` so many of them."""
-        q, args = "SELECT id, json FROM items WHERE 1=1", []
+        from ``since`` to ``until`` (both included), or only the ``newest`` so many of them.
+        ``after``: only those after the item of that id in this order (creation time, then id;
+        :class:`NotFoundError` if there is none); ``limit``: the first so many. ``containing``: only
+        those whose stored (canonical) JSON holds one of these byte strings — a pre-filter the
+        store runs on the rows, so that they are not all decoded; the caller checks what it meant."""
+        q = "SELECT id, json FROM items WHERE 1=1"
+        args: list[Any] = []
         for cond, value in (("kind = ?", kind), ("originator = ?", originator),
                             ("created >= ?", since and to_rfc3339(since)), ("created <= ?", until and to_rfc3339(until))):
             if value is not None:
                 q += f" AND {cond}"
                 args.append(value)
+        if containing:
+            q += " AND (" + " OR ".join(["instr(json, ?) > 0"] * len(containing)) + ")"
+            args += list(containing)
+        if after is not None:
+            q += " AND (created > (SELECT created FROM items WHERE id = ?) OR (created = (SELECT created FROM " \
+                 "items WHERE id = ?) AND id > ?))"
+            args += [after, after, after]
         q += " ORDER BY created, id" if newest is None else f" ORDER BY created DESC, id DESC LIMIT {int(newest)}"
+        if limit is not None and newest is None:
+            q += f" LIMIT {int(limit)}"
         with self.write_lock:  # see get_item
+            if after is not None and self.conn.execute("SELECT 1 FROM items WHERE id = ?", (after,)).fetchone() is None:
+                raise NotFoundError(f"no item {after!r} on node {self.party}")
             rows = self.conn.execute(q, args).fetchall()
         if newest is not None:
             rows.reverse()

@@ -29,13 +29,22 @@ def answer(c: socket.socket) -> bytes:
 
 
 @contextlib.contextmanager
-def served(node: Node, limits: ConnectionLimits | None = None, backlog: int = 64) -> Iterator[int]:
+def served(node: Node, limits: ConnectionLimits | None = None, backlog: int = 64, *,
+           tls: bool = False) -> Iterator[int]:
     """``node`` served with ``limits`` on a free loopback port (yields the port); the node is
-    closed after."""
+    closed after. ``tls``: HTTPS with the node's certificate (made here if it has none), as
+    ``node serve --tls`` serves it."""
+    certfile = keyfile = None
+    if tls:
+        from accord.api.tls import check_server_files, make_self_signed
+
+        if not (node.dir / "tls" / "cert.pem").exists():
+            make_self_signed(node.dir, node.party)
+        certfile, keyfile = check_server_files(node.dir)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(backlog)
-    server = uvicorn.Server(server_config(create_app(node), limits=limits))
+    server = uvicorn.Server(server_config(create_app(node), limits=limits, ssl_certfile=certfile, ssl_keyfile=keyfile))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -515,3 +515,31 @@ def test_two_inits_of_one_postgresql_url_at_once_leave_one_node(tmp_path, clock,
         assert jpn.party == "JPN"
     finally:
         jpn.close()
+
+
+NEWEST = "SELECT id, json FROM items WHERE 1=1 ORDER BY created DESC, id DESC LIMIT 20"  # Node.items(newest=20)
+
+
+def test_the_newest_items_are_read_from_an_index_not_a_sort_of_every_item(tmp_path, clock):
+    """``Node.items(newest=N)`` (the console's overview, for every page load) sorted every item the
+    node ever stored to find the newest: its cost grew with the node's history (~0.2 s CPU for
+    the 20 newest at 200,000 items, under the node's lock). An index on (created, id) gives
+    them in order."""
+    from accord.store.base import SQLITE, dialect_of, transaction
+
+    node = Node.init(tmp_path / "jpn", "JPN", clock)
+    try:
+        for k in range(30):
+            node.put_item(new_item("warning.track", {"t": float(k)}, Marking.parse("SECRET"), "JPN",
+                                   clock.now() + timedelta(seconds=k)))
+        if dialect_of(node.conn) == SQLITE:
+            plan = [str(r[-1]) for r in node.conn.execute("EXPLAIN QUERY PLAN " + NEWEST).fetchall()]
+            assert not any("TEMP B-TREE" in step for step in plan), plan
+        else:  # on 30 rows the planner would rather sort them: forbid sorting, as on a large table
+            with node.write_lock, transaction(node.conn):
+                node.conn.execute("SET LOCAL enable_sort = off")
+                plan = [str(r[0]) for r in node.conn.execute("EXPLAIN " + NEWEST).fetchall()]
+            assert not any("Sort" in step for step in plan), plan
+        assert [i.body["t"] for i in node.items(newest=3)] == [27.0, 28.0, 29.0]
+    finally:
+        node.close()

@@ -19,6 +19,7 @@ from fastapi.responses import Response
 from accord.console import events as ev
 from accord.console.boards import alert_areas, area_names, incidents
 from accord.console.i18n import translator
+from accord.console.overview import Overview, policy_state
 from accord.console.picture import REPLAY_SECONDS, seconds_of
 from accord.console.routes.common import Console
 from accord.console.sessions import Session
@@ -44,23 +45,35 @@ def add_routes(router: APIRouter, c: Console) -> None:
     @router.get("/console/")
     def overview(request: Request, s: Session = Depends(session_of)) -> Response:
         v = viewer_of(s)
+        made = Overview(request.state.ledger_last, (), [], [], None)
+        if v.may("items:read"):  # the party's overview, made at most every few seconds (accord.console.overview)
+            with c.lock:
+                policy = policy_state(node)
+            made = c.overviews.of(v.party, request.state.ledger_last, policy, lambda: make_overview(v))
+            request.state.ledger_last = made.ledger_last  # the live rows from there
+        return page(request, s, "overview.html", [i.marking for i in made.recent], counts=made.counts,
+                    recent=made.recent, summary=ev.summary, scanned=made.scanned)
+
+    def make_overview(v: Viewer) -> Overview:
+        """What ``v`` (with ``items:read``) may see: counted by kind, and the newest 20."""
+        with c.lock:
+            ledger_last = node.ledger.size - 1  # before anything is read: the page's stream starts after it
+            policy = policy_state(node)
         counts: dict[str, int] = {}
-        recent: list[Any] = []
         scanned = None
-        if v.may("items:read") and not v.partner:  # sees everything: counted and picked by the store
+        if not v.partner:  # sees everything: counted and picked by the store
             counts = node.count_items()
             recent = visible_items(v, newest=20)[::-1]
-        elif v.may("items:read"):  # a partner: only what it may see, item by item, of the newest
-            # PARTNER_SCAN items (every item the node ever stored was read and decoded, under the
-            # node's lock, for each view: ~0.8 s a page at 20,000 items, growing with its history)
+        else:  # a partner: only what it may see, item by item, of the newest PARTNER_SCAN items
+            # (every item the node ever stored was read and decoded, under the node's lock, for
+            # each view: ~0.8 s a page at 20,000 items, growing with its history)
             held = node.count_items()
             items = visible_items(v, newest=PARTNER_SCAN)
             for i in items:
                 counts[i.kind] = counts.get(i.kind, 0) + 1
             recent = sorted(items, key=lambda i: i.created, reverse=True)[:20]
             scanned = PARTNER_SCAN if sum(held.values()) > PARTNER_SCAN else None
-        return page(request, s, "overview.html", [i.marking for i in recent], counts=sorted(counts.items()),
-                    recent=recent, summary=ev.summary, scanned=scanned)
+        return Overview(ledger_last, policy, sorted(counts.items()), recent, scanned)
 
     @router.get("/console/items/{item_id:path}")
     def item_detail(item_id: str, request: Request, s: Session = Depends(session_of)) -> Response:
@@ -76,20 +89,26 @@ def add_routes(router: APIRouter, c: Console) -> None:
         shown = [item.marking]
         if item.kind == "warning.track":
             from accord.console.boards import impact_of, latest_prediction, prediction_times
-            from accord.console.picture import TRAIL_MINUTES, contributors, radars_of, track_facts
+            from accord.console.picture import (TRAIL_MINUTES, contributors, radars_of, source_pairs, track_facts,
+                                                track_id_bytes)
 
-            # the tracks and predictions around this update only (a flight lasts minutes): every
-            # track and prediction the node ever stored was read and decoded for each view of a
-            # track, under the node's lock — seconds per page at 20,000 items, any token's to ask
+            # the updates and predictions of this track's own tracks around this update only (a
+            # flight lasts minutes), picked by the store: every track and prediction the node ever
+            # stored, then every one within 30 minutes, was read and decoded for each view of a
+            # track — ~0.5 s of CPU a page at 8 items a second, any console user's to ask
             near = {"since": item.created - timedelta(minutes=TRAIL_MINUTES),
                     "until": item.created + timedelta(minutes=TRAIL_MINUTES)}
             facts = track_facts(item)
-            helped = contributors(item, visible_items(v, "warning.track", **near),
-                                  radars_of(visible_items(v, "warning.radar")))
+            own = (item.originator, str(item.body.get("track_id")))
+            tracks = [t for party, tid in source_pairs(item) if (party, tid) != own  # (the item stands for its own)
+                      for t in visible_items(v, "warning.track", originator=party, containing=track_id_bytes(tid),
+                                             **near)]
+            helped = contributors(item, tracks, radars_of(visible_items(v, "warning.radar")))
             shown += [i.marking for _, _, i in helped["parties"] if i is not None]
             shown += [r.marking for r, _, _ in helped["radars"] if r is not None]
-            pred = latest_prediction(visible_items(v, "warning.prediction", **near), item.originator,
-                                     str(item.body.get("track_id")))
+            pred = latest_prediction(visible_items(v, "warning.prediction", originator=item.originator,
+                                                   containing=track_id_bytes(item.body.get("track_id")), **near),
+                                     item.originator, own[1])
             if pred is not None:
                 times = prediction_times(pred)
                 impact = impact_of(pred)

@@ -293,9 +293,22 @@ class Geography:
                                   TERRITORIAL_EDGE_DEG)
 
     def nearest_area(self, party: str, lon_deg: float, lat_deg: float) -> AdminArea:
-        """The party's admin area nearest to a point (in degree space: for wording only)."""
-        areas = self.party(party).areas
-        return areas[int(self._party_trees[party].query_nearest(Point(lon_deg, lat_deg))[0])]
+        """The party's admin area whose land is nearest to a point in metres (not in degrees, where a
+        degree of longitude counts as one of latitude): the nearest in degrees, ``d`` away, and any
+        area within ``d`` of latitude and ``d / cos(lat)`` of longitude, measured projected."""
+        areas, p, tree = self.party(party).areas, Point(lon_deg, lat_deg), self._party_trees[party]
+        first = int(tree.query_nearest(p)[0])
+        d = float(areas[first].geometry.distance(p)) + 1e-9
+        r = d / max(math.cos(math.radians(min(abs(lat_deg) + d, 89.0))), 0.01)
+        box = (lon_deg - r, lat_deg - d, lon_deg + r, lat_deg + d)
+        near = sorted(int(i) for i in tree.query(shapely.box(*box)))
+        if d <= 1e-9 or len(near) <= 1:
+            return areas[first]
+        fwd, _ = local_projection(round(lat_deg, 1), round(lon_deg, 1))
+        at = Point(*fwd.transform(lon_deg, lat_deg))
+        parts = shapely.clip_by_rect(np.array([areas[i].geometry for i in near], dtype=object), *box)
+        dist = [math.inf if part.is_empty else float(project(part, fwd).distance(at)) for part in parts]
+        return areas[near[int(np.argmin(dist))]]
 
     def sea_at(self, lat_deg: float, lon_deg: float) -> NamedRegion | None:
         p = Point(lon_deg, lat_deg)

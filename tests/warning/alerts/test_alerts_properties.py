@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import shapely
 from alerts_helpers import make_pred
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pyproj import Transformer
 from shapely.geometry import Point
@@ -25,6 +25,9 @@ ANCHORS = [("JPN", 41.0, 139.6), ("JPN", 43.3, 140.1), ("JPN", 35.0, 140.3), ("J
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(anchor=st.sampled_from(ANCHORS), dlat=st.floats(-0.6, 0.6), dlon=st.floats(-0.6, 0.6),
        a=st.floats(2_000, 80_000), ratio=st.floats(0.1, 1.0), brg=st.floats(0, 180))
+# sea off straight baselines west of Aomori and Akita, no area within reach: Akita was named (its
+# box was within reach, Aomori's not), 54.0 km off against Aomori's 47.1 km
+@example(anchor=("JPN", 41.0, 139.6), dlat=-0.5, dlon=-0.5, a=17_778.0, ratio=1.0, brg=0.0)
 def test_alerts_named_areas_are_within_reach_and_messages_valid(geo, anchor, dlat, dlon, a, ratio, brg):
     party, lat0, lon0 = anchor
     rules = AlertRules(party=party)

@@ -100,6 +100,11 @@ def assess_region(pred: Prediction, rules: AlertRules, geography: Geography, boo
         # The ellipse does not touch land or territorial sea: an EEZ-only (or high-seas) landing.
         impact_hits = []
     elif not boost:
+        if nearest is None or nearest[1] > reach:
+            # no area's land within reach (sea off straight baselines, or an islet's): the nearest
+            # of the candidates, found by their boxes, need not be the nearest area
+            far = _nearest_far(geography, rules.party, ell_m, fwd, inv)
+            nearest = far if far is not None and (nearest is None or far[1] < nearest[1]) else nearest
         owner = nearest[0] if nearest is not None else \
             geography.nearest_area(rules.party, e.lon_deg, e.lat_deg)
         time_left = pred.impact_t - pred.t
@@ -142,6 +147,24 @@ def _far_nearest(e: Ellipse, area: AdminArea) -> tuple[AdminArea, float, float]:
     q = shapely.ops.nearest_points(area.geometry, c)[0]
     az, _, d = _GEOD.inv(q.x, q.y, c.x, c.y)
     return (area, float(d), float(az) % 360)
+
+
+FAR_OWNER_M = 400_000.0
+"""How far from an ellipse that touches territorial sea with no area within reach its owner is
+looked for (straight baselines lie tens of km off the coast, their sea 12 nmi beyond)."""
+
+
+def _nearest_far(geography: Geography, party: str, ell_m: BaseGeometry, fwd: Any, inv: Any
+                 ) -> tuple[AdminArea, float, BaseGeometry] | None:
+    """The party's area nearest the ellipse in metres (as :func:`_near_land` measures), within
+    :data:`FAR_OWNER_M`: the territorial sea it touches lies farther than ``territorial_m`` from
+    every area's land. (The nearest in degrees from the impact point, which the wording uses, may
+    be another area: a degree of longitude is shorter than one of latitude.)"""
+    candidates = geography.areas_within_bounds(party, projected_bounds(ell_m, inv), FAR_OWNER_M)
+    x0, y0, x1, y1 = lonlat_bounds(ell_m.bounds, FAR_OWNER_M, inv)
+    if x1 - x0 > 180:
+        x0, x1 = -180.0, 180.0
+    return _near_land(geography, candidates, (x0, y0, x1, y1), fwd, ell_m, set())[1]
 
 
 def _near_land(geography: Geography, candidates: list[AdminArea], clip: tuple[float, float, float, float],

@@ -153,3 +153,18 @@ def test_a_pending_hand_over_survives_a_restart(geo):
         collect(e.on_predictions([ballistic(t, "KOR:T3")], t), out)
     assert [(m.msg_type, m.area_codes, m.t) for m in out] == [("Alert", ("JPN-03", "JPN-05"), 100),
                                                              ("Update", ("JPN-05",), 142)]
+
+
+def test_a_pending_hand_over_keeps_the_incident_open_past_the_boost_guess_impact(geo):
+    """The boost guess falls short (impact at 200 s) of the track's own arc (500 s): while the
+    hand-over waits, the incident ends no earlier than the arc's impact — no all-clear on the
+    boost guess' flight time for a missile still flying."""
+    e, out = engine(geo, suspect_hold_s=100.0), []
+    for t in range(100, 120, 2):
+        collect(e.on_predictions([replace(boost_far(t), impact_t=200.0)], t), out)
+    assert [m.msg_type for m in out] == ["Alert"]
+    for t in range(132, 240, 2):
+        collect(e.on_predictions([ballistic(t, "KOR:T3")], t), out)
+        collect(e.on_time(t + 1), out)
+    assert [(m.msg_type, m.area_codes, m.t) for m in out] == [("Alert", ("JPN-03", "JPN-05"), 100),
+                                                             ("Update", ("JPN-05",), 232)]

@@ -22,6 +22,7 @@ from shapely.geometry import LineString, Point
 
 from accord.warning.alerts.geography import AdminArea
 from accord.warning.alerts.rules import AlertRules, Assessment
+from accord.warning.identity import same_arc
 from accord.warning.types import Prediction
 
 EARTH_M_PER_DEG = 111_194.9   # metres per degree of a great circle (material_change)
@@ -132,9 +133,13 @@ def keep_tighter_impact(ref: Prediction | None, p: Prediction) -> Prediction:
     missile now. On one arc an older prediction's impact stays as valid as it was made, so a
     track picked up anew after a gap or a hand-over (a short arc, a wide ellipse) does not widen
     the warning to areas the incident's better prediction has already ruled out; its own
-    prediction takes over once it is the narrower."""
+    prediction takes over once it is the narrower. A reference off ``p``'s arc
+    (:func:`~accord.warning.identity.same_arc`) — a provisional track's that drove, which may
+    follow another missile, when a confirmed track's prediction, or the incident's boost track
+    after its hand-over, drives next — gives it nothing."""
     if (ref is None or p.status != "tracking" or ref.status != "tracking"
-            or ref.impact_ellipse_95.semi_major_m >= p.impact_ellipse_95.semi_major_m):
+            or ref.impact_ellipse_95.semi_major_m >= p.impact_ellipse_95.semi_major_m
+            or not same_arc(ref, p)):
         return p
     gt = ref.ground_track
     if gt and p.ground_track:

@@ -168,3 +168,42 @@ def test_a_pending_hand_over_keeps_the_incident_open_past_the_boost_guess_impact
         collect(e.on_time(t + 1), out)
     assert [(m.msg_type, m.area_codes, m.t) for m in out] == [("Alert", ("JPN-03", "JPN-05"), 100),
                                                              ("Update", ("JPN-05",), 232)]
+
+
+def other_missile(t: float):
+    """Missile B, beside A over the Sea of Japan, on A's boost guess: over Akita and Iwate into
+    the Pacific, as the guess said (1,150 s)."""
+    return make_pred(t, LAT, 158.0, 20_000.0, 8_000.0, 90.0, impact_t=1_150.0, track="JPN:T9",
+                     ground_track=(here(t),) + BOOST_TRACK[10:])
+
+
+def test_another_track_bound_through_the_boost_guess_is_detached_once_the_arc_is_handed_over(geo):
+    """A track bound through the boost reference is provisional; the hand-over gives the incident
+    a ballistic arc, and a provisional track off it is detached as a suspect (then alerts for its
+    own missile once its arc has held), as after any confirmed ballistic prediction."""
+    e, out = engine(geo, suspect_hold_s=10.0), []
+    _boost_alert(e, out)
+    for t in range(120, 132, 2):
+        collect(e.on_predictions([boost_far(t), other_missile(t)], t), out)
+    # B's track is bound through A's boost guess (provisional), and drives as it names every area
+    assert [(m.msg_type, m.area_codes, m.basis.track_id) for m in out] == [
+        ("Alert", ("JPN-03", "JPN-05"), "KOR:T3"), ("Update", ("JPN-03", "JPN-05"), "JPN:T9")]
+    assert e.open_incidents() == ["KOR:T3"]
+    for t in range(132, 200, 2):
+        collect(e.on_predictions([other_missile(t), ballistic(t - 1, "KOR:T3")], t), out)
+    incidents = by_incident(out)
+    assert len(incidents) == 2, [(m.incident, m.msg_type, m.area_codes, m.t) for m in out]
+    a_msgs, b_msgs = incidents["JPN-KOR:T3-1"], incidents["JPN-JPN:T9-2"]
+    assert e.open_incidents() == ["KOR:T3", "JPN:T9"]
+    # A's incident narrows to Akita on its track's own arc (B's last prediction drove at 142,
+    # the hand-over's moment, so at 144), and no message of it after the hand-over rests on B's
+    # predictions, nor on B's impact
+    narrowed = next(m for m in a_msgs if m.area_codes == ("JPN-05",))
+    assert narrowed.msg_type == "Update" and narrowed.t == 144
+    assert all(m.basis.track_id == "KOR:T3" and m.basis.impact_lon_deg == AKITA_SEA[1]
+               for m in a_msgs if m.t >= narrowed.t)
+    assert all(m.msg_type != "Cancel" for m in out)
+    # B: a suspect from the hand-over, its own Alert once its arc has held suspect_hold_s
+    assert b_msgs[0].msg_type == "Alert" and set(b_msgs[0].area_codes) >= {"JPN-03", "JPN-05"}
+    assert narrowed.t + 10 <= b_msgs[0].t <= narrowed.t + 14
+    check_chain(out)

@@ -51,6 +51,11 @@ life, as a state machine::
   every missile of a salvo near it) is provisional (``Incident.provisional``): its predictions
   may raise the warning, never clear or narrow it, and exclude no other track, until a confirmed
   track's ballistic prediction puts it on its arc (or off it: then it is detached as suspect).
+* The incident's boost track after burnout, off its boost prediction's arc, is no identity error
+  (a boost prediction is the class prior's guess; the track's own arc is better information): it
+  stays bound, its predictions may raise the warning but not narrow it, and once its arc has held
+  ``suspect_hold_s`` the incident takes that arc (the *hand-over*, ``Incident.handover``): it
+  narrows, clears and ends on it as on any ballistic arc.
 
 Every Update and Cancel ``references`` all earlier messages of its incident (CAP 1.2 §3.2.1),
 so a receiver that missed one can still link the chain. Times are scenario seconds ``t``, mapped
@@ -118,6 +123,12 @@ def _arc(inc: Incident) -> Prediction | None:
     """The prediction ``inc``'s tracks are tested against (:func:`same_arc`): its reference, or
     while a provisional track drives it, the latest of a confirmed track."""
     return inc.arc if inc.arc is not None else inc.ref
+
+
+def _holding(inc: Incident, track_id: str) -> bool:
+    """``track_id`` is ``inc``'s boost track after burnout, its own arc not yet taken
+    (``Incident.handover``): like a provisional track, it may raise the warning, never narrow it."""
+    return inc.handover is not None and inc.handover.last.track_id == track_id
 
 
 def _widens(inc: Incident, a: Assessment) -> bool:
@@ -196,7 +207,7 @@ class AlertEngine:
                 lost.append((inc, p, a))
             else:
                 self._live(inc, p)
-                if p.track_id in inc.provisional and not _widens(inc, a):
+                if (p.track_id in inc.provisional or _holding(inc, p.track_id)) and not _widens(inc, a):
                     continue  # bound only through a boost arc: it may raise the warning, never clear it
                 best = drivers.get(id(inc))
                 if best is None or fresher(p, best[1]):
@@ -276,8 +287,13 @@ class AlertEngine:
         inc = self._by_track.get(tid)
         if inc is not None:
             arc = _arc(inc)
+            if p.status != "suspect" and self._hand_over(inc, p, now_t):
+                return inc
             # before burnout a track has no arc yet: its own boost predictions stay with its incident
-            if p.status != "suspect" and (arc is None or p.status == "boost" or same_arc(arc, p)):
+            if p.status != "suspect" and (arc is None or p.status == "boost"
+                                          or any(same_arc(x, p) for x in self._arcs(inc))):
+                if _holding(inc, tid):
+                    inc.handover = None  # back on the boost arc, or in its boost again: no hand-over
                 if p.status == "tracking" and arc is not None:
                     if tid in inc.provisional:
                         if arc.status == "tracking":
@@ -286,6 +302,8 @@ class AlertEngine:
                         inc.arc = p   # a confirmed track's latest: the arc the provisional ones must keep
                 return inc
             # Off the arc: an association or identity error. The incident holds its reference.
+            if _holding(inc, tid):
+                inc.handover = None
             del self._by_track[tid]
             inc.tracks.pop(tid, None)
             inc.provisional.discard(tid)
@@ -302,13 +320,13 @@ class AlertEngine:
             return None
         best, best_d2, doubled = None, math.inf, False
         for cand in self._incidents:
-            arc = _arc(cand)
-            if not (cand.open and arc is not None and same_arc(arc, p)):
+            arcs = [x for x in self._arcs(cand) if same_arc(x, p)] if cand.open else []
+            if not arcs:
                 continue
             why = self._elsewhere(cand, p, now_t)
             doubled = doubled or why == "tracker"
             if why is None:
-                d2 = arc_distance(arc, p)
+                d2 = min(arc_distance(x, p) for x in arcs)
                 if d2 < best_d2:
                     best, best_d2 = cand, d2
         if best is not None:
@@ -317,7 +335,8 @@ class AlertEngine:
             arc = _arc(best)
             if arc is not None and arc.status == "boost":
                 # Another track's boost prediction is no identity: its wide region holds the arcs
-                # of every missile of a salvo near it. Bound, but provisional (Incident.provisional).
+                # of every missile of a salvo near it. Bound, but provisional (Incident.provisional)
+                # — so too through a boost track's arc after burnout not yet taken (_hand_over).
                 best.provisional.add(tid)
             self._suspects.pop(tid, None)
             return best
@@ -327,6 +346,56 @@ class AlertEngine:
             # suspect, until its own arc has held (another missile on the same arc alerts then).
             self._note_suspect(tid, p, now_t)
         return None
+
+    def _arcs(self, inc: Incident) -> list[Prediction]:
+        """The predictions a track is bound to ``inc`` through (:func:`same_arc`): its arc
+        (:func:`_arc`), and while that is a boost prediction, the latest boost prediction of each
+        of its tracking tracks (the boost reference stays while later boost predictions may not
+        narrow the warning; they place the missile better) and the arc its boost track has flown
+        since burnout (``Incident.handover``). Binding through any of them, with a boost arc, is
+        provisional (:meth:`_bind`)."""
+        arc = _arc(inc)
+        if arc is None:
+            return []
+        arcs = [arc]
+        if arc.status == "boost":
+            for k, lost in inc.tracks.items():
+                last = self._last.get(k)
+                if not lost and last is not None and last.status == "boost" and last is not arc:
+                    arcs.append(last)
+            if inc.handover is not None:
+                arcs.append(inc.handover.last)
+        return arcs
+
+    def _hand_over(self, inc: Incident, p: Prediction, now_t: float) -> bool:
+        """``p`` is a ballistic prediction of the track whose boost prediction is ``inc``'s arc,
+        off that arc, or a loss of that track while its hand-over waits: bound to ``inc``
+        (True). A boost prediction is a guess from the class prior, wide as it is; the track's
+        own arc after burnout is better information about the same missile, not an identity
+        error. Its predictions may raise, never narrow the warning (:func:`_holding`) until
+        its arc has held ``suspect_hold_s`` (a one-off latch, or predictions that do not settle
+        on one arc, change nothing); then the incident takes that arc, and its predictions drive
+        the incident as any ballistic prediction on its arc does (narrowing, clearing, the end
+        on its impact time). False otherwise (the arc rules of :meth:`_bind`)."""
+        arc, tid = _arc(inc), p.track_id
+        if arc is None or arc.status != "boost" or tid in inc.provisional:
+            return False
+        mine = _holding(inc, tid)
+        if p.status == "lost":
+            return mine
+        if p.status != "tracking" or not (mine or arc.track_id == tid) or same_arc(arc, p):
+            return False
+        h = inc.handover
+        if h is None or not mine:
+            h = inc.handover = Suspect(now_t, p)
+        elif not same_arc(h.last, p):
+            h.since, h.last = now_t, p  # its arc is not steady yet
+        else:
+            h.last = p
+        if now_t - h.since >= self.rules.suspect_hold_s:
+            inc.handover = None
+            inc.arc = p  # the incident's arc is the track's own now (its reference once it drives)
+        return True
 
     def _here(self, inc: Incident, p: Prediction, now_t: float) -> bool:
         """A live track of ``inc`` has its missile where ``p``'s is now."""
@@ -397,7 +466,7 @@ class AlertEngine:
         """A tracked prediction on the incident's arc, the freshest it has: the new reference."""
         if p.status == "boost" and not a.qualifies and inc.ref_a is not None and inc.ref_a.qualifies:
             return []  # a boost-phase prediction may raise or widen a warning, never narrow or clear it
-        provisional = p.track_id in inc.provisional
+        provisional = p.track_id in inc.provisional or _holding(inc, p.track_id)
         if provisional and inc.arc is None:
             inc.arc = inc.ref  # the identity reference stays the confirmed tracks' latest
         q = keep_tighter_impact(inc.ref, p)
@@ -457,6 +526,8 @@ class AlertEngine:
             end = inc.ref.impact_t
             if inc.arc is not None:  # a provisional track drives: its missile may not be the one
                 end = max(end, inc.arc.impact_t)
+            if inc.handover is not None:  # the boost track's own arc, not yet taken
+                end = max(end, inc.handover.last.impact_t)
             if now_t >= end and not inc.fallen and self._held_to_impact(inc):
                 out.append(self._fallen(inc, now_t))
             if now_t >= end + self.rules.clear_after_impact_s:

@@ -22,9 +22,19 @@ from shapely.geometry import LineString, Point
 
 from accord.warning.alerts.geography import AdminArea
 from accord.warning.alerts.rules import AlertRules, Assessment
+from accord.warning.identity import same_arc
 from accord.warning.types import Prediction
 
 EARTH_M_PER_DEG = 111_194.9   # metres per degree of a great circle (material_change)
+
+
+@dataclass
+class Suspect:
+    """A track's new arc so far: one detached from its incident for a jump off the arc, or the
+    arc of an incident's boost track after burnout (``Incident.handover``)."""
+
+    since: float       # when its current run of mutually consistent predictions began
+    last: Prediction
 
 
 @dataclass
@@ -52,14 +62,9 @@ class Incident:
     # never clear it, until a ballistic prediction of a confirmed track puts them on its arc.
     provisional: set[str] = field(default_factory=set)
     arc: Prediction | None = None             # identity reference: latest of a confirmed track (None: ref)
-
-
-@dataclass
-class Suspect:
-    """A track detached from its incident for a jump off the arc, and its new arc so far."""
-
-    since: float       # when its current run of mutually consistent predictions began
-    last: Prediction
+    # The track whose boost prediction is the identity reference, after burnout, on an arc off
+    # that prediction's: the incident takes the track's own arc once it has held suspect_hold_s.
+    handover: Suspect | None = None
 
 
 def finite_or_none(x: float | None) -> float | None:
@@ -81,7 +86,9 @@ def incident_json(i: Incident) -> dict[str, Any]:
             "overflight_done": i.tracked_overflight_done,
             "areas": sorted(i.alerted_areas), "clear_since": i.clear_since,
             "fallen": i.fallen, "suspects": dict(sorted(i.suspects.items())),
-            "provisional": sorted(i.provisional), "arc": _pred_json(i.arc)}
+            "provisional": sorted(i.provisional), "arc": _pred_json(i.arc),
+            "handover": None if i.handover is None else {"since": i.handover.since,
+                                                         "last": i.handover.last.to_json()}}
 
 
 def incident_from_json(d: dict[str, Any], areas: dict[str, AdminArea],
@@ -108,6 +115,9 @@ def incident_from_json(d: dict[str, Any], areas: dict[str, AdminArea],
     inc.provisional = {str(k) for k in d.get("provisional") or ()}
     if d.get("arc") is not None:
         inc.arc = Prediction.from_json(d["arc"])
+    h = d.get("handover")   # absent from snapshots written before hand-overs were kept
+    if h is not None:
+        inc.handover = Suspect(float(h["since"]), Prediction.from_json(h["last"]))
     return inc
 
 
@@ -123,9 +133,13 @@ def keep_tighter_impact(ref: Prediction | None, p: Prediction) -> Prediction:
     missile now. On one arc an older prediction's impact stays as valid as it was made, so a
     track picked up anew after a gap or a hand-over (a short arc, a wide ellipse) does not widen
     the warning to areas the incident's better prediction has already ruled out; its own
-    prediction takes over once it is the narrower."""
+    prediction takes over once it is the narrower. A reference off ``p``'s arc
+    (:func:`~accord.warning.identity.same_arc`) — a provisional track's that drove, which may
+    follow another missile, when a confirmed track's prediction, or the incident's boost track
+    after its hand-over, drives next — gives it nothing."""
     if (ref is None or p.status != "tracking" or ref.status != "tracking"
-            or ref.impact_ellipse_95.semi_major_m >= p.impact_ellipse_95.semi_major_m):
+            or ref.impact_ellipse_95.semi_major_m >= p.impact_ellipse_95.semi_major_m
+            or not same_arc(ref, p)):
         return p
     gt = ref.ground_track
     if gt and p.ground_track:

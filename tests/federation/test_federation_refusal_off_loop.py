@@ -1,16 +1,20 @@
 """A refused partner request is recorded (a ``fed_rejections`` row, an ``item.rejected`` entry)
 under the node's write lock, in a worker thread: while a writer holds that lock (a batch being
 applied, a retention pass, a CLI share), an unsigned request waits for its record, and every
-other request — ``/health`` among them — is still answered."""
+other request — ``/health`` among them — is still answered. The app's shutdown ends that thread,
+after the records still pending, waiting for them a bounded time."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
+import pytest
 from fastapi.testclient import TestClient
 
 from accord.api.app import create_app
+from accord.federation import refusals
 from accord.federation.schema import ensure_node_schema, write_lock
 from accord.federation.stats import counters
 
@@ -89,3 +93,99 @@ def test_refusals_waiting_for_the_lock_are_recorded_in_the_order_they_came(node_
     for recorded in (rows, entries):
         assert len(recorded) == len(labels)
         assert all(f'"{label}"' in reason for label, reason in zip(labels, recorded)), recorded
+
+
+def _recorders() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith(refusals.RECORDER_THREAD)}
+
+
+def _asker(client: TestClient) -> threading.Thread:
+    def ask() -> None:
+        # a test client, unlike a server, may stop its loop before answering a request in
+        # progress ("portal is not running"): what counts here is the record, not the answer
+        try:
+            client.get("/federation/v1/checkpoint")
+        except RuntimeError:
+            pass
+    return threading.Thread(target=ask)
+
+
+@pytest.fixture
+def shutdown_waits(monkeypatch):
+    """Set when the app's shutdown has begun waiting for the refusals' records."""
+    waiting = threading.Event()
+    close = refusals.Recorder.close
+
+    def noted(self, wait=None):
+        waiting.set()
+        return close(self, wait)
+
+    monkeypatch.setattr(refusals.Recorder, "close", noted)
+    return waiting
+
+
+def test_the_apps_shutdown_writes_the_pending_refusals_and_ends_their_thread(node_pair, monkeypatch,
+                                                                              shutdown_waits):
+    """An app built per test (or per reload) left its refusals' thread running until the process
+    ended. The app's lifespan now ends it, once the refusals still waiting for the write lock are
+    recorded: a refusal admitted just before shutdown is in the store afterwards."""
+    monkeypatch.setattr(refusals, "RECORD_WAIT_S", WAIT)  # the bound is not what this test is about
+    kor = node_pair["KOR"]
+    ensure_node_schema(kor)
+    before = _recorders()
+    client = TestClient(create_app(kor))
+    client.__enter__()
+    lock = write_lock(kor)
+    lock.acquire()   # a writer busy: the refusal's record waits in its thread
+    try:
+        anonymous = _asker(client)
+        anonymous.start()
+        assert _until(lambda: len(_recorders() - before) == 1)  # its thread started: the record is queued
+        started = _recorders() - before
+        closing = threading.Thread(target=client.__exit__, args=(None, None, None))
+        closing.start()
+        assert shutdown_waits.wait(WAIT)   # the shutdown waits for the record, which waits for the lock
+        assert _rejections(kor) == 0 and closing.is_alive()
+    finally:
+        lock.release()
+    anonymous.join(WAIT)
+    closing.join(WAIT)
+    assert not closing.is_alive()
+    assert _rejections(kor) == 1
+    assert [t for t in started if t.is_alive()] == [], "the refusals' thread outlived the app"
+
+
+def test_the_apps_shutdown_ends_even_while_a_writer_keeps_the_lock(node_pair, monkeypatch, caplog):
+    """The shutdown waited for the pending records without bound, and they for the node's write
+    lock: a writer that held it on (a long batch or retention pass; under a loaded CI, a slow one)
+    held the shutdown as long — it hung. It now waits RECORD_WAIT_S, then drops the records not
+    begun (never written later, even once the lock is free), logs their count and ends the thread."""
+    monkeypatch.setattr(refusals, "RECORD_WAIT_S", 0.3)
+    kor = node_pair["KOR"]
+    ensure_node_schema(kor)
+    refused_before = counters(kor).auth_failures["partner"]
+    before = _recorders()
+    client = TestClient(create_app(kor))
+    client.__enter__()
+    lock = write_lock(kor)
+    lock.acquire()   # a writer that does not let go while the server stops
+    try:
+        anonymous = _asker(client)
+        anonymous.start()
+        assert _until(lambda: len(_recorders() - before) == 1)
+        started = _recorders() - before
+        with caplog.at_level(logging.WARNING, logger="accord.federation"):
+            closing = threading.Thread(target=client.__exit__, args=(None, None, None))
+            closing.start()
+            closing.join(WAIT)
+            stopped = not closing.is_alive()
+            ended = not any(t.is_alive() for t in started)
+    finally:
+        lock.release()
+    anonymous.join(WAIT)
+    closing.join(WAIT)
+    assert stopped, "the app's shutdown waited for the write lock's holder"
+    assert ended, "the refusals' thread outlived the app"
+    assert [r.count for r in caplog.records if getattr(r, "event", None) == "refusals.unrecorded"] == [1]
+    assert counters(kor).auth_failures["partner"] == refused_before + 1   # refused and counted, as ever
+    assert _rejections(kor) == 0   # dropped: not written once the lock was free

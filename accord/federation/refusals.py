@@ -41,7 +41,8 @@ of forged requests cannot grow the ledger without bound."""
 
 RECORD_WAIT_S = 5.0
 """What a server's shutdown waits at most for the refusals' records still pending, and then as
-long again at most for one being written (:meth:`Recorder.close`). A record waits for the node's write lock, which a batch
+long again at most for one being written (:meth:`Recorder.close`); and for the lock to record the
+count of refusals passed over (:func:`flush_refusal_count`). A record waits for the node's write lock, which a batch
 being applied, a retention pass or a CLI share holds for as long as it takes: a shutdown that
 waited for the records without bound waited as long as the lock's holder. The records not begun
 by then are not written, and their count is logged (``refusals.unrecorded``)."""
@@ -89,7 +90,8 @@ def _refusal_event(sender: str | None, reason: str, suppressed: int = 0) -> dict
 def flush_refusal_count(node: Node) -> int:
     """Record the refusals counted but not recorded one by one since the last recorded one (a
     server calls this when it stops, so a flood followed by silence still leaves its count in
-    the ledger). Returns that count."""
+    the ledger). Returns that count: 0 if there was none, or if the write lock was held for
+    :data:`RECORD_WAIT_S` (the count is then logged, ``refusals.unrecorded``)."""
     with _refusal_guard:
         try:
             window = _refusal_windows.get(node)
@@ -99,13 +101,19 @@ def flush_refusal_count(node: Node) -> int:
             return 0
         count, window[2] = int(window[2]), 0.0
     now = node.clock.now()
-    with write_lock(node):
-        try:
-            with transaction(node.conn):
-                node.ledger.append("item.rejected", _refusal_event(
-                    None, "refusals counted, not recorded one by one", count), time=now)
-        except Exception:  # noqa: BLE001 - shutting down: never fail on the record of refusals
-            return 0
+    lock = write_lock(node)
+    if not lock.acquire(timeout=RECORD_WAIT_S):  # shutting down: a writer holding the lock is not waited out
+        _unrecorded(count, f"the count of refusals passed over: the node's write lock was held for "
+                           f"{RECORD_WAIT_S:g} s as the server stopped")
+        return 0
+    try:
+        with transaction(node.conn):
+            node.ledger.append("item.rejected", _refusal_event(
+                None, "refusals counted, not recorded one by one", count), time=now)
+    except Exception:  # noqa: BLE001 - shutting down: never fail on the record of refusals
+        return 0
+    finally:
+        lock.release()
     return count
 
 

@@ -189,3 +189,33 @@ def test_the_apps_shutdown_ends_even_while_a_writer_keeps_the_lock(node_pair, mo
     assert [r.count for r in caplog.records if getattr(r, "event", None) == "refusals.unrecorded"] == [1]
     assert counters(kor).auth_failures["partner"] == refused_before + 1   # refused and counted, as ever
     assert _rejections(kor) == 0   # dropped: not written once the lock was free
+
+
+def test_the_count_of_refusals_passed_over_is_logged_if_the_lock_is_held_at_the_stop(node_pair, monkeypatch,
+                                                                                     caplog):
+    """The app's shutdown records the count of refusals passed over (flush_refusal_count), on the
+    event loop: it waited for the write lock without bound. It waits RECORD_WAIT_S, then logs the
+    count it could not record."""
+    monkeypatch.setattr(refusals, "REFUSALS_PER_MINUTE", 1)
+    monkeypatch.setattr(refusals, "RECORD_WAIT_S", 0.3)
+    kor = node_pair["KOR"]
+    ensure_node_schema(kor)
+    assert refusals.admit_request_rejection(kor, None, "the first") is not None  # (its record not written here)
+    for _ in range(3):  # past the minute's limit: counted only
+        assert refusals.admit_request_rejection(kor, None, "passed over") is None
+    flushed: list[int] = []
+    lock = write_lock(kor)
+    lock.acquire()   # a writer that does not let go while the server stops
+    try:
+        with caplog.at_level(logging.WARNING, logger="accord.federation"):
+            stopping = threading.Thread(target=lambda: flushed.append(refusals.flush_refusal_count(kor)))
+            stopping.start()
+            stopping.join(WAIT)
+            stopped = not stopping.is_alive()
+    finally:
+        lock.release()
+    stopping.join(WAIT)
+    assert stopped, "the count's record waited for the write lock's holder"
+    assert flushed == [0]
+    assert [r.count for r in caplog.records if getattr(r, "event", None) == "refusals.unrecorded"] == [3]
+    assert [e for e in kor.ledger.entries() if e.type == "item.rejected"] == []

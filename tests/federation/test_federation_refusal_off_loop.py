@@ -99,15 +99,14 @@ def _recorders() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.name.startswith(refusals.RECORDER_THREAD)}
 
 
-def _asker(client: TestClient) -> threading.Thread:
-    def ask() -> None:
-        # a test client, unlike a server, may stop its loop before answering a request in
-        # progress ("portal is not running"): what counts here is the record, not the answer
-        try:
-            client.get("/federation/v1/checkpoint")
-        except RuntimeError:
-            pass
-    return threading.Thread(target=ask)
+def _asker(app, answers: list[int]) -> threading.Thread:
+    """A thread making an unsigned request to ``app`` on a test client of its own (its own event
+    loop, no lifespan), the answer's status appended to ``answers``. Not on the client whose exit
+    stops the app: a test client stopped from another thread while one of its requests is being
+    answered can hang for good — the answer's body waits for the requesting thread to read it,
+    which the stopped client no longer lets through ("portal is not running"), and the stop
+    waits for the answer (what hung 72d6040's version of the test below under load)."""
+    return threading.Thread(target=lambda: answers.append(TestClient(app).get("/federation/v1/checkpoint").status_code))
 
 
 @pytest.fixture
@@ -133,12 +132,14 @@ def test_the_apps_shutdown_writes_the_pending_refusals_and_ends_their_thread(nod
     kor = node_pair["KOR"]
     ensure_node_schema(kor)
     before = _recorders()
-    client = TestClient(create_app(kor))
-    client.__enter__()
+    app = create_app(kor)
+    client = TestClient(app)
+    client.__enter__()   # its lifespan
+    answers: list[int] = []
     lock = write_lock(kor)
     lock.acquire()   # a writer busy: the refusal's record waits in its thread
     try:
-        anonymous = _asker(client)
+        anonymous = _asker(app, answers)
         anonymous.start()
         assert _until(lambda: len(_recorders() - before) == 1)  # its thread started: the record is queued
         started = _recorders() - before
@@ -151,6 +152,7 @@ def test_the_apps_shutdown_writes_the_pending_refusals_and_ends_their_thread(nod
     anonymous.join(WAIT)
     closing.join(WAIT)
     assert not closing.is_alive()
+    assert answers == [401]
     assert _rejections(kor) == 1
     assert [t for t in started if t.is_alive()] == [], "the refusals' thread outlived the app"
 
@@ -165,12 +167,14 @@ def test_the_apps_shutdown_ends_even_while_a_writer_keeps_the_lock(node_pair, mo
     ensure_node_schema(kor)
     refused_before = counters(kor).auth_failures["partner"]
     before = _recorders()
-    client = TestClient(create_app(kor))
-    client.__enter__()
+    app = create_app(kor)
+    client = TestClient(app)
+    client.__enter__()   # its lifespan
+    answers: list[int] = []
     lock = write_lock(kor)
     lock.acquire()   # a writer that does not let go while the server stops
     try:
-        anonymous = _asker(client)
+        anonymous = _asker(app, answers)
         anonymous.start()
         assert _until(lambda: len(_recorders() - before) == 1)
         started = _recorders() - before
@@ -187,7 +191,8 @@ def test_the_apps_shutdown_ends_even_while_a_writer_keeps_the_lock(node_pair, mo
     assert stopped, "the app's shutdown waited for the write lock's holder"
     assert ended, "the refusals' thread outlived the app"
     assert [r.count for r in caplog.records if getattr(r, "event", None) == "refusals.unrecorded"] == [1]
-    assert counters(kor).auth_failures["partner"] == refused_before + 1   # refused and counted, as ever
+    assert answers == [401]   # refused, and counted, as ever
+    assert counters(kor).auth_failures["partner"] == refused_before + 1
     assert _rejections(kor) == 0   # dropped: not written once the lock was free
 
 

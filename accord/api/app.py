@@ -17,7 +17,10 @@
   ``make_router(node) -> APIRouter``).
 
 When ``federation`` is given (or ``start_federation=True``), the app's lifespan starts its
-delivery workers and stops them on shutdown.
+delivery workers and stops them on shutdown. The partner routes bring a lifespan of their own
+(merged in by ``include_router``): on shutdown it ends the thread that records refused partner
+requests, after their records still pending (waited for a bounded time,
+:data:`accord.federation.refusals.RECORD_WAIT_S`).
 """
 
 from __future__ import annotations

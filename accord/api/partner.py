@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -119,18 +119,34 @@ def make_router(node: Node) -> APIRouter:
     # the app-wide cap (accord.api.app.MAX_BODY_BYTES) answers a large Content-Length with its
     # own text/plain 413 before the route runs, even to an unsigned request: partner routes read
     # their body themselves, after the signature, with their own cap and error form
-    router = APIRouter(tags=["partner"], responses=error_responses(400, 401, 413, 422, 429, 503),
-                       max_body_size=_NO_APP_CAP)
+    # a refusal's record waits for the node's write lock and syncs its commit: written in a
+    # thread of its own (refusals.Recorder, started by the first refusal), which the router's
+    # lifespan (merged into the app's by include_router) ends when the server stops; only the
+    # event loop's thread starts and detaches it
+    recorder: refusals.Recorder | None = None
 
-    # a refusal's record waits for the node's write lock (held by a batch being applied, a
-    # retention pass, a CLI share …) and syncs its commit: in a thread of its own, never on the
-    # event loop, one record at a time in the order the refusals came (at most 30 a minute and
-    # 1,000 a day are written, accord.federation.refusals: so is this queue bounded)
-    recorder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="accord-refusals")
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        """Once the server has stopped taking requests: the refusals' records still pending are
+        written, waited for a bounded time (refusals.RECORD_WAIT_S; the rest are counted in the
+        log), and their thread ends — in a worker thread, as a record waits for the write lock."""
+        nonlocal recorder
+        try:
+            yield
+        finally:
+            ending, recorder = recorder, None  # a refusal after this starts another
+            if ending is not None:
+                await asyncio.to_thread(ending.close)
+
+    router = APIRouter(tags=["partner"], responses=error_responses(400, 401, 413, 422, 429, 503),
+                       max_body_size=_NO_APP_CAP, lifespan=lifespan)
 
     async def record_refusal(signer: str | None, reason: str) -> None:
+        nonlocal recorder
         write = refusals.admit_request_rejection(node, signer, reason)
         if write is not None:  # answered once recorded (a request cancelled meanwhile still is)
+            if recorder is None:
+                recorder = refusals.Recorder(node)
             await asyncio.shield(asyncio.wrap_future(recorder.submit(write)))
 
     async def refuse(exc: RequestSignatureError) -> HTTPException:

@@ -6,6 +6,10 @@ an ``item.rejected`` ledger event with code ``unauthenticated``. Anyone can send
 so the record is rate-limited per node (:data:`REFUSALS_PER_MINUTE`, :data:`REFUSALS_PER_DAY`):
 the refusals past the limit are counted, and the count is recorded with the next one let
 through, or by :func:`flush_refusal_count` when the server stops.
+
+A server writes the records in a thread of its own (:class:`Recorder`: a record waits for the
+node's write lock, never on the event loop), which its shutdown ends after a bounded wait
+(:data:`RECORD_WAIT_S`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from concurrent import futures
 from typing import TYPE_CHECKING, Any
 
 from accord.clock import to_rfc3339
@@ -33,6 +38,19 @@ REFUSALS_PER_DAY = 1000
 at most :data:`REFUSALS_PER_DAY` in a day (a steady 30 a minute would still add 43,200 entries a
 day); the rest are counted and the count is recorded with the next one let through, so a flood
 of forged requests cannot grow the ledger without bound."""
+
+RECORD_WAIT_S = 5.0
+"""What a server's shutdown waits at most for the refusals' records still pending, and then as
+long again at most for one being written (:meth:`Recorder.close`); and for the lock to record the
+count of refusals passed over (:func:`flush_refusal_count`). A record waits for the node's write lock, which a batch
+being applied, a retention pass or a CLI share holds for as long as it takes: a shutdown that
+waited for the records without bound waited as long as the lock's holder. The records not begun
+by then are not written, and their count is logged (``refusals.unrecorded``)."""
+
+RECORDER_THREAD = "accord-refusals"
+"""The name (prefix) of the thread a server records refused partner requests in (:class:`Recorder`)."""
+
+_LOCK_POLL_S = 0.1  # how often a record waiting for the write lock looks whether the recorder was closed
 
 _refusal_windows: "weakref.WeakKeyDictionary[Any, list[float]]" = weakref.WeakKeyDictionary()
 _refusal_guard = threading.Lock()
@@ -72,7 +90,8 @@ def _refusal_event(sender: str | None, reason: str, suppressed: int = 0) -> dict
 def flush_refusal_count(node: Node) -> int:
     """Record the refusals counted but not recorded one by one since the last recorded one (a
     server calls this when it stops, so a flood followed by silence still leaves its count in
-    the ledger). Returns that count."""
+    the ledger). Returns that count: 0 if there was none, or if the write lock was held for
+    :data:`RECORD_WAIT_S` (the count is then logged, ``refusals.unrecorded``)."""
     with _refusal_guard:
         try:
             window = _refusal_windows.get(node)
@@ -82,14 +101,94 @@ def flush_refusal_count(node: Node) -> int:
             return 0
         count, window[2] = int(window[2]), 0.0
     now = node.clock.now()
-    with write_lock(node):
-        try:
-            with transaction(node.conn):
-                node.ledger.append("item.rejected", _refusal_event(
-                    None, "refusals counted, not recorded one by one", count), time=now)
-        except Exception:  # noqa: BLE001 - shutting down: never fail on the record of refusals
-            return 0
+    lock = write_lock(node)
+    if not lock.acquire(timeout=RECORD_WAIT_S):  # shutting down: a writer holding the lock is not waited out
+        _unrecorded(count, f"the count of refusals passed over: the node's write lock was held for "
+                           f"{RECORD_WAIT_S:g} s as the server stopped")
+        return 0
+    try:
+        with transaction(node.conn):
+            node.ledger.append("item.rejected", _refusal_event(
+                None, "refusals counted, not recorded one by one", count), time=now)
+    except Exception:  # noqa: BLE001 - shutting down: never fail on the record of refusals
+        return 0
+    finally:
+        lock.release()
     return count
+
+
+def _unrecorded(count: int, why: str) -> None:
+    log.warning("refused partner requests not recorded: %d (%s)", count, why,
+                extra={"event": "refusals.unrecorded", "count": count})
+
+
+class Recorder:
+    """Where a server records refused partner requests (the writes :func:`admit_request_rejection`
+    returns): in a thread of its own (:data:`RECORDER_THREAD`, started by the first), one record
+    at a time in the order the refusals came — at most 30 a minute and 1,000 a day are written,
+    and so is this queue bounded. A record waits for the node's write lock and syncs its commit:
+    never on the event loop. One thread (the event loop's) calls :meth:`submit`; :meth:`close`
+    ends it, once."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=RECORDER_THREAD)
+        self._guard = threading.Lock()
+        self._closed = False  # set by close(): a record not begun is dropped
+        self._submitted = 0
+        self._begun = 0  # records that took the write lock before close(): each is written
+        self._jobs: list[futures.Future[None]] = []  # not yet done (pruned at each submit)
+
+    def submit(self, write: Callable[[], None]) -> futures.Future[None]:
+        """Queue ``write`` (:func:`admit_request_rejection`'s); the future is done once it is
+        written, or dropped by :meth:`close`."""
+        with self._guard:
+            if self._closed:
+                raise RuntimeError("the refusals' recorder is closed")
+            job = self._pool.submit(self._record, write)
+            self._submitted += 1
+            self._jobs = [*(j for j in self._jobs if not j.done()), job]
+        return job
+
+    def _record(self, write: Callable[[], None]) -> None:
+        lock = write_lock(self._node)  # re-entrant: write() takes it again inside
+        while True:
+            if self._closed:  # dropped (counted by close)
+                return
+            if lock.acquire(timeout=_LOCK_POLL_S):
+                break
+        try:
+            with self._guard:
+                if self._closed:
+                    return
+                self._begun += 1
+            write()
+        finally:
+            lock.release()
+
+    def close(self, wait: float | None = None) -> int:
+        """End the thread (in a thread that may wait: not the event loop's). The records pending
+        are waited for :data:`RECORD_WAIT_S` at most (``wait``), then those not begun — still
+        waiting for the write lock — are dropped: never written, even once the lock is free, and
+        their count is logged at warning (``refusals.unrecorded``) and returned. A record begun
+        holds the lock and is committing: it is waited for as long again at most (its store's
+        deadline bounds its statements), and left to finish after that."""
+        wait = RECORD_WAIT_S if wait is None else wait
+        with self._guard:
+            jobs = list(self._jobs)
+        futures.wait(jobs, timeout=wait)
+        with self._guard:
+            self._closed = True
+            dropped = self._submitted - self._begun
+        if dropped:
+            _unrecorded(dropped, f"their records waited {wait:g} s for the node's write lock as the server "
+                                 "stopped, and are dropped")
+        _, unfinished = futures.wait(jobs, timeout=wait)  # what is left but a record begun returns at once
+        self._pool.shutdown(wait=not unfinished)  # (then the thread has ended)
+        if unfinished:  # begun, its commit not answered yet: the store's deadline ends it, written or not
+            _unrecorded(len(unfinished), f"a record still committing {wait:g} s later; it is there if its "
+                                         "commit completes")
+        return dropped
 
 
 def record_request_rejection(node: Node, signer: str | None, reason: str) -> None:

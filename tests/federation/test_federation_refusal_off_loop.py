@@ -1,16 +1,20 @@
 """A refused partner request is recorded (a ``fed_rejections`` row, an ``item.rejected`` entry)
 under the node's write lock, in a worker thread: while a writer holds that lock (a batch being
 applied, a retention pass, a CLI share), an unsigned request waits for its record, and every
-other request — ``/health`` among them — is still answered."""
+other request — ``/health`` among them — is still answered. The app's shutdown ends that thread,
+after the records still pending, waiting for them a bounded time."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
+import pytest
 from fastapi.testclient import TestClient
 
 from accord.api.app import create_app
+from accord.federation import refusals
 from accord.federation.schema import ensure_node_schema, write_lock
 from accord.federation.stats import counters
 
@@ -89,3 +93,134 @@ def test_refusals_waiting_for_the_lock_are_recorded_in_the_order_they_came(node_
     for recorded in (rows, entries):
         assert len(recorded) == len(labels)
         assert all(f'"{label}"' in reason for label, reason in zip(labels, recorded)), recorded
+
+
+def _recorders() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith(refusals.RECORDER_THREAD)}
+
+
+def _asker(app, answers: list[int]) -> threading.Thread:
+    """A thread making an unsigned request to ``app`` on a test client of its own (its own event
+    loop, no lifespan), the answer's status appended to ``answers``. Not on the client whose exit
+    stops the app: a test client stopped from another thread while one of its requests is being
+    answered can hang for good — the answer's body waits for the requesting thread to read it,
+    which the stopped client no longer lets through ("portal is not running"), and the stop
+    waits for the answer (what hung 72d6040's version of the test below under load)."""
+    return threading.Thread(target=lambda: answers.append(TestClient(app).get("/federation/v1/checkpoint").status_code))
+
+
+@pytest.fixture
+def shutdown_waits(monkeypatch):
+    """Set when the app's shutdown has begun waiting for the refusals' records."""
+    waiting = threading.Event()
+    close = refusals.Recorder.close
+
+    def noted(self, wait=None):
+        waiting.set()
+        return close(self, wait)
+
+    monkeypatch.setattr(refusals.Recorder, "close", noted)
+    return waiting
+
+
+def test_the_apps_shutdown_writes_the_pending_refusals_and_ends_their_thread(node_pair, monkeypatch,
+                                                                              shutdown_waits):
+    """An app built per test (or per reload) left its refusals' thread running until the process
+    ended. The app's lifespan now ends it, once the refusals still waiting for the write lock are
+    recorded: a refusal admitted just before shutdown is in the store afterwards."""
+    monkeypatch.setattr(refusals, "RECORD_WAIT_S", WAIT)  # the bound is not what this test is about
+    kor = node_pair["KOR"]
+    ensure_node_schema(kor)
+    before = _recorders()
+    app = create_app(kor)
+    client = TestClient(app)
+    client.__enter__()   # its lifespan
+    answers: list[int] = []
+    lock = write_lock(kor)
+    lock.acquire()   # a writer busy: the refusal's record waits in its thread
+    try:
+        anonymous = _asker(app, answers)
+        anonymous.start()
+        assert _until(lambda: len(_recorders() - before) == 1)  # its thread started: the record is queued
+        started = _recorders() - before
+        closing = threading.Thread(target=client.__exit__, args=(None, None, None))
+        closing.start()
+        assert shutdown_waits.wait(WAIT)   # the shutdown waits for the record, which waits for the lock
+        assert _rejections(kor) == 0 and closing.is_alive()
+    finally:
+        lock.release()
+    anonymous.join(WAIT)
+    closing.join(WAIT)
+    assert not closing.is_alive()
+    assert answers == [401]
+    assert _rejections(kor) == 1
+    assert [t for t in started if t.is_alive()] == [], "the refusals' thread outlived the app"
+
+
+def test_the_apps_shutdown_ends_even_while_a_writer_keeps_the_lock(node_pair, monkeypatch, caplog):
+    """The shutdown waited for the pending records without bound, and they for the node's write
+    lock: a writer that held it on (a long batch or retention pass; under a loaded CI, a slow one)
+    held the shutdown as long — it hung. It now waits RECORD_WAIT_S, then drops the records not
+    begun (never written later, even once the lock is free), logs their count and ends the thread."""
+    monkeypatch.setattr(refusals, "RECORD_WAIT_S", 0.3)
+    kor = node_pair["KOR"]
+    ensure_node_schema(kor)
+    refused_before = counters(kor).auth_failures["partner"]
+    before = _recorders()
+    app = create_app(kor)
+    client = TestClient(app)
+    client.__enter__()   # its lifespan
+    answers: list[int] = []
+    lock = write_lock(kor)
+    lock.acquire()   # a writer that does not let go while the server stops
+    try:
+        anonymous = _asker(app, answers)
+        anonymous.start()
+        assert _until(lambda: len(_recorders() - before) == 1)
+        started = _recorders() - before
+        with caplog.at_level(logging.WARNING, logger="accord.federation"):
+            closing = threading.Thread(target=client.__exit__, args=(None, None, None))
+            closing.start()
+            closing.join(WAIT)
+            stopped = not closing.is_alive()
+            ended = not any(t.is_alive() for t in started)
+    finally:
+        lock.release()
+    anonymous.join(WAIT)
+    closing.join(WAIT)
+    assert stopped, "the app's shutdown waited for the write lock's holder"
+    assert ended, "the refusals' thread outlived the app"
+    assert [r.count for r in caplog.records if getattr(r, "event", None) == "refusals.unrecorded"] == [1]
+    assert answers == [401]   # refused, and counted, as ever
+    assert counters(kor).auth_failures["partner"] == refused_before + 1
+    assert _rejections(kor) == 0   # dropped: not written once the lock was free
+
+
+def test_the_count_of_refusals_passed_over_is_logged_if_the_lock_is_held_at_the_stop(node_pair, monkeypatch,
+                                                                                     caplog):
+    """The app's shutdown records the count of refusals passed over (flush_refusal_count), on the
+    event loop: it waited for the write lock without bound. It waits RECORD_WAIT_S, then logs the
+    count it could not record."""
+    monkeypatch.setattr(refusals, "REFUSALS_PER_MINUTE", 1)
+    monkeypatch.setattr(refusals, "RECORD_WAIT_S", 0.3)
+    kor = node_pair["KOR"]
+    ensure_node_schema(kor)
+    assert refusals.admit_request_rejection(kor, None, "the first") is not None  # (its record not written here)
+    for _ in range(3):  # past the minute's limit: counted only
+        assert refusals.admit_request_rejection(kor, None, "passed over") is None
+    flushed: list[int] = []
+    lock = write_lock(kor)
+    lock.acquire()   # a writer that does not let go while the server stops
+    try:
+        with caplog.at_level(logging.WARNING, logger="accord.federation"):
+            stopping = threading.Thread(target=lambda: flushed.append(refusals.flush_refusal_count(kor)))
+            stopping.start()
+            stopping.join(WAIT)
+            stopped = not stopping.is_alive()
+    finally:
+        lock.release()
+    stopping.join(WAIT)
+    assert stopped, "the count's record waited for the write lock's holder"
+    assert flushed == [0]
+    assert [r.count for r in caplog.records if getattr(r, "event", None) == "refusals.unrecorded"] == [3]
+    assert [e for e in kor.ledger.entries() if e.type == "item.rejected"] == []

@@ -133,7 +133,8 @@ class ConnectionLimits:
         cap = self.max_total if self.total >= self.max_total else self.max_client
         allowed, passed = _over_log.allow()
         if allowed:
-            log.info("client %s: %d connections open from %s already: 503, connection closed%s", host, cap, which,
+            log.info("client %s: %d connections open from %s already: %s%s", host, cap, which,
+                     "503, connection closed" if answer else "connection closed before its TLS handshake",
                      f" (+{passed} earlier not logged one by one)" if passed else "",
                      extra={"event": "connection.over_limit", "client": host, "limit": cap, "suppressed": passed})
         if answer:

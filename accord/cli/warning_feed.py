@@ -17,7 +17,13 @@ from accord.errors import ConfigError, InputError
 
 console = Console(soft_wrap=True)
 
-NatsOpt = Annotated[str, typer.Option("--nats", help="NATS server URL, e.g. nats://127.0.0.1:4222 (several: comma-separated).")]
+NatsOpt = Annotated[str, typer.Option("--nats", envvar="ACCORD_NATS",
+                                      help="NATS server URL, e.g. nats://127.0.0.1:4222 (several: comma-separated); "
+                                           "a URL with a user's password is best given in the environment.")]
+IngestNatsOpt = Annotated[str, typer.Option("--nats", envvar=["ACCORD_NATS_INGEST", "ACCORD_NATS"],
+                                            help="NATS server URL, e.g. nats://127.0.0.1:4222 (several: "
+                                                 "comma-separated); a URL with a user's password is best given in "
+                                                 "the environment.")]
 StreamOpt = Annotated[str, typer.Option("--stream", help="JetStream stream of the radar feed (created if absent).")]
 PrefixOpt = Annotated[str, typer.Option("--prefix", help="Subject prefix: scans on <prefix>.<party>.radar.<sensor>, "
                                                      "warning events on <prefix>.<party>.warning.<kind>.")]
@@ -72,7 +78,7 @@ def feed(
 
 def ingest(
     dir: Annotated[Path, typer.Option("--dir", help="Node directory to store tracks, predictions and alerts in.")],
-    nats: NatsOpt,
+    nats: IngestNatsOpt,
     sensors: Annotated[Optional[Path], typer.Option(
         "--sensors", help="The radars: a detections file or a scenario directory (its header line is read). Needed the first time.")] = None,
     stream: StreamOpt = "ACCORD_RADAR",

@@ -90,14 +90,17 @@ def test_feed_ingest_and_watch_run_as_the_deploy_users(tmp_path, secured, japan_
     watch = subprocess.Popen(accord("warning", "watch", "--nats", secured["watch"], "--party", "JPN",
                                     "--count", "5", "--json"),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ingest = accord("warning", "ingest", "--dir", tmp_path / "jpn", "--sensors", japan_scenario, "--json")
+    as_ingest = {**os.environ, "ACCORD_NATS_INGEST": secured["ingest"]}   # as the unit gives it
     try:
-        time.sleep(1.0)   # subscribed (the events are published after the feed, by the ingest)
+        # the ingest makes the radar stream (the feed's user may not), so it starts first
+        r = subprocess.run(ingest + ["--idle-exit", "1"], env=as_ingest, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
         r = run(accord("warning", "feed", japan_scenario, "--nats", secured["feed"], "--party", "JPN",
                        "--speed", "max", "--json"))
         assert r.returncode == 0, r.stderr
         fed = json.loads(r.stdout)
-        r = run(accord("warning", "ingest", "--dir", tmp_path / "jpn", "--nats", secured["ingest"],
-                       "--sensors", japan_scenario, "--idle-exit", "2", "--json"))
+        r = subprocess.run(ingest + ["--idle-exit", "2"], env=as_ingest, capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr
         got = json.loads(r.stdout)
         assert (got["scans"], got["refused"]) == (fed["scans"], 0) and fed["scans"] > 100
@@ -135,7 +138,8 @@ def test_a_nodes_event_bridge_runs_as_the_serve_user(tmp_path, secured):
 
 
 def test_what_a_user_is_not_allowed_the_server_refuses(secured):
-    """A display's watch user announcing a warning, a radar site's feed user writing into the
+    """A display's watch user announcing a warning, a radar site's feed user changing the radar
+    stream (sealing it, shrinking its limits) or writing into the
     ingest's pull inbox or reading it, the serve user publishing a scan: each refused by the
     server (a permissions violation), and nothing reaches the subjects' readers."""
     import nats
@@ -158,7 +162,7 @@ def test_what_a_user_is_not_allowed_the_server_refuses(secured):
         await ingest.flush()
         await reader.flush()
         for user, subject in (("watch", "accord.JPN.warning.alert"), ("feed", inbox),
-                              ("serve", "accord.JPN.radar.JPN-TPY2")):
+                              ("serve", "accord.JPN.radar.JPN-TPY2"), ("feed", "$JS.API.STREAM.UPDATE.ACCORD_RADAR")):
             nc = await nats.connect(secured[user], error_cb=on_error, allow_reconnect=False)
             await nc.publish(subject, b'{"forged": true}')
             await nc.flush()
@@ -178,6 +182,7 @@ def test_what_a_user_is_not_allowed_the_server_refuses(secured):
     assert received == []
     for what in ('publish to "accord.jpn.warning.alert"', f'publish to "{INBOX_ROOT.lower()}.jpn.ingest.',
                  'publish to "accord.jpn.radar.jpn-tpy2"', 'subscription to "accord.jpn.radar.>"',
+                 'publish to "$js.api.stream.update.accord_radar"',
                  f'subscription to "{INBOX_ROOT.lower()}.jpn.ingest.>"'):
         assert what in text, refused
 

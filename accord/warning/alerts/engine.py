@@ -350,7 +350,7 @@ class AlertEngine:
     def _arcs(self, inc: Incident) -> list[Prediction]:
         """The predictions a track is bound to ``inc`` through (:func:`same_arc`): its arc
         (:func:`_arc`), and while that is a boost prediction, the latest boost prediction of each
-        of its tracking tracks (the boost reference stays while later boost predictions may not
+        of its tracking tracks bound for good (not provisional: those may follow another missile) (the boost reference stays while later boost predictions may not
         narrow the warning; they place the missile better) and the arc its boost track has flown
         since burnout (``Incident.handover``). Binding through any of them, with a boost arc, is
         provisional (:meth:`_bind`)."""
@@ -361,7 +361,8 @@ class AlertEngine:
         if arc.status == "boost":
             for k, lost in inc.tracks.items():
                 last = self._last.get(k)
-                if not lost and last is not None and last.status == "boost" and last is not arc:
+                if (not lost and k not in inc.provisional and last is not None and last.status == "boost"
+                        and last is not arc):
                     arcs.append(last)
             if inc.handover is not None:
                 arcs.append(inc.handover.last)
@@ -392,7 +393,7 @@ class AlertEngine:
             h.since, h.last = now_t, p  # its arc is not steady yet
         else:
             h.last = p
-        if now_t - h.since >= self.rules.suspect_hold_s:
+        if now_t - h.since >= self.rules.suspect_hold_s and now_t > h.since:   # a second prediction, at least
             inc.handover = None
             inc.arc = p  # the incident's arc is the track's own now (its reference once it drives)
         return True

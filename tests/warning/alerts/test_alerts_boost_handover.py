@@ -207,3 +207,14 @@ def test_another_track_bound_through_the_boost_guess_is_detached_once_the_arc_is
     assert b_msgs[0].msg_type == "Alert" and set(b_msgs[0].area_codes) >= {"JPN-03", "JPN-05"}
     assert narrowed.t + 10 <= b_msgs[0].t <= narrowed.t + 14
     check_chain(out)
+
+
+def test_with_no_hold_a_single_ballistic_prediction_is_still_no_hand_over(geo):
+    """``suspect_hold_s`` may be 0: the hand-over then needs a second prediction on the same arc,
+    never one alone (a one-off latch took the arc and narrowed the warning at once)."""
+    e, out = engine(geo, suspect_hold_s=0.0), []
+    _boost_alert(e, out)
+    assert collect(e.on_predictions([ballistic(120, "KOR:T3")], 120), out) == []   # nothing narrowed
+    assert len(e.open_incidents()) == 1 and [m.msg_type for m in out] == ["Alert"]
+    msgs = collect(e.on_predictions([ballistic(122, "KOR:T3")], 122), out)        # the arc held: taken
+    assert [(m.msg_type, m.area_codes) for m in msgs] == [("Update", ("JPN-05",))]

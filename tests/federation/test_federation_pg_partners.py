@@ -16,6 +16,7 @@ from accord.core.agreements import new_agreement, sign_agreement
 from accord.core.items import new_item
 from accord.core.markings import Marking
 from accord.federation import Federation, remove_partner, share
+from accord.federation.outbox import queue_depth
 from accord.node import Node
 
 from federation_harness import attached, make_nodes, note, wait_for
@@ -93,6 +94,9 @@ def test_a_removed_partners_worker_gives_its_pool_place_back_and_a_new_one_takes
     try:
         share(jpn, note(jpn, 1), "KOR")
         assert wait_for(lambda: _received(kor) == 1)
+        # and acknowledged: KOR stores before it answers, so under load the row can still be
+        # queued here, and the remove below held both (fresh-clone CI: queue_held 2)
+        assert wait_for(lambda: queue_depth(jpn, "KOR") == 0)
         assert jpn.store.max_size == initial + 1  # KOR's worker's reader
         net.down("KOR")
         share(jpn, note(jpn, 2), "KOR")

@@ -65,7 +65,9 @@ def _stalled_request(d: Path, port: int) -> socket.socket:
     s = socket.create_connection(("127.0.0.1", port))
     s.sendall(f"POST /api/v1/items HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
               "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{".encode())
-    time.sleep(0.5)   # the request is in the application, reading its body
+    # the request is in the application, reading its body (0.5 s was not always enough on a loaded
+    # machine: a worker that had not taken the request yet stopped at once, fresh-clone CI)
+    time.sleep(2.0)
     return s
 
 

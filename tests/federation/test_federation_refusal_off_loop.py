@@ -235,6 +235,25 @@ def test_the_stops_waits_for_the_refusals_share_one_budget(node_pair, monkeypatc
     assert _rejections(kor) == 0
 
 
+def _while_locked(kor, step, before=lambda: None):
+    """Run ``step`` (a stop's wait) in a thread while a writer holds ``kor``'s write lock (``before``
+    run first, under it): (whether it ended while the lock was held — within WAIT —, what it returned)."""
+    returned: list = []
+    stopping = threading.Thread(target=lambda: returned.append(step()))
+    lock = write_lock(kor)
+    lock.acquire()   # a writer that does not let go while the server stops
+    try:
+        before()
+        stopping.start()
+        stopping.join(WAIT)
+        stopped = not stopping.is_alive()
+    finally:
+        lock.release()
+    if stopping.ident is not None:
+        stopping.join(WAIT)
+    return stopped, returned[0] if returned else None
+
+
 def test_a_spent_budget_is_not_waited_again(node_pair, monkeypatch):
     """On a clock of the test's, the stop's budget spent by the time both waits come: the queued
     record's and the count's each give up at once, though the lock is held and RECORD_WAIT_S is
@@ -251,21 +270,11 @@ def test_a_spent_budget_is_not_waited_again(node_pair, monkeypatch):
     recorder = refusals.Recorder(kor)
     write = refusals.admit_request_rejection(kor, None, "queued")
     assert write is not None and refusals.admit_request_rejection(kor, None, "passed over") is None
-    results: list[int] = []
-    lock = write_lock(kor)
-    lock.acquire()
-    try:
-        queued = recorder.submit(write)
-        stopping = threading.Thread(target=lambda: results.extend(
-            [recorder.close(budget), refusals.flush_refusal_count(kor, budget)]))
-        stopping.start()
-        stopping.join(WAIT)
-        stopped = not stopping.is_alive()
-    finally:
-        lock.release()
-    stopping.join(WAIT)
+    queued: list = []
+    stopped, results = _while_locked(kor, lambda: [recorder.close(budget), refusals.flush_refusal_count(kor, budget)],
+                                     before=lambda: queued.append(recorder.submit(write)))
     assert stopped, "a stop whose budget was spent still waited for the write lock"
-    assert results == [1, 0] and queued.done()   # the record dropped, the count not recorded
+    assert results == [1, 0] and queued[0].done()   # the record dropped, the count not recorded
     assert _rejections(kor) == 0
 
 
@@ -281,19 +290,9 @@ def test_the_count_of_refusals_passed_over_is_logged_if_the_lock_is_held_at_the_
     assert refusals.admit_request_rejection(kor, None, "the first") is not None  # (its record not written here)
     for _ in range(3):  # past the minute's limit: counted only
         assert refusals.admit_request_rejection(kor, None, "passed over") is None
-    flushed: list[int] = []
-    lock = write_lock(kor)
-    lock.acquire()   # a writer that does not let go while the server stops
-    try:
-        with caplog.at_level(logging.WARNING, logger="accord.federation"):
-            stopping = threading.Thread(target=lambda: flushed.append(refusals.flush_refusal_count(kor)))
-            stopping.start()
-            stopping.join(WAIT)
-            stopped = not stopping.is_alive()
-    finally:
-        lock.release()
-    stopping.join(WAIT)
+    with caplog.at_level(logging.WARNING, logger="accord.federation"):
+        stopped, flushed = _while_locked(kor, lambda: refusals.flush_refusal_count(kor))
     assert stopped, "the count's record waited for the write lock's holder"
-    assert flushed == [0]
+    assert flushed == 0
     assert [r.count for r in caplog.records if getattr(r, "event", None) == "refusals.unrecorded"] == [3]
     assert [e for e in kor.ledger.entries() if e.type == "item.rejected"] == []

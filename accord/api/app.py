@@ -19,8 +19,9 @@
 When ``federation`` is given (or ``start_federation=True``), the app's lifespan starts its
 delivery workers and stops them on shutdown. The partner routes bring a lifespan of their own
 (merged in by ``include_router``): on shutdown it ends the thread that records refused partner
-requests, after their records still pending (waited for a bounded time,
-:data:`accord.federation.refusals.RECORD_WAIT_S`).
+requests, after their records still pending; that wait and the app's own for the lock to record
+the count of refusals passed over share one bound
+(:data:`accord.federation.refusals.RECORD_WAIT_S` in all).
 """
 
 from __future__ import annotations
@@ -287,6 +288,8 @@ def create_app(node: Node, *, federation: Any = None, start_federation: bool = F
         checkpointer = (store.start_maintenance() if store is not None
                         else Checkpointer(node.conn, lock=write_lock(node)).start())
         app.state.checkpointer = checkpointer
+        from accord.federation.refusals import STOP_BUDGET_KEY
+        setattr(app.state, STOP_BUDGET_KEY, None)  # this run's budget for the refusals' records, begun at its stop
         if federation is not None:
             federation.start()
         try:
@@ -295,8 +298,8 @@ def create_app(node: Node, *, federation: Any = None, start_federation: bool = F
             try:
                 if federation is not None:
                     federation.stop()
-                from accord.federation.refusals import flush_refusal_count
-                flush_refusal_count(node)
+                from accord.federation.refusals import flush_refusal_count, stop_budget
+                flush_refusal_count(node, stop_budget(app.state))  # what the partner routes' stop left of it
             finally:
                 checkpointer.stop()
 

@@ -128,15 +128,17 @@ def make_router(node: Node) -> APIRouter:
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         """Once the server has stopped taking requests: the refusals' records still pending are
-        written, waited for a bounded time (refusals.RECORD_WAIT_S; the rest are counted in the
-        log), and their thread ends — in a worker thread, as a record waits for the write lock."""
+        written, waited for a bounded time (the stop's refusals.StopBudget, begun here and shared
+        with the app's own lifespan, which runs after; the rest are counted in the log), and their
+        thread ends — in a worker thread, as a record waits for the write lock."""
         nonlocal recorder
         try:
             yield
         finally:
+            budget = refusals.stop_budget(app.state)  # the stop's first wait for the refusals' records
             ending, recorder = recorder, None  # a refusal after this starts another
             if ending is not None:
-                await asyncio.to_thread(ending.close)
+                await asyncio.to_thread(ending.close, budget)
 
     router = APIRouter(tags=["partner"], responses=error_responses(400, 401, 413, 422, 429, 503),
                        max_body_size=_NO_APP_CAP, lifespan=lifespan)

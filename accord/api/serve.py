@@ -210,17 +210,20 @@ def run(app: Any, sock: socket.socket, *, on_started: Callable[[], None], on_sto
 
 def server_config(app: Any, *, log_level: str = "warning", ssl_certfile: str | None = None,
                   ssl_keyfile: str | None = None, grace: float = GRACE,
-                  limits: ConnectionLimits | None = None) -> uvicorn.Config:
+                  limits: ConnectionLimits | None = None, http: str = "auto",
+                  head_seconds: float | None = None) -> uvicorn.Config:
     """uvicorn's configuration for serving ``app``: a request head is bounded (:mod:`accord.api.http_head`,
     431 past 64 KiB), and so are the connections held open (``limits``, :mod:`accord.api.conn_limit`,
     503 past them); no access log; log_config=None, so accord.logs' handlers stay. With a
     certificate, TLS is done under the HTTP protocol (:mod:`accord.api.tls_accept`), not by the
-    listener: a connection counts against ``limits`` and has its deadline from its accept."""
+    listener: a connection counts against ``limits`` and has its deadline from its accept.
+    ``http``: uvicorn's HTTP protocol (``"auto"``: httptools if installed, else h11; ``"h11"``;
+    ``"httptools"``), bounded either way; ``head_seconds``: the head deadline (60 s)."""
     counts = ConnectionLimits() if limits is None else limits
-    http = http_protocol(counts)
-    if ssl_certfile is not None:
-        http = accepting(http, server_context(ssl_certfile, ssl_keyfile or ssl_certfile), counts)
-    return uvicorn.Config(app, log_config=None, log_level=log_level, access_log=False, http=http,
+    protocol = http_protocol(counts, http=http, head_seconds=head_seconds)
+    accept = (protocol if ssl_certfile is None
+              else accepting(protocol, server_context(ssl_certfile, ssl_keyfile or ssl_certfile), counts))
+    return uvicorn.Config(app, log_config=None, log_level=log_level, access_log=False, http=accept,  # type: ignore[arg-type]
                           timeout_graceful_shutdown=grace)  # type: ignore[arg-type]  # (a float is fine)
 
 

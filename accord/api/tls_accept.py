@@ -15,9 +15,10 @@ protocol: it counts the connection from accept to close, refuses one over a cap 
 once (no ``503``: the client has not set up TLS, and it would not read one; the
 ``connection.over_limit`` INFO line is written as for plain HTTP), and runs the loop's own TLS
 layer (uvloop's or asyncio's ``SSLProtocol``, the one the loop used before) under the HTTP
-protocol, with the head deadline as its handshake timeout. The HTTP protocol's deadline for the
+protocol (uvicorn's httptools or h11 one, :func:`~accord.api.http_head.http_protocol`), with the head
+deadline as its handshake timeout. The HTTP protocol's deadline for the
 first request head runs from the accept too: the handshake and the first head have
-:data:`~accord.api.http_head.MAX_HEAD_SECONDS` (60 s) together, as Go's ``ReadHeaderTimeout``
+:data:`~accord.api.http_head.MAX_HEAD_SECONDS` (60 s) together — one deadline, not one each, as Go's ``ReadHeaderTimeout``
 and nginx's ``client_header_timeout`` count them.
 """
 
@@ -31,7 +32,7 @@ from typing import Any
 
 from uvicorn.protocols.utils import get_remote_addr
 
-from accord.api import http_head
+from accord.api.http_head import Bounded
 from accord.api.conn_limit import ConnectionLimits
 
 
@@ -57,7 +58,7 @@ class TlsAccept(asyncio.BufferedProtocol):
     """One accepted TCP connection: counted by ``counts`` until it closes, its TLS done by the
     loop's ``SSLProtocol`` for ``app`` (the HTTP protocol) within the head deadline."""
 
-    def __init__(self, app: Any, context: ssl.SSLContext, counts: ConnectionLimits) -> None:
+    def __init__(self, app: Bounded, context: ssl.SSLContext, counts: ConnectionLimits) -> None:
         self.app, self.context, self.counts = app, context, counts
         self.tls: Any = None  # the TLS layer, once admitted
         self.counted: str | None = None  # the key counts counted this connection under
@@ -72,7 +73,7 @@ class TlsAccept(asyncio.BufferedProtocol):
         loop = asyncio.get_running_loop()
         self.app.accepted = loop.time()  # its first head's deadline runs from now
         self.tls = _ssl_protocol(loop)(loop, self.app, self.context, None, server_side=True,
-                                       ssl_handshake_timeout=http_head.MAX_HEAD_SECONDS)
+                                       ssl_handshake_timeout=self.app.head_seconds)
         self.tls.connection_made(transport)
 
     def get_buffer(self, sizehint: int) -> Any:
@@ -103,10 +104,14 @@ class TlsAccept(asyncio.BufferedProtocol):
                 self.counted = None
 
 
-def accepting(protocol: Callable[..., Any], context: ssl.SSLContext,
+def accepting(protocol: type[Bounded], context: ssl.SSLContext,
               counts: ConnectionLimits) -> Callable[..., TlsAccept]:
     """What ``uvicorn.Config(http=…)`` gets for a TLS server: each connection uvicorn makes a
-    ``protocol`` for is accepted by a :class:`TlsAccept` holding it."""
+    ``protocol`` for (:func:`~accord.api.http_head.http_protocol`'s class, on httptools or h11)
+    is accepted by a :class:`TlsAccept` holding it."""
+    if not (isinstance(protocol, type) and issubclass(protocol, Bounded)):  # e.g. uvicorn's name "h11"
+        raise TypeError(f"TLS accept needs an HTTP protocol class from http_protocol(), not {protocol!r}")
+
     def accept(**kwargs: Any) -> TlsAccept:
         return TlsAccept(protocol(**kwargs), context, counts)
 

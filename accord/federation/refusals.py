@@ -8,8 +8,9 @@ the refusals past the limit are counted, and the count is recorded with the next
 through, or by :func:`flush_refusal_count` when the server stops.
 
 A server writes the records in a thread of its own (:class:`Recorder`: a record waits for the
-node's write lock, never on the event loop), which its shutdown ends after a bounded wait
-(:data:`RECORD_WAIT_S`).
+node's write lock, never on the event loop), which its shutdown ends after a bounded wait: all
+that a stop waits for the refusals' records — those pending, one being written, the count of
+those passed over — shares one budget (:class:`StopBudget`, :data:`RECORD_WAIT_S` in all).
 """
 
 from __future__ import annotations
@@ -40,12 +41,17 @@ day); the rest are counted and the count is recorded with the next one let throu
 of forged requests cannot grow the ledger without bound."""
 
 RECORD_WAIT_S = 5.0
-"""What a server's shutdown waits at most for the refusals' records still pending, and then as
-long again at most for one being written (:meth:`Recorder.close`); and for the lock to record the
-count of refusals passed over (:func:`flush_refusal_count`). A record waits for the node's write lock, which a batch
-being applied, a retention pass or a CLI share holds for as long as it takes: a shutdown that
-waited for the records without bound waited as long as the lock's holder. The records not begun
-by then are not written, and their count is logged (``refusals.unrecorded``)."""
+"""What a server's shutdown waits at most, in all, for the refusals' records: for those still
+pending and for one being written (:meth:`Recorder.close`), then for the lock to record the count
+of refusals passed over (:func:`flush_refusal_count`) — one budget (:class:`StopBudget`), not one
+each: a stop after ``--grace`` stays within systemd's ``TimeoutStopSec``. A record waits for the
+node's write lock, which a batch being applied, a retention pass or a CLI share holds for as long
+as it takes: a shutdown that waited for the records without bound waited as long as the lock's
+holder. The records not begun by then are not written, and their count is logged
+(``refusals.unrecorded``)."""
+
+STOP_BUDGET_KEY = "refusals_stop"
+"""The app state's attribute holding the :class:`StopBudget` of the server's stop (:func:`stop_budget`)."""
 
 RECORDER_THREAD = "accord-refusals"
 """The name (prefix) of the thread a server records refused partner requests in (:class:`Recorder`)."""
@@ -87,11 +93,37 @@ def _refusal_event(sender: str | None, reason: str, suppressed: int = 0) -> dict
     return data
 
 
-def flush_refusal_count(node: Node) -> int:
+class StopBudget:
+    """What is left of the time a server's stop may wait for the refusals' records: ``total``
+    seconds (default :data:`RECORD_WAIT_S`) from when it was made, by ``clock``, shared by every
+    wait that is given it."""
+
+    def __init__(self, total: float | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.total = RECORD_WAIT_S if total is None else total
+        self.clock = clock
+        self.deadline = clock() + self.total
+
+    def left(self) -> float:
+        """Seconds left (0 once spent)."""
+        return max(0.0, self.deadline - self.clock())
+
+
+def stop_budget(state: Any) -> StopBudget:
+    """The :class:`StopBudget` of the stop of the server whose app state is ``state``: made by the
+    first call after its startup set :data:`STOP_BUDGET_KEY` to None, the same one after that."""
+    budget = getattr(state, STOP_BUDGET_KEY, None)
+    if budget is None:
+        budget = StopBudget()
+        setattr(state, STOP_BUDGET_KEY, budget)
+    return budget
+
+
+def flush_refusal_count(node: Node, budget: StopBudget | None = None) -> int:
     """Record the refusals counted but not recorded one by one since the last recorded one (a
     server calls this when it stops, so a flood followed by silence still leaves its count in
     the ledger). Returns that count: 0 if there was none, or if the write lock was held for
-    :data:`RECORD_WAIT_S` (the count is then logged, ``refusals.unrecorded``)."""
+    what is left of ``budget`` (default: a fresh one, :data:`RECORD_WAIT_S`; the count is then
+    logged, ``refusals.unrecorded``)."""
     with _refusal_guard:
         try:
             window = _refusal_windows.get(node)
@@ -101,10 +133,11 @@ def flush_refusal_count(node: Node) -> int:
             return 0
         count, window[2] = int(window[2]), 0.0
     now = node.clock.now()
+    budget = StopBudget() if budget is None else budget
     lock = write_lock(node)
-    if not lock.acquire(timeout=RECORD_WAIT_S):  # shutting down: a writer holding the lock is not waited out
-        _unrecorded(count, f"the count of refusals passed over: the node's write lock was held for "
-                           f"{RECORD_WAIT_S:g} s as the server stopped")
+    if not lock.acquire(timeout=budget.left()):  # shutting down: a writer holding the lock is not waited out
+        _unrecorded(count, f"the count of refusals passed over: the node's write lock was held as the server "
+                           f"stopped, past the {budget.total:g} s its stop waits for the refusals' records")
         return 0
     try:
         with transaction(node.conn):
@@ -137,6 +170,7 @@ class Recorder:
         self._closed = False  # set by close(): a record not begun is dropped
         self._submitted = 0
         self._begun = 0  # records that took the write lock before close(): each is written
+        self._writing = False  # a record begun is being written
         self._jobs: list[futures.Future[None]] = []  # not yet done (pruned at each submit)
 
     def submit(self, write: Callable[[], None]) -> futures.Future[None]:
@@ -162,32 +196,38 @@ class Recorder:
                 if self._closed:
                     return
                 self._begun += 1
+                self._writing = True
             write()
         finally:
+            self._writing = False
             lock.release()
 
-    def close(self, wait: float | None = None) -> int:
-        """End the thread (in a thread that may wait: not the event loop's). The records pending
-        are waited for :data:`RECORD_WAIT_S` at most (``wait``), then those not begun — still
-        waiting for the write lock — are dropped: never written, even once the lock is free, and
-        their count is logged at warning (``refusals.unrecorded``) and returned. A record begun
-        holds the lock and is committing: it is waited for as long again at most (its store's
-        deadline bounds its statements), and left to finish after that."""
-        wait = RECORD_WAIT_S if wait is None else wait
+    def close(self, budget: StopBudget | None = None) -> int:
+        """End the thread (in a thread that may wait: not the event loop's), within ``budget``
+        (default: a fresh one, :data:`RECORD_WAIT_S`). The records pending are waited for while it
+        lasts, then those not begun — still waiting for the write lock — are dropped: never
+        written, even once the lock is free, and their count is logged at warning
+        (``refusals.unrecorded``) and returned. A record begun holds the lock and is committing:
+        it is waited for what is left of the budget (its store's deadline bounds its statements),
+        and left to finish after that."""
+        budget = StopBudget() if budget is None else budget
         with self._guard:
             jobs = list(self._jobs)
-        futures.wait(jobs, timeout=wait)
+        futures.wait(jobs, timeout=budget.left())
         with self._guard:
             self._closed = True
             dropped = self._submitted - self._begun
         if dropped:
-            _unrecorded(dropped, f"their records waited {wait:g} s for the node's write lock as the server "
-                                 "stopped, and are dropped")
-        _, unfinished = futures.wait(jobs, timeout=wait)  # what is left but a record begun returns at once
-        self._pool.shutdown(wait=not unfinished)  # (then the thread has ended)
-        if unfinished:  # begun, its commit not answered yet: the store's deadline ends it, written or not
-            _unrecorded(len(unfinished), f"a record still committing {wait:g} s later; it is there if its "
-                                         "commit completes")
+            _unrecorded(dropped, f"their records waited for the node's write lock as the server stopped, past "
+                                 f"the {budget.total:g} s its stop waits for the refusals' records, and are dropped")
+        futures.wait(jobs, timeout=budget.left())  # what is left but a record begun returns at once
+        with self._guard:
+            writing = self._writing
+        # (a record dropped returns within the lock's poll, _LOCK_POLL_S: then the thread has ended)
+        self._pool.shutdown(wait=not writing)
+        if writing:  # begun, its commit not answered yet: the store's deadline ends it, written or not
+            _unrecorded(1, f"a record still committing as the {budget.total:g} s its stop waits for the "
+                           "refusals' records ran out; it is there if its commit completes")
         return dropped
 
 

@@ -7,28 +7,15 @@ each minute) left the server no descriptor to accept anyone else — partners, u
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
-import httpx
 import pytest
 
 from accord.api.conn_limit import ConnectionLimits, check_limits, client_key
 from accord.errors import InputError
 from accord.node import Node
-from api_served import answer as _answer, served
+from api_served import answer as _answer, connect, health, idle_connections_then_health, served
 from federation_harness import NodeProcess, free_port, make_nodes
-
-
-def _connect(port: int, source: str) -> socket.socket:
-    """A connection to the server from the loopback address ``source`` (all of 127/8 is this machine)."""
-    return socket.create_connection(("127.0.0.1", port), timeout=20, source_address=(source, 0))
-
-
-def _health(port: int, source: str) -> int:
-    transport = httpx.HTTPTransport(local_address=source)
-    with httpx.Client(transport=transport, timeout=20) as client:
-        return client.get(f"http://127.0.0.1:{port}/health").status_code
 
 
 def test_connections_past_a_client_s_cap_are_refused_and_othersserved(tmp_path, caplog, monkeypatch):
@@ -39,17 +26,17 @@ def test_connections_past_a_client_s_cap_are_refused_and_othersserved(tmp_path, 
     monkeypatch.setattr(conn_limit, "_over_log", type(conn_limit._over_log)(per_minute=30))
     limits = ConnectionLimits(max_connections=8, max_client_connections=3, files=10_000)
     with served(Node.init(tmp_path / "KOR", party="KOR"), limits) as port:
-        idle = [_connect(port, "127.0.0.1") for _ in range(3)]  # silent: held until the head deadline
+        idle = [connect(port, "127.0.0.1") for _ in range(3)]  # silent: held until the head deadline
         try:
             # the level set before connecting: the server may refuse (and log) before connect returns
-            with caplog.at_level("INFO", logger="accord.api"), _connect(port, "127.0.0.1") as over:
+            with caplog.at_level("INFO", logger="accord.api"), connect(port, "127.0.0.1") as over:
                 # answered and closed at once (the accept queue is in order: the three came first)
                 assert _answer(over).startswith(b"HTTP/1.1 503 "), "a 4th idle connection from one address was held"
             assert [r for r in caplog.records if getattr(r, "event", "") == "connection.over_limit"]
-            assert _health(port, "127.0.0.2") == 200  # another client is served meanwhile
+            assert health(port, "127.0.0.2") == 200  # another client is served meanwhile
             idle.pop().close()
             # once the server has seen that close, the address has a place again (bounded: no clock)
-            assert any(_health(port, "127.0.0.1") == 200 for _ in range(200))
+            assert any(health(port, "127.0.0.1") == 200 for _ in range(200))
         finally:
             for c in idle:
                 c.close()
@@ -58,9 +45,9 @@ def test_connections_past_a_client_s_cap_are_refused_and_othersserved(tmp_path, 
 def test_connections_past_the_total_cap_are_refused(tmp_path):
     limits = ConnectionLimits(max_connections=4, max_client_connections=2, files=10_000)
     with served(Node.init(tmp_path / "KOR", party="KOR"), limits) as port:
-        idle = [_connect(port, f"127.0.0.{host}") for host in (1, 1, 3, 3)]
+        idle = [connect(port, f"127.0.0.{host}") for host in (1, 1, 3, 3)]
         try:
-            with _connect(port, "127.0.0.4") as over:
+            with connect(port, "127.0.0.4") as over:
                 assert _answer(over).startswith(b"HTTP/1.1 503 ")
         finally:
             for c in idle:
@@ -87,34 +74,10 @@ def test_caps_below_one_are_refused(total, per_client):
         check_limits(total, per_client)
 
 
-IDLE = 1100
-
-
 def test_idle_anonymous_connections_do_not_lock_everyone_out(tmp_path):
     """The defaults, in a real ``node serve`` under systemd's 1,024 open files: 1,100 silent
     connections from one address, and another client is still served."""
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < IDLE + 100 <= hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # this test's own end of the sockets
-    port = free_port()
-    nodes = make_nodes(tmp_path, ("KOR",), ports={"KOR": port})
-    nodes["KOR"].close()
-    kor = NodeProcess(tmp_path / "KOR", port, wrapper=["prlimit", "--nofile=1024:1024", "--"]).start()
-    held: list[socket.socket] = []
-    try:
-        for _ in range(IDLE):
-            held.append(_connect(port, "127.0.0.1"))
-        try:
-            status = _health(port, "127.0.0.2")
-        except httpx.HTTPError as exc:
-            status = f"{type(exc).__name__}: {exc}"
-        assert status == 200, f"/health not answered while {len(held)} anonymous connections sat idle ({status})"
-    finally:
-        for s in held:
-            s.close()
-        kor.stop()
+    idle_connections_then_health(tmp_path)
 
 
 def test_serve_raises_its_open_files_limit_to_the_hard_one(tmp_path):

@@ -94,14 +94,15 @@ def port_and_add(tmp_path_factory):
 
 
 # --- a client that sends slowly, or stops ---------------------------------------------------------
-@pytest.fixture
-def quick(tmp_path, monkeypatch):
-    """A node served with a half-second head deadline and idle limit (60 s each in service)."""
+@pytest.fixture(params=["httptools", "h11"])
+def quick(tmp_path, monkeypatch, request):
+    """A node served with a half-second head deadline and idle limit (60 s each in service), on
+    each of uvicorn's HTTP/1.1 protocols (h11 when httptools is not installed)."""
     from accord.api import http_head
 
     monkeypatch.setattr(http_head, "MAX_HEAD_SECONDS", 0.5)
     monkeypatch.setattr(http_head, "MAX_IDLE_SECONDS", 0.5)
-    with served(Node.init(tmp_path / "KOR", party="KOR")) as p:
+    with served(Node.init(tmp_path / "KOR", party="KOR"), http=request.param) as p:
         yield p
 
 

@@ -6,9 +6,12 @@ after the records still pending, waiting for them a bounded time."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
@@ -115,21 +118,30 @@ def shutdown_waits(monkeypatch):
     waiting = threading.Event()
     close = refusals.Recorder.close
 
-    def noted(self, wait=None):
+    def noted(self, budget=None):
         waiting.set()
-        return close(self, wait)
+        return close(self, budget)
 
     monkeypatch.setattr(refusals.Recorder, "close", noted)
     return waiting
 
 
-def test_the_apps_shutdown_writes_the_pending_refusals_and_ends_their_thread(node_pair, monkeypatch,
-                                                                              shutdown_waits):
-    """An app built per test (or per reload) left its refusals' thread running until the process
-    ended. The app's lifespan now ends it, once the refusals still waiting for the write lock are
-    recorded: a refusal admitted just before shutdown is in the store afterwards."""
-    monkeypatch.setattr(refusals, "RECORD_WAIT_S", WAIT)  # the bound is not what this test is about
-    kor = node_pair["KOR"]
+@dataclass
+class Stopping:
+    """An app stopping while a refusal's record waits for the write lock (:func:`_stopping`)."""
+    closing: threading.Thread  # the app's shutdown (its test client's exit), begun
+    recorders: set[threading.Thread]  # the refusals' thread the refusal started
+    answers: list[int]  # the refused request's status, once answered
+    begun: float  # time.monotonic() as the shutdown began
+
+
+@contextlib.contextmanager
+def _stopping(kor, passed_over: int = 0) -> Iterator[Stopping]:
+    """``kor``'s app started, and a writer holding the node's write lock for the whole block: an
+    unsigned request is refused, its record queued (waiting for the lock) in the refusals' thread,
+    ``passed_over`` more refusals counted only (past the minute's limit, set to 1 here), and the
+    app's shutdown begun in a thread. After the block the lock is let go, and the request and the
+    shutdown are waited for."""
     ensure_node_schema(kor)
     before = _recorders()
     app = create_app(kor)
@@ -141,20 +153,43 @@ def test_the_apps_shutdown_writes_the_pending_refusals_and_ends_their_thread(nod
     try:
         anonymous = _asker(app, answers)
         anonymous.start()
-        assert _until(lambda: len(_recorders() - before) == 1)  # its thread started: the record is queued
-        started = _recorders() - before
-        closing = threading.Thread(target=client.__exit__, args=(None, None, None))
-        closing.start()
-        assert shutdown_waits.wait(WAIT)   # the shutdown waits for the record, which waits for the lock
-        assert _rejections(kor) == 0 and closing.is_alive()
+        try:
+            assert _until(lambda: len(_recorders() - before) == 1)  # its thread started: the record is queued
+            if passed_over:
+                with pytest.MonkeyPatch.context() as patch:
+                    patch.setattr(refusals, "REFUSALS_PER_MINUTE", 1)  # the queued one took the minute's place
+                    for _ in range(passed_over):
+                        assert refusals.admit_request_rejection(kor, None, "passed over") is None
+            closing = threading.Thread(target=client.__exit__, args=(None, None, None))
+            begun = time.monotonic()
+            closing.start()
+            try:
+                yield Stopping(closing, _recorders() - before, answers, begun)
+            finally:
+                lock.release()
+                lock = None
+                closing.join(WAIT)
+        finally:
+            anonymous.join(WAIT)
     finally:
-        lock.release()
-    anonymous.join(WAIT)
-    closing.join(WAIT)
-    assert not closing.is_alive()
-    assert answers == [401]
+        if lock is not None:
+            lock.release()
+
+
+def test_the_apps_shutdown_writes_the_pending_refusals_and_ends_their_thread(node_pair, monkeypatch,
+                                                                              shutdown_waits):
+    """An app built per test (or per reload) left its refusals' thread running until the process
+    ended. The app's lifespan now ends it, once the refusals still waiting for the write lock are
+    recorded: a refusal admitted just before shutdown is in the store afterwards."""
+    monkeypatch.setattr(refusals, "RECORD_WAIT_S", WAIT)  # the bound is not what this test is about
+    kor = node_pair["KOR"]
+    with _stopping(kor) as stop:
+        assert shutdown_waits.wait(WAIT)   # the shutdown waits for the record, which waits for the lock
+        assert _rejections(kor) == 0 and stop.closing.is_alive()
+    assert not stop.closing.is_alive()
+    assert stop.answers == [401]
     assert _rejections(kor) == 1
-    assert [t for t in started if t.is_alive()] == [], "the refusals' thread outlived the app"
+    assert [t for t in stop.recorders if t.is_alive()] == [], "the refusals' thread outlived the app"
 
 
 def test_the_apps_shutdown_ends_even_while_a_writer_keeps_the_lock(node_pair, monkeypatch, caplog):
@@ -164,36 +199,83 @@ def test_the_apps_shutdown_ends_even_while_a_writer_keeps_the_lock(node_pair, mo
     begun (never written later, even once the lock is free), logs their count and ends the thread."""
     monkeypatch.setattr(refusals, "RECORD_WAIT_S", 0.3)
     kor = node_pair["KOR"]
-    ensure_node_schema(kor)
     refused_before = counters(kor).auth_failures["partner"]
-    before = _recorders()
-    app = create_app(kor)
-    client = TestClient(app)
-    client.__enter__()   # its lifespan
-    answers: list[int] = []
-    lock = write_lock(kor)
-    lock.acquire()   # a writer that does not let go while the server stops
-    try:
-        anonymous = _asker(app, answers)
-        anonymous.start()
-        assert _until(lambda: len(_recorders() - before) == 1)
-        started = _recorders() - before
-        with caplog.at_level(logging.WARNING, logger="accord.federation"):
-            closing = threading.Thread(target=client.__exit__, args=(None, None, None))
-            closing.start()
-            closing.join(WAIT)
-            stopped = not closing.is_alive()
-            ended = not any(t.is_alive() for t in started)
-    finally:
-        lock.release()
-    anonymous.join(WAIT)
-    closing.join(WAIT)
+    with caplog.at_level(logging.WARNING, logger="accord.federation"), _stopping(kor) as stop:
+        stop.closing.join(WAIT)   # the lock still held
+        stopped = not stop.closing.is_alive()
+        ended = not any(t.is_alive() for t in stop.recorders)
     assert stopped, "the app's shutdown waited for the write lock's holder"
     assert ended, "the refusals' thread outlived the app"
     assert [r.count for r in caplog.records if getattr(r, "event", None) == "refusals.unrecorded"] == [1]
-    assert answers == [401]   # refused, and counted, as ever
+    assert stop.answers == [401]   # refused, and counted, as ever
     assert counters(kor).auth_failures["partner"] == refused_before + 1
     assert _rejections(kor) == 0   # dropped: not written once the lock was free
+
+
+BUDGET = 2.0
+"""The stop's budget for the refusals' records in the one-budget test (5 s in service)."""
+
+
+def test_the_stops_waits_for_the_refusals_share_one_budget(node_pair, monkeypatch, caplog):
+    """Both of the stop's waits for the refusals' records stuck behind a writer that keeps the
+    lock: the record queued (the partner routes' stop), and the count of refusals passed over
+    (the app's). Each waited RECORD_WAIT_S of its own, one after the other — at least twice the
+    bound, on top of ``--grace``, against systemd's TimeoutStopSec. They share it now: the stop
+    is over well within twice the bound (the test's one clock bound, a generous one: the old
+    waits could not take less than twice), and each count not recorded is logged."""
+    monkeypatch.setattr(refusals, "RECORD_WAIT_S", BUDGET)
+    kor = node_pair["KOR"]
+    with caplog.at_level(logging.WARNING, logger="accord.federation"), _stopping(kor, passed_over=3) as stop:
+        stop.closing.join(WAIT)   # the lock still held
+        took = time.monotonic() - stop.begun
+        stopped = not stop.closing.is_alive()
+    assert stopped, "the app's shutdown waited for the write lock's holder"
+    assert took < 2 * BUDGET, f"the stop waited {took:.1f} s for the refusals' records: {BUDGET:g} s each, not in all"
+    assert sorted(r.count for r in caplog.records if getattr(r, "event", None) == "refusals.unrecorded") == [1, 3]
+    assert _rejections(kor) == 0
+
+
+def _while_locked(kor, step, before=lambda: None):
+    """Run ``step`` (a stop's wait) in a thread while a writer holds ``kor``'s write lock (``before``
+    run first, under it): (whether it ended while the lock was held — within WAIT —, what it returned)."""
+    returned: list = []
+    stopping = threading.Thread(target=lambda: returned.append(step()))
+    lock = write_lock(kor)
+    lock.acquire()   # a writer that does not let go while the server stops
+    try:
+        before()
+        stopping.start()
+        stopping.join(WAIT)
+        stopped = not stopping.is_alive()
+    finally:
+        lock.release()
+    if stopping.ident is not None:
+        stopping.join(WAIT)
+    return stopped, returned[0] if returned else None
+
+
+def test_a_spent_budget_is_not_waited_again(node_pair, monkeypatch):
+    """On a clock of the test's, the stop's budget spent by the time both waits come: the queued
+    record's and the count's each give up at once, though the lock is held and RECORD_WAIT_S is
+    the test's whole WAIT — a wait of its own each would outlast the join below."""
+    monkeypatch.setattr(refusals, "RECORD_WAIT_S", WAIT)
+    monkeypatch.setattr(refusals, "REFUSALS_PER_MINUTE", 1)
+    kor = node_pair["KOR"]
+    ensure_node_schema(kor)
+    now = [0.0]
+    budget = refusals.StopBudget(clock=lambda: now[0])
+    assert budget.left() == WAIT
+    now[0] = WAIT + 1   # spent (by the grace's requests, say)
+    assert budget.left() == 0.0
+    recorder = refusals.Recorder(kor)
+    write = refusals.admit_request_rejection(kor, None, "queued")
+    assert write is not None and refusals.admit_request_rejection(kor, None, "passed over") is None
+    queued: list = []
+    stopped, results = _while_locked(kor, lambda: [recorder.close(budget), refusals.flush_refusal_count(kor, budget)],
+                                     before=lambda: queued.append(recorder.submit(write)))
+    assert stopped, "a stop whose budget was spent still waited for the write lock"
+    assert results == [1, 0] and queued[0].done()   # the record dropped, the count not recorded
+    assert _rejections(kor) == 0
 
 
 def test_the_count_of_refusals_passed_over_is_logged_if_the_lock_is_held_at_the_stop(node_pair, monkeypatch,
@@ -208,19 +290,9 @@ def test_the_count_of_refusals_passed_over_is_logged_if_the_lock_is_held_at_the_
     assert refusals.admit_request_rejection(kor, None, "the first") is not None  # (its record not written here)
     for _ in range(3):  # past the minute's limit: counted only
         assert refusals.admit_request_rejection(kor, None, "passed over") is None
-    flushed: list[int] = []
-    lock = write_lock(kor)
-    lock.acquire()   # a writer that does not let go while the server stops
-    try:
-        with caplog.at_level(logging.WARNING, logger="accord.federation"):
-            stopping = threading.Thread(target=lambda: flushed.append(refusals.flush_refusal_count(kor)))
-            stopping.start()
-            stopping.join(WAIT)
-            stopped = not stopping.is_alive()
-    finally:
-        lock.release()
-    stopping.join(WAIT)
+    with caplog.at_level(logging.WARNING, logger="accord.federation"):
+        stopped, flushed = _while_locked(kor, lambda: refusals.flush_refusal_count(kor))
     assert stopped, "the count's record waited for the write lock's holder"
-    assert flushed == [0]
+    assert flushed == 0
     assert [r.count for r in caplog.records if getattr(r, "event", None) == "refusals.unrecorded"] == [3]
     assert [e for e in kor.ledger.entries() if e.type == "item.rejected"] == []

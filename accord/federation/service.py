@@ -369,6 +369,10 @@ class Federation:
             ev.set()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop every thread of the service, waiting ``timeout`` seconds in all for them (one
+        deadline shared by every partner's worker, the background loops and the head checks, so
+        a stop with many partners stuck in a send still ends ``timeout`` after it began; a thread
+        still running then is a daemon and ends with the process)."""
         outbox.unregister_notifier(self.node)
         self._stop.set()
         with self._lock:  # (a worker retiring meanwhile leaves these dicts)
@@ -376,14 +380,12 @@ class Federation:
             checkers = list(self._checkers.values())
             for ev in [*self._halts.values(), *self._events.values()]:
                 ev.set()
+        end = time.monotonic() + timeout
         for t in [*workers, getattr(self, "_rules_thread", None),
                   getattr(self, "_heads_thread", None), getattr(self, "_prune_thread", None),
-                  getattr(self, "_leases_thread", None)]:
+                  getattr(self, "_leases_thread", None), *checkers]:
             if t is not None:
-                t.join(timeout)
-        end = time.monotonic() + timeout  # the head checks started last: their requests end by the deadline
-        for t in checkers:
-            t.join(max(0.0, end - time.monotonic()))
+                t.join(max(0.0, end - time.monotonic()))
         try:
             self.leases.release()  # another worker of this node takes the partners over at once
         except StoreUnavailable as exc:  # they run out within lease_ttl anyway

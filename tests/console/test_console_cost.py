@@ -177,3 +177,41 @@ def test_requests_without_a_session_are_limited_by_address(anon, frozen):
     refused = anon.get("/console/alerts")
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
     assert anon.get("/console/login").status_code == 200  # the login page is not (it has its own limit)
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def test_each_originator_s_newest_and_the_originators_are_read_through_the_index(tmp_path, store, request):
+    """The queries behind the bounded reads (:mod:`accord.console.bounded`), explained as they are
+    sent: each walks ``items_by_kind_originator``, none scans the items."""
+    from accord.node import Node
+    from accord.store.base import POSTGRESQL, dialect_of, transaction
+
+    url = request.getfixturevalue("pg_schemas").make() if store == "postgresql" else None
+    node = Node.init(tmp_path / "jpn", "JPN", store=url) if url else Node.init(tmp_path / "jpn", "JPN")
+    try:
+        at = node.clock.now()
+        for party in ("JPN", "KOR", "USA"):
+            node.put_items([new_item(kind, {"t": float(k), "id": f"R{k % 3}"}, MK, party, at - timedelta(seconds=k))
+                            for kind in ("warning.alert", "warning.radar", "warning.track") for k in range(1000)])
+        pg = dialect_of(node.conn) == POSTGRESQL
+        if pg:
+            with transaction(node.conn):
+                node.conn.execute("ANALYZE items")
+        plans: list[str] = []
+        real = node.conn.execute
+
+        def explain(sql, params=()):
+            plans.append("\n".join(str(r[-1] if not pg else r[0])
+                                   for r in real(("EXPLAIN " if pg else "EXPLAIN QUERY PLAN ") + sql, params)))
+            return real(sql, params)
+
+        node.conn = Recording(node.conn)
+        node.conn.execute = explain
+        assert node.originators("warning.alert", 16) == ["JPN", "KOR", "USA"]
+        assert len(node.items("warning.alert", originator="KOR", until=at, newest=301)) == 301
+        node.conn = node.conn.conn
+        assert len(plans) == 2
+        for plan in plans:
+            assert "items_by_kind_originator" in plan and "Seq Scan" not in plan and "SCAN items" not in plan, plan
+    finally:
+        node.close()

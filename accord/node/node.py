@@ -110,6 +110,24 @@ def _partners_insecure(conn: Any) -> None:
 #: sorted every item the node ever stored (~0.2 s CPU for the 20 newest at 200,000 items).
 _ITEMS_BY_CREATED = "CREATE INDEX IF NOT EXISTS items_by_created ON items(created, id);"
 
+#: Migration 5: the items of one kind by originator, then creation: the newest N of a kind from
+#: each originator (the console's alerts board and picture: alerts, radars) and the originators
+#: of a kind (one index probe each, :meth:`Node.originators`) are read from it, so a party that
+#: floods a kind neither costs every page a scan of its items nor pushes the others' off the page.
+_ITEMS_BY_KIND_ORIGINATOR = "CREATE INDEX IF NOT EXISTS items_by_kind_originator ON items(kind, originator, created, id);"
+
+#: Migration 6: how many items of each kind are stored, kept in the transaction that stores them
+#: (:meth:`Node._insert_items`; items are never deleted), so that counting them (the console's
+#: overview, every few seconds) reads a row per kind rather than every item.
+_ITEM_COUNTS = """
+CREATE TABLE IF NOT EXISTS item_counts (
+    kind TEXT PRIMARY KEY,
+    n    INTEGER NOT NULL
+);
+DELETE FROM item_counts;
+INSERT INTO item_counts(kind, n) SELECT kind, count(*) FROM items GROUP BY kind;
+"""
+
 #: Migration 3: whose node the database is — the party and key fingerprint of the node that made
 #: it (or, for a database made before this step, of the first open after it). ``node.yaml``'s
 #: party and ``node.key`` must match it at every open (:meth:`Node._check_identity`).
@@ -232,7 +250,8 @@ class Node:
         self._pins_guard = threading.Lock()  # one thread rereads a changed node.yaml, the others wait for it
         self._agreements: dict[str, tuple[str, Agreement]] = {}
         self.schema_at_open = versions(self.conn)  # each part's schema version before this open
-        migrate(self.conn, "node", [SCHEMA, _partners_insecure, _NODE_IDENTITY, _ITEMS_BY_CREATED],
+        migrate(self.conn, "node", [SCHEMA, _partners_insecure, _NODE_IDENTITY, _ITEMS_BY_CREATED,
+                                    _ITEMS_BY_KIND_ORIGINATOR, _ITEM_COUNTS],
                 lock=self.write_lock)
         self._check_identity()
         # partners.insecure just added (0 for every partner) and not yet mirrored from node.yaml:
@@ -784,6 +803,11 @@ class Node:
             new.append(item)
         conn.executemany("INSERT INTO items(id, kind, originator, created, classification, digest, json, stored) "
                          "VALUES (?,?,?,?,?,?,?,?)", rows)
+        added: dict[str, int] = {}
+        for item in new:
+            added[item.kind] = added.get(item.kind, 0) + 1
+        conn.executemany("INSERT INTO item_counts(kind, n) VALUES (?, ?) "
+                         "ON CONFLICT(kind) DO UPDATE SET n = item_counts.n + excluded.n", sorted(added.items()))
         return new
 
     def put_item(self, item: Item) -> Item:
@@ -863,9 +887,20 @@ class Node:
         return [stored_item(r["json"], source=f"stored item {r['id']}") for r in rows]
 
     def count_items(self) -> dict[str, int]:
-        """How many items of each kind are stored."""
+        """How many items of each kind are stored (kept per kind as they are stored: one row a
+        kind is read, not every item)."""
         with self.write_lock:  # see get_item
-            return dict(self.conn.execute("SELECT kind, count(*) FROM items GROUP BY kind ORDER BY kind").fetchall())
+            return {r[0]: int(r[1]) for r in
+                    self.conn.execute("SELECT kind, n FROM item_counts WHERE n > 0 ORDER BY kind").fetchall()}
+
+    def originators(self, kind: str, limit: int) -> list[str]:
+        """The first ``limit`` originators (in order) of the stored items of ``kind``: one index
+        probe each (``items_by_kind_originator``), however many items each has."""
+        q = ("WITH RECURSIVE o(x, k) AS (SELECT (SELECT min(originator) FROM items WHERE kind = ?), 1 UNION ALL "
+             "SELECT (SELECT min(originator) FROM items WHERE kind = ? AND originator > o.x), o.k + 1 FROM o "
+             f"WHERE o.x IS NOT NULL AND o.k < {int(limit)}) SELECT x FROM o WHERE x IS NOT NULL")
+        with self.write_lock:  # see get_item
+            return [r[0] for r in self.conn.execute(q, (kind, kind)).fetchall()]
 
 
 ALERT_KIND = "warning.alert"

@@ -20,6 +20,7 @@ from fastapi.responses import Response
 
 from accord.api.deps import BodyTooLarge, MalformedLength, mark_authenticated, read_body_capped
 from accord.console import events as ev
+from accord.console.budget import ANON_BURST, ANON_RATE, SESSION_BURST, SESSION_RATE, Budget
 from accord.console.i18n import LANGS
 from accord.console.overview import Overviews
 from accord.console.pages import render
@@ -56,6 +57,14 @@ async def read_form(request: Request, limit: int = FORM_LIMIT) -> dict[str, str]
     return {k: v[0] for k, v in fields.items()}
 
 
+def spend(budget: Budget, key: str, who: str) -> None:
+    """Spend a request of ``key``'s budget, or answer 429 with ``Retry-After``."""
+    wait = budget.take(key)
+    if wait is not None:
+        raise HTTPException(429, f"too many requests from {who}: try again in {wait} s",
+                            headers={"Retry-After": str(wait)})
+
+
 class Console:
     """One console router's state and the helpers its handlers share.
 
@@ -73,6 +82,8 @@ class Console:
         self.lock = write_lock(node)
         self.event_log = ev.EventLog(node)  # what the streams read, decoded once for all of them
         self.overviews = Overviews()  # each party's last overview page, served again for a few seconds
+        self.session_budget = Budget(SESSION_BURST, SESSION_RATE)  # pages a session may ask for (accord.console.budget)
+        self.anon_budget = Budget(ANON_BURST, ANON_RATE)  # requests without a live session, by address
 
     def now(self) -> datetime:
         return self.node.clock.now()
@@ -95,7 +106,12 @@ class Console:
     def session_of(self, request: Request) -> Session:
         s = self.live_session(request.cookies.get(SESSION_COOKIE))
         if s is None:
+            from accord.api.conn_limit import client_key
+
+            spend(self.anon_budget, client_key(request.client.host) if request.client else "unknown", "this address")
             raise LoginRequired()
+        if request.method == "GET":  # a page or an event stream: each reads the store (accord.console.budget)
+            spend(self.session_budget, s.id, "this session")
         mark_authenticated(request, s.principal)  # its body may now be read (up to the form's cap)
         # the ledger's end before the page reads anything: its stream starts there, so what is
         # stored while the page renders arrives live (console.js drops a row it already shows)

@@ -18,6 +18,7 @@ from fastapi.responses import Response
 
 from accord.console import events as ev
 from accord.console.boards import alert_areas, area_names, incidents
+from accord.console.bounded import ALERTS_PER_ORIGINATOR, RADARS_PER_ORIGINATOR, newest
 from accord.console.i18n import translator
 from accord.console.overview import Overview, policy_state
 from accord.console.picture import REPLAY_SECONDS, seconds_of
@@ -122,33 +123,38 @@ def add_routes(router: APIRouter, c: Console) -> None:
     def alerts(request: Request, s: Session = Depends(session_of)) -> Response:
         v = viewer_of(s)
         need(v, "items:read")
-        alerts_ = visible_items(v, "warning.alert")
-        board = incidents(alerts_, predictions_near(v, alerts_))
+        read = newest(c, v, "warning.alert", ALERTS_PER_ORIGINATOR)  # not every alert ever stored
+        board = incidents(read.items, predictions_near(v, read.items))
         names = area_names(s.lang)
-        return page(request, s, "alerts.html", [i.marking for i in alerts_], incidents=board,
-                    area_name=lambda code: names.get(code, code), alert_areas=alert_areas, now=now())
+        return page(request, s, "alerts.html", [i.marking for i in read.items], incidents=board,
+                    area_name=lambda code: names.get(code, code), alert_areas=alert_areas, now=now(),
+                    cut=read.cut, per_originator=ALERTS_PER_ORIGINATOR)
 
     def predictions_near(v: Viewer, alerts_: list[Any]) -> list[Any]:
-        """The predictions ``v`` may see created within 30 minutes of an incident's messages (a
-        flight lasts minutes): all the board needs for each incident's launch and impact times.
-        Every prediction the node ever stored was read and decoded for each view, under the
-        node's lock, for any token with ``items:read``."""
-        from accord.console.picture import TRAIL_MINUTES
+        """The predictions ``v`` may see of the incidents' tracks created within 30 minutes of an
+        incident's messages (a flight lasts minutes): all the board needs for each incident's
+        launch and impact times. The store picks them by originator, time and the ``"track_id":…``
+        text of their stored JSON: every prediction the node ever stored, then every one within
+        30 minutes of an incident, was read and decoded for each view, under the node's lock."""
+        from accord.console.picture import TRAIL_MINUTES, track_id_bytes
 
-        spans: dict[tuple[str, str], list[Any]] = {}
+        spans: dict[tuple[str, str], list[Any]] = {}  # (originator, incident) → [first, last, track id]
         for a in alerts_:
             key = (a.originator, str(a.body.get("incident", "?")))
-            span = spans.setdefault(key, [a.created, a.created])
+            span = spans.setdefault(key, [a.created, a.created, a.body.get("track_id", "")])
             span[0], span[1] = min(span[0], a.created), max(span[1], a.created)
         margin = timedelta(minutes=TRAIL_MINUTES)
-        windows: list[list[Any]] = []
-        for first, last in sorted((f - margin, t + margin) for f, t in spans.values()):
-            if windows and first <= windows[-1][1]:
-                windows[-1][1] = max(windows[-1][1], last)
+        windows: dict[str, list[list[Any]]] = {}  # originator → [first, last, track ids]
+        for (party, _), (first, last, tid) in sorted(spans.items(), key=lambda kv: (kv[0][0], kv[1][0])):
+            mine = windows.setdefault(party, [])
+            if mine and first - margin <= mine[-1][1]:
+                mine[-1][1] = max(mine[-1][1], last + margin)
+                mine[-1][2].add(str(tid))
             else:
-                windows.append([first, last])
-        return [p for first, last in windows
-                for p in visible_items(v, "warning.prediction", since=first, until=last)]
+                mine.append([first - margin, last + margin, {str(tid)}])
+        return [p for party, spans_ in windows.items() for first, last, tids in spans_
+                for p in visible_items(v, "warning.prediction", originator=party, since=first, until=last,
+                                       containing=tuple(b for t in sorted(tids) for b in track_id_bytes(t)))]
 
     def replay_ago(ago: str) -> int:
         """The ``ago`` parameter of the picture: whole seconds back from now, 0 to the replay
@@ -167,20 +173,22 @@ def add_routes(router: APIRouter, c: Console) -> None:
         at = now() - timedelta(seconds=ago)
         since = at - timedelta(minutes=picture.TRAIL_MINUTES)
 
-        def then(kind: str, window: bool = False) -> list[Any]:
-            """What ``v`` may see of ``kind`` created by ``at`` (in the replay window if ``window``)."""
-            return visible_items(v, kind, until=at, since=since if window else None)
+        def then(kind: str) -> list[Any]:
+            """What ``v`` may see of ``kind`` created in the 30 minutes up to ``at``."""
+            return visible_items(v, kind, until=at, since=since)
 
-        tracks = then("warning.track", window=True)
+        tracks = then("warning.track")
         latest: dict[tuple[str, str], Any] = {}
-        for p in then("warning.prediction", window=True):
+        for p in then("warning.prediction"):
             key = (p.originator, str(p.body.get("track_id")))
             if key not in latest or seconds_of(p.body, "t") >= seconds_of(latest[key].body, "t"):
                 latest[key] = p
         preds = [p for p in latest.values() if p.body.get("status", "tracking") == "tracking"]
-        boards = [inc for inc in incidents(then("warning.alert"), []) if inc.areas]
-        alerted = sorted({c for inc in boards for c in inc.areas})
-        radars = picture.radars_of(then("warning.radar"))
+        # alerts and radars are kept for good: each originator's newest, not every one ever stored
+        boards = [inc for inc in incidents(newest(c, v, "warning.alert", ALERTS_PER_ORIGINATOR, until=at).items, [])
+                  if inc.areas]
+        alerted = sorted({a for inc in boards for a in inc.areas})
+        radars = picture.radars_of(newest(c, v, "warning.radar", RADARS_PER_ORIGINATOR, until=at).items)
         svg = picture.render(home=node.party, tracks=tracks, predictions=preds, alerted=alerted, lang=lang,
                              now=at, t=translator(lang), radars=radars)
         heads: dict[tuple[str, str], Any] = {}

@@ -14,7 +14,7 @@ floods a kind does not push the others' items off the page.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -28,6 +28,15 @@ ALERTS_PER_ORIGINATOR = 300
 """The newest alert messages (``warning.alert`` items) read of each originator: its incidents on
 the alerts board and its alerted areas on the picture."""
 
+RECENT = timedelta(hours=2)
+"""Every alert message an originator stored this long before its newest one is read, beyond
+:data:`ALERTS_PER_ORIGINATOR`: an open incident is at most a missile's flight old (under an
+hour), so a salvo's burst of newer messages never pushes a still-open incident off the board
+(a quiet incident's last message may be many messages back)."""
+
+RECENT_MAX = 5_000
+"""At most this many alert messages of one originator are read even within :data:`RECENT`."""
+
 RADARS_PER_ORIGINATOR = 100
 """The newest ``warning.radar`` items read of each originator (the picture draws the latest of
 each radar among them)."""
@@ -39,9 +48,12 @@ class Newest:
     cut: bool  # some originator has more than were read, or more originators were left out
 
 
-def newest(c: Console, v: Viewer, kind: str, per: int, *, until: datetime | None = None) -> Newest:
+def newest(c: Console, v: Viewer, kind: str, per: int, *, until: datetime | None = None,
+           recent: timedelta | None = None) -> Newest:
     """The newest ``per`` items of ``kind`` (created by ``until``) of each of the first
-    :data:`ORIGINATORS` originators, and the node's own party, that ``v`` may see."""
+    :data:`ORIGINATORS` originators, and the node's own party, that ``v`` may see; with
+    ``recent``, also every one of an originator's created within ``recent`` of its newest
+    (at most :data:`RECENT_MAX`)."""
     node = c.node
     parties = node.originators(kind, ORIGINATORS + 1)
     cut = len(parties) > ORIGINATORS
@@ -51,6 +63,13 @@ def newest(c: Console, v: Viewer, kind: str, per: int, *, until: datetime | None
     out: list[Any] = []
     for party in parties:
         read = node.items(kind=kind, originator=party, until=until, newest=per + 1)
+        if recent is not None and len(read) > per and read[0].created >= read[-1].created - recent:
+            since = read[-1].created - recent
+            read = node.items(kind=kind, originator=party, since=since, until=until, newest=RECENT_MAX + 1)
+            cut = cut or len(read) > RECENT_MAX or bool(
+                node.items(kind=kind, originator=party, until=since - timedelta(milliseconds=1), newest=1))
+            out += read[-RECENT_MAX:]
+            continue
         cut = cut or len(read) > per
         out += read[-per:]
     with c.lock:

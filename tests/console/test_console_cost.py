@@ -38,10 +38,11 @@ def read_of(reads: list[tuple[str | None, int]], kind: str) -> int:
     return sum(n for k, n in reads if k == kind)
 
 
-def flood(node, clock, kind: str, n: int, body, originator: str = "KOR") -> None:
-    """``n`` items of ``kind`` from ``originator``, a second apart, ending an hour ago."""
-    start = clock.now() - timedelta(hours=1, seconds=n)
-    node.put_items([new_item(kind, body(k), MK, originator, start + timedelta(seconds=k)) for k in range(n)])
+def flood(node, clock, kind: str, n: int, body, originator: str = "KOR", spacing: float = 1.0) -> None:
+    """``n`` items of ``kind`` from ``originator``, ``spacing`` seconds apart, ending an hour ago."""
+    start = clock.now() - timedelta(hours=1, seconds=n * spacing)
+    node.put_items([new_item(kind, body(k), MK, originator, start + timedelta(seconds=k * spacing))
+                    for k in range(n)])
 
 
 def alert_body(k: int) -> dict:
@@ -57,7 +58,7 @@ def test_the_alerts_board_reads_each_party_s_newest_alerts_and_its_incidents_pre
     from accord.console.bounded import ALERTS_PER_ORIGINATOR
 
     jpn = world.jpn
-    flood(jpn, clock, "warning.alert", 2 * ALERTS_PER_ORIGINATOR + 200, alert_body)
+    flood(jpn, clock, "warning.alert", 2 * ALERTS_PER_ORIGINATOR + 200, alert_body, spacing=60.0)  # over 13 h
     for k in range(150):  # another track's predictions around JPN's incident (T-1)
         jpn.put_item(new_item("warning.prediction", {"t": float(k), "track_id": "T-9"}, MK, "JPN",
                               clock.now() - timedelta(seconds=k)))
@@ -72,12 +73,30 @@ def test_the_alerts_board_reads_each_party_s_newest_alerts_and_its_incidents_pre
     assert 'data-until="' in page  # T-1's impact countdown, from its prediction
 
 
+def test_an_open_incident_stays_on_the_board_behind_a_burst_of_newer_messages(admin, world, clock, reads):
+    # a salvo's burst: an incident alerted and quiet since (still open), then 700 newer messages
+    # of the same party's other incidents within the hour — the newest 300 alone left it off
+    from accord.console.bounded import ALERTS_PER_ORIGINATOR, RECENT_MAX
+
+    jpn = world.jpn
+    n = 2 * ALERTS_PER_ORIGINATOR + 100
+    quiet = {"identifier": "JPN-Q", "msgType": "Alert", "incident": "Q-1", "t": 0.0, "track_id": "QT",
+             "areas": ["JPN-42"]}
+    jpn.put_item(new_item("warning.alert", quiet, MK, "JPN", clock.now() - timedelta(hours=1, seconds=4 * n + 60)))
+    flood(jpn, clock, "warning.alert", n, alert_body, originator="JPN", spacing=4.0)
+    reads.clear()
+    page = admin.get("/console/alerts").text
+    assert 'data-incident="JPN:Q-1"' in page
+    assert read_of(reads, "warning.alert") <= RECENT_MAX + 3, reads
+    assert 'id="alerts-newest"' not in page  # nothing within the window was left out
+
+
 def test_the_picture_reads_a_bounded_number_of_alerts_and_radars(admin, world, clock, reads):
     from accord.console.bounded import ALERTS_PER_ORIGINATOR, RADARS_PER_ORIGINATOR
 
     jpn = world.jpn
     radar(jpn, "JPN", "R-1", 35.0, 135.0, "SECRET//REL TO JPN, KOR")
-    flood(jpn, clock, "warning.alert", ALERTS_PER_ORIGINATOR + 200, alert_body)
+    flood(jpn, clock, "warning.alert", ALERTS_PER_ORIGINATOR + 200, alert_body, spacing=60.0)
     flood(jpn, clock, "warning.radar", RADARS_PER_ORIGINATOR + 200,
           lambda k: {**radar_body(), "id": f"K-{k % 3}"})
     reads.clear()

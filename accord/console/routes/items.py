@@ -18,7 +18,7 @@ from fastapi.responses import Response
 
 from accord.console import events as ev
 from accord.console.boards import alert_areas, area_names, incidents
-from accord.console.bounded import ALERTS_PER_ORIGINATOR, RADARS_PER_ORIGINATOR, newest
+from accord.console.bounded import ALERTS_PER_ORIGINATOR, RADARS_PER_ORIGINATOR, RECENT, newest
 from accord.console.i18n import translator
 from accord.console.overview import Overview, policy_state
 from accord.console.picture import REPLAY_SECONDS, seconds_of
@@ -123,7 +123,7 @@ def add_routes(router: APIRouter, c: Console) -> None:
     def alerts(request: Request, s: Session = Depends(session_of)) -> Response:
         v = viewer_of(s)
         need(v, "items:read")
-        read = newest(c, v, "warning.alert", ALERTS_PER_ORIGINATOR)  # not every alert ever stored
+        read = newest(c, v, "warning.alert", ALERTS_PER_ORIGINATOR, recent=RECENT)  # not every alert ever stored
         board = incidents(read.items, predictions_near(v, read.items))
         names = area_names(s.lang)
         return page(request, s, "alerts.html", [i.marking for i in read.items], incidents=board,
@@ -185,7 +185,7 @@ def add_routes(router: APIRouter, c: Console) -> None:
                 latest[key] = p
         preds = [p for p in latest.values() if p.body.get("status", "tracking") == "tracking"]
         # alerts and radars are kept for good: each originator's newest, not every one ever stored
-        boards = [inc for inc in incidents(newest(c, v, "warning.alert", ALERTS_PER_ORIGINATOR, until=at).items, [])
+        boards = [inc for inc in incidents(newest(c, v, "warning.alert", ALERTS_PER_ORIGINATOR, until=at, recent=RECENT).items, [])
                   if inc.areas]
         alerted = sorted({a for inc in boards for a in inc.areas})
         radars = picture.radars_of(newest(c, v, "warning.radar", RADARS_PER_ORIGINATOR, until=at).items)

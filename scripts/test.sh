@@ -104,7 +104,7 @@ wait "$warm" || { cat .venv/collect.log >&2; echo "error: the tests could not be
 #       tree-head gossip, receipt proofs, _gossip, _gossip_hostile, _receipts, _receipts_served, _quota
 #       intake quota
 #     console: sessions (rows in the      tests/console/test_console_auth.py, _events, _boards, _picture,
-#       store), the live stream, boards,  _intel_io, _cli, _partner_intel, _intel_board
+#       store), the live stream, boards,  _intel_io, _cli, _partner_intel, _intel_board, _cost
 #       picture, intel import/export
 #     API: serving, metrics, auth first   tests/api/test_api_serve.py, _metrics, _metrics_workers, _auth_first
 #     NATS: the event bridge across two   tests/feeds/test_feeds_events.py; the ingest's kill -9 (of
@@ -139,6 +139,7 @@ ACCORD_TEST_STORE=postgresql .venv/bin/python -m pytest -q -p no:cacheprovider -
   tests/console/test_console_boards.py tests/console/test_console_picture.py \
   tests/console/test_console_intel_io.py tests/console/test_console_cli.py \
   tests/console/test_console_partner_intel.py tests/console/test_console_intel_board.py \
+  tests/console/test_console_cost.py \
   tests/api/test_api_serve.py tests/api/test_api_metrics.py tests/api/test_api_auth_first.py \
   tests/api/test_api_nul.py tests/node/test_node_config.py tests/node/test_node.py \
   tests/feeds/test_feeds_events.py \

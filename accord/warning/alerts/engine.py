@@ -232,7 +232,7 @@ class AlertEngine:
                 out += self._start(p, a, now_t)
             elif p.status != "lost":
                 self._live(inc, p)
-        return out + self._merge(now_t)
+        return out + self._merge(now_t, set(drivers))
 
     def _assessment(self, p: Prediction) -> Assessment:
         """``p``'s assessment, computed on first use (:class:`_Lazy`); for a prediction of a
@@ -523,21 +523,22 @@ class AlertEngine:
         # Keep the areas already warned: a lost track's last guess must not silently shrink them.
         return [self._emit(inc, "Update", "lost", replace(ref, status="lost"), a, now_t)]
 
-    def _merge(self, now_t: float) -> list[CapMessage]:
-        """Two open incidents that follow one missile (:func:`same_missile`): the older (its
-        Alert went out first) takes the other in — once that one's Alert is more than
-        ``clear_hold_s`` old by their CAP ``sent`` times, so no Alert is cancelled sooner."""
+    def _merge(self, now_t: float, driven: set[int]) -> list[CapMessage]:
+        """Two open incidents that follow one missile (:func:`same_missile`), one of them driven
+        a moment ago (``driven``: their ``id``; an incident's arc moves only when it is driven):
+        the older (its Alert went out first) takes the other in — once that one's Alert is more
+        than ``clear_hold_s`` old by their CAP ``sent`` times, so no Alert is cancelled sooner."""
         out: list[CapMessage] = []
-        if len(self._incidents) < 2:
+        if len(self._incidents) < 2 or not any(id(i) in driven and merge_arc(i) is not None
+                                               for i in self._incidents):
             return out
+        cands = [i for i in self._incidents if merge_arc(i) is not None]
         now_sent = self._when(now_t).replace(microsecond=0)
-        for dup in list(self._incidents[1:]):
-            if not dup.open or merge_arc(dup) is None:
-                continue
+        for dup in cands[1:]:
             sent = alert_sent(dup)
             if sent is None or (now_sent - sent).total_seconds() < self.rules.clear_hold_s + 1.0:
                 continue
-            into = next((i for i in self._incidents if i.serial < dup.serial
+            into = next((i for i in cands if i.serial < dup.serial and i.open and (id(i) in driven or id(dup) in driven)
                          and same_missile(i, dup, self._last, now_t, LIVE_S)), None)
             if into is not None:
                 out += self._merge_into(into, dup, now_t)

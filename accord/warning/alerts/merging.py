@@ -63,18 +63,14 @@ def same_missile(a: Incident, b: Incident, last: dict[str, Prediction], now_t: f
     (:func:`same_place`: two missiles on one arc seconds apart are not) and comes from another
     tracker (one tracker keeps one track per object: two of its tracks are two objects)."""
     arc_a, arc_b = merge_arc(a), merge_arc(b)
-    if arc_a is None or arc_b is None or not same_arc(arc_a, arc_b):
+    if arc_a is None or arc_b is None:
         return False
     live_a, live_b = _live(a, last, now_t, live_s), _live(b, last, now_t, live_s)
-    if not live_a or not live_b:
+    if not live_a or not live_b or {network(k) for k, _ in live_a} & {network(k) for k, _ in live_b}:
         return False
-    for ka, pa in live_a:
-        for kb, pb in live_b:
-            if network(ka) == network(kb):
-                return False
-            if not (same_place(pa, pb) if pa.t <= pb.t else same_place(pb, pa)):
-                return False
-    return True
+    if not same_arc(arc_a, arc_b):
+        return False
+    return all(same_place(pa, pb) if pa.t <= pb.t else same_place(pb, pa) for _, pa in live_a for _, pb in live_b)
 
 
 def absorb(into: Incident, dup: Incident, by_track: dict[str, Incident]) -> None:

@@ -762,6 +762,7 @@ class AlertEngine:
             eng._now_t = float(now) if now is not None else -math.inf
             for d in snapshot["incidents"]:
                 inc = incident_from_json(d, areas, eng.assess)
+                alert_sent(inc)   # a damaged reference fails here, not at a merge later on
                 eng._incidents.append(inc)
                 for tid in inc.tracks:
                     eng._by_track[tid] = inc

@@ -91,7 +91,12 @@ def absorb(into: Incident, dup: Incident, by_track: dict[str, Incident]) -> None
 
 def alert_sent(inc: Incident) -> datetime | None:
     """When ``inc``'s Alert went out, as its CAP ``sent`` (whole seconds), read from the first of
-    its references (``sender,identifier,sent``; a sender has no comma); None without one."""
+    its references (``sender,identifier,sent``; neither a sender nor an identifier has a comma);
+    None without one. ValueError for a reference not of that shape."""
     if not inc.refs:
         return None
-    return datetime.fromisoformat(inc.refs[0].rsplit(",", 1)[1])
+    parts = inc.refs[0].split(",")
+    sent = datetime.fromisoformat(parts[2]) if len(parts) == 3 else None
+    if sent is None or sent.tzinfo is None:
+        raise ValueError(f"not a CAP reference with its time zone: {inc.refs[0]!r}")
+    return sent

@@ -120,3 +120,20 @@ def test_a_merge_survives_a_restart(geo):
     assert [i.get("carried") for i in snap["incidents"]] == [["JPN-06"]]
     e = AlertEngine.restore(snap, e.rules, geo, e.sender, e.status)
     assert e.snapshot() == snap
+
+
+def test_a_snapshot_whose_alert_reference_is_damaged_is_refused_on_restore(geo):
+    """The merge reads when an incident's Alert went out from its first reference: a damaged one
+    is a damaged snapshot (a clear error at restore), not a failure at a merge later on."""
+    import pytest
+
+    from accord.errors import InputError
+
+    e = engine(geo, suspect_hold_s=10.0, clear_hold_s=30.0)
+    run(e, wide, until=140)
+    snap = json.loads(json.dumps(e.snapshot()))
+    for bad in ("no commas", "a,b,2026-01-01T00:01:40"):
+        damaged = json.loads(json.dumps(snap))
+        damaged["incidents"][1]["refs"][0] = bad
+        with pytest.raises(InputError, match="damaged"):
+            AlertEngine.restore(damaged, e.rules, geo, e.sender, e.status)

@@ -80,7 +80,7 @@ class CapMessage:
     incident: str
     t: float                           # scenario seconds when it was issued
     track_id: str
-    reason: str                        # alert | update | lost | reacquired | impact | clear-* (docs/alerts.md)
+    reason: str                        # alert | update | lost | reacquired | impact | merged | clear-* (docs/alerts.md)
     area_codes: tuple[str, ...]
     xml: bytes = field(repr=False)
     party: str = ""

@@ -3,7 +3,8 @@
 Kept as one module: the engine's per-incident state machine (Alert, Update, Cancel)
 reads as one; rules, geography, wording and CAP encoding are modules of their own, and so is
 the incidents' state, its durable form and the tests on one incident's predictions
-(:mod:`accord.warning.alerts.incidents`), and a message's CAP areas and parameters
+(:mod:`accord.warning.alerts.incidents`), the merge of two incidents of one missile
+(:mod:`accord.warning.alerts.merging`), and a message's CAP areas and parameters
 (:mod:`accord.warning.alerts.messages`).
 
 One *incident* per missile. Predictions come from *tracks* (the node's own, and partners'
@@ -56,6 +57,11 @@ life, as a state machine::
   stays bound, its predictions may raise the warning but not narrow it, and once its arc has held
   ``suspect_hold_s`` the incident takes that arc (the *hand-over*, ``Incident.handover``): it
   narrows, clears and ends on it as on any ballistic arc.
+* Two open incidents that come to follow one missile (:func:`~accord.warning.alerts.merging.same_missile`:
+  one arc, their live tracks at one place, from different trackers) are merged: the older takes
+  the other's tracks, an Update of it carries the areas only the other warns, and the other is
+  closed by a Cancel (``merged``) naming no area — once its Alert is more than ``clear_hold_s``
+  old (:meth:`AlertEngine._merge`).
 
 Every Update and Cancel ``references`` all earlier messages of its incident (CAP 1.2 §3.2.1),
 so a receiver that missed one can still link the chain. Times are scenario seconds ``t``, mapped
@@ -78,9 +84,10 @@ from accord.errors import ConfigError, InputError
 from accord.warning.alerts import wording
 from accord.warning.alerts.cap import (STATUSES, AreaBlock, CapMessage, InfoParams, build_xml,
                                        safe_token)
-from accord.warning.alerts.geography import Geography, lonlat_box
+from accord.warning.alerts.geography import AdminArea, Geography, lonlat_box
 from accord.warning.alerts.incidents import (Incident, Suspect, finite_or_none, flown_past, fresher, incident_from_json,
                                              incident_json, keep_tighter_impact, material_change, network)
+from accord.warning.alerts.merging import absorb, alert_sent, merge_arc, same_missile, warned_areas
 from accord.warning.alerts.messages import area_blocks, cap_params
 from accord.warning.alerts.rules import AlertRules, Assessment, assess, impact_ellipse
 from accord.warning.identity import arc_distance, same_arc, same_place
@@ -225,7 +232,7 @@ class AlertEngine:
                 out += self._start(p, a, now_t)
             elif p.status != "lost":
                 self._live(inc, p)
-        return out
+        return out + self._merge(now_t, set(drivers))
 
     def _assessment(self, p: Prediction) -> Assessment:
         """``p``'s assessment, computed on first use (:class:`_Lazy`); for a prediction of a
@@ -516,6 +523,58 @@ class AlertEngine:
         # Keep the areas already warned: a lost track's last guess must not silently shrink them.
         return [self._emit(inc, "Update", "lost", replace(ref, status="lost"), a, now_t)]
 
+    def _merge(self, now_t: float, driven: set[int]) -> list[CapMessage]:
+        """Two open incidents that follow one missile (:func:`same_missile`), one of them driven
+        a moment ago (``driven``: their ``id``; an incident's arc moves only when it is driven):
+        the older (its Alert went out first) takes the other in — once that one's Alert is more
+        than ``clear_hold_s`` old by their CAP ``sent`` times, so no Alert is cancelled sooner."""
+        out: list[CapMessage] = []
+        if len(self._incidents) < 2 or not any(id(i) in driven and merge_arc(i) is not None
+                                               for i in self._incidents):
+            return out
+        cands = [i for i in self._incidents if merge_arc(i) is not None]
+        now_sent = self._when(now_t).replace(microsecond=0)
+        for dup in cands[1:]:
+            sent = alert_sent(dup)
+            if sent is None or (now_sent - sent).total_seconds() < self.rules.clear_hold_s + 1.0:
+                continue
+            into = next((i for i in cands if i.serial < dup.serial and i.open and (id(i) in driven or id(dup) in driven)
+                         and same_missile(i, dup, self._last, now_t, LIVE_S)), None)
+            if into is not None:
+                out += self._merge_into(into, dup, now_t)
+        return out
+
+    def _merge_into(self, into: Incident, dup: Incident, now_t: float) -> list[CapMessage]:
+        """``dup``'s tracks are bound to ``into``; the areas ``dup`` warns that ``into`` does not
+        are carried by an Update of ``into`` (reason ``merged``); then ``dup`` is closed by a
+        Cancel (reason ``merged``) that names no area and points to ``into``: no all-clear."""
+        carry = {c: x for c, x in warned_areas(dup).items() if c not in warned_areas(into)}
+        over = frozenset(h.area.code for h in dup.sent_a.overflight_hits) if dup.sent_a is not None else frozenset()
+        absorb(into, dup, self._by_track)
+        out = []
+        if carry:
+            assert into.ref is not None and into.ref_a is not None   # both warn (same_missile)
+            out.append(self._emit(into, "Update", "merged", into.ref, into.ref_a, now_t, carry, over))
+        out.append(self._close_merged(dup, into, now_t))
+        return out
+
+    def _close_merged(self, dup: Incident, into: Incident, now_t: float) -> CapMessage:
+        pred, a = dup.ref, dup.ref_a
+        assert pred is not None and a is not None
+        into_id = self._incident_id(into)
+        areas = [x for _, x in sorted(warned_areas(into).items())]
+        texts = {lang: wording.merged_text(lang=lang, incident=into_id, areas=areas) for lang in ("en", "ja", "ko")}
+        params = cap_params(dup, pred, a, "merged", self._when)
+        params = tuple(kv for kv in params if kv[0] != "affectedAreas") + (("affectedAreas", "none"),
+                                                                            ("mergedInto", into_id))
+        sent = self._when(now_t)
+        info = InfoParams("Monitor", "Immediate", "Extreme", "Likely", sent,
+                          self._when(pred.impact_t + self.rules.expires_after_impact_s), params)
+        msg = self._finish(dup, "Cancel", "merged", now_t, texts, info, (), (), pred)
+        dup.open = False
+        self._incidents.remove(dup)
+        return msg
+
     def _advance(self, now_t: float, skip: set[int] | None = None) -> list[CapMessage]:
         if now_t < self._now_t:
             now_t = self._now_t  # time never runs backwards inside the engine
@@ -572,9 +631,11 @@ class AlertEngine:
         return f"{self.rules.party}-{safe_token(inc.name)}-{inc.serial}"
 
     def _emit(self, inc: Incident, msg_type: str, reason: str, pred: Prediction, a: Assessment,
-              now_t: float) -> CapMessage:
+              now_t: float, carry: dict[str, AdminArea] | None = None, carry_over: frozenset = frozenset()
+              ) -> CapMessage:
         lost = pred.status == "lost"
-        # Areas: the new assessment's, plus (for a lost track) every area already warned.
+        # Areas: the new assessment's, plus (for a lost track) every area already warned, plus
+        # those carried from a merged duplicate (its overflight areas: ``carry_over``).
         areas = {x.code: x for x in a.areas()}
         if lost:
             areas = {**inc.alerted_areas, **areas}
@@ -582,6 +643,10 @@ class AlertEngine:
         over_areas = [h.area for h in a.overflight_hits]
         if lost and not impact_areas and not over_areas:
             impact_areas = list(inc.alerted_areas.values())
+        carry = {c: x for c, x in (carry or {}).items() if c not in areas}
+        over_areas += [x for c, x in sorted(carry.items()) if c in carry_over]
+        impact_areas += [x for c, x in sorted(carry.items()) if c not in carry_over]
+        areas.update(carry)
         area_list = [areas[c] for c in sorted(areas)]
         launch = self.geography.country_at(pred.launch_lat_deg, pred.launch_lon_deg)
         texts = {lang: wording.warning_text(
@@ -601,6 +666,7 @@ class AlertEngine:
         inc.pending = False
         inc.sent_pred, inc.sent_a, inc.last_sent_t = pred, a, now_t
         inc.alerted_areas.update(areas)
+        inc.carried = carry
         return msg
 
     def _fallen(self, inc: Incident, now_t: float) -> CapMessage:
@@ -622,6 +688,7 @@ class AlertEngine:
         inc.fallen = True
         inc.pending = False
         inc.last_sent_t = now_t
+        inc.carried = {}
         return msg
 
     def _cancel(self, inc: Incident, reason: str, now_t: float) -> CapMessage:
@@ -695,6 +762,7 @@ class AlertEngine:
             eng._now_t = float(now) if now is not None else -math.inf
             for d in snapshot["incidents"]:
                 inc = incident_from_json(d, areas, eng.assess)
+                alert_sent(inc)   # a damaged reference fails here, not at a merge later on
                 eng._incidents.append(inc)
                 for tid in inc.tracks:
                     eng._by_track[tid] = inc

@@ -65,6 +65,9 @@ class Incident:
     # The track whose boost prediction is the identity reference, after burnout, on an arc off
     # that prediction's: the incident takes the track's own arc once it has held suspect_hold_s.
     handover: Suspect | None = None
+    # Areas the last message named beyond its assessment's: a merged duplicate's, which this
+    # incident warns on for it (accord.warning.alerts.merging); none again after its next message.
+    carried: dict[str, AdminArea] = field(default_factory=dict)
 
 
 def finite_or_none(x: float | None) -> float | None:
@@ -78,7 +81,7 @@ def _pred_json(p: Prediction | None) -> dict | None:
 
 def incident_json(i: Incident) -> dict[str, Any]:
     """An open incident as JSON-able data (what :func:`incident_from_json` reads back)."""
-    return {"name": i.name, "serial": i.serial, "refs": list(i.refs),
+    d = {"name": i.name, "serial": i.serial, "refs": list(i.refs),
             "tracks": dict(sorted(i.tracks.items())),
             "seen": dict(sorted(i.seen.items())), "ref": _pred_json(i.ref),
             "sent": _pred_json(i.sent_pred), "last_sent_t": finite_or_none(i.last_sent_t),
@@ -89,6 +92,9 @@ def incident_json(i: Incident) -> dict[str, Any]:
             "provisional": sorted(i.provisional), "arc": _pred_json(i.arc),
             "handover": None if i.handover is None else {"since": i.handover.since,
                                                          "last": i.handover.last.to_json()}}
+    if i.carried:   # only after a merge: the snapshots of every other run stay as they were
+        d["carried"] = sorted(i.carried)
+    return d
 
 
 def incident_from_json(d: dict[str, Any], areas: dict[str, AdminArea],
@@ -118,6 +124,7 @@ def incident_from_json(d: dict[str, Any], areas: dict[str, AdminArea],
     h = d.get("handover")   # absent from snapshots written before hand-overs were kept
     if h is not None:
         inc.handover = Suspect(float(h["since"]), Prediction.from_json(h["last"]))
+    inc.carried = {c: areas[c] for c in d.get("carried") or ()}
     return inc
 
 

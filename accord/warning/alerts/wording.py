@@ -239,3 +239,22 @@ def clear_text(*, lang: str, reason: str, areas: list[AdminArea], region_where: 
              "ko": lost_ko + f"예측 비행시간({t_impact}경)이 지나 이번 발사로 인한 추가 위험은 없을 것으로 "
                              f"보입니다. {n}에 낙하했는지 또는 상공을 통과했는지는 확인되지 않았습니다."}[lang]
     return Text(h, d, DEBRIS[lang])
+
+
+def merged_text(*, lang: str, incident: str, areas: list[AdminArea]) -> Text:
+    """The Cancel that closes a second incident of one missile, merged into ``incident`` (which
+    warns ``areas``): no all-clear — the warning goes on under the other incident's messages."""
+    n = names(areas, lang)
+    h = {"en": f"Missile update: this warning continues as incident {incident} (the same missile). "
+               f"It is not an all-clear.",
+         "ja": f"ミサイル情報（更新）。この情報は同じミサイルの情報{incident}に引き継がれました。"
+               f"警報の解除ではありません。",
+         "ko": f"미사일 정보 갱신. 이 경보는 같은 미사일의 경보 {incident}(으)로 이어집니다. "
+               f"경보 해제가 아닙니다."}[lang]
+    d = {"en": f"Two warnings were following one missile; they are now one. The warning for {n} "
+               f"stands in the messages of incident {incident}.",
+         "ja": f"同じミサイルについて二つの情報が出ていたため、一つにまとめました。{n}への警報は"
+               f"情報{incident}で引き続き有効です。",
+         "ko": f"한 미사일에 두 개의 경보가 발령되어 하나로 통합했습니다. {n}에 대한 경보는 "
+               f"경보 {incident}에서 계속 유효합니다."}[lang]
+    return Text(h, d, STAY[lang])

@@ -1,0 +1,78 @@
+"""A partner's dialogue version whose signature is good but whose content is malformed (wrong
+types, unknown enum values, an unparseable ``signed_at``) is rejected on receipt, with a reason —
+it never breaks the receiving node's dialogue reads (every read syncs first) nor its exports."""
+
+from dataclasses import replace
+
+import pytest
+from test_dialogue_store import SERIES, T0, pair  # noqa: F401 - the fixture
+
+from accord.core.envelopes import seal, verify_envelope
+from accord.core.items import Item
+from accord.dialogue.report import render_html, render_markdown
+from accord.dialogue.versions import SignedVersion
+
+MEETING = {"id": "S1-M1", "series_id": "S1", "number": 1, "status": "held", "date": "2025-08-31",
+           "host": "JPN", "place": "", "start": None, "duration_minutes": None, "attendees": [],
+           "agenda": [], "minutes": "", "decisions": [], "outcomes": []}
+COMMITMENT = {"id": "S1-C1", "series_id": "S1", "meeting_id": "S1-M1", "owner": "JPN", "text": "t",
+              "due": "2026-01-01", "status": "proposed", "evidence": [], "links": []}
+SIGNED_AT = "2025-09-08T12:00:00.000Z"
+
+STATES = {
+    "series level unknown": ("dialogue.series", "S2", {**SERIES, "id": "S2", "level": "bogus"}),
+    "series title a number": ("dialogue.series", "S2", {**SERIES, "id": "S2", "title": 5}),
+    "series venues a list": ("dialogue.series", "S2", {**SERIES, "id": "S2", "venues": [1]}),
+    "series cadence a float": ("dialogue.series", "S2", {**SERIES, "id": "S2", "cadence_months": 6.5}),
+    "meeting duration a string": ("dialogue.meeting", "S1-M1", {**MEETING, "duration_minutes": "x"}),
+    "meeting attendee a string": ("dialogue.meeting", "S1-M1", {**MEETING, "attendees": ["x"]}),
+    "meeting date not a date": ("dialogue.meeting", "S1-M1", {**MEETING, "date": "nope"}),
+    "meeting place null": ("dialogue.meeting", "S1-M1", {**MEETING, "place": None}),
+    "meeting number a float": ("dialogue.meeting", "S1-M1", {**MEETING, "number": 1.5}),
+    "meeting number true": ("dialogue.meeting", "S1-M1", {**MEETING, "number": True}),
+    "meeting agenda of objects": ("dialogue.meeting", "S1-M1", {**MEETING, "agenda": [1, {"a": 2}]}),
+    "meeting minutes a list": ("dialogue.meeting", "S1-M1", {**MEETING, "minutes": ["x"]}),
+    "decision text a number": ("dialogue.meeting", "S1-M1", {**MEETING, "decisions": [{"id": "D1", "text": 3}]}),
+    "commitment text a list": ("dialogue.commitment", "S1-C1", {**COMMITMENT, "text": ["a"]}),
+    "commitment status unknown": ("dialogue.commitment", "S1-C1", {**COMMITMENT, "status": "x"}),
+    "commitment evidence a number": ("dialogue.commitment", "S1-C1", {**COMMITMENT, "evidence": [1]}),
+    "link ref a number": ("dialogue.commitment", "S1-C1", {**COMMITMENT, "links": [{"kind": "url", "ref": 5}]}),
+}
+
+
+def _send(sj, sk, clock, kind, record_id, state, signed_at=SIGNED_AT):
+    """JPN signs ``state`` as version 1 of ``record_id`` and its envelope reaches KOR's item store."""
+    unsigned = SignedVersion(kind, record_id, 1, None, "S1" if kind != "dialogue.series" else record_id,
+                             "JPN", signed_at, state, None, b"")
+    v = replace(unsigned, signature=sj.node.identity.sign(unsigned.signing_bytes))
+    item = Item(v.kind, v.item_id, v.signer, sj._marking_of("S1"), T0, v.to_body())
+    env = seal(item, "KOR", 1, sj.node.identity, clock.now())
+    sk.node.put_item(verify_envelope(env, recipient="KOR", keys={"JPN": sj.node.identity.public_key},
+                                     last_seq=0, now=clock.now()))
+    return item.id
+
+
+def _reads_work(sk):
+    sk.list_series()
+    sk.meetings()
+    sk.commitments()
+    sk.due(T0)
+    rep = sk.report(T0)
+    render_html(rep)
+    render_markdown(rep)
+    assert sk.ical("S1").startswith(b"BEGIN:VCALENDAR")
+
+
+@pytest.mark.parametrize("case", list(STATES))
+def test_a_malformed_partner_state_is_rejected_and_reads_still_work(pair, case):  # noqa: F811
+    sj, sk, deliver, clock = pair
+    sj.create_series(SERIES)
+    deliver(sj.node, "KOR")
+    kind, record_id, state = STATES[case]
+    item_id = _send(sj, sk, clock, kind, record_id, state)
+    assert sk.sync() == (0, 1)
+    (rej,) = sk.rejected()
+    assert rej["item_id"] == item_id and "Traceback" not in rej["reason"]
+    assert not sk.exists(record_id)
+    _reads_work(sk)
+

@@ -76,3 +76,15 @@ def test_a_malformed_partner_state_is_rejected_and_reads_still_work(pair, case):
     assert not sk.exists(record_id)
     _reads_work(sk)
 
+
+@pytest.mark.parametrize("signed_at", ["garbage", 5, "2025-09-08T12:00:00", "9999-12-31T23:59:59-14:00"])
+def test_a_partner_version_with_a_bad_signing_time_is_rejected(pair, signed_at):  # noqa: F811
+    sj, sk, deliver, clock = pair
+    sj.create_series(SERIES)
+    deliver(sj.node, "KOR")
+    _send(sj, sk, clock, "dialogue.meeting", "S1-M1", MEETING, signed_at=signed_at)
+    assert sk.sync() == (0, 1)
+    (rej,) = sk.rejected()
+    assert "signed_at" in rej["reason"]
+    assert not sk.exists("S1-M1")
+    _reads_work(sk)

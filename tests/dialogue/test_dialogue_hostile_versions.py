@@ -68,6 +68,7 @@ def test_a_malformed_partner_state_is_rejected_and_reads_still_work(pair, case):
     sj, sk, deliver, clock = pair
     sj.create_series(SERIES)
     deliver(sj.node, "KOR")
+    assert sk.sync() == (1, 0)  # the series
     kind, record_id, state = STATES[case]
     item_id = _send(sj, sk, clock, kind, record_id, state)
     assert sk.sync() == (0, 1)
@@ -82,6 +83,7 @@ def test_a_partner_version_with_a_bad_signing_time_is_rejected(pair, signed_at):
     sj, sk, deliver, clock = pair
     sj.create_series(SERIES)
     deliver(sj.node, "KOR")
+    assert sk.sync() == (1, 0)  # the series
     _send(sj, sk, clock, "dialogue.meeting", "S1-M1", MEETING, signed_at=signed_at)
     assert sk.sync() == (0, 1)
     (rej,) = sk.rejected()

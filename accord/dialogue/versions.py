@@ -99,6 +99,16 @@ class SignedVersion:
             raise InputError(f"not a signed dialogue version: {exc}", source=source, field="body") from None
         if v.kind not in KINDS:
             raise InputError(f"not a dialogue kind: {v.kind!r}", source=source, field="kind")
+        for name in ("record_id", "series_id", "signer"):
+            if not isinstance(getattr(v, name), str):
+                raise InputError(f"expected a string, got {type(getattr(v, name)).__name__}", source=source,
+                                 field=name)
+        if not (v.prev is None or isinstance(v.prev, str)) or not (v.change is None or isinstance(v.change, dict)):
+            raise InputError("prev must be a digest or null, change an object or null", source=source,
+                             field="prev" if not (v.prev is None or isinstance(v.prev, str)) else "change")
+        # the calendar export's DTSTAMP and the item's time are read from it: a time that does
+        # not parse would be indexed and break every export of the series
+        parse_rfc3339(v.signed_at, field="signed_at")
         return v
 
     @classmethod

@@ -10,7 +10,7 @@ from test_dialogue_store import SERIES, T0, pair  # noqa: F401 - the fixture
 from accord.core.envelopes import seal, verify_envelope
 from accord.core.items import Item
 from accord.dialogue.report import render_html, render_markdown
-from accord.dialogue.versions import SignedVersion
+from accord.dialogue.versions import SignedVersion, sign_version
 
 MEETING = {"id": "S1-M1", "series_id": "S1", "number": 1, "status": "held", "date": "2025-08-31",
            "host": "JPN", "place": "", "start": None, "duration_minutes": None, "attendees": [],
@@ -90,3 +90,24 @@ def test_a_partner_version_with_a_bad_signing_time_is_rejected(pair, signed_at):
     assert "signed_at" in rej["reason"]
     assert not sk.exists("S1-M1")
     _reads_work(sk)
+
+
+@pytest.mark.parametrize("parties", [("KOR", "USA"), ("JPN", "KOR", "USA"), ("KOR", "CHN")])
+def test_a_partner_cannot_change_the_parties_of_a_series(pair, parties):  # noqa: F811
+    """A series version signed by one party that drops another (or brings in a third) is rejected:
+    once indexed, the dropped party could neither write in the series nor sign it back."""
+    sj, sk, deliver, clock = pair
+    sj.create_series(SERIES)
+    deliver(sj.node, "KOR")
+    assert sk.sync() == (1, 0)
+    prev = sk.latest("S1")
+    hijacked = replace(prev.value, parties=parties, host_rotation=("KOR",), venues=(("KOR", "Seoul"),))
+    v = sign_version(sk.node.identity, hijacked, prev=prev, now=clock.now())
+    env = seal(v.to_item(sk._marking_of("S1")), "JPN", 1, sk.node.identity, clock.now())
+    sj.node.put_item(verify_envelope(env, recipient="JPN", keys={"KOR": sk.node.identity.public_key},
+                                     last_seq=0, now=clock.now()))
+    assert sj.sync() == (0, 1)
+    (rej,) = sj.rejected()
+    assert "parties" in rej["reason"]
+    assert sj.series("S1").parties == ("JPN", "KOR")
+    sj.record_meeting("S1", {"date": "2025-08-31"}, share=False)  # JPN still writes in its series

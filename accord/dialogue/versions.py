@@ -15,7 +15,8 @@ id ``<signer>:<kind>:<record_id>.v<version>``.
 
 Who may sign (:func:`verify_version`):
 
-* version 1 and any change to a series or a meeting: any party of the series;
+* version 1 and any change to a series or a meeting: any party of the series — but the parties
+  of a series never change (a version that drops or adds one is refused);
 * a commitment that is ``proposed``: any party of the series, except that only the **owner**
   may agree it (``proposed → agreed``) — nobody agrees on another party's behalf;
 * a commitment that is agreed (or beyond): only its **owner**; anything else raises
@@ -162,6 +163,11 @@ def verify_version(v: SignedVersion, *, prev: SignedVersion | None, series: Seri
             raise VerificationError(f"{where}: state id differs from record id", expected=v.record_id,
                                     actual=value.id)
         value.validate()
+        if series is not None and set(value.parties) != set(series.parties):
+            # one party could otherwise drop another (who could then neither write in the series
+            # nor sign it back) or bring in a third: who is in a series is fixed when it is made
+            raise VerificationError(f"{where}: the parties of a series never change",
+                                    expected=list(series.parties), actual=list(value.parties))
         # a series version is signed by one of its parties — as it stood before the change
         parties = (series or value).parties
     else:

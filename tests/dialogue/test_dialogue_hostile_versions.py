@@ -11,6 +11,7 @@ from accord.core.envelopes import seal, verify_envelope
 from accord.core.items import Item
 from accord.dialogue.report import render_html, render_markdown
 from accord.dialogue.versions import SignedVersion, sign_version
+from accord.errors import VerificationError
 
 MEETING = {"id": "S1-M1", "series_id": "S1", "number": 1, "status": "held", "date": "2025-08-31",
            "host": "JPN", "place": "", "start": None, "duration_minutes": None, "attendees": [],
@@ -111,3 +112,22 @@ def test_a_partner_cannot_change_the_parties_of_a_series(pair, parties):  # noqa
     assert "parties" in rej["reason"]
     assert sj.series("S1").parties == ("JPN", "KOR")
     sj.record_meeting("S1", {"date": "2025-08-31"}, share=False)  # JPN still writes in its series
+
+
+def test_a_partner_cannot_move_a_record_to_another_series(pair):  # noqa: F811
+    """A version's series is its first version's: a meeting or commitment moved to another series
+    would leave the view of the parties of the first (and be judged by another's parties)."""
+    sj, sk, deliver, clock = pair
+    sj.create_series(SERIES)
+    sj.create_series({**SERIES, "id": "S2", "title": "Other talks"})
+    sj.record_meeting("S1", {"date": "2025-08-31", "commitments": [{"owner": "JPN", "text": "t", "due": "2026-01-01"}]})
+    deliver(sj.node, "KOR")
+    sk.sync()
+    sk.record_meeting("S2", {"date": "2025-08-31"}, share=False)
+    for record_id in ("S1-M1", "S1-M1-C1"):
+        prev = sk.latest(record_id)
+        moved = replace(prev.value, series_id="S2", **({"meeting_id": "S2-M1"} if record_id.endswith("C1") else {}))
+        v = sign_version(sk.node.identity, moved, prev=prev, now=clock.now())
+        with pytest.raises(VerificationError, match="series"):
+            sk._commit([(v, sk._marking_of(record_id))], share=False)
+        assert sk.latest(record_id).value.series_id == "S1"

@@ -16,7 +16,8 @@ id ``<signer>:<kind>:<record_id>.v<version>``.
 Who may sign (:func:`verify_version`):
 
 * version 1 and any change to a series or a meeting: any party of the series — but the parties
-  of a series never change (a version that drops or adds one is refused);
+  of a series never change (a version that drops or adds one is refused), nor does the series
+  of a meeting or a commitment;
 * a commitment that is ``proposed``: any party of the series, except that only the **owner**
   may agree it (``proposed → agreed``) — nobody agrees on another party's behalf;
 * a commitment that is agreed (or beyond): only its **owner**; anything else raises
@@ -151,6 +152,9 @@ def verify_version(v: SignedVersion, *, prev: SignedVersion | None, series: Seri
     else:
         if (v.record_id, v.kind) != (prev.record_id, prev.kind):
             raise VerificationError(f"{where}: not a version of {prev.kind} {prev.record_id}")
+        if v.series_id != prev.series_id:  # judged by another series' parties, gone from the first's view
+            raise VerificationError(f"{where}: a record stays in its series {prev.series_id}",
+                                    expected=prev.series_id, actual=v.series_id)
         if v.version != prev.version + 1:
             raise VerificationError(f"{where}: version out of order", expected=prev.version + 1,
                                     actual=v.version)

@@ -37,6 +37,9 @@ STATES = {
     "commitment text a list": ("dialogue.commitment", "S1-C1", {**COMMITMENT, "text": ["a"]}),
     "commitment status unknown": ("dialogue.commitment", "S1-C1", {**COMMITMENT, "status": "x"}),
     "commitment evidence a number": ("dialogue.commitment", "S1-C1", {**COMMITMENT, "evidence": [1]}),
+    # written verbatim into the calendar's RELATED-TO: a NUL or a vertical tab in a .ics file
+    "commitment meeting_id not a record id": ("dialogue.commitment", "S1-C1",
+                                              {**COMMITMENT, "meeting_id": "M\x0bX\x00"}),
     "link ref a number": ("dialogue.commitment", "S1-C1", {**COMMITMENT, "links": [{"kind": "url", "ref": 5}]}),
 }
 

@@ -372,6 +372,7 @@ class Commitment:
 
     def validate(self, series: Series) -> Commitment:
         check_record_id(self.id, field="id")
+        check_record_id(self.meeting_id, field="meeting_id")  # the calendar's RELATED-TO names it
         if self.series_id != series.id:
             raise InputError(f"commitment belongs to series {self.series_id!r}, not {series.id!r}",
                              field="series_id")

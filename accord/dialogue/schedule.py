@@ -33,10 +33,14 @@ class Occurrence:
 
 def occurrence(series: Series, number: int) -> Occurrence:
     """The ``number``-th (1-based) meeting of ``series`` by its cadence."""
-    if not 1 <= number <= MEETINGS_MAX:  # checked first: 10**6 × 6 months is past the year 9999
-        raise InputError(f"meeting number must be 1 to {MEETINGS_MAX}, got {number}", field="number")
+    if number < 1:
+        raise InputError(f"meeting number must be ≥ 1, got {number}", field="number")
     n = number - 1
-    when = series.first_meeting + relativedelta(months=n * series.cadence_months)
+    try:
+        when = series.first_meeting + relativedelta(months=n * series.cadence_months)
+    except (ValueError, OverflowError):  # 10**6 × 6 months is past the year 9999; 10**18 no C int
+        raise InputError(f"meeting {number} of series {series.id} would fall after the year 9999 (a record "
+                         f"holds meetings 1 to {MEETINGS_MAX})", field="number") from None
     host = series.host_rotation[n % len(series.host_rotation)]
     return Occurrence(number, when, host, series.venue(host))
 

@@ -110,8 +110,8 @@ def print_summary(result: "ExerciseResult") -> None:
     table = Table(title=f"Exercise {literal(m['scenario']['name'])} — {'PASSED' if result.passed else 'FAILED'}")
     table.add_column("figure")
     table.add_column("value", justify="right")
-    for label, value in m["summary_table"]:
-        table.add_row(label, value)
+    for label, value in m["summary_table"]:  # the first row is the scenario's name, as written
+        table.add_row(plain(label), plain(value))
     print_table(console, table)
     console.print(plain(f"report: {result.report_path}"), highlight=False)
     console.print(plain(f"metrics: {result.out_dir / 'metrics.json'}"), highlight=False)

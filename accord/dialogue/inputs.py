@@ -14,8 +14,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from accord.dialogue.model import (Attendee, Commitment, Decision, Level, Link, Meeting, MeetingStatus,
-                                   Series, Status)
+from accord.dialogue.model import (MEETINGS_MAX, Attendee, Commitment, Decision, Level, Link, Meeting,
+                                   MeetingStatus, Series, Status)
 from accord.core.input_files import load_model, read_text_file
 from accord.core.input_files import located, validation_error  # noqa: F401  (re-exported for the dialogue store)
 
@@ -72,7 +72,7 @@ class CommitmentIn(_In):
 
 
 class MeetingIn(_In):
-    number: int | None = Field(default=None, ge=1)
+    number: int | None = Field(default=None, ge=1, le=MEETINGS_MAX)
     id: str | None = None
     date: date
     start: datetime | None = None

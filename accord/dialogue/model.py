@@ -28,6 +28,7 @@ from typing import Any
 
 from accord.clock import parse_rfc3339, to_rfc3339
 from accord.core.parties import party_problem
+from accord.dialogue.shape import check_state
 from accord.errors import InputError, StatusTransitionError
 
 KIND_SERIES = "dialogue.series"
@@ -371,6 +372,7 @@ class Commitment:
 
     def validate(self, series: Series) -> Commitment:
         check_record_id(self.id, field="id")
+        check_record_id(self.meeting_id, field="meeting_id")  # the calendar's RELATED-TO names it
         if self.series_id != series.id:
             raise InputError(f"commitment belongs to series {self.series_id!r}, not {series.id!r}",
                              field="series_id")
@@ -474,13 +476,18 @@ def check_meeting_transition(old: MeetingStatus, new: MeetingStatus, *, record: 
 
 
 def state_from_json(kind: str, d: dict) -> Series | Meeting | Commitment:
-    if kind == KIND_SERIES:
-        return Series.from_json(d)
-    if kind == KIND_MEETING:
-        return Meeting.from_json(d)
-    if kind == KIND_COMMITMENT:
+    """The record a signed state holds; its shape is checked first (:mod:`accord.dialogue.shape`),
+    and a value no record holds (an unknown level or status, a date that is not one) is an
+    :class:`~accord.errors.InputError` too."""
+    check_state(kind, d)
+    try:
+        if kind == KIND_SERIES:
+            return Series.from_json(d)
+        if kind == KIND_MEETING:
+            return Meeting.from_json(d)
         return Commitment.from_json(d)
-    raise InputError(f"not a dialogue kind: {kind!r}", field="kind")
+    except ValueError as exc:
+        raise InputError(f"{kind} state: {str(exc)[:200]}", field="state") from None
 
 
 _RANK = {Status.PROPOSED: 0, Status.AGREED: 1, Status.IN_PROGRESS: 2, Status.DONE: 3}

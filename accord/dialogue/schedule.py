@@ -17,7 +17,7 @@ from datetime import date
 
 from dateutil.relativedelta import relativedelta
 
-from accord.dialogue.model import Series
+from accord.dialogue.model import FIRST_DATE, LAST_DATE, MEETINGS_MAX, Series
 from accord.errors import InputError
 
 
@@ -36,7 +36,11 @@ def occurrence(series: Series, number: int) -> Occurrence:
     if number < 1:
         raise InputError(f"meeting number must be ≥ 1, got {number}", field="number")
     n = number - 1
-    when = series.first_meeting + relativedelta(months=n * series.cadence_months)
+    try:
+        when = series.first_meeting + relativedelta(months=n * series.cadence_months)
+    except (ValueError, OverflowError):  # 10**6 × 6 months is past the year 9999; 10**18 no C int
+        raise InputError(f"meeting {number} of series {series.id} would fall after the year 9999 (a record "
+                         f"holds meetings 1 to {MEETINGS_MAX})", field="number") from None
     host = series.host_rotation[n % len(series.host_rotation)]
     return Occurrence(number, when, host, series.venue(host))
 
@@ -49,6 +53,9 @@ def next_occurrences(series: Series, *, after: date, count: int, min_number: int
     """The next ``count`` occurrences strictly after ``after`` with number ≥ ``min_number``."""
     if not 0 <= count <= MAX_COUNT:  # a huge count ran the calendar past year 9999 (a ValueError)
         raise InputError(f"count must be 0 to {MAX_COUNT}, got {count}", field="count")
+    if not FIRST_DATE <= after <= LAST_DATE:  # the slots after 9999-12-31 are no dates
+        raise InputError(f"after {after.isoformat()} is outside {FIRST_DATE.year}-{LAST_DATE.year}, the years "
+                         "a dialogue record holds", field="after")
     if count == 0:
         return []
     # jump close to ``after`` instead of walking from the first meeting one cadence at a time

@@ -15,7 +15,9 @@ id ``<signer>:<kind>:<record_id>.v<version>``.
 
 Who may sign (:func:`verify_version`):
 
-* version 1 and any change to a series or a meeting: any party of the series;
+* version 1 and any change to a series or a meeting: any party of the series — but the parties
+  of a series never change (a version that drops or adds one is refused), nor does the series
+  of a meeting or a commitment;
 * a commitment that is ``proposed``: any party of the series, except that only the **owner**
   may agree it (``proposed → agreed``) — nobody agrees on another party's behalf;
 * a commitment that is agreed (or beyond): only its **owner**; anything else raises
@@ -99,6 +101,16 @@ class SignedVersion:
             raise InputError(f"not a signed dialogue version: {exc}", source=source, field="body") from None
         if v.kind not in KINDS:
             raise InputError(f"not a dialogue kind: {v.kind!r}", source=source, field="kind")
+        for name in ("record_id", "series_id", "signer"):
+            if not isinstance(getattr(v, name), str):
+                raise InputError(f"expected a string, got {type(getattr(v, name)).__name__}", source=source,
+                                 field=name)
+        if not (v.prev is None or isinstance(v.prev, str)) or not (v.change is None or isinstance(v.change, dict)):
+            raise InputError("prev must be a digest or null, change an object or null", source=source,
+                             field="prev" if not (v.prev is None or isinstance(v.prev, str)) else "change")
+        # the calendar export's DTSTAMP and the item's time are read from it: a time that does
+        # not parse would be indexed and break every export of the series
+        parse_rfc3339(v.signed_at, field="signed_at")
         return v
 
     @classmethod
@@ -140,6 +152,9 @@ def verify_version(v: SignedVersion, *, prev: SignedVersion | None, series: Seri
     else:
         if (v.record_id, v.kind) != (prev.record_id, prev.kind):
             raise VerificationError(f"{where}: not a version of {prev.kind} {prev.record_id}")
+        if v.series_id != prev.series_id:  # judged by another series' parties, gone from the first's view
+            raise VerificationError(f"{where}: a record stays in its series {prev.series_id}",
+                                    expected=prev.series_id, actual=v.series_id)
         if v.version != prev.version + 1:
             raise VerificationError(f"{where}: version out of order", expected=prev.version + 1,
                                     actual=v.version)
@@ -152,6 +167,11 @@ def verify_version(v: SignedVersion, *, prev: SignedVersion | None, series: Seri
             raise VerificationError(f"{where}: state id differs from record id", expected=v.record_id,
                                     actual=value.id)
         value.validate()
+        if series is not None and set(value.parties) != set(series.parties):
+            # one party could otherwise drop another (who could then neither write in the series
+            # nor sign it back) or bring in a third: who is in a series is fixed when it is made
+            raise VerificationError(f"{where}: the parties of a series never change",
+                                    expected=list(series.parties), actual=list(value.parties))
         # a series version is signed by one of its parties — as it stood before the change
         parties = (series or value).parties
     else:

@@ -96,3 +96,23 @@ def test_bad_input_is_422_naming_the_field_and_unknown_is_404(api):
     assert r.status_code == 422 and "owner" in r.text
     assert client.get("/api/v1/dialogue/series/NOPE", headers=rw).status_code == 404
     assert client.get("/api/v1/dialogue/series/S1/meetings", headers=rw).json() == []
+
+
+@pytest.mark.parametrize("number", [10**6, 10**18, 10**30])
+def test_a_meeting_number_past_the_last_is_422_not_a_500(api, number):
+    """The slot of a meeting (its date by the cadence) was worked out before the number was
+    checked: 10**6 × 6 months is past the year 9999 (a ValueError), 10**18 an OverflowError."""
+    client, rw, _ = api
+    client.post("/api/v1/dialogue/series", json=SERIES, headers=rw)
+    r = client.post("/api/v1/dialogue/series/S1/meetings", headers=rw, json={"date": "2025-08-31", "number": number})
+    assert r.status_code == 422 and "number" in r.text and "1000" in r.text
+    assert client.get("/api/v1/dialogue/series/S1/meetings", headers=rw).json() == []
+
+
+@pytest.mark.parametrize("after", ["9999-12-31", "9990-01-01"])
+def test_planning_after_a_date_outside_the_record_is_422_not_a_500(api, after):
+    client, rw, _ = api
+    client.post("/api/v1/dialogue/series", json=SERIES, headers=rw)
+    r = client.post("/api/v1/dialogue/series/S1/schedule", json={"count": 24, "after": after}, headers=rw)
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "after", r.text
+    assert client.get("/api/v1/dialogue/series/S1/meetings", headers=rw).json() == []

@@ -148,3 +148,21 @@ def test_a_scenario_name_is_printed_as_written_never_read_as_rich_markup(tmp_pat
                              passed=True, report_path=tmp_path / "report.html", out_dir=tmp_path)
     print_summary(result)
     assert "Exercise drill [/] [link=https://evil.example]x[/link][2J — PASSED" in capsys.readouterr().out
+
+
+def test_the_summary_rows_print_a_scenario_name_as_written(tmp_path, capsys):
+    """The run's summary table repeats the scenario's name in its first row (``summary_table``):
+    as a Rich cell, ``[/]`` in it failed the command after the whole run, ``[link=…]`` made a
+    hidden link and an escape sequence reached the terminal."""
+    from types import SimpleNamespace
+
+    from accord.cli.exercise import print_summary
+
+    name = "drill [/] [link=https://evil.example]x[/link]\x1b]52;c;ZXZpbA==\x07"
+    result = SimpleNamespace(metrics={"scenario": {"name": name},
+                                      "summary_table": [("scenario", name), ("transport", "inproc")]},
+                             passed=True, report_path=tmp_path / "report.html", out_dir=tmp_path)
+    print_summary(result)
+    out = capsys.readouterr().out
+    assert "drill [/] [link=https://evil.example]x[/link]]52;c;ZXZpbA==" in " ".join(out.split())
+    assert "\x1b" not in out and "\x07" not in out

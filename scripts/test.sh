@@ -110,7 +110,7 @@ wait "$warm" || { cat .venv/collect.log >&2; echo "error: the tests could not be
 #     NATS: the event bridge across two   tests/feeds/test_feeds_events.py; the ingest's kill -9 (of
 #       serve processes; the ingest state the ingest, of its alert process), alert-process restart
 #                                         and duplicate-feed tests (its state commits with its items)
-#     dialogue, intel (TAXII, sharing),   test_dialogue_store, _concurrency, tests/api/test_api_dialogue.py; test_intel_sharing,
+#     dialogue, intel (TAXII, sharing),   test_dialogue_store, _concurrency, _hostile_versions, tests/api/test_api_dialogue.py; test_intel_sharing,
 #       alerts, TAK destinations          _taxii_errors, _taxii_client, _direct_lane, _import_export,
 #                                         _import_skip_invalid, _store_schema, _taxii_owner; test_alerts_store;
 #                                         tests/tak/test_tak_destination.py
@@ -148,6 +148,7 @@ ACCORD_TEST_STORE=postgresql .venv/bin/python -m pytest -q -p no:cacheprovider -
   tests/feeds/test_feeds_ingest.py::test_a_feed_published_twice_is_stored_once \
   tests/feeds/test_feeds_alert_restart.py \
   tests/dialogue/test_dialogue_store.py tests/api/test_api_dialogue.py tests/dialogue/test_dialogue_concurrency.py \
+  tests/dialogue/test_dialogue_hostile_versions.py \
   tests/intel/test_intel_sharing.py tests/intel/test_intel_taxii_errors.py tests/intel/test_intel_direct_lane.py \
   tests/intel/test_intel_import_export.py tests/intel/test_intel_taxii_client.py \
   tests/intel/test_intel_import_skip_invalid.py tests/intel/test_intel_store_schema.py \

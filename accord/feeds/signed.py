@@ -67,9 +67,10 @@ def signing_bytes(subject: str, signed_at: str, data: bytes) -> bytes:
     return TAG + subject.encode() + b"\n" + signed_at.encode() + b"\n" + data
 
 
-def signature_headers(identity: Identity, subject: str, data: bytes, now: datetime) -> dict[str, str]:
-    """The two headers that sign ``data`` on ``subject`` by ``identity`` at ``now``."""
-    at = to_rfc3339(now)
+def signature_headers(identity: Identity, subject: str, data: bytes, now: datetime | str) -> dict[str, str]:
+    """The two headers that sign ``data`` on ``subject`` by ``identity`` at ``now`` (or its
+    :func:`~accord.clock.to_rfc3339` text)."""
+    at = now if isinstance(now, str) else to_rfc3339(now)
     return {SIGNED_AT: at, SIGNATURE: base64.b64encode(identity.sign(signing_bytes(subject, at, data))).decode()}
 
 
@@ -81,10 +82,11 @@ def signed_message(identity: Identity, subject: str, item: Item, now: datetime) 
 
 async def publish_items(nc: Any, identity: Identity, prefix: str, items: list[Item]) -> None:
     """Publish ``items`` of ``identity``'s party on their warning subjects, each signed now."""
+    at = to_rfc3339(datetime.now(UTC))   # one signing time for the call's items (a commit's, published together)
     for it in items:
         subject = warning_subject(prefix, identity.party, it.kind)
-        data, headers = signed_message(identity, subject, it, datetime.now(UTC))
-        await nc.publish(subject, data, headers=headers)
+        data = it.canonical()
+        await nc.publish(subject, data, headers={"Nats-Msg-Id": it.id, **signature_headers(identity, subject, data, at)})
 
 
 def verified(subject: str, data: bytes, headers: Mapping[str, str] | None, *, prefix: str, party: str,

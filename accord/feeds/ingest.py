@@ -17,8 +17,8 @@ The loop, one batch of scan messages at a time (those JetStream has, up to ``bat
    ``item.created``, so a serving node shares them under its standing rules and the policy as
    it does any item;
 4. publish each item on ``<prefix>.<party>.warning.<track|prediction|alert>`` (its canonical
-   JSON, ``Nats-Msg-Id`` = the item id, signed by the node's key: :mod:`accord.feeds.signed`), then acknowledge the batch (``AckAll`` on its last
-   message).
+   JSON, ``Nats-Msg-Id`` = the item id, signed by the node's key: :mod:`accord.feeds.signed`),
+   then acknowledge the batch (``AckAll`` on its last message).
 
 Item ids derive from the content and the scenario time (``epoch + t``), so the same detections always give the same
 items: a replay could not duplicate one. One process per consumer (a lock file in the node directory).

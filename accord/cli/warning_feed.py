@@ -172,16 +172,43 @@ def ingest(
 
 def watch(
     nats: NatsOpt,
-    party: Annotated[str, typer.Option("--party", help="Party whose warning events to follow.")],
+    party: Annotated[Optional[str], typer.Option(
+        "--party", help="Party whose warning events to follow (default with --dir: the node's).")] = None,
+    key: Annotated[Optional[str], typer.Option(
+        "--key", envvar="ACCORD_WATCH_KEY",
+        help="The party's node public key (base64, as `accord node show` prints it): only events it signed "
+             "are shown.")] = None,
+    dir: Annotated[Optional[Path], typer.Option(
+        "--dir", help="Or the node's directory, to take its public key (and party) from.")] = None,
     prefix: PrefixOpt = "accord",
     count: Annotated[Optional[int], typer.Option("--count", min=1, help="Stop after this many events.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One item (JSON) a line.")] = False,
 ) -> None:
-    """Print the warning events (tracks, predictions, alerts) an ingest publishes, as they come."""
+    """Print the warning events (tracks, predictions, alerts) an ingest publishes, as they come,
+    each once its signature by the node's key verifies (the others: one warning line each)."""
+    from accord.core.identity import public_key_from_b64
     from accord.core.parties import check_party
     from accord.feeds.watch import watch as run
     from accord.logs import configure
 
+    if (key is None) == (dir is None):
+        raise InputError("give the node's public key: --key (base64, as `accord node show` prints it) or --dir "
+                         "(the node's directory), one of them: only events signed by it are shown", field="key")
+    if dir is not None:
+        from accord.node import Node
+
+        with Node.open(dir) as node:
+            pub, node_party = node.identity.public_key, node.party
+        if party is not None and check_party(party.upper()) != node_party:
+            raise InputError(f"--party {party}: the node in {dir} is {node_party}, whose events its key signs",
+                             field="party")
+        party = node_party
+    else:
+        assert key is not None
+        pub = public_key_from_b64(key.strip(), field="key")
+    if party is None:
+        raise InputError("give --party: whose warning events to follow", field="party")
+    watched = check_party(party.upper())
     configure("warning")   # a subject the NATS server refuses this user is a warning line on stderr
 
     def show(item) -> None:
@@ -195,7 +222,7 @@ def watch(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run(nats, check_party(party.upper()), show, prefix=prefix, stop=stop, limit=count,
+        await run(nats, watched, show, key=pub, prefix=prefix, stop=stop, limit=count,
                   # the line holds what a publisher sent (a field's name, an id): no control character
                   on_error=lambda line: typer.echo(f"warning: {plain(line).plain}", err=True))
 

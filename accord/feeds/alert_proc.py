@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from accord.errors import AccordError, StoreUnavailable
 
 if TYPE_CHECKING:
+    from accord.core.identity import Identity
     from accord.core.items import Item
     from accord.feeds.ingest import Ingest, IngestOptions
 
@@ -293,7 +294,7 @@ async def _child(node_dir: str, opts: IngestOptions, inbox: Connection, outbox: 
     try:
         store = IngestStore(node, f"{opts.stream}/{opts.durable}")
         ing: Ingest | None = None
-        await _publish(nc, node.party, opts.prefix, [node.get_item(i) for i in store.last_alert_items()])  # maybe lost
+        await _publish(nc, node.identity, opts.prefix, [node.get_item(i) for i in store.last_alert_items()])  # maybe lost
         taken, cpu0 = 0, None
         finish = abandon = False
         while True:
@@ -318,7 +319,7 @@ async def _child(node_dir: str, opts: IngestOptions, inbox: Connection, outbox: 
                     except OSError:  # BrokenPipeError: the ingest is gone (killed); this commit is made
                         _orphaned()
                         abandon = True
-                    await _publish(nc, node.party, opts.prefix, items)
+                    await _publish(nc, node.identity, opts.prefix, items)
                     if abandon:
                         break
                     items, start = [], time.perf_counter()
@@ -374,12 +375,11 @@ def _wait(inbox: Connection) -> tuple[bool, bool]:
     return _drain(inbox)
 
 
-async def _publish(nc: Any, party: str, prefix: str, items: list[Item]) -> None:
-    from accord.feeds.scans import warning_subject
+async def _publish(nc: Any, identity: Identity, prefix: str, items: list[Item]) -> None:
+    """Publish ``items`` signed by the node's key (:mod:`accord.feeds.signed`)."""
+    from accord.feeds.signed import publish_items
 
     if not items:
         return
-    for it in items:
-        await nc.publish(warning_subject(prefix, party, it.kind), it.canonical(),
-                         headers={"Nats-Msg-Id": it.id})
+    await publish_items(nc, identity, prefix, items)
     await nc.flush()

@@ -17,8 +17,8 @@ The loop, one batch of scan messages at a time (those JetStream has, up to ``bat
    ``item.created``, so a serving node shares them under its standing rules and the policy as
    it does any item;
 4. publish each item on ``<prefix>.<party>.warning.<track|prediction|alert>`` (its canonical
-   JSON, ``Nats-Msg-Id`` = the item id), then acknowledge the batch (``AckAll`` on its last
-   message).
+   JSON, ``Nats-Msg-Id`` = the item id, signed by the node's key: :mod:`accord.feeds.signed`),
+   then acknowledge the batch (``AckAll`` on its last message).
 
 Item ids derive from the content and the scenario time (``epoch + t``), so the same detections always give the same
 items: a replay could not duplicate one. One process per consumer (a lock file in the node directory).
@@ -47,7 +47,8 @@ from accord.feeds.alert_proc import AlertProcess
 from accord.feeds.jetstream import ensure_stream, pull_consumer
 from accord.feeds.nats_connect import connect, explained
 from accord.feeds.scans import (CLOCK_AHEAD_S, check_datable, check_not_ahead, check_prefix, check_token, is_present,
-                                parse_scan, warning_subject)
+                                parse_scan)
+from accord.feeds.signed import publish_items
 from accord.feeds.state import IngestState, IngestStore, consumer_lock
 from accord.logs import Throttle
 from accord.warning.alerts import AlertEngine, AlertRules, Geography
@@ -375,9 +376,7 @@ class Ingest:
             s.last_commit, s.cpu1 = time.perf_counter(), time.process_time()
 
     async def publish(self, nc: Any, items: list[Item]) -> None:
-        for it in items:
-            await nc.publish(warning_subject(self.opts.prefix, self.party, it.kind), it.canonical(),
-                             headers={"Nats-Msg-Id": it.id})
+        await publish_items(nc, self.node.identity, self.opts.prefix, items)   # signed by the node's key
 
 
 def quiet_gc() -> None:

@@ -1,5 +1,6 @@
 """Consume a node's live warning events: ``<prefix>.<party>.warning.>`` (tracks, predictions,
-alerts as the ingest stores them), for consoles and other processes."""
+alerts as the ingest stores them), for consoles and other processes. Each is shown only once its
+signature by the node's key verifies (:mod:`accord.feeds.signed`)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import asyncio
 import contextlib
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from accord.core.canonical import parse_json_strict
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from accord.core.identity import public_key_from_b64
 from accord.core.items import Item
-from accord.errors import AccordError
 from accord.feeds.nats_connect import connect, refusal
+from accord.feeds.signed import MAX_AGE, EventRefused, NotAnItem, verified
 from accord.feeds.scans import check_prefix, check_token
 
 
@@ -42,16 +46,25 @@ class RecentIds:
         return len(self.ids)
 
 
-async def watch(url: str, party: str, on_item: Callable[[Item], None], *, prefix: str = "accord",
-                stop: asyncio.Event | None = None, limit: int | None = None,
-                on_error: Callable[[str], None] | None = None, seen: RecentIds | None = None) -> int:
-    """Call ``on_item`` for each warning item published for ``party`` until ``stop`` is set or
-    ``limit`` items have arrived; returns the number passed on. An event repeated (same item id,
-    e.g. re-published by an ingest after a restart) is passed on once if it is among the last
-    :data:`RECENT_IDS` (``seen``); an undecodable one, or one ``on_item`` raises on (it is not
-    counted), goes to ``on_error`` as one line."""
+async def watch(url: str, party: str, on_item: Callable[[Item], None], *, key: Ed25519PublicKey | str | None = None,
+                prefix: str = "accord", stop: asyncio.Event | None = None, limit: int | None = None,
+                on_error: Callable[[str], None] | None = None, seen: RecentIds | None = None,
+                max_age: timedelta = MAX_AGE, clock: Callable[[], datetime] | None = None) -> int:
+    """Call ``on_item`` for each warning item published for ``party`` and signed by its node's
+    ``key`` (an Ed25519 public key, or its base64 as ``accord node show`` prints it) until
+    ``stop`` is set or ``limit`` items have arrived; returns the number passed on.
+
+    A message not signed, whose signature does not verify under ``key`` (forged, altered, another
+    key's), signed more than ``max_age`` before ``clock()`` (default: the wall clock), or not an
+    item of ``party`` on its subject (:func:`accord.feeds.signed.verified`) is refused: one line
+    to ``on_error``, nothing to ``on_item``. Without ``key`` every message is refused. An event
+    repeated (same item id, e.g. re-published by an ingest after a restart) is passed on once if
+    it is among the last :data:`RECENT_IDS` (``seen``); one ``on_item`` raises on (it is not
+    counted) goes to ``on_error`` as one line."""
     check_prefix(prefix)
     check_token(party, "party")
+    pub = public_key_from_b64(key, field="key") if isinstance(key, str) else key
+    now = clock or (lambda: datetime.now(UTC))
     refused: list[str] = []
     nc = await connect(url, party=party, role="watch", refused=refused)
     done = stop or asyncio.Event()
@@ -63,10 +76,11 @@ async def watch(url: str, party: str, on_item: Callable[[Item], None], *, prefix
         if done.is_set():
             return
         try:
-            item = Item.from_json(parse_json_strict(msg.data), source=msg.subject)
-        except (AccordError, KeyError, TypeError, ValueError) as exc:
+            item = verified(msg.subject, msg.data, msg.headers, prefix=prefix, party=party, key=pub, now=now(),
+                            max_age=max_age)
+        except EventRefused as exc:
             if on_error is not None:
-                on_error(f"{msg.subject}: not an Accord item: {exc}")
+                on_error(f"{msg.subject}: {exc}" if isinstance(exc, NotAnItem) else f"{msg.subject}: refused: {exc}")
             return
         if not recent.first(item.id):
             return

@@ -107,7 +107,8 @@ def test_negative_seeds_are_refused_up_front(tmp_path):
 
 def test_an_unreachable_nats_server_is_one_line(tmp_path):
     # nats-py's default error callback logged each failed attempt with a traceback first
-    out = accord_cmd("warning", "watch", "--nats", "nats://127.0.0.1:1", "--party", "JPN")
+    out = accord_cmd("warning", "watch", "--nats", "nats://127.0.0.1:1", "--party", "JPN",
+                     "--key", "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=")
     assert out.returncode == 2
     assert one_line(out) == "error: cannot connect to NATS at nats://127.0.0.1:1: nats: no servers available for connection"
 

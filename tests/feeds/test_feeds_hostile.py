@@ -73,23 +73,30 @@ def test_watch_passes_a_repeat_on_once_and_remembers_only_the_latest_ids(nats_ur
 
     from accord.core.items import new_item
     from accord.core.markings import Marking
+    from accord.core.identity import Identity
     from accord.feeds.scans import warning_subject
+    from accord.feeds.signed import signature_headers, signed_message
     from accord.feeds.watch import RecentIds, watch
 
     when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    node = Identity.generate("JPN")
     items = [new_item("warning.track", {"track_id": f"T{k}", "t": float(k)}, Marking.parse("CONFIDENTIAL//REL TO JPN"),
                       "JPN", when) for k in range(5)]
     a, b, c, d, e = items
     got, errors, seen = [], [], RecentIds(3)
 
     async def go():
-        task = asyncio.create_task(watch(nats_url, "JPN", got.append, prefix=names.prefix, limit=6,
-                                         on_error=errors.append, seen=seen))
+        task = asyncio.create_task(watch(nats_url, "JPN", got.append, key=node.public_key, prefix=names.prefix,
+                                         limit=6, on_error=errors.append, seen=seen))
         await asyncio.sleep(1.0)   # subscribed
         nc = await nats.connect(nats_url)
         subject = warning_subject(names.prefix, "JPN", "warning.track")
         for raw in (a, a, b"\xff not json", b, c, b, d, e, a):   # b again among the last three, a after
-            await nc.publish(subject, raw if isinstance(raw, bytes) else raw.canonical())
+            if isinstance(raw, bytes):   # signed by the node all the same: the watch still refuses it
+                await nc.publish(subject, raw, headers=signature_headers(node, subject, raw, datetime.now(timezone.utc)))
+                continue
+            data, headers = signed_message(node, subject, raw, datetime.now(timezone.utc))
+            await nc.publish(subject, data, headers=headers)
         await nc.flush()
         n = await asyncio.wait_for(task, 30)
         await nc.close()
@@ -110,10 +117,13 @@ def test_watch_says_why_it_could_not_pass_an_item_on_and_does_not_count_it(nats_
 
     from accord.core.items import new_item
     from accord.core.markings import Marking
+    from accord.core.identity import Identity
     from accord.feeds.scans import warning_subject
+    from accord.feeds.signed import signed_message
     from accord.feeds.watch import watch
 
     mk, when = Marking.parse("CONFIDENTIAL//REL TO JPN"), datetime(2026, 1, 1, tzinfo=timezone.utc)
+    node = Identity.generate("JPN")
     bad = new_item("warning.track", {"track_id": "T0", "t": None}, mk, "JPN", when)
     good = [new_item("warning.track", {"track_id": f"T{k}", "t": float(k)}, mk, "JPN", when) for k in (1, 2)]
     got, errors = [], []
@@ -122,11 +132,14 @@ def test_watch_says_why_it_could_not_pass_an_item_on_and_does_not_count_it(nats_
         got.append(item.body["t"] + 0.0)   # a TypeError for t null
 
     async def go():
-        task = asyncio.create_task(watch(nats_url, "JPN", take, prefix=names.prefix, limit=2, on_error=errors.append))
+        task = asyncio.create_task(watch(nats_url, "JPN", take, key=node.public_key, prefix=names.prefix, limit=2,
+                                         on_error=errors.append))
         await asyncio.sleep(1.0)   # subscribed
         nc = await nats.connect(nats_url)
+        subject = warning_subject(names.prefix, "JPN", "warning.track")
         for it in (bad, *good):
-            await nc.publish(warning_subject(names.prefix, "JPN", "warning.track"), it.canonical())
+            data, headers = signed_message(node, subject, it, datetime.now(timezone.utc))
+            await nc.publish(subject, data, headers=headers)
         await nc.flush()
         n = await asyncio.wait_for(task, 30)
         await nc.close()
@@ -200,9 +213,13 @@ def test_watch_warnings_carry_no_terminal_sequence_from_a_publisher(nats_url, na
 
     import nats
 
+    from accord.core.identity import Identity
     from accord.core.items import new_item
     from accord.core.markings import Marking
     from accord.feeds.scans import warning_subject
+    from accord.feeds.signed import signature_headers
+
+    node = Identity.generate("JPN")   # signed by the node's key: a bad ingest's message is still shown safely
 
     def pair(k: int):   # a hostile message, then a good item (a new id each time: watch drops repeats)
         good = new_item("warning.track", {"track_id": f"T{k}", "t": float(k)}, Marking.parse("CONFIDENTIAL//REL TO JPN"),
@@ -212,7 +229,7 @@ def test_watch_warnings_carry_no_terminal_sequence_from_a_publisher(nats_url, na
     # --count 2: the second good item comes after a hostile message published once the watch was
     # surely subscribed (it had passed the first on), however long the subprocess took to start
     watch = subprocess.Popen([sys.executable, "-m", "accord", "warning", "watch", "--nats", nats_url, "--party", "JPN",
-                              "--prefix", names.prefix, "--count", "2"],
+                              "--key", node.public_b64, "--prefix", names.prefix, "--count", "2"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sent = []
 
@@ -222,8 +239,9 @@ def test_watch_warnings_carry_no_terminal_sequence_from_a_publisher(nats_url, na
         while watch.poll() is None and time.monotonic() < deadline:
             hostile, good = pair(len(sent))
             sent.append(good.id)
+            subject = warning_subject(names.prefix, "JPN", "warning.track")
             for data in (hostile, good.canonical()):
-                await nc.publish(warning_subject(names.prefix, "JPN", "warning.track"), data)
+                await nc.publish(subject, data, headers=signature_headers(node, subject, data, datetime.now(timezone.utc)))
             await nc.flush()
             await asyncio.sleep(0.3)
         await nc.close()

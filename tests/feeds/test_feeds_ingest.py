@@ -262,7 +262,7 @@ def test_a_feed_published_twice_is_stored_once(tmp_path, names, nats_url, japan_
 def test_watch_prints_the_events_and_a_second_ingest_of_a_consumer_is_refused(tmp_path, names, nats_url,
                                                                              japan_scenario):
     node_dir = init_node(tmp_path)
-    watch = subprocess.Popen(accord("warning", "watch", "--nats", nats_url, "--party", "JPN", "--prefix",
+    watch = subprocess.Popen(accord("warning", "watch", "--nats", nats_url, "--dir", node_dir, "--prefix",
                                     names.prefix, "--count", "20", "--json"),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ing = subprocess.Popen(ingest_cmd(node_dir, nats_url, names, japan_scenario),

@@ -87,7 +87,7 @@ def test_feed_ingest_and_watch_run_as_the_deploy_users(tmp_path, secured, japan_
     """Under nats-py's shared ``_INBOX`` the feed could not read JetStream's acknowledgements of
     its publishes (its user may read its own inbox only) and the ingest could not pull."""
     Node.init(tmp_path / "jpn", "JPN").close()
-    watch = subprocess.Popen(accord("warning", "watch", "--nats", secured["watch"], "--party", "JPN",
+    watch = subprocess.Popen(accord("warning", "watch", "--nats", secured["watch"], "--dir", tmp_path / "jpn",
                                     "--count", "5", "--json"),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ingest = accord("warning", "ingest", "--dir", tmp_path / "jpn", "--sensors", japan_scenario, "--json")
@@ -193,7 +193,7 @@ def test_what_a_user_is_not_allowed_the_server_refuses(secured):
      'publish to "$js.api.stream.info.accord_radar"'),
     (("warning", "ingest", "--dir", "{node}", "--sensors", "{scenario}", "--idle-exit", "1"), "watch",
      'publish to "$js.api.stream.info.accord_radar"'),
-    (("warning", "watch", "--party", "JPN", "--count", "1"), "feed", 'subscription to "accord.jpn.warning.>"'),
+    (("warning", "watch", "--dir", "{node}", "--count", "1"), "feed", 'subscription to "accord.jpn.warning.>"'),
 ])
 def test_a_command_run_as_a_user_the_server_refuses_says_what_it_refused(tmp_path, secured, japan_scenario,
                                                                           command, user, refused):

@@ -561,6 +561,8 @@ class AlertEngine:
         if fresh:
             assert into.ref is not None and into.ref_a is not None   # both warn (same_missile)
             out.append(self._emit(into, "Update", "merged", into.ref, into.ref_a, now_t, carry, over))
+        else:   # its last message names them all already: carried too, so a later merge's Update names them
+            into.carried = carry
         out.append(self._close_merged(dup, into, now_t))
         return out
 

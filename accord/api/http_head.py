@@ -282,6 +282,14 @@ class BoundedH11(Bounded):
             self.waiting_head = True
             self.head_deadline()
         super().data_received(data)  # type: ignore[misc]
+
+    def handle_events(self) -> None:
+        """uvicorn's, then where the client's request stands: also when a pipelined request,
+        buffered behind the one answered, is taken up once that answer is sent (uvicorn's
+        ``on_response_complete``) — its body's idle limit then starts as for any other."""
+        import h11
+
+        super().handle_events()  # type: ignore[misc]
         state = self.conn.their_state
         if self.waiting_head and state is not h11.IDLE:
             self.head_done()

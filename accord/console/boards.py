@@ -32,6 +32,12 @@ class Incident:
         return bool(self.messages) and self.messages[-1].body.get("msgType") == "Cancel"
 
     @property
+    def merged(self) -> bool:
+        """Closed by a Cancel of reason ``merged``: a second incident of one missile, whose
+        warning goes on in the other's messages — no all-clear (docs/alerts.md)."""
+        return self.cancelled and self.messages[-1].body.get("reason") == "merged"
+
+    @property
     def areas(self) -> list[str]:
         """The areas the latest message names (none once cancelled)."""
         return [] if self.cancelled or not self.messages else alert_areas(self.messages[-1].body)

@@ -107,6 +107,8 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
     "to_impact": ("To impact", "着弾まで", "탄착까지"),
     "unknown": ("unknown", "不明", "알 수 없음"),
     "cancelled": ("cancelled", "解除", "해제"),
+    "merged": ("merged: the warning goes on in the other incident of this missile",
+               "統合：同じミサイルの別の事案で警報が続いています", "통합: 같은 미사일의 다른 사건에서 경보가 계속됩니다"),
     "download": ("download", "ダウンロード", "다운로드"),
     "collections": ("Collections", "コレクション", "컬렉션"),
     "collection": ("Collection", "コレクション", "컬렉션"),

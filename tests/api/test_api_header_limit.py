@@ -147,6 +147,17 @@ def test_a_body_that_stops_coming_is_given_up(quick):
     assert _left_waiting(quick, head) == b""
 
 
+def test_a_pipelined_request_whose_body_stops_coming_is_given_up(quick):
+    """A request sent behind another on one connection (pipelined) is taken up by uvicorn's h11
+    protocol once the first's answer is sent, not as its bytes arrive: its body's idle limit was
+    never started, and announcing 100 bytes behind a GET held the connection for ever."""
+    first = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    second = (b"POST /console/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+              b"Content-Length: 100\r\n\r\ntoken=")
+    out = _left_waiting(quick, first + second)
+    assert out.startswith(b"HTTP/1.1 200 ") and out.count(b"HTTP/1.1 ") == 1, out[:200]
+
+
 def test_a_408_and_a_body_given_up_are_logged_on_accords_logger(quick, monkeypatch, caplog):
     """uvicorn's error logger runs at WARNING on a node, so INFO lines there never showed: the
     408 and the body given up are INFO lines on ``accord.api``, each with its event and the

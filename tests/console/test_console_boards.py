@@ -474,3 +474,24 @@ def test_the_alerts_board_reads_only_the_predictions_around_its_incidents(admin,
     page = admin.get("/console/alerts").text
     assert sum(items_read) < 50, items_read
     assert 'data-until="' in page  # the incident's impact countdown, from T-1's prediction
+
+
+def test_an_incident_merged_into_another_is_not_shown_as_an_all_clear(admin, world):
+    """The alert engine closes a second incident of one missile by a Cancel of reason ``merged``
+    (no all-clear: the warning goes on in the other incident). The board showed it as any
+    cancelled incident: "解除" / "해제" (the warning lifted) in Japanese and Korean."""
+    from console_world import alert_item
+
+    from accord.core.items import new_item
+
+    world.jpn.put_item(alert_item(world.jpn, 7, "Cancel", "UNCLASSIFIED//REL TO JPN, KOR"))
+    assert "解除" in admin.get("/console/alerts?lang=ja").text   # an all-clear is shown as one
+    merged = alert_item(world.jpn, 8, "Cancel", "UNCLASSIFIED//REL TO JPN, KOR")
+    merged = new_item("warning.alert", dict(merged.body, incident="INC-2", reason="merged"), merged.marking,
+                      merged.originator, merged.created)
+    world.jpn.put_item(merged)
+    for lang, lifted in (("ja", "解除"), ("ko", "해제"), ("en", "cancelled")):
+        page = admin.get(f"/console/alerts?lang={lang}").text
+        section = page[page.index('data-incident="JPN:INC-2"'):]
+        section = section[:section.index("</section>")]
+        assert lifted not in section, (lang, section)

@@ -545,16 +545,24 @@ class AlertEngine:
         return out
 
     def _merge_into(self, into: Incident, dup: Incident, now_t: float) -> list[CapMessage]:
-        """``dup``'s tracks are bound to ``into``; the areas ``dup`` warns that ``into`` does not
-        are carried by an Update of ``into`` (reason ``merged``); then ``dup`` is closed by a
+        """``dup``'s tracks are bound to ``into``; when ``dup`` warns an area ``into``'s last
+        message does not, an Update of ``into`` (reason ``merged``) carries every area ``dup``
+        warns and every one ``into`` carried already; then ``dup`` is closed by a
         Cancel (reason ``merged``) that names no area and points to ``into``: no all-clear."""
-        carry = {c: x for c, x in warned_areas(dup).items() if c not in warned_areas(into)}
+        warned = warned_areas(into)
+        fresh = [c for c in warned_areas(dup) if c not in warned]
+        # the Update names, beside its own assessment's, every area it carried already (a duplicate
+        # merged before) and every one ``dup`` warns (the survivor's assessment may name fewer than
+        # its last message did): each merged at this moment, in any order, stays warned
+        carry = {**into.carried, **warned_areas(dup)}
         over = frozenset(h.area.code for h in dup.sent_a.overflight_hits) if dup.sent_a is not None else frozenset()
         absorb(into, dup, self._by_track)
         out = []
-        if carry:
+        if fresh:
             assert into.ref is not None and into.ref_a is not None   # both warn (same_missile)
             out.append(self._emit(into, "Update", "merged", into.ref, into.ref_a, now_t, carry, over))
+        else:   # its last message names them all already: carried too, so a later merge's Update names them
+            into.carried = carry
         out.append(self._close_merged(dup, into, now_t))
         return out
 

@@ -65,8 +65,9 @@ class Incident:
     # The track whose boost prediction is the identity reference, after burnout, on an arc off
     # that prediction's: the incident takes the track's own arc once it has held suspect_hold_s.
     handover: Suspect | None = None
-    # Areas the last message named beyond its assessment's: a merged duplicate's, which this
-    # incident warns on for it (accord.warning.alerts.merging); none again after its next message.
+    # Areas the last message names for a merged duplicate, which this incident warns on for it
+    # (beyond its assessment's, or among them: accord.warning.alerts.merging); a later merge's
+    # Update names them again; none after its next message.
     carried: dict[str, AdminArea] = field(default_factory=dict)
 
 

@@ -137,3 +137,61 @@ def test_a_snapshot_whose_alert_reference_is_damaged_is_refused_on_restore(geo):
         damaged["incidents"][1]["refs"][0] = bad
         with pytest.raises(InputError, match="damaged"):
             AlertEngine.restore(damaged, e.rules, geo, e.sender, e.status)
+
+
+def north(t: float):
+    """A third tracker's (USA's) track of the missile, north of KOR's on the same arc: it names
+    Aomori (JPN-02) besides Akita. Its impact time comes down to the true one by 140 s (off JPN's
+    arc at first: an incident of its own)."""
+    return make_pred(t, 40.4, 139.9, 40_000.0, 20_000.0, 0.0, impact_t=TRUE_IMPACT_T + 6.0 * max(0.0, 140.0 - t),
+                     track="USA:T2", ground_track=path(*here(t), 40.4, 139.9, 20))
+
+
+def test_two_duplicates_merged_at_once_leave_every_area_they_warn_warned(geo):
+    """Three incidents of one missile: the survivor takes both duplicates in at one moment. Its
+    second merge Update named the second duplicate's areas only: Yamagata, carried from the
+    first duplicate (just closed by a Cancel naming no area), was named by no open incident."""
+    e = engine(geo, suspect_hold_s=10.0, clear_hold_s=30.0)
+    out: list = []
+    for t in range(100, 120, 2):
+        collect(e.on_predictions([boost_far(t)], t), out)
+    for t in range(120, 132, 2):
+        collect(e.on_predictions([boost_far(t), wide(t), north(t)], t), out)
+    for t in range(132, 200, 2):
+        collect(e.on_predictions([wide(t), north(t), ballistic(t - 1, "KOR:T3")], t), out)
+    assert [m.msg_type for m in out if m.reason == "merged"].count("Cancel") == 2
+    assert e.open_incidents() == ["KOR:T3"]
+    last = [m for m in out if m.incident == FIRST][-1]
+    assert {"JPN-02", "JPN-05", "JPN-06"} <= set(last.area_codes)   # Aomori and Yamagata stay warned
+    incidents = finish(e, out)
+    assert {"JPN-02", "JPN-06"} <= set(incidents[FIRST][-1].area_codes)   # the all-clear names them
+
+
+def test_a_duplicate_merged_without_an_update_keeps_its_areas_through_the_next_merge(geo):
+    """The survivor's last message names every area the first duplicate warns (Iwate, Akita):
+    that one is closed by its Cancel alone. Its reference has narrowed to Akita since (the change
+    held back by ``min_update_interval_s``); a second duplicate merged at the same moment brought
+    an Update built on that reference, which named Iwate no more — warned by the first duplicate,
+    whose Cancel names no area."""
+    def east(t: float, track: str = "JPN:T3"):   # JPN's track: Iwate (JPN-03) and Akita
+        return make_pred(t, 39.7, 140.75, 40_000.0, 20_000.0, 90.0, impact_t=TRUE_IMPACT_T, track=track,
+                         ground_track=path(*here(t), 39.7, 140.75, 20))
+
+    def kor(t: float):    # KOR's arc names Iwate and Akita, then (from 146 s) Akita alone
+        return east(t, "KOR:T3") if t < 146 else ballistic(t, "KOR:T3")
+
+    def south(t: float):  # USA's: Yamagata (JPN-06) and Akita, off JPN's arc until 140 s
+        return replace(wide(t), track_id="USA:T2", impact_t=TRUE_IMPACT_T + 6.0 * max(0.0, 140.0 - t))
+
+    e = engine(geo, suspect_hold_s=10.0, clear_hold_s=30.0, min_update_interval_s=60.0)
+    out: list = []
+    for t in range(100, 120, 2):
+        collect(e.on_predictions([boost_far(t)], t), out)
+    for t in range(120, 132, 2):
+        collect(e.on_predictions([boost_far(t), east(t), south(t)], t), out)
+    for t in range(132, 200, 2):
+        collect(e.on_predictions([east(t), south(t), kor(t - 1)], t), out)
+    assert [m.msg_type for m in out if m.reason == "merged"].count("Cancel") == 2
+    assert e.open_incidents() == ["KOR:T3"]
+    last = [m for m in out if m.incident == FIRST][-1]
+    assert {"JPN-03", "JPN-05", "JPN-06"} <= set(last.area_codes), last.area_codes

@@ -11,7 +11,8 @@ fork). Items that arrive from partners (federation stores them in the node's ite
 verified by :meth:`DialogueStore.sync` before they enter the index: signature under the signer's
 pinned key, hash chain, and the who-may-change-what rules of :mod:`accord.dialogue.versions`; a
 version that fails is recorded in ``dialogue_rejected`` (and ledgered as ``item.rejected``),
-never indexed.
+never indexed. A version whose predecessor (or series) has not arrived waits in
+``dialogue_waiting`` (:mod:`accord.dialogue.waiting`) until exactly that is indexed.
 
 Writes verify everything first and then store every item and index row of one operation inside
 one write transaction (:func:`accord.store.base.transaction`) under the node's write lock: all or nothing.
@@ -33,7 +34,7 @@ from accord.clock import to_rfc3339
 from accord.core.identity import public_key_from_b64
 from accord.core.items import Item
 from accord.core.markings import Classification, Marking
-from accord.dialogue import ical, report
+from accord.dialogue import ical, report, waiting
 from accord.dialogue.inputs import (CommitmentIn, CommitmentUpdateIn, DialogueFile, MeetingIn, SeriesIn,
                                     located)
 from accord.dialogue.model import (KIND_COMMITMENT, KIND_MEETING, KIND_SERIES, KINDS, Commitment,
@@ -133,7 +134,7 @@ class DialogueStore:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.conn: Any = node.conn
-        migrate(self.conn, "dialogue", [DDL], lock=_write_lock(node))
+        migrate(self.conn, "dialogue", [DDL, waiting.DDL], lock=_write_lock(node))
 
     # --- keys -----------------------------------------------------------------------------
     def key_for(self, party: str) -> Ed25519PublicKey:
@@ -277,14 +278,15 @@ class DialogueStore:
             with _transaction(self.conn):
                 for v, item in items:
                     self.node.put_item(item)
-                    self._index(v, item)
+                    self._index(v, item)  # what waited for it is tried again by the next sync
                 shared = self._share([(item, series_cache.get(v.series_id) or self.series(v.series_id, sync=False))
                                       for v, item in items], join=True, results=results) if federation else []
         if federation is not None:
             federation.notify_queued(self.node, results)  # committed: wake the delivery workers
         return Outcome(tuple(v for v, _ in versions), tuple(shared))
 
-    def _index(self, v: SignedVersion, item: Item) -> None:
+    def _index(self, v: SignedVersion, item: Item) -> list[str]:
+        """Index ``v``; return the ids of the items that waited for it (released)."""
         try:
             self.conn.execute(
                 "INSERT INTO dialogue_versions (record_id, version, kind, series_id, item_id, digest, signer, "
@@ -297,6 +299,7 @@ class DialogueStore:
             raise VerificationError(f"{v.kind} {v.record_id}: version {v.version} is already held "
                                     f"(item {row['item_id'] if row else '?'}); a record cannot fork",
                                     expected=row["digest"] if row else None, actual=v.digest()) from None
+        return waiting.release(self.conn, v)
 
     def _share(self, batch: list[tuple[Item, Series]], *, join: bool = False,
                results: list[Any] | None = None) -> list[tuple[str, str, str]]:
@@ -534,39 +537,51 @@ class DialogueStore:
     def sync(self) -> tuple[int, int]:
         """Index dialogue items held by the node but not yet indexed (e.g. received from partners).
 
-        Versions are verified in (record, version) order; one whose predecessor is not here yet
-        waits for a later sync. Returns (indexed, rejected).
+        Versions are verified in (record, version) order; one whose predecessor (or series) is not
+        here yet waits (:mod:`accord.dialogue.waiting`) and is tried again only once that is
+        indexed — in this sync or a later one. Returns (indexed, rejected).
         """
         # what is unindexed is read under the lock that the indexing takes: read outside it, two
         # syncs could both see an item and the second reject it as a fork of itself, or a sync
         # could see another thread's uncommitted item (on the shared connection)
         with _write_lock(self.node):
-            fresh: list[tuple[SignedVersion | None, Item, str | None]] = []
-            for item in self._unindexed_items():
-                try:
-                    fresh.append((SignedVersion.from_item(item), item, None))
-                except AccordError as exc:
-                    fresh.append((None, item, str(exc)))
-            if not fresh:
+            todo = self._parsed(self._unindexed_items())  # a stack: the next to try is last
+            if not todo:
                 return 0, 0
-            order = {KIND_SERIES: 0, KIND_MEETING: 1, KIND_COMMITMENT: 2}
-            fresh.sort(key=lambda t: (order[t[1].kind], t[0].record_id if t[0] else "", t[0].version if t[0] else 0))
             n_ok = n_bad = 0
             with _transaction(self.conn):
-                for v, item, err in fresh:
+                while todo:
+                    v, item, err = todo.pop()
                     if v is not None:
-                        err = self._try_index(v, item)
-                        if err == "":
+                        got = self._try_index(v, item)
+                        if isinstance(got, list):  # indexed: what waited for it is tried next
                             n_ok += 1
+                            todo += self._parsed([self.node.get_item(i) for i in got])
                             continue
-                        if err is None:  # waiting for its predecessor, or held already
+                        if got is None:  # waiting for its predecessor, or held already
                             continue
+                        err = got
                     self._reject(item, err or "malformed")
                     n_bad += 1
         return n_ok, n_bad
 
+    @staticmethod
+    def _parsed(items: list[Item]) -> list[tuple[SignedVersion | None, Item, str | None]]:
+        """(version or None, item, why it does not parse), last the first to try: series, then
+        meetings, then commitments, each record's versions in order."""
+        out: list[tuple[SignedVersion | None, Item, str | None]] = []
+        for item in items:
+            try:
+                out.append((SignedVersion.from_item(item), item, None))
+            except AccordError as exc:
+                out.append((None, item, str(exc)))
+        order = {KIND_SERIES: 0, KIND_MEETING: 1, KIND_COMMITMENT: 2}
+        out.sort(key=lambda t: (order[t[1].kind], t[0].record_id if t[0] else "", t[0].version if t[0] else 0),
+                 reverse=True)
+        return out
+
     def _unindexed_items(self) -> list[Item]:
-        """Dialogue items the node holds that are neither indexed nor rejected yet.
+        """Dialogue items the node holds that are neither indexed, rejected nor waiting.
 
         Fast path: an anti-join on the node's ``items`` table (only the new items are parsed, so
         a read costs nothing when nothing arrived); falls back to ``node.items(kind)``.
@@ -575,21 +590,23 @@ class DialogueStore:
         try:
             ids = [r[0] for r in self.conn.execute(
                 f"SELECT id FROM items WHERE kind IN ({marks}) AND id NOT IN (SELECT item_id FROM "
-                "dialogue_versions) AND id NOT IN (SELECT item_id FROM dialogue_rejected) ORDER BY id", KINDS)]
+                "dialogue_versions) AND id NOT IN (SELECT item_id FROM dialogue_rejected) AND id NOT IN "
+                "(SELECT item_id FROM dialogue_waiting) ORDER BY id", KINDS)]
         except OperationalError:  # a node without the documented items table
             done = {r[0] for r in self.conn.execute("SELECT item_id FROM dialogue_versions UNION "
-                                                    "SELECT item_id FROM dialogue_rejected")}
+                                                    "SELECT item_id FROM dialogue_rejected UNION "
+                                                    "SELECT item_id FROM dialogue_waiting")}
             return [i for kind in KINDS for i in self.node.items(kind=kind) if i.id not in done]
         return [self.node.get_item(i) for i in ids]
 
-    def _try_index(self, v: SignedVersion, item: Item) -> str | None:
-        """'' when indexed; None when its predecessor is missing (it waits for a later sync) or
-        this very version is held already; else the rejection reason."""
+    def _try_index(self, v: SignedVersion, item: Item) -> list[str] | str | None:
+        """Indexed: the ids of the items that waited for it; None when it now waits for its
+        predecessor or its series, or this very version is held already; else the rejection reason."""
         held = self.conn.execute("SELECT * FROM dialogue_versions WHERE record_id=? ORDER BY version DESC "
                                  "LIMIT 1", (v.record_id,)).fetchone()
         held_version = held["version"] if held else 0
         if v.version > held_version + 1:
-            return None
+            return self._wait(v, item)
         if v.version <= held_version:
             same = self.conn.execute("SELECT digest FROM dialogue_versions WHERE record_id=? AND version=?",
                                      (v.record_id, v.version)).fetchone()
@@ -602,15 +619,17 @@ class DialogueStore:
         try:
             if v.kind == KIND_SERIES:
                 series: Series | None = cast(Series, prev.value) if prev else None
-            else:
-                series = self.series(v.series_id, sync=False)
+            else:  # a later version is judged in its first version's series (a move is refused)
+                series = self.series(prev.series_id if prev else v.series_id, sync=False)
             verify_version(v, prev=prev, series=series, key_for=self.key_for)
         except NotFoundError:
-            return None  # the series has not arrived yet
+            return self._wait(v, item)  # the series has not arrived yet
         except (AccordError, KeyError) as exc:
             return str(exc)
-        self._index(v, item)
-        return ""
+        return self._index(v, item)
+
+    def _wait(self, v: SignedVersion, item: Item) -> str | None:
+        return waiting.wait(self.conn, v, item.id, item.originator, to_rfc3339(self._now()))
 
     def _reject(self, item: Item, reason: str) -> None:
         now = self._now()

@@ -47,6 +47,7 @@ from accord.dialogue.model import (KIND_COMMITMENT, KIND_MEETING, KIND_SERIES, K
 from accord.errors import InputError, NotOwnerError, UnknownKeyError, VerificationError
 
 KeyLookup = Callable[[str], Ed25519PublicKey]
+MAX_VERSION = 2**31 - 1  # versions a record may reach
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,9 @@ class SignedVersion:
                     p["signer"], p["signed_at"], dict(p["state"]), p.get("change"), sig)
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"not a signed dialogue version: {exc}", source=source, field="body") from None
+        if not 1 <= v.version <= MAX_VERSION:  # an index key on both back ends (a 64-bit integer)
+            raise InputError(f"version must be from 1 to {MAX_VERSION}, got {v.version}", source=source,
+                             field="version")
         if v.kind not in KINDS:
             raise InputError(f"not a dialogue kind: {v.kind!r}", source=source, field="kind")
         for name in ("record_id", "series_id", "signer"):

@@ -3,6 +3,7 @@ types, unknown enum values, an unparseable ``signed_at``) is rejected on receipt
 it never breaks the receiving node's dialogue reads (every read syncs first) nor its exports."""
 
 from dataclasses import replace
+from datetime import date
 
 import pytest
 from test_dialogue_store import SERIES, T0, pair  # noqa: F401 - the fixture
@@ -10,6 +11,7 @@ from test_dialogue_store import SERIES, T0, pair  # noqa: F401 - the fixture
 from accord.core.envelopes import seal, verify_envelope
 from accord.core.items import Item
 from accord.dialogue.report import render_html, render_markdown
+from accord.dialogue.store import DialogueStore
 from accord.dialogue.versions import SignedVersion, sign_version
 from accord.errors import VerificationError
 
@@ -134,3 +136,155 @@ def test_a_partner_cannot_move_a_record_to_another_series(pair):  # noqa: F811
         with pytest.raises(VerificationError, match="series"):
             sk._commit([(v, sk._marking_of(record_id))], share=False)
         assert sk.latest(record_id).value.series_id == "S1"
+
+
+# --- versions that wait: a partner's version whose predecessor (or series) never comes ---------
+
+def _signed(sj, record_id, version, *, kind="dialogue.meeting", state=None, prev="0" * 64, series_id="S1"):
+    """Version ``version`` of ``record_id``, signed by JPN (its ``prev`` names nothing held)."""
+    number = int(record_id.rsplit("M", 1)[1]) if kind == "dialogue.meeting" else 1
+    state = state or {**MEETING, "id": record_id, "number": number, "series_id": series_id}
+    unsigned = SignedVersion(kind, record_id, version, prev, series_id, "JPN", SIGNED_AT, state, None, b"")
+    v = replace(unsigned, signature=sj.node.identity.sign(unsigned.signing_bytes))
+    return Item(v.kind, v.item_id, v.signer, sj._marking_of("S1"), T0, v.to_body())
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """How many received items a sync parses and how many versions it tries to index."""
+    counts = {"parsed": 0, "tried": 0}
+    real_parse, real_try = SignedVersion.from_item.__func__, DialogueStore._try_index
+
+    def parse(cls, item):
+        counts["parsed"] += 1
+        return real_parse(cls, item)
+
+    def try_index(self, v, item):
+        counts["tried"] += 1
+        return real_try(self, v, item)
+
+    monkeypatch.setattr(SignedVersion, "from_item", classmethod(parse))
+    monkeypatch.setattr(DialogueStore, "_try_index", try_index)
+    return counts
+
+
+def _series_at_kor(sj, sk, deliver):
+    sj.create_series(SERIES)
+    deliver(sj.node, "KOR")
+    assert sk.sync() == (1, 0)
+
+
+def test_versions_whose_predecessor_never_comes_are_not_tried_again_by_each_read(pair, counted):  # noqa: F811
+    sj, sk, deliver, _ = pair
+    _series_at_kor(sj, sk, deliver)
+    sk.node.put_items([_signed(sj, f"S1-M{i}", 5) for i in range(1, 201)])
+    counted.update(parsed=0, tried=0)
+    assert sk.sync() == (0, 0)  # they wait (not rejected: versions may arrive out of order)
+    assert counted == {"parsed": 200, "tried": 200}
+    counted.update(parsed=0, tried=0)
+    assert sk.sync() == (0, 0)
+    _reads_work(sk)
+    assert counted == {"parsed": 0, "tried": 0}  # nothing new: nothing parsed or tried again
+    assert sk.rejected() == [] and not sk.exists("S1-M1")
+
+
+def test_a_predecessor_arriving_later_releases_its_successors(pair, counted):  # noqa: F811
+    """v3 and v2 of a meeting arrive before v1, and a meeting before its series: each waits, is
+    not tried while nothing it waits for arrives, and is indexed in the sync that brings it."""
+    sj, sk, deliver, clock = pair
+    sj.create_series(SERIES, share=False)
+    sj.schedule("S1", count=1, after=date(2025, 8, 1), share=False)  # S1-M1 v1 (planned)
+    sj.record_meeting("S1", {"number": 1, "date": "2025-08-31"}, share=False)  # v2 (held)
+    hist = sj.history("S1-M1")
+    v3 = sign_version(sj.node.identity, replace(hist[-1].value, minutes="later"), prev=hist[-1], now=clock.now())
+    items = [sj.node.get_item(v.item_id) for v in hist] + [v3.to_item(sj._marking_of("S1"))]
+    series = sj.node.get_item(sj.latest("S1").item_id)
+    sk.node.put_items(items[1:])  # v2, v3
+    assert sk.sync() == (0, 0)
+    sk.node.put_item(items[0])  # v1: its series is not here yet
+    assert sk.sync() == (0, 0)
+    counted.update(parsed=0, tried=0)
+    assert sk.sync() == (0, 0) and sk.list_series() == []
+    assert counted == {"parsed": 0, "tried": 0}
+    sk.node.put_item(series)
+    assert sk.sync() == (4, 0)  # the series, then v1, v2, v3 of the meeting, each released by the one before
+    assert counted == {"parsed": 4, "tried": 4}
+    assert [v.version for v in sk.history("S1-M1")] == [1, 2, 3] and sk.rejected() == []
+    assert sk.node.conn.execute("SELECT COUNT(*) FROM dialogue_waiting").fetchone()[0] == 0
+
+
+def test_a_version_released_by_a_local_write_is_tried_by_the_next_sync(pair, counted):  # noqa: F811
+    """JPN's meeting for a series that KOR creates itself afterwards (same id, both parties)."""
+    sj, sk, deliver, _ = pair
+    sj.create_series(SERIES, share=False)
+    sk.node.put_item(_signed(sj, "S1-M1", 1, prev=None))
+    assert sk.sync() == (0, 0)  # waits for its series
+    counted.update(parsed=0, tried=0)
+    assert sk.sync() == (0, 0) and counted == {"parsed": 0, "tried": 0}
+    sk.create_series(SERIES, share=False)  # the series, written on KOR
+    assert sk.sync() == (1, 0) and counted == {"parsed": 1, "tried": 1}
+    assert sk.latest("S1-M1").signer == "JPN"
+
+
+def test_at_most_so_many_versions_of_one_originator_wait(pair, monkeypatch):  # noqa: F811
+    from accord.dialogue import waiting
+    monkeypatch.setattr(waiting, "MAX_WAITING_PER_ORIGINATOR", 3)
+    sj, sk, deliver, _ = pair
+    _series_at_kor(sj, sk, deliver)
+    before = sk.node.ledger.size
+    sk.node.put_items([_signed(sj, f"S1-M{i}", 5) for i in range(1, 6)])
+    assert sk.sync() == (0, 2)  # three wait, the other two are rejected
+    rejected = sk.rejected()
+    assert [r["item_id"] for r in rejected] == ["JPN:dialogue.meeting:S1-M4.v5", "JPN:dialogue.meeting:S1-M5.v5"]
+    assert all("waits for version 4 of S1-M" in r["reason"] and "JPN has 3 versions waiting already (at most 3 "
+               "per originator)" in r["reason"] for r in rejected)
+    ledgered = [e for e in sk.node.ledger.entries(before) if e.type == "item.rejected"]
+    assert [e.data["item_id"] for e in ledgered] == [r["item_id"] for r in rejected]
+    assert sk.sync() == (0, 0)  # rejected for good; the three still wait
+    assert waiting.MAX_WAITING_PER_ORIGINATOR < 1001 and sk.node.conn.execute(
+        "SELECT COUNT(*) FROM dialogue_waiting WHERE originator = 'JPN'").fetchone()[0] == 3
+
+
+@pytest.mark.parametrize("version", [0, -1, 2**31, 2**53 - 1])
+def test_a_version_number_out_of_range_is_rejected(pair, version):  # noqa: F811
+    """Version 0 once broke every read (a traceback in sync); a huge one waited for ever."""
+    sj, sk, deliver, _ = pair
+    _series_at_kor(sj, sk, deliver)
+    sk.node.put_item(_signed(sj, "S1-M1", version))
+    assert sk.sync() == (0, 1)
+    (rej,) = sk.rejected()
+    assert "version must be from 1 to 2147483647" in rej["reason"]
+    _reads_work(sk)
+
+
+def test_a_later_version_naming_a_series_that_is_not_here_is_rejected_not_kept_waiting(pair):  # noqa: F811
+    sj, sk, deliver, _ = pair
+    sj.create_series(SERIES)
+    sj.schedule("S1", count=1, after=date(2025, 8, 1))
+    deliver(sj.node, "KOR")
+    assert sk.sync() == (2, 0)
+    prev = sk.latest("S1-M1")
+    state = {**prev.state, "series_id": "S9", "id": "S1-M1"}
+    unsigned = SignedVersion("dialogue.meeting", "S1-M1", 2, prev.digest(), "S9", "JPN", SIGNED_AT, state,
+                             None, b"")
+    v = replace(unsigned, signature=sj.node.identity.sign(unsigned.signing_bytes))
+    sk.node.put_item(Item(v.kind, v.item_id, v.signer, sj._marking_of("S1"), T0, v.to_body()))
+    assert sk.sync() == (0, 1)
+    assert "a record stays in its series S1" in sk.rejected()[0]["reason"]
+
+
+def test_a_dialogue_schema_at_version_1_gains_the_waiting_table(tmp_path):
+    from accord.clock import ManualClock
+    from accord.dialogue.store import DDL
+    from accord.node import Node
+    from accord.store.migrations import migrate, versions
+
+    node = Node.init(tmp_path / "kor", "KOR", ManualClock(T0))
+    try:
+        migrate(node.conn, "dialogue", [DDL], lock=node.write_lock)  # a database made before the table
+        assert versions(node.conn)["dialogue"] == 1
+        DialogueStore(node)
+        assert versions(node.conn)["dialogue"] == 2
+        assert node.conn.execute("SELECT COUNT(*) FROM dialogue_waiting").fetchone()[0] == 0
+    finally:
+        node.close()

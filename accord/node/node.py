@@ -140,6 +140,9 @@ CREATE TABLE IF NOT EXISTS node_identity (
 );
 """
 
+#: The node's schema, step by step (:func:`accord.store.migrations.migrate`).
+NODE_STEPS = (SCHEMA, _partners_insecure, _NODE_IDENTITY, _ITEMS_BY_CREATED, _ITEMS_BY_KIND_ORIGINATOR, _ITEM_COUNTS)
+
 
 def _mirror_rows(partners: dict[str, Partner]) -> list[tuple[str, str, str, str | None, int]]:
     """The ``partners`` table's rows for ``partners``, in party order."""
@@ -250,9 +253,7 @@ class Node:
         self._pins_guard = threading.Lock()  # one thread rereads a changed node.yaml, the others wait for it
         self._agreements: dict[str, tuple[str, Agreement]] = {}
         self.schema_at_open = versions(self.conn)  # each part's schema version before this open
-        migrate(self.conn, "node", [SCHEMA, _partners_insecure, _NODE_IDENTITY, _ITEMS_BY_CREATED,
-                                    _ITEMS_BY_KIND_ORIGINATOR, _ITEM_COUNTS],
-                lock=self.write_lock)
+        migrate(self.conn, "node", NODE_STEPS, lock=self.write_lock)
         self._check_identity()
         # partners.insecure just added (0 for every partner) and not yet mirrored from node.yaml:
         # until it is, the recovery of a killed pin change cannot go by it (_settle_config)

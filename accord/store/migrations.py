@@ -11,7 +11,10 @@ mapping ``{"sqlite": …, "postgresql": …}`` when the two differ, or a functio
 for a data migration. Steps stay idempotent (``CREATE … IF NOT EXISTS``, a column added only
 when missing) so that databases made before versioning — which have the tables but no
 ``schema_version`` row — come up to date by running every step once. ``accord node migrate``
-runs them all and prints each part's version.
+runs them all and prints each part's version. A database whose part is at a version past this
+code's steps was migrated by a newer Accord: it is refused (:class:`~accord.errors.StoreError`),
+since this code would write it without what the newer steps keep up to date (the node's
+per-kind item counts, say).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Union
 
+from accord.errors import StoreError
 from accord.store.base import POSTGRESQL, SQLITE, dialect_of, ensure_schema, statements, transaction, unbounded
 
 Step = Union[str, Mapping[str, str], Callable[[Any], None]]
@@ -57,7 +61,11 @@ def migrate(conn: Any, component: str, steps: Sequence[Step], *, lock: Any = Non
         raise ValueError(f"no migrations for {dialect_of(conn)}")
     with lock if lock is not None else _lock, unbounded(conn):  # a step may take long on a large table
         current = versions(conn).get(component, 0)
-        if current >= len(steps):
+        if current > len(steps):
+            raise StoreError(f"the database's {component} tables are at schema version {current}, newer than this "
+                             f"Accord's {len(steps)}: a newer Accord migrated it — run that version here too "
+                             "(every process of a node is upgraded together)")
+        if current == len(steps):
             return current
         with transaction(conn):
             row = conn.execute("SELECT version FROM schema_version WHERE component = ?", (component,)).fetchone()

@@ -191,40 +191,63 @@ class _Server(uvicorn.Server):
             self._on_stopped()
 
 
+def check_trusted_proxies(given: list[str]) -> tuple[str, ...]:
+    """``--trust-proxy``'s addresses and networks, each checked (:class:`ConfigError`, one line
+    naming it), as uvicorn takes them."""
+    import ipaddress
+
+    out = []
+    for text in given:
+        for part in (p.strip() for p in text.split(",")):
+            try:
+                out.append(str(ipaddress.ip_network(part, strict=False)))
+            except ValueError:
+                raise ConfigError(f"--trust-proxy {part!r}: not an IP address or network "
+                                  "(e.g. 10.10.1.5, 10.10.1.0/24, fd00::/64)") from None
+    return tuple(out)
+
+
 GRACE = 10.0  # seconds a stop waits for requests in progress (uvicorn's default: without end)
 
 
 def run(app: Any, sock: socket.socket, *, on_started: Callable[[], None], on_stopped: Callable[[], None],
         log_level: str = "warning", ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
-        grace: float = GRACE, limits: ConnectionLimits | None = None) -> None:
+        grace: float = GRACE, limits: ConnectionLimits | None = None, trusted_proxies: tuple[str, ...] = ()) -> None:
     """Serve ``app`` on the bound ``sock`` until stopped (SIGINT, SIGTERM or SIGHUP: requests in
     progress get ``grace`` seconds, the same signal again ends the wait); uvicorn's messages at ``log_level``
     through the handlers :func:`accord.logs.configure` set up. ``on_started`` runs once the
     application has started and the socket accepts connections, ``on_stopped`` once the server
     has shut down (before a caught SIGTERM ends the process). ``limits``: the caps on open
-    connections (default: :class:`ConnectionLimits`' defaults)."""
+    connections (default: :class:`ConnectionLimits`' defaults); ``trusted_proxies``: see
+    :func:`server_config`."""
     config = server_config(app, log_level=log_level, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, grace=grace,
-                           limits=limits)
+                           limits=limits, trusted_proxies=trusted_proxies)
     _Server(config, on_started, on_stopped).run(sockets=[sock])
 
 
 def server_config(app: Any, *, log_level: str = "warning", ssl_certfile: str | None = None,
                   ssl_keyfile: str | None = None, grace: float = GRACE,
                   limits: ConnectionLimits | None = None, http: str = "auto",
-                  head_seconds: float | None = None) -> uvicorn.Config:
+                  head_seconds: float | None = None, trusted_proxies: tuple[str, ...] = ()) -> uvicorn.Config:
     """uvicorn's configuration for serving ``app``: a request head is bounded (:mod:`accord.api.http_head`,
     431 past 64 KiB), and so are the connections held open (``limits``, :mod:`accord.api.conn_limit`,
     503 past them); no access log; log_config=None, so accord.logs' handlers stay. With a
     certificate, TLS is done under the HTTP protocol (:mod:`accord.api.tls_accept`), not by the
     listener: a connection counts against ``limits`` and has its deadline from its accept.
     ``http``: uvicorn's HTTP protocol (``"auto"``: httptools if installed, else h11; ``"h11"``;
-    ``"httptools"``), bounded either way; ``head_seconds``: the head deadline (60 s)."""
+    ``"httptools"``), bounded either way; ``head_seconds``: the head deadline (60 s).
+    ``trusted_proxies``: the addresses (or networks) of reverse proxies whose ``X-Forwarded-For``
+    names the client — the address the console's login limit and request budget count. None by
+    default, loopback included: uvicorn would otherwise believe that header from 127.0.0.1, and
+    a forwarder on the same host that passes it on unchanged would let clients choose it."""
     counts = ConnectionLimits() if limits is None else limits
     protocol = http_protocol(counts, http=http, head_seconds=head_seconds)
     accept = (protocol if ssl_certfile is None
               else accepting(protocol, server_context(ssl_certfile, ssl_keyfile or ssl_certfile), counts))
     return uvicorn.Config(app, log_config=None, log_level=log_level, access_log=False, http=accept,  # type: ignore[arg-type]
-                          timeout_graceful_shutdown=grace)  # type: ignore[arg-type]  # (a float is fine)
+                          timeout_graceful_shutdown=grace,  # type: ignore[arg-type]  # (a float is fine)
+                          proxy_headers=bool(trusted_proxies),
+                          forwarded_allow_ips=list(trusted_proxies) if trusted_proxies else None)
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # each stops a server cleanly

@@ -65,7 +65,12 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
               "with this node's (e.g. 1m, 10s; docs/federation.md)")] = "1m",
           grace: Annotated[str, typer.Option(help="on SIGTERM, how long requests in progress may take before they "
                                              "are cut off (e.g. 10s, 1m; a second SIGTERM cuts them off at "
-                                             "once)")] = "10s") -> None:
+                                             "once)")] = "10s",
+          trust_proxy: Annotated[list[str] | None, typer.Option(
+              "--trust-proxy", envvar="ACCORD_TRUST_PROXY",
+              help="the address or network (e.g. 10.10.1.5, 10.10.1.0/24) of a reverse proxy whose "
+              "X-Forwarded-For names the client, for the console's login limit and request budget; "
+              "repeat for several; none by default (each client is its connection's peer)")] = None) -> None:
     """Serve the node's API (user + partner) and run its delivery workers.
 
     One server per node directory (its PID in DIR/serve.lock) unless --join; "serving on …" once
@@ -88,6 +93,7 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
     serving.check_workers(workers)
     serving.check_batch_size(batch_size)
     check_limits(max_connections, max_client_connections)
+    trusted = serving.check_trusted_proxies(trust_proxy or [])
     if nats is not None:
         from accord.feeds.events import check_nats, events_subject
 
@@ -140,7 +146,7 @@ def serve(dir: DirOpt, host: Annotated[str, typer.Option(help="address to bind (
                 try:
                     serving.run(create_app(the_node, federation=fed), sock, ssl_certfile=certfile,
                                 ssl_keyfile=keyfile, log_level=uvicorn_level, grace=grace_s, limits=limits,
-                                on_started=on_started, on_stopped=on_stopped)  # type: ignore[arg-type]
+                                trusted_proxies=trusted, on_started=on_started, on_stopped=on_stopped)  # type: ignore[arg-type]
                 finally:
                     if bridge is not None:
                         bridge.stop()

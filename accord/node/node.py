@@ -387,8 +387,8 @@ class Node:
             store = _open_store(directory, config)
             try:
                 return cls(directory, identity, config, store, clock or SystemClock())
-            except ConfigError:  # not this node's database (Node._check_identity): nothing is left open
-                store.close()
+            except (ConfigError, StoreError):  # not this node's database (Node._check_identity), or
+                store.close()                   # one a newer Accord migrated: nothing is left open
                 raise
         except DatabaseError as exc:  # a damaged file: say which, in one line
             where = store.location if store is not None else config.get("store") or directory / DB_FILE

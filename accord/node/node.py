@@ -53,7 +53,7 @@ from accord.store.protocol import Node as NodeProtocol
 from accord.store.protocol import QUOTA_OPTIONS, Partner, quota_problem
 from accord.store.migrations import migrate, versions
 from accord.store.private_files import private_dir, write_private
-from accord.store.base import (DatabaseError, Store, is_url, open_store, select_in, transaction, write,
+from accord.store.base import (DatabaseError, Store, any_of, is_url, open_store, select_in, transaction, write,
                                write_refusal_advice)
 
 log = logging.getLogger("accord.node")
@@ -870,7 +870,7 @@ class Node:
                 q += f" AND {cond}"
                 args.append(value)
         if containing:
-            q += " AND (" + " OR ".join(["instr(json, ?) > 0"] * len(containing)) + ")"
+            q += " AND " + any_of(["instr(json, ?) > 0"] * len(containing))
             args += list(containing)
         if after is not None:
             q += " AND (created > (SELECT created FROM items WHERE id = ?) OR (created = (SELECT created FROM " \

@@ -193,12 +193,13 @@ class _Server(uvicorn.Server):
 
 def check_trusted_proxies(given: list[str]) -> tuple[str, ...]:
     """``--trust-proxy``'s addresses and networks, each checked (:class:`ConfigError`, one line
-    naming it), as uvicorn takes them."""
+    naming it), as uvicorn takes them. Separated by commas, spaces or both (an empty part, as in
+    ``10.10.1.5, 10.10.1.6`` split on its space, is left out)."""
     import ipaddress
 
     out = []
     for text in given:
-        for part in (p.strip() for p in text.split(",")):
+        for part in (p.strip() for p in text.replace(",", " ").split()):
             try:
                 out.append(str(ipaddress.ip_network(part, strict=False)))
             except ValueError:

@@ -44,7 +44,10 @@ def awaited(v: SignedVersion) -> str:
 
 def wait(conn: Any, v: SignedVersion, item_id: str, originator: str, since: str) -> str | None:
     """Record that ``item_id`` (version ``v``) waits; ``None``, or the rejection reason when its
-    originator has :data:`MAX_WAITING_PER_ORIGINATOR` items waiting already."""
+    originator has :data:`MAX_WAITING_PER_ORIGINATOR` items waiting already. An item waiting
+    already (made to wait by another process's sync since this one's scan) keeps its place."""
+    if conn.execute("SELECT 1 FROM dialogue_waiting WHERE item_id=?", (item_id,)).fetchone() is not None:
+        return None
     n = conn.execute("SELECT COUNT(*) FROM dialogue_waiting WHERE originator=?", (originator,)).fetchone()[0]
     if n >= MAX_WAITING_PER_ORIGINATOR:
         return (f"{v.kind} {v.record_id} v{v.version} waits for {awaited(v)}, but {originator} has "

@@ -53,7 +53,7 @@ from accord.store.protocol import Node as NodeProtocol
 from accord.store.protocol import QUOTA_OPTIONS, Partner, quota_problem
 from accord.store.migrations import migrate, versions
 from accord.store.private_files import private_dir, write_private
-from accord.store.base import (DatabaseError, Store, is_url, open_store, select_in, transaction, write,
+from accord.store.base import (DatabaseError, Store, any_of, is_url, open_store, select_in, transaction, write,
                                write_refusal_advice)
 
 log = logging.getLogger("accord.node")
@@ -387,8 +387,8 @@ class Node:
             store = _open_store(directory, config)
             try:
                 return cls(directory, identity, config, store, clock or SystemClock())
-            except ConfigError:  # not this node's database (Node._check_identity): nothing is left open
-                store.close()
+            except (ConfigError, StoreError):  # not this node's database (Node._check_identity), or
+                store.close()                   # one a newer Accord migrated: nothing is left open
                 raise
         except DatabaseError as exc:  # a damaged file: say which, in one line
             where = store.location if store is not None else config.get("store") or directory / DB_FILE
@@ -870,7 +870,7 @@ class Node:
                 q += f" AND {cond}"
                 args.append(value)
         if containing:
-            q += " AND (" + " OR ".join(["instr(json, ?) > 0"] * len(containing)) + ")"
+            q += " AND " + any_of(["instr(json, ?) > 0"] * len(containing))
             args += list(containing)
         if after is not None:
             q += " AND (created > (SELECT created FROM items WHERE id = ?) OR (created = (SELECT created FROM " \

@@ -181,6 +181,15 @@ def select_in(conn: Any, sql: str, values: Iterable[Any], *params: Any,
         yield from conn.execute(sql.format(",".join("?" * len(part))), [*params, *part])
 
 
+def any_of(terms: list[str]) -> str:
+    """SQL conditions ``terms`` (at least one) joined by OR as a balanced tree: SQLite refuses an
+    expression more than 1,000 deep, which a flat chain of that many ORs is."""
+    if len(terms) == 1:
+        return terms[0]
+    mid = len(terms) // 2
+    return f"({any_of(terms[:mid])} OR {any_of(terms[mid:])})"
+
+
 def ensure_schema(conn: Any, ddl: str) -> None:
     """Run idempotent DDL (``CREATE … IF NOT EXISTS``) in one transaction.
 

@@ -66,3 +66,21 @@ def test_a_bad_proxy_address_is_one_line():
                                                                                "fd00::/64")
     with pytest.raises(ConfigError, match=r"--trust-proxy 'nginx.local': not an IP address or network"):
         check_trusted_proxies(["nginx.local"])
+
+
+def test_the_proxies_may_be_listed_with_commas_and_spaces():
+    # ACCORD_TRUST_PROXY="10.10.1.5, 10.10.1.6": Click splits an environment value on spaces,
+    # leaving "10.10.1.5," whose empty part after the comma was refused as an address
+    assert check_trusted_proxies(["10.10.1.5,", "10.10.1.6"]) == ("10.10.1.5/32", "10.10.1.6/32")
+    assert check_trusted_proxies(["10.10.1.5, 10.10.1.6,"]) == ("10.10.1.5/32", "10.10.1.6/32")
+
+
+def test_the_environment_value_with_a_comma_and_a_space_is_taken(tmp_path):
+    from typer.testing import CliRunner
+
+    from accord.cli.main import app
+
+    out = CliRunner().invoke(app, ["node", "serve", "--dir", str(tmp_path / "none")],
+                             env={"ACCORD_TRUST_PROXY": "10.10.1.5, 10.10.1.6"})
+    assert out.exit_code != 0  # the proxies were taken: what stops it is the missing node directory
+    assert "not a node directory" in str(out.exception), out.exception

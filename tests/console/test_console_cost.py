@@ -91,6 +91,19 @@ def test_an_open_incident_stays_on_the_board_behind_a_burst_of_newer_messages(ad
     assert 'id="alerts-newest"' not in page  # nothing within the window was left out
 
 
+def test_the_board_of_a_party_with_thousands_of_incidents_in_its_last_two_hours_is_drawn(admin, world, clock):
+    # 2,400 alert messages within the two hours (1,200 incidents, each its own track) are all
+    # read; their predictions were picked by one OR of 1,200 track ids, which SQLite refused as an
+    # expression deeper than 1,000: the board answered 500
+    jpn = world.jpn
+    flood(jpn, clock, "warning.alert", 2400, alert_body, spacing=2.0)
+    jpn.put_item(new_item("warning.prediction", {"t": 1.0, "track_id": "KT-1199"}, MK, "KOR",
+                          clock.now() - timedelta(hours=1, seconds=5)))
+    page = admin.get("/console/alerts")
+    assert page.status_code == 200
+    assert 'data-incident="KOR:K-1199"' in page.text
+
+
 def test_the_picture_reads_a_bounded_number_of_alerts_and_radars(admin, world, clock, reads):
     from accord.console.bounded import ALERTS_PER_ORIGINATOR, RADARS_PER_ORIGINATOR
 

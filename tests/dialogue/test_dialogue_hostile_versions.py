@@ -288,3 +288,21 @@ def test_a_dialogue_schema_at_version_1_gains_the_waiting_table(tmp_path):
         assert node.conn.execute("SELECT COUNT(*) FROM dialogue_waiting").fetchone()[0] == 0
     finally:
         node.close()
+
+
+def test_a_version_already_waiting_is_not_counted_against_its_own_place(pair, monkeypatch):  # noqa: F811
+    """Two processes serving the node (PostgreSQL) sync at once: one scanned an item before the
+    other made it wait, and tries it after. At the cap, its own row counted: it was rejected while
+    still waiting (in both tables; indexed too once released)."""
+    from accord.dialogue import waiting
+    from accord.store.base import transaction
+    monkeypatch.setattr(waiting, "MAX_WAITING_PER_ORIGINATOR", 3)
+    sj, sk, deliver, _ = pair
+    _series_at_kor(sj, sk, deliver)
+    items = [_signed(sj, f"S1-M{i}", 5) for i in range(1, 4)]
+    sk.node.put_items(items)
+    assert sk.sync() == (0, 0)  # the three wait: the cap is reached
+    with sk.node.write_lock, transaction(sk.conn):  # the other process's sync, tried after the first's commit
+        assert sk._try_index(SignedVersion.from_item(items[0]), items[0]) is None
+    assert sk.rejected() == []
+    assert sk.node.conn.execute("SELECT COUNT(*) FROM dialogue_waiting").fetchone()[0] == 3

@@ -44,3 +44,26 @@ def test_the_cli_says_so_in_one_line(tmp_path, clock):
     assert out.returncode != 0
     assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr, out.stderr
     assert "newer than this Accord's" in out.stderr and "upgraded together" in out.stderr, out.stderr
+
+
+def test_the_refused_database_is_closed(tmp_path, clock, monkeypatch):
+    """Nothing is left open by the refusal (a process that goes on, a test run, keeps no
+    connection or pool of a database it was refused)."""
+    import accord.node.node as node_module
+
+    Node.init(tmp_path / "jpn", "JPN", clock).close()
+    _ahead(tmp_path / "jpn", clock)
+    opened, closed = [], []
+    real = node_module._open_store
+
+    def recording(directory, config):
+        store = real(directory, config)
+        close = store.close
+        store.close = lambda: (closed.append(store), close())[1]
+        opened.append(store)
+        return store
+
+    monkeypatch.setattr(node_module, "_open_store", recording)
+    with pytest.raises(StoreError, match="newer than this Accord's"):
+        Node.open(tmp_path / "jpn", clock)
+    assert len(opened) == 1 and closed == opened

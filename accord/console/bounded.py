@@ -34,7 +34,7 @@ RECENT = timedelta(hours=2)
 hour), so a salvo's burst of newer messages never pushes a still-open incident off the board
 (a quiet incident's last message may be many messages back)."""
 
-RECENT_MAX = 5_000
+RECENT_MAX = 1_000
 """At most this many alert messages of one originator are read even within :data:`RECENT`."""
 
 RADARS_PER_ORIGINATOR = 100
@@ -48,12 +48,24 @@ class Newest:
     cut: bool  # some originator has more than were read, or more originators were left out
 
 
+def still_open(messages: list[Any], per: int) -> list[Any]:
+    """Of alert messages oldest first: the newest ``per``, and before them only those of the
+    incidents whose latest message here is not a Cancel — the closed incidents beyond the newest
+    ``per`` are what the board leaves out (a page of every incident of a busy window cost ~1 s)."""
+    last: dict[str, Any] = {}
+    for m in messages:
+        last[str(m.body.get("incident"))] = m.body.get("msgType")
+    older, newer = messages[:-per] if per else messages, messages[-per:] if per else []
+    return [m for m in older if last[str(m.body.get("incident"))] != "Cancel"] + newer
+
+
 def newest(c: Console, v: Viewer, kind: str, per: int, *, until: datetime | None = None,
            recent: timedelta | None = None) -> Newest:
     """The newest ``per`` items of ``kind`` (created by ``until``) of each of the first
     :data:`ORIGINATORS` originators, and the node's own party, that ``v`` may see; with
-    ``recent``, also every one of an originator's created within ``recent`` of its newest
-    (at most :data:`RECENT_MAX`)."""
+    ``recent`` (alert messages), also the messages of each incident still open among an
+    originator's created within ``recent`` of its newest (at most :data:`RECENT_MAX` read:
+    :func:`still_open`)."""
     node = c.node
     parties = node.originators(kind, ORIGINATORS + 1)
     cut = len(parties) > ORIGINATORS
@@ -68,7 +80,9 @@ def newest(c: Console, v: Viewer, kind: str, per: int, *, until: datetime | None
             read = node.items(kind=kind, originator=party, since=since, until=until, newest=RECENT_MAX + 1)
             cut = cut or len(read) > RECENT_MAX or bool(
                 node.items(kind=kind, originator=party, until=since - timedelta(milliseconds=1), newest=1))
-            out += read[-RECENT_MAX:]
+            kept = still_open(read[-RECENT_MAX:], per)
+            cut = cut or len(kept) < min(len(read), RECENT_MAX)
+            out += kept
             continue
         cut = cut or len(read) > per
         out += read[-per:]

@@ -623,6 +623,10 @@ class DialogueStore:
                 series = self.series(prev.series_id if prev else v.series_id, sync=False)
             verify_version(v, prev=prev, series=series, key_for=self.key_for)
         except NotFoundError:
+            sid = prev.series_id if prev else v.series_id
+            if v.kind != KIND_SERIES and self.conn.execute(
+                    "SELECT 1 FROM dialogue_versions WHERE record_id=? AND kind<>?", (sid, KIND_SERIES)).fetchone():
+                return f"its series_id {sid!r} names a dialogue record that is not a series"
             return self._wait(v, item)  # the series has not arrived yet
         except (AccordError, KeyError) as exc:
             return str(exc)

@@ -306,3 +306,16 @@ def test_a_version_already_waiting_is_not_counted_against_its_own_place(pair, mo
         assert sk._try_index(SignedVersion.from_item(items[0]), items[0]) is None
     assert sk.rejected() == []
     assert sk.node.conn.execute("SELECT COUNT(*) FROM dialogue_waiting").fetchone()[0] == 3
+
+
+def test_a_version_naming_a_record_that_is_not_a_series_as_its_series_is_rejected(pair):  # noqa: F811
+    """It waited for ever for a series of that id, holding a place under the originator's cap."""
+    sj, sk, deliver, _ = pair
+    sj.create_series(SERIES)
+    sj.schedule("S1", count=1, after=date(2025, 8, 1))
+    deliver(sj.node, "KOR")
+    assert sk.sync() == (2, 0)
+    sk.node.put_item(_signed(sj, "S1-M2", 1, series_id="S1-M1"))
+    assert sk.sync() == (0, 1)
+    assert "series_id 'S1-M1' names a dialogue record that is not a series" in sk.rejected()[0]["reason"]
+    _reads_work(sk)

@@ -257,18 +257,20 @@ def test_a_version_number_out_of_range_is_rejected(pair, version):  # noqa: F811
     _reads_work(sk)
 
 
-def test_a_later_version_naming_a_series_that_is_not_here_is_rejected_not_kept_waiting(pair):  # noqa: F811
-    sj, sk, deliver, _ = pair
+def _meeting_at_kor(sj, sk, deliver):
+    """Series S1 and its meeting S1-M1, made at JPN, indexed at KOR."""
     sj.create_series(SERIES)
     sj.schedule("S1", count=1, after=date(2025, 8, 1))
     deliver(sj.node, "KOR")
     assert sk.sync() == (2, 0)
+
+
+def test_a_later_version_naming_a_series_that_is_not_here_is_rejected_not_kept_waiting(pair):  # noqa: F811
+    sj, sk, deliver, _ = pair
+    _meeting_at_kor(sj, sk, deliver)
     prev = sk.latest("S1-M1")
     state = {**prev.state, "series_id": "S9", "id": "S1-M1"}
-    unsigned = SignedVersion("dialogue.meeting", "S1-M1", 2, prev.digest(), "S9", "JPN", SIGNED_AT, state,
-                             None, b"")
-    v = replace(unsigned, signature=sj.node.identity.sign(unsigned.signing_bytes))
-    sk.node.put_item(Item(v.kind, v.item_id, v.signer, sj._marking_of("S1"), T0, v.to_body()))
+    sk.node.put_item(_signed(sj, "S1-M1", 2, state=state, prev=prev.digest(), series_id="S9"))
     assert sk.sync() == (0, 1)
     assert "a record stays in its series S1" in sk.rejected()[0]["reason"]
 
@@ -311,10 +313,7 @@ def test_a_version_already_waiting_is_not_counted_against_its_own_place(pair, mo
 def test_a_version_naming_a_record_that_is_not_a_series_as_its_series_is_rejected(pair):  # noqa: F811
     """It waited for ever for a series of that id, holding a place under the originator's cap."""
     sj, sk, deliver, _ = pair
-    sj.create_series(SERIES)
-    sj.schedule("S1", count=1, after=date(2025, 8, 1))
-    deliver(sj.node, "KOR")
-    assert sk.sync() == (2, 0)
+    _meeting_at_kor(sj, sk, deliver)
     sk.node.put_item(_signed(sj, "S1-M2", 1, series_id="S1-M1"))
     assert sk.sync() == (0, 1)
     assert "series_id 'S1-M1' names a dialogue record that is not a series" in sk.rejected()[0]["reason"]
